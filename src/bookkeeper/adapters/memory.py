@@ -1,0 +1,333 @@
+"""In-memory adapters of the storage ports: the reference for the contract tests and the
+fast unit tests. Transactional like the real ones: nothing is visible before commit, and
+commit re-checks the expected versions so concurrent units of work conflict the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
+from bookkeeper.application.ports import (
+    ApprovalCounts,
+    DuplicateProbe,
+    EventFilter,
+    NewEvent,
+    PatternView,
+    ProposalFilter,
+    ProposalView,
+    RecordedEvent,
+)
+from bookkeeper.domain.events import Status
+from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
+
+
+@dataclass
+class MemoryDatabase:
+    """The shared state behind every in-memory unit of work."""
+
+    log: list[RecordedEvent] = field(default_factory=list)
+    by_id: dict[uuid.UUID, RecordedEvent] = field(default_factory=dict)
+    streams: dict[uuid.UUID, list[RecordedEvent]] = field(default_factory=dict)
+    proposals: dict[uuid.UUID, ProposalView] = field(default_factory=dict)
+    patterns: dict[tuple[str, str], PatternView] = field(default_factory=dict)
+    rules: dict[str, ReviewRules] = field(default_factory=dict)
+    last_position: int = 0
+
+    def next_position(self) -> int:
+        """Positions are taken at append time, like a database sequence: gaps are possible."""
+        self.last_position += 1
+        return self.last_position
+
+
+@dataclass
+class _StagedAppend:
+    tenant_id: str
+    stream_id: uuid.UUID
+    expected_version: int
+    events: Sequence[NewEvent]
+
+
+class MemoryEventStore:
+    def __init__(self, db: MemoryDatabase, uow: MemoryUnitOfWork) -> None:
+        self._db = db
+        self._uow = uow
+
+    def _stream(self, stream_id: uuid.UUID) -> list[RecordedEvent]:
+        committed = list(self._db.streams.get(stream_id, []))
+        return committed + [e for e in self._uow.staged_events if e.stream_id == stream_id]
+
+    async def append(
+        self,
+        tenant_id: str,
+        stream_id: uuid.UUID,
+        expected_version: int,
+        events: Sequence[NewEvent],
+    ) -> list[RecordedEvent]:
+        self._check_staged(tenant_id, stream_id, expected_version, events)
+        recorded = [
+            RecordedEvent(
+                position=self._db.next_position(),
+                id=e.id,
+                tenant_id=tenant_id,
+                stream_id=stream_id,
+                version=expected_version + i + 1,
+                type=e.type,
+                schema_version=e.schema_version,
+                status=e.status,
+                actor=e.actor,
+                data=e.data,
+                metadata=dict(e.metadata),
+                parent_id=e.parent_id,
+                correlation_id=e.correlation_id,
+                created_at=e.created_at,
+            )
+            for i, e in enumerate(events)
+        ]
+        self._uow.appends.append(_StagedAppend(tenant_id, stream_id, expected_version, events))
+        self._uow.staged_events.extend(recorded)
+        return recorded
+
+    def _check_staged(
+        self, tenant_id: str, stream_id: uuid.UUID, expected: int, events: Sequence[NewEvent]
+    ) -> None:
+        for event in events:
+            if event.id in self._db.by_id or any(e.id == event.id for e in self._uow.staged_events):
+                raise DuplicateEvent(event.id)
+        stream = self._stream(stream_id)
+        if len(stream) != expected or any(e.tenant_id != tenant_id for e in stream):
+            raise ConcurrencyConflict(stream_id, expected)
+
+    async def read_stream(self, tenant_id: str, stream_id: uuid.UUID) -> list[RecordedEvent]:
+        return [e for e in self._stream(stream_id) if e.tenant_id == tenant_id]
+
+    async def get(self, tenant_id: str, event_id: uuid.UUID) -> RecordedEvent | None:
+        found = self._db.by_id.get(event_id)
+        return found if found is not None and found.tenant_id == tenant_id else None
+
+    async def query(self, tenant_id: str, where: EventFilter) -> list[RecordedEvent]:
+        result = []
+        for e in self._db.log:
+            if e.tenant_id != tenant_id or e.position <= where.after_position:
+                continue
+            if where.types and e.type not in where.types:
+                continue
+            if where.statuses and e.status not in where.statuses:
+                continue
+            if where.actor is not None and e.actor != where.actor:
+                continue
+            if where.correlation_id is not None and e.correlation_id != where.correlation_id:
+                continue
+            if where.stream_id is not None and e.stream_id != where.stream_id:
+                continue
+            if where.created_from is not None and e.created_at < where.created_from:
+                continue
+            if where.created_to is not None and e.created_at >= where.created_to:
+                continue
+            result.append(e)
+            if len(result) >= where.limit:
+                break
+        return result
+
+    async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        return [e for e in self._db.log if e.position > after_position][:limit]
+
+
+class MemoryProposals:
+    def __init__(self, db: MemoryDatabase, uow: MemoryUnitOfWork) -> None:
+        self._db = db
+        self._uow = uow
+
+    async def upsert(self, view: ProposalView) -> None:
+        self._uow.staged_proposals[view.id] = view
+
+    async def get(self, tenant_id: str, proposal_id: uuid.UUID) -> ProposalView | None:
+        found = self._db.proposals.get(proposal_id)
+        return found if found is not None and found.tenant_id == tenant_id else None
+
+    async def page(self, tenant_id: str, where: ProposalFilter) -> list[ProposalView]:
+        rows = sorted(
+            (
+                v
+                for v in self._db.proposals.values()
+                if v.tenant_id == tenant_id
+                and v.last_position > where.after_position
+                and (not where.statuses or v.status in where.statuses)
+                and (not where.kinds or v.kind in where.kinds)
+            ),
+            key=lambda v: v.last_position,
+        )
+        return rows[: where.limit]
+
+    async def find_duplicates(self, tenant_id: str, probe: DuplicateProbe) -> list[uuid.UUID]:
+        found = []
+        for v in self._db.proposals.values():
+            if v.tenant_id != tenant_id or v.id == probe.exclude_id or v.status is Status.REJECTED:
+                continue
+            if v.merchant_key != probe.merchant_key:
+                continue
+            same_doc = (
+                probe.document_number is not None and v.document_number == probe.document_number
+            )
+            same_amount = (
+                v.amount == probe.amount
+                and v.document_date is not None
+                and probe.date_from <= v.document_date <= probe.date_to
+            )
+            if same_doc or same_amount:
+                found.append(v.id)
+        return found
+
+    async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
+        return [
+            v.id
+            for v in self._db.proposals.values()
+            if v.tenant_id == tenant_id
+            and v.target_proposal_id == target_id
+            and v.status in (Status.PROPOSED, Status.APPROVED, Status.EXECUTED)
+        ]
+
+    async def approval_counts(
+        self, tenant_id: str, start: dt.datetime | None, end: dt.datetime | None
+    ) -> list[ApprovalCounts]:
+        counts: dict[str, dict[str, int]] = {}
+        for v in self._db.proposals.values():
+            if v.tenant_id != tenant_id:
+                continue
+            if (start is not None and v.proposed_at < start) or (
+                end is not None and v.proposed_at >= end
+            ):
+                continue
+            c = counts.setdefault(
+                v.kind,
+                dict.fromkeys(
+                    (
+                        "proposed",
+                        "approved",
+                        "auto_approved",
+                        "rejected",
+                        "pending",
+                        "executed",
+                        "failed",
+                    ),
+                    0,
+                ),
+            )
+            c["proposed"] += 1
+            if v.status in (Status.APPROVED, Status.EXECUTED, Status.FAILED):
+                c["approved"] += 1
+                if v.decision_rule is not None and v.decided_by == "system:review-rules":
+                    c["auto_approved"] += 1
+            c["rejected"] += v.status is Status.REJECTED
+            c["pending"] += v.status is Status.PROPOSED
+            c["executed"] += v.status is Status.EXECUTED
+            c["failed"] += v.status is Status.FAILED
+        return [ApprovalCounts(kind=k, **c) for k, c in sorted(counts.items())]
+
+    async def clear(self) -> None:
+        self._uow.clear_proposals = True
+
+
+class MemoryPatterns:
+    def __init__(self, db: MemoryDatabase, uow: MemoryUnitOfWork) -> None:
+        self._db = db
+        self._uow = uow
+
+    async def upsert(self, view: PatternView) -> None:
+        self._uow.staged_patterns[(view.tenant_id, view.merchant_key)] = view
+
+    async def for_tenant(self, tenant_id: str) -> list[PatternView]:
+        return sorted(
+            (p for p in self._db.patterns.values() if p.tenant_id == tenant_id),
+            key=lambda p: p.merchant_key,
+        )
+
+    async def clear(self) -> None:
+        self._uow.clear_patterns = True
+
+
+class MemorySettings:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    async def review_rules(self, tenant_id: str) -> ReviewRules:
+        return self._db.rules.get(tenant_id, DEFAULT_RULES)
+
+
+class MemoryUnitOfWork:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+        self.appends: list[_StagedAppend] = []
+        self.staged_events: list[RecordedEvent] = []
+        self.staged_proposals: dict[uuid.UUID, ProposalView] = {}
+        self.staged_patterns: dict[tuple[str, str], PatternView] = {}
+        self.clear_proposals = False
+        self.clear_patterns = False
+        self.events = MemoryEventStore(db, self)
+        self.proposals = MemoryProposals(db, self)
+        self.patterns = MemoryPatterns(db, self)
+        self.settings = MemorySettings(db)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.appends.clear()
+        self.staged_events.clear()
+        self.staged_proposals.clear()
+        self.staged_patterns.clear()
+        self.clear_proposals = self.clear_patterns = False
+
+    async def commit(self) -> None:
+        # Runs without an await, so it is atomic with respect to other tasks.
+        db = self._db
+        seen: set[uuid.UUID] = set()
+        lengths: dict[uuid.UUID, int] = {}
+        for staged in self.appends:
+            for event in staged.events:
+                if event.id in db.by_id or event.id in seen:
+                    self._reset()
+                    raise DuplicateEvent(event.id)
+                seen.add(event.id)
+            length = lengths.get(staged.stream_id, len(db.streams.get(staged.stream_id, [])))
+            if length != staged.expected_version:
+                self._reset()
+                raise ConcurrencyConflict(staged.stream_id, staged.expected_version)
+            lengths[staged.stream_id] = length + len(staged.events)
+        for stored in self.staged_events:
+            db.log.append(stored)
+            db.by_id[stored.id] = stored
+            db.streams.setdefault(stored.stream_id, []).append(stored)
+        db.log.sort(key=lambda e: e.position)
+        if self.clear_proposals:
+            db.proposals.clear()
+        if self.clear_patterns:
+            db.patterns.clear()
+        for pid, view in self.staged_proposals.items():
+            db.proposals[pid] = view
+        for key, pattern in self.staged_patterns.items():
+            db.patterns[key] = pattern
+        self._reset()
+
+
+class MemoryUnitOfWorkFactory:
+    """Callable that opens a unit of work on one shared in-memory database."""
+
+    def __init__(self, db: MemoryDatabase | None = None) -> None:
+        self.db = db or MemoryDatabase()
+
+    def __call__(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self.db)

@@ -1,0 +1,1 @@
+"""Use cases: command handlers, queries and the ports they need."""

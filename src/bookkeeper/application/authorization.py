@@ -1,0 +1,37 @@
+"""Role-based access to application actions until the Casbin adapter replaces it.
+
+The actions are the vocabulary shared with the later policy store: `events:propose`,
+`events:record-query`, `events:read`, `proposals:read`, `proposals:decide`,
+`patterns:read`, `reports:read`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bookkeeper.application.errors import Forbidden
+from bookkeeper.application.ports import Principal
+
+READ = frozenset({"events:read", "proposals:read", "patterns:read", "reports:read"})
+
+DEFAULT_GRANTS: Mapping[str, frozenset[str]] = {
+    "admin": READ | {"events:propose", "events:record-query", "proposals:decide"},
+    "accountant": READ | {"events:propose", "events:record-query", "proposals:decide"},
+    "reviewer": READ | {"proposals:decide"},
+    "agent": READ | {"events:propose", "events:record-query"},
+    "system": READ | {"events:record-query"},
+    "viewer": READ,
+}
+
+
+class RoleAuthorizer:
+    """Allows an action when any of the principal's roles grants it."""
+
+    def __init__(self, grants: Mapping[str, frozenset[str]] = DEFAULT_GRANTS) -> None:
+        self._grants = grants
+
+    def check(self, principal: Principal, action: str) -> None:
+        for role in principal.roles:
+            if action in self._grants.get(role, frozenset()):
+                return
+        raise Forbidden(f"{principal.actor} may not {action} in tenant {principal.tenant_id}")

@@ -1,0 +1,60 @@
+"""Errors raised by the application layer and by adapters, translated from foreign ones."""
+
+from __future__ import annotations
+
+import uuid
+
+
+class ApplicationError(Exception):
+    code = "application-error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ApplicationError):
+    """The object does not exist for this tenant (another tenant's object is also NotFound)."""
+
+    code = "not-found"
+
+
+class Forbidden(ApplicationError):
+    """The principal is authenticated but not allowed to do this."""
+
+    code = "forbidden"
+
+
+class ConcurrencyConflict(ApplicationError):
+    """Another writer appended to the stream first; the expected version is stale."""
+
+    code = "concurrency-conflict"
+
+    def __init__(self, stream_id: uuid.UUID, expected_version: int) -> None:
+        super().__init__(
+            f"stream {stream_id} is no longer at version {expected_version}; reload and retry"
+        )
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+
+
+class DuplicateEvent(ApplicationError):
+    """An event with this id is already stored: the append was a retry."""
+
+    code = "duplicate-event"
+
+    def __init__(self, event_id: uuid.UUID) -> None:
+        super().__init__(f"event {event_id} is already stored")
+        self.event_id = event_id
+
+
+class IdempotencyConflict(ApplicationError):
+    """The idempotency key (or event id) was used before for a different request."""
+
+    code = "idempotency-conflict"
+
+
+class StorageUnavailable(ApplicationError):
+    """The database could not be reached or failed transiently."""
+
+    code = "storage-unavailable"

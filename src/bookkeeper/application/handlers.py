@@ -1,0 +1,442 @@
+"""Command handlers: one async handler per command, found through a registry.
+
+Every handler runs in one unit of work: read what it needs, let the aggregate decide, append
+the new events with the expected version (the unique (stream, version) index arbitrates
+races), update the projections in the same transaction, commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from bookkeeper.application.commands import ApproveProposal, Command, RejectProposal, SubmitEvent
+from bookkeeper.application.errors import (
+    DuplicateEvent,
+    IdempotencyConflict,
+    NotFound,
+)
+from bookkeeper.application.ports import (
+    Authorizer,
+    Clock,
+    DuplicateProbe,
+    Ids,
+    NewEvent,
+    Principal,
+    ProposalView,
+    RecordedEvent,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from bookkeeper.application.projections import fold_proposal, pattern_from
+from bookkeeper.domain import confidence as scoring
+from bookkeeper.domain.errors import InvalidProposal
+from bookkeeper.domain.events import (
+    CorrectionData,
+    ExpenseRegistrationData,
+    InvoiceRegistrationData,
+    Kind,
+    ReceiptAttachmentData,
+    ReversalData,
+    Status,
+    Step,
+    event_type,
+    payload_to_builtins,
+)
+from bookkeeper.domain.patterns import Pattern, best_match, normalise_merchant
+from bookkeeper.domain.proposals import PendingEvent, Proposal, apply_corrections
+from bookkeeper.domain.review import Outcome, ReviewDecision, decide
+
+#: Namespace of event ids derived from an Idempotency-Key (uuid5), fixed forever.
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1d2e-8a51-4a57-9d0e-3b1f0c4e2a90")
+AUTO_APPROVER = "system:review-rules"
+PATTERN_APPLIER = "system:patterns"
+
+
+class SubmitResult(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: uuid.UUID
+    stream_id: uuid.UUID
+    correlation_id: uuid.UUID
+    type: str
+    status: Status | None
+    confidence: scoring.Confidence | None
+    decision: ReviewDecision
+    replayed: bool = False
+
+
+class DecisionResult(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: uuid.UUID
+    proposal: ProposalView
+
+
+def request_fingerprint(command: SubmitEvent) -> str:
+    """A hash of what the request asked for, to tell a retry from a reused key."""
+    body = [
+        command.type,
+        payload_to_builtins(command.data),
+        str(command.correlation_id) if command.correlation_id else None,
+        str(command.proposer_confidence) if command.proposer_confidence is not None else None,
+        command.bank_transaction_verified,
+    ]
+    return hashlib.sha256(msgspec.json.encode(body)).hexdigest()
+
+
+def _merchant_of(data: Any) -> str | None:
+    match data:
+        case ReceiptAttachmentData():
+            return data.merchant_name
+        case InvoiceRegistrationData():
+            return data.supplier
+        case ExpenseRegistrationData():
+            return data.merchant_name
+    return None
+
+
+class Handlers:
+    """The application's command handlers with their collaborators."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        ids: Ids,
+        authorizer: Authorizer,
+    ) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self._ids = ids
+        self._authorizer = authorizer
+        self._registry: dict[type[Any], Callable[[Any], Awaitable[Any]]] = {
+            SubmitEvent: self.submit,
+            ApproveProposal: self.approve,
+            RejectProposal: self.reject,
+        }
+
+    async def dispatch(self, command: Command) -> Any:
+        """Run the handler registered for the command's type."""
+        return await self._registry[type(command)](command)
+
+    # --- POST /events -------------------------------------------------------------------
+
+    async def submit(self, command: SubmitEvent) -> SubmitResult:
+        principal = command.principal
+        etype = event_type(command.type)
+        if etype.step not in (Step.PROPOSED, Step.QUERY):
+            raise InvalidProposal(
+                f"{command.type} cannot be submitted; decisions and executions have their "
+                "own endpoints"
+            )
+        self._authorizer.check(
+            principal, "events:record-query" if etype.step is Step.QUERY else "events:propose"
+        )
+        if type(command.data) is not etype.payload:
+            raise InvalidProposal(f"data is not a {command.type} payload")
+        if command.event_id is not None:
+            event_id = command.event_id
+        elif command.idempotency_key is not None:
+            event_id = uuid.uuid5(
+                IDEMPOTENCY_NAMESPACE,
+                f"{principal.tenant_id}\x00{principal.actor}\x00{command.idempotency_key}",
+            )
+        else:
+            event_id = self._ids.new_id()
+        fingerprint = request_fingerprint(command)
+        try:
+            return await self._submit(command, event_id, fingerprint)
+        except DuplicateEvent:
+            return await self._replay_submission(principal, event_id, fingerprint)
+
+    async def _submit(
+        self, command: SubmitEvent, event_id: uuid.UUID, fingerprint: str
+    ) -> SubmitResult:
+        principal = command.principal
+        tenant = principal.tenant_id
+        now = self._clock.now()
+        etype = event_type(command.type)
+        async with self._uow() as uow:
+            correlation_id = command.correlation_id or event_id
+            metadata: dict[str, Any] = {"requestHash": fingerprint}
+            if command.idempotency_key is not None:
+                metadata["idempotencyKey"] = command.idempotency_key
+            if command.source:
+                metadata["source"] = dict(command.source)
+
+            if etype.kind is None:  # a read-only query: recorded, never reviewed
+                decision = decide(
+                    await uow.settings.review_rules(tenant),
+                    kind=None,
+                    score=Decimal(0),
+                    approved_pattern=False,
+                    duplicate_suspected=False,
+                    amount=None,
+                )
+                metadata["review"] = _review_meta(decision)
+                new = NewEvent(
+                    id=event_id,
+                    type=etype.name,
+                    schema_version=etype.schema_version,
+                    status=etype.status,
+                    actor=principal.actor,
+                    data=command.data,
+                    metadata=metadata,
+                    parent_id=None,
+                    correlation_id=correlation_id,
+                    created_at=now,
+                )
+                await uow.events.append(tenant, event_id, 0, [new])
+                await uow.commit()
+                return SubmitResult(
+                    event_id=event_id,
+                    stream_id=event_id,
+                    correlation_id=correlation_id,
+                    type=etype.name,
+                    status=etype.status,
+                    confidence=None,
+                    decision=decision,
+                )
+
+            data = command.data
+            proposal = Proposal.propose(str(event_id), data, actor=principal.actor)  # type: ignore[arg-type]
+            if isinstance(data, ReversalData | CorrectionData):
+                target = await self._compensation_target(uow, tenant, data)
+                correlation_id = command.correlation_id or target.correlation_id
+            rules = await uow.settings.review_rules(tenant)
+            context = await self._scoring_context(uow, tenant, event_id, command, rules)
+            confidence = scoring.score(data, context, rules)  # type: ignore[arg-type]
+            decision = decide(
+                rules,
+                kind=etype.kind,
+                score=confidence.score,
+                approved_pattern=confidence.approved_pattern,
+                duplicate_suspected=bool(confidence.duplicate_of),
+                amount=getattr(data, "amount", None),
+            )
+            metadata["confidence"] = msgspec.to_builtins(confidence)
+            metadata["review"] = _review_meta(decision)
+            if decision.outcome is Outcome.AUTO_APPROVED:
+                proposal.approve(actor=AUTO_APPROVER, rule=decision.rule)
+            recorded = await self._append(
+                uow,
+                tenant,
+                event_id,
+                [],
+                proposal.pending,
+                correlation_id,
+                now,
+                first_id=event_id,
+                first_metadata=metadata,
+            )
+            view = fold_proposal(recorded)
+            assert view is not None
+            await uow.proposals.upsert(view)
+            await uow.commit()
+        return SubmitResult(
+            event_id=event_id,
+            stream_id=event_id,
+            correlation_id=correlation_id,
+            type=etype.name,
+            status=view.status,
+            confidence=confidence,
+            decision=decision,
+        )
+
+    async def _compensation_target(
+        self, uow: UnitOfWork, tenant: str, data: ReversalData | CorrectionData
+    ) -> ProposalView:
+        try:
+            target_id = uuid.UUID(data.target_proposal_id)
+        except ValueError:
+            raise InvalidProposal("targetProposalId must be a proposal id (UUID)") from None
+        events = await uow.events.read_stream(tenant, target_id)
+        target_view = fold_proposal(events)
+        if target_view is None:
+            raise NotFound(f"proposal {target_id} not found")
+        target = Proposal.rehydrate(str(target_id), events)
+        target.ensure_compensable()
+        if isinstance(data, CorrectionData):
+            apply_corrections(target.effective_data, data.changes)
+        if await uow.proposals.open_compensations(tenant, target_id):
+            raise InvalidProposal(
+                f"proposal {target_id} already has a reversal or correction in progress"
+            )
+        return target_view
+
+    async def _scoring_context(
+        self,
+        uow: UnitOfWork,
+        tenant: str,
+        event_id: uuid.UUID,
+        command: SubmitEvent,
+        rules: Any,
+    ) -> scoring.ScoringContext:
+        data = command.data
+        merchant = _merchant_of(data)
+        match = None
+        duplicates: tuple[str, ...] = ()
+        if merchant:
+            patterns = [
+                Pattern(
+                    merchant_key=p.merchant_key,
+                    merchant_name=p.merchant_name,
+                    account_code=p.account_code,
+                    vat_rate=p.vat_rate,
+                    suggestion_id=str(p.suggestion_id),
+                )
+                for p in await uow.patterns.for_tenant(tenant)
+            ]
+            match = best_match(merchant, patterns)
+            amount = getattr(data, "amount", None)
+            date = getattr(data, "date", None)
+            if amount is not None and date is not None:
+                window = timedelta(days=rules.duplicate_window_days)
+                probe = DuplicateProbe(
+                    merchant_key=normalise_merchant(merchant),
+                    amount=amount,
+                    date_from=date - window,
+                    date_to=date + window,
+                    document_number=getattr(data, "document_number", None)
+                    or getattr(data, "invoice_number", None),
+                    exclude_id=event_id,
+                )
+                duplicates = tuple(
+                    str(d) for d in await uow.proposals.find_duplicates(tenant, probe)
+                )
+        return scoring.ScoringContext(
+            pattern_match=match,
+            duplicate_of=duplicates,
+            bank_transaction_verified=command.bank_transaction_verified,
+            proposer_estimate=command.proposer_confidence,
+        )
+
+    async def _replay_submission(
+        self, principal: Principal, event_id: uuid.UUID, fingerprint: str
+    ) -> SubmitResult:
+        """A retried submission: the original result, or a conflict if the request differs."""
+        async with self._uow() as uow:
+            original = await uow.events.get(principal.tenant_id, event_id)
+            view = await uow.proposals.get(principal.tenant_id, event_id)
+        if original is None or original.metadata.get("requestHash") != fingerprint:
+            raise IdempotencyConflict(
+                "this idempotency key or event id was already used for a different request"
+            )
+        confidence = original.metadata.get("confidence")
+        return SubmitResult(
+            event_id=original.id,
+            stream_id=original.stream_id,
+            correlation_id=original.correlation_id,
+            type=original.type,
+            status=view.status if view is not None else original.status,
+            confidence=(
+                msgspec.convert(confidence, scoring.Confidence, strict=False)
+                if confidence
+                else None
+            ),
+            decision=msgspec.convert(original.metadata["review"], ReviewDecision, strict=False),
+            replayed=True,
+        )
+
+    # --- decisions ----------------------------------------------------------------------
+
+    async def approve(self, command: ApproveProposal) -> DecisionResult:
+        self._authorizer.check(command.principal, "proposals:decide")
+        return await self._decide(
+            command.principal,
+            command.proposal_id,
+            lambda p: p.approve(
+                actor=command.principal.actor,
+                corrections=command.corrections,
+                comment=command.comment,
+            ),
+        )
+
+    async def reject(self, command: RejectProposal) -> DecisionResult:
+        self._authorizer.check(command.principal, "proposals:decide")
+        return await self._decide(
+            command.principal,
+            command.proposal_id,
+            lambda p: p.reject(actor=command.principal.actor, reason=command.reason),
+        )
+
+    async def _decide(
+        self,
+        principal: Principal,
+        proposal_id: uuid.UUID,
+        decide_on: Callable[[Proposal], None],
+    ) -> DecisionResult:
+        tenant = principal.tenant_id
+        async with self._uow() as uow:
+            events = await uow.events.read_stream(tenant, proposal_id)
+            if not events or event_type(events[0].type).step is not Step.PROPOSED:
+                raise NotFound(f"proposal {proposal_id} not found")
+            proposal = Proposal.rehydrate(str(proposal_id), events)
+            decide_on(proposal)
+            if proposal.kind is Kind.PATTERN_SUGGESTION and proposal.status is Status.APPROVED:
+                # A pattern has no external side effect: approving it applies it at once.
+                proposal.record_executed(actor=PATTERN_APPLIER)
+            recorded = await self._append(
+                uow,
+                tenant,
+                proposal_id,
+                events,
+                proposal.pending,
+                events[0].correlation_id,
+                self._clock.now(),
+            )
+            stream = [*events, *recorded]
+            view = fold_proposal(stream)
+            assert view is not None
+            await uow.proposals.upsert(view)
+            pattern = pattern_from(view, stream)
+            if pattern is not None:
+                await uow.patterns.upsert(pattern)
+            await uow.commit()
+        return DecisionResult(event_id=recorded[0].id, proposal=view)
+
+    # --- shared -------------------------------------------------------------------------
+
+    async def _append(
+        self,
+        uow: UnitOfWork,
+        tenant: str,
+        stream_id: uuid.UUID,
+        existing: Sequence[RecordedEvent],
+        pending: Sequence[PendingEvent],
+        correlation_id: uuid.UUID,
+        now: Any,
+        *,
+        first_id: uuid.UUID | None = None,
+        first_metadata: dict[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        """Turn the aggregate's pending events into stored ones, each answering its parent."""
+        parent = existing[-1].id if existing else None
+        new: list[NewEvent] = []
+        for index, event in enumerate(pending):
+            event_id = first_id if index == 0 and first_id is not None else self._ids.new_id()
+            etype = event_type(event.type)
+            new.append(
+                NewEvent(
+                    id=event_id,
+                    type=event.type,
+                    schema_version=etype.schema_version,
+                    status=event.status,
+                    actor=event.actor,
+                    data=event.data,
+                    metadata=(first_metadata or {}) if index == 0 and first_id else {},
+                    parent_id=parent,
+                    correlation_id=correlation_id,
+                    created_at=now,
+                )
+            )
+            parent = event_id
+        return await uow.events.append(tenant, stream_id, len(existing), new)
+
+
+def _review_meta(decision: ReviewDecision) -> dict[str, Any]:
+    result: dict[str, Any] = msgspec.to_builtins(decision)
+    return result

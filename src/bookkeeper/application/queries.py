@@ -1,0 +1,141 @@
+"""Read-side use cases: queries over the log and the projections, always tenant-scoped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import ROUND_HALF_UP, Decimal
+
+import msgspec
+
+from bookkeeper.application.errors import NotFound
+from bookkeeper.application.ports import (
+    ApprovalCounts,
+    Authorizer,
+    EventFilter,
+    PatternView,
+    Principal,
+    ProposalFilter,
+    ProposalView,
+    RecordedEvent,
+    UnitOfWorkFactory,
+)
+
+MAX_PAGE = 200
+
+
+def clamp_limit(limit: int | None, default: int = 50) -> int:
+    """Page sizes are clamped to [1, MAX_PAGE]."""
+    if limit is None:
+        return default
+    return max(1, min(limit, MAX_PAGE))
+
+
+class ApprovalRate(msgspec.Struct, frozen=True, kw_only=True):
+    start: dt.datetime | None
+    end: dt.datetime | None
+    proposed: int
+    approved: int
+    auto_approved: int
+    rejected: int
+    pending: int
+    executed: int
+    failed: int
+    approval_rate: Decimal | None
+    auto_approval_rate: Decimal | None
+    by_kind: list[ApprovalCounts]
+
+
+def _ratio(part: int, whole: int) -> Decimal | None:
+    if whole == 0:
+        return None
+    return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+class Queries:
+    def __init__(self, uow_factory: UnitOfWorkFactory, authorizer: Authorizer) -> None:
+        self._uow = uow_factory
+        self._authorizer = authorizer
+
+    async def events(self, principal: Principal, where: EventFilter) -> list[RecordedEvent]:
+        self._authorizer.check(principal, "events:read")
+        where = msgspec.structs.replace(where, limit=clamp_limit(where.limit))
+        async with self._uow() as uow:
+            return await uow.events.query(principal.tenant_id, where)
+
+    async def event(self, principal: Principal, event_id: uuid.UUID) -> RecordedEvent:
+        self._authorizer.check(principal, "events:read")
+        async with self._uow() as uow:
+            found = await uow.events.get(principal.tenant_id, event_id)
+        if found is None:
+            raise NotFound(f"event {event_id} not found")
+        return found
+
+    async def correlation(
+        self, principal: Principal, correlation_id: uuid.UUID
+    ) -> list[RecordedEvent]:
+        """The whole history of one user action, oldest first (every page of it)."""
+        self._authorizer.check(principal, "events:read")
+        history: list[RecordedEvent] = []
+        after = 0
+        async with self._uow() as uow:
+            while True:
+                page = await uow.events.query(
+                    principal.tenant_id,
+                    EventFilter(
+                        correlation_id=correlation_id, after_position=after, limit=MAX_PAGE
+                    ),
+                )
+                history.extend(page)
+                if len(page) < MAX_PAGE:
+                    break
+                after = page[-1].position
+        if not history:
+            raise NotFound(f"correlation {correlation_id} not found")
+        return history
+
+    async def proposals(self, principal: Principal, where: ProposalFilter) -> list[ProposalView]:
+        self._authorizer.check(principal, "proposals:read")
+        where = msgspec.structs.replace(where, limit=clamp_limit(where.limit))
+        async with self._uow() as uow:
+            return await uow.proposals.page(principal.tenant_id, where)
+
+    async def proposal(self, principal: Principal, proposal_id: uuid.UUID) -> ProposalView:
+        self._authorizer.check(principal, "proposals:read")
+        async with self._uow() as uow:
+            found = await uow.proposals.get(principal.tenant_id, proposal_id)
+        if found is None:
+            raise NotFound(f"proposal {proposal_id} not found")
+        return found
+
+    async def patterns(self, principal: Principal) -> list[PatternView]:
+        self._authorizer.check(principal, "patterns:read")
+        async with self._uow() as uow:
+            return await uow.patterns.for_tenant(principal.tenant_id)
+
+    async def approval_rate(
+        self, principal: Principal, start: dt.datetime | None, end: dt.datetime | None
+    ) -> ApprovalRate:
+        self._authorizer.check(principal, "reports:read")
+        async with self._uow() as uow:
+            by_kind = await uow.proposals.approval_counts(principal.tenant_id, start, end)
+        total = {
+            field: sum(getattr(c, field) for c in by_kind)
+            for field in (
+                "proposed",
+                "approved",
+                "auto_approved",
+                "rejected",
+                "pending",
+                "executed",
+                "failed",
+            )
+        }
+        return ApprovalRate(
+            start=start,
+            end=end,
+            **total,
+            approval_rate=_ratio(total["approved"], total["approved"] + total["rejected"]),
+            auto_approval_rate=_ratio(total["auto_approved"], total["approved"]),
+            by_kind=by_kind,
+        )

@@ -1,0 +1,1 @@
+"""The domain core: proposals, review rules, confidence and patterns. Pure Python, no I/O."""

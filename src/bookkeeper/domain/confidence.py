@@ -1,0 +1,277 @@
+"""Confidence computed by the domain from signals, with every reason kept.
+
+The proposer (an LLM, a person, another service) does not set the confidence: it may send its
+own estimate, which can only pull the score down. Nothing written inside a document can raise
+it, so a receipt saying "confidence 1.0, approve" gains nothing (prompt-injection safety).
+
+Weights (sum 0.95 for a complete, consistent receipt of a known merchant, as in story 1):
+  approved pattern, exact name and same account/VAT   +0.60
+  approved pattern, near name                         +0.35
+  approved pattern but other account or VAT           +0.20
+  required fields complete (pro rata)                 +0.20
+  VAT amount consistent with rate / not stated        +0.10 / +0.08
+  VAT amount inconsistent with rate                   -0.30
+  amount within the tenant's bounds / outside         +0.05 / -0.25
+  bank transaction verified                           +0.05
+  § 5-1-1 documentary field missing (each)            -0.02
+  organisation number fails the MOD11 check           -0.10
+  possible duplicate of an earlier document           -0.50
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+
+import msgspec
+
+from bookkeeper.domain import money
+from bookkeeper.domain.events import (
+    CorrectionData,
+    ExpenseRegistrationData,
+    InvoiceRegistrationData,
+    PatternSuggestionData,
+    ProposalData,
+    ReceiptAttachmentData,
+    ReversalData,
+)
+from bookkeeper.domain.patterns import MatchKind, PatternMatch
+from bookkeeper.domain.review import ReviewRules
+
+ZERO = Decimal("0")
+MAX_SCORE = Decimal("0.99")
+TWO_PLACES = Decimal("0.01")
+
+
+class Reason(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One signal's contribution to the score, in words a reviewer understands."""
+
+    signal: str
+    effect: Decimal
+    detail: str
+
+
+class Confidence(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    score: Decimal
+    reasons: tuple[Reason, ...]
+    pattern_id: str | None = None
+    approved_pattern: bool = False
+    duplicate_of: tuple[str, ...] = ()
+
+
+class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
+    """What the application found out about a proposal before scoring it."""
+
+    pattern_match: PatternMatch | None = None
+    duplicate_of: tuple[str, ...] = ()
+    bank_transaction_verified: bool | None = None
+    proposer_estimate: Decimal | None = None
+
+
+def valid_org_number(value: str) -> bool:
+    """Norwegian organisation number: 9 digits, MOD11 check digit (weights 3,2,7,6,5,4,3,2)."""
+    digits = value.upper().replace(" ", "").removeprefix("NO").removesuffix("MVA")
+    if len(digits) != 9 or not digits.isascii() or not digits.isdigit():
+        return False
+    weights = (3, 2, 7, 6, 5, 4, 3, 2)
+    remainder = sum(int(d) * w for d, w in zip(digits[:8], weights, strict=True)) % 11
+    check = 0 if remainder == 0 else 11 - remainder
+    return check != 10 and check == int(digits[8])
+
+
+def _required(data: ProposalData) -> list[tuple[str, object]]:
+    match data:
+        case ReceiptAttachmentData():
+            return [
+                ("merchantName", data.merchant_name),
+                ("amount", data.amount),
+                ("date", data.date),
+                ("vatRate", data.vat_rate),
+                ("accountCode", data.account_code),
+                ("folioEventId", data.folio_event_id),
+            ]
+        case InvoiceRegistrationData():
+            return [
+                ("supplier", data.supplier),
+                ("amount", data.amount),
+                ("date", data.date),
+                ("dueDate", data.due_date),
+                ("vatRate", data.vat_rate),
+                ("accountCode", data.account_code),
+                ("invoiceNumber", data.invoice_number),
+            ]
+        case ExpenseRegistrationData():
+            return [
+                ("employee", data.employee),
+                ("amount", data.amount),
+                ("date", data.date),
+                ("category", data.category),
+                ("vatRate", data.vat_rate),
+                ("accountCode", data.account_code),
+            ]
+        case PatternSuggestionData():
+            return [
+                ("merchant", data.merchant),
+                ("accountCode", data.account_code),
+                ("vatRate", data.vat_rate),
+            ]
+        case ReversalData() | CorrectionData():
+            return [("targetProposalId", data.target_proposal_id), ("reason", data.reason)]
+    return []  # pragma: no cover - exhaustive over ProposalData
+
+
+def _documentary(data: ProposalData) -> list[tuple[str, str | None]]:
+    """§ 5-1-1 fields that a booked document should carry, beyond what the action needs."""
+    match data:
+        case ReceiptAttachmentData():
+            return [
+                ("documentNumber", data.document_number),
+                ("merchantOrgNumber", data.merchant_org_number),
+            ]
+        case InvoiceRegistrationData():
+            return [("supplierOrgNumber", data.supplier_org_number)]
+        case ExpenseRegistrationData():
+            return [("documentNumber", data.document_number)]
+    return []
+
+
+def _present(value: object) -> bool:
+    return value is not None and (not isinstance(value, str) or bool(value.strip()))
+
+
+def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Confidence:
+    """Score a proposal's data from the signals in `context`; every step leaves a reason."""
+    reasons: list[Reason] = []
+
+    def add(signal: str, effect: str, detail: str) -> None:
+        reasons.append(Reason(signal=signal, effect=Decimal(effect), detail=detail))
+
+    approved_pattern = False
+    pattern_id: str | None = None
+    account = getattr(data, "account_code", None)
+    vat_rate = getattr(data, "vat_rate", None)
+    has_merchant = isinstance(
+        data, ReceiptAttachmentData | InvoiceRegistrationData | ExpenseRegistrationData
+    )
+    match = context.pattern_match
+    if has_merchant and match is not None:
+        pattern = match.pattern
+        pattern_id = pattern.suggestion_id
+        agrees = pattern.account_code == account and pattern.vat_rate == vat_rate
+        if not agrees:
+            add(
+                "pattern",
+                "0.20",
+                f"approved pattern for {pattern.merchant_name!r} says account "
+                f"{pattern.account_code} at {pattern.vat_rate} %, the proposal says "
+                f"{account} at {vat_rate} %",
+            )
+        elif match.kind is MatchKind.EXACT:
+            approved_pattern = True
+            add(
+                "pattern",
+                "0.60",
+                f"approved pattern for {pattern.merchant_name!r}: account "
+                f"{pattern.account_code}, {pattern.vat_rate} % VAT",
+            )
+        else:
+            add(
+                "pattern",
+                "0.35",
+                f"similar to the approved pattern for {pattern.merchant_name!r} "
+                f"(similarity {match.score:.2f})",
+            )
+    elif has_merchant:
+        add("pattern", "0", "no approved pattern for this merchant")
+
+    required = _required(data)
+    missing = [name for name, value in required if not _present(value)]
+    if required:
+        share = Decimal(len(required) - len(missing)) / Decimal(len(required))
+        effect = (Decimal("0.20") * share).quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+        detail = (
+            "all required fields present" if not missing else ("missing: " + ", ".join(missing))
+        )
+        reasons.append(Reason(signal="completeness", effect=effect, detail=detail))
+
+    for name, value in _documentary(data):
+        if not _present(value):
+            add("documentation", "-0.02", f"§ 5-1-1 field {name} is missing")
+    org = getattr(data, "merchant_org_number", None) or getattr(data, "supplier_org_number", None)
+    if _present(org) and not valid_org_number(str(org)):
+        add("documentation", "-0.10", f"organisation number {org} fails the MOD11 check")
+
+    amount = getattr(data, "amount", None)
+    if isinstance(amount, Decimal) and isinstance(vat_rate, Decimal):
+        vat_amount = getattr(data, "vat_amount", None)
+        expected = money.vat_of_gross(amount, vat_rate)
+        if vat_amount is None:
+            add("vat", "0.08", f"VAT amount not stated; {vat_rate} % of {amount} is {expected}")
+        elif money.vat_consistent(amount, vat_rate, vat_amount):
+            add("vat", "0.10", f"VAT {vat_amount} matches {vat_rate} % of {amount}")
+        else:
+            add(
+                "vat",
+                "-0.30",
+                f"VAT {vat_amount} does not match {vat_rate} % of {amount} (expected {expected})",
+            )
+
+    if isinstance(amount, Decimal):
+        if rules.amount_min <= amount <= rules.amount_max:
+            add(
+                "amount",
+                "0.05",
+                f"{amount} is within the usual range {rules.amount_min}–{rules.amount_max}",
+            )
+        else:
+            add(
+                "amount",
+                "-0.25",
+                f"{amount} is outside the usual range {rules.amount_min}–{rules.amount_max}",
+            )
+
+    if context.bank_transaction_verified is True:
+        add("bank", "0.05", "a matching bank transaction was found")
+    elif context.bank_transaction_verified is False:
+        add("bank", "-0.20", "no matching bank transaction was found")
+
+    if context.duplicate_of:
+        add("duplicate", "-0.50", "possible duplicate of " + ", ".join(context.duplicate_of[:3]))
+
+    total = sum((r.effect for r in reasons), ZERO)
+    total = min(max(total, ZERO), MAX_SCORE)
+
+    estimate = context.proposer_estimate
+    if estimate is not None:
+        estimate = min(max(estimate, ZERO), Decimal("1"))
+        if estimate < total:
+            pull = ((total - estimate) / 2).quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+            reasons.append(
+                Reason(
+                    signal="proposer-estimate",
+                    effect=-pull,
+                    detail=f"the proposer's own estimate {estimate} lowers the score",
+                )
+            )
+            total -= pull
+        else:
+            reasons.append(
+                Reason(
+                    signal="proposer-estimate",
+                    effect=ZERO,
+                    detail=f"the proposer's own estimate {estimate} cannot raise the score",
+                )
+            )
+
+    return Confidence(
+        score=total.quantize(TWO_PLACES, rounding=ROUND_HALF_UP),
+        reasons=tuple(reasons),
+        pattern_id=pattern_id,
+        approved_pattern=approved_pattern,
+        duplicate_of=tuple(context.duplicate_of),
+    )
+
+
+def main_reasons(confidence: Confidence, limit: int = 3) -> Sequence[Reason]:
+    """The reasons with the largest effect, for a short message to a person."""
+    return sorted(confidence.reasons, key=lambda r: abs(r.effect), reverse=True)[:limit]

@@ -1,0 +1,71 @@
+"""The named errors of the domain; every illegal transition or input has one."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every business-rule violation. `code` is stable and machine-readable."""
+
+    code = "domain-error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidProposal(DomainError):
+    """The proposed data breaks a rule of its kind (amount, VAT rate, missing field …)."""
+
+    code = "invalid-proposal"
+
+
+class InvalidCorrection(DomainError):
+    """A reviewer's correction names a field that cannot be corrected or has a bad value."""
+
+    code = "invalid-correction"
+
+
+class IllegalTransition(DomainError):
+    """The proposal is not in a state that allows the requested step."""
+
+    code = "illegal-transition"
+
+    def __init__(self, message: str, *, current: str) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class ProposalNotPending(IllegalTransition):
+    """Approve/reject on a proposal that is no longer PROPOSED."""
+
+    code = "proposal-not-pending"
+
+
+class ProposalNotApproved(IllegalTransition):
+    """Execution requested for a proposal that is not APPROVED."""
+
+    code = "proposal-not-approved"
+
+
+class NotCompensable(IllegalTransition):
+    """A reversal or correction targets a proposal that was never executed."""
+
+    code = "not-compensable"
+
+
+class SelfApprovalNotAllowed(DomainError):
+    """Nobody decides on a proposal they made themselves."""
+
+    code = "self-approval"
+
+
+class RejectionReasonRequired(DomainError):
+    """A rejection must say why, so the proposer can be asked for clarification."""
+
+    code = "reason-required"
+
+
+class UnknownEventType(DomainError):
+    """An event type that this version of the domain does not know."""
+
+    code = "unknown-event-type"

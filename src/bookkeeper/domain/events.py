@@ -1,0 +1,382 @@
+"""The event catalogue: every event type, its payload schema, status and schema version.
+
+Payloads are explicit frozen msgspec Structs whose wire names are camelCase, as in the seed
+(`merchantName`, `vatRate`, `folioEventId`). Amounts are Decimal and travel as strings.
+A stored event carries its schema version; older versions are upcast on read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Final
+
+import msgspec
+
+from bookkeeper.domain.errors import UnknownEventType
+
+
+class Status(str, Enum):
+    """The lifecycle step an event records (the `status` column)."""
+
+    PROPOSED = "PROPOSED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    EXECUTED = "EXECUTED"
+    FAILED = "FAILED"
+
+
+class Kind(str, Enum):
+    """What a proposal asks to do."""
+
+    RECEIPT_ATTACHMENT = "receipt_attachment"
+    INVOICE_REGISTRATION = "invoice_registration"
+    EXPENSE_REGISTRATION = "expense_registration"
+    PATTERN_SUGGESTION = "pattern_suggestion"
+    REVERSAL = "reversal"
+    CORRECTION = "correction"
+
+
+class Step(str, Enum):
+    """The lifecycle step of an event type, independent of its kind."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXECUTION_STARTED = "execution_started"
+    EXECUTED = "executed"
+    EXECUTION_FAILED = "execution_failed"
+    FAILED = "failed"
+    QUERY = "query"
+
+
+class Payload(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    """Base of every event payload."""
+
+
+# --- proposal payloads -------------------------------------------------------------------
+
+
+class LineItem(Payload, frozen=True, kw_only=True):
+    description: str
+    amount: Decimal
+    vat_rate: Decimal
+    account_code: str | None = None
+
+
+class ReceiptAttachmentData(Payload, frozen=True, kw_only=True):
+    merchant_name: str
+    amount: Decimal
+    date: dt.date
+    vat_rate: Decimal
+    account_code: str
+    folio_event_id: str | None = None
+    file_url: str | None = None
+    currency: str = "NOK"
+    vat_amount: Decimal | None = None
+    merchant_org_number: str | None = None
+    document_number: str | None = None
+    description: str | None = None
+    document_hash: str | None = None
+
+
+class InvoiceRegistrationData(Payload, frozen=True, kw_only=True):
+    supplier: str
+    amount: Decimal
+    date: dt.date
+    due_date: dt.date
+    vat_rate: Decimal
+    account_code: str
+    invoice_number: str | None = None
+    supplier_org_number: str | None = None
+    line_items: tuple[LineItem, ...] = ()
+    vat_amount: Decimal | None = None
+    currency: str = "NOK"
+    kid: str | None = None
+    file_url: str | None = None
+    document_hash: str | None = None
+
+
+class ExpenseRegistrationData(Payload, frozen=True, kw_only=True):
+    employee: str
+    amount: Decimal
+    date: dt.date
+    category: str
+    vat_rate: Decimal
+    account_code: str
+    merchant_name: str | None = None
+    vat_amount: Decimal | None = None
+    currency: str = "NOK"
+    document_number: str | None = None
+    description: str | None = None
+    file_url: str | None = None
+    document_hash: str | None = None
+
+
+class PatternSuggestionData(Payload, frozen=True, kw_only=True):
+    merchant: str
+    account_code: str
+    vat_rate: Decimal
+    reason: str | None = None
+    source_proposal_id: str | None = None
+
+
+class ReversalData(Payload, frozen=True, kw_only=True):
+    target_proposal_id: str
+    reason: str
+
+
+class Corrections(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """Values a reviewer may correct before approving; None means "unchanged"."""
+
+    account_code: str | None = None
+    vat_rate: Decimal | None = None
+    amount: Decimal | None = None
+    vat_amount: Decimal | None = None
+    date: dt.date | None = None
+    due_date: dt.date | None = None
+    merchant_name: str | None = None
+    supplier: str | None = None
+    category: str | None = None
+    folio_event_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Only the fields that were set, by attribute name."""
+        return {
+            name: value
+            for name in self.__struct_fields__
+            if (value := getattr(self, name)) is not None
+        }
+
+
+class CorrectionData(Payload, frozen=True, kw_only=True):
+    target_proposal_id: str
+    reason: str
+    changes: Corrections
+
+
+ProposalData = (
+    ReceiptAttachmentData
+    | InvoiceRegistrationData
+    | ExpenseRegistrationData
+    | PatternSuggestionData
+    | ReversalData
+    | CorrectionData
+)
+
+# --- decision and execution payloads ----------------------------------------------------
+
+
+class ApprovedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    corrections: Corrections | None = None
+    rule: str | None = None
+    comment: str | None = None
+
+
+class RejectedData(Payload, frozen=True, kw_only=True):
+    reason: str
+
+
+class ExecutionStartedData(Payload, frozen=True, kw_only=True):
+    attempt: int
+
+
+class ExecutedData(Payload, frozen=True, kw_only=True):
+    attempt: int
+    external_ids: dict[str, str] = {}
+
+
+class ExecutionFailedData(Payload, frozen=True, kw_only=True):
+    attempt: int
+    error: str
+    retryable: bool
+    next_attempt_at: dt.datetime | None = None
+
+
+class FailedData(Payload, frozen=True, kw_only=True):
+    attempt: int
+    error: str
+
+
+# --- read-only query payloads -----------------------------------------------------------
+
+
+class AccountBalance(Payload, frozen=True, kw_only=True):
+    account: str
+    balance: Decimal
+    name: str | None = None
+    currency: str = "NOK"
+
+
+class DateRange(Payload, frozen=True, kw_only=True):
+    start: dt.date
+    end: dt.date
+
+
+class BalanceQueriedData(Payload, frozen=True, kw_only=True):
+    accounts: tuple[AccountBalance, ...]
+    as_of: dt.date | None = None
+
+
+class TransactionsQueriedData(Payload, frozen=True, kw_only=True):
+    count: int
+    date_range: DateRange
+
+
+class MissingReceiptsCheckedData(Payload, frozen=True, kw_only=True):
+    count: int
+    events: tuple[str, ...] = ()
+
+
+# --- the catalogue ----------------------------------------------------------------------
+
+
+class EventType(msgspec.Struct, frozen=True):
+    """What the log knows about one event type."""
+
+    name: str
+    payload: type[Payload]
+    step: Step
+    kind: Kind | None
+    schema_version: int = 1
+
+    @property
+    def status(self) -> Status | None:
+        return _STEP_STATUS[self.step]
+
+
+_STEP_STATUS: Final[dict[Step, Status | None]] = {
+    Step.PROPOSED: Status.PROPOSED,
+    Step.APPROVED: Status.APPROVED,
+    Step.REJECTED: Status.REJECTED,
+    Step.EXECUTION_STARTED: None,
+    Step.EXECUTED: Status.EXECUTED,
+    Step.EXECUTION_FAILED: None,
+    Step.FAILED: Status.FAILED,
+    Step.QUERY: Status.EXECUTED,
+}
+
+_PREFIX: Final[dict[Kind, str]] = {
+    Kind.RECEIPT_ATTACHMENT: "ReceiptAttachment",
+    Kind.INVOICE_REGISTRATION: "InvoiceRegistration",
+    Kind.EXPENSE_REGISTRATION: "ExpenseRegistration",
+    Kind.PATTERN_SUGGESTION: "Pattern",
+    Kind.REVERSAL: "Reversal",
+    Kind.CORRECTION: "Correction",
+}
+
+PROPOSAL_PAYLOAD: Final[dict[Kind, type[Payload]]] = {
+    Kind.RECEIPT_ATTACHMENT: ReceiptAttachmentData,
+    Kind.INVOICE_REGISTRATION: InvoiceRegistrationData,
+    Kind.EXPENSE_REGISTRATION: ExpenseRegistrationData,
+    Kind.PATTERN_SUGGESTION: PatternSuggestionData,
+    Kind.REVERSAL: ReversalData,
+    Kind.CORRECTION: CorrectionData,
+}
+
+_STEP_PAYLOAD: Final[dict[Step, type[Payload]]] = {
+    Step.APPROVED: ApprovedData,
+    Step.REJECTED: RejectedData,
+    Step.EXECUTION_STARTED: ExecutionStartedData,
+    Step.EXECUTED: ExecutedData,
+    Step.EXECUTION_FAILED: ExecutionFailedData,
+    Step.FAILED: FailedData,
+}
+
+_SUFFIX: Final[dict[Step, str]] = {
+    Step.PROPOSED: "Proposed",
+    Step.APPROVED: "Approved",
+    Step.REJECTED: "Rejected",
+    Step.EXECUTION_STARTED: "ExecutionStarted",
+    Step.EXECUTED: "Executed",
+    Step.EXECUTION_FAILED: "ExecutionFailed",
+    Step.FAILED: "Failed",
+}
+
+# The seed names the pattern events PatternSuggested → PatternApproved → PatternApplied.
+_PATTERN_NAMES: Final[dict[Step, str]] = {
+    Step.PROPOSED: "PatternSuggested",
+    Step.EXECUTED: "PatternApplied",
+}
+
+
+def type_name(kind: Kind, step: Step) -> str:
+    """The event type name of a lifecycle step of a kind, e.g. InvoiceRegistrationApproved."""
+    if kind is Kind.PATTERN_SUGGESTION and step in _PATTERN_NAMES:
+        return _PATTERN_NAMES[step]
+    return _PREFIX[kind] + _SUFFIX[step]
+
+
+def _build_catalogue() -> dict[str, EventType]:
+    catalogue: dict[str, EventType] = {}
+    for kind, payload in PROPOSAL_PAYLOAD.items():
+        for step in _SUFFIX:
+            name = type_name(kind, step)
+            step_payload = payload if step is Step.PROPOSED else _STEP_PAYLOAD[step]
+            catalogue[name] = EventType(name, step_payload, step, kind)
+    for name, query_payload in (
+        ("BalanceQueried", BalanceQueriedData),
+        ("TransactionsQueried", TransactionsQueriedData),
+        ("MissingReceiptsChecked", MissingReceiptsCheckedData),
+    ):
+        catalogue[name] = EventType(name, query_payload, Step.QUERY, None)
+    return catalogue
+
+
+CATALOGUE: Final[dict[str, EventType]] = _build_catalogue()
+
+#: Types a client may submit through POST /events: proposals and read-only query records.
+SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(
+    t.name for t in CATALOGUE.values() if t.step in (Step.PROPOSED, Step.QUERY)
+)
+
+
+def event_type(name: str) -> EventType:
+    """Look up an event type by name; unknown names raise UnknownEventType."""
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {name!r}") from None
+
+
+# --- encoding and upcasting ------------------------------------------------------------
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+#: (type name, stored schema version) → function turning that version's dict into the next.
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_decoders: dict[type[Payload], msgspec.json.Decoder[Any]] = {}
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """Payload → JSON bytes (amounts as decimal strings)."""
+    return _encoder.encode(payload)
+
+
+def payload_to_builtins(payload: Payload) -> dict[str, Any]:
+    """Payload → JSON-ready dict (amounts as decimal strings, dates as ISO strings)."""
+    result: dict[str, Any] = msgspec.to_builtins(payload)
+    return result
+
+
+def decode_payload(type_name_: str, raw: bytes | dict[str, Any], schema_version: int) -> Payload:
+    """Stored data → the current payload struct, upcasting older schema versions first."""
+    etype = event_type(type_name_)
+    if schema_version < etype.schema_version:
+        data = raw if isinstance(raw, dict) else msgspec.json.decode(raw)
+        for version in range(schema_version, etype.schema_version):
+            data = UPCASTERS[(type_name_, version)](data)
+        raw = data
+    if isinstance(raw, dict):
+        result: Payload = msgspec.convert(raw, type=etype.payload, strict=False)
+        return result
+    decoder = _decoders.get(etype.payload)
+    if decoder is None:
+        decoder = _decoders[etype.payload] = msgspec.json.Decoder(etype.payload)
+    decoded: Payload = decoder.decode(raw)
+    return decoded

@@ -1,0 +1,51 @@
+"""Money and VAT arithmetic on Decimal: kroner with two decimals, never float."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+ORE = Decimal("0.01")
+ONE_KRONE = Decimal("1")
+HUNDRED = Decimal("100")
+
+#: Norwegian VAT rates in percent (norway.md): general, food, transport/accommodation,
+#: raw fish, zero-rated. "No VAT" (outside the act) is also rate 0.
+NORWEGIAN_VAT_RATES: frozenset[Decimal] = frozenset(
+    Decimal(r) for r in ("25", "15", "12", "11.11", "0")
+)
+
+
+def to_ore(amount: Decimal) -> int:
+    """Kroner to integer øre, rounding half up (as the VAT rules prescribe)."""
+    return int((amount * HUNDRED).quantize(ONE_KRONE, rounding=ROUND_HALF_UP))
+
+
+def from_ore(ore: int) -> Decimal:
+    """Integer øre to kroner with exactly two decimals."""
+    return (Decimal(ore) / HUNDRED).quantize(ORE)
+
+
+def round_kr(amount: Decimal) -> Decimal:
+    """Round to øre, half up."""
+    return amount.quantize(ORE, rounding=ROUND_HALF_UP)
+
+
+def has_at_most_two_decimals(amount: Decimal) -> bool:
+    """True when the amount is representable in whole øre."""
+    return amount == amount.quantize(ORE) if amount.is_finite() else False
+
+
+def vat_of_gross(gross: Decimal, rate_percent: Decimal) -> Decimal:
+    """The VAT contained in a gross amount: G × r / (1 + r), rounded to øre half up."""
+    rate = rate_percent / HUNDRED
+    return round_kr(gross * rate / (1 + rate))
+
+
+def net_of_gross(gross: Decimal, rate_percent: Decimal) -> Decimal:
+    """The net amount of a gross amount at a rate, so that net + VAT == gross exactly."""
+    return gross - vat_of_gross(gross, rate_percent)
+
+
+def vat_consistent(gross: Decimal, rate_percent: Decimal, vat_amount: Decimal) -> bool:
+    """Whether a stated VAT amount matches the rate within one krone (norway.md)."""
+    return abs(vat_of_gross(gross, rate_percent) - vat_amount) <= ONE_KRONE

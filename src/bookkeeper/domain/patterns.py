@@ -1,0 +1,120 @@
+"""Merchant patterns: how a merchant's name is normalised and matched to a learned pattern.
+
+A pattern says "documents from this merchant go to this account at this VAT rate". It is
+learned through the proposal flow (PatternSuggested → PatternApproved → PatternApplied) and
+only an applied pattern counts as "approved by a human" when confidence is scored.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from decimal import Decimal
+from difflib import SequenceMatcher
+from enum import Enum
+
+import msgspec
+
+# Legal-form and noise words that say nothing about who the merchant is. Norwegian forms
+# (AS, ASA, ANS, DA, ENK, SA, NUF) and the usual foreign ones seen on SaaS receipts.
+_NOISE_WORDS = frozenset(
+    {
+        "as",
+        "asa",
+        "ans",
+        "da",
+        "enk",
+        "sa",
+        "nuf",
+        "ba",
+        "inc",
+        "ltd",
+        "llc",
+        "gmbh",
+        "ab",
+        "oy",
+        "aps",
+        "bv",
+        "sarl",
+        "plc",
+        "corp",
+        "co",
+        "company",
+        "limited",
+        "incorporated",
+        "the",
+        "systems",
+        "norge",
+        "norway",
+        "ireland",
+        "europe",
+        "international",
+    }
+)
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_NORDIC = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "ß": "ss"})
+
+#: How similar two normalised names must be to count as a near match.
+NEAR_MATCH_THRESHOLD = 0.85
+
+
+def normalise_merchant(name: str) -> str:
+    """A stable key for a merchant name: lower case, ASCII, no legal form, no punctuation.
+
+    "ADOBE SYSTEMS SOFTWARE IRELAND LTD" and "Adobe Software" share the key "adobe software";
+    "Kiwi 555 Majorstuen" keeps its digits because a store number can matter.
+    """
+    lowered = name.casefold().translate(_NORDIC)
+    ascii_only = unicodedata.normalize("NFKD", lowered).encode("ascii", "ignore").decode("ascii")
+    words = [w for w in _NON_ALNUM.split(ascii_only) if w and w not in _NOISE_WORDS]
+    return " ".join(words)
+
+
+def similarity(a: str, b: str) -> float:
+    """Similarity of two normalised keys in [0, 1]; a prefix word match counts as strong."""
+    if not a or not b:
+        return 0.0
+    if a == b:
+        return 1.0
+    ratio = SequenceMatcher(None, a, b).ratio()
+    first_a, first_b = a.split(" ", 1)[0], b.split(" ", 1)[0]
+    if first_a == first_b and len(first_a) >= 4:
+        ratio = max(ratio, 0.9)
+    return ratio
+
+
+class MatchKind(str, Enum):
+    EXACT = "exact"
+    NEAR = "near"
+
+
+class Pattern(msgspec.Struct, frozen=True, kw_only=True):
+    """An applied (human-approved) merchant pattern, as the read model keeps it."""
+
+    merchant_key: str
+    merchant_name: str
+    account_code: str
+    vat_rate: Decimal
+    suggestion_id: str
+
+
+class PatternMatch(msgspec.Struct, frozen=True, kw_only=True):
+    pattern: Pattern
+    kind: MatchKind
+    score: float
+
+
+def best_match(merchant_name: str, patterns: Iterable[Pattern]) -> PatternMatch | None:
+    """The applied pattern that best matches a merchant name, or None."""
+    key = normalise_merchant(merchant_name)
+    if not key:
+        return None
+    best: PatternMatch | None = None
+    for pattern in patterns:
+        if pattern.merchant_key == key:
+            return PatternMatch(pattern=pattern, kind=MatchKind.EXACT, score=1.0)
+        score = similarity(key, pattern.merchant_key)
+        if score >= NEAR_MATCH_THRESHOLD and (best is None or score > best.score):
+            best = PatternMatch(pattern=pattern, kind=MatchKind.NEAR, score=score)
+    return best

@@ -1,0 +1,403 @@
+"""The proposal aggregate: one requested accounting action and its lifecycle.
+
+    PROPOSED ──approve──▶ APPROVED ──executed──▶ EXECUTED
+       │                     │ └─failure (retry)─▶ APPROVED … ──final failure──▶ FAILED
+       └──reject──▶ REJECTED
+
+The aggregate checks the rule, then records an event; its state changes only by applying
+events, so the same code rebuilds it from the log. Corrections made by the reviewer are kept
+apart from the proposed data and merged into `effective_data`, which is what gets executed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any, Protocol
+
+import msgspec
+
+from bookkeeper.domain import money
+from bookkeeper.domain.errors import (
+    InvalidCorrection,
+    InvalidProposal,
+    NotCompensable,
+    ProposalNotApproved,
+    ProposalNotPending,
+    RejectionReasonRequired,
+    SelfApprovalNotAllowed,
+)
+from bookkeeper.domain.events import (
+    PROPOSAL_PAYLOAD,
+    ApprovedData,
+    CorrectionData,
+    Corrections,
+    ExecutedData,
+    ExecutionFailedData,
+    ExecutionStartedData,
+    ExpenseRegistrationData,
+    FailedData,
+    InvoiceRegistrationData,
+    Kind,
+    PatternSuggestionData,
+    Payload,
+    ProposalData,
+    ReceiptAttachmentData,
+    RejectedData,
+    ReversalData,
+    Status,
+    Step,
+    event_type,
+    type_name,
+)
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_MAX_TEXT = 200
+_MAX_ACCOUNT = 32
+_EARLIEST = dt.date(2000, 1, 1)
+_LATEST = dt.date(2100, 12, 31)
+MAX_REASON = 2000
+
+
+class PendingEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """An event recorded by the aggregate but not yet stored."""
+
+    type: str
+    data: Payload
+    actor: str
+    status: Status | None
+
+
+class StoredEvent(Protocol):
+    """What the aggregate needs of a stored event to rebuild itself."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def data(self) -> Payload: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
+
+def kind_of(data: ProposalData) -> Kind:
+    for kind, payload in PROPOSAL_PAYLOAD.items():
+        if type(data) is payload:
+            return kind
+    raise InvalidProposal(f"not a proposal payload: {type(data).__name__}")  # pragma: no cover
+
+
+def _check_text(field: str, value: str | None, *, required: bool = True) -> None:
+    if value is None:
+        if required:
+            raise InvalidProposal(f"{field} is required")
+        return
+    if required and not value.strip():
+        raise InvalidProposal(f"{field} must not be empty")
+    if len(value) > _MAX_TEXT:
+        raise InvalidProposal(f"{field} is longer than {_MAX_TEXT} characters")
+
+
+def _check_account(field: str, value: str) -> None:
+    # Account codes are opaque strings (001 #13); only their shape is checked here.
+    if not value or len(value) > _MAX_ACCOUNT or any(ch.isspace() for ch in value):
+        raise InvalidProposal(f"{field} must be a non-empty code without spaces")
+
+
+def _check_amount(field: str, value: Decimal) -> None:
+    if not value.is_finite() or value <= 0:
+        raise InvalidProposal(f"{field} must be a positive amount")
+    if not money.has_at_most_two_decimals(value):
+        raise InvalidProposal(f"{field} must have at most two decimals (øre)")
+    if value >= Decimal("1e12"):
+        raise InvalidProposal(f"{field} is implausibly large")
+
+
+def _check_rate(field: str, value: Decimal) -> None:
+    if value not in money.NORWEGIAN_VAT_RATES:
+        rates = ", ".join(sorted(str(r) for r in money.NORWEGIAN_VAT_RATES))
+        raise InvalidProposal(f"{field} {value} is not a Norwegian VAT rate ({rates})")
+
+
+def _check_date(field: str, value: dt.date) -> None:
+    if not _EARLIEST <= value <= _LATEST:
+        raise InvalidProposal(f"{field} {value} is outside {_EARLIEST}–{_LATEST}")
+
+
+def validate(data: ProposalData) -> None:
+    """Raise InvalidProposal unless the data is acceptable for its kind."""
+    match data:
+        case ReceiptAttachmentData() | ExpenseRegistrationData() | InvoiceRegistrationData():
+            _check_amount("amount", data.amount)
+            _check_rate("vatRate", data.vat_rate)
+            _check_account("accountCode", data.account_code)
+            _check_date("date", data.date)
+            if not _CURRENCY.match(data.currency):
+                raise InvalidProposal("currency must be an ISO 4217 code such as NOK")
+            if data.vat_amount is not None and (
+                data.vat_amount < 0
+                or data.vat_amount > data.amount
+                or not money.has_at_most_two_decimals(data.vat_amount)
+            ):
+                raise InvalidProposal("vatAmount must be between 0 and the gross amount")
+            if data.file_url is not None and len(data.file_url) > 2048:
+                raise InvalidProposal("fileUrl is too long")
+    match data:
+        case ReceiptAttachmentData():
+            _check_text("merchantName", data.merchant_name)
+            _check_text("folioEventId", data.folio_event_id, required=False)
+        case ExpenseRegistrationData():
+            _check_text("employee", data.employee)
+            _check_text("category", data.category)
+            _check_text("merchantName", data.merchant_name, required=False)
+        case InvoiceRegistrationData():
+            _check_text("supplier", data.supplier)
+            _check_date("dueDate", data.due_date)
+            if data.due_date < data.date:
+                raise InvalidProposal("dueDate is before the invoice date")
+            for index, line in enumerate(data.line_items):
+                _check_text(f"lineItems[{index}].description", line.description)
+                _check_amount(f"lineItems[{index}].amount", line.amount)
+                _check_rate(f"lineItems[{index}].vatRate", line.vat_rate)
+                if line.account_code is not None:
+                    _check_account(f"lineItems[{index}].accountCode", line.account_code)
+            if data.line_items and sum(li.amount for li in data.line_items) != data.amount:
+                raise InvalidProposal("the line items do not add up to the amount")
+        case PatternSuggestionData():
+            _check_text("merchant", data.merchant)
+            _check_account("accountCode", data.account_code)
+            _check_rate("vatRate", data.vat_rate)
+        case ReversalData() | CorrectionData():
+            _check_text("targetProposalId", data.target_proposal_id)
+            if not data.reason.strip() or len(data.reason) > MAX_REASON:
+                raise InvalidProposal("a compensating proposal needs a reason")
+            if isinstance(data, CorrectionData) and not data.changes.as_dict():
+                raise InvalidProposal("a correction must change at least one value")
+
+
+def apply_corrections(data: ProposalData, corrections: Corrections | None) -> ProposalData:
+    """The data with the reviewer's corrections merged in; unknown fields are refused."""
+    if corrections is None:
+        return data
+    changes = corrections.as_dict()
+    if not changes:
+        return data
+    if isinstance(data, ReversalData | CorrectionData):
+        raise InvalidCorrection("a compensating proposal cannot be corrected; reject it")
+    allowed = set(data.__struct_fields__)
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        names = ", ".join(_camel(n) for n in unknown)
+        raise InvalidCorrection(f"{names} cannot be corrected on a {kind_of(data).value}")
+    merged = msgspec.structs.replace(data, **changes)
+    try:
+        validate(merged)
+    except InvalidProposal as error:
+        raise InvalidCorrection(f"correction makes the proposal invalid: {error}") from None
+    return merged
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class Proposal:
+    """One proposed action; rebuilt from its events, changed only by recording new ones."""
+
+    def __init__(self, proposal_id: str) -> None:
+        self.id = proposal_id
+        self.kind: Kind | None = None
+        self.status: Status | None = None
+        self.version = 0
+        self.data: ProposalData | None = None
+        self.corrections: Corrections | None = None
+        self.proposed_by: str | None = None
+        self.decided_by: str | None = None
+        self.decision_rule: str | None = None
+        self.rejection_reason: str | None = None
+        self.attempts = 0
+        self.executing = False
+        self.external_ids: dict[str, str] = {}
+        self.last_error: str | None = None
+        self.next_attempt_at: dt.datetime | None = None
+        self.pending: list[PendingEvent] = []
+
+    # --- construction -------------------------------------------------------------------
+
+    @classmethod
+    def propose(cls, proposal_id: str, data: ProposalData, *, actor: str) -> Proposal:
+        """A new proposal; InvalidProposal when the data breaks a rule of its kind."""
+        validate(data)
+        proposal = cls(proposal_id)
+        proposal._record(type_name(kind_of(data), Step.PROPOSED), data, actor)
+        return proposal
+
+    @classmethod
+    def rehydrate(cls, proposal_id: str, events: Iterable[StoredEvent]) -> Proposal:
+        proposal = cls(proposal_id)
+        for event in events:
+            proposal._apply(event.type, event.data, event.actor)
+            proposal.version = event.version
+        return proposal
+
+    # --- commands -----------------------------------------------------------------------
+
+    def approve(
+        self,
+        *,
+        actor: str,
+        corrections: Corrections | None = None,
+        rule: str | None = None,
+        comment: str | None = None,
+    ) -> None:
+        self._require_pending("approve")
+        if actor == self.proposed_by:
+            raise SelfApprovalNotAllowed(f"{actor} cannot approve a proposal they made")
+        assert self.data is not None
+        apply_corrections(self.data, corrections)
+        kept = corrections if corrections is not None and corrections.as_dict() else None
+        self._record(
+            self._name(Step.APPROVED),
+            ApprovedData(corrections=kept, rule=rule, comment=comment),
+            actor,
+        )
+
+    def reject(self, *, actor: str, reason: str) -> None:
+        self._require_pending("reject")
+        if not reason or not reason.strip():
+            raise RejectionReasonRequired("a rejection needs a reason")
+        if len(reason) > MAX_REASON:
+            raise RejectionReasonRequired(f"the reason is longer than {MAX_REASON} characters")
+        # A proposer may withdraw (reject) their own proposal; only approval is four-eyes.
+        self._record(self._name(Step.REJECTED), RejectedData(reason=reason.strip()), actor)
+
+    def start_execution(self, *, actor: str) -> None:
+        self._require_approved("start executing")
+        self._record(
+            self._name(Step.EXECUTION_STARTED),
+            ExecutionStartedData(attempt=self.attempts + 1),
+            actor,
+        )
+
+    def record_executed(self, *, actor: str, external_ids: dict[str, str] | None = None) -> None:
+        self._require_approved("record execution of")
+        self._record(
+            self._name(Step.EXECUTED),
+            ExecutedData(attempt=max(self.attempts, 1), external_ids=dict(external_ids or {})),
+            actor,
+        )
+
+    def record_failure(
+        self,
+        *,
+        actor: str,
+        error: str,
+        retryable: bool,
+        next_attempt_at: dt.datetime | None,
+        max_attempts: int,
+    ) -> None:
+        """A failed attempt: retried later while attempts remain, otherwise FAILED for good."""
+        self._require_approved("record a failure of")
+        attempt = max(self.attempts, 1)
+        if retryable and attempt < max_attempts and next_attempt_at is not None:
+            self._record(
+                self._name(Step.EXECUTION_FAILED),
+                ExecutionFailedData(
+                    attempt=attempt,
+                    error=error[:2000],
+                    retryable=True,
+                    next_attempt_at=next_attempt_at,
+                ),
+                actor,
+            )
+        else:
+            self._record(
+                self._name(Step.FAILED), FailedData(attempt=attempt, error=error[:2000]), actor
+            )
+
+    def ensure_compensable(self) -> None:
+        """A reversal or correction may only target an executed financial action."""
+        if self.status is not Status.EXECUTED:
+            raise NotCompensable(
+                f"proposal {self.id} is {self.status.value if self.status else 'unknown'}; "
+                "only an executed action can be reversed or corrected",
+                current=self.status.value if self.status else "NONE",
+            )
+        if self.kind in (Kind.PATTERN_SUGGESTION, Kind.REVERSAL, Kind.CORRECTION):
+            raise NotCompensable(
+                f"a {self.kind.value if self.kind else ''} cannot be compensated",
+                current=self.status.value,
+            )
+
+    # --- state --------------------------------------------------------------------------
+
+    @property
+    def effective_data(self) -> ProposalData:
+        """The proposed data with the reviewer's corrections applied: what gets executed."""
+        assert self.data is not None
+        return apply_corrections(self.data, self.corrections)
+
+    def _require_pending(self, what: str) -> None:
+        if self.status is not Status.PROPOSED:
+            current = self.status.value if self.status else "NONE"
+            raise ProposalNotPending(
+                f"cannot {what} proposal {self.id}: it is {current}, not PROPOSED",
+                current=current,
+            )
+
+    def _require_approved(self, what: str) -> None:
+        if self.status is not Status.APPROVED:
+            current = self.status.value if self.status else "NONE"
+            raise ProposalNotApproved(
+                f"cannot {what} proposal {self.id}: it is {current}, not APPROVED",
+                current=current,
+            )
+
+    def _name(self, step: Step) -> str:
+        assert self.kind is not None
+        return type_name(self.kind, step)
+
+    def _record(self, name: str, data: Payload, actor: str) -> None:
+        self._apply(name, data, actor)
+        self.version += 1
+        self.pending.append(
+            PendingEvent(type=name, data=data, actor=actor, status=event_type(name).status)
+        )
+
+    def _apply(self, name: str, data: Any, actor: str) -> None:
+        step = event_type(name).step
+        if step is Step.PROPOSED:
+            self.kind = event_type(name).kind
+            self.data = data
+            self.status = Status.PROPOSED
+            self.proposed_by = actor
+        elif step is Step.APPROVED:
+            self.status = Status.APPROVED
+            self.corrections = data.corrections
+            self.decided_by = actor
+            self.decision_rule = data.rule
+        elif step is Step.REJECTED:
+            self.status = Status.REJECTED
+            self.decided_by = actor
+            self.rejection_reason = data.reason
+        elif step is Step.EXECUTION_STARTED:
+            self.attempts = data.attempt
+            self.executing = True
+        elif step is Step.EXECUTED:
+            self.status = Status.EXECUTED
+            self.executing = False
+            self.external_ids = dict(data.external_ids)
+            self.next_attempt_at = None
+        elif step is Step.EXECUTION_FAILED:
+            self.executing = False
+            self.last_error = data.error
+            self.next_attempt_at = data.next_attempt_at
+        elif step is Step.FAILED:
+            self.status = Status.FAILED
+            self.executing = False
+            self.last_error = data.error
+            self.next_attempt_at = None

@@ -1,0 +1,129 @@
+"""Review rules as data: which proposals are approved automatically and which need a person.
+
+The defaults are the seed's table (002, "Review Rules" and "Confidence Scoring"): queries are
+never reviewed; a receipt attachment with an approved pattern and confidence above 0.9 is
+approved automatically; invoices, expenses, pattern suggestions and compensating proposals
+are always reviewed; 0.7–0.9 is "review recommended", below 0.7 "review required".
+A tenant may store its own rules; they replace the defaults as a whole.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import Enum
+
+import msgspec
+
+from bookkeeper.domain.events import Kind
+
+
+class Band(str, Enum):
+    AUTO = "auto"
+    REVIEW_RECOMMENDED = "review_recommended"
+    REVIEW_REQUIRED = "review_required"
+
+
+class Outcome(str, Enum):
+    AUTO_APPROVED = "auto_approved"
+    AWAITING_REVIEW = "awaiting_review"
+    RECORDED = "recorded"  # read-only query, never reviewed
+
+
+class ReviewRules(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    """Per-tenant review rules; every field has the seed's default."""
+
+    auto_approve_above: Decimal = Decimal("0.9")
+    review_recommended_from: Decimal = Decimal("0.7")
+    auto_approvable_kinds: frozenset[Kind] = frozenset({Kind.RECEIPT_ATTACHMENT})
+    auto_approve_requires_pattern: bool = True
+    #: Amounts (gross, NOK) inside these bounds count as plausible for this tenant.
+    amount_min: Decimal = Decimal("1")
+    amount_max: Decimal = Decimal("50000")
+    #: No automatic approval above this gross amount, whatever the confidence.
+    max_auto_amount: Decimal = Decimal("10000")
+    #: Days either side of a document date in which the same merchant and amount is suspect.
+    duplicate_window_days: int = 3
+
+    def band(self, score: Decimal) -> Band:
+        if score > self.auto_approve_above:
+            return Band.AUTO
+        if score >= self.review_recommended_from:
+            return Band.REVIEW_RECOMMENDED
+        return Band.REVIEW_REQUIRED
+
+
+DEFAULT_RULES = ReviewRules()
+
+
+class ReviewDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """What the rules decided for one proposal, and which rule decided it."""
+
+    outcome: Outcome
+    band: Band | None
+    rule: str
+    explanation: str
+
+
+def decide(
+    rules: ReviewRules,
+    *,
+    kind: Kind | None,
+    score: Decimal,
+    approved_pattern: bool,
+    duplicate_suspected: bool,
+    amount: Decimal | None,
+) -> ReviewDecision:
+    """Apply the rules to a scored proposal (kind None = a read-only query)."""
+    if kind is None:
+        return ReviewDecision(
+            outcome=Outcome.RECORDED,
+            band=None,
+            rule="query-never-reviewed",
+            explanation="read-only query: recorded, never reviewed",
+        )
+    band = rules.band(score)
+    waiting = Outcome.AWAITING_REVIEW
+    if kind not in rules.auto_approvable_kinds:
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule=f"always-review-{kind.value}",
+            explanation=f"{kind.value.replace('_', ' ')} is always reviewed",
+        )
+    if band is not Band.AUTO:
+        rule = "review-recommended" if band is Band.REVIEW_RECOMMENDED else "review-required"
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule=rule,
+            explanation=f"confidence {score} is not above {rules.auto_approve_above}",
+        )
+    if rules.auto_approve_requires_pattern and not approved_pattern:
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="no-approved-pattern",
+            explanation="no human-approved pattern matches this merchant exactly",
+        )
+    if duplicate_suspected:
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="duplicate-suspected",
+            explanation="a possible duplicate is never approved automatically",
+        )
+    if amount is not None and amount > rules.max_auto_amount:
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="above-auto-approval-limit",
+            explanation=f"amount {amount} is above the automatic limit {rules.max_auto_amount}",
+        )
+    return ReviewDecision(
+        outcome=Outcome.AUTO_APPROVED,
+        band=band,
+        rule="auto-approve-known-pattern",
+        explanation=f"approved pattern and confidence {score} above {rules.auto_approve_above}",
+    )
