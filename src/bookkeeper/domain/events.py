@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Final
 
 import msgspec
@@ -18,7 +18,7 @@ import msgspec
 from bookkeeper.domain.errors import UnknownEventType
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """The lifecycle step an event records (the `status` column)."""
 
     PROPOSED = "PROPOSED"
@@ -28,7 +28,7 @@ class Status(str, Enum):
     FAILED = "FAILED"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What a proposal asks to do."""
 
     RECEIPT_ATTACHMENT = "receipt_attachment"
@@ -39,7 +39,7 @@ class Kind(str, Enum):
     CORRECTION = "correction"
 
 
-class Step(str, Enum):
+class Step(StrEnum):
     """The lifecycle step of an event type, independent of its kind."""
 
     PROPOSED = "proposed"

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable
 from decimal import Decimal
 from difflib import SequenceMatcher
-from enum import Enum
+from enum import StrEnum
 
 import msgspec
 
@@ -57,6 +57,8 @@ _NORDIC = str.maketrans({"æ": "ae", "ø": "o", "å": "a", "ß": "ss"})
 
 #: How similar two normalised names must be to count as a near match.
 NEAR_MATCH_THRESHOLD = 0.85
+#: A whole-word prefix must be at least this long to count as the same merchant.
+MIN_PREFIX_KEY = 4
 
 
 def normalise_merchant(name: str) -> str:
@@ -84,7 +86,20 @@ def similarity(a: str, b: str) -> float:
     return ratio
 
 
-class MatchKind(str, Enum):
+def same_merchant(a: str, b: str) -> bool:
+    """Equal keys, or the shorter key's words lead the longer one's ("adobe" ⊑ "adobe software").
+
+    Receipts carry the legal name ("Adobe Systems Software Ireland Ltd") while a reviewer
+    names the pattern "Adobe"; both are the same merchant. A single short word is not
+    distinctive enough, so the shorter key needs MIN_PREFIX_KEY characters.
+    """
+    if a == b:
+        return bool(a)
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return len(short) >= MIN_PREFIX_KEY and long_.startswith(short + " ")
+
+
+class MatchKind(StrEnum):
     EXACT = "exact"
     NEAR = "near"
 
@@ -114,7 +129,14 @@ def best_match(merchant_name: str, patterns: Iterable[Pattern]) -> PatternMatch 
     for pattern in patterns:
         if pattern.merchant_key == key:
             return PatternMatch(pattern=pattern, kind=MatchKind.EXACT, score=1.0)
+        if same_merchant(key, pattern.merchant_key):
+            candidate = PatternMatch(pattern=pattern, kind=MatchKind.EXACT, score=0.99)
+            if best is None or best.kind is not MatchKind.EXACT:
+                best = candidate
+            continue
         score = similarity(key, pattern.merchant_key)
-        if score >= NEAR_MATCH_THRESHOLD and (best is None or score > best.score):
+        if score >= NEAR_MATCH_THRESHOLD and (
+            best is None or (best.kind is MatchKind.NEAR and score > best.score)
+        ):
             best = PatternMatch(pattern=pattern, kind=MatchKind.NEAR, score=score)
     return best

@@ -10,20 +10,20 @@ A tenant may store its own rules; they replace the defaults as a whole.
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 import msgspec
 
 from bookkeeper.domain.events import Kind
 
 
-class Band(str, Enum):
+class Band(StrEnum):
     AUTO = "auto"
     REVIEW_RECOMMENDED = "review_recommended"
     REVIEW_REQUIRED = "review_required"
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     AUTO_APPROVED = "auto_approved"
     AWAITING_REVIEW = "awaiting_review"
     RECORDED = "recorded"  # read-only query, never reviewed

@@ -1,0 +1,56 @@
+"""Fixtures for unit tests: the application wired to in-memory adapters and a fixed clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ports import Principal
+from bookkeeper.application.queries import Queries
+
+
+class FixedClock:
+    def __init__(self) -> None:
+        self.current = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def advance(self, **kwargs: float) -> None:
+        self.current += dt.timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def uow_factory() -> MemoryUnitOfWorkFactory:
+    return MemoryUnitOfWorkFactory()
+
+
+@pytest.fixture
+def handlers(uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock) -> Handlers:
+    return Handlers(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
+
+
+@pytest.fixture
+def queries(uow_factory: MemoryUnitOfWorkFactory) -> Queries:
+    return Queries(uow_factory, RoleAuthorizer())
+
+
+def principal(subject: str, role: str, tenant: str = "acme") -> Principal:
+    return Principal(subject=subject, tenant_id=tenant, roles=frozenset({role}))
+
+
+AGENT = principal("book-e", "agent")
+REVIEWER = principal("kari", "reviewer")
+OTHER_REVIEWER = principal("ola", "reviewer")
+VIEWER = principal("vera", "viewer")
+FOREIGN_REVIEWER = principal("fred", "reviewer", tenant="globex")

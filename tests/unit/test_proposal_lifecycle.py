@@ -1,0 +1,296 @@
+"""The proposal lifecycle: legal steps, named errors for illegal ones, corrections merged."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from bookkeeper.domain.errors import (
+    DomainError,
+    InvalidCorrection,
+    InvalidProposal,
+    NotCompensable,
+    ProposalNotApproved,
+    ProposalNotPending,
+    RejectionReasonRequired,
+    SelfApprovalNotAllowed,
+)
+from bookkeeper.domain.events import (
+    Corrections,
+    InvoiceRegistrationData,
+    LineItem,
+    ReceiptAttachmentData,
+    ReversalData,
+    Status,
+)
+from bookkeeper.domain.proposals import Proposal
+from tests.unit.strategies import corrections, proposals
+
+NOW = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC)
+
+
+def receipt(**changes: object) -> ReceiptAttachmentData:
+    fields: dict[str, object] = {
+        "merchant_name": "Adobe",
+        "amount": Decimal("199.00"),
+        "date": dt.date(2026, 11, 20),
+        "vat_rate": Decimal("25"),
+        "account_code": "6540",
+        "folio_event_id": "ev-1",
+    }
+    fields.update(changes)
+    return ReceiptAttachmentData(**fields)  # type: ignore[arg-type]
+
+
+def proposed() -> Proposal:
+    return Proposal.propose("p1", receipt(), actor="book-e")
+
+
+def test_propose_records_one_proposed_event() -> None:
+    p = proposed()
+    assert p.status is Status.PROPOSED
+    assert [e.type for e in p.pending] == ["ReceiptAttachmentProposed"]
+    assert p.version == 1
+
+
+def test_approve_with_corrections_changes_the_effective_data_only() -> None:
+    p = proposed()
+    p.approve(actor="human:kari", corrections=Corrections(account_code="6810"))
+    assert p.status is Status.APPROVED
+    assert p.effective_data.account_code == "6810"  # type: ignore[union-attr]
+    assert p.data.account_code == "6540"  # type: ignore[union-attr]
+    assert p.pending[-1].type == "ReceiptAttachmentApproved"
+
+
+def test_reject_needs_a_reason() -> None:
+    with pytest.raises(RejectionReasonRequired):
+        proposed().reject(actor="human:kari", reason="  ")
+
+
+def test_second_decision_is_refused_by_name() -> None:
+    p = proposed()
+    p.reject(actor="human:kari", reason="wrong merchant")
+    with pytest.raises(ProposalNotPending) as caught:
+        p.approve(actor="human:ola")
+    assert caught.value.current == "REJECTED"
+
+
+def test_nobody_approves_their_own_proposal() -> None:
+    with pytest.raises(SelfApprovalNotAllowed):
+        proposed().approve(actor="book-e")
+
+
+def test_execution_only_after_approval() -> None:
+    p = proposed()
+    with pytest.raises(ProposalNotApproved):
+        p.start_execution(actor="system:executor")
+    with pytest.raises(ProposalNotApproved):
+        p.record_executed(actor="system:executor")
+
+
+def test_retryable_failures_keep_it_approved_until_the_last_attempt() -> None:
+    p = proposed()
+    p.approve(actor="human:kari")
+    for attempt in (1, 2):
+        p.start_execution(actor="system:executor")
+        p.record_failure(
+            actor="system:executor",
+            error="503",
+            retryable=True,
+            next_attempt_at=NOW,
+            max_attempts=3,
+        )
+        assert p.status is Status.APPROVED
+        assert p.attempts == attempt
+    p.start_execution(actor="system:executor")
+    p.record_failure(
+        actor="system:executor", error="503", retryable=True, next_attempt_at=NOW, max_attempts=3
+    )
+    assert p.status is Status.FAILED
+    assert p.pending[-1].type == "ReceiptAttachmentFailed"
+
+
+def test_executed_records_external_ids() -> None:
+    p = proposed()
+    p.approve(actor="human:kari")
+    p.start_execution(actor="system:executor")
+    p.record_executed(actor="system:executor", external_ids={"attachmentId": "a1"})
+    assert p.status is Status.EXECUTED
+    assert p.external_ids == {"attachmentId": "a1"}
+
+
+def test_only_executed_actions_can_be_compensated() -> None:
+    p = proposed()
+    with pytest.raises(NotCompensable):
+        p.ensure_compensable()
+    p.approve(actor="human:kari")
+    p.record_executed(actor="system:executor")
+    p.ensure_compensable()
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"amount": Decimal("-1")}, InvalidProposal),
+        ({"amount": Decimal("1.001")}, InvalidProposal),
+        ({"vat_rate": Decimal("24")}, InvalidProposal),
+        ({"account_code": "65 40"}, InvalidProposal),
+        ({"merchant_name": ""}, InvalidProposal),
+        ({"currency": "kr"}, InvalidProposal),
+        ({"date": dt.date(1999, 12, 31)}, InvalidProposal),
+        ({"vat_amount": Decimal("500")}, InvalidProposal),
+    ],
+)
+def test_invalid_data_is_refused_with_a_named_error(
+    changes: dict[str, object], error: type[DomainError]
+) -> None:
+    with pytest.raises(error):
+        Proposal.propose("p", receipt(**changes), actor="book-e")
+
+
+def test_invoice_lines_must_add_up_and_due_date_follow_the_invoice_date() -> None:
+    base = {
+        "supplier": "Lev AS",
+        "amount": Decimal("100.00"),
+        "date": dt.date(2026, 1, 10),
+        "vat_rate": Decimal("25"),
+        "account_code": "6300",
+    }
+    with pytest.raises(InvalidProposal, match="before"):
+        Proposal.propose(
+            "i",
+            InvoiceRegistrationData(due_date=dt.date(2026, 1, 1), **base),  # type: ignore[arg-type]
+            actor="book-e",
+        )
+    lines = (LineItem(description="a", amount=Decimal("60.00"), vat_rate=Decimal("25")),)
+    with pytest.raises(InvalidProposal, match="add up"):
+        Proposal.propose(
+            "i",
+            InvoiceRegistrationData(  # type: ignore[arg-type]
+                due_date=dt.date(2026, 2, 1), line_items=lines, **base
+            ),
+            actor="book-e",
+        )
+
+
+def test_corrections_must_fit_the_kind_and_stay_valid() -> None:
+    p = proposed()
+    with pytest.raises(InvalidCorrection, match="supplier"):
+        p.approve(actor="human:kari", corrections=Corrections(supplier="X"))
+    with pytest.raises(InvalidCorrection):
+        p.approve(actor="human:kari", corrections=Corrections(vat_rate=Decimal("7")))
+    assert p.status is Status.PROPOSED
+
+
+def test_compensating_proposals_cannot_be_corrected() -> None:
+    p = Proposal.propose("r", ReversalData(target_proposal_id="p1", reason="wrong"), actor="x")
+    with pytest.raises(InvalidCorrection):
+        p.approve(actor="human:kari", corrections=Corrections(account_code="1"))
+
+
+def test_rehydration_gives_the_same_state() -> None:
+    p = proposed()
+    p.approve(actor="human:kari", corrections=Corrections(vat_rate=Decimal("15")))
+    p.start_execution(actor="system:executor")
+    p.record_executed(actor="system:executor", external_ids={"id": "1"})
+
+    class Stored:
+        def __init__(self, version: int, type_: str, data: object, actor: str) -> None:
+            self.version, self.type, self.data, self.actor = version, type_, data, actor
+
+    copy = Proposal.rehydrate(
+        "p1", [Stored(i + 1, e.type, e.data, e.actor) for i, e in enumerate(p.pending)]
+    )  # type: ignore[misc]
+    assert (copy.status, copy.version, copy.effective_data, copy.external_ids) == (
+        p.status,
+        p.version,
+        p.effective_data,
+        p.external_ids,
+    )
+
+
+ALLOWED = {
+    None: {Status.PROPOSED},
+    Status.PROPOSED: {Status.PROPOSED, Status.APPROVED, Status.REJECTED},
+    Status.APPROVED: {Status.APPROVED, Status.EXECUTED, Status.FAILED},
+    Status.REJECTED: {Status.REJECTED},
+    Status.EXECUTED: {Status.EXECUTED},
+    Status.FAILED: {Status.FAILED},
+}
+
+
+class LifecycleMachine(RuleBasedStateMachine):
+    """Random command sequences: a command either succeeds along a legal edge or raises a
+    named DomainError and changes nothing."""
+
+    @initialize(data=proposals)
+    def start(self, data: object) -> None:
+        self.proposal = Proposal.propose("p", data, actor="book-e")  # type: ignore[arg-type]
+        self.history = [self.proposal.status]
+
+    def _attempt(self, command: object) -> None:
+        before = (self.proposal.status, self.proposal.version, len(self.proposal.pending))
+        try:
+            command()  # type: ignore[operator]
+        except DomainError:
+            after = (self.proposal.status, self.proposal.version, len(self.proposal.pending))
+            assert after == before, "a refused command changed the proposal"
+        self.history.append(self.proposal.status)
+
+    @rule(actor=st.sampled_from(["human:kari", "book-e", "review-e"]), fix=st.none() | corrections)
+    def approve(self, actor: str, fix: Corrections | None) -> None:
+        self._attempt(lambda: self.proposal.approve(actor=actor, corrections=fix))
+
+    @rule(reason=st.sampled_from(["", "wrong", " "]))
+    def reject(self, reason: str) -> None:
+        self._attempt(lambda: self.proposal.reject(actor="human:kari", reason=reason))
+
+    @rule()
+    def start_execution(self) -> None:
+        self._attempt(lambda: self.proposal.start_execution(actor="system:executor"))
+
+    @rule(external=st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2))
+    def executed(self, external: dict[str, str]) -> None:
+        self._attempt(
+            lambda: self.proposal.record_executed(actor="system:executor", external_ids=external)
+        )
+
+    @rule(retryable=st.booleans(), max_attempts=st.integers(1, 4))
+    def failed(self, retryable: bool, max_attempts: int) -> None:
+        self._attempt(
+            lambda: self.proposal.record_failure(
+                actor="system:executor",
+                error="boom",
+                retryable=retryable,
+                next_attempt_at=NOW,
+                max_attempts=max_attempts,
+            )
+        )
+
+    @invariant()
+    def only_legal_transitions(self) -> None:
+        for previous, current in zip(self.history, self.history[1:], strict=False):
+            assert current in ALLOWED[previous], f"{previous} -> {current}"
+
+    @invariant()
+    def version_counts_the_events(self) -> None:
+        assert self.proposal.version == len(self.proposal.pending)
+
+    @invariant()
+    def never_self_approved(self) -> None:
+        approvals = [e for e in self.proposal.pending if e.type.endswith("Approved")]
+        assert all(e.actor != "book-e" for e in approvals)
+
+
+TestLifecycle = LifecycleMachine.TestCase
+TestLifecycle.settings = settings(max_examples=150, stateful_step_count=20, deadline=None)
+
+
+@given(proposals)
+def test_any_valid_proposal_can_be_proposed(data: object) -> None:
+    assert Proposal.propose("p", data, actor="book-e").status is Status.PROPOSED  # type: ignore[arg-type]
