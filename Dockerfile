@@ -1,0 +1,26 @@
+# One container running `bookkeeper serve`: the API (and, in later issues, the bot and the
+# scheduler) in one process. Embedded SQLite under /data by default; set
+# BOOKKEEPER_DATABASE_URL=postgresql://… for production and run `bookkeeper migrate` once.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+COPY migrations ./migrations
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    BOOKKEEPER_HOST=0.0.0.0 \
+    BOOKKEEPER_PORT=8000 \
+    BOOKKEEPER_DATA_DIR=/data
+RUN useradd --system --uid 10001 --home-dir /data --create-home bookkeeper
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links=/wheels "bookkeeper==0.1.0" && rm -rf /wheels
+USER 10001
+WORKDIR /data
+VOLUME ["/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
+CMD ["bookkeeper", "serve"]

@@ -1,0 +1,33 @@
+# The two commands of the README: `make serve` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: serve test lint unit bench clean
+
+$(BIN)/bookkeeper: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+serve: $(BIN)/bookkeeper  ## start the service on the embedded SQLite default (127.0.0.1:8000)
+	$(BIN)/bookkeeper serve
+
+lint: $(BIN)/bookkeeper
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/mypy src
+	$(BIN)/hadolint Dockerfile
+
+test: lint  ## the whole suite: lint, types, Dockerfile, unit and integration tests
+	$(BIN)/pytest -p no:cacheprovider
+
+unit: $(BIN)/bookkeeper
+	$(BIN)/pytest -q tests/unit
+
+bench: $(BIN)/bookkeeper
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
