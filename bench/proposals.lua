@@ -1,0 +1,70 @@
+-- wrk script for P1: POST a ReceiptAttachmentProposed per request, each one different.
+--
+-- Usage (bench/run.py builds this command line):
+--   wrk -t2 -c64 -d20s -s bench/proposals.lua -H "Authorization: Bearer $TOKEN" \
+--       http://127.0.0.1:PORT -- <run-nonce>
+-- The run nonce keeps proposals of different runs (warm-up, main) from colliding.
+-- done() prints one line "BENCH_RESULT {json}" with counts per HTTP status and latency
+-- percentiles in microseconds, for the runner to parse.
+
+local threads = {}
+local counter = 1
+
+function setup(thread)
+  thread:set("id", counter)
+  table.insert(threads, thread)
+  counter = counter + 1
+end
+
+local path = "/api/book-keeper/v1/events"
+local nonce = "run"
+local thread_id = 0
+local n = 0
+statuses = {}
+
+function init(args)
+  if args[1] ~= nil then nonce = args[1] end
+  thread_id = id
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+function request()
+  n = n + 1
+  local body = string.format(
+    '{"type":"ReceiptAttachmentProposed","data":{"merchantName":"Merchant %s-%d-%d",' ..
+    '"amount":"%d.%02d","date":"2026-%02d-%02d","vatRate":"25","accountCode":"6540",' ..
+    '"folioEventId":"ev-%s-%d-%d"}}',
+    nonce, thread_id, n,
+    100 + (n * 7 + thread_id) % 9000, n % 100,
+    1 + n % 12, 1 + n % 28,
+    nonce, thread_id, n)
+  return wrk.format(nil, path, nil, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local merged = {}
+  for _, thread in ipairs(threads) do
+    local counts = thread:get("statuses")
+    for status, count in pairs(counts) do
+      merged[status] = (merged[status] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(merged) do
+    table.insert(parts, string.format('"%d":%d', status, count))
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"statuses":{%s},' ..
+    '"socket_errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d,"status":%d},' ..
+    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f}}\n',
+    summary.requests, summary.duration, table.concat(parts, ","),
+    e.connect, e.read, e.write, e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
