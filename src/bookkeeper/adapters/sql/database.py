@@ -1,0 +1,196 @@
+"""The SQL database: engine and pool, migrations, health check, and the unit-of-work factory.
+
+SQLite allows one writer at a time, and a transaction that read first and then wants to
+write fails at once ("database is locked", no waiting) if another connection committed in
+between. So on SQLite every unit of work is serialised, in two layers:
+
+* an asyncio lock, taken before a connection is checked out: units of work of this process
+  queue fairly (FIFO) instead of spinning in SQLite's busy handler or holding pool
+  connections while they wait;
+* `BEGIN IMMEDIATE`: the transaction takes the file's write lock when it starts, so a writer
+  in another process (a CLI replay, a migration) makes it wait up to busy_timeout instead of
+  failing half-way through.
+
+Readers are serialised with writers too. That costs little at SQLite's scale and is the
+only way a unit of work (which does not say up front whether it will write) stays safe.
+PostgreSQL needs none of this: its units of work run concurrently, one pooled connection
+each, and the unique indexes arbitrate appends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+import bookkeeper
+from bookkeeper.adapters.sql.unit_of_work import (
+    RulesCache,
+    SqlUnitOfWork,
+    Statements,
+    storage_error,
+)
+from bookkeeper.adapters.sql.urls import DatabaseUrl, redact_url, sqlite_on_connect
+from bookkeeper.application.ports import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+#: How long a unit of work waits for its turn on SQLite before giving up.
+SQLITE_TURN_TIMEOUT_SECONDS = 30.0
+#: Execution option that makes a SQLite transaction start deferred (read-only work).
+_READ_ONLY = "bookkeeper_read_only"
+
+
+def _json_text(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def migrations_dir() -> Path:
+    """Where the alembic scripts are: packaged in the wheel, or `migrations/` of the source tree."""
+    packaged = Path(bookkeeper.__file__).parent / "_migrations"
+    if (packaged / "env.py").is_file():
+        return packaged
+    source = Path(__file__).resolve().parents[4] / "migrations"
+    if (source / "env.py").is_file():
+        return source
+    raise RuntimeError(f"alembic migrations not found in {packaged} or {source}")
+
+
+def alembic_config(url: str) -> Config:
+    """An alembic configuration for one database, without an ini file."""
+    config = Config()
+    # ConfigParser interpolation: a literal % in the path must be doubled.
+    config.set_main_option("script_location", str(migrations_dir()).replace("%", "%%"))
+    config.attributes["url"] = url
+    return config
+
+
+def run_migrations(url: str) -> None:
+    """Upgrade the database to the newest revision (synchronous; idempotent)."""
+    command.upgrade(alembic_config(url), "head")
+
+
+class SqlDatabase:
+    """One SQLite file or PostgreSQL database, reached through a pool of async connections."""
+
+    def __init__(
+        self, url: str, *, pool_size: int = 20, max_overflow: int = 50, echo: bool = False
+    ) -> None:
+        self._url = DatabaseUrl(url)
+        self.dialect: str = self._url.dialect
+        self.url = redact_url(url)
+        self._pool_size = pool_size
+        self._max_overflow = max_overflow
+        self._echo = echo
+        self._engine: AsyncEngine | None = None
+        self.statements = Statements(self.dialect)
+        self.rules_cache = RulesCache()
+        self._turn: asyncio.Lock | None = None
+        self._turn_holder: asyncio.Task[Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"SqlDatabase({self.url!r})"
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine, created on first use (creating it does not connect)."""
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> AsyncEngine:
+        options: dict[str, Any] = {
+            "pool_size": self._pool_size,
+            "max_overflow": self._max_overflow,
+            "echo": self._echo,
+        }
+        if self.dialect == "postgresql":
+            engine = create_async_engine(
+                self._url.async_url,
+                # psycopg takes bytes from a json dumper, saving a decode/encode.
+                json_serializer=msgspec.json.encode,
+                json_deserializer=msgspec.json.decode,
+                connect_args={"application_name": "bookkeeper"},
+                **options,
+            )
+            return engine
+        engine = create_async_engine(
+            self._url.async_url,
+            json_serializer=_json_text,
+            json_deserializer=msgspec.json.decode,
+            **options,
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            sqlite_on_connect(dbapi_connection, manage_transactions=True)
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(connection: Connection) -> None:
+            if connection.get_execution_options().get(_READ_ONLY):
+                connection.exec_driver_sql("BEGIN")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def uow_factory(self) -> Callable[[], UnitOfWork]:
+        """A factory of units of work; each call opens a new one (enter it with `async with`)."""
+
+        def open_unit_of_work() -> UnitOfWork:
+            return SqlUnitOfWork(self)
+
+        return open_unit_of_work
+
+    async def acquire_writer(self) -> None:
+        """Wait for this unit of work's turn (SQLite only; PostgreSQL runs them concurrently)."""
+        if self.dialect != "sqlite":
+            return
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        current = asyncio.current_task()
+        if current is not None and current is self._turn_holder:
+            # It would wait for itself forever.
+            raise RuntimeError("a unit of work was opened inside another on SQLite (deadlock)")
+        try:
+            async with asyncio.timeout(SQLITE_TURN_TIMEOUT_SECONDS):
+                await self._turn.acquire()
+        except TimeoutError:
+            raise storage_error(OSError("SQLite database busy: no turn to write in time")) from None
+        self._turn_holder = current
+
+    def release_writer(self) -> None:
+        if self._turn is not None and self._turn.locked():
+            self._turn_holder = None
+            self._turn.release()
+
+    async def migrate(self) -> None:
+        """Upgrade the schema to the newest revision (alembic, in a worker thread)."""
+        await asyncio.to_thread(run_migrations, self._url.sync_url.render_as_string(False))
+
+    async def ping(self) -> None:
+        """Raise StorageUnavailable unless the database answers a trivial query."""
+        try:
+            async with self.engine.connect() as connection:
+                # A plain (deferred) BEGIN: a health check must not queue for the write lock.
+                await connection.execution_options(**{_READ_ONLY: True})
+                await connection.execute(text("SELECT 1"))
+        except Exception as error:
+            translated = storage_error(error)
+            if translated is error:
+                raise
+            raise translated from error
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        if self._engine is not None:
+            await self._engine.dispose()

@@ -1,0 +1,187 @@
+"""Table definitions the SQL adapter builds its Core statements from (the migrations own the DDL).
+
+The tables mirror what migration 0001 creates; they are declared once at import and never
+reflected, so every statement can be built once and its compiled form cached. Two column
+types hide the engines' differences so that both return the same Python values:
+
+* `UtcDateTime`: aware datetimes in, aware UTC datetimes out. PostgreSQL stores timestamptz;
+  SQLite stores the UTC wall time as ISO text, which sorts and compares correctly.
+* `ExactDecimal`: Decimal in, Decimal out. PostgreSQL stores NUMERIC(p, s); SQLite has no
+  exact decimal type (SQLAlchemy would go through float), so it stores the value scaled to
+  an integer of the smallest unit (øre for amounts), which is exact, comparable and summable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware timestamp that always comes back in UTC; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store only takes aware UTC times")
+        utc = value.astimezone(dt.UTC)
+        # SQLite's DATETIME text has no offset: store the UTC wall time so text order is time order.
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """NUMERIC(precision, scale) on PostgreSQL; an integer scaled by 10**scale on SQLite."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int) -> None:
+        super().__init__(precision, scale, asdecimal=True)
+        self.precision = precision
+        self.scale = scale
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        # Half up, as PostgreSQL rounds NUMERIC on insert, so both engines store the same.
+        return int(Decimal(value).scaleb(self.scale).to_integral_value(rounding=ROUND_HALF_UP))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-self.scale)
+        return value if isinstance(value, Decimal) else Decimal(value)
+
+
+#: JSON documents: jsonb on PostgreSQL (indexable, validated), JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+#: The global position: BIGINT identity on PostgreSQL; SQLite's AUTOINCREMENT needs INTEGER.
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+Amount = ExactDecimal(18, 2)
+Rate = ExactDecimal(6, 2)
+Score = ExactDecimal(4, 2)
+
+metadata = MetaData()
+
+events = Table(
+    "events",
+    metadata,
+    Column("position", Position, Identity(always=True), primary_key=True),
+    Column("id", Uuid(), nullable=False),
+    Column("tenant_id", Text(), nullable=False),
+    Column("stream_id", Uuid(), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("type", Text(), nullable=False),
+    Column("schema_version", SmallInteger(), nullable=False),
+    Column("status", Text(), nullable=True),
+    Column("actor", Text(), nullable=False),
+    Column("data", Json, nullable=False),
+    Column("metadata", Json, nullable=False),
+    Column("parent_id", Uuid(), ForeignKey("events.id"), nullable=True),
+    Column("correlation_id", Uuid(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("id", name="uq_events_id"),
+    UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
+    sqlite_autoincrement=True,
+)
+
+proposals = Table(
+    "proposals",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("tenant_id", Text(), nullable=False),
+    Column("kind", Text(), nullable=False),
+    Column("type", Text(), nullable=False),
+    Column("status", Text(), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("correlation_id", Uuid(), nullable=False),
+    Column("proposed_by", Text(), nullable=False),
+    Column("proposed_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("merchant_key", Text(), nullable=True),
+    Column("merchant_name", Text(), nullable=True),
+    Column("amount", Amount, nullable=True),
+    Column("document_date", Date(), nullable=True),
+    Column("document_number", Text(), nullable=True),
+    Column("account_code", Text(), nullable=True),
+    Column("vat_rate", Rate, nullable=True),
+    Column("data", Json, nullable=False),
+    Column("corrections", Json, nullable=True),
+    Column("confidence", Score, nullable=True),
+    Column("review_outcome", Text(), nullable=True),
+    Column("review_band", Text(), nullable=True),
+    Column("review_rule", Text(), nullable=True),
+    Column("decided_by", Text(), nullable=True),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("decision_rule", Text(), nullable=True),
+    Column("rejection_reason", Text(), nullable=True),
+    Column("attempts", Integer(), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    Column("external_ids", Json, nullable=False),
+    Column("target_proposal_id", Uuid(), nullable=True),
+    Column("last_position", BigInteger(), nullable=False),
+)
+
+patterns = Table(
+    "patterns",
+    metadata,
+    Column("tenant_id", Text(), primary_key=True),
+    Column("merchant_key", Text(), primary_key=True),
+    Column("merchant_name", Text(), nullable=False),
+    Column("account_code", Text(), nullable=False),
+    Column("vat_rate", Rate, nullable=False),
+    Column("suggestion_id", Uuid(), nullable=False),
+    Column("approved_by", Text(), nullable=False),
+    Column("applied_at", UtcDateTime(), nullable=False),
+    Column("last_position", BigInteger(), nullable=False),
+)
+
+tenant_settings = Table(
+    "tenant_settings",
+    metadata,
+    Column("tenant_id", Text(), primary_key=True),
+    Column("review_rules", Json, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,694 @@
+"""The SQL unit of work: the event store and the projections on one pooled connection.
+
+Semantics are those of `bookkeeper.adapters.memory` (the contract tests hold both to them);
+the differences are only in how they are reached:
+
+* Appends never take a table lock. `INSERT … ON CONFLICT DO NOTHING RETURNING position`
+  lets the unique indexes on `id` and `(stream_id, version)` arbitrate concurrent writers:
+  a conflicting row is simply not inserted (PostgreSQL first waits for the other writer's
+  transaction), no error aborts the transaction, and a follow-up lookup of the event id tells
+  a retried event (DuplicateEvent) from a stale expected version (ConcurrencyConflict).
+* An append with expected_version > 0 inserts only if the stream's event at exactly that
+  version exists for the tenant (`INSERT … SELECT … WHERE EXISTS`, still one round trip),
+  so a too-high expected version cannot leave a gap.
+* Transient PostgreSQL errors (serialization_failure 40001, deadlock_detected 40P01) do not
+  arise on this path: the transactions run at READ COMMITTED, take no explicit locks, and a
+  unit of work appends to one stream. Were one to occur (or the connection to drop), it
+  surfaces as StorageUnavailable and the whole unit of work may be retried by the caller.
+* After a database error, or an append that failed half-way, the unit of work is
+  rollback-only: commit() raises instead of committing what is left (on PostgreSQL a COMMIT
+  after an error is silently a ROLLBACK, which a caller would take for success).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias
+
+import msgspec
+from sqlalchemy import (
+    Row,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import Executable
+
+from bookkeeper.adapters.sql.schema import events, patterns, proposals, tenant_settings
+from bookkeeper.application.errors import (
+    ApplicationError,
+    ConcurrencyConflict,
+    DuplicateEvent,
+    StorageUnavailable,
+)
+from bookkeeper.application.ports import (
+    ApprovalCounts,
+    DuplicateProbe,
+    EventFilter,
+    EventStore,
+    NewEvent,
+    PatternProjection,
+    PatternView,
+    ProposalFilter,
+    ProposalProjection,
+    ProposalView,
+    RecordedEvent,
+    TenantSettings,
+)
+from bookkeeper.domain.events import Status, decode_payload, encode_payload
+from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
+
+if TYPE_CHECKING:
+    from bookkeeper.adapters.sql.database import SqlDatabase
+
+log = logging.getLogger(__name__)
+
+#: Who approves automatically (bookkeeper.application.handlers.AUTO_APPROVER); counted as
+#: auto-approved by approval_counts, as the memory adapter does.
+AUTO_APPROVER: Final = "system:review-rules"
+#: How long a tenant's review rules are served from memory; they are read on every proposal.
+RULES_TTL_SECONDS: Final = 5.0
+
+#: A result row of any shape (SQLAlchemy 2.1 types rows by their column tuple).
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+
+_STATUS: Final[dict[str | None, Status | None]] = {None: None} | {s.value: s for s in Status}
+_APPROVED_STATUSES: Final = (Status.APPROVED.value, Status.EXECUTED.value, Status.FAILED.value)
+_OPEN_COMPENSATION: Final = (Status.PROPOSED.value, Status.APPROVED.value, Status.EXECUTED.value)
+
+
+class Statements:
+    """Every fixed statement, built once per dialect so its compiled form stays cached."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        e = events
+        # Payloads are read as JSON text and decoded straight into their Struct by msgspec;
+        # on PostgreSQL the cast also skips psycopg's generic jsonb → dict parsing.
+        data_text = cast(e.c.data, Text) if dialect == "postgresql" else type_coerce(e.c.data, Text)
+        self.event_columns = (
+            e.c.position,
+            e.c.id,
+            e.c.tenant_id,
+            e.c.stream_id,
+            e.c.version,
+            e.c.type,
+            e.c.schema_version,
+            e.c.status,
+            e.c.actor,
+            data_text,
+            e.c["metadata"],
+            e.c.parent_id,
+            e.c.correlation_id,
+            e.c.created_at,
+        )
+        self.insert_columns = [c for c in e.c if c.name != "position"]
+
+        self.append = insert(e).on_conflict_do_nothing().returning(e.c.position)
+        self.append_many = insert(e).on_conflict_do_nothing().returning(e.c.position, e.c.id)
+        previous = e.alias("previous")
+        self.append_after = (
+            insert(e)
+            .from_select(
+                [c.name for c in self.insert_columns],
+                select(*(bindparam(c.name, type_=c.type) for c in self.insert_columns)).where(
+                    exists().where(
+                        previous.c.stream_id == bindparam("stream_id"),
+                        previous.c.version == bindparam("expected_version"),
+                        previous.c.tenant_id == bindparam("tenant_id"),
+                    )
+                ),
+            )
+            .on_conflict_do_nothing()
+            .returning(e.c.position)
+        )
+        self.event_id_exists = select(e.c.id).where(e.c.id == bindparam("id"))
+        self.stream_head = (
+            select(e.c.tenant_id, e.c.version)
+            .where(e.c.stream_id == bindparam("stream_id"))
+            .order_by(e.c.version.desc())
+            .limit(1)
+        )
+        self.read_stream = (
+            select(*self.event_columns)
+            .where(e.c.stream_id == bindparam("stream_id"), e.c.tenant_id == bindparam("tenant_id"))
+            .order_by(e.c.version)
+        )
+        self.get_event = select(*self.event_columns).where(
+            e.c.id == bindparam("id"), e.c.tenant_id == bindparam("tenant_id")
+        )
+        self.read_all = (
+            select(*self.event_columns)
+            .where(e.c.position > bindparam("after"))
+            .order_by(e.c.position)
+            .limit(bindparam("limit"))
+        )
+
+        p = proposals
+        upsert = insert(p)
+        self.upsert_proposal = upsert.on_conflict_do_update(
+            index_elements=[p.c.id],
+            set_={c.name: upsert.excluded[c.name] for c in p.c if c.name != "id"},
+        )
+        self.get_proposal = select(p).where(
+            p.c.id == bindparam("id"), p.c.tenant_id == bindparam("tenant_id")
+        )
+        candidates = select(p.c.id).where(
+            p.c.tenant_id == bindparam("tenant_id"),
+            p.c.merchant_key == bindparam("merchant_key"),
+            p.c.id != bindparam("exclude_id"),
+            p.c.status != Status.REJECTED.value,
+        )
+        same_amount = and_(
+            p.c.amount == bindparam("amount"),
+            p.c.document_date.between(bindparam("date_from"), bindparam("date_to")),
+        )
+        order = (p.c.proposed_at, p.c.id)
+        self.duplicates_by_amount = candidates.where(same_amount).order_by(*order)
+        self.duplicates_by_amount_or_number = candidates.where(
+            or_(p.c.document_number == bindparam("document_number"), same_amount)
+        ).order_by(*order)
+        self.open_compensations = (
+            select(p.c.id)
+            .where(
+                p.c.tenant_id == bindparam("tenant_id"),
+                p.c.target_proposal_id == bindparam("target_id"),
+                p.c.status.in_(_OPEN_COMPENSATION),
+            )
+            .order_by(*order)
+        )
+        # TRUNCATE is transactional on PostgreSQL and far cheaper than DELETE for a replay.
+        self.clear_proposals: Executable = (
+            text("TRUNCATE proposals") if dialect == "postgresql" else delete(p)
+        )
+
+        pt = patterns
+        upsert = insert(pt)
+        self.upsert_pattern = upsert.on_conflict_do_update(
+            index_elements=[pt.c.tenant_id, pt.c.merchant_key],
+            set_={c.name: upsert.excluded[c.name] for c in pt.c if not c.primary_key},
+        )
+        self.patterns_for_tenant = (
+            select(pt).where(pt.c.tenant_id == bindparam("tenant_id")).order_by(pt.c.merchant_key)
+        )
+        self.clear_patterns: Executable = (
+            text("TRUNCATE patterns") if dialect == "postgresql" else delete(pt)
+        )
+
+        ts = tenant_settings
+        self.review_rules = select(ts.c.review_rules).where(
+            ts.c.tenant_id == bindparam("tenant_id")
+        )
+        upsert = insert(ts)
+        self.save_review_rules = upsert.on_conflict_do_update(
+            index_elements=[ts.c.tenant_id],
+            set_={
+                "review_rules": upsert.excluded.review_rules,
+                "updated_at": upsert.excluded.updated_at,
+            },
+        )
+
+
+def storage_error(error: BaseException) -> BaseException:
+    """Our error for a driver or pool error: StorageUnavailable when it is about reaching
+    the database (or a transient failure), the original otherwise (a bug, not a condition)."""
+    if isinstance(error, PoolTimeoutError):
+        return StorageUnavailable("no database connection free in time (pool exhausted)")
+    if isinstance(error, DBAPIError) and (
+        error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    ):
+        detail = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        return StorageUnavailable(f"database unavailable: {detail}")
+    if isinstance(error, OSError):
+        return StorageUnavailable(f"database unavailable: {error}")
+    return error
+
+
+def _recorded(row: AnyRow) -> RecordedEvent:
+    (
+        position,
+        event_id,
+        tenant_id,
+        stream_id,
+        version,
+        type_,
+        schema_version,
+        status,
+        actor,
+        data,
+        meta,
+        parent_id,
+        correlation_id,
+        created_at,
+    ) = row
+    return RecordedEvent(
+        position=position,
+        id=event_id,
+        tenant_id=tenant_id,
+        stream_id=stream_id,
+        version=version,
+        type=type_,
+        schema_version=schema_version,
+        status=_STATUS[status],
+        actor=actor,
+        data=decode_payload(type_, data.encode(), schema_version),
+        metadata=meta,
+        parent_id=parent_id,
+        correlation_id=correlation_id,
+        created_at=created_at,
+    )
+
+
+def _proposal(row: AnyRow) -> ProposalView:
+    values = row._asdict()
+    values["status"] = _STATUS[values["status"]]
+    return ProposalView(**values)
+
+
+def _pattern(row: AnyRow) -> PatternView:
+    return PatternView(**row._asdict())
+
+
+class SqlEventStore:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._sql = uow.statements
+
+    async def append(
+        self,
+        tenant_id: str,
+        stream_id: uuid.UUID,
+        expected_version: int,
+        events: Sequence[NewEvent],
+    ) -> list[RecordedEvent]:
+        if not events:
+            await self._check_head(tenant_id, stream_id, expected_version)
+            return []
+        params = [
+            {
+                "id": e.id,
+                "tenant_id": tenant_id,
+                "stream_id": stream_id,
+                "version": expected_version + index + 1,
+                "type": e.type,
+                "schema_version": e.schema_version,
+                "status": e.status.value if e.status is not None else None,
+                "actor": e.actor,
+                # Already JSON: msgspec.Raw passes through the engine's serializer untouched.
+                "data": msgspec.Raw(encode_payload(e.data)),
+                "metadata": e.metadata,
+                "parent_id": e.parent_id,
+                "correlation_id": e.correlation_id,
+                "created_at": e.created_at,
+            }
+            for index, e in enumerate(events)
+        ]
+        first = params[0]
+        if expected_version == 0:
+            result = await self._uow.execute(self._sql.append, first)
+        else:
+            result = await self._uow.execute(
+                self._sql.append_after, {**first, "expected_version": expected_version}
+            )
+        position = result.scalar()
+        if position is None:
+            # Nothing was inserted, so the transaction is intact and may go on.
+            raise await self._refusal(events[0].id, stream_id, expected_version)
+        positions = {events[0].id: position}
+        if len(events) > 1:
+            # The first row holds version expected+1, so no other writer can take the next
+            # versions (its own check would not see our uncommitted row); only a reused
+            # event id can still collide. One multi-row INSERT for the rest.
+            rest = await self._uow.execute(self._sql.append_many, params[1:])
+            positions.update((row.id, row.position) for row in rest)
+            missing = [e.id for e in events if e.id not in positions]
+            if missing:
+                error = await self._refusal(missing[0], stream_id, expected_version)
+                # Part of the append is in the transaction and cannot be taken back.
+                self._uow.rollback_only(error)
+                raise error
+        return [
+            RecordedEvent(
+                position=positions[e.id],
+                id=e.id,
+                tenant_id=tenant_id,
+                stream_id=stream_id,
+                version=expected_version + index + 1,
+                type=e.type,
+                schema_version=e.schema_version,
+                status=e.status,
+                actor=e.actor,
+                data=e.data,
+                metadata=dict(e.metadata),
+                parent_id=e.parent_id,
+                correlation_id=e.correlation_id,
+                created_at=e.created_at.astimezone(dt.UTC),
+            )
+            for index, e in enumerate(events)
+        ]
+
+    async def _refusal(
+        self, event_id: uuid.UUID, stream_id: uuid.UUID, expected_version: int
+    ) -> ApplicationError:
+        """Why an insert was skipped: the id is taken (a retry), or the version was stale."""
+        found = await self._uow.execute(self._sql.event_id_exists, {"id": event_id})
+        if found.first() is not None:
+            return DuplicateEvent(event_id)
+        return ConcurrencyConflict(stream_id, expected_version)
+
+    async def _check_head(self, tenant_id: str, stream_id: uuid.UUID, expected: int) -> None:
+        row = (await self._uow.execute(self._sql.stream_head, {"stream_id": stream_id})).first()
+        version = 0 if row is None else row.version
+        if version != expected or (row is not None and row.tenant_id != tenant_id):
+            raise ConcurrencyConflict(stream_id, expected)
+
+    async def read_stream(self, tenant_id: str, stream_id: uuid.UUID) -> list[RecordedEvent]:
+        result = await self._uow.execute(
+            self._sql.read_stream, {"stream_id": stream_id, "tenant_id": tenant_id}
+        )
+        return [_recorded(row) for row in result]
+
+    async def get(self, tenant_id: str, event_id: uuid.UUID) -> RecordedEvent | None:
+        result = await self._uow.execute(
+            self._sql.get_event, {"id": event_id, "tenant_id": tenant_id}
+        )
+        row = result.first()
+        return None if row is None else _recorded(row)
+
+    async def query(self, tenant_id: str, where: EventFilter) -> list[RecordedEvent]:
+        e = events
+        conditions: list[ColumnElement[bool]] = [
+            e.c.tenant_id == tenant_id,
+            e.c.position > where.after_position,
+        ]
+        if where.types:
+            conditions.append(e.c.type.in_(where.types))
+        if where.statuses:
+            conditions.append(e.c.status.in_([s.value for s in where.statuses]))
+        if where.actor is not None:
+            conditions.append(e.c.actor == where.actor)
+        if where.correlation_id is not None:
+            conditions.append(e.c.correlation_id == where.correlation_id)
+        if where.stream_id is not None:
+            conditions.append(e.c.stream_id == where.stream_id)
+        if where.created_from is not None:
+            conditions.append(e.c.created_at >= where.created_from)
+        if where.created_to is not None:
+            conditions.append(e.c.created_at < where.created_to)
+        stmt = (
+            select(*self._sql.event_columns)
+            .where(*conditions)
+            .order_by(e.c.position)
+            .limit(max(where.limit, 0))
+        )
+        return [_recorded(row) for row in await self._uow.execute(stmt)]
+
+    async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        result = await self._uow.execute(
+            self._sql.read_all, {"after": after_position, "limit": max(limit, 0)}
+        )
+        return [_recorded(row) for row in result]
+
+
+class SqlProposals:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._sql = uow.statements
+
+    async def upsert(self, view: ProposalView) -> None:
+        values = msgspec.structs.asdict(view)
+        values["status"] = view.status.value
+        await self._uow.execute(self._sql.upsert_proposal, values)
+
+    async def get(self, tenant_id: str, proposal_id: uuid.UUID) -> ProposalView | None:
+        result = await self._uow.execute(
+            self._sql.get_proposal, {"id": proposal_id, "tenant_id": tenant_id}
+        )
+        row = result.first()
+        return None if row is None else _proposal(row)
+
+    async def page(self, tenant_id: str, where: ProposalFilter) -> list[ProposalView]:
+        p = proposals
+        stmt: Select[Any] = select(p).where(
+            p.c.tenant_id == tenant_id, p.c.last_position > where.after_position
+        )
+        if where.statuses:
+            stmt = stmt.where(p.c.status.in_([s.value for s in where.statuses]))
+        if where.kinds:
+            stmt = stmt.where(p.c.kind.in_(where.kinds))
+        stmt = stmt.order_by(p.c.last_position).limit(max(where.limit, 0))
+        return [_proposal(row) for row in await self._uow.execute(stmt)]
+
+    async def find_duplicates(self, tenant_id: str, probe: DuplicateProbe) -> list[uuid.UUID]:
+        params: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "merchant_key": probe.merchant_key,
+            "exclude_id": probe.exclude_id,
+            "amount": probe.amount,
+            "date_from": probe.date_from,
+            "date_to": probe.date_to,
+        }
+        if probe.document_number is None:
+            stmt = self._sql.duplicates_by_amount
+        else:
+            stmt = self._sql.duplicates_by_amount_or_number
+            params["document_number"] = probe.document_number
+        return list((await self._uow.execute(stmt, params)).scalars())
+
+    async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
+        result = await self._uow.execute(
+            self._sql.open_compensations, {"tenant_id": tenant_id, "target_id": target_id}
+        )
+        return list(result.scalars())
+
+    async def approval_counts(
+        self, tenant_id: str, start: dt.datetime | None, end: dt.datetime | None
+    ) -> list[ApprovalCounts]:
+        p = proposals
+
+        def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+            return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+        approved = p.c.status.in_(_APPROVED_STATUSES)
+        stmt = select(
+            p.c.kind,
+            func.count().label("proposed"),
+            count(approved).label("approved"),
+            count(
+                and_(approved, p.c.decision_rule.is_not(None), p.c.decided_by == AUTO_APPROVER)
+            ).label("auto_approved"),
+            count(p.c.status == Status.REJECTED.value).label("rejected"),
+            count(p.c.status == Status.PROPOSED.value).label("pending"),
+            count(p.c.status == Status.EXECUTED.value).label("executed"),
+            count(p.c.status == Status.FAILED.value).label("failed"),
+        ).where(p.c.tenant_id == tenant_id)
+        if start is not None:
+            stmt = stmt.where(p.c.proposed_at >= start)
+        if end is not None:
+            stmt = stmt.where(p.c.proposed_at < end)
+        stmt = stmt.group_by(p.c.kind).order_by(p.c.kind)
+        return [
+            ApprovalCounts(
+                kind=row.kind,
+                proposed=int(row.proposed),
+                approved=int(row.approved),
+                auto_approved=int(row.auto_approved),
+                rejected=int(row.rejected),
+                pending=int(row.pending),
+                executed=int(row.executed),
+                failed=int(row.failed),
+            )
+            for row in await self._uow.execute(stmt)
+        ]
+
+    async def clear(self) -> None:
+        await self._uow.execute(self._sql.clear_proposals)
+
+
+class SqlPatterns:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._sql = uow.statements
+
+    async def upsert(self, view: PatternView) -> None:
+        await self._uow.execute(self._sql.upsert_pattern, msgspec.structs.asdict(view))
+
+    async def for_tenant(self, tenant_id: str) -> list[PatternView]:
+        result = await self._uow.execute(self._sql.patterns_for_tenant, {"tenant_id": tenant_id})
+        return [_pattern(row) for row in result]
+
+    async def clear(self) -> None:
+        await self._uow.execute(self._sql.clear_patterns)
+
+
+class RulesCache:
+    """Review rules per tenant, kept a few seconds: they are read on every proposal, and a
+    change made elsewhere (another process) may take that long to be seen."""
+
+    def __init__(self, ttl: float = RULES_TTL_SECONDS) -> None:
+        self._ttl = ttl
+        self._entries: dict[str, tuple[float, ReviewRules]] = {}
+
+    def get(self, tenant_id: str) -> ReviewRules | None:
+        entry = self._entries.get(tenant_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, tenant_id: str, rules: ReviewRules) -> None:
+        self._entries[tenant_id] = (time.monotonic() + self._ttl, rules)
+
+    def forget(self, tenant_id: str) -> None:
+        self._entries.pop(tenant_id, None)
+
+
+class SqlTenantSettings:
+    def __init__(self, uow: SqlUnitOfWork, cache: RulesCache) -> None:
+        self._uow = uow
+        self._sql = uow.statements
+        self._cache = cache
+
+    async def review_rules(self, tenant_id: str) -> ReviewRules:
+        cached = self._cache.get(tenant_id)
+        if cached is not None:
+            return cached
+        result = await self._uow.execute(self._sql.review_rules, {"tenant_id": tenant_id})
+        stored = result.scalar()
+        rules = DEFAULT_RULES if stored is None else msgspec.convert(stored, ReviewRules)
+        self._cache.put(tenant_id, rules)
+        return rules
+
+    async def save_review_rules(self, tenant_id: str, rules: ReviewRules, now: dt.datetime) -> None:
+        """Store a tenant's rules (not part of the port yet; for the CLI and tests)."""
+        await self._uow.execute(
+            self._sql.save_review_rules,
+            {"tenant_id": tenant_id, "review_rules": msgspec.to_builtins(rules), "updated_at": now},
+        )
+        self._cache.forget(tenant_id)
+
+
+class SqlUnitOfWork:
+    """One transaction on one pooled connection; see the module docstring for semantics."""
+
+    def __init__(self, database: SqlDatabase) -> None:
+        self._database = database
+        self.statements: Statements = database.statements
+        self._connection: AsyncConnection | None = None
+        self._rollback_only: BaseException | None = None
+        self._holds_writer_lock = False
+        self.events: EventStore = SqlEventStore(self)
+        self.proposals: ProposalProjection = SqlProposals(self)
+        self.patterns: PatternProjection = SqlPatterns(self)
+        self.settings: TenantSettings = SqlTenantSettings(self, database.rules_cache)
+
+    async def __aenter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("this unit of work is already open")
+        await self._database.acquire_writer()
+        self._holds_writer_lock = True
+        try:
+            connection = await self._database.engine.connect()
+        except BaseException as error:
+            self._release()
+            raise storage_error(error) from error
+        try:
+            await connection.begin()
+        except BaseException as error:
+            await connection.close()
+            self._release()
+            raise storage_error(error) from error
+        self._connection = connection
+        self._rollback_only = None
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        try:
+            if connection is not None:
+                await self._close(connection)
+        finally:
+            self._release()
+
+    async def _close(self, connection: AsyncConnection) -> None:
+        """Roll back whatever was not committed and hand the connection back to the pool."""
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+        except Exception:
+            # The connection is broken (server gone, protocol error): the pool must not
+            # hand it out again.
+            log.warning("rollback failed; discarding the connection", exc_info=True)
+            try:
+                await connection.invalidate()
+            except Exception:
+                log.debug("invalidate failed", exc_info=True)
+        finally:
+            await connection.close()
+
+    def _release(self) -> None:
+        if self._holds_writer_lock:
+            self._holds_writer_lock = False
+            self._database.release_writer()
+
+    async def commit(self) -> None:
+        connection = self._require_connection()
+        if self._rollback_only is not None:
+            raise self._rollback_only
+        try:
+            await connection.commit()
+        except (DBAPIError, PoolTimeoutError, OSError) as error:
+            # If the connection dropped during COMMIT the outcome is unknown; callers retry
+            # with the same event ids, which makes a second attempt a harmless duplicate.
+            self._rollback_only = translated = storage_error(error)
+            raise translated from error
+
+    def rollback_only(self, error: BaseException) -> None:
+        """Refuse to commit this unit of work: part of it must not become durable."""
+        self._rollback_only = error
+
+    async def execute(self, statement: Executable, params: Any = None) -> Any:
+        """Run one statement in this unit's transaction, translating driver errors."""
+        connection = self._require_connection()
+        try:
+            return await connection.execute(statement, params)
+        except DBAPIError as error:
+            # On PostgreSQL the transaction is now aborted; on any engine, commit is unsafe.
+            self._rollback_only = translated = storage_error(error)
+            raise translated from error
+        except StatementError as error:
+            # Raised before reaching the database (a bind value we refuse, e.g. a naive
+            # datetime): surface the cause itself.
+            if isinstance(error.orig, Exception):
+                raise error.orig from error
+            raise
+
+    def _require_connection(self) -> AsyncConnection:
+        if self._connection is None:
+            raise RuntimeError("use the unit of work inside `async with`")
+        return self._connection
