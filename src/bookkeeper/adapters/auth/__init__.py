@@ -1,0 +1,1 @@
+"""Identity adapters: bearer tokens minted and verified behind the TokenVerifier port."""

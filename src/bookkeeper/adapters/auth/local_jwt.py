@@ -1,0 +1,306 @@
+"""Local-key JWTs for a single container: an Ed25519 key on disk, a minter and a verifier.
+
+The key is generated on first start (PEM, PKCS #8, mode 0600, parent directory created)
+and `bookkeeper token` mints tokens with it. The verifier implements the TokenVerifier port;
+an OIDC/JWKS verifier will sit behind the same port later.
+
+What the verifier refuses (RFC 8725): any algorithm but EdDSA (so `none` and the HS256
+"public key as HMAC secret" trick fail before any signature check); headers that point at
+other keys (jku, jwk, x5u, x5c) or claim extensions (crit); a missing exp, iat, iss, aud,
+sub or tenant claim; a wrong issuer or audience; a token that is expired or not yet valid
+beyond 30 seconds of leeway. Tokens never appear in messages or logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import secrets
+import stat
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
+
+from bookkeeper.adapters.auth.errors import InvalidToken, SigningKeyError
+from bookkeeper.application.ports import Clock, Principal
+
+ALGORITHM: Final = "EdDSA"
+LEEWAY: Final = timedelta(seconds=30)
+REQUIRED_CLAIMS: Final = ("exp", "iat", "iss", "aud", "sub", "tenant")
+#: Header parameters that would let a token choose its own verification key.
+FORBIDDEN_HEADERS: Final = frozenset({"jku", "jwk", "x5u", "x5c", "crit"})
+ACCEPTED_TYPES: Final = frozenset({"jwt", "at+jwt", "application/jwt", "application/at+jwt"})
+MAX_TOKEN_LENGTH: Final = 8192
+MAX_CLAIM_LENGTH: Final = 200
+MAX_ROLES: Final = 32
+
+_log = logging.getLogger(__name__)
+
+
+# --- the key --------------------------------------------------------------------------
+
+
+def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 key in `path`, generated there first if the file does not exist.
+
+    Several worker processes may start at once: the new key is written to a private
+    temporary file and hard-linked into place, so exactly one key wins and the others
+    read it.
+    """
+    try:
+        return _load_key(path)
+    except FileNotFoundError:
+        pass
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise SigningKeyError(f"cannot create {path.parent}: {error.strerror}") from None
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        _write_private(temporary, pem)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return _load_key(path)  # another process created it first
+        except OSError:
+            # A file system without hard links: fall back to an exclusive create.
+            try:
+                _write_private(path, pem)
+            except FileExistsError:
+                return _load_key(path)
+    except OSError as error:
+        raise SigningKeyError(f"cannot write the signing key {path}: {error.strerror}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+    _log.info("generated a new JWT signing key in %s", path)
+    return key
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(content)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _load_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise SigningKeyError(f"cannot read the signing key {path}: {error.strerror}") from None
+    try:
+        key = load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise SigningKeyError(f"{path} is not an unencrypted PEM private key") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        _log.warning("the signing key %s is readable by others (mode %o)", path, mode)
+    return key
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """The RFC 7638 JWK thumbprint of the key, used as `kid` (and later in a JWKS)."""
+    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    jwk = {"crv": "Ed25519", "kty": "OKP", "x": _b64url(raw)}
+    canonical = json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode()
+    return _b64url(hashlib.sha256(canonical).digest())
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+# --- minting --------------------------------------------------------------------------
+
+
+class LocalJwtIssuer:
+    """Mints EdDSA-signed access tokens with the local key (`bookkeeper token`)."""
+
+    def __init__(
+        self,
+        private_key: Ed25519PrivateKey,
+        *,
+        issuer: str,
+        audience: str,
+        clock: Clock,
+    ) -> None:
+        self._key = private_key
+        self._issuer = issuer
+        self._audience = audience
+        self._clock = clock
+        self._kid = key_id(private_key.public_key())
+
+    def mint(self, subject: str, tenant: str, roles: Iterable[str], ttl: timedelta) -> str:
+        """A token for `subject` in `tenant` with `roles`, valid for `ttl` from now."""
+        roles = sorted(set(roles))
+        _check_claim("subject", subject)
+        _check_claim("tenant", tenant)
+        for role in roles:
+            _check_claim("role", role)
+        if ttl <= timedelta(0):
+            raise ValueError("the token lifetime must be positive")
+        now = int(self._clock.now().timestamp())
+        claims: dict[str, Any] = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": subject,
+            "tenant": tenant,
+            "roles": roles,
+            "iat": now,
+            "nbf": now,
+            "exp": now + int(ttl.total_seconds()),
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(
+            claims, self._key, algorithm=ALGORITHM, headers={"kid": self._kid, "typ": "JWT"}
+        )
+
+
+def _check_claim(name: str, value: str) -> None:
+    if not value or not value.strip() or len(value) > MAX_CLAIM_LENGTH:
+        raise ValueError(f"the {name} must be 1–{MAX_CLAIM_LENGTH} characters")
+
+
+# --- verifying ------------------------------------------------------------------------
+
+
+class _Verified:
+    __slots__ = ("expires_at", "principal")
+
+    def __init__(self, principal: Principal, expires_at: float) -> None:
+        self.principal = principal
+        self.expires_at = expires_at
+
+
+class LocalJwtVerifier:
+    """Verifies tokens signed by the local key; satisfies the TokenVerifier port.
+
+    A verified token is remembered until it expires, so the agent's long-lived token costs
+    one signature check, not one per request. Only expiry can turn a verified token
+    invalid later (iat and nbf only move further into the past), and that is re-checked on
+    every hit.
+    """
+
+    def __init__(
+        self,
+        public_key: Ed25519PublicKey,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: timedelta = LEEWAY,
+        cache_size: int = 4096,
+    ) -> None:
+        self._key = public_key
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway.total_seconds()
+        self._cache_size = cache_size
+        self._cache: dict[str, _Verified] = {}
+        self._jwt = jwt.PyJWT(options={"require": list(REQUIRED_CLAIMS)})
+
+    @classmethod
+    def for_private_key(
+        cls, private_key: Ed25519PrivateKey, *, issuer: str, audience: str
+    ) -> LocalJwtVerifier:
+        """The verifier of tokens minted with `private_key`."""
+        return cls(private_key.public_key(), issuer=issuer, audience=audience)
+
+    def verify(self, token: str) -> Principal:
+        """The principal of a valid token; InvalidToken otherwise."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            if time.time() < cached.expires_at + self._leeway:
+                return cached.principal
+            self._cache.pop(token, None)
+            raise InvalidToken("the token has expired")
+        principal, expires_at = self._verify(token)
+        if len(self._cache) >= self._cache_size:
+            # Drop the oldest entry; dicts keep insertion order.
+            self._cache.pop(next(iter(self._cache)), None)
+        self._cache[token] = _Verified(principal, expires_at)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("the token is malformed")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("the token is malformed") from None
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken(f"the token must be signed with {ALGORITHM}")
+        if FORBIDDEN_HEADERS & header.keys():
+            names = ", ".join(sorted(FORBIDDEN_HEADERS & header.keys()))
+            raise InvalidToken(f"the token header must not contain {names}")
+        typ = header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPES):
+            raise InvalidToken("the token is not a JWT access token")
+        try:
+            claims = self._jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("the token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("the token is not valid yet") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("the token is meant for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("the token comes from an unknown issuer") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise InvalidToken(f"the token lacks the {error.claim!r} claim") from None
+        except jwt.InvalidSignatureError:
+            raise InvalidToken("the token signature does not verify") from None
+        except jwt.PyJWTError:
+            raise InvalidToken("the token is malformed") from None
+        return _principal(claims), float(claims["exp"])
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    subject = claims["sub"]
+    tenant = claims["tenant"]
+    roles = claims.get("roles", [])
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_CLAIM_LENGTH:
+        raise InvalidToken("the token's subject is not a usable name")
+    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_CLAIM_LENGTH:
+        raise InvalidToken("the token's tenant is not a usable name")
+    if (
+        not isinstance(roles, list)
+        or len(roles) > MAX_ROLES
+        or not all(isinstance(r, str) and 0 < len(r) <= MAX_CLAIM_LENGTH for r in roles)
+    ):
+        raise InvalidToken("the token's roles must be a list of names")
+    if not isinstance(claims["exp"], int | float):
+        raise InvalidToken("the token is malformed")
+    return Principal(subject=subject, tenant_id=tenant, roles=frozenset(roles))
