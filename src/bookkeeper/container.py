@@ -1,0 +1,149 @@
+"""The composition root: one dependency-injector container that wires every adapter.
+
+Declaring the container builds nothing; providers run when an entrypoint first asks for
+them (the app's startup, a CLI command). The database is a Resource: its async generator
+opens the engine and disposes it on `shutdown_resources()`. Tests replace providers with
+`container.<provider>.override(...)` — typically `database` (an in-memory stand-in),
+`clock` and `settings` — which is the one seam they need.
+
+    settings ──▶ database ──▶ uow_factory ──▶ handlers, queries
+        └──────▶ signing_key ──▶ token_issuer, token_verifier
+    clock, ids, authorizer ──▶ handlers
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from dependency_injector import containers, providers
+
+from bookkeeper.adapters.auth.local_jwt import (
+    LocalJwtIssuer,
+    LocalJwtVerifier,
+    load_or_create_signing_key,
+)
+from bookkeeper.adapters.system import SystemClock, UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ports import UnitOfWorkFactory
+from bookkeeper.application.queries import Queries
+from bookkeeper.settings import Settings, load_settings
+
+
+class Database(Protocol):
+    """What the entrypoints need of a database adapter (SqlDatabase, or a test stand-in)."""
+
+    @property
+    def dialect(self) -> str:
+        """The SQL dialect: sqlite or postgresql (a stand-in may say something else)."""
+        ...
+
+    def uow_factory(self) -> UnitOfWorkFactory:
+        """The factory of units of work on this database."""
+        ...
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision (alembic upgrade head)."""
+        ...
+
+    async def ping(self) -> None:
+        """Return if the database answers; raise otherwise."""
+        ...
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        ...
+
+
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """The configured SQL database for the container's lifetime, disposed at shutdown."""
+    from bookkeeper.adapters.sql import SqlDatabase  # the SQL stack loads only when used
+
+    sqlite_file = sqlite_path(settings.database_url)
+    if sqlite_file is not None:
+        sqlite_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    database = SqlDatabase(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a sqlite:/// URL, None for other URLs and in-memory SQLite."""
+    scheme, _, rest = url.partition(":///")
+    if not scheme.startswith("sqlite") or not rest or rest.startswith(":memory:"):
+        return None
+    return Path(rest.split("?", 1)[0])
+
+
+def display_url(url: str) -> str:
+    """The database URL with its password masked, fit for logs and /health."""
+    from bookkeeper.adapters.sql import redact_url
+
+    return str(redact_url(url))
+
+
+def _uow_factory_of(database: Database) -> UnitOfWorkFactory:
+    return database.uow_factory()
+
+
+class Container(containers.DeclarativeContainer):
+    """Every long-lived object of the process, built on first use."""
+
+    settings = providers.Singleton(load_settings)
+
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(UuidV7Ids)
+    authorizer = providers.Singleton(RoleAuthorizer)
+
+    database = providers.Resource(open_database, settings=settings)
+    database_url = providers.Callable(display_url, settings.provided.database_url)
+    uow_factory = providers.Singleton(_uow_factory_of, database)
+
+    signing_key = providers.Singleton(
+        load_or_create_signing_key, settings.provided.jwt_private_key_file
+    )
+    token_issuer = providers.Singleton(
+        LocalJwtIssuer,
+        signing_key,
+        issuer=settings.provided.jwt_issuer,
+        audience=settings.provided.jwt_audience,
+        # Token times are checked against the wall clock, so they are minted on it too,
+        # whatever clock the application runs on (tests fix that one).
+        clock=providers.Singleton(SystemClock),
+    )
+    token_verifier = providers.Singleton(
+        LocalJwtVerifier.for_private_key,
+        signing_key,
+        issuer=settings.provided.jwt_issuer,
+        audience=settings.provided.jwt_audience,
+    )
+
+    handlers = providers.Singleton(
+        Handlers, uow_factory=uow_factory, clock=clock, ids=ids, authorizer=authorizer
+    )
+    queries = providers.Singleton(Queries, uow_factory=uow_factory, authorizer=authorizer)
+
+
+async def resolve(provider: providers.Provider[Any]) -> Any:
+    """Call a provider and await it if it is asynchronous (it is while `database` is a
+    Resource; an override with a plain object makes it synchronous)."""
+    value = provider()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+async def shutdown(container: Container) -> None:
+    """Release every resource the container opened (the database pool)."""
+    result = container.shutdown_resources()
+    if inspect.isawaitable(result):
+        await result

@@ -1,0 +1,206 @@
+"""The `bookkeeper` command: serve the API, migrate the database, mint a token, replay.
+
+    bookkeeper serve [--host H] [--port P] [--workers N]
+    bookkeeper migrate
+    bookkeeper token --subject S --tenant T --role R [--role R2] [--ttl-hours N]
+    bookkeeper replay
+
+Settings come from BOOKKEEPER_* variables (see bookkeeper.settings). Every command goes
+through the container, like the HTTP app. A failure prints one line on stderr and exits
+non-zero (2 for bad settings or arguments, 1 otherwise); `token` prints only the token on
+stdout so that `TOKEN=$(bookkeeper token …)` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Final
+
+from bookkeeper import __version__
+from bookkeeper.adapters.auth.errors import SigningKeyError
+from bookkeeper.application.replay import ReplayReport, rebuild_projections
+from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.entrypoints.logs import configure_logging
+from bookkeeper.settings import Settings, SettingsError
+
+APP_FACTORY: Final = "bookkeeper.entrypoints.http.app:app_factory"
+MAX_TTL_HOURS: Final = 24 * 366
+
+_log = logging.getLogger("bookkeeper.cli")
+
+Command = Callable[[argparse.Namespace, Container], int]
+
+
+class CommandError(Exception):
+    """A command could not do its work; the message is the one line the user sees."""
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace, container: Container) -> int:
+    """Migrate the embedded database, make sure the signing key exists, run uvicorn."""
+    import uvicorn
+
+    settings: Settings = container.settings()
+    configure_logging(settings.log_level)
+    # Created here, once, so that several workers do not each generate one.
+    container.signing_key()
+    _log.info("JWT signing key: %s", settings.jwt_private_key_file)
+    database_url = container.database_url()
+    if settings.database_is_embedded_sqlite:
+        asyncio.run(_migrate(container))
+        _log.info("embedded SQLite database %s is migrated", database_url)
+    else:
+        _log.info("database %s (migrate it with `bookkeeper migrate`)", database_url)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    _log.info("serving on http://%s:%d with %d worker(s)", host, port, args.workers)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        server_header=False,
+        access_log=settings.log_level == "DEBUG",
+    )
+    return 0
+
+
+def migrate(args: argparse.Namespace, container: Container) -> int:
+    """alembic upgrade head on the configured database."""
+    configure_logging(container.settings().log_level)
+    asyncio.run(_migrate(container))
+    print(f"migrated {container.database_url()}")
+    return 0
+
+
+def token(args: argparse.Namespace, container: Container) -> int:
+    """Mint a token with the local key (created if missing) and print only the token."""
+    if not 0 < args.ttl_hours <= MAX_TTL_HOURS:
+        raise CommandError(f"--ttl-hours must be between 1 and {MAX_TTL_HOURS}")
+    try:
+        minted = container.token_issuer().mint(
+            subject=args.subject,
+            tenant=args.tenant,
+            roles=args.role,
+            ttl=timedelta(hours=args.ttl_hours),
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(minted)
+    return 0
+
+
+def replay(args: argparse.Namespace, container: Container) -> int:
+    """Drop and rebuild every projection from the event log."""
+    configure_logging(container.settings().log_level)
+    report = asyncio.run(_replay(container))
+    print(f"events={report.events} proposals={report.proposals} patterns={report.patterns}")
+    return 0
+
+
+async def _migrate(container: Container) -> None:
+    try:
+        database: Database = await resolve(container.database)
+        await database.migrate()
+    finally:
+        await shutdown(container)
+
+
+async def _replay(container: Container) -> ReplayReport:
+    try:
+        uow_factory = await resolve(container.uow_factory)
+        return await rebuild_projections(uow_factory)
+    finally:
+        await shutdown(container)
+
+
+# --- parsing and running ----------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError("must be at most 65535")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bookkeeper",
+        description="Event-sourced accounting agent. Settings come from BOOKKEEPER_* variables.",
+    )
+    parser.add_argument("--version", action="version", version=f"bookkeeper {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("serve", help="run the HTTP API (migrates the embedded SQLite DB)")
+    p.add_argument("--host", help="address to bind (default BOOKKEEPER_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=_port, help="port (default BOOKKEEPER_PORT or 8000)")
+    p.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
+    p.set_defaults(run=serve)
+
+    p = commands.add_parser("migrate", help="upgrade the configured database to the newest schema")
+    p.set_defaults(run=migrate)
+
+    p = commands.add_parser("token", help="print a bearer token signed with the local key")
+    p.add_argument("--subject", required=True, help="who: book-e, review-e or a person's name")
+    p.add_argument("--tenant", required=True, help="the company the token is for")
+    p.add_argument(
+        "--role",
+        required=True,
+        action="append",
+        help="admin, accountant, reviewer, agent, system or viewer; repeat for several",
+    )
+    p.add_argument("--ttl-hours", type=_positive, default=24, help="lifetime (default 24)")
+    p.set_defaults(run=token)
+
+    p = commands.add_parser("replay", help="rebuild the read models from the event log")
+    p.set_defaults(run=replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit status is the return value."""
+    args = build_parser().parse_args(argv)
+    run: Command = args.run
+    try:
+        return run(args, Container())
+    except SettingsError as error:
+        _fail(str(error))
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except (CommandError, SigningKeyError) as error:
+        _fail(str(error))
+        return 1
+    except Exception as error:  # the last line of defence: one line, not a traceback
+        _log.debug("command failed", exc_info=error)
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        _fail(f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__)
+        return 1
+
+
+def _fail(message: str) -> None:
+    print(f"bookkeeper: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Builds the Litestar app from the container: `create_app(container)`, `app_factory()`.
+
+`create_app` wires routes, authentication, problem details, security headers and the
+OpenAPI document; it resolves the token verifier at once (creating the signing key on a
+fresh machine) and everything that needs the database in the lifespan, so that the app
+object can be built outside an event loop. The lifespan migrates the embedded SQLite
+database (a PostgreSQL schema is migrated by `bookkeeper migrate`, by whoever owns it) and
+releases the container's resources at shutdown.
+
+Run with `bookkeeper serve`, or `uvicorn --factory bookkeeper.entrypoints.http.app:app_factory`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Tag
+
+from bookkeeper import __version__
+from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.queries import Queries
+from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.entrypoints.http.controllers.correlations import CorrelationController
+from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
+from bookkeeper.entrypoints.http.controllers.health import HealthController
+from bookkeeper.entrypoints.http.controllers.patterns import PatternController
+from bookkeeper.entrypoints.http.controllers.proposals import ProposalController
+from bookkeeper.entrypoints.http.controllers.reports import ReportController
+from bookkeeper.entrypoints.http.problems import exception_handlers
+from bookkeeper.entrypoints.http.runtime import Runtime
+from bookkeeper.entrypoints.http.security import (
+    PUBLIC_PATHS,
+    BearerAuthMiddleware,
+    add_security_headers,
+    provide_principal,
+)
+from bookkeeper.entrypoints.logs import configure_logging
+
+#: Largest request body accepted (a proposal is a few kilobytes; documents are URLs).
+MAX_BODY_BYTES: Final = 1_000_000
+BEARER_SCHEME: Final = "bearerAuth"
+
+_log = logging.getLogger("bookkeeper")
+
+
+def create_app(container: Container) -> Litestar:
+    """The HTTP API wired to the container's providers (override them first in tests)."""
+    runtime = Runtime()
+    verifier = container.token_verifier()
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        database: Database = await resolve(container.database)
+        try:
+            runtime.database_url = await resolve(container.database_url)
+            if database.dialect == "sqlite":
+                await database.migrate()
+            runtime.database = database
+            runtime.handlers = await resolve(container.handlers)
+            runtime.queries = await resolve(container.queries)
+            _log.info("serving with %s database %s", database.dialect, runtime.database_url)
+            _log.info("JWT signing key: %s", container.settings().jwt_private_key_file)
+            yield
+        finally:
+            await shutdown(container)
+
+    # Closures, not bound methods: Litestar deep-copies the handlers it registers, and a
+    # copied bound method would carry a copy of `runtime` that the lifespan never fills.
+    def provide_handlers() -> Handlers:
+        return runtime.get_handlers()
+
+    def provide_queries() -> Queries:
+        return runtime.get_queries()
+
+    def provide_runtime() -> Runtime:
+        return runtime
+
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[
+            EventController,
+            ProposalController,
+            CorrelationController,
+            PatternController,
+            ReportController,
+        ],
+        dependencies={
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "handlers": Provide(provide_handlers, sync_to_thread=False, use_cache=True),
+            "queries": Provide(provide_queries, sync_to_thread=False, use_cache=True),
+        },
+        security=[{BEARER_SCHEME: []}],
+    )
+    return Litestar(
+        route_handlers=[api, HealthController],
+        dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False, use_cache=True)},
+        middleware=[
+            DefineMiddleware(BearerAuthMiddleware, verifier=verifier, exclude=PUBLIC_PATHS)
+        ],
+        exception_handlers=exception_handlers(),
+        before_send=[add_security_headers],
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=openapi_config(),
+        logging_config=None,
+        debug=False,
+    )
+
+
+def openapi_config() -> OpenAPIConfig:
+    """The OpenAPI document at /schema/openapi.json, Scalar at /schema, Swagger UI at
+    /schema/swagger; every API operation requires the bearer scheme."""
+    return OpenAPIConfig(
+        title="bookkeeper",
+        version=__version__,
+        description=(
+            "Event-sourced accounting agent: propose actions, review them, read the log. "
+            "Every route under /api/book-keeper/v1 needs `Authorization: Bearer <JWT>` "
+            "(`bookkeeper token` mints one). Errors are RFC 9457 problem details."
+        ),
+        path="/schema",
+        use_handler_docstrings=True,
+        components=Components(
+            security_schemes={
+                BEARER_SCHEME: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    bearer_format="JWT",
+                    description="An EdDSA JWT with sub, tenant and roles claims",
+                )
+            }
+        ),
+        tags=[
+            Tag(name="events", description="The append-only event log and decisions"),
+            Tag(name="proposals", description="Current state of proposals; the review queue"),
+            Tag(name="patterns", description="Learned merchant patterns"),
+            Tag(name="reports", description="Figures from the read models"),
+            Tag(name="operations", description="Health"),
+        ],
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+    )
+
+
+def app_factory() -> Litestar:
+    """The app configured from BOOKKEEPER_* variables (for `uvicorn --factory`)."""
+    container = Container()
+    configure_logging(container.settings().log_level)
+    return create_app(container)

@@ -1,0 +1,53 @@
+"""/health: is the process up and does its database answer? No authentication."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+
+from bookkeeper import __version__
+from bookkeeper.entrypoints.http.runtime import Runtime
+from bookkeeper.entrypoints.http.wire import DatabaseOut, HealthOut
+
+PING_TIMEOUT_SECONDS: Final = 5.0
+
+_log = logging.getLogger("bookkeeper.http")
+
+
+class HealthController(Controller):
+    """Liveness and readiness."""
+
+    path = "/health"
+    tags = ["operations"]  # noqa: RUF012 - Litestar reads these class attributes
+
+    @get(
+        "/",
+        operation_id="getHealth",
+        summary="Health of the service and its database",
+        exclude_from_auth=True,
+    )
+    async def health(self, runtime: NamedDependency[Runtime]) -> Response[HealthOut]:
+        """`ok` (200) when the database answers a ping, `unavailable` (503) when it does
+        not. Shows which database is used, with its password masked. Needs no token."""
+        database = runtime.database
+        status: str = "ok"
+        try:
+            if database is None:
+                raise RuntimeError("the application has not started")
+            await asyncio.wait_for(database.ping(), PING_TIMEOUT_SECONDS)
+        except Exception as error:  # any failure means "not ready"; the log says which
+            _log.warning("health check: database ping failed: %s", type(error).__name__)
+            status = "unavailable"
+        body = HealthOut(
+            status="ok" if status == "ok" else "unavailable",
+            database=DatabaseOut(
+                dialect=database.dialect if database is not None else "unknown",
+                url=runtime.database_url,
+            ),
+            version=__version__,
+        )
+        return Response(body, status_code=200 if status == "ok" else 503)

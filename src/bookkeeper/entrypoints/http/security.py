@@ -1,0 +1,75 @@
+"""Bearer authentication and the security headers every response carries.
+
+The middleware runs before any body is read: a request without a valid token is a 401
+whatever else is wrong with it. The verified Principal is the only source of the actor
+and the tenant; a handler receives it as the `principal` dependency.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp, Message, Scope
+
+from bookkeeper.application.ports import Principal, TokenVerifier
+from bookkeeper.entrypoints.http.problems import WWW_AUTHENTICATE_MISSING
+
+#: Routes anyone may call: the health check and the OpenAPI document with its viewers.
+PUBLIC_PATHS: Final = ["^/health$", "^/schema"]
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Verifies `Authorization: Bearer <JWT>` with the TokenVerifier port."""
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier, exclude: list[str]) -> None:
+        super().__init__(app, exclude=exclude)
+        self._verifier = verifier
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        header = connection.headers.get("authorization")
+        if not header:
+            raise NotAuthorizedException(
+                "a bearer token is required (Authorization: Bearer <JWT>)",
+                headers={"WWW-Authenticate": WWW_AUTHENTICATE_MISSING},
+            )
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthorizedException(
+                "the Authorization header must use the Bearer scheme",
+                headers={"WWW-Authenticate": WWW_AUTHENTICATE_MISSING},
+            )
+        # InvalidToken propagates to its exception handler: 401 with the reason.
+        principal = self._verifier.verify(token.strip())
+        return AuthenticationResult(user=principal, auth=None)
+
+
+def provide_principal(scope: Scope) -> Principal:
+    """The verified caller of this request (set by BearerAuthMiddleware)."""
+    principal: Principal = scope["user"]
+    return principal
+
+
+_COMMON_HEADERS: Final = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_API_HEADERS: Final = (
+    *_COMMON_HEADERS,
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+)
+
+
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """Before-send hook: nosniff and no-referrer everywhere; API answers are never cached
+    and may not load anything (the docs pages load their viewer, so they get less)."""
+    if message["type"] != "http.response.start":
+        return
+    path: str = scope.get("path", "")
+    extra = _COMMON_HEADERS if path.startswith("/schema") else _API_HEADERS
+    message["headers"] = [*message.get("headers", ()), *extra]

@@ -1,0 +1,427 @@
+"""Wire structs of the HTTP API: the JSON shapes clients send and receive, in camelCase.
+
+They are not domain objects: request structs refuse unknown fields (so a client cannot
+smuggle in `status`, `actor` or `tenantId`), and response structs are built field by
+field from the application's results by the `*_out` functions below. Amounts travel as
+decimal strings; confidence scores and ratios as JSON numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from bookkeeper.application.handlers import DecisionResult, SubmitResult
+from bookkeeper.application.ports import PatternView, ProposalView, RecordedEvent
+from bookkeeper.application.queries import ApprovalRate
+from bookkeeper.domain.confidence import Confidence
+from bookkeeper.domain.events import Corrections, payload_to_builtins
+from bookkeeper.domain.review import Outcome
+
+MAX_TEXT = 2000
+
+StatusName = Literal["PROPOSED", "APPROVED", "REJECTED", "EXECUTED", "FAILED"]
+KindName = Literal[
+    "receipt_attachment",
+    "invoice_registration",
+    "expense_registration",
+    "pattern_suggestion",
+    "reversal",
+    "correction",
+]
+OutcomeName = Literal["auto_approved", "awaiting_review", "recorded"]
+
+
+class RequestBody(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    """Base of request bodies: camelCase, unknown fields refused."""
+
+
+class ResponseBody(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Base of response bodies: camelCase."""
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+class EventSubmission(RequestBody, frozen=True, kw_only=True):
+    """POST /events: propose an action or record a read-only query.
+
+    `data` is the payload of `type`, checked against that type's schema (camelCase,
+    amounts as decimal strings). The actor and tenant come from the bearer token.
+    """
+
+    type: Annotated[str, Meta(min_length=1, max_length=100, examples=["PatternSuggested"])]
+    data: msgspec.Raw
+    id: uuid.UUID | None = None
+    correlation_id: uuid.UUID | None = None
+    proposer_confidence: Annotated[float, Meta(ge=0, le=1)] | None = None
+    bank_transaction_verified: bool | None = None
+    source: Annotated[
+        dict[Annotated[str, Meta(max_length=64)], Annotated[str, Meta(max_length=500)]],
+        Meta(max_length=20),
+    ] = {}
+
+
+class CorrectionsIn(RequestBody, frozen=True, kw_only=True):
+    """Values a reviewer corrects before approving; omitted fields stay as proposed."""
+
+    account_code: str | None = None
+    vat_rate: Decimal | None = None
+    amount: Decimal | None = None
+    vat_amount: Decimal | None = None
+    date: dt.date | None = None
+    due_date: dt.date | None = None
+    merchant_name: str | None = None
+    supplier: str | None = None
+    category: str | None = None
+    folio_event_id: str | None = None
+
+    def to_domain(self) -> Corrections:
+        return Corrections(**{name: getattr(self, name) for name in self.__struct_fields__})
+
+
+class ApprovalRequest(RequestBody, frozen=True, kw_only=True):
+    """POST /events/{id}/approve (the body is optional)."""
+
+    corrections: CorrectionsIn | None = None
+    comment: Annotated[str, Meta(max_length=MAX_TEXT)] | None = None
+
+
+class RejectionRequest(RequestBody, frozen=True, kw_only=True):
+    """POST /events/{id}/reject."""
+
+    reason: Annotated[str, Meta(max_length=MAX_TEXT)]
+
+
+# --- responses --------------------------------------------------------------------------
+
+
+class ReasonOut(ResponseBody, frozen=True, kw_only=True):
+    signal: str
+    effect: str
+    detail: str
+
+
+class ConfidenceOut(ResponseBody, frozen=True, kw_only=True):
+    score: float
+    reasons: list[ReasonOut]
+
+
+class DecisionOut(ResponseBody, frozen=True, kw_only=True):
+    outcome: OutcomeName
+    band: str | None
+    rule: str
+    explanation: str
+
+
+class SubmissionOut(ResponseBody, frozen=True, kw_only=True):
+    """What POST /events recorded and what the review rules decided."""
+
+    event_id: uuid.UUID
+    stream_id: uuid.UUID
+    proposal_id: uuid.UUID | None
+    correlation_id: uuid.UUID
+    type: str
+    status: StatusName | None
+    confidence: ConfidenceOut | None
+    decision: DecisionOut
+
+
+class EventOut(ResponseBody, frozen=True, kw_only=True):
+    """One event of the log."""
+
+    id: uuid.UUID
+    position: int
+    stream_id: uuid.UUID
+    version: int
+    type: str
+    schema_version: int
+    status: StatusName | None
+    actor: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    parent_id: uuid.UUID | None
+    correlation_id: uuid.UUID
+    created_at: dt.datetime
+
+
+class EventPage(ResponseBody, frozen=True, kw_only=True):
+    items: list[EventOut]
+    next_after: int | None
+
+
+class CorrelationOut(ResponseBody, frozen=True, kw_only=True):
+    correlation_id: uuid.UUID
+    items: list[EventOut]
+
+
+class ProposalOut(ResponseBody, frozen=True, kw_only=True):
+    """Current state of one proposal (from the proposals read model)."""
+
+    id: uuid.UUID
+    kind: str
+    type: str
+    status: StatusName
+    version: int
+    correlation_id: uuid.UUID
+    proposed_by: str
+    proposed_at: dt.datetime
+    updated_at: dt.datetime
+    merchant_key: str | None
+    merchant_name: str | None
+    amount: str | None
+    document_date: dt.date | None
+    document_number: str | None
+    account_code: str | None
+    vat_rate: str | None
+    data: dict[str, Any]
+    corrections: dict[str, Any] | None
+    confidence: float | None
+    review_outcome: str | None
+    review_band: str | None
+    review_rule: str | None
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    decision_rule: str | None
+    rejection_reason: str | None
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    last_error: str | None
+    external_ids: dict[str, str]
+    target_proposal_id: uuid.UUID | None
+    last_position: int
+
+
+class ProposalPage(ResponseBody, frozen=True, kw_only=True):
+    items: list[ProposalOut]
+    next_after: int | None
+
+
+class DecisionResultOut(ResponseBody, frozen=True, kw_only=True):
+    """The decision event appended and the proposal's state after it."""
+
+    event_id: uuid.UUID
+    proposal: ProposalOut
+
+
+class PatternOut(ResponseBody, frozen=True, kw_only=True):
+    merchant_key: str
+    merchant_name: str
+    account_code: str
+    vat_rate: str
+    suggestion_id: uuid.UUID
+    approved_by: str
+    applied_at: dt.datetime
+
+
+class PatternList(ResponseBody, frozen=True, kw_only=True):
+    items: list[PatternOut]
+
+
+class ApprovalCountsOut(ResponseBody, frozen=True, kw_only=True):
+    kind: str
+    proposed: int
+    approved: int
+    auto_approved: int
+    rejected: int
+    pending: int
+    executed: int
+    failed: int
+
+
+class ApprovalRateOut(ResponseBody, frozen=True, kw_only=True):
+    """Approved / (approved + rejected), and the share approved automatically."""
+
+    start: dt.datetime | None
+    end: dt.datetime | None
+    proposed: int
+    approved: int
+    auto_approved: int
+    rejected: int
+    pending: int
+    executed: int
+    failed: int
+    approval_rate: float | None
+    auto_approval_rate: float | None
+    by_kind: list[ApprovalCountsOut]
+
+
+class DatabaseOut(ResponseBody, frozen=True, kw_only=True):
+    dialect: str
+    url: str
+
+
+class HealthOut(ResponseBody, frozen=True, kw_only=True):
+    status: Literal["ok", "unavailable"]
+    database: DatabaseOut
+    version: str
+
+
+class FieldError(ResponseBody, frozen=True, kw_only=True):
+    """One offending input: where it is (`$.data.amount`, a query or header name) and why."""
+
+    field: str | None
+    source: str
+    message: str
+
+
+class Problem(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem details document (application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+# --- application results → wire ---------------------------------------------------------
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def confidence_out(confidence: Confidence | None) -> ConfidenceOut | None:
+    if confidence is None:
+        return None
+    return ConfidenceOut(
+        score=float(confidence.score),
+        reasons=[
+            ReasonOut(signal=r.signal, effect=str(r.effect), detail=r.detail)
+            for r in confidence.reasons
+        ],
+    )
+
+
+def submission_out(result: SubmitResult) -> SubmissionOut:
+    decision = result.decision
+    is_proposal = decision.outcome is not Outcome.RECORDED
+    return SubmissionOut(
+        event_id=result.event_id,
+        stream_id=result.stream_id,
+        proposal_id=result.stream_id if is_proposal else None,
+        correlation_id=result.correlation_id,
+        type=result.type,
+        status=result.status.value if result.status is not None else None,
+        confidence=confidence_out(result.confidence),
+        decision=DecisionOut(
+            outcome=decision.outcome.value,
+            band=decision.band.value if decision.band is not None else None,
+            rule=decision.rule,
+            explanation=decision.explanation,
+        ),
+    )
+
+
+def event_out(event: RecordedEvent) -> EventOut:
+    return EventOut(
+        id=event.id,
+        position=event.position,
+        stream_id=event.stream_id,
+        version=event.version,
+        type=event.type,
+        schema_version=event.schema_version,
+        status=event.status.value if event.status is not None else None,
+        actor=event.actor,
+        data=payload_to_builtins(event.data),
+        metadata=event.metadata,
+        parent_id=event.parent_id,
+        correlation_id=event.correlation_id,
+        created_at=event.created_at,
+    )
+
+
+def proposal_out(view: ProposalView) -> ProposalOut:
+    return ProposalOut(
+        id=view.id,
+        kind=view.kind,
+        type=view.type,
+        status=view.status.value,
+        version=view.version,
+        correlation_id=view.correlation_id,
+        proposed_by=view.proposed_by,
+        proposed_at=view.proposed_at,
+        updated_at=view.updated_at,
+        merchant_key=view.merchant_key,
+        merchant_name=view.merchant_name,
+        amount=_str(view.amount),
+        document_date=view.document_date,
+        document_number=view.document_number,
+        account_code=view.account_code,
+        vat_rate=_str(view.vat_rate),
+        data=view.data,
+        corrections=view.corrections,
+        confidence=_float(view.confidence),
+        review_outcome=view.review_outcome,
+        review_band=view.review_band,
+        review_rule=view.review_rule,
+        decided_by=view.decided_by,
+        decided_at=view.decided_at,
+        decision_rule=view.decision_rule,
+        rejection_reason=view.rejection_reason,
+        attempts=view.attempts,
+        next_attempt_at=view.next_attempt_at,
+        last_error=view.last_error,
+        external_ids=view.external_ids,
+        target_proposal_id=view.target_proposal_id,
+        last_position=view.last_position,
+    )
+
+
+def decision_out(result: DecisionResult) -> DecisionResultOut:
+    return DecisionResultOut(event_id=result.event_id, proposal=proposal_out(result.proposal))
+
+
+def pattern_out(view: PatternView) -> PatternOut:
+    return PatternOut(
+        merchant_key=view.merchant_key,
+        merchant_name=view.merchant_name,
+        account_code=view.account_code,
+        vat_rate=str(view.vat_rate),
+        suggestion_id=view.suggestion_id,
+        approved_by=view.approved_by,
+        applied_at=view.applied_at,
+    )
+
+
+def approval_rate_out(rate: ApprovalRate) -> ApprovalRateOut:
+    return ApprovalRateOut(
+        start=rate.start,
+        end=rate.end,
+        proposed=rate.proposed,
+        approved=rate.approved,
+        auto_approved=rate.auto_approved,
+        rejected=rate.rejected,
+        pending=rate.pending,
+        executed=rate.executed,
+        failed=rate.failed,
+        approval_rate=_float(rate.approval_rate),
+        auto_approval_rate=_float(rate.auto_approval_rate),
+        by_kind=[
+            ApprovalCountsOut(
+                kind=c.kind,
+                proposed=c.proposed,
+                approved=c.approved,
+                auto_approved=c.auto_approved,
+                rejected=c.rejected,
+                pending=c.pending,
+                executed=c.executed,
+                failed=c.failed,
+            )
+            for c in rate.by_kind
+        ],
+    )
