@@ -31,6 +31,7 @@ from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 import bookkeeper
 from bookkeeper.adapters.sql.unit_of_work import (
@@ -79,6 +80,12 @@ def run_migrations(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
+def _upgrade_on(connection: Connection, config: Config) -> None:
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+    connection.commit()
+
+
 class SqlDatabase:
     """One SQLite file or PostgreSQL database, reached through a pool of async connections."""
 
@@ -123,6 +130,10 @@ class SqlDatabase:
                 **options,
             )
             return engine
+        if self._url.in_memory:
+            # Every connection to :memory: is a different database: keep exactly one. The
+            # units of work are serialised anyway, so they can share it.
+            options = {"echo": self._echo, "poolclass": StaticPool}
         engine = create_async_engine(
             self._url.async_url,
             json_serializer=_json_text,
@@ -175,10 +186,24 @@ class SqlDatabase:
 
     async def migrate(self) -> None:
         """Upgrade the schema to the newest revision (alembic, in a worker thread)."""
-        await asyncio.to_thread(run_migrations, self._url.sync_url.render_as_string(False))
+        if not self._url.in_memory:
+            await asyncio.to_thread(run_migrations, self._url.sync_url.render_as_string(False))
+            return
+        # An in-memory database exists only on its one connection, so the migration must
+        # run there (briefly blocking the event loop; fine for tests and demos).
+        config = alembic_config(self.url)
+        await self.acquire_writer()
+        try:
+            async with self.engine.connect() as connection:
+                await connection.run_sync(_upgrade_on, config)
+        finally:
+            self.release_writer()
 
     async def ping(self) -> None:
         """Raise StorageUnavailable unless the database answers a trivial query."""
+        shared = self._url.in_memory  # its single connection may be inside a unit of work
+        if shared:
+            await self.acquire_writer()
         try:
             async with self.engine.connect() as connection:
                 # A plain (deferred) BEGIN: a health check must not queue for the write lock.
@@ -189,6 +214,9 @@ class SqlDatabase:
             if translated is error:
                 raise
             raise translated from error
+        finally:
+            if shared:
+                self.release_writer()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

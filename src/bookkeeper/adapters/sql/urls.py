@@ -33,10 +33,12 @@ class DatabaseUrl:
         except ArgumentError:
             raise ValueError(f"not a database URL: {redact_url(url)}") from None
         driver = parsed.drivername
+        #: A private SQLite database in memory (tests, demos): one connection, shared.
+        self.in_memory = False
         if driver in _SQLITE_DRIVERS:
-            if parsed.database in (None, "", ":memory:"):
-                # Each pooled connection would get its own empty database.
-                raise ValueError("SQLite needs a file path (sqlite:///path/to/db.sqlite3)")
+            self.in_memory = parsed.database in (None, "", ":memory:")
+            if self.in_memory:
+                parsed = parsed.set(database=":memory:")
             self.dialect: Dialect = "sqlite"
             self.async_url: URL = parsed.set(drivername="sqlite+aiosqlite")
             self.sync_url: URL = parsed.set(drivername="sqlite+pysqlite")

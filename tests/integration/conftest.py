@@ -1,0 +1,155 @@
+"""Fixtures for integration tests: a migrated SQLite file and PostgreSQL database per test.
+
+PostgreSQL comes from BOOKKEEPER_TEST_POSTGRES_URL (default the local server). When it cannot
+be reached the postgres tests are skipped with the reason shown, except under CI=true, where
+they fail: CI must not go green without them. Each test session works in its own databases
+(`bk_test_<random>`: one migrated template, cloned per test), dropped at the end, so parallel
+runs and other users of the server do not interfere.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from bookkeeper.adapters.sql import SqlDatabase, run_migrations
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _libpq_url(url: str, database: str | None = None) -> str:
+    """A URL psycopg/libpq accepts (no SQLAlchemy driver suffix), optionally another db."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    parsed = parsed.set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+class PostgresServer:
+    """Creates and drops this session's databases on the test server."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.prefix = f"bk_test_{secrets.token_hex(4)}"
+        self.template = f"{self.prefix}_tpl"
+        self._created: list[str] = []
+        self._counter = 0
+
+    def _admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(_libpq_url(self.url), autocommit=True, connect_timeout=5)
+
+    def create_template(self) -> None:
+        with self._admin() as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
+        self._created.append(self.template)
+        run_migrations(self.url_of(self.template))
+
+    def clone(self) -> str:
+        """A fresh, migrated database (a copy of the template: much faster than migrating)."""
+        self._counter += 1
+        name = f"{self.prefix}_{self._counter}"
+        with self._admin() as admin:
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(self.template)
+                )
+            )
+        self._created.append(name)
+        return name
+
+    def drop(self, name: str) -> None:
+        with self._admin() as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        if name in self._created:
+            self._created.remove(name)
+
+    def drop_all(self) -> None:
+        for name in reversed(list(self._created)):
+            self.drop(name)
+
+    def url_of(self, database: str) -> str:
+        return _libpq_url(self.url, database)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    url = os.environ.get("BOOKKEEPER_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    server = PostgresServer(url)
+    try:
+        with server._admin() as admin:
+            admin.execute("SELECT 1")
+    except psycopg.Error as error:
+        reason = f"PostgreSQL at {make_url(_libpq_url(url))!r} is unreachable: {error}".strip()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the PostgreSQL tests are mandatory)")
+        pytest.skip(f"{reason} (set BOOKKEEPER_TEST_POSTGRES_URL to run them)")
+    server.create_template()
+    try:
+        yield server
+    finally:
+        server.drop_all()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database of its own for one test."""
+    name = postgres_server.clone()
+    try:
+        yield postgres_server.url_of(name)
+    finally:
+        postgres_server.drop(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    run_migrations(f"sqlite:///{path}")
+    # Fold the write-ahead log into the main file so that copying the file copies it all.
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    return path
+
+
+@pytest.fixture
+def sqlite_path(sqlite_template: Path, tmp_path: Path) -> Path:
+    """A fresh, migrated SQLite file of its own for one test."""
+    path = tmp_path / "bookkeeper.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_path: Path) -> str:
+    return f"sqlite:///{sqlite_path}"
+
+
+@pytest.fixture
+async def sqlite_database(sqlite_url: str) -> AsyncIterator[SqlDatabase]:
+    database = SqlDatabase(sqlite_url, pool_size=2, max_overflow=2)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def postgres_database(postgres_url: str) -> AsyncIterator[SqlDatabase]:
+    # Small pool: other test sessions may share the server's max_connections.
+    database = SqlDatabase(postgres_url, pool_size=10, max_overflow=20)
+    try:
+        yield database
+    finally:
+        await database.dispose()

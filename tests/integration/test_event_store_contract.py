@@ -1,0 +1,896 @@
+"""Contract of the storage ports (EventStore, projections, settings, UnitOfWork), one suite
+run against every adapter: in-memory (the reference), SQLite and PostgreSQL.
+
+Only behaviour the port promises is asserted here; what a single engine adds (triggers,
+pools, locking) is tested beside it in test_sql_* and test_postgres_*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+import msgspec
+import psycopg
+import pytest
+
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
+from bookkeeper.application.ports import (
+    ApprovalCounts,
+    DuplicateProbe,
+    EventFilter,
+    NewEvent,
+    PatternView,
+    ProposalFilter,
+    ProposalView,
+    RecordedEvent,
+    UnitOfWorkFactory,
+)
+from bookkeeper.domain.events import (
+    CATALOGUE,
+    AccountBalance,
+    ApprovedData,
+    BalanceQueriedData,
+    CorrectionData,
+    Corrections,
+    DateRange,
+    ExecutedData,
+    ExecutionFailedData,
+    ExecutionStartedData,
+    ExpenseRegistrationData,
+    FailedData,
+    InvoiceRegistrationData,
+    LineItem,
+    MissingReceiptsCheckedData,
+    PatternSuggestionData,
+    Payload,
+    ReceiptAttachmentData,
+    RejectedData,
+    ReversalData,
+    Status,
+    TransactionsQueriedData,
+)
+from bookkeeper.domain.review import DEFAULT_RULES
+
+ACME = "acme"
+GLOBEX = "globex"
+T0 = dt.datetime(2026, 11, 20, 9, 0, 0, 123456, tzinfo=dt.UTC)
+DAY = dt.date(2026, 11, 20)
+
+
+@dataclass
+class Backend:
+    """One adapter under test, and a way to look at its committed state from outside."""
+
+    name: str
+    factory: UnitOfWorkFactory
+    committed_ids: Callable[[], Awaitable[set[uuid.UUID]]]
+    #: Whether two units of work may be open at once in one task (SQLite serialises them).
+    interleaves: bool
+
+
+def _memory_backend() -> Backend:
+    factory = MemoryUnitOfWorkFactory()
+
+    async def committed() -> set[uuid.UUID]:
+        return set(factory.db.by_id)
+
+    # cast: mypy finds MemoryUnitOfWork's concrete attribute types incompatible with the
+    # protocol's mutable ones (invariance), though it satisfies the port at run time.
+    return Backend("memory", cast(UnitOfWorkFactory, factory), committed, interleaves=True)
+
+
+def _sqlite_committed(url: str) -> Callable[[], Awaitable[set[uuid.UUID]]]:
+    path = url.removeprefix("sqlite:///")
+
+    async def committed() -> set[uuid.UUID]:
+        # A separate connection, as another process would read the file.
+        connection = sqlite3.connect(path)
+        try:
+            return {uuid.UUID(row[0]) for row in connection.execute("SELECT id FROM events")}
+        finally:
+            connection.close()
+
+    return committed
+
+
+def _postgres_committed(url: str) -> Callable[[], Awaitable[set[uuid.UUID]]]:
+    async def committed() -> set[uuid.UUID]:
+        async with await psycopg.AsyncConnection.connect(url) as connection:
+            cursor = await connection.execute("SELECT id FROM events")
+            return {row[0] for row in await cursor.fetchall()}
+
+    return committed
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        yield _memory_backend()
+        return
+    if request.param == "sqlite":
+        url = request.getfixturevalue("sqlite_url")
+        committed = _sqlite_committed(url)
+    else:
+        url = request.getfixturevalue("postgres_url")
+        committed = _postgres_committed(url)
+    database = SqlDatabase(url, pool_size=5, max_overflow=10)
+    try:
+        yield Backend(
+            request.param,
+            database.uow_factory(),
+            committed,
+            interleaves=database.dialect == "postgresql",
+        )
+    finally:
+        await database.dispose()
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+RECEIPT = ReceiptAttachmentData(
+    merchant_name="Adobe Systems Software Ireland Ltd",
+    amount=Decimal("199.00"),
+    date=DAY,
+    vat_rate=Decimal("25"),
+    account_code="6540",
+    folio_event_id="ev-123",
+    vat_amount=Decimal("39.80"),
+    document_number="INV-1",
+    description="Ærlig «kvittering» – 100 % 😀",
+)
+
+#: One valid payload of every payload type, with the awkward values a store can get wrong:
+#: Decimals with trailing zeros and negative signs, dates, nested structs, unicode.
+SAMPLES: dict[type[Payload], Payload] = {
+    ReceiptAttachmentData: RECEIPT,
+    InvoiceRegistrationData: InvoiceRegistrationData(
+        supplier="Elkjøp Nordic AS",
+        amount=Decimal("1250.50"),
+        date=DAY,
+        due_date=DAY + dt.timedelta(days=14),
+        vat_rate=Decimal("25"),
+        account_code="6553",
+        invoice_number="F-2026-001",
+        line_items=(
+            LineItem(description="Skjerm", amount=Decimal("1000.00"), vat_rate=Decimal("25")),
+            LineItem(
+                description="Kabel",
+                amount=Decimal("250.50"),
+                vat_rate=Decimal("25"),
+                account_code="6540",
+            ),
+        ),
+        vat_amount=Decimal("250.10"),
+        kid="1234567890",
+    ),
+    ExpenseRegistrationData: ExpenseRegistrationData(
+        employee="kari",
+        amount=Decimal("0.01"),
+        date=DAY,
+        category="Reise",
+        vat_rate=Decimal("12"),
+        account_code="7140",
+        merchant_name="Vy",
+    ),
+    PatternSuggestionData: PatternSuggestionData(
+        merchant="Adobe", account_code="6540", vat_rate=Decimal("11.11"), reason="seen 3×"
+    ),
+    ReversalData: ReversalData(target_proposal_id=str(uuid.UUID(int=7)), reason="wrong"),
+    CorrectionData: CorrectionData(
+        target_proposal_id=str(uuid.UUID(int=8)),
+        reason="account",
+        changes=Corrections(account_code="6810", amount=Decimal("10.50"), date=DAY),
+    ),
+    ApprovedData: ApprovedData(
+        corrections=Corrections(vat_rate=Decimal("15"), due_date=DAY), rule="r", comment="ok"
+    ),
+    RejectedData: RejectedData(reason="Not ours"),
+    ExecutionStartedData: ExecutionStartedData(attempt=1),
+    ExecutedData: ExecutedData(attempt=2, external_ids={"fikenPurchaseId": "99"}),
+    ExecutionFailedData: ExecutionFailedData(
+        attempt=1,
+        error="503",
+        retryable=True,
+        next_attempt_at=dt.datetime(2026, 11, 20, 10, 0, 0, 1, tzinfo=dt.UTC),
+    ),
+    FailedData: FailedData(attempt=5, error="gave up"),
+    BalanceQueriedData: BalanceQueriedData(
+        accounts=(
+            AccountBalance(account="1920", balance=Decimal("-1234567.89"), name="Bank"),
+            AccountBalance(account="2400", balance=Decimal("0.00")),
+        ),
+        as_of=DAY,
+    ),
+    TransactionsQueriedData: TransactionsQueriedData(
+        count=3, date_range=DateRange(start=DAY, end=DAY + dt.timedelta(days=1))
+    ),
+    MissingReceiptsCheckedData: MissingReceiptsCheckedData(count=2, events=("a", "b")),
+}
+
+
+def new_event(
+    type_: str = "ReceiptAttachmentProposed",
+    *,
+    data: Payload | None = None,
+    event_id: uuid.UUID | None = None,
+    actor: str = "book-e",
+    correlation_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
+    created_at: dt.datetime = T0,
+    metadata: dict[str, Any] | None = None,
+) -> NewEvent:
+    etype = CATALOGUE[type_]
+    return NewEvent(
+        id=event_id or uuid.uuid4(),
+        type=type_,
+        schema_version=etype.schema_version,
+        status=etype.status,
+        actor=actor,
+        data=data if data is not None else SAMPLES[etype.payload],
+        metadata=metadata if metadata is not None else {},
+        parent_id=parent_id,
+        correlation_id=correlation_id or uuid.uuid4(),
+        created_at=created_at,
+    )
+
+
+async def append(
+    backend: Backend,
+    tenant: str,
+    stream: uuid.UUID,
+    expected: int,
+    *events: NewEvent,
+) -> list[RecordedEvent]:
+    async with backend.factory() as uow:
+        recorded = await uow.events.append(tenant, stream, expected, list(events))
+        await uow.commit()
+    return recorded
+
+
+async def read_stream(backend: Backend, tenant: str, stream: uuid.UUID) -> list[RecordedEvent]:
+    async with backend.factory() as uow:
+        return await uow.events.read_stream(tenant, stream)
+
+
+async def query(backend: Backend, tenant: str, **where: Any) -> list[RecordedEvent]:
+    async with backend.factory() as uow:
+        return await uow.events.query(tenant, EventFilter(**where))
+
+
+def same_event(stored: RecordedEvent, sent: NewEvent) -> None:
+    assert stored.id == sent.id
+    assert stored.type == sent.type
+    assert stored.schema_version == sent.schema_version
+    assert stored.status == sent.status
+    assert stored.actor == sent.actor
+    assert stored.data == sent.data
+    assert stored.metadata == sent.metadata
+    assert stored.parent_id == sent.parent_id
+    assert stored.correlation_id == sent.correlation_id
+    assert stored.created_at == sent.created_at
+
+
+# --- appending and reading -------------------------------------------------------------
+
+
+async def test_append_numbers_versions_and_reads_back_in_order(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    proposed = new_event(event_id=stream, metadata={"requestHash": "abc", "n": [1, 2]})
+    approved = new_event("ReceiptAttachmentApproved", actor="human:kari", parent_id=stream)
+    executed = new_event("ReceiptAttachmentExecuted", actor="system:executor")
+
+    first = await append(backend, ACME, stream, 0, proposed)
+    rest = await append(backend, ACME, stream, 1, approved, executed)
+
+    assert [e.version for e in first + rest] == [1, 2, 3]
+    positions = [e.position for e in first + rest]
+    assert positions == sorted(positions) and len(set(positions)) == 3
+    assert all(e.tenant_id == ACME and e.stream_id == stream for e in first + rest)
+    stored = await read_stream(backend, ACME, stream)
+    assert stored == first + rest
+    for got, sent in zip(stored, [proposed, approved, executed], strict=True):
+        same_event(got, sent)
+    async with backend.factory() as uow:
+        assert await uow.events.get(ACME, approved.id) == rest[0]
+        assert await uow.events.get(ACME, uuid.uuid4()) is None
+        assert await uow.events.read_stream(ACME, uuid.uuid4()) == []
+
+
+async def test_a_stale_expected_version_conflicts(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    await append(backend, ACME, stream, 0, new_event(event_id=stream))
+    await append(backend, ACME, stream, 1, new_event("ReceiptAttachmentApproved"))
+
+    for stale in (0, 1):
+        late = new_event("ReceiptAttachmentRejected")
+        with pytest.raises(ConcurrencyConflict) as raised:
+            await append(backend, ACME, stream, stale, late)
+        assert raised.value.stream_id == stream
+        assert raised.value.expected_version == stale
+        assert late.id not in await backend.committed_ids()
+    assert [e.version for e in await read_stream(backend, ACME, stream)] == [1, 2]
+
+
+async def test_a_too_high_expected_version_conflicts_and_leaves_no_gap(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    await append(backend, ACME, stream, 0, new_event(event_id=stream))
+    for too_high in (2, 5):
+        with pytest.raises(ConcurrencyConflict):
+            await append(backend, ACME, stream, too_high, new_event("ReceiptAttachmentApproved"))
+    with pytest.raises(ConcurrencyConflict):
+        await append(backend, ACME, uuid.uuid4(), 1, new_event())  # no such stream yet
+    assert [e.version for e in await read_stream(backend, ACME, stream)] == [1]
+
+
+async def test_a_retried_event_id_is_a_duplicate_and_stored_once(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    event = new_event(event_id=stream)
+    await append(backend, ACME, stream, 0, event)
+
+    with pytest.raises(DuplicateEvent) as same_stream:
+        await append(backend, ACME, stream, 0, event)
+    assert same_stream.value.event_id == event.id
+    # The id is unique across streams and tenants, not just within one stream.
+    with pytest.raises(DuplicateEvent):
+        await append(backend, ACME, uuid.uuid4(), 0, msgspec.structs.replace(event))
+    with pytest.raises(DuplicateEvent):
+        await append(backend, GLOBEX, uuid.uuid4(), 0, event)
+
+    async with backend.factory() as uow:
+        everything = await uow.events.read_all()
+    assert [e.id for e in everything].count(event.id) == 1
+
+
+async def test_an_append_with_a_taken_id_stores_none_of_its_events(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    taken = new_event()
+    await append(backend, ACME, uuid.uuid4(), 0, taken)
+    fresh = new_event(event_id=stream)
+    async with backend.factory() as uow:
+        with pytest.raises(DuplicateEvent):
+            await uow.events.append(
+                ACME, stream, 0, [fresh, new_event("ReceiptAttachmentApproved", event_id=taken.id)]
+            )
+    assert fresh.id not in await backend.committed_ids()
+    assert await read_stream(backend, ACME, stream) == []
+
+
+async def test_a_refused_append_leaves_the_unit_of_work_usable(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    await append(backend, ACME, stream, 0, new_event(event_id=stream))
+    other = uuid.uuid4()
+    async with backend.factory() as uow:
+        with pytest.raises(ConcurrencyConflict):
+            await uow.events.append(ACME, stream, 0, [new_event()])
+        with pytest.raises(DuplicateEvent):
+            await uow.events.append(ACME, uuid.uuid4(), 0, [new_event(event_id=stream)])
+        await uow.events.append(ACME, other, 0, [new_event(event_id=other)])
+        await uow.commit()
+    assert [e.id for e in await read_stream(backend, ACME, other)] == [other]
+
+
+async def test_append_of_nothing_only_checks_the_version(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    await append(backend, ACME, stream, 0, new_event(event_id=stream))
+    assert await append(backend, ACME, stream, 1) == []
+    assert await append(backend, ACME, uuid.uuid4(), 0) == []
+    with pytest.raises(ConcurrencyConflict):
+        await append(backend, ACME, stream, 0)
+    with pytest.raises(ConcurrencyConflict):
+        await append(backend, GLOBEX, stream, 1)
+
+
+async def test_concurrent_appends_at_one_version_have_one_winner(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    await append(backend, ACME, stream, 0, new_event(event_id=stream))
+
+    async def decide(index: int) -> str:
+        try:
+            await append(backend, ACME, stream, 1, new_event("ReceiptAttachmentApproved"))
+        except ConcurrencyConflict:
+            return "conflict"
+        return "won"
+
+    outcomes = await asyncio.gather(*(decide(i) for i in range(8)))
+    assert sorted(outcomes) == ["conflict"] * 7 + ["won"]
+    assert [e.version for e in await read_stream(backend, ACME, stream)] == [1, 2]
+
+
+# --- tenants ----------------------------------------------------------------------------
+
+
+async def test_another_tenants_events_and_streams_are_invisible(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    event = new_event(event_id=stream, correlation_id=stream)
+    await append(backend, ACME, stream, 0, event)
+
+    async with backend.factory() as uow:
+        assert await uow.events.get(GLOBEX, event.id) is None
+        assert await uow.events.read_stream(GLOBEX, stream) == []
+        assert await uow.events.query(GLOBEX, EventFilter(correlation_id=stream)) == []
+        assert await uow.events.query(GLOBEX, EventFilter(stream_id=stream)) == []
+    # Nor can another tenant write into the stream, at any expected version.
+    for expected in (0, 1):
+        with pytest.raises(ConcurrencyConflict):
+            await append(backend, GLOBEX, stream, expected, new_event("ReceiptAttachmentApproved"))
+    assert [e.version for e in await read_stream(backend, ACME, stream)] == [1]
+
+
+# --- transactions -----------------------------------------------------------------------
+
+
+async def test_nothing_is_visible_before_commit(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    event = new_event(event_id=stream)
+    async with backend.factory() as writer:
+        await writer.events.append(ACME, stream, 0, [event])
+        assert event.id not in await backend.committed_ids()
+        if backend.interleaves:
+            async with backend.factory() as reader:
+                assert await reader.events.get(ACME, event.id) is None
+                assert await reader.events.read_stream(ACME, stream) == []
+                assert await reader.events.read_all() == []
+        await writer.commit()
+    assert event.id in await backend.committed_ids()
+    async with backend.factory() as reader:
+        assert (await reader.events.get(ACME, event.id)) is not None
+
+
+async def test_nothing_remains_after_leaving_without_commit(backend: Backend) -> None:
+    stream, second = uuid.uuid4(), uuid.uuid4()
+    async with backend.factory() as uow:
+        await uow.events.append(ACME, stream, 0, [new_event(event_id=stream)])
+        await uow.proposals.upsert(proposal_view(proposal_id=stream))
+
+    async def fail_midway() -> None:
+        async with backend.factory() as uow:
+            await uow.events.append(ACME, second, 0, [new_event(event_id=second)])
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await fail_midway()
+    assert await backend.committed_ids() == set()
+    async with backend.factory() as uow:
+        assert await uow.events.read_all() == []
+        assert await uow.proposals.get(ACME, stream) is None
+    # The version is free again: the rolled-back append did not take it.
+    await append(backend, ACME, stream, 0, new_event(event_id=stream))
+
+
+async def test_an_interleaved_writer_that_read_a_stale_stream_conflicts(backend: Backend) -> None:
+    if not backend.interleaves:
+        pytest.skip("this adapter runs one unit of work at a time")
+    stream = uuid.uuid4()
+    await append(backend, ACME, stream, 0, new_event(event_id=stream))
+    async with backend.factory() as slow, backend.factory() as fast:
+        seen = await slow.events.read_stream(ACME, stream)
+        await fast.events.append(ACME, stream, 1, [new_event("ReceiptAttachmentApproved")])
+        await fast.commit()
+        with pytest.raises(ConcurrencyConflict):
+            await slow.events.append(
+                ACME, stream, len(seen), [new_event("ReceiptAttachmentRejected")]
+            )
+    assert [e.type for e in await read_stream(backend, ACME, stream)] == [
+        "ReceiptAttachmentProposed",
+        "ReceiptAttachmentApproved",
+    ]
+
+
+# --- queries ------------------------------------------------------------------------------
+
+
+async def test_query_filters_by_every_field_in_position_order(backend: Backend) -> None:
+    correlation = uuid.uuid4()
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    t = [T0 + dt.timedelta(minutes=i) for i in range(4)]
+    await append(
+        backend, ACME, a, 0, new_event(event_id=a, correlation_id=correlation, created_at=t[0])
+    )
+    await append(
+        backend,
+        ACME,
+        a,
+        1,
+        new_event(
+            "ReceiptAttachmentApproved",
+            actor="human:kari",
+            correlation_id=correlation,
+            parent_id=a,
+            created_at=t[1],
+        ),
+    )
+    await append(backend, ACME, b, 0, new_event("BalanceQueried", event_id=b, created_at=t[2]))
+    await append(
+        backend, GLOBEX, c, 0, new_event(event_id=c, correlation_id=correlation, created_at=t[3])
+    )
+
+    def types(events: list[RecordedEvent]) -> list[str]:
+        return [e.type for e in events]
+
+    everything = await query(backend, ACME)
+    assert types(everything) == [
+        "ReceiptAttachmentProposed",
+        "ReceiptAttachmentApproved",
+        "BalanceQueried",
+    ]
+    assert [e.position for e in everything] == sorted(e.position for e in everything)
+    assert types(await query(backend, ACME, types=("BalanceQueried", "PatternSuggested"))) == [
+        "BalanceQueried"
+    ]
+    assert types(await query(backend, ACME, statuses=(Status.APPROVED, Status.EXECUTED))) == [
+        "ReceiptAttachmentApproved",
+        "BalanceQueried",
+    ]
+    assert types(await query(backend, ACME, actor="human:kari")) == ["ReceiptAttachmentApproved"]
+    assert types(await query(backend, ACME, correlation_id=correlation)) == [
+        "ReceiptAttachmentProposed",
+        "ReceiptAttachmentApproved",
+    ]
+    assert types(await query(backend, ACME, stream_id=b)) == ["BalanceQueried"]
+    # created_from is inclusive, created_to exclusive.
+    assert types(await query(backend, ACME, created_from=t[1], created_to=t[2])) == [
+        "ReceiptAttachmentApproved"
+    ]
+    in_oslo = dt.timezone(dt.timedelta(hours=1))
+    assert types(await query(backend, ACME, created_from=t[2].astimezone(in_oslo))) == [
+        "BalanceQueried"
+    ]
+    assert await query(backend, ACME, types=("BalanceQueried",), actor="human:kari") == []
+
+
+async def test_query_pages_by_position(backend: Backend) -> None:
+    streams = [uuid.uuid4() for _ in range(5)]
+    for stream in streams:
+        await append(backend, ACME, stream, 0, new_event(event_id=stream))
+    seen: list[uuid.UUID] = []
+    after = 0
+    while page := await query(backend, ACME, after_position=after, limit=2):
+        assert len(page) <= 2
+        seen += [e.id for e in page]
+        after = page[-1].position
+    assert seen == streams
+
+
+async def test_read_all_returns_every_tenant_in_position_order(backend: Backend) -> None:
+    ids = []
+    for index in range(6):
+        stream = uuid.uuid4()
+        await append(backend, (ACME, GLOBEX)[index % 2], stream, 0, new_event(event_id=stream))
+        ids.append(stream)
+    async with backend.factory() as uow:
+        everything = await uow.events.read_all()
+        assert [e.id for e in everything] == ids
+        assert {e.tenant_id for e in everything} == {ACME, GLOBEX}
+        page = await uow.events.read_all(after_position=everything[1].position, limit=3)
+        assert [e.id for e in page] == ids[2:5]
+        assert await uow.events.read_all(after_position=everything[-1].position) == []
+
+
+# --- payloads and timestamps ----------------------------------------------------------
+
+
+async def test_every_event_type_round_trips_with_decimals_and_dates_intact(
+    backend: Backend,
+) -> None:
+    stream = uuid.uuid4()
+    sent = [new_event(name) for name in sorted(CATALOGUE)]
+    recorded = await append(backend, ACME, stream, 0, *sent)
+    stored = await read_stream(backend, ACME, stream)
+    assert stored == recorded
+    for got, event in zip(stored, sent, strict=True):
+        same_event(got, event)
+        assert type(got.data) is type(event.data)
+        # Exactly the same digits, not merely equal numbers: "199.00" stays "199.00".
+        assert msgspec.json.encode(got.data) == msgspec.json.encode(event.data)
+
+
+async def test_timestamps_come_back_aware_and_in_utc(backend: Backend) -> None:
+    utc_stream, oslo_stream = uuid.uuid4(), uuid.uuid4()
+    in_oslo = T0.astimezone(dt.timezone(dt.timedelta(hours=2)))
+    await append(backend, ACME, utc_stream, 0, new_event(event_id=utc_stream))
+    await append(backend, ACME, oslo_stream, 0, new_event(event_id=oslo_stream, created_at=in_oslo))
+    async with backend.factory() as uow:
+        utc = await uow.events.get(ACME, utc_stream)
+        oslo = await uow.events.get(ACME, oslo_stream)
+    assert utc is not None and oslo is not None
+    assert utc.created_at == T0 and utc.created_at.utcoffset() == dt.timedelta(0)
+    assert oslo.created_at == T0 and oslo.created_at.tzinfo is not None
+
+
+# --- projections ------------------------------------------------------------------------
+
+
+def proposal_view(
+    *,
+    proposal_id: uuid.UUID | None = None,
+    tenant: str = ACME,
+    **changes: Any,
+) -> ProposalView:
+    view = ProposalView(
+        id=proposal_id or uuid.uuid4(),
+        tenant_id=tenant,
+        kind="receipt_attachment",
+        type="ReceiptAttachmentProposed",
+        status=Status.PROPOSED,
+        version=1,
+        correlation_id=uuid.uuid4(),
+        proposed_by="book-e",
+        proposed_at=T0,
+        updated_at=T0,
+        merchant_key="adobe",
+        merchant_name="Adobe",
+        amount=Decimal("199.00"),
+        document_date=DAY,
+        document_number="INV-1",
+        account_code="6540",
+        vat_rate=Decimal("25"),
+        data=msgspec.to_builtins(RECEIPT),
+        corrections=None,
+        confidence=Decimal("0.85"),
+        review_outcome="awaiting_review",
+        review_band="review_recommended",
+        review_rule="review-recommended",
+        decided_by=None,
+        decided_at=None,
+        decision_rule=None,
+        rejection_reason=None,
+        attempts=0,
+        next_attempt_at=None,
+        last_error=None,
+        external_ids={},
+        target_proposal_id=None,
+        last_position=1,
+    )
+    return msgspec.structs.replace(view, **changes)
+
+
+async def upsert(backend: Backend, *views: ProposalView) -> None:
+    async with backend.factory() as uow:
+        for view in views:
+            await uow.proposals.upsert(view)
+        await uow.commit()
+
+
+async def test_a_proposal_view_round_trips_and_is_replaced_by_upsert(backend: Backend) -> None:
+    full = proposal_view(
+        status=Status.EXECUTED,
+        version=4,
+        updated_at=T0 + dt.timedelta(hours=1),
+        corrections={"accountCode": "6810", "amount": "10.50"},
+        decided_by="human:kari",
+        decided_at=T0 + dt.timedelta(minutes=5),
+        decision_rule="auto-approve-known-pattern",
+        rejection_reason=None,
+        attempts=2,
+        next_attempt_at=T0 + dt.timedelta(minutes=30),
+        last_error="timeout",
+        external_ids={"fikenPurchaseId": "12"},
+        target_proposal_id=uuid.uuid4(),
+        confidence=Decimal("0.93"),
+        last_position=17,
+    )
+    sparse = proposal_view(
+        kind="pattern_suggestion",
+        type="PatternSuggested",
+        merchant_key=None,
+        merchant_name=None,
+        amount=None,
+        document_date=None,
+        document_number=None,
+        account_code=None,
+        vat_rate=None,
+        confidence=None,
+        review_outcome=None,
+        review_band=None,
+        review_rule=None,
+    )
+    await upsert(backend, full, sparse)
+    async with backend.factory() as uow:
+        assert await uow.proposals.get(ACME, full.id) == full
+        assert await uow.proposals.get(ACME, sparse.id) == sparse
+        assert await uow.proposals.get(GLOBEX, full.id) is None
+        got = await uow.proposals.get(ACME, full.id)
+        assert got is not None and got.updated_at.utcoffset() == dt.timedelta(0)
+        assert got.status is Status.EXECUTED
+
+    changed = msgspec.structs.replace(
+        full, status=Status.FAILED, version=5, last_error="gave up", last_position=18
+    )
+    await upsert(backend, changed)
+    async with backend.factory() as uow:
+        assert await uow.proposals.get(ACME, full.id) == changed
+
+
+async def test_proposal_pages_filter_and_follow_the_last_change(backend: Backend) -> None:
+    views = [
+        proposal_view(last_position=10, status=Status.PROPOSED),
+        proposal_view(last_position=30, status=Status.APPROVED),
+        proposal_view(last_position=20, status=Status.PROPOSED, kind="invoice_registration"),
+        proposal_view(last_position=40, status=Status.REJECTED),
+        proposal_view(last_position=25, tenant=GLOBEX),
+    ]
+    await upsert(backend, *views)
+
+    async def page(**where: Any) -> list[int]:
+        async with backend.factory() as uow:
+            found = await uow.proposals.page(ACME, ProposalFilter(**where))
+        return [v.last_position for v in found]
+
+    assert await page() == [10, 20, 30, 40]
+    assert await page(statuses=(Status.PROPOSED,)) == [10, 20]
+    assert await page(statuses=(Status.PROPOSED, Status.REJECTED)) == [10, 20, 40]
+    assert await page(kinds=("invoice_registration",)) == [20]
+    assert await page(kinds=("receipt_attachment",), statuses=(Status.PROPOSED,)) == [10]
+    assert await page(after_position=10, limit=2) == [20, 30]
+    assert await page(after_position=40) == []
+
+
+async def test_find_duplicates_matches_documents_not_rejections(backend: Backend) -> None:
+    probe_id = uuid.uuid4()
+    same_amount_near = proposal_view(document_number=None, document_date=DAY + dt.timedelta(2))
+    same_number = proposal_view(amount=Decimal("5.00"), document_date=DAY - dt.timedelta(90))
+    rejected = proposal_view(status=Status.REJECTED)
+    too_far = proposal_view(document_number=None, document_date=DAY + dt.timedelta(4))
+    other_amount = proposal_view(document_number="INV-2", amount=Decimal("199.01"))
+    other_merchant = proposal_view(merchant_key="kiwi")
+    other_tenant = proposal_view(tenant=GLOBEX)
+    no_date = proposal_view(document_number=None, document_date=None)
+    itself = proposal_view(proposal_id=probe_id)
+    executed = proposal_view(status=Status.EXECUTED, document_number="X")
+    await upsert(
+        backend,
+        same_amount_near,
+        same_number,
+        rejected,
+        too_far,
+        other_amount,
+        other_merchant,
+        other_tenant,
+        no_date,
+        itself,
+        executed,
+    )
+    probe = DuplicateProbe(
+        merchant_key="adobe",
+        amount=Decimal("199.0"),  # equal in value to 199.00
+        date_from=DAY - dt.timedelta(3),
+        date_to=DAY + dt.timedelta(3),
+        document_number="INV-1",
+        exclude_id=probe_id,
+    )
+    async with backend.factory() as uow:
+        found = await uow.proposals.find_duplicates(ACME, probe)
+        by_amount = await uow.proposals.find_duplicates(
+            ACME, msgspec.structs.replace(probe, document_number=None)
+        )
+    assert set(found) == {same_amount_near.id, same_number.id, executed.id}
+    assert len(found) == 3
+    assert set(by_amount) == {same_amount_near.id, executed.id}
+
+
+async def test_open_compensations_are_pending_approved_or_executed(backend: Backend) -> None:
+    target = uuid.uuid4()
+    views = {
+        status: proposal_view(kind="reversal", status=status, target_proposal_id=target)
+        for status in Status
+    }
+    elsewhere = proposal_view(kind="reversal", target_proposal_id=uuid.uuid4())
+    foreign = proposal_view(kind="reversal", target_proposal_id=target, tenant=GLOBEX)
+    await upsert(backend, *views.values(), elsewhere, foreign)
+    async with backend.factory() as uow:
+        found = await uow.proposals.open_compensations(ACME, target)
+    assert set(found) == {views[s].id for s in (Status.PROPOSED, Status.APPROVED, Status.EXECUTED)}
+
+
+async def test_approval_counts_per_kind_within_the_window(backend: Backend) -> None:
+    auto: dict[str, Any] = {
+        "decided_by": "system:review-rules",
+        "decision_rule": "auto-approve-known-pattern",
+    }
+    in_window = T0 + dt.timedelta(hours=1)
+    await upsert(
+        backend,
+        proposal_view(proposed_at=in_window),
+        proposal_view(proposed_at=in_window, status=Status.APPROVED, decided_by="human:kari"),
+        proposal_view(proposed_at=in_window, status=Status.EXECUTED, **auto),
+        proposal_view(proposed_at=in_window, status=Status.FAILED, **auto),
+        proposal_view(proposed_at=in_window, status=Status.REJECTED),
+        proposal_view(proposed_at=in_window, kind="invoice_registration"),
+        proposal_view(proposed_at=T0, status=Status.APPROVED),  # at start: inside
+        proposal_view(proposed_at=T0 + dt.timedelta(days=1)),  # at end: outside
+        proposal_view(proposed_at=in_window, tenant=GLOBEX),
+    )
+    async with backend.factory() as uow:
+        window = await uow.proposals.approval_counts(ACME, T0, T0 + dt.timedelta(days=1))
+        everything = await uow.proposals.approval_counts(ACME, None, None)
+        since = await uow.proposals.approval_counts(ACME, T0 + dt.timedelta(hours=2), None)
+    assert window == [
+        ApprovalCounts(
+            kind="invoice_registration",
+            proposed=1,
+            approved=0,
+            auto_approved=0,
+            rejected=0,
+            pending=1,
+            executed=0,
+            failed=0,
+        ),
+        ApprovalCounts(
+            kind="receipt_attachment",
+            proposed=6,
+            approved=4,
+            auto_approved=2,
+            rejected=1,
+            pending=1,
+            executed=1,
+            failed=1,
+        ),
+    ]
+    assert [c.proposed for c in everything] == [1, 7]
+    assert [(c.kind, c.proposed, c.pending) for c in since] == [("receipt_attachment", 1, 1)]
+
+
+def pattern(tenant: str, merchant_key: str, **changes: Any) -> PatternView:
+    view = PatternView(
+        tenant_id=tenant,
+        merchant_key=merchant_key,
+        merchant_name=merchant_key.title(),
+        account_code="6540",
+        vat_rate=Decimal("25"),
+        suggestion_id=uuid.uuid4(),
+        approved_by="human:kari",
+        applied_at=T0,
+        last_position=3,
+    )
+    return msgspec.structs.replace(view, **changes)
+
+
+async def test_patterns_upsert_per_merchant_and_list_by_merchant(backend: Backend) -> None:
+    kiwi, adobe = pattern(ACME, "kiwi"), pattern(ACME, "adobe")
+    foreign = pattern(GLOBEX, "adobe")
+    async with backend.factory() as uow:
+        for view in (kiwi, adobe, foreign):
+            await uow.patterns.upsert(view)
+        await uow.commit()
+    newer = pattern(ACME, "kiwi", account_code="6810", vat_rate=Decimal("15"), last_position=9)
+    async with backend.factory() as uow:
+        await uow.patterns.upsert(newer)
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.patterns.for_tenant(ACME) == [adobe, newer]
+        assert await uow.patterns.for_tenant(GLOBEX) == [foreign]
+        assert await uow.patterns.for_tenant("initech") == []
+
+
+async def test_clear_empties_the_projections_but_not_the_log(backend: Backend) -> None:
+    stream = uuid.uuid4()
+    await append(backend, ACME, stream, 0, new_event(event_id=stream))
+    kept = proposal_view()
+    await upsert(backend, proposal_view(proposal_id=stream), proposal_view(tenant=GLOBEX))
+    async with backend.factory() as uow:
+        await uow.patterns.upsert(pattern(ACME, "kiwi"))
+        await uow.commit()
+    async with backend.factory() as uow:
+        await uow.proposals.clear()
+        await uow.patterns.clear()
+        await uow.proposals.upsert(kept)  # a replay writes right after clearing
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.proposals.page(ACME, ProposalFilter()) == [kept]
+        assert await uow.proposals.page(GLOBEX, ProposalFilter()) == []
+        assert await uow.patterns.for_tenant(ACME) == []
+        assert len(await uow.events.read_stream(ACME, stream)) == 1
+
+
+async def test_a_tenant_without_settings_gets_the_default_rules(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        assert await uow.settings.review_rules(ACME) == DEFAULT_RULES
