@@ -175,6 +175,8 @@ class CpuMeter:
             sum(table[pid][2] - self.start.get(pid, 0) for pid in postgres - claimed) / CLOCK_TICKS
         )
         busy = (self.end_machine[0] - self.start_machine[0]) / CLOCK_TICKS
+        # Anything else busy on the machine (other people's test runs) shows up here.
+        used["other"] = max(0.0, busy - sum(used.values()))
         used["machine"] = busy
         self.cores = {group: seconds / self.elapsed for group, seconds in used.items()}
 
@@ -275,6 +277,18 @@ class Postgres:
         with self.connect() as conn:
             row = conn.execute("SHOW max_connections").fetchone()
         return int(row[0]) if row else 100
+
+    def activity(self, dbname: str) -> dict[str, int]:
+        """Cumulative transaction and row counters of one database (pg_stat_database)."""
+        with self.connect() as conn:
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            row = conn.execute(
+                "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, "
+                "tup_fetched, deadlocks FROM pg_stat_database WHERE datname = %s",
+                (dbname,),
+            ).fetchone()
+        names = ("commits", "rollbacks", "inserted", "updated", "deleted", "fetched", "deadlocks")
+        return dict(zip(names, (int(v) for v in row), strict=True)) if row else {}
 
     def count_events(self, dbname: str) -> int | None:
         """Rows in the bookkeeper event table, if one can be found (best effort)."""
@@ -410,9 +424,16 @@ def scan_server_log(path: Path) -> dict[str, Any]:
 FRAME = re.compile(r"^\S.* \([^()]+\)$")  # "function (file:line)", not process/thread labels
 
 
+def _package_of(frame: str) -> str:
+    """`psycopg` for "BaseCursor.execute (psycopg/cursor.py)"; the file for top-level modules."""
+    path = frame[frame.rindex("(") + 1 : -1]
+    return path.split("/", 1)[0] if "/" in path else path
+
+
 def summarise_profile(raw_path: Path, top: int = 25) -> dict[str, Any]:
     """Top self and inclusive functions (lines merged) from py-spy's collapsed stacks."""
     self_samples: Counter[str] = Counter()
+    by_package: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
     for line in raw_path.read_text(errors="replace").splitlines():
@@ -427,11 +448,14 @@ def summarise_profile(raw_path: Path, top: int = 25) -> dict[str, Any]:
         if not frames:
             continue
         self_samples[frames[-1]] += count
+        by_package[_package_of(frames[-1])] += count
         for frame in set(frames):
             inclusive[frame] += count
     if total == 0:
-        return {"self": [], "inclusive": []}
+        return {"self": [], "inclusive": [], "self_by_package": []}
     return {
+        "samples": total,
+        "self_by_package": [(p, 100 * n / total) for p, n in by_package.most_common(12)],
         "self": [(f, 100 * n / total) for f, n in self_samples.most_common(top)],
         "inclusive": [(f, 100 * n / total) for f, n in inclusive.most_common(top * 2)],
     }
@@ -502,6 +526,7 @@ def bench_bookkeeper(
             f"{migrated.stdout}{migrated.stderr}"
         )
 
+    activity_before = postgres.activity(dbname)
     port = free_port()
     server_log = RESULTS_DIR / f"{stamp}-server-w{workers}.log"
     log(
@@ -570,8 +595,11 @@ def bench_bookkeeper(
         timeout=10.0,
     )
     if probe.status_code != 201:
+        scan = scan_server_log(server_log)
         raise RuntimeError(
-            f"the probe POST answered {probe.status_code}, not 201: {probe.text[:2000]}"
+            f"the probe POST answered {probe.status_code}, not 201: {probe.text[:2000]}\n"
+            f"server log ({server_log.relative_to(PROJECT_DIR)}):\n"
+            + "\n".join(scan["first_error_lines"] + scan["first_tracebacks"][:1])
         )
 
     log(f"warming up for {settings.warmup:.0f}s")
@@ -601,6 +629,15 @@ def bench_bookkeeper(
     server_alive = server.poll() is None
     stop_process_group(server, f"bookkeeper serve (workers={workers})")
     stored = postgres.count_events(dbname)
+    time.sleep(0.5)  # the server's backends report their counters as they exit
+    activity_after = postgres.activity(dbname)
+    # Over the server's whole life (probe, warm-up, measurement and the requests still in
+    # flight when wrk stopped counting), per proposal actually stored.
+    handled = stored or (1 + warmup.requests + result.requests)
+    per_request = {
+        name: (activity_after[name] - activity_before.get(name, 0)) / max(1, handled)
+        for name in activity_after
+    }
     log_scan = scan_server_log(server_log)
 
     errors = result.non_2xx + result.transport_errors
@@ -627,6 +664,7 @@ def bench_bookkeeper(
             ),
             "server_rss_mb": rss,
             "stored_events_after": stored,
+            "database_activity_per_proposal": per_request,
             "server_alive_after_load": server_alive,
             "server_log": str(server_log.relative_to(PROJECT_DIR)),
             "server_log_scan": log_scan,
@@ -858,6 +896,12 @@ def render(rows: list[Row], reference: Row | None, settings: Settings) -> str:
                 + f"; server RSS {row.details['server_rss_mb']:.0f} MB"
             )
         out.append(f"  statuses: {row.details.get('statuses')}")
+        activity = row.details.get("database_activity_per_proposal")
+        if activity:
+            out.append(
+                "  database, per proposal stored: "
+                + ", ".join(f"{name} {value:.2f}" for name, value in activity.items())
+            )
         scan = row.details.get("server_log_scan", {})
         if scan.get("error_lines") or scan.get("tracebacks"):
             out.append(
@@ -866,7 +910,14 @@ def render(rows: list[Row], reference: Row | None, settings: Settings) -> str:
             )
         profile = row.details.get("profile") or {}
         if profile.get("self"):
-            out.append(f"  py-spy, top self time ({profile['file']}):")
+            out.append(
+                f"  py-spy, {profile['samples']} samples ({profile['file']}); self time by "
+                "package: "
+                + ", ".join(
+                    f"{package} {share:.0f}%" for package, share in profile["self_by_package"]
+                )
+            )
+            out.append("  py-spy, top self time:")
             out.extend(f"    {share:5.1f}%  {frame}" for frame, share in profile["self"][:12])
             out.append("  py-spy, top inclusive time (below 80%):")
             inclusive = [(f, share) for f, share in profile["inclusive"] if share < 80][:15]
