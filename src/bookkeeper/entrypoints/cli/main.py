@@ -86,8 +86,9 @@ def token(args: argparse.Namespace, container: Container) -> int:
     """Mint a token with the local key (created if missing) and print only the token."""
     if not 0 < args.ttl_hours <= MAX_TTL_HOURS:
         raise CommandError(f"--ttl-hours must be between 1 and {MAX_TTL_HOURS}")
+    issuer = container.token_issuer()
     try:
-        minted = container.token_issuer().mint(
+        minted = issuer.mint(
             subject=args.subject,
             tenant=args.tenant,
             roles=args.role,
@@ -181,8 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit status is the return value."""
     args = build_parser().parse_args(argv)
     run: Command = args.run
+    container = Container()
     try:
-        return run(args, Container())
+        container.settings()  # read and checked once, before any command does anything
+        return run(args, container)
     except SettingsError as error:
         _fail(str(error))
         return 2

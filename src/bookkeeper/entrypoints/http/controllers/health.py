@@ -8,6 +8,7 @@ from typing import Final
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 
 from bookkeeper import __version__
 from bookkeeper.entrypoints.http.runtime import Runtime
@@ -29,6 +30,13 @@ class HealthController(Controller):
         operation_id="getHealth",
         summary="Health of the service and its database",
         exclude_from_auth=True,
+        responses={
+            503: ResponseSpec(
+                data_container=HealthOut,
+                description="The database does not answer",
+                generate_examples=False,
+            )
+        },
     )
     async def health(self, runtime: NamedDependency[Runtime]) -> Response[HealthOut]:
         """`ok` (200) when the database answers a ping, `unavailable` (503) when it does
