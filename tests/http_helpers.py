@@ -1,0 +1,265 @@
+"""Helpers for the HTTP and CLI tests: the app on in-memory storage, tokens, payloads.
+
+The app is built by the real `create_app` from the real container; only providers are
+overridden (the test seam): `database` by an in-memory stand-in, `clock` by a fixed
+clock, `settings` by settings in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from dependency_injector import providers
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.application.ports import UnitOfWorkFactory
+from bookkeeper.container import Container
+from bookkeeper.entrypoints.http.app import create_app
+from bookkeeper.settings import Settings
+
+API = "/api/book-keeper/v1"
+TENANT = "acme"
+
+
+class FixedClock:
+    def __init__(self, now: dt.datetime | None = None) -> None:
+        self.current = now or dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def advance(self, **kwargs: float) -> None:
+        self.current += dt.timedelta(**kwargs)
+
+
+class MemoryDatabase:
+    """Stands in for SqlDatabase: same surface, in-memory units of work."""
+
+    dialect = "memory"
+
+    def __init__(self) -> None:
+        self.factory = MemoryUnitOfWorkFactory()
+        self.healthy = True
+        self.migrations = 0
+        self.disposed = False
+
+    def uow_factory(self) -> UnitOfWorkFactory:
+        return self.factory
+
+    async def migrate(self) -> None:
+        self.migrations += 1
+
+    async def ping(self) -> None:
+        if not self.healthy:
+            raise ConnectionError("database is down")
+
+    async def dispose(self) -> None:
+        self.disposed = True
+
+
+def memory_container(
+    data_dir: Path,
+    *,
+    clock: FixedClock | None = None,
+    database: Any | None = None,
+    database_url: str = "memory://",
+) -> Container:
+    """The real container, on in-memory storage, with its key under `data_dir`."""
+    container = Container()
+    container.settings.override(providers.Object(Settings.for_data_dir(data_dir)))
+    container.clock.override(providers.Object(clock or FixedClock()))
+    container.database.override(providers.Object(database or MemoryDatabase()))
+    container.database_url.override(providers.Object(database_url))
+    return container
+
+
+def sqlite_container(data_dir: Path, database_url: str | None = None) -> Container:
+    """The production container; only settings (a temporary data dir) and the clock fixed."""
+    overrides = {"database_url": database_url} if database_url else {}
+    container = Container()
+    container.settings.override(providers.Object(Settings.for_data_dir(data_dir, **overrides)))
+    container.clock.override(providers.Object(FixedClock()))
+    return container
+
+
+def mint(
+    container: Container,
+    subject: str,
+    *roles: str,
+    tenant: str = TENANT,
+    ttl: dt.timedelta = dt.timedelta(hours=1),
+) -> str:
+    token: str = container.token_issuer().mint(subject, tenant, roles, ttl)
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# --- payloads ---------------------------------------------------------------------------
+
+
+def receipt(**changes: Any) -> dict[str, Any]:
+    """A complete, consistent receipt of Adobe (story 1)."""
+    data: dict[str, Any] = {
+        "merchantName": "Adobe Systems Software Ireland Ltd",
+        "amount": "199.00",
+        "date": "2026-11-20",
+        "vatRate": "25",
+        "vatAmount": "39.80",
+        "accountCode": "6540",
+        "folioEventId": "ev-123",
+        "documentNumber": "R-1",
+        "merchantOrgNumber": "923609016",
+    }
+    data.update(changes)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def pattern(merchant: str = "Adobe", account: str = "6540", vat_rate: str = "25") -> dict[str, Any]:
+    return {"merchant": merchant, "accountCode": account, "vatRate": vat_rate}
+
+
+def invoice(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "supplier": "Telenor Norge AS",
+        "amount": "1250.00",
+        "date": "2026-11-01",
+        "dueDate": "2026-11-15",
+        "vatRate": "25",
+        "accountCode": "6900",
+        "invoiceNumber": "F-1001",
+    }
+    data.update(changes)
+    return data
+
+
+def submission(type_: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"type": type_, "data": data, **fields}
+
+
+def problem_fields(body: dict[str, Any]) -> set[str]:
+    return {str(e.get("field")) for e in body.get("errors") or ()}
+
+
+def operation_ids(schema: dict[str, Any]) -> dict[tuple[str, str], str | None]:
+    methods: Iterable[str] = ("get", "post", "put", "patch", "delete")
+    return {
+        (method.upper(), path): operation.get("operationId")
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in methods
+    }
+
+
+# --- a running app ----------------------------------------------------------------------
+
+
+class Api:
+    """The app under test with a client, and ways to act as different principals."""
+
+    def __init__(
+        self,
+        container: Container,
+        client: AsyncTestClient[Litestar],
+        clock: FixedClock,
+        database: MemoryDatabase | None,
+    ) -> None:
+        self.container = container
+        self.client = client
+        self.clock = clock
+        self.database = database
+
+    def headers(self, subject: str, *roles: str, tenant: str = TENANT) -> dict[str, str]:
+        return bearer(mint(self.container, subject, *roles, tenant=tenant))
+
+    @property
+    def agent(self) -> dict[str, str]:
+        return self.headers("book-e", "agent")
+
+    @property
+    def reviewer(self) -> dict[str, str]:
+        return self.headers("kari", "reviewer")
+
+    @property
+    def viewer(self) -> dict[str, str]:
+        return self.headers("vera", "viewer")
+
+    @property
+    def foreigner(self) -> dict[str, str]:
+        """A reviewer and agent of another tenant."""
+        return self.headers("fred", "reviewer", "agent", tenant="globex")
+
+    async def submit(
+        self,
+        type_: str,
+        data: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"{API}/events",
+            json=submission(type_, data, **fields),
+            headers=headers if headers is not None else self.agent,
+        )
+
+    async def propose(self, type_: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """Submit as the agent and return the 201 body."""
+        response = await self.submit(type_, data, **fields)
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def approve(
+        self, proposal_id: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"{API}/events/{proposal_id}/approve",
+            json=body,
+            headers=headers if headers is not None else self.reviewer,
+        )
+
+    async def reject(
+        self, proposal_id: str, body: Any, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"{API}/events/{proposal_id}/reject",
+            json=body,
+            headers=headers if headers is not None else self.reviewer,
+        )
+
+    async def learn_adobe(self) -> None:
+        """Story 1's premise: a reviewer approved the pattern Adobe → 6540 at 25 %."""
+        suggested = await self.propose("PatternSuggested", pattern())
+        approved = await self.approve(suggested["proposalId"])
+        assert approved.status_code == 200, approved.text
+
+
+@asynccontextmanager
+async def running_api(
+    data_dir: Path, *, database: MemoryDatabase | None = None, container: Container | None = None
+) -> AsyncIterator[Api]:
+    """Start the app (lifespan included) on in-memory storage, or on `container`."""
+    clock = FixedClock()
+    if container is None:
+        database = database or MemoryDatabase()
+        container = memory_container(data_dir, clock=clock, database=database)
+    app = create_app(container)
+    async with AsyncTestClient(app) as client:
+        yield Api(container, client, clock, database)

@@ -1,0 +1,247 @@
+"""The `bookkeeper` command: token, serve (as a real process), migrate, replay, failures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bookkeeper.adapters.auth.local_jwt import LocalJwtVerifier, load_or_create_signing_key
+from bookkeeper.entrypoints.cli.main import main
+from tests.http_helpers import API, free_port
+
+STARTUP_DEADLINE_SECONDS = 60
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean BOOKKEEPER_* environment whose data lives in a temporary directory."""
+    for name in list(os.environ):
+        if name.startswith("BOOKKEEPER_"):
+            monkeypatch.delenv(name)
+    directory = tmp_path / "data"
+    monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(directory))
+    return directory
+
+
+def _verifier(data_dir: Path) -> LocalJwtVerifier:
+    key = load_or_create_signing_key(data_dir / "jwt-signing-key.pem")
+    return LocalJwtVerifier.for_private_key(key, issuer="bookkeeper-local", audience="bookkeeper")
+
+
+# --- token --------------------------------------------------------------------------------
+
+
+def test_token_prints_one_verifiable_line(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        ["token", "--subject", "book-e", "--tenant", "acme", "--role", "agent", "--role", "viewer"]
+    )
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 1
+    principal = _verifier(data_dir).verify(lines[0])
+    assert principal.subject == "book-e"
+    assert principal.tenant_id == "acme"
+    assert principal.roles == {"agent", "viewer"}
+    key_file = data_dir / "jwt-signing-key.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_token_reuses_the_existing_key(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["token", "--subject", "a", "--tenant", "t", "--role", "viewer"])
+    key = (data_dir / "jwt-signing-key.pem").read_bytes()
+    main(["token", "--subject", "b", "--tenant", "t", "--role", "viewer", "--ttl-hours", "2"])
+    out = capsys.readouterr().out.splitlines()
+    assert (data_dir / "jwt-signing-key.pem").read_bytes() == key
+    assert _verifier(data_dir).verify(out[-1]).subject == "b"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "--tenant", "acme", "--role", "agent"],
+        ["token", "--subject", "book-e", "--tenant", "acme"],
+        ["token", "--subject", "book-e", "--tenant", "acme", "--role", "a", "--ttl-hours", "0"],
+        ["serve", "--port", "70000"],
+        ["teleport"],
+        [],
+    ],
+)
+def test_bad_arguments_exit_2(data_dir: Path, argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+
+
+def test_bad_settings_exit_2_with_one_line_naming_the_variable(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BOOKKEEPER_PORT", "eighty")
+    status = main(["token", "--subject", "s", "--tenant", "t", "--role", "viewer"])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "BOOKKEEPER_PORT" in err
+
+
+def test_an_empty_subject_fails_with_one_line(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["token", "--subject", " ", "--tenant", "t", "--role", "viewer"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""
+    assert err.startswith("bookkeeper: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_an_unwritable_key_location_fails_with_one_line(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("BOOKKEEPER_JWT_PRIVATE_KEY_FILE", str(blocker / "key.pem"))
+    status = main(["token", "--subject", "s", "--tenant", "t", "--role", "viewer"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+
+
+# --- migrate and replay (SQLite) ----------------------------------------------------------
+
+
+def test_migrate_then_replay_on_sqlite(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("bookkeeper.adapters.sql")
+    assert main(["migrate"]) == 0
+    out = capsys.readouterr().out
+    assert "migrated sqlite:///" in out
+    assert (data_dir / "bookkeeper.db").exists()
+    assert main(["migrate"]) == 0  # idempotent
+    capsys.readouterr()
+    assert main(["replay"]) == 0
+    assert capsys.readouterr().out.strip() == "events=0 proposals=0 patterns=0"
+
+
+def test_replay_counts_what_the_api_recorded(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("bookkeeper.adapters.sql")
+    import asyncio
+
+    from tests.http_helpers import running_api
+    from tests.integration.test_http_sqlite import sqlite_container
+
+    async def record() -> None:
+        async with running_api(data_dir, container=sqlite_container(data_dir)) as api:
+            await api.learn_adobe()  # 3 events: suggested, approved, applied
+            await api.propose("BalanceQueried", {"accounts": []})  # 1 event, no proposal
+
+    asyncio.run(record())
+    assert main(["replay"]) == 0
+    assert capsys.readouterr().out.strip() == "events=4 proposals=1 patterns=1"
+
+
+def test_an_unreachable_database_fails_with_one_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("bookkeeper.adapters.sql")
+    port = free_port()
+    monkeypatch.setenv(
+        "BOOKKEEPER_DATABASE_URL", f"postgresql://nobody:s3cret@127.0.0.1:{port}/nothing"
+    )
+    status = main(["replay"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "s3cret" not in err
+
+
+# --- serve (a real process) ---------------------------------------------------------------
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).parent / "bookkeeper"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("bookkeeper")
+    return [found] if found else [sys.executable, "-m", "bookkeeper.entrypoints.cli.main"]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    pytest.importorskip("bookkeeper.adapters.sql")
+    data_dir = tmp_path / "served"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKKEEPER_")}
+    env["BOOKKEEPER_DATA_DIR"] = str(data_dir)
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*_command(), "serve", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"serve did not answer /health in time:\n{log.read_text()}")
+            time.sleep(0.05)  # polling interval, not a wait for something to happen
+        yield base, data_dir, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_serve_answers_health_and_accepts_a_minted_token(
+    server: tuple[str, Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base, data_dir, log = server
+    health = httpx.get(f"{base}/health", timeout=5)
+    assert health.json()["status"] == "ok"
+    assert health.json()["database"]["dialect"] == "sqlite"
+    assert health.headers["x-content-type-options"] == "nosniff"
+
+    monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(data_dir))
+    assert main(["token", "--subject", "vera", "--tenant", "acme", "--role", "viewer"]) == 0
+    token = capsys.readouterr().out.strip()
+    patterns = httpx.get(
+        f"{base}{API}/patterns", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
+    assert patterns.status_code == 200, patterns.text
+    assert httpx.get(f"{base}{API}/patterns", timeout=5).status_code == 401
+
+    output = log.read_text()
+    assert str(data_dir / "jwt-signing-key.pem") in output
+    assert f"sqlite:///{data_dir / 'bookkeeper.db'}" in output
+    assert token not in output

@@ -1,0 +1,246 @@
+"""What every route shares: problem details for all errors, security headers, the OpenAPI
+document, /health, and the app's start-up and shut-down."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dependency_injector import providers
+
+from tests.http_helpers import (
+    API,
+    Api,
+    MemoryDatabase,
+    memory_container,
+    operation_ids,
+    pattern,
+    running_api,
+)
+
+ROUTES = {
+    ("POST", f"{API}/events"): "submitEvent",
+    ("GET", f"{API}/events"): "listEvents",
+    ("GET", f"{API}/events/{{event_id}}"): "getEvent",
+    ("POST", f"{API}/events/{{event_id}}/approve"): "approveProposal",
+    ("POST", f"{API}/events/{{event_id}}/reject"): "rejectProposal",
+    ("GET", f"{API}/proposals"): "listProposals",
+    ("GET", f"{API}/proposals/{{proposal_id}}"): "getProposal",
+    ("GET", f"{API}/correlations/{{correlation_id}}"): "getCorrelation",
+    ("GET", f"{API}/patterns"): "listPatterns",
+    ("GET", f"{API}/reports/approval-rate"): "getApprovalRate",
+    ("GET", "/health"): "getHealth",
+}
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    async with running_api(tmp_path) as running:
+        yield running
+
+
+def _problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail", "code"} <= body.keys()
+    assert body["status"] == status
+    return body
+
+
+# --- problem details for the framework's own errors --------------------------------------
+
+
+async def test_an_unknown_route_is_a_404_problem(api: Api) -> None:
+    body = _problem(await api.client.get(f"{API}/nothing-here", headers=api.viewer), 404)
+    assert body["code"] == "not-found"
+
+
+async def test_a_wrong_method_is_a_405_problem_with_allow(api: Api) -> None:
+    response = await api.client.delete(f"{API}/events", headers=api.viewer)
+    _problem(response, 405)
+    assert "GET" in response.headers["allow"]
+
+
+class ExplodingClock:
+    def now(self) -> Any:
+        raise RuntimeError("password=hunter2 at /srv/secret/module.py line 42")
+
+
+async def test_an_unhandled_error_is_a_500_that_tells_nothing_but_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    container = memory_container(tmp_path)
+    container.clock.override(providers.Object(ExplodingClock()))
+    async with running_api(tmp_path, container=container) as api:
+        with caplog.at_level(logging.ERROR, logger="bookkeeper.http"):
+            response = await api.submit("PatternSuggested", pattern())
+    body = _problem(response, 500)
+    assert body["code"] == "internal-error"
+    assert "hunter2" not in response.text
+    assert "Traceback" not in response.text
+    assert "RuntimeError" not in response.text
+    assert any("RuntimeError" in r.getMessage() for r in caplog.records)
+    assert any(r.exc_info for r in caplog.records)
+
+
+async def test_the_storage_being_down_is_a_503_problem(tmp_path: Path) -> None:
+    from bookkeeper.application.errors import StorageUnavailable
+
+    class DownDatabase(MemoryDatabase):
+        def uow_factory(self) -> Any:
+            def broken() -> Any:
+                raise StorageUnavailable("the database is unreachable")
+
+            return broken
+
+    async with running_api(tmp_path, database=DownDatabase()) as api:
+        response = await api.client.get(f"{API}/events", headers=api.viewer)
+    body = _problem(response, 503)
+    assert body["code"] == "storage-unavailable"
+    assert response.headers["retry-after"]
+
+
+# --- headers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [f"{API}/events", f"{API}/nothing", "/health"])
+async def test_api_answers_carry_security_headers(api: Api, path: str) -> None:
+    response = await api.client.get(path, headers=api.viewer)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_errors_carry_security_headers_too(api: Api) -> None:
+    response = await api.client.get(f"{API}/events")
+    assert response.status_code == 401
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+
+
+# --- OpenAPI ------------------------------------------------------------------------------
+
+
+async def test_the_openapi_document_lists_every_route_with_an_operation_id(api: Api) -> None:
+    response = await api.client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert operation_ids(schema) == ROUTES
+
+
+async def test_the_openapi_document_declares_the_bearer_scheme(api: Api) -> None:
+    schema = (await api.client.get("/schema/openapi.json")).json()
+    scheme = schema["components"]["securitySchemes"]["bearerAuth"]
+    assert scheme["type"] == "http"
+    assert scheme["scheme"] == "bearer"
+    for (method, path), _ in ROUTES.items():
+        operation = schema["paths"][path][method.lower()]
+        assert operation.get("description"), f"{method} {path} has no docstring"
+        if path == "/health":
+            assert "security" not in operation
+            assert "503" in operation["responses"]
+        else:
+            assert operation["security"] == [{"bearerAuth": []}]
+            assert {"400", "401"} <= operation["responses"].keys()
+
+
+async def test_the_openapi_document_describes_the_wire_structs(api: Api) -> None:
+    schema = (await api.client.get("/schema/openapi.json")).json()
+    components = schema["components"]["schemas"]
+    submit = schema["paths"][f"{API}/events"]["post"]
+    assert submit["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EventSubmission"
+    }
+    assert set(components["EventSubmission"]["properties"]) == {
+        "type",
+        "data",
+        "id",
+        "correlationId",
+        "proposerConfidence",
+        "bankTransactionVerified",
+        "source",
+    }
+    problem = submit["responses"]["422"]["content"]["application/problem+json"]["schema"]
+    assert problem == {"$ref": "#/components/schemas/Problem"}
+    header_names = {p["name"] for p in submit["parameters"] if p["in"] == "header"}
+    assert "Idempotency-Key" in header_names
+
+
+async def test_interactive_docs_are_served(api: Api) -> None:
+    for path in ("/schema", "/schema/swagger"):
+        response = await api.client.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+
+
+# --- /health ------------------------------------------------------------------------------
+
+
+async def test_health_reports_the_database(api: Api) -> None:
+    response = await api.client.get("/health")
+    assert response.status_code == 200
+    from bookkeeper import __version__
+
+    assert response.json() == {
+        "status": "ok",
+        "database": {"dialect": "memory", "url": "memory://"},
+        "version": __version__,
+    }
+
+
+async def test_health_is_503_when_the_database_does_not_answer(api: Api) -> None:
+    assert api.database is not None
+    api.database.healthy = False
+    response = await api.client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+
+
+# --- lifespan -----------------------------------------------------------------------------
+
+
+class SqliteStandIn(MemoryDatabase):
+    dialect = "sqlite"
+
+
+@pytest.mark.parametrize(("database", "migrations"), [(SqliteStandIn(), 1), (MemoryDatabase(), 0)])
+async def test_only_the_embedded_sqlite_database_is_migrated_at_start(
+    tmp_path: Path, database: MemoryDatabase, migrations: int
+) -> None:
+    async with running_api(tmp_path, database=database):
+        pass
+    assert database.migrations == migrations
+
+
+async def test_the_database_resource_is_released_at_shutdown(tmp_path: Path) -> None:
+    released: list[str] = []
+
+    async def database_resource() -> AsyncIterator[MemoryDatabase]:
+        yield MemoryDatabase()
+        released.append("disposed")
+
+    container = memory_container(tmp_path)
+    container.database.override(providers.Resource(database_resource))
+    async with running_api(tmp_path, container=container) as api:
+        assert (await api.client.get(f"{API}/patterns", headers=api.viewer)).status_code == 200
+        assert released == []
+    assert released == ["disposed"]
+
+
+async def test_the_signing_key_is_created_when_the_app_is_built(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys" / "jwt-signing-key.pem"
+    container = memory_container(tmp_path)
+    from bookkeeper.settings import Settings
+
+    container.settings.override(
+        providers.Object(Settings.for_data_dir(tmp_path, jwt_private_key_file=key_file))
+    )
+    assert not key_file.exists()
+    async with running_api(tmp_path, container=container):
+        assert key_file.exists()
+        assert key_file.stat().st_mode & 0o777 == 0o600

@@ -1,0 +1,106 @@
+"""Settings from BOOKKEEPER_* variables: defaults, overrides, and errors that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bookkeeper.settings import Settings, SettingsError, load_settings
+
+HOME = {"HOME": "/home/kari"}
+
+
+def test_defaults_follow_the_xdg_spec() -> None:
+    settings = load_settings(HOME)
+    data = Path("/home/kari/.local/share/bookkeeper")
+    assert settings == Settings(
+        data_dir=data,
+        database_url=f"sqlite:///{data}/bookkeeper.db",
+        jwt_private_key_file=data / "jwt-signing-key.pem",
+        jwt_issuer="bookkeeper-local",
+        jwt_audience="bookkeeper",
+        host="127.0.0.1",
+        port=8000,
+        log_level="INFO",
+        db_pool_size=20,
+        db_max_overflow=50,
+    )
+    assert settings.database_url == "sqlite:////home/kari/.local/share/bookkeeper/bookkeeper.db"
+    assert settings.database_is_embedded_sqlite
+
+
+def test_xdg_data_home_is_used_when_absolute() -> None:
+    settings = load_settings(HOME | {"XDG_DATA_HOME": "/var/xdg"})
+    assert settings.data_dir == Path("/var/xdg/bookkeeper")
+    relative = load_settings(HOME | {"XDG_DATA_HOME": "relative/dir"})
+    assert relative.data_dir == Path("/home/kari/.local/share/bookkeeper")
+
+
+def test_the_data_dir_moves_the_database_and_the_key() -> None:
+    settings = load_settings(HOME | {"BOOKKEEPER_DATA_DIR": "/data"})
+    assert settings.database_url == "sqlite:////data/bookkeeper.db"
+    assert settings.jwt_private_key_file == Path("/data/jwt-signing-key.pem")
+
+
+def test_every_variable_overrides() -> None:
+    settings = load_settings(
+        {
+            "BOOKKEEPER_DATA_DIR": "/data",
+            "BOOKKEEPER_DATABASE_URL": "postgresql://bookkeeper:pw@db/bookkeeper",
+            "BOOKKEEPER_JWT_PRIVATE_KEY_FILE": "/secrets/key.pem",
+            "BOOKKEEPER_JWT_ISSUER": "https://id.example",
+            "BOOKKEEPER_JWT_AUDIENCE": "bookkeeper-api",
+            "BOOKKEEPER_HOST": "0.0.0.0",
+            "BOOKKEEPER_PORT": "9000",
+            "BOOKKEEPER_LOG_LEVEL": "debug",
+            "BOOKKEEPER_DB_POOL_SIZE": "32",
+            "BOOKKEEPER_DB_MAX_OVERFLOW": "0",
+        }
+    )
+    assert settings.database_url == "postgresql://bookkeeper:pw@db/bookkeeper"
+    assert not settings.database_is_embedded_sqlite
+    assert settings.jwt_private_key_file == Path("/secrets/key.pem")
+    assert (settings.jwt_issuer, settings.jwt_audience) == ("https://id.example", "bookkeeper-api")
+    assert (settings.host, settings.port) == ("0.0.0.0", 9000)
+    assert settings.log_level == "DEBUG"
+    assert (settings.db_pool_size, settings.db_max_overflow) == (32, 0)
+
+
+def test_empty_variables_count_as_unset() -> None:
+    settings = load_settings(HOME | {"BOOKKEEPER_PORT": "", "BOOKKEEPER_DATABASE_URL": "  "})
+    assert settings.port == 8000
+    assert settings.database_url.startswith("sqlite:///")
+
+
+def test_a_relative_data_dir_is_made_absolute_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(HOME | {"BOOKKEEPER_DATA_DIR": "data"})
+    assert settings.data_dir == tmp_path / "data"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BOOKKEEPER_PORT", "eighty"),
+        ("BOOKKEEPER_PORT", "0"),
+        ("BOOKKEEPER_PORT", "70000"),
+        ("BOOKKEEPER_DB_POOL_SIZE", "0"),
+        ("BOOKKEEPER_DB_POOL_SIZE", "2.5"),
+        ("BOOKKEEPER_DB_MAX_OVERFLOW", "-1"),
+        ("BOOKKEEPER_LOG_LEVEL", "LOUD"),
+        ("BOOKKEEPER_DATABASE_URL", "mysql://root@db/x"),
+        ("BOOKKEEPER_DATABASE_URL", "bookkeeper.db"),
+    ],
+)
+def test_bad_values_name_their_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings(HOME | {name: value})
+
+
+def test_for_data_dir_builds_test_settings(tmp_path: Path) -> None:
+    settings = Settings.for_data_dir(tmp_path, port=1234)
+    assert settings.database_url == f"sqlite:///{tmp_path}/bookkeeper.db"
+    assert settings.port == 1234
