@@ -40,7 +40,6 @@ from bookkeeper.entrypoints.http.security import (
     PUBLIC_PATHS,
     BearerAuthMiddleware,
     add_security_headers,
-    provide_principal,
 )
 from bookkeeper.entrypoints.logs import configure_logging
 
@@ -93,7 +92,6 @@ def create_app(container: Container) -> Litestar:
             ReportController,
         ],
         dependencies={
-            "principal": Provide(provide_principal, sync_to_thread=False),
             "handlers": Provide(provide_handlers, sync_to_thread=False, use_cache=True),
             "queries": Provide(provide_queries, sync_to_thread=False, use_cache=True),
         },

@@ -2,14 +2,16 @@
 
 The middleware runs before any body is read: a request without a valid token is a 401
 whatever else is wrong with it. The verified Principal is the only source of the actor
-and the tenant; a handler receives it as the `principal` dependency.
+and the tenant; a handler reads it from `request.user` (AuthenticatedRequest).
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
+from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Message, Scope
@@ -48,10 +50,10 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=None)
 
 
-def provide_principal(scope: Scope) -> Principal:
-    """The verified caller of this request (set by BearerAuthMiddleware)."""
-    principal: Principal = scope["user"]
-    return principal
+#: A request that passed BearerAuthMiddleware: `request.user` is the verified Principal.
+#: Handlers take it instead of a `principal` dependency, which would make Litestar resolve
+#: two dependencies per request in a task group (measurably slower on POST /events).
+AuthenticatedRequest: TypeAlias = Request[Principal, None, State]
 
 
 _COMMON_HEADERS: Final = (

@@ -8,9 +8,9 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from bookkeeper.application.ports import Principal
 from bookkeeper.application.queries import Queries
 from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import CorrelationOut, event_out
 
 
@@ -29,9 +29,9 @@ class CorrelationController(Controller):
     async def get_correlation(
         self,
         correlation_id: FromPath[uuid.UUID],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         queries: NamedDependency[Queries],
     ) -> CorrelationOut:
         """All events of one action (proposal, decision, execution …), oldest first."""
-        events = await queries.correlation(principal, correlation_id)
+        events = await queries.correlation(request.user, correlation_id)
         return CorrelationOut(correlation_id=correlation_id, items=[event_out(e) for e in events])

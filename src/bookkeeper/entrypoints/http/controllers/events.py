@@ -14,12 +14,13 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
 from bookkeeper.application.handlers import DecisionResult, Handlers, SubmitResult
-from bookkeeper.application.ports import EventFilter, Principal
+from bookkeeper.application.ports import EventFilter
 from bookkeeper.application.queries import Queries
 from bookkeeper.domain.events import Status, decode_payload, event_type
 from bookkeeper.entrypoints.http.decoding import StrictJson, validation_error
 from bookkeeper.entrypoints.http.params import After, From, Limit, To, aware, page_limit
 from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import (
     ApprovalRequest,
     DecisionResultOut,
@@ -82,7 +83,7 @@ class EventController(Controller):
     async def submit(
         self,
         data: JSONBody[EventSubmission],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         handlers: NamedDependency[Handlers],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[SubmissionOut]:
@@ -99,7 +100,7 @@ class EventController(Controller):
         confidence = data.proposer_confidence
         result: SubmitResult = await handlers.dispatch(
             SubmitEvent(
-                principal=principal,
+                principal=request.user,
                 type=data.type,
                 data=payload,
                 event_id=data.id,
@@ -123,7 +124,7 @@ class EventController(Controller):
     )
     async def list_events(
         self,
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         queries: NamedDependency[Queries],
         types: Annotated[
             list[str] | None,
@@ -145,7 +146,7 @@ class EventController(Controller):
         """The tenant's events in log order, filtered; page with `after` = `nextAfter`."""
         size = page_limit(limit)
         events = await queries.events(
-            principal,
+            request.user,
             EventFilter(
                 types=tuple(types or ()),
                 statuses=tuple(Status(s) for s in statuses or ()),
@@ -171,11 +172,11 @@ class EventController(Controller):
     async def get_event(
         self,
         event_id: FromPath[uuid.UUID],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         queries: NamedDependency[Queries],
     ) -> EventOut:
         """One event of the tenant by id."""
-        return event_out(await queries.event(principal, event_id))
+        return event_out(await queries.event(request.user, event_id))
 
     @post(
         "/{event_id:uuid}/approve",
@@ -189,7 +190,7 @@ class EventController(Controller):
     async def approve(
         self,
         event_id: FromPath[uuid.UUID],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         handlers: NamedDependency[Handlers],
         data: JSONBody[ApprovalRequest | None] = None,
     ) -> DecisionResultOut:
@@ -199,7 +200,7 @@ class EventController(Controller):
         body = data or ApprovalRequest()
         result: DecisionResult = await handlers.dispatch(
             ApproveProposal(
-                principal=principal,
+                principal=request.user,
                 proposal_id=event_id,
                 corrections=body.corrections.to_domain() if body.corrections else None,
                 comment=body.comment,
@@ -220,11 +221,11 @@ class EventController(Controller):
         self,
         event_id: FromPath[uuid.UUID],
         data: JSONBody[RejectionRequest],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         handlers: NamedDependency[Handlers],
     ) -> DecisionResultOut:
         """Reject the proposal whose id is `event_id`; the reason goes back to the proposer."""
         result: DecisionResult = await handlers.dispatch(
-            RejectProposal(principal=principal, proposal_id=event_id, reason=data.reason)
+            RejectProposal(principal=request.user, proposal_id=event_id, reason=data.reason)
         )
         return decision_out(result)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.di import NamedDependency
 
-from bookkeeper.application.ports import Principal
 from bookkeeper.application.queries import Queries
 from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import PatternList, pattern_out
 
 
@@ -24,7 +24,7 @@ class PatternController(Controller):
         responses=documented(401, 403),
     )
     async def list_patterns(
-        self, principal: NamedDependency[Principal], queries: NamedDependency[Queries]
+        self, request: AuthenticatedRequest, queries: NamedDependency[Queries]
     ) -> PatternList:
         """Every applied pattern of the tenant (merchant → account and VAT rate), by merchant."""
-        return PatternList(items=[pattern_out(p) for p in await queries.patterns(principal)])
+        return PatternList(items=[pattern_out(p) for p in await queries.patterns(request.user)])

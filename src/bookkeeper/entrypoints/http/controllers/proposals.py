@@ -9,11 +9,12 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from bookkeeper.application.ports import Principal, ProposalFilter
+from bookkeeper.application.ports import ProposalFilter
 from bookkeeper.application.queries import Queries
 from bookkeeper.domain.events import Status
 from bookkeeper.entrypoints.http.params import After, Limit, page_limit
 from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import (
     KindName,
     ProposalOut,
@@ -37,7 +38,7 @@ class ProposalController(Controller):
     )
     async def list_proposals(
         self,
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         queries: NamedDependency[Queries],
         statuses: Annotated[
             list[StatusName] | None,
@@ -57,7 +58,7 @@ class ProposalController(Controller):
         """Proposals ordered by their last change; page with `after` = `nextAfter`."""
         size = page_limit(limit)
         views = await queries.proposals(
-            principal,
+            request.user,
             ProposalFilter(
                 statuses=tuple(Status(s) for s in statuses or ()),
                 kinds=tuple(kinds or ()),
@@ -79,8 +80,8 @@ class ProposalController(Controller):
     async def get_proposal(
         self,
         proposal_id: FromPath[uuid.UUID],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         queries: NamedDependency[Queries],
     ) -> ProposalOut:
         """The current state of one proposal: status, confidence, decision, corrections."""
-        return proposal_out(await queries.proposal(principal, proposal_id))
+        return proposal_out(await queries.proposal(request.user, proposal_id))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.di import NamedDependency
 
-from bookkeeper.application.ports import Principal
 from bookkeeper.application.queries import Queries
 from bookkeeper.entrypoints.http.params import From, To, aware
 from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import ApprovalRateOut, approval_rate_out
 
 
@@ -26,7 +26,7 @@ class ReportController(Controller):
     )
     async def approval_rate(
         self,
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         queries: NamedDependency[Queries],
         created_from: From = None,
         created_to: To = None,
@@ -34,6 +34,6 @@ class ReportController(Controller):
         """Counts of proposals made in [from, to) by outcome, per kind and in total, with
         the approval rate (approved / decided) and the share approved automatically."""
         rate = await queries.approval_rate(
-            principal, aware(created_from, "from"), aware(created_to, "to")
+            request.user, aware(created_from, "from"), aware(created_to, "to")
         )
         return approval_rate_out(rate)
