@@ -56,12 +56,16 @@ class PostgresServer:
 
     def clone(self) -> str:
         """A fresh, migrated database (a copy of the template: much faster than migrating)."""
+        return self.create(template=self.template)
+
+    def create(self, template: str = "template0") -> str:
+        """A new database of this session, empty unless copied from a template."""
         self._counter += 1
         name = f"{self.prefix}_{self._counter}"
         with self._admin() as admin:
             admin.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(name), sql.Identifier(self.template)
+                    sql.Identifier(name), sql.Identifier(template)
                 )
             )
         self._created.append(name)

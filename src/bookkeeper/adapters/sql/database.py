@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,16 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+#: alembic keeps the running migration in module globals (alembic.context, alembic.op), so
+#: two migrations in one process must not overlap. Across processes, env.py takes a
+#: PostgreSQL advisory lock (SQLite's write lock does the same there).
+_ALEMBIC_LOCK = threading.Lock()
+
+
 def run_migrations(url: str) -> None:
     """Upgrade the database to the newest revision (synchronous; idempotent)."""
-    command.upgrade(alembic_config(url), "head")
+    with _ALEMBIC_LOCK:
+        command.upgrade(alembic_config(url), "head")
 
 
 def _upgrade_on(connection: Connection, config: Config) -> None:
@@ -195,7 +203,8 @@ class SqlDatabase:
         await self.acquire_writer()
         try:
             async with self.engine.connect() as connection:
-                await connection.run_sync(_upgrade_on, config)
+                with _ALEMBIC_LOCK:
+                    await connection.run_sync(_upgrade_on, config)
         finally:
             self.release_writer()
 

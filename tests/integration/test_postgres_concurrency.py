@@ -1,0 +1,235 @@
+"""Concurrent writers on PostgreSQL (quality.md reliability 1 and 2): the unique indexes
+arbitrate, so exactly one of many racing appends or approvals wins, and nothing leaves a gap
+or a second copy of an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections import Counter
+from decimal import Decimal
+
+import msgspec
+import pytest
+
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.adapters.system import SystemClock, UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.commands import ApproveProposal, SubmitEvent
+from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
+from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ports import EventFilter, NewEvent, Principal, RecordedEvent
+from bookkeeper.domain.errors import ProposalNotPending
+from bookkeeper.domain.events import (
+    ApprovedData,
+    ExecutedData,
+    InvoiceRegistrationData,
+    ReceiptAttachmentData,
+    Status,
+)
+
+pytestmark = pytest.mark.postgres
+
+TENANT = "acme"
+NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+RECEIPT = ReceiptAttachmentData(
+    merchant_name="Adobe",
+    amount=Decimal("199.00"),
+    date=dt.date(2026, 11, 20),
+    vat_rate=Decimal("25"),
+    account_code="6540",
+)
+
+
+def proposed(event_id: uuid.UUID) -> NewEvent:
+    return NewEvent(
+        id=event_id,
+        type="ReceiptAttachmentProposed",
+        schema_version=1,
+        status=Status.PROPOSED,
+        actor="book-e",
+        data=RECEIPT,
+        metadata={},
+        parent_id=None,
+        correlation_id=event_id,
+        created_at=NOW,
+    )
+
+
+def approved(parent: uuid.UUID, actor: str) -> NewEvent:
+    return NewEvent(
+        id=uuid.uuid4(),
+        type="ReceiptAttachmentApproved",
+        schema_version=1,
+        status=Status.APPROVED,
+        actor=actor,
+        data=ApprovedData(comment=actor),
+        metadata={},
+        parent_id=parent,
+        correlation_id=parent,
+        created_at=NOW,
+    )
+
+
+def executed(parent: uuid.UUID) -> NewEvent:
+    return NewEvent(
+        id=uuid.uuid4(),
+        type="ReceiptAttachmentExecuted",
+        schema_version=1,
+        status=Status.EXECUTED,
+        actor="system:executor",
+        data=ExecutedData(attempt=1),
+        metadata={},
+        parent_id=parent,
+        correlation_id=parent,
+        created_at=NOW,
+    )
+
+
+async def read_stream(database: SqlDatabase, stream: uuid.UUID) -> list[RecordedEvent]:
+    async with database.uow_factory()() as uow:
+        return await uow.events.read_stream(TENANT, stream)
+
+
+async def race(
+    database: SqlDatabase, attempts: list[list[NewEvent]], expected: int, stream: uuid.UUID
+) -> Counter[str]:
+    """Append every attempt at the same expected version at once; count the outcomes."""
+    factory = database.uow_factory()
+    start = asyncio.Event()
+
+    async def attempt(events: list[NewEvent]) -> str:
+        await start.wait()
+        try:
+            async with factory() as uow:
+                await uow.events.append(TENANT, stream, expected, events)
+                await uow.commit()
+        except ConcurrencyConflict:
+            return "conflict"
+        except DuplicateEvent:
+            return "duplicate"
+        return "won"
+
+    tasks = [asyncio.create_task(attempt(events)) for events in attempts]
+    start.set()
+    return Counter(await asyncio.gather(*tasks))
+
+
+async def test_twenty_concurrent_appends_at_one_version_have_one_winner(
+    postgres_database: SqlDatabase,
+) -> None:
+    stream = uuid.uuid4()
+    outcomes = await race(postgres_database, [[proposed(stream)]], 0, stream)
+    assert outcomes == {"won": 1}
+
+    outcomes = await race(
+        postgres_database, [[approved(stream, f"human:r{i}")] for i in range(20)], 1, stream
+    )
+    assert outcomes == {"won": 1, "conflict": 19}
+
+    # Two-event appends race the same way; a loser's second event must not slip in.
+    stream_events = await read_stream(postgres_database, stream)
+    head = stream_events[-1].id
+    outcomes = await race(
+        postgres_database,
+        [[approved(head, f"human:s{i}"), executed(head)] for i in range(20)],
+        2,
+        stream,
+    )
+    assert outcomes == {"won": 1, "conflict": 19}
+    stream_events = await read_stream(postgres_database, stream)
+    assert [e.version for e in stream_events] == [1, 2, 3, 4]
+
+
+async def test_twenty_concurrent_creations_of_one_stream_have_one_winner(
+    postgres_database: SqlDatabase,
+) -> None:
+    stream = uuid.uuid4()
+    # Different event ids (e.g. two translators deriving the same stream id).
+    attempts = [[msgspec.structs.replace(proposed(stream), id=uuid.uuid4())] for _ in range(20)]
+    outcomes = await race(postgres_database, attempts, 0, stream)
+    assert outcomes == {"won": 1, "conflict": 19}
+    assert [e.version for e in await read_stream(postgres_database, stream)] == [1]
+
+
+async def test_one_event_id_appended_concurrently_is_stored_once(
+    postgres_database: SqlDatabase,
+) -> None:
+    event = proposed(uuid.uuid4())
+    factory = postgres_database.uow_factory()
+    start = asyncio.Event()
+
+    async def attempt() -> str:
+        await start.wait()
+        try:
+            async with factory() as uow:
+                # Each retry lands in a stream of its own: only the id can collide.
+                await uow.events.append(TENANT, uuid.uuid4(), 0, [event])
+                await uow.commit()
+        except DuplicateEvent:
+            return "duplicate"
+        return "won"
+
+    tasks = [asyncio.create_task(attempt()) for _ in range(20)]
+    start.set()
+    assert Counter(await asyncio.gather(*tasks)) == {"won": 1, "duplicate": 19}
+    async with factory() as uow:
+        everything = await uow.events.read_all()
+    assert [e.id for e in everything] == [event.id]
+
+
+REVIEWERS = [
+    Principal(subject=f"reviewer-{i}", tenant_id=TENANT, roles=frozenset({"reviewer"}))
+    for i in range(50)
+]
+AGENT = Principal(subject="book-e", tenant_id=TENANT, roles=frozenset({"agent"}))
+
+
+@pytest.mark.parametrize("round_", range(3))
+async def test_fifty_concurrent_approvals_give_one_approval(
+    postgres_database: SqlDatabase, round_: int
+) -> None:
+    handlers = Handlers(
+        postgres_database.uow_factory(), SystemClock(), UuidV7Ids(), RoleAuthorizer()
+    )
+    invoice = InvoiceRegistrationData(
+        supplier="Elkjøp",
+        amount=Decimal("1250.00") + round_,
+        date=dt.date(2026, 11, 20),
+        due_date=dt.date(2026, 12, 4),
+        vat_rate=Decimal("25"),
+        account_code="6553",
+    )
+    submitted = await handlers.submit(
+        SubmitEvent(principal=AGENT, type="InvoiceRegistrationProposed", data=invoice)
+    )
+    proposal_id = submitted.stream_id
+    start = asyncio.Event()
+
+    async def approve(reviewer: Principal) -> str:
+        await start.wait()
+        try:
+            await handlers.approve(ApproveProposal(principal=reviewer, proposal_id=proposal_id))
+        except (ConcurrencyConflict, ProposalNotPending):
+            return "refused"
+        return "approved"
+
+    tasks = [asyncio.create_task(approve(reviewer)) for reviewer in REVIEWERS]
+    start.set()
+    assert Counter(await asyncio.gather(*tasks)) == {"approved": 1, "refused": 49}
+
+    async with postgres_database.uow_factory()() as uow:
+        stream = await uow.events.read_stream(TENANT, proposal_id)
+        approvals = await uow.events.query(
+            TENANT, EventFilter(types=("InvoiceRegistrationApproved",), limit=100)
+        )
+        view = await uow.proposals.get(TENANT, proposal_id)
+    assert [e.type for e in stream] == [
+        "InvoiceRegistrationProposed",
+        "InvoiceRegistrationApproved",
+    ]
+    assert [e.stream_id for e in approvals] == [proposal_id]
+    assert view is not None and view.status is Status.APPROVED
+    assert view.decided_by == stream[1].actor and view.version == 2

@@ -1,0 +1,89 @@
+"""The event log refuses tampering by direct SQL on PostgreSQL (quality.md reliability 7):
+UPDATE, DELETE and TRUNCATE fail, also for a superuser who sets
+session_replication_role = replica to skip ordinary triggers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.application.ports import NewEvent
+from bookkeeper.domain.events import ReceiptAttachmentData, Status
+
+pytestmark = pytest.mark.postgres
+
+TAMPERING = {
+    "update": "UPDATE events SET actor = 'human:mallory'",
+    "update-payload": "UPDATE events SET data = jsonb_set(data, '{amount}', '\"1.00\"')",
+    "delete": "DELETE FROM events",
+    "truncate": "TRUNCATE events",
+    "truncate-cascade": "TRUNCATE events CASCADE",
+    "upsert": (
+        "INSERT INTO events (id, tenant_id, stream_id, version, type, schema_version, actor, "
+        "data, metadata, correlation_id, created_at) "
+        "SELECT id, tenant_id, stream_id, version, type, schema_version, actor, data, metadata, "
+        "correlation_id, created_at FROM events "
+        "ON CONFLICT (id) DO UPDATE SET actor = 'human:mallory'"
+    ),
+}
+
+
+@pytest.fixture
+async def stored_event(postgres_url: str) -> NewEvent:
+    database = SqlDatabase(postgres_url, pool_size=1, max_overflow=0)
+    event_id = uuid.uuid4()
+    event = NewEvent(
+        id=event_id,
+        type="ReceiptAttachmentProposed",
+        schema_version=1,
+        status=Status.PROPOSED,
+        actor="book-e",
+        data=ReceiptAttachmentData(
+            merchant_name="Adobe",
+            amount=Decimal("199.00"),
+            date=dt.date(2026, 11, 20),
+            vat_rate=Decimal("25"),
+            account_code="6540",
+        ),
+        metadata={},
+        parent_id=None,
+        correlation_id=event_id,
+        created_at=dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC),
+    )
+    try:
+        async with database.uow_factory()() as uow:
+            await uow.events.append("acme", event_id, 0, [event])
+            await uow.commit()
+    finally:
+        await database.dispose()
+    return event
+
+
+@pytest.mark.parametrize("replica", [False, True], ids=["origin", "replica-role"])
+@pytest.mark.parametrize("statement", list(TAMPERING.values()), ids=list(TAMPERING))
+def test_direct_sql_cannot_change_the_log(
+    postgres_url: str, stored_event: NewEvent, statement: str, replica: bool
+) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        if replica:
+            connection.execute("SET session_replication_role = replica")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+            connection.execute(statement)
+        rows = connection.execute("SELECT id, actor, data->>'amount' FROM events").fetchall()
+    assert rows == [(stored_event.id, "book-e", "199.00")]
+
+
+def test_the_triggers_fire_always(postgres_url: str) -> None:
+    with psycopg.connect(postgres_url) as connection:
+        triggers = connection.execute(
+            "SELECT tgname, tgenabled FROM pg_trigger "
+            "WHERE tgrelid = 'events'::regclass AND NOT tgisinternal ORDER BY tgname"
+        ).fetchall()
+    # 'A': enabled ALWAYS, i.e. also under session_replication_role = replica or local.
+    assert triggers == [("events_no_truncate", "A"), ("events_no_update_delete", "A")]
