@@ -77,7 +77,7 @@ def memory_container(
     container.settings.override(providers.Object(Settings.for_data_dir(data_dir)))
     container.clock.override(providers.Object(clock or FixedClock()))
     container.database.override(providers.Object(database or MemoryDatabase()))
-    container.database_url.override(providers.Object(database_url))
+    container.redacted_database_url.override(providers.Object(database_url))
     return container
 
 

@@ -105,7 +105,7 @@ class Container(containers.DeclarativeContainer):
     authorizer = providers.Singleton(RoleAuthorizer)
 
     database = providers.Resource(open_database, settings=settings)
-    database_url = providers.Callable(display_url, settings.provided.database_url)
+    redacted_database_url = providers.Callable(display_url, settings.provided.database_url)
     uow_factory = providers.Singleton(_uow_factory_of, database)
 
     signing_key = providers.Singleton(

@@ -52,7 +52,7 @@ def serve(args: argparse.Namespace, container: Container) -> int:
     # Created here, once, so that several workers do not each generate one.
     container.signing_key()
     _log.info("JWT signing key: %s", settings.jwt_private_key_file)
-    database_url = container.database_url()
+    database_url = container.redacted_database_url()
     if settings.database_is_embedded_sqlite:
         asyncio.run(_migrate(container))
         _log.info("embedded SQLite database %s is migrated", database_url)
@@ -78,7 +78,7 @@ def migrate(args: argparse.Namespace, container: Container) -> int:
     """alembic upgrade head on the configured database."""
     configure_logging(container.settings().log_level)
     asyncio.run(_migrate(container))
-    print(f"migrated {container.database_url()}")
+    print(f"migrated {container.redacted_database_url()}")
     return 0
 
 

@@ -59,7 +59,7 @@ def create_app(container: Container) -> Litestar:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         database: Database = await resolve(container.database)
         try:
-            runtime.database_url = await resolve(container.database_url)
+            runtime.database_url = await resolve(container.redacted_database_url)
             if database.dialect == "sqlite":
                 await database.migrate()
             runtime.database = database
