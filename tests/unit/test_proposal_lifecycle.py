@@ -294,3 +294,20 @@ TestLifecycle.settings = settings(max_examples=150, stateful_step_count=20, dead
 @given(proposals)
 def test_any_valid_proposal_can_be_proposed(data: object) -> None:
     assert Proposal.propose("p", data, actor="book-e").status is Status.PROPOSED  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("amount", "stored"),
+    [(Decimal("199.5"), Decimal("199.50")), (Decimal("1e3"), Decimal("1000.00")),
+     (Decimal("0.10"), Decimal("0.10"))],
+)
+def test_amounts_are_stored_in_one_canonical_spelling(amount: Decimal, stored: Decimal) -> None:
+    p = Proposal.propose("p", receipt(amount=amount), actor="book-e")
+    assert str(p.data.amount) == str(stored)  # type: ignore[union-attr]
+
+
+def test_rates_are_stored_in_their_shortest_form() -> None:
+    p = Proposal.propose("p", receipt(vat_rate=Decimal("25.00")), actor="book-e")
+    assert str(p.data.vat_rate) == "25"  # type: ignore[union-attr]
+    p.approve(actor="human:kari", corrections=Corrections(vat_rate=Decimal("15.0")))
+    assert str(p.effective_data.vat_rate) == "15"  # type: ignore[union-attr]

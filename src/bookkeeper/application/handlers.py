@@ -201,14 +201,14 @@ class Handlers:
                     decision=decision,
                 )
 
-            data = command.data
-            proposal = Proposal.propose(str(event_id), data, actor=principal.actor)  # type: ignore[arg-type]
+            proposal = Proposal.propose(str(event_id), command.data, actor=principal.actor)  # type: ignore[arg-type]
+            data = proposal.effective_data  # validated and normalised
             if isinstance(data, ReversalData | CorrectionData):
                 target = await self._compensation_target(uow, tenant, data)
                 correlation_id = command.correlation_id or target.correlation_id
             rules = await uow.settings.review_rules(tenant)
-            context = await self._scoring_context(uow, tenant, event_id, command, rules)
-            confidence = scoring.score(data, context, rules)  # type: ignore[arg-type]
+            context = await self._scoring_context(uow, tenant, event_id, command, data, rules)
+            confidence = scoring.score(data, context, rules)
             decision = decide(
                 rules,
                 kind=etype.kind,
@@ -273,9 +273,9 @@ class Handlers:
         tenant: str,
         event_id: uuid.UUID,
         command: SubmitEvent,
+        data: Any,
         rules: Any,
     ) -> scoring.ScoringContext:
-        data = command.data
         merchant = _merchant_of(data)
         match = None
         duplicates: tuple[str, ...] = ()

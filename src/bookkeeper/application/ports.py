@@ -283,13 +283,16 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def actor(self) -> str:
-        """The name written on events: service principals as they are, people as human:<sub>."""
-        if self.subject in SERVICE_PRINCIPALS or self.subject.startswith("system:"):
+        """The name written on events: service principals as they are, anyone else as
+        human:<subject> — so no token can write as an internal actor such as the auto-approver
+        (system:review-rules), whatever its subject says."""
+        if self.subject in SERVICE_PRINCIPALS:
             return self.subject
         return f"human:{self.subject}"
 
 
-SERVICE_PRINCIPALS = frozenset({"book-e", "review-e"})
+#: Principals that act under their own name: the agent, the review bot, the scheduler.
+SERVICE_PRINCIPALS = frozenset({"book-e", "review-e", "system:cron"})
 
 
 class TokenVerifier(Protocol):

@@ -178,6 +178,33 @@ def validate(data: ProposalData) -> None:
                 raise InvalidProposal("a correction must change at least one value")
 
 
+def _canonical_rate(rate: Decimal) -> Decimal:
+    # "25", "25.0" and "25.00" are one rate; keep its shortest form ("25", "11.11", "0").
+    return rate.quantize(money.ORE).normalize() if rate else Decimal("0")
+
+
+def normalise(data: ProposalData) -> ProposalData:
+    """Amounts in canonical øre form ("199.5" and 1.995e2 → 199.50) and rates in their shortest
+    form, so that what is stored and compared is one spelling per value. Call after validate()."""
+    changes: dict[str, Any] = {}
+    for name in ("amount", "vat_amount"):
+        value = getattr(data, name, None)
+        if isinstance(value, Decimal):
+            changes[name] = value.quantize(money.ORE)
+    rate = getattr(data, "vat_rate", None)
+    if isinstance(rate, Decimal):
+        changes["vat_rate"] = _canonical_rate(rate)
+    if isinstance(data, InvoiceRegistrationData) and data.line_items:
+        changes["line_items"] = tuple(
+            msgspec.structs.replace(
+                line, amount=line.amount.quantize(money.ORE),
+                vat_rate=_canonical_rate(line.vat_rate),
+            )
+            for line in data.line_items
+        )
+    return msgspec.structs.replace(data, **changes) if changes else data
+
+
 def apply_corrections(data: ProposalData, corrections: Corrections | None) -> ProposalData:
     """The data with the reviewer's corrections merged in; unknown fields are refused."""
     if corrections is None:
@@ -197,7 +224,7 @@ def apply_corrections(data: ProposalData, corrections: Corrections | None) -> Pr
         validate(merged)
     except InvalidProposal as error:
         raise InvalidCorrection(f"correction makes the proposal invalid: {error}") from None
-    return merged
+    return normalise(merged)
 
 
 def _camel(name: str) -> str:
@@ -232,6 +259,7 @@ class Proposal:
     def propose(cls, proposal_id: str, data: ProposalData, *, actor: str) -> Proposal:
         """A new proposal; InvalidProposal when the data breaks a rule of its kind."""
         validate(data)
+        data = normalise(data)
         proposal = cls(proposal_id)
         proposal._record(type_name(kind_of(data), Step.PROPOSED), data, actor)
         return proposal
