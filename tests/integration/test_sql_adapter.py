@@ -308,3 +308,22 @@ async def test_stored_review_rules_are_served_and_cached(database: SqlDatabase) 
     async with database.engine.connect() as connection:
         stored = (await connection.execute(select(tenant_settings.c.review_rules))).scalar_one()
     assert stored["autoApproveAbove"] == "0.9"  # camelCase, decimals as strings
+
+
+async def test_work_after_a_commit_is_its_own_transaction(database: SqlDatabase) -> None:
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with database.uow_factory()() as uow:
+        await uow.events.append("acme", first, 0, [event(first)])
+        await uow.commit()
+        await uow.events.append("acme", second, 0, [event(second)])
+        # Left without a second commit: `second` must be rolled back, not handed to the
+        # next user of the pooled connection (pool_size=1) as an open transaction.
+    async with database.uow_factory()() as uow:
+        assert await uow.events.get("acme", second) is None
+        await uow.events.append("acme", third, 0, [event(third)])
+        await uow.commit()
+        await uow.events.append("acme", second, 0, [event(second)])
+        await uow.commit()
+    async with database.uow_factory()() as uow:
+        stored = [e.id for e in await uow.events.read_all()]
+    assert stored == [first, third, second]

@@ -18,6 +18,13 @@ the differences are only in how they are reached:
 * After a database error, or an append that failed half-way, the unit of work is
   rollback-only: commit() raises instead of committing what is left (on PostgreSQL a COMMIT
   after an error is silently a ROLLBACK, which a caller would take for success).
+
+Speed: the statements of the hot paths (propose, decide, replay) are `Hot`: built once from
+the Core tables and, on PostgreSQL, compiled once to SQL that runs on the pooled psycopg
+connection itself. SQLAlchemy's per-execution machinery (execution context, result
+wrapping, greenlet hop) costs about as much CPU as psycopg's whole round trip, and a
+proposal makes four of them. SQLAlchemy still owns the pool, the transaction and every
+other statement; on SQLite everything goes through it.
 """
 
 from __future__ import annotations
@@ -29,8 +36,11 @@ import uuid
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias
+from typing import cast as cast_type
 
 import msgspec
+import psycopg
+from psycopg.types.json import Jsonb
 from sqlalchemy import (
     Row,
     Select,
@@ -48,10 +58,12 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 from sqlalchemy.sql.expression import Executable
 
 from bookkeeper.adapters.sql.schema import events, patterns, proposals, tenant_settings
@@ -89,12 +101,28 @@ AUTO_APPROVER: Final = "system:review-rules"
 #: How long a tenant's review rules are served from memory; they are read on every proposal.
 RULES_TTL_SECONDS: Final = 5.0
 
-#: A result row of any shape (SQLAlchemy 2.1 types rows by their column tuple).
-AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+#: A result row: a SQLAlchemy Row (SQLite) or a psycopg tuple (PostgreSQL hot path).
+AnyRow: TypeAlias = Row[*tuple[Any, ...]] | tuple[Any, ...]
 
 _STATUS: Final[dict[str | None, Status | None]] = {None: None} | {s.value: s for s in Status}
 _APPROVED_STATUSES: Final = (Status.APPROVED.value, Status.EXECUTED.value, Status.FAILED.value)
 _OPEN_COMPENSATION: Final = (Status.PROPOSED.value, Status.APPROVED.value, Status.EXECUTED.value)
+
+
+class Hot:
+    """A fixed statement of a hot path: the Core statement, and for psycopg its SQL."""
+
+    __slots__ = ("defaults", "sql", "statement")
+
+    def __init__(self, statement: Executable, dialect: Dialect | None) -> None:
+        self.statement = statement
+        self.sql = ""
+        self.defaults: dict[str, Any] = {}
+        if dialect is not None:
+            compiled = cast_type(ClauseElement, statement).compile(dialect=dialect)
+            self.sql = compiled.string
+            # Values the statement carries itself (e.g. the literal 'REJECTED').
+            self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
 
 
 class Statements:
@@ -102,6 +130,11 @@ class Statements:
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
+        compile_for = psycopg_dialect() if dialect == "postgresql" else None  # type: ignore[no-untyped-call]
+
+        def hot(statement: Executable) -> Hot:
+            return Hot(statement, compile_for)
+
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         e = events
         # Payloads are read as JSON text and decoded straight into their Struct by msgspec;
@@ -124,11 +157,12 @@ class Statements:
             e.c.created_at,
         )
         self.insert_columns = [c for c in e.c if c.name != "position"]
+        # Explicit columns: the identity `position` must never be sent, not even as NULL.
+        row = {c.name: bindparam(c.name, type_=c.type) for c in self.insert_columns}
 
-        self.append = insert(e).on_conflict_do_nothing().returning(e.c.position)
-        self.append_many = insert(e).on_conflict_do_nothing().returning(e.c.position, e.c.id)
+        self.append = hot(insert(e).values(row).on_conflict_do_nothing().returning(e.c.position))
         previous = e.alias("previous")
-        self.append_after = (
+        self.append_after = hot(
             insert(e)
             .from_select(
                 [c.name for c in self.insert_columns],
@@ -143,22 +177,24 @@ class Statements:
             .on_conflict_do_nothing()
             .returning(e.c.position)
         )
-        self.event_id_exists = select(e.c.id).where(e.c.id == bindparam("id"))
+        self.event_id_exists = hot(select(e.c.id).where(e.c.id == bindparam("id")))
         self.stream_head = (
             select(e.c.tenant_id, e.c.version)
             .where(e.c.stream_id == bindparam("stream_id"))
             .order_by(e.c.version.desc())
             .limit(1)
         )
-        self.read_stream = (
+        self.read_stream = hot(
             select(*self.event_columns)
             .where(e.c.stream_id == bindparam("stream_id"), e.c.tenant_id == bindparam("tenant_id"))
             .order_by(e.c.version)
         )
-        self.get_event = select(*self.event_columns).where(
-            e.c.id == bindparam("id"), e.c.tenant_id == bindparam("tenant_id")
+        self.get_event = hot(
+            select(*self.event_columns).where(
+                e.c.id == bindparam("id"), e.c.tenant_id == bindparam("tenant_id")
+            )
         )
-        self.read_all = (
+        self.read_all = hot(
             select(*self.event_columns)
             .where(e.c.position > bindparam("after"))
             .order_by(e.c.position)
@@ -167,12 +203,16 @@ class Statements:
 
         p = proposals
         upsert = insert(p)
-        self.upsert_proposal = upsert.on_conflict_do_update(
-            index_elements=[p.c.id],
-            set_={c.name: upsert.excluded[c.name] for c in p.c if c.name != "id"},
+        self.upsert_proposal = hot(
+            upsert.values(
+                {c.name: bindparam(c.name, type_=c.type) for c in p.c}
+            ).on_conflict_do_update(
+                index_elements=[p.c.id],
+                set_={c.name: upsert.excluded[c.name] for c in p.c if c.name != "id"},
+            )
         )
-        self.get_proposal = select(p).where(
-            p.c.id == bindparam("id"), p.c.tenant_id == bindparam("tenant_id")
+        self.get_proposal = hot(
+            select(p).where(p.c.id == bindparam("id"), p.c.tenant_id == bindparam("tenant_id"))
         )
         candidates = select(p.c.id).where(
             p.c.tenant_id == bindparam("tenant_id"),
@@ -185,10 +225,12 @@ class Statements:
             p.c.document_date.between(bindparam("date_from"), bindparam("date_to")),
         )
         order = (p.c.proposed_at, p.c.id)
-        self.duplicates_by_amount = candidates.where(same_amount).order_by(*order)
-        self.duplicates_by_amount_or_number = candidates.where(
-            or_(p.c.document_number == bindparam("document_number"), same_amount)
-        ).order_by(*order)
+        self.duplicates_by_amount = hot(candidates.where(same_amount).order_by(*order))
+        self.duplicates_by_amount_or_number = hot(
+            candidates.where(
+                or_(p.c.document_number == bindparam("document_number"), same_amount)
+            ).order_by(*order)
+        )
         self.open_compensations = (
             select(p.c.id)
             .where(
@@ -205,11 +247,15 @@ class Statements:
 
         pt = patterns
         upsert = insert(pt)
-        self.upsert_pattern = upsert.on_conflict_do_update(
-            index_elements=[pt.c.tenant_id, pt.c.merchant_key],
-            set_={c.name: upsert.excluded[c.name] for c in pt.c if not c.primary_key},
+        self.upsert_pattern = hot(
+            upsert.values(
+                {c.name: bindparam(c.name, type_=c.type) for c in pt.c}
+            ).on_conflict_do_update(
+                index_elements=[pt.c.tenant_id, pt.c.merchant_key],
+                set_={c.name: upsert.excluded[c.name] for c in pt.c if not c.primary_key},
+            )
         )
-        self.patterns_for_tenant = (
+        self.patterns_for_tenant = hot(
             select(pt).where(pt.c.tenant_id == bindparam("tenant_id")).order_by(pt.c.merchant_key)
         )
         self.clear_patterns: Executable = (
@@ -217,8 +263,8 @@ class Statements:
         )
 
         ts = tenant_settings
-        self.review_rules = select(ts.c.review_rules).where(
-            ts.c.tenant_id == bindparam("tenant_id")
+        self.review_rules = hot(
+            select(ts.c.review_rules).where(ts.c.tenant_id == bindparam("tenant_id"))
         )
         upsert = insert(ts)
         self.save_review_rules = upsert.on_conflict_do_update(
@@ -243,6 +289,23 @@ def storage_error(error: BaseException) -> BaseException:
     if isinstance(error, OSError):
         return StorageUnavailable(f"database unavailable: {error}")
     return error
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """psycopg returns timestamptz in the session's time zone; the ports promise UTC."""
+    return value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # psycopg would send a naive datetime as `timestamp`, which PostgreSQL then reads in
+    # the session's time zone: silently wrong. Refuse it, as UtcDateTime does on SQLite.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: the store only takes aware UTC times")
+    return value
+
+
+def _maybe_aware(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _aware(value)
 
 
 def _recorded(row: AnyRow) -> RecordedEvent:
@@ -276,18 +339,29 @@ def _recorded(row: AnyRow) -> RecordedEvent:
         metadata=meta,
         parent_id=parent_id,
         correlation_id=correlation_id,
-        created_at=created_at,
+        created_at=_utc(created_at),
     )
 
 
+_PROPOSAL_COLUMNS: Final = tuple(c.name for c in proposals.c)
+_PROPOSAL_TIMES: Final = ("proposed_at", "updated_at", "decided_at", "next_attempt_at")
+_PROPOSAL_JSON: Final = ("data", "corrections", "external_ids")
+_PATTERN_COLUMNS: Final = tuple(c.name for c in patterns.c)
+
+
 def _proposal(row: AnyRow) -> ProposalView:
-    values = row._asdict()
+    values = dict(zip(_PROPOSAL_COLUMNS, row, strict=True))
     values["status"] = _STATUS[values["status"]]
+    for name in _PROPOSAL_TIMES:
+        if values[name] is not None:
+            values[name] = _utc(values[name])
     return ProposalView(**values)
 
 
 def _pattern(row: AnyRow) -> PatternView:
-    return PatternView(**row._asdict())
+    values = dict(zip(_PATTERN_COLUMNS, row, strict=True))
+    values["applied_at"] = _utc(values["applied_at"])
+    return PatternView(**values)
 
 
 class SqlEventStore:
@@ -305,6 +379,7 @@ class SqlEventStore:
         if not events:
             await self._check_head(tenant_id, stream_id, expected_version)
             return []
+        json = self._uow.json
         params = [
             {
                 "id": e.id,
@@ -315,42 +390,39 @@ class SqlEventStore:
                 "schema_version": e.schema_version,
                 "status": e.status.value if e.status is not None else None,
                 "actor": e.actor,
-                # Already JSON: msgspec.Raw passes through the engine's serializer untouched.
-                "data": msgspec.Raw(encode_payload(e.data)),
-                "metadata": e.metadata,
+                # Already JSON: msgspec.Raw passes through the JSON serializer untouched.
+                "data": json(msgspec.Raw(encode_payload(e.data))),
+                "metadata": json(e.metadata),
                 "parent_id": e.parent_id,
                 "correlation_id": e.correlation_id,
-                "created_at": e.created_at,
+                "created_at": _aware(e.created_at),
             }
             for index, e in enumerate(events)
         ]
-        first = params[0]
         if expected_version == 0:
-            result = await self._uow.execute(self._sql.append, first)
+            inserted = await self._uow.rows(self._sql.append, params[0])
         else:
-            result = await self._uow.execute(
-                self._sql.append_after, {**first, "expected_version": expected_version}
+            inserted = await self._uow.rows(
+                self._sql.append_after, {**params[0], "expected_version": expected_version}
             )
-        position = result.scalar()
-        if position is None:
+        if not inserted:
             # Nothing was inserted, so the transaction is intact and may go on.
             raise await self._refusal(events[0].id, stream_id, expected_version)
-        positions = {events[0].id: position}
-        if len(events) > 1:
-            # The first row holds version expected+1, so no other writer can take the next
-            # versions (its own check would not see our uncommitted row); only a reused
-            # event id can still collide. One multi-row INSERT for the rest.
-            rest = await self._uow.execute(self._sql.append_many, params[1:])
-            positions.update((row.id, row.position) for row in rest)
-            missing = [e.id for e in events if e.id not in positions]
-            if missing:
-                error = await self._refusal(missing[0], stream_id, expected_version)
+        positions = [inserted[0][0]]
+        # The first row holds version expected+1, so no other writer can take the next
+        # versions (its own check would not see our uncommitted row); only a reused event
+        # id can still collide.
+        for event, values in zip(events[1:], params[1:], strict=True):
+            inserted = await self._uow.rows(self._sql.append, values)
+            if not inserted:
+                error = await self._refusal(event.id, stream_id, expected_version)
                 # Part of the append is in the transaction and cannot be taken back.
                 self._uow.rollback_only(error)
                 raise error
+            positions.append(inserted[0][0])
         return [
             RecordedEvent(
-                position=positions[e.id],
+                position=position,
                 id=e.id,
                 tenant_id=tenant_id,
                 stream_id=stream_id,
@@ -363,17 +435,16 @@ class SqlEventStore:
                 metadata=dict(e.metadata),
                 parent_id=e.parent_id,
                 correlation_id=e.correlation_id,
-                created_at=e.created_at.astimezone(dt.UTC),
+                created_at=_utc(e.created_at),
             )
-            for index, e in enumerate(events)
+            for index, (e, position) in enumerate(zip(events, positions, strict=True))
         ]
 
     async def _refusal(
         self, event_id: uuid.UUID, stream_id: uuid.UUID, expected_version: int
     ) -> ApplicationError:
         """Why an insert was skipped: the id is taken (a retry), or the version was stale."""
-        found = await self._uow.execute(self._sql.event_id_exists, {"id": event_id})
-        if found.first() is not None:
+        if await self._uow.rows(self._sql.event_id_exists, {"id": event_id}):
             return DuplicateEvent(event_id)
         return ConcurrencyConflict(stream_id, expected_version)
 
@@ -384,17 +455,14 @@ class SqlEventStore:
             raise ConcurrencyConflict(stream_id, expected)
 
     async def read_stream(self, tenant_id: str, stream_id: uuid.UUID) -> list[RecordedEvent]:
-        result = await self._uow.execute(
+        rows = await self._uow.rows(
             self._sql.read_stream, {"stream_id": stream_id, "tenant_id": tenant_id}
         )
-        return [_recorded(row) for row in result]
+        return [_recorded(row) for row in rows]
 
     async def get(self, tenant_id: str, event_id: uuid.UUID) -> RecordedEvent | None:
-        result = await self._uow.execute(
-            self._sql.get_event, {"id": event_id, "tenant_id": tenant_id}
-        )
-        row = result.first()
-        return None if row is None else _recorded(row)
+        rows = await self._uow.rows(self._sql.get_event, {"id": event_id, "tenant_id": tenant_id})
+        return _recorded(rows[0]) if rows else None
 
     async def query(self, tenant_id: str, where: EventFilter) -> list[RecordedEvent]:
         e = events
@@ -425,10 +493,10 @@ class SqlEventStore:
         return [_recorded(row) for row in await self._uow.execute(stmt)]
 
     async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        result = await self._uow.execute(
+        rows = await self._uow.rows(
             self._sql.read_all, {"after": after_position, "limit": max(limit, 0)}
         )
-        return [_recorded(row) for row in result]
+        return [_recorded(row) for row in rows]
 
 
 class SqlProposals:
@@ -439,14 +507,19 @@ class SqlProposals:
     async def upsert(self, view: ProposalView) -> None:
         values = msgspec.structs.asdict(view)
         values["status"] = view.status.value
-        await self._uow.execute(self._sql.upsert_proposal, values)
+        for name in _PROPOSAL_TIMES:
+            values[name] = _maybe_aware(values[name])
+        json = self._uow.json
+        for name in _PROPOSAL_JSON:
+            if values[name] is not None:
+                values[name] = json(values[name])
+        await self._uow.rows(self._sql.upsert_proposal, values)
 
     async def get(self, tenant_id: str, proposal_id: uuid.UUID) -> ProposalView | None:
-        result = await self._uow.execute(
+        rows = await self._uow.rows(
             self._sql.get_proposal, {"id": proposal_id, "tenant_id": tenant_id}
         )
-        row = result.first()
-        return None if row is None else _proposal(row)
+        return _proposal(rows[0]) if rows else None
 
     async def page(self, tenant_id: str, where: ProposalFilter) -> list[ProposalView]:
         p = proposals
@@ -474,7 +547,7 @@ class SqlProposals:
         else:
             stmt = self._sql.duplicates_by_amount_or_number
             params["document_number"] = probe.document_number
-        return list((await self._uow.execute(stmt, params)).scalars())
+        return [row[0] for row in await self._uow.rows(stmt, params)]
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         result = await self._uow.execute(
@@ -532,11 +605,13 @@ class SqlPatterns:
         self._sql = uow.statements
 
     async def upsert(self, view: PatternView) -> None:
-        await self._uow.execute(self._sql.upsert_pattern, msgspec.structs.asdict(view))
+        values = msgspec.structs.asdict(view)
+        values["applied_at"] = _aware(view.applied_at)
+        await self._uow.rows(self._sql.upsert_pattern, values)
 
     async def for_tenant(self, tenant_id: str) -> list[PatternView]:
-        result = await self._uow.execute(self._sql.patterns_for_tenant, {"tenant_id": tenant_id})
-        return [_pattern(row) for row in result]
+        rows = await self._uow.rows(self._sql.patterns_for_tenant, {"tenant_id": tenant_id})
+        return [_pattern(row) for row in rows]
 
     async def clear(self) -> None:
         await self._uow.execute(self._sql.clear_patterns)
@@ -573,9 +648,8 @@ class SqlTenantSettings:
         cached = self._cache.get(tenant_id)
         if cached is not None:
             return cached
-        result = await self._uow.execute(self._sql.review_rules, {"tenant_id": tenant_id})
-        stored = result.scalar()
-        rules = DEFAULT_RULES if stored is None else msgspec.convert(stored, ReviewRules)
+        rows = await self._uow.rows(self._sql.review_rules, {"tenant_id": tenant_id})
+        rules = msgspec.convert(rows[0][0], ReviewRules) if rows else DEFAULT_RULES
         self._cache.put(tenant_id, rules)
         return rules
 
@@ -588,6 +662,10 @@ class SqlTenantSettings:
         self._cache.forget(tenant_id)
 
 
+def _unchanged(value: Any) -> Any:
+    return value
+
+
 class SqlUnitOfWork:
     """One transaction on one pooled connection; see the module docstring for semantics."""
 
@@ -595,8 +673,14 @@ class SqlUnitOfWork:
         self._database = database
         self.statements: Statements = database.statements
         self._connection: AsyncConnection | None = None
+        #: The psycopg connection under the pooled one (PostgreSQL only).
+        self._driver: psycopg.AsyncConnection[Any] | None = None
         self._rollback_only: BaseException | None = None
         self._holds_writer_lock = False
+        self._postgres = database.dialect == "postgresql"
+        #: Wraps a JSON value for the hot path's driver: psycopg needs Jsonb; SQLAlchemy's
+        #: JSON type serialises plain values itself.
+        self.json: Any = Jsonb if self._postgres else _unchanged
         self.events: EventStore = SqlEventStore(self)
         self.proposals: ProposalProjection = SqlProposals(self)
         self.patterns: PatternProjection = SqlPatterns(self)
@@ -614,6 +698,8 @@ class SqlUnitOfWork:
             raise storage_error(error) from error
         try:
             await connection.begin()
+            if self._postgres:
+                self._driver = (await connection.get_raw_connection()).driver_connection
         except BaseException as error:
             await connection.close()
             self._release()
@@ -628,7 +714,7 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        connection, self._connection = self._connection, None
+        connection, self._connection, self._driver = self._connection, None, None
         try:
             if connection is not None:
                 await self._close(connection)
@@ -638,6 +724,9 @@ class SqlUnitOfWork:
     async def _close(self, connection: AsyncConnection) -> None:
         """Roll back whatever was not committed and hand the connection back to the pool."""
         try:
+            # Hot-path statements after a commit may have opened a transaction SQLAlchemy
+            # has not seen; it is still rolled back, by the pool's reset-on-return, which
+            # runs whenever no SQLAlchemy transaction was open at close.
             if connection.in_transaction():
                 await connection.rollback()
         except Exception:
@@ -661,16 +750,45 @@ class SqlUnitOfWork:
         if self._rollback_only is not None:
             raise self._rollback_only
         try:
-            await connection.commit()
-        except (DBAPIError, PoolTimeoutError, OSError) as error:
+            if connection.in_transaction():
+                await connection.commit()
+            elif self._driver is not None:
+                # After an earlier commit, only the hot path ran: a transaction SQLAlchemy
+                # has not seen, but psycopg has.
+                await self._driver.commit()
+        except (DBAPIError, PoolTimeoutError, OSError, psycopg.Error) as error:
             # If the connection dropped during COMMIT the outcome is unknown; callers retry
             # with the same event ids, which makes a second attempt a harmless duplicate.
-            self._rollback_only = translated = storage_error(error)
+            self._rollback_only = translated = storage_error(self._as_dbapi_error(error))
             raise translated from error
 
     def rollback_only(self, error: BaseException) -> None:
         """Refuse to commit this unit of work: part of it must not become durable."""
         self._rollback_only = error
+
+    async def rows(self, hot: Hot, params: dict[str, Any]) -> Sequence[AnyRow]:
+        """Run a hot-path statement; its rows as tuples (column order of the statement)."""
+        driver = self._driver
+        if driver is None:
+            result = await self.execute(hot.statement, params)
+            return result.all() if result.returns_rows else []
+        self._require_connection()
+        if hot.defaults:
+            params = hot.defaults | params
+        try:
+            cursor = await driver.execute(hot.sql, params)
+            return await cursor.fetchall() if cursor.description is not None else []
+        except psycopg.Error as error:
+            # On PostgreSQL the transaction is now aborted; commit must not pretend otherwise.
+            self._rollback_only = translated = storage_error(self._as_dbapi_error(error, hot))
+            raise translated from error
+
+    @staticmethod
+    def _as_dbapi_error(error: BaseException, hot: Hot | None = None) -> BaseException:
+        """A psycopg error as the SQLAlchemy error the same failure raises on other paths."""
+        if isinstance(error, psycopg.Error):
+            return DBAPIError.instance(hot.sql if hot else "COMMIT", None, error, psycopg.Error)
+        return error
 
     async def execute(self, statement: Executable, params: Any = None) -> Any:
         """Run one statement in this unit's transaction, translating driver errors."""
