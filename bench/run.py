@@ -146,10 +146,19 @@ def _machine_ticks() -> tuple[int, int]:
 
 
 class CpuMeter:
-    """CPU seconds used by groups of processes (server tree, postgres, load generator)."""
+    """CPU cores used by groups of processes while the block runs.
 
-    def __init__(self, roots: dict[str, int]) -> None:
+    `roots` are process trees (the server, the runner with wrk); `backends` name the
+    PostgreSQL backends serving the benchmark's database, asked for at the end; remaining
+    postgres processes (other databases, background writers) are "postgres (rest)", and
+    whatever else kept the machine busy is "other".
+    """
+
+    def __init__(
+        self, roots: dict[str, int], backends: Callable[[], set[int]] | None = None
+    ) -> None:
         self.roots = roots
+        self.backends = backends
         self.start_time = 0.0
         self.start: dict[int, int] = {}
         self.start_machine = (0, 0)
@@ -162,6 +171,10 @@ class CpuMeter:
 
     def __exit__(self, *_: object) -> None:
         self.elapsed = time.perf_counter() - self.start_time
+        backends: set[int] = set()
+        if self.backends is not None:
+            with contextlib.suppress(psycopg.Error):
+                backends = self.backends()
         table = _all_processes()
         self.end_machine = _machine_ticks()
         used: dict[str, float] = {}
@@ -170,8 +183,14 @@ class CpuMeter:
             pids = (_descendants(root, table) if root in table else set()) - claimed
             claimed |= pids
             used[group] = sum(table[pid][2] - self.start.get(pid, 0) for pid in pids) / CLOCK_TICKS
+        if self.backends is not None:
+            pids = (backends & table.keys()) - claimed
+            claimed |= pids
+            used["postgres (bench db)"] = (
+                sum(table[pid][2] - self.start.get(pid, 0) for pid in pids) / CLOCK_TICKS
+            )
         postgres = {pid for pid, (name, _, _) in table.items() if name.startswith("postgres")}
-        used["postgres"] = (
+        used["postgres (rest)"] = (
             sum(table[pid][2] - self.start.get(pid, 0) for pid in postgres - claimed) / CLOCK_TICKS
         )
         busy = (self.end_machine[0] - self.start_machine[0]) / CLOCK_TICKS
@@ -289,6 +308,15 @@ class Postgres:
             ).fetchone()
         names = ("commits", "rollbacks", "inserted", "updated", "deleted", "fetched", "deadlocks")
         return dict(zip(names, (int(v) for v in row), strict=True)) if row else {}
+
+    def backends(self, dbname: str) -> set[int]:
+        """Process ids of the backends connected to one database."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            ).fetchall()
+        return {int(row[0]) for row in rows}
 
     def count_events(self, dbname: str) -> int | None:
         """Rows in the bookkeeper event table, if one can be found (best effort)."""
@@ -613,7 +641,9 @@ def bench_bookkeeper(
         log(f"py-spy recording the server for {seconds:.0f}s -> {profile_path.name}")
 
     log(f"measuring for {settings.duration:.0f}s at {settings.connections} connections")
-    with CpuMeter({"server": server.pid, "wrk+runner": os.getpid()}) as cpu:
+    with CpuMeter(
+        {"server": server.pid, "wrk+runner": os.getpid()}, lambda: postgres.backends(dbname)
+    ) as cpu:
         result = run_wrk(base_url, token, settings, settings.duration, f"{nonce}w{workers}")
     rss = _rss_mb(server.pid)
 
@@ -659,9 +689,6 @@ def bench_bookkeeper(
             "latency_us": result.latency_us,
             "warmup_statuses": warmup.statuses,
             "cpu_cores_used": cpu.cores,
-            "server_cpu_ms_per_request": (
-                1000 * cpu.cores.get("server", 0) * cpu.elapsed / max(1, result.requests)
-            ),
             "server_rss_mb": rss,
             "stored_events_after": stored,
             "database_activity_per_proposal": per_request,
@@ -723,8 +750,13 @@ def bench_eventsourcing(
     )
     stack.callback(stop_process_group, process, "eventsourcing reference", 5.0)
     time.sleep(s.warmup)  # measure CPU over the window, not the warm-up
-    with CpuMeter({"eventsourcing": process.pid}) as cpu:
-        stdout, stderr = process.communicate(timeout=s.duration + s.warmup + 120)
+    # Leave the meter while the library's connections (and so their backends) still exist.
+    with (
+        CpuMeter({"eventsourcing": process.pid}, lambda: postgres.backends(dbname)) as cpu,
+        contextlib.suppress(subprocess.TimeoutExpired),
+    ):
+        process.wait(timeout=max(0.5, s.duration - 0.5))
+    stdout, stderr = process.communicate(timeout=s.duration + s.warmup + 120)
     if process.returncode != 0:
         raise RuntimeError(f"eventsourcing reference failed:\n{stdout}{stderr}")
     data = json.loads(stdout.strip().splitlines()[-1])
@@ -852,6 +884,18 @@ def verdicts(row: Row, reference: Row | None) -> list[tuple[str, bool | None]]:
     ]
 
 
+def cpu_ms_per_operation(row: Row) -> dict[str, float]:
+    """CPU milliseconds per stored event/request of each process group (not idle/other)."""
+    cores = row.details.get("cpu_cores_used", {})
+    if not row.throughput:
+        return {}
+    return {
+        group: 1000 * value / row.throughput
+        for group, value in cores.items()
+        if group not in ("other", "machine", "wrk+runner")
+    }
+
+
 def render(rows: list[Row], reference: Row | None, settings: Settings) -> str:
     header = ("name", "throughput/s", "p50 ms", "p99 ms", "errors")
     body = [
@@ -876,26 +920,33 @@ def render(rows: list[Row], reference: Row | None, settings: Settings) -> str:
         "",
     ]
     for row in rows:
-        if not row.name.startswith("bookkeeper"):
-            continue
-        ratio = (
-            f"{row.throughput / reference.throughput:.2f}x"
-            if reference and reference.throughput
-            else "n/a"
-        )
-        out.append(f"{row.name}: ratio bookkeeper/eventsourcing = {ratio}")
-        for label, ok in verdicts(row, reference):
-            verdict = "n/a " if ok is None else ("PASS" if ok else "MISS")
-            out.append(f"  [{verdict}] P1 {label}")
+        if row.name.startswith("bookkeeper"):
+            ratio = (
+                f"{row.throughput / reference.throughput:.2f}x"
+                if reference and reference.throughput
+                else "n/a"
+            )
+            out.append(f"{row.name}: ratio bookkeeper/eventsourcing = {ratio}")
+            for label, ok in verdicts(row, reference):
+                verdict = "n/a " if ok is None else ("PASS" if ok else "MISS")
+                out.append(f"  [{verdict}] P1 {label}")
+        else:
+            out.append(f"{row.name}:")
         cpu = row.details.get("cpu_cores_used", {})
         if cpu:
+            out.append("  CPU cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+            per_op = cpu_ms_per_operation(row)
             out.append(
-                "  CPU cores used: "
-                + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
-                + f"; server {row.details['server_cpu_ms_per_request']:.2f} CPU-ms/request"
-                + f"; server RSS {row.details['server_rss_mb']:.0f} MB"
+                "  CPU-ms per operation: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in per_op.items())
+                + (
+                    f"; server RSS {row.details['server_rss_mb']:.0f} MB"
+                    if "server_rss_mb" in row.details
+                    else ""
+                )
             )
-        out.append(f"  statuses: {row.details.get('statuses')}")
+        if "statuses" in row.details:
+            out.append(f"  statuses: {row.details['statuses']}")
         activity = row.details.get("database_activity_per_proposal")
         if activity:
             out.append(
