@@ -12,13 +12,15 @@ from collections import Counter
 from decimal import Decimal
 
 import msgspec
+import psycopg
 import pytest
+from sqlalchemy import text
 
-from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.adapters.sql import SqlDatabase, SqlUnitOfWork
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import ApproveProposal, SubmitEvent
-from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
+from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent, StorageUnavailable
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import EventFilter, NewEvent, Principal, RecordedEvent
 from bookkeeper.domain.errors import ProposalNotPending
@@ -233,3 +235,34 @@ async def test_fifty_concurrent_approvals_give_one_approval(
     assert [e.stream_id for e in approvals] == [proposal_id]
     assert view is not None and view.status is Status.APPROVED
     assert view.decided_by == stream[1].actor and view.version == 2
+
+
+async def test_a_lost_connection_is_storage_unavailable_and_then_replaced(
+    postgres_url: str,
+) -> None:
+    database = SqlDatabase(postgres_url, pool_size=1, max_overflow=0)
+    stream = uuid.uuid4()
+
+    async def killed_before(step: str) -> None:
+        async with database.uow_factory()() as uow:
+            assert isinstance(uow, SqlUnitOfWork)
+            await uow.events.append(TENANT, uuid.uuid4(), 0, [proposed(uuid.uuid4())])
+            pid = (await uow.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            if step == "hot path":
+                await uow.events.read_stream(TENANT, stream)
+            await uow.commit()
+
+    try:
+        for step in ("hot path", "commit"):
+            with pytest.raises(StorageUnavailable):
+                await killed_before(step)
+        # The one pooled connection was discarded; the next unit of work gets a new one.
+        async with database.uow_factory()() as uow:
+            await uow.events.append(TENANT, stream, 0, [proposed(stream)])
+            await uow.commit()
+        async with database.uow_factory()() as uow:
+            assert [e.id for e in await uow.events.read_all()] == [stream]
+    finally:
+        await database.dispose()

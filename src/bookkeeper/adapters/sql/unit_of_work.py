@@ -714,20 +714,26 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        connection, self._connection, self._driver = self._connection, None, None
+        connection, driver = self._connection, self._driver
+        self._connection = self._driver = None
         try:
             if connection is not None:
-                await self._close(connection)
+                await self._close(connection, driver)
         finally:
             self._release()
 
-    async def _close(self, connection: AsyncConnection) -> None:
+    async def _close(
+        self, connection: AsyncConnection, driver: psycopg.AsyncConnection[Any] | None
+    ) -> None:
         """Roll back whatever was not committed and hand the connection back to the pool."""
         try:
+            if driver is not None and driver.broken:
+                # Lost under the hot path, which SQLAlchemy's disconnect handling never saw.
+                await connection.invalidate()
             # Hot-path statements after a commit may have opened a transaction SQLAlchemy
             # has not seen; it is still rolled back, by the pool's reset-on-return, which
             # runs whenever no SQLAlchemy transaction was open at close.
-            if connection.in_transaction():
+            elif connection.in_transaction():
                 await connection.rollback()
         except Exception:
             # The connection is broken (server gone, protocol error): the pool must not
