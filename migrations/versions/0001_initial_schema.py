@@ -12,6 +12,8 @@ bookkeeper.adapters.sql.schema.ExactDecimal.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -24,11 +26,11 @@ depends_on = None
 STATUSES = "('PROPOSED', 'APPROVED', 'REJECTED', 'EXECUTED', 'FAILED')"
 
 
-def _json() -> sa.types.TypeEngine[object]:
+def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
-def _decimal(precision: int, scale: int) -> sa.types.TypeEngine[object]:
+def _decimal(precision: int, scale: int) -> sa.types.TypeEngine[Any]:
     return sa.Numeric(precision, scale).with_variant(sa.BigInteger(), "sqlite")
 
 
