@@ -111,8 +111,7 @@ def _postgres_committed(url: str) -> Callable[[], Awaitable[set[uuid.UUID]]]:
     return committed
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+async def _open_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     if request.param == "memory":
         yield _memory_backend()
         return
@@ -132,6 +131,22 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
         )
     finally:
         await database.dispose()
+
+
+POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
+
+
+@pytest.fixture(params=["memory", "sqlite", POSTGRES])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    async for opened in _open_backend(request):
+        yield opened
+
+
+@pytest.fixture(params=["memory", POSTGRES])
+async def interleaving_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    """The adapters that allow two open units of work in one task (SQLite serialises them)."""
+    async for opened in _open_backend(request):
+        yield opened
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -466,9 +481,10 @@ async def test_nothing_remains_after_leaving_without_commit(backend: Backend) ->
     await append(backend, ACME, stream, 0, new_event(event_id=stream))
 
 
-async def test_an_interleaved_writer_that_read_a_stale_stream_conflicts(backend: Backend) -> None:
-    if not backend.interleaves:
-        pytest.skip("this adapter runs one unit of work at a time")
+async def test_an_interleaved_writer_that_read_a_stale_stream_conflicts(
+    interleaving_backend: Backend,
+) -> None:
+    backend = interleaving_backend
     stream = uuid.uuid4()
     await append(backend, ACME, stream, 0, new_event(event_id=stream))
     async with backend.factory() as slow, backend.factory() as fast:
