@@ -405,3 +405,11 @@ async def test_replay_rebuilds_identical_projections(
 )
 def test_no_token_can_write_as_an_internal_actor(subject: str, actor: str) -> None:
     assert AGENT.__class__(subject=subject, tenant_id="acme", roles=frozenset()).actor == actor
+
+
+async def test_nul_in_a_query_record_is_refused(handlers: Handlers) -> None:
+    from bookkeeper.domain.events import AccountBalance
+
+    data = BalanceQueriedData(accounts=(AccountBalance(account="1920\x00", balance=Decimal(1)),))
+    with pytest.raises(InvalidProposal, match="NUL"):
+        await handlers.submit(submit(data))

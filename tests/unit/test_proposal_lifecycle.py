@@ -144,6 +144,8 @@ def test_only_executed_actions_can_be_compensated() -> None:
         ({"currency": "kr"}, InvalidProposal),
         ({"date": dt.date(1999, 12, 31)}, InvalidProposal),
         ({"vat_amount": Decimal("500")}, InvalidProposal),
+        ({"merchant_name": "Adobe\x00"}, InvalidProposal),
+        ({"description": "a\x00b"}, InvalidProposal),
     ],
 )
 def test_invalid_data_is_refused_with_a_named_error(
@@ -311,3 +313,10 @@ def test_rates_are_stored_in_their_shortest_form() -> None:
     assert str(p.data.vat_rate) == "25"  # type: ignore[union-attr]
     p.approve(actor="human:kari", corrections=Corrections(vat_rate=Decimal("15.0")))
     assert str(p.effective_data.vat_rate) == "15"  # type: ignore[union-attr]
+
+
+def test_reasons_and_comments_without_nul() -> None:
+    with pytest.raises(RejectionReasonRequired):
+        proposed().reject(actor="human:kari", reason="no\x00")
+    with pytest.raises(InvalidCorrection):
+        proposed().approve(actor="human:kari", comment="ok\x00")

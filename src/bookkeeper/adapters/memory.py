@@ -17,11 +17,15 @@ from bookkeeper.application.ports import (
     ApprovalCounts,
     DuplicateProbe,
     EventFilter,
+    EventStore,
     NewEvent,
+    PatternProjection,
     PatternView,
     ProposalFilter,
+    ProposalProjection,
     ProposalView,
     RecordedEvent,
+    TenantSettings,
 )
 from bookkeeper.domain.events import Status
 from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
@@ -106,13 +110,23 @@ class MemoryEventStore:
     async def read_stream(self, tenant_id: str, stream_id: uuid.UUID) -> list[RecordedEvent]:
         return [e for e in self._stream(stream_id) if e.tenant_id == tenant_id]
 
+    def _visible(self) -> list[RecordedEvent]:
+        """The committed log plus this unit's own uncommitted events, as SQL shows them."""
+        if not self._uow.staged_events:
+            return self._db.log
+        return sorted([*self._db.log, *self._uow.staged_events], key=lambda e: e.position)
+
     async def get(self, tenant_id: str, event_id: uuid.UUID) -> RecordedEvent | None:
-        found = self._db.by_id.get(event_id)
+        found = self._db.by_id.get(event_id) or next(
+            (e for e in self._uow.staged_events if e.id == event_id), None
+        )
         return found if found is not None and found.tenant_id == tenant_id else None
 
     async def query(self, tenant_id: str, where: EventFilter) -> list[RecordedEvent]:
-        result = []
-        for e in self._db.log:
+        result: list[RecordedEvent] = []
+        for e in self._visible():
+            if len(result) >= where.limit:
+                break
             if e.tenant_id != tenant_id or e.position <= where.after_position:
                 continue
             if where.types and e.type not in where.types:
@@ -130,12 +144,10 @@ class MemoryEventStore:
             if where.created_to is not None and e.created_at >= where.created_to:
                 continue
             result.append(e)
-            if len(result) >= where.limit:
-                break
         return result
 
     async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        return [e for e in self._db.log if e.position > after_position][:limit]
+        return [e for e in self._visible() if e.position > after_position][:limit]
 
 
 class MemoryProposals:
@@ -147,7 +159,7 @@ class MemoryProposals:
         self._uow.staged_proposals[view.id] = view
 
     async def get(self, tenant_id: str, proposal_id: uuid.UUID) -> ProposalView | None:
-        found = self._db.proposals.get(proposal_id)
+        found = self._uow.staged_proposals.get(proposal_id) or self._db.proposals.get(proposal_id)
         return found if found is not None and found.tenant_id == tenant_id else None
 
     async def page(self, tenant_id: str, where: ProposalFilter) -> list[ProposalView]:
@@ -268,10 +280,10 @@ class MemoryUnitOfWork:
         self.staged_patterns: dict[tuple[str, str], PatternView] = {}
         self.clear_proposals = False
         self.clear_patterns = False
-        self.events = MemoryEventStore(db, self)
-        self.proposals = MemoryProposals(db, self)
-        self.patterns = MemoryPatterns(db, self)
-        self.settings = MemorySettings(db)
+        self.events: EventStore = MemoryEventStore(db, self)
+        self.proposals: ProposalProjection = MemoryProposals(db, self)
+        self.patterns: PatternProjection = MemoryPatterns(db, self)
+        self.settings: TenantSettings = MemorySettings(db)
 
     async def __aenter__(self) -> Self:
         return self

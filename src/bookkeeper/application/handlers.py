@@ -50,7 +50,12 @@ from bookkeeper.domain.events import (
     payload_to_builtins,
 )
 from bookkeeper.domain.patterns import Pattern, best_match, normalise_merchant
-from bookkeeper.domain.proposals import PendingEvent, Proposal, apply_corrections
+from bookkeeper.domain.proposals import (
+    PendingEvent,
+    Proposal,
+    apply_corrections,
+    check_text_safe,
+)
 from bookkeeper.domain.review import Outcome, ReviewDecision, decide
 
 #: Namespace of event ids derived from an Idempotency-Key (uuid5), fixed forever.
@@ -165,9 +170,12 @@ class Handlers:
             if command.idempotency_key is not None:
                 metadata["idempotencyKey"] = command.idempotency_key
             if command.source:
+                if any("\x00" in k + v for k, v in command.source.items()):
+                    raise InvalidProposal("source must not contain NUL characters")
                 metadata["source"] = dict(command.source)
 
             if etype.kind is None:  # a read-only query: recorded, never reviewed
+                check_text_safe(command.data)
                 decision = decide(
                     await uow.settings.review_rules(tenant),
                     kind=None,

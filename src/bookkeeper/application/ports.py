@@ -234,7 +234,10 @@ class TenantSettings(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction: the log, the projections written with it, and the commit."""
+    """One transaction: the log, the projections written with it, and the commit.
+
+    Reads inside a unit of work see its own uncommitted writes; other units see them only
+    after commit."""
 
     events: EventStore
     proposals: ProposalProjection

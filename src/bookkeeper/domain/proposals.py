@@ -127,8 +127,26 @@ def _check_date(field: str, value: dt.date) -> None:
         raise InvalidProposal(f"{field} {value} is outside {_EARLIEST}–{_LATEST}")
 
 
+def check_text_safe(payload: Payload) -> None:
+    """Refuse NUL characters anywhere in a payload: no database keeps them in text or JSON,
+    and no real document needs them."""
+    if _has_nul(msgspec.to_builtins(payload)):
+        raise InvalidProposal("text must not contain NUL (\\u0000) characters")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def validate(data: ProposalData) -> None:
     """Raise InvalidProposal unless the data is acceptable for its kind."""
+    check_text_safe(data)
     match data:
         case ReceiptAttachmentData() | ExpenseRegistrationData() | InvoiceRegistrationData():
             _check_amount("amount", data.amount)
@@ -283,6 +301,8 @@ class Proposal:
         comment: str | None = None,
     ) -> None:
         self._require_pending("approve")
+        if comment is not None and ("\x00" in comment or len(comment) > MAX_REASON):
+            raise InvalidCorrection(f"a comment has at most {MAX_REASON} characters and no NUL")
         if actor == self.proposed_by:
             raise SelfApprovalNotAllowed(f"{actor} cannot approve a proposal they made")
         assert self.data is not None
@@ -298,6 +318,8 @@ class Proposal:
         self._require_pending("reject")
         if not reason or not reason.strip():
             raise RejectionReasonRequired("a rejection needs a reason")
+        if "\x00" in reason:
+            raise RejectionReasonRequired("the reason must not contain NUL characters")
         if len(reason) > MAX_REASON:
             raise RejectionReasonRequired(f"the reason is longer than {MAX_REASON} characters")
         # A proposer may withdraw (reject) their own proposal; only approval is four-eyes.
