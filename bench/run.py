@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -27,6 +28,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,6 +84,7 @@ class Settings:
     es_threads: list[int]
     wrk_threads: int
     raw_reference: bool
+    repeat: int
     profile: float
     health_timeout: float
     pg_host: str
@@ -834,20 +837,27 @@ def bench_pgbench(
         s.pg_user,
         dbname,
     ]
-    with CpuMeter({"pgbench": os.getpid()}) as cpu:
-        completed = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=s.duration + 60,
-            check=False,
-            env=env,
-            cwd=work,
-        )
-    output = completed.stdout + completed.stderr
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=work,
+        start_new_session=True,
+    )
+    stack.callback(stop_process_group, process, "pgbench", 5.0)
+    time.sleep(1.0)  # connections established
+    # Leave the meter while pgbench's backends still exist (they are asked for at the end).
+    with (
+        CpuMeter({"pgbench": process.pid}, lambda: postgres.backends(dbname)) as cpu,
+        contextlib.suppress(subprocess.TimeoutExpired),
+    ):
+        process.wait(timeout=max(0.5, s.duration - 1.5))
+    output, _ = process.communicate(timeout=s.duration + 60)
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
-    if completed.returncode != 0 or tps is None:
-        raise RuntimeError(f"pgbench failed ({completed.returncode}):\n{output}")
+    if process.returncode != 0 or tps is None:
+        raise RuntimeError(f"pgbench failed ({process.returncode}):\n{output}")
     failed = re.search(r"number of failed transactions: (\d+)", output)
     latencies: list[float] = []
     for path in work.glob("txn.*"):
@@ -869,6 +879,24 @@ def bench_pgbench(
 
 
 # --- report -------------------------------------------------------------------------------
+
+
+def combine(runs: list[Row]) -> Row:
+    """One row from repeated runs: medians, summed errors, the median run's details."""
+    middle = sorted(runs, key=lambda r: r.throughput)[len(runs) // 2]
+    return Row(
+        name=runs[0].name,
+        throughput=statistics.median(r.throughput for r in runs),
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=statistics.median(r.p99_ms for r in runs),
+        errors=sum(r.errors for r in runs),
+        details={
+            **middle.details,
+            "runs": [
+                {"throughput": r.throughput, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms} for r in runs
+            ],
+        },
+    )
 
 
 def verdicts(row: Row, reference: Row | None) -> list[tuple[str, bool | None]]:
@@ -912,7 +940,8 @@ def render(rows: list[Row], reference: Row | None, settings: Settings) -> str:
 
     out = [
         f"P1 benchmark: {settings.duration:.0f}s per run, {settings.connections} connections, "
-        f"{os.cpu_count()} CPUs, load generator wrk",
+        f"{os.cpu_count()} CPUs, load generator wrk"
+        + (f", {settings.repeat} repetitions (medians)" if settings.repeat > 1 else ""),
         "",
         fmt(header),
         "-+-".join("-" * w for w in widths),
@@ -932,9 +961,18 @@ def render(rows: list[Row], reference: Row | None, settings: Settings) -> str:
                 out.append(f"  [{verdict}] P1 {label}")
         else:
             out.append(f"{row.name}:")
+        runs = row.details.get("runs", [])
+        if len(runs) > 1:
+            out.append(
+                f"  {len(runs)} runs (table shows medians): "
+                + ", ".join(f"{r['throughput']:,.0f}/s p99 {r['p99_ms']:.0f} ms" for r in runs)
+            )
         cpu = row.details.get("cpu_cores_used", {})
         if cpu:
-            out.append("  CPU cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+            out.append(
+                f"  {'median run: ' if len(runs) > 1 else ''}CPU cores used: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+            )
             per_op = cpu_ms_per_operation(row)
             out.append(
                 "  CPU-ms per operation: "
@@ -1012,6 +1050,12 @@ def parse_args(argv: list[str] | None) -> Settings:
         "--raw-reference", action="store_true", help="also run a pgbench single-row INSERT"
     )
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="repeat the whole sequence and report medians (shared machines are noisy)",
+    )
+    parser.add_argument(
         "--profile",
         type=float,
         default=0.0,
@@ -1037,6 +1081,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         es_threads=a.es_threads or [a.connections, 4],
         wrk_threads=a.wrk_threads,
         raw_reference=a.raw_reference,
+        repeat=max(1, a.repeat),
         profile=a.profile,
         health_timeout=a.health_timeout,
         pg_host=a.pg_host,
@@ -1091,8 +1136,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     nonce = secrets.token_hex(3)
-    rows: list[Row] = []
-    reference: Row | None = None
+    runs: dict[str, list[Row]] = {}
     failures: list[str] = []
     environment = _environment()
 
@@ -1103,39 +1147,50 @@ def main(argv: list[str] | None = None) -> int:
             needed = max(*settings.es_threads, settings.connections + 2 * settings.max_overflow) + 5
             if postgres.max_connections() < needed:
                 loud(f"PostgreSQL max_connections is below {needed}; pools may be refused")
-            for threads in settings.es_threads:
-                with contextlib.ExitStack() as per_run:
-                    stack.callback(per_run.close)  # unwound by Ctrl-C too
-                    try:
-                        row = bench_eventsourcing(settings, threads, postgres, nonce, per_run)
-                    except (RuntimeError, subprocess.SubprocessError, psycopg.Error) as error:
-                        failures.append(f"eventsourcing reference ({threads} threads): {error}")
-                        loud(f"eventsourcing reference ({threads} threads) FAILED: {error}")
-                        continue
-                rows.append(row)
-                if reference is None or row.throughput > reference.throughput:
-                    reference = row
-            for workers in settings.workers:
-                with contextlib.ExitStack() as per_run:
-                    stack.callback(per_run.close)  # unwound by Ctrl-C too
-                    try:
-                        rows.append(
-                            bench_bookkeeper(settings, workers, postgres, stamp, nonce, per_run)
+            for repetition in range(1, settings.repeat + 1):
+                if settings.repeat > 1:
+                    log(f"--- repetition {repetition} of {settings.repeat}")
+                tag = nonce if settings.repeat == 1 else f"{nonce}r{repetition}"
+                label = stamp if settings.repeat == 1 else f"{stamp}-r{repetition}"
+                measurements: list[tuple[str, Callable[[contextlib.ExitStack], Row]]] = []
+                measurements.extend(
+                    (
+                        f"eventsourcing reference ({threads} threads)",
+                        functools.partial(bench_eventsourcing, settings, threads, postgres, tag),
+                    )
+                    for threads in settings.es_threads
+                )
+                measurements.extend(
+                    (
+                        f"bookkeeper workers={workers}",
+                        functools.partial(
+                            bench_bookkeeper, settings, workers, postgres, label, tag
+                        ),
+                    )
+                    for workers in settings.workers
+                )
+                if settings.raw_reference:
+                    measurements.append(
+                        (
+                            "pgbench reference",
+                            functools.partial(bench_pgbench, settings, postgres, tag),
                         )
-                    except (
-                        RuntimeError,
-                        subprocess.SubprocessError,
-                        httpx.HTTPError,
-                        psycopg.Error,
-                    ) as error:
-                        failures.append(f"bookkeeper workers={workers}: {error}")
-                        loud(f"bookkeeper (workers={workers}) FAILED: {error}")
-            if settings.raw_reference:
-                try:
-                    rows.append(bench_pgbench(settings, postgres, nonce, stack))
-                except (RuntimeError, subprocess.SubprocessError, psycopg.Error) as error:
-                    failures.append(f"pgbench reference: {error}")
-                    loud(f"pgbench reference FAILED: {error}")
+                    )
+                for what, measure in measurements:
+                    with contextlib.ExitStack() as per_run:
+                        stack.callback(per_run.close)  # unwound by Ctrl-C too
+                        try:
+                            row = measure(per_run)
+                        except (
+                            RuntimeError,
+                            subprocess.SubprocessError,
+                            httpx.HTTPError,
+                            psycopg.Error,
+                        ) as error:
+                            failures.append(f"{what}: {error}")
+                            loud(f"{what} FAILED: {error}")
+                            continue
+                    runs.setdefault(row.name, []).append(row)
     except KeyboardInterrupt:
         loud("interrupted: cleaning up")
         failures.append("interrupted")
@@ -1144,6 +1199,9 @@ def main(argv: list[str] | None = None) -> int:
         stack.close()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    rows = [combine(measured) for measured in runs.values()]
+    references = [r for r in rows if r.name.startswith("eventsourcing")]
+    reference = max(references, key=lambda r: r.throughput) if references else None
     report = render(rows, reference, settings)
     print("\n" + report)
     for row in rows:
