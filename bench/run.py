@@ -793,7 +793,7 @@ CREATE TABLE events (
 RAW_INSERT = (
     "\\set n random(1, 1000000000)\n"
     "INSERT INTO events (id, stream_id, version, type, data) VALUES (gen_random_uuid(), "
-    "'proposal-' || :client_id || '-' || :n, 1, 'ReceiptAttachmentProposed', "
+    "'proposal-' || gen_random_uuid(), 1, 'ReceiptAttachmentProposed', "
     "jsonb_build_object('merchantName', 'Merchant ' || :n, 'amount', '199.00', "
     "'date', '2026-11-20', 'vatRate', '25', 'accountCode', '6540'));\n"
 )
