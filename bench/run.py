@@ -56,6 +56,7 @@ TARGET_P99_MS = 50.0
 TARGET_RATIO = 1.5
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+WIDE_SCAN_ROWS = 20  # rows read per index/table scan above which the report warns
 
 
 # --- results -----------------------------------------------------------------------------
@@ -311,6 +312,26 @@ class Postgres:
             ).fetchone()
         names = ("commits", "rollbacks", "inserted", "updated", "deleted", "fetched", "deadlocks")
         return dict(zip(names, (int(v) for v in row), strict=True)) if row else {}
+
+    def wide_scans(self, dbname: str) -> list[dict[str, Any]]:
+        """Indexes and tables read many rows per scan: a query is not using the right index.
+
+        Counted over the server's whole life, in the benchmark's own database.
+        """
+        with self.connect(dbname) as conn:
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            rows = conn.execute(
+                "SELECT relname, indexrelname, idx_scan, idx_tup_read "
+                "FROM pg_stat_user_indexes WHERE idx_scan > 0 "
+                "UNION ALL "
+                "SELECT relname, '(sequential scan)', seq_scan, seq_tup_read "
+                "FROM pg_stat_user_tables WHERE seq_scan > 0"
+            ).fetchall()
+        return [
+            {"table": table, "index": index, "scans": int(scans), "rows_read": int(read)}
+            for table, index, scans, read in rows
+            if read > WIDE_SCAN_ROWS * scans and read > 10_000
+        ]
 
     def backends(self, dbname: str) -> set[int]:
         """Process ids of the backends connected to one database."""
@@ -664,6 +685,7 @@ def bench_bookkeeper(
     stored = postgres.count_events(dbname)
     time.sleep(0.5)  # the server's backends report their counters as they exit
     activity_after = postgres.activity(dbname)
+    wide_scans = postgres.wide_scans(dbname)
     # Over the server's whole life (probe, warm-up, measurement and the requests still in
     # flight when wrk stopped counting), per proposal actually stored.
     handled = stored or (1 + warmup.requests + result.requests)
@@ -695,6 +717,7 @@ def bench_bookkeeper(
             "server_rss_mb": rss,
             "stored_events_after": stored,
             "database_activity_per_proposal": per_request,
+            "wide_scans": wide_scans,
             "server_alive_after_load": server_alive,
             "server_log": str(server_log.relative_to(PROJECT_DIR)),
             "server_log_scan": log_scan,
@@ -991,6 +1014,11 @@ def render(rows: list[Row], reference: Row | None, settings: Settings) -> str:
                 "  database, per proposal stored: "
                 + ", ".join(f"{name} {value:.2f}" for name, value in activity.items())
             )
+        for wide in row.details.get("wide_scans", []):
+            out.append(
+                f"  WIDE SCANS: {wide['table']}.{wide['index']}: {wide['scans']:,} scans read "
+                f"{wide['rows_read']:,} rows ({wide['rows_read'] / wide['scans']:,.0f} per scan)"
+            )
         scan = row.details.get("server_log_scan", {})
         if scan.get("error_lines") or scan.get("tracebacks"):
             out.append(
@@ -1209,6 +1237,11 @@ def main(argv: list[str] | None = None) -> int:
             loud(
                 f"{row.name}: {row.errors:,} ERRORS (non-2xx or socket errors) — "
                 "its figures are not a valid result"
+            )
+        if row.details.get("wide_scans"):
+            loud(
+                f"{row.name}: some queries read many rows per scan (WIDE SCANS above): "
+                "throughput will fall as the tables grow"
             )
         scan = row.details.get("server_log_scan", {})
         if scan.get("tracebacks"):
