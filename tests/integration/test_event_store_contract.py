@@ -32,6 +32,7 @@ from bookkeeper.application.ports import (
     ProposalFilter,
     ProposalView,
     RecordedEvent,
+    ScoringInputs,
     UnitOfWorkFactory,
 )
 from bookkeeper.domain.events import (
@@ -885,6 +886,57 @@ async def test_patterns_upsert_per_merchant_and_list_by_merchant(backend: Backen
         assert await uow.patterns.for_tenant(ACME) == [adobe, newer]
         assert await uow.patterns.for_tenant(GLOBEX) == [foreign]
         assert await uow.patterns.for_tenant("initech") == []
+
+
+async def test_scoring_inputs_are_the_patterns_and_the_duplicates_together(
+    backend: Backend,
+) -> None:
+    kiwi, adobe = pattern(ACME, "kiwi"), pattern(ACME, "adobe")
+    async with backend.factory() as uow:
+        for view in (kiwi, adobe, pattern(GLOBEX, "adobe")):
+            await uow.patterns.upsert(view)
+        await uow.commit()
+    probe_id = uuid.uuid4()
+    first = proposal_view(document_number=None, proposed_at=T0)
+    later = proposal_view(document_number="INV-1", proposed_at=T0 + dt.timedelta(hours=1))
+    only_number = proposal_view(amount=Decimal("5.00"), proposed_at=T0 + dt.timedelta(hours=2))
+    await upsert(
+        backend,
+        later,
+        first,
+        only_number,
+        proposal_view(status=Status.REJECTED),
+        proposal_view(tenant=GLOBEX),
+        proposal_view(proposal_id=probe_id),
+    )
+    probe = DuplicateProbe(
+        merchant_key="adobe",
+        amount=Decimal("199.00"),
+        date_from=DAY - dt.timedelta(3),
+        date_to=DAY + dt.timedelta(3),
+        document_number="INV-1",
+        exclude_id=probe_id,
+    )
+    async with backend.factory() as uow:
+        both = await uow.scoring.inputs(ACME, probe)
+        by_amount = await uow.scoring.inputs(
+            ACME, msgspec.structs.replace(probe, document_number=None)
+        )
+        no_probe = await uow.scoring.inputs(ACME, None)
+        foreign = await uow.scoring.inputs(GLOBEX, probe)
+        nobody = await uow.scoring.inputs("initech", probe)
+        # The same answers as the two reads it replaces.
+        assert both.patterns == await uow.patterns.for_tenant(ACME)
+        assert set(both.duplicates) == set(await uow.proposals.find_duplicates(ACME, probe))
+    assert both.patterns == [adobe, kiwi]
+    assert set(both.duplicates) == {first.id, later.id, only_number.id}
+    assert len(both.duplicates) == 3
+    assert set(by_amount.duplicates) == {first.id, later.id}
+    assert by_amount.patterns == [adobe, kiwi]
+    assert no_probe == ScoringInputs(patterns=[adobe, kiwi], duplicates=[])
+    assert [p.tenant_id for p in foreign.patterns] == [GLOBEX]
+    assert foreign.duplicates != [] and all(d not in both.duplicates for d in foreign.duplicates)
+    assert nobody == ScoringInputs(patterns=[], duplicates=[])
 
 
 async def test_clear_empties_the_projections_but_not_the_log(backend: Backend) -> None:

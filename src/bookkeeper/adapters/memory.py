@@ -25,6 +25,8 @@ from bookkeeper.application.ports import (
     ProposalProjection,
     ProposalView,
     RecordedEvent,
+    ScoringInputs,
+    ScoringReads,
     TenantSettings,
 )
 from bookkeeper.domain.events import Status
@@ -263,6 +265,22 @@ class MemoryPatterns:
         self._uow.clear_patterns = True
 
 
+class MemoryScoring:
+    """The propose path's reads, composed from the two projections."""
+
+    def __init__(self, proposals: ProposalProjection, patterns: PatternProjection) -> None:
+        self._proposals = proposals
+        self._patterns = patterns
+
+    async def inputs(self, tenant_id: str, probe: DuplicateProbe | None) -> ScoringInputs:
+        return ScoringInputs(
+            patterns=await self._patterns.for_tenant(tenant_id),
+            duplicates=(
+                [] if probe is None else await self._proposals.find_duplicates(tenant_id, probe)
+            ),
+        )
+
+
 class MemorySettings:
     def __init__(self, db: MemoryDatabase) -> None:
         self._db = db
@@ -284,6 +302,7 @@ class MemoryUnitOfWork:
         self.proposals: ProposalProjection = MemoryProposals(db, self)
         self.patterns: PatternProjection = MemoryPatterns(db, self)
         self.settings: TenantSettings = MemorySettings(db)
+        self.scoring: ScoringReads = MemoryScoring(self.proposals, self.patterns)
 
     async def __aenter__(self) -> Self:
         return self

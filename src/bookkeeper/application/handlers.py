@@ -288,19 +288,9 @@ class Handlers:
         match = None
         duplicates: tuple[str, ...] = ()
         if merchant:
-            patterns = [
-                Pattern(
-                    merchant_key=p.merchant_key,
-                    merchant_name=p.merchant_name,
-                    account_code=p.account_code,
-                    vat_rate=p.vat_rate,
-                    suggestion_id=str(p.suggestion_id),
-                )
-                for p in await uow.patterns.for_tenant(tenant)
-            ]
-            match = best_match(merchant, patterns)
             amount = getattr(data, "amount", None)
             date = getattr(data, "date", None)
+            probe = None
             if amount is not None and date is not None:
                 window = timedelta(days=rules.duplicate_window_days)
                 probe = DuplicateProbe(
@@ -312,9 +302,20 @@ class Handlers:
                     or getattr(data, "invoice_number", None),
                     exclude_id=event_id,
                 )
-                duplicates = tuple(
-                    str(d) for d in await uow.proposals.find_duplicates(tenant, probe)
+            # One read for both (one round trip on SQL).
+            inputs = await uow.scoring.inputs(tenant, probe)
+            patterns = [
+                Pattern(
+                    merchant_key=p.merchant_key,
+                    merchant_name=p.merchant_name,
+                    account_code=p.account_code,
+                    vat_rate=p.vat_rate,
+                    suggestion_id=str(p.suggestion_id),
                 )
+                for p in inputs.patterns
+            ]
+            match = best_match(merchant, patterns)
+            duplicates = tuple(str(d) for d in inputs.duplicates)
         return scoring.ScoringContext(
             pattern_match=match,
             duplicate_of=duplicates,

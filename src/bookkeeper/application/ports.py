@@ -225,6 +225,23 @@ class PatternProjection(Protocol):
         ...
 
 
+class ScoringInputs(msgspec.Struct, frozen=True, kw_only=True):
+    """What scoring a new proposal reads: the tenant's applied patterns (by merchant) and
+    the earlier proposals that look like the same document (by proposal time)."""
+
+    patterns: list[PatternView]
+    duplicates: list[uuid.UUID]
+
+
+class ScoringReads(Protocol):
+    """The reads of the propose path, answered together (one round trip on SQL)."""
+
+    async def inputs(self, tenant_id: str, probe: DuplicateProbe | None) -> ScoringInputs:
+        """`patterns.for_tenant(tenant_id)` and, given a probe, `proposals.find_duplicates`
+        (no duplicates without one), as of one moment."""
+        ...
+
+
 class TenantSettings(Protocol):
     """Per-tenant configuration kept as data."""
 
@@ -243,6 +260,7 @@ class UnitOfWork(Protocol):
     proposals: ProposalProjection
     patterns: PatternProjection
     settings: TenantSettings
+    scoring: ScoringReads
 
     async def __aenter__(self) -> Self: ...
 

@@ -42,6 +42,7 @@ import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
+    Integer,
     Row,
     Select,
     Text,
@@ -52,10 +53,13 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    literal_column,
+    null,
     or_,
     select,
     text,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
@@ -85,6 +89,8 @@ from bookkeeper.application.ports import (
     ProposalProjection,
     ProposalView,
     RecordedEvent,
+    ScoringInputs,
+    ScoringReads,
     TenantSettings,
 )
 from bookkeeper.domain.events import Status, decode_payload, encode_payload
@@ -262,6 +268,33 @@ class Statements:
             text("TRUNCATE patterns") if dialect == "postgresql" else delete(pt)
         )
 
+        # The propose path's two reads in one statement (one round trip, one snapshot): the
+        # tenant's pattern rows (part 0) then the duplicate ids (part 1), each in the order
+        # of its own statement. Columns: part, the pattern's, proposed_at, duplicate_id.
+        def scoring(duplicates: Select[Any]) -> Hot:
+            pattern_rows = select(
+                literal_column("0", Integer).label("part"),
+                *pt.c,
+                cast(null(), p.c.proposed_at.type).label("proposed_at"),
+                cast(null(), p.c.id.type).label("duplicate_id"),
+            ).where(pt.c.tenant_id == bindparam("tenant_id"))
+            duplicate_rows = duplicates.with_only_columns(
+                literal_column("1", Integer),
+                *(null() for _ in pt.c),
+                p.c.proposed_at,
+                p.c.id,
+            ).order_by(None)
+            return hot(
+                union_all(pattern_rows, duplicate_rows).order_by(
+                    "part", "merchant_key", "proposed_at", "duplicate_id"
+                )
+            )
+
+        self.scoring_by_amount = scoring(candidates.where(same_amount))
+        self.scoring_by_amount_or_number = scoring(
+            candidates.where(or_(p.c.document_number == bindparam("document_number"), same_amount))
+        )
+
         ts = tenant_settings
         self.review_rules = hot(
             select(ts.c.review_rules).where(ts.c.tenant_id == bindparam("tenant_id"))
@@ -347,6 +380,8 @@ _PROPOSAL_COLUMNS: Final = tuple(c.name for c in proposals.c)
 _PROPOSAL_TIMES: Final = ("proposed_at", "updated_at", "decided_at", "next_attempt_at")
 _PROPOSAL_JSON: Final = ("data", "corrections", "external_ids")
 _PATTERN_COLUMNS: Final = tuple(c.name for c in patterns.c)
+#: Where the pattern's columns end in a scoring row (after `part`).
+_PATTERN_END: Final = 1 + len(_PATTERN_COLUMNS)
 
 
 def _proposal(row: AnyRow) -> ProposalView:
@@ -362,6 +397,20 @@ def _pattern(row: AnyRow) -> PatternView:
     values = dict(zip(_PATTERN_COLUMNS, row, strict=True))
     values["applied_at"] = _utc(values["applied_at"])
     return PatternView(**values)
+
+
+def _duplicate_params(tenant_id: str, probe: DuplicateProbe) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "merchant_key": probe.merchant_key,
+        "exclude_id": probe.exclude_id,
+        "amount": probe.amount,
+        "date_from": probe.date_from,
+        "date_to": probe.date_to,
+    }
+    if probe.document_number is not None:
+        params["document_number"] = probe.document_number
+    return params
 
 
 class SqlEventStore:
@@ -534,19 +583,11 @@ class SqlProposals:
         return [_proposal(row) for row in await self._uow.execute(stmt)]
 
     async def find_duplicates(self, tenant_id: str, probe: DuplicateProbe) -> list[uuid.UUID]:
-        params: dict[str, Any] = {
-            "tenant_id": tenant_id,
-            "merchant_key": probe.merchant_key,
-            "exclude_id": probe.exclude_id,
-            "amount": probe.amount,
-            "date_from": probe.date_from,
-            "date_to": probe.date_to,
-        }
+        params = _duplicate_params(tenant_id, probe)
         if probe.document_number is None:
             stmt = self._sql.duplicates_by_amount
         else:
             stmt = self._sql.duplicates_by_amount_or_number
-            params["document_number"] = probe.document_number
         return [row[0] for row in await self._uow.rows(stmt, params)]
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
@@ -617,6 +658,30 @@ class SqlPatterns:
         await self._uow.execute(self._sql.clear_patterns)
 
 
+class SqlScoring:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._sql = uow.statements
+
+    async def inputs(self, tenant_id: str, probe: DuplicateProbe | None) -> ScoringInputs:
+        if probe is None:
+            rows = await self._uow.rows(self._sql.patterns_for_tenant, {"tenant_id": tenant_id})
+            return ScoringInputs(patterns=[_pattern(row) for row in rows], duplicates=[])
+        params = _duplicate_params(tenant_id, probe)
+        if probe.document_number is None:
+            stmt = self._sql.scoring_by_amount
+        else:
+            stmt = self._sql.scoring_by_amount_or_number
+        patterns_found: list[PatternView] = []
+        duplicates: list[uuid.UUID] = []
+        for row in await self._uow.rows(stmt, params):
+            if row[0] == 0:
+                patterns_found.append(_pattern(row[1:_PATTERN_END]))
+            else:
+                duplicates.append(row[-1])
+        return ScoringInputs(patterns=patterns_found, duplicates=duplicates)
+
+
 class RulesCache:
     """Review rules per tenant, kept a few seconds: they are read on every proposal, and a
     change made elsewhere (another process) may take that long to be seen."""
@@ -685,6 +750,7 @@ class SqlUnitOfWork:
         self.proposals: ProposalProjection = SqlProposals(self)
         self.patterns: PatternProjection = SqlPatterns(self)
         self.settings: TenantSettings = SqlTenantSettings(self, database.rules_cache)
+        self.scoring: ScoringReads = SqlScoring(self)
 
     async def __aenter__(self) -> Self:
         if self._connection is not None:
