@@ -314,7 +314,7 @@ class Handlers:
                 )
                 for p in inputs.patterns
             ]
-            match = best_match(merchant, patterns)
+            match = best_match(merchant, patterns) if patterns else None
             duplicates = tuple(str(d) for d in inputs.duplicates)
         return scoring.ScoringContext(
             pattern_match=match,

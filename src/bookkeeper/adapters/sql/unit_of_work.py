@@ -118,10 +118,15 @@ _OPEN_COMPENSATION: Final = (Status.PROPOSED.value, Status.APPROVED.value, Statu
 class Hot:
     """A fixed statement of a hot path: the Core statement, and for psycopg its SQL."""
 
-    __slots__ = ("defaults", "sql", "statement")
+    __slots__ = ("defaults", "returns_rows", "sql", "statement")
 
-    def __init__(self, statement: Executable, dialect: Dialect | None) -> None:
+    def __init__(
+        self, statement: Executable, dialect: Dialect | None, *, returns_rows: bool = True
+    ) -> None:
         self.statement = statement
+        #: Known up front, so the hot path need not ask the cursor (psycopg builds its whole
+        #: `description` for that).
+        self.returns_rows = returns_rows
         self.sql = ""
         self.defaults: dict[str, Any] = {}
         if dialect is not None:
@@ -138,8 +143,8 @@ class Statements:
         self.dialect = dialect
         compile_for = psycopg_dialect() if dialect == "postgresql" else None  # type: ignore[no-untyped-call]
 
-        def hot(statement: Executable) -> Hot:
-            return Hot(statement, compile_for)
+        def hot(statement: Executable, *, returns_rows: bool = True) -> Hot:
+            return Hot(statement, compile_for, returns_rows=returns_rows)
 
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         e = events
@@ -215,7 +220,8 @@ class Statements:
             ).on_conflict_do_update(
                 index_elements=[p.c.id],
                 set_={c.name: upsert.excluded[c.name] for c in p.c if c.name != "id"},
-            )
+            ),
+            returns_rows=False,
         )
         self.get_proposal = hot(
             select(p).where(p.c.id == bindparam("id"), p.c.tenant_id == bindparam("tenant_id"))
@@ -259,7 +265,8 @@ class Statements:
             ).on_conflict_do_update(
                 index_elements=[pt.c.tenant_id, pt.c.merchant_key],
                 set_={c.name: upsert.excluded[c.name] for c in pt.c if not c.primary_key},
-            )
+            ),
+            returns_rows=False,
         )
         self.patterns_for_tenant = hot(
             select(pt).where(pt.c.tenant_id == bindparam("tenant_id")).order_by(pt.c.merchant_key)
@@ -763,9 +770,15 @@ class SqlUnitOfWork:
             self._release()
             raise storage_error(error) from error
         try:
-            await connection.begin()
             if self._postgres:
+                # No SQLAlchemy transaction: psycopg sends BEGIN before the unit's first
+                # statement itself, and commit() commits on the driver, sparing a proposal
+                # two trips through SQLAlchemy's greenlet and transaction bookkeeping. A
+                # statement run through SQLAlchemy still joins (and SQLAlchemy then commits
+                # or rolls back) the same transaction.
                 self._driver = (await connection.get_raw_connection()).driver_connection
+            else:
+                await connection.begin()
         except BaseException as error:
             await connection.close()
             self._release()
@@ -796,9 +809,9 @@ class SqlUnitOfWork:
             if driver is not None and driver.broken:
                 # Lost under the hot path, which SQLAlchemy's disconnect handling never saw.
                 await connection.invalidate()
-            # Hot-path statements after a commit may have opened a transaction SQLAlchemy
-            # has not seen; it is still rolled back, by the pool's reset-on-return, which
-            # runs whenever no SQLAlchemy transaction was open at close.
+            # On PostgreSQL the hot path's transaction is one SQLAlchemy has not seen; it is
+            # still rolled back, by the pool's reset-on-return, which runs whenever no
+            # SQLAlchemy transaction was open at close.
             elif connection.in_transaction():
                 await connection.rollback()
         except Exception:
@@ -825,8 +838,8 @@ class SqlUnitOfWork:
             if connection.in_transaction():
                 await connection.commit()
             elif self._driver is not None:
-                # After an earlier commit, only the hot path ran: a transaction SQLAlchemy
-                # has not seen, but psycopg has.
+                # Only the hot path ran (PostgreSQL): a transaction SQLAlchemy has not
+                # seen, but psycopg has (a no-op when nothing was sent).
                 await self._driver.commit()
         except (DBAPIError, PoolTimeoutError, OSError, psycopg.Error) as error:
             # If the connection dropped during COMMIT the outcome is unknown; callers retry
@@ -849,7 +862,7 @@ class SqlUnitOfWork:
             params = hot.defaults | params
         try:
             cursor = await driver.execute(hot.sql, params)
-            return await cursor.fetchall() if cursor.description is not None else []
+            return await cursor.fetchall() if hot.returns_rows else []
         except psycopg.Error as error:
             # On PostgreSQL the transaction is now aborted; commit must not pretend otherwise.
             self._rollback_only = translated = storage_error(self._as_dbapi_error(error, hot))
