@@ -266,3 +266,32 @@ async def test_a_lost_connection_is_storage_unavailable_and_then_replaced(
             assert [e.id for e in await uow.events.read_all()] == [stream]
     finally:
         await database.dispose()
+
+
+async def test_the_hot_path_and_sqlalchemy_share_one_transaction_and_leave_none_open(
+    postgres_url: str,
+) -> None:
+    # One pooled connection, so every unit of work below reuses the same one.
+    database = SqlDatabase(postgres_url, pool_size=1, max_overflow=0)
+    kept, dropped = uuid.uuid4(), uuid.uuid4()
+    try:
+        async with database.uow_factory()() as uow:
+            assert isinstance(uow, SqlUnitOfWork)
+            await uow.events.append(TENANT, kept, 0, [proposed(kept)])
+            # A statement through SQLAlchemy sees the hot path's uncommitted row, and the
+            # commit then covers both.
+            count = (await uow.execute(text("SELECT count(*) FROM events"))).scalar_one()
+            assert count == 1
+            await uow.commit()
+        async with database.uow_factory()() as uow:
+            await uow.events.append(TENANT, dropped, 0, [proposed(dropped)])
+            # Left without commit: rolled back before the connection goes back to the pool.
+        # The pool's one connection comes back idle: not in a transaction left open.
+        async with database.engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert isinstance(raw, psycopg.AsyncConnection)
+            assert raw.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
+        async with database.uow_factory()() as uow:
+            assert [e.id for e in await uow.events.read_all()] == [kept]
+    finally:
+        await database.dispose()
