@@ -5,7 +5,8 @@
 --       http://127.0.0.1:PORT -- <run-nonce>
 -- The run nonce keeps proposals of different runs (warm-up, main) from colliding.
 -- done() prints one line "BENCH_RESULT {json}" with counts per HTTP status and latency
--- percentiles in microseconds, for the runner to parse.
+-- percentiles in microseconds, for the runner to parse, then one line
+-- "BENCH_SAMPLE <status> <body>" per non-2xx status: the first such answer's body.
 
 local threads = {}
 local counter = 1
@@ -21,6 +22,7 @@ local nonce = "run"
 local thread_id = 0
 local n = 0
 statuses = {}
+samples = {}
 
 function init(args)
   if args[1] ~= nil then nonce = args[1] end
@@ -44,6 +46,9 @@ end
 
 function response(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
+  if (status < 200 or status > 299) and samples[status] == nil then
+    samples[status] = string.sub(string.gsub(body or "", "[\r\n]", " "), 1, 500)
+  end
 end
 
 function done(summary, latency, requests)
@@ -67,4 +72,13 @@ function done(summary, latency, requests)
     e.connect, e.read, e.write, e.timeout, e.status,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency.max, latency.mean))
+  local shown = {}
+  for _, thread in ipairs(threads) do
+    for status, body in pairs(thread:get("samples")) do
+      if not shown[status] then
+        shown[status] = true
+        io.write(string.format("BENCH_SAMPLE %d %s\n", status, body))
+      end
+    end
+  end
 end

@@ -296,10 +296,23 @@ class Postgres:
         except psycopg.Error as error:
             loud(f"could not drop database {dbname}: {error}")
 
-    def max_connections(self) -> int:
+    def free_connections(self) -> int:
+        """Connections PostgreSQL would still accept from us right now."""
         with self.connect() as conn:
-            row = conn.execute("SHOW max_connections").fetchone()
-        return int(row[0]) if row else 100
+            row = conn.execute(
+                "SELECT current_setting('max_connections')::int"
+                " - current_setting('superuser_reserved_connections')::int"
+                " - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+            ).fetchone()
+        return int(row[0]) + 1 if row else 0  # + 1: this connection closes
+
+    def other_benchmarks(self) -> list[str]:
+        """Databases of benchmark runs that are still going on (or were not cleaned up)."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%' ORDER BY 1"
+            ).fetchall()
+        return [str(row[0]) for row in rows]
 
     def activity(self, dbname: str) -> dict[str, int]:
         """Cumulative transaction and row counters of one database (pg_stat_database)."""
@@ -372,6 +385,7 @@ class WrkResult:
     socket_errors: dict[str, int]
     latency_us: dict[str, float]
     output: str
+    samples: dict[str, str]
 
     @property
     def ok(self) -> int:
@@ -419,6 +433,7 @@ def run_wrk(base_url: str, token: str, settings: Settings, seconds: float, nonce
         socket_errors=data["socket_errors"],
         latency_us=data["latency_us"],
         output=output,
+        samples=dict(re.findall(r"^BENCH_SAMPLE (\d+) (.*)$", completed.stdout, re.MULTILINE)),
     )
 
 
@@ -579,6 +594,12 @@ def bench_bookkeeper(
         )
 
     activity_before = postgres.activity(dbname)
+    free_connections = postgres.free_connections()
+    if free_connections < settings.connections:
+        loud(
+            f"only {free_connections} PostgreSQL connections are free for a pool of up to "
+            f"{settings.connections}: the server may answer 503 (too many clients)"
+        )
     port = free_port()
     server_log = RESULTS_DIR / f"{stamp}-server-w{workers}.log"
     log(
@@ -706,6 +727,7 @@ def bench_bookkeeper(
             "workers": workers,
             "pool_size_per_worker": pool_size,
             "max_overflow_per_worker": settings.max_overflow,
+            "free_pg_connections_at_start": free_connections,
             "connections": settings.connections,
             "requests": result.requests,
             "requests_per_s_all_statuses": result.requests / result.duration_s,
@@ -713,6 +735,7 @@ def bench_bookkeeper(
             "socket_errors": result.socket_errors,
             "latency_us": result.latency_us,
             "warmup_statuses": warmup.statuses,
+            "non_2xx_samples": {**warmup.samples, **result.samples},
             "cpu_cores_used": cpu.cores,
             "server_rss_mb": rss,
             "stored_events_after": stored,
@@ -1008,6 +1031,8 @@ def render(rows: list[Row], reference: Row | None, settings: Settings) -> str:
             )
         if "statuses" in row.details:
             out.append(f"  statuses: {row.details['statuses']}")
+        for status, body in row.details.get("non_2xx_samples", {}).items():
+            out.append(f"  first {status} answer: {body[:300]}")
         activity = row.details.get("database_activity_per_proposal")
         if activity:
             out.append(
@@ -1166,15 +1191,28 @@ def main(argv: list[str] | None = None) -> int:
     nonce = secrets.token_hex(3)
     runs: dict[str, list[Row]] = {}
     failures: list[str] = []
+    warnings: list[str] = []
     environment = _environment()
 
     stack = contextlib.ExitStack()
     try:
         with interrupts_as_keyboard_interrupt():
             postgres = Postgres(settings)
-            needed = max(*settings.es_threads, settings.connections + 2 * settings.max_overflow) + 5
-            if postgres.max_connections() < needed:
-                loud(f"PostgreSQL max_connections is below {needed}; pools may be refused")
+            others = postgres.other_benchmarks()
+            if others:
+                loud(
+                    f"other benchmark databases exist ({', '.join(others)}): another run is "
+                    "going on (or was killed); the figures will be disturbed"
+                )
+                warnings.append(f"other benchmark databases: {others}")
+            needed = max(*settings.es_threads, settings.connections + 2 * settings.max_overflow)
+            free = postgres.free_connections()
+            if free < needed + 5:
+                loud(
+                    f"PostgreSQL accepts only {free} more connections and the benchmark needs "
+                    f"about {needed}: expect 503s ('too many clients') from the server"
+                )
+                warnings.append(f"only {free} free PostgreSQL connections, {needed} needed")
             for repetition in range(1, settings.repeat + 1):
                 if settings.repeat > 1:
                     log(f"--- repetition {repetition} of {settings.repeat}")
@@ -1268,6 +1306,7 @@ def main(argv: list[str] | None = None) -> int:
                     if r.name.startswith("bookkeeper")
                 },
                 "failures": failures,
+                "warnings": warnings,
                 "report": report,
             },
             indent=2,
