@@ -939,7 +939,14 @@ def combine(runs: list[Row]) -> Row:
         details={
             **middle.details,
             "runs": [
-                {"throughput": r.throughput, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms} for r in runs
+                {
+                    "throughput": r.throughput,
+                    "p50_ms": r.p50_ms,
+                    "p99_ms": r.p99_ms,
+                    "errors": r.errors,
+                    "statuses": r.details.get("statuses"),
+                }
+                for r in runs
             ],
         },
     )
@@ -1011,7 +1018,11 @@ def render(rows: list[Row], reference: Row | None, settings: Settings) -> str:
         if len(runs) > 1:
             out.append(
                 f"  {len(runs)} runs (table shows medians): "
-                + ", ".join(f"{r['throughput']:,.0f}/s p99 {r['p99_ms']:.0f} ms" for r in runs)
+                + ", ".join(
+                    f"{r['throughput']:,.0f}/s p99 {r['p99_ms']:.0f} ms"
+                    + (f" ({r['errors']:,} errors: {r['statuses']})" if r["errors"] else "")
+                    for r in runs
+                )
             )
         cpu = row.details.get("cpu_cores_used", {})
         if cpu:
