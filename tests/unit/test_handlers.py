@@ -399,9 +399,14 @@ async def test_replay_rebuilds_identical_projections(
 
 @pytest.mark.parametrize(
     ("subject", "actor"),
-    [("book-e", "book-e"), ("review-e", "review-e"), ("system:cron", "system:cron"),
-     ("kari", "human:kari"), ("system:review-rules", "human:system:review-rules"),
-     ("system:patterns", "human:system:patterns")],
+    [
+        ("book-e", "book-e"),
+        ("review-e", "review-e"),
+        ("system:cron", "system:cron"),
+        ("kari", "human:kari"),
+        ("system:review-rules", "human:system:review-rules"),
+        ("system:patterns", "human:system:patterns"),
+    ],
 )
 def test_no_token_can_write_as_an_internal_actor(subject: str, actor: str) -> None:
     assert AGENT.__class__(subject=subject, tenant_id="acme", roles=frozenset()).actor == actor

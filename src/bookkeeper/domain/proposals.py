@@ -215,7 +215,8 @@ def normalise(data: ProposalData) -> ProposalData:
     if isinstance(data, InvoiceRegistrationData) and data.line_items:
         changes["line_items"] = tuple(
             msgspec.structs.replace(
-                line, amount=line.amount.quantize(money.ORE),
+                line,
+                amount=line.amount.quantize(money.ORE),
                 vat_rate=_canonical_rate(line.vat_rate),
             )
             for line in data.line_items
