@@ -300,8 +300,11 @@ def test_any_valid_proposal_can_be_proposed(data: object) -> None:
 
 @pytest.mark.parametrize(
     ("amount", "stored"),
-    [(Decimal("199.5"), Decimal("199.50")), (Decimal("1e3"), Decimal("1000.00")),
-     (Decimal("0.10"), Decimal("0.10"))],
+    [
+        (Decimal("199.5"), Decimal("199.50")),
+        (Decimal("1e3"), Decimal("1000.00")),
+        (Decimal("0.10"), Decimal("0.10")),
+    ],
 )
 def test_amounts_are_stored_in_one_canonical_spelling(amount: Decimal, stored: Decimal) -> None:
     p = Proposal.propose("p", receipt(amount=amount), actor="book-e")
