@@ -87,13 +87,15 @@ async def test_an_unhandled_error_is_a_500_that_tells_nothing_but_is_logged(
     assert any(r.exc_info for r in caplog.records)
 
 
-async def test_the_storage_being_down_is_a_503_problem(tmp_path: Path) -> None:
+async def test_the_storage_being_down_is_a_503_problem(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from bookkeeper.application.errors import StorageUnavailable
 
     class DownDatabase(MemoryDatabase):
         def uow_factory(self) -> Any:
             def broken() -> Any:
-                raise StorageUnavailable("the database is unreachable")
+                raise StorageUnavailable("FATAL: sorry, too many clients already (db-host-7)")
 
             return broken
 
@@ -102,6 +104,8 @@ async def test_the_storage_being_down_is_a_503_problem(tmp_path: Path) -> None:
     body = _problem(response, 503)
     assert body["code"] == "storage-unavailable"
     assert response.headers["retry-after"]
+    assert "db-host-7" not in response.text
+    assert any("too many clients" in r.getMessage() for r in caplog.records)
 
 
 # --- headers ------------------------------------------------------------------------------

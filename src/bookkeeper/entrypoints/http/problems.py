@@ -127,7 +127,14 @@ def _business_error(request: Request[Any, Any, Any], error: Exception) -> Respon
         return _internal_error(request, error)
     code = str(getattr(error, "code", "error"))
     message = str(getattr(error, "message", "")) or _phrase(status)
-    headers = {"Retry-After": "5"} if status == 503 else None
+    headers = None
+    if isinstance(error, StorageUnavailable):
+        # The driver's words (host names, server messages) stay in the log, not the answer.
+        _log.warning(
+            "database unavailable on %s %s: %s", request.method, request.url.path, error.message
+        )
+        message = "the database is unavailable; retry later"
+        headers = {"Retry-After": "5"}
     return problem_response(status, message, code, headers=headers)
 
 
