@@ -39,10 +39,8 @@ from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.errors import InvalidProposal
 from bookkeeper.domain.events import (
     CorrectionData,
-    ExpenseRegistrationData,
-    InvoiceRegistrationData,
     Kind,
-    ReceiptAttachmentData,
+    PatternSuggestionData,
     ReversalData,
     Status,
     Step,
@@ -55,6 +53,7 @@ from bookkeeper.domain.proposals import (
     Proposal,
     apply_corrections,
     check_text_safe,
+    counterparty,
 )
 from bookkeeper.domain.review import Outcome, ReviewDecision, decide
 
@@ -90,17 +89,6 @@ def request_fingerprint(command: SubmitEvent) -> str:
         command.bank_transaction_verified,
     ]
     return hashlib.sha256(msgspec.json.encode(body)).hexdigest()
-
-
-def _merchant_of(data: Any) -> str | None:
-    match data:
-        case ReceiptAttachmentData():
-            return data.merchant_name
-        case InvoiceRegistrationData():
-            return data.supplier
-        case ExpenseRegistrationData():
-            return data.merchant_name
-    return None
 
 
 class Handlers:
@@ -284,7 +272,8 @@ class Handlers:
         data: Any,
         rules: Any,
     ) -> scoring.ScoringContext:
-        merchant = _merchant_of(data)
+        # Pattern suggestions name a merchant but are not scored against patterns.
+        merchant = None if isinstance(data, PatternSuggestionData) else counterparty(data)
         match = None
         duplicates: tuple[str, ...] = ()
         if merchant:

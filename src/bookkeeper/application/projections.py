@@ -28,20 +28,7 @@ from bookkeeper.domain.events import (
     payload_to_builtins,
 )
 from bookkeeper.domain.patterns import normalise_merchant
-from bookkeeper.domain.proposals import Proposal
-
-
-def _merchant(data: Any) -> str | None:
-    match data:
-        case ReceiptAttachmentData():
-            return data.merchant_name
-        case InvoiceRegistrationData():
-            return data.supplier
-        case ExpenseRegistrationData():
-            return data.merchant_name or data.employee
-        case PatternSuggestionData():
-            return data.merchant
-    return None
+from bookkeeper.domain.proposals import Proposal, counterparty
 
 
 def _document_number(data: Any) -> str | None:
@@ -74,7 +61,9 @@ def fold_proposal(events: Iterable[RecordedEvent]) -> ProposalView | None:
     target: uuid.UUID | None = None
     if isinstance(data, ReversalData | CorrectionData):
         target = uuid.UUID(data.target_proposal_id)
-    merchant = _merchant(data)
+    merchant = counterparty(data)
+    if merchant is None and isinstance(data, ExpenseRegistrationData):
+        merchant = data.employee
     assert proposal.status is not None and proposal.kind is not None
     assert proposal.proposed_by is not None
     return ProposalView(

@@ -90,6 +90,18 @@ def kind_of(data: ProposalData) -> Kind:
     raise InvalidProposal(f"not a proposal payload: {type(data).__name__}")  # pragma: no cover
 
 
+def counterparty(data: ProposalData) -> str | None:
+    """Who the document is from: the merchant, supplier or pattern merchant, if named."""
+    match data:
+        case ReceiptAttachmentData() | ExpenseRegistrationData():
+            return data.merchant_name
+        case InvoiceRegistrationData():
+            return data.supplier
+        case PatternSuggestionData():
+            return data.merchant
+    return None
+
+
 def _check_text(field: str, value: str | None, *, required: bool = True) -> None:
     if value is None:
         if required:
