@@ -24,35 +24,11 @@ from bookkeeper.adapters.sql.database import alembic_config
 from bookkeeper.adapters.sql.schema import tenant_settings
 from bookkeeper.adapters.sql.unit_of_work import SqlTenantSettings
 from bookkeeper.application.errors import DuplicateEvent, StorageUnavailable
-from bookkeeper.application.ports import NewEvent
-from bookkeeper.domain.events import Kind, ReceiptAttachmentData, Status
+from bookkeeper.domain.events import Kind
 from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
+from tests.integration.builders import NOW
+from tests.integration.builders import proposed as event
 from tests.integration.conftest import PostgresServer
-
-NOW = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC)
-
-
-def event(event_id: uuid.UUID | None = None, **changes: object) -> NewEvent:
-    new_id = event_id or uuid.uuid4()
-    base = NewEvent(
-        id=new_id,
-        type="ReceiptAttachmentProposed",
-        schema_version=1,
-        status=Status.PROPOSED,
-        actor="book-e",
-        data=ReceiptAttachmentData(
-            merchant_name="Adobe",
-            amount=Decimal("199.00"),
-            date=dt.date(2026, 11, 20),
-            vat_rate=Decimal("25"),
-            account_code="6540",
-        ),
-        metadata={},
-        parent_id=None,
-        correlation_id=new_id,
-        created_at=NOW,
-    )
-    return msgspec.structs.replace(base, **changes)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -23,30 +23,7 @@ from bookkeeper.application.errors import ConcurrencyConflict
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import NewEvent, Principal
 from bookkeeper.domain.events import ApprovedData, ReceiptAttachmentData, Status
-
-NOW = dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC)
-RECEIPT = ReceiptAttachmentData(
-    merchant_name="Adobe",
-    amount=Decimal("199.00"),
-    date=dt.date(2026, 11, 20),
-    vat_rate=Decimal("25"),
-    account_code="6540",
-)
-
-
-def proposed(event_id: uuid.UUID) -> NewEvent:
-    return NewEvent(
-        id=event_id,
-        type="ReceiptAttachmentProposed",
-        schema_version=1,
-        status=Status.PROPOSED,
-        actor="book-e",
-        data=RECEIPT,
-        metadata={},
-        parent_id=None,
-        correlation_id=event_id,
-        created_at=NOW,
-    )
+from tests.integration.builders import NOW, proposed
 
 
 def approved(parent: uuid.UUID) -> NewEvent:
