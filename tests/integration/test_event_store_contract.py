@@ -38,6 +38,7 @@ from bookkeeper.application.ports import (
 from bookkeeper.domain.events import (
     CATALOGUE,
     AccountBalance,
+    AlertRaisedData,
     ApprovedData,
     BalanceQueriedData,
     CorrectionData,
@@ -49,10 +50,13 @@ from bookkeeper.domain.events import (
     ExpenseRegistrationData,
     FailedData,
     InvoiceRegistrationData,
+    JournalEntryPostedData,
+    JournalLine,
     LineItem,
     MissingReceiptsCheckedData,
     PatternSuggestionData,
     Payload,
+    PurchasesQueriedData,
     ReceiptAttachmentData,
     RejectedData,
     ReversalData,
@@ -210,7 +214,11 @@ SAMPLES: dict[type[Payload], Payload] = {
         corrections=Corrections(vat_rate=Decimal("15"), due_date=DAY), rule="r", comment="ok"
     ),
     RejectedData: RejectedData(reason="Not ours"),
-    ExecutionStartedData: ExecutionStartedData(attempt=1),
+    ExecutionStartedData: ExecutionStartedData(
+        attempt=1,
+        executor="host:1",
+        lease_until=dt.datetime(2026, 11, 20, 10, 5, tzinfo=dt.UTC),
+    ),
     ExecutedData: ExecutedData(attempt=2, external_ids={"fikenPurchaseId": "99"}),
     ExecutionFailedData: ExecutionFailedData(
         attempt=1,
@@ -230,6 +238,22 @@ SAMPLES: dict[type[Payload], Payload] = {
         count=3, date_range=DateRange(start=DAY, end=DAY + dt.timedelta(days=1))
     ),
     MissingReceiptsCheckedData: MissingReceiptsCheckedData(count=2, events=("a", "b")),
+    PurchasesQueriedData: PurchasesQueriedData(
+        kind="supplier", count=4, date_range=DateRange(start=DAY, end=DAY)
+    ),
+    JournalEntryPostedData: JournalEntryPostedData(
+        date=DAY,
+        description="Husleie",
+        lines=(
+            JournalLine(account="6300", debit=Decimal("8000.00"), vat_code="1", vat_part="base"),
+            JournalLine(account="2710", debit=Decimal("2000.00"), vat_code="1", vat_part="tax"),
+            JournalLine(account="1920", credit=Decimal("10000.00")),
+        ),
+        proposal_id=str(uuid.UUID(int=9)),
+    ),
+    AlertRaisedData: AlertRaisedData(
+        severity="error", code="execution-failed", message="gave up", proposal_id="p"
+    ),
 }
 
 

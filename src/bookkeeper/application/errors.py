@@ -58,3 +58,64 @@ class StorageUnavailable(ApplicationError):
     """The database could not be reached or failed transiently."""
 
     code = "storage-unavailable"
+
+
+# --- external systems (Fiken, Folio, the sandbox) ----------------------------------------
+
+
+class ExternalError(ApplicationError):
+    """An external system (books or bank) refused or failed a request.
+
+    `retryable` says whether trying the same request later may succeed (timeouts, 5xx,
+    429); `system` names the backend ("fiken", "folio", "sandbox-books" …). Messages never
+    carry credentials."""
+
+    code = "external-error"
+    retryable = False
+
+    def __init__(self, message: str, *, system: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.system = system
+        self.status = status
+
+
+class ExternalUnavailable(ExternalError):
+    """Timeout, connection failure or 5xx: the request may or may not have taken effect."""
+
+    code = "external-unavailable"
+    retryable = True
+
+
+class ExternalRateLimited(ExternalUnavailable):
+    """429 even after backing off; `retry_after` seconds if the server said so."""
+
+    code = "external-rate-limited"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str,
+        status: int | None = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, system=system, status=status)
+        self.retry_after = retry_after
+
+
+class ExternalRejected(ExternalError):
+    """4xx validation error: the same request will fail again."""
+
+    code = "external-rejected"
+
+
+class ExternalAuthFailed(ExternalRejected):
+    """401/403: the token is wrong, revoked or lacks access (e.g. no Fiken API module)."""
+
+    code = "external-auth-failed"
+
+
+class ExternalNotFound(ExternalRejected):
+    """404: the remote object does not exist."""
+
+    code = "external-not-found"

@@ -132,6 +132,8 @@ class ProposalView(msgspec.Struct, frozen=True, kw_only=True):
     external_ids: dict[str, str]
     target_proposal_id: uuid.UUID | None
     last_position: int
+    #: Until when an executor holds the current attempt (None when not executing).
+    lease_until: dt.datetime | None = None
 
 
 class PatternView(msgspec.Struct, frozen=True, kw_only=True):
@@ -204,6 +206,15 @@ class ProposalProjection(Protocol):
         """Counts per kind of proposals made in [start, end)."""
         ...
 
+    async def claim_due(self, now: dt.datetime, limit: int) -> list[ProposalView]:
+        """Every tenant's APPROVED proposals that are due for an execution attempt: no retry
+        time in the future and no executor's lease still running at `now`, oldest first.
+
+        The rows are locked for the rest of the unit of work and skipped by other units
+        doing the same (PostgreSQL: FOR UPDATE SKIP LOCKED), so two executors never claim
+        the same proposal; the claimer records ExecutionStarted with a lease before commit."""
+        ...
+
     async def clear(self) -> None:
         """Drop every row (before a replay)."""
         ...
@@ -250,6 +261,130 @@ class TenantSettings(Protocol):
         ...
 
 
+# --- documents --------------------------------------------------------------------------
+
+
+class StoredDocument(msgspec.Struct, frozen=True, kw_only=True):
+    """A receipt or invoice file, kept by the SHA-256 of its content (hex)."""
+
+    tenant_id: str
+    sha256: str
+    content_type: str
+    filename: str
+    size: int
+    created_at: dt.datetime
+
+
+class DocumentStore(Protocol):
+    """Receipt and invoice files by content hash, in the same database as the log."""
+
+    async def put(
+        self, tenant_id: str, content: bytes, content_type: str, filename: str, now: dt.datetime
+    ) -> tuple[StoredDocument, bool]:
+        """Store a file (a no-op when the tenant already has this content); the document
+        and whether it was new."""
+        ...
+
+    async def get(self, tenant_id: str, sha256: str) -> StoredDocument | None:
+        """The document's metadata, if the tenant has it."""
+        ...
+
+    async def content(self, tenant_id: str, sha256: str) -> bytes | None:
+        """The document's bytes, if the tenant has it."""
+        ...
+
+
+# --- ledger ---------------------------------------------------------------------------
+
+
+class LedgerLineView(msgspec.Struct, frozen=True, kw_only=True):
+    """One posted journal line, denormalised with its entry (the `journal_lines` projection)."""
+
+    tenant_id: str
+    entry_id: uuid.UUID
+    line_no: int
+    position: int
+    date: dt.date
+    account: str
+    debit: Decimal
+    credit: Decimal
+    description: str
+    vat_code: str | None
+    vat_part: str | None
+    source: str
+    proposal_id: uuid.UUID | None
+    posted_at: dt.datetime
+
+
+class AccountTotal(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    debit: Decimal
+    credit: Decimal
+
+    @property
+    def balance(self) -> Decimal:
+        return self.debit - self.credit
+
+
+class VatTotal(msgspec.Struct, frozen=True, kw_only=True):
+    vat_code: str
+    base: Decimal
+    vat: Decimal
+
+
+class LedgerProjection(Protocol):
+    """The double-entry ledger read model, written in the transaction of JournalEntryPosted."""
+
+    async def post(
+        self,
+        tenant_id: str,
+        entry_id: uuid.UUID,
+        position: int,
+        posted_at: dt.datetime,
+        entry: Any,
+    ) -> None:
+        """Add one posted entry (a JournalEntryPostedData) and its lines; idempotent by id."""
+        ...
+
+    async def trial_balance(
+        self, tenant_id: str, start: dt.date | None, end: dt.date | None
+    ) -> list[AccountTotal]:
+        """Debits and credits per account over [start, end] (inclusive), by account."""
+        ...
+
+    async def opening_balance(self, tenant_id: str, account: str, before: dt.date) -> Decimal:
+        """Debit minus credit of the account before a date."""
+        ...
+
+    async def general_ledger(
+        self,
+        tenant_id: str,
+        account: str,
+        start: dt.date | None,
+        end: dt.date | None,
+        after: tuple[dt.date, int, int] | None,
+        limit: int,
+    ) -> list[LedgerLineView]:
+        """The account's lines by (date, position, line_no), after a keyset cursor."""
+        ...
+
+    async def vat_totals(self, tenant_id: str, start: dt.date, end: dt.date) -> list[VatTotal]:
+        """Base and VAT per VAT code over [start, end]."""
+        ...
+
+    async def accounts_used(self, tenant_id: str) -> list[str]:
+        """Every account code the tenant's ledger has a line on."""
+        ...
+
+    async def entry_lines(self, tenant_id: str, entry_id: uuid.UUID) -> list[LedgerLineView]:
+        """The lines of one entry."""
+        ...
+
+    async def clear(self) -> None:
+        """Drop every row (before a replay)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: the log, the projections written with it, and the commit.
 
@@ -261,6 +396,8 @@ class UnitOfWork(Protocol):
     patterns: PatternProjection
     settings: TenantSettings
     scoring: ScoringReads
+    ledger: LedgerProjection
+    documents: DocumentStore
 
     async def __aenter__(self) -> Self: ...
 
@@ -326,3 +463,230 @@ class Authorizer(Protocol):
     def check(self, principal: Principal, action: str) -> None:
         """Return if the principal may perform `action` in its tenant; raise Forbidden if not."""
         ...
+
+
+# --- the books (Fiken) and the bank (Folio) ---------------------------------------------
+# Amounts are Decimal kroner here, whatever the wire format (Fiken: integer øre; Folio:
+# decimal strings). Adapters raise the ExternalError tree of application.errors.
+
+
+class BooksCompany(msgspec.Struct, frozen=True, kw_only=True):
+    slug: str
+    name: str
+    organization_number: str | None = None
+    vat_type: str | None = None
+    has_api_access: bool = True
+    test_company: bool = False
+
+
+class BooksAccount(msgspec.Struct, frozen=True, kw_only=True):
+    """One account of the chart of accounts ("6800", or a sub-ledger "2400:20001")."""
+
+    code: str
+    name: str
+
+
+class BooksAccountBalance(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    name: str
+    balance: Decimal
+
+
+class BooksBankAccount(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    account_code: str  # e.g. "1920:10001": what a purchase's paymentAccount takes
+    bank_account_number: str | None = None
+    inactive: bool = False
+
+
+class Contact(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    organization_number: str | None = None
+    supplier_account_code: str | None = None
+
+
+class PurchaseLine(msgspec.Struct, frozen=True, kw_only=True):
+    description: str
+    net: Decimal
+    vat: Decimal
+    vat_type: str  # Fiken's vatType name: HIGH, MEDIUM, LOW, RAW_FISH, NONE …
+    account: str
+
+
+class NewPurchase(msgspec.Struct, frozen=True, kw_only=True):
+    """A purchase to register: `supplier` (an invoice, paid later) or `cash_purchase`."""
+
+    kind: str
+    date: dt.date
+    currency: str
+    lines: tuple[PurchaseLine, ...]
+    #: Our reference (derived from the proposal id); the adapter stores it where a lookup
+    #: can find it again, so a crashed attempt is reconciled instead of repeated.
+    reference: str
+    identifier: str | None = None
+    due_date: dt.date | None = None
+    supplier_id: str | None = None
+    paid: bool = False
+    payment_account: str | None = None
+    payment_date: dt.date | None = None
+    kid: str | None = None
+
+
+class Purchase(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    kind: str
+    date: dt.date
+    identifier: str | None
+    gross: Decimal
+    currency: str
+    paid: bool
+    deleted: bool
+    supplier_id: str | None = None
+    due_date: dt.date | None = None
+    reference: str | None = None
+    transaction_id: str | None = None
+    attachments: tuple[str, ...] = ()  # file names
+
+
+class JournalEntryLineOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A Fiken-style journal line: amount on a debit and/or credit account (net for debit
+    lines with a VAT code, gross for credit lines), VAT as numeric codes."""
+
+    amount: Decimal
+    debit_account: str | None = None
+    debit_vat_code: int | None = None
+    credit_account: str | None = None
+    credit_vat_code: int | None = None
+
+
+class NewJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
+    date: dt.date
+    description: str
+    lines: tuple[JournalEntryLineOut, ...]
+    reference: str
+
+
+class Books(Protocol):
+    """One company's books (Fiken, or the sandbox). Bound to a tenant by BooksProvider."""
+
+    name: str
+
+    async def company(self) -> BooksCompany: ...
+
+    async def accounts(self) -> list[BooksAccount]:
+        """The chart of accounts of the current year."""
+        ...
+
+    async def account_balances(self, date: dt.date) -> list[BooksAccountBalance]: ...
+
+    async def bank_accounts(self) -> list[BooksBankAccount]: ...
+
+    async def find_supplier(self, organization_number: str | None, name: str) -> Contact | None:
+        """The supplier with this organisation number (else with exactly this name)."""
+        ...
+
+    async def create_supplier(self, name: str, organization_number: str | None) -> Contact: ...
+
+    async def create_purchase(self, purchase: NewPurchase) -> str:
+        """Register a purchase; its id."""
+        ...
+
+    async def find_purchase(self, reference: str, date: dt.date) -> Purchase | None:
+        """The purchase carrying our reference, registered with this date, if any."""
+        ...
+
+    async def purchases(
+        self, start: dt.date, end: dt.date, kind: str | None = None
+    ) -> list[Purchase]:
+        """Purchases dated in [start, end], every page, optionally of one kind."""
+        ...
+
+    async def attach_to_purchase(
+        self, purchase_id: str, filename: str, content: bytes, content_type: str
+    ) -> None: ...
+
+    async def delete_purchase(self, purchase_id: str, description: str) -> None:
+        """Reverse a purchase (Fiken keeps it, marked deleted, with a reversal transaction)."""
+        ...
+
+    async def create_journal_entry(self, entry: NewJournalEntry) -> str:
+        """Post a general journal entry; its id."""
+        ...
+
+
+class BankAccount(msgspec.Struct, frozen=True, kw_only=True):
+    account_number: str
+    name: str
+    type: str
+    balance: Decimal
+    currency: str = "NOK"
+
+
+class BankBalance(msgspec.Struct, frozen=True, kw_only=True):
+    account_number: str
+    date: dt.date
+    incoming: Decimal
+    outgoing: Decimal
+
+
+class BankAttachment(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    filename: str | None
+    mime_type: str | None = None
+
+
+class BankTransaction(msgspec.Struct, frozen=True, kw_only=True):
+    """A booked transaction or a (pending) event; amounts are negative for money out."""
+
+    id: str
+    event_id: str | None
+    date: dt.date
+    description: str
+    amount: Decimal
+    currency: str
+    merchant_name: str | None = None
+    account_number: str | None = None
+    complete: bool = False
+    attachments: tuple[BankAttachment, ...] = ()
+
+
+class Bank(Protocol):
+    """One company's bank (Folio, or the sandbox). Bound to a tenant by BankProvider."""
+
+    name: str
+
+    async def accounts(self) -> list[BankAccount]: ...
+
+    async def balance(self, account_number: str, date: dt.date) -> BankBalance: ...
+
+    async def transactions(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
+        """Booked transactions in [start, end]."""
+        ...
+
+    async def events(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
+        """Events (anything that is or will become a transaction) in [start, end]."""
+        ...
+
+    async def attach_receipt(
+        self, event_id: str, filename: str, content: bytes, content_type: str
+    ) -> str:
+        """Attach a file to an event; the attachment id."""
+        ...
+
+    async def find_attachment(self, event_id: str, filename: str, around: dt.date) -> str | None:
+        """The id of an attachment with this file name on the event (looked up among the
+        events within a few days of `around`), if any."""
+        ...
+
+    async def mark_complete(self, event_id: str) -> None: ...
+
+    async def mark_incomplete(self, event_id: str) -> None: ...
+
+
+BooksProvider = Callable[[str], Books]
+"""Books of a tenant (one configured company today; per-tenant credentials later)."""
+
+BankProvider = Callable[[str], Bank]
+"""Bank of a tenant."""

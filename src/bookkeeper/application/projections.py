@@ -100,6 +100,7 @@ def fold_proposal(events: Iterable[RecordedEvent]) -> ProposalView | None:
         external_ids=proposal.external_ids,
         target_proposal_id=target,
         last_position=events[-1].position,
+        lease_until=proposal.lease_until,
     )
 
 

@@ -50,6 +50,8 @@ class Step(StrEnum):
     EXECUTION_FAILED = "execution_failed"
     FAILED = "failed"
     QUERY = "query"
+    POSTED = "posted"
+    ALERT = "alert"
 
 
 class Payload(
@@ -183,11 +185,17 @@ class RejectedData(Payload, frozen=True, kw_only=True):
 
 class ExecutionStartedData(Payload, frozen=True, kw_only=True):
     attempt: int
+    #: Which executor claimed the attempt, and until when no other executor may touch it
+    #: (after that, the attempt counts as crashed and is reconciled before any retry).
+    executor: str | None = None
+    lease_until: dt.datetime | None = None
 
 
 class ExecutedData(Payload, frozen=True, kw_only=True):
     attempt: int
     external_ids: dict[str, str] = {}
+    #: True when the remote object was found by our reference instead of being created now.
+    reconciled: bool = False
 
 
 class ExecutionFailedData(Payload, frozen=True, kw_only=True):
@@ -200,6 +208,45 @@ class ExecutionFailedData(Payload, frozen=True, kw_only=True):
 class FailedData(Payload, frozen=True, kw_only=True):
     attempt: int
     error: str
+
+
+# --- the ledger ------------------------------------------------------------------------
+
+
+class JournalLine(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """One line of a journal entry: a debit or a credit on an (opaque) account code.
+
+    `vat_code` is the SAF-T standard tax code the line belongs to; `vat_part` says whether
+    the line is the VAT basis ("base") or the VAT amount itself ("tax")."""
+
+    account: str
+    debit: Decimal = Decimal(0)
+    credit: Decimal = Decimal(0)
+    description: str | None = None
+    vat_code: str | None = None
+    vat_part: str | None = None
+
+
+class JournalEntryPostedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """A balanced double-entry journal entry posted to the local ledger."""
+
+    date: dt.date
+    description: str
+    lines: tuple[JournalLine, ...]
+    #: "execution" (posted by an executed proposal) or "manual" (POST /journal-entries).
+    source: str = "manual"
+    proposal_id: str | None = None
+    #: The entry this one mirrors (a reversal), if any.
+    reverses_entry_id: str | None = None
+
+
+class AlertRaisedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """Something a person must look at (e.g. an action that failed for good)."""
+
+    severity: str
+    code: str
+    message: str
+    proposal_id: str | None = None
 
 
 # --- read-only query payloads -----------------------------------------------------------
@@ -232,6 +279,14 @@ class MissingReceiptsCheckedData(Payload, frozen=True, kw_only=True):
     events: tuple[str, ...] = ()
 
 
+class PurchasesQueriedData(Payload, frozen=True, kw_only=True):
+    """Supplier invoices (kind "supplier") or expenses ("cash_purchase") read from the books."""
+
+    kind: str
+    count: int
+    date_range: DateRange
+
+
 # --- the catalogue ----------------------------------------------------------------------
 
 
@@ -258,6 +313,8 @@ _STEP_STATUS: Final[dict[Step, Status | None]] = {
     Step.EXECUTION_FAILED: None,
     Step.FAILED: Status.FAILED,
     Step.QUERY: Status.EXECUTED,
+    Step.POSTED: None,
+    Step.ALERT: None,
 }
 
 _PREFIX: Final[dict[Kind, str]] = {
@@ -322,8 +379,13 @@ def _build_catalogue() -> dict[str, EventType]:
         ("BalanceQueried", BalanceQueriedData),
         ("TransactionsQueried", TransactionsQueriedData),
         ("MissingReceiptsChecked", MissingReceiptsCheckedData),
+        ("PurchasesQueried", PurchasesQueriedData),
     ):
         catalogue[name] = EventType(name, query_payload, Step.QUERY, None)
+    catalogue["JournalEntryPosted"] = EventType(
+        "JournalEntryPosted", JournalEntryPostedData, Step.POSTED, None
+    )
+    catalogue["AlertRaised"] = EventType("AlertRaised", AlertRaisedData, Step.ALERT, None)
     return catalogue
 
 

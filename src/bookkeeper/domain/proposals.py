@@ -279,6 +279,8 @@ class Proposal:
         self.rejection_reason: str | None = None
         self.attempts = 0
         self.executing = False
+        #: Until when the current attempt's executor holds it (None when not executing).
+        self.lease_until: dt.datetime | None = None
         self.external_ids: dict[str, str] = {}
         self.last_error: str | None = None
         self.next_attempt_at: dt.datetime | None = None
@@ -338,11 +340,23 @@ class Proposal:
         # A proposer may withdraw (reject) their own proposal; only approval is four-eyes.
         self._record(self._name(Step.REJECTED), RejectedData(reason=reason.strip()), actor)
 
-    def start_execution(self, *, actor: str) -> None:
+    def start_execution(
+        self,
+        *,
+        actor: str,
+        executor: str | None = None,
+        lease_until: dt.datetime | None = None,
+    ) -> None:
+        """Record a new attempt, claimed by `executor` until `lease_until`.
+
+        An earlier attempt that never recorded its outcome (a crash) may be superseded; the
+        caller must have reconciled it with the remote side first."""
         self._require_approved("start executing")
         self._record(
             self._name(Step.EXECUTION_STARTED),
-            ExecutionStartedData(attempt=self.attempts + 1),
+            ExecutionStartedData(
+                attempt=self.attempts + 1, executor=executor, lease_until=lease_until
+            ),
             actor,
         )
 
@@ -450,17 +464,21 @@ class Proposal:
         elif step is Step.EXECUTION_STARTED:
             self.attempts = data.attempt
             self.executing = True
+            self.lease_until = data.lease_until
         elif step is Step.EXECUTED:
             self.status = Status.EXECUTED
             self.executing = False
+            self.lease_until = None
             self.external_ids = dict(data.external_ids)
             self.next_attempt_at = None
         elif step is Step.EXECUTION_FAILED:
             self.executing = False
+            self.lease_until = None
             self.last_error = data.error
             self.next_attempt_at = data.next_attempt_at
         elif step is Step.FAILED:
             self.status = Status.FAILED
             self.executing = False
+            self.lease_until = None
             self.last_error = data.error
             self.next_attempt_at = None

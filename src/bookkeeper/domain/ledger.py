@@ -1,0 +1,230 @@
+"""Double-entry postings: what an executed action writes to the ledger.
+
+Every entry balances (debits == credits, both in whole øre). Posting rules for executed
+proposals follow norway.md: the cost account takes the net amount tagged with the input VAT
+code, the input VAT account (2710 / 2711 / 2713 …) the VAT, and the credit side the gross
+amount — the bank (1920) for what was paid at once, supplier payables (2400) for an invoice.
+A reversal posts the mirror image of the entry it reverses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Final
+
+import msgspec
+
+from bookkeeper.domain import money
+from bookkeeper.domain.errors import DomainError
+from bookkeeper.domain.events import (
+    ExpenseRegistrationData,
+    InvoiceRegistrationData,
+    JournalEntryPostedData,
+    JournalLine,
+    ProposalData,
+    ReceiptAttachmentData,
+)
+
+BANK_ACCOUNT: Final = "1920"
+SUPPLIER_PAYABLES: Final = "2400"
+
+BASE: Final = "base"
+TAX: Final = "tax"
+
+_MAX_LINES = 500
+_MAX_ACCOUNT = 32
+_MAX_DESCRIPTION = 200
+
+
+class UnbalancedEntry(DomainError):
+    """A journal entry whose debits and credits differ, or with a malformed line."""
+
+    code = "unbalanced-entry"
+
+
+class VatTreatment(msgspec.Struct, frozen=True, kw_only=True):
+    """How one purchase VAT rate is booked: SAF-T input code, input VAT account, Fiken name."""
+
+    rate: Decimal
+    saft_code: str
+    vat_account: str | None
+    fiken_vat_type: str
+
+
+#: Input (purchase) VAT by rate (norway.md, integrations.md § vatType).
+INPUT_VAT: Final[dict[Decimal, VatTreatment]] = {
+    Decimal("25"): VatTreatment(
+        rate=Decimal("25"), saft_code="1", vat_account="2710", fiken_vat_type="HIGH"
+    ),
+    Decimal("15"): VatTreatment(
+        rate=Decimal("15"), saft_code="11", vat_account="2711", fiken_vat_type="MEDIUM"
+    ),
+    Decimal("12"): VatTreatment(
+        rate=Decimal("12"), saft_code="13", vat_account="2713", fiken_vat_type="LOW"
+    ),
+    Decimal("11.11"): VatTreatment(
+        rate=Decimal("11.11"), saft_code="12", vat_account="2712", fiken_vat_type="RAW_FISH"
+    ),
+    Decimal("0"): VatTreatment(
+        rate=Decimal("0"), saft_code="0", vat_account=None, fiken_vat_type="NONE"
+    ),
+}
+
+
+def input_vat(rate: Decimal) -> VatTreatment:
+    """The booking of a purchase VAT rate; UnbalancedEntry for a rate we cannot book."""
+    try:
+        return INPUT_VAT[rate.normalize() if rate else Decimal("0")]
+    except KeyError:
+        raise UnbalancedEntry(f"no input VAT treatment for rate {rate}") from None
+
+
+def check_balanced(lines: Iterable[JournalLine]) -> None:
+    """Raise UnbalancedEntry unless the lines form a valid, balanced entry."""
+    lines = list(lines)
+    if len(lines) < 2:
+        raise UnbalancedEntry("a journal entry needs at least two lines")
+    if len(lines) > _MAX_LINES:
+        raise UnbalancedEntry(f"a journal entry has at most {_MAX_LINES} lines")
+    debit = credit = Decimal(0)
+    for index, line in enumerate(lines):
+        where = f"lines[{index}]"
+        if (
+            not line.account
+            or len(line.account) > _MAX_ACCOUNT
+            or any(ch.isspace() or ch == "\x00" for ch in line.account)
+        ):
+            raise UnbalancedEntry(f"{where}.account must be a non-empty code without spaces")
+        for name, value in (("debit", line.debit), ("credit", line.credit)):
+            if not value.is_finite() or value < 0 or not money.has_at_most_two_decimals(value):
+                raise UnbalancedEntry(f"{where}.{name} must be a non-negative amount in øre")
+            if value >= Decimal("1e12"):
+                raise UnbalancedEntry(f"{where}.{name} is implausibly large")
+        if (line.debit == 0) == (line.credit == 0):
+            raise UnbalancedEntry(f"{where} must have either a debit or a credit amount")
+        if line.vat_part not in (None, BASE, TAX) or (line.vat_part and not line.vat_code):
+            raise UnbalancedEntry(f"{where}.vatPart must be 'base' or 'tax', with a vatCode")
+        if line.description is not None and (
+            len(line.description) > _MAX_DESCRIPTION or "\x00" in line.description
+        ):
+            raise UnbalancedEntry(f"{where}.description is too long or contains NUL")
+        debit += line.debit
+        credit += line.credit
+    if debit != credit:
+        raise UnbalancedEntry(f"debits ({debit}) do not equal credits ({credit})")
+
+
+def _cost_lines(
+    account: str, gross: Decimal, rate: Decimal, description: str, vat_amount: Decimal | None
+) -> list[JournalLine]:
+    treatment = input_vat(rate)
+    vat = money.vat_of_gross(gross, rate) if vat_amount is None else vat_amount
+    if treatment.vat_account is None:
+        vat = Decimal(0)
+    net = gross - vat
+    lines = [
+        JournalLine(
+            account=account,
+            debit=net,
+            description=description,
+            vat_code=treatment.saft_code,
+            vat_part=BASE,
+        )
+    ]
+    if vat:
+        assert treatment.vat_account is not None
+        lines.append(
+            JournalLine(
+                account=treatment.vat_account,
+                debit=vat,
+                description=f"Inngående mva {treatment.rate} %",
+                vat_code=treatment.saft_code,
+                vat_part=TAX,
+            )
+        )
+    return lines
+
+
+def posting_for(
+    data: ProposalData,
+    *,
+    proposal_id: str,
+    payment_account: str = BANK_ACCOUNT,
+    payables_account: str = SUPPLIER_PAYABLES,
+) -> JournalEntryPostedData | None:
+    """The entry an executed proposal posts; None for kinds without one (patterns).
+
+    Reversals and corrections are posted by the caller with `mirror` (and `posting_for` of
+    the corrected data), since they need the target's posted entry."""
+    match data:
+        case ReceiptAttachmentData() | ExpenseRegistrationData():
+            who = data.merchant_name or getattr(data, "employee", "") or "kvittering"
+            description = _trim(f"{who} {data.date.isoformat()}")
+            lines = _cost_lines(
+                data.account_code, data.amount, data.vat_rate, description, data.vat_amount
+            )
+            lines.append(
+                JournalLine(account=payment_account, credit=data.amount, description=description)
+            )
+        case InvoiceRegistrationData():
+            number = f" {data.invoice_number}" if data.invoice_number else ""
+            description = _trim(f"{data.supplier} faktura{number}")
+            lines = []
+            items = data.line_items or ()
+            if items:
+                for item in items:
+                    lines.extend(
+                        _cost_lines(
+                            item.account_code or data.account_code,
+                            item.amount,
+                            item.vat_rate,
+                            _trim(item.description),
+                            None,
+                        )
+                    )
+            else:
+                lines = _cost_lines(
+                    data.account_code, data.amount, data.vat_rate, description, data.vat_amount
+                )
+            lines.append(
+                JournalLine(account=payables_account, credit=data.amount, description=description)
+            )
+        case _:
+            return None
+    entry = JournalEntryPostedData(
+        date=data.date,
+        description=description,
+        lines=tuple(lines),
+        source="execution",
+        proposal_id=proposal_id,
+    )
+    check_balanced(entry.lines)
+    return entry
+
+
+def mirror(
+    entry: JournalEntryPostedData,
+    *,
+    entry_id: str,
+    date: dt.date,
+    proposal_id: str | None,
+    description: str | None = None,
+) -> JournalEntryPostedData:
+    """The reversal of a posted entry: every debit becomes a credit and vice versa."""
+    return JournalEntryPostedData(
+        date=date,
+        description=_trim(description or f"Reversering: {entry.description}"),
+        lines=tuple(
+            msgspec.structs.replace(line, debit=line.credit, credit=line.debit)
+            for line in entry.lines
+        ),
+        source="execution",
+        proposal_id=proposal_id,
+        reverses_entry_id=entry_id,
+    )
+
+
+def _trim(text: str) -> str:
+    return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 1] + "…"
