@@ -2,7 +2,8 @@
 
 The actions are the vocabulary shared with the later policy store: `events:propose`,
 `events:record-query`, `events:read`, `proposals:read`, `proposals:decide`,
-`patterns:read`, `reports:read`.
+`patterns:read`, `reports:read`, `ledger:post` (manual journal entries), `documents:read`,
+`documents:write`, `bank:read`, `books:read` (read-only queries of Folio and Fiken).
 """
 
 from __future__ import annotations
@@ -12,13 +13,24 @@ from collections.abc import Mapping
 from bookkeeper.application.errors import Forbidden
 from bookkeeper.application.ports import Principal
 
-READ = frozenset({"events:read", "proposals:read", "patterns:read", "reports:read"})
+READ = frozenset(
+    {
+        "events:read",
+        "proposals:read",
+        "patterns:read",
+        "reports:read",
+        "documents:read",
+        "bank:read",
+        "books:read",
+    }
+)
+_WRITE = frozenset({"events:propose", "events:record-query", "documents:write"})
 
 DEFAULT_GRANTS: Mapping[str, frozenset[str]] = {
-    "admin": READ | {"events:propose", "events:record-query", "proposals:decide"},
-    "accountant": READ | {"events:propose", "events:record-query", "proposals:decide"},
+    "admin": READ | _WRITE | {"proposals:decide", "ledger:post"},
+    "accountant": READ | _WRITE | {"proposals:decide", "ledger:post"},
     "reviewer": READ | {"proposals:decide"},
-    "agent": READ | {"events:propose", "events:record-query"},
+    "agent": READ | _WRITE,
     "system": READ | {"events:record-query"},
     "viewer": READ,
 }
