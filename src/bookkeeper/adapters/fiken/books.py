@@ -1,0 +1,376 @@
+"""The Books port on Fiken API v2, for one company.
+
+Fiken has no idempotency keys, so every object we create carries our reference where a
+later lookup can read it back (ADR 0009): a purchase in its first line's description
+(`Kontorrekvisita [bk-…]`) and, when the document has no number of its own, as its
+identifier; a general journal entry in its description. `find_purchase` lists the
+purchases of the date and matches the reference, which is how an attempt that timed out
+after Fiken committed is reconciled instead of repeated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import posixpath
+import urllib.parse
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Final
+
+import msgspec
+
+from bookkeeper.adapters.fiken import wire
+from bookkeeper.adapters.fiken.client import SYSTEM, FikenClient, QueryParams
+from bookkeeper.application.errors import ExternalRejected
+from bookkeeper.application.ports import (
+    BooksAccount,
+    BooksAccountBalance,
+    BooksBankAccount,
+    BooksCompany,
+    Contact,
+    NewJournalEntry,
+    NewPurchase,
+    Purchase,
+)
+
+#: File types Fiken accepts as attachments, by extension, and the extension of each type.
+ATTACHMENT_EXTENSIONS: Final = frozenset({".pdf", ".png", ".jpeg", ".jpg", ".gif"})
+EXTENSION_OF_TYPE: Final = {
+    "application/pdf": ".pdf",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+}
+
+_log = logging.getLogger(__name__)
+
+
+class FikenBooks:
+    """One Fiken company's books (`company_slug`) through a shared FikenClient."""
+
+    name = SYSTEM
+
+    def __init__(self, client: FikenClient, company_slug: str) -> None:
+        if not company_slug or "/" in company_slug:
+            raise ValueError("a Fiken company slug is required")
+        self._client = client
+        self._slug = company_slug
+        self._base = f"/companies/{urllib.parse.quote(company_slug, safe='')}"
+
+    # --- the company ----------------------------------------------------------------
+
+    async def company(self) -> BooksCompany:
+        company = await self._client.get_json(self._base, wire.COMPANY)
+        return BooksCompany(
+            slug=company.slug,
+            name=company.name,
+            organization_number=company.organization_number,
+            vat_type=company.vat_type,
+            has_api_access=company.has_api_access,
+            test_company=company.test_company,
+        )
+
+    async def accounts(self) -> list[BooksAccount]:
+        accounts = await self._client.get_all(f"{self._base}/accounts", wire.ACCOUNTS)
+        return [BooksAccount(code=account.code, name=account.name) for account in accounts]
+
+    async def account_balances(self, date: dt.date) -> list[BooksAccountBalance]:
+        balances = await self._client.get_all(
+            f"{self._base}/accountBalances", wire.ACCOUNT_BALANCES, {"date": date.isoformat()}
+        )
+        return [
+            BooksAccountBalance(code=row.code, name=row.name, balance=wire.from_ore(row.balance))
+            for row in balances
+        ]
+
+    async def bank_accounts(self) -> list[BooksBankAccount]:
+        accounts = await self._client.get_all(f"{self._base}/bankAccounts", wire.BANK_ACCOUNTS)
+        return [
+            BooksBankAccount(
+                id=str(account.bank_account_id),
+                name=account.name,
+                account_code=account.account_code,
+                bank_account_number=account.bank_account_number,
+                inactive=account.inactive,
+            )
+            for account in accounts
+        ]
+
+    # --- suppliers ------------------------------------------------------------------
+
+    async def find_supplier(self, organization_number: str | None, name: str) -> Contact | None:
+        """By organisation number; else by exactly this name, unless that contact has
+        another organisation number (then it is a different company)."""
+        number = _organization_number(organization_number)
+        if number:
+            found = await self._suppliers({"organizationNumber": number})
+            by_number = [c for c in found if _organization_number(c.organization_number) == number]
+            if by_number:
+                return _contact(_first_active(by_number))
+        name = " ".join(name.split())
+        if not name:
+            return None
+        found = await self._suppliers({"name": name})
+        by_name = [
+            c
+            for c in found
+            if " ".join(c.name.split()) == name
+            and (not number or _organization_number(c.organization_number) in (None, number))
+        ]
+        return _contact(_first_active(by_name)) if by_name else None
+
+    async def create_supplier(self, name: str, organization_number: str | None) -> Contact:
+        body = wire.ContactRequest(
+            name=" ".join(name.split()),
+            supplier=True,
+            organization_number=_organization_number(organization_number),
+        )
+        contact_id = await self._client.create(f"{self._base}/contacts", msgspec.json.encode(body))
+        contact = await self._client.get_json(f"{self._base}/contacts/{contact_id}", wire.CONTACT)
+        return _contact(contact)
+
+    async def _suppliers(self, query: QueryParams) -> list[wire.Contact]:
+        found = await self._client.get_all(
+            f"{self._base}/contacts", wire.CONTACTS, {**query, "supplier": True}
+        )
+        return [contact for contact in found if contact.supplier]
+
+    # --- purchases ------------------------------------------------------------------
+
+    async def create_purchase(self, purchase: NewPurchase) -> str:
+        body = purchase_request(purchase)
+        return await self._client.create(f"{self._base}/purchases", msgspec.json.encode(body))
+
+    async def find_purchase(self, reference: str, date: dt.date) -> Purchase | None:
+        """The purchase of `date` whose first line (or identifier) carries `reference`;
+        a live one before a deleted one."""
+        found = await self._client.get_all(
+            f"{self._base}/purchases", wire.PURCHASES, {"date": date.isoformat()}
+        )
+        matches = [
+            p
+            for p in found
+            if p.identifier == reference
+            or (p.lines and wire.reference_in(p.lines[0].description) == reference)
+        ]
+        if not matches:
+            return None
+        if len(matches) > 1:
+            _log.warning("fiken: %d purchases carry reference %s", len(matches), reference)
+        matches.sort(key=lambda p: (p.deleted, p.purchase_id))
+        return to_purchase(matches[0])
+
+    async def purchases(
+        self, start: dt.date, end: dt.date, kind: str | None = None
+    ) -> list[Purchase]:
+        found = await self._client.get_all(
+            f"{self._base}/purchases",
+            wire.PURCHASES,
+            {"dateGe": start.isoformat(), "dateLe": end.isoformat()},
+        )
+        return [to_purchase(p) for p in found if kind is None or p.kind == kind]
+
+    async def attach_to_purchase(
+        self, purchase_id: str, filename: str, content: bytes, content_type: str
+    ) -> None:
+        """Upload the receipt or invoice as documenting the purchase itself (attachToSale);
+        Fiken wants at least one of attachToSale and attachToPayment."""
+        name = attachment_name(filename, content_type)
+        await self._client.request(
+            "POST",
+            f"{self._base}/purchases/{_numeric_id(purchase_id, 'purchase')}/attachments",
+            params={"attachToSale": True, "attachToPayment": False},
+            data={"filename": name},
+            files={"file": (name, content, content_type)},
+        )
+
+    async def delete_purchase(self, purchase_id: str, description: str) -> None:
+        description = " ".join(description.split())[: wire.MAX_DESCRIPTION] or "Reversert"
+        await self._client.request(
+            "PATCH",
+            f"{self._base}/purchases/{_numeric_id(purchase_id, 'purchase')}/delete",
+            params={"description": description},
+        )
+
+    # --- journal entries --------------------------------------------------------------
+
+    async def create_journal_entry(self, entry: NewJournalEntry) -> str:
+        body = journal_entry_request(entry)
+        return await self._client.create(
+            f"{self._base}/generalJournalEntries", msgspec.json.encode(body)
+        )
+
+
+# --- mapping ---------------------------------------------------------------------------
+
+
+def purchase_request(purchase: NewPurchase) -> wire.PurchaseRequest:
+    """The POST /purchases body: øre amounts, our reference on the first line."""
+    if not purchase.lines:
+        raise _not_sent("a purchase needs at least one line")
+    foreign = purchase.currency != "NOK"
+    lines = []
+    for index, line in enumerate(purchase.lines):
+        text = (
+            _with_reference(line.description, purchase.reference)
+            if index == 0
+            else _trim(line.description)
+        )
+        net, vat = _ore(line.net), _ore(line.vat)
+        lines.append(
+            wire.OrderLine(
+                description=text,
+                vat_type=line.vat_type,
+                account=line.account,
+                net_price=None if foreign else net,
+                vat=None if foreign else vat,
+                net_price_in_currency=net if foreign else None,
+                vat_in_currency=vat if foreign else None,
+            )
+        )
+    return wire.PurchaseRequest(
+        date=purchase.date,
+        kind=purchase.kind,
+        paid=purchase.paid,
+        lines=lines,
+        currency=purchase.currency,
+        identifier=purchase.identifier or purchase.reference,
+        due_date=purchase.due_date,
+        supplier_id=(
+            _numeric_id(purchase.supplier_id, "supplier")
+            if purchase.supplier_id is not None
+            else None
+        ),
+        payment_account=purchase.payment_account,
+        payment_date=purchase.payment_date or (purchase.date if purchase.paid else None),
+        kid=purchase.kid,
+    )
+
+
+def journal_entry_request(entry: NewJournalEntry) -> wire.GeneralJournalEntryRequest:
+    """The POST /generalJournalEntries body; the description leaves room for Fiken's prefix."""
+    limit = wire.MAX_DESCRIPTION - len(wire.JOURNAL_PREFIX)
+    try:
+        description = wire.with_reference(entry.description, entry.reference, limit)
+    except ValueError as error:
+        raise _not_sent(str(error)) from None
+    lines = [
+        wire.JournalLineRequest(
+            amount=_ore(line.amount),
+            debit_account=line.debit_account,
+            debit_vat_code=line.debit_vat_code,
+            credit_account=line.credit_account,
+            credit_vat_code=line.credit_vat_code,
+        )
+        for line in entry.lines
+    ]
+    return wire.GeneralJournalEntryRequest(
+        journal_entries=[
+            wire.JournalEntryRequest(description=description, date=entry.date, lines=lines)
+        ]
+    )
+
+
+def to_purchase(purchase: wire.Purchase) -> Purchase:
+    foreign = purchase.currency != "NOK"
+    gross = sum(_line_gross(line, foreign=foreign) for line in purchase.lines)
+    return Purchase(
+        id=str(purchase.purchase_id),
+        kind=purchase.kind,
+        date=purchase.date,
+        identifier=purchase.identifier,
+        gross=wire.from_ore(gross),
+        currency=purchase.currency,
+        paid=purchase.paid,
+        deleted=purchase.deleted,
+        supplier_id=str(purchase.supplier.contact_id) if purchase.supplier else None,
+        due_date=purchase.due_date,
+        reference=wire.reference_in(purchase.lines[0].description) if purchase.lines else None,
+        transaction_id=(
+            str(purchase.transaction_id) if purchase.transaction_id is not None else None
+        ),
+        attachments=tuple(
+            name for name in map(_attachment_file, purchase.purchase_attachments) if name
+        ),
+    )
+
+
+def attachment_name(filename: str, content_type: str) -> str:
+    """A file name Fiken takes: no directories, ending in .pdf/.png/.jpeg/.jpg/.gif (added
+    from the content type when missing)."""
+    name = posixpath.basename(filename.replace("\\", "/")).strip()
+    extension = posixpath.splitext(name)[1].lower()
+    if extension in ATTACHMENT_EXTENSIONS:
+        return name
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type not in EXTENSION_OF_TYPE:
+        raise _not_sent(f"Fiken accepts only PDF, PNG, JPEG and GIF files, not {media_type!r}")
+    return f"{name or 'bilag'}{EXTENSION_OF_TYPE[media_type]}"
+
+
+def _attachment_file(attachment: wire.Attachment) -> str | None:
+    """An attachment's file name: the last segment of its download URL (the attachment
+    schema has no name field), else its identifier."""
+    if attachment.download_url:
+        path = urllib.parse.urlsplit(attachment.download_url).path
+        name = urllib.parse.unquote(path.rstrip("/").rsplit("/", 1)[-1])
+        if name:
+            return name
+    return attachment.identifier
+
+
+def _line_gross(line: wire.OrderLine, *, foreign: bool) -> int:
+    if foreign and line.net_price_in_currency is not None:
+        return line.net_price_in_currency + (line.vat_in_currency or 0)
+    return (line.net_price or 0) + (line.vat or 0)
+
+
+def _contact(contact: wire.Contact) -> Contact:
+    return Contact(
+        id=str(contact.contact_id),
+        name=contact.name,
+        organization_number=contact.organization_number,
+        supplier_account_code=contact.supplier_account_code,
+    )
+
+
+def _first_active(contacts: Iterable[wire.Contact]) -> wire.Contact:
+    """The oldest active contact, or the oldest when all are inactive."""
+    return min(contacts, key=lambda c: (c.inactive, c.contact_id))
+
+
+def _organization_number(value: str | None) -> str | None:
+    """An organisation number without spaces ("913 312 465" → "913312465")."""
+    number = "".join(value.split()) if value else ""
+    return number or None
+
+
+def _ore(amount: Decimal) -> int:
+    try:
+        return wire.to_ore(amount)
+    except wire.NotWholeOre as error:
+        raise _not_sent(str(error)) from None
+
+
+def _numeric_id(value: str, what: str) -> int:
+    if not value.isascii() or not value.isdigit():
+        raise _not_sent(f"{what} id {value!r} is not a Fiken id")
+    return int(value)
+
+
+def _with_reference(text: str, reference: str) -> str:
+    try:
+        return wire.with_reference(text, reference)
+    except ValueError as error:
+        raise _not_sent(str(error)) from None
+
+
+def _trim(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= wire.MAX_DESCRIPTION else text[: wire.MAX_DESCRIPTION - 1] + "…"
+
+
+def _not_sent(reason: str) -> ExternalRejected:
+    """A request we refuse to send because Fiken would refuse it or get it wrong."""
+    return ExternalRejected(f"{SYSTEM}: not sent: {reason}", system=SYSTEM)

@@ -1,0 +1,318 @@
+"""HTTP client for Fiken API v2: auth, limits, retries, paging and error translation.
+
+Errors (application.errors), by what Fiken or the network did:
+
+    ExternalError                 a 2xx answer we cannot read
+    ├── ExternalUnavailable       timeout, connection failure, 5xx, a 201 without Location
+    │   └── ExternalRateLimited   429 still after backing off (`retry_after` if Fiken said)
+    └── ExternalRejected          400, 422 and other 4xx: the body text, cut to 500 characters
+        ├── ExternalAuthFailed    401, 403
+        └── ExternalNotFound      404
+
+Only reads are retried on timeouts and 5xx (twice, from 0.5 s, doubling): Fiken has no
+idempotency, so a POST that timed out may have committed; the executor looks it up by our
+reference instead of sending it again. Every request is retried on 429, since Fiken refused
+it without doing it. The token goes into the Authorization header and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final, TypeVar
+
+import httpx
+import msgspec
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
+
+from bookkeeper.adapters.fiken.ratelimit import Monotonic, RequestGate, Sleep, SlidingWindow
+from bookkeeper.application.errors import (
+    ExternalAuthFailed,
+    ExternalError,
+    ExternalNotFound,
+    ExternalRateLimited,
+    ExternalRejected,
+    ExternalUnavailable,
+)
+
+SYSTEM: Final = "fiken"
+DEFAULT_BASE_URL: Final = "https://api.fiken.no/api/v2"
+#: Fiken's largest page; both page and pageSize must be sent for paging to apply.
+PAGE_SIZE: Final = 100
+#: A guard against a server that keeps announcing more pages (100 000 objects).
+MAX_PAGES: Final = 1000
+MAX_BODY_IN_MESSAGE: Final = 500
+#: Idempotent methods, retried on timeouts and 5xx.
+SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+
+T = TypeVar("T")
+QueryParams = Mapping[str, str | int | bool]
+_log = logging.getLogger(__name__)
+
+
+class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """How hard to try: attempts per request and the exponential back-off between them."""
+
+    #: Attempts of a request answered 429 (the first one included).
+    rate_limited_attempts: int = 4
+    #: Attempts of a read that timed out or got a 5xx (the first one included).
+    read_attempts: int = 3
+    first_backoff: float = 0.5
+    max_backoff: float = 8.0
+    #: A Retry-After longer than this is not slept through here: the request fails with
+    #: ExternalRateLimited(retry_after) and the caller schedules it later.
+    max_retry_after: float = 30.0
+
+
+class FikenClient:
+    """One Fiken API token: an httpx client behind a RequestGate (one request at a time,
+    at most 4 in any second), with retries and errors translated to ours.
+
+    Create one per token and process and share it; close it with `aclose()`. `transport`,
+    `clock`, `sleep`, `window` and `retry` are seams for tests."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 20.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Monotonic = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        window: SlidingWindow | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not token:
+            raise ValueError("a Fiken API token is required")
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            transport=transport,
+            follow_redirects=False,
+        )
+        self._token = token
+        self._gate = RequestGate(window, clock=clock, sleep=sleep)
+        self._sleep = sleep
+        self._retry = retry or RetryPolicy()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- requests -----------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: QueryParams | None = None,
+        body: bytes | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+    ) -> httpx.Response:
+        """One logical request (2xx answer) with the token held throughout, retries included.
+
+        `body` is JSON already encoded; `data` and `files` make a multipart form."""
+        method = method.upper()
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda error: self._retryable(method, error)),
+            stop=self._stop,
+            wait=self._wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        async with self._gate.exclusive():
+            async for attempt in retrying:
+                with attempt:
+                    async with self._gate.attempt():
+                        return await self._send(
+                            method, path, params=params, body=body, data=data, files=files
+                        )
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def get_json(self, path: str, decoder: msgspec.json.Decoder[T], **params: Any) -> T:
+        """GET one object."""
+        response = await self.request("GET", path, params=params or None)
+        return decode(decoder, response, path)
+
+    async def get_all(
+        self,
+        path: str,
+        decoder: msgspec.json.Decoder[list[T]],
+        params: QueryParams | None = None,
+    ) -> list[T]:
+        """GET every page of a list (`page` from 0, `pageSize` 100) until the
+        Fiken-Api-Page-Count header says it was the last; without the header, until a
+        page comes back short."""
+        items: list[T] = []
+        for page in range(MAX_PAGES):
+            query: dict[str, str | int | bool] = dict(params or {})
+            query.update(page=page, pageSize=PAGE_SIZE)
+            response = await self.request("GET", path, params=query)
+            batch = decode(decoder, response, path)
+            items.extend(batch)
+            count = _int_header(response, "Fiken-Api-Page-Count")
+            last = page + 1 >= count if count is not None else len(batch) < PAGE_SIZE
+            if last:
+                return items
+        raise ExternalError(f"{SYSTEM}: {path} has more than {MAX_PAGES} pages", system=SYSTEM)
+
+    async def create(self, path: str, body: bytes) -> str:
+        """POST a JSON body; the new object's id, the last segment of the Location header."""
+        response = await self.request("POST", path, body=body)
+        return location_id(response, path)
+
+    # --- one attempt --------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: QueryParams | None,
+        body: bytes | None,
+        data: Mapping[str, str] | None,
+        files: Mapping[str, tuple[str, bytes, str]] | None,
+    ) -> httpx.Response:
+        request_id = str(uuid.uuid4())
+        headers = {"X-Request-ID": request_id}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        where = f"{SYSTEM} {method} {path}"
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                params=_query(params),
+                content=body,
+                data=data,
+                files=files,
+                headers=headers,
+            )
+        except httpx.TimeoutException as error:
+            _log.warning("%s timed out (request %s)", where, request_id)
+            raise ExternalUnavailable(
+                f"{where} timed out ({type(error).__name__})", system=SYSTEM
+            ) from None
+        except httpx.TransportError as error:
+            _log.warning("%s failed: %s (request %s)", where, type(error).__name__, request_id)
+            raise ExternalUnavailable(
+                f"{where} failed: {type(error).__name__}", system=SYSTEM
+            ) from None
+        if response.is_success:
+            return response
+        _log.warning("%s answered %s (request %s)", where, response.status_code, request_id)
+        raise error_for(response, where, secret=self._token)
+
+    # --- retry policy -------------------------------------------------------------------
+
+    def _retryable(self, method: str, error: BaseException) -> bool:
+        if isinstance(error, ExternalRateLimited):
+            return True
+        return isinstance(error, ExternalUnavailable) and method in SAFE_METHODS
+
+    def _stop(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ExternalRateLimited):
+            if error.retry_after is not None and error.retry_after > self._retry.max_retry_after:
+                return True
+            return state.attempt_number >= self._retry.rate_limited_attempts
+        return state.attempt_number >= self._retry.read_attempts
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ExternalRateLimited) and error.retry_after is not None:
+            return error.retry_after
+        backoff: float = self._retry.first_backoff * 2.0 ** (state.attempt_number - 1)
+        return min(backoff, self._retry.max_backoff)
+
+
+# --- translation helpers ----------------------------------------------------------------
+
+
+def error_for(response: httpx.Response, where: str, *, secret: str = "") -> ExternalError:
+    """Our error for a non-2xx answer; the body goes into the message, with `secret` (the
+    token, should a server ever echo it) blanked out."""
+    status = response.status_code
+    if status == 429:
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        return ExternalRateLimited(
+            f"{where} was rate limited (429)", system=SYSTEM, retry_after=retry_after
+        )
+    if status >= 500:
+        return ExternalUnavailable(f"{where} answered {status}", system=SYSTEM, status=status)
+    text = _body_text(response, secret)
+    message = f"{where} answered {status}: {text}" if text else f"{where} answered {status}"
+    if status in (401, 403):
+        return ExternalAuthFailed(message, system=SYSTEM, status=status)
+    if status == 404:
+        return ExternalNotFound(message, system=SYSTEM, status=status)
+    return ExternalRejected(message, system=SYSTEM, status=status)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds (the delay-seconds form; an HTTP date counts as absent)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def location_id(response: httpx.Response, path: str) -> str:
+    """The id in a 201's Location header (Fiken: the full URL of the new object).
+
+    Without one we cannot tell what was created, though something was: ExternalUnavailable,
+    so the caller reconciles by reference."""
+    location = response.headers.get("Location", "")
+    segment = httpx.URL(location).path.rstrip("/").rsplit("/", 1)[-1] if location else ""
+    if not segment:
+        raise ExternalUnavailable(
+            f"{SYSTEM} POST {path} answered {response.status_code} without a Location",
+            system=SYSTEM,
+            status=response.status_code,
+        )
+    return segment
+
+
+def decode(decoder: msgspec.json.Decoder[T], response: httpx.Response, path: str) -> T:
+    try:
+        return decoder.decode(response.content)
+    except msgspec.DecodeError as error:  # ValidationError is a DecodeError
+        raise ExternalError(
+            f"{SYSTEM} {path}: unexpected answer ({error})", system=SYSTEM
+        ) from None
+
+
+def _body_text(response: httpx.Response, secret: str) -> str:
+    text = response.text.strip()
+    if secret:
+        text = text.replace(secret, "[token]")
+    if len(text) > MAX_BODY_IN_MESSAGE:
+        text = text[: MAX_BODY_IN_MESSAGE - 1] + "…"
+    return text
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    try:
+        return int(response.headers[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _query(params: QueryParams | None) -> list[tuple[str, str | int | float | bool | None]]:
+    """Query parameters as Fiken spells them (booleans lower case)."""
+    if not params:
+        return []
+    return [
+        (key, ("true" if value else "false") if isinstance(value, bool) else str(value))
+        for key, value in params.items()
+    ]

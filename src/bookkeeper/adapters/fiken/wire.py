@@ -1,0 +1,210 @@
+"""Fiken's JSON shapes (the parts we use), amounts in øre, and our reference in descriptions.
+
+Field names follow the OpenAPI document (camelCase). Answers are decoded leniently (unknown
+fields ignored, optional ones defaulted) so that Fiken adding a field never breaks us;
+requests use `omit_defaults`, so a field we have no value for is left out, not sent as null.
+Amounts on the wire are integer øre ("cents"); in the ports they are Decimal kroner,
+converted here exactly or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Final
+
+import msgspec
+
+from bookkeeper.domain import money
+
+#: Fiken's limit for line and journal entry descriptions.
+MAX_DESCRIPTION: Final = 200
+#: What Fiken puts before a general journal entry's description (counts toward the limit).
+JOURNAL_PREFIX: Final = "Fri postering registrert via API: "
+
+_REFERENCE: Final = r"[A-Za-z0-9][A-Za-z0-9_.:-]{2,63}"
+_REFERENCE_ONLY: Final = re.compile(_REFERENCE)
+_REFERENCE_AT_END: Final = re.compile(r"\[(" + _REFERENCE + r")\]\s*$")
+
+
+# --- amounts ---------------------------------------------------------------------------
+
+
+class NotWholeOre(ValueError):
+    """A kroner amount that is not a whole number of øre (Fiken would drop the fraction)."""
+
+
+def to_ore(amount: Decimal) -> int:
+    """Kroner to integer øre, exactly: 1234.50 → 123450. Refuses fractions of an øre
+    rather than rounding, since Fiken silently ignores them and the books would differ."""
+    if not amount.is_finite():
+        raise NotWholeOre(f"{amount} is not an amount")
+    ore = amount * 100
+    if ore != ore.to_integral_value():
+        raise NotWholeOre(f"{amount} kr is not a whole number of øre")
+    return int(ore)
+
+
+def from_ore(ore: int) -> Decimal:
+    """Integer øre to kroner with two decimals: 123450 → Decimal('1234.50')."""
+    return money.from_ore(ore)
+
+
+# --- our reference ---------------------------------------------------------------------
+
+
+def is_reference(text: str) -> bool:
+    """Whether `text` can be stored as a reference and parsed back (letters, digits, _.:-)."""
+    return _REFERENCE_ONLY.fullmatch(text) is not None
+
+
+def with_reference(text: str, reference: str, limit: int = MAX_DESCRIPTION) -> str:
+    """`text [reference]` within `limit` characters: the text is cut, never the reference,
+    which must survive for a lookup to find the object again."""
+    if not is_reference(reference):
+        raise ValueError(f"unusable reference {reference!r}")
+    tag = f"[{reference}]"
+    room = limit - len(tag) - 1
+    if room < 1:
+        raise ValueError(f"reference {reference!r} does not fit in {limit} characters")
+    text = " ".join(text.split())
+    if len(text) > room:
+        text = text[: room - 1].rstrip() + "…"
+    return f"{text} {tag}" if text else tag
+
+
+def reference_in(text: str | None) -> str | None:
+    """The reference at the end of a description (`… [bk-…]`), if there is one."""
+    if not text:
+        return None
+    found = _REFERENCE_AT_END.search(text)
+    return found.group(1) if found else None
+
+
+# --- what Fiken answers ----------------------------------------------------------------
+
+
+class Company(msgspec.Struct, frozen=True, rename="camel"):
+    slug: str
+    name: str = ""
+    organization_number: str | None = None
+    vat_type: str | None = None
+    has_api_access: bool = True
+    test_company: bool = False
+
+
+class Account(msgspec.Struct, frozen=True, rename="camel"):
+    code: str
+    name: str = ""
+
+
+class AccountBalance(msgspec.Struct, frozen=True, rename="camel"):
+    code: str
+    name: str = ""
+    balance: int = 0
+
+
+class BankAccount(msgspec.Struct, frozen=True, rename="camel"):
+    bank_account_id: int
+    account_code: str
+    name: str = ""
+    bank_account_number: str | None = None
+    inactive: bool = False
+
+
+class Contact(msgspec.Struct, frozen=True, rename="camel"):
+    contact_id: int
+    name: str = ""
+    organization_number: str | None = None
+    supplier_account_code: str | None = None
+    supplier: bool = False
+    inactive: bool = False
+
+
+class OrderLine(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
+    """A purchase line, read and written (`netPrice` or `netPriceInCurrency` is required)."""
+
+    description: str
+    vat_type: str
+    net_price: int | None = None
+    vat: int | None = None
+    account: str | None = None
+    net_price_in_currency: int | None = None
+    vat_in_currency: int | None = None
+
+
+class Attachment(msgspec.Struct, frozen=True, rename="camel"):
+    identifier: str | None = None
+    download_url: str | None = None
+    comment: str | None = None
+    type: str | None = None
+
+
+class Purchase(msgspec.Struct, frozen=True, rename="camel"):
+    purchase_id: int
+    date: dt.date
+    kind: str
+    paid: bool = False
+    transaction_id: int | None = None
+    identifier: str | None = None
+    due_date: dt.date | None = None
+    lines: list[OrderLine] = []
+    supplier: Contact | None = None
+    currency: str = "NOK"
+    purchase_attachments: list[Attachment] = []
+    deleted: bool = False
+
+
+# --- what we send ----------------------------------------------------------------------
+
+
+class ContactRequest(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
+    name: str
+    supplier: bool
+    organization_number: str | None = None
+
+
+class PurchaseRequest(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
+    """POST /purchases. `paid` is required although the spec's properties omit it."""
+
+    date: dt.date
+    kind: str
+    paid: bool
+    lines: list[OrderLine]
+    currency: str
+    identifier: str | None = None
+    due_date: dt.date | None = None
+    supplier_id: int | None = None
+    payment_account: str | None = None
+    payment_date: dt.date | None = None
+    kid: str | None = None
+
+
+class JournalLineRequest(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
+    """Net amount on debit lines with a VAT code, gross on credit lines (Fiken derives VAT)."""
+
+    amount: int
+    debit_account: str | None = None
+    debit_vat_code: int | None = None
+    credit_account: str | None = None
+    credit_vat_code: int | None = None
+
+
+class JournalEntryRequest(msgspec.Struct, frozen=True, rename="camel"):
+    description: str
+    date: dt.date
+    lines: list[JournalLineRequest]
+
+
+class GeneralJournalEntryRequest(msgspec.Struct, frozen=True, rename="camel"):
+    journal_entries: list[JournalEntryRequest]
+
+
+COMPANY: Final = msgspec.json.Decoder(Company)
+ACCOUNTS: Final = msgspec.json.Decoder(list[Account])
+ACCOUNT_BALANCES: Final = msgspec.json.Decoder(list[AccountBalance])
+BANK_ACCOUNTS: Final = msgspec.json.Decoder(list[BankAccount])
+CONTACT: Final = msgspec.json.Decoder(Contact)
+CONTACTS: Final = msgspec.json.Decoder(list[Contact])
+PURCHASES: Final = msgspec.json.Decoder(list[Purchase])

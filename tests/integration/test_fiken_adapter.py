@@ -1,0 +1,750 @@
+"""The Fiken adapter against the fake Fiken on a loopback socket: every Books method, the
+wire format (øre, Location ids, paging, multipart), error translation, and the limits
+(one request at a time, at most 4 in any second) kept under concurrent callers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import httpx
+import msgspec
+import pytest
+import pytest_asyncio
+
+from bookkeeper.adapters.fiken import (
+    FikenBooks,
+    FikenClient,
+    SlidingWindow,
+    fiken_books_provider,
+)
+from bookkeeper.adapters.fiken.wire import from_ore
+from bookkeeper.application.errors import (
+    ExternalAuthFailed,
+    ExternalNotFound,
+    ExternalRateLimited,
+    ExternalRejected,
+    ExternalUnavailable,
+)
+from bookkeeper.application.ports import (
+    JournalEntryLineOut,
+    NewJournalEntry,
+    NewPurchase,
+    PurchaseLine,
+)
+from tests.fakes.contract import FIKEN_SPEC, errors
+from tests.fakes.fiken import (
+    BANK_ACCOUNT_CODE,
+    DEFAULT_COMPANY,
+    DEFAULT_TOKEN,
+    JOURNAL_PREFIX,
+    FakeFiken,
+    FikenServer,
+    running_fake_fiken,
+    running_fiken_server,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+DAY = dt.date(2026, 3, 14)
+
+
+class RecordingSleep:
+    """Back-off without waiting: records what the client asked to sleep."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        await asyncio.sleep(0)
+
+
+def unlimited() -> SlidingWindow:
+    """A window that never makes a test wait (the limit itself has tests of its own)."""
+    return SlidingWindow(limit=10_000, window=1.0)
+
+
+def reference() -> str:
+    return f"bk-{uuid.uuid4().hex}"
+
+
+def cash_purchase(ref: str, *, date: dt.date = DAY, **changes: object) -> NewPurchase:
+    purchase = NewPurchase(
+        kind="cash_purchase",
+        date=date,
+        currency="NOK",
+        lines=(
+            PurchaseLine(
+                description="Kontorrekvisita",
+                net=Decimal("987.60"),
+                vat=Decimal("246.90"),
+                vat_type="HIGH",
+                account="6800",
+            ),
+        ),
+        reference=ref,
+        paid=True,
+        payment_account=BANK_ACCOUNT_CODE,
+    )
+    return msgspec_replace(purchase, **changes)
+
+
+def msgspec_replace(purchase: NewPurchase, **changes: object) -> NewPurchase:
+    return msgspec.structs.replace(purchase, **changes)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server() -> AsyncIterator[FikenServer]:
+    """One loopback server for the module (stopping one costs ~0.2 s), a fresh fake per test."""
+    async with running_fiken_server() as served:
+        yield served
+
+
+@pytest.fixture
+def fiken(server: FikenServer) -> tuple[FakeFiken, str]:
+    return server.fresh(), server.base_url
+
+
+@pytest.fixture
+def sleep() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(fiken: tuple[FakeFiken, str], sleep: RecordingSleep) -> AsyncIterator[FikenClient]:
+    _, base_url = fiken
+    client = FikenClient(base_url, DEFAULT_TOKEN, timeout=5.0, sleep=sleep, window=unlimited())
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def fake(fiken: tuple[FakeFiken, str]) -> FakeFiken:
+    return fiken[0]
+
+
+@pytest.fixture
+def books(client: FikenClient) -> FikenBooks:
+    return FikenBooks(client, DEFAULT_COMPANY)
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+async def test_company_accounts_and_bank_accounts(books: FikenBooks, fake: FakeFiken) -> None:
+    company = await books.company()
+    assert company.slug == DEFAULT_COMPANY
+    assert company.name == "Fiken Demo AS"
+    assert company.organization_number == "912345678"
+    assert company.has_api_access and company.test_company
+
+    accounts = {account.code: account.name for account in await books.accounts()}
+    assert accounts == fake.accounts
+    assert accounts["6800"] == "Kontorrekvisita"
+
+    [bank] = await books.bank_accounts()
+    assert bank.account_code == BANK_ACCOUNT_CODE
+    assert bank.id == "2747365"
+    assert bank.bank_account_number == "12345678903"
+    assert not bank.inactive
+
+
+async def test_account_balances_come_back_in_kroner(books: FikenBooks) -> None:
+    await books.create_purchase(cash_purchase(reference()))
+
+    before = {row.code: row.balance for row in await books.account_balances(DAY - dt.timedelta(1))}
+    after = {row.code: row.balance for row in await books.account_balances(DAY)}
+
+    assert before[BANK_ACCOUNT_CODE] == Decimal("0.00")
+    assert after[BANK_ACCOUNT_CODE] == Decimal("-1234.50")
+    assert after["6800"] == Decimal("987.60")
+    assert after["2710"] == Decimal("246.90")
+
+
+# --- suppliers ---------------------------------------------------------------------------
+
+
+async def test_supplier_is_found_by_number_then_by_exact_name(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    assert await books.find_supplier("913312465", "Kontorland AS") is None
+
+    created = await books.create_supplier("Kontorland  AS", "913 312 465")
+
+    stored = fake.contacts[int(created.id)]
+    assert stored["supplier"] is True
+    assert stored["organizationNumber"] == "913312465"
+    assert created.name == "Kontorland AS"
+    assert created.supplier_account_code == stored["supplierAccountCode"]
+    assert (await books.find_supplier("913 312 465", "another name")) == created
+    assert (await books.find_supplier(None, "Kontorland AS")) == created
+    assert await books.find_supplier(None, "Kontorland") is None  # exact names only
+
+
+async def test_a_namesake_with_another_organisation_number_is_not_the_supplier(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    fake.add_contact("Rema 1000", "811111111")
+    fake.add_contact("Rema 1000", "822222222", supplier=False)
+
+    assert await books.find_supplier("833333333", "Rema 1000") is None
+    found = await books.find_supplier("811111111", "Rema 1000")
+    assert found is not None and found.organization_number == "811111111"
+
+
+# --- purchases ---------------------------------------------------------------------------
+
+
+async def test_cash_purchase_goes_out_in_ore_and_is_found_by_its_reference(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    ref = reference()
+    second = PurchaseLine(
+        description="Frakt",
+        net=Decimal("0.80"),
+        vat=Decimal("0.20"),
+        vat_type="HIGH",
+        account="6800",
+    )
+    purchase = cash_purchase(ref)
+    purchase = msgspec_replace(purchase, lines=(*purchase.lines, second))
+
+    purchase_id = await books.create_purchase(purchase)
+
+    assert purchase_id == str(next(iter(fake.purchases)))  # from the Location header
+    sent = fake.purchase_requests[int(purchase_id)]
+    assert sent["kind"] == "cash_purchase"
+    assert sent["paid"] is True
+    assert sent["paymentAccount"] == BANK_ACCOUNT_CODE
+    assert sent["paymentDate"] == DAY.isoformat()
+    assert sent["identifier"] == ref  # no document number: the reference stands in
+    assert sent["lines"][0] == {
+        "description": f"Kontorrekvisita [{ref}]",
+        "vatType": "HIGH",
+        "netPrice": 98760,
+        "vat": 24690,
+        "account": "6800",
+    }
+    assert sent["lines"][1]["description"] == "Frakt"
+    assert "supplierId" not in sent and "kid" not in sent
+
+    found = await books.find_purchase(ref, DAY)
+    assert found is not None
+    assert found.id == purchase_id
+    assert found.reference == ref
+    assert found.gross == Decimal("1235.50")
+    assert (found.kind, found.paid, found.deleted, found.currency) == (
+        "cash_purchase",
+        True,
+        False,
+        "NOK",
+    )
+    assert found.transaction_id is not None
+
+
+async def test_supplier_invoice_carries_supplier_due_date_kid_and_number(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    supplier = await books.create_supplier("Telenor Norge AS", "976967631")
+    ref = reference()
+    purchase = NewPurchase(
+        kind="supplier",
+        date=DAY,
+        currency="NOK",
+        lines=(
+            PurchaseLine(
+                description="Mobilabonnement mars",
+                net=Decimal("399.20"),
+                vat=Decimal("99.80"),
+                vat_type="HIGH",
+                account="6900",
+            ),
+        ),
+        reference=ref,
+        identifier="F-2026-0317",
+        due_date=DAY + dt.timedelta(days=14),
+        supplier_id=supplier.id,
+        kid="1234567890128",
+    )
+
+    purchase_id = await books.create_purchase(purchase)
+
+    sent = fake.purchase_requests[int(purchase_id)]
+    assert sent["supplierId"] == int(supplier.id)
+    assert sent["identifier"] == "F-2026-0317"
+    assert sent["dueDate"] == "2026-03-28"
+    assert sent["kid"] == "1234567890128"
+    assert sent["paid"] is False
+    found = await books.find_purchase(ref, DAY)
+    assert found is not None
+    assert (found.supplier_id, found.identifier, found.reference) == (
+        supplier.id,
+        "F-2026-0317",
+        ref,
+    )
+    assert found.due_date == dt.date(2026, 3, 28)
+    assert found.gross == Decimal("499.00")
+
+
+async def test_a_long_description_is_cut_but_never_the_reference(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    ref = reference()
+    long = cash_purchase(ref)
+    line = msgspec_replace_line(long.lines[0], description="Kaffe og kaker " * 30)
+
+    purchase_id = await books.create_purchase(msgspec_replace(long, lines=(line,)))
+
+    description = fake.purchase_requests[int(purchase_id)]["lines"][0]["description"]
+    assert len(description) == 200
+    assert description.endswith(f"… [{ref}]")
+    found = await books.find_purchase(ref, DAY)
+    assert found is not None and found.reference == ref
+
+
+def msgspec_replace_line(line: PurchaseLine, **changes: object) -> PurchaseLine:
+    return msgspec.structs.replace(line, **changes)
+
+
+async def test_find_purchase_matches_only_our_reference_on_that_date(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    mine, other = reference(), reference()
+    mine_id = await books.create_purchase(cash_purchase(mine))
+    await books.create_purchase(cash_purchase(other))
+    await books.create_purchase(cash_purchase(reference(), date=DAY + dt.timedelta(1)))
+
+    found = await books.find_purchase(mine, DAY)
+
+    assert found is not None and found.id == mine_id
+    assert await books.find_purchase(mine, DAY + dt.timedelta(1)) is None
+    assert await books.find_purchase(reference(), DAY) is None
+    [lookup, *_] = [r for r in fake.requests if r.query.get("date") == DAY.isoformat()]
+    assert lookup.query["pageSize"] == "100"
+
+
+def seed_purchase(fake: FakeFiken, number: int, date: dt.date) -> None:
+    """A purchase stored straight in the fake (every tenth from a supplier)."""
+    body: dict[str, object] = {
+        "date": date.isoformat(),
+        "kind": "cash_purchase",
+        "paid": True,
+        "paymentAccount": BANK_ACCOUNT_CODE,
+        "currency": "NOK",
+        "lines": [
+            {
+                "description": f"Kjøp {number} [bk-seed-{number:04d}]",
+                "vatType": "HIGH",
+                "netPrice": 800 * number,
+                "vat": 200 * number,
+                "account": "6800",
+            }
+        ],
+    }
+    if number % 10 == 0:
+        body.update(kind="supplier", paid=False, supplierId=fake.add_contact(f"Lev {number}"))
+        del body["paymentAccount"]
+    fake.create_purchase(body)
+
+
+async def test_purchases_reads_every_page(books: FikenBooks, fake: FakeFiken) -> None:
+    start, end = dt.date(2026, 2, 1), dt.date(2026, 2, 28)
+    for number in range(230):
+        seed_purchase(fake, number, start + dt.timedelta(days=number % 28))
+    await books.create_purchase(cash_purchase(reference(), date=dt.date(2026, 3, 1)))
+    fake.requests.clear()
+
+    found = await books.purchases(start, end)
+
+    assert len(found) == 230
+    assert {p.reference for p in found} == {f"bk-seed-{n:04d}" for n in range(230)}
+    assert sum(p.gross for p in found) == sum(from_ore(1000 * n) for n in range(230))
+    pages = [(r.query["page"], r.query["pageSize"]) for r in fake.requests]
+    assert pages == [("0", "100"), ("1", "100"), ("2", "100")]
+    assert {r.query["dateGe"] for r in fake.requests} == {"2026-02-01"}
+    assert {r.query["dateLe"] for r in fake.requests} == {"2026-02-28"}
+
+    suppliers = await books.purchases(start, end, kind="supplier")
+    assert len(suppliers) == 23
+    assert all(p.supplier_id is not None for p in suppliers)
+
+
+async def test_a_body_the_spec_refuses_is_rejected_with_fikens_words(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    with pytest.raises(ExternalRejected) as refused:
+        await books.create_purchase(cash_purchase(reference(), currency="nok"))
+
+    assert type(refused.value) is ExternalRejected
+    assert refused.value.status == 400
+    assert not refused.value.retryable
+    assert "currency: 'nok' does not match '^[A-Z]{3}$'" in refused.value.message
+
+    with pytest.raises(ExternalRejected) as long:
+        await books.create_purchase(cash_purchase(reference(), currency="N" * 1000))
+    assert "currency" in long.value.message
+    assert len(long.value.message) < 600  # the body is cut to 500 characters
+    assert fake.purchases == {}
+
+
+async def test_business_rules_of_fiken_are_rejected(books: FikenBooks, fake: FakeFiken) -> None:
+    no_supplier = cash_purchase(reference(), kind="supplier", paid=False, payment_account=None)
+    with pytest.raises(ExternalRejected, match="supplierId"):
+        await books.create_purchase(no_supplier)
+    bad_account = cash_purchase(reference(), payment_account="1920:99999")
+    with pytest.raises(ExternalRejected, match="paymentAccount"):
+        await books.create_purchase(bad_account)
+    assert fake.purchases == {}
+
+
+async def test_amounts_that_are_not_whole_ore_are_never_sent(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    purchase = cash_purchase(reference())
+    line = msgspec_replace_line(purchase.lines[0], net=Decimal("10.005"))
+
+    with pytest.raises(ExternalRejected, match="øre"):
+        await books.create_purchase(msgspec_replace(purchase, lines=(line,)))
+
+    assert fake.requests == []
+
+
+async def test_receipt_is_uploaded_as_multipart_and_listed_by_name(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    ref = reference()
+    purchase_id = await books.create_purchase(cash_purchase(ref))
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF"
+
+    await books.attach_to_purchase(purchase_id, "kvittering.pdf", pdf, "application/pdf")
+    await books.attach_to_purchase(purchase_id, "uploads/scan", b"\xff\xd8\xff", "image/jpeg")
+
+    first, second = fake.attachments
+    assert (first.purchase_id, first.filename, first.content) == (
+        int(purchase_id),
+        "kvittering.pdf",
+        pdf,
+    )
+    assert first.content_type == "application/pdf"
+    assert first.attach_to_sale and not first.attach_to_payment
+    assert second.filename == "scan.jpg"
+    found = await books.find_purchase(ref, DAY)
+    assert found is not None
+    assert found.attachments == ("kvittering.pdf", "scan.jpg")
+
+
+async def test_a_file_fiken_cannot_take_is_not_sent(books: FikenBooks, fake: FakeFiken) -> None:
+    with pytest.raises(ExternalRejected, match="PDF"):
+        await books.attach_to_purchase("1001", "notes.txt", b"hello", "text/plain")
+    assert fake.requests == []
+
+
+async def test_delete_reverses_the_purchase(books: FikenBooks, fake: FakeFiken) -> None:
+    ref = reference()
+    purchase_id = await books.create_purchase(cash_purchase(ref))
+
+    await books.delete_purchase(purchase_id, "Feilregistrert: duplikat")
+
+    assert fake.purchases[int(purchase_id)]["deletedDescription"] == "Feilregistrert: duplikat"
+    found = await books.find_purchase(ref, DAY)
+    assert found is not None and found.deleted
+    balances = {row.code: row.balance for row in await books.account_balances(DAY)}
+    assert balances[BANK_ACCOUNT_CODE] == Decimal("0.00")
+    with pytest.raises(ExternalNotFound):
+        await books.delete_purchase("999999", "finnes ikke")
+
+
+# --- journal entries ---------------------------------------------------------------------
+
+
+async def test_journal_entry_goes_out_in_ore_with_the_reference(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    ref = reference()
+    entry = NewJournalEntry(
+        date=DAY,
+        description="Periodisering av forsikring " * 10,
+        lines=(
+            JournalEntryLineOut(amount=Decimal("1000.00"), debit_account="6800", debit_vat_code=1),
+            JournalEntryLineOut(amount=Decimal("1250.00"), credit_account=BANK_ACCOUNT_CODE),
+        ),
+        reference=ref,
+    )
+
+    entry_id = await books.create_journal_entry(entry)
+
+    stored = fake.journal_entries[int(entry_id)]
+    assert stored["description"].startswith(JOURNAL_PREFIX)
+    assert len(stored["description"]) <= 200
+    assert stored["description"].endswith(f"[{ref}]")
+    [sent] = fake.journal_entry_requests[0]["journalEntries"]
+    assert sent["date"] == DAY.isoformat()
+    assert sent["lines"] == [
+        {"amount": 100000, "debitAccount": "6800", "debitVatCode": 1},
+        {"amount": 125000, "creditAccount": BANK_ACCOUNT_CODE},
+    ]
+
+
+async def test_the_fake_answers_in_the_documented_shapes(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    """The fake's answers conform to the spec too, so the adapter is not tested against
+    shapes only the fake would send."""
+    supplier = await books.create_supplier("Kontorland AS", "913312465")
+    invoice = cash_purchase(
+        reference(), kind="supplier", paid=False, payment_account=None, supplier_id=supplier.id
+    )
+    purchase_id = await books.create_purchase(invoice)
+    await books.attach_to_purchase(purchase_id, "faktura.pdf", b"%PDF", "application/pdf")
+    await books.create_journal_entry(
+        NewJournalEntry(
+            date=DAY,
+            description="Avskrivning",
+            lines=(JournalEntryLineOut(amount=Decimal("10"), debit_account="6800"),),
+            reference=reference(),
+        )
+    )
+
+    shapes = [
+        ("company", fake.company),
+        *(("contact", c) for c in fake.contacts.values()),
+        *(("purchaseResult", p) for p in fake.purchases.values()),
+        *(("journalEntry", j) for j in fake.journal_entries.values()),
+        *(("bankAccountResult", b) for b in fake.bank_accounts),
+        *(("accountBalance", b) for b in fake.balances(DAY)),
+    ]
+    assert {name for name, _ in shapes} == {
+        "company",
+        "contact",
+        "purchaseResult",
+        "journalEntry",
+        "bankAccountResult",
+        "accountBalance",
+    }
+    problems = [(name, errors(FIKEN_SPEC, name, body)) for name, body in shapes]
+    assert [(name, found) for name, found in problems if found] == []
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+async def test_5xx_on_a_post_is_unavailable_and_not_repeated(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    fake.fail_next(1, 503, method="POST")
+
+    with pytest.raises(ExternalUnavailable) as failed:
+        await books.create_purchase(cash_purchase(reference()))
+
+    assert failed.value.status == 503 and failed.value.retryable
+    assert [r.method for r in fake.requests] == ["POST"]
+    assert fake.purchases == {}
+
+
+async def test_5xx_on_a_read_is_retried_then_reported(
+    books: FikenBooks, fake: FakeFiken, sleep: RecordingSleep
+) -> None:
+    fake.fail_next(2, 502, method="GET")
+    assert (await books.company()).slug == DEFAULT_COMPANY
+    assert sleep.calls == [0.5, 1.0]
+
+    fake.fail_next(10, 500, method="GET")
+    with pytest.raises(ExternalUnavailable) as failed:
+        await books.company()
+    assert failed.value.status == 500
+    assert len(fake.requests) == 3 + 3
+
+
+async def test_429_honours_retry_after_then_succeeds(
+    books: FikenBooks, fake: FakeFiken, sleep: RecordingSleep
+) -> None:
+    fake.rate_limit_next(2, retry_after=7)
+
+    purchase_id = await books.create_purchase(cash_purchase(reference()))
+
+    assert sleep.calls == [7.0, 7.0]
+    assert [r.status for r in fake.requests] == [429, 429, 201]
+    assert list(fake.purchases) == [int(purchase_id)]
+
+
+async def test_429_forever_is_rate_limited_after_backing_off(
+    books: FikenBooks, fake: FakeFiken, sleep: RecordingSleep
+) -> None:
+    fake.rate_limit_next(100)
+
+    with pytest.raises(ExternalRateLimited) as limited:
+        await books.accounts()
+
+    assert limited.value.retryable and limited.value.retry_after is None
+    assert sleep.calls == [0.5, 1.0, 2.0]
+    assert len(fake.requests) == 4
+
+
+async def test_a_long_retry_after_is_handed_to_the_caller(
+    books: FikenBooks, fake: FakeFiken, sleep: RecordingSleep
+) -> None:
+    fake.rate_limit_next(1, retry_after=120)
+
+    with pytest.raises(ExternalRateLimited) as limited:
+        await books.company()
+
+    assert limited.value.retry_after == 120
+    assert sleep.calls == []
+    assert len(fake.requests) == 1
+
+
+async def test_a_wrong_token_is_auth_failed_and_never_shown(fiken: tuple[FakeFiken, str]) -> None:
+    _, base_url = fiken
+    secret = "not-the-token-" + uuid.uuid4().hex
+    client = FikenClient(base_url, secret, window=unlimited())
+    try:
+        with pytest.raises(ExternalAuthFailed) as denied:
+            await FikenBooks(client, DEFAULT_COMPANY).company()
+    finally:
+        await client.aclose()
+    assert denied.value.status == 401
+    assert secret not in str(denied.value)
+
+
+async def test_403_is_auth_failed_and_an_unknown_company_not_found(
+    client: FikenClient, fake: FakeFiken
+) -> None:
+    fake.fail_next(1, 403)
+    with pytest.raises(ExternalAuthFailed):
+        await FikenBooks(client, DEFAULT_COMPANY).company()
+    with pytest.raises(ExternalNotFound) as missing:
+        await FikenBooks(client, "no-such-company").company()
+    assert missing.value.status == 404
+
+
+async def test_connection_refused_is_unavailable(sleep: RecordingSleep) -> None:
+    client = FikenClient("http://127.0.0.1:9/api/v2", DEFAULT_TOKEN, sleep=sleep)
+    try:
+        with pytest.raises(ExternalUnavailable, match="ConnectError"):
+            await FikenBooks(client, DEFAULT_COMPANY).company()
+    finally:
+        await client.aclose()
+
+
+async def test_timeout_after_commit_is_unavailable_and_reconciled_by_reference(
+    fiken: tuple[FakeFiken, str], sleep: RecordingSleep
+) -> None:
+    fake, base_url = fiken
+    client = FikenClient(base_url, DEFAULT_TOKEN, timeout=0.2, sleep=sleep, window=unlimited())
+    books = FikenBooks(client, DEFAULT_COMPANY)
+    ref = reference()
+    fake.commit_then_hang(1, method="POST", path=r"/purchases$")
+    try:
+        with pytest.raises(ExternalUnavailable, match="timed out"):
+            await books.create_purchase(cash_purchase(ref))
+
+        found = await books.find_purchase(ref, DAY)
+    finally:
+        await client.aclose()
+
+    [committed] = fake.purchases_with_reference(ref)
+    assert found is not None and found.id == str(committed["purchaseId"])
+    assert len(fake.purchases) == 1
+    assert [r.method for r in fake.requests] == ["POST", "GET"]  # the POST was not repeated
+    assert fake.concurrent_violations == 0
+
+
+async def test_a_read_that_hangs_is_retried(
+    fiken: tuple[FakeFiken, str], sleep: RecordingSleep
+) -> None:
+    fake, base_url = fiken
+    client = FikenClient(base_url, DEFAULT_TOKEN, timeout=0.2, sleep=sleep, window=unlimited())
+    fake.hang_next(1, method="GET")
+    try:
+        assert (await FikenBooks(client, DEFAULT_COMPANY).company()).slug == DEFAULT_COMPANY
+    finally:
+        await client.aclose()
+    assert [r.fault for r in fake.requests] == ["hang", None]
+
+
+async def test_every_request_has_its_own_request_id(books: FikenBooks, fake: FakeFiken) -> None:
+    await books.company()
+    await books.accounts()
+    await books.create_purchase(cash_purchase(reference()))
+
+    ids = [r.request_id for r in fake.requests]
+    assert len(ids) == 3 and len(set(ids)) == 3
+    assert all(uuid.UUID(str(request_id)).version == 4 for request_id in ids)
+
+
+# --- limits ------------------------------------------------------------------------------
+
+
+async def test_concurrent_callers_never_overlap_or_exceed_the_window(
+    fiken: tuple[FakeFiken, str],
+) -> None:
+    fake, base_url = fiken
+    window = SlidingWindow(limit=4, window=0.05)
+    client = FikenClient(base_url, DEFAULT_TOKEN, window=window)
+    books = FikenBooks(client, DEFAULT_COMPANY)
+    refs = [reference() for _ in range(8)]
+    try:
+        await asyncio.gather(
+            *(books.create_purchase(cash_purchase(ref)) for ref in refs),
+            *(books.company() for _ in range(4)),
+            *(books.accounts() for _ in range(4)),
+            *(books.find_purchase(ref, DAY) for ref in refs[:4]),
+        )
+    finally:
+        await client.aclose()
+
+    assert len(fake.requests) == 20
+    assert fake.concurrent_violations == 0
+    assert fake.max_in_flight == 1
+    assert fake.max_requests_in_any_window(0.05) <= 4
+    assert all(len(fake.purchases_with_reference(ref)) == 1 for ref in refs)
+
+
+async def test_the_real_limit_keeps_four_requests_in_any_second(
+    fiken: tuple[FakeFiken, str],
+) -> None:
+    fake, base_url = fiken
+    client = FikenClient(base_url, DEFAULT_TOKEN)  # the production limit: 4 per second
+    books = FikenBooks(client, DEFAULT_COMPANY)
+    try:
+        await asyncio.gather(*(books.company() for _ in range(10)))
+    finally:
+        await client.aclose()
+
+    assert len(fake.requests) == 10
+    assert fake.concurrent_violations == 0
+    assert fake.max_requests_in_any_second() == 4  # no more, and not needlessly fewer
+
+
+async def test_the_fake_notices_concurrent_requests(fiken: tuple[FakeFiken, str]) -> None:
+    """The detector the tests above rely on: a second request while one is in flight is
+    counted and answered 429, as Fiken does."""
+    fake, base_url = fiken
+    fake.hang_next(1, seconds=2.0, path=r"/accounts$")
+    headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=0.2) as raw:
+        hanging = asyncio.create_task(raw.get(f"/companies/{DEFAULT_COMPANY}/accounts"))
+        await fake.arrived(1)
+        second = await raw.get(f"/companies/{DEFAULT_COMPANY}")
+        with pytest.raises(httpx.ReadTimeout):
+            await hanging
+
+    assert second.status_code == 429
+    assert fake.concurrent_violations == 1
+
+
+async def test_the_provider_shares_one_client_for_every_tenant() -> None:
+    async with running_fake_fiken(company="acme-as") as (fake, base_url):
+        provider, close = fiken_books_provider(base_url, DEFAULT_TOKEN, "acme-as")
+        try:
+            first, second = provider("tenant-a"), provider("tenant-b")
+            assert first is second
+            assert first.name == "fiken"
+            assert (await first.company()).slug == "acme-as"
+        finally:
+            await close()
+    assert len(fake.requests) == 1
