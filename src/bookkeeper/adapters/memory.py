@@ -6,18 +6,22 @@ commit re-checks the expected versions so concurrent units of work conflict the 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+from bookkeeper.adapters.memory_ledger import LedgerState, MemoryLedger
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.application.ports import (
     ApprovalCounts,
+    DocumentStore,
     DuplicateProbe,
     EventFilter,
     EventStore,
+    LedgerProjection,
     NewEvent,
     PatternProjection,
     PatternView,
@@ -27,6 +31,7 @@ from bookkeeper.application.ports import (
     RecordedEvent,
     ScoringInputs,
     ScoringReads,
+    StoredDocument,
     TenantSettings,
 )
 from bookkeeper.domain.events import Status
@@ -43,7 +48,12 @@ class MemoryDatabase:
     proposals: dict[uuid.UUID, ProposalView] = field(default_factory=dict)
     patterns: dict[tuple[str, str], PatternView] = field(default_factory=dict)
     rules: dict[str, ReviewRules] = field(default_factory=dict)
+    ledger: LedgerState = field(default_factory=LedgerState)
     last_position: int = 0
+    #: Stored files by (tenant, sha256): metadata and content.
+    documents: dict[tuple[str, str], tuple[StoredDocument, bytes]] = field(default_factory=dict)
+    #: Proposals claimed by an open unit of work (claim_due), as FOR UPDATE SKIP LOCKED.
+    claimed: dict[uuid.UUID, object] = field(default_factory=dict)
 
     def next_position(self) -> int:
         """Positions are taken at append time, like a database sequence: gaps are possible."""
@@ -243,6 +253,23 @@ class MemoryProposals:
             c["failed"] += v.status is Status.FAILED
         return [ApprovalCounts(kind=k, **c) for k, c in sorted(counts.items())]
 
+    async def claim_due(self, now: dt.datetime, limit: int) -> list[ProposalView]:
+        views = {**self._db.proposals, **self._uow.staged_proposals}
+        due = sorted(
+            (
+                v
+                for v in views.values()
+                if v.status is Status.APPROVED
+                and (v.next_attempt_at is None or v.next_attempt_at <= now)
+                and (v.lease_until is None or v.lease_until <= now)
+                and self._db.claimed.get(v.id, self._uow) is self._uow
+            ),
+            key=lambda v: (v.updated_at, v.id),
+        )[: max(limit, 0)]
+        for view in due:  # locked until this unit of work ends, skipped by the others
+            self._db.claimed[view.id] = self._uow
+        return due
+
     async def clear(self) -> None:
         self._uow.clear_proposals = True
 
@@ -289,6 +316,44 @@ class MemorySettings:
         return self._db.rules.get(tenant_id, DEFAULT_RULES)
 
 
+class MemoryDocuments:
+    """Files by content hash, staged like everything else until commit."""
+
+    def __init__(self, db: MemoryDatabase, uow: MemoryUnitOfWork) -> None:
+        self._db = db
+        self._uow = uow
+
+    def _find(self, tenant_id: str, sha256: str) -> tuple[StoredDocument, bytes] | None:
+        key = (tenant_id, sha256)
+        return self._uow.staged_documents.get(key) or self._db.documents.get(key)
+
+    async def put(
+        self, tenant_id: str, content: bytes, content_type: str, filename: str, now: dt.datetime
+    ) -> tuple[StoredDocument, bool]:
+        sha256 = hashlib.sha256(content).hexdigest()
+        found = self._find(tenant_id, sha256)
+        if found is not None:
+            return found[0], False
+        document = StoredDocument(
+            tenant_id=tenant_id,
+            sha256=sha256,
+            content_type=content_type,
+            filename=filename,
+            size=len(content),
+            created_at=now,
+        )
+        self._uow.staged_documents[(tenant_id, sha256)] = (document, bytes(content))
+        return document, True
+
+    async def get(self, tenant_id: str, sha256: str) -> StoredDocument | None:
+        found = self._find(tenant_id, sha256)
+        return found[0] if found is not None else None
+
+    async def content(self, tenant_id: str, sha256: str) -> bytes | None:
+        found = self._find(tenant_id, sha256)
+        return found[1] if found is not None else None
+
+
 class MemoryUnitOfWork:
     def __init__(self, db: MemoryDatabase) -> None:
         self._db = db
@@ -298,11 +363,15 @@ class MemoryUnitOfWork:
         self.staged_patterns: dict[tuple[str, str], PatternView] = {}
         self.clear_proposals = False
         self.clear_patterns = False
+        self.staged_documents: dict[tuple[str, str], tuple[StoredDocument, bytes]] = {}
         self.events: EventStore = MemoryEventStore(db, self)
         self.proposals: ProposalProjection = MemoryProposals(db, self)
         self.patterns: PatternProjection = MemoryPatterns(db, self)
         self.settings: TenantSettings = MemorySettings(db)
         self.scoring: ScoringReads = MemoryScoring(self.proposals, self.patterns)
+        self._ledger = MemoryLedger(db.ledger)
+        self.ledger: LedgerProjection = self._ledger
+        self.documents: DocumentStore = MemoryDocuments(db, self)
 
     async def __aenter__(self) -> Self:
         return self
@@ -321,6 +390,10 @@ class MemoryUnitOfWork:
         self.staged_proposals.clear()
         self.staged_patterns.clear()
         self.clear_proposals = self.clear_patterns = False
+        self._ledger.discard()
+        self.staged_documents.clear()
+        for claimed in [pid for pid, owner in self._db.claimed.items() if owner is self]:
+            del self._db.claimed[claimed]
 
     async def commit(self) -> None:
         # Runs without an await, so it is atomic with respect to other tasks.
@@ -351,6 +424,9 @@ class MemoryUnitOfWork:
             db.proposals[pid] = view
         for key, pattern in self.staged_patterns.items():
             db.patterns[key] = pattern
+        self._ledger.apply()
+        for key, document in self.staged_documents.items():
+            db.documents.setdefault(key, document)
         self._reset()
 
 

@@ -44,6 +44,12 @@ class UnbalancedEntry(DomainError):
     code = "unbalanced-entry"
 
 
+class InvalidJournalEntry(DomainError):
+    """A journal entry that is malformed apart from its lines (no description …)."""
+
+    code = "invalid-journal-entry"
+
+
 class VatTreatment(msgspec.Struct, frozen=True, kw_only=True):
     """How one purchase VAT rate is booked: SAF-T input code, input VAT account, Fiken name."""
 
@@ -114,6 +120,16 @@ def check_balanced(lines: Iterable[JournalLine]) -> None:
         credit += line.credit
     if debit != credit:
         raise UnbalancedEntry(f"debits ({debit}) do not equal credits ({credit})")
+
+
+def check_description(description: str) -> None:
+    """Raise InvalidJournalEntry unless the entry's description is fit for the books."""
+    if not description.strip():
+        raise InvalidJournalEntry("a journal entry needs a description")
+    if len(description) > _MAX_DESCRIPTION or "\x00" in description:
+        raise InvalidJournalEntry(
+            f"the description has at most {_MAX_DESCRIPTION} characters and no NUL"
+        )
 
 
 def _cost_lines(
@@ -228,3 +244,116 @@ def mirror(
 
 def _trim(text: str) -> str:
     return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 1] + "…"
+
+
+# --- VAT reporting ----------------------------------------------------------------------
+
+INPUT: Final = "input"
+OUTPUT: Final = "output"
+
+
+class InvalidReportPeriod(DomainError):
+    """A report asked for a period that does not exist (a VAT term outside 1–6 …)."""
+
+    code = "invalid-report-period"
+
+
+class VatTerm(msgspec.Struct, frozen=True, kw_only=True):
+    """One bi-monthly VAT reporting term: its dates (inclusive) and when the return is due."""
+
+    year: int
+    term: int
+    start: dt.date
+    end: dt.date
+    due: dt.date
+
+
+#: (month, day) the return of each term is due (norway.md): the sixth term's falls in
+#: February of the next year.
+_TERM_DUE: Final[dict[int, tuple[int, int]]] = {
+    1: (4, 10),
+    2: (6, 10),
+    3: (8, 31),
+    4: (10, 10),
+    5: (12, 10),
+    6: (2, 10),
+}
+
+
+def vat_term(year: int, term: int) -> VatTerm:
+    """Term 1 = January–February … term 6 = November–December of `year`."""
+    if term not in _TERM_DUE:
+        raise InvalidReportPeriod(f"a VAT term is 1 to 6, not {term}")
+    if not dt.MINYEAR < year < dt.MAXYEAR:
+        raise InvalidReportPeriod(f"no VAT term in year {year}")
+    first_month = 2 * term - 1
+    start = dt.date(year, first_month, 1)
+    after = dt.date(year + 1, 1, 1) if term == 6 else dt.date(year, first_month + 2, 1)
+    month, day = _TERM_DUE[term]
+    due = dt.date(year + 1 if term == 6 else year, month, day)
+    return VatTerm(year=year, term=term, start=start, end=after - dt.timedelta(days=1), due=due)
+
+
+def vat_term_of(date: dt.date) -> VatTerm:
+    """The term a date falls in."""
+    return vat_term(date.year, (date.month + 1) // 2)
+
+
+class VatCode(msgspec.Struct, frozen=True, kw_only=True):
+    """A SAF-T standard tax code: its rate (None when it has none) and whether it is
+    purchase (input) or sales (output) VAT — None for codes outside either."""
+
+    code: str
+    rate: Decimal | None
+    direction: str | None
+
+
+def _saft_codes() -> dict[str, VatCode]:
+    codes = {
+        t.saft_code: VatCode(
+            code=t.saft_code, rate=t.rate, direction=INPUT if t.vat_account else None
+        )
+        for t in INPUT_VAT.values()
+    }
+    for code, rate, direction in (
+        ("3", Decimal("25"), OUTPUT),
+        ("31", Decimal("15"), OUTPUT),
+        ("33", Decimal("12"), OUTPUT),
+        ("5", Decimal("0"), OUTPUT),  # zero-rated sales
+        ("52", Decimal("0"), OUTPUT),  # export
+        ("6", None, None),  # outside the VAT Act
+    ):
+        codes[code] = VatCode(code=code, rate=rate, direction=direction)
+    return codes
+
+
+#: The SAF-T codes of norway.md's VAT table (and the input codes we post with).
+SAFT_VAT_CODES: Final[dict[str, VatCode]] = _saft_codes()
+
+
+def saft_vat_code(code: str) -> VatCode:
+    """What we know of a SAF-T code; an unknown code has no rate and no direction."""
+    return SAFT_VAT_CODES.get(code) or VatCode(code=code, rate=None, direction=None)
+
+
+def natural_amount(code: VatCode, debit_minus_credit: Decimal) -> Decimal:
+    """An amount in the sign a VAT return shows it: input VAT (and its basis) is booked as
+    a debit, output VAT as a credit; codes of neither kind stay debit minus credit. A
+    reversal therefore shows as a negative amount of its code."""
+    return -debit_minus_credit if code.direction == OUTPUT else debit_minus_credit
+
+
+# --- the chart of accounts --------------------------------------------------------------
+
+
+def base_account(code: str) -> str:
+    """The main account of a sub-ledger code ("2400:20001" → "2400"); else the code."""
+    return code.partition(":")[0]
+
+
+def unknown_accounts(used: Iterable[str], chart: Iterable[str]) -> list[str]:
+    """The codes in `used` that the chart does not know, sorted. A sub-ledger code is known
+    when the chart has it, or its main account (Fiken lists suppliers' sub-ledger accounts
+    only under their main account)."""
+    known = set(chart)
+    return sorted({code for code in used if code not in known and base_account(code) not in known})

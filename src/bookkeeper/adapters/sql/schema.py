@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     SmallInteger,
@@ -162,6 +163,8 @@ proposals = Table(
     Column("external_ids", Json, nullable=False),
     Column("target_proposal_id", Uuid(), nullable=True),
     Column("last_position", BigInteger(), nullable=False),
+    # Migration 0002: until when an executor holds the current attempt.
+    Column("lease_until", UtcDateTime(), nullable=True),
 )
 
 patterns = Table(
@@ -176,6 +179,19 @@ patterns = Table(
     Column("approved_by", Text(), nullable=False),
     Column("applied_at", UtcDateTime(), nullable=False),
     Column("last_position", BigInteger(), nullable=False),
+)
+
+#: Receipt and invoice files, content-addressed per tenant (migration 0002).
+documents = Table(
+    "documents",
+    metadata,
+    Column("tenant_id", Text(), primary_key=True),
+    Column("sha256", Text(), primary_key=True),
+    Column("content_type", Text(), nullable=False),
+    Column("filename", Text(), nullable=False),
+    Column("size", BigInteger(), nullable=False),
+    Column("content", LargeBinary(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 tenant_settings = Table(

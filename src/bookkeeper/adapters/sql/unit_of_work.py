@@ -78,6 +78,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 from sqlalchemy.sql.expression import Executable
 
+from bookkeeper.adapters.sql.documents import SqlDocuments
+from bookkeeper.adapters.sql.ledger import SqlLedger
 from bookkeeper.adapters.sql.schema import events, patterns, proposals, tenant_settings
 from bookkeeper.application.errors import (
     ApplicationError,
@@ -87,9 +89,11 @@ from bookkeeper.application.errors import (
 )
 from bookkeeper.application.ports import (
     ApprovalCounts,
+    DocumentStore,
     DuplicateProbe,
     EventFilter,
     EventStore,
+    LedgerProjection,
     NewEvent,
     PatternProjection,
     PatternView,
@@ -260,6 +264,21 @@ class Statements:
             )
             .order_by(*order)
         )
+        # Due work for the executor (partial index ix_proposals_due); on PostgreSQL the rows
+        # stay locked until the claim commits and other claimers skip them.
+        due = (
+            select(p)
+            .where(
+                p.c.status == Status.APPROVED.value,
+                or_(p.c.next_attempt_at.is_(None), p.c.next_attempt_at <= bindparam("now")),
+                or_(p.c.lease_until.is_(None), p.c.lease_until <= bindparam("now")),
+            )
+            .order_by(p.c.updated_at, p.c.id)
+            .limit(bindparam("limit"))
+        )
+        self.claim_due = hot(
+            due.with_for_update(skip_locked=True) if dialect == "postgresql" else due
+        )
         # TRUNCATE is transactional on PostgreSQL and far cheaper than DELETE for a replay.
         self.clear_proposals: Executable = (
             text("TRUNCATE proposals") if dialect == "postgresql" else delete(p)
@@ -392,7 +411,13 @@ def _recorded(row: AnyRow) -> RecordedEvent:
 
 
 _PROPOSAL_COLUMNS: Final = tuple(c.name for c in proposals.c)
-_PROPOSAL_TIMES: Final = ("proposed_at", "updated_at", "decided_at", "next_attempt_at")
+_PROPOSAL_TIMES: Final = (
+    "proposed_at",
+    "updated_at",
+    "decided_at",
+    "next_attempt_at",
+    "lease_until",
+)
 _PROPOSAL_JSON: Final = ("data", "corrections", "external_ids")
 _PATTERN_COLUMNS: Final = tuple(c.name for c in patterns.c)
 #: Where the pattern's columns end in a scoring row (after `part`).
@@ -651,6 +676,12 @@ class SqlProposals:
             for row in await self._uow.execute(stmt)
         ]
 
+    async def claim_due(self, now: dt.datetime, limit: int) -> list[ProposalView]:
+        rows = await self._uow.rows(
+            self._sql.claim_due, {"now": _aware(now), "limit": max(limit, 0)}
+        )
+        return [_proposal(row) for row in rows]
+
     async def clear(self) -> None:
         await self._uow.execute(self._sql.clear_proposals)
 
@@ -766,6 +797,8 @@ class SqlUnitOfWork:
         self.patterns: PatternProjection = SqlPatterns(self)
         self.settings: TenantSettings = SqlTenantSettings(self, database.rules_cache)
         self.scoring: ScoringReads = SqlScoring(self)
+        self.documents: DocumentStore = SqlDocuments(self)
+        self.ledger: LedgerProjection = SqlLedger(self)
 
     async def __aenter__(self) -> Self:
         if self._connection is not None:

@@ -1,0 +1,615 @@
+"""The ledger: a balanced entry becomes a JournalEntryPosted event and its lines; reports.
+
+Every posting — by the executor for an executed proposal, or a manual entry by an
+accountant — is one JournalEntryPosted event in its own stream (the entry id), appended at
+version 0 so that posting the same entry twice is refused by the log itself, and folded
+into the ledger projection in the same transaction.
+
+`LedgerService` is the use-case layer of POST /journal-entries and of the reports: trial
+balance, general ledger (keyset pages with running balances), VAT per bi-monthly term,
+and the account codes the tenant's chart of accounts (from the books) does not know. Every
+balance is debit minus credit. `ledger_lines`/`daily_totals` compute the projection's rows
+once for every adapter, and `fold_journal_entries` is the ledger's part of a replay.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Any, Final, Protocol, runtime_checkable
+
+import msgspec
+
+from bookkeeper.application.errors import (
+    ApplicationError,
+    ConcurrencyConflict,
+    DuplicateEvent,
+    IdempotencyConflict,
+    NotFound,
+)
+from bookkeeper.application.ports import (
+    Authorizer,
+    Books,
+    BooksProvider,
+    Clock,
+    Ids,
+    LedgerLineView,
+    NewEvent,
+    Principal,
+    RecordedEvent,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from bookkeeper.application.queries import clamp_limit
+from bookkeeper.domain import money
+from bookkeeper.domain.events import (
+    JournalEntryPostedData,
+    JournalLine,
+    encode_payload,
+    event_type,
+)
+from bookkeeper.domain.ledger import (
+    INPUT,
+    OUTPUT,
+    InvalidReportPeriod,
+    VatTerm,
+    check_balanced,
+    check_description,
+    natural_amount,
+    saft_vat_code,
+    unknown_accounts,
+    vat_term,
+)
+
+JOURNAL_ENTRY_POSTED = "JournalEntryPosted"
+#: Namespace of the entry ids derived from a proposal (uuid5), fixed forever.
+POSTING_NAMESPACE = uuid.UUID("0d5c3f0e-6a43-4f1e-8f5b-1c2a9e7d4b60")
+
+
+def posting_id(proposal_id: uuid.UUID, purpose: str = "posting") -> uuid.UUID:
+    """The entry id of a proposal's posting ("posting", or "reversal" for the mirror a
+    correction posts first): derived, so a retried execution cannot post it twice."""
+    return uuid.uuid5(POSTING_NAMESPACE, f"{proposal_id}:{purpose}")
+
+
+async def post_entry(
+    uow: UnitOfWork,
+    tenant_id: str,
+    entry: JournalEntryPostedData,
+    *,
+    entry_id: uuid.UUID,
+    actor: str,
+    correlation_id: uuid.UUID,
+    parent_id: uuid.UUID | None,
+    now: dt.datetime,
+    metadata: dict[str, Any] | None = None,
+) -> RecordedEvent:
+    """Append the entry (UnbalancedEntry unless it balances) and fold it into the ledger.
+
+    The caller commits. A second post of the same entry id raises ConcurrencyConflict or
+    DuplicateEvent from the log."""
+    check_balanced(entry.lines)
+    etype = event_type(JOURNAL_ENTRY_POSTED)
+    new = NewEvent(
+        id=entry_id,
+        type=etype.name,
+        schema_version=etype.schema_version,
+        status=etype.status,
+        actor=actor,
+        data=entry,
+        metadata=metadata or {},
+        parent_id=parent_id,
+        correlation_id=correlation_id,
+        created_at=now,
+    )
+    [recorded] = await uow.events.append(tenant_id, entry_id, 0, [new])
+    await uow.ledger.post(tenant_id, entry_id, recorded.position, now, entry)
+    return recorded
+
+
+# --- the projection's rows, computed once for every adapter -----------------------------
+
+
+class LedgerPosting(msgspec.Struct, frozen=True, kw_only=True):
+    """One JournalEntryPosted as the ledger projection takes it."""
+
+    tenant_id: str
+    entry_id: uuid.UUID
+    position: int
+    posted_at: dt.datetime
+    entry: JournalEntryPostedData
+
+
+@runtime_checkable
+class BulkLedger(Protocol):
+    """What a ledger projection may offer beyond the port: posting many entries in a few
+    statements, which a replay of a long log needs (a `post` per entry is a round trip or
+    two each). Not in ports.py (yet): replay falls back to `post` without it."""
+
+    async def post_many(self, postings: Sequence[LedgerPosting]) -> None:
+        """`post` for each posting (each idempotent by entry id), in order."""
+        ...
+
+
+def _optional_uuid(value: str | None) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def ledger_lines(posting: LedgerPosting) -> list[LedgerLineView]:
+    """The `journal_lines` rows of a posting, numbered from 1, in øre; a line without a
+    description of its own carries the entry's (so a general ledger reads on its own)."""
+    entry = posting.entry
+    proposal_id = _optional_uuid(entry.proposal_id)
+    return [
+        LedgerLineView(
+            tenant_id=posting.tenant_id,
+            entry_id=posting.entry_id,
+            line_no=number,
+            position=posting.position,
+            date=entry.date,
+            account=line.account,
+            debit=money.round_kr(line.debit),
+            credit=money.round_kr(line.credit),
+            description=line.description or entry.description,
+            vat_code=line.vat_code,
+            vat_part=line.vat_part,
+            source=entry.source,
+            proposal_id=proposal_id,
+            posted_at=posting.posted_at,
+        )
+        for number, line in enumerate(entry.lines, start=1)
+    ]
+
+
+DayKey = tuple[str, str, dt.date]
+
+
+def daily_totals(lines: Iterable[LedgerLineView]) -> dict[DayKey, tuple[Decimal, Decimal]]:
+    """Debits and credits per (tenant, account, date): the `ledger_daily` increments. One
+    row per key, as an upsert of several rows may touch each row only once."""
+    totals: dict[DayKey, tuple[Decimal, Decimal]] = {}
+    for line in lines:
+        key = (line.tenant_id, line.account, line.date)
+        debit, credit = totals.get(key, (Decimal("0.00"), Decimal("0.00")))
+        totals[key] = (debit + line.debit, credit + line.credit)
+    return totals
+
+
+async def fold_journal_entries(uow: UnitOfWork, events: Iterable[RecordedEvent]) -> int:
+    """Fold the JournalEntryPosted events among `events` into the ledger (replay); how many."""
+    postings = [
+        LedgerPosting(
+            tenant_id=event.tenant_id,
+            entry_id=event.stream_id,
+            position=event.position,
+            posted_at=event.created_at,
+            entry=event.data,
+        )
+        for event in events
+        if event.type == JOURNAL_ENTRY_POSTED and isinstance(event.data, JournalEntryPostedData)
+    ]
+    ledger = uow.ledger
+    if isinstance(ledger, BulkLedger):
+        await ledger.post_many(postings)
+    else:
+        for p in postings:
+            await ledger.post(p.tenant_id, p.entry_id, p.position, p.posted_at, p.entry)
+    return len(postings)
+
+
+# --- manual entries and reports ---------------------------------------------------------
+
+MANUAL: Final = "manual"
+#: Namespace of the entry ids derived from an Idempotency-Key (uuid5), fixed forever.
+MANUAL_ENTRY_NAMESPACE: Final = uuid.UUID("3b7f5a0c-2d64-4c1e-9a8f-6e0d1c5b7a42")
+
+BooksSource = Callable[[], Awaitable[BooksProvider]]
+"""Opens the books backend when a report first needs it (Fiken, or the sandbox)."""
+
+
+class ChartUnavailable(ApplicationError):
+    """No books backend was given to the service (a wiring error: the container gives one)."""
+
+    code = "chart-unavailable"
+
+
+class InvalidCursor(ApplicationError):
+    """A general-ledger cursor that this query did not hand out."""
+
+    code = "invalid-cursor"
+
+
+class PostedEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A journal entry as posted; `replayed` when an Idempotency-Key retry found it."""
+
+    entry_id: uuid.UUID
+    position: int
+    posted_at: dt.datetime
+    actor: str
+    entry: JournalEntryPostedData
+    replayed: bool = False
+
+
+class TrialBalanceLine(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    debit: Decimal
+    credit: Decimal
+    balance: Decimal  # debit − credit
+
+
+class TrialBalance(msgspec.Struct, frozen=True, kw_only=True):
+    """Turnover per account over [start, end]; debit always equals credit in the totals."""
+
+    start: dt.date | None
+    end: dt.date | None
+    accounts: list[TrialBalanceLine]
+    debit: Decimal
+    credit: Decimal
+    balance: Decimal
+
+
+class GeneralLedgerLine(msgspec.Struct, frozen=True, kw_only=True):
+    line: LedgerLineView
+    balance: Decimal  # running: the opening balance plus every line up to this one
+
+
+class GeneralLedgerPage(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    start: dt.date | None
+    end: dt.date | None
+    opening_balance: Decimal
+    lines: list[GeneralLedgerLine]
+    next_cursor: str | None
+    #: On the last page only: the balance after the period's last line.
+    closing_balance: Decimal | None
+
+
+class VatReportLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One SAF-T code of a term, amounts in the sign a VAT return shows them."""
+
+    vat_code: str
+    rate: Decimal | None
+    direction: str | None
+    base: Decimal
+    vat: Decimal
+
+
+class VatReport(msgspec.Struct, frozen=True, kw_only=True):
+    term: VatTerm
+    lines: list[VatReportLine]
+    input_vat: Decimal
+    output_vat: Decimal
+    #: Output minus input VAT: what the term's return pays (negative: a refund).
+    payable: Decimal
+
+
+class UnknownAccountsReport(msgspec.Struct, frozen=True, kw_only=True):
+    backend: str  # the Books adapter whose chart was used ("fiken", "sandbox" …)
+    chart_size: int
+    accounts: list[str]
+
+
+_ZERO: Final = Decimal("0.00")
+_CURSOR_VERSION: Final = 1
+
+
+class _Cursor(msgspec.Struct, frozen=True, array_like=True):
+    """The keyset of the last line shown, the query it belongs to, and the running balance
+    there — carried, so the next page continues the balance the client saw."""
+
+    version: int
+    account: str
+    start: dt.date | None
+    end: dt.date | None
+    date: dt.date
+    position: int
+    line_no: int
+    balance: Decimal
+
+
+_cursor_encoder = msgspec.json.Encoder(decimal_format="string")
+_cursor_decoder = msgspec.json.Decoder(_Cursor)
+
+
+def _encode_cursor(cursor: _Cursor) -> str:
+    return base64.urlsafe_b64encode(_cursor_encoder.encode(cursor)).decode().rstrip("=")
+
+
+def _decode_cursor(text: str, account: str, start: dt.date | None, end: dt.date | None) -> _Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        cursor = _cursor_decoder.decode(raw)
+    except (ValueError, msgspec.DecodeError):
+        raise InvalidCursor("the cursor is not one this report handed out") from None
+    if cursor.version != _CURSOR_VERSION or (cursor.account, cursor.start, cursor.end) != (
+        account,
+        start,
+        end,
+    ):
+        raise InvalidCursor("the cursor belongs to another account or period")
+    if not cursor.balance.is_finite():
+        raise InvalidCursor("the cursor is not one this report handed out")
+    return cursor
+
+
+def _posted(event: RecordedEvent) -> PostedEntry:
+    assert isinstance(event.data, JournalEntryPostedData)
+    return PostedEntry(
+        entry_id=event.stream_id,
+        position=event.position,
+        posted_at=event.created_at,
+        actor=event.actor,
+        entry=event.data,
+    )
+
+
+def entry_fingerprint(entry: JournalEntryPostedData) -> str:
+    """A hash of what a manual post asked for, to tell a retry from a reused key."""
+    return hashlib.sha256(encode_payload(entry)).hexdigest()
+
+
+def _check_period(start: dt.date | None, end: dt.date | None) -> None:
+    if start is not None and end is not None and start > end:
+        raise InvalidReportPeriod(f"the period starts ({start}) after it ends ({end})")
+
+
+def _code_order(code: str) -> tuple[int, str]:
+    return (int(code), code) if code.isdigit() else (10**9, code)
+
+
+class LedgerService:
+    """Manual journal entries and the ledger's reports, for one caller at a time."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        ids: Ids,
+        authorizer: Authorizer,
+        backends_books: BooksProvider | None = None,
+        *,
+        books_source: BooksSource | None = None,
+    ) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self._ids = ids
+        self._authorizer = authorizer
+        self._books = backends_books
+        self._books_source = books_source
+
+    # --- POST /journal-entries ----------------------------------------------------------
+
+    async def post_manual(
+        self,
+        principal: Principal,
+        date: dt.date,
+        description: str,
+        lines: Sequence[JournalLine],
+        idempotency_key: str | None = None,
+    ) -> PostedEntry:
+        """Post a balanced manual entry (UnbalancedEntry, InvalidJournalEntry otherwise).
+
+        With an Idempotency-Key the entry id derives from tenant, actor and key, so a retry
+        finds the original (same body: its result; another body: IdempotencyConflict)."""
+        self._authorizer.check(principal, "ledger:post")
+        check_description(description)
+        check_balanced(lines)
+        entry = JournalEntryPostedData(
+            date=date,
+            description=description,
+            lines=tuple(
+                msgspec.structs.replace(
+                    line, debit=money.round_kr(line.debit), credit=money.round_kr(line.credit)
+                )
+                for line in lines
+            ),
+            source=MANUAL,
+        )
+        fingerprint = entry_fingerprint(entry)
+        if idempotency_key is None:
+            return await self._post(principal, entry, self._ids.new_id(), fingerprint, None)
+        entry_id = uuid.uuid5(
+            MANUAL_ENTRY_NAMESPACE,
+            f"{principal.tenant_id}\x00{principal.actor}\x00{idempotency_key}",
+        )
+        try:
+            return await self._post(principal, entry, entry_id, fingerprint, idempotency_key)
+        except (DuplicateEvent, ConcurrencyConflict):
+            return await self._replayed(principal, entry_id, fingerprint)
+
+    async def _post(
+        self,
+        principal: Principal,
+        entry: JournalEntryPostedData,
+        entry_id: uuid.UUID,
+        fingerprint: str,
+        idempotency_key: str | None,
+    ) -> PostedEntry:
+        metadata: dict[str, Any] = {"requestHash": fingerprint}
+        if idempotency_key is not None:
+            metadata["idempotencyKey"] = idempotency_key
+        now = self._clock.now()
+        async with self._uow() as uow:
+            recorded = await post_entry(
+                uow,
+                principal.tenant_id,
+                entry,
+                entry_id=entry_id,
+                actor=principal.actor,
+                correlation_id=entry_id,
+                parent_id=None,
+                now=now,
+                metadata=metadata,
+            )
+            await uow.commit()
+        return PostedEntry(
+            entry_id=entry_id,
+            position=recorded.position,
+            posted_at=recorded.created_at,
+            actor=recorded.actor,
+            entry=entry,
+        )
+
+    async def _replayed(
+        self, principal: Principal, entry_id: uuid.UUID, fingerprint: str
+    ) -> PostedEntry:
+        async with self._uow() as uow:
+            original = await uow.events.get(principal.tenant_id, entry_id)
+        if (
+            original is None
+            or original.type != JOURNAL_ENTRY_POSTED
+            or not isinstance(original.data, JournalEntryPostedData)
+            or original.metadata.get("requestHash") != fingerprint
+        ):
+            raise IdempotencyConflict(
+                "this idempotency key was already used for a different journal entry"
+            )
+        return msgspec.structs.replace(_posted(original), replayed=True)
+
+    async def entry(self, principal: Principal, entry_id: uuid.UUID) -> PostedEntry:
+        """One posted entry of the tenant, as its event recorded it."""
+        self._authorizer.check(principal, "reports:read")
+        async with self._uow() as uow:
+            event = await uow.events.get(principal.tenant_id, entry_id)
+        if event is None or not isinstance(event.data, JournalEntryPostedData):
+            raise NotFound(f"journal entry {entry_id} not found")
+        return _posted(event)
+
+    # --- reports ------------------------------------------------------------------------
+
+    async def trial_balance(
+        self, principal: Principal, start: dt.date | None, end: dt.date | None
+    ) -> TrialBalance:
+        """Debits, credits and their difference per account over [start, end]."""
+        self._authorizer.check(principal, "reports:read")
+        _check_period(start, end)
+        async with self._uow() as uow:
+            totals = await uow.ledger.trial_balance(principal.tenant_id, start, end)
+        accounts = [
+            TrialBalanceLine(
+                account=t.account, debit=t.debit, credit=t.credit, balance=t.debit - t.credit
+            )
+            for t in totals
+        ]
+        debit = sum((a.debit for a in accounts), _ZERO)
+        credit = sum((a.credit for a in accounts), _ZERO)
+        return TrialBalance(
+            start=start,
+            end=end,
+            accounts=accounts,
+            debit=debit,
+            credit=credit,
+            balance=debit - credit,
+        )
+
+    async def general_ledger(
+        self,
+        principal: Principal,
+        account: str,
+        start: dt.date | None,
+        end: dt.date | None,
+        cursor: str | None = None,
+        limit: int | None = None,
+    ) -> GeneralLedgerPage:
+        """One page of the account's lines in [start, end] by (date, position, line), with
+        the balance before `start` and the running balance on every line."""
+        self._authorizer.check(principal, "reports:read")
+        _check_period(start, end)
+        size = clamp_limit(limit)
+        after = None if cursor is None else _decode_cursor(cursor, account, start, end)
+        tenant = principal.tenant_id
+        async with self._uow() as uow:
+            opening = (
+                _ZERO if start is None else await uow.ledger.opening_balance(tenant, account, start)
+            )
+            keyset = None if after is None else (after.date, after.position, after.line_no)
+            found = await uow.ledger.general_ledger(tenant, account, start, end, keyset, size + 1)
+        balance = opening if after is None else after.balance
+        lines: list[GeneralLedgerLine] = []
+        for line in found[:size]:
+            balance += line.debit - line.credit
+            lines.append(GeneralLedgerLine(line=line, balance=balance))
+        more = len(found) > size
+        next_cursor = None
+        if more:
+            last = lines[-1].line
+            next_cursor = _encode_cursor(
+                _Cursor(
+                    version=_CURSOR_VERSION,
+                    account=account,
+                    start=start,
+                    end=end,
+                    date=last.date,
+                    position=last.position,
+                    line_no=last.line_no,
+                    balance=balance,
+                )
+            )
+        return GeneralLedgerPage(
+            account=account,
+            start=start,
+            end=end,
+            opening_balance=opening,
+            lines=lines,
+            next_cursor=next_cursor,
+            closing_balance=None if more else balance,
+        )
+
+    async def vat_report(self, principal: Principal, year: int, term: int) -> VatReport:
+        """Basis and VAT per SAF-T code of one bi-monthly term, with the return's due date."""
+        self._authorizer.check(principal, "reports:read")
+        period = vat_term(year, term)
+        async with self._uow() as uow:
+            totals = await uow.ledger.vat_totals(principal.tenant_id, period.start, period.end)
+        lines = []
+        for total in sorted(totals, key=lambda t: _code_order(t.vat_code)):
+            code = saft_vat_code(total.vat_code)
+            lines.append(
+                VatReportLine(
+                    vat_code=total.vat_code,
+                    rate=code.rate,
+                    direction=code.direction,
+                    base=natural_amount(code, total.base),
+                    vat=natural_amount(code, total.vat),
+                )
+            )
+        input_vat = sum((line.vat for line in lines if line.direction == INPUT), _ZERO)
+        output_vat = sum((line.vat for line in lines if line.direction == OUTPUT), _ZERO)
+        return VatReport(
+            term=period,
+            lines=lines,
+            input_vat=input_vat,
+            output_vat=output_vat,
+            payable=output_vat - input_vat,
+        )
+
+    async def unknown_accounts(self, principal: Principal) -> UnknownAccountsReport:
+        """Account codes the ledger uses that the tenant's chart (from the books) lacks."""
+        self._authorizer.check(principal, "reports:read")
+        books = await self._books_of(principal.tenant_id)
+        # Read before the unit of work: no transaction stays open across a remote call. A
+        # failure of the books (ExternalError) is the caller's to see, as for any lookup.
+        chart = await books.accounts()
+        async with self._uow() as uow:
+            used = await uow.ledger.accounts_used(principal.tenant_id)
+        return UnknownAccountsReport(
+            backend=books.name,
+            chart_size=len(chart),
+            accounts=unknown_accounts(used, (account.code for account in chart)),
+        )
+
+    async def _books_of(self, tenant_id: str) -> Books:
+        if self._books is None and self._books_source is not None:
+            self._books = await self._books_source()
+        if self._books is None:
+            raise ChartUnavailable("no books backend is configured")
+        return self._books(tenant_id)

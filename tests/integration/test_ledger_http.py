@@ -1,0 +1,362 @@
+"""The ledger over HTTP: POST /journal-entries and the ledger reports, on the real app.
+
+The container's `backends` is replaced by a stub whose books have a fixed chart of
+accounts, so the unknown-accounts report does not depend on Fiken or the sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dependency_injector import providers
+
+from bookkeeper.application.ports import BooksAccount
+from bookkeeper.backends import Backends
+from bookkeeper.container import Container
+from tests.http_helpers import API, Api, memory_container, running_api, sqlite_container
+
+CHART = ["1920", "2400", "2700", "3000", "6300", "1920:10001"]
+
+
+class ChartBooks:
+    name = "stub-books"
+
+    async def accounts(self) -> list[BooksAccount]:
+        return [BooksAccount(code=code, name=f"Konto {code}") for code in CHART]
+
+
+def with_stub_backends(container: Container) -> Container:
+    books = ChartBooks()
+
+    def no_bank(tenant: str) -> Any:
+        raise AssertionError("the ledger never asks the bank")
+
+    container.backends.override(
+        providers.Object(
+            Backends(
+                books=lambda tenant: books,  # type: ignore[arg-type,return-value]
+                bank=no_bank,
+                books_backend="stub",
+                bank_backend="stub",
+            )
+        )
+    )
+    return container
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    container = with_stub_backends(memory_container(tmp_path))
+    async with running_api(tmp_path, container=container) as running:
+        yield running
+
+
+def accountant(api: Api, tenant: str = "acme") -> dict[str, str]:
+    return api.headers("anna", "accountant", tenant=tenant)
+
+
+def rent(date: str = "2026-03-01", amount: str = "1000.00", **extra: Any) -> dict[str, Any]:
+    return {
+        "date": date,
+        "description": "Husleie",
+        "lines": [
+            {"account": "6300", "debit": amount, "description": "Kontor"},
+            {"account": "1920", "credit": amount},
+        ],
+        **extra,
+    }
+
+
+async def post(api: Api, body: Any, headers: dict[str, str] | None = None) -> Any:
+    return await api.client.post(
+        f"{API}/journal-entries", json=body, headers=headers or accountant(api)
+    )
+
+
+# --- POST /journal-entries --------------------------------------------------------------
+
+
+async def test_a_balanced_entry_is_posted(api: Api) -> None:
+    response = await post(api, rent())
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["description"] == "Husleie"
+    assert body["date"] == "2026-03-01"
+    assert body["source"] == "manual"
+    assert body["actor"] == "human:anna"
+    assert body["lines"] == [
+        {
+            "lineNo": 1,
+            "account": "6300",
+            "debit": "1000.00",
+            "credit": "0.00",
+            "description": "Kontor",
+            "vatCode": None,
+            "vatPart": None,
+        },
+        {
+            "lineNo": 2,
+            "account": "1920",
+            "debit": "0.00",
+            "credit": "1000.00",
+            "description": None,
+            "vatCode": None,
+            "vatPart": None,
+        },
+    ]
+    location = response.headers["location"]
+    assert location == f"{API}/journal-entries/{body['entryId']}"
+    assert "idempotent-replayed" not in response.headers
+    read = await api.client.get(location, headers=api.viewer)
+    assert read.status_code == 200
+    assert read.json() == body
+    other_tenant = await api.client.get(location, headers=api.foreigner)
+    assert other_tenant.status_code == 404
+
+
+async def test_an_unbalanced_entry_is_a_422_problem(api: Api) -> None:
+    body = rent()
+    body["lines"][1]["credit"] = "999.99"
+    response = await post(api, body)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["code"] == "unbalanced-entry"
+    assert "do not equal" in problem["detail"]
+    trial = await api.client.get(f"{API}/reports/trial-balance", headers=api.viewer)
+    assert trial.json()["accounts"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (rent(status="posted"), "$.status"),
+        (rent(tenantId="globex"), "$.tenantId"),
+        (
+            {**rent(), "lines": [{"account": "6300", "debit": "1", "amount": "1"}]},
+            "$.lines[0].amount",
+        ),
+        (
+            {**rent(), "lines": [{"account": "6300", "debit": "1", "vatPart": "net"}]},
+            "$.lines[0].vatPart",
+        ),
+        ({**rent(), "date": "01.03.2026"}, "$.date"),
+        ({**rent(), "lines": [{"account": "6300", "debit": "ti kroner"}]}, "$.lines[0].debit"),
+        ({"date": "2026-03-01", "lines": []}, "$.description"),
+    ],
+)
+async def test_unknown_or_malformed_fields_are_a_400(api: Api, body: Any, field: str) -> None:
+    response = await post(api, body)
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["code"] == "validation-failed"
+    assert [e["field"] for e in problem["errors"]] == [field]
+
+
+async def test_a_missing_description_or_a_bad_line_is_a_422(api: Api) -> None:
+    assert (await post(api, rent(description=" "))).json()["code"] == "invalid-journal-entry"
+    negative = rent(amount="-5")
+    response = await post(api, negative)
+    assert (response.status_code, response.json()["code"]) == (422, "unbalanced-entry")
+
+
+@pytest.mark.parametrize("role", ["agent", "reviewer", "viewer", "system"])
+async def test_posting_needs_the_ledger_post_permission(api: Api, role: str) -> None:
+    response = await post(api, rent(), headers=api.headers("someone", role))
+    assert response.status_code == 403
+    assert response.json()["code"] == "forbidden"
+
+
+async def test_without_a_token_nothing_is_posted(api: Api) -> None:
+    response = await api.client.post(f"{API}/journal-entries", json=rent())
+    assert response.status_code == 401
+
+
+async def test_an_idempotency_key_replays_the_original(api: Api) -> None:
+    headers = accountant(api) | {"Idempotency-Key": "husleie-mars"}
+    first = await post(api, rent(), headers)
+    again = await post(api, rent(), headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    conflict = await post(api, rent(amount="1100.00"), headers)
+    assert conflict.status_code == 409
+    assert conflict.json()["code"] == "idempotency-conflict"
+    trial = (await api.client.get(f"{API}/reports/trial-balance", headers=api.viewer)).json()
+    assert trial["totals"] == {"debit": "1000.00", "credit": "1000.00", "balance": "0.00"}
+
+
+# --- reports ----------------------------------------------------------------------------
+
+
+async def test_the_trial_balance_over_a_period(api: Api) -> None:
+    for date in ("2026-01-15", "2026-02-15", "2026-03-15"):
+        assert (await post(api, rent(date))).status_code == 201
+    response = await api.client.get(
+        f"{API}/reports/trial-balance",
+        params={"from": "2026-02-01", "to": "2026-03-31"},
+        headers=api.viewer,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "start": "2026-02-01",
+        "end": "2026-03-31",
+        "accounts": [
+            {"account": "1920", "debit": "0.00", "credit": "2000.00", "balance": "-2000.00"},
+            {"account": "6300", "debit": "2000.00", "credit": "0.00", "balance": "2000.00"},
+        ],
+        "totals": {"debit": "2000.00", "credit": "2000.00", "balance": "0.00"},
+    }
+    backwards = await api.client.get(
+        f"{API}/reports/trial-balance",
+        params={"from": "2026-03-01", "to": "2026-02-01"},
+        headers=api.viewer,
+    )
+    assert (backwards.status_code, backwards.json()["code"]) == (422, "invalid-report-period")
+    not_a_date = await api.client.get(
+        f"{API}/reports/trial-balance", params={"from": "mars"}, headers=api.viewer
+    )
+    assert not_a_date.status_code == 400
+    assert [e["field"] for e in not_a_date.json()["errors"]] == ["from"]
+
+
+async def test_the_general_ledger_pages_with_a_cursor(api: Api) -> None:
+    for day in range(1, 6):
+        assert (await post(api, rent(f"2026-03-0{day}", f"{day}00.00"))).status_code == 201
+    url = f"{API}/reports/general-ledger"
+    query = {"account": "1920", "from": "2026-03-02", "limit": "2"}
+    first = (await api.client.get(url, params=query, headers=api.viewer)).json()
+    assert first["openingBalance"] == "-100.00"
+    assert [(i["date"], i["credit"], i["balance"]) for i in first["items"]] == [
+        ("2026-03-02", "200.00", "-300.00"),
+        ("2026-03-03", "300.00", "-600.00"),
+    ]
+    assert first["closingBalance"] is None
+    second = (
+        await api.client.get(
+            url, params={**query, "cursor": first["nextCursor"]}, headers=api.viewer
+        )
+    ).json()
+    assert [i["balance"] for i in second["items"]] == ["-1000.00", "-1500.00"]
+    assert (second["nextCursor"], second["closingBalance"]) == (None, "-1500.00")
+    entry_ids = {i["entryId"] for i in first["items"] + second["items"]}
+    assert len(entry_ids) == 4
+
+    wrong = await api.client.get(
+        url, params={**query, "account": "6300", "cursor": first["nextCursor"]}, headers=api.viewer
+    )
+    assert wrong.status_code == 400
+    assert [e["field"] for e in wrong.json()["errors"]] == ["cursor"]
+    missing = await api.client.get(url, headers=api.viewer)
+    assert missing.status_code == 400
+    assert "account" in missing.json()["detail"]
+
+
+async def test_the_vat_report_of_a_term(api: Api) -> None:
+    sale = {
+        "date": "2026-04-30",
+        "description": "Salg",
+        "lines": [
+            {"account": "1500", "debit": "1250"},
+            {"account": "3000", "credit": "1000", "vatCode": "3", "vatPart": "base"},
+            {"account": "2700", "credit": "250", "vatCode": "3", "vatPart": "tax"},
+        ],
+    }
+    assert (await post(api, sale)).status_code == 201
+    response = await api.client.get(
+        f"{API}/reports/vat", params={"year": 2026, "term": 2}, headers=api.viewer
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "year": 2026,
+        "term": 2,
+        "start": "2026-03-01",
+        "end": "2026-04-30",
+        "dueDate": "2026-06-10",
+        "lines": [
+            {
+                "vatCode": "3",
+                "rate": "25",
+                "direction": "output",
+                "base": "1000.00",
+                "vat": "250.00",
+            }
+        ],
+        "inputVat": "0.00",
+        "outputVat": "250.00",
+        "payable": "250.00",
+    }
+    for bad in ({"year": 2026, "term": 7}, {"year": 2026}, {"year": "i år", "term": 1}):
+        refused = await api.client.get(f"{API}/reports/vat", params=bad, headers=api.viewer)
+        assert refused.status_code == 400, bad
+
+
+async def test_unknown_accounts_are_listed_against_the_books_chart(api: Api) -> None:
+    body = {
+        "date": "2026-03-01",
+        "description": "Diverse",
+        "lines": [
+            {"account": "6300", "debit": "10"},
+            {"account": "9999", "debit": "5"},
+            {"account": "2400:20001", "credit": "10"},
+            {"account": "1920:10001", "credit": "3"},
+            {"account": "1234:5", "credit": "2"},
+        ],
+    }
+    assert (await post(api, body)).status_code == 201
+    response = await api.client.get(f"{API}/reports/unknown-accounts", headers=api.viewer)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "backend": "stub-books",
+        "chartSize": len(CHART),
+        "accounts": ["1234:5", "9999"],
+    }
+
+
+async def test_reports_need_a_role_that_reads(api: Api) -> None:
+    nobody = api.headers("x", "nobody")
+    for path in (
+        "trial-balance",
+        "general-ledger?account=1920",
+        "vat?year=2026&term=1",
+        "unknown-accounts",
+    ):
+        response = await api.client.get(f"{API}/reports/{path}", headers=nobody)
+        assert response.status_code == 403, path
+
+
+async def test_the_openapi_document_has_the_ledger_routes(api: Api) -> None:
+    schema = (await api.client.get("/schema/openapi.json")).json()
+    operations = {
+        operation["operationId"]
+        for item in schema["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    assert {
+        "postJournalEntry",
+        "getJournalEntry",
+        "getTrialBalance",
+        "getGeneralLedger",
+        "getVatReport",
+        "getUnknownAccounts",
+    } <= operations
+
+
+async def test_the_ledger_on_a_real_sqlite_file(tmp_path: Path, sqlite_url: str) -> None:
+    container = with_stub_backends(sqlite_container(tmp_path, sqlite_url))
+    async with running_api(tmp_path, container=container) as api:
+        headers = accountant(api) | {"Idempotency-Key": "k"}
+        first = await post(api, rent(), headers)
+        again = await post(api, rent(), headers)
+        assert first.status_code == again.status_code == 201, first.text
+        assert again.json() == first.json()
+        trial = (await api.client.get(f"{API}/reports/trial-balance", headers=api.viewer)).json()
+        assert trial["totals"] == {"debit": "1000.00", "credit": "1000.00", "balance": "0.00"}
+        ledger = await api.client.get(
+            f"{API}/reports/general-ledger", params={"account": "6300"}, headers=api.viewer
+        )
+        assert [i["balance"] for i in ledger.json()["items"]] == ["1000.00"]
