@@ -1,0 +1,191 @@
+"""Receipt and invoice files: upload (checked, content-addressed) and download, per tenant.
+
+A file is accepted only when its bytes are what its declared type says (magic numbers,
+not the client's word) and that type is one the books and the bank take: PDF, JPEG or PNG.
+It is kept by the SHA-256 of its content, so uploading the same file again stores nothing
+new and answers with the document already there. Proposals refer to a file by that hash
+(`documentHash`); the executor attaches it to Fiken or Folio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Final
+
+import msgspec
+
+from bookkeeper.application.errors import NotFound
+from bookkeeper.application.ports import (
+    Authorizer,
+    Clock,
+    Principal,
+    StoredDocument,
+    UnitOfWorkFactory,
+)
+from bookkeeper.domain.errors import DomainError
+
+#: Largest file accepted: 10 MiB (a scanned multi-page invoice is well under).
+MAX_DOCUMENT_BYTES: Final = 10 * 1024 * 1024
+MAX_FILENAME_LENGTH: Final = 100
+
+PDF: Final = "application/pdf"
+JPEG: Final = "image/jpeg"
+PNG: Final = "image/png"
+
+#: The accepted types, their file name extension and their magic bytes.
+EXTENSIONS: Final[dict[str, str]] = {PDF: "pdf", JPEG: "jpg", PNG: "png"}
+_MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
+    (b"%PDF-", PDF),
+    (b"\xff\xd8\xff", JPEG),
+    (b"\x89PNG\r\n\x1a\n", PNG),
+)
+#: Spellings of the accepted types that clients send.
+_ALIASES: Final[dict[str, str]] = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG}
+#: A declaration that says nothing about the content: the sniffed type is taken.
+_UNDECLARED: Final = frozenset({"", "application/octet-stream"})
+_SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
+_UNSAFE_IN_NAME: Final = re.compile(r"[^\w.\- ()+,]")
+
+
+class DocumentRejected(DomainError):
+    """The file cannot be stored: its content is not what it claims, or it is empty.
+    `status` is the HTTP status that fits (422; 415 and 413 for the subclasses)."""
+
+    code = "invalid-document"
+    status = 422
+
+
+class UnsupportedDocumentType(DocumentRejected):
+    """Neither a PDF, a JPEG nor a PNG (by declaration or by content)."""
+
+    code = "unsupported-document-type"
+    status = 415
+
+
+class DocumentTooLarge(DocumentRejected):
+    """Larger than MAX_DOCUMENT_BYTES."""
+
+    code = "document-too-large"
+    status = 413
+
+
+class Upload(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored document and whether the tenant had it already (nothing new was stored)."""
+
+    document: StoredDocument
+    duplicate: bool
+
+
+def sniff(content: bytes) -> str | None:
+    """The type the content's magic bytes say, among the accepted ones; None otherwise."""
+    for magic, content_type in _MAGIC:
+        if content.startswith(magic):
+            return content_type
+    return None
+
+
+def normalise_content_type(declared: str | None) -> str:
+    """A Content-Type without parameters, lower case, with known aliases resolved."""
+    base = (declared or "").split(";", 1)[0].strip().lower()
+    return _ALIASES.get(base, base)
+
+
+def sanitise_filename(name: str | None, content_type: str) -> str:
+    """A file name safe to store and to send back in Content-Disposition: no directories,
+    no control or quoting characters, at most MAX_FILENAME_LENGTH characters, ending in the
+    extension of its (checked) type."""
+    extension = EXTENSIONS[content_type]
+    text = unicodedata.normalize("NFC", name or "")
+    text = re.split(r"[/\\]", text)[-1]  # the last path segment only
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")  # controls, NUL
+    text = _UNSAFE_IN_NAME.sub("_", text).strip(" .")
+    stem, dot, suffix = text.rpartition(".")
+    if not dot:
+        stem = text
+    elif suffix.lower() not in {extension, "jpeg" if extension == "jpg" else extension}:
+        stem = text  # a misleading extension stays part of the name
+    stem = stem.strip(" .") or "document"
+    stem = stem[: MAX_FILENAME_LENGTH - len(extension) - 1].rstrip(" .") or "document"
+    return f"{stem}.{extension}"
+
+
+def valid_hash(sha256: str) -> bool:
+    """True for a SHA-256 in lower-case hex (the only form documents are kept under)."""
+    return bool(_SHA256.match(sha256))
+
+
+class Documents:
+    """Upload and download of a tenant's documents."""
+
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, clock: Clock, authorizer: Authorizer
+    ) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self._authorizer = authorizer
+
+    async def upload(
+        self,
+        principal: Principal,
+        content: bytes,
+        content_type: str | None,
+        filename: str | None,
+    ) -> Upload:
+        """Check and store a file; DocumentRejected (or a subclass) when it is not acceptable."""
+        self._authorizer.check(principal, "documents:write")
+        if len(content) > MAX_DOCUMENT_BYTES:
+            raise DocumentTooLarge(
+                f"the file has {len(content)} bytes; at most {MAX_DOCUMENT_BYTES} are accepted"
+            )
+        if not content:
+            raise DocumentRejected("the file is empty")
+        declared = normalise_content_type(content_type)
+        sniffed = sniff(content)
+        if declared not in _UNDECLARED and declared not in EXTENSIONS:
+            raise UnsupportedDocumentType(
+                f"{declared} is not accepted; send a PDF, JPEG or PNG file"
+            )
+        if sniffed is None:
+            raise UnsupportedDocumentType(
+                "the content is not a PDF, JPEG or PNG file (by its first bytes)"
+            )
+        if declared not in _UNDECLARED and declared != sniffed:
+            raise DocumentRejected(f"the content is a {sniffed} file, not the declared {declared}")
+        name = sanitise_filename(filename, sniffed)
+        async with self._uow() as uow:
+            document, new = await uow.documents.put(
+                principal.tenant_id, content, sniffed, name, self._clock.now()
+            )
+            if new:
+                await uow.commit()
+        return Upload(document=document, duplicate=not new)
+
+    async def get(self, principal: Principal, sha256: str) -> StoredDocument:
+        """The metadata of one of the tenant's documents; NotFound otherwise."""
+        self._authorizer.check(principal, "documents:read")
+        sha256 = sha256.lower()
+        if valid_hash(sha256):
+            async with self._uow() as uow:
+                document = await uow.documents.get(principal.tenant_id, sha256)
+            if document is not None:
+                return document
+        raise NotFound(f"document {sha256[:64]} not found")
+
+    async def content(self, principal: Principal, sha256: str) -> tuple[StoredDocument, bytes]:
+        """One of the tenant's documents with its bytes; NotFound otherwise."""
+        self._authorizer.check(principal, "documents:read")
+        sha256 = sha256.lower()
+        if valid_hash(sha256):
+            async with self._uow() as uow:
+                document = await uow.documents.get(principal.tenant_id, sha256)
+                data = await uow.documents.content(principal.tenant_id, sha256)
+            if document is not None and data is not None:
+                return document, data
+        raise NotFound(f"document {sha256[:64]} not found")
+
+
+def content_hash(content: bytes) -> str:
+    """The key a document is kept under."""
+    return hashlib.sha256(content).hexdigest()

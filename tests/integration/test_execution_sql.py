@@ -1,0 +1,174 @@
+"""The executor on real databases: `claim_due` on SQLite and PostgreSQL (SKIP LOCKED), and
+executors with their own connection pools racing over the same approved proposals."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport
+from bookkeeper.application.ledger import posting_id
+from bookkeeper.application.ports import UnitOfWorkFactory
+from bookkeeper.application.replay import rebuild_projections
+from bookkeeper.domain.events import Status
+from tests.unit.external_doubles import PDF, Harness, World, expense, invoice, receipt
+
+TENANTS = ("acme", "globex", "initech")
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def uow_factory(request: pytest.FixtureRequest) -> AsyncIterator[UnitOfWorkFactory]:
+    if request.param == "memory":
+        yield MemoryUnitOfWorkFactory()
+        return
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    database = SqlDatabase(url, pool_size=4, max_overflow=4)
+    try:
+        yield database.uow_factory()
+    finally:
+        await database.dispose()
+
+
+async def test_claim_due_returns_approved_work_without_a_retry_time_or_running_lease(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    h = Harness(uow_factory=uow_factory, policy=ExecutionPolicy(max_attempts=5))
+    pending = await h.propose(invoice(invoice_number="P"))
+    first = await h.approved(invoice(invoice_number="A"))
+    h.clock.advance(seconds=1)
+    second = await h.approved(expense())
+    h.clock.advance(seconds=1)
+    third = await h.approved(invoice(invoice_number="C"))
+    now = h.clock.now()
+
+    async with uow_factory() as uow:
+        due = await uow.proposals.claim_due(now, 10)
+        assert [v.id for v in due] == [first, second, third]  # oldest change first
+        assert [v.id for v in await uow.proposals.claim_due(now, 2)] == [first, second][:2]
+
+    # `first` is claimed and never finishes (a crash); `second` fails (retry in 30 s).
+    h.policy = ExecutionPolicy(batch_size=1)
+    h.world.faults.crash(after=False, operations={"find_supplier"})
+    with pytest.raises(BaseException, match="crash"):
+        await h.new_executor("x").run_once()
+    h.world.faults.fail_next(operations={"bank_accounts"})
+    assert (await h.new_executor("y").run_once()).retried == 1
+    async with uow_factory() as uow:
+        leased = await uow.proposals.get("acme", first)
+        assert leased is not None and leased.lease_until == now + dt.timedelta(minutes=5)
+        retrying = await uow.proposals.get("acme", second)
+        assert retrying is not None and retrying.next_attempt_at == now + dt.timedelta(seconds=30)
+        assert retrying.lease_until is None
+        assert [v.id for v in await uow.proposals.claim_due(now, 10)] == [third]
+    assert pending not in [v.id for v in due]
+
+    h.clock.advance(minutes=5)
+    async with uow_factory() as uow:
+        later = await uow.proposals.claim_due(h.clock.now(), 10)
+        assert sorted(v.id for v in later) == sorted([first, second, third])
+
+
+async def test_replay_gives_the_live_proposal_views_with_their_leases(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    h = Harness(uow_factory=uow_factory)
+    pid = await h.approved(invoice())
+    done = await h.approved(expense())
+    h.world.faults.crash(after=True, operations={"create_purchase"})
+    with pytest.raises(BaseException, match="crash"):
+        await h.executor.run_once()
+    h.clock.advance(minutes=5)
+    await h.executor.run_once()  # reconciles the crashed one, executes the other
+    crashed_view, done_view = await h.view(pid), await h.view(done)
+    assert crashed_view.status is done_view.status is Status.EXECUTED
+    h.world.faults.crash(after=True, operations={"create_purchase"})
+    leased = await h.approved(invoice(invoice_number="F-2"))
+    with pytest.raises(BaseException, match="crash"):
+        await h.executor.run_once()
+    live = {p: await h.view(p) for p in (pid, done, leased)}
+    assert live[leased].lease_until is not None
+
+    await rebuild_projections(uow_factory)
+
+    assert {p: await h.view(p) for p in live} == live
+
+
+@pytest.mark.postgres
+async def test_claims_skip_rows_locked_by_an_open_claim(postgres_url: str) -> None:
+    database = SqlDatabase(postgres_url, pool_size=4, max_overflow=0)
+    try:
+        factory = database.uow_factory()
+        h = Harness(uow_factory=factory)
+        ids = [await h.approved(invoice(invoice_number=f"F-{n}")) for n in range(4)]
+        now = h.clock.now()
+        async with factory() as holder:
+            held = await holder.proposals.claim_due(now, 2)
+            assert [v.id for v in held] == ids[:2]
+            async with factory() as other:  # a second connection, while the first holds
+                assert [v.id for v in await other.proposals.claim_due(now, 10)] == ids[2:]
+        async with factory() as uow:  # released at the end of the unit of work
+            assert len(await uow.proposals.claim_due(now, 10)) == 4
+    finally:
+        await database.dispose()
+
+
+async def race(url: str, count: int) -> None:
+    """Two executors, each on its own pool, over `count` approved proposals."""
+    databases = [SqlDatabase(url, pool_size=4, max_overflow=0) for _ in range(2)]
+    try:
+        policy = ExecutionPolicy(batch_size=7)
+        h = Harness(uow_factory=databases[0].uow_factory(), world=World(interleave=True))
+        h.policy = policy
+        proposals: list[tuple[str, uuid.UUID]] = []
+        for n in range(count):
+            tenant = TENANTS[n % 3]
+            sha = await h.store(PDF + str(n).encode(), tenant)
+            data = (
+                receipt(sha, folio_event_id=f"ev-{n}", document_number=f"R-{n}"),
+                invoice(sha, invoice_number=f"F-{n}"),
+                expense(sha, document_number=f"K-{n}"),
+            )[n % 3]
+            proposals.append((tenant, await h.approved(data, tenant)))
+        executors = [h.new_executor(f"executor-{i}", databases[i].uow_factory()) for i in range(2)]
+
+        reports: list[ExecutionReport] = []
+        for _ in range(count):
+            round_ = await asyncio.gather(*(e.run_once() for e in executors))
+            reports += round_
+            if not any(r.claimed for r in round_):
+                break
+
+        assert sum(r.executed for r in reports) == count
+        assert all(r.claim_error is None and r.abandoned == 0 for r in reports)
+        for tenant, pid in proposals:
+            view = await h.view(pid, tenant)
+            assert view.status is Status.EXECUTED and view.attempts == 1
+            assert len(await h.stream(posting_id(pid), tenant)) == 1
+        assert h.world.duplicates() == []
+        created = sum(len(b.purchases) for b in h.world.books_by_tenant.values())
+        attached = sum(len(b.attached) for b in h.world.bank_by_tenant.values())
+        assert created + attached == count
+        if url.startswith("postgresql"):
+            assert all(r.claimed for r in reports[:2])  # both took part
+    finally:
+        for database in databases:
+            await database.dispose()
+
+
+@pytest.mark.postgres
+async def test_two_executors_on_postgres_execute_50_proposals_exactly_once(
+    postgres_url: str,
+) -> None:
+    await race(postgres_url, 50)
+
+
+async def test_two_executors_on_sqlite_execute_each_proposal_exactly_once(
+    sqlite_url: str,
+) -> None:
+    await race(sqlite_url, 15)

@@ -1,0 +1,140 @@
+"""The executor service: an APScheduler job that runs at once, on wake, one pass at a time,
+and lets a running pass finish on stop. The fake executor signals through events; no test
+waits on the interval (an hour)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport
+from bookkeeper.entrypoints.executor import ExecutorService
+
+HOUR = 3600.0
+
+
+class FakeExecutor:
+    def __init__(self, *, claimed: list[int] | None = None) -> None:
+        self.policy = ExecutionPolicy(batch_size=5)
+        self.passes = 0
+        self.active = 0
+        self.max_active = 0
+        self.gate: asyncio.Event | None = None
+        self.ran = asyncio.Event()
+        self.claimed = list(claimed or [])
+
+    async def run_once(self) -> ExecutionReport:
+        self.passes += 1
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            self.ran.set()
+            return ExecutionReport(claimed=self.claimed.pop(0) if self.claimed else 0)
+        finally:
+            self.active -= 1
+
+
+async def wait_for(condition: Callable[[], bool], limit: float = 2.0) -> None:
+    """Poll a condition the scheduler's task will make true (a millisecond at a time)."""
+    async with asyncio.timeout(limit):
+        while not condition():  # noqa: ASYNC110 - the scheduler runs in another task
+            await asyncio.sleep(0.001)
+
+
+async def test_the_first_pass_runs_at_once_and_wake_runs_another() -> None:
+    executor = FakeExecutor()
+    service = ExecutorService(executor, HOUR)
+    await service.start()
+    try:
+        await wait_for(lambda: executor.passes == 1)
+        service.wake()
+        await wait_for(lambda: executor.passes == 2)
+    finally:
+        await service.stop()
+    assert not service.started
+
+
+async def test_a_wake_during_a_pass_makes_one_more_pass_follow_it() -> None:
+    executor = FakeExecutor()
+    executor.gate = asyncio.Event()
+    service = ExecutorService(executor, HOUR)
+    await service.start()
+    try:
+        await wait_for(lambda: executor.active == 1)
+        service.wake()
+        service.wake()
+        executor.gate.set()
+        await wait_for(lambda: executor.passes == 2)
+        await asyncio.sleep(0.01)
+        assert executor.passes == 2  # two wakes during one pass: one more pass
+        assert executor.max_active == 1
+    finally:
+        await service.stop()
+
+
+async def test_a_full_batch_is_followed_by_another_pass() -> None:
+    executor = FakeExecutor(claimed=[5, 5, 2])
+    service = ExecutorService(executor, HOUR)
+    await service.start()
+    try:
+        await wait_for(lambda: executor.passes == 3)
+        await asyncio.sleep(0.01)
+        assert executor.passes == 3
+    finally:
+        await service.stop()
+
+
+async def test_stop_waits_for_the_running_pass() -> None:
+    executor = FakeExecutor()
+    executor.gate = asyncio.Event()
+    service = ExecutorService(executor, HOUR)
+    await service.start()
+    await wait_for(lambda: executor.active == 1)
+
+    stopping = asyncio.create_task(service.stop())
+    await asyncio.sleep(0.01)
+    assert not stopping.done()  # the pass is still running
+    executor.gate.set()
+    await asyncio.wait_for(stopping, 2)
+
+    assert executor.ran.is_set() and executor.active == 0  # it finished, not cancelled
+    service.wake()  # after stop: ignored
+    await asyncio.sleep(0.01)
+    assert executor.passes == 1
+
+
+async def test_stop_with_a_timeout_cancels_a_pass_that_does_not_finish() -> None:
+    executor = FakeExecutor()
+    executor.gate = asyncio.Event()
+    service = ExecutorService(executor, HOUR)
+    await service.start()
+    await wait_for(lambda: executor.active == 1)
+    await service.stop(grace_seconds=0.01)
+    await wait_for(lambda: executor.active == 0)
+    assert not executor.ran.is_set()
+
+
+async def test_a_pass_that_raises_does_not_stop_the_service() -> None:
+    class Exploding(FakeExecutor):
+        async def run_once(self) -> ExecutionReport:
+            self.passes += 1
+            raise RuntimeError("boom")
+
+    executor = Exploding()
+    service = ExecutorService(executor, HOUR)
+    await service.start()
+    try:
+        await wait_for(lambda: executor.passes == 1)
+        service.wake()
+        await wait_for(lambda: executor.passes == 2)
+    finally:
+        await service.stop()
+
+
+def test_the_interval_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        ExecutorService(FakeExecutor(), 0)
