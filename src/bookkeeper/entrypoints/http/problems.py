@@ -10,17 +10,28 @@
     InvalidProposal, InvalidCorrection,
       UnknownEventType, RejectionReasonRequired         422     its code
     StorageUnavailable                                  503     storage-unavailable
+    ExternalUnavailable, ExternalRateLimited (books or
+      bank down, timing out, throttling)                503     its code (Retry-After when
+                                                                the remote system said)
+    ExternalAuthFailed (our books/bank token refused)   502     external-auth-failed
+    ExternalRejected, ExternalNotFound, other
+      ExternalError (the books or bank refused)         502     its code
     Litestar's own (400 validation, 404, 405, 413 …)    its     derived from the status
     anything else                                       500     internal-error (logged; the
                                                                 body says nothing internal)
 
 An unknown event type is a 422 like any other payload the domain refuses: the request
 was well-formed JSON, its content is not acceptable.
+
+An ExternalNotFound is a 502: the remote object it names is one we expected to exist, not
+one the client named. A route that looks up a remote object by the client's id translates
+it to NotFound (404) itself.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -34,6 +45,10 @@ from bookkeeper.application.errors import (
     ApplicationError,
     ConcurrencyConflict,
     DuplicateEvent,
+    ExternalAuthFailed,
+    ExternalError,
+    ExternalRateLimited,
+    ExternalUnavailable,
     Forbidden,
     IdempotencyConflict,
     NotFound,
@@ -121,7 +136,38 @@ def _status_of(error: Exception) -> int:
     return 500
 
 
+def _external_error(request: Request[Any, Any, Any], error: ExternalError) -> Response[Problem]:
+    """The books or bank failed: 503 when trying later may help, 502 when it refused. The
+    detail names the system, never a credential; the remote words go to the log."""
+    _log.warning(
+        "%s failed on %s %s: %s: %s",
+        error.system,
+        request.method,
+        request.url.path,
+        type(error).__name__,
+        error.message,
+    )
+    headers = None
+    if isinstance(error, ExternalUnavailable):
+        status = 503
+        detail = f"{error.system} is unavailable or busy; retry later"
+        if isinstance(error, ExternalRateLimited) and error.retry_after is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
+    elif isinstance(error, ExternalAuthFailed):
+        status = 502
+        detail = (
+            f"{error.system} refused the books/bank credentials this service is configured "
+            "with; an operator must check its API token"
+        )
+    else:
+        status = 502
+        detail = f"{error.system} refused the request: {error.message}"
+    return problem_response(status, detail, error.code, headers=headers)
+
+
 def _business_error(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    if isinstance(error, ExternalError):
+        return _external_error(request, error)
     status = _status_of(error)
     if status >= 500 and not isinstance(error, StorageUnavailable):
         return _internal_error(request, error)
@@ -230,7 +276,8 @@ _DESCRIPTIONS: Final[dict[int, str]] = {
     409: "The proposal was decided already, or the idempotency key was used differently",
     413: "The request body is too large",
     422: "The content breaks a business rule",
-    503: "The database is unavailable",
+    502: "The books or the bank refused the request (or the credentials configured for them)",
+    503: "The database, the books or the bank is unavailable; retry later",
 }
 
 
