@@ -71,19 +71,28 @@ def memory_container(
     clock: FixedClock | None = None,
     database: Any | None = None,
     database_url: str = "memory://",
+    executor: bool = False,
 ) -> Container:
-    """The real container, on in-memory storage, with its key under `data_dir`."""
+    """The real container, on in-memory storage, with its key under `data_dir`; the
+    executor runs only when asked (most tests look at approved proposals as they are)."""
     container = Container()
-    container.settings.override(providers.Object(Settings.for_data_dir(data_dir)))
+    container.settings.override(
+        providers.Object(Settings.for_data_dir(data_dir, executor_enabled=executor))
+    )
     container.clock.override(providers.Object(clock or FixedClock()))
     container.database.override(providers.Object(database or MemoryDatabase()))
     container.redacted_database_url.override(providers.Object(database_url))
     return container
 
 
-def sqlite_container(data_dir: Path, database_url: str | None = None) -> Container:
-    """The production container; only settings (a temporary data dir) and the clock fixed."""
-    overrides = {"database_url": database_url} if database_url else {}
+def sqlite_container(
+    data_dir: Path, database_url: str | None = None, *, executor: bool = False
+) -> Container:
+    """The production container; only settings (a temporary data dir, the executor off
+    unless asked) and the clock fixed."""
+    overrides: dict[str, object] = {"executor_enabled": executor}
+    if database_url:
+        overrides["database_url"] = database_url
     container = Container()
     container.settings.override(providers.Object(Settings.for_data_dir(data_dir, **overrides)))
     container.clock.override(providers.Object(FixedClock()))

@@ -8,7 +8,7 @@ opens the engine and disposes it on `shutdown_resources()`. Tests replace provid
 
     settings ──▶ database ──▶ uow_factory ──▶ handlers, queries
         └──────▶ signing_key ──▶ token_issuer, token_verifier
-    clock, ids, authorizer ──▶ handlers
+    clock, ids, authorizer ──▶ handlers, ledger ◀── backends (books, on first use)
 """
 
 from __future__ import annotations
@@ -27,9 +27,15 @@ from bookkeeper.adapters.auth.local_jwt import (
 )
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.documents import Documents
+from bookkeeper.application.execution import Executor
 from bookkeeper.application.handlers import Handlers
-from bookkeeper.application.ports import UnitOfWorkFactory
+from bookkeeper.application.ledger import BooksSource, LedgerService
+from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.ports import BooksProvider, UnitOfWorkFactory
 from bookkeeper.application.queries import Queries
+from bookkeeper.backends import open_backends
+from bookkeeper.entrypoints.executor import ExecutorService, executor_name, policy_from
 from bookkeeper.settings import Settings, load_settings
 
 
@@ -95,6 +101,17 @@ def _uow_factory_of(database: Database) -> UnitOfWorkFactory:
     return database.uow_factory()
 
 
+def _books_source(backends: providers.Provider[Any]) -> BooksSource:
+    """Opens the `backends` resource on first call and hands out its books provider."""
+
+    async def open_books() -> BooksProvider:
+        opened = await resolve(backends)
+        books: BooksProvider = opened.books
+        return books
+
+    return open_books
+
+
 class Container(containers.DeclarativeContainer):
     """Every long-lived object of the process, built on first use."""
 
@@ -131,6 +148,53 @@ class Container(containers.DeclarativeContainer):
         Handlers, uow_factory=uow_factory, clock=clock, ids=ids, authorizer=authorizer
     )
     queries = providers.Singleton(Queries, uow_factory=uow_factory, authorizer=authorizer)
+
+    #: Fiken/Folio when configured, else the sandbox books and bank in the local database.
+    backends = providers.Resource(open_backends, settings=settings, database=database, clock=clock)
+
+    #: Receipt and invoice files (POST/GET /files), in the database.
+    documents = providers.Singleton(
+        Documents, uow_factory=uow_factory, clock=clock, authorizer=authorizer
+    )
+    #: Carries approved proposals out in the books and the bank, exactly once (ADR 0009);
+    #: `executor_service` runs it on an interval job (started by whoever serves).
+    executor = providers.Singleton(
+        Executor,
+        uow_factory=uow_factory,
+        books=backends.provided.books,
+        bank=backends.provided.bank,
+        clock=clock,
+        ids=ids,
+        policy=providers.Singleton(policy_from, settings),
+        name=providers.Singleton(executor_name),
+    )
+    executor_service = providers.Singleton(
+        ExecutorService,
+        executor=executor,
+        interval_seconds=settings.provided.executor_interval_seconds,
+    )
+
+    #: Manual entries and the ledger's reports; the books are opened only when a report
+    #: first needs the chart of accounts, so the ledger never waits on Fiken to start.
+    ledger = providers.Singleton(
+        LedgerService,
+        uow_factory=uow_factory,
+        clock=clock,
+        ids=ids,
+        authorizer=authorizer,
+        books_source=providers.Callable(_books_source, backends.provider),
+    )
+
+    #: Read-only questions to the bank and the books, each recorded as a query event.
+    lookups = providers.Singleton(
+        Lookups,
+        uow_factory=uow_factory,
+        clock=clock,
+        ids=ids,
+        authorizer=authorizer,
+        books=backends.provided.books,
+        bank=backends.provided.bank,
+    )
 
 
 async def resolve(provider: providers.Provider[Any]) -> Any:

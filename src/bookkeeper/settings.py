@@ -15,6 +15,15 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_LOG_LEVEL              | INFO                                             |
 | BOOKKEEPER_DB_POOL_SIZE           | 20                                               |
 | BOOKKEEPER_DB_MAX_OVERFLOW        | 50                                               |
+| BOOKKEEPER_FIKEN_TOKEN            | unset: the sandbox books in the local database   |
+| BOOKKEEPER_FIKEN_COMPANY          | (required with a Fiken token: the company slug)  |
+| BOOKKEEPER_FIKEN_BASE_URL         | https://api.fiken.no/api/v2                      |
+| BOOKKEEPER_FOLIO_TOKEN            | unset: the sandbox bank in the local database    |
+| BOOKKEEPER_FOLIO_BASE_URL         | https://api.folio.no/v2                          |
+| BOOKKEEPER_EXECUTOR               | on (off: approved actions wait for another process) |
+| BOOKKEEPER_EXECUTOR_INTERVAL      | 5 (seconds between polls for due work)           |
+| BOOKKEEPER_EXECUTOR_MAX_ATTEMPTS  | 6                                                |
+| BOOKKEEPER_PAYMENT_ACCOUNT        | unset: the books' first active bank account      |
 
 An empty variable counts as unset, so `FOO=` in a compose file means "the default".
 """
@@ -50,6 +59,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     db_pool_size: int = 20
     db_max_overflow: int = 50
+    fiken_token: str | None = None
+    fiken_company: str | None = None
+    fiken_base_url: str = "https://api.fiken.no/api/v2"
+    folio_token: str | None = None
+    folio_base_url: str = "https://api.folio.no/v2"
+    executor_enabled: bool = True
+    executor_interval_seconds: int = 5
+    executor_max_attempts: int = 6
+    payment_account: str | None = None
+
+    def __repr__(self) -> str:
+        # Tokens never reach a log line or a traceback through repr().
+        hidden = {"fiken_token", "folio_token"}
+        fields = ", ".join(
+            f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
+            for name in self.__struct_fields__
+        )
+        return f"Settings({fields})"
 
     @property
     def database_is_embedded_sqlite(self) -> bool:
@@ -109,6 +136,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"{PREFIX}DATABASE_URL must be a sqlite:/// or postgresql:// URL, "
             f"not one with scheme {scheme!r}"
         )
+    fiken_token, fiken_company = get("FIKEN_TOKEN"), get("FIKEN_COMPANY")
+    if fiken_token is not None and fiken_company is None:
+        raise SettingsError(
+            f"{PREFIX}FIKEN_COMPANY (the company slug) is required with {PREFIX}FIKEN_TOKEN"
+        )
     log_level = (get("LOG_LEVEL") or "INFO").upper()
     if log_level not in LOG_LEVELS:
         raise SettingsError(f"{PREFIX}LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
@@ -125,7 +157,41 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_max_overflow=_integer(
             "DB_MAX_OVERFLOW", get("DB_MAX_OVERFLOW"), default=50, low=0, high=1000
         ),
+        fiken_token=fiken_token,
+        fiken_company=fiken_company,
+        fiken_base_url=_base_url("FIKEN_BASE_URL", get("FIKEN_BASE_URL"))
+        or "https://api.fiken.no/api/v2",
+        folio_token=get("FOLIO_TOKEN"),
+        folio_base_url=_base_url("FOLIO_BASE_URL", get("FOLIO_BASE_URL"))
+        or "https://api.folio.no/v2",
+        executor_enabled=_switch("EXECUTOR", get("EXECUTOR"), default=True),
+        executor_interval_seconds=_integer(
+            "EXECUTOR_INTERVAL", get("EXECUTOR_INTERVAL"), default=5, low=1, high=3600
+        ),
+        executor_max_attempts=_integer(
+            "EXECUTOR_MAX_ATTEMPTS", get("EXECUTOR_MAX_ATTEMPTS"), default=6, low=1, high=100
+        ),
+        payment_account=get("PAYMENT_ACCOUNT"),
     )
+
+
+def _base_url(name: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not raw.startswith(("https://", "http://")) or any(ch.isspace() for ch in raw):
+        raise SettingsError(f"{PREFIX}{name} must be an http(s):// URL")
+    return raw.rstrip("/")
+
+
+def _switch(name: str, raw: str | None, *, default: bool) -> bool:
+    if raw is None:
+        return default
+    value = raw.lower()
+    if value in ("1", "true", "on", "yes"):
+        return True
+    if value in ("0", "false", "off", "no"):
+        return False
+    raise SettingsError(f"{PREFIX}{name} must be on or off, got {raw!r}")
 
 
 def _path(name: str, raw: str) -> Path:

@@ -32,6 +32,19 @@ ROUTES = {
     ("GET", f"{API}/correlations/{{correlation_id}}"): "getCorrelation",
     ("GET", f"{API}/patterns"): "listPatterns",
     ("GET", f"{API}/reports/approval-rate"): "getApprovalRate",
+    ("POST", f"{API}/journal-entries"): "postJournalEntry",
+    ("GET", f"{API}/journal-entries/{{entry_id}}"): "getJournalEntry",
+    ("GET", f"{API}/reports/trial-balance"): "getTrialBalance",
+    ("GET", f"{API}/reports/general-ledger"): "getGeneralLedger",
+    ("GET", f"{API}/reports/vat"): "getVatReport",
+    ("GET", f"{API}/reports/unknown-accounts"): "getUnknownAccounts",
+    ("GET", f"{API}/bank/accounts"): "listBankAccounts",
+    ("GET", f"{API}/bank/transactions"): "listBankTransactions",
+    ("GET", f"{API}/bank/missing-receipts"): "listMissingReceipts",
+    ("GET", f"{API}/books/supplier-invoices"): "listSupplierInvoices",
+    ("GET", f"{API}/books/expenses"): "listExpenses",
+    ("POST", f"{API}/files"): "uploadFile",
+    ("GET", f"{API}/files/{{sha256}}"): "downloadFile",
     ("GET", "/health"): "getHealth",
 }
 
@@ -194,6 +207,7 @@ async def test_health_reports_the_database(api: Api) -> None:
         "status": "ok",
         "database": {"dialect": "memory", "url": "memory://"},
         "version": __version__,
+        "backends": {"books": "sandbox", "bank": "sandbox", "executor": "off"},
     }
 
 

@@ -63,14 +63,22 @@ async def test_migrating_again_is_a_no_op(database: SqlDatabase) -> None:
     await database.migrate()
     async with database.engine.connect() as connection:
         versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
-    assert versions == [("0001",)]
+    assert versions == [(_head(),)]
     assert await count_events(database) == 1
 
 
-def test_the_migrations_have_one_head_and_are_found_from_the_source_tree() -> None:
+def _head() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite:///unused")).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_the_migrations_are_one_numbered_chain_found_from_the_source_tree() -> None:
     assert (migrations_dir() / "env.py").is_file()
     scripts = ScriptDirectory.from_config(alembic_config("sqlite:///unused"))
-    assert scripts.get_heads() == ["0001"]
+    assert len(scripts.get_heads()) == 1
+    chain = [script.revision for script in scripts.walk_revisions()]
+    assert chain == [f"{n:04d}" for n in range(len(chain), 0, -1)]
 
 
 @pytest.mark.postgres
@@ -98,7 +106,7 @@ async def test_concurrent_migrations_of_an_empty_database_both_succeed(
         try:
             async with database.engine.connect() as connection:
                 version = await connection.execute(text("SELECT version_num FROM alembic_version"))
-                assert version.all() == [("0001",)]
+                assert version.all() == [(_head(),)]
         finally:
             await database.dispose()
     finally:
@@ -112,7 +120,7 @@ async def test_concurrent_migrations_in_one_process_take_turns(sqlite_path: Path
         await asyncio.gather(first.migrate(), second.migrate())
         async with first.engine.connect() as connection:
             version = await connection.execute(text("SELECT version_num FROM alembic_version"))
-            assert version.all() == [("0001",)]
+            assert version.all() == [(_head(),)]
     finally:
         await first.dispose()
         await second.dispose()

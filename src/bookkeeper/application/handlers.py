@@ -8,6 +8,7 @@ races), update the projections in the same transaction, commit.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -60,6 +61,7 @@ from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, dec
 #: Namespace of event ids derived from an Idempotency-Key (uuid5), fixed forever.
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1d2e-8a51-4a57-9d0e-3b1f0c4e2a90")
 AUTO_APPROVER = "system:review-rules"
+log = logging.getLogger("bookkeeper.handlers")
 PATTERN_APPLIER = "system:patterns"
 
 
@@ -105,6 +107,9 @@ class Handlers:
         self._clock = clock
         self._ids = ids
         self._authorizer = authorizer
+        #: Called (with no arguments) after a unit of work that approved a proposal has
+        #: committed, e.g. to wake the executor; its errors are logged, never raised.
+        self.on_approved: Callable[[], None] | None = None
         self._registry: dict[type[Any], Callable[[Any], Awaitable[Any]]] = {
             SubmitEvent: self.submit,
             ApproveProposal: self.approve,
@@ -233,6 +238,8 @@ class Handlers:
             assert view is not None
             await uow.proposals.upsert(view)
             await uow.commit()
+        if view.status is Status.APPROVED:
+            self._approved()
         return SubmitResult(
             event_id=event_id,
             stream_id=event_id,
@@ -395,7 +402,17 @@ class Handlers:
             if pattern is not None:
                 await uow.patterns.upsert(pattern)
             await uow.commit()
+        if view.status is Status.APPROVED:
+            self._approved()
         return DecisionResult(event_id=recorded[0].id, proposal=view)
+
+    def _approved(self) -> None:
+        if self.on_approved is None:
+            return
+        try:
+            self.on_approved()
+        except Exception:
+            log.exception("the on-approved hook failed; the executor will find the work anyway")
 
     # --- shared -------------------------------------------------------------------------
 

@@ -25,12 +25,23 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from bookkeeper import __version__
+from bookkeeper.application.documents import Documents
 from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.queries import Queries
+from bookkeeper.backends import Backends
 from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.entrypoints.executor import ExecutorService
 from bookkeeper.entrypoints.http.controllers.correlations import CorrelationController
+from bookkeeper.entrypoints.http.controllers.documents import DocumentController
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
 from bookkeeper.entrypoints.http.controllers.health import HealthController
+from bookkeeper.entrypoints.http.controllers.ledger import (
+    JournalEntryController,
+    LedgerReportController,
+)
+from bookkeeper.entrypoints.http.controllers.lookups import BankController, BooksController
 from bookkeeper.entrypoints.http.controllers.patterns import PatternController
 from bookkeeper.entrypoints.http.controllers.proposals import ProposalController
 from bookkeeper.entrypoints.http.controllers.reports import ReportController
@@ -65,10 +76,29 @@ def create_app(container: Container) -> Litestar:
             runtime.database = database
             runtime.handlers = await resolve(container.handlers)
             runtime.queries = await resolve(container.queries)
+            runtime.documents = await resolve(container.documents)
+            runtime.ledger = await resolve(container.ledger)
+            runtime.lookups = await resolve(container.lookups)
+            backends: Backends = await resolve(container.backends)
+            runtime.backends = backends
             _log.info("serving with %s database %s", database.dialect, runtime.database_url)
             _log.info("JWT signing key: %s", container.settings().jwt_private_key_file)
+            if container.settings().executor_enabled:
+                service: ExecutorService = await resolve(container.executor_service)
+                await service.start()
+                runtime.executor_service = service
+                runtime.handlers.on_approved = service.wake
+                _log.info(
+                    "executor started: approved actions go to books=%s, bank=%s",
+                    backends.books_backend,
+                    backends.bank_backend,
+                )
+            else:
+                _log.info("executor off (BOOKKEEPER_EXECUTOR=off): approved actions wait")
             yield
         finally:
+            if runtime.executor_service is not None:
+                await runtime.executor_service.stop()
             await shutdown(container)
 
     # Closures, not bound methods: Litestar deep-copies the handlers it registers, and a
@@ -78,6 +108,15 @@ def create_app(container: Container) -> Litestar:
 
     def provide_queries() -> Queries:
         return runtime.get_queries()
+
+    def provide_ledger() -> LedgerService:
+        return runtime.get_ledger()
+
+    def provide_lookups() -> Lookups:
+        return runtime.get_lookups()
+
+    def provide_documents() -> Documents:
+        return runtime.get_documents()
 
     def provide_runtime() -> Runtime:
         return runtime
@@ -90,10 +129,18 @@ def create_app(container: Container) -> Litestar:
             CorrelationController,
             PatternController,
             ReportController,
+            DocumentController,
+            JournalEntryController,
+            LedgerReportController,
+            BankController,
+            BooksController,
         ],
         dependencies={
             "handlers": Provide(provide_handlers, sync_to_thread=False, use_cache=True),
             "queries": Provide(provide_queries, sync_to_thread=False, use_cache=True),
+            "documents": Provide(provide_documents, sync_to_thread=False, use_cache=True),
+            "ledger": Provide(provide_ledger, sync_to_thread=False, use_cache=True),
+            "lookups": Provide(provide_lookups, sync_to_thread=False, use_cache=True),
         },
         security=[{BEARER_SCHEME: []}],
     )
@@ -141,6 +188,10 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="proposals", description="Current state of proposals; the review queue"),
             Tag(name="patterns", description="Learned merchant patterns"),
             Tag(name="reports", description="Figures from the read models"),
+            Tag(name="documents", description="Receipt and invoice files, by SHA-256"),
+            Tag(name="ledger", description="Manual journal entries of the double-entry ledger"),
+            Tag(name="bank", description="Read-only questions to the bank (logged as events)"),
+            Tag(name="books", description="Read-only questions to the books (logged as events)"),
             Tag(name="operations", description="Health"),
         ],
         render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bookkeeper.application.documents import Documents
 from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.queries import Queries
+from bookkeeper.backends import Backends
 from bookkeeper.container import Database
+from bookkeeper.entrypoints.executor import ExecutorService
 
 
 class NotStarted(RuntimeError):
@@ -21,13 +26,33 @@ class Runtime:
     database_url: str = ""
     handlers: Handlers | None = None
     queries: Queries | None = None
+    ledger: LedgerService | None = None
+    lookups: Lookups | None = None
+    documents: Documents | None = None
+    backends: Backends | None = None
+    executor_service: ExecutorService | None = None
+
+    def get_documents(self) -> Documents:
+        if self.documents is None:
+            raise NotStarted("the application has not started")
+        return self.documents
 
     def get_handlers(self) -> Handlers:
         if self.handlers is None:
             raise NotStarted("the application has not started")
         return self.handlers
 
+    def get_ledger(self) -> LedgerService:
+        if self.ledger is None:
+            raise NotStarted("the application has not started")
+        return self.ledger
+
     def get_queries(self) -> Queries:
         if self.queries is None:
             raise NotStarted("the application has not started")
         return self.queries
+
+    def get_lookups(self) -> Lookups:
+        if self.lookups is None:
+            raise NotStarted("the application has not started")
+        return self.lookups

@@ -258,10 +258,19 @@ class DatabaseOut(ResponseBody, frozen=True, kw_only=True):
     url: str
 
 
+class BackendsOut(ResponseBody, frozen=True, kw_only=True):
+    """Which books and bank the service talks to: the real APIs or the local sandbox."""
+
+    books: str
+    bank: str
+    executor: Literal["running", "off"]
+
+
 class HealthOut(ResponseBody, frozen=True, kw_only=True):
     status: Literal["ok", "unavailable"]
     database: DatabaseOut
     version: str
+    backends: BackendsOut | None = None
 
 
 class FieldError(ResponseBody, frozen=True, kw_only=True):

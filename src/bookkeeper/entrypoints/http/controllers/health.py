@@ -12,7 +12,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from bookkeeper import __version__
 from bookkeeper.entrypoints.http.runtime import Runtime
-from bookkeeper.entrypoints.http.wire import DatabaseOut, HealthOut
+from bookkeeper.entrypoints.http.wire import BackendsOut, DatabaseOut, HealthOut
 
 PING_TIMEOUT_SECONDS: Final = 5.0
 
@@ -40,7 +40,9 @@ class HealthController(Controller):
     )
     async def health(self, runtime: NamedDependency[Runtime]) -> Response[HealthOut]:
         """`ok` (200) when the database answers a ping, `unavailable` (503) when it does
-        not. Shows which database is used, with its password masked. Needs no token."""
+        not. Shows which database is used, with its password masked, which books and bank
+        the service talks to (`fiken`/`folio`, or the local `sandbox` when no credentials
+        are configured) and whether the executor runs. Needs no token."""
         database = runtime.database
         status: str = "ok"
         try:
@@ -57,5 +59,14 @@ class HealthController(Controller):
                 url=runtime.database_url,
             ),
             version=__version__,
+            backends=(
+                BackendsOut(
+                    books=runtime.backends.books_backend,
+                    bank=runtime.backends.bank_backend,
+                    executor="running" if runtime.executor_service is not None else "off",
+                )
+                if runtime.backends is not None
+                else None
+            ),
         )
         return Response(body, status_code=200 if status == "ok" else 503)

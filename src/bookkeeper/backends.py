@@ -1,0 +1,77 @@
+"""Which books and bank the process talks to: Fiken and Folio when their tokens are set,
+otherwise the sandbox kept in the local database (so a fresh `bookkeeper serve` runs the
+whole flow with no credentials). The choice is logged and shown by /health.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from bookkeeper.application.ports import BankProvider, BooksProvider, Clock
+from bookkeeper.settings import Settings
+
+_log = logging.getLogger("bookkeeper.backends")
+
+
+class Backends(msgspec.Struct, frozen=True, kw_only=True):
+    """The tenant → books and tenant → bank providers, and what they are."""
+
+    books: BooksProvider
+    bank: BankProvider
+    books_backend: str  # "fiken" or "sandbox"
+    bank_backend: str  # "folio" or "sandbox"
+
+
+async def open_backends(
+    settings: Settings, database: Any, clock: Clock | None = None
+) -> AsyncIterator[Backends]:
+    """The configured backends for the container's lifetime; their clients closed at shutdown."""
+    closers: list[Callable[[], Awaitable[None]]] = []
+    sandbox: tuple[BooksProvider, BankProvider] | None = None
+    if settings.fiken_token is None or settings.folio_token is None:
+        from bookkeeper.adapters.sandbox import sandbox_backends
+
+        sandbox = sandbox_backends(database, clock)
+    try:
+        if settings.fiken_token is not None:
+            from bookkeeper.adapters.fiken import fiken_books_provider
+
+            assert settings.fiken_company is not None  # load_settings insists
+            books, close_books = fiken_books_provider(
+                settings.fiken_base_url, settings.fiken_token, settings.fiken_company
+            )
+            closers.append(close_books)
+            books_backend = "fiken"
+        else:
+            assert sandbox is not None
+            books, books_backend = sandbox[0], "sandbox"
+        if settings.folio_token is not None:
+            from bookkeeper.adapters.folio import folio_bank_provider
+
+            bank, close_bank = folio_bank_provider(settings.folio_base_url, settings.folio_token)
+            closers.append(close_bank)
+            bank_backend = "folio"
+        else:
+            assert sandbox is not None
+            bank, bank_backend = sandbox[1], "sandbox"
+        _log.info(
+            "books: %s%s; bank: %s%s",
+            books_backend,
+            f" ({settings.fiken_base_url}, company {settings.fiken_company})"
+            if books_backend == "fiken"
+            else " (local database, no Fiken token)",
+            bank_backend,
+            f" ({settings.folio_base_url})"
+            if bank_backend == "folio"
+            else " (local database, no Folio token)",
+        )
+        yield Backends(
+            books=books, bank=bank, books_backend=books_backend, bank_backend=bank_backend
+        )
+    finally:
+        for close in closers:
+            await close()

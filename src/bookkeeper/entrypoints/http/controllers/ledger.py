@@ -1,0 +1,455 @@
+"""/journal-entries and the ledger's reports: manual entries, trial balance, general
+ledger, VAT per term, and the account codes the tenant's chart does not know.
+
+Dates are plain calendar dates (`2026-03-31`), periods inclusive at both ends. Amounts are
+decimal strings; a balance is debit minus credit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Final, Literal
+
+from litestar import Controller, Response, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
+from litestar.params import FromPath, JSONBody, QueryParameter
+from msgspec import Meta
+
+from bookkeeper.application.ledger import (
+    GeneralLedgerPage,
+    InvalidCursor,
+    LedgerService,
+    PostedEntry,
+    TrialBalance,
+    UnknownAccountsReport,
+    VatReport,
+)
+from bookkeeper.domain.events import JournalLine
+from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, IdempotencyKey
+from bookkeeper.entrypoints.http.decoding import StrictJson
+from bookkeeper.entrypoints.http.params import Limit
+from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.security import AuthenticatedRequest
+from bookkeeper.entrypoints.http.wire import MAX_TEXT, RequestBody, ResponseBody
+
+MAX_LINES: Final = 500
+MAX_CURSOR: Final = 1000
+
+FromDate = Annotated[
+    dt.date | None,
+    QueryParameter(name="from", description="First day of the period (YYYY-MM-DD), inclusive"),
+]
+ToDate = Annotated[
+    dt.date | None,
+    QueryParameter(name="to", description="Last day of the period (YYYY-MM-DD), inclusive"),
+]
+
+# --- wire shapes ------------------------------------------------------------------------
+
+
+class JournalLineIn(RequestBody, frozen=True, kw_only=True):
+    """One line: an amount on the debit or the credit side of an account."""
+
+    account: Annotated[str, Meta(max_length=100, examples=["6800"])]
+    debit: Decimal | None = None
+    credit: Decimal | None = None
+    description: Annotated[str, Meta(max_length=MAX_TEXT)] | None = None
+    vat_code: Annotated[str, Meta(max_length=10, examples=["1"])] | None = None
+    vat_part: Literal["base", "tax"] | None = None
+
+    def to_domain(self) -> JournalLine:
+        return JournalLine(
+            account=self.account,
+            debit=self.debit if self.debit is not None else Decimal(0),
+            credit=self.credit if self.credit is not None else Decimal(0),
+            description=self.description,
+            vat_code=self.vat_code,
+            vat_part=self.vat_part,
+        )
+
+
+class JournalEntryIn(RequestBody, frozen=True, kw_only=True):
+    """POST /journal-entries: a manual entry whose debits must equal its credits."""
+
+    date: dt.date
+    description: Annotated[str, Meta(max_length=MAX_TEXT)]
+    lines: Annotated[list[JournalLineIn], Meta(max_length=MAX_LINES)]
+
+
+class JournalLineOut(ResponseBody, frozen=True, kw_only=True):
+    line_no: int
+    account: str
+    debit: str
+    credit: str
+    description: str | None
+    vat_code: str | None
+    vat_part: str | None
+
+
+class JournalEntryOut(ResponseBody, frozen=True, kw_only=True):
+    """A posted journal entry."""
+
+    entry_id: uuid.UUID
+    position: int
+    date: dt.date
+    description: str
+    source: str
+    proposal_id: str | None
+    reverses_entry_id: str | None
+    actor: str
+    posted_at: dt.datetime
+    lines: list[JournalLineOut]
+
+
+class AccountTotalOut(ResponseBody, frozen=True, kw_only=True):
+    account: str
+    debit: str
+    credit: str
+    balance: str
+
+
+class TotalsOut(ResponseBody, frozen=True, kw_only=True):
+    debit: str
+    credit: str
+    balance: str
+
+
+class TrialBalanceOut(ResponseBody, frozen=True, kw_only=True):
+    """Debits, credits and balance per account over the period; the totals balance."""
+
+    start: dt.date | None
+    end: dt.date | None
+    accounts: list[AccountTotalOut]
+    totals: TotalsOut
+
+
+class LedgerLineOut(ResponseBody, frozen=True, kw_only=True):
+    entry_id: uuid.UUID
+    line_no: int
+    position: int
+    date: dt.date
+    description: str
+    debit: str
+    credit: str
+    balance: str
+    vat_code: str | None
+    vat_part: str | None
+    source: str
+    proposal_id: uuid.UUID | None
+
+
+class GeneralLedgerOut(ResponseBody, frozen=True, kw_only=True):
+    """One page of an account's lines, with the balance before the period and the running
+    balance after each line; page on with `cursor` = `nextCursor`."""
+
+    account: str
+    start: dt.date | None
+    end: dt.date | None
+    opening_balance: str
+    items: list[LedgerLineOut]
+    next_cursor: str | None
+    closing_balance: str | None
+
+
+class VatLineOut(ResponseBody, frozen=True, kw_only=True):
+    vat_code: str
+    rate: str | None
+    direction: str | None
+    base: str
+    vat: str
+
+
+class VatReportOut(ResponseBody, frozen=True, kw_only=True):
+    """Basis and VAT per SAF-T code of one term; input VAT and its basis are positive when
+    booked as debits, output VAT when booked as credits."""
+
+    year: int
+    term: int
+    start: dt.date
+    end: dt.date
+    due_date: dt.date
+    lines: list[VatLineOut]
+    input_vat: str
+    output_vat: str
+    payable: str
+
+
+class UnknownAccountsOut(ResponseBody, frozen=True, kw_only=True):
+    """Account codes in the ledger that the chart of `backend` does not have."""
+
+    backend: str
+    chart_size: int
+    accounts: list[str]
+
+
+# --- results → wire ---------------------------------------------------------------------
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def entry_out(posted: PostedEntry) -> JournalEntryOut:
+    entry = posted.entry
+    return JournalEntryOut(
+        entry_id=posted.entry_id,
+        position=posted.position,
+        date=entry.date,
+        description=entry.description,
+        source=entry.source,
+        proposal_id=entry.proposal_id,
+        reverses_entry_id=entry.reverses_entry_id,
+        actor=posted.actor,
+        posted_at=posted.posted_at,
+        lines=[
+            JournalLineOut(
+                line_no=number,
+                account=line.account,
+                debit=str(line.debit),
+                credit=str(line.credit),
+                description=line.description,
+                vat_code=line.vat_code,
+                vat_part=line.vat_part,
+            )
+            for number, line in enumerate(entry.lines, start=1)
+        ],
+    )
+
+
+def trial_balance_out(report: TrialBalance) -> TrialBalanceOut:
+    return TrialBalanceOut(
+        start=report.start,
+        end=report.end,
+        accounts=[
+            AccountTotalOut(
+                account=a.account, debit=str(a.debit), credit=str(a.credit), balance=str(a.balance)
+            )
+            for a in report.accounts
+        ],
+        totals=TotalsOut(
+            debit=str(report.debit), credit=str(report.credit), balance=str(report.balance)
+        ),
+    )
+
+
+def general_ledger_out(page: GeneralLedgerPage) -> GeneralLedgerOut:
+    return GeneralLedgerOut(
+        account=page.account,
+        start=page.start,
+        end=page.end,
+        opening_balance=str(page.opening_balance),
+        items=[
+            LedgerLineOut(
+                entry_id=item.line.entry_id,
+                line_no=item.line.line_no,
+                position=item.line.position,
+                date=item.line.date,
+                description=item.line.description,
+                debit=str(item.line.debit),
+                credit=str(item.line.credit),
+                balance=str(item.balance),
+                vat_code=item.line.vat_code,
+                vat_part=item.line.vat_part,
+                source=item.line.source,
+                proposal_id=item.line.proposal_id,
+            )
+            for item in page.lines
+        ],
+        next_cursor=page.next_cursor,
+        closing_balance=_str(page.closing_balance),
+    )
+
+
+def vat_report_out(report: VatReport) -> VatReportOut:
+    term = report.term
+    return VatReportOut(
+        year=term.year,
+        term=term.term,
+        start=term.start,
+        end=term.end,
+        due_date=term.due,
+        lines=[
+            VatLineOut(
+                vat_code=line.vat_code,
+                rate=_str(line.rate),
+                direction=line.direction,
+                base=str(line.base),
+                vat=str(line.vat),
+            )
+            for line in report.lines
+        ],
+        input_vat=str(report.input_vat),
+        output_vat=str(report.output_vat),
+        payable=str(report.payable),
+    )
+
+
+# --- routes -----------------------------------------------------------------------------
+
+
+class JournalEntryController(Controller):
+    """Manual journal entries of the caller's tenant."""
+
+    path = "/journal-entries"
+    tags = ["ledger"]  # noqa: RUF012 - Litestar reads these class attributes
+
+    @post(
+        "/",
+        operation_id="postJournalEntry",
+        summary="Post a balanced manual journal entry",
+        status_code=201,
+        dto=StrictJson[JournalEntryIn],
+        return_dto=None,
+        response_headers=[
+            ResponseHeader(
+                name="Location",
+                description="Where the posted entry can be read",
+                documentation_only=True,
+            ),
+            ResponseHeader(
+                name="Idempotent-Replayed",
+                description="`true` when this answers a retry of an earlier request",
+                required=False,
+                documentation_only=True,
+            ),
+        ],
+        responses=documented(401, 403, 409, 413, 422),
+    )
+    async def post_entry(
+        self,
+        data: JSONBody[JournalEntryIn],
+        request: AuthenticatedRequest,
+        ledger: NamedDependency[LedgerService],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[JournalEntryOut]:
+        """Record a JournalEntryPosted with these lines and fold it into the ledger at once.
+        Each line has a debit or a credit (decimal strings, whole øre); debits must equal
+        credits (else 422). Account codes are not checked against the chart: see
+        `GET /reports/unknown-accounts`. Needs the `ledger:post` permission."""
+        posted = await ledger.post_manual(
+            request.user,
+            data.date,
+            data.description,
+            [line.to_domain() for line in data.lines],
+            idempotency_key=idempotency_key,
+        )
+        headers = {"Location": f"{API_PREFIX}/journal-entries/{posted.entry_id}"}
+        if posted.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(entry_out(posted), status_code=201, headers=headers)
+
+    @get(
+        "/{entry_id:uuid}",
+        operation_id="getJournalEntry",
+        summary="One posted journal entry",
+        responses=documented(401, 403, 404),
+    )
+    async def get_entry(
+        self,
+        entry_id: FromPath[uuid.UUID],
+        request: AuthenticatedRequest,
+        ledger: NamedDependency[LedgerService],
+    ) -> JournalEntryOut:
+        """A journal entry of the tenant (manual or posted by an executed proposal)."""
+        return entry_out(await ledger.entry(request.user, entry_id))
+
+
+class LedgerReportController(Controller):
+    """Reports from the ledger of the caller's tenant."""
+
+    path = "/reports"
+    tags = ["reports"]  # noqa: RUF012 - Litestar reads these class attributes
+
+    @get(
+        "/trial-balance",
+        operation_id="getTrialBalance",
+        summary="Trial balance",
+        responses=documented(401, 403, 422),
+    )
+    async def trial_balance(
+        self,
+        request: AuthenticatedRequest,
+        ledger: NamedDependency[LedgerService],
+        start: FromDate = None,
+        end: ToDate = None,
+    ) -> TrialBalanceOut:
+        """Debit and credit turnover and their difference per account over [from, to]
+        (either may be left open), with totals; total debit always equals total credit."""
+        return trial_balance_out(await ledger.trial_balance(request.user, start, end))
+
+    @get(
+        "/general-ledger",
+        operation_id="getGeneralLedger",
+        summary="General ledger of one account",
+        responses=documented(401, 403, 422),
+    )
+    async def general_ledger(
+        self,
+        request: AuthenticatedRequest,
+        ledger: NamedDependency[LedgerService],
+        account: Annotated[str, QueryParameter(name="account", min_length=1, max_length=100)],
+        start: FromDate = None,
+        end: ToDate = None,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                name="cursor",
+                max_length=MAX_CURSOR,
+                description="`nextCursor` of the previous page, with the same account and period",
+            ),
+        ] = None,
+        limit: Limit = 50,
+    ) -> GeneralLedgerOut:
+        """The account's lines in [from, to] by date and posting order, a page at a time,
+        with the balance before `from` and the running balance after every line."""
+        try:
+            page = await ledger.general_ledger(request.user, account, start, end, cursor, limit)
+        except InvalidCursor as error:
+            raise ValidationException(
+                f"cursor: {error.message}",
+                extra=[{"key": "cursor", "source": "query", "message": error.message}],
+            ) from None
+        return general_ledger_out(page)
+
+    @get(
+        "/vat",
+        operation_id="getVatReport",
+        summary="VAT per SAF-T code of one bi-monthly term",
+        responses=documented(401, 403, 422),
+    )
+    async def vat(
+        self,
+        request: AuthenticatedRequest,
+        ledger: NamedDependency[LedgerService],
+        year: Annotated[int, QueryParameter(name="year", ge=1900, le=2999)],
+        term: Annotated[
+            int,
+            QueryParameter(
+                name="term", ge=1, le=6, description="1 = January–February … 6 = November–December"
+            ),
+        ],
+    ) -> VatReportOut:
+        """Basis and VAT per SAF-T standard tax code of the term, the input and output VAT,
+        what the return pays (output − input; negative: a refund) and when it is due."""
+        return vat_report_out(await ledger.vat_report(request.user, year, term))
+
+    @get(
+        "/unknown-accounts",
+        operation_id="getUnknownAccounts",
+        summary="Account codes the chart of accounts does not know",
+        responses=documented(401, 403, 502, 503),
+    )
+    async def unknown_accounts(
+        self, request: AuthenticatedRequest, ledger: NamedDependency[LedgerService]
+    ) -> UnknownAccountsOut:
+        """Codes used in the ledger that the tenant's chart (read from the books: Fiken, or
+        the sandbox) lacks. A sub-ledger code such as `2400:20001` counts as known when the
+        chart has it or its main account `2400`."""
+        report: UnknownAccountsReport = await ledger.unknown_accounts(request.user)
+        return UnknownAccountsOut(
+            backend=report.backend, chart_size=report.chart_size, accounts=report.accounts
+        )
