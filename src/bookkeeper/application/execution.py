@@ -69,7 +69,6 @@ from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     AlertRaisedData,
     CorrectionData,
-    ExecutedData,
     ExpenseRegistrationData,
     InvoiceRegistrationData,
     JournalEntryPostedData,
@@ -717,9 +716,9 @@ class Executor:
             if loaded is None:
                 return Outcome.ABANDONED
             events, proposal = loaded
-            proposal.record_executed(actor=EXECUTOR_ACTOR, external_ids=acted.external_ids)
-            if acted.reconciled:
-                _mark_reconciled(proposal.pending)
+            proposal.record_executed(
+                actor=EXECUTOR_ACTOR, external_ids=acted.external_ids, reconciled=acted.reconciled
+            )
             recorded = await self._append(uow, claim.tenant_id, events, proposal.pending)
             executed = recorded[-1]
             for entry_id, entry in await self._postings(uow, claim, proposal, now):
@@ -1007,16 +1006,6 @@ def _rehydrate(proposal_id: uuid.UUID, events: Sequence[RecordedEvent]) -> Propo
     if not events or event_type(events[0].type).step is not Step.PROPOSED:
         return None
     return Proposal.rehydrate(str(proposal_id), events)
-
-
-def _mark_reconciled(pending: list[PendingEvent]) -> None:
-    """Say on the Executed event that the remote object was found, not created (the
-    aggregate's record_executed does not take the flag; it changes no state)."""
-    last = pending[-1]
-    assert isinstance(last.data, ExecutedData)
-    pending[-1] = msgspec.structs.replace(
-        last, data=msgspec.structs.replace(last.data, reconciled=True)
-    )
 
 
 async def _posted_entry(

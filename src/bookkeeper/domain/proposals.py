@@ -360,11 +360,23 @@ class Proposal:
             actor,
         )
 
-    def record_executed(self, *, actor: str, external_ids: dict[str, str] | None = None) -> None:
+    def record_executed(
+        self,
+        *,
+        actor: str,
+        external_ids: dict[str, str] | None = None,
+        reconciled: bool = False,
+    ) -> None:
+        """The action took effect remotely; `reconciled` when the remote object was found by
+        our reference (an earlier attempt had made it) rather than created now."""
         self._require_approved("record execution of")
         self._record(
             self._name(Step.EXECUTED),
-            ExecutedData(attempt=max(self.attempts, 1), external_ids=dict(external_ids or {})),
+            ExecutedData(
+                attempt=max(self.attempts, 1),
+                external_ids=dict(external_ids or {}),
+                reconciled=reconciled,
+            ),
             actor,
         )
 

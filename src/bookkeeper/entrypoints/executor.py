@@ -18,7 +18,7 @@ import os
 import socket
 from typing import Final, Protocol
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport
 from bookkeeper.settings import Settings
