@@ -159,6 +159,20 @@ def invoice(**changes: Any) -> dict[str, Any]:
     return data
 
 
+def expense(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "employee": "Ola Nordmann",
+        "merchantName": "Ruter",
+        "category": "travel",
+        "amount": "448.00",
+        "date": "2026-11-12",
+        "vatRate": "12",
+        "accountCode": "7140",
+    }
+    data.update(changes)
+    return data
+
+
 def submission(type_: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {"type": type_, "data": data, **fields}
 

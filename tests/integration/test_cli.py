@@ -133,7 +133,9 @@ def test_migrate_then_replay_on_sqlite(data_dir: Path, capsys: pytest.CaptureFix
     assert main(["migrate"]) == 0  # idempotent
     capsys.readouterr()
     assert main(["replay"]) == 0
-    assert capsys.readouterr().out.strip() == "events=0 proposals=0 patterns=0"
+    assert capsys.readouterr().out.strip() == (
+        "events=0 proposals=0 patterns=0 journal_entries=0"
+    )
 
 
 def test_replay_counts_what_the_api_recorded(
@@ -152,7 +154,36 @@ def test_replay_counts_what_the_api_recorded(
 
     asyncio.run(record())
     assert main(["replay"]) == 0
-    assert capsys.readouterr().out.strip() == "events=4 proposals=1 patterns=1"
+    assert capsys.readouterr().out.strip() == (
+        "events=4 proposals=1 patterns=1 journal_entries=0"
+    )
+
+
+def test_execute_carries_out_what_was_approved_and_replay_rebuilds_its_ledger(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An approved expense waits (the API ran with the executor off) until `bookkeeper
+    execute` registers it in the sandbox books; replay then rebuilds its posting."""
+    import asyncio
+
+    from tests.http_helpers import expense, running_api
+    from tests.integration.test_http_sqlite import sqlite_container
+
+    async def approve() -> str:
+        async with running_api(data_dir, container=sqlite_container(data_dir)) as api:
+            proposed = await api.propose("ExpenseRegistrationProposed", expense())
+            assert (await api.approve(proposed["proposalId"])).status_code == 200
+            return str(proposed["proposalId"])
+
+    asyncio.run(approve())
+    assert main(["execute"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        "claimed=1 executed=1 retried=0 failed=0 abandoned=0 reconciled=0 claim_errors=0"
+    )
+    assert main(["execute"]) == 0  # nothing left: nothing done twice
+    assert capsys.readouterr().out.strip().startswith("claimed=0 executed=0")
+    assert main(["replay"]) == 0
+    assert capsys.readouterr().out.strip().endswith("journal_entries=1")
 
 
 def test_an_unreachable_database_fails_with_one_line(

@@ -4,6 +4,7 @@
     bookkeeper migrate
     bookkeeper token --subject S --tenant T --role R [--role R2] [--ttl-hours N]
     bookkeeper replay
+    bookkeeper execute [--max-passes N]
 
 Settings come from BOOKKEEPER_* variables (see bookkeeper.settings). Every command goes
 through the container, like the HTTP app. A failure prints one line on stderr and exits
@@ -23,6 +24,7 @@ from typing import Final
 
 from bookkeeper import __version__
 from bookkeeper.adapters.auth.errors import SigningKeyError
+from bookkeeper.application.execution import Executor
 from bookkeeper.application.replay import ReplayReport, rebuild_projections
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.entrypoints.logs import configure_logging
@@ -104,8 +106,20 @@ def replay(args: argparse.Namespace, container: Container) -> int:
     """Drop and rebuild every projection from the event log."""
     configure_logging(container.settings().log_level)
     report = asyncio.run(_replay(container))
-    print(f"events={report.events} proposals={report.proposals} patterns={report.patterns}")
+    print(
+        f"events={report.events} proposals={report.proposals} patterns={report.patterns} "
+        f"journal_entries={report.journal_entries}"
+    )
     return 0
+
+
+def execute(args: argparse.Namespace, container: Container) -> int:
+    """Execute the approved proposals that are due, then exit (a cron job, or a worker
+    beside API replicas that run with BOOKKEEPER_EXECUTOR=off)."""
+    configure_logging(container.settings().log_level)
+    totals = asyncio.run(_execute(container, args.max_passes))
+    print(" ".join(f"{name}={value}" for name, value in totals.items()))
+    return 1 if totals["claim_errors"] else 0
 
 
 async def _migrate(container: Container) -> None:
@@ -120,6 +134,31 @@ async def _replay(container: Container) -> ReplayReport:
     try:
         uow_factory = await resolve(container.uow_factory)
         return await rebuild_projections(uow_factory)
+    finally:
+        await shutdown(container)
+
+
+async def _execute(container: Container, max_passes: int) -> dict[str, int]:
+    totals = dict.fromkeys(
+        ("claimed", "executed", "retried", "failed", "abandoned", "reconciled", "claim_errors"),
+        0,
+    )
+    try:
+        database: Database = await resolve(container.database)
+        if database.dialect == "sqlite":
+            await database.migrate()
+        executor: Executor = await resolve(container.executor)
+        for _ in range(max_passes):
+            report = await executor.run_once()
+            for name in totals:
+                if name != "claim_errors":
+                    totals[name] += getattr(report, name)
+            if report.claim_error is not None:
+                totals["claim_errors"] += 1
+                raise CommandError(f"could not claim work: {report.claim_error}")
+            if report.claimed < executor.policy.batch_size:
+                break  # nothing more is due now
+        return totals
     finally:
         await shutdown(container)
 
@@ -175,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("replay", help="rebuild the read models from the event log")
     p.set_defaults(run=replay)
+
+    p = commands.add_parser(
+        "execute", help="carry out the approved proposals that are due, then exit"
+    )
+    p.add_argument(
+        "--max-passes", type=_positive, default=100, help="at most this many batches (100)"
+    )
+    p.set_defaults(run=execute)
     return parser
 
 
