@@ -133,9 +133,7 @@ def test_migrate_then_replay_on_sqlite(data_dir: Path, capsys: pytest.CaptureFix
     assert main(["migrate"]) == 0  # idempotent
     capsys.readouterr()
     assert main(["replay"]) == 0
-    assert capsys.readouterr().out.strip() == (
-        "events=0 proposals=0 patterns=0 journal_entries=0"
-    )
+    assert capsys.readouterr().out.strip() == ("events=0 proposals=0 patterns=0 journal_entries=0")
 
 
 def test_replay_counts_what_the_api_recorded(
@@ -154,9 +152,7 @@ def test_replay_counts_what_the_api_recorded(
 
     asyncio.run(record())
     assert main(["replay"]) == 0
-    assert capsys.readouterr().out.strip() == (
-        "events=4 proposals=1 patterns=1 journal_entries=0"
-    )
+    assert capsys.readouterr().out.strip() == ("events=4 proposals=1 patterns=1 journal_entries=0")
 
 
 def test_execute_carries_out_what_was_approved_and_replay_rebuilds_its_ledger(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,13 @@ from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
 from bookkeeper.application.errors import ApplicationError
 from bookkeeper.application.handlers import Handlers
-from bookkeeper.application.ports import Principal
+from bookkeeper.application.ports import (
+    Principal,
+    ProposalView,
+    RecordedEvent,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
@@ -169,3 +175,54 @@ async def test_replay_rebuilds_the_live_projections_exactly(database: SqlDatabas
     # And a second replay over the rebuilt state changes nothing either.
     await rebuild_projections(factory)
     assert await snapshot(database) == (live_proposals, live_patterns)
+
+
+class ReplaySpy:
+    """A unit-of-work factory that records replay's reads and bulk writes, in order."""
+
+    def __init__(self, factory: UnitOfWorkFactory) -> None:
+        self._factory = factory
+        self.calls: list[tuple[str, int]] = []
+
+    def __call__(self) -> UnitOfWork:
+        uow = self._factory()
+        read, write = uow.events.read_by_stream, uow.proposals.upsert_many
+
+        async def read_by_stream(**kwargs: Any) -> list[RecordedEvent]:
+            page = await read(**kwargs)
+            self.calls.append(("read", len(page)))
+            return page
+
+        async def upsert_many(views: Sequence[ProposalView]) -> None:
+            self.calls.append(("write", len(views)))
+            await write(views)
+
+        uow.events.read_by_stream = read_by_stream  # type: ignore[method-assign]
+        uow.proposals.upsert_many = upsert_many  # type: ignore[method-assign]
+        return uow
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+async def test_replay_folds_stream_by_stream_in_bounded_batches(
+    database: SqlDatabase, batch: int
+) -> None:
+    """With tiny pages every stream is cut across pages, and the views are written as the
+    log is read (each write at most a page's worth), not after it: memory stays bounded."""
+    factory = database.uow_factory()
+    handlers = Handlers(factory, SystemClock(), UuidV7Ids(), RoleAuthorizer())
+    await run_commands(handlers, random.Random(7), 120)
+    live = await snapshot(database)
+    assert live[0] and live[1]
+
+    spy = ReplaySpy(factory)
+    report = await rebuild_projections(spy, batch=batch)
+
+    assert await snapshot(database) == live
+    assert report.proposals == len(live[0]) and report.patterns == len(live[1])
+    reads = [index for index, (kind, _) in enumerate(spy.calls) if kind == "read"]
+    writes = [(index, size) for index, (kind, size) in enumerate(spy.calls) if kind == "write"]
+    assert sum(size for kind, size in spy.calls if kind == "read") == report.events
+    assert sum(size for _, size in writes) == report.proposals
+    assert all(size <= batch for _, size in writes)
+    # Most of the writing happened before the log had been read to its end.
+    assert sum(size for index, size in writes if index < reads[-1]) > report.proposals // 2

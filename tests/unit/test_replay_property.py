@@ -133,6 +133,9 @@ class ReplayMachine(RuleBasedStateMachine):
         live = (dict(db.proposals), dict(db.patterns))
         run(rebuild_projections(self.factory))
         assert (db.proposals, db.patterns) == live
+        # Pages of two events: streams cut across pages, folded once complete.
+        run(rebuild_projections(self.factory, batch=2))
+        assert (db.proposals, db.patterns) == live
 
     @invariant()
     def every_approved_stream_has_exactly_one_decision(self) -> None:

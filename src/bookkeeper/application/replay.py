@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
-from collections import defaultdict
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Final
 
 import msgspec
 
 from bookkeeper.application.ledger import JOURNAL_ENTRY_POSTED, fold_journal_entries
-from bookkeeper.application.ports import PatternView, RecordedEvent, UnitOfWorkFactory
+from bookkeeper.application.ports import (
+    PatternView,
+    ProposalView,
+    RecordedEvent,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from bookkeeper.application.projections import fold_proposal, pattern_from
+
+#: Events folded between two chances for the write in flight to move on.
+_CHUNK: Final = 500
 
 
 class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -19,49 +30,116 @@ class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
     journal_entries: int = 0
 
 
+class _Folder:
+    """Folds the proposal streams as they arrive, complete and in (stream, version) order:
+    it holds one stream, the views folded since `take`, and one pattern per merchant."""
+
+    def __init__(self) -> None:
+        self._stream: list[RecordedEvent] = []
+        self._views: list[ProposalView] = []
+        self.proposals = 0
+        #: The latest applied pattern per (tenant, merchant) by position, as live.
+        self.patterns: dict[tuple[str, str], PatternView] = {}
+
+    def add(self, events: Sequence[RecordedEvent]) -> None:
+        stream = self._stream
+        for event in events:
+            if stream and stream[0].stream_id != event.stream_id:
+                self._fold(stream)
+                stream = self._stream = []
+            stream.append(event)
+
+    def finish(self) -> None:
+        if self._stream:
+            self._fold(self._stream)
+            self._stream = []
+
+    def take(self) -> list[ProposalView]:
+        views, self._views = self._views, []
+        return views
+
+    def _fold(self, events: list[RecordedEvent]) -> None:
+        view = fold_proposal(events)
+        if view is None:
+            return
+        self.proposals += 1
+        self._views.append(view)
+        pattern = pattern_from(view, events)
+        if pattern is not None:
+            key = (pattern.tenant_id, pattern.merchant_key)
+            known = self.patterns.get(key)
+            if known is None or known.last_position < pattern.last_position:
+                self.patterns[key] = pattern
+
+
+async def _write(uow: UnitOfWork, views: list[ProposalView], journal: list[RecordedEvent]) -> int:
+    """One page's rows: its proposal views and its journal entries (how many)."""
+    if views:
+        await uow.proposals.upsert_many(views)
+    return await fold_journal_entries(uow, journal) if journal else 0
+
+
 async def rebuild_projections(uow_factory: UnitOfWorkFactory, batch: int = 5000) -> ReplayReport:
     """Clear the projections and fold the whole log into them again, in one transaction.
 
-    The ledger is folded page by page as the log is read (a posting needs nothing but its
-    own event), so journal entries are never all held in memory; proposal streams are
-    gathered whole first, since a stream's events may lie anywhere in the log."""
-    streams: dict[uuid.UUID, list[RecordedEvent]] = defaultdict(list)
+    The log is read in pages of `batch` events in (stream, version) order, so each proposal
+    stream is folded as soon as its last event is read and then dropped, and each page's
+    rows are written in bulk (`upsert_many`, the ledger's `post_many`): memory stays bounded
+    by a page or two, the longest stream and one pattern per merchant, whatever the size of
+    the log. The ledger folds the JournalEntryPosted events in page order (a posting needs
+    nothing but its own event). A page's rows are written while the next page is folded:
+    the unit of work never has two statements in flight (the next read waits for the
+    write), but the database's work on the write overlaps the fold in Python.
+
+    The projections are cleared first: on PostgreSQL that takes their locks (TRUNCATE) for
+    the whole rebuild, so a writer either committed before (and its events are read) or
+    waits for the rebuild to commit before writing its rows."""
+    batch = max(batch, 1)
     count = 0
     journal_entries = 0
+    folder = _Folder()
     async with uow_factory() as uow:
         await uow.ledger.clear()
-        after = 0
-        while True:
-            page = await uow.events.read_all(after_position=after, limit=batch)
-            journal_entries += await fold_journal_entries(uow, page)
-            for event in page:
-                if event.type != JOURNAL_ENTRY_POSTED:
-                    streams[event.stream_id].append(event)
-            count += len(page)
-            if len(page) < batch:
-                break
-            after = page[-1].position
         await uow.proposals.clear()
         await uow.patterns.clear()
-        patterns: list[PatternView] = []
-        proposals = 0
-        for events in streams.values():
-            view = fold_proposal(events)
-            if view is None:
-                continue
-            proposals += 1
-            await uow.proposals.upsert(view)
-            pattern = pattern_from(view, events)
-            if pattern is not None:
-                patterns.append(pattern)
-        # The latest applied pattern for a merchant wins, as it did live.
-        patterns.sort(key=lambda p: p.last_position)
-        for pattern in patterns:
+        writing: asyncio.Future[int] | None = None
+        try:
+            page = await uow.events.read_by_stream(limit=batch)
+            while True:
+                count += len(page)
+                journal = [e for e in page if e.type == JOURNAL_ENTRY_POSTED]
+                for start in range(0, len(page), _CHUNK):
+                    folder.add(
+                        [e for e in page[start : start + _CHUNK] if e.type != JOURNAL_ENTRY_POSTED]
+                    )
+                    await asyncio.sleep(0)  # let the write in flight move on
+                last = len(page) < batch
+                if last:
+                    folder.finish()
+                if writing is not None:
+                    journal_entries += await writing
+                    writing = None
+                views = folder.take()
+                if not last:
+                    after = (page[-1].stream_id, page[-1].version)
+                    page = await uow.events.read_by_stream(after=after, limit=batch)
+                writing = asyncio.ensure_future(_write(uow, views, journal))
+                await asyncio.sleep(0)  # let it send its first statement
+                if last:
+                    break
+            journal_entries += await writing
+            writing = None
+        finally:
+            if writing is not None:
+                # Failed meanwhile: let the write end before the unit of work rolls back.
+                with contextlib.suppress(Exception):
+                    await writing
+        for pattern in sorted(folder.patterns.values(), key=lambda p: p.last_position):
             await uow.patterns.upsert(pattern)
         await uow.commit()
     return ReplayReport(
         events=count,
-        proposals=proposals,
-        patterns=len({(p.tenant_id, p.merchant_key) for p in patterns}),
+        proposals=folder.proposals,
+        patterns=len(folder.patterns),
         journal_entries=journal_entries,
     )
