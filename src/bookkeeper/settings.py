@@ -23,6 +23,7 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_EXECUTOR               | on (off: approved actions wait for another process) |
 | BOOKKEEPER_EXECUTOR_INTERVAL      | 5 (seconds between polls for due work)           |
 | BOOKKEEPER_EXECUTOR_MAX_ATTEMPTS  | 6                                                |
+| BOOKKEEPER_EXECUTOR_TENANTS       | 8 (tenants executed at once; each one at a time) |
 | BOOKKEEPER_PAYMENT_ACCOUNT        | unset: the books' first active bank account      |
 
 An empty variable counts as unset, so `FOO=` in a compose file means "the default".
@@ -67,6 +68,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     executor_enabled: bool = True
     executor_interval_seconds: int = 5
     executor_max_attempts: int = 6
+    executor_tenant_concurrency: int = 8
     payment_account: str | None = None
 
     def __repr__(self) -> str:
@@ -170,6 +172,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         executor_max_attempts=_integer(
             "EXECUTOR_MAX_ATTEMPTS", get("EXECUTOR_MAX_ATTEMPTS"), default=6, low=1, high=100
+        ),
+        executor_tenant_concurrency=_integer(
+            "EXECUTOR_TENANTS", get("EXECUTOR_TENANTS"), default=8, low=1, high=256
         ),
         payment_account=get("PAYMENT_ACCOUNT"),
     )

@@ -616,6 +616,31 @@ async def test_read_all_returns_every_tenant_in_position_order(backend: Backend)
         assert await uow.events.read_all(after_position=everything[-1].position) == []
 
 
+async def test_read_by_stream_pages_every_stream_whole_in_stream_order(backend: Backend) -> None:
+    streams = [uuid.uuid4() for _ in range(4)]
+    # Interleaved in the log: versions 1 of every stream, then versions 2, then 3.
+    for version in range(3):
+        for index, stream in enumerate(streams):
+            await append(backend, (ACME, GLOBEX)[index % 2], stream, version, new_event())
+    expected = [(stream, version) for stream in sorted(streams) for version in (1, 2, 3)]
+    async with backend.factory() as uow:
+        everything = await uow.events.read_by_stream()
+        assert [(e.stream_id, e.version) for e in everything] == expected
+        assert {e.tenant_id for e in everything} == {ACME, GLOBEX}
+        for limit in (1, 2, 5):
+            seen: list[tuple[uuid.UUID, int]] = []
+            after: tuple[uuid.UUID, int] | None = None
+            while page := await uow.events.read_by_stream(after=after, limit=limit):
+                assert len(page) <= limit
+                seen.extend((e.stream_id, e.version) for e in page)
+                after = seen[-1]
+            assert seen == expected
+        # Its own uncommitted events too, as every read of the unit of work.
+        extra = await uow.events.append(ACME, streams[0], 3, [new_event()])
+        tail = await uow.events.read_by_stream(after=(streams[0], 3))
+        assert extra[0] in tail
+
+
 # --- payloads and timestamps ----------------------------------------------------------
 
 
@@ -749,6 +774,46 @@ async def test_a_proposal_view_round_trips_and_is_replaced_by_upsert(backend: Ba
     await upsert(backend, changed)
     async with backend.factory() as uow:
         assert await uow.proposals.get(ACME, full.id) == changed
+
+
+async def test_upsert_many_inserts_and_replaces_with_the_last_view_winning(
+    backend: Backend,
+) -> None:
+    kept = proposal_view(last_position=3)
+    replaced = proposal_view(last_position=4, document_number=None)
+    async with backend.factory() as uow:
+        await uow.proposals.upsert_many([])
+        await uow.proposals.upsert_many([kept, replaced])
+        await uow.commit()
+    newer = msgspec.structs.replace(
+        replaced,
+        status=Status.EXECUTED,
+        version=4,
+        corrections={"accountCode": "6810"},
+        decided_by="human:kari",
+        decided_at=T0 + dt.timedelta(minutes=5),
+        external_ids={"fikenPurchaseId": "12"},
+        target_proposal_id=uuid.uuid4(),
+        last_position=9,
+    )
+    sparse = proposal_view(
+        tenant=GLOBEX,
+        merchant_key=None,
+        amount=None,
+        document_date=None,
+        vat_rate=None,
+        confidence=None,
+        data={"text": 'æøå " \\ {}'},
+    )
+    stale = msgspec.structs.replace(newer, last_position=8)
+    async with backend.factory() as uow:
+        # The same id twice in one call: the later view wins, as upserts one by one.
+        await uow.proposals.upsert_many([stale, sparse, newer])
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.proposals.get(ACME, kept.id) == kept
+        assert await uow.proposals.get(ACME, replaced.id) == newer
+        assert await uow.proposals.get(GLOBEX, sparse.id) == sparse
 
 
 async def test_proposal_pages_filter_and_follow_the_last_change(backend: Backend) -> None:

@@ -56,6 +56,7 @@ def test_every_variable_overrides() -> None:
             "BOOKKEEPER_LOG_LEVEL": "debug",
             "BOOKKEEPER_DB_POOL_SIZE": "32",
             "BOOKKEEPER_DB_MAX_OVERFLOW": "0",
+            "BOOKKEEPER_EXECUTOR_TENANTS": "16",
         }
     )
     assert settings.database_url == "postgresql://bookkeeper:pw@db/bookkeeper"
@@ -65,6 +66,7 @@ def test_every_variable_overrides() -> None:
     assert (settings.host, settings.port) == ("0.0.0.0", 9000)
     assert settings.log_level == "DEBUG"
     assert (settings.db_pool_size, settings.db_max_overflow) == (32, 0)
+    assert settings.executor_tenant_concurrency == 16
 
 
 def test_empty_variables_count_as_unset() -> None:
@@ -90,6 +92,7 @@ def test_a_relative_data_dir_is_made_absolute_once(
         ("BOOKKEEPER_DB_POOL_SIZE", "0"),
         ("BOOKKEEPER_DB_POOL_SIZE", "2.5"),
         ("BOOKKEEPER_DB_MAX_OVERFLOW", "-1"),
+        ("BOOKKEEPER_EXECUTOR_TENANTS", "0"),
         ("BOOKKEEPER_LOG_LEVEL", "LOUD"),
         ("BOOKKEEPER_DATABASE_URL", "mysql://root@db/x"),
         ("BOOKKEEPER_DATABASE_URL", "bookkeeper.db"),

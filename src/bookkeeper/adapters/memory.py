@@ -122,6 +122,11 @@ class MemoryEventStore:
     async def read_stream(self, tenant_id: str, stream_id: uuid.UUID) -> list[RecordedEvent]:
         return [e for e in self._stream(stream_id) if e.tenant_id == tenant_id]
 
+    async def read_streams(
+        self, streams: Sequence[tuple[str, uuid.UUID]]
+    ) -> dict[uuid.UUID, list[RecordedEvent]]:
+        return {stream: await self.read_stream(tenant, stream) for tenant, stream in streams}
+
     def _visible(self) -> list[RecordedEvent]:
         """The committed log plus this unit's own uncommitted events, as SQL shows them."""
         if not self._uow.staged_events:
@@ -161,6 +166,14 @@ class MemoryEventStore:
     async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         return [e for e in self._visible() if e.position > after_position][:limit]
 
+    async def read_by_stream(
+        self, *, after: tuple[uuid.UUID, int] | None = None, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        ordered = sorted(self._visible(), key=lambda e: (e.stream_id, e.version))
+        if after is not None:
+            ordered = [e for e in ordered if (e.stream_id, e.version) > after]
+        return ordered[: max(limit, 0)]
+
 
 class MemoryProposals:
     def __init__(self, db: MemoryDatabase, uow: MemoryUnitOfWork) -> None:
@@ -169,6 +182,10 @@ class MemoryProposals:
 
     async def upsert(self, view: ProposalView) -> None:
         self._uow.staged_proposals[view.id] = view
+
+    async def upsert_many(self, views: Sequence[ProposalView]) -> None:
+        for view in views:
+            self._uow.staged_proposals[view.id] = view
 
     async def get(self, tenant_id: str, proposal_id: uuid.UUID) -> ProposalView | None:
         found = self._uow.staged_proposals.get(proposal_id) or self._db.proposals.get(proposal_id)
@@ -352,6 +369,20 @@ class MemoryDocuments:
     async def content(self, tenant_id: str, sha256: str) -> bytes | None:
         found = self._find(tenant_id, sha256)
         return found[1] if found is not None else None
+
+    async def read(
+        self, tenant_id: str, sha256: str, *, max_size: int | None = None
+    ) -> tuple[StoredDocument, bytes] | None:
+        found = self._find(tenant_id, sha256)
+        if found is None or (max_size is not None and found[0].size > max_size):
+            return None
+        return found
+
+    async def read_many(
+        self, keys: Sequence[tuple[str, str]], *, max_size: int
+    ) -> dict[tuple[str, str], tuple[StoredDocument, bytes]]:
+        found = {key: await self.read(*key, max_size=max_size) for key in keys}
+        return {key: document for key, document in found.items() if document is not None}
 
 
 class MemoryUnitOfWork:

@@ -5,7 +5,9 @@ Approved proposals are the outbox (ADR 0009). One pass (`Executor.run_once`):
 1. **Claim**, in one unit of work: the due APPROVED proposals (`claim_due`: no retry time in
    the future, no running lease; locked against other claimers), each given a new attempt
    with `…ExecutionStarted {attempt, executor, leaseUntil}` appended at its expected version.
-   A proposal another executor claimed first (a version conflict) is left to it.
+   A proposal another executor claimed first (a version conflict) is left to it. The same
+   unit reads the streams, and the stored documents the actions send, each in one statement
+   (documents up to `prefetch_document_bytes`; a larger one is read when it is sent).
 2. **Act**, outside any transaction: the remote calls, each tagged with our reference
    `bk-<proposal id hex>`. An attempt after the first (a crash whose lease ran out, or a
    retry after a failure that may have committed remotely) first looks the reference up and
@@ -16,21 +18,27 @@ Approved proposals are the outbox (ADR 0009). One pass (`Executor.run_once`):
    ledger posting (entry ids derived from the proposal, so they cannot be posted twice), or
    `…ExecutionFailed {error, retryable, nextAttemptAt}` with exponential back-off, or
    `…Failed` plus an `AlertRaised` event when no attempt is left or the error is permanent.
+   The outcome is appended at the version the claim left the stream at, without reading it
+   again: if anything was appended since, the append's expected version refuses it, and only
+   then is the stream read and the attempt checked to be still ours. The successes of the
+   tenants running at once share a unit of work (group commit; see `_Recorder`).
 
 A crash anywhere leaves the proposal APPROVED with a lease; once the lease has run out it
 is claimed again and step 2 reconciles. Proposals of one tenant run one after another
-(Fiken takes one request at a time per company); tenants run concurrently, a few at once.
+(Fiken takes one request at a time per company); up to `tenant_concurrency` tenants run at
+once, and a pass claims its batch in chunks, executing one while it claims the next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import enum
 import logging
 import re
 import uuid
-from collections import defaultdict
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -46,7 +54,7 @@ from bookkeeper.application.errors import (
     ExternalError,
     ExternalRateLimited,
 )
-from bookkeeper.application.ledger import post_entry, posting_id
+from bookkeeper.application.ledger import fold_journal_entries, post_entry, posting_id
 from bookkeeper.application.ports import (
     BankProvider,
     Books,
@@ -56,6 +64,7 @@ from bookkeeper.application.ports import (
     Ids,
     NewEvent,
     NewPurchase,
+    ProposalView,
     Purchase,
     PurchaseLine,
     RecordedEvent,
@@ -104,6 +113,10 @@ FOLIO_KEEPS_ATTACHMENT: Final = (
     "file stays attached; remove it in Folio by hand if it must go"
 )
 _MAX_ERROR = 1000
+#: A pass claims its batch in this many chunks, executing each while claiming the next.
+CLAIM_CHUNKS: Final = 4
+#: How many units of work record executed attempts at once (each several tenants').
+RECORDERS: Final = 2
 _MAX_DESCRIPTION = 200
 _SECRETS: Final = (
     re.compile(r"(?i)(bearer\s+)[^\s,;]+"),
@@ -168,7 +181,10 @@ class ExecutionPolicy(msgspec.Struct, frozen=True, kw_only=True):
     lease_margin: dt.timedelta = dt.timedelta(seconds=30)
     batch_size: int = 50
     #: How many tenants are executed at once (each tenant's proposals run one by one).
-    tenant_concurrency: int = 4
+    tenant_concurrency: int = 8
+    #: Documents up to this size are read with the claim (one statement for the chunk), so
+    #: a pass holds at most batch_size of them; a larger one is read when it is sent.
+    prefetch_document_bytes: int = 1024 * 1024
     #: The books' account expenses are paid from ("1920:10001"); unset: the first active
     #: bank account of the books. Also the ledger's credit account for paid receipts.
     payment_account: str | None = None
@@ -177,6 +193,8 @@ class ExecutionPolicy(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.batch_size < 1 or self.tenant_concurrency < 1:
             raise ValueError("max_attempts, batch_size and tenant_concurrency must be >= 1")
+        if self.prefetch_document_bytes < 0:
+            raise ValueError("prefetch_document_bytes must be >= 0")
         if not dt.timedelta(0) <= self.lease_margin < self.lease:
             raise ValueError("lease_margin must be shorter than the lease")
 
@@ -230,6 +248,10 @@ class Claim:
     lease_until: dt.datetime
     data: ProposalData
     correlation_id: uuid.UUID
+    #: The proposal's stream as the claim left it (its last event is the ExecutionStarted).
+    stream: tuple[RecordedEvent, ...] = field(default=(), repr=False, compare=False)
+    #: The document the action sends, read with the claim (None: read it when needed).
+    document: tuple[StoredDocument, bytes] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -271,6 +293,84 @@ class _Attempt:
         return await remote()
 
 
+class _Recorder:
+    """Records the successes of the tenants running at once together (group commit): a
+    worker hands its executed attempt over and waits; what arrives while a unit of work is
+    recording goes into the next one (up to RECORDERS units at once). If a shared unit
+    fails, each of its attempts is recorded again on its own, so one bad record cannot
+    take the others with it. A tenant has at most one attempt waiting here, so two units
+    never record the same proposal; their ledger totals are added in key order, in one
+    statement each, so they cannot deadlock."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+        self._queue: list[tuple[Claim, _Acted, asyncio.Future[Outcome]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def record(self, claim: Claim, acted: _Acted) -> Outcome:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.append((claim, acted, future))
+        self._tasks = [task for task in self._tasks if not task.done()]
+        if len(self._tasks) < RECORDERS:
+            self._tasks.append(asyncio.create_task(self._drain()))
+        return await future
+
+    async def close(self) -> None:
+        """Stop recording (a pass that ends early: a crash, a cancellation)."""
+        running = [task for task in self._tasks if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+        for _, _, future in self._queue:
+            future.cancel()
+        self._queue.clear()
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                outcomes = await self._record(batch)
+            except Exception as error:  # one attempt alone: its worker logs it
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            except BaseException as error:  # a crash, or cancelled: every waiter sees it
+                for _, _, future in [*batch, *self._queue]:
+                    if not future.done():
+                        future.set_exception(error)
+                self._queue.clear()
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                return
+            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                if not future.done():
+                    future.set_result(outcome)
+
+    async def _record(
+        self, batch: list[tuple[Claim, _Acted, asyncio.Future[Outcome]]]
+    ) -> list[Outcome]:
+        executor = self._executor
+        try:
+            return await executor._record_successes([(c, a) for c, a, _ in batch])
+        except Exception:
+            if len(batch) == 1:
+                raise  # the worker logs it
+            log.warning("a shared record failed; recording each attempt on its own", exc_info=True)
+        outcomes: list[Outcome] = []
+        for claim, acted, _ in batch:
+            try:
+                outcomes.append(await executor._record_success(claim, acted))
+            except Exception:
+                log.exception(
+                    "executed %s remotely but could not record it; the next attempt reconciles",
+                    claim.proposal_id,
+                )
+                outcomes.append(Outcome.ABANDONED)
+        return outcomes
+
+
 class Executor:
     """Claims due approved proposals, carries them out remotely, records the outcome."""
 
@@ -296,21 +396,75 @@ class Executor:
 
     async def run_once(self) -> ExecutionReport:
         """Claim what is due and execute it; never raises an Exception (a BaseException —
-        cancellation, a crash — goes through, leaving leases to expire)."""
+        cancellation, a crash — goes through, leaving leases to expire).
+
+        The batch is claimed in a few chunks: the first chunk's proposals start executing
+        while the next chunk is claimed (its round trips overlap theirs). Each tenant has one
+        worker, which runs the tenant's claims one after another in claim order; at most
+        `tenant_concurrency` workers run at once."""
+        batch = self.policy.batch_size
+        chunk = -(-batch // CLAIM_CHUNKS)
         try:
-            claims = await self.claim(self._clock.now())
+            claims = await self.claim(self._clock.now(), min(chunk, batch))
         except Exception as error:
             log.exception("executor %s could not claim due work", self.name)
             return ExecutionReport(claim_error=safe_error(error))
         if not claims:
             return ExecutionReport()
-        by_tenant: dict[str, list[Claim]] = defaultdict(list)
-        for claim in claims:
-            by_tenant[claim.tenant_id].append(claim)
-        results = await self._run_tenants(list(by_tenant.values()))
+        results: list[tuple[Outcome, bool]] = []
+        queues: dict[str, deque[Claim]] = {}
+        workers: list[asyncio.Task[None]] = []
+        gate = asyncio.Semaphore(self.policy.tenant_concurrency)
+        recorder = _Recorder(self)
+
+        async def work(tenant: str) -> None:
+            queue = queues[tenant]
+            async with gate:
+                while queue:
+                    results.append(await self.execute(queue.popleft(), recorder))
+                # No await since the queue was found empty: a later claim of this tenant
+                # starts a new worker, never a second one beside this.
+                del queues[tenant]
+
+        def dispatch(new: list[Claim]) -> None:
+            for claim in new:
+                queue = queues.get(claim.tenant_id)
+                if queue is None:
+                    queue = queues[claim.tenant_id] = deque()
+                    workers.append(asyncio.create_task(work(claim.tenant_id)))
+                queue.append(claim)
+
+        def crashed() -> bool:
+            return any(w.done() and not w.cancelled() and w.exception() for w in workers)
+
+        claimed, requested = len(claims), min(chunk, batch)
+        try:
+            dispatch(claims)
+            while len(claims) == requested and claimed < batch and not crashed():
+                requested = min(chunk, batch - claimed)
+                try:
+                    claims = await self.claim(self._clock.now(), requested)
+                except Exception:
+                    log.exception("executor %s could not claim more due work", self.name)
+                    break
+                claimed += len(claims)
+                dispatch(claims)
+            await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            # Something escaped (a crash, or we were cancelled): stop the other tenants too.
+            pending = [worker for worker in workers if not worker.done()]
+            for worker in pending:
+                worker.cancel()
+            if pending:
+                await asyncio.wait(pending)
+            await recorder.close()
+        for worker in workers:
+            escaped = None if worker.cancelled() else worker.exception()
+            if escaped is not None:
+                raise escaped  # what stopped a tenant's run (the others were cancelled for it)
         outcomes = [outcome for outcome, _ in results]
         return ExecutionReport(
-            claimed=len(claims),
+            claimed=claimed,
             executed=outcomes.count(Outcome.EXECUTED),
             retried=outcomes.count(Outcome.RETRY),
             failed=outcomes.count(Outcome.FAILED),
@@ -318,44 +472,21 @@ class Executor:
             reconciled=sum(1 for o, reconciled in results if o is Outcome.EXECUTED and reconciled),
         )
 
-    async def _run_tenants(self, groups: list[list[Claim]]) -> list[tuple[Outcome, bool]]:
-        async def run_tenant(claims: list[Claim]) -> list[tuple[Outcome, bool]]:
-            return [await self.execute(claim) for claim in claims]
-
-        if len(groups) == 1:
-            return await run_tenant(groups[0])
-        gate = asyncio.Semaphore(self.policy.tenant_concurrency)
-
-        async def gated(claims: list[Claim]) -> list[tuple[Outcome, bool]]:
-            async with gate:
-                return await run_tenant(claims)
-
-        tasks = [asyncio.create_task(gated(claims)) for claims in groups]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        finally:
-            # Something escaped (a crash, or we were cancelled): stop the other tenants too.
-            pending = [task for task in tasks if not task.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
-        for task in tasks:
-            error = None if task.cancelled() else task.exception()
-            if error is not None:
-                raise error  # what stopped a tenant's run (the others were cancelled for it)
-        return [result for task in tasks for result in task.result()]
-
     # --- 1. claim -----------------------------------------------------------------------
 
-    async def claim(self, now: dt.datetime) -> list[Claim]:
-        """Start a new attempt of every due proposal (up to the batch size), in one unit of
-        work; the ones another executor took first are left out."""
+    async def claim(self, now: dt.datetime, limit: int | None = None) -> list[Claim]:
+        """Start a new attempt of every due proposal (up to `limit`, by default the batch
+        size), in one unit of work; the ones another executor took first are left out."""
         claims: list[Claim] = []
+        views: list[ProposalView] = []
         lease_until = now + self.policy.lease
         async with self._uow() as uow:
-            for view in await uow.proposals.claim_due(now, self.policy.batch_size):
-                events = await uow.events.read_stream(view.tenant_id, view.id)
+            due = await uow.proposals.claim_due(now, limit or self.policy.batch_size)
+            if not due:
+                return []
+            streams = await uow.events.read_streams([(view.tenant_id, view.id) for view in due])
+            for view in due:
+                events = streams.get(view.id, [])
                 proposal = _rehydrate(view.id, events)
                 if proposal is None or proposal.status is not Status.APPROVED:
                     continue  # the projection was behind; only APPROVED is ever executed
@@ -379,7 +510,7 @@ class Executor:
                 stream = [*events, *recorded]
                 folded = fold_proposal(stream)
                 assert folded is not None
-                await uow.proposals.upsert(folded)
+                views.append(folded)
                 assert proposal.kind is not None and proposal.status is not None
                 claims.append(
                     Claim(
@@ -391,10 +522,13 @@ class Executor:
                         lease_until=lease_until,
                         data=data,
                         correlation_id=events[0].correlation_id,
+                        stream=tuple(stream),
                     )
                 )
             if not claims:
                 return []
+            await uow.proposals.upsert_many(views)
+            claims = await self._with_documents(uow, claims)
             try:
                 await uow.commit()
             except ConcurrencyConflict:
@@ -405,10 +539,28 @@ class Executor:
                 return []
         return claims
 
+    async def _with_documents(self, uow: UnitOfWork, claims: list[Claim]) -> list[Claim]:
+        """The claims with the documents their actions send, read in one statement (those
+        up to `prefetch_document_bytes`; a larger one is read when it is sent)."""
+        limit = self.policy.prefetch_document_bytes
+        keys = {c.proposal_id: (c.tenant_id, h) for c in claims if (h := _document_hash(c.data))}
+        if not keys or limit <= 0:
+            return claims
+        found = await uow.documents.read_many(list(keys.values()), max_size=limit)
+        return [
+            dataclasses.replace(claim, document=found[key])
+            if (key := keys.get(claim.proposal_id)) in found
+            else claim
+            for claim in claims
+        ]
+
     # --- 2. act, 3. record ----------------------------------------------------------------
 
-    async def execute(self, claim: Claim) -> tuple[Outcome, bool]:
-        """Carry out one claimed attempt and record its outcome; (outcome, reconciled)."""
+    async def execute(
+        self, claim: Claim, recorder: _Recorder | None = None
+    ) -> tuple[Outcome, bool]:
+        """Carry out one claimed attempt and record its outcome; (outcome, reconciled). A
+        success is recorded through `recorder` (together with other tenants') if given."""
         attempt = _Attempt(claim, self._clock, self.policy.lease_margin)
         if claim.attempt > self.policy.max_attempts:
             # Only an attempt that never finished (a crash, a lost lease) leads here: every
@@ -436,7 +588,10 @@ class Executor:
             )
             return await self._record_failure(claim, error, True, None), False
         try:
-            outcome = await self._record_success(claim, acted)
+            if recorder is None:
+                outcome = await self._record_success(claim, acted)
+            else:
+                outcome = await recorder.record(claim, acted)
         except Exception:
             log.exception(
                 "executed %s remotely but could not record it; the next attempt reconciles",
@@ -478,9 +633,7 @@ class Executor:
             raise ExecutionRefused(
                 "the receipt names no Folio event (folioEventId): nothing to attach it to"
             )
-        document, content = await self._document(
-            attempt.claim.tenant_id, data.document_hash, required=True
-        )
+        document, content = await self._document(attempt.claim, data.document_hash, required=True)
         assert document is not None and content is not None
         bank = self._bank(attempt.claim.tenant_id)
         filename = _filename(reference_id or proposal_id, document)
@@ -505,7 +658,7 @@ class Executor:
     ) -> _Acted:
         tenant = attempt.claim.tenant_id
         ref = reference(proposal_id)
-        document, content = await self._document(tenant, data.document_hash, required=False)
+        document, content = await self._document(attempt.claim, data.document_hash, required=False)
         books = self._books(tenant)
         existing: Purchase | None = None
         if attempt.reconcile:
@@ -689,8 +842,11 @@ class Executor:
         return target_id, target
 
     async def _document(
-        self, tenant: str, sha256: str | None, *, required: bool
+        self, claim: Claim, sha256: str | None, *, required: bool
     ) -> tuple[StoredDocument | None, bytes | None]:
+        """The stored document `sha256` of the claim's tenant: the one the claim read, or
+        read now (in a read-only unit of work of its own)."""
+        tenant = claim.tenant_id
         if sha256 is None:
             if required:
                 raise ExecutionRefused(
@@ -698,54 +854,96 @@ class Executor:
                     "with POST /files first"
                 )
             return None, None
-        async with self._uow() as uow:
-            document = await uow.documents.get(tenant, sha256)
-            content = await uow.documents.content(tenant, sha256) if document else None
-        if document is None or content is None:
+        found = claim.document
+        if found is None or found[0].sha256 != sha256 or found[0].tenant_id != tenant:
+            async with self._uow() as uow:
+                found = await uow.documents.read(tenant, sha256)
+        if found is None:
             raise ExecutionRefused(
                 f"document {sha256} is not stored for this tenant: upload it with POST /files"
             )
-        return document, content
+        return found
 
     # --- recording ----------------------------------------------------------------------
 
     async def _record_success(self, claim: Claim, acted: _Acted) -> Outcome:
+        [outcome] = await self._record_successes([(claim, acted)])
+        return outcome
+
+    async def _record_successes(self, done: Sequence[tuple[Claim, _Acted]]) -> list[Outcome]:
+        """Record executed attempts (of different tenants) in one unit of work: each its
+        `…Executed` and ledger entries, then the ledger lines and proposal views of all in
+        one statement each, one commit."""
         now = self._clock.now()
+        outcomes: list[Outcome] = []
         async with self._uow() as uow:
-            loaded = await self._ours(uow, claim)
-            if loaded is None:
-                return Outcome.ABANDONED
-            events, proposal = loaded
-            proposal.record_executed(
-                actor=EXECUTOR_ACTOR, external_ids=acted.external_ids, reconciled=acted.reconciled
-            )
-            recorded = await self._append(uow, claim.tenant_id, events, proposal.pending)
-            executed = recorded[-1]
-            for entry_id, entry in await self._postings(uow, claim, proposal, now):
-                await post_entry(
-                    uow,
-                    claim.tenant_id,
-                    entry,
-                    entry_id=entry_id,
-                    actor=EXECUTOR_ACTOR,
-                    correlation_id=claim.correlation_id,
-                    parent_id=executed.id,
-                    now=now,
+            entries: list[RecordedEvent] = []
+            views: list[ProposalView] = []
+            for claim, acted in done:
+                staged = await self._stage_success(uow, claim, acted, now, entries)
+                if staged is None:
+                    outcomes.append(Outcome.ABANDONED)
+                    continue
+                views.append(staged)
+                outcomes.append(Outcome.EXECUTED)
+            if entries:
+                await fold_journal_entries(uow, entries)
+            if views:
+                await uow.proposals.upsert_many(views)
+                await uow.commit()
+        for (claim, acted), outcome in zip(done, outcomes, strict=True):
+            if outcome is Outcome.EXECUTED:
+                log.info(
+                    "executed %s %s (attempt %d%s)",
+                    claim.kind.value,
+                    claim.proposal_id,
+                    claim.attempt,
+                    ", reconciled" if acted.reconciled else "",
                 )
-            for code, severity, message in acted.alerts:
-                await self._alert(uow, claim, executed, code, severity, message, now)
-            folded = fold_proposal([*events, *recorded])
-            assert folded is not None
-            await uow.proposals.upsert(folded)
-            await uow.commit()
-        log.info(
-            "executed %s %s (attempt %d%s)",
-            claim.kind.value,
-            claim.proposal_id,
-            claim.attempt,
-            ", reconciled" if acted.reconciled else "",
+        return outcomes
+
+    async def _stage_success(
+        self,
+        uow: UnitOfWork,
+        claim: Claim,
+        acted: _Acted,
+        now: dt.datetime,
+        entries: list[RecordedEvent],
+    ) -> ProposalView | None:
+        """Append `…Executed`, its ledger entries (added to `entries`, to be folded into the
+        ledger by the caller) and alerts; the proposal's new view, or None when the attempt
+        is no longer ours."""
+        loaded = await self._record(
+            uow,
+            claim,
+            lambda proposal: proposal.record_executed(
+                actor=EXECUTOR_ACTOR,
+                external_ids=acted.external_ids,
+                reconciled=acted.reconciled,
+            ),
         )
-        return Outcome.EXECUTED
+        if loaded is None:
+            return None
+        events, recorded, proposal = loaded
+        executed = recorded[-1]
+        for entry_id, entry in await self._postings(uow, claim, proposal, now):
+            posted = await post_entry(
+                uow,
+                claim.tenant_id,
+                entry,
+                entry_id=entry_id,
+                actor=EXECUTOR_ACTOR,
+                correlation_id=claim.correlation_id,
+                parent_id=executed.id,
+                now=now,
+                fold=False,
+            )
+            entries.append(posted)
+        for code, severity, message in acted.alerts:
+            await self._alert(uow, claim, executed, code, severity, message, now)
+        folded = fold_proposal([*events, *recorded])
+        assert folded is not None
+        return folded
 
     async def _postings(
         self, uow: UnitOfWork, claim: Claim, proposal: Proposal, now: dt.datetime
@@ -810,19 +1008,22 @@ class Executor:
         text = safe_error(error)
         try:
             now = self._clock.now()
+            next_attempt_at = now + self.policy.backoff(claim.attempt, retry_after)
             async with self._uow() as uow:
-                loaded = await self._ours(uow, claim)
+                loaded = await self._record(
+                    uow,
+                    claim,
+                    lambda proposal: proposal.record_failure(
+                        actor=EXECUTOR_ACTOR,
+                        error=text,
+                        retryable=retryable,
+                        next_attempt_at=next_attempt_at,
+                        max_attempts=self.policy.max_attempts,
+                    ),
+                )
                 if loaded is None:
                     return Outcome.ABANDONED
-                events, proposal = loaded
-                proposal.record_failure(
-                    actor=EXECUTOR_ACTOR,
-                    error=text,
-                    retryable=retryable,
-                    next_attempt_at=now + self.policy.backoff(claim.attempt, retry_after),
-                    max_attempts=self.policy.max_attempts,
-                )
-                recorded = await self._append(uow, claim.tenant_id, events, proposal.pending)
+                events, recorded, proposal = loaded
                 failed = proposal.status is Status.FAILED
                 if failed:
                     message = (
@@ -857,6 +1058,33 @@ class Executor:
         )
         return Outcome.RETRY
 
+    async def _record(
+        self, uow: UnitOfWork, claim: Claim, change: Callable[[Proposal], None]
+    ) -> tuple[list[RecordedEvent], list[RecordedEvent], Proposal] | None:
+        """Append what `change` records on the proposal: (the stream before, the appended
+        events, the proposal), or None when the attempt is no longer ours to record.
+
+        The stream is the one the claim left, unless something was appended since: the
+        append at the claim's version tells (ConcurrencyConflict, the transaction intact),
+        and only then is the stream read again and checked with `_ours`."""
+        events = list(claim.stream)
+        proposal = _rehydrate(claim.proposal_id, events) if events else None
+        if proposal is not None and _is_ours(proposal, claim):
+            change(proposal)
+            try:
+                recorded = await self._append(uow, claim.tenant_id, events, proposal.pending)
+            except ConcurrencyConflict:
+                log.debug("%s changed since its claim; reading it again", claim.proposal_id)
+            else:
+                return events, recorded, proposal
+        loaded = await self._ours(uow, claim)
+        if loaded is None:
+            return None
+        events, proposal = loaded
+        change(proposal)
+        recorded = await self._append(uow, claim.tenant_id, events, proposal.pending)
+        return events, recorded, proposal
+
     async def _ours(
         self, uow: UnitOfWork, claim: Claim
     ) -> tuple[list[RecordedEvent], Proposal] | None:
@@ -864,12 +1092,7 @@ class Executor:
         attempt); None when another executor took over after our lease ran out."""
         events = await uow.events.read_stream(claim.tenant_id, claim.proposal_id)
         proposal = _rehydrate(claim.proposal_id, events)
-        if (
-            proposal is None
-            or proposal.status is not Status.APPROVED
-            or not proposal.executing
-            or proposal.attempts != claim.attempt
-        ):
+        if proposal is None or not _is_ours(proposal, claim):
             log.warning(
                 "attempt %d of %s is no longer ours to record (now %s, attempt %s)",
                 claim.attempt,
@@ -1000,6 +1223,22 @@ def _filename(proposal_id: uuid.UUID, document: StoredDocument) -> str:
 
 def _trim(text: str) -> str:
     return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 1] + "…"
+
+
+def _is_ours(proposal: Proposal, claim: Claim) -> bool:
+    """Still the claim's attempt: APPROVED, executing, and no later attempt started."""
+    return (
+        proposal.status is Status.APPROVED
+        and proposal.executing
+        and proposal.attempts == claim.attempt
+    )
+
+
+def _document_hash(data: ProposalData) -> str | None:
+    """The stored document an action sends (a correction's is known only when it runs)."""
+    if isinstance(data, ReceiptAttachmentData | InvoiceRegistrationData | ExpenseRegistrationData):
+        return data.document_hash
+    return None
 
 
 def _rehydrate(proposal_id: uuid.UUID, events: Sequence[RecordedEvent]) -> Proposal | None:

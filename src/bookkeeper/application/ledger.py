@@ -87,11 +87,13 @@ async def post_entry(
     parent_id: uuid.UUID | None,
     now: dt.datetime,
     metadata: dict[str, Any] | None = None,
+    fold: bool = True,
 ) -> RecordedEvent:
     """Append the entry (UnbalancedEntry unless it balances) and fold it into the ledger.
 
     The caller commits. A second post of the same entry id raises ConcurrencyConflict or
-    DuplicateEvent from the log."""
+    DuplicateEvent from the log. With `fold=False` the caller folds the returned event
+    itself, before committing (`fold_journal_entries`, several entries in one go)."""
     check_balanced(entry.lines)
     etype = event_type(JOURNAL_ENTRY_POSTED)
     new = NewEvent(
@@ -107,7 +109,8 @@ async def post_entry(
         created_at=now,
     )
     [recorded] = await uow.events.append(tenant_id, entry_id, 0, [new])
-    await uow.ledger.post(tenant_id, entry_id, recorded.position, now, entry)
+    if fold:
+        await uow.ledger.post(tenant_id, entry_id, recorded.position, now, entry)
     return recorded
 
 

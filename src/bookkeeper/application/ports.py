@@ -80,6 +80,12 @@ class EventStore(Protocol):
         """All events of one stream of one tenant, by version (empty if none)."""
         ...
 
+    async def read_streams(
+        self, streams: Sequence[tuple[str, uuid.UUID]]
+    ) -> dict[uuid.UUID, list[RecordedEvent]]:
+        """`read_stream` of each (tenant, stream id) in one read, by stream id."""
+        ...
+
     async def get(self, tenant_id: str, event_id: uuid.UUID) -> RecordedEvent | None:
         """One event of the tenant by id."""
         ...
@@ -90,6 +96,14 @@ class EventStore(Protocol):
 
     async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Every tenant's events after a position, in position order (replay, publishing)."""
+        ...
+
+    async def read_by_stream(
+        self, *, after: tuple[uuid.UUID, int] | None = None, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        """Every tenant's events in (stream_id, version) order, after the event `after`
+        names by (stream_id, version) (None: from the start): a stream's events arrive
+        together, so replay can fold each stream as soon as it is complete."""
         ...
 
 
@@ -182,6 +196,11 @@ class ProposalProjection(Protocol):
 
     async def upsert(self, view: ProposalView) -> None:
         """Insert or replace one proposal's current state."""
+        ...
+
+    async def upsert_many(self, views: Sequence[ProposalView]) -> None:
+        """`upsert` of each view, in order (a later view of the same id wins), in as few
+        statements as the store allows (replay)."""
         ...
 
     async def get(self, tenant_id: str, proposal_id: uuid.UUID) -> ProposalView | None:
@@ -291,6 +310,20 @@ class DocumentStore(Protocol):
 
     async def content(self, tenant_id: str, sha256: str) -> bytes | None:
         """The document's bytes, if the tenant has it."""
+        ...
+
+    async def read(
+        self, tenant_id: str, sha256: str, *, max_size: int | None = None
+    ) -> tuple[StoredDocument, bytes] | None:
+        """The document and its bytes in one read, if the tenant has it and it has at most
+        `max_size` bytes (None: any size)."""
+        ...
+
+    async def read_many(
+        self, keys: Sequence[tuple[str, str]], *, max_size: int
+    ) -> dict[tuple[str, str], tuple[StoredDocument, bytes]]:
+        """`read` of each (tenant, sha256) in one read: the ones stored, of at most
+        `max_size` bytes, by key."""
         ...
 
 

@@ -127,6 +127,7 @@ def policy_from(settings: Settings) -> ExecutionPolicy:
     """The execution policy the process is configured with (BOOKKEEPER_EXECUTOR_*)."""
     return ExecutionPolicy(
         max_attempts=settings.executor_max_attempts,
+        tenant_concurrency=settings.executor_tenant_concurrency,
         payment_account=settings.payment_account,
     )
 

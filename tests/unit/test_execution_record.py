@@ -1,0 +1,246 @@
+"""Recording without re-reading: the outcome is appended at the version the claim left the
+stream at; only a version conflict makes the executor read the stream again and check that
+the attempt is still its own. Documents read with the claim, within its budget."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+
+from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport, reference
+from bookkeeper.application.ports import NewEvent
+from bookkeeper.domain.events import (
+    ExecutedData,
+    ExecutionStartedData,
+    JournalEntryPostedData,
+    Status,
+    event_type,
+)
+from tests.unit.external_doubles import PDF, Harness, World, invoice, receipt
+
+TENANT = "acme"
+
+
+async def _executed_events(h: Harness, pid: uuid.UUID) -> list[ExecutedData]:
+    return [e.data for e in await h.stream(pid) if isinstance(e.data, ExecutedData)]
+
+
+async def test_an_attempt_taken_over_after_its_lease_records_nothing() -> None:
+    """The lease ran out during the last remote call and another executor claimed the
+    proposal: the first one's append at its claim's version is refused, the stream read
+    again says attempt 2, so it abandons; the second reconciles and records once."""
+    h = Harness()
+    sha = await h.store(PDF)
+    pid = await h.approved(receipt(sha))
+    bank = h.world.bank(TENANT)
+    mark_complete = bank.mark_complete
+    second = h.new_executor("executor-2")
+    taken_over: list[ExecutionReport] = []
+
+    async def slow(event_id: str) -> None:
+        await mark_complete(event_id)
+        bank.mark_complete = mark_complete  # type: ignore[method-assign]
+        h.clock.advance(minutes=6)  # past the lease: executor-2 may take it now
+        taken_over.append(await second.run_once())
+
+    bank.mark_complete = slow  # type: ignore[method-assign]
+
+    report = await h.executor.run_once()
+
+    assert report.abandoned == 1 and report.executed == 0
+    assert taken_over == [ExecutionReport(claimed=1, executed=1, reconciled=1)]
+    view = await h.view(pid)
+    assert view.status is Status.EXECUTED and view.attempts == 2
+    assert [e.attempt for e in await _executed_events(h, pid)] == [2]
+    assert len(await h.postings(TENANT)) == 1
+    assert sum(bank.attached.values()) == 1
+
+
+async def test_a_stream_changed_since_the_claim_is_read_again_and_recorded() -> None:
+    """Something appended to the stream after the claim that leaves the attempt ours (here a
+    renewal of the lease by the same attempt): the first append conflicts, the record reads
+    the stream again and appends after it."""
+    h = Harness()
+    pid = await h.approved(invoice())
+    [claim] = await h.executor.claim(h.clock.now())
+    stream = await h.stream(pid)
+    renewal = event_type(stream[-1].type)
+    async with h.uow_factory() as uow:
+        await uow.events.append(
+            TENANT,
+            pid,
+            len(stream),
+            [
+                NewEvent(
+                    id=uuid.uuid4(),
+                    type=renewal.name,
+                    schema_version=renewal.schema_version,
+                    status=renewal.status,
+                    actor="system:executor",
+                    data=ExecutionStartedData(
+                        attempt=claim.attempt,
+                        executor="executor-1",
+                        lease_until=claim.lease_until + dt.timedelta(minutes=5),
+                    ),
+                    metadata={},
+                    parent_id=stream[-1].id,
+                    correlation_id=stream[0].correlation_id,
+                    created_at=h.clock.now(),
+                )
+            ],
+        )
+        await uow.commit()
+
+    outcome = await h.executor.execute(claim)
+
+    assert outcome[0].value == "executed"
+    events = await h.stream(pid)
+    assert len(events) == len(stream) + 2 and isinstance(events[-1].data, ExecutedData)
+    assert events[-1].version == len(stream) + 2
+    assert (await h.view(pid)).status is Status.EXECUTED
+    assert len(await h.postings(TENANT)) == 1
+
+
+async def test_a_claim_without_its_stream_reads_it_to_record() -> None:
+    h = Harness()
+    pid = await h.approved(invoice())
+    [claim] = await h.executor.claim(h.clock.now())
+
+    outcome = await h.executor.execute(dataclasses.replace(claim, stream=()))
+
+    assert outcome[0].value == "executed"
+    assert [e.attempt for e in await _executed_events(h, pid)] == [1]
+
+
+async def test_documents_up_to_the_limit_are_read_with_the_claim() -> None:
+    small, large = PDF + b"a" * 100, PDF + b"b" * 5000
+    h = Harness(policy=ExecutionPolicy(prefetch_document_bytes=len(small) + 10))
+    first = await h.approved(receipt(await h.store(small), folio_event_id="ev-1"))
+    second = await h.approved(receipt(await h.store(large), folio_event_id="ev-2"))
+
+    bank = h.world.bank(TENANT)
+    attach_receipt = bank.attach_receipt
+    sent: list[bytes] = []
+
+    async def recording(event_id: str, filename: str, content: bytes, content_type: str) -> str:
+        sent.append(content)
+        return await attach_receipt(event_id, filename, content, content_type)
+
+    bank.attach_receipt = recording  # type: ignore[method-assign]
+
+    claims = {c.proposal_id: c for c in await h.executor.claim(h.clock.now())}
+
+    assert claims[first].document is not None and claims[first].document[1] == small
+    assert claims[second].document is None  # over the budget: read when it is sent
+    for claim in claims.values():
+        assert (await h.executor.execute(claim))[0].value == "executed"
+    assert sorted(sent) == sorted([small, large])
+    entries = await h.postings(TENANT)
+    assert len(entries) == 2 and all(isinstance(e, JournalEntryPostedData) for e in entries)
+
+
+async def test_a_pass_claims_in_chunks_and_still_runs_each_tenant_one_at_a_time() -> None:
+    """More than one chunk of claims: the later chunks join the tenants' running workers,
+    never a second worker for the same tenant, and each tenant's claims run in claim order."""
+    h = Harness(world=World(interleave=True), policy=ExecutionPolicy(batch_size=40))
+    expected: dict[str, list[uuid.UUID]] = {"acme": [], "globex": []}
+    for n in range(20):
+        for tenant in expected:
+            pid = await h.approved(invoice(invoice_number=f"F-{n}"), tenant=tenant)
+            expected[tenant].append(pid)
+    order: list[tuple[str, str]] = []
+    for tenant in expected:
+        books = h.world.books(tenant)
+        create_purchase = books.create_purchase
+
+        async def recording(
+            purchase: Any, tenant: str = tenant, inner: Any = create_purchase
+        ) -> Any:
+            order.append((tenant, purchase.reference))
+            return await inner(purchase)
+
+        books.create_purchase = recording  # type: ignore[method-assign]
+
+    report = await h.executor.run_once()
+
+    assert report == ExecutionReport(claimed=40, executed=40)
+    assert all(b.max_in_flight == 1 for b in h.world.books_by_tenant.values())
+    for tenant, pids in expected.items():
+        assert [ref for t, ref in order if t == tenant] == [reference(pid) for pid in pids]
+
+
+class CountingCommits:
+    """A unit-of-work factory counting the commits that recorded an Executed event."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.executed_per_commit: list[int] = []
+
+    def __call__(self) -> Any:
+        uow = self._inner()
+        commit = uow.commit
+
+        async def counted() -> None:
+            executed = sum(1 for e in uow.staged_events if e.type.endswith("Executed"))
+            await commit()
+            if executed:
+                self.executed_per_commit.append(executed)
+
+        uow.commit = counted
+        return uow
+
+
+async def test_tenants_running_at_once_record_together() -> None:
+    h = Harness(world=World(interleave=True))
+    counting = CountingCommits(h.memory)
+    h.executor = h.new_executor("executor-1", uow_factory=counting)
+    for n in range(4):
+        for tenant in ("acme", "globex", "initech"):
+            await h.approved(invoice(invoice_number=f"F-{n}"), tenant=tenant)
+
+    report = await h.executor.run_once()
+
+    assert report == ExecutionReport(claimed=12, executed=12)
+    assert sum(counting.executed_per_commit) == 12
+    assert max(counting.executed_per_commit) > 1  # shared units of work
+    for tenant in ("acme", "globex", "initech"):
+        assert len(await h.postings(tenant)) == 4
+
+
+async def test_a_record_that_fails_does_not_take_the_others_with_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One attempt's record raises inside a shared unit of work: the unit is rolled back
+    and each attempt recorded on its own; only the failing one is abandoned (its lease
+    expires and the next attempt reconciles)."""
+    h = Harness(world=World(interleave=True))
+    pids = {
+        tenant: await h.approved(invoice(), tenant=tenant)
+        for tenant in ("acme", "globex", "initech")
+    }
+    executor = h.executor
+    postings = executor._postings
+    poisoned = pids["globex"]
+
+    async def failing(uow: Any, claim: Any, proposal: Any, now: Any) -> Any:
+        if claim.proposal_id == poisoned:
+            raise RuntimeError("the ledger is on fire")
+        return await postings(uow, claim, proposal, now)
+
+    executor._postings = failing  # type: ignore[method-assign]
+
+    report = await executor.run_once()
+
+    assert report == ExecutionReport(claimed=3, executed=2, abandoned=1)
+    assert "a shared record failed" in caplog.text  # it was recorded with another
+    for tenant, pid in pids.items():
+        view = await h.view(pid, tenant)
+        assert view.status is (Status.APPROVED if pid == poisoned else Status.EXECUTED)
+        assert len(await h.postings(tenant)) == (0 if pid == poisoned else 1)
+    executor._postings = postings  # type: ignore[method-assign]
+    h.clock.advance(minutes=6)
+    assert await executor.run_once() == ExecutionReport(claimed=1, executed=1, reconciled=1)
