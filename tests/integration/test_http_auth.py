@@ -106,7 +106,27 @@ def _bad_tokens(api: Api) -> dict[str, str]:
         "no tenant": jwt.encode(
             {k: v for k, v in _claims().items() if k != "tenant"}, key, algorithm="EdDSA"
         ),
+        "not yet valid": _issuer(api, clock=FixedClock(dt.datetime.now(dt.UTC) + hour)).mint(
+            "book-e", TENANT, ["agent"], hour
+        ),
+        "missing exp": jwt.encode(
+            {k: v for k, v in _claims().items() if k != "exp"}, key, algorithm="EdDSA"
+        ),
+        "bad signature": _flip_signature(jwt.encode(_claims(), key, algorithm="EdDSA")),
+        **{
+            f"{name} header": jwt.encode(_claims(), key, algorithm="EdDSA", headers={name: value})
+            for name, value in (
+                ("jku", "https://evil.example/jwks"),
+                ("x5u", "https://evil.example/cert.pem"),
+                ("x5c", ["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]),
+            )
+        },
     }
+
+
+def _flip_signature(token: str) -> str:
+    head, body, signature = token.split(".")
+    return f"{head}.{body}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
 
 
 BAD_TOKEN_NAMES = [
@@ -119,6 +139,12 @@ BAD_TOKEN_NAMES = [
     "HS256 with the public key",
     "embedded jwk",
     "no tenant",
+    "not yet valid",
+    "missing exp",
+    "bad signature",
+    "jku header",
+    "x5u header",
+    "x5c header",
 ]
 
 

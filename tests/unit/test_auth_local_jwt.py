@@ -333,3 +333,55 @@ def test_a_refused_token_is_not_cached(key: Ed25519PrivateKey, verifier: LocalJw
         with pytest.raises(InvalidToken):
             verifier.verify(token)
     assert token not in verifier._cache
+
+
+# --- iat, and the ABAC attributes -----------------------------------------------------------
+
+
+def test_a_token_issued_in_the_future_is_refused(
+    key: Ed25519PrivateKey, verifier: LocalJwtVerifier
+) -> None:
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    with pytest.raises(InvalidToken, match="not valid yet"):
+        verifier.verify(signed(key, claims(iat=now + 3600, nbf=None, exp=now + 7200)))
+
+
+def test_minted_attributes_reach_the_principal(
+    key: Ed25519PrivateKey, verifier: LocalJwtVerifier
+) -> None:
+    token = issuer(key).mint(
+        "kari", "acme", ["reviewer"], HOUR, {"approval_limit": "5000", "department": "sales"}
+    )
+    body = jwt.decode(token, options={"verify_signature": False})
+    assert (body["approval_limit"], body["department"]) == ("5000.00", "sales")
+    assert verifier.verify(token).attributes == {"approval_limit": "5000.00", "department": "sales"}
+    plain = issuer(key).mint("vera", "acme", ["viewer"], HOUR)
+    assert "approval_limit" not in jwt.decode(plain, options={"verify_signature": False})
+    assert verifier.verify(plain).attributes == {}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        ({"approval_limit": "a lot"}, "approval_limit"),
+        ({"approval_limit": "-5"}, "approval_limit"),
+        ({"department": "\n"}, "department"),
+        ({"clearance": "top"}, "unknown attribute clearance"),
+    ],
+)
+def test_minting_refuses_bad_attributes(
+    key: Ed25519PrivateKey, attributes: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        issuer(key).mint("kari", "acme", ["reviewer"], HOUR, attributes)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"approval_limit": "lots"}, {"approval_limit": 1.5}, {"department": ["sales"]}],
+)
+def test_a_token_with_unusable_attributes_is_refused(
+    key: Ed25519PrivateKey, verifier: LocalJwtVerifier, changes: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidToken, match=r"approval_limit|department"):
+        verifier.verify(signed(key, claims(**changes)))

@@ -2,7 +2,8 @@
 
 The key is generated on first start (PEM, PKCS #8, mode 0600, parent directory created)
 and `bookkeeper token` mints tokens with it. The verifier implements the TokenVerifier port;
-an OIDC/JWKS verifier will sit behind the same port later.
+the OIDC/JWKS verifier (oidc.py) sits behind the same port; both map claims to a
+Principal, ABAC attributes included, in claims.py.
 
 What the verifier refuses (RFC 8725): any algorithm but EdDSA (so `none` and the HS256
 "public key as HMAC secret" trick fail before any signature check); headers that point at
@@ -22,7 +23,7 @@ import secrets
 import stat
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -40,6 +41,11 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from bookkeeper.adapters.auth.claims import (
+    ATTRIBUTE_CLAIMS,
+    principal_attributes,
+    principal_from_claims,
+)
 from bookkeeper.adapters.auth.errors import InvalidToken, SigningKeyError
 from bookkeeper.application.ports import Clock, Principal
 
@@ -156,9 +162,24 @@ class LocalJwtIssuer:
         self._clock = clock
         self._kid = key_id(private_key.public_key())
 
-    def mint(self, subject: str, tenant: str, roles: Iterable[str], ttl: timedelta) -> str:
-        """A token for `subject` in `tenant` with `roles`, valid for `ttl` from now."""
+    def mint(
+        self,
+        subject: str,
+        tenant: str,
+        roles: Iterable[str],
+        ttl: timedelta,
+        attributes: Mapping[str, str] | None = None,
+    ) -> str:
+        """A token for `subject` in `tenant` with `roles`, valid for `ttl` from now, carrying
+        the ABAC `attributes` (approval_limit, department) as claims of the same names."""
         roles = sorted(set(roles))
+        attributes = dict(attributes or {})
+        unknown = sorted(set(attributes) - set(ATTRIBUTE_CLAIMS))
+        if unknown:
+            raise ValueError(
+                f"unknown attribute {', '.join(unknown)}; known: {', '.join(ATTRIBUTE_CLAIMS)}"
+            )
+        attributes = principal_attributes(attributes)
         _check_claim("subject", subject)
         _check_claim("tenant", tenant)
         for role in roles:
@@ -176,6 +197,7 @@ class LocalJwtIssuer:
             "nbf": now,
             "exp": now + int(ttl.total_seconds()),
             "jti": uuid.uuid4().hex,
+            **attributes,
         }
         return jwt.encode(
             claims, self._key, algorithm=ALGORITHM, headers={"kid": self._kid, "typ": "JWT"}
@@ -288,19 +310,6 @@ class LocalJwtVerifier:
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
-    subject = claims["sub"]
-    tenant = claims["tenant"]
-    roles = claims.get("roles", [])
-    if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_CLAIM_LENGTH:
-        raise InvalidToken("the token's subject is not a usable name")
-    if not isinstance(tenant, str) or not tenant.strip() or len(tenant) > MAX_CLAIM_LENGTH:
-        raise InvalidToken("the token's tenant is not a usable name")
-    if (
-        not isinstance(roles, list)
-        or len(roles) > MAX_ROLES
-        or not all(isinstance(r, str) and 0 < len(r) <= MAX_CLAIM_LENGTH for r in roles)
-    ):
-        raise InvalidToken("the token's roles must be a list of names")
     if not isinstance(claims["exp"], int | float):
         raise InvalidToken("the token is malformed")
-    return Principal(subject=subject, tenant_id=tenant, roles=frozenset(roles))
+    return principal_from_claims(claims)

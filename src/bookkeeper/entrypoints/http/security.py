@@ -7,6 +7,7 @@ and the tenant; a handler reads it from `request.user` (AuthenticatedRequest).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeAlias
 
 from litestar import Request
@@ -29,6 +30,10 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     def __init__(self, app: ASGIApp, verifier: TokenVerifier, exclude: list[str]) -> None:
         super().__init__(app, exclude=exclude)
         self._verifier = verifier
+        # A verifier that may fetch keys (OIDC) offers `averify`; it is awaited instead.
+        self._averify: Callable[[str], Awaitable[Principal]] | None = getattr(
+            verifier, "averify", None
+        )
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -46,7 +51,10 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
                 headers={"WWW-Authenticate": WWW_AUTHENTICATE_MISSING},
             )
         # InvalidToken propagates to its exception handler: 401 with the reason.
-        principal = self._verifier.verify(token.strip())
+        if self._averify is not None:
+            principal = await self._averify(token.strip())
+        else:
+            principal = self._verifier.verify(token.strip())
         return AuthenticationResult(user=principal, auth=None)
 
 
@@ -59,7 +67,10 @@ AuthenticatedRequest: TypeAlias = Request[Principal, None, State]
 _COMMON_HEADERS: Final = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
 )
+#: The docs pages load their viewer's scripts, so their CSP only forbids framing them.
+_DOCS_HEADERS: Final = (*_COMMON_HEADERS, (b"content-security-policy", b"frame-ancestors 'none'"))
 _API_HEADERS: Final = (
     *_COMMON_HEADERS,
     (b"cache-control", b"no-store"),
@@ -73,5 +84,5 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     path: str = scope.get("path", "")
-    extra = _COMMON_HEADERS if path.startswith("/schema") else _API_HEADERS
+    extra = _DOCS_HEADERS if path.startswith("/schema") else _API_HEADERS
     message["headers"] = [*message.get("headers", ()), *extra]
