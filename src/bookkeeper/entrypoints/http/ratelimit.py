@@ -1,0 +1,89 @@
+"""Rate limiting per authenticated principal and tenant (not per IP address).
+
+Runs after BearerAuthMiddleware, so it keys on the verified Principal: one budget per
+(tenant, subject), whichever address the calls come from — an agent behind a NAT shares
+nothing with its neighbours, and a token cannot spread its calls over many addresses.
+Every authenticated request spends from `BOOKKEEPER_RATE_LIMIT` (default 600/minute); a
+write (POST, PUT, PATCH, DELETE) also spends from the stricter
+`BOOKKEEPER_RATE_LIMIT_WRITES` (default 120/minute). Either may be `off`. Over budget is a
+429 problem with `Retry-After`. The
+public routes (/health, the OpenAPI pages) carry no principal, so they are never counted;
+unauthenticated requests are already a 401 before they get here.
+
+The counters are the `limits` package's sliding-window counters in process memory: O(1) per
+request (two counters per key, a few microseconds), no lock shared across keys. With N
+server processes each keeps its own counters, so the effective limit is N × the setting;
+a shared store (Redis) is out of scope for a single-container deploy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Final
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from litestar.enums import ScopeType
+from litestar.exceptions import TooManyRequestsException
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from bookkeeper.application.ports import Principal
+
+OFF: Final = "off"
+DEFAULT_RATE_LIMIT: Final = "600/minute"
+DEFAULT_WRITE_RATE_LIMIT: Final = "120/minute"
+WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def parse_limits(value: str) -> tuple[RateLimitItem, ...]:
+    """`off` → none; else the `limits` notation, several separated by `;` (e.g.
+    `600/minute;20/second`). ValueError when it cannot be read."""
+    if value.strip().lower() == OFF:
+        return ()
+    return tuple(parse_many(value))
+
+
+class RateLimitMiddleware(ASGIMiddleware):
+    """429 when the caller's (tenant, subject) spent its budget; see the module doc.
+
+    One instance serves every route (Litestar builds the stack from it), so its counters
+    are shared by all routes of the app."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(
+        self,
+        limit: str = DEFAULT_RATE_LIMIT,
+        write_limit: str = DEFAULT_WRITE_RATE_LIMIT,
+    ) -> None:
+        self._all = parse_limits(limit)
+        self._writes = parse_limits(write_limit)
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._all or self._writes)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        principal = scope.get("user")
+        if isinstance(principal, Principal) and self.enabled:
+            # The length prefix keeps the key unambiguous whatever the names contain.
+            key = f"{len(principal.tenant_id)}:{principal.tenant_id}:{principal.subject}"
+            await self._spend(self._all, key)
+            if scope.get("method") in WRITE_METHODS:
+                await self._spend(self._writes, key, "w")
+        await next_app(scope, receive, send)
+
+    async def _spend(self, items: tuple[RateLimitItem, ...], key: str, kind: str = "a") -> None:
+        for item in items:
+            if not await self._limiter.hit(item, kind, key):
+                stats = await self._limiter.get_window_stats(item, kind, key)
+                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                what = "writes" if kind == "w" else "requests"
+                raise TooManyRequestsException(
+                    f"{what} over the limit of {item} for this caller; retry in {retry_after} s",
+                    headers={"Retry-After": str(retry_after)},
+                )
