@@ -7,32 +7,35 @@ opens the engine and disposes it on `shutdown_resources()`. Tests replace provid
 `clock` and `settings` — which is the one seam they need.
 
     settings ──▶ database ──▶ uow_factory ──▶ handlers, queries
-        └──────▶ signing_key ──▶ token_issuer, token_verifier
+        └──────▶ signing_key ──▶ token_issuer, token_verifier (or the OIDC issuer's JWKS)
     clock, ids, authorizer ──▶ handlers, ledger ◀── backends (books, on first use)
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dependency_injector import containers, providers
 
+from bookkeeper.adapters.auth.casbin_authorizer import open_authorizer
 from bookkeeper.adapters.auth.local_jwt import (
     LocalJwtIssuer,
     LocalJwtVerifier,
     load_or_create_signing_key,
 )
+from bookkeeper.adapters.auth.oidc import OidcVerifier
+from bookkeeper.adapters.fetch import SafeFetcher
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
-from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import BooksSource, LedgerService
 from bookkeeper.application.lookups import Lookups
-from bookkeeper.application.ports import BooksProvider, UnitOfWorkFactory
+from bookkeeper.application.ports import BooksProvider, TokenVerifier, UnitOfWorkFactory
 from bookkeeper.application.queries import Queries
 from bookkeeper.backends import open_backends
 from bookkeeper.entrypoints.executor import ExecutorService, executor_name, policy_from
@@ -101,6 +104,18 @@ def _uow_factory_of(database: Database) -> UnitOfWorkFactory:
     return database.uow_factory()
 
 
+def _token_verifier(
+    settings: Settings, signing_key: Callable[[], Ed25519PrivateKey]
+) -> TokenVerifier:
+    """The OIDC verifier when an issuer is configured (the local key is then neither read
+    nor created for verifying), else the verifier of the local key."""
+    if settings.oidc_issuer is not None:
+        return OidcVerifier.from_settings(settings)
+    return LocalJwtVerifier.for_private_key(
+        signing_key(), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+
+
 def _books_source(backends: providers.Provider[Any]) -> BooksSource:
     """Opens the `backends` resource on first call and hands out its books provider."""
 
@@ -119,11 +134,15 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UuidV7Ids)
-    authorizer = providers.Singleton(RoleAuthorizer)
 
     database = providers.Resource(open_database, settings=settings)
     redacted_database_url = providers.Callable(display_url, settings.provided.database_url)
     uow_factory = providers.Singleton(_uow_factory_of, database)
+    #: Casbin, with the policy in the database (the defaults in memory without one); it
+    #: notices a `bookkeeper policy` change within BOOKKEEPER_POLICY_RELOAD_SECONDS.
+    authorizer = providers.Resource(
+        open_authorizer, database, reload_seconds=settings.provided.policy_reload_seconds
+    )
 
     signing_key = providers.Singleton(
         load_or_create_signing_key, settings.provided.jwt_private_key_file
@@ -137,12 +156,8 @@ class Container(containers.DeclarativeContainer):
         # whatever clock the application runs on (tests fix that one).
         clock=providers.Singleton(SystemClock),
     )
-    token_verifier = providers.Singleton(
-        LocalJwtVerifier.for_private_key,
-        signing_key,
-        issuer=settings.provided.jwt_issuer,
-        audience=settings.provided.jwt_audience,
-    )
+    #: The issuer's JWKS when BOOKKEEPER_OIDC_ISSUER is set, else the local key.
+    token_verifier = providers.Singleton(_token_verifier, settings, signing_key.provider)
 
     handlers = providers.Singleton(
         Handlers, uow_factory=uow_factory, clock=clock, ids=ids, authorizer=authorizer
@@ -194,6 +209,12 @@ class Container(containers.DeclarativeContainer):
         authorizer=authorizer,
         books=backends.provided.books,
         bank=backends.provided.bank,
+    )
+
+    #: Fetches document URLs (Discord attachments) from BOOKKEEPER_FETCH_ALLOWED_HOSTS only,
+    #: pinned to public addresses (adapters/fetch); for the document pipeline.
+    document_fetcher = providers.Singleton(
+        SafeFetcher, allowed_hosts=settings.provided.fetch_allowed_hosts
     )
 
 

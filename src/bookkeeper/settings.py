@@ -11,6 +11,12 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_JWT_PRIVATE_KEY_FILE   | <data dir>/jwt-signing-key.pem                   |
 | BOOKKEEPER_JWT_ISSUER             | bookkeeper-local                                 |
 | BOOKKEEPER_JWT_AUDIENCE           | bookkeeper                                       |
+| BOOKKEEPER_OIDC_ISSUER            | unset: tokens are verified with the local key    |
+| BOOKKEEPER_OIDC_AUDIENCE          | BOOKKEEPER_JWT_AUDIENCE                          |
+| BOOKKEEPER_OIDC_JWKS_URL          | unset: discovered from the issuer                |
+| BOOKKEEPER_JWT_ALGORITHMS         | RS256,ES256,EdDSA (accepted from the issuer)     |
+| BOOKKEEPER_OIDC_TENANT_CLAIM      | tenant                                           |
+| BOOKKEEPER_OIDC_ROLES_CLAIM       | roles (e.g. realm_access.roles for Keycloak)     |
 | BOOKKEEPER_HOST / BOOKKEEPER_PORT | 127.0.0.1 / 8000                                 |
 | BOOKKEEPER_LOG_LEVEL              | INFO                                             |
 | BOOKKEEPER_DB_POOL_SIZE           | 20                                               |
@@ -25,18 +31,27 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_EXECUTOR_MAX_ATTEMPTS  | 6                                                |
 | BOOKKEEPER_EXECUTOR_TENANTS       | 8 (tenants executed at once; each one at a time) |
 | BOOKKEEPER_PAYMENT_ACCOUNT        | unset: the books' first active bank account      |
+| BOOKKEEPER_RATE_LIMIT             | 600/minute per tenant+principal (`off`; `a;b` for several) |
+| BOOKKEEPER_RATE_LIMIT_WRITES      | 120/minute more for POST/PUT/PATCH/DELETE (`off`) |
+| BOOKKEEPER_CORS_ORIGINS           | unset: no CORS (comma list of https://host[:port]) |
+| BOOKKEEPER_FETCH_ALLOWED_HOSTS    | cdn.discordapp.com,media.discordapp.net          |
+| BOOKKEEPER_POLICY_RELOAD_SECONDS  | 5 (how stale an authorization policy may be; 0: none) |
 
 An empty variable counts as unset, so `FOO=` in a compose file means "the default".
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Final, TypedDict
 
 import msgspec
+from limits import parse_many
 
 PREFIX: Final = "BOOKKEEPER_"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -55,6 +70,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_private_key_file: Path
     jwt_issuer: str = "bookkeeper-local"
     jwt_audience: str = "bookkeeper"
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    jwt_algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+    oidc_tenant_claim: str = "tenant"
+    oidc_roles_claim: str = "roles"
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -70,6 +91,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     executor_max_attempts: int = 6
     executor_tenant_concurrency: int = 8
     payment_account: str | None = None
+    rate_limit: str = "600/minute"
+    rate_limit_writes: str = "120/minute"
+    cors_origins: tuple[str, ...] = ()
+    fetch_allowed_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
+    policy_reload_seconds: int = 5
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -152,6 +178,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_private_key_file=key_file,
         jwt_issuer=get("JWT_ISSUER") or "bookkeeper-local",
         jwt_audience=get("JWT_AUDIENCE") or "bookkeeper",
+        **_oidc(get),
         host=get("HOST") or "127.0.0.1",
         port=_integer("PORT", get("PORT"), default=8000, low=1, high=65535),
         log_level=log_level,
@@ -177,7 +204,150 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "EXECUTOR_TENANTS", get("EXECUTOR_TENANTS"), default=8, low=1, high=256
         ),
         payment_account=get("PAYMENT_ACCOUNT"),
+        **_edge(get),
+        policy_reload_seconds=_integer(
+            "POLICY_RELOAD_SECONDS", get("POLICY_RELOAD_SECONDS"), default=5, low=0, high=3600
+        ),
     )
+
+
+#: Asymmetric JWS algorithms an external issuer may sign with; never `none` or HS*: a
+#: shared secret cannot come from a public JWKS, and HS* keyed with a public key is forgeable.
+JWT_ALGORITHMS: Final = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+class _OidcFields(TypedDict, total=False):
+    oidc_issuer: str | None
+    oidc_audience: str | None
+    oidc_jwks_url: str | None
+    jwt_algorithms: tuple[str, ...]
+    oidc_tenant_claim: str
+    oidc_roles_claim: str
+
+
+def _oidc(get: Callable[[str], str | None]) -> _OidcFields:
+    """The OIDC fields: issuer and JWKS URLs (https, or http to a loopback host only, for
+    tests and a local IdP), algorithms, and the claims that carry tenant and roles."""
+    issuer = _oidc_url("OIDC_ISSUER", get("OIDC_ISSUER"))
+    jwks_url = _oidc_url("OIDC_JWKS_URL", get("OIDC_JWKS_URL"))
+    if issuer is None and (jwks_url is not None or get("OIDC_AUDIENCE") is not None):
+        raise SettingsError(f"{PREFIX}OIDC_ISSUER is required with the other OIDC settings")
+    fields: _OidcFields = {
+        "oidc_issuer": issuer,
+        "oidc_audience": get("OIDC_AUDIENCE"),
+        "oidc_jwks_url": jwks_url,
+        "oidc_tenant_claim": _claim_name("OIDC_TENANT_CLAIM", get("OIDC_TENANT_CLAIM")) or "tenant",
+        "oidc_roles_claim": _claim_name("OIDC_ROLES_CLAIM", get("OIDC_ROLES_CLAIM")) or "roles",
+    }
+    raw = get("JWT_ALGORITHMS")
+    if raw is not None:
+        names = tuple(dict.fromkeys(name.strip() for name in raw.split(",") if name.strip()))
+        refused = [name for name in names if name not in JWT_ALGORITHMS]
+        if not names or refused:
+            raise SettingsError(
+                f"{PREFIX}JWT_ALGORITHMS must list asymmetric algorithms among "
+                f"{', '.join(sorted(JWT_ALGORITHMS))}; refused: {', '.join(refused) or 'empty'}"
+            )
+        fields["jwt_algorithms"] = names
+    return fields
+
+
+def _oidc_url(name: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    parts = urllib.parse.urlsplit(raw)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))
+    if (
+        not secure
+        or not parts.hostname
+        or parts.username is not None
+        or parts.fragment
+        or any(ch.isspace() for ch in raw)
+    ):
+        raise SettingsError(
+            f"{PREFIX}{name} must be an https:// URL (http:// only to a loopback host)"
+        )
+    return raw
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _claim_name(name: str, raw: str | None) -> str | None:
+    if raw is not None and (len(raw) > 200 or not raw.isprintable() or " " in raw):
+        raise SettingsError(f"{PREFIX}{name} must be a claim name or a dotted path to one")
+    return raw
+
+
+class _EdgeFields(TypedDict, total=False):
+    rate_limit: str
+    rate_limit_writes: str
+    cors_origins: tuple[str, ...]
+    fetch_allowed_hosts: tuple[str, ...]
+
+
+_ORIGIN: Final = re.compile(r"https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?\Z")
+_HOST_NAME: Final = re.compile(
+    r"(?=.{1,253}\Z)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?\Z"
+)
+
+
+def _edge(get: Callable[[str], str | None]) -> _EdgeFields:
+    """Rate limits, the CORS allow-list (closed when unset; `*` is refused: list origins)
+    and the hosts the document fetcher may fetch from (DNS names, never addresses)."""
+    fields: _EdgeFields = {}
+    if (limit := _rate_limit("RATE_LIMIT", get("RATE_LIMIT"))) is not None:
+        fields["rate_limit"] = limit
+    if (limit := _rate_limit("RATE_LIMIT_WRITES", get("RATE_LIMIT_WRITES"))) is not None:
+        fields["rate_limit_writes"] = limit
+    origins = _comma_list(get("CORS_ORIGINS"))
+    bad = [origin for origin in origins or () if not _ORIGIN.match(origin)]
+    if bad:
+        raise SettingsError(
+            f"{PREFIX}CORS_ORIGINS must list origins like https://app.example.com "
+            f"(no path, no *), got {', '.join(bad)}"
+        )
+    if origins is not None:
+        fields["cors_origins"] = origins
+    hosts = _comma_list(get("FETCH_ALLOWED_HOSTS"))
+    bad = [host for host in hosts or () if not _HOST_NAME.match(host)]
+    if bad:
+        raise SettingsError(
+            f"{PREFIX}FETCH_ALLOWED_HOSTS must list DNS host names (no addresses, ports or "
+            f"wildcards), got {', '.join(bad)}"
+        )
+    if hosts is not None:
+        fields["fetch_allowed_hosts"] = hosts
+    return fields
+
+
+def _rate_limit(name: str, raw: str | None) -> str | None:
+    if raw is None or raw.lower() == "off":
+        return None if raw is None else "off"
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{PREFIX}{name} must be like 600/minute (several: 10/second;600/minute) "
+            f"or off, got {raw!r}"
+        ) from None
+    return raw
+
+
+def _comma_list(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    return tuple(dict.fromkeys(item.strip().lower() for item in raw.split(",") if item.strip()))
 
 
 def _base_url(name: str, raw: str | None) -> str | None:

@@ -272,3 +272,33 @@ def test_serve_answers_health_and_accepts_a_minted_token(
     assert str(data_dir / "jwt-signing-key.pem") in output
     assert f"sqlite:///{data_dir / 'bookkeeper.db'}" in output
     assert token not in output
+
+
+# --- token attributes (ABAC) ----------------------------------------------------------------
+
+
+def test_token_mints_abac_attributes(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(
+        [
+            *("token", "--subject", "kari", "--tenant", "acme", "--role", "reviewer"),
+            *("--attr", "approval_limit=5000", "--attr", "department=sales"),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    principal = _verifier(data_dir).verify(out.strip())
+    assert principal.attributes == {"approval_limit": "5000.00", "department": "sales"}
+
+
+@pytest.mark.parametrize(
+    "attr", ["approval_limit", "approval_limit=lots", "clearance=top", "department=a\x01b"]
+)
+def test_token_refuses_bad_attributes(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], attr: str
+) -> None:
+    status = main(["token", "--subject", "k", "--tenant", "t", "--role", "viewer", "--attr", attr])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""
+    assert err.startswith("bookkeeper: error:") and len(err.strip().splitlines()) == 1
+    assert "\x01" not in err

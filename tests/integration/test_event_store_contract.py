@@ -44,6 +44,7 @@ from bookkeeper.domain.events import (
     CorrectionData,
     Corrections,
     DateRange,
+    EndorsedData,
     ExecutedData,
     ExecutionFailedData,
     ExecutionStartedData,
@@ -212,6 +213,9 @@ SAMPLES: dict[type[Payload], Payload] = {
     ),
     ApprovedData: ApprovedData(
         corrections=Corrections(vat_rate=Decimal("15"), due_date=DAY), rule="r", comment="ok"
+    ),
+    EndorsedData: EndorsedData(
+        corrections=Corrections(amount=Decimal("60000.50")), rule="two-approvers:1/2"
     ),
     RejectedData: RejectedData(reason="Not ours"),
     ExecutionStartedData: ExecutionStartedData(

@@ -345,7 +345,14 @@ class MemoryDocuments:
         return self._uow.staged_documents.get(key) or self._db.documents.get(key)
 
     async def put(
-        self, tenant_id: str, content: bytes, content_type: str, filename: str, now: dt.datetime
+        self,
+        tenant_id: str,
+        content: bytes,
+        content_type: str,
+        filename: str,
+        now: dt.datetime,
+        *,
+        uploaded_by: str | None = None,
     ) -> tuple[StoredDocument, bool]:
         sha256 = hashlib.sha256(content).hexdigest()
         found = self._find(tenant_id, sha256)
@@ -358,6 +365,7 @@ class MemoryDocuments:
             filename=filename,
             size=len(content),
             created_at=now,
+            uploaded_by=uploaded_by,
         )
         self._uow.staged_documents[(tenant_id, sha256)] = (document, bytes(content))
         return document, True

@@ -1,4 +1,7 @@
-"""Role-based access to application actions until the Casbin adapter replaces it.
+"""The action vocabulary, the default grants per role, and a table-based authorizer.
+
+The service authorizes with Casbin (bookkeeper.adapters.auth.casbin_authorizer), seeded
+with DEFAULT_GRANTS; RoleAuthorizer applies the same table without a policy store (tests).
 
 The actions are the vocabulary shared with the later policy store: `events:propose`,
 `events:record-query`, `events:read`, `proposals:read`, `proposals:decide`,
@@ -34,6 +37,10 @@ DEFAULT_GRANTS: Mapping[str, frozenset[str]] = {
     "system": READ | {"events:record-query"},
     "viewer": READ,
 }
+
+#: The whole vocabulary, the one list the policy store accepts (`bookkeeper policy`).
+ACTIONS: frozenset[str] = READ | _WRITE | {"proposals:decide", "ledger:post"}
+ROLES: frozenset[str] = frozenset(DEFAULT_GRANTS)
 
 
 class RoleAuthorizer:

@@ -156,7 +156,12 @@ class Documents:
         name = sanitise_filename(filename, sniffed)
         async with self._uow() as uow:
             document, new = await uow.documents.put(
-                principal.tenant_id, content, sniffed, name, self._clock.now()
+                principal.tenant_id,
+                content,
+                sniffed,
+                name,
+                self._clock.now(),
+                uploaded_by=principal.actor,
             )
             if new:
                 await uow.commit()

@@ -36,10 +36,12 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.projections import fold_proposal, pattern_from
+from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.errors import InvalidProposal
 from bookkeeper.domain.events import (
     CorrectionData,
+    Corrections,
     Kind,
     PatternSuggestionData,
     ReversalData,
@@ -166,6 +168,13 @@ class Handlers:
                 if any("\x00" in k + v for k, v in command.source.items()):
                     raise InvalidProposal("source must not contain NUL characters")
                 metadata["source"] = dict(command.source)
+            # The proposal's department (domain.approval): the proposer's attribute, never
+            # the request body's word.
+            department = approval.clean_department(
+                principal.attributes.get(approval.DEPARTMENT_ATTRIBUTE)
+            )
+            if department is not None and etype.kind is not None:
+                metadata[approval.DEPARTMENT_METADATA] = department
 
             if etype.kind is None:  # a read-only query: recorded, never reviewed
                 check_text_safe(command.data)
@@ -351,29 +360,90 @@ class Handlers:
 
     async def approve(self, command: ApproveProposal) -> DecisionResult:
         self._authorizer.check(command.principal, "proposals:decide")
-        return await self._decide(
-            command.principal,
-            command.proposal_id,
-            lambda p: p.approve(
-                actor=command.principal.actor,
+        principal = command.principal
+
+        async def decide_on(
+            proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
+        ) -> None:
+            grant = None
+            if proposal.status is Status.PROPOSED:  # otherwise approve() says why not (409)
+                rules = await uow.settings.review_rules(principal.tenant_id)
+                facts = await self._approval_facts(
+                    uow, principal.tenant_id, proposal, events, command.corrections
+                )
+                grant = approval.authorise_approval(rules, facts, _decider(principal))
+            proposal.approve(
+                actor=principal.actor,
                 corrections=command.corrections,
                 comment=command.comment,
-            ),
-        )
+                rule=grant.rule if grant is not None else None,
+                approvals_required=grant.approvals_required if grant is not None else 1,
+            )
+
+        return await self._decide(principal, command.proposal_id, decide_on)
 
     async def reject(self, command: RejectProposal) -> DecisionResult:
         self._authorizer.check(command.principal, "proposals:decide")
-        return await self._decide(
-            command.principal,
-            command.proposal_id,
-            lambda p: p.reject(actor=command.principal.actor, reason=command.reason),
+        principal = command.principal
+
+        async def decide_on(
+            proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
+        ) -> None:
+            rule = None
+            if proposal.status is Status.PROPOSED:
+                rules = await uow.settings.review_rules(principal.tenant_id)
+                if rules.departments:
+                    facts = approval.ApprovalFacts(
+                        proposed_by=proposal.proposed_by or "",
+                        department=_department(events),
+                    )
+                    rule = approval.authorise_rejection(rules, facts, _decider(principal))
+            proposal.reject(actor=principal.actor, reason=command.reason, rule=rule)
+
+        return await self._decide(principal, command.proposal_id, decide_on)
+
+    async def _approval_facts(
+        self,
+        uow: UnitOfWork,
+        tenant: str,
+        proposal: Proposal,
+        events: Sequence[RecordedEvent],
+        corrections: Corrections | None,
+    ) -> approval.ApprovalFacts:
+        """What the approval rules look at: the amount at stake after the approver's
+        corrections (a compensating proposal: its target's), who uploaded the document, the
+        proposal's department and who endorsed it already."""
+        assert proposal.data is not None and proposal.proposed_by is not None
+        if corrections is not None and corrections.as_dict():
+            data = apply_corrections(proposal.data, corrections)
+        else:
+            data = proposal.effective_data
+        amount: Decimal | None = getattr(data, "amount", None)
+        if isinstance(data, ReversalData | CorrectionData):
+            target = await uow.proposals.get(tenant, uuid.UUID(data.target_proposal_id))
+            amounts = [target.amount if target is not None else None]
+            if isinstance(data, CorrectionData):
+                amounts.append(data.changes.amount)
+            known = [a for a in amounts if a is not None]
+            amount = max(known) if known else None
+        uploaded_by = None
+        document_hash: str | None = getattr(data, "document_hash", None)
+        if document_hash:
+            document = await uow.documents.get(tenant, document_hash.lower())
+            uploaded_by = document.uploaded_by if document is not None else None
+        return approval.ApprovalFacts(
+            proposed_by=proposal.proposed_by,
+            amount=amount,
+            uploaded_by=uploaded_by,
+            department=_department(events),
+            endorsed_by=proposal.endorsed_by,
         )
 
     async def _decide(
         self,
         principal: Principal,
         proposal_id: uuid.UUID,
-        decide_on: Callable[[Proposal], None],
+        decide_on: Callable[[Proposal, UnitOfWork, Sequence[RecordedEvent]], Awaitable[None]],
     ) -> DecisionResult:
         tenant = principal.tenant_id
         async with self._uow() as uow:
@@ -381,7 +451,7 @@ class Handlers:
             if not events or event_type(events[0].type).step is not Step.PROPOSED:
                 raise NotFound(f"proposal {proposal_id} not found")
             proposal = Proposal.rehydrate(str(proposal_id), events)
-            decide_on(proposal)
+            await decide_on(proposal, uow, events)
             if proposal.kind is Kind.PATTERN_SUGGESTION and proposal.status is Status.APPROVED:
                 # A pattern has no external side effect: approving it applies it at once.
                 proposal.record_executed(actor=PATTERN_APPLIER)
@@ -451,6 +521,22 @@ class Handlers:
             )
             parent = event_id
         return await uow.events.append(tenant, stream_id, len(existing), new)
+
+
+def _decider(principal: Principal) -> approval.Decider:
+    """The principal as the approval rules see it (ABAC attributes from the token)."""
+    return approval.Decider(
+        actor=principal.actor,
+        approval_limit=principal.attributes.get(approval.APPROVAL_LIMIT_ATTRIBUTE),
+        department=principal.attributes.get(approval.DEPARTMENT_ATTRIBUTE),
+        admin="admin" in principal.roles,
+    )
+
+
+def _department(events: Sequence[RecordedEvent]) -> str | None:
+    """The department recorded on a proposal's first event, if any."""
+    value = events[0].metadata.get(approval.DEPARTMENT_METADATA) if events else None
+    return value if isinstance(value, str) else None
 
 
 def _review_meta(decision: ReviewDecision) -> dict[str, Any]:

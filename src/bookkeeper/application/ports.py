@@ -148,6 +148,8 @@ class ProposalView(msgspec.Struct, frozen=True, kw_only=True):
     last_position: int
     #: Until when an executor holds the current attempt (None when not executing).
     lease_until: dt.datetime | None = None
+    #: Who gave the first of two required approvals (migration 0005), if anyone did.
+    endorsed_by: str | None = None
 
 
 class PatternView(msgspec.Struct, frozen=True, kw_only=True):
@@ -292,16 +294,25 @@ class StoredDocument(msgspec.Struct, frozen=True, kw_only=True):
     filename: str
     size: int
     created_at: dt.datetime
+    #: The actor who first uploaded it (migration 0005; None for files stored before).
+    uploaded_by: str | None = None
 
 
 class DocumentStore(Protocol):
     """Receipt and invoice files by content hash, in the same database as the log."""
 
     async def put(
-        self, tenant_id: str, content: bytes, content_type: str, filename: str, now: dt.datetime
+        self,
+        tenant_id: str,
+        content: bytes,
+        content_type: str,
+        filename: str,
+        now: dt.datetime,
+        *,
+        uploaded_by: str | None = None,
     ) -> tuple[StoredDocument, bool]:
-        """Store a file (a no-op when the tenant already has this content); the document
-        and whether it was new."""
+        """Store a file (a no-op when the tenant already has this content: the first
+        uploader stays recorded); the document and whether it was new."""
         ...
 
     async def get(self, tenant_id: str, sha256: str) -> StoredDocument | None:

@@ -101,6 +101,7 @@ def fold_proposal(events: Iterable[RecordedEvent]) -> ProposalView | None:
         target_proposal_id=target,
         last_position=events[-1].position,
         lease_until=proposal.lease_until,
+        endorsed_by=",".join(proposal.endorsed_by) or None,
     )
 
 

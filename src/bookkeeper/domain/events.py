@@ -44,6 +44,8 @@ class Step(StrEnum):
 
     PROPOSED = "proposed"
     APPROVED = "approved"
+    #: A partial approval: the first of two required approvals (status stays PROPOSED).
+    ENDORSED = "endorsed"
     REJECTED = "rejected"
     EXECUTION_STARTED = "execution_started"
     EXECUTED = "executed"
@@ -179,8 +181,20 @@ class ApprovedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     comment: str | None = None
 
 
-class RejectedData(Payload, frozen=True, kw_only=True):
+class EndorsedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """The first of two required approvals (domain.approval): the proposal stays PROPOSED.
+    Corrections are made here, so that the second approver approves exactly what the
+    first one saw; `rule` names the rules that allowed it (e.g. "two-approvers:1/2")."""
+
+    corrections: Corrections | None = None
+    rule: str | None = None
+    comment: str | None = None
+
+
+class RejectedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     reason: str
+    #: The rule that allowed the rejection (department scoping), when one applied.
+    rule: str | None = None
 
 
 class ExecutionStartedData(Payload, frozen=True, kw_only=True):
@@ -307,6 +321,7 @@ class EventType(msgspec.Struct, frozen=True):
 _STEP_STATUS: Final[dict[Step, Status | None]] = {
     Step.PROPOSED: Status.PROPOSED,
     Step.APPROVED: Status.APPROVED,
+    Step.ENDORSED: None,
     Step.REJECTED: Status.REJECTED,
     Step.EXECUTION_STARTED: None,
     Step.EXECUTED: Status.EXECUTED,
@@ -337,6 +352,7 @@ PROPOSAL_PAYLOAD: Final[dict[Kind, type[Payload]]] = {
 
 _STEP_PAYLOAD: Final[dict[Step, type[Payload]]] = {
     Step.APPROVED: ApprovedData,
+    Step.ENDORSED: EndorsedData,
     Step.REJECTED: RejectedData,
     Step.EXECUTION_STARTED: ExecutionStartedData,
     Step.EXECUTED: ExecutedData,
@@ -347,6 +363,7 @@ _STEP_PAYLOAD: Final[dict[Step, type[Payload]]] = {
 _SUFFIX: Final[dict[Step, str]] = {
     Step.PROPOSED: "Proposed",
     Step.APPROVED: "Approved",
+    Step.ENDORSED: "Endorsed",
     Step.REJECTED: "Rejected",
     Step.EXECUTION_STARTED: "ExecutionStarted",
     Step.EXECUTED: "Executed",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 ORE = Decimal("0.01")
 ONE_KRONE = Decimal("1")
@@ -32,7 +32,12 @@ def round_kr(amount: Decimal) -> Decimal:
 
 def has_at_most_two_decimals(amount: Decimal) -> bool:
     """True when the amount is representable in whole øre."""
-    return amount == amount.quantize(ORE) if amount.is_finite() else False
+    if not amount.is_finite():
+        return False
+    try:
+        return amount == amount.quantize(ORE)
+    except InvalidOperation:  # e.g. 1e400: more digits than the context holds
+        return False
 
 
 def vat_of_gross(gross: Decimal, rate_percent: Decimal) -> Decimal:

@@ -1,7 +1,8 @@
 """The proposal aggregate: one requested accounting action and its lifecycle.
 
     PROPOSED ──approve──▶ APPROVED ──executed──▶ EXECUTED
-       │                     │ └─failure (retry)─▶ APPROVED … ──final failure──▶ FAILED
+       │  │                  │ └─failure (retry)─▶ APPROVED … ──final failure──▶ FAILED
+       │  └─approve (1 of 2)─▶ PROPOSED + endorsed ──approve (another person)─▶ APPROVED
        └──reject──▶ REJECTED
 
 The aggregate checks the rule, then records an event; its state changes only by applying
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 import msgspec
 
 from bookkeeper.domain import money
+from bookkeeper.domain.approval import SecondApproverRequired
 from bookkeeper.domain.errors import (
     InvalidCorrection,
     InvalidProposal,
@@ -34,6 +36,7 @@ from bookkeeper.domain.events import (
     ApprovedData,
     CorrectionData,
     Corrections,
+    EndorsedData,
     ExecutedData,
     ExecutionFailedData,
     ExecutionStartedData,
@@ -276,6 +279,8 @@ class Proposal:
         self.proposed_by: str | None = None
         self.decided_by: str | None = None
         self.decision_rule: str | None = None
+        #: Who endorsed it (the first of two required approvals), in order.
+        self.endorsed_by: tuple[str, ...] = ()
         self.rejection_reason: str | None = None
         self.attempts = 0
         self.executing = False
@@ -314,22 +319,42 @@ class Proposal:
         corrections: Corrections | None = None,
         rule: str | None = None,
         comment: str | None = None,
+        approvals_required: int = 1,
     ) -> None:
+        """Approve; while fewer than `approvals_required` different people have approved,
+        record an endorsement instead (the proposal stays PROPOSED). Corrections belong to
+        the first approval: after an endorsement the next approver approves what it says."""
         self._require_pending("approve")
         if comment is not None and ("\x00" in comment or len(comment) > MAX_REASON):
             raise InvalidCorrection(f"a comment has at most {MAX_REASON} characters and no NUL")
         if actor == self.proposed_by:
             raise SelfApprovalNotAllowed(f"{actor} cannot approve a proposal they made")
+        if actor in self.endorsed_by:
+            raise SecondApproverRequired(
+                f"{actor} already approved this proposal; a second person must approve it"
+            )
         assert self.data is not None
         apply_corrections(self.data, corrections)
         kept = corrections if corrections is not None and corrections.as_dict() else None
+        if kept is not None and self.endorsed_by:
+            raise InvalidCorrection(
+                "this proposal was approved once already with what it says now; approve it "
+                "as it is or reject it"
+            )
+        if len(self.endorsed_by) + 1 < approvals_required:
+            self._record(
+                self._name(Step.ENDORSED),
+                EndorsedData(corrections=kept, rule=rule, comment=comment),
+                actor,
+            )
+            return
         self._record(
             self._name(Step.APPROVED),
             ApprovedData(corrections=kept, rule=rule, comment=comment),
             actor,
         )
 
-    def reject(self, *, actor: str, reason: str) -> None:
+    def reject(self, *, actor: str, reason: str, rule: str | None = None) -> None:
         self._require_pending("reject")
         if not reason or not reason.strip():
             raise RejectionReasonRequired("a rejection needs a reason")
@@ -338,7 +363,9 @@ class Proposal:
         if len(reason) > MAX_REASON:
             raise RejectionReasonRequired(f"the reason is longer than {MAX_REASON} characters")
         # A proposer may withdraw (reject) their own proposal; only approval is four-eyes.
-        self._record(self._name(Step.REJECTED), RejectedData(reason=reason.strip()), actor)
+        self._record(
+            self._name(Step.REJECTED), RejectedData(reason=reason.strip(), rule=rule), actor
+        )
 
     def start_execution(
         self,
@@ -466,12 +493,18 @@ class Proposal:
             self.proposed_by = actor
         elif step is Step.APPROVED:
             self.status = Status.APPROVED
-            self.corrections = data.corrections
+            if data.corrections is not None or not self.endorsed_by:
+                self.corrections = data.corrections
             self.decided_by = actor
             self.decision_rule = data.rule
+        elif step is Step.ENDORSED:
+            self.endorsed_by = (*self.endorsed_by, actor)
+            if data.corrections is not None:
+                self.corrections = data.corrections
         elif step is Step.REJECTED:
             self.status = Status.REJECTED
             self.decided_by = actor
+            self.decision_rule = data.rule
             self.rejection_reason = data.reason
         elif step is Step.EXECUTION_STARTED:
             self.attempts = data.attempt

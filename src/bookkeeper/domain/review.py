@@ -45,6 +45,18 @@ class ReviewRules(
     max_auto_amount: Decimal = Decimal("10000")
     #: Days either side of a document date in which the same merchant and amount is suspect.
     duplicate_window_days: int = 3
+    # --- who may approve (domain.approval) ------------------------------------------------
+    #: Above this gross amount two different people must approve (None: one is enough);
+    #: never approved automatically.
+    two_approvers_above: Decimal | None = Decimal("50000")
+    #: The limit of a reviewer whose token carries no `approval_limit` (None: see below).
+    default_approval_limit: Decimal | None = None
+    #: With no limit from the token nor a default: refuse (True) or unlimited (False, the
+    #: behaviour before approval limits existed).
+    require_approval_limit: bool = False
+    #: Reviewers with a `department` decide only proposals of their department; admins and
+    #: reviewers without one are tenant-wide.
+    departments: bool = False
 
     def band(self, score: Decimal) -> Band:
         if score > self.auto_approve_above:
@@ -120,6 +132,17 @@ def decide(
             band=band,
             rule="above-auto-approval-limit",
             explanation=f"amount {amount} is above the automatic limit {rules.max_auto_amount}",
+        )
+    if (
+        amount is not None
+        and rules.two_approvers_above is not None
+        and amount > rules.two_approvers_above
+    ):
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="two-approvers-required",
+            explanation=f"amount {amount} above {rules.two_approvers_above} needs two approvers",
         )
     return ReviewDecision(
         outcome=Outcome.AUTO_APPROVED,

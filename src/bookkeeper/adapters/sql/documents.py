@@ -33,12 +33,15 @@ _METADATA = (
     documents.c.filename,
     documents.c.size,
     documents.c.created_at,
+    documents.c.uploaded_by,  # migration 0005
 )
+#: Where the content is in a row of _METADATA followed by the content.
+_CONTENT = len(_METADATA)
 
 
 def _stored(row: Any) -> StoredDocument:
-    """A document from the first six columns of a row (in the order of _METADATA)."""
-    tenant_id, sha256, content_type, filename, size, created_at = row[:6]
+    """A document from the first columns of a row (in the order of _METADATA)."""
+    tenant_id, sha256, content_type, filename, size, created_at, uploaded_by = row[:_CONTENT]
     return StoredDocument(
         tenant_id=tenant_id,
         sha256=sha256,
@@ -46,6 +49,7 @@ def _stored(row: Any) -> StoredDocument:
         filename=filename,
         size=int(size),
         created_at=created_at if created_at.tzinfo is dt.UTC else created_at.astimezone(dt.UTC),
+        uploaded_by=uploaded_by,
     )
 
 
@@ -76,7 +80,7 @@ class DocumentStatements:
             Hot(
                 text(
                     "SELECT d.tenant_id, d.sha256, d.content_type, d.filename, d.size, "
-                    "d.created_at, d.content FROM documents AS d JOIN unnest("
+                    "d.created_at, d.uploaded_by, d.content FROM documents AS d JOIN unnest("
                     "CAST(:tenants AS text[]), CAST(:hashes AS text[])) AS k(tenant_id, sha256) "
                     "ON d.tenant_id = k.tenant_id AND d.sha256 = k.sha256 "
                     "WHERE d.size <= :max_size"
@@ -103,7 +107,14 @@ class SqlDocuments:
         self._sql = _statements(uow.statements.dialect)
 
     async def put(
-        self, tenant_id: str, content: bytes, content_type: str, filename: str, now: dt.datetime
+        self,
+        tenant_id: str,
+        content: bytes,
+        content_type: str,
+        filename: str,
+        now: dt.datetime,
+        *,
+        uploaded_by: str | None = None,
     ) -> tuple[StoredDocument, bool]:
         sha256 = hashlib.sha256(content).hexdigest()
         insert = (
@@ -119,6 +130,7 @@ class SqlDocuments:
                 size=len(content),
                 content=content,
                 created_at=now,
+                uploaded_by=uploaded_by,
             )
             .on_conflict_do_nothing(index_elements=[documents.c.tenant_id, documents.c.sha256])
             .returning(*_METADATA)
@@ -149,9 +161,9 @@ class SqlDocuments:
         if max_size is None:
             params["max_size"] = 1 << 62
         row = await self._row(self._sql.read, params)
-        if row is None or row[6] is None:
+        if row is None or row[_CONTENT] is None:
             return None
-        return _stored(row), bytes(row[6])
+        return _stored(row), bytes(row[_CONTENT])
 
     async def read_many(
         self, keys: Sequence[tuple[str, str]], *, max_size: int
@@ -172,5 +184,5 @@ class SqlDocuments:
             "max_size": max_size,
         }
         for row in await self._uow.rows(self._sql.read_many, params):
-            found[(row[0], row[1])] = (_stored(row), bytes(row[6]))
+            found[(row[0], row[1])] = (_stored(row), bytes(row[_CONTENT]))
         return found

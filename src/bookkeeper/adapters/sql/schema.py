@@ -165,6 +165,8 @@ proposals = Table(
     Column("last_position", BigInteger(), nullable=False),
     # Migration 0002: until when an executor holds the current attempt.
     Column("lease_until", UtcDateTime(), nullable=True),
+    # Migration 0005: who gave the first of two required approvals.
+    Column("endorsed_by", Text(), nullable=True),
 )
 
 patterns = Table(
@@ -192,6 +194,8 @@ documents = Table(
     Column("size", BigInteger(), nullable=False),
     Column("content", LargeBinary(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Migration 0005: the actor who first uploaded the file (NULL for older rows).
+    Column("uploaded_by", Text(), nullable=True),
 )
 
 tenant_settings = Table(

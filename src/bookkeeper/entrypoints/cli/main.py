@@ -3,8 +3,12 @@
     bookkeeper serve [--host H] [--port P] [--workers N]
     bookkeeper migrate
     bookkeeper token --subject S --tenant T --role R [--role R2] [--ttl-hours N]
+                     [--attr approval_limit=5000 --attr department=sales]
     bookkeeper replay
     bookkeeper execute [--max-passes N]
+    bookkeeper policy list [--tenant T]
+    bookkeeper policy allow|revoke --role R --action A [--tenant T|*]
+    bookkeeper policy grant-role|revoke-role --subject S --role R --tenant T
 
 Settings come from BOOKKEEPER_* variables (see bookkeeper.settings). Every command goes
 through the container, like the HTTP app. A failure prints one line on stderr and exits
@@ -88,6 +92,18 @@ def token(args: argparse.Namespace, container: Container) -> int:
     """Mint a token with the local key (created if missing) and print only the token."""
     if not 0 < args.ttl_hours <= MAX_TTL_HOURS:
         raise CommandError(f"--ttl-hours must be between 1 and {MAX_TTL_HOURS}")
+    attributes: dict[str, str] = {}
+    for pair in args.attr:
+        name, equals, value = pair.partition("=")
+        if not equals or name.strip() in attributes:
+            raise CommandError(f"--attr must be NAME=VALUE, each name once; got {name!r}")
+        attributes[name.strip()] = value.strip()
+    if container.settings().oidc_issuer is not None:
+        print(
+            "warning: BOOKKEEPER_OIDC_ISSUER is set, so the API accepts only the issuer's "
+            "tokens, not this local one",
+            file=sys.stderr,
+        )
     issuer = container.token_issuer()
     try:
         minted = issuer.mint(
@@ -95,6 +111,7 @@ def token(args: argparse.Namespace, container: Container) -> int:
             tenant=args.tenant,
             roles=args.role,
             ttl=timedelta(hours=args.ttl_hours),
+            attributes=attributes,
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -120,6 +137,57 @@ def execute(args: argparse.Namespace, container: Container) -> int:
     totals = asyncio.run(_execute(container, args.max_passes))
     print(" ".join(f"{name}={value}" for name, value in totals.items()))
     return 1 if totals["claim_errors"] else 0
+
+
+def policy(args: argparse.Namespace, container: Container) -> int:
+    """List or change the authorization policy in the database; running services pick a
+    change up within BOOKKEEPER_POLICY_RELOAD_SECONDS, without a restart."""
+    from bookkeeper.adapters.auth.casbin_authorizer import PolicyError
+
+    configure_logging(container.settings().log_level)
+    try:
+        lines = asyncio.run(_policy(container, args))
+    except PolicyError as error:
+        raise CommandError(str(error)) from None
+    for line in lines:
+        print(line)
+    return 0
+
+
+async def _policy(container: Container, args: argparse.Namespace) -> list[str]:
+    from bookkeeper.adapters.auth.casbin_authorizer import (
+        MemoryPolicyStore,
+        PolicyAdmin,
+        PolicyError,
+        store_for,
+    )
+
+    try:
+        database: Database = await resolve(container.database)
+        if database.dialect == "sqlite":
+            await database.migrate()
+        store = store_for(database)
+        if isinstance(store, MemoryPolicyStore):
+            raise PolicyError("policies are stored in a database file or server only")
+        try:
+            admin = await asyncio.to_thread(PolicyAdmin, store)
+            match args.policy_command:
+                case "list":
+                    return await asyncio.to_thread(admin.listing, args.tenant)
+                case "allow" | "revoke":
+                    change = admin.allow if args.policy_command == "allow" else admin.revoke
+                    return [await asyncio.to_thread(change, args.role, args.action, args.tenant)]
+                case _:
+                    grant = (
+                        admin.grant_role
+                        if args.policy_command == "grant-role"
+                        else admin.revoke_role
+                    )
+                    return [await asyncio.to_thread(grant, args.subject, args.role, args.tenant)]
+        finally:
+            store.close()
+    finally:
+        await shutdown(container)
 
 
 async def _migrate(container: Container) -> None:
@@ -210,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="admin, accountant, reviewer, agent, system or viewer; repeat for several",
     )
     p.add_argument("--ttl-hours", type=_positive, default=24, help="lifetime (default 24)")
+    p.add_argument(
+        "--attr",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an ABAC attribute: approval_limit=5000 or department=sales; repeatable",
+    )
     p.set_defaults(run=token)
 
     p = commands.add_parser("replay", help="rebuild the read models from the event log")
@@ -222,6 +297,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-passes", type=_positive, default=100, help="at most this many batches (100)"
     )
     p.set_defaults(run=execute)
+
+    p = commands.add_parser("policy", help="list or change who may do what, per tenant")
+    actions = p.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    q = actions.add_parser("list", help="the rules and role grants (of one tenant: --tenant)")
+    q.add_argument("--tenant", help="only the rules that apply in this tenant")
+    for name, text in (
+        ("allow", "let a role do an action (in one tenant, or * for every tenant)"),
+        ("revoke", "take an action from a role (in one tenant, or * the default)"),
+    ):
+        q = actions.add_parser(name, help=text)
+        q.add_argument("--role", required=True, help="admin, accountant, reviewer, ...")
+        q.add_argument("--action", required=True, help="e.g. proposals:decide")
+        q.add_argument("--tenant", default="*", help="a tenant, or * (default): every tenant")
+    for name, text in (
+        ("grant-role", "give a subject a role in one tenant"),
+        ("revoke-role", "take a role granted with grant-role away"),
+    ):
+        q = actions.add_parser(name, help=text)
+        q.add_argument("--subject", required=True, help="the token's subject (sub)")
+        q.add_argument("--role", required=True, help="admin, accountant, reviewer, ...")
+        q.add_argument("--tenant", required=True, help="the tenant the role holds in")
+    p.set_defaults(run=policy)
     return parser
 
 

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Final
 
 from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -46,6 +47,7 @@ from bookkeeper.entrypoints.http.controllers.patterns import PatternController
 from bookkeeper.entrypoints.http.controllers.proposals import ProposalController
 from bookkeeper.entrypoints.http.controllers.reports import ReportController
 from bookkeeper.entrypoints.http.problems import exception_handlers
+from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.runtime import Runtime
 from bookkeeper.entrypoints.http.security import (
     PUBLIC_PATHS,
@@ -65,6 +67,7 @@ def create_app(container: Container) -> Litestar:
     """The HTTP API wired to the container's providers (override them first in tests)."""
     runtime = Runtime()
     verifier = container.token_verifier()
+    settings = container.settings()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -148,15 +151,34 @@ def create_app(container: Container) -> Litestar:
         route_handlers=[api, HealthController],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False, use_cache=True)},
         middleware=[
-            DefineMiddleware(BearerAuthMiddleware, verifier=verifier, exclude=PUBLIC_PATHS)
+            DefineMiddleware(BearerAuthMiddleware, verifier=verifier, exclude=PUBLIC_PATHS),
+            # After authentication: the budget is per tenant and principal (ratelimit.py).
+            RateLimitMiddleware(settings.rate_limit, settings.rate_limit_writes),
         ],
         exception_handlers=exception_handlers(),
         before_send=[add_security_headers],
+        cors_config=cors_config(settings.cors_origins),
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=openapi_config(),
         logging_config=None,
         debug=False,
+    )
+
+
+def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
+    """None (no CORS headers at all: browsers refuse cross-origin calls and preflights)
+    unless BOOKKEEPER_CORS_ORIGINS lists origins. Tokens travel in a header, never in
+    cookies, so credentials are not allowed."""
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Content-Disposition", "Idempotency-Key"],
+        expose_headers=["Location", "Retry-After"],
+        allow_credentials=False,
+        max_age=600,
     )
 
 

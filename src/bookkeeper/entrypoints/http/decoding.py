@@ -83,12 +83,101 @@ class StrictJson(AbstractDTO[T], Generic[T]):
         handler_id: str,
         schema_creator: SchemaCreator,
     ) -> Reference | Schema:
-        return schema_creator.for_field_definition(
+        result = schema_creator.for_field_definition(
             FieldDefinition.from_annotation(field_definition.annotation)
         )
+        _declare_strictness(schema_creator, field_definition.annotation)
+        return result
 
     def decode_bytes(self, value: bytes) -> Any:
         try:
             return self._decoders[type(self)].decode(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             raise validation_error(error) from None
+
+
+#: What the decoder accepts for a Decimal, as the document states it: a decimal string
+#: (finite; NaN and infinities reach the domain, which refuses them) or a JSON number.
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+
+def _declare_strictness(schema_creator: SchemaCreator, annotation: Any) -> None:
+    """Make the generated schemas of a request body say what `decode_bytes` enforces:
+    no unknown fields, decimal strings, `msgspec.Raw` as an object, and the constraints
+    Litestar leaves out (a minimum of 0; limits on dicts). A client generating requests
+    from the document then sends only what is accepted."""
+    from litestar.openapi.spec import OpenAPIType, Schema
+
+    registered = {entry.key: entry.schema for entry in schema_creator.schema_registry}
+    seen: set[type[Any]] = set()
+
+    def visit(node: msgspec.inspect.Type, schema: Any) -> None:
+        if isinstance(node, msgspec.inspect.Metadata):
+            node = node.type
+        if isinstance(node, msgspec.inspect.UnionType):
+            for option in node.types:
+                visit(option, None)
+        elif isinstance(node, msgspec.inspect.ListType):
+            visit(node.item_type, None)
+        elif isinstance(node, msgspec.inspect.StructType) and node.cls not in seen:
+            seen.add(node.cls)
+            key = (*node.cls.__module__.split("."), node.cls.__qualname__)
+            struct_schema = registered.get(key)
+            if struct_schema is None:
+                return
+            if node.forbid_unknown_fields:
+                struct_schema.additional_properties = False
+            for field in node.fields:
+                prop = (struct_schema.properties or {}).get(field.encode_name)
+                field_type = field.type
+                inner = _unwrap(field_type)
+                if isinstance(prop, Schema):
+                    _tighten(prop, inner, Schema, OpenAPIType)
+                visit(field_type, prop)
+
+    visit(msgspec.inspect.type_info(annotation), None)
+
+
+def _unwrap(node: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    """The type inside `Annotated[...]` and `X | None`."""
+    if isinstance(node, msgspec.inspect.Metadata):
+        node = node.type
+    if isinstance(node, msgspec.inspect.UnionType):
+        options = [t for t in node.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(options) == 1:
+            node = options[0]
+    if isinstance(node, msgspec.inspect.Metadata):
+        node = node.type
+    return node
+
+
+def _tighten(prop: Any, node: msgspec.inspect.Type, schema_cls: Any, types: Any) -> None:
+    if isinstance(node, msgspec.inspect.DecimalType):
+        decimal = [
+            schema_cls(type=types.STRING, pattern=DECIMAL_PATTERN, examples=["199.00"]),
+            schema_cls(type=types.NUMBER),
+        ]
+        if prop.one_of:
+            prop.one_of = [
+                *decimal,
+                *(s for s in prop.one_of if getattr(s, "type", None) == types.NULL),
+            ]
+        else:
+            prop.type, prop.one_of = None, decimal
+    elif isinstance(node, msgspec.inspect.RawType):
+        prop.type = types.OBJECT
+    elif isinstance(node, msgspec.inspect.IntType | msgspec.inspect.FloatType):
+        if node.ge == 0 and prop.minimum is None:
+            prop.minimum = 0
+    elif isinstance(node, msgspec.inspect.DictType):
+        if node.max_length is not None:
+            prop.max_properties = node.max_length
+        key, value = node.key_type, node.value_type
+        if isinstance(key, msgspec.inspect.StrType) and key.max_length is not None:
+            prop.property_names = schema_cls(type=types.STRING, max_length=key.max_length)
+        if (
+            isinstance(value, msgspec.inspect.StrType)
+            and value.max_length is not None
+            and isinstance(prop.additional_properties, schema_cls)
+        ):
+            prop.additional_properties.max_length = value.max_length

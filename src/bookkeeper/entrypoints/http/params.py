@@ -12,16 +12,25 @@ from bookkeeper.application.queries import MAX_PAGE, clamp_limit
 
 DEFAULT_LIMIT: Final = 50
 
+# Read as text and parsed by `aware`: Litestar's lenient conversion would take `to=0.5`
+# for a Unix timestamp.
 From = Annotated[
-    dt.datetime | None,
+    str | None,
     QueryParameter(
         name="from",
+        format="date-time",
+        max_length=64,
         description="Inclusive start, RFC 3339 with a UTC offset (e.g. 2026-11-01T00:00:00Z)",
     ),
 ]
 To = Annotated[
-    dt.datetime | None,
-    QueryParameter(name="to", description="Exclusive end, RFC 3339 with a UTC offset"),
+    str | None,
+    QueryParameter(
+        name="to",
+        format="date-time",
+        max_length=64,
+        description="Exclusive end, RFC 3339 with a UTC offset",
+    ),
 ]
 After = Annotated[
     int,
@@ -37,10 +46,16 @@ Limit = Annotated[
 ]
 
 
-def aware(value: dt.datetime | None, name: str) -> dt.datetime | None:
-    """The timestamp if it carries a UTC offset; a 400 naming the parameter if not."""
-    if value is None or value.utcoffset() is not None:
-        return value
+def aware(value: str | None, name: str) -> dt.datetime | None:
+    """The timestamp if it is one with a UTC offset; a 400 naming the parameter if not."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.utcoffset() is not None:
+        return parsed
     message = "must be an RFC 3339 timestamp with a UTC offset, e.g. 2026-11-01T00:00:00Z"
     raise ValidationException(
         f"{name}: {message}", extra=[{"key": name, "source": "query", "message": message}]

@@ -3,6 +3,8 @@
     exception                                           status  code
     InvalidToken / no bearer token                      401     invalid-token / missing-token
     Forbidden, SelfApprovalNotAllowed                   403     forbidden / self-approval
+      and its kinds, ApprovalRefused (approval                  own-document-approval,
+      limit, department: domain.approval)                       approval-limit-exceeded …
     NotFound (also another tenant's object)             404     not-found
     ProposalNotPending, IllegalTransition,
       ConcurrencyConflict, IdempotencyConflict,
@@ -54,6 +56,7 @@ from bookkeeper.application.errors import (
     NotFound,
     StorageUnavailable,
 )
+from bookkeeper.domain.approval import ApprovalRefused
 from bookkeeper.domain.errors import (
     DomainError,
     IllegalTransition,
@@ -73,6 +76,7 @@ _STATUS: Final[dict[type[Exception], int]] = {
     DomainError: 422,
     IllegalTransition: 409,
     SelfApprovalNotAllowed: 403,
+    ApprovalRefused: 403,
     NotFound: 404,
     Forbidden: 403,
     ConcurrencyConflict: 409,

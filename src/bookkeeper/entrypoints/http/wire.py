@@ -197,6 +197,9 @@ class ProposalOut(ResponseBody, frozen=True, kw_only=True):
     external_ids: dict[str, str]
     target_proposal_id: uuid.UUID | None
     last_position: int
+    #: Who gave the first of two required approvals (domain.approval); the proposal is still
+    #: PROPOSED until a second, different person approves.
+    endorsed_by: str | None = None
 
 
 class ProposalPage(ResponseBody, frozen=True, kw_only=True):
@@ -388,6 +391,7 @@ def proposal_out(view: ProposalView) -> ProposalOut:
         external_ids=view.external_ids,
         target_proposal_id=view.target_proposal_id,
         last_position=view.last_position,
+        endorsed_by=view.endorsed_by,
     )
 
 
