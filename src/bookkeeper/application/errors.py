@@ -119,3 +119,16 @@ class ExternalNotFound(ExternalRejected):
     """404: the remote object does not exist."""
 
     code = "external-not-found"
+
+
+class ExtractionFailed(ApplicationError):
+    """A document could not be read (corrupt file, model refused, malformed output …).
+
+    `retryable` when trying later may succeed (rate limited, overloaded, timeout); never for
+    a reached spend limit."""
+
+    code = "extraction-failed"
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable

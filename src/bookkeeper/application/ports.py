@@ -734,3 +734,65 @@ BooksProvider = Callable[[str], Books]
 
 BankProvider = Callable[[str], Bank]
 """Bank of a tenant."""
+
+
+# --- document extraction (Claude, or the offline rules) -----------------------------------
+# What an extractor read from a receipt or an invoice. It is data, never instructions: text
+# inside a document cannot choose an action, an account or a confidence — the pipeline
+# decides those from these fields, and the extractor's own `confidence` can only lower the
+# computed score (ADR 0002).
+
+
+class ExtractedLine(msgspec.Struct, frozen=True, kw_only=True):
+    description: str
+    gross: Decimal | None = None
+    net: Decimal | None = None
+    vat_amount: Decimal | None = None
+    vat_rate: Decimal | None = None
+
+
+class ExtractionUsage(msgspec.Struct, frozen=True, kw_only=True):
+    """What one model call cost (the offline extractor has none)."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+
+
+class Extraction(msgspec.Struct, frozen=True, kw_only=True):
+    """The fields of one document, each with the text it was read from (`evidence`)."""
+
+    extractor: str  # "claude" or "offline"
+    document_type: str  # "receipt", "invoice" or "unknown"
+    merchant_name: str | None = None
+    organization_number: str | None = None  # 9 digits, MOD11-checked, else None
+    document_number: str | None = None
+    date: dt.date | None = None
+    due_date: dt.date | None = None
+    currency: str | None = None
+    gross: Decimal | None = None
+    net: Decimal | None = None
+    vat_amount: Decimal | None = None
+    vat_rate: Decimal | None = None
+    lines: tuple[ExtractedLine, ...] = ()
+    kid: str | None = None
+    bank_account: str | None = None
+    #: field name → the snippet of the document it was read from.
+    evidence: dict[str, str] = {}
+    #: What the extractor could not read or doubts ("no organisation number", "image
+    #: without text: needs review" …).
+    warnings: tuple[str, ...] = ()
+    #: The extractor's own estimate in [0, 1]; it can only lower the computed confidence.
+    confidence: Decimal = Decimal("0")
+    usage: ExtractionUsage | None = None
+
+
+class DocumentExtractor(Protocol):
+    """Reads a PDF or an image into an Extraction; ExtractionFailed when it cannot."""
+
+    name: str
+
+    async def extract(
+        self, content: bytes, content_type: str, filename: str | None
+    ) -> Extraction: ...
