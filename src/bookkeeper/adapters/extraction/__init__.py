@@ -1,0 +1,1 @@
+"""Document extractors: Claude (the LLM path) and the offline rules (the default)."""
