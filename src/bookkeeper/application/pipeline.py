@@ -1,0 +1,600 @@
+"""From a document to a proposal: store, extract, record the extraction, match the bank,
+propose.
+
+    upload ──▶ Documents.upload (content hash) ──▶ earlier proposal for that hash? → it
+        └──▶ DocumentExtractor.extract ──▶ DocumentExtracted (usage, a read-only record)
+        └──▶ Bank.events(date ± 3 days): |amount| = gross, same merchant
+        └──▶ Handlers.submit: ReceiptAttachment (bank match) · InvoiceRegistration (invoice)
+                              · ExpenseRegistration (otherwise)
+
+The extraction is data (ADR 0002): text in a document cannot choose the kind (only the
+document type and a bank match the pipeline found itself do), the account (an applied
+pattern, else DEFAULT_ACCOUNTS) or the confidence (computed by the domain; the extractor's
+own estimate is passed as `proposer_confidence`, which can only lower it).
+
+A document is proposed once: its proposal's id is derived from the tenant and the content
+hash, so the same file again answers with the earlier proposal without a second extraction,
+and two concurrent uploads of one file still make one proposal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import msgspec
+
+from bookkeeper.application.commands import SubmitEvent
+from bookkeeper.application.documents import Documents
+from bookkeeper.application.errors import IdempotencyConflict
+from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ports import (
+    Authorizer,
+    BankProvider,
+    BankTransaction,
+    Clock,
+    DocumentExtractor,
+    Extraction,
+    Ids,
+    NewEvent,
+    Principal,
+    StoredDocument,
+    UnitOfWorkFactory,
+)
+from bookkeeper.domain import money
+from bookkeeper.domain.confidence import Confidence
+from bookkeeper.domain.errors import DomainError
+from bookkeeper.domain.events import (
+    DocumentExtractedData,
+    ExpenseRegistrationData,
+    InvoiceRegistrationData,
+    Kind,
+    LineItem,
+    ProposalData,
+    ReceiptAttachmentData,
+    Status,
+    Step,
+    event_type,
+    type_name,
+)
+from bookkeeper.domain.patterns import (
+    NEAR_MATCH_THRESHOLD,
+    Pattern,
+    best_match,
+    normalise_merchant,
+    same_merchant,
+    similarity,
+)
+from bookkeeper.domain.review import ReviewDecision
+
+#: Namespace of the proposal ids derived from (tenant, document hash), fixed forever.
+DOCUMENT_PROPOSAL_NAMESPACE: Final = uuid.UUID("3d0b7c52-6f6e-4a43-9a1e-7c2f0e9b5d11")
+#: Days either side of the document date in which a bank event may be its payment.
+BANK_WINDOW_DAYS: Final = 3
+#: The VAT rate assumed when the document states none (with a warning).
+DEFAULT_VAT_RATE: Final = Decimal("25")
+#: Payment terms assumed for an invoice without a due date (with a warning).
+DEFAULT_PAYMENT_DAYS: Final = 14
+#: The highest extractor estimate passed on when the pipeline had to guess a field.
+GUESSED_ESTIMATE: Final = Decimal("0.5")
+UNKNOWN_SUPPLIER: Final = "Unknown supplier"
+_MAX_TEXT: Final = 200
+_CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
+_CENT: Final = Decimal("0.01")
+
+
+class DefaultAccount(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a document goes when no applied pattern names its merchant."""
+
+    category: str
+    account: str
+    #: Whole words of the normalised merchant name that select this row.
+    keywords: frozenset[str] = frozenset()
+    #: VAT rates that select this row when no keyword did.
+    vat_rates: frozenset[Decimal] = frozenset()
+
+
+#: The fallback table (Norwegian standard chart, NS 4102), first match wins: keywords of the
+#: merchant's name, then the VAT rate, then the last row. A default is a starting point for
+#: the reviewer: without an applied pattern nothing is approved automatically.
+DEFAULT_ACCOUNTS: Final[tuple[DefaultAccount, ...]] = (
+    DefaultAccount(
+        category="travel",  # 7140 Reisekostnad, ikke oppgavepliktig
+        account="7140",
+        keywords=frozenset(
+            {
+                "ruter",
+                "vy",
+                "flytoget",
+                "sas",
+                "norwegian",
+                "wideroe",
+                "taxi",
+                "uber",
+                "bolt",
+                "hotel",
+                "hotell",
+                "scandic",
+                "thon",
+                "entur",
+                "skyss",
+                "atb",
+            }
+        ),
+    ),
+    DefaultAccount(
+        category="telecom",  # 6900 Telefon
+        account="6900",
+        keywords=frozenset({"telenor", "telia", "ice", "talkmore", "onecall"}),
+    ),
+    DefaultAccount(
+        category="software",  # 6540, as the approved Adobe pattern of the product stories
+        account="6540",
+        keywords=frozenset(
+            {
+                "adobe",
+                "google",
+                "microsoft",
+                "github",
+                "anthropic",
+                "openai",
+                "cloudflare",
+                "atlassian",
+                "slack",
+                "figma",
+                "notion",
+                "jetbrains",
+                "dropbox",
+                "zoom",
+            }
+        ),
+    ),
+    DefaultAccount(
+        category="travel",  # 12 %: passenger transport and hotels
+        account="7140",
+        vat_rates=frozenset({Decimal("12")}),
+    ),
+    DefaultAccount(
+        category="food",  # 15 %: food and drink for the staff — 5990 Annen personalkostnad
+        account="5990",
+        vat_rates=frozenset({Decimal("15")}),
+    ),
+    DefaultAccount(category="other", account="7790"),  # 7790 Annen kostnad
+)
+
+
+def default_account(merchant: str | None, vat_rate: Decimal) -> DefaultAccount:
+    """The row of DEFAULT_ACCOUNTS for a merchant name and a VAT rate."""
+    words = set(normalise_merchant(merchant).split()) if merchant else set()
+    for row in DEFAULT_ACCOUNTS:
+        if row.keywords & words:
+            return row
+    for row in DEFAULT_ACCOUNTS:
+        if vat_rate in row.vat_rates:
+            return row
+    return DEFAULT_ACCOUNTS[-1]
+
+
+class IncompleteDocument(DomainError):
+    """The document has no readable amount or date: nothing can be proposed from it."""
+
+    code = "incomplete-document"
+
+
+class BankMatch(msgspec.Struct, frozen=True, kw_only=True):
+    """The bank event the pipeline found for a document."""
+
+    event_id: str
+    transaction_id: str
+    date: dt.date
+    amount: Decimal
+    description: str
+    merchant_name: str | None = None
+
+
+class IntakeProposal(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    kind: str
+    type: str
+    status: Status
+    confidence: Confidence | None
+    decision: ReviewDecision | None
+
+
+class IntakeResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of one uploaded document. For a duplicate (the tenant had a proposal for
+    this content already) `extraction` and `bank_match` are None: nothing was read again."""
+
+    document: StoredDocument
+    duplicate: bool
+    proposal: IntakeProposal
+    extraction: Extraction | None = None
+    #: The extractor's warnings and the pipeline's own (defaults it had to assume).
+    warnings: tuple[str, ...] = ()
+    bank_match: BankMatch | None = None
+
+
+def document_proposal_id(tenant_id: str, sha256: str) -> uuid.UUID:
+    """The id of the proposal made from one document of one tenant."""
+    return uuid.uuid5(DOCUMENT_PROPOSAL_NAMESPACE, f"{tenant_id}\x00{sha256}")
+
+
+class DocumentPipeline:
+    """Turns an uploaded receipt or invoice into a proposal."""
+
+    def __init__(
+        self,
+        documents: Documents,
+        extractor: DocumentExtractor,
+        bank: BankProvider,
+        handlers: Handlers,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        ids: Ids,
+        authorizer: Authorizer,
+    ) -> None:
+        self._documents = documents
+        self._extractor = extractor
+        self._bank = bank
+        self._handlers = handlers
+        self._uow = uow_factory
+        self._clock = clock
+        self._ids = ids
+        self._authorizer = authorizer
+
+    async def process(
+        self,
+        principal: Principal,
+        content: bytes,
+        content_type: str | None,
+        filename: str | None,
+        *,
+        source: dict[str, str] | None = None,
+    ) -> IntakeResult:
+        # Both permissions before anything costs money (upload checks documents:write).
+        self._authorizer.check(principal, "events:propose")
+        upload = await self._documents.upload(principal, content, content_type, filename)
+        document = upload.document
+        tenant = principal.tenant_id
+        proposal_id = document_proposal_id(tenant, document.sha256)
+        earlier = await self._earlier(tenant, proposal_id)
+        if earlier is not None:
+            return IntakeResult(document=document, duplicate=True, proposal=earlier)
+
+        extraction = await self._extractor.extract(content, document.content_type, filename)
+        await self._record_extraction(principal, document, extraction, proposal_id, source)
+
+        warnings = list(extraction.warnings)
+        facts = _Facts.of(extraction, warnings)
+        patterns = await self._patterns(tenant)
+        match = None
+        if facts.document_type != "invoice" and facts.merchant is not None:
+            match = await self._bank_match(tenant, facts)
+        data, guessed = self._proposal_data(principal, document, facts, patterns, match, source)
+        estimate = min(max(extraction.confidence, Decimal(0)), Decimal(1))
+        if guessed or facts.guessed:
+            estimate = min(estimate, GUESSED_ESTIMATE)
+        etype = _TYPE_OF[type(data)]
+        command = SubmitEvent(
+            principal=principal,
+            type=etype,
+            data=data,
+            event_id=proposal_id,
+            proposer_confidence=estimate,
+            # Only an attachment is paid from the bank; the others expect no bank event.
+            bank_transaction_verified=True if match is not None else None,
+            source=dict(source or {}),
+        )
+        try:
+            result = await self._handlers.submit(command)
+        except IdempotencyConflict:
+            # Another upload of the same file proposed first (with other figures): its wins.
+            earlier = await self._earlier(tenant, proposal_id)
+            if earlier is None:
+                raise
+            return IntakeResult(document=document, duplicate=True, proposal=earlier)
+        assert result.status is not None
+        return IntakeResult(
+            document=document,
+            duplicate=result.replayed,
+            proposal=IntakeProposal(
+                id=result.stream_id,
+                kind=str(event_type(etype).kind),
+                type=etype,
+                status=result.status,
+                confidence=result.confidence,
+                decision=result.decision,
+            ),
+            extraction=extraction,
+            warnings=tuple(dict.fromkeys(warnings)),
+            bank_match=match,
+        )
+
+    # --- steps --------------------------------------------------------------------------
+
+    async def _earlier(self, tenant: str, proposal_id: uuid.UUID) -> IntakeProposal | None:
+        """The proposal already made from this document, if any."""
+        async with self._uow() as uow:
+            view = await uow.proposals.get(tenant, proposal_id)
+            first = await uow.events.get(tenant, proposal_id) if view is not None else None
+        if view is None:
+            return None
+        metadata = first.metadata if first is not None else {}
+        confidence = metadata.get("confidence")
+        review = metadata.get("review")
+        return IntakeProposal(
+            id=view.id,
+            kind=view.kind,
+            type=view.type,
+            status=view.status,
+            confidence=(
+                msgspec.convert(confidence, Confidence, strict=False) if confidence else None
+            ),
+            decision=msgspec.convert(review, ReviewDecision, strict=False) if review else None,
+        )
+
+    async def _record_extraction(
+        self,
+        principal: Principal,
+        document: StoredDocument,
+        extraction: Extraction,
+        proposal_id: uuid.UUID,
+        source: dict[str, str] | None,
+    ) -> None:
+        """DocumentExtracted: every extraction, with what it cost, correlated with the
+        document's proposal."""
+        usage = extraction.usage
+        data = DocumentExtractedData(
+            document_hash=document.sha256,
+            extractor=_text(extraction.extractor) or self._extractor.name,
+            document_type=_text(extraction.document_type) or "unknown",
+            model=_text(usage.model) if usage is not None else None,
+            input_tokens=usage.input_tokens if usage is not None else 0,
+            output_tokens=usage.output_tokens if usage is not None else 0,
+            cost_usd=usage.cost_usd if usage is not None else Decimal("0"),
+            warnings=tuple(w for w in (_text(x) for x in extraction.warnings) if w),
+        )
+        etype = event_type("DocumentExtracted")
+        event_id = self._ids.new_id()
+        metadata: dict[str, Any] = {"filename": document.filename}
+        if source:
+            metadata["source"] = {k: v.replace("\x00", "") for k, v in source.items()}
+        event = NewEvent(
+            id=event_id,
+            type=etype.name,
+            schema_version=etype.schema_version,
+            status=etype.status,
+            actor=principal.actor,
+            data=data,
+            metadata=metadata,
+            parent_id=None,
+            correlation_id=proposal_id,
+            created_at=self._clock.now(),
+        )
+        async with self._uow() as uow:
+            await uow.events.append(principal.tenant_id, event_id, 0, [event])
+            await uow.commit()
+
+    async def _patterns(self, tenant: str) -> list[Pattern]:
+        async with self._uow() as uow:
+            views = await uow.patterns.for_tenant(tenant)
+        return [
+            Pattern(
+                merchant_key=p.merchant_key,
+                merchant_name=p.merchant_name,
+                account_code=p.account_code,
+                vat_rate=p.vat_rate,
+                suggestion_id=str(p.suggestion_id),
+            )
+            for p in views
+        ]
+
+    async def _bank_match(self, tenant: str, facts: _Facts) -> BankMatch | None:
+        """The bank event paying this document: within BANK_WINDOW_DAYS of its date, money
+        out of exactly the gross amount, from the same merchant; the nearest date wins, an
+        event without attachments before one that has them."""
+        assert facts.merchant is not None
+        window = dt.timedelta(days=BANK_WINDOW_DAYS)
+        events = await self._bank(tenant).events(facts.date - window, facts.date + window)
+        key = normalise_merchant(facts.merchant)
+        candidates = [
+            t
+            for t in events
+            if t.amount < 0
+            and -t.amount == facts.gross
+            and t.currency.upper() == facts.currency
+            and abs((t.date - facts.date).days) <= BANK_WINDOW_DAYS
+            and _merchant_matches(key, t)
+        ]
+        if not candidates:
+            return None
+        best = min(
+            candidates, key=lambda t: (bool(t.attachments), abs((t.date - facts.date).days), t.id)
+        )
+        return BankMatch(
+            event_id=best.event_id or best.id,
+            transaction_id=best.id,
+            date=best.date,
+            amount=best.amount,
+            description=best.description,
+            merchant_name=best.merchant_name,
+        )
+
+    def _proposal_data(
+        self,
+        principal: Principal,
+        document: StoredDocument,
+        facts: _Facts,
+        patterns: list[Pattern],
+        match: BankMatch | None,
+        source: dict[str, str] | None,
+    ) -> tuple[ProposalData, bool]:
+        """The payload to propose, and whether a value had to be assumed."""
+        guessed = False
+        pattern = best_match(facts.merchant, patterns) if facts.merchant else None
+        applied = pattern.pattern if pattern is not None else None
+        if facts.vat_rate is not None:
+            vat_rate = facts.vat_rate
+        elif applied is not None:
+            vat_rate = applied.vat_rate
+        else:
+            vat_rate = DEFAULT_VAT_RATE
+            guessed = True
+            facts.warnings.append(f"no VAT rate read; {DEFAULT_VAT_RATE} % assumed")
+        default = default_account(facts.merchant, vat_rate)
+        account = applied.account_code if applied is not None else default.account
+        common: dict[str, Any] = {
+            "amount": facts.gross,
+            "date": facts.date,
+            "vat_rate": vat_rate,
+            "account_code": account,
+            "currency": facts.currency,
+            "vat_amount": facts.vat_amount,
+            "document_hash": document.sha256,
+        }
+        if facts.document_type == "invoice":
+            due_date = facts.due_date
+            if due_date is None or due_date < facts.date:
+                due_date = facts.date + dt.timedelta(days=DEFAULT_PAYMENT_DAYS)
+                guessed = True
+                facts.warnings.append(
+                    f"no usable due date read; {DEFAULT_PAYMENT_DAYS} days after the date assumed"
+                )
+            if facts.merchant is None:
+                facts.warnings.append("no supplier read")
+            return (
+                InvoiceRegistrationData(
+                    supplier=facts.merchant or UNKNOWN_SUPPLIER,
+                    due_date=due_date,
+                    invoice_number=facts.document_number,
+                    supplier_org_number=facts.organization_number,
+                    line_items=facts.line_items(vat_rate),
+                    kid=facts.kid,
+                    **common,
+                ),
+                guessed,
+            )
+        if match is not None and facts.merchant is not None:
+            return (
+                ReceiptAttachmentData(
+                    merchant_name=facts.merchant,
+                    folio_event_id=match.event_id,
+                    merchant_org_number=facts.organization_number,
+                    document_number=facts.document_number,
+                    **common,
+                ),
+                guessed,
+            )
+        employee = (source or {}).get("user") or principal.subject
+        return (
+            ExpenseRegistrationData(
+                employee=_text(employee) or principal.subject,
+                category=default.category if applied is None else "pattern",
+                merchant_name=facts.merchant,
+                document_number=facts.document_number,
+                **common,
+            ),
+            guessed,
+        )
+
+
+_TYPE_OF: Final[dict[type[Any], str]] = {
+    ReceiptAttachmentData: type_name(Kind.RECEIPT_ATTACHMENT, Step.PROPOSED),
+    InvoiceRegistrationData: type_name(Kind.INVOICE_REGISTRATION, Step.PROPOSED),
+    ExpenseRegistrationData: type_name(Kind.EXPENSE_REGISTRATION, Step.PROPOSED),
+}
+
+
+class _Facts:
+    """The extraction's values after the checks a proposal needs: clean text, amounts in
+    øre, a Norwegian VAT rate or None. Fields that fail a check are dropped with a warning."""
+
+    def __init__(self, extraction: Extraction, warnings: list[str]) -> None:
+        self.warnings = warnings
+        self.guessed = False
+        self.document_type = (
+            extraction.document_type
+            if extraction.document_type in ("receipt", "invoice")
+            else "unknown"
+        )
+        self.merchant = _text(extraction.merchant_name)
+        if self.merchant is None:
+            self.guessed = True
+            warnings.append("no merchant read")
+        gross = _amount(extraction.gross)
+        if gross is None or extraction.date is None:
+            missing = [n for n, v in (("amount", gross), ("date", extraction.date)) if v is None]
+            raise IncompleteDocument(
+                f"no {' or '.join(missing)} could be read from the document; "
+                "nothing was proposed (send a clearer copy)"
+            )
+        self.gross = gross
+        self.date = extraction.date
+        self.due_date = extraction.due_date
+        currency = (extraction.currency or "NOK").strip().upper()
+        self.currency = currency if _CURRENCY.match(currency) else "NOK"
+        rate = extraction.vat_rate
+        if rate is not None and rate not in money.NORWEGIAN_VAT_RATES:
+            warnings.append(f"VAT rate {rate} is not a Norwegian rate; ignored")
+            rate = None
+        self.vat_rate = rate
+        vat = _amount(extraction.vat_amount, allow_zero=True)
+        self.vat_amount = vat if vat is not None and vat <= gross else None
+        self.document_number = _text(extraction.document_number)
+        self.organization_number = _text(extraction.organization_number)
+        self.kid = _text(extraction.kid)
+        self._lines = extraction.lines
+
+    @classmethod
+    def of(cls, extraction: Extraction, warnings: list[str]) -> _Facts:
+        return cls(extraction, warnings)
+
+    def line_items(self, vat_rate: Decimal) -> tuple[LineItem, ...]:
+        """The invoice's lines when each is usable and they add up to the gross amount."""
+        items: list[LineItem] = []
+        for line in self._lines:
+            amount = _amount(line.gross)
+            description = _text(line.description)
+            rate = line.vat_rate if line.vat_rate is not None else vat_rate
+            if amount is None or description is None or rate not in money.NORWEGIAN_VAT_RATES:
+                items = []
+                break
+            items.append(LineItem(description=description, amount=amount, vat_rate=rate))
+        if self._lines and (not items or sum(i.amount for i in items) != self.gross):
+            self.warnings.append("the lines could not be used; one line of the whole amount")
+            return ()
+        return tuple(items)
+
+
+def _merchant_matches(key: str, transaction: BankTransaction) -> bool:
+    for name in (transaction.merchant_name, transaction.description):
+        other = normalise_merchant(name) if name else ""
+        if other and (same_merchant(key, other) or similarity(key, other) >= NEAR_MATCH_THRESHOLD):
+            return True
+    return False
+
+
+def _text(value: str | None) -> str | None:
+    """Printable text of at most 200 characters, or None when nothing is left."""
+    if value is None:
+        return None
+    cleaned = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch == " ")
+    cleaned = " ".join(cleaned.split())[:_MAX_TEXT].strip()
+    return cleaned or None
+
+
+def _amount(value: Decimal | None, *, allow_zero: bool = False) -> Decimal | None:
+    """A finite amount rounded to øre, positive (or zero when allowed), else None."""
+    if value is None or not value.is_finite():
+        return None
+    try:
+        rounded = value.quantize(_CENT)
+    except InvalidOperation:
+        return None
+    if rounded < 0 or (rounded == 0 and not allow_zero) or rounded >= Decimal("1e12"):
+        return None
+    return rounded
