@@ -30,12 +30,26 @@ from bookkeeper.adapters.auth.local_jwt import (
 from bookkeeper.adapters.auth.oidc import OidcVerifier
 from bookkeeper.adapters.fetch import SafeFetcher
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
+from bookkeeper.application.conversation import (
+    ConversationService,
+    ConversationStore,
+    PatternLearner,
+)
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import BooksSource, LedgerService
 from bookkeeper.application.lookups import Lookups
-from bookkeeper.application.ports import BooksProvider, TokenVerifier, UnitOfWorkFactory
+from bookkeeper.application.pipeline import DocumentPipeline
+from bookkeeper.application.ports import (
+    Authorizer,
+    BooksProvider,
+    Clock,
+    DocumentExtractor,
+    Ids,
+    TokenVerifier,
+    UnitOfWorkFactory,
+)
 from bookkeeper.application.queries import Queries
 from bookkeeper.backends import open_backends
 from bookkeeper.entrypoints.executor import ExecutorService, executor_name, policy_from
@@ -116,6 +130,47 @@ def _token_verifier(
     )
 
 
+def _extractor(settings: Settings) -> DocumentExtractor:
+    """Claude when an Anthropic API key is configured, else the offline rules (imported
+    here, so that neither is loaded unless documents are read)."""
+    api_key = getattr(settings, "anthropic_api_key", None)
+    if api_key:
+        from bookkeeper.adapters.extraction.claude import ClaudeExtractor
+
+        options: dict[str, Any] = {}
+        if getattr(settings, "anthropic_model", None):
+            options["model"] = settings.anthropic_model
+        if getattr(settings, "anthropic_base_url", None):
+            options["base_url"] = settings.anthropic_base_url
+        return ClaudeExtractor(api_key, **options)
+    from bookkeeper.adapters.extraction.offline import OfflineExtractor
+
+    return OfflineExtractor()
+
+
+def _handlers(
+    uow_factory: UnitOfWorkFactory, clock: Clock, ids: Ids, authorizer: Authorizer
+) -> Handlers:
+    """The command handlers, with pattern learning on approval (PatternLearner): an
+    entrypoint that also wakes the executor chains it with `handlers.then_wake`."""
+    handlers = Handlers(uow_factory=uow_factory, clock=clock, ids=ids, authorizer=authorizer)
+    handlers.on_approved = PatternLearner(uow_factory, handlers).on_approved
+    return handlers
+
+
+def _conversation_store(database: Database) -> ConversationStore:
+    """Messages in the SQL database; in memory on a test stand-in database."""
+    from bookkeeper.adapters.sql import SqlDatabase
+
+    if isinstance(database, SqlDatabase):
+        from bookkeeper.adapters.sql.conversations import SqlConversationStore
+
+        return SqlConversationStore(database)
+    from bookkeeper.adapters.memory_conversations import MemoryConversationStore
+
+    return MemoryConversationStore()
+
+
 def _books_source(backends: providers.Provider[Any]) -> BooksSource:
     """Opens the `backends` resource on first call and hands out its books provider."""
 
@@ -160,7 +215,7 @@ class Container(containers.DeclarativeContainer):
     token_verifier = providers.Singleton(_token_verifier, settings, signing_key.provider)
 
     handlers = providers.Singleton(
-        Handlers, uow_factory=uow_factory, clock=clock, ids=ids, authorizer=authorizer
+        _handlers, uow_factory=uow_factory, clock=clock, ids=ids, authorizer=authorizer
     )
     queries = providers.Singleton(Queries, uow_factory=uow_factory, authorizer=authorizer)
 
@@ -209,6 +264,35 @@ class Container(containers.DeclarativeContainer):
         authorizer=authorizer,
         books=backends.provided.books,
         bank=backends.provided.bank,
+    )
+
+    #: Reads receipts and invoices: Claude with BOOKKEEPER_ANTHROPIC_API_KEY, else offline.
+    extractor = providers.Singleton(_extractor, settings)
+    #: Document → extraction → bank match → proposal (POST /documents).
+    pipeline = providers.Singleton(
+        DocumentPipeline,
+        documents=documents,
+        extractor=extractor,
+        bank=backends.provided.bank,
+        handlers=handlers,
+        uow_factory=uow_factory,
+        clock=clock,
+        ids=ids,
+        authorizer=authorizer,
+    )
+
+    #: The conversation (Discord, `bookkeeper chat`): documents in, proposals and answers
+    #: out; messages kept 30 days (`purge`).
+    conversation_store = providers.Singleton(_conversation_store, database)
+    conversation = providers.Singleton(
+        ConversationService,
+        pipeline=pipeline,
+        lookups=lookups,
+        store=conversation_store,
+        uow_factory=uow_factory,
+        clock=clock,
+        ids=ids,
+        authorizer=authorizer,
     )
 
     #: Fetches document URLs (Discord attachments) from BOOKKEEPER_FETCH_ALLOWED_HOSTS only,

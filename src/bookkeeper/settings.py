@@ -26,6 +26,9 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_FIKEN_BASE_URL         | https://api.fiken.no/api/v2                      |
 | BOOKKEEPER_FOLIO_TOKEN            | unset: the sandbox bank in the local database    |
 | BOOKKEEPER_FOLIO_BASE_URL         | https://api.folio.no/v2                          |
+| BOOKKEEPER_ANTHROPIC_API_KEY      | unset: no Claude extraction                      |
+| BOOKKEEPER_ANTHROPIC_BASE_URL     | unset: the SDK default (https://api.anthropic.com) |
+| BOOKKEEPER_ANTHROPIC_MODEL        | claude-haiku-4-5                                 |
 | BOOKKEEPER_EXECUTOR               | on (off: approved actions wait for another process) |
 | BOOKKEEPER_EXECUTOR_INTERVAL      | 5 (seconds between polls for due work)           |
 | BOOKKEEPER_EXECUTOR_MAX_ATTEMPTS  | 6                                                |
@@ -86,6 +89,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     fiken_base_url: str = "https://api.fiken.no/api/v2"
     folio_token: str | None = None
     folio_base_url: str = "https://api.folio.no/v2"
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-haiku-4-5"
     executor_enabled: bool = True
     executor_interval_seconds: int = 5
     executor_max_attempts: int = 6
@@ -99,7 +105,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
-        hidden = {"fiken_token", "folio_token"}
+        hidden = {"fiken_token", "folio_token", "anthropic_api_key"}
         fields = ", ".join(
             f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
             for name in self.__struct_fields__
@@ -193,6 +199,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         folio_token=get("FOLIO_TOKEN"),
         folio_base_url=_base_url("FOLIO_BASE_URL", get("FOLIO_BASE_URL"))
         or "https://api.folio.no/v2",
+        anthropic_api_key=get("ANTHROPIC_API_KEY"),
+        anthropic_base_url=_base_url("ANTHROPIC_BASE_URL", get("ANTHROPIC_BASE_URL")),
+        anthropic_model=get("ANTHROPIC_MODEL") or "claude-haiku-4-5",
         executor_enabled=_switch("EXECUTOR", get("EXECUTOR"), default=True),
         executor_interval_seconds=_integer(
             "EXECUTOR_INTERVAL", get("EXECUTOR_INTERVAL"), default=5, low=1, high=3600

@@ -44,6 +44,7 @@ from bookkeeper.domain.events import (
     CorrectionData,
     Corrections,
     DateRange,
+    DocumentExtractedData,
     EndorsedData,
     ExecutedData,
     ExecutionFailedData,
@@ -244,6 +245,16 @@ SAMPLES: dict[type[Payload], Payload] = {
     MissingReceiptsCheckedData: MissingReceiptsCheckedData(count=2, events=("a", "b")),
     PurchasesQueriedData: PurchasesQueriedData(
         kind="supplier", count=4, date_range=DateRange(start=DAY, end=DAY)
+    ),
+    DocumentExtractedData: DocumentExtractedData(
+        document_hash="ab" * 32,
+        extractor="claude",
+        document_type="receipt",
+        model="claude-test",
+        input_tokens=1200,
+        output_tokens=300,
+        cost_usd=Decimal("0.0081"),
+        warnings=("no organisation number",),
     ),
     JournalEntryPostedData: JournalEntryPostedData(
         date=DAY,

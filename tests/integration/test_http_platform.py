@@ -45,6 +45,7 @@ ROUTES = {
     ("GET", f"{API}/books/expenses"): "listExpenses",
     ("POST", f"{API}/files"): "uploadFile",
     ("GET", f"{API}/files/{{sha256}}"): "downloadFile",
+    ("POST", f"{API}/documents"): "submitDocument",
     ("GET", "/health"): "getHealth",
 }
 

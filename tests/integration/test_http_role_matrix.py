@@ -45,6 +45,14 @@ def _post(path: str, body: Any = None, content: bytes | None = None, **headers: 
     return call
 
 
+def _upload(path: str) -> Call:
+    async def call(api: Api, auth: dict[str, str]) -> httpx.Response:
+        files = {"file": ("r.pdf", PDF, "application/pdf")}
+        return await api.client.post(f"{API}{path}", files=files, headers=auth)
+
+    return call
+
+
 #: (method, OpenAPI path) → (the action the route needs, a request that a role holding the
 #: action gets through authorization with).
 ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
@@ -75,6 +83,8 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
         _post("/files", content=PDF, **{"Content-Type": "application/pdf"}),
     ),
     ("GET", "/files/{sha256}"): ("documents:read", _get(f"/files/{SOME_SHA}")),
+    # Also needs events:propose, which every role with documents:write has by default.
+    ("POST", "/documents"): ("documents:write", _upload("/documents")),
     ("POST", "/journal-entries"): (
         "ledger:post",
         _post(

@@ -8,6 +8,7 @@ races), update the projections in the same transaction, commit.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,6 +41,7 @@ from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.errors import InvalidProposal
 from bookkeeper.domain.events import (
+    SUBMITTABLE_TYPES,
     CorrectionData,
     Corrections,
     Kind,
@@ -109,9 +111,10 @@ class Handlers:
         self._clock = clock
         self._ids = ids
         self._authorizer = authorizer
-        #: Called (with no arguments) after a unit of work that approved a proposal has
-        #: committed, e.g. to wake the executor; its errors are logged, never raised.
-        self.on_approved: Callable[[], None] | None = None
+        #: Called with (tenant, the approved proposal's view) after a unit of work that
+        #: approved it has committed — to wake the executor, to learn a pattern; awaited
+        #: when it returns an awaitable. Its errors are logged, never raised.
+        self.on_approved: ApprovalHook | None = None
         self._registry: dict[type[Any], Callable[[Any], Awaitable[Any]]] = {
             SubmitEvent: self.submit,
             ApproveProposal: self.approve,
@@ -127,10 +130,10 @@ class Handlers:
     async def submit(self, command: SubmitEvent) -> SubmitResult:
         principal = command.principal
         etype = event_type(command.type)
-        if etype.step not in (Step.PROPOSED, Step.QUERY):
+        if etype.name not in SUBMITTABLE_TYPES:
             raise InvalidProposal(
-                f"{command.type} cannot be submitted; decisions and executions have their "
-                "own endpoints"
+                f"{command.type} cannot be submitted; decisions, executions and the "
+                "service's own records have their own paths"
             )
         self._authorizer.check(
             principal, "events:record-query" if etype.step is Step.QUERY else "events:propose"
@@ -248,7 +251,7 @@ class Handlers:
             await uow.proposals.upsert(view)
             await uow.commit()
         if view.status is Status.APPROVED:
-            self._approved()
+            await self._approved(tenant, view)
         return SubmitResult(
             event_id=event_id,
             stream_id=event_id,
@@ -473,14 +476,16 @@ class Handlers:
                 await uow.patterns.upsert(pattern)
             await uow.commit()
         if view.status is Status.APPROVED:
-            self._approved()
+            await self._approved(tenant, view)
         return DecisionResult(event_id=recorded[0].id, proposal=view)
 
-    def _approved(self) -> None:
+    async def _approved(self, tenant: str, view: ProposalView) -> None:
         if self.on_approved is None:
             return
         try:
-            self.on_approved()
+            result = self.on_approved(tenant, view)
+            if inspect.isawaitable(result):
+                await result
         except Exception:
             log.exception("the on-approved hook failed; the executor will find the work anyway")
 
@@ -521,6 +526,20 @@ class Handlers:
             )
             parent = event_id
         return await uow.events.append(tenant, stream_id, len(existing), new)
+
+
+ApprovalHook = Callable[[str, ProposalView], Awaitable[None] | None]
+"""Handlers.on_approved: (tenant, approved proposal) → None, or an awaitable."""
+
+
+def then_wake(hook: ApprovalHook | None, wake: Callable[[], None]) -> ApprovalHook:
+    """An on_approved hook that wakes the executor first, then runs `hook` (if any)."""
+
+    def approved(tenant: str, view: ProposalView) -> Awaitable[None] | None:
+        wake()
+        return hook(tenant, view) if hook is not None else None
+
+    return approved
 
 
 def _decider(principal: Principal) -> approval.Decider:

@@ -301,6 +301,21 @@ class PurchasesQueriedData(Payload, frozen=True, kw_only=True):
     date_range: DateRange
 
 
+class DocumentExtractedData(Payload, frozen=True, kw_only=True):
+    """One reading of a document by an extractor (application.pipeline): what it cost and
+    what it took the document for. A read-only record, never reviewed; each extraction is
+    recorded, so that spending on AI is known."""
+
+    document_hash: str
+    extractor: str
+    document_type: str
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal("0")
+    warnings: tuple[str, ...] = ()
+
+
 # --- the catalogue ----------------------------------------------------------------------
 
 
@@ -397,6 +412,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("TransactionsQueried", TransactionsQueriedData),
         ("MissingReceiptsChecked", MissingReceiptsCheckedData),
         ("PurchasesQueried", PurchasesQueriedData),
+        ("DocumentExtracted", DocumentExtractedData),
     ):
         catalogue[name] = EventType(name, query_payload, Step.QUERY, None)
     catalogue["JournalEntryPosted"] = EventType(
@@ -409,8 +425,13 @@ def _build_catalogue() -> dict[str, EventType]:
 CATALOGUE: Final[dict[str, EventType]] = _build_catalogue()
 
 #: Types a client may submit through POST /events: proposals and read-only query records.
+#: Records only the service itself writes (what an extraction cost) are not among them, so
+#: no client can inflate the spending figures.
+SERVICE_RECORDS: Final[frozenset[str]] = frozenset({"DocumentExtracted"})
 SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(
-    t.name for t in CATALOGUE.values() if t.step in (Step.PROPOSED, Step.QUERY)
+    t.name
+    for t in CATALOGUE.values()
+    if t.step in (Step.PROPOSED, Step.QUERY) and t.name not in SERVICE_RECORDS
 )
 
 

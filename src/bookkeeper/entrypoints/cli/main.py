@@ -9,6 +9,7 @@
     bookkeeper policy list [--tenant T]
     bookkeeper policy allow|revoke --role R --action A [--tenant T|*]
     bookkeeper policy grant-role|revoke-role --subject S --role R --tenant T
+    bookkeeper chat --tenant T --user U [--channel C]   (stdin: text, or /file PATH)
 
 Settings come from BOOKKEEPER_* variables (see bookkeeper.settings). Every command goes
 through the container, like the HTTP app. A failure prints one line on stderr and exits
@@ -319,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--role", required=True, help="admin, accountant, reviewer, ...")
         q.add_argument("--tenant", required=True, help="the tenant the role holds in")
     p.set_defaults(run=policy)
+
+    from bookkeeper.entrypoints.chat import add_parser as add_chat
+
+    add_chat(commands)
     return parser
 
 

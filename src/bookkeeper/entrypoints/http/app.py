@@ -27,9 +27,10 @@ from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from bookkeeper import __version__
 from bookkeeper.application.documents import Documents
-from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.handlers import Handlers, then_wake
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
 from bookkeeper.backends import Backends
 from bookkeeper.container import Container, Database, resolve, shutdown
@@ -38,6 +39,7 @@ from bookkeeper.entrypoints.http.controllers.correlations import CorrelationCont
 from bookkeeper.entrypoints.http.controllers.documents import DocumentController
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
 from bookkeeper.entrypoints.http.controllers.health import HealthController
+from bookkeeper.entrypoints.http.controllers.intake import IntakeController
 from bookkeeper.entrypoints.http.controllers.ledger import (
     JournalEntryController,
     LedgerReportController,
@@ -80,6 +82,7 @@ def create_app(container: Container) -> Litestar:
             runtime.handlers = await resolve(container.handlers)
             runtime.queries = await resolve(container.queries)
             runtime.documents = await resolve(container.documents)
+            runtime.pipeline = await resolve(container.pipeline)
             runtime.ledger = await resolve(container.ledger)
             runtime.lookups = await resolve(container.lookups)
             backends: Backends = await resolve(container.backends)
@@ -90,7 +93,8 @@ def create_app(container: Container) -> Litestar:
                 service: ExecutorService = await resolve(container.executor_service)
                 await service.start()
                 runtime.executor_service = service
-                runtime.handlers.on_approved = service.wake
+                # The wake comes first; a hook set before (pattern learning) still runs.
+                runtime.handlers.on_approved = then_wake(runtime.handlers.on_approved, service.wake)
                 _log.info(
                     "executor started: approved actions go to books=%s, bank=%s",
                     backends.books_backend,
@@ -121,6 +125,9 @@ def create_app(container: Container) -> Litestar:
     def provide_documents() -> Documents:
         return runtime.get_documents()
 
+    def provide_pipeline() -> DocumentPipeline:
+        return runtime.get_pipeline()
+
     def provide_runtime() -> Runtime:
         return runtime
 
@@ -133,6 +140,7 @@ def create_app(container: Container) -> Litestar:
             PatternController,
             ReportController,
             DocumentController,
+            IntakeController,
             JournalEntryController,
             LedgerReportController,
             BankController,
@@ -142,6 +150,7 @@ def create_app(container: Container) -> Litestar:
             "handlers": Provide(provide_handlers, sync_to_thread=False, use_cache=True),
             "queries": Provide(provide_queries, sync_to_thread=False, use_cache=True),
             "documents": Provide(provide_documents, sync_to_thread=False, use_cache=True),
+            "pipeline": Provide(provide_pipeline, sync_to_thread=False, use_cache=True),
             "ledger": Provide(provide_ledger, sync_to_thread=False, use_cache=True),
             "lookups": Provide(provide_lookups, sync_to_thread=False, use_cache=True),
         },

@@ -8,6 +8,7 @@ from bookkeeper.application.documents import Documents
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
 from bookkeeper.backends import Backends
 from bookkeeper.container import Database
@@ -29,6 +30,7 @@ class Runtime:
     ledger: LedgerService | None = None
     lookups: Lookups | None = None
     documents: Documents | None = None
+    pipeline: DocumentPipeline | None = None
     backends: Backends | None = None
     executor_service: ExecutorService | None = None
 
@@ -36,6 +38,11 @@ class Runtime:
         if self.documents is None:
             raise NotStarted("the application has not started")
         return self.documents
+
+    def get_pipeline(self) -> DocumentPipeline:
+        if self.pipeline is None:
+            raise NotStarted("the application has not started")
+        return self.pipeline
 
     def get_handlers(self) -> Handlers:
         if self.handlers is None:

@@ -1,0 +1,617 @@
+"""The conversation with the agent, whatever the channel (Discord, the `bookkeeper chat`
+terminal): documents in, proposals out, questions answered, and news of what became of them.
+
+    handle(principal, channel, text, attachments)
+        attachment ──▶ DocumentPipeline.process ──▶ "Kvittering fra Adobe: 199,00 kr, konto
+                       6540, mva 25 %. Sikkerhet 0.95: … Godkjent automatisk; utføres nå."
+        question   ──▶ keyword intent ──▶ Lookups (a query event with the user as actor)
+        otherwise  ──▶ a short help text
+    updates(principal, channel) ──▶ the channel's proposals whose status changed since the
+                       channel was last told (approved, executed, rejected + a question
+                       back, failed)
+    purge(now)     ──▶ forget messages older than RETENTION (30 days); call it daily from a
+                       scheduler (the executor's, later). Events and documents are kept
+                       for their own retention period and are never touched here.
+
+Every message in and out is kept in a ConversationStore (table `conversation_messages`,
+migration 0007). An outgoing message about a proposal records the proposal's status as
+told, so `updates` knows what the channel has heard already. The language of a reply
+follows the message (bookkeeper.application.messages.detect_language); news is told in the
+language the user last wrote in that channel.
+
+Intents are keywords (offline, no model): "saldo"/"balance" → bank balances; "mangler
+kvittering"/"missing receipt" → bank events without a receipt; "leverandørfaktura"/
+"invoice" → supplier invoices. They are read-only: no proposal is ever made from text.
+
+PatternLearner closes story 2: after a reviewer approves a receipt, expense or invoice
+(possibly with corrections) of a merchant without an applied pattern, book-e proposes a
+PatternSuggested with the effective account and VAT rate, once per merchant while one is
+pending. Handlers.on_approved calls it (see `learning_hook`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Final, Protocol
+
+import msgspec
+
+from bookkeeper.application import messages as m
+from bookkeeper.application.commands import SubmitEvent
+from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
+from bookkeeper.application.handlers import AUTO_APPROVER, Handlers
+from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.pipeline import DocumentPipeline, IntakeResult
+from bookkeeper.application.ports import (
+    Authorizer,
+    Clock,
+    Ids,
+    Principal,
+    ProposalFilter,
+    ProposalView,
+    UnitOfWorkFactory,
+)
+from bookkeeper.domain.errors import DomainError
+from bookkeeper.domain.events import Kind, PatternSuggestionData, Status, Step, type_name
+from bookkeeper.domain.patterns import normalise_merchant, same_merchant
+from bookkeeper.domain.review import Outcome
+
+log = logging.getLogger("bookkeeper.conversation")
+
+#: How long conversation messages are kept.
+RETENTION: Final = dt.timedelta(days=30)
+#: Lines listed in one answer before "… and N more".
+MAX_LINES: Final = 10
+#: Messages of a channel read back for its state (language, proposals told about).
+HISTORY_LIMIT: Final = 500
+INBOUND: Final = "in"
+OUTBOUND: Final = "out"
+#: The agent's own principal (pattern suggestions are its proposals).
+AGENT: Final = "book-e"
+#: Namespace of suggestion ids derived from (tenant, source proposal), fixed forever.
+SUGGESTION_NAMESPACE: Final = uuid.UUID("9a7e4c1d-2b3f-4e5a-8c6d-0f1e2d3c4b5a")
+#: The statuses news is told about.
+NEWS: Final = frozenset({Status.APPROVED, Status.EXECUTED, Status.REJECTED, Status.FAILED})
+LEARNABLE: Final = frozenset(
+    {
+        Kind.RECEIPT_ATTACHMENT.value,
+        Kind.EXPENSE_REGISTRATION.value,
+        Kind.INVOICE_REGISTRATION.value,
+    }
+)
+
+Attachment = tuple[bytes, str | None, str | None]
+"""(content, content type or None to sniff it, file name)."""
+
+
+class ConversationMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """One message in or out of a channel."""
+
+    id: uuid.UUID
+    tenant_id: str
+    channel_id: str
+    user: str  # the actor: human:<subject> (in) or book-e (out)
+    direction: str  # "in" or "out"
+    text: str
+    created_at: dt.datetime
+    language: str = m.NORWEGIAN
+    proposal_id: uuid.UUID | None = None
+    #: For an outgoing message about a proposal: its status as told.
+    proposal_status: str | None = None
+
+
+class ConversationStore(Protocol):
+    """Where conversation messages are kept (SQL table of migration 0007, or memory).
+
+    Each call is its own short transaction, never inside a unit of work."""
+
+    async def add(self, messages: Sequence[ConversationMessage]) -> None:
+        """Keep messages (in order)."""
+        ...
+
+    async def history(
+        self, tenant_id: str, channel_id: str, limit: int = HISTORY_LIMIT
+    ) -> list[ConversationMessage]:
+        """The channel's latest `limit` messages, oldest first."""
+        ...
+
+    async def purge(self, before: dt.datetime) -> int:
+        """Delete every tenant's messages created before `before`; how many."""
+        ...
+
+
+class Reply(msgspec.Struct, frozen=True, kw_only=True):
+    """What the agent answers: text, and for a proposal its id, status and outcome."""
+
+    text: str
+    language: str = m.NORWEGIAN
+    proposal_id: uuid.UUID | None = None
+    status: str | None = None
+    outcome: str | None = None
+    confidence: Decimal | None = None
+    #: The query event recorded to answer a question.
+    event_id: uuid.UUID | None = None
+
+
+class ConversationService:
+    """Channel-agnostic: an entrypoint passes in who wrote what where, and sends the replies."""
+
+    def __init__(
+        self,
+        pipeline: DocumentPipeline,
+        lookups: Lookups,
+        store: ConversationStore,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        ids: Ids,
+        authorizer: Authorizer,
+    ) -> None:
+        self._pipeline = pipeline
+        self._lookups = lookups
+        self._store = store
+        self._uow = uow_factory
+        self._clock = clock
+        self._ids = ids
+        self._authorizer = authorizer
+
+    async def handle(
+        self,
+        principal: Principal,
+        channel_id: str,
+        text: str,
+        attachments: Sequence[Attachment] = (),
+        *,
+        source: str = "chat",
+    ) -> list[Reply]:
+        """Answer one message: propose from each attachment, else answer the question."""
+        history = await self._store.history(principal.tenant_id, channel_id)
+        language = m.detect_language(text, _last_language(history))
+        inbound = self._message(
+            principal.tenant_id,
+            channel_id,
+            principal.actor,
+            INBOUND,
+            _inbound_text(text, attachments),
+            language,
+        )
+        await self._store.add([inbound])
+        replies: list[Reply] = []
+        for content, content_type, filename in attachments:
+            replies.append(
+                await self._document(
+                    principal, channel_id, content, content_type, filename, language, source
+                )
+            )
+        if not attachments:
+            replies.append(await self._question(principal, text, language, source))
+        await self._remember(principal.tenant_id, channel_id, replies)
+        return replies
+
+    async def updates(self, principal: Principal, channel_id: str) -> list[Reply]:
+        """News of the channel's proposals whose status changed since it was last told."""
+        self._authorizer.check(principal, "proposals:read")
+        tenant = principal.tenant_id
+        history = await self._store.history(tenant, channel_id)
+        language = _last_language(history)
+        told: dict[uuid.UUID, str | None] = {}
+        for message in history:
+            if message.proposal_id is not None and message.direction == OUTBOUND:
+                told[message.proposal_id] = message.proposal_status
+        if not told:
+            return []
+        async with self._uow() as uow:
+            views = [await uow.proposals.get(tenant, pid) for pid in told]
+        replies = [
+            _news(view, language)
+            for view in views
+            if view is not None and view.status in NEWS and view.status.value != told[view.id]
+        ]
+        await self._remember(tenant, channel_id, replies)
+        return replies
+
+    async def purge(self, now: dt.datetime) -> int:
+        """Forget messages older than RETENTION; how many (for a daily scheduler job)."""
+        return await self._store.purge(now - RETENTION)
+
+    # --- documents -----------------------------------------------------------------------
+
+    async def _document(
+        self,
+        principal: Principal,
+        channel_id: str,
+        content: bytes,
+        content_type: str | None,
+        filename: str | None,
+        language: m.Language,
+        source: str,
+    ) -> Reply:
+        try:
+            result = await self._pipeline.process(
+                principal,
+                content,
+                content_type,
+                filename,
+                source={"channel": source, "channelId": channel_id, "user": principal.subject},
+            )
+        except Forbidden:
+            return Reply(text=m.text("forbidden", language), language=language)
+        except (ApplicationError, DomainError) as error:
+            message = getattr(error, "message", None) or str(error)
+            return Reply(
+                text=m.text(
+                    "document_failed", language, filename=filename or "dokumentet", error=message
+                ),
+                language=language,
+            )
+        async with self._uow() as uow:
+            view = await uow.proposals.get(principal.tenant_id, result.proposal.id)
+        return _proposal_reply(result, view, language)
+
+    # --- questions -----------------------------------------------------------------------
+
+    async def _question(
+        self, principal: Principal, text: str, language: m.Language, source: str
+    ) -> Reply:
+        intent = intent_of(text)
+        try:
+            if intent == "balance":
+                return await self._balance(principal, language, source)
+            if intent == "missing_receipts":
+                return await self._missing(principal, language, source)
+            if intent == "supplier_invoices":
+                return await self._invoices(principal, language, source)
+        except Forbidden:
+            return Reply(text=m.text("forbidden", language), language=language)
+        except ExternalError as error:
+            system = getattr(error, "system", None) or "banken"
+            return Reply(text=m.text("lookup_failed", language, system=system), language=language)
+        return Reply(text=m.text("help", language), language=language)
+
+    async def _balance(self, principal: Principal, language: m.Language, source: str) -> Reply:
+        result = await self._lookups.bank_accounts(principal, source=source)
+        if not result.accounts:
+            lines = [m.text("balance.none", language)]
+        else:
+            lines = [m.text("balance.header", language, date=_date(result.as_of))]
+            lines += [
+                m.text(
+                    "balance.line",
+                    language,
+                    name=a.name,
+                    number=a.account_number,
+                    amount=m.kroner(a.balance, a.currency),
+                )
+                for a in result.accounts
+            ]
+        return Reply(text="\n".join(lines), language=language, event_id=result.event_id)
+
+    async def _missing(self, principal: Principal, language: m.Language, source: str) -> Reply:
+        result = await self._lookups.missing_receipts(principal, source=source)
+        span = {"start": _date(result.start), "end": _date(result.end)}
+        found = result.transactions
+        if not found:
+            return Reply(
+                text=m.text("missing.none", language, **span),
+                language=language,
+                event_id=result.event_id,
+            )
+        lines = [m.text("missing.header", language, count=len(found), **span)]
+        lines += [
+            m.text(
+                "missing.line",
+                language,
+                date=_date(t.date),
+                description=t.merchant_name or t.description,
+                amount=m.kroner(t.amount, t.currency),
+            )
+            for t in found[:MAX_LINES]
+        ]
+        if len(found) > MAX_LINES:
+            lines.append(m.text("more", language, count=len(found) - MAX_LINES))
+        return Reply(text="\n".join(lines), language=language, event_id=result.event_id)
+
+    async def _invoices(self, principal: Principal, language: m.Language, source: str) -> Reply:
+        result = await self._lookups.supplier_invoices(principal, source=source)
+        span = {"start": _date(result.start), "end": _date(result.end)}
+        found = result.purchases
+        if not found:
+            return Reply(
+                text=m.text("invoices.none", language, **span),
+                language=language,
+                event_id=result.event_id,
+            )
+        lines = [m.text("invoices.header", language, count=len(found), **span)]
+        lines += [
+            m.text(
+                "invoices.line",
+                language,
+                date=_date(p.date),
+                identifier=p.identifier or p.id,
+                amount=m.kroner(p.gross, p.currency),
+                paid=m.text("paid" if p.paid else "unpaid", language),
+            )
+            for p in found[:MAX_LINES]
+        ]
+        if len(found) > MAX_LINES:
+            lines.append(m.text("more", language, count=len(found) - MAX_LINES))
+        return Reply(text="\n".join(lines), language=language, event_id=result.event_id)
+
+    # --- memory --------------------------------------------------------------------------
+
+    def _message(
+        self,
+        tenant: str,
+        channel_id: str,
+        user: str,
+        direction: str,
+        text: str,
+        language: str,
+        proposal_id: uuid.UUID | None = None,
+        proposal_status: str | None = None,
+    ) -> ConversationMessage:
+        return ConversationMessage(
+            id=self._ids.new_id(),
+            tenant_id=tenant,
+            channel_id=channel_id,
+            user=user,
+            direction=direction,
+            text=text,
+            created_at=self._clock.now(),
+            language=language,
+            proposal_id=proposal_id,
+            proposal_status=proposal_status,
+        )
+
+    async def _remember(self, tenant: str, channel_id: str, replies: Sequence[Reply]) -> None:
+        if replies:
+            await self._store.add(
+                [
+                    self._message(
+                        tenant,
+                        channel_id,
+                        AGENT,
+                        OUTBOUND,
+                        r.text,
+                        r.language,
+                        r.proposal_id,
+                        r.status,
+                    )
+                    for r in replies
+                ]
+            )
+
+
+# --- intents and texts --------------------------------------------------------------------
+
+_INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    (
+        "missing_receipts",
+        (
+            "mangler kvittering",
+            "manglende kvittering",
+            "uten kvittering",
+            "kvitteringer mangler",
+            "kvittering mangler",
+            "missing receipt",
+            "without receipt",
+            "without a receipt",
+            "receipts missing",
+        ),
+    ),
+    ("supplier_invoices", ("leverandørfaktura", "faktura", "invoice")),
+    ("balance", ("saldo", "balance", "disponibel", "på konto")),
+)
+
+
+def intent_of(text: str) -> str | None:
+    """The question a message asks (a keyword intent), or None."""
+    lowered = " ".join(text.lower().split())
+    for intent, phrases in _INTENTS:
+        if any(phrase in lowered for phrase in phrases):
+            return intent
+    return None
+
+
+def _last_language(history: Sequence[ConversationMessage]) -> m.Language:
+    for message in reversed(history):
+        if message.direction == INBOUND:
+            return m.ENGLISH if message.language == m.ENGLISH else m.NORWEGIAN
+    return m.NORWEGIAN
+
+
+def _inbound_text(text: str, attachments: Sequence[Attachment]) -> str:
+    names = [f"[{name or 'vedlegg'}]" for _, _, name in attachments]
+    return " ".join([text.strip(), *names]).strip()
+
+
+def _date(value: dt.date) -> str:
+    return value.strftime("%d.%m.%Y")
+
+
+def _named(view: ProposalView) -> str | None:
+    """The merchant or supplier a proposal's payload names (never the employee)."""
+    for key in ("merchantName", "supplier", "merchant"):
+        value = view.data.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _merchant(view: ProposalView | None, result: IntakeResult | None, language: m.Language) -> str:
+    name: Any = _named(view) if view is not None else None
+    if not name and result is not None and result.extraction is not None:
+        name = result.extraction.merchant_name
+    return str(name) if name else m.text("unknown_merchant", language)
+
+
+def _proposal_reply(result: IntakeResult, view: ProposalView | None, language: m.Language) -> Reply:
+    proposal = result.proposal
+    lines: list[str] = []
+    if result.duplicate:
+        lines.append(m.text("duplicate", language, id=proposal.id))
+    currency = str(view.data.get("currency") or "NOK") if view is not None else "NOK"
+    lines.append(
+        m.text(
+            "proposal",
+            language,
+            kind=m.kind_word(proposal.kind, language),
+            merchant=_merchant(view, result, language),
+            amount=m.kroner(view.amount if view is not None else None, currency),
+            account=(view.account_code if view is not None else None) or "?",
+            vat=m.percent(view.vat_rate if view is not None else None),
+        )
+    )
+    match = result.bank_match
+    if match is not None:
+        lines.append(
+            m.text(
+                "bank_match",
+                language,
+                description=match.merchant_name or match.description,
+                date=_date(match.date),
+                amount=m.kroner(match.amount),
+            )
+        )
+    confidence = proposal.confidence
+    if confidence is not None:
+        main = sorted(confidence.reasons, key=lambda r: abs(r.effect), reverse=True)[:3]
+        reasons = "; ".join(r.detail for r in main)
+        key = "confidence" if reasons else "confidence.bare"
+        lines.append(m.text(key, language, score=m.score(confidence.score), reasons=reasons))
+    outcome = proposal.decision.outcome if proposal.decision is not None else None
+    status = view.status if view is not None else proposal.status
+    if result.duplicate:
+        lines.append(m.text("outcome.status", language, status=m.status_word(status, language)))
+    elif outcome is Outcome.AUTO_APPROVED:
+        lines.append(m.text("outcome.auto", language))
+    elif status is Status.PROPOSED:
+        lines.append(m.text("outcome.review", language))
+    else:
+        lines.append(m.text("outcome.status", language, status=m.status_word(status, language)))
+    if result.warnings:
+        lines.append(m.text("warnings", language, warnings="; ".join(result.warnings)))
+    return Reply(
+        text="\n".join(lines),
+        language=language,
+        proposal_id=proposal.id,
+        status=status.value,
+        outcome=outcome.value if outcome is not None else None,
+        confidence=confidence.score if confidence is not None else None,
+    )
+
+
+def _news(view: ProposalView, language: m.Language) -> Reply:
+    currency = str(view.data.get("currency") or "NOK")
+    subject = m.text(
+        "subject",
+        language,
+        kind=m.kind_word(view.kind, language),
+        merchant=_merchant(view, None, language),
+        amount=m.kroner(view.amount, currency),
+    )
+    by = view.decided_by or "?"
+    if view.status is Status.EXECUTED:
+        detail = m.text(
+            "executed.detail",
+            language,
+            account=view.account_code or "?",
+            vat=m.percent(view.vat_rate),
+        )
+        text = m.text("update.executed", language, subject=subject, detail=detail)
+    elif view.status is Status.REJECTED:
+        text = m.text(
+            "update.rejected", language, subject=subject, by=by, reason=view.rejection_reason or "?"
+        )
+    elif view.status is Status.FAILED:
+        text = m.text("update.failed", language, subject=subject, error=view.last_error or "?")
+    else:
+        text = m.text("update.approved", language, subject=subject, by=by)
+    return Reply(text=text, language=language, proposal_id=view.id, status=view.status.value)
+
+
+# --- pattern learning ----------------------------------------------------------------------
+
+
+class PatternLearner:
+    """Suggests a merchant pattern after a reviewer approved one of its documents."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, handlers: Handlers) -> None:
+        self._uow = uow_factory
+        self._handlers = handlers
+
+    async def on_approved(self, tenant: str, view: ProposalView) -> None:
+        """The Handlers.on_approved hook: learn from the approval."""
+        await self.after_approval(tenant, view.id)
+
+    async def after_approval(self, tenant: str, proposal_id: uuid.UUID) -> uuid.UUID | None:
+        """Propose PatternSuggested (as book-e) from an approved receipt, expense or invoice
+        of a merchant with no applied pattern and no pending suggestion; its id, or None
+        when there is nothing to learn. Idempotent per approved proposal."""
+        async with self._uow() as uow:
+            view = await uow.proposals.get(tenant, proposal_id)
+            if view is None or not _learnable(view):
+                return None
+            merchant = _named(view) or ""
+            key = normalise_merchant(merchant)
+            if not key or view.account_code is None or view.vat_rate is None:
+                return None
+            patterns = await uow.patterns.for_tenant(tenant)
+            if any(same_merchant(key, p.merchant_key) for p in patterns):
+                return None
+            if await _pending_suggestion(uow, tenant, key):
+                return None
+        data = PatternSuggestionData(
+            merchant=merchant,
+            account_code=view.account_code,
+            vat_rate=view.vat_rate,
+            reason=f"approved by {view.decided_by}",
+            source_proposal_id=str(view.id),
+        )
+        agent = Principal(subject=AGENT, tenant_id=tenant, roles=frozenset({"agent"}))
+        result = await self._handlers.submit(
+            SubmitEvent(
+                principal=agent,
+                type=type_name(Kind.PATTERN_SUGGESTION, Step.PROPOSED),
+                data=data,
+                event_id=uuid.uuid5(SUGGESTION_NAMESPACE, f"{tenant}\x00{view.id}"),
+                source={"channel": "pattern-learning"},
+            )
+        )
+        log.info("suggested a pattern for %s (tenant %s): %s", merchant, tenant, result.stream_id)
+        return result.stream_id
+
+
+def _learnable(view: ProposalView) -> bool:
+    return (
+        view.kind in LEARNABLE
+        and view.status in (Status.APPROVED, Status.EXECUTED)
+        and view.decided_by is not None
+        and view.decided_by != AUTO_APPROVER
+    )
+
+
+async def _pending_suggestion(uow: Any, tenant: str, key: str) -> bool:
+    after = 0
+    while True:
+        page: list[ProposalView] = await uow.proposals.page(
+            tenant,
+            ProposalFilter(
+                statuses=(Status.PROPOSED,),
+                kinds=(Kind.PATTERN_SUGGESTION.value,),
+                after_position=after,
+                limit=200,
+            ),
+        )
+        for suggestion in page:
+            other = suggestion.merchant_key or normalise_merchant(
+                str(suggestion.data.get("merchant") or "")
+            )
+            if other and same_merchant(key, other):
+                return True
+        if len(page) < 200:
+            return False
+        after = page[-1].last_position

@@ -1,0 +1,120 @@
+"""`bookkeeper chat`: stdin lines in, replies out, on a temporary SQLite data dir with the
+offline extractor and the sandbox bank and books (the defaults)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bookkeeper.entrypoints.cli.main import main
+from tests.documents import ruter_ticket
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean BOOKKEEPER_* environment whose data lives in a temporary directory."""
+    for name in list(os.environ):
+        if name.startswith("BOOKKEEPER_"):
+            monkeypatch.delenv(name)
+    directory = tmp_path / "data"
+    monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(directory))
+    return directory
+
+
+def test_chat_proposes_from_a_file_answers_a_question_and_records_it(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    content, _, _ = ruter_ticket()
+    receipt = tmp_path / "ruter.pdf"
+    receipt.write_bytes(content)
+    script = f"/file {receipt}\n\nhva er saldoen?\nWhat is the balance?\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(script))
+
+    status = main(["chat", "--tenant", "acme", "--user", "ola"])
+
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "Ruter AS: 44,00 kr, konto 7140, mva 12 %." in out
+    assert "Sikkerhet " in out and "Venter på godkjenning." in out
+    assert "Saldo per " in out and "Balances as of " in out
+
+    with sqlite3.connect(data_dir / "bookkeeper.db") as db:
+        events = db.execute("SELECT type, actor FROM events ORDER BY position").fetchall()
+        messages = db.execute(
+            "SELECT direction, user_actor, proposal_id IS NOT NULL FROM conversation_messages "
+            "WHERE channel_id = 'cli:ola' ORDER BY seq"
+        ).fetchall()
+    assert ("DocumentExtracted", "human:ola") in events
+    # No sandbox bank event pays it: an expense of the user, awaiting review.
+    assert [e for e in events if e[0].endswith("Proposed")] == [
+        ("ExpenseRegistrationProposed", "human:ola")
+    ]
+    assert events.count(("BalanceQueried", "human:ola")) == 2
+    assert messages == [
+        ("in", "human:ola", 0),
+        ("out", "book-e", 1),
+        ("in", "human:ola", 0),
+        ("out", "book-e", 0),
+        ("in", "human:ola", 0),
+        ("out", "book-e", 0),
+    ]
+
+
+def test_chat_reports_an_unreadable_path_and_goes_on(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("/file /no/such/file.pdf\nhei\n"))
+    status = main(["chat", "--tenant", "acme", "--user", "ola"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "cannot read the file" in out
+    assert "Send en kvittering" in out
+
+
+async def test_sql_conversation_store_keeps_history_by_channel_and_purges(
+    tmp_path: Path,
+) -> None:
+    from bookkeeper.adapters.sql import SqlDatabase
+    from bookkeeper.adapters.sql.conversations import SqlConversationStore
+    from bookkeeper.application.conversation import ConversationMessage
+
+    database = SqlDatabase(f"sqlite:///{tmp_path / 'chat.db'}")
+    await database.migrate()
+    store = SqlConversationStore(database)
+    start = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+
+    def message(n: int, channel: str = "c1") -> ConversationMessage:
+        return ConversationMessage(
+            id=uuid.uuid4(),
+            tenant_id="acme",
+            channel_id=channel,
+            user="human:ola",
+            direction="in",
+            text=f"m{n}",
+            created_at=start + dt.timedelta(days=n),
+            language="en" if n % 2 else "nb",
+            proposal_id=uuid.uuid4() if n == 2 else None,
+            proposal_status="PROPOSED" if n == 2 else None,
+        )
+
+    try:
+        await store.add([message(0), message(1), message(2), message(3, "c2")])
+        history = await store.history("acme", "c1")
+        assert [m.text for m in history] == ["m0", "m1", "m2"]
+        assert history[2].proposal_status == "PROPOSED" and history[2].proposal_id is not None
+        assert history[1].language == "en" and history[0].created_at == start
+        assert [m.text for m in await store.history("acme", "c1", limit=2)] == ["m1", "m2"]
+        assert await store.history("other", "c1") == []
+        assert await store.purge(start + dt.timedelta(days=2)) == 2
+        assert [m.text for m in await store.history("acme", "c1")] == ["m2"]
+    finally:
+        await database.dispose()

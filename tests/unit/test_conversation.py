@@ -1,0 +1,360 @@
+"""ConversationService and PatternLearner on the memory Harness, with an in-test extractor
+double (a scripted Extraction) and a bank/books double that answers the lookups."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bookkeeper.adapters.memory_conversations import MemoryConversationStore
+from bookkeeper.application import messages
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
+from bookkeeper.application.conversation import (
+    RETENTION,
+    ConversationService,
+    PatternLearner,
+    intent_of,
+)
+from bookkeeper.application.handlers import then_wake
+from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.pipeline import DocumentPipeline
+from bookkeeper.application.ports import (
+    BankAccount,
+    BankTransaction,
+    Extraction,
+    Purchase,
+)
+from bookkeeper.domain.events import Corrections, PatternSuggestionData, Status
+from tests.unit.external_doubles import PDF, Harness, agent, principal, reviewer
+
+DAY = dt.date(2026, 11, 20)
+CHANNEL = "discord:123"
+
+
+class ExtractorDouble:
+    """Implements DocumentExtractor: answers with the scripted Extraction."""
+
+    name = "double"
+
+    def __init__(self, extraction: Extraction) -> None:
+        self.extraction = extraction
+
+    async def extract(self, content: bytes, content_type: str, filename: str | None) -> Extraction:
+        return self.extraction
+
+
+class Bank:
+    """A bank that lists accounts and events (what the pipeline and the lookups read)."""
+
+    name = "test-bank"
+
+    def __init__(self) -> None:
+        self.listed = [
+            BankTransaction(
+                id="tx-9",
+                event_id="ev-9",
+                date=DAY,
+                description="RIMI MAJORSTUEN",
+                amount=Decimal("-1234.50"),
+                currency="NOK",
+                merchant_name="Rimi",
+            )
+        ]
+
+    async def accounts(self) -> list[BankAccount]:
+        return [
+            BankAccount(
+                account_number="12345678903",
+                name="Driftskonto",
+                type="operating",
+                balance=Decimal("15234.50"),
+            )
+        ]
+
+    async def events(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
+        return [t for t in self.listed if start <= t.date <= end]
+
+    async def transactions(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
+        return await self.events(start, end)
+
+
+class Books:
+    name = "test-books"
+
+    async def purchases(self, start: dt.date, end: dt.date, kind: str | None = None) -> list[Any]:
+        return [
+            Purchase(
+                id="p-1",
+                kind="supplier",
+                date=DAY,
+                identifier="F-1001",
+                gross=Decimal("1250"),
+                currency="NOK",
+                paid=False,
+                deleted=False,
+            )
+        ]
+
+
+def extraction(merchant: str = "Kaffebrenneriet AS", **changes: Any) -> Extraction:
+    fields: dict[str, Any] = {
+        "extractor": "double",
+        "document_type": "receipt",
+        "merchant_name": merchant,
+        "date": DAY,
+        "currency": "NOK",
+        "gross": Decimal("1234.50"),
+        "vat_amount": Decimal("161.02"),
+        "vat_rate": Decimal("15"),
+        "confidence": Decimal("0.9"),
+    }
+    fields.update(changes)
+    return Extraction(**fields)
+
+
+class Chat:
+    def __init__(self, extracted: Extraction | None = None) -> None:
+        self.harness = h = Harness()
+        self.extractor = ExtractorDouble(extracted or extraction())
+        self.bank = Bank()
+        self.store = MemoryConversationStore()
+        self.learner = PatternLearner(h.uow_factory, h.handlers)
+        h.handlers.on_approved = self.learner.on_approved
+        authorizer = RoleAuthorizer()
+        pipeline = DocumentPipeline(
+            h.documents,
+            self.extractor,
+            lambda tenant: self.bank,  # type: ignore[arg-type,return-value]
+            h.handlers,
+            h.uow_factory,
+            h.clock,
+            h.ids,
+            authorizer,
+        )
+        lookups = Lookups(
+            h.uow_factory,
+            h.clock,
+            h.ids,
+            authorizer,
+            lambda tenant: Books(),  # type: ignore[arg-type,return-value]
+            lambda tenant: self.bank,  # type: ignore[arg-type,return-value]
+        )
+        self.service = ConversationService(
+            pipeline, lookups, self.store, h.uow_factory, h.clock, h.ids, authorizer
+        )
+        self.user = principal("ola", "agent")
+
+    async def say(self, text: str, *files: bytes) -> list[Any]:
+        attachments = [(content, None, f"doc{i}.pdf") for i, content in enumerate(files)]
+        return await self.service.handle(self.user, CHANNEL, text, attachments)
+
+    async def events(self, type_: str) -> list[Any]:
+        return [e for e in await self.harness.all_events() if e.type == type_]
+
+    async def learn(self, merchant: str, account: str) -> None:
+        suggested = await self.harness.handlers.submit(
+            SubmitEvent(
+                type="PatternSuggested",
+                data=PatternSuggestionData(
+                    merchant=merchant, account_code=account, vat_rate=Decimal("15")
+                ),
+                principal=agent(),
+            )
+        )
+        await self.harness.approve(suggested.stream_id)
+
+
+# --- documents ----------------------------------------------------------------------------
+
+
+async def test_an_attachment_is_proposed_and_the_reply_says_what_in_norwegian() -> None:
+    chat = Chat(extraction("Rimi"))
+    [reply] = await chat.say("", PDF)
+
+    assert reply.proposal_id is not None and reply.status == "PROPOSED"
+    assert "Kvittering fra Rimi: 1 234,50 kr, konto 5990, mva 15 %." in reply.text
+    assert "Funnet i banken: Rimi 20.11.2026 (-1 234,50 kr)." in reply.text
+    assert f"Sikkerhet {reply.confidence}: " in reply.text  # with its main reasons
+    assert "Venter på godkjenning." in reply.text
+    assert reply.outcome == "awaiting_review" and reply.confidence is not None
+    [proposed] = await chat.events("ReceiptAttachmentProposed")
+    assert proposed.actor == "human:ola" and proposed.stream_id == reply.proposal_id
+    inbound, outbound = chat.store.messages
+    assert (inbound.direction, inbound.user, inbound.text) == ("in", "human:ola", "[doc0.pdf]")
+    assert (outbound.direction, outbound.proposal_id) == ("out", reply.proposal_id)
+
+
+async def test_a_known_merchant_is_auto_approved_and_the_reply_says_so() -> None:
+    chat = Chat(extraction("Rimi"))
+    await chat.learn("Rimi", "5990")
+    [reply] = await chat.say("Her er kvitteringen", PDF)
+
+    assert reply.outcome == "auto_approved" and reply.status == "APPROVED"
+    assert "Godkjent automatisk" in reply.text
+
+
+async def test_english_in_english_out() -> None:
+    chat = Chat()
+    [reply] = await chat.say("Here is my receipt", PDF)
+    assert "Expense from Kaffebrenneriet AS: 1 234,50 kr, account 5990, VAT 15 %." in reply.text
+    assert "Confidence" in reply.text and "Awaiting review." in reply.text
+    [help_reply] = await chat.say("what can you do?")
+    assert "Send a receipt" in help_reply.text
+
+
+async def test_an_unreadable_document_is_answered_not_raised() -> None:
+    chat = Chat(extraction(gross=None))
+    [reply] = await chat.say("", PDF)
+    assert reply.proposal_id is None and "Kunne ikke lese doc0.pdf" in reply.text
+
+
+# --- questions ----------------------------------------------------------------------------
+
+
+async def test_balance_question_is_answered_and_recorded_with_the_users_actor() -> None:
+    chat = Chat()
+    [reply] = await chat.say("Hva er saldoen?")
+    assert "Driftskonto (12345678903): 15 234,50 kr" in reply.text
+    [event] = await chat.events("BalanceQueried")
+    assert event.actor == "human:ola" and event.id == reply.event_id
+    assert event.metadata["source"] == "chat"
+
+
+async def test_missing_receipts_in_english() -> None:
+    chat = Chat()
+    [reply] = await chat.say("Which transactions are missing receipts?")
+    assert "1 transaction(s) missing a receipt" in reply.text
+    assert "Rimi: -1 234,50 kr" in reply.text
+    [event] = await chat.events("MissingReceiptsChecked")
+    assert event.actor == "human:ola" and event.data.count == 1
+
+
+async def test_supplier_invoices_and_help() -> None:
+    chat = Chat()
+    [reply] = await chat.say("vis leverandørfakturaer")
+    assert "F-1001: 1 250,00 kr (ubetalt)" in reply.text
+    assert len(await chat.events("PurchasesQueried")) == 1
+    [help_reply] = await chat.say("hei")
+    assert "Send en kvittering" in help_reply.text
+
+
+def test_intents_and_language() -> None:
+    assert intent_of("Hva er saldoen?") == "balance"
+    assert intent_of("what is the balance") == "balance"
+    assert intent_of("hva mangler kvittering") == "missing_receipts"
+    assert intent_of("Any missing receipts?") == "missing_receipts"
+    assert intent_of("hvilke fakturaer har vi") == "supplier_invoices"
+    assert intent_of("hei") is None
+    assert messages.detect_language("What is the balance?") == "en"
+    assert messages.detect_language("Hva er saldoen?") == "nb"
+    assert messages.detect_language("1234") == "nb"
+    assert messages.kroner(Decimal("1234.5")) == "1 234,50 kr"
+    assert messages.kroner(Decimal("-1234567.891")) == "-1 234 567,89 kr"
+    assert messages.percent(Decimal("12.0")) == "12 %"
+
+
+# --- updates ------------------------------------------------------------------------------
+
+
+async def test_updates_after_approve_and_execute() -> None:
+    chat = Chat()
+    [reply] = await chat.say("", PDF)
+    assert await chat.service.updates(chat.user, CHANNEL) == []
+
+    await chat.harness.approve(reply.proposal_id)
+    [approved] = await chat.service.updates(chat.user, CHANNEL)
+    assert "godkjent av human:kari" in approved.text and approved.status == "APPROVED"
+    assert await chat.service.updates(chat.user, CHANNEL) == []  # told once
+
+    await chat.harness.executor.run_once()
+    [executed] = await chat.service.updates(chat.user, CHANNEL)
+    assert executed.status == "EXECUTED" and "er bokført. (5990, 15 %)" in executed.text
+
+
+async def test_updates_after_reject_ask_back_in_the_users_language() -> None:
+    chat = Chat()
+    [reply] = await chat.say("Here is my receipt", PDF)
+    await chat.harness.handlers.reject(
+        RejectProposal(principal=reviewer(), proposal_id=reply.proposal_id, reason="privat kjøp")
+    )
+    [rejected] = await chat.service.updates(chat.user, CHANNEL)
+    assert 'was rejected by human:kari: "privat kjøp"' in rejected.text
+    assert "Can you clarify" in rejected.text
+    other = await chat.service.updates(principal("ola", "agent"), "another-channel")
+    assert other == []
+
+
+async def test_purge_forgets_messages_older_than_30_days() -> None:
+    chat = Chat()
+    await chat.say("hei")
+    assert len(chat.store.messages) == 2
+    now = chat.harness.clock.now()
+    assert await chat.service.purge(now + RETENTION - dt.timedelta(seconds=1)) == 0
+    assert await chat.service.purge(now + RETENTION + dt.timedelta(seconds=1)) == 2
+    assert chat.store.messages == []
+
+
+# --- pattern learning ---------------------------------------------------------------------
+
+
+async def test_approval_with_corrections_suggests_a_pattern_once() -> None:
+    chat = Chat()
+    [first] = await chat.say("", PDF)
+    await chat.harness.handlers.approve(
+        ApproveProposal(
+            principal=reviewer(),
+            proposal_id=first.proposal_id,
+            corrections=Corrections(account_code="6810"),
+        )
+    )
+    [suggested] = await chat.events("PatternSuggested")
+    assert suggested.actor == "book-e"
+    assert suggested.data.merchant == "Kaffebrenneriet AS"
+    assert suggested.data.account_code == "6810" and suggested.data.vat_rate == Decimal("15")
+    assert suggested.data.reason == "approved by human:kari"
+    assert suggested.data.source_proposal_id == str(first.proposal_id)
+
+    # A second document of the merchant, approved while the suggestion is pending: no more.
+    chat.extractor.extraction = extraction(document_number="R-2", gross=Decimal("99"))
+    [second] = await chat.say("", PDF + b"\n% 2")
+    await chat.harness.approve(second.proposal_id)
+    assert len(await chat.events("PatternSuggested")) == 1
+    # The hook running again for the same approval is idempotent too.
+    assert await chat.learner.after_approval("acme", first.proposal_id) is None
+
+
+async def test_no_suggestion_for_auto_approved_or_patterned_merchants() -> None:
+    chat = Chat(extraction("Rimi"))
+    await chat.learn("Rimi", "5990")
+    [reply] = await chat.say("", PDF)
+    assert reply.status == "APPROVED"
+    assert await chat.learner.after_approval("acme", reply.proposal_id) is None
+    suggestions = await chat.events("PatternSuggested")
+    assert len(suggestions) == 1  # only the one learn() made
+
+
+@pytest.mark.parametrize("status", [Status.REJECTED])
+async def test_no_suggestion_from_a_rejection(status: Status) -> None:
+    chat = Chat()
+    [reply] = await chat.say("", PDF)
+    await chat.harness.reject(reply.proposal_id)
+    assert await chat.learner.after_approval("acme", reply.proposal_id) is None
+    assert await chat.events("PatternSuggested") == []
+    assert uuid.UUID(str(reply.proposal_id))
+
+
+async def test_then_wake_wakes_the_executor_and_still_learns() -> None:
+    chat = Chat()
+    woken: list[int] = []
+    chat.harness.handlers.on_approved = then_wake(
+        chat.harness.handlers.on_approved, lambda: woken.append(1)
+    )
+    [reply] = await chat.say("", PDF)
+    await chat.harness.approve(reply.proposal_id)
+    assert woken == [1]
+    assert len(await chat.events("PatternSuggested")) == 1
