@@ -1,0 +1,22 @@
+"""Discord (hikari 2.x): documents and questions in, proposals, answers, reviews and news out."""
+
+from bookkeeper.adapters.discord.bot import DiscordBot, start_discord
+from bookkeeper.adapters.discord.handler import (
+    DiscordHandler,
+    DiscordUser,
+    conversation_channel,
+    custom_id,
+    parse_corrections,
+    parse_users,
+)
+
+__all__ = [
+    "DiscordBot",
+    "DiscordHandler",
+    "DiscordUser",
+    "conversation_channel",
+    "custom_id",
+    "parse_corrections",
+    "parse_users",
+    "start_discord",
+]

@@ -1,0 +1,544 @@
+"""The Discord conversation and review, independent of the gateway (tested offline).
+
+    invoices channel / DM ──▶ on_message
+        attachment ──▶ SafeFetcher (Discord CDN only) ──▶ a thread on the message (guild
+                       channels; a DM answers in place) ──▶ ConversationService.handle
+                       (source "discord", channel "discord:<thread id>") ──▶ replies in the
+                       thread; a proposal awaiting review ──▶ post_review_request
+        question   ──▶ ConversationService.handle ──▶ replies in place
+    review channel ──▶ on_interaction
+        Godkjenn / Avvis / Korriger buttons (custom ids `bk:<action>:<proposal id>`);
+        Avvis asks the reason and Korriger the account and VAT rate in a modal. The Discord
+        user must map to a principal allowed `proposals:decide` in the tenant, and the
+        handlers' ABAC refuses self-approval and approval of one's own document: those
+        answers are ephemeral, saying why. Success edits the review message.
+    post_updates() ──▶ ConversationService.updates of every channel the bot answered in
+                       (kept in memory; `recover` rebuilds it from the proposals' source
+                       metadata, channel id "discord:<id>", after a restart).
+
+`rest` is hikari's RESTClient (GatewayBot.rest); tests pass a recording double.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, Protocol
+
+import hikari
+import msgspec
+
+from bookkeeper.adapters.fetch import FetchError
+from bookkeeper.application import messages as m
+from bookkeeper.application.commands import ApproveProposal, RejectProposal
+from bookkeeper.application.conversation import AGENT, ConversationService, Reply
+from bookkeeper.application.errors import ApplicationError, Forbidden, NotFound
+from bookkeeper.application.handlers import DecisionResult, Handlers
+from bookkeeper.application.ports import Authorizer, EventFilter, Principal, ProposalView
+from bookkeeper.application.queries import Queries
+from bookkeeper.domain.approval import OwnDocumentApprovalNotAllowed, SecondApproverRequired
+from bookkeeper.domain.errors import DomainError, SelfApprovalNotAllowed
+from bookkeeper.domain.events import Corrections, Status
+
+log = logging.getLogger("bookkeeper.discord")
+
+SOURCE: Final = "discord"
+#: Discord's limit on a message's content.
+MAX_CONTENT: Final = 2000
+#: Discord's limit on a thread name.
+MAX_THREAD_NAME: Final = 100
+APPROVE: Final = "approve"
+REJECT: Final = "reject"
+CORRECT: Final = "correct"
+REJECT_MODAL: Final = "reject-modal"
+CORRECT_MODAL: Final = "correct-modal"
+PREFIX: Final = "bk"
+ACCOUNT_INPUT: Final = "account"
+VAT_INPUT: Final = "vat"
+REASON_INPUT: Final = "reason"
+
+
+class DiscordUser(msgspec.Struct, frozen=True, kw_only=True):
+    """A mapped Discord user: the principal's subject and roles in the bot's tenant."""
+
+    subject: str
+    roles: frozenset[str]
+
+
+def parse_users(entries: Iterable[str]) -> dict[int, DiscordUser]:
+    """`discordUserId=subject:role+role` entries (BOOKKEEPER_DISCORD_USERS) as a map."""
+    users: dict[int, DiscordUser] = {}
+    for entry in entries:
+        user_id, _, rest = entry.partition("=")
+        subject, _, roles = rest.partition(":")
+        if not user_id.strip().isdigit() or not subject or not roles:
+            raise ValueError(f"not a discordUserId=subject:role+role entry: {entry!r}")
+        users[int(user_id)] = DiscordUser(
+            subject=subject.strip(),
+            roles=frozenset(r.strip() for r in roles.split("+") if r.strip()),
+        )
+    return users
+
+
+class Fetcher(Protocol):
+    """SafeFetcher: the bytes and content type of an allow-listed https URL."""
+
+    async def fetch(self, url: str) -> tuple[bytes, str]: ...
+
+
+def custom_id(action: str, proposal_id: uuid.UUID) -> str:
+    return f"{PREFIX}:{action}:{proposal_id}"
+
+
+def parse_custom_id(value: str) -> tuple[str, uuid.UUID] | None:
+    prefix, _, rest = value.partition(":")
+    action, _, raw = rest.partition(":")
+    if prefix != PREFIX:
+        return None
+    try:
+        return action, uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def conversation_channel(channel_id: int) -> str:
+    """The conversation store's channel id of a Discord channel or thread."""
+    return f"{SOURCE}:{channel_id}"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
+
+
+class DiscordHandler:
+    """Messages and interactions of one Discord application serving one tenant."""
+
+    def __init__(
+        self,
+        *,
+        rest: Any,
+        conversation: ConversationService,
+        handlers: Handlers,
+        queries: Queries,
+        authorizer: Authorizer,
+        fetcher: Fetcher,
+        tenant: str,
+        users: Mapping[int, DiscordUser],
+        invoices_channel: int | None = None,
+        review_channel: int | None = None,
+    ) -> None:
+        self._rest = rest
+        self._conversation = conversation
+        self._handlers = handlers
+        self._queries = queries
+        self._authorizer = authorizer
+        self._fetcher = fetcher
+        self.tenant = tenant
+        self._users = dict(users)
+        self.invoices_channel = invoices_channel
+        self.review_channel = review_channel
+        #: conversation channel id ("discord:<id>") ─▶ the Discord channel told its news.
+        self.channels: dict[str, int] = {}
+        #: proposal id ─▶ the thread (or DM channel) where its document was posted.
+        self.threads: dict[uuid.UUID, int] = {}
+        #: proposal id ─▶ its review request message in the review channel.
+        self.reviews: dict[uuid.UUID, int] = {}
+
+    # --- who ---------------------------------------------------------------------------
+
+    def principal_for(self, user_id: int) -> Principal:
+        """A mapped user's principal; anyone else posts as an agent `discord:<id>`."""
+        user = self._users.get(int(user_id))
+        if user is None:
+            return Principal(
+                subject=f"discord:{int(user_id)}",
+                tenant_id=self.tenant,
+                roles=frozenset({"agent"}),
+            )
+        return Principal(subject=user.subject, tenant_id=self.tenant, roles=user.roles)
+
+    @property
+    def agent(self) -> Principal:
+        return Principal(subject=AGENT, tenant_id=self.tenant, roles=frozenset({"agent"}))
+
+    # --- messages ----------------------------------------------------------------------
+
+    async def on_message(self, event: Any) -> None:
+        """A message in the invoices channel, a document thread or a DM."""
+        if not getattr(event, "is_human", True):
+            return
+        message = event.message
+        channel_id = int(event.channel_id)
+        is_dm = getattr(message, "guild_id", None) is None
+        known = conversation_channel(channel_id) in self.channels
+        if not (is_dm or known or channel_id == self.invoices_channel):
+            return
+        text = (message.content or "").strip()
+        files = list(message.attachments or ())
+        principal = self.principal_for(message.author.id)
+        if files:
+            await self._documents(event, principal, channel_id, text, files, is_dm or known)
+        elif text:
+            replies = await self._conversation.handle(
+                principal, conversation_channel(channel_id), text, source=SOURCE
+            )
+            await self._post(channel_id, replies)
+
+    async def _documents(
+        self,
+        event: Any,
+        principal: Principal,
+        channel_id: int,
+        text: str,
+        files: Sequence[Any],
+        in_place: bool,
+    ) -> None:
+        attachments: list[tuple[bytes, str | None, str | None]] = []
+        for file in files:
+            try:
+                content, content_type = await self._fetcher.fetch(str(file.url))
+            except FetchError as error:
+                log.warning("could not fetch Discord attachment %s: %s", file.filename, error)
+                await self._rest.create_message(
+                    channel_id,
+                    m.text(
+                        "document_failed", m.NORWEGIAN, filename=file.filename, error=str(error)
+                    ),
+                )
+                continue
+            attachments.append((content, content_type or None, file.filename))
+        if not attachments:
+            return
+        target = channel_id
+        if not in_place:
+            # One thread per message with documents: Discord allows one thread per message.
+            name = ", ".join(name or "dokument" for _, _, name in attachments)
+            thread = await self._rest.create_message_thread(
+                channel_id,
+                event.message,
+                name[:MAX_THREAD_NAME],
+                auto_archive_duration=dt.timedelta(days=1),
+            )
+            target = int(thread.id)
+        replies = await self._conversation.handle(
+            principal, conversation_channel(target), text, attachments, source=SOURCE
+        )
+        await self._post(target, replies)
+        for reply in replies:
+            if reply.proposal_id is None:
+                continue
+            self.threads[reply.proposal_id] = target
+            if reply.status == Status.PROPOSED.value and self.review_channel is not None:
+                view = await self._queries.proposal(self.agent, reply.proposal_id)
+                await self.post_review_request(view)
+
+    async def _post(self, channel_id: int, replies: Sequence[Reply]) -> None:
+        self.channels[conversation_channel(channel_id)] = channel_id
+        for reply in replies:
+            await self._rest.create_message(channel_id, _clip(reply.text))
+
+    # --- review requests ---------------------------------------------------------------
+
+    async def post_review_request(self, view: ProposalView) -> Any:
+        """Post a proposal to the review channel with Godkjenn / Avvis / Korriger buttons."""
+        if self.review_channel is None:
+            return None
+        row = hikari.impl.MessageActionRowBuilder()
+        row.add_interactive_button(
+            hikari.ButtonStyle.SUCCESS, custom_id(APPROVE, view.id), label="Godkjenn"
+        )
+        row.add_interactive_button(
+            hikari.ButtonStyle.DANGER, custom_id(REJECT, view.id), label="Avvis"
+        )
+        row.add_interactive_button(
+            hikari.ButtonStyle.SECONDARY, custom_id(CORRECT, view.id), label="Korriger"
+        )
+        message = await self._rest.create_message(
+            self.review_channel, _clip(review_text(view)), components=[row]
+        )
+        self.reviews[view.id] = int(message.id)
+        return message
+
+    # --- interactions ------------------------------------------------------------------
+
+    async def on_interaction(self, event: Any) -> None:
+        """A button press or modal submit on a review request."""
+        interaction = event.interaction
+        if isinstance(interaction, hikari.ComponentInteraction):
+            await self._button(interaction)
+        elif isinstance(interaction, hikari.ModalInteraction):
+            await self._modal(interaction)
+
+    async def _button(self, interaction: Any) -> None:
+        parsed = parse_custom_id(interaction.custom_id)
+        if parsed is None:
+            return
+        action, proposal_id = parsed
+        principal = await self._reviewer(interaction)
+        if principal is None:
+            return
+        if action == APPROVE:
+            await self._decide(
+                interaction,
+                self._handlers.approve(
+                    ApproveProposal(principal=principal, proposal_id=proposal_id)
+                ),
+            )
+        elif action == REJECT:
+            row = hikari.impl.ModalActionRowBuilder()
+            row.add_text_input(
+                REASON_INPUT,
+                "Begrunnelse",
+                style=hikari.TextInputStyle.PARAGRAPH,
+                max_length=500,
+            )
+            await interaction.create_modal_response(
+                "Avvis forslaget", custom_id(REJECT_MODAL, proposal_id), components=[row]
+            )
+        elif action == CORRECT:
+            view = await self._view(principal, proposal_id)
+            account = hikari.impl.ModalActionRowBuilder()
+            vat = hikari.impl.ModalActionRowBuilder()
+            account.add_text_input(
+                ACCOUNT_INPUT,
+                "Konto (4 siffer)",
+                value=(view.account_code if view and view.account_code else hikari.UNDEFINED),
+                required=False,
+                max_length=4,
+            )
+            vat.add_text_input(
+                VAT_INPUT,
+                "Mva-sats i prosent (0, 12, 15 eller 25)",
+                value=(
+                    m.percent(view.vat_rate).removesuffix(" %")
+                    if view and view.vat_rate is not None
+                    else hikari.UNDEFINED
+                ),
+                required=False,
+                max_length=6,
+            )
+            await interaction.create_modal_response(
+                "Korriger og godkjenn",
+                custom_id(CORRECT_MODAL, proposal_id),
+                components=[account, vat],
+            )
+
+    async def _modal(self, interaction: Any) -> None:
+        parsed = parse_custom_id(interaction.custom_id)
+        if parsed is None:
+            return
+        action, proposal_id = parsed
+        principal = await self._reviewer(interaction)
+        if principal is None:
+            return
+        values = modal_values(interaction.components)
+        if action == REJECT_MODAL:
+            reason = values.get(REASON_INPUT, "").strip()
+            if not reason:
+                await _ephemeral(interaction, "Skriv en begrunnelse for å avvise.")
+                return
+            await self._decide(
+                interaction,
+                self._handlers.reject(
+                    RejectProposal(principal=principal, proposal_id=proposal_id, reason=reason)
+                ),
+            )
+        elif action == CORRECT_MODAL:
+            try:
+                corrections = parse_corrections(
+                    values.get(ACCOUNT_INPUT, ""), values.get(VAT_INPUT, "")
+                )
+            except ValueError as error:
+                await _ephemeral(interaction, str(error))
+                return
+            await self._decide(
+                interaction,
+                self._handlers.approve(
+                    ApproveProposal(
+                        principal=principal, proposal_id=proposal_id, corrections=corrections
+                    )
+                ),
+            )
+
+    async def _reviewer(self, interaction: Any) -> Principal | None:
+        """The presser's principal if it may decide proposals; else say why, ephemerally."""
+        if self.review_channel is not None and int(interaction.channel_id) != self.review_channel:
+            await _ephemeral(interaction, "Godkjenning skjer i godkjenningskanalen.")
+            return None
+        principal = self.principal_for(interaction.user.id)
+        try:
+            self._authorizer.check(principal, "proposals:decide")
+        except Forbidden:
+            log.info("Discord user %s may not decide proposals", interaction.user.id)
+            await _ephemeral(
+                interaction,
+                "Du har ikke tilgang til å godkjenne eller avvise bilag i denne kanalen "
+                "(Discord-brukeren din er ikke koblet til en godkjenner).",
+            )
+            return None
+        return principal
+
+    async def _view(self, principal: Principal, proposal_id: uuid.UUID) -> ProposalView | None:
+        try:
+            return await self._queries.proposal(principal, proposal_id)
+        except (NotFound, Forbidden):
+            return None
+
+    async def _decide(self, interaction: Any, decision: Any) -> None:
+        try:
+            result: DecisionResult = await decision
+        except OwnDocumentApprovalNotAllowed:
+            await _ephemeral(interaction, "Du kan ikke godkjenne et bilag du lastet opp selv.")
+            return
+        except SecondApproverRequired:
+            await _ephemeral(
+                interaction, "Du har allerede godkjent dette; en annen godkjenner må gjøre resten."
+            )
+            return
+        except SelfApprovalNotAllowed:
+            await _ephemeral(interaction, "Du kan ikke godkjenne ditt eget forslag.")
+            return
+        except (DomainError, ApplicationError) as error:
+            message = getattr(error, "message", None) or str(error)
+            await _ephemeral(interaction, f"Ikke utført: {message}")
+            return
+        view = result.proposal
+        if view.status is Status.PROPOSED:  # the first of two approvals
+            await interaction.create_initial_response(
+                hikari.ResponseType.MESSAGE_UPDATE,
+                _clip(
+                    f"{review_text(view)}\nFørste godkjenning gitt; venter på en godkjenner til."
+                ),
+            )
+            return
+        await interaction.create_initial_response(
+            hikari.ResponseType.MESSAGE_UPDATE, _clip(outcome_text(view)), components=[]
+        )
+
+    # --- news --------------------------------------------------------------------------
+
+    async def post_updates(self) -> int:
+        """Post ConversationService.updates into each known channel; how many were posted."""
+        posted = 0
+        for channel, target in list(self.channels.items()):
+            try:
+                replies = await self._conversation.updates(self.agent, channel)
+                for reply in replies:
+                    await self._rest.create_message(target, _clip(reply.text))
+                    posted += 1
+            except Exception:  # one channel's failure must not stop the others
+                log.exception("could not post updates to Discord channel %s", target)
+        return posted
+
+    async def recover(self, since: dt.datetime | None = None) -> int:
+        """Rebuild the proposal ↔ thread map after a restart from the proposals' source
+        metadata (channel "discord", channelId "discord:<id>"); how many were found."""
+        found: set[uuid.UUID] = set()
+        after = 0
+        while True:
+            page = await self._queries.events(
+                self.agent, EventFilter(created_from=since, after_position=after, limit=200)
+            )
+            for event in page:
+                source = event.metadata.get("source")
+                if not isinstance(source, dict) or source.get("channel") != SOURCE:
+                    continue
+                if not event.type.endswith("Proposed"):  # a proposal's first event
+                    continue
+                channel = str(source.get("channelId") or "")
+                _, _, raw = channel.partition(":")
+                if raw.isdigit():
+                    self.threads[event.stream_id] = int(raw)
+                    self.channels[channel] = int(raw)
+                    found.add(event.stream_id)
+            if len(page) < 200:
+                return len(found)
+            after = page[-1].position
+
+
+async def _ephemeral(interaction: Any, text: str) -> None:
+    await interaction.create_initial_response(
+        hikari.ResponseType.MESSAGE_CREATE, _clip(text), flags=hikari.MessageFlag.EPHEMERAL
+    )
+
+
+def modal_values(rows: Iterable[Any]) -> dict[str, str]:
+    """custom_id ─▶ value of a modal's text inputs (rows of components)."""
+    values: dict[str, str] = {}
+    for row in rows:
+        for component in getattr(row, "components", (row,)):
+            key = getattr(component, "custom_id", None)
+            value = getattr(component, "value", None)
+            if isinstance(key, str) and isinstance(value, str):
+                values[key] = value
+    return values
+
+
+def parse_corrections(account: str, vat: str) -> Corrections | None:
+    """The reviewer's corrections from the modal; ValueError (Norwegian) if malformed."""
+    account = account.strip()
+    vat = vat.strip().removesuffix("%").strip().replace(",", ".")
+    if account and not (len(account) == 4 and account.isascii() and account.isdigit()):
+        raise ValueError("Konto må være fire siffer, f.eks. 6540.")
+    rate: Decimal | None = None
+    if vat:
+        try:
+            rate = Decimal(vat)
+        except InvalidOperation:
+            raise ValueError("Mva-sats må være et tall, f.eks. 25.") from None
+        if not rate.is_finite() or not 0 <= rate <= 100:
+            raise ValueError("Mva-sats må være mellom 0 og 100.")
+    if not account and rate is None:
+        return None
+    return Corrections(account_code=account or None, vat_rate=rate)
+
+
+def _subject(view: ProposalView) -> str:
+    currency = str(view.data.get("currency") or "NOK")
+    merchant = (
+        view.merchant_name
+        or next(
+            (
+                str(view.data[k])
+                for k in ("merchantName", "supplier", "merchant")
+                if view.data.get(k)
+            ),
+            None,
+        )
+        or m.text("unknown_merchant", m.NORWEGIAN)
+    )
+    return m.text(
+        "subject",
+        m.NORWEGIAN,
+        kind=m.kind_word(view.kind, m.NORWEGIAN),
+        merchant=merchant,
+        amount=m.kroner(view.amount, currency),
+    )
+
+
+def review_text(view: ProposalView) -> str:
+    """The review request: what, booked how, proposed by whom, how sure."""
+    lines = [
+        f"Til godkjenning: {_subject(view)}",
+        f"Konto {view.account_code or '?'}, mva {m.percent(view.vat_rate)}. "
+        f"Foreslått av {view.proposed_by}.",
+    ]
+    if view.confidence is not None:
+        lines.append(f"Sikkerhet {m.score(view.confidence)}.")
+    lines.append(f"Forslag {view.id}")
+    return "\n".join(lines)
+
+
+def outcome_text(view: ProposalView) -> str:
+    """The review message after a decision."""
+    by = view.decided_by or "?"
+    if view.status is Status.REJECTED:
+        return f"Avvist av {by}: {_subject(view)}\nBegrunnelse: {view.rejection_reason or '?'}"
+    corrected = " (korrigert)" if view.corrections else ""
+    return (
+        f"Godkjent av {by}{corrected}: {_subject(view)}\n"
+        f"Konto {view.account_code or '?'}, mva {m.percent(view.vat_rate)}."
+    )

@@ -1,0 +1,365 @@
+"""The Discord adapter offline: hikari-shaped events (stand-ins and Mock(spec=hikari.…)
+interactions), a REST double recording calls, a fetcher double, on the memory Harness with
+the in-test extractor double of test_conversation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
+
+import hikari
+import pytest
+
+from bookkeeper.adapters.discord import (
+    DiscordBot,
+    DiscordHandler,
+    custom_id,
+    parse_corrections,
+    parse_users,
+)
+from bookkeeper.adapters.fetch import FetchRefused
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.queries import Queries
+from bookkeeper.settings import SettingsError, load_settings
+from tests.unit.external_doubles import PDF
+from tests.unit.test_conversation import Chat, extraction
+
+INVOICES, REVIEW, DM = 1001, 1002, 1003
+KARI, OLA, STRANGER, PER = 11, 22, 33, 44
+CDN = "https://cdn.discordapp.com/attachments/1/2/kvittering.pdf"
+
+
+class Rest:
+    """Records the RESTClient calls the handler makes; answers with objects that have ids."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+        self.next_id = 5000
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    async def create_message(self, channel: int, content: str, **kwargs: Any) -> Any:
+        self.calls.append(("create_message", (channel, content), kwargs))
+        return SimpleNamespace(id=self._id(), channel_id=channel, content=content)
+
+    async def create_message_thread(
+        self, channel: int, message: Any, name: str, **kwargs: Any
+    ) -> Any:
+        self.calls.append(("create_message_thread", (channel, message.id, name), kwargs))
+        return SimpleNamespace(id=self._id())
+
+    def messages(self, channel: int) -> list[str]:
+        return [a[1] for n, a, _ in self.calls if n == "create_message" and a[0] == channel]
+
+
+class Fetcher:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.urls: list[str] = []
+        self.error = error
+
+    async def fetch(self, url: str) -> tuple[bytes, str]:
+        self.urls.append(url)
+        if self.error is not None:
+            raise self.error
+        return PDF, "application/pdf"
+
+
+class Bot:
+    def __init__(self, fetcher: Fetcher | None = None, merchant: str = "Rimi") -> None:
+        self.chat = Chat(extraction(merchant))
+        h = self.chat.harness
+        self.rest = Rest()
+        self.fetcher = fetcher or Fetcher()
+        self.handler = DiscordHandler(
+            rest=self.rest,
+            conversation=self.chat.service,
+            handlers=h.handlers,
+            queries=Queries(h.uow_factory, RoleAuthorizer()),
+            authorizer=RoleAuthorizer(),
+            fetcher=self.fetcher,
+            tenant="acme",
+            users=parse_users(
+                [f"{KARI}=kari:reviewer", f"{OLA}=ola:agent", f"{PER}=per:accountant"]
+            ),
+            invoices_channel=INVOICES,
+            review_channel=REVIEW,
+        )
+
+    async def post(
+        self, user: int, text: str = "", *, channel: int = INVOICES, files: int = 0
+    ) -> Any:
+        attachments = [
+            SimpleNamespace(url=CDN, filename=f"kvittering{i}.pdf") for i in range(files)
+        ]
+        message = SimpleNamespace(
+            id=777,
+            content=text,
+            attachments=attachments,
+            author=SimpleNamespace(id=user),
+            guild_id=None if channel == DM else 9,
+        )
+        event = SimpleNamespace(is_human=True, channel_id=channel, message=message)
+        await self.handler.on_message(event)
+        return event
+
+    async def document(self, user: int = OLA) -> uuid.UUID:
+        await self.post(user, files=1)
+        [proposal_id] = self.handler.threads
+        return proposal_id
+
+    async def events(self, type_: str) -> list[Any]:
+        return await self.chat.events(type_)
+
+
+def button(user: int, action: str, proposal_id: uuid.UUID) -> Any:
+    interaction = mock.Mock(spec=hikari.ComponentInteraction)
+    interaction.custom_id = custom_id(action, proposal_id)
+    interaction.user = SimpleNamespace(id=user)
+    interaction.channel_id = REVIEW
+    interaction.create_initial_response = mock.AsyncMock()
+    interaction.create_modal_response = mock.AsyncMock()
+    return SimpleNamespace(interaction=interaction)
+
+
+def modal(user: int, action: str, proposal_id: uuid.UUID, **values: str) -> Any:
+    interaction = mock.Mock(spec=hikari.ModalInteraction)
+    interaction.custom_id = custom_id(action, proposal_id)
+    interaction.user = SimpleNamespace(id=user)
+    interaction.channel_id = REVIEW
+    interaction.components = [
+        SimpleNamespace(components=[SimpleNamespace(custom_id=k, value=v)])
+        for k, v in values.items()
+    ]
+    interaction.create_initial_response = mock.AsyncMock()
+    return SimpleNamespace(interaction=interaction)
+
+
+def response(event: Any) -> tuple[Any, str, dict[str, Any]]:
+    [call] = event.interaction.create_initial_response.await_args_list
+    return call.args[0], call.args[1], call.kwargs
+
+
+def refused(event: Any) -> str:
+    kind, text, kwargs = response(event)
+    assert kind is hikari.ResponseType.MESSAGE_CREATE
+    assert kwargs["flags"] == hikari.MessageFlag.EPHEMERAL
+    return text
+
+
+# --- messages -----------------------------------------------------------------------------
+
+
+async def test_an_attachment_gets_a_thread_the_proposal_and_a_review_request() -> None:
+    bot = Bot()
+    await bot.post(OLA, files=1)
+
+    assert bot.fetcher.urls == [CDN]
+    name, args, kwargs = bot.rest.calls[0]
+    assert name == "create_message_thread" and args == (INVOICES, 777, "kvittering0.pdf")
+    assert kwargs["auto_archive_duration"] == dt.timedelta(days=1)
+    [(proposal_id, thread)] = bot.handler.threads.items()
+    [reply] = bot.rest.messages(thread)
+    assert "Kvittering fra Rimi: 1 234,50 kr, konto 5990, mva 15 %." in reply
+    assert "Venter på godkjenning." in reply
+    [proposed] = await bot.events("ReceiptAttachmentProposed")
+    assert proposed.actor == "human:ola" and proposed.stream_id == proposal_id
+    assert proposed.metadata["source"]["channel"] == "discord"
+    assert proposed.metadata["source"]["channelId"] == f"discord:{thread}"
+    # The review request carries the three buttons with the proposal id.
+    [request] = bot.rest.messages(REVIEW)
+    print(request)
+    assert request.startswith("Til godkjenning: ") and "Rimi" in request
+    assert "Konto 5990, mva 15 %. Foreslått av human:ola." in request
+    assert str(proposal_id) in request
+    [row] = next(kw["components"] for n, a, kw in bot.rest.calls if a[0] == REVIEW)
+    ids = [c.custom_id for c in row.components]
+    assert ids == [f"bk:{a}:{proposal_id}" for a in ("approve", "reject", "correct")]
+
+
+async def test_a_refused_url_is_answered_and_nothing_is_proposed() -> None:
+    bot = Bot(Fetcher(FetchRefused("evil.example is not an allowed host")))
+    await bot.post(OLA, files=1)
+    [answer] = bot.rest.messages(INVOICES)
+    assert "Kunne ikke lese kvittering0.pdf" in answer and "evil.example" in answer
+    assert await bot.events("ReceiptAttachmentProposed") == []
+    assert not any(n == "create_message_thread" for n, _, _ in bot.rest.calls)
+
+
+async def test_a_dm_question_is_answered_in_place() -> None:
+    bot = Bot()
+    await bot.post(STRANGER, "Hva er saldoen?", channel=DM)
+    [answer] = bot.rest.messages(DM)
+    assert "Driftskonto (12345678903): 15 234,50 kr" in answer
+    [event] = await bot.events("BalanceQueried")
+    assert event.actor == "human:discord:33" and event.metadata["source"] == "discord"
+
+
+async def test_other_channels_and_bots_are_ignored() -> None:
+    bot = Bot()
+    await bot.post(OLA, "Hva er saldoen?", channel=4242)
+    event = SimpleNamespace(is_human=False, channel_id=DM, message=None)
+    await bot.handler.on_message(event)
+    assert bot.rest.calls == []
+
+
+# --- review -------------------------------------------------------------------------------
+
+
+async def test_approve_by_a_mapped_reviewer_records_the_reviewer_and_edits_the_message() -> None:
+    bot = Bot()
+    proposal_id = await bot.document()
+    event = button(KARI, "approve", proposal_id)
+    await bot.handler.on_interaction(event)
+
+    kind, text, kwargs = response(event)
+    assert kind is hikari.ResponseType.MESSAGE_UPDATE and kwargs["components"] == []
+    assert text.startswith("Godkjent av human:kari: ")
+    [approved] = await bot.events("ReceiptAttachmentApproved")
+    assert approved.actor == "human:kari" and approved.stream_id == proposal_id
+
+
+async def test_the_uploader_and_proposer_may_not_approve_their_own_document() -> None:
+    bot = Bot()
+    proposal_id = await bot.document(PER)  # an accountant: may upload and decide
+    event = button(PER, "approve", proposal_id)
+    await bot.handler.on_interaction(event)
+    assert "Du kan ikke godkjenne" in refused(event)
+    assert await bot.events("ReceiptAttachmentApproved") == []
+
+
+@pytest.mark.parametrize("user", [STRANGER, OLA])
+async def test_an_unmapped_or_non_reviewer_user_is_refused(user: int) -> None:
+    bot = Bot()
+    proposal_id = await bot.document()
+    for action in ("approve", "reject", "correct"):
+        event = button(user, action, proposal_id)
+        await bot.handler.on_interaction(event)
+        assert "ikke tilgang" in refused(event)
+        event.interaction.create_modal_response.assert_not_awaited()
+    assert await bot.events("ReceiptAttachmentApproved") == []
+    assert await bot.events("ReceiptAttachmentRejected") == []
+
+
+async def test_correct_opens_a_modal_and_approves_with_corrections() -> None:
+    bot = Bot()
+    proposal_id = await bot.document()
+    event = button(KARI, "correct", proposal_id)
+    await bot.handler.on_interaction(event)
+    call = event.interaction.create_modal_response.await_args
+    assert call.args[1] == f"bk:correct-modal:{proposal_id}"
+    inputs = [c for row in call.kwargs["components"] for c in row.components]
+    assert [(i.custom_id, i.value) for i in inputs] == [
+        ("account", "5990"),
+        ("vat", "15"),
+    ]
+
+    submit = modal(KARI, "correct-modal", proposal_id, account="6540", vat="25 %")
+    await bot.handler.on_interaction(submit)
+    kind, text, _ = response(submit)
+    assert kind is hikari.ResponseType.MESSAGE_UPDATE
+    assert "(korrigert)" in text and "Konto 6540, mva 25 %" in text
+    [approved] = await bot.events("ReceiptAttachmentApproved")
+    assert approved.actor == "human:kari"
+    assert approved.data.corrections.account_code == "6540"
+    assert approved.data.corrections.vat_rate == Decimal("25")
+
+
+async def test_a_malformed_correction_is_refused_ephemerally() -> None:
+    bot = Bot()
+    proposal_id = await bot.document()
+    submit = modal(KARI, "correct-modal", proposal_id, account="65", vat="")
+    await bot.handler.on_interaction(submit)
+    assert "fire siffer" in refused(submit)
+    assert await bot.events("ReceiptAttachmentApproved") == []
+
+
+async def test_reject_asks_the_reason_then_rejects_and_the_thread_hears_of_it() -> None:
+    bot = Bot()
+    proposal_id = await bot.document()
+    event = button(KARI, "reject", proposal_id)
+    await bot.handler.on_interaction(event)
+    call = event.interaction.create_modal_response.await_args
+    assert call.args[1] == f"bk:reject-modal:{proposal_id}"
+
+    submit = modal(KARI, "reject-modal", proposal_id, reason="privat kjøp")
+    await bot.handler.on_interaction(submit)
+    kind, text, _ = response(submit)
+    assert kind is hikari.ResponseType.MESSAGE_UPDATE
+    assert text.startswith("Avvist av human:kari") and "privat kjøp" in text
+    [rejected] = await bot.events("ReceiptAttachmentRejected")
+    assert rejected.actor == "human:kari"
+
+    thread = bot.handler.threads[proposal_id]
+    assert await bot.handler.post_updates() == 1
+    assert "avvist av human:kari: «privat kjøp»" in bot.rest.messages(thread)[-1]
+    assert await bot.handler.post_updates() == 0  # told once
+
+
+async def test_recover_rebuilds_the_thread_map_from_the_event_metadata() -> None:
+    bot = Bot()
+    proposal_id = await bot.document()
+    thread = bot.handler.threads[proposal_id]
+    bot.handler.threads.clear()
+    bot.handler.channels.clear()
+    assert await bot.handler.recover() == 1
+    assert bot.handler.threads == {proposal_id: thread}
+    assert bot.handler.channels == {f"discord:{thread}": thread}
+
+
+# --- parsing, settings, the gateway bot ----------------------------------------------------
+
+
+def test_user_map_and_corrections() -> None:
+    users = parse_users(["11=kari:reviewer+accountant", "22=ola:agent"])
+    assert users[11].subject == "kari" and users[11].roles == {"reviewer", "accountant"}
+    with pytest.raises(ValueError, match="discordUserId"):
+        parse_users(["kari:reviewer"])
+    assert parse_corrections("", "") is None
+    corrections = parse_corrections(" 6540 ", "12,0")
+    assert corrections is not None and corrections.vat_rate == Decimal("12.0")
+    with pytest.raises(ValueError, match="Mva"):
+        parse_corrections("", "mye")
+
+
+def test_discord_settings() -> None:
+    env = {
+        "BOOKKEEPER_DATA_DIR": "/tmp/bk",
+        "BOOKKEEPER_DISCORD_TOKEN": "secret-token",
+        "BOOKKEEPER_DISCORD_TENANT": "acme",
+        "BOOKKEEPER_DISCORD_INVOICES_CHANNEL": "1001",
+        "BOOKKEEPER_DISCORD_REVIEW_CHANNEL": "1002",
+        "BOOKKEEPER_DISCORD_USERS": "11=Kari:reviewer, 22=ola:agent+viewer",
+    }
+    settings = load_settings(env)
+    assert settings.discord_invoices_channel == 1001 and settings.discord_review_channel == 1002
+    assert settings.discord_users == ("11=Kari:reviewer", "22=ola:agent+viewer")
+    assert "secret-token" not in repr(settings) and "discord_token='***'" in repr(settings)
+    with pytest.raises(SettingsError, match="DISCORD_TENANT"):
+        load_settings({**env, "BOOKKEEPER_DISCORD_TENANT": ""})
+    with pytest.raises(SettingsError, match="DISCORD_USERS"):
+        load_settings({**env, "BOOKKEEPER_DISCORD_USERS": "kari=reviewer"})
+    with pytest.raises(SettingsError, match="REVIEW_CHANNEL"):
+        load_settings({**env, "BOOKKEEPER_DISCORD_REVIEW_CHANNEL": "#review"})
+    assert load_settings({"BOOKKEEPER_DATA_DIR": "/tmp/bk"}).discord_token is None
+
+
+async def test_the_gateway_bot_wires_the_handler_and_closes_without_connecting() -> None:
+    bot = Bot()
+    made: list[Any] = []
+
+    def make(rest: Any) -> DiscordHandler:
+        made.append(rest)
+        return bot.handler
+
+    discord = DiscordBot("MTE.not.real", make)
+    assert made == [discord.bot.rest]
+    listeners = discord.bot.get_listeners(hikari.MessageCreateEvent)
+    assert listeners and discord.bot.get_listeners(hikari.InteractionCreateEvent)
+    await discord.close()  # never started: nothing to stop
+    assert not discord.bot.is_alive
