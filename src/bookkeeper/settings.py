@@ -39,6 +39,16 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_CORS_ORIGINS           | unset: no CORS (comma list of https://host[:port]) |
 | BOOKKEEPER_FETCH_ALLOWED_HOSTS    | cdn.discordapp.com,media.discordapp.net          |
 | BOOKKEEPER_POLICY_RELOAD_SECONDS  | 5 (how stale an authorization policy may be; 0: none) |
+| BOOKKEEPER_DISCORD_TOKEN          | unset: no Discord bot (`serve` starts it when set) |
+| BOOKKEEPER_DISCORD_TENANT         | (required with a Discord token: the tenant served) |
+| BOOKKEEPER_DISCORD_INVOICES_CHANNEL | unset: documents by DM only (a channel id)     |
+| BOOKKEEPER_DISCORD_REVIEW_CHANNEL | unset: no review requests posted (a channel id)  |
+| BOOKKEEPER_DISCORD_USERS          | unset: nobody reviews on Discord (see below)     |
+
+BOOKKEEPER_DISCORD_USERS maps Discord users to principals of the Discord tenant, as
+`discordUserId=subject:role+role,…`, e.g. `112233=kari:reviewer,445566=ola:accountant+admin`.
+A Discord user not in the map may still post documents and questions, as an agent-role
+principal `discord:<id>`, but may not approve or reject.
 
 An empty variable counts as unset, so `FOO=` in a compose file means "the default".
 """
@@ -102,10 +112,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: tuple[str, ...] = ()
     fetch_allowed_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
     policy_reload_seconds: int = 5
+    discord_token: str | None = None
+    discord_tenant: str | None = None
+    discord_invoices_channel: int | None = None
+    discord_review_channel: int | None = None
+    #: `discordUserId=subject:role+role` entries (bookkeeper.adapters.discord.parse_users).
+    discord_users: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
-        hidden = {"fiken_token", "folio_token", "anthropic_api_key"}
+        hidden = {"fiken_token", "folio_token", "anthropic_api_key", "discord_token"}
         fields = ", ".join(
             f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
             for name in self.__struct_fields__
@@ -217,6 +233,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         policy_reload_seconds=_integer(
             "POLICY_RELOAD_SECONDS", get("POLICY_RELOAD_SECONDS"), default=5, low=0, high=3600
         ),
+        **_discord(get),
     )
 
 
@@ -395,3 +412,49 @@ def _integer(name: str, raw: str | None, *, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}, got {value}")
     return value
+
+
+class _DiscordFields(TypedDict, total=False):
+    discord_token: str
+    discord_tenant: str
+    discord_invoices_channel: int
+    discord_review_channel: int
+    discord_users: tuple[str, ...]
+
+
+_DISCORD_USER: Final = re.compile(r"[0-9]{1,20}=[^:=,\s]+:[a-z][a-z_-]*(\+[a-z][a-z_-]*)*")
+
+
+def _discord(get: Callable[[str], str | None]) -> _DiscordFields:
+    """The Discord bot: token, tenant, channel ids (snowflakes) and the user map."""
+    fields: _DiscordFields = {}
+    token, tenant = get("DISCORD_TOKEN"), get("DISCORD_TENANT")
+    if token is not None:
+        if tenant is None:
+            raise SettingsError(
+                f"{PREFIX}DISCORD_TENANT (the tenant the bot serves) is required with "
+                f"{PREFIX}DISCORD_TOKEN"
+            )
+        fields["discord_token"] = token
+    if tenant is not None:
+        fields["discord_tenant"] = tenant
+    for name, key in (
+        ("DISCORD_INVOICES_CHANNEL", "discord_invoices_channel"),
+        ("DISCORD_REVIEW_CHANNEL", "discord_review_channel"),
+    ):
+        raw = get(name)
+        if raw is not None:
+            if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
+                raise SettingsError(f"{PREFIX}{name} must be a Discord channel id (digits)")
+            fields[key] = int(raw)  # type: ignore[literal-required]
+    raw_users = get("DISCORD_USERS") or ""
+    users = tuple(entry.strip() for entry in raw_users.split(",") if entry.strip())
+    if users:
+        bad = [entry for entry in users if not _DISCORD_USER.fullmatch(entry)]
+        if bad:
+            raise SettingsError(
+                f"{PREFIX}DISCORD_USERS must list discordUserId=subject:role+role entries, "
+                f"not {bad[0]!r}"
+            )
+        fields["discord_users"] = users
+    return fields

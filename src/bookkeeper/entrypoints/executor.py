@@ -26,6 +26,10 @@ from bookkeeper.settings import Settings
 log = logging.getLogger("bookkeeper.executor")
 
 JOB_ID: Final = "bookkeeper-executor"
+#: The daily job forgetting old conversation messages (ConversationService.purge).
+PURGE_JOB_ID: Final = "bookkeeper-conversation-purge"
+#: When it runs (UTC): at night, in the quiet hours.
+PURGE_HOUR_UTC: Final = 2
 #: Passes run back to back at most this often before yielding to the schedule again.
 MAX_PASSES_PER_RUN: Final = 100
 
@@ -36,6 +40,12 @@ class RunsOnce(Protocol):
     policy: ExecutionPolicy
 
     async def run_once(self) -> ExecutionReport: ...
+
+
+class Purges(Protocol):
+    """What the daily purge job calls (the ConversationService)."""
+
+    async def purge(self, now: dt.datetime) -> int: ...
 
 
 class ExecutorService:
@@ -51,6 +61,7 @@ class ExecutorService:
         self._idle.set()
         self._again = False
         self.runs = 0
+        self._purges: Purges | None = None
 
     @property
     def started(self) -> bool:
@@ -74,6 +85,39 @@ class ExecutorService:
         scheduler.start()
         self._scheduler = scheduler
         log.info("executor started: every %s s", self._interval)
+        if self._purges is not None:
+            self._add_purge_job(scheduler)
+
+    def schedule_purge(self, target: Purges) -> None:
+        """Call `target.purge(now)` daily at PURGE_HOUR_UTC, in the same scheduler (now if
+        started, else from `start`)."""
+        self._purges = target
+        if self._scheduler is not None:
+            self._add_purge_job(self._scheduler)
+
+    def _add_purge_job(self, scheduler: AsyncIOScheduler) -> None:
+        scheduler.add_job(
+            self.run_purge,
+            "cron",
+            hour=PURGE_HOUR_UTC,
+            id=PURGE_JOB_ID,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+        )
+        log.info("conversation purge scheduled daily at %02d:00 UTC", PURGE_HOUR_UTC)
+
+    async def run_purge(self, now: dt.datetime | None = None) -> int:
+        """The purge job: forget what is past retention; how many messages (0 on error)."""
+        if self._purges is None:
+            return 0
+        try:
+            count = await self._purges.purge(now or dt.datetime.now(dt.UTC))
+        except Exception:
+            log.exception("conversation purge failed")
+            return 0
+        log.info("conversation purge: %s message(s) forgotten", count)
+        return count
 
     def wake(self) -> None:
         """Run soon: now if idle, else right after the current run."""

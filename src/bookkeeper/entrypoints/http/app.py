@@ -26,6 +26,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from bookkeeper import __version__
+from bookkeeper.adapters.discord import DiscordBot, start_discord
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.handlers import Handlers, then_wake
 from bookkeeper.application.ledger import LedgerService
@@ -74,6 +75,7 @@ def create_app(container: Container) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         database: Database = await resolve(container.database)
+        discord: DiscordBot | None = None
         try:
             runtime.database_url = await resolve(container.redacted_database_url)
             if database.dialect == "sqlite":
@@ -91,6 +93,8 @@ def create_app(container: Container) -> Litestar:
             _log.info("JWT signing key: %s", container.settings().jwt_private_key_file)
             if container.settings().executor_enabled:
                 service: ExecutorService = await resolve(container.executor_service)
+                # Daily, in the same scheduler: forget conversation messages past retention.
+                service.schedule_purge(await resolve(container.conversation))
                 await service.start()
                 runtime.executor_service = service
                 # The wake comes first; a hook set before (pattern learning) still runs.
@@ -102,8 +106,12 @@ def create_app(container: Container) -> Litestar:
                 )
             else:
                 _log.info("executor off (BOOKKEEPER_EXECUTOR=off): approved actions wait")
+            # In the background: the gateway connects while the API already serves.
+            discord = await start_discord(container)
             yield
         finally:
+            if discord is not None:
+                await discord.close()
             if runtime.executor_service is not None:
                 await runtime.executor_service.stop()
             await shutdown(container)
