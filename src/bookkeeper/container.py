@@ -47,6 +47,7 @@ from bookkeeper.application.ports import (
     Clock,
     DocumentExtractor,
     Ids,
+    IntentClassifier,
     TokenVerifier,
     UnitOfWorkFactory,
 )
@@ -146,6 +147,27 @@ def _extractor(settings: Settings) -> DocumentExtractor:
     from bookkeeper.adapters.extraction.offline import OfflineExtractor
 
     return OfflineExtractor()
+
+
+def _intent_classifier(settings: Settings, clock: Clock) -> IntentClassifier:
+    """Which read-only question a chat message asks: Claude (choosing among the read-only
+    intents only, keywords as its fallback) with an Anthropic API key, else the keywords."""
+    api_key = getattr(settings, "anthropic_api_key", None)
+    if api_key:
+        from bookkeeper.adapters.intents.claude import ClaudeIntentClassifier
+        from bookkeeper.application.lookups import OSLO
+
+        options: dict[str, Any] = {}
+        if getattr(settings, "anthropic_model", None):
+            options["model"] = settings.anthropic_model
+        if getattr(settings, "anthropic_base_url", None):
+            options["base_url"] = settings.anthropic_base_url
+        return ClaudeIntentClassifier(
+            api_key, today=lambda: clock.now().astimezone(OSLO).date(), **options
+        )
+    from bookkeeper.application.conversation import KeywordClassifier
+
+    return KeywordClassifier()
 
 
 def _handlers(
@@ -284,6 +306,8 @@ class Container(containers.DeclarativeContainer):
     #: The conversation (Discord, `bookkeeper chat`): documents in, proposals and answers
     #: out; messages kept 30 days (`purge`).
     conversation_store = providers.Singleton(_conversation_store, database)
+    #: Questions in plain language: Claude's read-only intents with an API key, else keywords.
+    intent_classifier = providers.Singleton(_intent_classifier, settings, clock)
     conversation = providers.Singleton(
         ConversationService,
         pipeline=pipeline,
@@ -293,6 +317,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
         authorizer=authorizer,
+        classifier=intent_classifier,
     )
 
     #: Fetches document URLs (Discord attachments) from BOOKKEEPER_FETCH_ALLOWED_HOSTS only,

@@ -44,12 +44,14 @@ from bookkeeper.application import messages as m
 from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
 from bookkeeper.application.handlers import AUTO_APPROVER, Handlers
-from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.lookups import InvalidDateRange, Lookups
 from bookkeeper.application.pipeline import DocumentPipeline, IntakeResult
 from bookkeeper.application.ports import (
     Authorizer,
     Clock,
     Ids,
+    Intent,
+    IntentClassifier,
     Principal,
     ProposalFilter,
     ProposalView,
@@ -149,8 +151,12 @@ class ConversationService:
         clock: Clock,
         ids: Ids,
         authorizer: Authorizer,
+        *,
+        classifier: IntentClassifier | None = None,
     ) -> None:
         self._pipeline = pipeline
+        #: Which read-only question a message asks: keywords unless a classifier is given.
+        self._classifier: IntentClassifier = classifier or KeywordClassifier()
         self._lookups = lookups
         self._store = store
         self._uow = uow_factory
@@ -256,14 +262,21 @@ class ConversationService:
     async def _question(
         self, principal: Principal, text: str, language: m.Language, source: str
     ) -> Reply:
-        intent = intent_of(text)
+        intent = await self._classifier.classify(text)
+        start, end = intent.start, intent.end
         try:
-            if intent == "balance":
+            self._lookups.date_range(start, end)
+        except InvalidDateRange:
+            start = end = None  # a bad range asked for: the default one
+        try:
+            if intent.name == "balance":
                 return await self._balance(principal, language, source)
-            if intent == "missing_receipts":
-                return await self._missing(principal, language, source)
-            if intent == "supplier_invoices":
-                return await self._invoices(principal, language, source)
+            if intent.name == "missing_receipts":
+                return await self._missing(principal, language, source, start, end)
+            if intent.name == "supplier_invoices":
+                return await self._invoices(principal, language, source, start, end)
+            if intent.name == "expenses":
+                return await self._invoices(principal, language, source, start, end, expenses=True)
         except Forbidden:
             return Reply(text=m.text("forbidden", language), language=language)
         except ExternalError as error:
@@ -289,8 +302,15 @@ class ConversationService:
             ]
         return Reply(text="\n".join(lines), language=language, event_id=result.event_id)
 
-    async def _missing(self, principal: Principal, language: m.Language, source: str) -> Reply:
-        result = await self._lookups.missing_receipts(principal, source=source)
+    async def _missing(
+        self,
+        principal: Principal,
+        language: m.Language,
+        source: str,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> Reply:
+        result = await self._lookups.missing_receipts(principal, start, end, source=source)
         span = {"start": _date(result.start), "end": _date(result.end)}
         found = result.transactions
         if not found:
@@ -314,17 +334,27 @@ class ConversationService:
             lines.append(m.text("more", language, count=len(found) - MAX_LINES))
         return Reply(text="\n".join(lines), language=language, event_id=result.event_id)
 
-    async def _invoices(self, principal: Principal, language: m.Language, source: str) -> Reply:
-        result = await self._lookups.supplier_invoices(principal, source=source)
+    async def _invoices(
+        self,
+        principal: Principal,
+        language: m.Language,
+        source: str,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        *,
+        expenses: bool = False,
+    ) -> Reply:
+        query = self._lookups.expenses if expenses else self._lookups.supplier_invoices
+        result = await query(principal, start, end, source=source)
         span = {"start": _date(result.start), "end": _date(result.end)}
         found = result.purchases
         if not found:
             return Reply(
-                text=m.text("invoices.none", language, **span),
+                text=_purchases_text("none", expenses, language, **span),
                 language=language,
                 event_id=result.event_id,
             )
-        lines = [m.text("invoices.header", language, count=len(found), **span)]
+        lines = [_purchases_text("header", expenses, language, count=len(found), **span)]
         lines += [
             m.text(
                 "invoices.line",
@@ -414,6 +444,28 @@ def intent_of(text: str) -> str | None:
         if any(phrase in lowered for phrase in phrases):
             return intent
     return None
+
+
+class KeywordClassifier:
+    """The offline IntentClassifier: the keyword intents of `intent_of`, no dates."""
+
+    async def classify(self, text: str) -> Intent:
+        return Intent(name=intent_of(text) or "help")  # type: ignore[arg-type]
+
+
+_EXPENSE_TEXTS: Final = {
+    "header": {
+        "nb": "{count} utlegg ({start} – {end}):",
+        "en": "{count} expense(s) ({start} – {end}):",
+    },
+    "none": {"nb": "Ingen utlegg ({start} – {end}).", "en": "No expenses ({start} – {end})."},
+}
+
+
+def _purchases_text(key: str, expenses: bool, language: m.Language, **values: Any) -> str:
+    if not expenses:
+        return m.text(f"invoices.{key}", language, **values)
+    return _EXPENSE_TEXTS[key][language].format(**values)
 
 
 def _last_language(history: Sequence[ConversationMessage]) -> m.Language:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 import msgspec
 
@@ -796,3 +796,30 @@ class DocumentExtractor(Protocol):
     async def extract(
         self, content: bytes, content_type: str, filename: str | None
     ) -> Extraction: ...
+
+
+# --- intents of questions -------------------------------------------------------------------
+
+IntentName = Literal["balance", "missing_receipts", "supplier_invoices", "expenses", "help"]
+INTENT_NAMES: tuple[IntentName, ...] = (
+    "balance",
+    "missing_receipts",
+    "supplier_invoices",
+    "expenses",
+    "help",
+)
+
+
+class Intent(msgspec.Struct, frozen=True, kw_only=True):
+    """The read-only question a message asks, with an optional inclusive date range."""
+
+    name: IntentName = "help"
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+class IntentClassifier(Protocol):
+    """Tells which read-only question a message asks (keywords offline, or a model that may
+    choose among the read-only intents only). Never raises for a bad answer: falls back."""
+
+    async def classify(self, text: str) -> Intent: ...

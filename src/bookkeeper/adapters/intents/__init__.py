@@ -1,0 +1,1 @@
+"""Intent classifiers: which read-only question a chat message asks."""
