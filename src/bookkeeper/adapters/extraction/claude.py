@@ -29,9 +29,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
-import anthropic
 import msgspec
 
+from bookkeeper.adapters.anthropic_api import AnthropicCallFailed, new_client, with_retries
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import ExtractedLine, Extraction, ExtractionUsage
 from bookkeeper.domain.confidence import valid_org_number
@@ -221,20 +221,10 @@ class ClaudeExtractor:
         sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        if not api_key:
-            raise ValueError("an Anthropic API key is required")
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.model = model
-        self._client = anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=0,
-            timeout=timeout,
-            # The documented headers (integrations.md § 6), pinned: this SDK version sends the
-            # key only as a bearer token and a newer anthropic-version.
-            default_headers={"x-api-key": api_key, "anthropic-version": "2023-06-01"},
-        )
+        self._client = new_client(api_key, base_url, timeout)
         self._max_retries = max_retries
         self._max_tokens = max_tokens
         self._backoff_base = backoff_base
@@ -261,39 +251,30 @@ class ClaudeExtractor:
             {"role": "user", "content": [block, {"type": "text", "text": INSTRUCTION}]}
         ]
         tools: Any = [TOOL]
-        attempt = 0
-        while True:
-            delay: float
-            try:
-                raw = await self._client.messages.with_raw_response.create(
-                    model=self.model,
-                    max_tokens=self._max_tokens,
-                    system=SYSTEM_PROMPT,
-                    messages=messages,
-                    tools=tools,
-                    tool_choice={"type": "tool", "name": TOOL_NAME},
-                )
-                return await raw.read(), raw.request_id
-            except anthropic.APIStatusError as exc:
-                failure = _status_failure(exc)
-                delay = _retry_after(exc.response.headers)
-            except anthropic.APITimeoutError:
-                failure = ExtractionFailed("claude: the request timed out", retryable=True)
-                delay = -1
-            except anthropic.APIConnectionError:
-                failure = ExtractionFailed("claude: could not reach the API", retryable=True)
-                delay = -1
-            if not failure.retryable or attempt >= self._max_retries:
-                if failure.retryable:
-                    failure.message += f" (gave up after {attempt + 1} attempts)"
-                    failure.args = (failure.message,)
-                raise failure from None
-            if delay < 0:
-                delay = self._backoff_base * 2**attempt * (0.5 + self._jitter() / 2)
-            delay = min(delay, self._max_delay)
-            attempt += 1
-            log.warning("%s; retry %d in %.1fs", failure.message, attempt, delay)
-            await self._sleep(delay)
+
+        async def send() -> tuple[bytes, str | None]:
+            raw = await self._client.messages.with_raw_response.create(
+                model=self.model,
+                max_tokens=self._max_tokens,
+                system=SYSTEM_PROMPT,
+                messages=messages,
+                tools=tools,
+                tool_choice={"type": "tool", "name": TOOL_NAME},
+            )
+            return await raw.read(), raw.request_id
+
+        try:
+            return await with_retries(
+                send,
+                label="claude",
+                max_retries=self._max_retries,
+                backoff_base=self._backoff_base,
+                max_delay=self._max_delay,
+                sleep=self._sleep,
+                jitter=self._jitter,
+            )
+        except AnthropicCallFailed as failure:
+            raise ExtractionFailed(failure.message, retryable=failure.retryable) from None
 
 
 def _file_block(content: bytes, content_type: str) -> dict[str, Any]:
@@ -307,35 +288,6 @@ def _file_block(content: bytes, content_type: str) -> dict[str, Any]:
         raise ExtractionFailed(f"claude: the {kind} is too large ({len(content)} bytes)")
     data = base64.b64encode(content).decode("ascii")
     return {"type": kind, "source": {"type": "base64", "media_type": media_type, "data": data}}
-
-
-def _status_failure(exc: anthropic.APIStatusError) -> ExtractionFailed:
-    status, kind, code = exc.status_code, exc.type or "unknown", exc.error_code
-    what = f"{status} {kind}" + (f"/{code}" if code else "")
-    if exc.request_id:
-        what += f", request {exc.request_id}"
-    if (code and "spend_limit" in code) or status == 402 or kind == "billing_error":
-        return ExtractionFailed(f"claude: spend limit or billing problem ({what})")
-    if status in (408, 409, 429) or status >= 500:
-        label = {429: "rate limited", 529: "overloaded"}.get(status, "temporarily failed")
-        return ExtractionFailed(f"claude: {label} ({what})", retryable=True)
-    label = {401: "the API key was refused", 403: "permission denied"}.get(status, "refused")
-    return ExtractionFailed(f"claude: {label} ({what})")
-
-
-def _retry_after(headers: Mapping[str, str]) -> float:
-    """Seconds the server asked to wait (`retry-after-ms` or `retry-after`), else -1."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            seconds = float(raw) / scale
-        except ValueError:
-            continue
-        if 0 <= seconds < 3600:
-            return seconds
-    return -1
 
 
 # --- parsing ----------------------------------------------------------------------------------

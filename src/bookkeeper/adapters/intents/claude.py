@@ -22,9 +22,9 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
-import anthropic
 import msgspec
 
+from bookkeeper.adapters.anthropic_api import AnthropicCallFailed, new_client, with_retries
 from bookkeeper.application.conversation import KeywordClassifier
 from bookkeeper.application.ports import INTENT_NAMES, Intent, IntentClassifier, IntentName
 
@@ -97,13 +97,6 @@ class _Message(msgspec.Struct):
     stop_reason: str | None = None
 
 
-class _Failed(Exception):
-    def __init__(self, message: str, *, retryable: bool, delay: float = -1) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.delay = delay
-
-
 class ClaudeIntentClassifier:
     """`IntentClassifier` backed by the Anthropic Messages API, keywords as the fallback."""
 
@@ -125,18 +118,10 @@ class ClaudeIntentClassifier:
         sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        if not api_key:
-            raise ValueError("an Anthropic API key is required")
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.model = model
-        self._client = anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=0,
-            timeout=timeout,
-            default_headers={"x-api-key": api_key, "anthropic-version": "2023-06-01"},
-        )
+        self._client = new_client(api_key, base_url, timeout)
         self._fallback: IntentClassifier = fallback or KeywordClassifier()
         self._today = today
         self._max_retries = max_retries
@@ -157,7 +142,7 @@ class ClaudeIntentClassifier:
             return await self._fallback.classify(text)
         try:
             body = await self._call(text.strip()[:MAX_TEXT])
-        except _Failed as failure:
+        except AnthropicCallFailed as failure:
             log.warning("%s; keyword intent instead", failure)
             return await self._fallback.classify(text)
         intent = _parse(body)
@@ -179,56 +164,27 @@ class ClaudeIntentClassifier:
             }
         ]
         tools: Any = list(TOOLS)
-        attempt = 0
-        while True:
-            try:
-                raw = await self._client.messages.with_raw_response.create(
-                    model=self.model,
-                    max_tokens=self._max_tokens,
-                    system=SYSTEM_PROMPT.format(today=self._today().isoformat()),
-                    messages=messages,
-                    tools=tools,
-                    tool_choice={"type": "any", "disable_parallel_tool_use": True},
-                )
-                return await raw.read()
-            except anthropic.APIStatusError as exc:
-                failure = _status_failure(exc)
-            except anthropic.APITimeoutError:
-                failure = _Failed("claude intents: the request timed out", retryable=True)
-            except anthropic.APIConnectionError:
-                failure = _Failed("claude intents: could not reach the API", retryable=True)
-            if not failure.retryable or attempt >= self._max_retries:
-                raise failure
-            delay = failure.delay
-            if delay < 0:
-                delay = self._backoff_base * 2**attempt * (0.5 + self._jitter() / 2)
-            attempt += 1
-            log.warning("%s; retry %d", failure, attempt)
-            await self._sleep(min(delay, self._max_delay))
 
+        async def send() -> bytes:
+            raw = await self._client.messages.with_raw_response.create(
+                model=self.model,
+                max_tokens=self._max_tokens,
+                system=SYSTEM_PROMPT.format(today=self._today().isoformat()),
+                messages=messages,
+                tools=tools,
+                tool_choice={"type": "any", "disable_parallel_tool_use": True},
+            )
+            return await raw.read()
 
-def _status_failure(exc: anthropic.APIStatusError) -> _Failed:
-    status, kind, code = exc.status_code, exc.type or "unknown", exc.error_code
-    what = f"claude intents: {status} {kind}" + (f"/{code}" if code else "")
-    if (code and "spend_limit" in code) or status == 402 or kind == "billing_error":
-        return _Failed(what, retryable=False)
-    if status in (408, 409, 429) or status >= 500:
-        return _Failed(what, retryable=True, delay=_retry_after(exc.response.headers))
-    return _Failed(what, retryable=False)
-
-
-def _retry_after(headers: Mapping[str, str]) -> float:
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            seconds = float(raw) / scale
-        except ValueError:
-            continue
-        if 0 <= seconds < 3600:
-            return seconds
-    return -1
+        return await with_retries(
+            send,
+            label="claude intents",
+            max_retries=self._max_retries,
+            backoff_base=self._backoff_base,
+            max_delay=self._max_delay,
+            sleep=self._sleep,
+            jitter=self._jitter,
+        )
 
 
 def _parse(body: bytes) -> Intent | None:
