@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from bookkeeper.application.ledger import LedgerPosting, ledger_lines
 from bookkeeper.application.ports import AccountTotal, LedgerLineView, VatTotal
@@ -77,21 +76,9 @@ class MemoryLedger:
         entry_id: uuid.UUID,
         position: int,
         posted_at: dt.datetime,
-        entry: Any,
+        entry: JournalEntryPostedData,
     ) -> None:
-        if not isinstance(entry, JournalEntryPostedData):
-            raise TypeError(f"a ledger posting takes a JournalEntryPostedData, not {entry!r}")
-        await self.post_many(
-            [
-                LedgerPosting(
-                    tenant_id=tenant_id,
-                    entry_id=entry_id,
-                    position=position,
-                    posted_at=posted_at,
-                    entry=entry,
-                )
-            ]
-        )
+        await self.post_many([LedgerPosting.of(tenant_id, entry_id, position, posted_at, entry)])
 
     async def post_many(self, postings: Sequence[LedgerPosting]) -> None:
         for posting in postings:

@@ -126,6 +126,24 @@ class LedgerPosting(msgspec.Struct, frozen=True, kw_only=True):
     posted_at: dt.datetime
     entry: JournalEntryPostedData
 
+    @classmethod
+    def of(
+        cls,
+        tenant_id: str,
+        entry_id: uuid.UUID,
+        position: int,
+        posted_at: dt.datetime,
+        entry: JournalEntryPostedData,
+    ) -> LedgerPosting:
+        """The posting of one entry, for projections whose `post` is `post_many` of one."""
+        return cls(
+            tenant_id=tenant_id,
+            entry_id=entry_id,
+            position=position,
+            posted_at=posted_at,
+            entry=entry,
+        )
+
 
 @runtime_checkable
 class BulkLedger(Protocol):

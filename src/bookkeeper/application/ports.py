@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol, Self
 
 import msgspec
 
-from bookkeeper.domain.events import Payload, Status
+from bookkeeper.domain.events import JournalEntryPostedData, Payload, Status
 from bookkeeper.domain.review import ReviewRules
 
 # --- events -----------------------------------------------------------------------------
@@ -385,9 +385,9 @@ class LedgerProjection(Protocol):
         entry_id: uuid.UUID,
         position: int,
         posted_at: dt.datetime,
-        entry: Any,
+        entry: JournalEntryPostedData,
     ) -> None:
-        """Add one posted entry (a JournalEntryPostedData) and its lines; idempotent by id."""
+        """Add one posted entry and its lines; idempotent by id."""
         ...
 
     async def trial_balance(

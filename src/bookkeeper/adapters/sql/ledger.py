@@ -240,21 +240,9 @@ class SqlLedger:
         entry_id: uuid.UUID,
         position: int,
         posted_at: dt.datetime,
-        entry: Any,
+        entry: JournalEntryPostedData,
     ) -> None:
-        if not isinstance(entry, JournalEntryPostedData):
-            raise TypeError(f"a ledger posting takes a JournalEntryPostedData, not {entry!r}")
-        await self.post_many(
-            [
-                LedgerPosting(
-                    tenant_id=tenant_id,
-                    entry_id=entry_id,
-                    position=position,
-                    posted_at=posted_at,
-                    entry=entry,
-                )
-            ]
-        )
+        await self.post_many([LedgerPosting.of(tenant_id, entry_id, position, posted_at, entry)])
 
     async def post_many(self, postings: Sequence[LedgerPosting]) -> None:
         rows: list[dict[str, Any]] = []
