@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
@@ -442,6 +442,7 @@ class UnitOfWork(Protocol):
     scoring: ScoringReads
     ledger: LedgerProjection
     documents: DocumentStore
+    tracking: TrackingStore
 
     async def __aenter__(self) -> Self: ...
 
@@ -458,6 +459,29 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+AfterCommit = Callable[[Sequence[RecordedEvent]], Awaitable[None]]
+"""Called by a unit of work with the events it committed, after it has released its
+connection: the dispatcher (application/dispatch.py). Errors are logged, never raised."""
+
+
+class TrackingStore(Protocol):
+    """How far each subscriber of the log has got (tracking records), in the unit's
+    transaction: a subscriber that stores its position with its own writes handles each
+    event once; one that stores it after them handles each at least once."""
+
+    async def position(self, subscriber: str) -> int:
+        """The position of the last event the subscriber has handled (0: none yet)."""
+        ...
+
+    async def advance(self, subscriber: str, expected: int, position: int) -> bool:
+        """Move the subscriber from `expected` to `position`; False (and nothing written)
+        when another process moved it first."""
+        ...
+
+    async def all(self) -> dict[str, int]:
+        """Every subscriber's position (health, lag)."""
+        ...
 
 
 # --- time, ids, identity ----------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""Building events for the log: one way to stamp a NewEvent, and every derived id.
+
+Every event the application appends is made here — by `stamp` (one event) or `chain` (an
+aggregate's pending events, each answering the one before) — so that stream, version,
+parent, correlation, actor, time and the schema version come out the same way everywhere.
+
+Ids that must be the same on a retry (an idempotency key, a posting of a proposal, an
+alert, a proposal read from a stored document, a pattern suggestion) are uuid5 of a fixed
+namespace and a name. The namespaces and the way each name is spelled are fixed forever:
+ids already in a log were derived with them, so changing one would let a retry create a
+second object. They all live in `Namespaces`, and each derivation has one function here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from bookkeeper.application.ports import Ids, NewEvent
+from bookkeeper.domain.events import Payload, event_type
+from bookkeeper.domain.proposals import PendingEvent
+
+
+class Namespaces:
+    """The uuid5 namespaces of derived ids (fixed forever, see the module docstring)."""
+
+    #: POST /events with an Idempotency-Key: (tenant, actor, key).
+    IDEMPOTENCY: Final = uuid.UUID("6f1c1d2e-8a51-4a57-9d0e-3b1f0c4e2a90")
+    #: The journal entry a proposal's execution posts: (proposal, purpose).
+    POSTING: Final = uuid.UUID("0d5c3f0e-6a43-4f1e-8f5b-1c2a9e7d4b60")
+    #: POST /journal-entries with an Idempotency-Key: (tenant, actor, key).
+    MANUAL_ENTRY: Final = uuid.UUID("3b7f5a0c-2d64-4c1e-9a8f-6e0d1c5b7a42")
+    #: An alert about one proposal: (proposal, code).
+    ALERT: Final = uuid.UUID("3b0f8c52-5f1e-4a0e-9d7c-6a2f1e4b8c13")
+    #: The proposal made from a stored document: (tenant, sha256).
+    DOCUMENT_PROPOSAL: Final = uuid.UUID("3d0b7c52-6f6e-4a43-9a1e-7c2f0e9b5d11")
+    #: The pattern suggested after an approval: (tenant, approved proposal).
+    SUGGESTION: Final = uuid.UUID("9a7e4c1d-2b3f-4e5a-8c6d-0f1e2d3c4b5a")
+    #: Sandbox books and bank objects: (tenant, path parts).
+    SANDBOX: Final = uuid.UUID("2b0f7d3e-5c41-4e8a-9a57-6d1c0e9b4f21")
+
+
+def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
+    """The event id of a submission retried with the same Idempotency-Key."""
+    return uuid.uuid5(Namespaces.IDEMPOTENCY, f"{tenant_id}\x00{actor}\x00{key}")
+
+
+def posting_id(proposal_id: uuid.UUID, purpose: str = "posting") -> uuid.UUID:
+    """The entry id of a proposal's posting ("posting", or "reversal" for the mirror a
+    correction posts first): derived, so a retried execution cannot post it twice."""
+    return uuid.uuid5(Namespaces.POSTING, f"{proposal_id}:{purpose}")
+
+
+def manual_entry_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
+    """The id of a manual journal entry posted with an Idempotency-Key."""
+    return uuid.uuid5(Namespaces.MANUAL_ENTRY, f"{tenant_id}\x00{actor}\x00{key}")
+
+
+def alert_id(proposal_id: uuid.UUID, code: str) -> uuid.UUID:
+    """The stream (and event id) of the one alert of a kind about a proposal."""
+    return uuid.uuid5(Namespaces.ALERT, f"{proposal_id}:{code}")
+
+
+def document_proposal_id(tenant_id: str, sha256: str) -> uuid.UUID:
+    """The proposal made from a stored document: one per tenant and file content."""
+    return uuid.uuid5(Namespaces.DOCUMENT_PROPOSAL, f"{tenant_id}\x00{sha256}")
+
+
+def suggestion_id(tenant_id: str, proposal_id: uuid.UUID) -> uuid.UUID:
+    """The pattern suggestion learned from one approved proposal."""
+    return uuid.uuid5(Namespaces.SUGGESTION, f"{tenant_id}\x00{proposal_id}")
+
+
+def sandbox_id(tenant_id: str, *parts: str) -> str:
+    """A sandbox object's id, stable across restarts and re-seeding."""
+    return str(uuid.uuid5(Namespaces.SANDBOX, "/".join((tenant_id, *parts))))
+
+
+def stamp(
+    type_name: str,
+    data: Payload,
+    *,
+    event_id: uuid.UUID,
+    actor: str,
+    at: dt.datetime,
+    correlation_id: uuid.UUID,
+    parent_id: uuid.UUID | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> NewEvent:
+    """One event of a known type, ready to append: its schema version and status come
+    from the catalogue (an unknown type raises UnknownEventType)."""
+    etype = event_type(type_name)
+    return NewEvent(
+        id=event_id,
+        type=etype.name,
+        schema_version=etype.schema_version,
+        status=etype.status,
+        actor=actor,
+        data=data,
+        metadata=dict(metadata) if metadata else {},
+        parent_id=parent_id,
+        correlation_id=correlation_id,
+        created_at=at,
+    )
+
+
+def chain(
+    pending: Sequence[PendingEvent],
+    *,
+    ids: Ids,
+    parent_id: uuid.UUID | None,
+    correlation_id: uuid.UUID,
+    at: dt.datetime,
+    first_id: uuid.UUID | None = None,
+    first_metadata: Mapping[str, Any] | None = None,
+) -> list[NewEvent]:
+    """An aggregate's pending events as NewEvents, each answering the one before (the first
+    answers `parent_id`). `first_id` and `first_metadata` go on the first event only."""
+    new: list[NewEvent] = []
+    parent = parent_id
+    for index, event in enumerate(pending):
+        first = index == 0
+        event_id = first_id if first and first_id is not None else ids.new_id()
+        etype = event_type(event.type)
+        new.append(
+            NewEvent(
+                id=event_id,
+                type=etype.name,
+                schema_version=etype.schema_version,
+                status=event.status,
+                actor=event.actor,
+                data=event.data,
+                metadata=dict(first_metadata) if first and first_metadata else {},
+                parent_id=parent,
+                correlation_id=correlation_id,
+                created_at=at,
+            )
+        )
+        parent = event_id
+    return new
