@@ -1,19 +1,26 @@
-"""The composition root: one dependency-injector container that wires every adapter.
+"""The composition root: one dependency-injector container that declares what exists.
 
 Declaring the container builds nothing; providers run when an entrypoint first asks for
-them (the app's startup, a CLI command). The database is a Resource: its async generator
-opens the engine and disposes it on `shutdown_resources()`. Tests replace providers with
+them. What *runs* — the HTTP app, the Discord bot, the scheduler's jobs, the reactions
+to committed events — is built from these providers by entrypoints/serve.py (for
+`bookkeeper serve`, and the subsets the CLI commands need); this module imports no
+entrypoint. The database is a Resource: its async generator opens the engine and
+disposes it on `shutdown_resources()`. Tests replace providers with
 `container.<provider>.override(...)` — typically `database` (an in-memory stand-in),
 `clock` and `settings` — which is the one seam they need.
 
-    settings ──▶ database ──▶ uow_factory ──▶ handlers, queries
+    settings ──▶ database ──▶ uow_factory ──▶ handlers, queries, services …
+                    dispatcher ──┘ (every unit of work hands it what it committed)
         └──────▶ signing_key ──▶ token_issuer, token_verifier (or the OIDC issuer's JWKS)
     clock, ids, authorizer ──▶ handlers, ledger ◀── backends (books, on first use)
+    subscribers (pattern learner, …) ──▶ subscriptions (follow the log from tracking)
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,30 +37,26 @@ from bookkeeper.adapters.auth.local_jwt import (
 from bookkeeper.adapters.auth.oidc import OidcVerifier
 from bookkeeper.adapters.fetch import SafeFetcher
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
-from bookkeeper.application.conversation import (
-    ConversationService,
-    ConversationStore,
-    PatternLearner,
-)
+from bookkeeper.application.conversation import ConversationService, ConversationStore
+from bookkeeper.application.dispatch import Dispatcher, Subscriptions
 from bookkeeper.application.documents import Documents
-from bookkeeper.application.execution import Executor
+from bookkeeper.application.execution import ExecutionPolicy, Executor
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import BooksSource, LedgerService
 from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.pattern_learning import PatternLearner
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import (
-    Authorizer,
+    AfterCommit,
     BooksProvider,
     Clock,
     DocumentExtractor,
-    Ids,
     IntentClassifier,
     TokenVerifier,
     UnitOfWorkFactory,
 )
 from bookkeeper.application.queries import Queries
 from bookkeeper.backends import open_backends
-from bookkeeper.entrypoints.executor import ExecutorService, executor_name, policy_from
 from bookkeeper.settings import Settings, load_settings
 
 
@@ -65,8 +68,9 @@ class Database(Protocol):
         """The SQL dialect: sqlite or postgresql (a stand-in may say something else)."""
         ...
 
-    def uow_factory(self) -> UnitOfWorkFactory:
-        """The factory of units of work on this database."""
+    def uow_factory(self, after_commit: AfterCommit | None = None) -> UnitOfWorkFactory:
+        """The factory of units of work on this database; each hands what it committed to
+        `after_commit`."""
         ...
 
     async def migrate(self) -> None:
@@ -115,8 +119,22 @@ def display_url(url: str) -> str:
     return str(redact_url(url))
 
 
-def _uow_factory_of(database: Database) -> UnitOfWorkFactory:
-    return database.uow_factory()
+def _uow_factory_of(database: Database, dispatcher: Dispatcher) -> UnitOfWorkFactory:
+    return database.uow_factory(after_commit=dispatcher.dispatch)
+
+
+def _execution_policy(settings: Settings) -> ExecutionPolicy:
+    """The execution policy the process is configured with (BOOKKEEPER_EXECUTOR_*)."""
+    return ExecutionPolicy(
+        max_attempts=settings.executor_max_attempts,
+        tenant_concurrency=settings.executor_tenant_concurrency,
+        payment_account=settings.payment_account,
+    )
+
+
+def process_name() -> str:
+    """This process's name on the attempts it claims: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _token_verifier(
@@ -170,16 +188,6 @@ def _intent_classifier(settings: Settings, clock: Clock) -> IntentClassifier:
     return KeywordClassifier()
 
 
-def _handlers(
-    uow_factory: UnitOfWorkFactory, clock: Clock, ids: Ids, authorizer: Authorizer
-) -> Handlers:
-    """The command handlers, with pattern learning on approval (PatternLearner): an
-    entrypoint that also wakes the executor chains it with `handlers.then_wake`."""
-    handlers = Handlers(uow_factory=uow_factory, clock=clock, ids=ids, authorizer=authorizer)
-    handlers.on_approved = PatternLearner(uow_factory, handlers).on_approved
-    return handlers
-
-
 def _conversation_store(database: Database) -> ConversationStore:
     """Messages in the SQL database; in memory on a test stand-in database."""
     from bookkeeper.adapters.sql import SqlDatabase
@@ -214,7 +222,9 @@ class Container(containers.DeclarativeContainer):
 
     database = providers.Resource(open_database, settings=settings)
     redacted_database_url = providers.Callable(display_url, settings.provided.database_url)
-    uow_factory = providers.Singleton(_uow_factory_of, database)
+    #: Reactions and subscribers to committed events, registered by entrypoints/serve.py.
+    dispatcher = providers.Singleton(Dispatcher)
+    uow_factory = providers.Singleton(_uow_factory_of, database, dispatcher)
     #: Casbin, with the policy in the database (the defaults in memory without one); it
     #: notices a `bookkeeper policy` change within BOOKKEEPER_POLICY_RELOAD_SECONDS.
     authorizer = providers.Resource(
@@ -237,7 +247,16 @@ class Container(containers.DeclarativeContainer):
     token_verifier = providers.Singleton(_token_verifier, settings, signing_key.provider)
 
     handlers = providers.Singleton(
-        _handlers, uow_factory=uow_factory, clock=clock, ids=ids, authorizer=authorizer
+        Handlers, uow_factory=uow_factory, clock=clock, ids=ids, authorizer=authorizer
+    )
+    #: Story 2: a reviewer's approval suggests a pattern for the merchant.
+    pattern_learner = providers.Singleton(
+        PatternLearner, uow_factory=uow_factory, handlers=handlers
+    )
+    #: What follows the committed log from a tracking position (application/dispatch.py).
+    subscribers = providers.List(pattern_learner)
+    subscriptions = providers.Singleton(
+        Subscriptions, uow_factory=uow_factory, dispatcher=dispatcher
     )
     queries = providers.Singleton(Queries, uow_factory=uow_factory, authorizer=authorizer)
 
@@ -249,7 +268,7 @@ class Container(containers.DeclarativeContainer):
         Documents, uow_factory=uow_factory, clock=clock, authorizer=authorizer
     )
     #: Carries approved proposals out in the books and the bank, exactly once (ADR 0009);
-    #: `executor_service` runs it on an interval job (started by whoever serves).
+    #: `serve` runs it as a scheduler job, `bookkeeper execute` once.
     executor = providers.Singleton(
         Executor,
         uow_factory=uow_factory,
@@ -257,13 +276,8 @@ class Container(containers.DeclarativeContainer):
         bank=backends.provided.bank,
         clock=clock,
         ids=ids,
-        policy=providers.Singleton(policy_from, settings),
-        name=providers.Singleton(executor_name),
-    )
-    executor_service = providers.Singleton(
-        ExecutorService,
-        executor=executor,
-        interval_seconds=settings.provided.executor_interval_seconds,
+        policy=providers.Singleton(_execution_policy, settings),
+        name=providers.Singleton(process_name),
     )
 
     #: Manual entries and the ledger's reports; the books are opened only when a report

@@ -364,14 +364,8 @@ async def test_purge_job_is_scheduled_daily_and_forgets_only_messages_past_30_da
     from bookkeeper.adapters.sql import SqlDatabase
     from bookkeeper.adapters.sql.conversations import SqlConversationStore
     from bookkeeper.application.conversation import ConversationMessage
-    from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport
-    from bookkeeper.entrypoints.executor import PURGE_JOB_ID, ExecutorService
-
-    class Idle:
-        policy = ExecutionPolicy()
-
-        async def run_once(self) -> ExecutionReport:
-            return ExecutionReport()
+    from bookkeeper.entrypoints.scheduler import Scheduler
+    from bookkeeper.entrypoints.serve import PURGE_HOUR_UTC, PURGE_JOB
 
     class Service:  # the ConversationService's purge, on the real SQL store
         def __init__(self, store: SqlConversationStore) -> None:
@@ -398,7 +392,7 @@ async def test_purge_job_is_scheduled_daily_and_forgets_only_messages_past_30_da
             created_at=now - age,
         )
 
-    service = ExecutorService(Idle(), interval_seconds=3600)
+    scheduler = Scheduler()
     try:
         await store.add(
             [
@@ -408,15 +402,16 @@ async def test_purge_job_is_scheduled_daily_and_forgets_only_messages_past_30_da
                 message(dt.timedelta(0), "today"),
             ]
         )
-        service.schedule_purge(Service(store))
-        await service.start()
-        job = service._scheduler.get_job(PURGE_JOB_ID) if service._scheduler else None
-        assert job is not None and job.func == service.run_purge
-        assert "cron" in str(job.trigger) and "hour='2'" in str(job.trigger)
+        # Registered as entrypoints/serve.py registers it.
+        scheduler.daily(PURGE_JOB, Service(store).purge, hour=PURGE_HOUR_UTC)
+        await scheduler.start()
+        assert PURGE_JOB in scheduler.jobs
+        trigger = scheduler.trigger(PURGE_JOB)
+        assert "cron" in trigger and "hour='2'" in trigger
 
-        assert await job.func(now) == 2
+        assert await scheduler.run_daily_now(PURGE_JOB, now) == 2
         assert [m.text for m in await store.history(TENANT, "cli:ola")] == ["recent", "today"]
-        assert await service.run_purge(now) == 0
+        assert await scheduler.run_daily_now(PURGE_JOB, now) == 0
     finally:
-        await service.stop()
+        await scheduler.stop()
         await database.dispose()

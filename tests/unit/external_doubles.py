@@ -33,6 +33,7 @@ from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
+from bookkeeper.application.dispatch import Dispatcher
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.errors import (
     ExternalNotFound,
@@ -539,7 +540,9 @@ class Harness:
         clock: FakeClock | None = None,
     ) -> None:
         self.clock = clock or FakeClock()
-        self.memory = MemoryUnitOfWorkFactory()
+        #: What the units of work hand their committed events to (register reactions here).
+        self.dispatcher = Dispatcher()
+        self.memory = MemoryUnitOfWorkFactory(after_commit=self.dispatcher.dispatch)
         self.uow_factory: UnitOfWorkFactory = uow_factory or self.memory
         self.world = world or World()
         self.ids = UuidV7Ids()

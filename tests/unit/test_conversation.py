@@ -17,11 +17,10 @@ from bookkeeper.application.commands import ApproveProposal, RejectProposal, Sub
 from bookkeeper.application.conversation import (
     RETENTION,
     ConversationService,
-    PatternLearner,
     intent_of,
 )
-from bookkeeper.application.handlers import then_wake
 from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.pattern_learning import PatternLearner
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import (
     BankAccount,
@@ -29,7 +28,7 @@ from bookkeeper.application.ports import (
     Extraction,
     Purchase,
 )
-from bookkeeper.domain.events import Corrections, PatternSuggestionData, Status
+from bookkeeper.domain.events import APPROVAL_TYPES, Corrections, PatternSuggestionData, Status
 from tests.unit.external_doubles import PDF, Harness, agent, principal, reviewer
 
 DAY = dt.date(2026, 11, 20)
@@ -124,7 +123,7 @@ class Chat:
         self.bank = Bank()
         self.store = MemoryConversationStore()
         self.learner = PatternLearner(h.uow_factory, h.handlers)
-        h.handlers.on_approved = self.learner.on_approved
+        h.dispatcher.subscribe(self.learner)
         authorizer = RoleAuthorizer()
         pipeline = DocumentPipeline(
             h.documents,
@@ -348,12 +347,10 @@ async def test_no_suggestion_from_a_rejection(status: Status) -> None:
     assert uuid.UUID(str(reply.proposal_id))
 
 
-async def test_then_wake_wakes_the_executor_and_still_learns() -> None:
+async def test_an_approval_wakes_the_executor_and_still_learns() -> None:
     chat = Chat()
     woken: list[int] = []
-    chat.harness.handlers.on_approved = then_wake(
-        chat.harness.handlers.on_approved, lambda: woken.append(1)
-    )
+    chat.harness.dispatcher.on(APPROVAL_TYPES, lambda _event: woken.append(1))
     [reply] = await chat.say("", PDF)
     await chat.harness.approve(reply.proposal_id)
     assert woken == [1]

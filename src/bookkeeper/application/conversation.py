@@ -23,10 +23,7 @@ Intents are keywords (offline, no model): "saldo"/"balance" → bank balances; "
 kvittering"/"missing receipt" → bank events without a receipt; "leverandørfaktura"/
 "invoice" → supplier invoices. They are read-only: no proposal is ever made from text.
 
-PatternLearner closes story 2: after a reviewer approves a receipt, expense or invoice
-(possibly with corrections) of a merchant without an applied pattern, book-e proposes a
-PatternSuggested with the effective account and VAT rate, once per merchant while one is
-pending. Handlers.on_approved calls it (see `learning_hook`).
+Pattern learning (story 2) is a subscriber of its own: application/pattern_learning.py.
 """
 
 from __future__ import annotations
@@ -41,25 +38,22 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from bookkeeper.application import messages as m
-from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
-from bookkeeper.application.handlers import AUTO_APPROVER, Handlers
 from bookkeeper.application.lookups import InvalidDateRange, Lookups
 from bookkeeper.application.pipeline import DocumentPipeline, IntakeResult
 from bookkeeper.application.ports import (
+    AGENT,
     Authorizer,
     Clock,
     Ids,
     Intent,
     IntentClassifier,
     Principal,
-    ProposalFilter,
     ProposalView,
     UnitOfWorkFactory,
 )
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import Kind, PatternSuggestionData, Status, Step, type_name
-from bookkeeper.domain.patterns import normalise_merchant, same_merchant
+from bookkeeper.domain.events import Status
 from bookkeeper.domain.review import Outcome
 
 log = logging.getLogger("bookkeeper.conversation")
@@ -72,19 +66,8 @@ MAX_LINES: Final = 10
 HISTORY_LIMIT: Final = 500
 INBOUND: Final = "in"
 OUTBOUND: Final = "out"
-#: The agent's own principal (pattern suggestions are its proposals).
-AGENT: Final = "book-e"
-#: Namespace of suggestion ids derived from (tenant, source proposal), fixed forever.
-SUGGESTION_NAMESPACE: Final = uuid.UUID("9a7e4c1d-2b3f-4e5a-8c6d-0f1e2d3c4b5a")
 #: The statuses news is told about.
 NEWS: Final = frozenset({Status.APPROVED, Status.EXECUTED, Status.REJECTED, Status.FAILED})
-LEARNABLE: Final = frozenset(
-    {
-        Kind.RECEIPT_ATTACHMENT.value,
-        Kind.EXPENSE_REGISTRATION.value,
-        Kind.INVOICE_REGISTRATION.value,
-    }
-)
 
 Attachment = tuple[bytes, str | None, str | None]
 """(content, content type or None to sniff it, file name)."""
@@ -583,87 +566,3 @@ def _news(view: ProposalView, language: m.Language) -> Reply:
     else:
         text = m.text("update.approved", language, subject=subject, by=by)
     return Reply(text=text, language=language, proposal_id=view.id, status=view.status.value)
-
-
-# --- pattern learning ----------------------------------------------------------------------
-
-
-class PatternLearner:
-    """Suggests a merchant pattern after a reviewer approved one of its documents."""
-
-    def __init__(self, uow_factory: UnitOfWorkFactory, handlers: Handlers) -> None:
-        self._uow = uow_factory
-        self._handlers = handlers
-
-    async def on_approved(self, tenant: str, view: ProposalView) -> None:
-        """The Handlers.on_approved hook: learn from the approval."""
-        await self.after_approval(tenant, view.id)
-
-    async def after_approval(self, tenant: str, proposal_id: uuid.UUID) -> uuid.UUID | None:
-        """Propose PatternSuggested (as book-e) from an approved receipt, expense or invoice
-        of a merchant with no applied pattern and no pending suggestion; its id, or None
-        when there is nothing to learn. Idempotent per approved proposal."""
-        async with self._uow() as uow:
-            view = await uow.proposals.get(tenant, proposal_id)
-            if view is None or not _learnable(view):
-                return None
-            merchant = _named(view) or ""
-            key = normalise_merchant(merchant)
-            if not key or view.account_code is None or view.vat_rate is None:
-                return None
-            patterns = await uow.patterns.for_tenant(tenant)
-            if any(same_merchant(key, p.merchant_key) for p in patterns):
-                return None
-            if await _pending_suggestion(uow, tenant, key):
-                return None
-        data = PatternSuggestionData(
-            merchant=merchant,
-            account_code=view.account_code,
-            vat_rate=view.vat_rate,
-            reason=f"approved by {view.decided_by}",
-            source_proposal_id=str(view.id),
-        )
-        agent = Principal(subject=AGENT, tenant_id=tenant, roles=frozenset({"agent"}))
-        result = await self._handlers.submit(
-            SubmitEvent(
-                principal=agent,
-                type=type_name(Kind.PATTERN_SUGGESTION, Step.PROPOSED),
-                data=data,
-                event_id=uuid.uuid5(SUGGESTION_NAMESPACE, f"{tenant}\x00{view.id}"),
-                source={"channel": "pattern-learning"},
-            )
-        )
-        log.info("suggested a pattern for %s (tenant %s): %s", merchant, tenant, result.stream_id)
-        return result.stream_id
-
-
-def _learnable(view: ProposalView) -> bool:
-    return (
-        view.kind in LEARNABLE
-        and view.status in (Status.APPROVED, Status.EXECUTED)
-        and view.decided_by is not None
-        and view.decided_by != AUTO_APPROVER
-    )
-
-
-async def _pending_suggestion(uow: Any, tenant: str, key: str) -> bool:
-    after = 0
-    while True:
-        page: list[ProposalView] = await uow.proposals.page(
-            tenant,
-            ProposalFilter(
-                statuses=(Status.PROPOSED,),
-                kinds=(Kind.PATTERN_SUGGESTION.value,),
-                after_position=after,
-                limit=200,
-            ),
-        )
-        for suggestion in page:
-            other = suggestion.merchant_key or normalise_merchant(
-                str(suggestion.data.get("merchant") or "")
-            )
-            if other and same_merchant(key, other):
-                return True
-        if len(page) < 200:
-            return False
-        after = page[-1].last_position

@@ -1,16 +1,43 @@
-"""Errors raised by the application layer and by adapters, translated from foreign ones."""
+"""Errors raised by the application layer and by adapters, translated from foreign ones.
+
+One root, `BookkeeperError` (domain/errors.py); adapters translate what their libraries
+raise (httpx, SQLAlchemy, psycopg, PyJWT, Anthropic, hikari) into these before it leaves
+them. HTTP maps them to problem details (entrypoints/http/problems.py).
+
+    BookkeeperError
+    ├── DomainError                      a business rule (422 unless said otherwise)
+    │   ├── InvalidProposal, InvalidCorrection, RejectionReasonRequired, UnknownEventType
+    │   ├── IllegalTransition ── ProposalNotPending, ProposalNotApproved, NotCompensable
+    │   ├── SelfApprovalNotAllowed, ApprovalRefused (domain/approval.py) …
+    │   ├── InvalidJournalEntry, InvalidReportPeriod (domain/ledger.py)
+    │   └── InvalidDateRange (application/lookups.py)
+    └── ApplicationError
+        ├── NotFound                     another tenant's object is NotFound too
+        ├── Forbidden
+        ├── InvalidToken                 the bearer token cannot be trusted (401)
+        ├── ConcurrencyConflict          a stale expected version
+        ├── DuplicateEvent               the append was a retry
+        ├── IdempotencyConflict          a key reused for another request
+        ├── StorageUnavailable           the database is unreachable or failed transiently
+        ├── ExternalError                books, bank (retryable or not)
+        │   ├── ExternalUnavailable ── ExternalRateLimited
+        │   └── ExternalRejected ── ExternalAuthFailed, ExternalNotFound
+        ├── ExtractionFailed             a document could not be read
+        ├── ExecutionRefused, LeaseLost  (application/execution)
+        └── ChartUnavailable, InvalidCursor (application/ledger.py)
+"""
 
 from __future__ import annotations
 
 import uuid
 
+from bookkeeper.domain.errors import BookkeeperError
 
-class ApplicationError(Exception):
+
+class ApplicationError(BookkeeperError):
+    """Base of the application's errors (see the tree above)."""
+
     code = "application-error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class NotFound(ApplicationError):
@@ -23,6 +50,15 @@ class Forbidden(ApplicationError):
     """The principal is authenticated but not allowed to do this."""
 
     code = "forbidden"
+
+
+class InvalidToken(ApplicationError):
+    """A bearer token that is malformed, forged, expired or meant for someone else.
+
+    The message says why in words safe to show the caller; it never contains the token.
+    """
+
+    code = "invalid-token"
 
 
 class ConcurrencyConflict(ApplicationError):

@@ -8,7 +8,6 @@ races), update the projections in the same transaction, commit.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,12 +23,12 @@ from bookkeeper.application.errors import (
     IdempotencyConflict,
     NotFound,
 )
+from bookkeeper.application.event_log import chain, idempotent_event_id, stamp
 from bookkeeper.application.ports import (
     Authorizer,
     Clock,
     DuplicateProbe,
     Ids,
-    NewEvent,
     Principal,
     ProposalView,
     RecordedEvent,
@@ -62,8 +61,6 @@ from bookkeeper.domain.proposals import (
 )
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, decide
 
-#: Namespace of event ids derived from an Idempotency-Key (uuid5), fixed forever.
-IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c1d2e-8a51-4a57-9d0e-3b1f0c4e2a90")
 AUTO_APPROVER = "system:review-rules"
 log = logging.getLogger("bookkeeper.handlers")
 PATTERN_APPLIER = "system:patterns"
@@ -111,10 +108,6 @@ class Handlers:
         self._clock = clock
         self._ids = ids
         self._authorizer = authorizer
-        #: Called with (tenant, the approved proposal's view) after a unit of work that
-        #: approved it has committed — to wake the executor, to learn a pattern; awaited
-        #: when it returns an awaitable. Its errors are logged, never raised.
-        self.on_approved: ApprovalHook | None = None
         self._registry: dict[type[Any], Callable[[Any], Awaitable[Any]]] = {
             SubmitEvent: self.submit,
             ApproveProposal: self.approve,
@@ -143,9 +136,8 @@ class Handlers:
         if command.event_id is not None:
             event_id = command.event_id
         elif command.idempotency_key is not None:
-            event_id = uuid.uuid5(
-                IDEMPOTENCY_NAMESPACE,
-                f"{principal.tenant_id}\x00{principal.actor}\x00{command.idempotency_key}",
+            event_id = idempotent_event_id(
+                principal.tenant_id, principal.actor, command.idempotency_key
             )
         else:
             event_id = self._ids.new_id()
@@ -191,17 +183,14 @@ class Handlers:
                     amount=None,
                 )
                 metadata["review"] = _review_meta(decision)
-                new = NewEvent(
-                    id=event_id,
-                    type=etype.name,
-                    schema_version=etype.schema_version,
-                    status=etype.status,
+                new = stamp(
+                    etype.name,
+                    command.data,
+                    event_id=event_id,
                     actor=principal.actor,
-                    data=command.data,
-                    metadata=metadata,
-                    parent_id=None,
+                    at=now,
                     correlation_id=correlation_id,
-                    created_at=now,
+                    metadata=metadata,
                 )
                 await uow.events.append(tenant, event_id, 0, [new])
                 await uow.commit()
@@ -250,8 +239,6 @@ class Handlers:
             assert view is not None
             await uow.proposals.upsert(view)
             await uow.commit()
-        if view.status is Status.APPROVED:
-            await self._approved(tenant, view)
         return SubmitResult(
             event_id=event_id,
             stream_id=event_id,
@@ -475,19 +462,7 @@ class Handlers:
             if pattern is not None:
                 await uow.patterns.upsert(pattern)
             await uow.commit()
-        if view.status is Status.APPROVED:
-            await self._approved(tenant, view)
         return DecisionResult(event_id=recorded[0].id, proposal=view)
-
-    async def _approved(self, tenant: str, view: ProposalView) -> None:
-        if self.on_approved is None:
-            return
-        try:
-            result = self.on_approved(tenant, view)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("the on-approved hook failed; the executor will find the work anyway")
 
     # --- shared -------------------------------------------------------------------------
 
@@ -505,41 +480,16 @@ class Handlers:
         first_metadata: dict[str, Any] | None = None,
     ) -> list[RecordedEvent]:
         """Turn the aggregate's pending events into stored ones, each answering its parent."""
-        parent = existing[-1].id if existing else None
-        new: list[NewEvent] = []
-        for index, event in enumerate(pending):
-            event_id = first_id if index == 0 and first_id is not None else self._ids.new_id()
-            etype = event_type(event.type)
-            new.append(
-                NewEvent(
-                    id=event_id,
-                    type=event.type,
-                    schema_version=etype.schema_version,
-                    status=event.status,
-                    actor=event.actor,
-                    data=event.data,
-                    metadata=(first_metadata or {}) if index == 0 and first_id else {},
-                    parent_id=parent,
-                    correlation_id=correlation_id,
-                    created_at=now,
-                )
-            )
-            parent = event_id
+        new = chain(
+            pending,
+            ids=self._ids,
+            parent_id=existing[-1].id if existing else None,
+            correlation_id=correlation_id,
+            at=now,
+            first_id=first_id,
+            first_metadata=first_metadata if first_id is not None else None,
+        )
         return await uow.events.append(tenant, stream_id, len(existing), new)
-
-
-ApprovalHook = Callable[[str, ProposalView], Awaitable[None] | None]
-"""Handlers.on_approved: (tenant, approved proposal) → None, or an awaitable."""
-
-
-def then_wake(hook: ApprovalHook | None, wake: Callable[[], None]) -> ApprovalHook:
-    """An on_approved hook that wakes the executor first, then runs `hook` (if any)."""
-
-    def approved(tenant: str, view: ProposalView) -> Awaitable[None] | None:
-        wake()
-        return hook(tenant, view) if hook is not None else None
-
-    return approved
 
 
 def _decider(principal: Principal) -> approval.Decider:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Final, Literal, Protocol, Self
 
 import msgspec
 
@@ -517,8 +517,10 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
         return f"human:{self.subject}"
 
 
+#: The agent's own principal (book-e): it reads documents and makes proposals.
+AGENT: Final = "book-e"
 #: Principals that act under their own name: the agent, the review bot, the scheduler.
-SERVICE_PRINCIPALS = frozenset({"book-e", "review-e", "system:cron"})
+SERVICE_PRINCIPALS = frozenset({AGENT, "review-e", "system:cron"})
 
 
 class TokenVerifier(Protocol):

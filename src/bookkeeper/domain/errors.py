@@ -1,16 +1,28 @@
-"""The named errors of the domain; every illegal transition or input has one."""
+"""The named errors of the domain, and the root of every error bookkeeper raises.
+
+Every illegal transition or input has a named DomainError. `BookkeeperError` is the one
+root: the application's errors (application/errors.py, where the whole tree is drawn)
+derive from it too, so an entrypoint tells ours from a bug by one `except`.
+"""
 
 from __future__ import annotations
 
 
-class DomainError(Exception):
-    """Base of every business-rule violation. `code` is stable and machine-readable."""
+class BookkeeperError(Exception):
+    """The root of every error of ours. `code` is stable and machine-readable; `message`
+    is safe to show the caller."""
 
-    code = "domain-error"
+    code = "bookkeeper-error"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class DomainError(BookkeeperError):
+    """Base of every business-rule violation."""
+
+    code = "domain-error"
 
 
 class InvalidProposal(DomainError):

@@ -433,6 +433,10 @@ SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(
     for t in CATALOGUE.values()
     if t.step in (Step.PROPOSED, Step.QUERY) and t.name not in SERVICE_RECORDS
 )
+#: Every event type that approves a proposal (a reviewer's or the review rules').
+APPROVAL_TYPES: Final[frozenset[str]] = frozenset(
+    t.name for t in CATALOGUE.values() if t.step is Step.APPROVED
+)
 
 
 def event_type(name: str) -> EventType:

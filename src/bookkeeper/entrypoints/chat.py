@@ -8,8 +8,9 @@ other line is a message. The agent's replies are printed, then — after the exe
 carried out what is due — the news of the channel's proposals (executed, rejected with a
 question back, failed). End of input exits 0.
 
-Everything runs in this process through the container, like `serve`: the document
-pipeline, the executor, the bank and books lookups, on the configured database (the
+Everything runs in this process through the container, like `serve`
+(entrypoints/serve.py: the same services and subscribers): the document pipeline, the
+executor, the bank and books lookups, on the configured database (the
 embedded SQLite file by default, migrated first) and backends (the sandbox unless Fiken
 and Folio are configured). The user acts as a principal of that tenant with the role
 `agent` — they may upload documents, make proposals and ask read-only questions, never
@@ -28,8 +29,9 @@ from typing import TextIO
 from bookkeeper.application.conversation import Attachment, ConversationService, Reply
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.ports import Principal
-from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.entrypoints.logs import configure_logging
+from bookkeeper.entrypoints.serve import open_services
 
 #: The role the chat user acts with.
 CHAT_ROLE = "agent"
@@ -67,10 +69,8 @@ async def run_chat(
 ) -> int:
     """Answer each line of `lines` on `out` until end of input; 0."""
     try:
-        database: Database = await resolve(container.database)
-        if database.dialect == "sqlite":
-            await database.migrate()
-        conversation: ConversationService = await resolve(container.conversation)
+        services = await open_services(container)
+        conversation: ConversationService = services.conversation
         executor: Executor | None = None
         if container.settings().executor_enabled:
             executor = await resolve(container.executor)

@@ -6,18 +6,9 @@ SigningKeyError: the signing key file is unreadable, unwritable or not an Ed2551
 
 from __future__ import annotations
 
+from bookkeeper.application.errors import InvalidToken
 
-class InvalidToken(Exception):
-    """A bearer token that is malformed, forged, expired or meant for someone else.
-
-    The message says why in words safe to show the caller; it never contains the token.
-    """
-
-    code = "invalid-token"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+__all__ = ["InvalidToken", "SigningKeyError"]
 
 
 class SigningKeyError(Exception):

@@ -1,6 +1,6 @@
 """Discord (hikari 2.x): documents and questions in, proposals, answers, reviews and news out."""
 
-from bookkeeper.adapters.discord.bot import DiscordBot, start_discord
+from bookkeeper.adapters.discord.bot import DiscordBot
 from bookkeeper.adapters.discord.handler import (
     DiscordHandler,
     DiscordUser,
@@ -18,5 +18,4 @@ __all__ = [
     "custom_id",
     "parse_corrections",
     "parse_users",
-    "start_discord",
 ]

@@ -2,8 +2,8 @@
 
 `start()` connects in a background task (a bad token or a network failure is logged, never
 raised into the HTTP server), then rebuilds the thread map and posts news every
-`interval` seconds; `close()` stops both. `start_discord(container)` builds it from the
-settings, or returns None (and logs so) when BOOKKEEPER_DISCORD_TOKEN is unset.
+`interval` seconds; `close()` stops both. It is handed its handler's dependencies by
+entrypoints/serve.py, which builds it when BOOKKEEPER_DISCORD_TOKEN is set.
 """
 
 from __future__ import annotations
@@ -13,15 +13,12 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import hikari
 
-from bookkeeper.adapters.discord.handler import DiscordHandler, parse_users
+from bookkeeper.adapters.discord.handler import DiscordHandler
 from bookkeeper.application.conversation import RETENTION
-
-if TYPE_CHECKING:
-    from bookkeeper.container import Container
 
 log = logging.getLogger("bookkeeper.discord")
 
@@ -92,39 +89,3 @@ class DiscordBot:
                 await task
         if self.bot.is_alive:
             await self.bot.close()
-
-
-async def start_discord(container: Container) -> DiscordBot | None:
-    """Start the bot configured by BOOKKEEPER_DISCORD_*; None when no token is set."""
-    from bookkeeper.container import resolve
-
-    settings = container.settings()
-    if not settings.discord_token or not settings.discord_tenant:
-        log.info("Discord bot off (BOOKKEEPER_DISCORD_TOKEN unset)")
-        return None
-    conversation = await resolve(container.conversation)
-    handlers = await resolve(container.handlers)
-    queries = await resolve(container.queries)
-    authorizer = await resolve(container.authorizer)
-    fetcher = await resolve(container.document_fetcher)
-    users = parse_users(settings.discord_users)
-    tenant = settings.discord_tenant
-
-    def make_handler(rest: Any) -> DiscordHandler:
-        return DiscordHandler(
-            rest=rest,
-            conversation=conversation,
-            handlers=handlers,
-            queries=queries,
-            authorizer=authorizer,
-            fetcher=fetcher,
-            tenant=tenant,
-            users=users,
-            invoices_channel=settings.discord_invoices_channel,
-            review_channel=settings.discord_review_channel,
-        )
-
-    bot = DiscordBot(settings.discord_token, make_handler)
-    await bot.start()
-    log.info("Discord bot starting for tenant %s (%d mapped user(s))", tenant, len(users))
-    return bot

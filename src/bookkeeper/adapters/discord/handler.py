@@ -34,10 +34,16 @@ import msgspec
 from bookkeeper.adapters.fetch import FetchError
 from bookkeeper.application import messages as m
 from bookkeeper.application.commands import ApproveProposal, RejectProposal
-from bookkeeper.application.conversation import AGENT, ConversationService, Reply
+from bookkeeper.application.conversation import ConversationService, Reply
 from bookkeeper.application.errors import ApplicationError, Forbidden, NotFound
 from bookkeeper.application.handlers import DecisionResult, Handlers
-from bookkeeper.application.ports import Authorizer, EventFilter, Principal, ProposalView
+from bookkeeper.application.ports import (
+    AGENT,
+    Authorizer,
+    EventFilter,
+    Principal,
+    ProposalView,
+)
 from bookkeeper.application.queries import Queries
 from bookkeeper.domain.approval import OwnDocumentApprovalNotAllowed, SecondApproverRequired
 from bookkeeper.domain.errors import DomainError, SelfApprovalNotAllowed

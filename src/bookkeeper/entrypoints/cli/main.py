@@ -33,6 +33,7 @@ from bookkeeper.application.execution import Executor
 from bookkeeper.application.replay import ReplayReport, rebuild_projections
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.entrypoints.logs import configure_logging
+from bookkeeper.entrypoints.serve import open_services
 from bookkeeper.settings import Settings, SettingsError
 
 APP_FACTORY: Final = "bookkeeper.entrypoints.http.app:app_factory"
@@ -213,9 +214,7 @@ async def _execute(container: Container, max_passes: int) -> dict[str, int]:
         0,
     )
     try:
-        database: Database = await resolve(container.database)
-        if database.dialect == "sqlite":
-            await database.migrate()
+        await open_services(container)  # migrated, with the log's subscribers
         executor: Executor = await resolve(container.executor)
         for _ in range(max_passes):
             report = await executor.run_once()

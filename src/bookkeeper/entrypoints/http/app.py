@@ -2,10 +2,11 @@
 
 `create_app` wires routes, authentication, problem details, security headers and the
 OpenAPI document; it resolves the token verifier at once (creating the signing key on a
-fresh machine) and everything that needs the database in the lifespan, so that the app
-object can be built outside an event loop. The lifespan migrates the embedded SQLite
-database (a PostgreSQL schema is migrated by `bookkeeper migrate`, by whoever owns it) and
-releases the container's resources at shutdown.
+fresh machine). Everything that needs the database is started in the lifespan by
+entrypoints/serve.py (`start_process`: the services, the scheduler's jobs, the Discord
+bot), so that the app object can be built outside an event loop; the embedded SQLite
+database is migrated there (a PostgreSQL schema by `bookkeeper migrate`, by whoever owns
+it), and the container's resources are released at shutdown.
 
 Run with `bookkeeper serve`, or `uvicorn --factory bookkeeper.entrypoints.http.app:app_factory`.
 """
@@ -26,16 +27,13 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from bookkeeper import __version__
-from bookkeeper.adapters.discord import DiscordBot, start_discord
 from bookkeeper.application.documents import Documents
-from bookkeeper.application.handlers import Handlers, then_wake
+from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
-from bookkeeper.backends import Backends
-from bookkeeper.container import Container, Database, resolve, shutdown
-from bookkeeper.entrypoints.executor import ExecutorService
+from bookkeeper.container import Container, shutdown
 from bookkeeper.entrypoints.http.controllers.correlations import CorrelationController
 from bookkeeper.entrypoints.http.controllers.documents import DocumentController
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
@@ -58,6 +56,7 @@ from bookkeeper.entrypoints.http.security import (
     add_security_headers,
 )
 from bookkeeper.entrypoints.logs import configure_logging
+from bookkeeper.entrypoints.serve import start_process
 
 #: Largest request body accepted (a proposal is a few kilobytes; documents are URLs).
 MAX_BODY_BYTES: Final = 1_000_000
@@ -74,46 +73,12 @@ def create_app(container: Container) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        database: Database = await resolve(container.database)
-        discord: DiscordBot | None = None
+        process = await start_process(container)
         try:
-            runtime.database_url = await resolve(container.redacted_database_url)
-            if database.dialect == "sqlite":
-                await database.migrate()
-            runtime.database = database
-            runtime.handlers = await resolve(container.handlers)
-            runtime.queries = await resolve(container.queries)
-            runtime.documents = await resolve(container.documents)
-            runtime.pipeline = await resolve(container.pipeline)
-            runtime.ledger = await resolve(container.ledger)
-            runtime.lookups = await resolve(container.lookups)
-            backends: Backends = await resolve(container.backends)
-            runtime.backends = backends
-            _log.info("serving with %s database %s", database.dialect, runtime.database_url)
-            _log.info("JWT signing key: %s", container.settings().jwt_private_key_file)
-            if container.settings().executor_enabled:
-                service: ExecutorService = await resolve(container.executor_service)
-                # Daily, in the same scheduler: forget conversation messages past retention.
-                service.schedule_purge(await resolve(container.conversation))
-                await service.start()
-                runtime.executor_service = service
-                # The wake comes first; a hook set before (pattern learning) still runs.
-                runtime.handlers.on_approved = then_wake(runtime.handlers.on_approved, service.wake)
-                _log.info(
-                    "executor started: approved actions go to books=%s, bank=%s",
-                    backends.books_backend,
-                    backends.bank_backend,
-                )
-            else:
-                _log.info("executor off (BOOKKEEPER_EXECUTOR=off): approved actions wait")
-            # In the background: the gateway connects while the API already serves.
-            discord = await start_discord(container)
+            runtime.start(process)
             yield
         finally:
-            if discord is not None:
-                await discord.close()
-            if runtime.executor_service is not None:
-                await runtime.executor_service.stop()
+            await process.close()
             await shutdown(container)
 
     # Closures, not bound methods: Litestar deep-copies the handlers it registers, and a

@@ -12,7 +12,8 @@ from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
 from bookkeeper.backends import Backends
 from bookkeeper.container import Database
-from bookkeeper.entrypoints.executor import ExecutorService
+from bookkeeper.entrypoints.scheduler import Scheduler
+from bookkeeper.entrypoints.serve import Process
 
 
 class NotStarted(RuntimeError):
@@ -32,7 +33,23 @@ class Runtime:
     documents: Documents | None = None
     pipeline: DocumentPipeline | None = None
     backends: Backends | None = None
-    executor_service: ExecutorService | None = None
+    scheduler: Scheduler | None = None
+    executor_running: bool = False
+
+    def start(self, process: Process) -> None:
+        """Take the started process's services (the lifespan calls it once)."""
+        services = process.services
+        self.database = services.database
+        self.database_url = services.database_url
+        self.handlers = services.handlers
+        self.queries = services.queries
+        self.ledger = services.ledger
+        self.lookups = services.lookups
+        self.documents = services.documents
+        self.pipeline = services.pipeline
+        self.backends = services.backends
+        self.scheduler = process.scheduler
+        self.executor_running = process.executor is not None
 
     def get_documents(self) -> Documents:
         if self.documents is None:

@@ -63,7 +63,7 @@ class HealthController(Controller):
                 BackendsOut(
                     books=runtime.backends.books_backend,
                     bank=runtime.backends.bank_backend,
-                    executor="running" if runtime.executor_service is not None else "off",
+                    executor="running" if runtime.executor_running else "off",
                 )
                 if runtime.backends is not None
                 else None

@@ -1,6 +1,6 @@
-"""The executor service: an APScheduler job that runs at once, on wake, one pass at a time,
-and lets a running pass finish on stop. The fake executor signals through events; no test
-waits on the interval (an hour)."""
+"""The scheduler's job registry, with the executor as its interval job: it runs at once, on
+wake, one pass at a time, and lets a running pass finish on stop. The fake executor
+signals through events; no test waits on the interval (an hour)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,31 @@ from collections.abc import Callable
 import pytest
 
 from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport
-from bookkeeper.entrypoints.executor import ExecutorService
+from bookkeeper.entrypoints.scheduler import Scheduler, executor_run
 
 HOUR = 3600.0
+JOB = "executor"
+
+
+class ExecutorService:
+    """The executor as the serving process registers it: one interval job."""
+
+    def __init__(self, executor: FakeExecutor, interval_seconds: float) -> None:
+        self.scheduler = Scheduler()
+        self.scheduler.every(JOB, interval_seconds, executor_run(executor))
+
+    @property
+    def started(self) -> bool:
+        return self.scheduler.started
+
+    async def start(self) -> None:
+        await self.scheduler.start()
+
+    def wake(self) -> None:
+        self.scheduler.wake(JOB)
+
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        await self.scheduler.stop(grace_seconds)
 
 
 class FakeExecutor:
@@ -138,3 +160,31 @@ async def test_a_pass_that_raises_does_not_stop_the_service() -> None:
 def test_the_interval_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         ExecutorService(FakeExecutor(), 0)
+
+
+def test_a_job_name_is_registered_once() -> None:
+    scheduler = Scheduler()
+    scheduler.every(JOB, HOUR, executor_run(FakeExecutor()))
+    with pytest.raises(ValueError, match="already registered"):
+        scheduler.daily(JOB, lambda now: asyncio.sleep(0), hour=7)
+
+
+async def test_a_daily_job_runs_at_its_hour_in_its_time_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    seen: list[object] = []
+
+    async def morning(now: object) -> int:
+        seen.append(now)
+        return 7
+
+    scheduler = Scheduler()
+    scheduler.daily("morning", morning, hour=7, timezone=ZoneInfo("Europe/Oslo"))
+    await scheduler.start()
+    try:
+        trigger = scheduler.trigger("morning")
+        assert "hour='7'" in trigger and "Europe/Oslo" in trigger
+        assert await scheduler.run_daily_now("morning") == 7
+        assert len(seen) == 1
+    finally:
+        await scheduler.stop()

@@ -1,0 +1,216 @@
+"""After-commit dispatch: what the process does about events once they are committed.
+
+A unit of work collects the events appended in it and, after a successful commit and once
+its connection is released, hands them to `Dispatcher.dispatch` (the `AfterCommit` port).
+Nothing here runs inside the writer's transaction, so nothing here can undo or delay a
+commit, and a failure is logged, never raised into the writer.
+
+Two kinds of listener, registered by type when the process is composed:
+
+* **Reactions** (`Dispatcher.on`): in-process, best effort, for what is cheap to miss
+  because something else catches up anyway — waking the executor (which also polls),
+  nudging a channel.
+* **Subscribers** (`Dispatcher.subscribe`): what must not be lost — learning a pattern
+  from an approval, and later publishing to the bus or checking compliance. Each also
+  follows the committed log from a stored position (tracking records, one per subscriber,
+  `Subscriptions.catch_up`), run by a scheduler job and at start-up; so an event whose
+  direct hand-over failed, or that was committed just before a crash, is handled from the
+  log later. A subscriber must therefore be idempotent per event (a deterministic id for
+  what it appends does that, see application/event_log.py): it may see an event twice,
+  never zero times.
+
+The log's positions are allocated when an event is inserted, not when it commits, so on
+PostgreSQL a position can become visible after a higher one (and a rolled-back insert
+leaves a permanent hole). `catch_up` stops before a hole and waits for it for a bounded
+time (`gap_timeout`), then goes past it: a hole that old is a rolled-back append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Final, Protocol
+
+from bookkeeper.application.ports import RecordedEvent, UnitOfWorkFactory
+
+log = logging.getLogger("bookkeeper.dispatch")
+
+Reaction = Callable[[RecordedEvent], Awaitable[None] | None]
+"""An in-process reaction to one committed event."""
+
+#: How long catch_up waits for a hole in the positions to be filled.
+GAP_TIMEOUT_SECONDS: Final = 10.0
+#: Events read from the log per step of catch_up.
+CATCH_UP_BATCH: Final = 500
+
+
+class Subscriber(Protocol):
+    """Follows the committed log: handles each event of its types at least once."""
+
+    #: The key of its tracking record: fixed forever (renaming it replays the whole log).
+    name: str
+    #: The event types it handles; others only move its position.
+    types: frozenset[str]
+
+    async def handle(self, event: RecordedEvent) -> None:
+        """React to one committed event; idempotent (the same event may come twice)."""
+        ...
+
+
+class Dispatcher:
+    """Hands committed events to the reactions and subscribers registered for their type."""
+
+    def __init__(self) -> None:
+        self._reactions: defaultdict[str, list[Reaction]] = defaultdict(list)
+        self._subscribers: list[Subscriber] = []
+
+    @property
+    def subscribers(self) -> tuple[Subscriber, ...]:
+        return tuple(self._subscribers)
+
+    def on(self, types: Iterable[str], reaction: Reaction) -> None:
+        """Call `reaction` with each committed event of these types (best effort)."""
+        for name in types:
+            self._reactions[name].append(reaction)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Hand `subscriber` each committed event of its types at once, and let
+        `Subscriptions` follow the log for it (a subscriber is registered once)."""
+        if any(s.name == subscriber.name for s in self._subscribers):
+            raise ValueError(f"a subscriber named {subscriber.name!r} is already registered")
+        self._subscribers.append(subscriber)
+
+    async def dispatch(self, events: Sequence[RecordedEvent]) -> None:
+        """The AfterCommit port: every reaction and subscriber for each event, in commit
+        order. A failure is logged and the rest still run."""
+        for event in events:
+            for reaction in self._reactions.get(event.type, ()):
+                try:
+                    result = reaction(event)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception(
+                        "reaction %s to %s %s failed", _name(reaction), event.type, event.id
+                    )
+            for subscriber in self._subscribers:
+                if event.type not in subscriber.types:
+                    continue
+                try:
+                    await subscriber.handle(event)
+                except Exception:
+                    log.exception(
+                        "subscriber %s failed on %s %s; it is retried from the log",
+                        subscriber.name,
+                        event.type,
+                        event.id,
+                    )
+
+
+class Subscriptions:
+    """Runs each subscriber over the committed log from its tracking position."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        dispatcher: Dispatcher,
+        *,
+        batch: int = CATCH_UP_BATCH,
+        gap_timeout: float = GAP_TIMEOUT_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if batch < 1:
+            raise ValueError("batch must be positive")
+        self._uow = uow_factory
+        self._dispatcher = dispatcher
+        self._batch = batch
+        self._gap_timeout = gap_timeout
+        self._monotonic = monotonic
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        #: (subscriber, missing position) → when the hole was first seen.
+        self._holes: dict[tuple[str, int], float] = {}
+
+    async def catch_up(self) -> dict[str, int]:
+        """Bring every subscriber up to the head of the log; events handled, by name. A
+        subscriber that fails stops at the event before the failure (logged) and is
+        retried from there on the next call; the others go on."""
+        handled: dict[str, int] = {}
+        for subscriber in self._dispatcher.subscribers:
+            try:
+                handled[subscriber.name] = await self.catch_up_one(subscriber)
+            except Exception:
+                log.exception("catching up subscriber %s failed", subscriber.name)
+                handled[subscriber.name] = 0
+        return handled
+
+    async def catch_up_one(self, subscriber: Subscriber) -> int:
+        """Follow the log for one subscriber up to its head (or a hole, or a failure)."""
+        count = 0
+        async with self._locks[subscriber.name]:
+            while True:
+                async with self._uow() as uow:
+                    start = await uow.tracking.position(subscriber.name)
+                    events = await uow.events.read_all(after_position=start, limit=self._batch)
+                if not events:
+                    return count
+                reached, done, complete = await self._handle(subscriber, start, events)
+                count += done
+                if reached > start:
+                    async with self._uow() as uow:
+                        moved = await uow.tracking.advance(subscriber.name, start, reached)
+                        await uow.commit()
+                    if not moved:  # another process is ahead of us; it carries on
+                        return count
+                if not complete or len(events) < self._batch:
+                    return count
+
+    async def _handle(
+        self, subscriber: Subscriber, start: int, events: Sequence[RecordedEvent]
+    ) -> tuple[int, int, bool]:
+        """Handle events in order: (position reached, events handled, whether all were)."""
+        reached = start
+        handled = 0
+        for event in events:
+            if event.position != reached + 1 and not self._hole_settled(
+                subscriber.name, reached + 1
+            ):
+                return reached, handled, False
+            if event.type in subscriber.types:
+                try:
+                    await subscriber.handle(event)
+                except Exception:
+                    log.exception(
+                        "subscriber %s failed on %s %s (position %s); retried later",
+                        subscriber.name,
+                        event.type,
+                        event.id,
+                        event.position,
+                    )
+                    return reached, handled, False
+                handled += 1
+            reached = event.position
+        return reached, handled, True
+
+    def _hole_settled(self, name: str, position: int) -> bool:
+        """Whether a missing position has been missing for longer than gap_timeout."""
+        now = self._monotonic()
+        first_seen = self._holes.setdefault((name, position), now)
+        if now - first_seen < self._gap_timeout:
+            return False
+        del self._holes[(name, position)]
+        log.info("subscriber %s: position %s never committed; going past it", name, position)
+        return True
+
+    async def positions(self) -> dict[str, int]:
+        """Every registered subscriber's tracking position (0: none handled yet)."""
+        async with self._uow() as uow:
+            stored = await uow.tracking.all()
+        return {s.name: stored.get(s.name, 0) for s in self._dispatcher.subscribers}
+
+
+def _name(reaction: Reaction) -> str:
+    return getattr(reaction, "__qualname__", None) or type(reaction).__name__

@@ -1,0 +1,194 @@
+"""What runs in the process, built from the container: the one place that starts things.
+
+`open_services(container)` is what every entrypoint shares: the database (the embedded
+SQLite migrated first), the application services, and the dispatcher with its
+subscribers, so that a proposal approved through `bookkeeper chat` learns a pattern just
+as one approved over HTTP does. `start_process(container)` adds what only a serving
+process runs: the scheduler with its jobs and the Discord bot.
+
+The scheduler's jobs (one registration each):
+
+    executor             every BOOKKEEPER_EXECUTOR_INTERVAL s and on every approval:
+                         carry out what is due (ADR 0009)
+    subscriptions        at start and every SUBSCRIPTIONS_INTERVAL s: the log's
+                         subscribers catch up from their tracking positions
+    conversation-purge   daily at 02:00 UTC: forget messages past retention
+
+Reactions to committed events (application/dispatch.py): an approval wakes the executor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from bookkeeper.adapters.discord import DiscordBot, DiscordHandler, parse_users
+from bookkeeper.application.conversation import ConversationService
+from bookkeeper.application.dispatch import Dispatcher, Subscriber, Subscriptions
+from bookkeeper.application.documents import Documents
+from bookkeeper.application.execution import Executor
+from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.pipeline import DocumentPipeline
+from bookkeeper.application.queries import Queries
+from bookkeeper.backends import Backends
+from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.domain.events import APPROVAL_TYPES
+from bookkeeper.entrypoints.scheduler import Scheduler, executor_run
+
+log = logging.getLogger("bookkeeper")
+
+EXECUTOR_JOB: Final = "executor"
+SUBSCRIPTIONS_JOB: Final = "subscriptions"
+PURGE_JOB: Final = "conversation-purge"
+#: Seconds between two catch-ups of the log's subscribers (each is also handed its events
+#: right after their commit; this is the retry and the crash recovery).
+SUBSCRIPTIONS_INTERVAL: Final = 15.0
+#: When the conversation purge runs (UTC): at night, in the quiet hours.
+PURGE_HOUR_UTC: Final = 2
+
+
+@dataclass
+class Services:
+    """The application services an entrypoint uses, resolved once."""
+
+    database: Database
+    database_url: str
+    handlers: Handlers
+    queries: Queries
+    ledger: LedgerService
+    lookups: Lookups
+    documents: Documents
+    pipeline: DocumentPipeline
+    conversation: ConversationService
+    backends: Backends
+    dispatcher: Dispatcher
+    subscriptions: Subscriptions
+
+
+@dataclass
+class Process:
+    """A serving process: its services, and what runs beside the requests."""
+
+    services: Services
+    scheduler: Scheduler | None = None
+    discord: DiscordBot | None = None
+    executor: Executor | None = None
+    jobs: list[str] = field(default_factory=list)
+
+    async def close(self) -> None:
+        """Stop the bot and the scheduler (letting running jobs finish)."""
+        if self.discord is not None:
+            await self.discord.close()
+            self.discord = None
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            self.scheduler = None
+
+
+async def open_services(container: Container) -> Services:
+    """Resolve the services every entrypoint needs and subscribe the log's subscribers
+    (idempotent per container)."""
+    database: Database = await resolve(container.database)
+    if database.dialect == "sqlite":
+        await database.migrate()
+    dispatcher: Dispatcher = await resolve(container.dispatcher)
+    subscribers: list[Subscriber] = await resolve(container.subscribers)
+    for subscriber in subscribers:
+        if subscriber not in dispatcher.subscribers:
+            dispatcher.subscribe(subscriber)
+    return Services(
+        database=database,
+        database_url=await resolve(container.redacted_database_url),
+        handlers=await resolve(container.handlers),
+        queries=await resolve(container.queries),
+        ledger=await resolve(container.ledger),
+        lookups=await resolve(container.lookups),
+        documents=await resolve(container.documents),
+        pipeline=await resolve(container.pipeline),
+        conversation=await resolve(container.conversation),
+        backends=await resolve(container.backends),
+        dispatcher=dispatcher,
+        subscriptions=await resolve(container.subscriptions),
+    )
+
+
+async def start_process(container: Container) -> Process:
+    """Open the services, start the scheduler's jobs and the Discord bot (if configured)."""
+    services = await open_services(container)
+    settings = container.settings()
+    log.info("serving with %s database %s", services.database.dialect, services.database_url)
+    log.info("JWT signing key: %s", settings.jwt_private_key_file)
+    process = Process(services=services)
+    try:
+        scheduler = Scheduler()
+        if settings.executor_enabled:
+            executor: Executor = await resolve(container.executor)
+            process.executor = executor
+            scheduler.every(
+                EXECUTOR_JOB, settings.executor_interval_seconds, executor_run(executor)
+            )
+            services.dispatcher.on(APPROVAL_TYPES, lambda _event: scheduler.wake(EXECUTOR_JOB))
+            log.info(
+                "executor started: approved actions go to books=%s, bank=%s",
+                services.backends.books_backend,
+                services.backends.bank_backend,
+            )
+        else:
+            log.info("executor off (BOOKKEEPER_EXECUTOR=off): approved actions wait")
+        scheduler.every(
+            SUBSCRIPTIONS_JOB, SUBSCRIPTIONS_INTERVAL, _catch_up(services.subscriptions)
+        )
+        scheduler.daily(PURGE_JOB, services.conversation.purge, hour=PURGE_HOUR_UTC)
+        await scheduler.start()
+        process.scheduler = scheduler
+        process.jobs = scheduler.jobs
+        # In the background: the gateway connects while the API already serves.
+        process.discord = await start_discord(container, services)
+    except BaseException:
+        await process.close()
+        await shutdown(container)
+        raise
+    return process
+
+
+def _catch_up(subscriptions: Subscriptions) -> Callable[[], Awaitable[bool]]:
+    async def run() -> bool:
+        await subscriptions.catch_up()
+        return False
+
+    return run
+
+
+async def start_discord(container: Container, services: Services) -> DiscordBot | None:
+    """Start the bot configured by BOOKKEEPER_DISCORD_*; None when no token is set."""
+    settings = container.settings()
+    if not settings.discord_token or not settings.discord_tenant:
+        log.info("Discord bot off (BOOKKEEPER_DISCORD_TOKEN unset)")
+        return None
+    authorizer = await resolve(container.authorizer)
+    fetcher = await resolve(container.document_fetcher)
+    users = parse_users(settings.discord_users)
+    tenant = settings.discord_tenant
+
+    def make_handler(rest: Any) -> DiscordHandler:
+        return DiscordHandler(
+            rest=rest,
+            conversation=services.conversation,
+            handlers=services.handlers,
+            queries=services.queries,
+            authorizer=authorizer,
+            fetcher=fetcher,
+            tenant=tenant,
+            users=users,
+            invoices_channel=settings.discord_invoices_channel,
+            review_channel=settings.discord_review_channel,
+        )
+
+    bot = DiscordBot(settings.discord_token, make_handler)
+    await bot.start()
+    log.info("Discord bot starting for tenant %s (%d mapped user(s))", tenant, len(users))
+    return bot

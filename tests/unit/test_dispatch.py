@@ -1,0 +1,170 @@
+"""After-commit dispatch and subscribers following the log, on the in-memory store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.application.dispatch import Dispatcher, Subscriptions
+from bookkeeper.application.event_log import stamp
+from bookkeeper.application.ports import RecordedEvent
+from bookkeeper.domain.events import BalanceQueriedData
+
+T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+QUERY = "BalanceQueried"
+
+
+class Recorder:
+    """A subscriber that remembers what it was handed, and can be made to fail."""
+
+    name = "recorder"
+    types = frozenset({QUERY})
+
+    def __init__(self) -> None:
+        self.seen: list[uuid.UUID] = []
+        self.fail_on: set[uuid.UUID] = set()
+
+    async def handle(self, event: RecordedEvent) -> None:
+        if event.id in self.fail_on:
+            raise RuntimeError("boom")
+        self.seen.append(event.id)
+
+
+def _query(event_id: uuid.UUID | None = None) -> tuple[uuid.UUID, list[object]]:
+    event_id = event_id or uuid.uuid4()
+    return event_id, [
+        stamp(
+            QUERY,
+            BalanceQueriedData(accounts=()),
+            event_id=event_id,
+            actor="book-e",
+            at=T0,
+            correlation_id=event_id,
+        )
+    ]
+
+
+async def _append(factory: MemoryUnitOfWorkFactory, *, commit: bool = True) -> uuid.UUID:
+    event_id, new = _query()
+    async with factory() as uow:
+        await uow.events.append("acme", event_id, 0, new)  # type: ignore[arg-type]
+        if commit:
+            await uow.commit()
+    return event_id
+
+
+async def test_committed_events_reach_reactions_and_subscribers_once_in_order() -> None:
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    reacted: list[uuid.UUID] = []
+    dispatcher.on([QUERY], lambda event: reacted.append(event.id))
+    recorder = Recorder()
+    dispatcher.subscribe(recorder)
+
+    first = await _append(factory)
+    second = await _append(factory)
+    await _append(factory, commit=False)  # rolled back: nothing handed over
+
+    assert reacted == [first, second]
+    assert recorder.seen == [first, second]
+
+
+async def test_a_failing_reaction_is_logged_and_the_others_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    reacted: list[uuid.UUID] = []
+
+    def explode(event: RecordedEvent) -> None:
+        raise RuntimeError("reaction broke")
+
+    dispatcher.on([QUERY], explode)
+    dispatcher.on([QUERY], lambda event: reacted.append(event.id))
+
+    event_id = await _append(factory)  # the writer never sees the failure
+
+    assert reacted == [event_id]
+    assert "reaction" in caplog.text and "failed" in caplog.text
+    async with factory() as uow:
+        assert await uow.events.get("acme", event_id) is not None  # the commit stands
+
+
+def test_a_subscriber_name_is_registered_once() -> None:
+    dispatcher = Dispatcher()
+    dispatcher.subscribe(Recorder())
+    with pytest.raises(ValueError, match="already registered"):
+        dispatcher.subscribe(Recorder())
+
+
+async def test_catch_up_handles_from_the_tracking_position_and_stores_it() -> None:
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory()  # no hand-over: only the log is followed
+    recorder = Recorder()
+    dispatcher.subscribe(recorder)
+    subscriptions = Subscriptions(factory, dispatcher, batch=2)
+    ids = [await _append(factory) for _ in range(5)]
+
+    assert await subscriptions.catch_up() == {"recorder": 5}
+    assert recorder.seen == ids
+    positions = await subscriptions.positions()
+    assert positions["recorder"] > 0
+
+    later = await _append(factory)
+    assert await subscriptions.catch_up() == {"recorder": 1}
+    assert recorder.seen == [*ids, later]
+
+
+async def test_a_failed_event_is_retried_from_the_log_and_nothing_is_lost() -> None:
+    dispatcher = Dispatcher()
+    recorder = Recorder()
+    dispatcher.subscribe(recorder)
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    subscriptions = Subscriptions(factory, dispatcher)
+    first = await _append(factory)
+    poisoned_id, new = _query()
+    recorder.fail_on.add(poisoned_id)
+    async with factory() as uow:
+        await uow.events.append("acme", poisoned_id, 0, new)  # type: ignore[arg-type]
+        await uow.commit()
+    third = await _append(factory)
+    assert recorder.seen == [first, third]  # the direct hand-over failed on the second
+
+    await subscriptions.catch_up()  # stops before the poisoned event
+    assert recorder.seen == [first, third, first]
+
+    recorder.fail_on.clear()
+    await subscriptions.catch_up()  # retried from the log: now handled, then the rest
+    assert recorder.seen == [first, third, first, poisoned_id, third]
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_hole_in_the_positions_is_waited_for_then_passed() -> None:
+    dispatcher = Dispatcher()
+    recorder = Recorder()
+    dispatcher.subscribe(recorder)
+    factory = MemoryUnitOfWorkFactory()
+    monotonic = FakeMonotonic()
+    subscriptions = Subscriptions(factory, dispatcher, gap_timeout=10, monotonic=monotonic)
+    first = await _append(factory)
+    await subscriptions.catch_up()
+    async with factory() as uow:  # a position taken and never committed
+        event_id, new = _query()
+        await uow.events.append("acme", event_id, 0, new)  # type: ignore[arg-type]
+    after_hole = await _append(factory)
+
+    await subscriptions.catch_up()
+    assert recorder.seen == [first]  # waits: the hole may still be filled
+    monotonic.now = 11
+    await subscriptions.catch_up()
+    assert recorder.seen == [first, after_hole]
