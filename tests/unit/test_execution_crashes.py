@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 
+from bookkeeper.application.event_log import alert_id, posting_id
 from bookkeeper.application.execution import (
-    ALERT_NAMESPACE,
     ExecutionPolicy,
     ExecutionReport,
     reference,
 )
-from bookkeeper.application.ledger import posting_id
 from bookkeeper.application.ports import UnitOfWork
 from bookkeeper.domain.events import Status
 from tests.unit.external_doubles import (
@@ -273,7 +272,7 @@ async def test_attempts_that_never_finish_end_failed_once_none_are_left() -> Non
     view = await h.view(pid)
     assert view.status is Status.FAILED and view.attempts == 3
     assert reference(pid) in (view.last_error or "")
-    alert = await h.stream(uuid.uuid5(ALERT_NAMESPACE, f"{pid}:execution-failed"))
+    alert = await h.stream(alert_id(pid, "execution-failed"))
     assert len(alert) == 1
 
 
