@@ -25,8 +25,8 @@ import pytest_asyncio
 from bookkeeper.adapters.fiken import FikenBooks, FikenClient
 from bookkeeper.adapters.fiken.ratelimit import SlidingWindow
 from bookkeeper.adapters.folio import FolioBank, FolioClient
+from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, Executor, reference
-from bookkeeper.application.ledger import posting_id
 from bookkeeper.application.ports import Bank, Books
 from bookkeeper.domain.events import Status
 from tests.fakes.fiken import FakeFiken, FikenServer, running_fiken_server

@@ -12,8 +12,8 @@ import pytest
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport
-from bookkeeper.application.ledger import posting_id
 from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.events import Status

@@ -26,8 +26,9 @@ from bookkeeper.adapters.sql.unit_of_work import SqlUnitOfWork
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import SubmitEvent
+from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.handlers import Handlers
-from bookkeeper.application.ledger import LedgerService, post_entry, posting_id
+from bookkeeper.application.ledger import LedgerService, post_entry
 from bookkeeper.application.ports import Principal, UnitOfWorkFactory
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.events import JournalEntryPostedData, JournalLine, ReceiptAttachmentData

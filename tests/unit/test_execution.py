@@ -596,6 +596,16 @@ def test_error_texts_never_carry_credentials() -> None:
     assert len(safe_error(RuntimeError("x" * 5000))) == 1000
 
 
+def test_posting_and_alert_ids_are_derived_as_they_always_were() -> None:
+    """Entries and alerts already in logs carry these ids: a retry must find them again."""
+    pid = uuid.UUID("0190f5e2-0000-7000-8000-000000000001")
+    postings = uuid.UUID("0d5c3f0e-6a43-4f1e-8f5b-1c2a9e7d4b60")
+    alerts = uuid.UUID("3b0f8c52-5f1e-4a0e-9d7c-6a2f1e4b8c13")
+    assert posting_id(pid) == uuid.uuid5(postings, f"{pid}:posting")
+    assert posting_id(pid, "reversal") == uuid.uuid5(postings, f"{pid}:reversal")
+    assert alert_id(pid, "execution-failed") == uuid.uuid5(alerts, f"{pid}:execution-failed")
+
+
 def test_purchase_lines_match_the_ledger_posting_rules() -> None:
     [line] = purchase_lines(expense(vat_rate=Decimal("0"), amount=Decimal("99.00")))
     assert (line.net, line.vat, line.vat_type) == (Decimal("99.00"), Decimal(0), "NONE")

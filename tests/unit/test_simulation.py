@@ -30,8 +30,8 @@ import pytest
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.application.errors import ApplicationError
+from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, Executor
-from bookkeeper.application.ledger import posting_id
 from bookkeeper.application.projections import fold_proposal
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.errors import DomainError
