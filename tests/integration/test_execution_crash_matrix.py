@@ -110,14 +110,8 @@ class World:
 
     def executor(self, name: str, books: Any = None, bank: Any = None) -> Executor:
         chosen_books, chosen_bank = books or self.books, bank or self.bank
-        return Executor(
-            self.harness.uow_factory,
-            lambda _tenant: chosen_books,
-            lambda _tenant: chosen_bank,
-            self.harness.clock,
-            self.harness.ids,
-            POLICY,
-            name=name,
+        return self.harness.new_executor(
+            name, books=lambda _tenant: chosen_books, bank=lambda _tenant: chosen_bank
         )
 
     async def close(self) -> None:

@@ -39,6 +39,7 @@ from bookkeeper.domain.ledger import check_balanced
 from tests.unit.external_doubles import (
     PDF,
     PNG,
+    TENANT,
     Harness,
     correction,
     expense,
@@ -46,8 +47,6 @@ from tests.unit.external_doubles import (
     receipt,
     reversal,
 )
-
-TENANT = "acme"
 
 
 @pytest.fixture

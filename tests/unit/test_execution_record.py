@@ -20,9 +20,7 @@ from bookkeeper.domain.events import (
     Status,
     event_type,
 )
-from tests.unit.external_doubles import PDF, Harness, World, invoice, receipt
-
-TENANT = "acme"
+from tests.unit.external_doubles import PDF, TENANT, Harness, World, invoice, receipt
 
 
 async def _executed_events(h: Harness, pid: uuid.UUID) -> list[ExecutedData]:

@@ -21,7 +21,7 @@ from bookkeeper.application.ledger import (
     post_entry,
 )
 from bookkeeper.application.ports import BooksAccount, BooksProvider
-from bookkeeper.domain.events import JournalLine, ReceiptAttachmentData
+from bookkeeper.domain.events import ReceiptAttachmentData
 from bookkeeper.domain.ledger import (
     InvalidJournalEntry,
     InvalidReportPeriod,
@@ -29,21 +29,13 @@ from bookkeeper.domain.ledger import (
     mirror,
     posting_for,
 )
-from tests.unit.conftest import AGENT, REVIEWER, VIEWER, FixedClock, principal
+from tests.unit.conftest import AGENT, REVIEWER, VIEWER, FixedClock, credit, debit, principal
 
 D = Decimal
 ACCOUNTANT = principal("anna", "accountant")
 OTHER_ACCOUNTANT = principal("ola", "accountant")
 FOREIGN_ACCOUNTANT = principal("fred", "accountant", tenant="globex")
 DAY = dt.date(2026, 3, 10)
-
-
-def debit(account: str, amount: str, **kw: Any) -> JournalLine:
-    return JournalLine(account=account, debit=D(amount), **kw)
-
-
-def credit(account: str, amount: str, **kw: Any) -> JournalLine:
-    return JournalLine(account=account, credit=D(amount), **kw)
 
 
 RENT = [debit("6300", "1000"), credit("1920", "1000")]
