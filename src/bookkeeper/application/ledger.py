@@ -1,9 +1,9 @@
 """The ledger: a balanced entry becomes a JournalEntryPosted event and its lines; reports.
 
-Every posting — by the executor for an executed proposal, or a manual entry by an
-accountant — is one JournalEntryPosted event in its own stream (the entry id), appended at
-version 0 so that posting the same entry twice is refused by the log itself, and folded
-into the ledger projection in the same transaction.
+Every posting — by the executor for an executed proposal (which entries: postings.py), or
+a manual entry by an accountant — is one JournalEntryPosted event in its own stream (the
+entry id), appended at version 0 so that posting the same entry twice is refused by the log
+itself, and folded into the ledger projection in the same transaction.
 
 `LedgerService` is the use-case layer of POST /journal-entries and of the reports: trial
 balance, general ledger (keyset pages with running balances), VAT per bi-monthly term,
