@@ -21,7 +21,9 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.sql import SqlDatabase, run_migrations
+from bookkeeper.application.ports import UnitOfWorkFactory
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -155,5 +157,20 @@ async def postgres_database(postgres_url: str) -> AsyncIterator[SqlDatabase]:
     database = SqlDatabase(postgres_url, pool_size=10, max_overflow=20)
     try:
         yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def uow_factory(request: pytest.FixtureRequest) -> AsyncIterator[UnitOfWorkFactory]:
+    """Units of work on each storage in turn: memory, a fresh SQLite file, a fresh
+    PostgreSQL database (a pool big enough for an executor's claims and records)."""
+    if request.param == "memory":
+        yield MemoryUnitOfWorkFactory()
+        return
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    database = SqlDatabase(url, pool_size=4, max_overflow=4)
+    try:
+        yield database.uow_factory()
     finally:
         await database.dispose()

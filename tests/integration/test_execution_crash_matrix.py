@@ -25,8 +25,8 @@ import pytest_asyncio
 from bookkeeper.adapters.fiken import FikenBooks, FikenClient
 from bookkeeper.adapters.fiken.ratelimit import SlidingWindow
 from bookkeeper.adapters.folio import FolioBank, FolioClient
+from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, Executor, reference
-from bookkeeper.application.ledger import posting_id
 from bookkeeper.application.ports import Bank, Books
 from bookkeeper.domain.events import Status
 from tests.fakes.fiken import FakeFiken, FikenServer, running_fiken_server
@@ -110,14 +110,8 @@ class World:
 
     def executor(self, name: str, books: Any = None, bank: Any = None) -> Executor:
         chosen_books, chosen_bank = books or self.books, bank or self.bank
-        return Executor(
-            self.harness.uow_factory,
-            lambda _tenant: chosen_books,
-            lambda _tenant: chosen_bank,
-            self.harness.clock,
-            self.harness.ids,
-            POLICY,
-            name=name,
+        return self.harness.new_executor(
+            name, books=lambda _tenant: chosen_books, bank=lambda _tenant: chosen_bank
         )
 
     async def close(self) -> None:

@@ -8,13 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 import pytest
 
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.application.ports import NewEvent, UnitOfWorkFactory
 from bookkeeper.domain.events import AlertRaisedData, event_type
@@ -22,19 +20,6 @@ from bookkeeper.domain.events import AlertRaisedData, event_type
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 SMALL = b"%PDF-1.7\n" + bytes(range(256))
 LARGE = b"%PDF-1.7\n" + bytes(range(256)) * 20
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def uow_factory(request: pytest.FixtureRequest) -> AsyncIterator[UnitOfWorkFactory]:
-    if request.param == "memory":
-        yield MemoryUnitOfWorkFactory()
-        return
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    database = SqlDatabase(url, pool_size=2, max_overflow=0)
-    try:
-        yield database.uow_factory()
-    finally:
-        await database.dispose()
 
 
 def alert(stream: uuid.UUID, n: int) -> NewEvent:

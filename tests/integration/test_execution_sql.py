@@ -5,34 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport
-from bookkeeper.application.ledger import posting_id
 from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.events import Status
-from tests.unit.external_doubles import PDF, Harness, World, expense, invoice, receipt
+from tests.unit.external_doubles import Harness, World, expense, invoice
 
 TENANTS = ("acme", "globex", "initech")
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def uow_factory(request: pytest.FixtureRequest) -> AsyncIterator[UnitOfWorkFactory]:
-    if request.param == "memory":
-        yield MemoryUnitOfWorkFactory()
-        return
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    database = SqlDatabase(url, pool_size=4, max_overflow=4)
-    try:
-        yield database.uow_factory()
-    finally:
-        await database.dispose()
 
 
 async def test_claim_due_returns_approved_work_without_a_retry_time_or_running_lease(
@@ -125,16 +109,7 @@ async def race(url: str, count: int) -> None:
         policy = ExecutionPolicy(batch_size=7)
         h = Harness(uow_factory=databases[0].uow_factory(), world=World(interleave=True))
         h.policy = policy
-        proposals: list[tuple[str, uuid.UUID]] = []
-        for n in range(count):
-            tenant = TENANTS[n % 3]
-            sha = await h.store(PDF + str(n).encode(), tenant)
-            data = (
-                receipt(sha, folio_event_id=f"ev-{n}", document_number=f"R-{n}"),
-                invoice(sha, invoice_number=f"F-{n}"),
-                expense(sha, document_number=f"K-{n}"),
-            )[n % 3]
-            proposals.append((tenant, await h.approved(data, tenant)))
+        proposals = await h.approved_mix(count, TENANTS, distinct_documents=True)
         executors = [h.new_executor(f"executor-{i}", databases[i].uow_factory()) for i in range(2)]
 
         reports: list[ExecutionReport] = []

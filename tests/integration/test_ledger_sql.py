@@ -26,13 +26,14 @@ from bookkeeper.adapters.sql.unit_of_work import SqlUnitOfWork
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import SubmitEvent
+from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.handlers import Handlers
-from bookkeeper.application.ledger import LedgerService, post_entry, posting_id
+from bookkeeper.application.ledger import LedgerService, post_entry
 from bookkeeper.application.ports import Principal, UnitOfWorkFactory
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.events import JournalEntryPostedData, JournalLine, ReceiptAttachmentData
 from bookkeeper.domain.ledger import mirror, posting_for
-from tests.unit.conftest import FixedClock
+from tests.unit.conftest import FixedClock, credit, debit
 from tests.unit.test_ledger_properties import actions, check_ledger_invariants, windows
 
 D = Decimal
@@ -60,14 +61,6 @@ def clock() -> FixedClock:
 @pytest.fixture
 def service(database: SqlDatabase, clock: FixedClock) -> LedgerService:
     return LedgerService(database.uow_factory(), clock, UuidV7Ids(), RoleAuthorizer())
-
-
-def debit(account: str, amount: str, **kw: Any) -> JournalLine:
-    return JournalLine(account=account, debit=D(amount), **kw)
-
-
-def credit(account: str, amount: str, **kw: Any) -> JournalLine:
-    return JournalLine(account=account, credit=D(amount), **kw)
 
 
 def entry(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.queries import Queries
+from bookkeeper.domain.events import JournalLine
 
 
 class FixedClock:
@@ -54,3 +57,13 @@ REVIEWER = principal("kari", "reviewer")
 OTHER_REVIEWER = principal("ola", "reviewer")
 VIEWER = principal("vera", "viewer")
 FOREIGN_REVIEWER = principal("fred", "reviewer", tenant="globex")
+
+
+def debit(account: str, amount: str, **kw: Any) -> JournalLine:
+    """A journal line debiting `amount` (kroner, as text) to `account`."""
+    return JournalLine(account=account, debit=Decimal(amount), **kw)
+
+
+def credit(account: str, amount: str, **kw: Any) -> JournalLine:
+    """A journal line crediting `amount` (kroner, as text) to `account`."""
+    return JournalLine(account=account, credit=Decimal(amount), **kw)

@@ -22,7 +22,7 @@ import datetime as dt
 import inspect
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,11 +46,13 @@ from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import (
     BankAccount,
     BankBalance,
+    BankProvider,
     BankTransaction,
     BooksAccount,
     BooksAccountBalance,
     BooksBankAccount,
     BooksCompany,
+    BooksProvider,
     Contact,
     NewJournalEntry,
     NewPurchase,
@@ -68,6 +70,8 @@ from bookkeeper.domain.events import (
     ReversalData,
 )
 
+#: The tenant a harness works for unless told otherwise.
+TENANT = "acme"
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
@@ -551,11 +555,20 @@ class Harness:
         self.policy = policy or ExecutionPolicy()
         self.executor = self.new_executor("executor-1")
 
-    def new_executor(self, name: str, uow_factory: UnitOfWorkFactory | None = None) -> Executor:
+    def new_executor(
+        self,
+        name: str,
+        uow_factory: UnitOfWorkFactory | None = None,
+        *,
+        books: BooksProvider | None = None,
+        bank: BankProvider | None = None,
+    ) -> Executor:
+        """An executor on this harness's storage, clock and policy; by default on the
+        World's books and bank."""
         return Executor(
             uow_factory or self.uow_factory,
-            self.world.books,
-            self.world.bank,
+            books or self.world.books,
+            bank or self.world.bank,
             self.clock,
             self.ids,
             self.policy,
@@ -580,6 +593,24 @@ class Harness:
                 principal=reviewer(tenant), proposal_id=proposal_id, corrections=corrections
             )
         )
+
+    async def approved_mix(
+        self, count: int, tenants: Sequence[str], *, distinct_documents: bool = False
+    ) -> list[tuple[str, uuid.UUID]]:
+        """`count` approved proposals, each with a stored document: a receipt, an invoice
+        and an expense in turn, for `tenants` in turn; (tenant, proposal id) each. The
+        tenant's documents are one file unless `distinct_documents`."""
+        proposals: list[tuple[str, uuid.UUID]] = []
+        for n in range(count):
+            tenant = tenants[n % len(tenants)]
+            sha = await self.store(PDF + str(n).encode() if distinct_documents else PDF, tenant)
+            data = (
+                receipt(sha, folio_event_id=f"ev-{n}", document_number=f"R-{n}"),
+                invoice(sha, invoice_number=f"F-{n}"),
+                expense(sha, document_number=f"K-{n}"),
+            )[n % 3]
+            proposals.append((tenant, await self.approved(data, tenant)))
+        return proposals
 
     async def reject(self, proposal_id: uuid.UUID, tenant: str = "acme") -> None:
         await self.handlers.reject(

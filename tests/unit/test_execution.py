@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 
 from bookkeeper.application.errors import ExternalUnavailable
+from bookkeeper.application.event_log import alert_id, posting_id
 from bookkeeper.application.execution import (
-    ALERT_NAMESPACE,
     FOLIO_KEEPS_ATTACHMENT,
     ExecutionPolicy,
     ExecutionReport,
@@ -20,7 +20,6 @@ from bookkeeper.application.execution import (
     reference,
     safe_error,
 )
-from bookkeeper.application.ledger import posting_id
 from bookkeeper.application.ports import BooksBankAccount, NewEvent, PurchaseLine
 from bookkeeper.application.projections import fold_proposal
 from bookkeeper.domain.events import (
@@ -40,6 +39,7 @@ from bookkeeper.domain.ledger import check_balanced
 from tests.unit.external_doubles import (
     PDF,
     PNG,
+    TENANT,
     Harness,
     correction,
     expense,
@@ -47,8 +47,6 @@ from tests.unit.external_doubles import (
     receipt,
     reversal,
 )
-
-TENANT = "acme"
 
 
 @pytest.fixture
@@ -260,7 +258,7 @@ async def test_a_reversed_receipt_is_marked_incomplete_and_the_kept_file_is_said
     view = await h.view(pid)
     assert view.status is Status.EXECUTED
     assert view.external_ids["note"] == FOLIO_KEEPS_ATTACHMENT
-    [alert] = await h.stream(uuid.uuid5(ALERT_NAMESPACE, f"{pid}:attachment-kept"))
+    [alert] = await h.stream(alert_id(pid, "attachment-kept"))
     assert isinstance(alert.data, AlertRaisedData)
     assert alert.data.severity == "warning" and "cannot remove an attachment" in alert.data.message
     await assert_ledger_balances(h)
@@ -372,7 +370,7 @@ async def test_retryable_failures_back_off_then_fail_for_good_with_an_alert() ->
     assert (await h.executor.run_once()).failed == 1
     view = await h.view(pid)
     assert view.status is Status.FAILED and view.attempts == 3 and view.next_attempt_at is None
-    [alert] = await h.stream(uuid.uuid5(ALERT_NAMESPACE, f"{pid}:execution-failed"))
+    [alert] = await h.stream(alert_id(pid, "execution-failed"))
     assert isinstance(alert.data, AlertRaisedData)
     assert alert.data.severity == "error" and alert.data.code == "execution-failed"
     assert alert.data.proposal_id == str(pid) and "503 unavailable" in alert.data.message
@@ -403,7 +401,7 @@ async def test_a_non_retryable_error_fails_at_once(h: Harness) -> None:
     view = await h.view(pid)
     assert view.status is Status.FAILED and view.attempts == 1
     assert "400 rejected" in (view.last_error or "")
-    assert len(await h.stream(uuid.uuid5(ALERT_NAMESPACE, f"{pid}:execution-failed"))) == 1
+    assert len(await h.stream(alert_id(pid, "execution-failed"))) == 1
 
 
 async def test_retry_after_is_respected(h: Harness) -> None:
@@ -469,8 +467,8 @@ async def test_a_claim_that_cannot_reach_the_database_is_reported_not_raised(
     def unavailable() -> object:
         raise ExternalUnavailable("db down", system="test")
 
-    h.executor._uow = unavailable  # type: ignore[assignment]
-    report = await h.executor.run_once()
+    executor = h.new_executor("executor-1", uow_factory=unavailable)  # type: ignore[arg-type]
+    report = await executor.run_once()
     assert report.claim_error is not None and "db down" in report.claim_error
 
 
@@ -595,6 +593,16 @@ def test_error_texts_never_carry_credentials() -> None:
     assert "abc123" not in text and "s3cr3t" not in text
     assert text.startswith("RuntimeError: ") and "***" in text
     assert len(safe_error(RuntimeError("x" * 5000))) == 1000
+
+
+def test_posting_and_alert_ids_are_derived_as_they_always_were() -> None:
+    """Entries and alerts already in logs carry these ids: a retry must find them again."""
+    pid = uuid.UUID("0190f5e2-0000-7000-8000-000000000001")
+    postings = uuid.UUID("0d5c3f0e-6a43-4f1e-8f5b-1c2a9e7d4b60")
+    alerts = uuid.UUID("3b0f8c52-5f1e-4a0e-9d7c-6a2f1e4b8c13")
+    assert posting_id(pid) == uuid.uuid5(postings, f"{pid}:posting")
+    assert posting_id(pid, "reversal") == uuid.uuid5(postings, f"{pid}:reversal")
+    assert alert_id(pid, "execution-failed") == uuid.uuid5(alerts, f"{pid}:execution-failed")
 
 
 def test_purchase_lines_match_the_ledger_posting_rules() -> None:

@@ -16,17 +16,17 @@ from typing import Any
 
 import pytest
 
+from bookkeeper.application.event_log import alert_id, posting_id
 from bookkeeper.application.execution import (
-    ALERT_NAMESPACE,
     ExecutionPolicy,
     ExecutionReport,
     reference,
 )
-from bookkeeper.application.ledger import posting_id
 from bookkeeper.application.ports import UnitOfWork
 from bookkeeper.domain.events import Status
 from tests.unit.external_doubles import (
     PDF,
+    TENANT,
     Harness,
     SimulatedCrash,
     World,
@@ -37,8 +37,6 @@ from tests.unit.external_doubles import (
     receipt,
     reversal,
 )
-
-TENANT = "acme"
 
 Scenario = Callable[[Harness], Awaitable[uuid.UUID]]
 
@@ -216,17 +214,7 @@ async def test_a_crash_in_one_tenant_stops_the_others_without_recording() -> Non
 
 async def test_two_executors_racing_execute_each_proposal_once() -> None:
     h = Harness(world=World(interleave=True))
-    tenants = ["acme", "globex", "initech"]
-    proposals: list[tuple[str, uuid.UUID]] = []
-    for n in range(30):
-        tenant = tenants[n % 3]
-        sha = await h.store(PDF, tenant=tenant)
-        make = (
-            receipt(sha, folio_event_id=f"ev-{n}", document_number=f"R-{n}"),
-            invoice(sha, invoice_number=f"F-{n}"),
-            expense(sha, document_number=f"K-{n}"),
-        )[n % 3]
-        proposals.append((tenant, await h.approved(make, tenant=tenant)))
+    proposals = await h.approved_mix(30, ["acme", "globex", "initech"])
     # Storage that yields at every call, so the two claims interleave statement by statement.
     racing = YieldingFactory(h.memory)
     one, two = h.new_executor("one", racing), h.new_executor("two", racing)
@@ -273,7 +261,7 @@ async def test_attempts_that_never_finish_end_failed_once_none_are_left() -> Non
     view = await h.view(pid)
     assert view.status is Status.FAILED and view.attempts == 3
     assert reference(pid) in (view.last_error or "")
-    alert = await h.stream(uuid.uuid5(ALERT_NAMESPACE, f"{pid}:execution-failed"))
+    alert = await h.stream(alert_id(pid, "execution-failed"))
     assert len(alert) == 1
 
 

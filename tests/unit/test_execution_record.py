@@ -20,9 +20,7 @@ from bookkeeper.domain.events import (
     Status,
     event_type,
 )
-from tests.unit.external_doubles import PDF, Harness, World, invoice, receipt
-
-TENANT = "acme"
+from tests.unit.external_doubles import PDF, TENANT, Harness, World, invoice, receipt
 
 
 async def _executed_events(h: Harness, pid: uuid.UUID) -> list[ExecutedData]:
@@ -223,7 +221,7 @@ async def test_a_record_that_fails_does_not_take_the_others_with_it(
         for tenant in ("acme", "globex", "initech")
     }
     executor = h.executor
-    postings = executor._postings
+    postings = executor.recorder.postings
     poisoned = pids["globex"]
 
     async def failing(uow: Any, claim: Any, proposal: Any, now: Any) -> Any:
@@ -231,7 +229,7 @@ async def test_a_record_that_fails_does_not_take_the_others_with_it(
             raise RuntimeError("the ledger is on fire")
         return await postings(uow, claim, proposal, now)
 
-    executor._postings = failing  # type: ignore[method-assign]
+    executor.recorder.postings = failing  # type: ignore[method-assign]
 
     report = await executor.run_once()
 
@@ -241,6 +239,6 @@ async def test_a_record_that_fails_does_not_take_the_others_with_it(
         view = await h.view(pid, tenant)
         assert view.status is (Status.APPROVED if pid == poisoned else Status.EXECUTED)
         assert len(await h.postings(tenant)) == (0 if pid == poisoned else 1)
-    executor._postings = postings  # type: ignore[method-assign]
+    executor.recorder.postings = postings  # type: ignore[method-assign]
     h.clock.advance(minutes=6)
     assert await executor.run_once() == ExecutionReport(claimed=1, executed=1, reconciled=1)

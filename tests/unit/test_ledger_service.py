@@ -13,15 +13,15 @@ from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.errors import Forbidden, IdempotencyConflict, NotFound
+from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.ledger import (
     ChartUnavailable,
     InvalidCursor,
     LedgerService,
     post_entry,
-    posting_id,
 )
 from bookkeeper.application.ports import BooksAccount, BooksProvider
-from bookkeeper.domain.events import JournalLine, ReceiptAttachmentData
+from bookkeeper.domain.events import ReceiptAttachmentData
 from bookkeeper.domain.ledger import (
     InvalidJournalEntry,
     InvalidReportPeriod,
@@ -29,21 +29,13 @@ from bookkeeper.domain.ledger import (
     mirror,
     posting_for,
 )
-from tests.unit.conftest import AGENT, REVIEWER, VIEWER, FixedClock, principal
+from tests.unit.conftest import AGENT, REVIEWER, VIEWER, FixedClock, credit, debit, principal
 
 D = Decimal
 ACCOUNTANT = principal("anna", "accountant")
 OTHER_ACCOUNTANT = principal("ola", "accountant")
 FOREIGN_ACCOUNTANT = principal("fred", "accountant", tenant="globex")
 DAY = dt.date(2026, 3, 10)
-
-
-def debit(account: str, amount: str, **kw: Any) -> JournalLine:
-    return JournalLine(account=account, debit=D(amount), **kw)
-
-
-def credit(account: str, amount: str, **kw: Any) -> JournalLine:
-    return JournalLine(account=account, credit=D(amount), **kw)
 
 
 RENT = [debit("6300", "1000"), credit("1920", "1000")]
@@ -154,6 +146,14 @@ async def test_a_key_is_not_shared_with_the_event_endpoint(service: LedgerServic
     posted = await service.post_manual(ACCOUNTANT, DAY, "Husleie", RENT, idempotency_key="k1")
     assert posted.entry_id != uuid.uuid5(
         uuid.UUID("6f1c1d2e-8a51-4a57-9d0e-3b1f0c4e2a90"), "acme\x00human:anna\x00k1"
+    )
+
+
+async def test_a_keyed_entry_id_is_derived_as_it_always_was(service: LedgerService) -> None:
+    """Entries already in logs were posted under this id: a retry must find them again."""
+    posted = await service.post_manual(ACCOUNTANT, DAY, "Husleie", RENT, idempotency_key="k1")
+    assert posted.entry_id == uuid.uuid5(
+        uuid.UUID("3b7f5a0c-2d64-4c1e-9a8f-6e0d1c5b7a42"), "acme\x00human:anna\x00k1"
     )
 
 

@@ -30,8 +30,8 @@ import pytest
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.application.errors import ApplicationError
-from bookkeeper.application.execution import ExecutionPolicy, Executor
-from bookkeeper.application.ledger import posting_id
+from bookkeeper.application.event_log import posting_id
+from bookkeeper.application.execution import ExecutionPolicy
 from bookkeeper.application.projections import fold_proposal
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.errors import DomainError
@@ -280,15 +280,7 @@ class Simulation:
     async def settle(self) -> None:
         """No more faults: every approved proposal ends EXECUTED or FAILED."""
         self.h.world.faults.clear()
-        executor = Executor(
-            self.h.uow_factory,
-            self.h.world.books,
-            self.h.world.bank,
-            self.h.clock,
-            self.h.ids,
-            self.h.policy,
-            name="settler",
-        )
+        executor = self.h.new_executor("settler")
         for _ in range(20):
             self.h.clock.advance(hours=2)
             await executor.run_once()

@@ -1,9 +1,9 @@
 """The ledger: a balanced entry becomes a JournalEntryPosted event and its lines; reports.
 
-Every posting — by the executor for an executed proposal, or a manual entry by an
-accountant — is one JournalEntryPosted event in its own stream (the entry id), appended at
-version 0 so that posting the same entry twice is refused by the log itself, and folded
-into the ledger projection in the same transaction.
+Every posting — by the executor for an executed proposal (which entries: postings.py), or
+a manual entry by an accountant — is one JournalEntryPosted event in its own stream (the
+entry id), appended at version 0 so that posting the same entry twice is refused by the log
+itself, and folded into the ledger projection in the same transaction.
 
 `LedgerService` is the use-case layer of POST /journal-entries and of the reports: trial
 balance, general ledger (keyset pages with running balances), VAT per bi-monthly term,
@@ -31,6 +31,7 @@ from bookkeeper.application.errors import (
     IdempotencyConflict,
     NotFound,
 )
+from bookkeeper.application.event_log import manual_entry_id, stamp
 from bookkeeper.application.ports import (
     Authorizer,
     Books,
@@ -38,7 +39,6 @@ from bookkeeper.application.ports import (
     Clock,
     Ids,
     LedgerLineView,
-    NewEvent,
     Principal,
     RecordedEvent,
     UnitOfWork,
@@ -50,7 +50,6 @@ from bookkeeper.domain.events import (
     JournalEntryPostedData,
     JournalLine,
     encode_payload,
-    event_type,
 )
 from bookkeeper.domain.ledger import (
     INPUT,
@@ -66,14 +65,6 @@ from bookkeeper.domain.ledger import (
 )
 
 JOURNAL_ENTRY_POSTED = "JournalEntryPosted"
-#: Namespace of the entry ids derived from a proposal (uuid5), fixed forever.
-POSTING_NAMESPACE = uuid.UUID("0d5c3f0e-6a43-4f1e-8f5b-1c2a9e7d4b60")
-
-
-def posting_id(proposal_id: uuid.UUID, purpose: str = "posting") -> uuid.UUID:
-    """The entry id of a proposal's posting ("posting", or "reversal" for the mirror a
-    correction posts first): derived, so a retried execution cannot post it twice."""
-    return uuid.uuid5(POSTING_NAMESPACE, f"{proposal_id}:{purpose}")
 
 
 async def post_entry(
@@ -95,18 +86,15 @@ async def post_entry(
     DuplicateEvent from the log. With `fold=False` the caller folds the returned event
     itself, before committing (`fold_journal_entries`, several entries in one go)."""
     check_balanced(entry.lines)
-    etype = event_type(JOURNAL_ENTRY_POSTED)
-    new = NewEvent(
-        id=entry_id,
-        type=etype.name,
-        schema_version=etype.schema_version,
-        status=etype.status,
+    new = stamp(
+        JOURNAL_ENTRY_POSTED,
+        entry,
+        event_id=entry_id,
         actor=actor,
-        data=entry,
-        metadata=metadata or {},
-        parent_id=parent_id,
+        at=now,
         correlation_id=correlation_id,
-        created_at=now,
+        parent_id=parent_id,
+        metadata=metadata,
     )
     [recorded] = await uow.events.append(tenant_id, entry_id, 0, [new])
     if fold:
@@ -230,8 +218,6 @@ async def fold_journal_entries(uow: UnitOfWork, events: Iterable[RecordedEvent])
 # --- manual entries and reports ---------------------------------------------------------
 
 MANUAL: Final = "manual"
-#: Namespace of the entry ids derived from an Idempotency-Key (uuid5), fixed forever.
-MANUAL_ENTRY_NAMESPACE: Final = uuid.UUID("3b7f5a0c-2d64-4c1e-9a8f-6e0d1c5b7a42")
 
 BooksSource = Callable[[], Awaitable[BooksProvider]]
 """Opens the books backend when a report first needs it (Fiken, or the sandbox)."""
@@ -438,10 +424,7 @@ class LedgerService:
         fingerprint = entry_fingerprint(entry)
         if idempotency_key is None:
             return await self._post(principal, entry, self._ids.new_id(), fingerprint, None)
-        entry_id = uuid.uuid5(
-            MANUAL_ENTRY_NAMESPACE,
-            f"{principal.tenant_id}\x00{principal.actor}\x00{idempotency_key}",
-        )
+        entry_id = manual_entry_id(principal.tenant_id, principal.actor, idempotency_key)
         try:
             return await self._post(principal, entry, entry_id, fingerprint, idempotency_key)
         except (DuplicateEvent, ConcurrencyConflict):

@@ -1,0 +1,125 @@
+"""Step 2, the act: what an approved proposal does remotely, by kind.
+
+A receipt is attached in the bank, an invoice or expense registered in the books; a
+reversal takes back what its target did, and a correction takes it back and does the
+corrected version (a receipt moves only when its bank event changed). Every remote call
+passes the attempt's guard, and a booking that cannot be posted fails before any of them.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from bookkeeper.application.execution.attempt import Acted, Attempt
+from bookkeeper.application.execution.bank_actions import BankActions
+from bookkeeper.application.execution.books_actions import BooksActions
+from bookkeeper.application.execution.claims import rehydrate
+from bookkeeper.application.execution.policy import ExecutionPolicy, ExecutionRefused
+from bookkeeper.application.ports import BankProvider, BooksProvider, UnitOfWorkFactory
+from bookkeeper.application.postings import booking
+from bookkeeper.domain.events import (
+    CorrectionData,
+    ExpenseRegistrationData,
+    InvoiceRegistrationData,
+    PatternSuggestionData,
+    ProposalData,
+    ReceiptAttachmentData,
+    ReversalData,
+    Status,
+)
+from bookkeeper.domain.proposals import Proposal, apply_corrections
+
+
+class Actions:
+    """Carries out one claimed attempt in the books and the bank."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        books: BooksProvider,
+        bank: BankProvider,
+        policy: ExecutionPolicy,
+    ) -> None:
+        self._uow = uow_factory
+        self._policy = policy
+        self._books = BooksActions(books, uow_factory, policy)
+        self._bank = BankActions(bank, uow_factory)
+
+    async def act(self, attempt: Attempt) -> Acted:
+        """What the remote side did for the attempt (LeaseLost, ExternalError,
+        ExecutionRefused or a DomainError when it could not)."""
+        claim = attempt.claim
+        data = claim.data
+        self._check_posting(claim.proposal_id, data)  # a booking we cannot post: fail first
+        match data:
+            case ReceiptAttachmentData():
+                acted = await self._bank.attach_receipt(attempt, claim.proposal_id, data)
+            case InvoiceRegistrationData() | ExpenseRegistrationData():
+                acted = await self._books.register_purchase(attempt, claim.proposal_id, data)
+            case ReversalData():
+                target_id, target = await self._target(claim.tenant_id, data.target_proposal_id)
+                acted = await self._undo(attempt, target_id, target, data.reason)
+            case CorrectionData():
+                acted = await self._correct(attempt, data)
+            case PatternSuggestionData():  # pragma: no cover - never claimed
+                raise ExecutionRefused("a pattern suggestion is applied on approval")
+        acted.reconciled = acted.reconciled or attempt.reconciled
+        return acted
+
+    async def _undo(
+        self, attempt: Attempt, target_id: uuid.UUID, target: Proposal, reason: str
+    ) -> Acted:
+        """Take back the remote effect of an executed proposal."""
+        external = target.external_ids
+        if "fikenPurchaseId" in external:
+            return await self._books.take_back(attempt, target_id, target, reason)
+        if "folioEventId" in external:
+            return await self._bank.take_back(attempt, target_id, external)
+        return Acted(external_ids={})
+
+    async def _correct(self, attempt: Attempt, data: CorrectionData) -> Acted:
+        claim = attempt.claim
+        target_id, target = await self._target(claim.tenant_id, data.target_proposal_id)
+        corrected = apply_corrections(target.effective_data, data.changes)
+        self._check_posting(claim.proposal_id, corrected)
+        match corrected:
+            case ReceiptAttachmentData():
+                old_event = target.external_ids.get("folioEventId")
+                if corrected.folio_event_id and corrected.folio_event_id != old_event:
+                    undone = await self._undo(attempt, target_id, target, data.reason)
+                    moved = await self._bank.attach_receipt(attempt, claim.proposal_id, corrected)
+                    ids = dict(moved.external_ids)
+                    if old_event:
+                        ids["previousFolioEventId"] = old_event
+                    return Acted(external_ids=ids, alerts=undone.alerts)
+                # Only the booking changes (account, VAT …): the file stays where it is.
+                return Acted(external_ids=dict(target.external_ids))
+            case InvoiceRegistrationData() | ExpenseRegistrationData():
+                undone = await self._undo(attempt, target_id, target, data.reason)
+                registered = await self._books.register_purchase(
+                    attempt, claim.proposal_id, corrected
+                )
+                return Acted(external_ids={**undone.external_ids, **registered.external_ids})
+        raise ExecutionRefused(f"a {target.kind} cannot be corrected")  # pragma: no cover
+
+    def _check_posting(self, proposal_id: uuid.UUID, data: ProposalData) -> None:
+        """Raise the DomainError (UnbalancedEntry …) recording would raise, before any
+        remote call, so that an action whose posting is impossible fails untouched."""
+        booking(
+            data,
+            proposal_id,
+            payment_account=self._policy.ledger_payment_account,
+            payables_account=self._policy.payables_account,
+        )
+
+    async def _target(self, tenant: str, target_ref: str) -> tuple[uuid.UUID, Proposal]:
+        try:
+            target_id = uuid.UUID(target_ref)
+        except ValueError:
+            raise ExecutionRefused(f"target {target_ref!r} is not a proposal id") from None
+        async with self._uow() as uow:
+            events = await uow.events.read_stream(tenant, target_id)
+        target = rehydrate(target_id, events)
+        if target is None or target.status is not Status.EXECUTED:
+            raise ExecutionRefused(f"target proposal {target_id} is not EXECUTED")
+        return target_id, target

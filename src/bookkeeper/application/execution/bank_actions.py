@@ -1,0 +1,73 @@
+"""The bank's part of step 2 (Folio): a receipt attached to its bank event, and taken
+back as far as the API allows."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+
+from bookkeeper.application.execution.attempt import Acted, Attempt
+from bookkeeper.application.execution.claims import claim_document
+from bookkeeper.application.execution.policy import ExecutionRefused, attachment_filename
+from bookkeeper.application.ports import BankProvider, UnitOfWorkFactory
+from bookkeeper.domain.events import ReceiptAttachmentData
+
+#: What the record of a reversed Folio attachment says: the API has no way to remove it.
+FOLIO_KEEPS_ATTACHMENT: Final = (
+    "Folio's API cannot remove an attachment: the bank event was marked incomplete and the "
+    "file stays attached; remove it in Folio by hand if it must go"
+)
+
+
+class BankActions:
+    """Receipts on bank events, each remote call under the attempt's guard."""
+
+    def __init__(self, bank: BankProvider, uow_factory: UnitOfWorkFactory) -> None:
+        self._bank = bank
+        self._uow = uow_factory
+
+    async def attach_receipt(
+        self, attempt: Attempt, proposal_id: uuid.UUID, data: ReceiptAttachmentData
+    ) -> Acted:
+        """Attach the receipt's document to its bank event (once: an attempt after the
+        first looks for it by file name) and mark the event complete."""
+        event_id = data.folio_event_id
+        if not event_id:
+            raise ExecutionRefused(
+                "the receipt names no Folio event (folioEventId): nothing to attach it to"
+            )
+        document, content = await claim_document(
+            self._uow, attempt.claim, data.document_hash, required=True
+        )
+        assert document is not None and content is not None
+        bank = self._bank(attempt.claim.tenant_id)
+        filename = attachment_filename(proposal_id, document)
+        attachment_id: str | None = None
+        if attempt.reconcile:
+            attachment_id = await attempt.call(
+                lambda: bank.find_attachment(event_id, filename, data.date)
+            )
+            attempt.reconciled = attachment_id is not None
+        if attachment_id is None:
+            attachment_id = await attempt.call(
+                lambda: bank.attach_receipt(event_id, filename, content, document.content_type)
+            )
+        await attempt.call(lambda: bank.mark_complete(event_id))
+        return Acted(external_ids={"folioEventId": event_id, "folioAttachmentId": attachment_id})
+
+    async def take_back(
+        self, attempt: Attempt, target_id: uuid.UUID, external: dict[str, str]
+    ) -> Acted:
+        """Mark the target's bank event incomplete; its file stays (FOLIO_KEEPS_ATTACHMENT),
+        which an alert says."""
+        event_id = external["folioEventId"]
+        bank = self._bank(attempt.claim.tenant_id)
+        await attempt.call(lambda: bank.mark_incomplete(event_id))
+        ids = {"folioEventId": event_id, "note": FOLIO_KEEPS_ATTACHMENT}
+        if "folioAttachmentId" in external:
+            ids["folioAttachmentId"] = external["folioAttachmentId"]
+        message = (
+            f"{FOLIO_KEEPS_ATTACHMENT} (event {event_id}, attachment "
+            f"{external.get('folioAttachmentId', 'unknown')}, proposal {target_id})"
+        )
+        return Acted(external_ids=ids, alerts=[("attachment-kept", "warning", message)])

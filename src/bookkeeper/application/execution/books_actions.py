@@ -1,0 +1,221 @@
+"""The books' part of step 2 (Fiken): supplier invoices and expenses registered as
+purchases with their documents, and purchases taken back.
+
+Every purchase carries our reference, so an attempt after the first finds what an earlier
+one created instead of creating it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Final
+
+from bookkeeper.application.execution.attempt import Acted, Attempt
+from bookkeeper.application.execution.claims import claim_document
+from bookkeeper.application.execution.policy import (
+    ExecutionPolicy,
+    ExecutionRefused,
+    attachment_filename,
+    reference,
+)
+from bookkeeper.application.ports import (
+    Books,
+    BooksProvider,
+    Contact,
+    NewPurchase,
+    Purchase,
+    PurchaseLine,
+    UnitOfWorkFactory,
+)
+from bookkeeper.domain import money
+from bookkeeper.domain.events import ExpenseRegistrationData, InvoiceRegistrationData
+from bookkeeper.domain.ledger import input_vat
+from bookkeeper.domain.proposals import Proposal
+
+_MAX_DESCRIPTION: Final = 200
+
+
+class BooksActions:
+    """Purchases in the books, each remote call under the attempt's guard."""
+
+    def __init__(
+        self, books: BooksProvider, uow_factory: UnitOfWorkFactory, policy: ExecutionPolicy
+    ) -> None:
+        self._books = books
+        self._uow = uow_factory
+        self._policy = policy
+
+    async def register_purchase(
+        self,
+        attempt: Attempt,
+        proposal_id: uuid.UUID,
+        data: InvoiceRegistrationData | ExpenseRegistrationData,
+    ) -> Acted:
+        """A supplier invoice (with its supplier) or a paid expense as a purchase, and its
+        document attached to it."""
+        tenant = attempt.claim.tenant_id
+        ref = reference(proposal_id)
+        document, content = await claim_document(
+            self._uow, attempt.claim, data.document_hash, required=False
+        )
+        books = self._books(tenant)
+        existing: Purchase | None = None
+        if attempt.reconcile:
+            existing = await attempt.call(lambda: books.find_purchase(ref, data.date))
+            if existing is not None and existing.deleted:
+                raise ExecutionRefused(
+                    f"Fiken purchase {existing.id} carries our reference {ref} but is deleted; "
+                    "resolve it by hand before registering again"
+                )
+        ids: dict[str, str] = {}
+        if existing is not None:
+            attempt.reconciled = True
+            purchase_id = existing.id
+            attached = existing.attachments
+            if existing.supplier_id is not None:
+                ids["fikenContactId"] = existing.supplier_id
+        else:
+            supplier_id: str | None = None
+            if isinstance(data, InvoiceRegistrationData):
+                supplier = await self._supplier(attempt, books, data)
+                supplier_id = ids["fikenContactId"] = supplier.id
+            purchase = await self._new_purchase(attempt, books, ref, data, supplier_id)
+            purchase_id = await attempt.call(lambda: books.create_purchase(purchase))
+            attached = ()
+        if document is not None and content is not None:
+            filename = attachment_filename(proposal_id, document)
+            if filename not in attached:
+                await attempt.call(
+                    lambda: books.attach_to_purchase(
+                        purchase_id, filename, content, document.content_type
+                    )
+                )
+        ids["fikenPurchaseId"] = purchase_id
+        return Acted(external_ids=ids)
+
+    async def take_back(
+        self, attempt: Attempt, target_id: uuid.UUID, target: Proposal, reason: str
+    ) -> Acted:
+        """Delete the target's purchase (once: an attempt after the first looks whether an
+        earlier one did)."""
+        purchase_id = target.external_ids["fikenPurchaseId"]
+        books = self._books(attempt.claim.tenant_id)
+        done = False
+        if attempt.reconcile:
+            target_data = target.effective_data
+            date = getattr(target_data, "date", None)
+            if isinstance(date, dt.date):
+                found = await attempt.call(lambda: books.find_purchase(reference(target_id), date))
+                done = found is not None and found.id == purchase_id and found.deleted
+                attempt.reconciled = attempt.reconciled or done
+        if not done:
+            await attempt.call(
+                lambda: books.delete_purchase(purchase_id, _trim(f"Reversert: {reason}"))
+            )
+        return Acted(external_ids={"reversedFikenPurchaseId": purchase_id})
+
+    async def _supplier(
+        self, attempt: Attempt, books: Books, data: InvoiceRegistrationData
+    ) -> Contact:
+        # Find first, always: a create that timed out may have committed.
+        found = await attempt.call(
+            lambda: books.find_supplier(data.supplier_org_number, data.supplier)
+        )
+        if found is not None:
+            return found
+        return await attempt.call(
+            lambda: books.create_supplier(data.supplier, data.supplier_org_number)
+        )
+
+    async def _new_purchase(
+        self,
+        attempt: Attempt,
+        books: Books,
+        ref: str,
+        data: InvoiceRegistrationData | ExpenseRegistrationData,
+        supplier_id: str | None,
+    ) -> NewPurchase:
+        lines = purchase_lines(data)
+        if isinstance(data, InvoiceRegistrationData):
+            return NewPurchase(
+                kind="supplier",
+                date=data.date,
+                currency=data.currency,
+                lines=lines,
+                reference=ref,
+                identifier=data.invoice_number,
+                due_date=data.due_date,
+                supplier_id=supplier_id,
+                paid=False,
+                kid=data.kid,
+            )
+        account = self._policy.payment_account
+        if account is None:
+            accounts = await attempt.call(books.bank_accounts)
+            active = [a for a in accounts if not a.inactive]
+            if not active:
+                raise ExecutionRefused(
+                    "the books have no active bank account to pay the expense from; "
+                    "configure BOOKKEEPER_PAYMENT_ACCOUNT"
+                )
+            account = active[0].account_code
+        return NewPurchase(
+            kind="cash_purchase",
+            date=data.date,
+            currency=data.currency,
+            lines=lines,
+            reference=ref,
+            identifier=data.document_number,
+            paid=True,
+            payment_account=account,
+            payment_date=data.date,
+        )
+
+
+def purchase_lines(
+    data: InvoiceRegistrationData | ExpenseRegistrationData,
+) -> tuple[PurchaseLine, ...]:
+    """Fiken purchase lines: net and VAT per rate, as the ledger posting books them."""
+
+    def line(
+        description: str, gross: Decimal, rate: Decimal, account: str, vat: Decimal | None
+    ) -> PurchaseLine:
+        treatment = input_vat(rate)
+        amount = money.vat_of_gross(gross, rate) if vat is None else vat
+        if treatment.vat_account is None:
+            amount = Decimal(0)
+        return PurchaseLine(
+            description=_trim(description),
+            net=gross - amount,
+            vat=amount,
+            vat_type=treatment.fiken_vat_type,
+            account=account,
+        )
+
+    if isinstance(data, InvoiceRegistrationData):
+        if data.line_items:
+            return tuple(
+                line(
+                    item.description,
+                    item.amount,
+                    item.vat_rate,
+                    item.account_code or data.account_code,
+                    None,
+                )
+                for item in data.line_items
+            )
+        number = f" {data.invoice_number}" if data.invoice_number else ""
+        description = f"{data.supplier} faktura{number}"
+    else:
+        description = (
+            data.description
+            or " ".join(part for part in (data.merchant_name, data.category) if part)
+            or data.employee
+        )
+    return (line(description, data.amount, data.vat_rate, data.account_code, data.vat_amount),)
+
+
+def _trim(text: str) -> str:
+    return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 1] + "…"

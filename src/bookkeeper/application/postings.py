@@ -1,0 +1,122 @@
+"""The journal entries an executed proposal posts to the ledger.
+
+A proposal's booking (`posting_for` of its effective data) is posted when it is executed,
+under an entry id derived from the proposal (`posting_id`), so a retried execution cannot
+post it twice. A reversal posts the mirror of its target's posting; a correction posts that
+mirror (as its "reversal") and then the corrected booking. Mirrors are dated in the
+company's calendar. Posting them is `ledger.post_entry`'s, in the executor's record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from bookkeeper.application.event_log import posting_id
+from bookkeeper.application.ports import UnitOfWork
+from bookkeeper.domain.events import (
+    CorrectionData,
+    JournalEntryPostedData,
+    ProposalData,
+    ReversalData,
+    Step,
+    event_type,
+)
+from bookkeeper.domain.ledger import mirror, posting_for
+from bookkeeper.domain.proposals import Proposal, apply_corrections
+
+#: The executor posts these entries; what it cannot post is in its log.
+log = logging.getLogger("bookkeeper.executor")
+
+#: Reversals are dated in the company's calendar, not UTC's.
+BOOKS_TIME_ZONE: Final = ZoneInfo("Europe/Oslo")
+
+
+def booking(
+    data: ProposalData,
+    proposal_id: uuid.UUID,
+    *,
+    payment_account: str,
+    payables_account: str,
+) -> JournalEntryPostedData | None:
+    """The entry `data` books when executed (None: it books nothing); the DomainError
+    (UnbalancedEntry …) when it cannot be posted."""
+    return posting_for(
+        data,
+        proposal_id=str(proposal_id),
+        payment_account=payment_account,
+        payables_account=payables_account,
+    )
+
+
+async def executed_postings(
+    uow: UnitOfWork,
+    tenant_id: str,
+    proposal_id: uuid.UUID,
+    data: ProposalData,
+    *,
+    now: dt.datetime,
+    payment_account: str,
+    payables_account: str,
+) -> list[tuple[uuid.UUID, JournalEntryPostedData]]:
+    """The ledger entries the executed proposal (its effective `data`) posts, in order,
+    with their derived ids."""
+    pid = proposal_id
+    today = now.astimezone(BOOKS_TIME_ZONE).date()
+
+    def book(of: ProposalData) -> JournalEntryPostedData | None:
+        return booking(of, pid, payment_account=payment_account, payables_account=payables_account)
+
+    result: list[tuple[uuid.UUID, JournalEntryPostedData]] = []
+    match data:
+        case ReversalData() | CorrectionData():
+            target_id = uuid.UUID(data.target_proposal_id)
+            target_entry_id = posting_id(target_id)
+            target_entry = await posted_entry(uow, tenant_id, target_entry_id)
+            if target_entry is None:
+                log.warning("target %s of %s has no ledger posting to reverse", target_id, pid)
+            else:
+                # A correction posts the mirror and then the corrected entry.
+                purpose = "reversal" if isinstance(data, CorrectionData) else "posting"
+                mirror_id = posting_id(pid, purpose)
+                result.append(
+                    (
+                        mirror_id,
+                        mirror(
+                            target_entry,
+                            entry_id=str(target_entry_id),
+                            date=today,
+                            proposal_id=str(pid),
+                        ),
+                    )
+                )
+            if isinstance(data, CorrectionData):
+                target = await _executed_proposal(uow, tenant_id, target_id)
+                corrected = book(apply_corrections(target.effective_data, data.changes))
+                if corrected is not None:
+                    result.append((posting_id(pid), corrected))
+        case _:
+            entry = book(data)
+            if entry is not None:
+                result.append((posting_id(pid), entry))
+    return result
+
+
+async def posted_entry(
+    uow: UnitOfWork, tenant_id: str, entry_id: uuid.UUID
+) -> JournalEntryPostedData | None:
+    """The journal entry posted under `entry_id`, if any."""
+    for event in await uow.events.read_stream(tenant_id, entry_id):
+        if isinstance(event.data, JournalEntryPostedData):
+            return event.data
+    return None
+
+
+async def _executed_proposal(uow: UnitOfWork, tenant_id: str, proposal_id: uuid.UUID) -> Proposal:
+    """A correction's target, which the correction's execution found EXECUTED."""
+    events = await uow.events.read_stream(tenant_id, proposal_id)
+    assert events and event_type(events[0].type).step is Step.PROPOSED
+    return Proposal.rehydrate(str(proposal_id), events)
