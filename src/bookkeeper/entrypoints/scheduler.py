@@ -233,7 +233,8 @@ class Scheduler:
 class PassRunner(Protocol):
     """What the executor job drives (the Executor, or a stand-in in tests)."""
 
-    policy: ExecutionPolicy
+    @property
+    def policy(self) -> ExecutionPolicy: ...
 
     async def run_once(self) -> ExecutionReport: ...
 
