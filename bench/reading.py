@@ -20,13 +20,17 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "src")]
+sys.path[:0] = [
+    str(Path(__file__).resolve().parents[1]),
+    str(Path(__file__).resolve().parents[1] / "src"),
+]
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+from tests.corpus.generate import Doc, Expected, generate, hostile, photo  # noqa: E402
 
 from bookkeeper.adapters.extraction import ocr  # noqa: E402
 from bookkeeper.adapters.extraction.offline import SUSPICIOUS_CAP, OfflineExtractor  # noqa: E402
 from bookkeeper.application.ports import Extraction  # noqa: E402
-from tests.corpus.generate import Doc, Expected, generate, hostile, photo  # noqa: E402
 
 FIELDS = ("gross", "net", "vat_amount", "vat_rate", "date", "due_date", "merchant", "org_no",
           "kid", "kind")  # fmt: skip

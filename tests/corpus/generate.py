@@ -168,8 +168,9 @@ ORG_STYLES = ("Org.nr: {s}", "Org.nr. {s} MVA", "Foretaksregisteret NO {s} MVA",
 
 FIRST = ("Nord", "Fjord", "Berg", "Vik", "Lys", "Sol", "Elv", "Skog", "Havn", "Dal", "Fjell",
          "Stein", "Bjørk", "Furu", "Lind", "Storm", "Måke", "Øy", "Ås", "Brygge")  # fmt: skip
-SECOND = ("kiosk", "bakeri", "kaffe", "mat", "bygg", "data", "regnskap", "transport", "hotell",
-          "taxi", "bok", "sport", "elektro", "rådgivning", "drift", "service", "handel")  # fmt: skip
+SECOND = ("kiosk", "bakeri", "kaffe", "mat", "bygg", "data", "regnskap", "transport",
+          "hotell", "taxi", "bok", "sport", "elektro", "rådgivning", "drift", "service",
+          "handel")  # fmt: skip
 SUFFIX = ("AS", "AS", "AS", "ASA", "ANS", "DA", "Enk")
 STREETS = ("Storgata", "Kirkegata", "Strandveien", "Bryggen", "Torggata", "Parkveien")
 TOWNS = (("0150", "Oslo"), ("5003", "Bergen"), ("7010", "Trondheim"), ("4006", "Stavanger"),
@@ -251,8 +252,10 @@ class Sheet:
     def columns(self, cells: list[str], widths: list[float], aligns: str) -> None:
         for i, (cell, w) in enumerate(zip(cells, widths, strict=True)):
             last = i == len(cells) - 1
-            self.doc.cell(self.width * w, self.h, self.text(cell), align=aligns[i],
-                          new_x="LMARGIN" if last else "RIGHT", new_y="NEXT" if last else "TOP")  # fmt: skip
+            self.doc.cell(
+                self.width * w, self.h, self.text(cell), align=aligns[i],
+                new_x="LMARGIN" if last else "RIGHT", new_y="NEXT" if last else "TOP",
+            )  # fmt: skip
 
     def at(self, x: float, y: float, text: str, *, size: float | None = None) -> None:
         self.font(size=size)
@@ -488,7 +491,7 @@ def a4_invoice(rng: random.Random) -> Doc:
     s.gap(6)
     _items_table(s, m)
     s.rule()
-    gross, net, vat = m.totals()
+    gross, net, _vat = m.totals()
     s.pair(rng.choice(NET_NO), m.a(net))
     vat_summary(s, m)
     s.pair(rng.choice(("Å betale", "Totalt å betale", "Sum å betale", "Beløp å betale",
@@ -521,7 +524,7 @@ def a4_label_rows(rng: random.Random) -> Doc:
     s.gap(4)
     _items_table(s, m)
     s.rule()
-    gross, net, vat = m.totals()
+    gross, net, _vat = m.totals()
     s.pair(rng.choice(NET_NO), m.a(net))
     vat_summary(s, m)
     s.pair(rng.choice(("Å betale", "Totalt", "Sum å betale", "Total NOK")), m.money(gross),
@@ -656,7 +659,7 @@ def fuel(rng: random.Random) -> Doc:
     s.line(org_line(m), align="C")
     s.line(f"{m.d(m.date)}   Kvittnr {m.number}")
     litres = Decimal(rng.randint(1000, 6000)) / 100
-    desc, amount, rate = m.items[0]
+    _desc, amount, rate = m.items[0]
     m.items[0] = ("Diesel", amount, rate)
     s.line(f"Pumpe {rng.randint(1, 12)} Diesel {litres} l x {m.a(q(amount / litres))}")
     for d, a, _ in m.items:
@@ -754,7 +757,7 @@ def credit_invoice_email(rng: random.Random) -> Doc:
     s.gap()
     for desc, amount, rate in m.items:
         s.line(f"{desc}: {m.a(amount)} (eks. mva {rate} %)")
-    gross, net, vat = m.totals()
+    gross, net, _vat = m.totals()
     s.line(f"{rng.choice(NET_NO)}: {m.a(net)}")
     for rate, (_, v) in sorted(m.by_rate().items()):
         s.line(f"MVA {rate} %: {m.a(v)}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,6 +30,9 @@ TINY_PT = 3.0
 INK_SCALE = 1.5
 #: A word whose box spans less contrast than this (0–255) left no visible ink.
 MIN_CONTRAST = 48
+_TABLE_HEADER = re.compile(
+    r"(?i)\b(beskrivelse|description|varetekst|vare|antall|qty|quantity|pris|price|tekst|item)\b"
+)
 #: Fill colour (each of R, G, B) at or above which text counts as white.
 WHITE = 240
 #: Invisible render modes (3 = neither fill nor stroke; 7 = clip only).
@@ -190,6 +194,8 @@ def _label_rows(
     """A row of labels over a row of values, matched by horizontal overlap."""
     if len(previous) < 2 or any(_has_digit(t) for _, _, t in previous):
         return []
+    if any(_TABLE_HEADER.search(t) for _, _, t in previous):
+        return []  # an item table's header: its rows are items, not one value per label
     if not any(_has_digit(t) for _, _, t in current):
         return []
     pairs: list[str] = []

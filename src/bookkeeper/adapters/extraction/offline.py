@@ -192,11 +192,13 @@ _TOTAL_LABELS = (
 )  # fmt: skip
 _NOT_GROSS = re.compile(
     r"(?i)\b(eks|ekskl|excl|excluding|netto|delsum|subtotal|grunnlag|avrunding|"
-    r"kontant|vekslepenger|tips|saldo|pris|antall|qty|price)\b|betalt (med|visa|kort)|innbetalt"
+    r"kontant|vekslepenger|tips|pris|antall|qty|price)\b|betalt (med|visa|kort)|innbetalt"
 )
 _NET = re.compile(
     r"(?i)(sum eks|eks\.? ?mva|ekskl\.? ?mva|excl\.? ?vat|\bnetto\b|\bsubtotal\b|\bdelsum\b)"
 )
+#: "(eks. mva 25 %)" after an item: its rate, not a VAT amount.
+_NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
 _VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift)")
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
 _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
@@ -470,10 +472,18 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             continue
         in_table = vat_table > 0 and rate_m is not None and rate_m.start() == 0
         vat_table = vat_table - 1 if in_table else 0
-        if (has_vat_word or in_table) and rate_m is not None and not _INCL.search(line):
+        net_statement = _NET_OF_ITEM.search(line) and len(_amounts(line)) <= 1
+        if (
+            (has_vat_word or in_table)
+            and rate_m is not None
+            and not _INCL.search(line)
+            and not net_statement
+        ):
             rate = _rate(rate_m)
             rest = line[: rate_m.start()] + " " + line[rate_m.end() :]
             found = _vat_of_line(rest, rate)
+            if found is not None and rate == 0:  # "Fritatt mva 0 % 1 443,28": the base
+                found = (Decimal("0.00"), found[1] if found[1] is not None else found[0])
             if found is not None and rate not in by_rate:
                 by_rate[rate] = (found[0], found[1], raw)
             continue
