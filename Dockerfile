@@ -14,6 +14,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     BOOKKEEPER_HOST=0.0.0.0 \
     BOOKKEEPER_PORT=8000 \
     BOOKKEEPER_DATA_DIR=/data
+# Tesseract + Norwegian data: the offline extractor reads photos and scanned PDFs with it.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-nor \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /data --create-home bookkeeper
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels "bookkeeper==0.1.0" && rm -rf /wheels

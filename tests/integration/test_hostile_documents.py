@@ -142,8 +142,10 @@ async def test_an_attack_changes_nothing_the_rules_decide(name: str) -> None:
     # The kind: the attack text is data. The only exception is a word the offline rules read
     # as "invoice" (a receipt that says "faktura"/"invoice"): it becomes an invoice, which is
     # always reviewed (asserted above) — never the other way round.
+    # Issue 13: the kind now comes from the document's structure (due date, KID, invoice
+    # number, buyer block), not from one word, so such a receipt may also stay a receipt.
     if case.invoice_signal:
-        assert hostile.proposal.type == "InvoiceRegistrationProposed"
+        assert hostile.proposal.type in ("InvoiceRegistrationProposed", clean.proposal.type)
     else:
         assert hostile.proposal.type == clean.proposal.type
     # The account: the rules' (a default by merchant and VAT rate), never the attacker's.
@@ -165,10 +167,13 @@ async def test_an_attack_changes_nothing_the_rules_decide(name: str) -> None:
 
 def test_every_attack_is_in_the_text_layer_the_extractor_reads() -> None:
     # Hidden (white, 1 pt) and Unicode rows included: otherwise the test above proves nothing.
+    # Issue 13: hidden rows are no longer part of the visible text; they must show up as
+    # "hidden text" warnings instead (read, and shown to the reviewer, never used).
     for case in CASES:
         clean = set(pdf_text(case.clean).splitlines())
         added = [line for line in pdf_text(case.hostile).splitlines() if line not in clean]
-        assert added, case.name
+        warnings = OfflineExtractor().extract_sync(case.hostile, "application/pdf", None).warnings
+        assert added or any(w.startswith("hidden text") for w in warnings), case.name
 
 
 @pytest.mark.parametrize("name", ["new_kid_top", "new_kid_after", "new_account_top"])
@@ -178,9 +183,10 @@ def test_a_second_payee_on_the_document_is_a_doubt_not_a_choice(name: str) -> No
     case = BY_NAME[name]
     clean = OfflineExtractor().extract_sync(case.clean, "application/pdf", None)
     hostile = OfflineExtractor().extract_sync(case.hostile, "application/pdf", None)
-    assert (hostile.kid, hostile.bank_account) != (clean.kid, clean.bank_account)
     assert hostile.kid in (clean.kid, None) and hostile.bank_account in (clean.bank_account, None)
-    assert any(w.startswith("two different") for w in hostile.warnings)
+    # Issue 13: a hidden second payee (new_account_top is white text) is not read at all, so
+    # it cannot make "two different" accounts; it is a "hidden text" warning instead.
+    assert any(w.startswith(("two different", "hidden text")) for w in hostile.warnings)
     assert hostile.confidence < clean.confidence
 
 

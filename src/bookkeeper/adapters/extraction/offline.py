@@ -1,43 +1,63 @@
 """The offline extractor: rules for Norwegian receipts and invoices, no network, no API key.
 
-PDF text is read with pypdf; the fields come from fixed rules (labels such as "Totalt",
-"MVA 25 %", "Org.nr", "Forfallsdato", "KID"). The text of a document is data: nothing in it
-can set the confidence or a field that the rules do not read (ADR 0002). The offline reader
-is never certain, so its confidence stays at or below 0.85; an image or a PDF without text
-gives an honest "unknown" result with confidence 0 and "no text: needs review".
+A file's type comes from its bytes (`media.sniff_media_type`), never its name. PDF text is
+read with positions (`layout`: rows by baseline, tabs at column gaps, label rows over value
+rows); photos, scans and image-only PDFs are read with Tesseract after clean-up (`ocr`).
+The fields come from general rules (total/VAT/date/due labels in Norwegian and English, any
+thousands separator, numeric and written dates, VAT tables with several rates, invoice vs
+receipt from the document's structure); org. no., MVA number, account numbers and IBAN are
+checked with python-stdnum / schwifty.
+
+The text of a document is data: nothing in it can set the confidence or a field that the
+rules do not read (ADR 0002). Text a person cannot see (render mode 3, white, no ink, tiny,
+outside the page) is never read as a field: it is shown to the reviewer as a warning and
+caps the confidence. Instruction-like text and a second payee are warnings too. The offline
+reader is never certain, so its confidence stays at or below 0.85; an image that cannot be
+read (no OCR installed, or nothing legible) gives an honest "unknown" result with confidence
+0 and "no text: needs review".
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import io
 import re
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from pypdf import PageObject, PdfReader
+import msgspec
+import pypdfium2 as pdfium
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+from stdnum import luhn
+from stdnum.no import kontonr, orgnr
 
+from bookkeeper.adapters.extraction import layout, ocr
+from bookkeeper.adapters.extraction.media import PDF, is_image, sniff_media_type
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import ExtractedLine, Extraction
 from bookkeeper.domain import money
-from bookkeeper.domain.confidence import valid_org_number
 
 MAX_CONFIDENCE = Decimal("0.85")
 NO_TEXT = "no text: needs review"
+NO_OCR = NO_TEXT + " (an image, not read: OCR/Tesseract is not available)"
+#: A document with hidden text or instructions in it is capped here: always reviewed.
+SUSPICIOUS_CAP = Decimal("0.30")
+#: Render pages of an image-only PDF for OCR at this scale (72 dpi × 3 ≈ 216 dpi).
+OCR_SCALE = 3.0
+pdfium_c_image = 3  # FPDF_PAGEOBJ_IMAGE
 MAX_PAGES = 20
 MAX_CHARS = 200_000
 EVIDENCE_CHARS = 120
 
-_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*")
 
 # --- amounts, dates, check digits --------------------------------------------------------
 
 _AMOUNT = re.compile(
-    r"(?<![\d.,])-?(?:"
-    r"\d{1,3}(?:[ .]\d{3})+,\d{2}"  # 1 234,50  1.234,50
-    r"|\d{1,3}(?:[ ,]\d{3})+\.\d{2}"  # 1,234.50
+    r"(?<![\d.,'’])-?(?:"
+    r"\d{1,3}(?:[ .'’]\d{3})+,\d{2}"  # 1 234,50  1.234,50  1'234,50
+    r"|\d{1,3}(?:[ ,'’]\d{3})+\.\d{2}"  # 1,234.50  1'234.50
     r"|\d+[.,]\d{2}"  # 1234,50  199.00
     r"|\d+,-"  # 199,-
     r")(?![\d])"
@@ -49,9 +69,47 @@ _DATE = re.compile(
 )
 
 
+_MONTHS = {
+    "jan": 1, "januar": 1, "january": 1, "feb": 2, "februar": 2, "february": 2, "mar": 3,
+    "mars": 3, "march": 3, "apr": 4, "april": 4, "mai": 5, "may": 5, "jun": 6, "juni": 6,
+    "june": 6, "jul": 7, "juli": 7, "july": 7, "aug": 8, "august": 8, "sep": 9, "sept": 9,
+    "september": 9, "okt": 10, "oktober": 10, "oct": 10, "october": 10, "nov": 11,
+    "november": 11, "des": 12, "desember": 12, "dec": 12, "december": 12,
+}  # fmt: skip
+_MONTH = r"(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_WRITTEN_DATE = re.compile(
+    r"(?i)(?<![\d])(?:(\d{1,2})\.?\s*" + _MONTH + r",?\s+(\d{4})"  # 2. april 2026, 2 Apr 2026
+    r"|" + _MONTH + r"\s+(\d{1,2}),?\s+(\d{4}))(?![\d])"  # April 2, 2026
+)
+_SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")  # dd/mm/yyyy
+
+
+def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
+    """Every date in a line: (start, end, date), numeric or written, in reading order."""
+    found: list[tuple[int, int, dt.date]] = []
+    for m in _DATE.finditer(line):
+        if (value := _date(m)) is not None:
+            found.append((m.start(), m.end(), value))
+    for m in _WRITTEN_DATE.finditer(line):
+        try:
+            if m.group(1) is not None:
+                day, month, year = int(m.group(1)), _MONTHS[m.group(2).lower()], int(m.group(3))
+            else:
+                day, month, year = int(m.group(5)), _MONTHS[m.group(4).lower()], int(m.group(6))
+            found.append((m.start(), m.end(), dt.date(year, month, day)))
+        except (ValueError, KeyError):
+            continue
+    for m in _SLASH_DATE.finditer(line):
+        try:
+            found.append((m.start(), m.end(), dt.date(int(m[3]), int(m[2]), int(m[1]))))
+        except ValueError:
+            continue
+    return sorted(found, key=lambda t: t[0])
+
+
 def parse_amount(text: str) -> Decimal | None:
     """A Norwegian (or English) amount string as Decimal kroner; None when it is not one."""
-    s = text.replace("\u00a0", "").replace(" ", "").removesuffix(",-")
+    s = re.sub(r"[\s'’\u00a0\u202f]", "", text).removesuffix(",-")
     if "," in s and "." in s:
         decimal_sep = "," if s.rfind(",") > s.rfind(".") else "."
         thousands = "." if decimal_sep == "," else ","
@@ -89,13 +147,26 @@ def _date(m: re.Match[str]) -> dt.date | None:
 
 
 def valid_bank_account(digits: str) -> bool:
-    """Norwegian bank account: 11 digits, MOD11 check digit (weights 5,4,3,2,7,6,5,4,3,2)."""
+    """Norwegian bank account: 11 digits with a MOD11 check digit (python-stdnum)."""
     if len(digits) != 11 or not digits.isascii() or not digits.isdigit():
         return False
-    weights = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-    remainder = sum(int(d) * w for d, w in zip(digits[:10], weights, strict=True)) % 11
-    check = 0 if remainder == 0 else 11 - remainder
-    return check != 10 and check == int(digits[10])
+    return bool(kontonr.is_valid(digits))
+
+
+def valid_org_number(digits: str) -> bool:
+    """A Norwegian organisation number (9 digits, MOD11), checked by python-stdnum."""
+    return len(digits) == 9 and digits.isascii() and digits.isdigit() and orgnr.is_valid(digits)
+
+
+def norwegian_iban_account(text: str) -> str | None:
+    """The 11-digit account in a valid Norwegian IBAN (schwifty); None if not one."""
+    try:
+        iban = IBAN(text)
+    except (SchwiftyException, ValueError):
+        return None
+    if iban.country_code != "NO":
+        return None
+    return str(iban.bban)
 
 
 def valid_kid(digits: str) -> bool:
@@ -103,11 +174,7 @@ def valid_kid(digits: str) -> bool:
     if not 2 <= len(digits) <= 25 or not digits.isascii() or not digits.isdigit():
         return False
     body, check = digits[:-1], digits[-1]
-    luhn = 0
-    for i, d in enumerate(reversed(body)):
-        n = int(d) * (2 if i % 2 == 0 else 1)
-        luhn += n - 9 if n > 9 else n
-    if (10 - luhn % 10) % 10 == int(check):
+    if luhn.is_valid(digits):
         return True
     mod11 = sum(int(d) * (2 + i % 6) for i, d in enumerate(reversed(body))) % 11
     expected = 0 if mod11 == 0 else 11 - mod11
@@ -117,25 +184,34 @@ def valid_kid(digits: str) -> bool:
 # --- labels ------------------------------------------------------------------------------
 
 _TOTAL_LABELS = (
-    (3, re.compile(r"(?i)(beløp å betale|å betale|til betaling|amount due|balance due)")),
-    (2, re.compile(r"(?i)\b(totalt|totalbeløp|total)\b")),
+    (3, re.compile(r"(?i)(beløp å betale|å betale|til betaling|amount due|balance due|total due|"
+                   r"\ba betale)")),
+    (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|amount paid|grand total)\b")),
     (1, re.compile(r"(?i)\bsum\b")),
-)
+    (0, re.compile(r"(?i)^(kjøp|beløp|purchase|amount|betalt)\b")),
+)  # fmt: skip
 _NOT_GROSS = re.compile(
-    r"(?i)\b(eks|ekskl|excl|excluding|netto|delsum|subtotal|grunnlag|avrunding|betalt|"
-    r"kontant|vekslepenger|tips)\b"
+    r"(?i)\b(eks|ekskl|excl|excluding|netto|delsum|subtotal|grunnlag|avrunding|"
+    r"kontant|vekslepenger|tips|pris|antall|qty|price)\b|betalt (med|visa|kort)|innbetalt"
 )
 _NET = re.compile(
     r"(?i)(sum eks|eks\.? ?mva|ekskl\.? ?mva|excl\.? ?vat|\bnetto\b|\bsubtotal\b|\bdelsum\b)"
 )
+#: "(eks. mva 25 %)" after an item: its rate, not a VAT amount.
+_NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
 _VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift)")
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
 _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
-_DUE_LABEL = re.compile(r"(?i)(forfallsdato|forfall|betalingsfrist|due date|betales innen|due)")
+_DUE_LABEL = re.compile(
+    r"(?i)(forfallsdato|forfall|betalingsfrist|due date|betales innen|\bdue\b|betal innen|"
+    r"payment due)"
+)
 _DATE_LABEL = re.compile(
     r"(?i)(fakturadato|kvitteringsdato|kjøpsdato|bilagsdato|invoice date|\bdato\b|\bdate\b|"
-    r"utstedt|issued)"
+    r"utstedt|issued|date of issue|\bkjøpt\b|avreise|departure)"
 )
+#: Dates that are not the document's (arrival, a period's start, a birth date …).
+_NOT_DOCUMENT_DATE = re.compile(r"(?i)(ankomst|arrival|periode fra|fødsels|født|gyldig til)")
 _NUMBER = re.compile(
     r"(?i)\b(fakturanr|faktura nr|fakturanummer|kvitteringsnr|kvittering nr|kvitteringsnummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
@@ -143,12 +219,36 @@ _NUMBER = re.compile(
 )
 _ORG_LABEL = (
     r"(?:org\.?\s*nr\.?|org\.?\s*nummer|organisasjonsnummer|organisasjonsnr\.?|"
-    r"foretaksregisteret|org\.?\s*no\.?|organi[sz]ation number|vat no\.?|mva-nr\.?)"
+    r"foretaksregisteret|org\.?\s*no\.?|organi[sz]ation number|vat no\.?|mva-nr\.?|"
+    r"vat number|mva-nummer|or9\.?\s*nr\.?)"
 )
 _ORG = re.compile(r"(?i)" + _ORG_LABEL + r"[\s:.#]*(?:NO\s*)?(\d{3}[ .]?\d{3}[ .]?\d{3})(?!\d)")
-_ORG_BARE = re.compile(r"\bNO\s?(\d{3}[ .]?\d{3}[ .]?\d{3})\s?MVA\b")
+_ORG_BARE = re.compile(r"\bNO\s?(\d{3}[ .]?\d{3}[ .]?\d{3})\s?MVA")
 _ORG_LABEL_ONLY = re.compile(r"(?i)" + _ORG_LABEL)
-_NOT_SELLER = re.compile(r"(?i)\b(kunde|kundens|kjøper|customer|buyer|bill to|mottaker)\b")
+_NOT_SELLER = re.compile(
+    r"(?i)\b(kunde|kundens|kjøper|customer|buyer|bill to|mottaker|faktureres til|"
+    r"leveringsadresse|ship to)\b"
+)
+_BUYER_BLOCK = re.compile(
+    r"(?i)^(kunde|kjøper|customer|buyer|bill to|billed to|mottaker|faktureres til|"
+    r"fakturamottaker|leveres til)\b"
+)
+_RECEIPT_SIGNAL = re.compile(
+    r"(?i)\b(bankaxept|visa|mastercard|kontant|vekslepenger|kortholder|contactless|"
+    r"betalt med|amount paid|godkjent|kvittering|salgskvittering|bong|bord \d|terminal)\b"
+)
+_INVOICE_NUMBER = re.compile(
+    r"(?i)\b(fakturanr|faktura nr|fakturanummer|invoice no|invoice number|invoice #)"
+)
+_FOREIGN = re.compile(r"(?i)\b(voec|reverse charge|omvendt avgiftsplikt)\b")
+#: Text that tells a reader what to do: evidence of an attack, never an instruction.
+_INSTRUCTION = re.compile(
+    r"(?i)(\b(system|assistant|ai|model|llm)\s*:|\bignore\b|\bignorer\b|\bapprove|"
+    r"\bgodkjenn|auto-?approv|\bconfidence\b|\bkonfidens|pre-?approved|\binstruction|"
+    r"\binstruks|\bbook (it |this )?to\b|\bbokfør|\bpay (to|into)\b|"
+    r"ny konto|new (bank )?account|\bkonto \d{4}\b|\baccount \d{4}\b)"
+)
+_IBAN = re.compile(r"(?i)\biban\b[\s:.#]*([A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]){8,30})")
 _ACCOUNT = re.compile(
     r"(?i)(?:kontonr\.?|kontonummer|bankkonto|konto|account no\.?|account number|"
     r"bank account)[\s:.#]*(\d{4}[ .]?\d{2}[ .]?\d{5})(?!\d)"
@@ -158,8 +258,9 @@ _KID = re.compile(r"(?i)\bkid(?:-?nr\.?|-?nummer)?[\s:.#]*(\d+(?: \d+)*)(?![\d.,
 _INVOICE_WORD = re.compile(r"(?i)\b(faktura|invoice)")
 _HEADER_ONLY = re.compile(
     r"(?i)^(faktura|invoice|kvittering|salgskvittering|receipt|kopi|copy|tax invoice|"
-    r"kreditnota|billett|ticket)\W*$"
+    r"kreditnota|billett|ticket|hotellregning|regning|folio|bankaxept|visa.*|godkjent)\W*$"
 )
+_MERCHANT_PREFIX = re.compile(r"(?i)^(faktura|invoice|kvittering|receipt) (fra|from)\s+")
 _CONTACT = re.compile(r"(?i)(tlf|telefon|phone|www\.|https?:|@|e-post|epost)")
 _POSTCODE = re.compile(r"^\d{4}\s+\D")
 _EXEMPT = re.compile(r"(?i)(fritatt|unntatt|ikke mva|uten mva|ikke mva-pliktig)")
@@ -167,7 +268,7 @@ _ITEM_HEADER = re.compile(r"(?i)\b(beskrivelse|description|varetekst|vare|tjenes
 
 
 def _evidence(line: str) -> str:
-    return line[:EVIDENCE_CHARS]
+    return line.replace("\t", " ")[:EVIDENCE_CHARS]
 
 
 def _digits(text: str) -> str:
@@ -175,9 +276,10 @@ def _digits(text: str) -> str:
 
 
 def _lines(text: str) -> list[str]:
+    """Lines with single spaces; a tab (a column break of the layout or OCR) is kept."""
     out = []
-    for raw in text.replace("\u00a0", " ").splitlines():
-        line = re.sub(r"[ \t]+", " ", raw).strip()
+    for raw in text.replace("\u00a0", " ").replace("\u202f", " ").splitlines():
+        line = re.sub(r" *\t[ \t]*", "\t", re.sub(r" +", " ", raw)).strip(" \t")
         if line:
             out.append(line)
     return out
@@ -207,6 +309,7 @@ class _Fields:
     evidence: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     problems: int = 0
+    suspicious: bool = False  # hidden text, instructions, a second payee: keep in review
 
     def doubt(self, warning: str) -> None:
         self.warnings.append(warning)
@@ -249,16 +352,20 @@ def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
     if org_index is not None:
         line = lines[org_index]
         m = _ORG_LABEL_ONLY.search(line) or _ORG_BARE.search(line)
-        if m is not None and (name := _clean_name(line[: m.start()])):
+        before = _MERCHANT_PREFIX.sub("", line[: m.start()].split("\t")[-1]) if m else ""
+        if m is not None and (name := _clean_name(before)):
             f.merchant_name = name
             f.evidence["merchant_name"] = _evidence(line)
             return
-    for line in lines[:10]:
+    for full in lines[:12]:
+        letters = [seg for seg in full.split("\t") if len(re.findall(r"[^\W\d_]", seg)) >= 3]
+        line = _MERCHANT_PREFIX.sub("", letters[0] if letters else "")
         if (
-            len(line) > 60
+            not line
+            or len(line) > 60
             or ":" in line
             or _HEADER_ONLY.match(line)
-            or _DATE.search(line)
+            or find_dates(line)
             or _AMOUNT.search(line)
             or _POSTCODE.match(line)
             or _CONTACT.search(line)
@@ -279,11 +386,10 @@ def _read_dates(lines: list[str], f: _Fields) -> None:
     due: tuple[dt.date, str] | None = None
     for line in lines:
         previous_end = 0
-        for m in _DATE.finditer(line):
-            value = _date(m)
-            segment = line[previous_end : m.start()]
-            previous_end = m.end()
-            if value is None:
+        for start, end, value in find_dates(line):
+            segment = line[previous_end:start]
+            previous_end = end
+            if _NOT_DOCUMENT_DATE.search(segment):
                 continue
             if _DUE_LABEL.search(segment):
                 due = due or (value, line)
@@ -354,15 +460,30 @@ def _vat_of_line(rest: str, rate: Decimal) -> tuple[Decimal, Decimal | None] | N
 def _read_amounts(lines: list[str], f: _Fields) -> None:
     gross: tuple[int, Decimal, str] | None = None
     by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]] = {}
+    gross_index = 0
     plain_vat: tuple[Decimal, str] | None = None
+    vat_table = 0  # lines left in a VAT table (a header with a VAT word and no amounts)
     for index, raw in enumerate(lines):
         line = _ORG_BARE.sub(" ", raw)
         has_vat_word = bool(_VAT_WORD.search(line))
         rate_m = _RATE.search(line)
-        if has_vat_word and rate_m is not None and not _INCL.search(line):
+        if has_vat_word and "\t" in line and not _amounts(line) and rate_m is None:
+            vat_table = 4
+            continue
+        in_table = vat_table > 0 and rate_m is not None and rate_m.start() == 0
+        vat_table = vat_table - 1 if in_table else 0
+        net_statement = _NET_OF_ITEM.search(line) and len(_amounts(line)) <= 1
+        if (
+            (has_vat_word or in_table)
+            and rate_m is not None
+            and not _INCL.search(line)
+            and not net_statement
+        ):
             rate = _rate(rate_m)
             rest = line[: rate_m.start()] + " " + line[rate_m.end() :]
             found = _vat_of_line(rest, rate)
+            if found is not None and rate == 0:  # "Fritatt mva 0 % 1 443,28": the base
+                found = (Decimal("0.00"), found[1] if found[1] is not None else found[0])
             if found is not None and rate not in by_rate:
                 by_rate[rate] = (found[0], found[1], raw)
             continue
@@ -375,10 +496,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             amounts = _amounts(line)
             if not amounts and index + 1 < len(lines):
                 following = lines[index + 1]
-                if _AMOUNT.fullmatch(following.removeprefix("kr ").removeprefix("NOK ")):
+                bare = re.sub(r"(?i)\b(kr|nok|usd|eur|sek|dkk|gbp)\b\.?|[$€£]", "", following)
+                if _AMOUNT.fullmatch(bare.strip(" \t")):
                     amounts = _amounts(following)
             if amounts and (gross is None or priority > gross[0]):
                 gross = (priority, amounts[-1], raw)
+                gross_index = index
             continue
         if _NET.search(line) and (amounts := _amounts(line)):
             if f.net is None:
@@ -389,12 +512,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
 
     if gross is not None:
         f.gross, f.evidence["gross"] = gross[1], _evidence(gross[2])
-        currency_line = gross[2].upper()
+        currency_line = gross[2].upper() + " " + " ".join(lines[gross_index : gross_index + 2])
     else:
         f.warnings.append("no total amount")
         currency_line = ""
-    for code in ("EUR", "USD", "SEK", "DKK", "GBP"):
-        if re.search(rf"\b{code}\b", currency_line):
+    for code, sign in (("EUR", "€"), ("USD", "$"), ("SEK", "SEK"), ("DKK", "DKK"), ("GBP", "£")):
+        if re.search(rf"\b{code}\b", currency_line.upper()) or sign in currency_line:
             f.currency = code
     if f.currency is None and re.search(r"(?i)\b(nok|kr)\b", "\n".join(lines)):
         f.currency = "NOK"
@@ -426,6 +549,8 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             f.net = base
     elif plain_vat is not None:
         f.vat_amount, f.evidence["vat_amount"] = plain_vat[0], _evidence(plain_vat[1])
+        if plain_vat[0] == 0:  # "VAT reverse charge 0.00", "Tax 0.00": no Norwegian VAT
+            f.vat_rate, f.evidence["vat_rate"] = Decimal("0"), _evidence(plain_vat[1])
     elif exempt := next((line for line in lines if _EXEMPT.search(line)), None):
         f.vat_rate, f.vat_amount = Decimal("0"), Decimal("0.00")
         f.evidence["vat_rate"] = f.evidence["vat_amount"] = _evidence(exempt)
@@ -489,24 +614,72 @@ def _read_items(lines: list[str], f: _Fields) -> None:
             )
 
 
-def _confidence(f: _Fields, invoice: bool) -> Decimal:
+def _confidence(f: _Fields, invoice: bool, foreign: bool) -> Decimal:
     mandatory: list[object] = [
         f.merchant_name,
-        f.organization_number,
         f.date,
         f.gross,
         f.vat_rate if f.vat_rate is not None else f.vat_amount,
         f.document_number,
     ]
+    if not foreign:  # a foreign seller has no Norwegian organisation number to read
+        mandatory.append(f.organization_number)
     if invoice:
         mandatory.append(f.due_date)
     share = Decimal(sum(v is not None for v in mandatory)) / Decimal(len(mandatory))
     score = MAX_CONFIDENCE * share - Decimal("0.10") * f.problems
+    if f.suspicious:
+        score = min(score, SUSPICIOUS_CAP)
     return max(score, Decimal("0")).quantize(money.ORE, rounding=ROUND_HALF_UP)
 
 
-def extract_text_fields(text: str) -> Extraction:
-    """Apply the rules to a document's text (the part that needs no PDF)."""
+def _is_invoice(lines: list[str], f: _Fields) -> bool:
+    """Invoice or receipt from the document's structure, not from one word: a due date, a
+    KID, an invoice number, a buyer block and a bank account point to an invoice; a card
+    payment, "kvittering", change given point to a receipt."""
+    joined = "\n".join(lines)
+    score = 2 * (f.due_date is not None) + 2 * (f.kid is not None)
+    score += bool(_INVOICE_NUMBER.search(joined)) + (f.bank_account is not None)
+    score += any(_BUYER_BLOCK.match(line) for line in lines)
+    score += any(re.fullmatch(r"(?i)(faktura|invoice|tax invoice)\W*", ln) for ln in lines[:8])
+    score -= min(len(_RECEIPT_SIGNAL.findall(joined)), 2)
+    if f.due_date is not None or f.kid is not None:
+        return score >= 1
+    return score >= 2
+
+
+def _read_payment_cross_checks(lines: list[str], f: _Fields) -> None:
+    """An IBAN must be the document's own account: a different one is a doubt."""
+    for line in lines:
+        m = _IBAN.search(line)
+        if m is None:
+            continue
+        text = re.sub(r"\s", "", m.group(1)).upper()
+        account = norwegian_iban_account(text)
+        if account is None:
+            try:
+                IBAN(text)
+            except (SchwiftyException, ValueError):
+                f.doubt(f"IBAN {text} fails its check")
+            continue
+        if f.bank_account is None:
+            f.bank_account = account
+            f.evidence["bank_account"] = _evidence(line)
+        elif account != f.bank_account:
+            f.doubt(f"two different bank accounts ({f.bank_account}, IBAN {text})")
+            f.suspicious = True
+
+
+def _instructions(lines: list[str], f: _Fields) -> None:
+    for line in lines:
+        if _INSTRUCTION.search(line):
+            f.doubt(f"instruction-like text in the document (not followed): {_evidence(line)!r}")
+            f.suspicious = True
+
+
+def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Extraction:
+    """Apply the rules to a document's visible text; `hidden` is (why, text) of what a person
+    cannot see: never read, shown to the reviewer, and it keeps the document in review."""
     lines = _lines(text[:MAX_CHARS])
     if not lines:
         return no_text_result()
@@ -515,12 +688,21 @@ def extract_text_fields(text: str) -> Extraction:
     _read_merchant(lines, org_index, f)
     _read_dates(lines, f)
     _read_identifiers(lines, f)
+    _read_payment_cross_checks(lines, f)
     _read_amounts(lines, f)
     _read_items(lines, f)
+    _instructions(lines, f)
+    for why, snippet in hidden[:10]:
+        f.doubt(f"hidden text ({why}), not read: {snippet[:EVIDENCE_CHARS]!r}")
+        f.suspicious = True
     if f.net is None and f.gross is not None and f.vat_amount is not None:
         f.net = f.gross - f.vat_amount
     joined = "\n".join(lines)
-    invoice = bool(_INVOICE_WORD.search(joined)) or f.due_date is not None or f.kid is not None
+    foreign = (f.currency not in (None, "NOK")) or bool(_FOREIGN.search(joined))
+    if foreign and f.organization_number is None:
+        f.warnings.remove("no organisation number")
+        f.warnings.append("foreign seller: no Norwegian organisation number expected")
+    invoice = _is_invoice(lines, f)
     if f.document_number is None:
         f.warnings.append("no document number")
     if invoice and f.due_date is None:
@@ -543,71 +725,133 @@ def extract_text_fields(text: str) -> Extraction:
         bank_account=f.bank_account,
         evidence=f.evidence,
         warnings=tuple(f.warnings),
-        confidence=_confidence(f, invoice),
+        confidence=_confidence(f, invoice, foreign),
     )
 
 
-def no_text_result() -> Extraction:
+def no_text_result(warning: str = NO_TEXT) -> Extraction:
     return Extraction(
         extractor=OfflineExtractor.name,
         document_type="unknown",
-        warnings=(NO_TEXT,),
+        warnings=(warning,),
         confidence=Decimal("0"),
     )
 
 
-def pdf_text(content: bytes) -> str:
-    """The text of a PDF's first pages; ExtractionFailed when it is encrypted or corrupt."""
+@dataclass(frozen=True)
+class PdfText:
+    text: str
+    hidden: tuple[tuple[str, str], ...]
+    has_images: bool  # a page with images and no text: a scan, for OCR
+
+
+def _open_pdf(content: bytes) -> pdfium.PdfDocument:
+    if b"%%EOF" not in content[-2048:]:
+        raise ExtractionFailed("the PDF could not be read: truncated (no end-of-file marker)")
     try:
-        reader = PdfReader(io.BytesIO(content), strict=False)
-        if reader.is_encrypted:
-            raise ExtractionFailed("the PDF is encrypted")
+        return pdfium.PdfDocument(content)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise ExtractionFailed("the PDF is encrypted") from exc
+        raise ExtractionFailed(f"the PDF could not be read: {exc}") from exc
+
+
+def read_pdf(content: bytes) -> PdfText:
+    """Visible text (rows by position) and hidden text of a PDF's first pages."""
+    doc = _open_pdf(content)
+    try:
         parts: list[str] = []
-        for page in _first_pages(reader):
-            parts.append(page.extract_text() or "")
+        hidden: list[tuple[str, str]] = []
+        has_images = False
+        for index in range(min(len(doc), MAX_PAGES)):
+            page = doc[index]
+            try:
+                found = layout.page_text(page)
+                if not found.lines and not has_images:
+                    has_images = any(
+                        obj.type == pdfium_c_image for obj in page.get_objects(max_depth=2)
+                    )
+            finally:
+                page.close()
+            parts.extend(found.lines)
+            hidden.extend(found.hidden)
             if sum(map(len, parts)) > MAX_CHARS:
                 break
     except ExtractionFailed:
         raise
-    except RecursionError as exc:
-        raise ExtractionFailed("the PDF could not be read: too deeply nested") from exc
-    except Exception as exc:  # a hostile PDF can break pypdf in many ways
+    except Exception as exc:  # a hostile PDF can break the reader in many ways
         raise ExtractionFailed(f"the PDF could not be read: {type(exc).__name__}") from exc
-    return "\n".join(parts)
+    finally:
+        doc.close()
+    return PdfText("\n".join(parts), tuple(hidden), has_images)
 
 
-def _first_pages(reader: PdfReader) -> Iterator[PageObject]:
-    pages = reader.pages
-    for index in range(min(len(pages), MAX_PAGES)):
-        yield pages[index]
+def pdf_text(content: bytes) -> str:
+    """The visible text of a PDF's first pages; ExtractionFailed when encrypted or corrupt."""
+    return read_pdf(content).text
 
 
-def _is_pdf(content: bytes, content_type: str, filename: str | None) -> bool:
-    if content_type.split(";")[0].strip().lower() == "application/pdf":
-        return True
-    if filename is not None and filename.lower().endswith(".pdf"):
-        return True
-    return content[:1024].lstrip().startswith(b"%PDF")
-
-
-def _is_image(content: bytes, content_type: str) -> bool:
-    return content_type.lower().startswith("image/") or content.startswith(_IMAGE_MAGIC)
+def _ocr_pdf(content: bytes) -> str:
+    doc = _open_pdf(content)
+    try:
+        texts = []
+        for index in range(min(len(doc), 3)):
+            page = doc[index]
+            try:
+                image = page.render(scale=OCR_SCALE, grayscale=True).to_pil()
+            finally:
+                page.close()
+            texts.append(ocr.image_text(image))
+        return "\n".join(texts)
+    finally:
+        doc.close()
 
 
 class OfflineExtractor:
-    """The embedded default DocumentExtractor (no API key): pypdf text + Norwegian rules."""
+    """The embedded default DocumentExtractor (no API key): PDF text by position, OCR for
+    photos and scans, Norwegian rules. `use_ocr=False` (unit tests) never calls Tesseract."""
 
     name = "offline"
+
+    def __init__(self, *, use_ocr: bool = True) -> None:
+        self.use_ocr = use_ocr
 
     async def extract(self, content: bytes, content_type: str, filename: str | None) -> Extraction:
         return await asyncio.to_thread(self.extract_sync, content, content_type, filename)
 
+    def _ocr_ready(self) -> bool:
+        return self.use_ocr and ocr.available()
+
     def extract_sync(self, content: bytes, content_type: str, filename: str | None) -> Extraction:
-        if _is_pdf(content, content_type, filename):
-            text = pdf_text(content)
-            if not text.strip():
-                return no_text_result()
-            return extract_text_fields(text)
-        if _is_image(content, content_type):
+        # The bytes decide, not the name or the sender's Content-Type (see media.py).
+        media_type = sniff_media_type(content)
+        if media_type == PDF:
+            found = read_pdf(content)
+            if found.text.strip():
+                return extract_text_fields(found.text, found.hidden)
+            if found.has_images:
+                if not self._ocr_ready():
+                    return no_text_result(NO_OCR)
+                return self._from_ocr(_ocr_pdf(content), found.hidden)
             return no_text_result()
-        raise ExtractionFailed(f"unsupported document type {content_type or 'unknown'}")
+        if is_image(media_type):
+            if not self._ocr_ready():
+                return no_text_result(NO_OCR)
+            try:
+                image = ocr.open_image(content)
+            except Exception as exc:  # a broken or hostile image file
+                raise ExtractionFailed(
+                    f"the image could not be read: {type(exc).__name__}"
+                ) from exc
+            return self._from_ocr(ocr.image_text(image), ())
+        raise ExtractionFailed(f"unsupported document type {media_type} ({content_type or '?'})")
+
+    def _from_ocr(self, text: str, hidden: Sequence[tuple[str, str]]) -> Extraction:
+        result = extract_text_fields(text, hidden)
+        if result.document_type == "unknown":
+            return result
+        # OCR can misread a digit: never as sure as a text layer.
+        capped = min(result.confidence, MAX_CONFIDENCE - Decimal("0.10"))
+        return msgspec.structs.replace(
+            result, confidence=capped, warnings=(*result.warnings, "read by OCR from an image")
+        )
