@@ -15,12 +15,10 @@ from typing import Annotated, Any
 from litestar import Controller, Router, get
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 from litestar.response import Response, Stream
 
 from bookkeeper.application.saft import CompanyUnknown, SaftExport
-from bookkeeper.domain.ledger import InvalidReportPeriod
 from bookkeeper.entrypoints.http.problems import documented, problem_response
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 
@@ -54,7 +52,7 @@ class SaftExportController(Controller):
                 documentation_only=True,
             )
         ],
-        responses=documented(401, 403, 503),
+        responses=documented(401, 403, 422, 503),
     )
     async def saft(
         self,
@@ -65,15 +63,11 @@ class SaftExportController(Controller):
     ) -> Stream | Response[Any]:
         """The tenant's ledger for [from, to] as a SAF-T Financial 1.30 file (Skatteetaten's
         XSD): header, accounts with opening and closing balances, suppliers, VAT codes and
-        every journal entry of the period. Needs the `exports:read` permission; a period
-        longer than two years, or one that ends before it starts, is a 400."""
+        every journal entry of the period. Needs the `exports:read` permission. A missing or
+        malformed date is a 400; a period that ends before it starts, or is longer than two
+        years, is a 422 (like every business rule)."""
         try:
             file = await saft_export.export(request.user, start, end)
-        except InvalidReportPeriod as error:
-            raise ValidationException(
-                f"period: {error.message}",
-                extra=[{"key": "from", "source": "query", "message": error.message}],
-            ) from None
         except CompanyUnknown as error:
             return problem_response(503, error.message, error.code)
         return Stream(
