@@ -36,6 +36,7 @@ from bookkeeper.adapters.auth.local_jwt import (
 )
 from bookkeeper.adapters.auth.oidc import OidcVerifier
 from bookkeeper.adapters.fetch import SafeFetcher
+from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
 from bookkeeper.application.conversation import ConversationService, ConversationStore
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
@@ -288,6 +289,16 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
         authorizer=authorizer,
+        books_source=providers.Callable(_books_source, backends.provider),
+    )
+
+    #: SAF-T Financial files (GET /exports/saf-t, `bookkeeper export saf-t`).
+    saft_export = providers.Singleton(
+        build_saft_export,
+        database=database,
+        authorizer=authorizer,
+        clock=clock,
+        settings=settings,
         books_source=providers.Callable(_books_source, backends.provider),
     )
 

@@ -44,6 +44,9 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_DISCORD_INVOICES_CHANNEL | unset: documents by DM only (a channel id)     |
 | BOOKKEEPER_DISCORD_REVIEW_CHANNEL | unset: no review requests posted (a channel id)  |
 | BOOKKEEPER_DISCORD_USERS          | unset: nobody reviews on Discord (see below)     |
+| BOOKKEEPER_COMPANY_NAME           | unset: the books' company name (SAF-T header)    |
+| BOOKKEEPER_COMPANY_ORGNR          | unset: the books' organisation number (9 digits) |
+| BOOKKEEPER_COMPANY_CONTACT        | unset: the exporting user (SAF-T contact person) |
 
 BOOKKEEPER_DISCORD_USERS maps Discord users to principals of the Discord tenant, as
 `discordUserId=subject:role+role,…`, e.g. `112233=kari:reviewer,445566=ola:accountant+admin`.
@@ -118,6 +121,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     discord_review_channel: int | None = None
     #: `discordUserId=subject:role+role` entries (bookkeeper.adapters.discord.parse_users).
     discord_users: tuple[str, ...] = ()
+    #: The company in a SAF-T file's header; unset: what the books say.
+    company_name: str | None = None
+    company_orgnr: str | None = None
+    company_contact: str | None = None
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -234,7 +241,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "POLICY_RELOAD_SECONDS", get("POLICY_RELOAD_SECONDS"), default=5, low=0, high=3600
         ),
         **_discord(get),
+        company_name=get("COMPANY_NAME"),
+        company_orgnr=_orgnr(get("COMPANY_ORGNR")),
+        company_contact=get("COMPANY_CONTACT"),
     )
+
+
+def _orgnr(raw: str | None) -> str | None:
+    """A Norwegian organisation number: 9 digits (spaces allowed, dropped)."""
+    if raw is None:
+        return None
+    digits = raw.replace(" ", "")
+    if len(digits) != 9 or not digits.isdigit():
+        raise SettingsError(f"{PREFIX}COMPANY_ORGNR must be 9 digits, not {raw!r}")
+    return digits
 
 
 #: Asymmetric JWS algorithms an external issuer may sign with; never `none` or HS*: a

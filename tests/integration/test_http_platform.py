@@ -38,6 +38,7 @@ ROUTES = {
     ("GET", f"{API}/reports/general-ledger"): "getGeneralLedger",
     ("GET", f"{API}/reports/vat"): "getVatReport",
     ("GET", f"{API}/reports/unknown-accounts"): "getUnknownAccounts",
+    ("GET", f"{API}/exports/saf-t"): "exportSaftFinancial",
     ("GET", f"{API}/bank/accounts"): "listBankAccounts",
     ("GET", f"{API}/bank/transactions"): "listBankTransactions",
     ("GET", f"{API}/bank/missing-receipts"): "listMissingReceipts",

@@ -6,7 +6,8 @@ with DEFAULT_GRANTS; RoleAuthorizer applies the same table without a policy stor
 The actions are the vocabulary shared with the later policy store: `events:propose`,
 `events:record-query`, `events:read`, `proposals:read`, `proposals:decide`,
 `patterns:read`, `reports:read`, `ledger:post` (manual journal entries), `documents:read`,
-`documents:write`, `bank:read`, `books:read` (read-only queries of Folio and Fiken).
+`documents:write`, `bank:read`, `books:read` (read-only queries of Folio and Fiken),
+`exports:read` (whole-ledger files for the authorities: SAF-T).
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ READ = frozenset(
 )
 _WRITE = frozenset({"events:propose", "events:record-query", "documents:write"})
 
+#: Not in READ: a SAF-T file is the whole ledger with every supplier, more than a viewer
+#: or an agent needs to see (migration 0008 seeds the same for the policy store).
+_EXPORT = frozenset({"exports:read"})
+
 DEFAULT_GRANTS: Mapping[str, frozenset[str]] = {
-    "admin": READ | _WRITE | {"proposals:decide", "ledger:post"},
-    "accountant": READ | _WRITE | {"proposals:decide", "ledger:post"},
+    "admin": READ | _WRITE | _EXPORT | {"proposals:decide", "ledger:post"},
+    "accountant": READ | _WRITE | _EXPORT | {"proposals:decide", "ledger:post"},
     "reviewer": READ | {"proposals:decide"},
     "agent": READ | _WRITE,
     "system": READ | {"events:record-query"},
@@ -39,7 +44,7 @@ DEFAULT_GRANTS: Mapping[str, frozenset[str]] = {
 }
 
 #: The whole vocabulary, the one list the policy store accepts (`bookkeeper policy`).
-ACTIONS: frozenset[str] = READ | _WRITE | {"proposals:decide", "ledger:post"}
+ACTIONS: frozenset[str] = READ | _WRITE | _EXPORT | {"proposals:decide", "ledger:post"}
 ROLES: frozenset[str] = frozenset(DEFAULT_GRANTS)
 
 

@@ -10,6 +10,7 @@
     bookkeeper policy allow|revoke --role R --action A [--tenant T|*]
     bookkeeper policy grant-role|revoke-role --subject S --role R --tenant T
     bookkeeper chat --tenant T --user U [--channel C]   (stdin: text, or /file PATH)
+    bookkeeper export saf-t --tenant T --from D --to D [--out FILE|DIR]
 
 Settings come from BOOKKEEPER_* variables (see bookkeeper.settings). Every command goes
 through the container, like the HTTP app. A failure prints one line on stderr and exits
@@ -323,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.chat import add_parser as add_chat
 
     add_chat(commands)
+    from bookkeeper.entrypoints.export_cli import add_parser as add_export
+
+    add_export(commands)
     return parser
 
 

@@ -37,6 +37,7 @@ from bookkeeper.container import Container, shutdown
 from bookkeeper.entrypoints.http.controllers.correlations import CorrelationController
 from bookkeeper.entrypoints.http.controllers.documents import DocumentController
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
+from bookkeeper.entrypoints.http.controllers.exports import export_routes
 from bookkeeper.entrypoints.http.controllers.health import HealthController
 from bookkeeper.entrypoints.http.controllers.intake import IntakeController
 from bookkeeper.entrypoints.http.controllers.ledger import (
@@ -118,6 +119,7 @@ def create_app(container: Container) -> Litestar:
             LedgerReportController,
             BankController,
             BooksController,
+            export_routes(container),
         ],
         dependencies={
             "handlers": Provide(provide_handlers, sync_to_thread=False, use_cache=True),

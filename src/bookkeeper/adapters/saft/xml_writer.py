@@ -1,0 +1,254 @@
+"""Writes a SAF-T Financial 1.30 document as XML, a chunk of bytes at a time.
+
+Written by hand with `xml.sax.saxutils.escape` rather than built as a tree: the
+transactions arrive as an async stream and leave as ~64 KiB chunks, so memory stays flat
+whatever the file's size. The element order is the XSD's (Norwegian_SAF-T_Financial_Schema
+_v_1.30.xsd, vendored beside this module; the tests validate against it). Text is cut to
+the XSD's lengths (SAFshorttext 18 … SAFlongtext 256) and stripped of characters XML 1.0
+cannot carry.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from functools import cache
+from importlib.resources import files
+from typing import Final
+from xml.sax.saxutils import escape
+
+from bookkeeper.application.saft import (
+    SaftAccount,
+    SaftDocument,
+    SaftHeader,
+    SaftTaxCode,
+    SaftTransaction,
+    SupplierBalance,
+)
+
+NAMESPACE: Final = "urn:StandardAuditFile-Taxation-Financial:NO"
+XSD_NAME: Final = "Norwegian_SAF-T_Financial_Schema_v_1.30.xsd"
+SOFTWARE_COMPANY: Final = "bookkeeper"
+SOFTWARE_ID: Final = "bookkeeper"
+CHUNK_BYTES: Final = 64 * 1024
+
+_SHORT, _MIDDLE1, _MIDDLE2, _LONG = 18, 35, 70, 256
+_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xsd_path() -> str:
+    """The vendored XSD's path (for validation in tests and by operators)."""
+    return str(files("bookkeeper.adapters.saft") / XSD_NAME)
+
+
+@cache
+def standard_tax_code_descriptions() -> dict[str, str]:
+    """DescriptionNOB of each SAF-T standard tax code (Skatteetaten's Standard_Tax_Codes)."""
+    text = (files("bookkeeper.adapters.saft") / "Standard_Tax_Codes.csv").read_text("utf-8-sig")
+    return {
+        row["Code"]: row["DescriptionNOB"]
+        for row in csv.DictReader(text.splitlines(), delimiter=";")
+    }
+
+
+def _text(value: str, limit: int) -> str:
+    return escape(_NOT_XML.sub("", value)[:limit])
+
+
+def _amount(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _rate(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+class _Out:
+    """Collects the text of a chunk."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+
+    def el(self, name: str, text: str) -> None:
+        self.add(f"<{name}>{text}</{name}>")
+
+    def take(self) -> bytes:
+        data = "".join(self.parts).encode("utf-8")
+        self.parts = []
+        self.size = 0
+        return data
+
+
+def _header(out: _Out, header: SaftHeader) -> None:
+    company = header.company
+    out.add("<Header>")
+    out.el("AuditFileVersion", "1.30")
+    out.el("AuditFileCountry", "NO")
+    out.el("AuditFileDateCreated", header.created.isoformat())
+    out.el("SoftwareCompanyName", SOFTWARE_COMPANY)
+    out.el("SoftwareID", SOFTWARE_ID)
+    out.el("SoftwareVersion", _text(header.software_version, _SHORT))
+    out.add("<Company>")
+    out.el("RegistrationNumber", _text(company.orgnr, _MIDDLE1))
+    out.el("Name", _text(company.name, _LONG))
+    out.add("<Contact><ContactPerson>")
+    out.el("FirstName", _text(company.contact_first_name, _MIDDLE1))
+    out.el("LastName", _text(company.contact_last_name, _MIDDLE2))
+    out.add("</ContactPerson></Contact>")
+    out.add("<TaxRegistration>")
+    out.el("TaxRegistrationNumber", _text(f"{company.orgnr}MVA", _MIDDLE1))
+    out.el("TaxAuthority", "Skatteetaten")
+    out.add("</TaxRegistration>")
+    out.add("</Company>")
+    out.el("DefaultCurrencyCode", "NOK")
+    out.add("<SelectionCriteria>")
+    out.el("SelectionStartDate", header.start.isoformat())
+    out.el("SelectionEndDate", header.end.isoformat())
+    out.add("</SelectionCriteria>")
+    out.el("TaxAccountingBasis", "A")
+    out.el("UserID", _text(header.user_id, _LONG))
+    out.add("</Header>")
+
+
+def _balance(out: _Out, prefix: str, amount: Decimal) -> None:
+    """Opening/Closing as a debit balance, or a credit balance when negative."""
+    if amount < 0:
+        out.el(f"{prefix}CreditBalance", _amount(-amount))
+    else:
+        out.el(f"{prefix}DebitBalance", _amount(amount))
+
+
+def _account(out: _Out, account: SaftAccount) -> None:
+    out.add("<Account>")
+    out.el("AccountID", _text(account.account, _MIDDLE2))
+    out.el("AccountDescription", _text(account.description, _LONG))
+    out.el("GroupingCategory", _text(account.grouping_category, _LONG))
+    out.el("GroupingCode", _text(account.grouping_code, _MIDDLE1))
+    out.el("AccountType", "GL")
+    _balance(out, "Opening", account.opening)
+    _balance(out, "Closing", account.closing)
+    out.add("</Account>")
+
+
+def _supplier(out: _Out, supplier: SupplierBalance) -> None:
+    out.add("<Supplier>")
+    out.el("Name", _text(supplier.name, _LONG))
+    out.el("SupplierID", _text(supplier.supplier_id, _MIDDLE1))
+    for balance in supplier.balances:
+        out.add("<BalanceAccount>")
+        out.el("AccountID", _text(balance.account, _MIDDLE2))
+        _balance(out, "Opening", balance.opening)
+        _balance(out, "Closing", balance.closing)
+        out.add("</BalanceAccount>")
+    out.add("</Supplier>")
+
+
+def _tax_code(out: _Out, code: SaftTaxCode) -> None:
+    descriptions = standard_tax_code_descriptions()
+    out.add("<TaxCodeDetails>")
+    out.el("TaxCode", _text(code.code, _MIDDLE2))
+    description = descriptions.get(code.standard_code)
+    if description:
+        out.el("Description", _text(description, _LONG))
+    out.el("TaxPercentage", _rate(code.rate if code.rate is not None else Decimal(0)))
+    out.el("Country", "NO")
+    out.el("StandardTaxCode", code.standard_code)
+    out.el("BaseRate", "100")
+    out.add("</TaxCodeDetails>")
+
+
+def _transaction(out: _Out, tx: SaftTransaction) -> None:
+    out.add("<Transaction>")
+    out.el("TransactionID", _text(tx.transaction_id, _MIDDLE2))
+    out.el("Period", str(tx.period))
+    out.el("PeriodYear", str(tx.period_year))
+    out.el("TransactionDate", tx.date.isoformat())
+    out.el("SourceID", _text(tx.source_id, _MIDDLE1))
+    out.el("VoucherType", _text(tx.voucher_type, _MIDDLE2))
+    out.el("Description", _text(tx.description, _LONG))
+    out.el("BatchID", _text(tx.voucher_no, _MIDDLE1))
+    out.el("SystemEntryDate", tx.system_entry_date.isoformat())
+    out.el("GLPostingDate", tx.date.isoformat())
+    if tx.supplier_id is not None:
+        out.el("SupplierID", _text(tx.supplier_id, _MIDDLE1))
+    out.el("SystemID", _text(tx.voucher_no, _SHORT))
+    for line in tx.lines:
+        out.add("<Line>")
+        out.el("RecordID", _text(line.record_id, _SHORT))
+        out.el("AccountID", _text(line.account, _MIDDLE2))
+        if line.supplier_id is not None:
+            out.el("SupplierID", _text(line.supplier_id, _MIDDLE1))
+        out.el("Description", _text(line.description, _LONG))
+        if line.debit:
+            out.add(f"<DebitAmount><Amount>{_amount(line.debit)}</Amount></DebitAmount>")
+        else:
+            out.add(f"<CreditAmount><Amount>{_amount(line.credit)}</Amount></CreditAmount>")
+        if line.vat_code is not None and line.tax_amount is not None:
+            out.add("<TaxInformation>")
+            out.el("TaxType", "MVA")
+            out.el("TaxCode", _text(line.vat_code, _MIDDLE2))
+            if line.vat_rate is not None:
+                out.el("TaxPercentage", _rate(line.vat_rate))
+            out.el("Country", "NO")
+            if line.tax_base is not None:
+                out.el("TaxBase", _amount(line.tax_base))
+            side = "Debit" if line.tax_side == "debit" else "Credit"
+            out.add(
+                f"<{side}TaxAmount><Amount>{_amount(line.tax_amount)}</Amount></{side}TaxAmount>"
+            )
+            out.add("</TaxInformation>")
+        out.add("</Line>")
+    out.add("</Transaction>")
+
+
+async def render(document: SaftDocument) -> AsyncIterator[bytes]:
+    """The file's bytes, the master data first, then the transactions as they stream in."""
+    out = _Out()
+    out.add('<?xml version="1.0" encoding="UTF-8"?>\n')
+    out.add(f'<AuditFile xmlns="{NAMESPACE}">')
+    _header(out, document.header)
+    out.add("<MasterFiles>")
+    if document.accounts:
+        out.add("<GeneralLedgerAccounts>")
+        for account in document.accounts:
+            _account(out, account)
+        out.add("</GeneralLedgerAccounts>")
+    if document.suppliers:
+        out.add("<Suppliers>")
+        for supplier in document.suppliers:
+            _supplier(out, supplier)
+        out.add("</Suppliers>")
+    if document.tax_codes:
+        out.add("<TaxTable><TaxTableEntry>")
+        out.el("TaxType", "MVA")
+        out.el("Description", "Merverdiavgift")
+        for code in document.tax_codes:
+            _tax_code(out, code)
+        out.add("</TaxTableEntry></TaxTable>")
+    out.add("</MasterFiles>")
+    totals = document.totals
+    out.add("<GeneralLedgerEntries>")
+    out.el("NumberOfEntries", str(totals.entries))
+    out.el("TotalDebit", _amount(totals.debit))
+    out.el("TotalCredit", _amount(totals.credit))
+    yield out.take()
+    journal_open = False
+    async for tx in document.transactions:
+        if not journal_open:
+            out.add("<Journal><JournalID>GL</JournalID><Description>Hovedbok</Description>")
+            out.add("<Type>GL</Type>")
+            journal_open = True
+        _transaction(out, tx)
+        if out.size >= CHUNK_BYTES:
+            yield out.take()
+    if journal_open:
+        out.add("</Journal>")
+    out.add("</GeneralLedgerEntries></AuditFile>\n")
+    yield out.take()

@@ -1,0 +1,316 @@
+"""The SAF-T export's reads (AuditReads) on SQLite and PostgreSQL.
+
+An export reads for as long as its client downloads, so it does not use a unit of work
+(on SQLite a unit of work holds the process's write turn): it opens its own connection
+and one read-only transaction, which is what makes the file consistent — the totals in
+GeneralLedgerEntries are read before the lines, and must still match them at the end.
+
+* PostgreSQL: REPEATABLE READ, READ ONLY — one snapshot for every statement.
+* SQLite (WAL): a deferred BEGIN; the first SELECT fixes the snapshot, and writers carry
+  on meanwhile. An in-memory database has one shared connection, so there the export
+  takes the write turn for its duration (tests and demos only).
+
+Lines are read in (date, position, line_no) keyset pages over `ix_journal_lines_period`
+(migration 0008), each joined to its event (the actor) and its proposal (the supplier; a
+reversal's through the proposal it compensates). Balances come from `ledger_daily`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    PrimaryKeyConstraint,
+    Select,
+    Table,
+    Text,
+    and_,
+    case,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    type_coerce,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bookkeeper.adapters.sql.database import _READ_ONLY, SqlDatabase
+from bookkeeper.adapters.sql.ledger import journal_lines, ledger_daily
+from bookkeeper.adapters.sql.schema import Amount, events, metadata, proposals
+from bookkeeper.adapters.sql.unit_of_work import storage_error
+from bookkeeper.application.saft import (
+    AccountBalances,
+    AuditLine,
+    AuditSnapshot,
+    BalanceOnAccount,
+    EntryTotals,
+    Grouping,
+    LineKey,
+    SupplierBalance,
+    is_payables,
+    supplier_id_of,
+)
+
+saft_grouping = Table(
+    "saft_grouping",
+    metadata,
+    Column("tenant_id", Text(), nullable=False),
+    Column("first_account", Integer(), nullable=False),
+    Column("last_account", Integer(), nullable=False),
+    Column("grouping_category", Text(), nullable=False),
+    Column("grouping_code", Text(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "first_account", "last_account", name="pk_saft_grouping"),
+)
+
+DEFAULT_TENANT: Final = "*"
+_ZERO: Final = Decimal("0.00")
+_JOURNAL_ENTRY_POSTED: Final = "JournalEntryPosted"
+
+_jl, _ld = journal_lines, ledger_daily
+_proposal = proposals.alias("proposal")
+_target = proposals.alias("target")
+_event = events.alias("entry_event")
+#: A reversal's own proposal names no merchant; the proposal it compensates does.
+_merchant_key = func.coalesce(_proposal.c.merchant_key, _target.c.merchant_key)
+_merchant_name = func.coalesce(_proposal.c.merchant_name, _target.c.merchant_name)
+
+
+def _with_proposals(stmt: Select[Any]) -> Select[Any]:
+    return stmt.select_from(
+        _jl.outerjoin(_proposal, _proposal.c.id == _jl.c.proposal_id).outerjoin(
+            _target, _target.c.id == _proposal.c.target_proposal_id
+        )
+    )
+
+
+class SqlAuditSnapshot:
+    """AuditSnapshot on one connection inside one read-only transaction."""
+
+    def __init__(self, connection: AsyncConnection, tenant_id: str) -> None:
+        self._connection = connection
+        self._tenant = tenant_id
+
+    async def _execute(self, statement: Any, params: Any = None) -> Any:
+        try:
+            return await self._connection.execute(statement, params)
+        except Exception as error:
+            translated = storage_error(error)
+            if translated is error:
+                raise
+            raise translated from error
+
+    async def entry_totals(self, start: dt.date, end: dt.date) -> EntryTotals:
+        stmt = select(
+            func.count(distinct(_jl.c.entry_id)), func.sum(_jl.c.debit), func.sum(_jl.c.credit)
+        ).where(_jl.c.tenant_id == self._tenant, _jl.c.date.between(start, end))
+        entries, debit, credit = (await self._execute(stmt)).one()
+        return EntryTotals(entries=entries or 0, debit=debit or _ZERO, credit=credit or _ZERO)
+
+    async def account_balances(self, start: dt.date, end: dt.date) -> list[AccountBalances]:
+        before = _ld.c.date < start
+
+        def part(column: Any, when: Any) -> Any:
+            return type_coerce(func.sum(case((when, column), else_=literal(0))), Amount)
+
+        stmt = (
+            select(
+                _ld.c.account,
+                part(_ld.c.debit, before),
+                part(_ld.c.credit, before),
+                part(_ld.c.debit, ~before),
+                part(_ld.c.credit, ~before),
+            )
+            .where(_ld.c.tenant_id == self._tenant, _ld.c.date <= end)
+            .group_by(_ld.c.account)
+            .order_by(_ld.c.account)
+        )
+        return [
+            AccountBalances(
+                account=account,
+                opening_debit=_money(od),
+                opening_credit=_money(oc),
+                debit=_money(d),
+                credit=_money(c),
+            )
+            for account, od, oc, d, c in await self._execute(stmt)
+        ]
+
+    async def suppliers(self, start: dt.date, end: dt.date) -> list[SupplierBalance]:
+        amount = _jl.c.debit - _jl.c.credit
+        stmt = (
+            _with_proposals(
+                select(
+                    _merchant_key,
+                    func.max(_merchant_name),
+                    _jl.c.account,
+                    type_coerce(
+                        func.sum(case((_jl.c.date < start, amount), else_=literal(0))), Amount
+                    ),
+                    type_coerce(func.sum(amount), Amount),
+                )
+            )
+            .where(
+                _jl.c.tenant_id == self._tenant,
+                _jl.c.date <= end,
+                _jl.c.proposal_id.is_not(None),
+                _merchant_key.is_not(None),
+            )
+            .group_by(_merchant_key, _jl.c.account)
+        )
+        found: dict[str, SupplierBalance] = {}
+        for key, name, account, opening, closing in await self._execute(stmt):
+            supplier = found.get(key)
+            if supplier is None:
+                supplier = found[key] = SupplierBalance(
+                    supplier_id=supplier_id_of(key), name=name or key, balances=[]
+                )
+            if is_payables(account):
+                supplier.balances.append(
+                    BalanceOnAccount(
+                        account=account, opening=_money(opening), closing=_money(closing)
+                    )
+                )
+        for supplier in found.values():
+            supplier.balances.sort(key=lambda b: b.account)
+        return sorted(found.values(), key=lambda s: s.supplier_id)
+
+    async def vat_codes(self, start: dt.date, end: dt.date) -> list[str]:
+        stmt = (
+            select(_jl.c.vat_code)
+            .where(
+                _jl.c.tenant_id == self._tenant,
+                _jl.c.date.between(start, end),
+                _jl.c.vat_code.is_not(None),
+            )
+            .distinct()
+            .order_by(_jl.c.vat_code)
+        )
+        return list((await self._execute(stmt)).scalars())
+
+    async def groupings(self) -> list[Grouping]:
+        g = saft_grouping
+        stmt = (
+            select(g.c.first_account, g.c.last_account, g.c.grouping_category, g.c.grouping_code)
+            .where(or_(g.c.tenant_id == self._tenant, g.c.tenant_id == DEFAULT_TENANT))
+            # The tenant's own rows first: they win a tie with a default of the same width.
+            .order_by(case((g.c.tenant_id == DEFAULT_TENANT, 1), else_=0), g.c.first_account)
+        )
+        return [
+            Grouping(first=first, last=last, category=category, code=code)
+            for first, last, category, code in await self._execute(stmt)
+        ]
+
+    async def lines(
+        self, start: dt.date, end: dt.date, after: LineKey | None, limit: int
+    ) -> list[AuditLine]:
+        stmt = _with_proposals(
+            select(
+                _jl.c.entry_id,
+                _jl.c.line_no,
+                _jl.c.position,
+                _jl.c.date,
+                _jl.c.account,
+                _jl.c.debit,
+                _jl.c.credit,
+                _jl.c.description,
+                _jl.c.entry_description,
+                _jl.c.vat_code,
+                _jl.c.vat_part,
+                _jl.c.source,
+                _jl.c.posted_at,
+                _event.c.actor,
+                _merchant_key,
+            )
+        ).outerjoin(
+            _event,
+            and_(
+                _event.c.stream_id == _jl.c.entry_id,
+                _event.c.type == _JOURNAL_ENTRY_POSTED,
+            ),
+        )
+        stmt = stmt.where(_jl.c.tenant_id == self._tenant, _jl.c.date.between(start, end))
+        if after is not None:
+            stmt = stmt.where(tuple_(_jl.c.date, _jl.c.position, _jl.c.line_no) > tuple_(*after))
+        stmt = stmt.order_by(_jl.c.date, _jl.c.position, _jl.c.line_no).limit(max(limit, 0))
+        return [
+            AuditLine(
+                entry_id=entry_id,
+                line_no=line_no,
+                position=position,
+                date=date,
+                account=account,
+                debit=debit,
+                credit=credit,
+                description=description,
+                entry_description=entry_description,
+                vat_code=vat_code,
+                vat_part=vat_part,
+                source=source,
+                posted_at=posted_at,
+                actor=actor or "unknown",
+                supplier_id=None if key is None else supplier_id_of(key),
+            )
+            for (
+                entry_id,
+                line_no,
+                position,
+                date,
+                account,
+                debit,
+                credit,
+                description,
+                entry_description,
+                vat_code,
+                vat_part,
+                source,
+                posted_at,
+                actor,
+                key,
+            ) in await self._execute(stmt)
+        ]
+
+
+def _money(value: Decimal | None) -> Decimal:
+    """A sum (NULL when nothing was summed) as an amount in øre."""
+    return _ZERO if value is None else value.quantize(Decimal("0.01"))
+
+
+class SqlAuditReads:
+    """AuditReads on a SqlDatabase: each snapshot its own connection and transaction."""
+
+    def __init__(self, database: SqlDatabase) -> None:
+        self._database = database
+
+    @asynccontextmanager
+    async def snapshot(self, tenant_id: str) -> AsyncIterator[AuditSnapshot]:
+        database = self._database
+        shared = database.dialect == "sqlite" and database._url.in_memory
+        if shared:
+            await database.acquire_writer()
+        try:
+            async with database.engine.connect() as connection:
+                if database.dialect == "postgresql":
+                    connection = await connection.execution_options(
+                        isolation_level="REPEATABLE READ"
+                    )
+                    await connection.begin()
+                    await connection.execute(text("SET TRANSACTION READ ONLY"))
+                else:
+                    connection = await connection.execution_options(**{_READ_ONLY: True})
+                    await connection.begin()
+                try:
+                    yield SqlAuditSnapshot(connection, tenant_id)
+                finally:
+                    await connection.rollback()
+        finally:
+            if shared:
+                database.release_writer()

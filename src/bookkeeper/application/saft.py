@@ -1,0 +1,564 @@
+"""The SAF-T Financial 1.30 export: what goes into the file, read from one ledger snapshot.
+
+Bokføringsforskriften § 7-8 obliges us to hand the tax authority the books as a SAF-T
+Financial file on request (norway.md). `SaftExport.export` checks the caller and the period
+at once (so HTTP can still answer 403 or 400) and returns the file's name and an iterator
+of its bytes; the ledger is read only while the bytes are pulled, from one consistent
+snapshot (`AuditReads.snapshot`), the lines a keyset page at a time, so a file of millions
+of lines never sits in memory.
+
+What the file holds, and where it comes from:
+
+* Header: the company from BOOKKEEPER_COMPANY_* settings, else the books (Fiken, sandbox).
+* MasterFiles: every account with a line on or before the period's end (name from the
+  books' chart, grouping from the tenant's `saft_grouping` table, opening and closing
+  balances from the ledger); the suppliers named on executed purchases (the ledger has no
+  customers yet); the VAT codes used in the period.
+* GeneralLedgerEntries: one journal, one transaction per journal entry, one line per
+  journal line, VAT information on the lines that carry a VAT code.
+
+Turning that into XML is the renderer's job (adapters.saft.xml_writer), injected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from decimal import Decimal
+from typing import Final, Protocol
+
+import msgspec
+
+from bookkeeper.application.errors import ApplicationError
+from bookkeeper.application.ports import Authorizer, BooksCompany, BooksProvider, Clock, Principal
+from bookkeeper.domain.ledger import TAX, InvalidReportPeriod, base_account, saft_vat_code
+
+EXPORTS_READ: Final = "exports:read"
+#: Lines read per round trip: big enough that the round trips do not dominate, small
+#: enough that a page is a few megabytes at most.
+PAGE_SIZE: Final = 5000
+#: The longest period one file may cover: SAF-T files are asked for per financial year.
+MAX_PERIOD_DAYS: Final = 366 * 2
+_ZERO: Final = Decimal("0.00")
+
+
+class CompanyUnknown(ApplicationError):
+    """Neither the settings nor the books name the company (or its organisation number)."""
+
+    code = "company-unknown"
+
+
+# --- what the ledger snapshot answers ---------------------------------------------------
+
+
+class AccountBalances(msgspec.Struct, frozen=True, kw_only=True):
+    """One account: its balance before the period and its turnover in it (debit/credit)."""
+
+    account: str
+    opening_debit: Decimal
+    opening_credit: Decimal
+    debit: Decimal
+    credit: Decimal
+
+    @property
+    def opening(self) -> Decimal:
+        return self.opening_debit - self.opening_credit
+
+    @property
+    def closing(self) -> Decimal:
+        return self.opening + self.debit - self.credit
+
+
+class BalanceOnAccount(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    opening: Decimal  # debit − credit
+    closing: Decimal
+
+
+class SupplierBalance(msgspec.Struct, frozen=True, kw_only=True):
+    """A supplier named on executed purchases, with its balances on the payables accounts
+    (24xx) before and at the end of the period (none for a supplier paid at once)."""
+
+    supplier_id: str
+    name: str
+    balances: list[BalanceOnAccount]
+
+
+def supplier_id_of(merchant_key: str) -> str:
+    """A supplier's SupplierID: stable, short (SAFmiddle1text: 35), from its merchant key."""
+    return "S" + hashlib.sha256(merchant_key.encode()).hexdigest()[:16]
+
+
+def is_payables(account: str) -> bool:
+    """Supplier payables (leverandørgjeld): the 24xx accounts and their sub-ledgers."""
+    main = base_account(account)
+    return len(main) >= 4 and main[:2] == "24" and main[:4].isdigit()
+
+
+class EntryTotals(msgspec.Struct, frozen=True, kw_only=True):
+    entries: int
+    debit: Decimal
+    credit: Decimal
+
+
+class AuditLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A journal line with what an audit file needs beside it: who posted the entry and
+    the supplier of the purchase it came from."""
+
+    entry_id: uuid.UUID
+    line_no: int
+    position: int
+    date: dt.date
+    account: str
+    debit: Decimal
+    credit: Decimal
+    description: str
+    entry_description: str
+    vat_code: str | None
+    vat_part: str | None
+    source: str
+    posted_at: dt.datetime
+    actor: str
+    #: The supplier of the purchase the entry posts (or reverses), if any.
+    supplier_id: str | None
+
+
+class Grouping(msgspec.Struct, frozen=True, kw_only=True):
+    """Where an account goes in the business statement (næringsspesifikasjon): a range of
+    4-digit accounts and its GroupingCategory/GroupingCode."""
+
+    first: int
+    last: int
+    category: str
+    code: str
+
+
+LineKey = tuple[dt.date, int, int]
+"""(date, position, line_no): the order lines are exported in, and the keyset of a page."""
+
+
+class AuditSnapshot(Protocol):
+    """The ledger of one tenant as of one moment, for the length of an export."""
+
+    async def entry_totals(self, start: dt.date, end: dt.date) -> EntryTotals:
+        """How many entries the period has, and their debits and credits."""
+        ...
+
+    async def account_balances(self, start: dt.date, end: dt.date) -> list[AccountBalances]:
+        """Every account with a line on or before `end`, by code."""
+        ...
+
+    async def suppliers(self, start: dt.date, end: dt.date) -> list[SupplierBalance]:
+        """The suppliers of purchases posted on or before `end`, by id."""
+        ...
+
+    async def vat_codes(self, start: dt.date, end: dt.date) -> list[str]:
+        """The VAT codes the period's lines carry."""
+        ...
+
+    async def groupings(self) -> list[Grouping]:
+        """The tenant's grouping ranges, its own before the defaults (tenant `*`)."""
+        ...
+
+    async def lines(
+        self, start: dt.date, end: dt.date, after: LineKey | None, limit: int
+    ) -> list[AuditLine]:
+        """The period's lines after `after` in (date, position, line_no) order, at most
+        `limit`; every line of an entry shares its date and position, so an entry's lines
+        come together."""
+        ...
+
+
+class AuditReads(Protocol):
+    """Opens read-only, consistent snapshots of a tenant's ledger (the SAF-T export's port)."""
+
+    def snapshot(self, tenant_id: str) -> AbstractAsyncContextManager[AuditSnapshot]:
+        """A snapshot that stays consistent until the context exits."""
+        ...
+
+
+# --- what the renderer takes ------------------------------------------------------------
+
+
+class SaftCompany(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    orgnr: str
+    contact_first_name: str
+    contact_last_name: str
+
+
+class SaftHeader(msgspec.Struct, frozen=True, kw_only=True):
+    company: SaftCompany
+    start: dt.date
+    end: dt.date
+    created: dt.date
+    software_version: str
+    user_id: str
+
+
+class SaftAccount(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    description: str
+    grouping_category: str
+    grouping_code: str
+    opening: Decimal  # debit − credit
+    closing: Decimal
+
+
+class SaftTaxCode(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    rate: Decimal | None
+    standard_code: str
+
+
+class SaftLine(msgspec.Struct, frozen=True, kw_only=True):
+    record_id: str
+    account: str
+    description: str
+    debit: Decimal
+    credit: Decimal
+    supplier_id: str | None
+    vat_code: str | None
+    vat_rate: Decimal | None
+    #: The VAT basis (the line's amount) on a base line; None on a lone VAT line.
+    tax_base: Decimal | None
+    #: The VAT amount and its side ("debit"/"credit"), when the line carries VAT information.
+    tax_amount: Decimal | None
+    tax_side: str | None
+
+
+class SaftTransaction(msgspec.Struct, frozen=True, kw_only=True):
+    transaction_id: str
+    voucher_no: str
+    voucher_type: str
+    period: int
+    period_year: int
+    date: dt.date
+    source_id: str
+    description: str
+    system_entry_date: dt.date
+    supplier_id: str | None
+    lines: list[SaftLine]
+
+
+class SaftDocument(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything but the transactions is small and known up front; they stream."""
+
+    header: SaftHeader
+    accounts: list[SaftAccount]
+    suppliers: list[SupplierBalance]
+    tax_codes: list[SaftTaxCode]
+    totals: EntryTotals
+    transactions: AsyncIterator[SaftTransaction]
+
+
+Renderer = Callable[[SaftDocument], AsyncIterator[bytes]]
+"""Turns a document into the bytes of the file (adapters.saft.xml_writer.render)."""
+
+BooksSource = Callable[[], Awaitable[BooksProvider]]
+
+
+class SaftFile(msgspec.Struct, frozen=True, kw_only=True):
+    filename: str
+    chunks: AsyncIterator[bytes]
+
+
+class CompanySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """BOOKKEEPER_COMPANY_*: what the header says, when the books should not decide."""
+
+    name: str | None = None
+    orgnr: str | None = None
+    contact: str | None = None
+
+
+# --- rules ------------------------------------------------------------------------------
+
+
+def check_period(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
+    """The period of an export: both ends given, in order, at most two years, within the
+    years SAF-T allows (PeriodYear 1970–2100)."""
+    if start is None or end is None:
+        raise InvalidReportPeriod("a SAF-T export needs both `from` and `to`")
+    if start > end:
+        raise InvalidReportPeriod(f"the period starts ({start}) after it ends ({end})")
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise InvalidReportPeriod(f"a SAF-T export covers at most {MAX_PERIOD_DAYS} days")
+    if start.year < 1970 or end.year > 2100:
+        raise InvalidReportPeriod("SAF-T periods lie between 1970 and 2100")
+    return start, end
+
+
+UNKNOWN_GROUPING: Final = Grouping(first=0, last=0, category="annenDriftskostnad", code="7700")
+"""For an account no range covers (a code that is not 4 digits): 'other cost', visibly
+wrong rather than silently plausible; the tenant adds a range to fix it."""
+
+
+def grouping_of(account: str, groupings: Sequence[Grouping]) -> Grouping:
+    """The narrowest range that holds the account's 4-digit main account; the first
+    listed wins a tie (the tenant's own rows come before the defaults)."""
+    main = base_account(account)
+    digits = main[:4]
+    if len(digits) < 4 or not digits.isdigit():
+        return UNKNOWN_GROUPING
+    number = int(digits)
+    best: Grouping | None = None
+    for grouping in groupings:
+        if grouping.first <= number <= grouping.last and (
+            best is None or grouping.last - grouping.first < best.last - best.first
+        ):
+            best = grouping
+    return best or UNKNOWN_GROUPING
+
+
+def standard_tax_code(code: str) -> str:
+    """Our VAT codes are SAF-T standard codes already (domain.ledger); an unknown code of
+    a manual entry is reported as `NA` (the XSD's pattern allows letters for this)."""
+    known = saft_vat_code(code)
+    if known.rate is None and known.direction is None and code != "6":
+        return "NA"
+    return code
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """First and last name of a contact person (the XSD wants both)."""
+    parts = name.split()
+    if len(parts) >= 2:
+        return " ".join(parts[:-1])[:35], parts[-1][:70]
+    return (parts[0] if parts else "-")[:35], "-"
+
+
+def filename(orgnr: str, now: dt.datetime) -> str:
+    """Skatteetaten's file name: SAF-T Financial_<orgnr>_<yyyymmddhhmmss>_1_1.xml (the
+    last two numbers: file 1 of 1)."""
+    return f"SAF-T Financial_{orgnr}_{now.strftime('%Y%m%d%H%M%S')}_1_1.xml"
+
+
+def transaction_of(lines: Sequence[AuditLine]) -> SaftTransaction:
+    """The transaction of one entry's lines, with VAT information: a base line carries the
+    VAT of its code's next unclaimed VAT line in the entry; a VAT line no base line claims
+    carries its own amount."""
+    first = lines[0]
+    tax_lines: dict[str, list[AuditLine]] = {}
+    for line in lines:
+        if line.vat_code and line.vat_part == TAX:
+            tax_lines.setdefault(line.vat_code, []).append(line)
+    claimed: set[int] = set()
+    out: list[SaftLine] = []
+    for line in lines:
+        rate = saft_vat_code(line.vat_code).rate if line.vat_code else None
+        tax_base = tax_amount = None
+        tax_side = None
+        if line.vat_code and line.vat_part != TAX:
+            tax_base = line.debit or line.credit
+            pending = [t for t in tax_lines.get(line.vat_code, ()) if t.line_no not in claimed]
+            if pending:
+                paired = pending[0]
+                claimed.add(paired.line_no)
+                tax_amount = paired.debit or paired.credit
+                tax_side = "debit" if paired.debit else "credit"
+            else:
+                tax_amount, tax_side = _ZERO, "debit" if line.debit else "credit"
+        out.append(
+            SaftLine(
+                record_id=str(line.line_no),
+                account=line.account,
+                description=line.description,
+                debit=line.debit,
+                credit=line.credit,
+                supplier_id=line.supplier_id if is_payables(line.account) else None,
+                vat_code=line.vat_code,
+                vat_rate=rate,
+                tax_base=tax_base,
+                tax_amount=tax_amount,
+                tax_side=tax_side,
+            )
+        )
+    # Second pass: VAT lines that no base line claimed speak for themselves.
+    for index, line in enumerate(lines):
+        if line.vat_code and line.vat_part == TAX and line.line_no not in claimed:
+            out[index] = msgspec.structs.replace(
+                out[index],
+                tax_amount=line.debit or line.credit,
+                tax_side="debit" if line.debit else "credit",
+            )
+    supplier = next((line.supplier_id for line in lines if line.supplier_id), None)
+    return SaftTransaction(
+        transaction_id=str(first.entry_id),
+        voucher_no=str(first.position),
+        voucher_type=first.source,
+        period=first.date.month,
+        period_year=first.date.year,
+        date=first.date,
+        source_id=first.actor[:35],
+        description=first.entry_description,
+        system_entry_date=first.posted_at.date(),
+        supplier_id=supplier,
+        lines=out,
+    )
+
+
+async def transactions(
+    snapshot: AuditSnapshot,
+    start: dt.date,
+    end: dt.date,
+    *,
+    page_size: int = PAGE_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> AsyncIterator[SaftTransaction]:
+    """The period's entries as transactions, reading `page_size` lines at a time; at most
+    one page and one entry are held at once. `progress` hears the lines read so far."""
+    after: LineKey | None = None
+    pending: list[AuditLine] = []
+    read = 0
+    while True:
+        page = await snapshot.lines(start, end, after, page_size)
+        for line in page:
+            if pending and line.entry_id != pending[0].entry_id:
+                yield transaction_of(pending)
+                pending = []
+            pending.append(line)
+        read += len(page)
+        if progress is not None and page:
+            progress(read)
+        if len(page) < page_size:
+            break
+        last = page[-1]
+        after = (last.date, last.position, last.line_no)
+    if pending:
+        yield transaction_of(pending)
+
+
+# --- the use case -----------------------------------------------------------------------
+
+
+class SaftExport:
+    """SAF-T Financial files of the caller's tenant (needs `exports:read`)."""
+
+    def __init__(
+        self,
+        reads: AuditReads,
+        authorizer: Authorizer,
+        clock: Clock,
+        render: Renderer,
+        *,
+        software_version: str,
+        company: CompanySettings | None = None,
+        books_source: BooksSource | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self._reads = reads
+        self._authorizer = authorizer
+        self._clock = clock
+        self._render = render
+        self._software_version = software_version
+        self._company = company or CompanySettings()
+        self._books_source = books_source
+        self._page_size = page_size
+
+    async def export(
+        self,
+        principal: Principal,
+        start: dt.date | None,
+        end: dt.date | None,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> SaftFile:
+        """Check the caller and the period, read the company and the chart from the books
+        (before any snapshot: no transaction waits on a remote call), and hand back the
+        file's name and its bytes, produced as they are read."""
+        self._authorizer.check(principal, EXPORTS_READ)
+        start, end = check_period(start, end)
+        company, chart = await self._company_and_chart(principal)
+        now = self._clock.now()
+        header = SaftHeader(
+            company=company,
+            start=start,
+            end=end,
+            created=now.date(),
+            software_version=self._software_version,
+            user_id=principal.actor,
+        )
+        chunks = self._chunks(principal.tenant_id, header, chart, progress)
+        return SaftFile(filename=filename(company.orgnr, now), chunks=chunks)
+
+    async def _chunks(
+        self,
+        tenant_id: str,
+        header: SaftHeader,
+        chart: dict[str, str],
+        progress: Callable[[int], None] | None,
+    ) -> AsyncIterator[bytes]:
+        start, end = header.start, header.end
+        async with self._reads.snapshot(tenant_id) as snapshot:
+            totals = await snapshot.entry_totals(start, end)
+            balances = await snapshot.account_balances(start, end)
+            groupings = await snapshot.groupings()
+            suppliers = await snapshot.suppliers(start, end)
+            codes = await snapshot.vat_codes(start, end)
+            accounts = []
+            for balance in balances:
+                grouping = grouping_of(balance.account, groupings)
+                accounts.append(
+                    SaftAccount(
+                        account=balance.account,
+                        description=_account_name(balance.account, chart),
+                        grouping_category=grouping.category,
+                        grouping_code=grouping.code,
+                        opening=balance.opening,
+                        closing=balance.closing,
+                    )
+                )
+            document = SaftDocument(
+                header=header,
+                accounts=accounts,
+                suppliers=suppliers,
+                tax_codes=[
+                    SaftTaxCode(
+                        code=code,
+                        rate=saft_vat_code(code).rate,
+                        standard_code=standard_tax_code(code),
+                    )
+                    for code in codes
+                ],
+                totals=totals,
+                transactions=transactions(
+                    snapshot, start, end, page_size=self._page_size, progress=progress
+                ),
+            )
+            async for chunk in self._render(document):
+                yield chunk
+
+    async def _company_and_chart(self, principal: Principal) -> tuple[SaftCompany, dict[str, str]]:
+        settings = self._company
+        books = None
+        if self._books_source is not None:
+            books = (await self._books_source())(principal.tenant_id)
+        name, orgnr = settings.name, settings.orgnr
+        if books is not None and (name is None or orgnr is None):
+            company: BooksCompany = await books.company()
+            name = name or company.name
+            orgnr = orgnr or company.organization_number
+        if not name or not orgnr:
+            raise CompanyUnknown(
+                "the company's name and organisation number are not known: set "
+                "BOOKKEEPER_COMPANY_NAME and BOOKKEEPER_COMPANY_ORGNR"
+            )
+        chart = {} if books is None else {a.code: a.name for a in await books.accounts()}
+        first, last = split_name(settings.contact or principal.subject)
+        return (
+            SaftCompany(
+                name=name,
+                orgnr=orgnr.replace(" ", ""),
+                contact_first_name=first,
+                contact_last_name=last,
+            ),
+            chart,
+        )
+
+
+def _account_name(account: str, chart: dict[str, str]) -> str:
+    """The chart's name of the account (or of its main account), else the code itself."""
+    return (chart.get(account) or chart.get(base_account(account)) or f"Konto {account}")[:256]

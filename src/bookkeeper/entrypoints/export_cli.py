@@ -1,0 +1,115 @@
+"""`bookkeeper export saf-t`: the SAF-T Financial file of a period, to a file or stdout.
+
+    bookkeeper export saf-t --tenant T --from 2026-01-01 --to 2026-12-31 [--out FILE|DIR]
+
+Runs the same use case as GET /exports/saf-t (application.saft) as the operator, who has
+the database anyway: a principal `--user` (default `cli`) with the admin role. With --out
+a directory, the file gets Skatteetaten's name inside it; the file is written beside its
+destination and renamed into place, so a failed export leaves nothing half-written. The
+lines read so far are shown on stderr when it is a terminal, nothing otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+from bookkeeper.application.ports import Principal
+from bookkeeper.application.saft import SaftExport
+from bookkeeper.container import Container, Database, resolve, shutdown
+
+CLI_ROLE = "admin"
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def add_parser(commands: Any) -> None:
+    """Register `export` (with its one kind, `saf-t`) on the CLI's subcommands."""
+    p = commands.add_parser("export", help="files of the whole ledger for the authorities")
+    kinds = p.add_subparsers(dest="export_kind", required=True, metavar="KIND")
+    q = kinds.add_parser("saf-t", help="SAF-T Financial 1.30 of a period (XML)")
+    q.add_argument("--tenant", required=True, help="the company to export")
+    q.add_argument("--from", dest="start", required=True, type=_date, help="first day")
+    q.add_argument("--to", dest="end", required=True, type=_date, help="last day")
+    q.add_argument("--out", type=Path, help="a file, or a directory for Skatteetaten's name")
+    q.add_argument("--user", default="cli", help="who exports (the file's UserID)")
+    q.set_defaults(run=export_saft)
+
+
+def export_saft(args: argparse.Namespace, container: Container) -> int:
+    """Write the file; print where it went (on stderr when the file went to stdout)."""
+    where = asyncio.run(
+        run_export(container, args.tenant, args.user, args.start, args.end, args.out, sys.stderr)
+    )
+    print(where, file=sys.stderr if args.out is None else sys.stdout)
+    return 0
+
+
+def _target(out: Path, filename: str) -> Path:
+    return out / filename if out.is_dir() else out
+
+
+def _discard(name: str) -> None:
+    Path(name).unlink(missing_ok=True)
+
+
+async def run_export(
+    container: Container,
+    tenant: str,
+    user: str,
+    start: dt.date,
+    end: dt.date,
+    out: Path | None,
+    status: IO[str],
+) -> str:
+    """Export; the path written (or "stdout")."""
+    try:
+        database: Database = await resolve(container.database)
+        if database.dialect == "sqlite":
+            await database.migrate()
+        export: SaftExport = await resolve(container.saft_export)
+        principal = Principal(subject=user, tenant_id=tenant, roles=frozenset({CLI_ROLE}))
+        show = status.isatty()
+
+        def progress(lines: int) -> None:
+            if show:
+                status.write(f"\rSAF-T: {lines:,} lines")
+                status.flush()
+
+        file = await export.export(principal, start, end, progress=progress)
+        if out is None:
+            sink = sys.stdout.buffer
+            async for chunk in file.chunks:
+                sink.write(chunk)
+            sink.flush()
+            where = "stdout"
+        else:
+            target = _target(out, file.filename)
+            handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed into place below
+                dir=target.parent, prefix=".saft-", suffix=".part", delete=False
+            )
+            try:
+                with handle:
+                    async for chunk in file.chunks:
+                        handle.write(chunk)
+                os.replace(handle.name, target)
+            except BaseException:
+                _discard(handle.name)
+                raise
+            where = str(target)
+        if show:
+            status.write("\n")
+        return where
+    finally:
+        await shutdown(container)

@@ -1,0 +1,170 @@
+"""The SAF-T export on SQLite and PostgreSQL: the SQL reads against the trial balance and
+the XSD, and GET /exports/saf-t on the real app (streaming, problems, permissions)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dependency_injector import providers
+
+from bookkeeper.adapters.saft.xml_writer import render
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.adapters.sql.saft import SqlAuditReads
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.ports import BooksAccount, BooksCompany, Principal
+from bookkeeper.application.saft import CompanySettings, SaftExport
+from bookkeeper.backends import Backends
+from bookkeeper.container import Container, resolve
+from bookkeeper.settings import Settings
+from tests.http_helpers import API, Api, FixedClock, running_api
+from tests.saft_checks import NS, check_against_trial_balance, file_summary, validate
+from tests.saft_ledger import END, START, build_ledger
+
+ACCOUNTANT = Principal(subject="anna", tenant_id="acme", roles=frozenset({"accountant"}))
+
+
+class StubBooks:
+    name = "stub-books"
+
+    async def company(self) -> BooksCompany:
+        return BooksCompany(slug="acme", name="Acme AS", organization_number="923609016")
+
+    async def accounts(self) -> list[BooksAccount]:
+        return [BooksAccount(code="6800", name="Kontorrekvisita")]
+
+
+def _container(data_dir: Path, database_url: str) -> Container:
+    container = Container()
+    container.settings.override(
+        providers.Object(
+            Settings.for_data_dir(data_dir, executor_enabled=False, database_url=database_url)
+        )
+    )
+    container.clock.override(providers.Object(FixedClock()))
+    books = StubBooks()
+
+    def no_bank(tenant: str) -> Any:
+        raise AssertionError("the export never asks the bank")
+
+    container.backends.override(
+        providers.Object(
+            Backends(
+                books=lambda tenant: books,  # type: ignore[arg-type,return-value]
+                bank=no_bank,
+                books_backend="stub",
+                bank_backend="stub",
+            )
+        )
+    )
+    return container
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[SqlDatabase]:
+    database = SqlDatabase(database_url, pool_size=2, max_overflow=2)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def test_the_sql_export_is_valid_and_equals_the_trial_balance(
+    database: SqlDatabase,
+) -> None:
+    factory = database.uow_factory()
+    await build_ledger(factory)
+    export = SaftExport(
+        SqlAuditReads(database),
+        RoleAuthorizer(),
+        FixedClock(),
+        render,
+        software_version="0.1.0",
+        company=CompanySettings(name="Acme AS", orgnr="923609016"),
+        page_size=4,
+    )
+    file = await export.export(ACCOUNTANT, START, END)
+    root = validate(b"".join([chunk async for chunk in file.chunks]))
+    ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
+    period = await ledger.trial_balance(ACCOUNTANT, START, END)
+    to_end = await ledger.trial_balance(ACCOUNTANT, None, END)
+    check_against_trial_balance(root, period, to_end, START)
+    summary = file_summary(root)
+    assert summary["entries"] == 8
+    suppliers = root.findall("s:MasterFiles/s:Suppliers/s:Supplier", NS)
+    assert len(suppliers) == 4
+    office = next(s for s in suppliers if s.findtext("s:Name", namespaces=NS) == "Kontorland AS")
+    # Opened with the December invoice (500), the January one reversed in February, the
+    # March one (2400) still open.
+    assert office.findtext("s:BalanceAccount/s:OpeningCreditBalance", namespaces=NS) == "500.00"
+    assert office.findtext("s:BalanceAccount/s:ClosingCreditBalance", namespaces=NS) == "2900.00"
+    actors = {
+        t.findtext("s:SourceID", namespaces=NS)
+        for t in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS)
+    }
+    assert actors == {"anna", "executor"}
+
+
+@pytest.fixture
+async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    async with running_api(tmp_path, container=_container(tmp_path, database_url)) as running:
+        factory = await resolve(running.container.uow_factory)
+        await build_ledger(factory)
+        yield running
+
+
+async def test_get_streams_the_file(api: Api) -> None:
+    response = await api.client.get(
+        f"{API}/exports/saf-t",
+        params={"from": "2026-01-01", "to": "2026-03-31"},
+        headers=api.headers("anna", "accountant"),
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="SAF-T Financial_923609016_')
+    assert disposition.endswith('_1_1.xml"')
+    root = validate(response.content)
+    assert file_summary(root)["entries"] == 8
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"from": "2026-01-01"}, 400),
+        ({"to": "2026-03-31"}, 400),
+        ({"from": "2026-13-01", "to": "2026-03-31"}, 400),
+        ({"from": "2026-03-31", "to": "2026-01-01"}, 422),
+        ({"from": "2020-01-01", "to": "2026-03-31"}, 422),
+    ],
+)
+async def test_a_bad_or_missing_period_is_a_problem(
+    api: Api, params: dict[str, str], status: int
+) -> None:
+    """Missing or malformed: 400; well-formed but against the rules: 422, as elsewhere."""
+    response = await api.client.get(
+        f"{API}/exports/saf-t", params=params, headers=api.headers("anna", "admin")
+    )
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("role", ["viewer", "reviewer", "agent", "system"])
+async def test_roles_without_exports_read_get_403(api: Api, role: str) -> None:
+    response = await api.client.get(
+        f"{API}/exports/saf-t",
+        params={"from": "2026-01-01", "to": "2026-03-31"},
+        headers=api.headers("vera", role),
+    )
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -1,0 +1,80 @@
+"""Checks shared by the SAF-T tests: XSD validity, totals against the trial balance."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from functools import cache
+from typing import Any
+from xml.etree import ElementTree
+
+import xmlschema
+
+from bookkeeper.adapters.saft.xml_writer import NAMESPACE, xsd_path
+
+NS = {"s": NAMESPACE}
+
+
+@cache
+def schema() -> xmlschema.XMLSchema:
+    return xmlschema.XMLSchema(xsd_path())
+
+
+def validate(xml: bytes) -> ElementTree.Element:
+    """Raise unless `xml` is valid against the vendored SAF-T 1.30 XSD; its root."""
+    schema().validate(xml.decode("utf-8"))
+    return ElementTree.fromstring(xml)
+
+
+def amount(element: ElementTree.Element | None) -> Decimal:
+    return Decimal(element.text or "0") if element is not None else Decimal(0)
+
+
+def signed(account: ElementTree.Element, prefix: str) -> Decimal:
+    """Opening or Closing balance as debit − credit."""
+    return amount(account.find(f"s:{prefix}DebitBalance", NS)) - amount(
+        account.find(f"s:{prefix}CreditBalance", NS)
+    )
+
+
+def file_summary(root: ElementTree.Element) -> dict[str, Any]:
+    entries = root.find("s:GeneralLedgerEntries", NS)
+    assert entries is not None
+    lines = entries.findall("s:Journal/s:Transaction/s:Line", NS)
+    return {
+        "entries": int(entries.findtext("s:NumberOfEntries", namespaces=NS) or 0),
+        "total_debit": amount(entries.find("s:TotalDebit", NS)),
+        "total_credit": amount(entries.find("s:TotalCredit", NS)),
+        "transactions": len(entries.findall("s:Journal/s:Transaction", NS)),
+        "line_debit": sum(
+            (amount(x.find("s:DebitAmount/s:Amount", NS)) for x in lines), Decimal(0)
+        ),
+        "line_credit": sum(
+            (amount(x.find("s:CreditAmount/s:Amount", NS)) for x in lines), Decimal(0)
+        ),
+        "accounts": {
+            a.findtext("s:AccountID", namespaces=NS): (signed(a, "Opening"), signed(a, "Closing"))
+            for a in root.findall("s:MasterFiles/s:GeneralLedgerAccounts/s:Account", NS)
+        },
+    }
+
+
+def check_against_trial_balance(
+    root: ElementTree.Element,
+    period: Any,
+    to_date: Any,
+    start: dt.date,
+) -> None:
+    """The file's totals equal the trial balance of the period, and each account's closing
+    balance equals its balance up to the period's end (`to_date`: trial balance up to end,
+    with the opening = balance before `start`)."""
+    summary = file_summary(root)
+    assert summary["total_debit"] == period.debit == summary["line_debit"]
+    assert summary["total_credit"] == period.credit == summary["line_credit"]
+    assert summary["entries"] == summary["transactions"]
+    closing = {a.account: a.balance for a in to_date.accounts}
+    assert set(summary["accounts"]) == set(closing)
+    for account, (opening, close) in summary["accounts"].items():
+        assert close == closing[account], account
+        turnover = next((a.balance for a in period.accounts if a.account == account), Decimal(0))
+        assert opening + turnover == close, account

@@ -1,0 +1,302 @@
+"""The SAF-T export on the in-memory adapters: a valid 1.30 file whose figures are the
+ledger's, streamed; the rules of the period, the company, the grouping and VAT lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.memory_saft import MemoryAuditReads
+from bookkeeper.adapters.saft import groupings as default_module
+from bookkeeper.adapters.saft.xml_writer import render
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.errors import Forbidden
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.ports import BooksAccount, BooksCompany
+from bookkeeper.application.saft import (
+    AuditLine,
+    CompanySettings,
+    CompanyUnknown,
+    Grouping,
+    SaftExport,
+    filename,
+    grouping_of,
+    standard_tax_code,
+    transaction_of,
+)
+from bookkeeper.domain.ledger import InvalidReportPeriod
+from tests.http_helpers import FixedClock
+from tests.saft_checks import NS, check_against_trial_balance, file_summary, validate
+from tests.saft_ledger import END, START, build_ledger
+from tests.unit.conftest import VIEWER, principal
+
+ACCOUNTANT = principal("anna", "accountant")
+NOW = dt.datetime(2026, 4, 2, 8, 30, 15, tzinfo=dt.UTC)
+COMPANY = CompanySettings(name="Acme AS", orgnr="923609016", contact="Anna Regnskap")
+
+
+class StubBooks:
+    name = "stub"
+
+    async def company(self) -> BooksCompany:
+        return BooksCompany(slug="acme", name="Acme fra bøkene AS", organization_number="999888777")
+
+    async def accounts(self) -> list[BooksAccount]:
+        return [
+            BooksAccount(code="6800", name="Kontorrekvisita"),
+            BooksAccount(code="2400", name="Leverandørgjeld"),
+        ]
+
+
+async def _books_source() -> Any:
+    return lambda tenant: StubBooks()
+
+
+def _export(
+    factory: MemoryUnitOfWorkFactory,
+    *,
+    company: CompanySettings | None = COMPANY,
+    page_size: int = 3,
+    **kw: Any,
+) -> SaftExport:
+    return SaftExport(
+        MemoryAuditReads(factory.db, **kw),
+        RoleAuthorizer(),
+        FixedClock(NOW),
+        render,
+        software_version="0.1.0",
+        company=company,
+        books_source=_books_source,
+        page_size=page_size,
+    )
+
+
+async def _bytes(
+    export: SaftExport, start: dt.date = START, end: dt.date = END, **kw: Any
+) -> tuple[str, bytes]:
+    file = await export.export(ACCOUNTANT, start, end, **kw)
+    return file.filename, b"".join([chunk async for chunk in file.chunks])
+
+
+@pytest.fixture
+async def factory() -> MemoryUnitOfWorkFactory:
+    factory = MemoryUnitOfWorkFactory()
+    await build_ledger(factory)
+    return factory
+
+
+async def test_the_file_is_valid_and_its_figures_are_the_ledgers(
+    factory: MemoryUnitOfWorkFactory,
+) -> None:
+    name, xml = await _bytes(_export(factory))
+    assert name == "SAF-T Financial_923609016_20260402083015_1_1.xml"
+    root = validate(xml)
+    ledger = LedgerService(factory, FixedClock(NOW), UuidV7Ids(), RoleAuthorizer())
+    period = await ledger.trial_balance(ACCOUNTANT, START, END)
+    to_end = await ledger.trial_balance(ACCOUNTANT, None, END)
+    check_against_trial_balance(root, period, to_end, START)
+    summary = file_summary(root)
+    # office, food, train, the reversal, mixed, receipt, the payment, the sale
+    assert summary["entries"] == 8
+    assert "6300" not in summary["accounts"]  # only after the period (and in another tenant)
+    assert summary["accounts"]["2000"] == (Decimal("-100000.00"), Decimal("-100000.00"))
+
+
+async def test_header_master_files_and_lines(factory: MemoryUnitOfWorkFactory) -> None:
+    root = validate((await _bytes(_export(factory)))[1])
+    header = root.find("s:Header", NS)
+    assert header is not None
+    assert header.findtext("s:AuditFileVersion", namespaces=NS) == "1.30"
+    assert header.findtext("s:Company/s:Name", namespaces=NS) == "Acme AS"
+    assert (
+        header.findtext("s:Company/s:Contact/s:ContactPerson/s:LastName", namespaces=NS)
+        == "Regnskap"
+    )
+    assert (
+        header.findtext("s:SelectionCriteria/s:SelectionStartDate", namespaces=NS) == "2026-01-01"
+    )
+    accounts = {
+        a.findtext("s:AccountID", namespaces=NS): a
+        for a in root.findall("s:MasterFiles/s:GeneralLedgerAccounts/s:Account", NS)
+    }
+    office = accounts["6800"]
+    assert office.findtext("s:AccountDescription", namespaces=NS) == "Kontorrekvisita"
+    assert office.findtext("s:GroupingCategory", namespaces=NS) == "annenDriftskostnad"
+    assert office.findtext("s:GroupingCode", namespaces=NS) == "6995"
+    assert accounts["2710"].findtext("s:GroupingCode", namespaces=NS) == "2740"
+    suppliers = root.findall("s:MasterFiles/s:Suppliers/s:Supplier", NS)
+    assert sorted(s.findtext("s:Name", namespaces=NS) or "" for s in suppliers) == [
+        "Adobe Systems",
+        "Flytoget AS",
+        "Kontorland AS",
+        "Matbutikken AS",
+    ]
+    food = next(s for s in suppliers if s.findtext("s:Name", namespaces=NS) == "Matbutikken AS")
+    assert food.findtext("s:BalanceAccount/s:AccountID", namespaces=NS) == "2400"
+    # The manual payment names no supplier: the sub-ledger keeps the invoice open.
+    assert food.findtext("s:BalanceAccount/s:ClosingCreditBalance", namespaces=NS) == "1150.00"
+    adobe = next(s for s in suppliers if s.findtext("s:Name", namespaces=NS) == "Adobe Systems")
+    assert adobe.find("s:BalanceAccount", NS) is None  # paid at once, no payables
+    codes = {
+        c.findtext("s:TaxCode", namespaces=NS): c.findtext("s:TaxPercentage", namespaces=NS)
+        for c in root.findall("s:MasterFiles/s:TaxTable/s:TaxTableEntry/s:TaxCodeDetails", NS)
+    }
+    assert codes == {"1": "25", "11": "15", "13": "12", "3": "25"}
+    transactions = root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS)
+    dates = [t.findtext("s:TransactionDate", namespaces=NS) or "" for t in transactions]
+    assert dates == sorted(dates)
+    train = next(
+        t for t in transactions if t.findtext("s:TransactionDate", namespaces=NS) == "2026-02-05"
+    )
+    assert train.findtext("s:SourceID", namespaces=NS) == "executor"
+    assert train.findtext("s:Period", namespaces=NS) == "2"
+    cost = train.findall("s:Line", NS)[0]
+    assert cost.findtext("s:TaxInformation/s:TaxCode", namespaces=NS) == "13"
+    assert cost.findtext("s:TaxInformation/s:TaxBase", namespaces=NS) == "1000.00"
+    assert cost.findtext("s:TaxInformation/s:DebitTaxAmount/s:Amount", namespaces=NS) == "120.00"
+    payable = train.findall("s:Line", NS)[-1]
+    assert payable.findtext("s:SupplierID", namespaces=NS) is not None
+    sale = next(
+        t for t in transactions if t.findtext("s:TransactionDate", namespaces=NS) == "2026-03-15"
+    )
+    assert sale.findtext("s:Description", namespaces=NS) == 'Salg & <konsulent> "tjenester"'
+    assert sale.findtext("s:SourceID", namespaces=NS) == "anna"
+    revenue = sale.findall("s:Line", NS)[1]
+    assert (
+        revenue.findtext("s:TaxInformation/s:CreditTaxAmount/s:Amount", namespaces=NS) == "2500.00"
+    )
+
+
+async def test_pages_and_chunks_do_not_change_the_file(factory: MemoryUnitOfWorkFactory) -> None:
+    seen: list[int] = []
+    one = (await _bytes(_export(factory, page_size=1), progress=seen.append))[1]
+    many = (await _bytes(_export(factory, page_size=1000)))[1]
+    assert one == many
+    assert seen == sorted(seen) and seen[-1] > 20
+
+
+async def test_an_empty_period_is_a_valid_file(factory: MemoryUnitOfWorkFactory) -> None:
+    root = validate((await _bytes(_export(factory), dt.date(2030, 1, 1), dt.date(2030, 1, 31)))[1])
+    assert file_summary(root)["entries"] == 0
+
+
+async def test_the_caller_needs_exports_read(factory: MemoryUnitOfWorkFactory) -> None:
+    with pytest.raises(Forbidden):
+        await _export(factory).export(VIEWER, START, END)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (None, END),
+        (START, None),
+        (END, START),
+        (dt.date(2020, 1, 1), dt.date(2026, 1, 1)),
+        (dt.date(1960, 1, 1), dt.date(1960, 2, 1)),
+    ],
+)
+async def test_bad_periods_are_refused(
+    factory: MemoryUnitOfWorkFactory, start: dt.date | None, end: dt.date | None
+) -> None:
+    with pytest.raises(InvalidReportPeriod):
+        await _export(factory).export(ACCOUNTANT, start, end)
+
+
+async def test_the_company_falls_back_to_the_books(factory: MemoryUnitOfWorkFactory) -> None:
+    name, xml = await _bytes(_export(factory, company=None))
+    assert name.startswith("SAF-T Financial_999888777_")
+    root = validate(xml)
+    assert root.findtext("s:Header/s:Company/s:Name", namespaces=NS) == "Acme fra bøkene AS"
+    # The contact person defaults to the exporting user.
+    assert (
+        root.findtext("s:Header/s:Company/s:Contact/s:ContactPerson/s:FirstName", namespaces=NS)
+        == "anna"
+    )
+
+
+async def test_no_company_is_an_error() -> None:
+    export = SaftExport(
+        MemoryAuditReads(MemoryUnitOfWorkFactory().db),
+        RoleAuthorizer(),
+        FixedClock(NOW),
+        render,
+        software_version="0.1.0",
+    )
+    with pytest.raises(CompanyUnknown):
+        await export.export(ACCOUNTANT, START, END)
+
+
+async def test_a_tenant_grouping_wins_over_the_default(factory: MemoryUnitOfWorkFactory) -> None:
+    own = Grouping(first=6800, last=6800, category="annenDriftskostnad", code="7700")
+    xml = (await _bytes(_export(factory, tenant_groupings={"acme": [own]})))[1]
+    root = validate(xml)
+    office = next(
+        a
+        for a in root.findall("s:MasterFiles/s:GeneralLedgerAccounts/s:Account", NS)
+        if a.findtext("s:AccountID", namespaces=NS) == "6800"
+    )
+    assert office.findtext("s:GroupingCode", namespaces=NS) == "7700"
+
+
+def test_grouping_of_accounts() -> None:
+    groupings = default_module.default_groupings()
+    assert grouping_of("1920", groupings).code == "1920"
+    assert grouping_of("2400:20001", groupings).code == "2400"
+    assert grouping_of("7770", groupings).code == "7700"
+    assert grouping_of("kasse", groupings).code == "7700"
+
+
+def test_standard_tax_codes() -> None:
+    assert standard_tax_code("1") == "1"
+    assert standard_tax_code("33") == "33"
+    assert standard_tax_code("6") == "6"
+    assert standard_tax_code("X9") == "NA"
+
+
+def test_filename() -> None:
+    assert filename("923609016", NOW) == "SAF-T Financial_923609016_20260402083015_1_1.xml"
+
+
+def test_a_lone_vat_line_carries_its_own_amount() -> None:
+    def line(no: int, account: str, debit: str, credit: str, part: str | None) -> AuditLine:
+        code = "1" if part else None
+        return AuditLine(
+            entry_id=uuid.UUID(int=1),
+            line_no=no,
+            position=5,
+            date=START,
+            account=account,
+            debit=Decimal(debit),
+            credit=Decimal(credit),
+            description="x",
+            entry_description="x",
+            vat_code=code,
+            vat_part=part,
+            source="manual",
+            posted_at=NOW,
+            actor="anna",
+            supplier_id=None,
+        )
+
+    tx = transaction_of([line(1, "2710", "25", "0", "tax"), line(2, "1920", "0", "25", None)])
+    assert tx.lines[0].tax_amount == Decimal("25") and tx.lines[0].tax_base is None
+    assert tx.lines[1].tax_base is None and tx.lines[1].tax_amount is None
+
+
+def test_the_migration_seeds_the_defaults_the_memory_adapter_serves() -> None:
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "migrations" / "versions" / "0008_saft_export.py"
+    spec = importlib.util.spec_from_file_location("migration_0008", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.EXACT_CODES == default_module.EXACT_CODES
+    assert module.RANGES == default_module.RANGES
