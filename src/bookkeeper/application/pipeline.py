@@ -45,6 +45,7 @@ from bookkeeper.application.ports import (
     StoredDocument,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.projections import pattern_of
 from bookkeeper.domain import money
 from bookkeeper.domain.confidence import Confidence
 from bookkeeper.domain.errors import DomainError
@@ -382,16 +383,7 @@ class DocumentPipeline:
     async def _patterns(self, tenant: str) -> list[Pattern]:
         async with self._uow() as uow:
             views = await uow.patterns.for_tenant(tenant)
-        return [
-            Pattern(
-                merchant_key=p.merchant_key,
-                merchant_name=p.merchant_name,
-                account_code=p.account_code,
-                vat_rate=p.vat_rate,
-                suggestion_id=str(p.suggestion_id),
-            )
-            for p in views
-        ]
+        return [pattern_of(p) for p in views]
 
     async def _bank_match(self, tenant: str, facts: _Facts) -> BankMatch | None:
         """The bank event paying this document: within BANK_WINDOW_DAYS of its date, money
