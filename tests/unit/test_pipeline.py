@@ -14,18 +14,14 @@ import pytest
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.errors import Forbidden
-from bookkeeper.application.pipeline import (
-    DEFAULT_ACCOUNTS,
-    DocumentPipeline,
-    IncompleteDocument,
-    default_account,
-)
+from bookkeeper.application.pipeline import DocumentPipeline, IncompleteDocument
 from bookkeeper.application.ports import (
     BankTransaction,
     ExtractedLine,
     Extraction,
     ExtractionUsage,
 )
+from bookkeeper.domain.accounts import DEFAULT_ACCOUNTS
 from bookkeeper.domain.events import (
     DocumentExtractedData,
     ExpenseRegistrationData,
@@ -376,12 +372,3 @@ async def test_a_viewer_may_not_upload_and_nothing_is_extracted() -> None:
     with pytest.raises(Forbidden):
         await setup.pipeline.process(principal("vera", "viewer"), PDF, None, None)
     assert setup.extractor.calls == 0
-
-
-def test_the_default_table() -> None:
-    assert default_account("Ruter AS", Decimal("12")).account == "7140"
-    assert default_account("Scandic Hotels", Decimal("12")).category == "travel"
-    assert default_account("Rema 1000", Decimal("15")).account == "5990"
-    assert default_account("Telia Norge", Decimal("25")).account == "6900"
-    assert default_account(None, Decimal("25")).account == "7790"
-    assert default_account("Some Shop", Decimal("0")).category == "other"
