@@ -32,6 +32,7 @@ import msgspec
 from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.errors import IdempotencyConflict
+from bookkeeper.application.event_log import document_proposal_id, stamp
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import (
     Authorizer,
@@ -40,7 +41,6 @@ from bookkeeper.application.ports import (
     DocumentExtractor,
     Extraction,
     Ids,
-    NewEvent,
     Principal,
     StoredDocument,
     UnitOfWorkFactory,
@@ -66,8 +66,6 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.patterns import Pattern
 from bookkeeper.domain.review import ReviewDecision
 
-#: Namespace of the proposal ids derived from (tenant, document hash), fixed forever.
-DOCUMENT_PROPOSAL_NAMESPACE: Final = uuid.UUID("3d0b7c52-6f6e-4a43-9a1e-7c2f0e9b5d11")
 #: Payment terms assumed for an invoice without a due date (with a warning).
 DEFAULT_PAYMENT_DAYS: Final = 14
 #: The highest extractor estimate passed on when the pipeline had to guess a field.
@@ -115,11 +113,6 @@ class IntakeResult(msgspec.Struct, frozen=True, kw_only=True):
     #: The extractor's warnings and the pipeline's own (defaults it had to assume).
     warnings: tuple[str, ...] = ()
     bank_match: BankMatch | None = None
-
-
-def document_proposal_id(tenant_id: str, sha256: str) -> uuid.UUID:
-    """The id of the proposal made from one document of one tenant."""
-    return uuid.uuid5(DOCUMENT_PROPOSAL_NAMESPACE, f"{tenant_id}\x00{sha256}")
 
 
 class DocumentPipeline:
@@ -257,22 +250,18 @@ class DocumentPipeline:
             cost_usd=usage.cost_usd if usage is not None else Decimal("0"),
             warnings=tuple(w for w in (_text(x) for x in extraction.warnings) if w),
         )
-        etype = event_type("DocumentExtracted")
         event_id = self._ids.new_id()
         metadata: dict[str, Any] = {"filename": document.filename}
         if source:
             metadata["source"] = {k: v.replace("\x00", "") for k, v in source.items()}
-        event = NewEvent(
-            id=event_id,
-            type=etype.name,
-            schema_version=etype.schema_version,
-            status=etype.status,
+        event = stamp(
+            "DocumentExtracted",
+            data,
+            event_id=event_id,
             actor=principal.actor,
-            data=data,
-            metadata=metadata,
-            parent_id=None,
+            at=self._clock.now(),
             correlation_id=proposal_id,
-            created_at=self._clock.now(),
+            metadata=metadata,
         )
         async with self._uow() as uow:
             await uow.events.append(principal.tenant_id, event_id, 0, [event])
