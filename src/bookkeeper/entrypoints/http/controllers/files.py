@@ -1,4 +1,6 @@
-"""/files: upload a receipt or invoice file (raw body) and download it again."""
+"""/files: upload a receipt or invoice file (raw body) and download it again, by SHA-256.
+
+Only stores the file; POST /documents (documents.py) also reads it and proposes."""
 
 from __future__ import annotations
 
@@ -78,8 +80,8 @@ _UNSUPPORTED: Final = ResponseSpec(
 )
 
 
-class DocumentController(Controller):
-    """The caller's tenant's documents, content-addressed by SHA-256."""
+class FileController(Controller):
+    """The caller's tenant's document files, content-addressed by SHA-256."""
 
     path = "/files"
     tags = ["documents"]  # noqa: RUF012 - Litestar reads these class attributes
