@@ -37,10 +37,10 @@ from bookkeeper.backends import Backends
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.entrypoints.executor import ExecutorService
 from bookkeeper.entrypoints.http.controllers.correlations import CorrelationController
+from bookkeeper.entrypoints.http.controllers.documents import DocumentController
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
 from bookkeeper.entrypoints.http.controllers.files import FileController
 from bookkeeper.entrypoints.http.controllers.health import HealthController
-from bookkeeper.entrypoints.http.controllers.intake import IntakeController
 from bookkeeper.entrypoints.http.controllers.ledger import (
     JournalEntryController,
     LedgerReportController,
@@ -148,7 +148,7 @@ def create_app(container: Container) -> Litestar:
             PatternController,
             ReportController,
             FileController,
-            IntakeController,
+            DocumentController,
             JournalEntryController,
             LedgerReportController,
             BankController,

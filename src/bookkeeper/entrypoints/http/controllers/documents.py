@@ -1,4 +1,6 @@
-"""/documents: upload a receipt or invoice and get the proposal made from it (the pipeline)."""
+"""/documents: upload a receipt or invoice and get the proposal made from it (the pipeline).
+
+The raw file store without a proposal is /files (files.py)."""
 
 from __future__ import annotations
 
@@ -199,7 +201,7 @@ _UNSUPPORTED: Final = ResponseSpec(
 )
 
 
-class IntakeController(Controller):
+class DocumentController(Controller):
     """Documents in, proposals out."""
 
     path = "/documents"
