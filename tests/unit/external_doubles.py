@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import msgspec
-
 from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
@@ -667,7 +665,3 @@ def correction(target: uuid.UUID, **changes: Any) -> CorrectionData:
     return CorrectionData(
         target_proposal_id=str(target), reason="wrong account", changes=Corrections(**changes)
     )
-
-
-def builtins(value: Any) -> Any:
-    return msgspec.to_builtins(value)

@@ -130,7 +130,6 @@ _NET = re.compile(
 )
 _VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift)")
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
-_BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
 _DUE_LABEL = re.compile(r"(?i)(forfallsdato|forfall|betalingsfrist|due date|betales innen|due)")
 _DATE_LABEL = re.compile(
     r"(?i)(fakturadato|kvitteringsdato|kjøpsdato|bilagsdato|invoice date|\bdato\b|\bdate\b|"
