@@ -157,3 +157,14 @@ async def postgres_database(postgres_url: str) -> AsyncIterator[SqlDatabase]:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean BOOKKEEPER_* environment whose data lives in a temporary directory."""
+    for name in list(os.environ):
+        if name.startswith("BOOKKEEPER_"):
+            monkeypatch.delenv(name)
+    directory = tmp_path / "data"
+    monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(directory))
+    return directory
