@@ -24,20 +24,10 @@ from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.container import Container
 from bookkeeper.entrypoints.http.app import create_app
 from bookkeeper.settings import Settings
+from tests.unit.conftest import FixedClock
 
 API = "/api/book-keeper/v1"
 TENANT = "acme"
-
-
-class FixedClock:
-    def __init__(self, now: dt.datetime | None = None) -> None:
-        self.current = now or dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
-
-    def now(self) -> dt.datetime:
-        return self.current
-
-    def advance(self, **kwargs: float) -> None:
-        self.current += dt.timedelta(**kwargs)
 
 
 class MemoryDatabase:

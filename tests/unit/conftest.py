@@ -15,8 +15,12 @@ from bookkeeper.application.queries import Queries
 
 
 class FixedClock:
-    def __init__(self) -> None:
-        self.current = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+    """The Clock port at a fixed time (by default 2026-11-20 09:00 UTC) that moves only when
+    told to. The one clock double of the tests (http_helpers and external_doubles re-export
+    it)."""
+
+    def __init__(self, now: dt.datetime | None = None) -> None:
+        self.current = now or dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 
     def now(self) -> dt.datetime:
         return self.current

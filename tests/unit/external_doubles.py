@@ -64,6 +64,7 @@ from bookkeeper.domain.events import (
     ReceiptAttachmentData,
     ReversalData,
 )
+from tests.unit.conftest import FixedClock
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -71,17 +72,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 class SimulatedCrash(BaseException):
     """The process died at this point (not an Exception: nothing may catch and carry on)."""
-
-
-class FakeClock:
-    def __init__(self, now: dt.datetime | None = None) -> None:
-        self.current = now or dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
-
-    def now(self) -> dt.datetime:
-        return self.current
-
-    def advance(self, **kwargs: float) -> None:
-        self.current += dt.timedelta(**kwargs)
 
 
 # --- faults -------------------------------------------------------------------------------
@@ -534,9 +524,9 @@ class Harness:
         policy: ExecutionPolicy | None = None,
         world: World | None = None,
         uow_factory: UnitOfWorkFactory | None = None,
-        clock: FakeClock | None = None,
+        clock: FixedClock | None = None,
     ) -> None:
-        self.clock = clock or FakeClock()
+        self.clock = clock or FixedClock()
         self.memory = MemoryUnitOfWorkFactory()
         self.uow_factory: UnitOfWorkFactory = uow_factory or self.memory
         self.world = world or World()
