@@ -22,6 +22,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from bookkeeper.adapters.sql import SqlDatabase, run_migrations
+from tests.http_helpers import Api, running_api
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -168,3 +169,11 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "data"
     monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(directory))
     return directory
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    """The app on in-memory storage (http_helpers.running_api); a module that needs another
+    container defines its own `api`."""
+    async with running_api(tmp_path) as running:
+        yield running

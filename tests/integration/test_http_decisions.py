@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +16,7 @@ from tests.http_helpers import (
     invoice,
     problem_fields,
     receipt,
-    running_api,
 )
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(tmp_path) as running:
-        yield running
 
 
 def _assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
