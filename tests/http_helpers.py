@@ -167,6 +167,20 @@ def submission(type_: str, data: dict[str, Any], **fields: Any) -> dict[str, Any
     return {"type": type_, "data": data, **fields}
 
 
+def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is an RFC 9457 problem of this status (and code, when given), with every
+    member the API promises; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail", "code"} <= body.keys()
+    assert body["status"] == status
+    assert body["type"] and body["title"] and body["detail"]
+    if code is not None:
+        assert body["code"] == code
+    return body
+
+
 def problem_fields(body: dict[str, Any]) -> set[str]:
     return {str(e.get("field")) for e in body.get("errors") or ()}
 
