@@ -21,12 +21,12 @@ from bookkeeper.application.ports import INTENT_NAMES, Intent
 from bookkeeper.container import _intent_classifier
 from tests.fakes.anthropic import FakeAnthropic, running_fake_anthropic
 from tests.unit.external_doubles import Harness, principal
+from tests.unit.pipeline_doubles import ExtractorDouble
 from tests.unit.test_conversation import (
     CHANNEL,
     DAY,
     Bank,
     Books,
-    ExtractorDouble,
     extraction,
 )
 

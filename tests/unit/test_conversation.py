@@ -31,21 +31,10 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.domain.events import Corrections, PatternSuggestionData, Status
 from tests.unit.external_doubles import PDF, Harness, agent, principal, reviewer
+from tests.unit.pipeline_doubles import ExtractorDouble
 
 DAY = dt.date(2026, 11, 20)
 CHANNEL = "discord:123"
-
-
-class ExtractorDouble:
-    """Implements DocumentExtractor: answers with the scripted Extraction."""
-
-    name = "double"
-
-    def __init__(self, extraction: Extraction) -> None:
-        self.extraction = extraction
-
-    async def extract(self, content: bytes, content_type: str, filename: str | None) -> Extraction:
-        return self.extraction
 
 
 class Bank:
