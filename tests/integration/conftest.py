@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from bookkeeper.adapters.sql import SqlDatabase, run_migrations
 from tests.http_helpers import Api, running_api
+from tests.unit.conftest import FixedClock
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -150,6 +151,17 @@ async def sqlite_database(sqlite_url: str) -> AsyncIterator[SqlDatabase]:
         await database.dispose()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def sql_database(request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]:
+    """Each SQL backend in turn (SQLite, then PostgreSQL), with a small pool."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    database = SqlDatabase(url, pool_size=2, max_overflow=0)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
 @pytest.fixture
 async def postgres_database(postgres_url: str) -> AsyncIterator[SqlDatabase]:
     # Small pool: other test sessions may share the server's max_connections.
@@ -158,6 +170,11 @@ async def postgres_database(postgres_url: str) -> AsyncIterator[SqlDatabase]:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
 
 
 @pytest.fixture

@@ -251,16 +251,6 @@ async def test_the_body_cannot_set_the_department(api: Api, database: MemoryData
 # --- the same on SQL: the new columns, and replay of endorsements -----------------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def sql(request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    database = SqlDatabase(url, pool_size=2, max_overflow=0)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
 def _human(subject: str, role: str = "reviewer", **attributes: str) -> Principal:
     return Principal(
         subject=subject, tenant_id=TENANT, roles=frozenset({role}), attributes=attributes
@@ -268,9 +258,9 @@ def _human(subject: str, role: str = "reviewer", **attributes: str) -> Principal
 
 
 async def test_uploader_and_endorsement_are_stored_and_replayed_on_sql(
-    sql: SqlDatabase,
+    sql_database: SqlDatabase,
 ) -> None:
-    factory = sql.uow_factory()
+    factory = sql_database.uow_factory()
     clock = SystemClock()
     documents = Documents(factory, clock, RoleAuthorizer())
     handlers = Handlers(factory, clock, UuidV7Ids(), RoleAuthorizer())

@@ -54,11 +54,6 @@ async def store(database_url: str | None) -> AsyncIterator[SandboxStore]:
 
 
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
 def books(store: SandboxStore, clock: FixedClock) -> SandboxBooks:
     return SandboxBooks(store, TENANT, clock)
 
