@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -12,6 +13,7 @@ from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.queries import Queries
+from bookkeeper.domain.events import ReceiptAttachmentData
 
 
 class FixedClock:
@@ -58,3 +60,22 @@ REVIEWER = principal("kari", "reviewer")
 OTHER_REVIEWER = principal("ola", "reviewer")
 VIEWER = principal("vera", "viewer")
 FOREIGN_REVIEWER = principal("fred", "reviewer", tenant="globex")
+
+
+def adobe_receipt_data(
+    merchant: str = "Adobe Systems Software Ireland Ltd", **changes: object
+) -> ReceiptAttachmentData:
+    """A complete, consistent receipt from Adobe's legal entity, paid by card (ev-1)."""
+    fields: dict[str, object] = {
+        "merchant_name": merchant,
+        "amount": Decimal("199.00"),
+        "date": dt.date(2026, 11, 20),
+        "vat_rate": Decimal("25"),
+        "account_code": "6540",
+        "folio_event_id": "ev-1",
+        "vat_amount": Decimal("39.80"),
+        "document_number": "R-1",
+        "merchant_org_number": "923609016",
+    }
+    fields.update(changes)
+    return ReceiptAttachmentData(**fields)  # type: ignore[arg-type]
