@@ -27,6 +27,7 @@ from bookkeeper.application.ports import (
     BankAccount,
     BankTransaction,
     Extraction,
+    IntentClassifier,
     Purchase,
 )
 from bookkeeper.domain.events import Corrections, PatternSuggestionData, Status
@@ -106,6 +107,46 @@ def extraction(merchant: str = "Kaffebrenneriet AS", **changes: Any) -> Extracti
     return Extraction(**fields)
 
 
+def conversation_service(
+    h: Harness,
+    extractor: ExtractorDouble,
+    bank: Bank,
+    store: MemoryConversationStore,
+    classifier: IntentClassifier | None = None,
+) -> ConversationService:
+    """The ConversationService on the Harness, with its pipeline and lookups reading the
+    given extractor and bank (and a Books double)."""
+    authorizer = RoleAuthorizer()
+    pipeline = DocumentPipeline(
+        h.documents,
+        extractor,
+        lambda tenant: bank,  # type: ignore[arg-type,return-value]
+        h.handlers,
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        authorizer,
+    )
+    lookups = Lookups(
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        authorizer,
+        lambda tenant: Books(),  # type: ignore[arg-type,return-value]
+        lambda tenant: bank,  # type: ignore[arg-type,return-value]
+    )
+    return ConversationService(
+        pipeline,
+        lookups,
+        store,
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        authorizer,
+        classifier=classifier,
+    )
+
+
 class Chat:
     def __init__(self, extracted: Extraction | None = None) -> None:
         self.harness = h = Harness()
@@ -114,28 +155,7 @@ class Chat:
         self.store = MemoryConversationStore()
         self.learner = PatternLearner(h.uow_factory, h.handlers)
         h.handlers.on_approved = self.learner.on_approved
-        authorizer = RoleAuthorizer()
-        pipeline = DocumentPipeline(
-            h.documents,
-            self.extractor,
-            lambda tenant: self.bank,  # type: ignore[arg-type,return-value]
-            h.handlers,
-            h.uow_factory,
-            h.clock,
-            h.ids,
-            authorizer,
-        )
-        lookups = Lookups(
-            h.uow_factory,
-            h.clock,
-            h.ids,
-            authorizer,
-            lambda tenant: Books(),  # type: ignore[arg-type,return-value]
-            lambda tenant: self.bank,  # type: ignore[arg-type,return-value]
-        )
-        self.service = ConversationService(
-            pipeline, lookups, self.store, h.uow_factory, h.clock, h.ids, authorizer
-        )
+        self.service = conversation_service(h, self.extractor, self.bank, self.store)
         self.user = principal("ola", "agent")
 
     async def say(self, text: str, *files: bytes) -> list[Any]:
