@@ -24,20 +24,10 @@ from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.container import Container
 from bookkeeper.entrypoints.http.app import create_app
 from bookkeeper.settings import Settings
+from tests.unit.conftest import FixedClock
 
 API = "/api/book-keeper/v1"
 TENANT = "acme"
-
-
-class FixedClock:
-    def __init__(self, now: dt.datetime | None = None) -> None:
-        self.current = now or dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
-
-    def now(self) -> dt.datetime:
-        return self.current
-
-    def advance(self, **kwargs: float) -> None:
-        self.current += dt.timedelta(**kwargs)
 
 
 class MemoryDatabase:
@@ -175,6 +165,20 @@ def expense(**changes: Any) -> dict[str, Any]:
 
 def submission(type_: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {"type": type_, "data": data, **fields}
+
+
+def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is an RFC 9457 problem of this status (and code, when given), with every
+    member the API promises; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail", "code"} <= body.keys()
+    assert body["status"] == status
+    assert body["type"] and body["title"] and body["detail"]
+    if code is not None:
+        assert body["code"] == code
+    return body
 
 
 def problem_fields(body: dict[str, Any]) -> set[str]:

@@ -24,6 +24,8 @@ from sqlalchemy.engine import make_url
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.sql import SqlDatabase, run_migrations
 from bookkeeper.application.ports import UnitOfWorkFactory
+from tests.http_helpers import Api, running_api
+from tests.unit.conftest import FixedClock
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -151,6 +153,17 @@ async def sqlite_database(sqlite_url: str) -> AsyncIterator[SqlDatabase]:
         await database.dispose()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def sql_database(request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]:
+    """Each SQL backend in turn (SQLite, then PostgreSQL), with a small pool."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    database = SqlDatabase(url, pool_size=2, max_overflow=0)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
 @pytest.fixture
 async def postgres_database(postgres_url: str) -> AsyncIterator[SqlDatabase]:
     # Small pool: other test sessions may share the server's max_connections.
@@ -174,3 +187,27 @@ async def uow_factory(request: pytest.FixtureRequest) -> AsyncIterator[UnitOfWor
         yield database.uow_factory()
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean BOOKKEEPER_* environment whose data lives in a temporary directory."""
+    for name in list(os.environ):
+        if name.startswith("BOOKKEEPER_"):
+            monkeypatch.delenv(name)
+    directory = tmp_path / "data"
+    monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    """The app on in-memory storage (http_helpers.running_api); a module that needs another
+    container defines its own `api`."""
+    async with running_api(tmp_path) as running:
+        yield running

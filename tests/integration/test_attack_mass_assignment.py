@@ -13,13 +13,9 @@ the few names that contain such a word but are not secrets are listed explicitly
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.http_helpers import API, Api, pattern, problem_fields, receipt, running_api
+from tests.http_helpers import API, Api, pattern, problem_fields, receipt
 
 #: Fields the server sets and a client must not: by name, with a plausible value.
 SERVER_OWNED: dict[str, Any] = {
@@ -78,12 +74,6 @@ NOT_SECRETS = frozenset(
         "documentHash",  # the SHA-256 of a stored file
     }
 )
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(tmp_path) as running:
-        yield running
 
 
 async def _log(api: Api) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ on its next request (reload interval 0) without a restart — on SQLite and Post
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,6 @@ from bookkeeper.adapters.auth.casbin_authorizer import PolicyAdmin, SqlPolicySto
 from bookkeeper.entrypoints.cli.main import main
 from tests.http_helpers import API, Api, running_api
 from tests.integration.test_http_role_matrix import policy_container
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean BOOKKEEPER_* environment with its data in a temporary directory."""
-    for name in list(os.environ):
-        if name.startswith("BOOKKEEPER_"):
-            monkeypatch.delenv(name)
-    directory = tmp_path / "data"
-    monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(directory))
-    return directory
 
 
 def cli(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -73,7 +61,7 @@ async def test_a_revoke_on_sqlite_is_403_on_the_next_request(
     tmp_path: Path,
     sqlite_url: str,
     monkeypatch: pytest.MonkeyPatch,
-    env: Path,
+    data_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await _revoke_takes_effect_on_the_next_request(tmp_path, sqlite_url, monkeypatch, capsys)
@@ -84,7 +72,7 @@ async def test_a_revoke_on_postgres_is_403_on_the_next_request(
     tmp_path: Path,
     postgres_url: str,
     monkeypatch: pytest.MonkeyPatch,
-    env: Path,
+    data_dir: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     await _revoke_takes_effect_on_the_next_request(tmp_path, postgres_url, monkeypatch, capsys)
@@ -106,7 +94,7 @@ def test_the_postgres_seed_and_the_version_trigger(postgres_url: str) -> None:
         store.close()
 
 
-def test_the_policy_cli_round_trip(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_policy_cli_round_trip(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = cli("list", capsys=capsys)
     assert status == 0, err
     seeded = out.splitlines()
@@ -189,7 +177,7 @@ def test_the_policy_cli_round_trip(env: Path, capsys: pytest.CaptureFixture[str]
     ],
 )
 def test_the_policy_cli_refuses_unknown_names_in_one_line(
-    env: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+    data_dir: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
 ) -> None:
     status, out, err = cli(*argv, capsys=capsys)
     assert status == 1

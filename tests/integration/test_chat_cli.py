@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import sqlite3
 import uuid
 from pathlib import Path
@@ -14,17 +13,6 @@ import pytest
 
 from bookkeeper.entrypoints.cli.main import main
 from tests.documents import ruter_ticket
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean BOOKKEEPER_* environment whose data lives in a temporary directory."""
-    for name in list(os.environ):
-        if name.startswith("BOOKKEEPER_"):
-            monkeypatch.delenv(name)
-    directory = tmp_path / "data"
-    monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(directory))
-    return directory
 
 
 def test_chat_proposes_from_a_file_answers_a_question_and_records_it(

@@ -13,20 +13,16 @@ import pytest_asyncio
 
 from bookkeeper.adapters.intents.claude import ClaudeIntentClassifier
 from bookkeeper.adapters.memory_conversations import MemoryConversationStore
-from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.conversation import ConversationService
-from bookkeeper.application.lookups import Lookups
-from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import INTENT_NAMES, Intent
 from bookkeeper.container import _intent_classifier
 from tests.fakes.anthropic import FakeAnthropic, running_fake_anthropic
 from tests.unit.external_doubles import Harness, principal
+from tests.unit.pipeline_doubles import ExtractorDouble
 from tests.unit.test_conversation import (
     CHANNEL,
     DAY,
     Bank,
-    Books,
-    ExtractorDouble,
+    conversation_service,
     extraction,
 )
 
@@ -41,27 +37,7 @@ class Env:
     def __init__(self, fake: FakeAnthropic, base_url: str) -> None:
         self.fake = fake
         self.sleeps: list[float] = []
-        self.harness = h = Harness()
-        authorizer = RoleAuthorizer()
-        bank = Bank()
-        pipeline = DocumentPipeline(
-            h.documents,
-            ExtractorDouble(extraction()),
-            lambda tenant: bank,  # type: ignore[arg-type,return-value]
-            h.handlers,
-            h.uow_factory,
-            h.clock,
-            h.ids,
-            authorizer,
-        )
-        lookups = Lookups(
-            h.uow_factory,
-            h.clock,
-            h.ids,
-            authorizer,
-            lambda tenant: Books(),  # type: ignore[arg-type,return-value]
-            lambda tenant: bank,  # type: ignore[arg-type,return-value]
-        )
+        self.harness = Harness()
         self.classifier = ClaudeIntentClassifier(
             fake.api_key,
             base_url=base_url,
@@ -70,14 +46,11 @@ class Env:
             jitter=lambda: 0.5,
             timeout=5,
         )
-        self.service = ConversationService(
-            pipeline,
-            lookups,
+        self.service = conversation_service(
+            self.harness,
+            ExtractorDouble(extraction()),
+            Bank(),
             MemoryConversationStore(),
-            h.uow_factory,
-            h.clock,
-            h.ids,
-            authorizer,
             classifier=self.classifier,
         )
         self.user = principal("ola", "agent")

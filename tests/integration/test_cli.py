@@ -20,17 +20,6 @@ from tests.http_helpers import API, free_port
 STARTUP_DEADLINE_SECONDS = 60
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean BOOKKEEPER_* environment whose data lives in a temporary directory."""
-    for name in list(os.environ):
-        if name.startswith("BOOKKEEPER_"):
-            monkeypatch.delenv(name)
-    directory = tmp_path / "data"
-    monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(directory))
-    return directory
-
-
 def _verifier(data_dir: Path) -> LocalJwtVerifier:
     key = load_or_create_signing_key(data_dir / "jwt-signing-key.pem")
     return LocalJwtVerifier.for_private_key(key, issuer="bookkeeper-local", audience="bookkeeper")

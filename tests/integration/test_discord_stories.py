@@ -32,6 +32,7 @@ from bookkeeper.application.ports import Principal
 from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.domain.events import decode_payload
 from tests.documents import ruter_ticket, telenor_invoice
+from tests.fakes.discord import Rest
 from tests.http_helpers import pattern, sqlite_container
 from tests.integration.test_stories import (
     ADOBE_VOEC,
@@ -49,37 +50,6 @@ from tests.integration.test_stories import (
 INVOICES, REVIEW = 1001, 1002
 KARI, OLA, PER = 11, 22, 44
 CDN = "https://cdn.discordapp.com/attachments/1001/{n}/{name}"
-
-
-class Rest:
-    """Records the RESTClient calls; answers with objects that have ids."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.next_id = 5000
-
-    def _id(self) -> int:
-        self.next_id += 1
-        return self.next_id
-
-    async def create_message(self, channel: int, content: str, **kwargs: Any) -> Any:
-        self.calls.append(("create_message", (channel, content), kwargs))
-        return SimpleNamespace(id=self._id(), channel_id=channel, content=content)
-
-    async def create_message_thread(
-        self, channel: int, message: Any, name: str, **kwargs: Any
-    ) -> Any:
-        self.calls.append(("create_message_thread", (channel, message.id, name), kwargs))
-        return SimpleNamespace(id=self._id())
-
-    def messages(self, channel: int) -> list[str]:
-        return [a[1] for n, a, _ in self.calls if n == "create_message" and a[0] == channel]
-
-    def threads(self) -> list[tuple[int, int, str]]:
-        return [a for n, a, _ in self.calls if n == "create_message_thread"]
-
-    def components(self, channel: int) -> list[Any]:
-        return [kw.get("components") for n, a, kw in self.calls if a[0] == channel]
 
 
 class Fetcher:

@@ -18,12 +18,13 @@ from bookkeeper.application.documents import (
     sniff,
 )
 from bookkeeper.application.errors import Forbidden, NotFound
-from tests.unit.external_doubles import PDF, PNG, FakeClock, agent, principal
+from tests.unit.conftest import FixedClock
+from tests.unit.external_doubles import PDF, PNG, agent, principal
 
 
 @pytest.fixture
 def documents() -> Documents:
-    return Documents(MemoryUnitOfWorkFactory(), FakeClock(), RoleAuthorizer())
+    return Documents(MemoryUnitOfWorkFactory(), FixedClock(), RoleAuthorizer())
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ through the Claude adapter against the loopback fake, scripted to obey the attac
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from decimal import Decimal
 from typing import Any
@@ -27,6 +26,7 @@ from bookkeeper.domain.review import Outcome
 from tests.fakes.anthropic import FakeAnthropic, running_fake_anthropic
 from tests.hostile_documents import UNICODE_FONT, HostileCase, hostile_cases
 from tests.unit.external_doubles import Harness, agent
+from tests.unit.pipeline_doubles import ListedBank
 
 CASES = hostile_cases()
 BY_NAME = {c.name: c for c in CASES}
@@ -35,16 +35,6 @@ KIND = {
     "ExpenseRegistrationProposed": "receipt",
     "InvoiceRegistrationProposed": "invoice",
 }
-
-
-class ListedBank:
-    name = "listed-bank"
-
-    def __init__(self, events: list[BankTransaction]) -> None:
-        self.listed = events
-
-    async def events(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
-        return [t for t in self.listed if start <= t.date <= end]
 
 
 def bank_events(case: HostileCase) -> list[BankTransaction]:

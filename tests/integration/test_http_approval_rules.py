@@ -37,6 +37,7 @@ from tests.http_helpers import (
     Api,
     FixedClock,
     MemoryDatabase,
+    assert_problem,
     invoice,
     memory_container,
     receipt,
@@ -87,12 +88,6 @@ def set_rules(database: MemoryDatabase, rules: ReviewRules) -> None:
     database.factory.db.rules[TENANT] = rules
 
 
-def _problem(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == code
-
-
 async def _pending(api: Api, type_: str = "ReceiptAttachmentProposed", **data: Any) -> str:
     payload = receipt(**data) if type_ == "ReceiptAttachmentProposed" else invoice(**data)
     created = await api.propose(type_, payload)
@@ -114,7 +109,7 @@ async def test_self_approval_is_still_a_403(api: Api) -> None:
     )
     assert created.status_code == 201, created.text
     response = await api.approve(created.json()["proposalId"], headers=api.headers("ola", "admin"))
-    _problem(response, 403, "self-approval")
+    assert_problem(response, 403, "self-approval")
 
 
 async def test_the_uploader_of_the_document_cannot_approve(api: Api) -> None:
@@ -127,7 +122,7 @@ async def test_the_uploader_of_the_document_cannot_approve(api: Api) -> None:
     )
     assert uploaded.status_code == 201, uploaded.text
     proposal_id = await _pending(api, documentHash=hashlib.sha256(PDF).hexdigest())
-    _problem(await api.approve(proposal_id, headers=uploader), 403, "own-document-approval")
+    assert_problem(await api.approve(proposal_id, headers=uploader), 403, "own-document-approval")
     assert (await _proposal(api, proposal_id))["status"] == "PROPOSED"
     approved = await api.approve(proposal_id)  # kari did not upload it
     assert approved.status_code == 200, approved.text
@@ -135,11 +130,11 @@ async def test_the_uploader_of_the_document_cannot_approve(api: Api) -> None:
 
 async def test_an_approval_above_the_reviewers_limit_is_refused(api: Api) -> None:
     proposal_id = await _pending(api, amount="6250.00", vatAmount="1250.00")
-    _problem(await api.approve(proposal_id), 403, "approval-limit-exceeded")  # kari: 5000
+    assert_problem(await api.approve(proposal_id), 403, "approval-limit-exceeded")  # kari: 5000
     # A correction that raises the amount above the limit is refused as well …
     small = await _pending(api, amount="4000.00", vatAmount="800.00", documentNumber="R-2")
     raised = await api.approve(small, {"corrections": {"amount": "5000.01", "vatAmount": "0"}})
-    _problem(raised, 403, "approval-limit-exceeded")
+    assert_problem(raised, 403, "approval-limit-exceeded")
     # … and within it, the decision says which limit allowed it.
     response = await api.approve(small)
     assert response.status_code == 200, response.text
@@ -152,7 +147,7 @@ async def test_a_tenant_may_require_a_limit(api: Api, database: MemoryDatabase) 
     set_rules(database, ReviewRules(require_approval_limit=True))
     proposal_id = await _pending(api)
     no_limit = api.headers("vilde", "reviewer")
-    _problem(await api.approve(proposal_id, headers=no_limit), 403, "approval-limit-exceeded")
+    assert_problem(await api.approve(proposal_id, headers=no_limit), 403, "approval-limit-exceeded")
     set_rules(database, ReviewRules(default_approval_limit=Decimal("1000")))
     response = await api.approve(proposal_id, headers=no_limit)
     assert response.status_code == 200, response.text
@@ -181,9 +176,9 @@ async def test_two_different_approvers_above_the_threshold(
         f"{API}/proposals", params={"status": "PROPOSED"}, headers=api.viewer
     )
     assert proposal_id in {p["id"] for p in queue.json()["items"]}
-    _problem(await api.approve(proposal_id, headers=ola), 403, "second-approver-required")
+    assert_problem(await api.approve(proposal_id, headers=ola), 403, "second-approver-required")
     changed = await api.approve(proposal_id, {"corrections": {"amount": "59000.00"}}, ida)
-    _problem(changed, 422, "invalid-correction")
+    assert_problem(changed, 422, "invalid-correction")
     second = await api.approve(proposal_id, headers=ida)
     assert second.status_code == 200, second.text
     approved = second.json()["proposal"]
@@ -193,7 +188,7 @@ async def test_two_different_approvers_above_the_threshold(
     assert approved["accountCode"] == "6810"
     # A further approval is a conflict, as before.
     late = await api.approve(proposal_id, headers=api.headers("per", "reviewer"))
-    _problem(late, 409, "proposal-not-pending")
+    assert_problem(late, 409, "proposal-not-pending")
 
 
 async def test_rejecting_an_endorsed_proposal_rejects_it(api: Api) -> None:
@@ -216,8 +211,8 @@ async def test_department_scoping(api: Api, database: MemoryDatabase) -> None:
     first = await api.client.get(f"{API}/events/{proposal_id}", headers=api.viewer)
     assert first.json()["metadata"]["department"] == "sales"
     it = api.headers("ida", "reviewer")
-    _problem(await api.approve(proposal_id, headers=it), 403, "department-mismatch")
-    _problem(await api.reject(proposal_id, {"reason": "no"}, it), 403, "department-mismatch")
+    assert_problem(await api.approve(proposal_id, headers=it), 403, "department-mismatch")
+    assert_problem(await api.reject(proposal_id, {"reason": "no"}, it), 403, "department-mismatch")
     response = await api.approve(proposal_id, headers=api.headers("per", "reviewer"))
     assert response.status_code == 200, response.text
     assert response.json()["proposal"]["decisionRule"] == (
@@ -233,7 +228,7 @@ async def test_department_scoping(api: Api, database: MemoryDatabase) -> None:
     assert admin.status_code == 200, admin.text
     assert "department:admin" in admin.json()["proposal"]["decisionRule"]
     agents = await _pending(api, documentNumber="R-10")
-    _problem(await api.approve(agents, headers=it), 403, "department-mismatch")
+    assert_problem(await api.approve(agents, headers=it), 403, "department-mismatch")
 
 
 async def test_the_body_cannot_set_the_department(api: Api, database: MemoryDatabase) -> None:
@@ -246,7 +241,7 @@ async def test_the_body_cannot_set_the_department(api: Api, database: MemoryData
     assert forged.status_code in (201, 400, 422), forged.text
     if forged.status_code == 201:
         proposal_id = forged.json()["proposalId"]
-        _problem(
+        assert_problem(
             await api.approve(proposal_id, headers=api.headers("ida", "reviewer")),
             403,
             "department-mismatch",
@@ -256,16 +251,6 @@ async def test_the_body_cannot_set_the_department(api: Api, database: MemoryData
 # --- the same on SQL: the new columns, and replay of endorsements -----------------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def sql(request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    database = SqlDatabase(url, pool_size=2, max_overflow=0)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
 def _human(subject: str, role: str = "reviewer", **attributes: str) -> Principal:
     return Principal(
         subject=subject, tenant_id=TENANT, roles=frozenset({role}), attributes=attributes
@@ -273,9 +258,9 @@ def _human(subject: str, role: str = "reviewer", **attributes: str) -> Principal
 
 
 async def test_uploader_and_endorsement_are_stored_and_replayed_on_sql(
-    sql: SqlDatabase,
+    sql_database: SqlDatabase,
 ) -> None:
-    factory = sql.uow_factory()
+    factory = sql_database.uow_factory()
     clock = SystemClock()
     documents = Documents(factory, clock, RoleAuthorizer())
     handlers = Handlers(factory, clock, UuidV7Ids(), RoleAuthorizer())

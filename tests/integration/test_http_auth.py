@@ -8,8 +8,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -25,15 +23,8 @@ from tests.http_helpers import (
     FixedClock,
     bearer,
     pattern,
-    running_api,
     submission,
 )
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(tmp_path) as running:
-        yield running
 
 
 def _b64(data: bytes) -> str:

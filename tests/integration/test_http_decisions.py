@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,26 +13,11 @@ from bookkeeper.entrypoints.http.wire import CorrectionsIn
 from tests.http_helpers import (
     API,
     Api,
+    assert_problem,
     invoice,
     problem_fields,
     receipt,
-    running_api,
 )
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(tmp_path) as running:
-        yield running
-
-
-def _assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    if code is not None:
-        assert body["code"] == code
-    return body
 
 
 async def _pending_receipt(api: Api, **changes: Any) -> str:
@@ -90,7 +73,7 @@ async def test_approving_twice_is_409(api: Api) -> None:
     proposal_id = await _pending_receipt(api)
     assert (await api.approve(proposal_id)).status_code == 200
     again = await api.approve(proposal_id, headers=api.headers("ola", "reviewer"))
-    problem = _assert_problem(again, 409, "proposal-not-pending")
+    problem = assert_problem(again, 409, "proposal-not-pending")
     assert "APPROVED" in problem["detail"]
 
 
@@ -112,12 +95,12 @@ async def test_approving_your_own_proposal_is_403(api: Api) -> None:
     created = await api.submit("InvoiceRegistrationProposed", invoice(), headers=accountant)
     assert created.status_code == 201
     response = await api.approve(created.json()["proposalId"], headers=accountant)
-    _assert_problem(response, 403, "self-approval")
+    assert_problem(response, 403, "self-approval")
 
 
 async def test_a_viewer_cannot_approve(api: Api) -> None:
     proposal_id = await _pending_receipt(api)
-    _assert_problem(await api.approve(proposal_id, headers=api.viewer), 403, "forbidden")
+    assert_problem(await api.approve(proposal_id, headers=api.viewer), 403, "forbidden")
 
 
 @pytest.mark.parametrize(
@@ -138,7 +121,7 @@ async def test_invalid_corrections_are_refused(
 ) -> None:
     proposal_id = await _pending_receipt(api)
     response = await api.approve(proposal_id, {"corrections": corrections})
-    _assert_problem(response, status, code)
+    assert_problem(response, status, code)
     proposal = (await api.client.get(f"{API}/proposals/{proposal_id}", headers=api.viewer)).json()
     assert proposal["status"] == "PROPOSED"
 
@@ -146,24 +129,24 @@ async def test_invalid_corrections_are_refused(
 async def test_unknown_fields_in_the_approval_are_400(api: Api) -> None:
     proposal_id = await _pending_receipt(api)
     response = await api.approve(proposal_id, {"comment": "ok", "actor": "review-e"})
-    problem = _assert_problem(response, 400, "validation-failed")
+    problem = assert_problem(response, 400, "validation-failed")
     assert problem_fields(problem) == {"$.actor"}
 
 
 async def test_approving_an_unknown_proposal_is_404(api: Api) -> None:
-    _assert_problem(await api.approve(str(uuid.uuid4())), 404, "not-found")
+    assert_problem(await api.approve(str(uuid.uuid4())), 404, "not-found")
 
 
 async def test_approving_another_tenants_proposal_is_404(api: Api) -> None:
     proposal_id = await _pending_receipt(api)
-    _assert_problem(await api.approve(proposal_id, headers=api.foreigner), 404, "not-found")
+    assert_problem(await api.approve(proposal_id, headers=api.foreigner), 404, "not-found")
     proposal = (await api.client.get(f"{API}/proposals/{proposal_id}", headers=api.viewer)).json()
     assert proposal["status"] == "PROPOSED"
 
 
 async def test_an_event_that_is_not_a_proposal_cannot_be_approved(api: Api) -> None:
     query = await api.propose("BalanceQueried", {"accounts": []})
-    _assert_problem(await api.approve(query["eventId"]), 404, "not-found")
+    assert_problem(await api.approve(query["eventId"]), 404, "not-found")
 
 
 def test_the_wire_corrections_mirror_the_domain_corrections() -> None:
@@ -191,20 +174,20 @@ async def test_a_reviewer_rejects_with_a_reason(api: Api) -> None:
 async def test_a_rejection_needs_a_reason(api: Api, body: Any, status: int) -> None:
     proposal_id = await _pending_receipt(api)
     response = await api.reject(proposal_id, body)
-    _assert_problem(response, status)
+    assert_problem(response, status)
 
 
 async def test_rejecting_a_decided_proposal_is_409(api: Api) -> None:
     proposal_id = await _pending_receipt(api)
     assert (await api.reject(proposal_id, {"reason": "wrong"})).status_code == 200
-    _assert_problem(await api.approve(proposal_id), 409, "proposal-not-pending")
-    _assert_problem(await api.reject(proposal_id, {"reason": "again"}), 409, "proposal-not-pending")
+    assert_problem(await api.approve(proposal_id), 409, "proposal-not-pending")
+    assert_problem(await api.reject(proposal_id, {"reason": "again"}), 409, "proposal-not-pending")
 
 
 async def test_rejecting_another_tenants_proposal_is_404(api: Api) -> None:
     proposal_id = await _pending_receipt(api)
     response = await api.reject(proposal_id, {"reason": "mine now"}, headers=api.foreigner)
-    _assert_problem(response, 404, "not-found")
+    assert_problem(response, 404, "not-found")
 
 
 async def test_the_proposer_may_withdraw_their_own_proposal(api: Api) -> None:

@@ -17,7 +17,8 @@ from bookkeeper.application.ports import Extraction
 from bookkeeper.backends import Backends
 from tests.http_helpers import API, Api, FixedClock, memory_container, running_api
 from tests.unit.external_doubles import PDF, PNG, World
-from tests.unit.test_pipeline import ExtractorDouble, ListedBank, adobe_receipt, card_event
+from tests.unit.pipeline_doubles import ExtractorDouble, ListedBank, card_event
+from tests.unit.test_pipeline import adobe_receipt
 
 
 class FailingExtractor:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,36 +10,19 @@ import pytest
 from tests.http_helpers import (
     API,
     Api,
+    assert_problem,
     invoice,
     pattern,
     problem_fields,
     receipt,
-    running_api,
     submission,
 )
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(tmp_path) as running:
-        yield running
 
 
 async def _events(api: Api, query: str = "", headers: dict[str, str] | None = None) -> Any:
     response = await api.client.get(f"{API}/events{query}", headers=headers or api.viewer)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def _assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"] and body["title"] and body["detail"]
-    if code is not None:
-        assert body["code"] == code
-    return body
 
 
 # --- POST /events -------------------------------------------------------------------------
@@ -102,26 +83,26 @@ async def test_supplied_correlation_and_source_are_kept(api: Api) -> None:
 async def test_server_owned_fields_are_refused(api: Api, field: str) -> None:
     body = submission("PatternSuggested", pattern()) | {field: "APPROVED"}
     response = await api.client.post(f"{API}/events", json=body, headers=api.agent)
-    problem = _assert_problem(response, 400, "validation-failed")
+    problem = assert_problem(response, 400, "validation-failed")
     assert problem_fields(problem) == {f"$.{field}"}
 
 
 async def test_unknown_field_in_data_is_refused_with_its_path(api: Api) -> None:
     response = await api.submit("PatternSuggested", pattern() | {"confidence": "1.0"})
-    problem = _assert_problem(response, 400, "validation-failed")
+    problem = assert_problem(response, 400, "validation-failed")
     assert problem_fields(problem) == {"$.data.confidence"}
 
 
 async def test_data_of_the_wrong_shape_names_the_field(api: Api) -> None:
     response = await api.submit("ReceiptAttachmentProposed", receipt(amount=True))
-    problem = _assert_problem(response, 400)
+    problem = assert_problem(response, 400)
     assert problem_fields(problem) == {"$.data.amount"}
     assert "$.data.amount" in problem["detail"]
 
 
 async def test_missing_required_data_field_is_400(api: Api) -> None:
     response = await api.submit("ReceiptAttachmentProposed", receipt(merchantName=None))
-    problem = _assert_problem(response, 400)
+    problem = assert_problem(response, 400)
     assert problem_fields(problem) == {"$.data.merchantName"}
 
 
@@ -141,7 +122,7 @@ async def test_missing_required_data_field_is_400(api: Api) -> None:
 )
 async def test_malformed_submissions_are_400(api: Api, body: dict[str, Any], field: str) -> None:
     response = await api.client.post(f"{API}/events", json=body, headers=api.agent)
-    problem = _assert_problem(response, 400, "validation-failed")
+    problem = assert_problem(response, 400, "validation-failed")
     assert field in problem_fields(problem)
 
 
@@ -151,22 +132,22 @@ async def test_invalid_json_is_400(api: Api) -> None:
         content=b'{"type": "PatternSuggested", "data": ',
         headers=api.agent | {"Content-Type": "application/json"},
     )
-    _assert_problem(response, 400, "validation-failed")
+    assert_problem(response, 400, "validation-failed")
 
 
 async def test_an_empty_body_is_400(api: Api) -> None:
     response = await api.client.post(f"{API}/events", headers=api.agent)
-    _assert_problem(response, 400)
+    assert_problem(response, 400)
 
 
 async def test_an_unknown_type_is_422(api: Api) -> None:
     response = await api.submit("ReceiptTeleported", receipt())
-    _assert_problem(response, 422, "unknown-event-type")
+    assert_problem(response, 422, "unknown-event-type")
 
 
 async def test_a_decision_type_cannot_be_submitted(api: Api) -> None:
     response = await api.submit("ReceiptAttachmentApproved", {})
-    _assert_problem(response, 422, "invalid-proposal")
+    assert_problem(response, 422, "invalid-proposal")
 
 
 @pytest.mark.parametrize(
@@ -175,45 +156,45 @@ async def test_a_decision_type_cannot_be_submitted(api: Api) -> None:
 )
 async def test_bad_amounts_are_refused(api: Api, amount: str) -> None:
     response = await api.submit("ReceiptAttachmentProposed", receipt(amount=amount))
-    _assert_problem(response, 422, "invalid-proposal")
+    assert_problem(response, 422, "invalid-proposal")
 
 
 @pytest.mark.parametrize("amount", ["abc", "", "1,50"])
 async def test_amounts_that_are_not_numbers_are_400(api: Api, amount: str) -> None:
     response = await api.submit("ReceiptAttachmentProposed", receipt(amount=amount))
-    problem = _assert_problem(response, 400)
+    problem = assert_problem(response, 400)
     assert problem_fields(problem) == {"$.data.amount"}
 
 
 @pytest.mark.parametrize("rate", ["24", "8", "100", "-25"])
 async def test_a_rate_that_is_not_a_norwegian_vat_rate_is_422(api: Api, rate: str) -> None:
     response = await api.submit("ReceiptAttachmentProposed", receipt(vatRate=rate))
-    problem = _assert_problem(response, 422, "invalid-proposal")
+    problem = assert_problem(response, 422, "invalid-proposal")
     assert "VAT" in problem["detail"]
 
 
 async def test_an_invoice_due_before_its_date_is_422(api: Api) -> None:
     response = await api.submit("InvoiceRegistrationProposed", invoice(dueDate="2026-10-01"))
-    _assert_problem(response, 422, "invalid-proposal")
+    assert_problem(response, 422, "invalid-proposal")
 
 
 async def test_a_reversal_of_an_unknown_proposal_is_404(api: Api) -> None:
     data = {"targetProposalId": str(uuid.uuid4()), "reason": "duplicate"}
     response = await api.submit("ReversalProposed", data)
-    _assert_problem(response, 404, "not-found")
+    assert_problem(response, 404, "not-found")
 
 
 async def test_a_reversal_of_a_pending_proposal_is_409(api: Api) -> None:
     pending = await api.propose("InvoiceRegistrationProposed", invoice())
     data = {"targetProposalId": pending["proposalId"], "reason": "duplicate"}
     response = await api.submit("ReversalProposed", data)
-    _assert_problem(response, 409, "not-compensable")
+    assert_problem(response, 409, "not-compensable")
 
 
 async def test_a_body_larger_than_the_limit_is_413(api: Api) -> None:
     huge = pattern() | {"reason": "x" * 1_100_000}
     response = await api.submit("PatternSuggested", huge)
-    _assert_problem(response, 413, "payload-too-large")
+    assert_problem(response, 413, "payload-too-large")
 
 
 # --- idempotency --------------------------------------------------------------------------
@@ -235,7 +216,7 @@ async def test_the_same_key_with_another_body_is_409(api: Api) -> None:
     first = await api.submit("ReceiptAttachmentProposed", receipt(), headers=headers)
     assert first.status_code == 201
     other = await api.submit("ReceiptAttachmentProposed", receipt(amount="200.00"), headers=headers)
-    _assert_problem(other, 409, "idempotency-conflict")
+    assert_problem(other, 409, "idempotency-conflict")
 
 
 async def test_keys_are_scoped_to_the_caller(api: Api) -> None:
@@ -253,7 +234,7 @@ async def test_a_supplied_event_id_makes_a_retry_safe(api: Api) -> None:
     assert first.json()["eventId"] == again.json()["eventId"] == event_id
     assert again.headers["idempotent-replayed"] == "true"
     conflicting = await api.submit("PatternSuggested", pattern("Kiwi"), id=event_id)
-    _assert_problem(conflicting, 409, "idempotency-conflict")
+    assert_problem(conflicting, 409, "idempotency-conflict")
 
 
 @pytest.mark.parametrize("key", ["k" * 201, ""])
@@ -261,7 +242,7 @@ async def test_an_unusable_idempotency_key_is_400(api: Api, key: str) -> None:
     response = await api.submit(
         "PatternSuggested", pattern(), headers=api.agent | {"Idempotency-Key": key}
     )
-    problem = _assert_problem(response, 400, "validation-failed")
+    problem = assert_problem(response, 400, "validation-failed")
     assert problem_fields(problem) == {"Idempotency-Key"}
 
 
@@ -365,7 +346,7 @@ async def test_events_filter_by_time(api: Api) -> None:
 )
 async def test_bad_event_filters_are_400(api: Api, query: str, field: str) -> None:
     response = await api.client.get(f"{API}/events{query}", headers=api.viewer)
-    problem = _assert_problem(response, 400, "validation-failed")
+    problem = assert_problem(response, 400, "validation-failed")
     assert problem_fields(problem) == {field}
 
 
@@ -415,13 +396,13 @@ async def test_one_event_by_id(api: Api) -> None:
 
 async def test_an_unknown_event_is_404(api: Api) -> None:
     response = await api.client.get(f"{API}/events/{uuid.uuid4()}", headers=api.viewer)
-    _assert_problem(response, 404, "not-found")
+    assert_problem(response, 404, "not-found")
 
 
 async def test_another_tenants_event_is_404(api: Api) -> None:
     created = await api.propose("PatternSuggested", pattern())
     response = await api.client.get(f"{API}/events/{created['eventId']}", headers=api.foreigner)
-    _assert_problem(response, 404, "not-found")
+    assert_problem(response, 404, "not-found")
 
 
 async def test_an_id_that_is_not_a_uuid_is_a_4xx_problem(api: Api) -> None:
@@ -452,7 +433,7 @@ async def test_a_correlation_lists_the_whole_action_oldest_first(api: Api) -> No
 
 async def test_an_unknown_correlation_is_404(api: Api) -> None:
     response = await api.client.get(f"{API}/correlations/{uuid.uuid4()}", headers=api.viewer)
-    _assert_problem(response, 404, "not-found")
+    assert_problem(response, 404, "not-found")
 
 
 async def test_another_tenants_correlation_is_404(api: Api) -> None:
@@ -460,4 +441,4 @@ async def test_another_tenants_correlation_is_404(api: Api) -> None:
     response = await api.client.get(
         f"{API}/correlations/{created['correlationId']}", headers=api.foreigner
     )
-    _assert_problem(response, 404, "not-found")
+    assert_problem(response, 404, "not-found")

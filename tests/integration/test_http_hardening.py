@@ -21,6 +21,7 @@ from bookkeeper.settings import Settings, SettingsError, load_settings
 from tests.http_helpers import (
     API,
     Api,
+    assert_problem,
     memory_container,
     pattern,
     running_api,
@@ -35,22 +36,6 @@ def _container(tmp_path: Path, **settings: Any) -> Container:
     settings.setdefault("executor_enabled", False)
     container.settings.override(providers.Object(Settings.for_data_dir(tmp_path, **settings)))
     return container
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(tmp_path) as running:
-        yield running
-
-
-def _problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    if code is not None:
-        assert body["code"] == code
-    return body
 
 
 def _assert_api_security_headers(response: httpx.Response) -> None:
@@ -71,7 +56,7 @@ async def test_a_principal_over_its_budget_gets_a_429_with_retry_after(tmp_path:
         for _ in range(3):
             assert (await api.client.get(f"{API}/events", headers=kari)).status_code == 200
         refused = await api.client.get(f"{API}/events", headers=kari)
-        body = _problem(refused, 429, "too-many-requests")
+        body = assert_problem(refused, 429, "too-many-requests")
         assert "3 per 1 minute" in body["detail"]
         assert 1 <= int(refused.headers["retry-after"]) <= 60
         _assert_api_security_headers(refused)
@@ -91,7 +76,7 @@ async def test_writes_have_a_stricter_budget_of_their_own(tmp_path: Path) -> Non
         for merchant in ("A", "B"):
             await api.propose("PatternSuggested", pattern(merchant=merchant))
         refused = await api.submit("PatternSuggested", pattern(merchant="C"))
-        body = _problem(refused, 429, "too-many-requests")
+        body = assert_problem(refused, 429, "too-many-requests")
         assert "writes" in body["detail"]
         assert refused.headers["retry-after"]
         assert (await api.client.get(f"{API}/events", headers=api.agent)).status_code == 200
@@ -168,7 +153,7 @@ async def test_an_oversized_json_body_is_a_413_problem(
     headers = _typed(api.agent, "application/json")
     response = await _post(api, f"{API}{route}", body, headers, chunked=chunked)
     assert ("content-length" in response.request.headers) is not chunked
-    _problem(response, 413, "payload-too-large")
+    assert_problem(response, 413, "payload-too-large")
     _assert_api_security_headers(response)
 
 
@@ -178,7 +163,7 @@ async def test_an_upload_over_10_mib_is_a_413_problem(api: Api, *, chunked: bool
     headers = _typed(api.agent, "application/pdf")
     response = await _post(api, f"{API}/files", content, headers, chunked=chunked)
     assert ("content-length" in response.request.headers) is not chunked
-    _problem(response, 413, "payload-too-large")
+    assert_problem(response, 413, "payload-too-large")
 
 
 async def test_an_upload_larger_than_the_json_limit_but_within_10_mib_is_stored(api: Api) -> None:
@@ -226,7 +211,7 @@ async def test_event_and_proposal_pages_are_clamped_not_refused(tmp_path: Path) 
                 assert len(page["items"]) == expected, (path, limit)
                 assert page["nextAfter"] is not None
             bad = await api.client.get(f"{API}{path}?limit=many", headers=api.viewer)
-            _problem(bad, 400, "validation-failed")
+            assert_problem(bad, 400, "validation-failed")
 
 
 async def test_general_ledger_pages_are_clamped_not_refused(api: Api) -> None:
@@ -334,7 +319,7 @@ async def test_an_unexpected_error_in_a_route_is_a_generic_500(tmp_path: Path) -
     container.queries.override(providers.Object(ExplodingQueries()))
     async with running_api(tmp_path, container=container) as api:
         response = await api.client.get(f"{API}/events", headers=api.viewer)
-    body = _problem(response, 500, "internal-error")
+    body = assert_problem(response, 500, "internal-error")
     assert body["detail"] == "the server could not complete the request; it has been logged"
     for leak in (PASSWORD, "db.internal", "RuntimeError", "Traceback", "queries.py", "/srv"):
         assert leak not in response.text

@@ -15,6 +15,7 @@ from tests.http_helpers import (
     API,
     Api,
     MemoryDatabase,
+    assert_problem,
     memory_container,
     operation_ids,
     pattern,
@@ -51,32 +52,17 @@ ROUTES = {
 }
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(tmp_path) as running:
-        yield running
-
-
-def _problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert {"type", "title", "status", "detail", "code"} <= body.keys()
-    assert body["status"] == status
-    return body
-
-
 # --- problem details for the framework's own errors --------------------------------------
 
 
 async def test_an_unknown_route_is_a_404_problem(api: Api) -> None:
-    body = _problem(await api.client.get(f"{API}/nothing-here", headers=api.viewer), 404)
+    body = assert_problem(await api.client.get(f"{API}/nothing-here", headers=api.viewer), 404)
     assert body["code"] == "not-found"
 
 
 async def test_a_wrong_method_is_a_405_problem_with_allow(api: Api) -> None:
     response = await api.client.delete(f"{API}/events", headers=api.viewer)
-    _problem(response, 405)
+    assert_problem(response, 405)
     assert "GET" in response.headers["allow"]
 
 
@@ -93,7 +79,7 @@ async def test_an_unhandled_error_is_a_500_that_tells_nothing_but_is_logged(
     async with running_api(tmp_path, container=container) as api:
         with caplog.at_level(logging.ERROR, logger="bookkeeper.http"):
             response = await api.submit("PatternSuggested", pattern())
-    body = _problem(response, 500)
+    body = assert_problem(response, 500)
     assert body["code"] == "internal-error"
     assert "hunter2" not in response.text
     assert "Traceback" not in response.text
@@ -116,7 +102,7 @@ async def test_the_storage_being_down_is_a_503_problem(
 
     async with running_api(tmp_path, database=DownDatabase()) as api:
         response = await api.client.get(f"{API}/events", headers=api.viewer)
-    body = _problem(response, 503)
+    body = assert_problem(response, 503)
     assert body["code"] == "storage-unavailable"
     assert response.headers["retry-after"]
     assert "db-host-7" not in response.text

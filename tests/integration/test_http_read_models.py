@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,14 +14,7 @@ from tests.http_helpers import (
     pattern,
     problem_fields,
     receipt,
-    running_api,
 )
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(tmp_path) as running:
-        yield running
 
 
 async def _get(api: Api, path: str, headers: dict[str, str] | None = None) -> Any:

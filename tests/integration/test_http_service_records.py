@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from tests.http_helpers import API, Api, running_api
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async with running_api(tmp_path) as running:
-        yield running
+from tests.http_helpers import API, Api
 
 
 async def test_a_client_cannot_record_what_an_extraction_cost(api: Api) -> None:

@@ -54,11 +54,6 @@ async def database(request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]
 
 
 @pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
 def service(database: SqlDatabase, clock: FixedClock) -> LedgerService:
     return LedgerService(database.uow_factory(), clock, UuidV7Ids(), RoleAuthorizer())
 

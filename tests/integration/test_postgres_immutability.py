@@ -5,16 +5,14 @@ session_replication_role = replica to skip ordinary triggers.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from decimal import Decimal
 
 import psycopg
 import pytest
 
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.application.ports import NewEvent
-from bookkeeper.domain.events import ReceiptAttachmentData, Status
+from tests.integration.builders import proposed
 
 pytestmark = pytest.mark.postgres
 
@@ -38,24 +36,7 @@ TAMPERING = {
 async def stored_event(postgres_url: str) -> NewEvent:
     database = SqlDatabase(postgres_url, pool_size=1, max_overflow=0)
     event_id = uuid.uuid4()
-    event = NewEvent(
-        id=event_id,
-        type="ReceiptAttachmentProposed",
-        schema_version=1,
-        status=Status.PROPOSED,
-        actor="book-e",
-        data=ReceiptAttachmentData(
-            merchant_name="Adobe",
-            amount=Decimal("199.00"),
-            date=dt.date(2026, 11, 20),
-            vat_rate=Decimal("25"),
-            account_code="6540",
-        ),
-        metadata={},
-        parent_id=None,
-        correlation_id=event_id,
-        created_at=dt.datetime(2026, 11, 20, 9, tzinfo=dt.UTC),
-    )
+    event = proposed(event_id)
     try:
         async with database.uow_factory()() as uow:
             await uow.events.append("acme", event_id, 0, [event])

@@ -23,19 +23,12 @@ from bookkeeper.application.ports import (
     NewPurchase,
     PurchaseLine,
 )
+from tests.unit.conftest import FixedClock
 
 NOW = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2026, 11, 20)
 TENANT = "acme"
 PDF = b"%PDF-1.4 receipt"
-
-
-class FixedClock:
-    def __init__(self, now: dt.datetime = NOW) -> None:
-        self.current = now
-
-    def now(self) -> dt.datetime:
-        return self.current
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -58,11 +51,6 @@ async def store(database_url: str | None) -> AsyncIterator[SandboxStore]:
         yield chosen
     finally:
         await database.dispose()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -50,16 +50,6 @@ RATES = tuple(Decimal(r) for r in ("25", "15", "12", "11.11", "0"))
 
 def principal(subject: str, role: str, tenant: str) -> Principal:
     return Principal(subject=subject, tenant_id=tenant, roles=frozenset({role}))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database(request: pytest.FixtureRequest) -> AsyncIterator[SqlDatabase]:
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    database = SqlDatabase(url, pool_size=2, max_overflow=0)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def random_submission(rng: random.Random, tenant: str) -> tuple[str, Payload]:
@@ -156,11 +146,11 @@ async def snapshot(database: SqlDatabase) -> tuple[list[Any], list[Any]]:
     return [tuple(r) for r in proposal_rows], [tuple(r) for r in pattern_rows]
 
 
-async def test_replay_rebuilds_the_live_projections_exactly(database: SqlDatabase) -> None:
-    factory = database.uow_factory()
+async def test_replay_rebuilds_the_live_projections_exactly(sql_database: SqlDatabase) -> None:
+    factory = sql_database.uow_factory()
     handlers = Handlers(factory, SystemClock(), UuidV7Ids(), RoleAuthorizer())
     succeeded = await run_commands(handlers, random.Random(20261121), COMMANDS)
-    live_proposals, live_patterns = await snapshot(database)
+    live_proposals, live_patterns = await snapshot(sql_database)
     # The run must have exercised the interesting paths, or the comparison proves little.
     assert succeeded > COMMANDS // 2
     statuses = {row[4] for row in live_proposals}
@@ -169,12 +159,12 @@ async def test_replay_rebuilds_the_live_projections_exactly(database: SqlDatabas
 
     report = await rebuild_projections(factory, batch=97)
 
-    assert await snapshot(database) == (live_proposals, live_patterns)
+    assert await snapshot(sql_database) == (live_proposals, live_patterns)
     assert report.proposals == len(live_proposals)
     assert report.patterns == len(live_patterns)
     # And a second replay over the rebuilt state changes nothing either.
     await rebuild_projections(factory)
-    assert await snapshot(database) == (live_proposals, live_patterns)
+    assert await snapshot(sql_database) == (live_proposals, live_patterns)
 
 
 class ReplaySpy:
@@ -204,20 +194,20 @@ class ReplaySpy:
 
 @pytest.mark.parametrize("batch", [1, 7])
 async def test_replay_folds_stream_by_stream_in_bounded_batches(
-    database: SqlDatabase, batch: int
+    sql_database: SqlDatabase, batch: int
 ) -> None:
     """With tiny pages every stream is cut across pages, and the views are written as the
     log is read (each write at most a page's worth), not after it: memory stays bounded."""
-    factory = database.uow_factory()
+    factory = sql_database.uow_factory()
     handlers = Handlers(factory, SystemClock(), UuidV7Ids(), RoleAuthorizer())
     await run_commands(handlers, random.Random(7), 120)
-    live = await snapshot(database)
+    live = await snapshot(sql_database)
     assert live[0] and live[1]
 
     spy = ReplaySpy(factory)
     report = await rebuild_projections(spy, batch=batch)
 
-    assert await snapshot(database) == live
+    assert await snapshot(sql_database) == live
     assert report.proposals == len(live[0]) and report.patterns == len(live[1])
     reads = [index for index, (kind, _) in enumerate(spy.calls) if kind == "read"]
     writes = [(index, size) for index, (kind, size) in enumerate(spy.calls) if kind == "write"]

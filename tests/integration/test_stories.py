@@ -14,7 +14,6 @@ import asyncio
 import datetime as dt
 import io
 import json
-import os
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
@@ -36,17 +35,6 @@ USER = "ola"
 OSLO = ZoneInfo("Europe/Oslo")
 ADOBE_VOEC = spaced_org(org_number("99651234"))
 ELKJOP_ORG = spaced_org(org_number("98449234"))
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A clean BOOKKEEPER_* environment whose data lives in a temporary directory."""
-    for name in list(os.environ):
-        if name.startswith("BOOKKEEPER_"):
-            monkeypatch.delenv(name)
-    directory = tmp_path / "data"
-    monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(directory))
-    return directory
 
 
 # --- the user, the reviewer, the records ------------------------------------------------

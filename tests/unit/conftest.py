@@ -14,12 +14,16 @@ from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.queries import Queries
-from bookkeeper.domain.events import JournalLine
+from bookkeeper.domain.events import JournalLine, ReceiptAttachmentData
 
 
 class FixedClock:
-    def __init__(self) -> None:
-        self.current = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+    """The Clock port at a fixed time (by default 2026-11-20 09:00 UTC) that moves only when
+    told to. The one clock double of the tests (http_helpers and external_doubles re-export
+    it)."""
+
+    def __init__(self, now: dt.datetime | None = None) -> None:
+        self.current = now or dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
 
     def now(self) -> dt.datetime:
         return self.current
@@ -67,3 +71,22 @@ def debit(account: str, amount: str, **kw: Any) -> JournalLine:
 def credit(account: str, amount: str, **kw: Any) -> JournalLine:
     """A journal line crediting `amount` (kroner, as text) to `account`."""
     return JournalLine(account=account, credit=Decimal(amount), **kw)
+
+
+def adobe_receipt_data(
+    merchant: str = "Adobe Systems Software Ireland Ltd", **changes: object
+) -> ReceiptAttachmentData:
+    """A complete, consistent receipt from Adobe's legal entity, paid by card (ev-1)."""
+    fields: dict[str, object] = {
+        "merchant_name": merchant,
+        "amount": Decimal("199.00"),
+        "date": dt.date(2026, 11, 20),
+        "vat_rate": Decimal("25"),
+        "account_code": "6540",
+        "folio_event_id": "ev-1",
+        "vat_amount": Decimal("39.80"),
+        "document_number": "R-1",
+        "merchant_org_number": "923609016",
+    }
+    fields.update(changes)
+    return ReceiptAttachmentData(**fields)  # type: ignore[arg-type]

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import msgspec
-
 from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
@@ -69,6 +67,7 @@ from bookkeeper.domain.events import (
     ReceiptAttachmentData,
     ReversalData,
 )
+from tests.unit.conftest import FixedClock
 
 #: The tenant a harness works for unless told otherwise.
 TENANT = "acme"
@@ -78,17 +77,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 class SimulatedCrash(BaseException):
     """The process died at this point (not an Exception: nothing may catch and carry on)."""
-
-
-class FakeClock:
-    def __init__(self, now: dt.datetime | None = None) -> None:
-        self.current = now or dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
-
-    def now(self) -> dt.datetime:
-        return self.current
-
-    def advance(self, **kwargs: float) -> None:
-        self.current += dt.timedelta(**kwargs)
 
 
 # --- faults -------------------------------------------------------------------------------
@@ -541,9 +529,9 @@ class Harness:
         policy: ExecutionPolicy | None = None,
         world: World | None = None,
         uow_factory: UnitOfWorkFactory | None = None,
-        clock: FakeClock | None = None,
+        clock: FixedClock | None = None,
     ) -> None:
-        self.clock = clock or FakeClock()
+        self.clock = clock or FixedClock()
         #: What the units of work hand their committed events to (register reactions here).
         self.dispatcher = Dispatcher()
         self.memory = MemoryUnitOfWorkFactory(after_commit=self.dispatcher.dispatch)
@@ -701,7 +689,3 @@ def correction(target: uuid.UUID, **changes: Any) -> CorrectionData:
     return CorrectionData(
         target_proposal_id=str(target), reason="wrong account", changes=Corrections(**changes)
     )
-
-
-def builtins(value: Any) -> Any:
-    return msgspec.to_builtins(value)

@@ -13,6 +13,7 @@ from bookkeeper.domain.confidence import ScoringContext, score, valid_org_number
 from bookkeeper.domain.events import InvoiceRegistrationData, ReceiptAttachmentData
 from bookkeeper.domain.patterns import Pattern, best_match, normalise_merchant
 from bookkeeper.domain.review import DEFAULT_RULES
+from tests.unit.conftest import adobe_receipt_data as receipt
 
 ADOBE = Pattern(
     merchant_key=normalise_merchant("Adobe"),
@@ -21,22 +22,6 @@ ADOBE = Pattern(
     vat_rate=Decimal("25"),
     suggestion_id="p-adobe",
 )
-
-
-def receipt(**changes: object) -> ReceiptAttachmentData:
-    fields: dict[str, object] = {
-        "merchant_name": "Adobe Systems Software Ireland Ltd",
-        "amount": Decimal("199.00"),
-        "date": dt.date(2026, 11, 20),
-        "vat_rate": Decimal("25"),
-        "account_code": "6540",
-        "folio_event_id": "ev-1",
-        "vat_amount": Decimal("39.80"),
-        "document_number": "INV-1",
-        "merchant_org_number": "923609016",
-    }
-    fields.update(changes)
-    return ReceiptAttachmentData(**fields)  # type: ignore[arg-type]
 
 
 def with_pattern(data: ReceiptAttachmentData, **context: object) -> ScoringContext:

@@ -26,25 +26,15 @@ from bookkeeper.application.ports import (
     BankAccount,
     BankTransaction,
     Extraction,
+    IntentClassifier,
     Purchase,
 )
 from bookkeeper.domain.events import APPROVAL_TYPES, Corrections, PatternSuggestionData, Status
 from tests.unit.external_doubles import PDF, Harness, agent, principal, reviewer
+from tests.unit.pipeline_doubles import ExtractorDouble
 
 DAY = dt.date(2026, 11, 20)
 CHANNEL = "discord:123"
-
-
-class ExtractorDouble:
-    """Implements DocumentExtractor: answers with the scripted Extraction."""
-
-    name = "double"
-
-    def __init__(self, extraction: Extraction) -> None:
-        self.extraction = extraction
-
-    async def extract(self, content: bytes, content_type: str, filename: str | None) -> Extraction:
-        return self.extraction
 
 
 class Bank:
@@ -116,6 +106,46 @@ def extraction(merchant: str = "Kaffebrenneriet AS", **changes: Any) -> Extracti
     return Extraction(**fields)
 
 
+def conversation_service(
+    h: Harness,
+    extractor: ExtractorDouble,
+    bank: Bank,
+    store: MemoryConversationStore,
+    classifier: IntentClassifier | None = None,
+) -> ConversationService:
+    """The ConversationService on the Harness, with its pipeline and lookups reading the
+    given extractor and bank (and a Books double)."""
+    authorizer = RoleAuthorizer()
+    pipeline = DocumentPipeline(
+        h.documents,
+        extractor,
+        lambda tenant: bank,  # type: ignore[arg-type,return-value]
+        h.handlers,
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        authorizer,
+    )
+    lookups = Lookups(
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        authorizer,
+        lambda tenant: Books(),  # type: ignore[arg-type,return-value]
+        lambda tenant: bank,  # type: ignore[arg-type,return-value]
+    )
+    return ConversationService(
+        pipeline,
+        lookups,
+        store,
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        authorizer,
+        classifier=classifier,
+    )
+
+
 class Chat:
     def __init__(self, extracted: Extraction | None = None) -> None:
         self.harness = h = Harness()
@@ -124,28 +154,7 @@ class Chat:
         self.store = MemoryConversationStore()
         self.learner = PatternLearner(h.uow_factory, h.handlers)
         h.dispatcher.subscribe(self.learner)
-        authorizer = RoleAuthorizer()
-        pipeline = DocumentPipeline(
-            h.documents,
-            self.extractor,
-            lambda tenant: self.bank,  # type: ignore[arg-type,return-value]
-            h.handlers,
-            h.uow_factory,
-            h.clock,
-            h.ids,
-            authorizer,
-        )
-        lookups = Lookups(
-            h.uow_factory,
-            h.clock,
-            h.ids,
-            authorizer,
-            lambda tenant: Books(),  # type: ignore[arg-type,return-value]
-            lambda tenant: self.bank,  # type: ignore[arg-type,return-value]
-        )
-        self.service = ConversationService(
-            pipeline, lookups, self.store, h.uow_factory, h.clock, h.ids, authorizer
-        )
+        self.service = conversation_service(h, self.extractor, self.bank, self.store)
         self.user = principal("ola", "agent")
 
     async def say(self, text: str, *files: bytes) -> list[Any]:

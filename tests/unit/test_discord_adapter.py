@@ -25,37 +25,13 @@ from bookkeeper.adapters.fetch import FetchRefused
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.queries import Queries
 from bookkeeper.settings import SettingsError, load_settings
+from tests.fakes.discord import Rest
 from tests.unit.external_doubles import PDF
 from tests.unit.test_conversation import Chat, extraction
 
 INVOICES, REVIEW, DM = 1001, 1002, 1003
 KARI, OLA, STRANGER, PER = 11, 22, 33, 44
 CDN = "https://cdn.discordapp.com/attachments/1/2/kvittering.pdf"
-
-
-class Rest:
-    """Records the RESTClient calls the handler makes; answers with objects that have ids."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-        self.next_id = 5000
-
-    def _id(self) -> int:
-        self.next_id += 1
-        return self.next_id
-
-    async def create_message(self, channel: int, content: str, **kwargs: Any) -> Any:
-        self.calls.append(("create_message", (channel, content), kwargs))
-        return SimpleNamespace(id=self._id(), channel_id=channel, content=content)
-
-    async def create_message_thread(
-        self, channel: int, message: Any, name: str, **kwargs: Any
-    ) -> Any:
-        self.calls.append(("create_message_thread", (channel, message.id, name), kwargs))
-        return SimpleNamespace(id=self._id())
-
-    def messages(self, channel: int) -> list[str]:
-        return [a[1] for n, a, _ in self.calls if n == "create_message" and a[0] == channel]
 
 
 class Fetcher:

@@ -47,24 +47,7 @@ from tests.unit.conftest import (
     VIEWER,
     FixedClock,
 )
-
-
-def receipt(
-    merchant: str = "Adobe Systems Software Ireland Ltd", **changes: object
-) -> ReceiptAttachmentData:
-    fields: dict[str, object] = {
-        "merchant_name": merchant,
-        "amount": Decimal("199.00"),
-        "date": dt.date(2026, 11, 20),
-        "vat_rate": Decimal("25"),
-        "account_code": "6540",
-        "folio_event_id": "ev-1",
-        "vat_amount": Decimal("39.80"),
-        "document_number": "R-1",
-        "merchant_org_number": "923609016",
-    }
-    fields.update(changes)
-    return ReceiptAttachmentData(**fields)  # type: ignore[arg-type]
+from tests.unit.conftest import adobe_receipt_data as receipt
 
 
 def submit(data: object, **kwargs: object) -> SubmitEvent:

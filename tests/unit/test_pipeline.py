@@ -14,18 +14,14 @@ import pytest
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.errors import Forbidden
-from bookkeeper.application.pipeline import (
-    DEFAULT_ACCOUNTS,
-    DocumentPipeline,
-    IncompleteDocument,
-    default_account,
-)
+from bookkeeper.application.pipeline import DocumentPipeline, IncompleteDocument
 from bookkeeper.application.ports import (
     BankTransaction,
     ExtractedLine,
     Extraction,
     ExtractionUsage,
 )
+from bookkeeper.domain.accounts import DEFAULT_ACCOUNTS
 from bookkeeper.domain.events import (
     DocumentExtractedData,
     ExpenseRegistrationData,
@@ -36,36 +32,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.review import Outcome
 from tests.unit.external_doubles import PDF, PNG, Harness, agent, principal
-
-DAY = dt.date(2026, 11, 20)
-
-
-class ExtractorDouble:
-    """Answers with a scripted Extraction and counts its calls."""
-
-    name = "double"
-
-    def __init__(self, extraction: Extraction) -> None:
-        self.extraction = extraction
-        self.calls = 0
-
-    async def extract(self, content: bytes, content_type: str, filename: str | None) -> Extraction:
-        self.calls += 1
-        return self.extraction
-
-
-class ListedBank:
-    """A bank that lists events (only what the pipeline reads)."""
-
-    name = "listed-bank"
-
-    def __init__(self, events: list[BankTransaction]) -> None:
-        self.listed = events
-        self.asked: list[tuple[dt.date, dt.date]] = []
-
-    async def events(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
-        self.asked.append((start, end))
-        return [t for t in self.listed if start <= t.date <= end]
+from tests.unit.pipeline_doubles import DAY, ExtractorDouble, ListedBank, card_event
 
 
 def adobe_receipt(**changes: Any) -> Extraction:
@@ -110,20 +77,6 @@ def telenor_invoice(**changes: Any) -> Extraction:
     }
     fields.update(changes)
     return Extraction(**fields)
-
-
-def card_event(**changes: Any) -> BankTransaction:
-    fields: dict[str, Any] = {
-        "id": "tx-1",
-        "event_id": "ev-1",
-        "date": DAY + dt.timedelta(days=1),
-        "description": "ADOBE *CREATIVE CLOUD",
-        "amount": Decimal("-199.00"),
-        "currency": "NOK",
-        "merchant_name": "Adobe",
-    }
-    fields.update(changes)
-    return BankTransaction(**fields)
 
 
 class Setup:
@@ -376,12 +329,3 @@ async def test_a_viewer_may_not_upload_and_nothing_is_extracted() -> None:
     with pytest.raises(Forbidden):
         await setup.pipeline.process(principal("vera", "viewer"), PDF, None, None)
     assert setup.extractor.calls == 0
-
-
-def test_the_default_table() -> None:
-    assert default_account("Ruter AS", Decimal("12")).account == "7140"
-    assert default_account("Scandic Hotels", Decimal("12")).category == "travel"
-    assert default_account("Rema 1000", Decimal("15")).account == "5990"
-    assert default_account("Telia Norge", Decimal("25")).account == "6900"
-    assert default_account(None, Decimal("25")).account == "7790"
-    assert default_account("Some Shop", Decimal("0")).category == "other"

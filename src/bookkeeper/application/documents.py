@@ -9,7 +9,6 @@ new and answers with the document already there. Proposals refer to a file by th
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from typing import Final
@@ -189,8 +188,3 @@ class Documents:
             if document is not None and data is not None:
                 return document, data
         raise NotFound(f"document {sha256[:64]} not found")
-
-
-def content_hash(content: bytes) -> str:
-    """The key a document is kept under."""
-    return hashlib.sha256(content).hexdigest()

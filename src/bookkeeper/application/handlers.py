@@ -35,7 +35,7 @@ from bookkeeper.application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from bookkeeper.application.projections import fold_proposal, pattern_from
+from bookkeeper.application.projections import fold_proposal, pattern_from, pattern_of
 from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.errors import InvalidProposal
@@ -51,7 +51,7 @@ from bookkeeper.domain.events import (
     event_type,
     payload_to_builtins,
 )
-from bookkeeper.domain.patterns import Pattern, best_match, normalise_merchant
+from bookkeeper.domain.patterns import best_match, normalise_merchant
 from bookkeeper.domain.proposals import (
     PendingEvent,
     Proposal,
@@ -300,16 +300,7 @@ class Handlers:
                 )
             # One read for both (one round trip on SQL).
             inputs = await uow.scoring.inputs(tenant, probe)
-            patterns = [
-                Pattern(
-                    merchant_key=p.merchant_key,
-                    merchant_name=p.merchant_name,
-                    account_code=p.account_code,
-                    vat_rate=p.vat_rate,
-                    suggestion_id=str(p.suggestion_id),
-                )
-                for p in inputs.patterns
-            ]
+            patterns = [pattern_of(p) for p in inputs.patterns]
             match = best_match(merchant, patterns) if patterns else None
             duplicates = tuple(str(d) for d in inputs.duplicates)
         return scoring.ScoringContext(

@@ -18,11 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import msgspec
 
+from bookkeeper.application.event_log import stamp
 from bookkeeper.application.ports import (
     Authorizer,
     BankAccount,
@@ -31,7 +32,6 @@ from bookkeeper.application.ports import (
     BooksProvider,
     Clock,
     Ids,
-    NewEvent,
     Principal,
     Purchase,
     UnitOfWorkFactory,
@@ -45,7 +45,6 @@ from bookkeeper.domain.events import (
     Payload,
     PurchasesQueriedData,
     TransactionsQueriedData,
-    event_type,
 )
 
 OSLO: Final = ZoneInfo("Europe/Oslo")
@@ -253,20 +252,15 @@ class Lookups:
         self, principal: Principal, type_name: str, data: Payload, source: str, backend: str
     ) -> uuid.UUID:
         """Append the query event in a stream of its own; its id."""
-        etype = event_type(type_name)
         event_id = self._ids.new_id()
-        metadata: dict[str, Any] = {"source": source, "backend": backend}
-        event = NewEvent(
-            id=event_id,
-            type=etype.name,
-            schema_version=etype.schema_version,
-            status=etype.status,
+        event = stamp(
+            type_name,
+            data,
+            event_id=event_id,
             actor=principal.actor,
-            data=data,
-            metadata=metadata,
-            parent_id=None,
+            at=self._clock.now(),
             correlation_id=event_id,
-            created_at=self._clock.now(),
+            metadata={"source": source, "backend": backend},
         )
         async with self._uow() as uow:
             await uow.events.append(principal.tenant_id, event_id, 0, [event])

@@ -3,14 +3,15 @@ propose.
 
     upload ──▶ Documents.upload (content hash) ──▶ earlier proposal for that hash? → it
         └──▶ DocumentExtractor.extract ──▶ DocumentExtracted (usage, a read-only record)
-        └──▶ Bank.events(date ± 3 days): |amount| = gross, same merchant
+        └──▶ Bank.events(date ± 3 days): |amount| = gross, same merchant (bank_matching)
         └──▶ Handlers.submit: ReceiptAttachment (bank match) · InvoiceRegistration (invoice)
                               · ExpenseRegistration (otherwise)
 
 The extraction is data (ADR 0002): text in a document cannot choose the kind (only the
 document type and a bank match the pipeline found itself do), the account (an applied
-pattern, else DEFAULT_ACCOUNTS) or the confidence (computed by the domain; the extractor's
-own estimate is passed as `proposer_confidence`, which can only lower it).
+pattern, else the NS 4102 default: domain.accounts) or the confidence (computed by the
+domain; the extractor's own estimate is passed as `proposer_confidence`, which can only
+lower it). Which bank event pays a document is domain.bank_matching's rule.
 
 A document is proposed once: its proposal's id is derived from the tenant and the content
 hash, so the same file again answers with the earlier proposal without a second extraction,
@@ -31,21 +32,22 @@ import msgspec
 from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.errors import IdempotencyConflict
+from bookkeeper.application.event_log import document_proposal_id, stamp
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import (
     Authorizer,
     BankProvider,
-    BankTransaction,
     Clock,
     DocumentExtractor,
     Extraction,
     Ids,
-    NewEvent,
     Principal,
     StoredDocument,
     UnitOfWorkFactory,
 )
-from bookkeeper.domain import money
+from bookkeeper.application.projections import pattern_of
+from bookkeeper.domain import bank_matching, money
+from bookkeeper.domain.accounts import DEFAULT_VAT_RATE, choose_account
 from bookkeeper.domain.confidence import Confidence
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
@@ -61,22 +63,9 @@ from bookkeeper.domain.events import (
     event_type,
     type_name,
 )
-from bookkeeper.domain.patterns import (
-    NEAR_MATCH_THRESHOLD,
-    Pattern,
-    best_match,
-    normalise_merchant,
-    same_merchant,
-    similarity,
-)
+from bookkeeper.domain.patterns import Pattern
 from bookkeeper.domain.review import ReviewDecision
 
-#: Namespace of the proposal ids derived from (tenant, document hash), fixed forever.
-DOCUMENT_PROPOSAL_NAMESPACE: Final = uuid.UUID("3d0b7c52-6f6e-4a43-9a1e-7c2f0e9b5d11")
-#: Days either side of the document date in which a bank event may be its payment.
-BANK_WINDOW_DAYS: Final = 3
-#: The VAT rate assumed when the document states none (with a warning).
-DEFAULT_VAT_RATE: Final = Decimal("25")
 #: Payment terms assumed for an invoice without a due date (with a warning).
 DEFAULT_PAYMENT_DAYS: Final = 14
 #: The highest extractor estimate passed on when the pipeline had to guess a field.
@@ -85,98 +74,6 @@ UNKNOWN_SUPPLIER: Final = "Unknown supplier"
 _MAX_TEXT: Final = 200
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
 _CENT: Final = Decimal("0.01")
-
-
-class DefaultAccount(msgspec.Struct, frozen=True, kw_only=True):
-    """Where a document goes when no applied pattern names its merchant."""
-
-    category: str
-    account: str
-    #: Whole words of the normalised merchant name that select this row.
-    keywords: frozenset[str] = frozenset()
-    #: VAT rates that select this row when no keyword did.
-    vat_rates: frozenset[Decimal] = frozenset()
-
-
-#: The fallback table (Norwegian standard chart, NS 4102), first match wins: keywords of the
-#: merchant's name, then the VAT rate, then the last row. A default is a starting point for
-#: the reviewer: without an applied pattern nothing is approved automatically.
-DEFAULT_ACCOUNTS: Final[tuple[DefaultAccount, ...]] = (
-    DefaultAccount(
-        category="travel",  # 7140 Reisekostnad, ikke oppgavepliktig
-        account="7140",
-        keywords=frozenset(
-            {
-                "ruter",
-                "vy",
-                "flytoget",
-                "sas",
-                "norwegian",
-                "wideroe",
-                "taxi",
-                "uber",
-                "bolt",
-                "hotel",
-                "hotell",
-                "scandic",
-                "thon",
-                "entur",
-                "skyss",
-                "atb",
-            }
-        ),
-    ),
-    DefaultAccount(
-        category="telecom",  # 6900 Telefon
-        account="6900",
-        keywords=frozenset({"telenor", "telia", "ice", "talkmore", "onecall"}),
-    ),
-    DefaultAccount(
-        category="software",  # 6540, as the approved Adobe pattern of the product stories
-        account="6540",
-        keywords=frozenset(
-            {
-                "adobe",
-                "google",
-                "microsoft",
-                "github",
-                "anthropic",
-                "openai",
-                "cloudflare",
-                "atlassian",
-                "slack",
-                "figma",
-                "notion",
-                "jetbrains",
-                "dropbox",
-                "zoom",
-            }
-        ),
-    ),
-    DefaultAccount(
-        category="travel",  # 12 %: passenger transport and hotels
-        account="7140",
-        vat_rates=frozenset({Decimal("12")}),
-    ),
-    DefaultAccount(
-        category="food",  # 15 %: food and drink for the staff — 5990 Annen personalkostnad
-        account="5990",
-        vat_rates=frozenset({Decimal("15")}),
-    ),
-    DefaultAccount(category="other", account="7790"),  # 7790 Annen kostnad
-)
-
-
-def default_account(merchant: str | None, vat_rate: Decimal) -> DefaultAccount:
-    """The row of DEFAULT_ACCOUNTS for a merchant name and a VAT rate."""
-    words = set(normalise_merchant(merchant).split()) if merchant else set()
-    for row in DEFAULT_ACCOUNTS:
-        if row.keywords & words:
-            return row
-    for row in DEFAULT_ACCOUNTS:
-        if vat_rate in row.vat_rates:
-            return row
-    return DEFAULT_ACCOUNTS[-1]
 
 
 class IncompleteDocument(DomainError):
@@ -216,11 +113,6 @@ class IntakeResult(msgspec.Struct, frozen=True, kw_only=True):
     #: The extractor's warnings and the pipeline's own (defaults it had to assume).
     warnings: tuple[str, ...] = ()
     bank_match: BankMatch | None = None
-
-
-def document_proposal_id(tenant_id: str, sha256: str) -> uuid.UUID:
-    """The id of the proposal made from one document of one tenant."""
-    return uuid.uuid5(DOCUMENT_PROPOSAL_NAMESPACE, f"{tenant_id}\x00{sha256}")
 
 
 class DocumentPipeline:
@@ -358,22 +250,18 @@ class DocumentPipeline:
             cost_usd=usage.cost_usd if usage is not None else Decimal("0"),
             warnings=tuple(w for w in (_text(x) for x in extraction.warnings) if w),
         )
-        etype = event_type("DocumentExtracted")
         event_id = self._ids.new_id()
         metadata: dict[str, Any] = {"filename": document.filename}
         if source:
             metadata["source"] = {k: v.replace("\x00", "") for k, v in source.items()}
-        event = NewEvent(
-            id=event_id,
-            type=etype.name,
-            schema_version=etype.schema_version,
-            status=etype.status,
+        event = stamp(
+            "DocumentExtracted",
+            data,
+            event_id=event_id,
             actor=principal.actor,
-            data=data,
-            metadata=metadata,
-            parent_id=None,
+            at=self._clock.now(),
             correlation_id=proposal_id,
-            created_at=self._clock.now(),
+            metadata=metadata,
         )
         async with self._uow() as uow:
             await uow.events.append(principal.tenant_id, event_id, 0, [event])
@@ -382,39 +270,18 @@ class DocumentPipeline:
     async def _patterns(self, tenant: str) -> list[Pattern]:
         async with self._uow() as uow:
             views = await uow.patterns.for_tenant(tenant)
-        return [
-            Pattern(
-                merchant_key=p.merchant_key,
-                merchant_name=p.merchant_name,
-                account_code=p.account_code,
-                vat_rate=p.vat_rate,
-                suggestion_id=str(p.suggestion_id),
-            )
-            for p in views
-        ]
+        return [pattern_of(p) for p in views]
 
     async def _bank_match(self, tenant: str, facts: _Facts) -> BankMatch | None:
-        """The bank event paying this document: within BANK_WINDOW_DAYS of its date, money
-        out of exactly the gross amount, from the same merchant; the nearest date wins, an
-        event without attachments before one that has them."""
+        """The bank event paying this document (the rules: domain.bank_matching)."""
         assert facts.merchant is not None
-        window = dt.timedelta(days=BANK_WINDOW_DAYS)
-        events = await self._bank(tenant).events(facts.date - window, facts.date + window)
-        key = normalise_merchant(facts.merchant)
-        candidates = [
-            t
-            for t in events
-            if t.amount < 0
-            and -t.amount == facts.gross
-            and t.currency.upper() == facts.currency
-            and abs((t.date - facts.date).days) <= BANK_WINDOW_DAYS
-            and _merchant_matches(key, t)
-        ]
-        if not candidates:
-            return None
-        best = min(
-            candidates, key=lambda t: (bool(t.attachments), abs((t.date - facts.date).days), t.id)
+        document = bank_matching.Payable(
+            gross=facts.gross, currency=facts.currency, date=facts.date, merchant=facts.merchant
         )
+        events = await self._bank(tenant).events(*bank_matching.window(facts.date))
+        best = bank_matching.best_payment(events, document)
+        if best is None:
+            return None
         return BankMatch(
             event_id=best.event_id or best.id,
             transaction_id=best.id,
@@ -434,24 +301,16 @@ class DocumentPipeline:
         source: dict[str, str] | None,
     ) -> tuple[ProposalData, bool]:
         """The payload to propose, and whether a value had to be assumed."""
-        guessed = False
-        pattern = best_match(facts.merchant, patterns) if facts.merchant else None
-        applied = pattern.pattern if pattern is not None else None
-        if facts.vat_rate is not None:
-            vat_rate = facts.vat_rate
-        elif applied is not None:
-            vat_rate = applied.vat_rate
-        else:
-            vat_rate = DEFAULT_VAT_RATE
-            guessed = True
+        choice = choose_account(facts.merchant, facts.vat_rate, patterns)
+        vat_rate = choice.vat_rate
+        guessed = choice.vat_rate_assumed
+        if guessed:
             facts.warnings.append(f"no VAT rate read; {DEFAULT_VAT_RATE} % assumed")
-        default = default_account(facts.merchant, vat_rate)
-        account = applied.account_code if applied is not None else default.account
         common: dict[str, Any] = {
             "amount": facts.gross,
             "date": facts.date,
             "vat_rate": vat_rate,
-            "account_code": account,
+            "account_code": choice.account_code,
             "currency": facts.currency,
             "vat_amount": facts.vat_amount,
             "document_hash": document.sha256,
@@ -493,7 +352,7 @@ class DocumentPipeline:
         return (
             ExpenseRegistrationData(
                 employee=_text(employee) or principal.subject,
-                category=default.category if applied is None else "pattern",
+                category=choice.category,
                 merchant_name=facts.merchant,
                 document_number=facts.document_number,
                 **common,
@@ -568,14 +427,6 @@ class _Facts:
             self.warnings.append("the lines could not be used; one line of the whole amount")
             return ()
         return tuple(items)
-
-
-def _merchant_matches(key: str, transaction: BankTransaction) -> bool:
-    for name in (transaction.merchant_name, transaction.description):
-        other = normalise_merchant(name) if name else ""
-        if other and (same_merchant(key, other) or similarity(key, other) >= NEAR_MATCH_THRESHOLD):
-            return True
-    return False
 
 
 def _text(value: str | None) -> str | None:

@@ -27,7 +27,7 @@ from bookkeeper.domain.events import (
     event_type,
     payload_to_builtins,
 )
-from bookkeeper.domain.patterns import normalise_merchant
+from bookkeeper.domain.patterns import Pattern, normalise_merchant
 from bookkeeper.domain.proposals import Proposal, counterparty
 
 
@@ -123,4 +123,15 @@ def pattern_from(view: ProposalView, events: Iterable[RecordedEvent]) -> Pattern
         approved_by=view.decided_by or "",
         applied_at=applied[-1].created_at,
         last_position=applied[-1].position,
+    )
+
+
+def pattern_of(view: PatternView) -> Pattern:
+    """The domain's Pattern of an applied pattern's row (what matching and scoring read)."""
+    return Pattern(
+        merchant_key=view.merchant_key,
+        merchant_name=view.merchant_name,
+        account_code=view.account_code,
+        vat_rate=view.vat_rate,
+        suggestion_id=str(view.suggestion_id),
     )

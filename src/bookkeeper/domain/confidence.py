@@ -20,7 +20,6 @@ Weights (sum 0.95 for a complete, consistent receipt of a known merchant, as in 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
@@ -270,8 +269,3 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         approved_pattern=approved_pattern,
         duplicate_of=tuple(context.duplicate_of),
     )
-
-
-def main_reasons(confidence: Confidence, limit: int = 3) -> Sequence[Reason]:
-    """The reasons with the largest effect, for a short message to a person."""
-    return sorted(confidence.reasons, key=lambda r: abs(r.effect), reverse=True)[:limit]

@@ -55,7 +55,6 @@ class FikenBooks:
         if not company_slug or "/" in company_slug:
             raise ValueError("a Fiken company slug is required")
         self._client = client
-        self._slug = company_slug
         self._base = f"/companies/{urllib.parse.quote(company_slug, safe='')}"
 
     # --- the company ----------------------------------------------------------------

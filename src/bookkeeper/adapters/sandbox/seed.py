@@ -12,14 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import uuid
 from decimal import Decimal
 from typing import Any, Final
 
 from bookkeeper.adapters.sandbox.store import NewFile, NewObject, Seed
-
-#: Namespace of the sandbox's deterministic ids (uuid5), fixed forever.
-SANDBOX_NAMESPACE: Final = uuid.UUID("2b0f7d3e-5c41-4e8a-9a57-6d1c0e9b4f21")
+from bookkeeper.application.event_log import sandbox_id
 
 BOOKS: Final = "books"
 BANK: Final = "bank"
@@ -88,11 +85,6 @@ RECEIPT_PDF: Final = (
     b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
     b"trailer<</Root 1 0 R>>\n%%EOF\n"
 )
-
-
-def sandbox_id(tenant_id: str, *parts: str) -> str:
-    """A stable UUID for one seeded object of one tenant."""
-    return str(uuid.uuid5(SANDBOX_NAMESPACE, "/".join((tenant_id, *parts))))
 
 
 def _number(tenant_id: str, salt: str, digits: int) -> int:

@@ -38,8 +38,8 @@ from bookkeeper.entrypoints.http.controllers.correlations import CorrelationCont
 from bookkeeper.entrypoints.http.controllers.documents import DocumentController
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
 from bookkeeper.entrypoints.http.controllers.exports import export_routes
+from bookkeeper.entrypoints.http.controllers.files import FileController
 from bookkeeper.entrypoints.http.controllers.health import HealthController
-from bookkeeper.entrypoints.http.controllers.intake import IntakeController
 from bookkeeper.entrypoints.http.controllers.ledger import (
     JournalEntryController,
     LedgerReportController,
@@ -113,8 +113,8 @@ def create_app(container: Container) -> Litestar:
             CorrelationController,
             PatternController,
             ReportController,
+            FileController,
             DocumentController,
-            IntakeController,
             JournalEntryController,
             LedgerReportController,
             BankController,

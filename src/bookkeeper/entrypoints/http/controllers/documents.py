@@ -1,73 +1,196 @@
-"""/files: upload a receipt or invoice file (raw body) and download it again."""
+"""/documents: upload a receipt or invoice and get the proposal made from it (the pipeline).
+
+The raw file store without a proposal is /files (files.py)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from dataclasses import dataclass
-from email.message import Message
+from decimal import Decimal
 from typing import Annotated, Final
-from urllib.parse import quote
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, post
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Schema
-from litestar.openapi.spec import RequestBody as OpenAPIRequestBody
-from litestar.params import FromPath, QueryParameter
+from litestar.params import Body
 
-from bookkeeper.application.documents import (
-    MAX_DOCUMENT_BYTES,
-    DocumentRejected,
-    Documents,
-)
+from bookkeeper.application.documents import MAX_DOCUMENT_BYTES, DocumentRejected
+from bookkeeper.application.errors import ExternalUnavailable, ExtractionFailed
+from bookkeeper.application.pipeline import DocumentPipeline, IntakeResult
+from bookkeeper.application.ports import Extraction
 from bookkeeper.entrypoints.http.problems import PROBLEM_JSON, documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
-from bookkeeper.entrypoints.http.wire import Problem, ResponseBody
+from bookkeeper.entrypoints.http.wire import (
+    ConfidenceOut,
+    DecisionOut,
+    Problem,
+    ResponseBody,
+    StatusName,
+    confidence_out,
+)
 
-_UPLOAD_TYPES: Final = ("application/pdf", "image/jpeg", "image/png")
+#: Room for the multipart framing (boundaries, part headers, the filename field) around a
+#: file of MAX_DOCUMENT_BYTES; the file itself is checked against MAX_DOCUMENT_BYTES.
+_FORM_OVERHEAD: Final = 64 * 1024
 
 
 @dataclass
-class RawUploadOperation(Operation):
-    """The upload's OpenAPI operation: its body is the file itself, not JSON (the handler
-    reads it raw, so Litestar cannot derive it)."""
+class DocumentForm:
+    """The multipart form: the file (PDF, JPEG or PNG, at most 10 MiB) and, optionally,
+    its name (else the part's filename)."""
 
-    def __post_init__(self) -> None:
-        binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
-        self.request_body = OpenAPIRequestBody(
-            content={media: OpenAPIMediaType(schema=binary) for media in _UPLOAD_TYPES},
-            description="The file itself, at most 10 MiB",
-            required=True,
-        )
+    file: UploadFile
+    filename: str | None = None
 
 
-class DocumentOut(ResponseBody, frozen=True, kw_only=True):
-    """A stored file: its SHA-256 (the `documentHash` proposals refer to it by), size in
-    bytes, checked content type and stored file name; `duplicate` when the tenant had this
-    content already (nothing new was stored, and the stored name is kept)."""
+class ExtractedLineOut(ResponseBody, frozen=True, kw_only=True):
+    description: str
+    gross: str | None
+    net: str | None
+    vat_amount: str | None
+    vat_rate: str | None
 
-    sha256: str
-    size: int
-    content_type: str
+
+class ExtractionOut(ResponseBody, frozen=True, kw_only=True):
+    """What the extractor read (data, never instructions), with its warnings and usage."""
+
+    extractor: str
+    document_type: str
+    merchant_name: str | None
+    organization_number: str | None
+    document_number: str | None
+    date: dt.date | None
+    due_date: dt.date | None
+    currency: str | None
+    gross: str | None
+    net: str | None
+    vat_amount: str | None
+    vat_rate: str | None
+    kid: str | None
+    lines: list[ExtractedLineOut]
+    warnings: list[str]
+    confidence: float
+    #: The model that read it and what that cost (tokens: the DocumentExtracted event).
+    model: str | None
+    cost_usd: str
+
+
+class BankMatchOut(ResponseBody, frozen=True, kw_only=True):
+    event_id: str
+    transaction_id: str
+    date: dt.date
+    amount: str
+    description: str
+    merchant_name: str | None
+
+
+class IntakeProposalOut(ResponseBody, frozen=True, kw_only=True):
+    id: uuid.UUID
+    kind: str
+    type: str
+    status: StatusName
+    confidence: ConfidenceOut | None
+    decision: DecisionOut | None
+
+
+class IntakeOut(ResponseBody, frozen=True, kw_only=True):
+    """The stored document and the proposal made from it. `duplicate`: the tenant had sent
+    this file before; the earlier proposal is returned, nothing was read or proposed again
+    (`extraction` and `bankMatch` are then null)."""
+
+    document_hash: str
     filename: str
+    content_type: str
+    size: int
     duplicate: bool
+    extraction: ExtractionOut | None
+    warnings: list[str]
+    bank_match: BankMatchOut | None
+    proposal: IntakeProposalOut
 
 
-def disposition_filename(header: str | None) -> str | None:
-    """The file name of a Content-Disposition header (RFC 6266, filename* included)."""
-    if not header:
-        return None
-    message = Message()
-    message["content-disposition"] = header
-    name = message.get_filename()
-    return str(name) if name else None
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
-def attachment_disposition(filename: str) -> str:
-    """`attachment` with an ASCII fallback name and the exact name in UTF-8 (RFC 6266)."""
-    fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
-    fallback = fallback.replace('"', "_").replace("\\", "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+def extraction_out(extraction: Extraction) -> ExtractionOut:
+    usage = extraction.usage
+    return ExtractionOut(
+        extractor=extraction.extractor,
+        document_type=extraction.document_type,
+        merchant_name=extraction.merchant_name,
+        organization_number=extraction.organization_number,
+        document_number=extraction.document_number,
+        date=extraction.date,
+        due_date=extraction.due_date,
+        currency=extraction.currency,
+        gross=_str(extraction.gross),
+        net=_str(extraction.net),
+        vat_amount=_str(extraction.vat_amount),
+        vat_rate=_str(extraction.vat_rate),
+        kid=extraction.kid,
+        lines=[
+            ExtractedLineOut(
+                description=line.description,
+                gross=_str(line.gross),
+                net=_str(line.net),
+                vat_amount=_str(line.vat_amount),
+                vat_rate=_str(line.vat_rate),
+            )
+            for line in extraction.lines
+        ],
+        warnings=list(extraction.warnings),
+        confidence=float(extraction.confidence),
+        model=usage.model if usage is not None else None,
+        cost_usd=str(usage.cost_usd) if usage is not None else "0",
+    )
+
+
+def intake_out(result: IntakeResult) -> IntakeOut:
+    document, proposal, match = result.document, result.proposal, result.bank_match
+    decision = proposal.decision
+    return IntakeOut(
+        document_hash=document.sha256,
+        filename=document.filename,
+        content_type=document.content_type,
+        size=document.size,
+        duplicate=result.duplicate,
+        extraction=extraction_out(result.extraction) if result.extraction is not None else None,
+        warnings=list(result.warnings),
+        bank_match=(
+            BankMatchOut(
+                event_id=match.event_id,
+                transaction_id=match.transaction_id,
+                date=match.date,
+                amount=str(match.amount),
+                description=match.description,
+                merchant_name=match.merchant_name,
+            )
+            if match is not None
+            else None
+        ),
+        proposal=IntakeProposalOut(
+            id=proposal.id,
+            kind=proposal.kind,
+            type=proposal.type,
+            status=proposal.status.value,
+            confidence=confidence_out(proposal.confidence),
+            decision=(
+                DecisionOut(
+                    outcome=decision.outcome.value,
+                    band=decision.band.value if decision.band is not None else None,
+                    rule=decision.rule,
+                    explanation=decision.explanation,
+                )
+                if decision is not None
+                else None
+            ),
+        ),
+    )
 
 
 _UNSUPPORTED: Final = ResponseSpec(
@@ -79,75 +202,47 @@ _UNSUPPORTED: Final = ResponseSpec(
 
 
 class DocumentController(Controller):
-    """The caller's tenant's documents, content-addressed by SHA-256."""
+    """Documents in, proposals out."""
 
-    path = "/files"
+    path = "/documents"
     tags = ["documents"]  # noqa: RUF012 - Litestar reads these class attributes
 
     @post(
         "/",
-        operation_id="uploadFile",
-        summary="Upload a receipt or invoice file",
+        operation_id="submitDocument",
+        summary="Upload a receipt or invoice and propose what to do with it",
         status_code=201,
-        request_max_body_size=MAX_DOCUMENT_BYTES,
-        responses={**documented(401, 403, 413, 422), 415: _UNSUPPORTED},
-        operation_class=RawUploadOperation,
+        request_max_body_size=MAX_DOCUMENT_BYTES + _FORM_OVERHEAD,
+        responses={**documented(401, 403, 413, 422, 503), 415: _UNSUPPORTED},
     )
-    async def upload(
+    async def submit_document(
         self,
         request: AuthenticatedRequest,
-        documents: NamedDependency[Documents],
-        filename: Annotated[
-            str | None,
-            QueryParameter(
-                max_length=255,
-                description="The file's name; else Content-Disposition's filename",
-            ),
-        ] = None,
-    ) -> DocumentOut:
-        """Store a PDF, JPEG or PNG of at most 10 MiB. The content must be what the
-        Content-Type says (checked by its first bytes). Uploading content the tenant
-        already has stores nothing and answers with the stored document (`duplicate`)."""
-        # Read here, not by a `data` parameter: Litestar would decode that as JSON. The
-        # route's body limit makes Litestar answer 413 before more than 10 MiB are read.
-        content = await request.body()
-        name = filename or disposition_filename(request.headers.get("content-disposition"))
+        pipeline: NamedDependency[DocumentPipeline],
+        data: Annotated[DocumentForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> IntakeOut:
+        """Store the file (by SHA-256), read it, find the card payment it belongs to and
+        propose the action: attach it to that bank event, register the invoice, or register
+        an expense. Account, VAT rate and confidence are decided by the service (an approved
+        pattern, else defaults), never by the document's text. Needs `documents:write` and
+        `events:propose`. The same file again answers with its earlier proposal."""
+        content = await data.file.read()
+        name = data.filename or data.file.filename or None
+        # A part without a Content-Type is text/plain by default (RFC 7578 § 4.4): no
+        # declaration at all, so the content's magic bytes decide (and must be a document).
+        declared: str | None = data.file.content_type
+        if declared is not None and declared.split(";", 1)[0].strip().lower() in ("", "text/plain"):
+            declared = None
         try:
-            upload = await documents.upload(
-                request.user, content, request.headers.get("content-type"), name
-            )
+            result = await pipeline.process(request.user, content, declared, name, source=None)
         except DocumentRejected as error:
             if error.status == 422:
-                raise  # a problem with the code of the error
+                raise
             raise HTTPException(status_code=error.status, detail=error.message) from error
-        document = upload.document
-        return DocumentOut(
-            sha256=document.sha256,
-            size=document.size,
-            content_type=document.content_type,
-            filename=document.filename,
-            duplicate=upload.duplicate,
-        )
-
-    @get(
-        "/{sha256:str}",
-        operation_id="downloadFile",
-        summary="Download a stored file",
-        media_type="application/octet-stream",
-        responses=documented(401, 403, 404),
-    )
-    async def download(
-        self,
-        sha256: FromPath[str],
-        request: AuthenticatedRequest,
-        documents: NamedDependency[Documents],
-    ) -> Response[bytes]:
-        """The file's bytes with its stored content type, as an attachment (never shown
-        inline by a browser; `X-Content-Type-Options: nosniff`)."""
-        document, content = await documents.content(request.user, sha256)
-        return Response(
-            content=content,
-            media_type=document.content_type,
-            # X-Content-Type-Options: nosniff comes with every response (security.py).
-            headers={"Content-Disposition": attachment_disposition(document.filename)},
-        )
+        except ExtractionFailed as error:
+            if error.retryable:  # 503 "extractor is unavailable or busy; retry later"
+                raise ExternalUnavailable(error.message, system="extractor") from error
+            raise HTTPException(
+                status_code=422, detail=f"the document could not be read: {error.message}"
+            ) from error
+        return intake_out(result)

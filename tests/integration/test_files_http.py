@@ -24,12 +24,6 @@ def upload_headers(api: Api, content_type: str, **extra: str) -> dict[str, str]:
     return api.agent | {"Content-Type": content_type} | extra
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> Api:  # type: ignore[misc]
-    async with running_api(tmp_path) as running:
-        yield running
-
-
 async def upload_and_download(api: Api) -> None:
     created = await api.client.post(
         FILES,

@@ -1,0 +1,106 @@
+"""Which bank event pays a document.
+
+A receipt is matched to the card payment it records: money out of exactly the document's
+gross amount, in its currency, within WINDOW_DAYS days of its date, from the same merchant
+(by the event's merchant name or its description, compared as merchant patterns are). Among
+several such events the one without attachments comes first (a receipt is missing there),
+then the nearest date, then the lowest id, so the choice does not depend on the bank's order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from decimal import Decimal
+from typing import Final, Protocol, TypeVar
+
+import msgspec
+
+from bookkeeper.domain.patterns import (
+    NEAR_MATCH_THRESHOLD,
+    normalise_merchant,
+    same_merchant,
+    similarity,
+)
+
+#: Days either side of the document date in which a bank event may be its payment.
+WINDOW_DAYS: Final = 3
+
+
+class BankEvent(Protocol):
+    """What matching reads of a bank event (a booked transaction or a pending one);
+    amounts are negative for money out."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def date(self) -> dt.date: ...
+
+    @property
+    def amount(self) -> Decimal: ...
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def merchant_name(self) -> str | None: ...
+
+    @property
+    def attachments(self) -> Collection[object]: ...
+
+
+E = TypeVar("E", bound=BankEvent)
+
+
+class Payable(msgspec.Struct, frozen=True, kw_only=True):
+    """The document to find the payment of: its gross amount (positive), currency, date
+    and merchant name."""
+
+    gross: Decimal
+    currency: str
+    date: dt.date
+    merchant: str
+
+
+def window(date: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day (inclusive) on which the payment of a document of `date` may
+    have been made."""
+    days = dt.timedelta(days=WINDOW_DAYS)
+    return date - days, date + days
+
+
+def merchant_matches(key: str, event: BankEvent) -> bool:
+    """True when the event's merchant name or description names the merchant of the
+    normalised `key`: the same merchant, or a near match."""
+    for name in (event.merchant_name, event.description):
+        other = normalise_merchant(name) if name else ""
+        if other and (same_merchant(key, other) or similarity(key, other) >= NEAR_MATCH_THRESHOLD):
+            return True
+    return False
+
+
+def pays(event: BankEvent, document: Payable) -> bool:
+    """True when the event may be the payment of the document."""
+    return (
+        event.amount < 0
+        and -event.amount == document.gross
+        and event.currency.upper() == document.currency
+        and abs((event.date - document.date).days) <= WINDOW_DAYS
+        and merchant_matches(normalise_merchant(document.merchant), event)
+    )
+
+
+def best_payment(events: Iterable[E], document: Payable) -> E | None:
+    """The event paying the document, if any: among those that may, one without
+    attachments before one with, then the nearest date, then the lowest id."""
+    candidates = [e for e in events if pays(e, document)]
+    if not candidates:
+        return None
+    return min(
+        candidates,
+        key=lambda e: (bool(e.attachments), abs((e.date - document.date).days), e.id),
+    )
