@@ -35,12 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 import bookkeeper
-from bookkeeper.adapters.sql.unit_of_work import (
-    RulesCache,
-    SqlUnitOfWork,
-    Statements,
-    storage_error,
-)
+from bookkeeper.adapters.sql.session import storage_error
+from bookkeeper.adapters.sql.tenant_settings import RulesCache
+from bookkeeper.adapters.sql.unit_of_work import SqlUnitOfWork
 from bookkeeper.adapters.sql.urls import DatabaseUrl, redact_url, sqlite_on_connect
 from bookkeeper.application.ports import UnitOfWork
 
@@ -107,7 +104,6 @@ class SqlDatabase:
         self._max_overflow = max_overflow
         self._echo = echo
         self._engine: AsyncEngine | None = None
-        self.statements = Statements(self.dialect)
         self.rules_cache = RulesCache()
         self._turn: asyncio.Lock | None = None
         self._turn_holder: asyncio.Task[Any] | None = None
