@@ -1,12 +1,15 @@
 """In-memory adapters of the storage ports: the reference for the contract tests and the
 fast unit tests. Transactional like the real ones: nothing is visible before commit, and
 commit re-checks the expected versions so concurrent units of work conflict the same way.
+Like the SQL unit of work, a unit hands the events it committed to `after_commit` when it
+ends (a failure there is logged by "bookkeeper.dispatch", never raised).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from typing import Self
 from bookkeeper.adapters.memory_ledger import LedgerState, MemoryLedger
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.application.ports import (
+    AfterCommit,
     ApprovalCounts,
     DocumentStore,
     DuplicateProbe,
@@ -36,6 +40,9 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.domain.events import Status
 from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
+
+#: Where a failed hand-over of committed events is logged (as by the SQL unit of work).
+dispatch_log = logging.getLogger("bookkeeper.dispatch")
 
 
 @dataclass
@@ -394,8 +401,11 @@ class MemoryDocuments:
 
 
 class MemoryUnitOfWork:
-    def __init__(self, db: MemoryDatabase) -> None:
+    def __init__(self, db: MemoryDatabase, after_commit: AfterCommit | None = None) -> None:
         self._db = db
+        self._after_commit = after_commit
+        #: Events of the commits so far, in commit order, to hand over on leaving.
+        self._committed: list[RecordedEvent] = []
         self.appends: list[_StagedAppend] = []
         self.staged_events: list[RecordedEvent] = []
         self.staged_proposals: dict[uuid.UUID, ProposalView] = {}
@@ -413,6 +423,7 @@ class MemoryUnitOfWork:
         self.documents: DocumentStore = MemoryDocuments(db, self)
 
     async def __aenter__(self) -> Self:
+        self._committed = []
         return self
 
     async def __aexit__(
@@ -422,6 +433,15 @@ class MemoryUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self._reset()
+        committed, self._committed = self._committed, []
+        if committed and self._after_commit is not None:
+            try:
+                await self._after_commit(committed)
+            except Exception:
+                dispatch_log.exception(
+                    "handing over %d committed events failed (they stay committed)",
+                    len(committed),
+                )
 
     def _reset(self) -> None:
         self.appends.clear()
@@ -466,14 +486,18 @@ class MemoryUnitOfWork:
         self._ledger.apply()
         for key, document in self.staged_documents.items():
             db.documents.setdefault(key, document)
+        self._committed.extend(self.staged_events)
         self._reset()
 
 
 class MemoryUnitOfWorkFactory:
     """Callable that opens a unit of work on one shared in-memory database."""
 
-    def __init__(self, db: MemoryDatabase | None = None) -> None:
+    def __init__(
+        self, db: MemoryDatabase | None = None, after_commit: AfterCommit | None = None
+    ) -> None:
         self.db = db or MemoryDatabase()
+        self.after_commit = after_commit
 
     def __call__(self) -> MemoryUnitOfWork:
-        return MemoryUnitOfWork(self.db)
+        return MemoryUnitOfWork(self.db, self.after_commit)

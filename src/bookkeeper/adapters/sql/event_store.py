@@ -13,6 +13,9 @@ the differences are only in how they are reached:
   so a too-high expected version cannot leave a gap.
 * A unit of work appends to one stream, so no deadlock or serialization failure arises.
 * An append that failed half-way makes the transaction rollback-only.
+
+The store keeps what it appended (`appended`) for its unit of work, which hands the events
+it committed over after commit (see unit_of_work).
 """
 
 from __future__ import annotations
@@ -194,6 +197,9 @@ class SqlEventStore:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
         self._sql = statements_for(tx.dialect)
+        #: Every event appended in this transaction since the unit last committed, in
+        #: order (the unit of work moves them to its committed events on commit).
+        self.appended: list[RecordedEvent] = []
 
     async def append(
         self,
@@ -246,7 +252,7 @@ class SqlEventStore:
                 self._tx.rollback_only(error)
                 raise error
             positions.append(inserted[0][0])
-        return [
+        recorded = [
             RecordedEvent(
                 position=position,
                 id=e.id,
@@ -265,6 +271,8 @@ class SqlEventStore:
             )
             for index, (e, position) in enumerate(zip(events, positions, strict=True))
         ]
+        self.appended.extend(recorded)
+        return recorded
 
     async def _refusal(
         self, event_id: uuid.UUID, stream_id: uuid.UUID, expected_version: int

@@ -3,10 +3,18 @@
 Semantics are those of `bookkeeper.adapters.memory` (the contract tests hold both to them).
 The transaction and the psycopg fast path are in `session`; each store owns its table's
 statements (event_store, proposals, patterns, scoring, tenant_settings, documents, ledger).
+
+The events appended in the unit are handed over after commit: each successful `commit()`
+moves what was appended since into the committed events, and on leaving `async with`,
+once the connection is back in the pool and (SQLite) the writer's turn is given up, they
+go to `after_commit` in commit order, if any. A failure there is logged
+("bookkeeper.dispatch"), never raised: the unit's work is durable whatever the receiver
+does. A unit rolled back hands over nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -21,14 +29,19 @@ from bookkeeper.adapters.sql.scoring import SqlScoring
 from bookkeeper.adapters.sql.session import Connector, SqlSession
 from bookkeeper.adapters.sql.tenant_settings import RulesCache, SqlTenantSettings
 from bookkeeper.application.ports import (
+    AfterCommit,
     DocumentStore,
     EventStore,
     LedgerProjection,
     PatternProjection,
     ProposalProjection,
+    RecordedEvent,
     ScoringReads,
     TenantSettings,
 )
+
+#: Where a failed hand-over of committed events is logged.
+dispatch_log = logging.getLogger("bookkeeper.dispatch")
 
 
 class UnitDatabase(Connector, Protocol):
@@ -42,9 +55,13 @@ class UnitDatabase(Connector, Protocol):
 class SqlUnitOfWork:
     """One transaction on one pooled connection, and every store on it."""
 
-    def __init__(self, database: UnitDatabase) -> None:
+    def __init__(self, database: UnitDatabase, after_commit: AfterCommit | None = None) -> None:
         self._session = session = SqlSession(database)
-        self.events: EventStore = SqlEventStore(session)
+        self._after_commit = after_commit
+        self._events = SqlEventStore(session)
+        #: Events of the commits so far, in commit order, to hand over on leaving.
+        self._committed: list[RecordedEvent] = []
+        self.events: EventStore = self._events
         self.proposals: ProposalProjection = SqlProposals(session)
         self.patterns: PatternProjection = SqlPatterns(session)
         self.settings: TenantSettings = SqlTenantSettings(session, database.rules_cache)
@@ -54,6 +71,8 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> Self:
         await self._session.begin()
+        self._events.appended.clear()
+        self._committed = []
         return self
 
     async def __aexit__(
@@ -62,11 +81,21 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._session.end()
+        try:
+            await self._session.end()
+        finally:
+            self._events.appended.clear()  # never committed: rolled back
+            committed, self._committed = self._committed, []
+            if committed and self._after_commit is not None:
+                await _hand_over(self._after_commit, committed)
 
     async def commit(self) -> None:
         """Make everything done in this unit durable at once."""
         await self._session.commit()
+        appended = self._events.appended
+        if appended:
+            self._committed.extend(appended)
+            appended.clear()
 
     def rollback_only(self, error: BaseException) -> None:
         """Refuse to commit this unit of work: part of it must not become durable."""
@@ -75,3 +104,13 @@ class SqlUnitOfWork:
     async def execute(self, statement: Executable, params: Any = None) -> Any:
         """Run one statement in this unit's transaction (through SQLAlchemy)."""
         return await self._session.execute(statement, params)
+
+
+async def _hand_over(after_commit: AfterCommit, committed: list[RecordedEvent]) -> None:
+    """Give the committed events to `after_commit`; its failure is logged, never raised."""
+    try:
+        await after_commit(committed)
+    except Exception:
+        dispatch_log.exception(
+            "handing over %d committed events failed (they stay committed)", len(committed)
+        )
