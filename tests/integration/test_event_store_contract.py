@@ -1,5 +1,6 @@
-"""Contract of the storage ports (EventStore, projections, settings, UnitOfWork), one suite
-run against every adapter: in-memory (the reference), SQLite and PostgreSQL.
+"""Contract of the storage ports (EventStore, projections, settings, tracking positions,
+UnitOfWork and its hand-over of committed events), one suite run against every adapter:
+in-memory (the reference), SQLite and PostgreSQL.
 
 Only behaviour the port promises is asserted here; what a single engine adds (triggers,
 pools, locking) is tested beside it in test_sql_* and test_postgres_*.
@@ -37,6 +38,7 @@ from bookkeeper.application.ports import (
     ScoringInputs,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.events import (
     CATALOGUE,
     AccountBalance,
@@ -1076,6 +1078,108 @@ async def test_clear_empties_the_projections_but_not_the_log(backend: Backend) -
 async def test_a_tenant_without_settings_gets_the_default_rules(backend: Backend) -> None:
     async with backend.factory() as uow:
         assert await uow.settings.review_rules(ACME) == DEFAULT_RULES
+
+
+# --- tracking positions -------------------------------------------------------------------
+
+
+async def position(backend: Backend, subscriber: str) -> int:
+    async with backend.factory() as uow:
+        return await uow.tracking.position(subscriber)
+
+
+async def test_a_subscriber_starts_at_position_zero(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        assert await uow.tracking.position("ledger") == 0
+        assert await uow.tracking.all() == {}
+
+
+async def test_advance_moves_a_subscriber_from_zero_and_then_on(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 5) is True
+        assert await uow.tracking.position("mailer") == 5  # its own, uncommitted
+        await uow.commit()
+    assert await position(backend, "mailer") == 5
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 5, 9) is True
+        await uow.commit()
+    assert await position(backend, "mailer") == 9
+
+
+async def test_an_advance_from_a_stale_position_is_refused_and_writes_nothing(
+    backend: Backend,
+) -> None:
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 5) is True
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 7) is False  # not from 0 any more
+        assert await uow.tracking.advance("mailer", 3, 7) is False
+        assert await uow.tracking.position("mailer") == 5
+        await uow.commit()
+    assert await position(backend, "mailer") == 5
+
+
+async def test_an_advance_left_without_commit_is_not_kept(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 5) is True
+    assert await position(backend, "mailer") == 0
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 3) is True
+        await uow.commit()
+    assert await position(backend, "mailer") == 3
+
+
+async def test_all_is_every_subscribers_position(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("publisher", 0, 8)
+        assert await uow.tracking.advance("ledger", 0, 3)
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("ledger", 3, 4)
+        assert await uow.tracking.all() == {"ledger": 4, "publisher": 8}
+
+
+async def test_concurrent_advances_from_one_position_have_one_winner(
+    interleaving_backend: Backend,
+) -> None:
+    backend = interleaving_backend
+    for start, (won, lost) in ((0, (5, 6)), (5, (9, 10))):
+        async with backend.factory() as first, backend.factory() as second:
+            assert await first.tracking.advance("mailer", start, won) is True
+            # The second waits for the first (PostgreSQL: its row lock), then finds the
+            # position moved.
+            pending = asyncio.create_task(second.tracking.advance("mailer", start, lost))
+            await asyncio.sleep(0.05)
+            assert not pending.done()
+            await first.commit()
+            assert await pending is False
+            await second.commit()
+        assert await position(backend, "mailer") == won
+
+
+async def test_an_advance_waiting_for_one_rolled_back_succeeds(
+    interleaving_backend: Backend,
+) -> None:
+    backend = interleaving_backend
+    async with backend.factory() as second:
+        async with backend.factory() as first:
+            assert await first.tracking.advance("mailer", 0, 5) is True
+            pending = asyncio.create_task(second.tracking.advance("mailer", 0, 6))
+            await asyncio.sleep(0.05)
+            assert not pending.done()
+        assert await pending is True
+        await second.commit()
+    assert await position(backend, "mailer") == 6
+
+
+async def test_a_replay_leaves_tracking_positions_alone(backend: Backend) -> None:
+    await append(backend, ACME, uuid.uuid4(), 0, new_event())
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 1)
+        await uow.commit()
+    await rebuild_projections(backend.factory)
+    assert await position(backend, "mailer") == 1
 
 
 # --- events handed over after commit ----------------------------------------------------

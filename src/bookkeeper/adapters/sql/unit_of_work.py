@@ -2,7 +2,8 @@
 
 Semantics are those of `bookkeeper.adapters.memory` (the contract tests hold both to them).
 The transaction and the psycopg fast path are in `session`; each store owns its table's
-statements (event_store, proposals, patterns, scoring, tenant_settings, documents, ledger).
+statements (event_store, proposals, patterns, scoring, tenant_settings, documents, ledger,
+tracking).
 
 The events appended in the unit are handed over after commit: each successful `commit()`
 moves what was appended since into the committed events, and on leaving `async with`,
@@ -28,6 +29,7 @@ from bookkeeper.adapters.sql.proposals import SqlProposals
 from bookkeeper.adapters.sql.scoring import SqlScoring
 from bookkeeper.adapters.sql.session import Connector, SqlSession
 from bookkeeper.adapters.sql.tenant_settings import RulesCache, SqlTenantSettings
+from bookkeeper.adapters.sql.tracking import SqlTracking
 from bookkeeper.application.ports import (
     AfterCommit,
     DocumentStore,
@@ -38,6 +40,7 @@ from bookkeeper.application.ports import (
     RecordedEvent,
     ScoringReads,
     TenantSettings,
+    TrackingStore,
 )
 
 #: Where a failed hand-over of committed events is logged.
@@ -68,6 +71,7 @@ class SqlUnitOfWork:
         self.scoring: ScoringReads = SqlScoring(session)
         self.documents: DocumentStore = SqlDocuments(session)
         self.ledger: LedgerProjection = SqlLedger(session)
+        self.tracking: TrackingStore = SqlTracking(session)
 
     async def __aenter__(self) -> Self:
         await self._session.begin()
