@@ -1,5 +1,6 @@
-"""Contract of the storage ports (EventStore, projections, settings, UnitOfWork), one suite
-run against every adapter: in-memory (the reference), SQLite and PostgreSQL.
+"""Contract of the storage ports (EventStore, projections, settings, tracking positions,
+UnitOfWork and its hand-over of committed events), one suite run against every adapter:
+in-memory (the reference), SQLite and PostgreSQL.
 
 Only behaviour the port promises is asserted here; what a single engine adds (triggers,
 pools, locking) is tested beside it in test_sql_* and test_postgres_*.
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
@@ -24,6 +26,7 @@ from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.application.ports import (
+    AfterCommit,
     ApprovalCounts,
     DuplicateProbe,
     EventFilter,
@@ -35,6 +38,7 @@ from bookkeeper.application.ports import (
     ScoringInputs,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.events import (
     CATALOGUE,
     AccountBalance,
@@ -82,6 +86,8 @@ class Backend:
     committed_ids: Callable[[], Awaitable[set[uuid.UUID]]]
     #: Whether two units of work may be open at once in one task (SQLite serialises them).
     interleaves: bool
+    #: A factory of units of work on the same database that hand their committed events over.
+    handing_over: Callable[[AfterCommit], UnitOfWorkFactory]
 
 
 def _memory_backend() -> Backend:
@@ -90,9 +96,14 @@ def _memory_backend() -> Backend:
     async def committed() -> set[uuid.UUID]:
         return set(factory.db.by_id)
 
+    def handing_over(after_commit: AfterCommit) -> UnitOfWorkFactory:
+        return cast(UnitOfWorkFactory, MemoryUnitOfWorkFactory(factory.db, after_commit))
+
     # cast: mypy finds MemoryUnitOfWork's concrete attribute types incompatible with the
     # protocol's mutable ones (invariance), though it satisfies the port at run time.
-    return Backend("memory", cast(UnitOfWorkFactory, factory), committed, interleaves=True)
+    return Backend(
+        "memory", cast(UnitOfWorkFactory, factory), committed, True, handing_over=handing_over
+    )
 
 
 def _sqlite_committed(url: str) -> Callable[[], Awaitable[set[uuid.UUID]]]:
@@ -135,6 +146,7 @@ async def _open_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend
             database.uow_factory(),
             committed,
             interleaves=database.dialect == "postgresql",
+            handing_over=database.uow_factory,
         )
     finally:
         await database.dispose()
@@ -1066,3 +1078,209 @@ async def test_clear_empties_the_projections_but_not_the_log(backend: Backend) -
 async def test_a_tenant_without_settings_gets_the_default_rules(backend: Backend) -> None:
     async with backend.factory() as uow:
         assert await uow.settings.review_rules(ACME) == DEFAULT_RULES
+
+
+# --- tracking positions -------------------------------------------------------------------
+
+
+async def position(backend: Backend, subscriber: str) -> int:
+    async with backend.factory() as uow:
+        return await uow.tracking.position(subscriber)
+
+
+async def test_a_subscriber_starts_at_position_zero(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        assert await uow.tracking.position("ledger") == 0
+        assert await uow.tracking.all() == {}
+
+
+async def test_advance_moves_a_subscriber_from_zero_and_then_on(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 5) is True
+        assert await uow.tracking.position("mailer") == 5  # its own, uncommitted
+        await uow.commit()
+    assert await position(backend, "mailer") == 5
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 5, 9) is True
+        await uow.commit()
+    assert await position(backend, "mailer") == 9
+
+
+async def test_an_advance_from_a_stale_position_is_refused_and_writes_nothing(
+    backend: Backend,
+) -> None:
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 5) is True
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 7) is False  # not from 0 any more
+        assert await uow.tracking.advance("mailer", 3, 7) is False
+        assert await uow.tracking.position("mailer") == 5
+        await uow.commit()
+    assert await position(backend, "mailer") == 5
+
+
+async def test_an_advance_left_without_commit_is_not_kept(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 5) is True
+    assert await position(backend, "mailer") == 0
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 3) is True
+        await uow.commit()
+    assert await position(backend, "mailer") == 3
+
+
+async def test_all_is_every_subscribers_position(backend: Backend) -> None:
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("publisher", 0, 8)
+        assert await uow.tracking.advance("ledger", 0, 3)
+        await uow.commit()
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("ledger", 3, 4)
+        assert await uow.tracking.all() == {"ledger": 4, "publisher": 8}
+
+
+async def test_concurrent_advances_from_one_position_have_one_winner(
+    interleaving_backend: Backend,
+) -> None:
+    backend = interleaving_backend
+    for start, (won, lost) in ((0, (5, 6)), (5, (9, 10))):
+        async with backend.factory() as first, backend.factory() as second:
+            assert await first.tracking.advance("mailer", start, won) is True
+            # The second waits for the first (PostgreSQL: its row lock), then finds the
+            # position moved.
+            pending = asyncio.create_task(second.tracking.advance("mailer", start, lost))
+            await asyncio.sleep(0.05)
+            assert not pending.done()
+            await first.commit()
+            assert await pending is False
+            await second.commit()
+        assert await position(backend, "mailer") == won
+
+
+async def test_an_advance_waiting_for_one_rolled_back_succeeds(
+    interleaving_backend: Backend,
+) -> None:
+    backend = interleaving_backend
+    async with backend.factory() as second:
+        async with backend.factory() as first:
+            assert await first.tracking.advance("mailer", 0, 5) is True
+            pending = asyncio.create_task(second.tracking.advance("mailer", 0, 6))
+            await asyncio.sleep(0.05)
+            assert not pending.done()
+        assert await pending is True
+        await second.commit()
+    assert await position(backend, "mailer") == 6
+
+
+async def test_a_replay_leaves_tracking_positions_alone(backend: Backend) -> None:
+    await append(backend, ACME, uuid.uuid4(), 0, new_event())
+    async with backend.factory() as uow:
+        assert await uow.tracking.advance("mailer", 0, 1)
+        await uow.commit()
+    await rebuild_projections(backend.factory)
+    assert await position(backend, "mailer") == 1
+
+
+# --- events handed over after commit ----------------------------------------------------
+
+
+class Receiver:
+    """An after_commit that keeps what it is given, and checks on each call that the unit
+    has let go of the database: another unit of work can open and sees the events
+    committed (on SQLite it would otherwise wait for the writer's turn of its own task)."""
+
+    def __init__(self, backend: Backend, *, fail: bool = False) -> None:
+        self.calls: list[list[RecordedEvent]] = []
+        self.fail = fail
+        self.factory = backend.handing_over(self)
+
+    async def __call__(self, events: Sequence[RecordedEvent]) -> None:
+        async with self.factory() as uow:
+            for event in events:
+                assert await uow.events.get(event.tenant_id, event.id) == event
+        self.calls.append(list(events))
+        if self.fail:
+            raise ValueError("the receiver failed")
+
+
+async def test_committed_events_are_handed_over_once_after_the_unit_ends_in_order(
+    backend: Backend,
+) -> None:
+    receiver = Receiver(backend)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    async with receiver.factory() as uow:
+        recorded = await uow.events.append(ACME, first, 0, [new_event(), new_event()])
+        recorded += await uow.events.append(GLOBEX, second, 0, [new_event()])
+        await uow.commit()
+        assert receiver.calls == []  # not before the unit ends
+    assert receiver.calls == [recorded]
+    assert [e.position for e in recorded] == sorted(e.position for e in recorded)
+    async with receiver.factory() as uow:  # a unit that commits no event hands over nothing
+        await uow.proposals.upsert(proposal_view())
+        await uow.commit()
+    assert receiver.calls == [recorded]
+
+
+async def test_a_unit_rolled_back_hands_over_nothing(backend: Backend) -> None:
+    receiver = Receiver(backend)
+    async with receiver.factory() as uow:
+        await uow.events.append(ACME, uuid.uuid4(), 0, [new_event()])
+
+    async def failing() -> None:
+        async with receiver.factory() as uow:
+            await uow.events.append(ACME, uuid.uuid4(), 0, [new_event()])
+            raise RuntimeError("failed before commit")
+
+    with pytest.raises(RuntimeError, match="before commit"):
+        await failing()
+    assert receiver.calls == []
+    assert await backend.committed_ids() == set()
+
+
+async def test_events_committed_before_an_exception_are_handed_over(backend: Backend) -> None:
+    receiver = Receiver(backend)
+    stream = uuid.uuid4()
+    recorded: list[RecordedEvent] = []
+
+    async def failing() -> None:
+        async with receiver.factory() as uow:
+            recorded.extend(await uow.events.append(ACME, stream, 0, [new_event()]))
+            await uow.commit()
+            await uow.events.append(ACME, stream, 1, [new_event()])
+            raise RuntimeError("failed after commit")
+
+    with pytest.raises(RuntimeError, match="after commit"):
+        await failing()
+    assert receiver.calls == [recorded]
+    assert await backend.committed_ids() == {recorded[0].id}
+
+
+async def test_two_commits_in_one_unit_hand_over_both_batches_in_commit_order(
+    backend: Backend,
+) -> None:
+    receiver = Receiver(backend)
+    stream = uuid.uuid4()
+    async with receiver.factory() as uow:
+        first = await uow.events.append(ACME, stream, 0, [new_event()])
+        await uow.commit()
+        second = await uow.events.append(ACME, stream, 1, [new_event(), new_event()])
+        await uow.commit()
+        await uow.events.append(ACME, stream, 3, [new_event()])  # never committed
+    assert receiver.calls == [first + second]
+    assert {e.id for e in first + second} == await backend.committed_ids()
+
+
+async def test_a_failing_after_commit_is_logged_and_undoes_nothing(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver = Receiver(backend, fail=True)
+    with caplog.at_level(logging.ERROR, logger="bookkeeper.dispatch"):
+        async with receiver.factory() as uow:
+            recorded = await uow.events.append(ACME, uuid.uuid4(), 0, [new_event()])
+            await uow.commit()
+    assert receiver.calls == [recorded]
+    assert await backend.committed_ids() == {recorded[0].id}
+    [record] = [r for r in caplog.records if r.name == "bookkeeper.dispatch"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None and isinstance(record.exc_info[1], ValueError)

@@ -474,6 +474,7 @@ async def test_the_bi_role_reads_the_views_and_nothing_else(postgres_url: str) -
             "SELECT * FROM proposals",
             "SELECT * FROM journal_lines",
             "SELECT * FROM ledger_daily",
+            "SELECT * FROM tracking",
             "INSERT INTO ledger_daily VALUES ('acme', '1920', '2026-01-01', 1, 0)",
             "INSERT INTO bi_proposals (proposal_id) VALUES (gen_random_uuid())",
             "DELETE FROM bi_proposals",

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from bookkeeper.adapters.sql import SqlDatabase, migrations_dir, redact_url
 from bookkeeper.adapters.sql.database import alembic_config
 from bookkeeper.adapters.sql.schema import tenant_settings
-from bookkeeper.adapters.sql.unit_of_work import SqlTenantSettings
+from bookkeeper.adapters.sql.tenant_settings import SqlTenantSettings
 from bookkeeper.application.errors import DuplicateEvent, StorageUnavailable
 from bookkeeper.domain.events import Kind
 from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules

@@ -1,12 +1,16 @@
 """In-memory adapters of the storage ports: the reference for the contract tests and the
 fast unit tests. Transactional like the real ones: nothing is visible before commit, and
 commit re-checks the expected versions so concurrent units of work conflict the same way.
+Like the SQL unit of work, a unit hands the events it committed to `after_commit` when it
+ends (a failure there is logged by "bookkeeper.dispatch", never raised).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +20,7 @@ from typing import Self
 from bookkeeper.adapters.memory_ledger import LedgerState, MemoryLedger
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.application.ports import (
+    AfterCommit,
     ApprovalCounts,
     DocumentStore,
     DuplicateProbe,
@@ -33,9 +38,13 @@ from bookkeeper.application.ports import (
     ScoringReads,
     StoredDocument,
     TenantSettings,
+    TrackingStore,
 )
 from bookkeeper.domain.events import Status
 from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
+
+#: Where a failed hand-over of committed events is logged (as by the SQL unit of work).
+dispatch_log = logging.getLogger("bookkeeper.dispatch")
 
 
 @dataclass
@@ -54,6 +63,11 @@ class MemoryDatabase:
     documents: dict[tuple[str, str], tuple[StoredDocument, bytes]] = field(default_factory=dict)
     #: Proposals claimed by an open unit of work (claim_due), as FOR UPDATE SKIP LOCKED.
     claimed: dict[uuid.UUID, object] = field(default_factory=dict)
+    #: Tracking positions by subscriber (0 when absent).
+    tracking: dict[str, int] = field(default_factory=dict)
+    #: Subscribers an open unit of work has advanced, as the row lock of SQL's UPDATE: the
+    #: owning unit, and what is set when it ends (another unit's advance waits for it).
+    tracking_locks: dict[str, tuple[object, asyncio.Event]] = field(default_factory=dict)
 
     def next_position(self) -> int:
         """Positions are taken at append time, like a database sequence: gaps are possible."""
@@ -393,9 +407,43 @@ class MemoryDocuments:
         return {key: document for key, document in found.items() if document is not None}
 
 
-class MemoryUnitOfWork:
-    def __init__(self, db: MemoryDatabase) -> None:
+class MemoryTracking:
+    """Tracking positions, staged until commit. An advance holds the subscriber until its
+    unit of work ends, as PostgreSQL's row lock does: another unit's advance of the same
+    subscriber waits, then compares with what was committed."""
+
+    def __init__(self, db: MemoryDatabase, uow: MemoryUnitOfWork) -> None:
         self._db = db
+        self._uow = uow
+
+    def _current(self, subscriber: str) -> int:
+        staged = self._uow.staged_tracking.get(subscriber)
+        return staged if staged is not None else self._db.tracking.get(subscriber, 0)
+
+    async def position(self, subscriber: str) -> int:
+        return self._current(subscriber)
+
+    async def advance(self, subscriber: str, expected: int, position: int) -> bool:
+        locks = self._db.tracking_locks
+        while (held := locks.get(subscriber)) is not None and held[0] is not self._uow:
+            await held[1].wait()
+        if self._current(subscriber) != expected:
+            return False
+        if held is None:
+            locks[subscriber] = (self._uow, asyncio.Event())
+        self._uow.staged_tracking[subscriber] = position
+        return True
+
+    async def all(self) -> dict[str, int]:
+        return dict(sorted((self._db.tracking | self._uow.staged_tracking).items()))
+
+
+class MemoryUnitOfWork:
+    def __init__(self, db: MemoryDatabase, after_commit: AfterCommit | None = None) -> None:
+        self._db = db
+        self._after_commit = after_commit
+        #: Events of the commits so far, in commit order, to hand over on leaving.
+        self._committed: list[RecordedEvent] = []
         self.appends: list[_StagedAppend] = []
         self.staged_events: list[RecordedEvent] = []
         self.staged_proposals: dict[uuid.UUID, ProposalView] = {}
@@ -403,6 +451,7 @@ class MemoryUnitOfWork:
         self.clear_proposals = False
         self.clear_patterns = False
         self.staged_documents: dict[tuple[str, str], tuple[StoredDocument, bytes]] = {}
+        self.staged_tracking: dict[str, int] = {}
         self.events: EventStore = MemoryEventStore(db, self)
         self.proposals: ProposalProjection = MemoryProposals(db, self)
         self.patterns: PatternProjection = MemoryPatterns(db, self)
@@ -411,8 +460,10 @@ class MemoryUnitOfWork:
         self._ledger = MemoryLedger(db.ledger)
         self.ledger: LedgerProjection = self._ledger
         self.documents: DocumentStore = MemoryDocuments(db, self)
+        self.tracking: TrackingStore = MemoryTracking(db, self)
 
     async def __aenter__(self) -> Self:
+        self._committed = []
         return self
 
     async def __aexit__(
@@ -422,6 +473,15 @@ class MemoryUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self._reset()
+        committed, self._committed = self._committed, []
+        if committed and self._after_commit is not None:
+            try:
+                await self._after_commit(committed)
+            except Exception:
+                dispatch_log.exception(
+                    "handing over %d committed events failed (they stay committed)",
+                    len(committed),
+                )
 
     def _reset(self) -> None:
         self.appends.clear()
@@ -433,6 +493,10 @@ class MemoryUnitOfWork:
         self.staged_documents.clear()
         for claimed in [pid for pid, owner in self._db.claimed.items() if owner is self]:
             del self._db.claimed[claimed]
+        self.staged_tracking.clear()
+        locks = self._db.tracking_locks
+        for subscriber in [s for s, (owner, _) in locks.items() if owner is self]:
+            locks.pop(subscriber)[1].set()
 
     async def commit(self) -> None:
         # Runs without an await, so it is atomic with respect to other tasks.
@@ -466,14 +530,19 @@ class MemoryUnitOfWork:
         self._ledger.apply()
         for key, document in self.staged_documents.items():
             db.documents.setdefault(key, document)
+        db.tracking.update(self.staged_tracking)
+        self._committed.extend(self.staged_events)
         self._reset()
 
 
 class MemoryUnitOfWorkFactory:
     """Callable that opens a unit of work on one shared in-memory database."""
 
-    def __init__(self, db: MemoryDatabase | None = None) -> None:
+    def __init__(
+        self, db: MemoryDatabase | None = None, after_commit: AfterCommit | None = None
+    ) -> None:
         self.db = db or MemoryDatabase()
+        self.after_commit = after_commit
 
     def __call__(self) -> MemoryUnitOfWork:
-        return MemoryUnitOfWork(self.db)
+        return MemoryUnitOfWork(self.db, self.after_commit)

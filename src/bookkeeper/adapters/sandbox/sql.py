@@ -58,7 +58,7 @@ from bookkeeper.adapters.sandbox.store import (
 )
 from bookkeeper.adapters.sql.database import SqlDatabase
 from bookkeeper.adapters.sql.schema import UtcDateTime
-from bookkeeper.adapters.sql.unit_of_work import storage_error
+from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.application.errors import ExternalUnavailable, StorageUnavailable
 
 #: SqlDatabase's execution option for a deferred (read-only) BEGIN on SQLite.

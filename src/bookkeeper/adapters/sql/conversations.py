@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookkeeper.adapters.sql.database import SqlDatabase
 from bookkeeper.adapters.sql.schema import UtcDateTime
-from bookkeeper.adapters.sql.unit_of_work import storage_error
+from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.application.conversation import HISTORY_LIMIT, ConversationMessage
 
 metadata = MetaData()

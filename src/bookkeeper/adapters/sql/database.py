@@ -35,14 +35,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 import bookkeeper
-from bookkeeper.adapters.sql.unit_of_work import (
-    RulesCache,
-    SqlUnitOfWork,
-    Statements,
-    storage_error,
-)
+from bookkeeper.adapters.sql.session import storage_error
+from bookkeeper.adapters.sql.tenant_settings import RulesCache
+from bookkeeper.adapters.sql.unit_of_work import SqlUnitOfWork
 from bookkeeper.adapters.sql.urls import DatabaseUrl, redact_url, sqlite_on_connect
-from bookkeeper.application.ports import UnitOfWork
+from bookkeeper.application.ports import AfterCommit, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +104,6 @@ class SqlDatabase:
         self._max_overflow = max_overflow
         self._echo = echo
         self._engine: AsyncEngine | None = None
-        self.statements = Statements(self.dialect)
         self.rules_cache = RulesCache()
         self._turn: asyncio.Lock | None = None
         self._turn_holder: asyncio.Task[Any] | None = None
@@ -162,11 +158,14 @@ class SqlDatabase:
 
         return engine
 
-    def uow_factory(self) -> Callable[[], UnitOfWork]:
-        """A factory of units of work; each call opens a new one (enter it with `async with`)."""
+    def uow_factory(self, after_commit: AfterCommit | None = None) -> Callable[[], UnitOfWork]:
+        """A factory of units of work; each call opens a new one (enter it with `async with`).
+
+        `after_commit` receives the events each unit committed, after it has closed (see
+        bookkeeper.adapters.sql.unit_of_work)."""
 
         def open_unit_of_work() -> UnitOfWork:
-            return SqlUnitOfWork(self)
+            return SqlUnitOfWork(self, after_commit)
 
         return open_unit_of_work
 

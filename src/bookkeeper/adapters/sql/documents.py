@@ -15,16 +15,14 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import bindparam, case, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bookkeeper.adapters.sql.schema import documents
+from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
 from bookkeeper.application.ports import StoredDocument
-
-if TYPE_CHECKING:
-    from bookkeeper.adapters.sql.unit_of_work import Hot, SqlUnitOfWork
 
 _METADATA = (
     documents.c.tenant_id,
@@ -57,12 +55,7 @@ class DocumentStatements:
     """The document reads of one dialect, as hot statements (compiled once)."""
 
     def __init__(self, dialect: str) -> None:
-        # Imported here: the unit of work imports this module.
-        from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
-
-        from bookkeeper.adapters.sql.unit_of_work import Hot
-
-        compile_for = psycopg_dialect() if dialect == "postgresql" else None  # type: ignore[no-untyped-call]
+        compile_for = hot_dialect(dialect)
         d = documents
         key = (d.c.tenant_id == bindparam("tenant_id"), d.c.sha256 == bindparam("sha256"))
         self.get = Hot(select(*_METADATA).where(*key), compile_for)
@@ -100,11 +93,11 @@ def _statements(dialect: str) -> DocumentStatements:
 
 
 class SqlDocuments:
-    """DocumentStore on the unit of work's connection (SQLAlchemy Core statements)."""
+    """DocumentStore on the unit of work's transaction (SQLAlchemy Core statements)."""
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-        self._sql = _statements(uow.statements.dialect)
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+        self._sql = _statements(tx.dialect)
 
     async def put(
         self,
@@ -117,9 +110,7 @@ class SqlDocuments:
         uploaded_by: str | None = None,
     ) -> tuple[StoredDocument, bool]:
         sha256 = hashlib.sha256(content).hexdigest()
-        insert = (
-            postgresql.insert if self._uow.statements.dialect == "postgresql" else sqlite.insert
-        )
+        insert = postgresql.insert if self._tx.dialect == "postgresql" else sqlite.insert
         stmt = (
             insert(documents)
             .values(
@@ -135,7 +126,7 @@ class SqlDocuments:
             .on_conflict_do_nothing(index_elements=[documents.c.tenant_id, documents.c.sha256])
             .returning(*_METADATA)
         )
-        row = (await self._uow.execute(stmt)).first()
+        row = (await self._tx.execute(stmt)).first()
         if row is not None:
             return _stored(row), True
         existing = await self.get(tenant_id, sha256)
@@ -143,7 +134,7 @@ class SqlDocuments:
         return existing, False
 
     async def _row(self, hot: Hot, params: dict[str, Any]) -> Any:
-        rows = await self._uow.rows(hot, params)
+        rows = await self._tx.rows(hot, params)
         return rows[0] if rows else None
 
     async def get(self, tenant_id: str, sha256: str) -> StoredDocument | None:
@@ -183,6 +174,6 @@ class SqlDocuments:
             "hashes": [sha256 for _, sha256 in unique],
             "max_size": max_size,
         }
-        for row in await self._uow.rows(self._sql.read_many, params):
+        for row in await self._tx.rows(self._sql.read_many, params):
             found[(row[0], row[1])] = (_stored(row), bytes(row[_CONTENT]))
         return found

@@ -27,7 +27,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import msgspec
 from psycopg.types.json import Json
@@ -52,6 +52,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import Executable
 
 from bookkeeper.adapters.sql.schema import Amount, UtcDateTime, metadata
+from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
 from bookkeeper.application.ledger import (
     LedgerPosting,
     daily_totals,
@@ -60,9 +61,6 @@ from bookkeeper.application.ledger import (
 from bookkeeper.application.ports import AccountTotal, LedgerLineView, VatTotal
 from bookkeeper.domain.events import JournalEntryPostedData
 from bookkeeper.domain.ledger import TAX
-
-if TYPE_CHECKING:
-    from bookkeeper.adapters.sql.unit_of_work import Hot, SqlUnitOfWork
 
 journal_lines = Table(
     "journal_lines",
@@ -189,15 +187,7 @@ class LedgerStatements:
         #: The same on the psycopg hot path (ADR 0008): an executed proposal posts with it.
         self.post_arrays_hot: Hot | None = None
         if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
-
-            from bookkeeper.adapters.sql.unit_of_work import Hot  # it imports this module
-
-            self.post_arrays_hot = Hot(
-                _POST_ARRAYS,
-                psycopg_dialect(),  # type: ignore[no-untyped-call]
-                returns_rows=False,
-            )
+            self.post_arrays_hot = Hot(_POST_ARRAYS, hot_dialect(dialect), returns_rows=False)
         # TRUNCATE is transactional on PostgreSQL and far cheaper than DELETE for a replay.
         self.clear: tuple[Executable, ...] = (
             (text("TRUNCATE journal_lines, ledger_daily"),)
@@ -230,9 +220,9 @@ def _line(row: Any) -> LedgerLineView:
 class SqlLedger:
     """The LedgerProjection port (and BulkLedger) in the unit of work's transaction."""
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-        self._sql = statements_for(uow.statements.dialect)
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+        self._sql = statements_for(tx.dialect)
 
     async def post(
         self,
@@ -257,9 +247,9 @@ class SqlLedger:
             return
         if self._sql.post_arrays_hot is not None:
             lines_json = Json(_JSON_ENCODER.encode(rows), dumps=_unchanged)
-            await self._uow.rows(self._sql.post_arrays_hot, {"lines": lines_json})
+            await self._tx.rows(self._sql.post_arrays_hot, {"lines": lines_json})
             return
-        result = await self._uow.execute(self._sql.insert_lines, rows)
+        result = await self._tx.execute(self._sql.insert_lines, rows)
         inserted = [lines[(entry_id, line_no)] for entry_id, line_no in result.all()]
         if not inserted:
             return
@@ -267,7 +257,7 @@ class SqlLedger:
             {"tenant_id": tenant, "account": account, "date": date, "debit": d, "credit": c}
             for (tenant, account, date), (d, c) in sorted(daily_totals(inserted).items())
         ]
-        await self._uow.execute(self._sql.add_daily, increments)
+        await self._tx.execute(self._sql.add_daily, increments)
 
     async def trial_balance(
         self, tenant_id: str, start: dt.date | None, end: dt.date | None
@@ -283,11 +273,11 @@ class SqlLedger:
         stmt = stmt.group_by(ld.c.account).order_by(ld.c.account)
         return [
             AccountTotal(account=account, debit=debit, credit=credit)
-            for account, debit, credit in await self._uow.execute(stmt)
+            for account, debit, credit in await self._tx.execute(stmt)
         ]
 
     async def opening_balance(self, tenant_id: str, account: str, before: dt.date) -> Decimal:
-        result = await self._uow.execute(
+        result = await self._tx.execute(
             self._sql.opening_balance,
             {"tenant_id": tenant_id, "account": account, "before": before},
         )
@@ -316,10 +306,10 @@ class SqlLedger:
             # line_no) index on both engines.
             stmt = stmt.where(tuple_(jl.c.date, jl.c.position, jl.c.line_no) > tuple_(*after))
         stmt = stmt.order_by(jl.c.date, jl.c.position, jl.c.line_no).limit(max(limit, 0))
-        return [_line(row) for row in await self._uow.execute(stmt)]
+        return [_line(row) for row in await self._tx.execute(stmt)]
 
     async def vat_totals(self, tenant_id: str, start: dt.date, end: dt.date) -> list[VatTotal]:
-        result = await self._uow.execute(
+        result = await self._tx.execute(
             self._sql.vat_totals, {"tenant_id": tenant_id, "start": start, "end": end}
         )
         totals: dict[str, tuple[Decimal, Decimal]] = {}
@@ -336,15 +326,15 @@ class SqlLedger:
         ]
 
     async def accounts_used(self, tenant_id: str) -> list[str]:
-        result = await self._uow.execute(self._sql.accounts_used, {"tenant_id": tenant_id})
+        result = await self._tx.execute(self._sql.accounts_used, {"tenant_id": tenant_id})
         return list(result.scalars())
 
     async def entry_lines(self, tenant_id: str, entry_id: uuid.UUID) -> list[LedgerLineView]:
-        result = await self._uow.execute(
+        result = await self._tx.execute(
             self._sql.entry_lines, {"tenant_id": tenant_id, "entry_id": entry_id}
         )
         return [_line(row) for row in result]
 
     async def clear(self) -> None:
         for statement in self._sql.clear:
-            await self._uow.execute(statement)
+            await self._tx.execute(statement)

@@ -205,3 +205,12 @@ tenant_settings = Table(
     Column("review_rules", Json, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+#: How far each subscriber of the log has got (migration 0008; the TrackingStore port).
+tracking = Table(
+    "tracking",
+    metadata,
+    Column("subscriber", Text(), primary_key=True),
+    Column("position", BigInteger(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,362 @@
+"""The SQL event store: the append-only `events` table, in the unit of work's transaction.
+
+Semantics are those of `bookkeeper.adapters.memory` (the contract tests hold both to them);
+the differences are only in how they are reached:
+
+* Appends never take a table lock. `INSERT … ON CONFLICT DO NOTHING RETURNING position`
+  lets the unique indexes on `id` and `(stream_id, version)` arbitrate concurrent writers:
+  a conflicting row is simply not inserted (PostgreSQL first waits for the other writer's
+  transaction), no error aborts the transaction, and a follow-up lookup of the event id tells
+  a retried event (DuplicateEvent) from a stale expected version (ConcurrencyConflict).
+* An append with expected_version > 0 inserts only if the stream's event at exactly that
+  version exists for the tenant (`INSERT … SELECT … WHERE EXISTS`, still one round trip),
+  so a too-high expected version cannot leave a gap.
+* A unit of work appends to one stream, so no deadlock or serialization failure arises.
+* An append that failed half-way makes the transaction rollback-only.
+
+The store keeps what it appended (`appended`) for its unit of work, which hands the events
+it committed over after commit (see unit_of_work).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from functools import cache
+
+import msgspec
+from sqlalchemy import Text, any_, bindparam, cast, exists, select, tuple_, type_coerce
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import Executable
+
+from bookkeeper.adapters.sql.schema import events
+from bookkeeper.adapters.sql.session import (
+    STATUS,
+    AnyRow,
+    Hot,
+    Transaction,
+    aware,
+    hot_dialect,
+    utc,
+)
+from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict, DuplicateEvent
+from bookkeeper.application.ports import EventFilter, NewEvent, RecordedEvent
+from bookkeeper.domain.events import decode_payload, encode_payload
+
+
+class EventStatements:
+    """The event store's fixed statements, built once per dialect so their compiled forms
+    stay cached."""
+
+    def __init__(self, dialect: str) -> None:
+        compile_for = hot_dialect(dialect)
+
+        def hot(statement: Executable) -> Hot:
+            return Hot(statement, compile_for)
+
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        e = events
+        # Payloads are read as JSON text and decoded straight into their Struct by msgspec;
+        # on PostgreSQL the cast also skips psycopg's generic jsonb → dict parsing.
+        data_text = cast(e.c.data, Text) if dialect == "postgresql" else type_coerce(e.c.data, Text)
+        self.columns = (
+            e.c.position,
+            e.c.id,
+            e.c.tenant_id,
+            e.c.stream_id,
+            e.c.version,
+            e.c.type,
+            e.c.schema_version,
+            e.c.status,
+            e.c.actor,
+            data_text,
+            e.c["metadata"],
+            e.c.parent_id,
+            e.c.correlation_id,
+            e.c.created_at,
+        )
+        insert_columns = [c for c in e.c if c.name != "position"]
+        # Explicit columns: the identity `position` must never be sent, not even as NULL.
+        row = {c.name: bindparam(c.name, type_=c.type) for c in insert_columns}
+
+        self.append = hot(insert(e).values(row).on_conflict_do_nothing().returning(e.c.position))
+        previous = e.alias("previous")
+        self.append_after = hot(
+            insert(e)
+            .from_select(
+                [c.name for c in insert_columns],
+                select(*(bindparam(c.name, type_=c.type) for c in insert_columns)).where(
+                    exists().where(
+                        previous.c.stream_id == bindparam("stream_id"),
+                        previous.c.version == bindparam("expected_version"),
+                        previous.c.tenant_id == bindparam("tenant_id"),
+                    )
+                ),
+            )
+            .on_conflict_do_nothing()
+            .returning(e.c.position)
+        )
+        self.id_exists = hot(select(e.c.id).where(e.c.id == bindparam("id")))
+        self.stream_head = (
+            select(e.c.tenant_id, e.c.version)
+            .where(e.c.stream_id == bindparam("stream_id"))
+            .order_by(e.c.version.desc())
+            .limit(1)
+        )
+        self.read_stream = hot(
+            select(*self.columns)
+            .where(e.c.stream_id == bindparam("stream_id"), e.c.tenant_id == bindparam("tenant_id"))
+            .order_by(e.c.version)
+        )
+        # Many streams in one read (PostgreSQL; SQLite reads them one by one): the tenant of
+        # each is checked on the rows.
+        self.read_streams = (
+            hot(
+                select(*self.columns)
+                .where(
+                    e.c.stream_id
+                    == any_(cast(bindparam("stream_ids"), postgresql.ARRAY(e.c.stream_id.type)))
+                )
+                .order_by(e.c.stream_id, e.c.version)
+            )
+            if dialect == "postgresql"
+            else None
+        )
+        self.get = hot(
+            select(*self.columns).where(
+                e.c.id == bindparam("id"), e.c.tenant_id == bindparam("tenant_id")
+            )
+        )
+        self.read_all = hot(
+            select(*self.columns)
+            .where(e.c.position > bindparam("after"))
+            .order_by(e.c.position)
+            .limit(bindparam("limit"))
+        )
+        # Replay's read: keyset pages of the unique (stream_id, version) index.
+        by_stream = (
+            select(*self.columns).order_by(e.c.stream_id, e.c.version).limit(bindparam("limit"))
+        )
+        self.read_by_stream_first = hot(by_stream)
+        self.read_by_stream = hot(
+            by_stream.where(
+                tuple_(e.c.stream_id, e.c.version)
+                > tuple_(
+                    bindparam("after_stream", type_=e.c.stream_id.type),
+                    bindparam("after_version", type_=e.c.version.type),
+                )
+            )
+        )
+
+
+@cache
+def statements_for(dialect: str) -> EventStatements:
+    """The event statements of a dialect (built on first use, then shared)."""
+    return EventStatements(dialect)
+
+
+def _recorded(row: AnyRow) -> RecordedEvent:
+    (
+        position,
+        event_id,
+        tenant_id,
+        stream_id,
+        version,
+        type_,
+        schema_version,
+        status,
+        actor,
+        data,
+        meta,
+        parent_id,
+        correlation_id,
+        created_at,
+    ) = row
+    return RecordedEvent(
+        position=position,
+        id=event_id,
+        tenant_id=tenant_id,
+        stream_id=stream_id,
+        version=version,
+        type=type_,
+        schema_version=schema_version,
+        status=STATUS[status],
+        actor=actor,
+        data=decode_payload(type_, data.encode(), schema_version),
+        metadata=meta,
+        parent_id=parent_id,
+        correlation_id=correlation_id,
+        created_at=utc(created_at),
+    )
+
+
+class SqlEventStore:
+    """The EventStore port on the unit of work's transaction."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+        self._sql = statements_for(tx.dialect)
+        #: Every event appended in this transaction since the unit last committed, in
+        #: order (the unit of work moves them to its committed events on commit).
+        self.appended: list[RecordedEvent] = []
+
+    async def append(
+        self,
+        tenant_id: str,
+        stream_id: uuid.UUID,
+        expected_version: int,
+        events: Sequence[NewEvent],
+    ) -> list[RecordedEvent]:
+        if not events:
+            await self._check_head(tenant_id, stream_id, expected_version)
+            return []
+        json = self._tx.json
+        params = [
+            {
+                "id": e.id,
+                "tenant_id": tenant_id,
+                "stream_id": stream_id,
+                "version": expected_version + index + 1,
+                "type": e.type,
+                "schema_version": e.schema_version,
+                "status": e.status.value if e.status is not None else None,
+                "actor": e.actor,
+                # Already JSON: msgspec.Raw passes through the JSON serializer untouched.
+                "data": json(msgspec.Raw(encode_payload(e.data))),
+                "metadata": json(e.metadata),
+                "parent_id": e.parent_id,
+                "correlation_id": e.correlation_id,
+                "created_at": aware(e.created_at),
+            }
+            for index, e in enumerate(events)
+        ]
+        if expected_version == 0:
+            inserted = await self._tx.rows(self._sql.append, params[0])
+        else:
+            inserted = await self._tx.rows(
+                self._sql.append_after, {**params[0], "expected_version": expected_version}
+            )
+        if not inserted:
+            # Nothing was inserted, so the transaction is intact and may go on.
+            raise await self._refusal(events[0].id, stream_id, expected_version)
+        positions = [inserted[0][0]]
+        # The first row holds version expected+1, so no other writer can take the next
+        # versions (its own check would not see our uncommitted row); only a reused event
+        # id can still collide.
+        for event, values in zip(events[1:], params[1:], strict=True):
+            inserted = await self._tx.rows(self._sql.append, values)
+            if not inserted:
+                error = await self._refusal(event.id, stream_id, expected_version)
+                # Part of the append is in the transaction and cannot be taken back.
+                self._tx.rollback_only(error)
+                raise error
+            positions.append(inserted[0][0])
+        recorded = [
+            RecordedEvent(
+                position=position,
+                id=e.id,
+                tenant_id=tenant_id,
+                stream_id=stream_id,
+                version=expected_version + index + 1,
+                type=e.type,
+                schema_version=e.schema_version,
+                status=e.status,
+                actor=e.actor,
+                data=e.data,
+                metadata=dict(e.metadata),
+                parent_id=e.parent_id,
+                correlation_id=e.correlation_id,
+                created_at=utc(e.created_at),
+            )
+            for index, (e, position) in enumerate(zip(events, positions, strict=True))
+        ]
+        self.appended.extend(recorded)
+        return recorded
+
+    async def _refusal(
+        self, event_id: uuid.UUID, stream_id: uuid.UUID, expected_version: int
+    ) -> ApplicationError:
+        """Why an insert was skipped: the id is taken (a retry), or the version was stale."""
+        if await self._tx.rows(self._sql.id_exists, {"id": event_id}):
+            return DuplicateEvent(event_id)
+        return ConcurrencyConflict(stream_id, expected_version)
+
+    async def _check_head(self, tenant_id: str, stream_id: uuid.UUID, expected: int) -> None:
+        row = (await self._tx.execute(self._sql.stream_head, {"stream_id": stream_id})).first()
+        version = 0 if row is None else row.version
+        if version != expected or (row is not None and row.tenant_id != tenant_id):
+            raise ConcurrencyConflict(stream_id, expected)
+
+    async def read_stream(self, tenant_id: str, stream_id: uuid.UUID) -> list[RecordedEvent]:
+        rows = await self._tx.rows(
+            self._sql.read_stream, {"stream_id": stream_id, "tenant_id": tenant_id}
+        )
+        return [_recorded(row) for row in rows]
+
+    async def read_streams(
+        self, streams: Sequence[tuple[str, uuid.UUID]]
+    ) -> dict[uuid.UUID, list[RecordedEvent]]:
+        found: dict[uuid.UUID, list[RecordedEvent]] = {stream: [] for _, stream in streams}
+        if self._sql.read_streams is None:
+            for tenant_id, stream_id in streams:
+                found[stream_id] = await self.read_stream(tenant_id, stream_id)
+            return found
+        if not streams:
+            return found
+        tenants = dict((stream, tenant) for tenant, stream in streams)
+        rows = await self._tx.rows(self._sql.read_streams, {"stream_ids": list(tenants)})
+        for row in rows:
+            if tenants[row[3]] == row[2]:  # stream_id, tenant_id
+                found[row[3]].append(_recorded(row))
+        return found
+
+    async def get(self, tenant_id: str, event_id: uuid.UUID) -> RecordedEvent | None:
+        rows = await self._tx.rows(self._sql.get, {"id": event_id, "tenant_id": tenant_id})
+        return _recorded(rows[0]) if rows else None
+
+    async def query(self, tenant_id: str, where: EventFilter) -> list[RecordedEvent]:
+        e = events
+        conditions: list[ColumnElement[bool]] = [
+            e.c.tenant_id == tenant_id,
+            e.c.position > where.after_position,
+        ]
+        if where.types:
+            conditions.append(e.c.type.in_(where.types))
+        if where.statuses:
+            conditions.append(e.c.status.in_([s.value for s in where.statuses]))
+        if where.actor is not None:
+            conditions.append(e.c.actor == where.actor)
+        if where.correlation_id is not None:
+            conditions.append(e.c.correlation_id == where.correlation_id)
+        if where.stream_id is not None:
+            conditions.append(e.c.stream_id == where.stream_id)
+        if where.created_from is not None:
+            conditions.append(e.c.created_at >= where.created_from)
+        if where.created_to is not None:
+            conditions.append(e.c.created_at < where.created_to)
+        stmt = (
+            select(*self._sql.columns)
+            .where(*conditions)
+            .order_by(e.c.position)
+            .limit(max(where.limit, 0))
+        )
+        return [_recorded(row) for row in await self._tx.execute(stmt)]
+
+    async def read_all(self, *, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        rows = await self._tx.rows(
+            self._sql.read_all, {"after": after_position, "limit": max(limit, 0)}
+        )
+        return [_recorded(row) for row in rows]
+
+    async def read_by_stream(
+        self, *, after: tuple[uuid.UUID, int] | None = None, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        if after is None:
+            rows = await self._tx.rows(self._sql.read_by_stream_first, {"limit": max(limit, 0)})
+        else:
+            rows = await self._tx.rows(
+                self._sql.read_by_stream,
+                {"after_stream": after[0], "after_version": after[1], "limit": max(limit, 0)},
+            )
+        return [_recorded(row) for row in rows]

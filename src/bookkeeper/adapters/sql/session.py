@@ -1,0 +1,349 @@
+"""The SQL transaction of a unit of work, and the psycopg fast path its stores run on.
+
+A `SqlSession` is one transaction on one pooled connection; the stores of a unit of work
+(event_store, proposals, patterns, scoring, tenant_settings, documents, ledger, tracking)
+all run their statements through it. It knows no store and no table: they reach it through
+the `Transaction` protocol, and it reaches the database through `Connector`.
+
+* Transient PostgreSQL errors (serialization_failure 40001, deadlock_detected 40P01) do not
+  arise on the stores' paths: the transactions run at READ COMMITTED and take no explicit
+  locks (see event_store for how appends avoid them). Were one to occur (or the connection
+  to drop), it surfaces as StorageUnavailable and the whole unit of work may be retried by
+  the caller.
+* After a database error, or an append that failed half-way, the session is rollback-only:
+  commit() raises instead of committing what is left (on PostgreSQL a COMMIT after an error
+  is silently a ROLLBACK, which a caller would take for success).
+
+Speed (ADR 0008): the statements of the hot paths (propose, decide, replay) are `Hot`: built
+once per dialect by the store that owns them, from the Core tables, and on PostgreSQL
+compiled once to SQL that runs on the pooled psycopg connection itself. SQLAlchemy's
+per-execution machinery (execution context, result wrapping, greenlet hop) costs about as
+much CPU as psycopg's whole round trip. On PostgreSQL the transaction is psycopg's too: it
+sends BEGIN before the unit's first statement and commit() commits on the driver, unless a
+statement went through SQLAlchemy (which then owns the commit of the same transaction). A
+proposal is five round trips: BEGIN, the scoring read (patterns and duplicates in one
+statement), the event INSERT, the proposal upsert, COMMIT. SQLAlchemy still owns the pool
+and every other statement; on SQLite everything goes through it.
+
+Pipeline mode (BEGIN sent with the first write, the last write with COMMIT: three round
+trips instead of five) was measured and left out: psycopg's pipeline machinery costs the
+client more CPU than the round trips it saves, and PostgreSQL no less.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol, TypeAlias
+from typing import cast as cast_type
+
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy import Row
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.expression import Executable
+
+from bookkeeper.application.errors import StorageUnavailable
+from bookkeeper.domain.events import Status
+
+log = logging.getLogger(__name__)
+
+#: A result row: a SQLAlchemy Row (SQLite) or a psycopg tuple (PostgreSQL hot path).
+AnyRow: TypeAlias = Row[*tuple[Any, ...]] | tuple[Any, ...]
+
+#: A stored status text as the Status it names (None stays None).
+STATUS: Final[dict[str | None, Status | None]] = {None: None} | {s.value: s for s in Status}
+
+
+class Hot:
+    """A fixed statement of a hot path: the Core statement, and for psycopg its SQL."""
+
+    __slots__ = ("defaults", "reads", "returns_rows", "sql", "statement")
+
+    def __init__(
+        self, statement: Executable, dialect: Dialect | None, *, returns_rows: bool = True
+    ) -> None:
+        self.statement = statement
+        #: Known up front, so the hot path need not ask the cursor (psycopg builds its whole
+        #: `description` for that).
+        self.returns_rows = returns_rows
+        #: A plain SELECT (possibly FOR UPDATE): it changes no row, see SqlSession._close.
+        self.reads = bool(getattr(statement, "is_select", False))
+        self.sql = ""
+        self.defaults: dict[str, Any] = {}
+        if dialect is not None:
+            compiled = cast_type(ClauseElement, statement).compile(dialect=dialect)
+            self.sql = compiled.string
+            # Values the statement carries itself (e.g. the literal 'REJECTED').
+            self.defaults = {k: v for k, v in compiled.params.items() if v is not None}
+
+
+def hot_dialect(dialect: str) -> Dialect | None:
+    """What a store compiles its `Hot` statements for: psycopg's dialect on PostgreSQL,
+    nothing on SQLite (where they run through SQLAlchemy)."""
+    if dialect == "postgresql":
+        return psycopg_dialect()  # type: ignore[no-untyped-call]
+    return None
+
+
+def storage_error(error: BaseException) -> BaseException:
+    """Our error for a driver or pool error: StorageUnavailable when it is about reaching
+    the database (or a transient failure), the original otherwise (a bug, not a condition)."""
+    if isinstance(error, PoolTimeoutError):
+        return StorageUnavailable("no database connection free in time (pool exhausted)")
+    if isinstance(error, DBAPIError) and (
+        error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    ):
+        detail = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        return StorageUnavailable(f"database unavailable: {detail}")
+    if isinstance(error, OSError):
+        return StorageUnavailable(f"database unavailable: {error}")
+    return error
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """psycopg returns timestamptz in the session's time zone; the ports promise UTC."""
+    return value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
+
+
+def aware(value: dt.datetime) -> dt.datetime:
+    """The value itself, refused if naive: psycopg would send a naive datetime as
+    `timestamp`, which PostgreSQL then reads in the session's time zone — silently wrong
+    (UtcDateTime refuses it the same way on the SQLAlchemy path)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: the store only takes aware UTC times")
+    return value
+
+
+def maybe_aware(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else aware(value)
+
+
+def unchanged(value: Any) -> Any:
+    """The identity: a JSON value as SQLAlchemy's JSON type takes it (it serialises it)."""
+    return value
+
+
+class Connector(Protocol):
+    """What a session needs of the database (SqlDatabase): the engine, its dialect, and on
+    SQLite the writer's turn."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    @property
+    def engine(self) -> AsyncEngine: ...
+
+    async def acquire_writer(self) -> None:
+        """Wait for this unit of work's turn (SQLite; PostgreSQL returns at once)."""
+        ...
+
+    def release_writer(self) -> None: ...
+
+
+class Transaction(Protocol):
+    """What a store needs of its unit of work: the open transaction (SqlSession)."""
+
+    @property
+    def dialect(self) -> str:
+        """The dialect: postgresql or sqlite."""
+        ...
+
+    @property
+    def json(self) -> Callable[[Any], Any]:
+        """Wraps a JSON value for `rows` (psycopg needs Jsonb; SQLAlchemy serialises it)."""
+        ...
+
+    async def rows(self, hot: Hot, params: dict[str, Any]) -> Sequence[AnyRow]:
+        """Run a hot-path statement; its rows as tuples (column order of the statement)."""
+        ...
+
+    async def execute(self, statement: Executable, params: Any = None) -> Any:
+        """Run one statement through SQLAlchemy in this transaction."""
+        ...
+
+    def rollback_only(self, error: BaseException) -> None:
+        """Refuse to commit this transaction: part of it must not become durable."""
+        ...
+
+
+class SqlSession:
+    """One transaction on one pooled connection (the `Transaction` of the stores).
+
+    `begin` checks a connection out (on SQLite after taking the writer's turn), `end` rolls
+    back whatever was not committed, hands the connection back and gives up the turn."""
+
+    def __init__(self, database: Connector) -> None:
+        self._database = database
+        self.dialect: str = database.dialect
+        self._connection: AsyncConnection | None = None
+        #: The psycopg connection under the pooled one (PostgreSQL only).
+        self._driver: psycopg.AsyncConnection[Any] | None = None
+        self._rollback_only: BaseException | None = None
+        #: A statement that may change rows ran since the last commit (see _close).
+        self._wrote = False
+        self._holds_writer_lock = False
+        self._postgres = self.dialect == "postgresql"
+        #: Wraps a JSON value for the hot path's driver: psycopg needs Jsonb; SQLAlchemy's
+        #: JSON type serialises plain values itself.
+        self.json: Callable[[Any], Any] = Jsonb if self._postgres else unchanged
+
+    async def begin(self) -> None:
+        if self._connection is not None:
+            raise RuntimeError("this unit of work is already open")
+        await self._database.acquire_writer()
+        self._holds_writer_lock = True
+        try:
+            connection = await self._database.engine.connect()
+        except BaseException as error:
+            self._release()
+            raise storage_error(error) from error
+        try:
+            if self._postgres:
+                # No SQLAlchemy transaction: psycopg sends BEGIN before the unit's first
+                # statement itself, and commit() commits on the driver, sparing a proposal
+                # two trips through SQLAlchemy's greenlet and transaction bookkeeping. A
+                # statement run through SQLAlchemy still joins (and SQLAlchemy then commits
+                # or rolls back) the same transaction.
+                self._driver = (await connection.get_raw_connection()).driver_connection
+            else:
+                await connection.begin()
+        except BaseException as error:
+            await connection.close()
+            self._release()
+            raise storage_error(error) from error
+        self._connection = connection
+        self._rollback_only = None
+        self._wrote = False
+
+    async def end(self) -> None:
+        """Roll back what was not committed, return the connection, give up the turn."""
+        connection, driver = self._connection, self._driver
+        self._connection = self._driver = None
+        try:
+            if connection is not None:
+                await self._close(connection, driver)
+        finally:
+            self._release()
+
+    async def _close(
+        self, connection: AsyncConnection, driver: psycopg.AsyncConnection[Any] | None
+    ) -> None:
+        """Roll back whatever was not committed and hand the connection back to the pool."""
+        try:
+            if driver is not None and driver.broken:
+                # Lost under the hot path, which SQLAlchemy's disconnect handling never saw.
+                await connection.invalidate()
+            elif (
+                driver is not None
+                and not self._wrote
+                and self._rollback_only is None
+                and driver.info.transaction_status is psycopg.pq.TransactionStatus.INTRANS
+            ):
+                # A read-only unit (document and stream reads, an empty claim, every GET)
+                # is ended with COMMIT, which for a transaction that changed nothing is the
+                # same as ROLLBACK: psycopg follows every ROLLBACK with DEALLOCATE ALL (in
+                # case the transaction ran DDL that a prepared plan depends on), which costs
+                # a round trip and the connection's prepared hot statements. Units of work
+                # never run DDL; one that wrote, or failed, is still rolled back.
+                if connection.in_transaction():
+                    await connection.commit()
+                else:
+                    await driver.commit()
+            # On PostgreSQL the hot path's transaction is one SQLAlchemy has not seen; it is
+            # still rolled back, by the pool's reset-on-return, which runs whenever no
+            # SQLAlchemy transaction was open at close.
+            elif connection.in_transaction():
+                await connection.rollback()
+        except Exception:
+            # The connection is broken (server gone, protocol error): the pool must not
+            # hand it out again.
+            log.warning("rollback failed; discarding the connection", exc_info=True)
+            try:
+                await connection.invalidate()
+            except Exception:
+                log.debug("invalidate failed", exc_info=True)
+        finally:
+            await connection.close()
+
+    def _release(self) -> None:
+        if self._holds_writer_lock:
+            self._holds_writer_lock = False
+            self._database.release_writer()
+
+    async def commit(self) -> None:
+        connection = self._require_connection()
+        if self._rollback_only is not None:
+            raise self._rollback_only
+        try:
+            if connection.in_transaction():
+                await connection.commit()
+            elif self._driver is not None:
+                # Only the hot path ran (PostgreSQL): a transaction SQLAlchemy has not
+                # seen, but psycopg has (a no-op when nothing was sent).
+                await self._driver.commit()
+            self._wrote = False
+        except (DBAPIError, PoolTimeoutError, OSError, psycopg.Error) as error:
+            # If the connection dropped during COMMIT the outcome is unknown; callers retry
+            # with the same event ids, which makes a second attempt a harmless duplicate.
+            self._rollback_only = translated = storage_error(self._as_dbapi_error(error))
+            raise translated from error
+
+    def rollback_only(self, error: BaseException) -> None:
+        """Refuse to commit this transaction: part of it must not become durable."""
+        self._rollback_only = error
+
+    async def rows(self, hot: Hot, params: dict[str, Any]) -> Sequence[AnyRow]:
+        """Run a hot-path statement; its rows as tuples (column order of the statement)."""
+        driver = self._driver
+        if driver is None:
+            result = await self.execute(hot.statement, params)
+            return result.all() if result.returns_rows else []
+        self._require_connection()
+        if not hot.reads:
+            self._wrote = True
+        if hot.defaults:
+            params = hot.defaults | params
+        try:
+            cursor = await driver.execute(hot.sql, params)
+            return await cursor.fetchall() if hot.returns_rows else []
+        except psycopg.Error as error:
+            # On PostgreSQL the transaction is now aborted; commit must not pretend otherwise.
+            self._rollback_only = translated = storage_error(self._as_dbapi_error(error, hot))
+            raise translated from error
+
+    @staticmethod
+    def _as_dbapi_error(error: BaseException, hot: Hot | None = None) -> BaseException:
+        """A psycopg error as the SQLAlchemy error the same failure raises on other paths."""
+        if isinstance(error, psycopg.Error):
+            return DBAPIError.instance(hot.sql if hot else "COMMIT", None, error, psycopg.Error)
+        return error
+
+    async def execute(self, statement: Executable, params: Any = None) -> Any:
+        """Run one statement in this transaction, translating driver errors."""
+        connection = self._require_connection()
+        if not getattr(statement, "is_select", False):
+            self._wrote = True
+        try:
+            return await connection.execute(statement, params)
+        except DBAPIError as error:
+            # On PostgreSQL the transaction is now aborted; on any engine, commit is unsafe.
+            self._rollback_only = translated = storage_error(error)
+            raise translated from error
+        except StatementError as error:
+            # Raised before reaching the database (a bind value we refuse, e.g. a naive
+            # datetime): surface the cause itself.
+            if isinstance(error.orig, Exception):
+                raise error.orig from error
+            raise
+
+    def _require_connection(self) -> AsyncConnection:
+        if self._connection is None:
+            raise RuntimeError("use the unit of work inside `async with`")
+        return self._connection

@@ -1,0 +1,83 @@
+"""Tracking positions on SQL (`tracking`, migration 0008): how far each subscriber of the
+log has got, in the unit of work's transaction.
+
+`advance` is an optimistic compare-and-set, one or two hot statements: from 0 it inserts
+the subscriber's row (`ON CONFLICT DO NOTHING`: a row already there is left to the UPDATE),
+otherwise `UPDATE … WHERE subscriber = :s AND position = :expected`; it moved the
+subscriber when a row came back. On PostgreSQL a concurrent advance of the same subscriber
+waits for the first transaction and then finds its row changed (False); on SQLite units of
+work are serialised anyway. Positions are not a projection: replay leaves them alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bookkeeper.adapters.sql.schema import tracking
+from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
+
+
+class TrackingStatements:
+    """The tracking store's fixed statements, built once per dialect so their compiled
+    forms stay cached."""
+
+    def __init__(self, dialect: str) -> None:
+        compile_for = hot_dialect(dialect)
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        t = tracking
+        # Not named like a column: SQLAlchemy reserves those names in an UPDATE for its SET.
+        subscriber = bindparam("who", type_=t.c.subscriber.type)
+        to = bindparam("to", type_=t.c.position.type)
+        now = bindparam("now", type_=t.c.updated_at.type)
+        self.position = Hot(select(t.c.position).where(t.c.subscriber == subscriber), compile_for)
+        self.insert = Hot(
+            insert(t)
+            .values(subscriber=subscriber, position=to, updated_at=now)
+            .on_conflict_do_nothing(index_elements=[t.c.subscriber])
+            .returning(t.c.subscriber),
+            compile_for,
+        )
+        self.update = Hot(
+            update(t)
+            .where(
+                t.c.subscriber == subscriber,
+                t.c.position == bindparam("expected", type_=t.c.position.type),
+            )
+            .values(position=to, updated_at=now)
+            .returning(t.c.subscriber),
+            compile_for,
+        )
+        self.all = Hot(select(t.c.subscriber, t.c.position).order_by(t.c.subscriber), compile_for)
+
+
+@cache
+def statements_for(dialect: str) -> TrackingStatements:
+    """The tracking statements of a dialect (built on first use, then shared)."""
+    return TrackingStatements(dialect)
+
+
+class SqlTracking:
+    """The TrackingStore port on the unit of work's transaction."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+        self._sql = statements_for(tx.dialect)
+
+    async def position(self, subscriber: str) -> int:
+        rows = await self._tx.rows(self._sql.position, {"who": subscriber})
+        return int(rows[0][0]) if rows else 0
+
+    async def advance(self, subscriber: str, expected: int, position: int) -> bool:
+        now = dt.datetime.now(dt.UTC)
+        moved = {"who": subscriber, "to": position, "now": now}
+        if expected == 0 and await self._tx.rows(self._sql.insert, moved):
+            return True
+        return bool(await self._tx.rows(self._sql.update, moved | {"expected": expected}))
+
+    async def all(self) -> dict[str, int]:
+        rows = await self._tx.rows(self._sql.all, {})
+        return {subscriber: int(position) for subscriber, position in rows}
