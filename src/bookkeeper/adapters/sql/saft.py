@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bookkeeper.adapters.sql.database import _READ_ONLY, SqlDatabase
 from bookkeeper.adapters.sql.ledger import journal_lines, ledger_daily
 from bookkeeper.adapters.sql.schema import Amount, events, metadata, proposals
-from bookkeeper.adapters.sql.unit_of_work import storage_error
+from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.application.saft import (
     AccountBalances,
     AuditLine,

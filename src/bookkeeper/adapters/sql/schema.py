@@ -206,7 +206,7 @@ tenant_settings = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
-#: How far each subscriber of the log has got (migration 0008; the TrackingStore port).
+#: How far each subscriber of the log has got (migration 0009; the TrackingStore port).
 tracking = Table(
     "tracking",
     metadata,

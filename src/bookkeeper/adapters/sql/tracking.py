@@ -1,4 +1,4 @@
-"""Tracking positions on SQL (`tracking`, migration 0008): how far each subscriber of the
+"""Tracking positions on SQL (`tracking`, migration 0009): how far each subscriber of the
 log has got, in the unit of work's transaction.
 
 `advance` is an optimistic compare-and-set, one or two hot statements: from 0 it inserts
