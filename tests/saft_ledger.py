@@ -12,7 +12,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from bookkeeper.application.ledger import post_entry, posting_id
+from bookkeeper.application.event_log import posting_id
+from bookkeeper.application.ledger import post_entry
 from bookkeeper.application.ports import ProposalView, UnitOfWorkFactory
 from bookkeeper.domain.events import (
     InvoiceRegistrationData,
