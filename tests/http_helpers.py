@@ -19,8 +19,9 @@ from dependency_injector import providers
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from bookkeeper.adapters.memory import MemoryDatabase as MemoryDatabaseState
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.application.ports import UnitOfWorkFactory
+from bookkeeper.application.ports import AfterCommit, UnitOfWorkFactory
 from bookkeeper.container import Container
 from bookkeeper.entrypoints.http.app import create_app
 from bookkeeper.settings import Settings
@@ -36,12 +37,15 @@ class MemoryDatabase:
     dialect = "memory"
 
     def __init__(self) -> None:
-        self.factory = MemoryUnitOfWorkFactory()
+        self.memory = MemoryDatabaseState()
+        self.factory = MemoryUnitOfWorkFactory(self.memory)
         self.healthy = True
         self.migrations = 0
         self.disposed = False
 
-    def uow_factory(self) -> UnitOfWorkFactory:
+    def uow_factory(self, after_commit: AfterCommit | None = None) -> UnitOfWorkFactory:
+        """Units of work on the shared in-memory state, handing over to `after_commit`."""
+        self.factory = MemoryUnitOfWorkFactory(self.memory, after_commit=after_commit)
         return self.factory
 
     async def migrate(self) -> None:

@@ -31,6 +31,7 @@ from bookkeeper.application.commands import ApproveProposal, SubmitEvent
 from bookkeeper.application.ports import Principal
 from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.domain.events import decode_payload
+from bookkeeper.entrypoints.serve import open_services
 from tests.documents import ruter_ticket, telenor_invoice
 from tests.fakes.discord import Rest
 from tests.http_helpers import pattern, sqlite_container
@@ -81,14 +82,15 @@ class Discord:
 
     async def start(self) -> None:
         c = self.container
-        database = await resolve(c.database)
-        await database.migrate()
-        self.handlers = await resolve(c.handlers)
+        # What `serve` builds (entrypoints/serve.py), with the subscribers registered.
+        services = await open_services(c)
+        await services.database.migrate()
+        self.handlers = services.handlers
         self.executor = await resolve(c.executor)
-        self.queries = await resolve(c.queries)
+        self.queries = services.queries
         self.handler = DiscordHandler(
             rest=self.rest,
-            conversation=await resolve(c.conversation),
+            conversation=services.conversation,
             handlers=self.handlers,
             queries=self.queries,
             authorizer=await resolve(c.authorizer),

@@ -94,7 +94,7 @@ async def test_the_storage_being_down_is_a_503_problem(
     from bookkeeper.application.errors import StorageUnavailable
 
     class DownDatabase(MemoryDatabase):
-        def uow_factory(self) -> Any:
+        def uow_factory(self, after_commit: Any = None) -> Any:
             def broken() -> Any:
                 raise StorageUnavailable("FATAL: sorry, too many clients already (db-host-7)")
 

@@ -19,7 +19,7 @@ from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import BooksAccount, BooksCompany, Principal
 from bookkeeper.application.saft import CompanySettings, SaftExport
 from bookkeeper.backends import Backends
-from bookkeeper.container import Container, resolve
+from bookkeeper.container import Container
 from bookkeeper.settings import Settings
 from tests.http_helpers import API, Api, FixedClock, running_api
 from tests.saft_checks import NS, check_against_trial_balance, file_summary, validate
@@ -117,9 +117,14 @@ async def test_the_sql_export_is_valid_and_equals_the_trial_balance(
 
 @pytest.fixture
 async def api(tmp_path: Path, database_url: str) -> AsyncIterator[Api]:
+    # Built before the app starts, on a database object of this loop: the app runs in the
+    # test client's own event loop, with its own pool and SQLite turn lock.
+    builder = SqlDatabase(database_url)
+    try:
+        await build_ledger(builder.uow_factory())
+    finally:
+        await builder.dispose()
     async with running_api(tmp_path, container=_container(tmp_path, database_url)) as running:
-        factory = await resolve(running.container.uow_factory)
-        await build_ledger(factory)
         yield running
 
 
