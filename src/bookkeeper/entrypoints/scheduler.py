@@ -115,6 +115,10 @@ class Scheduler:
         job = scheduler.get_job(name) if scheduler is not None else None
         return str(job.trigger) if job is not None else ""
 
+    def timezone(self, name: str) -> str:
+        """The time zone a daily job's hour is in."""
+        return str(self._daily[name].timezone)
+
     async def start(self) -> None:
         """Schedule every registered job; a no-op when already started."""
         if self._scheduler is not None:
