@@ -57,7 +57,7 @@ def serve(args: argparse.Namespace, container: Container) -> int:
     import uvicorn
 
     settings: Settings = container.settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # Created here, once, so that several workers do not each generate one.
     container.signing_key()
     _log.info("JWT signing key: %s", settings.jwt_private_key_file)
@@ -85,7 +85,7 @@ def serve(args: argparse.Namespace, container: Container) -> int:
 
 def migrate(args: argparse.Namespace, container: Container) -> int:
     """alembic upgrade head on the configured database."""
-    configure_logging(container.settings().log_level)
+    configure_logging(container.settings().log_level, container.settings().log_format)
     asyncio.run(_migrate(container))
     print(f"migrated {container.redacted_database_url()}")
     return 0
@@ -124,7 +124,7 @@ def token(args: argparse.Namespace, container: Container) -> int:
 
 def replay(args: argparse.Namespace, container: Container) -> int:
     """Drop and rebuild every projection from the event log."""
-    configure_logging(container.settings().log_level)
+    configure_logging(container.settings().log_level, container.settings().log_format)
     report = asyncio.run(_replay(container))
     print(
         f"events={report.events} proposals={report.proposals} patterns={report.patterns} "
@@ -136,7 +136,7 @@ def replay(args: argparse.Namespace, container: Container) -> int:
 def execute(args: argparse.Namespace, container: Container) -> int:
     """Execute the approved proposals that are due, then exit (a cron job, or a worker
     beside API replicas that run with BOOKKEEPER_EXECUTOR=off)."""
-    configure_logging(container.settings().log_level)
+    configure_logging(container.settings().log_level, container.settings().log_format)
     totals = asyncio.run(_execute(container, args.max_passes))
     print(" ".join(f"{name}={value}" for name, value in totals.items()))
     return 1 if totals["claim_errors"] else 0
@@ -147,7 +147,7 @@ def policy(args: argparse.Namespace, container: Container) -> int:
     change up within BOOKKEEPER_POLICY_RELOAD_SECONDS, without a restart."""
     from bookkeeper.adapters.auth.casbin_authorizer import PolicyError
 
-    configure_logging(container.settings().log_level)
+    configure_logging(container.settings().log_level, container.settings().log_format)
     try:
         lines = asyncio.run(_policy(container, args))
     except PolicyError as error:
