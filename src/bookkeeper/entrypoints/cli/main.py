@@ -30,6 +30,7 @@ from typing import Final
 
 from bookkeeper import __version__
 from bookkeeper.adapters.auth.errors import SigningKeyError
+from bookkeeper.application.authorization import ROLES
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.replay import ReplayReport, rebuild_projections
 from bookkeeper.container import Container, Database, resolve, shutdown
@@ -101,6 +102,12 @@ def token(args: argparse.Namespace, container: Container) -> int:
         if not equals or name.strip() in attributes:
             raise CommandError(f"--attr must be NAME=VALUE, each name once; got {name!r}")
         attributes[name.strip()] = value.strip()
+    unknown = sorted(set(args.role) - ROLES)
+    if unknown:
+        raise CommandError(
+            f"unknown role {', '.join(map(repr, unknown))}: the roles are "
+            f"{', '.join(sorted(ROLES))}"
+        )
     if container.settings().oidc_issuer is not None:
         print(
             "warning: BOOKKEEPER_OIDC_ISSUER is set, so the API accepts only the issuer's "
