@@ -19,6 +19,7 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_OIDC_ROLES_CLAIM       | roles (e.g. realm_access.roles for Keycloak)     |
 | BOOKKEEPER_HOST / BOOKKEEPER_PORT | 127.0.0.1 / 8000                                 |
 | BOOKKEEPER_LOG_LEVEL              | INFO                                             |
+| BOOKKEEPER_LOG_FORMAT             | text on a terminal, json otherwise (json|text)   |
 | BOOKKEEPER_DB_POOL_SIZE           | 20                                               |
 | BOOKKEEPER_DB_MAX_OVERFLOW        | 50                                               |
 | BOOKKEEPER_FIKEN_TOKEN            | unset: the sandbox books in the local database   |
@@ -95,6 +96,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    #: "json", "text", or None: text when stderr is a terminal, JSON otherwise (logs.py).
+    log_format: str | None = None
     db_pool_size: int = 20
     db_max_overflow: int = 50
     fiken_token: str | None = None
@@ -211,6 +214,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         host=get("HOST") or "127.0.0.1",
         port=_integer("PORT", get("PORT"), default=8000, low=1, high=65535),
         log_level=log_level,
+        log_format=_log_format(get("LOG_FORMAT")),
         db_pool_size=_integer("DB_POOL_SIZE", get("DB_POOL_SIZE"), default=20, low=1, high=1000),
         db_max_overflow=_integer(
             "DB_MAX_OVERFLOW", get("DB_MAX_OVERFLOW"), default=50, low=0, high=1000
@@ -245,6 +249,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         company_orgnr=_orgnr(get("COMPANY_ORGNR")),
         company_contact=get("COMPANY_CONTACT"),
     )
+
+
+def _log_format(raw: str | None) -> str | None:
+    """json or text; unset (None) chooses by whether stderr is a terminal."""
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip().lower()
+    if value not in ("json", "text"):
+        raise SettingsError(f"{PREFIX}LOG_FORMAT must be json or text, not {raw!r}")
+    return value
 
 
 def _orgnr(raw: str | None) -> str | None:

@@ -291,3 +291,21 @@ def test_token_refuses_bad_attributes(
     assert out == ""
     assert err.startswith("bookkeeper: error:") and len(err.strip().splitlines()) == 1
     assert "\x01" not in err
+
+
+@pytest.mark.parametrize("roles", [["superuser"], ["viewer", "root"], ["Admin"]])
+def test_token_refuses_a_role_that_does_not_exist(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], roles: list[str]
+) -> None:
+    from bookkeeper.application.authorization import ROLES
+
+    argv = ["token", "--subject", "s", "--tenant", "acme"]
+    for role in roles:
+        argv += ["--role", role]
+    status = main(argv)
+    out, err = capsys.readouterr()
+    assert status != 0
+    assert out == ""  # no token printed
+    bad = next(role for role in roles if role not in ROLES)
+    assert repr(bad) in err
+    assert all(role in err for role in ROLES)

@@ -39,7 +39,7 @@ from tests.http_helpers import memory_container, mint, receipt
 
 SCHEMA_PATH = "/schema/openapi.json"
 #: Operations anyone may call (everything else under the API prefix needs a token).
-PUBLIC_OPERATIONS = frozenset({"getHealth"})
+PUBLIC_OPERATIONS = frozenset({"getHealth", "getMetrics"})
 MAX_EXAMPLES = 8
 STATEFUL_EXAMPLES = 15
 STATEFUL_STEPS = 6

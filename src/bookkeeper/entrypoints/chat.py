@@ -43,7 +43,7 @@ MAX_EXECUTOR_PASSES = 10
 def chat(args: argparse.Namespace, container: Container) -> int:
     """The `chat` command (see the module docstring)."""
     settings = container.settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     channel = args.channel or f"cli:{args.user}"
     return asyncio.run(run_chat(container, args.tenant, args.user, channel, sys.stdin, sys.stdout))
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from bookkeeper.adapters.discord import DiscordBot, DiscordHandler, parse_users
+from bookkeeper.adapters.metrics import PROPOSAL_EVENT_TYPES, MeteredPass, count_proposal_events
 from bookkeeper.application.conversation import ConversationService
 from bookkeeper.application.dispatch import Dispatcher, Subscriber, Subscriptions
 from bookkeeper.application.documents import Documents
@@ -129,7 +130,9 @@ async def start_process(container: Container) -> Process:
             executor: Executor = await resolve(container.executor)
             process.executor = executor
             scheduler.every(
-                EXECUTOR_JOB, settings.executor_interval_seconds, executor_run(executor)
+                EXECUTOR_JOB,
+                settings.executor_interval_seconds,
+                executor_run(MeteredPass(executor)),
             )
             services.dispatcher.on(APPROVAL_TYPES, lambda _event: scheduler.wake(EXECUTOR_JOB))
             log.info(
@@ -139,6 +142,7 @@ async def start_process(container: Container) -> Process:
             )
         else:
             log.info("executor off (BOOKKEEPER_EXECUTOR=off): approved actions wait")
+        services.dispatcher.on(PROPOSAL_EVENT_TYPES, count_proposal_events)
         scheduler.every(
             SUBSCRIPTIONS_JOB, SUBSCRIPTIONS_INTERVAL, _catch_up(services.subscriptions)
         )

@@ -30,6 +30,7 @@ import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from bookkeeper.adapters.fiken.ratelimit import Monotonic, RequestGate, Sleep, SlidingWindow
+from bookkeeper.adapters.metrics import metered
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalError,
@@ -93,7 +94,7 @@ class FikenClient:
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            transport=transport,
+            transport=metered(SYSTEM, transport),
             follow_redirects=False,
         )
         self._token = token

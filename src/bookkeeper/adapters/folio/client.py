@@ -38,6 +38,7 @@ import msgspec
 from tenacity import AsyncRetrying, RetryCallState
 
 from bookkeeper.adapters.folio.wire import SYSTEM, contract_broken
+from bookkeeper.adapters.metrics import metered
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalError,
@@ -90,7 +91,7 @@ class FolioClient:
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=httpx.Timeout(timeout),
-            transport=transport,
+            transport=metered(SYSTEM, transport),
             follow_redirects=False,
         )
 

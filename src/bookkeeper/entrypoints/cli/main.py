@@ -30,6 +30,7 @@ from typing import Final
 
 from bookkeeper import __version__
 from bookkeeper.adapters.auth.errors import SigningKeyError
+from bookkeeper.application.authorization import ROLES
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.replay import ReplayReport, rebuild_projections
 from bookkeeper.container import Container, Database, resolve, shutdown
@@ -57,7 +58,7 @@ def serve(args: argparse.Namespace, container: Container) -> int:
     import uvicorn
 
     settings: Settings = container.settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # Created here, once, so that several workers do not each generate one.
     container.signing_key()
     _log.info("JWT signing key: %s", settings.jwt_private_key_file)
@@ -85,7 +86,7 @@ def serve(args: argparse.Namespace, container: Container) -> int:
 
 def migrate(args: argparse.Namespace, container: Container) -> int:
     """alembic upgrade head on the configured database."""
-    configure_logging(container.settings().log_level)
+    configure_logging(container.settings().log_level, container.settings().log_format)
     asyncio.run(_migrate(container))
     print(f"migrated {container.redacted_database_url()}")
     return 0
@@ -101,6 +102,12 @@ def token(args: argparse.Namespace, container: Container) -> int:
         if not equals or name.strip() in attributes:
             raise CommandError(f"--attr must be NAME=VALUE, each name once; got {name!r}")
         attributes[name.strip()] = value.strip()
+    unknown = sorted(set(args.role) - ROLES)
+    if unknown:
+        raise CommandError(
+            f"unknown role {', '.join(map(repr, unknown))}: the roles are "
+            f"{', '.join(sorted(ROLES))}"
+        )
     if container.settings().oidc_issuer is not None:
         print(
             "warning: BOOKKEEPER_OIDC_ISSUER is set, so the API accepts only the issuer's "
@@ -124,7 +131,7 @@ def token(args: argparse.Namespace, container: Container) -> int:
 
 def replay(args: argparse.Namespace, container: Container) -> int:
     """Drop and rebuild every projection from the event log."""
-    configure_logging(container.settings().log_level)
+    configure_logging(container.settings().log_level, container.settings().log_format)
     report = asyncio.run(_replay(container))
     print(
         f"events={report.events} proposals={report.proposals} patterns={report.patterns} "
@@ -136,7 +143,7 @@ def replay(args: argparse.Namespace, container: Container) -> int:
 def execute(args: argparse.Namespace, container: Container) -> int:
     """Execute the approved proposals that are due, then exit (a cron job, or a worker
     beside API replicas that run with BOOKKEEPER_EXECUTOR=off)."""
-    configure_logging(container.settings().log_level)
+    configure_logging(container.settings().log_level, container.settings().log_format)
     totals = asyncio.run(_execute(container, args.max_passes))
     print(" ".join(f"{name}={value}" for name, value in totals.items()))
     return 1 if totals["claim_errors"] else 0
@@ -147,7 +154,7 @@ def policy(args: argparse.Namespace, container: Container) -> int:
     change up within BOOKKEEPER_POLICY_RELOAD_SECONDS, without a restart."""
     from bookkeeper.adapters.auth.casbin_authorizer import PolicyError
 
-    configure_logging(container.settings().log_level)
+    configure_logging(container.settings().log_level, container.settings().log_format)
     try:
         lines = asyncio.run(_policy(container, args))
     except PolicyError as error:

@@ -23,7 +23,6 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from bookkeeper import __version__
@@ -48,6 +47,8 @@ from bookkeeper.entrypoints.http.controllers.lookups import BankController, Book
 from bookkeeper.entrypoints.http.controllers.patterns import PatternController
 from bookkeeper.entrypoints.http.controllers.proposals import ProposalController
 from bookkeeper.entrypoints.http.controllers.reports import ReportController
+from bookkeeper.entrypoints.http.docs import assets_router, render_plugins
+from bookkeeper.entrypoints.http.observability import metrics, observe
 from bookkeeper.entrypoints.http.problems import exception_handlers
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.runtime import Runtime
@@ -131,8 +132,8 @@ def create_app(container: Container) -> Litestar:
         },
         security=[{BEARER_SCHEME: []}],
     )
-    return Litestar(
-        route_handlers=[api, HealthController],
+    app = Litestar(
+        route_handlers=[api, HealthController, assets_router(), metrics],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False, use_cache=True)},
         middleware=[
             DefineMiddleware(BearerAuthMiddleware, verifier=verifier, exclude=PUBLIC_PATHS),
@@ -148,6 +149,9 @@ def create_app(container: Container) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    # Outermost: request id, access log and HTTP metrics see every request, refused or not.
+    app.asgi_handler = observe(app.asgi_handler)
+    return app
 
 
 def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
@@ -167,8 +171,8 @@ def cors_config(origins: tuple[str, ...]) -> CORSConfig | None:
 
 
 def openapi_config() -> OpenAPIConfig:
-    """The OpenAPI document at /schema/openapi.json, Scalar at /schema, Swagger UI at
-    /schema/swagger; every API operation requires the bearer scheme."""
+    """The OpenAPI document at /schema/openapi.json, Swagger UI (served offline, see
+    docs.py) at /schema and /schema/swagger; every API operation requires the bearer scheme."""
     return OpenAPIConfig(
         title="bookkeeper",
         version=__version__,
@@ -200,12 +204,12 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="books", description="Read-only questions to the books (logged as events)"),
             Tag(name="operations", description="Health"),
         ],
-        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        render_plugins=render_plugins(),
     )
 
 
 def app_factory() -> Litestar:
     """The app configured from BOOKKEEPER_* variables (for `uvicorn --factory`)."""
     container = Container()
-    configure_logging(container.settings().log_level)
+    configure_logging(container.settings().log_level, container.settings().log_format)
     return create_app(container)

@@ -1,0 +1,122 @@
+"""What an operator sees of the HTTP edge: a request id, one access-log line per request,
+Prometheus counters and latency histograms, and the /metrics route.
+
+`observe(app)` wraps the whole ASGI app (outside routing, authentication and the exception
+handlers), so refused requests — 401, 404, 413, 429 — are logged and counted too. It
+honours a client's `X-Request-ID` (when it is a short token of safe characters, otherwise a
+new one is made), echoes it in the response and sets it for every log record written while
+the request is served (entrypoints/logs.py). The access line says method, route template,
+status, duration, principal actor and tenant; never the path's ids, query, headers, tokens
+or bodies. Metrics label by route template, so no tenant data reaches /metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any, Final
+
+from litestar import Response, get
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from bookkeeper.adapters.metrics import HTTP_LATENCY, HTTP_REQUESTS, exposition
+from bookkeeper.entrypoints.logs import request_id
+
+access_log = logging.getLogger("bookkeeper.access")
+
+REQUEST_ID_HEADER: Final = b"x-request-id"
+#: A client's request id is kept when it looks like one (a UUID, a trace id …).
+_SAFE_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: The route label of a request no route matched (its path is not used: unbounded).
+UNMATCHED: Final = "unmatched"
+
+
+def _incoming_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER:
+            text = value.decode("latin-1").strip()
+            if _SAFE_ID.fullmatch(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def observe(app: ASGIApp) -> ASGIApp:
+    """`app` with request ids, access log and HTTP metrics on every HTTP request."""
+
+    async def observed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        rid = _incoming_id(scope)
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [
+                    (k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER
+                ]
+                headers.append((REQUEST_ID_HEADER, rid.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            _record(scope, status, time.perf_counter() - started, rid)
+            request_id.reset(token)
+
+    return observed
+
+
+def _record(scope: Scope, status: int, seconds: float, rid: str) -> None:
+    method = str(scope.get("method", ""))
+    route = str(scope.get("path_template") or UNMATCHED)
+    HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+    HTTP_LATENCY.labels(method=method, route=route).observe(seconds)
+    user: Any = scope.get("user")
+    actor = getattr(user, "actor", None)
+    tenant = getattr(user, "tenant_id", None)
+    access_log.info(
+        "%s %s %d %.1f ms %s %s",
+        method,
+        route,
+        status,
+        seconds * 1000,
+        actor or "-",
+        tenant or "-",
+        extra={
+            "http_method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+            "actor": actor,
+            "tenant": tenant,
+            "request_id": rid,
+        },
+    )
+
+
+@get(
+    "/metrics",
+    operation_id="getMetrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    exclude_from_auth=True,
+    sync_to_thread=False,
+    media_type="text/plain",
+)
+def metrics() -> Response[bytes]:
+    """The process's metrics in the Prometheus text format: HTTP requests by route template
+    and status with latency histograms, proposal events by outcome, executor passes and
+    attempts, external calls by system and status. No tenant data; no token needed, like
+    /health (expose it only where your Prometheus can reach it)."""
+    body, content_type = exposition()
+    return Response(content=body, media_type=content_type)
