@@ -9,6 +9,7 @@ $(BIN)/bookkeeper: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e plugins/bookkeeper-example-translators
 	@touch $@
 
 serve: $(BIN)/bookkeeper  ## start the service on the embedded SQLite default (127.0.0.1:8000)

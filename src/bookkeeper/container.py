@@ -57,6 +57,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.queries import Queries
+from bookkeeper.application.translation import Ingest, discovered_translators
 from bookkeeper.backends import open_backends
 from bookkeeper.settings import Settings, load_settings
 
@@ -344,6 +345,11 @@ class Container(containers.DeclarativeContainer):
         authorizer=authorizer,
         classifier=intent_classifier,
     )
+
+    #: Issue 10: the translators of every installed plugin (entry-point group
+    #: `book_keeper.translators`) and the ingest that books external events through them.
+    translators = providers.Singleton(discovered_translators)
+    ingest = providers.Singleton(Ingest, translators=translators, ledger=ledger)
 
     #: Fetches document URLs (Discord attachments) from BOOKKEEPER_FETCH_ALLOWED_HOSTS only,
     #: pinned to public addresses (adapters/fetch); for the document pipeline.

@@ -47,6 +47,17 @@ DEFAULT_GRANTS: Mapping[str, frozenset[str]] = {
 ACTIONS: frozenset[str] = READ | _WRITE | _EXPORT | {"proposals:decide", "ledger:post"}
 ROLES: frozenset[str] = frozenset(DEFAULT_GRANTS)
 
+#: Issue 10: booking entries translated from external events (the bus consumer's service
+#: principal, and the local `POST /bus/events` route) — for system and admin only; seeded
+#: for the policy store by migration 0011.
+BUS_INGEST = "bus:ingest"
+BUS_ROLES: frozenset[str] = frozenset({"system", "admin"})
+DEFAULT_GRANTS = {
+    role: grants | {BUS_INGEST} if role in BUS_ROLES else grants
+    for role, grants in DEFAULT_GRANTS.items()
+}
+ACTIONS = ACTIONS | {BUS_INGEST}
+
 
 class RoleAuthorizer:
     """Allows an action when any of the principal's roles grants it."""

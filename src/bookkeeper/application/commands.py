@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 
 import msgspec
 
 from bookkeeper.application.ports import Principal
-from bookkeeper.domain.events import Corrections, Payload
+from bookkeeper.domain.events import Corrections, JournalLine, Payload
 
 
 class SubmitEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,3 +40,24 @@ class RejectProposal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Command = SubmitEvent | ApproveProposal | RejectProposal
+
+
+class RecordJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """Post one balanced journal entry: the one command for every source (REST, the bus's
+    translators, plugins). LedgerService.record authorizes it (RBAC, then the ABAC rule
+    of decision 4: approval limit and department) and posts it at version 0.
+
+    `entry_id` is deterministic for an external event (event_log.external_entry_id), so a
+    redelivery is a duplicate; None lets the service choose (from the Idempotency-Key, if
+    any, else a new id)."""
+
+    date: dt.date
+    description: str
+    lines: tuple[JournalLine, ...]
+    #: "manual" (REST) or the external source's name (a translator's).
+    source: str = "manual"
+    entry_id: uuid.UUID | None = None
+    department: str | None = None
+    idempotency_key: str | None = None
+    #: The external event this entry books ("InvoiceIssued:invoicing:F-1001"), if any.
+    external_ref: str | None = None

@@ -40,6 +40,12 @@ class Namespaces:
     SUGGESTION: Final = uuid.UUID("9a7e4c1d-2b3f-4e5a-8c6d-0f1e2d3c4b5a")
     #: Sandbox books and bank objects: (tenant, path parts).
     SANDBOX: Final = uuid.UUID("2b0f7d3e-5c41-4e8a-9a57-6d1c0e9b4f21")
+    #: The journal entry booked from an external event: (tenant, source, type, business key).
+    EXTERNAL_ENTRY: Final = uuid.UUID("7c2e9a41-3f5d-4b8e-a1c6-5d0f2e8b9a37")
+    #: The alert about a dead-lettered external message: (tenant, message fingerprint).
+    DEAD_LETTER: Final = uuid.UUID("4e8b1f6a-9c2d-4a7e-b3f5-0d6c1a9e2b84")
+    #: A public bus message about one line of an entry: (entry event id, line number).
+    PUBLISHED_LINE: Final = uuid.UUID("a5d3c7e1-2b4f-4c9a-8e6d-1f0b3a5c7e92")
 
 
 def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
@@ -71,6 +77,24 @@ def document_proposal_id(tenant_id: str, sha256: str) -> uuid.UUID:
 def suggestion_id(tenant_id: str, proposal_id: uuid.UUID) -> uuid.UUID:
     """The pattern suggestion learned from one approved proposal."""
     return uuid.uuid5(Namespaces.SUGGESTION, f"{tenant_id}\x00{proposal_id}")
+
+
+def external_entry_id(tenant_id: str, source: str, type_name: str, key: str) -> uuid.UUID:
+    """The journal entry booked from an external event: uuid5 of its source, type and
+    business key (an invoice number, a payroll run id) — and the tenant, so two tenants of
+    one invoicing service never share an entry. A redelivery derives the same id, and the
+    append at version 0 makes it a duplicate (decision 15)."""
+    return uuid.uuid5(Namespaces.EXTERNAL_ENTRY, "\x00".join((tenant_id, source, type_name, key)))
+
+
+def dead_letter_alert_id(tenant_id: str, fingerprint: str) -> uuid.UUID:
+    """The one AlertRaised about a dead-lettered message (sha256 of its body)."""
+    return uuid.uuid5(Namespaces.DEAD_LETTER, f"{tenant_id}\x00{fingerprint}")
+
+
+def published_line_id(event_id: uuid.UUID, line_no: int) -> uuid.UUID:
+    """The Nats-Msg-Id of the AccountDebited/AccountCredited of one line of an entry."""
+    return uuid.uuid5(Namespaces.PUBLISHED_LINE, f"{event_id}:{line_no}")
 
 
 def sandbox_id(tenant_id: str, *parts: str) -> str:

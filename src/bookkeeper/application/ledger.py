@@ -24,6 +24,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 
+from bookkeeper.application.commands import RecordJournalEntry
 from bookkeeper.application.errors import (
     ApplicationError,
     ConcurrencyConflict,
@@ -45,7 +46,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.queries import clamp_limit
-from bookkeeper.domain import money
+from bookkeeper.domain import approval, money
 from bookkeeper.domain.events import (
     JournalEntryPostedData,
     JournalLine,
@@ -65,6 +66,9 @@ from bookkeeper.domain.ledger import (
 )
 
 JOURNAL_ENTRY_POSTED = "JournalEntryPosted"
+#: The action that lets a principal book entries translated from external events (the
+#: bus consumer's service principal, the local bus route's callers: system and admin).
+BUS_INGEST: Final = "bus:ingest"
 
 
 async def post_entry(
@@ -348,6 +352,16 @@ def _decode_cursor(text: str, account: str, start: dt.date | None, end: dt.date 
     return cursor
 
 
+def _poster(principal: Principal) -> approval.Decider:
+    """The principal as the posting rules see it (ABAC attributes from the token)."""
+    return approval.Decider(
+        actor=principal.actor,
+        approval_limit=principal.attributes.get(approval.APPROVAL_LIMIT_ATTRIBUTE),
+        department=principal.attributes.get(approval.DEPARTMENT_ATTRIBUTE),
+        admin="admin" in principal.roles,
+    )
+
+
 def _posted(event: RecordedEvent) -> PostedEntry:
     assert isinstance(event.data, JournalEntryPostedData)
     return PostedEntry(
@@ -402,31 +416,65 @@ class LedgerService:
         description: str,
         lines: Sequence[JournalLine],
         idempotency_key: str | None = None,
+        department: str | None = None,
     ) -> PostedEntry:
-        """Post a balanced manual entry (UnbalancedEntry, InvalidJournalEntry otherwise).
-
-        With an Idempotency-Key the entry id derives from tenant, actor and key, so a retry
-        finds the original (same body: its result; another body: IdempotencyConflict)."""
-        self._authorizer.check(principal, "ledger:post")
-        check_description(description)
-        check_balanced(lines)
-        entry = JournalEntryPostedData(
-            date=date,
-            description=description,
-            lines=tuple(
-                msgspec.structs.replace(
-                    line, debit=money.round_kr(line.debit), credit=money.round_kr(line.credit)
-                )
-                for line in lines
+        """POST /journal-entries: `record` of a manual entry."""
+        return await self.record(
+            principal,
+            RecordJournalEntry(
+                date=date,
+                description=description,
+                lines=tuple(lines),
+                department=department,
+                idempotency_key=idempotency_key,
             ),
-            source=MANUAL,
+        )
+
+    async def record(self, principal: Principal, command: RecordJournalEntry) -> PostedEntry:
+        """Post a balanced entry (UnbalancedEntry, InvalidJournalEntry otherwise), for any
+        source: RBAC (`ledger:post` for a manual entry, `bus:ingest` for one translated
+        from an external event), then the ABAC rule of decision 4 (domain.approval.
+        authorise_posting: approval limit, department), recorded on the event.
+
+        The entry id is the command's (an external event's derived id), else derived from
+        tenant, actor and Idempotency-Key, else new. A post of an id already in the log
+        finds the original: the same entry answers it (`replayed`), another one raises
+        IdempotencyConflict."""
+        manual = command.source == MANUAL
+        self._authorizer.check(principal, "ledger:post" if manual else BUS_INGEST)
+        check_description(command.description)
+        check_balanced(command.lines)
+        lines = tuple(
+            msgspec.structs.replace(
+                line, debit=money.round_kr(line.debit), credit=money.round_kr(line.credit)
+            )
+            for line in command.lines
+        )
+        decider = _poster(principal)
+        async with self._uow() as uow:
+            rules = await uow.settings.review_rules(principal.tenant_id)
+        department = command.department
+        if department is None and rules.departments and not decider.admin:
+            department = approval.clean_department(decider.department)
+        amount = sum((line.debit for line in lines), _ZERO)
+        rule = approval.authorise_posting(rules, amount, department, decider)
+        entry = JournalEntryPostedData(
+            date=command.date,
+            description=command.description,
+            lines=lines,
+            source=command.source,
+            department=department,
+            external_ref=command.external_ref,
         )
         fingerprint = entry_fingerprint(entry)
-        if idempotency_key is None:
-            return await self._post(principal, entry, self._ids.new_id(), fingerprint, None)
-        entry_id = manual_entry_id(principal.tenant_id, principal.actor, idempotency_key)
+        key = command.idempotency_key
+        entry_id = command.entry_id
+        if entry_id is None and key is not None:
+            entry_id = manual_entry_id(principal.tenant_id, principal.actor, key)
+        if entry_id is None:
+            return await self._post(principal, entry, self._ids.new_id(), fingerprint, None, rule)
         try:
-            return await self._post(principal, entry, entry_id, fingerprint, idempotency_key)
+            return await self._post(principal, entry, entry_id, fingerprint, key, rule)
         except (DuplicateEvent, ConcurrencyConflict):
             return await self._replayed(principal, entry_id, fingerprint)
 
@@ -437,8 +485,11 @@ class LedgerService:
         entry_id: uuid.UUID,
         fingerprint: str,
         idempotency_key: str | None,
+        rule: str = "",
     ) -> PostedEntry:
         metadata: dict[str, Any] = {"requestHash": fingerprint}
+        if rule:
+            metadata["rule"] = rule
         if idempotency_key is not None:
             metadata["idempotencyKey"] = idempotency_key
         now = self._clock.now()

@@ -520,7 +520,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 #: The agent's own principal (book-e): it reads documents and makes proposals.
 AGENT: Final = "book-e"
 #: Principals that act under their own name: the agent, the review bot, the scheduler.
-SERVICE_PRINCIPALS = frozenset({AGENT, "review-e", "system:cron"})
+SERVICE_PRINCIPALS = frozenset({AGENT, "review-e", "system:cron", "system:bus"})
 
 
 class TokenVerifier(Protocol):

@@ -216,3 +216,36 @@ def authorise_rejection(rules: ReviewRules, facts: ApprovalFacts, decider: Decid
     if decider.actor == facts.proposed_by:
         return "department:proposer"
     return _department_rule(rules, facts, decider)
+
+
+# --- posting a journal entry (RecordJournalEntry, decision 4) ----------------------------
+
+
+def authorise_posting(
+    rules: ReviewRules, amount: Decimal, department: str | None, poster: Decider
+) -> str:
+    """The rule that allows `poster` to post an entry moving `amount` (its debits) for
+    `department`, or the named refusal: the same approval limit as for a decision (from the
+    token, else the tenant's default; a malformed limit grants nothing), and — where the
+    tenant uses departments — a poster with a department posts only for that department
+    (admins and posters without one are tenant-wide)."""
+    parts: list[str] = []
+    if rules.departments and not poster.admin:
+        mine = clean_department(poster.department)
+        theirs = clean_department(department)
+        if mine is not None:
+            if theirs is None or not _same_department(mine, theirs):
+                raise DepartmentMismatch(
+                    f"{poster.actor} posts entries of department {mine!r} only; this one is "
+                    + (f"of {theirs!r}" if theirs is not None else "of no department")
+                )
+            parts.append(f"department:{mine}")
+        else:
+            parts.append("department:tenant-wide")
+    elif rules.departments:
+        parts.append("department:admin")
+    facts = ApprovalFacts(proposed_by="", amount=amount, department=department)
+    limit = _limit_rule(rules, facts, poster)
+    if limit is not None:
+        parts.append(limit)
+    return ";".join(parts)

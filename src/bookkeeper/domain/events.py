@@ -252,6 +252,11 @@ class JournalEntryPostedData(Payload, frozen=True, kw_only=True, omit_defaults=T
     proposal_id: str | None = None
     #: The entry this one mirrors (a reversal), if any.
     reverses_entry_id: str | None = None
+    #: The department the entry belongs to (ABAC, decision 4), when the tenant uses them.
+    department: str | None = None
+    #: What outside the ledger caused it ("InvoiceIssued:invoicing:F-1001"), for an entry
+    #: booked from an external event.
+    external_ref: str | None = None
 
 
 class AlertRaisedData(Payload, frozen=True, kw_only=True, omit_defaults=True):

@@ -78,6 +78,9 @@ class JournalEntryIn(RequestBody, frozen=True, kw_only=True):
     date: dt.date
     description: Annotated[str, Meta(max_length=MAX_TEXT)]
     lines: Annotated[list[JournalLineIn], Meta(max_length=MAX_LINES)]
+    #: The department the entry belongs to (default: the poster's, where the tenant uses
+    #: departments); a poster with a department posts only for it.
+    department: Annotated[str, Meta(max_length=100, examples=["sales"])] | None = None
 
 
 class JournalLineOut(ResponseBody, frozen=True, kw_only=True):
@@ -329,13 +332,16 @@ class JournalEntryController(Controller):
         """Record a JournalEntryPosted with these lines and fold it into the ledger at once.
         Each line has a debit or a credit (decimal strings, whole øre); debits must equal
         credits (else 422). Account codes are not checked against the chart: see
-        `GET /reports/unknown-accounts`. Needs the `ledger:post` permission."""
+        `GET /reports/unknown-accounts`. Needs the `ledger:post` permission, and the amount
+        (the debits) within the poster's `approval_limit` and, where the tenant uses
+        departments, the poster's department (else 403)."""
         posted = await ledger.post_manual(
             request.user,
             data.date,
             data.description,
             [line.to_domain() for line in data.lines],
             idempotency_key=idempotency_key,
+            department=data.department,
         )
         headers = {"Location": f"{API_PREFIX}/journal-entries/{posted.entry_id}"}
         if posted.replayed:

@@ -1,0 +1,248 @@
+"""The anti-corruption layer (decision 7): external business events become journal entries.
+
+Other services publish business events (InvoiceIssued, PaymentReceived, …), never
+accounting entries. A `Translator` — from a plugin, discovered through the entry-point
+group `book_keeper.translators` (no translator lives in this package) — validates one
+kind of event against its schema and turns it into a `RecordJournalEntry` whose entry id
+is derived from the event's business key (`event_log.external_entry_id`), so that the
+append at version 0 makes a redelivery a harmless duplicate (decision 15).
+
+`Ingest` is what every bus adapter calls with the raw bytes of a message: it reads the
+envelope, routes by type, validates, translates and hands the command to
+`LedgerService.record` under the bus's service principal — the same command, RBAC and
+ABAC as REST. What can never succeed raises a `Rejected` (dead letter, an alert); a
+`StorageUnavailable` (or anything unexpected) is transient (redelivered, bounded).
+
+The envelope (JSON, one message):
+
+    {"type": "InvoiceIssued", "source": "invoicing", "tenant": "acme",
+     "id": "optional message id", "data": {...the event, per the translator's schema...}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from importlib.metadata import entry_points
+from typing import Any, Final, Protocol, runtime_checkable
+
+import msgspec
+
+from bookkeeper.application.commands import RecordJournalEntry
+from bookkeeper.application.errors import (
+    ApplicationError,
+    Forbidden,
+    IdempotencyConflict,
+)
+from bookkeeper.application.event_log import external_entry_id
+from bookkeeper.application.ledger import LedgerService, PostedEntry
+from bookkeeper.application.ports import Principal
+from bookkeeper.domain.errors import DomainError
+
+log = logging.getLogger("bookkeeper.translation")
+
+#: The entry-point group plugins advertise their Translator classes in.
+ENTRY_POINT_GROUP: Final = "book_keeper.translators"
+#: The service principal the bus books as (its policy: the `system` role's grants, and
+#: BOOKKEEPER_BUS_APPROVAL_LIMIT as its approval limit).
+BUS_SUBJECT: Final = "system:bus"
+MAX_NAME: Final = 100
+
+
+class ExternalMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """An external event as a translator sees it: `data` already validated against the
+    translator's schema (an instance of it)."""
+
+    type: str
+    source: str
+    tenant: str
+    data: Any
+    id: str | None = None
+
+    def entry_id(self, key: str) -> Any:
+        """The deterministic journal id of this event, from its business key."""
+        return external_entry_id(self.tenant, self.source, self.type, key)
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The wire shape of an incoming message (see the module docstring)."""
+
+    type: str
+    source: str
+    tenant: str
+    data: msgspec.Raw
+    id: str | None = None
+
+
+@runtime_checkable
+class Translator(Protocol):
+    """Turns one kind of external event into a journal entry (decision 7)."""
+
+    #: The external event types it translates (e.g. {"InvoiceIssued"}).
+    types: frozenset[str]
+    #: The subject (relative to the inbound prefix) its events arrive on, e.g.
+    #: "invoicing.InvoiceIssued"; the consumer listens on every translator's subject.
+    subject: str
+    #: The msgspec Struct (or type) its `data` must convert to; documented by the plugin.
+    schema: type[Any]
+
+    def translate(self, message: ExternalMessage) -> RecordJournalEntry:
+        """The entry this event books, with `entry_id = message.entry_id(business key)`."""
+        ...
+
+
+class Rejected(ApplicationError):
+    """A message that can never succeed: dead-lettered with this reason, never retried."""
+
+    code = "message-rejected"
+
+
+class MalformedMessage(Rejected):
+    """Not an envelope, or its data does not match the translator's schema."""
+
+    code = "malformed-message"
+
+
+class UnknownExternalType(Rejected):
+    """No installed translator handles this event type."""
+
+    code = "unknown-event-type"
+
+
+class NotBookable(Rejected):
+    """The translated entry is refused for good (unbalanced, over the limit, conflicting)."""
+
+    code = "not-bookable"
+
+
+class Translators:
+    """The installed translators, by event type (the dispatcher routes by type)."""
+
+    def __init__(self, translators: Iterable[Translator] = ()) -> None:
+        self._by_type: dict[str, Translator] = {}
+        for translator in translators:
+            self.register(translator)
+
+    def register(self, translator: Translator) -> None:
+        for name in translator.types:
+            if name in self._by_type:
+                raise ValueError(f"two translators for {name!r}")
+            self._by_type[name] = translator
+
+    def get(self, type_name: str) -> Translator | None:
+        return self._by_type.get(type_name)
+
+    @property
+    def types(self) -> frozenset[str]:
+        return frozenset(self._by_type)
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """Every translator's subject, once each, in a stable order."""
+        return tuple(sorted({t.subject for t in self._by_type.values()}))
+
+
+def discover(group: str = ENTRY_POINT_GROUP) -> list[Translator]:
+    """Load every Translator advertised in the entry-point group (a class or a factory
+    called without arguments). A plugin that fails to load is logged and left out."""
+    found: list[Translator] = []
+    for point in sorted(entry_points(group=group), key=lambda p: p.name):
+        try:
+            loaded = point.load()
+            translator = loaded() if callable(loaded) else loaded
+        except Exception:
+            log.exception("translator plugin %s (%s) failed to load", point.name, point.value)
+            continue
+        if not isinstance(translator, Translator):
+            log.error("entry point %s is not a Translator; ignored", point.name)
+            continue
+        log.info("translator %s: %s", point.name, ", ".join(sorted(translator.types)))
+        found.append(translator)
+    return found
+
+
+def discovered_translators() -> Translators:
+    """The container's translators: every installed plugin's."""
+    return Translators(discover())
+
+
+_envelope = msgspec.json.Decoder(Envelope)
+
+PrincipalFor = Callable[[str], Principal]
+
+
+def fingerprint(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def bus_principal(approval_limit: str | None = None) -> PrincipalFor:
+    """The bus's service principal for a tenant, bounded by its own approval limit."""
+    attributes = {} if approval_limit is None else {"approval_limit": approval_limit}
+
+    def principal_for(tenant: str) -> Principal:
+        return Principal(
+            subject=BUS_SUBJECT,
+            tenant_id=tenant,
+            roles=frozenset({"system"}),
+            attributes=attributes,
+        )
+
+    return principal_for
+
+
+def read_envelope(raw: bytes) -> Envelope:
+    """The envelope of a message, or MalformedMessage."""
+    try:
+        envelope = _envelope.decode(raw)
+    except msgspec.DecodeError as error:
+        raise MalformedMessage(f"not a message envelope: {error}") from None
+    for name in ("type", "source", "tenant"):
+        value = getattr(envelope, name)
+        if not value or len(value) > MAX_NAME or any(ord(ch) < 32 for ch in value):
+            raise MalformedMessage(f"the envelope's {name} is empty, too long or not text")
+    return envelope
+
+
+class Ingest:
+    """Books one external message through its translator (every bus adapter calls it)."""
+
+    def __init__(self, translators: Translators, ledger: LedgerService) -> None:
+        self._translators = translators
+        self._ledger = ledger
+
+    @property
+    def translators(self) -> Translators:
+        return self._translators
+
+    def translate(self, raw: bytes) -> tuple[Envelope, RecordJournalEntry]:
+        """The envelope and the command of a message, or a Rejected."""
+        envelope = read_envelope(raw)
+        translator = self._translators.get(envelope.type)
+        if translator is None:
+            raise UnknownExternalType(f"no translator is installed for {envelope.type!r}")
+        try:
+            data = msgspec.json.decode(envelope.data, type=translator.schema)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            raise MalformedMessage(f"{envelope.type}: {error}") from None
+        message = ExternalMessage(
+            type=envelope.type,
+            source=envelope.source,
+            tenant=envelope.tenant,
+            data=data,
+            id=envelope.id,
+        )
+        try:
+            command = translator.translate(message)
+        except (ValueError, DomainError) as error:
+            raise NotBookable(f"{envelope.type}: {error}") from None
+        return envelope, command
+
+    async def book(self, raw: bytes, principal_for: PrincipalFor) -> PostedEntry:
+        """Translate and record the message (`replayed` when it was booked before).
+        Rejected for what can never succeed; anything else is transient."""
+        envelope, command = self.translate(raw)
+        try:
+            return await self._ledger.record(principal_for(envelope.tenant), command)
+        except (DomainError, Forbidden, IdempotencyConflict) as error:
+            raise NotBookable(f"{envelope.type}: {error}") from None
