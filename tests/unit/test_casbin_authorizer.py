@@ -62,8 +62,8 @@ def test_the_migration_seeds_exactly_the_default_grants() -> None:
     # Migration 0008 adds exports:read for the roles that may export the whole ledger.
     for role in _migration(MIGRATION.with_name("0008_saft_export.py")).EXPORT_ROLES:
         seeded[role].add("exports:read")
-    # Migration 0011 adds bus:ingest for the principals that book external events.
-    for role in _migration(MIGRATION.with_name("0011_bus_ingest.py")).BUS_ROLES:
+    # Migration 0010 adds bus:ingest for the principals that book external events.
+    for role in _migration(MIGRATION.with_name("0010_bus_ingest.py")).BUS_ROLES:
         seeded[role].add("bus:ingest")
     assert {role: frozenset(actions) for role, actions in seeded.items()} == dict(DEFAULT_GRANTS)
     assert set(seeded) == ROLES == {"admin", "accountant", "reviewer", "agent", "viewer", "system"}

@@ -1,6 +1,6 @@
 """`bus:ingest` for system and admin: booking entries translated from external events.
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-10
 
@@ -17,7 +17,7 @@ from typing import Final
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
