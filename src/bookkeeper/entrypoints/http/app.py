@@ -48,6 +48,7 @@ from bookkeeper.entrypoints.http.controllers.lookups import BankController, Book
 from bookkeeper.entrypoints.http.controllers.patterns import PatternController
 from bookkeeper.entrypoints.http.controllers.proposals import ProposalController
 from bookkeeper.entrypoints.http.controllers.reports import ReportController
+from bookkeeper.entrypoints.http.params import bounded_query
 from bookkeeper.entrypoints.http.problems import exception_handlers
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.runtime import Runtime
@@ -130,6 +131,7 @@ def create_app(container: Container) -> Litestar:
             "lookups": Provide(provide_lookups, sync_to_thread=False, use_cache=True),
         },
         security=[{BEARER_SCHEME: []}],
+        before_request=bounded_query,
     )
     return Litestar(
         route_handlers=[api, HealthController],
