@@ -32,3 +32,8 @@ bench: $(BIN)/bookkeeper
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Dependency audit (ADR 0021): fails on a known vulnerability with a fixed release; warns
+# and passes when the advisory service cannot be reached (as on the CI machines).
+audit: $(BIN)/bookkeeper
+	.ci/audit $(VENV)

@@ -99,6 +99,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_recycle_seconds=settings.db_pool_recycle_seconds,
     )
     try:
         yield database

@@ -128,6 +128,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     company_name: str | None = None
     company_orgnr: str | None = None
     company_contact: str | None = None
+    #: Faults and shutdown (ADR 0021).
+    db_pool_recycle_seconds: int = 300
+    shutdown_grace_seconds: int = 10
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -248,6 +251,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         company_name=get("COMPANY_NAME"),
         company_orgnr=_orgnr(get("COMPANY_ORGNR")),
         company_contact=get("COMPANY_CONTACT"),
+        db_pool_recycle_seconds=_integer(
+            "DB_POOL_RECYCLE_SECONDS",
+            get("DB_POOL_RECYCLE_SECONDS"),
+            default=300,
+            low=1,
+            high=86400,
+        ),
+        shutdown_grace_seconds=_integer(
+            "SHUTDOWN_GRACE_SECONDS", get("SHUTDOWN_GRACE_SECONDS"), default=10, low=0, high=600
+        ),
     )
 
 

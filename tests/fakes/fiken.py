@@ -207,6 +207,8 @@ class FakeFiken:
         self._in_flight: dict[str, int] = {}
         self._faults: list[_Fault] = []
         self._waiters: list[asyncio.Future[None]] = []
+        #: Seconds every authorised request waits before it is handled (a slow Fiken).
+        self.latency = 0.0
         self._clock = clock
         self._today = today or dt.date(2026, 1, 1)
         self._ids = iter(range(1001, 10**9))
@@ -261,6 +263,8 @@ class FakeFiken:
             await self._finish(seen, send, 401, _error("unauthorized", "invalid bearer token"))
             return
         seen.authorized = True
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
         fault = self._take_fault(seen.method, seen.path)
         seen.fault = fault.kind if fault else None
         if fault is None:

@@ -15,7 +15,11 @@ the app's lifespan). Three runs:
   approve/reject sequences with all default checks (execution is not part of the HTTP
   surface: the executor is off here, approved proposals wait).
 
-Examples per operation are kept small so the module runs in well under a minute.
+A fourth run drives the read operations' query and path parameters alone with more
+examples (`PARAMETER_EXAMPLES`): that is where out-of-range integers and dates once became
+500s (ADR 0021).
+
+Examples per operation are kept small so the module runs in about a minute.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ SCHEMA_PATH = "/schema/openapi.json"
 #: Operations anyone may call (everything else under the API prefix needs a token).
 PUBLIC_OPERATIONS = frozenset({"getHealth", "getMetrics"})
 MAX_EXAMPLES = 8
+PARAMETER_EXAMPLES = 30
 STATEFUL_EXAMPLES = 15
 STATEFUL_STEPS = 6
 
@@ -69,6 +74,26 @@ SEMANTIC_400 = [
 ]
 
 
+def _dated_operations(document: dict[str, Any]) -> list[str]:
+    """Operations with a date or timestamp query parameter: a well-formed date outside the
+    window every query is held to (1900-01-01..2200-12-31, params.py) is a 400, and a
+    document cannot state a range of dates."""
+    found = []
+    for item in document["paths"].values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                schemas = [schema, *schema.get("oneOf", [])]
+                if parameter["in"] == "query" and any(
+                    s.get("format") in {"date", "date-time"} for s in schemas
+                ):
+                    found.append(operation["operationId"])
+                    break
+    return found
+
+
 def _config(token: str | None) -> schemathesis.config.SchemathesisConfig:
     data: dict[str, Any] = {
         "checks": {
@@ -80,7 +105,7 @@ def _config(token: str | None) -> schemathesis.config.SchemathesisConfig:
         },
         "operations": [
             {
-                "include-operation-id": SEMANTIC_400,
+                "include-operation-id": sorted({*SEMANTIC_400, *DATED}),
                 "checks": {
                     "positive_data_acceptance": {"expected-statuses": [*ACCEPTS_VALID, "400"]}
                 },
@@ -117,6 +142,7 @@ CONTAINER.settings.override(
     )
 )
 APP = create_app(CONTAINER)
+DATED = _dated_operations(APP.openapi_schema.to_schema())
 ROOT_TOKEN = mint(CONTAINER, "root", "admin", "accountant", ttl=dt.timedelta(hours=12))
 schema = schemathesis.openapi.from_asgi(SCHEMA_PATH, APP, config=_config(ROOT_TOKEN))
 anonymous = schemathesis.openapi.from_asgi(SCHEMA_PATH, APP, config=_config(None))
@@ -132,6 +158,20 @@ def _stop_app() -> Iterator[None]:
 @SETTINGS
 def test_every_operation_authenticated(case: Any) -> None:
     case.call_and_validate()
+
+
+@schema.include(method="GET").parametrize()
+@settings(SETTINGS, max_examples=PARAMETER_EXAMPLES)
+def test_read_operations_take_any_query_and_path_parameters(case: Any) -> None:
+    """More examples for what reads take: query and path parameters, all default checks
+    (no 5xx, documented statuses and content types, 400 for what the schema refuses)."""
+    case.call_and_validate()
+
+
+def test_every_dated_operation_is_found_for_the_400_allowance() -> None:
+    """The allowance above is computed from the document; it must find the date routes."""
+    assert {"listBankTransactions", "getTrialBalance", "exportSaftFinancial"} <= set(DATED)
+    assert {"getApprovalRate", "listSupplierInvoices"} <= set(DATED)
 
 
 @anonymous.exclude(operation_id=list(PUBLIC_OPERATIONS)).parametrize()

@@ -189,3 +189,25 @@ async def test_a_daily_job_runs_at_its_hour_in_its_time_zone() -> None:
         assert len(seen) == 1
     finally:
         await scheduler.stop()
+
+
+async def test_stop_lets_a_cancelled_pass_clean_up_before_it_returns() -> None:
+    """The executor hands its unstarted claims back when its pass is cancelled (ADR 0021):
+    stop() returns only after that clean-up, not with it still pending."""
+    cleaned = asyncio.Event()
+
+    class HandsBack(FakeExecutor):
+        async def run_once(self) -> ExecutionReport:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await asyncio.sleep(0.05)  # a unit of work recording the hand-back
+                cleaned.set()
+            return ExecutionReport()  # pragma: no cover
+
+    executor = HandsBack()
+    service = ExecutorService(executor, HOUR)
+    await service.start()
+    await asyncio.sleep(0.05)
+    await service.stop(grace_seconds=0.01)
+    assert cleaned.is_set()

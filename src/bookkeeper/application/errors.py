@@ -168,3 +168,10 @@ class ExtractionFailed(ApplicationError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class StorageDegraded(StorageUnavailable):
+    """The database answers a ping, but the recent units of work on it failed (a statement
+    timeout, poisoned sessions): not ready, though not down (ADR 0021)."""
+
+    code = "storage-degraded"

@@ -33,6 +33,9 @@ log = logging.getLogger("bookkeeper.scheduler")
 #: its schedule again.
 MAX_RUNS_IN_A_ROW: Final = 100
 
+#: How long `stop` waits for a cancelled run to clean up after itself.
+CLEANUP_SECONDS: Final = 10.0
+
 IntervalRun = Callable[[], Awaitable[bool]]
 """An interval job's work: True when there is more to do at once."""
 CronRun = Callable[[dt.datetime], Awaitable[Any]]
@@ -201,8 +204,12 @@ class Scheduler:
         except TimeoutError:
             log.warning("jobs still running after %s s; cancelling them", grace_seconds)
         scheduler.shutdown(wait=False)  # cancels a run still going, if any
-        for task in list(self._running):
+        cancelled = list(self._running)
+        for task in cancelled:
             task.cancel()
+        if cancelled:
+            # A cancelled run may still clean up (the executor hands its claims back).
+            await asyncio.wait(cancelled, timeout=CLEANUP_SECONDS)
         await asyncio.sleep(0)  # let the scheduler's shutdown (scheduled in the loop) run
         log.info("scheduler stopped")
 

@@ -79,14 +79,19 @@ class Process:
     discord: DiscordBot | None = None
     executor: Executor | None = None
     jobs: list[str] = field(default_factory=list)
+    #: How long running jobs may go on at shutdown before they are cancelled (ADR 0021).
+    shutdown_grace_seconds: float | None = None
 
     async def close(self) -> None:
-        """Stop the bot and the scheduler (letting running jobs finish)."""
+        """Stop the bot and the scheduler (letting running jobs finish, within the grace).
+        The executor stops taking work first and hands back what it has not started."""
+        if self.executor is not None:
+            self.executor.stop()
         if self.discord is not None:
             await self.discord.close()
             self.discord = None
         if self.scheduler is not None:
-            await self.scheduler.stop()
+            await self.scheduler.stop(self.shutdown_grace_seconds)
             self.scheduler = None
 
 
@@ -124,6 +129,7 @@ async def start_process(container: Container) -> Process:
     log.info("serving with %s database %s", services.database.dialect, services.database_url)
     log.info("JWT signing key: %s", settings.jwt_private_key_file)
     process = Process(services=services)
+    process.shutdown_grace_seconds = settings.shutdown_grace_seconds
     try:
         scheduler = Scheduler()
         if settings.executor_enabled:

@@ -35,14 +35,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 import bookkeeper
+from bookkeeper.adapters.sql.health import QueryHealth
 from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.adapters.sql.tenant_settings import RulesCache
 from bookkeeper.adapters.sql.unit_of_work import SqlUnitOfWork
 from bookkeeper.adapters.sql.urls import DatabaseUrl, redact_url, sqlite_on_connect
+from bookkeeper.application.errors import StorageDegraded
 from bookkeeper.application.ports import AfterCommit, UnitOfWork
 
 log = logging.getLogger(__name__)
 
+#: The maximum age of a pooled PostgreSQL connection (BOOKKEEPER_DB_POOL_RECYCLE_SECONDS).
+POOL_RECYCLE_SECONDS = 300
 #: How long a unit of work waits for its turn on SQLite before giving up.
 SQLITE_TURN_TIMEOUT_SECONDS = 30.0
 #: Execution option that makes a SQLite transaction start deferred (read-only work).
@@ -95,7 +99,13 @@ class SqlDatabase:
     """One SQLite file or PostgreSQL database, reached through a pool of async connections."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 20, max_overflow: int = 50, echo: bool = False
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        max_overflow: int = 50,
+        echo: bool = False,
+        pool_recycle_seconds: int = POOL_RECYCLE_SECONDS,
     ) -> None:
         self._url = DatabaseUrl(url)
         self.dialect: str = self._url.dialect
@@ -107,6 +117,9 @@ class SqlDatabase:
         self.rules_cache = RulesCache()
         self._turn: asyncio.Lock | None = None
         self._turn_holder: asyncio.Task[Any] | None = None
+        self._pool_recycle = pool_recycle_seconds
+        #: How the units of work ended lately; `ping` reads it (ADR 0021).
+        self.health = QueryHealth()
 
     def __repr__(self) -> str:
         return f"SqlDatabase({self.url!r})"
@@ -125,6 +138,13 @@ class SqlDatabase:
             "echo": self._echo,
         }
         if self.dialect == "postgresql":
+            # Self-healing (ADR 0021): a connection is checked before each checkout (a
+            # server restart or pg_terminate_backend leaves dead ones in the pool) and
+            # replaced after a maximum age (it may carry session settings from a time the
+            # database was configured differently); one that failed is discarded by
+            # SqlSession._close.
+            options["pool_pre_ping"] = True
+            options["pool_recycle"] = self._pool_recycle
             engine = create_async_engine(
                 self._url.async_url,
                 # psycopg takes bytes from a json dumper, saving a decode/encode.
@@ -208,7 +228,12 @@ class SqlDatabase:
             self.release_writer()
 
     async def ping(self) -> None:
-        """Raise StorageUnavailable unless the database answers a trivial query."""
+        """Raise StorageUnavailable unless the database answers a trivial query, and
+        StorageDegraded when it does but the latest units of work failed on it."""
+        if self.health.degraded:
+            raise StorageDegraded(
+                f"the latest units of work failed on the database: {self.health.last_error}"
+            )
         shared = self._url.in_memory  # its single connection may be inside a unit of work
         if shared:
             await self.acquire_writer()

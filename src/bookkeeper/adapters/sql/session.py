@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.expression import Executable
 
+from bookkeeper.adapters.sql.health import QueryHealth
 from bookkeeper.application.errors import StorageUnavailable
 from bookkeeper.domain.events import Status
 
@@ -98,13 +99,28 @@ def storage_error(error: BaseException) -> BaseException:
     if isinstance(error, PoolTimeoutError):
         return StorageUnavailable("no database connection free in time (pool exhausted)")
     if isinstance(error, DBAPIError) and (
-        error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+        error.connection_invalidated
+        or isinstance(error, OperationalError | InterfaceError)
+        or _unavailable_state(error.orig)
     ):
         detail = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
         return StorageUnavailable(f"database unavailable: {detail}")
     if isinstance(error, OSError):
         return StorageUnavailable(f"database unavailable: {error}")
     return error
+
+
+#: SQLSTATEs that say the database cannot serve now, not that the statement is wrong:
+#: connection exceptions (08), insufficient resources (53), operator intervention (57:
+#: query cancelled by a statement timeout, admin shutdown), a read-only transaction where
+#: the database was made read-only (25006: a failover, maintenance), serialization and
+#: deadlock failures (40001, 40P01). Each is a 503 that a retry may cure (ADR 0021).
+_UNAVAILABLE_STATES: Final = ("08", "53", "57", "25006", "40001", "40P01")
+
+
+def _unavailable_state(orig: BaseException | None) -> bool:
+    state = getattr(orig, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
 
 def utc(value: dt.datetime) -> dt.datetime:
@@ -139,6 +155,11 @@ class Connector(Protocol):
 
     @property
     def engine(self) -> AsyncEngine: ...
+
+    @property
+    def health(self) -> QueryHealth:
+        """Where units of work report how they ended (the health check reads it)."""
+        ...
 
     async def acquire_writer(self) -> None:
         """Wait for this unit of work's turn (SQLite; PostgreSQL returns at once)."""
@@ -203,7 +224,10 @@ class SqlSession:
             connection = await self._database.engine.connect()
         except BaseException as error:
             self._release()
-            raise storage_error(error) from error
+            translated = storage_error(error)
+            if isinstance(translated, StorageUnavailable):
+                self._database.health.failed(translated)
+            raise translated from error
         try:
             if self._postgres:
                 # No SQLAlchemy transaction: psycopg sends BEGIN before the unit's first
@@ -235,10 +259,22 @@ class SqlSession:
     async def _close(
         self, connection: AsyncConnection, driver: psycopg.AsyncConnection[Any] | None
     ) -> None:
-        """Roll back whatever was not committed and hand the connection back to the pool."""
+        """Roll back whatever was not committed and hand the connection back to the pool.
+
+        A connection on which the database failed (a statement cancelled by a timeout, an
+        operational error) is discarded rather than handed back: what made it fail may be
+        a setting of its session (`ALTER DATABASE … SET statement_timeout` reaches only new
+        sessions, in both directions), and a fresh connection starts from the database's
+        current defaults (ADR 0021)."""
+        failure = self._rollback_only
+        if isinstance(failure, StorageUnavailable):
+            self._database.health.failed(failure)
+        elif failure is None:
+            self._database.health.succeeded()
         try:
-            if driver is not None and driver.broken:
-                # Lost under the hot path, which SQLAlchemy's disconnect handling never saw.
+            if (driver is not None and driver.broken) or isinstance(failure, StorageUnavailable):
+                # Lost under the hot path, which SQLAlchemy's disconnect handling never saw,
+                # or poisoned: either way the pool must not hand it out again.
                 await connection.invalidate()
             elif (
                 driver is not None

@@ -36,6 +36,14 @@ log = logging.getLogger("bookkeeper.executor")
 
 #: A pass claims its batch in this many chunks, executing each while claiming the next.
 CLAIM_CHUNKS: Final = 4
+#: How long the hand-back of unstarted attempts may take at shutdown (ADR 0021).
+RELEASE_SECONDS: Final = 5.0
+
+
+class HandedBack(ExecutionRefused):
+    """An attempt this executor claimed but gave back when it was stopped (ADR 0021)."""
+
+    code = "handed-back"
 
 
 class Executor:
@@ -57,10 +65,24 @@ class Executor:
         self.claimer = Claimer(uow_factory, clock, ids, policy, name)
         self.actions = Actions(uow_factory, books, bank, policy)
         self.recorder = Recorder(uow_factory, clock, ids, policy)
+        #: Set by `stop`: claim nothing more, start no attempt, hand the claimed back.
+        self._stopping = False
 
     @property
     def policy(self) -> ExecutionPolicy:
         return self._policy
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        """Stop taking work (ADR 0021): the running pass claims nothing more and starts no
+        further attempt; the attempts it claimed and did not start are handed back (due
+        again at once, for any executor), and an attempt whose remote call is cut short
+        by cancellation is recorded as a retryable failure, like a timeout: the next
+        attempt reconciles by reference. Attempts already under way may finish."""
+        self._stopping = True
 
     # --- one pass -----------------------------------------------------------------------
 
@@ -72,6 +94,8 @@ class Executor:
         while the next chunk is claimed (its round trips overlap theirs). Each tenant has one
         worker, which runs the tenant's claims one after another in claim order; at most
         `tenant_concurrency` workers run at once."""
+        if self._stopping:
+            return ExecutionReport()
         batch = self._policy.batch_size
         chunk = -(-batch // CLAIM_CHUNKS)
         try:
@@ -86,11 +110,13 @@ class Executor:
         workers: list[asyncio.Task[None]] = []
         gate = asyncio.Semaphore(self._policy.tenant_concurrency)
         group = GroupCommit(self.recorder)
+        #: Every tenant's queue: what is left in them at the end was never started.
+        every_queue: list[deque[Claim]] = []
 
         async def work(tenant: str) -> None:
             queue = queues[tenant]
             async with gate:
-                while queue:
+                while queue and not self._stopping:
                     results.append(await self.execute(queue.popleft(), group))
                 # No await since the queue was found empty: a later claim of this tenant
                 # starts a new worker, never a second one beside this.
@@ -101,6 +127,7 @@ class Executor:
                 queue = queues.get(claim.tenant_id)
                 if queue is None:
                     queue = queues[claim.tenant_id] = deque()
+                    every_queue.append(queue)
                     workers.append(asyncio.create_task(work(claim.tenant_id)))
                 queue.append(claim)
 
@@ -110,7 +137,12 @@ class Executor:
         claimed, requested = len(claims), min(chunk, batch)
         try:
             dispatch(claims)
-            while len(claims) == requested and claimed < batch and not crashed():
+            while (
+                len(claims) == requested
+                and claimed < batch
+                and not crashed()
+                and not self._stopping
+            ):
                 requested = min(chunk, batch - claimed)
                 try:
                     claims = await self.claim(self._clock.now(), requested)
@@ -128,6 +160,12 @@ class Executor:
             if pending:
                 await asyncio.wait(pending)
             await group.close()
+            unstarted = [claim for queue in every_queue for claim in queue]
+            for queue in every_queue:
+                queue.clear()
+            if unstarted:
+                handed = await self.hand_back(unstarted)
+                results.extend((Outcome.RETRY, False) for _ in range(handed))
         for worker in workers:
             escaped = None if worker.cancelled() else worker.exception()
             if escaped is not None:
@@ -141,6 +179,30 @@ class Executor:
             abandoned=outcomes.count(Outcome.ABANDONED),
             reconciled=sum(1 for o, reconciled in results if o is Outcome.EXECUTED and reconciled),
         )
+
+    async def hand_back(self, claims: list[Claim]) -> int:
+        """Give claimed, unstarted attempts back: each due again at once (a retryable
+        failure with no back-off), so another executor claims it on its next pass instead
+        of waiting for the lease. One on its last attempt keeps its lease instead (a
+        hand-back must not fail it). How many were handed back; bounded by
+        RELEASE_SECONDS, never raises an Exception."""
+        error = HandedBack(f"executor {self.name} stopped before starting this attempt")
+        handed = 0
+
+        async def release() -> None:
+            nonlocal handed
+            for claim in claims:
+                if claim.attempt >= self._policy.max_attempts:
+                    continue
+                outcome = await self.recorder.record_failure(claim, error, True, None, at_once=True)
+                handed += outcome is Outcome.RETRY
+
+        try:
+            await asyncio.wait_for(release(), RELEASE_SECONDS)
+        except TimeoutError:
+            log.warning("executor %s could not hand back every attempt in time", self.name)
+        log.info("executor %s handed back %d unstarted attempts", self.name, handed)
+        return handed
 
     async def claim(self, now: dt.datetime, limit: int | None = None) -> list[Claim]:
         """Start a new attempt of every due proposal (up to `limit`, by default the batch
@@ -164,6 +226,18 @@ class Executor:
             return await recorder.record_failure(claim, error, False, None), False
         try:
             acted = await self.actions.act(attempt)
+        except asyncio.CancelledError:
+            if self._stopping:
+                # Cut short at shutdown: the remote call may or may not have landed, as
+                # after a timeout. A retry after the back-off reconciles by reference.
+                cut = ExecutionRefused(f"executor {self.name} stopped during the attempt")
+                try:
+                    await asyncio.wait_for(
+                        recorder.record_failure(claim, cut, True, None), RELEASE_SECONDS
+                    )
+                except TimeoutError:
+                    log.warning("could not record the cut attempt of %s", claim.proposal_id)
+            raise
         except LeaseLost as error:
             log.warning("executor %s abandons %s: %s", self.name, claim.proposal_id, error)
             return Outcome.ABANDONED, False

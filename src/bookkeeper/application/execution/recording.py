@@ -162,13 +162,18 @@ class Recorder:
         error: BaseException,
         retryable: bool,
         retry_after: float | None,
+        *,
+        at_once: bool = False,
     ) -> Outcome:
-        """Record a failed attempt: a retry after the back-off, or FAILED with an alert when
-        the error is permanent or no attempt is left; never raises an Exception."""
+        """Record a failed attempt: a retry after the back-off (`at_once`: due again now,
+        for an attempt handed back unstarted), or FAILED with an alert when the error is
+        permanent or no attempt is left; never raises an Exception."""
         text = safe_error(error)
         try:
             now = self._clock.now()
-            next_attempt_at = now + self._policy.backoff(claim.attempt, retry_after)
+            next_attempt_at = (
+                now if at_once else now + self._policy.backoff(claim.attempt, retry_after)
+            )
             async with self._uow() as uow:
                 loaded = await self._record(
                     uow,

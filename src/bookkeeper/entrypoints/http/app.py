@@ -49,6 +49,7 @@ from bookkeeper.entrypoints.http.controllers.proposals import ProposalController
 from bookkeeper.entrypoints.http.controllers.reports import ReportController
 from bookkeeper.entrypoints.http.docs import assets_router, render_plugins
 from bookkeeper.entrypoints.http.observability import metrics, observe
+from bookkeeper.entrypoints.http.params import bounded_query
 from bookkeeper.entrypoints.http.problems import exception_handlers
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.runtime import Runtime
@@ -131,6 +132,7 @@ def create_app(container: Container) -> Litestar:
             "lookups": Provide(provide_lookups, sync_to_thread=False, use_cache=True),
         },
         security=[{BEARER_SCHEME: []}],
+        before_request=bounded_query,
     )
     app = Litestar(
         route_handlers=[api, HealthController, assets_router(), metrics],

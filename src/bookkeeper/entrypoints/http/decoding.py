@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
 import msgspec
 from litestar.dto import AbstractDTO, DTOFieldDefinition
@@ -90,10 +90,39 @@ class StrictJson(AbstractDTO[T], Generic[T]):
         return result
 
     def decode_bytes(self, value: bytes) -> Any:
+        check_depth(value)
         try:
             return self._decoders[type(self)].decode(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             raise validation_error(error) from None
+
+
+#: How deep arrays and objects may nest in a request body (ADR 0021). No document of ours
+#: needs more than a handful of levels; the decoder (and everything that walks the data
+#: after it) recurses once per level.
+MAX_DEPTH: Final = 32
+_BRACKETS: Final = bytes.maketrans(b"{}", b"[]")
+_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:
+    """A 400 if arrays and objects in the JSON `body` nest more than `limit` deep. Strings
+    are removed first (a "[" inside one is text); what remains are brackets, and each round
+    removes the innermost pairs, so `limit` rounds at C speed settle it."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return
+    rest = _STRING.sub(b"", body).translate(_BRACKETS, _NOT_BRACKETS)
+    for _ in range(limit):
+        shorter = rest.replace(b"[]", b"")
+        if not shorter or shorter == rest:
+            return
+        rest = shorter
+    if rest.replace(b"[]", b"") != rest:
+        message = f"arrays and objects nest more than {limit} levels deep"
+        raise ValidationException(
+            f"$: {message}", extra=[{"message": message, "key": "$", "source": "body"}]
+        )
 
 
 #: What the decoder accepts for a Decimal, as the document states it: a decimal string

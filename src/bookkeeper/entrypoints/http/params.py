@@ -1,16 +1,25 @@
-"""Query parameters shared by several routes: time ranges and keyset paging."""
+"""Query parameters shared by several routes: time ranges and keyset paging, and the
+bounds every query parameter of the API is held to (`bounded_query`, ADR 0021)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
+from litestar import Request
 from litestar.exceptions import ValidationException
-from litestar.params import QueryParameter
+from litestar.params import ParameterKwarg, QueryParameter
 
 from bookkeeper.application.queries import MAX_PAGE, clamp_limit
 
 DEFAULT_LIMIT: Final = 50
+#: The largest cursor a page may be asked for: every position fits, and the OpenAPI
+#: document (whose numbers are doubles) can state it exactly.
+MAX_CURSOR: Final = 2**53 - 1
+#: Dates a query may name (ADR 0021): far wider than any book-keeping period, narrow enough
+#: that date arithmetic (a day before, a year after) never leaves Python's range.
+EARLIEST: Final = dt.date(1900, 1, 1)
+LATEST: Final = dt.date(2200, 12, 31)
 
 # Read as text and parsed by `aware`: Litestar's lenient conversion would take `to=0.5`
 # for a Unix timestamp.
@@ -37,6 +46,7 @@ After = Annotated[
     QueryParameter(
         name="after",
         ge=0,
+        le=MAX_CURSOR,
         description="Cursor: the `nextAfter` of the previous page (0 for the first page)",
     ),
 ]
@@ -55,13 +65,81 @@ def aware(value: str | None, name: str) -> dt.datetime | None:
     except ValueError:
         parsed = None
     if parsed is not None and parsed.utcoffset() is not None:
+        if not EARLIEST <= parsed.date() <= LATEST:
+            raise _invalid(name, _WINDOW_MESSAGE)
         return parsed
     message = "must be an RFC 3339 timestamp with a UTC offset, e.g. 2026-11-01T00:00:00Z"
-    raise ValidationException(
-        f"{name}: {message}", extra=[{"key": name, "source": "query", "message": message}]
-    )
+    raise _invalid(name, message)
 
 
 def page_limit(limit: int) -> int:
     """The page size the queries will use."""
     return clamp_limit(limit, DEFAULT_LIMIT)
+
+
+_WINDOW_MESSAGE: Final = f"must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+
+
+def _invalid(name: str, message: str) -> ValidationException:
+    return ValidationException(
+        f"{name}: {message}", extra=[{"key": name, "source": "query", "message": message}]
+    )
+
+
+def _query_kinds(handler: Any) -> dict[str, type]:
+    """The query parameters of a route handler that `bounded_query` checks, by wire name:
+    those typed as a date or a timestamp. Computed once per handler."""
+    cached: dict[str, type] | None = _KINDS.get(handler)
+    if cached is not None:
+        return cached
+    kinds: dict[str, type] = {}
+    try:
+        parameters = handler.parsed_fn_signature.parameters
+    except AttributeError:
+        parameters = {}
+    for key, field in parameters.items():
+        kwarg = field.kwarg_definition
+        if kwarg is not None and not isinstance(kwarg, ParameterKwarg):
+            continue  # a body, a dependency
+        if isinstance(kwarg, ParameterKwarg) and (kwarg.header or kwarg.cookie):
+            continue
+        wire = (kwarg.query or kwarg.name) if isinstance(kwarg, ParameterKwarg) else None
+        name = wire or key
+        for kind in (dt.datetime, dt.date):  # datetime first: it is a date
+            if field.is_subclass_of(kind) or field.has_inner_subclass_of(kind):
+                kinds[name] = kind
+                break
+    _KINDS[handler] = kinds
+    return kinds
+
+
+_KINDS: dict[Any, dict[str, type]] = {}
+
+
+def bounded_query(request: Request[Any, Any, Any]) -> None:
+    """Before any handler runs: every date or timestamp query parameter lies in the window
+    [EARLIEST, LATEST], else a 400 naming it. Litestar parses the value afterwards as it
+    always did; this only refuses what would overflow a date computation further in
+    (ADR 0021). Parameters typed as text (the RFC 3339 `from`/`to` above) are checked by
+    `aware`. Integers are bounded where they are declared (`ge`/`le`, like `After`), or
+    clamped (`Limit`); tests/integration/test_http_bounds.py holds every route to that."""
+    handler = request.scope.get("route_handler")
+    if handler is None:
+        return
+    kinds = _query_kinds(handler)
+    if not kinds:
+        return
+    for name, value in request.query_params.items():
+        kind = kinds.get(name)
+        if kind is None:
+            continue
+        try:
+            day = (
+                dt.datetime.fromisoformat(value).date()
+                if kind is dt.datetime
+                else dt.date.fromisoformat(value)
+            )
+        except ValueError:
+            continue  # Litestar's own 400
+        if not EARLIEST <= day <= LATEST:
+            raise _invalid(name, _WINDOW_MESSAGE)

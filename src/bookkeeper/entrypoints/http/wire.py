@@ -270,7 +270,7 @@ class BackendsOut(ResponseBody, frozen=True, kw_only=True):
 
 
 class HealthOut(ResponseBody, frozen=True, kw_only=True):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     database: DatabaseOut
     version: str
     backends: BackendsOut | None = None

@@ -13,7 +13,14 @@ from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+)
 from litestar.openapi.spec import RequestBody as OpenAPIRequestBody
 from litestar.params import FromPath, QueryParameter
 
@@ -41,6 +48,31 @@ class RawUploadOperation(Operation):
             description="The file itself, at most 10 MiB",
             required=True,
         )
+
+
+#: What a download answers with: the stored file's own type, which is one of the upload
+#: types (anything else stored earlier goes out as application/octet-stream).
+_DOWNLOAD_FALLBACK: Final = "application/octet-stream"
+
+
+@dataclass
+class DownloadOperation(Operation):
+    """The download's OpenAPI operation: the 200 names every content type the handler
+    answers with (the stored file's own), not the one media type Litestar derives."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            ok.content = {
+                media: OpenAPIMediaType(schema=binary)
+                for media in (*_UPLOAD_TYPES, _DOWNLOAD_FALLBACK)
+            }
+
+
+def download_type(content_type: str) -> str:
+    """The Content-Type a stored file is answered with."""
+    return content_type if content_type in _UPLOAD_TYPES else _DOWNLOAD_FALLBACK
 
 
 class DocumentOut(ResponseBody, frozen=True, kw_only=True):
@@ -135,8 +167,9 @@ class FileController(Controller):
         "/{sha256:str}",
         operation_id="downloadFile",
         summary="Download a stored file",
-        media_type="application/octet-stream",
+        media_type=_DOWNLOAD_FALLBACK,
         responses=documented(401, 403, 404),
+        operation_class=DownloadOperation,
     )
     async def download(
         self,
@@ -149,7 +182,7 @@ class FileController(Controller):
         document, content = await documents.content(request.user, sha256)
         return Response(
             content=content,
-            media_type=document.content_type,
+            media_type=download_type(document.content_type),
             # X-Content-Type-Options: nosniff comes with every response (security.py).
             headers={"Content-Disposition": attachment_disposition(document.filename)},
         )

@@ -11,10 +11,12 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from bookkeeper import __version__
+from bookkeeper.application.errors import StorageDegraded
 from bookkeeper.entrypoints.http.runtime import Runtime
 from bookkeeper.entrypoints.http.wire import BackendsOut, DatabaseOut, HealthOut
 
 PING_TIMEOUT_SECONDS: Final = 5.0
+RETRY_AFTER_SECONDS: Final = 5
 
 _log = logging.getLogger("bookkeeper.http")
 
@@ -33,14 +35,16 @@ class HealthController(Controller):
         responses={
             503: ResponseSpec(
                 data_container=HealthOut,
-                description="The database does not answer",
+                description="The database does not answer, or its latest queries failed",
                 generate_examples=False,
             )
         },
     )
     async def health(self, runtime: NamedDependency[Runtime]) -> Response[HealthOut]:
         """`ok` (200) when the database answers a ping, `unavailable` (503) when it does
-        not. Shows which database is used, with its password masked, which books and bank
+        not, `degraded` (503) when it answers but the latest units of work failed on it
+        (a statement timeout, poisoned sessions; until one succeeds). A 503 carries
+        Retry-After. Shows which database is used, with its password masked, which books and bank
         the service talks to (`fiken`/`folio`, or the local `sandbox` when no credentials
         are configured) and whether the executor runs. Needs no token."""
         database = runtime.database
@@ -49,11 +53,18 @@ class HealthController(Controller):
             if database is None:
                 raise RuntimeError("the application has not started")
             await asyncio.wait_for(database.ping(), PING_TIMEOUT_SECONDS)
+        except StorageDegraded as error:
+            _log.warning("health check: database degraded: %s", error.message)
+            status = "degraded"
         except Exception as error:  # any failure means "not ready"; the log says which
             _log.warning("health check: database ping failed: %s", type(error).__name__)
             status = "unavailable"
         body = HealthOut(
-            status="ok" if status == "ok" else "unavailable",
+            status="ok"
+            if status == "ok"
+            else "degraded"
+            if status == "degraded"
+            else "unavailable",
             database=DatabaseOut(
                 dialect=database.dialect if database is not None else "unknown",
                 url=runtime.database_url,
@@ -69,4 +80,6 @@ class HealthController(Controller):
                 else None
             ),
         )
-        return Response(body, status_code=200 if status == "ok" else 503)
+        if status == "ok":
+            return Response(body, status_code=200)
+        return Response(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
