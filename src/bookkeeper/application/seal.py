@@ -187,8 +187,13 @@ class SealStore(Protocol):
         """The newest seal, None before the first."""
         ...
 
-    async def events_after(self, position: int, limit: int) -> Sequence[StoredEvent]:
-        """Committed events after `position`, in position order, at most `limit`."""
+    async def times_after(self, position: int, limit: int) -> Sequence[tuple[int, dt.datetime]]:
+        """(position, created_at) of committed events after `position`, in order, at most
+        `limit` (cheap: no payload)."""
+        ...
+
+    async def events_between(self, first: int, last: int) -> Sequence[StoredEvent]:
+        """The events with first <= position <= last, in order."""
         ...
 
     async def append_seal(self, links: Sequence[ChainLink], seal: Seal) -> bool:
@@ -206,10 +211,6 @@ class SealStore(Protocol):
 
     async def links_between(self, first: int, last: int) -> Sequence[ChainLink]:
         """The chain's rows with first <= position <= last, in order."""
-        ...
-
-    async def events_between(self, first: int, last: int) -> Sequence[StoredEvent]:
-        """The events with first <= position <= last, in order."""
         ...
 
     async def link_of_event(self, event_id: uuid.UUID) -> ChainLink | None:
@@ -264,14 +265,15 @@ class Sealer:
         number = latest.number + 1 if latest is not None else 1
         now = self._clock.now()
         horizon = now - self.margin
-        candidates = await self._store.events_after(after, self.batch)
+        candidates = await self._store.times_after(after, self.batch)
         # The newest event old enough: everything up to it has either committed by now or
-        # rolled back. Younger events after it wait for the next run.
-        old = [e for e in candidates if e.created_at <= horizon]
+        # rolled back. Younger events after it wait for the next run (even a younger one
+        # below it is sealed: appends stamp and insert in slightly different orders).
+        old = [position for position, created_at in candidates if created_at <= horizon]
         if not old:
             return None
-        last = old[-1].position
-        block = [e for e in candidates if e.position <= last]
+        last = old[-1]
+        block = await self._store.events_between(after + 1, last)
         links: list[ChainLink] = []
         head = previous_hash
         for event in block:

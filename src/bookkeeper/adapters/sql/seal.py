@@ -15,6 +15,7 @@ in-memory database whose one connection is shared.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -143,14 +144,14 @@ class SqlSealStore:
         rows = await self._rows(select(seals).order_by(seals.c.number.desc()).limit(1))
         return _seal(rows[0]) if rows else None
 
-    async def events_after(self, position: int, limit: int) -> Sequence[StoredEvent]:
+    async def times_after(self, position: int, limit: int) -> Sequence[tuple[int, dt.datetime]]:
         stmt = (
-            select(*_EVENT_COLUMNS)
+            select(_e.c.position, _e.c.created_at)
             .where(_e.c.position > position)
             .order_by(_e.c.position)
             .limit(limit)
         )
-        return [_event(row) for row in await self._rows(stmt)]
+        return [(int(p), created_at) for p, created_at in await self._rows(stmt)]
 
     async def append_seal(self, links: Sequence[ChainLink], seal: Seal) -> bool:
         database = self._database
