@@ -5,7 +5,8 @@
 On a fresh PostgreSQL database (and a fresh SQLite file with --sqlite), `--writers`
 concurrent tasks append one event per unit of work for `--seconds`; first alone (the
 reference), then with the sealer (ADR 0024) sealing every `--interval` s beside them.
-Prints appends/s alone, beside the sealer, alone again (the noise), the ratio, and how many events the sealer sealed meanwhile.
+Prints appends/s alone, beside the sealer, alone again (the noise), the ratio, and how
+many events the sealer sealed meanwhile.
 Writers never wait for the sealer on PostgreSQL; on SQLite they share the one write turn.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import secrets
 import tempfile
@@ -22,12 +24,12 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from tests.integration.builders import proposed
 
 from bookkeeper.adapters.sql import SqlDatabase, run_migrations
 from bookkeeper.adapters.sql.seal import SqlSealStore
 from bookkeeper.adapters.system import SystemClock
 from bookkeeper.application.seal import Sealer, verify
-from tests.integration.builders import proposed
 
 
 async def _appends(database: SqlDatabase, writers: int, seconds: float) -> int:
@@ -63,10 +65,8 @@ async def _run(url: str, args: argparse.Namespace) -> tuple[float, float, float,
             nonlocal sealed
             while not stop.is_set():
                 sealed += sum(s.event_count for s in await sealer.seal())
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), args.interval)
-                except TimeoutError:
-                    pass
 
         runner = asyncio.create_task(sealing())
         beside = await _appends(database, args.writers, args.seconds) / args.seconds
