@@ -37,6 +37,7 @@ from bookkeeper.adapters.auth.local_jwt import (
 from bookkeeper.adapters.auth.oidc import OidcVerifier
 from bookkeeper.adapters.fetch import SafeFetcher
 from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
+from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
 from bookkeeper.application.conversation import ConversationService, ConversationStore
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
@@ -357,6 +358,9 @@ class Container(containers.DeclarativeContainer):
     document_fetcher = providers.Singleton(
         SafeFetcher, allowed_hosts=settings.provided.fetch_allowed_hosts
     )
+
+    #: The event log's hash chain and seals (ADR 0024); None on an in-memory stand-in.
+    sealer = providers.Singleton(sealer_for, database, clock)
 
 
 async def resolve(provider: providers.Provider[Any]) -> Any:

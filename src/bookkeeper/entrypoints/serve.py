@@ -13,6 +13,8 @@ The scheduler's jobs (one registration each):
     subscriptions        at start and every SUBSCRIPTIONS_INTERVAL s: the log's
                          subscribers catch up from their tracking positions
     conversation-purge   daily at 02:00 UTC: forget messages past retention
+    sealer               every SEAL_INTERVAL s: extend the event log's hash chain over
+                         what committed (ADR 0024), beside the writers
 
 Reactions to committed events (application/dispatch.py): an approval wakes the executor.
 """
@@ -35,6 +37,7 @@ from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
+from bookkeeper.application.seal import Sealer
 from bookkeeper.backends import Backends
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.domain.events import APPROVAL_TYPES
@@ -50,6 +53,9 @@ PURGE_JOB: Final = "conversation-purge"
 SUBSCRIPTIONS_INTERVAL: Final = 15.0
 #: When the conversation purge runs (UTC): at night, in the quiet hours.
 PURGE_HOUR_UTC: Final = 2
+SEAL_JOB: Final = "sealer"
+#: Seconds between two runs of the sealer (it seals what is older than its margin).
+SEAL_INTERVAL: Final = 60.0
 
 
 @dataclass
@@ -153,6 +159,9 @@ async def start_process(container: Container) -> Process:
             SUBSCRIPTIONS_JOB, SUBSCRIPTIONS_INTERVAL, _catch_up(services.subscriptions)
         )
         scheduler.daily(PURGE_JOB, services.conversation.purge, hour=PURGE_HOUR_UTC)
+        sealer: Sealer | None = await resolve(container.sealer)
+        if sealer is not None:
+            scheduler.every(SEAL_JOB, SEAL_INTERVAL, sealer.run)
         await scheduler.start()
         process.scheduler = scheduler
         process.jobs = scheduler.jobs

@@ -334,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.export_cli import add_parser as add_export
 
     add_export(commands)
+    from bookkeeper.entrypoints.seal_cli import add_parser as add_seal
+
+    add_seal(commands)
     return parser
 
 

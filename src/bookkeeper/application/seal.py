@@ -1,0 +1,426 @@
+"""Tamper evidence for the event log: a hash chain over every committed event, sealed in
+blocks, and the check that recomputes it (ADR 0024).
+
+The triggers of migration 0001 stop UPDATE, DELETE and TRUNCATE on `events`, but a
+superuser can drop or disable them. What they cannot do without it showing is change the
+log behind a chain that was computed before the change:
+
+    h_0 = 32 zero bytes
+    h_i = SHA-256(h_{i-1} || canonical(event_i))
+
+`canonical` is every stored column of the event (position, id, tenant, stream, version,
+type, schema version, status, actor, data, metadata, parent, correlation, created_at) as
+JSON with sorted keys, so a change to any of them, to its position, or to the order of the
+log changes every hash from there on. The chain is stored per event (`event_chain`:
+position, event id, hash) and closed in blocks (`seals`: first and last position, how many
+events, the positions skipped as rolled back, the head hash, the previous seal's hash and
+the seal's own hash). Both tables are append-only like the log (migration 0014). The
+latest seal's hash, printed by `bookkeeper seal --show`, is what is kept outside the
+database: with it, even a superuser who rewrites the log AND recomputes the chain and the
+seals is caught (`bookkeeper verify --expect HASH`).
+
+The sealer follows the committed log after the fact, so writers never wait for it (P1).
+Positions are allocated at insert, not at commit: an event at position p may become
+visible after one at p + 1. The sealer therefore only seals up to the newest event that is
+older than a safety margin; a position below that which is still missing belonged to an
+append that rolled back, and is recorded in the seal as skipped (so verify accepts the
+hole, and flags an event that appears there later as inserted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol
+
+import msgspec
+
+from bookkeeper.application.ports import Clock
+
+#: The hash before the first event, and the "previous seal" of the first seal.
+GENESIS: Final = bytes(32)
+#: Events younger than this are not sealed yet: an append that allocated a lower position
+#: may still commit (positions are allocated at insert, not at commit).
+DEFAULT_MARGIN: Final = dt.timedelta(seconds=30)
+#: Events per seal (one read, one bulk insert, one transaction).
+DEFAULT_BATCH: Final = 2000
+
+Problem = Literal["changed", "missing", "inserted", "out of order", "seal"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One row of `events`, exactly as stored."""
+
+    position: int
+    id: uuid.UUID
+    tenant_id: str
+    stream_id: uuid.UUID
+    version: int
+    type: str
+    schema_version: int
+    status: str | None
+    actor: str
+    data: Any
+    metadata: Any
+    parent_id: uuid.UUID | None
+    correlation_id: uuid.UUID
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLink:
+    """One row of `event_chain`: the chain's hash after the event at `position`."""
+
+    position: int
+    event_id: uuid.UUID
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """One row of `seals`: a block of the chain, closed."""
+
+    number: int
+    first_position: int
+    last_position: int
+    event_count: int
+    skipped: tuple[int, ...]
+    head_hash: bytes
+    previous_seal_hash: bytes
+    sealed_at: dt.datetime
+    seal_hash: bytes = field(default=b"")
+
+    def computed_hash(self) -> bytes:
+        """SHA-256 over every other field: a change to any of them changes it."""
+        body = {
+            "number": self.number,
+            "first": self.first_position,
+            "last": self.last_position,
+            "count": self.event_count,
+            "skipped": list(self.skipped),
+            "head": self.head_hash.hex(),
+            "previous": self.previous_seal_hash.hex(),
+            "sealed_at": _instant(self.sealed_at),
+        }
+        return hashlib.sha256(msgspec.json.encode(body, order="sorted")).digest()
+
+    def describe(self) -> str:
+        """The seal in one line, fit to be printed and kept elsewhere."""
+        return (
+            f"seal {self.number}: positions {self.first_position}..{self.last_position} "
+            f"({self.event_count} events) head {self.head_hash.hex()} "
+            f"seal {self.seal_hash.hex()} at {_instant(self.sealed_at)}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """The first place where the log no longer matches its chain."""
+
+    position: int
+    problem: Problem
+    detail: str
+
+    def __str__(self) -> str:
+        return f"position {self.position}: {self.problem}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What `verify` found: None when every sealed event matches."""
+
+    finding: Finding | None
+    checked: int
+    seals: int
+    unsealed: int
+    head: Seal | None
+
+    @property
+    def ok(self) -> bool:
+        return self.finding is None
+
+
+def _instant(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _uuid(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def canonical(event: StoredEvent) -> bytes:
+    """The bytes of an event the chain covers: every column, keys sorted."""
+    return msgspec.json.encode(
+        {
+            "position": event.position,
+            "id": str(event.id),
+            "tenant": event.tenant_id,
+            "stream": str(event.stream_id),
+            "version": event.version,
+            "type": event.type,
+            "schema_version": event.schema_version,
+            "status": event.status,
+            "actor": event.actor,
+            "data": event.data,
+            "metadata": event.metadata,
+            "parent": _uuid(event.parent_id),
+            "correlation": str(event.correlation_id),
+            "created_at": _instant(event.created_at),
+        },
+        order="sorted",
+    )
+
+
+def link(previous: bytes, event: StoredEvent) -> bytes:
+    """h_i = SHA-256(h_{i-1} || canonical(event_i))."""
+    return hashlib.sha256(previous + canonical(event)).digest()
+
+
+class SealStore(Protocol):
+    """The log, its chain and its seals, read and appended (never changed)."""
+
+    async def latest_seal(self) -> Seal | None:
+        """The newest seal, None before the first."""
+        ...
+
+    async def times_after(self, position: int, limit: int) -> Sequence[tuple[int, dt.datetime]]:
+        """(position, created_at) of committed events after `position`, in order, at most
+        `limit` (cheap: no payload)."""
+        ...
+
+    async def events_between(self, first: int, last: int) -> Sequence[StoredEvent]:
+        """The events with first <= position <= last, in order."""
+        ...
+
+    async def append_seal(self, links: Sequence[ChainLink], seal: Seal) -> bool:
+        """Store a block's links and its seal in one transaction; False when another
+        sealer stored that block first (nothing is written then)."""
+        ...
+
+    def seals(self, from_position: int) -> AsyncIterator[Seal]:
+        """The seals whose last position is at least `from_position`, in order."""
+        ...
+
+    async def seal_before(self, position: int) -> Seal | None:
+        """The newest seal that ends before `position`."""
+        ...
+
+    async def links_between(self, first: int, last: int) -> Sequence[ChainLink]:
+        """The chain's rows with first <= position <= last, in order."""
+        ...
+
+    async def link_of_event(self, event_id: uuid.UUID) -> ChainLink | None:
+        """Where the chain has the event with this id, if anywhere."""
+        ...
+
+    async def position_of_event(self, event_id: uuid.UUID) -> int | None:
+        """Where the log has the event with this id now, if anywhere."""
+        ...
+
+    async def count_after(self, position: int) -> int:
+        """How many events the log holds after `position` (not sealed yet)."""
+        ...
+
+
+class Sealer:
+    """Extends the chain over the committed log, one sealed block per batch."""
+
+    def __init__(
+        self,
+        store: SealStore,
+        clock: Clock,
+        *,
+        margin: dt.timedelta = DEFAULT_MARGIN,
+        batch: int = DEFAULT_BATCH,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self.margin = margin
+        self.batch = batch
+
+    async def seal(self) -> list[Seal]:
+        """Seal everything that is old enough; the seals made (none when caught up)."""
+        made: list[Seal] = []
+        while True:
+            seal = await self.seal_once()
+            if seal is None:
+                return made
+            made.append(seal)
+
+    async def run(self) -> bool:
+        """A scheduler job: seal what is due (never asks to run again at once)."""
+        await self.seal()
+        return False
+
+    async def seal_once(self) -> Seal | None:
+        """Seal one block, or None when there is nothing old enough to seal."""
+        latest = await self._store.latest_seal()
+        after = latest.last_position if latest is not None else 0
+        previous_hash = latest.head_hash if latest is not None else GENESIS
+        previous_seal = latest.seal_hash if latest is not None else GENESIS
+        number = latest.number + 1 if latest is not None else 1
+        now = self._clock.now()
+        horizon = now - self.margin
+        candidates = await self._store.times_after(after, self.batch)
+        # The newest event old enough: everything up to it has either committed by now or
+        # rolled back. Younger events after it wait for the next run (even a younger one
+        # below it is sealed: appends stamp and insert in slightly different orders).
+        old = [position for position, created_at in candidates if created_at <= horizon]
+        if not old:
+            return None
+        last = old[-1]
+        block = await self._store.events_between(after + 1, last)
+        links: list[ChainLink] = []
+        head = previous_hash
+        for event in block:
+            head = link(head, event)
+            links.append(ChainLink(event.position, event.id, head))
+        present = {e.position for e in block}
+        skipped = tuple(p for p in range(after + 1, last + 1) if p not in present)
+        draft = Seal(
+            number=number,
+            first_position=after + 1,
+            last_position=last,
+            event_count=len(block),
+            skipped=skipped,
+            head_hash=head,
+            previous_seal_hash=previous_seal,
+            sealed_at=now,
+        )
+        seal = _with_hash(draft)
+        if not await self._store.append_seal(links, seal):
+            return None
+        return seal
+
+    async def latest(self) -> Seal | None:
+        """The newest seal (what `bookkeeper seal --show` prints)."""
+        return await self._store.latest_seal()
+
+
+def _with_hash(seal: Seal) -> Seal:
+    return Seal(
+        number=seal.number,
+        first_position=seal.first_position,
+        last_position=seal.last_position,
+        event_count=seal.event_count,
+        skipped=seal.skipped,
+        head_hash=seal.head_hash,
+        previous_seal_hash=seal.previous_seal_hash,
+        sealed_at=seal.sealed_at,
+        seal_hash=seal.computed_hash(),
+    )
+
+
+async def verify(
+    store: SealStore, *, from_position: int = 1, expect: bytes | None = None
+) -> Verification:
+    """Recompute the chain from `from_position` (trusting the seal before it) and compare
+    it with the log; the first position that no longer matches, if any.
+
+    `expect` is a seal hash kept outside the database: the chain must still contain a seal
+    with that hash, or the seals themselves were rewritten."""
+    before = await store.seal_before(from_position)
+    chain = before.head_hash if before is not None else GENESIS
+    seal_link = before.seal_hash if before is not None else GENESIS
+    checked = 0
+    count = 0
+    head: Seal | None = before
+    expected_seen = expect is None or (before is not None and before.seal_hash == expect)
+    async for seal in store.seals(from_position):
+        count += 1
+        if head is not None and seal.number != head.number + 1:
+            return _result(
+                Finding(seal.first_position, "seal", f"seal {head.number + 1} is missing"),
+                checked,
+                count,
+                head,
+            )
+        if seal.previous_seal_hash != seal_link or seal.computed_hash() != seal.seal_hash:
+            return _result(
+                Finding(seal.first_position, "seal", f"seal {seal.number} was altered"),
+                checked,
+                count,
+                head,
+            )
+        finding, chain = await _check_block(store, seal, chain, from_position)
+        checked += seal.event_count
+        if finding is not None:
+            return _result(finding, checked, count, head)
+        seal_link = seal.seal_hash
+        head = seal
+        if expect is not None and seal.seal_hash == expect:
+            expected_seen = True
+    if not expected_seen:
+        position = head.last_position if head is not None else 0
+        finding = Finding(
+            position, "seal", f"no seal has the hash {expect.hex() if expect else ''}"
+        )
+        return _result(finding, checked, count, head)
+    unsealed = await store.count_after(head.last_position if head is not None else 0)
+    return Verification(None, checked, count, unsealed, head)
+
+
+def _result(finding: Finding, checked: int, seals: int, head: Seal | None) -> Verification:
+    return Verification(finding, checked, seals, 0, head)
+
+
+async def _check_block(
+    store: SealStore, seal: Seal, chain: bytes, start: int
+) -> tuple[Finding | None, bytes]:
+    first, last = seal.first_position, seal.last_position
+    links = {x.position: x for x in await store.links_between(first, last)}
+    events = {e.position: e for e in await store.events_between(first, last)}
+    skipped = set(seal.skipped)
+    if start > first:
+        # Verifying from inside this block: trust the stored hash just before the start.
+        earlier = [p for p in links if p < start]
+        if earlier:
+            chain = links[max(earlier)].hash
+    for position in range(max(first, start), last + 1):
+        chained = links.get(position)
+        event = events.get(position)
+        if chained is None and event is None:
+            if position in skipped:
+                continue
+            detail = "the event and its chain row are gone"
+            return Finding(position, "missing", detail), chain
+        if chained is None and event is not None:
+            where = "a position sealed as rolled back" if position in skipped else "the chain"
+            moved = await store.link_of_event(event.id)
+            if moved is not None:
+                detail = f"event {event.id} was sealed at position {moved.position}"
+                return Finding(position, "out of order", detail), chain
+            return Finding(position, "inserted", f"event {event.id} is not in {where}"), chain
+        assert chained is not None
+        if position in skipped:
+            detail = f"seal {seal.number} both chains and skips this position"
+            return Finding(position, "seal", detail), chain
+        if event is None:
+            now_at = await store.position_of_event(chained.event_id)
+            if now_at is not None:
+                detail = f"event {chained.event_id} sealed here is now at position {now_at}"
+                return Finding(position, "out of order", detail), chain
+            return Finding(position, "missing", f"event {chained.event_id} was deleted"), chain
+        if event.id != chained.event_id:
+            moved = await store.link_of_event(event.id)
+            if moved is not None:
+                detail = (
+                    f"event {event.id} was sealed at position {moved.position}, "
+                    f"event {chained.event_id} was sealed here"
+                )
+                return Finding(position, "out of order", detail), chain
+            detail = f"event {event.id} replaced event {chained.event_id}"
+            return Finding(position, "inserted", detail), chain
+        recomputed = link(chain, event)
+        if recomputed != chained.hash:
+            detail = f"event {event.id} ({event.type}) differs from what was sealed"
+            return Finding(position, "changed", detail), chain
+        chain = recomputed
+    if len(links) != seal.event_count or chain != seal.head_hash:
+        detail = f"seal {seal.number}'s chain rows do not add up to its head"
+        return Finding(seal.first_position, "seal", detail), chain
+    return None, chain

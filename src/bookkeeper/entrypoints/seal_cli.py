@@ -1,0 +1,129 @@
+"""`bookkeeper seal` and `bookkeeper verify`: the event log's tamper evidence (ADR 0024).
+
+    bookkeeper seal [--show] [--margin SECONDS]
+    bookkeeper verify [--from-position N] [--expect SEAL_HASH]
+
+`seal` extends the hash chain over what has been committed (the serving process does the
+same every SEAL_INTERVAL seconds) and prints the newest seal; `--show` only prints it.
+Keep that line outside the database (print it, mail it, post it): `verify --expect` with
+its seal hash then also catches a rewrite of the chain itself. `verify` recomputes the
+chain and prints OK, or the first position that no longer matches and what is wrong with
+it, and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+from typing import Any
+
+from bookkeeper.adapters.sealing import sealer_for
+from bookkeeper.adapters.sql.seal import SqlSealStore
+from bookkeeper.application.seal import DEFAULT_MARGIN, Sealer, Verification, verify
+from bookkeeper.container import Container, Database, resolve, shutdown
+
+
+def _hash(text: str) -> bytes:
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        value = b""
+    if len(value) != 32:
+        raise argparse.ArgumentTypeError(f"not a seal hash (64 hex digits): {text!r}")
+    return value
+
+
+def _position(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a position (1 or more): {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
+
+
+def add_parser(commands: Any) -> None:
+    """Register `seal` and `verify` on the CLI's subcommands."""
+    p = commands.add_parser("seal", help="extend the event log's hash chain; print the seal")
+    p.add_argument("--show", action="store_true", help="only print the newest seal")
+    p.add_argument(
+        "--margin",
+        type=_seconds,
+        default=DEFAULT_MARGIN.total_seconds(),
+        help="seal only events older than this many seconds (default %(default)s)",
+    )
+    p.set_defaults(run=seal)
+    p = commands.add_parser("verify", help="check the event log against its hash chain")
+    p.add_argument("--from-position", type=_position, default=1, help="start here")
+    p.add_argument("--expect", type=_hash, help="a seal hash kept outside the database")
+    p.set_defaults(run=verify_log)
+
+
+async def _database(container: Container) -> Database:
+    database: Database = await resolve(container.database)
+    if database.dialect == "sqlite":
+        await database.migrate()
+    return database
+
+
+def seal(args: argparse.Namespace, container: Container) -> int:
+    """Seal (unless --show) and print the newest seal."""
+    line = asyncio.run(_seal(container, args.show, dt.timedelta(seconds=args.margin)))
+    print(line)
+    return 0
+
+
+async def _seal(container: Container, show: bool, margin: dt.timedelta) -> str:
+    try:
+        database = await _database(container)
+        sealer: Sealer | None = sealer_for(database, container.clock(), margin)
+        if sealer is None:
+            return "no SQL database: nothing to seal"
+        made = [] if show else await sealer.seal()
+        latest = await sealer.latest()
+        if latest is None:
+            return "no seal yet"
+        prefix = f"sealed {sum(s.event_count for s in made)} event(s); " if not show else ""
+        return prefix + latest.describe()
+    finally:
+        await shutdown(container)
+
+
+def verify_log(args: argparse.Namespace, container: Container) -> int:
+    """Print OK or the first bad position; exit 1 on a finding."""
+    result = asyncio.run(_verify(container, args.from_position, args.expect))
+    if result.finding is not None:
+        print(f"TAMPERED: {result.finding}")
+        return 1
+    head = result.head.describe() if result.head is not None else "no seal yet"
+    print(
+        f"OK: {result.checked} sealed event(s) in {result.seals} seal(s) match; "
+        f"{result.unsealed} not sealed yet; {head}"
+    )
+    return 0
+
+
+async def _verify(container: Container, start: int, expect: bytes | None) -> Verification:
+    try:
+        database = await _database(container)
+        from bookkeeper.adapters.sql import SqlDatabase
+
+        if not isinstance(database, SqlDatabase):
+            print("no SQL database: nothing to verify", file=sys.stderr)
+            return Verification(None, 0, 0, 0, None)
+        return await verify(SqlSealStore(database), from_position=start, expect=expect)
+    finally:
+        await shutdown(container)

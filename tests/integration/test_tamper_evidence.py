@@ -1,0 +1,306 @@
+"""Tamper evidence (ADR 0024): a superuser who gets around the triggers can change the
+event log, but `verify` names the first position that no longer matches its hash chain.
+
+Each kind of tampering (UPDATE of a data field, DELETE, INSERT of a forged event,
+reordering) is done with the triggers out of the way — on PostgreSQL both by
+`ALTER TABLE … DISABLE TRIGGER ALL` and by dropping them under
+session_replication_role = replica — and on SQLite by dropping them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.adapters.sql.seal import SqlSealStore
+from bookkeeper.adapters.system import SystemClock
+from bookkeeper.application.seal import Sealer, verify
+from tests.integration.builders import NOW, proposed
+from tests.unit.conftest import FixedClock
+
+COLUMNS = (
+    "id, tenant_id, stream_id, version, type, schema_version, status, actor, data, "
+    "metadata, parent_id, correlation_id, created_at"
+)
+EVENTS = 8
+TARGET = 4
+
+
+async def append(database: SqlDatabase, count: int, **changes: object) -> list[uuid.UUID]:
+    ids = []
+    for _ in range(count):
+        event_id = uuid.uuid4()
+        async with database.uow_factory()() as uow:
+            await uow.events.append("acme", event_id, 0, [proposed(event_id, **changes)])
+            await uow.commit()
+        ids.append(event_id)
+    return ids
+
+
+def sealer(database: SqlDatabase, **options: object) -> Sealer:
+    clock = FixedClock(NOW + dt.timedelta(minutes=5))
+    return Sealer(SqlSealStore(database), clock, **options)  # type: ignore[arg-type]
+
+
+def _uuid_literal(database: SqlDatabase, value: uuid.UUID) -> str:
+    return f"'{value.hex}'" if database.dialect == "sqlite" else f"'{value}'"
+
+
+def tampering(database: SqlDatabase, kind: str, k: int) -> list[str]:
+    """The SQL of one kind of tampering at position k."""
+    forged = _uuid_literal(database, uuid.uuid4())
+    stream = _uuid_literal(database, uuid.uuid4())
+    override = " OVERRIDING SYSTEM VALUE" if database.dialect == "postgresql" else ""
+    move = [
+        f"CREATE TEMP TABLE moved AS SELECT * FROM events WHERE position >= {k}",
+        f"DELETE FROM events WHERE position >= {k}",
+    ]
+    match kind:
+        case "update":
+            if database.dialect == "postgresql":
+                change = "jsonb_set(data, '{amount}', '\"1.00\"')"
+            else:
+                change = "json_set(data, '$.amount', '1.00')"
+            return [f"UPDATE events SET data = {change} WHERE position = {k}"]
+        case "delete":
+            return [f"DELETE FROM events WHERE position = {k}"]
+        case "insert":
+            return [
+                *move,
+                f"INSERT INTO events (position, {COLUMNS}){override} "
+                f"SELECT position + 1, {COLUMNS} FROM moved",
+                f"INSERT INTO events (position, {COLUMNS}){override} "
+                f"SELECT position, {forged}, tenant_id, {stream}, 1, type, schema_version, "
+                f"status, 'human:mallory', data, metadata, NULL, {forged}, created_at "
+                f"FROM moved WHERE position = {k}",
+            ]
+        case "reorder":
+            return [
+                *move,
+                f"INSERT INTO events (position, {COLUMNS}){override} "
+                f"SELECT CASE position WHEN {k} THEN {k + 1} WHEN {k + 1} THEN {k} "
+                f"ELSE position END, {COLUMNS} FROM moved",
+            ]
+    raise AssertionError(kind)
+
+
+def as_superuser(database: SqlDatabase, url: str, statements: list[str], bypass: str) -> None:
+    """Run statements with the log's (and the chain's) triggers out of the way."""
+    if database.dialect == "sqlite":
+        path = url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as connection:
+            triggers = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+            ).fetchall()
+            for (name,) in triggers:
+                connection.execute(f"DROP TRIGGER {name}")
+            for statement in statements:
+                connection.execute(statement)
+        connection.close()
+        return
+    with psycopg.connect(url, autocommit=True) as connection:
+        if bypass == "disable":
+            for table in ("events", "event_chain", "seals"):
+                connection.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+        else:
+            connection.execute("SET session_replication_role = replica")
+            for table in ("events", "event_chain", "seals"):
+                names = connection.execute(
+                    "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass "
+                    "AND NOT tgisinternal",
+                    (table,),
+                ).fetchall()
+                for (name,) in names:
+                    connection.execute(f"DROP TRIGGER {name} ON {table}")
+        for statement in statements:
+            connection.execute(statement)
+
+
+def url_of(database: SqlDatabase, request: pytest.FixtureRequest) -> str:
+    if database.dialect == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def test_an_untouched_log_verifies(sql_database: SqlDatabase) -> None:
+    await append(sql_database, EVENTS)
+    made = await sealer(sql_database, batch=3).seal()
+    assert [s.event_count for s in made] == [3, 3, 2]
+    assert [s.last_position for s in made] == [3, 6, 8]
+    await append(sql_database, 2)
+    result = await verify(SqlSealStore(sql_database), expect=made[-1].seal_hash)
+    assert result.ok, result.finding
+    assert (result.checked, result.seals, result.unsealed) == (EVENTS, 3, 2)
+    assert await sealer(sql_database).seal_once() is not None
+    assert await sealer(sql_database).seal_once() is None
+
+
+async def test_events_younger_than_the_margin_wait(sql_database: SqlDatabase) -> None:
+    await append(sql_database, 3)
+    await append(sql_database, 2, created_at=NOW + dt.timedelta(minutes=5))
+    made = await sealer(sql_database, margin=dt.timedelta(seconds=30)).seal()
+    assert [(s.first_position, s.last_position) for s in made] == [(1, 3)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "problem", "bypass"),
+    [
+        ("update", "changed", "disable"),
+        ("delete", "missing", "disable"),
+        ("insert", "inserted", "disable"),
+        ("reorder", "out of order", "disable"),
+        pytest.param("update", "changed", "replica", marks=pytest.mark.postgres),
+        pytest.param("delete", "missing", "replica", marks=pytest.mark.postgres),
+        pytest.param("insert", "inserted", "replica", marks=pytest.mark.postgres),
+        pytest.param("reorder", "out of order", "replica", marks=pytest.mark.postgres),
+    ],
+)
+async def test_verify_names_the_first_tampered_position(
+    sql_database: SqlDatabase,
+    request: pytest.FixtureRequest,
+    kind: str,
+    problem: str,
+    bypass: str,
+) -> None:
+    if bypass == "replica" and sql_database.dialect == "sqlite":
+        pytest.skip("session_replication_role is PostgreSQL's")
+    await append(sql_database, EVENTS)
+    await sealer(sql_database, batch=3).seal()
+    store = SqlSealStore(sql_database)
+    assert (await verify(store)).ok
+    as_superuser(
+        sql_database, url_of(sql_database, request), tampering(sql_database, kind, TARGET), bypass
+    )
+    result = await verify(store)
+    assert result.finding is not None
+    assert (result.finding.position, result.finding.problem) == (TARGET, problem)
+    # From after the damage the rest still verifies (unless everything after it moved);
+    # from before it, it is found again.
+    after = await verify(store, from_position=TARGET + 2)
+    assert after.ok is (kind != "insert")
+    found = (await verify(store, from_position=TARGET - 1)).finding
+    assert found is not None and found.position == TARGET
+
+
+async def test_a_rewritten_chain_is_caught_by_the_seal_kept_outside(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest
+) -> None:
+    await append(sql_database, EVENTS)
+    kept = (await sealer(sql_database).seal())[-1].seal_hash
+    statements = [
+        *tampering(sql_database, "update", TARGET),
+        "DELETE FROM seals",
+        "DELETE FROM event_chain",
+    ]
+    as_superuser(sql_database, url_of(sql_database, request), statements, "disable")
+    await sealer(sql_database).seal()
+    store = SqlSealStore(sql_database)
+    assert (await verify(store)).ok  # the chain alone cannot tell: it was recomputed
+    result = await verify(store, expect=kept)
+    assert result.finding is not None and result.finding.problem == "seal"
+
+
+@pytest.mark.postgres
+async def test_a_rolled_back_append_is_a_skipped_hole_and_a_forgery_there_is_found(
+    postgres_database: SqlDatabase, postgres_url: str
+) -> None:
+    await append(postgres_database, 2)
+    async with postgres_database.uow_factory()() as uow:
+        event_id = uuid.uuid4()
+        await uow.events.append("acme", event_id, 0, [proposed(event_id)])
+        # Left without commit: rolled back after the position was allocated.
+    await append(postgres_database, 2)
+    (seal,) = await sealer(postgres_database).seal()
+    assert (seal.skipped, seal.event_count, seal.last_position) == ((3,), 4, 5)
+    store = SqlSealStore(postgres_database)
+    assert (await verify(store)).ok
+    forged = uuid.uuid4()
+    forge = (
+        f"INSERT INTO events (position, {COLUMNS}) OVERRIDING SYSTEM VALUE "
+        f"SELECT 3, '{forged}', tenant_id, '{uuid.uuid4()}', 1, type, schema_version, status, "
+        f"'human:mallory', data, metadata, NULL, '{forged}', created_at "
+        "FROM events WHERE position = 2"
+    )
+    as_superuser(postgres_database, postgres_url, [forge], "disable")
+    result = await verify(store)
+    assert result.finding is not None
+    assert (result.finding.position, result.finding.problem) == (3, "inserted")
+
+
+@pytest.mark.postgres
+async def test_sealing_beside_concurrent_writers_seals_every_commit(
+    postgres_database: SqlDatabase,
+) -> None:
+    """Writers never wait for the sealer, and what it seals while they append (positions
+    committing out of order) verifies once they stop."""
+    margin = dt.timedelta(seconds=1)
+    clock = SystemClock()
+    live = Sealer(SqlSealStore(postgres_database), clock, margin=margin, batch=50)
+    stop = asyncio.Event()
+    written: list[uuid.UUID] = []
+
+    async def writer() -> None:
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            written.extend(await append(postgres_database, 1, created_at=clock.now()))
+
+    async def sealing() -> None:
+        while not stop.is_set():
+            await live.seal()
+            await asyncio.sleep(0.1)
+
+    runner = asyncio.create_task(sealing())
+    await asyncio.gather(*(writer() for _ in range(4)))
+    await asyncio.sleep(margin.total_seconds() + 0.2)
+    stop.set()
+    await runner
+    await live.seal()
+    result = await verify(SqlSealStore(postgres_database))
+    assert result.ok, result.finding
+    assert (result.checked, result.unsealed) == (len(written), 0)
+
+
+TRIGGERED: list[tuple[str, Callable[[str], str]]] = [
+    ("update-chain", lambda _: "UPDATE event_chain SET hash = hash"),
+    ("delete-chain", lambda _: "DELETE FROM event_chain"),
+    ("update-seal", lambda _: "UPDATE seals SET event_count = event_count + 1"),
+    ("delete-seal", lambda _: "DELETE FROM seals"),
+]
+
+
+@pytest.mark.parametrize("replica", [False, True], ids=["origin", "replica-role"])
+@pytest.mark.parametrize(("name", "statement"), TRIGGERED, ids=[n for n, _ in TRIGGERED])
+async def test_the_chain_and_the_seals_are_append_only(
+    sql_database: SqlDatabase,
+    request: pytest.FixtureRequest,
+    name: str,
+    statement: Callable[[str], str],
+    replica: bool,
+) -> None:
+    if replica and sql_database.dialect == "sqlite":
+        pytest.skip("session_replication_role is PostgreSQL's")
+    await append(sql_database, 2)
+    await sealer(sql_database).seal()
+    url = url_of(sql_database, request)
+    if sql_database.dialect == "sqlite":
+        with (
+            sqlite3.connect(url.removeprefix("sqlite:///")) as connection,
+            pytest.raises(sqlite3.IntegrityError, match="append-only"),
+        ):
+            connection.execute(statement(name))
+        connection.close()
+    else:
+        with psycopg.connect(url, autocommit=True) as connection:
+            if replica:
+                connection.execute("SET session_replication_role = replica")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                connection.execute(statement(name))
+    assert (await verify(SqlSealStore(sql_database))).ok
