@@ -14,7 +14,7 @@ JSON with sorted keys, so a change to any of them, to its position, or to the or
 log changes every hash from there on. The chain is stored per event (`event_chain`:
 position, event id, hash) and closed in blocks (`seals`: first and last position, how many
 events, the positions skipped as rolled back, the head hash, the previous seal's hash and
-the seal's own hash). Both tables are append-only like the log (migration 0014). The
+the seal's own hash). Both tables are append-only like the log (migration 0011). The
 latest seal's hash, printed by `bookkeeper seal --show`, is what is kept outside the
 database: with it, even a superuser who rewrites the log AND recomputes the chain and the
 seals is caught (`bookkeeper verify --expect HASH`).

@@ -1,5 +1,5 @@
 """The seal store on SQLite and PostgreSQL: `events` read, `event_chain` and `seals`
-(migration 0014) appended (ADR 0024).
+(migration 0011) appended (ADR 0024).
 
 The sealer does not use a unit of work and takes no lock the writers take on PostgreSQL:
 it reads committed events (READ COMMITTED; each SELECT one snapshot) and inserts a block's

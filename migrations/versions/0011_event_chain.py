@@ -1,7 +1,7 @@
 """Tamper evidence: the hash chain over the event log and its seals (ADR 0024).
 
-Revision ID: 0014
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-26
 
 * `event_chain`: per sealed event, its id and the chain's hash after it (32 bytes).
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
