@@ -14,10 +14,12 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
+from dependency_injector import providers
 from nats.js.errors import NotFoundError
 
 from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
@@ -36,6 +38,7 @@ from bookkeeper.application.translation import (
     discover,
     fingerprint,
 )
+from tests.http_helpers import API, memory_container, running_api
 from tests.unit.conftest import FixedClock
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -93,7 +96,7 @@ def intake_on(uow_factory: Callable[[], Any]) -> BusIntake:
     clock = FixedClock()
     ledger = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
     ingest = Ingest(Translators(discover()), ledger)
-    return BusIntake(ingest, uow_factory, clock, bus_principal())
+    return BusIntake(ingest, uow_factory, clock, bus_principal(), RoleAuthorizer())
 
 
 def invoice(invoice_id: str, net: str = "1000.00", vat: str = "250.00") -> bytes:
@@ -263,3 +266,25 @@ async def test_a_message_arriving_while_the_database_is_down_is_booked_once_late
         assert info.state.messages == 0  # transient: never dead-lettered
     finally:
         await consumer.close()
+
+
+async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
+    bus: NatsSettings, tmp_path: Path
+) -> None:
+    """`serve` with NATS configured: the consumer runs in the background, /health names
+    the bus and its pending count, and the process's close stops it."""
+    container = memory_container(tmp_path, clock=FixedClock())
+    container.nats_settings.override(providers.Object(bus))
+    async with running_api(tmp_path, container=container) as api:
+        await publish(bus, [invoice("F-served")])
+        entry_id = external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-served")
+        system = api.headers("checker", "system")
+        health: dict[str, Any] = {}
+        for _ in range(100):  # the ack follows the commit: wait for both
+            read = await api.client.get(f"{API}/journal-entries/{entry_id}", headers=system)
+            health = (await api.client.get("/health")).json()
+            if read.status_code == 200 and health["bus"]["pending"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert read.status_code == 200, read.text
+        assert health["bus"] == {"kind": "nats", "consumer": bus.durable, "pending": 0}

@@ -28,14 +28,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
+from bookkeeper.application.authorization import BUS_INGEST
 from bookkeeper.application.errors import (
     ConcurrencyConflict,
     DuplicateEvent,
+    Forbidden,
     StorageUnavailable,
 )
 from bookkeeper.application.event_log import dead_letter_alert_id, stamp
 from bookkeeper.application.ledger import PostedEntry
-from bookkeeper.application.ports import Clock, UnitOfWorkFactory
+from bookkeeper.application.ports import Authorizer, Clock, Principal, UnitOfWorkFactory
 from bookkeeper.application.translation import (
     BUS_SUBJECT,
     MAX_NAME,
@@ -43,6 +45,7 @@ from bookkeeper.application.translation import (
     PrincipalFor,
     Rejected,
     fingerprint,
+    read_envelope,
 )
 from bookkeeper.domain.events import AlertRaisedData
 
@@ -93,8 +96,10 @@ class BusIntake:
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         principal_for: PrincipalFor,
+        authorizer: Authorizer,
     ) -> None:
         self._ingest = ingest
+        self._authorizer = authorizer
         self._uow = uow_factory
         self._clock = clock
         self._principal_for = principal_for
@@ -117,6 +122,17 @@ class BusIntake:
         if posted.replayed:
             return Delivery(Outcome.DUPLICATE, entry=posted)
         return Delivery(Outcome.BOOKED, entry=posted)
+
+    async def submit(self, principal: Principal, raw: bytes) -> PostedEntry:
+        """The in-process bus (`POST /bus/events`): book one message handed in by a caller
+        with `bus:ingest`, as that caller and for its own tenant only. Forbidden first
+        (no permission, another tenant's message); then Rejected or StorageUnavailable as
+        `Ingest.book` raises them — the caller gets the reason, nothing is dead-lettered."""
+        self._authorizer.check(principal, BUS_INGEST)
+        envelope = read_envelope(raw)
+        if envelope.tenant != principal.tenant_id:
+            raise Forbidden("the message names another tenant than the caller's")
+        return await self._ingest.book(raw, lambda _tenant: principal)
 
     async def dead_lettered(self, raw: bytes, reason: str, code: str, where: str) -> uuid.UUID:
         """Record the one AlertRaised about a dead-lettered message (`where`: where it is

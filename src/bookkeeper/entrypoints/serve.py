@@ -15,6 +15,9 @@ The scheduler's jobs (one registration each):
     conversation-purge   daily at 02:00 UTC: forget messages past retention
 
 Reactions to committed events (application/dispatch.py): an approval wakes the executor.
+
+The bus (issue 10): with BOOKKEEPER_NATS_URL set, the JetStream consumer books external
+events in the background (`start_bus`); without it, only the in-process route does.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from typing import Any, Final
 
 from bookkeeper.adapters.discord import DiscordBot, DiscordHandler, parse_users
 from bookkeeper.adapters.metrics import PROPOSAL_EVENT_TYPES, MeteredPass, count_proposal_events
+from bookkeeper.adapters.nats.config import NatsSettings
+from bookkeeper.adapters.nats.consumer import NatsConsumer
+from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.conversation import ConversationService
 from bookkeeper.application.dispatch import Dispatcher, Subscriber, Subscriptions
 from bookkeeper.application.documents import Documents
@@ -79,9 +85,15 @@ class Process:
     discord: DiscordBot | None = None
     executor: Executor | None = None
     jobs: list[str] = field(default_factory=list)
+    #: The bus: the intake of the in-process route, and the NATS consumer when configured.
+    bus_intake: BusIntake | None = None
+    bus: NatsConsumer | None = None
 
     async def close(self) -> None:
-        """Stop the bot and the scheduler (letting running jobs finish)."""
+        """Stop the bus consumer, the bot and the scheduler (letting running jobs finish)."""
+        if self.bus is not None:
+            await self.bus.close()
+            self.bus = None
         if self.discord is not None:
             await self.discord.close()
             self.discord = None
@@ -152,6 +164,7 @@ async def start_process(container: Container) -> Process:
         process.jobs = scheduler.jobs
         # In the background: the gateway connects while the API already serves.
         process.discord = await start_discord(container, services)
+        process.bus_intake, process.bus = await start_bus(container)
     except BaseException:
         await process.close()
         await shutdown(container)
@@ -196,3 +209,17 @@ async def start_discord(container: Container, services: Services) -> DiscordBot 
     await bot.start()
     log.info("Discord bot starting for tenant %s (%d mapped user(s))", tenant, len(users))
     return bot
+
+
+async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | None]:
+    """The bus's intake, and the NATS JetStream consumer booking through it in the
+    background when BOOKKEEPER_NATS_URL is set (None: the in-process route only)."""
+    intake: BusIntake = await resolve(container.bus_intake)
+    settings: NatsSettings | None = container.nats_settings()
+    if settings is None:
+        log.info("bus: in-process (POST /bus/events); BOOKKEEPER_NATS_URL unset")
+        return intake, None
+    consumer = NatsConsumer(intake, settings)
+    await consumer.start()
+    log.info("bus: NATS JetStream at %s, durable consumer %s", settings.url, settings.durable)
+    return intake, consumer

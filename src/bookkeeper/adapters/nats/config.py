@@ -87,3 +87,10 @@ def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings
     if settings.dead_letter_subject.startswith(settings.subject_prefix + "."):
         raise SettingsError(f"{PREFIX}NATS_DEAD_LETTER_SUBJECT must be outside the inbound prefix")
     return settings
+
+
+def load_bus_approval_limit(environ: Mapping[str, str] | None = None) -> str | None:
+    """BOOKKEEPER_BUS_APPROVAL_LIMIT: the bus's own approval limit (unset: the tenant's
+    default), the bound of its service principal (translation.bus_principal)."""
+    env = os.environ if environ is None else environ
+    return env.get(PREFIX + "BUS_APPROVAL_LIMIT", "").strip() or None

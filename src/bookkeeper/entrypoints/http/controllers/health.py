@@ -12,7 +12,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from bookkeeper import __version__
 from bookkeeper.entrypoints.http.runtime import Runtime
-from bookkeeper.entrypoints.http.wire import BackendsOut, DatabaseOut, HealthOut
+from bookkeeper.entrypoints.http.wire import BackendsOut, BusOut, DatabaseOut, HealthOut
 
 PING_TIMEOUT_SECONDS: Final = 5.0
 
@@ -68,5 +68,17 @@ class HealthController(Controller):
                 if runtime.backends is not None
                 else None
             ),
+            bus=await _bus(runtime) if runtime.backends is not None else None,
         )
         return Response(body, status_code=200 if status == "ok" else 503)
+
+
+async def _bus(runtime: Runtime) -> BusOut:
+    """The active bus and its consumer's lag (issue 10)."""
+    if runtime.bus is None:
+        return BusOut(kind="in-process")
+    try:
+        pending = await asyncio.wait_for(runtime.bus.pending(), PING_TIMEOUT_SECONDS)
+    except TimeoutError:
+        pending = None
+    return BusOut(kind="nats", consumer=runtime.bus.settings.durable, pending=pending)
