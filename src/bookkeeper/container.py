@@ -37,6 +37,7 @@ from bookkeeper.adapters.auth.local_jwt import (
 from bookkeeper.adapters.auth.oidc import OidcVerifier
 from bookkeeper.adapters.fetch import SafeFetcher
 from bookkeeper.adapters.nats.config import load_bus_approval_limit, load_nats_settings
+from bookkeeper.adapters.nats.publisher import publisher_of
 from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
 from bookkeeper.application.bus import BusIntake
@@ -365,6 +366,8 @@ class Container(containers.DeclarativeContainer):
         ),
         authorizer=authorizer,
     )
+    #: The bus-publisher Subscriber (the ledger to NATS), None without NATS.
+    bus_publisher = providers.Singleton(publisher_of, nats_settings)
 
     #: Fetches document URLs (Discord attachments) from BOOKKEEPER_FETCH_ALLOWED_HOSTS only,
     #: pinned to public addresses (adapters/fetch); for the document pipeline.

@@ -77,6 +77,8 @@ async def bus(nats_url: str) -> AsyncIterator[NatsSettings]:
         durable=f"ledger-{tag}",
         dead_letter_stream=f"TEST_DLQ_{tag}",
         dead_letter_subject=f"test.{tag}.dlq",
+        out_stream=f"TEST_OUT_{tag}",
+        out_prefix=f"test.{tag}.ledger",
         max_deliver=6,
         ack_wait=5.0,
         backoff_base=0.05,
@@ -86,7 +88,7 @@ async def bus(nats_url: str) -> AsyncIterator[NatsSettings]:
     yield settings
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
-    for stream in (settings.stream, settings.dead_letter_stream):
+    for stream in (settings.stream, settings.dead_letter_stream, settings.out_stream):
         with contextlib.suppress(NotFoundError):
             await js.delete_stream(stream)
     await nc.close()
@@ -272,7 +274,8 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
     bus: NatsSettings, tmp_path: Path
 ) -> None:
     """`serve` with NATS configured: the consumer runs in the background, /health names
-    the bus and its pending count, and the process's close stops it."""
+    the bus and its pending count, the bus-publisher publishes the booked entry, and the
+    process's close stops both."""
     container = memory_container(tmp_path, clock=FixedClock())
     container.nats_settings.override(providers.Object(bus))
     async with running_api(tmp_path, container=container) as api:
@@ -288,3 +291,10 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
             await asyncio.sleep(0.1)
         assert read.status_code == 200, read.text
         assert health["bus"] == {"kind": "nats", "consumer": bus.durable, "pending": 0}
+    nc = await nats.connect(bus.url)
+    published = await nc.jetstream().get_last_msg(
+        bus.out_stream, f"{bus.out_prefix}.{TENANT}.JournalEntryPosted"
+    )
+    await nc.close()
+    assert json.loads(published.data)["entry_id"] == str(entry_id)
+    assert published.headers is not None and published.headers["Nats-Msg-Id"]

@@ -17,7 +17,8 @@ The scheduler's jobs (one registration each):
 Reactions to committed events (application/dispatch.py): an approval wakes the executor.
 
 The bus (issue 10): with BOOKKEEPER_NATS_URL set, the JetStream consumer books external
-events in the background (`start_bus`); without it, only the in-process route does.
+events in the background (`start_bus`) and the bus-publisher subscriber publishes the
+committed ledger (`start_publisher`); without it, only the in-process route books.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bookkeeper.adapters.discord import DiscordBot, DiscordHandler, parse_users
 from bookkeeper.adapters.metrics import PROPOSAL_EVENT_TYPES, MeteredPass, count_proposal_events
 from bookkeeper.adapters.nats.config import NatsSettings
 from bookkeeper.adapters.nats.consumer import NatsConsumer
+from bookkeeper.adapters.nats.publisher import NatsPublisher
 from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.conversation import ConversationService
 from bookkeeper.application.dispatch import Dispatcher, Subscriber, Subscriptions
@@ -88,12 +90,16 @@ class Process:
     #: The bus: the intake of the in-process route, and the NATS consumer when configured.
     bus_intake: BusIntake | None = None
     bus: NatsConsumer | None = None
+    bus_publisher: NatsPublisher | None = None
 
     async def close(self) -> None:
         """Stop the bus consumer, the bot and the scheduler (letting running jobs finish)."""
         if self.bus is not None:
             await self.bus.close()
             self.bus = None
+        if self.bus_publisher is not None:
+            await self.bus_publisher.close()
+            self.bus_publisher = None
         if self.discord is not None:
             await self.discord.close()
             self.discord = None
@@ -165,6 +171,7 @@ async def start_process(container: Container) -> Process:
         # In the background: the gateway connects while the API already serves.
         process.discord = await start_discord(container, services)
         process.bus_intake, process.bus = await start_bus(container)
+        process.bus_publisher = await start_publisher(container, services)
     except BaseException:
         await process.close()
         await shutdown(container)
@@ -223,3 +230,16 @@ async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | Non
     await consumer.start()
     log.info("bus: NATS JetStream at %s, durable consumer %s", settings.url, settings.durable)
     return intake, consumer
+
+
+async def start_publisher(container: Container, services: Services) -> NatsPublisher | None:
+    """The bus-publisher subscriber (the committed ledger to NATS) when NATS is configured;
+    the `subscriptions` job's catch-up publishes what was committed while it was away."""
+    publisher: NatsPublisher | None = container.bus_publisher()
+    if publisher is None:
+        return None
+    await publisher.connect()
+    if publisher not in services.dispatcher.subscribers:
+        services.dispatcher.subscribe(publisher)
+    log.info("bus: publishing the ledger as subscriber %s", publisher.name)
+    return publisher

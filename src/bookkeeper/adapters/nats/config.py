@@ -11,6 +11,9 @@
     BOOKKEEPER_NATS_DEAD_LETTER_SUBJECT (default bookkeeper.dead-letter)
     BOOKKEEPER_NATS_MAX_DELIVER         deliveries of a transiently failing message before
                                         it is dead-lettered (default 10)
+    BOOKKEEPER_NATS_OUT_STREAM          the published ledger's stream (default BOOKKEEPER_OUT)
+    BOOKKEEPER_NATS_OUT_SUBJECT_PREFIX  its subjects: <prefix>.<tenant>.<type>
+                                        (default bookkeeper.ledger)
 
 Missing streams and the consumer are created on start.
 """
@@ -47,6 +50,9 @@ class NatsSettings:
     backoff_max: float = 30.0
     #: Messages fetched per pull.
     batch: int = 64
+    #: Where the ledger is published (the bus-publisher): <out_prefix>.<tenant>.<type>.
+    out_stream: str = "BOOKKEEPER_OUT"
+    out_prefix: str = "bookkeeper.ledger"
 
     @property
     def filter_subject(self) -> str:
@@ -72,6 +78,8 @@ def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings
         ("NATS_DURABLE", "durable", _NAME),
         ("NATS_DEAD_LETTER_STREAM", "dead_letter_stream", _NAME),
         ("NATS_DEAD_LETTER_SUBJECT", "dead_letter_subject", _SUBJECT),
+        ("NATS_OUT_STREAM", "out_stream", _NAME),
+        ("NATS_OUT_SUBJECT_PREFIX", "out_prefix", _SUBJECT),
     ):
         value = get(name)
         if value is not None:
@@ -86,6 +94,9 @@ def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings
     settings = NatsSettings(**fields)  # type: ignore[arg-type]
     if settings.dead_letter_subject.startswith(settings.subject_prefix + "."):
         raise SettingsError(f"{PREFIX}NATS_DEAD_LETTER_SUBJECT must be outside the inbound prefix")
+    prefixes = (settings.subject_prefix + ".", settings.out_prefix + ".")
+    if prefixes[0].startswith(prefixes[1]) or prefixes[1].startswith(prefixes[0]):
+        raise SettingsError(f"{PREFIX}NATS_OUT_SUBJECT_PREFIX must not overlap the inbound one")
     return settings
 
 
