@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import uuid
@@ -298,3 +299,47 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
     await nc.close()
     assert json.loads(published.data)["entry_id"] == str(entry_id)
     assert published.headers is not None and published.headers["Nats-Msg-Id"]
+
+
+async def test_a_crash_between_commit_and_ack_is_redelivered_and_booked_once(
+    bus: NatsSettings,
+) -> None:
+    settings = dataclasses.replace(bus, ack_wait=1.0)
+    factory = MemoryUnitOfWorkFactory()
+    intake = intake_on(factory)
+    crashed = NatsConsumer(intake, settings, name="crashes")
+    await crashed.connect()
+    outcomes: list[Outcome] = []
+
+    async def commit_then_crash(message: Any) -> Outcome:
+        outcomes.append((await intake.receive(message.data)).outcome)
+        return Outcome.BOOKED  # …and the process dies before message.ack()
+
+    crashed.handle = commit_then_crash  # type: ignore[method-assign]
+    await publish(settings, [invoice("F-crash")])
+    await drain(crashed, until=lambda: _has(outcomes, 1))
+    await crashed.close()
+    assert outcomes == [Outcome.BOOKED]
+
+    survivor = NatsConsumer(intake, settings, name="survivor")
+    await survivor.connect()
+    seen: list[Outcome] = []
+    original = survivor.handle
+
+    async def recording(message: Any) -> Outcome:
+        outcome: Outcome = await original(message)
+        seen.append(outcome)
+        return outcome
+
+    survivor.handle = recording  # type: ignore[method-assign]
+    try:
+        await drain(survivor, until=lambda: _pending_is(survivor, 0))
+        assert seen == [Outcome.DUPLICATE]  # redelivered after ack_wait, acknowledged
+        booked = await entries(factory)
+        assert len(booked) == 1
+    finally:
+        await survivor.close()
+
+
+async def _has(items: list[Any], count: int) -> bool:
+    return len(items) >= count
