@@ -36,9 +36,12 @@ from bookkeeper.adapters.auth.local_jwt import (
 )
 from bookkeeper.adapters.auth.oidc import OidcVerifier
 from bookkeeper.adapters.fetch import SafeFetcher
+from bookkeeper.adapters.nats.config import load_bus_approval_limit, load_nats_settings
+from bookkeeper.adapters.nats.publisher import publisher_of
 from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
 from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
+from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.conversation import ConversationService, ConversationStore
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
 from bookkeeper.application.documents import Documents
@@ -58,7 +61,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.queries import Queries
-from bookkeeper.application.translation import Ingest, discovered_translators
+from bookkeeper.application.translation import Ingest, bus_principal, discovered_translators
 from bookkeeper.backends import open_backends
 from bookkeeper.settings import Settings, load_settings
 
@@ -352,6 +355,21 @@ class Container(containers.DeclarativeContainer):
     #: `book_keeper.translators`) and the ingest that books external events through them.
     translators = providers.Singleton(discovered_translators)
     ingest = providers.Singleton(Ingest, translators=translators, ledger=ledger)
+    #: The bus: BOOKKEEPER_NATS_* (None: the in-process route only) and the intake every
+    #: bus adapter books through, as the bus's service principal.
+    nats_settings = providers.Singleton(load_nats_settings)
+    bus_intake = providers.Singleton(
+        BusIntake,
+        ingest=ingest,
+        uow_factory=uow_factory,
+        clock=clock,
+        principal_for=providers.Callable(
+            bus_principal, providers.Callable(load_bus_approval_limit)
+        ),
+        authorizer=authorizer,
+    )
+    #: The bus-publisher Subscriber (the ledger to NATS), None without NATS.
+    bus_publisher = providers.Singleton(publisher_of, nats_settings)
 
     #: Fetches document URLs (Discord attachments) from BOOKKEEPER_FETCH_ALLOWED_HOSTS only,
     #: pinned to public addresses (adapters/fetch); for the document pipeline.

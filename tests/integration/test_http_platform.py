@@ -34,6 +34,7 @@ ROUTES = {
     ("GET", f"{API}/patterns"): "listPatterns",
     ("GET", f"{API}/reports/approval-rate"): "getApprovalRate",
     ("POST", f"{API}/journal-entries"): "postJournalEntry",
+    ("POST", f"{API}/bus/events"): "postBusEvent",
     ("GET", f"{API}/journal-entries/{{entry_id}}"): "getJournalEntry",
     ("GET", f"{API}/reports/trial-balance"): "getTrialBalance",
     ("GET", f"{API}/reports/general-ledger"): "getGeneralLedger",
@@ -199,6 +200,8 @@ async def test_health_reports_the_database(api: Api) -> None:
         "database": {"dialect": "memory", "url": "memory://"},
         "version": __version__,
         "backends": {"books": "sandbox", "bank": "sandbox", "executor": "off"},
+        # No BOOKKEEPER_NATS_URL: the in-process bus (POST /bus/events) only.
+        "bus": {"kind": "in-process", "consumer": None, "pending": None},
     }
 
 

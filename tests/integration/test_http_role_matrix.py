@@ -85,6 +85,23 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
     ("GET", "/files/{sha256}"): ("documents:read", _get(f"/files/{SOME_SHA}")),
     # Also needs events:propose, which every role with documents:write has by default.
     ("POST", "/documents"): ("documents:write", _upload("/documents")),
+    ("POST", "/bus/events"): (
+        "bus:ingest",
+        _post(
+            "/bus/events",
+            {
+                "type": "InvoiceIssued",
+                "source": "invoicing",
+                "tenant": "acme",
+                "data": {
+                    "invoice_id": "M-1",
+                    "issue_date": "2026-03-01",
+                    "net_amount": "8.00",
+                    "vat_amount": "2.00",
+                },
+            },
+        ),
+    ),
     ("POST", "/journal-entries"): (
         "ledger:post",
         _post(

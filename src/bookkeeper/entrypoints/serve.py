@@ -17,6 +17,10 @@ The scheduler's jobs (one registration each):
                          what committed (ADR 0024), beside the writers
 
 Reactions to committed events (application/dispatch.py): an approval wakes the executor.
+
+The bus (issue 10): with BOOKKEEPER_NATS_URL set, the JetStream consumer books external
+events in the background (`start_bus`) and the bus-publisher subscriber publishes the
+committed ledger (`start_publisher`); without it, only the in-process route books.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from typing import Any, Final
 
 from bookkeeper.adapters.discord import DiscordBot, DiscordHandler, parse_users
 from bookkeeper.adapters.metrics import PROPOSAL_EVENT_TYPES, MeteredPass, count_proposal_events
+from bookkeeper.adapters.nats.config import NatsSettings
+from bookkeeper.adapters.nats.consumer import NatsConsumer
+from bookkeeper.adapters.nats.publisher import NatsPublisher
+from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.conversation import ConversationService
 from bookkeeper.application.dispatch import Dispatcher, Subscriber, Subscriptions
 from bookkeeper.application.documents import Documents
@@ -87,12 +95,23 @@ class Process:
     jobs: list[str] = field(default_factory=list)
     #: How long running jobs may go on at shutdown before they are cancelled (ADR 0021).
     shutdown_grace_seconds: float | None = None
+    #: The bus: the intake of the in-process route, and the NATS consumer when configured.
+    bus_intake: BusIntake | None = None
+    bus: NatsConsumer | None = None
+    bus_publisher: NatsPublisher | None = None
 
     async def close(self) -> None:
-        """Stop the bot and the scheduler (letting running jobs finish, within the grace).
-        The executor stops taking work first and hands back what it has not started."""
+        """Stop the bus consumer, the bot and the scheduler (letting running jobs finish,
+        within the grace). The executor stops taking work first and hands back what it has
+        not started."""
         if self.executor is not None:
             self.executor.stop()
+        if self.bus is not None:
+            await self.bus.close()
+            self.bus = None
+        if self.bus_publisher is not None:
+            await self.bus_publisher.close()
+            self.bus_publisher = None
         if self.discord is not None:
             await self.discord.close()
             self.discord = None
@@ -167,6 +186,8 @@ async def start_process(container: Container) -> Process:
         process.jobs = scheduler.jobs
         # In the background: the gateway connects while the API already serves.
         process.discord = await start_discord(container, services)
+        process.bus_intake, process.bus = await start_bus(container)
+        process.bus_publisher = await start_publisher(container, services)
     except BaseException:
         await process.close()
         await shutdown(container)
@@ -211,3 +232,30 @@ async def start_discord(container: Container, services: Services) -> DiscordBot 
     await bot.start()
     log.info("Discord bot starting for tenant %s (%d mapped user(s))", tenant, len(users))
     return bot
+
+
+async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | None]:
+    """The bus's intake, and the NATS JetStream consumer booking through it in the
+    background when BOOKKEEPER_NATS_URL is set (None: the in-process route only)."""
+    intake: BusIntake = await resolve(container.bus_intake)
+    settings: NatsSettings | None = container.nats_settings()
+    if settings is None:
+        log.info("bus: in-process (POST /bus/events); BOOKKEEPER_NATS_URL unset")
+        return intake, None
+    consumer = NatsConsumer(intake, settings)
+    await consumer.start()
+    log.info("bus: NATS JetStream at %s, durable consumer %s", settings.url, settings.durable)
+    return intake, consumer
+
+
+async def start_publisher(container: Container, services: Services) -> NatsPublisher | None:
+    """The bus-publisher subscriber (the committed ledger to NATS) when NATS is configured;
+    the `subscriptions` job's catch-up publishes what was committed while it was away."""
+    publisher: NatsPublisher | None = container.bus_publisher()
+    if publisher is None:
+        return None
+    await publisher.connect()
+    if publisher not in services.dispatcher.subscribers:
+        services.dispatcher.subscribe(publisher)
+    log.info("bus: publishing the ledger as subscriber %s", publisher.name)
+    return publisher

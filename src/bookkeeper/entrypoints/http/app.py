@@ -26,6 +26,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from bookkeeper import __version__
+from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import LedgerService
@@ -33,6 +34,7 @@ from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
 from bookkeeper.container import Container, shutdown
+from bookkeeper.entrypoints.http.controllers.bus import BusController
 from bookkeeper.entrypoints.http.controllers.correlations import CorrelationController
 from bookkeeper.entrypoints.http.controllers.documents import DocumentController
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
@@ -104,6 +106,9 @@ def create_app(container: Container) -> Litestar:
     def provide_pipeline() -> DocumentPipeline:
         return runtime.get_pipeline()
 
+    def provide_bus_intake() -> BusIntake:
+        return runtime.get_bus_intake()
+
     def provide_runtime() -> Runtime:
         return runtime
 
@@ -121,6 +126,7 @@ def create_app(container: Container) -> Litestar:
             LedgerReportController,
             BankController,
             BooksController,
+            BusController,
             export_routes(container),
         ],
         dependencies={
@@ -130,6 +136,7 @@ def create_app(container: Container) -> Litestar:
             "pipeline": Provide(provide_pipeline, sync_to_thread=False, use_cache=True),
             "ledger": Provide(provide_ledger, sync_to_thread=False, use_cache=True),
             "lookups": Provide(provide_lookups, sync_to_thread=False, use_cache=True),
+            "bus_intake": Provide(provide_bus_intake, sync_to_thread=False, use_cache=True),
         },
         security=[{BEARER_SCHEME: []}],
         before_request=bounded_query,
@@ -205,6 +212,7 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="bank", description="Read-only questions to the bank (logged as events)"),
             Tag(name="books", description="Read-only questions to the books (logged as events)"),
             Tag(name="operations", description="Health"),
+            Tag(name="bus", description="External business events booked through translators"),
         ],
         render_plugins=render_plugins(),
     )

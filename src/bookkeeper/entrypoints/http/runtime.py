@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bookkeeper.adapters.nats.consumer import NatsConsumer
+from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import LedgerService
@@ -35,6 +37,8 @@ class Runtime:
     backends: Backends | None = None
     scheduler: Scheduler | None = None
     executor_running: bool = False
+    bus_intake: BusIntake | None = None
+    bus: NatsConsumer | None = None
 
     def start(self, process: Process) -> None:
         """Take the started process's services (the lifespan calls it once)."""
@@ -50,6 +54,8 @@ class Runtime:
         self.backends = services.backends
         self.scheduler = process.scheduler
         self.executor_running = process.executor is not None
+        self.bus_intake = process.bus_intake
+        self.bus = process.bus
 
     def get_documents(self) -> Documents:
         if self.documents is None:
@@ -75,6 +81,11 @@ class Runtime:
         if self.queries is None:
             raise NotStarted("the application has not started")
         return self.queries
+
+    def get_bus_intake(self) -> BusIntake:
+        if self.bus_intake is None:
+            raise NotStarted("the application has not started")
+        return self.bus_intake
 
     def get_lookups(self) -> Lookups:
         if self.lookups is None:

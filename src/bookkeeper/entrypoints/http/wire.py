@@ -269,11 +269,22 @@ class BackendsOut(ResponseBody, frozen=True, kw_only=True):
     executor: Literal["running", "off"]
 
 
+class BusOut(ResponseBody, frozen=True, kw_only=True):
+    """Which bus books external events: `nats` (JetStream; its durable consumer and how
+    many messages it has not acknowledged yet, null when NATS does not answer) or
+    `in-process` (POST /bus/events only)."""
+
+    kind: Literal["nats", "in-process"]
+    consumer: str | None = None
+    pending: int | None = None
+
+
 class HealthOut(ResponseBody, frozen=True, kw_only=True):
     status: Literal["ok", "degraded", "unavailable"]
     database: DatabaseOut
     version: str
     backends: BackendsOut | None = None
+    bus: BusOut | None = None
 
 
 class FieldError(ResponseBody, frozen=True, kw_only=True):

@@ -13,7 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from bookkeeper import __version__
 from bookkeeper.application.errors import StorageDegraded
 from bookkeeper.entrypoints.http.runtime import Runtime
-from bookkeeper.entrypoints.http.wire import BackendsOut, DatabaseOut, HealthOut
+from bookkeeper.entrypoints.http.wire import BackendsOut, BusOut, DatabaseOut, HealthOut
 
 PING_TIMEOUT_SECONDS: Final = 5.0
 RETRY_AFTER_SECONDS: Final = 5
@@ -79,7 +79,19 @@ class HealthController(Controller):
                 if runtime.backends is not None
                 else None
             ),
+            bus=await _bus(runtime) if runtime.backends is not None else None,
         )
         if status == "ok":
             return Response(body, status_code=200)
         return Response(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def _bus(runtime: Runtime) -> BusOut:
+    """The active bus and its consumer's lag (issue 10)."""
+    if runtime.bus is None:
+        return BusOut(kind="in-process")
+    try:
+        pending = await asyncio.wait_for(runtime.bus.pending(), PING_TIMEOUT_SECONDS)
+    except TimeoutError:
+        pending = None
+    return BusOut(kind="nats", consumer=runtime.bus.settings.durable, pending=pending)

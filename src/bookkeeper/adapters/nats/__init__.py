@@ -1,0 +1,1 @@
+"""NATS JetStream (nats-py): the bus consumer books external events; see consumer.py."""

@@ -1,0 +1,107 @@
+"""The NATS settings, from BOOKKEEPER_NATS_* (no URL: no NATS, the in-process bus only).
+
+    BOOKKEEPER_NATS_URL                 nats://host:4222 (unset: NATS off)
+    BOOKKEEPER_NATS_STREAM              inbound stream            (default BOOKKEEPER_IN)
+    BOOKKEEPER_NATS_SUBJECT_PREFIX      inbound subjects prefix   (default bookkeeper.in;
+                                        the stream holds <prefix>.>, a translator's
+                                        subject is relative to it)
+    BOOKKEEPER_NATS_DURABLE             the durable consumer every replica shares
+                                        (default bookkeeper-ledger)
+    BOOKKEEPER_NATS_DEAD_LETTER_STREAM  (default BOOKKEEPER_DEAD_LETTER)
+    BOOKKEEPER_NATS_DEAD_LETTER_SUBJECT (default bookkeeper.dead-letter)
+    BOOKKEEPER_NATS_MAX_DELIVER         deliveries of a transiently failing message before
+                                        it is dead-lettered (default 10)
+    BOOKKEEPER_NATS_OUT_STREAM          the published ledger's stream (default BOOKKEEPER_OUT)
+    BOOKKEEPER_NATS_OUT_SUBJECT_PREFIX  its subjects: <prefix>.<tenant>.<type>
+                                        (default bookkeeper.ledger)
+
+Missing streams and the consumer are created on start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from bookkeeper.settings import PREFIX, SettingsError
+
+_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SUBJECT: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+MAX_DELIVER_LIMIT: Final = 1000
+
+
+@dataclass(frozen=True)
+class NatsSettings:
+    url: str
+    stream: str = "BOOKKEEPER_IN"
+    subject_prefix: str = "bookkeeper.in"
+    durable: str = "bookkeeper-ledger"
+    dead_letter_stream: str = "BOOKKEEPER_DEAD_LETTER"
+    dead_letter_subject: str = "bookkeeper.dead-letter"
+    max_deliver: int = 10
+    #: Seconds JetStream waits for an ack before redelivering (a crash between commit and
+    #: ack: redelivered, then acknowledged as a duplicate).
+    ack_wait: float = 30.0
+    #: Back-off of a transient failure: base * 2**(delivery-1), at most max seconds.
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    #: Messages fetched per pull.
+    batch: int = 64
+    #: Where the ledger is published (the bus-publisher): <out_prefix>.<tenant>.<type>.
+    out_stream: str = "BOOKKEEPER_OUT"
+    out_prefix: str = "bookkeeper.ledger"
+
+    @property
+    def filter_subject(self) -> str:
+        return f"{self.subject_prefix}.>"
+
+
+def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings | None:
+    """The NATS settings, or None when BOOKKEEPER_NATS_URL is unset; SettingsError if bad."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        return env.get(PREFIX + name, "").strip() or None
+
+    url = get("NATS_URL")
+    if url is None:
+        return None
+    if not url.startswith(("nats://", "tls://", "ws://", "wss://")):
+        raise SettingsError(f"{PREFIX}NATS_URL must be a nats:// (or tls://) URL")
+    fields: dict[str, object] = {"url": url}
+    for name, key, pattern in (
+        ("NATS_STREAM", "stream", _NAME),
+        ("NATS_SUBJECT_PREFIX", "subject_prefix", _SUBJECT),
+        ("NATS_DURABLE", "durable", _NAME),
+        ("NATS_DEAD_LETTER_STREAM", "dead_letter_stream", _NAME),
+        ("NATS_DEAD_LETTER_SUBJECT", "dead_letter_subject", _SUBJECT),
+        ("NATS_OUT_STREAM", "out_stream", _NAME),
+        ("NATS_OUT_SUBJECT_PREFIX", "out_prefix", _SUBJECT),
+    ):
+        value = get(name)
+        if value is not None:
+            if not pattern.fullmatch(value):
+                raise SettingsError(f"{PREFIX}{name} has characters NATS names cannot hold")
+            fields[key] = value
+    raw = get("NATS_MAX_DELIVER")
+    if raw is not None:
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_DELIVER_LIMIT:
+            raise SettingsError(f"{PREFIX}NATS_MAX_DELIVER must be 1..{MAX_DELIVER_LIMIT}")
+        fields["max_deliver"] = int(raw)
+    settings = NatsSettings(**fields)  # type: ignore[arg-type]
+    if settings.dead_letter_subject.startswith(settings.subject_prefix + "."):
+        raise SettingsError(f"{PREFIX}NATS_DEAD_LETTER_SUBJECT must be outside the inbound prefix")
+    prefixes = (settings.subject_prefix + ".", settings.out_prefix + ".")
+    if prefixes[0].startswith(prefixes[1]) or prefixes[1].startswith(prefixes[0]):
+        raise SettingsError(f"{PREFIX}NATS_OUT_SUBJECT_PREFIX must not overlap the inbound one")
+    return settings
+
+
+def load_bus_approval_limit(environ: Mapping[str, str] | None = None) -> str | None:
+    """BOOKKEEPER_BUS_APPROVAL_LIMIT: the bus's own approval limit (unset: the tenant's
+    default), the bound of its service principal (translation.bus_principal)."""
+    env = os.environ if environ is None else environ
+    return env.get(PREFIX + "BUS_APPROVAL_LIMIT", "").strip() or None

@@ -1,0 +1,211 @@
+"""The EventBus consumer on NATS JetStream: external events booked exactly once.
+
+One durable pull consumer (`NatsSettings.durable`) on the inbound stream, shared by every
+replica, so N replicas split the work. Each message goes through `BusIntake.receive`:
+
+- booked or a duplicate (a redelivery; the derived entry id makes it one entry): ack —
+  only after the journal entry is committed, so a crash before the ack redelivers it
+  after `ack_wait` and it is acknowledged as a duplicate;
+- transient (database down): nak with back-off (`backoff_base * 2**(delivery-1)`, capped)
+  up to `max_deliver` deliveries; the last one is dead-lettered rather than dropped;
+- rejected (bad schema, unknown type, not bookable): the raw message, its headers and the
+  reason are published to the dead-letter stream, an `AlertRaised` is recorded, then ack.
+
+Streams and the consumer are created on start when missing. `pending()` is the
+consumer's lag (messages not yet delivered plus delivered but unacknowledged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Final
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
+
+from bookkeeper.adapters.nats.config import NatsSettings
+from bookkeeper.application.bus import BusIntake, Outcome
+
+log = logging.getLogger("bookkeeper.bus.nats")
+
+#: Headers added to a dead-lettered message (beside the original ones).
+REASON_HEADER: Final = "Bookkeeper-Reason"
+CODE_HEADER: Final = "Bookkeeper-Error-Code"
+SUBJECT_HEADER: Final = "Bookkeeper-Original-Subject"
+DELIVERIES_HEADER: Final = "Bookkeeper-Deliveries"
+#: Seconds one fetch waits for messages before polling again.
+FETCH_TIMEOUT: Final = 1.0
+#: Seconds to wait after an unexpected error of the loop itself (connection trouble).
+LOOP_PAUSE: Final = 1.0
+
+
+def _header_value(value: str) -> str:
+    """A header value on one line (NATS headers cannot hold line breaks)."""
+    return " ".join(value.split())[:1000]
+
+
+class NatsConsumer:
+    """Pulls from the inbound stream and books through the intake (a background task)."""
+
+    def __init__(self, intake: BusIntake, settings: NatsSettings, name: str = "") -> None:
+        self._intake = intake
+        self._settings = settings
+        self._name = name or settings.durable
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._sub: JetStreamContext.PullSubscription | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    @property
+    def settings(self) -> NatsSettings:
+        return self._settings
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def connect(self) -> None:
+        """Connect, create the streams and the durable consumer when missing, bind to it."""
+        s = self._settings
+        self._nc = await nats.connect(s.url, name=f"bookkeeper:{self._name}")
+        self._js = self._nc.jetstream()
+        await ensure_stream(self._js, s.stream, [s.filter_subject])
+        await ensure_stream(self._js, s.dead_letter_stream, [s.dead_letter_subject])
+        config = api.ConsumerConfig(
+            durable_name=s.durable,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.ALL,
+            max_deliver=s.max_deliver,
+            ack_wait=s.ack_wait,
+            filter_subject=s.filter_subject,
+            max_ack_pending=max(1000, s.batch * 16),
+        )
+        self._sub = await self._js.pull_subscribe(
+            s.filter_subject, durable=s.durable, stream=s.stream, config=config
+        )
+        log.info(
+            "NATS bus: consuming %s (stream %s) as durable %s; dead letters to %s",
+            s.filter_subject,
+            s.stream,
+            s.durable,
+            s.dead_letter_stream,
+        )
+
+    async def start(self) -> None:
+        """Connect and run the pull loop in the background."""
+        await self.connect()
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name=f"nats-consumer:{self._name}")
+
+    async def close(self) -> None:
+        """Stop pulling (the message in hand is finished) and disconnect."""
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+            self._nc = None
+
+    async def pending(self) -> int | None:
+        """Messages the durable consumer has not had acknowledged yet (None if unknown)."""
+        if self._sub is None:
+            return None
+        try:
+            info = await self._sub.consumer_info()
+        except Exception:
+            return None
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.pull_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("NATS consumer %s: pulling failed; retrying", self._name)
+                await asyncio.sleep(LOOP_PAUSE)
+
+    async def pull_once(self, wait: float = FETCH_TIMEOUT) -> int:
+        """Fetch one batch and handle each message; the number handled."""
+        assert self._sub is not None, "connect() first"
+        try:
+            messages = await self._sub.fetch(self._settings.batch, timeout=wait)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return 0  # nothing to do
+        for message in messages:
+            await self.handle(message)
+        return len(messages)
+
+    async def handle(self, message: Msg) -> Outcome:
+        """Book one message and ack, nak or dead-letter it."""
+        delivery = await self._intake.receive(message.data)
+        if delivery.outcome in (Outcome.BOOKED, Outcome.DUPLICATE):
+            await message.ack()
+            return delivery.outcome
+        deliveries = message.metadata.num_delivered or 1
+        if delivery.outcome is Outcome.RETRY and deliveries < self._settings.max_deliver:
+            delay = min(
+                self._settings.backoff_base * 2 ** (deliveries - 1), self._settings.backoff_max
+            )
+            log.warning(
+                "bus message redelivery %d/%d in %.1fs: %s",
+                deliveries,
+                self._settings.max_deliver,
+                delay,
+                delivery.reason,
+            )
+            await message.nak(delay=delay)
+            return Outcome.RETRY
+        reason = delivery.reason
+        if delivery.outcome is Outcome.RETRY:
+            reason = f"gave up after {deliveries} deliveries: {reason}"
+        try:
+            where = await self._dead_letter(message, reason, delivery.code, deliveries)
+            await self._intake.dead_lettered(message.data, reason, delivery.code, where)
+        except Exception:
+            # Not kept yet: leave it unacknowledged so that it comes back (never dropped).
+            log.exception("dead-lettering a bus message failed; it will be redelivered")
+            await message.nak(delay=self._settings.backoff_max)
+            return Outcome.RETRY
+        await message.ack()
+        return Outcome.DEAD
+
+    async def _dead_letter(self, message: Msg, reason: str, code: str, deliveries: int) -> str:
+        assert self._js is not None
+        headers: dict[str, str] = dict(message.headers or {})
+        headers.pop("Nats-Msg-Id", None)  # the dead-letter stream keeps every copy
+        headers[REASON_HEADER] = _header_value(reason)
+        headers[CODE_HEADER] = _header_value(code or "dead-letter")
+        headers[SUBJECT_HEADER] = message.subject
+        headers[DELIVERIES_HEADER] = str(deliveries)
+        ack = await self._js.publish(
+            self._settings.dead_letter_subject,
+            message.data,
+            headers=headers,
+            stream=self._settings.dead_letter_stream,
+        )
+        return f"{ack.stream} #{ack.seq}"
+
+
+async def ensure_stream(js: JetStreamContext, name: str, subjects: list[str]) -> Any:
+    """The stream's info, creating it (file storage, limits retention) when missing."""
+    try:
+        return await js.stream_info(name)
+    except NotFoundError:
+        log.info("creating JetStream stream %s for %s", name, ", ".join(subjects))
+        return await js.add_stream(name=name, subjects=subjects, storage=api.StorageType.FILE)

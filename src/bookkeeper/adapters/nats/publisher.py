@@ -1,0 +1,137 @@
+"""The bus-publisher: the committed ledger, published to NATS JetStream (issue 10).
+
+A Subscriber (application/dispatch.py) of `JournalEntryPosted`: handed each entry right
+after its commit and, for what failed or was missed (a crash, NATS down), again by the
+log's catch-up from its tracking position — a transactional outbox read from the log,
+never a publish beside the write. Per entry it publishes
+
+    <out_prefix>.<tenant>.JournalEntryPosted   the entry             Nats-Msg-Id: event id
+    <out_prefix>.<tenant>.AccountDebited       one per debit line    Nats-Msg-Id:
+    <out_prefix>.<tenant>.AccountCredited      one per credit line     published_line_id
+
+so JetStream's duplicate window drops a re-send (after a crash between publish and the
+tracking position's commit). The tenant is one subject token: characters NATS subjects
+cannot hold become `_` (the body carries the tenant as it is).
+
+Message bodies (JSON, amounts as decimal strings):
+
+    {"type": "JournalEntryPosted", "tenant": "acme", "id": "<event id>",
+     "entry_id": "...", "position": 42, "recorded_at": "...", "data": {<the entry>}}
+    {"type": "AccountDebited", "tenant": "acme", "id": "<line message id>",
+     "entry_id": "...", "line": 0, "date": "2026-03-01", "account": "1500",
+     "amount": "1250.00", "vat_code": null, "description": null}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from typing import Any, Final
+
+import msgspec
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from bookkeeper.adapters.nats.config import NatsSettings
+from bookkeeper.adapters.nats.consumer import ensure_stream
+from bookkeeper.application.event_log import published_line_id
+from bookkeeper.application.ports import RecordedEvent
+from bookkeeper.domain.events import JournalEntryPostedData
+
+log = logging.getLogger("bookkeeper.bus.publisher")
+
+PUBLISHER_NAME: Final = "bus-publisher"
+JOURNAL_ENTRY_POSTED: Final = "JournalEntryPosted"
+_NOT_IN_TOKEN: Final = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def subject_token(tenant: str) -> str:
+    """The tenant as one NATS subject token."""
+    return _NOT_IN_TOKEN.sub("_", tenant) or "_"
+
+
+def messages(prefix: str, event: RecordedEvent) -> list[tuple[str, str, bytes]]:
+    """(subject, Nats-Msg-Id, body) of everything one JournalEntryPosted publishes."""
+    data = event.data
+    if not isinstance(data, JournalEntryPostedData):
+        return []
+    base = f"{prefix}.{subject_token(event.tenant_id)}"
+    common: dict[str, Any] = {"tenant": event.tenant_id, "entry_id": str(event.stream_id)}
+    out = [
+        (
+            f"{base}.{JOURNAL_ENTRY_POSTED}",
+            str(event.id),
+            msgspec.json.encode(
+                {
+                    "type": JOURNAL_ENTRY_POSTED,
+                    "id": str(event.id),
+                    "position": event.position,
+                    "recorded_at": event.created_at,
+                    "data": data,
+                    **common,
+                }
+            ),
+        )
+    ]
+    for number, line in enumerate(data.lines):
+        kind = "AccountDebited" if line.debit > 0 else "AccountCredited"
+        message_id = str(published_line_id(event.id, number))
+        body = {
+            "type": kind,
+            "id": message_id,
+            "line": number,
+            "date": data.date,
+            "account": line.account,
+            "amount": line.debit if line.debit > 0 else line.credit,
+            "vat_code": line.vat_code,
+            "description": line.description,
+            **common,
+        }
+        out.append((f"{base}.{kind}", message_id, msgspec.json.encode(body)))
+    return out
+
+
+class NatsPublisher:
+    """The `bus-publisher` Subscriber; `connect()` before it can publish."""
+
+    name = PUBLISHER_NAME
+    types = frozenset({JOURNAL_ENTRY_POSTED})
+
+    def __init__(self, settings: NatsSettings) -> None:
+        self._settings = settings
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+
+    async def connect(self) -> None:
+        """Connect and create the outbound stream when missing."""
+        s = self._settings
+        self._nc = await nats.connect(s.url, name="bookkeeper:bus-publisher")
+        self._js = self._nc.jetstream()
+        await ensure_stream(self._js, s.out_stream, [f"{s.out_prefix}.>"])
+        log.info("publishing the ledger to %s.> (stream %s)", s.out_prefix, s.out_stream)
+
+    async def close(self) -> None:
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+        self._nc = self._js = None
+
+    async def handle(self, event: RecordedEvent) -> None:
+        """Publish the entry and its lines; raises (retried from the log) when NATS does
+        not take them. JetStream drops a re-sent message id."""
+        if self._js is None:
+            raise RuntimeError("the bus-publisher is not connected")
+        for subject, message_id, body in messages(self._settings.out_prefix, event):
+            await self._js.publish(
+                subject,
+                body,
+                headers={"Nats-Msg-Id": message_id},
+                stream=self._settings.out_stream,
+            )
+
+
+def publisher_of(settings: NatsSettings | None) -> NatsPublisher | None:
+    """The container's bus-publisher: one when NATS is configured."""
+    return None if settings is None else NatsPublisher(settings)

@@ -1,0 +1,161 @@
+"""What a bus adapter does with one delivered message, whatever the bus (issue 10).
+
+`BusIntake.receive(raw)` books the message through `Ingest` and says what the adapter
+must do with the delivery:
+
+    BOOKED      committed: acknowledge
+    DUPLICATE   booked before (a redelivery, another replica's copy): acknowledge
+    DEAD        can never succeed (Rejected): keep the raw message, its headers and the
+                reason in the dead-letter stream, `dead_lettered(...)`, then acknowledge
+    RETRY       transient (StorageUnavailable, anything unexpected): do not acknowledge;
+                redeliver later, with back-off, a bounded number of times
+
+`dead_lettered(raw, reason, code)` records one `AlertRaised` about the message — its
+stream id derived from the tenant and the body (`event_log.dead_letter_alert_id`), so a
+message dead-lettered twice raises one alert. A body with no readable tenant is alerted
+under `UNKNOWN_TENANT`.
+
+The in-process route (`POST /bus/events`) and the NATS JetStream consumer
+(adapters/nats) both call it: the embedded default and the real bus book alike.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Final
+
+from bookkeeper.application.authorization import BUS_INGEST
+from bookkeeper.application.errors import (
+    ConcurrencyConflict,
+    DuplicateEvent,
+    Forbidden,
+    StorageUnavailable,
+)
+from bookkeeper.application.event_log import dead_letter_alert_id, stamp
+from bookkeeper.application.ledger import PostedEntry
+from bookkeeper.application.ports import Authorizer, Clock, Principal, UnitOfWorkFactory
+from bookkeeper.application.translation import (
+    BUS_SUBJECT,
+    MAX_NAME,
+    Ingest,
+    PrincipalFor,
+    Rejected,
+    fingerprint,
+    read_envelope,
+)
+from bookkeeper.domain.events import AlertRaisedData
+
+log = logging.getLogger("bookkeeper.bus")
+
+ALERT_RAISED: Final = "AlertRaised"
+#: The tenant a dead-lettered message is alerted under when its body names none.
+UNKNOWN_TENANT: Final = "_bus"
+#: Longest reason kept in an alert (the dead-letter stream keeps the whole message).
+MAX_REASON: Final = 1000
+
+
+class Outcome(enum.Enum):
+    BOOKED = "booked"
+    DUPLICATE = "duplicate"
+    DEAD = "dead"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one message."""
+
+    outcome: Outcome
+    reason: str = ""
+    code: str = ""
+    entry: PostedEntry | None = None
+
+
+def tenant_of(raw: bytes) -> str:
+    """The tenant a message names, as far as it can be read (UNKNOWN_TENANT otherwise)."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return UNKNOWN_TENANT
+    tenant = body.get("tenant") if isinstance(body, dict) else None
+    if isinstance(tenant, str) and 0 < len(tenant) <= MAX_NAME and tenant.isprintable():
+        return tenant
+    return UNKNOWN_TENANT
+
+
+class BusIntake:
+    """Books delivered messages and raises the alert about the dead ones."""
+
+    def __init__(
+        self,
+        ingest: Ingest,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        principal_for: PrincipalFor,
+        authorizer: Authorizer,
+    ) -> None:
+        self._ingest = ingest
+        self._authorizer = authorizer
+        self._uow = uow_factory
+        self._clock = clock
+        self._principal_for = principal_for
+
+    @property
+    def ingest(self) -> Ingest:
+        return self._ingest
+
+    async def receive(self, raw: bytes) -> Delivery:
+        """Book the message; never raises — the outcome says what to do with it."""
+        try:
+            posted = await self._ingest.book(raw, self._principal_for)
+        except Rejected as error:
+            return Delivery(Outcome.DEAD, reason=str(error)[:MAX_REASON], code=error.code)
+        except StorageUnavailable as error:
+            return Delivery(Outcome.RETRY, reason=str(error), code=error.code)
+        except Exception as error:  # unexpected: transient until redeliveries run out
+            log.exception("booking a bus message failed")
+            return Delivery(Outcome.RETRY, reason=f"{type(error).__name__}: {error}")
+        if posted.replayed:
+            return Delivery(Outcome.DUPLICATE, entry=posted)
+        return Delivery(Outcome.BOOKED, entry=posted)
+
+    async def submit(self, principal: Principal, raw: bytes) -> PostedEntry:
+        """The in-process bus (`POST /bus/events`): book one message handed in by a caller
+        with `bus:ingest`, as that caller and for its own tenant only. Forbidden first
+        (no permission, another tenant's message); then Rejected or StorageUnavailable as
+        `Ingest.book` raises them — the caller gets the reason, nothing is dead-lettered."""
+        self._authorizer.check(principal, BUS_INGEST)
+        envelope = read_envelope(raw)
+        if envelope.tenant != principal.tenant_id:
+            raise Forbidden("the message names another tenant than the caller's")
+        return await self._ingest.book(raw, lambda _tenant: principal)
+
+    async def dead_lettered(self, raw: bytes, reason: str, code: str, where: str) -> uuid.UUID:
+        """Record the one AlertRaised about a dead-lettered message (`where`: where it is
+        kept, e.g. the dead-letter stream and sequence). StorageUnavailable propagates."""
+        tenant = tenant_of(raw)
+        alert_id = dead_letter_alert_id(tenant, fingerprint(raw))
+        event = stamp(
+            ALERT_RAISED,
+            AlertRaisedData(
+                severity="error",
+                code=code or "dead-letter",
+                message=f"a bus message was dead-lettered ({where}): {reason}"[:MAX_REASON],
+            ),
+            event_id=alert_id,
+            actor=BUS_SUBJECT,
+            at=self._clock.now(),
+            correlation_id=alert_id,
+        )
+        try:
+            async with self._uow() as uow:
+                await uow.events.append(tenant, alert_id, 0, [event])
+                await uow.commit()
+        except (DuplicateEvent, ConcurrencyConflict):
+            pass  # the same message dead-lettered again: one alert
+        log.warning("dead letter (%s) for tenant %s: %s", where, tenant, reason)
+        return alert_id

@@ -1,0 +1,345 @@
+"""The NATS JetStream consumer against the real nats-server (BOOKKEEPER_TEST_NATS_URL).
+
+Each test has its own streams, subjects and durable, so parallel runs never share
+messages. Books through the example plugin's translators into the in-memory unit of work
+(the bus is what is under test here; the SQL stores have their own contract tests).
+Skipped when the server cannot be reached, failed instead under CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from dependency_injector import providers
+from nats.js.errors import NotFoundError
+
+from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
+from bookkeeper.adapters.nats.config import NatsSettings
+from bookkeeper.adapters.nats.consumer import CODE_HEADER, REASON_HEADER, NatsConsumer
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.bus import BusIntake, Outcome
+from bookkeeper.application.errors import StorageUnavailable
+from bookkeeper.application.event_log import dead_letter_alert_id, external_entry_id
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.translation import (
+    Ingest,
+    Translators,
+    bus_principal,
+    discover,
+    fingerprint,
+)
+from tests.http_helpers import API, memory_container, running_api
+from tests.unit.conftest import FixedClock
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+TENANT = "acme"
+
+
+@pytest.fixture(scope="module")
+def nats_url() -> str:
+    url = os.environ.get("BOOKKEEPER_TEST_NATS_URL", DEFAULT_NATS_URL)
+
+    async def probe() -> None:
+        nc = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+        try:
+            await nc.jetstream().account_info()
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as error:
+        reason = f"NATS JetStream at {url} is unreachable: {type(error).__name__}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the NATS tests are mandatory)")
+        pytest.skip(f"{reason} (set BOOKKEEPER_TEST_NATS_URL to run them)")
+    return url
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[NatsSettings]:
+    """Settings naming streams, subjects and a durable of this test alone; removed after."""
+    tag = uuid.uuid4().hex[:12]
+    settings = NatsSettings(
+        url=nats_url,
+        stream=f"TEST_IN_{tag}",
+        subject_prefix=f"test.{tag}.in",
+        durable=f"ledger-{tag}",
+        dead_letter_stream=f"TEST_DLQ_{tag}",
+        dead_letter_subject=f"test.{tag}.dlq",
+        out_stream=f"TEST_OUT_{tag}",
+        out_prefix=f"test.{tag}.ledger",
+        max_deliver=6,
+        ack_wait=5.0,
+        backoff_base=0.05,
+        backoff_max=0.2,
+        batch=32,
+    )
+    yield settings
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    for stream in (settings.stream, settings.dead_letter_stream, settings.out_stream):
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(stream)
+    await nc.close()
+
+
+def intake_on(uow_factory: Callable[[], Any]) -> BusIntake:
+    clock = FixedClock()
+    ledger = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
+    ingest = Ingest(Translators(discover()), ledger)
+    return BusIntake(ingest, uow_factory, clock, bus_principal(), RoleAuthorizer())
+
+
+def invoice(invoice_id: str, net: str = "1000.00", vat: str = "250.00") -> bytes:
+    envelope = {
+        "type": "InvoiceIssued",
+        "source": "invoicing",
+        "tenant": TENANT,
+        "data": {
+            "invoice_id": invoice_id,
+            "issue_date": "2026-03-01",
+            "net_amount": net,
+            "vat_amount": vat,
+        },
+    }
+    return json.dumps(envelope).encode()
+
+
+async def publish(settings: NatsSettings, bodies: list[bytes], **headers: str) -> None:
+    nc = await nats.connect(settings.url)
+    js = nc.jetstream()
+    for body in bodies:
+        await js.publish(
+            f"{settings.subject_prefix}.invoicing.InvoiceIssued",
+            body,
+            headers=headers or None,
+            stream=settings.stream,
+        )
+    await nc.close()
+
+
+async def entries(factory: MemoryUnitOfWorkFactory) -> list[Any]:
+    async with factory() as uow:
+        events = await uow.events.read_all(limit=100_000)
+    return [e for e in events if e.tenant_id == TENANT and e.type == "JournalEntryPosted"]
+
+
+async def drain(*consumers: NatsConsumer, until: Callable[[], Any], seconds: float = 20) -> None:
+    """Pull with every consumer at once until `until()` is true (or time runs out)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+
+    async def loop(consumer: NatsConsumer) -> None:
+        while asyncio.get_running_loop().time() < deadline and not await until():
+            await consumer.pull_once(wait=0.3)
+
+    await asyncio.gather(*(loop(c) for c in consumers))
+
+
+async def test_the_same_invoice_published_twice_is_one_entry(bus: NatsSettings) -> None:
+    factory = MemoryUnitOfWorkFactory()
+    consumer = NatsConsumer(intake_on(factory), bus)
+    await consumer.connect()
+    try:
+        await publish(bus, [invoice("F-1"), invoice("F-1")])
+        await drain(consumer, until=lambda: _pending_is(consumer, 0))
+        booked = await entries(factory)
+        assert [e.stream_id for e in booked] == [
+            external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-1")
+        ]
+        assert await consumer.pending() == 0  # both copies acknowledged
+    finally:
+        await consumer.close()
+
+
+async def _pending_is(consumer: NatsConsumer, expected: int) -> bool:
+    return await consumer.pending() == expected
+
+
+async def test_two_consumers_racing_book_each_message_once(bus: NatsSettings) -> None:
+    factory = MemoryUnitOfWorkFactory()
+    first = NatsConsumer(intake_on(factory), bus, name="replica-1")
+    second = NatsConsumer(intake_on(factory), bus, name="replica-2")
+    await first.connect()
+    await second.connect()
+    ids = [f"R-{n}" for n in range(200)]
+    # Every tenth invoice is sent again (a publisher retry): still one entry each.
+    bodies = [invoice(i) for i in ids] + [invoice(i) for i in ids[::10]]
+    handled: dict[str, int] = {"replica-1": 0, "replica-2": 0}
+    for name, consumer in (("replica-1", first), ("replica-2", second)):
+        original = consumer.handle
+
+        async def counting(message: Any, _o: Any = original, _n: str = name) -> Outcome:
+            handled[_n] += 1
+            outcome: Outcome = await _o(message)
+            return outcome
+
+        consumer.handle = counting  # type: ignore[method-assign]
+    try:
+        await publish(bus, bodies)
+        await drain(first, second, until=lambda: _pending_is(first, 0), seconds=60)
+        booked = await entries(factory)
+        expected = {external_entry_id(TENANT, "invoicing", "InvoiceIssued", i) for i in ids}
+        assert len(booked) == len(ids)
+        assert {e.stream_id for e in booked} == expected
+        assert sum(handled.values()) == len(bodies)
+        assert handled["replica-1"] > 0 and handled["replica-2"] > 0  # the work was split
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_malformed_message_is_dead_lettered_and_the_consumer_goes_on(
+    bus: NatsSettings,
+) -> None:
+    factory = MemoryUnitOfWorkFactory()
+    consumer = NatsConsumer(intake_on(factory), bus)
+    await consumer.connect()
+    bad = json.dumps(
+        {"type": "InvoiceIssued", "source": "invoicing", "tenant": TENANT, "data": {"x": 1}}
+    ).encode()
+    try:
+        await publish(bus, [bad], **{"Trace-Id": "t-42"})
+        await publish(bus, [invoice("F-after")])
+        await drain(consumer, until=lambda: _pending_is(consumer, 0))
+        booked = await entries(factory)
+        assert [e.stream_id for e in booked] == [
+            external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-after")
+        ]
+        nc = await nats.connect(bus.url)
+        js = nc.jetstream()
+        kept = await js.get_last_msg(bus.dead_letter_stream, bus.dead_letter_subject)
+        await nc.close()
+        assert kept.data == bad
+        assert kept.headers is not None
+        assert kept.headers["Trace-Id"] == "t-42"
+        assert kept.headers[CODE_HEADER] == "malformed-message"
+        assert "InvoiceIssued" in kept.headers[REASON_HEADER]
+        async with factory() as uow:
+            alert = await uow.events.get(TENANT, dead_letter_alert_id(TENANT, fingerprint(bad)))
+        assert alert is not None and alert.type == "AlertRaised"
+        assert alert.data.code == "malformed-message"
+    finally:
+        await consumer.close()
+
+
+class FlakyDatabase:
+    """A unit-of-work factory whose database is down for the first `down` openings."""
+
+    def __init__(self, down: int) -> None:
+        self.real = MemoryUnitOfWorkFactory()
+        self.down = down
+        self.refused = 0
+
+    def __call__(self) -> MemoryUnitOfWork:
+        if self.refused < self.down:
+            self.refused += 1
+            raise StorageUnavailable("the database is down")
+        return self.real()
+
+
+async def test_a_message_arriving_while_the_database_is_down_is_booked_once_later(
+    bus: NatsSettings,
+) -> None:
+    flaky = FlakyDatabase(down=3)
+    consumer = NatsConsumer(intake_on(flaky), bus)
+    await consumer.connect()
+    try:
+        await publish(bus, [invoice("F-down")])
+        await drain(consumer, until=lambda: _pending_is(consumer, 0))
+        assert flaky.refused == 3  # it was tried while the database was down
+        booked = await entries(flaky.real)
+        assert [e.stream_id for e in booked] == [
+            external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-down")
+        ]
+        nc = await nats.connect(bus.url)
+        info = await nc.jetstream().stream_info(bus.dead_letter_stream)
+        await nc.close()
+        assert info.state.messages == 0  # transient: never dead-lettered
+    finally:
+        await consumer.close()
+
+
+async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
+    bus: NatsSettings, tmp_path: Path
+) -> None:
+    """`serve` with NATS configured: the consumer runs in the background, /health names
+    the bus and its pending count, the bus-publisher publishes the booked entry, and the
+    process's close stops both."""
+    container = memory_container(tmp_path, clock=FixedClock())
+    container.nats_settings.override(providers.Object(bus))
+    async with running_api(tmp_path, container=container) as api:
+        await publish(bus, [invoice("F-served")])
+        entry_id = external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-served")
+        system = api.headers("checker", "system")
+        health: dict[str, Any] = {}
+        for _ in range(100):  # the ack follows the commit: wait for both
+            read = await api.client.get(f"{API}/journal-entries/{entry_id}", headers=system)
+            health = (await api.client.get("/health")).json()
+            if read.status_code == 200 and health["bus"]["pending"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert read.status_code == 200, read.text
+        assert health["bus"] == {"kind": "nats", "consumer": bus.durable, "pending": 0}
+    nc = await nats.connect(bus.url)
+    published = await nc.jetstream().get_last_msg(
+        bus.out_stream, f"{bus.out_prefix}.{TENANT}.JournalEntryPosted"
+    )
+    await nc.close()
+    assert json.loads(published.data)["entry_id"] == str(entry_id)
+    assert published.headers is not None and published.headers["Nats-Msg-Id"]
+
+
+async def test_a_crash_between_commit_and_ack_is_redelivered_and_booked_once(
+    bus: NatsSettings,
+) -> None:
+    settings = dataclasses.replace(bus, ack_wait=1.0)
+    factory = MemoryUnitOfWorkFactory()
+    intake = intake_on(factory)
+    crashed = NatsConsumer(intake, settings, name="crashes")
+    await crashed.connect()
+    outcomes: list[Outcome] = []
+
+    async def commit_then_crash(message: Any) -> Outcome:
+        outcomes.append((await intake.receive(message.data)).outcome)
+        return Outcome.BOOKED  # …and the process dies before message.ack()
+
+    crashed.handle = commit_then_crash  # type: ignore[method-assign]
+    await publish(settings, [invoice("F-crash")])
+    await drain(crashed, until=lambda: _has(outcomes, 1))
+    await crashed.close()
+    assert outcomes == [Outcome.BOOKED]
+
+    survivor = NatsConsumer(intake, settings, name="survivor")
+    await survivor.connect()
+    seen: list[Outcome] = []
+    original = survivor.handle
+
+    async def recording(message: Any) -> Outcome:
+        outcome: Outcome = await original(message)
+        seen.append(outcome)
+        return outcome
+
+    survivor.handle = recording  # type: ignore[method-assign]
+    try:
+        await drain(survivor, until=lambda: _pending_is(survivor, 0))
+        assert seen == [Outcome.DUPLICATE]  # redelivered after ack_wait, acknowledged
+        booked = await entries(factory)
+        assert len(booked) == 1
+    finally:
+        await survivor.close()
+
+
+async def _has(items: list[Any], count: int) -> bool:
+    return len(items) >= count

@@ -1,0 +1,91 @@
+"""BusIntake: what a bus adapter does with a delivery, through the in-memory unit of work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.bus import UNKNOWN_TENANT, BusIntake, Outcome, tenant_of
+from bookkeeper.application.errors import Forbidden, StorageUnavailable
+from bookkeeper.application.event_log import dead_letter_alert_id
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.translation import Ingest, Translators, bus_principal, discover
+from bookkeeper.application.translation import fingerprint as sha
+from tests.unit.conftest import FixedClock, principal
+from tests.unit.test_translation import invoice, message
+
+
+def intake(factory: object) -> BusIntake:
+    clock = FixedClock()
+    ledger = LedgerService(factory, clock, UuidV7Ids(), RoleAuthorizer())  # type: ignore[arg-type]
+    return BusIntake(
+        Ingest(Translators(discover()), ledger),
+        factory,  # type: ignore[arg-type]
+        clock,
+        bus_principal(),
+        RoleAuthorizer(),
+    )
+
+
+async def test_booked_then_duplicate_then_dead() -> None:
+    bus = intake(MemoryUnitOfWorkFactory())
+    assert (await bus.receive(invoice())).outcome is Outcome.BOOKED
+    assert (await bus.receive(invoice())).outcome is Outcome.DUPLICATE
+    dead = await bus.receive(b"{not json")
+    assert (dead.outcome, dead.code) == (Outcome.DEAD, "malformed-message")
+    unknown = await bus.receive(message("Nonsense", {}))
+    assert (unknown.outcome, unknown.code) == (Outcome.DEAD, "unknown-event-type")
+    changed = await bus.receive(invoice(net="999.00"))  # same key, other amounts
+    assert (changed.outcome, changed.code) == (Outcome.DEAD, "not-bookable")
+
+
+class Down:
+    def __call__(self) -> MemoryUnitOfWork:
+        raise StorageUnavailable("down")
+
+
+async def test_a_database_that_is_down_is_a_retry() -> None:
+    delivery = await intake(Down()).receive(invoice())
+    assert delivery.outcome is Outcome.RETRY and "down" in delivery.reason
+
+
+async def test_a_dead_letter_raises_one_alert_per_message() -> None:
+    factory = MemoryUnitOfWorkFactory()
+    bus = intake(factory)
+    raw = message("Nonsense", {}, tenant="globex")
+    first = await bus.dead_lettered(raw, "no translator", "unknown-event-type", "DLQ #1")
+    again = await bus.dead_lettered(raw, "no translator", "unknown-event-type", "DLQ #2")
+    assert first == again == dead_letter_alert_id("globex", sha(raw))
+    async with factory() as uow:
+        alerts = [e for e in await uow.events.read_all() if e.type == "AlertRaised"]
+    assert len(alerts) == 1 and alerts[0].tenant_id == "globex"
+    assert alerts[0].data.code == "unknown-event-type"
+
+
+@pytest.mark.parametrize(
+    ("raw", "tenant"),
+    [
+        (b"\xff\xfe", UNKNOWN_TENANT),
+        (b"[1, 2]", UNKNOWN_TENANT),
+        (json.dumps({"tenant": ""}).encode(), UNKNOWN_TENANT),
+        (json.dumps({"tenant": "a\nb"}).encode(), UNKNOWN_TENANT),
+        (json.dumps({"tenant": 7}).encode(), UNKNOWN_TENANT),
+        (json.dumps({"tenant": "acme", "data": "?"}).encode(), "acme"),
+    ],
+)
+def test_the_tenant_of_a_body_is_read_leniently(raw: bytes, tenant: str) -> None:
+    assert tenant_of(raw) == tenant
+
+
+async def test_submit_is_for_bus_ingest_and_the_callers_tenant_only() -> None:
+    bus = intake(MemoryUnitOfWorkFactory())
+    with pytest.raises(Forbidden):
+        await bus.submit(principal("anna", "accountant"), invoice())
+    with pytest.raises(Forbidden):
+        await bus.submit(principal("ada", "admin", tenant="globex"), invoice())
+    posted = await bus.submit(principal("ada", "admin"), invoice())
+    assert posted.actor == "human:ada" and not posted.replayed

@@ -1,0 +1,71 @@
+"""BOOKKEEPER_NATS_*: no URL is no NATS; names NATS cannot hold are refused by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from bookkeeper.adapters.nats.config import (
+    NatsSettings,
+    load_bus_approval_limit,
+    load_nats_settings,
+)
+from bookkeeper.settings import SettingsError
+
+URL = {"BOOKKEEPER_NATS_URL": "nats://127.0.0.1:4222"}
+
+
+def test_no_url_means_no_nats() -> None:
+    assert load_nats_settings({}) is None
+    assert load_nats_settings({"BOOKKEEPER_NATS_URL": "  "}) is None
+
+
+def test_the_documented_defaults() -> None:
+    settings = load_nats_settings(URL)
+    assert settings == NatsSettings(url="nats://127.0.0.1:4222")
+    assert settings.filter_subject == "bookkeeper.in.>"
+
+
+def test_names_are_configurable() -> None:
+    settings = load_nats_settings(
+        URL
+        | {
+            "BOOKKEEPER_NATS_STREAM": "IN",
+            "BOOKKEEPER_NATS_SUBJECT_PREFIX": "erp.events",
+            "BOOKKEEPER_NATS_DURABLE": "ledger-eu",
+            "BOOKKEEPER_NATS_MAX_DELIVER": "3",
+            "BOOKKEEPER_NATS_OUT_SUBJECT_PREFIX": "erp.ledger",
+        }
+    )
+    assert settings is not None
+    assert (settings.stream, settings.filter_subject, settings.durable) == (
+        "IN",
+        "erp.events.>",
+        "ledger-eu",
+    )
+    assert (settings.max_deliver, settings.out_prefix) == (3, "erp.ledger")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("NATS_URL", "http://127.0.0.1:4222"),
+        ("NATS_STREAM", "has space"),
+        ("NATS_STREAM", "dots.are.not.allowed"),
+        ("NATS_SUBJECT_PREFIX", "wild.*"),
+        ("NATS_SUBJECT_PREFIX", "trailing."),
+        ("NATS_DURABLE", "x" * 65),
+        ("NATS_MAX_DELIVER", "0"),
+        ("NATS_MAX_DELIVER", "ten"),
+        ("NATS_DEAD_LETTER_SUBJECT", "bookkeeper.in.dead"),
+        ("NATS_OUT_SUBJECT_PREFIX", "bookkeeper.in"),
+        ("NATS_OUT_SUBJECT_PREFIX", "bookkeeper"),
+    ],
+)
+def test_a_bad_value_is_refused_with_its_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"BOOKKEEPER_{name}"):
+        load_nats_settings(URL | {f"BOOKKEEPER_{name}": value})
+
+
+def test_the_bus_approval_limit() -> None:
+    assert load_bus_approval_limit({}) is None
+    assert load_bus_approval_limit({"BOOKKEEPER_BUS_APPROVAL_LIMIT": "5000"}) == "5000"
