@@ -40,6 +40,10 @@ class Namespaces:
     SUGGESTION: Final = uuid.UUID("9a7e4c1d-2b3f-4e5a-8c6d-0f1e2d3c4b5a")
     #: Sandbox books and bank objects: (tenant, path parts).
     SANDBOX: Final = uuid.UUID("2b0f7d3e-5c41-4e8a-9a57-6d1c0e9b4f21")
+    #: A scheduled job's run for one tenant and day: (tenant, job, ISO date).
+    SCHEDULED_RUN: Final = uuid.UUID("7c4e2a91-3d5b-4f60-8e1a-2b9c0d7f5e34")
+    #: The notice that a scheduled run's summary was sent: (run id).
+    RUN_NOTICE: Final = uuid.UUID("e1a5b3c7-9d2f-4a68-b0c4-5f7e8d9a1b26")
 
 
 def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
@@ -76,6 +80,17 @@ def suggestion_id(tenant_id: str, proposal_id: uuid.UUID) -> uuid.UUID:
 def sandbox_id(tenant_id: str, *parts: str) -> str:
     """A sandbox object's id, stable across restarts and re-seeding."""
     return str(uuid.uuid5(Namespaces.SANDBOX, "/".join((tenant_id, *parts))))
+
+
+def scheduled_run_id(tenant_id: str, job: str, day: dt.date) -> uuid.UUID:
+    """The stream (and first event id) of a daily job's run for one tenant and day (the
+    day in Norway): every replica derives the same, so only one run is ever appended."""
+    return uuid.uuid5(Namespaces.SCHEDULED_RUN, f"{tenant_id}\x00{job}\x00{day.isoformat()}")
+
+
+def run_notice_id(run_id: uuid.UUID) -> uuid.UUID:
+    """The event recording that a scheduled run's summary was posted."""
+    return uuid.uuid5(Namespaces.RUN_NOTICE, str(run_id))
 
 
 def stamp(

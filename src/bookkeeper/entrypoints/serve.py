@@ -13,6 +13,8 @@ The scheduler's jobs (one registration each):
     subscriptions        at start and every SUBSCRIPTIONS_INTERVAL s: the log's
                          subscribers catch up from their tracking positions
     conversation-purge   daily at 02:00 UTC: forget messages past retention
+    morning (+catch-up)  daily at 07:00 Europe/Oslo: the checks and one summary per
+                         tenant, exactly once a day (entrypoints/morning_job.py)
 
 Reactions to committed events (application/dispatch.py): an approval wakes the executor.
 """
@@ -37,6 +39,7 @@ from bookkeeper.application.queries import Queries
 from bookkeeper.backends import Backends
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.domain.events import APPROVAL_TYPES
+from bookkeeper.entrypoints.morning_job import register_morning
 from bookkeeper.entrypoints.scheduler import Scheduler, executor_run
 
 log = logging.getLogger("bookkeeper")
@@ -143,6 +146,7 @@ async def start_process(container: Container) -> Process:
             SUBSCRIPTIONS_JOB, SUBSCRIPTIONS_INTERVAL, _catch_up(services.subscriptions)
         )
         scheduler.daily(PURGE_JOB, services.conversation.purge, hour=PURGE_HOUR_UTC)
+        await register_morning(container, scheduler)
         await scheduler.start()
         process.scheduler = scheduler
         process.jobs = scheduler.jobs

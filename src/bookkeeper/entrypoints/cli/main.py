@@ -327,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.export_cli import add_parser as add_export
 
     add_export(commands)
+    from bookkeeper.entrypoints.check_cli import add_parser as add_check
+
+    add_check(commands)
     return parser
 
 

@@ -34,6 +34,7 @@ from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
 from bookkeeper.container import Container, shutdown
+from bookkeeper.entrypoints.http.controllers.checks import check_routes
 from bookkeeper.entrypoints.http.controllers.correlations import CorrelationController
 from bookkeeper.entrypoints.http.controllers.documents import DocumentController
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
@@ -120,6 +121,7 @@ def create_app(container: Container) -> Litestar:
             BankController,
             BooksController,
             export_routes(container),
+            check_routes(container),
         ],
         dependencies={
             "handlers": Provide(provide_handlers, sync_to_thread=False, use_cache=True),
