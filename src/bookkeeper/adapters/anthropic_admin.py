@@ -130,9 +130,7 @@ class AnthropicAdminUsage:
     async def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         for attempt in range(RATE_LIMIT_RETRIES + 1):
             try:
-                response = await self._client.get(
-                    path, params=tuple(params), headers=self._headers
-                )
+                response = await self._client.get(path, params=tuple(params), headers=self._headers)
             except httpx.TimeoutException as error:
                 raise ExternalUnavailable(f"{path}: timed out", system=SYSTEM) from error
             except httpx.TransportError as error:
