@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,21 @@ def test_check_run_rejects_a_bad_date(data_dir: Path, capsys: pytest.CaptureFixt
         main(["check", "run", "--date", "20.11.2026"])
     assert exit_.value.code == 2
     assert "not a date" in capsys.readouterr().err
+
+
+def test_chat_shows_todays_morning_summary_once_the_check_ran(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["chat", "--tenant", "acme", "--user", "ola"]) == 0
+    assert "Morgensjekk" not in capsys.readouterr().out  # nothing ran today yet
+    assert main(["check", "run", "--tenant", "acme"]) == 0
+    ran = capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["chat", "--tenant", "acme", "--user", "ola"]) == 0
+    shown = capsys.readouterr().out
+    summary = ran.split("\n", 1)[1].strip()
+    assert summary.startswith("Morgensjekk") and summary in shown
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["chat", "--tenant", "beta", "--user", "ola"]) == 0
+    assert "Morgensjekk" not in capsys.readouterr().out  # another tenant's is not shown

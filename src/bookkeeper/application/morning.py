@@ -303,6 +303,15 @@ class MorningSummaries:
             pass  # another process posted and recorded it at the same time
 
 
+async def todays_summary(
+    uow_factory: UnitOfWorkFactory, clock: Clock, tenant_id: str
+) -> str | None:
+    """The summary of the tenant's morning run recorded today (in Norway), if any."""
+    today = clock.now().astimezone(OSLO).date()
+    midnight = dt.datetime.combine(today, dt.time(), OSLO).astimezone(dt.UTC)
+    return await latest_summary(uow_factory, tenant_id, midnight)
+
+
 async def latest_summary(
     uow_factory: UnitOfWorkFactory, tenant_id: str, since: dt.datetime
 ) -> str | None:
