@@ -129,10 +129,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     company_name: str | None = None
     company_orgnr: str | None = None
     company_contact: str | None = None
-    #: The morning check (application/morning.py): on/off, when (Norway), for whom. On
-    #: from the environment unless BOOKKEEPER_MORNING=off; off in settings built in code
-    #: (tests, tools) unless asked for, so they do not find a morning run in their log.
-    morning_enabled: bool = False
+    #: The morning check (application/morning.py): on/off, when (Norway), for whom. Off
+    #: in `for_data_dir` settings (tests, tools) unless asked for, so that they do not
+    #: find a morning run in their log.
+    morning_enabled: bool = True
     morning_hour: int = 7
     morning_minute: int = 0
     morning_tenants: tuple[str, ...] = ()
@@ -160,6 +160,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "data_dir": data_dir,
             "database_url": sqlite_url(data_dir / "bookkeeper.db"),
             "jwt_private_key_file": data_dir / "jwt-signing-key.pem",
+            "morning_enabled": False,
         }
         fields.update(overrides)
         return cls(**fields)  # type: ignore[arg-type]

@@ -66,6 +66,9 @@ SEMANTIC_400 = [
     "listSupplierInvoices",
     "listExpenses",
     "getGeneralLedger",
+    # The checks take the same bounded date range (POST /check/*).
+    "checkMissingReceipts",
+    "checkCosts",
 ]
 
 

@@ -62,6 +62,9 @@ def test_the_migration_seeds_exactly_the_default_grants() -> None:
     # Migration 0008 adds exports:read for the roles that may export the whole ledger.
     for role in _migration(MIGRATION.with_name("0008_saft_export.py")).EXPORT_ROLES:
         seeded[role].add("exports:read")
+    # Migration 0012 adds checks:run for the scheduler's role and admins.
+    for role in _migration(MIGRATION.with_name("0012_checks.py")).CHECK_ROLES:
+        seeded[role].add("checks:run")
     assert {role: frozenset(actions) for role, actions in seeded.items()} == dict(DEFAULT_GRANTS)
     assert set(seeded) == ROLES == {"admin", "accountant", "reviewer", "agent", "viewer", "system"}
 
