@@ -42,6 +42,7 @@ from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
 from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
 from bookkeeper.application.bus import BusIntake
+from bookkeeper.application.checks import Checks
 from bookkeeper.application.conversation import ConversationService, ConversationStore
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
 from bookkeeper.application.documents import Documents
@@ -49,6 +50,7 @@ from bookkeeper.application.execution import ExecutionPolicy, Executor
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import BooksSource, LedgerService
 from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.morning import MorningCheck, MorningSummaries
 from bookkeeper.application.pattern_learning import PatternLearner
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import (
@@ -219,6 +221,33 @@ def _books_source(backends: providers.Provider[Any]) -> BooksSource:
     return open_books
 
 
+def _tenant_directory(settings: Settings, database: Database, uow_factory: Any) -> Any:
+    """The morning run's tenants: BOOKKEEPER_MORNING_TENANTS, else those with events."""
+    from bookkeeper.adapters.sql import SqlDatabase
+    from bookkeeper.application.morning import LogTenants, StaticTenants
+
+    if settings.morning_tenants:
+        return StaticTenants(settings.morning_tenants)
+    if isinstance(database, SqlDatabase):
+        from bookkeeper.adapters.sql.tenants import SqlTenantDirectory
+
+        return SqlTenantDirectory(database)
+    return LogTenants(uow_factory)
+
+
+def _notifiers(settings: Settings) -> list[Any]:
+    """Where morning summaries go: the log always, Discord when a morning channel is set."""
+    from bookkeeper.application.morning import LoggingNotifier
+
+    notifiers: list[Any] = [LoggingNotifier()]
+    token, tenant = settings.discord_token, settings.discord_tenant
+    if token and tenant and settings.discord_morning_channel is not None:
+        from bookkeeper.adapters.discord.notifier import DiscordNotifier
+
+        notifiers.append(DiscordNotifier(token, tenant, settings.discord_morning_channel))
+    return notifiers
+
+
 class Container(containers.DeclarativeContainer):
     """Every long-lived object of the process, built on first use."""
 
@@ -379,6 +408,35 @@ class Container(containers.DeclarativeContainer):
 
     #: The event log's hash chain and seals (ADR 0024); None on an in-memory stand-in.
     sealer = providers.Singleton(sealer_for, database, clock)
+    #: The checks (POST /check/*, `bookkeeper check`) and the morning run (ADR 0023).
+    checks = providers.Singleton(
+        Checks,
+        uow_factory=uow_factory,
+        clock=clock,
+        ids=ids,
+        authorizer=authorizer,
+        lookups=lookups,
+        ledger=ledger,
+        bank=backends.provided.bank,
+    )
+    tenant_directory = providers.Singleton(_tenant_directory, settings, database, uow_factory)
+    morning_check = providers.Singleton(
+        MorningCheck,
+        checks=checks,
+        uow_factory=uow_factory,
+        clock=clock,
+        tenants=tenant_directory,
+    )
+    morning_summaries = providers.Singleton(
+        MorningSummaries,
+        uow_factory=uow_factory,
+        clock=clock,
+        notifiers=providers.Singleton(_notifiers, settings),
+    )
+
+
+#: The morning summaries follow the log like every subscriber (declared after the list).
+Container.subscribers.add_args(Container.morning_summaries)
 
 
 async def resolve(provider: providers.Provider[Any]) -> Any:

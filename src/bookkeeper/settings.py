@@ -48,6 +48,10 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_COMPANY_NAME           | unset: the books' company name (SAF-T header)    |
 | BOOKKEEPER_COMPANY_ORGNR          | unset: the books' organisation number (9 digits) |
 | BOOKKEEPER_COMPANY_CONTACT        | unset: the exporting user (SAF-T contact person) |
+| BOOKKEEPER_MORNING                | on (off: no morning check in this process)       |
+| BOOKKEEPER_MORNING_AT             | 07:00 (HH:MM, Europe/Oslo: when the morning check runs) |
+| BOOKKEEPER_MORNING_TENANTS        | unset: every tenant with events (comma list)     |
+| BOOKKEEPER_DISCORD_MORNING_CHANNEL | unset: the summary is not posted to Discord (a channel id) |
 
 BOOKKEEPER_DISCORD_USERS maps Discord users to principals of the Discord tenant, as
 `discordUserId=subject:role+role,…`, e.g. `112233=kari:reviewer,445566=ola:accountant+admin`.
@@ -131,6 +135,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Faults and shutdown (ADR 0021).
     db_pool_recycle_seconds: int = 300
     shutdown_grace_seconds: int = 10
+    #: The morning check (application/morning.py): on/off, when (Norway), for whom. Off
+    #: in `for_data_dir` settings (tests, tools) unless asked for, so that they do not
+    #: find a morning run in their log.
+    morning_enabled: bool = True
+    morning_hour: int = 7
+    morning_minute: int = 0
+    morning_tenants: tuple[str, ...] = ()
+    discord_morning_channel: int | None = None
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -154,6 +166,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "data_dir": data_dir,
             "database_url": sqlite_url(data_dir / "bookkeeper.db"),
             "jwt_private_key_file": data_dir / "jwt-signing-key.pem",
+            "morning_enabled": False,
         }
         fields.update(overrides)
         return cls(**fields)  # type: ignore[arg-type]
@@ -261,6 +274,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shutdown_grace_seconds=_integer(
             "SHUTDOWN_GRACE_SECONDS", get("SHUTDOWN_GRACE_SECONDS"), default=10, low=0, high=600
         ),
+        **_morning(get),
     )
 
 
@@ -504,4 +518,36 @@ def _discord(get: Callable[[str], str | None]) -> _DiscordFields:
                 f"not {bad[0]!r}"
             )
         fields["discord_users"] = users
+    return fields
+
+
+class _MorningFields(TypedDict, total=False):
+    morning_enabled: bool
+    morning_hour: int
+    morning_minute: int
+    morning_tenants: tuple[str, ...]
+    discord_morning_channel: int
+
+
+_MORNING_AT: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+def _morning(get: Callable[[str], str | None]) -> _MorningFields:
+    """The morning check: BOOKKEEPER_MORNING, _MORNING_AT (HH:MM), _MORNING_TENANTS and
+    the Discord channel its summary goes to."""
+    fields: _MorningFields = {"morning_enabled": _switch("MORNING", get("MORNING"), default=True)}
+    at = get("MORNING_AT")
+    if at is not None:
+        match = _MORNING_AT.fullmatch(at)
+        if match is None:
+            raise SettingsError(f"{PREFIX}MORNING_AT must be HH:MM (00:00–23:59), not {at!r}")
+        fields["morning_hour"], fields["morning_minute"] = int(match[1]), int(match[2])
+    tenants = tuple(t.strip() for t in (get("MORNING_TENANTS") or "").split(",") if t.strip())
+    if tenants:
+        fields["morning_tenants"] = tenants
+    channel = get("DISCORD_MORNING_CHANNEL")
+    if channel is not None:
+        if not channel.isascii() or not channel.isdigit() or len(channel) > 20:
+            raise SettingsError(f"{PREFIX}DISCORD_MORNING_CHANNEL must be a channel id (digits)")
+        fields["discord_morning_channel"] = int(channel)
     return fields

@@ -72,6 +72,8 @@ NOT_SECRETS = frozenset(
         "merchantKey",  # the normalised merchant name patterns are keyed by
         "idempotencyKey",  # the client's own retry key
         "documentHash",  # the SHA-256 of a stored file
+        "inputTokens",  # counts of LLM tokens a cost check reports (/check/costs)
+        "outputTokens",
     }
 )
 

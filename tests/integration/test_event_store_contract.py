@@ -47,11 +47,14 @@ from bookkeeper.domain.events import (
     BalanceQueriedData,
     CorrectionData,
     Corrections,
+    CostsCheckedData,
+    CostTotal,
     DateRange,
     DocumentExtractedData,
     EndorsedData,
     ExecutedData,
     ExecutionFailedData,
+    ExecutionsCheckedData,
     ExecutionStartedData,
     ExpenseRegistrationData,
     FailedData,
@@ -60,6 +63,8 @@ from bookkeeper.domain.events import (
     JournalLine,
     LineItem,
     MissingReceiptsCheckedData,
+    MorningCheckRanData,
+    MorningSummaryPostedData,
     PatternSuggestionData,
     Payload,
     PurchasesQueriedData,
@@ -68,6 +73,7 @@ from bookkeeper.domain.events import (
     ReversalData,
     Status,
     TransactionsQueriedData,
+    UnknownAccountsCheckedData,
 )
 from bookkeeper.domain.review import DEFAULT_RULES
 
@@ -268,6 +274,38 @@ SAMPLES: dict[type[Payload], Payload] = {
         cost_usd=Decimal("0.0081"),
         warnings=("no organisation number",),
     ),
+    CostsCheckedData: CostsCheckedData(
+        date_range=DateRange(start=DAY, end=DAY),
+        totals=(
+            CostTotal(
+                source="bookkeeper",
+                currency="USD",
+                amount=Decimal("0.0081"),
+                input_tokens=1200,
+                output_tokens=300,
+                records=1,
+            ),
+        ),
+    ),
+    UnknownAccountsCheckedData: UnknownAccountsCheckedData(
+        backend="sandbox", chart_size=40, accounts=("6301", "2400:20001")
+    ),
+    ExecutionsCheckedData: ExecutionsCheckedData(
+        failed=("a",), stuck=("b", "c"), stuck_after_minutes=60
+    ),
+    MorningCheckRanData: MorningCheckRanData(
+        job="morning",
+        date=DAY,
+        missing_receipts=3,
+        costs_yesterday=(CostTotal(source="bookkeeper", currency="USD", amount=Decimal("1.50")),),
+        costs_month=(),
+        next_vat_due=DAY,
+        failed_executions=("a",),
+        unknown_accounts=None,
+        unavailable=("unknown-accounts",),
+        summary="Morgensjekk",
+    ),
+    MorningSummaryPostedData: MorningSummaryPostedData(channels=("log", "discord")),
     JournalEntryPostedData: JournalEntryPostedData(
         date=DAY,
         description="Husleie",

@@ -49,6 +49,10 @@ ROUTES = {
     ("POST", f"{API}/files"): "uploadFile",
     ("GET", f"{API}/files/{{sha256}}"): "downloadFile",
     ("POST", f"{API}/documents"): "submitDocument",
+    ("POST", f"{API}/check/missing-receipts"): "checkMissingReceipts",
+    ("POST", f"{API}/check/costs"): "checkCosts",
+    ("POST", f"{API}/check/unknown-accounts"): "checkUnknownAccounts",
+    ("POST", f"{API}/check/executions"): "checkExecutions",
     ("GET", "/health"): "getHealth",
     ("GET", "/metrics"): "getMetrics",
 }

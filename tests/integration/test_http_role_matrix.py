@@ -132,6 +132,10 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
     ("GET", "/bank/missing-receipts"): ("bank:read", _get("/bank/missing-receipts")),
     ("GET", "/books/supplier-invoices"): ("books:read", _get("/books/supplier-invoices")),
     ("GET", "/books/expenses"): ("books:read", _get("/books/expenses")),
+    ("POST", "/check/missing-receipts"): ("checks:run", _post("/check/missing-receipts")),
+    ("POST", "/check/costs"): ("checks:run", _post("/check/costs")),
+    ("POST", "/check/unknown-accounts"): ("checks:run", _post("/check/unknown-accounts")),
+    ("POST", "/check/executions"): ("checks:run", _post("/check/executions")),
     ("GET", "/exports/saf-t"): (
         "exports:read",
         _get("/exports/saf-t", **{"from": "2026-01-01", "to": "2026-03-31"}),

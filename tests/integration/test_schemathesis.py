@@ -71,6 +71,9 @@ SEMANTIC_400 = [
     "listSupplierInvoices",
     "listExpenses",
     "getGeneralLedger",
+    # The checks take the same bounded date range (POST /check/*).
+    "checkMissingReceipts",
+    "checkCosts",
 ]
 
 

@@ -65,6 +65,9 @@ def test_the_migration_seeds_exactly_the_default_grants() -> None:
     # Migration 0010 adds bus:ingest for the principals that book external events.
     for role in _migration(MIGRATION.with_name("0010_bus_ingest.py")).BUS_ROLES:
         seeded[role].add("bus:ingest")
+    # Migration 0012 adds checks:run for the scheduler's role and admins.
+    for role in _migration(MIGRATION.with_name("0012_checks.py")).CHECK_ROLES:
+        seeded[role].add("checks:run")
     assert {role: frozenset(actions) for role, actions in seeded.items()} == dict(DEFAULT_GRANTS)
     assert set(seeded) == ROLES == {"admin", "accountant", "reviewer", "agent", "viewer", "system"}
 

@@ -7,7 +7,8 @@ The actions are the vocabulary shared with the later policy store: `events:propo
 `events:record-query`, `events:read`, `proposals:read`, `proposals:decide`,
 `patterns:read`, `reports:read`, `ledger:post` (manual journal entries), `documents:read`,
 `documents:write`, `bank:read`, `books:read` (read-only queries of Folio and Fiken),
-`exports:read` (whole-ledger files for the authorities: SAF-T).
+`exports:read` (whole-ledger files for the authorities: SAF-T), `checks:run` (the
+`/check/*` routes and the morning run).
 """
 
 from __future__ import annotations
@@ -34,17 +35,21 @@ _WRITE = frozenset({"events:propose", "events:record-query", "documents:write"})
 #: or an agent needs to see (migration 0008 seeds the same for the policy store).
 _EXPORT = frozenset({"exports:read"})
 
+#: Running the checks (POST /check/*, the morning run): the scheduler's `system` principal
+#: and admins (migration 0012 seeds the same for the policy store).
+_CHECKS = frozenset({"checks:run"})
+
 DEFAULT_GRANTS: Mapping[str, frozenset[str]] = {
-    "admin": READ | _WRITE | _EXPORT | {"proposals:decide", "ledger:post"},
+    "admin": READ | _WRITE | _EXPORT | _CHECKS | {"proposals:decide", "ledger:post"},
     "accountant": READ | _WRITE | _EXPORT | {"proposals:decide", "ledger:post"},
     "reviewer": READ | {"proposals:decide"},
     "agent": READ | _WRITE,
-    "system": READ | {"events:record-query"},
+    "system": READ | _CHECKS | {"events:record-query"},
     "viewer": READ,
 }
 
 #: The whole vocabulary, the one list the policy store accepts (`bookkeeper policy`).
-ACTIONS: frozenset[str] = READ | _WRITE | _EXPORT | {"proposals:decide", "ledger:post"}
+ACTIONS: frozenset[str] = READ | _WRITE | _EXPORT | _CHECKS | {"proposals:decide", "ledger:post"}
 ROLES: frozenset[str] = frozenset(DEFAULT_GRANTS)
 
 #: Issue 10: booking entries translated from external events (the bus consumer's service

@@ -46,6 +46,10 @@ class Namespaces:
     DEAD_LETTER: Final = uuid.UUID("4e8b1f6a-9c2d-4a7e-b3f5-0d6c1a9e2b84")
     #: A public bus message about one line of an entry: (entry event id, line number).
     PUBLISHED_LINE: Final = uuid.UUID("a5d3c7e1-2b4f-4c9a-8e6d-1f0b3a5c7e92")
+    #: A scheduled job's run for one tenant and day: (tenant, job, ISO date).
+    SCHEDULED_RUN: Final = uuid.UUID("7c4e2a91-3d5b-4f60-8e1a-2b9c0d7f5e34")
+    #: The notice that a scheduled run's summary was sent: (run id).
+    RUN_NOTICE: Final = uuid.UUID("e1a5b3c7-9d2f-4a68-b0c4-5f7e8d9a1b26")
 
 
 def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
@@ -100,6 +104,17 @@ def published_line_id(event_id: uuid.UUID, line_no: int) -> uuid.UUID:
 def sandbox_id(tenant_id: str, *parts: str) -> str:
     """A sandbox object's id, stable across restarts and re-seeding."""
     return str(uuid.uuid5(Namespaces.SANDBOX, "/".join((tenant_id, *parts))))
+
+
+def scheduled_run_id(tenant_id: str, job: str, day: dt.date) -> uuid.UUID:
+    """The stream (and first event id) of a daily job's run for one tenant and day (the
+    day in Norway): every replica derives the same, so only one run is ever appended."""
+    return uuid.uuid5(Namespaces.SCHEDULED_RUN, f"{tenant_id}\x00{job}\x00{day.isoformat()}")
+
+
+def run_notice_id(run_id: uuid.UUID) -> uuid.UUID:
+    """The event recording that a scheduled run's summary was posted."""
+    return uuid.uuid5(Namespaces.RUN_NOTICE, str(run_id))
 
 
 def stamp(

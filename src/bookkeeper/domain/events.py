@@ -321,6 +321,63 @@ class DocumentExtractedData(Payload, frozen=True, kw_only=True):
     warnings: tuple[str, ...] = ()
 
 
+# --- checks and the morning run (application/checks.py, application/morning.py) ------
+
+
+class CostTotal(Payload, frozen=True, kw_only=True):
+    """What one source cost over a period, in its own currency."""
+
+    source: str
+    currency: str
+    amount: Decimal
+    input_tokens: int = 0
+    output_tokens: int = 0
+    records: int = 0
+
+
+class CostsCheckedData(Payload, frozen=True, kw_only=True):
+    date_range: DateRange
+    totals: tuple[CostTotal, ...] = ()
+
+
+class UnknownAccountsCheckedData(Payload, frozen=True, kw_only=True):
+    backend: str
+    chart_size: int
+    accounts: tuple[str, ...] = ()
+
+
+class ExecutionsCheckedData(Payload, frozen=True, kw_only=True):
+    """Approved proposals whose execution failed for good, or has been waiting too long."""
+
+    failed: tuple[str, ...] = ()
+    stuck: tuple[str, ...] = ()
+    stuck_after_minutes: int
+
+
+class MorningCheckRanData(Payload, frozen=True, kw_only=True):
+    """One tenant's daily check for one day: what was found, and the summary sent. Its id
+    is derived from (tenant, job, date) and it opens its own stream, so a day has one."""
+
+    job: str
+    date: dt.date
+    missing_receipts: int | None = None
+    costs_yesterday: tuple[CostTotal, ...] = ()
+    costs_month: tuple[CostTotal, ...] = ()
+    next_vat_due: dt.date
+    failed_executions: tuple[str, ...] = ()
+    stuck_executions: tuple[str, ...] = ()
+    unknown_accounts: tuple[str, ...] | None = None
+    #: Checks that could not run (the bank or the books were down), by name.
+    unavailable: tuple[str, ...] = ()
+    summary: str
+
+
+class MorningSummaryPostedData(Payload, frozen=True, kw_only=True):
+    """The morning summary of a run (the event before it in the stream) was posted."""
+
+    channels: tuple[str, ...]
+
+
 # --- the catalogue ----------------------------------------------------------------------
 
 
@@ -418,6 +475,11 @@ def _build_catalogue() -> dict[str, EventType]:
         ("MissingReceiptsChecked", MissingReceiptsCheckedData),
         ("PurchasesQueried", PurchasesQueriedData),
         ("DocumentExtracted", DocumentExtractedData),
+        ("CostsChecked", CostsCheckedData),
+        ("UnknownAccountsChecked", UnknownAccountsCheckedData),
+        ("ExecutionsChecked", ExecutionsCheckedData),
+        ("MorningCheckRan", MorningCheckRanData),
+        ("MorningSummaryPosted", MorningSummaryPostedData),
     ):
         catalogue[name] = EventType(name, query_payload, Step.QUERY, None)
     catalogue["JournalEntryPosted"] = EventType(
@@ -432,7 +494,17 @@ CATALOGUE: Final[dict[str, EventType]] = _build_catalogue()
 #: Types a client may submit through POST /events: proposals and read-only query records.
 #: Records only the service itself writes (what an extraction cost) are not among them, so
 #: no client can inflate the spending figures.
-SERVICE_RECORDS: Final[frozenset[str]] = frozenset({"DocumentExtracted"})
+SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
+    {
+        "DocumentExtracted",
+        # The checks' records (application/checks.py): written by the service only.
+        "CostsChecked",
+        "UnknownAccountsChecked",
+        "ExecutionsChecked",
+        "MorningCheckRan",
+        "MorningSummaryPosted",
+    }
+)
 SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(
     t.name
     for t in CATALOGUE.values()

@@ -28,6 +28,7 @@ from typing import TextIO
 
 from bookkeeper.application.conversation import Attachment, ConversationService, Reply
 from bookkeeper.application.execution import Executor
+from bookkeeper.application.morning import todays_summary
 from bookkeeper.application.ports import Principal
 from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.entrypoints.logs import configure_logging
@@ -75,6 +76,9 @@ async def run_chat(
         if container.settings().executor_enabled:
             executor = await resolve(container.executor)
         principal = Principal(subject=user, tenant_id=tenant, roles=frozenset({CHAT_ROLE}))
+        summary = await _todays_summary(container, tenant)
+        if summary:
+            _print(out, [summary])
         while True:
             line = await asyncio.to_thread(lines.readline)
             if not line:
@@ -122,3 +126,10 @@ def _print(out: TextIO, texts: list[str]) -> None:
     for text in texts:
         print(text, file=out)
     out.flush()
+
+
+async def _todays_summary(container: Container, tenant: str) -> str | None:
+    """Today's morning summary of the tenant, if the morning check has run (ADR 0023)."""
+    return await todays_summary(
+        await resolve(container.uow_factory), await resolve(container.clock), tenant
+    )

@@ -15,6 +15,8 @@ The scheduler's jobs (one registration each):
     conversation-purge   daily at 02:00 UTC: forget messages past retention
     sealer               every SEAL_INTERVAL s: extend the event log's hash chain over
                          what committed (ADR 0024), beside the writers
+    morning (+catch-up)  daily at 07:00 Europe/Oslo: the checks and one summary per
+                         tenant, exactly once a day (entrypoints/morning_job.py)
 
 Reactions to committed events (application/dispatch.py): an approval wakes the executor.
 
@@ -49,6 +51,7 @@ from bookkeeper.application.seal import Sealer
 from bookkeeper.backends import Backends
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.domain.events import APPROVAL_TYPES
+from bookkeeper.entrypoints.morning_job import register_morning
 from bookkeeper.entrypoints.scheduler import Scheduler, executor_run
 
 log = logging.getLogger("bookkeeper")
@@ -181,6 +184,7 @@ async def start_process(container: Container) -> Process:
         sealer: Sealer | None = await resolve(container.sealer)
         if sealer is not None:
             scheduler.every(SEAL_JOB, SEAL_INTERVAL, sealer.run)
+        await register_morning(container, scheduler)
         await scheduler.start()
         process.scheduler = scheduler
         process.jobs = scheduler.jobs

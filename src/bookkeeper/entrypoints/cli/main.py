@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.seal_cli import add_parser as add_seal
 
     add_seal(commands)
+    from bookkeeper.entrypoints.check_cli import add_parser as add_check
+
+    add_check(commands)
     return parser
 
 

@@ -35,6 +35,7 @@ from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
 from bookkeeper.container import Container, shutdown
 from bookkeeper.entrypoints.http.controllers.bus import BusController
+from bookkeeper.entrypoints.http.controllers.checks import check_routes
 from bookkeeper.entrypoints.http.controllers.correlations import CorrelationController
 from bookkeeper.entrypoints.http.controllers.documents import DocumentController
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
@@ -128,6 +129,7 @@ def create_app(container: Container) -> Litestar:
             BooksController,
             BusController,
             export_routes(container),
+            check_routes(container),
         ],
         dependencies={
             "handlers": Provide(provide_handlers, sync_to_thread=False, use_cache=True),

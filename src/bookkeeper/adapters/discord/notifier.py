@@ -1,0 +1,34 @@
+"""Posts the morning summary to the Discord tenant's morning channel over hikari's REST
+client (no gateway connection needed: a process without the bot posts too)."""
+
+from __future__ import annotations
+
+import hikari
+
+#: Discord's longest message.
+MAX_MESSAGE: int = 2000
+
+
+class DiscordNotifier:
+    """The Notifier port for one tenant's channel (the Discord tenant's)."""
+
+    name = "discord"
+
+    def __init__(self, token: str, tenant_id: str, channel_id: int) -> None:
+        self._token = token
+        self._tenant_id = tenant_id
+        self._channel_id = channel_id
+
+    async def post(self, tenant_id: str, text: str) -> None:
+        """Post `text` when the tenant is the Discord tenant; others have no channel."""
+        if tenant_id != self._tenant_id:
+            return
+        if len(text) > MAX_MESSAGE:
+            text = text[: MAX_MESSAGE - 1] + "…"
+        app = hikari.RESTApp()
+        await app.start()
+        try:
+            async with app.acquire(self._token, hikari.TokenType.BOT) as rest:
+                await rest.create_message(self._channel_id, text)
+        finally:
+            await app.close()

@@ -1,0 +1,138 @@
+"""Norges Bank's daily exchange rates (the open SDMX data API) as an ExchangeRates source.
+
+    GET https://data.norges-bank.no/api/data/EXR/B.{CUR}.NOK.SP
+        ?startPeriod=YYYY-MM-DD&endPeriod=YYYY-MM-DD&format=sdmx-json
+
+A rate is published for banking days only, so the rate of a day is that day's or the last
+one published before it (a weekend or a holiday takes Friday's): the window asked for is the
+ten days up to the day. The answer is SDMX-JSON: the observations of the one series are
+`data.dataSets[0].series["0:0:0:0"].observations{"i": ["rate", …]}`, their dates
+`data.structure.dimensions.observation[TIME_PERIOD].values[i].id`; the series attribute
+UNIT_MULT says per how many units (10^n: JPY and SEK are quoted per 100). Rates are kept
+per (currency, date) once read. 404 (no data in the window) is ExternalNotFound; 5xx and
+timeouts ExternalUnavailable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import httpx
+
+from bookkeeper.application.errors import (
+    ExternalNotFound,
+    ExternalRejected,
+    ExternalUnavailable,
+)
+from bookkeeper.application.spending import ExchangeRate
+
+SYSTEM: Final = "norges-bank"
+BASE_URL: Final = "https://data.norges-bank.no/api"
+#: Days looked back for the last published rate (Easter: five days without one).
+LOOK_BACK: Final = 10
+
+
+class NorgesBankRates:
+    """The ExchangeRates port on Norges Bank's SDMX API."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str = BASE_URL,
+        timeout: float = 20.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._client = client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        self._known: dict[tuple[str, dt.date], ExchangeRate] = {}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        currency = currency.upper()
+        if currency == "NOK":
+            return ExchangeRate(currency="NOK", date=day, rate=Decimal(1))
+        if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
+            raise ValueError(f"not a currency code: {currency!r}")
+        known = self._known.get((currency, day))
+        if known is not None:
+            return known
+        start = day - dt.timedelta(days=LOOK_BACK)
+        observations = await self._observations(currency, start, day)
+        published = [(d, r) for d, r in observations if d <= day]
+        if not published:
+            raise ExternalNotFound(
+                f"no {currency}/NOK rate published in {start}..{day}", system=SYSTEM, status=None
+            )
+        date, rate = max(published)
+        found = ExchangeRate(currency=currency, date=date, rate=rate)
+        self._known[(currency, day)] = found
+        return found
+
+    async def _observations(
+        self, currency: str, start: dt.date, end: dt.date
+    ) -> list[tuple[dt.date, Decimal]]:
+        path = f"/data/EXR/B.{currency}.NOK.SP"
+        params = {
+            "startPeriod": start.isoformat(),
+            "endPeriod": end.isoformat(),
+            "format": "sdmx-json",
+        }
+        try:
+            response = await self._client.get(path, params=params)
+        except httpx.TimeoutException as error:
+            raise ExternalUnavailable(f"{path}: timed out", system=SYSTEM) from error
+        except httpx.TransportError as error:
+            raise ExternalUnavailable(f"{path}: {type(error).__name__}", system=SYSTEM) from error
+        if response.status_code == 404:
+            return []
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ExternalUnavailable(
+                f"{path}: {response.status_code}", system=SYSTEM, status=response.status_code
+            )
+        if response.status_code >= 400:
+            raise ExternalRejected(
+                f"{path}: {response.status_code}", system=SYSTEM, status=response.status_code
+            )
+        try:
+            return parse_sdmx(response.json())
+        except (KeyError, IndexError, TypeError, ValueError, InvalidOperation) as error:
+            raise ExternalRejected(f"{path}: not the SDMX-JSON expected", system=SYSTEM) from error
+
+
+def parse_sdmx(body: dict[str, Any]) -> list[tuple[dt.date, Decimal]]:
+    """(date, NOK per one unit) of each observation of the answer's one series."""
+    data = body["data"]
+    structure = data["structure"]
+    time = next(d for d in structure["dimensions"]["observation"] if d["id"] == "TIME_PERIOD")
+    dates = [dt.date.fromisoformat(v["id"]) for v in time["values"]]
+    series_list = list(data["dataSets"][0].get("series", {}).values())
+    if not series_list:
+        return []
+    series = series_list[0]
+    multiplier = _unit_multiplier(structure, series)
+    rates: list[tuple[dt.date, Decimal]] = []
+    for index, values in series.get("observations", {}).items():
+        raw = values[0]
+        if raw is None:
+            continue
+        rate = Decimal(str(raw)) / multiplier
+        if not rate.is_finite() or rate <= 0:
+            raise ValueError(f"rate {raw!r}")
+        rates.append((dates[int(index)], rate))
+    return sorted(rates)
+
+
+def _unit_multiplier(structure: dict[str, Any], series: dict[str, Any]) -> Decimal:
+    attributes = structure.get("attributes", {}).get("series", [])
+    for position, attribute in enumerate(attributes):
+        if attribute.get("id") != "UNIT_MULT":
+            continue
+        chosen = series.get("attributes", [])
+        if position >= len(chosen) or chosen[position] is None:
+            return Decimal(1)
+        exponent = int(attribute["values"][chosen[position]]["id"])
+        return Decimal(10) ** exponent
+    return Decimal(1)

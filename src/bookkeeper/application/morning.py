@@ -1,0 +1,347 @@
+"""The morning check: once per tenant and day, the checks and one summary.
+
+`MorningCheck.run(now)` is the scheduler's daily job (07:00 Europe/Oslo), what
+`bookkeeper check run` calls from an external cron, and what a process starting after 07:00
+calls once to catch a missed day up. For each tenant (`TenantDirectory`) and the day in
+Norway it:
+
+1. derives the run's id from (tenant, job, date) (application/event_log.py) and skips the
+   tenant when that stream exists (the day ran);
+2. finds what the checks find (missing receipts, spending yesterday and this month, the
+   next VAT due date, failed or stuck executions, unknown accounts) without recording each;
+3. appends one MorningCheckRan carrying the findings and the summary, as the first event of
+   the run's stream (expected version 0). A second replica racing for the same day gets a
+   conflict there and skips: the log holds one run per tenant and day, however many
+   processes tried.
+
+Posting the summary is a subscriber (`MorningSummaries`) on MorningCheckRan, so a post
+that fails is retried from the log; it records MorningSummaryPosted as the run stream's
+second event and skips a run that has it (a post may repeat if the process dies between
+posting and recording, never be lost).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Final, Protocol
+
+import msgspec
+
+from bookkeeper.application.checks import OSLO, Checks
+from bookkeeper.application.errors import (
+    ApplicationError,
+    ConcurrencyConflict,
+    DuplicateEvent,
+)
+from bookkeeper.application.event_log import run_notice_id, scheduled_run_id, stamp
+from bookkeeper.application.lookups import DEFAULT_DAYS
+from bookkeeper.application.ports import (
+    Clock,
+    EventFilter,
+    Principal,
+    RecordedEvent,
+    UnitOfWorkFactory,
+)
+from bookkeeper.domain.errors import DomainError
+from bookkeeper.domain.events import (
+    CostTotal,
+    MorningCheckRanData,
+    MorningSummaryPostedData,
+)
+from bookkeeper.domain.ledger import vat_term, vat_term_of
+
+log = logging.getLogger("bookkeeper.morning")
+
+MORNING_JOB: Final = "morning"
+#: The scheduler's principal: what the morning run's events are written as.
+CRON_ACTOR: Final = "system:cron"
+#: Tenants a run looks at, at most (a bounded query of the log's tenants).
+MAX_TENANTS: Final = 1000
+
+
+class TenantDirectory(Protocol):
+    """The tenants a scheduled job runs for."""
+
+    async def tenants(self, limit: int = MAX_TENANTS) -> list[str]: ...
+
+
+class Notifier(Protocol):
+    """Where a tenant's morning summary is posted (Discord, the log …)."""
+
+    name: str
+
+    async def post(self, tenant_id: str, text: str) -> None:
+        """Post the text; raises when it could not (the subscriber retries)."""
+        ...
+
+
+class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    tenant_id: str
+    date: dt.date
+    ran: bool  # False: the day's run was already in the log (this or another process)
+    run_id: str
+    summary: str | None = None
+
+
+class StaticTenants:
+    """A configured list of tenants (BOOKKEEPER_MORNING_TENANTS)."""
+
+    def __init__(self, tenants: Sequence[str]) -> None:
+        self._tenants = list(dict.fromkeys(t for t in tenants if t))
+
+    async def tenants(self, limit: int = MAX_TENANTS) -> list[str]:
+        return self._tenants[:limit]
+
+
+def next_vat_due(day: dt.date) -> dt.date:
+    """The first VAT return due on or after `day` (the term before may still be open)."""
+    current = vat_term_of(day)
+    previous = (
+        vat_term(current.year - 1, 6)
+        if current.term == 1
+        else vat_term(current.year, current.term - 1)
+    )
+    return previous.due if previous.due >= day else current.due
+
+
+class MorningCheck:
+    """The daily run of the checks (see the module docstring)."""
+
+    def __init__(
+        self,
+        checks: Checks,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        tenants: TenantDirectory,
+        job: str = MORNING_JOB,
+    ) -> None:
+        self._checks = checks
+        self._uow = uow_factory
+        self._clock = clock
+        self._tenants = tenants
+        self.job = job
+
+    async def tenants(self) -> list[str]:
+        """The tenants a run is for."""
+        return await self._tenants.tenants()
+
+    def day_of(self, now: dt.datetime) -> dt.date:
+        """The day a run at `now` is for: the date in Norway."""
+        return now.astimezone(OSLO).date()
+
+    async def run(self, now: dt.datetime | None = None) -> list[RunOutcome]:
+        """Run the day's check for every tenant that has not had it (the scheduler job)."""
+        day = self.day_of(now or self._clock.now())
+        return [await self.run_tenant(t, day) for t in await self.tenants()]
+
+    async def catch_up(self, now: dt.datetime, at: dt.time) -> list[RunOutcome]:
+        """At start-up: if it is past the run's time today (in Norway), run what is missing
+        for today (each tenant at most once, as always); nothing before that time."""
+        local = now.astimezone(OSLO)
+        if local.time() < at:
+            return []
+        return await self.run(now)
+
+    async def ran(self, tenant_id: str, day: dt.date) -> RecordedEvent | None:
+        """The day's MorningCheckRan of a tenant, if it is in the log."""
+        run_id = scheduled_run_id(tenant_id, self.job, day)
+        async with self._uow() as uow:
+            return await uow.events.get(tenant_id, run_id)
+
+    async def run_tenant(self, tenant_id: str, day: dt.date) -> RunOutcome:
+        """One tenant's run for `day`: skipped when the log already has it."""
+        run_id = scheduled_run_id(tenant_id, self.job, day)
+        if await self.ran(tenant_id, day) is not None:
+            return RunOutcome(tenant_id=tenant_id, date=day, ran=False, run_id=str(run_id))
+        data = await self._findings(tenant_id, day)
+        event = stamp(
+            "MorningCheckRan",
+            data,
+            event_id=run_id,
+            actor=CRON_ACTOR,
+            at=self._clock.now(),
+            correlation_id=run_id,
+            metadata={"source": "scheduler", "job": self.job},
+        )
+        try:
+            async with self._uow() as uow:
+                await uow.events.append(tenant_id, run_id, 0, [event])
+                await uow.commit()
+        except (ConcurrencyConflict, DuplicateEvent):
+            log.info("%s run of %s for %s: another process ran it", self.job, tenant_id, day)
+            return RunOutcome(tenant_id=tenant_id, date=day, ran=False, run_id=str(run_id))
+        log.info("%s run of %s for %s recorded", self.job, tenant_id, day)
+        return RunOutcome(
+            tenant_id=tenant_id, date=day, ran=True, run_id=str(run_id), summary=data.summary
+        )
+
+    async def _findings(self, tenant_id: str, day: dt.date) -> MorningCheckRanData:
+        checks = self._checks
+        principal = Principal(subject=CRON_ACTOR, tenant_id=tenant_id, roles=frozenset({"system"}))
+        unavailable: list[str] = []
+        missing: int | None = None
+        try:
+            receipts = await checks.find_missing_receipts(
+                tenant_id, day - dt.timedelta(days=DEFAULT_DAYS - 1), day
+            )
+            missing = len(receipts)
+        except (ApplicationError, DomainError) as error:
+            log.warning("morning check of %s: missing receipts unavailable: %s", tenant_id, error)
+            unavailable.append("missing-receipts")
+        unknown: tuple[str, ...] | None = None
+        try:
+            unknown = tuple(await checks.find_unknown_accounts(principal))
+        except (ApplicationError, DomainError) as error:
+            log.warning("morning check of %s: unknown accounts unavailable: %s", tenant_id, error)
+            unavailable.append("unknown-accounts")
+        yesterday = day - dt.timedelta(days=1)
+        costs_yesterday = (await checks.find_costs(tenant_id, yesterday, yesterday)).totals
+        month_start = day.replace(day=1)
+        costs_month = (await checks.find_costs(tenant_id, month_start, day)).totals
+        executions = await checks.find_executions(tenant_id)
+        due = next_vat_due(day)
+        data = MorningCheckRanData(
+            job=self.job,
+            date=day,
+            missing_receipts=missing,
+            costs_yesterday=tuple(costs_yesterday),
+            costs_month=tuple(costs_month),
+            next_vat_due=due,
+            failed_executions=tuple(str(p.id) for p in executions.failed),
+            stuck_executions=tuple(str(p.id) for p in executions.stuck),
+            unknown_accounts=unknown,
+            unavailable=tuple(unavailable),
+            summary="",
+        )
+        return msgspec.structs.replace(data, summary=compose_summary(data))
+
+
+def _money(amount: Decimal) -> str:
+    return f"{amount.quantize(Decimal('0.01')):,.2f}".replace(",", " ").replace(".", ",")
+
+
+def _costs_line(label: str, totals: Sequence[CostTotal]) -> str:
+    if not totals:
+        return f"{label}: ingenting registrert"
+    parts = [f"{t.source} {t.currency} {_money(t.amount)}" for t in totals]
+    return f"{label}: " + ", ".join(parts)
+
+
+def compose_summary(data: MorningCheckRanData) -> str:
+    """The summary people read (Norwegian, dates as in Norway)."""
+    lines = [f"Morgensjekk {data.date:%d.%m.%Y}"]
+    if data.missing_receipts is None:
+        lines.append("Manglende kvitteringer: banken svarte ikke")
+    else:
+        lines.append(
+            f"Manglende kvitteringer (siste {DEFAULT_DAYS} dager): {data.missing_receipts}"
+        )
+    lines.append(_costs_line("Forbruk i går", data.costs_yesterday))
+    lines.append(_costs_line("Forbruk denne måneden", data.costs_month))
+    lines.append(f"Neste mva-frist: {data.next_vat_due:%d.%m.%Y}")
+    lines.append(
+        f"Feilede utføringer: {len(data.failed_executions)}"
+        f", ventende over tid: {len(data.stuck_executions)}"
+    )
+    if data.unknown_accounts is None:
+        lines.append("Ukjente kontoer: regnskapet svarte ikke")
+    elif data.unknown_accounts:
+        lines.append("Ukjente kontoer: " + ", ".join(data.unknown_accounts))
+    return "\n".join(lines)
+
+
+class LoggingNotifier:
+    """Writes the summary to the process log (always on, so a run is never silent)."""
+
+    name = "log"
+
+    async def post(self, tenant_id: str, text: str) -> None:
+        log.info("morning summary for %s:\n%s", tenant_id, text)
+
+
+class MorningSummaries:
+    """Subscriber: posts each MorningCheckRan's summary, once it is committed."""
+
+    name = "morning-summaries"
+    types = frozenset({"MorningCheckRan"})
+
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, clock: Clock, notifiers: Sequence[Notifier]
+    ) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self._notifiers = list(notifiers)
+
+    async def handle(self, event: RecordedEvent) -> None:
+        data = event.data
+        if not isinstance(data, MorningCheckRanData):
+            return
+        async with self._uow() as uow:
+            stream = await uow.events.read_stream(event.tenant_id, event.stream_id)
+        if any(e.type == "MorningSummaryPosted" for e in stream):
+            return
+        for notifier in self._notifiers:
+            await notifier.post(event.tenant_id, data.summary)
+        notice_id = run_notice_id(event.id)
+        notice = stamp(
+            "MorningSummaryPosted",
+            MorningSummaryPostedData(channels=tuple(n.name for n in self._notifiers)),
+            event_id=notice_id,
+            actor=CRON_ACTOR,
+            at=self._clock.now(),
+            correlation_id=event.correlation_id,
+            parent_id=event.id,
+        )
+        try:
+            async with self._uow() as uow:
+                await uow.events.append(event.tenant_id, event.stream_id, event.version, [notice])
+                await uow.commit()
+        except (ConcurrencyConflict, DuplicateEvent):
+            pass  # another process posted and recorded it at the same time
+
+
+async def todays_summary(
+    uow_factory: UnitOfWorkFactory, clock: Clock, tenant_id: str
+) -> str | None:
+    """The summary of the tenant's morning run recorded today (in Norway), if any."""
+    today = clock.now().astimezone(OSLO).date()
+    midnight = dt.datetime.combine(today, dt.time(), OSLO).astimezone(dt.UTC)
+    return await latest_summary(uow_factory, tenant_id, midnight)
+
+
+async def latest_summary(
+    uow_factory: UnitOfWorkFactory, tenant_id: str, since: dt.datetime
+) -> str | None:
+    """The summary of the tenant's latest morning run recorded since `since` (for chat)."""
+    where = EventFilter(types=("MorningCheckRan",), created_from=since, limit=100)
+    async with uow_factory() as uow:
+        events = await uow.events.query(tenant_id, where)
+    runs = [e.data for e in events if isinstance(e.data, MorningCheckRanData)]
+    return runs[-1].summary if runs else None
+
+
+class LogTenants:
+    """The TenantDirectory port read from the log through units of work (for stores with
+    no query of their own, the in-memory one): at most `scan` events are looked at."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, scan: int = 100_000) -> None:
+        self._uow = uow_factory
+        self._scan = scan
+
+    async def tenants(self, limit: int = MAX_TENANTS) -> list[str]:
+        found: dict[str, None] = {}
+        position = 0
+        seen = 0
+        while seen < self._scan and len(found) < limit:
+            async with self._uow() as uow:
+                page = await uow.events.read_all(after_position=position, limit=1000)
+            if not page:
+                break
+            for event in page:
+                found.setdefault(event.tenant_id)
+            seen += len(page)
+            position = page[-1].position
+        return sorted(found)[:limit]

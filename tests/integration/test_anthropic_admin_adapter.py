@@ -1,0 +1,140 @@
+"""The Anthropic Admin API adapter against a loopback fake of the documented contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from bookkeeper.adapters.anthropic_admin import AnthropicAdminUsage
+from bookkeeper.application.errors import (
+    ExternalAuthFailed,
+    ExternalRateLimited,
+    ExternalUnavailable,
+)
+from tests.fakes.anthropic_admin import (
+    CostRow,
+    FakeAnthropicAdmin,
+    UsageRow,
+    running_fake_anthropic_admin,
+)
+
+KEY = "sk-ant-admin01-secret-key"
+D = dt.date(2026, 10, 1)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[tuple[FakeAnthropicAdmin, str]]:
+    async with running_fake_anthropic_admin() as running:
+        yield running
+
+
+def day(n: int) -> dt.date:
+    return D + dt.timedelta(days=n)
+
+
+async def test_costs_of_every_page_in_dollars_with_tokens_per_day_and_model(
+    fake: tuple[FakeAnthropicAdmin, str],
+) -> None:
+    state, url = fake
+    # 45 days: two pages of at most 31 days each.
+    for n in range(45):
+        state.costs.append(CostRow(day=day(n), model="claude-haiku-4-5", amount_cents="123.45"))
+        state.costs.append(
+            CostRow(
+                day=day(n),
+                model="claude-haiku-4-5",
+                amount_cents="0.55",
+                token_type="uncached_input_tokens",
+            )
+        )
+        state.usage.append(
+            UsageRow(
+                day=day(n),
+                model="claude-haiku-4-5",
+                uncached_input_tokens=1000,
+                cache_read_input_tokens=10,
+                cache_5m=1,
+                cache_1h=2,
+                output_tokens=300,
+            )
+        )
+    state.costs.append(CostRow(day=day(3), model="claude-sonnet-4-5", amount_cents="1"))
+    source = AnthropicAdminUsage(KEY, base_url=url)
+    try:
+        records = await source.costs(day(0), day(44))
+    finally:
+        await source.aclose()
+    haiku = [r for r in records if r.model == "claude-haiku-4-5"]
+    assert [r.day for r in haiku] == [day(n) for n in range(45)]
+    assert {r.amount for r in haiku} == {Decimal("1.24")}  # (123.45 + 0.55) cents
+    assert {(r.input_tokens, r.output_tokens) for r in haiku} == {(1013, 300)}
+    [sonnet] = [r for r in records if r.model == "claude-sonnet-4-5"]
+    assert (sonnet.day, sonnet.amount, sonnet.currency) == (day(3), Decimal("0.01"), "USD")
+    cost_pages = [q for path, q in state.requests if path.endswith("cost_report")]
+    assert len(cost_pages) == 2
+    assert ("group_by[]", "description") in cost_pages[0]
+    assert ("ending_at", "2026-11-15T00:00:00Z") in cost_pages[0]  # exclusive end
+    assert any(name == "page" for name, _ in cost_pages[1])
+
+
+async def test_a_revised_day_reads_the_new_figure(fake: tuple[FakeAnthropicAdmin, str]) -> None:
+    state, url = fake
+    state.costs.append(CostRow(day=day(0), model="m", amount_cents="100"))
+    source = AnthropicAdminUsage(KEY, base_url=url)
+    try:
+        assert [r.amount for r in await source.costs(day(0), day(0))] == [Decimal("1")]
+        state.costs[0].amount_cents = "250.5"  # the provider revised the day
+        state.costs.append(CostRow(day=day(0), model="late", amount_cents="7"))  # arrived late
+        records = await source.costs(day(0), day(0))
+    finally:
+        await source.aclose()
+    assert {(r.model, r.amount) for r in records} == {
+        ("m", Decimal("2.505")),
+        ("late", Decimal("0.07")),
+    }
+
+
+async def test_429_is_retried_after_retry_after_then_given_up(
+    fake: tuple[FakeAnthropicAdmin, str],
+) -> None:
+    state, url = fake
+    state.costs.append(CostRow(day=day(0), model="m", amount_cents="100"))
+    source = AnthropicAdminUsage(KEY, base_url=url)
+    try:
+        state.rate_limit_next(2, retry_after=0)
+        assert [r.amount for r in await source.costs(day(0), day(0))] == [Decimal("1")]
+        state.rate_limit_next(10, retry_after=0)
+        with pytest.raises(ExternalRateLimited):
+            await source.costs(day(0), day(0))
+    finally:
+        await source.aclose()
+
+
+async def test_errors_are_external_errors_without_the_key(
+    fake: tuple[FakeAnthropicAdmin, str],
+) -> None:
+    _, url = fake
+    wrong = AnthropicAdminUsage("sk-ant-api03-not-an-admin-key", base_url=url)
+    try:
+        with pytest.raises(ExternalAuthFailed) as refused:
+            await wrong.costs(day(0), day(0))
+    finally:
+        await wrong.aclose()
+    assert "sk-ant" not in str(refused.value)
+    state, _ = fake
+    state.fail_next(1, 503)
+    source = AnthropicAdminUsage(KEY, base_url=url)
+    try:
+        with pytest.raises(ExternalUnavailable):
+            await source.costs(day(0), day(0))
+    finally:
+        await source.aclose()
+    down = AnthropicAdminUsage(KEY, base_url="http://127.0.0.1:9")
+    try:
+        with pytest.raises(ExternalUnavailable):
+            await down.costs(day(0), day(0))
+    finally:
+        await down.aclose()

@@ -1,0 +1,69 @@
+"""Norges Bank's exchange rates against a loopback fake of its SDMX-JSON API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from bookkeeper.adapters.norges_bank import NorgesBankRates
+from bookkeeper.application.errors import ExternalNotFound, ExternalUnavailable
+from tests.fakes.norges_bank import FakeNorgesBank, running_fake_norges_bank
+
+FRIDAY = dt.date(2026, 11, 13)
+
+
+@pytest.fixture
+async def bank() -> AsyncIterator[tuple[FakeNorgesBank, NorgesBankRates]]:
+    async with running_fake_norges_bank() as (fake, url):
+        rates = NorgesBankRates(base_url=url)
+        try:
+            yield fake, rates
+        finally:
+            await rates.aclose()
+
+
+async def test_a_banking_day_has_its_own_rate_and_a_weekend_the_last_published(
+    bank: tuple[FakeNorgesBank, NorgesBankRates],
+) -> None:
+    fake, rates = bank
+    fake.rates[("USD", FRIDAY - dt.timedelta(days=1))] = Decimal("11.0102")
+    fake.rates[("USD", FRIDAY)] = Decimal("11.1234")
+    fake.rates[("USD", FRIDAY + dt.timedelta(days=3))] = Decimal("11.3000")  # Monday
+    got = await rates.to_nok("usd", FRIDAY)
+    assert (got.currency, got.date, got.rate) == ("USD", FRIDAY, Decimal("11.1234"))
+    for weekend in (FRIDAY + dt.timedelta(days=1), FRIDAY + dt.timedelta(days=2)):
+        got = await rates.to_nok("USD", weekend)
+        assert (got.date, got.rate) == (FRIDAY, Decimal("11.1234"))
+    monday = await rates.to_nok("USD", FRIDAY + dt.timedelta(days=3))
+    assert monday.rate == Decimal("11.3000")
+    asked = fake.requests[0]
+    assert asked["key"] == "B.USD.NOK.SP" and asked["format"] == "sdmx-json"
+    assert asked["endPeriod"] == FRIDAY.isoformat()
+
+
+async def test_a_rate_per_hundred_units_is_divided_and_nok_is_one(
+    bank: tuple[FakeNorgesBank, NorgesBankRates],
+) -> None:
+    fake, rates = bank
+    fake.unit_mult["SEK"] = 2
+    fake.rates[("SEK", FRIDAY)] = Decimal("106.50")
+    assert (await rates.to_nok("SEK", FRIDAY)).rate == Decimal("1.065")
+    assert (await rates.to_nok("NOK", FRIDAY)).rate == Decimal(1)
+
+
+async def test_no_rate_in_the_window_and_a_failing_service_are_external_errors(
+    bank: tuple[FakeNorgesBank, NorgesBankRates],
+) -> None:
+    fake, rates = bank
+    with pytest.raises(ExternalNotFound):
+        await rates.to_nok("USD", FRIDAY)
+    fake.rates[("USD", FRIDAY)] = Decimal("11")
+    fake.fail_next(1, 503)
+    with pytest.raises(ExternalUnavailable):
+        await rates.to_nok("USD", FRIDAY)
+    assert (await rates.to_nok("USD", FRIDAY)).rate == Decimal("11")
+    with pytest.raises(ValueError, match="currency"):
+        await rates.to_nok("US$", FRIDAY)

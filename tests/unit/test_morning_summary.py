@@ -1,0 +1,62 @@
+"""The next VAT due date and the summary's text (application/morning.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bookkeeper.application.morning import compose_summary, next_vat_due
+from bookkeeper.domain.events import CostTotal, MorningCheckRanData
+from bookkeeper.domain.ledger import vat_term
+
+ALL_DUES = sorted(vat_term(y, t).due for y in range(1999, 2102) for t in range(1, 7))
+
+
+@given(st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2100, 12, 31)))
+def test_the_next_vat_due_date_is_the_first_due_date_on_or_after_the_day(day: dt.date) -> None:
+    assert next_vat_due(day) == next(d for d in ALL_DUES if d >= day)
+
+
+def test_known_due_dates() -> None:
+    assert next_vat_due(dt.date(2026, 3, 15)) == dt.date(2026, 4, 10)  # term 1 still open
+    assert next_vat_due(dt.date(2026, 4, 10)) == dt.date(2026, 4, 10)
+    assert next_vat_due(dt.date(2026, 4, 11)) == dt.date(2026, 6, 10)
+    assert next_vat_due(dt.date(2026, 1, 20)) == dt.date(2026, 2, 10)  # last year's term 6
+
+
+def _run(**fields: object) -> MorningCheckRanData:
+    base: dict[str, object] = {
+        "job": "morning",
+        "date": dt.date(2026, 11, 20),
+        "next_vat_due": dt.date(2026, 12, 10),
+        "summary": "",
+    }
+    base.update(fields)
+    return MorningCheckRanData(**base)  # type: ignore[arg-type]
+
+
+def test_the_summary_says_what_was_found_and_what_could_not_be_checked() -> None:
+    text = compose_summary(
+        _run(
+            missing_receipts=2,
+            costs_yesterday=(
+                CostTotal(source="bookkeeper", currency="USD", amount=Decimal("1234.5")),
+            ),
+            failed_executions=("a",),
+            unknown_accounts=("6301",),
+        )
+    )
+    assert text.splitlines() == [
+        "Morgensjekk 20.11.2026",
+        "Manglende kvitteringer (siste 30 dager): 2",
+        "Forbruk i går: bookkeeper USD 1 234,50",
+        "Forbruk denne måneden: ingenting registrert",
+        "Neste mva-frist: 10.12.2026",
+        "Feilede utføringer: 1, ventende over tid: 0",
+        "Ukjente kontoer: 6301",
+    ]
+    down = compose_summary(_run(missing_receipts=None, unknown_accounts=None))
+    assert "banken svarte ikke" in down and "regnskapet svarte ikke" in down
