@@ -15,6 +15,7 @@ from enum import StrEnum
 import msgspec
 
 from bookkeeper.domain.events import Kind
+from bookkeeper.domain.money import kroner_text
 
 
 class Band(StrEnum):
@@ -131,7 +132,8 @@ def decide(
             outcome=waiting,
             band=band,
             rule="above-auto-approval-limit",
-            explanation=f"amount {amount} is above the automatic limit {rules.max_auto_amount}",
+            explanation=f"amount {kroner_text(amount)} is above the automatic limit "
+            f"{kroner_text(rules.max_auto_amount)}",
         )
     if (
         amount is not None
@@ -142,7 +144,8 @@ def decide(
             outcome=waiting,
             band=band,
             rule="two-approvers-required",
-            explanation=f"amount {amount} above {rules.two_approvers_above} needs two approvers",
+            explanation=f"amount {kroner_text(amount)} above "
+            f"{kroner_text(rules.two_approvers_above)} needs two approvers",
         )
     return ReviewDecision(
         outcome=Outcome.AUTO_APPROVED,
