@@ -67,6 +67,9 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
     duplicate_of: tuple[str, ...] = ()
     bank_transaction_verified: bool | None = None
     proposer_estimate: Decimal | None = None
+    #: How a receipt disagrees with the bank event it names (bank_matching.Mismatch
+    #: details): each is a reason, and any keeps the proposal in review.
+    bank_mismatches: tuple[str, ...] = ()
 
 
 def valid_org_number(value: str) -> bool:
@@ -238,7 +241,10 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
                 f"{_kr(rules.amount_min)}–{_kr(rules.amount_max)}",
             )
 
-    if context.bank_transaction_verified is True:
+    for mismatch in context.bank_mismatches:
+        add("bank-mismatch", "-0.30", mismatch)
+    # A named bank event that disagrees earns no credit for being there.
+    if context.bank_transaction_verified is True and not context.bank_mismatches:
         add("bank", "0.05", "a matching bank transaction was found")
     elif context.bank_transaction_verified is False:
         add("bank", "-0.20", "no matching bank transaction was found")

@@ -87,8 +87,11 @@ def decide(
     approved_pattern: bool,
     duplicate_suspected: bool,
     amount: Decimal | None,
+    bank_mismatch: bool = False,
 ) -> ReviewDecision:
-    """Apply the rules to a scored proposal (kind None = a read-only query)."""
+    """Apply the rules to a scored proposal (kind None = a read-only query). A receipt that
+    disagrees with the bank event it names (`bank_mismatch`) is never approved
+    automatically."""
     if kind is None:
         return ReviewDecision(
             outcome=Outcome.RECORDED,
@@ -104,6 +107,13 @@ def decide(
             band=band,
             rule=f"always-review-{kind.value}",
             explanation=f"{kind.value.replace('_', ' ')} is always reviewed",
+        )
+    if bank_mismatch:
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="bank-mismatch",
+            explanation="the receipt does not match the bank event it names",
         )
     if band is not Band.AUTO:
         rule = "review-recommended" if band is Band.REVIEW_RECOMMENDED else "review-required"
