@@ -146,14 +146,14 @@ async def test_the_income_statement_groups_by_ns4102(api: Api) -> None:
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    groups = {g["key"]: g for g in body["groups"]}
+    groups = {g["group"]: g for g in body["groups"]}
     assert groups["revenue"]["lines"] == [
         {"account": "3000", "name": "Konto 3000", "amount": "1000.00"}
     ]
     assert groups["payroll"]["total"] == "300.00"
     assert groups["otherOperatingCosts"]["total"] == "400.10"  # April's 99.00 is outside
     assert groups["costOfGoods"] == {
-        "key": "costOfGoods",
+        "group": "costOfGoods",
         "title": "Varekostnad",
         "lines": [],
         "total": "0.00",
@@ -183,7 +183,7 @@ async def test_the_balance_sheet_balances_with_the_unallocated_result(api: Api) 
         )
         assert response.status_code == 200, response.text
         body = response.json()
-        groups = {g["key"]: g for g in body["groups"]}
+        groups = {g["group"]: g for g in body["groups"]}
         assert [line["account"] for line in groups["assets"]["lines"]] == ["1920"]
         assert groups["equityAndLiabilities"]["lines"] == [
             {"account": "2700", "name": "Konto 2700", "amount": "250.00"}

@@ -330,8 +330,9 @@ class Handlers:
     async def _named_payment_mismatches(self, tenant: str, data: object) -> tuple[str, ...]:
         """How a receipt disagrees with the bank event it names (`folioEventId`): amount,
         date window and merchant (domain.bank_matching.check_named_payment). A bank that
-        cannot be read checks nothing (logged); an event not found near the receipt's date
-        is itself a mismatch."""
+        cannot be read, or that does not list the event within NAMED_EVENT_LOOKUP_DAYS of
+        the receipt's date, checks nothing (logged): the executor's attach is what finds
+        an event that does not exist."""
         if self._bank_source is None or not isinstance(data, ReceiptAttachmentData):
             return ()
         named = data.folio_event_id
@@ -346,10 +347,8 @@ class Handlers:
             return ()
         event = next((e for e in events if named in (e.id, e.event_id)), None)
         if event is None:
-            return (
-                f"the bank event {named} was not found within {NAMED_EVENT_LOOKUP_DAYS} days "
-                "of the receipt's date",
-            )
+            log.info("receipt not checked: bank event %s not listed near %s", named, data.date)
+            return ()
         document = Payable(
             gross=data.amount,
             currency=data.currency,

@@ -212,7 +212,7 @@ class StatementLineOut(ResponseBody, frozen=True, kw_only=True):
 class StatementGroupOut(ResponseBody, frozen=True, kw_only=True):
     """One NS 4102 group: its accounts and their total, in the sign a reader expects."""
 
-    key: str
+    group: str
     title: str
     lines: list[StatementLineOut]
     total: str
@@ -368,7 +368,7 @@ def _lines_out(lines: list[StatementLine]) -> list[StatementLineOut]:
 def _groups_out(groups: list[StatementGroup]) -> list[StatementGroupOut]:
     return [
         StatementGroupOut(
-            key=g.key, title=g.title, lines=_lines_out(g.lines), total=amount(g.total)
+            group=g.key, title=g.title, lines=_lines_out(g.lines), total=amount(g.total)
         )
         for g in groups
     ]
