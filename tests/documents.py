@@ -330,7 +330,7 @@ def inconsistent_vat_receipt() -> Document:
             "gross": _d("199.00"),
             "vat_rate": _d("25"),
             "vat_amount": _d("10.00"),
-            "warnings": ["VAT 10.00 does not match 25 % of 199.00"],
+            "warnings": ["VAT 10,00 kr does not match 25 % of 199,00 kr"],
         },
     )
 

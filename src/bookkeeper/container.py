@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +55,7 @@ from bookkeeper.application.pattern_learning import PatternLearner
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import (
     AfterCommit,
+    BankProvider,
     BooksProvider,
     Clock,
     DocumentExtractor,
@@ -248,6 +249,17 @@ def _notifiers(settings: Settings) -> list[Any]:
     return notifiers
 
 
+def _bank_source(backends: providers.Provider[Any]) -> Callable[[], Awaitable[BankProvider]]:
+    """Opens the `backends` resource on first call and hands out its bank provider."""
+
+    async def open_bank() -> BankProvider:
+        opened = await resolve(backends)
+        bank: BankProvider = opened.bank
+        return bank
+
+    return open_bank
+
+
 class Container(containers.DeclarativeContainer):
     """Every long-lived object of the process, built on first use."""
 
@@ -298,6 +310,8 @@ class Container(containers.DeclarativeContainer):
 
     #: Fiken/Folio when configured, else the sandbox books and bank in the local database.
     backends = providers.Resource(open_backends, settings=settings, database=database, clock=clock)
+    #: Issue 15: a receipt is checked against the bank event it names at proposal time.
+    handlers.add_kwargs(bank_source=providers.Callable(_bank_source, backends.provider))
 
     #: Receipt and invoice files (POST/GET /files), in the database.
     documents = providers.Singleton(

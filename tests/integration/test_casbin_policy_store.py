@@ -53,7 +53,7 @@ async def _revoke_takes_effect_on_the_next_request(
         assert await events(api, "auditor") == 403  # vera's grant is reviewer: now useless
         assert await events(api, "viewer") == 200
         await policy("revoke-role", "--subject", "vera", "--role", "reviewer", "--tenant", "acme")
-        await policy("allow", "--role", "reviewer", "--action", "events:read")
+        await policy("allow", "--role", "reviewer", "--action", "events:read", "--tenant", "*")
         assert await events(api, "reviewer", subject="kari") == 200
 
 
@@ -165,10 +165,21 @@ def test_the_policy_cli_round_trip(data_dir: Path, capsys: pytest.CaptureFixture
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("allow", "--role", "auditor", "--action", "events:read"), "unknown role 'auditor'"),
         (
-            ("revoke", "--role", "viewer", "--action", "events:readAll"),
+            ("allow", "--role", "auditor", "--action", "events:read", "--tenant", "acme"),
+            "unknown role 'auditor'",
+        ),
+        (
+            ("revoke", "--role", "viewer", "--action", "events:readAll", "--tenant", "*"),
             "unknown action 'events:readAll'",
+        ),
+        (
+            ("revoke", "--role", "viewer", "--action", "events:read"),
+            "policy revoke needs --tenant: the tenant it applies in, or --tenant '*'",
+        ),
+        (
+            ("allow", "--role", "viewer", "--action", "events:read"),
+            "policy allow needs --tenant",
         ),
         (
             ("grant-role", "--subject", "kari", "--role", "viewer", "--tenant", "*"),

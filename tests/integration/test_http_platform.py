@@ -40,6 +40,8 @@ ROUTES = {
     ("GET", f"{API}/reports/general-ledger"): "getGeneralLedger",
     ("GET", f"{API}/reports/vat"): "getVatReport",
     ("GET", f"{API}/reports/unknown-accounts"): "getUnknownAccounts",
+    ("GET", f"{API}/reports/income-statement"): "getIncomeStatement",
+    ("GET", f"{API}/reports/balance-sheet"): "getBalanceSheet",
     ("GET", f"{API}/exports/saf-t"): "exportSaftFinancial",
     ("GET", f"{API}/bank/accounts"): "listBankAccounts",
     ("GET", f"{API}/bank/transactions"): "listBankTransactions",

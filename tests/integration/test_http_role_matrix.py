@@ -127,6 +127,8 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
     ),
     ("GET", "/reports/vat"): ("reports:read", _get("/reports/vat", year=2026, term=1)),
     ("GET", "/reports/unknown-accounts"): ("reports:read", _get("/reports/unknown-accounts")),
+    ("GET", "/reports/income-statement"): ("reports:read", _get("/reports/income-statement")),
+    ("GET", "/reports/balance-sheet"): ("reports:read", _get("/reports/balance-sheet")),
     ("GET", "/bank/accounts"): ("bank:read", _get("/bank/accounts")),
     ("GET", "/bank/transactions"): ("bank:read", _get("/bank/transactions")),
     ("GET", "/bank/missing-receipts"): ("bank:read", _get("/bank/missing-receipts")),

@@ -205,8 +205,20 @@ async def test_the_trial_balance_over_a_period(api: Api) -> None:
         "start": "2026-02-01",
         "end": "2026-03-31",
         "accounts": [
-            {"account": "1920", "debit": "0.00", "credit": "2000.00", "balance": "-2000.00"},
-            {"account": "6300", "debit": "2000.00", "credit": "0.00", "balance": "2000.00"},
+            {
+                "account": "1920",
+                "name": "Konto 1920",
+                "debit": "0.00",
+                "credit": "2000.00",
+                "balance": "-2000.00",
+            },
+            {
+                "account": "6300",
+                "name": "Konto 6300",
+                "debit": "2000.00",
+                "credit": "0.00",
+                "balance": "2000.00",
+            },
         ],
         "totals": {"debit": "2000.00", "credit": "2000.00", "balance": "0.00"},
     }

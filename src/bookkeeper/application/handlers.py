@@ -19,6 +19,7 @@ import msgspec
 
 from bookkeeper.application.commands import ApproveProposal, Command, RejectProposal, SubmitEvent
 from bookkeeper.application.errors import (
+    ApplicationError,
     DuplicateEvent,
     IdempotencyConflict,
     NotFound,
@@ -26,6 +27,7 @@ from bookkeeper.application.errors import (
 from bookkeeper.application.event_log import chain, idempotent_event_id, stamp
 from bookkeeper.application.ports import (
     Authorizer,
+    BankProvider,
     Clock,
     DuplicateProbe,
     Ids,
@@ -38,6 +40,7 @@ from bookkeeper.application.ports import (
 from bookkeeper.application.projections import fold_proposal, pattern_from, pattern_of
 from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
+from bookkeeper.domain.bank_matching import Payable, check_named_payment
 from bookkeeper.domain.errors import InvalidProposal
 from bookkeeper.domain.events import (
     SUBMITTABLE_TYPES,
@@ -45,6 +48,7 @@ from bookkeeper.domain.events import (
     Corrections,
     Kind,
     PatternSuggestionData,
+    ReceiptAttachmentData,
     ReversalData,
     Status,
     Step,
@@ -62,6 +66,9 @@ from bookkeeper.domain.proposals import (
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, decide
 
 AUTO_APPROVER = "system:review-rules"
+#: Days either side of a receipt's date in which the bank event it names is looked for.
+NAMED_EVENT_LOOKUP_DAYS = 45
+BankSource = Callable[[], Awaitable[BankProvider]]
 log = logging.getLogger("bookkeeper.handlers")
 PATTERN_APPLIER = "system:patterns"
 
@@ -103,11 +110,16 @@ class Handlers:
         clock: Clock,
         ids: Ids,
         authorizer: Authorizer,
+        *,
+        bank_source: BankSource | None = None,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
         self._ids = ids
         self._authorizer = authorizer
+        #: Opens the bank (first use) to check a receipt against the event it names; None:
+        #: no check (unit tests of the handlers alone).
+        self._bank_source = bank_source
         self._registry: dict[type[Any], Callable[[Any], Awaitable[Any]]] = {
             SubmitEvent: self.submit,
             ApproveProposal: self.approve,
@@ -154,6 +166,8 @@ class Handlers:
         tenant = principal.tenant_id
         now = self._clock.now()
         etype = event_type(command.type)
+        # Read before the unit of work: no transaction stays open across a remote call.
+        bank_mismatches = await self._named_payment_mismatches(tenant, command.data)
         async with self._uow() as uow:
             correlation_id = command.correlation_id or event_id
             metadata: dict[str, Any] = {"requestHash": fingerprint}
@@ -211,6 +225,8 @@ class Handlers:
                 correlation_id = command.correlation_id or target.correlation_id
             rules = await uow.settings.review_rules(tenant)
             context = await self._scoring_context(uow, tenant, event_id, command, data, rules)
+            if bank_mismatches:
+                context = msgspec.structs.replace(context, bank_mismatches=bank_mismatches)
             confidence = scoring.score(data, context, rules)
             decision = decide(
                 rules,
@@ -219,6 +235,7 @@ class Handlers:
                 approved_pattern=confidence.approved_pattern,
                 duplicate_suspected=bool(confidence.duplicate_of),
                 amount=getattr(data, "amount", None),
+                bank_mismatch=bool(bank_mismatches),
             )
             metadata["confidence"] = msgspec.to_builtins(confidence)
             metadata["review"] = _review_meta(decision)
@@ -309,6 +326,36 @@ class Handlers:
             bank_transaction_verified=command.bank_transaction_verified,
             proposer_estimate=command.proposer_confidence,
         )
+
+    async def _named_payment_mismatches(self, tenant: str, data: object) -> tuple[str, ...]:
+        """How a receipt disagrees with the bank event it names (`folioEventId`): amount,
+        date window and merchant (domain.bank_matching.check_named_payment). A bank that
+        cannot be read, or that does not list the event within NAMED_EVENT_LOOKUP_DAYS of
+        the receipt's date, checks nothing (logged): the executor's attach is what finds
+        an event that does not exist."""
+        if self._bank_source is None or not isinstance(data, ReceiptAttachmentData):
+            return ()
+        named = data.folio_event_id
+        if not named:
+            return ()
+        span = timedelta(days=NAMED_EVENT_LOOKUP_DAYS)
+        try:
+            bank = (await self._bank_source())(tenant)
+            events = await bank.events(data.date - span, data.date + span)
+        except (ApplicationError, OSError) as error:
+            log.warning("receipt not checked against bank event %s: %s", named, error)
+            return ()
+        event = next((e for e in events if named in (e.id, e.event_id)), None)
+        if event is None:
+            log.info("receipt not checked: bank event %s not listed near %s", named, data.date)
+            return ()
+        document = Payable(
+            gross=data.amount,
+            currency=data.currency,
+            date=data.date,
+            merchant=data.merchant_name,
+        )
+        return tuple(m.detail for m in check_named_payment(event, document))
 
     async def _replay_submission(
         self, principal: Principal, event_id: uuid.UUID, fingerprint: str

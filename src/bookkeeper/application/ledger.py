@@ -17,6 +17,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
@@ -46,7 +48,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.queries import clamp_limit
-from bookkeeper.domain import approval, money
+from bookkeeper.domain import approval, money, statements
 from bookkeeper.domain.events import (
     JournalEntryPostedData,
     JournalLine,
@@ -64,6 +66,7 @@ from bookkeeper.domain.ledger import (
     unknown_accounts,
     vat_term,
 )
+from bookkeeper.domain.statements import BalanceSheet, IncomeStatement
 
 JOURNAL_ENTRY_POSTED = "JournalEntryPosted"
 #: The action that lets a principal book entries translated from external events (the
@@ -406,6 +409,8 @@ class LedgerService:
         self._authorizer = authorizer
         self._books = backends_books
         self._books_source = books_source
+        #: tenant → (when read, code → name): the chart's names, see `account_names`.
+        self._names: dict[str, tuple[float, dict[str, str]]] = {}
 
     # --- POST /journal-entries ----------------------------------------------------------
 
@@ -668,3 +673,56 @@ class LedgerService:
         if self._books is None:
             raise ChartUnavailable("no books backend is configured")
         return self._books(tenant_id)
+
+    # --- account names and statements (issue 15) ---------------------------------------
+
+    async def account_names(self, principal: Principal) -> AccountNames:
+        """The names the tenant's chart gives its account codes, best effort: the chart is
+        read from the books at most every `NAMES_TTL` seconds per tenant, and a report is
+        never refused because the books are down (its names are then empty)."""
+        self._authorizer.check(principal, "reports:read")
+        tenant = principal.tenant_id
+        cached = self._names.get(tenant)
+        if cached is not None and time.monotonic() - cached[0] < NAMES_TTL:
+            return AccountNames(cached[1])
+        try:
+            chart = await (await self._books_of(tenant)).accounts()
+        except (ApplicationError, OSError) as error:
+            _log.warning("account names unavailable for %s: %s", tenant, error)
+            return AccountNames({})
+        names = {account.code: account.name for account in chart if account.name}
+        self._names[tenant] = (time.monotonic(), names)
+        return AccountNames(names)
+
+    async def income_statement(
+        self, principal: Principal, start: dt.date | None, end: dt.date | None
+    ) -> IncomeStatement:
+        """Revenue, costs and result over [start, end], grouped by NS 4102 classes."""
+        report = await self.trial_balance(principal, start, end)
+        names = await self.account_names(principal)
+        return statements.income_statement(((a.account, a.balance) for a in report.accounts), names)
+
+    async def balance_sheet(self, principal: Principal, at: dt.date | None) -> BalanceSheet:
+        """Assets, equity and liabilities at the end of `at` (every posting up to it)."""
+        report = await self.trial_balance(principal, None, at)
+        names = await self.account_names(principal)
+        return statements.balance_sheet(((a.account, a.balance) for a in report.accounts), names)
+
+
+#: Seconds the chart's account names are reused before the books are asked again.
+NAMES_TTL: Final = 300.0
+_log = logging.getLogger(__name__)
+
+
+class AccountNames:
+    """Account code → name from the chart; a sub-ledger code without its own name takes
+    its main account's ("2400:20001" → the name of "2400")."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self._names = names
+
+    def __call__(self, code: str) -> str | None:
+        return self._names.get(code) or self._names.get(code.split(":", 1)[0])
+
+    def __bool__(self) -> bool:
+        return bool(self._names)

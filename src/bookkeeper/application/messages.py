@@ -17,6 +17,8 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Literal
 
+from bookkeeper.domain import money
+
 Language = Literal["nb", "en"]
 
 NORWEGIAN: Final = "nb"
@@ -59,16 +61,7 @@ def kroner(amount: Decimal | None, currency: str = "NOK") -> str:
     """An amount as Norwegians write it: "1 234,50 kr" (other currencies: "12,00 EUR")."""
     if amount is None:
         return "?"
-    rounded = amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    sign = "-" if rounded < 0 else ""
-    whole, _, cents = f"{abs(rounded):.2f}".partition(".")
-    groups: list[str] = []
-    while len(whole) > 3:
-        groups.insert(0, whole[-3:])
-        whole = whole[:-3]
-    groups.insert(0, whole)
-    unit = "kr" if currency.upper() == "NOK" else currency.upper()
-    return f"{sign}{' '.join(groups)},{cents} {unit}"
+    return money.kroner_text(amount, currency)
 
 
 def percent(rate: Decimal | None) -> str:

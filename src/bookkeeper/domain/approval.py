@@ -176,7 +176,8 @@ def _limit_rule(rules: ReviewRules, facts: ApprovalFacts, decider: Decider) -> s
     shown = limit.quantize(money.ORE) if limit < Decimal("1e15") else limit
     if facts.amount > limit:
         raise ApprovalLimitExceeded(
-            f"the amount {facts.amount} is above the approval limit {shown} of {decider.actor}"
+            f"the amount {money.kroner_text(facts.amount)} is above the approval limit "
+            f"{money.kroner_text(shown)} of {decider.actor}"
         )
     return f"approval-limit:{source}{shown}"
 

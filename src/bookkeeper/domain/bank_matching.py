@@ -16,6 +16,7 @@ from typing import Final, Protocol, TypeVar
 
 import msgspec
 
+from bookkeeper.domain.money import kroner_text
 from bookkeeper.domain.patterns import (
     NEAR_MATCH_THRESHOLD,
     normalise_merchant,
@@ -104,3 +105,73 @@ def best_payment(events: Iterable[E], document: Payable) -> E | None:
         candidates,
         key=lambda e: (bool(e.attachments), abs((e.date - document.date).days), e.id),
     )
+
+
+# --- checking a receipt against the bank event it names ---------------------------------
+
+#: A named payment may differ from the receipt's gross by this much either way (rounding).
+AMOUNT_TOLERANCE: Final = Decimal("1.00")
+#: ... and exceed it by up to this share: a tip added on the card terminal.
+TIP_SHARE: Final = Decimal("0.20")
+#: ... or differ by up to this share either way when the receipt is in another currency
+#: than the bank account (exchange rate and card fees).
+CURRENCY_SHARE: Final = Decimal("0.10")
+#: Days either side of the receipt's date the named payment may be booked on.
+CHECK_WINDOW_DAYS: Final = 7
+
+
+class Mismatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One way a receipt disagrees with the bank event it names: `check` is "amount",
+    "date" or "merchant"; `detail` says it in words a reviewer understands."""
+
+    check: str
+    detail: str
+
+
+def _kr(amount: Decimal, currency: str) -> str:
+    return kroner_text(amount, currency)
+
+
+def check_named_payment(event: BankEvent, document: Payable) -> list[Mismatch]:
+    """How the receipt `document` disagrees with `event`, the payment it names (empty: it
+    agrees). Amount: money out of the gross within AMOUNT_TOLERANCE, up to TIP_SHARE more
+    (a tip), or within CURRENCY_SHARE when the currencies differ; date: within
+    CHECK_WINDOW_DAYS; merchant: the event's merchant name or description names it."""
+    found: list[Mismatch] = []
+    paid = -event.amount
+    gross = document.gross
+    if event.currency.upper() == document.currency.upper():
+        low, high = gross - AMOUNT_TOLERANCE, gross * (1 + TIP_SHARE) + AMOUNT_TOLERANCE
+    else:
+        low, high = gross * (1 - CURRENCY_SHARE), gross * (1 + CURRENCY_SHARE)
+    if event.amount >= 0 or not low <= paid <= high:
+        found.append(
+            Mismatch(
+                check="amount",
+                detail=(
+                    f"the receipt's {_kr(gross, document.currency)} does not match the bank "
+                    f"event's {_kr(event.amount, event.currency)}"
+                ),
+            )
+        )
+    days = (event.date - document.date).days
+    if abs(days) > CHECK_WINDOW_DAYS:
+        found.append(
+            Mismatch(
+                check="date",
+                detail=(
+                    f"the receipt is dated {document.date.isoformat()}, the bank event "
+                    f"{event.date.isoformat()} ({abs(days)} days apart)"
+                ),
+            )
+        )
+    if not merchant_matches(normalise_merchant(document.merchant), event):
+        named = event.merchant_name or event.description or "?"
+        found.append(
+            Mismatch(
+                check="merchant",
+                detail=f"the receipt's merchant {document.merchant!r} is not the bank "
+                f"event's {named!r}",
+            )
+        )
+    return found

@@ -37,6 +37,8 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.patterns import MatchKind, PatternMatch
 from bookkeeper.domain.review import ReviewRules
 
+_kr = money.kroner_text
+
 ZERO = Decimal("0")
 MAX_SCORE = Decimal("0.99")
 TWO_PLACES = Decimal("0.01")
@@ -65,6 +67,9 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
     duplicate_of: tuple[str, ...] = ()
     bank_transaction_verified: bool | None = None
     proposer_estimate: Decimal | None = None
+    #: How a receipt disagrees with the bank event it names (bank_matching.Mismatch
+    #: details): each is a reason, and any keeps the proposal in review.
+    bank_mismatches: tuple[str, ...] = ()
 
 
 def valid_org_number(value: str) -> bool:
@@ -205,14 +210,19 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         vat_amount = getattr(data, "vat_amount", None)
         expected = money.vat_of_gross(amount, vat_rate)
         if vat_amount is None:
-            add("vat", "0.08", f"VAT amount not stated; {vat_rate} % of {amount} is {expected}")
+            add(
+                "vat",
+                "0.08",
+                f"VAT amount not stated; {vat_rate} % of {_kr(amount)} is {_kr(expected)}",
+            )
         elif money.vat_consistent(amount, vat_rate, vat_amount):
-            add("vat", "0.10", f"VAT {vat_amount} matches {vat_rate} % of {amount}")
+            add("vat", "0.10", f"VAT {_kr(vat_amount)} matches {vat_rate} % of {_kr(amount)}")
         else:
             add(
                 "vat",
                 "-0.30",
-                f"VAT {vat_amount} does not match {vat_rate} % of {amount} (expected {expected})",
+                f"VAT {_kr(vat_amount)} does not match {vat_rate} % of {_kr(amount)} "
+                f"(expected {_kr(expected)})",
             )
 
     if isinstance(amount, Decimal):
@@ -220,16 +230,21 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
             add(
                 "amount",
                 "0.05",
-                f"{amount} is within the usual range {rules.amount_min}–{rules.amount_max}",
+                f"{_kr(amount)} is within the usual range "
+                f"{_kr(rules.amount_min)}–{_kr(rules.amount_max)}",
             )
         else:
             add(
                 "amount",
                 "-0.25",
-                f"{amount} is outside the usual range {rules.amount_min}–{rules.amount_max}",
+                f"{_kr(amount)} is outside the usual range "
+                f"{_kr(rules.amount_min)}–{_kr(rules.amount_max)}",
             )
 
-    if context.bank_transaction_verified is True:
+    for mismatch in context.bank_mismatches:
+        add("bank-mismatch", "-0.30", mismatch)
+    # A named bank event that disagrees earns no credit for being there.
+    if context.bank_transaction_verified is True and not context.bank_mismatches:
         add("bank", "0.05", "a matching bank transaction was found")
     elif context.bank_transaction_verified is False:
         add("bank", "-0.20", "no matching bank transaction was found")

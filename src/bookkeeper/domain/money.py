@@ -54,3 +54,21 @@ def net_of_gross(gross: Decimal, rate_percent: Decimal) -> Decimal:
 def vat_consistent(gross: Decimal, rate_percent: Decimal, vat_amount: Decimal) -> bool:
     """Whether a stated VAT amount matches the rate within one krone (norway.md)."""
     return abs(vat_of_gross(gross, rate_percent) - vat_amount) <= ONE_KRONE
+
+
+def kroner_text(amount: Decimal, currency: str = "NOK") -> str:
+    """An amount as people read it: "1 234,50 kr", "-180,20 kr", "12,00 EUR".
+
+    Always two decimals (rounded half up), a space between thousands and a decimal comma:
+    the Norwegian way, used in every human-readable text (reasons, replies, messages) so the
+    same amount never reads `-180.2` in one place and `180.20` in another.
+    """
+    unit = "kr" if currency.upper() == "NOK" else currency.upper()
+    try:
+        rounded = amount.quantize(ORE, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # infinite, NaN or more digits than the context holds
+        return f"{amount} {unit}"
+    sign = "-" if rounded < 0 else ""
+    whole, _, cents = f"{abs(rounded):.2f}".partition(".")
+    grouped = f"{int(whole):,}".replace(",", " ")
+    return f"{sign}{grouped},{cents} {unit}"

@@ -15,6 +15,7 @@ from enum import StrEnum
 import msgspec
 
 from bookkeeper.domain.events import Kind
+from bookkeeper.domain.money import kroner_text
 
 
 class Band(StrEnum):
@@ -86,8 +87,11 @@ def decide(
     approved_pattern: bool,
     duplicate_suspected: bool,
     amount: Decimal | None,
+    bank_mismatch: bool = False,
 ) -> ReviewDecision:
-    """Apply the rules to a scored proposal (kind None = a read-only query)."""
+    """Apply the rules to a scored proposal (kind None = a read-only query). A receipt that
+    disagrees with the bank event it names (`bank_mismatch`) is never approved
+    automatically."""
     if kind is None:
         return ReviewDecision(
             outcome=Outcome.RECORDED,
@@ -103,6 +107,13 @@ def decide(
             band=band,
             rule=f"always-review-{kind.value}",
             explanation=f"{kind.value.replace('_', ' ')} is always reviewed",
+        )
+    if bank_mismatch:
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="bank-mismatch",
+            explanation="the receipt does not match the bank event it names",
         )
     if band is not Band.AUTO:
         rule = "review-recommended" if band is Band.REVIEW_RECOMMENDED else "review-required"
@@ -131,7 +142,8 @@ def decide(
             outcome=waiting,
             band=band,
             rule="above-auto-approval-limit",
-            explanation=f"amount {amount} is above the automatic limit {rules.max_auto_amount}",
+            explanation=f"amount {kroner_text(amount)} is above the automatic limit "
+            f"{kroner_text(rules.max_auto_amount)}",
         )
     if (
         amount is not None
@@ -142,7 +154,8 @@ def decide(
             outcome=waiting,
             band=band,
             rule="two-approvers-required",
-            explanation=f"amount {amount} above {rules.two_approvers_above} needs two approvers",
+            explanation=f"amount {kroner_text(amount)} above "
+            f"{kroner_text(rules.two_approvers_above)} needs two approvers",
         )
     return ReviewDecision(
         outcome=Outcome.AUTO_APPROVED,

@@ -16,17 +16,28 @@ and Folio are configured). The user acts as a principal of that tenant with the 
 `agent` — they may upload documents, make proposals and ask read-only questions, never
 approve — and is recorded on events as `human:<user>`. The channel is `cli:<user>` unless
 `--channel` names another (the conversation memory is per channel).
+
+On a terminal (stdin and stdout both a TTY) it greets the user with what it can do and
+reads with a prompt (`du> `) with line editing and history (prompt_toolkit); piped or
+scripted input is read exactly as before, without greeting or prompt. While chatting only
+warnings and errors are logged (to stderr), so log lines do not interrupt the
+conversation; and every error is answered with a sentence (a missing file: "Fant ikke
+filen …" / "Could not find the file …"), after which the conversation goes on.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
+from bookkeeper.application import messages as m
 from bookkeeper.application.conversation import Attachment, ConversationService, Reply
+from bookkeeper.application.errors import ApplicationError
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.morning import todays_summary
 from bookkeeper.application.ports import Principal
@@ -39,12 +50,59 @@ CHAT_ROLE = "agent"
 PROMPT_PREFIX = "book-e> "
 #: Executor passes run after each line at most (each handles up to a batch).
 MAX_EXECUTOR_PASSES = 10
+#: What the user types after, on a terminal.
+USER_PROMPT = "du> "
+GREETING = (
+    "Hei! Jeg er book-e, bokføringsassistenten. Send en kvittering eller faktura med "
+    "/file STI (PDF, JPEG eller PNG), så foreslår jeg bokføringen; eller spør om «saldo», "
+    "«mangler kvittering» eller «leverandørfakturaer». Avslutt med Ctrl-D.\n"
+    "Hi! I am book-e, the bookkeeping assistant. Send a receipt or an invoice with "
+    '/file PATH, or ask about the "balance", "missing receipts" or "supplier invoices". '
+    "Ctrl-D ends the conversation."
+)
+
+_log = logging.getLogger(__name__)
+
+#: The sentences a file that cannot be read is answered with, by language.
+_SENTENCES: dict[str, dict[str, str]] = {
+    "missing": {"nb": "Fant ikke filen {path}.", "en": "Could not find the file {path}."},
+    "folder": {
+        "nb": "{path} er en mappe, ikke en fil.",
+        "en": "{path} is a folder, not a file.",
+    },
+    "denied": {
+        "nb": "Har ikke lov til å lese filen {path}.",
+        "en": "Not allowed to read the file {path}.",
+    },
+    "other": {
+        "nb": "Kunne ikke lese filen {path} ({reason}).",
+        "en": "Could not read the file {path} ({reason}).",
+    },
+    "usage": {"nb": "Bruk: /file STI [melding]", "en": "Usage: /file PATH [message]"},
+    "failed": {
+        "nb": "Det gikk ikke: {reason}. Prøv igjen, eller spør om noe annet.",
+        "en": "That did not work: {reason}. Try again, or ask something else.",
+    },
+}
+
+
+class FileUnreadable(Exception):
+    """A `/file` line whose file cannot be read; `kind` picks the sentence."""
+
+    def __init__(self, kind: str, path: str = "", reason: str = "") -> None:
+        super().__init__(kind)
+        self.kind, self.path, self.reason = kind, path, reason
+
+    def sentence(self, language: m.Language) -> str:
+        return _SENTENCES[self.kind][language].format(path=self.path, reason=self.reason)
 
 
 def chat(args: argparse.Namespace, container: Container) -> int:
     """The `chat` command (see the module docstring)."""
     settings = container.settings()
-    configure_logging(settings.log_level, settings.log_format)
+    # Only warnings and errors while chatting: INFO lines would land in the conversation.
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.WARNING)
+    configure_logging(logging.getLevelName(max(level, logging.WARNING)), settings.log_format)
     channel = args.channel or f"cli:{args.user}"
     return asyncio.run(run_chat(container, args.tenant, args.user, channel, sys.stdin, sys.stdout))
 
@@ -67,8 +125,15 @@ async def run_chat(
     channel: str,
     lines: TextIO,
     out: TextIO,
+    *,
+    interactive: bool | None = None,
 ) -> int:
-    """Answer each line of `lines` on `out` until end of input; 0."""
+    """Answer each line of `lines` on `out` until end of input; 0. `interactive` (default:
+    both are terminals) greets and prompts; otherwise lines are read as they come."""
+    if interactive is None:
+        interactive = _is_terminal(lines) and _is_terminal(out)
+    read = _reader(lines, out, interactive)
+    language: m.Language = m.NORWEGIAN
     try:
         services = await open_services(container)
         conversation: ConversationService = services.conversation
@@ -76,22 +141,34 @@ async def run_chat(
         if container.settings().executor_enabled:
             executor = await resolve(container.executor)
         principal = Principal(subject=user, tenant_id=tenant, roles=frozenset({CHAT_ROLE}))
+        if interactive:
+            _print(out, [_format_text(GREETING)])
         summary = await _todays_summary(container, tenant)
         if summary:
             _print(out, [summary])
         while True:
-            line = await asyncio.to_thread(lines.readline)
+            line = await read()
             if not line:
                 return 0
             text = line.strip()
             if not text:
                 continue
+            language = _language_of(text, language)
             try:
                 message, attachments = parse_line(text)
-            except OSError as error:
-                _print(out, [f"{PROMPT_PREFIX}cannot read the file: {error}"])
+                replies = await conversation.handle(principal, channel, message, attachments)
+            except FileUnreadable as error:
+                _print(out, [_format_text(error.sentence(language))])
                 continue
-            replies = await conversation.handle(principal, channel, message, attachments)
+            except ApplicationError as error:
+                reason = getattr(error, "message", None) or str(error) or type(error).__name__
+                _print(out, [_format_text(_SENTENCES["failed"][language].format(reason=reason))])
+                continue
+            except Exception as error:  # a defect: say so in a sentence, log it, go on
+                _log.warning("chat line failed", exc_info=error)
+                reason = type(error).__name__
+                _print(out, [_format_text(_SENTENCES["failed"][language].format(reason=reason))])
+                continue
             _print(out, [_format(r) for r in replies])
             if executor is not None:
                 for _ in range(MAX_EXECUTOR_PASSES):
@@ -110,15 +187,70 @@ def parse_line(text: str) -> tuple[str, list[Attachment]]:
         return text, []
     rest = text.removeprefix("/file").strip()
     if not rest:
-        raise OSError("usage: /file PATH")
+        raise FileUnreadable("usage")
     path_text, _, message = rest.partition(" ")
     path = Path(path_text).expanduser()
-    content = path.read_bytes()
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise FileUnreadable("missing", path_text) from None
+    except IsADirectoryError:
+        raise FileUnreadable("folder", path_text) from None
+    except PermissionError:
+        raise FileUnreadable("denied", path_text) from None
+    except OSError as error:
+        raise FileUnreadable("other", path_text, error.strerror or type(error).__name__) from None
     return message.strip(), [(content, None, path.name)]
 
 
+def _language_of(text: str, previous: m.Language) -> m.Language:
+    """The language of a line; a bare `/file PATH` keeps the conversation's language."""
+    if text.startswith("/file"):
+        text = text.removeprefix("/file").strip().partition(" ")[2]
+    return m.detect_language(text, previous)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream: not a terminal
+        return False
+
+
+def _reader(lines: TextIO, out: TextIO, interactive: bool) -> Callable[[], Awaitable[str]]:
+    """How the next line is read: as it comes when scripted; with a prompt otherwise
+    (prompt_toolkit's line editing and history on the process's own terminal)."""
+    if not interactive:
+        return lambda: asyncio.to_thread(lines.readline)
+    if lines is sys.stdin and out is sys.stdout:
+        from prompt_toolkit import PromptSession
+
+        session: PromptSession[str] = PromptSession()
+
+        async def prompted() -> str:
+            try:
+                return await session.prompt_async(USER_PROMPT) + "\n"
+            except EOFError:
+                return ""
+            except KeyboardInterrupt:
+                return "\n"  # Ctrl-C clears the line, as in a shell; Ctrl-D ends
+
+        return prompted
+
+    async def plain() -> str:
+        out.write(USER_PROMPT)
+        out.flush()
+        return await asyncio.to_thread(lines.readline)
+
+    return plain
+
+
 def _format(reply: Reply) -> str:
-    body = reply.text.replace("\n", "\n" + " " * len(PROMPT_PREFIX))
+    return _format_text(reply.text)
+
+
+def _format_text(text: str) -> str:
+    body = text.replace("\n", "\n" + " " * len(PROMPT_PREFIX))
     return f"{PROMPT_PREFIX}{body}"
 
 

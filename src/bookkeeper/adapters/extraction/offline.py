@@ -539,7 +539,10 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
                 )
             )
             if base is not None and abs(money.round_kr(base * rate / 100) - vat) > 1:
-                f.doubt(f"VAT {vat} does not match {rate} % of {base}")
+                f.doubt(
+                    f"VAT {money.kroner_text(vat)} does not match {rate} % of "
+                    f"{money.kroner_text(base)}"
+                )
         return
     if by_rate:
         ((rate, (vat, base, evidence)),) = by_rate.items()
@@ -573,7 +576,8 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     ):
         expected = money.vat_of_gross(f.gross, f.vat_rate)
         f.doubt(
-            f"VAT {f.vat_amount} does not match {f.vat_rate} % of {f.gross} (expected {expected})"
+            f"VAT {money.kroner_text(f.vat_amount)} does not match {f.vat_rate} % of "
+            f"{money.kroner_text(f.gross)} (expected {money.kroner_text(expected)})"
         )
 
 

@@ -7,7 +7,7 @@
     bookkeeper replay
     bookkeeper execute [--max-passes N]
     bookkeeper policy list [--tenant T]
-    bookkeeper policy allow|revoke --role R --action A [--tenant T|*]
+    bookkeeper policy allow|revoke --role R --action A --tenant T|'*'
     bookkeeper policy grant-role|revoke-role --subject S --role R --tenant T
     bookkeeper chat --tenant T --user U [--channel C]   (stdin: text, or /file PATH)
     bookkeeper export saf-t --tenant T --from D --to D [--out FILE|DIR]
@@ -155,6 +155,11 @@ def policy(args: argparse.Namespace, container: Container) -> int:
     from bookkeeper.adapters.auth.casbin_authorizer import PolicyError
 
     configure_logging(container.settings().log_level, container.settings().log_format)
+    if args.policy_command in ("allow", "revoke") and args.tenant is None:
+        raise CommandError(
+            f"policy {args.policy_command} needs --tenant: the tenant it applies in, or "
+            f"--tenant '*' to {args.policy_command} it in every tenant"
+        )
     try:
         lines = asyncio.run(_policy(container, args))
     except PolicyError as error:
@@ -311,13 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     q = actions.add_parser("list", help="the rules and role grants (of one tenant: --tenant)")
     q.add_argument("--tenant", help="only the rules that apply in this tenant")
     for name, text in (
-        ("allow", "let a role do an action (in one tenant, or * for every tenant)"),
-        ("revoke", "take an action from a role (in one tenant, or * the default)"),
+        ("allow", "let a role do an action in one tenant (--tenant T) or every one (--tenant '*')"),
+        ("revoke", "take an action from a role in one tenant (--tenant T) or every one ('*')"),
     ):
         q = actions.add_parser(name, help=text)
         q.add_argument("--role", required=True, help="admin, accountant, reviewer, ...")
         q.add_argument("--action", required=True, help="e.g. proposals:decide")
-        q.add_argument("--tenant", default="*", help="a tenant, or * (default): every tenant")
+        q.add_argument("--tenant", help="the tenant it applies in, or '*' for every tenant")
     for name, text in (
         ("grant-role", "give a subject a role in one tenant"),
         ("revoke-role", "take a role granted with grant-role away"),
@@ -340,7 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.check_cli import add_parser as add_check
 
     add_check(commands)
-    return parser
+    from bookkeeper.entrypoints.cli.help import describe
+
+    return describe(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,9 @@ decimal strings; a balance is debit minus credit.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Final, Literal
 
@@ -29,7 +31,15 @@ from bookkeeper.application.ledger import (
     VatReport,
 )
 from bookkeeper.domain.events import JournalLine
+from bookkeeper.domain.statements import StatementGroup, StatementLine
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, IdempotencyKey
+from bookkeeper.entrypoints.http.csv_out import (
+    CsvOperation,
+    ReportFormat,
+    amount,
+    csv_response,
+    wants_csv,
+)
 from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.params import Limit
 from bookkeeper.entrypoints.http.problems import documented
@@ -110,6 +120,9 @@ class JournalEntryOut(ResponseBody, frozen=True, kw_only=True):
 
 class AccountTotalOut(ResponseBody, frozen=True, kw_only=True):
     account: str
+    #: The account's name in the tenant's chart (None when the chart lacks it or the
+    #: books could not be read).
+    name: str | None = None
     debit: str
     credit: str
     balance: str
@@ -150,6 +163,7 @@ class GeneralLedgerOut(ResponseBody, frozen=True, kw_only=True):
     balance after each line; page on with `cursor` = `nextCursor`."""
 
     account: str
+    account_name: str | None = None
     start: dt.date | None
     end: dt.date | None
     opening_balance: str
@@ -189,7 +203,56 @@ class UnknownAccountsOut(ResponseBody, frozen=True, kw_only=True):
     accounts: list[str]
 
 
+class StatementLineOut(ResponseBody, frozen=True, kw_only=True):
+    account: str
+    name: str | None
+    amount: str
+
+
+class StatementGroupOut(ResponseBody, frozen=True, kw_only=True):
+    """One NS 4102 group: its accounts and their total, in the sign a reader expects."""
+
+    group: str
+    title: str
+    lines: list[StatementLineOut]
+    total: str
+
+
+class IncomeStatementOut(ResponseBody, frozen=True, kw_only=True):
+    """Revenue (3xxx), cost of goods (4xxx), payroll (5xxx), other operating costs
+    (6xxx–7xxx) and financial items (8xxx) over [from, to]; revenue and financial income
+    positive, costs positive and subtracted."""
+
+    start: dt.date | None
+    end: dt.date | None
+    groups: list[StatementGroupOut]
+    operating_revenue: str
+    operating_costs: str
+    operating_result: str
+    financial_items: str
+    result: str
+
+
+class BalanceSheetOut(ResponseBody, frozen=True, kw_only=True):
+    """Assets (1xxx) and equity and liabilities (2xxx) at the end of `at`, with the result
+    of classes 3–8 not yet closed into equity; accounts outside 1–8 are `unclassified`."""
+
+    at: dt.date | None
+    groups: list[StatementGroupOut]
+    total_assets: str
+    unallocated_result: str
+    total_equity_and_liabilities: str
+    unclassified: list[StatementLineOut]
+
+
 # --- results → wire ---------------------------------------------------------------------
+
+
+Names = Callable[[str], str | None]
+
+
+def _no_names(code: str) -> str | None:
+    return None
 
 
 def _str(value: Decimal | None) -> str | None:
@@ -223,13 +286,17 @@ def entry_out(posted: PostedEntry) -> JournalEntryOut:
     )
 
 
-def trial_balance_out(report: TrialBalance) -> TrialBalanceOut:
+def trial_balance_out(report: TrialBalance, names: Names = _no_names) -> TrialBalanceOut:
     return TrialBalanceOut(
         start=report.start,
         end=report.end,
         accounts=[
             AccountTotalOut(
-                account=a.account, debit=str(a.debit), credit=str(a.credit), balance=str(a.balance)
+                account=a.account,
+                name=names(a.account),
+                debit=str(a.debit),
+                credit=str(a.credit),
+                balance=str(a.balance),
             )
             for a in report.accounts
         ],
@@ -239,9 +306,10 @@ def trial_balance_out(report: TrialBalance) -> TrialBalanceOut:
     )
 
 
-def general_ledger_out(page: GeneralLedgerPage) -> GeneralLedgerOut:
+def general_ledger_out(page: GeneralLedgerPage, names: Names = _no_names) -> GeneralLedgerOut:
     return GeneralLedgerOut(
         account=page.account,
+        account_name=names(page.account),
         start=page.start,
         end=page.end,
         opening_balance=str(page.opening_balance),
@@ -289,6 +357,29 @@ def vat_report_out(report: VatReport) -> VatReportOut:
         output_vat=str(report.output_vat),
         payable=str(report.payable),
     )
+
+
+def _lines_out(lines: list[StatementLine]) -> list[StatementLineOut]:
+    return [
+        StatementLineOut(account=x.account, name=x.name, amount=amount(x.amount)) for x in lines
+    ]
+
+
+def _groups_out(groups: list[StatementGroup]) -> list[StatementGroupOut]:
+    return [
+        StatementGroupOut(
+            group=g.key, title=g.title, lines=_lines_out(g.lines), total=amount(g.total)
+        )
+        for g in groups
+    ]
+
+
+def _statement_rows(groups: list[StatementGroup]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for group in groups:
+        rows += [[group.key, x.account, x.name, amount(x.amount)] for x in group.lines]
+        rows.append([group.key, "total", group.title, amount(group.total)])
+    return rows
 
 
 # --- routes -----------------------------------------------------------------------------
@@ -375,6 +466,7 @@ class LedgerReportController(Controller):
         operation_id="getTrialBalance",
         summary="Trial balance",
         responses=documented(401, 403, 422),
+        operation_class=CsvOperation,
     )
     async def trial_balance(
         self,
@@ -382,16 +474,34 @@ class LedgerReportController(Controller):
         ledger: NamedDependency[LedgerService],
         start: FromDate = None,
         end: ToDate = None,
-    ) -> TrialBalanceOut:
+        format: ReportFormat = None,
+    ) -> Response[TrialBalanceOut]:
         """Debit and credit turnover and their difference per account over [from, to]
-        (either may be left open), with totals; total debit always equals total credit."""
-        return trial_balance_out(await ledger.trial_balance(request.user, start, end))
+        (either may be left open), with totals; total debit always equals total credit.
+        Each account carries its name from the tenant's chart where the chart has it. CSV
+        with `Accept: text/csv` or `?format=csv`."""
+        report = await ledger.trial_balance(request.user, start, end)
+        names = await ledger.account_names(request.user)
+        if wants_csv(request, format):
+            return csv_response(
+                "trial-balance.csv",
+                ["account", "name", "debit", "credit", "balance"],
+                [
+                    [a.account, names(a.account), amount(a.debit), amount(a.credit),
+                     amount(a.balance)]
+                    for a in report.accounts
+                ]
+                + [["total", None, amount(report.debit), amount(report.credit),
+                    amount(report.balance)]],
+            )  # fmt: skip
+        return Response(trial_balance_out(report, names))
 
     @get(
         "/general-ledger",
         operation_id="getGeneralLedger",
         summary="General ledger of one account",
         responses=documented(401, 403, 422),
+        operation_class=CsvOperation,
     )
     async def general_ledger(
         self,
@@ -409,9 +519,13 @@ class LedgerReportController(Controller):
             ),
         ] = None,
         limit: Limit = 50,
-    ) -> GeneralLedgerOut:
+        format: ReportFormat = None,
+    ) -> Response[GeneralLedgerOut]:
         """The account's lines in [from, to] by date and posting order, a page at a time,
-        with the balance before `from` and the running balance after every line."""
+        with the balance before `from` and the running balance after every line, and the
+        account's name from the chart. CSV (`Accept: text/csv` or `?format=csv`): the page's
+        lines after an opening-balance row; the next page's cursor is in the `Next-Cursor`
+        header."""
         try:
             page = await ledger.general_ledger(request.user, account, start, end, cursor, limit)
         except InvalidCursor as error:
@@ -419,13 +533,32 @@ class LedgerReportController(Controller):
                 f"cursor: {error.message}",
                 extra=[{"key": "cursor", "source": "query", "message": error.message}],
             ) from None
-        return general_ledger_out(page)
+        names = await ledger.account_names(request.user)
+        if wants_csv(request, format):
+            response = csv_response(
+                f"general-ledger-{_safe(account)}.csv",
+                ["date", "entryId", "lineNo", "description", "debit", "credit", "balance",
+                 "vatCode", "source"],
+                [[page.start or "", None, None, "opening balance", None, None,
+                  amount(page.opening_balance), None, None]]
+                + [
+                    [i.line.date, i.line.entry_id, i.line.line_no, i.line.description,
+                     amount(i.line.debit), amount(i.line.credit), amount(i.balance),
+                     i.line.vat_code, i.line.source]
+                    for i in page.lines
+                ],
+            )  # fmt: skip
+            if page.next_cursor is not None:
+                response.headers["Next-Cursor"] = page.next_cursor
+            return response
+        return Response(general_ledger_out(page, names))
 
     @get(
         "/vat",
         operation_id="getVatReport",
         summary="VAT per SAF-T code of one bi-monthly term",
         responses=documented(401, 403, 422),
+        operation_class=CsvOperation,
     )
     async def vat(
         self,
@@ -438,24 +571,138 @@ class LedgerReportController(Controller):
                 name="term", ge=1, le=6, description="1 = January–February … 6 = November–December"
             ),
         ],
-    ) -> VatReportOut:
+        format: ReportFormat = None,
+    ) -> Response[VatReportOut]:
         """Basis and VAT per SAF-T standard tax code of the term, the input and output VAT,
-        what the return pays (output − input; negative: a refund) and when it is due."""
-        return vat_report_out(await ledger.vat_report(request.user, year, term))
+        what the return pays (output − input; negative: a refund) and when it is due. CSV
+        with `Accept: text/csv` or `?format=csv`."""
+        report = await ledger.vat_report(request.user, year, term)
+        if wants_csv(request, format):
+            return csv_response(
+                f"vat-{year}-{term}.csv",
+                ["vatCode", "rate", "direction", "base", "vat"],
+                [[line.vat_code, _str(line.rate), line.direction, amount(line.base),
+                  amount(line.vat)] for line in report.lines]
+                + [["inputVat", None, None, None, amount(report.input_vat)],
+                   ["outputVat", None, None, None, amount(report.output_vat)],
+                   ["payable", None, None, None, amount(report.payable)]],
+            )  # fmt: skip
+        return Response(vat_report_out(report))
 
     @get(
         "/unknown-accounts",
         operation_id="getUnknownAccounts",
         summary="Account codes the chart of accounts does not know",
         responses=documented(401, 403, 502, 503),
+        operation_class=CsvOperation,
     )
     async def unknown_accounts(
-        self, request: AuthenticatedRequest, ledger: NamedDependency[LedgerService]
-    ) -> UnknownAccountsOut:
+        self,
+        request: AuthenticatedRequest,
+        ledger: NamedDependency[LedgerService],
+        format: ReportFormat = None,
+    ) -> Response[UnknownAccountsOut]:
         """Codes used in the ledger that the tenant's chart (read from the books: Fiken, or
         the sandbox) lacks. A sub-ledger code such as `2400:20001` counts as known when the
-        chart has it or its main account `2400`."""
+        chart has it or its main account `2400`. CSV (one code a row) with `Accept:
+        text/csv` or `?format=csv`."""
         report: UnknownAccountsReport = await ledger.unknown_accounts(request.user)
-        return UnknownAccountsOut(
-            backend=report.backend, chart_size=report.chart_size, accounts=report.accounts
+        if wants_csv(request, format):
+            return csv_response(
+                "unknown-accounts.csv", ["account"], [[code] for code in report.accounts]
+            )
+        return Response(
+            UnknownAccountsOut(
+                backend=report.backend, chart_size=report.chart_size, accounts=report.accounts
+            )
         )
+
+    @get(
+        "/income-statement",
+        operation_id="getIncomeStatement",
+        summary="Income statement grouped by NS 4102 classes",
+        responses=documented(401, 403, 422),
+        operation_class=CsvOperation,
+    )
+    async def income_statement(
+        self,
+        request: AuthenticatedRequest,
+        ledger: NamedDependency[LedgerService],
+        start: FromDate = None,
+        end: ToDate = None,
+        format: ReportFormat = None,
+    ) -> Response[IncomeStatementOut]:
+        """Revenue, cost of goods, payroll, other operating costs and financial items over
+        [from, to] from the ledger's account totals, each account with its name from the
+        chart, the operating result and the period's result (positive: a profit). CSV (one
+        row per account and a total per group) with `Accept: text/csv` or `?format=csv`."""
+        report = await ledger.income_statement(request.user, start, end)
+        if wants_csv(request, format):
+            return csv_response(
+                "income-statement.csv",
+                ["group", "account", "name", "amount"],
+                [
+                    *_statement_rows(report.groups),
+                    ["operatingResult", None, None, amount(report.operating_result)],
+                    ["result", None, None, amount(report.result)],
+                ],
+            )
+        return Response(
+            IncomeStatementOut(
+                start=start,
+                end=end,
+                groups=_groups_out(report.groups),
+                operating_revenue=amount(report.operating_revenue),
+                operating_costs=amount(report.operating_costs),
+                operating_result=amount(report.operating_result),
+                financial_items=amount(report.financial_items),
+                result=amount(report.result),
+            )
+        )
+
+    @get(
+        "/balance-sheet",
+        operation_id="getBalanceSheet",
+        summary="Balance sheet grouped by NS 4102 classes",
+        responses=documented(401, 403, 422),
+        operation_class=CsvOperation,
+    )
+    async def balance_sheet(
+        self,
+        request: AuthenticatedRequest,
+        ledger: NamedDependency[LedgerService],
+        at: Annotated[
+            dt.date | None,
+            QueryParameter(name="at", description="The day (YYYY-MM-DD) whose end it shows"),
+        ] = None,
+        format: ReportFormat = None,
+    ) -> Response[BalanceSheetOut]:
+        """Assets and equity and liabilities from every posting up to the end of `at`
+        (default: all of them), each account with its name from the chart, and the result
+        not yet closed into equity; assets equal equity and liabilities plus that result.
+        CSV with `Accept: text/csv` or `?format=csv`."""
+        report = await ledger.balance_sheet(request.user, at)
+        if wants_csv(request, format):
+            return csv_response(
+                "balance-sheet.csv",
+                ["group", "account", "name", "amount"],
+                _statement_rows(report.groups)
+                + [["unallocatedResult", None, None, amount(report.unallocated_result)]]
+                + [["unclassified", x.account, x.name, amount(x.amount)]
+                   for x in report.unclassified],
+            )  # fmt: skip
+        return Response(
+            BalanceSheetOut(
+                at=at,
+                groups=_groups_out(report.groups),
+                total_assets=amount(report.total_assets),
+                unallocated_result=amount(report.unallocated_result),
+                total_equity_and_liabilities=amount(report.total_equity_and_liabilities),
+                unclassified=_lines_out(report.unclassified),
+            )
+        )
+
+
+def _safe(code: str) -> str:
+    """An account code fit for a file name ("2400:20001" → "2400-20001")."""
+    return re.sub(r"[^0-9A-Za-z_-]+", "-", code)[:40] or "account"

@@ -1,0 +1,149 @@
+"""Income statement and balance sheet from account totals, grouped by NS 4102 classes.
+
+NS 4102 (the Norwegian standard chart of accounts) gives every account's class by its first
+digit: 1 assets, 2 equity and liabilities, 3 operating revenue, 4 cost of goods, 5 payroll,
+6–7 other operating costs, 8 financial items (and the year's tax and allocations). A
+sub-ledger code ("2400:20001") belongs to the class of its main account. Codes that are not
+numeric or of another class (9, or none) are "unclassified" and listed apart, so nothing
+is silently dropped.
+
+Signs are the ones a reader expects: revenue and financial income positive, costs positive
+(they are subtracted), assets positive, equity and liabilities positive. Every balance in
+the ledger is debit − credit, so the credit-normal groups flip it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Final
+
+import msgspec
+
+from bookkeeper.domain import money
+
+ZERO: Final = Decimal("0.00")
+
+
+class GroupSpec(msgspec.Struct, frozen=True):
+    key: str
+    title: str  # Norwegian, as the report heads it
+    classes: frozenset[str]
+    #: +1 when a debit balance shows positive (costs, assets), −1 for credit-normal groups.
+    sign: int
+
+
+INCOME_GROUPS: Final = (
+    GroupSpec("revenue", "Driftsinntekter", frozenset("3"), -1),
+    GroupSpec("costOfGoods", "Varekostnad", frozenset("4"), 1),
+    GroupSpec("payroll", "Lønnskostnad", frozenset("5"), 1),
+    GroupSpec("otherOperatingCosts", "Annen driftskostnad", frozenset("67"), 1),
+    GroupSpec("financialItems", "Finansposter", frozenset("8"), -1),
+)
+BALANCE_GROUPS: Final = (
+    GroupSpec("assets", "Eiendeler", frozenset("1"), 1),
+    GroupSpec("equityAndLiabilities", "Egenkapital og gjeld", frozenset("2"), -1),
+)
+_RESULT_CLASSES: Final = frozenset("345678")
+
+
+def account_class(code: str) -> str | None:
+    """The NS 4102 class (first digit) of an account code, None when it is not numeric."""
+    main = code.split(":", 1)[0]
+    return main[0] if main.isdigit() and len(main) >= 4 else None
+
+
+class StatementLine(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    name: str | None
+    amount: Decimal
+
+
+class StatementGroup(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    title: str
+    lines: list[StatementLine]
+    total: Decimal
+
+
+class IncomeStatement(msgspec.Struct, frozen=True, kw_only=True):
+    groups: list[StatementGroup]
+    operating_revenue: Decimal
+    operating_costs: Decimal
+    operating_result: Decimal
+    financial_items: Decimal
+    result: Decimal  # the period's result (positive: a profit)
+
+
+class BalanceSheet(msgspec.Struct, frozen=True, kw_only=True):
+    groups: list[StatementGroup]
+    total_assets: Decimal
+    #: The result of classes 3–8 not yet closed into equity (positive: a profit).
+    unallocated_result: Decimal
+    #: Equity and liabilities including the unallocated result.
+    total_equity_and_liabilities: Decimal
+    unclassified: list[StatementLine]  # balance as debit − credit
+
+
+Totals = Iterable[tuple[str, Decimal]]  # (account code, balance = debit − credit)
+Names = Callable[[str], str | None]
+
+
+def _groups(
+    specs: Iterable[GroupSpec], totals: Mapping[str, Decimal], names: Names
+) -> list[StatementGroup]:
+    groups = []
+    for spec in specs:
+        lines = [
+            StatementLine(account=code, name=names(code), amount=money.round_kr(spec.sign * bal))
+            for code, bal in totals.items()
+            if account_class(code) in spec.classes and bal != 0
+        ]
+        total = sum((line.amount for line in lines), ZERO)
+        groups.append(StatementGroup(key=spec.key, title=spec.title, lines=lines, total=total))
+    return groups
+
+
+def _result(totals: Mapping[str, Decimal]) -> Decimal:
+    return -sum((b for c, b in totals.items() if account_class(c) in _RESULT_CLASSES), ZERO)
+
+
+def income_statement(totals: Totals, names: Names) -> IncomeStatement:
+    """The income statement of the period whose per-account balances are `totals`."""
+    by_code = dict(totals)
+    groups = _groups(INCOME_GROUPS, by_code, names)
+    total = {g.key: g.total for g in groups}
+    revenue = total["revenue"]
+    costs = total["costOfGoods"] + total["payroll"] + total["otherOperatingCosts"]
+    operating = revenue - costs
+    return IncomeStatement(
+        groups=groups,
+        operating_revenue=revenue,
+        operating_costs=costs,
+        operating_result=operating,
+        financial_items=total["financialItems"],
+        result=operating + total["financialItems"],
+    )
+
+
+def balance_sheet(totals: Totals, names: Names) -> BalanceSheet:
+    """The balance sheet from per-account balances up to a day (all classes).
+
+    Assets equal equity and liabilities plus the unallocated result whenever the ledger
+    balances and every account is classified (`unclassified` lists the rest)."""
+    by_code = dict(totals)
+    groups = _groups(BALANCE_GROUPS, by_code, names)
+    total = {g.key: g.total for g in groups}
+    result = money.round_kr(_result(by_code))
+    unclassified = [
+        StatementLine(account=c, name=names(c), amount=b)
+        for c, b in by_code.items()
+        if account_class(c) not in _RESULT_CLASSES | {"1", "2"} and b != 0
+    ]
+    return BalanceSheet(
+        groups=groups,
+        total_assets=total["assets"],
+        unallocated_result=result,
+        total_equity_and_liabilities=total["equityAndLiabilities"] + result,
+        unclassified=unclassified,
+    )

@@ -1,0 +1,90 @@
+"""The CLI as a person uses it: descriptions, a policy change that names its tenant, and a
+terminal conversation that greets, prompts, keeps logs out and answers errors in sentences."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import pytest
+
+from bookkeeper.container import Container
+from bookkeeper.entrypoints.chat import GREETING, USER_PROMPT, run_chat
+from bookkeeper.entrypoints.cli.help import subcommands
+from bookkeeper.entrypoints.cli.main import build_parser, main
+
+
+def test_every_command_and_subcommand_describes_itself() -> None:
+    found = list(subcommands(build_parser()))
+    names = {name for name, _, _ in found}
+    assert {"serve", "token", "chat", "policy", "policy revoke", "policy allow"} <= names
+    for name, parser, _ in found:
+        assert parser.description, f"`bookkeeper {name} --help` has no description"
+        assert parser.description.strip()[0].isupper(), name
+
+
+@pytest.mark.parametrize("command", ["allow", "revoke"])
+def test_a_policy_change_without_a_tenant_changes_nothing(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    assert main(["policy", "list"]) == 0
+    before = capsys.readouterr().out
+    status = main(["policy", command, "--role", "viewer", "--action", "events:read"])
+    out, err = capsys.readouterr()
+    assert (status, out) == (1, "")
+    assert "--tenant" in err and "every tenant" in err
+    assert main(["policy", "list"]) == 0
+    assert capsys.readouterr().out == before
+
+
+async def _chat(script: str, *, interactive: bool) -> str:
+    out = io.StringIO()
+    status = await run_chat(
+        Container(), "acme", "ola", "cli:ola", io.StringIO(script), out, interactive=interactive
+    )
+    assert status == 0
+    return out.getvalue()
+
+
+async def test_on_a_terminal_the_chat_greets_and_prompts(data_dir: Path) -> None:
+    text = await _chat("hei\n", interactive=True)
+    assert GREETING.splitlines()[0] in text
+    assert text.count(USER_PROMPT) == 2  # before "hei" and before the end of input
+    scripted = await _chat("hei\n", interactive=False)
+    assert GREETING.splitlines()[0] not in scripted
+    assert USER_PROMPT not in scripted
+
+
+async def test_file_errors_are_sentences_in_the_users_language(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "kvitteringer"
+    folder.mkdir()
+    text = await _chat(
+        "/file /no/such/receipt.pdf what is this receipt\n"
+        f"/file {folder}\n"
+        "/file /no/such/kvittering.pdf hva er dette\n"
+        "/file\n",
+        interactive=False,
+    )
+    assert "Could not find the file /no/such/receipt.pdf." in text
+    assert f"{folder} is a folder, not a file." in text  # keeps the last language: English
+    assert "Fant ikke filen /no/such/kvittering.pdf." in text
+    assert "Bruk: /file STI [melding]" in text
+    assert "Errno" not in text
+
+
+def test_the_chat_logs_only_warnings_while_chatting(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logger = logging.getLogger("bookkeeper")
+    before = logger.level
+    monkeypatch.setenv("BOOKKEEPER_LOG_LEVEL", "INFO")
+    monkeypatch.setattr("sys.stdin", io.StringIO("hei\n"))
+    try:
+        assert main(["chat", "--tenant", "acme", "--user", "ola"]) == 0
+        assert logger.getEffectiveLevel() == logging.WARNING
+    finally:
+        logger.setLevel(before)
+    assert "INFO" not in capsys.readouterr().out
