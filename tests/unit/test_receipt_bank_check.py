@@ -99,3 +99,48 @@ def test_a_mismatch_is_a_reason_and_keeps_the_proposal_in_review() -> None:
     )
     assert decision.rule == "bank-mismatch"
     assert decision.outcome.value != "auto_approved"
+
+
+class CountingBank:
+    """Lists one card event (ev-9) and counts how often it was asked."""
+
+    def __init__(self) -> None:
+        self.listings = 0
+
+    async def events(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
+        self.listings += 1
+        return [card("199.00", dt.date(2026, 11, 20), "Adobe Systems Software Ireland Ltd")]
+
+
+async def test_the_propose_path_lists_the_bank_once_per_window_not_once_per_receipt() -> None:
+    from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+    from bookkeeper.adapters.system import UuidV7Ids
+    from bookkeeper.application.authorization import RoleAuthorizer
+    from bookkeeper.application.commands import SubmitEvent
+    from bookkeeper.application.handlers import Handlers
+    from tests.unit.conftest import AGENT, FixedClock
+
+    bank = CountingBank()
+
+    async def bank_source() -> object:
+        return lambda tenant: bank
+
+    handlers = Handlers(
+        MemoryUnitOfWorkFactory(),
+        FixedClock(),
+        UuidV7Ids(),
+        RoleAuthorizer(),
+        bank_source=bank_source,  # type: ignore[arg-type]
+    )
+    for number in range(5):
+        data = receipt(folio_event_id="ev-9", document_number=f"R-{number}")
+        result = await handlers.submit(
+            SubmitEvent(type="ReceiptAttachmentProposed", data=data, principal=AGENT)
+        )
+        assert result.confidence is not None
+    assert bank.listings == 1  # the same window, listed once and reused
+    later = receipt(folio_event_id="ev-9", date=dt.date(2026, 9, 1), document_number="R-9")
+    await handlers.submit(
+        SubmitEvent(type="ReceiptAttachmentProposed", data=later, principal=AGENT)
+    )
+    assert bank.listings == 2  # another window is listed anew

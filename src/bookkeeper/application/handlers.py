@@ -7,9 +7,12 @@ races), update the projections in the same transaction, commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -28,6 +31,7 @@ from bookkeeper.application.event_log import chain, idempotent_event_id, stamp
 from bookkeeper.application.ports import (
     Authorizer,
     BankProvider,
+    BankTransaction,
     Clock,
     DuplicateProbe,
     Ids,
@@ -68,6 +72,12 @@ from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, dec
 AUTO_APPROVER = "system:review-rules"
 #: Days either side of a receipt's date in which the bank event it names is looked for.
 NAMED_EVENT_LOOKUP_DAYS = 45
+#: How long a listing of a tenant's bank events is reused by the receipt check: the propose
+#: path must not call the bank (Folio, or the sandbox's tables) once per receipt. An event
+#: newer than the listing is not checked at proposal time (the executor's attach still is).
+BANK_EVENTS_TTL_SECONDS = 30.0
+#: Listings kept at most (tenant × window), oldest dropped first.
+BANK_EVENTS_CACHE_SIZE = 256
 BankSource = Callable[[], Awaitable[BankProvider]]
 log = logging.getLogger("bookkeeper.handlers")
 PATTERN_APPLIER = "system:patterns"
@@ -120,6 +130,9 @@ class Handlers:
         #: Opens the bank (first use) to check a receipt against the event it names; None:
         #: no check (unit tests of the handlers alone).
         self._bank_source = bank_source
+        self._bank_events: OrderedDict[
+            tuple[str, dt.date, dt.date], tuple[float, dict[str, BankTransaction]]
+        ] = OrderedDict()
         self._registry: dict[type[Any], Callable[[Any], Awaitable[Any]]] = {
             SubmitEvent: self.submit,
             ApproveProposal: self.approve,
@@ -340,12 +353,11 @@ class Handlers:
             return ()
         span = timedelta(days=NAMED_EVENT_LOOKUP_DAYS)
         try:
-            bank = (await self._bank_source())(tenant)
-            events = await bank.events(data.date - span, data.date + span)
+            listed = await self._listed_bank_events(tenant, data.date - span, data.date + span)
         except (ApplicationError, OSError) as error:
             log.warning("receipt not checked against bank event %s: %s", named, error)
             return ()
-        event = next((e for e in events if named in (e.id, e.event_id)), None)
+        event = listed.get(named)
         if event is None:
             log.info("receipt not checked: bank event %s not listed near %s", named, data.date)
             return ()
@@ -356,6 +368,30 @@ class Handlers:
             merchant=data.merchant_name,
         )
         return tuple(m.detail for m in check_named_payment(event, document))
+
+    async def _listed_bank_events(
+        self, tenant: str, start: dt.date, end: dt.date
+    ) -> dict[str, BankTransaction]:
+        """The tenant's bank events in [start, end] by id and event id, listed at most once
+        per BANK_EVENTS_TTL_SECONDS (a bounded cache: see the constants)."""
+        key = (tenant, start, end)
+        now = time.monotonic()
+        cached = self._bank_events.get(key)
+        if cached is not None and cached[0] > now:
+            self._bank_events.move_to_end(key)
+            return cached[1]
+        assert self._bank_source is not None
+        bank = (await self._bank_source())(tenant)
+        listed: dict[str, BankTransaction] = {}
+        for event in await bank.events(start, end):
+            listed.setdefault(event.id, event)
+            if event.event_id:
+                listed.setdefault(event.event_id, event)
+        self._bank_events[key] = (now + BANK_EVENTS_TTL_SECONDS, listed)
+        self._bank_events.move_to_end(key)
+        while len(self._bank_events) > BANK_EVENTS_CACHE_SIZE:
+            self._bank_events.popitem(last=False)
+        return listed
 
     async def _replay_submission(
         self, principal: Principal, event_id: uuid.UUID, fingerprint: str
