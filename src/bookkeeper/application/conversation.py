@@ -52,6 +52,7 @@ from bookkeeper.application.ports import (
     ProposalView,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.projections import named_counterparty
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import Status
 from bookkeeper.domain.review import Outcome
@@ -467,17 +468,8 @@ def _date(value: dt.date) -> str:
     return value.strftime("%d.%m.%Y")
 
 
-def _named(view: ProposalView) -> str | None:
-    """The merchant or supplier a proposal's payload names (never the employee)."""
-    for key in ("merchantName", "supplier", "merchant"):
-        value = view.data.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
 def _merchant(view: ProposalView | None, result: IntakeResult | None, language: m.Language) -> str:
-    name: Any = _named(view) if view is not None else None
+    name: Any = named_counterparty(view) if view is not None else None
     if not name and result is not None and result.extraction is not None:
         name = result.extraction.merchant_name
     return str(name) if name else m.text("unknown_merchant", language)

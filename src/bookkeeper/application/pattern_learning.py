@@ -29,6 +29,7 @@ from bookkeeper.application.ports import (
     RecordedEvent,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.projections import named_counterparty
 from bookkeeper.domain.events import Kind, PatternSuggestionData, Status, Step, type_name
 from bookkeeper.domain.patterns import normalise_merchant, same_merchant
 
@@ -69,7 +70,7 @@ class PatternLearner:
             view = await uow.proposals.get(tenant, proposal_id)
             if view is None or not _learnable(view):
                 return None
-            merchant = _named(view) or ""
+            merchant = named_counterparty(view) or ""
             key = normalise_merchant(merchant)
             if not key or view.account_code is None or view.vat_rate is None:
                 return None
@@ -109,15 +110,6 @@ def _learnable(view: ProposalView) -> bool:
         and view.decided_by is not None
         and view.decided_by != AUTO_APPROVER
     )
-
-
-def _named(view: ProposalView) -> str | None:
-    """The merchant or supplier a proposal's payload names (never the employee)."""
-    for key in ("merchantName", "supplier", "merchant"):
-        value = view.data.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 async def _pending_suggestion(uow: Any, tenant: str, key: str) -> bool:

@@ -135,3 +135,13 @@ def pattern_of(view: PatternView) -> Pattern:
         vat_rate=view.vat_rate,
         suggestion_id=str(view.suggestion_id),
     )
+
+
+def named_counterparty(view: ProposalView) -> str | None:
+    """The merchant or supplier a proposal's payload names (never the employee): what
+    domain.proposals.counterparty says of typed data, read from the view's stored data."""
+    for key in ("merchantName", "supplier", "merchant"):
+        value = view.data.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
