@@ -23,7 +23,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dependency_injector import containers, providers
@@ -56,7 +56,6 @@ from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import (
     AfterCommit,
     BankProvider,
-    BooksProvider,
     Clock,
     DocumentExtractor,
     IntentClassifier,
@@ -65,8 +64,10 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.queries import Queries
 from bookkeeper.application.translation import Ingest, bus_principal, discovered_translators
-from bookkeeper.backends import open_backends
+from bookkeeper.backends import Backends, open_backends
 from bookkeeper.settings import Settings, load_settings
+
+T = TypeVar("T")
 
 
 class Database(Protocol):
@@ -211,15 +212,21 @@ def _conversation_store(database: Database) -> ConversationStore:
     return MemoryConversationStore()
 
 
+def _backend_source(
+    backends: providers.Provider[Any], pick: Callable[[Backends], T]
+) -> Callable[[], Awaitable[T]]:
+    """Opens the `backends` resource on first call and hands out what `pick` takes of it
+    (the books or the bank), so nothing waits on Fiken or Folio to start."""
+
+    async def open_backend() -> T:
+        opened: Backends = await resolve(backends)
+        return pick(opened)
+
+    return open_backend
+
+
 def _books_source(backends: providers.Provider[Any]) -> BooksSource:
-    """Opens the `backends` resource on first call and hands out its books provider."""
-
-    async def open_books() -> BooksProvider:
-        opened = await resolve(backends)
-        books: BooksProvider = opened.books
-        return books
-
-    return open_books
+    return _backend_source(backends, lambda opened: opened.books)
 
 
 def _tenant_directory(settings: Settings, database: Database, uow_factory: Any) -> Any:
@@ -250,14 +257,7 @@ def _notifiers(settings: Settings) -> list[Any]:
 
 
 def _bank_source(backends: providers.Provider[Any]) -> Callable[[], Awaitable[BankProvider]]:
-    """Opens the `backends` resource on first call and hands out its bank provider."""
-
-    async def open_bank() -> BankProvider:
-        opened = await resolve(backends)
-        bank: BankProvider = opened.bank
-        return bank
-
-    return open_bank
+    return _backend_source(backends, lambda opened: opened.bank)
 
 
 class Container(containers.DeclarativeContainer):
