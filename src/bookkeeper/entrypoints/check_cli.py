@@ -20,16 +20,10 @@ from bookkeeper.application.morning import MORNING_JOB, MorningCheck, RunOutcome
 from bookkeeper.application.ports import Clock
 from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.domain.events import MorningCheckRanData
+from bookkeeper.entrypoints.cli.arguments import iso_date
 from bookkeeper.entrypoints.serve import open_services
 
 JOBS = (MORNING_JOB,)
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def add_parser(commands: Any) -> None:
@@ -38,7 +32,7 @@ def add_parser(commands: Any) -> None:
     actions = p.add_subparsers(dest="check_command", required=True, metavar="ACTION")
     q = actions.add_parser("run", help="run a day's check for each tenant that lacks it")
     q.add_argument("--job", choices=JOBS, default=MORNING_JOB, help="the job (morning)")
-    q.add_argument("--date", type=_date, help="the day (default: today in Norway)")
+    q.add_argument("--date", type=iso_date, help="the day (default: today in Norway)")
     q.add_argument("--tenant", action="append", help="a tenant (repeatable; default: all)")
     q.set_defaults(run=check_run)
 

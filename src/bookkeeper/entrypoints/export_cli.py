@@ -23,15 +23,9 @@ from typing import IO, Any
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.saft import SaftExport
 from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.entrypoints.cli.arguments import iso_date
 
 CLI_ROLE = "admin"
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def add_parser(commands: Any) -> None:
@@ -40,8 +34,8 @@ def add_parser(commands: Any) -> None:
     kinds = p.add_subparsers(dest="export_kind", required=True, metavar="KIND")
     q = kinds.add_parser("saf-t", help="SAF-T Financial 1.30 of a period (XML)")
     q.add_argument("--tenant", required=True, help="the company to export")
-    q.add_argument("--from", dest="start", required=True, type=_date, help="first day")
-    q.add_argument("--to", dest="end", required=True, type=_date, help="last day")
+    q.add_argument("--from", dest="start", required=True, type=iso_date, help="first day")
+    q.add_argument("--to", dest="end", required=True, type=iso_date, help="last day")
     q.add_argument("--out", type=Path, help="a file, or a directory for Skatteetaten's name")
     q.add_argument("--user", default="cli", help="who exports (the file's UserID)")
     q.set_defaults(run=export_saft)
