@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from bookkeeper.application.event_log import stamp
+from bookkeeper.application.event_log import record_alone, stamp
 from bookkeeper.application.ledger import LedgerService, UnknownAccountsReport
 from bookkeeper.application.lookups import BankTransactionsResult, Lookups, needs_receipt
 from bookkeeper.application.ports import (
@@ -255,9 +255,7 @@ class Checks:
             correlation_id=event_id,
             metadata={"source": "check"},
         )
-        async with self._uow() as uow:
-            await uow.events.append(principal.tenant_id, event_id, 0, [event])
-            await uow.commit()
+        await record_alone(self._uow, principal.tenant_id, event)
         return event_id
 
 

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from bookkeeper.application.ports import Ids, NewEvent
+from bookkeeper.application.ports import Ids, NewEvent, UnitOfWorkFactory
 from bookkeeper.domain.events import Payload, event_type
 from bookkeeper.domain.proposals import PendingEvent
 
@@ -179,3 +179,11 @@ def chain(
         )
         parent = event_id
     return new
+
+
+async def record_alone(uow_factory: UnitOfWorkFactory, tenant_id: str, event: NewEvent) -> None:
+    """Append one event as a stream of its own (its id is the stream's) and commit: how a
+    read-only query, a check or an extraction is recorded."""
+    async with uow_factory() as uow:
+        await uow.events.append(tenant_id, event.id, 0, [event])
+        await uow.commit()

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from bookkeeper.application.event_log import stamp
+from bookkeeper.application.event_log import record_alone, stamp
 from bookkeeper.application.ports import (
     Authorizer,
     BankAccount,
@@ -262,9 +262,7 @@ class Lookups:
             correlation_id=event_id,
             metadata={"source": source, "backend": backend},
         )
-        async with self._uow() as uow:
-            await uow.events.append(principal.tenant_id, event_id, 0, [event])
-            await uow.commit()
+        await record_alone(self._uow, principal.tenant_id, event)
         return event_id
 
 

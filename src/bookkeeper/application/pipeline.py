@@ -32,7 +32,7 @@ import msgspec
 from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.errors import IdempotencyConflict
-from bookkeeper.application.event_log import document_proposal_id, stamp
+from bookkeeper.application.event_log import document_proposal_id, record_alone, stamp
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import (
     Authorizer,
@@ -263,9 +263,7 @@ class DocumentPipeline:
             correlation_id=proposal_id,
             metadata=metadata,
         )
-        async with self._uow() as uow:
-            await uow.events.append(principal.tenant_id, event_id, 0, [event])
-            await uow.commit()
+        await record_alone(self._uow, principal.tenant_id, event)
 
     async def _patterns(self, tenant: str) -> list[Pattern]:
         async with self._uow() as uow:
