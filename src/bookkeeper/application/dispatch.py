@@ -28,6 +28,7 @@ time (`gap_timeout`), then goes past it: a hole that old is a rolled-back append
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
@@ -61,12 +62,22 @@ class Subscriber(Protocol):
         ...
 
 
+class Flushing(Protocol):
+    """A subscriber that hands its work on asynchronously (e.g. pipelined publishes):
+    `flush()` returns once everything handled so far is done, or raises. The log's
+    catch-up calls it before it moves the tracking position."""
+
+    async def flush(self) -> None: ...
+
+
 class Dispatcher:
     """Hands committed events to the reactions and subscribers registered for their type."""
 
     def __init__(self) -> None:
         self._reactions: defaultdict[str, list[Reaction]] = defaultdict(list)
         self._subscribers: list[Subscriber] = []
+        #: Subscribers fed only from the log (in position order), never right after commit.
+        self._log_only: set[str] = set()
 
     @property
     def subscribers(self) -> tuple[Subscriber, ...]:
@@ -77,12 +88,19 @@ class Dispatcher:
         for name in types:
             self._reactions[name].append(reaction)
 
-    def subscribe(self, subscriber: Subscriber) -> None:
+    def subscribe(self, subscriber: Subscriber, *, in_order: bool = False) -> None:
         """Hand `subscriber` each committed event of its types at once, and let
-        `Subscriptions` follow the log for it (a subscriber is registered once)."""
+        `Subscriptions` follow the log for it (a subscriber is registered once).
+
+        `in_order`: the subscriber is fed only by `Subscriptions` from the log, strictly in
+        position order (a hole is waited for), never right after commit (where a later
+        entry may come before an earlier one that committed later); a `LogFollower` wakes
+        its catch-up on each commit."""
         if any(s.name == subscriber.name for s in self._subscribers):
             raise ValueError(f"a subscriber named {subscriber.name!r} is already registered")
         self._subscribers.append(subscriber)
+        if in_order:
+            self._log_only.add(subscriber.name)
 
     async def dispatch(self, events: Sequence[RecordedEvent]) -> None:
         """The AfterCommit port: every reaction and subscriber for each event, in commit
@@ -98,10 +116,13 @@ class Dispatcher:
                         "reaction %s to %s %s failed", _name(reaction), event.type, event.id
                     )
             for subscriber in self._subscribers:
-                if event.type not in subscriber.types:
+                if event.type not in subscriber.types or subscriber.name in self._log_only:
                     continue
                 try:
                     await subscriber.handle(event)
+                    flush = getattr(subscriber, "flush", None)
+                    if flush is not None:
+                        await flush()
                 except Exception:
                     log.exception(
                         "subscriber %s failed on %s %s; it is retried from the log",
@@ -158,6 +179,8 @@ class Subscriptions:
                 if not events:
                     return count
                 reached, done, complete = await self._handle(subscriber, start, events)
+                if reached > start and not await self._flushed(subscriber):
+                    return count
                 count += done
                 if reached > start:
                     async with self._uow() as uow:
@@ -193,7 +216,20 @@ class Subscriptions:
                     return reached, handled, False
                 handled += 1
             reached = event.position
+            self._holes.pop((subscriber.name, reached), None)  # a hole that filled up
         return reached, handled, True
+
+    async def _flushed(self, subscriber: Subscriber) -> bool:
+        """Whether a Flushing subscriber finished what it was handed (no flush: True)."""
+        flush = getattr(subscriber, "flush", None)
+        if flush is None:
+            return True
+        try:
+            await flush()
+        except Exception:
+            log.exception("subscriber %s could not finish its batch; retried", subscriber.name)
+            return False
+        return True
 
     def _hole_settled(self, name: str, position: int) -> bool:
         """Whether a missing position has been missing for longer than gap_timeout."""
@@ -205,6 +241,10 @@ class Subscriptions:
         log.info("subscriber %s: position %s never committed; going past it", name, position)
         return True
 
+    def waiting_for_hole(self, name: str) -> bool:
+        """Whether the subscriber's last catch-up stopped before a hole in the positions."""
+        return any(holder == name for holder, _ in self._holes)
+
     async def positions(self) -> dict[str, int]:
         """Every registered subscriber's tracking position (0: none handled yet)."""
         async with self._uow() as uow:
@@ -214,3 +254,54 @@ class Subscriptions:
 
 def _name(reaction: Reaction) -> str:
     return getattr(reaction, "__qualname__", None) or type(reaction).__name__
+
+
+class LogFollower:
+    """Runs one in-order subscriber's catch-up in the background: at once when woken (a
+    commit of one of its types, `Dispatcher.on`), every `interval` seconds otherwise, and
+    every `hole_poll` seconds while it waits behind a hole in the positions."""
+
+    def __init__(
+        self,
+        subscriptions: Subscriptions,
+        subscriber: Subscriber,
+        *,
+        interval: float = 1.0,
+        hole_poll: float = 0.02,
+    ) -> None:
+        self._subscriptions = subscriptions
+        self._subscriber = subscriber
+        self._interval = interval
+        self._hole_poll = hole_poll
+        self._woken = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self, _event: RecordedEvent | None = None) -> None:
+        """Ask for a catch-up as soon as possible (a Reaction)."""
+        self._woken.set()
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"follow:{self._subscriber.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._woken.clear()
+            try:
+                await self._subscriptions.catch_up_one(self._subscriber)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("following the log for %s failed", self._subscriber.name)
+            behind = self._subscriptions.waiting_for_hole(self._subscriber.name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._woken.wait(), self._hole_poll if behind else self._interval
+                )

@@ -39,7 +39,7 @@ from bookkeeper.adapters.nats.consumer import NatsConsumer
 from bookkeeper.adapters.nats.publisher import NatsPublisher
 from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.conversation import ConversationService
-from bookkeeper.application.dispatch import Dispatcher, Subscriber, Subscriptions
+from bookkeeper.application.dispatch import Dispatcher, LogFollower, Subscriber, Subscriptions
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.handlers import Handlers
@@ -113,6 +113,8 @@ class Process:
             await self.bus.close()
             self.bus = None
         if self.bus_publisher is not None:
+            if self.bus_publisher.follower is not None:
+                await self.bus_publisher.follower.stop()
             await self.bus_publisher.close()
             self.bus_publisher = None
         if self.discord is not None:
@@ -260,6 +262,11 @@ async def start_publisher(container: Container, services: Services) -> NatsPubli
         return None
     await publisher.connect()
     if publisher not in services.dispatcher.subscribers:
-        services.dispatcher.subscribe(publisher)
+        # In order: fed only from the log, woken by each commit (per-tenant order kept).
+        services.dispatcher.subscribe(publisher, in_order=True)
+        follower = LogFollower(services.subscriptions, publisher)
+        services.dispatcher.on(publisher.types, follower.wake)
+        follower.start()
+        publisher.follower = follower
     log.info("bus: publishing the ledger as subscriber %s", publisher.name)
     return publisher

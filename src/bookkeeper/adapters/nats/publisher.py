@@ -1,9 +1,13 @@
 """The bus-publisher: the committed ledger, published to NATS JetStream (issue 10).
 
-A Subscriber (application/dispatch.py) of `JournalEntryPosted`: handed each entry right
-after its commit and, for what failed or was missed (a crash, NATS down), again by the
-log's catch-up from its tracking position — a transactional outbox read from the log,
-never a publish beside the write. Per entry it publishes
+An in-order Subscriber (application/dispatch.py) of `JournalEntryPosted`: fed only by the
+log's catch-up from its tracking position, strictly in position order (a hole left by a
+transaction that has not committed yet is waited for), woken by every commit (a
+`LogFollower`) — a transactional outbox read from the log, never a publish beside the
+write, and never a later entry of a tenant before an earlier one. A batch is pipelined
+on one connection and its acks awaited (`flush`) before the position moves; a crash in
+between re-sends the batch, and JetStream drops each re-sent message id. Per entry it
+publishes
 
     <out_prefix>.<tenant>.JournalEntryPosted   the entry             Nats-Msg-Id: event id
     <out_prefix>.<tenant>.AccountDebited       one per debit line    Nats-Msg-Id:
@@ -24,6 +28,7 @@ Message bodies (JSON, amounts as decimal strings):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -36,6 +41,7 @@ from nats.js import JetStreamContext
 
 from bookkeeper.adapters.nats.config import NatsSettings
 from bookkeeper.adapters.nats.consumer import ensure_stream
+from bookkeeper.application.dispatch import LogFollower
 from bookkeeper.application.event_log import published_line_id
 from bookkeeper.application.ports import RecordedEvent
 from bookkeeper.domain.events import JournalEntryPostedData
@@ -45,6 +51,8 @@ log = logging.getLogger("bookkeeper.bus.publisher")
 PUBLISHER_NAME: Final = "bus-publisher"
 JOURNAL_ENTRY_POSTED: Final = "JournalEntryPosted"
 _NOT_IN_TOKEN: Final = re.compile(r"[^A-Za-z0-9_-]")
+#: Seconds JetStream has to acknowledge a batch of publishes.
+ACK_TIMEOUT: Final = 10.0
 
 
 def subject_token(tenant: str) -> str:
@@ -99,10 +107,15 @@ class NatsPublisher:
     name = PUBLISHER_NAME
     types = frozenset({JOURNAL_ENTRY_POSTED})
 
-    def __init__(self, settings: NatsSettings) -> None:
+    def __init__(self, settings: NatsSettings, *, ack_timeout: float = ACK_TIMEOUT) -> None:
         self._settings = settings
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._ack_timeout = ack_timeout
+        #: What runs its catch-up in the background when served (serve.start_publisher).
+        self.follower: LogFollower | None = None
+        #: Publishes sent and not yet acknowledged by JetStream (see flush).
+        self._pending: list[asyncio.Future[Any]] = []
 
     async def connect(self) -> None:
         """Connect and create the outbound stream when missing."""
@@ -119,17 +132,34 @@ class NatsPublisher:
         self._nc = self._js = None
 
     async def handle(self, event: RecordedEvent) -> None:
-        """Publish the entry and its lines; raises (retried from the log) when NATS does
-        not take them. JetStream drops a re-sent message id."""
+        """Send the entry and its lines, pipelined on the one connection (so they reach
+        the stream in the order sent); `flush` waits for JetStream's acks. JetStream drops
+        a re-sent message id."""
         if self._js is None:
             raise RuntimeError("the bus-publisher is not connected")
         for subject, message_id, body in messages(self._settings.out_prefix, event):
-            await self._js.publish(
-                subject,
-                body,
-                headers={"Nats-Msg-Id": message_id},
-                stream=self._settings.out_stream,
+            self._pending.append(
+                await self._js.publish_async(
+                    subject,
+                    body,
+                    headers={"Nats-Msg-Id": message_id},
+                    stream=self._settings.out_stream,
+                    wait_stall=self._ack_timeout,
+                )
             )
+
+    async def flush(self) -> None:
+        """Wait until JetStream has stored (or de-duplicated) everything sent; raises when
+        it refused one or did not answer in time (the batch is sent again from the log)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*pending), self._ack_timeout)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
 
 
 def publisher_of(settings: NatsSettings | None) -> NatsPublisher | None:
