@@ -173,7 +173,7 @@ async def test_two_consumers_racing_book_each_message_once(bus: NatsSettings) ->
     second = NatsConsumer(intake_on(factory), bus, name="replica-2")
     await first.connect()
     await second.connect()
-    ids = [f"R-{n}" for n in range(200)]
+    ids = [f"R-{n}" for n in range(1000)]
     # Every tenth invoice is sent again (a publisher retry): still one entry each.
     bodies = [invoice(i) for i in ids] + [invoice(i) for i in ids[::10]]
     handled: dict[str, int] = {"replica-1": 0, "replica-2": 0}
@@ -188,7 +188,7 @@ async def test_two_consumers_racing_book_each_message_once(bus: NatsSettings) ->
         consumer.handle = counting  # type: ignore[method-assign]
     try:
         await publish(bus, bodies)
-        await drain(first, second, until=lambda: _pending_is(first, 0), seconds=60)
+        await drain(first, second, until=lambda: _pending_is(first, 0), seconds=120)
         booked = await entries(factory)
         expected = {external_entry_id(TENANT, "invoicing", "InvoiceIssued", i) for i in ids}
         assert len(booked) == len(ids)
@@ -343,3 +343,49 @@ async def test_a_crash_between_commit_and_ack_is_redelivered_and_booked_once(
 
 async def _has(items: list[Any], count: int) -> bool:
     return len(items) >= count
+
+
+class DatabaseDownFor:
+    """A unit-of-work factory whose database is unreachable for `seconds` from the first
+    opening (an outage in time, not in attempts)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.real = MemoryUnitOfWorkFactory()
+        self.seconds = seconds
+        self.since: float | None = None
+        self.refused = 0
+
+    def __call__(self) -> MemoryUnitOfWork:
+        now = asyncio.get_running_loop().time()
+        if self.since is None:
+            self.since = now
+        if now - self.since < self.seconds:
+            self.refused += 1
+            raise StorageUnavailable("the database is down")
+        return self.real()
+
+
+async def test_messages_wait_out_a_database_outage_longer_than_their_redeliveries(
+    bus: NatsSettings,
+) -> None:
+    """Down for 3 s: far longer than max_deliver (6) back-offs of at most 0.2 s would
+    cover. Every message waits in the stream and is booked once when the database is
+    back; none is dead-lettered; the wait spends no redelivery."""
+    outage = DatabaseDownFor(seconds=3.0)
+    consumer = NatsConsumer(intake_on(outage), bus)
+    await consumer.connect()
+    ids = [f"D-{n}" for n in range(80)]
+    try:
+        await publish(bus, [invoice(i) for i in ids])
+        await drain(consumer, until=lambda: _pending_is(consumer, 0), seconds=60)
+        assert outage.refused > bus.max_deliver
+        booked = await entries(outage.real)
+        assert sorted(e.stream_id for e in booked) == sorted(
+            external_entry_id(TENANT, "invoicing", "InvoiceIssued", i) for i in ids
+        )
+        nc = await nats.connect(bus.url)
+        info = await nc.jetstream().stream_info(bus.dead_letter_stream)
+        await nc.close()
+        assert info.state.messages == 0
+    finally:
+        await consumer.close()

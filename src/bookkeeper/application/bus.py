@@ -74,6 +74,12 @@ class Delivery:
     code: str = ""
     entry: PostedEntry | None = None
 
+    @property
+    def storage_down(self) -> bool:
+        """Transient because the database is unreachable: wait for it rather than spend
+        the message's bounded redeliveries (nothing about the message is wrong)."""
+        return self.outcome is Outcome.RETRY and self.code == StorageUnavailable.code
+
 
 def tenant_of(raw: bytes) -> str:
     """The tenant a message names, as far as it can be read (UNKNOWN_TENANT otherwise)."""

@@ -6,7 +6,10 @@ replica, so N replicas split the work. Each message goes through `BusIntake.rece
 - booked or a duplicate (a redelivery; the derived entry id makes it one entry): ack —
   only after the journal entry is committed, so a crash before the ack redelivers it
   after `ack_wait` and it is acknowledged as a duplicate;
-- transient (database down): nak with back-off (`backoff_base * 2**(delivery-1)`, capped)
+- the database down: the message (and the rest of its batch) is kept in hand with
+  `in_progress` and retried with back-off until the database answers — an outage of any
+  length spends none of its redeliveries; everything behind it waits in the stream;
+- other transient failures: nak with back-off (`backoff_base * 2**(delivery-1)`, capped)
   up to `max_deliver` deliveries; the last one is dead-lettered rather than dropped;
 - rejected (bad schema, unknown type, not bookable): the raw message, its headers and the
   reason are published to the dead-letter stream, an `AlertRaised` is recorded, then ack.
@@ -29,7 +32,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
 from bookkeeper.adapters.nats.config import NatsSettings
-from bookkeeper.application.bus import BusIntake, Outcome
+from bookkeeper.application.bus import BusIntake, Delivery, Outcome
 
 log = logging.getLogger("bookkeeper.bus.nats")
 
@@ -61,6 +64,8 @@ class NatsConsumer:
         self._sub: JetStreamContext.PullSubscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        #: The rest of the batch in hand (kept alive while the database is down).
+        self._held: list[Msg] = []
 
     @property
     def settings(self) -> NatsSettings:
@@ -147,13 +152,37 @@ class NatsConsumer:
             messages = await self._sub.fetch(self._settings.batch, timeout=wait)
         except (TimeoutError, nats.errors.TimeoutError):
             return 0  # nothing to do
-        for message in messages:
+        for index, message in enumerate(messages):
+            self._held = messages[index + 1 :]
             await self.handle(message)
+        self._held = []
         return len(messages)
+
+    async def _wait_for_storage(self, message: Msg, delivery: Delivery) -> Delivery:
+        """While the database is down, keep the message (and the rest of the batch) in
+        hand — `in_progress` resets their ack_wait — and try again with back-off until it
+        answers or the consumer stops: an outage of any length spends no redelivery, and
+        the stream holds everything behind it."""
+        attempt = 0
+        while delivery.storage_down and not self._stopping.is_set():
+            delay = min(self._settings.backoff_base * 2**attempt, self._settings.backoff_max)
+            attempt += 1
+            log.warning("database unavailable; bus message waits %.1fs: %s", delay, delivery.reason)
+            for held in (message, *self._held):
+                with contextlib.suppress(Exception):
+                    await held.in_progress()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                break
+            delivery = await self._intake.receive(message.data)
+        return delivery
 
     async def handle(self, message: Msg) -> Outcome:
         """Book one message and ack, nak or dead-letter it."""
         delivery = await self._intake.receive(message.data)
+        if delivery.storage_down:
+            delivery = await self._wait_for_storage(message, delivery)
         if delivery.outcome in (Outcome.BOOKED, Outcome.DUPLICATE):
             await message.ack()
             return delivery.outcome
