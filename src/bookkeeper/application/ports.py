@@ -849,3 +849,36 @@ class IntentClassifier(Protocol):
     choose among the read-only intents only). Never raises for a bad answer: falls back."""
 
     async def classify(self, text: str) -> Intent: ...
+
+
+# --- retention (issue 12) -----------------------------------------------------------------
+
+
+class RetainedDocument(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored document as the purge sees it: metadata and its retention class."""
+
+    document: StoredDocument
+    retention: str
+
+
+class DocumentRetentionStore(Protocol):
+    """The purge's view of the document store (application/retention.py)."""
+
+    async def documents(self, tenant_id: str) -> list[RetainedDocument]:
+        """The tenant's stored documents (metadata only), oldest first."""
+        ...
+
+    async def purge(
+        self,
+        tenant_id: str,
+        sha256: str,
+        *,
+        financial_year: int,
+        retained_until: dt.date,
+        purged_at: dt.datetime,
+        purged_by: str,
+    ) -> bool:
+        """Record the purge and delete the document in one transaction (the database's
+        trigger lets the delete through only when the record says its retention ended);
+        False when the tenant has no such document."""
+        ...

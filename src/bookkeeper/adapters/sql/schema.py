@@ -196,6 +196,27 @@ documents = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     # Migration 0005: the actor who first uploaded the file (NULL for older rows).
     Column("uploaded_by", Text(), nullable=True),
+    # Migration 0017: 'primary' (5 years after the financial year) or 'secondary' (3.5).
+    Column("retention", Text(), nullable=False, server_default="primary"),
+)
+
+#: One row per purged document: the documentation of what was deleted (migration 0017).
+#: A row whose retained_until has passed is what lets the DELETE trigger let one through.
+document_purges = Table(
+    "document_purges",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("tenant_id", Text(), nullable=False),
+    Column("sha256", Text(), nullable=False),
+    Column("filename", Text(), nullable=False),
+    Column("content_type", Text(), nullable=False),
+    Column("size", BigInteger(), nullable=False),
+    Column("stored_at", UtcDateTime(), nullable=False),
+    Column("retention", Text(), nullable=False),
+    Column("financial_year", Integer(), nullable=False),
+    Column("retained_until", Date(), nullable=False),
+    Column("purged_at", UtcDateTime(), nullable=False),
+    Column("purged_by", Text(), nullable=False),
 )
 
 tenant_settings = Table(

@@ -345,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.check_cli import add_parser as add_check
 
     add_check(commands)
+    from bookkeeper.entrypoints.retention_cli import add_parser as add_retention
+
+    add_retention(commands)
     from bookkeeper.entrypoints.cli.help import describe
 
     return describe(parser)

@@ -1,0 +1,107 @@
+"""The purge of stored documents past their retention (issue 12, bokføringsloven § 13).
+
+`Retention.purge_documents` deletes a tenant's documents whose retention has ended
+(domain/retention.py: 5 years after the financial year for primary documentation, 3.5
+for secondary) and keeps every younger one, saying why. Named documents that are younger
+are refused (`PurgeReport.refused`). Each purge leaves a row in `document_purges` (the
+documentation of what was deleted), and the database's triggers refuse any other delete
+or update of a document. Conversation memory has its own, shorter purge
+(ConversationService.purge).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from bookkeeper.application.ports import DocumentRetentionStore, RetainedDocument
+from bookkeeper.domain.retention import Retention as Period
+from bookkeeper.domain.retention import RetentionClass
+
+OSLO: Final = ZoneInfo("Europe/Oslo")
+
+
+def period_of(document: RetainedDocument) -> Period:
+    """The document's retention: its class and the financial year it was stored in
+    (Norwegian time)."""
+    stored = document.document.created_at.astimezone(OSLO)
+    return Period(RetentionClass(document.retention), stored.year)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One document and what became of it."""
+
+    sha256: str
+    filename: str
+    period: Period
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.sha256} {self.filename}: {self.reason}"
+
+
+@dataclass
+class PurgeReport:
+    purged: list[Outcome] = field(default_factory=list)
+    kept: list[Outcome] = field(default_factory=list)
+    #: Named by the caller but younger than their retention (or not there): refused.
+    refused: list[Outcome] = field(default_factory=list)
+    dry_run: bool = False
+
+
+class Retention:
+    """Purges documents past retention; never anything younger."""
+
+    def __init__(self, store: DocumentRetentionStore) -> None:
+        self._store = store
+
+    async def purge_documents(
+        self,
+        tenant_id: str,
+        *,
+        now: dt.datetime,
+        actor: str,
+        only: Sequence[str] = (),
+        dry_run: bool = False,
+    ) -> PurgeReport:
+        """Purge the tenant's documents past retention (only the named ones, when given)."""
+        today = now.astimezone(OSLO).date()
+        report = PurgeReport(dry_run=dry_run)
+        documents = await self._store.documents(tenant_id)
+        wanted = {h.lower() for h in only}
+        if wanted:
+            documents = [d for d in documents if d.document.sha256 in wanted]
+            for missing in sorted(wanted - {d.document.sha256 for d in documents}):
+                report.refused.append(
+                    Outcome(missing, "-", Period(RetentionClass.PRIMARY, 0), "no such document")
+                )
+        for document in documents:
+            period = period_of(document)
+            outcome = Outcome(
+                document.document.sha256, document.document.filename, period, period.reason()
+            )
+            if not period.expired(today):
+                (report.refused if wanted else report.kept).append(outcome)
+                continue
+            if not dry_run:
+                await self._store.purge(
+                    tenant_id,
+                    document.document.sha256,
+                    financial_year=period.financial_year,
+                    retained_until=period.until,
+                    purged_at=now,
+                    purged_by=actor,
+                )
+            report.purged.append(
+                Outcome(
+                    outcome.sha256,
+                    outcome.filename,
+                    period,
+                    f"past retention ({period.reason()})",
+                )
+            )
+        return report
