@@ -178,14 +178,16 @@ async def test_two_consumers_racing_book_each_message_once(bus: NatsSettings) ->
     bodies = [invoice(i) for i in ids] + [invoice(i) for i in ids[::10]]
     handled: dict[str, int] = {"replica-1": 0, "replica-2": 0}
     for name, consumer in (("replica-1", first), ("replica-2", second)):
-        original = consumer.handle
+        original = consumer.settle
 
-        async def counting(message: Any, _o: Any = original, _n: str = name) -> Outcome:
+        async def counting(
+            message: Any, delivery: Any, _o: Any = original, _n: str = name
+        ) -> Outcome:
             handled[_n] += 1
-            outcome: Outcome = await _o(message)
+            outcome: Outcome = await _o(message, delivery)
             return outcome
 
-        consumer.handle = counting  # type: ignore[method-assign]
+        consumer.settle = counting  # type: ignore[method-assign]
     try:
         await publish(bus, bodies)
         await drain(first, second, until=lambda: _pending_is(first, 0), seconds=120)
@@ -311,11 +313,11 @@ async def test_a_crash_between_commit_and_ack_is_redelivered_and_booked_once(
     await crashed.connect()
     outcomes: list[Outcome] = []
 
-    async def commit_then_crash(message: Any) -> Outcome:
-        outcomes.append((await intake.receive(message.data)).outcome)
+    async def commit_then_crash(message: Any, delivery: Any) -> Outcome:
+        outcomes.append(delivery.outcome)  # committed…
         return Outcome.BOOKED  # …and the process dies before message.ack()
 
-    crashed.handle = commit_then_crash  # type: ignore[method-assign]
+    crashed.settle = commit_then_crash  # type: ignore[method-assign]
     await publish(settings, [invoice("F-crash")])
     await drain(crashed, until=lambda: _has(outcomes, 1))
     await crashed.close()
@@ -324,14 +326,14 @@ async def test_a_crash_between_commit_and_ack_is_redelivered_and_booked_once(
     survivor = NatsConsumer(intake, settings, name="survivor")
     await survivor.connect()
     seen: list[Outcome] = []
-    original = survivor.handle
+    original = survivor.settle
 
-    async def recording(message: Any) -> Outcome:
-        outcome: Outcome = await original(message)
+    async def recording(message: Any, delivery: Any) -> Outcome:
+        outcome: Outcome = await original(message, delivery)
         seen.append(outcome)
         return outcome
 
-    survivor.handle = recording  # type: ignore[method-assign]
+    survivor.settle = recording  # type: ignore[method-assign]
     try:
         await drain(survivor, until=lambda: _pending_is(survivor, 0))
         assert seen == [Outcome.DUPLICATE]  # redelivered after ack_wait, acknowledged

@@ -437,6 +437,9 @@ class MemoryTracking:
     async def all(self) -> dict[str, int]:
         return dict(sorted((self._db.tracking | self._uow.staged_tracking).items()))
 
+    async def horizon(self) -> tuple[int, int] | None:
+        return None  # positions are taken at commit here: no hole fills later
+
 
 class MemoryUnitOfWork:
     def __init__(self, db: MemoryDatabase, after_commit: AfterCommit | None = None) -> None:

@@ -25,6 +25,7 @@ import enum
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -128,6 +129,30 @@ class BusIntake:
         if posted.replayed:
             return Delivery(Outcome.DUPLICATE, entry=posted)
         return Delivery(Outcome.BOOKED, entry=posted)
+
+    async def receive_many(self, raws: Sequence[bytes]) -> list[Delivery]:
+        """`receive` of a whole batch with one commit (Ingest.book_many); never raises.
+        The database down: every message RETRY (storage_down). Anything unexpected about
+        the batch as a whole: each message is received on its own instead."""
+        try:
+            results = await self._ingest.book_many(raws, self._principal_for)
+        except StorageUnavailable as error:
+            return [Delivery(Outcome.RETRY, reason=str(error), code=error.code) for _ in raws]
+        except Exception:
+            log.exception("booking a batch of bus messages failed; booking them one by one")
+            return [await self.receive(raw) for raw in raws]
+        deliveries: list[Delivery] = []
+        for raw, result in zip(raws, results, strict=True):
+            if isinstance(result, PostedEntry):
+                outcome = Outcome.DUPLICATE if result.replayed else Outcome.BOOKED
+                deliveries.append(Delivery(outcome, entry=result))
+            elif isinstance(result, Rejected):
+                deliveries.append(
+                    Delivery(Outcome.DEAD, reason=str(result)[:MAX_REASON], code=result.code)
+                )
+            else:  # not expected per message: book it alone (transient if it fails again)
+                deliveries.append(await self.receive(raw))
+        return deliveries
 
     async def submit(self, principal: Principal, raw: bytes) -> PostedEntry:
         """The in-process bus (`POST /bus/events`): book one message handed in by a caller

@@ -154,6 +154,8 @@ class Subscriptions:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         #: (subscriber, missing position) → when the hole was first seen.
         self._holes: dict[tuple[str, int], float] = {}
+        #: (subscriber, missing position) → the snapshot's xmax when first seen (PG).
+        self._horizons: dict[tuple[str, int], int] = {}
 
     async def catch_up(self) -> dict[str, int]:
         """Bring every subscriber up to the head of the log; events handled, by name. A
@@ -175,10 +177,12 @@ class Subscriptions:
             while True:
                 async with self._uow() as uow:
                     start = await uow.tracking.position(subscriber.name)
+                    # Before the read: a writer that ended before it is visible to it.
+                    horizon = await uow.tracking.horizon()
                     events = await uow.events.read_all(after_position=start, limit=self._batch)
                 if not events:
                     return count
-                reached, done, complete = await self._handle(subscriber, start, events)
+                reached, done, complete = await self._handle(subscriber, start, events, horizon)
                 if reached > start and not await self._flushed(subscriber):
                     return count
                 count += done
@@ -192,14 +196,18 @@ class Subscriptions:
                     return count
 
     async def _handle(
-        self, subscriber: Subscriber, start: int, events: Sequence[RecordedEvent]
+        self,
+        subscriber: Subscriber,
+        start: int,
+        events: Sequence[RecordedEvent],
+        horizon: tuple[int, int] | None = None,
     ) -> tuple[int, int, bool]:
         """Handle events in order: (position reached, events handled, whether all were)."""
         reached = start
         handled = 0
         for event in events:
             if event.position != reached + 1 and not self._hole_settled(
-                subscriber.name, reached + 1
+                subscriber.name, reached + 1, horizon
             ):
                 return reached, handled, False
             if event.type in subscriber.types:
@@ -217,6 +225,7 @@ class Subscriptions:
                 handled += 1
             reached = event.position
             self._holes.pop((subscriber.name, reached), None)  # a hole that filled up
+            self._horizons.pop((subscriber.name, reached), None)
         return reached, handled, True
 
     async def _flushed(self, subscriber: Subscriber) -> bool:
@@ -231,13 +240,30 @@ class Subscriptions:
             return False
         return True
 
-    def _hole_settled(self, name: str, position: int) -> bool:
-        """Whether a missing position has been missing for longer than gap_timeout."""
+    def _hole_settled(
+        self, name: str, position: int, horizon: tuple[int, int] | None = None
+    ) -> bool:
+        """Whether a missing position will stay missing. With the database's horizon
+        (PostgreSQL): once every transaction that was running when the hole was first
+        seen has ended — the one that took the position began before the next one was
+        read — the hole is a rolled-back or skipped insert (ON CONFLICT DO NOTHING takes
+        a position too), at once and for sure. Otherwise (no horizon, or a writer of
+        that time still running): once missing for gap_timeout, as before."""
+        if horizon is not None:
+            xmin, xmax = horizon
+            seen_at = self._horizons.setdefault((name, position), xmax)
+            if xmin >= seen_at:
+                self._horizons.pop((name, position), None)
+                self._holes.pop((name, position), None)
+                return True
+            # A writer that began before is still running (possibly one that has nothing
+            # to do with the hole, in another database of the server): wait, by time too.
         now = self._monotonic()
         first_seen = self._holes.setdefault((name, position), now)
         if now - first_seen < self._gap_timeout:
             return False
         del self._holes[(name, position)]
+        self._horizons.pop((name, position), None)
         log.info("subscriber %s: position %s never committed; going past it", name, position)
         return True
 

@@ -66,6 +66,7 @@ from bookkeeper.domain.ledger import (
     unknown_accounts,
     vat_term,
 )
+from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.statements import BalanceSheet, IncomeStatement
 
 JOURNAL_ENTRY_POSTED = "JournalEntryPosted"
@@ -445,10 +446,32 @@ class LedgerService:
         tenant, actor and Idempotency-Key, else new. A post of an id already in the log
         finds the original: the same entry answers it (`replayed`), another one raises
         IdempotencyConflict."""
+        self._check(principal, command)
+        async with self._uow() as uow:
+            rules = await uow.settings.review_rules(principal.tenant_id)
+        entry, fingerprint, rule = self._prepare(principal, command, rules)
+        key = command.idempotency_key
+        entry_id = command.entry_id
+        if entry_id is None and key is not None:
+            entry_id = manual_entry_id(principal.tenant_id, principal.actor, key)
+        if entry_id is None:
+            return await self._post(principal, entry, self._ids.new_id(), fingerprint, None, rule)
+        try:
+            return await self._post(principal, entry, entry_id, fingerprint, key, rule)
+        except (DuplicateEvent, ConcurrencyConflict):
+            return await self._replayed(principal, entry_id, fingerprint)
+
+    def _check(self, principal: Principal, command: RecordJournalEntry) -> None:
+        """RBAC and the entry's own shape (before anything is read)."""
         manual = command.source == MANUAL
         self._authorizer.check(principal, "ledger:post" if manual else BUS_INGEST)
         check_description(command.description)
         check_balanced(command.lines)
+
+    def _prepare(
+        self, principal: Principal, command: RecordJournalEntry, rules: ReviewRules
+    ) -> tuple[JournalEntryPostedData, str, str]:
+        """The entry as it will be posted, its fingerprint and the ABAC rule allowing it."""
         lines = tuple(
             msgspec.structs.replace(
                 line, debit=money.round_kr(line.debit), credit=money.round_kr(line.credit)
@@ -456,8 +479,6 @@ class LedgerService:
             for line in command.lines
         )
         decider = _poster(principal)
-        async with self._uow() as uow:
-            rules = await uow.settings.review_rules(principal.tenant_id)
         department = command.department
         if department is None and rules.departments and not decider.admin:
             department = approval.clean_department(decider.department)
@@ -471,17 +492,86 @@ class LedgerService:
             department=department,
             external_ref=command.external_ref,
         )
-        fingerprint = entry_fingerprint(entry)
-        key = command.idempotency_key
-        entry_id = command.entry_id
-        if entry_id is None and key is not None:
-            entry_id = manual_entry_id(principal.tenant_id, principal.actor, key)
-        if entry_id is None:
-            return await self._post(principal, entry, self._ids.new_id(), fingerprint, None, rule)
-        try:
-            return await self._post(principal, entry, entry_id, fingerprint, key, rule)
-        except (DuplicateEvent, ConcurrencyConflict):
-            return await self._replayed(principal, entry_id, fingerprint)
+        return entry, entry_fingerprint(entry), rule
+
+    async def record_many(
+        self, items: Sequence[tuple[Principal, RecordJournalEntry]]
+    ) -> list[PostedEntry | Exception]:
+        """`record` of many external entries (each with its own `entry_id`) in ONE unit
+        of work and one commit — the bus's batch append. Per item the same checks, ABAC
+        rule and exactly-once answer as `record`: a PostedEntry (`replayed` for an id
+        already in the log or twice in the batch) or the error that refused it (RBAC,
+        ABAC, unbalanced, IdempotencyConflict). StorageUnavailable (or any failure of the
+        unit itself) propagates: nothing of the batch was committed."""
+        results: list[PostedEntry | Exception | None] = [None] * len(items)
+        prepared: list[tuple[int, Principal, JournalEntryPostedData, uuid.UUID, str, str]] = []
+        checked: list[int] = []
+        for index, (principal, command) in enumerate(items):
+            try:
+                if command.entry_id is None:
+                    raise ValueError("a batch entry needs its entry_id")
+                self._check(principal, command)
+                checked.append(index)
+            except Exception as error:
+                results[index] = error
+        tenants = {items[i][0].tenant_id for i in checked}
+        rules_of: dict[str, ReviewRules] = {}
+        if tenants:
+            async with self._uow() as uow:
+                for tenant in sorted(tenants):
+                    rules_of[tenant] = await uow.settings.review_rules(tenant)
+        for index in checked:
+            principal, command = items[index]
+            try:
+                entry, fingerprint, rule = self._prepare(
+                    principal, command, rules_of[principal.tenant_id]
+                )
+            except Exception as error:
+                results[index] = error
+                continue
+            assert command.entry_id is not None
+            prepared.append((index, principal, entry, command.entry_id, fingerprint, rule))
+        duplicates: list[tuple[int, Principal, uuid.UUID, str]] = []
+        # One order of inserts for every batch: two replicas' batches holding the same
+        # ids wait for each other on PostgreSQL, but never deadlock.
+        prepared.sort(key=lambda item: item[3])
+        if prepared:
+            now = self._clock.now()
+            async with self._uow() as uow:
+                for index, principal, entry, entry_id, fingerprint, rule in prepared:
+                    metadata: dict[str, Any] = {"requestHash": fingerprint}
+                    if rule:
+                        metadata["rule"] = rule
+                    try:
+                        recorded = await post_entry(
+                            uow,
+                            principal.tenant_id,
+                            entry,
+                            entry_id=entry_id,
+                            actor=principal.actor,
+                            correlation_id=entry_id,
+                            parent_id=None,
+                            now=now,
+                            metadata=metadata,
+                        )
+                    except (DuplicateEvent, ConcurrencyConflict):
+                        # Nothing was inserted; the unit goes on (see the event store).
+                        duplicates.append((index, principal, entry_id, fingerprint))
+                        continue
+                    results[index] = PostedEntry(
+                        entry_id=entry_id,
+                        position=recorded.position,
+                        posted_at=recorded.created_at,
+                        actor=recorded.actor,
+                        entry=entry,
+                    )
+                await uow.commit()
+        for index, principal, entry_id, fingerprint in duplicates:
+            try:
+                results[index] = await self._replayed(principal, entry_id, fingerprint)
+            except IdempotencyConflict as error:
+                results[index] = error
+        return [r if r is not None else RuntimeError("not recorded") for r in results]
 
     async def _post(
         self,

@@ -483,6 +483,13 @@ class TrackingStore(Protocol):
         """Every subscriber's position (health, lag)."""
         ...
 
+    async def horizon(self) -> tuple[int, int] | None:
+        """(xmin, xmax) of the database's current snapshot where it can say which writers
+        may still commit (PostgreSQL: every transaction below xmin has ended, none at or
+        above xmax had begun); None elsewhere. Lets a subscriber tell a hole in the
+        positions that a running transaction will still fill from one left for good."""
+        ...
+
 
 # --- time, ids, identity ----------------------------------------------------------------
 

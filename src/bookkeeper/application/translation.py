@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -237,6 +237,29 @@ class Ingest:
         except (ValueError, DomainError) as error:
             raise NotBookable(f"{envelope.type}: {error}") from None
         return envelope, command
+
+    async def book_many(
+        self, raws: Sequence[bytes], principal_for: PrincipalFor
+    ) -> list[PostedEntry | Exception]:
+        """`book` of many messages with one commit (LedgerService.record_many): per message
+        its PostedEntry or its Rejected. StorageUnavailable propagates (none booked)."""
+        results: list[PostedEntry | Exception | None] = [None] * len(raws)
+        items: list[tuple[Principal, RecordJournalEntry]] = []
+        where: list[tuple[int, str]] = []
+        for index, raw in enumerate(raws):
+            try:
+                envelope, command = self.translate(raw)
+                items.append((principal_for(envelope.tenant), command))
+                where.append((index, envelope.type))
+            except Rejected as error:
+                results[index] = error
+        recorded = await self._ledger.record_many(items) if items else []
+        for (index, type_name), result in zip(where, recorded, strict=True):
+            if isinstance(result, DomainError | Forbidden | IdempotencyConflict):
+                results[index] = NotBookable(f"{type_name}: {result}")
+            else:
+                results[index] = result
+        return [r if r is not None else RuntimeError("not booked") for r in results]
 
     async def book(self, raw: bytes, principal_for: PrincipalFor) -> PostedEntry:
         """Translate and record the message (`replayed` when it was booked before).

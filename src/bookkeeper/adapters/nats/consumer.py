@@ -152,10 +152,18 @@ class NatsConsumer:
             messages = await self._sub.fetch(self._settings.batch, timeout=wait)
         except (TimeoutError, nats.errors.TimeoutError):
             return 0  # nothing to do
-        for index, message in enumerate(messages):
-            self._held = messages[index + 1 :]
-            await self.handle(message)
-        self._held = []
+        # The batch is booked in one unit of work and one commit (batch append); then each
+        # message is acked, waited for, nak'ed or dead-lettered by its own outcome.
+        self._held = list(messages)
+        try:
+            if len(messages) == 1:
+                deliveries = [await self._intake.receive(messages[0].data)]
+            else:
+                deliveries = await self._intake.receive_many([m.data for m in messages])
+            for message, delivery in zip(messages, deliveries, strict=True):
+                await self.settle(message, delivery)
+        finally:
+            self._held = []
         return len(messages)
 
     async def _wait_for_storage(self, message: Msg, delivery: Delivery) -> Delivery:
@@ -168,7 +176,7 @@ class NatsConsumer:
             delay = min(self._settings.backoff_base * 2**attempt, self._settings.backoff_max)
             attempt += 1
             log.warning("database unavailable; bus message waits %.1fs: %s", delay, delivery.reason)
-            for held in (message, *self._held):
+            for held in {id(m): m for m in (message, *self._held)}.values():
                 with contextlib.suppress(Exception):
                     await held.in_progress()
             with contextlib.suppress(TimeoutError):
@@ -180,7 +188,11 @@ class NatsConsumer:
 
     async def handle(self, message: Msg) -> Outcome:
         """Book one message and ack, nak or dead-letter it."""
-        delivery = await self._intake.receive(message.data)
+        return await self.settle(message, await self._intake.receive(message.data))
+
+    async def settle(self, message: Msg, delivery: Delivery) -> Outcome:
+        """Act on what became of one message: ack (booked, duplicate), wait while the
+        database is down, nak with back-off (transient), or dead-letter and ack."""
         if delivery.storage_down:
             delivery = await self._wait_for_storage(message, delivery)
         if delivery.outcome in (Outcome.BOOKED, Outcome.DUPLICATE):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bookkeeper.adapters.sql.schema import tracking
@@ -52,6 +52,19 @@ class TrackingStatements:
             compile_for,
         )
         self.all = Hot(select(t.c.subscriber, t.c.position).order_by(t.c.subscriber), compile_for)
+        self.horizon = (
+            Hot(
+                text(
+                    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+                    "FROM pg_current_snapshot() AS s"
+                ),
+                compile_for,
+            )
+            if dialect == "postgresql"
+            else None
+        )
+        if self.horizon is not None:
+            self.horizon.reads = True  # a SELECT, written as text
 
 
 @cache
@@ -81,3 +94,9 @@ class SqlTracking:
     async def all(self) -> dict[str, int]:
         rows = await self._tx.rows(self._sql.all, {})
         return {subscriber: int(position) for subscriber, position in rows}
+
+    async def horizon(self) -> tuple[int, int] | None:
+        if self._sql.horizon is None:
+            return None  # SQLite: one writer at a time; holes are settled by time
+        rows = await self._tx.rows(self._sql.horizon, {})
+        return int(rows[0][0]), int(rows[0][1])

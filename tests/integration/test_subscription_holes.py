@@ -1,0 +1,79 @@
+"""Holes in the log's positions on PostgreSQL (positions are taken at insert): a hole a
+running transaction will fill is waited for; one left for good — a rolled-back append, or
+a duplicate whose ON CONFLICT DO NOTHING still took a position — is gone past at once,
+without waiting for the gap timeout (the snapshot's horizon says no writer can fill it)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.application.dispatch import Dispatcher, Subscriptions
+from bookkeeper.application.errors import DuplicateEvent
+from bookkeeper.application.ports import RecordedEvent, UnitOfWorkFactory
+from tests.integration.builders import proposed
+
+pytestmark = pytest.mark.postgres
+
+
+class Recorder:
+    name = "recorder"
+    types = frozenset({"ReceiptAttachmentProposed"})
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    async def handle(self, event: RecordedEvent) -> None:
+        self.seen.append(event.position)
+
+
+async def append(factory: UnitOfWorkFactory, stream: uuid.UUID | None = None) -> uuid.UUID:
+    stream = stream or uuid.uuid4()
+    async with factory() as uow:
+        await uow.events.append("acme", stream, 0, [proposed(stream)])
+        await uow.commit()
+    return stream
+
+
+async def test_holes_left_for_good_are_passed_at_once_and_open_ones_waited_for(
+    postgres_database: SqlDatabase,
+) -> None:
+    factory = postgres_database.uow_factory()
+    dispatcher = Dispatcher()
+    recorder = Recorder()
+    dispatcher.subscribe(recorder, in_order=True)
+    # A gap timeout far beyond the test: only the horizon can settle a hole here.
+    subscriptions = Subscriptions(factory, dispatcher, gap_timeout=3600)
+
+    first = await append(factory)
+    with pytest.raises(DuplicateEvent):
+        await append(factory, first)  # ON CONFLICT DO NOTHING: a position taken, no row
+    async with factory() as uow:  # rolled back: another position taken for nothing
+        stream = uuid.uuid4()
+        await uow.events.append("acme", stream, 0, [proposed(stream)])
+    await append(factory)
+    for _ in range(100):  # another database's writer on a shared server may hold xmin
+        await subscriptions.catch_up_one(recorder)
+        if len(recorder.seen) == 2:
+            break
+        await asyncio.sleep(0.1)
+    async with factory() as uow:
+        positions = [e.position for e in await uow.events.read_all()]
+    assert recorder.seen == positions and len(positions) == 2
+    assert positions[1] - positions[0] == 3  # two holes, both passed without waiting
+
+    slow_stream = uuid.uuid4()
+    async with factory() as slow:
+        await slow.events.append("acme", slow_stream, 0, [proposed(slow_stream)])
+        await append(factory)  # committed after a lower position still open
+        await subscriptions.catch_up_one(recorder)
+        assert len(recorder.seen) == 2  # waits for the open one
+        assert subscriptions.waiting_for_hole(recorder.name)
+        await slow.commit()
+    await subscriptions.catch_up_one(recorder)
+    async with factory() as uow:
+        positions = [e.position for e in await uow.events.read_all()]
+    assert recorder.seen == positions and len(positions) == 4
