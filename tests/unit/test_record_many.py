@@ -1,0 +1,111 @@
+"""LedgerService.record_many (the bus's batch append): per entry exactly what `record`
+would answer — booked, replayed (twice in the batch, or booked before), refused by RBAC,
+ABAC or balance, IdempotencyConflict for the same id with other amounts — with one commit
+for the batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.commands import RecordJournalEntry
+from bookkeeper.application.errors import Forbidden, IdempotencyConflict
+from bookkeeper.application.ledger import LedgerService, PostedEntry
+from bookkeeper.application.ports import Principal
+from bookkeeper.domain.approval import ApprovalLimitExceeded
+from bookkeeper.domain.errors import DomainError
+from tests.unit.conftest import FixedClock, credit, debit
+
+BUS = Principal(
+    subject="system:bus",
+    tenant_id="acme",
+    roles=frozenset({"system"}),
+    attributes={"approval_limit": "5000"},
+)
+NOBODY = Principal(subject="eve", tenant_id="acme", roles=frozenset({"viewer"}), attributes={})
+
+
+def entry(key: int, amount: str) -> RecordJournalEntry:
+    return RecordJournalEntry(
+        date=dt.date(2026, 3, 1),
+        description=f"Faktura {key}",
+        lines=(debit("1500", amount), credit("3000", amount)),
+        source="invoicing",
+        entry_id=uuid.uuid5(uuid.NAMESPACE_URL, f"bench:{key}"),
+    )
+
+
+def service(factory: MemoryUnitOfWorkFactory) -> LedgerService:
+    return LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
+
+
+async def test_each_entry_gets_what_record_would_answer() -> None:
+    factory = MemoryUnitOfWorkFactory()
+    ledger = service(factory)
+    before = await ledger.record(BUS, entry(0, "100.00"))
+    unbalanced = RecordJournalEntry(
+        date=dt.date(2026, 3, 1),
+        description="skjev",
+        lines=(debit("1500", "100.00"), credit("3000", "90.00")),
+        source="invoicing",
+        entry_id=uuid.uuid4(),
+    )
+    results = await ledger.record_many(
+        [
+            (BUS, entry(1, "200.00")),  # new
+            (BUS, entry(1, "200.00")),  # the same again in the batch
+            (BUS, entry(0, "100.00")),  # booked before
+            (BUS, entry(0, "999.00")),  # same id, other amount
+            (BUS, entry(2, "9000.00")),  # above the bus's approval limit
+            (NOBODY, entry(3, "10.00")),  # no bus:ingest
+            (BUS, unbalanced),
+        ]
+    )
+    first, again, old, conflict, limit, forbidden, skew = results
+    assert isinstance(first, PostedEntry) and not first.replayed
+    assert isinstance(again, PostedEntry) and again.replayed
+    assert again.entry_id == first.entry_id and again.position == first.position
+    assert isinstance(old, PostedEntry) and old.replayed and old.position == before.position
+    assert isinstance(conflict, IdempotencyConflict)
+    assert isinstance(limit, ApprovalLimitExceeded)
+    assert isinstance(forbidden, Forbidden)
+    assert isinstance(skew, DomainError)
+    async with factory() as uow:
+        booked = [e for e in await uow.events.read_all() if e.type == "JournalEntryPosted"]
+    assert sorted(e.stream_id for e in booked) == sorted([before.entry_id, first.entry_id])
+    async with factory() as uow:
+        event = await uow.events.get("acme", first.entry_id)
+    assert event is not None and event.metadata["rule"] == "approval-limit:5000.00"
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.sampled_from(["10.00", "20.00"])), max_size=20))
+async def test_a_batch_books_what_one_by_one_would(items: list[tuple[int, str]]) -> None:
+    """Whatever the mix of repeats and conflicts: the same entries in the log and the same
+    outcome kinds as recording them one after another."""
+    batch_factory, single_factory = MemoryUnitOfWorkFactory(), MemoryUnitOfWorkFactory()
+    batch = await service(batch_factory).record_many([(BUS, entry(k, a)) for k, a in items])
+    single: list[object] = []
+    for k, a in items:
+        try:
+            single.append(await service(single_factory).record(BUS, entry(k, a)))
+        except Exception as error:
+            single.append(error)
+
+    def kind(result: object) -> str:
+        if isinstance(result, PostedEntry):
+            return "replayed" if result.replayed else "booked"
+        return type(result).__name__
+
+    assert [kind(r) for r in batch] == [kind(r) for r in single]
+    logs = []
+    for factory in (batch_factory, single_factory):
+        async with factory() as uow:
+            logs.append(sorted(str(e.stream_id) for e in await uow.events.read_all()))
+    assert logs[0] == logs[1]
