@@ -41,6 +41,7 @@ from bookkeeper.adapters.nats.publisher import publisher_of
 from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
 from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
+from bookkeeper.application.accounts_master import AccountsMaster
 from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.checks import Checks
 from bookkeeper.application.conversation import ConversationService, ConversationStore
@@ -401,6 +402,8 @@ class Container(containers.DeclarativeContainer):
     #: The bus: BOOKKEEPER_NATS_* (None: the in-process route only) and the intake every
     #: bus adapter books through, as the bus's service principal.
     nats_settings = providers.Singleton(load_nats_settings)
+    #: The Accounts Master's AccountCreated / AccountUpdated, kept as tenant data (issue 10).
+    accounts_master = providers.Singleton(AccountsMaster, uow_factory=uow_factory, clock=clock)
     bus_intake = providers.Singleton(
         BusIntake,
         ingest=ingest,
@@ -410,6 +413,7 @@ class Container(containers.DeclarativeContainer):
             bus_principal, providers.Callable(load_bus_approval_limit)
         ),
         authorizer=authorizer,
+        accounts=accounts_master,
     )
     #: The bus-publisher Subscriber (the ledger to NATS), None without NATS.
     bus_publisher = providers.Singleton(publisher_of, nats_settings)

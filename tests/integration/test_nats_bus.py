@@ -80,6 +80,9 @@ async def bus(nats_url: str) -> AsyncIterator[NatsSettings]:
         dead_letter_subject=f"test.{tag}.dlq",
         out_stream=f"TEST_OUT_{tag}",
         out_prefix=f"test.{tag}.ledger",
+        accounts_stream=f"TEST_ACC_{tag}",
+        accounts_prefix=f"test.{tag}.accounts",
+        accounts_durable=f"accounts-{tag}",
         max_deliver=6,
         ack_wait=5.0,
         backoff_base=0.05,
@@ -89,7 +92,12 @@ async def bus(nats_url: str) -> AsyncIterator[NatsSettings]:
     yield settings
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
-    for stream in (settings.stream, settings.dead_letter_stream, settings.out_stream):
+    for stream in (
+        settings.stream,
+        settings.dead_letter_stream,
+        settings.out_stream,
+        settings.accounts_stream,
+    ):
         with contextlib.suppress(NotFoundError):
             await js.delete_stream(stream)
     await nc.close()
@@ -391,3 +399,49 @@ async def test_messages_wait_out_a_database_outage_longer_than_their_redeliverie
         assert info.state.messages == 0
     finally:
         await consumer.close()
+
+
+async def test_the_accounts_master_names_the_served_reports(
+    bus: NatsSettings, tmp_path: Path
+) -> None:
+    """AccountCreated / AccountUpdated on the Accounts Master's subject: kept as tenant
+    data, its names in the trial balance and the general ledger, and the unknown-accounts
+    report checks against it."""
+    container = memory_container(tmp_path, clock=FixedClock())
+    container.nats_settings.override(providers.Object(bus))
+    async with running_api(tmp_path, container=container) as api:
+        nc = await nats.connect(bus.url)
+        js = nc.jetstream()
+        for kind, code, name in (
+            ("AccountCreated", "1500", "Kundefordringer"),
+            ("AccountCreated", "3000", "Salg"),
+            ("AccountUpdated", "1500", "Kundefordringer innland"),
+        ):
+            body = {
+                "type": kind,
+                "source": "accounts-master",
+                "tenant": TENANT,
+                "data": {"code": code, "name": name},
+            }
+            await js.publish(f"{bus.accounts_prefix}.{kind}", json.dumps(body).encode())
+        await nc.close()
+        await publish(bus, [invoice("F-names")])
+        reader = api.headers("vera", "accountant")
+        rows: dict[str, Any] = {}
+        for _ in range(100):
+            trial = await api.client.get(f"{API}/reports/trial-balance", headers=reader)
+            rows = {a["account"]: a.get("name") for a in trial.json().get("accounts", [])}
+            if rows.get("1500") == "Kundefordringer innland" and "2700" in rows:
+                break
+            await asyncio.sleep(0.1)
+        assert rows["1500"] == "Kundefordringer innland"
+        assert rows["3000"] == "Salg"
+        ledger = await api.client.get(
+            f"{API}/reports/general-ledger", params={"account": "3000"}, headers=reader
+        )
+        assert ledger.status_code == 200, ledger.text
+        assert ledger.json()["accountName"] == "Salg"
+        unknown = await api.client.get(f"{API}/reports/unknown-accounts", headers=reader)
+        assert unknown.status_code == 200, unknown.text
+        assert unknown.json()["backend"] == "accounts-master"
+        assert unknown.json()["accounts"] == ["2700"]

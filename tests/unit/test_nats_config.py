@@ -59,6 +59,11 @@ def test_names_are_configurable() -> None:
         ("NATS_DEAD_LETTER_SUBJECT", "bookkeeper.in.dead"),
         ("NATS_OUT_SUBJECT_PREFIX", "bookkeeper.in"),
         ("NATS_OUT_SUBJECT_PREFIX", "bookkeeper"),
+        ("NATS_ACCOUNTS_SUBJECT_PREFIX", "bookkeeper.in.accounts"),
+        ("NATS_ACCOUNTS_SUBJECT_PREFIX", "bookkeeper.ledger"),
+        ("NATS_ACCOUNTS_SUBJECT_PREFIX", "bookkeeper"),
+        ("NATS_ACCOUNTS_STREAM", "BOOKKEEPER_IN"),
+        ("NATS_ACCOUNTS_DURABLE", "bad durable"),
     ],
 )
 def test_a_bad_value_is_refused_with_its_name(name: str, value: str) -> None:
@@ -69,3 +74,25 @@ def test_a_bad_value_is_refused_with_its_name(name: str, value: str) -> None:
 def test_the_bus_approval_limit() -> None:
     assert load_bus_approval_limit({}) is None
     assert load_bus_approval_limit({"BOOKKEEPER_BUS_APPROVAL_LIMIT": "5000"}) == "5000"
+
+
+def test_the_accounts_master_has_its_own_stream_subjects_and_durable() -> None:
+    settings = load_nats_settings(
+        URL
+        | {
+            "BOOKKEEPER_NATS_ACCOUNTS_STREAM": "MASTER",
+            "BOOKKEEPER_NATS_ACCOUNTS_SUBJECT_PREFIX": "erp.accounts",
+            "BOOKKEEPER_NATS_ACCOUNTS_DURABLE": "accounts-eu",
+        }
+    )
+    assert settings is not None
+    accounts = settings.accounts()
+    assert (accounts.stream, accounts.filter_subject, accounts.durable) == (
+        "MASTER",
+        "erp.accounts.>",
+        "accounts-eu",
+    )
+    assert accounts.dead_letter_stream == settings.dead_letter_stream
+    defaults = load_nats_settings(URL)
+    assert defaults is not None
+    assert defaults.accounts().filter_subject == "bookkeeper.accounts.>"

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from bookkeeper.application.accounts_master import AccountsMaster, is_account_message
 from bookkeeper.application.authorization import BUS_INGEST
 from bookkeeper.application.errors import (
     ConcurrencyConflict,
@@ -104,7 +105,10 @@ class BusIntake:
         clock: Clock,
         principal_for: PrincipalFor,
         authorizer: Authorizer,
+        accounts: AccountsMaster | None = None,
     ) -> None:
+        #: The Accounts Master's messages (AccountCreated / AccountUpdated) go here.
+        self._accounts = accounts
         self._ingest = ingest
         self._authorizer = authorizer
         self._uow = uow_factory
@@ -115,8 +119,23 @@ class BusIntake:
     def ingest(self) -> Ingest:
         return self._ingest
 
+    async def _receive_account(self, accounts: AccountsMaster, raw: bytes) -> Delivery:
+        """Record an Accounts Master message (kept as tenant data, not booked)."""
+        try:
+            new = await accounts.record(raw)
+        except Rejected as error:
+            return Delivery(Outcome.DEAD, reason=str(error)[:MAX_REASON], code=error.code)
+        except StorageUnavailable as error:
+            return Delivery(Outcome.RETRY, reason=str(error), code=error.code)
+        except Exception as error:
+            log.exception("recording an Accounts Master message failed")
+            return Delivery(Outcome.RETRY, reason=f"{type(error).__name__}: {error}")
+        return Delivery(Outcome.BOOKED if new else Outcome.DUPLICATE)
+
     async def receive(self, raw: bytes) -> Delivery:
         """Book the message; never raises — the outcome says what to do with it."""
+        if self._accounts is not None and is_account_message(raw):
+            return await self._receive_account(self._accounts, raw)
         try:
             posted = await self._ingest.book(raw, self._principal_for)
         except Rejected as error:
@@ -134,6 +153,8 @@ class BusIntake:
         """`receive` of a whole batch with one commit (Ingest.book_many); never raises.
         The database down: every message RETRY (storage_down). Anything unexpected about
         the batch as a whole: each message is received on its own instead."""
+        if self._accounts is not None and any(is_account_message(raw) for raw in raws):
+            return [await self.receive(raw) for raw in raws]
         try:
             results = await self._ingest.book_many(raws, self._principal_for)
         except StorageUnavailable as error:

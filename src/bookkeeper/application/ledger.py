@@ -26,6 +26,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
 
+from bookkeeper.application import account_names as accounts_master
 from bookkeeper.application.commands import RecordJournalEntry
 from bookkeeper.application.errors import (
     ApplicationError,
@@ -305,6 +306,10 @@ class VatReport(msgspec.Struct, frozen=True, kw_only=True):
     output_vat: Decimal
     #: Output minus input VAT: what the term's return pays (negative: a refund).
     payable: Decimal
+
+
+#: The unknown-accounts report's backend when the Accounts Master's chart was used.
+ACCOUNTS_MASTER: Final = "accounts-master"
 
 
 class UnknownAccountsReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -745,9 +750,18 @@ class LedgerService:
     async def unknown_accounts(self, principal: Principal) -> UnknownAccountsReport:
         """Account codes the ledger uses that the tenant's chart (from the books) lacks."""
         self._authorizer.check(principal, "reports:read")
-        books = await self._books_of(principal.tenant_id)
         # Read before the unit of work: no transaction stays open across a remote call. A
         # failure of the books (ExternalError) is the caller's to see, as for any lookup.
+        async with self._uow() as uow:
+            master = await accounts_master.names(uow, principal.tenant_id)
+            if master:  # the Accounts Master's chart where the tenant has one (issue 10)
+                used = await uow.ledger.accounts_used(principal.tenant_id)
+                return UnknownAccountsReport(
+                    backend=ACCOUNTS_MASTER,
+                    chart_size=len(master),
+                    accounts=unknown_accounts(used, master),
+                )
+        books = await self._books_of(principal.tenant_id)
         chart = await books.accounts()
         async with self._uow() as uow:
             used = await uow.ledger.accounts_used(principal.tenant_id)
@@ -772,17 +786,20 @@ class LedgerService:
         never refused because the books are down (its names are then empty)."""
         self._authorizer.check(principal, "reports:read")
         tenant = principal.tenant_id
+        async with self._uow() as uow:
+            master = await accounts_master.names(uow, tenant)
         cached = self._names.get(tenant)
         if cached is not None and time.monotonic() - cached[0] < NAMES_TTL:
-            return AccountNames(cached[1])
+            return AccountNames(cached[1] | master)
         try:
             chart = await (await self._books_of(tenant)).accounts()
         except (ApplicationError, OSError) as error:
             _log.warning("account names unavailable for %s: %s", tenant, error)
-            return AccountNames({})
+            return AccountNames(master)
         names = {account.code: account.name for account in chart if account.name}
         self._names[tenant] = (time.monotonic(), names)
-        return AccountNames(names)
+        # The Accounts Master's names over the chart's (it owns the chart, decision 12).
+        return AccountNames(names | master)
 
     async def income_statement(
         self, principal: Principal, start: dt.date | None, end: dt.date | None

@@ -378,6 +378,18 @@ class MorningSummaryPostedData(Payload, frozen=True, kw_only=True):
     channels: tuple[str, ...]
 
 
+class AccountMasterData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """An account of the tenant's chart as the Accounts Master service announced it
+    (AccountCreated / AccountUpdated, issue 10; decisions 12-14): tenant data, the
+    latest by position naming the code."""
+
+    code: str
+    name: str
+    #: The service it came from and its message id (or the body's SHA-256).
+    source: str
+    message_id: str
+
+
 # --- the catalogue ----------------------------------------------------------------------
 
 
@@ -486,6 +498,8 @@ def _build_catalogue() -> dict[str, EventType]:
         "JournalEntryPosted", JournalEntryPostedData, Step.POSTED, None
     )
     catalogue["AlertRaised"] = EventType("AlertRaised", AlertRaisedData, Step.ALERT, None)
+    for name in ("AccountCreated", "AccountUpdated"):  # the Accounts Master (issue 10)
+        catalogue[name] = EventType(name, AccountMasterData, Step.POSTED, None)
     return catalogue
 
 

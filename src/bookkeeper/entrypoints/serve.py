@@ -251,6 +251,14 @@ async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | Non
     consumer = NatsConsumer(intake, settings)
     await consumer.start()
     log.info("bus: NATS JetStream at %s, durable consumer %s", settings.url, settings.durable)
+    # The Accounts Master's AccountCreated / AccountUpdated: their own stream and durable.
+    consumer.accounts = NatsConsumer(intake, settings.accounts())
+    await consumer.accounts.start()
+    log.info(
+        "bus: Accounts Master from %s.> (durable %s)",
+        settings.accounts_prefix,
+        settings.accounts_durable,
+    )
     return intake, consumer
 
 

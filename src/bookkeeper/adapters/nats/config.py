@@ -14,12 +14,18 @@
     BOOKKEEPER_NATS_OUT_STREAM          the published ledger's stream (default BOOKKEEPER_OUT)
     BOOKKEEPER_NATS_OUT_SUBJECT_PREFIX  its subjects: <prefix>.<tenant>.<type>
                                         (default bookkeeper.ledger)
+    BOOKKEEPER_NATS_ACCOUNTS_STREAM     the Accounts Master's stream (default
+                                        BOOKKEEPER_ACCOUNTS)
+    BOOKKEEPER_NATS_ACCOUNTS_SUBJECT_PREFIX  its subjects, <prefix>.> (AccountCreated /
+                                        AccountUpdated; default bookkeeper.accounts)
+    BOOKKEEPER_NATS_ACCOUNTS_DURABLE    its durable consumer (default bookkeeper-accounts)
 
 Missing streams and the consumer are created on start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -53,6 +59,20 @@ class NatsSettings:
     #: Where the ledger is published (the bus-publisher): <out_prefix>.<tenant>.<type>.
     out_stream: str = "BOOKKEEPER_OUT"
     out_prefix: str = "bookkeeper.ledger"
+    #: Where the Accounts Master's AccountCreated / AccountUpdated come from.
+    accounts_stream: str = "BOOKKEEPER_ACCOUNTS"
+    accounts_prefix: str = "bookkeeper.accounts"
+    accounts_durable: str = "bookkeeper-accounts"
+
+    def accounts(self) -> NatsSettings:
+        """The settings of the Accounts Master's consumer: its own stream, subjects and
+        durable; the same dead letters, deliveries and back-off."""
+        return dataclasses.replace(
+            self,
+            stream=self.accounts_stream,
+            subject_prefix=self.accounts_prefix,
+            durable=self.accounts_durable,
+        )
 
     @property
     def filter_subject(self) -> str:
@@ -80,6 +100,9 @@ def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings
         ("NATS_DEAD_LETTER_SUBJECT", "dead_letter_subject", _SUBJECT),
         ("NATS_OUT_STREAM", "out_stream", _NAME),
         ("NATS_OUT_SUBJECT_PREFIX", "out_prefix", _SUBJECT),
+        ("NATS_ACCOUNTS_STREAM", "accounts_stream", _NAME),
+        ("NATS_ACCOUNTS_SUBJECT_PREFIX", "accounts_prefix", _SUBJECT),
+        ("NATS_ACCOUNTS_DURABLE", "accounts_durable", _NAME),
     ):
         value = get(name)
         if value is not None:
@@ -97,6 +120,15 @@ def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings
     prefixes = (settings.subject_prefix + ".", settings.out_prefix + ".")
     if prefixes[0].startswith(prefixes[1]) or prefixes[1].startswith(prefixes[0]):
         raise SettingsError(f"{PREFIX}NATS_OUT_SUBJECT_PREFIX must not overlap the inbound one")
+    accounts = settings.accounts_prefix + "."
+    if any(accounts.startswith(p) or p.startswith(accounts) for p in prefixes) or (
+        settings.dead_letter_subject.startswith(accounts)
+    ):
+        raise SettingsError(
+            f"{PREFIX}NATS_ACCOUNTS_SUBJECT_PREFIX must not overlap the other subjects"
+        )
+    if len({settings.stream, settings.out_stream, settings.accounts_stream}) < 3:
+        raise SettingsError(f"{PREFIX}NATS_ACCOUNTS_STREAM must be a stream of its own")
     return settings
 
 

@@ -66,6 +66,8 @@ class NatsConsumer:
         self._stopping = asyncio.Event()
         #: The rest of the batch in hand (kept alive while the database is down).
         self._held: list[Msg] = []
+        #: A second consumer that runs and stops with this one (the Accounts Master's).
+        self.accounts: NatsConsumer | None = None
 
     @property
     def settings(self) -> NatsSettings:
@@ -110,6 +112,9 @@ class NatsConsumer:
 
     async def close(self) -> None:
         """Stop pulling (the message in hand is finished) and disconnect."""
+        if self.accounts is not None:
+            await self.accounts.close()
+            self.accounts = None
         self._stopping.set()
         if self._task is not None:
             self._task.cancel()
