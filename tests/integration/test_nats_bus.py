@@ -445,3 +445,37 @@ async def test_the_accounts_master_names_the_served_reports(
         assert unknown.status_code == 200, unknown.text
         assert unknown.json()["backend"] == "accounts-master"
         assert unknown.json()["accounts"] == ["2700"]
+
+
+async def test_the_bus_posts_only_within_its_own_approval_limit(bus: NatsSettings) -> None:
+    """ABAC on entries from the bus (decision 4): the service principal is bounded by
+    BOOKKEEPER_BUS_APPROVAL_LIMIT; an invoice above it is dead-lettered as not bookable,
+    with its reason, and the consumer goes on."""
+    factory = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    ledger = LedgerService(factory, clock, UuidV7Ids(), RoleAuthorizer())
+    intake = BusIntake(
+        Ingest(Translators(discover()), ledger),
+        factory,
+        clock,
+        bus_principal("2000"),
+        RoleAuthorizer(),
+    )
+    consumer = NatsConsumer(intake, bus)
+    await consumer.connect()
+    try:
+        await publish(bus, [invoice("F-big", net="8000.00", vat="2000.00"), invoice("F-small")])
+        await drain(consumer, until=lambda: _pending_is(consumer, 0))
+        booked = await entries(factory)
+        assert [e.stream_id for e in booked] == [
+            external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-small")
+        ]
+        assert booked[0].metadata["rule"] == "approval-limit:2000.00"
+        nc = await nats.connect(bus.url)
+        kept = await nc.jetstream().get_last_msg(bus.dead_letter_stream, bus.dead_letter_subject)
+        await nc.close()
+        assert json.loads(kept.data)["data"]["invoice_id"] == "F-big"
+        assert kept.headers is not None and kept.headers[CODE_HEADER] == "not-bookable"
+        assert "limit" in kept.headers[REASON_HEADER]
+    finally:
+        await consumer.close()
