@@ -42,6 +42,7 @@ from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.events import (
     CATALOGUE,
     AccountBalance,
+    AccountMasterData,
     AlertRaisedData,
     ApprovedData,
     BalanceQueriedData,
@@ -318,6 +319,9 @@ SAMPLES: dict[type[Payload], Payload] = {
     ),
     AlertRaisedData: AlertRaisedData(
         severity="error", code="execution-failed", message="gave up", proposal_id="p"
+    ),
+    AccountMasterData: AccountMasterData(
+        code="2400:20001", name="Leverandørgjeld Elkjøp", source="accounts-master", message_id="m"
     ),
 }
 
