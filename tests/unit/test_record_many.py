@@ -104,8 +104,10 @@ async def test_a_batch_books_what_one_by_one_would(items: list[tuple[int, str]])
         return type(result).__name__
 
     assert [kind(r) for r in batch] == [kind(r) for r in single]
-    logs = []
+    logs, balances = [], []
     for factory in (batch_factory, single_factory):
         async with factory() as uow:
             logs.append(sorted(str(e.stream_id) for e in await uow.events.read_all()))
+            balances.append(await uow.ledger.trial_balance("acme", None, None))
     assert logs[0] == logs[1]
+    assert balances[0] == balances[1]  # the batch's ledger lines folded in one go

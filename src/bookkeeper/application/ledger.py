@@ -540,6 +540,7 @@ class LedgerService:
         # One order of inserts for every batch: two replicas' batches holding the same
         # ids wait for each other on PostgreSQL, but never deadlock.
         prepared.sort(key=lambda item: item[3])
+        folded: list[RecordedEvent] = []
         if prepared:
             now = self._clock.now()
             async with self._uow() as uow:
@@ -558,11 +559,13 @@ class LedgerService:
                             parent_id=None,
                             now=now,
                             metadata=metadata,
+                            fold=False,
                         )
                     except (DuplicateEvent, ConcurrencyConflict):
                         # Nothing was inserted; the unit goes on (see the event store).
                         duplicates.append((index, principal, entry_id, fingerprint))
                         continue
+                    folded.append(recorded)
                     results[index] = PostedEntry(
                         entry_id=entry_id,
                         position=recorded.position,
@@ -570,6 +573,8 @@ class LedgerService:
                         actor=recorded.actor,
                         entry=entry,
                     )
+                # The batch's ledger lines in one go (one statement on SQL).
+                await fold_journal_entries(uow, folded)
                 await uow.commit()
         for index, principal, entry_id, fingerprint in duplicates:
             try:
