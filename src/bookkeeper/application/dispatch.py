@@ -318,6 +318,7 @@ class LogFollower:
             self._task = None
 
     async def _run(self) -> None:
+        wait = self._hole_poll
         while True:
             self._woken.clear()
             try:
@@ -326,8 +327,13 @@ class LogFollower:
                 raise
             except Exception:
                 log.exception("following the log for %s failed", self._subscriber.name)
-            behind = self._subscriptions.waiting_for_hole(self._subscriber.name)
+            if self._subscriptions.waiting_for_hole(self._subscriber.name):
+                # Behind a hole: look again soon, then less and less often (each look
+                # reads a page of the log); a commit (perhaps the one filling it) wakes
+                # it, but not more often than every hole_poll seconds.
+                await asyncio.sleep(self._hole_poll)
+                timeout, wait = wait, min(wait * 2, self._interval)
+            else:
+                timeout, wait = self._interval, self._hole_poll
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._woken.wait(), self._hole_poll if behind else self._interval
-                )
+                await asyncio.wait_for(self._woken.wait(), timeout)
