@@ -145,6 +145,7 @@ def _execution_policy(settings: Settings) -> ExecutionPolicy:
         # its last third, and it is renewed three times in the rest.
         lease=dt.timedelta(seconds=settings.executor_lease_seconds),
         lease_margin=dt.timedelta(seconds=settings.executor_lease_seconds) / 3,
+        base_delay=dt.timedelta(seconds=settings.executor_retry_seconds),
     )
 
 

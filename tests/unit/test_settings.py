@@ -58,6 +58,7 @@ def test_every_variable_overrides() -> None:
             "BOOKKEEPER_DB_MAX_OVERFLOW": "0",
             "BOOKKEEPER_EXECUTOR_TENANTS": "16",
             "BOOKKEEPER_EXECUTOR_LEASE_SECONDS": "12",
+            "BOOKKEEPER_EXECUTOR_RETRY_SECONDS": "2",
         }
     )
     assert settings.database_url == "postgresql://bookkeeper:pw@db/bookkeeper"
@@ -69,6 +70,7 @@ def test_every_variable_overrides() -> None:
     assert (settings.db_pool_size, settings.db_max_overflow) == (32, 0)
     assert settings.executor_tenant_concurrency == 16
     assert settings.executor_lease_seconds == 12
+    assert settings.executor_retry_seconds == 2
 
 
 def test_empty_variables_count_as_unset() -> None:
@@ -97,6 +99,7 @@ def test_a_relative_data_dir_is_made_absolute_once(
         ("BOOKKEEPER_EXECUTOR_TENANTS", "0"),
         ("BOOKKEEPER_EXECUTOR_LEASE_SECONDS", "2"),
         ("BOOKKEEPER_EXECUTOR_LEASE_SECONDS", "soon"),
+        ("BOOKKEEPER_EXECUTOR_RETRY_SECONDS", "0"),
         ("BOOKKEEPER_LOG_LEVEL", "LOUD"),
         ("BOOKKEEPER_DATABASE_URL", "mysql://root@db/x"),
         ("BOOKKEEPER_DATABASE_URL", "bookkeeper.db"),
