@@ -18,6 +18,7 @@ disposes it on `shutdown_resources()`. Tests replace providers with
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import os
 import socket
@@ -141,6 +142,11 @@ def _execution_policy(settings: Settings) -> ExecutionPolicy:
         max_attempts=settings.executor_max_attempts,
         tenant_concurrency=settings.executor_tenant_concurrency,
         payment_account=settings.payment_account,
+        # A short lease renewed by a heartbeat (ADR 0026): no remote call is started in
+        # its last third, and it is renewed three times in the rest.
+        lease=dt.timedelta(seconds=settings.executor_lease_seconds),
+        lease_margin=dt.timedelta(seconds=settings.executor_lease_seconds) / 3,
+        base_delay=dt.timedelta(seconds=settings.executor_retry_seconds),
     )
 
 

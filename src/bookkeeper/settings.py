@@ -34,6 +34,8 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_EXECUTOR_INTERVAL      | 5 (seconds between polls for due work)           |
 | BOOKKEEPER_EXECUTOR_MAX_ATTEMPTS  | 6                                                |
 | BOOKKEEPER_EXECUTOR_TENANTS       | 8 (tenants executed at once; each one at a time) |
+| BOOKKEEPER_EXECUTOR_LEASE_SECONDS | 30 (an attempt's lease, renewed while it runs; 3..3600) |
+| BOOKKEEPER_EXECUTOR_RETRY_SECONDS | 30 (first back-off after a failed attempt, doubling to 1 h) |
 | BOOKKEEPER_PAYMENT_ACCOUNT        | unset: the books' first active bank account      |
 | BOOKKEEPER_RATE_LIMIT             | 600/minute per tenant+principal (`off`; `a;b` for several) |
 | BOOKKEEPER_RATE_LIMIT_WRITES      | 120/minute more for POST/PUT/PATCH/DELETE (`off`) |
@@ -135,6 +137,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Faults and shutdown (ADR 0021).
     db_pool_recycle_seconds: int = 300
     shutdown_grace_seconds: int = 10
+    #: How long a claimed attempt is held without a heartbeat (ADR 0026).
+    executor_lease_seconds: int = 30
+    #: The first back-off after a failed attempt (doubling up to an hour).
+    executor_retry_seconds: int = 30
     #: The morning check (application/morning.py): on/off, when (Norway), for whom. Off
     #: in `for_data_dir` settings (tests, tools) unless asked for, so that they do not
     #: find a morning run in their log.
@@ -273,6 +279,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         shutdown_grace_seconds=_integer(
             "SHUTDOWN_GRACE_SECONDS", get("SHUTDOWN_GRACE_SECONDS"), default=10, low=0, high=600
+        ),
+        executor_lease_seconds=_integer(
+            "EXECUTOR_LEASE_SECONDS", get("EXECUTOR_LEASE_SECONDS"), default=30, low=3, high=3600
+        ),
+        executor_retry_seconds=_integer(
+            "EXECUTOR_RETRY_SECONDS", get("EXECUTOR_RETRY_SECONDS"), default=30, low=1, high=3600
         ),
         **_morning(get),
     )

@@ -35,6 +35,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
+from tests.fakes.hostile import Misbehaviour
 from tests.fakes.server import serve
 
 Scope = MutableMapping[str, Any]
@@ -98,6 +99,8 @@ class FakeAnthropic:
     _queue: collections.deque[Callable[[dict[str, Any]], Answer]] = dataclasses.field(
         default_factory=collections.deque
     )
+    #: Broken answers on demand (tests/fakes/hostile.py).
+    misbehave: Misbehaviour = dataclasses.field(default_factory=Misbehaviour)
 
     # --- switches ---------------------------------------------------------------------------
 
@@ -346,5 +349,5 @@ async def running_fake_anthropic(
     fake: FakeAnthropic | None = None,
 ) -> AsyncIterator[tuple[FakeAnthropic, str]]:
     fake = fake or FakeAnthropic()
-    async with serve(fake.app) as base_url:
+    async with serve(fake.misbehave.wrap(fake.app)) as base_url:
         yield fake, base_url

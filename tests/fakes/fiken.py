@@ -48,6 +48,7 @@ from litestar import Litestar, Request, Response, Router, get, patch, post
 from litestar.datastructures import UploadFile
 
 from tests.fakes.contract import FIKEN_SPEC, errors
+from tests.fakes.hostile import Misbehaviour
 from tests.fakes.server import serve
 
 Scope = MutableMapping[str, Any]
@@ -217,8 +218,11 @@ class FakeFiken:
             Any, self._build_app()
         )
 
+        #: Broken answers on demand (tests/fakes/hostile.py).
+        self.misbehave = Misbehaviour()
+
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            await self._asgi(scope, receive, send)
+            await self.misbehave.serve(self._asgi, scope, receive, send)
 
         #: The ASGI application (a plain coroutine function, so servers detect ASGI 3).
         self.app = app

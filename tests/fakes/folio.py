@@ -45,6 +45,7 @@ from litestar import Litestar, Request, Response, Router, delete, get, post
 from litestar.params import FromPath
 
 from tests.fakes.contract import FOLIO_SPEC, errors
+from tests.fakes.hostile import Misbehaviour
 from tests.fakes.server import serve
 
 TOKEN = "folio-test-token-3f9c"
@@ -171,6 +172,8 @@ class FakeFolio:
     def __init__(self, token: str = TOKEN, *, seed: bool = True) -> None:
         self.token = token
         self._app: Litestar | None = None
+        #: Broken answers on demand (tests/fakes/hostile.py).
+        self.misbehave = Misbehaviour()
         self._released = asyncio.Event()
         self.reset(seed=seed)
 
@@ -692,7 +695,7 @@ async def running_fake_folio(
 ) -> AsyncIterator[tuple[FakeFolio, str]]:
     """A fake Folio on a loopback port: yields the fake and its base URL (ending in /v2)."""
     fake = FakeFolio(token, seed=seed)
-    async with serve(fake.app) as root:
+    async with serve(fake.misbehave.wrap(fake.app)) as root:
         try:
             yield fake, f"{root}/v2"
         finally:

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from tests.fakes.hostile import Misbehaviour
+
 AUDIENCE = "bookkeeper"
 TENANT = "acme"
 
@@ -76,6 +78,8 @@ class FakeIssuer:
         self.jwks_requests = 0
         self.discovery_requests = 0
         self.fail_jwks = False
+        #: Broken answers on demand (tests/fakes/hostile.py).
+        self.misbehave = Misbehaviour()
         self.extra_jwks: list[dict[str, Any]] = []
 
     @property
@@ -271,7 +275,7 @@ async def running_fake_issuer() -> AsyncIterator[FakeIssuer]:
     synchronously through a portal, blocking the test's loop while the app fetches keys.
     """
     fake = FakeIssuer()
-    with serving_in_thread(fake.app) as base_url:
+    with serving_in_thread(fake.misbehave.wrap(fake.app)) as base_url:
         fake.base_url = base_url
         yield fake
 

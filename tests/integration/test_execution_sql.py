@@ -4,6 +4,7 @@ executors with their own connection pools racing over the same approved proposal
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -147,3 +148,27 @@ async def test_two_executors_on_sqlite_execute_each_proposal_exactly_once(
     sqlite_url: str,
 ) -> None:
     await race(sqlite_url, 15)
+
+
+async def test_only_the_attempt_holding_the_lease_renews_it(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """The heartbeat's statement (ADR 0026) on SQLite and PostgreSQL: it moves the lease of
+    the attempt that holds it, nothing else, and a renewed lease keeps claim_due away."""
+    h = Harness(uow_factory=uow_factory)
+    pid = await h.approved(invoice(invoice_number="L"))
+    [claim] = await h.executor.claim(h.clock.now())
+    later = claim.lease_until + dt.timedelta(minutes=10)
+    async with uow_factory() as uow:
+        assert not await uow.proposals.renew_lease("acme", pid, claim.attempt + 1, later)
+        assert not await uow.proposals.renew_lease("globex", pid, claim.attempt, later)
+        assert await uow.proposals.renew_lease("acme", pid, claim.attempt, later)
+        await uow.commit()
+    assert (await h.view(pid)).lease_until == later
+    h.clock.advance(minutes=6)  # past the claim's lease, not the renewed one
+    async with uow_factory() as uow:
+        assert await uow.proposals.claim_due(h.clock.now(), 10) == []
+    await h.executor.execute(dataclasses.replace(claim, lease_until=later))  # as renewed
+    assert (await h.view(pid)).status is Status.EXECUTED
+    async with uow_factory() as uow:
+        assert not await uow.proposals.renew_lease("acme", pid, claim.attempt, later)

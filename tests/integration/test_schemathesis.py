@@ -171,6 +171,20 @@ def test_read_operations_take_any_query_and_path_parameters(case: Any) -> None:
     case.call_and_validate()
 
 
+#: Write operations whose bodies carry dates (ADR 0026): a journal entry's date and an
+#: approval's corrected dates, driven with as many examples as the read parameters, so
+#: that 0001-01-01 and 9999-12-31 reach them (both once ended in date arithmetic).
+BODY_DATED = ["postJournalEntry", "approveProposal"]
+
+
+@schema.include(operation_id=BODY_DATED).parametrize()
+@settings(SETTINGS, max_examples=PARAMETER_EXAMPLES)
+def test_write_operations_with_dates_in_their_bodies(case: Any) -> None:
+    """Bodies (and path parameters) of the dated writes: no 5xx, documented statuses and
+    content types."""
+    case.call_and_validate()
+
+
 def test_every_dated_operation_is_found_for_the_400_allowance() -> None:
     """The allowance above is computed from the document; it must find the date routes."""
     assert {"listBankTransactions", "getTrialBalance", "exportSaftFinancial"} <= set(DATED)

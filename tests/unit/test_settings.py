@@ -57,6 +57,8 @@ def test_every_variable_overrides() -> None:
             "BOOKKEEPER_DB_POOL_SIZE": "32",
             "BOOKKEEPER_DB_MAX_OVERFLOW": "0",
             "BOOKKEEPER_EXECUTOR_TENANTS": "16",
+            "BOOKKEEPER_EXECUTOR_LEASE_SECONDS": "12",
+            "BOOKKEEPER_EXECUTOR_RETRY_SECONDS": "2",
         }
     )
     assert settings.database_url == "postgresql://bookkeeper:pw@db/bookkeeper"
@@ -67,6 +69,8 @@ def test_every_variable_overrides() -> None:
     assert settings.log_level == "DEBUG"
     assert (settings.db_pool_size, settings.db_max_overflow) == (32, 0)
     assert settings.executor_tenant_concurrency == 16
+    assert settings.executor_lease_seconds == 12
+    assert settings.executor_retry_seconds == 2
 
 
 def test_empty_variables_count_as_unset() -> None:
@@ -93,6 +97,9 @@ def test_a_relative_data_dir_is_made_absolute_once(
         ("BOOKKEEPER_DB_POOL_SIZE", "2.5"),
         ("BOOKKEEPER_DB_MAX_OVERFLOW", "-1"),
         ("BOOKKEEPER_EXECUTOR_TENANTS", "0"),
+        ("BOOKKEEPER_EXECUTOR_LEASE_SECONDS", "2"),
+        ("BOOKKEEPER_EXECUTOR_LEASE_SECONDS", "soon"),
+        ("BOOKKEEPER_EXECUTOR_RETRY_SECONDS", "0"),
         ("BOOKKEEPER_LOG_LEVEL", "LOUD"),
         ("BOOKKEEPER_DATABASE_URL", "mysql://root@db/x"),
         ("BOOKKEEPER_DATABASE_URL", "bookkeeper.db"),

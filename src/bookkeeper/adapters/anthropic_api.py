@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 
 import anthropic
+
+from bookkeeper.adapters.answers import is_json
 
 log = logging.getLogger("bookkeeper.anthropic")
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
+#: The largest Messages answer read (ours ask for a few thousand tokens; ADR 0026).
+MAX_ANSWER_BYTES: Final = 2 * 1024 * 1024
 
 
 class AnthropicCallFailed(Exception):
@@ -41,8 +45,38 @@ def new_client(api_key: str, base_url: str | None, timeout: float) -> anthropic.
         base_url=base_url,
         max_retries=0,
         timeout=timeout,
-        default_headers={"x-api-key": api_key, "anthropic-version": "2023-06-01"},
+        default_headers={
+            "x-api-key": api_key,
+            "anthropic-version": "2023-06-01",
+            # Answers are bounded as they arrive (read_json): uncompressed.
+            "accept-encoding": "identity",
+        },
     )
+
+
+async def read_json(raw: Any, label: str, limit: int = MAX_ANSWER_BYTES) -> bytes:
+    """The body of a streamed Messages answer (`with_streaming_response`), read as
+    untrusted (ADR 0026): refused for good unless labelled JSON or when larger than
+    `limit` (read no further); an answer that breaks off is a retryable failure."""
+    content_type = raw.headers.get("content-type")
+    if not is_json(content_type):
+        shown = (content_type or "no content type")[:60]
+        raise AnthropicCallFailed(f"{label}: answered {shown!r}, not JSON", retryable=False)
+    body = bytearray()
+    try:
+        async for chunk in raw.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise AnthropicCallFailed(
+                    f"{label}: an answer larger than {limit} bytes", retryable=False
+                )
+    except AnthropicCallFailed:
+        raise
+    except Exception as exc:  # the SDK's HTTP library: the answer broke off
+        raise AnthropicCallFailed(
+            f"{label}: the answer broke off ({type(exc).__name__})", retryable=True
+        ) from None
+    return bytes(body)
 
 
 def status_failure(label: str, exc: anthropic.APIStatusError) -> AnthropicCallFailed:

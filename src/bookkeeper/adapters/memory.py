@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+import msgspec
+
 from bookkeeper.adapters.memory_ledger import LedgerState, MemoryLedger
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.application.ports import (
@@ -300,6 +302,23 @@ class MemoryProposals:
         for view in due:  # locked until this unit of work ends, skipped by the others
             self._db.claimed[view.id] = self._uow
         return due
+
+    async def renew_lease(
+        self, tenant_id: str, proposal_id: uuid.UUID, attempt: int, lease_until: dt.datetime
+    ) -> bool:
+        view = self._uow.staged_proposals.get(proposal_id) or self._db.proposals.get(proposal_id)
+        if (
+            view is None
+            or view.tenant_id != tenant_id
+            or view.status is not Status.APPROVED
+            or view.attempts != attempt
+            or view.lease_until is None
+        ):
+            return False
+        self._uow.staged_proposals[proposal_id] = msgspec.structs.replace(
+            view, lease_until=lease_until
+        )
+        return True
 
     async def clear(self) -> None:
         self._uow.clear_proposals = True

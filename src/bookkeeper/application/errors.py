@@ -21,6 +21,7 @@ them. HTTP maps them to problem details (entrypoints/http/problems.py).
         ├── StorageUnavailable           the database is unreachable or failed transiently
         ├── ExternalError                books, bank (retryable or not)
         │   ├── ExternalUnavailable ── ExternalRateLimited
+        │   ├── ExternalAnswerInvalid    a 2xx answer not fit to be read (ADR 0026)
         │   └── ExternalRejected ── ExternalAuthFailed, ExternalNotFound
         ├── ExtractionFailed             a document could not be read
         ├── ExecutionRefused, LeaseLost  (application/execution)
@@ -137,6 +138,22 @@ class ExternalRateLimited(ExternalUnavailable):
     ) -> None:
         super().__init__(message, system=system, status=status)
         self.retry_after = retry_after
+
+
+class ExternalAnswerInvalid(ExternalError):
+    """A 2xx answer that cannot be trusted as data (OWASP API10): not JSON, not the
+    documented shape, the wrong content type, or larger than any sound answer. Never used
+    as data. Not retryable for a read (asking again returns the same bytes: a person is
+    alerted); `retryable` for a write, whose effect is unknown: the next attempt looks it
+    up by reference (ADR 0009)."""
+
+    code = "external-answer-invalid"
+
+    def __init__(
+        self, message: str, *, system: str, status: int | None = None, retryable: bool = False
+    ) -> None:
+        super().__init__(message, system=system, status=status)
+        self.retryable = retryable
 
 
 class ExternalRejected(ExternalError):

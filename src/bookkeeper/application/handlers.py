@@ -66,6 +66,7 @@ from bookkeeper.domain.proposals import (
     apply_corrections,
     check_text_safe,
     counterparty,
+    validate,
 )
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, decide
 
@@ -158,6 +159,10 @@ class Handlers:
         )
         if type(command.data) is not etype.payload:
             raise InvalidProposal(f"data is not a {command.type} payload")
+        if isinstance(command.data, ReceiptAttachmentData):
+            # Before its date is used to read the bank (ADR 0026): 9999-12-31 ± days
+            # overflows; the proposal is validated in full again when it is made.
+            validate(command.data)
         if command.event_id is not None:
             event_id = command.event_id
         elif command.idempotency_key is not None:

@@ -62,6 +62,7 @@ from bookkeeper.domain.ledger import (
     VatTerm,
     check_balanced,
     check_description,
+    check_entry_date,
     natural_amount,
     saft_vat_code,
     unknown_accounts,
@@ -471,6 +472,7 @@ class LedgerService:
         manual = command.source == MANUAL
         self._authorizer.check(principal, "ledger:post" if manual else BUS_INGEST)
         check_description(command.description)
+        check_entry_date(command.date)
         check_balanced(command.lines)
 
     def _prepare(

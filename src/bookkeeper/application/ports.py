@@ -236,6 +236,16 @@ class ProposalProjection(Protocol):
         the same proposal; the claimer records ExecutionStarted with a lease before commit."""
         ...
 
+    async def renew_lease(
+        self, tenant_id: str, proposal_id: uuid.UUID, attempt: int, lease_until: dt.datetime
+    ) -> bool:
+        """Extend the lease of a running attempt (the executor's heartbeat, ADR 0026): True
+        when the proposal is still APPROVED under attempt `attempt` with a lease, so its
+        lease now runs until `lease_until`; False when another attempt (or an outcome) has
+        replaced it. Only the projection row changes: the event keeps the first lease, so
+        a replay gives a lease that has run out, which the next claim reconciles."""
+        ...
+
     async def clear(self) -> None:
         """Drop every row (before a replay)."""
         ...

@@ -132,6 +132,21 @@ def check_description(description: str) -> None:
         )
 
 
+#: The dates an entry may carry (ADR 0026): those every date query is held to, so that a
+#: period around any booked date can be computed and read back.
+EARLIEST_ENTRY_DATE: Final = dt.date(1900, 1, 1)
+LATEST_ENTRY_DATE: Final = dt.date(2200, 12, 31)
+
+
+def check_entry_date(date: dt.date) -> None:
+    """Raise InvalidJournalEntry for a date outside EARLIEST..LATEST_ENTRY_DATE."""
+    if not EARLIEST_ENTRY_DATE <= date <= LATEST_ENTRY_DATE:
+        raise InvalidJournalEntry(
+            f"date {date.isoformat()} must lie between {EARLIEST_ENTRY_DATE.isoformat()} "
+            f"and {LATEST_ENTRY_DATE.isoformat()}"
+        )
+
+
 def _cost_lines(
     account: str, gross: Decimal, rate: Decimal, description: str, vat_amount: Decimal | None
 ) -> list[JournalLine]:

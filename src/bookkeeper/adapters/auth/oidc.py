@@ -48,6 +48,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from bookkeeper.adapters.answers import is_json
 from bookkeeper.adapters.auth.claims import MAX_CLAIM_LENGTH, principal_from_claims
 from bookkeeper.adapters.auth.errors import InvalidToken
 from bookkeeper.adapters.auth.local_jwt import (
@@ -418,6 +419,8 @@ class OidcVerifier:
             async with client.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise JwksUnavailable(f"GET {url} answered {response.status_code}")
+                if not is_json(response.headers.get("content-type")):
+                    raise JwksUnavailable(f"GET {url} answered something other than JSON")
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk

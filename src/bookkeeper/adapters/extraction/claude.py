@@ -31,7 +31,12 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from bookkeeper.adapters.anthropic_api import AnthropicCallFailed, new_client, with_retries
+from bookkeeper.adapters.anthropic_api import (
+    AnthropicCallFailed,
+    new_client,
+    read_json,
+    with_retries,
+)
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import ExtractedLine, Extraction, ExtractionUsage
 from bookkeeper.domain.confidence import valid_org_number
@@ -253,15 +258,15 @@ class ClaudeExtractor:
         tools: Any = [TOOL]
 
         async def send() -> tuple[bytes, str | None]:
-            raw = await self._client.messages.with_raw_response.create(
+            async with self._client.messages.with_streaming_response.create(
                 model=self.model,
                 max_tokens=self._max_tokens,
                 system=SYSTEM_PROMPT,
                 messages=messages,
                 tools=tools,
                 tool_choice={"type": "tool", "name": TOOL_NAME},
-            )
-            return await raw.read(), raw.request_id
+            ) as raw:
+                return await read_json(raw, "claude"), raw.request_id
 
         try:
             return await with_retries(

@@ -29,9 +29,11 @@ import httpx
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
+from bookkeeper.adapters.answers import AnswerTooLarge, BoundedTransport, require_json, too_large
 from bookkeeper.adapters.fiken.ratelimit import Monotonic, RequestGate, Sleep, SlidingWindow
 from bookkeeper.adapters.metrics import metered
 from bookkeeper.application.errors import (
+    ExternalAnswerInvalid,
     ExternalAuthFailed,
     ExternalError,
     ExternalNotFound,
@@ -92,9 +94,14 @@ class FikenClient:
             raise ValueError("a Fiken API token is required")
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                # Answers are bounded as they arrive (BoundedTransport): uncompressed.
+                "Accept-Encoding": "identity",
+            },
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            transport=metered(SYSTEM, transport),
+            transport=BoundedTransport(metered(SYSTEM, transport)),
             follow_redirects=False,
         )
         self._token = token
@@ -196,6 +203,10 @@ class FikenClient:
                 files=files,
                 headers=headers,
             )
+        except AnswerTooLarge as error:
+            _log.warning("%s answered too much (request %s)", where, request_id)
+            write = method not in SAFE_METHODS
+            raise too_large(error, system=SYSTEM, where=where, write=write) from None
         except httpx.TimeoutException as error:
             _log.warning("%s timed out (request %s)", where, request_id)
             raise ExternalUnavailable(
@@ -285,11 +296,14 @@ def location_id(response: httpx.Response, path: str) -> str:
 
 
 def decode(decoder: msgspec.json.Decoder[T], response: httpx.Response, path: str) -> T:
+    """A JSON answer decoded strictly into its documented type; anything else (another
+    content type, not JSON, not the shape) is ExternalAnswerInvalid, never data."""
+    content = require_json(response, system=SYSTEM, where=f"{SYSTEM} {path}")
     try:
-        return decoder.decode(response.content)
+        return decoder.decode(content)
     except msgspec.DecodeError as error:  # ValidationError is a DecodeError
-        raise ExternalError(
-            f"{SYSTEM} {path}: unexpected answer ({error})", system=SYSTEM
+        raise ExternalAnswerInvalid(
+            f"{SYSTEM} {path}: unexpected answer ({str(error)[:200]})", system=SYSTEM
         ) from None
 
 

@@ -8,7 +8,7 @@
     401, 403                                ExternalAuthFailed
     404                                     ExternalNotFound
     400, 422, 501, other 4xx                ExternalRejected (body cut to 500 characters)
-    2xx with a body that breaks the spec    ExternalError (see wire.contract_broken)
+    2xx with a body that breaks the spec    ExternalAnswerInvalid (wire.contract_broken)
 
 Which failures are retried here, before the caller sees them:
 - 429 on any request, up to `rate_limit_attempts`, waiting what Retry-After says (or a
@@ -37,6 +37,7 @@ import httpx
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState
 
+from bookkeeper.adapters.answers import AnswerTooLarge, BoundedTransport, is_json, too_large
 from bookkeeper.adapters.folio.wire import SYSTEM, contract_broken
 from bookkeeper.adapters.metrics import metered
 from bookkeeper.application.errors import (
@@ -89,9 +90,14 @@ class FolioClient:
         self._max_retry_after = max_retry_after
         self._http = httpx.AsyncClient(
             base_url=base_url,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                # Answers are bounded as they arrive (BoundedTransport): uncompressed.
+                "Accept-Encoding": "identity",
+            },
             timeout=httpx.Timeout(timeout),
-            transport=metered(SYSTEM, transport),
+            transport=BoundedTransport(metered(SYSTEM, transport)),
             follow_redirects=False,
         )
 
@@ -133,7 +139,13 @@ class FolioClient:
         raise AssertionError("unreachable: tenacity either returns or reraises")
 
     def decode(self, response: httpx.Response, into: type[T], what: str) -> T:
-        """The body as `into`; a broken contract (not JSON, wrong shape) as ExternalError."""
+        """The body as `into`; a broken contract (not JSON, wrong shape, another content
+        type) as ExternalAnswerInvalid, never data."""
+        if not is_json(response.headers.get("content-type")):
+            shown = (response.headers.get("content-type") or "no content type")[:60]
+            raise contract_broken(
+                f"{what}: answered {shown!r}, not JSON", status=response.status_code
+            )
         try:
             return msgspec.json.decode(response.content, type=into)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -156,6 +168,9 @@ class FolioClient:
             response = await self._http.request(
                 method, path, params=params, content=content, headers=headers
             )
+        except AnswerTooLarge as exc:
+            write = method not in ("GET", "HEAD")
+            raise too_large(exc, system=SYSTEM, where=f"Folio {what}", write=write) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _NotSent(
                 f"Folio {what}: could not connect ({type(exc).__name__})", system=SYSTEM

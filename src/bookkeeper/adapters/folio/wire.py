@@ -18,7 +18,7 @@ from typing import Final
 
 import msgspec
 
-from bookkeeper.application.errors import ExternalError
+from bookkeeper.application.errors import ExternalAnswerInvalid, ExternalError
 
 SYSTEM: Final = "folio"
 
@@ -31,10 +31,12 @@ _AMOUNT = re.compile(r"^[+-]?\d+(\.\d+)?$")
 def contract_broken(what: str, *, status: int | None = None) -> ExternalError:
     """The error for a Folio answer that breaks its own contract.
 
-    A plain ExternalError: not retryable (asking again returns the same bytes, and
-    ExternalUnavailable would have the executor retry forever), and not ExternalRejected
+    ExternalAnswerInvalid (ADR 0026): not retryable (asking again returns the same bytes,
+    and ExternalUnavailable would have the executor retry it), and not ExternalRejected
     (that would blame our request)."""
-    return ExternalError(f"Folio broke its API contract: {what}", system=SYSTEM, status=status)
+    return ExternalAnswerInvalid(
+        f"Folio broke its API contract: {what}", system=SYSTEM, status=status
+    )
 
 
 def parse_amount(text: str, where: str) -> Decimal:

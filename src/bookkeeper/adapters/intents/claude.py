@@ -24,7 +24,12 @@ from typing import Any, Final
 
 import msgspec
 
-from bookkeeper.adapters.anthropic_api import AnthropicCallFailed, new_client, with_retries
+from bookkeeper.adapters.anthropic_api import (
+    AnthropicCallFailed,
+    new_client,
+    read_json,
+    with_retries,
+)
 from bookkeeper.application.conversation import KeywordClassifier
 from bookkeeper.application.ports import INTENT_NAMES, Intent, IntentClassifier, IntentName
 
@@ -166,15 +171,15 @@ class ClaudeIntentClassifier:
         tools: Any = list(TOOLS)
 
         async def send() -> bytes:
-            raw = await self._client.messages.with_raw_response.create(
+            async with self._client.messages.with_streaming_response.create(
                 model=self.model,
                 max_tokens=self._max_tokens,
                 system=SYSTEM_PROMPT.format(today=self._today().isoformat()),
                 messages=messages,
                 tools=tools,
                 tool_choice={"type": "any", "disable_parallel_tool_use": True},
-            )
-            return await raw.read()
+            ) as raw:
+                return await read_json(raw, "claude intents")
 
         return await with_retries(
             send,

@@ -26,6 +26,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement, TextClause
@@ -172,6 +173,21 @@ class ProposalStatements:
         )
         self.claim_due = hot(
             due.with_for_update(skip_locked=True) if dialect == "postgresql" else due
+        )
+        # The executor's heartbeat (ADR 0026): only the attempt that holds the lease renews
+        # it; on PostgreSQL a claim in progress holds the row, so this waits for it and then
+        # finds another attempt.
+        self.renew_lease = hot(
+            update(p)
+            .where(
+                p.c.id == bindparam("proposal_id"),
+                p.c.tenant_id == bindparam("tenant"),
+                p.c.status == Status.APPROVED.value,
+                p.c.attempts == bindparam("attempt"),
+                p.c.lease_until.is_not(None),
+            )
+            .values(lease_until=bindparam("renewed_until", type_=p.c.lease_until.type))
+            .returning(p.c.id)
         )
         # TRUNCATE is transactional on PostgreSQL and far cheaper than DELETE for a replay.
         self.clear: Executable = (
@@ -322,6 +338,20 @@ class SqlProposals:
     async def claim_due(self, now: dt.datetime, limit: int) -> list[ProposalView]:
         rows = await self._tx.rows(self._sql.claim_due, {"now": aware(now), "limit": max(limit, 0)})
         return [_proposal(row) for row in rows]
+
+    async def renew_lease(
+        self, tenant_id: str, proposal_id: uuid.UUID, attempt: int, lease_until: dt.datetime
+    ) -> bool:
+        rows = await self._tx.rows(
+            self._sql.renew_lease,
+            {
+                "proposal_id": proposal_id,
+                "tenant": tenant_id,
+                "attempt": attempt,
+                "renewed_until": aware(lease_until),
+            },
+        )
+        return bool(rows)
 
     async def clear(self) -> None:
         await self._tx.execute(self._sql.clear)

@@ -18,7 +18,9 @@ Approved proposals are the outbox (ADR 0009). One pass (`Executor.run_once`, exe
    work (group commit).
 
 A crash anywhere leaves the proposal APPROVED with a lease; once the lease has run out it
-is claimed again and step 2 reconciles. Proposals of one tenant run one after another
+is claimed again and step 2 reconciles. Leases are short and renewed by a heartbeat while
+a pass holds them (lease.py, ADR 0026); a lease that is lost cuts its attempt short.
+Proposals of one tenant run one after another
 (Fiken takes one request at a time per company); up to `tenant_concurrency` tenants run at
 once, and a pass claims its batch in chunks, executing one while it claims the next.
 policy.py holds what all of them share.

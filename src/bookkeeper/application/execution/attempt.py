@@ -34,6 +34,14 @@ class Attempt:
     clock: Clock
     margin: dt.timedelta
     reconciled: bool = False
+    #: Until when the attempt holds its lease: the claim's, moved on by each heartbeat.
+    lease_until: dt.datetime = field(init=False)
+    #: Why the attempt may no longer act (its lease was taken over, or could not be
+    #: renewed in time); None while it holds the lease.
+    lost: str | None = None
+
+    def __post_init__(self) -> None:
+        self.lease_until = self.claim.lease_until
 
     @property
     def reconcile(self) -> bool:
@@ -44,10 +52,12 @@ class Attempt:
         """Right before a remote call: only APPROVED is executed, and only under our lease."""
         if self.claim.status is not Status.APPROVED:  # pragma: no cover - claims are APPROVED
             raise AssertionError(f"proposal {self.claim.proposal_id} is not APPROVED")
-        if self.clock.now() >= self.claim.lease_until - self.margin:
+        if self.lost is not None:
+            raise LeaseLost(self.lost)
+        if self.clock.now() >= self.lease_until - self.margin:
             raise LeaseLost(
                 f"the lease of attempt {self.claim.attempt} of {self.claim.proposal_id} "
-                f"ends at {self.claim.lease_until.isoformat()}"
+                f"ends at {self.lease_until.isoformat()}"
             )
 
     async def call(self, remote: Callable[[], Awaitable[T]]) -> T:

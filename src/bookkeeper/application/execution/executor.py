@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import uuid
 from collections import deque
 from typing import Final
 
 from bookkeeper.application.errors import ExternalError, ExternalRateLimited
 from bookkeeper.application.execution.actions import Actions
-from bookkeeper.application.execution.attempt import Attempt
+from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import Claim, Claimer
+from bookkeeper.application.execution.lease import Heartbeat
 from bookkeeper.application.execution.policy import (
     ExecutionPolicy,
     ExecutionRefused,
@@ -60,6 +62,7 @@ class Executor:
         name: str = "executor",
     ) -> None:
         self._clock = clock
+        self._uow = uow_factory
         self._policy = policy = policy or ExecutionPolicy()
         self.name = name
         self.claimer = Claimer(uow_factory, clock, ids, policy, name)
@@ -112,12 +115,21 @@ class Executor:
         group = GroupCommit(self.recorder)
         #: Every tenant's queue: what is left in them at the end was never started.
         every_queue: list[deque[Claim]] = []
+        #: The leases of every claim not yet over, renewed together (ADR 0026).
+        heartbeat = self.heartbeat()
+        attempts: dict[uuid.UUID, Attempt] = {}
+        beating = asyncio.create_task(heartbeat.run())
 
         async def work(tenant: str) -> None:
             queue = queues[tenant]
             async with gate:
                 while queue and not self._stopping:
-                    results.append(await self.execute(queue.popleft(), group))
+                    claim = queue.popleft()
+                    results.append(
+                        await self.execute(
+                            claim, group, heartbeat=heartbeat, attempt=attempts[claim.proposal_id]
+                        )
+                    )
                 # No await since the queue was found empty: a later claim of this tenant
                 # starts a new worker, never a second one beside this.
                 del queues[tenant]
@@ -129,6 +141,8 @@ class Executor:
                     queue = queues[claim.tenant_id] = deque()
                     every_queue.append(queue)
                     workers.append(asyncio.create_task(work(claim.tenant_id)))
+                attempt = attempts[claim.proposal_id] = self._attempt(claim)
+                heartbeat.hold(attempt)
                 queue.append(claim)
 
         def crashed() -> bool:
@@ -160,7 +174,14 @@ class Executor:
             if pending:
                 await asyncio.wait(pending)
             await group.close()
-            unstarted = [claim for queue in every_queue for claim in queue]
+            beating.cancel()
+            await asyncio.wait([beating])
+            unstarted = [
+                claim
+                for queue in every_queue
+                for claim in queue
+                if attempts[claim.proposal_id].lost is None  # a lost lease is not ours to give
+            ]
             for queue in every_queue:
                 queue.clear()
             if unstarted:
@@ -204,15 +225,64 @@ class Executor:
         log.info("executor %s handed back %d unstarted attempts", self.name, handed)
         return handed
 
+    def heartbeat(self) -> Heartbeat:
+        """A heartbeat for the leases of one pass (or one `execute`)."""
+        return Heartbeat(self._uow, self._clock, self._policy, self.name)
+
+    def _attempt(self, claim: Claim) -> Attempt:
+        return Attempt(claim, self._clock, self._policy.lease_margin)
+
     async def claim(self, now: dt.datetime, limit: int | None = None) -> list[Claim]:
         """Start a new attempt of every due proposal (up to `limit`, by default the batch
         size), in one unit of work; the ones another executor took first are left out."""
         return await self.claimer.claim(now, limit)
 
-    async def execute(self, claim: Claim, group: GroupCommit | None = None) -> tuple[Outcome, bool]:
+    async def execute(
+        self,
+        claim: Claim,
+        group: GroupCommit | None = None,
+        *,
+        heartbeat: Heartbeat | None = None,
+        attempt: Attempt | None = None,
+    ) -> tuple[Outcome, bool]:
         """Carry out one claimed attempt and record its outcome; (outcome, reconciled). A
-        success is recorded through `group` (together with other tenants') if given."""
-        attempt = Attempt(claim, self._clock, self._policy.lease_margin)
+        success is recorded through `group` (together with other tenants') if given. The
+        lease is renewed by `heartbeat` (a pass's), or by one of its own, until the
+        outcome is recorded."""
+        attempt = attempt or self._attempt(claim)
+        if heartbeat is not None:
+            heartbeat.hold(attempt)
+            try:
+                return await self._execute(attempt, group, heartbeat)
+            finally:
+                heartbeat.drop(attempt)
+        own = self.heartbeat()
+        own.hold(attempt)
+        beating = asyncio.create_task(own.run())
+        try:
+            return await self._execute(attempt, group, own)
+        finally:
+            own.drop(attempt)
+            beating.cancel()
+            await asyncio.wait([beating])
+
+    async def _acted(self, attempt: Attempt, heartbeat: Heartbeat) -> Acted:
+        """The attempt's remote calls, cancelled if the heartbeat loses its lease (then
+        LeaseLost)."""
+        remote = asyncio.ensure_future(self.actions.act(attempt))
+        heartbeat.acting(attempt, remote)
+        try:
+            return await remote
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if attempt.lost is not None and (task is None or not task.cancelling()):
+                raise LeaseLost(attempt.lost) from None
+            raise
+
+    async def _execute(
+        self, attempt: Attempt, group: GroupCommit | None, heartbeat: Heartbeat
+    ) -> tuple[Outcome, bool]:
+        claim = attempt.claim
         recorder = self.recorder
         if claim.attempt > self._policy.max_attempts:
             # Only an attempt that never finished (a crash, a lost lease) leads here: every
@@ -225,7 +295,7 @@ class Executor:
             )
             return await recorder.record_failure(claim, error, False, None), False
         try:
-            acted = await self.actions.act(attempt)
+            acted = await self._acted(attempt, heartbeat)
         except asyncio.CancelledError:
             if self._stopping:
                 # Cut short at shutdown: the remote call may or may not have landed, as

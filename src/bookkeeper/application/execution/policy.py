@@ -82,6 +82,9 @@ class ExecutionPolicy(msgspec.Struct, frozen=True, kw_only=True):
     lease: dt.timedelta = dt.timedelta(minutes=5)
     #: No remote call is started this close to the end of the lease.
     lease_margin: dt.timedelta = dt.timedelta(seconds=30)
+    #: How often a running attempt renews its lease (ADR 0026); None: a third of the time
+    #: between the claim and the margin, so two renewals may fail before the margin.
+    heartbeat: dt.timedelta | None = None
     batch_size: int = 50
     #: How many tenants are executed at once (each tenant's proposals run one by one).
     tenant_concurrency: int = 8
@@ -100,6 +103,17 @@ class ExecutionPolicy(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("prefetch_document_bytes must be >= 0")
         if not dt.timedelta(0) <= self.lease_margin < self.lease:
             raise ValueError("lease_margin must be shorter than the lease")
+        if self.heartbeat is not None and not (
+            dt.timedelta(0) < self.heartbeat < self.lease - self.lease_margin
+        ):
+            raise ValueError("heartbeat must be positive and shorter than lease - lease_margin")
+
+    @property
+    def heartbeat_interval(self) -> dt.timedelta:
+        """How often a running attempt renews its lease."""
+        if self.heartbeat is not None:
+            return self.heartbeat
+        return (self.lease - self.lease_margin) / 3
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> dt.timedelta:
         """The wait before the attempt after `attempt`: base × 2^(attempt-1), capped, and
