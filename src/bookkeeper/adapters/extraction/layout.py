@@ -33,6 +33,8 @@ MIN_CONTRAST = 48
 _TABLE_HEADER = re.compile(
     r"(?i)\b(beskrivelse|description|varetekst|vare|antall|qty|quantity|pris|price|tekst|item)\b"
 )
+#: Column headings of a VAT summary ("MVA-sats Grunnlag MVA Sum"): a table, not labels.
+_VAT_TABLE_HEADER = re.compile(r"(?i)(\bmva|\bvat\b|\bmoms\b|grunnlag|\bsats\b|netto|brutto)")
 #: Fill colour (each of R, G, B) at or above which text counts as white.
 WHITE = 240
 #: Invisible render modes (3 = neither fill nor stroke; 7 = clip only).
@@ -196,6 +198,8 @@ def _label_rows(
         return []
     if any(_TABLE_HEADER.search(t) for _, _, t in previous):
         return []  # an item table's header: its rows are items, not one value per label
+    if any(_VAT_TABLE_HEADER.search(t) for _, _, t in previous):
+        return []  # a VAT table's header: one row per rate follows, read as a table
     if not any(_has_digit(t) for _, _, t in current):
         return []
     pairs: list[str] = []

@@ -20,9 +20,11 @@ read (no OCR installed, or nothing legible) gives an honest "unknown" result wit
 from __future__ import annotations
 
 import asyncio
+import os
 import datetime as dt
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -48,6 +50,8 @@ SUSPICIOUS_CAP = Decimal("0.30")
 OCR_SCALE = 3.0
 pdfium_c_image = 3  # FPDF_PAGEOBJ_IMAGE
 MAX_PAGES = 20
+#: Pages of a scan that are read by OCR (a receipt or invoice says what it must on these).
+OCR_PAGES = 3
 MAX_CHARS = 200_000
 EVIDENCE_CHARS = 120
 
@@ -199,7 +203,7 @@ _NET = re.compile(
 )
 #: "(eks. mva 25 %)" after an item: its rate, not a VAT amount.
 _NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
-_VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift)")
+_VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift|\b(sales )?tax\b)")
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
 _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
 _DUE_LABEL = re.compile(
@@ -254,13 +258,17 @@ _ACCOUNT = re.compile(
     r"bank account)[\s:.#]*(\d{4}[ .]?\d{2}[ .]?\d{5})(?!\d)"
 )
 _ACCOUNT_BARE = re.compile(r"(?<![\d.])(\d{4}\.\d{2}\.\d{5})(?![\d.])")
-_KID = re.compile(r"(?i)\bkid(?:-?nr\.?|-?nummer)?[\s:.#]*(\d+(?: \d+)*)(?![\d.,])")
+_KID = re.compile(
+    r"(?i)\bkid(?:[\s-]?nr\.?|[\s-]?nummer|[\s-]?no\.?)?[\s:.#]*(\d+(?: \d+)*)(?![\d.,])"
+)
 _INVOICE_WORD = re.compile(r"(?i)\b(faktura|invoice)")
 _HEADER_ONLY = re.compile(
     r"(?i)^(faktura|invoice|kvittering|salgskvittering|receipt|kopi|copy|tax invoice|"
     r"kreditnota|billett|ticket|hotellregning|regning|folio|bankaxept|visa.*|godkjent)\W*$"
 )
 _MERCHANT_PREFIX = re.compile(r"(?i)^(faktura|invoice|kvittering|receipt) (fra|from)\s+")
+#: A postal address, not a name: "Storgata 12, 0150 Oslo", "Parkveien 53".
+_ADDRESS = re.compile(r"(?i)\b\d{4} [^\W\d_]{2,}|^[^\W\d_][\w .'-]* \d{1,4}[a-z]?(,|$)")
 _CONTACT = re.compile(r"(?i)(tlf|telefon|phone|www\.|https?:|@|e-post|epost)")
 _POSTCODE = re.compile(r"^\d{4}\s+\D")
 _EXEMPT = re.compile(r"(?i)(fritatt|unntatt|ikke mva|uten mva|ikke mva-pliktig)")
@@ -337,6 +345,11 @@ def _read_org(lines: list[str], f: _Fields) -> int | None:
 
 def _clean_name(text: str) -> str | None:
     name = text.strip(" ,-|:;.")
+    last = text.strip(" ,-|:;").rsplit(" ", 1)[-1]
+    if last.endswith(".") and re.fullmatch(r"(?:\w{1,4}\.|(?:\w\.)+)", last):
+        name += "."  # "Cloudly Inc.", "Analytica B.V.": the dot is part of the name
+    if _ADDRESS.search(name):
+        return None
     if (
         not name
         or not name[0].isalnum()
@@ -443,6 +456,12 @@ def _read_identifiers(lines: list[str], f: _Fields) -> None:
     f.bank_account = f.bank_account or None
 
 
+def _bare_amount(line: str) -> bool:
+    """A line that is one amount and nothing else (a value wrapped under its label)."""
+    bare = re.sub(r"(?i)\b(kr|nok|usd|eur|sek|dkk|gbp)\b\.?|[$€£]", "", line)
+    return bool(_AMOUNT.fullmatch(bare.strip(" \t")))
+
+
 def _vat_of_line(rest: str, rate: Decimal) -> tuple[Decimal, Decimal | None] | None:
     """(VAT amount, base) from a VAT line's amounts (the rate already removed)."""
     amounts = _amounts(rest)
@@ -470,7 +489,9 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         if has_vat_word and "\t" in line and not _amounts(line) and rate_m is None:
             vat_table = 4
             continue
-        in_table = vat_table > 0 and rate_m is not None and rate_m.start() == 0
+        # A VAT table's rows: each starts with its rate ("15 %  1 806,35  270,95"), or
+        # names it with a VAT word ("Fritatt mva 0 %  307,67"); any other row ends it.
+        in_table = vat_table > 0 and rate_m is not None and (rate_m.start() == 0 or has_vat_word)
         vat_table = vat_table - 1 if in_table else 0
         net_statement = _NET_OF_ITEM.search(line) and len(_amounts(line)) <= 1
         if (
@@ -482,6 +503,13 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             rate = _rate(rate_m)
             rest = line[: rate_m.start()] + " " + line[rate_m.end() :]
             found = _vat_of_line(rest, rate)
+            if found is None and index + 1 < len(lines) and _bare_amount(lines[index + 1]):
+                found = _vat_of_line(lines[index + 1], rate)  # the amount wrapped below
+            elif found is not None and found[1] is None and index + 1 < len(lines):
+                # "Herav mva 25 % av 1 937,98" with the VAT on the next line: base above
+                below = lines[index + 1]
+                if _bare_amount(below) and re.search(r"(?i)\b(av|of)\b", rest):
+                    found = (_amounts(below)[-1], found[0])
             if found is not None and rate == 0:  # "Fritatt mva 0 % 1 443,28": the base
                 found = (Decimal("0.00"), found[1] if found[1] is not None else found[0])
             if found is not None and rate not in by_rate:
@@ -494,16 +522,15 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             and not (has_vat_word and not _INCL.search(line))
         ):
             amounts = _amounts(line)
-            if not amounts and index + 1 < len(lines):
-                following = lines[index + 1]
-                bare = re.sub(r"(?i)\b(kr|nok|usd|eur|sek|dkk|gbp)\b\.?|[$€£]", "", following)
-                if _AMOUNT.fullmatch(bare.strip(" \t")):
-                    amounts = _amounts(following)
+            if not amounts and index + 1 < len(lines) and _bare_amount(lines[index + 1]):
+                amounts = _amounts(lines[index + 1])
             if amounts and (gross is None or priority > gross[0]):
                 gross = (priority, amounts[-1], raw)
                 gross_index = index
             continue
-        if _NET.search(line) and (amounts := _amounts(line)):
+        net_m = _NET.search(line)
+        # The label comes before its value: "Konsulenttime 1 000,00 (eks. mva)" is an item.
+        if net_m is not None and (amounts := _amounts(line[net_m.end() :])):
             if f.net is None:
                 f.net, f.evidence["net"] = amounts[-1], _evidence(raw)
             continue
@@ -796,19 +823,22 @@ def pdf_text(content: bytes) -> str:
 
 
 def _ocr_pdf(content: bytes) -> str:
+    """The text of a scanned PDF's first pages, read in parallel (one engine per thread)."""
     doc = _open_pdf(content)
     try:
-        texts = []
-        for index in range(min(len(doc), 3)):
+        images = []
+        for index in range(min(len(doc), OCR_PAGES)):
             page = doc[index]
             try:
-                image = page.render(scale=OCR_SCALE, grayscale=True).to_pil()
+                images.append(page.render(scale=OCR_SCALE, grayscale=True).to_pil())
             finally:
                 page.close()
-            texts.append(ocr.image_text(image))
-        return "\n".join(texts)
     finally:
         doc.close()
+    if len(images) == 1:
+        return ocr.image_text(images[0])
+    with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1)) as pool:
+        return "\n".join(pool.map(ocr.image_text, images))
 
 
 class OfflineExtractor:
