@@ -20,8 +20,8 @@ read (no OCR installed, or nothing legible) gives an honest "unknown" result wit
 from __future__ import annotations
 
 import asyncio
-import os
 import datetime as dt
+import os
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
