@@ -1,6 +1,7 @@
 """The offline extractor: rules for Norwegian receipts and invoices, no network, no API key.
 
-A file's type comes from its bytes (`media.sniff_media_type`), never its name. PDF text is
+A file's type comes from its bytes (`application.documents.sniff_media_type`, the one place
+for every entrypoint), never its name. PDF text is
 read with positions (`layout`: rows by baseline, tabs at column gaps, label rows over value
 rows); photos, scans and image-only PDFs are read with Tesseract after clean-up (`ocr`).
 The fields come from general rules (total/VAT/date/due labels in Norwegian and English, any
@@ -36,7 +37,7 @@ from stdnum import luhn
 from stdnum.no import kontonr, orgnr
 
 from bookkeeper.adapters.extraction import layout, ocr
-from bookkeeper.adapters.extraction.media import PDF, is_image, sniff_media_type
+from bookkeeper.application.documents import PDF, is_image, sniff_media_type
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import ExtractedLine, Extraction
 from bookkeeper.domain import money
