@@ -239,3 +239,25 @@ def page_text(page: pdfium.PdfPage) -> PageText:
         text = " ".join(t for _, _, t in _segments(row))
         hidden_lines.append((why, text))
     return PageText(lines=tuple(lines), hidden=tuple(hidden_lines))
+
+
+def pair_label_rows(text: str) -> str:
+    """The same label-over-value pairing for text that has no positions, only column breaks
+    ("\t", as OCR gives): a row of labels followed by a row with as many cells, one value
+    under each label, also gives "label value" lines. An item or VAT table's header does not."""
+    lines = text.splitlines()
+    out: list[str] = []
+    previous: list[str] = []
+    for line in lines:
+        cells = [c.strip() for c in line.split("\t") if c.strip()]
+        out.append(line)
+        if (
+            len(previous) >= 2
+            and len(cells) == len(previous)
+            and not any(_has_digit(c) for c in previous)
+            and not any(_TABLE_HEADER.search(c) or _VAT_TABLE_HEADER.search(c) for c in previous)
+            and any(_has_digit(c) for c in cells)
+        ):
+            out.extend(f"{label} {value}" for label, value in zip(previous, cells, strict=True))
+        previous = cells
+    return "\n".join(out)

@@ -269,7 +269,11 @@ _HEADER_ONLY = re.compile(
 )
 _MERCHANT_PREFIX = re.compile(r"(?i)^(faktura|invoice|kvittering|receipt) (fra|from)\s+")
 #: A postal address, not a name: "Storgata 12, 0150 Oslo", "Parkveien 53".
-_ADDRESS = re.compile(r"(?i)\b\d{4} [^\W\d_]{2,}|^[^\W\d_][\w .'-]* \d{1,4}[a-z]?(,|$)")
+_ADDRESS = re.compile(
+    r"(?i)(^|,\s*)\d{4} [^\W\d_]{2,}"  # "…, 0150 Oslo"
+    r"|^[^\W\d_]*(gata|gate|gaten|veien|vei|vegen|veg|plass|bryggen|torget|allé|alle|stien)"
+    r"\.? \d{1,4}[a-z]?\b"  # "Storgata 12", "Parkveien 53"
+)
 _CONTACT = re.compile(r"(?i)(tlf|telefon|phone|www\.|https?:|@|e-post|epost)")
 _POSTCODE = re.compile(r"^\d{4}\s+\D")
 _EXEMPT = re.compile(r"(?i)(fritatt|unntatt|ikke mva|uten mva|ikke mva-pliktig)")
@@ -882,7 +886,7 @@ class OfflineExtractor:
         raise ExtractionFailed(f"unsupported document type {media_type} ({content_type or '?'})")
 
     def _from_ocr(self, text: str, hidden: Sequence[tuple[str, str]]) -> Extraction:
-        result = extract_text_fields(text, hidden)
+        result = extract_text_fields(layout.pair_label_rows(text), hidden)
         if result.document_type == "unknown":
             return result
         # OCR can misread a digit: never as sure as a text layer.
