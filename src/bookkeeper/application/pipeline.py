@@ -30,9 +30,9 @@ import datetime as dt
 import re
 import unicodedata
 import uuid
-from zoneinfo import ZoneInfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import msgspec
 
