@@ -236,6 +236,10 @@ class Sheet:
 
     def line(self, text: str, *, bold: bool = False, align: str = "L", size: float | None = None):
         self.font(bold=bold, size=size)
+        size = size or self.size
+        while size > 5 and self.doc.get_string_width(self.text(text)) > self.width - 2:
+            size -= 0.5  # a till prints a long line smaller; it never runs off the paper
+            self.font(bold=bold, size=size)
         self.doc.cell(self.width, self.h, self.text(text), align=align, new_x="LMARGIN",
                       new_y="NEXT")  # fmt: skip
         self.font()

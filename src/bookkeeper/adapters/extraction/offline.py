@@ -47,6 +47,7 @@ NO_TEXT = "no text: needs review"
 NO_OCR = NO_TEXT + " (an image, not read: OCR/Tesseract is not available)"
 #: A document with hidden text or instructions in it is capped here: always reviewed.
 SUSPICIOUS_CAP = Decimal("0.30")
+SUSPICIOUS_STEP = Decimal("0.05")
 #: Render pages of an image-only PDF for OCR at this scale (72 dpi × 3 ≈ 216 dpi).
 OCR_SCALE = 3.0
 pdfium_c_image = 3  # FPDF_PAGEOBJ_IMAGE
@@ -322,7 +323,8 @@ class _Fields:
     evidence: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     problems: int = 0
-    suspicious: bool = False  # hidden text, instructions, a second payee: keep in review
+    #: Hidden text, instructions, a second payee: each keeps the document in review.
+    suspicious: int = 0
 
     def doubt(self, warning: str) -> None:
         self.warnings.append(warning)
@@ -665,7 +667,9 @@ def _confidence(f: _Fields, invoice: bool, foreign: bool) -> Decimal:
     share = Decimal(sum(v is not None for v in mandatory)) / Decimal(len(mandatory))
     score = MAX_CONFIDENCE * share - Decimal("0.10") * f.problems
     if f.suspicious:
-        score = min(score, SUSPICIOUS_CAP)
+        # Under the cap, and lower for each further finding: a twin with one more hidden
+        # line than its clean copy always scores below it.
+        score = min(score, SUSPICIOUS_CAP - SUSPICIOUS_STEP * (f.suspicious - 1))
     return max(score, Decimal("0")).quantize(money.ORE, rounding=ROUND_HALF_UP)
 
 
@@ -703,14 +707,14 @@ def _read_payment_cross_checks(lines: list[str], f: _Fields) -> None:
             f.evidence["bank_account"] = _evidence(line)
         elif account != f.bank_account:
             f.doubt(f"two different bank accounts ({f.bank_account}, IBAN {text})")
-            f.suspicious = True
+            f.suspicious += 1
 
 
 def _instructions(lines: list[str], f: _Fields) -> None:
     for line in lines:
         if _INSTRUCTION.search(line):
             f.doubt(f"instruction-like text in the document (not followed): {_evidence(line)!r}")
-            f.suspicious = True
+            f.suspicious += 1
 
 
 def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Extraction:
@@ -730,7 +734,7 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
     _instructions(lines, f)
     for why, snippet in hidden[:10]:
         f.doubt(f"hidden text ({why}), not read: {snippet[:EVIDENCE_CHARS]!r}")
-        f.suspicious = True
+        f.suspicious += 1
     if f.net is None and f.gross is not None and f.vat_amount is not None:
         f.net = f.gross - f.vat_amount
     joined = "\n".join(lines)
