@@ -34,7 +34,7 @@ from bookkeeper.adapters.extraction.offline import SUSPICIOUS_CAP, OfflineExtrac
 from bookkeeper.application.ports import Extraction  # noqa: E402
 
 FIELDS = ("gross", "net", "vat_amount", "vat_rate", "date", "due_date", "merchant", "org_no",
-          "kid", "kind")  # fmt: skip
+          "kid", "account", "iban", "number", "kind")  # fmt: skip
 
 
 def _rates(x: Extraction) -> tuple[Decimal, ...]:
@@ -57,6 +57,9 @@ CHECKS: dict[str, Callable[[Extraction, Expected], bool]] = {
     "merchant": lambda x, e: _norm(x.merchant_name) == _norm(e.merchant),
     "org_no": lambda x, e: x.organization_number == e.org,
     "kid": lambda x, e: x.kid == e.kid,
+    "account": lambda x, e: x.bank_account == e.bank_account,
+    "iban": lambda x, e: x.iban == e.iban,
+    "number": lambda x, e: x.document_number == e.document_number,
     "kind": lambda x, e: x.document_type == e.kind,
 }
 
@@ -141,14 +144,19 @@ def main() -> None:
 
 def _got(x: Extraction, name: str) -> object:
     return {"merchant": x.merchant_name, "org_no": x.organization_number, "kind": x.document_type,
-            "vat_rate": _rates(x)}.get(name, getattr(x, name, None))  # fmt: skip
+            "vat_rate": _rates(x), "account": x.bank_account,
+            "number": x.document_number}.get(name, getattr(x, name, None))  # fmt: skip
 
 
 def _want(doc: Doc, name: str) -> object:
     e = doc.expected
-    return {"merchant": e.merchant, "org_no": e.org, "vat_rate": e.vat_rates}.get(
-        name, getattr(e, name, None)
-    )
+    return {
+        "merchant": e.merchant,
+        "org_no": e.org,
+        "vat_rate": e.vat_rates,
+        "account": e.bank_account,
+        "number": e.document_number,
+    }.get(name, getattr(e, name, None))
 
 
 if __name__ == "__main__":

@@ -276,6 +276,7 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"instruction-like text in the document \(not followed\): (?P<t>.+)",
          "tekst som likner en instruks i dokumentet (ikke fulgt): {t}"),
         (r"two different bank accounts \((?P<a>.+)\)", "to ulike bankkontoer ({a})"),
+        (r"two different IBANs \((?P<a>.+)\)", "to ulike IBAN-er ({a})"),
         (r"two different KIDs \((?P<a>.+)\): neither is used",
          "to ulike KID-er ({a}): ingen brukt"),
         (r"mixed VAT rates: (?P<r>.+)", "flere mva-satser: {r}"),

@@ -221,7 +221,8 @@ _NOT_DOCUMENT_DATE = re.compile(r"(?i)(ankomst|arrival|periode fra|fødsels|fød
 _NUMBER = re.compile(
     r"(?i)\b(fakturanr|faktura nr|fakturanummer|kvitteringsnr|kvittering nr|kvitteringsnummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
-    r"ordrenr|ordrenummer)\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9\-/]*)"
+    r"ordrenr|ordrenummer|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|billett ?nr|ref)"
+    r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9\-/]*)"
 )
 _ORG_LABEL = (
     r"(?:org\.?\s*nr\.?|org\.?\s*nummer|organisasjonsnummer|organisasjonsnr\.?|"
@@ -320,6 +321,7 @@ class _Fields:
     lines: list[ExtractedLine] = field(default_factory=list)
     kid: str | None = None
     bank_account: str | None = None
+    iban: str | None = None
     evidence: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     problems: int = 0
@@ -689,24 +691,35 @@ def _is_invoice(lines: list[str], f: _Fields) -> bool:
 
 
 def _read_payment_cross_checks(lines: list[str], f: _Fields) -> None:
-    """An IBAN must be the document's own account: a different one is a doubt."""
+    """The IBAN, checked by schwifty: a field of its own (foreign ones too). A Norwegian IBAN
+    must be the document's own account, and a second, other IBAN is a changed payee: both
+    are doubts that keep the document in review."""
     for line in lines:
         m = _IBAN.search(line)
         if m is None:
             continue
         text = re.sub(r"\s", "", m.group(1)).upper()
-        account = norwegian_iban_account(text)
+        try:
+            iban = IBAN(text)
+        except (SchwiftyException, ValueError):
+            f.doubt(f"IBAN {text} fails its check")
+            continue
+        compact = str(iban.compact)
+        if f.iban is None:
+            f.iban = compact
+            f.evidence["iban"] = _evidence(line)
+        elif compact != f.iban:
+            f.doubt(f"two different IBANs ({f.iban}, {compact})")
+            f.suspicious += 1
+            continue
+        account = norwegian_iban_account(compact)
         if account is None:
-            try:
-                IBAN(text)
-            except (SchwiftyException, ValueError):
-                f.doubt(f"IBAN {text} fails its check")
             continue
         if f.bank_account is None:
             f.bank_account = account
             f.evidence["bank_account"] = _evidence(line)
         elif account != f.bank_account:
-            f.doubt(f"two different bank accounts ({f.bank_account}, IBAN {text})")
+            f.doubt(f"two different bank accounts ({f.bank_account}, IBAN {compact})")
             f.suspicious += 1
 
 
@@ -763,6 +776,7 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
         lines=tuple(f.lines),
         kid=f.kid,
         bank_account=f.bank_account,
+        iban=f.iban,
         evidence=f.evidence,
         warnings=tuple(f.warnings),
         confidence=_confidence(f, invoice, foreign),
@@ -864,6 +878,16 @@ class OfflineExtractor:
 
     def _ocr_ready(self) -> bool:
         return self.use_ocr and ocr.available()
+
+    def describe(self) -> tuple[bool, str]:
+        """(OCR ready, a sentence for the start-up log): the service starts either way, and
+        without Tesseract it says that images and scans go to review unread."""
+        if self._ocr_ready():
+            return True, f"offline reader; photos and scans are read by OCR ({ocr.LANGUAGES})"
+        return False, (
+            "offline reader without OCR (Tesseract with Norwegian data is not installed): "
+            "photos and scanned PDFs go to review unread"
+        )
 
     def extract_sync(self, content: bytes, content_type: str, filename: str | None) -> Extraction:
         # The bytes decide, not the name or the sender's Content-Type (see media.py).
