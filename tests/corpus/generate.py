@@ -236,6 +236,10 @@ class Sheet:
 
     def line(self, text: str, *, bold: bool = False, align: str = "L", size: float | None = None):
         self.font(bold=bold, size=size)
+        size = size or self.size
+        while size > 5 and self.doc.get_string_width(self.text(text)) > self.width - 2:
+            size -= 0.5  # a till prints a long line smaller; it never runs off the paper
+            self.font(bold=bold, size=size)
         self.doc.cell(self.width, self.h, self.text(text), align=align, new_x="LMARGIN",
                       new_y="NEXT")  # fmt: skip
         self.font()
@@ -244,6 +248,12 @@ class Sheet:
         self.font(bold=bold)
         if dots:
             left = left + " " + "." * max(3, int(self.width / 3.2) - len(left) - len(right))
+        # As a till prints it: a label too long to leave room for its value has the value
+        # on the next line (never text over text).
+        room = self.width - self.doc.get_string_width(self.text(right)) - 2 * self.doc.c_margin - 3
+        if self.doc.get_string_width(self.text(left)) > room:
+            self.doc.cell(self.width, self.h, self.text(left), new_x="LMARGIN", new_y="NEXT")
+            left = ""
         self.doc.cell(self.width * 0.65, self.h, self.text(left))
         self.doc.cell(self.width * 0.35, self.h, self.text(right), align="R", new_x="LMARGIN",
                       new_y="NEXT")  # fmt: skip

@@ -114,11 +114,22 @@ async def test_content_disposition_names_in_utf8_are_kept(api: Api) -> None:
     )
 
 
-async def test_a_declared_type_the_content_contradicts_is_refused(api: Api) -> None:
-    refused = await api.client.post(FILES, content=PDF, headers=upload_headers(api, "image/png"))
-    assert refused.status_code == 422
-    assert refused.json()["code"] == "invalid-document"
-    assert "application/pdf" in refused.json()["detail"]
+async def test_the_bytes_decide_over_a_declared_document_type(api: Api) -> None:
+    # Issue 13: a PNG called kvittering.pdf (application/pdf from its name) is a PNG.
+    created = await api.client.post(
+        FILES,
+        content=PNG,
+        headers=upload_headers(
+            api,
+            "application/pdf",
+            **{"Content-Disposition": 'attachment; filename="kvittering.pdf"'},
+        ),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["contentType"] == "image/png"
+    assert created.json()["filename"].endswith(".png")
+    pdf = await api.client.post(FILES, content=PDF, headers=upload_headers(api, "image/png"))
+    assert pdf.status_code == 201 and pdf.json()["contentType"] == "application/pdf"
 
 
 @pytest.mark.parametrize(

@@ -158,3 +158,26 @@ def test_score_is_bounded_and_never_above_the_estimate_free_score(
         DEFAULT_RULES,
     )
     assert Decimal(0) <= with_estimate.score <= base.score <= Decimal("0.99")
+
+
+def test_a_foreign_seller_is_not_penalised_for_having_no_norwegian_org_number() -> None:
+    # Issue 13: a USD/EUR invoice (VOEC, SaaS) has no Norwegian org. no. to miss.
+    import datetime as dt
+
+    def invoice(currency: str) -> InvoiceRegistrationData:
+        return InvoiceRegistrationData(
+            supplier="Cloudly Inc.",
+            amount=Decimal("120.00"),
+            date=dt.date(2026, 3, 1),
+            due_date=dt.date(2026, 3, 15),
+            vat_rate=Decimal("0"),
+            account_code="6540",
+            invoice_number="INV-1",
+            currency=currency,
+        )
+
+    foreign = score(invoice("USD"), ScoringContext(), DEFAULT_RULES)
+    domestic = score(invoice("NOK"), ScoringContext(), DEFAULT_RULES)
+    assert not any("supplierOrgNumber" in r.detail for r in foreign.reasons)
+    assert any("supplierOrgNumber" in r.detail for r in domestic.reasons)
+    assert foreign.score > domestic.score

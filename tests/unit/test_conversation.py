@@ -215,10 +215,26 @@ async def test_english_in_english_out() -> None:
     assert "Send a receipt" in help_reply.text
 
 
-async def test_an_unreadable_document_is_answered_not_raised() -> None:
+async def test_a_document_without_an_amount_is_proposed_in_review_and_the_reply_says_why() -> None:
+    # Issue 13: no "nothing was proposed"; the reply says, in the user's language, what was
+    # not read and that it must be corrected before approval.
     chat = Chat(extraction(gross=None))
     [reply] = await chat.say("", PDF)
-    assert reply.proposal_id is None and "Kunne ikke lese doc0.pdf" in reply.text
+    assert reply.proposal_id is not None and reply.status == "PROPOSED"
+    assert "beløpet kunne ikke leses" in reply.text
+    assert "no amount could be read" not in reply.text
+    [english] = await Chat(extraction(gross=None)).say("Here is my receipt", PDF)
+    assert "no amount could be read" in english.text
+
+
+async def test_confidence_reasons_and_warnings_are_in_norwegian_by_default() -> None:
+    chat = Chat(extraction("Rimi"))
+    [reply] = await chat.say("", PDF)
+    reasons = reply.text.split("Sikkerhet", 1)[1].split("\n", 1)[0]
+    for english in ("no approved pattern", "matches", "required fields", "usual range"):
+        assert english not in reasons, reasons
+    [english_reply] = await Chat(extraction("Rimi")).say("Here is my receipt", PDF)
+    assert "matches 15 % of" in english_reply.text
 
 
 # --- questions ----------------------------------------------------------------------------

@@ -362,3 +362,24 @@ def test_document_type_from_due_date_or_kid() -> None:
     kid = documents.kid_mod10("1234567")
     assert extract_text_fields(f"Firma AS\nKID {kid}\n").document_type == "invoice"
     assert extract_text_fields("Firma AS\nTotalt 100,00\n").document_type == "receipt"
+
+
+def test_without_tesseract_images_go_to_review_unread_and_the_reader_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 13: the service starts without OCR; the start-up log and the result say why.
+
+    from PIL import Image
+
+    from bookkeeper.adapters.extraction import ocr
+    from bookkeeper.adapters.extraction.offline import NO_OCR
+
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    reader = OfflineExtractor()
+    ready, sentence = reader.describe()
+    assert not ready and "go to review unread" in sentence
+    photo = io.BytesIO()
+    Image.new("RGB", (40, 40), "white").save(photo, format="JPEG")
+    result = reader.extract_sync(photo.getvalue(), "application/pdf", "kvittering.pdf")
+    assert result.document_type == "unknown" and result.warnings == (NO_OCR,)
+    assert result.confidence == 0

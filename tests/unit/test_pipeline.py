@@ -14,7 +14,7 @@ import pytest
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.errors import Forbidden
-from bookkeeper.application.pipeline import DocumentPipeline, IncompleteDocument
+from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import (
     BankTransaction,
     ExtractedLine,
@@ -22,7 +22,9 @@ from bookkeeper.application.ports import (
     ExtractionUsage,
 )
 from bookkeeper.domain.accounts import DEFAULT_ACCOUNTS
+from bookkeeper.domain.errors import InvalidProposal
 from bookkeeper.domain.events import (
+    Corrections,
     DocumentExtractedData,
     ExpenseRegistrationData,
     InvoiceRegistrationData,
@@ -283,12 +285,51 @@ async def test_a_low_extractor_estimate_lowers_the_score() -> None:
     assert b.proposal.confidence.score < a.proposal.confidence.score
 
 
-async def test_missing_amount_or_date_is_refused_after_the_extraction_is_recorded() -> None:
-    setup = Setup(adobe_receipt(gross=None, date=None))
-    with pytest.raises(IncompleteDocument, match="amount or date"):
-        await setup.pipeline.process(agent(), PDF, None, None)
+@pytest.mark.parametrize(
+    ("missing", "unread"),
+    [
+        ({"gross": None}, ["amount"]),
+        ({"date": None}, ["date"]),
+        ({"gross": None, "date": None}, ["amount", "date"]),
+    ],
+)
+async def test_a_document_not_read_fully_is_proposed_in_review_with_what_was_not_read(
+    missing: dict[str, Any], unread: list[str]
+) -> None:
+    # Issue 13: "nothing was proposed" is gone; the reviewer gets the fields found, a
+    # warning for each that was not, and cannot approve until each is corrected.
+    setup = Setup(adobe_receipt(**missing), [card_event()])
+    result = await setup.pipeline.process(agent(), PDF, None, None)
     assert len(await setup.events_of("DocumentExtracted")) == 1
-    assert [e for e in await setup.harness.all_events() if e.status is Status.PROPOSED] == []
+    assert result.proposal.status is Status.PROPOSED
+    assert result.proposal.decision is not None
+    assert result.proposal.decision.outcome is Outcome.AWAITING_REVIEW
+    assert result.bank_match is None  # a stand-in amount pays nothing
+    for name in unread:
+        assert any(w.startswith(f"no {name} could be read") for w in result.warnings)
+    view = await setup.harness.view(result.proposal.id)
+    assert view.data["merchantName"] == "Adobe Systems Software Ireland Ltd"  # found: kept
+    if "amount" in unread:
+        assert view.data["amount"] == "0.01"
+    else:
+        assert view.data["amount"] == "199.00"
+    [event] = await setup.harness.stream(result.proposal.id)
+    assert event.metadata["source"]["unread"] == ",".join(unread)
+
+    with pytest.raises(InvalidProposal, match="could not be read"):
+        await setup.harness.approve(result.proposal.id)
+    partial = Corrections(amount=Decimal("199.00")) if "date" in unread else None
+    if partial is not None and "amount" in unread:
+        with pytest.raises(InvalidProposal, match="date"):
+            await setup.harness.approve(result.proposal.id, corrections=partial)
+    await setup.harness.approve(
+        result.proposal.id,
+        corrections=Corrections(
+            amount=Decimal("199.00") if "amount" in unread else None,
+            date=DAY if "date" in unread else None,
+        ),
+    )
+    assert (await setup.harness.view(result.proposal.id)).status is Status.APPROVED
 
 
 async def test_missing_merchant_and_vat_are_proposed_with_warnings_and_low_confidence() -> None:

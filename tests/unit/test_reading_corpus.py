@@ -8,8 +8,8 @@ import io
 import pytest
 from PIL import Image
 
-from bookkeeper.adapters.extraction.media import sniff_media_type
 from bookkeeper.adapters.extraction.offline import SUSPICIOUS_CAP, OfflineExtractor, find_dates
+from bookkeeper.application.documents import sniff_media_type
 from tests.corpus.generate import LAYOUTS, generate, hostile
 
 SLICE = generate(28, seed=7)  # two of each layout

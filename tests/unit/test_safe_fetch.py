@@ -377,3 +377,13 @@ async def test_an_allowed_host_is_fetched_over_tls_checked_against_its_name(
     assert seen["sni"] == HOST
     assert f"Host: {HOST}" in str(seen["head"]) or f"host: {HOST}" in str(seen["head"])
     assert transport.hosts == [PUBLIC_IP]
+
+
+async def test_an_octet_stream_is_fetched_undeclared_so_its_bytes_decide() -> None:
+    # Issue 13: the CDN names a type by the file's extension, or not at all; the bytes are
+    # sniffed by application.documents (one place), so the header is passed on as "".
+    transport = RecordingTransport(
+        headers={"content-type": "application/octet-stream"}, chunks=[b"\x89PNG\r\n\x1a\n"]
+    )
+    content, content_type = await fetcher(Resolver(), transport).fetch(f"https://{HOST}/a.heic")
+    assert content.startswith(b"\x89PNG") and content_type == ""

@@ -506,7 +506,7 @@ def _proposal_reply(result: IntakeResult, view: ProposalView | None, language: m
     confidence = proposal.confidence
     if confidence is not None:
         main = sorted(confidence.reasons, key=lambda r: abs(r.effect), reverse=True)[:3]
-        reasons = "; ".join(r.detail for r in main)
+        reasons = "; ".join(m.sentence(r.detail, language) for r in main)
         key = "confidence" if reasons else "confidence.bare"
         lines.append(m.text(key, language, score=m.score(confidence.score), reasons=reasons))
     outcome = proposal.decision.outcome if proposal.decision is not None else None
@@ -520,7 +520,8 @@ def _proposal_reply(result: IntakeResult, view: ProposalView | None, language: m
     else:
         lines.append(m.text("outcome.status", language, status=m.status_word(status, language)))
     if result.warnings:
-        lines.append(m.text("warnings", language, warnings="; ".join(result.warnings)))
+        warnings = "; ".join(m.sentence(w, language) for w in result.warnings)
+        lines.append(m.text("warnings", language, warnings=warnings))
     return Reply(
         text="\n".join(lines),
         language=language,

@@ -1,7 +1,11 @@
 """Receipt and invoice files: upload (checked, content-addressed) and download, per tenant.
 
-A file is accepted only when its bytes are what its declared type says (magic numbers,
-not the client's word) and that type is one the books and the bank take: PDF, JPEG or PNG.
+A file's type comes from its bytes (magic numbers), never from its name or the sender's
+Content-Type, in this one place for every entrypoint (REST /documents and /files, Discord
+attachments, the CLI) and for the extractor: an image sent as "kvittering.pdf" with
+Content-Type application/pdf is stored and read as the image it is. A file is accepted when
+that type is one the books and the bank take: PDF, JPEG or PNG. A declared type matters
+only when it names something else altogether (text/html …): that is refused.
 It is kept by the SHA-256 of its content, so uploading the same file again stores nothing
 new and answers with the document already there. Proposals refer to a file by that hash
 (`documentHash`); the executor attaches it to Fiken or Folio.
@@ -13,6 +17,7 @@ import re
 import unicodedata
 from typing import Final
 
+import filetype
 import msgspec
 
 from bookkeeper.application.errors import NotFound
@@ -40,6 +45,21 @@ _MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
     (b"\xff\xd8\xff", JPEG),
     (b"\x89PNG\r\n\x1a\n", PNG),
 )
+#: The image types the offline extractor can read (with OCR), whatever is accepted.
+IMAGE_TYPES: Final = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/heic",
+        "image/heif",
+        "image/avif",
+        "image/webp",
+        "image/tiff",
+        "image/gif",
+        "image/bmp",
+    }
+)
+UNKNOWN: Final = "application/octet-stream"
 #: Spellings of the accepted types that clients send.
 _ALIASES: Final[dict[str, str]] = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG}
 #: A declaration that says nothing about the content: the sniffed type is taken.
@@ -77,12 +97,26 @@ class Upload(msgspec.Struct, frozen=True, kw_only=True):
     duplicate: bool
 
 
+def sniff_media_type(content: bytes) -> str:
+    """The media type of `content` by its magic numbers (`filetype` knows the image formats
+    a phone or scanner produces); "application/octet-stream" when unknown."""
+    if content.startswith(b"%PDF-"):
+        return PDF
+    kind = filetype.guess(content[:8192])
+    if kind is None:
+        return UNKNOWN
+    mime = str(kind.mime)
+    return "image/heic" if mime == "image/heif" else mime
+
+
 def sniff(content: bytes) -> str | None:
     """The type the content's magic bytes say, among the accepted ones; None otherwise."""
-    for magic, content_type in _MAGIC:
-        if content.startswith(magic):
-            return content_type
-    return None
+    media_type = sniff_media_type(content)
+    return media_type if media_type in EXTENSIONS else None
+
+
+def is_image(media_type: str) -> bool:
+    return media_type in IMAGE_TYPES
 
 
 def normalise_content_type(declared: str | None) -> str:
@@ -150,8 +184,8 @@ class Documents:
             raise UnsupportedDocumentType(
                 "the content is not a PDF, JPEG or PNG file (by its first bytes)"
             )
-        if declared not in _UNDECLARED and declared != sniffed:
-            raise DocumentRejected(f"the content is a {sniffed} file, not the declared {declared}")
+        # A declared PDF/JPEG/PNG that the bytes contradict: the bytes decide (a phone's
+        # photo called "kvittering.pdf" gets application/pdf from its name).
         name = sanitise_filename(filename, sniffed)
         async with self._uow() as uow:
             document, new = await uow.documents.put(

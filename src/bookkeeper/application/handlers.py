@@ -436,6 +436,7 @@ class Handlers:
         ) -> None:
             grant = None
             if proposal.status is Status.PROPOSED:  # otherwise approve() says why not (409)
+                _require_unread_corrected(events, command.corrections)
                 rules = await uow.settings.review_rules(principal.tenant_id)
                 facts = await self._approval_facts(
                     uow, principal.tenant_id, proposal, events, command.corrections
@@ -590,3 +591,23 @@ def _department(events: Sequence[RecordedEvent]) -> str | None:
 def _review_meta(decision: ReviewDecision) -> dict[str, Any]:
     result: dict[str, Any] = msgspec.to_builtins(decision)
     return result
+
+
+#: Where the pipeline names the fields a document did not show (pipeline.UNREAD_SOURCE_KEY).
+_UNREAD_KEY = "unread"
+
+
+def _require_unread_corrected(
+    events: Sequence[RecordedEvent], corrections: Corrections | None
+) -> None:
+    """A proposal made from a document whose amount or date could not be read holds a stand-in
+    for it (issue 13): it is approved only with a correction of each such field."""
+    source = events[0].metadata.get("source") if events else None
+    unread = str(source.get(_UNREAD_KEY, "")) if isinstance(source, dict) else ""
+    given = corrections.as_dict() if corrections is not None else {}
+    missing = [name for name in unread.split(",") if name and name not in given]
+    if missing:
+        raise InvalidProposal(
+            f"{' and '.join(missing)} could not be read from the document: "
+            f"approve with a corrected {' and '.join(missing)}"
+        )

@@ -206,3 +206,113 @@ def kind_word(kind: str, language: Language) -> str:
 def status_word(status: str, language: Language) -> str:
     entry = STATUS_WORDS.get(status)
     return entry[language] if entry is not None else status.lower()
+
+
+# --- reasons and warnings in the user's language -------------------------------------------
+#
+# Confidence reasons (domain.confidence) and reading warnings (the extractors, the pipeline)
+# are written once, in English, in the events (the record stays one language). What a person
+# is shown is in their language: each sentence form below is matched and said in Norwegian;
+# a sentence with no form here is shown as it is.
+
+_SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
+    (re.compile(pattern + r"$", re.DOTALL), norwegian)
+    for pattern, norwegian in (
+        (r"no approved pattern for this merchant", "intet godkjent mønster for leverandøren"),
+        (r"approved pattern for (?P<m>.+): account (?P<a>\S+), (?P<v>\S+) % VAT",
+         "godkjent mønster for {m}: konto {a}, {v} % mva"),
+        (r"similar to the approved pattern for (?P<m>.+) \(similarity (?P<s>\S+)\)",
+         "likner det godkjente mønsteret for {m} (likhet {s})"),
+        (r"approved pattern for (?P<m>.+) says account (?P<a>\S+) at (?P<v>\S+) %, the "
+         r"proposal says (?P<b>\S+) at (?P<w>\S+) %",
+         "godkjent mønster for {m} sier konto {a} med {v} %, forslaget sier {b} med {w} %"),
+        (r"all required fields present", "alle påkrevde felt er med"),
+        (r"missing: (?P<f>.+)", "mangler: {f}"),
+        (r"§ 5-1-1 field (?P<f>\S+) is missing", "§ 5-1-1-feltet {f} mangler"),
+        (r"organisation number (?P<o>\S+) fails the MOD11 check",
+         "organisasjonsnummeret {o} består ikke MOD11-kontrollen"),
+        (r"VAT amount not stated; (?P<r>\S+) % of (?P<a>.+) is (?P<e>.+)",
+         "mva-beløpet er ikke oppgitt; {r} % av {a} er {e}"),
+        (r"VAT (?P<v>.+) matches (?P<r>\S+) % of (?P<a>.+)", "mva {v} stemmer med {r} % av {a}"),
+        (r"VAT (?P<v>.+) does not match (?P<r>\S+) % of (?P<a>.+?)(?P<x> \(expected .+\))?",
+         "mva {v} stemmer ikke med {r} % av {a}{x}"),
+        (r"(?P<a>.+) is within the usual range (?P<r>.+)", "{a} er innenfor det vanlige, {r}"),
+        (r"(?P<a>.+) is outside the usual range (?P<r>.+)", "{a} er utenfor det vanlige, {r}"),
+        (r"a matching bank transaction was found", "en banktransaksjon som passer, ble funnet"),
+        (r"no matching bank transaction was found", "ingen banktransaksjon som passer"),
+        (r"possible duplicate of (?P<d>.+)", "mulig duplikat av {d}"),
+        (r"the proposer's own estimate (?P<e>\S+) lowers the score",
+         "forslagsstillerens eget anslag {e} senker sikkerheten"),
+        (r"the proposer's own estimate (?P<e>\S+) cannot raise the score",
+         "forslagsstillerens eget anslag {e} kan ikke heve sikkerheten"),
+        # reading warnings
+        (r"no organisation number", "fant ikke organisasjonsnummer"),
+        (r"no total amount", "fant ikke totalbeløp"),
+        (r"no date", "fant ikke dato"),
+        (r"no VAT", "fant ikke mva"),
+        (r"no merchant name", "fant ikke selgerens navn"),
+        (r"no document number", "fant ikke bilagsnummer"),
+        (r"no due date", "fant ikke forfallsdato"),
+        (r"no merchant read", "ingen leverandør lest"),
+        (r"no supplier read", "ingen leverandør lest"),
+        (r"no VAT rate read; (?P<r>\S+) % assumed", "ingen mva-sats lest; {r} % antatt"),
+        (r"no usable due date read; (?P<d>\d+) days after the date assumed",
+         "ingen brukbar forfallsdato lest; {d} dager etter datoen antatt"),
+        (r"no amount could be read; (?P<a>\S+) stands in for it and must be corrected before "
+         r"the proposal can be approved",
+         "beløpet kunne ikke leses; {a} står i stedet og må rettes før forslaget kan godkjennes"),
+        (r"no date could be read; the day it arrived \((?P<d>\S+)\) stands in for it and must "
+         r"be corrected before the proposal can be approved",
+         "datoen kunne ikke leses; dagen dokumentet kom ({d}) står i stedet og må rettes før "
+         "forslaget kan godkjennes"),
+        (r"hidden text \((?P<why>.+?)\), not read: (?P<t>.+)",
+         "skjult tekst ({why}), ikke lest: {t}"),
+        (r"invisible text \(render mode 3\)", "usynlig tekst (visningsmodus 3)"),
+        (r"white text", "hvit tekst"),
+        (r"tiny text \((?P<s>.+)\)", "bitteliten tekst ({s})"),
+        (r"text outside the page", "tekst utenfor siden"),
+        (r"text with no visible ink \(same colour as the background, or covered\)",
+         "tekst uten synlig blekk (samme farge som bakgrunnen, eller tildekket)"),
+        (r"instruction-like text in the document \(not followed\): (?P<t>.+)",
+         "tekst som likner en instruks i dokumentet (ikke fulgt): {t}"),
+        (r"two different bank accounts \((?P<a>.+)\)", "to ulike bankkontoer ({a})"),
+        (r"two different IBANs \((?P<a>.+)\)", "to ulike IBAN-er ({a})"),
+        (r"two different KIDs \((?P<a>.+)\): neither is used",
+         "to ulike KID-er ({a}): ingen brukt"),
+        (r"mixed VAT rates: (?P<r>.+)", "flere mva-satser: {r}"),
+        (r"VAT rate (?P<r>\S+) % inferred from the amounts", "mva-sats {r} % utledet av beløpene"),
+        (r"VAT rate (?P<r>\S+) % is not a Norwegian rate", "mva-sats {r} % er ikke en norsk sats"),
+        (r"read by OCR from an image", "lest med OCR fra et bilde"),
+        (r"foreign seller: no Norwegian organisation number expected",
+         "utenlandsk selger: norsk organisasjonsnummer ventes ikke"),
+        (r"no text: needs review \(an image, not read: OCR/Tesseract is not available\)",
+         "ingen tekst: må gjennomgås (et bilde, ikke lest: OCR/Tesseract er ikke installert)"),
+        (r"no text: needs review", "ingen tekst: må gjennomgås"),
+        (r"KID (?P<k>\S+) fails the MOD10/MOD11 check",
+         "KID {k} består ikke MOD10/MOD11-kontrollen"),
+        (r"bank account (?P<k>\S+) fails the MOD11 check",
+         "kontonummeret {k} består ikke MOD11-kontrollen"),
+        (r"IBAN (?P<k>\S+) fails its check", "IBAN {k} består ikke kontrollen"),
+        (r"the lines could not be used; one line of the whole amount",
+         "linjene kunne ikke brukes; én linje med hele beløpet"),
+    )
+)  # fmt: skip
+#: Groups that are themselves sentences (the reason text is hidden in), said in Norwegian too.
+_NESTED: Final = frozenset({"why"})
+
+
+def sentence(detail: str, language: Language) -> str:
+    """A reason or warning written in English, said in `language` (see above)."""
+    if language != NORWEGIAN:
+        return detail
+    for pattern, norwegian in _SENTENCES_NB:
+        found = pattern.match(detail)
+        if found is not None:
+            values = {
+                name: sentence(value, language) if name in _NESTED else value
+                for name, value in found.groupdict(default="").items()
+            }
+            if values.get("x"):
+                values["x"] = values["x"].replace("expected", "forventet")
+            return norwegian.format(**values)
+    return detail

@@ -13,6 +13,12 @@ pattern, else the NS 4102 default: domain.accounts) or the confidence (computed 
 domain; the extractor's own estimate is passed as `proposer_confidence`, which can only
 lower it). Which bank event pays a document is domain.bank_matching's rule.
 
+Nothing is left unread without a word (issue 13): a document whose amount or date could not
+be read still becomes a proposal, held in review, with the fields that were found and a
+warning for each that was not. A missing date is the day the document arrived (Oslo); a
+missing amount is a placeholder of 0.01 that cannot be approved as it is: the proposal's
+`source.unread` names the fields, and approving needs a correction of each (handlers).
+
 A document is proposed once: its proposal's id is derived from the tenant and the content
 hash, so the same file again answers with the earlier proposal without a second extraction,
 and two concurrent uploads of one file still make one proposal.
@@ -26,6 +32,7 @@ import unicodedata
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -77,9 +84,18 @@ _CENT: Final = Decimal("0.01")
 
 
 class IncompleteDocument(DomainError):
-    """The document has no readable amount or date: nothing can be proposed from it."""
+    """Kept for callers that catch it; the pipeline now proposes an incomplete document
+    (in review, its unread fields named) instead of raising this."""
 
     code = "incomplete-document"
+
+
+#: A stand-in amount for a document whose amount could not be read: the smallest a
+#: proposal takes; approving needs the real one as a correction.
+PLACEHOLDER_AMOUNT: Final = Decimal("0.01")
+#: The key in a proposal's `source` that names the fields that were not read.
+UNREAD_SOURCE_KEY: Final = "unread"
+OSLO: Final = ZoneInfo("Europe/Oslo")
 
 
 class BankMatch(msgspec.Struct, frozen=True, kw_only=True):
@@ -161,15 +177,20 @@ class DocumentPipeline:
         await self._record_extraction(principal, document, extraction, proposal_id, source)
 
         warnings = list(extraction.warnings)
-        facts = _Facts.of(extraction, warnings)
+        received = self._clock.now().astimezone(OSLO).date()
+        facts = _Facts.of(extraction, warnings, received)
+        if facts.unread:
+            source = {**(source or {}), UNREAD_SOURCE_KEY: ",".join(facts.unread)}
         patterns = await self._patterns(tenant)
         match = None
-        if facts.document_type != "invoice" and facts.merchant is not None:
+        if facts.document_type != "invoice" and facts.merchant is not None and not facts.unread:
             match = await self._bank_match(tenant, facts)
         data, guessed = self._proposal_data(principal, document, facts, patterns, match, source)
         estimate = min(max(extraction.confidence, Decimal(0)), Decimal(1))
         if guessed or facts.guessed:
             estimate = min(estimate, GUESSED_ESTIMATE)
+        if facts.unread:
+            estimate = Decimal(0)  # a placeholder is no reading at all
         etype = _TYPE_OF[type(data)]
         command = SubmitEvent(
             principal=principal,
@@ -370,7 +391,7 @@ class _Facts:
     """The extraction's values after the checks a proposal needs: clean text, amounts in
     øre, a Norwegian VAT rate or None. Fields that fail a check are dropped with a warning."""
 
-    def __init__(self, extraction: Extraction, warnings: list[str]) -> None:
+    def __init__(self, extraction: Extraction, warnings: list[str], received: dt.date) -> None:
         self.warnings = warnings
         self.guessed = False
         self.document_type = (
@@ -383,14 +404,25 @@ class _Facts:
             self.guessed = True
             warnings.append("no merchant read")
         gross = _amount(extraction.gross)
-        if gross is None or extraction.date is None:
-            missing = [n for n, v in (("amount", gross), ("date", extraction.date)) if v is None]
-            raise IncompleteDocument(
-                f"no {' or '.join(missing)} could be read from the document; "
-                "nothing was proposed (send a clearer copy)"
+        #: Fields that could not be read: the proposal waits for a reviewer to supply them.
+        self.unread: list[str] = []
+        if gross is None:
+            self.unread.append("amount")
+            warnings.append(
+                f"no amount could be read; {PLACEHOLDER_AMOUNT} stands in for it and must be "
+                "corrected before the proposal can be approved"
             )
+            gross = PLACEHOLDER_AMOUNT
+        date = extraction.date
+        if date is None:
+            self.unread.append("date")
+            warnings.append(
+                f"no date could be read; the day it arrived ({received.isoformat()}) stands in "
+                "for it and must be corrected before the proposal can be approved"
+            )
+            date = received
         self.gross = gross
-        self.date = extraction.date
+        self.date = date
         self.due_date = extraction.due_date
         currency = (extraction.currency or "NOK").strip().upper()
         self.currency = currency if _CURRENCY.match(currency) else "NOK"
@@ -407,8 +439,8 @@ class _Facts:
         self._lines = extraction.lines
 
     @classmethod
-    def of(cls, extraction: Extraction, warnings: list[str]) -> _Facts:
-        return cls(extraction, warnings)
+    def of(cls, extraction: Extraction, warnings: list[str], received: dt.date) -> _Facts:
+        return cls(extraction, warnings, received)
 
     def line_items(self, vat_rate: Decimal) -> tuple[LineItem, ...]:
         """The invoice's lines when each is usable and they add up to the gross amount."""

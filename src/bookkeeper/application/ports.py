@@ -821,6 +821,9 @@ class Extraction(msgspec.Struct, frozen=True, kw_only=True):
     lines: tuple[ExtractedLine, ...] = ()
     kid: str | None = None
     bank_account: str | None = None
+    #: The payee's IBAN (compact, checked), Norwegian or foreign; its Norwegian account is
+    #: `bank_account` as well.
+    iban: str | None = None
     #: field name → the snippet of the document it was read from.
     evidence: dict[str, str] = {}
     #: What the extractor could not read or doubts ("no organisation number", "image

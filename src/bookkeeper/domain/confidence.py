@@ -125,15 +125,17 @@ def _required(data: ProposalData) -> list[tuple[str, object]]:
 
 
 def _documentary(data: ProposalData) -> list[tuple[str, str | None]]:
-    """§ 5-1-1 fields that a booked document should carry, beyond what the action needs."""
+    """§ 5-1-1 fields that a booked document should carry, beyond what the action needs.
+    A seller that bills in another currency is foreign (a VOEC or SaaS seller): it has no
+    Norwegian organisation number to miss, so none is asked of it (issue 13)."""
+    foreign = getattr(data, "currency", "NOK") != "NOK"
     match data:
         case ReceiptAttachmentData():
-            return [
-                ("documentNumber", data.document_number),
-                ("merchantOrgNumber", data.merchant_org_number),
-            ]
+            return [("documentNumber", data.document_number)] + (
+                [] if foreign else [("merchantOrgNumber", data.merchant_org_number)]
+            )
         case InvoiceRegistrationData():
-            return [("supplierOrgNumber", data.supplier_org_number)]
+            return [] if foreign else [("supplierOrgNumber", data.supplier_org_number)]
         case ExpenseRegistrationData():
             return [("documentNumber", data.document_number)]
     return []

@@ -152,12 +152,21 @@ async def open_services(container: Container) -> Services:
     )
 
 
+def _log_document_reader(container: Container) -> None:
+    """Say how documents are read; without OCR the service starts all the same (issue 13)."""
+    describe = getattr(container.extractor(), "describe", None)
+    if callable(describe):
+        ready, sentence = describe()
+        (log.info if ready else log.warning)("documents: %s", sentence)
+
+
 async def start_process(container: Container) -> Process:
     """Open the services, start the scheduler's jobs and the Discord bot (if configured)."""
     services = await open_services(container)
     settings = container.settings()
     log.info("serving with %s database %s", services.database.dialect, services.database_url)
     log.info("JWT signing key: %s", settings.jwt_private_key_file)
+    _log_document_reader(container)
     process = Process(services=services)
     process.shutdown_grace_seconds = settings.shutdown_grace_seconds
     try:

@@ -33,6 +33,8 @@ MIN_CONTRAST = 48
 _TABLE_HEADER = re.compile(
     r"(?i)\b(beskrivelse|description|varetekst|vare|antall|qty|quantity|pris|price|tekst|item)\b"
 )
+#: Column headings of a VAT summary ("MVA-sats Grunnlag MVA Sum"): a table, not labels.
+_VAT_TABLE_HEADER = re.compile(r"(?i)(\bmva|\bvat\b|\bmoms\b|grunnlag|\bsats\b|netto|brutto)")
 #: Fill colour (each of R, G, B) at or above which text counts as white.
 WHITE = 240
 #: Invisible render modes (3 = neither fill nor stroke; 7 = clip only).
@@ -196,6 +198,8 @@ def _label_rows(
         return []
     if any(_TABLE_HEADER.search(t) for _, _, t in previous):
         return []  # an item table's header: its rows are items, not one value per label
+    if any(_VAT_TABLE_HEADER.search(t) for _, _, t in previous):
+        return []  # a VAT table's header: one row per rate follows, read as a table
     if not any(_has_digit(t) for _, _, t in current):
         return []
     pairs: list[str] = []
@@ -235,3 +239,25 @@ def page_text(page: pdfium.PdfPage) -> PageText:
         text = " ".join(t for _, _, t in _segments(row))
         hidden_lines.append((why, text))
     return PageText(lines=tuple(lines), hidden=tuple(hidden_lines))
+
+
+def pair_label_rows(text: str) -> str:
+    """The same label-over-value pairing for text that has no positions, only column breaks
+    ("\t", as OCR gives): a row of labels followed by a row with as many cells, one value
+    under each label, also gives "label value" lines. An item or VAT table's header does not."""
+    lines = text.splitlines()
+    out: list[str] = []
+    previous: list[str] = []
+    for line in lines:
+        cells = [c.strip() for c in line.split("\t") if c.strip()]
+        out.append(line)
+        if (
+            len(previous) >= 2
+            and len(cells) == len(previous)
+            and not any(_has_digit(c) for c in previous)
+            and not any(_TABLE_HEADER.search(c) or _VAT_TABLE_HEADER.search(c) for c in previous)
+            and any(_has_digit(c) for c in cells)
+        ):
+            out.extend(f"{label} {value}" for label, value in zip(previous, cells, strict=True))
+        previous = cells
+    return "\n".join(out)

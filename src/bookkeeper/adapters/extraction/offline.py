@@ -1,6 +1,7 @@
 """The offline extractor: rules for Norwegian receipts and invoices, no network, no API key.
 
-A file's type comes from its bytes (`media.sniff_media_type`), never its name. PDF text is
+A file's type comes from its bytes (`application.documents.sniff_media_type`, the one place
+for every entrypoint), never its name. PDF text is
 read with positions (`layout`: rows by baseline, tabs at column gaps, label rows over value
 rows); photos, scans and image-only PDFs are read with Tesseract after clean-up (`ocr`).
 The fields come from general rules (total/VAT/date/due labels in Norwegian and English, any
@@ -21,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -34,7 +37,7 @@ from stdnum import luhn
 from stdnum.no import kontonr, orgnr
 
 from bookkeeper.adapters.extraction import layout, ocr
-from bookkeeper.adapters.extraction.media import PDF, is_image, sniff_media_type
+from bookkeeper.application.documents import PDF, is_image, sniff_media_type
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import ExtractedLine, Extraction
 from bookkeeper.domain import money
@@ -44,10 +47,13 @@ NO_TEXT = "no text: needs review"
 NO_OCR = NO_TEXT + " (an image, not read: OCR/Tesseract is not available)"
 #: A document with hidden text or instructions in it is capped here: always reviewed.
 SUSPICIOUS_CAP = Decimal("0.30")
+SUSPICIOUS_STEP = Decimal("0.05")
 #: Render pages of an image-only PDF for OCR at this scale (72 dpi × 3 ≈ 216 dpi).
 OCR_SCALE = 3.0
 pdfium_c_image = 3  # FPDF_PAGEOBJ_IMAGE
 MAX_PAGES = 20
+#: Pages of a scan that are read by OCR (a receipt or invoice says what it must on these).
+OCR_PAGES = 3
 MAX_CHARS = 200_000
 EVIDENCE_CHARS = 120
 
@@ -199,7 +205,7 @@ _NET = re.compile(
 )
 #: "(eks. mva 25 %)" after an item: its rate, not a VAT amount.
 _NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
-_VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift)")
+_VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift|\b(sales )?tax\b)")
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
 _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
 _DUE_LABEL = re.compile(
@@ -215,7 +221,8 @@ _NOT_DOCUMENT_DATE = re.compile(r"(?i)(ankomst|arrival|periode fra|fødsels|fød
 _NUMBER = re.compile(
     r"(?i)\b(fakturanr|faktura nr|fakturanummer|kvitteringsnr|kvittering nr|kvitteringsnummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
-    r"ordrenr|ordrenummer)\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9\-/]*)"
+    r"ordrenr|ordrenummer|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|billett ?nr|ref|^nr)"
+    r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9\-/]*)"
 )
 _ORG_LABEL = (
     r"(?:org\.?\s*nr\.?|org\.?\s*nummer|organisasjonsnummer|organisasjonsnr\.?|"
@@ -254,13 +261,21 @@ _ACCOUNT = re.compile(
     r"bank account)[\s:.#]*(\d{4}[ .]?\d{2}[ .]?\d{5})(?!\d)"
 )
 _ACCOUNT_BARE = re.compile(r"(?<![\d.])(\d{4}\.\d{2}\.\d{5})(?![\d.])")
-_KID = re.compile(r"(?i)\bkid(?:-?nr\.?|-?nummer)?[\s:.#]*(\d+(?: \d+)*)(?![\d.,])")
+_KID = re.compile(
+    r"(?i)\bkid(?:[\s-]?nr\.?|[\s-]?nummer|[\s-]?no\.?)?[\s:.#]*(\d+(?: \d+)*)(?![\d.,])"
+)
 _INVOICE_WORD = re.compile(r"(?i)\b(faktura|invoice)")
 _HEADER_ONLY = re.compile(
     r"(?i)^(faktura|invoice|kvittering|salgskvittering|receipt|kopi|copy|tax invoice|"
     r"kreditnota|billett|ticket|hotellregning|regning|folio|bankaxept|visa.*|godkjent)\W*$"
 )
 _MERCHANT_PREFIX = re.compile(r"(?i)^(faktura|invoice|kvittering|receipt) (fra|from)\s+")
+#: A postal address, not a name: "Storgata 12, 0150 Oslo", "Parkveien 53".
+_ADDRESS = re.compile(
+    r"(?i)(^|,\s*)\d{4} [^\W\d_]{2,}"  # "…, 0150 Oslo"
+    r"|^[^\W\d_]*(gata|gate|gaten|veien|vei|vegen|veg|plass|bryggen|torget|allé|alle|stien)"
+    r"\.? \d{1,4}[a-z]?\b"  # "Storgata 12", "Parkveien 53"
+)
 _CONTACT = re.compile(r"(?i)(tlf|telefon|phone|www\.|https?:|@|e-post|epost)")
 _POSTCODE = re.compile(r"^\d{4}\s+\D")
 _EXEMPT = re.compile(r"(?i)(fritatt|unntatt|ikke mva|uten mva|ikke mva-pliktig)")
@@ -306,10 +321,12 @@ class _Fields:
     lines: list[ExtractedLine] = field(default_factory=list)
     kid: str | None = None
     bank_account: str | None = None
+    iban: str | None = None
     evidence: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     problems: int = 0
-    suspicious: bool = False  # hidden text, instructions, a second payee: keep in review
+    #: Hidden text, instructions, a second payee: each keeps the document in review.
+    suspicious: int = 0
 
     def doubt(self, warning: str) -> None:
         self.warnings.append(warning)
@@ -337,6 +354,11 @@ def _read_org(lines: list[str], f: _Fields) -> int | None:
 
 def _clean_name(text: str) -> str | None:
     name = text.strip(" ,-|:;.")
+    last = text.strip(" ,-|:;").rsplit(" ", 1)[-1]
+    if last.endswith(".") and re.fullmatch(r"(?:\w{1,4}\.|(?:\w\.)+)", last):
+        name += "."  # "Cloudly Inc.", "Analytica B.V.": the dot is part of the name
+    if _ADDRESS.search(name):
+        return None
     if (
         not name
         or not name[0].isalnum()
@@ -443,6 +465,12 @@ def _read_identifiers(lines: list[str], f: _Fields) -> None:
     f.bank_account = f.bank_account or None
 
 
+def _bare_amount(line: str) -> bool:
+    """A line that is one amount and nothing else (a value wrapped under its label)."""
+    bare = re.sub(r"(?i)\b(kr|nok|usd|eur|sek|dkk|gbp)\b\.?|[$€£]", "", line)
+    return bool(_AMOUNT.fullmatch(bare.strip(" \t")))
+
+
 def _vat_of_line(rest: str, rate: Decimal) -> tuple[Decimal, Decimal | None] | None:
     """(VAT amount, base) from a VAT line's amounts (the rate already removed)."""
     amounts = _amounts(rest)
@@ -470,7 +498,9 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         if has_vat_word and "\t" in line and not _amounts(line) and rate_m is None:
             vat_table = 4
             continue
-        in_table = vat_table > 0 and rate_m is not None and rate_m.start() == 0
+        # A VAT table's rows: each starts with its rate ("15 %  1 806,35  270,95"), or
+        # names it with a VAT word ("Fritatt mva 0 %  307,67"); any other row ends it.
+        in_table = vat_table > 0 and rate_m is not None and (rate_m.start() == 0 or has_vat_word)
         vat_table = vat_table - 1 if in_table else 0
         net_statement = _NET_OF_ITEM.search(line) and len(_amounts(line)) <= 1
         if (
@@ -482,6 +512,13 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             rate = _rate(rate_m)
             rest = line[: rate_m.start()] + " " + line[rate_m.end() :]
             found = _vat_of_line(rest, rate)
+            if found is None and index + 1 < len(lines) and _bare_amount(lines[index + 1]):
+                found = _vat_of_line(lines[index + 1], rate)  # the amount wrapped below
+            elif found is not None and found[1] is None and index + 1 < len(lines):
+                # "Herav mva 25 % av 1 937,98" with the VAT on the next line: base above
+                below = lines[index + 1]
+                if _bare_amount(below) and re.search(r"(?i)\b(av|of)\b", rest):
+                    found = (_amounts(below)[-1], found[0])
             if found is not None and rate == 0:  # "Fritatt mva 0 % 1 443,28": the base
                 found = (Decimal("0.00"), found[1] if found[1] is not None else found[0])
             if found is not None and rate not in by_rate:
@@ -494,16 +531,15 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             and not (has_vat_word and not _INCL.search(line))
         ):
             amounts = _amounts(line)
-            if not amounts and index + 1 < len(lines):
-                following = lines[index + 1]
-                bare = re.sub(r"(?i)\b(kr|nok|usd|eur|sek|dkk|gbp)\b\.?|[$€£]", "", following)
-                if _AMOUNT.fullmatch(bare.strip(" \t")):
-                    amounts = _amounts(following)
+            if not amounts and index + 1 < len(lines) and _bare_amount(lines[index + 1]):
+                amounts = _amounts(lines[index + 1])
             if amounts and (gross is None or priority > gross[0]):
                 gross = (priority, amounts[-1], raw)
                 gross_index = index
             continue
-        if _NET.search(line) and (amounts := _amounts(line)):
+        net_m = _NET.search(line)
+        # The label comes before its value: "Konsulenttime 1 000,00 (eks. mva)" is an item.
+        if net_m is not None and (amounts := _amounts(line[net_m.end() :])):
             if f.net is None:
                 f.net, f.evidence["net"] = amounts[-1], _evidence(raw)
             continue
@@ -633,7 +669,9 @@ def _confidence(f: _Fields, invoice: bool, foreign: bool) -> Decimal:
     share = Decimal(sum(v is not None for v in mandatory)) / Decimal(len(mandatory))
     score = MAX_CONFIDENCE * share - Decimal("0.10") * f.problems
     if f.suspicious:
-        score = min(score, SUSPICIOUS_CAP)
+        # Under the cap, and lower for each further finding: a twin with one more hidden
+        # line than its clean copy always scores below it.
+        score = min(score, SUSPICIOUS_CAP - SUSPICIOUS_STEP * (f.suspicious - 1))
     return max(score, Decimal("0")).quantize(money.ORE, rounding=ROUND_HALF_UP)
 
 
@@ -652,33 +690,54 @@ def _is_invoice(lines: list[str], f: _Fields) -> bool:
     return score >= 2
 
 
+def _longest_iban(text: str) -> IBAN | None:
+    """The longest start of `text` that is a valid IBAN ("NO93 8601 1117 947 BIC: …" runs
+    on into the next word when spaces are taken out)."""
+    for end in range(min(len(text), 34), 14, -1):
+        try:
+            return IBAN(text[:end])
+        except (SchwiftyException, ValueError):
+            continue
+    return None
+
+
 def _read_payment_cross_checks(lines: list[str], f: _Fields) -> None:
-    """An IBAN must be the document's own account: a different one is a doubt."""
+    """The IBAN, checked by schwifty: a field of its own (foreign ones too). A Norwegian IBAN
+    must be the document's own account, and a second, other IBAN is a changed payee: both
+    are doubts that keep the document in review."""
     for line in lines:
         m = _IBAN.search(line)
         if m is None:
             continue
         text = re.sub(r"\s", "", m.group(1)).upper()
-        account = norwegian_iban_account(text)
+        iban = _longest_iban(text)
+        if iban is None:
+            f.doubt(f"IBAN {text} fails its check")
+            continue
+        compact = str(iban.compact)
+        if f.iban is None:
+            f.iban = compact
+            f.evidence["iban"] = _evidence(line)
+        elif compact != f.iban:
+            f.doubt(f"two different IBANs ({f.iban}, {compact})")
+            f.suspicious += 1
+            continue
+        account = norwegian_iban_account(compact)
         if account is None:
-            try:
-                IBAN(text)
-            except (SchwiftyException, ValueError):
-                f.doubt(f"IBAN {text} fails its check")
             continue
         if f.bank_account is None:
             f.bank_account = account
             f.evidence["bank_account"] = _evidence(line)
         elif account != f.bank_account:
-            f.doubt(f"two different bank accounts ({f.bank_account}, IBAN {text})")
-            f.suspicious = True
+            f.doubt(f"two different bank accounts ({f.bank_account}, IBAN {compact})")
+            f.suspicious += 1
 
 
 def _instructions(lines: list[str], f: _Fields) -> None:
     for line in lines:
         if _INSTRUCTION.search(line):
             f.doubt(f"instruction-like text in the document (not followed): {_evidence(line)!r}")
-            f.suspicious = True
+            f.suspicious += 1
 
 
 def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Extraction:
@@ -698,7 +757,7 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
     _instructions(lines, f)
     for why, snippet in hidden[:10]:
         f.doubt(f"hidden text ({why}), not read: {snippet[:EVIDENCE_CHARS]!r}")
-        f.suspicious = True
+        f.suspicious += 1
     if f.net is None and f.gross is not None and f.vat_amount is not None:
         f.net = f.gross - f.vat_amount
     joined = "\n".join(lines)
@@ -727,6 +786,7 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
         lines=tuple(f.lines),
         kid=f.kid,
         bank_account=f.bank_account,
+        iban=f.iban,
         evidence=f.evidence,
         warnings=tuple(f.warnings),
         confidence=_confidence(f, invoice, foreign),
@@ -796,19 +856,22 @@ def pdf_text(content: bytes) -> str:
 
 
 def _ocr_pdf(content: bytes) -> str:
+    """The text of a scanned PDF's first pages, read in parallel (one engine per thread)."""
     doc = _open_pdf(content)
     try:
-        texts = []
-        for index in range(min(len(doc), 3)):
+        images = []
+        for index in range(min(len(doc), OCR_PAGES)):
             page = doc[index]
             try:
-                image = page.render(scale=OCR_SCALE, grayscale=True).to_pil()
+                images.append(page.render(scale=OCR_SCALE, grayscale=True).to_pil())
             finally:
                 page.close()
-            texts.append(ocr.image_text(image))
-        return "\n".join(texts)
     finally:
         doc.close()
+    if len(images) == 1:
+        return ocr.image_text(images[0])
+    with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1)) as pool:
+        return "\n".join(pool.map(ocr.image_text, images))
 
 
 class OfflineExtractor:
@@ -825,6 +888,16 @@ class OfflineExtractor:
 
     def _ocr_ready(self) -> bool:
         return self.use_ocr and ocr.available()
+
+    def describe(self) -> tuple[bool, str]:
+        """(OCR ready, a sentence for the start-up log): the service starts either way, and
+        without Tesseract it says that images and scans go to review unread."""
+        if self._ocr_ready():
+            return True, f"offline reader; photos and scans are read by OCR ({ocr.LANGUAGES})"
+        return False, (
+            "offline reader without OCR (Tesseract with Norwegian data is not installed): "
+            "photos and scanned PDFs go to review unread"
+        )
 
     def extract_sync(self, content: bytes, content_type: str, filename: str | None) -> Extraction:
         # The bytes decide, not the name or the sender's Content-Type (see media.py).
@@ -851,7 +924,7 @@ class OfflineExtractor:
         raise ExtractionFailed(f"unsupported document type {media_type} ({content_type or '?'})")
 
     def _from_ocr(self, text: str, hidden: Sequence[tuple[str, str]]) -> Extraction:
-        result = extract_text_fields(text, hidden)
+        result = extract_text_fields(layout.pair_label_rows(text), hidden)
         if result.document_type == "unknown":
             return result
         # OCR can misread a digit: never as sure as a text layer.

@@ -37,6 +37,9 @@ import httpx
 #: Where Discord serves attachments from (integrations.md § Discord).
 DISCORD_CDN_HOSTS: Final = ("cdn.discordapp.com", "media.discordapp.net")
 ALLOWED_CONTENT_TYPES: Final = frozenset({"application/pdf", "image/jpeg", "image/png"})
+#: A server that does not know what a file is (the CDN names types by file extension): the
+#: body is fetched and its bytes decide (application.documents.sniff), never this header.
+UNDECLARED_CONTENT_TYPES: Final = frozenset({"application/octet-stream", "binary/octet-stream"})
 DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024  # the same as POST /files
 DEFAULT_TIMEOUT_SECONDS: Final = 10.0
 
@@ -220,7 +223,9 @@ class SafeFetcher:
         if response.status_code != 200:
             raise FetchError(f"{host} answered {response.status_code}")
         content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if content_type not in ALLOWED_CONTENT_TYPES:
+        if content_type in UNDECLARED_CONTENT_TYPES:
+            content_type = ""  # undeclared: the bytes decide
+        elif content_type not in ALLOWED_CONTENT_TYPES:
             raise FetchUnsupportedType(f"content type {content_type or 'none'!r} is not accepted")
         if response.headers.get("content-encoding", "identity").lower() != "identity":
             raise FetchUnsupportedType("an encoded (compressed) body is not accepted")

@@ -72,6 +72,8 @@ class ExtractionOut(ResponseBody, frozen=True, kw_only=True):
     vat_rate: str | None
     kid: str | None
     lines: list[ExtractedLineOut]
+    bank_account: str | None = None
+    iban: str | None = None
     warnings: list[str]
     confidence: float
     #: The model that read it and what that cost (tokens: the DocumentExtracted event).
@@ -133,6 +135,8 @@ def extraction_out(extraction: Extraction) -> ExtractionOut:
         vat_amount=_str(extraction.vat_amount),
         vat_rate=_str(extraction.vat_rate),
         kid=extraction.kid,
+        bank_account=extraction.bank_account,
+        iban=extraction.iban,
         lines=[
             ExtractedLineOut(
                 description=line.description,
