@@ -124,6 +124,7 @@ async def test_another_tenants_proposal_is_not_found(api: Api) -> None:
     await login(api, "fred", "reviewer", tenant="globex")
     response = await api.client.get(f"{APP}/review/{proposed['proposalId']}")
     assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
     assert "Adobe" not in response.text
 
 
@@ -213,3 +214,52 @@ async def test_the_api_still_wants_a_bearer_token_with_a_session_cookie(api: Api
     await login(api, "kari", "reviewer")
     response = await api.client.get(f"{API}/proposals")
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/reports/trial-balance?start=2026-12-01&end=2026-01-01",
+        "/reports/trial-balance?start=yesterday",
+        "/reports/general-ledger?account=1920&cursor=garbage",
+        "/reports/vat?year=abc&term=9",
+        "/reports/balance-sheet?at=31.12.2026",
+        "/review/not-a-uuid",
+        "/review?status=NOPE&after=-5",
+        f"/review/{'0' * 8}-0000-0000-0000-{'0' * 12}",
+        "/files/not-a-hash",
+        "/static/..%2Fsession.py",
+        "/static/app.py",
+    ],
+)
+async def test_bad_input_is_a_page_never_a_500(api: Api, path: str) -> None:
+    await login(api, "vera", "viewer")
+    response = await api.client.get(APP + path)
+    assert response.status_code < 500, response.text
+    if "no route for" not in response.text:  # a URL of no page at all: the app's 404 problem
+        assert response.headers["content-type"].startswith("text/html"), response.text
+    assert "Traceback" not in response.text
+
+
+async def test_the_stored_document_is_shown_beside_the_proposal(api: Api) -> None:
+    pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    uploaded = await api.client.post(
+        f"{API}/files?filename=faktura.pdf",
+        content=pdf,
+        headers={**api.agent, "Content-Type": "application/pdf"},
+    )
+    sha = uploaded.json()["sha256"]
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt(documentHash=sha))
+    await login(api, "kari", "reviewer")
+    detail = await api.client.get(f"{APP}/review/{proposed['proposalId']}")
+    assert f'<iframe src="/app/files/{sha}"' in detail.text
+    assert "ReceiptAttachmentProposed" in detail.text  # the history
+    assert 'class="reasons"' in detail.text  # the confidence reasons
+    shown = await api.client.get(f"{APP}/files/{sha}")
+    assert shown.status_code == 200 and shown.content == pdf
+    assert shown.headers["content-type"] == "application/pdf"
+    assert shown.headers["content-disposition"].startswith("inline")
+    assert shown.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'self'" in shown.headers["content-security-policy"]
+    await login(api, "fred", "reviewer", tenant="globex")
+    assert (await api.client.get(f"{APP}/files/{sha}")).status_code == 404

@@ -32,10 +32,10 @@ from litestar.utils.scope.state import ScopeState
 
 from bookkeeper.adapters.auth.oidc_login import OidcLogin, pkce_pair
 from bookkeeper.application.commands import ApproveProposal, RejectProposal
-from bookkeeper.application.errors import InvalidToken
-from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.errors import ApplicationError, ExternalError, InvalidToken
+from bookkeeper.application.ledger import ChartUnavailable, LedgerService
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
-from bookkeeper.domain.errors import BookkeeperError
+from bookkeeper.domain.errors import BookkeeperError, DomainError
 from bookkeeper.domain.events import Corrections, Status
 from bookkeeper.entrypoints.http.controllers.files import download_type
 from bookkeeper.entrypoints.http.controllers.ledger import (
@@ -356,7 +356,7 @@ def _review_routes() -> list[Any]:
     ) -> Response[str]:
         lang = i18n.choose(request)
         return await proposal_page(
-            request, user, runtime, proposal_id, status=_status_of(error),
+            request, user, runtime, proposal_id, status=web_status(error),
             error=i18n.text("refused", lang, reason=str(error)),
         )  # fmt: skip
 
@@ -613,6 +613,19 @@ async def static(name: FromPath[str]) -> Response[bytes]:
     )
 
 
+def web_status(error: Exception) -> int:
+    """The HTTP status a refusal is shown with: the API's, and for the errors the API turns
+    into something else on its routes, 502/503 for the books or bank failing, else 422."""
+    status = _status_of(error)
+    if status != 500:
+        return status
+    if isinstance(error, ExternalError):
+        return 503 if error.retryable else 502
+    if isinstance(error, ChartUnavailable):
+        return 503
+    return 422
+
+
 def _login_redirect(request: Request[Any, Any, Any], error: LoginRequired) -> Response[Any]:
     target = f"{APP_PATH}/login?next={quote(_here(request), safe='')}"
     if error.reason:
@@ -624,7 +637,7 @@ def _error_page(request: Request[Any, Any, Any], error: Exception) -> Response[A
     if isinstance(error, HTTPException):
         status, detail = error.status_code, error.detail
     elif isinstance(error, BookkeeperError):
-        status, detail = _status_of(error), str(error)
+        status, detail = web_status(error), str(error)
     else:  # pragma: no cover - the app's own handler logs and answers anything else
         raise error
     return render(request, "error.html", status=status, detail=detail)
@@ -660,8 +673,10 @@ def web_router(settings: Settings, sessions: Sessions, csrf_secret: str) -> Rout
         ],
         exception_handlers={
             LoginRequired: _login_redirect,
+            # The same keys as the app's handlers (problems.py), so these win on /app.
             HTTPException: _error_page,
-            BookkeeperError: _error_page,
+            DomainError: _error_page,
+            ApplicationError: _error_page,
         },
         include_in_schema=False,
     )
