@@ -81,7 +81,7 @@ _API_HEADERS: Final = (
 
 #: The web page loads only its own stylesheet, script, images and the documents it frames.
 _WEB_CSP: Final = (
-    b"default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    b"default-src 'self'; object-src 'none'; base-uri 'none'; "
     b"form-action 'self'; frame-src 'self'; frame-ancestors 'self'"
 )
 _WEB_COMMON: Final = (
