@@ -85,6 +85,7 @@ async def test_the_queue_shows_the_proposal_and_approving_it_is_the_rest_command
     detail = await api.client.get(f"{APP}/review/{proposed['proposalId']}")
     assert detail.status_code == 200
     assert "Adobe Systems" in detail.text and "199,00" in detail.text
+    assert "6540 Inventar og utstyr" in detail.text  # the name from the books' chart
     approved = await api.client.post(
         f"{APP}/review/{proposed['proposalId']}/approve",
         data={"_csrf_token": csrf, "account_code": "6550", "vat_rate": "25", "comment": "ok"},

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any, Final
@@ -274,6 +275,15 @@ def _corrections(form: Any, view: ProposalView) -> Corrections | None:
     return Corrections(**changes) if changes else None
 
 
+async def _names(runtime: Runtime, user: Principal) -> Callable[[str], str | None]:
+    """The chart's account names for the page, best effort: a page about a proposal never
+    fails because the names cannot be had (no permission, the books down)."""
+    try:
+        return await runtime.get_ledger().account_names(user)
+    except BookkeeperError:
+        return lambda code: None
+
+
 def _review_routes() -> list[Any]:
     @get("/", include_in_schema=False)
     async def home() -> Redirect:
@@ -296,6 +306,7 @@ def _review_routes() -> list[Any]:
         next_after = views[-1].last_position if len(views) == PAGE else None
         return render(
             request, "queue.html", user=user, views=views, current=chosen,
+            names=await _names(runtime, user),
             statuses=[s.value for s in Status], next_after=next_after,
         )  # fmt: skip
 
@@ -326,6 +337,7 @@ def _review_routes() -> list[Any]:
             request, "proposal.html", status=status, user=user, view=view, history=history,
             confidence=confidence, review=review, document=stored, error=error,
             notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
+            names=await _names(runtime, user),
         )  # fmt: skip
 
     @get("/review/{proposal_id:uuid}", include_in_schema=False)
