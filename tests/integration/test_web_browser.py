@@ -13,6 +13,7 @@ BOOKKEEPER_WEB_SCREENSHOTS=<dir> also saves the screenshots the README shows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import io
 import os
@@ -28,8 +29,12 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from dependency_injector import providers
 
+from bookkeeper.container import Container
 from bookkeeper.entrypoints.http.app import create_app
+from bookkeeper.settings import Settings
+from tests.fakes.oidc import running_fake_issuer
 from tests.http_helpers import API, mint, sqlite_container
 
 CHROMIUM = os.environ.get("BOOKKEEPER_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -66,10 +71,9 @@ def _browser_available() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
-    """The app on 127.0.0.1:<free port> in a thread, lifespan included; (base URL, container)."""
-    container = sqlite_container(tmp_path, executor=True)
+@contextlib.contextmanager
+def serving(container: Container) -> Iterator[str]:
+    """The app on 127.0.0.1:<free port> in a thread, lifespan included; its base URL."""
     app = create_app(container)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -85,11 +89,19 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
             raise RuntimeError("the app did not start")
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}", container
+        yield f"http://127.0.0.1:{port}"
     finally:
         running.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """The embedded default with the executor: (base URL, container)."""
+    container = sqlite_container(tmp_path, executor=True)
+    with serving(container) as base:
+        yield base, container
 
 
 def _png() -> bytes:
@@ -267,3 +279,36 @@ async def test_on_a_phone_by_keyboard_in_english(server: tuple[str, Any], browse
     assert await page.evaluate(fits)
     assert "Balance sheet" in await page.inner_text("h1")
     await context.close()
+
+
+async def test_a_person_logs_in_at_the_identity_provider(tmp_path: Path, browser: Any) -> None:
+    async with running_fake_issuer() as fake:
+        fake.add_key("RS256")
+        container = sqlite_container(tmp_path)
+        container.settings.override(
+            providers.Object(
+                Settings.for_data_dir(
+                    tmp_path,
+                    executor_enabled=False,
+                    oidc_issuer=fake.issuer,
+                    oidc_client_id=fake.client_id,
+                )
+            )
+        )
+        with serving(container) as base:
+            context = await browser.new_context(locale="en-GB")
+            page = await context.new_page()
+            await page.goto(f"{base}/app/reports?lang=en")
+            assert "/app/login" in page.url
+            await page.click("text=Log in with your company account")
+            await page.wait_for_url(f"{base}/app/reports?lang=en")  # back where it started
+            assert "Signed in as kari (acme)" in await page.inner_text("header")
+            assert fake.token_requests == 1
+            cookies = {c["name"]: c for c in await context.cookies()}
+            assert cookies["bk_session"]["httpOnly"] is True
+            assert cookies["bk_session"]["sameSite"] == "Lax"
+            await page.click("text=Log out")
+            await page.wait_for_url(f"{base}/app/login")
+            await page.goto(f"{base}/app/reports")
+            assert "/app/login" in page.url
+            await context.close()
