@@ -639,7 +639,9 @@ def web_status(error: Exception) -> int:
 
 
 def _login_redirect(request: Request[Any, Any, Any], error: LoginRequired) -> Response[Any]:
-    target = f"{APP_PATH}/login?next={quote(_here(request), safe='')}"
+    # After logging in, come back to the page (a form's POST cannot be repeated by a GET).
+    back = _here(request) if request.method == "GET" else APP_PATH + "/review"
+    target = f"{APP_PATH}/login?next={quote(back, safe='')}"
     if error.reason:
         target += "&expired=1"
     return Redirect(target, status_code=303)
