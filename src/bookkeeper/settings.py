@@ -54,6 +54,9 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_MORNING_AT             | 07:00 (HH:MM, Europe/Oslo: when the morning check runs) |
 | BOOKKEEPER_MORNING_TENANTS        | unset: every tenant with events (comma list)     |
 | BOOKKEEPER_DISCORD_MORNING_CHANNEL | unset: the summary is not posted to Discord (a channel id) |
+| BOOKKEEPER_OIDC_CLIENT_ID         | unset: the web page (/app) logs in by pasted token only |
+| BOOKKEEPER_OIDC_CLIENT_SECRET     | unset: a public client (PKCE only)               |
+| BOOKKEEPER_WEB_SECRET             | unset: <data dir>/web-secret (made on first use) |
 
 BOOKKEEPER_DISCORD_USERS maps Discord users to principals of the Discord tenant, as
 `discordUserId=subject:role+role,…`, e.g. `112233=kari:reviewer,445566=ola:accountant+admin`.
@@ -149,10 +152,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     morning_minute: int = 0
     morning_tenants: tuple[str, ...] = ()
     discord_morning_channel: int | None = None
+    #: The web page (entrypoints/web, ADR 0027): the OIDC client it logs people in as
+    #: (authorization code + PKCE against `oidc_issuer`), and the secret its CSRF tokens
+    #: are keyed with (shared by every replica; unset: a file in the data dir).
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    web_secret: str | None = None
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
         hidden = {"fiken_token", "folio_token", "anthropic_api_key", "discord_token"}
+        hidden |= {"oidc_client_secret", "web_secret"}
         fields = ", ".join(
             f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
             for name in self.__struct_fields__
@@ -287,6 +297,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "EXECUTOR_RETRY_SECONDS", get("EXECUTOR_RETRY_SECONDS"), default=30, low=1, high=3600
         ),
         **_morning(get),
+        oidc_client_id=get("OIDC_CLIENT_ID"),
+        oidc_client_secret=get("OIDC_CLIENT_SECRET"),
+        web_secret=get("WEB_SECRET"),
     )
 
 

@@ -7,6 +7,11 @@ often a verifier fetched. Rotation: `add_key()` publishes a new key, `remove_key
 retires one (tokens it signed can still be minted, as an attacker holding it would).
 Switches: `fail_jwks` (answer 500), `extra_jwks` (raw JWK dicts published beside the keys).
 
+A person logs in with the authorization-code flow and PKCE (the web page, ADR 0027):
+`/authorize` lets `login_claims`' person in at once (no login form) and redirects back with a
+one-time code; `/token` trades the code and its S256 verifier for an access token signed by
+the first key. `token_requests` counts the trades.
+
 Serve it on loopback with `async with running_fake_issuer() as fake:` (fake.base_url is
 then http://127.0.0.1:<port>, which is also the issuer), or in-process through
 `httpx.ASGITransport(app=fake.app)` with any base URL.
@@ -23,6 +28,7 @@ import json
 import socket
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -81,6 +87,11 @@ class FakeIssuer:
         #: Broken answers on demand (tests/fakes/hostile.py).
         self.misbehave = Misbehaviour()
         self.extra_jwks: list[dict[str, Any]] = []
+        #: The authorization-code flow: the client it knows, who logs in, codes given out.
+        self.client_id = "bookkeeper-web"
+        self.login_claims: dict[str, Any] = {"sub": "kari", "roles": ["reviewer"]}
+        self.codes: dict[str, tuple[str, str]] = {}
+        self.token_requests = 0
 
     @property
     def issuer(self) -> str:
@@ -154,6 +165,8 @@ class FakeIssuer:
                 {
                     "issuer": self.issuer,
                     "jwks_uri": f"{self.base_url}/jwks",
+                    "authorization_endpoint": f"{self.base_url}/authorize",
+                    "token_endpoint": f"{self.base_url}/token",
                     "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
                 },
             )
@@ -163,8 +176,62 @@ class FakeIssuer:
                 await _json(send, 500, {"error": "down"})
             else:
                 await _json(send, 200, self.jwks())
+        elif path == "/authorize":
+            await self._authorize(scope, send)
+        elif path == "/token" and scope["method"] == "POST":
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            await self._token(urllib.parse.parse_qs(body.decode()), send)
         else:
             await _json(send, 404, {"error": "not found"})
+
+    async def _authorize(self, scope: dict[str, Any], send: Any) -> None:
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(scope["query_string"].decode()).items()}
+        if (
+            query.get("response_type") != "code"
+            or query.get("client_id") != self.client_id
+            or query.get("code_challenge_method") != "S256"
+            or not query.get("code_challenge")
+            or not query.get("redirect_uri")
+        ):
+            await _json(send, 400, {"error": "invalid_request"})
+            return
+        code = uuid.uuid4().hex
+        self.codes[code] = (query["code_challenge"], query["redirect_uri"])
+        target = (
+            query["redirect_uri"]
+            + "?"
+            + urllib.parse.urlencode({"code": code, "state": query.get("state", "")})
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 302,
+                "headers": [(b"location", target.encode()), (b"content-length", b"0")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _token(self, form: dict[str, list[str]], send: Any) -> None:
+        self.token_requests += 1
+        field = {k: v[0] for k, v in form.items()}
+        saved = self.codes.pop(field.get("code", ""), None)  # one use only
+        verifier = field.get("code_verifier", "")
+        digest = hashlib.sha256(verifier.encode()).digest()
+        if (
+            field.get("grant_type") != "authorization_code"
+            or saved is None
+            or field.get("redirect_uri") != saved[1]
+            or _b64(digest) != saved[0]
+        ):
+            await _json(send, 400, {"error": "invalid_grant"})
+            return
+        token = self.token(self.claims(**self.login_claims))
+        await _json(send, 200, {"access_token": token, "token_type": "Bearer", "expires_in": 600})
 
 
 # --- the attack matrix (quality.md, security 2) ---------------------------------------

@@ -58,11 +58,14 @@ from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.runtime import Runtime
 from bookkeeper.entrypoints.http.security import (
     PUBLIC_PATHS,
+    WEB_PATHS,
     BearerAuthMiddleware,
     add_security_headers,
 )
 from bookkeeper.entrypoints.logs import configure_logging
 from bookkeeper.entrypoints.serve import start_process
+from bookkeeper.entrypoints.web.routes import web_router
+from bookkeeper.entrypoints.web.session import Sessions, web_secret
 
 #: Largest request body accepted (a proposal is a few kilobytes; documents are URLs).
 MAX_BODY_BYTES: Final = 1_000_000
@@ -144,10 +147,19 @@ def create_app(container: Container) -> Litestar:
         before_request=bounded_query,
     )
     app = Litestar(
-        route_handlers=[api, HealthController, assets_router(), metrics],
+        route_handlers=[
+            api,
+            HealthController,
+            assets_router(),
+            metrics,
+            # The web page for reviewers and accountants (ADR 0027), same services and login.
+            web_router(settings, Sessions(verifier), web_secret(settings)),
+        ],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False, use_cache=True)},
         middleware=[
-            DefineMiddleware(BearerAuthMiddleware, verifier=verifier, exclude=PUBLIC_PATHS),
+            DefineMiddleware(
+                BearerAuthMiddleware, verifier=verifier, exclude=[*PUBLIC_PATHS, *WEB_PATHS]
+            ),
             # After authentication: the budget is per tenant and principal (ratelimit.py).
             RateLimitMiddleware(settings.rate_limit, settings.rate_limit_writes),
         ],

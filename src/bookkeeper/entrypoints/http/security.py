@@ -22,6 +22,8 @@ from bookkeeper.entrypoints.http.problems import WWW_AUTHENTICATE_MISSING
 
 #: Routes anyone may call: the health check and the OpenAPI document with its viewers.
 PUBLIC_PATHS: Final = ["^/health$", "^/schema"]
+#: The web page (entrypoints/web) authenticates its own requests from the session cookie.
+WEB_PATHS: Final = ["^/app(/|$)"]
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -77,6 +79,38 @@ _API_HEADERS: Final = (
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 )
 
+#: The web page loads only its own stylesheet, script, images and the documents it frames.
+_WEB_CSP: Final = (
+    b"default-src 'self'; object-src 'none'; base-uri 'none'; "
+    b"form-action 'self'; frame-src 'self'; frame-ancestors 'self'"
+)
+_WEB_COMMON: Final = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+)
+_WEB_HEADERS: Final = (
+    *_WEB_COMMON,
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", _WEB_CSP),
+)
+#: A stored document (PDF, JPEG or PNG only, never sniffed) shown in the page's frame.
+_WEB_FILE_HEADERS: Final = (
+    *_WEB_COMMON,
+    (b"cache-control", b"private, no-store"),
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+)
+
+
+def _extra_headers(path: str) -> tuple[tuple[bytes, bytes], ...]:
+    if path.startswith("/schema"):
+        return _DOCS_HEADERS
+    if path == "/app" or path.startswith("/app/"):
+        if path.startswith("/app/static/"):
+            return (*_WEB_COMMON, (b"content-security-policy", _WEB_CSP))
+        return _WEB_FILE_HEADERS if path.startswith("/app/files/") else _WEB_HEADERS
+    return _API_HEADERS
+
 
 async def add_security_headers(message: Message, scope: Scope) -> None:
     """Before-send hook: nosniff and no-referrer everywhere; API answers are never cached
@@ -84,5 +118,5 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
     path: str = scope.get("path", "")
-    extra = _DOCS_HEADERS if path.startswith("/schema") else _API_HEADERS
+    extra = _extra_headers(path)
     message["headers"] = [*message.get("headers", ()), *extra]

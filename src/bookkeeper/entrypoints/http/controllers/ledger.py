@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import ResponseHeader
@@ -31,7 +31,12 @@ from bookkeeper.application.ledger import (
     VatReport,
 )
 from bookkeeper.domain.events import JournalLine
-from bookkeeper.domain.statements import StatementGroup, StatementLine
+from bookkeeper.domain.statements import (
+    BalanceSheet,
+    IncomeStatement,
+    StatementGroup,
+    StatementLine,
+)
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, IdempotencyKey
 from bookkeeper.entrypoints.http.csv_out import (
     CsvOperation,
@@ -382,6 +387,83 @@ def _statement_rows(groups: list[StatementGroup]) -> list[list[object]]:
     return rows
 
 
+# --- CSV (one shape for the API and the web page, entrypoints/web) ------------------------
+
+
+def trial_balance_csv(report: TrialBalance, names: Names = _no_names) -> Response[Any]:
+    """The trial balance as CSV: one row per account and a total row."""
+    return csv_response(
+        "trial-balance.csv",
+        ["account", "name", "debit", "credit", "balance"],
+        [
+            [a.account, names(a.account), amount(a.debit), amount(a.credit),
+             amount(a.balance)]
+            for a in report.accounts
+        ]
+        + [["total", None, amount(report.debit), amount(report.credit),
+            amount(report.balance)]],
+    )  # fmt: skip
+
+
+def general_ledger_csv(page: GeneralLedgerPage) -> Response[Any]:
+    """One page of an account's lines after an opening-balance row; the next page's cursor
+    in the `Next-Cursor` header."""
+    response = csv_response(
+        f"general-ledger-{_safe(page.account)}.csv",
+        ["date", "entryId", "lineNo", "description", "debit", "credit", "balance",
+         "vatCode", "source"],
+        [[page.start or "", None, None, "opening balance", None, None,
+          amount(page.opening_balance), None, None]]
+        + [
+            [i.line.date, i.line.entry_id, i.line.line_no, i.line.description,
+             amount(i.line.debit), amount(i.line.credit), amount(i.balance),
+             i.line.vat_code, i.line.source]
+            for i in page.lines
+        ],
+    )  # fmt: skip
+    if page.next_cursor is not None:
+        response.headers["Next-Cursor"] = page.next_cursor
+    return response
+
+
+def vat_csv(report: VatReport) -> Response[Any]:
+    """Basis and VAT per code of one term, then input, output and payable rows."""
+    return csv_response(
+        f"vat-{report.term.year}-{report.term.term}.csv",
+        ["vatCode", "rate", "direction", "base", "vat"],
+        [[line.vat_code, _str(line.rate), line.direction, amount(line.base),
+          amount(line.vat)] for line in report.lines]
+        + [["inputVat", None, None, None, amount(report.input_vat)],
+           ["outputVat", None, None, None, amount(report.output_vat)],
+           ["payable", None, None, None, amount(report.payable)]],
+    )  # fmt: skip
+
+
+def income_statement_csv(report: IncomeStatement) -> Response[Any]:
+    """One row per account and a total per group, then the operating result and result."""
+    return csv_response(
+        "income-statement.csv",
+        ["group", "account", "name", "amount"],
+        [
+            *_statement_rows(report.groups),
+            ["operatingResult", None, None, amount(report.operating_result)],
+            ["result", None, None, amount(report.result)],
+        ],
+    )
+
+
+def balance_sheet_csv(report: BalanceSheet) -> Response[Any]:
+    """One row per account and a total per group, the unallocated result, unclassified."""
+    return csv_response(
+        "balance-sheet.csv",
+        ["group", "account", "name", "amount"],
+        _statement_rows(report.groups)
+        + [["unallocatedResult", None, None, amount(report.unallocated_result)]]
+        + [["unclassified", x.account, x.name, amount(x.amount)]
+           for x in report.unclassified],
+    )  # fmt: skip
+
+
 # --- routes -----------------------------------------------------------------------------
 
 
@@ -483,17 +565,7 @@ class LedgerReportController(Controller):
         report = await ledger.trial_balance(request.user, start, end)
         names = await ledger.account_names(request.user)
         if wants_csv(request, format):
-            return csv_response(
-                "trial-balance.csv",
-                ["account", "name", "debit", "credit", "balance"],
-                [
-                    [a.account, names(a.account), amount(a.debit), amount(a.credit),
-                     amount(a.balance)]
-                    for a in report.accounts
-                ]
-                + [["total", None, amount(report.debit), amount(report.credit),
-                    amount(report.balance)]],
-            )  # fmt: skip
+            return trial_balance_csv(report, names)
         return Response(trial_balance_out(report, names))
 
     @get(
@@ -535,22 +607,7 @@ class LedgerReportController(Controller):
             ) from None
         names = await ledger.account_names(request.user)
         if wants_csv(request, format):
-            response = csv_response(
-                f"general-ledger-{_safe(account)}.csv",
-                ["date", "entryId", "lineNo", "description", "debit", "credit", "balance",
-                 "vatCode", "source"],
-                [[page.start or "", None, None, "opening balance", None, None,
-                  amount(page.opening_balance), None, None]]
-                + [
-                    [i.line.date, i.line.entry_id, i.line.line_no, i.line.description,
-                     amount(i.line.debit), amount(i.line.credit), amount(i.balance),
-                     i.line.vat_code, i.line.source]
-                    for i in page.lines
-                ],
-            )  # fmt: skip
-            if page.next_cursor is not None:
-                response.headers["Next-Cursor"] = page.next_cursor
-            return response
+            return general_ledger_csv(page)
         return Response(general_ledger_out(page, names))
 
     @get(
@@ -578,15 +635,7 @@ class LedgerReportController(Controller):
         with `Accept: text/csv` or `?format=csv`."""
         report = await ledger.vat_report(request.user, year, term)
         if wants_csv(request, format):
-            return csv_response(
-                f"vat-{year}-{term}.csv",
-                ["vatCode", "rate", "direction", "base", "vat"],
-                [[line.vat_code, _str(line.rate), line.direction, amount(line.base),
-                  amount(line.vat)] for line in report.lines]
-                + [["inputVat", None, None, None, amount(report.input_vat)],
-                   ["outputVat", None, None, None, amount(report.output_vat)],
-                   ["payable", None, None, None, amount(report.payable)]],
-            )  # fmt: skip
+            return vat_csv(report)
         return Response(vat_report_out(report))
 
     @get(
@@ -638,15 +687,7 @@ class LedgerReportController(Controller):
         row per account and a total per group) with `Accept: text/csv` or `?format=csv`."""
         report = await ledger.income_statement(request.user, start, end)
         if wants_csv(request, format):
-            return csv_response(
-                "income-statement.csv",
-                ["group", "account", "name", "amount"],
-                [
-                    *_statement_rows(report.groups),
-                    ["operatingResult", None, None, amount(report.operating_result)],
-                    ["result", None, None, amount(report.result)],
-                ],
-            )
+            return income_statement_csv(report)
         return Response(
             IncomeStatementOut(
                 start=start,
@@ -683,14 +724,7 @@ class LedgerReportController(Controller):
         CSV with `Accept: text/csv` or `?format=csv`."""
         report = await ledger.balance_sheet(request.user, at)
         if wants_csv(request, format):
-            return csv_response(
-                "balance-sheet.csv",
-                ["group", "account", "name", "amount"],
-                _statement_rows(report.groups)
-                + [["unallocatedResult", None, None, amount(report.unallocated_result)]]
-                + [["unclassified", x.account, x.name, amount(x.amount)]
-                   for x in report.unclassified],
-            )  # fmt: skip
+            return balance_sheet_csv(report)
         return Response(
             BalanceSheetOut(
                 at=at,

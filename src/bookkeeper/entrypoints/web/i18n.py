@@ -1,0 +1,208 @@
+"""The page's words in Norwegian (bokmål, the default) and English, and how it picks one.
+
+The language is the `bk_lang` cookie when the user chose one with the toggle (`?lang=`),
+else the best match of `Accept-Language` (nb, nn and no read as Norwegian), else Norwegian.
+Amounts and dates are formatted with Babel in the page's locale ("1 234,50" / "1,234.50");
+dates shown to people are Europe/Oslo.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from litestar import Request
+
+Lang = Literal["nb", "en"]
+LANGS: Final[tuple[Lang, ...]] = ("nb", "en")
+LANG_COOKIE: Final = "bk_lang"
+OSLO: Final = ZoneInfo("Europe/Oslo")
+_ALIASES: Final[dict[str, Lang]] = {"nb": "nb", "nn": "nb", "no": "nb", "en": "en"}
+
+
+def choose(request: Request[Any, Any, Any]) -> Lang:
+    """The language of this request (see the module docstring)."""
+    chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    if chosen == "en":
+        return "en"
+    if chosen == "nb":
+        return "nb"
+    ranked: list[tuple[float, int, Lang]] = []
+    header = request.headers.get("accept-language", "")
+    for index, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        lang = _ALIASES.get(tag.strip().lower().split("-")[0])
+        if lang is not None and quality > 0:
+            ranked.append((-quality, index, lang))
+    return min(ranked)[2] if ranked else "nb"
+
+
+def money(value: Decimal | str | None, lang: Lang) -> str:
+    """An amount with two decimals in the page's locale ("" for none)."""
+    if value is None or value == "":
+        return ""
+    return format_decimal(Decimal(value), format="#,##0.00", locale=lang)
+
+
+def when(value: dt.datetime | None, lang: Lang) -> str:
+    """A moment as people in Norway read it (Europe/Oslo)."""
+    if value is None:
+        return ""
+    return format_datetime(value.astimezone(OSLO), format="short", locale=lang)
+
+
+TEXTS: Final[dict[str, dict[Lang, str]]] = {
+    "app": {"nb": "Bokføring", "en": "Bookkeeping"},
+    "skip": {"nb": "Hopp til innholdet", "en": "Skip to content"},
+    "review": {"nb": "Til godkjenning", "en": "Review"},
+    "reports": {"nb": "Rapporter", "en": "Reports"},
+    "logout": {"nb": "Logg ut", "en": "Log out"},
+    "login": {"nb": "Logg inn", "en": "Log in"},
+    "login.token": {"nb": "Tilgangsnøkkel (token)", "en": "Access token"},
+    "login.token_help": {
+        "nb": "Lag en med `bookkeeper token --subject DEG --tenant FIRMA --role reviewer` "
+        "og lim den inn her.",
+        "en": "Mint one with `bookkeeper token --subject YOU --tenant COMPANY --role reviewer` "
+        "and paste it here.",
+    },
+    "login.oidc": {"nb": "Logg inn med bedriftskontoen", "en": "Log in with your company account"},
+    "login.failed": {"nb": "Innloggingen feilet: {reason}", "en": "Login failed: {reason}"},
+    "login.expired": {
+        "nb": "Økten er utløpt. Logg inn igjen.",
+        "en": "Your session has ended. Please log in again.",
+    },
+    "signed_in_as": {"nb": "Innlogget som {who} ({tenant})", "en": "Signed in as {who} ({tenant})"},
+    "language": {"nb": "Språk", "en": "Language"},
+    "queue": {"nb": "Forslag som venter", "en": "Proposals waiting"},
+    "queue.empty": {"nb": "Ingen forslag her.", "en": "No proposals here."},
+    "status": {"nb": "Status", "en": "Status"},
+    "all": {"nb": "Alle", "en": "All"},
+    "kind": {"nb": "Type", "en": "Kind"},
+    "merchant": {"nb": "Leverandør", "en": "Merchant"},
+    "amount": {"nb": "Beløp", "en": "Amount"},
+    "date": {"nb": "Dato", "en": "Date"},
+    "account": {"nb": "Konto", "en": "Account"},
+    "vat_rate": {"nb": "Mva-sats (%)", "en": "VAT rate (%)"},
+    "confidence": {"nb": "Sikkerhet", "en": "Confidence"},
+    "reasons": {"nb": "Hvorfor", "en": "Why"},
+    "no_reasons": {"nb": "Ingen begrunnelse registrert.", "en": "No reasons recorded."},
+    "review_rule": {"nb": "Regel", "en": "Rule"},
+    "document": {"nb": "Dokument", "en": "Document"},
+    "no_document": {"nb": "Ikke noe dokument vedlagt.", "en": "No document attached."},
+    "open_document": {"nb": "Åpne dokumentet", "en": "Open the document"},
+    "proposal": {"nb": "Forslag", "en": "Proposal"},
+    "history": {"nb": "Historikk", "en": "History"},
+    "event": {"nb": "Hendelse", "en": "Event"},
+    "actor": {"nb": "Av", "en": "By"},
+    "when": {"nb": "Når", "en": "When"},
+    "approve": {"nb": "Godkjenn", "en": "Approve"},
+    "approve_help": {
+        "nb": "Rett konto eller mva-sats før du godkjenner; tomme felt beholdes som foreslått.",
+        "en": "Correct the account or VAT rate before approving; empty fields stay as proposed.",
+    },
+    "comment": {"nb": "Kommentar", "en": "Comment"},
+    "reject": {"nb": "Avvis", "en": "Reject"},
+    "reject_reason": {"nb": "Begrunnelse", "en": "Reason"},
+    "decided": {"nb": "Avgjort av {who}", "en": "Decided by {who}"},
+    "approved_msg": {
+        "nb": "Godkjent. Status nå: {status}.",
+        "en": "Approved. Status now: {status}.",
+    },
+    "rejected_msg": {"nb": "Avvist.", "en": "Rejected."},
+    "refused": {"nb": "Ikke utført: {reason}", "en": "Not done: {reason}"},
+    "back": {"nb": "Tilbake til listen", "en": "Back to the list"},
+    "error": {"nb": "Noe gikk galt", "en": "Something went wrong"},
+    "external_ids": {"nb": "Utført som", "en": "Carried out as"},
+    "last_error": {"nb": "Siste feil", "en": "Last error"},
+    "trial_balance": {"nb": "Saldobalanse", "en": "Trial balance"},
+    "general_ledger": {"nb": "Hovedbok", "en": "General ledger"},
+    "vat_report": {"nb": "Mva per termin", "en": "VAT per term"},
+    "income_statement": {"nb": "Resultatregnskap", "en": "Income statement"},
+    "balance_sheet": {"nb": "Balanse", "en": "Balance sheet"},
+    "spending": {"nb": "Kostnader", "en": "Spending"},
+    "spending.pending": {
+        "nb": "Kommer: kostnader per kategori (GET /reports/costs).",
+        "en": "Coming: spending by category (GET /reports/costs).",
+    },
+    "download_csv": {"nb": "Last ned CSV", "en": "Download CSV"},
+    "show": {"nb": "Vis", "en": "Show"},
+    "from": {"nb": "Fra", "en": "From"},
+    "to": {"nb": "Til", "en": "To"},
+    "at": {"nb": "Per", "en": "At"},
+    "year": {"nb": "År", "en": "Year"},
+    "term": {"nb": "Termin", "en": "Term"},
+    "name": {"nb": "Navn", "en": "Name"},
+    "debit": {"nb": "Debet", "en": "Debit"},
+    "credit": {"nb": "Kredit", "en": "Credit"},
+    "balance": {"nb": "Saldo", "en": "Balance"},
+    "total": {"nb": "Sum", "en": "Total"},
+    "description": {"nb": "Tekst", "en": "Description"},
+    "opening_balance": {"nb": "Inngående saldo", "en": "Opening balance"},
+    "closing_balance": {"nb": "Utgående saldo", "en": "Closing balance"},
+    "next_page": {"nb": "Neste side", "en": "Next page"},
+    "vat_code": {"nb": "Mva-kode", "en": "VAT code"},
+    "rate": {"nb": "Sats", "en": "Rate"},
+    "direction": {"nb": "Retning", "en": "Direction"},
+    "base": {"nb": "Grunnlag", "en": "Basis"},
+    "vat": {"nb": "Mva", "en": "VAT"},
+    "input_vat": {"nb": "Inngående mva", "en": "Input VAT"},
+    "output_vat": {"nb": "Utgående mva", "en": "Output VAT"},
+    "payable": {"nb": "Å betale (negativt: til gode)", "en": "Payable (negative: refund)"},
+    "due": {"nb": "Frist", "en": "Due"},
+    "operating_revenue": {"nb": "Driftsinntekter", "en": "Operating revenue"},
+    "operating_costs": {"nb": "Driftskostnader", "en": "Operating costs"},
+    "operating_result": {"nb": "Driftsresultat", "en": "Operating result"},
+    "financial_items": {"nb": "Finansposter", "en": "Financial items"},
+    "result": {"nb": "Resultat", "en": "Result"},
+    "total_assets": {"nb": "Sum eiendeler", "en": "Total assets"},
+    "total_equity_and_liabilities": {
+        "nb": "Sum egenkapital og gjeld",
+        "en": "Total equity and liabilities",
+    },
+    "unallocated_result": {"nb": "Udisponert resultat", "en": "Result not yet closed"},
+    "unclassified": {"nb": "Uklassifisert", "en": "Unclassified"},
+    "chart": {"nb": "Diagram", "en": "Chart"},
+    "nothing": {"nb": "Ingen posteringer i perioden.", "en": "No postings in the period."},
+    "account_required": {"nb": "Velg en konto.", "en": "Choose an account."},
+    # NS 4102 groups (statements.py keys)
+    "group.revenue": {"nb": "Driftsinntekter", "en": "Operating revenue"},
+    "group.costOfGoods": {"nb": "Varekostnad", "en": "Cost of goods"},
+    "group.payroll": {"nb": "Lønnskostnad", "en": "Payroll"},
+    "group.otherOperatingCosts": {"nb": "Andre driftskostnader", "en": "Other operating costs"},
+    "group.financialItems": {"nb": "Finansposter", "en": "Financial items"},
+    "group.assets": {"nb": "Eiendeler", "en": "Assets"},
+    "group.equityAndLiabilities": {"nb": "Egenkapital og gjeld", "en": "Equity and liabilities"},
+    # statuses
+    "status.PROPOSED": {"nb": "Venter", "en": "Waiting"},
+    "status.APPROVED": {"nb": "Godkjent", "en": "Approved"},
+    "status.REJECTED": {"nb": "Avvist", "en": "Rejected"},
+    "status.EXECUTED": {"nb": "Utført", "en": "Executed"},
+    "status.FAILED": {"nb": "Feilet", "en": "Failed"},
+    # kinds
+    "kind.receipt_attachment": {"nb": "Kvittering", "en": "Receipt"},
+    "kind.expense_registration": {"nb": "Utlegg", "en": "Expense"},
+    "kind.invoice_registration": {"nb": "Leverandørfaktura", "en": "Supplier invoice"},
+    "kind.pattern_suggestion": {"nb": "Forslag til mønster", "en": "Pattern suggestion"},
+    "kind.reversal": {"nb": "Reversering", "en": "Reversal"},
+    "kind.correction": {"nb": "Korreksjon", "en": "Correction"},
+}
+
+
+def text(key: str, lang: Lang, **values: object) -> str:
+    """The text of `key` in `lang` with `values` filled in; the key itself when unknown
+    (a status or kind added later still shows, untranslated)."""
+    entry = TEXTS.get(key)
+    if entry is None:
+        return key.split(".", 1)[-1]
+    template = entry[lang]
+    return template.format(**values) if values else template

@@ -1,0 +1,696 @@
+"""The /app routes: login, the review queue, one proposal beside its document, the reports.
+
+Every page is rendered on the server (Jinja2, autoescaped); the only script is a few lines
+of progressive enhancement (static/app.js), and every form works without it. Actions go
+through the same application services as the REST API, with the signed-in Principal:
+approve and reject are `ApproveProposal` / `RejectProposal` dispatched to Handlers (four
+eyes, ABAC, approval limits and departments apply unchanged); reports come from
+LedgerService, which checks `reports:read`. A refusal is shown as a sentence on the page
+with its HTTP status (403, 404, 409, 422), never a 500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from litestar import Request, Response, Router, get, post
+from litestar.config.csrf import CSRFConfig
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.params import FromPath
+from litestar.response import Redirect
+from litestar.utils.scope.state import ScopeState
+
+from bookkeeper.adapters.auth.oidc_login import OidcLogin, pkce_pair
+from bookkeeper.application.commands import ApproveProposal, RejectProposal
+from bookkeeper.application.errors import ApplicationError, ExternalError, InvalidToken
+from bookkeeper.application.ledger import ChartUnavailable, LedgerService
+from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
+from bookkeeper.domain.errors import BookkeeperError, DomainError
+from bookkeeper.domain.events import Corrections, Status
+from bookkeeper.entrypoints.http.controllers.files import download_type
+from bookkeeper.entrypoints.http.controllers.ledger import (
+    balance_sheet_csv,
+    general_ledger_csv,
+    income_statement_csv,
+    trial_balance_csv,
+    vat_csv,
+)
+from bookkeeper.entrypoints.http.problems import _status_of
+from bookkeeper.entrypoints.http.runtime import Runtime
+from bookkeeper.entrypoints.web import charts, i18n
+from bookkeeper.entrypoints.web.session import (
+    APP_PATH,
+    CSRF_COOKIE,
+    STATE_COOKIE,
+    LoginRequired,
+    Sessions,
+)
+from bookkeeper.settings import Settings
+
+#: Shown inline beside a proposal (anything else is offered as a download).
+INLINE_TYPES: Final = frozenset({"application/pdf", "image/jpeg", "image/png"})
+STATIC: Final = {"app.css": "text/css", "app.js": "text/javascript"}
+PAGE: Final = 50
+MAX_FIELD: Final = 2000
+
+_env = Environment(
+    loader=PackageLoader("bookkeeper.entrypoints.web", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def _csrf(request: Request[Any, Any, Any]) -> str:
+    token = ScopeState.from_scope(request.scope).csrf_token
+    return token if isinstance(token, str) else ""
+
+
+def render(
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    status: int = 200,
+    user: Principal | None = None,
+    **context: Any,
+) -> Response[str]:
+    """The page `template` in the request's language."""
+    lang = i18n.choose(request)
+    other = "en" if lang == "nb" else "nb"
+
+    def t(key: str, **values: object) -> str:
+        return i18n.text(key, lang, **values)
+
+    html = _env.get_template(template).render(
+        lang=lang,
+        t=t,
+        money=lambda value: i18n.money(value, lang),
+        when=lambda value: i18n.when(value, lang),
+        user=user,
+        csrf=_csrf(request),
+        path=request.url.path,
+        query=dict(request.query_params),
+        other_lang=other,
+        lang_link=request.url.path
+        + "?"
+        + urlencode(
+            {**{k: v for k, v in request.query_params.items() if k != "lang"}, "lang": other}
+        ),
+        **context,
+    )
+    response: Response[str] = Response(
+        html, status_code=status, media_type="text/html; charset=utf-8"
+    )
+    if request.query_params.get("lang") in i18n.LANGS:
+        response.set_cookie(
+            i18n.LANG_COOKIE, lang, path=APP_PATH, httponly=True, samesite="lax", max_age=31536000
+        )
+    return response
+
+
+def _q(request: Request[Any, Any, Any], name: str) -> str | None:
+    """A query parameter, trimmed (None when absent or empty)."""
+    value = request.query_params.get(name)
+    return str(value).strip()[:MAX_FIELD] or None if value is not None else None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _field(form: Any, name: str) -> str:
+    value = form.get(name)
+    return str(value).strip()[:MAX_FIELD] if value is not None else ""
+
+
+def _here(request: Request[Any, Any, Any]) -> str:
+    """The local path (and query) to come back to after logging in."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path of this app (no scheme, no host, no //): never an open redirect."""
+    if value and value.startswith(APP_PATH + "/") and "//" not in value and "\\" not in value:
+        return value
+    return APP_PATH + "/review"
+
+
+# --- login ------------------------------------------------------------------------------
+
+
+def _oidc(settings: Settings) -> OidcLogin | None:
+    if settings.oidc_issuer and settings.oidc_client_id:
+        return OidcLogin(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret)
+    return None
+
+
+def _login_routes(sessions: Sessions, oidc: OidcLogin | None) -> list[Any]:
+    @get("/login", include_in_schema=False)
+    async def login_form(request: Request[Any, Any, Any]) -> Response[str]:
+        target = _safe_next(_q(request, "next"))
+        return render(request, "login.html", next=target, oidc=oidc is not None)
+
+    @post("/login", include_in_schema=False, status_code=303)
+    async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+        form = await request.form()
+        token = str(form.get("token") or "")
+        target = _safe_next(_field(form, "next"))
+        try:
+            await sessions.verify(token)
+        except InvalidToken as error:
+            return render(
+                request,
+                "login.html",
+                status=401,
+                next=target,
+                oidc=oidc is not None,
+                error=str(error),
+            )
+        response: Response[Any] = Redirect(target, status_code=303)
+        sessions.start(response, request, token)
+        return response
+
+    @post("/logout", include_in_schema=False, status_code=303)
+    async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+        response: Response[Any] = Redirect(APP_PATH + "/login", status_code=303)
+        sessions.end(response)
+        return response
+
+    def callback_uri(request: Request[Any, Any, Any]) -> str:
+        return str(request.base_url).rstrip("/") + APP_PATH + "/oidc/callback"
+
+    @get("/oidc/start", include_in_schema=False)
+    async def oidc_start(request: Request[Any, Any, Any]) -> Response[Any]:
+        if oidc is None:
+            raise NotFoundException("no identity provider is configured")
+        state = secrets.token_urlsafe(24)
+        verifier, challenge = pkce_pair()
+        url = await oidc.authorization_url(callback_uri(request), state, challenge)
+        response: Response[Any] = Redirect(url, status_code=303)
+        response.set_cookie(
+            STATE_COOKIE,
+            f"{state} {verifier} {_safe_next(_q(request, 'next'))}",
+            path=APP_PATH + "/oidc",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            max_age=600,
+        )
+        return response
+
+    @get("/oidc/callback", include_in_schema=False)
+    async def oidc_callback(request: Request[Any, Any, Any]) -> Response[Any]:
+        if oidc is None:
+            raise NotFoundException("no identity provider is configured")
+        code, state, error = _q(request, "code"), _q(request, "state"), _q(request, "error")
+        saved = (request.cookies.get(STATE_COOKIE) or "").split(" ")
+        try:
+            if error:
+                raise InvalidToken(f"the identity provider said {error[:100]}")
+            if len(saved) != 3 or not state or not secrets.compare_digest(saved[0], state):
+                raise InvalidToken("the login was not started here, or took too long")
+            if not code:
+                raise InvalidToken("the identity provider gave no code")
+            token = await oidc.exchange(code, saved[1], callback_uri(request))
+            await sessions.verify(token)
+        except InvalidToken as refused:
+            return render(
+                request, "login.html", status=401, next=APP_PATH + "/review", oidc=True,
+                error=str(refused),
+            )  # fmt: skip
+        response: Response[Any] = Redirect(_safe_next(saved[2]), status_code=303)
+        response.delete_cookie(STATE_COOKIE, path=APP_PATH + "/oidc")
+        sessions.start(response, request, token)
+        return response
+
+    return [login_form, login, logout, oidc_start, oidc_callback]
+
+
+# --- the review queue ---------------------------------------------------------------------
+
+
+def _history_meta(view: ProposalView, history: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The proposal event's confidence and review-rule metadata (empty when absent)."""
+    for event in history:
+        if event.stream_id == view.id and event.version == 1:
+            return event.metadata.get("confidence") or {}, event.metadata.get("review") or {}
+    return {}, {}
+
+
+def _corrections(form: Any, view: ProposalView) -> Corrections | None:
+    """The account and VAT rate the reviewer changed (None when nothing changed); a VAT
+    rate that is not a number is an InvalidCorrection-like refusal (ValueError)."""
+    account = _field(form, "account_code")
+    rate_text = _field(form, "vat_rate").replace(",", ".").rstrip("%").strip()
+    changes: dict[str, Any] = {}
+    if account and account != (view.account_code or ""):
+        changes["account_code"] = account
+    if rate_text:
+        try:
+            rate = Decimal(rate_text)
+        except InvalidOperation:
+            raise ValueError(rate_text) from None
+        if not rate.is_finite():
+            raise ValueError(rate_text)
+        if view.vat_rate is None or rate != view.vat_rate:
+            changes["vat_rate"] = rate
+    return Corrections(**changes) if changes else None
+
+
+async def _names(runtime: Runtime, user: Principal) -> Callable[[str], str | None]:
+    """The chart's account names for the page, best effort: a page about a proposal never
+    fails because the names cannot be had (no permission, the books down)."""
+    try:
+        return await runtime.get_ledger().account_names(user)
+    except BookkeeperError:
+        return lambda code: None
+
+
+def _review_routes() -> list[Any]:
+    @get("/", include_in_schema=False)
+    async def home() -> Redirect:
+        return Redirect(APP_PATH + "/review")
+
+    @get("/review", include_in_schema=False)
+    async def queue(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[str]:
+        status = _q(request, "status")
+        after = _int(_q(request, "after")) or 0
+        chosen = status if status in {s.value for s in Status} or status == "all" else "PROPOSED"
+        statuses = () if chosen == "all" else (Status(chosen),)
+        views = await runtime.get_queries().proposals(
+            user,
+            ProposalFilter(statuses=statuses, after_position=max(after, 0), limit=PAGE),
+        )
+        next_after = views[-1].last_position if len(views) == PAGE else None
+        return render(
+            request, "queue.html", user=user, views=views, current=chosen,
+            names=await _names(runtime, user),
+            statuses=[s.value for s in Status], next_after=next_after,
+        )  # fmt: skip
+
+    async def proposal_page(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+        proposal_id: uuid.UUID,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        notice: str | None = None,
+    ) -> Response[str]:
+        queries = runtime.get_queries()
+        view = await queries.proposal(user, proposal_id)
+        history = await queries.correlation(user, view.correlation_id)
+        if not any(e.stream_id == view.id for e in history):  # an older log: the stream
+            history = await queries.events(user, EventFilter(stream_id=view.id, limit=PAGE))
+        confidence, review = _history_meta(view, history)
+        document = view.data.get("documentHash")
+        stored = None
+        if isinstance(document, str):
+            try:
+                stored = await runtime.get_documents().get(user, document)
+            except BookkeeperError:
+                stored = None
+        return render(
+            request, "proposal.html", status=status, user=user, view=view, history=history,
+            confidence=confidence, review=review, document=stored, error=error,
+            notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
+            names=await _names(runtime, user),
+        )  # fmt: skip
+
+    @get("/review/{proposal_id:uuid}", include_in_schema=False)
+    async def proposal(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+        proposal_id: FromPath[uuid.UUID],
+    ) -> Response[str]:
+        done = request.query_params.get("done")
+        notice = None
+        if done == "approved":
+            view = await runtime.get_queries().proposal(user, proposal_id)
+            lang = i18n.choose(request)
+            notice = i18n.text(
+                "approved_msg", lang, status=i18n.text(f"status.{view.status.value}", lang)
+            )
+        elif done == "rejected":
+            notice = i18n.text("rejected_msg", i18n.choose(request))
+        return await proposal_page(request, user, runtime, proposal_id, notice=notice)
+
+    async def refused(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+        proposal_id: uuid.UUID,
+        error: Exception,
+    ) -> Response[str]:
+        lang = i18n.choose(request)
+        return await proposal_page(
+            request, user, runtime, proposal_id, status=web_status(error),
+            error=i18n.text("refused", lang, reason=str(error)),
+        )  # fmt: skip
+
+    @post("/review/{proposal_id:uuid}/approve", include_in_schema=False, status_code=303)
+    async def approve(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+        proposal_id: FromPath[uuid.UUID],
+    ) -> Response[Any]:
+        form = await request.form()
+        view = await runtime.get_queries().proposal(user, proposal_id)
+        try:
+            corrections = _corrections(form, view)
+        except ValueError as bad:
+            lang = i18n.choose(request)
+            return await proposal_page(
+                request, user, runtime, proposal_id, status=422,
+                error=i18n.text("refused", lang, reason=f"{i18n.text('vat_rate', lang)}: {bad}"),
+            )  # fmt: skip
+        try:
+            await runtime.get_handlers().dispatch(
+                ApproveProposal(
+                    principal=user,
+                    proposal_id=proposal_id,
+                    corrections=corrections,
+                    comment=_field(form, "comment") or None,
+                )
+            )
+        except BookkeeperError as error:
+            return await refused(request, user, runtime, proposal_id, error)
+        return Redirect(f"{APP_PATH}/review/{proposal_id}?done=approved", status_code=303)
+
+    @post("/review/{proposal_id:uuid}/reject", include_in_schema=False, status_code=303)
+    async def reject(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+        proposal_id: FromPath[uuid.UUID],
+    ) -> Response[Any]:
+        form = await request.form()
+        try:
+            await runtime.get_handlers().dispatch(
+                RejectProposal(
+                    principal=user, proposal_id=proposal_id, reason=_field(form, "reason")
+                )
+            )
+        except BookkeeperError as error:
+            return await refused(request, user, runtime, proposal_id, error)
+        return Redirect(f"{APP_PATH}/review/{proposal_id}?done=rejected", status_code=303)
+
+    @get("/files/{sha256:str}", include_in_schema=False)
+    async def file(
+        user: NamedDependency[Principal], runtime: NamedDependency[Runtime], sha256: FromPath[str]
+    ) -> Response[bytes]:
+        """A stored document of the tenant, inline when it is a PDF, JPEG or PNG (checked at
+        upload), so it shows beside its proposal; anything else as a download."""
+        document, content = await runtime.get_documents().content(user, sha256)
+        media = download_type(document.content_type)
+        disposition = "inline" if media in INLINE_TYPES else "attachment"
+        return Response(
+            content,
+            media_type=media,
+            headers={"Content-Disposition": f'{disposition}; filename="document"'},
+        )
+
+    return [home, queue, proposal, approve, reject, file]
+
+
+# --- reports ----------------------------------------------------------------------------
+
+
+def _date(value: str | None) -> dt.date | None:
+    """A YYYY-MM-DD date from a form field; None when empty or not a date."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+
+
+def _statement_chart(groups: list[Any], lang: i18n.Lang, title: str) -> Any:
+    return charts.bar_chart(
+        title, [(i18n.text(f"group.{g.key}", lang), g.total) for g in groups], lang
+    )
+
+
+def _csv_link(request: Request[Any, Any, Any]) -> str:
+    params = {k: v for k, v in request.query_params.items() if k not in {"format", "lang"}}
+    return request.url.path + "?" + urlencode({**params, "format": "csv"})
+
+
+def _report_routes() -> list[Any]:
+    @get("/reports", include_in_schema=False)
+    async def index(
+        request: Request[Any, Any, Any], user: NamedDependency[Principal]
+    ) -> Response[str]:
+        return render(request, "reports.html", user=user)
+
+    @get("/reports/trial-balance", include_in_schema=False)
+    async def trial_balance(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        start, end, format = _q(request, "start"), _q(request, "end"), _q(request, "format")
+        ledger: LedgerService = runtime.get_ledger()
+        report = await ledger.trial_balance(user, _date(start), _date(end))
+        names = await ledger.account_names(user)
+        if format == "csv":
+            return trial_balance_csv(report, names)
+        lang = i18n.choose(request)
+        chart = charts.bar_chart(
+            i18n.text("balance", lang),
+            [(f"{a.account} {names(a.account) or ''}".strip(), a.balance) for a in report.accounts],
+            lang,
+        )
+        return render(
+            request, "trial_balance.html", user=user, report=report, names=names, chart=chart,
+            start=_date(start), end=_date(end), csv=_csv_link(request),
+        )  # fmt: skip
+
+    @get("/reports/general-ledger", include_in_schema=False)
+    async def general_ledger(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        account, cursor = _q(request, "account"), _q(request, "cursor")
+        start, end, format = _q(request, "start"), _q(request, "end"), _q(request, "format")
+        ledger = runtime.get_ledger()
+        names = await ledger.account_names(user)
+        page = None
+        if account:
+            page = await ledger.general_ledger(
+                user, account.strip()[:100], _date(start), _date(end), cursor, PAGE
+            )
+            if format == "csv":
+                return general_ledger_csv(page)
+        accounts = (await ledger.trial_balance(user, None, None)).accounts
+        next_link = None
+        if page is not None and page.next_cursor:
+            params = {k: v for k, v in request.query_params.items() if k != "cursor"}
+            next_link = request.url.path + "?" + urlencode({**params, "cursor": page.next_cursor})
+        return render(
+            request, "general_ledger.html", user=user, page=page, names=names,
+            accounts=[a.account for a in accounts], account=account or "",
+            start=_date(start), end=_date(end), csv=_csv_link(request), next_link=next_link,
+        )  # fmt: skip
+
+    @get("/reports/vat", include_in_schema=False)
+    async def vat(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        year, term = _int(_q(request, "year")), _int(_q(request, "term"))
+        format = _q(request, "format")
+        today = dt.datetime.now(i18n.OSLO).date()
+        year = year if year is not None and 1900 <= year <= 2999 else today.year
+        term = term if term is not None and 1 <= term <= 6 else (today.month - 1) // 2 + 1
+        report = await runtime.get_ledger().vat_report(user, year, term)
+        if format == "csv":
+            return vat_csv(report)
+        lang = i18n.choose(request)
+        chart = charts.bar_chart(
+            i18n.text("vat", lang),
+            [
+                (i18n.text("output_vat", lang), report.output_vat),
+                (i18n.text("input_vat", lang), report.input_vat),
+                (i18n.text("payable", lang), report.payable),
+            ],
+            lang,
+        )
+        return render(
+            request, "vat.html", user=user, report=report, year=year, term=term, chart=chart,
+            csv=_csv_link(request),
+        )  # fmt: skip
+
+    @get("/reports/income-statement", include_in_schema=False)
+    async def income_statement(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        start, end, format = _q(request, "start"), _q(request, "end"), _q(request, "format")
+        report = await runtime.get_ledger().income_statement(user, _date(start), _date(end))
+        if format == "csv":
+            return income_statement_csv(report)
+        lang = i18n.choose(request)
+        totals = [
+            ("operating_revenue", report.operating_revenue),
+            ("operating_costs", report.operating_costs),
+            ("operating_result", report.operating_result),
+            ("financial_items", report.financial_items),
+            ("result", report.result),
+        ]
+        return render(
+            request, "statement.html", user=user, title="income_statement", report=report,
+            totals=totals, unclassified=[], period=True, start=_date(start), end=_date(end),
+            chart=_statement_chart(report.groups, lang, i18n.text("income_statement", lang)),
+            csv=_csv_link(request),
+        )  # fmt: skip
+
+    @get("/reports/balance-sheet", include_in_schema=False)
+    async def balance_sheet(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        at, format = _q(request, "at"), _q(request, "format")
+        report = await runtime.get_ledger().balance_sheet(user, _date(at))
+        if format == "csv":
+            return balance_sheet_csv(report)
+        lang = i18n.choose(request)
+        totals = [
+            ("total_assets", report.total_assets),
+            ("unallocated_result", report.unallocated_result),
+            ("total_equity_and_liabilities", report.total_equity_and_liabilities),
+        ]
+        return render(
+            request, "statement.html", user=user, title="balance_sheet", report=report,
+            totals=totals, unclassified=report.unclassified, period=False, at=_date(at),
+            chart=_statement_chart(report.groups, lang, i18n.text("balance_sheet", lang)),
+            csv=_csv_link(request),
+        )  # fmt: skip
+
+    @get("/reports/spending", include_in_schema=False)
+    async def spending(
+        request: Request[Any, Any, Any], user: NamedDependency[Principal]
+    ) -> Response[str]:
+        # SLOT: spending by category, once GET /reports/costs lands (issue 15, another
+        # part). Until then the page says it is coming, and no figures are made up.
+        return render(request, "spending.html", user=user)
+
+    return [index, trial_balance, general_ledger, vat, income_statement, balance_sheet, spending]
+
+
+# --- static files and errors ------------------------------------------------------------
+
+
+@get("/static/{name:str}", include_in_schema=False)
+async def static(name: FromPath[str]) -> Response[bytes]:
+    """The page's stylesheet and script, from the package (nothing from a CDN)."""
+    media = STATIC.get(name)
+    if media is None:
+        raise NotFoundException("no such file")
+    content = resources.files("bookkeeper.entrypoints.web").joinpath("static", name).read_bytes()
+    return Response(
+        content,
+        media_type=f"{media}; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+def web_status(error: Exception) -> int:
+    """The HTTP status a refusal is shown with: the API's, and for the errors the API turns
+    into something else on its routes, 502/503 for the books or bank failing, else 422."""
+    status = _status_of(error)
+    if status != 500:
+        return status
+    if isinstance(error, ExternalError):
+        return 503 if error.retryable else 502
+    if isinstance(error, ChartUnavailable):
+        return 503
+    return 422
+
+
+def _login_redirect(request: Request[Any, Any, Any], error: LoginRequired) -> Response[Any]:
+    # After logging in, come back to the page (a form's POST cannot be repeated by a GET).
+    back = _here(request) if request.method == "GET" else APP_PATH + "/review"
+    target = f"{APP_PATH}/login?next={quote(back, safe='')}"
+    if error.reason:
+        target += "&expired=1"
+    return Redirect(target, status_code=303)
+
+
+def _error_page(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    if isinstance(error, HTTPException):
+        status, detail = error.status_code, error.detail
+    elif isinstance(error, BookkeeperError):
+        status, detail = web_status(error), str(error)
+    else:  # pragma: no cover - the app's own handler logs and answers anything else
+        raise error
+    return render(request, "error.html", status=status, detail=detail)
+
+
+def web_router(settings: Settings, sessions: Sessions, csrf_secret: str) -> Router:
+    """Every /app route, behind the session (except login and the static files) and CSRF."""
+
+    async def provide_user(request: Request[Any, Any, Any]) -> Principal:
+        return await sessions.principal(request)
+
+    return Router(
+        path=APP_PATH,
+        route_handlers=[
+            *_login_routes(sessions, _oidc(settings)),
+            *_review_routes(),
+            *_report_routes(),
+            static,
+        ],
+        dependencies={"user": Provide(provide_user)},
+        middleware=[
+            DefineMiddleware(
+                CSRFMiddleware,
+                config=CSRFConfig(
+                    secret=csrf_secret,
+                    cookie_name=CSRF_COOKIE,
+                    cookie_path=APP_PATH,
+                    cookie_httponly=True,
+                    cookie_samesite="strict",
+                    header_name="x-csrf-token",
+                ),
+            )
+        ],
+        exception_handlers={
+            LoginRequired: _login_redirect,
+            # The same keys as the app's handlers (problems.py), so these win on /app.
+            HTTPException: _error_page,
+            DomainError: _error_page,
+            ApplicationError: _error_page,
+        },
+        include_in_schema=False,
+    )

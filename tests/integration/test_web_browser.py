@@ -1,0 +1,314 @@
+"""The web page end to end in headless Chromium (Debian's `chromium`, driven by Playwright).
+
+The real app — embedded SQLite, sandbox books and bank, the executor running — serves on a
+loopback port; an agent proposes over REST, and a reviewer in the browser logs in with a
+pasted token, sees the proposal beside its document, approves it, watches it executed,
+and downloads the trial balance as CSV; on a desktop and on a phone-sized screen, by mouse
+and by keyboard. Skipped when Chromium or Playwright is missing, except under CI=true
+(.ci/run installs chromium), where that fails.
+
+BOOKKEEPER_WEB_SCREENSHOTS=<dir> also saves the screenshots the README shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import io
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from dependency_injector import providers
+
+from bookkeeper.container import Container
+from bookkeeper.entrypoints.http.app import create_app
+from bookkeeper.settings import Settings
+from tests.fakes.oidc import running_fake_issuer
+from tests.http_helpers import API, mint, sqlite_container
+
+CHROMIUM = os.environ.get("BOOKKEEPER_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = os.environ.get("BOOKKEEPER_WEB_SCREENSHOTS")
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed"
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        return f"chromium is not installed at {CHROMIUM}"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_available() -> None:
+    reason = _missing()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the browser tests are mandatory)")
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def serving(container: Container) -> Iterator[str]:
+    """The app on 127.0.0.1:<free port> in a thread, lifespan included; its base URL."""
+    app = create_app(container)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not running.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the app did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """The embedded default with the executor: (base URL, container)."""
+    container = sqlite_container(tmp_path, executor=True)
+    with serving(container) as base:
+        yield base, container
+
+
+def _png() -> bytes:
+    """A small receipt picture (PNG) with some text on it."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (360, 480), "white")
+    draw = ImageDraw.Draw(image)
+    lines = ["KVITTERING", "Rema 1000 Grünerløkka", "2026-11-18", "", "Kaffe og frukt", "",
+             "SUM NOK 180,20", "Herav mva 25 %"]  # fmt: skip
+    for number, line in enumerate(lines):
+        draw.text((30, 40 + number * 40), line, fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def _propose_receipt(base: str, container: Any, content: bytes) -> str:
+    """As the agent: upload a receipt for a bank event that lacks one and propose it."""
+    agent = {"Authorization": f"Bearer {mint(container, 'book-e', 'agent')}"}
+    today = container.clock().now().date()
+    window = {"from": (today - dt.timedelta(days=60)).isoformat(), "to": today.isoformat()}
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        missing = await client.get(f"{API}/bank/missing-receipts", params=window, headers=agent)
+        assert missing.status_code == 200, missing.text
+        events = missing.json()["transactions"]
+        event = events[0]
+        uploaded = await client.post(
+            f"{API}/files?filename=kvittering.png",
+            content=content,
+            headers={**agent, "Content-Type": "image/png"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        proposed = await client.post(
+            f"{API}/events",
+            headers=agent,
+            json={
+                "type": "ReceiptAttachmentProposed",
+                "data": {
+                    "merchantName": event.get("merchantName") or event["description"],
+                    "amount": str(Decimal(event["amount"]).copy_abs()),
+                    "date": event["date"],
+                    "vatRate": "25",
+                    "accountCode": "6800",
+                    "folioEventId": event["eventId"],
+                    "documentHash": uploaded.json()["sha256"],
+                },
+            },
+        )
+        assert proposed.status_code == 201, proposed.text
+        proposal_id: str = proposed.json()["proposalId"]
+        return proposal_id
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    # `launch` gives the browser a fresh temporary profile (user-data-dir) of its own and
+    # removes it at close; Playwright refuses a --user-data-dir argument here.
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def _login(page: Any, base: str, token: str) -> None:
+    await page.goto(f"{base}/app/review")
+    assert "/app/login" in page.url
+    await page.fill("#token", token)
+    await page.click("form[action='/app/login'] button[type=submit]")
+    await page.wait_for_url(f"{base}/app/review")
+
+
+async def _until_executed(page: Any) -> str:
+    """Reload the proposal page until its status badge says it was carried out."""
+    text = ""
+    for _ in range(100):
+        text = (await page.inner_text("#status")).strip()
+        if text in ("Utført", "Executed", "Feilet", "Failed"):
+            return text
+        await asyncio.sleep(0.1)
+        await page.reload()
+    return text
+
+
+async def _shot(page: Any, name: str) -> None:
+    if SHOTS:
+        await page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
+
+
+async def test_a_reviewer_approves_in_the_browser_and_downloads_the_csv(
+    server: tuple[str, Any], browser: Any
+) -> None:
+    base, container = server
+    proposal_id = await _propose_receipt(base, container, _png())
+    context = await browser.new_context(
+        accept_downloads=True, locale="nb-NO", viewport={"width": 1280, "height": 900}
+    )
+    page = await context.new_page()
+    await _login(page, base, mint(container, "kari", "reviewer"))
+
+    row = page.locator(f"a[href='/app/review/{proposal_id}']")
+    assert await row.count() == 1
+    await _shot(page, "web-queue.png")
+    await row.click()
+    await page.wait_for_url(f"{base}/app/review/{proposal_id}")
+    image = page.locator(".document img")
+    assert await image.count() == 1
+    assert await image.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert await page.locator(".reasons li").count() >= 1
+    await _shot(page, "web-proposal.png")
+
+    await page.click("#approve-form button[type=submit]")
+    await page.wait_for_url(f"{base}/app/review/{proposal_id}?done=approved")
+    assert await _until_executed(page) == "Utført"
+    assert "folioAttachmentId" in await page.inner_text(".facts")
+
+    await page.goto(f"{base}/app/reports/trial-balance")
+    assert "6800" in await page.inner_text("table")
+    assert await page.locator("svg.chart rect").count() >= 3
+    await _shot(page, "web-trial-balance.png")
+    async with page.expect_download() as waiting:
+        await page.click("a[download]")
+    download = await waiting.value
+    assert download.suggested_filename == "trial-balance.csv"
+    content = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8")
+    header, *rows = content.splitlines()
+    assert header == "account,name,debit,credit,balance"
+    accounts = {r.split(",")[0] for r in rows}
+    assert {"6800", "2710", "1920", "total"} <= accounts
+
+    await page.goto(f"{base}/app/reports/income-statement?lang=en")
+    assert "Income statement" in await page.inner_text("h1")
+    await _shot(page, "web-income-statement.png")
+    await context.close()
+
+
+async def test_on_a_phone_by_keyboard_in_english(server: tuple[str, Any], browser: Any) -> None:
+    base, container = server
+    proposal_id = await _propose_receipt(base, container, _png())
+    context = await browser.new_context(
+        locale="en-GB",
+        extra_http_headers={"Accept-Language": "en-GB,en;q=0.9"},
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
+    page = await context.new_page()
+    await _login(page, base, mint(container, "kari", "reviewer"))
+    assert "Proposals waiting" in await page.inner_text("h1")
+    fits = "document.documentElement.scrollWidth <= window.innerWidth + 1"
+    assert await page.evaluate(fits)
+    await _shot(page, "web-phone-queue.png")
+
+    # Keyboard only: j focuses the first proposal, Enter opens it, a focuses Approve.
+    await page.keyboard.press("j")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{base}/app/review/{proposal_id}")
+    assert await page.evaluate(fits)
+    await page.keyboard.press("a")
+    focused = await page.evaluate("document.activeElement.textContent.trim()")
+    assert focused == "Approve"
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{base}/app/review/{proposal_id}?done=approved")
+    assert await _until_executed(page) == "Executed"
+    await _shot(page, "web-phone-proposal.png")
+
+    await page.goto(f"{base}/app/reports/balance-sheet")
+    assert await page.evaluate(fits)
+    assert "Balance sheet" in await page.inner_text("h1")
+    await context.close()
+
+
+async def test_a_person_logs_in_at_the_identity_provider(tmp_path: Path, browser: Any) -> None:
+    async with running_fake_issuer() as fake:
+        fake.add_key("RS256")
+        container = sqlite_container(tmp_path)
+        container.settings.override(
+            providers.Object(
+                Settings.for_data_dir(
+                    tmp_path,
+                    executor_enabled=False,
+                    oidc_issuer=fake.issuer,
+                    oidc_client_id=fake.client_id,
+                )
+            )
+        )
+        with serving(container) as base:
+            context = await browser.new_context(locale="en-GB")
+            page = await context.new_page()
+            await page.goto(f"{base}/app/reports?lang=en")
+            assert "/app/login" in page.url
+            await page.click("text=Log in with your company account")
+            await page.wait_for_url(f"{base}/app/reports?lang=en")  # back where it started
+            assert "Signed in as kari (acme)" in await page.inner_text("header")
+            assert fake.token_requests == 1
+            cookies = {c["name"]: c for c in await context.cookies()}
+            assert cookies["bk_session"]["httpOnly"] is True
+            assert cookies["bk_session"]["sameSite"] == "Lax"
+            await page.click("text=Log out")
+            await page.wait_for_url(f"{base}/app/login")
+            await page.goto(f"{base}/app/reports")
+            assert "/app/login" in page.url
+            await context.close()
