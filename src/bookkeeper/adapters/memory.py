@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Self
 
 from bookkeeper.adapters.memory_ledger import LedgerState, MemoryLedger
+from bookkeeper.adapters.memory_rules import MemoryRules, RulesState
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.application.ports import (
     AfterCommit,
@@ -35,6 +36,7 @@ from bookkeeper.application.ports import (
     ProposalView,
     RecordedEvent,
     ScoringInputs,
+    RulesStore,
     ScoringReads,
     StoredDocument,
     TenantSettings,
@@ -68,6 +70,8 @@ class MemoryDatabase:
     #: Subscribers an open unit of work has advanced, as the row lock of SQL's UPDATE: the
     #: owning unit, and what is set when it ends (another unit's advance waits for it).
     tracking_locks: dict[str, tuple[object, asyncio.Event]] = field(default_factory=dict)
+    #: Issue 12: tax rates, currencies and closed periods (adapters/memory_rules.py).
+    rules_state: RulesState = field(default_factory=RulesState)
 
     def next_position(self) -> int:
         """Positions are taken at append time, like a database sequence: gaps are possible."""
@@ -346,6 +350,9 @@ class MemorySettings:
     async def review_rules(self, tenant_id: str) -> ReviewRules:
         return self._db.rules.get(tenant_id, DEFAULT_RULES)
 
+    async def save_review_rules(self, tenant_id: str, rules: ReviewRules, now: dt.datetime) -> None:
+        self._db.rules[tenant_id] = rules
+
 
 class MemoryDocuments:
     """Files by content hash, staged like everything else until commit."""
@@ -461,6 +468,7 @@ class MemoryUnitOfWork:
         self.ledger: LedgerProjection = self._ledger
         self.documents: DocumentStore = MemoryDocuments(db, self)
         self.tracking: TrackingStore = MemoryTracking(db, self)
+        self.rules: RulesStore = MemoryRules(db.rules_state)
 
     async def __aenter__(self) -> Self:
         self._committed = []

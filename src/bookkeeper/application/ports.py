@@ -13,6 +13,7 @@ import msgspec
 
 from bookkeeper.domain.events import JournalEntryPostedData, Payload, Status
 from bookkeeper.domain.review import ReviewRules
+from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
 
 # --- events -----------------------------------------------------------------------------
 
@@ -281,6 +282,10 @@ class TenantSettings(Protocol):
         """The tenant's review rules, or the defaults."""
         ...
 
+    async def save_review_rules(self, tenant_id: str, rules: ReviewRules, now: dt.datetime) -> None:
+        """Replace the tenant's review rules (issue 12: the admin API and CLI)."""
+        ...
+
 
 # --- documents --------------------------------------------------------------------------
 
@@ -443,6 +448,8 @@ class UnitOfWork(Protocol):
     ledger: LedgerProjection
     documents: DocumentStore
     tracking: TrackingStore
+    #: Issue 12: tax rates, currencies and closed periods (rules as data).
+    rules: RulesStore
 
     async def __aenter__(self) -> Self: ...
 
@@ -481,6 +488,41 @@ class TrackingStore(Protocol):
 
     async def all(self) -> dict[str, int]:
         """Every subscriber's position (health, lag)."""
+        ...
+
+
+class RulesStore(Protocol):
+    """Rules as data (issue 12, migration 0016): tax rates by validity, currencies, and
+    each tenant's closed periods and locked VAT terms, in the unit's transaction."""
+
+    async def tax_rates(self, country: str | None = None) -> list[TaxRate]:
+        """Every tax rate row (of `country`, when given), in any order."""
+        ...
+
+    async def put_tax_rate(self, rate: TaxRate) -> None:
+        """Insert a row, or replace the row of the same country, code and valid_from."""
+        ...
+
+    async def currencies(self) -> list[Currency]: ...
+
+    async def currency(self, code: str) -> Currency | None: ...
+
+    async def countries(self) -> list[Country]: ...
+
+    async def periods(self, tenant_id: str, kind: str | None = None) -> list[FiscalPeriod]:
+        """The tenant's closed periods and locked VAT terms (of `kind`), by start."""
+        ...
+
+    async def closed_period_on(self, tenant_id: str, day: dt.date) -> FiscalPeriod | None:
+        """The closed period (kind "period") containing `day`, if any."""
+        ...
+
+    async def add_period(self, period: FiscalPeriod) -> bool:
+        """Close a period or lock a term; False when the same (kind, start) is there."""
+        ...
+
+    async def remove_period(self, tenant_id: str, kind: str, start: dt.date) -> bool:
+        """Reopen; False when there was none."""
         ...
 
 
