@@ -21,7 +21,9 @@ from bookkeeper.domain.rules import (
 @dataclass
 class RulesState:
     rates: dict[tuple[str, str, dt.date], TaxRate] = field(
-        default_factory=lambda: {(r.country, r.saft_code, r.valid_from): r for r in NORWAY_TAX_RATES}
+        default_factory=lambda: {
+            (r.country, r.saft_code, r.valid_from): r for r in NORWAY_TAX_RATES
+        }
     )
     periods: dict[tuple[str, str, dt.date], FiscalPeriod] = field(default_factory=dict)
 

@@ -563,6 +563,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 AGENT: Final = "book-e"
 #: Principals that act under their own name: the agent, the review bot, the scheduler.
 SERVICE_PRINCIPALS = frozenset({AGENT, "review-e", "system:cron", "system:bus"})
+#: Issue 12: the compliance context proposes reversals under its own name.
+COMPLIANCE_PRINCIPAL: Final = "system:compliance"
+SERVICE_PRINCIPALS = SERVICE_PRINCIPALS | {COMPLIANCE_PRINCIPAL}
 
 
 class TokenVerifier(Protocol):

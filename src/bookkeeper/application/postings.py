@@ -27,6 +27,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import mirror, posting_for
 from bookkeeper.domain.proposals import Proposal, apply_corrections
+from bookkeeper.domain.rules import NORWAY, TaxTable
 
 #: The executor posts these entries; what it cannot post is in its log.
 log = logging.getLogger("bookkeeper.executor")
@@ -41,14 +42,17 @@ def booking(
     *,
     payment_account: str,
     payables_account: str,
+    rates: TaxTable | None = None,
 ) -> JournalEntryPostedData | None:
     """The entry `data` books when executed (None: it books nothing); the DomainError
-    (UnbalancedEntry …) when it cannot be posted."""
+    (UnbalancedEntry …) when it cannot be posted. With `rates` (issue 12), each VAT rate
+    is booked under the code the tax rates give it on the document's date."""
     return posting_for(
         data,
         proposal_id=str(proposal_id),
         payment_account=payment_account,
         payables_account=payables_account,
+        rates=rates,
     )
 
 
@@ -66,9 +70,16 @@ async def executed_postings(
     with their derived ids."""
     pid = proposal_id
     today = now.astimezone(BOOKS_TIME_ZONE).date()
+    rates = TaxTable(await uow.rules.tax_rates(NORWAY))
 
     def book(of: ProposalData) -> JournalEntryPostedData | None:
-        return booking(of, pid, payment_account=payment_account, payables_account=payables_account)
+        return booking(
+            of,
+            pid,
+            payment_account=payment_account,
+            payables_account=payables_account,
+            rates=rates,
+        )
 
     result: list[tuple[uuid.UUID, JournalEntryPostedData]] = []
     match data:

@@ -111,7 +111,7 @@ class FiscalPeriod(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
 
 def period_name(start: dt.date, end: dt.date) -> str:
-    """"2026-01" for a month, "2026" for a year, else "2026-01-01..2026-03-31"."""
+    """ "2026-01" for a month, "2026" for a year, else "2026-01-01..2026-03-31"."""
     if start.day == 1 and (end + dt.timedelta(days=1)).day == 1:
         if start.year == end.year and start.month == end.month:
             return f"{start:%Y-%m}"
@@ -331,9 +331,7 @@ def compliance_findings(
     return findings
 
 
-def _rate_findings(
-    entry: JournalEntryPostedData, table: TaxTable, country: str
-) -> list[Finding]:
+def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str) -> list[Finding]:
     """Every VAT code used must be valid on the entry's date in `country`, and its VAT
     must be its basis × the rate valid then (within VAT_TOLERANCE)."""
     findings: list[Finding] = []

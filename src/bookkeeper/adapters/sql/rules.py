@@ -68,14 +68,16 @@ class SqlRules:
 
     async def currencies(self) -> list[Currency]:
         result = await self._tx.execute(select(currencies).order_by(currencies.c.code))
-        return [
-            Currency(code=r.code, name=r.name, minor_units=r.minor_units) for r in result.all()
-        ]
+        return [Currency(code=r.code, name=r.name, minor_units=r.minor_units) for r in result.all()]
 
     async def currency(self, code: str) -> Currency | None:
         result = await self._tx.execute(select(currencies).where(currencies.c.code == code))
         row = result.first()
-        return None if row is None else Currency(code=row.code, name=row.name, minor_units=row.minor_units)
+        return (
+            None
+            if row is None
+            else Currency(code=row.code, name=row.name, minor_units=row.minor_units)
+        )
 
     async def countries(self) -> list[Country]:
         result = await self._tx.execute(select(countries).order_by(countries.c.code))
