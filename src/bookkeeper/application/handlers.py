@@ -68,6 +68,7 @@ from bookkeeper.domain.proposals import (
     counterparty,
 )
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, decide
+from bookkeeper.domain.rules import NORWAY, TaxTable, valid_vat_rates
 
 AUTO_APPROVER = "system:review-rules"
 #: Days either side of a receipt's date in which the bank event it names is looked for.
@@ -231,7 +232,14 @@ class Handlers:
                     decision=decision,
                 )
 
-            proposal = Proposal.propose(str(event_id), command.data, actor=principal.actor)  # type: ignore[arg-type]
+            # Issue 12: the VAT rate is checked against the rates valid on its date.
+            vat_rates = await _valid_vat_rates(uow, command.data)
+            proposal = Proposal.propose(
+                str(event_id),
+                command.data,  # type: ignore[arg-type]
+                actor=principal.actor,
+                vat_rates=vat_rates,
+            )
             data = proposal.effective_data  # validated and normalised
             if isinstance(data, ReversalData | CorrectionData):
                 target = await self._compensation_target(uow, tenant, data)
@@ -564,6 +572,15 @@ class Handlers:
             first_metadata=first_metadata if first_id is not None else None,
         )
         return await uow.events.append(tenant, stream_id, len(existing), new)
+
+
+async def _valid_vat_rates(uow: UnitOfWork, data: object) -> frozenset[Decimal] | None:
+    """The VAT rates valid in Norway on a dated document's date, by the tax rates as data;
+    None for data without a date or a day no rate covers (the built-in rates then)."""
+    day = getattr(data, "date", None)
+    if not isinstance(day, dt.date) or getattr(data, "vat_rate", None) is None:
+        return None
+    return valid_vat_rates(TaxTable(await uow.rules.tax_rates(NORWAY)), day)
 
 
 def _decider(principal: Principal) -> approval.Decider:

@@ -16,7 +16,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from bookkeeper.application.event_log import posting_id
-from bookkeeper.application.ports import UnitOfWork
+from bookkeeper.application.ports import UnitOfWork, UnitOfWorkFactory
 from bookkeeper.domain.events import (
     CorrectionData,
     JournalEntryPostedData,
@@ -114,6 +114,12 @@ async def executed_postings(
             if entry is not None:
                 result.append((posting_id(pid), entry))
     return result
+
+
+async def tax_table(uow_factory: UnitOfWorkFactory) -> TaxTable:
+    """Norway's tax rates as data (issue 12), read in a unit of work of their own."""
+    async with uow_factory() as uow:
+        return TaxTable(await uow.rules.tax_rates(NORWAY))
 
 
 async def posted_entry(

@@ -199,6 +199,19 @@ class TaxTable:
         return ended, new
 
 
+def valid_vat_rates(
+    table: TaxTable, day: dt.date, country: str = NORWAY
+) -> frozenset[Decimal] | None:
+    """The purchase (input) VAT rates (percent) valid on `day` in `country` — what a
+    receipt, expense or invoice may carry; None when no rate is."""
+    rates = frozenset(
+        r.rate
+        for r in table.on(day, country)
+        if r.rate is not None and (r.direction == INPUT or r.saft_code == "0")
+    )
+    return rates or None
+
+
 def _seed() -> tuple[TaxRate, ...]:
     def row(
         code: str,

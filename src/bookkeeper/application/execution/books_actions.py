@@ -29,10 +29,12 @@ from bookkeeper.application.ports import (
     PurchaseLine,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.postings import tax_table
 from bookkeeper.domain import money
 from bookkeeper.domain.events import ExpenseRegistrationData, InvoiceRegistrationData
 from bookkeeper.domain.ledger import input_vat
 from bookkeeper.domain.proposals import Proposal
+from bookkeeper.domain.rules import TaxTable
 
 _MAX_DESCRIPTION: Final = 200
 
@@ -137,7 +139,7 @@ class BooksActions:
         data: InvoiceRegistrationData | ExpenseRegistrationData,
         supplier_id: str | None,
     ) -> NewPurchase:
-        lines = purchase_lines(data)
+        lines = purchase_lines(data, await tax_table(self._uow))
         if isinstance(data, InvoiceRegistrationData):
             return NewPurchase(
                 kind="supplier",
@@ -176,13 +178,15 @@ class BooksActions:
 
 def purchase_lines(
     data: InvoiceRegistrationData | ExpenseRegistrationData,
+    rates: TaxTable | None = None,
 ) -> tuple[PurchaseLine, ...]:
-    """Fiken purchase lines: net and VAT per rate, as the ledger posting books them."""
+    """Fiken purchase lines: net and VAT per rate, as the ledger posting books them (with
+    `rates`, the rate's treatment valid on the document's date)."""
 
     def line(
         description: str, gross: Decimal, rate: Decimal, account: str, vat: Decimal | None
     ) -> PurchaseLine:
-        treatment = input_vat(rate)
+        treatment = input_vat(rate, rates, data.date)
         amount = money.vat_of_gross(gross, rate) if vat is None else vat
         if treatment.vat_account is None:
             amount = Decimal(0)
