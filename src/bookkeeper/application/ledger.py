@@ -421,6 +421,12 @@ def _check_period(start: dt.date | None, end: dt.date | None) -> None:
         raise InvalidReportPeriod(f"the period starts ({start}) after it ends ({end})")
 
 
+def _plain_rate(rate: Decimal) -> Decimal:
+    """A rate as the report has always shown it: 25, 11.11 (not 25.00 nor 1E+1)."""
+    plain = rate.normalize()
+    return plain.quantize(Decimal(1)) if plain.as_tuple().exponent > 0 else plain  # type: ignore[operator]
+
+
 def _code_order(code: str) -> tuple[int, str]:
     return (int(code), code) if code.isdigit() else (10**9, code)
 
@@ -680,6 +686,7 @@ class LedgerService:
             for total in totals:
                 row = table.code(total.vat_code, first)
                 rate = row.rate if row is not None else saft_vat_code(total.vat_code).rate
+                rate = None if rate is None else _plain_rate(rate)
                 base, vat = merged.get((total.vat_code, rate), (_ZERO, _ZERO))
                 merged[(total.vat_code, rate)] = (base + total.base, vat + total.vat)
         lines = []
