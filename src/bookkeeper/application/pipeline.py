@@ -65,6 +65,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.patterns import Pattern
 from bookkeeper.domain.review import ReviewDecision
+from bookkeeper.domain.rules import NORWAY, TaxTable, valid_vat_rates
 
 #: Payment terms assumed for an invoice without a due date (with a warning).
 DEFAULT_PAYMENT_DAYS: Final = 14
@@ -161,7 +162,7 @@ class DocumentPipeline:
         await self._record_extraction(principal, document, extraction, proposal_id, source)
 
         warnings = list(extraction.warnings)
-        facts = _Facts.of(extraction, warnings)
+        facts = _Facts.of(extraction, warnings, await self._valid_rates(extraction.date))
         patterns = await self._patterns(tenant)
         match = None
         if facts.document_type != "invoice" and facts.merchant is not None:
@@ -264,6 +265,13 @@ class DocumentPipeline:
             metadata=metadata,
         )
         await record_alone(self._uow, principal.tenant_id, event)
+
+    async def _valid_rates(self, day: dt.date | None) -> frozenset[Decimal] | None:
+        """The purchase VAT rates valid on the document's date (the rates as data)."""
+        if day is None:
+            return None
+        async with self._uow() as uow:
+            return valid_vat_rates(TaxTable(await uow.rules.tax_rates(NORWAY)), day)
 
     async def _patterns(self, tenant: str) -> list[Pattern]:
         async with self._uow() as uow:
@@ -370,7 +378,14 @@ class _Facts:
     """The extraction's values after the checks a proposal needs: clean text, amounts in
     øre, a Norwegian VAT rate or None. Fields that fail a check are dropped with a warning."""
 
-    def __init__(self, extraction: Extraction, warnings: list[str]) -> None:
+    def __init__(
+        self,
+        extraction: Extraction,
+        warnings: list[str],
+        valid_rates: frozenset[Decimal] | None = None,
+    ) -> None:
+        #: The VAT rates valid on the document's date (issue 12: the rates as data).
+        self._rates = money.NORWEGIAN_VAT_RATES if valid_rates is None else valid_rates
         self.warnings = warnings
         self.guessed = False
         self.document_type = (
@@ -395,8 +410,8 @@ class _Facts:
         currency = (extraction.currency or "NOK").strip().upper()
         self.currency = currency if _CURRENCY.match(currency) else "NOK"
         rate = extraction.vat_rate
-        if rate is not None and rate not in money.NORWEGIAN_VAT_RATES:
-            warnings.append(f"VAT rate {rate} is not a Norwegian rate; ignored")
+        if rate is not None and rate not in self._rates:
+            warnings.append(f"VAT rate {rate} is not a Norwegian rate on its date; ignored")
             rate = None
         self.vat_rate = rate
         vat = _amount(extraction.vat_amount, allow_zero=True)
@@ -407,8 +422,13 @@ class _Facts:
         self._lines = extraction.lines
 
     @classmethod
-    def of(cls, extraction: Extraction, warnings: list[str]) -> _Facts:
-        return cls(extraction, warnings)
+    def of(
+        cls,
+        extraction: Extraction,
+        warnings: list[str],
+        valid_rates: frozenset[Decimal] | None = None,
+    ) -> _Facts:
+        return cls(extraction, warnings, valid_rates)
 
     def line_items(self, vat_rate: Decimal) -> tuple[LineItem, ...]:
         """The invoice's lines when each is usable and they add up to the gross amount."""
@@ -417,7 +437,7 @@ class _Facts:
             amount = _amount(line.gross)
             description = _text(line.description)
             rate = line.vat_rate if line.vat_rate is not None else vat_rate
-            if amount is None or description is None or rate not in money.NORWEGIAN_VAT_RATES:
+            if amount is None or description is None or rate not in self._rates:
                 items = []
                 break
             items.append(LineItem(description=description, amount=amount, vat_rate=rate))
