@@ -628,6 +628,10 @@ class PurchaseLine(msgspec.Struct, frozen=True, kw_only=True):
     vat: Decimal
     vat_type: str  # Fiken's vatType name: HIGH, MEDIUM, LOW, RAW_FISH, NONE …
     account: str
+    #: Issue 12: a foreign-currency purchase's line in NOK too (net and VAT are in the
+    #: purchase's currency then), at the rate recorded with the proposal.
+    net_nok: Decimal | None = None
+    vat_nok: Decimal | None = None
 
 
 class NewPurchase(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 import msgspec
 
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import JournalEntryPostedData
+from bookkeeper.domain.events import (
+    ExpenseRegistrationData,
+    InvoiceRegistrationData,
+    JournalEntryPostedData,
+    ReceiptAttachmentData,
+)
+
+PurchaseData = ReceiptAttachmentData | InvoiceRegistrationData | ExpenseRegistrationData
 
 NORWAY: Final = "NO"
 NOK: Final = "NOK"
@@ -388,3 +395,41 @@ def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str)
                 )
             )
     return findings
+
+
+# --- foreign-currency documents -----------------------------------------------------------
+
+
+class Exchange(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """How a foreign-currency document was converted: its original amount and currency,
+    the NOK amount, and the rate (NOK per unit) with the date it was published for."""
+
+    currency: str
+    amount: Decimal
+    nok_amount: Decimal
+    rate: Decimal
+    rate_date: dt.date
+
+
+def to_nok(amount: Decimal, rate: Decimal) -> Decimal:
+    """An amount in NOK at `rate`, in whole øre (half up, as norway.md rounds VAT)."""
+    return (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def in_nok(data: PurchaseData, exchange: Exchange) -> PurchaseData:
+    """A foreign-currency purchase with its amounts in NOK at the exchange's rate, as the
+    ledger books it: the gross amount is the recorded NOK amount, the VAT and each line
+    converted, the last line taking the rounding so that the lines still add up."""
+    rate = exchange.rate
+    changes: dict[str, object] = {"amount": exchange.nok_amount, "currency": NOK}
+    if data.vat_amount is not None:
+        changes["vat_amount"] = min(to_nok(data.vat_amount, rate), exchange.nok_amount)
+    items = getattr(data, "line_items", ())
+    if items:
+        converted = [to_nok(item.amount, rate) for item in items]
+        converted[-1] = exchange.nok_amount - sum(converted[:-1], Decimal(0))
+        changes["line_items"] = tuple(
+            msgspec.structs.replace(item, amount=amount)
+            for item, amount in zip(items, converted, strict=True)
+        )
+    return msgspec.structs.replace(data, **changes)

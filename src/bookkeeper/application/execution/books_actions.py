@@ -12,6 +12,8 @@ import uuid
 from decimal import Decimal
 from typing import Final
 
+import msgspec
+
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import (
@@ -29,7 +31,7 @@ from bookkeeper.application.ports import (
     PurchaseLine,
     UnitOfWorkFactory,
 )
-from bookkeeper.application.postings import tax_table
+from bookkeeper.application.postings import booked_in_nok, proposal_exchange, tax_table
 from bookkeeper.domain import money
 from bookkeeper.domain.events import ExpenseRegistrationData, InvoiceRegistrationData
 from bookkeeper.domain.ledger import input_vat
@@ -139,7 +141,18 @@ class BooksActions:
         data: InvoiceRegistrationData | ExpenseRegistrationData,
         supplier_id: str | None,
     ) -> NewPurchase:
-        lines = purchase_lines(data, await tax_table(self._uow))
+        rates = await tax_table(self._uow)
+        lines = purchase_lines(data, rates)
+        async with self._uow() as uow:
+            claim = attempt.claim
+            exchange = await proposal_exchange(uow, claim.tenant_id, claim.proposal_id)
+        in_nok = booked_in_nok(data, exchange)
+        if in_nok is not data:
+            assert isinstance(in_nok, InvoiceRegistrationData | ExpenseRegistrationData)
+            lines = tuple(
+                msgspec.structs.replace(line, net_nok=nok.net, vat_nok=nok.vat)
+                for line, nok in zip(lines, purchase_lines(in_nok, rates), strict=True)
+            )
         if isinstance(data, InvoiceRegistrationData):
             return NewPurchase(
                 kind="supplier",
