@@ -45,6 +45,7 @@ from bookkeeper.adapters.system import SystemClock, UuidV7Ids
 from bookkeeper.application.accounts_master import AccountsMaster
 from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.checks import Checks
+from bookkeeper.application.compliance import ComplianceContext
 from bookkeeper.application.conversation import ConversationService, ConversationStore
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
 from bookkeeper.application.documents import Documents
@@ -65,6 +66,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.queries import Queries
+from bookkeeper.application.rules import RulesService
 from bookkeeper.application.translation import Ingest, bus_principal, discovered_translators
 from bookkeeper.backends import Backends, open_backends
 from bookkeeper.settings import Settings, load_settings
@@ -458,9 +460,24 @@ class Container(containers.DeclarativeContainer):
         notifiers=providers.Singleton(_notifiers, settings),
     )
 
+    #: Issue 12 (ADR 0029): the compliance context checks each posted entry after the
+    #: fact; the rules as data are managed through RulesService (/rules, `bookkeeper rules`).
+    compliance = providers.Singleton(
+        ComplianceContext,
+        uow_factory=uow_factory,
+        handlers=handlers,
+        clock=clock,
+        books_source=providers.Callable(_books_source, backends.provider),
+    )
+    rules = providers.Singleton(
+        RulesService, uow_factory=uow_factory, clock=clock, authorizer=authorizer
+    )
+
 
 #: The morning summaries follow the log like every subscriber (declared after the list).
 Container.subscribers.add_args(Container.morning_summaries)
+#: Issue 12: the compliance context follows the log too (ADR 0029).
+Container.subscribers.add_args(Container.compliance)
 
 
 async def resolve(provider: providers.Provider[Any]) -> Any:

@@ -21,7 +21,7 @@ from bookkeeper.container import Container
 from bookkeeper.settings import Settings
 from tests.http_helpers import API, Api, FixedClock, receipt, running_api, submission
 
-ROLES = ("admin", "accountant", "reviewer", "agent", "viewer", "system")
+ROLES = ("admin", "accountant", "reviewer", "agent", "viewer", "system", "compliance")
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 SOME_ID = "0192f0c4-0000-7000-8000-000000000001"
 SOME_SHA = "ab" * 32
@@ -49,6 +49,20 @@ def _upload(path: str) -> Call:
     async def call(api: Api, auth: dict[str, str]) -> httpx.Response:
         files = {"file": ("r.pdf", PDF, "application/pdf")}
         return await api.client.post(f"{API}{path}", files=files, headers=auth)
+
+    return call
+
+
+def _put(path: str, body: Any) -> Call:
+    async def call(api: Api, auth: dict[str, str]) -> httpx.Response:
+        return await api.client.put(f"{API}{path}", json=body, headers=auth)
+
+    return call
+
+
+def _delete(path: str) -> Call:
+    async def call(api: Api, auth: dict[str, str]) -> httpx.Response:
+        return await api.client.delete(f"{API}{path}", headers=auth)
 
     return call
 
@@ -141,6 +155,32 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
     ("GET", "/exports/saf-t"): (
         "exports:read",
         _get("/exports/saf-t", **{"from": "2026-01-01", "to": "2026-03-31"}),
+    ),
+    # Issue 12: rules as data (migration 0016's grants).
+    ("GET", "/rules/tax-rates"): ("rules:read", _get("/rules/tax-rates", on="2026-01-01")),
+    ("POST", "/rules/tax-rates"): (
+        "rules:manage",
+        _post("/rules/tax-rates", {"saftCode": "3", "rate": "25.00", "validFrom": "2099-01-01"}),
+    ),
+    ("GET", "/rules/currencies"): ("rules:read", _get("/rules/currencies")),
+    ("GET", "/rules/countries"): ("rules:read", _get("/rules/countries")),
+    ("GET", "/rules/periods"): ("rules:read", _get("/rules/periods")),
+    ("POST", "/rules/periods"): (
+        "periods:close",
+        _post("/rules/periods", {"start": "2020-01-01", "end": "2020-01-31"}),
+    ),
+    ("DELETE", "/rules/periods/{kind}/{start}"): (
+        "rules:manage",
+        _delete("/rules/periods/period/2020-01-01"),
+    ),
+    ("POST", "/rules/vat-terms/{year}/{term}/lock"): (
+        "periods:close",
+        _post("/rules/vat-terms/2020/1/lock"),
+    ),
+    ("GET", "/rules/review-rules"): ("rules:read", _get("/rules/review-rules")),
+    ("PUT", "/rules/review-rules"): (
+        "rules:manage",
+        _put("/rules/review-rules", {"maxAutoAmount": "10000"}),
     ),
 }
 

@@ -475,6 +475,7 @@ class YieldingUnitOfWork:
         self.scoring = _Yielding(inner.scoring)
         self.ledger = _Yielding(inner.ledger)
         self.documents = _Yielding(inner.documents)
+        self.rules = _Yielding(inner.rules)
 
     async def __aenter__(self) -> YieldingUnitOfWork:
         await self._inner.__aenter__()

@@ -68,8 +68,15 @@ def test_the_migration_seeds_exactly_the_default_grants() -> None:
     # Migration 0012 adds checks:run for the scheduler's role and admins.
     for role in _migration(MIGRATION.with_name("0012_checks.py")).CHECK_ROLES:
         seeded[role].add("checks:run")
+    # Migration 0016 adds the rules' actions and the compliance context's own role.
+    for role, obj, act in _migration(MIGRATION.with_name("0016_rules_as_data.py")).GRANTS:
+        seeded.setdefault(role, set()).add(f"{obj}:{act}")
     assert {role: frozenset(actions) for role, actions in seeded.items()} == dict(DEFAULT_GRANTS)
-    assert set(seeded) == ROLES == {"admin", "accountant", "reviewer", "agent", "viewer", "system"}
+    assert (
+        set(seeded)
+        == ROLES
+        == {"admin", "accountant", "reviewer", "agent", "viewer", "system", "compliance"}
+    )
 
 
 @pytest.mark.parametrize("role", sorted(ROLES))

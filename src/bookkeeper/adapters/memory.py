@@ -20,6 +20,7 @@ from typing import Self
 import msgspec
 
 from bookkeeper.adapters.memory_ledger import LedgerState, MemoryLedger
+from bookkeeper.adapters.memory_rules import MemoryRules, RulesState
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.application.ports import (
     AfterCommit,
@@ -36,6 +37,7 @@ from bookkeeper.application.ports import (
     ProposalProjection,
     ProposalView,
     RecordedEvent,
+    RulesStore,
     ScoringInputs,
     ScoringReads,
     StoredDocument,
@@ -70,6 +72,8 @@ class MemoryDatabase:
     #: Subscribers an open unit of work has advanced, as the row lock of SQL's UPDATE: the
     #: owning unit, and what is set when it ends (another unit's advance waits for it).
     tracking_locks: dict[str, tuple[object, asyncio.Event]] = field(default_factory=dict)
+    #: Issue 12: tax rates, currencies and closed periods (adapters/memory_rules.py).
+    rules_state: RulesState = field(default_factory=RulesState)
 
     def next_position(self) -> int:
         """Positions are taken at append time, like a database sequence: gaps are possible."""
@@ -365,6 +369,9 @@ class MemorySettings:
     async def review_rules(self, tenant_id: str) -> ReviewRules:
         return self._db.rules.get(tenant_id, DEFAULT_RULES)
 
+    async def save_review_rules(self, tenant_id: str, rules: ReviewRules, now: dt.datetime) -> None:
+        self._db.rules[tenant_id] = rules
+
 
 class MemoryDocuments:
     """Files by content hash, staged like everything else until commit."""
@@ -483,6 +490,7 @@ class MemoryUnitOfWork:
         self.ledger: LedgerProjection = self._ledger
         self.documents: DocumentStore = MemoryDocuments(db, self)
         self.tracking: TrackingStore = MemoryTracking(db, self)
+        self.rules: RulesStore = MemoryRules(db.rules_state)
 
     async def __aenter__(self) -> Self:
         self._committed = []

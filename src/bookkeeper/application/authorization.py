@@ -64,6 +64,25 @@ DEFAULT_GRANTS = {
 ACTIONS = ACTIONS | {BUS_INGEST}
 
 
+#: Issue 12 (migration 0016 seeds the same): reading the rules as data, managing them
+#: (tax rates, review rules, reopening a period: admin), closing a period and locking a
+#: VAT term (admin, accountant); the compliance context's own role reads and proposes.
+RULES_READ = "rules:read"
+RULES_MANAGE = "rules:manage"
+PERIODS_CLOSE = "periods:close"
+COMPLIANCE_ROLE = "compliance"
+_RULES: dict[str, frozenset[str]] = {
+    "admin": frozenset({RULES_READ, RULES_MANAGE, PERIODS_CLOSE}),
+    "accountant": frozenset({RULES_READ, PERIODS_CLOSE}),
+    "reviewer": frozenset({RULES_READ}),
+}
+DEFAULT_GRANTS = {
+    **{role: grants | _RULES.get(role, frozenset()) for role, grants in DEFAULT_GRANTS.items()},
+    COMPLIANCE_ROLE: frozenset({"events:propose", "events:read", "proposals:read", "reports:read"}),
+}
+ACTIONS = ACTIONS | {RULES_READ, RULES_MANAGE, PERIODS_CLOSE}
+ROLES = frozenset(DEFAULT_GRANTS)
+
 class RoleAuthorizer:
     """Allows an action when any of the principal's roles grants it."""
 

@@ -50,6 +50,9 @@ class Namespaces:
     SCHEDULED_RUN: Final = uuid.UUID("7c4e2a91-3d5b-4f60-8e1a-2b9c0d7f5e34")
     #: The notice that a scheduled run's summary was sent: (run id).
     RUN_NOTICE: Final = uuid.UUID("e1a5b3c7-9d2f-4a68-b0c4-5f7e8d9a1b26")
+    #: Issue 12: what the compliance context records about one posted entry: (entry
+    #: event id, purpose: "finding", "alert" or "reversal").
+    COMPLIANCE: Final = uuid.UUID("5b2d8e14-7c3a-4f69-a1e0-9d4c6b2f8a57")
 
 
 def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
@@ -115,6 +118,11 @@ def scheduled_run_id(tenant_id: str, job: str, day: dt.date) -> uuid.UUID:
 def run_notice_id(run_id: uuid.UUID) -> uuid.UUID:
     """The event recording that a scheduled run's summary was posted."""
     return uuid.uuid5(Namespaces.RUN_NOTICE, str(run_id))
+
+
+def compliance_id(entry_event_id: uuid.UUID, purpose: str) -> uuid.UUID:
+    """The compliance context's finding, alert or reversal proposal about one entry."""
+    return uuid.uuid5(Namespaces.COMPLIANCE, f"{entry_event_id}:{purpose}")
 
 
 def stamp(

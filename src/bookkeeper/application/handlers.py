@@ -41,7 +41,9 @@ from bookkeeper.application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.postings import EXCHANGE_METADATA
 from bookkeeper.application.projections import fold_proposal, pattern_from, pattern_of
+from bookkeeper.application.spending import ExchangeRates
 from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.bank_matching import Payable, check_named_payment
@@ -69,6 +71,7 @@ from bookkeeper.domain.proposals import (
     validate,
 )
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, decide
+from bookkeeper.domain.rules import NOK, NORWAY, Exchange, TaxTable, to_nok, valid_vat_rates
 
 AUTO_APPROVER = "system:review-rules"
 #: Days either side of a receipt's date in which the bank event it names is looked for.
@@ -123,8 +126,12 @@ class Handlers:
         authorizer: Authorizer,
         *,
         bank_source: BankSource | None = None,
+        exchange_rates: ExchangeRates | None = None,
     ) -> None:
         self._uow = uow_factory
+        #: Issue 12: converts a foreign-currency document to NOK at its date's rate (None:
+        #: no conversion is recorded; the document is booked in its own amounts).
+        self._exchange_rates = exchange_rates
         self._clock = clock
         self._ids = ids
         self._authorizer = authorizer
@@ -186,11 +193,14 @@ class Handlers:
         etype = event_type(command.type)
         # Read before the unit of work: no transaction stays open across a remote call.
         bank_mismatches = await self._named_payment_mismatches(tenant, command.data)
+        exchange = await self._exchange(command.data)
         async with self._uow() as uow:
             correlation_id = command.correlation_id or event_id
             metadata: dict[str, Any] = {"requestHash": fingerprint}
             if command.idempotency_key is not None:
                 metadata["idempotencyKey"] = command.idempotency_key
+            if exchange is not None:
+                metadata[EXCHANGE_METADATA] = msgspec.to_builtins(exchange)
             if command.source:
                 if any("\x00" in k + v for k, v in command.source.items()):
                     raise InvalidProposal("source must not contain NUL characters")
@@ -236,7 +246,14 @@ class Handlers:
                     decision=decision,
                 )
 
-            proposal = Proposal.propose(str(event_id), command.data, actor=principal.actor)  # type: ignore[arg-type]
+            # Issue 12: the VAT rate is checked against the rates valid on its date.
+            vat_rates = await _valid_vat_rates(uow, command.data)
+            proposal = Proposal.propose(
+                str(event_id),
+                command.data,  # type: ignore[arg-type]
+                actor=principal.actor,
+                vat_rates=vat_rates,
+            )
             data = proposal.effective_data  # validated and normalised
             if isinstance(data, ReversalData | CorrectionData):
                 target = await self._compensation_target(uow, tenant, data)
@@ -282,6 +299,34 @@ class Handlers:
             status=view.status,
             confidence=confidence,
             decision=decision,
+        )
+
+    async def _exchange(self, data: object) -> Exchange | None:
+        """A foreign-currency purchase's NOK amount at the rate published for its date
+        (Norges Bank), recorded with the proposal; None for NOK, or when no source is
+        configured or it cannot answer now (logged: the document is then booked in its
+        own amounts, as before issue 12)."""
+        currency = getattr(data, "currency", NOK)
+        amount = getattr(data, "amount", None)
+        day = getattr(data, "date", None)
+        if (
+            self._exchange_rates is None
+            or currency == NOK
+            or not isinstance(amount, Decimal)
+            or not isinstance(day, dt.date)
+        ):
+            return None
+        try:
+            rate = await self._exchange_rates.to_nok(currency, day)
+        except ApplicationError as error:
+            log.warning("no %s rate for %s: %s", currency, day, error)
+            return None
+        return Exchange(
+            currency=currency,
+            amount=amount,
+            nok_amount=to_nok(amount, rate.rate),
+            rate=rate.rate,
+            rate_date=rate.date,
         )
 
     async def _compensation_target(
@@ -570,6 +615,15 @@ class Handlers:
             first_metadata=first_metadata if first_id is not None else None,
         )
         return await uow.events.append(tenant, stream_id, len(existing), new)
+
+
+async def _valid_vat_rates(uow: UnitOfWork, data: object) -> frozenset[Decimal] | None:
+    """The VAT rates valid in Norway on a dated document's date, by the tax rates as data;
+    None for data without a date or a day no rate covers (the built-in rates then)."""
+    day = getattr(data, "date", None)
+    if not isinstance(day, dt.date) or getattr(data, "vat_rate", None) is None:
+        return None
+    return valid_vat_rates(TaxTable(await uow.rules.tax_rates(NORWAY)), day)
 
 
 def _decider(principal: Principal) -> approval.Decider:

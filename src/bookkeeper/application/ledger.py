@@ -69,12 +69,18 @@ from bookkeeper.domain.ledger import (
     vat_term,
 )
 from bookkeeper.domain.review import ReviewRules
+from bookkeeper.domain.rules import NORWAY, PeriodClosed, TaxTable
 from bookkeeper.domain.statements import BalanceSheet, IncomeStatement
 
 JOURNAL_ENTRY_POSTED = "JournalEntryPosted"
 #: The action that lets a principal book entries translated from external events (the
 #: bus consumer's service principal, the local bus route's callers: system and admin).
 BUS_INGEST: Final = "bus:ingest"
+
+#: What post_entry does with an entry dated into a closed period: refuse it (409) …
+REFUSE: Final = "refuse"
+#: … or date it on the first open day after the period (the executor's postings).
+NEXT_OPEN: Final = "next-open"
 
 
 async def post_entry(
@@ -89,13 +95,19 @@ async def post_entry(
     now: dt.datetime,
     metadata: dict[str, Any] | None = None,
     fold: bool = True,
+    into_closed: str = REFUSE,
 ) -> RecordedEvent:
     """Append the entry (UnbalancedEntry unless it balances) and fold it into the ledger.
 
     The caller commits. A second post of the same entry id raises ConcurrencyConflict or
     DuplicateEvent from the log. With `fold=False` the caller folds the returned event
-    itself, before committing (`fold_journal_entries`, several entries in one go)."""
+    itself, before committing (`fold_journal_entries`, several entries in one go).
+
+    An entry dated into a closed period (issue 12) raises PeriodClosed (409), or with
+    `into_closed=NEXT_OPEN` (the executor, whose action in the books is already done) is
+    dated the first day after the closed period(s) instead, which says so."""
     check_balanced(entry.lines)
+    entry = await open_period_entry(uow, tenant_id, entry, into_closed=into_closed)
     new = stamp(
         JOURNAL_ENTRY_POSTED,
         entry,
@@ -110,6 +122,29 @@ async def post_entry(
     if fold:
         await uow.ledger.post(tenant_id, entry_id, recorded.position, now, entry)
     return recorded
+
+
+async def open_period_entry(
+    uow: UnitOfWork, tenant_id: str, entry: JournalEntryPostedData, *, into_closed: str = REFUSE
+) -> JournalEntryPostedData:
+    """`entry` when its date is in no closed period; else PeriodClosed, or (NEXT_OPEN) the
+    entry moved to the first day after the closed periods it falls into."""
+    closed = await uow.rules.closed_period_on(tenant_id, entry.date)
+    if closed is None:
+        return entry
+    if into_closed != NEXT_OPEN:
+        raise PeriodClosed(closed, entry.date)
+    day = entry.date
+    names = []
+    while closed is not None:
+        names.append(closed.name)
+        day = closed.end + dt.timedelta(days=1)
+        closed = await uow.rules.closed_period_on(tenant_id, day)
+    note = f" (dokumentdato {entry.date}, periode {', '.join(names)} lukket)"
+    description = entry.description
+    if len(description) + len(note) > 200:
+        description = description[: 199 - len(note)] + "…"
+    return msgspec.structs.replace(entry, date=day, description=description + note)
 
 
 # --- the projection's rows, computed once for every adapter -----------------------------
@@ -391,6 +426,12 @@ def entry_fingerprint(entry: JournalEntryPostedData) -> str:
 def _check_period(start: dt.date | None, end: dt.date | None) -> None:
     if start is not None and end is not None and start > end:
         raise InvalidReportPeriod(f"the period starts ({start}) after it ends ({end})")
+
+
+def _plain_rate(rate: Decimal) -> Decimal:
+    """A rate as the report has always shown it: 25, 11.11 (not 25.00 nor 1E+1)."""
+    plain = rate.normalize()
+    return plain.quantize(Decimal(1)) if plain.as_tuple().exponent > 0 else plain  # type: ignore[operator]
 
 
 def _code_order(code: str) -> tuple[int, str]:
@@ -730,18 +771,38 @@ class LedgerService:
         """Basis and VAT per SAF-T code of one bi-monthly term, with the return's due date."""
         self._authorizer.check(principal, "reports:read")
         period = vat_term(year, term)
+        # Issue 12: each code's rate is the one valid on the posting's date; a term in
+        # which a rate changes is summed in parts split at the change, one line per
+        # (code, rate).
         async with self._uow() as uow:
-            totals = await uow.ledger.vat_totals(principal.tenant_id, period.start, period.end)
+            table = TaxTable(await uow.rules.tax_rates(NORWAY))
+            starts = [period.start, *table.boundaries(period.start, period.end)]
+            parts = []
+            for first, after in zip(starts, [*starts[1:], None], strict=True):
+                last = period.end if after is None else after - dt.timedelta(days=1)
+                parts.append(
+                    (first, await uow.ledger.vat_totals(principal.tenant_id, first, last))
+                )
+        merged: dict[tuple[str, Decimal | None], tuple[Decimal, Decimal]] = {}
+        for first, totals in parts:
+            for total in totals:
+                row = table.code(total.vat_code, first)
+                rate = row.rate if row is not None else saft_vat_code(total.vat_code).rate
+                rate = None if rate is None else _plain_rate(rate)
+                base, vat = merged.get((total.vat_code, rate), (_ZERO, _ZERO))
+                merged[(total.vat_code, rate)] = (base + total.base, vat + total.vat)
         lines = []
-        for total in sorted(totals, key=lambda t: _code_order(t.vat_code)):
-            code = saft_vat_code(total.vat_code)
+        for (vat_code, rate), (base, vat) in sorted(
+            merged.items(), key=lambda item: (_code_order(item[0][0]), item[0][1] or 0)
+        ):
+            code = saft_vat_code(vat_code)
             lines.append(
                 VatReportLine(
-                    vat_code=total.vat_code,
-                    rate=code.rate,
+                    vat_code=vat_code,
+                    rate=rate,
                     direction=code.direction,
-                    base=natural_amount(code, total.base),
-                    vat=natural_amount(code, total.vat),
+                    base=natural_amount(code, base),
+                    vat=natural_amount(code, vat),
                 )
             )
         input_vat = sum((line.vat for line in lines if line.direction == INPUT), _ZERO)

@@ -72,6 +72,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.patterns import Pattern
 from bookkeeper.domain.review import ReviewDecision
+from bookkeeper.domain.rules import NORWAY, TaxTable, valid_vat_rates
 
 #: Payment terms assumed for an invoice without a due date (with a warning).
 DEFAULT_PAYMENT_DAYS: Final = 14
@@ -178,7 +179,8 @@ class DocumentPipeline:
 
         warnings = list(extraction.warnings)
         received = self._clock.now().astimezone(OSLO).date()
-        facts = _Facts.of(extraction, warnings, received)
+        valid_rates = await self._valid_rates(extraction.date or received)
+        facts = _Facts.of(extraction, warnings, received, valid_rates)
         if facts.unread:
             source = {**(source or {}), UNREAD_SOURCE_KEY: ",".join(facts.unread)}
         patterns = await self._patterns(tenant)
@@ -286,6 +288,13 @@ class DocumentPipeline:
         )
         await record_alone(self._uow, principal.tenant_id, event)
 
+    async def _valid_rates(self, day: dt.date | None) -> frozenset[Decimal] | None:
+        """The purchase VAT rates valid on the document's date (the rates as data)."""
+        if day is None:
+            return None
+        async with self._uow() as uow:
+            return valid_vat_rates(TaxTable(await uow.rules.tax_rates(NORWAY)), day)
+
     async def _patterns(self, tenant: str) -> list[Pattern]:
         async with self._uow() as uow:
             views = await uow.patterns.for_tenant(tenant)
@@ -391,7 +400,15 @@ class _Facts:
     """The extraction's values after the checks a proposal needs: clean text, amounts in
     øre, a Norwegian VAT rate or None. Fields that fail a check are dropped with a warning."""
 
-    def __init__(self, extraction: Extraction, warnings: list[str], received: dt.date) -> None:
+    def __init__(
+        self,
+        extraction: Extraction,
+        warnings: list[str],
+        received: dt.date,
+        valid_rates: frozenset[Decimal] | None = None,
+    ) -> None:
+        #: The VAT rates valid on the document's date (issue 12: the rates as data).
+        self._rates = money.NORWEGIAN_VAT_RATES if valid_rates is None else valid_rates
         self.warnings = warnings
         self.guessed = False
         self.document_type = (
@@ -427,8 +444,8 @@ class _Facts:
         currency = (extraction.currency or "NOK").strip().upper()
         self.currency = currency if _CURRENCY.match(currency) else "NOK"
         rate = extraction.vat_rate
-        if rate is not None and rate not in money.NORWEGIAN_VAT_RATES:
-            warnings.append(f"VAT rate {rate} is not a Norwegian rate; ignored")
+        if rate is not None and rate not in self._rates:
+            warnings.append(f"VAT rate {rate} is not a Norwegian rate on its date; ignored")
             rate = None
         self.vat_rate = rate
         vat = _amount(extraction.vat_amount, allow_zero=True)
@@ -439,8 +456,14 @@ class _Facts:
         self._lines = extraction.lines
 
     @classmethod
-    def of(cls, extraction: Extraction, warnings: list[str], received: dt.date) -> _Facts:
-        return cls(extraction, warnings, received)
+    def of(
+        cls,
+        extraction: Extraction,
+        warnings: list[str],
+        received: dt.date,
+        valid_rates: frozenset[Decimal] | None = None,
+    ) -> _Facts:
+        return cls(extraction, warnings, received, valid_rates)
 
     def line_items(self, vat_rate: Decimal) -> tuple[LineItem, ...]:
         """The invoice's lines when each is usable and they add up to the gross amount."""
@@ -449,7 +472,7 @@ class _Facts:
             amount = _amount(line.gross)
             description = _text(line.description)
             rate = line.vat_rate if line.vat_rate is not None else vat_rate
-            if amount is None or description is None or rate not in money.NORWEGIAN_VAT_RATES:
+            if amount is None or description is None or rate not in self._rates:
                 items = []
                 break
             items.append(LineItem(description=description, amount=amount, vat_rate=rate))

@@ -13,6 +13,7 @@ import msgspec
 
 from bookkeeper.domain.events import JournalEntryPostedData, Payload, Status
 from bookkeeper.domain.review import ReviewRules
+from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
 
 # --- events -----------------------------------------------------------------------------
 
@@ -291,6 +292,10 @@ class TenantSettings(Protocol):
         """The tenant's review rules, or the defaults."""
         ...
 
+    async def save_review_rules(self, tenant_id: str, rules: ReviewRules, now: dt.datetime) -> None:
+        """Replace the tenant's review rules (issue 12: the admin API and CLI)."""
+        ...
+
 
 # --- documents --------------------------------------------------------------------------
 
@@ -453,6 +458,8 @@ class UnitOfWork(Protocol):
     ledger: LedgerProjection
     documents: DocumentStore
     tracking: TrackingStore
+    #: Issue 12: tax rates, currencies and closed periods (rules as data).
+    rules: RulesStore
 
     async def __aenter__(self) -> Self: ...
 
@@ -501,6 +508,41 @@ class TrackingStore(Protocol):
         ...
 
 
+class RulesStore(Protocol):
+    """Rules as data (issue 12, migration 0016): tax rates by validity, currencies, and
+    each tenant's closed periods and locked VAT terms, in the unit's transaction."""
+
+    async def tax_rates(self, country: str | None = None) -> list[TaxRate]:
+        """Every tax rate row (of `country`, when given), in any order."""
+        ...
+
+    async def put_tax_rate(self, rate: TaxRate) -> None:
+        """Insert a row, or replace the row of the same country, code and valid_from."""
+        ...
+
+    async def currencies(self) -> list[Currency]: ...
+
+    async def currency(self, code: str) -> Currency | None: ...
+
+    async def countries(self) -> list[Country]: ...
+
+    async def periods(self, tenant_id: str, kind: str | None = None) -> list[FiscalPeriod]:
+        """The tenant's closed periods and locked VAT terms (of `kind`), by start."""
+        ...
+
+    async def closed_period_on(self, tenant_id: str, day: dt.date) -> FiscalPeriod | None:
+        """The closed period (kind "period") containing `day`, if any."""
+        ...
+
+    async def add_period(self, period: FiscalPeriod) -> bool:
+        """Close a period or lock a term; False when the same (kind, start) is there."""
+        ...
+
+    async def remove_period(self, tenant_id: str, kind: str, start: dt.date) -> bool:
+        """Reopen; False when there was none."""
+        ...
+
+
 # --- time, ids, identity ----------------------------------------------------------------
 
 
@@ -538,6 +580,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 AGENT: Final = "book-e"
 #: Principals that act under their own name: the agent, the review bot, the scheduler.
 SERVICE_PRINCIPALS = frozenset({AGENT, "review-e", "system:cron", "system:bus"})
+#: Issue 12: the compliance context proposes reversals under its own name.
+COMPLIANCE_PRINCIPAL: Final = "system:compliance"
+SERVICE_PRINCIPALS = SERVICE_PRINCIPALS | {COMPLIANCE_PRINCIPAL}
 
 
 class TokenVerifier(Protocol):
@@ -600,6 +645,10 @@ class PurchaseLine(msgspec.Struct, frozen=True, kw_only=True):
     vat: Decimal
     vat_type: str  # Fiken's vatType name: HIGH, MEDIUM, LOW, RAW_FISH, NONE …
     account: str
+    #: Issue 12: a foreign-currency purchase's line in NOK too (net and VAT are in the
+    #: purchase's currency then), at the rate recorded with the proposal.
+    net_nok: Decimal | None = None
+    vat_nok: Decimal | None = None
 
 
 class NewPurchase(msgspec.Struct, frozen=True, kw_only=True):

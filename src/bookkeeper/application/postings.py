@@ -15,18 +15,24 @@ import uuid
 from typing import Final
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from bookkeeper.application.event_log import posting_id
-from bookkeeper.application.ports import UnitOfWork
+from bookkeeper.application.ports import UnitOfWork, UnitOfWorkFactory
 from bookkeeper.domain.events import (
     CorrectionData,
+    ExpenseRegistrationData,
+    InvoiceRegistrationData,
     JournalEntryPostedData,
     ProposalData,
+    ReceiptAttachmentData,
     ReversalData,
     Step,
     event_type,
 )
 from bookkeeper.domain.ledger import mirror, posting_for
 from bookkeeper.domain.proposals import Proposal, apply_corrections
+from bookkeeper.domain.rules import NOK, NORWAY, Exchange, TaxTable, in_nok
 
 #: The executor posts these entries; what it cannot post is in its log.
 log = logging.getLogger("bookkeeper.executor")
@@ -41,14 +47,17 @@ def booking(
     *,
     payment_account: str,
     payables_account: str,
+    rates: TaxTable | None = None,
 ) -> JournalEntryPostedData | None:
     """The entry `data` books when executed (None: it books nothing); the DomainError
-    (UnbalancedEntry …) when it cannot be posted."""
+    (UnbalancedEntry …) when it cannot be posted. With `rates` (issue 12), each VAT rate
+    is booked under the code the tax rates give it on the document's date."""
     return posting_for(
         data,
         proposal_id=str(proposal_id),
         payment_account=payment_account,
         payables_account=payables_account,
+        rates=rates,
     )
 
 
@@ -66,9 +75,16 @@ async def executed_postings(
     with their derived ids."""
     pid = proposal_id
     today = now.astimezone(BOOKS_TIME_ZONE).date()
+    rates = TaxTable(await uow.rules.tax_rates(NORWAY))
 
     def book(of: ProposalData) -> JournalEntryPostedData | None:
-        return booking(of, pid, payment_account=payment_account, payables_account=payables_account)
+        return booking(
+            of,
+            pid,
+            payment_account=payment_account,
+            payables_account=payables_account,
+            rates=rates,
+        )
 
     result: list[tuple[uuid.UUID, JournalEntryPostedData]] = []
     match data:
@@ -95,14 +111,56 @@ async def executed_postings(
                 )
             if isinstance(data, CorrectionData):
                 target = await _executed_proposal(uow, tenant_id, target_id)
-                corrected = book(apply_corrections(target.effective_data, data.changes))
+                exchange = await proposal_exchange(uow, tenant_id, target_id)
+                corrected = book(
+                    booked_in_nok(apply_corrections(target.effective_data, data.changes), exchange)
+                )
                 if corrected is not None:
                     result.append((posting_id(pid), corrected))
         case _:
-            entry = book(data)
+            exchange = await proposal_exchange(uow, tenant_id, pid)
+            entry = book(booked_in_nok(data, exchange))
             if entry is not None:
                 result.append((posting_id(pid), entry))
     return result
+
+
+#: Where a foreign-currency proposal keeps its conversion (issue 12): the metadata of its
+#: first event, written by Handlers.submit from the exchange-rate source.
+EXCHANGE_METADATA: Final = "exchange"
+
+
+async def proposal_exchange(
+    uow: UnitOfWork, tenant_id: str, proposal_id: uuid.UUID
+) -> Exchange | None:
+    """The conversion recorded with a foreign-currency proposal, if any."""
+    events = await uow.events.read_stream(tenant_id, proposal_id)
+    raw = events[0].metadata.get(EXCHANGE_METADATA) if events else None
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return msgspec.convert(raw, Exchange, strict=False)
+    except msgspec.ValidationError:
+        log.warning("proposal %s has an unreadable exchange record", proposal_id)
+        return None
+
+
+def booked_in_nok(data: ProposalData, exchange: Exchange | None) -> ProposalData:
+    """What the ledger books of a proposal: a foreign-currency purchase in NOK at its
+    recorded rate; anything else as it is."""
+    if exchange is None or not isinstance(
+        data, ReceiptAttachmentData | InvoiceRegistrationData | ExpenseRegistrationData
+    ):
+        return data
+    if data.currency == NOK or data.currency != exchange.currency:
+        return data
+    return in_nok(data, exchange)
+
+
+async def tax_table(uow_factory: UnitOfWorkFactory) -> TaxTable:
+    """Norway's tax rates as data (issue 12), read in a unit of work of their own."""
+    async with uow_factory() as uow:
+        return TaxTable(await uow.rules.tax_rates(NORWAY))
 
 
 async def posted_entry(

@@ -268,6 +268,22 @@ class AlertRaisedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     proposal_id: str | None = None
 
 
+class TransactionFailedComplianceData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """The compliance context found a posted entry breaking a rule (issue 12): which
+    entry, which rules, the evidence, and the reversal it proposed for review."""
+
+    entry_id: str
+    entry_date: dt.date
+    findings: tuple[ComplianceFinding, ...]
+    reversal_proposal_id: str | None = None
+
+
+class ComplianceFinding(Payload, frozen=True, kw_only=True):
+    rule: str
+    message: str
+    evidence: dict[str, str]
+
+
 # --- read-only query payloads -----------------------------------------------------------
 
 
@@ -500,6 +516,9 @@ def _build_catalogue() -> dict[str, EventType]:
     catalogue["AlertRaised"] = EventType("AlertRaised", AlertRaisedData, Step.ALERT, None)
     for name in ("AccountCreated", "AccountUpdated"):  # the Accounts Master (issue 10)
         catalogue[name] = EventType(name, AccountMasterData, Step.POSTED, None)
+    catalogue["TransactionFailedCompliance"] = EventType(
+        "TransactionFailedCompliance", TransactionFailedComplianceData, Step.ALERT, None
+    )
     return catalogue
 
 

@@ -26,6 +26,7 @@ from bookkeeper.domain.events import (
     ProposalData,
     ReceiptAttachmentData,
 )
+from bookkeeper.domain.rules import TaxTable
 
 BANK_ACCOUNT: Final = "1920"
 SUPPLIER_PAYABLES: Final = "2400"
@@ -79,12 +80,39 @@ INPUT_VAT: Final[dict[Decimal, VatTreatment]] = {
 }
 
 
-def input_vat(rate: Decimal) -> VatTreatment:
-    """The booking of a purchase VAT rate; UnbalancedEntry for a rate we cannot book."""
+def input_vat(
+    rate: Decimal, rates: TaxTable | None = None, on: dt.date | None = None
+) -> VatTreatment:
+    """The booking of a purchase VAT rate; UnbalancedEntry for a rate we cannot book.
+
+    With the tax rates as data (`rates`) and the document's date (`on`, issue 12): the
+    input code that has this rate on that date (a rate change needs no deploy); a rate not
+    valid then is booked under the code that last had it (the compliance context flags
+    it), and only a rate no code ever had falls back to the built-in table."""
+    if rates is not None and on is not None:
+        row = rates.purchase(rate, on)
+        if row is not None and row.rate is not None:
+            return VatTreatment(
+                rate=row.rate.normalize() if row.rate else Decimal(0),
+                saft_code=row.saft_code,
+                vat_account=row.account,
+                fiken_vat_type=_FIKEN_VAT_TYPE.get(row.tax_type, "NONE"),
+            )
     try:
         return INPUT_VAT[rate.normalize() if rate else Decimal("0")]
     except KeyError:
         raise UnbalancedEntry(f"no input VAT treatment for rate {rate}") from None
+
+
+#: Fiken's vatType of a purchase, by the tax type of its rate (integrations.md § vatType).
+_FIKEN_VAT_TYPE: Final[dict[str, str]] = {
+    "regular": "HIGH",
+    "middle": "MEDIUM",
+    "low": "LOW",
+    "raw-fish": "RAW_FISH",
+    "zero": "NONE",
+    "none": "NONE",
+}
 
 
 def check_balanced(lines: Iterable[JournalLine]) -> None:
@@ -148,9 +176,15 @@ def check_entry_date(date: dt.date) -> None:
 
 
 def _cost_lines(
-    account: str, gross: Decimal, rate: Decimal, description: str, vat_amount: Decimal | None
+    account: str,
+    gross: Decimal,
+    rate: Decimal,
+    description: str,
+    vat_amount: Decimal | None,
+    rates: TaxTable | None = None,
+    on: dt.date | None = None,
 ) -> list[JournalLine]:
-    treatment = input_vat(rate)
+    treatment = input_vat(rate, rates, on)
     vat = money.vat_of_gross(gross, rate) if vat_amount is None else vat_amount
     if treatment.vat_account is None:
         vat = Decimal(0)
@@ -184,8 +218,10 @@ def posting_for(
     proposal_id: str,
     payment_account: str = BANK_ACCOUNT,
     payables_account: str = SUPPLIER_PAYABLES,
+    rates: TaxTable | None = None,
 ) -> JournalEntryPostedData | None:
-    """The entry an executed proposal posts; None for kinds without one (patterns).
+    """The entry an executed proposal posts; None for kinds without one (patterns). With
+    `rates`, each VAT rate is booked under the code valid on the document's date.
 
     Reversals and corrections are posted by the caller with `mirror` (and `posting_for` of
     the corrected data), since they need the target's posted entry."""
@@ -194,7 +230,13 @@ def posting_for(
             who = data.merchant_name or getattr(data, "employee", "") or "kvittering"
             description = _trim(f"{who} {data.date.isoformat()}")
             lines = _cost_lines(
-                data.account_code, data.amount, data.vat_rate, description, data.vat_amount
+                data.account_code,
+                data.amount,
+                data.vat_rate,
+                description,
+                data.vat_amount,
+                rates,
+                data.date,
             )
             lines.append(
                 JournalLine(account=payment_account, credit=data.amount, description=description)
@@ -213,6 +255,8 @@ def posting_for(
                             item.vat_rate,
                             _trim(item.description),
                             None,
+                            rates,
+                            data.date,
                         )
                     )
             else:

@@ -131,10 +131,14 @@ def _check_amount(field: str, value: Decimal) -> None:
         raise InvalidProposal(f"{field} is implausibly large")
 
 
-def _check_rate(field: str, value: Decimal) -> None:
-    if value not in money.NORWEGIAN_VAT_RATES:
-        rates = ", ".join(sorted(str(r) for r in money.NORWEGIAN_VAT_RATES))
-        raise InvalidProposal(f"{field} {value} is not a Norwegian VAT rate ({rates})")
+def _check_rate(field: str, value: Decimal, valid: frozenset[Decimal] | None = None) -> None:
+    """`valid`: the rates valid on the document's date by the tax rates as data (issue 12);
+    None: the built-in Norwegian rates."""
+    known = money.NORWEGIAN_VAT_RATES if valid is None else valid
+    if value not in known:
+        rates = ", ".join(sorted(str(r.normalize()) for r in known))
+        where = "a Norwegian VAT rate" if valid is None else "a VAT rate valid on its date"
+        raise InvalidProposal(f"{field} {value} is not {where} ({rates})")
 
 
 def _check_date(field: str, value: dt.date) -> None:
@@ -159,13 +163,14 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def validate(data: ProposalData) -> None:
-    """Raise InvalidProposal unless the data is acceptable for its kind."""
+def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) -> None:
+    """Raise InvalidProposal unless the data is acceptable for its kind. `vat_rates`: the
+    VAT rates valid on the document's date (the tax rates as data), else the built-in."""
     check_text_safe(data)
     match data:
         case ReceiptAttachmentData() | ExpenseRegistrationData() | InvoiceRegistrationData():
             _check_amount("amount", data.amount)
-            _check_rate("vatRate", data.vat_rate)
+            _check_rate("vatRate", data.vat_rate, vat_rates)
             _check_account("accountCode", data.account_code)
             _check_date("date", data.date)
             if not _CURRENCY.match(data.currency):
@@ -194,7 +199,7 @@ def validate(data: ProposalData) -> None:
             for index, line in enumerate(data.line_items):
                 _check_text(f"lineItems[{index}].description", line.description)
                 _check_amount(f"lineItems[{index}].amount", line.amount)
-                _check_rate(f"lineItems[{index}].vatRate", line.vat_rate)
+                _check_rate(f"lineItems[{index}].vatRate", line.vat_rate, vat_rates)
                 if line.account_code is not None:
                     _check_account(f"lineItems[{index}].accountCode", line.account_code)
             if data.line_items and sum(li.amount for li in data.line_items) != data.amount:
@@ -294,9 +299,17 @@ class Proposal:
     # --- construction -------------------------------------------------------------------
 
     @classmethod
-    def propose(cls, proposal_id: str, data: ProposalData, *, actor: str) -> Proposal:
-        """A new proposal; InvalidProposal when the data breaks a rule of its kind."""
-        validate(data)
+    def propose(
+        cls,
+        proposal_id: str,
+        data: ProposalData,
+        *,
+        actor: str,
+        vat_rates: frozenset[Decimal] | None = None,
+    ) -> Proposal:
+        """A new proposal; InvalidProposal when the data breaks a rule of its kind (its VAT
+        rate: one of `vat_rates`, those valid on its date, when given)."""
+        validate(data, vat_rates)
         data = normalise(data)
         proposal = cls(proposal_id)
         proposal._record(type_name(kind_of(data), Step.PROPOSED), data, actor)

@@ -217,13 +217,19 @@ def purchase_request(purchase: NewPurchase) -> wire.PurchaseRequest:
             else _trim(line.description)
         )
         net, vat = _ore(line.net), _ore(line.vat)
+        # Issue 12: a foreign-currency purchase carries its NOK amounts too, when known.
+        nok_net: int | None = net
+        nok_vat: int | None = vat
+        if foreign:
+            nok_net = None if line.net_nok is None else _ore(line.net_nok)
+            nok_vat = None if line.vat_nok is None else _ore(line.vat_nok)
         lines.append(
             wire.OrderLine(
                 description=text,
                 vat_type=line.vat_type,
                 account=line.account,
-                net_price=None if foreign else net,
-                vat=None if foreign else vat,
+                net_price=nok_net,
+                vat=nok_vat,
                 net_price_in_currency=net if foreign else None,
                 vat_in_currency=vat if foreign else None,
             )

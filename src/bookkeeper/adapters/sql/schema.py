@@ -235,3 +235,50 @@ tracking = Table(
     Column("position", BigInteger(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# --- issue 12: rules as data (migration 0016) -------------------------------------------
+
+#: ISO 4217 currencies with their minor units.
+currencies = Table(
+    "currencies",
+    metadata,
+    Column("code", Text(), primary_key=True),
+    Column("name", Text(), nullable=False),
+    Column("minor_units", SmallInteger(), nullable=False),
+)
+
+#: ISO 3166 countries and their current currency.
+countries = Table(
+    "countries",
+    metadata,
+    Column("code", Text(), primary_key=True),
+    Column("name", Text(), nullable=False),
+    Column("currency", Text(), nullable=True),
+)
+
+#: Tax rates over their validity (both ends inclusive; valid_to NULL: still valid).
+tax_rates = Table(
+    "tax_rates",
+    metadata,
+    Column("country", Text(), primary_key=True),
+    Column("saft_code", Text(), primary_key=True),
+    Column("valid_from", Date(), primary_key=True),
+    Column("valid_to", Date(), nullable=True),
+    Column("tax_type", Text(), nullable=False),
+    Column("direction", Text(), nullable=True),
+    Column("rate", Rate, nullable=True),
+    Column("account", Text(), nullable=True),
+)
+
+#: A tenant's closed periods (kind "period") and locked VAT terms (kind "vat-term").
+fiscal_periods = Table(
+    "fiscal_periods",
+    metadata,
+    Column("tenant_id", Text(), primary_key=True),
+    Column("kind", Text(), primary_key=True),
+    Column("start_date", Date(), primary_key=True),
+    Column("end_date", Date(), nullable=False),
+    Column("name", Text(), nullable=False),
+    Column("closed_by", Text(), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=False),
+)

@@ -26,6 +26,7 @@ from bookkeeper.adapters.sql.event_store import SqlEventStore
 from bookkeeper.adapters.sql.ledger import SqlLedger
 from bookkeeper.adapters.sql.patterns import SqlPatterns
 from bookkeeper.adapters.sql.proposals import SqlProposals
+from bookkeeper.adapters.sql.rules import SqlRules
 from bookkeeper.adapters.sql.scoring import SqlScoring
 from bookkeeper.adapters.sql.session import Connector, SqlSession
 from bookkeeper.adapters.sql.tenant_settings import RulesCache, SqlTenantSettings
@@ -38,6 +39,7 @@ from bookkeeper.application.ports import (
     PatternProjection,
     ProposalProjection,
     RecordedEvent,
+    RulesStore,
     ScoringReads,
     TenantSettings,
     TrackingStore,
@@ -72,6 +74,8 @@ class SqlUnitOfWork:
         self.documents: DocumentStore = SqlDocuments(session)
         self.ledger: LedgerProjection = SqlLedger(session)
         self.tracking: TrackingStore = SqlTracking(session)
+        #: Issue 12: tax rates, currencies and closed periods (migration 0016).
+        self.rules: RulesStore = SqlRules(session)
 
     async def __aenter__(self) -> Self:
         await self._session.begin()

@@ -12,6 +12,8 @@ import uuid
 from decimal import Decimal
 from typing import Final
 
+import msgspec
+
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import (
@@ -29,10 +31,12 @@ from bookkeeper.application.ports import (
     PurchaseLine,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.postings import booked_in_nok, proposal_exchange, tax_table
 from bookkeeper.domain import money
 from bookkeeper.domain.events import ExpenseRegistrationData, InvoiceRegistrationData
 from bookkeeper.domain.ledger import input_vat
 from bookkeeper.domain.proposals import Proposal
+from bookkeeper.domain.rules import TaxTable
 
 _MAX_DESCRIPTION: Final = 200
 
@@ -137,7 +141,18 @@ class BooksActions:
         data: InvoiceRegistrationData | ExpenseRegistrationData,
         supplier_id: str | None,
     ) -> NewPurchase:
-        lines = purchase_lines(data)
+        rates = await tax_table(self._uow)
+        lines = purchase_lines(data, rates)
+        async with self._uow() as uow:
+            claim = attempt.claim
+            exchange = await proposal_exchange(uow, claim.tenant_id, claim.proposal_id)
+        in_nok = booked_in_nok(data, exchange)
+        if in_nok is not data:
+            assert isinstance(in_nok, InvoiceRegistrationData | ExpenseRegistrationData)
+            lines = tuple(
+                msgspec.structs.replace(line, net_nok=nok.net, vat_nok=nok.vat)
+                for line, nok in zip(lines, purchase_lines(in_nok, rates), strict=True)
+            )
         if isinstance(data, InvoiceRegistrationData):
             return NewPurchase(
                 kind="supplier",
@@ -176,13 +191,15 @@ class BooksActions:
 
 def purchase_lines(
     data: InvoiceRegistrationData | ExpenseRegistrationData,
+    rates: TaxTable | None = None,
 ) -> tuple[PurchaseLine, ...]:
-    """Fiken purchase lines: net and VAT per rate, as the ledger posting books them."""
+    """Fiken purchase lines: net and VAT per rate, as the ledger posting books them (with
+    `rates`, the rate's treatment valid on the document's date)."""
 
     def line(
         description: str, gross: Decimal, rate: Decimal, account: str, vat: Decimal | None
     ) -> PurchaseLine:
-        treatment = input_vat(rate)
+        treatment = input_vat(rate, rates, data.date)
         amount = money.vat_of_gross(gross, rate) if vat is None else vat
         if treatment.vat_account is None:
             amount = Decimal(0)

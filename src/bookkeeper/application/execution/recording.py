@@ -30,7 +30,7 @@ from bookkeeper.application.execution.policy import (
     Outcome,
     safe_error,
 )
-from bookkeeper.application.ledger import fold_journal_entries, post_entry
+from bookkeeper.application.ledger import NEXT_OPEN, fold_journal_entries, post_entry
 from bookkeeper.application.ports import (
     Clock,
     Ids,
@@ -134,6 +134,7 @@ class Recorder:
                 parent_id=executed.id,
                 now=now,
                 fold=False,
+                into_closed=NEXT_OPEN,
             )
             entries.append(posted)
         for code, severity, message in acted.alerts:

@@ -348,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.retention_cli import add_parser as add_retention
 
     add_retention(commands)
+    from bookkeeper.entrypoints.rules_cli import add_parser as add_rules
+
+    add_rules(commands)
     from bookkeeper.entrypoints.cli.help import describe
 
     return describe(parser)

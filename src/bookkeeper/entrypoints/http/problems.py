@@ -62,6 +62,7 @@ from bookkeeper.domain.errors import (
     IllegalTransition,
     SelfApprovalNotAllowed,
 )
+from bookkeeper.domain.rules import PeriodClosed
 from bookkeeper.entrypoints.http.wire import FieldError, Problem
 
 PROBLEM_JSON: Final = "application/problem+json"
@@ -83,6 +84,8 @@ _STATUS: Final[dict[type[Exception], int]] = {
     DuplicateEvent: 409,
     IdempotencyConflict: 409,
     StorageUnavailable: 503,
+    # Issue 12: a posting dated into a closed period.
+    PeriodClosed: 409,
 }
 
 _CODES: Final[dict[int, str]] = {

@@ -1,0 +1,209 @@
+"""Rules as data, managed (issue 12, ADR 0029): tax rates by validity, currencies and
+countries, closed periods and locked VAT terms, review rules and the approval threshold.
+
+The use cases of `/rules/*` and `bookkeeper rules …`. Reading needs `rules:read`; changing
+a tax rate, the review rules or reopening a period `rules:manage` (admin); closing a
+period or locking a VAT term `periods:close` (accountant, admin).
+
+A tax-rate change is a new row from its date; the row valid until then ends the day
+before (domain/rules.TaxTable.change), so documents dated before keep their rate and those
+from the date on take the new one — no deploy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import msgspec
+
+from bookkeeper.application.authorization import PERIODS_CLOSE, RULES_MANAGE, RULES_READ
+from bookkeeper.application.ports import Authorizer, Clock, Principal, UnitOfWorkFactory
+from bookkeeper.domain.ledger import vat_term
+from bookkeeper.domain.review import ReviewRules
+from bookkeeper.domain.rules import (
+    NORWAY,
+    PERIOD,
+    VAT_TERM,
+    Country,
+    Currency,
+    FiscalPeriod,
+    InvalidRule,
+    TaxRate,
+    TaxTable,
+    check_period,
+    period_name,
+)
+
+
+class RulesService:
+    """Rules as data: the admin use cases."""
+
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, clock: Clock, authorizer: Authorizer
+    ) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self._authorizer = authorizer
+
+    # --- tax rates, currencies, countries ---------------------------------------------
+
+    async def tax_rates(
+        self, principal: Principal, country: str | None = None, on: dt.date | None = None
+    ) -> list[TaxRate]:
+        """Every tax rate (of `country`; valid `on` a day), by country, code and date."""
+        self._authorizer.check(principal, RULES_READ)
+        async with self._uow() as uow:
+            rows = await uow.rules.tax_rates(country.upper() if country else None)
+        table = TaxTable(rows)
+        if on is not None:
+            return [r for r in table.rates if r.valid_on(on)]
+        return list(table.rates)
+
+    async def change_tax_rate(
+        self,
+        principal: Principal,
+        *,
+        saft_code: str,
+        rate: Decimal | None,
+        valid_from: dt.date,
+        country: str = NORWAY,
+        valid_to: dt.date | None = None,
+        tax_type: str | None = None,
+        direction: str | None = None,
+        account: str | None = None,
+    ) -> TaxRate:
+        """A rate from `valid_from` on: the code's earlier row ends the day before. Tax
+        type, direction and account default to the code's latest row (a new code needs
+        its tax type)."""
+        self._authorizer.check(principal, RULES_MANAGE)
+        country = country.upper()
+        if not (len(country) == 2 and country.isalpha()):
+            raise InvalidRule(f"a country is an ISO 3166 two-letter code, not {country!r}")
+        if not saft_code or len(saft_code) > 8 or not saft_code.isalnum():
+            raise InvalidRule("saftCode is a short code such as 3 or 33")
+        if rate is not None and (not rate.is_finite() or rate != rate.quantize(Decimal("0.01"))):
+            raise InvalidRule("a rate has at most two decimals")
+        if direction not in (None, "input", "output"):
+            raise InvalidRule("direction is input or output")
+        async with self._uow() as uow:
+            table = TaxTable(await uow.rules.tax_rates(country))
+            previous = max(
+                (r for r in table.rates if r.saft_code == saft_code),
+                key=lambda r: r.valid_from,
+                default=None,
+            )
+            if previous is None and tax_type is None:
+                raise InvalidRule(f"code {saft_code} is new in {country}: give its taxType")
+            new = TaxRate(
+                country=country,
+                tax_type=tax_type or (previous.tax_type if previous else ""),
+                direction=direction or (previous.direction if previous else None),
+                saft_code=saft_code,
+                rate=rate,
+                account=account or (previous.account if previous else None),
+                valid_from=valid_from,
+                valid_to=valid_to,
+            )
+            ended, added = table.change(new)
+            for row in ended:
+                await uow.rules.put_tax_rate(row)
+            await uow.rules.put_tax_rate(added)
+            await uow.commit()
+        return added
+
+    async def currencies(self, principal: Principal) -> list[Currency]:
+        self._authorizer.check(principal, RULES_READ)
+        async with self._uow() as uow:
+            return await uow.rules.currencies()
+
+    async def countries(self, principal: Principal) -> list[Country]:
+        self._authorizer.check(principal, RULES_READ)
+        async with self._uow() as uow:
+            return await uow.rules.countries()
+
+    # --- periods --------------------------------------------------------------------------
+
+    async def periods(self, principal: Principal, kind: str | None = None) -> list[FiscalPeriod]:
+        """The tenant's closed periods and locked VAT terms."""
+        self._authorizer.check(principal, RULES_READ)
+        async with self._uow() as uow:
+            return await uow.rules.periods(principal.tenant_id, kind)
+
+    async def close_period(
+        self, principal: Principal, start: dt.date, end: dt.date
+    ) -> tuple[FiscalPeriod, bool]:
+        """Close [start, end]: nothing dated in it can be posted any more. The period and
+        whether it was closed now (False: the same period was closed already)."""
+        self._authorizer.check(principal, PERIODS_CLOSE)
+        check_period(start, end)
+        return await self._add(principal, PERIOD, start, end, period_name(start, end))
+
+    async def lock_vat_term(
+        self, principal: Principal, year: int, term: int
+    ) -> tuple[FiscalPeriod, bool]:
+        """Lock a bi-monthly VAT term once its return is reported: a posting dated into
+        it is a compliance finding (the compliance context)."""
+        self._authorizer.check(principal, PERIODS_CLOSE)
+        t = vat_term(year, term)
+        return await self._add(principal, VAT_TERM, t.start, t.end, f"{year}-{term}")
+
+    async def reopen(self, principal: Principal, kind: str, start: dt.date) -> bool:
+        """Reopen a closed period or unlock a term (admin); False when none starts there."""
+        self._authorizer.check(principal, RULES_MANAGE)
+        if kind not in (PERIOD, VAT_TERM):
+            raise InvalidRule(f"kind is {PERIOD} or {VAT_TERM}")
+        async with self._uow() as uow:
+            removed = await uow.rules.remove_period(principal.tenant_id, kind, start)
+            await uow.commit()
+        return removed
+
+    async def _add(
+        self, principal: Principal, kind: str, start: dt.date, end: dt.date, name: str
+    ) -> tuple[FiscalPeriod, bool]:
+        period = FiscalPeriod(
+            tenant_id=principal.tenant_id,
+            kind=kind,
+            name=name,
+            start=start,
+            end=end,
+            closed_by=principal.actor,
+            closed_at=self._clock.now(),
+        )
+        async with self._uow() as uow:
+            for existing in await uow.rules.periods(principal.tenant_id, kind):
+                if (existing.start, existing.end) == (start, end):
+                    return existing, False
+                if existing.start <= end and start <= existing.end:
+                    raise InvalidRule(
+                        f"{name} overlaps {existing.name} ({existing.start} to {existing.end})"
+                    )
+            await uow.rules.add_period(period)
+            await uow.commit()
+        return period, True
+
+    # --- review rules and the approval threshold ------------------------------------------
+
+    async def review_rules(self, principal: Principal) -> ReviewRules:
+        self._authorizer.check(principal, RULES_READ)
+        async with self._uow() as uow:
+            return await uow.settings.review_rules(principal.tenant_id)
+
+    async def set_review_rules(
+        self, principal: Principal, changes: dict[str, object]
+    ) -> ReviewRules:
+        """Change some of the tenant's review rules (camelCase names, as GET shows them;
+        e.g. twoApproversAbove, the approval threshold); the others keep their value."""
+        self._authorizer.check(principal, RULES_MANAGE)
+        async with self._uow() as uow:
+            current = await uow.settings.review_rules(principal.tenant_id)
+            merged = msgspec.to_builtins(current) | changes
+            try:
+                rules = msgspec.convert(merged, ReviewRules, strict=False)
+            except msgspec.ValidationError as error:
+                raise InvalidRule(f"review rules: {error}") from None
+            if rules.review_recommended_from > rules.auto_approve_above:
+                raise InvalidRule("reviewRecommendedFrom is at most autoApproveAbove")
+            await uow.settings.save_review_rules(principal.tenant_id, rules, self._clock.now())
+            await uow.commit()
+        return rules

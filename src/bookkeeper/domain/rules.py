@@ -1,0 +1,435 @@
+"""Rules as data: tax rates valid over dates, currencies' minor units, closed periods, and
+the compliance checks of a posted journal entry (issue 12, ADR 0029).
+
+A tax rate is a row (country, tax type, direction, SAF-T standard code, rate, input VAT
+account, valid from, valid to — both inclusive, `valid_to` None: still valid). A rate
+change on a date is a new row from that date and the old row ending the day before; the
+postings, the VAT report and the compliance checks read the row valid on the document's
+date, so a change takes effect without a deploy.
+
+`NORWAY_TAX_RATES` is the seed (norway.md's VAT table; the history of the low rate, which
+bokføring of older documents needs, from Skatteetaten's published rates: 10 % in 2016–17,
+12 % from 2018, 6 % from 1 April 2020 to 30 September 2021 (the pandemic measure), 12 %
+again since). Migration 0016 writes the same rows into `tax_rates`; in-memory units of
+work start with them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Final
+
+import msgspec
+
+from bookkeeper.domain.errors import DomainError
+from bookkeeper.domain.events import (
+    ExpenseRegistrationData,
+    InvoiceRegistrationData,
+    JournalEntryPostedData,
+    ReceiptAttachmentData,
+)
+
+PurchaseData = ReceiptAttachmentData | InvoiceRegistrationData | ExpenseRegistrationData
+
+NORWAY: Final = "NO"
+NOK: Final = "NOK"
+
+INPUT: Final = "input"
+OUTPUT: Final = "output"
+
+#: The kinds of period a tenant closes or locks.
+PERIOD: Final = "period"  # closed by an accountant: no posting dated into it
+VAT_TERM: Final = "vat-term"  # locked once its return is reported: postings are findings
+
+#: Kroner of difference tolerated between a line's VAT and its basis × the rate (norway.md).
+VAT_TOLERANCE: Final = Decimal("1")
+
+
+class InvalidRule(DomainError):
+    """A tax rate, currency or period that cannot be stored as given."""
+
+    code = "invalid-rule"
+
+
+class PeriodClosed(DomainError):
+    """A posting dated into a closed period (HTTP 409): corrections go into an open
+    period by reversal (bokføringsloven § 4)."""
+
+    code = "period-closed"
+
+    def __init__(self, period: FiscalPeriod, date: dt.date) -> None:
+        super().__init__(
+            f"the period {period.name} ({period.start} to {period.end}) is closed: nothing "
+            f"dated {date} can be posted; post a reversal or correction in an open period"
+        )
+        self.period = period
+        self.date = date
+
+
+class TaxRate(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """One tax rate over its dates of validity (both ends inclusive)."""
+
+    country: str
+    #: regular, middle, low, raw-fish, zero, none (the SAF-T code list's rate column).
+    tax_type: str
+    #: input (purchases), output (sales) or None (outside either).
+    direction: str | None
+    saft_code: str
+    #: Percent (25 = 25 %); None for codes without a rate (outside the VAT Act).
+    rate: Decimal | None
+    #: The input VAT account a purchase at this rate books its VAT on (2710 …).
+    account: str | None = None
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+class Currency(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """An ISO 4217 currency and how many decimals its amounts have (NOK: 2, JPY: 0)."""
+
+    code: str
+    name: str
+    minor_units: int
+
+
+class Country(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    code: str
+    name: str
+    currency: str | None
+
+
+class FiscalPeriod(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """A closed period or a locked VAT term of one tenant."""
+
+    tenant_id: str
+    kind: str
+    name: str
+    start: dt.date
+    end: dt.date
+    closed_by: str
+    closed_at: dt.datetime
+
+    def contains(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+
+def period_name(start: dt.date, end: dt.date) -> str:
+    """ "2026-01" for a month, "2026" for a year, else "2026-01-01..2026-03-31"."""
+    if start.day == 1 and (end + dt.timedelta(days=1)).day == 1:
+        if start.year == end.year and start.month == end.month:
+            return f"{start:%Y-%m}"
+        if (start.month, end.month, start.year) == (1, 12, end.year):
+            return str(start.year)
+    return f"{start}..{end}"
+
+
+def check_period(start: dt.date, end: dt.date) -> None:
+    if end < start:
+        raise InvalidRule(f"a period ends on or after it starts ({start} > {end})")
+    if (end - start).days > 366 * 2:
+        raise InvalidRule("a period is at most two years")
+
+
+class TaxTable:
+    """The tax rates of one or more countries, looked up by date."""
+
+    def __init__(self, rates: Iterable[TaxRate]) -> None:
+        self.rates: tuple[TaxRate, ...] = tuple(
+            sorted(rates, key=lambda r: (r.country, r.saft_code, r.valid_from))
+        )
+
+    def on(self, day: dt.date, country: str = NORWAY) -> list[TaxRate]:
+        """The rates valid on `day` in `country`."""
+        return [r for r in self.rates if r.country == country and r.valid_on(day)]
+
+    def code(self, saft_code: str, day: dt.date, country: str = NORWAY) -> TaxRate | None:
+        """The row of a SAF-T code valid on `day` (None: the code is not valid then)."""
+        for r in self.rates:
+            if r.country == country and r.saft_code == saft_code and r.valid_on(day):
+                return r
+        return None
+
+    def purchase(self, rate: Decimal, day: dt.date, country: str = NORWAY) -> TaxRate | None:
+        """How a purchase at `rate` is booked on `day`: the input code of that rate valid
+        then (rate 0: the "no VAT treatment" code 0); else the newest input code that ever
+        had that rate (the compliance context flags the posting); else None."""
+        wanted = rate.normalize() if rate else Decimal(0)
+
+        def fits(r: TaxRate) -> bool:
+            if r.country != country or r.rate is None or r.rate.normalize() != wanted:
+                return False
+            return r.direction == INPUT or (wanted == 0 and r.saft_code == "0")
+
+        candidates = [r for r in self.rates if fits(r)]
+        for r in candidates:
+            if r.valid_on(day):
+                return r
+        return max(candidates, key=lambda r: r.valid_from, default=None)
+
+    def boundaries(self, start: dt.date, end: dt.date, country: str = NORWAY) -> list[dt.date]:
+        """The days in (start, end] on which some rate of `country` starts or stops."""
+        days: set[dt.date] = set()
+        for r in self.rates:
+            if r.country != country:
+                continue
+            if start < r.valid_from <= end:
+                days.add(r.valid_from)
+            if r.valid_to is not None and start < r.valid_to + dt.timedelta(days=1) <= end:
+                days.add(r.valid_to + dt.timedelta(days=1))
+        return sorted(days)
+
+    def change(self, new: TaxRate) -> tuple[list[TaxRate], TaxRate]:
+        """A rate change: the rows of the same code and country that overlap `new` end the
+        day before it (a row that would start after it is refused), and `new` is added.
+        Returns (the rows as they become, the new row)."""
+        if new.rate is not None and not Decimal(0) <= new.rate < Decimal(100):
+            raise InvalidRule(f"a rate is a percentage from 0 to 100, not {new.rate}")
+        if new.valid_to is not None and new.valid_to < new.valid_from:
+            raise InvalidRule("validTo is on or after validFrom")
+        ended: list[TaxRate] = []
+        for r in self.rates:
+            if r.country != new.country or r.saft_code != new.saft_code:
+                continue
+            if r.valid_from >= new.valid_from:
+                raise InvalidRule(
+                    f"code {r.saft_code} already has a rate from {r.valid_from}; a change "
+                    "starts after the latest one"
+                )
+            if r.valid_to is None or r.valid_to >= new.valid_from:
+                ended.append(
+                    msgspec.structs.replace(r, valid_to=new.valid_from - dt.timedelta(days=1))
+                )
+        return ended, new
+
+
+def valid_vat_rates(
+    table: TaxTable, day: dt.date, country: str = NORWAY
+) -> frozenset[Decimal] | None:
+    """The purchase (input) VAT rates (percent) valid on `day` in `country` — what a
+    receipt, expense or invoice may carry; None when no rate is."""
+    rates = frozenset(
+        r.rate
+        for r in table.on(day, country)
+        if r.rate is not None and (r.direction == INPUT or r.saft_code == "0")
+    )
+    return rates or None
+
+
+def _seed() -> tuple[TaxRate, ...]:
+    def row(
+        code: str,
+        tax_type: str,
+        direction: str | None,
+        rate: str | None,
+        start: dt.date,
+        end: dt.date | None = None,
+        account: str | None = None,
+    ) -> TaxRate:
+        return TaxRate(
+            country=NORWAY,
+            tax_type=tax_type,
+            direction=direction,
+            saft_code=code,
+            rate=None if rate is None else Decimal(rate),
+            account=account,
+            valid_from=start,
+            valid_to=end,
+        )
+
+    since_2005 = dt.date(2005, 1, 1)
+    low: list[tuple[str, dt.date, dt.date | None]] = [
+        ("10", dt.date(2016, 1, 1), dt.date(2017, 12, 31)),
+        ("12", dt.date(2018, 1, 1), dt.date(2020, 3, 31)),
+        ("6", dt.date(2020, 4, 1), dt.date(2021, 9, 30)),
+        ("12", dt.date(2021, 10, 1), None),
+    ]
+    rows = [
+        row("0", "none", None, "0", since_2005),
+        row("1", "regular", INPUT, "25", since_2005, account="2710"),
+        row("11", "middle", INPUT, "15", dt.date(2012, 1, 1), account="2711"),
+        row("12", "raw-fish", INPUT, "11.11", since_2005, account="2712"),
+        row("3", "regular", OUTPUT, "25", since_2005),
+        row("31", "middle", OUTPUT, "15", dt.date(2012, 1, 1)),
+        row("32", "raw-fish", OUTPUT, "11.11", since_2005),
+        row("5", "zero", OUTPUT, "0", since_2005),
+        row("52", "zero", OUTPUT, "0", since_2005),
+        row("6", "none", None, None, since_2005),
+    ]
+    for rate, start, end in low:
+        rows.append(row("13", "low", INPUT, rate, start, end, account="2713"))
+        rows.append(row("33", "low", OUTPUT, rate, start, end))
+    return tuple(rows)
+
+
+#: Norway's VAT rates as seeded by migration 0016 (see the module docstring).
+NORWAY_TAX_RATES: Final[tuple[TaxRate, ...]] = _seed()
+
+
+# --- the compliance checks of a posted entry --------------------------------------------
+
+
+class Finding(msgspec.Struct, frozen=True, kw_only=True):
+    """One rule a posted entry breaks, and the evidence."""
+
+    rule: str
+    message: str
+    evidence: dict[str, str]
+
+
+RATE_NOT_VALID: Final = "rate-not-valid"
+TOO_MANY_DECIMALS: Final = "too-many-decimals"
+LOCKED_VAT_TERM: Final = "locked-vat-term"
+UNKNOWN_ACCOUNT: Final = "unknown-account"
+
+
+def compliance_findings(
+    entry: JournalEntryPostedData,
+    *,
+    table: TaxTable,
+    country: str = NORWAY,
+    minor_units: int = 2,
+    currency: str = NOK,
+    locked: Sequence[FiscalPeriod] = (),
+    chart: Iterable[str] | None = None,
+) -> list[Finding]:
+    """What is wrong with a posted entry, by the rules valid on its date. A reversal is
+    not checked: it carries what it reverses on purpose (and checking it would propose a
+    reversal of the reversal)."""
+    if entry.reverses_entry_id is not None:
+        return []
+    findings: list[Finding] = []
+    findings.extend(_rate_findings(entry, table, country))
+    quantum = Decimal(1).scaleb(-minor_units)
+    for number, line in enumerate(entry.lines, start=1):
+        for side, amount in (("debit", line.debit), ("credit", line.credit)):
+            if amount != amount.quantize(quantum):
+                findings.append(
+                    Finding(
+                        rule=TOO_MANY_DECIMALS,
+                        message=(
+                            f"line {number} {side} {amount} has more decimals than "
+                            f"{currency} allows ({minor_units})"
+                        ),
+                        evidence={
+                            "line": str(number),
+                            side: str(amount),
+                            "currency": currency,
+                            "minorUnits": str(minor_units),
+                        },
+                    )
+                )
+    for period in locked:
+        if period.kind == VAT_TERM and period.contains(entry.date):
+            findings.append(
+                Finding(
+                    rule=LOCKED_VAT_TERM,
+                    message=(
+                        f"dated {entry.date}, in the VAT term {period.name}, which was "
+                        f"locked by {period.closed_by} once reported"
+                    ),
+                    evidence={"date": entry.date.isoformat(), "term": period.name},
+                )
+            )
+    if chart is not None:
+        known = set(chart)
+        used = sorted({line.account for line in entry.lines})
+        missing = [
+            code for code in used if code not in known and code.partition(":")[0] not in known
+        ]
+        if missing:
+            findings.append(
+                Finding(
+                    rule=UNKNOWN_ACCOUNT,
+                    message=f"accounts not in the chart: {', '.join(missing)}",
+                    evidence={"accounts": ",".join(missing)},
+                )
+            )
+    return findings
+
+
+def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str) -> list[Finding]:
+    """Every VAT code used must be valid on the entry's date in `country`, and its VAT
+    must be its basis × the rate valid then (within VAT_TOLERANCE)."""
+    findings: list[Finding] = []
+    base: dict[str, Decimal] = {}
+    tax: dict[str, Decimal] = {}
+    for line in entry.lines:
+        if not line.vat_code:
+            continue
+        amount = abs(line.debit - line.credit)
+        target = tax if line.vat_part == "tax" else base
+        target[line.vat_code] = target.get(line.vat_code, Decimal(0)) + amount
+    for code in sorted(set(base) | set(tax)):
+        row = table.code(code, entry.date, country)
+        if row is None:
+            findings.append(
+                Finding(
+                    rule=RATE_NOT_VALID,
+                    message=f"VAT code {code} is not valid in {country} on {entry.date}",
+                    evidence={"vatCode": code, "date": entry.date.isoformat(), "country": country},
+                )
+            )
+            continue
+        if row.rate is None or code not in tax:
+            continue
+        expected = base.get(code, Decimal(0)) * row.rate / Decimal(100)
+        if abs(tax[code] - expected) > VAT_TOLERANCE:
+            findings.append(
+                Finding(
+                    rule=RATE_NOT_VALID,
+                    message=(
+                        f"VAT {tax[code]} on basis {base.get(code, Decimal(0))} under code "
+                        f"{code} is not the {row.rate} % valid on {entry.date}"
+                    ),
+                    evidence={
+                        "vatCode": code,
+                        "date": entry.date.isoformat(),
+                        "validRate": str(row.rate),
+                        "basis": str(base.get(code, Decimal(0))),
+                        "vat": str(tax[code]),
+                    },
+                )
+            )
+    return findings
+
+
+# --- foreign-currency documents -----------------------------------------------------------
+
+
+class Exchange(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """How a foreign-currency document was converted: its original amount and currency,
+    the NOK amount, and the rate (NOK per unit) with the date it was published for."""
+
+    currency: str
+    amount: Decimal
+    nok_amount: Decimal
+    rate: Decimal
+    rate_date: dt.date
+
+
+def to_nok(amount: Decimal, rate: Decimal) -> Decimal:
+    """An amount in NOK at `rate`, in whole øre (half up, as norway.md rounds VAT)."""
+    return (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def in_nok(data: PurchaseData, exchange: Exchange) -> PurchaseData:
+    """A foreign-currency purchase with its amounts in NOK at the exchange's rate, as the
+    ledger books it: the gross amount is the recorded NOK amount, the VAT and each line
+    converted, the last line taking the rounding so that the lines still add up."""
+    rate = exchange.rate
+    changes: dict[str, object] = {"amount": exchange.nok_amount, "currency": NOK}
+    if data.vat_amount is not None:
+        changes["vat_amount"] = min(to_nok(data.vat_amount, rate), exchange.nok_amount)
+    items = getattr(data, "line_items", ())
+    if items:
+        converted = [to_nok(item.amount, rate) for item in items]
+        converted[-1] = exchange.nok_amount - sum(converted[:-1], Decimal(0))
+        changes["line_items"] = tuple(
+            msgspec.structs.replace(item, amount=amount)
+            for item, amount in zip(items, converted, strict=True)
+        )
+    return msgspec.structs.replace(data, **changes)

@@ -1,0 +1,300 @@
+"""Issue 12 on in-memory storage: rules as data (tax rates by validity, closed periods,
+locked VAT terms, review rules) and the compliance context — a finding recorded once per
+entry, with an alert and a reversal that waits for review."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.compliance import ComplianceContext
+from bookkeeper.application.dispatch import Subscriptions
+from bookkeeper.application.errors import Forbidden
+from bookkeeper.application.event_log import compliance_id
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.ports import COMPLIANCE_PRINCIPAL, RecordedEvent
+from bookkeeper.application.rules import RulesService
+from bookkeeper.domain.errors import InvalidProposal
+from bookkeeper.domain.events import (
+    AlertRaisedData,
+    JournalEntryPostedData,
+    ReversalData,
+    Status,
+    TransactionFailedComplianceData,
+)
+from bookkeeper.domain.ledger import BASE, TAX
+from bookkeeper.domain.rules import (
+    LOCKED_VAT_TERM,
+    NORWAY_TAX_RATES,
+    RATE_NOT_VALID,
+    TOO_MANY_DECIMALS,
+    UNKNOWN_ACCOUNT,
+    InvalidRule,
+    PeriodClosed,
+    TaxTable,
+    compliance_findings,
+)
+from tests.unit.conftest import FixedClock, credit, debit, principal
+from tests.unit.external_doubles import PDF, Harness, expense, receipt
+
+ADMIN = principal("ada", "admin")
+ACCOUNTANT = principal("anna", "accountant")
+REVIEWER = principal("kari", "reviewer")
+AGENT = principal("book-e", "agent")
+TABLE = TaxTable(NORWAY_TAX_RATES)
+
+
+def entry(day: dt.date, *lines: object, **kw: object) -> JournalEntryPostedData:
+    return JournalEntryPostedData(date=day, description="Test", lines=tuple(lines), **kw)  # type: ignore[arg-type]
+
+
+def purchase(day: dt.date, net: str, vat: str, code: str = "1") -> JournalEntryPostedData:
+    gross = str(Decimal(net) + Decimal(vat))
+    return entry(
+        day,
+        debit("6800", net, vat_code=code, vat_part=BASE),
+        debit("2710", vat, vat_code=code, vat_part=TAX),
+        credit("1920", gross),
+    )
+
+
+# --- the rates as data --------------------------------------------------------------------
+
+
+def test_the_low_rate_has_its_history() -> None:
+    assert TABLE.code("13", dt.date(2020, 6, 1)).rate == Decimal("6")  # type: ignore[union-attr]
+    assert TABLE.code("13", dt.date(2021, 10, 1)).rate == Decimal("12")  # type: ignore[union-attr]
+    assert TABLE.code("33", dt.date(2017, 5, 1)).rate == Decimal("10")  # type: ignore[union-attr]
+    assert TABLE.code("11", dt.date(2011, 5, 1)) is None  # 15 % only from 2012
+
+
+@given(st.dates(min_value=dt.date(2005, 1, 1), max_value=dt.date(2100, 1, 1)))
+def test_each_seeded_code_has_at_most_one_rate_a_day(day: dt.date) -> None:
+    valid = TABLE.on(day)
+    assert len({r.saft_code for r in valid}) == len(valid)
+
+
+def test_a_change_ends_the_previous_row_the_day_before() -> None:
+    new = NORWAY_TAX_RATES[1].__class__(
+        country="NO",
+        tax_type="regular",
+        direction="input",
+        saft_code="1",
+        rate=Decimal("26"),
+        account="2710",
+        valid_from=dt.date(2027, 3, 1),
+    )
+    ended, added = TABLE.change(new)
+    assert [(r.saft_code, r.valid_to) for r in ended] == [("1", dt.date(2027, 2, 28))]
+    with pytest.raises(InvalidRule):
+        TaxTable([*TABLE.rates, added]).change(
+            new.__class__(
+                **{**new.__dict__}
+                if False
+                else {
+                    "country": "NO",
+                    "tax_type": "regular",
+                    "direction": "input",
+                    "saft_code": "1",
+                    "rate": Decimal("27"),
+                    "valid_from": dt.date(2027, 1, 1),
+                }
+            )
+        )
+
+
+# --- the compliance checks -----------------------------------------------------------------
+
+
+def test_a_correct_purchase_has_no_finding() -> None:
+    assert compliance_findings(purchase(dt.date(2026, 5, 4), "100.00", "25.00"), table=TABLE) == []
+
+
+def test_vat_that_is_not_the_rate_valid_on_the_date_is_a_finding() -> None:
+    [finding] = compliance_findings(purchase(dt.date(2026, 5, 4), "100.00", "15.00"), table=TABLE)
+    assert finding.rule == RATE_NOT_VALID
+    assert finding.evidence["validRate"] == "25"
+
+
+def test_a_code_not_valid_on_the_date_is_a_finding() -> None:
+    # 15 % food VAT (code 11) came in 2012.
+    [finding] = compliance_findings(
+        purchase(dt.date(2010, 5, 4), "100.00", "15.00", code="11"), table=TABLE
+    )
+    assert finding.rule == RATE_NOT_VALID and finding.evidence["vatCode"] == "11"
+
+
+def test_too_many_decimals_for_the_currency() -> None:
+    yen = entry(dt.date(2026, 5, 4), debit("6800", "100.50"), credit("1920", "100.50"))
+    assert compliance_findings(yen, table=TABLE) == []
+    rules = [f.rule for f in compliance_findings(yen, table=TABLE, minor_units=0, currency="JPY")]
+    assert rules == [TOO_MANY_DECIMALS, TOO_MANY_DECIMALS]
+
+
+def test_unknown_account_and_a_reversal_is_not_checked() -> None:
+    posted = entry(dt.date(2026, 5, 4), debit("6999", "10.00"), credit("1920", "10.00"))
+    [finding] = compliance_findings(posted, table=TABLE, chart=["1920", "6800"])
+    assert finding.rule == UNKNOWN_ACCOUNT and finding.evidence["accounts"] == "6999"
+    reversing = entry(
+        dt.date(2026, 5, 4),
+        debit("6999", "10.00"),
+        credit("1920", "10.00"),
+        reverses_entry_id=str(uuid.uuid4()),
+    )
+    assert compliance_findings(reversing, table=TABLE, chart=["1920"]) == []
+
+
+# --- periods --------------------------------------------------------------------------------
+
+
+async def test_a_closed_period_refuses_postings_and_reopens() -> None:
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    rules = RulesService(uow, clock, RoleAuthorizer())
+    ledger = LedgerService(uow, clock, UuidV7Ids(), RoleAuthorizer())
+    lines = [debit("6300", "1000.00"), credit("1920", "1000.00")]
+    period, new = await rules.close_period(ACCOUNTANT, dt.date(2026, 1, 1), dt.date(2026, 1, 31))
+    assert new and period.name == "2026-01"
+    assert (await rules.close_period(ACCOUNTANT, period.start, period.end))[1] is False
+    with pytest.raises(PeriodClosed) as refused:
+        await ledger.post_manual(ACCOUNTANT, dt.date(2026, 1, 31), "Husleie", lines)
+    assert "2026-01" in str(refused.value)
+    await ledger.post_manual(ACCOUNTANT, dt.date(2026, 2, 1), "Husleie", lines)
+    with pytest.raises(InvalidRule):  # overlapping
+        await rules.close_period(ACCOUNTANT, dt.date(2026, 1, 15), dt.date(2026, 2, 15))
+    with pytest.raises(Forbidden):
+        await rules.reopen(ACCOUNTANT, "period", period.start)
+    assert await rules.reopen(ADMIN, "period", period.start)
+    await ledger.post_manual(ACCOUNTANT, dt.date(2026, 1, 31), "Husleie", lines)
+
+
+async def test_review_rules_and_the_approval_threshold_are_data() -> None:
+    rules = RulesService(MemoryUnitOfWorkFactory(), FixedClock(), RoleAuthorizer())
+    changed = await rules.set_review_rules(ADMIN, {"twoApproversAbove": "20000"})
+    assert changed.two_approvers_above == Decimal("20000")
+    assert (await rules.review_rules(REVIEWER)).two_approvers_above == Decimal("20000")
+    with pytest.raises(InvalidRule):
+        await rules.set_review_rules(ADMIN, {"noSuchRule": 1})
+    with pytest.raises(Forbidden):
+        await rules.set_review_rules(ACCOUNTANT, {"twoApproversAbove": "1"})
+
+
+# --- the compliance context -----------------------------------------------------------------
+
+
+async def compliance_events(h: Harness, type_name: str) -> list[RecordedEvent]:
+    return [e for e in await h.all_events() if e.type == type_name]
+
+
+async def test_a_finding_is_recorded_once_and_proposes_a_reviewable_reversal() -> None:
+    h = Harness()
+    rules = RulesService(h.uow_factory, h.clock, RoleAuthorizer())
+    context = ComplianceContext(h.uow_factory, h.handlers, h.clock)
+    h.dispatcher.subscribe(context)
+    # A receipt of 18 November at 15 % food VAT is approved; then the rate is changed to
+    # 16 % from 1 November (retroactively), before the receipt is executed.
+    sha = await h.store()
+    proposal = await h.approved(receipt(sha, amount=Decimal("1250.00")))
+    await rules.change_tax_rate(
+        ADMIN, saft_code="11", rate=Decimal("16"), valid_from=dt.date(2026, 11, 1)
+    )
+    await h.executor.run_once()
+    [posted] = await compliance_events(h, "JournalEntryPosted")
+    [found] = await compliance_events(h, "TransactionFailedCompliance")
+    assert isinstance(found.data, TransactionFailedComplianceData)
+    assert found.id == compliance_id(posted.id, "finding")
+    assert [f.rule for f in found.data.findings] == [RATE_NOT_VALID]
+    assert found.data.findings[0].evidence["validRate"] == "16"
+    assert found.actor == COMPLIANCE_PRINCIPAL
+    [alert] = await compliance_events(h, "AlertRaised")
+    assert isinstance(alert.data, AlertRaisedData) and alert.data.code == "compliance"
+    [proposed] = await compliance_events(h, "ReversalProposed")
+    assert isinstance(proposed.data, ReversalData)
+    assert proposed.data.target_proposal_id == str(proposal)
+    view = await h.view(proposed.stream_id)
+    assert view.status is Status.PROPOSED  # waits for a person: reversals are reviewed
+    assert str(proposed.stream_id) == found.data.reversal_proposal_id
+
+    # Handled again (the catch-up follows the log from position 0): nothing new.
+    assert await context.check(posted) is None
+    await Subscriptions(h.uow_factory, h.dispatcher).catch_up()
+    for name in ("TransactionFailedCompliance", "AlertRaised", "ReversalProposed"):
+        assert len(await compliance_events(h, name)) == 1
+
+    # Approved and executed, the reversal posts the mirror, which is not a finding.
+    await h.approve(proposed.stream_id)
+    await h.executor.run_once()
+    assert len(await compliance_events(h, "JournalEntryPosted")) == 2
+    assert len(await compliance_events(h, "TransactionFailedCompliance")) == 1
+
+
+async def test_a_proposal_s_vat_rate_must_be_valid_on_its_date() -> None:
+    h = Harness()
+    rules = RulesService(h.uow_factory, h.clock, RoleAuthorizer())
+    await rules.change_tax_rate(
+        ADMIN, saft_code="11", rate=Decimal("16"), valid_from=dt.date(2026, 11, 1)
+    )
+    sha = await h.store()
+    with pytest.raises(InvalidProposal, match="16"):
+        await h.propose(receipt(sha))  # 18 November at 15 %
+    await h.propose(receipt(sha, vat_rate=Decimal("16")))
+    await h.propose(receipt(sha, date=dt.date(2026, 10, 31), folio_event_id="ev-2"))
+
+
+async def test_posting_into_a_locked_vat_term_is_a_finding_not_a_refusal() -> None:
+    h = Harness()
+    rules = RulesService(h.uow_factory, h.clock, RoleAuthorizer())
+    context = ComplianceContext(h.uow_factory, h.handlers, h.clock)
+    h.dispatcher.subscribe(context)
+    await rules.lock_vat_term(ACCOUNTANT, 2026, 6)
+    sha = await h.store()
+    await h.approved(receipt(sha))  # 18 November 2026: term 6
+    await h.executor.run_once()
+    [found] = await compliance_events(h, "TransactionFailedCompliance")
+    assert isinstance(found.data, TransactionFailedComplianceData)
+    assert [f.rule for f in found.data.findings] == [LOCKED_VAT_TERM]
+
+
+async def test_the_executor_posts_a_closed_period_document_on_the_next_open_day() -> None:
+    h = Harness()
+    rules = RulesService(h.uow_factory, h.clock, RoleAuthorizer())
+    await rules.close_period(ACCOUNTANT, dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    sha = await h.store()
+    await h.approved(receipt(sha))  # dated 18 November
+    await h.executor.run_once()
+    [posted] = await h.postings()
+    assert posted.date == dt.date(2026, 12, 1)
+    assert "2026-11" in posted.description
+
+
+async def test_a_rate_change_takes_effect_from_its_date_in_the_vat_report() -> None:
+    h = Harness()
+    rules = RulesService(h.uow_factory, h.clock, RoleAuthorizer())
+    ledger = LedgerService(h.uow_factory, h.clock, h.ids, RoleAuthorizer())
+    await rules.change_tax_rate(
+        ADMIN, saft_code="13", rate=Decimal("10"), valid_from=dt.date(2026, 11, 15)
+    )
+    for day, document in ((dt.date(2026, 11, 10), "K-1"), (dt.date(2026, 11, 20), "K-2")):
+        sha = await h.store(PDF + document.encode())
+        # The travel expense says 12 % before the change and 10 % after.
+        rate = Decimal("12") if day.day < 15 else Decimal("10")
+        await h.approved(
+            expense(
+                sha, date=day, vat_rate=rate, document_number=document, amount=Decimal("1100.00")
+            )
+        )
+    await h.executor.run_once()
+    report = await ledger.vat_report(ACCOUNTANT, 2026, 6)
+    lines = [(line.vat_code, line.rate, line.base, line.vat) for line in report.lines]
+    assert lines == [
+        ("13", Decimal("10"), Decimal("1000.00"), Decimal("100.00")),
+        ("13", Decimal("12"), Decimal("982.14"), Decimal("117.86")),
+    ]
