@@ -63,7 +63,7 @@ from bookkeeper.domain.events import (
     event_type,
     type_name,
 )
-from bookkeeper.domain.patterns import Pattern
+from bookkeeper.domain.patterns import Pattern, normalise_merchant
 from bookkeeper.domain.review import ReviewDecision
 
 #: Payment terms assumed for an invoice without a due date (with a warning).
@@ -162,7 +162,7 @@ class DocumentPipeline:
 
         warnings = list(extraction.warnings)
         facts = _Facts.of(extraction, warnings)
-        patterns = await self._patterns(tenant)
+        patterns = await self._patterns(tenant, facts.merchant)
         match = None
         if facts.document_type != "invoice" and facts.merchant is not None:
             match = await self._bank_match(tenant, facts)
@@ -265,9 +265,13 @@ class DocumentPipeline:
         )
         await record_alone(self._uow, principal.tenant_id, event)
 
-    async def _patterns(self, tenant: str) -> list[Pattern]:
+    async def _patterns(self, tenant: str, merchant: str | None) -> list[Pattern]:
+        """The patterns that can match the merchant (a bounded read, ADR 0032)."""
+        key = normalise_merchant(merchant) if merchant else ""
+        if not key:
+            return []
         async with self._uow() as uow:
-            views = await uow.patterns.for_tenant(tenant)
+            views = await uow.patterns.candidates(tenant, key)
         return [pattern_of(p) for p in views]
 
     async def _bank_match(self, tenant: str, facts: _Facts) -> BankMatch | None:
