@@ -889,3 +889,17 @@ class IntentClassifier(Protocol):
     choose among the read-only intents only). Never raises for a bad answer: falls back."""
 
     async def classify(self, text: str) -> Intent: ...
+
+
+# --- bulk import (P5, ADR 0032) -------------------------------------------------------
+
+
+class EventImport(Protocol):
+    """Bulk writing of events that were recorded elsewhere (an export, another install)."""
+
+    async def insert_missing(self, events: Sequence[RecordedEvent]) -> int:
+        """Append the events whose id the log does not hold yet, in the given order, in one
+        transaction; how many were new. `position` is ignored (the log assigns its own);
+        another event at an event's (stream, version) is an ImportConflict, and then
+        nothing of this call is written."""
+        ...
