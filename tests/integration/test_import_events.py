@@ -1,7 +1,6 @@
 """`bookkeeper import events FILE.jsonl` (P5): the events of one installation land in
 another's log and read models, again and again without duplicates; a bad line or a taken
-stream slot is reported with its line number and writes nothing (of that file, or of that
-batch)."""
+stream slot is reported with its line number and writes nothing of the file."""
 
 from __future__ import annotations
 
@@ -152,10 +151,13 @@ def test_another_event_in_a_taken_stream_slot_is_reported_by_line(
     assert main(["import", "events", str(first)]) == 0
     capsys.readouterr()
     intruder = msgspec.structs.replace(source[2], id=uuid.uuid4())
-    second = write(tmp_path / "second.jsonl", [encode(source[0]), encode(intruder)])
+    new = msgspec.structs.replace(source[0], id=uuid.uuid4(), stream_id=uuid.uuid4(), version=1)
+    lines = [encode(source[0]), encode(new), encode(intruder)]
+    second = write(tmp_path / "second.jsonl", lines)
     assert main(["import", "events", str(second)]) == 1
     _, err = capsys.readouterr()
-    assert f"{second}:2:" in err and str(intruder.stream_id) in err
+    assert f"{second}:3:" in err and str(intruder.stream_id) in err
+    # The new event before it was rolled back with it.
     assert len(asyncio.run(recorded(target))) == len(source)
 
 
@@ -175,6 +177,9 @@ async def test_postgres_imports_in_file_order_in_batches_and_skips_known_ids(
     try:
         sink = SqlEventImport(target)
         first = await import_events(lambda: lines[:5], sink, batch=2)
+        bad = [*lines[5:9], b"{", *lines[9:]]
+        with pytest.raises(BadImportLine):  # after two batches of two: all rolled back
+            await import_events(lambda: bad, sink, batch=2)
         assert (first.imported, first.skipped) == (5, 0)
         done: list[int] = []
         report = await import_events(lambda: lines, sink, done.append, batch=4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self
@@ -897,9 +897,10 @@ class IntentClassifier(Protocol):
 class EventImport(Protocol):
     """Bulk writing of events that were recorded elsewhere (an export, another install)."""
 
-    async def insert_missing(self, events: Sequence[RecordedEvent]) -> int:
-        """Append the events whose id the log does not hold yet, in the given order, in one
-        transaction; how many were new. `position` is ignored (the log assigns its own);
-        another event at an event's (stream, version) is an ImportConflict, and then
-        nothing of this call is written."""
+    async def insert_all(self, batches: Iterable[Sequence[RecordedEvent]]) -> int:
+        """Append, in one transaction, the events of every batch (taken in order, one at a
+        time) whose id the log does not hold yet; how many were new. `position` is ignored
+        (the log assigns its own). Another event at an event's (stream, version) is a
+        ConcurrencyConflict; it, or an exception raised while taking the next batch, rolls
+        everything back."""
         ...
