@@ -98,9 +98,7 @@ async def _copy_in(connection: AsyncConnection, batch: Sequence[RecordedEvent]) 
         await cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS import_stage ({_STAGE_COLUMNS}) ON COMMIT DROP"
         )
-        async with cursor.copy(
-            f"COPY import_stage ({_STAGE_NAMES}) FROM STDIN"
-        ) as copy:
+        async with cursor.copy(f"COPY import_stage ({_STAGE_NAMES}) FROM STDIN") as copy:
             for seq, e in enumerate(batch):
                 await copy.write_row(
                     (

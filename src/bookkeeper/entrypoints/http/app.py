@@ -149,7 +149,9 @@ def create_app(container: Container) -> Litestar:
         middleware=[
             DefineMiddleware(BearerAuthMiddleware, verifier=verifier, exclude=PUBLIC_PATHS),
             # After authentication: the budget is per tenant and principal (ratelimit.py).
-            RateLimitMiddleware(settings.rate_limit, settings.rate_limit_writes),
+            RateLimitMiddleware(
+                settings.rate_limit, settings.rate_limit_writes, redis_url=settings.redis_url
+            ),
         ],
         exception_handlers=exception_handlers(),
         before_send=[add_security_headers],
