@@ -39,6 +39,7 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_PAYMENT_ACCOUNT        | unset: the books' first active bank account      |
 | BOOKKEEPER_RATE_LIMIT             | 600/minute per tenant+principal (`off`; `a;b` for several) |
 | BOOKKEEPER_RATE_LIMIT_WRITES      | 120/minute more for POST/PUT/PATCH/DELETE (`off`) |
+| BOOKKEEPER_REDIS_URL              | unset: rate limits counted per process (set: shared) |
 | BOOKKEEPER_CORS_ORIGINS           | unset: no CORS (comma list of https://host[:port]) |
 | BOOKKEEPER_FETCH_ALLOWED_HOSTS    | cdn.discordapp.com,media.discordapp.net          |
 | BOOKKEEPER_POLICY_RELOAD_SECONDS  | 5 (how stale an authorization policy may be; 0: none) |
@@ -158,11 +159,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     web_secret: str | None = None
+    #: Shared rate-limit counters for N replicas (redis:// or rediss://); unset: in process.
+    redis_url: str | None = None
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
         hidden = {"fiken_token", "folio_token", "anthropic_api_key", "discord_token"}
         hidden |= {"oidc_client_secret", "web_secret"}
+        hidden.add("redis_url")  # may carry a password
         fields = ", ".join(
             f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
             for name in self.__struct_fields__
@@ -300,7 +304,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         oidc_client_id=get("OIDC_CLIENT_ID"),
         oidc_client_secret=get("OIDC_CLIENT_SECRET"),
         web_secret=get("WEB_SECRET"),
+        redis_url=_redis_url(get("REDIS_URL")),
     )
+
+
+def _redis_url(raw: str | None) -> str | None:
+    """redis://, rediss:// or unix:// (the limits library's Redis storage), or None."""
+    if raw is None:
+        return None
+    if raw.split("://", 1)[0].lower() not in ("redis", "rediss", "unix") or "://" not in raw:
+        raise SettingsError(f"{PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    return raw
 
 
 def _log_format(raw: str | None) -> str | None:

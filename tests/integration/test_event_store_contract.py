@@ -1076,15 +1076,15 @@ async def test_scoring_inputs_are_the_patterns_and_the_duplicates_together(
         exclude_id=probe_id,
     )
     async with backend.factory() as uow:
-        both = await uow.scoring.inputs(ACME, probe)
+        both = await uow.scoring.inputs(ACME, "adobe", probe)
         by_amount = await uow.scoring.inputs(
-            ACME, msgspec.structs.replace(probe, document_number=None)
+            ACME, "adobe", msgspec.structs.replace(probe, document_number=None)
         )
-        no_probe = await uow.scoring.inputs(ACME, None)
-        foreign = await uow.scoring.inputs(GLOBEX, probe)
-        nobody = await uow.scoring.inputs("initech", probe)
+        no_probe = await uow.scoring.inputs(ACME, "adobe", None)
+        foreign = await uow.scoring.inputs(GLOBEX, "adobe", probe)
+        nobody = await uow.scoring.inputs("initech", "adobe", probe)
         # The same answers as the two reads it replaces.
-        assert both.patterns == await uow.patterns.for_tenant(ACME)
+        assert both.patterns == await uow.patterns.candidates(ACME, "adobe")
         assert set(both.duplicates) == set(await uow.proposals.find_duplicates(ACME, probe))
     assert both.patterns == [adobe, kiwi]
     assert set(both.duplicates) == {first.id, later.id, only_number.id}

@@ -23,6 +23,7 @@ from bookkeeper.adapters.memory_ledger import LedgerState, MemoryLedger
 from bookkeeper.adapters.memory_rules import MemoryRules, RulesState
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.application.ports import (
+    DUPLICATE_LIMIT,
     AfterCommit,
     ApprovalCounts,
     DocumentStore,
@@ -226,7 +227,7 @@ class MemoryProposals:
         return rows[: where.limit]
 
     async def find_duplicates(self, tenant_id: str, probe: DuplicateProbe) -> list[uuid.UUID]:
-        found = []
+        found: list[tuple[tuple[int, int, int, int], uuid.UUID]] = []
         for v in self._db.proposals.values():
             if v.tenant_id != tenant_id or v.id == probe.exclude_id or v.status is Status.REJECTED:
                 continue
@@ -241,8 +242,8 @@ class MemoryProposals:
                 and probe.date_from <= v.document_date <= probe.date_to
             )
             if same_doc or same_amount:
-                found.append(v.id)
-        return found
+                found.append((probe.order_key(same_doc, v.document_date, v.id), v.id))
+        return [proposal_id for _, proposal_id in sorted(found)[:DUPLICATE_LIMIT]]
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         return [
@@ -342,6 +343,11 @@ class MemoryPatterns:
             key=lambda p: p.merchant_key,
         )
 
+    async def candidates(self, tenant_id: str, merchant_key: str) -> list[PatternView]:
+        # Every pattern of the tenant: the reference answer the bounded SQL lookups
+        # approximate for near matches.
+        return await self.for_tenant(tenant_id)
+
     async def clear(self) -> None:
         self._uow.clear_patterns = True
 
@@ -353,9 +359,11 @@ class MemoryScoring:
         self._proposals = proposals
         self._patterns = patterns
 
-    async def inputs(self, tenant_id: str, probe: DuplicateProbe | None) -> ScoringInputs:
+    async def inputs(
+        self, tenant_id: str, merchant_key: str, probe: DuplicateProbe | None
+    ) -> ScoringInputs:
         return ScoringInputs(
-            patterns=await self._patterns.for_tenant(tenant_id),
+            patterns=await self._patterns.candidates(tenant_id, merchant_key),
             duplicates=(
                 [] if probe is None else await self._proposals.find_duplicates(tenant_id, probe)
             ),

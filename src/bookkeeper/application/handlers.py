@@ -364,13 +364,14 @@ class Handlers:
         match = None
         duplicates: tuple[str, ...] = ()
         if merchant:
+            key = normalise_merchant(merchant)
             amount = getattr(data, "amount", None)
             date = getattr(data, "date", None)
             probe = None
             if amount is not None and date is not None:
                 window = timedelta(days=rules.duplicate_window_days)
                 probe = DuplicateProbe(
-                    merchant_key=normalise_merchant(merchant),
+                    merchant_key=key,
                     amount=amount,
                     date_from=date - window,
                     date_to=date + window,
@@ -379,7 +380,7 @@ class Handlers:
                     exclude_id=event_id,
                 )
             # One read for both (one round trip on SQL).
-            inputs = await uow.scoring.inputs(tenant, probe)
+            inputs = await uow.scoring.inputs(tenant, key, probe)
             patterns = [pattern_of(p) for p in inputs.patterns]
             match = best_match(merchant, patterns) if patterns else None
             duplicates = tuple(str(d) for d in inputs.duplicates)

@@ -74,7 +74,7 @@ class PatternLearner:
             key = normalise_merchant(merchant)
             if not key or view.account_code is None or view.vat_rate is None:
                 return None
-            patterns = await uow.patterns.for_tenant(tenant)
+            patterns = await uow.patterns.candidates(tenant, key)
             if any(same_merchant(key, p.merchant_key) for p in patterns):
                 return None
             if await _pending_suggestion(uow, tenant, key):

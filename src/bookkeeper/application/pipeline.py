@@ -70,7 +70,7 @@ from bookkeeper.domain.events import (
     event_type,
     type_name,
 )
-from bookkeeper.domain.patterns import Pattern
+from bookkeeper.domain.patterns import Pattern, normalise_merchant
 from bookkeeper.domain.review import ReviewDecision
 from bookkeeper.domain.rules import NORWAY, TaxTable, valid_vat_rates
 
@@ -183,7 +183,7 @@ class DocumentPipeline:
         facts = _Facts.of(extraction, warnings, received, valid_rates)
         if facts.unread:
             source = {**(source or {}), UNREAD_SOURCE_KEY: ",".join(facts.unread)}
-        patterns = await self._patterns(tenant)
+        patterns = await self._patterns(tenant, facts.merchant)
         match = None
         if facts.document_type != "invoice" and facts.merchant is not None and not facts.unread:
             match = await self._bank_match(tenant, facts)
@@ -295,9 +295,13 @@ class DocumentPipeline:
         async with self._uow() as uow:
             return valid_vat_rates(TaxTable(await uow.rules.tax_rates(NORWAY)), day)
 
-    async def _patterns(self, tenant: str) -> list[Pattern]:
+    async def _patterns(self, tenant: str, merchant: str | None) -> list[Pattern]:
+        """The patterns that can match the merchant (a bounded read, ADR 0032)."""
+        key = normalise_merchant(merchant) if merchant else ""
+        if not key:
+            return []
         async with self._uow() as uow:
-            views = await uow.patterns.for_tenant(tenant)
+            views = await uow.patterns.candidates(tenant, key)
         return [pattern_of(p) for p in views]
 
     async def _bank_match(self, tenant: str, facts: _Facts) -> BankMatch | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self
@@ -182,6 +182,26 @@ class DuplicateProbe(msgspec.Struct, frozen=True, kw_only=True):
     document_number: str | None
     exclude_id: uuid.UUID
 
+    @property
+    def middle(self) -> dt.date:
+        """The middle of the date window (the document's own date, as the propose path
+        builds the probe)."""
+        return self.date_from + dt.timedelta(days=(self.date_to - self.date_from).days // 2)
+
+    def order_key(
+        self, same_number: bool, document_date: dt.date | None, proposal_id: uuid.UUID
+    ) -> tuple[int, int, int, int]:
+        """The order of duplicate candidates: the same document number first (by id), then
+        by days from the middle of the window, the later side first, and on each side
+        outwards from the middle by document date then id (ascending after the middle,
+        descending before it, so that either side is one index walk)."""
+        if same_number or document_date is None:
+            return (0 if same_number else 2, 0, 0, proposal_id.int)
+        days = (document_date - self.middle).days
+        if days >= 0:
+            return (1, days, 0, proposal_id.int)
+        return (1, -days, 1, -proposal_id.int)
+
 
 class ApprovalCounts(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
@@ -215,7 +235,9 @@ class ProposalProjection(Protocol):
         ...
 
     async def find_duplicates(self, tenant_id: str, probe: DuplicateProbe) -> list[uuid.UUID]:
-        """Earlier, not rejected proposals that look like the same document."""
+        """Earlier, not rejected proposals that look like the same document: at most
+        DUPLICATE_LIMIT, by `DuplicateProbe.order_key` (the same number first, then the
+        nearest document dates). Bounded by an index whatever the tenant's size (ADR 0032)."""
         ...
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
@@ -263,14 +285,30 @@ class PatternProjection(Protocol):
         """All applied patterns of the tenant, by merchant."""
         ...
 
+    async def candidates(self, tenant_id: str, merchant_key: str) -> list[PatternView]:
+        """The tenant's patterns that `domain.patterns.best_match` can pick for a merchant
+        of this normalised key, by merchant key, without reading the others (ADR 0032):
+        always the pattern of the key itself, of its word prefixes (`key_prefixes`) and the
+        first one that extends it by whole words; then a bounded few near ones (the same
+        first word, alphabetical neighbours, and on PostgreSQL the nearest by trigram
+        distance). A store may return more (the in-memory one returns them all)."""
+        ...
+
     async def clear(self) -> None:
         """Drop every row (before a replay)."""
         ...
 
 
+#: How many duplicate candidates the propose path reads at most (scoring shows three).
+DUPLICATE_LIMIT = 3
+#: How many near patterns each bounded part of a pattern lookup reads at most.
+NEAR_PATTERN_LIMIT = 8
+
+
 class ScoringInputs(msgspec.Struct, frozen=True, kw_only=True):
-    """What scoring a new proposal reads: the tenant's applied patterns (by merchant) and
-    the earlier proposals that look like the same document (by proposal time)."""
+    """What scoring a new proposal reads: the merchant's candidate patterns (by merchant
+    key, see PatternProjection.candidates) and the earlier proposals that look like the
+    same document (see ProposalProjection.find_duplicates)."""
 
     patterns: list[PatternView]
     duplicates: list[uuid.UUID]
@@ -279,9 +317,11 @@ class ScoringInputs(msgspec.Struct, frozen=True, kw_only=True):
 class ScoringReads(Protocol):
     """The reads of the propose path, answered together (one round trip on SQL)."""
 
-    async def inputs(self, tenant_id: str, probe: DuplicateProbe | None) -> ScoringInputs:
-        """`patterns.for_tenant(tenant_id)` and, given a probe, `proposals.find_duplicates`
-        (no duplicates without one), as of one moment."""
+    async def inputs(
+        self, tenant_id: str, merchant_key: str, probe: DuplicateProbe | None
+    ) -> ScoringInputs:
+        """`patterns.candidates(tenant_id, merchant_key)` and, given a probe,
+        `proposals.find_duplicates` (no duplicates without one), as of one moment."""
         ...
 
 
@@ -950,4 +990,16 @@ class DocumentRetentionStore(Protocol):
         """Record the purge and delete the document in one transaction (the database's
         trigger lets the delete through only when the record says its retention ended);
         False when the tenant has no such document."""
+# --- bulk import (P5, ADR 0032) -------------------------------------------------------
+
+
+class EventImport(Protocol):
+    """Bulk writing of events that were recorded elsewhere (an export, another install)."""
+
+    async def insert_all(self, batches: Iterable[Sequence[RecordedEvent]]) -> int:
+        """Append, in one transaction, the events of every batch (taken in order, one at a
+        time) whose id the log does not hold yet; how many were new. `position` is ignored
+        (the log assigns its own). Another event at an event's (stream, version) is a
+        ConcurrencyConflict; it, or an exception raised while taking the next batch, rolls
+        everything back."""
         ...

@@ -140,3 +140,26 @@ def best_match(merchant_name: str, patterns: Iterable[Pattern]) -> PatternMatch 
         ):
             best = PatternMatch(pattern=pattern, kind=MatchKind.NEAR, score=score)
     return best
+
+
+#: How many word prefixes of a key a bounded lookup asks for (the shortest: best_match
+#: takes the first same-merchant key in key order, and merchant keys rarely have more).
+MAX_KEY_PREFIXES = 3
+
+
+def key_prefixes(key: str) -> tuple[str, ...]:
+    """The keys a pattern can have to be `same_merchant` as `key` by being shorter: the
+    key's leading whole words, each at least MIN_PREFIX_KEY long, shortest first (at most
+    MAX_KEY_PREFIXES). "adobe creative cloud" → ("adobe", "adobe creative")."""
+    words = key.split(" ")
+    found = []
+    for n in range(1, len(words)):
+        prefix = " ".join(words[:n])
+        if len(prefix) >= MIN_PREFIX_KEY:
+            found.append(prefix)
+    return tuple(found[:MAX_KEY_PREFIXES])
+
+
+def first_word(key: str) -> str:
+    """The first word of a normalised key (the part `similarity` rewards when it is shared)."""
+    return key.split(" ", 1)[0]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any, Final
 
 import msgspec
 from psycopg.types.json import Json
 from sqlalchemy import (
+    Integer,
     Select,
     Table,
     and_,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    literal_column,
     or_,
     select,
     text,
@@ -32,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 from sqlalchemy.sql.expression import Executable
 
+from bookkeeper.adapters.sql.patterns import union_of
 from bookkeeper.adapters.sql.schema import proposals
 from bookkeeper.adapters.sql.session import (
     STATUS,
@@ -45,6 +48,7 @@ from bookkeeper.adapters.sql.session import (
     utc,
 )
 from bookkeeper.application.ports import (
+    DUPLICATE_LIMIT,
     ApprovalCounts,
     DuplicateProbe,
     ProposalFilter,
@@ -58,43 +62,86 @@ AUTO_APPROVER: Final = "system:review-rules"
 
 _APPROVED_STATUSES: Final = (Status.APPROVED.value, Status.EXECUTED.value, Status.FAILED.value)
 _OPEN_COMPENSATION: Final = (Status.PROPOSED.value, Status.APPROVED.value, Status.EXECUTED.value)
-#: The order of duplicates: by proposal time.
+#: The order of open compensations: by proposal time.
 DUPLICATE_ORDER: Final = (proposals.c.proposed_at, proposals.c.id)
 
 
-def duplicate_candidates(*, by_number: bool) -> Select[Any]:
-    """The ids of the tenant's other, not rejected proposals of the probe's merchant with
-    the same amount within the dates (and, `by_number`, the same document number), unordered.
-    Parameters: those of `duplicate_params`."""
+def duplicate_parts(*, by_number: bool) -> list[Select[Any]]:
+    """The bounded parts of a duplicate probe, each a SELECT of (same_number, document_date,
+    id) of the tenant's other, not rejected proposals of the probe's merchant, at most
+    DUPLICATE_LIMIT each: the same amount with the nearest document dates at or after the
+    middle of the window, the same before it, and (`by_number`) the same document number.
+    Together they hold the DUPLICATE_LIMIT first by `DuplicateProbe.order_key`; each part
+    is one walk of ix_proposals_duplicate_amount / _number (migration 0019), which end in
+    the id, so a LIMIT stops it whatever the number of look-alikes. Parameters: those of
+    `duplicate_params`."""
     p = proposals
-    same_amount = and_(
-        p.c.amount == bindparam("amount"),
-        p.c.document_date.between(bindparam("date_from"), bindparam("date_to")),
-    )
-    return select(p.c.id).where(
+    mine = (
         p.c.tenant_id == bindparam("tenant_id"),
         p.c.merchant_key == bindparam("merchant_key"),
         p.c.id != bindparam("exclude_id"),
         p.c.status != Status.REJECTED.value,
-        or_(p.c.document_number == bindparam("document_number"), same_amount)
-        if by_number
-        else same_amount,
     )
+
+    def part(same_number: bool, *where: ColumnElement[bool]) -> Select[Any]:
+        flag = literal_column("1" if same_number else "0", Integer).label("same_number")
+        return select(flag, p.c.document_date, p.c.id).where(*mine, *where)
+
+    same_amount = p.c.amount == bindparam("amount")
+    parts = [
+        part(
+            False,
+            same_amount,
+            p.c.document_date >= bindparam("middle"),
+            p.c.document_date <= bindparam("date_to"),
+        )
+        .order_by(p.c.document_date, p.c.id)
+        .limit(DUPLICATE_LIMIT),
+        part(
+            False,
+            same_amount,
+            p.c.document_date >= bindparam("date_from"),
+            p.c.document_date < bindparam("middle"),
+        )
+        .order_by(p.c.document_date.desc(), p.c.id.desc())
+        .limit(DUPLICATE_LIMIT),
+    ]
+    if by_number:
+        parts.append(
+            part(True, p.c.document_number == bindparam("document_number"))
+            .order_by(p.c.id)
+            .limit(DUPLICATE_LIMIT)
+        )
+    return parts
 
 
 def duplicate_params(tenant_id: str, probe: DuplicateProbe) -> dict[str, Any]:
-    """The bind values of `duplicate_candidates` (by_number when the probe has a number)."""
+    """The bind values of `duplicate_parts` (by_number when the probe has a number)."""
     params: dict[str, Any] = {
         "tenant_id": tenant_id,
         "merchant_key": probe.merchant_key,
         "exclude_id": probe.exclude_id,
         "amount": probe.amount,
         "date_from": probe.date_from,
+        "middle": probe.middle,
         "date_to": probe.date_to,
     }
     if probe.document_number is not None:
         params["document_number"] = probe.document_number
     return params
+
+
+def nearest_duplicates(
+    probe: DuplicateProbe, rows: Iterable[tuple[Any, dt.date | None, uuid.UUID]]
+) -> list[uuid.UUID]:
+    """The DUPLICATE_LIMIT first of the parts' rows (same_number, document_date, id) by
+    `DuplicateProbe.order_key`, each id once (at its best)."""
+    best: dict[uuid.UUID, tuple[int, int, int, int]] = {}
+    for same_number, document_date, proposal_id in rows:
+        key = probe.order_key(bool(same_number), document_date, proposal_id)
+        if proposal_id not in best or key < best[proposal_id]:
+            best[proposal_id] = key
+    return [i for _, i in sorted((k, i) for i, k in best.items())[:DUPLICATE_LIMIT]]
 
 
 def json_upsert(table: Table, key: str) -> TextClause:
@@ -144,12 +191,8 @@ class ProposalStatements:
         self.get = hot(
             select(p).where(p.c.id == bindparam("id"), p.c.tenant_id == bindparam("tenant_id"))
         )
-        self.duplicates_by_amount = hot(
-            duplicate_candidates(by_number=False).order_by(*DUPLICATE_ORDER)
-        )
-        self.duplicates_by_amount_or_number = hot(
-            duplicate_candidates(by_number=True).order_by(*DUPLICATE_ORDER)
-        )
+        self.duplicates_by_amount = hot(union_of(duplicate_parts(by_number=False)))
+        self.duplicates_by_amount_or_number = hot(union_of(duplicate_parts(by_number=True)))
         self.open_compensations = (
             select(p.c.id)
             .where(
@@ -287,7 +330,8 @@ class SqlProposals:
             stmt = self._sql.duplicates_by_amount
         else:
             stmt = self._sql.duplicates_by_amount_or_number
-        return [row[0] for row in await self._tx.rows(stmt, params)]
+        rows = await self._tx.rows(stmt, params)
+        return nearest_duplicates(probe, ((r[0], r[1], r[2]) for r in rows))
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         result = await self._tx.execute(

@@ -1,5 +1,6 @@
-"""The propose path's reads on SQL (ScoringReads): the tenant's applied patterns and the
-duplicate candidates of a proposal, in one statement (one round trip, one snapshot)."""
+"""The propose path's reads on SQL (ScoringReads): the merchant's candidate patterns and
+the duplicate candidates of a proposal, in one statement (one round trip, one snapshot),
+every part bounded by an index and a LIMIT whatever the tenant's size (ADR 0032)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,28 @@ import uuid
 from functools import cache
 from typing import Any, Final
 
-from sqlalchemy import Integer, Select, bindparam, cast, literal_column, null, select, union_all
+from sqlalchemy import Integer, Select, cast, literal_column, null, select, union_all
 
 from bookkeeper.adapters.sql.patterns import COLUMNS as PATTERN_COLUMNS
-from bookkeeper.adapters.sql.patterns import pattern_view
-from bookkeeper.adapters.sql.patterns import statements_for as pattern_statements
-from bookkeeper.adapters.sql.proposals import duplicate_candidates, duplicate_params
+from bookkeeper.adapters.sql.patterns import (
+    candidate_params,
+    candidate_parts,
+    pattern_view,
+    unique_patterns,
+)
+from bookkeeper.adapters.sql.proposals import (
+    duplicate_params,
+    duplicate_parts,
+    nearest_duplicates,
+)
 from bookkeeper.adapters.sql.schema import patterns, proposals
 from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
 from bookkeeper.application.ports import DuplicateProbe, PatternView, ScoringInputs
 
 #: Where the pattern's columns end in a scoring row (after `part`).
 _PATTERN_END: Final = 1 + len(PATTERN_COLUMNS)
+#: `part` of a pattern row; a duplicate row's is 1 + its same_number flag.
+_PATTERN_PART: Final = 0
 
 
 class ScoringStatements:
@@ -27,33 +38,36 @@ class ScoringStatements:
     def __init__(self, dialect: str) -> None:
         compile_for = hot_dialect(dialect)
         pt, p = patterns, proposals
+        date_type, id_type = p.c.document_date.type, p.c.id.type
 
-        # The tenant's pattern rows (part 0) then the duplicate ids (part 1), each in the
-        # order of its own statement. Columns: part, the pattern's, proposed_at, duplicate_id.
-        def scoring(duplicates: Select[Any]) -> Hot:
-            pattern_rows = select(
-                literal_column("0", Integer).label("part"),
-                *pt.c,
-                cast(null(), p.c.proposed_at.type).label("proposed_at"),
-                cast(null(), p.c.id.type).label("duplicate_id"),
-            ).where(pt.c.tenant_id == bindparam("tenant_id"))
-            duplicate_rows = duplicates.with_only_columns(
-                literal_column("1", Integer),
-                *(null() for _ in pt.c),
-                p.c.proposed_at,
-                p.c.id,
-            ).order_by(None)
-            return Hot(
-                union_all(pattern_rows, duplicate_rows).order_by(
-                    "part", "merchant_key", "proposed_at", "duplicate_id"
-                ),
-                compile_for,
+        # Columns: part, the pattern's, document_date, duplicate_id. Every NULL is typed:
+        # PostgreSQL types an untyped NULL of a subquery as text, which no UNION matches.
+        pattern_rows = [
+            select(
+                literal_column(str(_PATTERN_PART), Integer).label("part"),
+                *sub.c,
+                cast(null(), date_type).label("document_date"),
+                cast(null(), id_type).label("duplicate_id"),
             )
+            for sub in (part.subquery() for part in candidate_parts(dialect))
+        ]
 
-        self.by_amount = scoring(duplicate_candidates(by_number=False))
-        self.by_amount_or_number = scoring(duplicate_candidates(by_number=True))
-        #: Without a probe: the patterns alone.
-        self.patterns_for_tenant = pattern_statements(dialect).for_tenant
+        def scoring(duplicates: list[Select[Any]]) -> Hot:
+            duplicate_rows = [
+                select(
+                    (sub.c.same_number + 1).label("part"),
+                    *(cast(null(), c.type).label(c.name) for c in pt.c),
+                    sub.c.document_date,
+                    sub.c.id.label("duplicate_id"),
+                )
+                for sub in (part.subquery() for part in duplicates)
+            ]
+            return Hot(union_all(*pattern_rows, *duplicate_rows), compile_for)
+
+        self.by_amount = scoring(duplicate_parts(by_number=False))
+        self.by_amount_or_number = scoring(duplicate_parts(by_number=True))
+        #: Without a probe: the candidate patterns alone.
+        self.patterns_alone = Hot(union_all(*pattern_rows), compile_for)
 
 
 @cache
@@ -69,20 +83,26 @@ class SqlScoring:
         self._tx = tx
         self._sql = statements_for(tx.dialect)
 
-    async def inputs(self, tenant_id: str, probe: DuplicateProbe | None) -> ScoringInputs:
+    async def inputs(
+        self, tenant_id: str, merchant_key: str, probe: DuplicateProbe | None
+    ) -> ScoringInputs:
+        params = candidate_params(tenant_id, merchant_key)
         if probe is None:
-            rows = await self._tx.rows(self._sql.patterns_for_tenant, {"tenant_id": tenant_id})
-            return ScoringInputs(patterns=[pattern_view(row) for row in rows], duplicates=[])
-        params = duplicate_params(tenant_id, probe)
-        if probe.document_number is None:
-            stmt = self._sql.by_amount
+            stmt = self._sql.patterns_alone
         else:
-            stmt = self._sql.by_amount_or_number
-        patterns_found: list[PatternView] = []
-        duplicates: list[uuid.UUID] = []
-        for row in await self._tx.rows(stmt, params):
-            if row[0] == 0:
-                patterns_found.append(pattern_view(row[1:_PATTERN_END]))
+            params |= duplicate_params(tenant_id, probe)
+            if probe.document_number is None:
+                stmt = self._sql.by_amount
             else:
-                duplicates.append(row[-1])
-        return ScoringInputs(patterns=patterns_found, duplicates=duplicates)
+                stmt = self._sql.by_amount_or_number
+        found: list[PatternView] = []
+        duplicates: list[tuple[int, Any, uuid.UUID]] = []
+        for row in await self._tx.rows(stmt, params):
+            if row[0] == _PATTERN_PART:
+                found.append(pattern_view(row[1:_PATTERN_END]))
+            else:
+                duplicates.append((row[0] - 1, row[-2], row[-1]))
+        return ScoringInputs(
+            patterns=unique_patterns(found),
+            duplicates=[] if probe is None else nearest_duplicates(probe, duplicates),
+        )

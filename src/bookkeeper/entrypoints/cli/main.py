@@ -351,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.rules_cli import add_parser as add_rules
 
     add_rules(commands)
+    from bookkeeper.entrypoints.import_cli import add_parser as add_import
+
+    add_import(commands)
     from bookkeeper.entrypoints.cli.help import describe
 
     return describe(parser)

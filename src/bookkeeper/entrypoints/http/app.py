@@ -163,7 +163,9 @@ def create_app(container: Container) -> Litestar:
                 BearerAuthMiddleware, verifier=verifier, exclude=[*PUBLIC_PATHS, *WEB_PATHS]
             ),
             # After authentication: the budget is per tenant and principal (ratelimit.py).
-            RateLimitMiddleware(settings.rate_limit, settings.rate_limit_writes),
+            RateLimitMiddleware(
+                settings.rate_limit, settings.rate_limit_writes, redis_url=settings.redis_url
+            ),
         ],
         exception_handlers=exception_handlers(),
         before_send=[add_security_headers],

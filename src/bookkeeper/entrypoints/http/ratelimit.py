@@ -12,25 +12,32 @@ unauthenticated requests are already a 401 before they get here.
 
 The counters are the `limits` package's sliding-window counters in process memory: O(1) per
 request (two counters per key, a few microseconds), no lock shared across keys. With N
-server processes each keeps its own counters, so the effective limit is N × the setting;
-a shared store (Redis) is out of scope for a single-container deploy.
+server processes each would keep its own counters (N × the setting), so with
+`BOOKKEEPER_REDIS_URL` set they live in Redis instead (the `limits` library's Redis storage,
+redis-py client): one budget per principal across every replica (ADR 0032). Should Redis
+not answer, the request is let through and a warning logged (the limit protects; it must
+not take the API down with it).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Final
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
 from litestar.enums import ScopeType
 from litestar.exceptions import TooManyRequestsException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from bookkeeper.application.ports import Principal
+
+log = logging.getLogger(__name__)
 
 OFF: Final = "off"
 DEFAULT_RATE_LIMIT: Final = "600/minute"
@@ -58,10 +65,11 @@ class RateLimitMiddleware(ASGIMiddleware):
         self,
         limit: str = DEFAULT_RATE_LIMIT,
         write_limit: str = DEFAULT_WRITE_RATE_LIMIT,
+        redis_url: str | None = None,
     ) -> None:
         self._all = parse_limits(limit)
         self._writes = parse_limits(write_limit)
-        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._limiter = SlidingWindowCounterRateLimiter(shared_storage(redis_url))
 
     @property
     def enabled(self) -> bool:
@@ -79,7 +87,17 @@ class RateLimitMiddleware(ASGIMiddleware):
 
     async def _spend(self, items: tuple[RateLimitItem, ...], key: str, kind: str = "a") -> None:
         for item in items:
-            if not await self._limiter.hit(item, kind, key):
+            try:
+                allowed = await self._limiter.hit(item, kind, key)
+            except (OSError, ConnectionError, TimeoutError) as error:
+                log.warning("rate limit not checked, its store did not answer: %s", error)
+                return
+            except Exception as error:  # redis-py's own errors (no OSError subclass)
+                if type(error).__module__.split(".", 1)[0] != "redis":
+                    raise
+                log.warning("rate limit not checked, its store did not answer: %s", error)
+                return
+            if not allowed:
                 stats = await self._limiter.get_window_stats(item, kind, key)
                 retry_after = max(1, math.ceil(stats.reset_time - time.time()))
                 what = "writes" if kind == "w" else "requests"
@@ -87,3 +105,13 @@ class RateLimitMiddleware(ASGIMiddleware):
                     f"{what} over the limit of {item} for this caller; retry in {retry_after} s",
                     headers={"Retry-After": str(retry_after)},
                 )
+
+
+def shared_storage(redis_url: str | None) -> Storage:
+    """Redis (shared by every process using it) when a URL is given, else process memory."""
+    if redis_url is None:
+        return MemoryStorage()
+    storage = storage_from_string("async+" + redis_url, implementation="redispy")
+    if not isinstance(storage, Storage):  # pragma: no cover - the scheme makes it async
+        raise TypeError("the limits library gave a synchronous storage")
+    return storage

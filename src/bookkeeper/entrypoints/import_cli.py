@@ -1,0 +1,95 @@
+"""`bookkeeper import events FILE.jsonl`: events recorded elsewhere into the log (P5).
+
+    bookkeeper import events FILE.jsonl [--no-replay]
+
+The file format and the guarantees are application.importing's: every line is checked
+before anything is written (a bad line is reported with its number, exit status 1, and
+the log is untouched), events whose id the log holds are skipped, and the read models are
+rebuilt afterwards (unless --no-replay: then run `bookkeeper replay` before serving). The
+events handled so far are shown on stderr when it is a terminal, nothing otherwise; the
+summary goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from bookkeeper.application.importing import BadImportLine, ImportReport, import_events
+from bookkeeper.application.replay import rebuild_projections
+from bookkeeper.container import Container, Database, resolve, shutdown
+
+
+def add_parser(commands: Any) -> None:
+    """Register `import` (with its kind `events`) on the CLI's subcommands."""
+    p = commands.add_parser("import", help="bring events recorded elsewhere into the log")
+    kinds = p.add_subparsers(dest="import_kind", required=True, metavar="KIND")
+    q = kinds.add_parser("events", help="events from a JSON Lines file (one event a line)")
+    q.add_argument("file", type=Path, help="the .jsonl file")
+    q.add_argument(
+        "--no-replay", action="store_true", help="leave the read models to `bookkeeper replay`"
+    )
+    q.set_defaults(run=import_events_command)
+
+
+def import_events_command(args: argparse.Namespace, container: Container) -> int:
+    """Import; print the summary. A bad line: its number on stderr, status 1."""
+    path: Path = args.file
+    if not path.is_file():
+        print(f"bookkeeper: error: {path}: no such file", file=sys.stderr)
+        return 1
+    try:
+        report, seconds = asyncio.run(
+            run_import(container, path, replay=not args.no_replay, status=sys.stderr)
+        )
+    except BadImportLine as bad:
+        print(f"bookkeeper: error: {path}:{bad.number}: {bad.reason}", file=sys.stderr)
+        return 1
+    rate = report.lines / seconds if seconds > 0 else 0.0
+    print(
+        f"imported {report.imported:,} of {report.lines:,} events "
+        f"({report.skipped:,} already in the log) in {seconds:.1f} s ({rate:,.0f}/s)"
+    )
+    return 0
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        yield from handle
+
+
+async def run_import(
+    container: Container, path: Path, *, replay: bool, status: IO[str]
+) -> tuple[ImportReport, float]:
+    """Import the file (then rebuild the read models); the report and the import's seconds."""
+    from bookkeeper.adapters.sql import SqlDatabase
+    from bookkeeper.adapters.sql.importing import SqlEventImport
+
+    try:
+        database: Database = await resolve(container.database)
+        if not isinstance(database, SqlDatabase):
+            raise TypeError("import needs the SQL database")
+        if database.dialect == "sqlite":
+            await database.migrate()
+        show = status.isatty()
+
+        def progress(done: int) -> None:
+            if show:
+                status.write(f"\rimport: {done:,} events")
+                status.flush()
+
+        started = time.perf_counter()
+        report = await import_events(lambda: _lines(path), SqlEventImport(database), progress)
+        seconds = time.perf_counter() - started
+        if show:
+            status.write("\n")
+        if replay and report.imported:
+            await rebuild_projections(await resolve(container.uow_factory))
+        return report, seconds
+    finally:
+        await shutdown(container)

@@ -1,0 +1,206 @@
+"""`bookkeeper import events FILE.jsonl` (P5): the events of one installation land in
+another's log and read models, again and again without duplicates; a bad line or a taken
+stream slot is reported with its line number and writes nothing of the file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from bookkeeper.adapters.sql import SqlDatabase, run_migrations
+from bookkeeper.adapters.sql.importing import SqlEventImport
+from bookkeeper.application.importing import BadImportLine, import_events, parse_line
+from bookkeeper.application.ports import RecordedEvent
+from bookkeeper.entrypoints.cli.main import main
+from tests.saft_ledger import END, START, build_ledger
+
+
+async def recorded(url: str) -> list[RecordedEvent]:
+    database = SqlDatabase(url)
+    try:
+        async with database.uow_factory()() as uow:
+            return await uow.events.read_all(limit=100_000)
+    finally:
+        await database.dispose()
+
+
+def encode(event: RecordedEvent) -> bytes:
+    return msgspec.json.encode(event)
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> list[RecordedEvent]:
+    """The events of a ledger built by the application on another SQLite file."""
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    run_migrations(url)
+
+    async def seed() -> list[RecordedEvent]:
+        database = SqlDatabase(url)
+        try:
+            await build_ledger(database.uow_factory())
+        finally:
+            await database.dispose()
+        return await recorded(url)
+
+    return asyncio.run(seed())
+
+
+@pytest.fixture
+def target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name in list(os.environ):
+        if name.startswith("BOOKKEEPER_"):
+            monkeypatch.delenv(name)
+    directory = tmp_path / "data"
+    directory.mkdir()
+    monkeypatch.setenv("BOOKKEEPER_DATA_DIR", str(directory))
+    url = f"sqlite:///{directory / 'bookkeeper.db'}"
+    run_migrations(url)
+    return url
+
+
+def write(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_import_brings_every_event_and_the_read_models_and_is_idempotent(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert len(source) > 10
+    file = write(tmp_path / "events.jsonl", [encode(e) for e in source])
+    assert main(["import", "events", str(file)]) == 0
+    printed, err = capsys.readouterr()
+    assert err == ""  # no progress bar when stderr is not a terminal
+    assert f"imported {len(source):,} of {len(source):,} events" in printed
+
+    imported = asyncio.run(recorded(target))
+    strip = [msgspec.structs.replace(e, position=0) for e in imported]
+    assert strip == [msgspec.structs.replace(e, position=0) for e in source]
+
+    async def balances(url: str) -> list[object]:
+        database = SqlDatabase(url)
+        try:
+            async with database.uow_factory()() as uow:
+                return list(await uow.ledger.trial_balance("acme", START, END))
+        finally:
+            await database.dispose()
+
+    # Replayed into the read models: the imported books balance as the source's do.
+    expected = asyncio.run(balances(str(tmp_path / "source.db").join(["sqlite:///", ""])))
+    assert expected and asyncio.run(balances(target)) == expected
+
+    # Again, and a file overlapping it with one new event: only that one is added.
+    assert main(["import", "events", str(file)]) == 0
+    assert "imported 0 of" in capsys.readouterr()[0]
+    extra = msgspec.structs.replace(
+        source[0], id=uuid.uuid4(), stream_id=uuid.uuid4(), version=1, parent_id=None
+    )
+    more = write(tmp_path / "more.jsonl", [encode(e) for e in source[:3]] + [encode(extra)])
+    assert main(["import", "events", str(more)]) == 0
+    assert "imported 1 of 4 events (3 already in the log)" in capsys.readouterr()[0]
+    assert len(asyncio.run(recorded(target))) == len(source) + 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (b"{not json", "malformed"),
+        (b'{"id": "x"}', "uuid"),
+        (b"TYPE", "unknown event type"),
+        (b"NAIVE", "time zone"),
+    ],
+)
+def test_a_bad_line_is_reported_by_number_and_nothing_is_written(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    bad: bytes,
+    reason: str,
+) -> None:
+    lines = [encode(e) for e in source]
+    if bad == b"TYPE":
+        bad = lines[0].replace(source[0].type.encode(), b"NoSuchThingProposed")
+    elif bad == b"NAIVE":
+        raw = msgspec.json.decode(lines[0])
+        raw["created_at"] = raw["created_at"].replace("Z", "").split("+")[0]
+        bad = msgspec.json.encode(raw)
+    lines.insert(4, b"")  # blank lines are skipped but counted
+    lines.insert(6, bad)
+    file = write(tmp_path / "bad.jsonl", lines)
+    assert main(["import", "events", str(file)]) == 1
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert f"{file}:7:" in err
+    assert reason.lower() in err.lower()
+    assert asyncio.run(recorded(target)) == []
+
+
+def test_another_event_in_a_taken_stream_slot_is_reported_by_line(
+    source: list[RecordedEvent], target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write(tmp_path / "first.jsonl", [encode(e) for e in source])
+    assert main(["import", "events", str(first)]) == 0
+    capsys.readouterr()
+    intruder = msgspec.structs.replace(source[2], id=uuid.uuid4())
+    new = msgspec.structs.replace(source[0], id=uuid.uuid4(), stream_id=uuid.uuid4(), version=1)
+    lines = [encode(source[0]), encode(new), encode(intruder)]
+    second = write(tmp_path / "second.jsonl", lines)
+    assert main(["import", "events", str(second)]) == 1
+    _, err = capsys.readouterr()
+    assert f"{second}:3:" in err and str(intruder.stream_id) in err
+    # The new event before it was rolled back with it.
+    assert len(asyncio.run(recorded(target))) == len(source)
+
+
+async def test_postgres_imports_in_file_order_in_batches_and_skips_known_ids(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    run_migrations(url)
+    database = SqlDatabase(url)
+    try:
+        await build_ledger(database.uow_factory())
+    finally:
+        await database.dispose()
+    events = await recorded(url)
+    lines = [encode(e) for e in events]
+    target = SqlDatabase(postgres_url)
+    try:
+        sink = SqlEventImport(target)
+        first = await import_events(lambda: lines[:5], sink, batch=2)
+        bad = [*lines[5:9], b"{", *lines[9:]]
+        with pytest.raises(BadImportLine):  # after two batches of two: all rolled back
+            await import_events(lambda: bad, sink, batch=2)
+        assert (first.imported, first.skipped) == (5, 0)
+        done: list[int] = []
+        report = await import_events(lambda: lines, sink, done.append, batch=4)
+        assert (report.imported, report.skipped) == (len(events) - 5, 5)
+        assert done[-1] == len(events) and done == sorted(done)
+        async with target.uow_factory()() as uow:
+            stored = await uow.events.read_all(limit=100_000)
+        assert [e.id for e in stored] == [e.id for e in events]
+        assert [msgspec.structs.replace(e, position=0) for e in stored] == [
+            msgspec.structs.replace(e, position=0) for e in events
+        ]
+        clash = msgspec.structs.replace(events[1], id=uuid.uuid4())
+        with pytest.raises(BadImportLine) as caught:
+            await import_events(lambda: [lines[0], encode(clash)], sink)
+        assert caught.value.number == 2
+    finally:
+        await target.dispose()
+
+
+def test_parse_line_accepts_what_a_recorded_event_encodes_to(
+    source: list[RecordedEvent],
+) -> None:
+    for event in source:
+        assert parse_line(1, encode(event)) == msgspec.structs.replace(event, position=0)

@@ -1,0 +1,95 @@
+"""Rate limits shared by replicas (issue 14, ADR 0032): with BOOKKEEPER_REDIS_URL set, two
+server processes' middlewares spend one budget per principal from Redis; without it each
+keeps its own; a Redis that does not answer lets requests through.
+
+Needs Redis (BOOKKEEPER_TEST_REDIS_URL, default redis://127.0.0.1:6379/15): skipped when it
+cannot be reached, except under CI=true, where the tests fail."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+import pytest
+import redis
+from litestar.exceptions import TooManyRequestsException
+
+from bookkeeper.application.ports import Principal
+from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
+from bookkeeper.settings import SettingsError, load_settings
+
+REDIS_URL = os.environ.get("BOOKKEEPER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        reason = f"Redis at {REDIS_URL} not reachable: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the Redis tests are mandatory)")
+        pytest.skip(reason)
+    return REDIS_URL
+
+
+def caller() -> Principal:
+    # A fresh tenant per test: the counters of earlier runs never meet this one's.
+    return Principal(
+        subject="book-e", tenant_id=f"t-{secrets.token_hex(6)}", roles=frozenset({"agent"})
+    )
+
+
+async def request(middleware: RateLimitMiddleware, principal: Principal, method: str) -> int:
+    """The status one request gets through the middleware (200 when it passes)."""
+    scope: dict[str, Any] = {"type": "http", "method": method, "user": principal}
+
+    async def app(*_: Any) -> None:
+        return None
+
+    try:
+        await middleware.handle(scope, None, None, app)  # type: ignore[arg-type]
+    except TooManyRequestsException:
+        return 429
+    return 200
+
+
+async def test_replicas_spend_one_budget_per_principal_from_redis(redis_url: str) -> None:
+    replicas = [RateLimitMiddleware("5/minute", "off", redis_url=redis_url) for _ in range(3)]
+    me, other = caller(), caller()
+    statuses = [await request(replicas[n % 3], me, "GET") for n in range(8)]
+    assert statuses == [200] * 5 + [429] * 3
+    # Another principal has its own budget, on every replica.
+    assert [await request(r, other, "GET") for r in replicas] == [200, 200, 200]
+
+
+async def test_writes_have_their_own_shared_budget(redis_url: str) -> None:
+    a, b = (RateLimitMiddleware("100/minute", "2/minute", redis_url=redis_url) for _ in "ab")
+    me = caller()
+    assert [await request(a, me, "POST"), await request(b, me, "POST")] == [200, 200]
+    assert await request(a, me, "POST") == 429
+    assert await request(b, me, "GET") == 200
+
+
+async def test_without_redis_each_process_counts_alone() -> None:
+    a, b = RateLimitMiddleware("2/minute", "off"), RateLimitMiddleware("2/minute", "off")
+    me = caller()
+    assert [await request(a, me, "GET") for _ in range(3)] == [200, 200, 429]
+    assert [await request(b, me, "GET") for _ in range(2)] == [200, 200]
+
+
+async def test_a_redis_that_does_not_answer_lets_requests_through() -> None:
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    middleware = RateLimitMiddleware("1/minute", "off", redis_url="redis://127.0.0.1:1/0")
+    me = caller()
+    assert [await request(middleware, me, "GET") for _ in range(3)] == [200, 200, 200]
+
+
+def test_the_setting_takes_redis_urls_only_and_never_shows_them() -> None:
+    settings = load_settings({"BOOKKEEPER_REDIS_URL": "redis://:s3cret@cache:6379/0"})
+    assert settings.redis_url == "redis://:s3cret@cache:6379/0"
+    assert "s3cret" not in repr(settings)
+    assert load_settings({}).redis_url is None
+    with pytest.raises(SettingsError):
+        load_settings({"BOOKKEEPER_REDIS_URL": "http://cache:6379"})
