@@ -50,6 +50,14 @@ class Namespaces:
     SCHEDULED_RUN: Final = uuid.UUID("7c4e2a91-3d5b-4f60-8e1a-2b9c0d7f5e34")
     #: The notice that a scheduled run's summary was sent: (run id).
     RUN_NOTICE: Final = uuid.UUID("e1a5b3c7-9d2f-4a68-b0c4-5f7e8d9a1b26")
+    #: A cost snapshot's stream: (tenant, source, UTC day, service, model).
+    COST_SNAPSHOT: Final = uuid.UUID("5b2d8e14-7a3c-4f91-b6e0-9c1d4a7f2e58")
+    #: A revision of a cost snapshot: (stream, revision, amount).
+    COST_REVISION: Final = uuid.UUID("c8e3a1f5-2b6d-4e07-9a4c-3f5b7d1e9a62")
+    #: A tenant's setting for one spending source: (tenant, kind, source).
+    SPENDING_SETTING: Final = uuid.UUID("0e7a4c92-5d1b-4b3f-8e6a-2c9d0f4b7a15")
+    #: A budget alert: (tenant, source, month, threshold).
+    BUDGET_ALERT: Final = uuid.UUID("9d4f1b73-6e2a-4c58-a1b9-7e0c3d5f8a24")
 
 
 def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
@@ -115,6 +123,32 @@ def scheduled_run_id(tenant_id: str, job: str, day: dt.date) -> uuid.UUID:
 def run_notice_id(run_id: uuid.UUID) -> uuid.UUID:
     """The event recording that a scheduled run's summary was posted."""
     return uuid.uuid5(Namespaces.RUN_NOTICE, str(run_id))
+
+
+def cost_snapshot_id(
+    tenant_id: str, source: str, day: dt.date, service: str, model: str | None
+) -> uuid.UUID:
+    """The stream (and first event id) of one cost snapshot: every pull of the same source,
+    day, service and model derives it, so a repeated pull records nothing new."""
+    name = "\x00".join((tenant_id, source, day.isoformat(), service, model or ""))
+    return uuid.uuid5(Namespaces.COST_SNAPSHOT, name)
+
+
+def cost_revision_id(stream_id: uuid.UUID, revision: int, fingerprint: str) -> uuid.UUID:
+    """The id of a snapshot's revision `revision` (2, 3 …) with the figure `fingerprint`."""
+    return uuid.uuid5(Namespaces.COST_REVISION, f"{stream_id}:{revision}:{fingerprint}")
+
+
+def spending_setting_id(tenant_id: str, kind: str, source: str) -> uuid.UUID:
+    """The stream of a tenant's budget ("budget") or price table ("prices") of a source."""
+    return uuid.uuid5(Namespaces.SPENDING_SETTING, "\x00".join((tenant_id, kind, source)))
+
+
+def budget_alert_id(tenant_id: str, source: str, month: str, threshold: int) -> uuid.UUID:
+    """The one alert that a source reached `threshold` % of its budget in `month` (YYYY-MM)."""
+    return uuid.uuid5(
+        Namespaces.BUDGET_ALERT, "\x00".join((tenant_id, source, month, str(threshold)))
+    )
 
 
 def stamp(
