@@ -459,9 +459,9 @@ class SpendingService:
         """The latest figure of every snapshot of the UTC days [start, end] (a fold of the
         log: the highest version of each stream wins)."""
         latest: dict[uuid.UUID, Snapshot] = {}
-        # A figure for a day is recorded on or after that day began (a day's margin for
+        # A figure for a day is recorded on or after that day began (two days' margin for
         # clocks): the scan starts there rather than at the beginning of the log.
-        since = dt.datetime.combine(start - dt.timedelta(days=1), dt.time(), dt.UTC)
+        since = dt.datetime.combine(start - dt.timedelta(days=2), dt.time(), dt.UTC)
         position = 0
         while True:
             where = EventFilter(
