@@ -68,6 +68,9 @@ def test_the_migration_seeds_exactly_the_default_grants() -> None:
     # Migration 0012 adds checks:run for the scheduler's role and admins.
     for role in _migration(MIGRATION.with_name("0012_checks.py")).CHECK_ROLES:
         seeded[role].add("checks:run")
+    # Migration 0018 adds spending:write (budgets, price tables) for admins and accountants.
+    for role in _migration(MIGRATION.with_name("0018_spending.py")).SPENDING_ROLES:
+        seeded[role].add("spending:write")
     assert {role: frozenset(actions) for role, actions in seeded.items()} == dict(DEFAULT_GRANTS)
     assert set(seeded) == ROLES == {"admin", "accountant", "reviewer", "agent", "viewer", "system"}
 
