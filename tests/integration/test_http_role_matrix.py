@@ -53,6 +53,13 @@ def _upload(path: str) -> Call:
     return call
 
 
+def _put(path: str, body: Any) -> Call:
+    async def call(api: Api, auth: dict[str, str]) -> httpx.Response:
+        return await api.client.put(f"{API}{path}", json=body, headers=auth)
+
+    return call
+
+
 #: (method, OpenAPI path) → (the action the route needs, a request that a role holding the
 #: action gets through authorization with).
 ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
@@ -138,6 +145,26 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
     ("POST", "/check/costs"): ("checks:run", _post("/check/costs")),
     ("POST", "/check/unknown-accounts"): ("checks:run", _post("/check/unknown-accounts")),
     ("POST", "/check/executions"): ("checks:run", _post("/check/executions")),
+    # Issue 11: spending (the cost report and budgets read like reports; setting them
+    # needs spending:write; a pull on demand is a check).
+    ("GET", "/reports/costs"): ("reports:read", _get("/reports/costs")),
+    ("GET", "/spending/budgets"): ("reports:read", _get("/spending/budgets")),
+    ("PUT", "/spending/budgets/{source}"): (
+        "spending:write",
+        _put("/spending/budgets/anthropic", {"monthlyNok": "1000.00"}),
+    ),
+    ("GET", "/spending/prices/{source}"): ("reports:read", _get("/spending/prices/cloudflare")),
+    ("PUT", "/spending/prices/{source}"): (
+        "spending:write",
+        _put(
+            "/spending/prices/cloudflare",
+            {
+                "currency": "USD",
+                "prices": [{"metric": "requests", "price": "0.30", "per": 1000000}],
+            },
+        ),
+    ),
+    ("POST", "/spending/pull"): ("checks:run", _post("/spending/pull")),
     ("GET", "/exports/saf-t"): (
         "exports:read",
         _get("/exports/saf-t", **{"from": "2026-01-01", "to": "2026-03-31"}),

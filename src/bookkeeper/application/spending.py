@@ -251,6 +251,10 @@ class SpendingService:
         #: Sources not configured, and why (for /health).
         self.absent = dict(absent or {})
 
+    def authorize_read(self, principal: Principal) -> None:
+        """Forbidden unless the principal may read reports (budgets, price tables)."""
+        self._authorizer.check(principal, REPORT_ACTION)
+
     @property
     def source_names(self) -> list[str]:
         """The configured sources, the service's own first."""

@@ -48,6 +48,7 @@ from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
 from bookkeeper.application.seal import Sealer
+from bookkeeper.application.spending import SpendingService
 from bookkeeper.backends import Backends
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.domain.events import APPROVAL_TYPES
@@ -85,6 +86,8 @@ class Services:
     backends: Backends
     dispatcher: Dispatcher
     subscriptions: Subscriptions
+    #: Issue 11: cost snapshots from the configured sources (None: not resolved).
+    spending: SpendingService | None = None
 
 
 @dataclass
@@ -147,6 +150,7 @@ async def open_services(container: Container) -> Services:
         backends=await resolve(container.backends),
         dispatcher=dispatcher,
         subscriptions=await resolve(container.subscriptions),
+        spending=await resolve(container.spending),
     )
 
 
