@@ -345,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.check_cli import add_parser as add_check
 
     add_check(commands)
+    from bookkeeper.entrypoints.spending_cli import add_parser as add_spending
+
+    add_spending(commands)
     from bookkeeper.entrypoints.cli.help import describe
 
     return describe(parser)
