@@ -17,6 +17,8 @@ The scheduler's jobs (one registration each):
                          what committed (ADR 0024), beside the writers
     morning (+catch-up)  daily at 07:00 Europe/Oslo: the checks and one summary per
                          tenant, exactly once a day (entrypoints/morning_job.py)
+    spending-pull        every 6 h (with the morning's switch): the providers' costs of
+                         the last days as cost snapshots (entrypoints/spending_job.py)
 
 Reactions to committed events (application/dispatch.py): an approval wakes the executor.
 
@@ -54,6 +56,7 @@ from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.domain.events import APPROVAL_TYPES
 from bookkeeper.entrypoints.morning_job import register_morning
 from bookkeeper.entrypoints.scheduler import Scheduler, executor_run
+from bookkeeper.entrypoints.spending_job import register_spending
 
 log = logging.getLogger("bookkeeper")
 
@@ -189,6 +192,7 @@ async def start_process(container: Container) -> Process:
         if sealer is not None:
             scheduler.every(SEAL_JOB, SEAL_INTERVAL, sealer.run)
         await register_morning(container, scheduler)
+        await register_spending(container, scheduler)
         await scheduler.start()
         process.scheduler = scheduler
         process.jobs = scheduler.jobs
