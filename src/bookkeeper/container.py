@@ -66,7 +66,7 @@ from bookkeeper.application.queries import Queries
 from bookkeeper.application.spending import SpendingService
 from bookkeeper.application.translation import Ingest, bus_principal, discovered_translators
 from bookkeeper.backends import Backends, open_backends
-from bookkeeper.settings import Settings, load_settings
+from bookkeeper.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
 
@@ -280,7 +280,14 @@ def _usage_sources(settings: Settings) -> tuple[list[Any], dict[str, str]]:
 
         from bookkeeper.adapters.google_billing import DEFAULT_SERVICES, GoogleBillingUsage
 
-        info = json.loads(settings.google_billing_key_file.read_text(encoding="utf-8"))
+        try:
+            info = json.loads(settings.google_billing_key_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            # The message names the file and the failure, never the key's content.
+            raise SettingsError(
+                f"BOOKKEEPER_GOOGLE_BILLING_KEY_FILE {settings.google_billing_key_file}: "
+                f"not a readable service-account key ({type(error).__name__})"
+            ) from None
         google: dict[str, Any] = {
             "project": settings.google_billing_project or str(info.get("project_id", "")),
             "table": settings.google_billing_table,

@@ -35,6 +35,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar, Request, Response, get, post
+from litestar.params import FromPath
 
 from tests.fakes.server import serve
 
@@ -119,12 +120,14 @@ class FakeBigQuery:
             return fake._token(await request.form())
 
         @post("/bigquery/v2/projects/{project:str}/queries", status_code=200)
-        async def query(request: Request[Any, Any, Any], project: str) -> Response[Any]:
+        async def query(request: Request[Any, Any, Any], project: FromPath[str]) -> Response[Any]:
             body = await request.json()
             return fake._query(request, project, body)
 
         @get("/bigquery/v2/projects/{project:str}/queries/{job_id:str}", sync_to_thread=False)
-        def results(request: Request[Any, Any, Any], project: str, job_id: str) -> Response[Any]:
+        def results(
+            request: Request[Any, Any, Any], project: FromPath[str], job_id: FromPath[str]
+        ) -> Response[Any]:
             return fake._results(request, project, job_id)
 
         return Litestar([token, query, results], openapi_config=None)

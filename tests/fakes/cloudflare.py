@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import msgspec
 from litestar import Litestar, Request, Response, get, post
+from litestar.params import FromPath
 
 from tests.fakes.server import serve
 
@@ -77,7 +78,7 @@ class FakeCloudflare:
             return fake._graphql(request, await request.json())
 
         @get("/client/v4/accounts/{account:str}/billable-usage", sync_to_thread=False)
-        def billable(request: Request[Any, Any, Any], account: str) -> Response[Any]:
+        def billable(request: Request[Any, Any, Any], account: FromPath[str]) -> Response[Any]:
             return fake._billable(request, account)
 
         return Litestar([graphql, billable], openapi_config=None)

@@ -149,16 +149,17 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
     # needs spending:write; a pull on demand is a check).
     ("GET", "/reports/costs"): ("reports:read", _get("/reports/costs")),
     ("GET", "/spending/budgets"): ("reports:read", _get("/spending/budgets")),
-    ("PUT", "/spending/budgets/{source}"): (
+    ("PUT", "/spending/budgets"): (
         "spending:write",
-        _put("/spending/budgets/anthropic", {"monthlyNok": "1000.00"}),
+        _put("/spending/budgets", {"source": "anthropic", "monthlyNok": "1000.00"}),
     ),
-    ("GET", "/spending/prices/{source}"): ("reports:read", _get("/spending/prices/cloudflare")),
-    ("PUT", "/spending/prices/{source}"): (
+    ("GET", "/spending/prices"): ("reports:read", _get("/spending/prices", source="cloudflare")),
+    ("PUT", "/spending/prices"): (
         "spending:write",
         _put(
-            "/spending/prices/cloudflare",
+            "/spending/prices",
             {
+                "source": "cloudflare",
                 "currency": "USD",
                 "prices": [{"metric": "requests", "price": "0.30", "per": 1000000}],
             },

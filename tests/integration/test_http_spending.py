@@ -193,18 +193,26 @@ async def test_budgets_alert_at_80_and_100_percent_once_each(api: tuple[Api, Fak
     usd_rates(state)
     admin = client.headers("ada", "admin")
     refused = await client.client.put(
-        f"{API}/spending/budgets/anthropic",
-        json={"monthlyNok": "100.00"},
+        f"{API}/spending/budgets",
+        json={"source": "anthropic", "monthlyNok": "100.00"},
         headers=client.headers("vera", "viewer"),
     )
     assert_problem(refused, 403)
-    for bad in ({"monthlyNok": "-1"}, {"monthlyNok": 5}, {"monthly": "5"}, {"monthlyNok": "1e3"}):
+    for bad in (
+        {"monthlyNok": "-1"},
+        {"monthlyNok": 5},
+        {"monthly": "5"},
+        {"monthlyNok": "1e3"},
+        {"monthlyNok": "5", "source": "no/such"},
+    ):
         response = await client.client.put(
-            f"{API}/spending/budgets/anthropic", json=bad, headers=admin
+            f"{API}/spending/budgets", json={"source": "anthropic", **bad}, headers=admin
         )
         assert response.status_code == 400, (bad, response.text)
     response = await client.client.put(
-        f"{API}/spending/budgets/anthropic", json={"monthlyNok": "100.00"}, headers=admin
+        f"{API}/spending/budgets",
+        json={"source": "Anthropic", "monthlyNok": "100.00"},
+        headers=admin,
     )
     assert response.status_code == 200, response.text
     listed = await client.client.get(f"{API}/spending/budgets", headers=client.viewer)
@@ -222,14 +230,20 @@ async def test_budgets_alert_at_80_and_100_percent_once_each(api: tuple[Api, Fak
 async def test_price_tables_are_tenant_data(api: tuple[Api, Fakes]) -> None:
     client, state = api
     usd_rates(state)
-    default = await client.client.get(f"{API}/spending/prices/cloudflare", headers=client.viewer)
+    default = await client.client.get(
+        f"{API}/spending/prices", params={"source": "cloudflare"}, headers=client.viewer
+    )
     assert default.status_code == 200
     assert {p["metric"] for p in default.json()["prices"]} == {"requests", "cpuMs"}
     state.cloudflare.usage.append(Invocations(day(2), "api", 1_000_000))
     await pull(client, day(2), day(2))
     response = await client.client.put(
-        f"{API}/spending/prices/cloudflare",
-        json={"currency": "USD", "prices": [{"metric": "requests", "price": "1", "per": 1000000}]},
+        f"{API}/spending/prices",
+        json={
+            "source": "cloudflare",
+            "currency": "USD",
+            "prices": [{"metric": "requests", "price": "1", "per": 1000000}],
+        },
         headers=client.headers("acc", "accountant"),
     )
     assert response.status_code == 200, response.text
@@ -237,7 +251,9 @@ async def test_price_tables_are_tenant_data(api: tuple[Api, Fakes]) -> None:
     assert revised["revised"] == 1
     body = (await report(client, **{"from": "2026-11-03", "to": "2026-11-03"})).json()
     assert body["rows"][0]["amount"] == "1.00"
-    missing = await client.client.get(f"{API}/spending/prices/nothing", headers=client.viewer)
+    missing = await client.client.get(
+        f"{API}/spending/prices", params={"source": "nothing"}, headers=client.viewer
+    )
     assert_problem(missing, 404)
 
 

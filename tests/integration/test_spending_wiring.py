@@ -83,3 +83,17 @@ async def test_the_serving_process_pulls_on_a_schedule_when_scheduled_work_is_on
         finally:
             await process.close()
             await shutdown(container)
+
+
+async def test_an_unreadable_google_key_is_a_settings_error_without_its_content(
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / "key.json"
+    key.write_text('{"private_key": "-----BEGIN PRIVATE KEY-----secret', encoding="utf-8")
+    container = container_with(tmp_path, google_billing_key_file=key, google_billing_table="p.d.t")
+    try:
+        with pytest.raises(SettingsError) as raised:
+            await resolve(container.spending)
+    finally:
+        await shutdown(container)
+    assert "key.json" in str(raised.value) and "PRIVATE" not in str(raised.value)

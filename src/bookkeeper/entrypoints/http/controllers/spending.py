@@ -2,9 +2,12 @@
 
     GET  /reports/costs?from&to&groupBy=source|service|model|day   (reports:read; CSV too)
     GET  /spending/budgets                     the tenant's monthly budgets (reports:read)
-    PUT  /spending/budgets/{source}            set one (spending:write)
-    GET  /spending/prices/{source}             the price table usage is priced with
-    PUT  /spending/prices/{source}             set it (spending:write)
+    PUT  /spending/budgets                     set one source's (spending:write)
+    GET  /spending/prices?source=               the price table usage is priced with
+    PUT  /spending/prices                      set a source's (spending:write)
+
+A source is a name in the caller's tenant (no object id in a path): another tenant's
+budget or price table is not addressable at all.
     POST /spending/pull?from&to                record the providers' costs now (checks:run)
 
 `spending_routes(container)` is what the app mounts; the service is resolved on first use.
@@ -21,7 +24,7 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 from litestar import Controller, Response, Router, get, post, put
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from msgspec import Meta
 
 from bookkeeper.application.spending import CostReport, SpendingService
@@ -44,7 +47,11 @@ GroupBy = Annotated[
     Literal["source", "service", "model", "day"],
     QueryParameter(name="groupBy", description="How the rows are grouped"),
 ]
-Source = FromPath[str]
+SourceName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,40}$", examples=["anthropic"])]
+SourceQuery = Annotated[
+    str,
+    QueryParameter(name="source", description="A cost source: anthropic, google, cloudflare"),
+]
 Amount = Annotated[str, Meta(pattern=r"^\d{1,12}(\.\d{1,2})?$", examples=["2500.00"])]
 Price = Annotated[str, Meta(pattern=r"^\d{1,12}(\.\d{1,12})?$", examples=["0.30"])]
 
@@ -79,6 +86,7 @@ class CostReportOut(ResponseBody, frozen=True, kw_only=True):
 
 
 class BudgetIn(RequestBody, frozen=True, kw_only=True):
+    source: SourceName
     #: NOK a month; "0" removes the budget.
     monthly_nok: Amount
 
@@ -98,6 +106,7 @@ class UnitPriceIn(RequestBody, frozen=True, kw_only=True):
 
 
 class PriceTableIn(RequestBody, frozen=True, kw_only=True):
+    source: SourceName
     currency: Annotated[str, Meta(pattern=r"^[A-Za-z]{3}$", examples=["USD"])]
     prices: Annotated[list[UnitPriceIn], Meta(min_length=1, max_length=50)]
 
@@ -259,14 +268,13 @@ class SpendingController(Controller):
         ]
 
     @put(
-        "/budgets/{source:str}",
+        "/budgets",
         operation_id="setBudget",
         summary="Set a source's monthly budget in NOK",
         responses=documented(401, 403, 422),
     )
     async def set_budget(
         self,
-        source: Source,
         data: JSONBody[BudgetIn],
         request: AuthenticatedRequest,
         spending: NamedDependency[SpendingService],
@@ -274,20 +282,20 @@ class SpendingController(Controller):
         """Recorded as a BudgetSet event (tenant data); `0` removes the budget. Needs
         `spending:write` (admins and accountants by default)."""
         amount = Decimal(data.monthly_nok)
-        event_id = await spending.set_budget(request.user, source, amount)
-        return BudgetOut(source=source.strip().lower(), monthly_nok=_kr(amount), event_id=event_id)
+        event_id = await spending.set_budget(request.user, data.source, amount)
+        return BudgetOut(source=data.source.lower(), monthly_nok=_kr(amount), event_id=event_id)
 
     @get(
-        "/prices/{source:str}",
+        "/prices",
         operation_id="getPriceTable",
         summary="The price table a source's metered usage is priced with",
         responses=documented(401, 403, 404),
     )
     async def prices(
         self,
-        source: Source,
         request: AuthenticatedRequest,
         spending: NamedDependency[SpendingService],
+        source: SourceQuery,
     ) -> PriceTableOut:
         """The tenant's table, else the default one (Cloudflare Workers list prices)."""
         spending.authorize_read(request.user)
@@ -299,14 +307,13 @@ class SpendingController(Controller):
         return _table_out(table)
 
     @put(
-        "/prices/{source:str}",
+        "/prices",
         operation_id="setPriceTable",
         summary="Set the price table a source's usage is priced with",
         responses=documented(401, 403, 422),
     )
     async def set_prices(
         self,
-        source: Source,
         data: JSONBody[PriceTableIn],
         request: AuthenticatedRequest,
         spending: NamedDependency[SpendingService],
@@ -322,9 +329,9 @@ class SpendingController(Controller):
             )
             for p in data.prices
         ]
-        event_id = await spending.set_prices(request.user, source, data.currency, prices)
+        event_id = await spending.set_prices(request.user, data.source, data.currency, prices)
         table = PriceTableSetData(
-            source=source.strip().lower(), currency=data.currency.upper(), prices=tuple(prices)
+            source=data.source.lower(), currency=data.currency.upper(), prices=tuple(prices)
         )
         return _table_out(table, event_id)
 
