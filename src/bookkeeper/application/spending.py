@@ -1,9 +1,12 @@
 """Spending: what the company pays its providers, per day, service and model.
 
-A `UsageSource` (the Anthropic Admin API; later Google Cloud and Cloudflare) answers with
-`CostRecord`s — one per UTC day, service and model, in the provider's own currency — and an
-`ExchangeRates` source (Norges Bank) converts them to NOK with the rate of their day.
-The service's own extraction calls are the first source (application/checks.py).
+A `UsageSource` (the Anthropic Admin API, Google Cloud's billing export, Cloudflare) answers
+with `CostRecord`s — one per UTC day, service and model, in the provider's own currency —
+and an `ExchangeRates` source (Norges Bank) converts them to NOK with the rate of their
+day. The service's own extraction calls are the fourth source (`bookkeeper`, from the
+log). `SpendingService` records them as cost snapshot events, keeps budgets and price
+tables as tenant data, raises the budget alerts and answers the report, the morning
+summary and the chat (ADR 0031).
 """
 
 from __future__ import annotations
