@@ -67,9 +67,10 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.queries import Queries
 from bookkeeper.application.rules import RulesService
+from bookkeeper.application.spending import SpendingService
 from bookkeeper.application.translation import Ingest, bus_principal, discovered_translators
 from bookkeeper.backends import Backends, open_backends
-from bookkeeper.settings import Settings, load_settings
+from bookkeeper.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
 
@@ -267,6 +268,92 @@ def _notifiers(settings: Settings) -> list[Any]:
 
 def _bank_source(backends: providers.Provider[Any]) -> Callable[[], Awaitable[BankProvider]]:
     return _backend_source(backends, lambda opened: opened.bank)
+
+
+def _usage_sources(settings: Settings) -> tuple[list[Any], dict[str, str]]:
+    """The cost sources configured by credentials (issue 11), and why each other is absent
+    (for /health). Each adapter is imported only when configured."""
+    sources: list[Any] = []
+    absent: dict[str, str] = {}
+    if settings.anthropic_admin_key:
+        from bookkeeper.adapters.anthropic_admin import AnthropicAdminUsage
+
+        options: dict[str, Any] = {}
+        if settings.anthropic_admin_base_url:
+            options["base_url"] = settings.anthropic_admin_base_url
+        sources.append(AnthropicAdminUsage(settings.anthropic_admin_key, **options))
+    else:
+        absent["anthropic"] = "BOOKKEEPER_ANTHROPIC_ADMIN_KEY unset"
+    if settings.google_billing_key_file is not None and settings.google_billing_table:
+        import json
+
+        from bookkeeper.adapters.google_billing import DEFAULT_SERVICES, GoogleBillingUsage
+
+        try:
+            info = json.loads(settings.google_billing_key_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            # The message names the file and the failure, never the key's content.
+            raise SettingsError(
+                f"BOOKKEEPER_GOOGLE_BILLING_KEY_FILE {settings.google_billing_key_file}: "
+                f"not a readable service-account key ({type(error).__name__})"
+            ) from None
+        google: dict[str, Any] = {
+            "project": settings.google_billing_project or str(info.get("project_id", "")),
+            "table": settings.google_billing_table,
+            "services": settings.google_billing_services or DEFAULT_SERVICES,
+            "location": settings.google_billing_location,
+        }
+        if settings.google_bigquery_url:
+            google["base_url"] = settings.google_bigquery_url
+        sources.append(GoogleBillingUsage(info, **google))
+    else:
+        absent["google"] = "BOOKKEEPER_GOOGLE_BILLING_KEY_FILE unset"
+    if settings.cloudflare_token and settings.cloudflare_account:
+        from bookkeeper.adapters.cloudflare import CloudflareUsage
+
+        cloudflare: dict[str, Any] = {}
+        if settings.cloudflare_base_url:
+            cloudflare["base_url"] = settings.cloudflare_base_url
+        sources.append(
+            CloudflareUsage(settings.cloudflare_token, settings.cloudflare_account, **cloudflare)
+        )
+    else:
+        absent["cloudflare"] = "BOOKKEEPER_CLOUDFLARE_TOKEN unset"
+    return sources, absent
+
+
+def _chart() -> Any:
+    """The morning post's spending chart (Pillow; imported when first drawn)."""
+    from bookkeeper.adapters.chart import PillowChart
+
+    return PillowChart()
+
+
+def _spending_service(
+    settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, ids: Any, authorizer: Any
+) -> SpendingService:
+    """Cost snapshots from the configured sources and the service's own calls, in NOK at
+    Norges Bank's rates (its open API needs no credentials)."""
+    from bookkeeper.adapters.cloudflare import DEFAULT_PRICES
+    from bookkeeper.adapters.norges_bank import NorgesBankRates
+
+    sources, absent = _usage_sources(settings)
+    rates = (
+        NorgesBankRates(base_url=settings.norges_bank_url)
+        if settings.norges_bank_url
+        else NorgesBankRates()
+    )
+    return SpendingService(
+        uow_factory,
+        clock,
+        ids,
+        authorizer,
+        rates,
+        sources,
+        default_prices={"cloudflare": DEFAULT_PRICES},
+        external_tenants=settings.costs_tenants,
+        absent=absent,
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -471,6 +558,14 @@ class Container(containers.DeclarativeContainer):
     )
     rules = providers.Singleton(
         RulesService, uow_factory=uow_factory, clock=clock, authorizer=authorizer
+    #: Issue 11: cost snapshots, budgets and the cost report, from every configured source.
+    spending = providers.Singleton(
+        _spending_service,
+        settings=settings,
+        uow_factory=uow_factory,
+        clock=clock,
+        ids=ids,
+        authorizer=authorizer,
     )
 
 
@@ -478,6 +573,13 @@ class Container(containers.DeclarativeContainer):
 Container.subscribers.add_args(Container.morning_summaries)
 #: Issue 12: the compliance context follows the log too (ADR 0029).
 Container.subscribers.add_args(Container.compliance)
+#: Issue 11: the morning run pulls the costs and reports them in NOK with budget use; its
+#: summary carries a chart of the last 30 days; the conversation answers spending questions.
+Container.morning_check.add_kwargs(spending=Container.spending)
+Container.morning_summaries.add_kwargs(
+    spending=Container.spending, chart=providers.Singleton(_chart)
+)
+Container.conversation.add_kwargs(spending=Container.spending)
 
 
 async def resolve(provider: providers.Provider[Any]) -> Any:

@@ -58,6 +58,19 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_OIDC_CLIENT_ID         | unset: the web page (/app) logs in by pasted token only |
 | BOOKKEEPER_OIDC_CLIENT_SECRET     | unset: a public client (PKCE only)               |
 | BOOKKEEPER_WEB_SECRET             | unset: <data dir>/web-secret (made on first use) |
+| BOOKKEEPER_ANTHROPIC_ADMIN_KEY    | unset: no Anthropic cost source (an Admin key) |
+| BOOKKEEPER_ANTHROPIC_ADMIN_BASE_URL | https://api.anthropic.com                      |
+| BOOKKEEPER_GOOGLE_BILLING_KEY_FILE | unset: no Google cost source (service-account key) |
+| BOOKKEEPER_GOOGLE_BILLING_TABLE   | (required with a key file: project.dataset.table) |
+| BOOKKEEPER_GOOGLE_BILLING_PROJECT | the key's project_id (the project the query job runs in) |
+| BOOKKEEPER_GOOGLE_BILLING_SERVICES | Vertex AI,Gemini API,Generative Language API    |
+| BOOKKEEPER_GOOGLE_BILLING_LOCATION | unset: the dataset's (e.g. EU, US)              |
+| BOOKKEEPER_GOOGLE_BIGQUERY_URL    | https://bigquery.googleapis.com/bigquery/v2      |
+| BOOKKEEPER_CLOUDFLARE_TOKEN       | unset: no Cloudflare cost source (Account Analytics Read) |
+| BOOKKEEPER_CLOUDFLARE_ACCOUNT     | (required with a Cloudflare token: the account id) |
+| BOOKKEEPER_CLOUDFLARE_BASE_URL    | https://api.cloudflare.com/client/v4             |
+| BOOKKEEPER_NORGES_BANK_URL        | https://data.norges-bank.no/api (exchange rates to NOK) |
+| BOOKKEEPER_COSTS_TENANTS          | unset: the providers' costs are every tenant's (comma list) |
 
 BOOKKEEPER_DISCORD_USERS maps Discord users to principals of the Discord tenant, as
 `discordUserId=subject:role+role,…`, e.g. `112233=kari:reviewer,445566=ola:accountant+admin`.
@@ -161,12 +174,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     web_secret: str | None = None
     #: Shared rate-limit counters for N replicas (redis:// or rediss://); unset: in process.
     redis_url: str | None = None
+    #: Spending sources (issue 11): each is absent without its credentials.
+    anthropic_admin_key: str | None = None
+    anthropic_admin_base_url: str | None = None
+    google_billing_key_file: Path | None = None
+    google_billing_table: str | None = None
+    google_billing_project: str | None = None
+    google_billing_services: tuple[str, ...] = ()
+    google_billing_location: str | None = None
+    google_bigquery_url: str | None = None
+    cloudflare_token: str | None = None
+    cloudflare_account: str | None = None
+    cloudflare_base_url: str | None = None
+    norges_bank_url: str | None = None
+    costs_tenants: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
         hidden = {"fiken_token", "folio_token", "anthropic_api_key", "discord_token"}
         hidden |= {"oidc_client_secret", "web_secret"}
         hidden.add("redis_url")  # may carry a password
+        hidden |= {"anthropic_admin_key", "cloudflare_token"}
         fields = ", ".join(
             f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
             for name in self.__struct_fields__
@@ -305,6 +333,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         oidc_client_secret=get("OIDC_CLIENT_SECRET"),
         web_secret=get("WEB_SECRET"),
         redis_url=_redis_url(get("REDIS_URL")),
+        **_spending(get),
     )
 
 
@@ -589,4 +618,71 @@ def _morning(get: Callable[[str], str | None]) -> _MorningFields:
         if not channel.isascii() or not channel.isdigit() or len(channel) > 20:
             raise SettingsError(f"{PREFIX}DISCORD_MORNING_CHANNEL must be a channel id (digits)")
         fields["discord_morning_channel"] = int(channel)
+    return fields
+
+
+class _SpendingFields(TypedDict, total=False):
+    anthropic_admin_key: str
+    anthropic_admin_base_url: str
+    google_billing_key_file: Path
+    google_billing_table: str
+    google_billing_project: str
+    google_billing_services: tuple[str, ...]
+    google_billing_location: str
+    google_bigquery_url: str
+    cloudflare_token: str
+    cloudflare_account: str
+    cloudflare_base_url: str
+    norges_bank_url: str
+    costs_tenants: tuple[str, ...]
+
+
+def _spending(get: Callable[[str], str | None]) -> _SpendingFields:
+    """The cost sources' credentials (each source is absent without them) and endpoints."""
+    fields: _SpendingFields = {}
+    key_file = get("GOOGLE_BILLING_KEY_FILE")
+    table = get("GOOGLE_BILLING_TABLE")
+    if key_file is not None:
+        if table is None:
+            raise SettingsError(
+                f"{PREFIX}GOOGLE_BILLING_TABLE (project.dataset.table of the billing export) "
+                f"is required with {PREFIX}GOOGLE_BILLING_KEY_FILE"
+            )
+        fields["google_billing_key_file"] = _path("GOOGLE_BILLING_KEY_FILE", key_file)
+    if table is not None:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){1,2}", table):
+            raise SettingsError(f"{PREFIX}GOOGLE_BILLING_TABLE must be project.dataset.table")
+        fields["google_billing_table"] = table
+    token, account = get("CLOUDFLARE_TOKEN"), get("CLOUDFLARE_ACCOUNT")
+    if token is not None:
+        if account is None or not re.fullmatch(r"[0-9a-f]{32}", account):
+            raise SettingsError(
+                f"{PREFIX}CLOUDFLARE_ACCOUNT (32 hex digits) is required with "
+                f"{PREFIX}CLOUDFLARE_TOKEN"
+            )
+        fields["cloudflare_token"], fields["cloudflare_account"] = token, account
+    for name, key in (
+        ("ANTHROPIC_ADMIN_KEY", "anthropic_admin_key"),
+        ("GOOGLE_BILLING_PROJECT", "google_billing_project"),
+        ("GOOGLE_BILLING_LOCATION", "google_billing_location"),
+    ):
+        value = get(name)
+        if value is not None:
+            fields[key] = value  # type: ignore[literal-required]
+    for name, key in (
+        ("ANTHROPIC_ADMIN_BASE_URL", "anthropic_admin_base_url"),
+        ("GOOGLE_BIGQUERY_URL", "google_bigquery_url"),
+        ("CLOUDFLARE_BASE_URL", "cloudflare_base_url"),
+        ("NORGES_BANK_URL", "norges_bank_url"),
+    ):
+        url = _base_url(name, get(name))
+        if url is not None:
+            fields[key] = url  # type: ignore[literal-required]
+    for name, key in (
+        ("GOOGLE_BILLING_SERVICES", "google_billing_services"),
+        ("COSTS_TENANTS", "costs_tenants"),
+    ):
+        items = tuple(i.strip() for i in (get(name) or "").split(",") if i.strip())
+        if items:
+            fields[key] = items  # type: ignore[literal-required]
     return fields

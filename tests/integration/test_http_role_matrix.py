@@ -152,6 +152,27 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
     ("POST", "/check/costs"): ("checks:run", _post("/check/costs")),
     ("POST", "/check/unknown-accounts"): ("checks:run", _post("/check/unknown-accounts")),
     ("POST", "/check/executions"): ("checks:run", _post("/check/executions")),
+    # Issue 11: spending (the cost report and budgets read like reports; setting them
+    # needs spending:write; a pull on demand is a check).
+    ("GET", "/reports/costs"): ("reports:read", _get("/reports/costs")),
+    ("GET", "/spending/budgets"): ("reports:read", _get("/spending/budgets")),
+    ("PUT", "/spending/budgets"): (
+        "spending:write",
+        _put("/spending/budgets", {"source": "anthropic", "monthlyNok": "1000.00"}),
+    ),
+    ("GET", "/spending/prices"): ("reports:read", _get("/spending/prices", source="cloudflare")),
+    ("PUT", "/spending/prices"): (
+        "spending:write",
+        _put(
+            "/spending/prices",
+            {
+                "source": "cloudflare",
+                "currency": "USD",
+                "prices": [{"metric": "requests", "price": "0.30", "per": 1000000}],
+            },
+        ),
+    ),
+    ("POST", "/spending/pull"): ("checks:run", _post("/spending/pull")),
     ("GET", "/exports/saf-t"): (
         "exports:read",
         _get("/exports/saf-t", **{"from": "2026-01-01", "to": "2026-03-31"}),

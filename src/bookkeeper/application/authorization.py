@@ -63,6 +63,16 @@ DEFAULT_GRANTS = {
 }
 ACTIONS = ACTIONS | {BUS_INGEST}
 
+#: Issue 11: setting a source's monthly budget and price table (tenant data) — for admins
+#: and accountants; seeded for the policy store by migration 0018.
+SPENDING_WRITE = "spending:write"
+SPENDING_ROLES: frozenset[str] = frozenset({"admin", "accountant"})
+DEFAULT_GRANTS = {
+    role: grants | {SPENDING_WRITE} if role in SPENDING_ROLES else grants
+    for role, grants in DEFAULT_GRANTS.items()
+}
+ACTIONS = ACTIONS | {SPENDING_WRITE}
+
 
 #: Issue 12 (migration 0016 seeds the same): reading the rules as data, managing them
 #: (tax rates, review rules, reopening a period: admin), closing a period and locking a

@@ -28,8 +28,10 @@ Pattern learning (story 2) is a subscriber of its own: application/pattern_learn
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -53,6 +55,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.projections import named_counterparty
+from bookkeeper.application.spending import AI_SOURCES, OSLO, SpendingService
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import Status
 from bookkeeper.domain.review import Outcome
@@ -137,6 +140,7 @@ class ConversationService:
         authorizer: Authorizer,
         *,
         classifier: IntentClassifier | None = None,
+        spending: SpendingService | None = None,
     ) -> None:
         self._pipeline = pipeline
         #: Which read-only question a message asks: keywords unless a classifier is given.
@@ -147,6 +151,8 @@ class ConversationService:
         self._clock = clock
         self._ids = ids
         self._authorizer = authorizer
+        #: Issue 11: spending questions are answered from the cost snapshots.
+        self._spending = spending
 
     async def handle(
         self,
@@ -261,6 +267,8 @@ class ConversationService:
                 return await self._invoices(principal, language, source, start, end)
             if intent.name == "expenses":
                 return await self._invoices(principal, language, source, start, end, expenses=True)
+            if intent.name == "spending" and self._spending is not None:
+                return await self._spent(principal, text, intent, language, source)
         except Forbidden:
             return Reply(text=m.text("forbidden", language), language=language)
         except ExternalError as error:
@@ -354,6 +362,40 @@ class ConversationService:
             lines.append(m.text("more", language, count=len(found) - MAX_LINES))
         return Reply(text="\n".join(lines), language=language, event_id=result.event_id)
 
+    async def _spent(
+        self,
+        principal: Principal,
+        text: str,
+        intent: Intent,
+        language: m.Language,
+        source: str,
+    ) -> Reply:
+        """What was spent per source over the period asked (this month by default), from
+        the cost snapshots; recorded as a SpendingQueried event."""
+        assert self._spending is not None
+        today = self._clock.now().astimezone(OSLO).date()
+        start, end = intent.start, intent.end
+        if start is None or end is None:
+            start, end = spending_period(text, today)
+        sources = intent.sources or spending_sources(text)
+        totals, event_id = await self._spending.answer(
+            principal, start, end, sources, source=source
+        )
+        span = {"start": _date(start), "end": _date(end)}
+        asked = ", ".join(sources) if sources else _SPENDING_TEXTS["all"][language]
+        if not totals:
+            return Reply(
+                text=_SPENDING_TEXTS["none"][language].format(sources=asked, **span),
+                language=language,
+                event_id=event_id,
+            )
+        lines = [_SPENDING_TEXTS["header"][language].format(sources=asked, **span)]
+        lines += [f"  {name}: {m.kroner(amount)}" for name, amount in totals.items()]
+        if len(totals) > 1:
+            total = sum(totals.values(), Decimal(0))
+            lines.append(_SPENDING_TEXTS["total"][language].format(amount=m.kroner(total)))
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
+
     # --- memory --------------------------------------------------------------------------
 
     def _message(
@@ -418,6 +460,25 @@ _INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ),
     ("supplier_invoices", ("leverandørfaktura", "faktura", "invoice")),
     ("balance", ("saldo", "balance", "disponibel", "på konto")),
+    # Issue 11: spending questions (after the others, which keep their words).
+    (
+        "spending",
+        (
+            "brukte vi",
+            "bruker vi",
+            "brukt på",
+            "kostet",
+            "koster",
+            "kostnad",
+            "forbruk",
+            "utgifter til",
+            "budsjett",
+            "spend",
+            "spent",
+            "cost",
+            "budget",
+        ),
+    ),
 )
 
 
@@ -435,6 +496,95 @@ class KeywordClassifier:
 
     async def classify(self, text: str) -> Intent:
         return Intent(name=intent_of(text) or "help")  # type: ignore[arg-type]
+
+
+#: Words naming spending sources in a question ("AI" is every model provider).
+_SOURCE_WORDS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("anthropic", ("anthropic", "claude")),
+    ("google", ("google", "gemini", "vertex")),
+    ("cloudflare", ("cloudflare", "workers", "pages")),
+    ("bookkeeper", ("bookkeeper", "tolkning", "extraction", "egne kall")),
+)
+_AI_WORDS: Final = re.compile(r"\b(ai|ki|kunstig intelligens|llm|språkmodell\w*|modell\w*)\b")
+_MONTHS: Final[dict[str, int]] = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("januar", "january", "jan"),
+            ("februar", "february", "feb"),
+            ("mars", "march", "mar"),
+            ("april", "apr"),
+            ("mai", "in may"),  # "may" alone is a verb
+            ("juni", "june", "jun"),
+            ("juli", "july", "jul"),
+            ("august", "aug"),
+            ("september", "sept", "sep"),
+            ("oktober", "october", "okt", "oct"),
+            ("november", "nov"),
+            ("desember", "december", "des", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_MONTH_WORDS: Final = re.compile(
+    r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\b(?:\s+(\d{4}))?"
+)
+
+
+def spending_sources(text: str) -> tuple[str, ...]:
+    """The sources a spending question names (none: every source)."""
+    lowered = " ".join(text.lower().split())
+    found: list[str] = []
+    if _AI_WORDS.search(lowered):
+        found += list(AI_SOURCES)
+    for source, words in _SOURCE_WORDS:
+        if any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words):
+            found.append(source)
+    return tuple(dict.fromkeys(found))
+
+
+def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The period a spending question names, in Norwegian or English: a month by name
+    (the latest one not after today, or of the year given), this or last month, this
+    year, yesterday, today; this month by default."""
+    lowered = " ".join(text.lower().split())
+    month_start = today.replace(day=1)
+    if any(p in lowered for p in ("forrige måned", "last month", "sist måned")):
+        end = month_start - dt.timedelta(days=1)
+        return end.replace(day=1), end
+    if any(p in lowered for p in ("i går", "igår", "yesterday")):
+        yesterday = today - dt.timedelta(days=1)
+        return yesterday, yesterday
+    if re.search(r"\b(i dag|idag|today)\b", lowered):
+        return today, today
+    if any(p in lowered for p in ("i år", "this year", "hittil i år", "so far this year")):
+        return today.replace(month=1, day=1), today
+    if not any(p in lowered for p in ("denne måned", "this month", "måneden")):
+        match = _MONTH_WORDS.search(lowered)
+        if match is not None:
+            month = _MONTHS[match[1]]  # "in may" is a key of its own
+            year = int(match[2]) if match[2] else today.year
+            if not match[2] and month > today.month:
+                year -= 1
+            first = dt.date(year, month, 1)
+            last = first.replace(day=calendar.monthrange(year, month)[1])
+            return first, min(last, today) if first <= today else last
+    return month_start, today
+
+
+_SPENDING_TEXTS: Final[dict[str, dict[str, str]]] = {
+    "header": {
+        "nb": "Forbruk på {sources} ({start} – {end}):",
+        "en": "Spending on {sources} ({start} – {end}):",
+    },
+    "none": {
+        "nb": "Ingen kostnader registrert for {sources} ({start} – {end}).",
+        "en": "No costs recorded for {sources} ({start} – {end}).",
+    },
+    "total": {"nb": "Sum: {amount}", "en": "Total: {amount}"},
+    "all": {"nb": "alle kilder", "en": "all sources"},
+}
 
 
 _EXPENSE_TEXTS: Final = {

@@ -53,6 +53,14 @@ class Namespaces:
     #: Issue 12: what the compliance context records about one posted entry: (entry
     #: event id, purpose: "finding", "alert" or "reversal").
     COMPLIANCE: Final = uuid.UUID("5b2d8e14-7c3a-4f69-a1e0-9d4c6b2f8a57")
+    #: A cost snapshot's stream: (tenant, source, UTC day, service, model).
+    COST_SNAPSHOT: Final = uuid.UUID("5b2d8e14-7a3c-4f91-b6e0-9c1d4a7f2e58")
+    #: A revision of a cost snapshot: (stream, revision, amount).
+    COST_REVISION: Final = uuid.UUID("c8e3a1f5-2b6d-4e07-9a4c-3f5b7d1e9a62")
+    #: A tenant's setting for one spending source: (tenant, kind, source).
+    SPENDING_SETTING: Final = uuid.UUID("0e7a4c92-5d1b-4b3f-8e6a-2c9d0f4b7a15")
+    #: A budget alert: (tenant, source, month, threshold).
+    BUDGET_ALERT: Final = uuid.UUID("9d4f1b73-6e2a-4c58-a1b9-7e0c3d5f8a24")
 
 
 def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
@@ -123,6 +131,30 @@ def run_notice_id(run_id: uuid.UUID) -> uuid.UUID:
 def compliance_id(entry_event_id: uuid.UUID, purpose: str) -> uuid.UUID:
     """The compliance context's finding, alert or reversal proposal about one entry."""
     return uuid.uuid5(Namespaces.COMPLIANCE, f"{entry_event_id}:{purpose}")
+def cost_snapshot_id(
+    tenant_id: str, source: str, day: dt.date, service: str, model: str | None
+) -> uuid.UUID:
+    """The stream (and first event id) of one cost snapshot: every pull of the same source,
+    day, service and model derives it, so a repeated pull records nothing new."""
+    name = "\x00".join((tenant_id, source, day.isoformat(), service, model or ""))
+    return uuid.uuid5(Namespaces.COST_SNAPSHOT, name)
+
+
+def cost_revision_id(stream_id: uuid.UUID, revision: int, fingerprint: str) -> uuid.UUID:
+    """The id of a snapshot's revision `revision` (2, 3 …) with the figure `fingerprint`."""
+    return uuid.uuid5(Namespaces.COST_REVISION, f"{stream_id}:{revision}:{fingerprint}")
+
+
+def spending_setting_id(tenant_id: str, kind: str, source: str) -> uuid.UUID:
+    """The stream of a tenant's budget ("budget") or price table ("prices") of a source."""
+    return uuid.uuid5(Namespaces.SPENDING_SETTING, "\x00".join((tenant_id, kind, source)))
+
+
+def budget_alert_id(tenant_id: str, source: str, month: str, threshold: int) -> uuid.UUID:
+    """The one alert that a source reached `threshold` % of its budget in `month` (YYYY-MM)."""
+    return uuid.uuid5(
+        Namespaces.BUDGET_ALERT, "\x00".join((tenant_id, source, month, str(threshold)))
+    )
 
 
 def stamp(

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Final, Protocol
 
@@ -45,11 +45,13 @@ from bookkeeper.application.ports import (
     RecordedEvent,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.spending import PULL_DAYS, SpendingService
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     CostTotal,
     MorningCheckRanData,
     MorningSummaryPostedData,
+    SourceSpending,
 )
 from bookkeeper.domain.ledger import vat_term, vat_term_of
 
@@ -76,6 +78,24 @@ class Notifier(Protocol):
     async def post(self, tenant_id: str, text: str) -> None:
         """Post the text; raises when it could not (the subscriber retries)."""
         ...
+
+
+class ChartRenderer(Protocol):
+    """Draws spending per source and day as a PNG (adapters/chart.py)."""
+
+    def render(self, series: Mapping[str, Sequence[Decimal]], first_day: dt.date) -> bytes: ...
+
+
+class ImageNotifier(Protocol):
+    """A Notifier that can also post a picture (Discord)."""
+
+    name: str
+
+    async def post_image(self, tenant_id: str, png: bytes, filename: str, text: str) -> None: ...
+
+
+#: Days the morning chart shows (up to yesterday).
+CHART_DAYS: Final = 30
 
 
 class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,12 +137,15 @@ class MorningCheck:
         clock: Clock,
         tenants: TenantDirectory,
         job: str = MORNING_JOB,
+        spending: SpendingService | None = None,
     ) -> None:
         self._checks = checks
         self._uow = uow_factory
         self._clock = clock
         self._tenants = tenants
         self.job = job
+        #: Issue 11: the run pulls the last days' costs first and reports them in NOK.
+        self._spending = spending
 
     async def tenants(self) -> list[str]:
         """The tenants a run is for."""
@@ -203,6 +226,17 @@ class MorningCheck:
         costs_month = (await checks.find_costs(tenant_id, month_start, day)).totals
         executions = await checks.find_executions(tenant_id)
         due = next_vat_due(day)
+        spending: tuple[SourceSpending, ...] = ()
+        if self._spending is not None:
+            try:
+                pulled = await self._spending.pull(
+                    tenant_id, day - dt.timedelta(days=PULL_DAYS), day, actor=CRON_ACTOR
+                )
+                unavailable += [f"costs:{source}" for source in sorted(pulled.failed)]
+                spending = await self._spending.morning(tenant_id, day)
+            except (ApplicationError, DomainError) as error:
+                log.warning("morning check of %s: spending unavailable: %s", tenant_id, error)
+                unavailable.append("costs")
         data = MorningCheckRanData(
             job=self.job,
             date=day,
@@ -215,6 +249,7 @@ class MorningCheck:
             unknown_accounts=unknown,
             unavailable=tuple(unavailable),
             summary="",
+            spending=spending,
         )
         return msgspec.structs.replace(data, summary=compose_summary(data))
 
@@ -230,6 +265,14 @@ def _costs_line(label: str, totals: Sequence[CostTotal]) -> str:
     return f"{label}: " + ", ".join(parts)
 
 
+def _spending_line(spend: SourceSpending) -> str:
+    line = f"  {spend.source}: {_money(spend.yesterday_nok)} / {_money(spend.month_nok)}"
+    if spend.budget_nok is not None and spend.budget_used_percent is not None:
+        used = f"{spend.budget_used_percent:.1f}".replace(".", ",")
+        line += f" / {_money(spend.budget_nok)} ({used} % brukt)"
+    return line
+
+
 def compose_summary(data: MorningCheckRanData) -> str:
     """The summary people read (Norwegian, dates as in Norway)."""
     lines = [f"Morgensjekk {data.date:%d.%m.%Y}"]
@@ -241,6 +284,12 @@ def compose_summary(data: MorningCheckRanData) -> str:
         )
     lines.append(_costs_line("Forbruk i går", data.costs_yesterday))
     lines.append(_costs_line("Forbruk denne måneden", data.costs_month))
+    if data.spending:
+        lines.append("Forbruk per kilde (NOK): i går / denne måneden / budsjett")
+        lines += [_spending_line(s) for s in data.spending]
+    failed_sources = [u.removeprefix("costs:") for u in data.unavailable if u.startswith("costs")]
+    if failed_sources:
+        lines.append("Kostnader ikke hentet: " + ", ".join(failed_sources))
     lines.append(f"Neste mva-frist: {data.next_vat_due:%d.%m.%Y}")
     lines.append(
         f"Feilede utføringer: {len(data.failed_executions)}"
@@ -269,11 +318,32 @@ class MorningSummaries:
     types = frozenset({"MorningCheckRan"})
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, clock: Clock, notifiers: Sequence[Notifier]
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        notifiers: Sequence[Notifier],
+        spending: SpendingService | None = None,
+        chart: ChartRenderer | None = None,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
         self._notifiers = list(notifiers)
+        #: Issue 11: a chart of the last CHART_DAYS days' spending per source goes with
+        #: the summary to the notifiers that take pictures.
+        self._spending = spending
+        self._chart = chart
+
+    async def chart(self, tenant_id: str, day: dt.date) -> bytes | None:
+        """The PNG of spending per source for the CHART_DAYS days before `day` (None when
+        there is no chart renderer or nothing was spent)."""
+        if self._spending is None or self._chart is None:
+            return None
+        yesterday = day - dt.timedelta(days=1)
+        series = await self._spending.daily_nok(tenant_id, yesterday, CHART_DAYS)
+        if not any(any(v) for v in series.values()):
+            return None
+        first = yesterday - dt.timedelta(days=CHART_DAYS - 1)
+        return self._chart.render(series, first)
 
     async def handle(self, event: RecordedEvent) -> None:
         data = event.data
@@ -283,8 +353,17 @@ class MorningSummaries:
             stream = await uow.events.read_stream(event.tenant_id, event.stream_id)
         if any(e.type == "MorningSummaryPosted" for e in stream):
             return
+        png = await self.chart(event.tenant_id, data.date) if data.spending else None
         for notifier in self._notifiers:
             await notifier.post(event.tenant_id, data.summary)
+            post_image = getattr(notifier, "post_image", None)
+            if png is not None and post_image is not None:
+                await post_image(
+                    event.tenant_id,
+                    png,
+                    f"forbruk-{data.date.isoformat()}.png",
+                    "Forbruk siste 30 dager per kilde (NOK)",
+                )
         notice_id = run_notice_id(event.id)
         notice = stamp(
             "MorningSummaryPosted",

@@ -935,13 +935,17 @@ class DocumentExtractor(Protocol):
 
 # --- intents of questions -------------------------------------------------------------------
 
-IntentName = Literal["balance", "missing_receipts", "supplier_invoices", "expenses", "help"]
+IntentName = Literal[
+    "balance", "missing_receipts", "supplier_invoices", "expenses", "help", "spending"
+]
 INTENT_NAMES: tuple[IntentName, ...] = (
     "balance",
     "missing_receipts",
     "supplier_invoices",
     "expenses",
     "help",
+    # Issue 11: what the company spent on its providers (the cost snapshots).
+    "spending",
 )
 
 
@@ -951,6 +955,8 @@ class Intent(msgspec.Struct, frozen=True, kw_only=True):
     name: IntentName = "help"
     start: dt.date | None = None
     end: dt.date | None = None
+    #: For `spending`: the sources asked about (none: every source).
+    sources: tuple[str, ...] = ()
 
 
 class IntentClassifier(Protocol):

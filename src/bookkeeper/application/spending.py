@@ -1,18 +1,65 @@
 """Spending: what the company pays its providers, per day, service and model.
 
-A `UsageSource` (the Anthropic Admin API; later Google Cloud and Cloudflare) answers with
-`CostRecord`s — one per UTC day, service and model, in the provider's own currency — and an
-`ExchangeRates` source (Norges Bank) converts them to NOK with the rate of their day.
-The service's own extraction calls are the first source (application/checks.py).
+A `UsageSource` (the Anthropic Admin API, Google Cloud's billing export, Cloudflare) answers
+with `CostRecord`s — one per UTC day, service and model, in the provider's own currency —
+and an `ExchangeRates` source (Norges Bank) converts them to NOK with the rate of their
+day. The service's own extraction calls are the fourth source (`bookkeeper`, from the
+log). `SpendingService` records them as cost snapshot events, keeps budgets and price
+tables as tenant data, raises the budget alerts and answers the report, the morning
+summary and the chat (ADR 0031).
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
-from decimal import Decimal
-from typing import Protocol
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Final, Protocol
+from zoneinfo import ZoneInfo
 
 import msgspec
+
+from bookkeeper.application.errors import (
+    ApplicationError,
+    ConcurrencyConflict,
+    DuplicateEvent,
+)
+from bookkeeper.application.event_log import (
+    budget_alert_id,
+    cost_revision_id,
+    cost_snapshot_id,
+    record_alone,
+    spending_setting_id,
+    stamp,
+)
+from bookkeeper.application.ports import (
+    Authorizer,
+    Clock,
+    EventFilter,
+    Ids,
+    Principal,
+    UnitOfWorkFactory,
+)
+from bookkeeper.domain.errors import DomainError
+from bookkeeper.domain.events import (
+    BudgetSetData,
+    BudgetThresholdReachedData,
+    CostSnapshotData,
+    DateRange,
+    DocumentExtractedData,
+    Payload,
+    PriceTableSetData,
+    SourceSpend,
+    SourceSpending,
+    SpendingQueriedData,
+    UnitPrice,
+)
+
+log = logging.getLogger("bookkeeper.spending")
+OSLO: Final = ZoneInfo("Europe/Oslo")
 
 
 class CostRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,6 +73,11 @@ class CostRecord(msgspec.Struct, frozen=True, kw_only=True):
     amount: Decimal
     input_tokens: int = 0
     output_tokens: int = 0
+    #: "billed": the provider's figure; "estimated": computed by us from tokens or usage;
+    #: "usage": metered quantities only, priced from the tenant's price table on recording.
+    basis: str = "billed"
+    #: Metered quantities (metric → quantity) behind a "usage" or "estimated" record.
+    quantities: dict[str, int] = {}
 
 
 class UsageSource(Protocol):
@@ -54,3 +106,697 @@ class ExchangeRates(Protocol):
         """The rate for `day`: that day's, or the last published before it (weekends,
         holidays); ExternalError when none is found or the source is down."""
         ...
+
+
+# --- snapshots, reports, budgets (issue 11) ----------------------------------------------
+#
+# A pull asks every configured UsageSource (and the log, for the service's own extraction
+# calls) for the costs of recent UTC days and records one cost snapshot per (tenant,
+# source, day, service, model) as an event whose stream id is derived from that key
+# (event_log.cost_snapshot_id): the first figure is CostSnapshotRecorded (version 1), a
+# different later figure CostSnapshotRevised (the next version), an equal one nothing.
+# The projection (`snapshots`) folds the log and keeps the latest version of each stream;
+# the log keeps every figure. Amounts stay in the source's currency and are converted to
+# NOK with Norges Bank's rate of the day (kept with the rate's date).
+
+SNAPSHOT_TYPES: Final = ("CostSnapshotRecorded", "CostSnapshotRevised")
+#: The service's own calls to Claude (DocumentExtracted events): source `bookkeeper`.
+OWN_SOURCE: Final = "bookkeeper"
+OWN_SERVICE: Final = "extraction"
+#: Budget alert thresholds, percent of the month's budget.
+THRESHOLDS: Final = (80, 100)
+#: Days a pull looks back by default (providers revise recent days; data arrives late).
+PULL_DAYS: Final = 3
+#: The longest range a pull or a report may span.
+MAX_RANGE_DAYS: Final = 400
+GROUPS: Final = ("source", "service", "model", "day")
+REPORT_ACTION: Final = "reports:read"
+SETTINGS_ACTION: Final = "spending:write"
+PULL_ACTION: Final = "checks:run"
+SPENDING_ACTOR: Final = "system:cron"
+#: Words that name a group of sources in a question ("AI" is every model provider).
+AI_SOURCES: Final = ("anthropic", "google", OWN_SOURCE)
+_PAGE: Final = 500
+_NOK_PLACES: Final = Decimal("0.0001")
+_AMOUNT_PLACES: Final = Decimal("0.000001")
+_HUNDRED: Final = Decimal(100)
+
+
+class InvalidSpending(DomainError):
+    """A budget, price table, source or range the spending reports refuse."""
+
+    code = "invalid-spending"
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest figure of one (source, day, service, model), and its stream."""
+
+    stream_id: uuid.UUID
+    version: int
+    recorded_at: dt.datetime
+    data: CostSnapshotData
+
+
+class PullResult(msgspec.Struct, kw_only=True):
+    tenant_id: str
+    start: dt.date
+    end: dt.date
+    recorded: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    #: Sources that could not be read (source → why), e.g. a provider that is down.
+    failed: dict[str, str] = {}
+    alerts: list[BudgetThresholdReachedData] = []
+
+
+class CostRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One group of a cost report: its key, the source currency's total, and NOK."""
+
+    key: str
+    currency: str
+    amount: Decimal
+    amount_nok: Decimal
+    records: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class CostReport(msgspec.Struct, frozen=True, kw_only=True):
+    start: dt.date
+    end: dt.date
+    group_by: str
+    rows: list[CostRow]
+    total_nok: Decimal
+    #: Totals per source currency.
+    totals: dict[str, Decimal]
+
+
+class Budget(msgspec.Struct, frozen=True, kw_only=True):
+    source: str
+    monthly_nok: Decimal
+
+
+def fingerprint(data: CostSnapshotData) -> str:
+    """What makes two figures of one snapshot the same (the rate of a day never changes)."""
+    return ":".join(
+        (
+            data.currency,
+            str(data.amount.normalize()),
+            str(data.input_tokens),
+            str(data.output_tokens),
+            data.basis,
+            ",".join(f"{k}={v}" for k, v in sorted(data.quantities.items())),
+        )
+    )
+
+
+def price_usage(record: CostRecord, table: PriceTableSetData) -> tuple[Decimal, str]:
+    """The cost of a record's metered quantities on `table` (a month's included quantity
+    spread evenly over its days), and the table's currency."""
+    days = calendar.monthrange(record.day.year, record.day.month)[1]
+    total = Decimal(0)
+    for price in table.prices:
+        quantity = Decimal(record.quantities.get(price.metric, 0))
+        free = Decimal(price.included_per_month) / days
+        billable = max(quantity - free, Decimal(0))
+        total += billable * price.price / Decimal(price.per)
+    return total.quantize(_AMOUNT_PLACES, rounding=ROUND_HALF_UP), table.currency
+
+
+def month_of(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+class SpendingService:
+    """Cost snapshots, the cost report, budgets and their alerts (see above)."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        ids: Ids,
+        authorizer: Authorizer,
+        rates: ExchangeRates | None,
+        sources: Sequence[UsageSource] = (),
+        *,
+        default_prices: Mapping[str, PriceTableSetData] | None = None,
+        external_tenants: Sequence[str] = (),
+        absent: Mapping[str, str] | None = None,
+    ) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+        self._ids = ids
+        self._authorizer = authorizer
+        self._rates = rates
+        self._sources = list(sources)
+        self._default_prices = dict(default_prices or {})
+        self._external_tenants = frozenset(external_tenants)
+        #: Sources not configured, and why (for /health).
+        self.absent = dict(absent or {})
+
+    def authorize_read(self, principal: Principal) -> None:
+        """Forbidden unless the principal may read reports (budgets, price tables)."""
+        self._authorizer.check(principal, REPORT_ACTION)
+
+    @property
+    def source_names(self) -> list[str]:
+        """The configured sources, the service's own first."""
+        return [OWN_SOURCE, *(s.name for s in self._sources)]
+
+    def today(self) -> dt.date:
+        return self._clock.now().astimezone(OSLO).date()
+
+    # --- pulling -------------------------------------------------------------------------
+
+    async def pull_as(
+        self, principal: Principal, start: dt.date | None = None, end: dt.date | None = None
+    ) -> PullResult:
+        """A pull asked for over HTTP or the CLI (needs `checks:run`)."""
+        self._authorizer.check(principal, PULL_ACTION)
+        return await self.pull(principal.tenant_id, start, end, actor=principal.actor)
+
+    async def pull(
+        self,
+        tenant_id: str,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        *,
+        actor: str = SPENDING_ACTOR,
+    ) -> PullResult:
+        """Record the costs of [start, end] (default: the last PULL_DAYS days up to today)
+        from every source: new figures, revisions, nothing for figures already recorded.
+        A source that fails is named in `failed`; the others are still recorded. Then the
+        budgets of the months touched are checked."""
+        end = end or self.today()
+        start = start or end - dt.timedelta(days=PULL_DAYS - 1)
+        _check_range(start, end)
+        result = PullResult(tenant_id=tenant_id, start=start, end=end, failed={}, alerts=[])
+        records: list[CostRecord] = []
+        try:
+            records += await self._own_costs(tenant_id, start, end)
+        except (ApplicationError, DomainError) as error:
+            result.failed[OWN_SOURCE] = str(error)
+        if not self._external_tenants or tenant_id in self._external_tenants:
+            for source in self._sources:
+                try:
+                    records += await source.costs(start, end)
+                except (ApplicationError, DomainError) as error:
+                    log.warning("costs of %s unavailable: %s", source.name, error)
+                    result.failed[source.name] = str(error)
+        latest = {s.stream_id: s for s in await self.snapshots(tenant_id, start, end)}
+        tables: dict[str, PriceTableSetData | None] = {}
+        for record in records:
+            try:
+                data = await self._snapshot_data(tenant_id, record, tables)
+            except (ApplicationError, DomainError) as error:
+                result.failed.setdefault(record.source, str(error))
+                continue
+            if data is None:
+                result.failed.setdefault(record.source, f"no price table for {record.source}")
+                continue
+            await self._record(tenant_id, data, latest, result, actor)
+        for month in sorted({(d.year, d.month) for d in _days(start, end)}):
+            result.alerts += await self.check_budgets(
+                tenant_id, dt.date(month[0], month[1], 1), actor=actor
+            )
+        return result
+
+    async def _snapshot_data(
+        self,
+        tenant_id: str,
+        record: CostRecord,
+        tables: dict[str, PriceTableSetData | None],
+    ) -> CostSnapshotData | None:
+        amount, currency, basis = record.amount, record.currency.upper(), record.basis
+        if record.basis == "usage":
+            if record.source not in tables:
+                tables[record.source] = await self.prices(tenant_id, record.source)
+            table = tables[record.source]
+            if table is None:
+                return None
+            amount, currency = price_usage(record, table)
+            basis = "estimated"
+        if self._rates is None:
+            if currency != "NOK":
+                raise InvalidSpending("no exchange rates configured for " + currency)
+            rate = ExchangeRate(currency="NOK", date=record.day, rate=Decimal(1))
+        else:
+            rate = await self._rates.to_nok(currency, record.day)
+        return CostSnapshotData(
+            source=record.source,
+            day=record.day,
+            service=record.service,
+            model=record.model,
+            currency=currency,
+            amount=amount,
+            amount_nok=(amount * rate.rate).quantize(_NOK_PLACES, rounding=ROUND_HALF_UP),
+            rate=rate.rate,
+            rate_date=rate.date,
+            input_tokens=record.input_tokens,
+            output_tokens=record.output_tokens,
+            basis=basis,
+            quantities=dict(record.quantities),
+        )
+
+    async def _record(
+        self,
+        tenant_id: str,
+        data: CostSnapshotData,
+        latest: dict[uuid.UUID, Snapshot],
+        result: PullResult,
+        actor: str,
+    ) -> None:
+        stream = cost_snapshot_id(tenant_id, data.source, data.day, data.service, data.model)
+        known = latest.get(stream)
+        now = self._clock.now()
+        if known is None:
+            event = stamp(
+                "CostSnapshotRecorded",
+                data,
+                event_id=stream,
+                actor=actor,
+                at=now,
+                correlation_id=stream,
+                metadata={"source": "spending"},
+            )
+            expected = 0
+        else:
+            if fingerprint(known.data) == fingerprint(data):
+                result.unchanged += 1
+                return
+            revision = known.data.revision + 1
+            data = msgspec.structs.replace(
+                data, revision=revision, previous_amount=known.data.amount
+            )
+            event = stamp(
+                "CostSnapshotRevised",
+                data,
+                event_id=cost_revision_id(stream, revision, fingerprint(data)),
+                actor=actor,
+                at=now,
+                correlation_id=stream,
+                metadata={"source": "spending"},
+            )
+            expected = known.version
+        try:
+            async with self._uow() as uow:
+                [recorded] = await uow.events.append(tenant_id, stream, expected, [event])
+                await uow.commit()
+        except (ConcurrencyConflict, DuplicateEvent):
+            result.unchanged += 1  # another pull recorded this figure (or a newer one)
+            return
+        latest[stream] = Snapshot(
+            stream_id=stream, version=recorded.version, recorded_at=now, data=data
+        )
+        if known is None:
+            result.recorded += 1
+        else:
+            result.revised += 1
+
+    async def _own_costs(self, tenant_id: str, start: dt.date, end: dt.date) -> list[CostRecord]:
+        """The service's own extraction calls (DocumentExtracted), per UTC day and model."""
+        first = dt.datetime.combine(start, dt.time(), dt.UTC)
+        after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
+        sums: dict[tuple[dt.date, str | None], list[Any]] = {}
+        position = 0
+        while True:
+            where = EventFilter(
+                types=("DocumentExtracted",),
+                created_from=first,
+                created_to=after,
+                after_position=position,
+                limit=_PAGE,
+            )
+            async with self._uow() as uow:
+                events = await uow.events.query(tenant_id, where)
+            for event in events:
+                data = event.data
+                if not isinstance(data, DocumentExtractedData):
+                    continue
+                if not first <= event.created_at < after:
+                    continue
+                key = (event.created_at.astimezone(dt.UTC).date(), data.model)
+                entry = sums.setdefault(key, [Decimal(0), 0, 0])
+                entry[0] += data.cost_usd
+                entry[1] += data.input_tokens
+                entry[2] += data.output_tokens
+            if len(events) < _PAGE:
+                break
+            position = events[-1].position
+        return [
+            CostRecord(
+                source=OWN_SOURCE,
+                day=day,
+                service=OWN_SERVICE,
+                model=model,
+                currency="USD",
+                amount=amount,
+                input_tokens=inputs,
+                output_tokens=outputs,
+                basis="estimated",
+            )
+            for (day, model), (amount, inputs, outputs) in sorted(
+                sums.items(), key=lambda item: (item[0][0], item[0][1] or "")
+            )
+        ]
+
+    # --- the projection --------------------------------------------------------------------
+
+    async def snapshots(self, tenant_id: str, start: dt.date, end: dt.date) -> list[Snapshot]:
+        """The latest figure of every snapshot of the UTC days [start, end] (a fold of the
+        log: the highest version of each stream wins)."""
+        latest: dict[uuid.UUID, Snapshot] = {}
+        # A figure for a day is recorded on or after that day began (two days' margin for
+        # clocks): the scan starts there rather than at the beginning of the log.
+        since = dt.datetime.combine(start - dt.timedelta(days=2), dt.time(), dt.UTC)
+        position = 0
+        while True:
+            where = EventFilter(
+                types=SNAPSHOT_TYPES, created_from=since, after_position=position, limit=_PAGE
+            )
+            async with self._uow() as uow:
+                events = await uow.events.query(tenant_id, where)
+            for event in events:
+                data = event.data
+                if not isinstance(data, CostSnapshotData) or not start <= data.day <= end:
+                    continue
+                known = latest.get(event.stream_id)
+                if known is None or event.version > known.version:
+                    latest[event.stream_id] = Snapshot(
+                        stream_id=event.stream_id,
+                        version=event.version,
+                        recorded_at=event.created_at,
+                        data=data,
+                    )
+            if len(events) < _PAGE:
+                break
+            position = events[-1].position
+        return sorted(
+            latest.values(),
+            key=lambda s: (s.data.day, s.data.source, s.data.service, s.data.model or ""),
+        )
+
+    async def history(self, tenant_id: str, stream_id: uuid.UUID) -> list[CostSnapshotData]:
+        """Every figure of one snapshot, first to latest (the log keeps them all)."""
+        async with self._uow() as uow:
+            events = await uow.events.read_stream(tenant_id, stream_id)
+        return [e.data for e in events if isinstance(e.data, CostSnapshotData)]
+
+    async def report(
+        self, principal: Principal, start: dt.date, end: dt.date, group_by: str = "source"
+    ) -> CostReport:
+        """Totals of [start, end] grouped by source, service, model or day: in the source
+        currency (per currency) and in NOK."""
+        self._authorizer.check(principal, REPORT_ACTION)
+        if group_by not in GROUPS:
+            raise InvalidSpending(f"groupBy must be one of {', '.join(GROUPS)}")
+        _check_range(start, end)
+        snapshots = await self.snapshots(principal.tenant_id, start, end)
+        return build_report(snapshots, start, end, group_by)
+
+    async def totals_nok(
+        self, tenant_id: str, start: dt.date, end: dt.date, sources: Sequence[str] = ()
+    ) -> dict[str, Decimal]:
+        """NOK per source over [start, end] (only `sources` when given)."""
+        totals: dict[str, Decimal] = {}
+        for snapshot in await self.snapshots(tenant_id, start, end):
+            source = snapshot.data.source
+            if sources and source not in sources:
+                continue
+            totals[source] = totals.get(source, Decimal(0)) + snapshot.data.amount_nok
+        return dict(sorted(totals.items()))
+
+    async def daily_nok(
+        self, tenant_id: str, end: dt.date, days: int = 30
+    ) -> dict[str, list[Decimal]]:
+        """NOK per source and day for the `days` days up to `end` (the chart's series)."""
+        start = end - dt.timedelta(days=days - 1)
+        series: dict[str, list[Decimal]] = {}
+        for snapshot in await self.snapshots(tenant_id, start, end):
+            data = snapshot.data
+            values = series.setdefault(data.source, [Decimal(0)] * days)
+            values[(data.day - start).days] += data.amount_nok
+        return dict(sorted(series.items()))
+
+    # --- budgets and price tables (tenant data, as events) --------------------------------
+
+    async def set_budget(
+        self, principal: Principal, source: str, monthly_nok: Decimal
+    ) -> uuid.UUID:
+        """Set a source's monthly budget in NOK (0 removes it)."""
+        self._authorizer.check(principal, SETTINGS_ACTION)
+        source = _source_name(source)
+        if not monthly_nok.is_finite() or monthly_nok < 0 or monthly_nok >= Decimal("1e12"):
+            raise InvalidSpending("a budget is a non-negative amount in NOK")
+        data = BudgetSetData(source=source, monthly_nok=monthly_nok.quantize(Decimal("0.01")))
+        return await self._set(principal, "budget", source, "BudgetSet", data)
+
+    async def budgets(self, tenant_id: str) -> list[Budget]:
+        """The tenant's budgets (latest per source, none at 0)."""
+        found: dict[str, Decimal] = {}
+        for data in await self._settings(tenant_id, "BudgetSet"):
+            if isinstance(data, BudgetSetData):
+                found[data.source] = data.monthly_nok
+        return [Budget(source=s, monthly_nok=v) for s, v in sorted(found.items()) if v > 0]
+
+    async def set_prices(
+        self, principal: Principal, source: str, currency: str, prices: Sequence[UnitPrice]
+    ) -> uuid.UUID:
+        """Set the price table a source's metered usage is priced with."""
+        self._authorizer.check(principal, SETTINGS_ACTION)
+        source = _source_name(source)
+        currency = currency.upper()
+        if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+            raise InvalidSpending(f"not a currency code: {currency!r}")
+        metrics = [p.metric for p in prices]
+        if not prices or len(set(metrics)) != len(metrics):
+            raise InvalidSpending("a price table names each metric once, and at least one")
+        for price in prices:
+            if not price.price.is_finite() or price.price < 0 or price.per < 1:
+                raise InvalidSpending(f"bad price for {price.metric!r}")
+            if price.included_per_month < 0:
+                raise InvalidSpending(f"bad included quantity for {price.metric!r}")
+        data = PriceTableSetData(source=source, currency=currency, prices=tuple(prices))
+        return await self._set(principal, "prices", source, "PriceTableSet", data)
+
+    async def prices(self, tenant_id: str, source: str) -> PriceTableSetData | None:
+        """The tenant's price table of a source, else the default one (None: none)."""
+        async with self._uow() as uow:
+            events = await uow.events.read_stream(
+                tenant_id, spending_setting_id(tenant_id, "prices", source)
+            )
+        tables = [e.data for e in events if isinstance(e.data, PriceTableSetData)]
+        return tables[-1] if tables else self._default_prices.get(source)
+
+    async def _set(
+        self, principal: Principal, kind: str, source: str, type_name: str, data: Payload
+    ) -> uuid.UUID:
+        stream = spending_setting_id(principal.tenant_id, kind, source)
+        event_id = self._ids.new_id()
+        for _ in range(5):
+            async with self._uow() as uow:
+                version = len(await uow.events.read_stream(principal.tenant_id, stream))
+                event = stamp(
+                    type_name,
+                    data,
+                    event_id=event_id,
+                    actor=principal.actor,
+                    at=self._clock.now(),
+                    correlation_id=event_id,
+                    metadata={"source": "spending"},
+                )
+                try:
+                    await uow.events.append(principal.tenant_id, stream, version, [event])
+                    await uow.commit()
+                except ConcurrencyConflict:
+                    continue
+            return event_id
+        raise ConcurrencyConflict(stream, version)
+
+    async def _settings(self, tenant_id: str, type_name: str) -> list[Payload]:
+        found: list[Payload] = []
+        position = 0
+        while True:
+            where = EventFilter(types=(type_name,), after_position=position, limit=_PAGE)
+            async with self._uow() as uow:
+                events = await uow.events.query(tenant_id, where)
+            found += [e.data for e in events]
+            if len(events) < _PAGE:
+                return found
+            position = events[-1].position
+
+    # --- alerts ----------------------------------------------------------------------------
+
+    async def check_budgets(
+        self, tenant_id: str, day: dt.date, *, actor: str = SPENDING_ACTOR
+    ) -> list[BudgetThresholdReachedData]:
+        """Raise BudgetThresholdReached for each source whose spending in `day`'s month has
+        reached 80 % or 100 % of its budget: once per source, month and threshold (the
+        event's id is derived from them and appended at version 0)."""
+        budgets = await self.budgets(tenant_id)
+        if not budgets:
+            return []
+        first = day.replace(day=1)
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        spent = await self.totals_nok(tenant_id, first, last)
+        raised: list[BudgetThresholdReachedData] = []
+        for budget in budgets:
+            amount = spent.get(budget.source, Decimal(0))
+            for threshold in THRESHOLDS:
+                if amount * _HUNDRED < budget.monthly_nok * threshold:
+                    continue
+                data = BudgetThresholdReachedData(
+                    source=budget.source,
+                    month=month_of(first),
+                    threshold=threshold,
+                    budget_nok=budget.monthly_nok,
+                    spent_nok=amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+                )
+                alert = budget_alert_id(tenant_id, budget.source, data.month, threshold)
+                event = stamp(
+                    "BudgetThresholdReached",
+                    data,
+                    event_id=alert,
+                    actor=actor,
+                    at=self._clock.now(),
+                    correlation_id=alert,
+                    metadata={"source": "spending"},
+                )
+                try:
+                    await record_alone(self._uow, tenant_id, event)
+                except (ConcurrencyConflict, DuplicateEvent):
+                    continue  # raised before (this month, this threshold)
+                log.warning(
+                    "%s: %s reached %d %% of its budget for %s",
+                    tenant_id,
+                    budget.source,
+                    threshold,
+                    data.month,
+                )
+                raised.append(data)
+        return raised
+
+    # --- the morning summary and the conversation -----------------------------------------
+
+    async def morning(self, tenant_id: str, day: dt.date) -> tuple[SourceSpending, ...]:
+        """Yesterday's and this month's spending per source in NOK, with budget use."""
+        yesterday = day - dt.timedelta(days=1)
+        month = await self.totals_nok(tenant_id, day.replace(day=1), day)
+        before = await self.totals_nok(tenant_id, yesterday, yesterday)
+        budgets = {b.source: b.monthly_nok for b in await self.budgets(tenant_id)}
+        lines: list[SourceSpending] = []
+        for source in sorted(set(month) | set(before) | set(budgets)):
+            spent = month.get(source, Decimal(0))
+            budget = budgets.get(source)
+            lines.append(
+                SourceSpending(
+                    source=source,
+                    yesterday_nok=_kr(before.get(source, Decimal(0))),
+                    month_nok=_kr(spent),
+                    budget_nok=budget,
+                    budget_used_percent=(
+                        (spent * _HUNDRED / budget).quantize(Decimal("0.1"), ROUND_HALF_UP)
+                        if budget
+                        else None
+                    ),
+                )
+            )
+        return tuple(lines)
+
+    async def answer(
+        self,
+        principal: Principal,
+        start: dt.date,
+        end: dt.date,
+        sources: Sequence[str] = (),
+        *,
+        source: str = "chat",
+    ) -> tuple[dict[str, Decimal], uuid.UUID]:
+        """A spending question (chat): NOK per source over [start, end], recorded as a
+        SpendingQueried event with the asker as actor."""
+        self._authorizer.check(principal, REPORT_ACTION)
+        _check_range(start, end)
+        totals = await self.totals_nok(principal.tenant_id, start, end, sources)
+        event_id = self._ids.new_id()
+        data = SpendingQueriedData(
+            date_range=DateRange(start=start, end=end),
+            sources=tuple(sources),
+            totals=tuple(SourceSpend(source=s, amount_nok=_kr(v)) for s, v in totals.items()),
+        )
+        event = stamp(
+            "SpendingQueried",
+            data,
+            event_id=event_id,
+            actor=principal.actor,
+            at=self._clock.now(),
+            correlation_id=event_id,
+            metadata={"source": source},
+        )
+        await record_alone(self._uow, principal.tenant_id, event)
+        return totals, event_id
+
+
+def build_report(
+    snapshots: Sequence[Snapshot], start: dt.date, end: dt.date, group_by: str
+) -> CostReport:
+    """Group latest snapshots by `group_by` (and currency)."""
+    rows: dict[tuple[str, str], list[Any]] = {}
+    totals: dict[str, Decimal] = {}
+    total_nok = Decimal(0)
+    for snapshot in snapshots:
+        data = snapshot.data
+        key = {
+            "source": data.source,
+            "service": f"{data.source}/{data.service}",
+            "model": data.model or "",
+            "day": data.day.isoformat(),
+        }[group_by]
+        row = rows.setdefault((key, data.currency), [Decimal(0), Decimal(0), 0, 0, 0])
+        row[0] += data.amount
+        row[1] += data.amount_nok
+        row[2] += 1
+        row[3] += data.input_tokens
+        row[4] += data.output_tokens
+        totals[data.currency] = totals.get(data.currency, Decimal(0)) + data.amount
+        total_nok += data.amount_nok
+    return CostReport(
+        start=start,
+        end=end,
+        group_by=group_by,
+        rows=[
+            CostRow(
+                key=key,
+                currency=currency,
+                amount=v[0],
+                amount_nok=v[1],
+                records=v[2],
+                input_tokens=v[3],
+                output_tokens=v[4],
+            )
+            for (key, currency), v in sorted(rows.items())
+        ],
+        total_nok=total_nok,
+        totals=dict(sorted(totals.items())),
+    )
+
+
+def _kr(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def _check_range(start: dt.date, end: dt.date) -> None:
+    if start > end:
+        raise InvalidSpending("from is after to")
+    if (end - start).days >= MAX_RANGE_DAYS:
+        raise InvalidSpending(f"a range spans at most {MAX_RANGE_DAYS} days")
+
+
+def _source_name(source: str) -> str:
+    name = source.strip().lower()
+    if not name or len(name) > 40 or not all(c.isalnum() or c in "-_." for c in name):
+        raise InvalidSpending(f"not a source name: {source!r}")
+    return name

@@ -370,6 +370,17 @@ class ExecutionsCheckedData(Payload, frozen=True, kw_only=True):
     stuck_after_minutes: int
 
 
+class SourceSpending(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """One source's spending in NOK in the morning summary: yesterday, this month so far,
+    and the month's budget with the share of it used (None: no budget set)."""
+
+    source: str
+    yesterday_nok: Decimal
+    month_nok: Decimal
+    budget_nok: Decimal | None = None
+    budget_used_percent: Decimal | None = None
+
+
 class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     """One tenant's daily check for one day: what was found, and the summary sent. Its id
     is derived from (tenant, job, date) and it opens its own stream, so a day has one."""
@@ -386,6 +397,8 @@ class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     #: Checks that could not run (the bank or the books were down), by name.
     unavailable: tuple[str, ...] = ()
     summary: str
+    #: Spending per source in NOK from the cost snapshots (issue 11), with budget use.
+    spending: tuple[SourceSpending, ...] = ()
 
 
 class MorningSummaryPostedData(Payload, frozen=True, kw_only=True):
@@ -404,6 +417,81 @@ class AccountMasterData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     #: The service it came from and its message id (or the body's SHA-256).
     source: str
     message_id: str
+# --- spending (application/spending.py; issue 11) -----------------------------------------
+
+
+class CostSnapshotData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """What one source charged for one UTC day and service/model, as a pull found it: in the
+    source's own currency and in NOK at Norges Bank's rate of that day (the rate and the
+    date it was published for are kept; a weekend takes Friday's). `revision` is 1 for the
+    first figure of the day; a provider's revised figure is the next revision in the same
+    stream, with the figure it replaces in `previousAmount`."""
+
+    source: str
+    day: dt.date
+    service: str
+    model: str | None = None
+    currency: str
+    amount: Decimal
+    amount_nok: Decimal
+    rate: Decimal
+    rate_date: dt.date
+    input_tokens: int = 0
+    output_tokens: int = 0
+    #: "billed" (the provider's own figure) or "estimated" (usage × the tenant's prices).
+    basis: str = "billed"
+    #: Metered quantities behind an estimate (metric → quantity), e.g. requests, cpuMs.
+    quantities: dict[str, int] = {}
+    revision: int = 1
+    previous_amount: Decimal | None = None
+
+
+class BudgetSetData(Payload, frozen=True, kw_only=True):
+    """A tenant's monthly budget for one source, in NOK (0: no budget)."""
+
+    source: str
+    monthly_nok: Decimal
+
+
+class UnitPrice(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """The price of one metered metric: `price` per `per` units, `included` free a month."""
+
+    metric: str
+    price: Decimal
+    per: int = 1
+    included_per_month: int = 0
+
+
+class PriceTableSetData(Payload, frozen=True, kw_only=True):
+    """A tenant's prices for a source billed by usage (Cloudflare Workers), in `currency`."""
+
+    source: str
+    currency: str
+    prices: tuple[UnitPrice, ...]
+
+
+class BudgetThresholdReachedData(Payload, frozen=True, kw_only=True):
+    """A source's spending this month reached `threshold` percent of its budget (once per
+    source, month and threshold)."""
+
+    source: str
+    month: str
+    threshold: int
+    budget_nok: Decimal
+    spent_nok: Decimal
+
+
+class SourceSpend(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    source: str
+    amount_nok: Decimal
+
+
+class SpendingQueriedData(Payload, frozen=True, kw_only=True):
+    """A spending question answered from the cost snapshots (chat)."""
+
+    date_range: DateRange
+    sources: tuple[str, ...] = ()
+    totals: tuple[SourceSpend, ...] = ()
 
 
 # --- the catalogue ----------------------------------------------------------------------
@@ -508,6 +596,11 @@ def _build_catalogue() -> dict[str, EventType]:
         ("ExecutionsChecked", ExecutionsCheckedData),
         ("MorningCheckRan", MorningCheckRanData),
         ("MorningSummaryPosted", MorningSummaryPostedData),
+        ("CostSnapshotRecorded", CostSnapshotData),
+        ("CostSnapshotRevised", CostSnapshotData),
+        ("BudgetSet", BudgetSetData),
+        ("PriceTableSet", PriceTableSetData),
+        ("SpendingQueried", SpendingQueriedData),
     ):
         catalogue[name] = EventType(name, query_payload, Step.QUERY, None)
     catalogue["JournalEntryPosted"] = EventType(
@@ -518,6 +611,8 @@ def _build_catalogue() -> dict[str, EventType]:
         catalogue[name] = EventType(name, AccountMasterData, Step.POSTED, None)
     catalogue["TransactionFailedCompliance"] = EventType(
         "TransactionFailedCompliance", TransactionFailedComplianceData, Step.ALERT, None
+    catalogue["BudgetThresholdReached"] = EventType(
+        "BudgetThresholdReached", BudgetThresholdReachedData, Step.ALERT, None
     )
     return catalogue
 
@@ -536,6 +631,12 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "ExecutionsChecked",
         "MorningCheckRan",
         "MorningSummaryPosted",
+        # Spending (application/spending.py): pulled, set and answered by the service only.
+        "CostSnapshotRecorded",
+        "CostSnapshotRevised",
+        "BudgetSet",
+        "PriceTableSet",
+        "SpendingQueried",
     }
 )
 SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(

@@ -17,6 +17,8 @@ The scheduler's jobs (one registration each):
                          what committed (ADR 0024), beside the writers
     morning (+catch-up)  daily at 07:00 Europe/Oslo: the checks and one summary per
                          tenant, exactly once a day (entrypoints/morning_job.py)
+    spending-pull        every 6 h (with the morning's switch): the providers' costs of
+                         the last days as cost snapshots (entrypoints/spending_job.py)
 
 Reactions to committed events (application/dispatch.py): an approval wakes the executor.
 
@@ -48,11 +50,13 @@ from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
 from bookkeeper.application.seal import Sealer
+from bookkeeper.application.spending import SpendingService
 from bookkeeper.backends import Backends
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.domain.events import APPROVAL_TYPES
 from bookkeeper.entrypoints.morning_job import register_morning
 from bookkeeper.entrypoints.scheduler import Scheduler, executor_run
+from bookkeeper.entrypoints.spending_job import register_spending
 
 log = logging.getLogger("bookkeeper")
 
@@ -85,6 +89,8 @@ class Services:
     backends: Backends
     dispatcher: Dispatcher
     subscriptions: Subscriptions
+    #: Issue 11: cost snapshots from the configured sources (None: not resolved).
+    spending: SpendingService | None = None
 
 
 @dataclass
@@ -149,6 +155,7 @@ async def open_services(container: Container) -> Services:
         backends=await resolve(container.backends),
         dispatcher=dispatcher,
         subscriptions=await resolve(container.subscriptions),
+        spending=await resolve(container.spending),
     )
 
 
@@ -196,6 +203,7 @@ async def start_process(container: Container) -> Process:
         if sealer is not None:
             scheduler.every(SEAL_JOB, SEAL_INTERVAL, sealer.run)
         await register_morning(container, scheduler)
+        await register_spending(container, scheduler)
         await scheduler.start()
         process.scheduler = scheduler
         process.jobs = scheduler.jobs

@@ -32,3 +32,18 @@ class DiscordNotifier:
                 await rest.create_message(self._channel_id, text)
         finally:
             await app.close()
+
+    async def post_image(self, tenant_id: str, png: bytes, filename: str, text: str) -> None:
+        """Post a picture (the morning spending chart) with a caption, for the Discord
+        tenant only."""
+        if tenant_id != self._tenant_id:
+            return
+        app = hikari.RESTApp()
+        await app.start()
+        try:
+            async with app.acquire(self._token, hikari.TokenType.BOT) as rest:
+                await rest.create_message(
+                    self._channel_id, text[:MAX_MESSAGE], attachment=hikari.Bytes(png, filename)
+                )
+        finally:
+            await app.close()

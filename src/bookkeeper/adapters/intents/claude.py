@@ -65,6 +65,11 @@ _DESCRIPTIONS: Final[Mapping[IntentName, str]] = {
         "within a date range."
     ),
     "help": "Anything else: greetings, requests to do something, or unclear messages.",
+    "spending": (
+        "The user asks what the company spent or what something cost (AI, Anthropic/Claude, "
+        "Google/Gemini, Cloudflare; hva brukte vi, hva kostet), optionally within a date "
+        "range."
+    ),
 }
 TOOLS: Final[tuple[dict[str, Any], ...]] = tuple(
     {

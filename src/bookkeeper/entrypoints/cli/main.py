@@ -354,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.import_cli import add_parser as add_import
 
     add_import(commands)
+    from bookkeeper.entrypoints.spending_cli import add_parser as add_spending
+
+    add_spending(commands)
     from bookkeeper.entrypoints.cli.help import describe
 
     return describe(parser)

@@ -51,6 +51,7 @@ from bookkeeper.entrypoints.http.controllers.patterns import PatternController
 from bookkeeper.entrypoints.http.controllers.proposals import ProposalController
 from bookkeeper.entrypoints.http.controllers.reports import ReportController
 from bookkeeper.entrypoints.http.controllers.rules import rules_routes
+from bookkeeper.entrypoints.http.controllers.spending import spending_routes
 from bookkeeper.entrypoints.http.docs import assets_router, render_plugins
 from bookkeeper.entrypoints.http.observability import metrics, observe
 from bookkeeper.entrypoints.http.params import bounded_query
@@ -135,6 +136,7 @@ def create_app(container: Container) -> Litestar:
             export_routes(container),
             check_routes(container),
             rules_routes(container),
+            *spending_routes(container),
         ],
         dependencies={
             "handlers": Provide(provide_handlers, sync_to_thread=False, use_cache=True),

@@ -12,6 +12,7 @@ from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
+from bookkeeper.application.spending import SpendingService
 from bookkeeper.backends import Backends
 from bookkeeper.container import Database
 from bookkeeper.entrypoints.scheduler import Scheduler
@@ -39,6 +40,7 @@ class Runtime:
     executor_running: bool = False
     bus_intake: BusIntake | None = None
     bus: NatsConsumer | None = None
+    spending: SpendingService | None = None
 
     def start(self, process: Process) -> None:
         """Take the started process's services (the lifespan calls it once)."""
@@ -56,6 +58,7 @@ class Runtime:
         self.executor_running = process.executor is not None
         self.bus_intake = process.bus_intake
         self.bus = process.bus
+        self.spending = services.spending
 
     def get_documents(self) -> Documents:
         if self.documents is None:

@@ -279,12 +279,25 @@ class BusOut(ResponseBody, frozen=True, kw_only=True):
     pending: int | None = None
 
 
+class SpendingSourceOut(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
+    """A cost source (issue 11): configured, or absent and why (never its credentials)."""
+
+    name: str
+    status: Literal["configured", "absent"]
+    reason: str | None = None
+
+
+class SpendingOut(ResponseBody, frozen=True, kw_only=True):
+    sources: list[SpendingSourceOut]
+
+
 class HealthOut(ResponseBody, frozen=True, kw_only=True):
     status: Literal["ok", "degraded", "unavailable"]
     database: DatabaseOut
     version: str
     backends: BackendsOut | None = None
     bus: BusOut | None = None
+    spending: SpendingOut | None = None
 
 
 class FieldError(ResponseBody, frozen=True, kw_only=True):

@@ -13,7 +13,14 @@ from litestar.openapi.datastructures import ResponseSpec
 from bookkeeper import __version__
 from bookkeeper.application.errors import StorageDegraded
 from bookkeeper.entrypoints.http.runtime import Runtime
-from bookkeeper.entrypoints.http.wire import BackendsOut, BusOut, DatabaseOut, HealthOut
+from bookkeeper.entrypoints.http.wire import (
+    BackendsOut,
+    BusOut,
+    DatabaseOut,
+    HealthOut,
+    SpendingOut,
+    SpendingSourceOut,
+)
 
 PING_TIMEOUT_SECONDS: Final = 5.0
 RETRY_AFTER_SECONDS: Final = 5
@@ -80,6 +87,7 @@ class HealthController(Controller):
                 else None
             ),
             bus=await _bus(runtime) if runtime.backends is not None else None,
+            spending=_spending(runtime),
         )
         if status == "ok":
             return Response(body, status_code=200)
@@ -95,3 +103,16 @@ async def _bus(runtime: Runtime) -> BusOut:
     except TimeoutError:
         pending = None
     return BusOut(kind="nats", consumer=runtime.bus.settings.durable, pending=pending)
+
+
+def _spending(runtime: Runtime) -> SpendingOut | None:
+    """The cost sources (issue 11): each configured one, and each absent one with why."""
+    spending = runtime.spending
+    if spending is None:
+        return None
+    sources = [SpendingSourceOut(name=n, status="configured") for n in spending.source_names]
+    sources += [
+        SpendingSourceOut(name=n, status="absent", reason=why)
+        for n, why in sorted(spending.absent.items())
+    ]
+    return SpendingOut(sources=sources)

@@ -1,0 +1,393 @@
+"""Spending (issue 11): the cost report, budgets and price tables, and a pull on demand.
+
+    GET  /reports/costs?from&to&groupBy=source|service|model|day   (reports:read; CSV too)
+    GET  /spending/budgets                     the tenant's monthly budgets (reports:read)
+    PUT  /spending/budgets                     set one source's (spending:write)
+    GET  /spending/prices?source=               the price table usage is priced with
+    PUT  /spending/prices                      set a source's (spending:write)
+
+A source is a name in the caller's tenant (no object id in a path): another tenant's
+budget or price table is not addressable at all.
+    POST /spending/pull?from&to                record the providers' costs now (checks:run)
+
+`spending_routes(container)` is what the app mounts; the service is resolved on first use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from litestar import Controller, Response, Router, get, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody, QueryParameter
+from msgspec import Meta
+
+from bookkeeper.application.spending import CostReport, SpendingService
+from bookkeeper.domain.events import PriceTableSetData, UnitPrice
+from bookkeeper.entrypoints.http.csv_out import CsvOperation, ReportFormat, csv_response, wants_csv
+from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.security import AuthenticatedRequest
+from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody
+
+_CENT: Final = Decimal("0.01")
+FromDate = Annotated[
+    dt.date | None,
+    QueryParameter(name="from", description="First UTC day, YYYY-MM-DD (default: the 1st)"),
+]
+ToDate = Annotated[
+    dt.date | None,
+    QueryParameter(name="to", description="Last UTC day, inclusive (default: today)"),
+]
+GroupBy = Annotated[
+    Literal["source", "service", "model", "day"],
+    QueryParameter(name="groupBy", description="How the rows are grouped"),
+]
+SourceName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,40}$", examples=["anthropic"])]
+SourceQuery = Annotated[
+    str,
+    QueryParameter(name="source", description="A cost source: anthropic, google, cloudflare"),
+]
+Amount = Annotated[str, Meta(pattern=r"^\d{1,12}(\.\d{1,2})?$", examples=["2500.00"])]
+Price = Annotated[str, Meta(pattern=r"^\d{1,12}(\.\d{1,12})?$", examples=["0.30"])]
+
+
+def _kr(value: Decimal) -> str:
+    return str(value.quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+class CostRowOut(ResponseBody, frozen=True, kw_only=True):
+    key: str
+    currency: str
+    #: In `currency`, two decimals.
+    amount: str
+    amount_nok: str
+    records: int
+    input_tokens: int
+    output_tokens: int
+
+
+class CurrencyTotalOut(ResponseBody, frozen=True, kw_only=True):
+    currency: str
+    amount: str
+
+
+class CostReportOut(ResponseBody, frozen=True, kw_only=True):
+    from_: dt.date = msgspec.field(name="from")
+    to: dt.date
+    group_by: str
+    rows: list[CostRowOut]
+    totals: list[CurrencyTotalOut]
+    total_nok: str
+
+
+class BudgetIn(RequestBody, frozen=True, kw_only=True):
+    source: SourceName
+    #: NOK a month; "0" removes the budget.
+    monthly_nok: Amount
+
+
+class BudgetOut(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
+    source: str
+    monthly_nok: str
+    event_id: uuid.UUID | None = None
+
+
+class UnitPriceIn(RequestBody, frozen=True, kw_only=True):
+    metric: Annotated[str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$", examples=["requests"])]
+    #: The price of `per` units, in the table's currency.
+    price: Price
+    per: Annotated[int, Meta(ge=1, le=1_000_000_000)] = 1
+    included_per_month: Annotated[int, Meta(ge=0, le=10**15)] = 0
+
+
+class PriceTableIn(RequestBody, frozen=True, kw_only=True):
+    source: SourceName
+    currency: Annotated[str, Meta(pattern=r"^[A-Za-z]{3}$", examples=["USD"])]
+    prices: Annotated[list[UnitPriceIn], Meta(min_length=1, max_length=50)]
+
+
+class UnitPriceOut(ResponseBody, frozen=True, kw_only=True):
+    metric: str
+    price: str
+    per: int
+    included_per_month: int
+
+
+class PriceTableOut(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
+    source: str
+    currency: str
+    prices: list[UnitPriceOut]
+    event_id: uuid.UUID | None = None
+
+
+class AlertOut(ResponseBody, frozen=True, kw_only=True):
+    source: str
+    month: str
+    threshold: int
+    budget_nok: str
+    spent_nok: str
+
+
+class PullOut(ResponseBody, frozen=True, kw_only=True):
+    from_: dt.date = msgspec.field(name="from")
+    to: dt.date
+    recorded: int
+    revised: int
+    unchanged: int
+    #: Sources that could not be read, and why.
+    failed: dict[str, str]
+    alerts: list[AlertOut]
+
+
+def report_out(report: CostReport) -> CostReportOut:
+    return CostReportOut(
+        from_=report.start,
+        to=report.end,
+        group_by=report.group_by,
+        rows=[
+            CostRowOut(
+                key=r.key,
+                currency=r.currency,
+                amount=_kr(r.amount),
+                amount_nok=_kr(r.amount_nok),
+                records=r.records,
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+            )
+            for r in report.rows
+        ],
+        totals=[CurrencyTotalOut(currency=c, amount=_kr(a)) for c, a in report.totals.items()],
+        total_nok=_kr(report.total_nok),
+    )
+
+
+def _table_out(table: PriceTableSetData, event_id: uuid.UUID | None = None) -> PriceTableOut:
+    return PriceTableOut(
+        source=table.source,
+        currency=table.currency,
+        prices=[
+            UnitPriceOut(
+                metric=p.metric,
+                price=str(p.price),
+                per=p.per,
+                included_per_month=p.included_per_month,
+            )
+            for p in table.prices
+        ],
+        event_id=event_id,
+    )
+
+
+def _default_range(
+    spending: SpendingService, start: dt.date | None, end: dt.date | None
+) -> tuple[dt.date, dt.date]:
+    end = end or spending.today()
+    return start or end.replace(day=1), end
+
+
+class CostReportController(Controller):
+    path = "/"
+    tags = ["reports"]  # noqa: RUF012 - Litestar reads these class attributes
+
+    @get(
+        "/costs",
+        operation_id="getCostReport",
+        summary="What each source cost, in its currency and in NOK",
+        responses=documented(401, 403, 422),
+        operation_class=CsvOperation,
+    )
+    async def costs(
+        self,
+        request: AuthenticatedRequest,
+        spending: NamedDependency[SpendingService],
+        start: FromDate = None,
+        end: ToDate = None,
+        group_by: GroupBy = "source",
+        format: ReportFormat = None,
+    ) -> Response[CostReportOut]:
+        """The latest figure of every cost snapshot of the UTC days [from, to] (default:
+        this month), grouped by source, service (`source/service`), model or day, per
+        currency: totals in the source's currency and in NOK (Norges Bank's rate of each
+        day). A revised figure counts once, as revised. CSV with `?format=csv`."""
+        start, end = _default_range(spending, start, end)
+        out = report_out(await spending.report(request.user, start, end, group_by))
+        if wants_csv(request, format):
+            return csv_response(
+                f"costs-{start.isoformat()}-{end.isoformat()}.csv",
+                [
+                    group_by,
+                    "currency",
+                    "amount",
+                    "amountNok",
+                    "records",
+                    "inputTokens",
+                    "outputTokens",
+                ],
+                [
+                    *(
+                        [
+                            r.key,
+                            r.currency,
+                            r.amount,
+                            r.amount_nok,
+                            r.records,
+                            r.input_tokens,
+                            r.output_tokens,
+                        ]
+                        for r in out.rows
+                    ),
+                    ["total", "NOK", out.total_nok, out.total_nok, None, None, None],
+                ],
+            )
+        return Response(out)
+
+
+class SpendingController(Controller):
+    path = "/"
+    tags = ["reports"]  # noqa: RUF012 - Litestar reads these class attributes
+
+    @get(
+        "/budgets",
+        operation_id="listBudgets",
+        summary="The tenant's monthly budgets per source",
+        responses=documented(401, 403),
+    )
+    async def budgets(
+        self, request: AuthenticatedRequest, spending: NamedDependency[SpendingService]
+    ) -> list[BudgetOut]:
+        """Every source with a budget (NOK a month); alerts come at 80 % and 100 %."""
+        spending.authorize_read(request.user)
+        return [
+            BudgetOut(source=b.source, monthly_nok=_kr(b.monthly_nok))
+            for b in await spending.budgets(request.user.tenant_id)
+        ]
+
+    @put(
+        "/budgets",
+        operation_id="setBudget",
+        summary="Set a source's monthly budget in NOK",
+        responses=documented(401, 403, 422),
+    )
+    async def set_budget(
+        self,
+        data: JSONBody[BudgetIn],
+        request: AuthenticatedRequest,
+        spending: NamedDependency[SpendingService],
+    ) -> BudgetOut:
+        """Recorded as a BudgetSet event (tenant data); `0` removes the budget. Needs
+        `spending:write` (admins and accountants by default)."""
+        amount = Decimal(data.monthly_nok)
+        event_id = await spending.set_budget(request.user, data.source, amount)
+        return BudgetOut(source=data.source.lower(), monthly_nok=_kr(amount), event_id=event_id)
+
+    @get(
+        "/prices",
+        operation_id="getPriceTable",
+        summary="The price table a source's metered usage is priced with",
+        responses=documented(401, 403, 404),
+    )
+    async def prices(
+        self,
+        request: AuthenticatedRequest,
+        spending: NamedDependency[SpendingService],
+        source: SourceQuery,
+    ) -> PriceTableOut:
+        """The tenant's table, else the default one (Cloudflare Workers list prices)."""
+        spending.authorize_read(request.user)
+        table = await spending.prices(request.user.tenant_id, source.strip().lower())
+        if table is None:
+            from litestar.exceptions import NotFoundException
+
+            raise NotFoundException(f"no price table for {source!r}")
+        return _table_out(table)
+
+    @put(
+        "/prices",
+        operation_id="setPriceTable",
+        summary="Set the price table a source's usage is priced with",
+        responses=documented(401, 403, 422),
+    )
+    async def set_prices(
+        self,
+        data: JSONBody[PriceTableIn],
+        request: AuthenticatedRequest,
+        spending: NamedDependency[SpendingService],
+    ) -> PriceTableOut:
+        """Recorded as a PriceTableSet event; the next pull prices usage with it (a changed
+        figure is recorded as a revision). Needs `spending:write`."""
+        prices = [
+            UnitPrice(
+                metric=p.metric,
+                price=Decimal(p.price),
+                per=p.per,
+                included_per_month=p.included_per_month,
+            )
+            for p in data.prices
+        ]
+        event_id = await spending.set_prices(request.user, data.source, data.currency, prices)
+        table = PriceTableSetData(
+            source=data.source.lower(), currency=data.currency.upper(), prices=tuple(prices)
+        )
+        return _table_out(table, event_id)
+
+    @post(
+        "/pull",
+        operation_id="pullCosts",
+        summary="Record the providers' costs of recent days now",
+        status_code=200,
+        responses=documented(401, 403, 422),
+    )
+    async def pull(
+        self,
+        request: AuthenticatedRequest,
+        spending: NamedDependency[SpendingService],
+        start: FromDate = None,
+        end: ToDate = None,
+    ) -> PullOut:
+        """What the scheduler does each morning: every source's costs of [from, to]
+        (default: the last three days) as cost snapshots — new figures recorded, revised
+        ones as revisions, the same ones not again — then the budget alerts. Needs
+        `checks:run` (system and admin)."""
+        result = await spending.pull_as(request.user, start, end)
+        return PullOut(
+            from_=result.start,
+            to=result.end,
+            recorded=result.recorded,
+            revised=result.revised,
+            unchanged=result.unchanged,
+            failed=result.failed,
+            alerts=[
+                AlertOut(
+                    source=a.source,
+                    month=a.month,
+                    threshold=a.threshold,
+                    budget_nok=_kr(a.budget_nok),
+                    spent_nok=_kr(a.spent_nok),
+                )
+                for a in result.alerts
+            ],
+        )
+
+
+def spending_routes(container: Any) -> list[Router]:
+    """/reports/costs and /spending/*, with the service resolved from `container`."""
+    from bookkeeper.container import resolve
+
+    resolved: list[SpendingService] = []
+
+    async def provide_spending() -> SpendingService:
+        if not resolved:
+            resolved.append(await resolve(container.spending))
+        return resolved[0]
+
+    provider: Callable[[], Awaitable[SpendingService]] = provide_spending
+    dependencies = {"spending": Provide(provider, use_cache=True)}
+    return [
+        Router(path="/reports", route_handlers=[CostReportController], dependencies=dependencies),
+        Router(path="/spending", route_handlers=[SpendingController], dependencies=dependencies),
+    ]

@@ -1,0 +1,130 @@
+"""The morning run with spending (issue 11): it pulls the costs first, the summary says
+yesterday's and this month's NOK per source with budget use and which sources could not be
+read, and the chart of the last 30 days goes to notifiers that take pictures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from PIL import Image
+
+from bookkeeper.adapters.chart import PillowChart
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.checks import Checks
+from bookkeeper.application.errors import ExternalUnavailable
+from bookkeeper.application.ledger import UnknownAccountsReport
+from bookkeeper.application.morning import MorningCheck, MorningSummaries, StaticTenants
+from bookkeeper.application.ports import BankTransaction, EventFilter
+from bookkeeper.application.spending import CostRecord, ExchangeRate, SpendingService
+from bookkeeper.domain.events import MorningCheckRanData
+from tests.unit.conftest import FixedClock, principal
+
+D = Decimal
+TODAY = dt.date(2026, 11, 20)  # the clock: 2026-11-20 09:00 UTC
+
+
+@dataclass
+class Source:
+    name: str
+    records: list[CostRecord] = field(default_factory=list)
+    down: bool = False
+
+    async def costs(self, start: dt.date, end: dt.date) -> list[CostRecord]:
+        if self.down:
+            raise ExternalUnavailable("down", system=self.name)
+        return [r for r in self.records if start <= r.day <= end]
+
+
+class Rates:
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        return ExchangeRate(currency=currency, date=day, rate=D("10"))
+
+
+class Bank:
+    name = "bank"
+
+    async def events(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
+        return []
+
+
+class Ledger:
+    async def unknown_accounts(self, _principal: Any) -> UnknownAccountsReport:
+        return UnknownAccountsReport(backend="sandbox", chart_size=0, accounts=[])
+
+
+@dataclass
+class PictureNotifier:
+    name: str = "pictures"
+    posts: list[str] = field(default_factory=list)
+    images: list[tuple[bytes, str]] = field(default_factory=list)
+
+    async def post(self, tenant_id: str, text: str) -> None:
+        self.posts.append(text)
+
+    async def post_image(self, tenant_id: str, png: bytes, filename: str, text: str) -> None:
+        self.images.append((png, filename))
+
+
+def usd(source: str, day: dt.date, amount: str) -> CostRecord:
+    return CostRecord(
+        source=source, day=day, service="api", model="m", currency="USD", amount=D(amount)
+    )
+
+
+async def test_the_summary_reports_spending_per_source_in_nok_with_budget_use_and_a_chart() -> None:
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    anthropic = Source("anthropic", [usd("anthropic", TODAY - dt.timedelta(days=n), "1.5")
+                                     for n in range(1, 3)])  # fmt: skip
+    google = Source("google", down=True)
+    spending = SpendingService(
+        uow, clock, UuidV7Ids(), RoleAuthorizer(), Rates(), [anthropic, google]
+    )
+    await spending.set_budget(principal("anne", "admin"), "anthropic", D("40"))
+    # An earlier pull of this month (the 5th), outside the morning's pull window.
+    anthropic.records.append(usd("anthropic", dt.date(2026, 11, 5), "0.5"))
+    await spending.pull("acme", dt.date(2026, 11, 5), dt.date(2026, 11, 5))
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, Ledger(), lambda _t: Bank())  # type: ignore[arg-type]
+    morning = MorningCheck(checks, uow, clock, StaticTenants(["acme"]), spending=spending)
+    [outcome] = await morning.run()
+    assert outcome.ran and outcome.summary is not None
+    lines = outcome.summary.splitlines()
+    # Yesterday 15 kr; month 15 + 15 + 5 = 35 kr of 40 (87.5 %).
+    assert "  anthropic: 15,00 / 35,00 / 40,00 (87,5 % brukt)" in lines
+    assert "Kostnader ikke hentet: google" in lines
+    async with uow() as unit:
+        [run] = await unit.events.query("acme", EventFilter(types=("MorningCheckRan",)))
+        alerts = await unit.events.query("acme", EventFilter(types=("BudgetThresholdReached",)))
+    assert isinstance(run.data, MorningCheckRanData)
+    assert [(s.source, s.month_nok, s.budget_used_percent) for s in run.data.spending] == [
+        ("anthropic", D("35.00"), D("87.5"))
+    ]
+    assert [a.data.threshold for a in alerts] == [80]  # type: ignore[attr-defined]
+
+    notifier = PictureNotifier()
+    summaries = MorningSummaries(uow, clock, [notifier], spending=spending, chart=PillowChart())
+    await summaries.handle(run)
+    assert notifier.posts == [outcome.summary]
+    [(png, filename)] = notifier.images
+    assert filename == "forbruk-2026-11-20.png"
+    with Image.open(io.BytesIO(png)) as image:
+        assert (image.format, image.size) == ("PNG", (640, 320))
+    await summaries.handle(run)  # posted once: the run stream records it
+    assert len(notifier.posts) == 1 and len(notifier.images) == 1
+
+
+def test_the_chart_draws_each_source_in_its_own_colour() -> None:
+    series = {"anthropic": [D(0), D(10), D(5)], "google": [D(2), D(2), D(2)]}
+    png = PillowChart().render(series, dt.date(2026, 11, 1))
+    with Image.open(io.BytesIO(png)) as image:
+        colours = {c for _, c in image.convert("RGB").getcolors(maxcolors=100_000) or []}
+    assert (31, 119, 180) in colours and (255, 127, 14) in colours
+    empty = PillowChart().render({}, dt.date(2026, 11, 1))
+    assert empty.startswith(b"\x89PNG")
