@@ -142,3 +142,58 @@ class Interaction:
         if not self.answers:
             raise RuntimeError("Unknown interaction: a follow-up needs an answer first")
         self._answer("execute", args, kwargs)
+
+
+def interaction(
+    spec: type[Any],
+    *,
+    user: int,
+    custom_id: str,
+    channel: int,
+    components: list[Any] | None = None,
+    journal: list[str] | None = None,
+) -> Any:
+    """A hikari interaction stand-in that passes `isinstance(x, spec)` and answers through
+    an `Interaction` (kept as `.fake`)."""
+    from unittest import mock
+
+    fake = Interaction(journal=journal)
+    stand_in = mock.Mock(spec=spec)
+    stand_in.custom_id = custom_id
+    stand_in.user = SimpleNamespace(id=user)
+    stand_in.channel_id = channel
+    if components is not None:
+        stand_in.components = components
+    stand_in.create_initial_response = mock.AsyncMock(wraps=fake.create_initial_response)
+    stand_in.create_modal_response = mock.AsyncMock(wraps=fake.create_modal_response)
+    stand_in.edit_initial_response = mock.AsyncMock(wraps=fake.edit_initial_response)
+    stand_in.execute = mock.AsyncMock(wraps=fake.execute)
+    stand_in.fake = fake
+    return stand_in
+
+
+def decided(stand_in: Any) -> tuple[str, dict[str, Any]]:
+    """A decision's answers: a deferred update at once, then the message edited to the
+    outcome. (text, keyword arguments of the edit)."""
+    import hikari
+
+    (first, args, _), (second, edit_args, edit_kwargs) = stand_in.fake.answers
+    assert first == "create_initial_response"
+    assert args == (hikari.ResponseType.DEFERRED_MESSAGE_UPDATE,)
+    assert second == "edit_initial_response"
+    return str(edit_args[0]), edit_kwargs
+
+
+def refusal(stand_in: Any) -> str:
+    """An ephemeral refusal: at once, or as a follow-up after the deferred update."""
+    import hikari
+
+    answers = stand_in.fake.answers
+    name, args, kwargs = answers[-1]
+    assert kwargs["flags"] == hikari.MessageFlag.EPHEMERAL
+    if name == "execute":
+        assert answers[0][1] == (hikari.ResponseType.DEFERRED_MESSAGE_UPDATE,)
+        return str(args[0])
+    assert name == "create_initial_response" and len(answers) == 1
+    assert args[0] is hikari.ResponseType.MESSAGE_CREATE
+    return str(args[1])

@@ -10,7 +10,6 @@ import uuid
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 import hikari
 import pytest
@@ -31,7 +30,7 @@ from bookkeeper.application.ports import UnitOfWork
 from bookkeeper.application.queries import Queries
 from bookkeeper.domain.events import ReceiptAttachmentData
 from bookkeeper.settings import SettingsError, load_settings
-from tests.fakes.discord import Interaction, Rest
+from tests.fakes.discord import Rest, decided, interaction, refusal
 from tests.unit.external_doubles import PDF, reviewer
 from tests.unit.external_doubles import receipt as bare_receipt
 from tests.unit.test_conversation import Chat, extraction
@@ -118,52 +117,37 @@ class Bot:
         return await self.chat.events(type_)
 
 
-def _interaction(spec: type[Any], user: int, custom: str, journal: list[str] | None = None) -> Any:
-    fake = Interaction(journal=journal)
-    interaction = mock.Mock(spec=spec)
-    interaction.custom_id = custom
-    interaction.user = SimpleNamespace(id=user)
-    interaction.channel_id = REVIEW
-    interaction.create_initial_response = mock.AsyncMock(wraps=fake.create_initial_response)
-    interaction.create_modal_response = mock.AsyncMock(wraps=fake.create_modal_response)
-    interaction.edit_initial_response = mock.AsyncMock(wraps=fake.edit_initial_response)
-    interaction.execute = mock.AsyncMock(wraps=fake.execute)
-    return SimpleNamespace(interaction=interaction, fake=fake)
-
-
 def button(user: int, action: str, proposal_id: uuid.UUID, journal: list[str] | None = None) -> Any:
-    return _interaction(hikari.ComponentInteraction, user, custom_id(action, proposal_id), journal)
+    pressed = interaction(
+        hikari.ComponentInteraction,
+        user=user,
+        custom_id=custom_id(action, proposal_id),
+        channel=REVIEW,
+        journal=journal,
+    )
+    return SimpleNamespace(interaction=pressed)
 
 
 def modal(user: int, action: str, proposal_id: uuid.UUID, **values: str) -> Any:
-    event = _interaction(hikari.ModalInteraction, user, custom_id(action, proposal_id))
-    event.interaction.components = [
-        SimpleNamespace(components=[SimpleNamespace(custom_id=k, value=v)])
-        for k, v in values.items()
-    ]
-    return event
+    submitted = interaction(
+        hikari.ModalInteraction,
+        user=user,
+        custom_id=custom_id(action, proposal_id),
+        channel=REVIEW,
+        components=[
+            SimpleNamespace(components=[SimpleNamespace(custom_id=k, value=v)])
+            for k, v in values.items()
+        ],
+    )
+    return SimpleNamespace(interaction=submitted)
 
 
 def response(event: Any) -> tuple[str, dict[str, Any]]:
-    """A decision's answers: acknowledged at once with a deferred update, then the message
-    edited to the outcome. (text, keyword arguments of the edit)."""
-    (first, args, _), (second, edit_args, edit_kwargs) = event.fake.answers
-    assert first == "create_initial_response"
-    assert args == (hikari.ResponseType.DEFERRED_MESSAGE_UPDATE,)
-    assert second == "edit_initial_response"
-    return edit_args[0], edit_kwargs
+    return decided(event.interaction)
 
 
 def refused(event: Any) -> str:
-    """An ephemeral refusal: at once, or as a follow-up after the deferred acknowledgement."""
-    name, args, kwargs = event.fake.answers[-1]
-    assert kwargs["flags"] == hikari.MessageFlag.EPHEMERAL
-    if name == "execute":
-        assert event.fake.answers[0][1] == (hikari.ResponseType.DEFERRED_MESSAGE_UPDATE,)
-        return str(args[0])
-    assert name == "create_initial_response" and len(event.fake.answers) == 1
-    assert args[0] is hikari.ResponseType.MESSAGE_CREATE
-    return str(args[1])
+    return refusal(event.interaction)
 
 
 # --- messages -----------------------------------------------------------------------------

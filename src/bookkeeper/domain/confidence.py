@@ -70,6 +70,9 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
     #: How a receipt disagrees with the bank event it names (bank_matching.Mismatch
     #: details): each is a reason, and any keeps the proposal in review.
     bank_mismatches: tuple[str, ...] = ()
+    #: Account codes the tenant's chart of accounts does not know (the books would refuse
+    #: them after approval): each is a reason, and any keeps the proposal in review.
+    unknown_accounts: tuple[str, ...] = ()
 
 
 def valid_org_number(value: str) -> bool:
@@ -243,6 +246,8 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
 
     for mismatch in context.bank_mismatches:
         add("bank-mismatch", "-0.30", mismatch)
+    for code in context.unknown_accounts:
+        add("unknown-account", "-0.30", f"account {code} is not in the books' chart of accounts")
     # A named bank event that disagrees earns no credit for being there.
     if context.bank_transaction_verified is True and not context.bank_mismatches:
         add("bank", "0.05", "a matching bank transaction was found")
