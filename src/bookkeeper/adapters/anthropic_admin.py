@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import httpx
 
+from bookkeeper.adapters.retry_after import retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalRateLimited,
@@ -139,7 +140,7 @@ class AnthropicAdminUsage:
                 ) from error
             status = response.status_code
             if status == 429:
-                wait = _retry_after(response)
+                wait = retry_after(response.headers)
                 if attempt == RATE_LIMIT_RETRIES:
                     raise ExternalRateLimited(
                         f"{path}: rate limited", system=SYSTEM, retry_after=wait
@@ -199,14 +200,6 @@ def _input_tokens(result: dict[str, Any]) -> int:
         + int(creation.get("ephemeral_5m_input_tokens") or 0)
         + int(creation.get("ephemeral_1h_input_tokens") or 0)
     )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after")
-    try:
-        return max(float(raw), 0.0) if raw is not None else None
-    except ValueError:
-        return None
 
 
 def _error_message(response: httpx.Response) -> str:
