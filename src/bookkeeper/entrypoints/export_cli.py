@@ -23,7 +23,7 @@ from typing import IO, Any
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.saft import SaftExport
 from bookkeeper.container import Container, Database, resolve, shutdown
-from bookkeeper.entrypoints.cli.arguments import iso_date
+from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id
 
 CLI_ROLE = "admin"
 
@@ -33,7 +33,7 @@ def add_parser(commands: Any) -> None:
     p = commands.add_parser("export", help="files of the whole ledger for the authorities")
     kinds = p.add_subparsers(dest="export_kind", required=True, metavar="KIND")
     q = kinds.add_parser("saf-t", help="SAF-T Financial 1.30 of a period (XML)")
-    q.add_argument("--tenant", required=True, help="the company to export")
+    q.add_argument("--tenant", type=tenant_id, required=True, help="the company to export")
     q.add_argument("--from", dest="start", required=True, type=iso_date, help="first day")
     q.add_argument("--to", dest="end", required=True, type=iso_date, help="last day")
     q.add_argument("--out", type=Path, help="a file, or a directory for Skatteetaten's name")
