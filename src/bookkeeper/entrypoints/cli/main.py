@@ -35,6 +35,7 @@ from bookkeeper.application.execution import Executor
 from bookkeeper.application.replay import ReplayReport, rebuild_projections
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.entrypoints.cli.arguments import ask, role_name, tenant_id, tenant_or_any
+from bookkeeper.entrypoints.cli.progress import progress
 from bookkeeper.entrypoints.logs import configure_logging
 from bookkeeper.entrypoints.serve import open_services
 from bookkeeper.settings import Settings, SettingsError
@@ -133,7 +134,8 @@ def token(args: argparse.Namespace, container: Container) -> int:
 def replay(args: argparse.Namespace, container: Container) -> int:
     """Drop and rebuild every projection from the event log."""
     configure_logging(container.settings().log_level, container.settings().log_format)
-    report = asyncio.run(_replay(container))
+    with progress("Rebuilding the read models", unit="events") as bar:
+        report = asyncio.run(_replay(container, bar.update))
     print(
         f"events={report.events} proposals={report.proposals} patterns={report.patterns} "
         f"journal_entries={report.journal_entries}"
@@ -228,10 +230,10 @@ async def _migrate(container: Container) -> None:
         await shutdown(container)
 
 
-async def _replay(container: Container) -> ReplayReport:
+async def _replay(container: Container, step: Callable[[int], None]) -> ReplayReport:
     try:
         uow_factory = await resolve(container.uow_factory)
-        return await rebuild_projections(uow_factory)
+        return await rebuild_projections(uow_factory, progress=step)
     finally:
         await shutdown(container)
 
