@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Final, Protocol
 
 import msgspec
@@ -38,6 +37,7 @@ from bookkeeper.application.errors import (
 )
 from bookkeeper.application.event_log import run_notice_id, scheduled_run_id, stamp
 from bookkeeper.application.lookups import DEFAULT_DAYS
+from bookkeeper.application.messages import date_text
 from bookkeeper.application.ports import (
     Clock,
     EventFilter,
@@ -52,6 +52,7 @@ from bookkeeper.domain.events import (
     MorningSummaryPostedData,
 )
 from bookkeeper.domain.ledger import vat_term, vat_term_of
+from bookkeeper.domain.money import kroner_text
 
 log = logging.getLogger("bookkeeper.morning")
 
@@ -219,20 +220,16 @@ class MorningCheck:
         return msgspec.structs.replace(data, summary=compose_summary(data))
 
 
-def _money(amount: Decimal) -> str:
-    return f"{amount.quantize(Decimal('0.01')):,.2f}".replace(",", " ").replace(".", ",")
-
-
 def _costs_line(label: str, totals: Sequence[CostTotal]) -> str:
     if not totals:
         return f"{label}: ingenting registrert"
-    parts = [f"{t.source} {t.currency} {_money(t.amount)}" for t in totals]
+    parts = [f"{t.source} {kroner_text(t.amount, t.currency)}" for t in totals]
     return f"{label}: " + ", ".join(parts)
 
 
 def compose_summary(data: MorningCheckRanData) -> str:
     """The summary people read (Norwegian, dates as in Norway)."""
-    lines = [f"Morgensjekk {data.date:%d.%m.%Y}"]
+    lines = [f"Morgensjekk {date_text(data.date)}"]
     if data.missing_receipts is None:
         lines.append("Manglende kvitteringer: banken svarte ikke")
     else:
@@ -241,7 +238,7 @@ def compose_summary(data: MorningCheckRanData) -> str:
         )
     lines.append(_costs_line("Forbruk i går", data.costs_yesterday))
     lines.append(_costs_line("Forbruk denne måneden", data.costs_month))
-    lines.append(f"Neste mva-frist: {data.next_vat_due:%d.%m.%Y}")
+    lines.append(f"Neste mva-frist: {date_text(data.next_vat_due)}")
     lines.append(
         f"Feilede utføringer: {len(data.failed_executions)}"
         f", ventende over tid: {len(data.stuck_executions)}"

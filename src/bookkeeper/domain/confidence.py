@@ -23,6 +23,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
+from stdnum.no import orgnr
 
 from bookkeeper.domain import money
 from bookkeeper.domain.events import (
@@ -76,14 +77,10 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def valid_org_number(value: str) -> bool:
-    """Norwegian organisation number: 9 digits, MOD11 check digit (weights 3,2,7,6,5,4,3,2)."""
+    """Norwegian organisation number: 9 digits with a valid MOD11 check digit (python-stdnum),
+    also as a VAT number ("NO 923 609 016 MVA")."""
     digits = value.upper().replace(" ", "").removeprefix("NO").removesuffix("MVA")
-    if len(digits) != 9 or not digits.isascii() or not digits.isdigit():
-        return False
-    weights = (3, 2, 7, 6, 5, 4, 3, 2)
-    remainder = sum(int(d) * w for d, w in zip(digits[:8], weights, strict=True)) % 11
-    check = 0 if remainder == 0 else 11 - remainder
-    return check != 10 and check == int(digits[8])
+    return digits.isascii() and bool(orgnr.is_valid(digits))
 
 
 def _required(data: ProposalData) -> list[tuple[str, object]]:
