@@ -13,6 +13,7 @@ import re
 import unicodedata
 from typing import Final
 
+import filetype
 import msgspec
 
 from bookkeeper.application.errors import NotFound
@@ -33,13 +34,10 @@ PDF: Final = "application/pdf"
 JPEG: Final = "image/jpeg"
 PNG: Final = "image/png"
 
-#: The accepted types, their file name extension and their magic bytes.
+#: The accepted types and their file name extension.
 EXTENSIONS: Final[dict[str, str]] = {PDF: "pdf", JPEG: "jpg", PNG: "png"}
-_MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
-    (b"%PDF-", PDF),
-    (b"\xff\xd8\xff", JPEG),
-    (b"\x89PNG\r\n\x1a\n", PNG),
-)
+#: Bytes `filetype` is shown: every signature it knows sits in the first few kilobytes.
+_SNIFFED_BYTES: Final = 8192
 #: Spellings of the accepted types that clients send.
 _ALIASES: Final[dict[str, str]] = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG}
 #: A declaration that says nothing about the content: the sniffed type is taken.
@@ -78,11 +76,13 @@ class Upload(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def sniff(content: bytes) -> str | None:
-    """The type the content's magic bytes say, among the accepted ones; None otherwise."""
-    for magic, content_type in _MAGIC:
-        if content.startswith(magic):
-            return content_type
-    return None
+    """The type the content's magic bytes say (the `filetype` library, as the document
+    readers use), among the accepted ones; None otherwise."""
+    kind = filetype.guess(content[:_SNIFFED_BYTES])
+    if kind is None:
+        return None
+    found = normalise_content_type(kind.mime)
+    return found if found in EXTENSIONS else None
 
 
 def normalise_content_type(declared: str | None) -> str:
