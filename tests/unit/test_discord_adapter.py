@@ -340,6 +340,20 @@ async def test_a_proposal_from_any_channel_is_posted_once_and_a_rest_approval_ed
     assert text.startswith("Godkjent av human:kari: ") and message.content == text
 
 
+async def test_the_review_request_says_what_speaks_against_the_proposal() -> None:
+    bot = Bot(subscribe=True)
+    h = bot.chat.harness
+    # The same document number twice: the second is a possible duplicate (−0,50), the
+    # weightiest reason against it, shown first.
+    first = await h.propose(bare_receipt(None, document_number="R-7"))
+    second = await h.propose(bare_receipt(None, document_number="R-7"))
+    texts = {m.content.splitlines()[-1]: m.content for m in review_messages(bot).values()}
+    assert f"Forslag {first}" in texts
+    repeated = texts[f"Forslag {second}"]
+    concerns = [line for line in repeated.splitlines() if line.startswith("- ")]
+    assert concerns and "possible duplicate of" in concerns[0]  # the weightiest first
+
+
 async def test_a_rejection_elsewhere_and_the_executor_outcome_edit_the_message() -> None:
     bot = Bot(subscribe=True)
     h = bot.chat.harness

@@ -74,6 +74,9 @@ PREFIX: Final = "bk"
 ACCOUNT_INPUT: Final = "account"
 VAT_INPUT: Final = "vat"
 REASON_INPUT: Final = "reason"
+#: Reasons against a proposal shown in its review request, and how much of each.
+MAX_CONCERNS: Final = 4
+MAX_CONCERN_LENGTH: Final = 200
 
 
 class DiscordUser(msgspec.Struct, frozen=True, kw_only=True):
@@ -262,15 +265,16 @@ class DiscordHandler:
 
     # --- review requests ---------------------------------------------------------------
 
-    async def post_review_request(self, view: ProposalView) -> Any:
+    async def post_review_request(self, view: ProposalView, concerns: Sequence[str] = ()) -> Any:
         """Post a proposal to the review channel with Godkjenn / Avvis / Korriger buttons,
-        once per proposal (the direct path and the review subscriber may both ask)."""
+        once per proposal (the direct path and the review subscriber may both ask), with
+        `concerns`: what speaks against it (its confidence's negative reasons)."""
         if self.review_channel is None or view.tenant_id != self.tenant:
             return None
         async with self._review_lock:
             if view.id in self.reviews:
                 return None
-            text = _clip(review_text(view))
+            text = _clip(review_text(view, concerns))
             message = await self._rest.create_message(
                 self.review_channel, text, components=[_buttons(view.id)]
             )
@@ -612,8 +616,8 @@ def _subject(view: ProposalView) -> str:
     )
 
 
-def review_text(view: ProposalView) -> str:
-    """The review request: what, booked how, proposed by whom, how sure."""
+def review_text(view: ProposalView, concerns: Sequence[str] = ()) -> str:
+    """The review request: what, booked how, proposed by whom, how sure and why not more."""
     lines = [
         f"Til godkjenning: {_subject(view)}",
         f"Konto {view.account_code or '?'}, mva {m.percent(view.vat_rate)}. "
@@ -621,6 +625,8 @@ def review_text(view: ProposalView) -> str:
     ]
     if view.confidence is not None:
         lines.append(f"Sikkerhet {m.score(view.confidence)}.")
+    for concern in concerns[:MAX_CONCERNS]:
+        lines.append(f"- {concern[:MAX_CONCERN_LENGTH]}")
     lines.append(f"Forslag {view.id}")
     return "\n".join(lines)
 

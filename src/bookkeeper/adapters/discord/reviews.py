@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from bookkeeper.adapters.discord.handler import DiscordHandler
@@ -79,6 +80,24 @@ class ReviewSubscriber:
         # Where it stands now, not where this event left it: a proposal approved by a rule
         # in the same commit is never posted, and a late event never rolls a message back.
         if CATALOGUE[event.type].step is Step.PROPOSED and view.status is Status.PROPOSED:
-            await self._handler.post_review_request(view)
+            await self._handler.post_review_request(view, concerns(event))
         else:
             await self._handler.update_review(view)
+
+
+def concerns(event: RecordedEvent) -> list[str]:
+    """What speaks against a proposal: its confidence's negative reasons (recorded with its
+    proposed event), the weightiest first."""
+    confidence = event.metadata.get("confidence")
+    reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
+    found: list[tuple[Decimal, str]] = []
+    for reason in reasons if isinstance(reasons, list | tuple) else ():
+        if not isinstance(reason, dict) or not isinstance(reason.get("detail"), str):
+            continue
+        try:
+            effect = Decimal(str(reason.get("effect")))
+        except InvalidOperation:
+            continue
+        if effect < 0:
+            found.append((effect, reason["detail"]))
+    return [detail for _, detail in sorted(found, key=lambda pair: pair[0])]
