@@ -408,6 +408,8 @@ class Container(containers.DeclarativeContainer):
     backends = providers.Resource(open_backends, settings=settings, database=database, clock=clock)
     #: Issue 15: a receipt is checked against the bank event it names at proposal time.
     handlers.add_kwargs(bank_source=providers.Callable(_bank_source, backends.provider))
+    #: Issue 15: an account code the books' chart does not know is a reason at proposal time.
+    handlers.add_kwargs(books_source=providers.Callable(_books_source, backends.provider))
 
     #: Receipt and invoice files (POST/GET /files), in the database.
     documents = providers.Singleton(

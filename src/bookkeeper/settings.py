@@ -357,13 +357,20 @@ def _log_format(raw: str | None) -> str | None:
 
 
 def _orgnr(raw: str | None) -> str | None:
-    """A Norwegian organisation number: 9 digits (spaces allowed, dropped)."""
+    """A Norwegian organisation number: 9 digits with a valid MOD11 check digit (spaces
+    allowed, dropped; checked by python-stdnum)."""
     if raw is None:
         return None
-    digits = raw.replace(" ", "")
-    if len(digits) != 9 or not digits.isdigit():
-        raise SettingsError(f"{PREFIX}COMPANY_ORGNR must be 9 digits, not {raw!r}")
-    return digits
+    from stdnum.exceptions import ValidationError
+    from stdnum.no import orgnr
+
+    try:
+        return str(orgnr.validate(raw))
+    except ValidationError:
+        raise SettingsError(
+            f"{PREFIX}COMPANY_ORGNR must be a Norwegian organisation number (9 digits, valid "
+            f"check digit), not {raw!r}"
+        ) from None
 
 
 #: Asymmetric JWS algorithms an external issuer may sign with; never `none` or HS*: a

@@ -45,7 +45,10 @@ class FakeNorgesBank:
     def _answer(self, key: str, params: dict[str, str]) -> Response[Any]:
         self.requests.append({"key": key, **params})
         if self._failures:
-            return Response("error", status_code=self._failures.pop(0))
+            status = self._failures.pop(0)
+            # A throttled client is told when to come back, as data.norges-bank.no's gateway does.
+            headers = {"Retry-After": "120"} if status == 429 else None
+            return Response("error", status_code=status, headers=headers)
         parts = key.split(".")
         if len(parts) != 4 or parts[0] != "B" or parts[2:] != ["NOK", "SP"]:
             return Response("bad key", status_code=400)

@@ -138,3 +138,23 @@ async def test_errors_are_external_errors_without_the_key(
             await down.costs(day(0), day(0))
     finally:
         await down.aclose()
+
+
+async def test_429_waits_what_retry_after_says_capped(
+    fake: tuple[FakeAnthropicAdmin, str],
+) -> None:
+    state, url = fake
+    state.costs.append(CostRow(day=day(0), model="m", amount_cents="100"))
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    source = AnthropicAdminUsage(KEY, base_url=url, sleep=sleep)
+    try:
+        state.rate_limit_next(1, retry_after=7)
+        state.rate_limit_next(1, retry_after=600)
+        assert [r.amount for r in await source.costs(day(0), day(0))] == [Decimal("1")]
+    finally:
+        await source.aclose()
+    assert slept == [7.0, 60.0]  # as asked; a long wait is capped at MAX_RETRY_AFTER

@@ -141,7 +141,10 @@ def test_replay_counts_what_the_api_recorded(
 
     asyncio.run(record())
     assert main(["replay"]) == 0
-    assert capsys.readouterr().out.strip() == ("events=4 proposals=1 patterns=1 journal_entries=0")
+    out, err = capsys.readouterr()
+    assert out.strip() == ("events=4 proposals=1 patterns=1 journal_entries=0")
+    # Not a terminal: the progress bar stays quiet (no control sequences in logs or pipes).
+    assert "\x1b[" not in err and "\r" not in err
 
 
 def test_execute_carries_out_what_was_approved_and_replay_rebuilds_its_ledger(

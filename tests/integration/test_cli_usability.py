@@ -88,3 +88,75 @@ def test_the_chat_logs_only_warnings_while_chatting(
     finally:
         logger.setLevel(before)
     assert "INFO" not in capsys.readouterr().out
+
+
+class Terminal(io.StringIO):
+    """Standard input as a person's terminal (isatty), with what they will type."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_a_policy_change_without_a_tenant_asks_for_it(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", Terminal("acme\n"))
+    status = main(["policy", "allow", "--role", "viewer", "--action", "proposals:decide"])
+    out, _ = capsys.readouterr()
+    assert status == 0, out
+    assert "which tenant?" in out
+    assert main(["policy", "list", "--tenant", "acme"]) == 0
+    acme = capsys.readouterr().out
+    assert main(["policy", "list", "--tenant", "globex"]) == 0
+    globex = capsys.readouterr().out
+    granted = [line.split() for line in acme.splitlines() if "proposals:decide" in line]
+    assert ["allow", "viewer", "proposals:decide", "acme"] in granted
+    assert "acme" not in globex  # only in the tenant that was answered
+
+    # Nothing answered, or not a tenant: nothing changes.
+    for typed in ("\n", "a,b\n"):
+        monkeypatch.setattr("sys.stdin", Terminal(typed))
+        assert main(["policy", "revoke", "--role", "viewer", "--action", "proposals:decide"]) == 1
+        assert "tenant" in capsys.readouterr().err
+    assert main(["policy", "list", "--tenant", "acme"]) == 0
+    assert capsys.readouterr().out == acme
+
+
+@pytest.mark.parametrize("tenant", ["*", "", " acme", "a,b", "acme\n", "x" * 256])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["token", "--subject", "kari", "--role", "reviewer", "--tenant"],
+        ["chat", "--user", "ola", "--tenant"],
+        ["export", "saf-t", "--from", "2026-01-01", "--to", "2026-01-31", "--tenant"],
+        ["policy", "grant-role", "--subject", "kari", "--role", "reviewer", "--tenant"],
+    ],
+)
+def test_a_tenant_no_one_can_have_is_refused_before_anything_runs(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], command: list[str], tenant: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*command, tenant])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and out == ""
+    assert "tenant" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["policy", "allow", "--action", "events:read", "--tenant", "acme", "--role"],
+        ["policy", "grant-role", "--subject", "kari", "--tenant", "acme", "--role"],
+        ["token", "--subject", "kari", "--tenant", "acme", "--role"],
+    ],
+)
+def test_an_unknown_role_is_refused(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    try:
+        status = main([*command, "superuser"])
+    except SystemExit as exited:
+        status = int(str(exited.code))
+    out, err = capsys.readouterr()
+    assert status in (1, 2) and out == ""
+    assert "unknown role 'superuser'" in err and "reviewer" in err

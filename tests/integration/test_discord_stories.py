@@ -20,7 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 import hikari
 import pytest
@@ -33,7 +32,7 @@ from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.domain.events import decode_payload
 from bookkeeper.entrypoints.serve import open_services
 from tests.documents import ruter_ticket, telenor_invoice
-from tests.fakes.discord import Rest
+from tests.fakes.discord import Rest, decided, interaction, refusal
 from tests.http_helpers import pattern, sqlite_container
 from tests.integration.test_stories import (
     ADOBE_VOEC,
@@ -130,27 +129,28 @@ class Discord:
         return channel
 
     async def press(self, user: int, action: str, proposal_id: Any) -> Any:
-        interaction = mock.Mock(spec=hikari.ComponentInteraction)
-        interaction.custom_id = custom_id(action, uuid.UUID(str(proposal_id)))
-        interaction.user = SimpleNamespace(id=user)
-        interaction.channel_id = REVIEW
-        interaction.create_initial_response = mock.AsyncMock()
-        interaction.create_modal_response = mock.AsyncMock()
-        await self.handler.on_interaction(SimpleNamespace(interaction=interaction))
-        return interaction
+        pressed = interaction(
+            hikari.ComponentInteraction,
+            user=user,
+            custom_id=custom_id(action, uuid.UUID(str(proposal_id))),
+            channel=REVIEW,
+        )
+        await self.handler.on_interaction(SimpleNamespace(interaction=pressed))
+        return pressed
 
     async def submit(self, user: int, action: str, proposal_id: Any, **values: str) -> Any:
-        interaction = mock.Mock(spec=hikari.ModalInteraction)
-        interaction.custom_id = custom_id(action, uuid.UUID(str(proposal_id)))
-        interaction.user = SimpleNamespace(id=user)
-        interaction.channel_id = REVIEW
-        interaction.components = [
-            SimpleNamespace(components=[SimpleNamespace(custom_id=k, value=v)])
-            for k, v in values.items()
-        ]
-        interaction.create_initial_response = mock.AsyncMock()
-        await self.handler.on_interaction(SimpleNamespace(interaction=interaction))
-        return interaction
+        submitted = interaction(
+            hikari.ModalInteraction,
+            user=user,
+            custom_id=custom_id(action, uuid.UUID(str(proposal_id))),
+            channel=REVIEW,
+            components=[
+                SimpleNamespace(components=[SimpleNamespace(custom_id=k, value=v)])
+                for k, v in values.items()
+            ],
+        )
+        await self.handler.on_interaction(SimpleNamespace(interaction=submitted))
+        return submitted
 
     async def execute_and_tell(self) -> int:
         """The bot's loop: the executor until idle, then each thread's news."""
@@ -184,22 +184,14 @@ async def discord(tmp_path: Path) -> AsyncIterator[Discord]:
         await shutdown(container)
 
 
-def response(interaction: Any) -> tuple[Any, str, dict[str, Any]]:
-    [call] = interaction.create_initial_response.await_args_list
-    return call.args[0], call.args[1], call.kwargs
-
-
-def updated(interaction: Any) -> str:
-    kind, text, kwargs = response(interaction)
-    assert kind is hikari.ResponseType.MESSAGE_UPDATE and kwargs["components"] == []
+def updated(stand_in: Any) -> str:
+    text, kwargs = decided(stand_in)
+    assert kwargs["components"] == []
     return text
 
 
-def refused(interaction: Any) -> str:
-    kind, text, kwargs = response(interaction)
-    assert kind is hikari.ResponseType.MESSAGE_CREATE
-    assert kwargs["flags"] == hikari.MessageFlag.EPHEMERAL
-    return text
+def refused(stand_in: Any) -> str:
+    return refusal(stand_in)
 
 
 def review_request(bot: Discord, proposal_id: str) -> str:

@@ -17,7 +17,6 @@ import pytest_asyncio
 
 from bookkeeper.adapters.folio import FolioBank, FolioClient, folio_bank_provider
 from bookkeeper.adapters.folio.bank import content_disposition, month_windows
-from bookkeeper.adapters.folio.client import retry_after_seconds
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalError,
@@ -539,13 +538,6 @@ async def test_a_validation_error_is_rejected_with_a_short_body(status: int) -> 
         await FolioBank(client).transactions(JAN_1, JAN_1)
     assert rejected.value.status == status and "invalid startDate" in str(rejected.value)
     assert len(str(rejected.value)) < 600
-
-
-async def test_retry_after_reads_seconds_and_dates() -> None:  # async: as above
-    now = dt.datetime(2025, 1, 1, 12, 0, tzinfo=dt.UTC)
-    assert retry_after_seconds("7") == 7.0
-    assert retry_after_seconds("Wed, 01 Jan 2025 12:00:30 GMT", now) == 30.0
-    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
 
 
 # --- wiring and the fake's contract ----------------------------------------------------------

@@ -9,7 +9,11 @@ from decimal import Decimal
 import pytest
 
 from bookkeeper.adapters.norges_bank import NorgesBankRates
-from bookkeeper.application.errors import ExternalNotFound, ExternalUnavailable
+from bookkeeper.application.errors import (
+    ExternalNotFound,
+    ExternalRateLimited,
+    ExternalUnavailable,
+)
 from tests.fakes.norges_bank import FakeNorgesBank, running_fake_norges_bank
 
 FRIDAY = dt.date(2026, 11, 13)
@@ -65,5 +69,9 @@ async def test_no_rate_in_the_window_and_a_failing_service_are_external_errors(
     with pytest.raises(ExternalUnavailable):
         await rates.to_nok("USD", FRIDAY)
     assert (await rates.to_nok("USD", FRIDAY)).rate == Decimal("11")
+    fake.fail_next(1, 429)
+    with pytest.raises(ExternalRateLimited) as limited:
+        await rates.to_nok("USD", FRIDAY + dt.timedelta(days=7))
+    assert limited.value.retry_after == 120.0
     with pytest.raises(ValueError, match="currency"):
         await rates.to_nok("US$", FRIDAY)

@@ -123,12 +123,16 @@ def test_the_cycle_check_sees_imports_under_type_checking_and_in_functions(
 
 
 @pytest.mark.parametrize("path", _modules("domain"), ids=lambda p: p.name)
-def test_domain_imports_only_the_standard_library_msgspec_and_itself(path: pathlib.Path) -> None:
+def test_domain_imports_only_the_standard_library_msgspec_stdnum_and_itself(
+    path: pathlib.Path,
+) -> None:
     for name in _imports(path):
         top = name.split(".")[0]
         allowed = (
             top in sys.stdlib_module_names
             or top == "msgspec"
+            # python-stdnum: pure check-digit functions, no I/O, no framework (ADR 0028).
+            or top == "stdnum"
             or name.startswith("bookkeeper.domain")
             or name == "__future__"
         )

@@ -4,12 +4,12 @@ the in-test extractor double of test_conversation."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 import hikari
 import pytest
@@ -21,12 +21,18 @@ from bookkeeper.adapters.discord import (
     parse_corrections,
     parse_users,
 )
+from bookkeeper.adapters.discord.reviews import ReviewSubscriber
 from bookkeeper.adapters.fetch import FetchRefused
 from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.commands import ApproveProposal, RejectProposal
+from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ports import UnitOfWork
 from bookkeeper.application.queries import Queries
+from bookkeeper.domain.events import ReceiptAttachmentData
 from bookkeeper.settings import SettingsError, load_settings
-from tests.fakes.discord import Rest
-from tests.unit.external_doubles import PDF
+from tests.fakes.discord import Rest, decided, interaction, refusal
+from tests.unit.external_doubles import PDF, reviewer
+from tests.unit.external_doubles import receipt as bare_receipt
 from tests.unit.test_conversation import Chat, extraction
 
 INVOICES, REVIEW, DM = 1001, 1002, 1003
@@ -47,15 +53,30 @@ class Fetcher:
 
 
 class Bot:
-    def __init__(self, fetcher: Fetcher | None = None, merchant: str = "Rimi") -> None:
+    def __init__(
+        self,
+        fetcher: Fetcher | None = None,
+        merchant: str = "Rimi",
+        *,
+        journal: list[str] | None = None,
+        broken: bool = False,
+        subscribe: bool = False,
+    ) -> None:
         self.chat = Chat(extraction(merchant))
         h = self.chat.harness
         self.rest = Rest()
         self.fetcher = fetcher or Fetcher()
+        self.queries = Queries(h.uow_factory, RoleAuthorizer())
+        handlers = h.handlers
+        if journal is not None:  # decisions through slow storage that notes each unit
+            slow = SlowStorage(h.uow_factory, journal, 0.2)
+            handlers = Handlers(slow, h.clock, h.ids, RoleAuthorizer())
+        if broken:  # decisions through storage that fails unexpectedly
+            handlers = Handlers(BrokenStorage(), h.clock, h.ids, RoleAuthorizer())
         self.handler = DiscordHandler(
             rest=self.rest,
             conversation=self.chat.service,
-            handlers=h.handlers,
+            handlers=handlers,
             queries=Queries(h.uow_factory, RoleAuthorizer()),
             authorizer=RoleAuthorizer(),
             fetcher=self.fetcher,
@@ -66,6 +87,9 @@ class Bot:
             invoices_channel=INVOICES,
             review_channel=REVIEW,
         )
+        self.reviews = ReviewSubscriber(self.handler, self.queries, now=h.clock.now)
+        if subscribe:
+            h.dispatcher.subscribe(self.reviews)
 
     async def post(
         self, user: int, text: str = "", *, channel: int = INVOICES, files: int = 0
@@ -93,39 +117,37 @@ class Bot:
         return await self.chat.events(type_)
 
 
-def button(user: int, action: str, proposal_id: uuid.UUID) -> Any:
-    interaction = mock.Mock(spec=hikari.ComponentInteraction)
-    interaction.custom_id = custom_id(action, proposal_id)
-    interaction.user = SimpleNamespace(id=user)
-    interaction.channel_id = REVIEW
-    interaction.create_initial_response = mock.AsyncMock()
-    interaction.create_modal_response = mock.AsyncMock()
-    return SimpleNamespace(interaction=interaction)
+def button(user: int, action: str, proposal_id: uuid.UUID, journal: list[str] | None = None) -> Any:
+    pressed = interaction(
+        hikari.ComponentInteraction,
+        user=user,
+        custom_id=custom_id(action, proposal_id),
+        channel=REVIEW,
+        journal=journal,
+    )
+    return SimpleNamespace(interaction=pressed)
 
 
 def modal(user: int, action: str, proposal_id: uuid.UUID, **values: str) -> Any:
-    interaction = mock.Mock(spec=hikari.ModalInteraction)
-    interaction.custom_id = custom_id(action, proposal_id)
-    interaction.user = SimpleNamespace(id=user)
-    interaction.channel_id = REVIEW
-    interaction.components = [
-        SimpleNamespace(components=[SimpleNamespace(custom_id=k, value=v)])
-        for k, v in values.items()
-    ]
-    interaction.create_initial_response = mock.AsyncMock()
-    return SimpleNamespace(interaction=interaction)
+    submitted = interaction(
+        hikari.ModalInteraction,
+        user=user,
+        custom_id=custom_id(action, proposal_id),
+        channel=REVIEW,
+        components=[
+            SimpleNamespace(components=[SimpleNamespace(custom_id=k, value=v)])
+            for k, v in values.items()
+        ],
+    )
+    return SimpleNamespace(interaction=submitted)
 
 
-def response(event: Any) -> tuple[Any, str, dict[str, Any]]:
-    [call] = event.interaction.create_initial_response.await_args_list
-    return call.args[0], call.args[1], call.kwargs
+def response(event: Any) -> tuple[str, dict[str, Any]]:
+    return decided(event.interaction)
 
 
 def refused(event: Any) -> str:
-    kind, text, kwargs = response(event)
-    assert kind is hikari.ResponseType.MESSAGE_CREATE
-    assert kwargs["flags"] == hikari.MessageFlag.EPHEMERAL
-    return text
+    return refusal(event.interaction)
 
 
 # --- messages -----------------------------------------------------------------------------
@@ -149,7 +171,6 @@ async def test_an_attachment_gets_a_thread_the_proposal_and_a_review_request() -
     assert proposed.metadata["source"]["channelId"] == f"discord:{thread}"
     # The review request carries the three buttons with the proposal id.
     [request] = bot.rest.messages(REVIEW)
-    print(request)
     assert request.startswith("Til godkjenning: ") and "Rimi" in request
     assert "Konto 5990, mva 15 %. Foreslått av human:ola." in request
     assert str(proposal_id) in request
@@ -193,8 +214,8 @@ async def test_approve_by_a_mapped_reviewer_records_the_reviewer_and_edits_the_m
     event = button(KARI, "approve", proposal_id)
     await bot.handler.on_interaction(event)
 
-    kind, text, kwargs = response(event)
-    assert kind is hikari.ResponseType.MESSAGE_UPDATE and kwargs["components"] == []
+    text, kwargs = response(event)
+    assert kwargs["components"] == []
     assert text.startswith("Godkjent av human:kari: ")
     [approved] = await bot.events("ReceiptAttachmentApproved")
     assert approved.actor == "human:kari" and approved.stream_id == proposal_id
@@ -237,8 +258,7 @@ async def test_correct_opens_a_modal_and_approves_with_corrections() -> None:
 
     submit = modal(KARI, "correct-modal", proposal_id, account="6540", vat="25 %")
     await bot.handler.on_interaction(submit)
-    kind, text, _ = response(submit)
-    assert kind is hikari.ResponseType.MESSAGE_UPDATE
+    text, _ = response(submit)
     assert "(korrigert)" in text and "Konto 6540, mva 25 %" in text
     [approved] = await bot.events("ReceiptAttachmentApproved")
     assert approved.actor == "human:kari"
@@ -265,8 +285,7 @@ async def test_reject_asks_the_reason_then_rejects_and_the_thread_hears_of_it() 
 
     submit = modal(KARI, "reject-modal", proposal_id, reason="privat kjøp")
     await bot.handler.on_interaction(submit)
-    kind, text, _ = response(submit)
-    assert kind is hikari.ResponseType.MESSAGE_UPDATE
+    text, _ = response(submit)
     assert text.startswith("Avvist av human:kari") and "privat kjøp" in text
     [rejected] = await bot.events("ReceiptAttachmentRejected")
     assert rejected.actor == "human:kari"
@@ -286,6 +305,208 @@ async def test_recover_rebuilds_the_thread_map_from_the_event_metadata() -> None
     assert await bot.handler.recover() == 1
     assert bot.handler.threads == {proposal_id: thread}
     assert bot.handler.channels == {f"discord:{thread}": thread}
+
+
+# --- the review channel follows the log ----------------------------------------------------
+
+
+def receipt(merchant: str = "Elkjøp", document_hash: str | None = None) -> ReceiptAttachmentData:
+    return bare_receipt(document_hash, merchant_name=merchant)
+
+
+def review_messages(bot: Bot) -> dict[int, Any]:
+    return bot.rest.stored.get(REVIEW, {})
+
+
+async def test_a_proposal_from_any_channel_is_posted_once_and_a_rest_approval_edits_it() -> None:
+    bot = Bot(subscribe=True)
+    h = bot.chat.harness
+    proposal_id = await h.propose(receipt())  # over REST / the page: not through Discord
+
+    [message] = review_messages(bot).values()
+    assert message.content.startswith("Til godkjenning: ") and "Elkjøp" in message.content
+    assert f"Forslag {proposal_id}" in message.content
+    [row] = message.components
+    assert row.components[0].custom_id == f"bk:approve:{proposal_id}"
+
+    # The log's catch-up hands the same events again: nothing is posted twice.
+    for event in await h.all_events():
+        await bot.reviews.handle(event)
+    assert len(review_messages(bot)) == 1 and bot.rest.edits(REVIEW) == []
+
+    await h.handlers.approve(ApproveProposal(principal=reviewer(), proposal_id=proposal_id))
+    [(edited, text, kwargs)] = bot.rest.edits(REVIEW)
+    assert edited == message.id and kwargs["components"] == []
+    assert text.startswith("Godkjent av human:kari: ") and message.content == text
+
+
+async def test_the_review_request_says_what_speaks_against_the_proposal() -> None:
+    bot = Bot(subscribe=True)
+    h = bot.chat.harness
+    # The same document number twice: the second is a possible duplicate (−0,50), the
+    # weightiest reason against it, shown first.
+    first = await h.propose(bare_receipt(None, document_number="R-7"))
+    second = await h.propose(bare_receipt(None, document_number="R-7"))
+    texts = {m.content.splitlines()[-1]: m.content for m in review_messages(bot).values()}
+    assert f"Forslag {first}" in texts
+    repeated = texts[f"Forslag {second}"]
+    concerns = [line for line in repeated.splitlines() if line.startswith("- ")]
+    assert concerns and "possible duplicate of" in concerns[0]  # the weightiest first
+
+
+async def test_a_rejection_elsewhere_and_the_executor_outcome_edit_the_message() -> None:
+    bot = Bot(subscribe=True)
+    h = bot.chat.harness
+    rejected = await h.propose(receipt("Clas Ohlson"))
+    approved = await h.propose(receipt("Biltema", await h.store()))
+    await h.handlers.reject(
+        RejectProposal(principal=reviewer(), proposal_id=rejected, reason="privat")
+    )
+    await h.approve(approved)
+    await h.executor.run_once()
+
+    texts = {m.content.splitlines()[-1]: m.content for m in review_messages(bot).values()}
+    assert texts[f"Forslag {rejected}"].startswith("Avvist av human:kari")
+    assert "Begrunnelse: privat" in texts[f"Forslag {rejected}"]
+    executed = texts[f"Forslag {approved}"]
+    assert executed.startswith("Godkjent av") and "\nUtført." in executed
+
+
+async def test_a_pattern_suggestion_goes_to_the_review_channel_too() -> None:
+    bot = Bot(subscribe=True)
+    proposal_id = await bot.document(OLA)
+    await bot.handler.on_interaction(button(KARI, "approve", proposal_id))
+    [suggested] = await bot.events("PatternSuggested")
+
+    contents = [m.content for m in review_messages(bot).values()]
+    [pattern] = [c for c in contents if f"Forslag {suggested.stream_id}" in c]
+    assert pattern.startswith("Til godkjenning: Forslag til mønster for Rimi")
+    assert "Konto 5990" in pattern
+
+
+async def test_an_auto_approved_proposal_is_not_posted() -> None:
+    bot = Bot(subscribe=True)
+    await bot.chat.learn("Rimi", "5990")
+    posted = len(review_messages(bot))
+    await bot.post(OLA, files=1)  # a known merchant: approved by the rules at once
+    assert len(review_messages(bot)) == posted
+
+
+async def test_other_tenants_and_old_events_are_passed_over() -> None:
+    bot = Bot(subscribe=True)
+    h = bot.chat.harness
+    await h.propose(receipt(), tenant="other")
+    assert review_messages(bot) == {}
+    proposal_id = await h.propose(receipt())
+    bot.handler.reviews.clear()
+    bot.rest.stored.clear()
+    h.clock.advance(days=31)
+    [proposed] = [e for e in await h.all_events() if e.stream_id == proposal_id]
+    await bot.reviews.handle(proposed)
+    assert review_messages(bot) == {}
+
+
+async def test_discord_down_fails_the_subscriber_so_the_log_retries_it() -> None:
+    bot = Bot()
+    h = bot.chat.harness
+    proposal_id = await h.propose(receipt())
+    [proposed] = [e for e in await h.all_events() if e.stream_id == proposal_id]
+    bot.rest.error = ConnectionError("discord.com unreachable")
+    with pytest.raises(ConnectionError):
+        await bot.reviews.handle(proposed)
+    bot.rest.error = None
+    await bot.reviews.handle(proposed)
+    assert len(review_messages(bot)) == 1
+
+
+async def test_after_a_restart_the_review_messages_are_found_in_the_channel() -> None:
+    bot = Bot(subscribe=True)
+    h = bot.chat.harness
+    proposal_id = await h.propose(receipt())
+    [message] = review_messages(bot).values()
+    bot.handler.reviews.clear()
+    bot.handler.review_texts.clear()
+
+    assert await bot.handler.recover_reviews() == 1
+    assert bot.handler.reviews == {proposal_id: message.id}
+    await h.approve(proposal_id)
+    [(edited, _, _)] = bot.rest.edits(REVIEW)
+    assert edited == message.id
+    named = [m for m in review_messages(bot).values() if f"Forslag {proposal_id}" in m.content]
+    assert named == [message]  # edited, not posted again
+
+
+class SlowStorage:
+    """A unit-of-work factory whose every unit takes `delay` seconds to open and notes it."""
+
+    def __init__(self, inner: Any, journal: list[str], delay: float) -> None:
+        self._inner = inner
+        self._journal = journal
+        self._delay = delay
+
+    def __call__(self) -> Any:
+        return _SlowUnit(self._inner(), self._journal, self._delay)
+
+
+class _SlowUnit:
+    def __init__(self, inner: Any, journal: list[str], delay: float) -> None:
+        self._inner = inner
+        self._journal = journal
+        self._delay = delay
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._journal.append("storage")
+        await asyncio.sleep(self._delay)
+        unit: UnitOfWork = await self._inner.__aenter__()
+        return unit
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._inner.__aexit__(*exc)
+
+
+async def test_a_button_is_acknowledged_before_slow_storage_is_touched() -> None:
+    journal: list[str] = []
+    bot = Bot(journal=journal)
+    proposal_id = await bot.document()
+    journal.clear()
+
+    event = button(KARI, "approve", proposal_id, journal)
+    await bot.handler.on_interaction(event)
+    assert journal[0] == "create_initial_response" and "storage" in journal
+    assert journal[-1] == "edit_initial_response"
+    text, _ = response(event)
+    assert text.startswith("Godkjent av human:kari")
+
+    # The Korriger modal is the first answer too: prefilled from memory, no storage read.
+    journal.clear()
+    other = await bot.chat.harness.propose(receipt())
+    await bot.handler.post_review_request(await bot.queries.proposal(bot.handler.agent, other))
+    journal.clear()
+    correct = button(KARI, "correct", other, journal)
+    await bot.handler.on_interaction(correct)
+    assert journal == ["create_modal_response"]
+
+
+class BrokenStorage:
+    """A unit-of-work factory whose units fail to open, as a locked database does."""
+
+    def __call__(self) -> Any:
+        return self
+
+    async def __aenter__(self) -> UnitOfWork:
+        raise RuntimeError("database is locked")
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
+
+
+async def test_an_unexpected_failure_is_a_sentence_not_a_failed_interaction() -> None:
+    bot = Bot(broken=True)
+    proposal_id = await bot.document()
+    event = button(KARI, "approve", proposal_id)
+    await bot.handler.on_interaction(event)
+    text = refused(event)
+    assert "ikke lagret" in text and "database is locked" not in text
 
 
 # --- parsing, settings, the gateway bot ----------------------------------------------------

@@ -56,3 +56,12 @@ def test_review_explanation_shows_the_limit_with_two_decimals() -> None:
     assert decision.rule == "above-auto-approval-limit"
     assert "180,20 kr" in (decision.explanation or "")
     assert "100,00 kr" in (decision.explanation or "")
+
+
+def test_dates_for_people_are_written_as_in_norway() -> None:
+    import datetime as dt
+
+    from bookkeeper.application.messages import date_text
+
+    assert date_text(dt.date(2026, 1, 5)) == "05.01.2026"
+    assert date_text(dt.date(2026, 11, 20)) == "20.11.2026"

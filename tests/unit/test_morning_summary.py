@@ -52,7 +52,7 @@ def test_the_summary_says_what_was_found_and_what_could_not_be_checked() -> None
     assert text.splitlines() == [
         "Morgensjekk 20.11.2026",
         "Manglende kvitteringer (siste 30 dager): 2",
-        "Forbruk i går: bookkeeper USD 1 234,50",
+        "Forbruk i går: bookkeeper 1 234,50 USD",
         "Forbruk denne måneden: ingenting registrert",
         "Neste mva-frist: 10.12.2026",
         "Feilede utføringer: 1, ventende over tid: 0",

@@ -114,3 +114,13 @@ def test_for_data_dir_builds_test_settings(tmp_path: Path) -> None:
     settings = Settings.for_data_dir(tmp_path, port=1234)
     assert settings.database_url == f"sqlite:///{tmp_path}/bookkeeper.db"
     assert settings.port == 1234
+
+
+def test_the_company_orgnr_must_carry_a_valid_check_digit() -> None:
+    base = {"BOOKKEEPER_DATA_DIR": "/tmp/bk"}
+    assert load_settings({**base, "BOOKKEEPER_COMPANY_ORGNR": "923 609 016"}).company_orgnr == (
+        "923609016"
+    )
+    for wrong in ("923609017", "92360901", "abc"):
+        with pytest.raises(SettingsError, match="COMPANY_ORGNR"):
+            load_settings({**base, "BOOKKEEPER_COMPANY_ORGNR": wrong})

@@ -9,8 +9,8 @@ Headers `x-api-key` (an Admin key, sk-ant-admin…) and `anthropic-version: 2023
 Every page is read (`page=next_page` while `has_more`). A cost `amount` is a decimal string
 in cents of USD: it is kept as a Decimal and divided by 100. Costs are summed per (day,
 model) — the cost types and token types of a model's day are one record — and tokens from
-the usage report are put beside them. 429 is retried after Retry-After (a few times, then
-ExternalRateLimited); 5xx and timeouts are ExternalUnavailable; 401/403
+the usage report are put beside them. 429 is retried after Retry-After (tenacity, a few
+times, then ExternalRateLimited); 5xx and timeouts are ExternalUnavailable; 401/403
 ExternalAuthFailed; another 4xx ExternalRejected. The key never appears in a message.
 """
 
@@ -19,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from bookkeeper.adapters.retry_after import retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalRateLimited,
@@ -56,8 +59,10 @@ class AnthropicAdminUsage:
         base_url: str = BASE_URL,
         timeout: float = 30.0,
         client: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        self._sleep = sleep
         self._headers = {"x-api-key": admin_key, "anthropic-version": VERSION}
 
     async def aclose(self) -> None:
@@ -128,46 +133,57 @@ class AnthropicAdminUsage:
         raise ExternalRejected(f"{path}: more than {MAX_PAGES} pages", system=SYSTEM)
 
     async def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
-        for attempt in range(RATE_LIMIT_RETRIES + 1):
-            try:
-                response = await self._client.get(path, params=tuple(params), headers=self._headers)
-            except httpx.TimeoutException as error:
-                raise ExternalUnavailable(f"{path}: timed out", system=SYSTEM) from error
-            except httpx.TransportError as error:
-                raise ExternalUnavailable(
-                    f"{path}: {type(error).__name__}", system=SYSTEM
-                ) from error
-            status = response.status_code
-            if status == 429:
-                wait = _retry_after(response)
-                if attempt == RATE_LIMIT_RETRIES:
-                    raise ExternalRateLimited(
-                        f"{path}: rate limited", system=SYSTEM, retry_after=wait
-                    )
-                await asyncio.sleep(
-                    min(wait if wait is not None else 2.0**attempt, MAX_RETRY_AFTER)
-                )
-                continue
-            if status in (401, 403):
-                raise ExternalAuthFailed(
-                    f"{path}: {status} (an Admin key with the admin role is needed)",
-                    system=SYSTEM,
-                    status=status,
-                )
-            if status >= 500:
-                raise ExternalUnavailable(f"{path}: {status}", system=SYSTEM, status=status)
-            if status >= 400:
-                raise ExternalRejected(
-                    f"{path}: {status} {_error_message(response)}", system=SYSTEM, status=status
-                )
-            try:
-                body = response.json()
-            except ValueError as error:
-                raise ExternalRejected(f"{path}: not JSON", system=SYSTEM) from error
-            if not isinstance(body, dict):
-                raise ExternalRejected(f"{path}: not a JSON object", system=SYSTEM)
-            return body
-        raise AssertionError("unreachable")  # pragma: no cover
+        """One page; a 429 is retried (tenacity) after what Retry-After says (else 1, 2, 4
+        s), at most MAX_RETRY_AFTER each, RATE_LIMIT_RETRIES times, then
+        ExternalRateLimited."""
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            asked = error.retry_after if isinstance(error, ExternalRateLimited) else None
+            pause = asked if asked is not None else 2.0 ** (state.attempt_number - 1)
+            return min(pause, MAX_RETRY_AFTER)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(ExternalRateLimited),
+            stop=stop_after_attempt(RATE_LIMIT_RETRIES + 1),
+            wait=wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        body: dict[str, Any] = await retrying(self._get_once, path, params)
+        return body
+
+    async def _get_once(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        try:
+            response = await self._client.get(path, params=tuple(params), headers=self._headers)
+        except httpx.TimeoutException as error:
+            raise ExternalUnavailable(f"{path}: timed out", system=SYSTEM) from error
+        except httpx.TransportError as error:
+            raise ExternalUnavailable(f"{path}: {type(error).__name__}", system=SYSTEM) from error
+        status = response.status_code
+        if status == 429:
+            raise ExternalRateLimited(
+                f"{path}: rate limited", system=SYSTEM, retry_after=retry_after(response.headers)
+            )
+        if status in (401, 403):
+            raise ExternalAuthFailed(
+                f"{path}: {status} (an Admin key with the admin role is needed)",
+                system=SYSTEM,
+                status=status,
+            )
+        if status >= 500:
+            raise ExternalUnavailable(f"{path}: {status}", system=SYSTEM, status=status)
+        if status >= 400:
+            raise ExternalRejected(
+                f"{path}: {status} {_error_message(response)}", system=SYSTEM, status=status
+            )
+        try:
+            body = response.json()
+        except ValueError as error:
+            raise ExternalRejected(f"{path}: not JSON", system=SYSTEM) from error
+        if not isinstance(body, dict):
+            raise ExternalRejected(f"{path}: not a JSON object", system=SYSTEM)
+        return body
 
 
 def _day(bucket: dict[str, Any]) -> dt.date:
@@ -199,14 +215,6 @@ def _input_tokens(result: dict[str, Any]) -> int:
         + int(creation.get("ephemeral_5m_input_tokens") or 0)
         + int(creation.get("ephemeral_1h_input_tokens") or 0)
     )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after")
-    try:
-        return max(float(raw), 0.0) if raw is not None else None
-    except ValueError:
-        return None
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -1,5 +1,6 @@
 """What every call of ours to the Anthropic Messages API shares: the client, the bounded
-retry loop and how failures are classified (integrations.md § 6).
+retry loop (tenacity; the SDK's own retries are off, so ours are bounded and their sleep
+injectable) and how failures are classified (integrations.md § 6).
 
 A reached spend limit or a billing problem is never retried; 408, 409, 429 and 5xx (529 =
 overloaded) are, a bounded number of times, honouring `retry-after(-ms)`, else exponential
@@ -14,6 +15,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import anthropic
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from bookkeeper.adapters.retry_after import retry_after
 
 from bookkeeper.adapters.answers import is_json
 
@@ -32,6 +36,8 @@ class AnthropicCallFailed(Exception):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
+        #: Seconds the server asked to wait before trying again, if it said.
+        self.retry_after: float | None = None
 
 
 def new_client(api_key: str, base_url: str | None, timeout: float) -> anthropic.AsyncAnthropic:
@@ -96,19 +102,19 @@ def status_failure(label: str, exc: anthropic.APIStatusError) -> AnthropicCallFa
     return AnthropicCallFailed(f"{label}: {reason} ({what})", retryable=False)
 
 
-def retry_after(headers: Mapping[str, str]) -> float:
-    """Seconds the server asked to wait (`retry-after-ms` or `retry-after`), else -1."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            seconds = float(raw) / scale
-        except ValueError:
-            continue
-        if 0 <= seconds < 3600:
-            return seconds
-    return -1
+#: A Retry-After this long or longer is not honoured here (exponential back-off instead).
+MAX_HONOURED_RETRY_AFTER = 3600.0
+
+
+def _failure_of(label: str, error: Exception) -> AnthropicCallFailed:
+    """The SDK's exception as our failure, with the server's Retry-After (if any)."""
+    if isinstance(error, anthropic.APIStatusError):
+        failure = status_failure(label, error)
+        failure.retry_after = retry_after(error.response.headers)
+        return failure
+    if isinstance(error, anthropic.APITimeoutError):
+        return AnthropicCallFailed(f"{label}: the request timed out", retryable=True)
+    return AnthropicCallFailed(f"{label}: could not reach the API", retryable=True)
 
 
 async def with_retries(
@@ -121,29 +127,45 @@ async def with_retries(
     sleep: Sleep,
     jitter: Callable[[], float],
 ) -> T:
-    """`send()`, retried while the failure is retryable and retries remain."""
-    attempt = 0
-    while True:
+    """`send()`, retried (tenacity) while the failure is retryable and retries remain:
+    after what the server asked (`retry-after(-ms)`), else exponential back-off with
+    jitter, never longer than `max_delay`."""
+
+    async def attempt() -> T:
         try:
             return await send()
-        except anthropic.APIStatusError as exc:
-            failure = status_failure(label, exc)
-            delay = retry_after(exc.response.headers)
-        except anthropic.APITimeoutError:
-            failure = AnthropicCallFailed(f"{label}: the request timed out", retryable=True)
-            delay = -1
-        except anthropic.APIConnectionError:
-            failure = AnthropicCallFailed(f"{label}: could not reach the API", retryable=True)
-            delay = -1
-        if not failure.retryable or attempt >= max_retries:
-            if failure.retryable:
-                failure = AnthropicCallFailed(
-                    f"{failure.message} (gave up after {attempt + 1} attempts)", retryable=True
-                )
-            raise failure from None
-        if delay < 0:
-            delay = backoff_base * 2**attempt * (0.5 + jitter() / 2)
-        delay = min(delay, max_delay)
-        attempt += 1
-        log.warning("%s; retry %d in %.1fs", failure.message, attempt, delay)
-        await sleep(delay)
+        except (anthropic.APIStatusError, anthropic.APIConnectionError) as error:
+            # APITimeoutError is an APIConnectionError.
+            raise _failure_of(label, error) from None
+
+    def wait(state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        asked = getattr(failure, "retry_after", None)
+        if asked is not None and asked < MAX_HONOURED_RETRY_AFTER:
+            delay: float = asked
+        else:
+            delay = backoff_base * 2 ** (state.attempt_number - 1) * (0.5 + jitter() / 2)
+        return min(delay, max_delay)
+
+    def before_sleep(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        pause = state.next_action.sleep if state.next_action else 0.0
+        log.warning("%s; retry %d in %.1fs", failure, state.attempt_number, pause)
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(lambda e: isinstance(e, AnthropicCallFailed) and e.retryable),
+        stop=stop_after_attempt(max_retries + 1),
+        wait=wait,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return await retrying(attempt)
+    except AnthropicCallFailed as failure:
+        if not failure.retryable:
+            raise
+        attempts = retrying.statistics.get("attempt_number", 1)
+        raise AnthropicCallFailed(
+            f"{failure.message} (gave up after {attempts} attempts)", retryable=True
+        ) from None

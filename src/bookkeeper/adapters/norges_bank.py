@@ -21,8 +21,10 @@ from typing import Any, Final
 
 import httpx
 
+from bookkeeper.adapters.retry_after import retry_after
 from bookkeeper.application.errors import (
     ExternalNotFound,
+    ExternalRateLimited,
     ExternalRejected,
     ExternalUnavailable,
 )
@@ -88,7 +90,11 @@ class NorgesBankRates:
             raise ExternalUnavailable(f"{path}: {type(error).__name__}", system=SYSTEM) from error
         if response.status_code == 404:
             return []
-        if response.status_code >= 500 or response.status_code == 429:
+        if response.status_code == 429:
+            raise ExternalRateLimited(
+                f"{path}: 429", system=SYSTEM, retry_after=retry_after(response.headers)
+            )
+        if response.status_code >= 500:
             raise ExternalUnavailable(
                 f"{path}: {response.status_code}", system=SYSTEM, status=response.status_code
             )

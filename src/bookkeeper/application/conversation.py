@@ -615,7 +615,7 @@ def _inbound_text(text: str, attachments: Sequence[Attachment]) -> str:
 
 
 def _date(value: dt.date) -> str:
-    return value.strftime("%d.%m.%Y")
+    return m.date_text(value)
 
 
 def _merchant(view: ProposalView | None, result: IntakeResult | None, language: m.Language) -> str:

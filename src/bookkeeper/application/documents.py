@@ -38,7 +38,7 @@ PDF: Final = "application/pdf"
 JPEG: Final = "image/jpeg"
 PNG: Final = "image/png"
 
-#: The accepted types, their file name extension and their magic bytes.
+#: The accepted types and their file name extension.
 EXTENSIONS: Final[dict[str, str]] = {PDF: "pdf", JPEG: "jpg", PNG: "png"}
 _MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
     (b"%PDF-", PDF),

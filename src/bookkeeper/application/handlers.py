@@ -32,6 +32,7 @@ from bookkeeper.application.ports import (
     Authorizer,
     BankProvider,
     BankTransaction,
+    BooksProvider,
     Clock,
     DuplicateProbe,
     Ids,
@@ -61,6 +62,7 @@ from bookkeeper.domain.events import (
     event_type,
     payload_to_builtins,
 )
+from bookkeeper.domain.ledger import unknown_accounts
 from bookkeeper.domain.patterns import best_match, normalise_merchant
 from bookkeeper.domain.proposals import (
     PendingEvent,
@@ -83,6 +85,10 @@ BANK_EVENTS_TTL_SECONDS = 30.0
 #: Listings kept at most (tenant × window), oldest dropped first.
 BANK_EVENTS_CACHE_SIZE = 256
 BankSource = Callable[[], Awaitable[BankProvider]]
+BooksChartSource = Callable[[], Awaitable[BooksProvider]]
+#: How long a tenant's chart of accounts (from the books) is reused by the account check at
+#: proposal time; a code added to the chart in Fiken is known here at most this much later.
+CHART_TTL_SECONDS = 300.0
 log = logging.getLogger("bookkeeper.handlers")
 PATTERN_APPLIER = "system:patterns"
 
@@ -127,6 +133,7 @@ class Handlers:
         *,
         bank_source: BankSource | None = None,
         exchange_rates: ExchangeRates | None = None,
+        books_source: BooksChartSource | None = None,
     ) -> None:
         self._uow = uow_factory
         #: Issue 12: converts a foreign-currency document to NOK at its date's rate (None:
@@ -138,6 +145,10 @@ class Handlers:
         #: Opens the bank (first use) to check a receipt against the event it names; None:
         #: no check (unit tests of the handlers alone).
         self._bank_source = bank_source
+        #: Opens the books (first use) to check an account code against the tenant's chart
+        #: at proposal time; None: no check.
+        self._books_source = books_source
+        self._charts: dict[str, tuple[float, frozenset[str]]] = {}
         self._bank_events: OrderedDict[
             tuple[str, dt.date, dt.date], tuple[float, dict[str, BankTransaction]]
         ] = OrderedDict()
@@ -194,6 +205,7 @@ class Handlers:
         # Read before the unit of work: no transaction stays open across a remote call.
         bank_mismatches = await self._named_payment_mismatches(tenant, command.data)
         exchange = await self._exchange(command.data)
+        unknown_accounts = await self._accounts_not_in_chart(tenant, command.data)
         async with self._uow() as uow:
             correlation_id = command.correlation_id or event_id
             metadata: dict[str, Any] = {"requestHash": fingerprint}
@@ -262,6 +274,8 @@ class Handlers:
             context = await self._scoring_context(uow, tenant, event_id, command, data, rules)
             if bank_mismatches:
                 context = msgspec.structs.replace(context, bank_mismatches=bank_mismatches)
+            if unknown_accounts:
+                context = msgspec.structs.replace(context, unknown_accounts=unknown_accounts)
             confidence = scoring.score(data, context, rules)
             decision = decide(
                 rules,
@@ -271,6 +285,7 @@ class Handlers:
                 duplicate_suspected=bool(confidence.duplicate_of),
                 amount=getattr(data, "amount", None),
                 bank_mismatch=bool(bank_mismatches),
+                unknown_account=bool(unknown_accounts),
             )
             metadata["confidence"] = msgspec.to_builtins(confidence)
             metadata["review"] = _review_meta(decision)
@@ -419,6 +434,35 @@ class Handlers:
             merchant=data.merchant_name,
         )
         return tuple(m.detail for m in check_named_payment(event, document))
+
+    async def _accounts_not_in_chart(self, tenant: str, data: object) -> tuple[str, ...]:
+        """The proposal's account code when the tenant's chart of accounts (the books') does
+        not know it: Fiken would refuse it with a 400 after approval, so it is a reason to
+        review now. Best effort: books that cannot be read, or an empty chart, check
+        nothing (logged); the executor still meets a refusal."""
+        code = getattr(data, "account_code", None)
+        if self._books_source is None or not isinstance(code, str) or not code.strip():
+            return ()
+        try:
+            chart = await self._chart(tenant)
+        except (ApplicationError, OSError) as error:
+            log.warning("account %s not checked against the chart: %s", code, error)
+            return ()
+        if not chart:
+            return ()
+        return tuple(unknown_accounts([code.strip()], chart))
+
+    async def _chart(self, tenant: str) -> frozenset[str]:
+        """The tenant's chart's account codes, read at most once per CHART_TTL_SECONDS."""
+        now = time.monotonic()
+        cached = self._charts.get(tenant)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        assert self._books_source is not None
+        books = (await self._books_source())(tenant)
+        codes = frozenset(account.code for account in await books.accounts())
+        self._charts[tenant] = (now + CHART_TTL_SECONDS, codes)
+        return codes
 
     async def _listed_bank_events(
         self, tenant: str, start: dt.date, end: dt.date

@@ -13,13 +13,18 @@ currency and the books' convention, not a translation question.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Literal
 
+from babel.dates import format_date
+
 from bookkeeper.domain import money
 
 Language = Literal["nb", "en"]
+#: The locale dates are written in for people (Babel's CLDR data).
+DATE_LOCALE: Final = "nb_NO"
 
 NORWEGIAN: Final = "nb"
 ENGLISH: Final = "en"
@@ -55,6 +60,12 @@ def detect_language(text: str, default: Language = NORWEGIAN) -> Language:
     if any(w in _ENGLISH_WORDS for w in words):
         return ENGLISH
     return NORWEGIAN
+
+
+def date_text(value: dt.date) -> str:
+    """A date as people in Norway read it ("20.11.2026"): Babel's short date of the nb_NO
+    locale, in Norwegian and English text alike (the books' convention, as `kroner`)."""
+    return format_date(value, format="short", locale=DATE_LOCALE)
 
 
 def kroner(amount: Decimal | None, currency: str = "NOK") -> str:

@@ -38,6 +38,7 @@ from bookkeeper.application.errors import (
 )
 from bookkeeper.application.event_log import run_notice_id, scheduled_run_id, stamp
 from bookkeeper.application.lookups import DEFAULT_DAYS
+from bookkeeper.application.messages import date_text
 from bookkeeper.application.ports import (
     Clock,
     EventFilter,
@@ -54,6 +55,7 @@ from bookkeeper.domain.events import (
     SourceSpending,
 )
 from bookkeeper.domain.ledger import vat_term, vat_term_of
+from bookkeeper.domain.money import kroner_text
 
 log = logging.getLogger("bookkeeper.morning")
 
@@ -254,14 +256,10 @@ class MorningCheck:
         return msgspec.structs.replace(data, summary=compose_summary(data))
 
 
-def _money(amount: Decimal) -> str:
-    return f"{amount.quantize(Decimal('0.01')):,.2f}".replace(",", " ").replace(".", ",")
-
-
 def _costs_line(label: str, totals: Sequence[CostTotal]) -> str:
     if not totals:
         return f"{label}: ingenting registrert"
-    parts = [f"{t.source} {t.currency} {_money(t.amount)}" for t in totals]
+    parts = [f"{t.source} {kroner_text(t.amount, t.currency)}" for t in totals]
     return f"{label}: " + ", ".join(parts)
 
 
@@ -275,7 +273,7 @@ def _spending_line(spend: SourceSpending) -> str:
 
 def compose_summary(data: MorningCheckRanData) -> str:
     """The summary people read (Norwegian, dates as in Norway)."""
-    lines = [f"Morgensjekk {data.date:%d.%m.%Y}"]
+    lines = [f"Morgensjekk {date_text(data.date)}"]
     if data.missing_receipts is None:
         lines.append("Manglende kvitteringer: banken svarte ikke")
     else:
@@ -290,7 +288,7 @@ def compose_summary(data: MorningCheckRanData) -> str:
     failed_sources = [u.removeprefix("costs:") for u in data.unavailable if u.startswith("costs")]
     if failed_sources:
         lines.append("Kostnader ikke hentet: " + ", ".join(failed_sources))
-    lines.append(f"Neste mva-frist: {data.next_vat_due:%d.%m.%Y}")
+    lines.append(f"Neste mva-frist: {date_text(data.next_vat_due)}")
     lines.append(
         f"Feilede utføringer: {len(data.failed_executions)}"
         f", ventende over tid: {len(data.stuck_executions)}"

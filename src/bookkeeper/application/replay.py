@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import msgspec
@@ -79,7 +79,12 @@ async def _write(uow: UnitOfWork, views: list[ProposalView], journal: list[Recor
     return await fold_journal_entries(uow, journal) if journal else 0
 
 
-async def rebuild_projections(uow_factory: UnitOfWorkFactory, batch: int = 5000) -> ReplayReport:
+async def rebuild_projections(
+    uow_factory: UnitOfWorkFactory,
+    batch: int = 5000,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayReport:
     """Clear the projections and fold the whole log into them again, in one transaction.
 
     The log is read in pages of `batch` events in (stream, version) order, so each proposal
@@ -93,7 +98,8 @@ async def rebuild_projections(uow_factory: UnitOfWorkFactory, batch: int = 5000)
 
     The projections are cleared first: on PostgreSQL that takes their locks (TRUNCATE) for
     the whole rebuild, so a writer either committed before (and its events are read) or
-    waits for the rebuild to commit before writing its rows."""
+    waits for the rebuild to commit before writing its rows. `progress` hears the number of
+    events read so far after each page."""
     batch = max(batch, 1)
     count = 0
     journal_entries = 0
@@ -107,6 +113,8 @@ async def rebuild_projections(uow_factory: UnitOfWorkFactory, batch: int = 5000)
             page = await uow.events.read_by_stream(limit=batch)
             while True:
                 count += len(page)
+                if progress is not None:
+                    progress(count)
                 journal = [e for e in page if e.type == JOURNAL_ENTRY_POSTED]
                 for start in range(0, len(page), _CHUNK):
                     folder.add(

@@ -23,6 +23,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
+from stdnum.no import orgnr
 
 from bookkeeper.domain import money
 from bookkeeper.domain.events import (
@@ -70,17 +71,16 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
     #: How a receipt disagrees with the bank event it names (bank_matching.Mismatch
     #: details): each is a reason, and any keeps the proposal in review.
     bank_mismatches: tuple[str, ...] = ()
+    #: Account codes the tenant's chart of accounts does not know (the books would refuse
+    #: them after approval): each is a reason, and any keeps the proposal in review.
+    unknown_accounts: tuple[str, ...] = ()
 
 
 def valid_org_number(value: str) -> bool:
-    """Norwegian organisation number: 9 digits, MOD11 check digit (weights 3,2,7,6,5,4,3,2)."""
+    """Norwegian organisation number: 9 digits with a valid MOD11 check digit (python-stdnum),
+    also as a VAT number ("NO 923 609 016 MVA")."""
     digits = value.upper().replace(" ", "").removeprefix("NO").removesuffix("MVA")
-    if len(digits) != 9 or not digits.isascii() or not digits.isdigit():
-        return False
-    weights = (3, 2, 7, 6, 5, 4, 3, 2)
-    remainder = sum(int(d) * w for d, w in zip(digits[:8], weights, strict=True)) % 11
-    check = 0 if remainder == 0 else 11 - remainder
-    return check != 10 and check == int(digits[8])
+    return digits.isascii() and bool(orgnr.is_valid(digits))
 
 
 def _required(data: ProposalData) -> list[tuple[str, object]]:
@@ -245,6 +245,8 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
 
     for mismatch in context.bank_mismatches:
         add("bank-mismatch", "-0.30", mismatch)
+    for code in context.unknown_accounts:
+        add("unknown-account", "-0.30", f"account {code} is not in the books' chart of accounts")
     # A named bank event that disagrees earns no credit for being there.
     if context.bank_transaction_verified is True and not context.bank_mismatches:
         add("bank", "0.05", "a matching bank transaction was found")

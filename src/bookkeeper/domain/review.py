@@ -88,10 +88,12 @@ def decide(
     duplicate_suspected: bool,
     amount: Decimal | None,
     bank_mismatch: bool = False,
+    unknown_account: bool = False,
 ) -> ReviewDecision:
     """Apply the rules to a scored proposal (kind None = a read-only query). A receipt that
     disagrees with the bank event it names (`bank_mismatch`) is never approved
-    automatically."""
+    automatically, nor is a proposal booking to an account the chart does not know
+    (`unknown_account`)."""
     if kind is None:
         return ReviewDecision(
             outcome=Outcome.RECORDED,
@@ -114,6 +116,13 @@ def decide(
             band=band,
             rule="bank-mismatch",
             explanation="the receipt does not match the bank event it names",
+        )
+    if unknown_account:
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="unknown-account",
+            explanation="the account code is not in the books' chart of accounts",
         )
     if band is not Band.AUTO:
         rule = "review-recommended" if band is Band.REVIEW_RECOMMENDED else "review-required"

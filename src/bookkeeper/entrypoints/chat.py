@@ -42,6 +42,7 @@ from bookkeeper.application.execution import Executor
 from bookkeeper.application.morning import todays_summary
 from bookkeeper.application.ports import Principal
 from bookkeeper.container import Container, resolve, shutdown
+from bookkeeper.entrypoints.cli.arguments import tenant_id
 from bookkeeper.entrypoints.logs import configure_logging
 from bookkeeper.entrypoints.serve import open_services
 
@@ -50,6 +51,8 @@ CHAT_ROLE = "agent"
 PROMPT_PREFIX = "book-e> "
 #: Executor passes run after each line at most (each handles up to a batch).
 MAX_EXECUTOR_PASSES = 10
+#: The terminal conversation's line history, in the data directory (owner-only).
+HISTORY_FILE = "chat-history"
 #: What the user types after, on a terminal.
 USER_PROMPT = "du> "
 GREETING = (
@@ -112,7 +115,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = commands.add_parser(
         "chat", help="talk to the agent: documents with /file PATH, questions as text (stdin)"
     )
-    p.add_argument("--tenant", required=True, help="the company to work in")
+    p.add_argument("--tenant", type=tenant_id, required=True, help="the company to work in")
     p.add_argument("--user", required=True, help="who is writing (acts with the role agent)")
     p.add_argument("--channel", help="the conversation's channel (default cli:<user>)")
     p.set_defaults(run=chat)
@@ -132,7 +135,7 @@ async def run_chat(
     both are terminals) greets and prompts; otherwise lines are read as they come."""
     if interactive is None:
         interactive = _is_terminal(lines) and _is_terminal(out)
-    read = _reader(lines, out, interactive)
+    read = _reader(lines, out, interactive, container.settings().data_dir / HISTORY_FILE)
     language: m.Language = m.NORWEGIAN
     try:
         services = await open_services(container)
@@ -217,15 +220,27 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def _reader(lines: TextIO, out: TextIO, interactive: bool) -> Callable[[], Awaitable[str]]:
+def _reader(
+    lines: TextIO, out: TextIO, interactive: bool, history: Path | None = None
+) -> Callable[[], Awaitable[str]]:
     """How the next line is read: as it comes when scripted; with a prompt otherwise
-    (prompt_toolkit's line editing and history on the process's own terminal)."""
+    (prompt_toolkit's line editing, and its history kept in `history` across sessions —
+    readable by the owner only — on the process's own terminal)."""
     if not interactive:
         return lambda: asyncio.to_thread(lines.readline)
     if lines is sys.stdin and out is sys.stdout:
         from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
-        session: PromptSession[str] = PromptSession()
+        kept: History = InMemoryHistory()
+        if history is not None:
+            try:
+                history.parent.mkdir(parents=True, exist_ok=True)
+                history.touch(mode=0o600, exist_ok=True)
+                kept = FileHistory(str(history))
+            except OSError as error:  # a read-only data dir: history for this session only
+                _log.warning("chat history not kept in %s: %s", history, error.strerror)
+        session: PromptSession[str] = PromptSession(history=kept)
 
         async def prompted() -> str:
             try:

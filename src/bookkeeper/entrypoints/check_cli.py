@@ -20,7 +20,7 @@ from bookkeeper.application.morning import MORNING_JOB, MorningCheck, RunOutcome
 from bookkeeper.application.ports import Clock
 from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.domain.events import MorningCheckRanData
-from bookkeeper.entrypoints.cli.arguments import iso_date
+from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id
 from bookkeeper.entrypoints.serve import open_services
 
 JOBS = (MORNING_JOB,)
@@ -33,7 +33,9 @@ def add_parser(commands: Any) -> None:
     q = actions.add_parser("run", help="run a day's check for each tenant that lacks it")
     q.add_argument("--job", choices=JOBS, default=MORNING_JOB, help="the job (morning)")
     q.add_argument("--date", type=iso_date, help="the day (default: today in Norway)")
-    q.add_argument("--tenant", action="append", help="a tenant (repeatable; default: all)")
+    q.add_argument(
+        "--tenant", type=tenant_id, action="append", help="a tenant (repeatable; default: all)"
+    )
     q.set_defaults(run=check_run)
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from bookkeeper.application.ports import Principal
-from bookkeeper.application.saft import SaftExport
+from bookkeeper.application.saft import SaftExport, SaftFile
 from bookkeeper.container import Container, Database, resolve, shutdown
-from bookkeeper.entrypoints.cli.arguments import iso_date
+from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id
+from bookkeeper.entrypoints.cli.progress import progress
 
 CLI_ROLE = "admin"
 
@@ -33,7 +34,7 @@ def add_parser(commands: Any) -> None:
     p = commands.add_parser("export", help="files of the whole ledger for the authorities")
     kinds = p.add_subparsers(dest="export_kind", required=True, metavar="KIND")
     q = kinds.add_parser("saf-t", help="SAF-T Financial 1.30 of a period (XML)")
-    q.add_argument("--tenant", required=True, help="the company to export")
+    q.add_argument("--tenant", type=tenant_id, required=True, help="the company to export")
     q.add_argument("--from", dest="start", required=True, type=iso_date, help="first day")
     q.add_argument("--to", dest="end", required=True, type=iso_date, help="last day")
     q.add_argument("--out", type=Path, help="a file, or a directory for Skatteetaten's name")
@@ -74,36 +75,32 @@ async def run_export(
             await database.migrate()
         export: SaftExport = await resolve(container.saft_export)
         principal = Principal(subject=user, tenant_id=tenant, roles=frozenset({CLI_ROLE}))
-        show = status.isatty()
-
-        def progress(lines: int) -> None:
-            if show:
-                status.write(f"\rSAF-T: {lines:,} lines")
-                status.flush()
-
-        file = await export.export(principal, start, end, progress=progress)
-        if out is None:
-            sink = sys.stdout.buffer
-            async for chunk in file.chunks:
-                sink.write(chunk)
-            sink.flush()
-            where = "stdout"
-        else:
-            target = _target(out, file.filename)
-            handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed into place below
-                dir=target.parent, prefix=".saft-", suffix=".part", delete=False
-            )
-            try:
-                with handle:
-                    async for chunk in file.chunks:
-                        handle.write(chunk)
-                os.replace(handle.name, target)
-            except BaseException:
-                _discard(handle.name)
-                raise
-            where = str(target)
-        if show:
-            status.write("\n")
+        with progress("SAF-T", unit="lines", stream=status) as bar:
+            file = await export.export(principal, start, end, progress=bar.update)
+            where = await _write(file, out)
         return where
     finally:
         await shutdown(container)
+
+
+async def _write(file: SaftFile, out: Path | None) -> str:
+    """Stream the file to stdout or into place under `out`; where it went."""
+    if out is None:
+        sink = sys.stdout.buffer
+        async for chunk in file.chunks:
+            sink.write(chunk)
+        sink.flush()
+        return "stdout"
+    target = _target(out, file.filename)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed into place below
+        dir=target.parent, prefix=".saft-", suffix=".part", delete=False
+    )
+    try:
+        with handle:
+            async for chunk in file.chunks:
+                handle.write(chunk)
+        os.replace(handle.name, target)
+    except BaseException:
+        _discard(handle.name)
+        raise
+    return str(target)

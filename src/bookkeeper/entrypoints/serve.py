@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from bookkeeper.adapters.discord import DiscordBot, DiscordHandler, parse_users
+from bookkeeper.adapters.discord.reviews import ReviewSubscriber
 from bookkeeper.adapters.metrics import PROPOSAL_EVENT_TYPES, MeteredPass, count_proposal_events
 from bookkeeper.adapters.nats.config import NatsSettings
 from bookkeeper.adapters.nats.consumer import NatsConsumer
@@ -252,6 +253,11 @@ async def start_discord(container: Container, services: Services) -> DiscordBot 
         )
 
     bot = DiscordBot(settings.discord_token, make_handler)
+    # Every proposal awaiting review is posted, and every decision edits its message,
+    # whichever entrypoint made it (ADR 0028).
+    reviews = ReviewSubscriber(bot.handler, services.queries)
+    if not any(s.name == reviews.name for s in services.dispatcher.subscribers):
+        services.dispatcher.subscribe(reviews)
     await bot.start()
     log.info("Discord bot starting for tenant %s (%d mapped user(s))", tenant, len(users))
     return bot

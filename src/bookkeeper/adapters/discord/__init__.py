@@ -9,11 +9,13 @@ from bookkeeper.adapters.discord.handler import (
     parse_corrections,
     parse_users,
 )
+from bookkeeper.adapters.discord.reviews import ReviewSubscriber
 
 __all__ = [
     "DiscordBot",
     "DiscordHandler",
     "DiscordUser",
+    "ReviewSubscriber",
     "conversation_channel",
     "custom_id",
     "parse_corrections",

@@ -76,6 +76,11 @@ class DiscordBot:
             log.info("Discord: %d document thread(s) recovered", found)
         except Exception:
             log.exception("Discord: could not recover the document threads")
+        try:
+            reviews = await self.handler.recover_reviews()
+            log.info("Discord: %d review message(s) recovered", reviews)
+        except Exception:
+            log.exception("Discord: could not recover the review messages")
         while True:
             await asyncio.sleep(self.interval)
             await self.handler.post_updates()

@@ -8,10 +8,17 @@
         question   ──▶ ConversationService.handle ──▶ replies in place
     review channel ──▶ on_interaction
         Godkjenn / Avvis / Korriger buttons (custom ids `bk:<action>:<proposal id>`);
-        Avvis asks the reason and Korriger the account and VAT rate in a modal. The Discord
-        user must map to a principal allowed `proposals:decide` in the tenant, and the
+        Avvis asks the reason and Korriger the account and VAT rate in a modal (prefilled
+        from what was posted, no storage read before the modal). The Discord user must map
+        to a principal allowed `proposals:decide` in the tenant (checked in memory, answered
+        at once); a decision is acknowledged at once with a deferred update, then run, then
+        the message is edited, so slow storage never shows "interaction failed". The
         handlers' ABAC refuses self-approval and approval of one's own document: those
-        answers are ephemeral, saying why. Success edits the review message.
+        answers are ephemeral follow-ups, saying why.
+    every proposal that needs review, whatever its channel (HTTP, the page, the bus, a
+    pattern suggestion) ──▶ ReviewSubscriber (adapters/discord/reviews.py) ──▶
+        post_review_request; every decision, wherever made ──▶ update_review edits the
+        review message (`rest.edit_message`).
     post_updates() ──▶ ConversationService.updates of every channel the bot answered in
                        (kept in memory; `recover` rebuilds it from the proposals' source
                        metadata, channel id "discord:<id>", after a restart).
@@ -21,10 +28,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Protocol
 
@@ -35,7 +44,7 @@ from bookkeeper.adapters.fetch import FetchError
 from bookkeeper.application import messages as m
 from bookkeeper.application.commands import ApproveProposal, RejectProposal
 from bookkeeper.application.conversation import ConversationService, Reply
-from bookkeeper.application.errors import ApplicationError, Forbidden, NotFound
+from bookkeeper.application.errors import ApplicationError, Forbidden
 from bookkeeper.application.handlers import DecisionResult, Handlers
 from bookkeeper.application.ports import (
     AGENT,
@@ -65,6 +74,9 @@ PREFIX: Final = "bk"
 ACCOUNT_INPUT: Final = "account"
 VAT_INPUT: Final = "vat"
 REASON_INPUT: Final = "reason"
+#: Reasons against a proposal shown in its review request, and how much of each.
+MAX_CONCERNS: Final = 4
+MAX_CONCERN_LENGTH: Final = 200
 
 
 class DiscordUser(msgspec.Struct, frozen=True, kw_only=True):
@@ -152,6 +164,11 @@ class DiscordHandler:
         self.threads: dict[uuid.UUID, int] = {}
         #: proposal id ─▶ its review request message in the review channel.
         self.reviews: dict[uuid.UUID, int] = {}
+        #: proposal id ─▶ the text its review message shows now (edits only on change).
+        self.review_texts: dict[uuid.UUID, str] = {}
+        #: proposal id ─▶ (account, VAT rate) as posted: the Korriger modal's prefill.
+        self.review_values: dict[uuid.UUID, tuple[str | None, Decimal | None]] = {}
+        self._review_lock = asyncio.Lock()
 
     # --- who ---------------------------------------------------------------------------
 
@@ -248,25 +265,58 @@ class DiscordHandler:
 
     # --- review requests ---------------------------------------------------------------
 
-    async def post_review_request(self, view: ProposalView) -> Any:
-        """Post a proposal to the review channel with Godkjenn / Avvis / Korriger buttons."""
-        if self.review_channel is None:
+    async def post_review_request(self, view: ProposalView, concerns: Sequence[str] = ()) -> Any:
+        """Post a proposal to the review channel with Godkjenn / Avvis / Korriger buttons,
+        once per proposal (the direct path and the review subscriber may both ask), with
+        `concerns`: what speaks against it (its confidence's negative reasons)."""
+        if self.review_channel is None or view.tenant_id != self.tenant:
             return None
-        row = hikari.impl.MessageActionRowBuilder()
-        row.add_interactive_button(
-            hikari.ButtonStyle.SUCCESS, custom_id(APPROVE, view.id), label="Godkjenn"
-        )
-        row.add_interactive_button(
-            hikari.ButtonStyle.DANGER, custom_id(REJECT, view.id), label="Avvis"
-        )
-        row.add_interactive_button(
-            hikari.ButtonStyle.SECONDARY, custom_id(CORRECT, view.id), label="Korriger"
-        )
-        message = await self._rest.create_message(
-            self.review_channel, _clip(review_text(view)), components=[row]
-        )
-        self.reviews[view.id] = int(message.id)
-        return message
+        async with self._review_lock:
+            if view.id in self.reviews:
+                return None
+            text = _clip(review_text(view, concerns))
+            message = await self._rest.create_message(
+                self.review_channel, text, components=[_buttons(view.id)]
+            )
+            self.reviews[view.id] = int(message.id)
+            self.review_texts[view.id] = text
+            self.review_values[view.id] = (view.account_code, view.vat_rate)
+            return message
+
+    async def update_review(self, view: ProposalView) -> bool:
+        """Edit the proposal's review message to show where it stands now (a decision made
+        anywhere: here, on the page, over REST, by a rule, or the executor's outcome);
+        whether the message was edited. Unknown messages and unchanged texts are left."""
+        if self.review_channel is None or view.tenant_id != self.tenant:
+            return False
+        async with self._review_lock:
+            message = self.reviews.get(view.id)
+            if message is None:
+                return False
+            text, components = _review_state(view)
+            if self.review_texts.get(view.id) == text:
+                return False
+            await self._rest.edit_message(self.review_channel, message, text, components=components)
+            self.review_texts[view.id] = text
+            return True
+
+    async def recover_reviews(self, limit: int = 500) -> int:
+        """Rebuild the proposal ─▶ review message map after a restart from the review
+        channel's recent messages (each names its proposal: "Forslag <id>")."""
+        if self.review_channel is None:
+            return 0
+        found = 0
+        async for message in self._rest.fetch_messages(self.review_channel).limit(limit):
+            match = _PROPOSAL_LINE.search(message.content or "")
+            if match is None:
+                continue
+            proposal_id = uuid.UUID(match.group(1))
+            async with self._review_lock:
+                if proposal_id not in self.reviews:
+                    self.reviews[proposal_id] = int(message.id)
+                    self.review_texts[proposal_id] = message.content or ""
+                    found += 1
+        return found
 
     # --- interactions ------------------------------------------------------------------
 
@@ -289,7 +339,7 @@ class DiscordHandler:
         if action == APPROVE:
             await self._decide(
                 interaction,
-                self._handlers.approve(
+                lambda: self._handlers.approve(
                     ApproveProposal(principal=principal, proposal_id=proposal_id)
                 ),
             )
@@ -305,13 +355,14 @@ class DiscordHandler:
                 "Avvis forslaget", custom_id(REJECT_MODAL, proposal_id), components=[row]
             )
         elif action == CORRECT:
-            view = await self._view(principal, proposal_id)
+            # A modal must be the first answer: prefilled from memory, never from storage.
+            account_code, vat_rate = self.review_values.get(proposal_id, (None, None))
             account = hikari.impl.ModalActionRowBuilder()
             vat = hikari.impl.ModalActionRowBuilder()
             account.add_text_input(
                 ACCOUNT_INPUT,
                 "Konto (4 siffer)",
-                value=(view.account_code if view and view.account_code else hikari.UNDEFINED),
+                value=account_code or hikari.UNDEFINED,
                 required=False,
                 max_length=4,
             )
@@ -319,8 +370,8 @@ class DiscordHandler:
                 VAT_INPUT,
                 "Mva-sats i prosent (0, 12, 15 eller 25)",
                 value=(
-                    m.percent(view.vat_rate).removesuffix(" %")
-                    if view and view.vat_rate is not None
+                    m.percent(vat_rate).removesuffix(" %")
+                    if vat_rate is not None
                     else hikari.UNDEFINED
                 ),
                 required=False,
@@ -348,7 +399,7 @@ class DiscordHandler:
                 return
             await self._decide(
                 interaction,
-                self._handlers.reject(
+                lambda: self._handlers.reject(
                     RejectProposal(principal=principal, proposal_id=proposal_id, reason=reason)
                 ),
             )
@@ -362,7 +413,7 @@ class DiscordHandler:
                 return
             await self._decide(
                 interaction,
-                self._handlers.approve(
+                lambda: self._handlers.approve(
                     ApproveProposal(
                         principal=principal, proposal_id=proposal_id, corrections=corrections
                     )
@@ -387,42 +438,41 @@ class DiscordHandler:
             return None
         return principal
 
-    async def _view(self, principal: Principal, proposal_id: uuid.UUID) -> ProposalView | None:
+    async def _decide(
+        self, interaction: Any, decision: Callable[[], Awaitable[DecisionResult]]
+    ) -> None:
+        """Acknowledge at once (a deferred update: Discord waits 3 s for the first answer,
+        storage may not), then decide, then edit the message or say why not, ephemerally."""
+        await interaction.create_initial_response(hikari.ResponseType.DEFERRED_MESSAGE_UPDATE)
         try:
-            return await self._queries.proposal(principal, proposal_id)
-        except (NotFound, Forbidden):
-            return None
-
-    async def _decide(self, interaction: Any, decision: Any) -> None:
-        try:
-            result: DecisionResult = await decision
+            result = await decision()
         except OwnDocumentApprovalNotAllowed:
-            await _ephemeral(interaction, "Du kan ikke godkjenne et bilag du lastet opp selv.")
+            await _followup(interaction, "Du kan ikke godkjenne et bilag du lastet opp selv.")
             return
         except SecondApproverRequired:
-            await _ephemeral(
+            await _followup(
                 interaction, "Du har allerede godkjent dette; en annen godkjenner må gjøre resten."
             )
             return
         except SelfApprovalNotAllowed:
-            await _ephemeral(interaction, "Du kan ikke godkjenne ditt eget forslag.")
+            await _followup(interaction, "Du kan ikke godkjenne ditt eget forslag.")
             return
         except (DomainError, ApplicationError) as error:
             message = getattr(error, "message", None) or str(error)
-            await _ephemeral(interaction, f"Ikke utført: {message}")
+            await _followup(interaction, f"Ikke utført: {message}")
+            return
+        except Exception:
+            log.exception("Discord decision on %s failed", interaction.custom_id)
+            await _followup(interaction, "Noe gikk galt; beslutningen ble ikke lagret. Prøv igjen.")
             return
         view = result.proposal
-        if view.status is Status.PROPOSED:  # the first of two approvals
-            await interaction.create_initial_response(
-                hikari.ResponseType.MESSAGE_UPDATE,
-                _clip(
-                    f"{review_text(view)}\nFørste godkjenning gitt; venter på en godkjenner til."
-                ),
-            )
-            return
-        await interaction.create_initial_response(
-            hikari.ResponseType.MESSAGE_UPDATE, _clip(outcome_text(view)), components=[]
-        )
+        text, components = _review_state(view)
+        async with self._review_lock:
+            self.review_texts[view.id] = text
+        if components is None:
+            await interaction.edit_initial_response(text)
+        else:
+            await interaction.edit_initial_response(text, components=components)
 
     # --- news --------------------------------------------------------------------------
 
@@ -471,6 +521,41 @@ async def _ephemeral(interaction: Any, text: str) -> None:
     )
 
 
+async def _followup(interaction: Any, text: str) -> None:
+    """An ephemeral answer after a deferred acknowledgement."""
+    await interaction.execute(_clip(text), flags=hikari.MessageFlag.EPHEMERAL)
+
+
+_PROPOSAL_LINE: Final = re.compile(
+    r"^Forslag ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$", re.M
+)
+
+
+def _buttons(proposal_id: uuid.UUID) -> Any:
+    row = hikari.impl.MessageActionRowBuilder()
+    row.add_interactive_button(
+        hikari.ButtonStyle.SUCCESS, custom_id(APPROVE, proposal_id), label="Godkjenn"
+    )
+    row.add_interactive_button(
+        hikari.ButtonStyle.DANGER, custom_id(REJECT, proposal_id), label="Avvis"
+    )
+    row.add_interactive_button(
+        hikari.ButtonStyle.SECONDARY, custom_id(CORRECT, proposal_id), label="Korriger"
+    )
+    return row
+
+
+def _review_state(view: ProposalView) -> tuple[str, list[Any] | None]:
+    """The review message's text for where the proposal stands, and its components: None
+    keeps the buttons (still in review), [] removes them (decided)."""
+    if view.status is Status.PROPOSED:
+        text = review_text(view)
+        if view.endorsed_by:
+            text += f"\nFørste godkjenning gitt av {view.endorsed_by}; venter på en godkjenner til."
+        return _clip(text), None
+    return _clip(outcome_text(view)), []
+
+
 def modal_values(rows: Iterable[Any]) -> dict[str, str]:
     """custom_id ─▶ value of a modal's text inputs (rows of components)."""
     values: dict[str, str] = {}
@@ -502,9 +587,8 @@ def parse_corrections(account: str, vat: str) -> Corrections | None:
     return Corrections(account_code=account or None, vat_rate=rate)
 
 
-def _subject(view: ProposalView) -> str:
-    currency = str(view.data.get("currency") or "NOK")
-    merchant = (
+def _merchant(view: ProposalView) -> str:
+    return (
         view.merchant_name
         or next(
             (
@@ -516,17 +600,24 @@ def _subject(view: ProposalView) -> str:
         )
         or m.text("unknown_merchant", m.NORWEGIAN)
     )
+
+
+def _subject(view: ProposalView) -> str:
+    currency = str(view.data.get("currency") or "NOK")
+    kind = m.kind_word(view.kind, m.NORWEGIAN)
+    if view.amount is None:  # a pattern suggestion, a reversal: no amount of its own
+        return f"{kind} for {_merchant(view)}"
     return m.text(
         "subject",
         m.NORWEGIAN,
-        kind=m.kind_word(view.kind, m.NORWEGIAN),
-        merchant=merchant,
+        kind=kind,
+        merchant=_merchant(view),
         amount=m.kroner(view.amount, currency),
     )
 
 
-def review_text(view: ProposalView) -> str:
-    """The review request: what, booked how, proposed by whom, how sure."""
+def review_text(view: ProposalView, concerns: Sequence[str] = ()) -> str:
+    """The review request: what, booked how, proposed by whom, how sure and why not more."""
     lines = [
         f"Til godkjenning: {_subject(view)}",
         f"Konto {view.account_code or '?'}, mva {m.percent(view.vat_rate)}. "
@@ -534,17 +625,25 @@ def review_text(view: ProposalView) -> str:
     ]
     if view.confidence is not None:
         lines.append(f"Sikkerhet {m.score(view.confidence)}.")
+    for concern in concerns[:MAX_CONCERNS]:
+        lines.append(f"- {concern[:MAX_CONCERN_LENGTH]}")
     lines.append(f"Forslag {view.id}")
     return "\n".join(lines)
 
 
 def outcome_text(view: ProposalView) -> str:
-    """The review message after a decision."""
+    """The review message after a decision (and after the executor's outcome)."""
     by = view.decided_by or "?"
     if view.status is Status.REJECTED:
-        return f"Avvist av {by}: {_subject(view)}\nBegrunnelse: {view.rejection_reason or '?'}"
-    corrected = " (korrigert)" if view.corrections else ""
-    return (
-        f"Godkjent av {by}{corrected}: {_subject(view)}\n"
-        f"Konto {view.account_code or '?'}, mva {m.percent(view.vat_rate)}."
-    )
+        head = f"Avvist av {by}: {_subject(view)}\nBegrunnelse: {view.rejection_reason or '?'}"
+    else:
+        corrected = " (korrigert)" if view.corrections else ""
+        head = (
+            f"Godkjent av {by}{corrected}: {_subject(view)}\n"
+            f"Konto {view.account_code or '?'}, mva {m.percent(view.vat_rate)}."
+        )
+        if view.status is Status.EXECUTED:
+            head += "\nUtført."
+        elif view.status is Status.FAILED:
+            head += f"\nFeilet: {view.last_error or 'ukjent feil'}"
+    return f"{head}\nForslag {view.id}"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 import uuid
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from bookkeeper.adapters.answers import AnswerTooLarge, BoundedTransport, require_json, too_large
 from bookkeeper.adapters.fiken.ratelimit import Monotonic, RequestGate, Sleep, SlidingWindow
 from bookkeeper.adapters.metrics import metered
+from bookkeeper.adapters.retry_after import retry_after as read_retry_after
 from bookkeeper.application.errors import (
     ExternalAnswerInvalid,
     ExternalAuthFailed,
@@ -253,7 +253,7 @@ def error_for(response: httpx.Response, where: str, *, secret: str = "") -> Exte
     token, should a server ever echo it) blanked out."""
     status = response.status_code
     if status == 429:
-        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        retry_after = read_retry_after(response.headers)
         return ExternalRateLimited(
             f"{where} was rate limited (429)", system=SYSTEM, retry_after=retry_after
         )
@@ -266,17 +266,6 @@ def error_for(response: httpx.Response, where: str, *, secret: str = "") -> Exte
     if status == 404:
         return ExternalNotFound(message, system=SYSTEM, status=status)
     return ExternalRejected(message, system=SYSTEM, status=status)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds (the delay-seconds form; an HTTP date counts as absent)."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def location_id(response: httpx.Response, path: str) -> str:

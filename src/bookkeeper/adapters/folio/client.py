@@ -27,8 +27,6 @@ The token is only ever in the Authorization header; no message or log line carri
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import email.utils
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, TypeVar
@@ -40,6 +38,7 @@ from tenacity import AsyncRetrying, RetryCallState
 from bookkeeper.adapters.answers import AnswerTooLarge, BoundedTransport, is_json, too_large
 from bookkeeper.adapters.folio.wire import SYSTEM, contract_broken
 from bookkeeper.adapters.metrics import metered
+from bookkeeper.adapters.retry_after import retry_after as read_retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalError,
@@ -195,7 +194,7 @@ class FolioClient:
         if excerpt:
             message = f"{message}: {excerpt}"
         if status == 429:
-            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            retry_after = read_retry_after(response.headers)
             return ExternalRateLimited(message, system=SYSTEM, retry_after=retry_after)
         if status in (401, 403):
             return ExternalAuthFailed(message, system=SYSTEM, status=status)
@@ -237,21 +236,3 @@ class FolioClient:
         error = state.outcome.exception() if state.outcome else None
         pause = state.next_action.sleep if state.next_action else 0.0
         _log.warning("%s; retrying in %.2f s (attempt %d)", error, pause, state.attempt_number)
-
-
-def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date (RFC 9110); None if absent or
-    unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    reference = now or dt.datetime.now(dt.UTC)
-    return max(0.0, (when - reference).total_seconds())

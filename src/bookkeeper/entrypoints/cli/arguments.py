@@ -12,3 +12,62 @@ def iso_date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+#: What no tenant id can contain: the policy's separators and wildcard, and line breaks.
+_NOT_IN_TENANT = frozenset(",*\n\r\t")
+#: The longest tenant id a token or a policy rule carries.
+MAX_TENANT_LENGTH = 255
+ANY_TENANT = "*"
+
+
+def tenant_id(text: str) -> str:
+    """A tenant id the service can know: 1–255 printable characters without surrounding
+    blanks, commas or `*` (the same names tokens and policy rules accept); else argparse's
+    one-line refusal."""
+    if text == ANY_TENANT:
+        raise argparse.ArgumentTypeError(
+            "'*' means every tenant and is not a tenant; name one tenant"
+        )
+    if (
+        not text
+        or text != text.strip()
+        or len(text) > MAX_TENANT_LENGTH
+        or not text.isprintable()
+        or any(ch in _NOT_IN_TENANT for ch in text)
+    ):
+        raise argparse.ArgumentTypeError(
+            f"not a tenant id: {text!r} (1–{MAX_TENANT_LENGTH} printable characters, "
+            "no surrounding blanks, commas or '*')"
+        )
+    return text
+
+
+def tenant_or_any(text: str) -> str:
+    """A tenant id, or `*` for every tenant (policy rules)."""
+    return text if text == ANY_TENANT else tenant_id(text)
+
+
+def role_name(text: str) -> str:
+    """One of the service's roles; else argparse's one-line refusal naming them."""
+    from bookkeeper.application.authorization import ROLES
+
+    if text not in ROLES:
+        raise argparse.ArgumentTypeError(
+            f"unknown role {text!r}: the roles are {', '.join(sorted(ROLES))}"
+        )
+    return text
+
+
+def ask(question: str) -> str | None:
+    """Ask on the terminal and return the stripped answer; None when stdin is not a terminal
+    (a script, a pipe, CI), when nothing was answered, or on end of input."""
+    import sys
+
+    if not sys.stdin.isatty():
+        return None
+    try:
+        answer = input(question).strip()
+    except EOFError:
+        return None
+    return answer or None

@@ -34,6 +34,8 @@ from bookkeeper.application.authorization import ROLES
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.replay import ReplayReport, rebuild_projections
 from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.entrypoints.cli.arguments import ask, role_name, tenant_id, tenant_or_any
+from bookkeeper.entrypoints.cli.progress import progress
 from bookkeeper.entrypoints.logs import configure_logging
 from bookkeeper.entrypoints.serve import open_services
 from bookkeeper.settings import Settings, SettingsError
@@ -132,7 +134,8 @@ def token(args: argparse.Namespace, container: Container) -> int:
 def replay(args: argparse.Namespace, container: Container) -> int:
     """Drop and rebuild every projection from the event log."""
     configure_logging(container.settings().log_level, container.settings().log_format)
-    report = asyncio.run(_replay(container))
+    with progress("Rebuilding the read models", unit="events") as bar:
+        report = asyncio.run(_replay(container, bar.update))
     print(
         f"events={report.events} proposals={report.proposals} patterns={report.patterns} "
         f"journal_entries={report.journal_entries}"
@@ -156,10 +159,12 @@ def policy(args: argparse.Namespace, container: Container) -> int:
 
     configure_logging(container.settings().log_level, container.settings().log_format)
     if args.policy_command in ("allow", "revoke") and args.tenant is None:
-        raise CommandError(
-            f"policy {args.policy_command} needs --tenant: the tenant it applies in, or "
-            f"--tenant '*' to {args.policy_command} it in every tenant"
-        )
+        args.tenant = _ask_tenant(args.policy_command)
+        if args.tenant is None:
+            raise CommandError(
+                f"policy {args.policy_command} needs --tenant: the tenant it applies in, or "
+                f"--tenant '*' to {args.policy_command} it in every tenant"
+            )
     try:
         lines = asyncio.run(_policy(container, args))
     except PolicyError as error:
@@ -167,6 +172,18 @@ def policy(args: argparse.Namespace, container: Container) -> int:
     for line in lines:
         print(line)
     return 0
+
+
+def _ask_tenant(command: str) -> str | None:
+    """On a terminal, ask which tenant a rule change applies in (never assume every one);
+    None when not asked or not answered with a usable tenant id or '*'."""
+    answer = ask(f"policy {command}: which tenant? (a tenant id, or * for every tenant): ")
+    if answer is None:
+        return None
+    try:
+        return tenant_or_any(answer)
+    except argparse.ArgumentTypeError as error:
+        raise CommandError(str(error)) from None
 
 
 async def _policy(container: Container, args: argparse.Namespace) -> list[str]:
@@ -213,10 +230,10 @@ async def _migrate(container: Container) -> None:
         await shutdown(container)
 
 
-async def _replay(container: Container) -> ReplayReport:
+async def _replay(container: Container, step: Callable[[int], None]) -> ReplayReport:
     try:
         uow_factory = await resolve(container.uow_factory)
-        return await rebuild_projections(uow_factory)
+        return await rebuild_projections(uow_factory, progress=step)
     finally:
         await shutdown(container)
 
@@ -283,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("token", help="print a bearer token signed with the local key")
     p.add_argument("--subject", required=True, help="who: book-e, review-e or a person's name")
-    p.add_argument("--tenant", required=True, help="the company the token is for")
+    p.add_argument("--tenant", required=True, type=tenant_id, help="the company the token is for")
     p.add_argument(
         "--role",
         required=True,
@@ -314,23 +331,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("policy", help="list or change who may do what, per tenant")
     actions = p.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     q = actions.add_parser("list", help="the rules and role grants (of one tenant: --tenant)")
-    q.add_argument("--tenant", help="only the rules that apply in this tenant")
+    q.add_argument("--tenant", type=tenant_or_any, help="only the rules that apply in this tenant")
     for name, text in (
         ("allow", "let a role do an action in one tenant (--tenant T) or every one (--tenant '*')"),
         ("revoke", "take an action from a role in one tenant (--tenant T) or every one ('*')"),
     ):
         q = actions.add_parser(name, help=text)
-        q.add_argument("--role", required=True, help="admin, accountant, reviewer, ...")
+        q.add_argument(
+            "--role", required=True, type=role_name, help="admin, accountant, reviewer, ..."
+        )
         q.add_argument("--action", required=True, help="e.g. proposals:decide")
-        q.add_argument("--tenant", help="the tenant it applies in, or '*' for every tenant")
+        q.add_argument(
+            "--tenant",
+            type=tenant_or_any,
+            help="the tenant it applies in, or '*' for every tenant (asked for on a terminal)",
+        )
     for name, text in (
         ("grant-role", "give a subject a role in one tenant"),
         ("revoke-role", "take a role granted with grant-role away"),
     ):
         q = actions.add_parser(name, help=text)
         q.add_argument("--subject", required=True, help="the token's subject (sub)")
-        q.add_argument("--role", required=True, help="admin, accountant, reviewer, ...")
-        q.add_argument("--tenant", required=True, help="the tenant the role holds in")
+        q.add_argument(
+            "--role", required=True, type=role_name, help="admin, accountant, reviewer, ..."
+        )
+        q.add_argument(
+            "--tenant", required=True, type=tenant_id, help="the tenant the role holds in"
+        )
     p.set_defaults(run=policy)
 
     from bookkeeper.entrypoints.chat import add_parser as add_chat

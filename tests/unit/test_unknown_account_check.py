@@ -1,0 +1,118 @@
+"""An account code the books' chart does not know is a reason at proposal time (issue 15):
+it keeps the proposal in review instead of becoming a 400 from Fiken after approval."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.commands import SubmitEvent
+from bookkeeper.application.errors import ExternalUnavailable
+from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ports import BooksAccount
+from bookkeeper.domain.confidence import ScoringContext, score
+from bookkeeper.domain.events import Kind
+from bookkeeper.domain.review import DEFAULT_RULES, decide
+from tests.unit.conftest import AGENT, FixedClock
+from tests.unit.conftest import adobe_receipt_data as receipt
+
+CHART = ("1920:10001", "2400", "6540", "6800", "7140")
+
+
+class Books:
+    """A books double with a chart of accounts; counts how often the chart was read."""
+
+    name = "test-books"
+
+    def __init__(self, chart: tuple[str, ...] = CHART, error: Exception | None = None) -> None:
+        self.chart = chart
+        self.error = error
+        self.reads = 0
+
+    async def accounts(self) -> list[BooksAccount]:
+        self.reads += 1
+        if self.error is not None:
+            raise self.error
+        return [BooksAccount(code=code, name=f"konto {code}") for code in self.chart]
+
+
+def handlers_with(books: Books) -> Handlers:
+    async def books_source() -> Any:
+        return lambda tenant: books
+
+    uow = MemoryUnitOfWorkFactory()
+    return Handlers(uow, FixedClock(), UuidV7Ids(), RoleAuthorizer(), books_source=books_source)
+
+
+async def propose(handlers: Handlers, account: str, number: str = "R-1") -> Any:
+    data = receipt(account_code=account, document_number=number)
+    return await handlers.submit(
+        SubmitEvent(type="ReceiptAttachmentProposed", data=data, principal=AGENT)
+    )
+
+
+def reasons(result: Any, signal: str) -> list[str]:
+    assert result.confidence is not None
+    return [r.detail for r in result.confidence.reasons if r.signal == signal]
+
+
+async def test_an_unknown_account_is_a_reason_and_keeps_the_proposal_in_review() -> None:
+    books = Books()
+    handlers = handlers_with(books)
+    result = await propose(handlers, "6999")
+    assert reasons(result, "unknown-account") == [
+        "account 6999 is not in the books' chart of accounts"
+    ]
+    assert result.decision.rule == "unknown-account"
+    assert result.decision.outcome.value == "awaiting_review"
+
+
+async def test_a_known_account_and_a_sub_ledger_main_account_are_not_reasons() -> None:
+    books = Books()
+    handlers = handlers_with(books)
+    known = await propose(handlers, "6540", "R-1")
+    assert reasons(known, "unknown-account") == []
+    assert known.decision.rule != "unknown-account"
+    # A supplier's sub-ledger account: Fiken lists only its main account 2400.
+    sub = await propose(handlers, "2400:20001", "R-2")
+    assert reasons(sub, "unknown-account") == []
+    assert books.reads == 1  # the chart is read once and reused
+
+
+async def test_books_that_cannot_be_read_or_an_empty_chart_check_nothing() -> None:
+    down = handlers_with(Books(error=ExternalUnavailable("fiken is down", system="fiken")))
+    assert reasons(await propose(down, "6999"), "unknown-account") == []
+    empty = handlers_with(Books(chart=()))
+    result = await propose(empty, "6999")
+    assert reasons(result, "unknown-account") == []
+    assert result.decision.rule != "unknown-account"
+
+
+@given(st.decimals(min_value=0, max_value=1, places=2))
+def test_an_unknown_account_is_never_auto_approved_whatever_the_score(value: Decimal) -> None:
+    decision = decide(
+        DEFAULT_RULES,
+        kind=Kind.RECEIPT_ATTACHMENT,
+        score=value,
+        approved_pattern=True,
+        duplicate_suspected=False,
+        amount=Decimal("100"),
+        unknown_account=True,
+    )
+    assert decision.rule == "unknown-account"
+    assert decision.outcome.value == "awaiting_review"
+
+
+def test_the_reason_lowers_the_score() -> None:
+    data = receipt(account_code="6999", date=dt.date(2026, 11, 18))
+    clean = score(data, ScoringContext(), DEFAULT_RULES)
+    flagged = score(data, ScoringContext(unknown_accounts=("6999",)), DEFAULT_RULES)
+    assert flagged.score < clean.score
+    assert [r.signal for r in flagged.reasons].count("unknown-account") == 1
