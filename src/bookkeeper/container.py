@@ -560,6 +560,7 @@ class Container(containers.DeclarativeContainer):
     )
     rules = providers.Singleton(
         RulesService, uow_factory=uow_factory, clock=clock, authorizer=authorizer
+    )
     #: Issue 11: cost snapshots, budgets and the cost report, from every configured source.
     spending = providers.Singleton(
         _spending_service,

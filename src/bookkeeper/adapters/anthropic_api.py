@@ -11,15 +11,14 @@ the API's free text, never the key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
 import anthropic
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from bookkeeper.adapters.retry_after import retry_after
-
 from bookkeeper.adapters.answers import is_json
+from bookkeeper.adapters.retry_after import retry_after
 
 log = logging.getLogger("bookkeeper.anthropic")
 

@@ -263,6 +263,11 @@ def _costs_line(label: str, totals: Sequence[CostTotal]) -> str:
     return f"{label}: " + ", ".join(parts)
 
 
+def _money(amount: Decimal) -> str:
+    """An NOK amount in a column headed "(NOK)": "1 234,50"."""
+    return kroner_text(amount).removesuffix(" kr")
+
+
 def _spending_line(spend: SourceSpending) -> str:
     line = f"  {spend.source}: {_money(spend.yesterday_nok)} / {_money(spend.month_nok)}"
     if spend.budget_nok is not None and spend.budget_used_percent is not None:

@@ -611,6 +611,7 @@ def _build_catalogue() -> dict[str, EventType]:
         catalogue[name] = EventType(name, AccountMasterData, Step.POSTED, None)
     catalogue["TransactionFailedCompliance"] = EventType(
         "TransactionFailedCompliance", TransactionFailedComplianceData, Step.ALERT, None
+    )
     catalogue["BudgetThresholdReached"] = EventType(
         "BudgetThresholdReached", BudgetThresholdReachedData, Step.ALERT, None
     )
