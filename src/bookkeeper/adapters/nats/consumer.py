@@ -66,6 +66,8 @@ class NatsConsumer:
         self._stopping = asyncio.Event()
         #: The rest of the batch in hand (kept alive while the database is down).
         self._held: list[Msg] = []
+        #: Whether the database answered again during this batch (no back-off for the rest).
+        self._recovered = False
         #: A second consumer that runs and stops with this one (the Accounts Master's).
         self.accounts: NatsConsumer | None = None
 
@@ -160,6 +162,7 @@ class NatsConsumer:
         # The batch is booked in one unit of work and one commit (batch append); then each
         # message is acked, waited for, nak'ed or dead-lettered by its own outcome.
         self._held = list(messages)
+        self._recovered = False
         try:
             if len(messages) == 1:
                 deliveries = [await self._intake.receive(messages[0].data)]
@@ -176,6 +179,8 @@ class NatsConsumer:
         hand — `in_progress` resets their ack_wait — and try again with back-off until it
         answers or the consumer stops: an outage of any length spends no redelivery, and
         the stream holds everything behind it."""
+        if self._recovered:  # the database came back for an earlier message of the batch
+            delivery = await self._intake.receive(message.data)
         attempt = 0
         while delivery.storage_down and not self._stopping.is_set():
             delay = min(self._settings.backoff_base * 2**attempt, self._settings.backoff_max)
@@ -189,6 +194,7 @@ class NatsConsumer:
             if self._stopping.is_set():
                 break
             delivery = await self._intake.receive(message.data)
+        self._recovered = not delivery.storage_down
         return delivery
 
     async def handle(self, message: Msg) -> Outcome:
