@@ -143,6 +143,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     morning_minute: int = 0
     morning_tenants: tuple[str, ...] = ()
     discord_morning_channel: int | None = None
+    #: Issue 12: where foreign-currency documents get their NOK rate (Norges Bank's SDMX
+    #: API: BOOKKEEPER_EXCHANGE_RATES=norges-bank, or its base URL); None: no conversion.
+    exchange_rates_url: str | None = None
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -275,7 +278,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "SHUTDOWN_GRACE_SECONDS", get("SHUTDOWN_GRACE_SECONDS"), default=10, low=0, high=600
         ),
         **_morning(get),
+        exchange_rates_url=_exchange_rates(get("EXCHANGE_RATES")),
     )
+
+
+#: Norges Bank's SDMX API (adapters/norges_bank.BASE_URL), for BOOKKEEPER_EXCHANGE_RATES.
+NORGES_BANK_URL: Final = "https://data.norges-bank.no/api"
+
+
+def _exchange_rates(raw: str | None) -> str | None:
+    """BOOKKEEPER_EXCHANGE_RATES: unset or off (no conversion), norges-bank, or a base URL
+    of the same API (a mirror, a test double)."""
+    value = (raw or "").strip()
+    if not value or value.lower() == "off":
+        return None
+    if value.lower() == "norges-bank":
+        return NORGES_BANK_URL
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{PREFIX}EXCHANGE_RATES must be off, norges-bank or a URL")
+    return value
 
 
 def _log_format(raw: str | None) -> str | None:

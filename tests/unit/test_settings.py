@@ -107,3 +107,15 @@ def test_for_data_dir_builds_test_settings(tmp_path: Path) -> None:
     settings = Settings.for_data_dir(tmp_path, port=1234)
     assert settings.database_url == f"sqlite:///{tmp_path}/bookkeeper.db"
     assert settings.port == 1234
+
+
+def test_exchange_rates_are_off_unless_named() -> None:
+    from bookkeeper.settings import NORGES_BANK_URL, SettingsError, load_settings
+
+    assert load_settings({}).exchange_rates_url is None
+    named = load_settings({"BOOKKEEPER_EXCHANGE_RATES": "norges-bank"})
+    assert named.exchange_rates_url == NORGES_BANK_URL
+    mirror = load_settings({"BOOKKEEPER_EXCHANGE_RATES": "http://127.0.0.1:9/api"})
+    assert mirror.exchange_rates_url == "http://127.0.0.1:9/api"
+    with pytest.raises(SettingsError):
+        load_settings({"BOOKKEEPER_EXCHANGE_RATES": "ecb"})
