@@ -239,6 +239,15 @@ def _books_source(backends: providers.Provider[Any]) -> BooksSource:
     return _backend_source(backends, lambda opened: opened.books)
 
 
+def _exchange_rates(settings: Settings) -> Any:
+    """Norges Bank's rates when BOOKKEEPER_EXCHANGE_RATES names them, else None."""
+    if settings.exchange_rates_url is None:
+        return None
+    from bookkeeper.adapters.norges_bank import NorgesBankRates
+
+    return NorgesBankRates(base_url=settings.exchange_rates_url)
+
+
 def _tenant_directory(settings: Settings, database: Database, uow_factory: Any) -> Any:
     """The morning run's tenants: BOOKKEEPER_MORNING_TENANTS, else those with events."""
     from bookkeeper.adapters.sql import SqlDatabase
@@ -410,6 +419,8 @@ class Container(containers.DeclarativeContainer):
     handlers.add_kwargs(bank_source=providers.Callable(_bank_source, backends.provider))
     #: Issue 15: an account code the books' chart does not know is a reason at proposal time.
     handlers.add_kwargs(books_source=providers.Callable(_books_source, backends.provider))
+    #: Issue 12: foreign-currency documents converted at Norges Bank's rate of their date.
+    handlers.add_kwargs(exchange_rates=providers.Singleton(_exchange_rates, settings))
 
     #: Receipt and invoice files (POST/GET /files), in the database.
     documents = providers.Singleton(

@@ -188,6 +188,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cloudflare_base_url: str | None = None
     norges_bank_url: str | None = None
     costs_tenants: tuple[str, ...] = ()
+    #: Issue 12: where foreign-currency documents get their NOK rate (Norges Bank's SDMX
+    #: API: BOOKKEEPER_EXCHANGE_RATES=norges-bank, or its base URL); None: no conversion.
+    exchange_rates_url: str | None = None
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -334,6 +337,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         web_secret=get("WEB_SECRET"),
         redis_url=_redis_url(get("REDIS_URL")),
         **_spending(get),
+        exchange_rates_url=_exchange_rates(get("EXCHANGE_RATES")),
     )
 
 
@@ -344,6 +348,23 @@ def _redis_url(raw: str | None) -> str | None:
     if raw.split("://", 1)[0].lower() not in ("redis", "rediss", "unix") or "://" not in raw:
         raise SettingsError(f"{PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL")
     return raw
+
+
+#: Norges Bank's SDMX API (adapters/norges_bank.BASE_URL), for BOOKKEEPER_EXCHANGE_RATES.
+NORGES_BANK_URL: Final = "https://data.norges-bank.no/api"
+
+
+def _exchange_rates(raw: str | None) -> str | None:
+    """BOOKKEEPER_EXCHANGE_RATES: unset or off (no conversion), norges-bank, or a base URL
+    of the same API (a mirror, a test double)."""
+    value = (raw or "").strip()
+    if not value or value.lower() == "off":
+        return None
+    if value.lower() == "norges-bank":
+        return NORGES_BANK_URL
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{PREFIX}EXCHANGE_RATES must be off, norges-bank or a URL")
+    return value
 
 
 def _log_format(raw: str | None) -> str | None:

@@ -55,6 +55,17 @@ ROUTES = {
     ("POST", f"{API}/check/costs"): "checkCosts",
     ("POST", f"{API}/check/unknown-accounts"): "checkUnknownAccounts",
     ("POST", f"{API}/check/executions"): "checkExecutions",
+    # Issue 12: rules as data.
+    ("GET", f"{API}/rules/tax-rates"): "listTaxRates",
+    ("POST", f"{API}/rules/tax-rates"): "changeTaxRate",
+    ("GET", f"{API}/rules/currencies"): "listCurrencies",
+    ("GET", f"{API}/rules/countries"): "listCountries",
+    ("GET", f"{API}/rules/periods"): "listClosedPeriods",
+    ("POST", f"{API}/rules/periods"): "closePeriod",
+    ("DELETE", f"{API}/rules/periods/{{kind}}/{{start}}"): "reopenPeriod",
+    ("POST", f"{API}/rules/vat-terms/{{year}}/{{term}}/lock"): "lockVatTerm",
+    ("GET", f"{API}/rules/review-rules"): "getReviewRules",
+    ("PUT", f"{API}/rules/review-rules"): "setReviewRules",
     ("GET", "/health"): "getHealth",
     ("GET", "/metrics"): "getMetrics",
 }

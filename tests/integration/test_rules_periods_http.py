@@ -61,7 +61,7 @@ async def test_a_closed_period_refuses_postings_with_a_409_naming_it(api: Api) -
         json={"start": "2026-01-01", "end": "2026-01-31"},
         headers=accountant,
     )
-    assert again.status_code == 200
+    assert again.status_code == 201 and again.json()["closedAt"] == closed.json()["closedAt"]
 
     refused = await api.client.post(
         f"{API}/journal-entries", json=rent("2026-01-15"), headers=accountant

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -19,6 +20,7 @@ from bookkeeper.application.compliance import ComplianceContext
 from bookkeeper.application.dispatch import Subscriptions
 from bookkeeper.application.errors import Forbidden
 from bookkeeper.application.event_log import compliance_id
+from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import COMPLIANCE_PRINCIPAL, RecordedEvent
 from bookkeeper.application.rules import RulesService
@@ -298,3 +300,102 @@ async def test_a_rate_change_takes_effect_from_its_date_in_the_vat_report() -> N
         ("13", Decimal("10"), Decimal("1000.00"), Decimal("100.00")),
         ("13", Decimal("12"), Decimal("982.14"), Decimal("117.86")),
     ]
+
+
+# --- foreign-currency documents -----------------------------------------------------------
+
+
+class PublishedRates:
+    """An ExchangeRates source: NOK per unit as published for a day (weekends: Friday's)."""
+
+    def __init__(self, rates: dict[str, Decimal]) -> None:
+        self.rates = rates
+        self.asked: list[tuple[str, dt.date]] = []
+
+    async def to_nok(self, currency: str, day: dt.date) -> Any:
+        from bookkeeper.application.spending import ExchangeRate
+
+        self.asked.append((currency, day))
+        published = day - dt.timedelta(days=max(0, day.weekday() - 4))
+        return ExchangeRate(currency=currency, date=published, rate=self.rates[currency])
+
+
+async def test_a_foreign_currency_expense_keeps_its_amount_and_is_booked_in_nok() -> None:
+    h = Harness()
+    rates = PublishedRates({"EUR": Decimal("11.5")})
+    h.handlers = Handlers(h.uow_factory, h.clock, h.ids, RoleAuthorizer(), exchange_rates=rates)
+    sha = await h.store()
+    # Sunday 15 November 2026: Friday the 13th's rate.
+    data = expense(
+        sha,
+        currency="EUR",
+        amount=Decimal("100.00"),
+        vat_amount=Decimal("20.00"),
+        vat_rate=Decimal("25"),
+        date=dt.date(2026, 11, 15),
+    )
+    proposal = await h.approved(data)
+    [first, *_] = await h.stream(proposal)
+    assert first.data.currency == "EUR" and first.data.amount == Decimal("100.00")
+    assert first.metadata["exchange"] == {
+        "currency": "EUR",
+        "amount": "100.00",
+        "nokAmount": "1150.00",
+        "rate": "11.5",
+        "rateDate": "2026-11-13",
+    }
+    await h.executor.run_once()
+    [posted] = await h.postings()
+    credit_side = [line for line in posted.lines if line.credit]
+    assert [(line.account, line.credit) for line in credit_side] == [("1920", Decimal("1150.00"))]
+    vat = [line for line in posted.lines if line.vat_part == TAX]
+    assert [line.debit for line in vat] == [Decimal("230.00")]
+    [stored] = h.world.books("acme").purchases.values()
+    [line] = stored.purchase.lines
+    assert stored.purchase.currency == "EUR"
+    assert (line.net, line.vat) == (Decimal("80.00"), Decimal("20.00"))
+    assert (line.net_nok, line.vat_nok) == (Decimal("920.00"), Decimal("230.00"))
+
+
+async def test_a_nok_document_asks_for_no_rate() -> None:
+    h = Harness()
+    rates = PublishedRates({})
+    h.handlers = Handlers(h.uow_factory, h.clock, h.ids, RoleAuthorizer(), exchange_rates=rates)
+    proposal = await h.approved(receipt(await h.store()))
+    [first, *_] = await h.stream(proposal)
+    assert "exchange" not in first.metadata and rates.asked == []
+
+
+def test_a_foreign_currency_purchase_goes_to_fiken_with_its_nok_amounts() -> None:
+    from bookkeeper.adapters.fiken.books import purchase_request
+    from bookkeeper.application.ports import NewPurchase, PurchaseLine
+
+    def line(**nok: Decimal) -> PurchaseLine:
+        return PurchaseLine(
+            description="Hotell",
+            net=Decimal("80.00"),
+            vat=Decimal("20.00"),
+            vat_type="HIGH",
+            account="7140",
+            **nok,
+        )
+
+    def sent(*lines: PurchaseLine, currency: str = "EUR") -> Any:
+        purchase = NewPurchase(
+            kind="cash_purchase",
+            date=dt.date(2026, 11, 13),
+            currency=currency,
+            lines=lines,
+            reference="ref-1",
+            paid=True,
+            payment_account="1920:10001",
+        )
+        return purchase_request(purchase).lines[0]
+
+    both = sent(line(net_nok=Decimal("920.00"), vat_nok=Decimal("230.00")))
+    assert (both.net_price, both.vat) == (92000, 23000)
+    assert (both.net_price_in_currency, both.vat_in_currency) == (8000, 2000)
+    unknown = sent(line())  # no rate recorded: the in-currency amounts alone, as before
+    assert (unknown.net_price, unknown.net_price_in_currency) == (None, 8000)
+    nok = sent(line(), currency="NOK")
+    assert (nok.net_price, nok.net_price_in_currency) == (8000, None)

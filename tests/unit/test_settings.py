@@ -124,3 +124,13 @@ def test_the_company_orgnr_must_carry_a_valid_check_digit() -> None:
     for wrong in ("923609017", "92360901", "abc"):
         with pytest.raises(SettingsError, match="COMPANY_ORGNR"):
             load_settings({**base, "BOOKKEEPER_COMPANY_ORGNR": wrong})
+def test_exchange_rates_are_off_unless_named() -> None:
+    from bookkeeper.settings import NORGES_BANK_URL, SettingsError, load_settings
+
+    assert load_settings({}).exchange_rates_url is None
+    named = load_settings({"BOOKKEEPER_EXCHANGE_RATES": "norges-bank"})
+    assert named.exchange_rates_url == NORGES_BANK_URL
+    mirror = load_settings({"BOOKKEEPER_EXCHANGE_RATES": "http://127.0.0.1:9/api"})
+    assert mirror.exchange_rates_url == "http://127.0.0.1:9/api"
+    with pytest.raises(SettingsError):
+        load_settings({"BOOKKEEPER_EXCHANGE_RATES": "ecb"})

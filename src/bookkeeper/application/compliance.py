@@ -18,6 +18,7 @@ nothing twice.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Final
@@ -57,6 +58,8 @@ JOURNAL_ENTRY_POSTED: Final = "JournalEntryPosted"
 TRANSACTION_FAILED_COMPLIANCE: Final = "TransactionFailedCompliance"
 ALERT_RAISED: Final = "AlertRaised"
 REVERSAL_PROPOSED: Final = "ReversalProposed"
+#: Seconds a tenant's chart of accounts is reused before the books are asked again.
+CHART_TTL: Final = 300.0
 
 
 class ComplianceContext:
@@ -81,6 +84,7 @@ class ComplianceContext:
         self._clock = clock
         self._books_source = books_source
         self._books: BooksProvider | None = None
+        self._charts: dict[str, tuple[float, list[str]]] = {}
         self._country = country
         self._currency = currency
 
@@ -215,14 +219,20 @@ class ComplianceContext:
         return reversal_id
 
     async def _chart(self, tenant: str) -> list[str] | None:
-        """The tenant's chart of accounts, best effort (None: not checked this time)."""
+        """The tenant's chart of accounts, best effort (None: not checked this time), read
+        from the books at most every CHART_TTL seconds per tenant (Fiken is rate-limited)."""
         if self._books_source is None:
             return None
+        cached = self._charts.get(tenant)
+        if cached is not None and time.monotonic() - cached[0] < CHART_TTL:
+            return cached[1]
         try:
             if self._books is None:
                 self._books = await self._books_source()
             books = self._books(tenant)
-            return [account.code for account in await books.accounts()]
+            codes = [account.code for account in await books.accounts()]
         except (ApplicationError, OSError) as error:
             log.warning("compliance: chart of %s unavailable: %s", tenant, error)
             return None
+        self._charts[tenant] = (time.monotonic(), codes)
+        return codes

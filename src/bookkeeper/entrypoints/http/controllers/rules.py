@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
-from litestar import Controller, Response, Router, delete, get, post, put
+from litestar import Controller, Router, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import Meta
@@ -192,6 +192,7 @@ class RulesController(Controller):
     @post(
         "/periods",
         operation_id="closePeriod",
+        status_code=201,
         dto=StrictJson[PeriodIn],
         return_dto=None,
         responses=documented(401, 403, 422),
@@ -201,12 +202,12 @@ class RulesController(Controller):
         data: JSONBody[PeriodIn],
         request: AuthenticatedRequest,
         rules: NamedDependency[RulesService],
-    ) -> Response[PeriodOut]:
+    ) -> PeriodOut:
         """Close [start, end] (accountant): a posting dated into it is refused with a 409
-        naming the period; corrections go into an open period by reversal. 201 when closed
-        now, 200 when it was closed already."""
-        period, new = await rules.close_period(request.user, data.start, data.end)
-        return Response(_period(period), status_code=201 if new else 200)
+        naming the period; corrections go into an open period by reversal. Closing the same
+        period again answers the period as it was closed."""
+        period, _ = await rules.close_period(request.user, data.start, data.end)
+        return _period(period)
 
     @delete(
         "/periods/{kind:str}/{start:date}",
@@ -227,7 +228,8 @@ class RulesController(Controller):
     @post(
         "/vat-terms/{year:int}/{term:int}/lock",
         operation_id="lockVatTerm",
-        responses=documented(401, 403, 422),
+        status_code=201,
+        responses=documented(401, 403, 404, 422),
     )
     async def lock_vat_term(
         self,
@@ -235,11 +237,12 @@ class RulesController(Controller):
         rules: NamedDependency[RulesService],
         year: FromPath[int],
         term: FromPath[int],
-    ) -> Response[PeriodOut]:
+    ) -> PeriodOut:
         """Lock a bi-monthly VAT term once reported (accountant): a later posting dated
-        into it is a compliance finding, with an alert and a proposed reversal."""
-        period, new = await rules.lock_vat_term(request.user, year, term)
-        return Response(_period(period), status_code=201 if new else 200)
+        into it is a compliance finding, with an alert and a proposed reversal. Locking it
+        again answers the term as it was locked."""
+        period, _ = await rules.lock_vat_term(request.user, year, term)
+        return _period(period)
 
     @get("/review-rules", operation_id="getReviewRules", responses=documented(401, 403))
     async def review_rules(
