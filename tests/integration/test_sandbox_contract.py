@@ -12,7 +12,11 @@ from decimal import Decimal
 import pytest
 
 from bookkeeper.adapters.sandbox import SandboxBank, SandboxBooks, sandbox_store
-from bookkeeper.adapters.sandbox.seed import BOOKS_BANK_ACCOUNT_CODE, CARD_EVENTS
+from bookkeeper.adapters.sandbox.seed import (
+    BOOKS_BANK_ACCOUNT_CODE,
+    CARD_EVENTS,
+    CHART_OF_ACCOUNTS,
+)
 from bookkeeper.adapters.sandbox.sql import SqlSandboxStore
 from bookkeeper.adapters.sandbox.store import MemorySandboxStore, SandboxStore
 from bookkeeper.adapters.sql import SqlDatabase
@@ -415,7 +419,7 @@ async def test_concurrent_first_calls_seed_once(store: SandboxStore, clock: Fixe
     )
     assert all(events == event_lists[0] for events in event_lists)
     assert len(event_lists[0]) == len(CARD_EVENTS) + 2
-    assert all(chart == charts[0] and len(chart) == 22 for chart in charts)
+    assert all(chart == charts[0] and len(chart) == len(CHART_OF_ACCOUNTS) for chart in charts)
     assert len(await banks[0].accounts()) == 2
     assert len(await books[0].bank_accounts()) == 1
 
