@@ -61,7 +61,8 @@ def _kr(value: Decimal) -> str:
 
 
 class CostRowOut(ResponseBody, frozen=True, kw_only=True):
-    key: str
+    #: The source, `source/service`, model or day the row groups, per `groupBy`.
+    group: str
     currency: str
     #: In `currency`, two decimals.
     amount: str
@@ -151,7 +152,7 @@ def report_out(report: CostReport) -> CostReportOut:
         group_by=report.group_by,
         rows=[
             CostRowOut(
-                key=r.key,
+                group=r.key,
                 currency=r.currency,
                 amount=_kr(r.amount),
                 amount_nok=_kr(r.amount_nok),
@@ -231,7 +232,7 @@ class CostReportController(Controller):
                 [
                     *(
                         [
-                            r.key,
+                            r.group,
                             r.currency,
                             r.amount,
                             r.amount_nok,
