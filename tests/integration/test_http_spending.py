@@ -242,7 +242,7 @@ async def test_price_tables_are_tenant_data(api: tuple[Api, Fakes]) -> None:
         json={
             "source": "cloudflare",
             "currency": "USD",
-            "prices": [{"metric": "requests", "price": "1", "per": 1000000}],
+            "prices": [{"metric": "requests", "price": "1", "per": "1000000"}],
         },
         headers=client.headers("acc", "accountant"),
     )
