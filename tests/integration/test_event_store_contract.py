@@ -39,6 +39,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.replay import rebuild_projections
+from bookkeeper.domain import events
 from bookkeeper.domain.events import (
     CATALOGUE,
     AccountBalance,
@@ -322,6 +323,41 @@ SAMPLES: dict[type[Payload], Payload] = {
     ),
     AccountMasterData: AccountMasterData(
         code="2400:20001", name="Leverandørgjeld Elkjøp", source="accounts-master", message_id="m"
+    ),
+    # Issue 11: spending.
+    events.CostSnapshotData: events.CostSnapshotData(
+        source="google",
+        day=DAY,
+        service="Vertex AI",
+        model="Gemini 2.5 Flash output tokens",
+        currency="USD",
+        amount=Decimal("0.123456789"),
+        amount_nok=Decimal("1.3580"),
+        rate=Decimal("11.0003"),
+        rate_date=DAY,
+        input_tokens=7,
+        basis="estimated",
+        quantities={"requests": 12},
+        revision=2,
+        previous_amount=Decimal("0.1"),
+    ),
+    events.BudgetSetData: events.BudgetSetData(source="anthropic", monthly_nok=Decimal("2500.00")),
+    events.PriceTableSetData: events.PriceTableSetData(
+        source="cloudflare",
+        currency="USD",
+        prices=(events.UnitPrice(metric="requests", price=Decimal("0.30"), per=1_000_000),),
+    ),
+    events.BudgetThresholdReachedData: events.BudgetThresholdReachedData(
+        source="anthropic",
+        month="2026-11",
+        threshold=80,
+        budget_nok=Decimal("100.00"),
+        spent_nok=Decimal("80.10"),
+    ),
+    events.SpendingQueriedData: events.SpendingQueriedData(
+        date_range=DateRange(start=DAY, end=DAY),
+        sources=("anthropic",),
+        totals=(events.SourceSpend(source="anthropic", amount_nok=Decimal("12.50")),),
     ),
 }
 

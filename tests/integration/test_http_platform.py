@@ -66,6 +66,12 @@ ROUTES = {
     ("POST", f"{API}/rules/vat-terms/{{year}}/{{term}}/lock"): "lockVatTerm",
     ("GET", f"{API}/rules/review-rules"): "getReviewRules",
     ("PUT", f"{API}/rules/review-rules"): "setReviewRules",
+    ("GET", f"{API}/reports/costs"): "getCostReport",
+    ("GET", f"{API}/spending/budgets"): "listBudgets",
+    ("PUT", f"{API}/spending/budgets"): "setBudget",
+    ("GET", f"{API}/spending/prices"): "getPriceTable",
+    ("PUT", f"{API}/spending/prices"): "setPriceTable",
+    ("POST", f"{API}/spending/pull"): "pullCosts",
     ("GET", "/health"): "getHealth",
     ("GET", "/metrics"): "getMetrics",
 }
@@ -219,6 +225,27 @@ async def test_health_reports_the_database(api: Api) -> None:
         "backends": {"books": "sandbox", "bank": "sandbox", "executor": "off"},
         # No BOOKKEEPER_NATS_URL: the in-process bus (POST /bus/events) only.
         "bus": {"kind": "in-process", "consumer": None, "pending": None},
+        # Issue 11: the service's own calls always; the providers absent without keys.
+        "spending": {
+            "sources": [
+                {"name": "bookkeeper", "status": "configured"},
+                {
+                    "name": "anthropic",
+                    "status": "absent",
+                    "reason": "BOOKKEEPER_ANTHROPIC_ADMIN_KEY unset",
+                },
+                {
+                    "name": "cloudflare",
+                    "status": "absent",
+                    "reason": "BOOKKEEPER_CLOUDFLARE_TOKEN unset",
+                },
+                {
+                    "name": "google",
+                    "status": "absent",
+                    "reason": "BOOKKEEPER_GOOGLE_BILLING_KEY_FILE unset",
+                },
+            ]
+        },
     }
 
 

@@ -168,7 +168,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
             {
                 "source": "cloudflare",
                 "currency": "USD",
-                "prices": [{"metric": "requests", "price": "0.30", "per": 1000000}],
+                "prices": [{"metric": "requests", "price": "0.30", "per": "1000000"}],
             },
         ),
     ),

@@ -135,7 +135,7 @@ async def test_four_sources_pulled_once_reported_in_their_currency_and_nok(
     assert (again["recorded"], again["revised"], again["unchanged"]) == (0, 0, 3)
 
     body = (await report(client, **{"from": "2026-11-01", "to": "2026-11-05"})).json()
-    rows = {r["key"]: r for r in body["rows"]}
+    rows = {r["group"]: r for r in body["rows"]}
     rate = D("11.02")  # 3 November's
     assert rows["anthropic"]["amount"] == "2.50" and rows["anthropic"]["currency"] == "USD"
     assert D(rows["anthropic"]["amountNok"]) == (D("2.50") * rate).quantize(D("0.01"))
@@ -149,7 +149,7 @@ async def test_four_sources_pulled_once_reported_in_their_currency_and_nok(
         sum((D(r["amountNok"]) for r in body["rows"]), D(0)).quantize(D("0.01"))
     )
     by_day = await report(client, **{"from": "2026-11-01", "to": "2026-11-05", "groupBy": "day"})
-    assert [r["key"] for r in by_day.json()["rows"]] == ["2026-11-03"]
+    assert [r["group"] for r in by_day.json()["rows"]] == ["2026-11-03"]
     as_csv = await report(client, **{"from": "2026-11-01", "to": "2026-11-05", "format": "csv"})
     assert as_csv.headers["content-type"].startswith("text/csv")
     table = list(csv.reader(io.StringIO(as_csv.text)))
@@ -168,7 +168,7 @@ async def test_a_revised_figure_is_reported_as_revised_and_the_log_keeps_both(
     revised = await pull(client, day(9), day(9))
     assert revised["revised"] == 1
     body = (await report(client, **{"from": "2026-11-10", "to": "2026-11-10"})).json()
-    assert [(r["key"], r["amount"]) for r in body["rows"]] == [("anthropic", "1.50")]
+    assert [(r["group"], r["amount"]) for r in body["rows"]] == [("anthropic", "1.50")]
     spending = await resolve(client.container.spending)
     stream = cost_snapshot_id("acme", "anthropic", day(9), "claude-api", "claude-haiku-4-5")
     assert [h.amount for h in await spending.history("acme", stream)] == [D("1"), D("1.5")]
@@ -242,7 +242,7 @@ async def test_price_tables_are_tenant_data(api: tuple[Api, Fakes]) -> None:
         json={
             "source": "cloudflare",
             "currency": "USD",
-            "prices": [{"metric": "requests", "price": "1", "per": 1000000}],
+            "prices": [{"metric": "requests", "price": "1", "per": "1000000"}],
         },
         headers=client.headers("acc", "accountant"),
     )

@@ -30,6 +30,7 @@ from msgspec import Meta
 from bookkeeper.application.spending import CostReport, SpendingService
 from bookkeeper.domain.events import PriceTableSetData, UnitPrice
 from bookkeeper.entrypoints.http.csv_out import CsvOperation, ReportFormat, csv_response, wants_csv
+from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody
@@ -61,7 +62,8 @@ def _kr(value: Decimal) -> str:
 
 
 class CostRowOut(ResponseBody, frozen=True, kw_only=True):
-    key: str
+    #: The source, `source/service`, model or day the row groups, per `groupBy`.
+    group: str
     currency: str
     #: In `currency`, two decimals.
     amount: str
@@ -101,8 +103,10 @@ class UnitPriceIn(RequestBody, frozen=True, kw_only=True):
     metric: Annotated[str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$", examples=["requests"])]
     #: The price of `per` units, in the table's currency.
     price: Price
-    per: Annotated[int, Meta(ge=1, le=1_000_000_000)] = 1
-    included_per_month: Annotated[int, Meta(ge=0, le=10**15)] = 0
+    #: How many units `price` is for (a whole number as a string, like the amounts).
+    per: Annotated[str, Meta(pattern=r"^[1-9][0-9]{0,9}$", examples=["1000000"])] = "1"
+    #: Units free each month (a whole number as a string).
+    included_per_month: Annotated[str, Meta(pattern=r"^[0-9]{1,16}$", examples=["10000000"])] = "0"
 
 
 class PriceTableIn(RequestBody, frozen=True, kw_only=True):
@@ -114,8 +118,8 @@ class PriceTableIn(RequestBody, frozen=True, kw_only=True):
 class UnitPriceOut(ResponseBody, frozen=True, kw_only=True):
     metric: str
     price: str
-    per: int
-    included_per_month: int
+    per: str
+    included_per_month: str
 
 
 class PriceTableOut(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
@@ -151,7 +155,7 @@ def report_out(report: CostReport) -> CostReportOut:
         group_by=report.group_by,
         rows=[
             CostRowOut(
-                key=r.key,
+                group=r.key,
                 currency=r.currency,
                 amount=_kr(r.amount),
                 amount_nok=_kr(r.amount_nok),
@@ -174,8 +178,8 @@ def _table_out(table: PriceTableSetData, event_id: uuid.UUID | None = None) -> P
             UnitPriceOut(
                 metric=p.metric,
                 price=str(p.price),
-                per=p.per,
-                included_per_month=p.included_per_month,
+                per=str(p.per),
+                included_per_month=str(p.included_per_month),
             )
             for p in table.prices
         ],
@@ -231,7 +235,7 @@ class CostReportController(Controller):
                 [
                     *(
                         [
-                            r.key,
+                            r.group,
                             r.currency,
                             r.amount,
                             r.amount_nok,
@@ -270,6 +274,8 @@ class SpendingController(Controller):
     @put(
         "/budgets",
         operation_id="setBudget",
+        dto=StrictJson[BudgetIn],
+        return_dto=None,
         summary="Set a source's monthly budget in NOK",
         responses=documented(401, 403, 422),
     )
@@ -309,6 +315,8 @@ class SpendingController(Controller):
     @put(
         "/prices",
         operation_id="setPriceTable",
+        dto=StrictJson[PriceTableIn],
+        return_dto=None,
         summary="Set the price table a source's usage is priced with",
         responses=documented(401, 403, 422),
     )
@@ -324,8 +332,8 @@ class SpendingController(Controller):
             UnitPrice(
                 metric=p.metric,
                 price=Decimal(p.price),
-                per=p.per,
-                included_per_month=p.included_per_month,
+                per=int(p.per),
+                included_per_month=int(p.included_per_month),
             )
             for p in data.prices
         ]
