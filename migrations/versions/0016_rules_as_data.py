@@ -1,7 +1,7 @@
 """Rules as data: currencies, countries, tax rates by validity, closed periods; grants.
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-06
 
 Issue 12 (ADR 0029). `tax_rates` holds Norway's VAT rates with their history (the rows are
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -501,5 +501,5 @@ def test_migration_0003_downgrades_and_upgrades_again_on_postgresql(postgres_url
             "WHERE grantee = 'bookkeeper_bi' ORDER BY table_name"
         ).fetchall()
     granted = {g[0] for g in grants}
-    # Later migrations grant their own views (0018: costs, audit trail); only views.
+    # Later migrations grant their own views (0015: costs, audit trail); only views.
     assert set(VIEWS) <= granted and all(name.startswith("bi_") for name in granted)

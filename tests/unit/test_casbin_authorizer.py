@@ -71,8 +71,8 @@ def test_the_migration_seeds_exactly_the_default_grants() -> None:
     # Migration 0016 adds the rules' actions and the compliance context's own role.
     for role, obj, act in _migration(MIGRATION.with_name("0016_rules_as_data.py")).GRANTS:
         seeded.setdefault(role, set()).add(f"{obj}:{act}")
-    # Migration 0018 adds spending:write (budgets, price tables) for admins and accountants.
-    for role in _migration(MIGRATION.with_name("0018_spending.py")).SPENDING_ROLES:
+    # Migration 0015 adds spending:write (budgets, price tables) for admins and accountants.
+    for role in _migration(MIGRATION.with_name("0015_spending.py")).SPENDING_ROLES:
         seeded[role].add("spending:write")
     assert {role: frozenset(actions) for role, actions in seeded.items()} == dict(DEFAULT_GRANTS)
     assert (

@@ -64,7 +64,7 @@ DEFAULT_GRANTS = {
 ACTIONS = ACTIONS | {BUS_INGEST}
 
 #: Issue 11: setting a source's monthly budget and price table (tenant data) — for admins
-#: and accountants; seeded for the policy store by migration 0018.
+#: and accountants; seeded for the policy store by migration 0015.
 SPENDING_WRITE = "spending:write"
 SPENDING_ROLES: frozenset[str] = frozenset({"admin", "accountant"})
 DEFAULT_GRANTS = {

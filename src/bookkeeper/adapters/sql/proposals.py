@@ -72,7 +72,7 @@ def duplicate_parts(*, by_number: bool) -> list[Select[Any]]:
     DUPLICATE_LIMIT each: the same amount with the nearest document dates at or after the
     middle of the window, the same before it, and (`by_number`) the same document number.
     Together they hold the DUPLICATE_LIMIT first by `DuplicateProbe.order_key`; each part
-    is one walk of ix_proposals_duplicate_amount / _number (migration 0019), which end in
+    is one walk of ix_proposals_duplicate_amount / _number (migration 0013), which end in
     the id, so a LIMIT stops it whatever the number of look-alikes. Parameters: those of
     `duplicate_params`."""
     p = proposals

@@ -1,4 +1,4 @@
-"""The purge's view of the SQL document store (migration 0017): list a tenant's documents
+"""The purge's view of the SQL document store (migration 0014): list a tenant's documents
 with their retention class; purge one by recording it in `document_purges` and deleting
 it in the same transaction — the trigger lets the delete through only because of that
 record, and only when its retention ended before today."""

@@ -196,11 +196,11 @@ documents = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     # Migration 0005: the actor who first uploaded the file (NULL for older rows).
     Column("uploaded_by", Text(), nullable=True),
-    # Migration 0017: 'primary' (5 years after the financial year) or 'secondary' (3.5).
+    # Migration 0014: 'primary' (5 years after the financial year) or 'secondary' (3.5).
     Column("retention", Text(), nullable=False, server_default="primary"),
 )
 
-#: One row per purged document: the documentation of what was deleted (migration 0017).
+#: One row per purged document: the documentation of what was deleted (migration 0014).
 #: A row whose retained_until has passed is what lets the DELETE trigger let one through.
 document_purges = Table(
     "document_purges",

@@ -1,7 +1,7 @@
 """Spending: `spending:write` for admins and accountants, and BI views of costs and the log.
 
-Revision ID: 0018
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-06
 
 * `spending:write` (setting a source's monthly budget and price table, issue 11) is granted
@@ -29,8 +29,8 @@ from typing import Final
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Bounded reads on the propose path: indexes for the pattern lookup and the duplicate
 probe (ADR 0032).
 
-Revision ID: 0019
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-06
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0019"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None

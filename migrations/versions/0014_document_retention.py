@@ -1,7 +1,7 @@
 """Stored documents are as immutable as events; a purge past retention is the one way out.
 
-Revision ID: 0017
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06
 
 * `documents.retention`: 'primary' (receipts, invoices: kept 5 years after the end of the
@@ -21,8 +21,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
