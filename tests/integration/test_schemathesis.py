@@ -118,7 +118,12 @@ def _config(token: str | None) -> schemathesis.config.SchemathesisConfig:
                 # bytes, which no schema can say: 415, as for POST /files.
                 "include-operation-id": ["submitDocument"],
                 "checks": {
-                    "positive_data_acceptance": {"expected-statuses": [*ACCEPTS_VALID, "415"]}
+                    "positive_data_acceptance": {"expected-statuses": [*ACCEPTS_VALID, "415"]},
+                    # A multipart form cannot carry the optional `filename` field as an array:
+                    # an empty one is sent as no field at all, which is a valid upload. Since
+                    # issue 13 an unreadable file is a proposal in review (201), no longer a
+                    # 422 that happened to satisfy this check.
+                    "negative_data_rejection": {"enabled": False},
                 },
             },
         ],
