@@ -73,6 +73,17 @@ PROBES: dict[tuple[str, str], tuple[Probe, str]] = {
 }
 
 
+#: Routes whose path parameters name a period of the caller's own tenant (a date, a kind, a
+#: VAT term), not an object that belongs to a tenant: there is no other tenant's object to
+#: reach through them. test_a_period_route_acts_on_the_callers_tenant_only shows it.
+TENANT_SCOPED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("DELETE", f"{API}/rules/periods/{{kind}}/{{start}}"),
+        ("POST", f"{API}/rules/vat-terms/{{year}}/{{term}}/lock"),
+    }
+)
+
+
 def _unknown(kind: str) -> str:
     return uuid.uuid4().hex * 2 if kind == "sha256" else str(uuid.uuid4())
 
@@ -152,7 +163,49 @@ async def test_every_id_bearing_route_has_a_probe(tmp_path: Path) -> None:
         if method in {"get", "put", "post", "patch", "delete"}
         and any(p.get("in") == "path" for p in operation.get("parameters", ()))
     }
-    assert id_bearing == set(PROBES), "a route with a path id needs a BOLA probe"
+    assert id_bearing - TENANT_SCOPED == set(PROBES), "a route with a path id needs a BOLA probe"
+    assert id_bearing >= TENANT_SCOPED, "a tenant-scoped route is gone: drop it from the list"
+
+
+async def test_a_period_route_acts_on_the_callers_tenant_only(tmp_path: Path) -> None:
+    """Tenant A closes November and locks term 6; tenant B's admin reopening the same period
+    and term reopens nothing of A's: A's period and term stay closed, A's postings into
+    November are still refused."""
+    async with running_api(tmp_path) as api:
+        accountant_a = api.headers("anna", "accountant")
+        closed = await api.client.post(
+            f"{API}/rules/periods",
+            json={"start": "2026-11-01", "end": "2026-11-30"},
+            headers=accountant_a,
+        )
+        assert closed.status_code == 201, closed.text
+        locked = await api.client.post(f"{API}/rules/vat-terms/2026/6/lock", headers=accountant_a)
+        assert locked.status_code == 201, locked.text
+
+        admin_b = api.headers("bob", "admin", "accountant", tenant=OTHER)
+        for kind, start in (("period", "2026-11-01"), ("vat-term", "2026-11-01")):
+            reopened = await api.client.delete(
+                f"{API}/rules/periods/{kind}/{start}", headers=admin_b
+            )
+            assert reopened.status_code == 404, reopened.text
+        own = await api.client.get(f"{API}/rules/periods", headers=admin_b)
+        assert own.status_code == 200 and own.json() == [], own.text
+
+        still = await api.client.get(f"{API}/rules/periods", headers=accountant_a)
+        assert {p["kind"] for p in still.json()} == {"period", "vat-term"}, still.text
+        refused = await api.client.post(
+            f"{API}/journal-entries",
+            json={
+                "date": "2026-11-15",
+                "description": "Into a closed month",
+                "lines": [
+                    {"account": "6800", "debit": "10.00"},
+                    {"account": "1920", "credit": "10.00"},
+                ],
+            },
+            headers=accountant_a,
+        )
+        assert refused.status_code == 409, refused.text
 
 
 @pytest.mark.parametrize("route", list(PROBES), ids=[f"{m} {p}" for m, p in PROBES])

@@ -324,6 +324,20 @@ SAMPLES: dict[type[Payload], Payload] = {
     AccountMasterData: AccountMasterData(
         code="2400:20001", name="Leverandørgjeld Elkjøp", source="accounts-master", message_id="m"
     ),
+    # Issue 12: a compliance finding on a posted entry.
+    events.TransactionFailedComplianceData: events.TransactionFailedComplianceData(
+        entry_id=str(uuid.UUID(int=11)),
+        entry_date=DAY,
+        findings=(
+            events.ComplianceFinding(
+                rule="vat-rate-not-valid",
+                message="VAT code 11 at 16 % is not valid on 2026-11-18",
+                # In jsonb's own key order (shorter first), as PostgreSQL gives a dict back.
+                evidence={"vat": "16.00", "base": "100.00", "code": "11", "rate": "16"},
+            ),
+        ),
+        reversal_proposal_id=str(uuid.UUID(int=12)),
+    ),
     # Issue 11: spending.
     events.CostSnapshotData: events.CostSnapshotData(
         source="google",

@@ -68,9 +68,9 @@ from bookkeeper.domain.proposals import (
     PendingEvent,
     Proposal,
     apply_corrections,
+    check_document_date,
     check_text_safe,
     counterparty,
-    validate,
 )
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, decide
 from bookkeeper.domain.rules import NOK, NORWAY, Exchange, TaxTable, to_nok, valid_vat_rates
@@ -179,8 +179,9 @@ class Handlers:
             raise InvalidProposal(f"data is not a {command.type} payload")
         if isinstance(command.data, ReceiptAttachmentData):
             # Before its date is used to read the bank (ADR 0026): 9999-12-31 ± days
-            # overflows; the proposal is validated in full again when it is made.
-            validate(command.data)
+            # overflows; the proposal is validated in full (with the VAT rates valid on
+            # that date, issue 12) when it is made.
+            check_document_date(command.data)
         if command.event_id is not None:
             event_id = command.event_id
         elif command.idempotency_key is not None:

@@ -163,6 +163,14 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def check_document_date(data: ProposalData) -> None:
+    """The date check alone, for a caller that uses the date before the full validation
+    (which needs the VAT rates valid on that date): 9999-12-31 ± days overflows."""
+    day = getattr(data, "date", None)
+    if isinstance(day, dt.date):
+        _check_date("date", day)
+
+
 def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) -> None:
     """Raise InvalidProposal unless the data is acceptable for its kind. `vat_rates`: the
     VAT rates valid on the document's date (the tax rates as data), else the built-in."""
