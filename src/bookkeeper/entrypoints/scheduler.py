@@ -77,10 +77,10 @@ class CronScheduleTrigger(BaseTrigger):  # type: ignore[misc]
     def get_next_fire_time(
         self, previous_fire_time: dt.datetime | None, now: dt.datetime
     ) -> dt.datetime | None:
-        # As APScheduler's CronTrigger: the first time at or after `now`, or right after the
-        # previous fire time when that is earlier (the scheduler then folds missed runs).
+        # As APScheduler's CronTrigger: the first time at or after `now`, or the first after
+        # the previous fire time (when that is long past, the scheduler folds missed runs).
         tick = dt.timedelta(microseconds=1)
-        start = now if previous_fire_time is None else min(now, previous_fire_time + tick)
+        start = now if previous_fire_time is None else previous_fire_time + tick
         return self.schedule.next_after(start - tick)
 
     def __str__(self) -> str:
