@@ -29,7 +29,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from bookkeeper.adapters.cron import CronSchedule
-
 from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport
 
 log = logging.getLogger("bookkeeper.scheduler")
