@@ -53,6 +53,7 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_COMPANY_CONTACT        | unset: the exporting user (SAF-T contact person) |
 | BOOKKEEPER_MORNING                | on (off: no morning check in this process)       |
 | BOOKKEEPER_MORNING_AT             | 07:00 (HH:MM, Europe/Oslo: when the morning check runs) |
+| BOOKKEEPER_MORNING_CRON           | 0 7 * * * (cron, Europe/Oslo; supersedes _MORNING_AT) |
 | BOOKKEEPER_MORNING_TENANTS        | unset: every tenant with events (comma list)     |
 | BOOKKEEPER_DISCORD_MORNING_CHANNEL | unset: the summary is not posted to Discord (a channel id) |
 | BOOKKEEPER_OIDC_CLIENT_ID         | unset: the web page (/app) logs in by pasted token only |
@@ -89,13 +90,18 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final, TypedDict
+from zoneinfo import ZoneInfo
 
 import msgspec
 from limits import parse_many
 
+from bookkeeper.adapters.cron import CronSchedule, InvalidCronExpression
+
 PREFIX: Final = "BOOKKEEPER_"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DATABASE_SCHEMES: Final = ("sqlite", "postgresql", "postgres")
+#: The time zone of the morning run's time (BOOKKEEPER_MORNING_CRON / _MORNING_AT).
+OSLO: Final = ZoneInfo("Europe/Oslo")
 
 
 class SettingsError(ValueError):
@@ -164,6 +170,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     morning_enabled: bool = True
     morning_hour: int = 7
     morning_minute: int = 0
+    #: A cron expression (five fields, Europe/Oslo) for the morning run; None: every day
+    #: at morning_hour:morning_minute (BOOKKEEPER_MORNING_AT, which it supersedes).
+    morning_cron: str | None = None
     morning_tenants: tuple[str, ...] = ()
     discord_morning_channel: int | None = None
     #: The web page (entrypoints/web, ADR 0027): the OIDC client it logs people in as
@@ -203,6 +212,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             for name in self.__struct_fields__
         )
         return f"Settings({fields})"
+
+    @property
+    def morning_schedule(self) -> str:
+        """The morning run's cron expression: BOOKKEEPER_MORNING_CRON, else every day at
+        BOOKKEEPER_MORNING_AT."""
+        return self.morning_cron or f"{self.morning_minute} {self.morning_hour} * * *"
 
     @property
     def database_is_embedded_sqlite(self) -> bool:
@@ -621,6 +636,7 @@ class _MorningFields(TypedDict, total=False):
     morning_enabled: bool
     morning_hour: int
     morning_minute: int
+    morning_cron: str
     morning_tenants: tuple[str, ...]
     discord_morning_channel: int
 
@@ -629,8 +645,8 @@ _MORNING_AT: Final = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
 def _morning(get: Callable[[str], str | None]) -> _MorningFields:
-    """The morning check: BOOKKEEPER_MORNING, _MORNING_AT (HH:MM), _MORNING_TENANTS and
-    the Discord channel its summary goes to."""
+    """The morning check: BOOKKEEPER_MORNING, _MORNING_CRON (or the older _MORNING_AT,
+    HH:MM), _MORNING_TENANTS and the Discord channel its summary goes to."""
     fields: _MorningFields = {"morning_enabled": _switch("MORNING", get("MORNING"), default=True)}
     at = get("MORNING_AT")
     if at is not None:
@@ -638,6 +654,19 @@ def _morning(get: Callable[[str], str | None]) -> _MorningFields:
         if match is None:
             raise SettingsError(f"{PREFIX}MORNING_AT must be HH:MM (00:00–23:59), not {at!r}")
         fields["morning_hour"], fields["morning_minute"] = int(match[1]), int(match[2])
+    cron = get("MORNING_CRON")
+    if cron is not None:
+        if at is not None:
+            raise SettingsError(
+                f"{PREFIX}MORNING_CRON supersedes {PREFIX}MORNING_AT: set one of them, not both"
+            )
+        try:
+            fields["morning_cron"] = CronSchedule(cron, OSLO).expression
+        except InvalidCronExpression as error:
+            raise SettingsError(
+                f"{PREFIX}MORNING_CRON must be a cron expression (minute hour day-of-month "
+                f"month day-of-week, Europe/Oslo, e.g. '0 7 * * 1-5'): {error}"
+            ) from None
     tenants = tuple(t.strip() for t in (get("MORNING_TENANTS") or "").split(",") if t.strip())
     if tenants:
         fields["morning_tenants"] = tenants

@@ -1,11 +1,15 @@
 """The Claude intent classifier against the fake Messages API on a loopback socket, wired
 into ConversationService on the memory Harness: the model may choose among the read-only
 intents only; anything else (an unknown tool, text, a malformed input, errors after bounded
-retries) falls back to the keyword intent, and nothing but query events is ever written."""
+retries) falls back to the keyword intent, and nothing but query events is ever written —
+besides IntentClassified, the record of what each answered call cost, which the spending
+figures count as the service's own (source `bookkeeper`, service `conversation`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,8 +17,13 @@ import pytest_asyncio
 
 from bookkeeper.adapters.intents.claude import ClaudeIntentClassifier
 from bookkeeper.adapters.memory_conversations import MemoryConversationStore
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.checks import Checks
 from bookkeeper.application.ports import INTENT_NAMES, Intent
+from bookkeeper.application.spending import ExchangeRate, SpendingService
 from bookkeeper.container import _intent_classifier
+from bookkeeper.domain.events import IntentClassifiedData
 from tests.fakes.anthropic import FakeAnthropic, running_fake_anthropic
 from tests.unit.external_doubles import Harness, principal
 from tests.unit.pipeline_doubles import ExtractorDouble
@@ -63,7 +72,12 @@ class Env:
         return reply
 
     async def types(self) -> list[str]:
-        return [e.type for e in await self.harness.all_events()]
+        """What the chat wrote, besides the records of what its model calls cost."""
+        return [e.type for e in await self.harness.all_events() if e.type != "IntentClassified"]
+
+    async def usages(self) -> list[IntentClassifiedData]:
+        events = await self.harness.all_events()
+        return [e.data for e in events if isinstance(e.data, IntentClassifiedData)]
 
 
 @pytest_asyncio.fixture
@@ -148,6 +162,60 @@ async def test_spend_limit_is_not_retried(env: Env) -> None:
     env.fake.fail_next(1, "spend_limit")
     assert await env.classifier.classify("hva er saldoen") == Intent(name="balance")
     assert len(env.fake.requests) == 1 and env.sleeps == []
+
+
+class Rates:
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        return ExchangeRate(currency=currency, date=day, rate=Decimal("10"))
+
+
+async def test_each_answered_call_is_recorded_with_its_cost_and_counts_as_spending(
+    env: Env,
+) -> None:
+    env.fake.input_tokens, env.fake.output_tokens = 1500, 300
+    env.fake.answer_next(content=[tool_call("missing_receipts")], stop_reason="tool_use")
+    await env.say(PARAPHRASE)
+    # A hostile answer falls back to keywords, but the call was made and is paid for.
+    env.fake.answer_next(content=[tool_call("approve_proposal")], stop_reason="tool_use")
+    await env.say("hva er saldoen?")
+    # A call that failed (bounded retries) answered nothing and costs nothing.
+    env.fake.fail_next(3, "rate_limit")
+    await env.say("hva er saldoen?")
+
+    usages = await env.usages()
+    # Haiku 4.5: 1 USD per million input tokens, 5 per million output tokens.
+    assert [(u.intent, u.model, u.input_tokens, u.output_tokens) for u in usages] == [
+        ("missing_receipts", "claude-haiku-4-5", 1500, 300),
+        ("balance", "claude-haiku-4-5", 1500, 300),
+    ]
+    assert [u.cost_usd for u in usages] == [Decimal("0.003"), Decimal("0.003")]
+    assert all(u.classifier == "claude" for u in usages)
+    [record] = [e for e in await env.harness.all_events() if e.type == "IntentClassified"][:1]
+    assert record.actor == "human:ola"
+    assert PARAPHRASE not in str(record.data) and "saldoen" not in str(record.data)
+
+    uow, clock = env.harness.uow_factory, env.harness.clock
+    day = clock.now().date()
+    spending = SpendingService(uow, clock, UuidV7Ids(), RoleAuthorizer(), Rates(), [])
+    await spending.pull("acme", day, day)
+    snaps = await spending.snapshots("acme", day, day)
+    assert [(s.data.source, s.data.service, s.data.amount, s.data.input_tokens) for s in snaps] == [
+        ("bookkeeper", "conversation", Decimal("0.006"), 3000)
+    ]
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, unused, unused)
+    [total] = (await checks.find_costs("acme", day, day)).totals
+    assert (total.source, total.amount, total.records) == ("bookkeeper", Decimal("0.006"), 2)
+
+
+async def test_the_keyword_classifier_records_no_cost() -> None:
+    harness = Harness()  # no model: the service's default keyword classifier
+    service = conversation_service(
+        harness, ExtractorDouble(extraction()), Bank(), MemoryConversationStore()
+    )
+    [reply] = await service.handle(principal("ola", "agent"), CHANNEL, "hva er saldoen?")
+    assert "Driftskonto" in reply.text
+    assert [e.type for e in await harness.all_events()] == ["BalanceQueried"]
 
 
 async def test_container_picks_claude_with_a_key_else_keywords() -> None:

@@ -60,6 +60,7 @@ from bookkeeper.domain.events import (
     ExecutionStartedData,
     ExpenseRegistrationData,
     FailedData,
+    IntentClassifiedData,
     InvoiceRegistrationData,
     JournalEntryPostedData,
     JournalLine,
@@ -275,6 +276,14 @@ SAMPLES: dict[type[Payload], Payload] = {
         output_tokens=300,
         cost_usd=Decimal("0.0081"),
         warnings=("no organisation number",),
+    ),
+    IntentClassifiedData: IntentClassifiedData(
+        classifier="claude",
+        intent="missing_receipts",
+        model="claude-haiku-4-5",
+        input_tokens=1500,
+        output_tokens=300,
+        cost_usd=Decimal("0.003"),
     ),
     CostsCheckedData: CostsCheckedData(
         date_range=DateRange(start=DAY, end=DAY),

@@ -6,8 +6,9 @@ stream of its own, with the caller as actor. Running them needs `checks:run` (th
 and `admin` roles by default, migration 0012); the morning run (application/morning.py)
 uses the `find_*` halves and records one MorningCheckRan instead.
 
-Costs come from what the log already holds: the service's own extraction calls
-(DocumentExtracted: model, tokens, cost in USD) are the first source, `bookkeeper`.
+Costs come from what the log already holds: the service's own Claude calls
+(DocumentExtracted, and the chat's IntentClassified: model, tokens, cost in USD) are the
+first source, `bookkeeper`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from bookkeeper.domain.events import (
     DateRange,
     DocumentExtractedData,
     ExecutionsCheckedData,
+    IntentClassifiedData,
     Payload,
     Status,
     UnknownAccountsCheckedData,
@@ -49,7 +51,7 @@ from bookkeeper.domain.events import (
 
 OSLO: Final = ZoneInfo("Europe/Oslo")
 CHECK_ACTION: Final = "checks:run"
-#: The service's own calls to Claude (DocumentExtracted events).
+#: The service's own calls to Claude (DocumentExtracted and IntentClassified events).
 OWN_SOURCE: Final = "bookkeeper"
 #: An approved proposal not carried out after this long is reported as stuck.
 STUCK_AFTER: Final = dt.timedelta(hours=1)
@@ -185,7 +187,7 @@ class Checks:
         position = 0
         while True:
             where = EventFilter(
-                types=("DocumentExtracted",),
+                types=("DocumentExtracted", "IntentClassified"),
                 created_from=first,
                 created_to=after,
                 after_position=position,
@@ -195,7 +197,7 @@ class Checks:
                 events = await uow.events.query(tenant_id, where)
             for event in events:
                 data = event.data
-                if not isinstance(data, DocumentExtractedData) or not (
+                if not isinstance(data, DocumentExtractedData | IntentClassifiedData) or not (
                     first <= event.created_at < after
                 ):
                     continue

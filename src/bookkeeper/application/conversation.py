@@ -41,6 +41,7 @@ import msgspec
 
 from bookkeeper.application import messages as m
 from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
+from bookkeeper.application.event_log import record_alone, stamp
 from bookkeeper.application.lookups import InvalidDateRange, Lookups
 from bookkeeper.application.pipeline import DocumentPipeline, IntakeResult
 from bookkeeper.application.ports import (
@@ -57,7 +58,7 @@ from bookkeeper.application.ports import (
 from bookkeeper.application.projections import named_counterparty
 from bookkeeper.application.spending import AI_SOURCES, OSLO, SpendingService
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import Status
+from bookkeeper.domain.events import IntentClassifiedData, Status
 from bookkeeper.domain.review import Outcome
 
 log = logging.getLogger("bookkeeper.conversation")
@@ -253,6 +254,8 @@ class ConversationService:
         self, principal: Principal, text: str, language: m.Language, source: str
     ) -> Reply:
         intent = await self._classifier.classify(text)
+        if intent.usage is not None:
+            await self._record_classification(principal, intent)
         start, end = intent.start, intent.end
         try:
             self._lookups.date_range(start, end)
@@ -275,6 +278,31 @@ class ConversationService:
             system = getattr(error, "system", None) or "banken"
             return Reply(text=m.text("lookup_failed", language, system=system), language=language)
         return Reply(text=m.text("help", language), language=language)
+
+    async def _record_classification(self, principal: Principal, intent: Intent) -> None:
+        """IntentClassified: the model call that classified a message, with what it cost
+        (the fourth spending source counts it as it counts DocumentExtracted)."""
+        usage = intent.usage
+        if usage is None:
+            return
+        event_id = self._ids.new_id()
+        data = IntentClassifiedData(
+            classifier=str(getattr(self._classifier, "name", "model"))[:100],
+            intent=intent.name,
+            model=usage.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=usage.cost_usd,
+        )
+        event = stamp(
+            "IntentClassified",
+            data,
+            event_id=event_id,
+            actor=principal.actor,
+            at=self._clock.now(),
+            correlation_id=event_id,
+        )
+        await record_alone(self._uow, principal.tenant_id, event)
 
     async def _balance(self, principal: Principal, language: m.Language, source: str) -> Reply:
         result = await self._lookups.bank_accounts(principal, source=source)

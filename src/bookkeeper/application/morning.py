@@ -1,6 +1,7 @@
 """The morning check: once per tenant and day, the checks and one summary.
 
-`MorningCheck.run(now)` is the scheduler's daily job (07:00 Europe/Oslo), what
+`MorningCheck.run(now)` is the scheduler's job (BOOKKEEPER_MORNING_CRON, by default
+`0 7 * * *`: 07:00 Europe/Oslo), what
 `bookkeeper check run` calls from an external cron, and what a process starting after 07:00
 calls once to catch a missed day up. For each tenant (`TenantDirectory`) and the day in
 Norway it:
@@ -70,6 +71,14 @@ class TenantDirectory(Protocol):
     """The tenants a scheduled job runs for."""
 
     async def tenants(self, limit: int = MAX_TENANTS) -> list[str]: ...
+
+
+class RunSchedule(Protocol):
+    """When a scheduled run fires (adapters/cron.py: a cron expression in Europe/Oslo)."""
+
+    def first_run_on(self, day: dt.date) -> dt.datetime | None:
+        """Its first time on `day` (a date in Norway), or None when it does not run then."""
+        ...
 
 
 class Notifier(Protocol):
@@ -162,11 +171,19 @@ class MorningCheck:
         day = self.day_of(now or self._clock.now())
         return [await self.run_tenant(t, day) for t in await self.tenants()]
 
-    async def catch_up(self, now: dt.datetime, at: dt.time) -> list[RunOutcome]:
-        """At start-up: if it is past the run's time today (in Norway), run what is missing
-        for today (each tenant at most once, as always); nothing before that time."""
-        local = now.astimezone(OSLO)
-        if local.time() < at:
+    async def catch_up(self, now: dt.datetime, at: dt.time | RunSchedule) -> list[RunOutcome]:
+        """At start-up (and hourly): if today (in Norway) is a day the run is scheduled for
+        and its first time today has passed, run what is missing for today (each tenant at
+        most once, as always); nothing before that time, nothing on a day it does not run
+        (a Saturday of a weekdays-only schedule). `at` is a schedule (BOOKKEEPER_MORNING_CRON)
+        or a time of every day."""
+        day = self.day_of(now)
+        if isinstance(at, dt.time):
+            if now.astimezone(OSLO).time() < at:
+                return []
+            return await self.run(now)
+        due = at.first_run_on(day)
+        if due is None or now < due:
             return []
         return await self.run(now)
 

@@ -957,6 +957,9 @@ class Intent(msgspec.Struct, frozen=True, kw_only=True):
     end: dt.date | None = None
     #: For `spending`: the sources asked about (none: every source).
     sources: tuple[str, ...] = ()
+    #: What the model call that classified the message cost (None: no model was called,
+    #: e.g. the keyword classifier); recorded as IntentClassified so that it counts.
+    usage: ExtractionUsage | None = None
 
 
 class IntentClassifier(Protocol):

@@ -3,9 +3,10 @@
 A `UsageSource` (the Anthropic Admin API, Google Cloud's billing export, Cloudflare) answers
 with `CostRecord`s — one per UTC day, service and model, in the provider's own currency —
 and an `ExchangeRates` source (Norges Bank) converts them to NOK with the rate of their
-day. The service's own extraction calls are the fourth source (`bookkeeper`, from the
-log). `SpendingService` records them as cost snapshot events, keeps budgets and price
-tables as tenant data, raises the budget alerts and answers the report, the morning
+day. The service's own Claude calls are the fourth source (`bookkeeper`, from the log:
+extractions, DocumentExtracted, and the chat's intent classifications, IntentClassified).
+`SpendingService` records them as cost snapshot events, keeps budgets and price tables as
+tenant data, raises the budget alerts and answers the report, the morning
 summary and the chat (ADR 0031).
 """
 
@@ -50,6 +51,7 @@ from bookkeeper.domain.events import (
     CostSnapshotData,
     DateRange,
     DocumentExtractedData,
+    IntentClassifiedData,
     Payload,
     PriceTableSetData,
     SourceSpend,
@@ -123,6 +125,13 @@ SNAPSHOT_TYPES: Final = ("CostSnapshotRecorded", "CostSnapshotRevised")
 #: The service's own calls to Claude (DocumentExtracted events): source `bookkeeper`.
 OWN_SOURCE: Final = "bookkeeper"
 OWN_SERVICE: Final = "extraction"
+#: The chat's calls to Claude (IntentClassified events): source `bookkeeper` too.
+CONVERSATION_SERVICE: Final = "conversation"
+#: The log's records of the service's own model calls, and the service each one is.
+OWN_RECORDS: Final[Mapping[str, str]] = {
+    "DocumentExtracted": OWN_SERVICE,
+    "IntentClassified": CONVERSATION_SERVICE,
+}
 #: Budget alert thresholds, percent of the month's budget.
 THRESHOLDS: Final = (80, 100)
 #: Days a pull looks back by default (providers revise recent days; data arrives late).
@@ -414,14 +423,15 @@ class SpendingService:
             result.revised += 1
 
     async def _own_costs(self, tenant_id: str, start: dt.date, end: dt.date) -> list[CostRecord]:
-        """The service's own extraction calls (DocumentExtracted), per UTC day and model."""
+        """The service's own model calls (DocumentExtracted, IntentClassified), per UTC day,
+        service and model."""
         first = dt.datetime.combine(start, dt.time(), dt.UTC)
         after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
-        sums: dict[tuple[dt.date, str | None], list[Any]] = {}
+        sums: dict[tuple[dt.date, str, str | None], list[Any]] = {}
         position = 0
         while True:
             where = EventFilter(
-                types=("DocumentExtracted",),
+                types=tuple(OWN_RECORDS),
                 created_from=first,
                 created_to=after,
                 after_position=position,
@@ -431,11 +441,12 @@ class SpendingService:
                 events = await uow.events.query(tenant_id, where)
             for event in events:
                 data = event.data
-                if not isinstance(data, DocumentExtractedData):
+                if not isinstance(data, DocumentExtractedData | IntentClassifiedData):
                     continue
                 if not first <= event.created_at < after:
                     continue
-                key = (event.created_at.astimezone(dt.UTC).date(), data.model)
+                service = OWN_RECORDS[event.type]
+                key = (event.created_at.astimezone(dt.UTC).date(), service, data.model)
                 entry = sums.setdefault(key, [Decimal(0), 0, 0])
                 entry[0] += data.cost_usd
                 entry[1] += data.input_tokens
@@ -447,7 +458,7 @@ class SpendingService:
             CostRecord(
                 source=OWN_SOURCE,
                 day=day,
-                service=OWN_SERVICE,
+                service=service,
                 model=model,
                 currency="USD",
                 amount=amount,
@@ -455,8 +466,8 @@ class SpendingService:
                 output_tokens=outputs,
                 basis="estimated",
             )
-            for (day, model), (amount, inputs, outputs) in sorted(
-                sums.items(), key=lambda item: (item[0][0], item[0][1] or "")
+            for (day, service, model), (amount, inputs, outputs) in sorted(
+                sums.items(), key=lambda item: (item[0][0], item[0][1], item[0][2] or "")
             )
         ]
 

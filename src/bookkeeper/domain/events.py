@@ -337,6 +337,20 @@ class DocumentExtractedData(Payload, frozen=True, kw_only=True):
     warnings: tuple[str, ...] = ()
 
 
+class IntentClassifiedData(Payload, frozen=True, kw_only=True):
+    """One chat message classified by a model (application.conversation): which read-only
+    intent it was taken for and what the call cost. A read-only record like
+    DocumentExtracted, so that the conversation's tokens count in the spending figures.
+    The message's text is not in it."""
+
+    classifier: str
+    intent: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal("0")
+
+
 # --- checks and the morning run (application/checks.py, application/morning.py) ------
 
 
@@ -591,6 +605,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("MissingReceiptsChecked", MissingReceiptsCheckedData),
         ("PurchasesQueried", PurchasesQueriedData),
         ("DocumentExtracted", DocumentExtractedData),
+        ("IntentClassified", IntentClassifiedData),
         ("CostsChecked", CostsCheckedData),
         ("UnknownAccountsChecked", UnknownAccountsCheckedData),
         ("ExecutionsChecked", ExecutionsCheckedData),
@@ -626,6 +641,7 @@ CATALOGUE: Final[dict[str, EventType]] = _build_catalogue()
 SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
     {
         "DocumentExtracted",
+        "IntentClassified",
         # The checks' records (application/checks.py): written by the service only.
         "CostsChecked",
         "UnknownAccountsChecked",

@@ -1,10 +1,13 @@
 """The morning check's scheduler jobs (application/morning.py, ADR 0023).
 
-morning            daily at BOOKKEEPER_MORNING_AT (07:00) Europe/Oslo, daylight saving
-                   handled by the time zone: the day's run for every tenant
-morning-catch-up   at start and every hour: past that time of day, the run of any
-                   tenant that does not have today's yet (a process that was down at
-                   07:00 catches up; the run's derived id keeps it to one per day)
+morning            at BOOKKEEPER_MORNING_CRON (default `0 7 * * *`; or every day at the
+                   older BOOKKEEPER_MORNING_AT) in Europe/Oslo, daylight saving handled by
+                   the time zone: the day's run for every tenant
+morning-catch-up   at start and every hour: on a day the schedule runs, past its first
+                   time that day, the run of any tenant that does not have today's yet (a
+                   process that was down at 07:00 catches up; a day the schedule skips,
+                   such as a Saturday of `0 7 * * 1-5`, is not; the run's derived id keeps
+                   it to one per day)
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import datetime as dt
 import logging
 from typing import Final
 
+from bookkeeper.adapters.cron import CronSchedule
 from bookkeeper.application.checks import OSLO
 from bookkeeper.application.morning import MORNING_JOB, MorningCheck
 from bookkeeper.application.ports import Clock
@@ -33,15 +37,15 @@ async def register_morning(container: Container, scheduler: Scheduler) -> Mornin
         return None
     morning: MorningCheck = await resolve(container.morning_check)
     clock: Clock = await resolve(container.clock)
-    at = dt.time(settings.morning_hour, settings.morning_minute)
+    schedule = CronSchedule(settings.morning_schedule, OSLO)
 
     async def daily(now: dt.datetime) -> None:
         await morning.run(now)
 
     async def catch_up() -> bool:
-        await morning.catch_up(clock.now(), at)
+        await morning.catch_up(clock.now(), schedule)
         return False
 
-    scheduler.daily(MORNING_JOB, daily, hour=at.hour, minute=at.minute, timezone=OSLO)
+    scheduler.cron(MORNING_JOB, daily, schedule)
     scheduler.every(CATCH_UP_JOB, CATCH_UP_INTERVAL, catch_up)
     return morning

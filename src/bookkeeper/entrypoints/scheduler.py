@@ -9,6 +9,8 @@ registration (`every` or `daily`) where the process is composed (entrypoints/ser
   makes one more run follow it. One run at a time per job; missed runs fold into one.
 * `daily(name, run, hour=…, minute=…, timezone=…)`: a cron job (daylight saving handled
   by the time zone). `run(now)` gets the time it runs at.
+* `cron(name, run, schedule)`: the same, at the times of a cron expression
+  (adapters/cron.py: standard crontab fields read by croniter in the schedule's time zone).
 
 A run that raises is logged and the job goes on. `stop()` stops scheduling, lets running
 jobs finish (up to `grace_seconds`, then cancels them) and shuts the scheduler down.
@@ -24,7 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 
+from bookkeeper.adapters.cron import CronSchedule
 from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport
 
 log = logging.getLogger("bookkeeper.scheduler")
@@ -59,6 +63,27 @@ class _DailyJob:
     hour: int
     minute: int
     timezone: dt.tzinfo
+    #: A cron expression's schedule (`cron`); None: every day at hour:minute (`daily`).
+    schedule: CronSchedule | None = None
+
+
+class CronScheduleTrigger(BaseTrigger):  # type: ignore[misc]
+    """An APScheduler trigger firing at a `CronSchedule`'s times."""
+
+    def __init__(self, schedule: CronSchedule) -> None:
+        self.schedule = schedule
+
+    def get_next_fire_time(
+        self, previous_fire_time: dt.datetime | None, now: dt.datetime
+    ) -> dt.datetime | None:
+        # As APScheduler's CronTrigger: the first time at or after `now`, or the first after
+        # the previous fire time (when that is long past, the scheduler folds missed runs).
+        tick = dt.timedelta(microseconds=1)
+        start = now if previous_fire_time is None else previous_fire_time + tick
+        return self.schedule.next_after(start - tick)
+
+    def __str__(self) -> str:
+        return f"cron[{self.schedule.expression!r}, {self.schedule.timezone}]"
 
 
 class Scheduler:
@@ -108,6 +133,16 @@ class Scheduler:
         if self._scheduler is not None:
             self._add_daily(self._scheduler, job)
 
+    def cron(self, name: str, run: CronRun, schedule: CronSchedule) -> None:
+        """Register a job run at the times of a cron expression (in its time zone)."""
+        self._check_new(name)
+        job = _DailyJob(
+            name=name, run=run, hour=0, minute=0, timezone=schedule.timezone, schedule=schedule
+        )
+        self._daily[name] = job
+        if self._scheduler is not None:
+            self._add_daily(self._scheduler, job)
+
     def _check_new(self, name: str) -> None:
         if name in self._interval or name in self._daily:
             raise ValueError(f"a job named {name!r} is already registered")
@@ -149,6 +184,20 @@ class Scheduler:
         )
 
     def _add_daily(self, scheduler: AsyncIOScheduler, job: _DailyJob) -> None:
+        if job.schedule is not None:
+            scheduler.add_job(
+                self._run_daily,
+                CronScheduleTrigger(job.schedule),
+                args=[job],
+                id=job.name,
+                replace_existing=True,
+                max_instances=1,
+                coalesce=True,
+            )
+            log.info(
+                "job %s scheduled at cron %r %s", job.name, job.schedule.expression, job.timezone
+            )
+            return
         scheduler.add_job(
             self._run_daily,
             "cron",

@@ -420,16 +420,22 @@ def _rate(rate: Decimal | None, warnings: list[str]) -> Decimal | None:
 
 
 def _usage(model: str, usage: _WireUsage) -> ExtractionUsage:
+    return model_usage(model, usage.input_tokens, usage.output_tokens)
+
+
+def model_usage(model: str, input_tokens: int, output_tokens: int) -> ExtractionUsage:
+    """What one Messages API call cost, from its tokens and the model's price (0 USD, with
+    a warning, for a model whose price is not known)."""
     prices = PRICES.get(model) or PRICES.get(re.sub(r"-\d{8}\Z", "", model))
     if prices is None:
         # A cost question, not a doubt about the document: logged, not a document warning.
         log.warning("claude: no price known for model %r: cost counted as 0", model[:60])
         cost = Decimal("0")
     else:
-        cost = (usage.input_tokens * prices[0] + usage.output_tokens * prices[1]) / MTOK
+        cost = (input_tokens * prices[0] + output_tokens * prices[1]) / MTOK
     return ExtractionUsage(
         model=model,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
         cost_usd=cost,
     )

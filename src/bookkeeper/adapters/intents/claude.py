@@ -10,6 +10,11 @@ back to the keyword intent (`fallback`, by default `KeywordClassifier`). So does
 error, after bounded retries on 429/529/5xx/408/409 and connection errors (our retries, the
 SDK's are off; a spend limit or billing error is not retried). The model can only pick which
 read-only lookup runs; it never writes, approves or calls anything else.
+
+Every answer the API gave carries what the call cost (the model, its tokens and their price,
+as the extractor prices them) in `Intent.usage`, the keyword fallback after a bad answer
+included; the conversation records it (IntentClassified), so the chat's calls count in the
+spending figures as the extractions do. A call that failed has no usage.
 """
 
 from __future__ import annotations
@@ -30,8 +35,15 @@ from bookkeeper.adapters.anthropic_api import (
     read_json,
     with_retries,
 )
+from bookkeeper.adapters.extraction.claude import model_usage
 from bookkeeper.application.conversation import KeywordClassifier
-from bookkeeper.application.ports import INTENT_NAMES, Intent, IntentClassifier, IntentName
+from bookkeeper.application.ports import (
+    INTENT_NAMES,
+    ExtractionUsage,
+    Intent,
+    IntentClassifier,
+    IntentName,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +119,18 @@ class _Message(msgspec.Struct):
     stop_reason: str | None = None
 
 
+class _Tokens(msgspec.Struct):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class _Billed(msgspec.Struct):
+    """What a message says about its cost: the model that answered and the tokens."""
+
+    model: str | None = None
+    usage: _Tokens | None = None
+
+
 class ClaudeIntentClassifier:
     """`IntentClassifier` backed by the Anthropic Messages API, keywords as the fallback."""
 
@@ -155,10 +179,25 @@ class ClaudeIntentClassifier:
         except AnthropicCallFailed as failure:
             log.warning("%s; keyword intent instead", failure)
             return await self._fallback.classify(text)
+        usage = self._usage(body)
         intent = _parse(body)
         if intent is None:
-            return await self._fallback.classify(text)
-        return intent
+            intent = await self._fallback.classify(text)
+        return intent if usage is None else msgspec.structs.replace(intent, usage=usage)
+
+    def _usage(self, body: bytes) -> ExtractionUsage | None:
+        """What the answered call cost; None when the body says nothing of it."""
+        try:
+            billed = msgspec.json.decode(body, type=_Billed)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if billed.usage is None:
+            return None
+        tokens = billed.usage
+        if tokens.input_tokens < 0 or tokens.output_tokens < 0:
+            return None
+        model = (billed.model or self.model)[:200]
+        return model_usage(model, tokens.input_tokens, tokens.output_tokens)
 
     async def _call(self, text: str) -> bytes:
         quoted = json.dumps(text, ensure_ascii=False)
