@@ -264,3 +264,13 @@ async def test_the_stored_document_is_shown_beside_the_proposal(api: Api) -> Non
     assert "frame-ancestors 'self'" in shown.headers["content-security-policy"]
     await login(api, "fred", "reviewer", tenant="globex")
     assert (await api.client.get(f"{APP}/files/{sha}")).status_code == 404
+
+
+async def test_the_reasons_are_said_in_the_page_s_language(api: Api) -> None:
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    await login(api, "kari", "reviewer")
+    norsk = await api.client.get(f"{APP}/review/{proposed['proposalId']}?lang=nb")
+    assert "intet godkjent mønster for leverandøren" in norsk.text
+    assert "no approved pattern for this merchant" not in norsk.text
+    english = await api.client.get(f"{APP}/review/{proposed['proposalId']}?lang=en")
+    assert "no approved pattern for this merchant" in english.text

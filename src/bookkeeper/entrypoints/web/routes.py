@@ -35,6 +35,7 @@ from bookkeeper.adapters.auth.oidc_login import OidcLogin, pkce_pair
 from bookkeeper.application.commands import ApproveProposal, RejectProposal
 from bookkeeper.application.errors import ApplicationError, ExternalError, InvalidToken
 from bookkeeper.application.ledger import ChartUnavailable, LedgerService
+from bookkeeper.application.messages import sentence
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
 from bookkeeper.domain.errors import BookkeeperError, DomainError
 from bookkeeper.domain.events import Corrections, Status
@@ -100,6 +101,8 @@ def render(
         t=t,
         money=lambda value: i18n.money(value, lang),
         when=lambda value: i18n.when(value, lang),
+        #: A confidence reason or warning (written in English) in the page's language.
+        say=lambda detail: sentence(str(detail or ""), lang),
         user=user,
         csrf=_csrf(request),
         path=request.url.path,
