@@ -78,6 +78,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, Decimal]], lang: Lang) -> M
 PLOT: Final = 200
 TOP: Final = 10
 AXIS: Final = 70
+RIGHT: Final = 24
 BOTTOM: Final = 26
 LEGEND_ROW: Final = 22
 LEGEND_COLUMNS: Final = 3
@@ -100,7 +101,7 @@ def daily_chart(
     top, bottom = max(ups), -min(downs)
     scale = Decimal(PLOT) / (top + bottom)
     zero = TOP + int(top * scale)
-    column = (WIDTH - AXIS - 8) / days
+    column = (WIDTH - AXIS - RIGHT) / days
     bar = max(column * 0.72, 1.0)
     legend_rows = -(-len(names) // LEGEND_COLUMNS)
     height = TOP + PLOT + BOTTOM + legend_rows * LEGEND_ROW + 4
@@ -117,7 +118,7 @@ def daily_chart(
             parts.append(
                 f'<text x="{AXIS - 6}" y="{y + 4}" text-anchor="end" class="chart-value">'
                 f"{escape(money(value, lang))}</text>"
-                f'<line x1="{AXIS}" x2="{WIDTH - 8}" y1="{y}" y2="{y}" class="grid"/>'
+                f'<line x1="{AXIS}" x2="{WIDTH - RIGHT}" y1="{y}" y2="{y}" class="grid"/>'
             )
     for day in range(days):
         x = AXIS + day * column + (column - bar) / 2
@@ -146,7 +147,7 @@ def daily_chart(
                 f'class="chart-label">{escape(label)}</text>'
             )
     parts.append(
-        f'<line x1="{AXIS}" x2="{WIDTH - 8}" y1="{zero}" y2="{zero}" class="axis" '
+        f'<line x1="{AXIS}" x2="{WIDTH - RIGHT}" y1="{zero}" y2="{zero}" class="axis" '
         f"stroke-width={quoteattr('1')}/>"
     )
     slot = (WIDTH - 16) // LEGEND_COLUMNS
