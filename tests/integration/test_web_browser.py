@@ -278,7 +278,52 @@ async def test_on_a_phone_by_keyboard_in_english(server: tuple[str, Any], browse
     await page.goto(f"{base}/app/reports/balance-sheet")
     assert await page.evaluate(fits)
     assert "Balance sheet" in await page.inner_text("h1")
+
+    # Spending: costs recorded as a pull does (into the same SQLite file), shown as cards.
+    await _seed_costs(container.settings().database_url)
+    await page.goto(f"{base}/app/reports/spending")
+    assert "Spending" in await page.inner_text("h1")
+    assert await page.evaluate(fits)
+    assert "anthropic" in await page.inner_text("#costs")
+    assert await page.locator("svg.chart.daily rect.series").count() == 2 + 1  # + legend
+    await _shot(page, "web-phone-spending.png")
     await context.close()
+
+
+async def _seed_costs(database_url: str) -> None:
+    """Two days of Anthropic costs (USD, 10 NOK/USD) for acme, through SpendingService."""
+    from bookkeeper.adapters.sql import SqlDatabase
+    from bookkeeper.adapters.system import UuidV7Ids
+    from bookkeeper.application.authorization import RoleAuthorizer
+    from bookkeeper.application.spending import CostRecord, ExchangeRate, SpendingService
+    from tests.unit.conftest import FixedClock
+
+    days = [dt.date(2026, 11, 3), dt.date(2026, 11, 18)]
+    records = [
+        CostRecord(source="anthropic", day=d, service="api", model="m1", currency="USD",
+                   amount=Decimal("12.34"))
+        for d in days
+    ]  # fmt: skip
+
+    class Source:
+        name = "anthropic"
+
+        async def costs(self, start: dt.date, end: dt.date) -> list[CostRecord]:
+            return records
+
+    class Rates:
+        async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+            return ExchangeRate(currency=currency, date=day, rate=Decimal(10))
+
+    database = SqlDatabase(database_url, pool_size=1, max_overflow=0)
+    try:
+        service = SpendingService(
+            database.uow_factory(), FixedClock(), UuidV7Ids(), RoleAuthorizer(), Rates(),
+            [Source()],
+        )  # fmt: skip
+        assert (await service.pull("acme", days[0], days[-1])).recorded == 2
+    finally:
+        await database.dispose()
 
 
 async def test_a_person_logs_in_at_the_identity_provider(tmp_path: Path, browser: Any) -> None:

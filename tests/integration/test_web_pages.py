@@ -4,12 +4,21 @@ same commands and rules as REST, the reports and their CSV, both languages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.spending import CostRecord, ExchangeRate, SpendingService
+from bookkeeper.container import resolve
+from bookkeeper.entrypoints.web import i18n
 from tests.http_helpers import API, Api, mint, receipt, running_api
 
 APP = "/app"
@@ -231,6 +240,10 @@ async def test_the_api_still_wants_a_bearer_token_with_a_session_cookie(api: Api
         "/files/not-a-hash",
         "/static/..%2Fsession.py",
         "/static/app.py",
+        "/reports/spending?from=2026-12-01&to=2026-01-01",
+        "/reports/spending?from=2020-01-01&to=2026-11-01",
+        "/reports/spending?from=yesterday&to=31.12.2026&groupBy=nope",
+        "/reports/spending?groupBy=%00&format=xml",
     ],
 )
 async def test_bad_input_is_a_page_never_a_500(api: Api, path: str) -> None:
@@ -274,3 +287,218 @@ async def test_the_reasons_are_said_in_the_page_s_language(api: Api) -> None:
     assert "no approved pattern for this merchant" not in norsk.text
     english = await api.client.get(f"{APP}/review/{proposed['proposalId']}?lang=en")
     assert "no approved pattern for this merchant" in english.text
+
+
+# --- the spending page (GET /reports/costs as a page, issue 11/15) ---------------------------
+
+NOV = dt.date(2026, 11, 1)  # the fixed clock says 2026-11-20 09:00 UTC
+
+
+@dataclass
+class CostSource:
+    """The UsageSource port answering from a list (a provider)."""
+
+    name: str
+    records: list[CostRecord] = field(default_factory=list)
+
+    async def costs(self, start: dt.date, end: dt.date) -> list[CostRecord]:
+        return [r for r in self.records if start <= r.day <= end]
+
+
+class Rates:
+    """NOK per unit: USD 10, EUR 11.50 every day."""
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        rate = {"NOK": Decimal(1), "USD": Decimal(10), "EUR": Decimal("11.50")}[currency]
+        return ExchangeRate(currency=currency, date=day, rate=rate)
+
+
+def cost(
+    source: str, day: dt.date, amount: str, currency: str = "USD", model: str = "m1", **kw: Any
+) -> CostRecord:
+    return CostRecord(
+        source=source, day=day, service="api", model=model, currency=currency,
+        amount=Decimal(amount), **kw,
+    )  # fmt: skip
+
+
+async def seed_costs(api: Api, tenant: str, *sources: CostSource) -> None:
+    """Record cost snapshots the way a pull does: the spending service on the app's store."""
+    uow = await resolve(api.container.uow_factory)
+    service = SpendingService(uow, api.clock, UuidV7Ids(), RoleAuthorizer(), Rates(), sources)
+    days = [r.day for s in sources for r in s.records]
+    result = await service.pull(tenant, min(days), max(days))
+    assert result.failed == {} and result.recorded == len(days)
+
+
+def _cells(html: str, table_id: str) -> list[list[str]]:
+    """The text of each body row's cells of the table `table_id`."""
+    table = html.split(f'<table id="{table_id}">', 1)[1].split("</tbody>", 1)[0]
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>", 1)[1], re.S)
+    ]
+
+
+@pytest.fixture
+async def costs(api: Api) -> Api:
+    await seed_costs(
+        api,
+        "acme",
+        CostSource(
+            "anthropic",
+            [
+                cost("anthropic", NOV + dt.timedelta(days=2), "1.25", input_tokens=1000),
+                cost("anthropic", NOV + dt.timedelta(days=17), "120.40", model="m2"),
+                cost("anthropic", dt.date(2026, 10, 25), "5.00"),  # last month
+            ],
+        ),
+        CostSource(
+            "cloudflare",
+            [cost("cloudflare", NOV + dt.timedelta(days=9), "2.10", "EUR", model="workers")],
+        ),
+    )
+    await seed_costs(api, "globex", CostSource("secretsource", [cost("secretsource", NOV, "9.99")]))
+    return api
+
+
+async def test_the_spending_page_is_the_cost_report_in_source_currency_and_nok(
+    costs: Api,
+) -> None:
+    api = costs
+    await login(api, "vera", "viewer")
+    page = await api.client.get(f"{APP}/reports/spending")
+    assert page.status_code == 200, page.text
+    # Default: this month up to today (Oslo), as the API's default.
+    assert 'name="from" value="2026-11-01"' in page.text
+    assert 'name="to" value="2026-11-20"' in page.text
+    rest = (await api.client.get(f"{API}/reports/costs", headers=api.viewer)).json()
+    shown = _cells(page.text, "costs")
+    assert [row[:4] for row in shown] == [
+        [r["group"], r["currency"], i18n.money(r["amount"], "nb"), i18n.money(r["amountNok"], "nb")]
+        for r in rest["rows"]
+    ]
+    assert [r[0] for r in shown] == ["anthropic", "cloudflare"]  # October's 5.00 is not in it
+    assert shown[0][2:4] == ["121,65", "1\xa0216,50"]
+    total = page.text.split('id="total-nok"', 1)[1].split("</tr>", 1)[0]
+    assert i18n.money(rest["totalNok"], "nb") in total and rest["totalNok"] == "1240.65"
+    for line in rest["totals"]:  # per currency
+        assert f"{line['currency']}</th>" in page.text
+        assert i18n.money(line["amount"], "nb") in page.text
+    assert "secretsource" not in page.text  # another tenant's costs
+    # The chart: the 30 days up to `to`, per source, so October's figure is in it.
+    daily = page.text.split('<figure class="card" id="daily">', 1)[1]
+    assert '<svg class="chart daily"' in daily
+    assert "2026-10-22 – 2026-11-20" in daily
+    assert "<title>anthropic 25. okt.: 50,00</title>" in daily
+    assert "<title>cloudflare 10. nov.: 24,15</title>" in daily
+    assert daily.count('class="series s') == 4 + 2  # a column part per figure, a legend each
+
+
+async def test_the_spending_page_groups_as_asked_and_speaks_english(costs: Api) -> None:
+    api = costs
+    await login(api, "vera", "viewer")
+    for group_by in ("service", "model", "day"):
+        params = {"from": "2026-10-01", "to": "2026-11-30", "groupBy": group_by}
+        page = await api.client.get(f"{APP}/reports/spending", params={**params, "lang": "en"})
+        assert page.status_code == 200, page.text
+        assert f'<option value="{group_by}" selected>' in page.text
+        rest = await api.client.get(f"{API}/reports/costs", params=params, headers=api.viewer)
+        expected = [
+            [r["group"], r["currency"], i18n.money(r["amount"], "en"),
+             i18n.money(r["amountNok"], "en")]
+            for r in rest.json()["rows"]
+        ]  # fmt: skip
+        assert [row[:4] for row in _cells(page.text, "costs")] == expected
+        assert "Total in NOK" in page.text and "1,290.65" in page.text
+    by_model = await api.client.get(f"{APP}/reports/spending?groupBy=model&from=2026-11-01&lang=en")
+    assert [r[0] for r in _cells(by_model.text, "costs")] == ["m1", "m2", "workers"]
+    assert "<th>Model</th>" in by_model.text
+
+
+async def test_the_spending_csv_is_the_apis_csv_byte_for_byte(costs: Api) -> None:
+    api = costs
+    await login(api, "vera", "viewer")
+    for params in (
+        {},
+        {"groupBy": "day", "from": "2026-10-20", "to": "2026-11-19"},
+        {"groupBy": "service", "from": "2026-11-03"},
+        {"groupBy": "model", "to": "2026-11-05"},
+    ):
+        page = await api.client.get(
+            f"{APP}/reports/spending", params={**params, "format": "csv", "lang": "en"}
+        )
+        rest = await api.client.get(
+            f"{API}/reports/costs", params={**params, "format": "csv"}, headers=api.viewer
+        )
+        assert page.status_code == rest.status_code == 200, page.text
+        assert page.headers["content-type"].startswith("text/csv")
+        assert page.headers["content-disposition"] == rest.headers["content-disposition"]
+        assert page.content == rest.content
+        assert page.content.startswith((params.get("groupBy") or "source").encode() + b",")
+    # The page's download link is that CSV, with the page's own choices.
+    shown = await api.client.get(f"{APP}/reports/spending?groupBy=day&from=2026-11-02")
+    link = re.search(r'<a class="button" href="([^"]+)" download>', shown.text)
+    assert link is not None
+    download = await api.client.get(link.group(1).replace("&amp;", "&"))
+    rest = await api.client.get(
+        f"{API}/reports/costs?groupBy=day&from=2026-11-02&format=csv", headers=api.viewer
+    )
+    assert download.content == rest.content
+
+
+async def test_the_spending_page_shows_budget_use_where_a_budget_is_set(costs: Api) -> None:
+    api = costs
+    for source, monthly in (("anthropic", "1000.00"), ("cloudflare", "20.00")):
+        set_budget = await api.client.put(
+            f"{API}/spending/budgets",
+            json={"source": source, "monthlyNok": monthly},
+            headers=api.headers("ada", "admin"),
+        )
+        assert set_budget.status_code == 200, set_budget.text
+    await login(api, "vera", "viewer")
+    page = await api.client.get(f"{APP}/reports/spending")
+    budgets = page.text.split('id="budgets"', 1)[1].split("</section>", 1)[0]
+    assert "2026-11" in budgets
+    rows = {r[0]: r for r in _cells(budgets.replace("<table>", '<table id="b">'), "b")}
+    # anthropic: (1.25 + 120.40) USD × 10 = 1216.50 NOK of 1000: over; cloudflare 24.15 of 20.
+    assert rows["anthropic"][1:] == [
+        "1\xa0216,50",
+        "1\xa0000,00",
+        i18n.percent(Decimal("121.7"), "nb"),
+    ]
+    assert rows["cloudflare"][1:] == ["24,15", "20,00", i18n.percent(Decimal("120.8"), "nb")]
+    assert budgets.count('class="num over"') == 2
+    # Budget use is of the month of `to`, up to `to`: on 5 November only the 1.25 USD.
+    early = await api.client.get(f"{APP}/reports/spending?to=2026-11-05&lang=en")
+    budgets = early.text.split('id="budgets"', 1)[1].split("</section>", 1)[0]
+    rows = {r[0]: r for r in _cells(budgets.replace("<table>", '<table id="b">'), "b")}
+    assert rows["anthropic"][1:] == ["12.50", "1,000.00", i18n.percent(Decimal("1.3"), "en")]
+    assert rows["cloudflare"][1] == "0.00"
+    assert "over" not in budgets
+
+
+async def test_a_role_that_may_not_read_costs_gets_the_refusal_page(costs: Api) -> None:
+    api = costs
+    rest = await api.client.get(f"{API}/reports/costs", headers=api.headers("ivar", "auditor"))
+    assert rest.status_code == 403
+    # Logged in through the form (the review queue, where `login` lands, refuses it too).
+    api.client.cookies.clear()
+    form = await api.client.get(f"{APP}/login")
+    done = await api.client.post(
+        f"{APP}/login",
+        data={"token": mint(api.container, "ivar", "auditor"), "_csrf_token": _csrf(form.text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    for query in ("", "?format=csv", "?groupBy=model&from=2026-11-01"):
+        page = await api.client.get(f"{APP}/reports/spending{query}")
+        assert page.status_code == 403
+        assert page.headers["content-type"].startswith("text/html")
+        assert 'role="alert"' in page.text
+        assert "anthropic" not in page.text and "1\xa0216" not in page.text
+    # Another tenant's reader sees its own costs only.
+    await login(api, "fred", "viewer", tenant="globex")
+    foreign = await api.client.get(f"{APP}/reports/spending")
+    assert [r[0] for r in _cells(foreign.text, "costs")] == ["secretsource"]
+    assert "anthropic" not in foreign.text and "cloudflare" not in foreign.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 from typing import Any
@@ -80,3 +81,61 @@ def test_the_chart_escapes_its_labels_and_puts_negatives_left_of_zero() -> None:
     assert bars[0][0] == axis and bars[0][1] > bars[1][1]  # the positive bar, twice as long
     assert bars[1][0] + bars[1][1] == axis  # the negative bar ends at zero
     assert charts.bar_chart("empty", [("zero", Decimal(0))], "nb") == ""
+
+
+_amounts = st.decimals(min_value=-1000, max_value=10**6, places=2, allow_nan=False)
+_PART = re.compile(
+    r'<rect x="[\d.]+" y="(\d+)" width="[\d.]+" height="(\d+)" class="series (s\d)">'
+    r"<title>([^<]+)</title>"
+)
+
+
+def _axis(svg: str) -> int:
+    found = re.search(r'y1="(\d+)" y2="\d+" class="axis"', svg)
+    assert found, svg
+    return int(found.group(1))
+
+
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=30),
+        st.lists(_amounts, min_size=30, max_size=30),
+        min_size=1,
+        max_size=9,
+    )
+)
+def test_the_daily_chart_stacks_every_figure_inside_its_plot(
+    series: dict[str, list[Decimal]],
+) -> None:
+    svg = str(charts.daily_chart("<30 days>", dt.date(2026, 10, 22), series, "nb"))
+    figures = [v for values in series.values() for v in values if v != 0]
+    if not figures:
+        assert svg == ""
+        return
+    assert "<30 days>" not in svg and "&lt;30 days&gt;" in svg
+    parts = _PART.findall(svg)
+    assert len(parts) == len(figures)  # one part of a column per figure
+    zero = _axis(svg)
+    assert charts.TOP <= zero <= charts.TOP + charts.PLOT
+    for y, height, *_ in parts:
+        assert int(y) >= charts.TOP and int(y) + int(height) <= charts.TOP + charts.PLOT + 1
+    assert svg.count('<g class="legend">') == len(series)
+    for values in series.values():  # each source's total is in the legend
+        assert i18n.money(sum(values, Decimal(0)), "nb") in svg
+
+
+def test_the_daily_chart_stacks_sources_and_hangs_credits_below_zero() -> None:
+    series = {
+        "a": [Decimal(10), Decimal(-5), Decimal(0)],
+        "b": [Decimal(10), Decimal(0), Decimal(0)],
+    }
+    svg = str(charts.daily_chart("t", dt.date(2026, 11, 1), series, "en"))
+    zero = _axis(svg)
+    parts = [(int(y), int(h), s, title) for y, h, s, title in _PART.findall(svg)]
+    first = [p for p in parts if "Nov 1:" in p[3]]
+    second = [p for p in parts if "Nov 2:" in p[3]]
+    assert [p[2] for p in first] == ["s0", "s1"]
+    assert first[0][0] + first[0][1] == zero  # a stands on the zero line, b on a
+    assert first[1][0] + first[1][1] == first[0][0] and first[0][1] == first[1][1]
+    assert [p[:3] for p in second] == [(zero, first[0][1] // 2, "s0")]  # -5: half, below
+    assert ">Nov 3</text>" in svg  # the last day is labelled on the axis

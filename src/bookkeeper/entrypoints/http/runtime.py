@@ -94,3 +94,8 @@ class Runtime:
         if self.lookups is None:
             raise NotStarted("the application has not started")
         return self.lookups
+
+    def get_spending(self) -> SpendingService:
+        if self.spending is None:
+            raise NotStarted("the application has not started")
+        return self.spending

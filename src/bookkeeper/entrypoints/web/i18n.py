@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from litestar import Request
 
 Lang = Literal["nb", "en"]
@@ -52,6 +52,13 @@ def money(value: Decimal | str | None, lang: Lang) -> str:
     if value is None or value == "":
         return ""
     return format_decimal(Decimal(value), format="#,##0.00", locale=lang)
+
+
+def percent(value: Decimal | None, lang: Lang) -> str:
+    """A share in percent with one decimal in the page's locale ("95,5 %" / "95.5%")."""
+    if value is None:
+        return ""
+    return format_percent(value / 100, format="#,##0.0 %", locale=lang)
 
 
 def when(value: dt.datetime | None, lang: Lang) -> str:
@@ -130,10 +137,43 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "income_statement": {"nb": "Resultatregnskap", "en": "Income statement"},
     "balance_sheet": {"nb": "Balanse", "en": "Balance sheet"},
     "spending": {"nb": "Kostnader", "en": "Spending"},
-    "spending.pending": {
-        "nb": "Kommer: kostnader per kategori (GET /reports/costs).",
-        "en": "Coming: spending by category (GET /reports/costs).",
+    # the spending page (GET /reports/costs, ADR 0031)
+    "spending.group_by": {"nb": "Gruppert etter", "en": "Grouped by"},
+    "spending.by.source": {"nb": "Kilde", "en": "Source"},
+    "spending.by.service": {"nb": "Tjeneste", "en": "Service"},
+    "spending.by.model": {"nb": "Modell", "en": "Model"},
+    "spending.by.day": {"nb": "Dag", "en": "Day"},
+    "spending.currency": {"nb": "Valuta", "en": "Currency"},
+    "spending.amount": {"nb": "Beløp", "en": "Amount"},
+    "spending.nok": {"nb": "NOK", "en": "NOK"},
+    "spending.records": {"nb": "Poster", "en": "Records"},
+    "spending.input_tokens": {"nb": "Inn-tokens", "en": "Input tokens"},
+    "spending.output_tokens": {"nb": "Ut-tokens", "en": "Output tokens"},
+    "spending.totals": {"nb": "Sum per valuta", "en": "Totals per currency"},
+    "spending.total_nok": {"nb": "Sum i NOK", "en": "Total in NOK"},
+    "spending.period": {"nb": "{start} – {end} (UTC-dager)", "en": "{start} – {end} (UTC days)"},
+    "spending.none": {
+        "nb": "Ingen kostnader registrert i perioden.",
+        "en": "No costs recorded in the period.",
     },
+    "spending.budgets": {"nb": "Budsjett for {month}", "en": "Budget for {month}"},
+    "spending.budgets_help": {
+        "nb": "Månedens kostnader til og med {end} mot månedsbudsjettet i NOK.",
+        "en": "The month's costs up to and including {end} against the monthly budget in NOK.",
+    },
+    "spending.source": {"nb": "Kilde", "en": "Source"},
+    "spending.spent": {"nb": "Brukt", "en": "Spent"},
+    "spending.budget": {"nb": "Budsjett", "en": "Budget"},
+    "spending.used": {"nb": "Brukt av budsjett", "en": "Budget used"},
+    "spending.no_budgets": {
+        "nb": "Ingen budsjetter er satt.",
+        "en": "No budgets are set.",
+    },
+    "spending.daily": {
+        "nb": "Kostnader i NOK per dag og kilde, {start} – {end}",
+        "en": "Costs in NOK per day and source, {start} – {end}",
+    },
+    "spending.by_group": {"nb": "NOK per gruppe", "en": "NOK per group"},
     "download_csv": {"nb": "Last ned CSV", "en": "Download CSV"},
     "show": {"nb": "Vis", "en": "Show"},
     "from": {"nb": "Fra", "en": "From"},

@@ -5,8 +5,9 @@ of progressive enhancement (static/app.js), and every form works without it. Act
 through the same application services as the REST API, with the signed-in Principal:
 approve and reject are `ApproveProposal` / `RejectProposal` dispatched to Handlers (four
 eyes, ABAC, approval limits and departments apply unchanged); reports come from
-LedgerService, which checks `reports:read`. A refusal is shown as a sentence on the page
-with its HTTP status (403, 404, 409, 422), never a 500.
+LedgerService, and spending from SpendingService, which both check `reports:read`. A
+refusal is shown as a sentence on the page with its HTTP status (403, 404, 409, 422),
+never a 500.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from bookkeeper.application.errors import ApplicationError, ExternalError, Inval
 from bookkeeper.application.ledger import ChartUnavailable, LedgerService
 from bookkeeper.application.messages import sentence
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
+from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
+from bookkeeper.application.spending import month_of
 from bookkeeper.domain.errors import BookkeeperError, DomainError
 from bookkeeper.domain.events import Corrections, Status
 from bookkeeper.entrypoints.http.controllers.files import download_type
@@ -46,6 +49,11 @@ from bookkeeper.entrypoints.http.controllers.ledger import (
     income_statement_csv,
     trial_balance_csv,
     vat_csv,
+)
+from bookkeeper.entrypoints.http.controllers.spending import (
+    _default_range,
+    cost_report_csv,
+    report_out,
 )
 from bookkeeper.entrypoints.http.problems import _status_of
 from bookkeeper.entrypoints.http.runtime import Runtime
@@ -64,6 +72,8 @@ INLINE_TYPES: Final = frozenset({"application/pdf", "image/jpeg", "image/png"})
 STATIC: Final = {"app.css": "text/css", "app.js": "text/javascript"}
 PAGE: Final = 50
 MAX_FIELD: Final = 2000
+#: The spending page's chart: the days up to the end of the range.
+SPENDING_DAYS: Final = 30
 
 _env = Environment(
     loader=PackageLoader("bookkeeper.entrypoints.web", "templates"),
@@ -602,11 +612,37 @@ def _report_routes() -> list[Any]:
 
     @get("/reports/spending", include_in_schema=False)
     async def spending(
-        request: Request[Any, Any, Any], user: NamedDependency[Principal]
-    ) -> Response[str]:
-        # SLOT: spending by category, once GET /reports/costs lands (issue 15, another
-        # part). Until then the page says it is coming, and no figures are made up.
-        return render(request, "spending.html", user=user)
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+    ) -> Response[Any]:
+        """GET /reports/costs as a page (issue 11/15): the same query parameters, defaults,
+        permission (`reports:read`, checked by the report first) and CSV; budget use of the
+        month of `to`; the 30 days up to `to` per source as a chart."""
+        service = runtime.get_spending()
+        group_by = _q(request, "groupBy") or "source"
+        group_by = group_by if group_by in SPENDING_GROUPS else "source"
+        start, end = _default_range(service, _date(_q(request, "from")), _date(_q(request, "to")))
+        report = await service.report(user, start, end, group_by)
+        out = report_out(report)
+        if _q(request, "format") == "csv":
+            return cost_report_csv(out)
+        lang = i18n.choose(request)
+        month = [line for line in await service.morning(user.tenant_id, end) if line.budget_nok]
+        first = end - dt.timedelta(days=SPENDING_DAYS - 1)
+        daily = await service.daily_nok(user.tenant_id, end, SPENDING_DAYS)
+        chart = charts.bar_chart(
+            i18n.text("spending.by_group", lang),
+            [(f"{r.key} ({r.currency})", r.amount_nok) for r in report.rows],
+            lang,
+        )
+        title = i18n.text("spending.daily", lang, start=first.isoformat(), end=end.isoformat())
+        return render(
+            request, "spending.html", user=user, report=out, start=start, end=end,
+            group_by=group_by, groups=SPENDING_GROUPS, budgets=month, month=month_of(end),
+            chart=chart, daily=charts.daily_chart(title, first, daily, lang), daily_title=title,
+            csv=_csv_link(request), percent=lambda value: i18n.percent(value, lang),
+        )  # fmt: skip
 
     return [index, trial_balance, general_ledger, vat, income_statement, balance_sheet, spending]
 
