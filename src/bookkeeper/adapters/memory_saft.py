@@ -140,7 +140,8 @@ class MemoryAuditReads:
                     continue
                 supplier = self._supplier(line)
                 if supplier is not None:
-                    merchants[supplier[0]] = (supplier[1], supplier[2])
+                    known = merchants.get(supplier[0], (supplier[1], None))[1]
+                    merchants[supplier[0]] = (supplier[1], supplier[2] or known)
                 customer = self._customer(line)
                 if customer is not None:
                     parties.append(
