@@ -97,6 +97,7 @@ async def test_a_balanced_entry_is_posted(api: Api) -> None:
             "description": "Kontor",
             "vatCode": None,
             "vatPart": None,
+            "party": None,
         },
         {
             "lineNo": 2,
@@ -106,6 +107,7 @@ async def test_a_balanced_entry_is_posted(api: Api) -> None:
             "description": None,
             "vatCode": None,
             "vatPart": None,
+            "party": None,
         },
     ]
     location = response.headers["location"]
@@ -389,6 +391,7 @@ async def test_a_line_may_name_its_customer(api: Api) -> None:
     }
     response = await post(api, sale)
     assert response.status_code == 201, response.text
+    assert [line["party"] for line in response.json()["lines"]] == [party, None]
     async with api.container.uow_factory()() as uow:
         events = await uow.events.read_all(limit=100)
     posted = [e for e in events if e.type == "JournalEntryPosted"][-1]

@@ -263,6 +263,7 @@ class SqlAuditSnapshot:
             e.c.tenant_id == self._tenant,
             e.c.type == _JOURNAL_ENTRY_POSTED,
             e.c.stream_id.in_(sorted(entry_ids)),
+            self._names_a_party(),
         )
         found: dict[tuple[Any, int], Party] = {}
         for stream_id, data, version in await self._execute(stmt):

@@ -115,6 +115,13 @@ class JournalEntryIn(RequestBody, frozen=True, kw_only=True):
     department: Annotated[str, Meta(max_length=100, examples=["sales"])] | None = None
 
 
+class PartyOut(ResponseBody, frozen=True, kw_only=True):
+    kind: str
+    id: str
+    name: str | None
+    org_number: str | None
+
+
 class JournalLineOut(ResponseBody, frozen=True, kw_only=True):
     line_no: int
     account: str
@@ -123,6 +130,8 @@ class JournalLineOut(ResponseBody, frozen=True, kw_only=True):
     description: str | None
     vat_code: str | None
     vat_part: str | None
+    #: The customer or supplier the line names, if any.
+    party: PartyOut | None = None
 
 
 class JournalEntryOut(ResponseBody, frozen=True, kw_only=True):
@@ -302,6 +311,14 @@ def entry_out(posted: PostedEntry) -> JournalEntryOut:
                 description=line.description,
                 vat_code=line.vat_code,
                 vat_part=line.vat_part,
+                party=None
+                if line.party is None
+                else PartyOut(
+                    kind=line.party.kind,
+                    id=line.party.id,
+                    name=line.party.name,
+                    org_number=line.party.org_number,
+                ),
             )
             for number, line in enumerate(entry.lines, start=1)
         ],
