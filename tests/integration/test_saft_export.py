@@ -197,3 +197,29 @@ async def test_roles_without_exports_read_get_403(api: Api, role: str) -> None:
     )
     assert response.status_code == 403, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_lines_name_their_customer_with_or_without_the_master_data_read_first(
+    database: SqlDatabase,
+) -> None:
+    await build_ledger(database.uow_factory())
+    reads = SqlAuditReads(database)
+
+    async def named(read_customers_first: bool) -> dict[tuple[str, str], str | None]:
+        async with reads.snapshot("acme") as snapshot:
+            if read_customers_first:
+                await snapshot.customers(START, END)
+            lines = await snapshot.lines(START, END, None, 1000)
+        return {
+            (str(line.date), line.account): line.customer_id
+            for line in lines
+            if str(line.date) in ("2026-01-25", "2026-03-15") and line.account in ("1500", "1920")
+        }
+
+    expected = {
+        ("2026-01-25", "1920"): None,
+        ("2026-01-25", "1500"): "K-1001",
+        ("2026-03-15", "1500"): "K-1002",
+    }
+    assert await named(False) == expected
+    assert await named(True) == expected

@@ -23,6 +23,7 @@ JSONB path test on PostgreSQL, a text search on SQLite) and sums their receivabl
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -71,7 +72,7 @@ from bookkeeper.application.saft import (
     supplier_id_of,
 )
 from bookkeeper.domain import money
-from bookkeeper.domain.events import JournalEntryPostedData, Party, decode_payload
+from bookkeeper.domain.events import JournalEntryPostedData, decode_payload
 from bookkeeper.domain.ledger import CUSTOMER
 
 saft_grouping = Table(
@@ -121,6 +122,9 @@ class SqlAuditSnapshot:
     def __init__(self, connection: AsyncConnection, tenant_id: str) -> None:
         self._connection = connection
         self._tenant = tenant_id
+        #: The customer id of each receivables line that names one (entry id, line no),
+        #: once `customers` has read them all: then `lines` needs no lookup of its own.
+        self._customer_lines: dict[tuple[Any, int], str] | None = None
 
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         try:
@@ -213,17 +217,17 @@ class SqlAuditSnapshot:
             supplier.balances.sort(key=lambda b: b.account)
         return sorted(found.values(), key=lambda s: s.supplier_id)
 
-    async def _posted(self, condition: Any) -> list[tuple[int, JournalEntryPostedData]]:
+    async def _posted(self, condition: Any) -> list[tuple[uuid.UUID, int, JournalEntryPostedData]]:
         """The tenant's JournalEntryPosted events that meet `condition`, decoded."""
         e = events
         stmt = select(e.c.stream_id, e.c.position, e.c.data, e.c.schema_version).where(
             e.c.tenant_id == self._tenant, e.c.type == _JOURNAL_ENTRY_POSTED, condition
         )
         found = []
-        for _stream, position, data, version in await self._execute(stmt):
+        for stream_id, position, data, version in await self._execute(stmt):
             payload = decode_payload(_JOURNAL_ENTRY_POSTED, data, version)
             if isinstance(payload, JournalEntryPostedData):
-                found.append((position, payload))
+                found.append((stream_id, position, payload))
         return found
 
     def _names_a_party(self) -> Any:
@@ -233,13 +237,16 @@ class SqlAuditSnapshot:
 
     async def customers(self, start: dt.date, end: dt.date) -> list[CustomerBalance]:
         lines: list[PartyLine] = []
-        for position, entry in await self._posted(self._names_a_party()):
+        named: dict[tuple[Any, int], str] = {}
+        for stream_id, position, entry in await self._posted(self._names_a_party()):
             if entry.date > end:
                 continue
-            for line in entry.lines:
+            for number, line in enumerate(entry.lines, start=1):
                 party = line.party
                 if party is None or party.kind != CUSTOMER:
                     continue
+                if is_receivables(line.account):
+                    named[(stream_id, number)] = party.id
                 lines.append(
                     PartyLine(
                         date=entry.date,
@@ -252,10 +259,13 @@ class SqlAuditSnapshot:
                         org_number=party.org_number,
                     )
                 )
+        self._customer_lines = named
         return customers_of(lines, start, end)
 
-    async def _customers_of_lines(self, entry_ids: set[Any]) -> dict[tuple[Any, int], Party]:
+    async def _customers_of_lines(self, entry_ids: set[Any]) -> dict[tuple[Any, int], str]:
         """The customer each line of these entries names, by (entry id, line no)."""
+        if self._customer_lines is not None:
+            return self._customer_lines
         if not entry_ids:
             return {}
         e = events
@@ -265,14 +275,14 @@ class SqlAuditSnapshot:
             e.c.stream_id.in_(sorted(entry_ids)),
             self._names_a_party(),
         )
-        found: dict[tuple[Any, int], Party] = {}
+        found: dict[tuple[Any, int], str] = {}
         for stream_id, data, version in await self._execute(stmt):
             payload = decode_payload(_JOURNAL_ENTRY_POSTED, data, version)
             if not isinstance(payload, JournalEntryPostedData):
                 continue
             for number, line in enumerate(payload.lines, start=1):
                 if line.party is not None and line.party.kind == CUSTOMER:
-                    found[(stream_id, number)] = line.party
+                    found[(stream_id, number)] = line.party.id
         return found
 
     async def vat_codes(self, start: dt.date, end: dt.date) -> list[str]:
@@ -376,8 +386,8 @@ class SqlAuditSnapshot:
         if not parties:
             return page
         return [
-            msgspec.structs.replace(line, customer_id=party.id)
-            if (party := parties.get((line.entry_id, line.line_no))) is not None
+            msgspec.structs.replace(line, customer_id=customer)
+            if (customer := parties.get((line.entry_id, line.line_no))) is not None
             else line
             for line in page
         ]
