@@ -78,3 +78,52 @@ def check_against_trial_balance(
         assert close == closing[account], account
         turnover = next((a.balance for a in period.accounts if a.account == account), Decimal(0))
         assert opening + turnover == close, account
+
+
+def customers(root: ElementTree.Element) -> dict[str, Any]:
+    """Each Customer of the file: (name, RegistrationNumber, {account: (opening, closing)})."""
+    return {
+        c.findtext("s:CustomerID", namespaces=NS): (
+            c.findtext("s:Name", namespaces=NS),
+            c.findtext("s:RegistrationNumber", namespaces=NS),
+            {
+                b.findtext("s:AccountID", namespaces=NS): (
+                    signed(b, "Opening"),
+                    signed(b, "Closing"),
+                )
+                for b in c.findall("s:BalanceAccount", NS)
+            },
+        )
+        for c in root.findall("s:MasterFiles/s:Customers/s:Customer", NS)
+    }
+
+
+def check_customers(root: ElementTree.Element, expected: dict[str, Any]) -> None:
+    """The file's customers are `expected` (saft_ledger.expected_customers); a CustomerID
+    stands only on receivables (15xx) lines and names a listed customer; per receivables
+    account, the customers' balances add up to the account's when every line on it names
+    a customer."""
+    found = customers(root)
+    assert found == expected
+    lines = root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction/s:Line", NS)
+    named_accounts: set[str] = set()
+    for line in lines:
+        account = line.findtext("s:AccountID", namespaces=NS) or ""
+        customer = line.findtext("s:CustomerID", namespaces=NS)
+        if customer is not None:
+            assert account.startswith("15"), account
+            assert customer in found
+            named_accounts.add(account)
+    accounts = file_summary(root)["accounts"]
+    for account in named_accounts:
+        if any(
+            (x.findtext("s:AccountID", namespaces=NS) == account)
+            and x.find("s:CustomerID", NS) is None
+            for x in lines
+        ):
+            continue
+        for index in (0, 1):
+            total = sum(
+                (b[account][index] for _, _, b in found.values() if account in b), Decimal(0)
+            )
+            assert total == accounts[account][index], account

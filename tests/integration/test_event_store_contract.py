@@ -68,6 +68,7 @@ from bookkeeper.domain.events import (
     MissingReceiptsCheckedData,
     MorningCheckRanData,
     MorningSummaryPostedData,
+    Party,
     PatternSuggestionData,
     Payload,
     PurchasesQueriedData,
@@ -323,7 +324,11 @@ SAMPLES: dict[type[Payload], Payload] = {
         lines=(
             JournalLine(account="6300", debit=Decimal("8000.00"), vat_code="1", vat_part="base"),
             JournalLine(account="2710", debit=Decimal("2000.00"), vat_code="1", vat_part="tax"),
-            JournalLine(account="1920", credit=Decimal("10000.00")),
+            JournalLine(
+                account="1920",
+                credit=Decimal("10000.00"),
+                party=Party(kind="supplier", id="L-1", name="Gårdeier AS", org_number="9"),
+            ),
         ),
         proposal_id=str(uuid.UUID(int=9)),
     ),

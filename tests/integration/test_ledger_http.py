@@ -16,6 +16,7 @@ from dependency_injector import providers
 from bookkeeper.application.ports import BooksAccount
 from bookkeeper.backends import Backends
 from bookkeeper.container import Container
+from bookkeeper.domain.events import Party
 from tests.http_helpers import API, Api, memory_container, running_api, sqlite_container
 
 CHART = ["1920", "2400", "2700", "3000", "6300", "1920:10001"]
@@ -96,6 +97,7 @@ async def test_a_balanced_entry_is_posted(api: Api) -> None:
             "description": "Kontor",
             "vatCode": None,
             "vatPart": None,
+            "party": None,
         },
         {
             "lineNo": 2,
@@ -105,6 +107,7 @@ async def test_a_balanced_entry_is_posted(api: Api) -> None:
             "description": None,
             "vatCode": None,
             "vatPart": None,
+            "party": None,
         },
     ]
     location = response.headers["location"]
@@ -372,3 +375,31 @@ async def test_the_ledger_on_a_real_sqlite_file(tmp_path: Path, sqlite_url: str)
             f"{API}/reports/general-ledger", params={"account": "6300"}, headers=api.viewer
         )
         assert [i["balance"] for i in ledger.json()["items"]] == ["1000.00"]
+
+
+async def test_a_line_may_name_its_customer(api: Api) -> None:
+    """The party reaches the posted event (the SAF-T export's CustomerID); a party of a
+    kind we do not know or with an id longer than SAF-T's 35 characters is a 400."""
+    party = {"kind": "customer", "id": "K-1", "name": "Nordlys AS", "orgNumber": "987654321"}
+    sale = {
+        "date": "2026-03-01",
+        "description": "Salg",
+        "lines": [
+            {"account": "1500", "debit": "125.00", "party": party},
+            {"account": "3000", "credit": "125.00"},
+        ],
+    }
+    response = await post(api, sale)
+    assert response.status_code == 201, response.text
+    assert [line["party"] for line in response.json()["lines"]] == [party, None]
+    async with api.container.uow_factory()() as uow:
+        events = await uow.events.read_all(limit=100)
+    posted = [e for e in events if e.type == "JournalEntryPosted"][-1]
+    assert posted.data.lines[0].party == Party(
+        kind="customer", id="K-1", name="Nordlys AS", org_number="987654321"
+    )
+    for bad in ({**party, "kind": "employee"}, {**party, "id": "K" * 36}, {"kind": "customer"}):
+        lines = [{**sale["lines"][0], "party": bad}, sale["lines"][1]]  # type: ignore[index]
+        response = await post(api, {**sale, "lines": lines})
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")

@@ -52,7 +52,7 @@ def test_export_writes_the_file_into_a_directory(
     assert written.name.startswith("SAF-T Financial_923609016_")
     assert printed.strip() == str(written)
     assert err == ""  # no progress when stderr is not a terminal
-    assert file_summary(validate(written.read_bytes()))["entries"] == 8
+    assert file_summary(validate(written.read_bytes()))["entries"] == 10
 
 
 def test_a_bad_period_fails_with_one_line(

@@ -4,6 +4,7 @@ the XSD, and GET /exports/saf-t on the real app (streaming, problems, permission
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,15 @@ from bookkeeper.backends import Backends
 from bookkeeper.container import Container
 from bookkeeper.settings import Settings
 from tests.http_helpers import API, Api, FixedClock, running_api
-from tests.saft_checks import NS, check_against_trial_balance, file_summary, validate
-from tests.saft_ledger import END, START, build_ledger
+from tests.saft_checks import (
+    NS,
+    check_against_trial_balance,
+    check_customers,
+    customers,
+    file_summary,
+    validate,
+)
+from tests.saft_ledger import END, START, build_ledger, expected_customers
 
 ACCOUNTANT = Principal(subject="anna", tenant_id="acme", roles=frozenset({"accountant"}))
 
@@ -83,7 +91,7 @@ async def test_the_sql_export_is_valid_and_equals_the_trial_balance(
     database: SqlDatabase,
 ) -> None:
     factory = database.uow_factory()
-    await build_ledger(factory)
+    builder = await build_ledger(factory)
     export = SaftExport(
         SqlAuditReads(database),
         RoleAuthorizer(),
@@ -100,7 +108,7 @@ async def test_the_sql_export_is_valid_and_equals_the_trial_balance(
     to_end = await ledger.trial_balance(ACCOUNTANT, None, END)
     check_against_trial_balance(root, period, to_end, START)
     summary = file_summary(root)
-    assert summary["entries"] == 8
+    assert summary["entries"] == 10
     suppliers = root.findall("s:MasterFiles/s:Suppliers/s:Supplier", NS)
     assert len(suppliers) == 4
     office = next(s for s in suppliers if s.findtext("s:Name", namespaces=NS) == "Kontorland AS")
@@ -112,7 +120,23 @@ async def test_the_sql_export_is_valid_and_equals_the_trial_balance(
         t.findtext("s:SourceID", namespaces=NS)
         for t in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS)
     }
-    assert actors == {"anna", "executor"}
+    assert actors == {"anna", "executor", "bus"}
+    # Customers from the translators' and manual receivables lines, as on memory.
+    check_customers(root, expected_customers([builder], START, END))
+    assert customers(root)["K-1001"] == (
+        "Nordlys AS",
+        "987654321",
+        {"1500": (Decimal("5000.00"), Decimal("1500.00"))},
+    )
+    assert {
+        s.findtext("s:Name", namespaces=NS): s.findtext("s:RegistrationNumber", namespaces=NS)
+        for s in suppliers
+    } == {
+        "Adobe Systems": None,
+        "Flytoget AS": None,
+        "Kontorland AS": "912345678",
+        "Matbutikken AS": "998877665",
+    }
 
 
 @pytest.fixture
@@ -140,7 +164,7 @@ async def test_get_streams_the_file(api: Api) -> None:
     assert disposition.startswith('attachment; filename="SAF-T Financial_923609016_')
     assert disposition.endswith('_1_1.xml"')
     root = validate(response.content)
-    assert file_summary(root)["entries"] == 8
+    assert file_summary(root)["entries"] == 10
 
 
 @pytest.mark.parametrize(
@@ -173,3 +197,29 @@ async def test_roles_without_exports_read_get_403(api: Api, role: str) -> None:
     )
     assert response.status_code == 403, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_lines_name_their_customer_with_or_without_the_master_data_read_first(
+    database: SqlDatabase,
+) -> None:
+    await build_ledger(database.uow_factory())
+    reads = SqlAuditReads(database)
+
+    async def named(read_customers_first: bool) -> dict[tuple[str, str], str | None]:
+        async with reads.snapshot("acme") as snapshot:
+            if read_customers_first:
+                await snapshot.customers(START, END)
+            lines = await snapshot.lines(START, END, None, 1000)
+        return {
+            (str(line.date), line.account): line.customer_id
+            for line in lines
+            if str(line.date) in ("2026-01-25", "2026-03-15") and line.account in ("1500", "1920")
+        }
+
+    expected = {
+        ("2026-01-25", "1920"): None,
+        ("2026-01-25", "1500"): "K-1001",
+        ("2026-03-15", "1500"): "K-1002",
+    }
+    assert await named(False) == expected
+    assert await named(True) == expected

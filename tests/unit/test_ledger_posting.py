@@ -13,6 +13,7 @@ from bookkeeper.domain.events import (
     JournalEntryPostedData,
     JournalLine,
     LineItem,
+    Party,
     PatternSuggestionData,
     ReceiptAttachmentData,
 )
@@ -306,3 +307,37 @@ def test_unknown_accounts_treat_a_sub_ledger_code_as_known_by_its_main_account()
     chart = ["6540", "2400", "1920:10001"]
     assert unknown_accounts(used, chart) == ["7777:1", "9999"]
     assert unknown_accounts([], chart) == []
+
+
+NORDLYS = Party(kind="customer", id="K-1", name="Nordlys AS", org_number="987654321")
+
+
+@pytest.mark.parametrize(
+    ("party", "message"),
+    [
+        (Party(kind="employee", id="K-1"), "kind"),
+        (Party(kind="customer", id=" "), "id"),
+        (Party(kind="customer", id="K" * 36), "id"),
+        (Party(kind="supplier", id="a\x00"), "id"),
+        (Party(kind="customer", id="K-1", name="x" * 201), "name"),
+        (Party(kind="customer", id="K-1", org_number=""), "orgNumber"),
+        (Party(kind="customer", id="K-1", org_number="9" * 36), "orgNumber"),
+    ],
+)
+def test_a_line_names_a_customer_or_supplier_by_a_saft_sized_id(party: Party, message: str) -> None:
+    check_balanced([line("1500", debit="1", party=NORDLYS), line("3000", credit="1")])
+    with pytest.raises(UnbalancedEntry, match=message):
+        check_balanced([line("1500", debit="1", party=party), line("3000", credit="1")])
+
+
+def test_the_mirror_keeps_the_party_of_each_line() -> None:
+    sale = JournalEntryPostedData(
+        date=dt.date(2026, 3, 1),
+        description="Salg",
+        lines=(line("1500", debit="125", party=NORDLYS), line("3000", credit="125")),
+    )
+    reversal = mirror(sale, entry_id="e", date=dt.date(2026, 3, 2), proposal_id=None)
+    assert [(ln.account, ln.credit, ln.party) for ln in reversal.lines] == [
+        ("1500", Decimal("125"), NORDLYS),
+        ("3000", Decimal(0), None),
+    ]

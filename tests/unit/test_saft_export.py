@@ -33,8 +33,15 @@ from bookkeeper.application.saft import (
 )
 from bookkeeper.domain.ledger import InvalidReportPeriod
 from tests.http_helpers import FixedClock
-from tests.saft_checks import NS, check_against_trial_balance, file_summary, validate
-from tests.saft_ledger import END, START, build_ledger
+from tests.saft_checks import (
+    NS,
+    check_against_trial_balance,
+    check_customers,
+    customers,
+    file_summary,
+    validate,
+)
+from tests.saft_ledger import END, START, build_ledger, expected_customers
 from tests.unit.conftest import VIEWER, principal
 
 ACCOUNTANT = principal("anna", "accountant")
@@ -92,6 +99,42 @@ async def factory() -> MemoryUnitOfWorkFactory:
     return factory
 
 
+async def test_customers_and_their_receivables(factory: MemoryUnitOfWorkFactory) -> None:
+    """Customers from the translators' and manual receivables lines, with their balances
+    per receivables account; CustomerID on exactly the receivables lines that name one."""
+    builder = await build_ledger(fresh := MemoryUnitOfWorkFactory())
+    root = validate((await _bytes(_export(fresh)))[1])
+    check_customers(root, expected_customers([builder], START, END))
+    found = customers(root)
+    # Nordlys: 5000 invoiced in December, 3000 paid in January, 500 credited in February.
+    assert found["K-1001"] == (
+        "Nordlys AS",
+        "987654321",
+        {"1500": (Decimal("5000.00"), Decimal("1500.00"))},
+    )
+    assert found["K-1002"] == ("Fjord Fisk AS", None, {"1500": (Decimal(0), Decimal("12500.00"))})
+    assert set(found) == {"K-1001", "K-1002"}  # not the later one, not another tenant's
+    transactions = root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS)
+    payment = next(
+        t for t in transactions if t.findtext("s:TransactionDate", namespaces=NS) == "2026-01-25"
+    )
+    assert payment.findtext("s:CustomerID", namespaces=NS) == "K-1001"
+    bank, receivable = payment.findall("s:Line", NS)
+    assert bank.find("s:CustomerID", NS) is None
+    assert receivable.findtext("s:CustomerID", namespaces=NS) == "K-1001"
+    # Another period: December's invoice is the turnover, nothing opens before it.
+    december = validate(
+        (await _bytes(_export(fresh), dt.date(2025, 12, 1), dt.date(2025, 12, 31)))[1]
+    )
+    check_customers(
+        december,
+        expected_customers([builder], dt.date(2025, 12, 1), dt.date(2025, 12, 31)),
+    )
+    assert customers(december) == {
+        "K-1001": ("Nordlys AS", "987654321", {"1500": (Decimal(0), Decimal("5000.00"))})
+    }
+
+
 async def test_the_file_is_valid_and_its_figures_are_the_ledgers(
     factory: MemoryUnitOfWorkFactory,
 ) -> None:
@@ -103,8 +146,9 @@ async def test_the_file_is_valid_and_its_figures_are_the_ledgers(
     to_end = await ledger.trial_balance(ACCOUNTANT, None, END)
     check_against_trial_balance(root, period, to_end, START)
     summary = file_summary(root)
-    # office, food, train, the reversal, mixed, receipt, the payment, the sale
-    assert summary["entries"] == 8
+    # office, food, train, the reversal, mixed, receipt, the payment, the sale, and
+    # Nordlys' payment and credit note
+    assert summary["entries"] == 10
     assert "6300" not in summary["accounts"]  # only after the period (and in another tenant)
     assert summary["accounts"]["2000"] == (Decimal("-100000.00"), Decimal("-100000.00"))
 
@@ -144,6 +188,16 @@ async def test_header_master_files_and_lines(factory: MemoryUnitOfWorkFactory) -
     assert food.findtext("s:BalanceAccount/s:ClosingCreditBalance", namespaces=NS) == "1150.00"
     adobe = next(s for s in suppliers if s.findtext("s:Name", namespaces=NS) == "Adobe Systems")
     assert adobe.find("s:BalanceAccount", NS) is None  # paid at once, no payables
+    # The organisation number where a purchase's document carries one (spaces dropped).
+    assert {
+        s.findtext("s:Name", namespaces=NS): s.findtext("s:RegistrationNumber", namespaces=NS)
+        for s in suppliers
+    } == {
+        "Adobe Systems": None,
+        "Flytoget AS": None,
+        "Kontorland AS": "912345678",
+        "Matbutikken AS": "998877665",
+    }
     codes = {
         c.findtext("s:TaxCode", namespaces=NS): c.findtext("s:TaxPercentage", namespaces=NS)
         for c in root.findall("s:MasterFiles/s:TaxTable/s:TaxTableEntry/s:TaxCodeDetails", NS)

@@ -29,6 +29,7 @@ from bookkeeper.application.translation import (
     bus_principal,
     discover,
 )
+from bookkeeper.domain.events import Party
 from tests.unit.conftest import FixedClock
 
 PLUGIN_TYPES = {"InvoiceIssued", "PaymentReceived", "PayrollRunCompleted"}
@@ -154,3 +155,47 @@ async def test_the_bus_is_bounded_by_its_own_approval_limit(ingest: Ingest) -> N
         await ingest.book(invoice(net="1000.00", vat="250.00"), bus_principal("1000"))
     posted = await ingest.book(invoice("F-2", net="800.00", vat="200.00"), bus_principal("1000"))
     assert posted.entry.description.startswith("Faktura F-2")
+
+
+async def test_the_receivables_line_names_the_customer(ingest: Ingest) -> None:
+    """By its id and organisation number when the event gives them; by a key from its name
+    otherwise, the same for the invoice and the payment that name it alike."""
+    data = json.loads(invoice())["data"]
+    named = {**data, "customer": "Nordlys AS", "customer_id": "K-1"}
+    posted = await ingest.book(
+        message("InvoiceIssued", {**named, "customer_org_number": "987 654 321"}), bus_principal()
+    )
+    receivable = next(ln for ln in posted.entry.lines if ln.account == "1500")
+    assert receivable.party == Party(
+        kind="customer", id="K-1", name="Nordlys AS", org_number="987654321"
+    )
+    assert all(ln.party is None for ln in posted.entry.lines if ln.account != "1500")
+    by_name = await ingest.book(
+        message("InvoiceIssued", {**data, "invoice_id": "F-2", "customer": "Fjord  Fisk AS"}),
+        bus_principal(),
+    )
+    paid = await ingest.book(
+        message(
+            "PaymentReceived",
+            {
+                "payment_id": "P-2",
+                "date": "2026-03-15",
+                "amount": "10",
+                "customer": "fjord fisk as",
+            },
+        ),
+        bus_principal(),
+    )
+    invoiced_to = next(ln.party for ln in by_name.entry.lines if ln.account == "1500")
+    paid_by = next(ln.party for ln in paid.entry.lines if ln.account == "1500")
+    assert invoiced_to is not None and paid_by is not None
+    assert invoiced_to.id == paid_by.id and len(invoiced_to.id) <= 35
+    assert invoiced_to.name == "Fjord  Fisk AS" and invoiced_to.org_number is None
+    anonymous = await ingest.book(invoice("F-3"), bus_principal())
+    assert all(ln.party is None for ln in anonymous.entry.lines)
+
+
+async def test_a_customer_id_longer_than_saft_allows_is_malformed(ingest: Ingest) -> None:
+    data = {**json.loads(invoice())["data"], "customer_id": "K" * 36}
+    with pytest.raises(MalformedMessage):
+        await ingest.book(message("InvoiceIssued", data), bus_principal())

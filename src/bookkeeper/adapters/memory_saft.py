@@ -17,13 +17,19 @@ from bookkeeper.application.saft import (
     AuditLine,
     AuditSnapshot,
     BalanceOnAccount,
+    CustomerBalance,
     EntryTotals,
     Grouping,
     LineKey,
+    PartyLine,
     SupplierBalance,
+    customers_of,
     is_payables,
+    org_number_of,
     supplier_id_of,
 )
+from bookkeeper.domain.events import JournalEntryPostedData, Party
+from bookkeeper.domain.ledger import CUSTOMER
 
 _ZERO = Decimal("0.00")
 
@@ -32,12 +38,14 @@ class MemoryAuditSnapshot:
     def __init__(
         self,
         lines: list[AuditLine],
-        merchants: dict[str, str],
+        merchants: dict[str, tuple[str, str | None]],
         groupings: list[Grouping],
+        parties: list[PartyLine] | None = None,
     ) -> None:
         self._lines = lines  # sorted by (date, position, line_no)
-        self._merchants = merchants  # supplier id → name
+        self._merchants = merchants  # supplier id → name, organisation number
         self._groupings = groupings
+        self._parties = parties or []
 
     def _period(self, start: dt.date, end: dt.date) -> list[AuditLine]:
         return [line for line in self._lines if start <= line.date <= end]
@@ -80,7 +88,8 @@ class MemoryAuditSnapshot:
         return [
             SupplierBalance(
                 supplier_id=supplier_id,
-                name=self._merchants.get(supplier_id, supplier_id),
+                name=self._merchants.get(supplier_id, (supplier_id, None))[0],
+                registration_number=self._merchants.get(supplier_id, (supplier_id, None))[1],
                 balances=[
                     BalanceOnAccount(account=account, opening=opening, closing=closing)
                     for account, (opening, closing) in sorted(accounts.items())
@@ -88,6 +97,9 @@ class MemoryAuditSnapshot:
             )
             for supplier_id, accounts in sorted(found.items())
         ]
+
+    async def customers(self, start: dt.date, end: dt.date) -> list[CustomerBalance]:
+        return customers_of(self._parties, start, end)
 
     async def vat_codes(self, start: dt.date, end: dt.date) -> list[str]:
         return sorted({line.vat_code for line in self._period(start, end) if line.vat_code})
@@ -119,21 +131,52 @@ class MemoryAuditReads:
     @asynccontextmanager
     async def snapshot(self, tenant_id: str) -> AsyncIterator[AuditSnapshot]:
         db = self._db
-        merchants: dict[str, str] = {}
+        merchants: dict[str, tuple[str, str | None]] = {}
         lines: list[AuditLine] = []
+        parties: list[PartyLine] = []
         for entry_lines in list(db.ledger.entries.values()):
             for line in entry_lines:
                 if line.tenant_id != tenant_id:
                     continue
                 supplier = self._supplier(line)
                 if supplier is not None:
-                    merchants[supplier[0]] = supplier[1]
-                lines.append(self._audit_line(line, supplier[0] if supplier else None))
+                    known = merchants.get(supplier[0], (supplier[1], None))[1]
+                    merchants[supplier[0]] = (supplier[1], supplier[2] or known)
+                customer = self._customer(line)
+                if customer is not None:
+                    parties.append(
+                        PartyLine(
+                            date=line.date,
+                            position=line.position,
+                            account=line.account,
+                            debit=line.debit,
+                            credit=line.credit,
+                            customer_id=customer.id,
+                            name=customer.name,
+                            org_number=customer.org_number,
+                        )
+                    )
+                lines.append(
+                    self._audit_line(
+                        line,
+                        supplier[0] if supplier else None,
+                        customer.id if customer else None,
+                    )
+                )
         lines.sort(key=lambda line: (line.date, line.position, line.line_no))
         groupings = [*self._tenant_groupings.get(tenant_id, []), *default_groupings()]
-        yield MemoryAuditSnapshot(lines, merchants, groupings)
+        yield MemoryAuditSnapshot(lines, merchants, groupings, parties)
 
-    def _supplier(self, line: LedgerLineView) -> tuple[str, str] | None:
+    def _customer(self, line: LedgerLineView) -> Party | None:
+        """The customer the posted event's line names (lines are numbered from 1)."""
+        events = self._db.streams.get(line.entry_id) or []
+        data = events[0].data if events else None
+        if not isinstance(data, JournalEntryPostedData) or not 0 < line.line_no <= len(data.lines):
+            return None
+        party = data.lines[line.line_no - 1].party
+        return party if party is not None and party.kind == CUSTOMER else None
+
+    def _supplier(self, line: LedgerLineView) -> tuple[str, str, str | None] | None:
         if line.proposal_id is None:
             return None
         proposal: ProposalView | None = self._db.proposals.get(line.proposal_id)
@@ -142,9 +185,11 @@ class MemoryAuditReads:
         if proposal is None or proposal.merchant_key is None:
             return None
         key = proposal.merchant_key
-        return supplier_id_of(key), proposal.merchant_name or key
+        return supplier_id_of(key), proposal.merchant_name or key, org_number_of(proposal.data)
 
-    def _audit_line(self, line: LedgerLineView, supplier_id: str | None) -> AuditLine:
+    def _audit_line(
+        self, line: LedgerLineView, supplier_id: str | None, customer_id: str | None
+    ) -> AuditLine:
         events = self._db.streams.get(line.entry_id) or []
         actor = events[0].actor if events else "unknown"
         description = (
@@ -168,4 +213,5 @@ class MemoryAuditReads:
             posted_at=line.posted_at,
             actor=actor,
             supplier_id=supplier_id,
+            customer_id=customer_id,
         )

@@ -12,8 +12,10 @@ What the file holds, and where it comes from:
 * Header: the company from BOOKKEEPER_COMPANY_* settings, else the books (Fiken, sandbox).
 * MasterFiles: every account with a line on or before the period's end (name from the
   books' chart, grouping from the tenant's `saft_grouping` table, opening and closing
-  balances from the ledger); the suppliers named on executed purchases (the ledger has no
-  customers yet); the VAT codes used in the period.
+  balances from the ledger); the customers named on journal lines (a line's `party`,
+  e.g. the invoice translator's receivables line) and the suppliers named on executed
+  purchases, each with its balances on receivables (15xx) or payables (24xx) and its
+  organisation number where known; the VAT codes used in the period.
 * GeneralLedgerEntries: one journal, one transaction per journal entry, one line per
   journal line, VAT information on the lines that carry a VAT code.
 
@@ -25,10 +27,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -85,6 +87,18 @@ class SupplierBalance(msgspec.Struct, frozen=True, kw_only=True):
     supplier_id: str
     name: str
     balances: list[BalanceOnAccount]
+    #: The organisation number the purchase's document carries, when it does.
+    registration_number: str | None = None
+
+
+class CustomerBalance(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer named on journal lines (a line's party of kind customer), with its
+    balances on the receivables accounts (15xx) before and at the end of the period."""
+
+    customer_id: str
+    name: str
+    balances: list[BalanceOnAccount]
+    registration_number: str | None = None
 
 
 def supplier_id_of(merchant_key: str) -> str:
@@ -96,6 +110,71 @@ def is_payables(account: str) -> bool:
     """Supplier payables (leverandørgjeld): the 24xx accounts and their sub-ledgers."""
     main = base_account(account)
     return len(main) >= 4 and main[:2] == "24" and main[:4].isdigit()
+
+
+def is_receivables(account: str) -> bool:
+    """Customer receivables (kundefordringer): the 15xx accounts and their sub-ledgers."""
+    main = base_account(account)
+    return len(main) >= 4 and main[:2] == "15" and main[:4].isdigit()
+
+
+class PartyLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A journal line that names a customer, as the customer master data is built from."""
+
+    date: dt.date
+    position: int
+    account: str
+    debit: Decimal
+    credit: Decimal
+    customer_id: str
+    name: str | None
+    org_number: str | None
+
+
+def customers_of(lines: Iterable[PartyLine], start: dt.date, end: dt.date) -> list[CustomerBalance]:
+    """The customers named on lines dated on or before `end`, by id: the name and
+    organisation number of the latest line that gives them, and the opening (before
+    `start`) and closing balance on each receivables account the customer's lines touch."""
+    named: dict[str, tuple[tuple[dt.date, int], str | None, str | None]] = {}
+    sums: dict[str, dict[str, list[Decimal]]] = {}
+    for line in lines:
+        if line.date > end:
+            continue
+        order = (line.date, line.position)
+        seen = named.get(line.customer_id)
+        if seen is None or order >= seen[0]:
+            name = line.name or (seen[1] if seen else None)
+            org = line.org_number or (seen[2] if seen else None)
+            named[line.customer_id] = (order, name, org)
+        accounts = sums.setdefault(line.customer_id, {})
+        if not is_receivables(line.account):
+            continue
+        row = accounts.setdefault(line.account, [_ZERO, _ZERO])
+        amount = line.debit - line.credit
+        if line.date < start:
+            row[0] += amount
+        row[1] += amount
+    return [
+        CustomerBalance(
+            customer_id=customer_id,
+            name=name or customer_id,
+            registration_number=org,
+            balances=[
+                BalanceOnAccount(account=account, opening=opening, closing=closing)
+                for account, (opening, closing) in sorted(sums[customer_id].items())
+            ],
+        )
+        for customer_id, (_, name, org) in sorted(named.items())
+    ]
+
+
+def org_number_of(data: Mapping[str, Any]) -> str | None:
+    """The seller's organisation number a proposal's stored payload carries, if any."""
+    for key in ("merchantOrgNumber", "supplierOrgNumber"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.replace(" ", "")[:35]
+    return None
 
 
 class EntryTotals(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,6 +203,8 @@ class AuditLine(msgspec.Struct, frozen=True, kw_only=True):
     actor: str
     #: The supplier of the purchase the entry posts (or reverses), if any.
     supplier_id: str | None
+    #: The customer the line names (its party), if any.
+    customer_id: str | None = None
 
 
 class Grouping(msgspec.Struct, frozen=True, kw_only=True):
@@ -153,6 +234,10 @@ class AuditSnapshot(Protocol):
 
     async def suppliers(self, start: dt.date, end: dt.date) -> list[SupplierBalance]:
         """The suppliers of purchases posted on or before `end`, by id."""
+        ...
+
+    async def customers(self, start: dt.date, end: dt.date) -> list[CustomerBalance]:
+        """The customers named on lines dated on or before `end`, by id (customers_of)."""
         ...
 
     async def vat_codes(self, start: dt.date, end: dt.date) -> list[str]:
@@ -228,6 +313,7 @@ class SaftLine(msgspec.Struct, frozen=True, kw_only=True):
     #: The VAT amount and its side ("debit"/"credit"), when the line carries VAT information.
     tax_amount: Decimal | None
     tax_side: str | None
+    customer_id: str | None = None
 
 
 class SaftTransaction(msgspec.Struct, frozen=True, kw_only=True):
@@ -242,6 +328,7 @@ class SaftTransaction(msgspec.Struct, frozen=True, kw_only=True):
     system_entry_date: dt.date
     supplier_id: str | None
     lines: list[SaftLine]
+    customer_id: str | None = None
 
 
 class SaftDocument(msgspec.Struct, frozen=True, kw_only=True):
@@ -253,6 +340,7 @@ class SaftDocument(msgspec.Struct, frozen=True, kw_only=True):
     tax_codes: list[SaftTaxCode]
     totals: EntryTotals
     transactions: AsyncIterator[SaftTransaction]
+    customers: list[CustomerBalance] = []
 
 
 Renderer = Callable[[SaftDocument], AsyncIterator[bytes]]
@@ -374,6 +462,7 @@ def transaction_of(lines: Sequence[AuditLine]) -> SaftTransaction:
                 tax_base=tax_base,
                 tax_amount=tax_amount,
                 tax_side=tax_side,
+                customer_id=line.customer_id if is_receivables(line.account) else None,
             )
         )
     # Second pass: VAT lines that no base line claimed speak for themselves.
@@ -385,6 +474,7 @@ def transaction_of(lines: Sequence[AuditLine]) -> SaftTransaction:
                 tax_side="debit" if line.debit else "credit",
             )
     supplier = next((line.supplier_id for line in lines if line.supplier_id), None)
+    customer = next((line.customer_id for line in out if line.customer_id), None)
     return SaftTransaction(
         transaction_id=str(first.entry_id),
         voucher_no=str(first.position),
@@ -397,6 +487,7 @@ def transaction_of(lines: Sequence[AuditLine]) -> SaftTransaction:
         system_entry_date=first.posted_at.date(),
         supplier_id=supplier,
         lines=out,
+        customer_id=customer,
     )
 
 
@@ -497,6 +588,7 @@ class SaftExport:
             balances = await snapshot.account_balances(start, end)
             groupings = await snapshot.groupings()
             suppliers = await snapshot.suppliers(start, end)
+            customers = await snapshot.customers(start, end)
             codes = await snapshot.vat_codes(start, end)
             accounts = []
             for balance in balances:
@@ -515,6 +607,7 @@ class SaftExport:
                 header=header,
                 accounts=accounts,
                 suppliers=suppliers,
+                customers=customers,
                 tax_codes=[
                     SaftTaxCode(
                         code=code,

@@ -227,6 +227,18 @@ class FailedData(Payload, frozen=True, kw_only=True):
 # --- the ledger ------------------------------------------------------------------------
 
 
+class Party(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """Who a journal line is owed by or to (issue 12): a customer on receivables, a
+    supplier on payables. `id` is the counterparty's own key in the books (SAF-T's
+    CustomerID/SupplierID, at most 35 characters); `org_number` its organisation number
+    when known (SAF-T's RegistrationNumber)."""
+
+    kind: str  # "customer" | "supplier"
+    id: str
+    name: str | None = None
+    org_number: str | None = None
+
+
 class JournalLine(Payload, frozen=True, kw_only=True, omit_defaults=True):
     """One line of a journal entry: a debit or a credit on an (opaque) account code.
 
@@ -239,6 +251,8 @@ class JournalLine(Payload, frozen=True, kw_only=True, omit_defaults=True):
     description: str | None = None
     vat_code: str | None = None
     vat_part: str | None = None
+    #: The customer or supplier the line is owed by or to, when known (issue 12).
+    party: Party | None = None
 
 
 class JournalEntryPostedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
@@ -431,6 +445,8 @@ class AccountMasterData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     #: The service it came from and its message id (or the body's SHA-256).
     source: str
     message_id: str
+
+
 # --- spending (application/spending.py; issue 11) -----------------------------------------
 
 

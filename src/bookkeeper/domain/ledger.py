@@ -23,6 +23,7 @@ from bookkeeper.domain.events import (
     InvoiceRegistrationData,
     JournalEntryPostedData,
     JournalLine,
+    Party,
     ProposalData,
     ReceiptAttachmentData,
 )
@@ -144,10 +145,33 @@ def check_balanced(lines: Iterable[JournalLine]) -> None:
             len(line.description) > _MAX_DESCRIPTION or "\x00" in line.description
         ):
             raise UnbalancedEntry(f"{where}.description is too long or contains NUL")
+        if line.party is not None:
+            check_party(line.party, f"{where}.party")
         debit += line.debit
         credit += line.credit
     if debit != credit:
         raise UnbalancedEntry(f"debits ({debit}) do not equal credits ({credit})")
+
+
+CUSTOMER: Final = "customer"
+SUPPLIER: Final = "supplier"
+#: SAF-T's CustomerID/SupplierID and RegistrationNumber are SAFmiddle1text (35).
+_MAX_PARTY_ID = 35
+
+
+def check_party(party: Party, where: str = "party") -> None:
+    """Raise UnbalancedEntry unless the party is a customer or supplier with a usable id."""
+    if party.kind not in (CUSTOMER, SUPPLIER):
+        raise UnbalancedEntry(f"{where}.kind must be 'customer' or 'supplier'")
+    if not party.id.strip() or len(party.id) > _MAX_PARTY_ID or "\x00" in party.id:
+        raise UnbalancedEntry(f"{where}.id must be 1 to {_MAX_PARTY_ID} characters, no NUL")
+    if party.name is not None and (len(party.name) > _MAX_DESCRIPTION or "\x00" in party.name):
+        raise UnbalancedEntry(f"{where}.name is too long or contains NUL")
+    number = party.org_number
+    if number is not None and (
+        not number.strip() or len(number) > _MAX_PARTY_ID or "\x00" in number
+    ):
+        raise UnbalancedEntry(f"{where}.orgNumber must be 1 to {_MAX_PARTY_ID} characters")
 
 
 def check_description(description: str) -> None:

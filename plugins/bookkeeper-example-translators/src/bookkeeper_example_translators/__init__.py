@@ -7,6 +7,10 @@ redelivery is a duplicate. Accounts follow NS 4102 (the Norwegian standard chart
 * InvoiceIssued       1500 receivables (gross) / 3000 sales revenue (net, VAT code 3)
                       and 2700 output VAT (VAT code 3)
 * PaymentReceived     1920 bank / 1500 receivables
+
+The receivables line names the customer (a `Party`) when the event does: its
+`customer_id` (else a key derived from its name), name and organisation number, so the
+SAF-T export lists the customer with its balance.
 * PayrollRunCompleted 5000 salary (gross) / 2600 withholding tax and 1920 net pay;
                       5400 employer's contribution / 2770 contribution payable
 """
@@ -14,6 +18,7 @@ redelivery is a duplicate. Accounts follow NS 4102 (the Norwegian standard chart
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from decimal import Decimal
 from typing import Annotated, Final
 
@@ -21,12 +26,14 @@ import msgspec
 
 from bookkeeper.application.commands import RecordJournalEntry
 from bookkeeper.application.translation import ExternalMessage
-from bookkeeper.domain.events import JournalLine
+from bookkeeper.domain.events import JournalLine, Party
 
 Amount = Decimal
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Text = Annotated[str, msgspec.Meta(max_length=200)]
 Department = Annotated[str, msgspec.Meta(max_length=100)]
+#: A customer's key and organisation number (SAF-T CustomerID/RegistrationNumber: 35).
+PartyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=35)]
 
 #: Output VAT, standard rate (SAF-T standard tax code 3).
 OUTPUT_VAT_STANDARD: Final = "3"
@@ -39,6 +46,8 @@ class InvoiceIssued(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     net_amount: Amount
     vat_amount: Amount
     customer: Text | None = None
+    customer_id: PartyKey | None = None
+    customer_org_number: PartyKey | None = None
     department: Department | None = None
 
     def __post_init__(self) -> None:
@@ -50,6 +59,9 @@ class PaymentReceived(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     date: dt.date
     amount: Amount
     invoice_id: Key | None = None
+    customer: Text | None = None
+    customer_id: PartyKey | None = None
+    customer_org_number: PartyKey | None = None
     department: Department | None = None
 
     def __post_init__(self) -> None:
@@ -78,12 +90,25 @@ def _check_amounts(event: msgspec.Struct) -> None:
             raise ValueError(f"{name} must be a finite amount of at least 0")
 
 
-def _debit(account: str, amount: Decimal, **kw: str) -> JournalLine:
+def _debit(account: str, amount: Decimal, **kw: str | Party | None) -> JournalLine:
     return JournalLine(account=account, debit=amount, **kw)  # type: ignore[arg-type]
 
 
-def _credit(account: str, amount: Decimal, **kw: str) -> JournalLine:
+def _credit(account: str, amount: Decimal, **kw: str | Party | None) -> JournalLine:
     return JournalLine(account=account, credit=amount, **kw)  # type: ignore[arg-type]
+
+
+def customer_of(event: InvoiceIssued | PaymentReceived) -> Party | None:
+    """The customer the event names: its id, else a stable key from its name (so an
+    invoice and its payment that name the customer alike meet in one CustomerID)."""
+    name = event.customer.strip() if event.customer else None
+    key = event.customer_id
+    if key is None and name:
+        key = "C" + hashlib.sha256(" ".join(name.casefold().split()).encode()).hexdigest()[:16]
+    if key is None:
+        return None
+    org_number = event.customer_org_number.replace(" ", "") if event.customer_org_number else None
+    return Party(kind="customer", id=key, name=name or None, org_number=org_number or None)
 
 
 def _present(*lines: JournalLine) -> tuple[JournalLine, ...]:
@@ -105,7 +130,7 @@ class InvoiceIssuedTranslator:
             date=invoice.issue_date,
             description=f"Faktura {invoice.invoice_id}{who}",
             lines=_present(
-                _debit("1500", gross),
+                _debit("1500", gross, party=customer_of(invoice)),
                 _credit("3000", invoice.net_amount, vat_code=OUTPUT_VAT_STANDARD, vat_part="base"),
                 _credit("2700", invoice.vat_amount, vat_code=OUTPUT_VAT_STANDARD, vat_part="tax"),
             ),
@@ -127,7 +152,10 @@ class PaymentReceivedTranslator:
             entry_id=message.entry_id(payment.payment_id),
             date=payment.date,
             description=f"Innbetaling {payment.payment_id}{of}",
-            lines=(_debit("1920", payment.amount), _credit("1500", payment.amount)),
+            lines=(
+                _debit("1920", payment.amount),
+                _credit("1500", payment.amount, party=customer_of(payment)),
+            ),
             source=message.source,
             department=payment.department,
             external_ref=f"{message.type}:{message.source}:{payment.payment_id}",

@@ -20,6 +20,8 @@ from typing import Final
 from xml.sax.saxutils import escape
 
 from bookkeeper.application.saft import (
+    BalanceOnAccount,
+    CustomerBalance,
     SaftAccount,
     SaftDocument,
     SaftHeader,
@@ -137,16 +139,35 @@ def _account(out: _Out, account: SaftAccount) -> None:
     out.add("</Account>")
 
 
-def _supplier(out: _Out, supplier: SupplierBalance) -> None:
-    out.add("<Supplier>")
-    out.el("Name", _text(supplier.name, _LONG))
-    out.el("SupplierID", _text(supplier.supplier_id, _MIDDLE1))
-    for balance in supplier.balances:
+def _balance_accounts(out: _Out, balances: list[BalanceOnAccount]) -> None:
+    for balance in balances:
         out.add("<BalanceAccount>")
         out.el("AccountID", _text(balance.account, _MIDDLE2))
         _balance(out, "Opening", balance.opening)
         _balance(out, "Closing", balance.closing)
         out.add("</BalanceAccount>")
+
+
+def _party(out: _Out, registration_number: str | None, name: str) -> None:
+    """CompanyStructure's head: RegistrationNumber (when known), then Name."""
+    if registration_number:
+        out.el("RegistrationNumber", _text(registration_number, _MIDDLE1))
+    out.el("Name", _text(name, _LONG))
+
+
+def _customer(out: _Out, customer: CustomerBalance) -> None:
+    out.add("<Customer>")
+    _party(out, customer.registration_number, customer.name)
+    out.el("CustomerID", _text(customer.customer_id, _MIDDLE1))
+    _balance_accounts(out, customer.balances)
+    out.add("</Customer>")
+
+
+def _supplier(out: _Out, supplier: SupplierBalance) -> None:
+    out.add("<Supplier>")
+    _party(out, supplier.registration_number, supplier.name)
+    out.el("SupplierID", _text(supplier.supplier_id, _MIDDLE1))
+    _balance_accounts(out, supplier.balances)
     out.add("</Supplier>")
 
 
@@ -176,6 +197,8 @@ def _transaction(out: _Out, tx: SaftTransaction) -> None:
     out.el("BatchID", _text(tx.voucher_no, _MIDDLE1))
     out.el("SystemEntryDate", tx.system_entry_date.isoformat())
     out.el("GLPostingDate", tx.date.isoformat())
+    if tx.customer_id is not None:
+        out.el("CustomerID", _text(tx.customer_id, _MIDDLE1))
     if tx.supplier_id is not None:
         out.el("SupplierID", _text(tx.supplier_id, _MIDDLE1))
     out.el("SystemID", _text(tx.voucher_no, _SHORT))
@@ -183,6 +206,8 @@ def _transaction(out: _Out, tx: SaftTransaction) -> None:
         out.add("<Line>")
         out.el("RecordID", _text(line.record_id, _SHORT))
         out.el("AccountID", _text(line.account, _MIDDLE2))
+        if line.customer_id is not None:
+            out.el("CustomerID", _text(line.customer_id, _MIDDLE1))
         if line.supplier_id is not None:
             out.el("SupplierID", _text(line.supplier_id, _MIDDLE1))
         out.el("Description", _text(line.description, _LONG))
@@ -220,6 +245,11 @@ async def render(document: SaftDocument) -> AsyncIterator[bytes]:
         for account in document.accounts:
             _account(out, account)
         out.add("</GeneralLedgerAccounts>")
+    if document.customers:
+        out.add("<Customers>")
+        for customer in document.customers:
+            _customer(out, customer)
+        out.add("</Customers>")
     if document.suppliers:
         out.add("<Suppliers>")
         for supplier in document.suppliers:

@@ -13,16 +13,23 @@ GeneralLedgerEntries are read before the lines, and must still match them at the
 Lines are read in (date, position, line_no) keyset pages over `ix_journal_lines_period`
 (migration 0008), each joined to its event (the actor) and its proposal (the supplier; a
 reversal's through the proposal it compensates). Balances come from `ledger_daily`.
+
+The customer a line names lives in its JournalEntryPosted event (the line's `party`), not
+in `journal_lines` (no migration): a page's receivables lines look their entries' events
+up in one query, and the customer master data reads the events that name a party (a
+JSONB path test on PostgreSQL, a text search on SQLite) and sums their receivables lines.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, Final
 
+import msgspec
 from sqlalchemy import (
     Column,
     Integer,
@@ -35,6 +42,7 @@ from sqlalchemy import (
     distinct,
     func,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -52,13 +60,20 @@ from bookkeeper.application.saft import (
     AuditLine,
     AuditSnapshot,
     BalanceOnAccount,
+    CustomerBalance,
     EntryTotals,
     Grouping,
     LineKey,
+    PartyLine,
     SupplierBalance,
+    customers_of,
     is_payables,
+    is_receivables,
     supplier_id_of,
 )
+from bookkeeper.domain import money
+from bookkeeper.domain.events import JournalEntryPostedData, decode_payload
+from bookkeeper.domain.ledger import CUSTOMER
 
 saft_grouping = Table(
     "saft_grouping",
@@ -74,6 +89,8 @@ saft_grouping = Table(
 DEFAULT_TENANT: Final = "*"
 _ZERO: Final = Decimal("0.00")
 _JOURNAL_ENTRY_POSTED: Final = "JournalEntryPosted"
+#: A constant jsonpath (PostgreSQL): an entry with a line that names a party.
+_PARTY_PATH: Final = "'$.lines[*].party'::jsonpath"
 
 _jl, _ld = journal_lines, ledger_daily
 _proposal = proposals.alias("proposal")
@@ -82,6 +99,13 @@ _event = events.alias("entry_event")
 #: A reversal's own proposal names no merchant; the proposal it compensates does.
 _merchant_key = func.coalesce(_proposal.c.merchant_key, _target.c.merchant_key)
 _merchant_name = func.coalesce(_proposal.c.merchant_name, _target.c.merchant_name)
+#: The seller's organisation number the (compensated) proposal's document carries.
+_org_number = func.coalesce(
+    _proposal.c.data["merchantOrgNumber"].as_string(),
+    _proposal.c.data["supplierOrgNumber"].as_string(),
+    _target.c.data["merchantOrgNumber"].as_string(),
+    _target.c.data["supplierOrgNumber"].as_string(),
+)
 
 
 def _with_proposals(stmt: Select[Any]) -> Select[Any]:
@@ -98,6 +122,9 @@ class SqlAuditSnapshot:
     def __init__(self, connection: AsyncConnection, tenant_id: str) -> None:
         self._connection = connection
         self._tenant = tenant_id
+        #: The customer id of each receivables line that names one (entry id, line no),
+        #: once `customers` has read them all: then `lines` needs no lookup of its own.
+        self._customer_lines: dict[tuple[Any, int], str] | None = None
 
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         try:
@@ -151,6 +178,7 @@ class SqlAuditSnapshot:
                 select(
                     _merchant_key,
                     func.max(_merchant_name),
+                    func.max(_org_number),
                     _jl.c.account,
                     type_coerce(
                         func.sum(case((_jl.c.date < start, amount), else_=literal(0))), Amount
@@ -167,12 +195,18 @@ class SqlAuditSnapshot:
             .group_by(_merchant_key, _jl.c.account)
         )
         found: dict[str, SupplierBalance] = {}
-        for key, name, account, opening, closing in await self._execute(stmt):
+        for key, name, org, account, opening, closing in await self._execute(stmt):
             supplier = found.get(key)
+            org = org.replace(" ", "")[:35] if isinstance(org, str) and org.strip() else None
             if supplier is None:
                 supplier = found[key] = SupplierBalance(
-                    supplier_id=supplier_id_of(key), name=name or key, balances=[]
+                    supplier_id=supplier_id_of(key),
+                    name=name or key,
+                    balances=[],
+                    registration_number=org,
                 )
+            elif org is not None and supplier.registration_number is None:
+                supplier = found[key] = msgspec.structs.replace(supplier, registration_number=org)
             if is_payables(account):
                 supplier.balances.append(
                     BalanceOnAccount(
@@ -182,6 +216,74 @@ class SqlAuditSnapshot:
         for supplier in found.values():
             supplier.balances.sort(key=lambda b: b.account)
         return sorted(found.values(), key=lambda s: s.supplier_id)
+
+    async def _posted(self, condition: Any) -> list[tuple[uuid.UUID, int, JournalEntryPostedData]]:
+        """The tenant's JournalEntryPosted events that meet `condition`, decoded."""
+        e = events
+        stmt = select(e.c.stream_id, e.c.position, e.c.data, e.c.schema_version).where(
+            e.c.tenant_id == self._tenant, e.c.type == _JOURNAL_ENTRY_POSTED, condition
+        )
+        found = []
+        for stream_id, position, data, version in await self._execute(stmt):
+            payload = decode_payload(_JOURNAL_ENTRY_POSTED, data, version)
+            if isinstance(payload, JournalEntryPostedData):
+                found.append((stream_id, position, payload))
+        return found
+
+    def _names_a_party(self) -> Any:
+        if self._connection.dialect.name == "postgresql":
+            return func.jsonb_path_exists(events.c.data, literal_column(_PARTY_PATH))
+        return func.instr(events.c.data, literal('"party"')) > 0
+
+    async def customers(self, start: dt.date, end: dt.date) -> list[CustomerBalance]:
+        lines: list[PartyLine] = []
+        named: dict[tuple[Any, int], str] = {}
+        for stream_id, position, entry in await self._posted(self._names_a_party()):
+            if entry.date > end:
+                continue
+            for number, line in enumerate(entry.lines, start=1):
+                party = line.party
+                if party is None or party.kind != CUSTOMER:
+                    continue
+                if is_receivables(line.account):
+                    named[(stream_id, number)] = party.id
+                lines.append(
+                    PartyLine(
+                        date=entry.date,
+                        position=position,
+                        account=line.account,
+                        debit=money.round_kr(line.debit),
+                        credit=money.round_kr(line.credit),
+                        customer_id=party.id,
+                        name=party.name,
+                        org_number=party.org_number,
+                    )
+                )
+        self._customer_lines = named
+        return customers_of(lines, start, end)
+
+    async def _customers_of_lines(self, entry_ids: set[Any]) -> dict[tuple[Any, int], str]:
+        """The customer each line of these entries names, by (entry id, line no)."""
+        if self._customer_lines is not None:
+            return self._customer_lines
+        if not entry_ids:
+            return {}
+        e = events
+        stmt = select(e.c.stream_id, e.c.data, e.c.schema_version).where(
+            e.c.tenant_id == self._tenant,
+            e.c.type == _JOURNAL_ENTRY_POSTED,
+            e.c.stream_id.in_(sorted(entry_ids)),
+            self._names_a_party(),
+        )
+        found: dict[tuple[Any, int], str] = {}
+        for stream_id, data, version in await self._execute(stmt):
+            payload = decode_payload(_JOURNAL_ENTRY_POSTED, data, version)
+            if not isinstance(payload, JournalEntryPostedData):
+                continue
+            for number, line in enumerate(payload.lines, start=1):
+                if line.party is not None and line.party.kind == CUSTOMER:
+                    found[(stream_id, number)] = line.party.id
+        return found
 
     async def vat_codes(self, start: dt.date, end: dt.date) -> list[str]:
         stmt = (
@@ -241,7 +343,7 @@ class SqlAuditSnapshot:
         if after is not None:
             stmt = stmt.where(tuple_(_jl.c.date, _jl.c.position, _jl.c.line_no) > tuple_(*after))
         stmt = stmt.order_by(_jl.c.date, _jl.c.position, _jl.c.line_no).limit(max(limit, 0))
-        return [
+        page = [
             AuditLine(
                 entry_id=entry_id,
                 line_no=line_no,
@@ -276,6 +378,18 @@ class SqlAuditSnapshot:
                 actor,
                 key,
             ) in await self._execute(stmt)
+        ]
+        # Only receivables lines carry a CustomerID; their entries' events say whose.
+        parties = await self._customers_of_lines(
+            {line.entry_id for line in page if is_receivables(line.account)}
+        )
+        if not parties:
+            return page
+        return [
+            msgspec.structs.replace(line, customer_id=customer)
+            if (customer := parties.get((line.entry_id, line.line_no))) is not None
+            else line
+            for line in page
         ]
 
 

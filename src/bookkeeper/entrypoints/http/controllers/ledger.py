@@ -30,7 +30,7 @@ from bookkeeper.application.ledger import (
     UnknownAccountsReport,
     VatReport,
 )
-from bookkeeper.domain.events import JournalLine
+from bookkeeper.domain.events import JournalLine, Party
 from bookkeeper.domain.statements import (
     BalanceSheet,
     IncomeStatement,
@@ -66,6 +66,20 @@ ToDate = Annotated[
 # --- wire shapes ------------------------------------------------------------------------
 
 
+class PartyIn(RequestBody, frozen=True, kw_only=True):
+    """The customer (on receivables) or supplier (on payables) a line is owed by or to."""
+
+    kind: Literal["customer", "supplier"]
+    id: Annotated[str, Meta(min_length=1, max_length=35, examples=["K-1001"])]
+    name: Annotated[str, Meta(max_length=MAX_TEXT, examples=["Nordlys AS"])] | None = None
+    org_number: Annotated[str, Meta(min_length=1, max_length=35, examples=["987654321"])] | None = (
+        None
+    )
+
+    def to_domain(self) -> Party:
+        return Party(kind=self.kind, id=self.id, name=self.name, org_number=self.org_number)
+
+
 class JournalLineIn(RequestBody, frozen=True, kw_only=True):
     """One line: an amount on the debit or the credit side of an account."""
 
@@ -75,6 +89,8 @@ class JournalLineIn(RequestBody, frozen=True, kw_only=True):
     description: Annotated[str, Meta(max_length=MAX_TEXT)] | None = None
     vat_code: Annotated[str, Meta(max_length=10, examples=["1"])] | None = None
     vat_part: Literal["base", "tax"] | None = None
+    #: Who the line is owed by or to (a customer on 15xx, a supplier on 24xx), for SAF-T.
+    party: PartyIn | None = None
 
     def to_domain(self) -> JournalLine:
         return JournalLine(
@@ -84,6 +100,7 @@ class JournalLineIn(RequestBody, frozen=True, kw_only=True):
             description=self.description,
             vat_code=self.vat_code,
             vat_part=self.vat_part,
+            party=None if self.party is None else self.party.to_domain(),
         )
 
 
@@ -98,6 +115,13 @@ class JournalEntryIn(RequestBody, frozen=True, kw_only=True):
     department: Annotated[str, Meta(max_length=100, examples=["sales"])] | None = None
 
 
+class PartyOut(ResponseBody, frozen=True, kw_only=True):
+    kind: str
+    id: str
+    name: str | None
+    org_number: str | None
+
+
 class JournalLineOut(ResponseBody, frozen=True, kw_only=True):
     line_no: int
     account: str
@@ -106,6 +130,8 @@ class JournalLineOut(ResponseBody, frozen=True, kw_only=True):
     description: str | None
     vat_code: str | None
     vat_part: str | None
+    #: The customer or supplier the line names, if any.
+    party: PartyOut | None = None
 
 
 class JournalEntryOut(ResponseBody, frozen=True, kw_only=True):
@@ -285,6 +311,14 @@ def entry_out(posted: PostedEntry) -> JournalEntryOut:
                 description=line.description,
                 vat_code=line.vat_code,
                 vat_part=line.vat_part,
+                party=None
+                if line.party is None
+                else PartyOut(
+                    kind=line.party.kind,
+                    id=line.party.id,
+                    name=line.party.name,
+                    org_number=line.party.org_number,
+                ),
             )
             for number, line in enumerate(entry.lines, start=1)
         ],
