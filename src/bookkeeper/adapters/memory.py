@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import msgspec
 
@@ -225,6 +225,24 @@ class MemoryProposals:
             key=lambda v: v.last_position,
         )
         return rows[: where.limit]
+
+    async def settled_data(
+        self, tenant_id: str, kind: str, merchant_key: str, limit: int
+    ) -> list[dict[str, Any]]:
+        settled = (Status.APPROVED, Status.EXECUTED)
+        rows = sorted(
+            (
+                v
+                for v in self._db.proposals.values()
+                if v.tenant_id == tenant_id
+                and v.kind == kind
+                and v.merchant_key == merchant_key
+                and v.status in settled
+            ),
+            key=lambda v: v.last_position,
+            reverse=True,
+        )
+        return [{**v.data, **(v.corrections or {})} for v in rows[: max(limit, 0)]]
 
     async def find_duplicates(self, tenant_id: str, probe: DuplicateProbe) -> list[uuid.UUID]:
         found: list[tuple[tuple[int, int, int, int], uuid.UUID]] = []

@@ -29,6 +29,7 @@ from bookkeeper.application.errors import (
 )
 from bookkeeper.application.event_log import chain, idempotent_event_id, stamp
 from bookkeeper.application.ports import (
+    KNOWN_SUPPLIER_LIMIT,
     Authorizer,
     BankProvider,
     BankTransaction,
@@ -53,6 +54,7 @@ from bookkeeper.domain.events import (
     SUBMITTABLE_TYPES,
     CorrectionData,
     Corrections,
+    InvoiceRegistrationData,
     Kind,
     PatternSuggestionData,
     ReceiptAttachmentData,
@@ -287,6 +289,9 @@ class Handlers:
                 amount=getattr(data, "amount", None),
                 bank_mismatch=bool(bank_mismatches),
                 unknown_account=bool(unknown_accounts),
+                payment_account_changed=scoring.payment_account_changed(
+                    context.known_payment_account, getattr(data, "payment_account", None)
+                ),
             )
             metadata["confidence"] = msgspec.to_builtins(confidence)
             metadata["review"] = _review_meta(decision)
@@ -400,7 +405,9 @@ class Handlers:
             patterns = [pattern_of(p) for p in inputs.patterns]
             match = best_match(merchant, patterns) if patterns else None
             duplicates = tuple(str(d) for d in inputs.duplicates)
+        known_account = await _known_payment_account(uow, tenant, data)
         return scoring.ScoringContext(
+            known_payment_account=known_account,
             pattern_match=match,
             duplicate_of=duplicates,
             bank_transaction_verified=command.bank_transaction_verified,
@@ -711,3 +718,33 @@ def _require_unread_corrected(
             f"{' and '.join(missing)} could not be read from the document: "
             f"approve with a corrected {' and '.join(missing)}"
         )
+
+
+async def _known_payment_account(uow: UnitOfWork, tenant: str, data: object) -> str | None:
+    """The payment account of the supplier's newest APPROVED or EXECUTED invoice that names
+    one (issue 13), or None. The same supplier is the same organisation number when both
+    invoices carry one, else the same normalised name; a bounded read (KNOWN_SUPPLIER_LIMIT
+    rows on the proposals' (tenant, merchant key) index)."""
+    if not isinstance(data, InvoiceRegistrationData) or not data.payment_account:
+        return None
+    key = normalise_merchant(data.supplier)
+    if not key:
+        return None
+    earlier = await uow.proposals.settled_data(
+        tenant, Kind.INVOICE_REGISTRATION.value, key, KNOWN_SUPPLIER_LIMIT
+    )
+    org = _digits(data.supplier_org_number)
+    for known in earlier:
+        account = known.get("paymentAccount")
+        if not isinstance(account, str) or not account.strip():
+            continue
+        their_org = known.get("supplierOrgNumber")
+        if org and isinstance(their_org, str) and _digits(their_org) not in ("", org):
+            continue  # another company of the same name
+        return account
+    return None
+
+
+def _digits(value: str | None) -> str:
+    """The digits of an organisation number ("NO 923 609 016 MVA" → "923609016")."""
+    return "".join(ch for ch in value or "" if ch.isdigit())

@@ -365,6 +365,7 @@ class DocumentPipeline:
                     supplier_org_number=facts.organization_number,
                     line_items=facts.line_items(vat_rate),
                     kid=facts.kid,
+                    payment_account=facts.payment_account,
                     **common,
                 ),
                 guessed,
@@ -457,6 +458,9 @@ class _Facts:
         self.document_number = _text(extraction.document_number)
         self.organization_number = _text(extraction.organization_number)
         self.kid = _text(extraction.kid)
+        #: The account the document asks to be paid to: its Norwegian account number, else
+        #: its (foreign) IBAN (issue 13: compared with the supplier's known one).
+        self.payment_account = _text(extraction.bank_account) or _text(extraction.iban)
         self._lines = extraction.lines
 
     @classmethod

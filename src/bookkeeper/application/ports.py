@@ -240,6 +240,15 @@ class ProposalProjection(Protocol):
         nearest document dates). Bounded by an index whatever the tenant's size (ADR 0032)."""
         ...
 
+    async def settled_data(
+        self, tenant_id: str, kind: str, merchant_key: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """The data (with its corrections applied) of the tenant's newest `limit` APPROVED
+        or EXECUTED proposals of `kind` for the merchant key, newest change first: what is
+        known of a supplier (issue 13). Bounded by LIMIT on the (tenant, merchant key)
+        index whatever the tenant's size."""
+        ...
+
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         """Reversals/corrections of a target that are pending, approved or executed."""
         ...
@@ -301,6 +310,8 @@ class PatternProjection(Protocol):
 
 #: How many duplicate candidates the propose path reads at most (scoring shows three).
 DUPLICATE_LIMIT = 3
+#: How many of a supplier's earlier settled invoices are read for its known payment account.
+KNOWN_SUPPLIER_LIMIT = 5
 #: How many near patterns each bounded part of a pattern lookup reads at most.
 NEAR_PATTERN_LIMIT = 8
 

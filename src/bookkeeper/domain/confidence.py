@@ -16,6 +16,7 @@ Weights (sum 0.95 for a complete, consistent receipt of a known merchant, as in 
   § 5-1-1 documentary field missing (each)            -0.02
   organisation number fails the MOD11 check           -0.10
   possible duplicate of an earlier document           -0.50
+  payment account differs from the supplier's known one -0.30
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
     #: Account codes the tenant's chart of accounts does not know (the books would refuse
     #: them after approval): each is a reason, and any keeps the proposal in review.
     unknown_accounts: tuple[str, ...] = ()
+    #: The supplier's payment account known from its earlier approved or executed invoices,
+    #: when this invoice asks to be paid to another one (issue 13): a reason, and it keeps
+    #: the proposal in review.
+    known_payment_account: str | None = None
 
 
 def valid_org_number(value: str) -> bool:
@@ -81,6 +86,25 @@ def valid_org_number(value: str) -> bool:
     also as a VAT number ("NO 923 609 016 MVA")."""
     digits = value.upper().replace(" ", "").removeprefix("NO").removesuffix("MVA")
     return digits.isascii() and bool(orgnr.is_valid(digits))
+
+
+def payment_account_key(value: str | None) -> str | None:
+    """An account number or IBAN in the form two readings of it share: no spaces, dots or
+    dashes, upper case, and a Norwegian IBAN (NOkk + 11 digits) as its 11-digit account
+    number, so "NO93 8601 1117 947" and "8601.11.17947" are the same account."""
+    if value is None:
+        return None
+    compact = "".join(ch for ch in value if ch.isalnum()).upper()
+    if len(compact) == 15 and compact.startswith("NO") and compact[2:].isdigit():
+        compact = compact[4:]
+    return compact or None
+
+
+def payment_account_changed(known: str | None, new: str | None) -> bool:
+    """Whether an invoice asks to be paid to another account than the supplier's known one
+    (nothing known, or nothing read, is no change)."""
+    known_key, new_key = payment_account_key(known), payment_account_key(new)
+    return known_key is not None and new_key is not None and known_key != new_key
 
 
 def _required(data: ProposalData) -> list[tuple[str, object]]:
@@ -247,6 +271,14 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         add("bank-mismatch", "-0.30", mismatch)
     for code in context.unknown_accounts:
         add("unknown-account", "-0.30", f"account {code} is not in the books' chart of accounts")
+    new_account = getattr(data, "payment_account", None)
+    if payment_account_changed(context.known_payment_account, new_account):
+        add(
+            "payment-account",
+            "-0.30",
+            f"payment account {new_account} differs from the supplier's known account "
+            f"{context.known_payment_account}",
+        )
     # A named bank event that disagrees earns no credit for being there.
     if context.bank_transaction_verified is True and not context.bank_mismatches:
         add("bank", "0.05", "a matching bank transaction was found")

@@ -103,6 +103,9 @@ class InvoiceRegistrationData(Payload, frozen=True, kw_only=True):
     kid: str | None = None
     file_url: str | None = None
     document_hash: str | None = None
+    #: The account the supplier asks to be paid to (issue 13): a Norwegian account number
+    #: or an IBAN, as read from the invoice; compared with the supplier's known one.
+    payment_account: str | None = None
 
 
 class ExpenseRegistrationData(Payload, frozen=True, kw_only=True):

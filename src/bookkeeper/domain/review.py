@@ -89,6 +89,7 @@ def decide(
     amount: Decimal | None,
     bank_mismatch: bool = False,
     unknown_account: bool = False,
+    payment_account_changed: bool = False,
 ) -> ReviewDecision:
     """Apply the rules to a scored proposal (kind None = a read-only query). A receipt that
     disagrees with the bank event it names (`bank_mismatch`) is never approved
@@ -103,6 +104,15 @@ def decide(
         )
     band = rules.band(score)
     waiting = Outcome.AWAITING_REVIEW
+    # Before the per-kind rule, so that the reason a person must look is the one named
+    # (issue 13: a changed payment account is how invoice fraud looks).
+    if payment_account_changed:
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="payment-account-changed",
+            explanation="the payment account differs from the supplier's known account",
+        )
     if kind not in rules.auto_approvable_kinds:
         return ReviewDecision(
             outcome=waiting,

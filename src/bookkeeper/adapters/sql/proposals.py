@@ -333,6 +333,26 @@ class SqlProposals:
         rows = await self._tx.rows(stmt, params)
         return nearest_duplicates(probe, ((r[0], r[1], r[2]) for r in rows))
 
+    async def settled_data(
+        self, tenant_id: str, kind: str, merchant_key: str, limit: int
+    ) -> list[dict[str, Any]]:
+        p = proposals
+        stmt = (
+            select(p.c.data, p.c.corrections)
+            .where(
+                p.c.tenant_id == tenant_id,
+                p.c.merchant_key == merchant_key,
+                p.c.kind == kind,
+                p.c.status.in_((Status.APPROVED.value, Status.EXECUTED.value)),
+            )
+            .order_by(p.c.last_position.desc())
+            .limit(max(limit, 0))
+        )
+        return [
+            {**(row.data or {}), **(row.corrections or {})}
+            for row in await self._tx.execute(stmt)
+        ]
+
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         result = await self._tx.execute(
             self._sql.open_compensations, {"tenant_id": tenant_id, "target_id": target_id}
