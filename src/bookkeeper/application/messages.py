@@ -252,6 +252,8 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"a matching bank transaction was found", "en banktransaksjon som passer, ble funnet"),
         (r"no matching bank transaction was found", "ingen banktransaksjon som passer"),
         (r"possible duplicate of (?P<d>.+)", "mulig duplikat av {d}"),
+        (r"payment account (?P<n>.+) differs from the supplier's known account (?P<k>.+)",
+         "kontonummeret {n} er et annet enn leverandørens kjente kontonummer {k}"),
         (r"the proposer's own estimate (?P<e>\S+) lowers the score",
          "forslagsstillerens eget anslag {e} senker sikkerheten"),
         (r"the proposer's own estimate (?P<e>\S+) cannot raise the score",

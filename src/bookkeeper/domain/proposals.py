@@ -202,6 +202,7 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
         case InvoiceRegistrationData():
             _check_text("supplier", data.supplier)
             _check_date("dueDate", data.due_date)
+            _check_text("paymentAccount", data.payment_account, required=False)
             if data.due_date < data.date:
                 raise InvalidProposal("dueDate is before the invoice date")
             for index, line in enumerate(data.line_items):
