@@ -18,9 +18,9 @@ from bookkeeper.domain.confidence import (
     payment_account_key,
     score,
 )
-from bookkeeper.domain.events import Kind
+from bookkeeper.domain.events import InvoiceRegistrationData, Kind
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, decide
-from tests.unit.external_doubles import Harness, agent, invoice
+from tests.unit.external_doubles import PDF, Harness, agent, invoice
 
 ACCOUNT_A = "8601.11.17947"
 IBAN_A = "NO93 8601 1117 947"
@@ -126,3 +126,33 @@ async def test_memory_a_rejected_invoice_does_not_make_an_account_known() -> Non
         h, invoice_number="F-2", payment_account=ACCOUNT_B
     )
     assert details == []
+
+
+async def test_pipeline_keeps_the_read_account_and_compares_it_with_the_known_one() -> None:
+    from tests.unit.test_pipeline import Setup, telenor_invoice
+
+    setup = Setup(telenor_invoice(bank_account="86011117947", document_number="F-1"))
+    first = await setup.pipeline.process(agent(), PDF, None, "f1.pdf")
+    [event] = await setup.harness.stream(first.proposal.id)
+    assert isinstance(event.data, InvoiceRegistrationData)
+    assert event.data.payment_account == "86011117947"
+    await setup.harness.approve(first.proposal.id)
+
+    # A foreign IBAN only, on the next invoice of the same supplier: another account.
+    setup.extractor.extraction = telenor_invoice(
+        iban="DE89370400440532013000", document_number="F-2"
+    )
+    second = await setup.pipeline.process(agent(), PDF + b"2", None, "f2.pdf")
+    assert second.proposal.decision is not None and second.proposal.confidence is not None
+    assert second.proposal.decision.rule == "payment-account-changed"
+    [reason] = [r for r in second.proposal.confidence.reasons if r.signal == "payment-account"]
+    assert "86011117947" in reason.detail and "DE89370400440532013000" in reason.detail
+
+    # The known account as an IBAN: the same account, no reason.
+    setup.extractor.extraction = telenor_invoice(
+        iban="NO9386011117947", bank_account="86011117947", document_number="F-3"
+    )
+    third = await setup.pipeline.process(agent(), PDF + b"3", None, "f3.pdf")
+    assert third.proposal.decision is not None and third.proposal.confidence is not None
+    assert third.proposal.decision.rule == "always-review-invoice_registration"
+    assert all(r.signal != "payment-account" for r in third.proposal.confidence.reasons)
