@@ -25,21 +25,19 @@ import functools
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from tests.fakes.hostile import Misbehaviour
+from tests.fakes.server import serve_in_thread
 
 AUDIENCE = "bookkeeper"
 TENANT = "acme"
@@ -342,30 +340,6 @@ async def running_fake_issuer() -> AsyncIterator[FakeIssuer]:
     synchronously through a portal, blocking the test's loop while the app fetches keys.
     """
     fake = FakeIssuer()
-    with serving_in_thread(fake.misbehave.wrap(fake.app)) as base_url:
+    with serve_in_thread(fake.misbehave.wrap(fake.app)) as base_url:
         fake.base_url = base_url
         yield fake
-
-
-@contextlib.contextmanager
-def serving_in_thread(app: Any) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 at a free port from a background thread; yields its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 5
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake issuer did not start")
-            time.sleep(0.005)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sock.close()

@@ -39,21 +39,26 @@ async def serve(app: Any) -> AsyncIterator[str]:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
+def serve_in_thread(
+    app: Any, *, lifespan: bool = False, start_timeout: float = 10
+) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 from a thread with an event loop of its own; yields its
     base URL. For an app under test that answers through a blocking portal (Litestar's
     AsyncTestClient blocks the test's loop while a request runs, so a fake served in that
-    loop could not answer the app's own calls to it)."""
+    loop could not answer the app's own calls to it). `lifespan`: run the app's start-up
+    and shutdown hooks (a whole bookkeeper app) — fakes have none."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on" if lifespan else "off", access_log=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
     thread.start()
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + start_timeout
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the fake server did not start")

@@ -18,9 +18,6 @@ import datetime as dt
 import io
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -28,13 +25,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from dependency_injector import providers
 
 from bookkeeper.container import Container
 from bookkeeper.entrypoints.http.app import create_app
 from bookkeeper.settings import Settings
 from tests.fakes.oidc import running_fake_issuer
+from tests.fakes.server import serve_in_thread
 from tests.http_helpers import API, mint, sqlite_container
 
 CHROMIUM = os.environ.get("BOOKKEEPER_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -74,26 +71,8 @@ def _browser_available() -> None:
 @contextlib.contextmanager
 def serving(container: Container) -> Iterator[str]:
     """The app on 127.0.0.1:<free port> in a thread, lifespan included; its base URL."""
-    app = create_app(container)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not running.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the app did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        running.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    with serve_in_thread(create_app(container), lifespan=True, start_timeout=30) as base:
+        yield base
 
 
 @pytest.fixture
