@@ -365,6 +365,27 @@ def _spending_service(
     )
 
 
+async def _books_import(
+    settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock
+) -> AsyncIterator[Any]:
+    """The Fiken import (issue 14, P5) with the environment's Fiken credentials;
+    BooksNotConfigured without them. Its client is closed with the container."""
+    from bookkeeper.application.books_import import BooksImport, BooksNotConfigured
+
+    if settings.fiken_token is None or settings.fiken_company is None:
+        raise BooksNotConfigured(
+            "importing from Fiken needs BOOKKEEPER_FIKEN_TOKEN and BOOKKEEPER_FIKEN_COMPANY"
+        )
+    from bookkeeper.adapters.fiken import FikenClient
+    from bookkeeper.adapters.fiken.history import FikenHistory
+
+    client = FikenClient(settings.fiken_base_url, settings.fiken_token)
+    try:
+        yield BooksImport(uow_factory, FikenHistory(client, settings.fiken_company), clock)
+    finally:
+        await client.aclose()
+
+
 class Container(containers.DeclarativeContainer):
     """Every long-lived object of the process, built on first use."""
 
@@ -580,6 +601,11 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
         authorizer=authorizer,
+    )
+
+    #: Issue 14 (P5, ADR 0037): `bookkeeper import fiken`, with a Fiken client of its own.
+    books_import = providers.Resource(
+        _books_import, settings=settings, uow_factory=uow_factory, clock=clock
     )
 
 

@@ -197,6 +197,8 @@ class FakeFiken:
         #: The POST /purchases bodies as received, by purchase id (write-only fields too).
         self.purchase_requests: dict[int, dict[str, Any]] = {}
         self.journal_entries: dict[int, dict[str, Any]] = {}
+        #: Sales ("annet salg"), as GET /sales answers them (seeded: add_sale).
+        self.sales: dict[int, dict[str, Any]] = {}
         self.journal_entry_requests: list[dict[str, Any]] = []
         self.attachments: list[ReceivedAttachment] = []
         #: (date, account, øre; debit positive) for account balances.
@@ -537,6 +539,117 @@ class FakeFiken:
         self._post_purchase(date, lines, credit or "2400", sign=1)
         return purchase_id
 
+    # --- the books' history (GET /journalEntries, /purchases, /sales) -----------------
+
+    def add_journal_entry(
+        self,
+        date: dt.date,
+        lines: Iterable[tuple[str, int] | tuple[str, int, str]],
+        description: str = "Fri postering",
+        *,
+        modified: dt.date | None = None,
+        cancelled: bool = False,
+    ) -> int:
+        """A journal entry as GET /journalEntries answers it (lines: account, øre signed
+        debit positive, optional vatCode), checked against the spec's journalEntry."""
+        entry_id = next(self._ids)
+        read_lines = []
+        for line in lines:
+            row: dict[str, Any] = {"account": line[0], "amount": line[1]}
+            if len(line) > 2:
+                row["vatCode"] = line[2]
+            read_lines.append(row)
+        entry: dict[str, Any] = {
+            "journalEntryId": entry_id,
+            "journalEntryNumber": len(self.journal_entries) + 1,
+            "transactionId": next(self._ids),
+            "createdDate": (modified or self._today).isoformat(),
+            "lastModifiedDate": (modified or self._today).isoformat(),
+            "description": description,
+            "date": date.isoformat(),
+            "lines": read_lines,
+            "attachments": [],
+        }
+        if cancelled:
+            entry["offsetTransactionId"] = next(self._ids)
+        _check(errors(FIKEN_SPEC, "journalEntry", entry))
+        self.journal_entries[entry_id] = entry
+        return entry_id
+
+    def add_sale(
+        self,
+        date: dt.date,
+        lines: Iterable[dict[str, Any]],
+        *,
+        kind: str = "invoice",
+        customer_id: int | None = None,
+        sale_number: str | None = None,
+        payments: Iterable[tuple[dt.date, str, int]] = (),
+        modified: dt.date | None = None,
+        deleted: bool = False,
+    ) -> int:
+        """A sale as GET /sales answers it (lines as orderLine: description, vatType,
+        netPrice, vat, account), checked against the spec's saleResult."""
+        sale_id = next(self._ids)
+        order_lines = list(lines)
+        net = sum(line.get("netPrice", 0) for line in order_lines)
+        vat = sum(line.get("vat", 0) for line in order_lines)
+        paid = [
+            {"paymentId": next(self._ids), "date": d.isoformat(), "account": a, "amount": m}
+            for d, a, m in payments
+        ]
+        sale: dict[str, Any] = {
+            "saleId": sale_id,
+            "transactionId": next(self._ids),
+            "lastModifiedDate": (modified or self._today).isoformat(),
+            "date": date.isoformat(),
+            "kind": kind,
+            "netAmount": net,
+            "vatAmount": vat,
+            "settled": sum(p["amount"] for p in paid) >= net + vat,
+            "writeOff": False,
+            "totalPaid": sum(p["amount"] for p in paid),
+            "outstandingBalance": net + vat - sum(p["amount"] for p in paid),
+            "lines": order_lines,
+            "currency": "NOK",
+            "salePayments": paid,
+            "saleAttachments": [],
+            "deleted": deleted,
+        }
+        if sale_number is not None:
+            sale["saleNumber"] = sale_number
+        if customer_id is not None:
+            sale["customer"] = self.contacts[customer_id]
+        _check(errors(FIKEN_SPEC, "saleResult", sale))
+        self.sales[sale_id] = sale
+        return sale_id
+
+    def pay_purchase(self, purchase_id: int, date: dt.date, account: str, amount: int) -> None:
+        """A payment of a purchase registered in Fiken (settles it when it covers it)."""
+        purchase = self.purchases[purchase_id]
+        purchase["payments"].append(
+            {
+                "paymentId": next(self._ids),
+                "date": date.isoformat(),
+                "account": account,
+                "amount": amount,
+            }
+        )
+        gross = sum(line.get("netPrice", 0) + line.get("vat", 0) for line in purchase["lines"])
+        if sum(p["amount"] for p in purchase["payments"]) >= gross:
+            purchase["paid"] = purchase["settled"] = True
+            purchase["settledDate"] = date.isoformat()
+
+    def add_raw(self, what: str, record: dict[str, Any]) -> None:
+        """A record exactly as given, unchecked: what a broken answer would hold
+        (`what`: journalEntries, purchases or sales; the record keeps its own id)."""
+        table = {
+            "journalEntries": (self.journal_entries, "journalEntryId"),
+            "purchases": (self.purchases, "purchaseId"),
+            "sales": (self.sales, "saleId"),
+        }[what]
+        table[0][record.get(table[1], next(self._ids))] = record
+
     # --- routes -----------------------------------------------------------------------
 
     def _build_app(self) -> Litestar:
@@ -604,6 +717,7 @@ class FakeFiken:
         def purchases(request: AnyRequest) -> Response[bytes]:
             fake._company(request)
             rows = _by_date(fake.purchases.values(), request.query_params)
+            rows = _by_date(rows, request.query_params, "settledDate", "settledDate")
             if "paid" in request.query_params:
                 rows = [p for p in rows if p["paid"] == (request.query_params["paid"] == "true")]
             return fake._paged(request, rows)
@@ -657,7 +771,32 @@ class FakeFiken:
         def journal_entries(request: AnyRequest) -> Response[bytes]:
             fake._company(request)
             rows = _by_date(fake.journal_entries.values(), request.query_params)
+            rows = _by_date(rows, request.query_params, "lastModified", "lastModifiedDate")
+            rows = _by_date(rows, request.query_params, "createdDate", "createdDate")
             return fake._paged(request, rows)
+
+        @get("/companies/{slug:str}/sales", sync_to_thread=False)
+        def sales(request: AnyRequest) -> Response[bytes]:
+            fake._company(request)
+            query = request.query_params
+            rows = _by_date(fake.sales.values(), query)
+            rows = _by_date(rows, query, "lastModified", "lastModifiedDate")
+            if "saleNumber" in query:
+                rows = [row for row in rows if row.get("saleNumber") == query["saleNumber"]]
+            if "settled" in query:
+                rows = [row for row in rows if row.get("settled") == (query["settled"] == "true")]
+            if "contactId" in query:
+                rows = [
+                    row
+                    for row in rows
+                    if str(row.get("customer", {}).get("contactId")) == query["contactId"]
+                ]
+            return fake._paged(request, rows)
+
+        @get("/companies/{slug:str}/sales/{sale_id:int}", sync_to_thread=False)
+        def sale(request: AnyRequest) -> Response[bytes]:
+            fake._company(request)
+            return _json(_found(fake.sales.get(request.path_params["sale_id"])))
 
         @get("/companies/{slug:str}/journalEntries/{entry_id:int}", sync_to_thread=False)
         def journal_entry(request: AnyRequest) -> Response[bytes]:
@@ -682,6 +821,8 @@ class FakeFiken:
             create_journal_entries,
             journal_entries,
             journal_entry,
+            sales,
+            sale,
         ]
         return Litestar(
             route_handlers=[Router(path=API_PREFIX, route_handlers=handlers)],
@@ -954,20 +1095,26 @@ def _date(value: Any, where: str) -> dt.date:
         raise Invalid(f"{where} must be a date yyyy-MM-dd") from None
 
 
-def _by_date(rows: Iterable[dict[str, Any]], query: Any) -> list[dict[str, Any]]:
-    """Fiken's date filters: date, dateLe, dateLt, dateGe, dateGt."""
+def _by_date(
+    rows: Iterable[dict[str, Any]], query: Any, param: str = "date", field: str = "date"
+) -> list[dict[str, Any]]:
+    """Fiken's date filters on `field`: `param`, and with Le, Lt, Ge, Gt (date, dateLe …;
+    lastModified, lastModifiedGe …). A row without the field passes no filter on it."""
     compare: dict[str, Callable[[dt.date, dt.date], bool]] = {
-        "date": operator.eq,
-        "dateLe": operator.le,
-        "dateLt": operator.lt,
-        "dateGe": operator.ge,
-        "dateGt": operator.gt,
+        param: operator.eq,
+        f"{param}Le": operator.le,
+        f"{param}Lt": operator.lt,
+        f"{param}Ge": operator.ge,
+        f"{param}Gt": operator.gt,
     }
     bounds = [(compare[key], _date(query[key], key)) for key in compare if key in query]
+    if not bounds:
+        return list(rows)
     return [
         row
         for row in rows
-        if all(test(_date(row["date"], "date"), bound) for test, bound in bounds)
+        if row.get(field) is not None
+        and all(test(_date(row[field], field), bound) for test, bound in bounds)
     ]
 
 

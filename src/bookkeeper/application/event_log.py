@@ -61,6 +61,9 @@ class Namespaces:
     SPENDING_SETTING: Final = uuid.UUID("0e7a4c92-5d1b-4b3f-8e6a-2c9d0f4b7a15")
     #: A budget alert: (tenant, source, month, threshold).
     BUDGET_ALERT: Final = uuid.UUID("9d4f1b73-6e2a-4c58-a1b9-7e0c3d5f8a24")
+    #: Issue 14 (P5): a journal entry imported from the books: (tenant, what, books id,
+    #: purpose); and the stream of a tenant's import runs: (tenant, "runs").
+    BOOKS_IMPORT: Final = uuid.UUID("e3c1a7f4-8b2d-4f5e-9a60-1d7c3b5e2f48")
 
 
 def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
@@ -155,6 +158,18 @@ def budget_alert_id(tenant_id: str, source: str, month: str, threshold: int) -> 
     return uuid.uuid5(
         Namespaces.BUDGET_ALERT, "\x00".join((tenant_id, source, month, str(threshold)))
     )
+
+
+def imported_entry_id(tenant_id: str, what: str, books_id: str, purpose: str) -> uuid.UUID:
+    """The journal entry imported from one record of the books ("journal entry",
+    "purchase", "sale" and its Fiken id) for one purpose ("posting", "reversal",
+    "payment:<id>"): a second import of the same record derives the same id."""
+    return uuid.uuid5(Namespaces.BOOKS_IMPORT, "\x00".join((tenant_id, what, books_id, purpose)))
+
+
+def books_import_runs_id(tenant_id: str) -> uuid.UUID:
+    """The stream of a tenant's `import fiken` runs (where the last one got to)."""
+    return uuid.uuid5(Namespaces.BOOKS_IMPORT, f"{tenant_id}\x00runs")
 
 
 def stamp(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self
@@ -1023,3 +1023,113 @@ class EventImport(Protocol):
         ConcurrencyConflict; it, or an exception raised while taking the next batch, rolls
         everything back."""
         ...
+
+
+# --- the books' history (`bookkeeper import fiken`, issue 14 P5, ADR 0037) ---------------
+
+
+class HistoryLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of a journal entry read from the books: the amount signed (debit
+    positive), in kroner, with the books' VAT code when the line has one."""
+
+    account: str
+    amount: Decimal
+    vat_code: str | None = None
+
+
+class HistoryJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A general journal entry of the books (Fiken's "fri postering"), as it stands."""
+
+    id: str
+    date: dt.date
+    description: str
+    lines: tuple[HistoryLine, ...]
+    number: str | None = None
+    #: The entry was cancelled: the books posted its balancing counter-entry.
+    cancelled: bool = False
+    modified: dt.date | None = None
+
+
+class HistoryOrderLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A purchase or sale line: net and VAT in NOK kroner, the books' vatType name."""
+
+    description: str
+    account: str | None
+    net: Decimal
+    vat: Decimal
+    vat_type: str
+
+
+class HistoryPayment(msgspec.Struct, frozen=True, kw_only=True):
+    """A payment of a purchase or sale, in NOK kroner, from or to `account`."""
+
+    id: str | None
+    date: dt.date
+    account: str
+    amount: Decimal
+
+
+class HistoryTrade(msgspec.Struct, frozen=True, kw_only=True):
+    """A purchase ("purchase") or a sale ("sale") of the books, amounts in NOK kroner.
+
+    `kind` is the books' (cash_purchase, supplier; cash_sale, invoice, external_invoice);
+    `party_account` the supplier's or customer's sub-ledger account, when it has one;
+    `reference` ours (bk-…) when bookkeeper itself created the object."""
+
+    what: str
+    id: str
+    date: dt.date
+    kind: str
+    lines: tuple[HistoryOrderLine, ...]
+    currency: str = "NOK"
+    identifier: str | None = None
+    party_name: str | None = None
+    party_account: str | None = None
+    payments: tuple[HistoryPayment, ...] = ()
+    deleted: bool = False
+    reference: str | None = None
+    modified: dt.date | None = None
+
+
+class HistoryProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """A record of the books that cannot be read or booked: what, its id, and why."""
+
+    what: str
+    id: str
+    reason: str
+
+
+class HistoryQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Which records to read: dated in [start, end]; of those, only the ones modified on
+    or after `modified_since` (journal entries, sales) or, for purchases, dated on or
+    after `dated_since` plus the ones settled on or after `settled_since`."""
+
+    start: dt.date
+    end: dt.date | None = None
+    modified_since: dt.date | None = None
+    dated_since: dt.date | None = None
+    settled_since: dt.date | None = None
+
+
+class HistoryPage(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of records as the books answered it; the ones that could not be read are
+    among `problems` (the rest of the page is still good). `total`: the list's size, when
+    the books say."""
+
+    entries: list[HistoryJournalEntry] = []
+    trades: list[HistoryTrade] = []
+    problems: list[HistoryProblem] = []
+    total: int | None = None
+
+
+class BooksHistory(Protocol):
+    """The books' existing records, read page by page (every request within the books'
+    limits). Each method is an async iterator of pages."""
+
+    name: str
+
+    def journal_entries(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]: ...
+
+    def purchases(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]: ...
+
+    def sales(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]: ...

@@ -514,6 +514,25 @@ class BudgetThresholdReachedData(Payload, frozen=True, kw_only=True):
     spent_nok: Decimal
 
 
+class BooksImportedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """One run of `bookkeeper import fiken` (issue 14, P5): what it asked the books for,
+    where it got to (the newest modification date and the newest purchase date it saw,
+    which the next run starts from) and what it did."""
+
+    source: str
+    start: dt.date
+    end: dt.date | None = None
+    dry_run: bool = False
+    journal_entries_modified: dt.date | None = None
+    sales_modified: dt.date | None = None
+    purchases_dated: dt.date | None = None
+    ran_on: dt.date
+    imported: int = 0
+    known: int = 0
+    executed_here: int = 0
+    problems: int = 0
+
+
 class SourceSpend(Payload, frozen=True, kw_only=True, omit_defaults=True):
     source: str
     amount_nok: Decimal
@@ -635,6 +654,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("BudgetSet", BudgetSetData),
         ("PriceTableSet", PriceTableSetData),
         ("SpendingQueried", SpendingQueriedData),
+        ("BooksImported", BooksImportedData),
     ):
         catalogue[name] = EventType(name, query_payload, Step.QUERY, None)
     catalogue["JournalEntryPosted"] = EventType(
@@ -673,6 +693,8 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "BudgetSet",
         "PriceTableSet",
         "SpendingQueried",
+        # `bookkeeper import fiken` (issue 14): a run's record, the service's own.
+        "BooksImported",
     }
 )
 SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(

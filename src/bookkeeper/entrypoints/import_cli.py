@@ -1,6 +1,7 @@
 """`bookkeeper import events FILE.jsonl`: events recorded elsewhere into the log (P5).
 
     bookkeeper import events FILE.jsonl [--no-replay]
+    bookkeeper import fiken --tenant T --from YYYY-MM-DD [--to YYYY-MM-DD] [--dry-run]
 
 The file format and the guarantees are application.importing's: every line is checked
 before anything is written (a bad line is reported with its number, exit status 1, and
@@ -8,6 +9,14 @@ the log is untouched), events whose id the log holds are skipped, and the read m
 rebuilt afterwards (unless --no-replay: then run `bookkeeper replay` before serving). The
 events handled so far are shown on stderr when it is a terminal, nothing otherwise; the
 summary goes to stdout.
+
+`import fiken` brings the company's existing Fiken journal entries, purchases and sales
+into the tenant's ledger as imported entries (application.books_import, ADR 0037), with
+the environment's Fiken credentials (BOOKKEEPER_FIKEN_TOKEN and _COMPANY): each record
+once (a second run writes nothing it wrote before), the next run asking only for what
+changed since. A record that cannot be booked is listed with its id and why (exit status
+1 when there were any; the others are imported). --dry-run reads and reports, writes
+nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from typing import IO, Any
 from bookkeeper.application.importing import BadImportLine, ImportReport, import_events
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id
+from bookkeeper.entrypoints.cli.progress import progress
 
 
 def add_parser(commands: Any) -> None:
@@ -35,6 +46,64 @@ def add_parser(commands: Any) -> None:
         "--no-replay", action="store_true", help="leave the read models to `bookkeeper replay`"
     )
     q.set_defaults(run=import_events_command)
+    f = kinds.add_parser(
+        "fiken", help="the company's journal entries, purchases and sales from Fiken"
+    )
+    f.add_argument("--tenant", required=True, type=tenant_id, help="the tenant's ledger")
+    f.add_argument(
+        "--from", dest="start", required=True, type=iso_date, help="first day (YYYY-MM-DD)"
+    )
+    f.add_argument("--to", dest="end", type=iso_date, help="last day (default: no end)")
+    f.add_argument("--dry-run", action="store_true", help="read and report, write nothing")
+    f.set_defaults(run=import_fiken_command)
+
+
+def import_fiken_command(args: argparse.Namespace, container: Container) -> int:
+    """Import from Fiken; print the summary and every skipped record (status 1 if any)."""
+    from bookkeeper.application.books_import import BooksNotConfigured, summary
+    from bookkeeper.application.errors import ExternalError
+
+    if args.end is not None and args.end < args.start:
+        print(f"bookkeeper: error: --to {args.end} is before --from {args.start}", file=sys.stderr)
+        return 2
+    try:
+        report, seconds = asyncio.run(run_fiken_import(container, args))
+    except BooksNotConfigured as error:
+        print(f"bookkeeper: error: {error}", file=sys.stderr)
+        return 2
+    except ExternalError as error:
+        print(f"bookkeeper: error: Fiken: {error}", file=sys.stderr)
+        return 1
+    lines = summary(report)
+    records = sum(report.records.values())
+    rate = records / seconds if seconds > 0 else 0.0
+    print(f"{lines[0]} in {seconds:.1f} s ({rate:,.0f} records/s)")
+    for line in lines[1:]:
+        print(line, file=sys.stderr)
+    return 1 if report.problems else 0
+
+
+async def run_fiken_import(container: Container, args: argparse.Namespace) -> tuple[Any, float]:
+    """The import with a progress bar (records read) on a terminal; report and seconds."""
+    try:
+        database: Database = await resolve(container.database)
+        if getattr(database, "dialect", None) == "sqlite":
+            await database.migrate()
+        books_import = await resolve(container.books_import)
+        started = time.perf_counter()
+        with progress("Importing from Fiken", unit="records") as bar:
+
+            def advance(done: int, total: int | None) -> None:
+                if total is not None:
+                    bar.set_total(total)
+                bar.update(done)
+
+            report = await books_import.run(
+                args.tenant, args.start, args.end, dry_run=args.dry_run, progress=advance
+            )
+        return report, time.perf_counter() - started
+    finally:
+        await shutdown(container)
 
 
 def import_events_command(args: argparse.Namespace, container: Container) -> int:

@@ -120,6 +120,7 @@ class Contact(msgspec.Struct, frozen=True, rename="camel"):
     supplier_account_code: str | None = None
     supplier: bool = False
     inactive: bool = False
+    customer_account_code: str | None = None
 
 
 class OrderLine(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
@@ -141,6 +142,18 @@ class Attachment(msgspec.Struct, frozen=True, rename="camel"):
     type: str | None = None
 
 
+class Payment(msgspec.Struct, frozen=True, rename="camel"):
+    """A payment of a purchase or sale: `amount` in its currency, `amountInNok` when foreign."""
+
+    date: dt.date
+    account: str
+    amount: int
+    payment_id: int | None = None
+    amount_in_nok: int | None = None
+    currency: str | None = None
+    fee: int | None = None
+
+
 class Purchase(msgspec.Struct, frozen=True, rename="camel"):
     purchase_id: int
     date: dt.date
@@ -154,6 +167,8 @@ class Purchase(msgspec.Struct, frozen=True, rename="camel"):
     currency: str = "NOK"
     purchase_attachments: list[Attachment] = []
     deleted: bool = False
+    payments: list[Payment] = []
+    settled_date: dt.date | None = None
 
 
 # --- what we send ----------------------------------------------------------------------
@@ -208,3 +223,51 @@ BANK_ACCOUNTS: Final = msgspec.json.Decoder(list[BankAccount])
 CONTACT: Final = msgspec.json.Decoder(Contact)
 CONTACTS: Final = msgspec.json.Decoder(list[Contact])
 PURCHASES: Final = msgspec.json.Decoder(list[Purchase])
+
+
+# --- the books' history (`bookkeeper import fiken`) -----------------------------------
+
+
+class JournalEntryLine(msgspec.Struct, frozen=True, rename="camel"):
+    """A journal entry line as GET answers it: one account, the amount signed (debit
+    positive, our reading: the spec documents the sign only for the write side)."""
+
+    amount: int
+    account: str | None = None
+    vat_code: str | None = None
+
+
+class JournalEntry(msgspec.Struct, frozen=True, rename="camel"):
+    journal_entry_id: int
+    date: dt.date
+    lines: list[JournalEntryLine]
+    description: str = ""
+    journal_entry_number: int | None = None
+    transaction_id: int | None = None
+    offset_transaction_id: int | None = None
+    created_date: dt.date | None = None
+    last_modified_date: dt.date | None = None
+
+
+class Sale(msgspec.Struct, frozen=True, rename="camel"):
+    sale_id: int
+    date: dt.date
+    kind: str
+    lines: list[OrderLine] = []
+    currency: str = "NOK"
+    sale_number: str | None = None
+    customer: Contact | None = None
+    sale_payments: list[Payment] = []
+    net_amount: int | None = None
+    vat_amount: int | None = None
+    settled: bool = False
+    write_off: bool = False
+    deleted: bool = False
+    transaction_id: int | None = None
+    last_modified_date: dt.date | None = None
+
+
+JOURNAL_ENTRY: Final = msgspec.json.Decoder(JournalEntry)
+SALE: Final = msgspec.json.Decoder(Sale)
+PURCHASE: Final = msgspec.json.Decoder(Purchase)
+RAW_LIST: Final = msgspec.json.Decoder(list[msgspec.Raw])

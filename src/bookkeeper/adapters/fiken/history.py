@@ -1,0 +1,254 @@
+"""The company's existing books in Fiken, read page by page (`bookkeeper import fiken`).
+
+GET /journalEntries, /purchases and /sales through the shared FikenClient (so the same
+gate: one request at a time, at most four a second, Retry-After honoured), 100 records a
+page. Each page is decoded as a list of raw records and every record on its own, so one
+record that breaks the contract is a `HistoryProblem` (its id and why) and the rest of the
+page is still read; an answer that is not a list at all is ExternalAnswerInvalid as
+anywhere else. Amounts become kroner here (øre on the wire), nothing else is interpreted:
+booking them is application.fiken_import's.
+
+Filters, as the spec documents them: journal entries and sales by `dateGe`/`dateLe` and
+`lastModifiedGe`; purchases by `dateGe`/`dateLe` and `settledDateGe` (purchases have no
+lastModified filter, so an incremental run asks for the ones dated since the last run and,
+separately, the ones settled since it, which is when a payment was added).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from bookkeeper.adapters.fiken import wire
+from bookkeeper.adapters.fiken.client import SYSTEM, FikenClient
+from bookkeeper.application.ports import (
+    HistoryJournalEntry,
+    HistoryLine,
+    HistoryOrderLine,
+    HistoryPage,
+    HistoryPayment,
+    HistoryProblem,
+    HistoryQuery,
+    HistoryTrade,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+JOURNAL_ENTRY: Final = "journal entry"
+PURCHASE: Final = "purchase"
+SALE: Final = "sale"
+_ID_FIELD: Final = {JOURNAL_ENTRY: "journalEntryId", PURCHASE: "purchaseId", SALE: "saleId"}
+_loose = msgspec.json.Decoder(dict[str, Any])
+
+
+class NotBookable(ValueError):
+    """A record whose amounts cannot be read as NOK (the message says why)."""
+
+
+class FikenHistory:
+    """One Fiken company's journal entries, purchases and sales, as pages of records."""
+
+    name = SYSTEM
+
+    def __init__(self, client: FikenClient, company_slug: str, *, page_size: int = 100) -> None:
+        if not company_slug or "/" in company_slug:
+            raise ValueError("a Fiken company slug is required")
+        self._client = client
+        self._base = f"/companies/{urllib.parse.quote(company_slug, safe='')}"
+        self._page_size = page_size
+
+    async def journal_entries(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]:
+        params = _dates(query)
+        if query.modified_since is not None:
+            params["lastModifiedGe"] = query.modified_since.isoformat()
+        async for page in self._pages(
+            "/journalEntries", params, JOURNAL_ENTRY, wire.JOURNAL_ENTRY, journal_entry
+        ):
+            yield HistoryPage(entries=page[0], problems=page[1], total=page[2])
+
+    async def sales(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]:
+        params = _dates(query)
+        if query.modified_since is not None:
+            params["lastModifiedGe"] = query.modified_since.isoformat()
+        async for page in self._pages("/sales", params, SALE, wire.SALE, sale):
+            yield HistoryPage(trades=page[0], problems=page[1], total=page[2])
+
+    async def purchases(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]:
+        """Dated in [start, end] (from `dated_since`, when later); then, when asked, the
+        ones settled since `settled_since` that the first list did not have."""
+        params = _dates(query)
+        if query.dated_since is not None and query.dated_since > query.start:
+            params["dateGe"] = query.dated_since.isoformat()
+        seen: set[str] = set()
+        async for page in self._pages("/purchases", params, PURCHASE, wire.PURCHASE, purchase):
+            seen.update(trade.id for trade in page[0])
+            yield HistoryPage(trades=page[0], problems=page[1], total=page[2])
+        if query.settled_since is None:
+            return
+        settled = _dates(query)
+        settled["settledDateGe"] = query.settled_since.isoformat()
+        async for page in self._pages("/purchases", settled, PURCHASE, wire.PURCHASE, purchase):
+            fresh = [trade for trade in page[0] if trade.id not in seen]
+            seen.update(trade.id for trade in fresh)
+            yield HistoryPage(trades=fresh, problems=page[1], total=None)
+
+    async def _pages(
+        self,
+        path: str,
+        params: dict[str, str | int | bool],
+        what: str,
+        decoder: msgspec.json.Decoder[T],
+        convert: Callable[[T], R],
+    ) -> AsyncIterator[tuple[list[R], list[HistoryProblem], int | None]]:
+        async for raws, total in self._client.pages(
+            f"{self._base}{path}", wire.RAW_LIST, params, page_size=self._page_size
+        ):
+            records: list[R] = []
+            problems: list[HistoryProblem] = []
+            for raw in raws:
+                try:
+                    records.append(convert(decoder.decode(raw)))
+                except (msgspec.DecodeError, NotBookable) as error:
+                    problems.append(
+                        HistoryProblem(what=what, id=_id_of(raw, what), reason=_reason(error))
+                    )
+            yield records, problems, total
+
+
+# --- mapping ---------------------------------------------------------------------------
+
+
+def journal_entry(entry: wire.JournalEntry) -> HistoryJournalEntry:
+    lines = []
+    for number, line in enumerate(entry.lines):
+        if not line.account:
+            raise NotBookable(f"lines[{number}] has no account")
+        lines.append(
+            HistoryLine(
+                account=line.account,
+                amount=wire.from_ore(line.amount),
+                vat_code=line.vat_code or None,
+            )
+        )
+    return HistoryJournalEntry(
+        id=str(entry.journal_entry_id),
+        date=entry.date,
+        description=_strip_prefix(entry.description),
+        lines=tuple(lines),
+        number=None if entry.journal_entry_number is None else str(entry.journal_entry_number),
+        cancelled=entry.offset_transaction_id is not None,
+        modified=entry.last_modified_date,
+    )
+
+
+def purchase(found: wire.Purchase) -> HistoryTrade:
+    supplier = found.supplier
+    return HistoryTrade(
+        what=PURCHASE,
+        id=str(found.purchase_id),
+        date=found.date,
+        kind=found.kind,
+        lines=_order_lines(found.lines, found.currency),
+        currency=found.currency,
+        identifier=found.identifier,
+        party_name=supplier.name if supplier and supplier.name else None,
+        party_account=supplier.supplier_account_code if supplier else None,
+        payments=_payments(found.payments, found.currency),
+        deleted=found.deleted,
+        reference=(
+            found.identifier
+            if found.identifier and found.identifier.startswith("bk-")
+            else wire.reference_in(found.lines[0].description)
+            if found.lines
+            else None
+        ),
+    )
+
+
+def sale(found: wire.Sale) -> HistoryTrade:
+    customer = found.customer
+    return HistoryTrade(
+        what=SALE,
+        id=str(found.sale_id),
+        date=found.date,
+        kind=found.kind,
+        lines=_order_lines(found.lines, found.currency),
+        currency=found.currency,
+        identifier=found.sale_number,
+        party_name=customer.name if customer and customer.name else None,
+        party_account=customer.customer_account_code if customer else None,
+        payments=_payments(found.sale_payments, found.currency),
+        deleted=found.deleted,
+        modified=found.last_modified_date,
+    )
+
+
+def _order_lines(lines: list[wire.OrderLine], currency: str) -> tuple[HistoryOrderLine, ...]:
+    """Lines in NOK: `netPrice`/`vat` are NOK øre; a foreign-currency line without them
+    cannot be booked (its currency amounts would need a rate we were not told)."""
+    result = []
+    for number, line in enumerate(lines):
+        if line.net_price is None:
+            where = f"lines[{number}]"
+            if currency != "NOK":
+                raise NotBookable(f"{where} has no NOK amount (netPrice) for {currency}")
+            raise NotBookable(f"{where} has no netPrice")
+        result.append(
+            HistoryOrderLine(
+                description=line.description,
+                account=line.account or None,
+                net=wire.from_ore(line.net_price),
+                vat=wire.from_ore(line.vat or 0),
+                vat_type=line.vat_type,
+            )
+        )
+    return tuple(result)
+
+
+def _payments(payments: list[wire.Payment], currency: str) -> tuple[HistoryPayment, ...]:
+    result = []
+    for number, payment in enumerate(payments):
+        foreign = (payment.currency or currency) != "NOK"
+        amount = payment.amount_in_nok if foreign else payment.amount
+        if amount is None:
+            raise NotBookable(f"payments[{number}] has no NOK amount (amountInNok)")
+        result.append(
+            HistoryPayment(
+                id=None if payment.payment_id is None else str(payment.payment_id),
+                date=payment.date,
+                account=payment.account,
+                amount=wire.from_ore(amount),
+            )
+        )
+    return tuple(result)
+
+
+def _dates(query: HistoryQuery) -> dict[str, str | int | bool]:
+    params: dict[str, str | int | bool] = {"dateGe": query.start.isoformat()}
+    if query.end is not None:
+        params["dateLe"] = query.end.isoformat()
+    return params
+
+
+def _strip_prefix(description: str) -> str:
+    text = description.strip()
+    if text.startswith(wire.JOURNAL_PREFIX):
+        text = text[len(wire.JOURNAL_PREFIX) :].strip()
+    return text
+
+
+def _id_of(raw: msgspec.Raw, what: str) -> str:
+    """The record's id, read leniently from a record that failed the strict decode."""
+    try:
+        value = _loose.decode(raw).get(_ID_FIELD[what])
+    except msgspec.DecodeError:
+        return "?"
+    return str(value)[:40] if value is not None else "?"
+
+
+def _reason(error: Exception) -> str:
+    return str(error)[:300] or type(error).__name__

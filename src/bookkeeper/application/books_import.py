@@ -1,0 +1,528 @@
+"""P5: the company's existing books brought into the local ledger (`import fiken`, ADR 0037).
+
+Each journal entry, purchase and sale the books hold becomes one or more imported
+`JournalEntryPosted` events (source "import", `external_ref` "fiken:<what>:<id>"), under
+ids derived from the books' id (`event_log.imported_entry_id`), so importing the same
+record again writes nothing:
+
+* a **journal entry**: its lines as they are (debit positive), VAT codes kept; a line on
+  a VAT account (27xx) is the VAT itself, the others the basis. A cancelled entry also
+  posts its mirror (the books posted a counter-entry).
+* a **purchase**: each line's cost account takes the net amount (basis, input code of its
+  vatType), the input VAT account the VAT (a vatType without deductible VAT: the cost
+  takes it all); the gross is credited to the payment account (cash purchase) or to the
+  supplier's payables (supplier purchase), whose payments are entries of their own
+  (payables against the account paid from).
+* a **sale**: the mirror image with output codes: receivables (or the account paid into,
+  cash sale) against revenue and output VAT; payments of an invoice are their own entries.
+* a deleted purchase or sale posts its mirror too (Fiken keeps it with a reversal).
+
+A purchase bookkeeper itself executed (it carries our reference and its proposal's
+`fikenPurchaseId` is this purchase) is not posted again: the execution posted it.
+
+A record that cannot be booked (a vatType we do not map, lines that do not balance, no
+account …) is a `HistoryProblem` (what, id, reason) and nothing of it is written; the rest
+go on. Each page is written in one transaction, after the page arrived (no transaction
+waits on the books).
+
+**Incremental.** Each run (not a dry run) records `BooksImported` in the tenant's runs
+stream: the newest modification date of the journal entries and sales it saw, and the
+newest purchase date. The next run with the same or a later start asks only for what was
+modified (purchases: dated, or settled) since then; overlapping is harmless. A run with
+an end date, or an earlier start, reads its whole range and does not move the marks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import Final
+
+import msgspec
+
+from bookkeeper.application.errors import ApplicationError
+from bookkeeper.application.event_log import books_import_runs_id, imported_entry_id, stamp
+from bookkeeper.application.ledger import JOURNAL_ENTRY_POSTED, fold_journal_entries
+from bookkeeper.application.ports import (
+    BooksHistory,
+    Clock,
+    HistoryJournalEntry,
+    HistoryPage,
+    HistoryProblem,
+    HistoryQuery,
+    HistoryTrade,
+    RecordedEvent,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from bookkeeper.application.postings import BOOKS_TIME_ZONE
+from bookkeeper.domain.errors import DomainError
+from bookkeeper.domain.events import BooksImportedData, JournalEntryPostedData, JournalLine, Party
+from bookkeeper.domain.ledger import (
+    BASE,
+    CUSTOMER,
+    SUPPLIER,
+    TAX,
+    check_balanced,
+    check_description,
+    check_entry_date,
+    mirror,
+)
+
+log = logging.getLogger("bookkeeper.import")
+
+SOURCE: Final = "import"
+BOOKS_IMPORTED: Final = "BooksImported"
+#: Who the imported entries are recorded as.
+IMPORT_ACTOR: Final = "system:books-import"
+
+JOURNAL_ENTRY: Final = "journal entry"
+PURCHASE: Final = "purchase"
+SALE: Final = "sale"
+
+#: A purchase line's vatType → (SAF-T input code, input VAT account; None: not deductible).
+PURCHASE_VAT: Final[dict[str, tuple[str, str | None]]] = {
+    "NONE": ("0", None),
+    "HIGH": ("1", "2710"),
+    "MEDIUM": ("11", "2711"),
+    "RAW_FISH": ("12", "2712"),
+    "LOW": ("13", "2713"),
+}
+#: A sale line's vatType → (SAF-T output code, output VAT account; None: no VAT).
+SALE_VAT: Final[dict[str, tuple[str, str | None]]] = {
+    "HIGH": ("3", "2700"),
+    "MEDIUM": ("31", "2700"),
+    "RAW_FISH": ("32", "2700"),
+    "LOW": ("33", "2700"),
+    "EXEMPT": ("5", None),
+    "EXEMPT_IMPORT_EXPORT": ("52", None),
+    "OUTSIDE": ("6", None),
+    "EXEMPT_REVERSE": ("51", None),
+    "NONE": ("7", None),
+}
+PAYABLES: Final = "2400"
+RECEIVABLES: Final = "1500"
+CASH_KINDS: Final = frozenset({"cash_purchase", "cash_sale"})
+_ZERO: Final = Decimal("0.00")
+_MAX_TEXT: Final = 200
+
+
+class BooksNotConfigured(ApplicationError):
+    """No books to import from (no Fiken credentials in the environment)."""
+
+    code = "books-not-configured"
+
+
+class NotImportable(ValueError):
+    """A record of the books that cannot be booked; the message says why."""
+
+
+Entries = list[tuple[uuid.UUID, JournalEntryPostedData]]
+
+
+# --- mapping (pure) ---------------------------------------------------------------------
+
+
+def _text(value: str, fallback: str) -> str:
+    text = " ".join(value.replace("\x00", " ").split()) or fallback
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+
+
+def _is_vat_account(account: str) -> bool:
+    base = account.partition(":")[0]
+    return base.isdigit() and 2700 <= int(base) <= 2749
+
+
+def _lines(
+    signed: Iterable[tuple[str, Decimal, str | None, str | None, str | None, Party | None]],
+) -> tuple[JournalLine, ...]:
+    """(account, amount debit-positive, description, vat code, vat part, party) as lines;
+    zero amounts dropped."""
+    lines = []
+    for account, amount, description, code, part, party in signed:
+        if amount == 0:
+            continue
+        lines.append(
+            JournalLine(
+                account=account,
+                debit=amount if amount > 0 else _ZERO,
+                credit=-amount if amount < 0 else _ZERO,
+                description=description,
+                vat_code=code,
+                vat_part=part if code else None,
+                party=party,
+            )
+        )
+    return tuple(lines)
+
+
+def _entry(
+    date: dt.date, description: str, lines: tuple[JournalLine, ...], ref: str
+) -> JournalEntryPostedData:
+    entry = JournalEntryPostedData(
+        date=date, description=description, lines=lines, source=SOURCE, external_ref=ref
+    )
+    try:
+        check_entry_date(date)
+        check_description(description)
+        check_balanced(lines)
+    except DomainError as error:
+        raise NotImportable(str(error)) from None
+    return entry
+
+
+def _with_mirror(
+    tenant_id: str, what: str, books_id: str, posting: JournalEntryPostedData, reverse: bool
+) -> Entries:
+    posting_id = imported_entry_id(tenant_id, what, books_id, "posting")
+    entries: Entries = [(posting_id, posting)]
+    if reverse:
+        reversal = mirror(posting, entry_id=str(posting_id), date=posting.date, proposal_id=None)
+        reversal = msgspec.structs.replace(
+            reversal, source=SOURCE, external_ref=f"{posting.external_ref}:reversal"
+        )
+        entries.append((imported_entry_id(tenant_id, what, books_id, "reversal"), reversal))
+    return entries
+
+
+def journal_entry_entries(tenant_id: str, record: HistoryJournalEntry) -> Entries:
+    """The imported entries of one general journal entry (NotImportable: why not)."""
+    ref = f"fiken:journalEntry:{record.id}"
+    number = f" {record.number}" if record.number else ""
+    description = _text(record.description, f"Fiken bilag{number or ' ' + record.id}")
+    signed = []
+    for line in record.lines:
+        code = line.vat_code if line.vat_code not in (None, "") else None
+        part = (TAX if _is_vat_account(line.account) else BASE) if code else None
+        signed.append((line.account, line.amount, None, code, part, None))
+    lines = _lines(signed)
+    if not lines:
+        raise NotImportable("the entry has no amounts")
+    entry = _entry(record.date, description, lines, ref)
+    return _with_mirror(tenant_id, JOURNAL_ENTRY, record.id, entry, record.cancelled)
+
+
+def _party(kind: str, record: HistoryTrade) -> Party | None:
+    account = record.party_account or ""
+    key = account.partition(":")[2]
+    if not key:
+        return None
+    return Party(kind=kind, id=key[:35], name=_text(record.party_name or "", key))
+
+
+def trade_entries(tenant_id: str, record: HistoryTrade, *, payments_only: bool = False) -> Entries:
+    """The imported entries of one purchase or sale: its posting (and mirror when it was
+    deleted) and its payments' entries (a non-cash one). `payments_only`: only those (the
+    purchase itself was posted by its execution). NotImportable: why not."""
+    purchase = record.what == PURCHASE
+    if record.what not in (PURCHASE, SALE):
+        raise NotImportable(f"unknown record kind {record.what!r}")
+    if not record.lines:
+        raise NotImportable(f"the {record.what} has no lines")
+    sign = Decimal(1) if purchase else Decimal(-1)  # purchases debit the lines
+    table = PURCHASE_VAT if purchase else SALE_VAT
+    name = "Kjøp" if purchase else "Salg"
+    who = f" {record.party_name}" if record.party_name else ""
+    number = f" {record.identifier}" if record.identifier else f" {record.id}"
+    description = _text(f"Fiken {name.lower()}{number}{who}", f"Fiken {name.lower()}")
+    ref = f"fiken:{record.what}:{record.id}"
+    party = _party(SUPPLIER if purchase else CUSTOMER, record)
+    signed: list[tuple[str, Decimal, str | None, str | None, str | None, Party | None]] = []
+    gross = _ZERO
+    for number_, line in enumerate(record.lines):
+        where = f"lines[{number_}]"
+        if not line.account:
+            raise NotImportable(f"{where} has no account")
+        if line.vat_type not in table:
+            raise NotImportable(f"{where}: vatType {line.vat_type} is not imported (yet)")
+        code, vat_account = table[line.vat_type]
+        text = _text(line.description, description)
+        if vat_account is None and line.vat and not purchase:
+            raise NotImportable(f"{where} has VAT under vatType {line.vat_type}")
+        if vat_account is None:  # nothing deductible: the cost takes it all
+            signed.append((line.account, sign * (line.net + line.vat), text, code, BASE, None))
+        else:
+            signed.append((line.account, sign * line.net, text, code, BASE, None))
+            signed.append((vat_account, sign * line.vat, text, code, TAX, None))
+        gross += line.net + line.vat
+    cash = record.kind in CASH_KINDS
+    if cash:
+        if not record.payments:
+            raise NotImportable(f"a {record.kind} without a payment account")
+        counter, counter_party = record.payments[0].account, None
+    else:
+        counter = record.party_account or (PAYABLES if purchase else RECEIVABLES)
+        counter_party = party
+    signed.append((counter, -sign * gross, None, None, None, counter_party))
+    entries: Entries = []
+    if not payments_only:
+        lines = _lines(signed)
+        if not lines:
+            raise NotImportable(f"the {record.what} has no amounts")
+        posting = _entry(record.date, description, lines, ref)
+        entries = _with_mirror(tenant_id, record.what, record.id, posting, record.deleted)
+    if cash:
+        return entries
+    for index, payment in enumerate(record.payments):
+        key = payment.id or f"{index}:{payment.date.isoformat()}:{payment.amount}"
+        paid = _lines(
+            [
+                (counter, sign * payment.amount, None, None, None, counter_party),
+                (payment.account, -sign * payment.amount, None, None, None, None),
+            ]
+        )
+        if not paid:
+            continue
+        text = _text(f"Betaling: {description}", description)
+        entry = _entry(payment.date, text, paid, f"{ref}:payment:{key}")
+        entries.append(
+            (imported_entry_id(tenant_id, record.what, record.id, f"payment:{key}"), entry)
+        )
+    return entries
+
+
+# --- the use case -----------------------------------------------------------------------
+
+
+class BooksImportReport(msgspec.Struct, kw_only=True):
+    """What a run read and did. `records`: read per kind; `imported`: entries written
+    (a dry run: that would be); `known`: entries already in the log; `executed_here`:
+    purchases bookkeeper executed itself (not posted again)."""
+
+    records: dict[str, int] = {}
+    imported: int = 0
+    known: int = 0
+    executed_here: int = 0
+    problems: list[HistoryProblem] = []
+    dry_run: bool = False
+    start: dt.date
+    end: dt.date | None = None
+    #: Where this run started from (the last run's marks), when it was incremental.
+    since: BooksImportedData | None = None
+
+
+Progress = Callable[[int, int | None], None]
+
+
+class BooksImport:
+    """`bookkeeper import fiken`: the books' records as imported ledger entries."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        history: BooksHistory,
+        clock: Clock,
+        *,
+        actor: str = IMPORT_ACTOR,
+    ) -> None:
+        self._uow = uow_factory
+        self._history = history
+        self._clock = clock
+        self._actor = actor
+
+    async def last_run(self, tenant_id: str) -> BooksImportedData | None:
+        """The last recorded run of the tenant (None: never)."""
+        async with self._uow() as uow:
+            events = await uow.events.read_stream(tenant_id, books_import_runs_id(tenant_id))
+        for event in reversed(events):
+            if isinstance(event.data, BooksImportedData):
+                return event.data
+        return None
+
+    async def run(
+        self,
+        tenant_id: str,
+        start: dt.date,
+        end: dt.date | None = None,
+        *,
+        dry_run: bool = False,
+        progress: Progress = lambda done, total: None,
+    ) -> BooksImportReport:
+        if end is not None and end < start:
+            raise ValueError(f"the period starts ({start}) after it ends ({end})")
+        last = await self.last_run(tenant_id)
+        incremental = last is not None and end is None and last.end is None and last.start <= start
+        since = last if incremental else None
+        report = BooksImportReport(start=start, end=end, dry_run=dry_run, since=since)
+        today = self._clock.now().astimezone(BOOKS_TIME_ZONE).date()
+        marks = {
+            JOURNAL_ENTRY: since.journal_entries_modified if since else None,
+            SALE: since.sales_modified if since else None,
+            PURCHASE: since.purchases_dated if since else None,
+        }
+        newest = dict(marks)
+        done = 0
+        totals: dict[str, int | None] = {}
+
+        async def each(what: str, pages: AsyncIterator[HistoryPage]) -> None:
+            nonlocal done
+            async for page in pages:
+                if page.total is not None and what not in totals:
+                    totals[what] = page.total
+                count = len(page.entries) + len(page.trades) + len(page.problems)
+                report.records[what] = report.records.get(what, 0) + count
+                report.problems.extend(page.problems)
+                for problem in page.problems:
+                    log.warning(
+                        "import: %s %s skipped: %s", problem.what, problem.id, problem.reason
+                    )
+                await self._page(tenant_id, page, report)
+                for entry in page.entries:
+                    newest[what] = _later(newest[what], entry.modified)
+                for trade in page.trades:
+                    newest[what] = _later(
+                        newest[what], trade.modified if what == SALE else trade.date
+                    )
+                done += count
+                progress(done, sum(t for t in totals.values() if t is not None) or None)
+
+        await each(
+            JOURNAL_ENTRY,
+            self._history.journal_entries(
+                HistoryQuery(start=start, end=end, modified_since=marks[JOURNAL_ENTRY])
+            ),
+        )
+        await each(
+            PURCHASE,
+            self._history.purchases(
+                HistoryQuery(
+                    start=start,
+                    end=end,
+                    dated_since=marks[PURCHASE],
+                    settled_since=since.ran_on if since else None,
+                )
+            ),
+        )
+        await each(
+            SALE,
+            self._history.sales(HistoryQuery(start=start, end=end, modified_since=marks[SALE])),
+        )
+        if not dry_run:
+            await self._record_run(tenant_id, report, newest, today)
+        return report
+
+    async def _page(self, tenant_id: str, page: HistoryPage, report: BooksImportReport) -> None:
+        """Map the page's records and write the new entries in one transaction."""
+        records: list[tuple[HistoryJournalEntry | HistoryTrade, Entries]] = []
+        async with self._uow() as uow:
+            everything: list[HistoryJournalEntry | HistoryTrade] = [*page.entries, *page.trades]
+            for record in everything:
+                what = record.what if isinstance(record, HistoryTrade) else JOURNAL_ENTRY
+                try:
+                    if isinstance(record, HistoryTrade):
+                        ours = record.what == PURCHASE and await _executed_here(
+                            uow, tenant_id, record
+                        )
+                        if ours:
+                            report.executed_here += 1
+                        entries = trade_entries(tenant_id, record, payments_only=ours)
+                    else:
+                        entries = journal_entry_entries(tenant_id, record)
+                except NotImportable as error:
+                    problem = HistoryProblem(what=what, id=record.id, reason=str(error))
+                    log.warning("import: %s %s skipped: %s", what, record.id, problem.reason)
+                    report.problems.append(problem)
+                    continue
+                records.append((record, entries))
+            ids = [entry_id for _, entries in records for entry_id, _ in entries]
+            existing = await uow.events.read_streams([(tenant_id, i) for i in ids]) if ids else {}
+            held = {stream for stream, events in existing.items() if events}
+            fresh = [(i, e) for _, entries in records for i, e in entries if i not in held]
+            report.known += len(ids) - len(fresh)
+            report.imported += len(fresh)
+            if report.dry_run or not fresh:
+                return
+            now = self._clock.now()
+            recorded: list[RecordedEvent] = []
+            for entry_id, entry in fresh:
+                event = stamp(
+                    JOURNAL_ENTRY_POSTED,
+                    entry,
+                    event_id=entry_id,
+                    actor=self._actor,
+                    at=now,
+                    correlation_id=entry_id,
+                )
+                recorded.extend(await uow.events.append(tenant_id, entry_id, 0, [event]))
+            await fold_journal_entries(uow, recorded)
+            await uow.commit()
+
+    async def _record_run(
+        self,
+        tenant_id: str,
+        report: BooksImportReport,
+        newest: dict[str, dt.date | None],
+        today: dt.date,
+    ) -> None:
+        run = BooksImportedData(
+            source=self._history.name,
+            start=report.start,
+            end=report.end,
+            journal_entries_modified=newest[JOURNAL_ENTRY],
+            sales_modified=newest[SALE],
+            purchases_dated=newest[PURCHASE],
+            ran_on=today,
+            imported=report.imported,
+            known=report.known,
+            executed_here=report.executed_here,
+            problems=len(report.problems),
+        )
+        stream = books_import_runs_id(tenant_id)
+        async with self._uow() as uow:
+            version = len(await uow.events.read_stream(tenant_id, stream))
+            event_id = uuid.uuid5(stream, str(version + 1))
+            await uow.events.append(
+                tenant_id,
+                stream,
+                version,
+                [
+                    stamp(
+                        BOOKS_IMPORTED,
+                        run,
+                        event_id=event_id,
+                        actor=self._actor,
+                        at=self._clock.now(),
+                        correlation_id=stream,
+                    )
+                ],
+            )
+            await uow.commit()
+
+
+def _later(current: dt.date | None, seen: dt.date | None) -> dt.date | None:
+    if seen is None:
+        return current
+    return seen if current is None or seen > current else current
+
+
+async def _executed_here(uow: UnitOfWork, tenant_id: str, record: HistoryTrade) -> bool:
+    """Whether bookkeeper executed this purchase itself: it carries our reference and
+    that proposal's execution recorded this purchase's id."""
+    reference = record.reference or ""
+    if not reference.startswith("bk-"):
+        return False
+    try:
+        proposal_id = uuid.UUID(hex=reference[3:])
+    except ValueError:
+        return False
+    view = await uow.proposals.get(tenant_id, proposal_id)
+    if view is None:
+        return False
+    ids = view.external_ids
+    return record.id in (ids.get("fikenPurchaseId"), ids.get("reversedFikenPurchaseId"))
+
+
+def summary(report: BooksImportReport) -> Sequence[str]:
+    """The report as lines for people."""
+    read = ", ".join(f"{count:,} {what}s" for what, count in report.records.items()) or "nothing"
+    verb = "would import" if report.dry_run else "imported"
+    lines = [
+        f"read {read}; {verb} {report.imported:,} entries "
+        f"({report.known:,} already in the ledger, {report.executed_here:,} purchases "
+        f"executed by bookkeeper, {len(report.problems):,} records skipped)"
+    ]
+    lines.extend(f"skipped {p.what} {p.id}: {p.reason}" for p in report.problems)
+    return lines
