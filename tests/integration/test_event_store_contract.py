@@ -382,6 +382,18 @@ SAMPLES: dict[type[Payload], Payload] = {
         budget_nok=Decimal("100.00"),
         spent_nok=Decimal("80.10"),
     ),
+    events.BooksImportedData: events.BooksImportedData(
+        source="fiken",
+        start=DAY,
+        journal_entries_modified=DAY,
+        sales_modified=DAY,
+        purchases_dated=DAY,
+        ran_on=DAY,
+        imported=6,
+        known=2,
+        executed_here=1,
+        problems=1,
+    ),
     events.SpendingQueriedData: events.SpendingQueriedData(
         date_range=DateRange(start=DAY, end=DAY),
         sources=("anthropic",),

@@ -1,0 +1,286 @@
+"""How a record of the books becomes imported ledger entries (application.books_import):
+every entry it makes balances, ids are derived from the books' id (the same twice, never
+shared), VAT lands on the right code and account, and what cannot be booked says why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bookkeeper.adapters.fiken import wire
+from bookkeeper.adapters.fiken.history import NotBookable, journal_entry, purchase
+from bookkeeper.application.books_import import (
+    PURCHASE_VAT,
+    SALE_VAT,
+    NotImportable,
+    journal_entry_entries,
+    trade_entries,
+)
+from bookkeeper.application.ports import (
+    HistoryJournalEntry,
+    HistoryLine,
+    HistoryOrderLine,
+    HistoryPayment,
+    HistoryTrade,
+)
+from bookkeeper.domain.events import JournalEntryPostedData
+from bookkeeper.domain.ledger import check_balanced
+
+TENANT = "acme"
+DAY = dt.date(2026, 2, 10)
+
+ore = st.integers(min_value=-5_000_000, max_value=5_000_000).map(
+    lambda n: (Decimal(n) / 100).quantize(Decimal("0.01"))
+)
+positive = st.integers(min_value=0, max_value=5_000_000).map(
+    lambda n: (Decimal(n) / 100).quantize(Decimal("0.01"))
+)
+accounts = st.sampled_from(["6300", "6800", "3000", "7770", "4000", "2400:20001", "1920:10001"])
+
+
+def _order_line(vat_types: list[str]) -> st.SearchStrategy[HistoryOrderLine]:
+    return st.builds(
+        HistoryOrderLine,
+        description=st.text(max_size=250),
+        account=st.one_of(st.none(), accounts),
+        net=ore,
+        vat=positive,
+        vat_type=st.sampled_from([*vat_types, "HIGH_FOREIGN_SERVICE_DEDUCTIBLE"]),
+    )
+
+
+payments = st.builds(
+    HistoryPayment,
+    id=st.one_of(st.none(), st.integers(1, 10**6).map(str)),
+    date=st.dates(dt.date(2020, 1, 1), dt.date(2030, 1, 1)),
+    account=st.sampled_from(["1920:10001", "1920:10002"]),
+    amount=ore,
+)
+
+
+@st.composite
+def trades(draw: st.DrawFn) -> HistoryTrade:
+    what = draw(st.sampled_from(["purchase", "sale"]))
+    kinds = (
+        ["cash_purchase", "supplier"]
+        if what == "purchase"
+        else ["cash_sale", "invoice", "external_invoice"]
+    )
+    table = PURCHASE_VAT if what == "purchase" else SALE_VAT
+    return HistoryTrade(
+        what=what,
+        id=str(draw(st.integers(1, 10**9))),
+        date=draw(st.dates(dt.date(2020, 1, 1), dt.date(2030, 1, 1))),
+        kind=draw(st.sampled_from(kinds)),
+        lines=tuple(draw(st.lists(_order_line(list(table)), min_size=0, max_size=5))),
+        identifier=draw(st.one_of(st.none(), st.text(max_size=30))),
+        party_name=draw(st.one_of(st.none(), st.text(max_size=60))),
+        party_account=draw(st.one_of(st.none(), st.sampled_from(["2400:20001", "1500:10001"]))),
+        payments=tuple(draw(st.lists(payments, max_size=3))),
+        deleted=draw(st.booleans()),
+    )
+
+
+def _balanced(entry: JournalEntryPostedData) -> None:
+    check_balanced(entry.lines)
+    debit = sum((line.debit for line in entry.lines), Decimal(0))
+    credit = sum((line.credit for line in entry.lines), Decimal(0))
+    assert debit == credit > 0
+    assert entry.source == "import" and entry.external_ref
+
+
+@given(trades())
+def test_every_entry_imported_from_a_purchase_or_sale_balances(record: HistoryTrade) -> None:
+    try:
+        entries = trade_entries(TENANT, record)
+    except NotImportable:
+        return  # what it says is tested below
+    ids = [entry_id for entry_id, _ in entries]
+    assert len(set(ids)) == len(ids)
+    assert [i for i, _ in trade_entries(TENANT, record)] == ids  # derived, not random
+    assert not set(ids) & {i for i, _ in trade_entries("other", record)}
+    for _, entry in entries:
+        _balanced(entry)
+    if record.deleted and entries:
+        posting, reversal = entries[0][1], entries[1][1]
+        assert [(x.debit, x.credit) for x in posting.lines] == [
+            (x.credit, x.debit) for x in reversal.lines
+        ]
+
+
+@st.composite
+def journal_records(draw: st.DrawFn) -> tuple[HistoryJournalEntry, bool]:
+    """A journal entry whose lines balance (the last one makes them), or not."""
+    amounts = draw(st.lists(ore, min_size=1, max_size=8))
+    balanced = draw(st.booleans())
+    last = -sum(amounts, Decimal(0)) + (Decimal(0) if balanced else Decimal("0.01"))
+    codes = st.one_of(st.none(), st.sampled_from(["1", "3", "11", "0"]))
+    lines = [
+        HistoryLine(account=draw(accounts), amount=amount, vat_code=draw(codes))
+        for amount in [*amounts, last]
+    ]
+    record = HistoryJournalEntry(
+        id=str(draw(st.integers(1, 10**9))),
+        date=DAY,
+        description=draw(st.text(max_size=250)),
+        lines=tuple(lines),
+        cancelled=draw(st.booleans()),
+    )
+    return record, balanced
+
+
+@given(journal_records())
+def test_a_journal_entry_is_imported_exactly_when_its_lines_balance(
+    case: tuple[HistoryJournalEntry, bool],
+) -> None:
+    record, balanced = case
+    nonzero = [line for line in record.lines if line.amount != 0]
+    try:
+        entries = journal_entry_entries(TENANT, record)
+    except NotImportable:
+        assert not balanced or len(nonzero) < 2
+        return
+    assert balanced
+    assert len(entries) == (2 if record.cancelled else 1)
+    for _, entry in entries:
+        _balanced(entry)
+        assert len(entry.description) <= 200 and entry.description.strip()
+
+
+def test_a_supplier_purchase_books_cost_and_input_vat_against_the_supplier() -> None:
+    record = HistoryTrade(
+        what="purchase",
+        id="77",
+        date=DAY,
+        kind="supplier",
+        lines=(
+            HistoryOrderLine(
+                description="Kaffe",
+                account="7350",
+                net=Decimal("100.00"),
+                vat=Decimal("15.00"),
+                vat_type="MEDIUM",
+            ),
+            HistoryOrderLine(
+                description="Porto",
+                account="6800",
+                net=Decimal("10.00"),
+                vat=Decimal("0"),
+                vat_type="NONE",
+            ),
+        ),
+        party_name="Kafé AS",
+        party_account="2400:20003",
+        payments=(
+            HistoryPayment(id="9", date=DAY, account="1920:10001", amount=Decimal("125.00")),
+        ),
+    )
+    (_, posting), (_, payment) = trade_entries(TENANT, record)
+    rows = [(x.account, x.debit, x.credit, x.vat_code, x.vat_part) for x in posting.lines]
+    assert rows == [
+        ("7350", Decimal("100.00"), Decimal(0), "11", "base"),
+        ("2711", Decimal("15.00"), Decimal(0), "11", "tax"),
+        ("6800", Decimal("10.00"), Decimal(0), "0", "base"),
+        ("2400:20003", Decimal(0), Decimal("125.00"), None, None),
+    ]
+    assert posting.lines[-1].party is not None and posting.lines[-1].party.id == "20003"
+    assert posting.external_ref == "fiken:purchase:77"
+    assert {(x.account, x.debit, x.credit) for x in payment.lines} == {
+        ("2400:20003", Decimal("125.00"), Decimal(0)),
+        ("1920:10001", Decimal(0), Decimal("125.00")),
+    }
+    assert payment.external_ref == "fiken:purchase:77:payment:9"
+
+
+def test_a_cash_sale_books_the_bank_against_revenue_and_output_vat() -> None:
+    record = HistoryTrade(
+        what="sale",
+        id="5",
+        date=DAY,
+        kind="cash_sale",
+        lines=(
+            HistoryOrderLine(
+                description="Lunsj",
+                account="3000",
+                net=Decimal("200.00"),
+                vat=Decimal("30.00"),
+                vat_type="MEDIUM",
+            ),
+        ),
+        payments=(HistoryPayment(id="1", date=DAY, account="1920:10001", amount=Decimal("230")),),
+    )
+    [(_, posting)] = trade_entries(TENANT, record)  # a cash sale: no separate payment
+    rows = [(x.account, x.debit, x.credit, x.vat_code, x.vat_part) for x in posting.lines]
+    assert rows == [
+        ("3000", Decimal(0), Decimal("200.00"), "31", "base"),
+        ("2700", Decimal(0), Decimal("30.00"), "31", "tax"),
+        ("1920:10001", Decimal("230.00"), Decimal(0), None, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (dict(kind="cash_purchase", payments=()), "without a payment account"),
+        (dict(lines=()), "no lines"),
+        (dict(vat_type="HIGH_BASIS"), "vatType HIGH_BASIS"),
+        (dict(account=None), "no account"),
+    ],
+)
+def test_what_cannot_be_booked_says_why(record: dict[str, object], reason: str) -> None:
+    line = HistoryOrderLine(
+        description="x",
+        account=record.get("account", "6800"),  # type: ignore[arg-type]
+        net=Decimal("10.00"),
+        vat=Decimal("2.50"),
+        vat_type=str(record.get("vat_type", "HIGH")),
+    )
+    trade = HistoryTrade(
+        what="purchase",
+        id="1",
+        date=DAY,
+        kind=str(record.get("kind", "supplier")),
+        lines=record.get("lines", (line,)),  # type: ignore[arg-type]
+        payments=record.get("payments", ()),  # type: ignore[arg-type]
+    )
+    with pytest.raises(NotImportable, match=reason):
+        trade_entries(TENANT, trade)
+
+
+def test_fiken_records_become_kroner_with_signs_and_our_reference() -> None:
+    entry = journal_entry(
+        wire.JOURNAL_ENTRY.decode(
+            b'{"journalEntryId": 4, "date": "2026-02-01", "lastModifiedDate": "2026-02-02",'
+            b' "description": "Fri postering registrert via API: Husleie",'
+            b' "offsetTransactionId": 9, "lines": [{"account": "6300", "amount": 123456},'
+            b' {"account": "1920:10001", "amount": -123456, "vatCode": ""}]}'
+        )
+    )
+    assert entry.description == "Husleie" and entry.cancelled
+    assert [(x.account, x.amount, x.vat_code) for x in entry.lines] == [
+        ("6300", Decimal("1234.56"), None),
+        ("1920:10001", Decimal("-1234.56"), None),
+    ]
+    assert entry.modified == dt.date(2026, 2, 2)
+    found = purchase(
+        wire.PURCHASE.decode(
+            b'{"purchaseId": 8, "date": "2026-02-01", "kind": "cash_purchase", "paid": true,'
+            b' "currency": "NOK", "lines": [{"description": "Kaffe [bk-0123456789abcdef]",'
+            b' "vatType": "HIGH", "netPrice": 800, "vat": 200, "account": "7350"}],'
+            b' "payments": [{"date": "2026-02-01", "account": "1920:10001", "amount": 1000}]}'
+        )
+    )
+    assert found.reference == "bk-0123456789abcdef"
+    assert found.lines[0].net == Decimal("8.00") and found.payments[0].amount == Decimal("10.00")
+    with pytest.raises(NotBookable, match="no NOK amount"):
+        purchase(
+            wire.PURCHASE.decode(
+                b'{"purchaseId": 9, "date": "2026-02-01", "kind": "supplier", "paid": false,'
+                b' "currency": "EUR", "lines": [{"description": "SaaS", "vatType": "NONE",'
+                b' "netPriceInCurrency": 1000, "account": "6800"}]}'
+            )
+        )
