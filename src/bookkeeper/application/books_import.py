@@ -517,7 +517,8 @@ async def _executed_here(uow: UnitOfWork, tenant_id: str, record: HistoryTrade) 
 
 def summary(report: BooksImportReport) -> Sequence[str]:
     """The report as lines for people."""
-    read = ", ".join(f"{count:,} {what}s" for what, count in report.records.items()) or "nothing"
+    read = ", ".join(f"{count:,} {_plural(what, count)}" for what, count in report.records.items())
+    read = read or "nothing"
     verb = "would import" if report.dry_run else "imported"
     lines = [
         f"read {read}; {verb} {report.imported:,} entries "
@@ -526,3 +527,9 @@ def summary(report: BooksImportReport) -> Sequence[str]:
     ]
     lines.extend(f"skipped {p.what} {p.id}: {p.reason}" for p in report.problems)
     return lines
+
+
+def _plural(what: str, count: int) -> str:
+    if count == 1:
+        return what
+    return what[:-1] + "ies" if what.endswith("y") else what + "s"
