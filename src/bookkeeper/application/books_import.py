@@ -34,6 +34,8 @@ an end date, or an earlier start, reads its whole range and does not move the ma
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -357,49 +359,44 @@ class BooksImport:
         done = 0
         totals: dict[str, int | None] = {}
 
-        async def each(what: str, pages: AsyncIterator[HistoryPage]) -> None:
-            nonlocal done
-            async for page in pages:
-                if page.total is not None and what not in totals:
-                    totals[what] = page.total
-                count = len(page.entries) + len(page.trades) + len(page.problems)
-                report.records[what] = report.records.get(what, 0) + count
-                report.problems.extend(page.problems)
-                for problem in page.problems:
-                    log.warning(
-                        "import: %s %s skipped: %s", problem.what, problem.id, problem.reason
-                    )
-                await self._page(tenant_id, page, report)
-                for entry in page.entries:
-                    newest[what] = _later(newest[what], entry.modified)
-                for trade in page.trades:
-                    newest[what] = _later(
-                        newest[what], trade.modified if what == SALE else trade.date
-                    )
-                done += count
-                progress(done, sum(t for t in totals.values() if t is not None) or None)
-
-        await each(
-            JOURNAL_ENTRY,
-            self._history.journal_entries(
-                HistoryQuery(start=start, end=end, modified_since=marks[JOURNAL_ENTRY])
+        lists: list[tuple[str, AsyncIterator[HistoryPage]]] = [
+            (
+                JOURNAL_ENTRY,
+                self._history.journal_entries(
+                    HistoryQuery(start=start, end=end, modified_since=marks[JOURNAL_ENTRY])
+                ),
             ),
-        )
-        await each(
-            PURCHASE,
-            self._history.purchases(
-                HistoryQuery(
-                    start=start,
-                    end=end,
-                    dated_since=marks[PURCHASE],
-                    settled_since=since.ran_on if since else None,
-                )
+            (
+                PURCHASE,
+                self._history.purchases(
+                    HistoryQuery(
+                        start=start,
+                        end=end,
+                        dated_since=marks[PURCHASE],
+                        settled_since=since.ran_on if since else None,
+                    )
+                ),
             ),
-        )
-        await each(
-            SALE,
-            self._history.sales(HistoryQuery(start=start, end=end, modified_since=marks[SALE])),
-        )
+            (
+                SALE,
+                self._history.sales(HistoryQuery(start=start, end=end, modified_since=marks[SALE])),
+            ),
+        ]
+        async for what, page in _read_ahead(lists):
+            if page.total is not None and what not in totals:
+                totals[what] = page.total
+            count = len(page.entries) + len(page.trades) + len(page.problems)
+            report.records[what] = report.records.get(what, 0) + count
+            report.problems.extend(page.problems)
+            for problem in page.problems:
+                log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
+            await self._page(tenant_id, page, report)
+            for entry in page.entries:
+                newest[what] = _later(newest[what], entry.modified)
+            for trade in page.trades:
+                newest[what] = _later(newest[what], trade.modified if what == SALE else trade.date)
+            done += count
+            progress(done, sum(t for t in totals.values() if t is not None) or None)
         if not dry_run:
             await self._record_run(tenant_id, report, newest, today)
         return report
@@ -490,6 +487,38 @@ class BooksImport:
                 ],
             )
             await uow.commit()
+
+
+async def _read_ahead(
+    lists: Sequence[tuple[str, AsyncIterator[HistoryPage]]], ahead: int = 2
+) -> AsyncIterator[tuple[str, HistoryPage]]:
+    """The pages of every list in order, the next ones read while the caller writes this
+    one (at most `ahead` waiting): the books' rate limit, not our writing, sets the pace.
+    An error reading is raised here after the pages before it; stopping early stops the
+    reading."""
+    queue: asyncio.Queue[tuple[str, HistoryPage] | None] = asyncio.Queue(maxsize=ahead)
+    failed: list[Exception] = []
+
+    async def read() -> None:
+        try:
+            for what, pages in lists:
+                async for page in pages:
+                    await queue.put((what, page))
+        except Exception as error:  # handed to the caller below, in order
+            failed.append(error)
+        await queue.put(None)
+
+    reader = asyncio.create_task(read())
+    try:
+        while (item := await queue.get()) is not None:
+            yield item
+        if failed:
+            raise failed[0]
+    finally:
+        if not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
 
 def _later(current: dt.date | None, seen: dt.date | None) -> dt.date | None:
