@@ -18,13 +18,18 @@ import pytest
 
 from bookkeeper.adapters.fiken import FikenBooks, FikenClient
 from bookkeeper.adapters.fiken.history import FikenHistory
+from bookkeeper.adapters.saft.xml_writer import render
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.adapters.sql.saft import SqlAuditReads
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.books_import import BooksImport, BooksImportReport
 from bookkeeper.application.event_log import books_import_runs_id
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import Principal, UnitOfWorkFactory
+from bookkeeper.application.saft import CompanySettings, SaftExport
 from bookkeeper.domain.events import BooksImportedData, JournalEntryPostedData
 from tests.fakes.fiken import BANK_ACCOUNT_CODE, DEFAULT_TOKEN, FakeFiken, running_fake_fiken
+from tests.saft_checks import NS, check_against_trial_balance, file_summary, validate
 from tests.saft_ledger import _view
 from tests.unit.conftest import FixedClock
 
@@ -420,3 +425,38 @@ async def test_a_dry_run_reads_and_counts_but_writes_nothing(
     assert report.dry_run and report.imported == 6
     async with uow_factory() as uow:
         assert await uow.events.read_all(limit=10) == []
+
+
+async def test_the_saf_t_export_holds_the_imported_books_and_their_customers(
+    fiken: tuple[FakeFiken, str], sql_database: SqlDatabase
+) -> None:
+    fake, base_url = fiken
+    Books(fake)
+    factory = sql_database.uow_factory()
+    client, source = history(base_url)
+    try:
+        await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
+    finally:
+        await client.aclose()
+    end = dt.date(2026, 2, 28)
+    export = SaftExport(
+        SqlAuditReads(sql_database),
+        RoleAuthorizer(),
+        FixedClock(FIRST_RUN),
+        render,
+        software_version="0.1.0",
+        company=CompanySettings(name="Fiken Demo AS", orgnr="912345678"),
+    )
+    file = await export.export(ACCOUNTANT, START, end)
+    root = validate(b"".join([chunk async for chunk in file.chunks]))
+    reports = ledger(factory, FixedClock(FIRST_RUN))
+    period = await reports.trial_balance(ACCOUNTANT, START, end)
+    check_against_trial_balance(root, period, period, START)
+    assert file_summary(root)["entries"] == 6
+    customers = {
+        c.findtext("s:Name", namespaces=NS)
+        for c in root.findall("s:MasterFiles/s:Customers/s:Customer", NS)
+    }
+    # The customer comes from the imported receivables lines' party. (Suppliers in the
+    # file come from executed purchases only, so Kontor AS is not among them: ADR 0037.)
+    assert customers == {"Kunde AS"}
