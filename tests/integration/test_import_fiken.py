@@ -27,7 +27,7 @@ from bookkeeper.application.event_log import books_import_runs_id
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import Principal, UnitOfWorkFactory
 from bookkeeper.application.saft import CompanySettings, SaftExport
-from bookkeeper.domain.events import BooksImportedData, JournalEntryPostedData
+from bookkeeper.domain.events import BooksImportedData, JournalEntryPostedData, Status
 from tests.fakes.fiken import BANK_ACCOUNT_CODE, DEFAULT_TOKEN, FakeFiken, running_fake_fiken
 from tests.saft_checks import NS, check_against_trial_balance, file_summary, validate
 from tests.saft_ledger import _view
@@ -364,18 +364,34 @@ async def test_a_purchase_bookkeeper_executed_is_not_booked_again(
             ],
         }
     )
+    # A third carries the reference of a proposal being executed right now (approved, no
+    # purchase recorded yet): its execution will find it by the reference and post it.
+    running = uuid.uuid4()
+    fake.create_purchase(
+        {
+            "date": "2026-02-12",
+            "kind": "cash_purchase",
+            "paid": True,
+            "currency": "NOK",
+            "paymentAccount": BANK_ACCOUNT_CODE,
+            "identifier": f"bk-{running.hex}",
+            "lines": [{"description": "Te", "vatType": "NONE", "netPrice": 300, "account": "7350"}],
+        }
+    )
     view = msgspec.structs.replace(
         _view(proposal, TENANT, "Kafé", None), external_ids={"fikenPurchaseId": str(ours)}
     )
+    approved = msgspec.structs.replace(_view(running, TENANT, "Te", None), status=Status.APPROVED)
     async with uow_factory() as uow:
         await uow.proposals.upsert(view)
+        await uow.proposals.upsert(approved)
         await uow.commit()
     client, source = history(base_url)
     try:
         report = await BooksImport(uow_factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
     finally:
         await client.aclose()
-    assert report.executed_here == 1
+    assert report.executed_here == 2
     entries = await imported_entries(uow_factory)
     assert set(entries) == {f"fiken:purchase:{other}"}
 

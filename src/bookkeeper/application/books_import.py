@@ -62,7 +62,13 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.postings import BOOKS_TIME_ZONE
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import BooksImportedData, JournalEntryPostedData, JournalLine, Party
+from bookkeeper.domain.events import (
+    BooksImportedData,
+    JournalEntryPostedData,
+    JournalLine,
+    Party,
+    Status,
+)
 from bookkeeper.domain.ledger import (
     BASE,
     CUSTOMER,
@@ -529,7 +535,9 @@ def _later(current: dt.date | None, seen: dt.date | None) -> dt.date | None:
 
 async def _executed_here(uow: UnitOfWork, tenant_id: str, record: HistoryTrade) -> bool:
     """Whether bookkeeper executed this purchase itself: it carries our reference and
-    that proposal's execution recorded this purchase's id."""
+    that proposal's execution recorded this purchase's id — or is under way (approved,
+    no purchase recorded yet: its execution will find this purchase by the reference and
+    post it, ADR 0009)."""
     reference = record.reference or ""
     if not reference.startswith("bk-"):
         return False
@@ -541,6 +549,8 @@ async def _executed_here(uow: UnitOfWork, tenant_id: str, record: HistoryTrade) 
     if view is None:
         return False
     ids = view.external_ids
+    if "fikenPurchaseId" not in ids and view.status is Status.APPROVED:
+        return True
     return record.id in (ids.get("fikenPurchaseId"), ids.get("reversedFikenPurchaseId"))
 
 
