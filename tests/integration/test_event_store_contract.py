@@ -382,6 +382,11 @@ SAMPLES: dict[type[Payload], Payload] = {
         budget_nok=Decimal("100.00"),
         spent_nok=Decimal("80.10"),
     ),
+    # Issue 14: a tenant's own credentials set and removed (no secret in either).
+    events.CredentialsSetData: events.CredentialsSetData(
+        provider="fiken", fingerprint="sha256:0123456789ab", company="acme-as"
+    ),
+    events.CredentialsRemovedData: events.CredentialsRemovedData(provider="folio"),
     events.SpendingQueriedData: events.SpendingQueriedData(
         date_range=DateRange(start=DAY, end=DAY),
         sources=("anthropic",),

@@ -291,6 +291,16 @@ class SpendingOut(ResponseBody, frozen=True, kw_only=True):
     sources: list[SpendingSourceOut]
 
 
+class TenantCredentialsOut(ResponseBody, frozen=True, kw_only=True):
+    """Issue 14: per-tenant Fiken/Folio credentials are on; whether they can be stored (a
+    key is configured) and how many tenants have their own (null: not counted). No tenant
+    is named and nothing of a secret is shown."""
+
+    per_tenant: Literal["on"]
+    key_configured: bool
+    tenants: int | None = None
+
+
 class HealthOut(ResponseBody, frozen=True, kw_only=True):
     status: Literal["ok", "degraded", "unavailable"]
     database: DatabaseOut
@@ -298,6 +308,7 @@ class HealthOut(ResponseBody, frozen=True, kw_only=True):
     backends: BackendsOut | None = None
     bus: BusOut | None = None
     spending: SpendingOut | None = None
+    credentials: TenantCredentialsOut | None = None
 
 
 class FieldError(ResponseBody, frozen=True, kw_only=True):

@@ -20,6 +20,7 @@ from bookkeeper.entrypoints.http.wire import (
     HealthOut,
     SpendingOut,
     SpendingSourceOut,
+    TenantCredentialsOut,
 )
 
 PING_TIMEOUT_SECONDS: Final = 5.0
@@ -88,6 +89,7 @@ class HealthController(Controller):
             ),
             bus=await _bus(runtime) if runtime.backends is not None else None,
             spending=_spending(runtime),
+            credentials=await _credentials(runtime) if status == "ok" else None,
         )
         if status == "ok":
             return Response(body, status_code=200)
@@ -116,3 +118,18 @@ def _spending(runtime: Runtime) -> SpendingOut | None:
         for n, why in sorted(spending.absent.items())
     ]
     return SpendingOut(sources=sources)
+
+
+async def _credentials(runtime: Runtime) -> TenantCredentialsOut | None:
+    """Issue 14: per-tenant credentials on, and how many tenants have their own."""
+    tenants = runtime.backends.tenants if runtime.backends is not None else None
+    if tenants is None:
+        return None
+    try:
+        count: int | None = await asyncio.wait_for(tenants.tenant_count(), PING_TIMEOUT_SECONDS)
+    except Exception as error:  # /health answers without the count rather than failing
+        _log.warning("health check: credentials not counted: %s", type(error).__name__)
+        count = None
+    return TenantCredentialsOut(
+        per_tenant="on", key_configured=tenants.key_configured, tenants=count
+    )
