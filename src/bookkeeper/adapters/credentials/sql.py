@@ -61,6 +61,10 @@ credentials_revision = Table(
 )
 
 
+class _NothingRemoved(Exception):
+    """Rolls back a removal that found no row."""
+
+
 def _row(row: object) -> StoredCredentials:
     return StoredCredentials(
         tenant_id=row.tenant_id,  # type: ignore[attr-defined]
@@ -129,12 +133,17 @@ class SqlCredentialsStore:
 
     async def remove(self, tenant_id: str, provider: str) -> bool:
         t = tenant_credentials
-        async with self._transaction() as connection:
-            await self._bump(connection)
-            result = await connection.execute(
-                delete(t).where(t.c.tenant_id == tenant_id, t.c.provider == provider)
-            )
-        return bool(result.rowcount)
+        try:
+            async with self._transaction() as connection:
+                await self._bump(connection)  # first, as every change (one lock order)
+                result = await connection.execute(
+                    delete(t).where(t.c.tenant_id == tenant_id, t.c.provider == provider)
+                )
+                if not result.rowcount:
+                    raise _NothingRemoved  # rolls the bump back: nothing changed
+        except _NothingRemoved:
+            return False
+        return True
 
     async def listing(self, tenant_id: str | None = None) -> list[StoredCredentials]:
         t = tenant_credentials
