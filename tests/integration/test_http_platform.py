@@ -251,7 +251,7 @@ async def test_health_reports_the_database(api: Api) -> None:
             ]
         },
         # Issue 14: per-tenant credentials on; none stored, and no key to store any with.
-        "credentials": {"perTenant": "on", "keyConfigured": False, "tenants": 0},
+        "tenantBackends": {"perTenant": "on", "canStore": False, "tenants": 0},
     }
 
 

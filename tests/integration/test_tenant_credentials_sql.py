@@ -104,6 +104,13 @@ async def test_over_http_the_secret_never_comes_back(
             headers=api.headers("al", "accountant"),
         )
         assert accountant.status_code == 403
+        # The base URL is the operator's (CLI) only: over HTTP it is an unknown field.
+        elsewhere = await api.client.put(
+            url,
+            json={"token": SECRET, "company": "acme-as", "baseUrl": "http://10.0.0.1/api/v2"},
+            headers=admin,
+        )
+        assert elsewhere.status_code == 400, elsewhere.text
         put = await api.client.put(url, json={"token": SECRET, "company": "acme-as"}, headers=admin)
         assert put.status_code == 200, put.text
         body = put.json()
@@ -120,9 +127,9 @@ async def test_over_http_the_secret_never_comes_back(
         got = await api.client.get(url, headers=admin)
         assert got.status_code == 200 and got.json() == body
         health = await api.client.get("/health")
-        assert health.json()["credentials"] == {
+        assert health.json()["tenantBackends"] == {
             "perTenant": "on",
-            "keyConfigured": True,
+            "canStore": True,
             "tenants": 1,
         }
         events = await api.client.get(
@@ -135,6 +142,7 @@ async def test_over_http_the_secret_never_comes_back(
         gone = await api.client.get(url, headers=admin)
         assert gone.status_code == 404
         answers += [put.text, got.text, health.text, events.text, gone.text, refused.text]
+        answers.append(elsewhere.text)
     for text in answers:
         assert SECRET not in text
     assert SECRET not in caplog.text

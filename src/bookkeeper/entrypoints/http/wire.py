@@ -291,13 +291,14 @@ class SpendingOut(ResponseBody, frozen=True, kw_only=True):
     sources: list[SpendingSourceOut]
 
 
-class TenantCredentialsOut(ResponseBody, frozen=True, kw_only=True):
-    """Issue 14: per-tenant Fiken/Folio credentials are on; whether they can be stored (a
-    key is configured) and how many tenants have their own (null: not counted). No tenant
-    is named and nothing of a secret is shown."""
+class TenantBackendsOut(ResponseBody, frozen=True, kw_only=True):
+    """Issue 14: the books and bank are resolved per tenant (`on`); whether a tenant's own
+    Fiken/Folio access can be stored (`canStore`: BOOKKEEPER_CREDENTIALS_KEY is set) and
+    how many tenants have their own (`tenants`; null: not counted). No tenant is named and
+    nothing of a secret is shown."""
 
     per_tenant: Literal["on"]
-    key_configured: bool
+    can_store: bool
     tenants: int | None = None
 
 
@@ -308,7 +309,7 @@ class HealthOut(ResponseBody, frozen=True, kw_only=True):
     backends: BackendsOut | None = None
     bus: BusOut | None = None
     spending: SpendingOut | None = None
-    credentials: TenantCredentialsOut | None = None
+    tenant_backends: TenantBackendsOut | None = None
 
 
 class FieldError(ResponseBody, frozen=True, kw_only=True):

@@ -20,7 +20,7 @@ from bookkeeper.entrypoints.http.wire import (
     HealthOut,
     SpendingOut,
     SpendingSourceOut,
-    TenantCredentialsOut,
+    TenantBackendsOut,
 )
 
 PING_TIMEOUT_SECONDS: Final = 5.0
@@ -89,7 +89,7 @@ class HealthController(Controller):
             ),
             bus=await _bus(runtime) if runtime.backends is not None else None,
             spending=_spending(runtime),
-            credentials=await _credentials(runtime) if status == "ok" else None,
+            tenant_backends=await _tenant_backends(runtime) if status == "ok" else None,
         )
         if status == "ok":
             return Response(body, status_code=200)
@@ -120,7 +120,7 @@ def _spending(runtime: Runtime) -> SpendingOut | None:
     return SpendingOut(sources=sources)
 
 
-async def _credentials(runtime: Runtime) -> TenantCredentialsOut | None:
+async def _tenant_backends(runtime: Runtime) -> TenantBackendsOut | None:
     """Issue 14: per-tenant credentials on, and how many tenants have their own."""
     tenants = runtime.backends.tenants if runtime.backends is not None else None
     if tenants is None:
@@ -130,6 +130,4 @@ async def _credentials(runtime: Runtime) -> TenantCredentialsOut | None:
     except Exception as error:  # /health answers without the count rather than failing
         _log.warning("health check: credentials not counted: %s", type(error).__name__)
         count = None
-    return TenantCredentialsOut(
-        per_tenant="on", key_configured=tenants.key_configured, tenants=count
-    )
+    return TenantBackendsOut(per_tenant="on", can_store=tenants.key_configured, tenants=count)
