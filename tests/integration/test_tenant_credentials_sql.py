@@ -10,6 +10,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
+import msgspec
 import pytest
 from cryptography.fernet import Fernet
 from dependency_injector import providers
@@ -20,6 +21,8 @@ from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.application.credentials import StoredCredentials, fingerprint
 from bookkeeper.entrypoints.cli.main import main
 from bookkeeper.settings import Settings
+from tests.fakes.fiken import FakeFiken
+from tests.fakes.server import serve_in_thread
 from tests.http_helpers import API, FixedClock, running_api, sqlite_container
 
 SECRET = "fiken-token-must-never-show-4f2a9c"
@@ -201,3 +204,53 @@ def test_the_cli_reads_the_token_from_stdin_and_rotates_the_key(
     # The token is never an argument.
     with pytest.raises(SystemExit):
         main(["credentials", "set", "--tenant", "acme", "folio", "--token", SECRET])
+
+
+async def test_the_app_resolves_each_tenants_books_through_the_container(
+    tmp_path: Path, sqlite_url: str, sqlite_path: Path
+) -> None:
+    """Wired end to end: acme's own Fiken credentials (a loopback fake at the environment's
+    Fiken base URL) answer acme's book questions with acme's token; globex, without
+    credentials of its own, keeps the sandbox. A row rewritten by another process with a
+    key this one lacks is noticed through the revision counter: acme's books answer 503
+    `credentials-unreadable` — never another company's books, never a 500."""
+    fiken = FakeFiken(token=SECRET, company="acme-as")
+    with serve_in_thread(fiken.app) as root:
+        settings = msgspec.structs.replace(
+            _settings(tmp_path, sqlite_url, KEY),
+            fiken_base_url=f"{root}/api/v2",
+            credentials_recheck_seconds=0,
+        )
+        container = sqlite_container(tmp_path)
+        container.settings.override(providers.Object(settings))
+        async with running_api(tmp_path, container=container) as api:
+            put = await api.client.put(
+                f"{API}/tenants/acme/credentials/fiken",
+                json={"token": SECRET, "company": "acme-as"},
+                headers=api.headers("ada", "admin"),
+            )
+            assert put.status_code == 200, put.text
+            url = f"{API}/books/supplier-invoices"
+            acme = await api.client.get(url, headers=api.headers("al", "accountant"))
+            assert acme.status_code == 200, acme.text
+            assert acme.json()["backend"] == "fiken"
+            assert fiken.requests and all(r.authorized for r in fiken.requests)
+            globex = await api.client.get(
+                url, headers=api.headers("gus", "accountant", tenant="globex")
+            )
+            assert globex.status_code == 200 and globex.json()["backend"] == "sandbox"
+            seen = len(fiken.requests)
+            # Another process rewrites the row with another key.
+            other_key = FernetBox([Fernet.generate_key().decode()])
+            with sqlite3.connect(sqlite_path) as connection:
+                connection.execute(
+                    "UPDATE tenant_credentials SET ciphertext = ?, version = version + 1",
+                    (other_key.encrypt(NEW_SECRET),),
+                )
+                connection.execute("UPDATE credentials_revision SET revision = revision + 1")
+            connection.close()
+            broken = await api.client.get(url, headers=api.headers("al", "accountant"))
+            assert broken.status_code == 503, broken.text
+            assert broken.json()["code"] == "credentials-unreadable"
+            assert len(fiken.requests) == seen
+            assert NEW_SECRET not in broken.text and SECRET not in broken.text

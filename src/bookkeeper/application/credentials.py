@@ -26,7 +26,7 @@ from typing import Final, Protocol
 import msgspec
 
 from bookkeeper.application.authorization import CREDENTIALS_MANAGE
-from bookkeeper.application.errors import ApplicationError, NotFound
+from bookkeeper.application.errors import ApplicationError, ExternalUnavailable, NotFound
 from bookkeeper.application.event_log import record_alone, stamp
 from bookkeeper.application.ports import Authorizer, Clock, Ids, Principal, UnitOfWorkFactory
 from bookkeeper.domain.errors import DomainError
@@ -50,11 +50,16 @@ class CredentialsKeyMissing(ApplicationError):
     code = "credentials-key-missing"
 
 
-class CredentialsUnreadable(ApplicationError):
+class CredentialsUnreadable(ExternalUnavailable):
     """A stored secret does not decrypt with any configured key (a key was dropped from
-    BOOKKEEPER_CREDENTIALS_KEY before `bookkeeper credentials rotate-key` ran)."""
+    BOOKKEEPER_CREDENTIALS_KEY before `bookkeeper credentials rotate-key` ran, or the key is
+    unset). The tenant's books or bank are unavailable until an operator fixes the key: an
+    execution is retried later (never failed for it), an HTTP call answers 503."""
 
     code = "credentials-unreadable"
+
+    def __init__(self, message: str, *, system: str = "credentials") -> None:
+        super().__init__(message, system=system)
 
 
 class InvalidCredentials(DomainError):
@@ -363,13 +368,18 @@ class CredentialsService:
             return None
         if self._box is None:
             raise CredentialsUnreadable(
-                f"tenant {tenant_id} has {provider} credentials but "
-                "BOOKKEEPER_CREDENTIALS_KEY is not set"
+                f"the tenant's own {provider} credentials cannot be read: "
+                "BOOKKEEPER_CREDENTIALS_KEY is not set",
+                system=provider,
             )
+        try:
+            token = self._box.decrypt(stored.ciphertext)
+        except CredentialsUnreadable as error:
+            raise CredentialsUnreadable(error.message, system=provider) from None
         return ResolvedCredentials(
             tenant_id=tenant_id,
             provider=provider,
-            token=self._box.decrypt(stored.ciphertext),
+            token=token,
             company=stored.company,
             base_url=stored.base_url,
             version=stored.version,
