@@ -54,7 +54,9 @@ class HealthController(Controller):
         (a statement timeout, poisoned sessions; until one succeeds). A 503 carries
         Retry-After. Shows which database is used, with its password masked, which books and bank
         the service talks to (`fiken`/`folio`, or the local `sandbox` when no credentials
-        are configured) and whether the executor runs. Needs no token."""
+        are configured) and whether the executor runs; `tenantBackends`: a tenant's own
+        Fiken/Folio credentials come first (issue 14), whether they can be stored and how
+        many tenants have their own. Needs no token."""
         database = runtime.database
         status: str = "ok"
         try:
