@@ -24,12 +24,17 @@ class Backends(msgspec.Struct, frozen=True, kw_only=True):
     bank: BankProvider
     books_backend: str  # "fiken" or "sandbox"
     bank_backend: str  # "folio" or "sandbox"
+    #: Issue 14: the per-tenant resolver (a tenant's own credentials, else the above).
+    tenants: Any = None
 
 
 async def open_backends(
-    settings: Settings, database: Any, clock: Clock | None = None
+    settings: Settings, database: Any, clock: Clock | None = None, credentials: Any = None
 ) -> AsyncIterator[Backends]:
-    """The configured backends for the container's lifetime; their clients closed at shutdown."""
+    """The configured backends for the container's lifetime; their clients closed at shutdown.
+
+    With `credentials` (the CredentialsService, issue 14) the providers resolve per tenant:
+    the tenant's own stored credentials, else the environment's, else the sandbox."""
     closers: list[Callable[[], Awaitable[None]]] = []
     sandbox: tuple[BooksProvider, BankProvider] | None = None
     if settings.fiken_token is None or settings.folio_token is None:
@@ -69,8 +74,27 @@ async def open_backends(
             if bank_backend == "folio"
             else " (local database, no Folio token)",
         )
+        tenants = None
+        if credentials is not None:
+            from bookkeeper.adapters.tenant_backends import TenantBackends
+
+            tenants = TenantBackends(
+                credentials,
+                books,
+                bank,
+                fiken_base_url=settings.fiken_base_url,
+                folio_base_url=settings.folio_base_url,
+                recheck_seconds=settings.credentials_recheck_seconds,
+            )
+            credentials.on_change(tenants.invalidate)
+            closers.append(tenants.aclose)
+            books, bank = tenants.books, tenants.bank
         yield Backends(
-            books=books, bank=bank, books_backend=books_backend, bank_backend=bank_backend
+            books=books,
+            bank=bank,
+            books_backend=books_backend,
+            bank_backend=bank_backend,
+            tenants=tenants,
         )
     finally:
         for close in closers:

@@ -47,6 +47,7 @@ from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.checks import Checks
 from bookkeeper.application.compliance import ComplianceContext
 from bookkeeper.application.conversation import ConversationService, ConversationStore
+from bookkeeper.application.credentials import CredentialsService
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.execution import ExecutionPolicy, Executor
@@ -384,6 +385,27 @@ async def _books_import(
         yield BooksImport(uow_factory, FikenHistory(client, settings.fiken_company), clock)
     finally:
         await client.aclose()
+def _credentials_box(settings: Settings) -> Any:
+    """Issue 14: the Fernet box of BOOKKEEPER_CREDENTIALS_KEY (None when unset)."""
+    from bookkeeper.adapters.credentials.fernet import InvalidCredentialsKey, secret_box
+
+    try:
+        return secret_box(settings.credentials_key)
+    except InvalidCredentialsKey as error:
+        raise SettingsError(str(error)) from None
+
+
+def _credentials_store(database: Database) -> Any:
+    """Per-tenant credentials in the SQL database; in memory on a test stand-in database."""
+    from bookkeeper.adapters.sql import SqlDatabase
+
+    if isinstance(database, SqlDatabase):
+        from bookkeeper.adapters.credentials.sql import SqlCredentialsStore
+
+        return SqlCredentialsStore(database)
+    from bookkeeper.adapters.credentials.memory import MemoryCredentialsStore
+
+    return MemoryCredentialsStore()
 
 
 class Container(containers.DeclarativeContainer):
@@ -608,6 +630,22 @@ class Container(containers.DeclarativeContainer):
         _books_import, settings=settings, uow_factory=uow_factory, clock=clock
     )
 
+    #: Issue 14 (ADR 0036): per-tenant Fiken and Folio credentials, encrypted at rest with
+    #: BOOKKEEPER_CREDENTIALS_KEY (`bookkeeper credentials`, /tenants/{t}/credentials/{p}).
+    credentials_store = providers.Singleton(_credentials_store, database)
+    credentials = providers.Singleton(
+        CredentialsService,
+        store=credentials_store,
+        box=providers.Singleton(_credentials_box, settings),
+        uow_factory=uow_factory,
+        clock=clock,
+        ids=ids,
+        authorizer=authorizer,
+    )
+
+
+#: Issue 14: the backends resolve each tenant's books and bank through its credentials.
+Container.backends.add_kwargs(credentials=Container.credentials)
 
 #: The morning summaries follow the log like every subscriber (declared after the list).
 Container.subscribers.add_args(Container.morning_summaries)

@@ -27,6 +27,9 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_FIKEN_BASE_URL         | https://api.fiken.no/api/v2                      |
 | BOOKKEEPER_FOLIO_TOKEN            | unset: the sandbox bank in the local database    |
 | BOOKKEEPER_FOLIO_BASE_URL         | https://api.folio.no/v2                          |
+| BOOKKEEPER_CREDENTIALS_KEY        | unset: no tenant's own credentials can be stored |
+|                                   | (Fernet keys, comma list; the first encrypts)    |
+| BOOKKEEPER_CREDENTIALS_RECHECK_SECONDS | 5 (how soon replicas see a credentials change) |
 | BOOKKEEPER_ANTHROPIC_API_KEY      | unset: no Claude extraction                      |
 | BOOKKEEPER_ANTHROPIC_BASE_URL     | unset: the SDK default (https://api.anthropic.com) |
 | BOOKKEEPER_ANTHROPIC_MODEL        | claude-haiku-4-5                                 |
@@ -200,6 +203,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Issue 12: where foreign-currency documents get their NOK rate (Norges Bank's SDMX
     #: API: BOOKKEEPER_EXCHANGE_RATES=norges-bank, or its base URL); None: no conversion.
     exchange_rates_url: str | None = None
+    #: Issue 14 (ADR 0036): the Fernet key(s) per-tenant credentials are encrypted with,
+    #: comma-separated (the first encrypts, all decrypt); unset: none can be stored.
+    credentials_key: str | None = None
+    #: How stale another replica's view of a credentials change may be (seconds).
+    credentials_recheck_seconds: int = 5
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -207,6 +215,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         hidden |= {"oidc_client_secret", "web_secret"}
         hidden.add("redis_url")  # may carry a password
         hidden |= {"anthropic_admin_key", "cloudflare_token"}
+        hidden.add("credentials_key")  # issue 14: the key of every tenant's credentials
         fields = ", ".join(
             f"{name}={'***' if name in hidden and getattr(self, name) else getattr(self, name)!r}"
             for name in self.__struct_fields__
@@ -353,6 +362,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_url=_redis_url(get("REDIS_URL")),
         **_spending(get),
         exchange_rates_url=_exchange_rates(get("EXCHANGE_RATES")),
+        credentials_key=get("CREDENTIALS_KEY"),
+        credentials_recheck_seconds=_integer(
+            "CREDENTIALS_RECHECK_SECONDS",
+            get("CREDENTIALS_RECHECK_SECONDS"),
+            default=5,
+            low=0,
+            high=3600,
+        ),
     )
 
 

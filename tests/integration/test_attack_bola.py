@@ -21,13 +21,19 @@ from typing import Any
 
 import httpx
 import pytest
+from dependency_injector import providers
 
-from tests.http_helpers import API, TENANT, Api, receipt, running_api
+from bookkeeper.settings import Settings
+from tests.http_helpers import API, TENANT, Api, memory_container, receipt, running_api
 
 OTHER = "globex"
 ROLES = ("admin", "accountant", "reviewer", "agent", "system", "viewer")
 #: Strings of tenant A's objects that must never appear in an answer to tenant B.
 A_MARKERS = ("Adobe", "R-A-1", "alice", "anna", TENANT, "Secret ledger line", "a-receipt.png")
+#: Issue 14: tenant A's own Fiken credentials, set by A's admin in the world.
+A_TOKEN, A_COMPANY = "a-fiken-secret-token", "a-company-slug"
+A_MARKERS = (*A_MARKERS, A_TOKEN, A_COMPANY, "sha256:")
+CREDENTIALS_KEY = "xv2Yq3cQj0m9mHq2sD3kq6cTnJdYwZ1bS0j1yQnRk2E="
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(32) + b"tenant-a"
 
 
@@ -39,6 +45,8 @@ class World:
     correlation_id: str
     entry_id: str
     sha256: str
+    #: Issue 14: tenant A itself, the id in /tenants/{tenant}/credentials/{provider}.
+    tenant: str = TENANT
 
 
 Probe = Callable[[World, str], tuple[str, str, Any]]  # (method, url, json body)
@@ -58,6 +66,13 @@ def _get(collection: str) -> Probe:
     return probe
 
 
+def _credentials(method: str, body: Any = None) -> Probe:
+    def probe(world: World, object_id: str) -> tuple[str, str, Any]:
+        return method, f"{API}/tenants/{object_id}/credentials/fiken", body
+
+    return probe
+
+
 #: (method, path template) → probe, and which of A's ids it takes and how to invent one.
 PROBES: dict[tuple[str, str], tuple[Probe, str]] = {
     ("GET", f"{API}/events/{{event_id}}"): (_get("events"), "event_id"),
@@ -70,6 +85,19 @@ PROBES: dict[tuple[str, str], tuple[Probe, str]] = {
     ("GET", f"{API}/correlations/{{correlation_id}}"): (_get("correlations"), "correlation_id"),
     ("GET", f"{API}/journal-entries/{{entry_id}}"): (_get("journal-entries"), "entry_id"),
     ("GET", f"{API}/files/{{sha256}}"): (_get("files"), "sha256"),
+    # Issue 14: tenant A's credentials (set by A's admin in the world) through B's token.
+    ("PUT", f"{API}/tenants/{{tenant}}/credentials/{{provider}}"): (
+        _credentials("PUT", {"token": "b-token-for-a", "company": "b-company"}),
+        "tenant",
+    ),
+    ("GET", f"{API}/tenants/{{tenant}}/credentials/{{provider}}"): (
+        _credentials("GET"),
+        "tenant",
+    ),
+    ("DELETE", f"{API}/tenants/{{tenant}}/credentials/{{provider}}"): (
+        _credentials("DELETE"),
+        "tenant",
+    ),
 }
 
 
@@ -90,7 +118,13 @@ def _unknown(kind: str) -> str:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with running_api(tmp_path) as api:
+    container = memory_container(tmp_path)
+    container.settings.override(
+        providers.Object(
+            Settings.for_data_dir(tmp_path, executor_enabled=False, credentials_key=CREDENTIALS_KEY)
+        )
+    )
+    async with running_api(tmp_path, container=container) as api:
         agent = api.headers("alice", "agent")
         proposed = await api.client.post(
             f"{API}/events",
@@ -120,6 +154,13 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             headers={**agent, "Content-Type": "image/png"},
         )
         assert upload.status_code == 201, upload.text
+        # Issue 14: A's own Fiken credentials (set last: A's later calls would go to Fiken).
+        credentials = await api.client.put(
+            f"{API}/tenants/{TENANT}/credentials/fiken",
+            json={"token": A_TOKEN, "company": A_COMPANY},
+            headers=api.headers("adam", "admin"),
+        )
+        assert credentials.status_code == 200, credentials.text
         yield World(
             api=api,
             event_id=body["eventId"],
@@ -136,6 +177,10 @@ async def _call(
     method, url, body = probe(world, object_id)
     if method == "GET":
         return await api.client.get(url, headers=headers)
+    if method == "DELETE":
+        return await api.client.delete(url, headers=headers)
+    if method == "PUT":
+        return await api.client.put(url, json=body, headers=headers)
     return await api.client.post(url, json=body, headers=headers)
 
 
@@ -232,8 +277,11 @@ async def test_another_tenant_gets_404_never_the_object(
             assert marker not in answer.text, context
         if answer.status_code == 404:
             granted_somewhere = True
-        if name in {"admin", "accountant", "all roles"}:
-            assert answer.status_code == 404, context  # may do this in B: so it is a 404
+        # May do this in B: so it is a 404 (a tenant's credentials are its admins' only).
+        if name in (
+            {"admin", "all roles"} if kind == "tenant" else {"admin", "accountant", "all roles"}
+        ):
+            assert answer.status_code == 404, context
     assert granted_somewhere
     # Nothing recorded in either tenant by any of those calls.
     assert (await _log(api, TENANT), await _log(api, OTHER)) == logs_before
@@ -256,13 +304,24 @@ async def test_a_correlation_filter_with_another_tenants_id_finds_nothing(world:
 
 async def test_the_owning_tenant_gets_its_normal_answers(world: World) -> None:
     api = world.api
-    reads = [route for route in PROBES if route[0] == "GET"]
+    # Every role reads A's objects; a tenant's credentials are its admins' (below).
+    reads = [route for route in PROBES if route[0] == "GET" and PROBES[route][1] != "tenant"]
     for role in ROLES:
         headers = api.headers(f"a-{role}", role)
         for route in reads:
             probe, kind = PROBES[route]
             response = await _call(api, probe, world, str(getattr(world, kind)), headers)
             assert response.status_code == 200, f"{route} as {role}: {response.text}"
+    own = await api.client.get(
+        f"{API}/tenants/{TENANT}/credentials/fiken", headers=api.headers("a-admin", "admin")
+    )
+    assert own.status_code == 200, own.text
+    assert own.json()["company"] == A_COMPANY and A_TOKEN not in own.text
+    # Removed again by A's admin: A's books are the sandbox's again for the calls below.
+    removed = await api.client.delete(
+        f"{API}/tenants/{TENANT}/credentials/fiken", headers=api.headers("a-admin", "admin")
+    )
+    assert removed.status_code == 204, removed.text
     download = await api.client.get(f"{API}/files/{world.sha256}", headers=api.viewer)
     assert download.content == PNG
     # The reviewer of A decides A's proposals.

@@ -394,6 +394,11 @@ SAMPLES: dict[type[Payload], Payload] = {
         executed_here=1,
         problems=1,
     ),
+    # Issue 14: a tenant's own credentials set and removed (no secret in either).
+    events.CredentialsSetData: events.CredentialsSetData(
+        provider="fiken", fingerprint="sha256:0123456789ab", company="acme-as"
+    ),
+    events.CredentialsRemovedData: events.CredentialsRemovedData(provider="folio"),
     events.SpendingQueriedData: events.SpendingQueriedData(
         date_range=DateRange(start=DAY, end=DAY),
         sources=("anthropic",),

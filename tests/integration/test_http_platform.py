@@ -72,6 +72,10 @@ ROUTES = {
     ("GET", f"{API}/spending/prices"): "getPriceTable",
     ("PUT", f"{API}/spending/prices"): "setPriceTable",
     ("POST", f"{API}/spending/pull"): "pullCosts",
+    # Issue 14: a tenant's own Fiken and Folio credentials.
+    ("PUT", f"{API}/tenants/{{tenant}}/credentials/{{provider}}"): "setTenantCredentials",
+    ("GET", f"{API}/tenants/{{tenant}}/credentials/{{provider}}"): "getTenantCredentials",
+    ("DELETE", f"{API}/tenants/{{tenant}}/credentials/{{provider}}"): "removeTenantCredentials",
     ("GET", "/health"): "getHealth",
     ("GET", "/metrics"): "getMetrics",
 }
@@ -246,6 +250,8 @@ async def test_health_reports_the_database(api: Api) -> None:
                 },
             ]
         },
+        # Issue 14: per-tenant credentials on; none stored, and no key to store any with.
+        "tenantBackends": {"perTenant": "on", "canStore": False, "tenants": 0},
     }
 
 

@@ -203,6 +203,19 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
         "rules:manage",
         _put("/rules/review-rules", {"maxAutoAmount": "10000"}),
     ),
+    # Issue 14: a tenant's own credentials (migration 0018's grant: admins only).
+    ("PUT", "/tenants/{tenant}/credentials/{provider}"): (
+        "credentials:manage",
+        _put("/tenants/acme/credentials/folio", {"token": "matrix-token"}),
+    ),
+    ("GET", "/tenants/{tenant}/credentials/{provider}"): (
+        "credentials:manage",
+        _get("/tenants/acme/credentials/folio"),
+    ),
+    ("DELETE", "/tenants/{tenant}/credentials/{provider}"): (
+        "credentials:manage",
+        _delete("/tenants/acme/credentials/folio"),
+    ),
 }
 
 

@@ -74,6 +74,9 @@ def test_the_migration_seeds_exactly_the_default_grants() -> None:
     # Migration 0015 adds spending:write (budgets, price tables) for admins and accountants.
     for role in _migration(MIGRATION.with_name("0015_spending.py")).SPENDING_ROLES:
         seeded[role].add("spending:write")
+    # Migration 0018 adds credentials:manage (a tenant's own Fiken/Folio) for admins.
+    for role in _migration(MIGRATION.with_name("0018_tenant_credentials.py")).CREDENTIALS_ROLES:
+        seeded[role].add("credentials:manage")
     assert {role: frozenset(actions) for role, actions in seeded.items()} == dict(DEFAULT_GRANTS)
     assert (
         set(seeded)

@@ -93,6 +93,17 @@ DEFAULT_GRANTS = {
 ACTIONS = ACTIONS | {RULES_READ, RULES_MANAGE, PERIODS_CLOSE}
 ROLES = frozenset(DEFAULT_GRANTS)
 
+#: Issue 14 (migration 0018 seeds the same): setting, reading (metadata only) and removing
+#: a tenant's own Fiken and Folio credentials — for admins only.
+CREDENTIALS_MANAGE = "credentials:manage"
+CREDENTIALS_ROLES: frozenset[str] = frozenset({"admin"})
+DEFAULT_GRANTS = {
+    role: grants | {CREDENTIALS_MANAGE} if role in CREDENTIALS_ROLES else grants
+    for role, grants in DEFAULT_GRANTS.items()
+}
+ACTIONS = ACTIONS | {CREDENTIALS_MANAGE}
+
+
 class RoleAuthorizer:
     """Allows an action when any of the principal's roles grants it."""
 

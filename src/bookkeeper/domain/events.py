@@ -546,6 +546,24 @@ class SpendingQueriedData(Payload, frozen=True, kw_only=True):
     totals: tuple[SourceSpend, ...] = ()
 
 
+class CredentialsSetData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """Issue 14: a tenant's own Fiken or Folio credentials were set (or replaced). The
+    secret is never in the log: only which provider, the company, and a short fingerprint
+    (a prefix of the token's SHA-256) to tell two tokens apart."""
+
+    provider: str
+    fingerprint: str
+    company: str | None = None
+    base_url: str | None = None
+
+
+class CredentialsRemovedData(Payload, frozen=True, kw_only=True):
+    """Issue 14: a tenant's own credentials of a provider were removed (the environment's,
+    or the sandbox, apply again)."""
+
+    provider: str
+
+
 # --- the catalogue ----------------------------------------------------------------------
 
 
@@ -655,6 +673,9 @@ def _build_catalogue() -> dict[str, EventType]:
         ("PriceTableSet", PriceTableSetData),
         ("SpendingQueried", SpendingQueriedData),
         ("BooksImported", BooksImportedData),
+        # Issue 14: per-tenant credentials set and removed (an audit record, no secret).
+        ("CredentialsSet", CredentialsSetData),
+        ("CredentialsRemoved", CredentialsRemovedData),
     ):
         catalogue[name] = EventType(name, query_payload, Step.QUERY, None)
     catalogue["JournalEntryPosted"] = EventType(
@@ -695,6 +716,9 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "SpendingQueried",
         # `bookkeeper import fiken` (issue 14): a run's record, the service's own.
         "BooksImported",
+        # Issue 14: recorded by the credentials service only.
+        "CredentialsSet",
+        "CredentialsRemoved",
     }
 )
 SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(

@@ -193,6 +193,8 @@ async def start_process(container: Container) -> Process:
                 services.backends.books_backend,
                 services.backends.bank_backend,
             )
+            if services.backends.tenants is not None:
+                log.info("per tenant: a tenant's own Fiken/Folio credentials come first")
         else:
             log.info("executor off (BOOKKEEPER_EXECUTOR=off): approved actions wait")
         services.dispatcher.on(PROPOSAL_EVENT_TYPES, count_proposal_events)

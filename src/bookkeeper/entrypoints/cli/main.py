@@ -11,6 +11,7 @@
     bookkeeper policy grant-role|revoke-role --subject S --role R --tenant T
     bookkeeper chat --tenant T --user U [--channel C]   (stdin: text, or /file PATH)
     bookkeeper export saf-t --tenant T --from D --to D [--out FILE|DIR]
+    bookkeeper credentials set|show|remove|rotate-key|new-key   (a tenant's own Fiken/Folio)
 
 Settings come from BOOKKEEPER_* variables (see bookkeeper.settings). Every command goes
 through the container, like the HTTP app. A failure prints one line on stderr and exits
@@ -384,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.spending_cli import add_parser as add_spending
 
     add_spending(commands)
+    from bookkeeper.entrypoints.credentials_cli import add_parser as add_credentials
+
+    add_credentials(commands)
     from bookkeeper.entrypoints.cli.help import describe
 
     return describe(parser)

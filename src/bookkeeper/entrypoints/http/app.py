@@ -37,6 +37,7 @@ from bookkeeper.container import Container, shutdown
 from bookkeeper.entrypoints.http.controllers.bus import BusController
 from bookkeeper.entrypoints.http.controllers.checks import check_routes
 from bookkeeper.entrypoints.http.controllers.correlations import CorrelationController
+from bookkeeper.entrypoints.http.controllers.credentials import credentials_routes
 from bookkeeper.entrypoints.http.controllers.documents import DocumentController
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, EventController
 from bookkeeper.entrypoints.http.controllers.exports import export_routes
@@ -137,6 +138,8 @@ def create_app(container: Container) -> Litestar:
             check_routes(container),
             rules_routes(container),
             *spending_routes(container),
+            # Issue 14: a tenant's own Fiken and Folio credentials (admin only).
+            credentials_routes(container),
         ],
         dependencies={
             "handlers": Provide(provide_handlers, sync_to_thread=False, use_cache=True),

@@ -43,6 +43,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from bookkeeper.adapters.auth.errors import InvalidToken
+from bookkeeper.application.credentials import CredentialsKeyMissing
 from bookkeeper.application.errors import (
     ApplicationError,
     ConcurrencyConflict,
@@ -86,6 +87,8 @@ _STATUS: Final[dict[type[Exception], int]] = {
     StorageUnavailable: 503,
     # Issue 12: a posting dated into a closed period.
     PeriodClosed: 409,
+    # Issue 14: credentials cannot be stored without BOOKKEEPER_CREDENTIALS_KEY.
+    CredentialsKeyMissing: 409,
 }
 
 _CODES: Final[dict[int, str]] = {

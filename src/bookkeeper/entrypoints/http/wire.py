@@ -291,6 +291,17 @@ class SpendingOut(ResponseBody, frozen=True, kw_only=True):
     sources: list[SpendingSourceOut]
 
 
+class TenantBackendsOut(ResponseBody, frozen=True, kw_only=True):
+    """Issue 14: the books and bank are resolved per tenant (`on`); whether a tenant's own
+    Fiken/Folio access can be stored (`canStore`: BOOKKEEPER_CREDENTIALS_KEY is set) and
+    how many tenants have their own (`tenants`; null: not counted). No tenant is named and
+    nothing of a secret is shown."""
+
+    per_tenant: Literal["on"]
+    can_store: bool
+    tenants: int | None = None
+
+
 class HealthOut(ResponseBody, frozen=True, kw_only=True):
     status: Literal["ok", "degraded", "unavailable"]
     database: DatabaseOut
@@ -298,6 +309,7 @@ class HealthOut(ResponseBody, frozen=True, kw_only=True):
     backends: BackendsOut | None = None
     bus: BusOut | None = None
     spending: SpendingOut | None = None
+    tenant_backends: TenantBackendsOut | None = None
 
 
 class FieldError(ResponseBody, frozen=True, kw_only=True):

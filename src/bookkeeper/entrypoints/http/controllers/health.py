@@ -20,6 +20,7 @@ from bookkeeper.entrypoints.http.wire import (
     HealthOut,
     SpendingOut,
     SpendingSourceOut,
+    TenantBackendsOut,
 )
 
 PING_TIMEOUT_SECONDS: Final = 5.0
@@ -53,7 +54,9 @@ class HealthController(Controller):
         (a statement timeout, poisoned sessions; until one succeeds). A 503 carries
         Retry-After. Shows which database is used, with its password masked, which books and bank
         the service talks to (`fiken`/`folio`, or the local `sandbox` when no credentials
-        are configured) and whether the executor runs. Needs no token."""
+        are configured) and whether the executor runs; `tenantBackends`: a tenant's own
+        Fiken/Folio credentials come first (issue 14), whether they can be stored and how
+        many tenants have their own. Needs no token."""
         database = runtime.database
         status: str = "ok"
         try:
@@ -88,6 +91,7 @@ class HealthController(Controller):
             ),
             bus=await _bus(runtime) if runtime.backends is not None else None,
             spending=_spending(runtime),
+            tenant_backends=await _tenant_backends(runtime) if status == "ok" else None,
         )
         if status == "ok":
             return Response(body, status_code=200)
@@ -116,3 +120,16 @@ def _spending(runtime: Runtime) -> SpendingOut | None:
         for n, why in sorted(spending.absent.items())
     ]
     return SpendingOut(sources=sources)
+
+
+async def _tenant_backends(runtime: Runtime) -> TenantBackendsOut | None:
+    """Issue 14: per-tenant credentials on, and how many tenants have their own."""
+    tenants = runtime.backends.tenants if runtime.backends is not None else None
+    if tenants is None:
+        return None
+    try:
+        count: int | None = await asyncio.wait_for(tenants.tenant_count(), PING_TIMEOUT_SECONDS)
+    except Exception as error:  # /health answers without the count rather than failing
+        _log.warning("health check: credentials not counted: %s", type(error).__name__)
+        count = None
+    return TenantBackendsOut(per_tenant="on", can_store=tenants.key_configured, tenants=count)

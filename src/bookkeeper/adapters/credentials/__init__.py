@@ -1,0 +1,13 @@
+"""Issue 14: per-tenant credentials at rest — the Fernet box and the stores (ADR 0036).
+
+`secret_box(keys)` is the SecretBox of BOOKKEEPER_CREDENTIALS_KEY (None without a key);
+`SqlCredentialsStore` keeps the rows in the `tenant_credentials` table (migration 0018),
+`MemoryCredentialsStore` in a dict (the in-memory container of the tests).
+"""
+
+from __future__ import annotations
+
+from bookkeeper.adapters.credentials.fernet import FernetBox, secret_box
+from bookkeeper.adapters.credentials.memory import MemoryCredentialsStore
+
+__all__ = ["FernetBox", "MemoryCredentialsStore", "secret_box"]
