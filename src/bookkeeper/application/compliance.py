@@ -42,6 +42,7 @@ from bookkeeper.application.ports import (
     RecordedEvent,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     AlertRaisedData,
@@ -50,7 +51,7 @@ from bookkeeper.domain.events import (
     ReversalData,
     TransactionFailedComplianceData,
 )
-from bookkeeper.domain.rules import NOK, NORWAY, VAT_TERM, TaxTable, compliance_findings
+from bookkeeper.domain.rules import NOK, NORWAY, VAT_TERM, compliance_findings
 
 log = logging.getLogger("bookkeeper.compliance")
 
@@ -102,7 +103,7 @@ class ComplianceContext:
         async with self._uow() as uow:
             if await uow.events.read_stream(tenant, finding_id):
                 return None  # handled before
-            table = TaxTable(await uow.rules.tax_rates(self._country))
+            table = await tenant_tax_table(uow, tenant, self._country)
             locked = await uow.rules.periods(tenant, VAT_TERM)
             currency = await uow.rules.currency(self._currency)
         chart = await self._chart(tenant)

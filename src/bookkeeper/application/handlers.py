@@ -46,6 +46,7 @@ from bookkeeper.application.ports import (
 from bookkeeper.application.postings import EXCHANGE_METADATA
 from bookkeeper.application.projections import fold_proposal, pattern_from, pattern_of
 from bookkeeper.application.spending import ExchangeRates
+from bookkeeper.application.tax_rates import valid_rates
 from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.bank_matching import Payable, check_named_payment
@@ -75,7 +76,7 @@ from bookkeeper.domain.proposals import (
     counterparty,
 )
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, decide
-from bookkeeper.domain.rules import NOK, NORWAY, Exchange, TaxTable, to_nok, valid_vat_rates
+from bookkeeper.domain.rules import NOK, Exchange, to_nok
 
 AUTO_APPROVER = "system:review-rules"
 #: Days either side of a receipt's date in which the bank event it names is looked for.
@@ -262,7 +263,7 @@ class Handlers:
                 )
 
             # Issue 12: the VAT rate is checked against the rates valid on its date.
-            vat_rates = await _valid_vat_rates(uow, command.data)
+            vat_rates = await _valid_vat_rates(uow, tenant, command.data)
             proposal = Proposal.propose(
                 str(event_id),
                 command.data,  # type: ignore[arg-type]
@@ -670,13 +671,15 @@ class Handlers:
         return await uow.events.append(tenant, stream_id, len(existing), new)
 
 
-async def _valid_vat_rates(uow: UnitOfWork, data: object) -> frozenset[Decimal] | None:
-    """The VAT rates valid in Norway on a dated document's date, by the tax rates as data;
-    None for data without a date or a day no rate covers (the built-in rates then)."""
+async def _valid_vat_rates(
+    uow: UnitOfWork, tenant_id: str, data: object
+) -> frozenset[Decimal] | None:
+    """The VAT rates valid in Norway on a dated document's date, by the tenant's tax rates
+    as data (application/tax_rates); None for data without a date or a VAT rate."""
     day = getattr(data, "date", None)
     if not isinstance(day, dt.date) or getattr(data, "vat_rate", None) is None:
         return None
-    return valid_vat_rates(TaxTable(await uow.rules.tax_rates(NORWAY)), day)
+    return await valid_rates(uow, tenant_id, day)
 
 
 def _decider(principal: Principal) -> approval.Decider:

@@ -563,12 +563,17 @@ class RulesStore(Protocol):
     """Rules as data (issue 12, migration 0016): tax rates by validity, currencies, and
     each tenant's closed periods and locked VAT terms, in the unit's transaction."""
 
-    async def tax_rates(self, country: str | None = None) -> list[TaxRate]:
-        """Every tax rate row (of `country`, when given), in any order."""
+    async def tax_rates(
+        self, country: str | None = None, *, tenant_id: str | None = None
+    ) -> list[TaxRate]:
+        """Every tax rate row (of `country`, when given), in any order: the shipped
+        defaults, with `tenant_id`'s own rows of a code instead of the defaults of that
+        code (domain/rules.overlay_rates; ADR 0040). None: the defaults alone."""
         ...
 
-    async def put_tax_rate(self, rate: TaxRate) -> None:
-        """Insert a row, or replace the row of the same country, code and valid_from."""
+    async def put_tax_rate(self, rate: TaxRate, *, tenant_id: str | None = None) -> None:
+        """Insert a row, or replace the row of the same country, code and valid_from, of
+        `tenant_id` (None: the shipped defaults every tenant falls back to)."""
         ...
 
     async def currencies(self) -> list[Currency]: ...
@@ -1010,6 +1015,8 @@ class DocumentRetentionStore(Protocol):
         """Record the purge and delete the document in one transaction (the database's
         trigger lets the delete through only when the record says its retention ended);
         False when the tenant has no such document."""
+
+
 # --- bulk import (P5, ADR 0032) -------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ import msgspec
 
 from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.ports import UnitOfWork, UnitOfWorkFactory
+from bookkeeper.application.tax_rates import read_tax_table, tenant_tax_table
 from bookkeeper.domain.events import (
     CorrectionData,
     ExpenseRegistrationData,
@@ -32,7 +33,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import mirror, posting_for
 from bookkeeper.domain.proposals import Proposal, apply_corrections
-from bookkeeper.domain.rules import NOK, NORWAY, Exchange, TaxTable, in_nok
+from bookkeeper.domain.rules import NOK, Exchange, TaxTable, in_nok
 
 #: The executor posts these entries; what it cannot post is in its log.
 log = logging.getLogger("bookkeeper.executor")
@@ -75,7 +76,7 @@ async def executed_postings(
     with their derived ids."""
     pid = proposal_id
     today = now.astimezone(BOOKS_TIME_ZONE).date()
-    rates = TaxTable(await uow.rules.tax_rates(NORWAY))
+    rates = await tenant_tax_table(uow, tenant_id)
 
     def book(of: ProposalData) -> JournalEntryPostedData | None:
         return booking(
@@ -157,10 +158,10 @@ def booked_in_nok(data: ProposalData, exchange: Exchange | None) -> ProposalData
     return in_nok(data, exchange)
 
 
-async def tax_table(uow_factory: UnitOfWorkFactory) -> TaxTable:
-    """Norway's tax rates as data (issue 12), read in a unit of work of their own."""
-    async with uow_factory() as uow:
-        return TaxTable(await uow.rules.tax_rates(NORWAY))
+async def tax_table(uow_factory: UnitOfWorkFactory, tenant_id: str) -> TaxTable:
+    """Norway's tax rates as data in force for the tenant (issue 12, ADR 0040), read in a
+    unit of work of their own."""
+    return await read_tax_table(uow_factory, tenant_id)
 
 
 async def posted_entry(

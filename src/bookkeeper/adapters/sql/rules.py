@@ -12,7 +12,15 @@ from sqlalchemy import and_, delete, insert, select, update
 
 from bookkeeper.adapters.sql.schema import countries, currencies, fiscal_periods, tax_rates
 from bookkeeper.adapters.sql.session import Transaction
-from bookkeeper.domain.rules import PERIOD, Country, Currency, FiscalPeriod, TaxRate
+from bookkeeper.domain.rules import (
+    DEFAULT_RATES_TENANT,
+    PERIOD,
+    Country,
+    Currency,
+    FiscalPeriod,
+    TaxRate,
+    overlay_rates,
+)
 
 
 class SqlRules:
@@ -21,14 +29,21 @@ class SqlRules:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def tax_rates(self, country: str | None = None) -> list[TaxRate]:
+    async def tax_rates(
+        self, country: str | None = None, *, tenant_id: str | None = None
+    ) -> list[TaxRate]:
         t = tax_rates
-        query = select(t)
+        tenants = [DEFAULT_RATES_TENANT]
+        if tenant_id is not None and tenant_id != DEFAULT_RATES_TENANT:
+            tenants.append(tenant_id)
+        query = select(t).where(t.c.tenant_id.in_(tenants))
         if country is not None:
             query = query.where(t.c.country == country)
         result = await self._tx.execute(query)
-        return [
-            TaxRate(
+        defaults: list[TaxRate] = []
+        own: list[TaxRate] = []
+        for row in result.all():
+            rate = TaxRate(
                 country=row.country,
                 tax_type=row.tax_type,
                 direction=row.direction,
@@ -38,11 +53,12 @@ class SqlRules:
                 valid_from=row.valid_from,
                 valid_to=row.valid_to,
             )
-            for row in result.all()
-        ]
+            (defaults if row.tenant_id == DEFAULT_RATES_TENANT else own).append(rate)
+        return overlay_rates(defaults, own)
 
-    async def put_tax_rate(self, rate: TaxRate) -> None:
+    async def put_tax_rate(self, rate: TaxRate, *, tenant_id: str | None = None) -> None:
         t = tax_rates
+        tenant = DEFAULT_RATES_TENANT if tenant_id is None else tenant_id
         values = {
             "tax_type": rate.tax_type,
             "direction": rate.direction,
@@ -51,6 +67,7 @@ class SqlRules:
             "valid_to": rate.valid_to,
         }
         key = and_(
+            t.c.tenant_id == tenant,
             t.c.country == rate.country,
             t.c.saft_code == rate.saft_code,
             t.c.valid_from == rate.valid_from,
@@ -59,6 +76,7 @@ class SqlRules:
         if not result.rowcount:
             await self._tx.execute(
                 insert(t).values(
+                    tenant_id=tenant,
                     country=rate.country,
                     saft_code=rate.saft_code,
                     valid_from=rate.valid_from,

@@ -256,10 +256,12 @@ countries = Table(
     Column("currency", Text(), nullable=True),
 )
 
-#: Tax rates over their validity (both ends inclusive; valid_to NULL: still valid).
+#: Tax rates over their validity (both ends inclusive; valid_to NULL: still valid); the
+#: shipped defaults under tenant_id '' and a tenant's own rows of a code (migration 0022).
 tax_rates = Table(
     "tax_rates",
     metadata,
+    Column("tenant_id", Text(), primary_key=True, server_default=""),
     Column("country", Text(), primary_key=True),
     Column("saft_code", Text(), primary_key=True),
     Column("valid_from", Date(), primary_key=True),

@@ -51,7 +51,7 @@ class Actions:
         claim = attempt.claim
         data = claim.data
         # A booking we cannot post: fail first.
-        await self._check_posting(claim.proposal_id, data)
+        await self._check_posting(claim.tenant_id, claim.proposal_id, data)
         match data:
             case ReceiptAttachmentData():
                 acted = await self._bank.attach_receipt(attempt, claim.proposal_id, data)
@@ -82,7 +82,7 @@ class Actions:
         claim = attempt.claim
         target_id, target = await self._target(claim.tenant_id, data.target_proposal_id)
         corrected = apply_corrections(target.effective_data, data.changes)
-        await self._check_posting(claim.proposal_id, corrected)
+        await self._check_posting(claim.tenant_id, claim.proposal_id, corrected)
         match corrected:
             case ReceiptAttachmentData():
                 old_event = target.external_ids.get("folioEventId")
@@ -103,7 +103,9 @@ class Actions:
                 return Acted(external_ids={**undone.external_ids, **registered.external_ids})
         raise ExecutionRefused(f"a {target.kind} cannot be corrected")  # pragma: no cover
 
-    async def _check_posting(self, proposal_id: uuid.UUID, data: ProposalData) -> None:
+    async def _check_posting(
+        self, tenant_id: str, proposal_id: uuid.UUID, data: ProposalData
+    ) -> None:
         """Raise the DomainError (UnbalancedEntry …) recording would raise, before any
         remote call, so that an action whose posting is impossible fails untouched."""
         booking(
@@ -111,7 +113,7 @@ class Actions:
             proposal_id,
             payment_account=self._policy.ledger_payment_account,
             payables_account=self._policy.payables_account,
-            rates=await tax_table(self._uow),
+            rates=await tax_table(self._uow, tenant_id),
         )
 
     async def _target(self, tenant: str, target_ref: str) -> tuple[uuid.UUID, Proposal]:
