@@ -587,11 +587,14 @@ class RulesStore(Protocol):
         ...
 
     async def closed_period_on(self, tenant_id: str, day: dt.date) -> FiscalPeriod | None:
-        """The closed period (kind "period") containing `day`, if any."""
+        """The closed period (kind "period") containing `day`, if any. Serialised with
+        `add_period` of the tenant until the unit ends (ADR 0040 §3): a close committed
+        before this check is seen, and a close started after it waits for the unit."""
         ...
 
     async def add_period(self, period: FiscalPeriod) -> bool:
-        """Close a period or lock a term; False when the same (kind, start) is there."""
+        """Close a period or lock a term; False when the same (kind, start) is there.
+        Waits for the tenant's units that checked `closed_period_on` to end."""
         ...
 
     async def remove_period(self, tenant_id: str, kind: str, start: dt.date) -> bool:

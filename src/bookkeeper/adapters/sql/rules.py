@@ -2,13 +2,23 @@
 periods, in the unit of work's transaction (the RulesStore port).
 
 The tables are small and read through SQLAlchemy Core; `closed_period_on` runs on every
-posting, on the (tenant, kind, end_date) index."""
+posting, on the (tenant, kind, end_date) index.
+
+A posting and the close of its period are serialised (ADR 0040 §3): on PostgreSQL, at READ
+COMMITTED, `closed_period_on` first takes the tenant's period lock shared — a
+transaction-scoped advisory lock, in a statement of its own so that the check that follows
+reads with a snapshot taken after the lock — and `add_period` / `remove_period` take it
+exclusive. A close thus waits for the postings that passed their check to commit, and a
+posting checking while a close is under way waits for it and then sees it. Postings do not
+wait for one another (the lock is shared among them). On SQLite every unit of work writes
+under BEGIN IMMEDIATE, which serialises the same."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select, text, update
 
 from bookkeeper.adapters.sql.schema import countries, currencies, fiscal_periods, tax_rates
 from bookkeeper.adapters.sql.session import Transaction
@@ -21,6 +31,17 @@ from bookkeeper.domain.rules import (
     TaxRate,
     overlay_rates,
 )
+
+
+def period_lock_key(tenant_id: str) -> int:
+    """The advisory lock key of a tenant's periods: a signed 64-bit hash (stable across
+    processes and versions, unlike Python's hash)."""
+    digest = hashlib.blake2b(f"fiscal-periods:{tenant_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
+_LOCK_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 class SqlRules:
@@ -109,7 +130,14 @@ class SqlRules:
         result = await self._tx.execute(query.order_by(p.c.start_date, p.c.kind))
         return [_period(row) for row in result.all()]
 
+    async def _lock_periods(self, tenant_id: str, *, exclusive: bool) -> None:
+        """Take the tenant's period lock until the transaction ends (PostgreSQL)."""
+        if self._tx.dialect == "postgresql":
+            lock = _LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED
+            await self._tx.execute(lock, {"key": period_lock_key(tenant_id)})
+
     async def closed_period_on(self, tenant_id: str, day: dt.date) -> FiscalPeriod | None:
+        await self._lock_periods(tenant_id, exclusive=False)
         p = fiscal_periods
         result = await self._tx.execute(
             select(p)
@@ -125,6 +153,7 @@ class SqlRules:
         return None if row is None else _period(row)
 
     async def add_period(self, period: FiscalPeriod) -> bool:
+        await self._lock_periods(period.tenant_id, exclusive=True)
         p = fiscal_periods
         found = await self._tx.execute(
             select(p.c.name).where(
@@ -149,6 +178,7 @@ class SqlRules:
         return True
 
     async def remove_period(self, tenant_id: str, kind: str, start: dt.date) -> bool:
+        await self._lock_periods(tenant_id, exclusive=True)
         p = fiscal_periods
         result = await self._tx.execute(
             delete(p).where(p.c.tenant_id == tenant_id, p.c.kind == kind, p.c.start_date == start)
