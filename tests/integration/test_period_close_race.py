@@ -14,6 +14,7 @@ and the entry appears in the closed month afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -24,7 +25,7 @@ from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.adapters.system import SystemClock
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.ledger import post_entry
-from bookkeeper.application.ports import Principal
+from bookkeeper.application.ports import Principal, UnitOfWorkFactory
 from bookkeeper.application.rules import RulesService
 from bookkeeper.domain.events import JournalEntryPostedData, JournalLine
 from bookkeeper.domain.rules import PeriodClosed
@@ -48,65 +49,71 @@ def _entry(day: dt.date) -> JournalEntryPostedData:
     )
 
 
+async def _round(
+    uows: UnitOfWorkFactory, rules: RulesService, n: int
+) -> tuple[str, list[bool], bool]:
+    """One race: the outcome of the posting, what the observer saw the moment the close
+    committed, and whether the entry is there in the end."""
+    clock = SystemClock()
+    start = dt.date(2030 + n // 12, n % 12 + 1, 1)
+    end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    entry_id = uuid.uuid4()
+    closed = asyncio.Event()
+    seen_at_close: list[bool] = []
+
+    async def entry_there() -> bool:
+        async with uows() as uow:
+            return bool(await uow.events.read_stream(TENANT, entry_id))
+
+    async def close() -> None:
+        await rules.close_period(ACCOUNTANT, start, end)
+        seen_at_close.append(await entry_there())
+        closed.set()
+
+    async def post() -> str:
+        async with uows() as uow:
+            try:
+                await post_entry(
+                    uow,
+                    TENANT,
+                    _entry(start + dt.timedelta(days=14)),
+                    entry_id=entry_id,
+                    actor="human:anna",
+                    correlation_id=entry_id,
+                    parent_id=None,
+                    now=clock.now(),
+                )
+            except PeriodClosed:
+                return "refused"
+            # The posting's window: its check has passed, it has not committed yet. Give a
+            # close under way the chance to commit inside it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), timeout=0.2)
+            await uow.commit()
+            return "posted"
+
+    if n % 2:  # the close starts first
+        closing = asyncio.create_task(close())
+        await asyncio.sleep(0)
+        outcome = await post()
+        await closing
+    else:  # the posting starts first (and usually passes its check first)
+        posting = asyncio.create_task(post())
+        await asyncio.sleep(0.02)
+        await close()
+        outcome = await posting
+    return outcome, seen_at_close, await entry_there()
+
+
 async def test_no_entry_lands_in_a_period_after_its_close_committed(
     postgres_database: SqlDatabase,
 ) -> None:
     uows = postgres_database.uow_factory()
-    clock = SystemClock()
-    rules = RulesService(uows, clock, RoleAuthorizer())
-
-    async def entry_there(entry_id: uuid.UUID) -> bool:
-        async with uows() as uow:
-            return bool(await uow.events.read_stream(TENANT, entry_id))
-
-    outcomes: list[str] = []
+    rules = RulesService(uows, SystemClock(), RoleAuthorizer())
+    outcomes = []
     for n in range(ROUNDS):
-        start = dt.date(2030 + n // 12, n % 12 + 1, 1)
-        end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-        entry_id = uuid.uuid4()
-        closed = asyncio.Event()
-        seen_at_close: list[bool] = []
-
-        async def close() -> None:
-            await rules.close_period(ACCOUNTANT, start, end)
-            seen_at_close.append(await entry_there(entry_id))  # noqa: B023 - awaited this round
-            closed.set()  # noqa: B023
-
-        async def post() -> str:
-            async with uows() as uow:
-                try:
-                    await post_entry(
-                        uow,
-                        TENANT,
-                        _entry(start + dt.timedelta(days=14)),  # noqa: B023
-                        entry_id=entry_id,  # noqa: B023
-                        actor="human:anna",
-                        correlation_id=entry_id,  # noqa: B023
-                        parent_id=None,
-                        now=clock.now(),
-                    )
-                except PeriodClosed:
-                    return "refused"
-                # The posting's window: its check has passed, it has not committed yet.
-                # Give a close under way the chance to commit inside it.
-                try:
-                    await asyncio.wait_for(closed.wait(), timeout=0.2)  # noqa: B023
-                except TimeoutError:
-                    pass
-                await uow.commit()
-                return "posted"
-
-        if n % 2:  # the close starts first
-            closing = asyncio.create_task(close())
-            await asyncio.sleep(0)
-            outcome = await post()
-            await closing
-        else:  # the posting starts first (and usually passes its check first)
-            posting = asyncio.create_task(post())
-            await asyncio.sleep(0.02)
-            await close()
-            outcome = await posting
+        outcome, seen_at_close, there = await _round(uows, rules, n)
         outcomes.append(outcome)
         # What the observer saw the moment the close committed is what stays.
-        assert seen_at_close == [await entry_there(entry_id)], (n, outcome)
+        assert seen_at_close == [there], (n, outcome)
     assert "posted" in outcomes  # the race was run both ways, not just refused
