@@ -186,11 +186,10 @@ class ComplianceContext:
         entry: JournalEntryPostedData,
         findings: Iterable[object],
     ) -> uuid.UUID | None:
-        """Propose reversing the proposal that posted the entry (as the compliance
-        principal; reviewed like any reversal); its id, or None for an entry no proposal
-        posted (a manual or bus entry: the alert asks a person to reverse it)."""
-        if entry.proposal_id is None:
-            return None
+        """Propose reversing the proposal that posted the entry, or the entry itself when
+        no proposal posted it (a manual or bus entry, ADR 0040 §4) — as the compliance
+        principal; reviewed like any reversal. Its id."""
+        target = entry.proposal_id if entry.proposal_id is not None else str(event.stream_id)
         reversal_id = compliance_id(event.id, "reversal")
         rules = sorted({getattr(f, "rule", "") for f in findings})
         principal = Principal(
@@ -202,7 +201,7 @@ class ComplianceContext:
             principal=principal,
             type=REVERSAL_PROPOSED,
             data=ReversalData(
-                target_proposal_id=entry.proposal_id,
+                target_proposal_id=target,
                 reason=f"compliance: {', '.join(rules)} (entry {event.stream_id})",
             ),
             event_id=reversal_id,
@@ -213,7 +212,7 @@ class ComplianceContext:
         except (DomainError, NotFound) as error:
             # Already reversed or being reversed (ours, from an earlier attempt, or a
             # person's): the finding stands and says which proposal it concerns.
-            log.info("compliance: no reversal of %s: %s", entry.proposal_id, error)
+            log.info("compliance: no reversal of %s: %s", target, error)
             async with self._uow() as uow:
                 if not await uow.events.read_stream(event.tenant_id, reversal_id):
                     return None

@@ -43,19 +43,20 @@ from bookkeeper.application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from bookkeeper.application.postings import EXCHANGE_METADATA
+from bookkeeper.application.postings import EXCHANGE_METADATA, posted_entry, reversible_entry
 from bookkeeper.application.projections import fold_proposal, pattern_from, pattern_of
 from bookkeeper.application.spending import ExchangeRates
 from bookkeeper.application.tax_rates import valid_rates
 from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.bank_matching import Payable, check_named_payment
-from bookkeeper.domain.errors import InvalidProposal
+from bookkeeper.domain.errors import InvalidProposal, NotCompensable
 from bookkeeper.domain.events import (
     SUBMITTABLE_TYPES,
     CorrectionData,
     Corrections,
     InvoiceRegistrationData,
+    JournalEntryPostedData,
     Kind,
     PatternSuggestionData,
     ReceiptAttachmentData,
@@ -272,8 +273,14 @@ class Handlers:
             )
             data = proposal.effective_data  # validated and normalised
             if isinstance(data, ReversalData | CorrectionData):
-                target = await self._compensation_target(uow, tenant, data)
-                correlation_id = command.correlation_id or target.correlation_id
+                target_correlation, entry_department = await self._compensation_target(
+                    uow, tenant, data
+                )
+                correlation_id = command.correlation_id or target_correlation
+                if entry_department is not None:
+                    # A journal entry's reversal belongs to the entry's department (its
+                    # deciders are that department's; the log's word, not the body's).
+                    metadata[approval.DEPARTMENT_METADATA] = entry_department
             rules = await uow.settings.review_rules(tenant)
             context = await self._scoring_context(uow, tenant, event_id, command, data, rules)
             if bank_mismatches:
@@ -353,15 +360,34 @@ class Handlers:
 
     async def _compensation_target(
         self, uow: UnitOfWork, tenant: str, data: ReversalData | CorrectionData
-    ) -> ProposalView:
+    ) -> tuple[uuid.UUID, str | None]:
+        """The target's correlation id and, for a journal entry reversed directly (ADR
+        0040 §4: a manual or bus entry, by its entry id), the entry's department; raises
+        when the target may not be compensated (again)."""
         try:
             target_id = uuid.UUID(data.target_proposal_id)
         except ValueError:
-            raise InvalidProposal("targetProposalId must be a proposal id (UUID)") from None
+            raise InvalidProposal(
+                "targetProposalId must be a proposal or journal entry id (UUID)"
+            ) from None
         events = await uow.events.read_stream(tenant, target_id)
         target_view = fold_proposal(events)
         if target_view is None:
-            raise NotFound(f"proposal {target_id} not found")
+            entry = await reversible_entry(uow, tenant, target_id)
+            if entry is None:
+                raise NotFound(f"proposal or journal entry {target_id} not found")
+            if isinstance(data, CorrectionData):
+                raise NotCompensable(
+                    f"journal entry {target_id} is reversed, not corrected: reverse it "
+                    "and post the right entry",
+                    current="POSTED",
+                )
+            if await uow.proposals.open_compensations(tenant, target_id):
+                raise InvalidProposal(
+                    f"journal entry {target_id} already has a reversal in progress or done"
+                )
+            assert isinstance(entry.data, JournalEntryPostedData)
+            return entry.correlation_id, entry.data.department
         target = Proposal.rehydrate(str(target_id), events)
         target.ensure_compensable()
         if isinstance(data, CorrectionData):
@@ -370,7 +396,7 @@ class Handlers:
             raise InvalidProposal(
                 f"proposal {target_id} already has a reversal or correction in progress"
             )
-        return target_view
+        return target_view.correlation_id, None
 
     async def _scoring_context(
         self,
@@ -589,8 +615,14 @@ class Handlers:
             data = proposal.effective_data
         amount: Decimal | None = getattr(data, "amount", None)
         if isinstance(data, ReversalData | CorrectionData):
-            target = await uow.proposals.get(tenant, uuid.UUID(data.target_proposal_id))
+            target_id = uuid.UUID(data.target_proposal_id)
+            target = await uow.proposals.get(tenant, target_id)
             amounts = [target.amount if target is not None else None]
+            if target is None:
+                # A journal entry reversed directly (ADR 0040 §4): what it moves.
+                entry = await posted_entry(uow, tenant, target_id)
+                if entry is not None:
+                    amounts = [sum((line.debit for line in entry.lines), Decimal(0))]
             if isinstance(data, CorrectionData):
                 amounts.append(data.changes.amount)
             known = [a for a in amounts if a is not None]

@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from bookkeeper.application.event_log import posting_id
-from bookkeeper.application.ports import UnitOfWork, UnitOfWorkFactory
+from bookkeeper.application.ports import RecordedEvent, UnitOfWork, UnitOfWorkFactory
 from bookkeeper.application.tax_rates import read_tax_table, tenant_tax_table
+from bookkeeper.domain.errors import NotCompensable
 from bookkeeper.domain.events import (
     CorrectionData,
     ExpenseRegistrationData,
@@ -93,6 +94,11 @@ async def executed_postings(
             target_id = uuid.UUID(data.target_proposal_id)
             target_entry_id = posting_id(target_id)
             target_entry = await posted_entry(uow, tenant_id, target_entry_id)
+            if target_entry is None and isinstance(data, ReversalData):
+                # ADR 0040 §4: the target is a journal entry itself (manual or bus).
+                direct = await posted_entry(uow, tenant_id, target_id)
+                if direct is not None:
+                    target_entry_id, target_entry = target_id, direct
             if target_entry is None:
                 log.warning("target %s of %s has no ledger posting to reverse", target_id, pid)
             else:
@@ -171,6 +177,33 @@ async def posted_entry(
     for event in await uow.events.read_stream(tenant_id, entry_id):
         if isinstance(event.data, JournalEntryPostedData):
             return event.data
+    return None
+
+
+async def reversible_entry(
+    uow: UnitOfWork, tenant_id: str, entry_id: uuid.UUID
+) -> RecordedEvent | None:
+    """The posting of a journal entry a reversal may target directly (ADR 0040 §4): one
+    posted by hand (POST /journal-entries) or from the bus. None when `entry_id` names no
+    journal entry. NotCompensable for a reversal (reverse what it reversed instead: post
+    it again) and for an executed proposal's posting (reverse the proposal: its effect
+    outside the ledger, in Fiken or Folio, is taken back with it)."""
+    for event in await uow.events.read_stream(tenant_id, entry_id):
+        entry = event.data
+        if not isinstance(entry, JournalEntryPostedData):
+            continue
+        if entry.reverses_entry_id is not None:
+            raise NotCompensable(
+                f"journal entry {entry_id} is a reversal; it cannot be reversed",
+                current="POSTED",
+            )
+        if entry.proposal_id is not None:
+            raise NotCompensable(
+                f"journal entry {entry_id} was posted by proposal {entry.proposal_id}: "
+                "reverse that proposal",
+                current="POSTED",
+            )
+        return event
     return None
 
 
