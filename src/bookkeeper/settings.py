@@ -144,6 +144,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payment_account: str | None = None
     rate_limit: str = "600/minute"
     rate_limit_writes: str = "120/minute"
+    #: Login attempts on the web page per client address (ADR 0040 §5).
+    rate_limit_login: str = "10/minute"
     cors_origins: tuple[str, ...] = ()
     fetch_allowed_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
     policy_reload_seconds: int = 5
@@ -490,6 +492,7 @@ def _claim_name(name: str, raw: str | None) -> str | None:
 class _EdgeFields(TypedDict, total=False):
     rate_limit: str
     rate_limit_writes: str
+    rate_limit_login: str
     cors_origins: tuple[str, ...]
     fetch_allowed_hosts: tuple[str, ...]
 
@@ -508,6 +511,8 @@ def _edge(get: Callable[[str], str | None]) -> _EdgeFields:
         fields["rate_limit"] = limit
     if (limit := _rate_limit("RATE_LIMIT_WRITES", get("RATE_LIMIT_WRITES"))) is not None:
         fields["rate_limit_writes"] = limit
+    if (limit := _rate_limit("RATE_LIMIT_LOGIN", get("RATE_LIMIT_LOGIN"))) is not None:
+        fields["rate_limit_login"] = limit
     origins = _comma_list(get("CORS_ORIGINS"))
     bad = [origin for origin in origins or () if not _ORIGIN.match(origin)]
     if bad:
