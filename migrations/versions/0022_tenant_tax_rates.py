@@ -1,4 +1,5 @@
-"""Tax rates per tenant: the shipped defaults and each tenant's own rows of a code.
+"""Tax rates per tenant (the shipped defaults and each tenant's own rows of a code), and
+the cost snapshot projection.
 
 Revision ID: 0022
 Revises: 0016
@@ -10,12 +11,19 @@ rows there were (Norway's rates, seeded by 0016) stay as the shipped defaults un
 tenant_id '' — every tenant's fallback — and a tenant admin's change writes the tenant's
 own rows of that code. The table is rebuilt (create, copy, drop, rename) so that SQLite
 and PostgreSQL take the same steps; it is a few dozen rows.
+
+ADR 0040 §6: `cost_snapshots` keeps the latest figure of every cost snapshot stream with
+its UTC day, indexed by (tenant, day), so the cost report reads its days' rows instead of
+folding every snapshot event since its first day. It is filled here from the log (the
+latest version of each CostSnapshotRecorded/Revised stream, as the bi_costs_daily view of
+0015 selects them) and then kept by the spending service in the unit that appends.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0022"
 down_revision = "0016"
@@ -48,7 +56,15 @@ def _table(name: str, *, tenant: bool) -> None:
     )
 
 
+_SNAPSHOT_TYPES = ("CostSnapshotRecorded", "CostSnapshotRevised")
+
+
 def upgrade() -> None:
+    _tenant_tax_rates()
+    _cost_snapshots()
+
+
+def _tenant_tax_rates() -> None:
     _table("tax_rates_0022", tenant=True)
     op.execute(
         f"INSERT INTO tax_rates_0022 (tenant_id, {_COLUMNS}) SELECT '', {_COLUMNS} FROM tax_rates"
@@ -57,7 +73,34 @@ def upgrade() -> None:
     op.rename_table("tax_rates_0022", "tax_rates")
 
 
+def _cost_snapshots() -> None:
+    op.create_table(
+        "cost_snapshots",
+        sa.Column("tenant_id", sa.Text(), primary_key=True),
+        sa.Column("stream_id", sa.Uuid(), primary_key=True),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("schema_version", sa.SmallInteger(), nullable=False),
+        sa.Column("data", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+    )
+    op.create_index("ix_cost_snapshots_day", "cost_snapshots", ["tenant_id", "day"])
+    postgres = op.get_bind().dialect.name == "postgresql"
+    day = "(e.data ->> 'day')::date" if postgres else "date(json_extract(e.data, '$.day'))"
+    types = ", ".join(f"'{t}'" for t in _SNAPSHOT_TYPES)
+    op.execute(
+        "INSERT INTO cost_snapshots "
+        "(tenant_id, stream_id, day, version, recorded_at, schema_version, data) "
+        f"SELECT e.tenant_id, e.stream_id, {day}, e.version, e.created_at, e.schema_version, "
+        f"e.data FROM events e WHERE e.type IN ({types}) AND e.version = "
+        "(SELECT MAX(l.version) FROM events l WHERE l.stream_id = e.stream_id "
+        "AND l.tenant_id = e.tenant_id)"
+    )
+
+
 def downgrade() -> None:
+    op.drop_index("ix_cost_snapshots_day", table_name="cost_snapshots")
+    op.drop_table("cost_snapshots")
     _table("tax_rates_0016", tenant=False)
     op.execute(
         f"INSERT INTO tax_rates_0016 ({_COLUMNS}) SELECT {_COLUMNS} FROM tax_rates "

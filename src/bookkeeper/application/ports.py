@@ -11,7 +11,7 @@ from typing import Any, Final, Literal, Protocol, Self
 
 import msgspec
 
-from bookkeeper.domain.events import JournalEntryPostedData, Payload, Status
+from bookkeeper.domain.events import CostSnapshotData, JournalEntryPostedData, Payload, Status
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
 
@@ -511,6 +511,8 @@ class UnitOfWork(Protocol):
     tracking: TrackingStore
     #: Issue 12: tax rates, currencies and closed periods (rules as data).
     rules: RulesStore
+    #: ADR 0040 §6: the latest figure of each cost snapshot, by day (the cost report).
+    costs: CostSnapshotProjection
 
     async def __aenter__(self) -> Self: ...
 
@@ -556,6 +558,35 @@ class TrackingStore(Protocol):
         may still commit (PostgreSQL: every transaction below xmin has ended, none at or
         above xmax had begun); None elsewhere. Lets a subscriber tell a hole in the
         positions that a running transaction will still fill from one left for good."""
+        ...
+
+
+class CostSnapshotRow(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest figure of one cost snapshot stream (application/spending)."""
+
+    stream_id: uuid.UUID
+    version: int
+    recorded_at: dt.datetime
+    data: CostSnapshotData
+
+
+class CostSnapshotProjection(Protocol):
+    """The latest figure of every cost snapshot stream, by its UTC day (migration 0022,
+    ADR 0040 §6): what the cost report, the budgets and the morning summary read instead of
+    folding the log, so a report's cost follows its days, not the log's length. Written in
+    the unit that appends the snapshot's event."""
+
+    async def put(self, tenant_id: str, row: CostSnapshotRow) -> None:
+        """Keep `row` as its stream's figure, unless a later version is kept already."""
+        ...
+
+    async def between(self, tenant_id: str, start: dt.date, end: dt.date) -> list[CostSnapshotRow]:
+        """The figures of the UTC days [start, end] (through the (tenant, day) index), in
+        any order."""
+        ...
+
+    async def clear(self) -> None:
+        """Forget every row (replay folds the log into it again)."""
         ...
 
 
