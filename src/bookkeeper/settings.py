@@ -70,7 +70,8 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_CLOUDFLARE_TOKEN       | unset: no Cloudflare cost source (Account Analytics Read) |
 | BOOKKEEPER_CLOUDFLARE_ACCOUNT     | (required with a Cloudflare token: the account id) |
 | BOOKKEEPER_CLOUDFLARE_BASE_URL    | https://api.cloudflare.com/client/v4             |
-| BOOKKEEPER_NORGES_BANK_URL        | https://data.norges-bank.no/api (exchange rates to NOK) |
+| BOOKKEEPER_NORGES_BANK_URL        | deprecated alias: BOOKKEEPER_EXCHANGE_RATES=<url> |
+| BOOKKEEPER_EXCHANGE_RATES         | unset: documents unconverted (off, norges-bank, URL) |
 | BOOKKEEPER_COSTS_TENANTS          | unset: the providers' costs are every tenant's (comma list) |
 
 BOOKKEEPER_DISCORD_USERS maps Discord users to principals of the Discord tenant, as
@@ -84,6 +85,7 @@ An empty variable counts as unset, so `FOO=` in a compose file means "the defaul
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import urllib.parse
@@ -354,8 +356,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         web_secret=get("WEB_SECRET"),
         redis_url=_redis_url(get("REDIS_URL")),
         **_spending(get),
-        exchange_rates_url=_exchange_rates(get("EXCHANGE_RATES")),
+        exchange_rates_url=_exchange_rates_setting(get),
     )
+
+
+def _exchange_rates_setting(get: Callable[[str], str | None]) -> str | None:
+    """BOOKKEEPER_EXCHANGE_RATES, the one setting of the exchange-rate source (ADR 0040
+    §7); BOOKKEEPER_NORGES_BANK_URL, its older name for the same API's base URL, still
+    works when it is unset, with a deprecation line in the log."""
+    alias = get("NORGES_BANK_URL")
+    if alias is not None:
+        logging.getLogger(__name__).warning(
+            "%sNORGES_BANK_URL is deprecated: set %sEXCHANGE_RATES=%s instead",
+            PREFIX,
+            PREFIX,
+            alias,
+        )
+        if get("EXCHANGE_RATES") is None:
+            return _base_url("NORGES_BANK_URL", alias)
+    return _exchange_rates(get("EXCHANGE_RATES"))
 
 
 def _redis_url(raw: str | None) -> str | None:

@@ -266,6 +266,11 @@ class SpendingService:
         #: Sources not configured, and why (for /health).
         self.absent = dict(absent or {})
 
+    @property
+    def rates(self) -> ExchangeRates | None:
+        """Where the figures' NOK rates come from (the container's one adapter)."""
+        return self._rates
+
     def authorize_read(self, principal: Principal) -> None:
         """Forbidden unless the principal may read reports (budgets, price tables)."""
         self._authorizer.check(principal, REPORT_ACTION)
