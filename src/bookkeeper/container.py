@@ -240,13 +240,21 @@ def _books_source(backends: providers.Provider[Any]) -> BooksSource:
     return _backend_source(backends, lambda opened: opened.books)
 
 
-def _exchange_rates(settings: Settings) -> Any:
-    """Norges Bank's rates when BOOKKEEPER_EXCHANGE_RATES names them, else None."""
-    if settings.exchange_rates_url is None:
-        return None
-    from bookkeeper.adapters.norges_bank import NorgesBankRates
+def _norges_bank(settings: Settings) -> Any:
+    """The one exchange-rate adapter (and its one cache) of the process (ADR 0040 §7):
+    Norges Bank at BOOKKEEPER_EXCHANGE_RATES's address (or the deprecated
+    BOOKKEEPER_NORGES_BANK_URL's), else at its own."""
+    from bookkeeper.adapters.norges_bank import BASE_URL, NorgesBankRates
 
-    return NorgesBankRates(base_url=settings.exchange_rates_url)
+    return NorgesBankRates(
+        base_url=settings.exchange_rates_url or settings.norges_bank_url or BASE_URL
+    )
+
+
+def _exchange_rates(settings: Settings, rates: Any) -> Any:
+    """The rates documents are converted at when BOOKKEEPER_EXCHANGE_RATES names a source,
+    else None (no conversion)."""
+    return rates if settings.exchange_rates_url is not None else None
 
 
 def _tenant_directory(settings: Settings, database: Database, uow_factory: Any) -> Any:
@@ -340,19 +348,19 @@ def _chart() -> Any:
 
 
 def _spending_service(
-    settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, ids: Any, authorizer: Any
+    settings: Settings,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    ids: Any,
+    authorizer: Any,
+    rates: Any = None,
 ) -> SpendingService:
     """Cost snapshots from the configured sources and the service's own calls, in NOK at
-    Norges Bank's rates (its open API needs no credentials)."""
+    Norges Bank's rates (its open API needs no credentials): the container's one adapter."""
     from bookkeeper.adapters.cloudflare import DEFAULT_PRICES
-    from bookkeeper.adapters.norges_bank import NorgesBankRates
 
     sources, absent = _usage_sources(settings)
-    rates = (
-        NorgesBankRates(base_url=settings.norges_bank_url)
-        if settings.norges_bank_url
-        else NorgesBankRates()
-    )
+    rates = rates if rates is not None else _norges_bank(settings)
     return SpendingService(
         uow_factory,
         clock,
@@ -462,8 +470,12 @@ class Container(containers.DeclarativeContainer):
     handlers.add_kwargs(bank_source=providers.Callable(_bank_source, backends.provider))
     #: Issue 15: an account code the books' chart does not know is a reason at proposal time.
     handlers.add_kwargs(books_source=providers.Callable(_books_source, backends.provider))
+    #: ADR 0040 §7: one exchange-rate adapter (one cache) for documents and spending.
+    exchange_rates = providers.Singleton(_norges_bank, settings)
     #: Issue 12: foreign-currency documents converted at Norges Bank's rate of their date.
-    handlers.add_kwargs(exchange_rates=providers.Singleton(_exchange_rates, settings))
+    handlers.add_kwargs(
+        exchange_rates=providers.Singleton(_exchange_rates, settings, exchange_rates)
+    )
 
     #: Receipt and invoice files (POST/GET /files), in the database.
     documents = providers.Singleton(
@@ -623,6 +635,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
         authorizer=authorizer,
+        rates=exchange_rates,
     )
 
     #: Issue 14 (P5, ADR 0037): `bookkeeper import fiken`, with a Fiken client of its own.

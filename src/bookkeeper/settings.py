@@ -73,7 +73,8 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_CLOUDFLARE_TOKEN       | unset: no Cloudflare cost source (Account Analytics Read) |
 | BOOKKEEPER_CLOUDFLARE_ACCOUNT     | (required with a Cloudflare token: the account id) |
 | BOOKKEEPER_CLOUDFLARE_BASE_URL    | https://api.cloudflare.com/client/v4             |
-| BOOKKEEPER_NORGES_BANK_URL        | https://data.norges-bank.no/api (exchange rates to NOK) |
+| BOOKKEEPER_NORGES_BANK_URL        | deprecated alias: BOOKKEEPER_EXCHANGE_RATES=<url> |
+| BOOKKEEPER_EXCHANGE_RATES         | unset: documents unconverted (off, norges-bank, URL) |
 | BOOKKEEPER_COSTS_TENANTS          | unset: the providers' costs are every tenant's (comma list) |
 
 BOOKKEEPER_DISCORD_USERS maps Discord users to principals of the Discord tenant, as
@@ -87,6 +88,7 @@ An empty variable counts as unset, so `FOO=` in a compose file means "the defaul
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import urllib.parse
@@ -147,6 +149,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     payment_account: str | None = None
     rate_limit: str = "600/minute"
     rate_limit_writes: str = "120/minute"
+    #: Login attempts on the web page per client address (ADR 0040 §5).
+    rate_limit_login: str = "10/minute"
     cors_origins: tuple[str, ...] = ()
     fetch_allowed_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
     policy_reload_seconds: int = 5
@@ -361,7 +365,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         web_secret=get("WEB_SECRET"),
         redis_url=_redis_url(get("REDIS_URL")),
         **_spending(get),
-        exchange_rates_url=_exchange_rates(get("EXCHANGE_RATES")),
+        exchange_rates_url=_exchange_rates_setting(get),
         credentials_key=get("CREDENTIALS_KEY"),
         credentials_recheck_seconds=_integer(
             "CREDENTIALS_RECHECK_SECONDS",
@@ -371,6 +375,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             high=3600,
         ),
     )
+
+
+def _exchange_rates_setting(get: Callable[[str], str | None]) -> str | None:
+    """BOOKKEEPER_EXCHANGE_RATES, the one setting of the exchange-rate source (ADR 0040
+    §7); BOOKKEEPER_NORGES_BANK_URL, its older name for the same API's base URL, still
+    works when it is unset, with a deprecation line in the log."""
+    alias = get("NORGES_BANK_URL")
+    if alias is not None:
+        logging.getLogger(__name__).warning(
+            "%sNORGES_BANK_URL is deprecated: set %sEXCHANGE_RATES=%s instead",
+            PREFIX,
+            PREFIX,
+            alias,
+        )
+        if get("EXCHANGE_RATES") is None:
+            return _base_url("NORGES_BANK_URL", alias)
+    return _exchange_rates(get("EXCHANGE_RATES"))
 
 
 def _redis_url(raw: str | None) -> str | None:
@@ -507,6 +528,7 @@ def _claim_name(name: str, raw: str | None) -> str | None:
 class _EdgeFields(TypedDict, total=False):
     rate_limit: str
     rate_limit_writes: str
+    rate_limit_login: str
     cors_origins: tuple[str, ...]
     fetch_allowed_hosts: tuple[str, ...]
 
@@ -525,6 +547,8 @@ def _edge(get: Callable[[str], str | None]) -> _EdgeFields:
         fields["rate_limit"] = limit
     if (limit := _rate_limit("RATE_LIMIT_WRITES", get("RATE_LIMIT_WRITES"))) is not None:
         fields["rate_limit_writes"] = limit
+    if (limit := _rate_limit("RATE_LIMIT_LOGIN", get("RATE_LIMIT_LOGIN"))) is not None:
+        fields["rate_limit_login"] = limit
     origins = _comma_list(get("CORS_ORIGINS"))
     bad = [origin for origin in origins or () if not _ORIGIN.match(origin)]
     if bad:

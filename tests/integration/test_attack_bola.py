@@ -332,3 +332,40 @@ async def test_the_owning_tenant_gets_its_normal_answers(world: World) -> None:
     rejected = await api.reject(other["proposalId"], {"reason": "duplicate"})
     assert rejected.status_code == 200, rejected.text
     assert rejected.json()["proposal"]["status"] == "REJECTED"
+
+
+async def test_a_tax_rate_change_is_the_changing_tenants_alone(tmp_path: Path) -> None:
+    """Tenant B's admin changes the low rate (code 13) from 2027-02-01 (ADR 0040): B reads
+    10 % from then on, tenant A still the 12 % default, and B keeps the code's history (the
+    pandemic's 6 % in 2020) — its first change copied the defaults' rows of the code."""
+    async with running_api(tmp_path) as api:
+        admin_b = api.headers("bob", "admin", tenant=OTHER)
+        changed = await api.client.post(
+            f"{API}/rules/tax-rates",
+            json={"saftCode": "13", "rate": "10", "validFrom": "2027-02-01"},
+            headers=admin_b,
+        )
+        assert changed.status_code == 201, changed.text
+
+        async def low(headers: dict[str, str], on: str) -> str:
+            got = await api.client.get(f"{API}/rules/tax-rates", params={"on": on}, headers=headers)
+            assert got.status_code == 200, got.text
+            return str({r["saftCode"]: r["rate"] for r in got.json()}["13"])
+
+        accountant_a = api.headers("anna", "accountant")
+        assert await low(admin_b, "2027-03-01") == "10.00"
+        assert await low(admin_b, "2027-01-31") == "12.00"
+        assert await low(admin_b, "2020-06-01") == "6.00"
+        assert await low(accountant_a, "2027-03-01") == "12.00"
+        assert await low(accountant_a, "2020-06-01") == "6.00"
+        # A's admin changing the same code from the same day is A's own first change, not
+        # refused as "already has a rate from 2027-02-01" by B's row.
+        admin_a = api.headers("ada", "admin")
+        own = await api.client.post(
+            f"{API}/rules/tax-rates",
+            json={"saftCode": "13", "rate": "11", "validFrom": "2027-02-01"},
+            headers=admin_a,
+        )
+        assert own.status_code == 201, own.text
+        assert await low(accountant_a, "2027-03-01") == "11.00"
+        assert await low(admin_b, "2027-03-01") == "10.00"

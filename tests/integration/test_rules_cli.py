@@ -30,6 +30,25 @@ def test_rules_from_the_command_line(data_dir: Path, capsys: pytest.CaptureFixtu
     code, _, err = run(capsys, "set-rate", "--code", "33", "--rate", "11", "--from", "2026-01-01")
     assert code == 1 and "latest" in err
 
+    # ADR 0040: --tenant changes that tenant's rate alone; the defaults stay.
+    code, out, _ = run(
+        capsys,
+        "set-rate",
+        "--tenant",
+        "acme",
+        "--code",
+        "33",
+        "--rate",
+        "9",
+        "--from",
+        "2028-01-01",
+    )
+    assert code == 0 and "9 %" in out
+    code, out, _ = run(capsys, "tax-rates", "--tenant", "acme", "--on", "2028-02-01")
+    assert "9 %" in next(line for line in out.splitlines() if line.split()[1] == "33")
+    code, out, _ = run(capsys, "tax-rates", "--on", "2028-02-01")
+    assert "10 %" in next(line for line in out.splitlines() if line.split()[1] == "33")
+
     code, out, _ = run(
         capsys, "close", "--tenant", "acme", "--from", "2026-01-01", "--to", "2026-01-31"
     )

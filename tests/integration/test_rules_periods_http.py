@@ -147,6 +147,42 @@ async def test_a_rate_change_on_a_date_changes_the_vat_report_from_that_date(api
     assert bad.status_code == 400
 
 
+async def test_a_rate_change_reaches_only_the_changing_tenants_vat_report(api: Api) -> None:
+    """ADR 0040: another tenant's admin changing code 13 from 1 February leaves this
+    tenant's VAT report at the default 12 %; this tenant's own change then moves it."""
+    accountant = api.headers("anna", "accountant")
+
+    async def report() -> list[tuple[str, str | None]]:
+        got = await api.client.get(
+            f"{API}/reports/vat", params={"year": 2027, "term": 1}, headers=accountant
+        )
+        assert got.status_code == 200, got.text
+        return [(x["vatCode"], x["rate"]) for x in got.json()["lines"]]
+
+    posted = await api.client.post(
+        f"{API}/journal-entries",
+        json=purchase("2027-02-20", "1000.00", "120.00"),
+        headers=accountant,
+    )
+    assert posted.status_code == 201, posted.text
+    other = api.headers("olga", "admin", tenant="other-company")
+    changed = await api.client.post(
+        f"{API}/rules/tax-rates",
+        json={"saftCode": "13", "rate": "10", "validFrom": "2027-02-01"},
+        headers=other,
+    )
+    assert changed.status_code == 201, changed.text
+    assert await report() == [("13", "12")]
+
+    own = await api.client.post(
+        f"{API}/rules/tax-rates",
+        json={"saftCode": "13", "rate": "10", "validFrom": "2027-02-01"},
+        headers=api.headers("ada", "admin"),
+    )
+    assert own.status_code == 201, own.text
+    assert await report() == [("13", "10")]
+
+
 async def test_review_rules_and_currencies_over_http(api: Api) -> None:
     admin = api.headers("ada", "admin")
     changed = await api.client.put(

@@ -65,3 +65,15 @@ def test_dates_for_people_are_written_as_in_norway() -> None:
 
     assert date_text(dt.date(2026, 1, 5)) == "05.01.2026"
     assert date_text(dt.date(2026, 11, 20)) == "20.11.2026"
+
+
+def test_an_amount_without_its_unit_is_the_kroner_text_without_kr() -> None:
+    """The morning summary's columns headed "(NOK)" (domain.money.amount_text)."""
+    assert money.amount_text(Decimal("1234.5")) == "1 234,50"
+    assert money.amount_text(Decimal("-180.2")) == "-180,20"
+    assert money.amount_text(Decimal("1000000")) == "1 000 000,00"
+    assert money.amount_text(Decimal("Infinity")) == "Infinity"
+    for value in ("0", "0.005", "-0.004", "99999.999"):
+        amount = Decimal(value)
+        assert money.kroner_text(amount) == money.amount_text(amount) + " kr"
+        assert money.kroner_text(amount, "EUR") == money.amount_text(amount) + " EUR"

@@ -19,6 +19,7 @@ from typing import Any, Self
 
 import msgspec
 
+from bookkeeper.adapters.memory_costs import MemoryCostSnapshots
 from bookkeeper.adapters.memory_ledger import LedgerState, MemoryLedger
 from bookkeeper.adapters.memory_rules import MemoryRules, RulesState
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
@@ -26,6 +27,7 @@ from bookkeeper.application.ports import (
     DUPLICATE_LIMIT,
     AfterCommit,
     ApprovalCounts,
+    CostSnapshotProjection,
     DocumentStore,
     DuplicateProbe,
     EventFilter,
@@ -517,6 +519,8 @@ class MemoryUnitOfWork:
         self.documents: DocumentStore = MemoryDocuments(db, self)
         self.tracking: TrackingStore = MemoryTracking(db, self)
         self.rules: RulesStore = MemoryRules(db.rules_state)
+        #: ADR 0040 §6: the cost snapshots, folded from the committed log (the reference).
+        self.costs: CostSnapshotProjection = MemoryCostSnapshots(db.log)
 
     async def __aenter__(self) -> Self:
         self._committed = []

@@ -9,20 +9,24 @@ from dataclasses import dataclass, field
 
 from bookkeeper.adapters.currencies import iso_countries, iso_currencies
 from bookkeeper.domain.rules import (
+    DEFAULT_RATES_TENANT,
     NORWAY_TAX_RATES,
     PERIOD,
     Country,
     Currency,
     FiscalPeriod,
     TaxRate,
+    overlay_rates,
 )
 
 
 @dataclass
 class RulesState:
-    rates: dict[tuple[str, str, dt.date], TaxRate] = field(
+    #: (tenant, country, code, valid from): the defaults under DEFAULT_RATES_TENANT.
+    rates: dict[tuple[str, str, str, dt.date], TaxRate] = field(
         default_factory=lambda: {
-            (r.country, r.saft_code, r.valid_from): r for r in NORWAY_TAX_RATES
+            (DEFAULT_RATES_TENANT, r.country, r.saft_code, r.valid_from): r
+            for r in NORWAY_TAX_RATES
         }
     )
     periods: dict[tuple[str, str, dt.date], FiscalPeriod] = field(default_factory=dict)
@@ -32,11 +36,24 @@ class MemoryRules:
     def __init__(self, state: RulesState) -> None:
         self._state = state
 
-    async def tax_rates(self, country: str | None = None) -> list[TaxRate]:
-        return [r for r in self._state.rates.values() if country is None or r.country == country]
+    async def tax_rates(
+        self, country: str | None = None, *, tenant_id: str | None = None
+    ) -> list[TaxRate]:
+        def rows(tenant: str) -> list[TaxRate]:
+            return [
+                r
+                for (t, *_), r in self._state.rates.items()
+                if t == tenant and (country is None or r.country == country)
+            ]
 
-    async def put_tax_rate(self, rate: TaxRate) -> None:
-        self._state.rates[(rate.country, rate.saft_code, rate.valid_from)] = rate
+        defaults = rows(DEFAULT_RATES_TENANT)
+        if tenant_id is None or tenant_id == DEFAULT_RATES_TENANT:
+            return defaults
+        return overlay_rates(defaults, rows(tenant_id))
+
+    async def put_tax_rate(self, rate: TaxRate, *, tenant_id: str | None = None) -> None:
+        tenant = DEFAULT_RATES_TENANT if tenant_id is None else tenant_id
+        self._state.rates[(tenant, rate.country, rate.saft_code, rate.valid_from)] = rate
 
     async def currencies(self) -> list[Currency]:
         return list(iso_currencies())

@@ -42,6 +42,7 @@ from bookkeeper.application.ports import (
     RecordedEvent,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     AlertRaisedData,
@@ -50,7 +51,7 @@ from bookkeeper.domain.events import (
     ReversalData,
     TransactionFailedComplianceData,
 )
-from bookkeeper.domain.rules import NOK, NORWAY, VAT_TERM, TaxTable, compliance_findings
+from bookkeeper.domain.rules import NOK, NORWAY, VAT_TERM, compliance_findings
 
 log = logging.getLogger("bookkeeper.compliance")
 
@@ -102,7 +103,7 @@ class ComplianceContext:
         async with self._uow() as uow:
             if await uow.events.read_stream(tenant, finding_id):
                 return None  # handled before
-            table = TaxTable(await uow.rules.tax_rates(self._country))
+            table = await tenant_tax_table(uow, tenant, self._country)
             locked = await uow.rules.periods(tenant, VAT_TERM)
             currency = await uow.rules.currency(self._currency)
         chart = await self._chart(tenant)
@@ -185,11 +186,10 @@ class ComplianceContext:
         entry: JournalEntryPostedData,
         findings: Iterable[object],
     ) -> uuid.UUID | None:
-        """Propose reversing the proposal that posted the entry (as the compliance
-        principal; reviewed like any reversal); its id, or None for an entry no proposal
-        posted (a manual or bus entry: the alert asks a person to reverse it)."""
-        if entry.proposal_id is None:
-            return None
+        """Propose reversing the proposal that posted the entry, or the entry itself when
+        no proposal posted it (a manual or bus entry, ADR 0040 §4) — as the compliance
+        principal; reviewed like any reversal. Its id."""
+        target = entry.proposal_id if entry.proposal_id is not None else str(event.stream_id)
         reversal_id = compliance_id(event.id, "reversal")
         rules = sorted({getattr(f, "rule", "") for f in findings})
         principal = Principal(
@@ -201,7 +201,7 @@ class ComplianceContext:
             principal=principal,
             type=REVERSAL_PROPOSED,
             data=ReversalData(
-                target_proposal_id=entry.proposal_id,
+                target_proposal_id=target,
                 reason=f"compliance: {', '.join(rules)} (entry {event.stream_id})",
             ),
             event_id=reversal_id,
@@ -212,7 +212,7 @@ class ComplianceContext:
         except (DomainError, NotFound) as error:
             # Already reversed or being reversed (ours, from an earlier attempt, or a
             # person's): the finding stands and says which proposal it concerns.
-            log.info("compliance: no reversal of %s: %s", entry.proposal_id, error)
+            log.info("compliance: no reversal of %s: %s", target, error)
             async with self._uow() as uow:
                 if not await uow.events.read_stream(event.tenant_id, reversal_id):
                     return None

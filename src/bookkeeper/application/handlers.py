@@ -43,18 +43,20 @@ from bookkeeper.application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from bookkeeper.application.postings import EXCHANGE_METADATA
+from bookkeeper.application.postings import EXCHANGE_METADATA, posted_entry, reversible_entry
 from bookkeeper.application.projections import fold_proposal, pattern_from, pattern_of
 from bookkeeper.application.spending import ExchangeRates
+from bookkeeper.application.tax_rates import valid_rates
 from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.bank_matching import Payable, check_named_payment
-from bookkeeper.domain.errors import InvalidProposal
+from bookkeeper.domain.errors import InvalidProposal, NotCompensable
 from bookkeeper.domain.events import (
     SUBMITTABLE_TYPES,
     CorrectionData,
     Corrections,
     InvoiceRegistrationData,
+    JournalEntryPostedData,
     Kind,
     PatternSuggestionData,
     ReceiptAttachmentData,
@@ -75,7 +77,7 @@ from bookkeeper.domain.proposals import (
     counterparty,
 )
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, decide
-from bookkeeper.domain.rules import NOK, NORWAY, Exchange, TaxTable, to_nok, valid_vat_rates
+from bookkeeper.domain.rules import NOK, Exchange, to_nok
 
 AUTO_APPROVER = "system:review-rules"
 #: Days either side of a receipt's date in which the bank event it names is looked for.
@@ -262,7 +264,7 @@ class Handlers:
                 )
 
             # Issue 12: the VAT rate is checked against the rates valid on its date.
-            vat_rates = await _valid_vat_rates(uow, command.data)
+            vat_rates = await _valid_vat_rates(uow, tenant, command.data)
             proposal = Proposal.propose(
                 str(event_id),
                 command.data,  # type: ignore[arg-type]
@@ -271,8 +273,14 @@ class Handlers:
             )
             data = proposal.effective_data  # validated and normalised
             if isinstance(data, ReversalData | CorrectionData):
-                target = await self._compensation_target(uow, tenant, data)
-                correlation_id = command.correlation_id or target.correlation_id
+                target_correlation, entry_department = await self._compensation_target(
+                    uow, tenant, data
+                )
+                correlation_id = command.correlation_id or target_correlation
+                if entry_department is not None:
+                    # A journal entry's reversal belongs to the entry's department (its
+                    # deciders are that department's; the log's word, not the body's).
+                    metadata[approval.DEPARTMENT_METADATA] = entry_department
             rules = await uow.settings.review_rules(tenant)
             context = await self._scoring_context(uow, tenant, event_id, command, data, rules)
             if bank_mismatches:
@@ -352,15 +360,34 @@ class Handlers:
 
     async def _compensation_target(
         self, uow: UnitOfWork, tenant: str, data: ReversalData | CorrectionData
-    ) -> ProposalView:
+    ) -> tuple[uuid.UUID, str | None]:
+        """The target's correlation id and, for a journal entry reversed directly (ADR
+        0040 §4: a manual or bus entry, by its entry id), the entry's department; raises
+        when the target may not be compensated (again)."""
         try:
             target_id = uuid.UUID(data.target_proposal_id)
         except ValueError:
-            raise InvalidProposal("targetProposalId must be a proposal id (UUID)") from None
+            raise InvalidProposal(
+                "targetProposalId must be a proposal or journal entry id (UUID)"
+            ) from None
         events = await uow.events.read_stream(tenant, target_id)
         target_view = fold_proposal(events)
         if target_view is None:
-            raise NotFound(f"proposal {target_id} not found")
+            entry = await reversible_entry(uow, tenant, target_id)
+            if entry is None:
+                raise NotFound(f"proposal or journal entry {target_id} not found")
+            if isinstance(data, CorrectionData):
+                raise NotCompensable(
+                    f"journal entry {target_id} is reversed, not corrected: reverse it "
+                    "and post the right entry",
+                    current="POSTED",
+                )
+            if await uow.proposals.open_compensations(tenant, target_id):
+                raise InvalidProposal(
+                    f"journal entry {target_id} already has a reversal in progress or done"
+                )
+            assert isinstance(entry.data, JournalEntryPostedData)
+            return entry.correlation_id, entry.data.department
         target = Proposal.rehydrate(str(target_id), events)
         target.ensure_compensable()
         if isinstance(data, CorrectionData):
@@ -369,7 +396,7 @@ class Handlers:
             raise InvalidProposal(
                 f"proposal {target_id} already has a reversal or correction in progress"
             )
-        return target_view
+        return target_view.correlation_id, None
 
     async def _scoring_context(
         self,
@@ -588,8 +615,14 @@ class Handlers:
             data = proposal.effective_data
         amount: Decimal | None = getattr(data, "amount", None)
         if isinstance(data, ReversalData | CorrectionData):
-            target = await uow.proposals.get(tenant, uuid.UUID(data.target_proposal_id))
+            target_id = uuid.UUID(data.target_proposal_id)
+            target = await uow.proposals.get(tenant, target_id)
             amounts = [target.amount if target is not None else None]
+            if target is None:
+                # A journal entry reversed directly (ADR 0040 §4): what it moves.
+                entry = await posted_entry(uow, tenant, target_id)
+                if entry is not None:
+                    amounts = [sum((line.debit for line in entry.lines), Decimal(0))]
             if isinstance(data, CorrectionData):
                 amounts.append(data.changes.amount)
             known = [a for a in amounts if a is not None]
@@ -670,13 +703,15 @@ class Handlers:
         return await uow.events.append(tenant, stream_id, len(existing), new)
 
 
-async def _valid_vat_rates(uow: UnitOfWork, data: object) -> frozenset[Decimal] | None:
-    """The VAT rates valid in Norway on a dated document's date, by the tax rates as data;
-    None for data without a date or a day no rate covers (the built-in rates then)."""
+async def _valid_vat_rates(
+    uow: UnitOfWork, tenant_id: str, data: object
+) -> frozenset[Decimal] | None:
+    """The VAT rates valid in Norway on a dated document's date, by the tenant's tax rates
+    as data (application/tax_rates); None for data without a date or a VAT rate."""
     day = getattr(data, "date", None)
     if not isinstance(day, dt.date) or getattr(data, "vat_rate", None) is None:
         return None
-    return valid_vat_rates(TaxTable(await uow.rules.tax_rates(NORWAY)), day)
+    return await valid_rates(uow, tenant_id, day)
 
 
 def _decider(principal: Principal) -> approval.Decider:

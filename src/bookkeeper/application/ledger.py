@@ -49,6 +49,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.queries import clamp_limit
+from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.domain import approval, money, statements
 from bookkeeper.domain.events import (
     JournalEntryPostedData,
@@ -69,7 +70,7 @@ from bookkeeper.domain.ledger import (
     vat_term,
 )
 from bookkeeper.domain.review import ReviewRules
-from bookkeeper.domain.rules import NORWAY, PeriodClosed, TaxTable
+from bookkeeper.domain.rules import PeriodClosed
 from bookkeeper.domain.statements import BalanceSheet, IncomeStatement
 
 JOURNAL_ENTRY_POSTED = "JournalEntryPosted"
@@ -775,14 +776,12 @@ class LedgerService:
         # which a rate changes is summed in parts split at the change, one line per
         # (code, rate).
         async with self._uow() as uow:
-            table = TaxTable(await uow.rules.tax_rates(NORWAY))
+            table = await tenant_tax_table(uow, principal.tenant_id)
             starts = [period.start, *table.boundaries(period.start, period.end)]
             parts = []
             for first, after in zip(starts, [*starts[1:], None], strict=True):
                 last = period.end if after is None else after - dt.timedelta(days=1)
-                parts.append(
-                    (first, await uow.ledger.vat_totals(principal.tenant_id, first, last))
-                )
+                parts.append((first, await uow.ledger.vat_totals(principal.tenant_id, first, last)))
         merged: dict[tuple[str, Decimal | None], tuple[Decimal, Decimal]] = {}
         for first, totals in parts:
             for total in totals:

@@ -56,7 +56,7 @@ from bookkeeper.domain.events import (
     SourceSpending,
 )
 from bookkeeper.domain.ledger import vat_term, vat_term_of
-from bookkeeper.domain.money import kroner_text
+from bookkeeper.domain.money import amount_text, kroner_text
 
 log = logging.getLogger("bookkeeper.morning")
 
@@ -280,16 +280,12 @@ def _costs_line(label: str, totals: Sequence[CostTotal]) -> str:
     return f"{label}: " + ", ".join(parts)
 
 
-def _money(amount: Decimal) -> str:
-    """An NOK amount in a column headed "(NOK)": "1 234,50"."""
-    return kroner_text(amount).removesuffix(" kr")
-
-
 def _spending_line(spend: SourceSpending) -> str:
-    line = f"  {spend.source}: {_money(spend.yesterday_nok)} / {_money(spend.month_nok)}"
+    # NOK amounts in columns headed "(NOK)": "1 234,50".
+    line = f"  {spend.source}: {amount_text(spend.yesterday_nok)} / {amount_text(spend.month_nok)}"
     if spend.budget_nok is not None and spend.budget_used_percent is not None:
         used = f"{spend.budget_used_percent:.1f}".replace(".", ",")
-        line += f" / {_money(spend.budget_nok)} ({used} % brukt)"
+        line += f" / {amount_text(spend.budget_nok)} ({used} % brukt)"
     return line
 
 

@@ -53,6 +53,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.projections import pattern_of
+from bookkeeper.application.tax_rates import read_valid_rates
 from bookkeeper.domain import bank_matching, money
 from bookkeeper.domain.accounts import DEFAULT_VAT_RATE, choose_account
 from bookkeeper.domain.confidence import Confidence
@@ -72,7 +73,6 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.patterns import Pattern, normalise_merchant
 from bookkeeper.domain.review import ReviewDecision
-from bookkeeper.domain.rules import NORWAY, TaxTable, valid_vat_rates
 
 #: Payment terms assumed for an invoice without a due date (with a warning).
 DEFAULT_PAYMENT_DAYS: Final = 14
@@ -179,7 +179,7 @@ class DocumentPipeline:
 
         warnings = list(extraction.warnings)
         received = self._clock.now().astimezone(OSLO).date()
-        valid_rates = await self._valid_rates(extraction.date or received)
+        valid_rates = await read_valid_rates(self._uow, tenant, extraction.date or received)
         facts = _Facts.of(extraction, warnings, received, valid_rates)
         if facts.unread:
             source = {**(source or {}), UNREAD_SOURCE_KEY: ",".join(facts.unread)}
@@ -287,13 +287,6 @@ class DocumentPipeline:
             metadata=metadata,
         )
         await record_alone(self._uow, principal.tenant_id, event)
-
-    async def _valid_rates(self, day: dt.date | None) -> frozenset[Decimal] | None:
-        """The purchase VAT rates valid on the document's date (the rates as data)."""
-        if day is None:
-            return None
-        async with self._uow() as uow:
-            return valid_vat_rates(TaxTable(await uow.rules.tax_rates(NORWAY)), day)
 
     async def _patterns(self, tenant: str, merchant: str | None) -> list[Pattern]:
         """The patterns that can match the merchant (a bounded read, ADR 0032)."""

@@ -11,7 +11,7 @@ from typing import Any, Final, Literal, Protocol, Self
 
 import msgspec
 
-from bookkeeper.domain.events import JournalEntryPostedData, Payload, Status
+from bookkeeper.domain.events import CostSnapshotData, JournalEntryPostedData, Payload, Status
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
 
@@ -511,6 +511,8 @@ class UnitOfWork(Protocol):
     tracking: TrackingStore
     #: Issue 12: tax rates, currencies and closed periods (rules as data).
     rules: RulesStore
+    #: ADR 0040 §6: the latest figure of each cost snapshot, by day (the cost report).
+    costs: CostSnapshotProjection
 
     async def __aenter__(self) -> Self: ...
 
@@ -559,16 +561,50 @@ class TrackingStore(Protocol):
         ...
 
 
+class CostSnapshotRow(msgspec.Struct, frozen=True, kw_only=True):
+    """The latest figure of one cost snapshot stream (application/spending)."""
+
+    stream_id: uuid.UUID
+    version: int
+    recorded_at: dt.datetime
+    data: CostSnapshotData
+
+
+class CostSnapshotProjection(Protocol):
+    """The latest figure of every cost snapshot stream, by its UTC day (migration 0022,
+    ADR 0040 §6): what the cost report, the budgets and the morning summary read instead of
+    folding the log, so a report's cost follows its days, not the log's length. Written in
+    the unit that appends the snapshot's event."""
+
+    async def put(self, tenant_id: str, row: CostSnapshotRow) -> None:
+        """Keep `row` as its stream's figure, unless a later version is kept already."""
+        ...
+
+    async def between(self, tenant_id: str, start: dt.date, end: dt.date) -> list[CostSnapshotRow]:
+        """The figures of the UTC days [start, end] (through the (tenant, day) index), in
+        any order."""
+        ...
+
+    async def clear(self) -> None:
+        """Forget every row (replay folds the log into it again)."""
+        ...
+
+
 class RulesStore(Protocol):
     """Rules as data (issue 12, migration 0016): tax rates by validity, currencies, and
     each tenant's closed periods and locked VAT terms, in the unit's transaction."""
 
-    async def tax_rates(self, country: str | None = None) -> list[TaxRate]:
-        """Every tax rate row (of `country`, when given), in any order."""
+    async def tax_rates(
+        self, country: str | None = None, *, tenant_id: str | None = None
+    ) -> list[TaxRate]:
+        """Every tax rate row (of `country`, when given), in any order: the shipped
+        defaults, with `tenant_id`'s own rows of a code instead of the defaults of that
+        code (domain/rules.overlay_rates; ADR 0040). None: the defaults alone."""
         ...
 
-    async def put_tax_rate(self, rate: TaxRate) -> None:
-        """Insert a row, or replace the row of the same country, code and valid_from."""
+    async def put_tax_rate(self, rate: TaxRate, *, tenant_id: str | None = None) -> None:
+        """Insert a row, or replace the row of the same country, code and valid_from, of
+        `tenant_id` (None: the shipped defaults every tenant falls back to)."""
         ...
 
     async def currencies(self) -> list[Currency]: ...
@@ -582,11 +618,14 @@ class RulesStore(Protocol):
         ...
 
     async def closed_period_on(self, tenant_id: str, day: dt.date) -> FiscalPeriod | None:
-        """The closed period (kind "period") containing `day`, if any."""
+        """The closed period (kind "period") containing `day`, if any. Serialised with
+        `add_period` of the tenant until the unit ends (ADR 0040 §3): a close committed
+        before this check is seen, and a close started after it waits for the unit."""
         ...
 
     async def add_period(self, period: FiscalPeriod) -> bool:
-        """Close a period or lock a term; False when the same (kind, start) is there."""
+        """Close a period or lock a term; False when the same (kind, start) is there.
+        Waits for the tenant's units that checked `closed_period_on` to end."""
         ...
 
     async def remove_period(self, tenant_id: str, kind: str, start: dt.date) -> bool:
@@ -1010,6 +1049,8 @@ class DocumentRetentionStore(Protocol):
         """Record the purge and delete the document in one transaction (the database's
         trigger lets the delete through only when the record says its retention ended);
         False when the tenant has no such document."""
+
+
 # --- bulk import (P5, ADR 0032) -------------------------------------------------------
 
 

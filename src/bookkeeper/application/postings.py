@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from bookkeeper.application.event_log import posting_id
-from bookkeeper.application.ports import UnitOfWork, UnitOfWorkFactory
+from bookkeeper.application.ports import RecordedEvent, UnitOfWork, UnitOfWorkFactory
+from bookkeeper.application.tax_rates import read_tax_table, tenant_tax_table
+from bookkeeper.domain.errors import NotCompensable
 from bookkeeper.domain.events import (
     CorrectionData,
     ExpenseRegistrationData,
@@ -32,7 +34,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import mirror, posting_for
 from bookkeeper.domain.proposals import Proposal, apply_corrections
-from bookkeeper.domain.rules import NOK, NORWAY, Exchange, TaxTable, in_nok
+from bookkeeper.domain.rules import NOK, Exchange, TaxTable, in_nok
 
 #: The executor posts these entries; what it cannot post is in its log.
 log = logging.getLogger("bookkeeper.executor")
@@ -75,7 +77,7 @@ async def executed_postings(
     with their derived ids."""
     pid = proposal_id
     today = now.astimezone(BOOKS_TIME_ZONE).date()
-    rates = TaxTable(await uow.rules.tax_rates(NORWAY))
+    rates = await tenant_tax_table(uow, tenant_id)
 
     def book(of: ProposalData) -> JournalEntryPostedData | None:
         return booking(
@@ -92,6 +94,11 @@ async def executed_postings(
             target_id = uuid.UUID(data.target_proposal_id)
             target_entry_id = posting_id(target_id)
             target_entry = await posted_entry(uow, tenant_id, target_entry_id)
+            if target_entry is None and isinstance(data, ReversalData):
+                # ADR 0040 §4: the target is a journal entry itself (manual or bus).
+                direct = await posted_entry(uow, tenant_id, target_id)
+                if direct is not None:
+                    target_entry_id, target_entry = target_id, direct
             if target_entry is None:
                 log.warning("target %s of %s has no ledger posting to reverse", target_id, pid)
             else:
@@ -157,10 +164,10 @@ def booked_in_nok(data: ProposalData, exchange: Exchange | None) -> ProposalData
     return in_nok(data, exchange)
 
 
-async def tax_table(uow_factory: UnitOfWorkFactory) -> TaxTable:
-    """Norway's tax rates as data (issue 12), read in a unit of work of their own."""
-    async with uow_factory() as uow:
-        return TaxTable(await uow.rules.tax_rates(NORWAY))
+async def tax_table(uow_factory: UnitOfWorkFactory, tenant_id: str) -> TaxTable:
+    """Norway's tax rates as data in force for the tenant (issue 12, ADR 0040), read in a
+    unit of work of their own."""
+    return await read_tax_table(uow_factory, tenant_id)
 
 
 async def posted_entry(
@@ -170,6 +177,33 @@ async def posted_entry(
     for event in await uow.events.read_stream(tenant_id, entry_id):
         if isinstance(event.data, JournalEntryPostedData):
             return event.data
+    return None
+
+
+async def reversible_entry(
+    uow: UnitOfWork, tenant_id: str, entry_id: uuid.UUID
+) -> RecordedEvent | None:
+    """The posting of a journal entry a reversal may target directly (ADR 0040 §4): one
+    posted by hand (POST /journal-entries) or from the bus. None when `entry_id` names no
+    journal entry. NotCompensable for a reversal (reverse what it reversed instead: post
+    it again) and for an executed proposal's posting (reverse the proposal: its effect
+    outside the ledger, in Fiken or Folio, is taken back with it)."""
+    for event in await uow.events.read_stream(tenant_id, entry_id):
+        entry = event.data
+        if not isinstance(entry, JournalEntryPostedData):
+            continue
+        if entry.reverses_entry_id is not None:
+            raise NotCompensable(
+                f"journal entry {entry_id} is a reversal; it cannot be reversed",
+                current="POSTED",
+            )
+        if entry.proposal_id is not None:
+            raise NotCompensable(
+                f"journal entry {entry_id} was posted by proposal {entry.proposal_id}: "
+                "reverse that proposal",
+                current="POSTED",
+            )
+        return event
     return None
 
 

@@ -18,6 +18,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.projections import fold_proposal, pattern_from
+from bookkeeper.application.spending import SNAPSHOT_TYPES, put_cost_snapshots
 
 #: Events folded between two chances for the write in flight to move on.
 _CHUNK: Final = 500
@@ -108,6 +109,7 @@ async def rebuild_projections(
         await uow.ledger.clear()
         await uow.proposals.clear()
         await uow.patterns.clear()
+        await uow.costs.clear()  # ADR 0040 §6
         writing: asyncio.Future[int] | None = None
         try:
             page = await uow.events.read_by_stream(limit=batch)
@@ -116,6 +118,7 @@ async def rebuild_projections(
                 if progress is not None:
                     progress(count)
                 journal = [e for e in page if e.type == JOURNAL_ENTRY_POSTED]
+                costs = [e for e in page if e.type in SNAPSHOT_TYPES]
                 for start in range(0, len(page), _CHUNK):
                     folder.add(
                         [e for e in page[start : start + _CHUNK] if e.type != JOURNAL_ENTRY_POSTED]
@@ -127,6 +130,7 @@ async def rebuild_projections(
                 if writing is not None:
                     journal_entries += await writing
                     writing = None
+                await put_cost_snapshots(uow, costs)  # nothing else in flight now
                 views = folder.take()
                 if not last:
                     after = (page[-1].stream_id, page[-1].version)

@@ -19,6 +19,7 @@ import msgspec
 
 from bookkeeper.application.authorization import PERIODS_CLOSE, RULES_MANAGE, RULES_READ
 from bookkeeper.application.ports import Authorizer, Clock, Principal, UnitOfWorkFactory
+from bookkeeper.application.tax_rates import forget
 from bookkeeper.domain.ledger import vat_term
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import (
@@ -49,12 +50,22 @@ class RulesService:
     # --- tax rates, currencies, countries ---------------------------------------------
 
     async def tax_rates(
-        self, principal: Principal, country: str | None = None, on: dt.date | None = None
+        self,
+        principal: Principal,
+        country: str | None = None,
+        on: dt.date | None = None,
+        *,
+        defaults: bool = False,
     ) -> list[TaxRate]:
-        """Every tax rate (of `country`; valid `on` a day), by country, code and date."""
+        """Every tax rate in force for the caller's tenant (of `country`; valid `on` a
+        day): its own rows of a code, the shipped defaults of the others (ADR 0040);
+        `defaults`: the shipped defaults alone."""
         self._authorizer.check(principal, RULES_READ)
         async with self._uow() as uow:
-            rows = await uow.rules.tax_rates(country.upper() if country else None)
+            rows = await uow.rules.tax_rates(
+                country.upper() if country else None,
+                tenant_id=None if defaults else principal.tenant_id,
+            )
         table = TaxTable(rows)
         if on is not None:
             return [r for r in table.rates if r.valid_on(on)]
@@ -73,10 +84,65 @@ class RulesService:
         direction: str | None = None,
         account: str | None = None,
     ) -> TaxRate:
-        """A rate from `valid_from` on: the code's earlier row ends the day before. Tax
-        type, direction and account default to the code's latest row (a new code needs
-        its tax type)."""
+        """A rate from `valid_from` on, for the caller's tenant only (ADR 0040): the
+        code's earlier row ends the day before. Tax type, direction and account default to
+        the code's latest row (a new code needs its tax type). The tenant's first change
+        of a code copies the code's default history into the tenant's rows; the other
+        tenants keep the defaults."""
         self._authorizer.check(principal, RULES_MANAGE)
+        return await self._change_rate(
+            principal.tenant_id,
+            saft_code=saft_code,
+            rate=rate,
+            valid_from=valid_from,
+            country=country,
+            valid_to=valid_to,
+            tax_type=tax_type,
+            direction=direction,
+            account=account,
+        )
+
+    async def change_default_tax_rate(
+        self,
+        *,
+        saft_code: str,
+        rate: Decimal | None,
+        valid_from: dt.date,
+        country: str = NORWAY,
+        valid_to: dt.date | None = None,
+        tax_type: str | None = None,
+        direction: str | None = None,
+        account: str | None = None,
+    ) -> TaxRate:
+        """The same change to the shipped defaults, which every tenant without its own
+        rows of the code follows. The operator's use case (`bookkeeper rules set-rate
+        --defaults`, with the shell's trust, as migrations): no tenant's role reaches it,
+        and no HTTP route calls it (the project has no platform-level role; ADR 0040)."""
+        return await self._change_rate(
+            None,
+            saft_code=saft_code,
+            rate=rate,
+            valid_from=valid_from,
+            country=country,
+            valid_to=valid_to,
+            tax_type=tax_type,
+            direction=direction,
+            account=account,
+        )
+
+    async def _change_rate(
+        self,
+        tenant_id: str | None,
+        *,
+        saft_code: str,
+        rate: Decimal | None,
+        valid_from: dt.date,
+        country: str,
+        valid_to: dt.date | None,
+        tax_type: str | None,
+        direction: str | None,
+        account: str | None,
+    ) -> TaxRate:
         country = country.upper()
         if not (len(country) == 2 and country.isalpha()):
             raise InvalidRule(f"a country is an ISO 3166 two-letter code, not {country!r}")
@@ -87,12 +153,9 @@ class RulesService:
         if direction not in (None, "input", "output"):
             raise InvalidRule("direction is input or output")
         async with self._uow() as uow:
-            table = TaxTable(await uow.rules.tax_rates(country))
-            previous = max(
-                (r for r in table.rates if r.saft_code == saft_code),
-                key=lambda r: r.valid_from,
-                default=None,
-            )
+            table = TaxTable(await uow.rules.tax_rates(country, tenant_id=tenant_id))
+            history = [r for r in table.rates if r.saft_code == saft_code]
+            previous = max(history, key=lambda r: r.valid_from, default=None)
             if previous is None and tax_type is None:
                 raise InvalidRule(f"code {saft_code} is new in {country}: give its taxType")
             new = TaxRate(
@@ -106,9 +169,14 @@ class RulesService:
                 valid_to=valid_to,
             )
             ended, added = table.change(new)
-            for row in ended:
-                await uow.rules.put_tax_rate(row)
-            await uow.rules.put_tax_rate(added)
+            # The code's whole history as it becomes, under the tenant (a tenant's first
+            # change of a code copies the defaults' rows of it; writing them again is a
+            # no-op upsert).
+            changed = {r.valid_from: r for r in ended}
+            for row in history:
+                await uow.rules.put_tax_rate(changed.get(row.valid_from, row), tenant_id=tenant_id)
+            await uow.rules.put_tax_rate(added, tenant_id=tenant_id)
+            forget(uow)
             await uow.commit()
         return added
 

@@ -39,9 +39,12 @@ from bookkeeper.application.event_log import (
 from bookkeeper.application.ports import (
     Authorizer,
     Clock,
+    CostSnapshotRow,
     EventFilter,
     Ids,
     Principal,
+    RecordedEvent,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from bookkeeper.domain.errors import DomainError
@@ -263,6 +266,11 @@ class SpendingService:
         #: Sources not configured, and why (for /health).
         self.absent = dict(absent or {})
 
+    @property
+    def rates(self) -> ExchangeRates | None:
+        """Where the figures' NOK rates come from (the container's one adapter)."""
+        return self._rates
+
     def authorize_read(self, principal: Principal) -> None:
         """Forbidden unless the principal may read reports (budgets, price tables)."""
         self._authorizer.check(principal, REPORT_ACTION)
@@ -410,6 +418,15 @@ class SpendingService:
         try:
             async with self._uow() as uow:
                 [recorded] = await uow.events.append(tenant_id, stream, expected, [event])
+                await uow.costs.put(
+                    tenant_id,
+                    CostSnapshotRow(
+                        stream_id=stream,
+                        version=recorded.version,
+                        recorded_at=recorded.created_at,
+                        data=data,
+                    ),
+                )
                 await uow.commit()
         except (ConcurrencyConflict, DuplicateEvent):
             result.unchanged += 1  # another pull recorded this figure (or a newer one)
@@ -474,36 +491,21 @@ class SpendingService:
     # --- the projection --------------------------------------------------------------------
 
     async def snapshots(self, tenant_id: str, start: dt.date, end: dt.date) -> list[Snapshot]:
-        """The latest figure of every snapshot of the UTC days [start, end] (a fold of the
-        log: the highest version of each stream wins)."""
-        latest: dict[uuid.UUID, Snapshot] = {}
-        # A figure for a day is recorded on or after that day began (two days' margin for
-        # clocks): the scan starts there rather than at the beginning of the log.
-        since = dt.datetime.combine(start - dt.timedelta(days=2), dt.time(), dt.UTC)
-        position = 0
-        while True:
-            where = EventFilter(
-                types=SNAPSHOT_TYPES, created_from=since, after_position=position, limit=_PAGE
-            )
-            async with self._uow() as uow:
-                events = await uow.events.query(tenant_id, where)
-            for event in events:
-                data = event.data
-                if not isinstance(data, CostSnapshotData) or not start <= data.day <= end:
-                    continue
-                known = latest.get(event.stream_id)
-                if known is None or event.version > known.version:
-                    latest[event.stream_id] = Snapshot(
-                        stream_id=event.stream_id,
-                        version=event.version,
-                        recorded_at=event.created_at,
-                        data=data,
-                    )
-            if len(events) < _PAGE:
-                break
-            position = events[-1].position
+        """The latest figure of every snapshot of the UTC days [start, end], from the cost
+        snapshot projection (ADR 0040 §6): a read of those days' rows, whatever the log
+        holds (it was a fold of every snapshot event recorded since `start`)."""
+        async with self._uow() as uow:
+            rows = await uow.costs.between(tenant_id, start, end)
         return sorted(
-            latest.values(),
+            (
+                Snapshot(
+                    stream_id=r.stream_id,
+                    version=r.version,
+                    recorded_at=r.recorded_at,
+                    data=r.data,
+                )
+                for r in rows
+            ),
             key=lambda s: (s.data.day, s.data.source, s.data.service, s.data.model or ""),
         )
 
@@ -745,6 +747,20 @@ class SpendingService:
         )
         await record_alone(self._uow, principal.tenant_id, event)
         return totals, event_id
+
+
+async def put_cost_snapshots(uow: UnitOfWork, events: Sequence[RecordedEvent]) -> None:
+    """Keep the cost snapshot events among `events` in the projection (replay, ADR 0040
+    §6): each stream's highest version wins, whatever the order."""
+    for event in events:
+        if event.type in SNAPSHOT_TYPES and isinstance(event.data, CostSnapshotData):
+            row = CostSnapshotRow(
+                stream_id=event.stream_id,
+                version=event.version,
+                recorded_at=event.created_at,
+                data=event.data,
+            )
+            await uow.costs.put(event.tenant_id, row)
 
 
 def build_report(

@@ -322,6 +322,7 @@ def mirror(
         source="execution",
         proposal_id=proposal_id,
         reverses_entry_id=entry_id,
+        department=entry.department,
     )
 
 

@@ -64,11 +64,17 @@ def kroner_text(amount: Decimal, currency: str = "NOK") -> str:
     same amount never reads `-180.2` in one place and `180.20` in another.
     """
     unit = "kr" if currency.upper() == "NOK" else currency.upper()
+    return f"{amount_text(amount)} {unit}"
+
+
+def amount_text(amount: Decimal) -> str:
+    """An amount as people read it, without its unit (a column headed "(NOK)"):
+    "1 234,50", "-180,20" — `kroner_text` without " kr"."""
     try:
         rounded = amount.quantize(ORE, rounding=ROUND_HALF_UP)
     except InvalidOperation:  # infinite, NaN or more digits than the context holds
-        return f"{amount} {unit}"
+        return str(amount)
     sign = "-" if rounded < 0 else ""
     whole, _, cents = f"{abs(rounded):.2f}".partition(".")
     grouped = f"{int(whole):,}".replace(",", " ")
-    return f"{sign}{grouped},{cents} {unit}"
+    return f"{sign}{grouped},{cents}"

@@ -206,6 +206,19 @@ class TaxTable:
         return ended, new
 
 
+#: The tenant id under which the shipped default tax rates are stored (every tenant's
+#: fallback); a tenant's own rows of a code replace the defaults of that code (ADR 0040).
+DEFAULT_RATES_TENANT: Final = ""
+
+
+def overlay_rates(defaults: Iterable[TaxRate], own: Iterable[TaxRate]) -> list[TaxRate]:
+    """A tenant's tax rates: its own rows of a (country, SAF-T code) — the code's whole
+    history, copied on its first change — and the shipped defaults of every other code."""
+    mine = list(own)
+    overridden = {(r.country, r.saft_code) for r in mine}
+    return [r for r in defaults if (r.country, r.saft_code) not in overridden] + mine
+
+
 def valid_vat_rates(
     table: TaxTable, day: dt.date, country: str = NORWAY
 ) -> frozenset[Decimal] | None:

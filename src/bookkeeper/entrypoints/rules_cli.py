@@ -2,8 +2,13 @@
 the same use cases as /rules (application/rules.RulesService), as the operator: a
 principal `--user` (default `cli`) with the admin role, in `--tenant`.
 
-    bookkeeper rules tax-rates [--on DATE] [--country NO]
-    bookkeeper rules set-rate --code 33 --rate 12 --from 2027-01-01 [--to DATE] [--country NO]
+    bookkeeper rules tax-rates [--tenant T] [--on DATE] [--country NO]
+    bookkeeper rules set-rate [--tenant T] --code 33 --rate 12 --from 2027-01-01 [--to DATE]
+
+Without --tenant, `tax-rates` lists and `set-rate` changes the shipped defaults every
+tenant without its own rate of the code follows (the operator's change, ADR 0040); with
+--tenant, the rates in force for that tenant and a change for it alone (as its admin's
+POST /rules/tax-rates).
     bookkeeper rules currencies
     bookkeeper rules periods --tenant T
     bookkeeper rules close --tenant T --from 2026-01-01 --to 2026-01-31
@@ -60,18 +65,30 @@ def add_parser(commands: Any) -> None:
     )
     actions = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
 
-    def action(name: str, help_: str, tenant: bool = True) -> argparse.ArgumentParser:
+    def action(
+        name: str, help_: str, tenant: bool = True, default: str | None = "cli"
+    ) -> argparse.ArgumentParser:
         described = help_[0].upper() + help_[1:] + "."
         q: argparse.ArgumentParser = actions.add_parser(name, help=help_, description=described)
-        q.add_argument("--tenant", required=tenant, default="cli", help="the company")
+        q.add_argument("--tenant", required=tenant, default=default, help="the company")
         q.add_argument("--user", default="cli", help="who acts (written on what changes)")
         return q
 
-    q = action("tax-rates", "list the tax rates with their validity", tenant=False)
+    q = action(
+        "tax-rates",
+        "list the tax rates with their validity (the defaults, or --tenant's)",
+        tenant=False,
+        default=None,
+    )
     q.add_argument("--on", type=iso_date, help="only those valid on this day")
     q.add_argument("--country", help="ISO 3166 code (default: all)")
     q.set_defaults(run=_runner(_tax_rates))
-    q = action("set-rate", "a SAF-T code's rate from a date on (no deploy)", tenant=False)
+    q = action(
+        "set-rate",
+        "a SAF-T code's rate from a date on (the defaults, or --tenant's alone; no deploy)",
+        tenant=False,
+        default=None,
+    )
     q.add_argument("--code", required=True, help="SAF-T standard tax code, e.g. 33")
     q.add_argument("--rate", required=True, type=_rate, help="percent, e.g. 12 (none: no rate)")
     q.add_argument("--from", dest="start", required=True, type=iso_date, help="first day")
@@ -125,7 +142,8 @@ async def _run(container: Container, args: argparse.Namespace, action: Action, o
         if database.dialect == "sqlite":
             await database.migrate()
         rules: RulesService = await resolve(container.rules)
-        principal = Principal(subject=args.user, tenant_id=args.tenant, roles=frozenset({CLI_ROLE}))
+        tenant = args.tenant if args.tenant is not None else "cli"
+        principal = Principal(subject=args.user, tenant_id=tenant, roles=frozenset({CLI_ROLE}))
         await action(rules, principal, args, out)
         return 0
     except BookkeeperError as error:
@@ -150,11 +168,25 @@ def _period_line(p: FiscalPeriod) -> str:
 
 
 async def _tax_rates(rules: RulesService, who: Principal, args: Any, out: TextIO) -> None:
-    for r in await rules.tax_rates(who, args.country, args.on):
+    defaults = args.tenant is None
+    for r in await rules.tax_rates(who, args.country, args.on, defaults=defaults):
         print(_rate_line(r), file=out)
 
 
 async def _set_rate(rules: RulesService, who: Principal, args: Any, out: TextIO) -> None:
+    if args.tenant is None:
+        added = await rules.change_default_tax_rate(
+            saft_code=args.code,
+            rate=args.rate,
+            valid_from=args.start,
+            valid_to=args.end,
+            country=args.country,
+            tax_type=args.tax_type,
+            direction=args.direction,
+            account=args.account,
+        )
+        print(_rate_line(added), file=out)
+        return
     added = await rules.change_tax_rate(
         who,
         saft_code=args.code,

@@ -2,17 +2,46 @@
 periods, in the unit of work's transaction (the RulesStore port).
 
 The tables are small and read through SQLAlchemy Core; `closed_period_on` runs on every
-posting, on the (tenant, kind, end_date) index."""
+posting, on the (tenant, kind, end_date) index.
+
+A posting and the close of its period are serialised (ADR 0040 §3): on PostgreSQL, at READ
+COMMITTED, `closed_period_on` first takes the tenant's period lock shared — a
+transaction-scoped advisory lock, in a statement of its own so that the check that follows
+reads with a snapshot taken after the lock — and `add_period` / `remove_period` take it
+exclusive. A close thus waits for the postings that passed their check to commit, and a
+posting checking while a close is under way waits for it and then sees it. Postings do not
+wait for one another (the lock is shared among them). On SQLite every unit of work writes
+under BEGIN IMMEDIATE, which serialises the same."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select, text, update
 
 from bookkeeper.adapters.sql.schema import countries, currencies, fiscal_periods, tax_rates
 from bookkeeper.adapters.sql.session import Transaction
-from bookkeeper.domain.rules import PERIOD, Country, Currency, FiscalPeriod, TaxRate
+from bookkeeper.domain.rules import (
+    DEFAULT_RATES_TENANT,
+    PERIOD,
+    Country,
+    Currency,
+    FiscalPeriod,
+    TaxRate,
+    overlay_rates,
+)
+
+
+def period_lock_key(tenant_id: str) -> int:
+    """The advisory lock key of a tenant's periods: a signed 64-bit hash (stable across
+    processes and versions, unlike Python's hash)."""
+    digest = hashlib.blake2b(f"fiscal-periods:{tenant_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
+_LOCK_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 class SqlRules:
@@ -21,14 +50,21 @@ class SqlRules:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
 
-    async def tax_rates(self, country: str | None = None) -> list[TaxRate]:
+    async def tax_rates(
+        self, country: str | None = None, *, tenant_id: str | None = None
+    ) -> list[TaxRate]:
         t = tax_rates
-        query = select(t)
+        tenants = [DEFAULT_RATES_TENANT]
+        if tenant_id is not None and tenant_id != DEFAULT_RATES_TENANT:
+            tenants.append(tenant_id)
+        query = select(t).where(t.c.tenant_id.in_(tenants))
         if country is not None:
             query = query.where(t.c.country == country)
         result = await self._tx.execute(query)
-        return [
-            TaxRate(
+        defaults: list[TaxRate] = []
+        own: list[TaxRate] = []
+        for row in result.all():
+            rate = TaxRate(
                 country=row.country,
                 tax_type=row.tax_type,
                 direction=row.direction,
@@ -38,11 +74,12 @@ class SqlRules:
                 valid_from=row.valid_from,
                 valid_to=row.valid_to,
             )
-            for row in result.all()
-        ]
+            (defaults if row.tenant_id == DEFAULT_RATES_TENANT else own).append(rate)
+        return overlay_rates(defaults, own)
 
-    async def put_tax_rate(self, rate: TaxRate) -> None:
+    async def put_tax_rate(self, rate: TaxRate, *, tenant_id: str | None = None) -> None:
         t = tax_rates
+        tenant = DEFAULT_RATES_TENANT if tenant_id is None else tenant_id
         values = {
             "tax_type": rate.tax_type,
             "direction": rate.direction,
@@ -51,6 +88,7 @@ class SqlRules:
             "valid_to": rate.valid_to,
         }
         key = and_(
+            t.c.tenant_id == tenant,
             t.c.country == rate.country,
             t.c.saft_code == rate.saft_code,
             t.c.valid_from == rate.valid_from,
@@ -59,6 +97,7 @@ class SqlRules:
         if not result.rowcount:
             await self._tx.execute(
                 insert(t).values(
+                    tenant_id=tenant,
                     country=rate.country,
                     saft_code=rate.saft_code,
                     valid_from=rate.valid_from,
@@ -91,7 +130,14 @@ class SqlRules:
         result = await self._tx.execute(query.order_by(p.c.start_date, p.c.kind))
         return [_period(row) for row in result.all()]
 
+    async def _lock_periods(self, tenant_id: str, *, exclusive: bool) -> None:
+        """Take the tenant's period lock until the transaction ends (PostgreSQL)."""
+        if self._tx.dialect == "postgresql":
+            lock = _LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED
+            await self._tx.execute(lock, {"key": period_lock_key(tenant_id)})
+
     async def closed_period_on(self, tenant_id: str, day: dt.date) -> FiscalPeriod | None:
+        await self._lock_periods(tenant_id, exclusive=False)
         p = fiscal_periods
         result = await self._tx.execute(
             select(p)
@@ -107,6 +153,7 @@ class SqlRules:
         return None if row is None else _period(row)
 
     async def add_period(self, period: FiscalPeriod) -> bool:
+        await self._lock_periods(period.tenant_id, exclusive=True)
         p = fiscal_periods
         found = await self._tx.execute(
             select(p.c.name).where(
@@ -131,6 +178,7 @@ class SqlRules:
         return True
 
     async def remove_period(self, tenant_id: str, kind: str, start: dt.date) -> bool:
+        await self._lock_periods(tenant_id, exclusive=True)
         p = fiscal_periods
         result = await self._tx.execute(
             delete(p).where(p.c.tenant_id == tenant_id, p.c.kind == kind, p.c.start_date == start)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Identity,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -256,10 +257,12 @@ countries = Table(
     Column("currency", Text(), nullable=True),
 )
 
-#: Tax rates over their validity (both ends inclusive; valid_to NULL: still valid).
+#: Tax rates over their validity (both ends inclusive; valid_to NULL: still valid); the
+#: shipped defaults under tenant_id '' and a tenant's own rows of a code (migration 0022).
 tax_rates = Table(
     "tax_rates",
     metadata,
+    Column("tenant_id", Text(), primary_key=True, server_default=""),
     Column("country", Text(), primary_key=True),
     Column("saft_code", Text(), primary_key=True),
     Column("valid_from", Date(), primary_key=True),
@@ -281,4 +284,21 @@ fiscal_periods = Table(
     Column("name", Text(), nullable=False),
     Column("closed_by", Text(), nullable=False),
     Column("closed_at", UtcDateTime(), nullable=False),
+)
+
+
+# --- ADR 0040 §6: the cost snapshot projection (migration 0022) ---------------------------
+
+#: The latest figure of every cost snapshot stream, by its UTC day (the cost report's read).
+cost_snapshots = Table(
+    "cost_snapshots",
+    metadata,
+    Column("tenant_id", Text(), primary_key=True),
+    Column("stream_id", Uuid(), primary_key=True),
+    Column("day", Date(), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Column("schema_version", SmallInteger(), nullable=False),
+    Column("data", Json, nullable=False),
+    Index("ix_cost_snapshots_day", "tenant_id", "day"),
 )

@@ -21,6 +21,7 @@ from typing import Any, Protocol, Self
 
 from sqlalchemy.sql.expression import Executable
 
+from bookkeeper.adapters.sql.costs import SqlCostSnapshots
 from bookkeeper.adapters.sql.documents import SqlDocuments
 from bookkeeper.adapters.sql.event_store import SqlEventStore
 from bookkeeper.adapters.sql.ledger import SqlLedger
@@ -33,6 +34,7 @@ from bookkeeper.adapters.sql.tenant_settings import RulesCache, SqlTenantSetting
 from bookkeeper.adapters.sql.tracking import SqlTracking
 from bookkeeper.application.ports import (
     AfterCommit,
+    CostSnapshotProjection,
     DocumentStore,
     EventStore,
     LedgerProjection,
@@ -76,6 +78,8 @@ class SqlUnitOfWork:
         self.tracking: TrackingStore = SqlTracking(session)
         #: Issue 12: tax rates, currencies and closed periods (migration 0016).
         self.rules: RulesStore = SqlRules(session)
+        #: ADR 0040 §6: the cost snapshot projection (migration 0022).
+        self.costs: CostSnapshotProjection = SqlCostSnapshots(session)
 
     async def __aenter__(self) -> Self:
         await self._session.begin()

@@ -16,7 +16,7 @@ from bookkeeper.application.execution.books_actions import BooksActions
 from bookkeeper.application.execution.claims import rehydrate
 from bookkeeper.application.execution.policy import ExecutionPolicy, ExecutionRefused
 from bookkeeper.application.ports import BankProvider, BooksProvider, UnitOfWorkFactory
-from bookkeeper.application.postings import booking, tax_table
+from bookkeeper.application.postings import booking, reversible_entry, tax_table
 from bookkeeper.domain.events import (
     CorrectionData,
     ExpenseRegistrationData,
@@ -51,15 +51,20 @@ class Actions:
         claim = attempt.claim
         data = claim.data
         # A booking we cannot post: fail first.
-        await self._check_posting(claim.proposal_id, data)
+        await self._check_posting(claim.tenant_id, claim.proposal_id, data)
         match data:
             case ReceiptAttachmentData():
                 acted = await self._bank.attach_receipt(attempt, claim.proposal_id, data)
             case InvoiceRegistrationData() | ExpenseRegistrationData():
                 acted = await self._books.register_purchase(attempt, claim.proposal_id, data)
             case ReversalData():
-                target_id, target = await self._target(claim.tenant_id, data.target_proposal_id)
-                acted = await self._undo(attempt, target_id, target, data.reason)
+                if await self._entry_target(claim.tenant_id, data.target_proposal_id):
+                    # A journal entry reversed directly (ADR 0040 §4): nothing outside the
+                    # ledger to take back; the recording posts the mirror entry.
+                    acted = Acted(external_ids={})
+                else:
+                    target_id, target = await self._target(claim.tenant_id, data.target_proposal_id)
+                    acted = await self._undo(attempt, target_id, target, data.reason)
             case CorrectionData():
                 acted = await self._correct(attempt, data)
             case PatternSuggestionData():  # pragma: no cover - never claimed
@@ -82,7 +87,7 @@ class Actions:
         claim = attempt.claim
         target_id, target = await self._target(claim.tenant_id, data.target_proposal_id)
         corrected = apply_corrections(target.effective_data, data.changes)
-        await self._check_posting(claim.proposal_id, corrected)
+        await self._check_posting(claim.tenant_id, claim.proposal_id, corrected)
         match corrected:
             case ReceiptAttachmentData():
                 old_event = target.external_ids.get("folioEventId")
@@ -103,7 +108,9 @@ class Actions:
                 return Acted(external_ids={**undone.external_ids, **registered.external_ids})
         raise ExecutionRefused(f"a {target.kind} cannot be corrected")  # pragma: no cover
 
-    async def _check_posting(self, proposal_id: uuid.UUID, data: ProposalData) -> None:
+    async def _check_posting(
+        self, tenant_id: str, proposal_id: uuid.UUID, data: ProposalData
+    ) -> None:
         """Raise the DomainError (UnbalancedEntry …) recording would raise, before any
         remote call, so that an action whose posting is impossible fails untouched."""
         booking(
@@ -111,8 +118,17 @@ class Actions:
             proposal_id,
             payment_account=self._policy.ledger_payment_account,
             payables_account=self._policy.payables_account,
-            rates=await tax_table(self._uow),
+            rates=await tax_table(self._uow, tenant_id),
         )
+
+    async def _entry_target(self, tenant: str, target_ref: str) -> bool:
+        """Whether a reversal's target is a journal entry (not a proposal)."""
+        try:
+            target_id = uuid.UUID(target_ref)
+        except ValueError:
+            return False
+        async with self._uow() as uow:
+            return await reversible_entry(uow, tenant, target_id) is not None
 
     async def _target(self, tenant: str, target_ref: str) -> tuple[uuid.UUID, Proposal]:
         try:

@@ -141,7 +141,7 @@ class BooksActions:
         data: InvoiceRegistrationData | ExpenseRegistrationData,
         supplier_id: str | None,
     ) -> NewPurchase:
-        rates = await tax_table(self._uow)
+        rates = await tax_table(self._uow, attempt.claim.tenant_id)
         lines = purchase_lines(data, rates)
         async with self._uow() as uow:
             claim = attempt.claim

@@ -153,6 +153,14 @@ def create_app(container: Container) -> Litestar:
         security=[{BEARER_SCHEME: []}],
         before_request=bounded_query,
     )
+    # One limiter for the API (a middleware) and the web page (its session principal and
+    # login attempts, ADR 0040 §5): one budget per principal across both.
+    limiter = RateLimitMiddleware(
+        settings.rate_limit,
+        settings.rate_limit_writes,
+        redis_url=settings.redis_url,
+        login_limit=settings.rate_limit_login,
+    )
     app = Litestar(
         route_handlers=[
             api,
@@ -160,7 +168,7 @@ def create_app(container: Container) -> Litestar:
             assets_router(),
             metrics,
             # The web page for reviewers and accountants (ADR 0027), same services and login.
-            web_router(settings, Sessions(verifier), web_secret(settings)),
+            web_router(settings, Sessions(verifier), web_secret(settings), limiter),
         ],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False, use_cache=True)},
         middleware=[
@@ -168,9 +176,7 @@ def create_app(container: Container) -> Litestar:
                 BearerAuthMiddleware, verifier=verifier, exclude=[*PUBLIC_PATHS, *WEB_PATHS]
             ),
             # After authentication: the budget is per tenant and principal (ratelimit.py).
-            RateLimitMiddleware(
-                settings.rate_limit, settings.rate_limit_writes, redis_url=settings.redis_url
-            ),
+            limiter,
         ],
         exception_handlers=exception_handlers(),
         before_send=[add_security_headers],

@@ -10,6 +10,12 @@ write (POST, PUT, PATCH, DELETE) also spends from the stricter
 public routes (/health, the OpenAPI pages) carry no principal, so they are never counted;
 unauthenticated requests are already a 401 before they get here.
 
+The web page (/app, ADR 0040 §5) has no bearer token: its routes spend from the same
+budgets through `spend_for` with the session's principal (one budget per principal across
+the API and the page), and each login attempt (the pasted-token form, the OIDC callback)
+spends from `BOOKKEEPER_RATE_LIMIT_LOGIN` (default 10/minute) per client address — before
+anyone is known, the address is all there is to key on.
+
 The counters are the `limits` package's sliding-window counters in process memory: O(1) per
 request (two counters per key, a few microseconds), no lock shared across keys. With N
 server processes each would keep its own counters (N × the setting), so with
@@ -42,6 +48,7 @@ log = logging.getLogger(__name__)
 OFF: Final = "off"
 DEFAULT_RATE_LIMIT: Final = "600/minute"
 DEFAULT_WRITE_RATE_LIMIT: Final = "120/minute"
+DEFAULT_LOGIN_RATE_LIMIT: Final = "10/minute"
 WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -66,9 +73,11 @@ class RateLimitMiddleware(ASGIMiddleware):
         limit: str = DEFAULT_RATE_LIMIT,
         write_limit: str = DEFAULT_WRITE_RATE_LIMIT,
         redis_url: str | None = None,
+        login_limit: str = DEFAULT_LOGIN_RATE_LIMIT,
     ) -> None:
         self._all = parse_limits(limit)
         self._writes = parse_limits(write_limit)
+        self._logins = parse_limits(login_limit)
         self._limiter = SlidingWindowCounterRateLimiter(shared_storage(redis_url))
 
     @property
@@ -77,13 +86,27 @@ class RateLimitMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         principal = scope.get("user")
-        if isinstance(principal, Principal) and self.enabled:
-            # The length prefix keeps the key unambiguous whatever the names contain.
-            key = f"{len(principal.tenant_id)}:{principal.tenant_id}:{principal.subject}"
-            await self._spend(self._all, key)
-            if scope.get("method") in WRITE_METHODS:
-                await self._spend(self._writes, key, "w")
+        if isinstance(principal, Principal):
+            await self.spend_for(principal, str(scope.get("method", "")))
         await next_app(scope, receive, send)
+
+    async def spend_for(self, principal: Principal, method: str) -> None:
+        """Spend one request (and one write for a writing method) of the principal's
+        budget — the middleware's own step, and the web page's for its session principal;
+        TooManyRequestsException over budget."""
+        if not self.enabled:
+            return
+        # The length prefix keeps the key unambiguous whatever the names contain.
+        key = f"{len(principal.tenant_id)}:{principal.tenant_id}:{principal.subject}"
+        await self._spend(self._all, key)
+        if method in WRITE_METHODS:
+            await self._spend(self._writes, key, "w")
+
+    async def spend_login(self, address: str) -> None:
+        """Spend one login attempt of the client address (BOOKKEEPER_RATE_LIMIT_LOGIN);
+        TooManyRequestsException over budget."""
+        if self._logins:
+            await self._spend(self._logins, address, "l")
 
     async def _spend(self, items: tuple[RateLimitItem, ...], key: str, kind: str = "a") -> None:
         for item in items:
@@ -100,9 +123,10 @@ class RateLimitMiddleware(ASGIMiddleware):
             if not allowed:
                 stats = await self._limiter.get_window_stats(item, kind, key)
                 retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-                what = "writes" if kind == "w" else "requests"
+                what = {"w": "writes", "l": "login attempts"}.get(kind, "requests")
+                who = "this address" if kind == "l" else "this caller"
                 raise TooManyRequestsException(
-                    f"{what} over the limit of {item} for this caller; retry in {retry_after} s",
+                    f"{what} over the limit of {item} for {who}; retry in {retry_after} s",
                     headers={"Retry-After": str(retry_after)},
                 )
 

@@ -56,6 +56,7 @@ from bookkeeper.entrypoints.http.controllers.spending import (
     report_out,
 )
 from bookkeeper.entrypoints.http.problems import _status_of
+from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.runtime import Runtime
 from bookkeeper.entrypoints.web import charts, i18n
 from bookkeeper.entrypoints.web.session import (
@@ -175,7 +176,20 @@ def _oidc(settings: Settings) -> OidcLogin | None:
     return None
 
 
-def _login_routes(sessions: Sessions, oidc: OidcLogin | None) -> list[Any]:
+def _address(request: Request[Any, Any, Any]) -> str:
+    """The client's address, as the server saw it (behind a proxy: as the server was told
+    to trust, e.g. uvicorn --forwarded-allow-ips)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _login_routes(
+    sessions: Sessions, oidc: OidcLogin | None, limiter: RateLimitMiddleware | None = None
+) -> list[Any]:
+    async def attempt(request: Request[Any, Any, Any]) -> None:
+        """One login attempt of the client's address (ADR 0040 §5)."""
+        if limiter is not None:
+            await limiter.spend_login(_address(request))
+
     @get("/login", include_in_schema=False)
     async def login_form(request: Request[Any, Any, Any]) -> Response[str]:
         target = _safe_next(_q(request, "next"))
@@ -183,6 +197,7 @@ def _login_routes(sessions: Sessions, oidc: OidcLogin | None) -> list[Any]:
 
     @post("/login", include_in_schema=False, status_code=303)
     async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+        await attempt(request)
         form = await request.form()
         token = str(form.get("token") or "")
         target = _safe_next(_field(form, "next"))
@@ -233,6 +248,7 @@ def _login_routes(sessions: Sessions, oidc: OidcLogin | None) -> list[Any]:
     async def oidc_callback(request: Request[Any, Any, Any]) -> Response[Any]:
         if oidc is None:
             raise NotFoundException("no identity provider is configured")
+        await attempt(request)
         code, state, error = _q(request, "code"), _q(request, "state"), _q(request, "error")
         saved = (request.cookies.get(STATE_COOKIE) or "").split(" ")
         try:
@@ -693,19 +709,32 @@ def _error_page(request: Request[Any, Any, Any], error: Exception) -> Response[A
         status, detail = web_status(error), str(error)
     else:  # pragma: no cover - the app's own handler logs and answers anything else
         raise error
-    return render(request, "error.html", status=status, detail=detail)
+    response = render(request, "error.html", status=status, detail=detail)
+    if isinstance(error, HTTPException) and error.headers:
+        response.headers.update(error.headers)  # Retry-After of a 429
+    return response
 
 
-def web_router(settings: Settings, sessions: Sessions, csrf_secret: str) -> Router:
-    """Every /app route, behind the session (except login and the static files) and CSRF."""
+def web_router(
+    settings: Settings,
+    sessions: Sessions,
+    csrf_secret: str,
+    limiter: RateLimitMiddleware | None = None,
+) -> Router:
+    """Every /app route, behind the session (except login and the static files) and CSRF;
+    with `limiter`, the API's rate limits: each page spends from the session principal's
+    budget, each login attempt from its address's (ADR 0040 §5)."""
 
     async def provide_user(request: Request[Any, Any, Any]) -> Principal:
-        return await sessions.principal(request)
+        user = await sessions.principal(request)
+        if limiter is not None:
+            await limiter.spend_for(user, request.method)
+        return user
 
     return Router(
         path=APP_PATH,
         route_handlers=[
-            *_login_routes(sessions, _oidc(settings)),
+            *_login_routes(sessions, _oidc(settings), limiter),
             *_review_routes(),
             *_report_routes(),
             static,

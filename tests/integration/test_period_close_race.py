@@ -1,0 +1,119 @@
+"""A posting racing the close of its period on PostgreSQL (ADR 0040 §3): nothing enters a
+period after its close has committed.
+
+Each round posts an entry into a month while that month is closed, on two connections,
+in either order. The posting holds its transaction open after its closed-period check for a
+moment (as a slow posting would: more lines, the ledger fold, a busy database), and an
+observer reads the month's entry the moment the close has committed. Serialised (the close
+waits for postings that passed their check; a posting's check waits for a close under
+way), what the observer sees then is final: either the entry was there before the close,
+or the posting was refused. Without the lock the close commits inside the posting's window
+and the entry appears in the closed month afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.adapters.system import SystemClock
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.ledger import post_entry
+from bookkeeper.application.ports import Principal, UnitOfWorkFactory
+from bookkeeper.application.rules import RulesService
+from bookkeeper.domain.events import JournalEntryPostedData, JournalLine
+from bookkeeper.domain.rules import PeriodClosed
+
+pytestmark = pytest.mark.postgres
+
+TENANT = "acme"
+ROUNDS = 12
+ACCOUNTANT = Principal(subject="anna", tenant_id=TENANT, roles=frozenset({"accountant"}))
+
+
+def _entry(day: dt.date) -> JournalEntryPostedData:
+    amount = Decimal("100.00")
+    return JournalEntryPostedData(
+        date=day,
+        description="Husleie",
+        lines=(
+            JournalLine(account="6300", debit=amount),
+            JournalLine(account="1920", credit=amount),
+        ),
+    )
+
+
+async def _round(
+    uows: UnitOfWorkFactory, rules: RulesService, n: int
+) -> tuple[str, list[bool], bool]:
+    """One race: the outcome of the posting, what the observer saw the moment the close
+    committed, and whether the entry is there in the end."""
+    clock = SystemClock()
+    start = dt.date(2030 + n // 12, n % 12 + 1, 1)
+    end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    entry_id = uuid.uuid4()
+    closed = asyncio.Event()
+    seen_at_close: list[bool] = []
+
+    async def entry_there() -> bool:
+        async with uows() as uow:
+            return bool(await uow.events.read_stream(TENANT, entry_id))
+
+    async def close() -> None:
+        await rules.close_period(ACCOUNTANT, start, end)
+        seen_at_close.append(await entry_there())
+        closed.set()
+
+    async def post() -> str:
+        async with uows() as uow:
+            try:
+                await post_entry(
+                    uow,
+                    TENANT,
+                    _entry(start + dt.timedelta(days=14)),
+                    entry_id=entry_id,
+                    actor="human:anna",
+                    correlation_id=entry_id,
+                    parent_id=None,
+                    now=clock.now(),
+                )
+            except PeriodClosed:
+                return "refused"
+            # The posting's window: its check has passed, it has not committed yet. Give a
+            # close under way the chance to commit inside it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), timeout=0.2)
+            await uow.commit()
+            return "posted"
+
+    if n % 2:  # the close starts first
+        closing = asyncio.create_task(close())
+        await asyncio.sleep(0)
+        outcome = await post()
+        await closing
+    else:  # the posting starts first (and usually passes its check first)
+        posting = asyncio.create_task(post())
+        await asyncio.sleep(0.02)
+        await close()
+        outcome = await posting
+    return outcome, seen_at_close, await entry_there()
+
+
+async def test_no_entry_lands_in_a_period_after_its_close_committed(
+    postgres_database: SqlDatabase,
+) -> None:
+    uows = postgres_database.uow_factory()
+    rules = RulesService(uows, SystemClock(), RoleAuthorizer())
+    outcomes = []
+    for n in range(ROUNDS):
+        outcome, seen_at_close, there = await _round(uows, rules, n)
+        outcomes.append(outcome)
+        # What the observer saw the moment the close committed is what stays.
+        assert seen_at_close == [there], (n, outcome)
+    assert "posted" in outcomes  # the race was run both ways, not just refused
