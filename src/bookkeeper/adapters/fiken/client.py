@@ -29,7 +29,14 @@ import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from bookkeeper.adapters.answers import AnswerTooLarge, BoundedTransport, require_json, too_large
-from bookkeeper.adapters.fiken.ratelimit import Monotonic, RequestGate, Sleep, SlidingWindow
+from bookkeeper.adapters.fiken.ratelimit import (
+    FikenGate,
+    GatePaused,
+    Monotonic,
+    RequestGate,
+    Sleep,
+    SlidingWindow,
+)
 from bookkeeper.adapters.metrics import metered
 from bookkeeper.adapters.retry_after import retry_after as read_retry_after
 from bookkeeper.application.errors import (
@@ -75,8 +82,10 @@ class FikenClient:
     """One Fiken API token: an httpx client behind a RequestGate (one request at a time,
     at most 4 in any second), with retries and errors translated to ours.
 
-    Create one per token and process and share it; close it with `aclose()`. `transport`,
-    `clock`, `sleep`, `window` and `retry` are seams for tests."""
+    Create one per token and process and share it; close it with `aclose()`. `gate` keeps
+    the limits (by default a RequestGate of this client's own; a PostgresGate keeps them
+    across replicas, ADR 0035). `transport`, `clock`, `sleep`, `window` and `retry` are
+    seams for tests."""
 
     def __init__(
         self,
@@ -89,6 +98,7 @@ class FikenClient:
         sleep: Sleep = asyncio.sleep,
         window: SlidingWindow | None = None,
         retry: RetryPolicy | None = None,
+        gate: FikenGate | None = None,
     ) -> None:
         if not token:
             raise ValueError("a Fiken API token is required")
@@ -105,7 +115,7 @@ class FikenClient:
             follow_redirects=False,
         )
         self._token = token
-        self._gate = RequestGate(window, clock=clock, sleep=sleep)
+        self._gate: FikenGate = gate or RequestGate(window, clock=clock, sleep=sleep)
         self._sleep = sleep
         self._retry = retry or RetryPolicy()
 
@@ -135,13 +145,28 @@ class FikenClient:
             sleep=self._sleep,
             reraise=True,
         )
-        async with self._gate.exclusive():
+        gate = self._gate
+        async with gate.exclusive():
             async for attempt in retrying:
                 with attempt:
-                    async with self._gate.attempt():
-                        return await self._send(
-                            method, path, params=params, body=body, data=data, files=files
-                        )
+                    try:
+                        async with gate.attempt(self._retry.max_retry_after):
+                            try:
+                                return await self._send(
+                                    method, path, params=params, body=body, data=data, files=files
+                                )
+                            except ExternalRateLimited as error:
+                                # Every holder of the token waits, in every process.
+                                if error.retry_after is not None:
+                                    gate.pause(error.retry_after)
+                                raise
+                    except GatePaused as paused:
+                        raise ExternalRateLimited(
+                            f"{SYSTEM} {method} {path} not sent: the token is paused after a 429",
+                            system=SYSTEM,
+                            status=None,
+                            retry_after=paused.seconds,
+                        ) from None
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def get_json(self, path: str, decoder: msgspec.json.Decoder[T], **params: Any) -> T:
