@@ -10,7 +10,7 @@ import uuid
 from collections import deque
 from typing import Final
 
-from bookkeeper.application.errors import ExternalError, ExternalRateLimited
+from bookkeeper.application.errors import ExternalError, ExternalRateLimited, ExternalUnavailable
 from bookkeeper.application.execution.actions import Actions
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import Claim, Claimer
@@ -46,6 +46,13 @@ class HandedBack(ExecutionRefused):
     """An attempt this executor claimed but gave back when it was stopped (ADR 0021)."""
 
     code = "handed-back"
+
+
+class Deferred(ExecutionRefused):
+    """An attempt not started because an earlier attempt of the same tenant in the same
+    pass found its books or bank unavailable or rate limited (issue 14, ADR 0035)."""
+
+    code = "deferred"
 
 
 class Executor:
@@ -125,11 +132,17 @@ class Executor:
             async with gate:
                 while queue and not self._stopping:
                     claim = queue.popleft()
+                    attempt = attempts[claim.proposal_id]
                     results.append(
-                        await self.execute(
-                            claim, group, heartbeat=heartbeat, attempt=attempts[claim.proposal_id]
-                        )
+                        await self.execute(claim, group, heartbeat=heartbeat, attempt=attempt)
                     )
+                    if attempt.unavailable is not None and queue:
+                        # Issue 14: the tenant's remote side is down or rate limited; its
+                        # other claims wait for the same back-off instead of each trying
+                        # (and timing out) here, so the tenant gives its slot back at once.
+                        for skipped, outcome in await self.defer(queue, attempt.unavailable):
+                            heartbeat.drop(attempts[skipped.proposal_id])
+                            results.append((outcome, False))
                 # No await since the queue was found empty: a later claim of this tenant
                 # starts a new worker, never a second one beside this.
                 del queues[tenant]
@@ -225,6 +238,39 @@ class Executor:
         log.info("executor %s handed back %d unstarted attempts", self.name, handed)
         return handed
 
+    async def defer(
+        self, queue: deque[Claim], cause: ExternalUnavailable
+    ) -> list[tuple[Claim, Outcome]]:
+        """Take the tenant's unstarted claims out of `queue` and record each as a retryable
+        failure after the back-off (at least the cause's Retry-After), without a remote
+        call; one on its last attempt stays in the queue and is tried. Each claim deferred
+        with its outcome (ABANDONED if the record failed: its lease runs out, as after a
+        crash)."""
+        retry_after = cause.retry_after if isinstance(cause, ExternalRateLimited) else None
+        error = Deferred(
+            f"not started: an earlier attempt of this tenant found {cause.system} "
+            f"unavailable ({safe_error(cause)})"
+        )
+        kept: list[Claim] = []
+        deferred: list[tuple[Claim, Outcome]] = []
+        while queue:
+            claim = queue.popleft()
+            if claim.attempt >= self._policy.max_attempts:
+                kept.append(claim)
+                continue
+            outcome = await self.recorder.record_failure(claim, error, True, retry_after)
+            deferred.append((claim, outcome))
+        queue.extend(kept)
+        if deferred:
+            log.warning(
+                "executor %s deferred %d attempts of tenant %s: %s",
+                self.name,
+                len(deferred),
+                deferred[0][0].tenant_id,
+                safe_error(cause),
+            )
+        return deferred
+
     def heartbeat(self) -> Heartbeat:
         """A heartbeat for the leases of one pass (or one `execute`)."""
         return Heartbeat(self._uow, self._clock, self._policy, self.name)
@@ -312,6 +358,8 @@ class Executor:
             log.warning("executor %s abandons %s: %s", self.name, claim.proposal_id, error)
             return Outcome.ABANDONED, False
         except ExternalError as error:
+            if isinstance(error, ExternalUnavailable):
+                attempt.unavailable = error
             retry_after = error.retry_after if isinstance(error, ExternalRateLimited) else None
             return await recorder.record_failure(claim, error, error.retryable, retry_after), False
         except (ExecutionRefused, DomainError) as error:
