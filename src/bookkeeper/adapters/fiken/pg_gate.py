@@ -202,6 +202,9 @@ class PostgresGate:
                 application_name="bookkeeper-fiken-gate",
             )
             await self._connection.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
+            # The row is a rate window, not a record: a crash may lose its last stamps, so
+            # its writes need not wait for the WAL to reach the disk (ADR 0035: measured).
+            await self._connection.execute("SET synchronous_commit = off")
         return self._connection
 
     async def _read(self, connection: psycopg.AsyncConnection[Any]) -> None:
