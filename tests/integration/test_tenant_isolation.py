@@ -8,11 +8,15 @@ claimed first.
   sent at all, and the other tenant's proposals are executed in the same pass;
 - a 5xx outage: the troubled tenant's first attempt fails, its other attempts of the pass
   are deferred by the back-off without a request, and the other tenant's are executed in
-  the same pass.
+  the same pass;
+- a Fiken that hangs: the other tenant's proposals approved *while* the troubled one's
+  attempt hangs are claimed and executed before that attempt ends (the pass refills
+  instead of waiting for its slowest tenant).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -28,20 +32,27 @@ from tests.unit.external_doubles import Harness, invoice
 
 TROUBLED, FINE = "acme", "beta"
 PER_TENANT = 4
+#: The Fiken client's timeout here: how long a hanging request holds its attempt.
+HANG_TIMEOUT = 3.0
 
 
 class Tenants:
     """Two tenants' Fiken companies and an executor that runs one tenant at a time."""
 
-    def __init__(self, troubled: tuple[FakeFiken, str], fine: tuple[FakeFiken, str]) -> None:
+    def __init__(
+        self,
+        troubled: tuple[FakeFiken, str],
+        fine: tuple[FakeFiken, str],
+        policy: ExecutionPolicy | None = None,
+    ) -> None:
         self.fakes = {TROUBLED: troubled[0], FINE: fine[0]}
         retry = RetryPolicy(first_backoff=0.01, max_backoff=0.02)
         self.clients = {
-            tenant: FikenClient(url, fake.token, retry=retry)
+            tenant: FikenClient(url, fake.token, retry=retry, timeout=HANG_TIMEOUT)
             for tenant, (fake, url) in ((TROUBLED, troubled), (FINE, fine))
         }
         books = {t: FikenBooks(c, self.fakes[t].slug) for t, c in self.clients.items()}
-        self.harness = Harness(policy=ExecutionPolicy(tenant_concurrency=1))
+        self.harness = Harness(policy=policy or ExecutionPolicy(tenant_concurrency=1))
         self.executor = self.harness.new_executor("isolated", books=books.__getitem__)
 
     async def approved(self, tenant: str, count: int) -> list[uuid.UUID]:
@@ -116,3 +127,30 @@ async def test_an_outage_defers_the_tenants_other_attempts_and_the_other_tenant_
     assert [v.last_error is not None and "not started" in v.last_error for v in views] == [
         False
     ] + [True] * (PER_TENANT - 1)
+
+
+async def test_work_approved_while_another_tenant_hangs_is_executed_before_that_ends() -> None:
+    policy = ExecutionPolicy(tenant_concurrency=2, refill_interval=dt.timedelta(seconds=0.2))
+    async with (
+        running_fake_fiken(token="token-troubled", company="troubled-as") as troubled,
+        running_fake_fiken(token="token-fine", company="fine-as") as fine,
+    ):
+        tenants = Tenants(troubled, fine, policy)
+        try:
+            hanging = tenants.fakes[TROUBLED]
+            hanging.hang_next(100, seconds=60)
+            await tenants.approved(TROUBLED, 1)
+            running = asyncio.create_task(tenants.executor.run_once())
+            await hanging.arrived(1)  # the troubled tenant's attempt now hangs
+            later = await tenants.approved(FINE, 2)
+            for proposal_id in later:
+                while (await tenants.harness.view(proposal_id, FINE)).status is not (
+                    Status.EXECUTED
+                ):
+                    assert not running.done(), "the pass ended before the new work ran"
+                    await asyncio.sleep(0.05)
+            assert not running.done()  # the hanging attempt is still under way
+            report = await running
+            assert report.executed == 2 and report.retried == 1
+        finally:
+            await tenants.close()

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Final
 
 from bookkeeper.application.errors import ExternalError, ExternalRateLimited, ExternalUnavailable
@@ -178,6 +179,7 @@ class Executor:
                     break
                 claimed += len(claims)
                 dispatch(claims)
+            claimed += await self._refill(workers, chunk, dispatch, crashed)
             await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
         finally:
             # Something escaped (a crash, or we were cancelled): stop the other tenants too.
@@ -213,6 +215,42 @@ class Executor:
             abandoned=outcomes.count(Outcome.ABANDONED),
             reconciled=sum(1 for o, reconciled in results if o is Outcome.EXECUTED and reconciled),
         )
+
+    async def _refill(
+        self,
+        workers: list[asyncio.Task[None]],
+        chunk: int,
+        dispatch: Callable[[list[Claim]], None],
+        crashed: Callable[[], bool],
+    ) -> int:
+        """While some tenant of the pass is still at work (a slow Fiken, a long
+        Retry-After), claim what fell due meanwhile every `refill_interval` and dispatch it:
+        another tenant's new work starts now instead of after the slowest tenant (issue
+        14, ADR 0035). A tenant still at work gets its new claims in its own queue, after
+        the ones it has. How many were claimed; never raises an Exception."""
+        interval = self._policy.refill_interval
+        if interval is None:
+            return 0
+        claimed = 0
+        while not self._stopping and not crashed():
+            pending = [worker for worker in workers if not worker.done()]
+            if not pending:
+                break
+            await asyncio.wait(
+                pending,
+                timeout=interval.total_seconds(),
+                return_when=asyncio.FIRST_EXCEPTION,
+            )
+            if self._stopping or crashed() or all(worker.done() for worker in workers):
+                break
+            try:
+                claims = await self.claim(self._clock.now(), chunk)
+            except Exception:
+                log.exception("executor %s could not claim due work during a pass", self.name)
+                continue
+            claimed += len(claims)
+            dispatch(claims)
+        return claimed
 
     async def hand_back(self, claims: list[Claim]) -> int:
         """Give claimed, unstarted attempts back: each due again at once (a retryable
