@@ -147,26 +147,28 @@ class FikenClient:
         )
         gate = self._gate
         async with gate.exclusive():
-            async for attempt in retrying:
-                with attempt:
-                    try:
-                        async with gate.attempt(self._retry.max_retry_after):
-                            try:
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        try:
+                            async with gate.attempt(self._retry.max_retry_after):
                                 return await self._send(
                                     method, path, params=params, body=body, data=data, files=files
                                 )
-                            except ExternalRateLimited as error:
-                                # Every holder of the token waits, in every process.
-                                if error.retry_after is not None:
-                                    gate.pause(error.retry_after)
-                                raise
-                    except GatePaused as paused:
-                        raise ExternalRateLimited(
-                            f"{SYSTEM} {method} {path} not sent: the token is paused after a 429",
-                            system=SYSTEM,
-                            status=None,
-                            retry_after=paused.seconds,
-                        ) from None
+                        except GatePaused as paused:
+                            raise ExternalRateLimited(
+                                f"{SYSTEM} {method} {path} not sent: the token is paused "
+                                "after a 429",
+                                system=SYSTEM,
+                                status=None,
+                                retry_after=paused.seconds,
+                            ) from None
+            except ExternalRateLimited as error:
+                # Given up on a 429 with Retry-After: every later holder of the token, in
+                # every process, waits for it too (while retrying here, the token is held).
+                if error.status == 429 and error.retry_after is not None:
+                    gate.pause(error.retry_after)
+                raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def get_json(self, path: str, decoder: msgspec.json.Decoder[T], **params: Any) -> T:

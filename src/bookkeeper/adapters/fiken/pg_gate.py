@@ -67,6 +67,13 @@ RETURNING g.stamps, g.not_before::float8, (g.stamps ->> -1)::float8
 """
 
 
+_PAUSE: Final = """
+INSERT INTO fiken_gate AS g (token_key, not_before)
+VALUES (%(key)s, extract(epoch from clock_timestamp())::float8 + %(pause)s)
+ON CONFLICT (token_key) DO UPDATE SET not_before = greatest(g.not_before, excluded.not_before)
+"""
+
+
 def libpq_url(database_url: str) -> str:
     """A libpq URL (what psycopg connects with) for a SQLAlchemy PostgreSQL URL."""
     if database_url.startswith("postgres://"):
@@ -140,6 +147,8 @@ class PostgresGate:
                 yield
             finally:
                 self._held = False
+                if self._pause > 0:
+                    await self._record_pause()
                 await self._unlock()
 
     @contextlib.asynccontextmanager
@@ -163,7 +172,8 @@ class PostgresGate:
             await self._record()
 
     def pause(self, seconds: float) -> None:
-        """Every process waits `seconds` from the end of this attempt (recorded with it)."""
+        """Every process waits `seconds` from now (recorded with the attempt under way, or
+        before the token is let go)."""
         if seconds > 0:
             self._pause = max(self._pause, seconds)
 
@@ -232,6 +242,17 @@ class PostgresGate:
             self._discard()
         finally:
             self._pause = 0.0
+
+    async def _record_pause(self) -> None:
+        connection = self._connection
+        pause, self._pause = self._pause, 0.0
+        if connection is None:
+            return
+        try:
+            await connection.execute(_PAUSE, {"key": self.key, "pause": pause})
+        except psycopg.Error as error:
+            _log.warning("could not record a Fiken pause in the gate: %s", type(error).__name__)
+            self._discard()
 
     async def _unlock(self) -> None:
         connection = self._connection

@@ -59,8 +59,8 @@ class FikenGate(Protocol):
 
     `exclusive()` holds the token for a whole logical request (retries and back-off
     included); `attempt()` is one HTTP attempt inside it (waits for the window and any
-    pause; GatePaused if the pause is longer than `max_wait`); `pause(seconds)` inside an
-    attempt makes every holder of the token wait that long from now."""
+    pause; GatePaused if the pause is longer than `max_wait`); `pause(seconds)`, inside
+    `exclusive()`, makes every later holder of the token wait that long from now."""
 
     def exclusive(self) -> AbstractAsyncContextManager[None]: ...
 
