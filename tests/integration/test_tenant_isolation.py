@@ -143,6 +143,7 @@ async def test_work_approved_while_another_tenant_hangs_is_executed_before_that_
             running = asyncio.create_task(tenants.executor.run_once())
             await hanging.arrived(1)  # the troubled tenant's attempt now hangs
             later = await tenants.approved(FINE, 2)
+            (queued,) = await tenants.approved(TROUBLED, 1)
             for proposal_id in later:
                 while (await tenants.harness.view(proposal_id, FINE)).status is not (
                     Status.EXECUTED
@@ -152,5 +153,8 @@ async def test_work_approved_while_another_tenant_hangs_is_executed_before_that_
             assert not running.done()  # the hanging attempt is still under way
             report = await running
             assert report.executed == 2 and report.retried == 1
+            # The hanging tenant got nothing more in that pass: no claims pile up behind it.
+            view = await tenants.harness.view(queued, TROUBLED)
+            assert view.status is Status.APPROVED and view.attempts == 0
         finally:
             await tenants.close()

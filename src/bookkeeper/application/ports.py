@@ -259,9 +259,12 @@ class ProposalProjection(Protocol):
         """Counts per kind of proposals made in [start, end)."""
         ...
 
-    async def claim_due(self, now: dt.datetime, limit: int) -> list[ProposalView]:
+    async def claim_due(
+        self, now: dt.datetime, limit: int, exclude_tenants: Sequence[str] = ()
+    ) -> list[ProposalView]:
         """Every tenant's APPROVED proposals that are due for an execution attempt: no retry
-        time in the future and no executor's lease still running at `now`, oldest first.
+        time in the future and no executor's lease still running at `now`, oldest first;
+        none of `exclude_tenants` (those a pass is still working for, issue 14).
 
         The rows are locked for the rest of the unit of work and skipped by other units
         doing the same (PostgreSQL: FOR UPDATE SKIP LOCKED), so two executors never claim
@@ -1010,6 +1013,8 @@ class DocumentRetentionStore(Protocol):
         """Record the purge and delete the document in one transaction (the database's
         trigger lets the delete through only when the record says its retention ended);
         False when the tenant has no such document."""
+
+
 # --- bulk import (P5, ADR 0032) -------------------------------------------------------
 
 

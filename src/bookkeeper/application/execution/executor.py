@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from bookkeeper.application.errors import ExternalError, ExternalRateLimited, ExternalUnavailable
@@ -179,7 +179,7 @@ class Executor:
                     break
                 claimed += len(claims)
                 dispatch(claims)
-            claimed += await self._refill(workers, chunk, dispatch, crashed)
+            claimed += await self._refill(workers, chunk, dispatch, crashed, queues)
             await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
         finally:
             # Something escaped (a crash, or we were cancelled): stop the other tenants too.
@@ -222,12 +222,14 @@ class Executor:
         chunk: int,
         dispatch: Callable[[list[Claim]], None],
         crashed: Callable[[], bool],
+        working: Mapping[str, object],
     ) -> int:
         """While some tenant of the pass is still at work (a slow Fiken, a long
-        Retry-After), claim what fell due meanwhile every `refill_interval` and dispatch it:
-        another tenant's new work starts now instead of after the slowest tenant (issue
-        14, ADR 0035). A tenant still at work gets its new claims in its own queue, after
-        the ones it has. How many were claimed; never raises an Exception."""
+        Retry-After), claim what fell due meanwhile for the other tenants (`working`: the
+        tenants with a worker) every `refill_interval` and dispatch it: their new work
+        starts now instead of after the slowest tenant (issue 14, ADR 0035). A tenant at
+        work gets nothing more in this pass, so a slow one never piles up claims (and
+        leases). How many were claimed; never raises an Exception."""
         interval = self._policy.refill_interval
         if interval is None:
             return 0
@@ -244,7 +246,7 @@ class Executor:
             if self._stopping or crashed() or all(worker.done() for worker in workers):
                 break
             try:
-                claims = await self.claim(self._clock.now(), chunk)
+                claims = await self.claim(self._clock.now(), chunk, list(working))
             except Exception:
                 log.exception("executor %s could not claim due work during a pass", self.name)
                 continue
@@ -316,9 +318,14 @@ class Executor:
     def _attempt(self, claim: Claim) -> Attempt:
         return Attempt(claim, self._clock, self._policy.lease_margin)
 
-    async def claim(self, now: dt.datetime, limit: int | None = None) -> list[Claim]:
+    async def claim(
+        self, now: dt.datetime, limit: int | None = None, exclude_tenants: Sequence[str] = ()
+    ) -> list[Claim]:
         """Start a new attempt of every due proposal (up to `limit`, by default the batch
-        size), in one unit of work; the ones another executor took first are left out."""
+        size; none of `exclude_tenants`), in one unit of work; the ones another executor
+        took first are left out."""
+        if exclude_tenants:
+            return await self.claimer.claim(now, limit, exclude_tenants)
         return await self.claimer.claim(now, limit)
 
     async def execute(
