@@ -141,9 +141,12 @@ class Executor:
                         # Issue 14: the tenant's remote side is down or rate limited; its
                         # other claims wait for the same back-off instead of each trying
                         # (and timing out) here, so the tenant gives its slot back at once.
-                        for skipped, outcome in await self.defer(queue, attempt.unavailable):
-                            heartbeat.drop(attempts[skipped.proposal_id])
-                            results.append((outcome, False))
+                        deferred = await self.defer(
+                            queue,
+                            attempt.unavailable,
+                            release=lambda c: heartbeat.drop(attempts[c.proposal_id]),
+                        )
+                        results.extend((outcome, False) for outcome in deferred)
                 # No await since the queue was found empty: a later claim of this tenant
                 # starts a new worker, never a second one beside this.
                 del queues[tenant]
@@ -279,34 +282,39 @@ class Executor:
         return handed
 
     async def defer(
-        self, queue: deque[Claim], cause: ExternalUnavailable
-    ) -> list[tuple[Claim, Outcome]]:
+        self,
+        queue: deque[Claim],
+        cause: ExternalUnavailable,
+        release: Callable[[Claim], None] | None = None,
+    ) -> list[Outcome]:
         """Take the tenant's unstarted claims out of `queue` and record each as a retryable
         failure after the back-off (at least the cause's Retry-After), without a remote
-        call; one on its last attempt stays in the queue and is tried. Each claim deferred
-        with its outcome (ABANDONED if the record failed: its lease runs out, as after a
-        crash)."""
+        call (`release` lets go of its lease's renewal first); one on its last attempt
+        stays in the queue and is tried. The outcome of each deferred (ABANDONED if the
+        record failed: its lease runs out, as after a crash)."""
         retry_after = cause.retry_after if isinstance(cause, ExternalRateLimited) else None
         error = Deferred(
             f"not started: an earlier attempt of this tenant found {cause.system} "
             f"unavailable ({safe_error(cause)})"
         )
         kept: list[Claim] = []
-        deferred: list[tuple[Claim, Outcome]] = []
+        deferred: list[Outcome] = []
+        tenant = queue[0].tenant_id if queue else ""
         while queue:
             claim = queue.popleft()
             if claim.attempt >= self._policy.max_attempts:
                 kept.append(claim)
                 continue
-            outcome = await self.recorder.record_failure(claim, error, True, retry_after)
-            deferred.append((claim, outcome))
+            if release is not None:
+                release(claim)
+            deferred.append(await self.recorder.record_failure(claim, error, True, retry_after))
         queue.extend(kept)
         if deferred:
             log.warning(
                 "executor %s deferred %d attempts of tenant %s: %s",
                 self.name,
                 len(deferred),
-                deferred[0][0].tenant_id,
+                tenant,
                 safe_error(cause),
             )
         return deferred
