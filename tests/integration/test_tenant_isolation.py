@@ -9,6 +9,8 @@ claimed first.
 - a 5xx outage: the troubled tenant's first attempt fails, its other attempts of the pass
   are deferred by the back-off without a request, and the other tenant's are executed in
   the same pass;
+- a token whose turn is held elsewhere (another replica's request): the waiting tenant
+  gives its executor slot to the other tenant meanwhile;
 - a Fiken that hangs: the other tenant's proposals approved *while* the troubled one's
   attempt hangs are claimed and executed before that attempt ends (the pass refills
   instead of waiting for its slowest tenant).
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
 
-from bookkeeper.adapters.fiken import FikenBooks, FikenClient, RetryPolicy
+from bookkeeper.adapters.fiken import FikenBooks, FikenClient, FikenGate, RequestGate, RetryPolicy
 from bookkeeper.application.execution import ExecutionPolicy
 from bookkeeper.domain.events import Status
 from tests.fakes.fiken import FakeFiken, running_fake_fiken
@@ -44,11 +47,15 @@ class Tenants:
         troubled: tuple[FakeFiken, str],
         fine: tuple[FakeFiken, str],
         policy: ExecutionPolicy | None = None,
+        gates: dict[str, FikenGate] | None = None,
     ) -> None:
         self.fakes = {TROUBLED: troubled[0], FINE: fine[0]}
         retry = RetryPolicy(first_backoff=0.01, max_backoff=0.02)
+        chosen = gates or {}
         self.clients = {
-            tenant: FikenClient(url, fake.token, retry=retry, timeout=HANG_TIMEOUT)
+            tenant: FikenClient(
+                url, fake.token, retry=retry, timeout=HANG_TIMEOUT, gate=chosen.get(tenant)
+            )
             for tenant, (fake, url) in ((TROUBLED, troubled), (FINE, fine))
         }
         books = {t: FikenBooks(c, self.fakes[t].slug) for t, c in self.clients.items()}
@@ -156,5 +163,34 @@ async def test_work_approved_while_another_tenant_hangs_is_executed_before_that_
             # The hanging tenant got nothing more in that pass: no claims pile up behind it.
             view = await tenants.harness.view(queued, TROUBLED)
             assert view.status is Status.APPROVED and view.attempts == 0
+        finally:
+            await tenants.close()
+
+
+async def test_a_tenant_waiting_for_its_turn_gives_its_slot_to_another_tenant() -> None:
+    gate = RequestGate()
+    async with (
+        running_fake_fiken(token="token-troubled", company="troubled-as") as troubled,
+        running_fake_fiken(token="token-fine", company="fine-as") as fine,
+    ):
+        # One slot; the waiting tenant's proposal is claimed first.
+        tenants = Tenants(troubled, fine, gates={TROUBLED: gate})
+        try:
+            (waiting,) = await tenants.approved(TROUBLED, 1)
+            later = await tenants.approved(FINE, 2)
+            async with gate.exclusive():  # another replica's request with the token
+                running = asyncio.create_task(tenants.executor.run_once())
+                deadline = time.monotonic() + 30
+                for proposal_id in later:
+                    while (await tenants.harness.view(proposal_id, FINE)).status is not (
+                        Status.EXECUTED
+                    ):
+                        assert time.monotonic() < deadline, "the waiting tenant kept the slot"
+                        await asyncio.sleep(0.05)
+                assert not tenants.fakes[TROUBLED].requests  # still waiting for its turn
+            report = await running
+            assert report.executed == 3
+            view = await tenants.harness.view(waiting, TROUBLED)
+            assert view.status is Status.EXECUTED
         finally:
             await tenants.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self
@@ -1028,3 +1030,12 @@ class EventImport(Protocol):
         ConcurrencyConflict; it, or an exception raised while taking the next batch, rolls
         everything back."""
         ...
+
+
+#: Waiting for a turn at a remote system (Fiken's one request per token, held by another
+#: caller or replica) is not work: the executor sets this around a tenant's attempts to a
+#: context that gives the tenant's slot back while an adapter waits for its turn (issue
+#: 14, ADR 0035). Adapters enter it, when set, around that wait only.
+turn_wait: contextvars.ContextVar[Callable[[], AbstractAsyncContextManager[None]] | None] = (
+    contextvars.ContextVar("turn_wait", default=None)
+)

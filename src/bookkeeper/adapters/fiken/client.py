@@ -18,10 +18,11 @@ it without doing it. The token goes into the Authorization header and nowhere el
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -48,6 +49,7 @@ from bookkeeper.application.errors import (
     ExternalRejected,
     ExternalUnavailable,
 )
+from bookkeeper.application.ports import turn_wait
 
 SYSTEM: Final = "fiken"
 DEFAULT_BASE_URL: Final = "https://api.fiken.no/api/v2"
@@ -146,7 +148,7 @@ class FikenClient:
             reraise=True,
         )
         gate = self._gate
-        async with gate.exclusive():
+        async with self._turn(gate):
             try:
                 async for attempt in retrying:
                     with attempt:
@@ -170,6 +172,19 @@ class FikenClient:
                     gate.pause(error.retry_after)
                 raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    @staticmethod
+    @contextlib.asynccontextmanager
+    async def _turn(gate: FikenGate) -> AsyncIterator[None]:
+        """`gate.exclusive()`, waited for outside the caller's executor slot (turn_wait)."""
+        waiting = turn_wait.get()
+        async with contextlib.AsyncExitStack() as held:
+            if waiting is None:
+                await held.enter_async_context(gate.exclusive())
+            else:
+                async with waiting():
+                    await held.enter_async_context(gate.exclusive())
+            yield
 
     async def get_json(self, path: str, decoder: msgspec.json.Decoder[T], **params: Any) -> T:
         """GET one object."""

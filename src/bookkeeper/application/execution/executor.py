@@ -4,11 +4,12 @@ its outcome (see the package docstring for the three steps)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Final
 
 from bookkeeper.application.errors import ExternalError, ExternalRateLimited, ExternalUnavailable
@@ -32,6 +33,7 @@ from bookkeeper.application.ports import (
     Clock,
     Ids,
     UnitOfWorkFactory,
+    turn_wait,
 )
 from bookkeeper.domain.errors import DomainError
 
@@ -128,7 +130,18 @@ class Executor:
         attempts: dict[uuid.UUID, Attempt] = {}
         beating = asyncio.create_task(heartbeat.run())
 
+        @contextlib.asynccontextmanager
+        async def slot_given_back() -> AsyncIterator[None]:
+            # Issue 14: a tenant waiting for its turn at Fiken (another replica holds the
+            # token) lets another tenant have its slot meanwhile.
+            gate.release()
+            try:
+                yield
+            finally:
+                await gate.acquire()
+
         async def work(tenant: str) -> None:
+            turn_wait.set(slot_given_back)  # in this worker's context only
             queue = queues[tenant]
             async with gate:
                 while queue and not self._stopping:
