@@ -194,3 +194,25 @@ async def test_a_tenant_waiting_for_its_turn_gives_its_slot_to_another_tenant() 
             assert view.status is Status.EXECUTED
         finally:
             await tenants.close()
+
+
+async def test_one_tenants_backlog_does_not_starve_another_tenants_newer_work() -> None:
+    # The claim is FIFO across tenants: a backlog larger than a batch, older than the other
+    # tenant's proposal, fills the pass's claim; the refill (leaving the busy tenant out)
+    # claims the newer proposal of the other tenant while the backlog is being worked on.
+    policy = ExecutionPolicy(batch_size=4, refill_interval=dt.timedelta(seconds=0.2))
+    async with (
+        running_fake_fiken(token="token-busy", company="busy-as") as busy,
+        running_fake_fiken(token="token-fine", company="fine-as") as fine,
+    ):
+        tenants = Tenants(busy, fine, policy)
+        try:
+            backlog = await tenants.approved(TROUBLED, 3 * policy.batch_size)
+            (newer,) = await tenants.approved(FINE, 1)
+            report = await tenants.executor.run_once()
+            assert (await tenants.harness.view(newer, FINE)).status is Status.EXECUTED
+            assert report.executed == policy.batch_size + 1
+            views = [await tenants.harness.view(p, TROUBLED) for p in backlog]
+            assert [v.status for v in views].count(Status.EXECUTED) == policy.batch_size
+        finally:
+            await tenants.close()
