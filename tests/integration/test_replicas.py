@@ -64,6 +64,9 @@ async def replicas(
         # through each replica make that replica's executor work at the same time.
         "BOOKKEEPER_EXECUTOR_INTERVAL": "30",
         "BOOKKEEPER_EXECUTOR_LEASE_SECONDS": "15",
+        # Three processes on a shared server: a few connections each (plus the gate's).
+        "BOOKKEEPER_DB_POOL_SIZE": "4",
+        "BOOKKEEPER_DB_MAX_OVERFLOW": "4",
     }
     cluster.token()  # the signing key exists before the processes start (no race on it)
     try:
