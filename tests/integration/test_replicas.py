@@ -141,7 +141,11 @@ async def test_three_replicas_execute_each_once_within_fikens_limits_and_share_b
             replica = served[n % len(served)]
             answer = await client.get(f"{replica.base}{API}/events", headers=probe)
             statuses.append(answer.status_code)
-    assert statuses == [200] * BUDGET + [429] * 6
+    passed = statuses.count(200)
+    # The sliding window weighs the previous minute's requests: should the probe cross a
+    # minute's boundary, one more may pass. Per replica it would be 3 x BUDGET.
+    assert passed in (BUDGET, BUDGET + 1), statuses
+    assert statuses == [200] * passed + [429] * (len(statuses) - passed)
 
     await _policy_change_reaches_every_replica(cluster, served)
 
