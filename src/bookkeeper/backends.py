@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from bookkeeper.application.ports import BankProvider, BooksProvider, Clock
-from bookkeeper.settings import Settings
+from bookkeeper.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from bookkeeper.adapters.fiken import GateFactory
 
 _log = logging.getLogger("bookkeeper.backends")
 
@@ -46,8 +49,9 @@ async def open_backends(
             from bookkeeper.adapters.fiken import fiken_books_provider
 
             assert settings.fiken_company is not None  # load_settings insists
+            gates = _fiken_gates(settings, closers)
             books, close_books = fiken_books_provider(
-                settings.fiken_base_url, settings.fiken_token, settings.fiken_company
+                settings.fiken_base_url, settings.fiken_token, settings.fiken_company, gates
             )
             closers.append(close_books)
             books_backend = "fiken"
@@ -99,3 +103,25 @@ async def open_backends(
     finally:
         for close in closers:
             await close()
+
+
+def _fiken_gates(
+    settings: Settings, closers: list[Callable[[], Awaitable[None]]]
+) -> GateFactory | None:
+    """Where Fiken's limits are kept (BOOKKEEPER_FIKEN_GATE, ADR 0035): in the database on
+    PostgreSQL, so every replica keeps them together; None: in this process."""
+    on_postgres = settings.database_url.split(":", 1)[0].split("+", 1)[0].lower() in (
+        "postgres",
+        "postgresql",
+    )
+    choice = getattr(settings, "fiken_gate", "auto")
+    if choice == "process" or (choice == "auto" and not on_postgres):
+        return None
+    if not on_postgres:
+        raise SettingsError("BOOKKEEPER_FIKEN_GATE=database needs a PostgreSQL database")
+    from bookkeeper.adapters.fiken.pg_gate import postgres_gates
+
+    gates, close = postgres_gates(settings.database_url)
+    closers.append(close)
+    _log.info("Fiken's limits kept in the database for every replica (ADR 0035)")
+    return gates

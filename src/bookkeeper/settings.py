@@ -43,6 +43,7 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_RATE_LIMIT             | 600/minute per tenant+principal (`off`; `a;b` for several) |
 | BOOKKEEPER_RATE_LIMIT_WRITES      | 120/minute more for POST/PUT/PATCH/DELETE (`off`) |
 | BOOKKEEPER_REDIS_URL              | unset: rate limits counted per process (set: shared) |
+| BOOKKEEPER_FIKEN_GATE             | auto: Fiken's limits shared on PostgreSQL (process|database) |
 | BOOKKEEPER_CORS_ORIGINS           | unset: no CORS (comma list of https://host[:port]) |
 | BOOKKEEPER_FETCH_ALLOWED_HOSTS    | cdn.discordapp.com,media.discordapp.net          |
 | BOOKKEEPER_POLICY_RELOAD_SECONDS  | 5 (how stale an authorization policy may be; 0: none) |
@@ -190,6 +191,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     web_secret: str | None = None
     #: Shared rate-limit counters for N replicas (redis:// or rediss://); unset: in process.
     redis_url: str | None = None
+    #: Where Fiken's one-at-a-time and 4/s are kept (ADR 0035): "auto" (the database on
+    #: PostgreSQL, the process on SQLite), "process" or "database".
+    fiken_gate: str = "auto"
     #: Spending sources (issue 11): each is absent without its credentials.
     anthropic_admin_key: str | None = None
     anthropic_admin_base_url: str | None = None
@@ -364,6 +368,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         oidc_client_secret=get("OIDC_CLIENT_SECRET"),
         web_secret=get("WEB_SECRET"),
         redis_url=_redis_url(get("REDIS_URL")),
+        fiken_gate=_fiken_gate(get("FIKEN_GATE")),
         **_spending(get),
         exchange_rates_url=_exchange_rates_setting(get),
         credentials_key=get("CREDENTIALS_KEY"),
@@ -401,6 +406,14 @@ def _redis_url(raw: str | None) -> str | None:
     if raw.split("://", 1)[0].lower() not in ("redis", "rediss", "unix") or "://" not in raw:
         raise SettingsError(f"{PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL")
     return raw
+
+
+def _fiken_gate(raw: str | None) -> str:
+    """auto, process or database (ADR 0035)."""
+    value = (raw or "auto").strip().lower()
+    if value not in ("auto", "process", "database"):
+        raise SettingsError(f"{PREFIX}FIKEN_GATE must be auto, process or database")
+    return value
 
 
 #: Norges Bank's SDMX API (adapters/norges_bank.BASE_URL), for BOOKKEEPER_EXCHANGE_RATES.

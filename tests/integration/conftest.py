@@ -211,3 +211,22 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     container defines its own `api`."""
     async with running_api(tmp_path) as running:
         yield running
+
+
+#: Redis for the tests of what replicas share (rate limits, ADR 0032 and 0035).
+REDIS_URL = os.environ.get("BOOKKEEPER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis: skipped when it cannot be reached, except under CI=true (fails)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        reason = f"Redis at {REDIS_URL} not reachable: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the Redis tests are mandatory)")
+        pytest.skip(reason)
+    return REDIS_URL

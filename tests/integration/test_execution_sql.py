@@ -59,6 +59,24 @@ async def test_claim_due_returns_approved_work_without_a_retry_time_or_running_l
         assert sorted(v.id for v in later) == sorted([first, second, third])
 
 
+async def test_claim_due_leaves_out_the_tenants_a_pass_is_working_for(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    # Issue 14: a pass's refill claims only for tenants it has no worker for.
+    h = Harness(uow_factory=uow_factory)
+    ids = {}
+    for tenant in TENANTS:
+        document = await h.store(tenant=tenant)
+        ids[tenant] = await h.approved(invoice(document, invoice_number=tenant), tenant=tenant)
+        h.clock.advance(seconds=1)
+    now = h.clock.now()
+    async with uow_factory() as uow:
+        due = await uow.proposals.claim_due(now, 10, ["acme", "globex"])
+        assert [v.id for v in due] == [ids["initech"]]
+        due = await uow.proposals.claim_due(now, 10, ["someone else's"])
+        assert [v.id for v in due] == [ids[t] for t in TENANTS]
+
+
 async def test_replay_gives_the_live_proposal_views_with_their_leases(
     uow_factory: UnitOfWorkFactory,
 ) -> None:

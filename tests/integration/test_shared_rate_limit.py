@@ -7,31 +7,15 @@ cannot be reached, except under CI=true, where the tests fail."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Any
 
 import pytest
-import redis
 from litestar.exceptions import TooManyRequestsException
 
 from bookkeeper.application.ports import Principal
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.settings import SettingsError, load_settings
-
-REDIS_URL = os.environ.get("BOOKKEEPER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as error:
-        reason = f"Redis at {REDIS_URL} not reachable: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the Redis tests are mandatory)")
-        pytest.skip(reason)
-    return REDIS_URL
 
 
 def caller() -> Principal:

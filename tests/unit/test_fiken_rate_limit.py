@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bookkeeper.adapters.fiken import FikenClient, RequestGate, RetryPolicy, SlidingWindow
+from bookkeeper.adapters.fiken.ratelimit import GatePaused, process_gates, token_key
 from bookkeeper.adapters.fiken.wire import (
     ACCOUNTS,
     NotWholeOre,
@@ -198,6 +199,53 @@ async def test_a_retry_after_too_long_to_wait_is_handed_back() -> None:
 
     assert limited.value.retry_after == 3600
     assert len(seen) == 1 and clock.sleeps == []
+
+
+async def test_a_long_retry_after_pauses_the_token_for_the_next_request_too() -> None:
+    clock = FakeTime()
+    handler, seen = answers(
+        httpx.Response(429, headers={"Retry-After": "3600"}), httpx.Response(200, json={})
+    )
+    client = client_for(handler, clock)
+    with pytest.raises(ExternalRateLimited):
+        await client.request("GET", "/companies/x")
+    clock.advance(600)
+
+    # Not sent: the caller learns how much of the pause is left and schedules it later.
+    with pytest.raises(ExternalRateLimited) as paused:
+        await client.request("POST", "/companies/x/purchases", body=b"{}")
+    assert paused.value.retry_after == pytest.approx(3000)
+    assert paused.value.status is None
+    assert len(seen) == 1 and clock.sleeps == []
+
+    clock.advance(3000)
+    await client.request("GET", "/companies/x")
+    assert len(seen) == 2
+
+
+async def test_a_pause_within_the_wait_is_slept_before_the_next_attempt() -> None:
+    clock = FakeTime()
+    gate = RequestGate(clock=clock, sleep=clock.sleep)
+    async with gate.exclusive():
+        async with gate.attempt():
+            gate.pause(5.0)
+        async with gate.attempt(max_wait=10.0):
+            pass
+    assert clock.sleeps == [5.0]
+    async with gate.exclusive():
+        gate.pause(20.0)
+        with pytest.raises(GatePaused) as paused:
+            async with gate.attempt(max_wait=10.0):
+                pytest.fail("sent while paused")
+    assert paused.value.seconds == pytest.approx(20.0)
+
+
+def test_gates_are_keyed_on_a_hash_of_the_token() -> None:
+    gates = process_gates()
+    assert gates(TOKEN) is gates(TOKEN)
+    assert gates(TOKEN) is not gates(TOKEN + "2")
+    key = token_key(TOKEN)
+    assert len(key) == 64 and TOKEN not in key and key == token_key(TOKEN)
 
 
 async def test_a_5xx_read_is_retried_a_5xx_write_is_not() -> None:

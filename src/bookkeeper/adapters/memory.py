@@ -311,13 +311,17 @@ class MemoryProposals:
             c["failed"] += v.status is Status.FAILED
         return [ApprovalCounts(kind=k, **c) for k, c in sorted(counts.items())]
 
-    async def claim_due(self, now: dt.datetime, limit: int) -> list[ProposalView]:
+    async def claim_due(
+        self, now: dt.datetime, limit: int, exclude_tenants: Sequence[str] = ()
+    ) -> list[ProposalView]:
         views = {**self._db.proposals, **self._uow.staged_proposals}
+        excluded = frozenset(exclude_tenants)
         due = sorted(
             (
                 v
                 for v in views.values()
                 if v.status is Status.APPROVED
+                and v.tenant_id not in excluded
                 and (v.next_attempt_at is None or v.next_attempt_at <= now)
                 and (v.lease_until is None or v.lease_until <= now)
                 and self._db.claimed.get(v.id, self._uow) is self._uow

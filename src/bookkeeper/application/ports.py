@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final, Literal, Protocol, Self
@@ -259,9 +261,12 @@ class ProposalProjection(Protocol):
         """Counts per kind of proposals made in [start, end)."""
         ...
 
-    async def claim_due(self, now: dt.datetime, limit: int) -> list[ProposalView]:
+    async def claim_due(
+        self, now: dt.datetime, limit: int, exclude_tenants: Sequence[str] = ()
+    ) -> list[ProposalView]:
         """Every tenant's APPROVED proposals that are due for an execution attempt: no retry
-        time in the future and no executor's lease still running at `now`, oldest first.
+        time in the future and no executor's lease still running at `now`, oldest first;
+        none of `exclude_tenants` (those a pass is still working for, issue 14).
 
         The rows are locked for the rest of the unit of work and skipped by other units
         doing the same (PostgreSQL: FOR UPDATE SKIP LOCKED), so two executors never claim
@@ -1174,3 +1179,10 @@ class BooksHistory(Protocol):
     def purchases(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]: ...
 
     def sales(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]: ...
+#: Waiting for a turn at a remote system (Fiken's one request per token, held by another
+#: caller or replica) is not work: the executor sets this around a tenant's attempts to a
+#: context that gives the tenant's slot back while an adapter waits for its turn (issue
+#: 14, ADR 0035). Adapters enter it, when set, around that wait only.
+turn_wait: contextvars.ContextVar[Callable[[], AbstractAsyncContextManager[None]] | None] = (
+    contextvars.ContextVar("turn_wait", default=None)
+)

@@ -18,6 +18,7 @@ it without doing it. The token goes into the Authorization header and nowhere el
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -29,7 +30,14 @@ import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from bookkeeper.adapters.answers import AnswerTooLarge, BoundedTransport, require_json, too_large
-from bookkeeper.adapters.fiken.ratelimit import Monotonic, RequestGate, Sleep, SlidingWindow
+from bookkeeper.adapters.fiken.ratelimit import (
+    FikenGate,
+    GatePaused,
+    Monotonic,
+    RequestGate,
+    Sleep,
+    SlidingWindow,
+)
 from bookkeeper.adapters.metrics import metered
 from bookkeeper.adapters.retry_after import retry_after as read_retry_after
 from bookkeeper.application.errors import (
@@ -41,6 +49,7 @@ from bookkeeper.application.errors import (
     ExternalRejected,
     ExternalUnavailable,
 )
+from bookkeeper.application.ports import turn_wait
 
 SYSTEM: Final = "fiken"
 DEFAULT_BASE_URL: Final = "https://api.fiken.no/api/v2"
@@ -75,8 +84,10 @@ class FikenClient:
     """One Fiken API token: an httpx client behind a RequestGate (one request at a time,
     at most 4 in any second), with retries and errors translated to ours.
 
-    Create one per token and process and share it; close it with `aclose()`. `transport`,
-    `clock`, `sleep`, `window` and `retry` are seams for tests."""
+    Create one per token and process and share it; close it with `aclose()`. `gate` keeps
+    the limits (by default a RequestGate of this client's own; a PostgresGate keeps them
+    across replicas, ADR 0035). `transport`, `clock`, `sleep`, `window` and `retry` are
+    seams for tests."""
 
     def __init__(
         self,
@@ -89,6 +100,7 @@ class FikenClient:
         sleep: Sleep = asyncio.sleep,
         window: SlidingWindow | None = None,
         retry: RetryPolicy | None = None,
+        gate: FikenGate | None = None,
     ) -> None:
         if not token:
             raise ValueError("a Fiken API token is required")
@@ -105,7 +117,7 @@ class FikenClient:
             follow_redirects=False,
         )
         self._token = token
-        self._gate = RequestGate(window, clock=clock, sleep=sleep)
+        self._gate: FikenGate = gate or RequestGate(window, clock=clock, sleep=sleep)
         self._sleep = sleep
         self._retry = retry or RetryPolicy()
 
@@ -135,14 +147,44 @@ class FikenClient:
             sleep=self._sleep,
             reraise=True,
         )
-        async with self._gate.exclusive():
-            async for attempt in retrying:
-                with attempt:
-                    async with self._gate.attempt():
-                        return await self._send(
-                            method, path, params=params, body=body, data=data, files=files
-                        )
+        gate = self._gate
+        async with self._turn(gate):
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        try:
+                            async with gate.attempt(self._retry.max_retry_after):
+                                return await self._send(
+                                    method, path, params=params, body=body, data=data, files=files
+                                )
+                        except GatePaused as paused:
+                            raise ExternalRateLimited(
+                                f"{SYSTEM} {method} {path} not sent: the token is paused "
+                                "after a 429",
+                                system=SYSTEM,
+                                status=None,
+                                retry_after=paused.seconds,
+                            ) from None
+            except ExternalRateLimited as error:
+                # Given up on a 429 with Retry-After: every later holder of the token, in
+                # every process, waits for it too (while retrying here, the token is held).
+                if error.status == 429 and error.retry_after is not None:
+                    gate.pause(error.retry_after)
+                raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    @staticmethod
+    @contextlib.asynccontextmanager
+    async def _turn(gate: FikenGate) -> AsyncIterator[None]:
+        """`gate.exclusive()`, waited for outside the caller's executor slot (turn_wait)."""
+        waiting = turn_wait.get()
+        async with contextlib.AsyncExitStack() as held:
+            if waiting is None:
+                await held.enter_async_context(gate.exclusive())
+            else:
+                async with waiting():
+                    await held.enter_async_context(gate.exclusive())
+            yield
 
     async def get_json(self, path: str, decoder: msgspec.json.Decoder[T], **params: Any) -> T:
         """GET one object."""

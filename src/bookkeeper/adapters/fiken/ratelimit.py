@@ -13,6 +13,13 @@ Why completion times: the server counts arrivals, which we cannot see. Exchanges
 so request i arrived at Fiken before its response reached us. Starting request i+4 no earlier
 than one window after request i *completed* therefore keeps any window of the server's
 arrivals at 4 or fewer, whatever the network latency.
+
+`FikenGate` is the port (issue 14, ADR 0035): `RequestGate` keeps the limits inside one
+process (the default, and all a single process or SQLite needs); `PostgresGate`
+(adapters/fiken/pg_gate.py) keeps them across every replica on one PostgreSQL database. A
+429 with Retry-After pauses the token (`pause`): no attempt starts before that time, and
+one that would have to wait longer than it may (`attempt(max_wait=…)`) raises GatePaused
+instead of sending.
 """
 
 from __future__ import annotations
@@ -20,15 +27,50 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Final
+from contextlib import AbstractAsyncContextManager
+from typing import Final, Protocol
 
 MAX_REQUESTS: Final = 4
 WINDOW_SECONDS: Final = 1.0
 
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+def token_key(token: str) -> str:
+    """What a gate is keyed on: a hash of the token (hex SHA-256), never the token."""
+    return hashlib.sha256(b"bookkeeper:fiken-token:" + token.encode()).hexdigest()
+
+
+class GatePaused(Exception):
+    """The token is paused (a 429's Retry-After) for longer than the caller may wait."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the token is paused for another {seconds:.1f} s")
+        self.seconds = seconds
+
+
+class FikenGate(Protocol):
+    """The right to send requests with one Fiken token: one exchange at a time, at most
+    MAX_REQUESTS in any WINDOW_SECONDS, and nothing before a 429's Retry-After has passed.
+
+    `exclusive()` holds the token for a whole logical request (retries and back-off
+    included); `attempt()` is one HTTP attempt inside it (waits for the window and any
+    pause; GatePaused if the pause is longer than `max_wait`); `pause(seconds)`, inside
+    `exclusive()`, makes every later holder of the token wait that long from now."""
+
+    def exclusive(self) -> AbstractAsyncContextManager[None]: ...
+
+    def attempt(self, max_wait: float | None = None) -> AbstractAsyncContextManager[None]: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+
+#: A gate per token (`token_key(token)` chooses it): one instance per token per process.
+GateFactory = Callable[[str], FikenGate]
 
 
 class SlidingWindow:
@@ -74,6 +116,13 @@ class RequestGate:
         self._clock = clock
         self._sleep = sleep
         self._lock = asyncio.Lock()
+        #: No attempt starts before this (monotonic seconds): a 429's Retry-After.
+        self._not_before = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """No attempt starts within `seconds` from now (a 429's Retry-After)."""
+        if seconds > 0:
+            self._not_before = max(self._not_before, self._clock() + seconds)
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
@@ -82,16 +131,38 @@ class RequestGate:
             yield
 
     @contextlib.asynccontextmanager
-    async def attempt(self) -> AsyncIterator[None]:
-        """Wait for a free slot in the window, run one HTTP attempt, count its completion.
+    async def attempt(self, max_wait: float | None = None) -> AsyncIterator[None]:
+        """Wait for a free slot in the window (and the end of a pause), run one HTTP
+        attempt, count its completion. GatePaused, without waiting, when the pause lasts
+        longer than `max_wait`.
 
         The completion is counted even when the attempt failed or was cancelled: the server
         may have received the request all the same."""
         if not self._lock.locked():
             raise RuntimeError("RequestGate.attempt() outside exclusive()")
-        while (wait := self.window.delay(self._clock())) > 0:
+        paused = self._not_before - self._clock()
+        if max_wait is not None and paused > max_wait:
+            raise GatePaused(paused)
+        while (wait := self._delay(self._clock())) > 0:
             await self._sleep(wait)
         try:
             yield
         finally:
             self.window.record(self._clock())
+
+    def _delay(self, now: float) -> float:
+        return max(self.window.delay(now), self._not_before - now)
+
+
+def process_gates() -> GateFactory:
+    """A RequestGate per token, kept for the process (never two for one token)."""
+    gates: dict[str, RequestGate] = {}
+
+    def gate(token: str) -> FikenGate:
+        key = token_key(token)
+        found = gates.get(key)
+        if found is None:
+            found = gates[key] = RequestGate()
+        return found
+
+    return gate

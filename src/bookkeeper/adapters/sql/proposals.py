@@ -19,6 +19,8 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
+    Text,
+    all_,
     and_,
     bindparam,
     case,
@@ -217,6 +219,22 @@ class ProposalStatements:
         self.claim_due = hot(
             due.with_for_update(skip_locked=True) if dialect == "postgresql" else due
         )
+        # The same, leaving out the tenants an executor's pass is still working for (its
+        # refill, issue 14): a list on PostgreSQL, a JSON array on SQLite.
+        self.dialect = dialect
+        if dialect == "postgresql":
+            others = p.c.tenant_id != all_(bindparam("exclude", type_=postgresql.ARRAY(Text())))
+        else:
+            listed: Select[Any] = select(literal_column("value")).select_from(
+                func.json_each(bindparam("exclude"))
+            )
+            others = p.c.tenant_id.not_in(listed.scalar_subquery())
+        due_elsewhere = due.where(others)
+        self.claim_due_excluding = hot(
+            due_elsewhere.with_for_update(skip_locked=True)
+            if dialect == "postgresql"
+            else due_elsewhere
+        )
         # The executor's heartbeat (ADR 0026): only the attempt that holds the lease renews
         # it; on PostgreSQL a claim in progress holds the row, so this waits for it and then
         # finds another attempt.
@@ -349,8 +367,7 @@ class SqlProposals:
             .limit(max(limit, 0))
         )
         return [
-            {**(row.data or {}), **(row.corrections or {})}
-            for row in await self._tx.execute(stmt)
+            {**(row.data or {}), **(row.corrections or {})} for row in await self._tx.execute(stmt)
         ]
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
@@ -399,8 +416,20 @@ class SqlProposals:
             for row in await self._tx.execute(stmt)
         ]
 
-    async def claim_due(self, now: dt.datetime, limit: int) -> list[ProposalView]:
-        rows = await self._tx.rows(self._sql.claim_due, {"now": aware(now), "limit": max(limit, 0)})
+    async def claim_due(
+        self, now: dt.datetime, limit: int, exclude_tenants: Sequence[str] = ()
+    ) -> list[ProposalView]:
+        params: dict[str, Any] = {"now": aware(now), "limit": max(limit, 0)}
+        if not exclude_tenants:
+            rows = await self._tx.rows(self._sql.claim_due, params)
+        else:
+            excluded = list(exclude_tenants)
+            params["exclude"] = (
+                excluded
+                if self._sql.dialect == "postgresql"
+                else msgspec.json.encode(excluded).decode()
+            )
+            rows = await self._tx.rows(self._sql.claim_due_excluding, params)
         return [_proposal(row) for row in rows]
 
     async def renew_lease(

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.execution.claims import Claim
 from bookkeeper.application.execution.policy import LeaseLost
 from bookkeeper.application.ports import Clock
@@ -39,6 +40,9 @@ class Attempt:
     #: Why the attempt may no longer act (its lease was taken over, or could not be
     #: renewed in time); None while it holds the lease.
     lost: str | None = None
+    #: The attempt ended because the tenant's books or bank were unavailable or rate
+    #: limited (issue 14): the tenant's other claims of the pass wait instead of queueing.
+    unavailable: ExternalUnavailable | None = None
 
     def __post_init__(self) -> None:
         self.lease_until = self.claim.lease_until

@@ -145,14 +145,21 @@ class Claimer:
         self._policy = policy
         self._name = name
 
-    async def claim(self, now: dt.datetime, limit: int | None = None) -> list[Claim]:
+    async def claim(
+        self, now: dt.datetime, limit: int | None = None, exclude_tenants: Sequence[str] = ()
+    ) -> list[Claim]:
         """Start a new attempt of every due proposal (up to `limit`, by default the batch
-        size), in one unit of work; the ones another executor took first are left out."""
+        size; none of `exclude_tenants`), in one unit of work; the ones another executor
+        took first are left out."""
         claims: list[Claim] = []
         views: list[ProposalView] = []
         lease_until = now + self._policy.lease
         async with self._uow() as uow:
-            due = await uow.proposals.claim_due(now, limit or self._policy.batch_size)
+            batch = limit or self._policy.batch_size
+            if exclude_tenants:
+                due = await uow.proposals.claim_due(now, batch, exclude_tenants)
+            else:
+                due = await uow.proposals.claim_due(now, batch)
             if not due:
                 return []
             streams = await uow.events.read_streams([(view.tenant_id, view.id) for view in due])

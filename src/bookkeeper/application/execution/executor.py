@@ -4,13 +4,15 @@ its outcome (see the package docstring for the three steps)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Final
 
-from bookkeeper.application.errors import ExternalError, ExternalRateLimited
+from bookkeeper.application.errors import ExternalError, ExternalRateLimited, ExternalUnavailable
 from bookkeeper.application.execution.actions import Actions
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import Claim, Claimer
@@ -31,6 +33,7 @@ from bookkeeper.application.ports import (
     Clock,
     Ids,
     UnitOfWorkFactory,
+    turn_wait,
 )
 from bookkeeper.domain.errors import DomainError
 
@@ -46,6 +49,13 @@ class HandedBack(ExecutionRefused):
     """An attempt this executor claimed but gave back when it was stopped (ADR 0021)."""
 
     code = "handed-back"
+
+
+class Deferred(ExecutionRefused):
+    """An attempt not started because an earlier attempt of the same tenant in the same
+    pass found its books or bank unavailable or rate limited (issue 14, ADR 0035)."""
+
+    code = "deferred"
 
 
 class Executor:
@@ -120,16 +130,36 @@ class Executor:
         attempts: dict[uuid.UUID, Attempt] = {}
         beating = asyncio.create_task(heartbeat.run())
 
+        @contextlib.asynccontextmanager
+        async def slot_given_back() -> AsyncIterator[None]:
+            # Issue 14: a tenant waiting for its turn at Fiken (another replica holds the
+            # token) lets another tenant have its slot meanwhile.
+            gate.release()
+            try:
+                yield
+            finally:
+                await gate.acquire()
+
         async def work(tenant: str) -> None:
+            turn_wait.set(slot_given_back)  # in this worker's context only
             queue = queues[tenant]
             async with gate:
                 while queue and not self._stopping:
                     claim = queue.popleft()
+                    attempt = attempts[claim.proposal_id]
                     results.append(
-                        await self.execute(
-                            claim, group, heartbeat=heartbeat, attempt=attempts[claim.proposal_id]
-                        )
+                        await self.execute(claim, group, heartbeat=heartbeat, attempt=attempt)
                     )
+                    if attempt.unavailable is not None and queue:
+                        # Issue 14: the tenant's remote side is down or rate limited; its
+                        # other claims wait for the same back-off instead of each trying
+                        # (and timing out) here, so the tenant gives its slot back at once.
+                        deferred = await self.defer(
+                            queue,
+                            attempt.unavailable,
+                            release=lambda c: heartbeat.drop(attempts[c.proposal_id]),
+                        )
+                        results.extend((outcome, False) for outcome in deferred)
                 # No await since the queue was found empty: a later claim of this tenant
                 # starts a new worker, never a second one beside this.
                 del queues[tenant]
@@ -165,6 +195,7 @@ class Executor:
                     break
                 claimed += len(claims)
                 dispatch(claims)
+            claimed += await self._refill(workers, chunk, dispatch, crashed, queues)
             await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
         finally:
             # Something escaped (a crash, or we were cancelled): stop the other tenants too.
@@ -201,6 +232,44 @@ class Executor:
             reconciled=sum(1 for o, reconciled in results if o is Outcome.EXECUTED and reconciled),
         )
 
+    async def _refill(
+        self,
+        workers: list[asyncio.Task[None]],
+        chunk: int,
+        dispatch: Callable[[list[Claim]], None],
+        crashed: Callable[[], bool],
+        working: Mapping[str, object],
+    ) -> int:
+        """While some tenant of the pass is still at work (a slow Fiken, a long
+        Retry-After), claim what fell due meanwhile for the other tenants (`working`: the
+        tenants with a worker) every `refill_interval` and dispatch it: their new work
+        starts now instead of after the slowest tenant (issue 14, ADR 0035). A tenant at
+        work gets nothing more in this pass, so a slow one never piles up claims (and
+        leases). How many were claimed; never raises an Exception."""
+        interval = self._policy.refill_interval
+        if interval is None:
+            return 0
+        claimed = 0
+        while not self._stopping and not crashed():
+            pending = [worker for worker in workers if not worker.done()]
+            if not pending:
+                break
+            await asyncio.wait(
+                pending,
+                timeout=interval.total_seconds(),
+                return_when=asyncio.FIRST_EXCEPTION,
+            )
+            if self._stopping or crashed() or all(worker.done() for worker in workers):
+                break
+            try:
+                claims = await self.claim(self._clock.now(), chunk, list(working))
+            except Exception:
+                log.exception("executor %s could not claim due work during a pass", self.name)
+                continue
+            claimed += len(claims)
+            dispatch(claims)
+        return claimed
+
     async def hand_back(self, claims: list[Claim]) -> int:
         """Give claimed, unstarted attempts back: each due again at once (a retryable
         failure with no back-off), so another executor claims it on its next pass instead
@@ -225,6 +294,44 @@ class Executor:
         log.info("executor %s handed back %d unstarted attempts", self.name, handed)
         return handed
 
+    async def defer(
+        self,
+        queue: deque[Claim],
+        cause: ExternalUnavailable,
+        release: Callable[[Claim], None] | None = None,
+    ) -> list[Outcome]:
+        """Take the tenant's unstarted claims out of `queue` and record each as a retryable
+        failure after the back-off (at least the cause's Retry-After), without a remote
+        call (`release` lets go of its lease's renewal first); one on its last attempt
+        stays in the queue and is tried. The outcome of each deferred (ABANDONED if the
+        record failed: its lease runs out, as after a crash)."""
+        retry_after = cause.retry_after if isinstance(cause, ExternalRateLimited) else None
+        error = Deferred(
+            f"not started: an earlier attempt of this tenant found {cause.system} "
+            f"unavailable ({safe_error(cause)})"
+        )
+        kept: list[Claim] = []
+        deferred: list[Outcome] = []
+        tenant = queue[0].tenant_id if queue else ""
+        while queue:
+            claim = queue.popleft()
+            if claim.attempt >= self._policy.max_attempts:
+                kept.append(claim)
+                continue
+            if release is not None:
+                release(claim)
+            deferred.append(await self.recorder.record_failure(claim, error, True, retry_after))
+        queue.extend(kept)
+        if deferred:
+            log.warning(
+                "executor %s deferred %d attempts of tenant %s: %s",
+                self.name,
+                len(deferred),
+                tenant,
+                safe_error(cause),
+            )
+        return deferred
+
     def heartbeat(self) -> Heartbeat:
         """A heartbeat for the leases of one pass (or one `execute`)."""
         return Heartbeat(self._uow, self._clock, self._policy, self.name)
@@ -232,9 +339,14 @@ class Executor:
     def _attempt(self, claim: Claim) -> Attempt:
         return Attempt(claim, self._clock, self._policy.lease_margin)
 
-    async def claim(self, now: dt.datetime, limit: int | None = None) -> list[Claim]:
+    async def claim(
+        self, now: dt.datetime, limit: int | None = None, exclude_tenants: Sequence[str] = ()
+    ) -> list[Claim]:
         """Start a new attempt of every due proposal (up to `limit`, by default the batch
-        size), in one unit of work; the ones another executor took first are left out."""
+        size; none of `exclude_tenants`), in one unit of work; the ones another executor
+        took first are left out."""
+        if exclude_tenants:
+            return await self.claimer.claim(now, limit, exclude_tenants)
         return await self.claimer.claim(now, limit)
 
     async def execute(
@@ -312,6 +424,8 @@ class Executor:
             log.warning("executor %s abandons %s: %s", self.name, claim.proposal_id, error)
             return Outcome.ABANDONED, False
         except ExternalError as error:
+            if isinstance(error, ExternalUnavailable):
+                attempt.unavailable = error
             retry_after = error.retry_after if isinstance(error, ExternalRateLimited) else None
             return await recorder.record_failure(claim, error, error.retryable, retry_after), False
         except (ExecutionRefused, DomainError) as error:

@@ -88,6 +88,10 @@ class ExecutionPolicy(msgspec.Struct, frozen=True, kw_only=True):
     batch_size: int = 50
     #: How many tenants are executed at once (each tenant's proposals run one by one).
     tenant_concurrency: int = 8
+    #: While a pass waits for a slow tenant, it claims what fell due this often, so that
+    #: other tenants' new work does not wait for the slowest one (issue 14, ADR 0035);
+    #: None: a pass claims only at its start.
+    refill_interval: dt.timedelta | None = dt.timedelta(seconds=1)
     #: Documents up to this size are read with the claim (one statement for the chunk), so
     #: a pass holds at most batch_size of them; a larger one is read when it is sent.
     prefetch_document_bytes: int = 1024 * 1024
@@ -99,6 +103,8 @@ class ExecutionPolicy(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.batch_size < 1 or self.tenant_concurrency < 1:
             raise ValueError("max_attempts, batch_size and tenant_concurrency must be >= 1")
+        if self.refill_interval is not None and self.refill_interval <= dt.timedelta(0):
+            raise ValueError("refill_interval must be positive (or None)")
         if self.prefetch_document_bytes < 0:
             raise ValueError("prefetch_document_bytes must be >= 0")
         if not dt.timedelta(0) <= self.lease_margin < self.lease:
