@@ -1,7 +1,7 @@
 """Per-tenant Fiken and Folio credentials, encrypted at rest; grants.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-06
 
 Issue 14 (ADR 0036). `tenant_credentials` holds one row per tenant and provider (fiken,
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0016"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

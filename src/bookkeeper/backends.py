@@ -45,11 +45,17 @@ async def open_backends(
 
         sandbox = sandbox_backends(database, clock)
     try:
+        #: One gate per Fiken token for the process (ADR 0035), shared by the environment's
+        #: client and every tenant's own (ADR 0036): never two requests in flight for a token.
+        gates: GateFactory | None = None
+        if settings.fiken_token is not None or credentials is not None:
+            from bookkeeper.adapters.fiken.ratelimit import process_gates
+
+            gates = fiken_gates(settings, closers) or process_gates()
         if settings.fiken_token is not None:
             from bookkeeper.adapters.fiken import fiken_books_provider
 
             assert settings.fiken_company is not None  # load_settings insists
-            gates = _fiken_gates(settings, closers)
             books, close_books = fiken_books_provider(
                 settings.fiken_base_url, settings.fiken_token, settings.fiken_company, gates
             )
@@ -80,7 +86,7 @@ async def open_backends(
         )
         tenants = None
         if credentials is not None:
-            from bookkeeper.adapters.tenant_backends import TenantBackends
+            from bookkeeper.adapters.tenant_backends import TenantBackends, gated_fiken_client
 
             tenants = TenantBackends(
                 credentials,
@@ -89,6 +95,7 @@ async def open_backends(
                 fiken_base_url=settings.fiken_base_url,
                 folio_base_url=settings.folio_base_url,
                 recheck_seconds=settings.credentials_recheck_seconds,
+                fiken_client=gated_fiken_client(gates),
             )
             credentials.on_change(tenants.invalidate)
             closers.append(tenants.aclose)
@@ -105,7 +112,7 @@ async def open_backends(
             await close()
 
 
-def _fiken_gates(
+def fiken_gates(
     settings: Settings, closers: list[Callable[[], Awaitable[None]]]
 ) -> GateFactory | None:
     """Where Fiken's limits are kept (BOOKKEEPER_FIKEN_GATE, ADR 0035): in the database on

@@ -375,24 +375,31 @@ def _spending_service(
 
 
 async def _books_import(
-    settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock
+    settings: Settings, uow_factory: UnitOfWorkFactory, clock: Clock, credentials: Any
 ) -> AsyncIterator[Any]:
-    """The Fiken import (issue 14, P5) with the environment's Fiken credentials;
-    BooksNotConfigured without them. Its client is closed with the container."""
-    from bookkeeper.application.books_import import BooksImport, BooksNotConfigured
+    """The Fiken import (issue 14, P5, ADR 0037) per tenant: the tenant's own Fiken
+    credentials (ADR 0036), else the environment's; BooksNotConfigured without either.
+    Fiken's limits through the same gate as the executors' (ADR 0035)."""
+    from bookkeeper.adapters.fiken.history import TenantBooksImport
+    from bookkeeper.adapters.fiken.ratelimit import process_gates
+    from bookkeeper.application.books_import import BooksImport
+    from bookkeeper.backends import fiken_gates
 
-    if settings.fiken_token is None or settings.fiken_company is None:
-        raise BooksNotConfigured(
-            "importing from Fiken needs BOOKKEEPER_FIKEN_TOKEN and BOOKKEEPER_FIKEN_COMPANY"
-        )
-    from bookkeeper.adapters.fiken import FikenClient
-    from bookkeeper.adapters.fiken.history import FikenHistory
-
-    client = FikenClient(settings.fiken_base_url, settings.fiken_token)
+    closers: list[Callable[[], Awaitable[None]]] = []
     try:
-        yield BooksImport(uow_factory, FikenHistory(client, settings.fiken_company), clock)
+        yield TenantBooksImport(
+            lambda history: BooksImport(uow_factory, history, clock),
+            credentials=credentials,
+            base_url=settings.fiken_base_url,
+            token=settings.fiken_token,
+            company=settings.fiken_company,
+            gates=fiken_gates(settings, closers) or process_gates(),
+        )
     finally:
-        await client.aclose()
+        for close in closers:
+            await close()
+
+
 def _credentials_box(settings: Settings) -> Any:
     """Issue 14: the Fernet box of BOOKKEEPER_CREDENTIALS_KEY (None when unset)."""
     from bookkeeper.adapters.credentials.fernet import InvalidCredentialsKey, secret_box
@@ -638,11 +645,6 @@ class Container(containers.DeclarativeContainer):
         rates=exchange_rates,
     )
 
-    #: Issue 14 (P5, ADR 0037): `bookkeeper import fiken`, with a Fiken client of its own.
-    books_import = providers.Resource(
-        _books_import, settings=settings, uow_factory=uow_factory, clock=clock
-    )
-
     #: Issue 14 (ADR 0036): per-tenant Fiken and Folio credentials, encrypted at rest with
     #: BOOKKEEPER_CREDENTIALS_KEY (`bookkeeper credentials`, /tenants/{t}/credentials/{p}).
     credentials_store = providers.Singleton(_credentials_store, database)
@@ -654,6 +656,16 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
         authorizer=authorizer,
+    )
+
+    #: Issue 14 (P5, ADR 0037): `bookkeeper import fiken`, the tenant's credentials or the
+    #: environment's, through the token's gate.
+    books_import = providers.Resource(
+        _books_import,
+        settings=settings,
+        uow_factory=uow_factory,
+        clock=clock,
+        credentials=credentials,
     )
 
 

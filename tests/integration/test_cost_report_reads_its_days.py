@@ -1,6 +1,6 @@
 """The cost report reads the cost snapshot projection (ADR 0040 §6): the same figures as
 the fold of the log it replaced, for a seeded set with revisions, on SQLite and PostgreSQL
-(also after a replay, and after migration 0022 rebuilds the projection from the log), and
+(also after a replay, and after migration 0019 rebuilds the projection from the log), and
 a read of its own days through the (tenant, day) index, whatever else the log holds."""
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ async def test_the_report_has_the_figures_of_the_fold_of_the_log(
     # Replay folds the log into it again.
     await rebuild_projections(uows)
     await same_figures(service, uows)
-    # Migration 0022 builds the projection from the log: taken down and up again, the
+    # Migration 0019 builds the projection from the log: taken down and up again, the
     # figures are the same.
     url = request.getfixturevalue(
         "postgres_url" if sql_database.dialect == "postgresql" else "sqlite_url"

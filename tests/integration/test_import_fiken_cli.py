@@ -80,3 +80,31 @@ def test_the_command_imports_reports_and_imports_nothing_twice(
 
         assert main([*COMMAND, "--to", "2025-12-31"]) == 2
         assert "before --from" in capsys.readouterr().err
+
+
+def test_a_tenant_with_its_own_fiken_credentials_imports_with_them(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No environment token: the tenant's stored credentials (ADR 0036) are the ones used;
+    another tenant without any is still refused."""
+    import io
+
+    from cryptography.fernet import Fernet
+
+    fake = FakeFiken(today=dt.date(2026, 2, 26))
+    Books(fake)
+    monkeypatch.setenv("BOOKKEEPER_CREDENTIALS_KEY", Fernet.generate_key().decode())
+    with serve_in_thread(fake.app) as root:
+        monkeypatch.setattr("sys.stdin", io.StringIO(DEFAULT_TOKEN + "\n"))
+        stored = ["credentials", "set", "--tenant", "acme", "fiken", "--company", DEFAULT_COMPANY]
+        assert main([*stored, "--base-url", f"{root}/api/v2"]) == 0
+        capsys.readouterr()
+
+        assert main(COMMAND) == 0
+        out, err = capsys.readouterr()
+        assert "imported 6 entries" in out and err == ""
+        assert imported(data_dir) == 6
+
+        other = ["import", "fiken", "--tenant", "globex", "--from", "2026-01-01"]
+        assert main(other) == 2
+        assert "credentials set" in capsys.readouterr().err

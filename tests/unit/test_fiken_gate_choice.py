@@ -10,7 +10,7 @@ import pytest
 
 from bookkeeper.adapters.fiken.pg_gate import PostgresGate, libpq_url
 from bookkeeper.adapters.fiken.ratelimit import token_key
-from bookkeeper.backends import _fiken_gates
+from bookkeeper.backends import fiken_gates
 from bookkeeper.settings import Settings, SettingsError, load_settings
 
 POSTGRES = "postgresql+psycopg://bk:s3cret@db.example:5432/books?sslmode=require"
@@ -29,8 +29,8 @@ def test_auto_shares_the_gate_on_postgres_and_keeps_it_in_process_on_sqlite(
     tmp_path: Path,
 ) -> None:
     closers: list[Callable[[], Awaitable[None]]] = []
-    assert _fiken_gates(settings(tmp_path), closers) is None
-    gates = _fiken_gates(settings(tmp_path, POSTGRES), closers)
+    assert fiken_gates(settings(tmp_path), closers) is None
+    gates = fiken_gates(settings(tmp_path, POSTGRES), closers)
     assert gates is not None and len(closers) == 1
     gate = gates("token-a")
     assert isinstance(gate, PostgresGate) and gate.key == token_key("token-a")
@@ -41,9 +41,9 @@ def test_auto_shares_the_gate_on_postgres_and_keeps_it_in_process_on_sqlite(
 def test_the_choice_can_be_forced_and_is_checked(tmp_path: Path) -> None:
     closers: list[Callable[[], Awaitable[None]]] = []
     process = settings(tmp_path, POSTGRES, "process")
-    assert _fiken_gates(process, closers) is None
+    assert fiken_gates(process, closers) is None
     with pytest.raises(SettingsError, match="PostgreSQL"):
-        _fiken_gates(settings(tmp_path, gate="database"), closers)
+        fiken_gates(settings(tmp_path, gate="database"), closers)
     with pytest.raises(SettingsError, match="FIKEN_GATE"):
         settings(tmp_path, gate="redis")
 

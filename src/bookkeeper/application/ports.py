@@ -576,7 +576,7 @@ class CostSnapshotRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CostSnapshotProjection(Protocol):
-    """The latest figure of every cost snapshot stream, by its UTC day (migration 0022,
+    """The latest figure of every cost snapshot stream, by its UTC day (migration 0019,
     ADR 0040 §6): what the cost report, the budgets and the morning summary read instead of
     folding the log, so a report's cost follows its days, not the log's length. Written in
     the unit that appends the snapshot's event."""

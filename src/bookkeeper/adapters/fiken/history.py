@@ -252,3 +252,51 @@ def _id_of(raw: msgspec.Raw, what: str) -> str:
 
 def _reason(error: Exception) -> str:
     return str(error)[:300] or type(error).__name__
+
+
+class TenantBooksImport:
+    """`bookkeeper import fiken` for one tenant: with the tenant's own Fiken credentials
+    when it has stored them (ADR 0036), else the environment's, through the process's gate
+    for the token (ADR 0035; the database gate on PostgreSQL, so an import keeps Fiken's
+    limits together with every running replica). A client per run, closed after it."""
+
+    def __init__(
+        self,
+        make_import: Callable[[FikenHistory], Any],
+        *,
+        credentials: Any,
+        base_url: str,
+        token: str | None,
+        company: str | None,
+        gates: Callable[[str], Any] | None,
+    ) -> None:
+        self._make_import = make_import
+        self._credentials = credentials
+        self._base_url = base_url
+        self._default = (token, company) if token is not None and company is not None else None
+        self._gates = gates
+
+    async def run(self, tenant_id: str, *args: Any, **kwargs: Any) -> Any:
+        from bookkeeper.application.books_import import BooksNotConfigured
+
+        own = None
+        if self._credentials is not None:
+            own = await self._credentials.resolve(tenant_id, "fiken")
+        if own is not None and own.company is not None:
+            base_url, token, company = own.base_url or self._base_url, own.token, own.company
+        elif self._default is not None:
+            base_url, (token, company) = self._base_url, self._default
+        else:
+            raise BooksNotConfigured(
+                "importing from Fiken needs the tenant's own Fiken credentials "
+                "(`bookkeeper credentials set`) or BOOKKEEPER_FIKEN_TOKEN and "
+                "BOOKKEEPER_FIKEN_COMPANY"
+            )
+        gate = self._gates(token) if self._gates is not None else None
+        client = FikenClient(base_url, token, gate=gate)
+        try:
+            return await self._make_import(FikenHistory(client, company)).run(
+                tenant_id, *args, **kwargs
+            )
+        finally:
+            await client.aclose()

@@ -1,4 +1,4 @@
-"""The cost snapshot projection on SQL (migration 0022, ADR 0040 §6): the latest figure of
+"""The cost snapshot projection on SQL (migration 0019, ADR 0040 §6): the latest figure of
 each snapshot stream with its UTC day, read by (tenant, day) through `ix_cost_snapshots_day`
 — the cost report reads the rows of its days, whatever the log holds."""
 

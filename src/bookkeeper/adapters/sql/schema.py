@@ -258,7 +258,7 @@ countries = Table(
 )
 
 #: Tax rates over their validity (both ends inclusive; valid_to NULL: still valid); the
-#: shipped defaults under tenant_id '' and a tenant's own rows of a code (migration 0022).
+#: shipped defaults under tenant_id '' and a tenant's own rows of a code (migration 0019).
 tax_rates = Table(
     "tax_rates",
     metadata,
@@ -287,7 +287,7 @@ fiscal_periods = Table(
 )
 
 
-# --- ADR 0040 §6: the cost snapshot projection (migration 0022) ---------------------------
+# --- ADR 0040 §6: the cost snapshot projection (migration 0019) ---------------------------
 
 #: The latest figure of every cost snapshot stream, by its UTC day (the cost report's read).
 cost_snapshots = Table(

@@ -78,7 +78,7 @@ class SqlUnitOfWork:
         self.tracking: TrackingStore = SqlTracking(session)
         #: Issue 12: tax rates, currencies and closed periods (migration 0016).
         self.rules: RulesStore = SqlRules(session)
-        #: ADR 0040 §6: the cost snapshot projection (migration 0022).
+        #: ADR 0040 §6: the cost snapshot projection (migration 0019).
         self.costs: CostSnapshotProjection = SqlCostSnapshots(session)
 
     async def __aenter__(self) -> Self:

@@ -1,8 +1,8 @@
 """Tax rates per tenant (the shipped defaults and each tenant's own rows of a code), and
 the cost snapshot projection.
 
-Revision ID: 0022
-Revises: 0016
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-06
 
 ADR 0040. Until now `tax_rates` was one table for every tenant, and any tenant's admin
@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0022"
-down_revision = "0016"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
