@@ -180,6 +180,7 @@ async def bookkeeper_run(
         for consumer in consumers:
             await consumer.connect()
         started = time.perf_counter()
+        cpu_started = time.process_time()
         for consumer in consumers:
             await consumer.start()
         while True:
@@ -187,6 +188,7 @@ async def bookkeeper_run(
             if await consumers[0].pending() == 0 and await booked(database) >= unique:
                 break
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         entries = await booked(database)
         times = await stored_times(settings, entries)
     finally:
@@ -202,6 +204,7 @@ async def bookkeeper_run(
     )
     return {
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "entries": entries,
         "entries_per_s": entries / elapsed,
         "messages_per_s": total / elapsed,
@@ -250,6 +253,10 @@ async def run(url: str, args: argparse.Namespace) -> None:
     print(f"{'raw nats-py fetch+ack (messages)':<40}{reference:>10,.0f}")
     print(f"{'bookkeeper booked (journal entries)':<40}{result['entries_per_s']:>10,.0f}")
     print(f"{'bookkeeper handled (messages)':<40}{result['messages_per_s']:>10,.0f}")
+    print(
+        f"bookkeeper process CPU {result['cpu_seconds']:.2f} s of {result['seconds']:.2f} s "
+        f"({result['cpu_seconds'] / result['entries'] * 1e6:.0f} µs per entry)"
+    )
     print(f"ratio bookkeeper messages / raw = {result['messages_per_s'] / reference:.2f}")
     print(
         f"P10 publishing lag commit -> JetStream: p50 {result['lag_p50_ms']:.1f} ms, "

@@ -77,6 +77,17 @@ class EventStore(Protocol):
         """Append to one stream at versions expected+1…; ConcurrencyConflict or DuplicateEvent."""
         ...
 
+    async def append_first(
+        self, items: Sequence[tuple[str, uuid.UUID, NewEvent]]
+    ) -> list[RecordedEvent | None]:
+        """Start many streams at once: each (tenant, stream id, event) is appended as its
+        stream's first event (expected version 0), in the order given, in as few round
+        trips as the store can (one multi-row insert on SQL). Per item its RecordedEvent,
+        or None when nothing was inserted because the event id or the stream is taken
+        (also by an earlier item of the same call) — the transaction stays intact, and
+        the caller tells a retry from a conflict by reading the id."""
+        ...
+
     async def read_stream(self, tenant_id: str, stream_id: uuid.UUID) -> list[RecordedEvent]:
         """All events of one stream of one tenant, by version (empty if none)."""
         ...
@@ -1010,6 +1021,8 @@ class DocumentRetentionStore(Protocol):
         """Record the purge and delete the document in one transaction (the database's
         trigger lets the delete through only when the record says its retention ended);
         False when the tenant has no such document."""
+
+
 # --- bulk import (P5, ADR 0032) -------------------------------------------------------
 
 

@@ -66,6 +66,8 @@ class NatsConsumer:
         self._stopping = asyncio.Event()
         #: The rest of the batch in hand (kept alive while the database is down).
         self._held: list[Msg] = []
+        #: The next batch, fetched while this one is booked (kept alive likewise).
+        self._ahead: list[Msg] = []
         #: Whether the database answered again during this batch (no back-off for the rest).
         self._recovered = False
         #: A second consumer that runs and stops with this one (the Accounts Master's).
@@ -143,25 +145,68 @@ class NatsConsumer:
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.pull_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("NATS consumer %s: pulling failed; retrying", self._name)
-                await asyncio.sleep(LOOP_PAUSE)
+        # While a batch is booked (the database's round trips and commit), the next one is
+        # already being fetched: NATS and the database work at the same time. Batches are
+        # still booked one after the other, in the order fetched.
+        ahead: asyncio.Task[list[Msg]] | None = None
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if ahead is not None:
+                        fetched, ahead = ahead, None
+                        messages = await fetched
+                    else:
+                        messages = await self._fetch()
+                    if not messages:
+                        continue
+                    ahead = asyncio.create_task(self._fetch_ahead())
+                    await self.handle_batch(messages)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("NATS consumer %s: pulling failed; retrying", self._name)
+                    await asyncio.sleep(LOOP_PAUSE)
+        finally:
+            if ahead is not None:
+                await self._give_back(ahead)
+
+    async def _fetch(self, wait: float = FETCH_TIMEOUT) -> list[Msg]:
+        """The next batch, or none within `wait` seconds."""
+        assert self._sub is not None, "connect() first"
+        try:
+            return list(await self._sub.fetch(self._settings.batch, timeout=wait))
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+
+    async def _fetch_ahead(self) -> list[Msg]:
+        """`_fetch`, keeping what it got in `_ahead` until it is booked (so that a wait for
+        the database keeps those in hand too)."""
+        self._ahead = await self._fetch()
+        return self._ahead
+
+    async def _give_back(self, ahead: asyncio.Task[list[Msg]]) -> None:
+        """On stopping: a batch fetched ahead and not booked is nak'ed, so that another
+        replica (or the next start) gets it at once rather than after ack_wait."""
+        if not ahead.done():
+            ahead.cancel()
+        with contextlib.suppress(BaseException):
+            for message in await ahead:
+                with contextlib.suppress(Exception):
+                    await message.nak()
+        self._ahead = []
 
     async def pull_once(self, wait: float = FETCH_TIMEOUT) -> int:
         """Fetch one batch and handle each message; the number handled."""
-        assert self._sub is not None, "connect() first"
-        try:
-            messages = await self._sub.fetch(self._settings.batch, timeout=wait)
-        except (TimeoutError, nats.errors.TimeoutError):
-            return 0  # nothing to do
-        # The batch is booked in one unit of work and one commit (batch append); then each
-        # message is acked, waited for, nak'ed or dead-lettered by its own outcome.
+        messages = await self._fetch(wait)
+        if messages:
+            await self.handle_batch(messages)
+        return len(messages)
+
+    async def handle_batch(self, messages: list[Msg]) -> None:
+        """Book a fetched batch in one unit of work and one commit (batch append); then
+        ack, wait, nak or dead-letter each message by its own outcome."""
         self._held = list(messages)
+        self._ahead = [] if self._ahead is messages else self._ahead
         self._recovered = False
         try:
             if len(messages) == 1:
@@ -172,7 +217,6 @@ class NatsConsumer:
                 await self.settle(message, delivery)
         finally:
             self._held = []
-        return len(messages)
 
     async def _wait_for_storage(self, message: Msg, delivery: Delivery) -> Delivery:
         """While the database is down, keep the message (and the rest of the batch) in
@@ -186,7 +230,7 @@ class NatsConsumer:
             delay = min(self._settings.backoff_base * 2**attempt, self._settings.backoff_max)
             attempt += 1
             log.warning("database unavailable; bus message waits %.1fs: %s", delay, delivery.reason)
-            for held in {id(m): m for m in (message, *self._held)}.values():
+            for held in {id(m): m for m in (message, *self._held, *self._ahead)}.values():
                 with contextlib.suppress(Exception):
                     await held.in_progress()
             with contextlib.suppress(TimeoutError):

@@ -53,6 +53,9 @@ JOURNAL_ENTRY_POSTED: Final = "JournalEntryPosted"
 _NOT_IN_TOKEN: Final = re.compile(r"[^A-Za-z0-9_-]")
 #: Seconds JetStream has to acknowledge a batch of publishes.
 ACK_TIMEOUT: Final = 10.0
+#: Publishes in flight at most before `handle` waits for their acks (below nats-py's own
+#: window of 4,000, which would otherwise stall without a timeout).
+IN_FLIGHT: Final = 2000
 
 
 def subject_token(tenant: str) -> str:
@@ -137,14 +140,21 @@ class NatsPublisher:
         a re-sent message id."""
         if self._js is None:
             raise RuntimeError("the bus-publisher is not connected")
+        if len(self._pending) >= IN_FLIGHT:
+            # Enough in flight: wait for their acks (bounded by ack_timeout) before more,
+            # so that nats-py's own window never has to stall.
+            await self.flush()
         for subject, message_id, body in messages(self._settings.out_prefix, event):
+            # No wait_stall: with one, nats-py awaits its window through asyncio.wait_for,
+            # which yields to the loop on every publish, so its flusher writes every
+            # message to the socket alone (measured: a fifth of the process's time under
+            # load). Without it a whole batch goes out in a few writes.
             self._pending.append(
                 await self._js.publish_async(
                     subject,
                     body,
                     headers={"Nats-Msg-Id": message_id},
                     stream=self._settings.out_stream,
-                    wait_stall=self._ack_timeout,
                 )
             )
 
