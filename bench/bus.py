@@ -273,7 +273,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--duplicates", type=float, default=0.1, help="share re-sent")
-    parser.add_argument("--batch", type=int, default=64, help="messages per fetch")
+    parser.add_argument("--batch", type=int, default=NatsSettings.batch, help="messages per fetch")
     parser.add_argument("--replicas", type=int, default=1, help="consumers in this process")
     parser.add_argument(
         "--nats", default=os.environ.get("BOOKKEEPER_TEST_NATS_URL", "nats://127.0.0.1:4222")

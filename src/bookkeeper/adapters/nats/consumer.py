@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Final
 
 import nats
@@ -45,6 +47,21 @@ DELIVERIES_HEADER: Final = "Bookkeeper-Deliveries"
 FETCH_TIMEOUT: Final = 1.0
 #: Seconds to wait after an unexpected error of the loop itself (connection trouble).
 LOOP_PAUSE: Final = 1.0
+#: Batches being booked at once by one consumer (each in its own transaction).
+IN_FLIGHT: Final = 2
+
+
+@dataclass(eq=False)
+class _Batch:
+    """One fetched batch being booked: its messages (kept in hand while the database is
+    down), and whether the database answered again during it (no back-off for the rest)."""
+
+    messages: list[Msg]
+    recovered: bool = False
+
+
+#: The batch the current task is booking (two may be in flight; see NatsConsumer._run).
+_BATCH: Final[ContextVar[_Batch]] = ContextVar("bookkeeper_nats_batch")
 
 
 def _header_value(value: str) -> str:
@@ -64,12 +81,10 @@ class NatsConsumer:
         self._sub: JetStreamContext.PullSubscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        #: The rest of the batch in hand (kept alive while the database is down).
-        self._held: list[Msg] = []
+        #: The batches being booked (kept alive while the database is down).
+        self._batches: set[_Batch] = set()
         #: The next batch, fetched while this one is booked (kept alive likewise).
         self._ahead: list[Msg] = []
-        #: Whether the database answered again during this batch (no back-off for the rest).
-        self._recovered = False
         #: A second consumer that runs and stops with this one (the Accounts Master's).
         self.accounts: NatsConsumer | None = None
 
@@ -145,10 +160,13 @@ class NatsConsumer:
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def _run(self) -> None:
-        # While a batch is booked (the database's round trips and commit), the next one is
-        # already being fetched: NATS and the database work at the same time. Batches are
-        # still booked one after the other, in the order fetched.
+        # Two batches in flight: while one is booked (its transaction's round trips and
+        # commit), the next is fetched and booked in a second transaction, so NATS, this
+        # process and the database work at the same time. Each batch's messages are acked
+        # after its own commit; the published ledger follows the log's positions (which the
+        # inserts take), whatever order the two transactions commit in (ADR 0030).
         ahead: asyncio.Task[list[Msg]] | None = None
+        booking: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping.is_set():
                 try:
@@ -159,14 +177,25 @@ class NatsConsumer:
                         messages = await self._fetch()
                     if not messages:
                         continue
+                    booking.add(asyncio.create_task(self.handle_batch(messages)))
                     ahead = asyncio.create_task(self._fetch_ahead())
-                    await self.handle_batch(messages)
+                    if len(booking) >= IN_FLIGHT:
+                        done, booking = await asyncio.wait(
+                            booking, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        for task in done:
+                            task.result()  # a failure of the batch itself: logged below
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("NATS consumer %s: pulling failed; retrying", self._name)
                     await asyncio.sleep(LOOP_PAUSE)
         finally:
+            for task in booking:
+                task.cancel()
+            for task in booking:
+                with contextlib.suppress(BaseException):
+                    await task
             if ahead is not None:
                 await self._give_back(ahead)
 
@@ -205,9 +234,10 @@ class NatsConsumer:
     async def handle_batch(self, messages: list[Msg]) -> None:
         """Book a fetched batch in one unit of work and one commit (batch append); then
         ack, wait, nak or dead-letter each message by its own outcome."""
-        self._held = list(messages)
         self._ahead = [] if self._ahead is messages else self._ahead
-        self._recovered = False
+        batch = _Batch(list(messages))
+        token = _BATCH.set(batch)
+        self._batches.add(batch)
         try:
             if len(messages) == 1:
                 deliveries = [await self._intake.receive(messages[0].data)]
@@ -216,21 +246,24 @@ class NatsConsumer:
             for message, delivery in zip(messages, deliveries, strict=True):
                 await self.settle(message, delivery)
         finally:
-            self._held = []
+            self._batches.discard(batch)
+            _BATCH.reset(token)
 
     async def _wait_for_storage(self, message: Msg, delivery: Delivery) -> Delivery:
         """While the database is down, keep the message (and the rest of the batch) in
         hand — `in_progress` resets their ack_wait — and try again with back-off until it
         answers or the consumer stops: an outage of any length spends no redelivery, and
         the stream holds everything behind it."""
-        if self._recovered:  # the database came back for an earlier message of the batch
+        batch = _BATCH.get(None) or _Batch([message])
+        if batch.recovered:  # the database came back for an earlier message of the batch
             delivery = await self._intake.receive(message.data)
         attempt = 0
         while delivery.storage_down and not self._stopping.is_set():
             delay = min(self._settings.backoff_base * 2**attempt, self._settings.backoff_max)
             attempt += 1
             log.warning("database unavailable; bus message waits %.1fs: %s", delay, delivery.reason)
-            for held in {id(m): m for m in (message, *self._held, *self._ahead)}.values():
+            in_hand = [m for b in self._batches for m in b.messages]
+            for held in {id(m): m for m in (message, *in_hand, *self._ahead)}.values():
                 with contextlib.suppress(Exception):
                     await held.in_progress()
             with contextlib.suppress(TimeoutError):
@@ -238,7 +271,7 @@ class NatsConsumer:
             if self._stopping.is_set():
                 break
             delivery = await self._intake.receive(message.data)
-        self._recovered = not delivery.storage_down
+        batch.recovered = not delivery.storage_down
         return delivery
 
     async def handle(self, message: Msg) -> Outcome:
