@@ -27,6 +27,8 @@ from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from bookkeeper.adapters.nats.config import NatsSettings
 from bookkeeper.adapters.nats.consumer import CODE_HEADER, REASON_HEADER, NatsConsumer
 from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application import account_names
+from bookkeeper.application.accounts_master import AccountsMaster
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.bus import BusIntake, Outcome
 from bookkeeper.application.errors import StorageUnavailable
@@ -285,8 +287,9 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
     bus: NatsSettings, tmp_path: Path
 ) -> None:
     """`serve` with NATS configured: the consumer runs in the background, /health names
-    the bus and its pending count, the bus-publisher publishes the booked entry, and the
-    process's close stops both."""
+    the bus, how far behind each durable consumer (the ledger's and the Accounts
+    Master's) and the bus-publisher are, the bus-publisher publishes the booked entry, and
+    the process's close stops both."""
     container = memory_container(tmp_path, clock=FixedClock())
     container.nats_settings.override(providers.Object(bus))
     async with running_api(tmp_path, container=container) as api:
@@ -294,14 +297,42 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
         entry_id = external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-served")
         system = api.headers("checker", "system")
         health: dict[str, Any] = {}
-        for _ in range(100):  # the ack follows the commit: wait for both
+        for _ in range(100):  # the ack follows the commit, the publish follows both
             read = await api.client.get(f"{API}/journal-entries/{entry_id}", headers=system)
             health = (await api.client.get("/health")).json()
-            if read.status_code == 200 and health["bus"]["pending"] == 0:
+            publisher = health["bus"]["publisher"]
+            if (
+                read.status_code == 200
+                and health["bus"]["pending"] == 0
+                and publisher["behind"] == 0
+            ):
                 break
             await asyncio.sleep(0.1)
         assert read.status_code == 200, read.text
-        assert health["bus"] == {"kind": "nats", "consumer": bus.durable, "pending": 0}
+        head = publisher["head"]
+        assert head >= 1  # the entry's position at least
+        assert health["bus"] == {
+            "kind": "nats",
+            "consumer": bus.durable,
+            "pending": 0,
+            "consumers": [
+                {
+                    "durable": bus.durable,
+                    "stream": bus.stream,
+                    "role": "ledger",
+                    "waiting": 0,
+                    "unacknowledged": 0,
+                },
+                {
+                    "durable": bus.accounts_durable,
+                    "stream": bus.accounts_stream,
+                    "role": "accounts-master",
+                    "waiting": 0,
+                    "unacknowledged": 0,
+                },
+            ],
+            "publisher": {"name": "bus-publisher", "position": head, "head": head, "behind": 0},
+        }
     nc = await nats.connect(bus.url)
     published = await nc.jetstream().get_last_msg(
         bus.out_stream, f"{bus.out_prefix}.{TENANT}.JournalEntryPosted"
@@ -479,3 +510,55 @@ async def test_the_bus_posts_only_within_its_own_approval_limit(bus: NatsSetting
         assert "limit" in kept.headers[REASON_HEADER]
     finally:
         await consumer.close()
+
+
+async def test_a_consumer_that_has_not_pulled_shows_its_messages_waiting(
+    bus: NatsSettings,
+) -> None:
+    """The lag /health shows per durable consumer: messages waiting in its stream, then
+    delivered and not acknowledged, then none once booked and acknowledged — for the
+    Accounts Master's consumer as for the ledger's."""
+    factory = MemoryUnitOfWorkFactory()
+    accounts = NatsConsumer(intake_on_accounts(factory), bus.accounts())
+    await accounts.connect()
+    try:
+        nc = await nats.connect(bus.url)
+        js = nc.jetstream()
+        for code in ("1500", "3000", "2700"):
+            body = {
+                "type": "AccountCreated",
+                "source": "accounts-master",
+                "tenant": TENANT,
+                "data": {"code": code, "name": f"Konto {code}"},
+            }
+            await js.publish(f"{bus.accounts_prefix}.AccountCreated", json.dumps(body).encode())
+        await nc.close()
+        assert await accounts.lag() == (3, 0)
+        assert await accounts.pending() == 3
+        assert await accounts.pull_once(wait=2) == 3
+        for _ in range(50):  # JetStream takes the acks in asynchronously
+            if await accounts.lag() == (0, 0):
+                break
+            await asyncio.sleep(0.1)
+        assert await accounts.lag() == (0, 0)
+        async with factory() as uow:
+            assert await account_names.names(uow, TENANT) == {
+                "1500": "Konto 1500",
+                "3000": "Konto 3000",
+                "2700": "Konto 2700",
+            }
+    finally:
+        await accounts.close()
+
+
+def intake_on_accounts(uow_factory: Callable[[], Any]) -> BusIntake:
+    clock = FixedClock()
+    ledger = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
+    return BusIntake(
+        Ingest(Translators(discover()), ledger),
+        uow_factory,
+        clock,
+        bus_principal(),
+        RoleAuthorizer(),
+        accounts=AccountsMaster(uow_factory, clock),
+    )

@@ -505,6 +505,9 @@ class MemoryTracking:
     async def horizon(self) -> tuple[int, int] | None:
         return None  # positions are taken at commit here: no hole fills later
 
+    async def head(self) -> int:
+        return self._db.log[-1].position if self._db.log else 0
+
 
 class MemoryUnitOfWork:
     def __init__(self, db: MemoryDatabase, after_commit: AfterCommit | None = None) -> None:

@@ -277,6 +277,14 @@ class Subscriptions:
             stored = await uow.tracking.all()
         return {s.name: stored.get(s.name, 0) for s in self._dispatcher.subscribers}
 
+    async def lag(self) -> tuple[int, dict[str, int]]:
+        """The head of the log and every registered subscriber's tracking position, read
+        in one unit (health: how far behind each one is)."""
+        async with self._uow() as uow:
+            head = await uow.tracking.head()
+            stored = await uow.tracking.all()
+        return head, {s.name: stored.get(s.name, 0) for s in self._dispatcher.subscribers}
+
 
 def _name(reaction: Reaction) -> str:
     return getattr(reaction, "__qualname__", None) or type(reaction).__name__

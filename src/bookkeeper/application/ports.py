@@ -562,6 +562,11 @@ class TrackingStore(Protocol):
         """Every subscriber's position (health, lag)."""
         ...
 
+    async def head(self) -> int:
+        """The highest position in the log this unit sees (0: the log is empty); a
+        subscriber's lag is head minus its position (holes counted)."""
+        ...
+
     async def horizon(self) -> tuple[int, int] | None:
         """(xmin, xmax) of the database's current snapshot where it can say which writers
         may still commit (PostgreSQL: every transaction below xmin has ended, none at or

@@ -151,13 +151,19 @@ class NatsConsumer:
 
     async def pending(self) -> int | None:
         """Messages the durable consumer has not had acknowledged yet (None if unknown)."""
+        lag = await self.lag()
+        return None if lag is None else lag[0] + lag[1]
+
+    async def lag(self) -> tuple[int, int] | None:
+        """(messages in the stream not yet delivered to the durable consumer, messages
+        delivered and not yet acknowledged), or None when NATS does not answer."""
         if self._sub is None:
             return None
         try:
             info = await self._sub.consumer_info()
         except Exception:
             return None
-        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        return int(info.num_pending or 0), int(info.num_ack_pending or 0)
 
     async def _run(self) -> None:
         # Two batches in flight: while one is booked (its transaction's round trips and
