@@ -34,6 +34,7 @@ from bookkeeper.application.bus import BusIntake, Outcome
 from bookkeeper.application.errors import StorageUnavailable
 from bookkeeper.application.event_log import dead_letter_alert_id, external_entry_id
 from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.application.translation import (
     Ingest,
     Translators,
@@ -562,3 +563,130 @@ def intake_on_accounts(uow_factory: Callable[[], Any]) -> BusIntake:
         RoleAuthorizer(),
         accounts=AccountsMaster(uow_factory, clock),
     )
+
+
+async def _settled_outcomes(consumer: NatsConsumer) -> list[Outcome]:
+    """Make `consumer` record the outcome of every message it settles."""
+    outcomes: list[Outcome] = []
+    original = consumer.settle
+
+    async def recording(message: Any, delivery: Any) -> Outcome:
+        outcome = await original(message, delivery)
+        outcomes.append(outcome)
+        return outcome
+
+    consumer.settle = recording  # type: ignore[method-assign]
+    return outcomes
+
+
+async def _dead_letters(settings: NatsSettings) -> list[tuple[bytes, dict[str, str]]]:
+    nc = await nats.connect(settings.url)
+    js = nc.jetstream()
+    info = await js.stream_info(settings.dead_letter_stream)
+    kept = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        message = await js.get_msg(settings.dead_letter_stream, seq)
+        kept.append((message.data, dict(message.headers or {})))
+    await nc.close()
+    return kept
+
+
+async def _booked_ids(factory: UnitOfWorkFactory) -> list[uuid.UUID]:
+    async with factory() as uow:
+        events = await uow.events.read_all(limit=100_000)
+    return sorted(
+        e.stream_id for e in events if e.tenant_id == TENANT and e.type == "JournalEntryPosted"
+    )
+
+
+def _entry(invoice_id: str) -> uuid.UUID:
+    return external_entry_id(TENANT, "invoicing", "InvoiceIssued", invoice_id)
+
+
+@pytest.mark.parametrize("whole_batch_fails", [False, True])
+async def test_a_poison_message_does_not_sink_its_batch(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory, whole_batch_fails: bool
+) -> None:
+    """One fetch brings good messages and poison ones: the good ones are booked in the
+    batch's one commit, each poison one is dead-lettered with its reason and an alert,
+    and every message is acknowledged. When the batch's unit of work fails as a whole
+    (something unexpected), its messages are booked one by one instead, with the same
+    outcome."""
+    intake = intake_on(uow_factory)
+    if whole_batch_fails:
+
+        async def unexpected(*_: Any) -> Any:
+            raise RuntimeError("the batch's unit of work broke")
+
+        intake.ingest.book_many = unexpected  # type: ignore[method-assign]
+    consumer = NatsConsumer(intake, bus)
+    await consumer.connect()
+    outcomes = await _settled_outcomes(consumer)
+    malformed = invoice("P-1", net="lots")
+    unknown = json.dumps(
+        {"type": "NoSuchEvent", "source": "invoicing", "tenant": TENANT, "data": {}}
+    ).encode()
+    batch = [invoice("G-1"), malformed, invoice("G-2"), unknown, invoice("G-3")]
+    try:
+        await publish(bus, batch)
+        assert await consumer.pull_once(wait=2) == len(batch)  # one fetch, one batch
+        assert outcomes == [
+            Outcome.BOOKED,
+            Outcome.DEAD,
+            Outcome.BOOKED,
+            Outcome.DEAD,
+            Outcome.BOOKED,
+        ]
+        assert await _booked_ids(uow_factory) == sorted(_entry(k) for k in ("G-1", "G-2", "G-3"))
+        kept = await _dead_letters(bus)
+        assert [(data, headers[CODE_HEADER]) for data, headers in kept] == [
+            (malformed, "malformed-message"),
+            (unknown, "unknown-event-type"),
+        ]
+        async with uow_factory() as uow:
+            for bad in (malformed, unknown):
+                alert = await uow.events.get(TENANT, dead_letter_alert_id(TENANT, fingerprint(bad)))
+                assert alert is not None and alert.type == "AlertRaised"
+        for _ in range(50):  # every message acknowledged (JetStream takes acks async)
+            if await consumer.lag() == (0, 0):
+                break
+            await asyncio.sleep(0.1)
+        assert await consumer.lag() == (0, 0)
+    finally:
+        await consumer.close()
+
+
+async def test_a_batch_with_a_duplicate_of_a_booked_entry_acks_it_as_one_entry(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """F-1 booked before; a later batch holds F-1 again (a redelivery, another source's
+    re-send) and F-2 twice: every message is acknowledged, F-1 and F-2 are one entry each,
+    and the log holds nothing else."""
+    consumer = NatsConsumer(intake_on(uow_factory), bus)
+    await consumer.connect()
+    outcomes = await _settled_outcomes(consumer)
+    try:
+        await publish(bus, [invoice("F-1")])
+        assert await consumer.pull_once(wait=2) == 1
+        async with uow_factory() as uow:
+            before = await uow.events.read_all(limit=100_000)
+        await publish(bus, [invoice("F-2"), invoice("F-1"), invoice("F-3"), invoice("F-2")])
+        assert await consumer.pull_once(wait=2) == 4
+        assert outcomes == [
+            Outcome.BOOKED,
+            Outcome.BOOKED,
+            Outcome.DUPLICATE,
+            Outcome.BOOKED,
+            Outcome.DUPLICATE,
+        ]
+        assert await _booked_ids(uow_factory) == sorted(_entry(k) for k in ("F-1", "F-2", "F-3"))
+        async with uow_factory() as uow:
+            after = await uow.events.read_all(limit=100_000)
+        assert len(after) == len(before) + 2  # F-2 and F-3; no alert, no second F-1
+        for _ in range(50):
+            if await consumer.lag() == (0, 0):
+                break
+            await asyncio.sleep(0.1)
+        assert await consumer.lag() == (0, 0)
+    finally:
+        await consumer.close()
