@@ -56,6 +56,8 @@ ACK_TIMEOUT: Final = 10.0
 #: Publishes in flight at most before `handle` waits for their acks (below nats-py's own
 #: window of 4,000, which would otherwise stall without a timeout).
 IN_FLIGHT: Final = 2000
+#: Publishes queued between two pauses that let nats-py write them to the socket.
+SEND_EVERY: Final = 128
 
 
 def subject_token(tenant: str) -> str:
@@ -119,6 +121,8 @@ class NatsPublisher:
         self.follower: LogFollower | None = None
         #: Publishes sent and not yet acknowledged by JetStream (see flush).
         self._pending: list[asyncio.Future[Any]] = []
+        #: How many of them there were at the last pause for the socket.
+        self._sent_at = 0
 
     async def connect(self) -> None:
         """Connect and create the outbound stream when missing."""
@@ -144,6 +148,11 @@ class NatsPublisher:
             # Enough in flight: wait for their acks (bounded by ack_timeout) before more,
             # so that nats-py's own window never has to stall.
             await self.flush()
+        elif len(self._pending) >= self._sent_at + SEND_EVERY:
+            # Let nats-py's flusher write what is queued: a page of the log is handled
+            # without a pause otherwise, and its first entry would wait for the last.
+            self._sent_at = len(self._pending)
+            await asyncio.sleep(0)
         for subject, message_id, body in messages(self._settings.out_prefix, event):
             # No wait_stall: with one, nats-py awaits its window through asyncio.wait_for,
             # which yields to the loop on every publish, so its flusher writes every
@@ -162,6 +171,7 @@ class NatsPublisher:
         """Wait until JetStream has stored (or de-duplicated) everything sent; raises when
         it refused one or did not answer in time (the batch is sent again from the log)."""
         pending, self._pending = self._pending, []
+        self._sent_at = 0
         if not pending:
             return
         try:
