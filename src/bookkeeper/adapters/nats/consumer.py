@@ -186,11 +186,10 @@ class NatsConsumer:
                     booking.add(asyncio.create_task(self.handle_batch(messages)))
                     ahead = asyncio.create_task(self._fetch_ahead())
                     if len(booking) >= IN_FLIGHT:
-                        done, booking = await asyncio.wait(
-                            booking, return_when=asyncio.FIRST_COMPLETED
-                        )
-                        for task in done:
-                            task.result()  # a failure of the batch itself: logged below
+                        await asyncio.wait(booking, return_when=asyncio.FIRST_COMPLETED)
+                    for task in [t for t in booking if t.done()]:
+                        booking.discard(task)
+                        task.result()  # a failure of the batch itself: logged below
                 except asyncio.CancelledError:
                     raise
                 except Exception:
