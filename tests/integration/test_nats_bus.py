@@ -25,7 +25,12 @@ from nats.js.errors import NotFoundError
 
 from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from bookkeeper.adapters.nats.config import NatsSettings
-from bookkeeper.adapters.nats.consumer import CODE_HEADER, REASON_HEADER, NatsConsumer
+from bookkeeper.adapters.nats.consumer import (
+    CODE_HEADER,
+    REASON_HEADER,
+    NatsConsumer,
+    ensure_stream,
+)
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application import account_names
 from bookkeeper.application.accounts_master import AccountsMaster
@@ -688,5 +693,34 @@ async def test_a_batch_with_a_duplicate_of_a_booked_entry_acks_it_as_one_entry(
                 break
             await asyncio.sleep(0.1)
         assert await consumer.lag() == (0, 0)
+    finally:
+        await consumer.close()
+
+
+async def test_the_running_consumer_books_every_message_once_with_batches_in_flight(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """The background loop `serve` runs (the next batch fetched and a second one booked
+    while one commits): 400 invoices, every fifth sent again in a later batch, are each
+    booked once on every storage, and every message is acknowledged."""
+    consumer = NatsConsumer(intake_on(uow_factory), bus)  # batch 32: many batches
+    keys = [f"R-{n}" for n in range(400)]
+    # Each copy one to two batches after its original: often in the batch booked beside it.
+    bodies = []
+    for start in range(0, len(keys), 20):
+        bodies += [invoice(k) for k in keys[start : start + 20]]
+        bodies += [invoice(k) for k in keys[max(0, start - 20) : start : 5]]
+    nc = await nats.connect(bus.url)
+    await ensure_stream(nc.jetstream(), bus.stream, [bus.filter_subject])
+    await nc.close()
+    try:
+        await publish(bus, bodies)  # all waiting before the consumer starts
+        await consumer.start()
+        for _ in range(300):
+            if await consumer.lag() == (0, 0):
+                break
+            await asyncio.sleep(0.1)
+        assert await consumer.lag() == (0, 0)
+        assert await _booked_ids(uow_factory) == sorted(_entry(k) for k in keys)
     finally:
         await consumer.close()
