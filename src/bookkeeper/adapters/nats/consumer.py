@@ -15,7 +15,12 @@ replica, so N replicas split the work. Each message goes through `BusIntake.rece
   reason are published to the dead-letter stream, an `AlertRaised` is recorded, then ack.
 
 Streams and the consumer are created on start when missing. `pending()` is the
-consumer's lag (messages not yet delivered plus delivered but unacknowledged).
+consumer's lag (messages not yet delivered plus delivered but unacknowledged); `lag()`
+gives the two apart (/health).
+
+A fetched batch is booked in one unit of work (`BusIntake.receive_many`); the running
+loop fetches the next batch while one is booked and books two at a time, each in its own
+transaction, each acked after its own commit (ADR 0034).
 """
 
 from __future__ import annotations
