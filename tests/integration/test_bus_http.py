@@ -64,3 +64,83 @@ async def test_only_bus_ingest_and_only_for_the_callers_tenant(api: Api) -> None
     unknown_field = invoice() | {"extra": 1}
     bad = await api.client.post(f"{API}/bus/events", json=unknown_field, headers=admin)
     assert bad.status_code in (400, 422), bad.text
+
+
+def account(kind: str, code: str, name: str, tenant: str = TENANT) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "source": "accounts-master",
+        "tenant": tenant,
+        "data": {"code": code, "name": name},
+    }
+
+
+async def test_the_accounts_master_is_handed_in_too_and_names_the_trial_balance(
+    api: Api,
+) -> None:
+    """The embedded bus takes AccountCreated / AccountUpdated as the NATS path does: kept
+    as tenant data (once however often handed in), the names in the trial balance."""
+    system = api.headers("accounts-service", "system")
+    created = await api.client.post(
+        f"{API}/bus/events", json=account("AccountCreated", "1500", "Kunder"), headers=system
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert (body["type"], body["tenant"], body["code"], body["name"]) == (
+        "AccountCreated",
+        TENANT,
+        "1500",
+        "Kunder",
+    )
+    assert "Idempotent-Replayed" not in created.headers
+    again = await api.client.post(
+        f"{API}/bus/events", json=account("AccountCreated", "1500", "Kunder"), headers=system
+    )
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == body
+    for message in (
+        account("AccountCreated", "3000", "Salg  av   varer"),
+        account("AccountUpdated", "1500", "Kundefordringer"),
+    ):
+        response = await api.client.post(f"{API}/bus/events", json=message, headers=system)
+        assert response.status_code == 201, response.text
+    booked = await api.client.post(f"{API}/bus/events", json=invoice("F-9"), headers=system)
+    assert booked.status_code == 201, booked.text
+
+    reader = api.headers("vera", "accountant")
+    trial = await api.client.get(f"{API}/reports/trial-balance", headers=reader)
+    assert trial.status_code == 200, trial.text
+    names = {a["account"]: a.get("name") for a in trial.json()["accounts"]}
+    assert names["1500"] == "Kundefordringer"  # the update wins
+    assert names["3000"] == "Salg av varer"
+    assert set(names) == {"1500", "2700", "3000"}
+
+
+async def test_an_accounts_master_message_is_checked_like_any_other(api: Api) -> None:
+    system = api.headers("accounts-service", "system")
+    bad_code = account("AccountCreated", "15 00; drop", "Kunder")
+    assert_problem(
+        await api.client.post(f"{API}/bus/events", json=bad_code, headers=system),
+        422,
+        "malformed-message",
+    )
+    no_name = account("AccountUpdated", "1500", "   ")
+    assert_problem(
+        await api.client.post(f"{API}/bus/events", json=no_name, headers=system),
+        422,
+        "malformed-message",
+    )
+    other_tenant = account("AccountCreated", "1500", "Kunder", tenant="globex")
+    assert_problem(
+        await api.client.post(f"{API}/bus/events", json=other_tenant, headers=system),
+        403,
+        "forbidden",
+    )
+    accountant = api.headers("anna", "accountant")
+    assert_problem(
+        await api.client.post(
+            f"{API}/bus/events", json=account("AccountCreated", "1500", "X"), headers=accountant
+        ),
+        403,
+        "forbidden",
+    )

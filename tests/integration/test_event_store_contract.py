@@ -554,6 +554,49 @@ async def test_an_append_with_a_taken_id_stores_none_of_its_events(backend: Back
     assert await read_stream(backend, ACME, stream) == []
 
 
+async def test_append_first_starts_many_streams_and_skips_what_is_taken(
+    backend: Backend,
+) -> None:
+    """The batch append: each item its stream's first event, in one call; an id already
+    in the log, a stream already started, and a second copy within the call give None
+    and store nothing, the rest is stored as `append` at version 0 would, and the unit
+    hands the new events over after commit in log order."""
+    booked = new_event()
+    await append(backend, ACME, booked.id, 0, booked)
+    started = uuid.uuid4()
+    await append(backend, ACME, started, 0, new_event(event_id=started))
+    first, second, third = new_event(), new_event(), new_event()
+    items = [
+        (ACME, first.id, first),
+        (ACME, booked.id, booked),  # the id is in the log
+        (GLOBEX, second.id, second),
+        (ACME, started, new_event()),  # the stream is started
+        (ACME, first.id, first),  # twice in the call
+        (ACME, third.id, third),
+    ]
+    handed: list[RecordedEvent] = []
+
+    async def after_commit(events: Sequence[RecordedEvent]) -> None:
+        handed.extend(events)
+
+    async with backend.handing_over(after_commit)() as uow:
+        results = await uow.events.append_first(items)
+        await uow.commit()
+    assert [r is None for r in results] == [False, True, False, True, True, False]
+    stored = [r for r in results if r is not None]
+    for got, (tenant, stream, sent) in zip(stored, [items[0], items[2], items[5]], strict=True):
+        assert (got.tenant_id, got.stream_id, got.version) == (tenant, stream, 1)
+        same_event(got, sent)
+        assert await read_stream(backend, tenant, stream) == [got]
+    positions = [r.position for r in stored]
+    assert positions == sorted(positions) and len(set(positions)) == 3
+    assert handed == sorted(stored, key=lambda e: e.position)
+    async with backend.factory() as uow:
+        everything = await uow.events.read_all(limit=1000)
+        assert await uow.tracking.head() == max(e.position for e in everything)
+    assert len(everything) == 5
+
+
 async def test_a_refused_append_leaves_the_unit_of_work_usable(backend: Backend) -> None:
     stream = uuid.uuid4()
     await append(backend, ACME, stream, 0, new_event(event_id=stream))
@@ -1215,6 +1258,7 @@ async def test_a_subscriber_starts_at_position_zero(backend: Backend) -> None:
     async with backend.factory() as uow:
         assert await uow.tracking.position("ledger") == 0
         assert await uow.tracking.all() == {}
+        assert await uow.tracking.head() == 0  # an empty log
 
 
 async def test_advance_moves_a_subscriber_from_zero_and_then_on(backend: Backend) -> None:

@@ -228,7 +228,13 @@ async def test_health_reports_the_database(api: Api) -> None:
         "version": __version__,
         "backends": {"books": "sandbox", "bank": "sandbox", "executor": "off"},
         # No BOOKKEEPER_NATS_URL: the in-process bus (POST /bus/events) only.
-        "bus": {"kind": "in-process", "consumer": None, "pending": None},
+        "bus": {
+            "kind": "in-process",
+            "consumer": None,
+            "pending": None,
+            "consumers": [],
+            "publisher": None,
+        },
         # Issue 11: the service's own calls always; the providers absent without keys.
         "spending": {
             "sources": [

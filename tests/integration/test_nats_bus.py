@@ -25,13 +25,21 @@ from nats.js.errors import NotFoundError
 
 from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from bookkeeper.adapters.nats.config import NatsSettings
-from bookkeeper.adapters.nats.consumer import CODE_HEADER, REASON_HEADER, NatsConsumer
+from bookkeeper.adapters.nats.consumer import (
+    CODE_HEADER,
+    REASON_HEADER,
+    NatsConsumer,
+    ensure_stream,
+)
 from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application import account_names
+from bookkeeper.application.accounts_master import AccountsMaster
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.bus import BusIntake, Outcome
 from bookkeeper.application.errors import StorageUnavailable
 from bookkeeper.application.event_log import dead_letter_alert_id, external_entry_id
 from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.application.translation import (
     Ingest,
     Translators,
@@ -285,8 +293,9 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
     bus: NatsSettings, tmp_path: Path
 ) -> None:
     """`serve` with NATS configured: the consumer runs in the background, /health names
-    the bus and its pending count, the bus-publisher publishes the booked entry, and the
-    process's close stops both."""
+    the bus, how far behind each durable consumer (the ledger's and the Accounts
+    Master's) and the bus-publisher are, the bus-publisher publishes the booked entry, and
+    the process's close stops both."""
     container = memory_container(tmp_path, clock=FixedClock())
     container.nats_settings.override(providers.Object(bus))
     async with running_api(tmp_path, container=container) as api:
@@ -294,14 +303,42 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
         entry_id = external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-served")
         system = api.headers("checker", "system")
         health: dict[str, Any] = {}
-        for _ in range(100):  # the ack follows the commit: wait for both
+        for _ in range(100):  # the ack follows the commit, the publish follows both
             read = await api.client.get(f"{API}/journal-entries/{entry_id}", headers=system)
             health = (await api.client.get("/health")).json()
-            if read.status_code == 200 and health["bus"]["pending"] == 0:
+            publisher = health["bus"]["publisher"]
+            if (
+                read.status_code == 200
+                and health["bus"]["pending"] == 0
+                and publisher["behind"] == 0
+            ):
                 break
             await asyncio.sleep(0.1)
         assert read.status_code == 200, read.text
-        assert health["bus"] == {"kind": "nats", "consumer": bus.durable, "pending": 0}
+        head = publisher["head"]
+        assert head >= 1  # the entry's position at least
+        assert health["bus"] == {
+            "kind": "nats",
+            "consumer": bus.durable,
+            "pending": 0,
+            "consumers": [
+                {
+                    "durable": bus.durable,
+                    "stream": bus.stream,
+                    "role": "ledger",
+                    "waiting": 0,
+                    "unacknowledged": 0,
+                },
+                {
+                    "durable": bus.accounts_durable,
+                    "stream": bus.accounts_stream,
+                    "role": "accounts-master",
+                    "waiting": 0,
+                    "unacknowledged": 0,
+                },
+            ],
+            "publisher": {"name": "bus-publisher", "position": head, "head": head, "behind": 0},
+        }
     nc = await nats.connect(bus.url)
     published = await nc.jetstream().get_last_msg(
         bus.out_stream, f"{bus.out_prefix}.{TENANT}.JournalEntryPosted"
@@ -477,5 +514,213 @@ async def test_the_bus_posts_only_within_its_own_approval_limit(bus: NatsSetting
         assert json.loads(kept.data)["data"]["invoice_id"] == "F-big"
         assert kept.headers is not None and kept.headers[CODE_HEADER] == "not-bookable"
         assert "limit" in kept.headers[REASON_HEADER]
+    finally:
+        await consumer.close()
+
+
+async def test_a_consumer_that_has_not_pulled_shows_its_messages_waiting(
+    bus: NatsSettings,
+) -> None:
+    """The lag /health shows per durable consumer: messages waiting in its stream, then
+    delivered and not acknowledged, then none once booked and acknowledged — for the
+    Accounts Master's consumer as for the ledger's."""
+    factory = MemoryUnitOfWorkFactory()
+    accounts = NatsConsumer(intake_on_accounts(factory), bus.accounts())
+    await accounts.connect()
+    try:
+        nc = await nats.connect(bus.url)
+        js = nc.jetstream()
+        for code in ("1500", "3000", "2700"):
+            body = {
+                "type": "AccountCreated",
+                "source": "accounts-master",
+                "tenant": TENANT,
+                "data": {"code": code, "name": f"Konto {code}"},
+            }
+            await js.publish(f"{bus.accounts_prefix}.AccountCreated", json.dumps(body).encode())
+        await nc.close()
+        assert await accounts.lag() == (3, 0)
+        assert await accounts.pending() == 3
+        assert await accounts.pull_once(wait=2) == 3
+        for _ in range(50):  # JetStream takes the acks in asynchronously
+            if await accounts.lag() == (0, 0):
+                break
+            await asyncio.sleep(0.1)
+        assert await accounts.lag() == (0, 0)
+        async with factory() as uow:
+            assert await account_names.names(uow, TENANT) == {
+                "1500": "Konto 1500",
+                "3000": "Konto 3000",
+                "2700": "Konto 2700",
+            }
+    finally:
+        await accounts.close()
+
+
+def intake_on_accounts(uow_factory: Callable[[], Any]) -> BusIntake:
+    clock = FixedClock()
+    ledger = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
+    return BusIntake(
+        Ingest(Translators(discover()), ledger),
+        uow_factory,
+        clock,
+        bus_principal(),
+        RoleAuthorizer(),
+        accounts=AccountsMaster(uow_factory, clock),
+    )
+
+
+async def _settled_outcomes(consumer: NatsConsumer) -> list[Outcome]:
+    """Make `consumer` record the outcome of every message it settles."""
+    outcomes: list[Outcome] = []
+    original = consumer.settle
+
+    async def recording(message: Any, delivery: Any) -> Outcome:
+        outcome = await original(message, delivery)
+        outcomes.append(outcome)
+        return outcome
+
+    consumer.settle = recording  # type: ignore[method-assign]
+    return outcomes
+
+
+async def _dead_letters(settings: NatsSettings) -> list[tuple[bytes, dict[str, str]]]:
+    nc = await nats.connect(settings.url)
+    js = nc.jetstream()
+    info = await js.stream_info(settings.dead_letter_stream)
+    kept = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        message = await js.get_msg(settings.dead_letter_stream, seq)
+        kept.append((message.data, dict(message.headers or {})))
+    await nc.close()
+    return kept
+
+
+async def _booked_ids(factory: UnitOfWorkFactory) -> list[uuid.UUID]:
+    async with factory() as uow:
+        events = await uow.events.read_all(limit=100_000)
+    return sorted(
+        e.stream_id for e in events if e.tenant_id == TENANT and e.type == "JournalEntryPosted"
+    )
+
+
+def _entry(invoice_id: str) -> uuid.UUID:
+    return external_entry_id(TENANT, "invoicing", "InvoiceIssued", invoice_id)
+
+
+@pytest.mark.parametrize("whole_batch_fails", [False, True])
+async def test_a_poison_message_does_not_sink_its_batch(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory, whole_batch_fails: bool
+) -> None:
+    """One fetch brings good messages and poison ones: the good ones are booked in the
+    batch's one commit, each poison one is dead-lettered with its reason and an alert,
+    and every message is acknowledged. When the batch's unit of work fails as a whole
+    (something unexpected), its messages are booked one by one instead, with the same
+    outcome."""
+    intake = intake_on(uow_factory)
+    if whole_batch_fails:
+
+        async def unexpected(*_: Any) -> Any:
+            raise RuntimeError("the batch's unit of work broke")
+
+        intake.ingest.book_many = unexpected  # type: ignore[method-assign]
+    consumer = NatsConsumer(intake, bus)
+    await consumer.connect()
+    outcomes = await _settled_outcomes(consumer)
+    malformed = invoice("P-1", net="lots")
+    unknown = json.dumps(
+        {"type": "NoSuchEvent", "source": "invoicing", "tenant": TENANT, "data": {}}
+    ).encode()
+    batch = [invoice("G-1"), malformed, invoice("G-2"), unknown, invoice("G-3")]
+    try:
+        await publish(bus, batch)
+        assert await consumer.pull_once(wait=2) == len(batch)  # one fetch, one batch
+        assert outcomes == [
+            Outcome.BOOKED,
+            Outcome.DEAD,
+            Outcome.BOOKED,
+            Outcome.DEAD,
+            Outcome.BOOKED,
+        ]
+        assert await _booked_ids(uow_factory) == sorted(_entry(k) for k in ("G-1", "G-2", "G-3"))
+        kept = await _dead_letters(bus)
+        assert [(data, headers[CODE_HEADER]) for data, headers in kept] == [
+            (malformed, "malformed-message"),
+            (unknown, "unknown-event-type"),
+        ]
+        async with uow_factory() as uow:
+            for bad in (malformed, unknown):
+                alert = await uow.events.get(TENANT, dead_letter_alert_id(TENANT, fingerprint(bad)))
+                assert alert is not None and alert.type == "AlertRaised"
+        for _ in range(50):  # every message acknowledged (JetStream takes acks async)
+            if await consumer.lag() == (0, 0):
+                break
+            await asyncio.sleep(0.1)
+        assert await consumer.lag() == (0, 0)
+    finally:
+        await consumer.close()
+
+
+async def test_a_batch_with_a_duplicate_of_a_booked_entry_acks_it_as_one_entry(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """F-1 booked before; a later batch holds F-1 again (a redelivery, another source's
+    re-send) and F-2 twice: every message is acknowledged, F-1 and F-2 are one entry each,
+    and the log holds nothing else."""
+    consumer = NatsConsumer(intake_on(uow_factory), bus)
+    await consumer.connect()
+    outcomes = await _settled_outcomes(consumer)
+    try:
+        await publish(bus, [invoice("F-1")])
+        assert await consumer.pull_once(wait=2) == 1
+        async with uow_factory() as uow:
+            before = await uow.events.read_all(limit=100_000)
+        await publish(bus, [invoice("F-2"), invoice("F-1"), invoice("F-3"), invoice("F-2")])
+        assert await consumer.pull_once(wait=2) == 4
+        assert outcomes == [
+            Outcome.BOOKED,
+            Outcome.BOOKED,
+            Outcome.DUPLICATE,
+            Outcome.BOOKED,
+            Outcome.DUPLICATE,
+        ]
+        assert await _booked_ids(uow_factory) == sorted(_entry(k) for k in ("F-1", "F-2", "F-3"))
+        async with uow_factory() as uow:
+            after = await uow.events.read_all(limit=100_000)
+        assert len(after) == len(before) + 2  # F-2 and F-3; no alert, no second F-1
+        for _ in range(50):
+            if await consumer.lag() == (0, 0):
+                break
+            await asyncio.sleep(0.1)
+        assert await consumer.lag() == (0, 0)
+    finally:
+        await consumer.close()
+
+
+async def test_the_running_consumer_books_every_message_once_with_batches_in_flight(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """The background loop `serve` runs (the next batch fetched and a second one booked
+    while one commits): 400 invoices, every fifth sent again in a later batch, are each
+    booked once on every storage, and every message is acknowledged."""
+    consumer = NatsConsumer(intake_on(uow_factory), bus)  # batch 32: many batches
+    keys = [f"R-{n}" for n in range(400)]
+    # Each copy one to two batches after its original: often in the batch booked beside it.
+    bodies = []
+    for start in range(0, len(keys), 20):
+        bodies += [invoice(k) for k in keys[start : start + 20]]
+        bodies += [invoice(k) for k in keys[max(0, start - 20) : start : 5]]
+    nc = await nats.connect(bus.url)
+    await ensure_stream(nc.jetstream(), bus.stream, [bus.filter_subject])
+    await nc.close()
+    try:
+        await publish(bus, bodies)  # all waiting before the consumer starts
+        await consumer.start()
+        for _ in range(300):
+            if await consumer.lag() == (0, 0):
+                break
+            await asyncio.sleep(0.1)
+        assert await consumer.lag() == (0, 0)
+        assert await _booked_ids(uow_factory) == sorted(_entry(k) for k in keys)
     finally:
         await consumer.close()

@@ -118,6 +118,45 @@ async def test_catch_up_handles_from_the_tracking_position_and_stores_it() -> No
     assert recorder.seen == [*ids, later]
 
 
+class Appender(Recorder):
+    """A subscriber during whose handling a writer commits more events (`more` times)."""
+
+    def __init__(self, factory: MemoryUnitOfWorkFactory, more: int) -> None:
+        super().__init__()
+        self.factory = factory
+        self.more = more
+        self.appended: list[uuid.UUID] = []
+
+    async def handle(self, event: RecordedEvent) -> None:
+        await super().handle(event)
+        if self.more > 0:
+            self.more -= 1
+            self.appended.append(await _append(self.factory))
+
+
+@pytest.mark.parametrize(("follow", "handled"), [(0, 1), (2, 3), (10, 4)])
+async def test_following_reads_on_while_commits_keep_coming(follow: int, handled: int) -> None:
+    """`follow` pages past the head: events committed while the subscriber works are
+    handled in the same call, up to that many more pages; the position is stored for
+    everything handled, and what is left is handled by the next call."""
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory()
+    appender = Appender(factory, more=3)
+    dispatcher.subscribe(appender)
+    subscriptions = Subscriptions(factory, dispatcher)
+    first = await _append(factory)
+
+    assert await subscriptions.catch_up_one(appender, follow=follow) == handled
+    assert appender.seen == [first, *appender.appended][:handled]
+    async with factory() as uow:
+        log = await uow.events.read_all()
+    positions = await subscriptions.positions()
+    assert positions["recorder"] == log[handled - 1].position
+    await subscriptions.catch_up_one(appender)
+    assert appender.seen[: handled + 1] == [first, *appender.appended][: handled + 1]
+    assert set(appender.seen) <= {first, *appender.appended}
+
+
 async def test_a_failed_event_is_retried_from_the_log_and_nothing_is_lost() -> None:
     dispatcher = Dispatcher()
     recorder = Recorder()

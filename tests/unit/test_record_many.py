@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ from bookkeeper.application.ledger import LedgerService, PostedEntry
 from bookkeeper.application.ports import Principal
 from bookkeeper.domain.approval import ApprovalLimitExceeded
 from bookkeeper.domain.errors import DomainError
+from bookkeeper.domain.rules import PERIOD, FiscalPeriod, PeriodClosed
 from tests.unit.conftest import FixedClock, credit, debit
 
 BUS = Principal(
@@ -111,3 +113,33 @@ async def test_a_batch_books_what_one_by_one_would(items: list[tuple[int, str]])
             balances.append(await uow.ledger.trial_balance("acme", None, None))
     assert logs[0] == logs[1]
     assert balances[0] == balances[1]  # the batch's ledger lines folded in one go
+
+
+async def test_an_entry_dated_into_a_closed_period_is_refused_alone() -> None:
+    """A closed period refuses the entries dated into it, as `record` does (PeriodClosed),
+    and only those: the rest of the batch is booked in the same commit."""
+    factory = MemoryUnitOfWorkFactory()
+    async with factory() as uow:
+        await uow.rules.add_period(
+            FiscalPeriod(
+                tenant_id="acme",
+                kind=PERIOD,
+                name="2026-02",
+                start=dt.date(2026, 2, 1),
+                end=dt.date(2026, 2, 28),
+                closed_by="kari",
+                closed_at=dt.datetime(2026, 3, 5, tzinfo=dt.UTC),
+            )
+        )
+        await uow.commit()
+    ledger = service(factory)
+    february = msgspec.structs.replace(entry(2, "100.00"), date=dt.date(2026, 2, 27))
+    alone = await LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer()).record_many(
+        [(BUS, february)]
+    )
+    results = await ledger.record_many([(BUS, entry(1, "100.00")), (BUS, february)])
+    assert isinstance(results[0], PostedEntry) and not results[0].replayed
+    assert isinstance(results[1], PeriodClosed) and isinstance(alone[0], PeriodClosed)
+    async with factory() as uow:
+        booked = [e for e in await uow.events.read_all() if e.type == "JournalEntryPosted"]
+    assert [e.stream_id for e in booked] == [entry(1, "100.00").entry_id]

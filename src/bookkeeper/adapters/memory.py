@@ -132,6 +132,19 @@ class MemoryEventStore:
         self._uow.staged_events.extend(recorded)
         return recorded
 
+    async def append_first(
+        self, items: Sequence[tuple[str, uuid.UUID, NewEvent]]
+    ) -> list[RecordedEvent | None]:
+        out: list[RecordedEvent | None] = []
+        for tenant_id, stream_id, event in items:
+            try:
+                [recorded] = await self.append(tenant_id, stream_id, 0, [event])
+            except (DuplicateEvent, ConcurrencyConflict):
+                out.append(None)
+                continue
+            out.append(recorded)
+        return out
+
     def _check_staged(
         self, tenant_id: str, stream_id: uuid.UUID, expected: int, events: Sequence[NewEvent]
     ) -> None:
@@ -497,6 +510,9 @@ class MemoryTracking:
 
     async def horizon(self) -> tuple[int, int] | None:
         return None  # positions are taken at commit here: no hole fills later
+
+    async def head(self) -> int:
+        return self._db.log[-1].position if self._db.log else 0
 
 
 class MemoryUnitOfWork:

@@ -64,7 +64,9 @@ class MemoryRules:
     async def countries(self) -> list[Country]:
         return list(iso_countries())
 
-    async def periods(self, tenant_id: str, kind: str | None = None) -> list[FiscalPeriod]:
+    async def periods(
+        self, tenant_id: str, kind: str | None = None, *, for_posting: bool = False
+    ) -> list[FiscalPeriod]:
         found = [
             p
             for (tenant, k, _), p in self._state.periods.items()

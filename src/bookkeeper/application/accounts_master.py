@@ -17,6 +17,7 @@ any (the books' chart otherwise).
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Final
 
 import msgspec
@@ -38,7 +39,7 @@ _CODE: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z:._-]{0,31}")
 MAX_ACCOUNT_NAME: Final = 200
 
 
-__all__ = ["ACCOUNT_TYPES", "AccountsMaster", "is_account_message", "names"]
+__all__ = ["ACCOUNT_TYPES", "AccountRecorded", "AccountsMaster", "is_account_message", "names"]
 
 
 class AccountMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
@@ -63,6 +64,18 @@ def is_account_message(raw: bytes) -> bool:
         return False
 
 
+class AccountRecorded(msgspec.Struct, frozen=True, kw_only=True):
+    """What recording one Accounts Master message kept: the account as named, the event
+    id, and whether it was new (False: the same message was recorded before)."""
+
+    tenant: str
+    type: str
+    code: str
+    name: str
+    event_id: uuid.UUID
+    new: bool
+
+
 class AccountsMaster:
     """Records the Accounts Master's messages; reads a tenant's account names."""
 
@@ -73,6 +86,10 @@ class AccountsMaster:
     async def record(self, raw: bytes) -> bool:
         """Record one message: True when new, False for a duplicate; MalformedMessage
         when it cannot be (StorageUnavailable propagates)."""
+        return (await self.recorded(raw)).new
+
+    async def recorded(self, raw: bytes) -> AccountRecorded:
+        """`record`, answering what was kept (the in-process route shows it)."""
         envelope = read_envelope(raw)
         if envelope.type not in ACCOUNT_TYPES:
             raise MalformedMessage(f"{envelope.type} is not an Accounts Master message")
@@ -95,10 +112,18 @@ class AccountsMaster:
             at=self._clock.now(),
             correlation_id=event_id,
         )
+        new = True
         try:
             async with self._uow() as uow:
                 await uow.events.append(envelope.tenant, event_id, 0, [event])
                 await uow.commit()
         except (DuplicateEvent, ConcurrencyConflict):
-            return False
-        return True
+            new = False
+        return AccountRecorded(
+            tenant=envelope.tenant,
+            type=envelope.type,
+            code=code,
+            name=name,
+            event_id=event_id,
+            new=new,
+        )

@@ -29,7 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from bookkeeper.application.accounts_master import AccountsMaster, is_account_message
+from bookkeeper.application.accounts_master import (
+    AccountRecorded,
+    AccountsMaster,
+    is_account_message,
+)
 from bookkeeper.application.authorization import BUS_INGEST
 from bookkeeper.application.errors import (
     ConcurrencyConflict,
@@ -46,6 +50,7 @@ from bookkeeper.application.translation import (
     Ingest,
     PrincipalFor,
     Rejected,
+    UnknownExternalType,
     fingerprint,
     read_envelope,
 )
@@ -174,6 +179,20 @@ class BusIntake:
             else:  # not expected per message: book it alone (transient if it fails again)
                 deliveries.append(await self.receive(raw))
         return deliveries
+
+    async def submit_account(self, principal: Principal, raw: bytes) -> AccountRecorded:
+        """The in-process bus for the Accounts Master: record one AccountCreated /
+        AccountUpdated handed in by a caller with `bus:ingest`, for its own tenant only
+        (Forbidden otherwise), as the NATS consumer of the Accounts Master's subject
+        does; MalformedMessage (Rejected) for one that cannot be recorded, and
+        UnknownExternalType when no Accounts Master is wired."""
+        self._authorizer.check(principal, BUS_INGEST)
+        envelope = read_envelope(raw)
+        if envelope.tenant != principal.tenant_id:
+            raise Forbidden("the message names another tenant than the caller's")
+        if self._accounts is None:
+            raise UnknownExternalType(f"no Accounts Master here for {envelope.type}")
+        return await self._accounts.recorded(raw)
 
     async def submit(self, principal: Principal, raw: bytes) -> PostedEntry:
         """The in-process bus (`POST /bus/events`): book one message handed in by a caller

@@ -47,6 +47,9 @@ Reaction = Callable[[RecordedEvent], Awaitable[None] | None]
 GAP_TIMEOUT_SECONDS: Final = 10.0
 #: Events read from the log per step of catch_up.
 CATCH_UP_BATCH: Final = 500
+#: Pages a LogFollower reads on past the head while new events keep coming (then it
+#: lets others have the subscriber's lock, e.g. the scheduler's catch-up).
+FOLLOW_PAGES: Final = 20
 
 
 class Subscriber(Protocol):
@@ -170,30 +173,57 @@ class Subscriptions:
                 handled[subscriber.name] = 0
         return handled
 
-    async def catch_up_one(self, subscriber: Subscriber) -> int:
-        """Follow the log for one subscriber up to its head (or a hole, or a failure)."""
+    async def catch_up_one(self, subscriber: Subscriber, *, follow: int = 0) -> int:
+        """Follow the log for one subscriber up to its head (or a hole, or a failure).
+
+        `follow` (the LogFollower's): after a page that reached the head, read on for up
+        to that many more pages while new events keep coming, the tracking position's
+        commit of one page overlapping the read of the next — a writer committing all
+        the time is followed without a fresh start (and its round trips) per commit."""
         count = 0
         async with self._locks[subscriber.name]:
-            while True:
-                async with self._uow() as uow:
-                    start = await uow.tracking.position(subscriber.name)
-                    # Before the read: a writer that ended before it is visible to it.
-                    horizon = await uow.tracking.horizon()
-                    events = await uow.events.read_all(after_position=start, limit=self._batch)
-                if not events:
-                    return count
-                reached, done, complete = await self._handle(subscriber, start, events, horizon)
-                if reached > start and not await self._flushed(subscriber):
-                    return count
-                count += done
-                if reached > start:
+            start: int | None = None
+            advancing: asyncio.Task[bool] | None = None
+            extra = follow
+            try:
+                while True:
                     async with self._uow() as uow:
-                        moved = await uow.tracking.advance(subscriber.name, start, reached)
-                        await uow.commit()
-                    if not moved:  # another process is ahead of us; it carries on
+                        if start is None:
+                            start = await uow.tracking.position(subscriber.name)
+                        # Before the read: a writer that ended before it is visible to it.
+                        horizon = await uow.tracking.horizon()
+                        events = await uow.events.read_all(after_position=start, limit=self._batch)
+                    if advancing is not None:
+                        moved, advancing = await advancing, None
+                        if not moved:  # another process is ahead of us; it carries on
+                            return count
+                    if not events:
                         return count
-                if not complete or len(events) < self._batch:
-                    return count
+                    reached, done, complete = await self._handle(subscriber, start, events, horizon)
+                    if reached > start and not await self._flushed(subscriber):
+                        return count
+                    count += done
+                    if reached > start:
+                        advancing = asyncio.create_task(
+                            self._advance(subscriber.name, start, reached)
+                        )
+                        start = reached
+                    if not complete:
+                        return count
+                    if len(events) < self._batch:
+                        if extra <= 0:
+                            return count
+                        extra -= 1
+            finally:
+                if advancing is not None:
+                    await advancing  # a failure to store the position is raised here
+
+    async def _advance(self, name: str, start: int, reached: int) -> bool:
+        """Store a subscriber's new position (False: another process moved it first)."""
+        async with self._uow() as uow:
+            moved = await uow.tracking.advance(name, start, reached)
+            await uow.commit()
+        return moved
 
     async def _handle(
         self,
@@ -277,6 +307,14 @@ class Subscriptions:
             stored = await uow.tracking.all()
         return {s.name: stored.get(s.name, 0) for s in self._dispatcher.subscribers}
 
+    async def lag(self) -> tuple[int, dict[str, int]]:
+        """The head of the log and every registered subscriber's tracking position, read
+        in one unit (health: how far behind each one is)."""
+        async with self._uow() as uow:
+            head = await uow.tracking.head()
+            stored = await uow.tracking.all()
+        return head, {s.name: stored.get(s.name, 0) for s in self._dispatcher.subscribers}
+
 
 def _name(reaction: Reaction) -> str:
     return getattr(reaction, "__qualname__", None) or type(reaction).__name__
@@ -294,11 +332,13 @@ class LogFollower:
         *,
         interval: float = 1.0,
         hole_poll: float = 0.02,
+        follow: int = FOLLOW_PAGES,
     ) -> None:
         self._subscriptions = subscriptions
         self._subscriber = subscriber
         self._interval = interval
         self._hole_poll = hole_poll
+        self._follow = follow
         self._woken = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -322,7 +362,7 @@ class LogFollower:
         while True:
             self._woken.clear()
             try:
-                await self._subscriptions.catch_up_one(self._subscriber)
+                await self._subscriptions.catch_up_one(self._subscriber, follow=self._follow)
             except asyncio.CancelledError:
                 raise
             except Exception:

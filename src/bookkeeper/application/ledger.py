@@ -43,6 +43,7 @@ from bookkeeper.application.ports import (
     Clock,
     Ids,
     LedgerLineView,
+    NewEvent,
     Principal,
     RecordedEvent,
     UnitOfWork,
@@ -70,7 +71,7 @@ from bookkeeper.domain.ledger import (
     vat_term,
 )
 from bookkeeper.domain.review import ReviewRules
-from bookkeeper.domain.rules import PeriodClosed
+from bookkeeper.domain.rules import PERIOD, FiscalPeriod, PeriodClosed
 from bookkeeper.domain.statements import BalanceSheet, IncomeStatement
 
 JOURNAL_ENTRY_POSTED = "JournalEntryPosted"
@@ -419,6 +420,21 @@ def _posted(event: RecordedEvent) -> PostedEntry:
     )
 
 
+def _replay_of(original: RecordedEvent | None, fingerprint: str) -> PostedEntry:
+    """The entry already in the log answering a repeat of the same entry (`replayed`);
+    IdempotencyConflict when the id holds something else."""
+    if (
+        original is None
+        or original.type != JOURNAL_ENTRY_POSTED
+        or not isinstance(original.data, JournalEntryPostedData)
+        or original.metadata.get("requestHash") != fingerprint
+    ):
+        raise IdempotencyConflict(
+            "this idempotency key was already used for a different journal entry"
+        )
+    return msgspec.structs.replace(_posted(original), replayed=True)
+
+
 def entry_fingerprint(entry: JournalEntryPostedData) -> str:
     """A hash of what a manual post asked for, to tell a retry from a reused key."""
     return hashlib.sha256(encode_payload(entry)).hexdigest()
@@ -550,10 +566,16 @@ class LedgerService:
         of work and one commit — the bus's batch append. Per item the same checks, ABAC
         rule and exactly-once answer as `record`: a PostedEntry (`replayed` for an id
         already in the log or twice in the batch) or the error that refused it (RBAC,
-        ABAC, unbalanced, IdempotencyConflict). StorageUnavailable (or any failure of the
-        unit itself) propagates: nothing of the batch was committed."""
+        ABAC, unbalanced, dated into a closed period, IdempotencyConflict).
+        StorageUnavailable (or any failure of the unit itself) propagates: nothing of the
+        batch was committed.
+
+        The unit's round trips do not grow with the batch: the tenants' review rules and
+        closed periods are read once per tenant, every new entry goes in with one
+        multi-row append (`EventStore.append_first`, expected version 0: an id already
+        taken is skipped, not an error), their ledger lines with one fold, and the
+        originals of the duplicates with one read."""
         results: list[PostedEntry | Exception | None] = [None] * len(items)
-        prepared: list[tuple[int, Principal, JournalEntryPostedData, uuid.UUID, str, str]] = []
         checked: list[int] = []
         for index, (principal, command) in enumerate(items):
             try:
@@ -563,66 +585,88 @@ class LedgerService:
                 checked.append(index)
             except Exception as error:
                 results[index] = error
-        tenants = {items[i][0].tenant_id for i in checked}
-        rules_of: dict[str, ReviewRules] = {}
-        if tenants:
-            async with self._uow() as uow:
-                for tenant in sorted(tenants):
-                    rules_of[tenant] = await uow.settings.review_rules(tenant)
-        for index in checked:
-            principal, command = items[index]
-            try:
-                entry, fingerprint, rule = self._prepare(
-                    principal, command, rules_of[principal.tenant_id]
-                )
-            except Exception as error:
-                results[index] = error
-                continue
-            assert command.entry_id is not None
-            prepared.append((index, principal, entry, command.entry_id, fingerprint, rule))
-        duplicates: list[tuple[int, Principal, uuid.UUID, str]] = []
-        # One order of inserts for every batch: two replicas' batches holding the same
-        # ids wait for each other on PostgreSQL, but never deadlock.
-        prepared.sort(key=lambda item: item[3])
-        folded: list[RecordedEvent] = []
-        if prepared:
-            now = self._clock.now()
-            async with self._uow() as uow:
-                for index, principal, entry, entry_id, fingerprint, rule in prepared:
-                    metadata: dict[str, Any] = {"requestHash": fingerprint}
-                    if rule:
-                        metadata["rule"] = rule
-                    try:
-                        recorded = await post_entry(
-                            uow,
-                            principal.tenant_id,
-                            entry,
-                            entry_id=entry_id,
-                            actor=principal.actor,
-                            correlation_id=entry_id,
-                            parent_id=None,
-                            now=now,
-                            metadata=metadata,
-                            fold=False,
-                        )
-                    except (DuplicateEvent, ConcurrencyConflict):
-                        # Nothing was inserted; the unit goes on (see the event store).
-                        duplicates.append((index, principal, entry_id, fingerprint))
-                        continue
-                    folded.append(recorded)
-                    results[index] = PostedEntry(
-                        entry_id=entry_id,
-                        position=recorded.position,
-                        posted_at=recorded.created_at,
-                        actor=recorded.actor,
-                        entry=entry,
+        if not checked:
+            return [r if r is not None else RuntimeError("not recorded") for r in results]
+        tenants = sorted({items[i][0].tenant_id for i in checked})
+        now = self._clock.now()
+        async with self._uow() as uow:
+            rules_of: dict[str, ReviewRules] = {}
+            closed_of: dict[str, list[FiscalPeriod]] = {}
+            for tenant in tenants:
+                rules_of[tenant] = await uow.settings.review_rules(tenant)
+                closed_of[tenant] = await uow.rules.periods(tenant, PERIOD, for_posting=True)
+            prepared: list[tuple[int, Principal, JournalEntryPostedData, uuid.UUID, str]] = []
+            new_events: list[tuple[str, uuid.UUID, NewEvent]] = []
+            for index in checked:
+                principal, command = items[index]
+                try:
+                    entry, fingerprint, rule = self._prepare(
+                        principal, command, rules_of[principal.tenant_id]
                     )
-                # The batch's ledger lines in one go (one statement on SQL).
-                await fold_journal_entries(uow, folded)
-                await uow.commit()
-        for index, principal, entry_id, fingerprint in duplicates:
+                    check_balanced(entry.lines)
+                    closed = next(
+                        (p for p in closed_of[principal.tenant_id] if p.contains(entry.date)),
+                        None,
+                    )
+                    if closed is not None:
+                        raise PeriodClosed(closed, entry.date)
+                except Exception as error:
+                    results[index] = error
+                    continue
+                assert command.entry_id is not None
+                metadata: dict[str, Any] = {"requestHash": fingerprint}
+                if rule:
+                    metadata["rule"] = rule
+                prepared.append((index, principal, entry, command.entry_id, fingerprint))
+                new_events.append(
+                    (
+                        principal.tenant_id,
+                        command.entry_id,
+                        stamp(
+                            JOURNAL_ENTRY_POSTED,
+                            entry,
+                            event_id=command.entry_id,
+                            actor=principal.actor,
+                            at=now,
+                            correlation_id=command.entry_id,
+                            metadata=metadata,
+                        ),
+                    )
+                )
+            # One order of inserts for every batch: two replicas' batches holding the same
+            # ids wait for each other on PostgreSQL, but never deadlock.
+            order = sorted(range(len(prepared)), key=lambda k: prepared[k][3])
+            prepared = [prepared[k] for k in order]
+            appended = await uow.events.append_first([new_events[k] for k in order])
+            folded: list[RecordedEvent] = []
+            duplicates: list[tuple[int, Principal, uuid.UUID, str]] = []
+            for (index, principal, entry, entry_id, fingerprint), recorded in zip(
+                prepared, appended, strict=True
+            ):
+                if recorded is None:  # the id is in the log, or earlier in this batch
+                    duplicates.append((index, principal, entry_id, fingerprint))
+                    continue
+                folded.append(recorded)
+                results[index] = PostedEntry(
+                    entry_id=entry_id,
+                    position=recorded.position,
+                    posted_at=recorded.created_at,
+                    actor=recorded.actor,
+                    entry=entry,
+                )
+            # The batch's ledger lines in one go (one statement on SQL).
+            await fold_journal_entries(uow, folded)
+            found: dict[uuid.UUID, list[RecordedEvent]] = {}
+            if duplicates:
+                # The originals (committed by others, or inserted above) in one read.
+                found = await uow.events.read_streams(
+                    [(principal.tenant_id, entry_id) for _, principal, entry_id, _ in duplicates]
+                )
+            await uow.commit()
+        for index, _principal, entry_id, fingerprint in duplicates:
+            original = next((e for e in found.get(entry_id, []) if e.id == entry_id), None)
             try:
-                results[index] = await self._replayed(principal, entry_id, fingerprint)
+                results[index] = _replay_of(original, fingerprint)
             except IdempotencyConflict as error:
                 results[index] = error
         return [r if r is not None else RuntimeError("not recorded") for r in results]
@@ -668,16 +712,7 @@ class LedgerService:
     ) -> PostedEntry:
         async with self._uow() as uow:
             original = await uow.events.get(principal.tenant_id, entry_id)
-        if (
-            original is None
-            or original.type != JOURNAL_ENTRY_POSTED
-            or not isinstance(original.data, JournalEntryPostedData)
-            or original.metadata.get("requestHash") != fingerprint
-        ):
-            raise IdempotencyConflict(
-                "this idempotency key was already used for a different journal entry"
-            )
-        return msgspec.structs.replace(_posted(original), replayed=True)
+        return _replay_of(original, fingerprint)
 
     async def entry(self, principal: Principal, entry_id: uuid.UUID) -> PostedEntry:
         """One posted entry of the tenant, as its event recorded it."""

@@ -79,6 +79,17 @@ class EventStore(Protocol):
         """Append to one stream at versions expected+1…; ConcurrencyConflict or DuplicateEvent."""
         ...
 
+    async def append_first(
+        self, items: Sequence[tuple[str, uuid.UUID, NewEvent]]
+    ) -> list[RecordedEvent | None]:
+        """Start many streams at once: each (tenant, stream id, event) is appended as its
+        stream's first event (expected version 0), in the order given, in as few round
+        trips as the store can (one multi-row insert on SQL). Per item its RecordedEvent,
+        or None when nothing was inserted because the event id or the stream is taken
+        (also by an earlier item of the same call) — the transaction stays intact, and
+        the caller tells a retry from a conflict by reading the id."""
+        ...
+
     async def read_stream(self, tenant_id: str, stream_id: uuid.UUID) -> list[RecordedEvent]:
         """All events of one stream of one tenant, by version (empty if none)."""
         ...
@@ -558,6 +569,11 @@ class TrackingStore(Protocol):
         """Every subscriber's position (health, lag)."""
         ...
 
+    async def head(self) -> int:
+        """The highest position in the log this unit sees (0: the log is empty); a
+        subscriber's lag is head minus its position (holes counted)."""
+        ...
+
     async def horizon(self) -> tuple[int, int] | None:
         """(xmin, xmax) of the database's current snapshot where it can say which writers
         may still commit (PostgreSQL: every transaction below xmin has ended, none at or
@@ -618,7 +634,9 @@ class RulesStore(Protocol):
 
     async def countries(self) -> list[Country]: ...
 
-    async def periods(self, tenant_id: str, kind: str | None = None) -> list[FiscalPeriod]:
+    async def periods(
+        self, tenant_id: str, kind: str | None = None, *, for_posting: bool = False
+    ) -> list[FiscalPeriod]:
         """The tenant's closed periods and locked VAT terms (of `kind`), by start."""
         ...
 

@@ -15,7 +15,12 @@ replica, so N replicas split the work. Each message goes through `BusIntake.rece
   reason are published to the dead-letter stream, an `AlertRaised` is recorded, then ack.
 
 Streams and the consumer are created on start when missing. `pending()` is the
-consumer's lag (messages not yet delivered plus delivered but unacknowledged).
+consumer's lag (messages not yet delivered plus delivered but unacknowledged); `lag()`
+gives the two apart (/health).
+
+A fetched batch is booked in one unit of work (`BusIntake.receive_many`); the running
+loop fetches the next batch while one is booked and books two at a time, each in its own
+transaction, each acked after its own commit (ADR 0034).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Final
 
 import nats
@@ -45,6 +52,21 @@ DELIVERIES_HEADER: Final = "Bookkeeper-Deliveries"
 FETCH_TIMEOUT: Final = 1.0
 #: Seconds to wait after an unexpected error of the loop itself (connection trouble).
 LOOP_PAUSE: Final = 1.0
+#: Batches being booked at once by one consumer (each in its own transaction).
+IN_FLIGHT: Final = 2
+
+
+@dataclass(eq=False)
+class _Batch:
+    """One fetched batch being booked: its messages (kept in hand while the database is
+    down), and whether the database answered again during it (no back-off for the rest)."""
+
+    messages: list[Msg]
+    recovered: bool = False
+
+
+#: The batch the current task is booking (two may be in flight; see NatsConsumer._run).
+_BATCH: Final[ContextVar[_Batch]] = ContextVar("bookkeeper_nats_batch")
 
 
 def _header_value(value: str) -> str:
@@ -64,10 +86,10 @@ class NatsConsumer:
         self._sub: JetStreamContext.PullSubscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        #: The rest of the batch in hand (kept alive while the database is down).
-        self._held: list[Msg] = []
-        #: Whether the database answered again during this batch (no back-off for the rest).
-        self._recovered = False
+        #: The batches being booked (kept alive while the database is down).
+        self._batches: set[_Batch] = set()
+        #: The next batch, fetched while this one is booked (kept alive likewise).
+        self._ahead: list[Msg] = []
         #: A second consumer that runs and stops with this one (the Accounts Master's).
         self.accounts: NatsConsumer | None = None
 
@@ -134,35 +156,98 @@ class NatsConsumer:
 
     async def pending(self) -> int | None:
         """Messages the durable consumer has not had acknowledged yet (None if unknown)."""
+        lag = await self.lag()
+        return None if lag is None else lag[0] + lag[1]
+
+    async def lag(self) -> tuple[int, int] | None:
+        """(messages in the stream not yet delivered to the durable consumer, messages
+        delivered and not yet acknowledged), or None when NATS does not answer."""
         if self._sub is None:
             return None
         try:
             info = await self._sub.consumer_info()
         except Exception:
             return None
-        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        return int(info.num_pending or 0), int(info.num_ack_pending or 0)
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.pull_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("NATS consumer %s: pulling failed; retrying", self._name)
-                await asyncio.sleep(LOOP_PAUSE)
+        # Two batches in flight: while one is booked (its transaction's round trips and
+        # commit), the next is fetched and booked in a second transaction, so NATS, this
+        # process and the database work at the same time. Each batch's messages are acked
+        # after its own commit; the published ledger follows the log's positions (which the
+        # inserts take), whatever order the two transactions commit in (ADR 0030).
+        ahead: asyncio.Task[list[Msg]] | None = None
+        booking: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if ahead is not None:
+                        fetched, ahead = ahead, None
+                        messages = await fetched
+                    else:
+                        messages = await self._fetch()
+                    if not messages:
+                        continue
+                    booking.add(asyncio.create_task(self.handle_batch(messages)))
+                    ahead = asyncio.create_task(self._fetch_ahead())
+                    if len(booking) >= IN_FLIGHT:
+                        await asyncio.wait(booking, return_when=asyncio.FIRST_COMPLETED)
+                    for task in [t for t in booking if t.done()]:
+                        booking.discard(task)
+                        task.result()  # a failure of the batch itself: logged below
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("NATS consumer %s: pulling failed; retrying", self._name)
+                    await asyncio.sleep(LOOP_PAUSE)
+        finally:
+            for task in booking:
+                task.cancel()
+            for task in booking:
+                with contextlib.suppress(BaseException):
+                    await task
+            if ahead is not None:
+                await self._give_back(ahead)
+
+    async def _fetch(self, wait: float = FETCH_TIMEOUT) -> list[Msg]:
+        """The next batch, or none within `wait` seconds."""
+        assert self._sub is not None, "connect() first"
+        try:
+            return list(await self._sub.fetch(self._settings.batch, timeout=wait))
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+
+    async def _fetch_ahead(self) -> list[Msg]:
+        """`_fetch`, keeping what it got in `_ahead` until it is booked (so that a wait for
+        the database keeps those in hand too)."""
+        self._ahead = await self._fetch()
+        return self._ahead
+
+    async def _give_back(self, ahead: asyncio.Task[list[Msg]]) -> None:
+        """On stopping: a batch fetched ahead and not booked is nak'ed, so that another
+        replica (or the next start) gets it at once rather than after ack_wait."""
+        if not ahead.done():
+            ahead.cancel()
+        with contextlib.suppress(BaseException):
+            for message in await ahead:
+                with contextlib.suppress(Exception):
+                    await message.nak()
+        self._ahead = []
 
     async def pull_once(self, wait: float = FETCH_TIMEOUT) -> int:
         """Fetch one batch and handle each message; the number handled."""
-        assert self._sub is not None, "connect() first"
-        try:
-            messages = await self._sub.fetch(self._settings.batch, timeout=wait)
-        except (TimeoutError, nats.errors.TimeoutError):
-            return 0  # nothing to do
-        # The batch is booked in one unit of work and one commit (batch append); then each
-        # message is acked, waited for, nak'ed or dead-lettered by its own outcome.
-        self._held = list(messages)
-        self._recovered = False
+        messages = await self._fetch(wait)
+        if messages:
+            await self.handle_batch(messages)
+        return len(messages)
+
+    async def handle_batch(self, messages: list[Msg]) -> None:
+        """Book a fetched batch in one unit of work and one commit (batch append); then
+        ack, wait, nak or dead-letter each message by its own outcome."""
+        self._ahead = [] if self._ahead is messages else self._ahead
+        batch = _Batch(list(messages))
+        token = _BATCH.set(batch)
+        self._batches.add(batch)
         try:
             if len(messages) == 1:
                 deliveries = [await self._intake.receive(messages[0].data)]
@@ -171,22 +256,24 @@ class NatsConsumer:
             for message, delivery in zip(messages, deliveries, strict=True):
                 await self.settle(message, delivery)
         finally:
-            self._held = []
-        return len(messages)
+            self._batches.discard(batch)
+            _BATCH.reset(token)
 
     async def _wait_for_storage(self, message: Msg, delivery: Delivery) -> Delivery:
         """While the database is down, keep the message (and the rest of the batch) in
         hand — `in_progress` resets their ack_wait — and try again with back-off until it
         answers or the consumer stops: an outage of any length spends no redelivery, and
         the stream holds everything behind it."""
-        if self._recovered:  # the database came back for an earlier message of the batch
+        batch = _BATCH.get(None) or _Batch([message])
+        if batch.recovered:  # the database came back for an earlier message of the batch
             delivery = await self._intake.receive(message.data)
         attempt = 0
         while delivery.storage_down and not self._stopping.is_set():
             delay = min(self._settings.backoff_base * 2**attempt, self._settings.backoff_max)
             attempt += 1
             log.warning("database unavailable; bus message waits %.1fs: %s", delay, delivery.reason)
-            for held in {id(m): m for m in (message, *self._held)}.values():
+            in_hand = [m for b in self._batches for m in b.messages]
+            for held in {id(m): m for m in (message, *in_hand, *self._ahead)}.values():
                 with contextlib.suppress(Exception):
                     await held.in_progress()
             with contextlib.suppress(TimeoutError):
@@ -194,7 +281,7 @@ class NatsConsumer:
             if self._stopping.is_set():
                 break
             delivery = await self._intake.receive(message.data)
-        self._recovered = not delivery.storage_down
+        batch.recovered = not delivery.storage_down
         return delivery
 
     async def handle(self, message: Msg) -> Outcome:

@@ -23,9 +23,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from functools import cache
+from typing import Any, Final
 
 import msgspec
-from sqlalchemy import Text, any_, bindparam, cast, exists, select, tuple_, type_coerce
+from sqlalchemy import Text, any_, bindparam, cast, exists, select, text, tuple_, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import Executable
@@ -97,6 +98,42 @@ class EventStatements:
             .on_conflict_do_nothing()
             .returning(e.c.position)
         )
+        # Many streams' first events in one statement (append_first). PostgreSQL: one
+        # INSERT … SELECT FROM unnest(<a column's values as one array>…) in the given order,
+        # a fixed text psycopg prepares once, whatever the batch's size. SQLite: an
+        # executemany that SQLAlchemy sends as multi-row INSERT … VALUES (insertmanyvalues).
+        self.append_first: Hot | None = None
+        self.append_first_many: Executable | None = None
+        if dialect == "postgresql":
+            arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _FIRST_ARRAYS)
+            names = ", ".join(name for name, _ in _FIRST_ARRAYS)
+            values = ", ".join(
+                f"CAST({name} AS jsonb)" if name in ("data", "metadata") else name
+                for name, _ in _FIRST_ARRAYS
+            )
+            self.append_first = hot(
+                text(
+                    f"INSERT INTO events ({names}, version) "  # noqa: S608 (fixed names)
+                    f"SELECT {values}, 1 FROM unnest({arrays}) WITH ORDINALITY "
+                    f"AS batch({names}, n) ORDER BY n "
+                    "ON CONFLICT DO NOTHING RETURNING id, position"
+                )
+            )
+            # The arrays in binary: psycopg's text format escapes every element with a
+            # regular expression (~10 ms for 256 entries' JSON; binary: ~0.2 ms).
+            for name, _ in _FIRST_ARRAYS:
+                self.append_first.sql = self.append_first.sql.replace(f"%({name})s", f"%({name})b")
+        else:
+            self.append_first_many = (
+                insert(e)
+                .values({c.name: bindparam(c.name, type_=c.type) for c in insert_columns})
+                .on_conflict_do_nothing()
+                .returning(e.c.id, e.c.position)
+            )
+        self.ids_taken: Hot | None = None
+        if dialect == "postgresql":
+            self.ids_taken = hot(text("SELECT id FROM events WHERE id = ANY(CAST(:ids AS uuid[]))"))
+            self.ids_taken.sql = self.ids_taken.sql.replace("%(ids)s", "%(ids)b")
         self.id_exists = hot(select(e.c.id).where(e.c.id == bindparam("id")))
         self.stream_head = (
             select(e.c.tenant_id, e.c.version)
@@ -148,6 +185,25 @@ class EventStatements:
                 )
             )
         )
+
+
+#: append_first's columns on PostgreSQL, each sent as one array of the batch's values
+#: (JSON as text, cast to jsonb in the statement; the version is always 1).
+_FIRST_ARRAYS: Final = (
+    ("id", "uuid"),
+    ("tenant_id", "text"),
+    ("stream_id", "uuid"),
+    ("type", "text"),
+    ("schema_version", "smallint"),
+    ("status", "text"),
+    ("actor", "text"),
+    ("data", "text"),
+    ("metadata", "text"),
+    ("parent_id", "uuid"),
+    ("correlation_id", "uuid"),
+    ("created_at", "timestamptz"),
+)
+_JSON: Final = msgspec.json.Encoder()
 
 
 @cache
@@ -273,6 +329,99 @@ class SqlEventStore:
         ]
         self.appended.extend(recorded)
         return recorded
+
+    async def append_first(
+        self, items: Sequence[tuple[str, uuid.UUID, NewEvent]]
+    ) -> list[RecordedEvent | None]:
+        # The first of each id and of each stream goes in; a later copy in the same call is
+        # not sent at all (None), as the log would refuse it.
+        fresh: list[tuple[str, uuid.UUID, NewEvent]] = []
+        ids: set[uuid.UUID] = set()
+        streams: set[uuid.UUID] = set()
+        for tenant_id, stream_id, event in items:
+            if event.id in ids or stream_id in streams:
+                continue
+            ids.add(event.id)
+            streams.add(stream_id)
+            fresh.append((tenant_id, stream_id, event))
+        positions: dict[uuid.UUID, int] = {}
+        if fresh and self._sql.ids_taken is not None:
+            # PostgreSQL takes a position for a row ON CONFLICT skips, leaving a hole that
+            # the bus-publisher must wait out (ADR 0030): ids already in the log (a
+            # redelivery, the common duplicate) are not sent; only a race still skips.
+            taken = await self._tx.rows(self._sql.ids_taken, {"ids": [e.id for _, _, e in fresh]})
+            if taken:
+                known = {row[0] for row in taken}
+                fresh = [item for item in fresh if item[2].id not in known]
+        if fresh and self._sql.append_first is not None:
+            encode = _JSON.encode
+            columns: dict[str, list[Any]] = {
+                "id": [e.id for _, _, e in fresh],
+                "tenant_id": [t for t, _, _ in fresh],
+                "stream_id": [s for _, s, _ in fresh],
+                "type": [e.type for _, _, e in fresh],
+                "schema_version": [e.schema_version for _, _, e in fresh],
+                "status": [None if e.status is None else e.status.value for _, _, e in fresh],
+                "actor": [e.actor for _, _, e in fresh],
+                "data": [encode_payload(e.data).decode() for _, _, e in fresh],
+                "metadata": [encode(e.metadata).decode() for _, _, e in fresh],
+                "parent_id": [e.parent_id for _, _, e in fresh],
+                "correlation_id": [e.correlation_id for _, _, e in fresh],
+                "created_at": [aware(e.created_at) for _, _, e in fresh],
+            }
+            rows = await self._tx.rows(self._sql.append_first, columns)
+            positions = {row[0]: row[1] for row in rows}
+        elif fresh:
+            assert self._sql.append_first_many is not None
+            json = self._tx.json
+            params = [
+                {
+                    "id": e.id,
+                    "tenant_id": tenant_id,
+                    "stream_id": stream_id,
+                    "version": 1,
+                    "type": e.type,
+                    "schema_version": e.schema_version,
+                    "status": e.status.value if e.status is not None else None,
+                    "actor": e.actor,
+                    "data": json(msgspec.Raw(encode_payload(e.data))),
+                    "metadata": json(e.metadata),
+                    "parent_id": e.parent_id,
+                    "correlation_id": e.correlation_id,
+                    "created_at": aware(e.created_at),
+                }
+                for tenant_id, stream_id, e in fresh
+            ]
+            result = await self._tx.execute(self._sql.append_first_many, params)
+            positions = {row[0]: row[1] for row in result.all()}
+        out: list[RecordedEvent | None] = []
+        recorded: list[RecordedEvent] = []
+        for tenant_id, stream_id, e in items:
+            position = positions.pop(e.id, None)  # pop: a later copy of the id gets None
+            if position is None:
+                out.append(None)
+                continue
+            stored = RecordedEvent(
+                position=position,
+                id=e.id,
+                tenant_id=tenant_id,
+                stream_id=stream_id,
+                version=1,
+                type=e.type,
+                schema_version=e.schema_version,
+                status=e.status,
+                actor=e.actor,
+                data=e.data,
+                metadata=dict(e.metadata),
+                parent_id=e.parent_id,
+                correlation_id=e.correlation_id,
+                created_at=utc(e.created_at),
+            )
+            out.append(stored)
+            recorded.append(stored)
+        # In the log's order, as the unit of work hands them over after commit.
+        self.appended.extend(sorted(recorded, key=lambda r: r.position))
+        return out
 
     async def _refusal(
         self, event_id: uuid.UUID, stream_id: uuid.UUID, expected_version: int

@@ -122,7 +122,13 @@ class SqlRules:
         result = await self._tx.execute(select(countries).order_by(countries.c.code))
         return [Country(code=r.code, name=r.name, currency=r.currency) for r in result.all()]
 
-    async def periods(self, tenant_id: str, kind: str | None = None) -> list[FiscalPeriod]:
+    async def periods(
+        self, tenant_id: str, kind: str | None = None, *, for_posting: bool = False
+    ) -> list[FiscalPeriod]:
+        """The tenant's periods; `for_posting`: under the shared period lock first (as
+        `closed_period_on`), so that a batch posting cannot race a close (ADR 0040 §3)."""
+        if for_posting:
+            await self._lock_periods(tenant_id, exclusive=False)
         p = fiscal_periods
         query = select(p).where(p.c.tenant_id == tenant_id)
         if kind is not None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bookkeeper.adapters.sql.schema import tracking
+from bookkeeper.adapters.sql.schema import events, tracking
 from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
 
 
@@ -52,6 +52,8 @@ class TrackingStatements:
             compile_for,
         )
         self.all = Hot(select(t.c.subscriber, t.c.position).order_by(t.c.subscriber), compile_for)
+        # The log's primary key: one step down its index.
+        self.head = Hot(select(func.coalesce(func.max(events.c.position), 0)), compile_for)
         self.horizon = (
             Hot(
                 text(
@@ -94,6 +96,10 @@ class SqlTracking:
     async def all(self) -> dict[str, int]:
         rows = await self._tx.rows(self._sql.all, {})
         return {subscriber: int(position) for subscriber, position in rows}
+
+    async def head(self) -> int:
+        rows = await self._tx.rows(self._sql.head, {})
+        return int(rows[0][0])
 
     async def horizon(self) -> tuple[int, int] | None:
         if self._sql.horizon is None:

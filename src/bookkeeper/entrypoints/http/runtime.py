@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bookkeeper.adapters.nats.consumer import NatsConsumer
 from bookkeeper.application.bus import BusIntake
+from bookkeeper.application.dispatch import Subscriptions
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import LedgerService
@@ -41,6 +42,10 @@ class Runtime:
     bus_intake: BusIntake | None = None
     bus: NatsConsumer | None = None
     spending: SpendingService | None = None
+    #: The log's subscribers (health: the bus-publisher's lag), and that publisher's name
+    #: when it runs.
+    subscriptions: Subscriptions | None = None
+    bus_publisher: str | None = None
 
     def start(self, process: Process) -> None:
         """Take the started process's services (the lifespan calls it once)."""
@@ -59,6 +64,8 @@ class Runtime:
         self.bus_intake = process.bus_intake
         self.bus = process.bus
         self.spending = services.spending
+        self.subscriptions = services.subscriptions
+        self.bus_publisher = process.bus_publisher.name if process.bus_publisher else None
 
     def get_documents(self) -> Documents:
         if self.documents is None:

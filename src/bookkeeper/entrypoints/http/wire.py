@@ -269,14 +269,41 @@ class BackendsOut(ResponseBody, frozen=True, kw_only=True):
     executor: Literal["running", "off"]
 
 
+class BusConsumerOut(ResponseBody, frozen=True, kw_only=True):
+    """One durable JetStream consumer and how far behind it is: `waiting` messages of its
+    stream not yet delivered to it, `unacknowledged` delivered and not yet acknowledged
+    (booked and acknowledged is 0 and 0); both null when NATS does not answer."""
+
+    durable: str
+    stream: str
+    role: Literal["ledger", "accounts-master"]
+    waiting: int | None = None
+    unacknowledged: int | None = None
+
+
+class BusPublisherOut(ResponseBody, frozen=True, kw_only=True):
+    """The bus-publisher (the committed ledger to JetStream): its tracking position, the
+    head of the log, and `behind` = head - position (positions not yet published or
+    passed; holes in the positions counted)."""
+
+    name: str
+    position: int
+    head: int
+    behind: int
+
+
 class BusOut(ResponseBody, frozen=True, kw_only=True):
     """Which bus books external events: `nats` (JetStream; its durable consumer and how
     many messages it has not acknowledged yet, null when NATS does not answer) or
-    `in-process` (POST /bus/events only)."""
+    `in-process` (POST /bus/events only). With NATS, `consumers` lists every durable
+    consumer (the ledger's and the Accounts Master's) with its lag, and `publisher` how
+    far the bus-publisher is behind the log."""
 
     kind: Literal["nats", "in-process"]
     consumer: str | None = None
     pending: int | None = None
+    consumers: list[BusConsumerOut] = []
+    publisher: BusPublisherOut | None = None
 
 
 class SpendingSourceOut(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):

@@ -8,7 +8,8 @@ problem) instead of a dead letter.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import uuid
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Response, post
@@ -17,6 +18,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from msgspec import Meta
 
+from bookkeeper.application.account_names import ACCOUNT_TYPES
 from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.translation import MAX_NAME, Rejected
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX
@@ -24,7 +26,7 @@ from bookkeeper.entrypoints.http.controllers.ledger import JournalEntryOut, entr
 from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.problems import documented, problem_response
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
-from bookkeeper.entrypoints.http.wire import Problem, RequestBody
+from bookkeeper.entrypoints.http.wire import Problem, RequestBody, ResponseBody
 
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
 
@@ -38,6 +40,17 @@ class BusMessageIn(RequestBody, frozen=True, kw_only=True):
     tenant: Annotated[Name, Meta(examples=["acme"])]
     data: dict[str, Any]
     id: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class AccountRecordedOut(ResponseBody, frozen=True, kw_only=True):
+    """An Accounts Master message kept as tenant data: the account as named from now on
+    (trial balance, general ledger, unknown-accounts) and the event that records it."""
+
+    type: Literal["AccountCreated", "AccountUpdated"]
+    tenant: str
+    code: str
+    name: str
+    event_id: uuid.UUID
 
 
 class BusController(Controller):
@@ -68,14 +81,19 @@ class BusController(Controller):
         data: JSONBody[BusMessageIn],
         request: AuthenticatedRequest,
         bus_intake: NamedDependency[BusIntake],
-    ) -> Response[JournalEntryOut] | Response[Problem]:
+    ) -> Response[JournalEntryOut] | Response[AccountRecordedOut] | Response[Problem]:
         """Translate the event with the installed translator for its `type` and record the
         journal entry (201). The entry id is derived from the event's business key, so the
         same event again books nothing new (`Idempotent-Replayed: true`). Needs
         `bus:ingest` (system, admin) and a message for the caller's own tenant (else 403);
         an unknown type, data that does not match the type's schema or an entry that can
         never be booked (unbalanced, over the caller's approval limit) is a 422 with the
-        reason in `code`: `unknown-event-type`, `malformed-message`, `not-bookable`."""
+        reason in `code`: `unknown-event-type`, `malformed-message`, `not-bookable`.
+
+        The Accounts Master's `AccountCreated` / `AccountUpdated` (`data: {code, name}`)
+        are accepted too, as its NATS subject takes them: kept as tenant data (201, the
+        account as recorded; the same message again: `Idempotent-Replayed: true`), their
+        names shown in the trial balance and the general ledger."""
         raw = msgspec.json.encode(
             {
                 "type": data.type,
@@ -85,6 +103,22 @@ class BusController(Controller):
                 **({"id": data.id} if data.id is not None else {}),
             }
         )
+        if data.type in ACCOUNT_TYPES:
+            try:
+                account = await bus_intake.submit_account(request.user, raw)
+            except Rejected as error:
+                return problem_response(422, str(error), error.code)
+            return Response(
+                AccountRecordedOut(
+                    type="AccountCreated" if account.type == "AccountCreated" else "AccountUpdated",
+                    tenant=account.tenant,
+                    code=account.code,
+                    name=account.name,
+                    event_id=account.event_id,
+                ),
+                status_code=201,
+                headers={} if account.new else {"Idempotent-Replayed": "true"},
+            )
         try:
             posted = await bus_intake.submit(request.user, raw)
         except Rejected as error:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final
+from typing import Final, Literal
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from bookkeeper import __version__
+from bookkeeper.adapters.nats.consumer import NatsConsumer
 from bookkeeper.application.errors import StorageDegraded
 from bookkeeper.entrypoints.http.runtime import Runtime
 from bookkeeper.entrypoints.http.wire import (
     BackendsOut,
+    BusConsumerOut,
     BusOut,
+    BusPublisherOut,
     DatabaseOut,
     HealthOut,
     SpendingOut,
@@ -99,14 +102,57 @@ class HealthController(Controller):
 
 
 async def _bus(runtime: Runtime) -> BusOut:
-    """The active bus and its consumer's lag (issue 10)."""
+    """The active bus and how far behind each of its consumers is (issue 10): every
+    durable JetStream consumer (the ledger's, the Accounts Master's) and the
+    bus-publisher's position behind the head of the log."""
     if runtime.bus is None:
         return BusOut(kind="in-process")
+    roles: list[tuple[NatsConsumer, Literal["ledger", "accounts-master"]]] = [
+        (runtime.bus, "ledger")
+    ]
+    if runtime.bus.accounts is not None:
+        roles.append((runtime.bus.accounts, "accounts-master"))
+    lags = await asyncio.gather(*(_lag(consumer) for consumer, _ in roles))
+    consumers = [
+        BusConsumerOut(
+            durable=consumer.settings.durable,
+            stream=consumer.settings.stream,
+            role=role,
+            waiting=None if lag is None else lag[0],
+            unacknowledged=None if lag is None else lag[1],
+        )
+        for (consumer, role), lag in zip(roles, lags, strict=True)
+    ]
+    ledger = lags[0]
+    return BusOut(
+        kind="nats",
+        consumer=runtime.bus.settings.durable,
+        pending=None if ledger is None else ledger[0] + ledger[1],
+        consumers=consumers,
+        publisher=await _publisher(runtime),
+    )
+
+
+async def _lag(consumer: NatsConsumer) -> tuple[int, int] | None:
     try:
-        pending = await asyncio.wait_for(runtime.bus.pending(), PING_TIMEOUT_SECONDS)
+        return await asyncio.wait_for(consumer.lag(), PING_TIMEOUT_SECONDS)
     except TimeoutError:
-        pending = None
-    return BusOut(kind="nats", consumer=runtime.bus.settings.durable, pending=pending)
+        return None
+
+
+async def _publisher(runtime: Runtime) -> BusPublisherOut | None:
+    """The bus-publisher's tracking position against the head of the log (None when it
+    does not run, or the database does not answer)."""
+    name = runtime.bus_publisher
+    if name is None or runtime.subscriptions is None:
+        return None
+    try:
+        head, positions = await asyncio.wait_for(runtime.subscriptions.lag(), PING_TIMEOUT_SECONDS)
+    except Exception as error:  # the database's own state is the health's status
+        _log.warning("health check: the publisher's lag unknown: %s", type(error).__name__)
+        return None
+    position = positions.get(name, 0)
+    return BusPublisherOut(name=name, position=position, head=head, behind=head - position)
 
 
 def _spending(runtime: Runtime) -> SpendingOut | None:
