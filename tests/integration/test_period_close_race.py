@@ -117,3 +117,25 @@ async def test_no_entry_lands_in_a_period_after_its_close_committed(
         # What the observer saw the moment the close committed is what stays.
         assert seen_at_close == [there], (n, outcome)
     assert "posted" in outcomes  # the race was run both ways, not just refused
+
+
+async def test_a_batch_postings_period_read_holds_a_close_until_it_commits(
+    postgres_database: SqlDatabase,
+) -> None:
+    """The bus's batch append reads the tenant's periods once (`periods(for_posting=True)`,
+    ADR 0034) instead of `closed_period_on` per entry: that read takes the same shared
+    lock, so a close waits for the batch's commit and cannot slip in between."""
+    from bookkeeper.domain.rules import PERIOD
+
+    uows = postgres_database.uow_factory()
+    rules = RulesService(uows, SystemClock(), RoleAuthorizer())
+    start, end = dt.date(2031, 3, 1), dt.date(2031, 3, 31)
+    async with uows() as uow:
+        assert await uow.rules.periods(TENANT, PERIOD, for_posting=True) == []
+        closing = asyncio.create_task(rules.close_period(ACCOUNTANT, start, end))
+        done, _ = await asyncio.wait({closing}, timeout=0.5)
+        assert not done  # the close waits for the posting's transaction
+        await uow.commit()
+    await asyncio.wait_for(closing, timeout=10)
+    async with uows() as uow:
+        assert [p.start for p in await uow.rules.periods(TENANT, PERIOD)] == [start]
