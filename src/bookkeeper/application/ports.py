@@ -944,6 +944,18 @@ class DocumentExtractor(Protocol):
     ) -> Extraction: ...
 
 
+class ImageConverter(Protocol):
+    """Turns a photo in a format the books and the bank do not take (HEIC/HEIF from an
+    iPhone, WebP) into one they do: JPEG, or PNG for an image with transparency. Returns
+    (bytes, media type); raises ImageNotConvertible when the bytes are no readable image."""
+
+    async def convert(self, content: bytes, media_type: str) -> tuple[bytes, str]: ...
+
+
+class ImageNotConvertible(Exception):
+    """The image could not be decoded (broken, hostile or too many pixels)."""
+
+
 # --- intents of questions -------------------------------------------------------------------
 
 IntentName = Literal[
