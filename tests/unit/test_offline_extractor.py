@@ -383,3 +383,77 @@ def test_without_tesseract_images_go_to_review_unread_and_the_reader_says_so(
     result = reader.extract_sync(photo.getvalue(), "application/pdf", "kvittering.pdf")
     assert result.document_type == "unknown" and result.warnings == (NO_OCR,)
     assert result.confidence == 0
+
+
+def _photo_bytes() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (60, 40), "white").save(out, format="PNG")
+    return out.getvalue()
+
+
+GOOD_READING = (
+    "Firma AS\nOrg.nr 923 609 016 MVA\nKvittering nr 1234\nDato 02.04.2026\n"
+    "Totalt 125,00\nHerav mva 25 % 25,00\n"
+)
+POOR_READING = "F1rma A5\nTota1 12S,0O\n"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "passes", "gross"),
+    [
+        (GOOD_READING, POOR_READING, [False], Decimal("125.00")),
+        (POOR_READING, GOOD_READING, [False, True], Decimal("125.00")),
+        (GOOD_READING.replace("Totalt 125,00\n", ""), POOR_READING, [False, True], None),
+    ],
+)
+def test_a_photo_gets_a_second_ocr_pass_only_when_the_first_reading_is_poor(
+    monkeypatch: pytest.MonkeyPatch, first: str, second: str, passes: list[bool], gross: object
+) -> None:
+    # Issue 13 (throughput): one Tesseract pass on the quick clean-up is the common case;
+    # the full clean-up runs when the first reading misses a field, and the reading that
+    # makes more sense is kept (the second is no better here in the last case).
+    from bookkeeper.adapters.extraction import ocr
+
+    asked: list[bool] = []
+
+    def read(image: object, *, thorough: bool = False) -> tuple[str, int]:
+        asked.append(thorough)
+        return (second, 90) if thorough else (first, 90)
+
+    monkeypatch.setattr(ocr, "available", lambda: True)
+    monkeypatch.setattr(ocr, "read", read)
+    result = OfflineExtractor().extract_sync(_photo_bytes(), "image/png", None)
+    assert asked == passes
+    assert result.gross == gross
+
+
+def test_ocr_runs_on_a_bounded_pool_of_one_engine_thread_per_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # However many uploads are read at once, Tesseract runs on at most WORKERS threads
+    # (each with its engine loaded once), and a read from a pool thread does not queue
+    # behind itself.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    from bookkeeper.adapters.extraction import ocr
+
+    seen: set[str] = set()
+
+    def fake_read(image: Image.Image, thorough: bool) -> tuple[str, int]:
+        seen.add(threading.current_thread().name)
+        if not thorough:
+            return ocr.read(image, thorough=True)  # nested: runs in place
+        return "text", 90
+
+    monkeypatch.setattr(ocr, "available", lambda: True)
+    monkeypatch.setattr(ocr, "_read", fake_read)
+    image = Image.new("L", (10, 10), 255)
+    with ThreadPoolExecutor(max_workers=4 * ocr.WORKERS) as uploads:
+        texts = list(uploads.map(lambda _: ocr.read(image), range(8 * ocr.WORKERS)))
+    assert texts == [("text", 90)] * (8 * ocr.WORKERS)
+    assert seen and len(seen) <= ocr.WORKERS and all(n.startswith("ocr") for n in seen)
