@@ -457,3 +457,31 @@ def test_ocr_runs_on_a_bounded_pool_of_one_engine_thread_per_core(
         texts = list(uploads.map(lambda _: ocr.read(image), range(8 * ocr.WORKERS)))
     assert texts == [("text", 90)] * (8 * ocr.WORKERS)
     assert seen and len(seen) <= ocr.WORKERS and all(n.startswith("ocr") for n in seen)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Dato 2. april 2026", "2026-04-02"),
+        ("Dato: 2. apr. 2026", "2026-04-02"),
+        ("Fakturadato 02. des. 2025", "2025-12-02"),
+        ("Forfall 14 mai 2026", "2026-05-14"),
+        ("Date April 2, 2026", "2026-04-02"),
+        ("Issued 12 Sept 2025", "2025-09-12"),
+        # Danish and Swedish suppliers: CLDR's month names (Babel), not a table of our own.
+        ("Dato 3. marts 2026", "2026-03-03"),
+        ("Datum 14 augusti 2026", "2026-08-14"),
+        ("Dato 1. maj 2026", "2026-05-01"),
+        ("Dato 30. februar 2026", None),  # no such day
+        ("Bord 12 mars", None),  # no year: not a date
+    ],
+)
+def test_written_dates_in_norwegian_danish_swedish_and_english(
+    line: str, expected: str | None
+) -> None:
+    import datetime as dt
+
+    from bookkeeper.adapters.extraction.offline import find_dates
+
+    found = [value for _, _, value in find_dates(line)]
+    assert found == ([] if expected is None else [dt.date.fromisoformat(expected)])

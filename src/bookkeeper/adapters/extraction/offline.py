@@ -28,9 +28,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Final
 
 import msgspec
 import pypdfium2 as pdfium
+from babel.dates import get_month_names
 from PIL import Image
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
@@ -78,13 +80,20 @@ _DATE = re.compile(
 )
 
 
-_MONTHS = {
-    "jan": 1, "januar": 1, "january": 1, "feb": 2, "februar": 2, "february": 2, "mar": 3,
-    "mars": 3, "march": 3, "apr": 4, "april": 4, "mai": 5, "may": 5, "jun": 6, "juni": 6,
-    "june": 6, "jul": 7, "juli": 7, "july": 7, "aug": 8, "august": 8, "sep": 9, "sept": 9,
-    "september": 9, "okt": 10, "oktober": 10, "oct": 10, "october": 10, "nov": 11,
-    "november": 11, "des": 12, "desember": 12, "dec": 12, "december": 12,
-}  # fmt: skip
+def _month_names() -> dict[str, int]:
+    """Month name -> number from CLDR (Babel): Norwegian (bokmål, nynorsk), Danish, Swedish
+    and English, wide and abbreviated, without the abbreviation's dot ("2. apr. 2026",
+    "2 maj 2026", "April 2, 2026"); plus "sept", which CLDR does not list."""
+    names = {"sept": 9}
+    for locale in ("nb", "nn", "da", "sv", "en"):
+        for width in ("wide", "abbreviated"):
+            for context in ("format", "stand-alone"):
+                for number, name in get_month_names(width, context, locale=locale).items():
+                    names[str(name).lower().rstrip(".")] = int(number)
+    return names
+
+
+_MONTHS: Final = _month_names()
 _MONTH = r"(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _WRITTEN_DATE = re.compile(
     r"(?i)(?<![\d])(?:(\d{1,2})\.?\s*" + _MONTH + r",?\s+(\d{4})"  # 2. april 2026, 2 Apr 2026
