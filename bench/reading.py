@@ -134,7 +134,7 @@ def main() -> None:
     print(f"{'docs/s/' + str(cores) + ' cores':<12}{cores / pdf_cpu:>10.1f}{capacity}")
     print(f"hostile twins kept in review (confidence <= {SUSPICIOUS_CAP}): {kept}/{total_hostile}; "
           f"below their clean twin: {below}/{total_hostile}")  # fmt: skip
-    if not photo_results:
+    if args.photos and not ocr.available():
         print("photos: skipped (tesseract with Norwegian data is not installed)")
     if args.misses:
         for label, results in (("pdf", pdf_results), ("photo", photo_results)):

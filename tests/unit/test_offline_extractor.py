@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from fpdf import FPDF
@@ -485,3 +486,21 @@ def test_written_dates_in_norwegian_danish_swedish_and_english(
 
     found = [value for _, _, value in find_dates(line)]
     assert found == ([] if expected is None else [dt.date.fromisoformat(expected)])
+
+
+def test_the_service_logs_at_start_that_images_go_to_review_unread_without_tesseract(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    from types import SimpleNamespace
+
+    from bookkeeper.adapters.extraction import ocr
+    from bookkeeper.entrypoints import serve
+
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    container: Any = SimpleNamespace(extractor=OfflineExtractor)
+    with caplog.at_level(logging.INFO):
+        serve._log_document_reader(container)
+    [record] = [r for r in caplog.records if r.getMessage().startswith("documents:")]
+    assert record.levelno == logging.WARNING
+    assert "photos and scanned PDFs go to review unread" in record.getMessage()
