@@ -399,6 +399,11 @@ GOOD_READING = (
     "Totalt 125,00\nHerav mva 25 % 25,00\n"
 )
 POOR_READING = "F1rma A5\nTota1 12S,0O\n"
+INVOICE_WITHOUT_ACCOUNT = (
+    "Firma AS\nOrg.nr 923 609 016 MVA\nFaktura nr 1234\nFakturadato 02.04.2026\n"
+    "Forfallsdato 16.04.2026\nTotalt 125,00\nHerav mva 25 % 25,00\n"
+)
+INVOICE = INVOICE_WITHOUT_ACCOUNT + "Kontonummer 8601.11.17947\n"
 
 
 @pytest.mark.parametrize(
@@ -407,6 +412,9 @@ POOR_READING = "F1rma A5\nTota1 12S,0O\n"
         (GOOD_READING, POOR_READING, [False], Decimal("125.00")),
         (POOR_READING, GOOD_READING, [False, True], Decimal("125.00")),
         (GOOD_READING.replace("Totalt 125,00\n", ""), POOR_READING, [False, True], None),
+        # An invoice without an account to pay to: its giro was missed, read again.
+        (INVOICE_WITHOUT_ACCOUNT, INVOICE, [False, True], Decimal("125.00")),
+        (INVOICE, INVOICE_WITHOUT_ACCOUNT, [False], Decimal("125.00")),
     ],
 )
 def test_a_photo_gets_a_second_ocr_pass_only_when_the_first_reading_is_poor(
@@ -428,6 +436,8 @@ def test_a_photo_gets_a_second_ocr_pass_only_when_the_first_reading_is_poor(
     result = OfflineExtractor().extract_sync(_photo_bytes(), "image/png", None)
     assert asked == passes
     assert result.gross == gross
+    if "Kontonummer" in first + second:
+        assert result.bank_account == "86011117947"
 
 
 def test_ocr_runs_on_a_bounded_pool_of_one_engine_thread_per_core(

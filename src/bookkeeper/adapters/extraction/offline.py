@@ -886,6 +886,21 @@ def _ocr_pdf(content: bytes) -> str:
         return "\n".join(pool.map(ocr.image_text, images))
 
 
+#: (the reader's confidence, complete as to payment, Tesseract's confidence, the reading)
+_PhotoReading = tuple[Decimal, bool, int, Extraction]
+
+
+def _photo_reading(text: str, ocr_confidence: int) -> _PhotoReading:
+    result = extract_text_fields(layout.pair_label_rows(text), ())
+    # An invoice without an account or IBAN to pay to: a reading that missed its giro.
+    payable = result.document_type != "invoice" or bool(result.bank_account or result.iban)
+    return result.confidence, payable, ocr_confidence, result
+
+
+def _rank(reading: _PhotoReading) -> tuple[Decimal, bool, int]:
+    return reading[0], reading[1], reading[2]
+
+
 class OfflineExtractor:
     """The embedded default DocumentExtractor (no API key): PDF text by position, OCR for
     photos and scans, Norwegian rules. `use_ocr=False` (unit tests) never calls Tesseract."""
@@ -937,17 +952,15 @@ class OfflineExtractor:
 
     def _from_photo(self, image: Image.Image) -> Extraction:
         """One OCR pass on the quick clean-up; a second on the full one (even light, deskew)
-        only when the first reading is poor (SECOND_PASS_BELOW: a field missing, sums that
-        do not add up), keeping the reading that makes more sense (its own confidence, then
-        Tesseract's). About one photo in three takes the second pass on the corpus."""
-        text, ocr_confidence = ocr.read(image)
-        result = extract_text_fields(layout.pair_label_rows(text), ())
-        if result.confidence < SECOND_PASS_BELOW:
-            text2, ocr_confidence2 = ocr.read(image, thorough=True)
-            second = extract_text_fields(layout.pair_label_rows(text2), ())
-            if (second.confidence, ocr_confidence2) > (result.confidence, ocr_confidence):
-                result = second
-        return self._capped(result)
+        only when the first reading is poor (below SECOND_PASS_BELOW: a field missing, sums
+        that do not add up; or an invoice without an account to pay to), keeping the reading
+        that makes more sense (its own confidence, an account to pay to, then Tesseract's
+        confidence). About one photo in three takes the second pass on the corpus."""
+        first = _photo_reading(*ocr.read(image))
+        best = first
+        if first[0] < SECOND_PASS_BELOW or not first[1]:
+            best = max(first, _photo_reading(*ocr.read(image, thorough=True)), key=_rank)
+        return self._capped(best[3])
 
     def _from_ocr(self, text: str, hidden: Sequence[tuple[str, str]]) -> Extraction:
         return self._capped(extract_text_fields(layout.pair_label_rows(text), hidden))
