@@ -514,3 +514,19 @@ def test_the_service_logs_at_start_that_images_go_to_review_unread_without_tesse
     [record] = [r for r in caplog.records if r.getMessage().startswith("documents:")]
     assert record.levelno == logging.WARNING
     assert "photos and scanned PDFs go to review unread" in record.getMessage()
+
+
+def test_a_photo_larger_than_ocr_needs_is_decoded_smaller_but_never_below_max_side() -> None:
+    from PIL import Image
+
+    from bookkeeper.adapters.extraction import ocr
+
+    def jpeg(size: tuple[int, int]) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", size, "white").save(out, format="JPEG")
+        return out.getvalue()
+
+    big = ocr.open_image(jpeg((2 * ocr.MAX_SIDE + 400, ocr.MAX_SIDE)))
+    assert ocr.MAX_SIDE <= max(big.size) <= 2 * ocr.MAX_SIDE and big.mode == "L"
+    phone = ocr.open_image(jpeg((4032, 3024)))  # a 12-megapixel photo: decoded whole
+    assert phone.size == (4032, 3024)
