@@ -126,9 +126,7 @@ async def test_memory_a_rejected_invoice_does_not_make_an_account_known() -> Non
     h = Harness(uow_factory=MemoryUnitOfWorkFactory())
     rejected = await h.propose(invoice(invoice_number="F-1", payment_account=ACCOUNT_A))
     await h.reject(rejected)
-    _, details = await _submit(
-        h, invoice_number="F-2", payment_account=ACCOUNT_B
-    )
+    _, details = await _submit(h, invoice_number="F-2", payment_account=ACCOUNT_B)
     assert details == []
 
 

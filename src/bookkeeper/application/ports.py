@@ -1032,6 +1032,8 @@ class DocumentRetentionStore(Protocol):
         """Record the purge and delete the document in one transaction (the database's
         trigger lets the delete through only when the record says its retention ended);
         False when the tenant has no such document."""
+
+
 # --- bulk import (P5, ADR 0032) -------------------------------------------------------
 
 

@@ -349,8 +349,7 @@ class SqlProposals:
             .limit(max(limit, 0))
         )
         return [
-            {**(row.data or {}), **(row.corrections or {})}
-            for row in await self._tx.execute(stmt)
+            {**(row.data or {}), **(row.corrections or {})} for row in await self._tx.execute(stmt)
         ]
 
     async def settled_data_of_org(
