@@ -95,8 +95,10 @@ def main() -> None:
         step = max(len(docs) // args.photos, 1)
         chosen = docs[::step][: args.photos]
         photos = [(d, photo(d.pdf, i)) for i, d in enumerate(chosen)]
-        # As the service reads concurrent uploads: one thread per core (asyncio.to_thread),
-        # each with its own Tesseract engine. --workers 1 measures one document at a time.
+        # As the service reads concurrent uploads: one thread per core (asyncio.to_thread);
+        # Tesseract itself runs on ocr's bounded pool (one engine per core, loaded once:
+        # warmed up first, as in a running service). --workers 1: one document at a time.
+        ocr.warm_up()
         start, cpu_start = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(max_workers=args.workers) as pool:
             read = list(pool.map(lambda dp: extractor.extract_sync(dp[1], "image/jpeg", None),
@@ -132,7 +134,7 @@ def main() -> None:
     print(f"{'docs/s/' + str(cores) + ' cores':<12}{cores / pdf_cpu:>10.1f}{capacity}")
     print(f"hostile twins kept in review (confidence <= {SUSPICIOUS_CAP}): {kept}/{total_hostile}; "
           f"below their clean twin: {below}/{total_hostile}")  # fmt: skip
-    if not photo_results:
+    if args.photos and not ocr.available():
         print("photos: skipped (tesseract with Norwegian data is not installed)")
     if args.misses:
         for label, results in (("pdf", pdf_results), ("photo", photo_results)):

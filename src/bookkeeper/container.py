@@ -37,6 +37,7 @@ from bookkeeper.adapters.auth.local_jwt import (
 )
 from bookkeeper.adapters.auth.oidc import OidcVerifier
 from bookkeeper.adapters.fetch import SafeFetcher
+from bookkeeper.adapters.images import PillowImageConverter
 from bookkeeper.adapters.nats.config import load_bus_approval_limit, load_nats_settings
 from bookkeeper.adapters.nats.publisher import publisher_of
 from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
@@ -488,6 +489,8 @@ class Container(containers.DeclarativeContainer):
     documents = providers.Singleton(
         Documents, uow_factory=uow_factory, clock=clock, authorizer=authorizer
     )
+    #: Issue 13: HEIC/WebP photos are accepted and stored as JPEG/PNG (ADR 0033).
+    documents.add_kwargs(image_converter=providers.Singleton(PillowImageConverter))
     #: Carries approved proposals out in the books and the bank, exactly once (ADR 0009);
     #: `serve` runs it as a scheduler job, `bookkeeper execute` once.
     executor = providers.Singleton(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 
+from bookkeeper.adapters.extraction import ocr
 from bookkeeper.entrypoints.cli.main import main
 from tests.documents import ruter_ticket
 
@@ -107,3 +109,33 @@ async def test_sql_conversation_store_keeps_history_by_channel_and_purges(
         assert [m.text for m in await store.history("acme", "c1")] == ["m2"]
     finally:
         await database.dispose()
+
+
+@pytest.mark.skipif(
+    not ocr.available() and os.environ.get("CI") != "true",
+    reason="tesseract-ocr with Norwegian data is not installed",
+)
+def test_chat_reads_a_webp_photo_given_as_a_file(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Issue 13: `/file` with a WebP photo (called .pdf): accepted, stored as a JPEG, read.
+    import random
+
+    from tests.corpus.generate import LAYOUTS, photo
+
+    doc = LAYOUTS["taxi"](random.Random("ocr-heic"))
+    picture = tmp_path / "kvittering.pdf"
+    picture.write_bytes(photo(doc.pdf, 7, fmt="WEBP"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"/file {picture}\n"))
+
+    status = main(["chat", "--tenant", "acme", "--user", "ola"])
+
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert f"{doc.expected.gross:.2f}".replace(".", ",") in out, out
+    with sqlite3.connect(data_dir / "bookkeeper.db") as db:
+        stored = db.execute("SELECT content_type, filename FROM documents").fetchall()
+    assert stored == [("image/jpeg", "kvittering.pdf.jpg")]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -25,6 +26,7 @@ import hikari
 import pytest
 
 from bookkeeper.adapters.discord import DiscordHandler, custom_id, parse_users
+from bookkeeper.adapters.extraction import ocr
 from bookkeeper.adapters.sandbox.seed import bank_seed
 from bookkeeper.application.commands import ApproveProposal, SubmitEvent
 from bookkeeper.application.ports import Principal
@@ -430,3 +432,34 @@ async def test_story_4_rejection_asks_the_thread_for_clarification_and_executes_
     assert events[-1] == ("ExpenseRegistrationRejected", "human:kari", "REJECTED")
     assert not any("Execut" in t or "Attempt" in t for t, _, _ in events)
     assert postings(discord.data_dir, rejected["raw_id"]) == []
+
+
+# --- issue 13: an iPhone photo -----------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    not ocr.available() and os.environ.get("CI") != "true",
+    reason="tesseract-ocr with Norwegian data is not installed",
+)
+async def test_an_iphone_heic_photo_is_accepted_stored_as_jpeg_and_read(
+    discord: Discord, tmp_path: Path
+) -> None:
+    # What people drop in Discord: a HEIC photo of a receipt (the double serves it as
+    # application/pdf, a misleading type): accepted, stored as a JPEG, read by OCR.
+    import random
+
+    from pillow_heif import register_heif_opener
+
+    from tests.corpus.generate import LAYOUTS, photo
+
+    register_heif_opener()
+    doc = LAYOUTS["taxi"](random.Random("ocr-heic"))
+    heic = tmp_path / "IMG_0042.HEIC"
+    heic.write_bytes(photo(doc.pdf, 7, fmt="HEIF"))
+    thread = await discord.post(OLA, file=heic)
+    [reply] = discord.rest.messages(thread)
+    assert f"{kr(doc.expected.gross)} kr" in reply, reply
+    stored = rows(
+        discord.data_dir, "SELECT content_type, filename FROM documents WHERE tenant_id = ?", TENANT
+    )
+    assert stored == [("image/jpeg", "IMG_0042.jpg")]

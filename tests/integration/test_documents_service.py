@@ -93,3 +93,72 @@ async def test_permissions(documents: Documents) -> None:
     assert (await documents.get(viewer, sha)).sha256 == sha
     with pytest.raises(Forbidden):
         await documents.get(principal("nobody", "no-such-role"), sha)
+
+
+def _photo(fmt: str, *, mode: str = "RGB", size: tuple[int, int] = (120, 80)) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    # With transparency, the background is see-through (an encoder drops an opaque alpha).
+    image = Image.new(mode, size, (255, 255, 255, 0) if mode == "RGBA" else "white")
+    ImageDraw.Draw(image).rectangle((10, 10, 60, 40), fill="black")
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "declared", "name", "stored_type", "stored_name"),
+    [
+        ("HEIF", "application/pdf", "kvittering.pdf", "image/jpeg", "kvittering.pdf.jpg"),
+        ("HEIF", "image/heic", "IMG_0042.HEIC", "image/jpeg", "IMG_0042.jpg"),
+        ("HEIF", "image/heif", None, "image/jpeg", "document.jpg"),
+        ("WEBP", None, "kvittering.webp", "image/jpeg", "kvittering.jpg"),
+        ("WEBP", "image/png", "kvittering.pdf", "image/jpeg", "kvittering.pdf.jpg"),
+    ],
+)
+async def test_heic_and_webp_photos_are_stored_converted(
+    fmt: str, declared: str | None, name: str | None, stored_type: str, stored_name: str
+) -> None:
+    # Issue 13: an iPhone's HEIC and a WebP are accepted whatever they are called, and
+    # stored as what the books and the bank take, so that attaching them later works.
+    from bookkeeper.adapters.images import PillowImageConverter
+
+    documents = Documents(
+        MemoryUnitOfWorkFactory(), FixedClock(), RoleAuthorizer(), PillowImageConverter()
+    )
+    original = _photo(fmt)
+    upload = await documents.upload(agent(), original, declared, name)
+    assert upload.document.content_type == stored_type
+    assert upload.document.filename == stored_name
+    assert sniff(upload.content) == stored_type and upload.content != original
+    _, stored = await documents.content(agent(), upload.document.sha256)
+    assert stored == upload.content
+    again = await documents.upload(agent(), original, declared, name)
+    assert again.duplicate and again.document.sha256 == upload.document.sha256
+
+
+async def test_a_transparent_webp_becomes_a_png_and_a_broken_heic_is_refused() -> None:
+    from bookkeeper.adapters.images import PillowImageConverter
+
+    documents = Documents(
+        MemoryUnitOfWorkFactory(), FixedClock(), RoleAuthorizer(), PillowImageConverter()
+    )
+    clear = await documents.upload(agent(), _photo("WEBP", mode="RGBA"), None, "skjerm.webp")
+    assert clear.document.content_type == "image/png"
+    assert clear.document.filename == "skjerm.png"
+    broken = _photo("HEIF")[:60]
+    with pytest.raises(DocumentRejected, match="image/heic image could not be read"):
+        await documents.upload(agent(), broken, "image/heic", "IMG.HEIC")
+
+
+async def test_without_a_converter_a_heic_photo_is_refused_with_what_to_send(
+    documents: Documents,
+) -> None:
+    with pytest.raises(UnsupportedDocumentType, match="send a PDF, JPEG or PNG"):
+        await documents.upload(agent(), _photo("HEIF"), "image/heic", "IMG.HEIC")
+    with pytest.raises(UnsupportedDocumentType, match="is not accepted"):
+        await documents.upload(agent(), _photo("WEBP"), "image/gif", None)

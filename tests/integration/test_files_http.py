@@ -201,6 +201,8 @@ async def test_the_upload_is_documented_as_a_binary_body(api: Api) -> None:
         "application/pdf",
         "image/jpeg",
         "image/png",
+        "image/heic",
+        "image/webp",
     }
     assert {"201", "413", "415", "422"} <= set(operation["responses"])
     assert schema["paths"][f"{API}/files/{{sha256}}"]["get"]["operationId"] == "downloadFile"

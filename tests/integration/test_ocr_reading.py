@@ -7,6 +7,7 @@ installs it), so a missing installation fails rather than skips.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,35 @@ def test_pages_of_a_scan_are_read_in_parallel_threads() -> None:
     result = OfflineExtractor().extract_sync(scan.getvalue(), "application/pdf", None)
     assert result.gross == doc.expected.gross
     assert any("OCR" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "WEBP"])
+async def test_a_heic_or_webp_photo_named_pdf_is_accepted_and_read_over_http(
+    tmp_path: Path, fmt: str
+) -> None:
+    # Issue 13: what an iPhone (HEIC) or a browser (WebP) sends, called kvittering.pdf with
+    # Content-Type application/pdf, through POST /documents, the real container and the
+    # real offline reader: stored as a JPEG, read by OCR.
+    import random
+
+    from pillow_heif import register_heif_opener
+
+    from tests.http_helpers import API, memory_container, running_api
+
+    register_heif_opener()
+    doc = LAYOUTS["taxi"](random.Random("ocr-heic"))
+    content = photo(doc.pdf, 7, fmt=fmt)
+    assert content[4:12] == b"ftypheic" if fmt == "HEIF" else content[8:12] == b"WEBP"
+    async with running_api(tmp_path, container=memory_container(tmp_path)) as api:
+        response = await api.client.post(
+            f"{API}/documents",
+            files={"file": ("kvittering.pdf", content, "application/pdf")},
+            headers=api.agent,
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["contentType"] == "image/jpeg"
+        assert body["extraction"]["gross"] == f"{doc.expected.gross:.2f}"
+        assert body["extraction"]["date"] == doc.expected.date.isoformat()
+        stored = await api.client.get(f"{API}/files/{body['documentHash']}", headers=api.agent)
+        assert stored.status_code == 200 and stored.content[:3] == b"\xff\xd8\xff"

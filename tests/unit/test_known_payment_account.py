@@ -96,9 +96,14 @@ async def test_memory_second_invoice_to_another_account_waits_with_the_reason() 
 async def test_memory_other_supplier_or_tenant_or_org_number_is_not_compared() -> None:
     h = Harness(uow_factory=MemoryUnitOfWorkFactory())
     await h.approved(invoice(invoice_number="F-1", payment_account=ACCOUNT_A))
-    # Another supplier name.
+    # Another supplier: another name and organisation number (the same number under a new
+    # name is the same supplier: test_known_payment_account_sql, migration 0021).
     _, details = await _submit(
-        h, supplier="Ice Communication AS", invoice_number="I-1", payment_account=ACCOUNT_B
+        h,
+        supplier="Ice Communication AS",
+        supplier_org_number="914594685",
+        invoice_number="I-1",
+        payment_account=ACCOUNT_B,
     )
     assert details == []
     # The same name, another organisation number: another company.
@@ -121,9 +126,7 @@ async def test_memory_a_rejected_invoice_does_not_make_an_account_known() -> Non
     h = Harness(uow_factory=MemoryUnitOfWorkFactory())
     rejected = await h.propose(invoice(invoice_number="F-1", payment_account=ACCOUNT_A))
     await h.reject(rejected)
-    _, details = await _submit(
-        h, invoice_number="F-2", payment_account=ACCOUNT_B
-    )
+    _, details = await _submit(h, invoice_number="F-2", payment_account=ACCOUNT_B)
     assert details == []
 
 

@@ -387,3 +387,12 @@ async def test_an_octet_stream_is_fetched_undeclared_so_its_bytes_decide() -> No
     )
     content, content_type = await fetcher(Resolver(), transport).fetch(f"https://{HOST}/a.heic")
     assert content.startswith(b"\x89PNG") and content_type == ""
+
+
+@pytest.mark.parametrize("declared", ["image/heic", "image/heif", "image/webp"])
+async def test_a_phone_photo_from_discord_is_fetched(declared: str) -> None:
+    # Issue 13: Discord names an iPhone photo image/heic (a WebP image/webp); the upload
+    # converts it, so the fetcher must not refuse it first.
+    transport = RecordingTransport(headers={"content-type": declared}, chunks=[b"\x00photo"])
+    content, content_type = await fetcher(Resolver(), transport).fetch(f"https://{HOST}/a.heic")
+    assert (content, content_type) == (b"\x00photo", declared)

@@ -259,6 +259,24 @@ class MemoryProposals:
         )
         return [{**v.data, **(v.corrections or {})} for v in rows[: max(limit, 0)]]
 
+    async def settled_data_of_org(
+        self, tenant_id: str, kind: str, org_number: str, limit: int
+    ) -> list[dict[str, Any]]:
+        settled = (Status.APPROVED, Status.EXECUTED)
+        rows = sorted(
+            (
+                v
+                for v in self._db.proposals.values()
+                if v.tenant_id == tenant_id
+                and v.kind == kind
+                and v.org_number == org_number
+                and v.status in settled
+            ),
+            key=lambda v: v.last_position,
+            reverse=True,
+        )
+        return [{**v.data, **(v.corrections or {})} for v in rows[: max(limit, 0)]]
+
     async def find_duplicates(self, tenant_id: str, probe: DuplicateProbe) -> list[uuid.UUID]:
         found: list[tuple[tuple[int, int, int, int], uuid.UUID]] = []
         for v in self._db.proposals.values():

@@ -4,8 +4,10 @@ A file's type comes from its bytes (magic numbers), never from its name or the s
 Content-Type, in this one place for every entrypoint (REST /documents and /files, Discord
 attachments, the CLI) and for the extractor: an image sent as "kvittering.pdf" with
 Content-Type application/pdf is stored and read as the image it is. A file is accepted when
-that type is one the books and the bank take: PDF, JPEG or PNG. A declared type matters
-only when it names something else altogether (text/html …): that is refused.
+that type is one the books and the bank take: PDF, JPEG or PNG. A phone's HEIC/HEIF or a
+WebP photo is accepted too and stored converted (the ImageConverter port: JPEG, PNG when it
+has transparency), so that everything after the upload sees the types it knows. A declared
+type matters only when it names something else altogether (text/html …): that is refused.
 It is kept by the SHA-256 of its content, so uploading the same file again stores nothing
 new and answers with the document already there. Proposals refer to a file by that hash
 (`documentHash`); the executor attaches it to Fiken or Folio.
@@ -24,6 +26,8 @@ from bookkeeper.application.errors import NotFound
 from bookkeeper.application.ports import (
     Authorizer,
     Clock,
+    ImageConverter,
+    ImageNotConvertible,
     Principal,
     StoredDocument,
     UnitOfWorkFactory,
@@ -40,6 +44,11 @@ PNG: Final = "image/png"
 
 #: The accepted types and their file name extension.
 EXTENSIONS: Final[dict[str, str]] = {PDF: "pdf", JPEG: "jpg", PNG: "png"}
+#: Photo formats accepted on upload and stored converted (the extension a name loses).
+CONVERTIBLE: Final[dict[str, tuple[str, ...]]] = {
+    "image/heic": ("heic", "heif", "hif"),
+    "image/webp": ("webp",),
+}
 _MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
     (b"%PDF-", PDF),
     (b"\xff\xd8\xff", JPEG),
@@ -61,7 +70,9 @@ IMAGE_TYPES: Final = frozenset(
 )
 UNKNOWN: Final = "application/octet-stream"
 #: Spellings of the accepted types that clients send.
-_ALIASES: Final[dict[str, str]] = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG}
+_ALIASES: Final[dict[str, str]] = {"image/jpg": JPEG, "image/pjpeg": JPEG, "image/x-png": PNG,
+                                    "image/heif": "image/heic", "image/heic-sequence": "image/heic",
+                                    "image/heif-sequence": "image/heic"}  # fmt: skip
 #: A declaration that says nothing about the content: the sniffed type is taken.
 _UNDECLARED: Final = frozenset({"", "application/octet-stream"})
 _SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
@@ -77,7 +88,7 @@ class DocumentRejected(DomainError):
 
 
 class UnsupportedDocumentType(DocumentRejected):
-    """Neither a PDF, a JPEG nor a PNG (by declaration or by content)."""
+    """Neither a PDF, a JPEG, a PNG nor a HEIC/WebP photo (by declaration or by content)."""
 
     code = "unsupported-document-type"
     status = 415
@@ -95,6 +106,8 @@ class Upload(msgspec.Struct, frozen=True, kw_only=True):
 
     document: StoredDocument
     duplicate: bool
+    #: The bytes as stored: the upload's own, or the converted photo (HEIC/WebP -> JPEG).
+    content: bytes = b""
 
 
 def sniff_media_type(content: bytes) -> str:
@@ -153,11 +166,17 @@ class Documents:
     """Upload and download of a tenant's documents."""
 
     def __init__(
-        self, uow_factory: UnitOfWorkFactory, clock: Clock, authorizer: Authorizer
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        authorizer: Authorizer,
+        image_converter: ImageConverter | None = None,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
         self._authorizer = authorizer
+        #: None: HEIC/WebP photos are refused (415) with a word on what to send instead.
+        self._converter = image_converter
 
     async def upload(
         self,
@@ -176,16 +195,14 @@ class Documents:
             raise DocumentRejected("the file is empty")
         declared = normalise_content_type(content_type)
         sniffed = sniff(content)
-        if declared not in _UNDECLARED and declared not in EXTENSIONS:
+        if declared not in _UNDECLARED and declared not in EXTENSIONS | CONVERTIBLE.keys():
             raise UnsupportedDocumentType(
-                f"{declared} is not accepted; send a PDF, JPEG or PNG file"
+                f"{declared} is not accepted; send a PDF, JPEG, PNG, HEIC or WebP file"
             )
         if sniffed is None:
-            raise UnsupportedDocumentType(
-                "the content is not a PDF, JPEG or PNG file (by its first bytes)"
-            )
-        # A declared PDF/JPEG/PNG that the bytes contradict: the bytes decide (a phone's
-        # photo called "kvittering.pdf" gets application/pdf from its name).
+            content, sniffed, filename = await self._convert(content, filename)
+        # A declared type that the bytes contradict: the bytes decide (a phone's photo
+        # called "kvittering.pdf" gets application/pdf from its name).
         name = sanitise_filename(filename, sniffed)
         async with self._uow() as uow:
             document, new = await uow.documents.put(
@@ -198,7 +215,36 @@ class Documents:
             )
             if new:
                 await uow.commit()
-        return Upload(document=document, duplicate=not new)
+        return Upload(document=document, duplicate=not new, content=content)
+
+    async def _convert(self, content: bytes, filename: str | None) -> tuple[bytes, str, str | None]:
+        """A HEIC/WebP photo as (converted bytes, their type, the name without the photo's
+        extension); UnsupportedDocumentType for anything else."""
+        original = sniff_media_type(content)
+        if original not in CONVERTIBLE:
+            raise UnsupportedDocumentType(
+                "the content is not a PDF, JPEG, PNG, HEIC or WebP file (by its first bytes)"
+            )
+        if self._converter is None:
+            raise UnsupportedDocumentType(
+                f"{original} photos cannot be converted here; send a PDF, JPEG or PNG file"
+            )
+        try:
+            converted, media_type = await self._converter.convert(content, original)
+        except ImageNotConvertible as exc:
+            raise DocumentRejected(f"the {original} image could not be read: {exc}") from exc
+        if media_type not in EXTENSIONS or sniff(converted) != media_type:
+            raise DocumentRejected(f"the {original} image could not be converted")
+        if len(converted) > MAX_DOCUMENT_BYTES:
+            raise DocumentTooLarge(
+                f"the photo has {len(converted)} bytes as {media_type}; "
+                f"at most {MAX_DOCUMENT_BYTES} are accepted"
+            )
+        if filename:
+            stem, dot, suffix = filename.rpartition(".")
+            if dot and suffix.lower() in CONVERTIBLE[original]:
+                filename = stem
+        return converted, media_type, filename
 
     async def get(self, principal: Principal, sha256: str) -> StoredDocument:
         """The metadata of one of the tenant's documents; NotFound otherwise."""

@@ -757,18 +757,23 @@ def _require_unread_corrected(
 
 async def _known_payment_account(uow: UnitOfWork, tenant: str, data: object) -> str | None:
     """The payment account of the supplier's newest APPROVED or EXECUTED invoice that names
-    one (issue 13), or None. The same supplier is the same organisation number when both
-    invoices carry one, else the same normalised name; a bounded read (KNOWN_SUPPLIER_LIMIT
-    rows on the proposals' (tenant, merchant key) index)."""
+    one (issue 13), or None. The supplier is found by its organisation number when the
+    invoice names one (a renamed supplier is the same supplier), else by its normalised
+    name, skipping an earlier invoice of another organisation number; a bounded read
+    (KNOWN_SUPPLIER_LIMIT rows on the (tenant, org number) or (tenant, merchant key) index)."""
     if not isinstance(data, InvoiceRegistrationData) or not data.payment_account:
         return None
-    key = normalise_merchant(data.supplier)
-    if not key:
-        return None
-    earlier = await uow.proposals.settled_data(
-        tenant, Kind.INVOICE_REGISTRATION.value, key, KNOWN_SUPPLIER_LIMIT
-    )
     org = _digits(data.supplier_org_number)
+    earlier: list[dict[str, Any]] = []
+    if org:  # the organisation number: the same supplier under a new trade name too
+        earlier = await uow.proposals.settled_data_of_org(
+            tenant, Kind.INVOICE_REGISTRATION.value, org, KNOWN_SUPPLIER_LIMIT
+        )
+    key = normalise_merchant(data.supplier)
+    if not earlier and key:  # no number, or none known under it (rows before 0021): by name
+        earlier = await uow.proposals.settled_data(
+            tenant, Kind.INVOICE_REGISTRATION.value, key, KNOWN_SUPPLIER_LIMIT
+        )
     for known in earlier:
         account = known.get("paymentAccount")
         if not isinstance(account, str) or not account.strip():

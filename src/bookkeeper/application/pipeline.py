@@ -174,6 +174,8 @@ class DocumentPipeline:
         if earlier is not None:
             return IntakeResult(document=document, duplicate=True, proposal=earlier)
 
+        # The stored bytes: a HEIC/WebP photo was converted on upload.
+        content = upload.content or content
         extraction = await self._extractor.extract(content, document.content_type, filename)
         await self._record_extraction(principal, document, extraction, proposal_id, source)
 

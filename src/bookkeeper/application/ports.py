@@ -164,6 +164,8 @@ class ProposalView(msgspec.Struct, frozen=True, kw_only=True):
     lease_until: dt.datetime | None = None
     #: Who gave the first of two required approvals (migration 0005), if anyone did.
     endorsed_by: str | None = None
+    #: The supplier's/merchant's organisation number, digits only (migration 0021).
+    org_number: str | None = None
 
 
 class PatternView(msgspec.Struct, frozen=True, kw_only=True):
@@ -260,6 +262,14 @@ class ProposalProjection(Protocol):
         or EXECUTED proposals of `kind` for the merchant key, newest change first: what is
         known of a supplier (issue 13). Bounded by LIMIT on the (tenant, merchant key)
         index whatever the tenant's size."""
+        ...
+
+    async def settled_data_of_org(
+        self, tenant_id: str, kind: str, org_number: str, limit: int
+    ) -> list[dict[str, Any]]:
+        """As `settled_data`, for the counterparty's organisation number (digits) instead of
+        its name: a supplier that changed its trade name is the same supplier (issue 13).
+        Bounded by LIMIT on the (tenant, org number, kind) index (migration 0021)."""
         ...
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
@@ -1004,6 +1014,18 @@ class DocumentExtractor(Protocol):
     async def extract(
         self, content: bytes, content_type: str, filename: str | None
     ) -> Extraction: ...
+
+
+class ImageConverter(Protocol):
+    """Turns a photo in a format the books and the bank do not take (HEIC/HEIF from an
+    iPhone, WebP) into one they do: JPEG, or PNG for an image with transparency. Returns
+    (bytes, media type); raises ImageNotConvertible when the bytes are no readable image."""
+
+    async def convert(self, content: bytes, media_type: str) -> tuple[bytes, str]: ...
+
+
+class ImageNotConvertible(Exception):
+    """The image could not be decoded (broken, hostile or too many pixels)."""
 
 
 # --- intents of questions -------------------------------------------------------------------

@@ -102,7 +102,17 @@ def fold_proposal(events: Iterable[RecordedEvent]) -> ProposalView | None:
         last_position=events[-1].position,
         lease_until=proposal.lease_until,
         endorsed_by=",".join(proposal.endorsed_by) or None,
+        org_number=org_digits(
+            getattr(data, "supplier_org_number", None) or getattr(data, "merchant_org_number", None)
+        ),
     )
+
+
+def org_digits(value: str | None) -> str | None:
+    """An organisation number as its digits ("NO 923 609 016 MVA" -> "923609016"); None
+    when it has none."""
+    digits = "".join(ch for ch in value or "" if ch.isascii() and ch.isdigit())
+    return digits or None
 
 
 def pattern_from(view: ProposalView, events: Iterable[RecordedEvent]) -> PatternView | None:

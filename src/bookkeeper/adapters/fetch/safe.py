@@ -36,7 +36,9 @@ import httpx
 
 #: Where Discord serves attachments from (integrations.md § Discord).
 DISCORD_CDN_HOSTS: Final = ("cdn.discordapp.com", "media.discordapp.net")
-ALLOWED_CONTENT_TYPES: Final = frozenset({"application/pdf", "image/jpeg", "image/png"})
+ALLOWED_CONTENT_TYPES: Final = frozenset(
+    {"application/pdf", "image/jpeg", "image/png", "image/heic", "image/heif", "image/webp"}
+)
 #: A server that does not know what a file is (the CDN names types by file extension): the
 #: body is fetched and its bytes decide (application.documents.sniff), never this header.
 UNDECLARED_CONTENT_TYPES: Final = frozenset({"application/octet-stream", "binary/octet-stream"})

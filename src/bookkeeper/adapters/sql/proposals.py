@@ -370,6 +370,24 @@ class SqlProposals:
             {**(row.data or {}), **(row.corrections or {})} for row in await self._tx.execute(stmt)
         ]
 
+    async def settled_data_of_org(
+        self, tenant_id: str, kind: str, org_number: str, limit: int
+    ) -> list[dict[str, Any]]:
+        p = proposals
+        stmt = (
+            select(p.c.data, p.c.corrections)
+            .where(
+                p.c.tenant_id == tenant_id,
+                p.c.org_number == org_number,
+                p.c.kind == kind,
+                p.c.status.in_((Status.APPROVED.value, Status.EXECUTED.value)),
+            )
+            .order_by(p.c.last_position.desc())
+            .limit(max(limit, 0))
+        )
+        rows = await self._tx.execute(stmt)
+        return [{**(row.data or {}), **(row.corrections or {})} for row in rows]
+
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         result = await self._tx.execute(
             self._sql.open_compensations, {"tenant_id": tenant_id, "target_id": target_id}

@@ -34,6 +34,8 @@ from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import Problem, ResponseBody
 
 _UPLOAD_TYPES: Final = ("application/pdf", "image/jpeg", "image/png")
+#: What an upload may send: the stored types and the photos stored converted (HEIC, WebP).
+_ACCEPTED_TYPES: Final = (*_UPLOAD_TYPES, "image/heic", "image/webp")
 
 
 @dataclass
@@ -44,7 +46,7 @@ class RawUploadOperation(Operation):
     def __post_init__(self) -> None:
         binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
         self.request_body = OpenAPIRequestBody(
-            content={media: OpenAPIMediaType(schema=binary) for media in _UPLOAD_TYPES},
+            content={media: OpenAPIMediaType(schema=binary) for media in _ACCEPTED_TYPES},
             description="The file itself, at most 10 MiB",
             required=True,
         )
