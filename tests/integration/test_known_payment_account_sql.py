@@ -51,7 +51,7 @@ async def test_an_invoice_to_another_account_than_the_approved_one_waits_with_th
 async def test_a_renamed_supplier_is_found_by_its_organisation_number(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
-    # Migration 0021: the same organisation number under a new trade name is the same
+    # Migration 0020: the same organisation number under a new trade name is the same
     # supplier; its switched account waits for review with the reason.
     h = Harness(uow_factory=uow_factory)
     await h.approved(
@@ -88,7 +88,7 @@ async def test_a_renamed_supplier_is_found_by_its_organisation_number(
 async def test_the_org_number_migration_fills_the_rows_already_there(
     request: pytest.FixtureRequest, backend: str
 ) -> None:
-    # Migration 0021 on rows written before it: downgraded past it (the column goes), the
+    # Migration 0020 on rows written before it: downgraded past it (the column goes), the
     # invoice stays; upgraded again, its organisation number is read from its data.
     import importlib.util
     from pathlib import Path

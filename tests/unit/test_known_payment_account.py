@@ -97,7 +97,7 @@ async def test_memory_other_supplier_or_tenant_or_org_number_is_not_compared() -
     h = Harness(uow_factory=MemoryUnitOfWorkFactory())
     await h.approved(invoice(invoice_number="F-1", payment_account=ACCOUNT_A))
     # Another supplier: another name and organisation number (the same number under a new
-    # name is the same supplier: test_known_payment_account_sql, migration 0021).
+    # name is the same supplier: test_known_payment_account_sql, migration 0020).
     _, details = await _submit(
         h,
         supplier="Ice Communication AS",

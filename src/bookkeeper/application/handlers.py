@@ -770,7 +770,7 @@ async def _known_payment_account(uow: UnitOfWork, tenant: str, data: object) -> 
             tenant, Kind.INVOICE_REGISTRATION.value, org, KNOWN_SUPPLIER_LIMIT
         )
     key = normalise_merchant(data.supplier)
-    if not earlier and key:  # no number, or none known under it (rows before 0021): by name
+    if not earlier and key:  # no number, or none known under it (rows before 0020): by name
         earlier = await uow.proposals.settled_data(
             tenant, Kind.INVOICE_REGISTRATION.value, key, KNOWN_SUPPLIER_LIMIT
         )

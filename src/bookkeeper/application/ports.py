@@ -164,7 +164,7 @@ class ProposalView(msgspec.Struct, frozen=True, kw_only=True):
     lease_until: dt.datetime | None = None
     #: Who gave the first of two required approvals (migration 0005), if anyone did.
     endorsed_by: str | None = None
-    #: The supplier's/merchant's organisation number, digits only (migration 0021).
+    #: The supplier's/merchant's organisation number, digits only (migration 0020).
     org_number: str | None = None
 
 
@@ -269,7 +269,7 @@ class ProposalProjection(Protocol):
     ) -> list[dict[str, Any]]:
         """As `settled_data`, for the counterparty's organisation number (digits) instead of
         its name: a supplier that changed its trade name is the same supplier (issue 13).
-        Bounded by LIMIT on the (tenant, org number, kind) index (migration 0021)."""
+        Bounded by LIMIT on the (tenant, org number, kind) index (migration 0020)."""
         ...
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:

@@ -168,7 +168,7 @@ proposals = Table(
     Column("lease_until", UtcDateTime(), nullable=True),
     # Migration 0005: who gave the first of two required approvals.
     Column("endorsed_by", Text(), nullable=True),
-    # Migration 0021: the counterparty's organisation number, digits only (issue 13).
+    # Migration 0020: the counterparty's organisation number, digits only (issue 13).
     Column("org_number", Text(), nullable=True),
 )
 

@@ -1,7 +1,7 @@
 """The counterparty's organisation number on the proposals projection (issue 13).
 
-Revision ID: 0021
-Revises: 0016
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-06
 
 A supplier's known payment account (ADR 0033, addendum) is looked up by the supplier's
@@ -23,8 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0016"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
