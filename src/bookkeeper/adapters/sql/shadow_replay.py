@@ -44,7 +44,7 @@ from typing import Any, Final
 import msgspec
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Json
+from psycopg.types.json import Json, set_json_loads
 
 from bookkeeper.adapters.sql.event_store import _recorded
 from bookkeeper.adapters.sql.ledger import _POST_ARRAYS
@@ -130,7 +130,7 @@ class ShadowReplay:
         lock_timeout_ms: int = 300,
         lock_attempts: int = 50,
     ) -> None:
-        #: The SqlDatabase's SQLAlchemy AsyncEngine (its connections, not its units of work).
+        #: The SqlDatabase's SQLAlchemy AsyncEngine (for its URL).
         self._engine = engine
         self._batch = max(batch, 1)
         self._final_delta = final_delta
@@ -141,17 +141,19 @@ class ShadowReplay:
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A psycopg connection of the pool's, in autocommit (transactions are explicit),
-        discarded afterwards (it carries session settings)."""
-        connection = await self._engine.connect()
+        """A connection of its own (not the pool's: a replay needs three whatever the
+        pool's size, and they carry session settings), in autocommit: transactions are
+        explicit."""
+        url = self._engine.url.set(drivername="postgresql")
+        connection = await psycopg.AsyncConnection.connect(
+            url.render_as_string(hide_password=False),
+            autocommit=True,
+            application_name="bookkeeper-replay",
+        )
         try:
-            driver: psycopg.AsyncConnection[Any] = (
-                await connection.get_raw_connection()
-            ).driver_connection
-            await driver.set_autocommit(True)
-            yield driver
+            set_json_loads(msgspec.json.decode, connection)
+            yield connection
         finally:
-            await connection.invalidate()
             await connection.close()
 
     async def run(self, progress: Callable[[int], None] | None = None) -> ReplayReport:
