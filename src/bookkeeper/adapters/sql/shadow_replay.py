@@ -124,8 +124,8 @@ class ShadowReplay:
         self,
         engine: Any,
         *,
-        batch: int = 20_000,
-        final_delta: int = 2_000,
+        batch: int = 10_000,
+        final_delta: int = 200,
         max_rounds: int = 10,
         lock_timeout_ms: int = 300,
         lock_attempts: int = 50,
@@ -152,6 +152,8 @@ class ShadowReplay:
         )
         try:
             set_json_loads(msgspec.json.decode, connection)
+            # Times arrive as UTC then, which `utc()` takes as they are (no astimezone).
+            await connection.execute("SET TIME ZONE 'UTC'")
             yield connection
         finally:
             await connection.close()
