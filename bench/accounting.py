@@ -1279,7 +1279,8 @@ async def run_p3(part: Part, settings: Settings, dbs: Databases) -> None:
     )
     part.check(mismatches == 0, "ledger_daily equals the aggregation of journal_lines")
     part.check(counts["patterns"] == tenants, f"{counts['patterns']} patterns (one per tenant)")
-    part.rows.append(
+    part.rows.insert(
+        0,
         Row(
             id="P3",
             what=f"replay (shadow tables + swap), {loaded:,} events",
@@ -1300,7 +1301,7 @@ async def run_p3(part: Part, settings: Settings, dbs: Databases) -> None:
                 "in_place_seconds": in_place,
                 "cpu_cores": getattr(meter, "cores", {}),
             },
-        )
+        ),
     )
 
 
@@ -1961,7 +1962,7 @@ def render(parts: list[Part], settings: Settings) -> str:
         return " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
 
     out = [
-        f"P2/P3/P4 benchmark: {os.cpu_count()} CPUs, PostgreSQL at {settings.pg_host}:"
+        f"P2/P3/P4/P6/P7 benchmark: {os.cpu_count()} CPUs, PostgreSQL at {settings.pg_host}:"
         f"{settings.pg_port}, load average before {os.getloadavg()[0]:.2f}",
         "",
         fmt(header),
