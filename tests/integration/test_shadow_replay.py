@@ -212,7 +212,9 @@ async def test_writers_go_on_during_a_replay_and_the_swap_equals_a_fresh_fold(
 
     stop = threading.Event()
     background = writer.start(lambda: writer.keep_writing(stop, pending))
-    replay = ShadowReplay(postgres_database.engine, batch=50, final_delta=5)
+    replay = ShadowReplay(
+        postgres_database.engine, batch=20, final_delta=5, processes=2, parallel_from=1
+    )
     try:
         report = await replay.run(progress)
     finally:
@@ -247,15 +249,22 @@ async def test_writers_go_on_during_a_replay_and_the_swap_equals_a_fresh_fold(
     assert rows(postgres_url, "SELECT count(*) FROM bi_journal_lines")[0][0] == lines
 
 
+@pytest.mark.parametrize("processes", [1, 3])
 async def test_a_replay_on_a_quiet_log_equals_the_in_place_fold(
-    postgres_database: SqlDatabase, postgres_url: str
+    postgres_database: SqlDatabase, postgres_url: str, processes: int
 ) -> None:
+    """Folded in one process, or cut into stream ranges folded by helper processes in the
+    replay's exported snapshot: the same rows, the patterns merged by position."""
     await seed(postgres_database)
     live = projections(postgres_url)
+    events = rows(postgres_url, "SELECT count(*) FROM events")[0][0]
 
-    report = await ShadowReplay(postgres_database.engine, batch=7).run()
+    replay = ShadowReplay(postgres_database.engine, batch=7, processes=processes, parallel_from=1)
+    report = await replay.run()
 
+    assert replay.timings.processes == processes
     assert projections(postgres_url) == live
+    assert report.events == events
     assert report.proposals == len(live["proposals"])
     assert report.patterns == len(live["patterns"])
 

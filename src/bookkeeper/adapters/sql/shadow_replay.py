@@ -16,7 +16,12 @@ whole rebuild, so every writer waits for it (70 s at 1 M events). Here (ADR 0038
    C; PostgreSQL parses it in its own process while Python folds the next page) on a
    second connection. `ledger_daily` is one GROUP BY over the lines at the end; then the
    live tables' indexes and constraints are built under their own names, and ANALYZE.
-   Writers meanwhile append and update the live projections as always.
+   Writers meanwhile append and update the live projections as always. Python's fold is
+   the bottleneck (one core), so a log of at least `parallel_from` events is cut into
+   `processes` ranges of stream ids with about as many events each, and every range but
+   the first is folded by a helper process (multiprocessing "spawn": a script that calls
+   the replay must be import-safe) in the same snapshot (`pg_export_snapshot()`); the
+   patterns of the ranges are merged by position.
 3. **Catch-up.** Rounds of cut + refold of every stream that gained events since the last
    head (whole streams, read by the unique index), the new journal entries posted, until
    what is left is small.
@@ -35,9 +40,13 @@ time anyway)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import itertools
+import multiprocessing
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final
 
@@ -82,6 +91,7 @@ class ReplayTimings(msgspec.Struct, kw_only=True):
     catch_up_rounds: int = 0
     caught_up_events: int = 0
     swap_attempts: int = 0
+    processes: int = 1
 
 
 def _proposal_rows(views: Sequence[ProposalView]) -> Json:
@@ -116,6 +126,151 @@ def _pattern_rows(patterns: Sequence[PatternView]) -> Json:
     return Json(_ENCODER.encode(list(patterns)), dumps=unchanged)
 
 
+@contextlib.asynccontextmanager
+async def _connect(conninfo: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    connection = await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, application_name="bookkeeper-replay"
+    )
+    try:
+        set_json_loads(msgspec.json.decode, connection)
+        # Times arrive as UTC then, which `utc()` takes as they are (no astimezone).
+        await connection.execute("SET TIME ZONE 'UTC'")
+        yield connection
+    finally:
+        await connection.close()
+
+
+class _Range(msgspec.Struct, kw_only=True):
+    """What folding one range of streams gave (the patterns are merged by the caller)."""
+
+    events: int
+    proposals: int
+    journal_entries: int
+    patterns: list[PatternView]
+
+
+_RANGE_DECODER: Final = msgspec.msgpack.Decoder(_Range)
+
+
+async def _insert(
+    writer: psycopg.AsyncConnection[Any],
+    views: Sequence[ProposalView],
+    journal: Sequence[RecordedEvent],
+) -> int:
+    """One page's rows into the shadow tables (plain inserts: they have no index yet)."""
+    if views:
+        await writer.execute(
+            "INSERT INTO proposals SELECT * FROM json_populate_recordset(NULL::proposals, %s)",
+            (_proposal_rows(views),),
+        )
+    lines, entries = _line_rows(journal)
+    if lines is not None:
+        await writer.execute(
+            "INSERT INTO journal_lines "
+            "SELECT * FROM json_populate_recordset(NULL::journal_lines, %s)",
+            (lines,),
+        )
+    return entries
+
+
+async def _fold_range(
+    reader: psycopg.AsyncConnection[Any],
+    writer: psycopg.AsyncConnection[Any],
+    low: uuid.UUID | None,
+    high: uuid.UUID | None,
+    batch: int,
+    progress: Callable[[int], None] | None,
+) -> _Range:
+    """Fold the streams with low <= stream_id < high (None: unbounded) of the reader's
+    snapshot into the shadow tables through `writer`: one server-side cursor, the next
+    page fetched and the last one written while a page is folded."""
+    folder = ProposalFolder()
+    count = 0
+    journal_entries = 0
+    writing: asyncio.Task[int] | None = None
+    where = []
+    params: list[Any] = []
+    if low is not None:
+        where.append("stream_id >= %s")
+        params.append(low)
+    if high is not None:
+        where.append("stream_id < %s")
+        params.append(high)
+    condition = f"WHERE {' AND '.join(where)} " if where else ""
+    cursor = reader.cursor("bookkeeper_replay_log")
+    try:
+        await cursor.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events {condition}"  # noqa: S608
+            "ORDER BY stream_id, version",
+            params,
+        )
+        fetching = asyncio.ensure_future(cursor.fetchmany(batch))
+        while True:
+            rows = await fetching
+            last = len(rows) < batch
+            if not last:
+                fetching = asyncio.ensure_future(cursor.fetchmany(batch))
+                await asyncio.sleep(0)  # let it send the FETCH: the server works meanwhile
+            page = [_recorded(row) for row in rows]
+            count += len(page)
+            journal = [e for e in page if e.type == JOURNAL_ENTRY_POSTED]
+            folder.add([e for e in page if e.type != JOURNAL_ENTRY_POSTED])
+            if last:
+                folder.finish()
+            views = folder.take()
+            if writing is not None:
+                journal_entries += await writing
+            writing = asyncio.create_task(_insert(writer, views, journal))
+            await asyncio.sleep(0)  # let it send its statement
+            if progress is not None:
+                progress(count)
+            if last:
+                break
+        journal_entries += await writing
+        writing = None
+    finally:
+        if writing is not None:
+            with contextlib.suppress(Exception):
+                await writing
+        await cursor.close()
+    return _Range(
+        events=count,
+        proposals=folder.proposals,
+        journal_entries=journal_entries,
+        patterns=list(folder.patterns.values()),
+    )
+
+
+def _fold_range_in_process(
+    conninfo: str, snapshot: str, live: str, low: str | None, high: str | None, batch: int
+) -> bytes:
+    """(In a helper process) `_fold_range` in the replay's exported snapshot; msgpack."""
+
+    async def fold() -> bytes:
+        async with _connect(conninfo) as reader, _connect(conninfo) as writer:
+            path = sql.SQL("SET search_path TO {}, {}").format(
+                sql.Identifier(SHADOW), sql.Identifier(live)
+            )
+            await reader.execute(path)
+            await writer.execute(path)
+            await reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            await reader.execute(
+                sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot))
+            )
+            folded = await _fold_range(
+                reader,
+                writer,
+                None if low is None else uuid.UUID(low),
+                None if high is None else uuid.UUID(high),
+                batch,
+                None,
+            )
+            await reader.execute("COMMIT")
+            return msgspec.msgpack.encode(folded)
+
+    return asyncio.run(fold())
+
+
 class ShadowReplay:
     """`bookkeeper replay` on PostgreSQL: the same rows as `rebuild_projections`, built
     beside the live projections and swapped in with a lock held only for the swap."""
@@ -129,6 +284,8 @@ class ShadowReplay:
         max_rounds: int = 10,
         lock_timeout_ms: int = 300,
         lock_attempts: int = 50,
+        processes: int = 2,
+        parallel_from: int = 100_000,
     ) -> None:
         #: The SqlDatabase's SQLAlchemy AsyncEngine (for its URL).
         self._engine = engine
@@ -137,6 +294,11 @@ class ShadowReplay:
         self._max_rounds = max_rounds
         self._lock_timeout = f"{max(lock_timeout_ms, 1)}ms"
         self._lock_attempts = lock_attempts
+        #: Processes folding the log (this one and helpers) once it has `parallel_from`
+        #: events: Python's fold is the bottleneck, one core each.
+        self._processes = max(processes, 1)
+        self._parallel_from = parallel_from
+        self._live = "public"
         self.timings = ReplayTimings()
 
     @contextlib.asynccontextmanager
@@ -144,21 +306,12 @@ class ShadowReplay:
         """A connection of its own (not the pool's: a replay needs three whatever the
         pool's size, and they carry session settings), in autocommit: transactions are
         explicit."""
-        url = self._engine.url.set(drivername="postgresql")
-        connection = await psycopg.AsyncConnection.connect(
-            url.render_as_string(hide_password=False),
-            autocommit=True,
-            application_name="bookkeeper-replay",
-        )
-        try:
-            set_json_loads(msgspec.json.decode, connection)
-            # Times arrive as UTC then, which `utc()` takes as they are (no astimezone).
-            await connection.execute("SET TIME ZONE 'UTC'")
+        async with _connect(self._conninfo()) as connection:
             yield connection
-        finally:
-            await connection.close()
 
     async def run(self, progress: Callable[[int], None] | None = None) -> ReplayReport:
+        """Rebuild and swap; `progress` hears the events folded so far by this process
+        (the helpers' ranges are counted when they are done)."""
         try:
             async with (
                 self._connection() as main,
@@ -187,7 +340,7 @@ class ShadowReplay:
         locker: psycopg.AsyncConnection[Any],
         progress: Callable[[int], None] | None,
     ) -> ReplayReport:
-        live = await self._scalar(main, "SELECT current_schema()")
+        live = self._live = str(await self._scalar(main, "SELECT current_schema()"))
         path = sql.SQL("SET search_path TO {}, {}").format(
             sql.Identifier(SHADOW), sql.Identifier(live)
         )
@@ -311,82 +464,87 @@ class ShadowReplay:
         writer: psycopg.AsyncConnection[Any],
         progress: Callable[[int], None] | None,
     ) -> ReplayReport:
-        """Fold the snapshot's whole log into the (empty, unindexed) shadow tables."""
-        folder = ProposalFolder()
-        count = 0
-        journal_entries = 0
-        writing: asyncio.Task[int] | None = None
-        cursor = main.cursor("bookkeeper_replay_log")
-        try:
-            await cursor.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events ORDER BY stream_id, version"  # noqa: S608
+        """Fold the snapshot's whole log into the (empty, unindexed) shadow tables: with
+        `processes` > 1 and a log of at least `parallel_from` events, the stream ids are
+        cut into that many ranges of about as many events, and each range but the first is
+        folded by a process of its own in the same snapshot (`pg_export_snapshot`)."""
+        bounds: list[uuid.UUID | None] = [None, None]
+        snapshot = ""
+        if self._processes > 1:
+            total = int(await self._scalar(main, "SELECT count(*) FROM events"))
+            if total >= self._parallel_from:
+                cuts: list[uuid.UUID | None] = []
+                for part in range(1, self._processes):
+                    row = await (
+                        await main.execute(
+                            "SELECT stream_id FROM events ORDER BY stream_id OFFSET %s LIMIT 1",
+                            (total * part // self._processes,),
+                        )
+                    ).fetchone()
+                    if row is not None and row[0] not in cuts:
+                        cuts.append(row[0])
+                bounds = [None, *cuts, None]
+                snapshot = str(await self._scalar(main, "SELECT pg_export_snapshot()"))
+        helpers: list[asyncio.Future[bytes]] = []
+        pool: concurrent.futures.ProcessPoolExecutor | None = None
+        if len(bounds) > 2:
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=len(bounds) - 2, mp_context=multiprocessing.get_context("spawn")
             )
-            fetching = asyncio.ensure_future(cursor.fetchmany(self._batch))
-            while True:
-                rows = await fetching
-                last = len(rows) < self._batch
-                if not last:
-                    fetching = asyncio.ensure_future(cursor.fetchmany(self._batch))
-                    await asyncio.sleep(0)  # let it send the FETCH: the server works meanwhile
-                page = [_recorded(row) for row in rows]
-                count += len(page)
-                journal = [e for e in page if e.type == JOURNAL_ENTRY_POSTED]
-                folder.add([e for e in page if e.type != JOURNAL_ENTRY_POSTED])
-                if last:
-                    folder.finish()
-                views = folder.take()
-                if writing is not None:
-                    journal_entries += await writing
-                writing = asyncio.create_task(self._insert(writer, views, journal))
-                await asyncio.sleep(0)  # let it send its statement
-                if progress is not None:
-                    progress(count)
-                if last:
-                    break
-            journal_entries += await writing
-            writing = None
+            loop = asyncio.get_running_loop()
+            conninfo = self._conninfo()
+            helpers = [
+                loop.run_in_executor(
+                    pool,
+                    _fold_range_in_process,
+                    conninfo,
+                    snapshot,
+                    self._live,
+                    None if low is None else str(low),
+                    None if high is None else str(high),
+                    self._batch,
+                )
+                for low, high in itertools.pairwise(bounds[1:])
+            ]
+        try:
+            mine = await _fold_range(main, writer, None, bounds[1], self._batch, progress)
+            ranges = [mine]
+            for done in helpers:
+                ranges.append(_RANGE_DECODER.decode(await done))
         finally:
-            if writing is not None:
-                with contextlib.suppress(Exception):
-                    await writing
-            await cursor.close()
+            if helpers:
+                await asyncio.gather(*helpers, return_exceptions=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         await writer.execute(
             "INSERT INTO ledger_daily (tenant_id, account, date, debit, credit) "
             "SELECT tenant_id, account, date, sum(debit), sum(credit) FROM journal_lines "
             "GROUP BY tenant_id, account, date"
         )
-        patterns = sorted(folder.patterns.values(), key=lambda p: p.last_position)
+        latest: dict[tuple[str, str], PatternView] = {}
+        for folded in ranges:
+            for pattern in folded.patterns:
+                key = (pattern.tenant_id, pattern.merchant_key)
+                known = latest.get(key)
+                if known is None or known.last_position < pattern.last_position:
+                    latest[key] = pattern
+        patterns = sorted(latest.values(), key=lambda p: p.last_position)
         if patterns:
             await writer.execute(
                 "INSERT INTO patterns SELECT * FROM json_populate_recordset(NULL::patterns, %s)",
                 (_pattern_rows(patterns),),
             )
+        self.timings.processes = len(ranges)
         return ReplayReport(
-            events=count,
-            proposals=folder.proposals,
+            events=sum(r.events for r in ranges),
+            proposals=sum(r.proposals for r in ranges),
             patterns=len(patterns),
-            journal_entries=journal_entries,
+            journal_entries=sum(r.journal_entries for r in ranges),
         )
 
-    @staticmethod
-    async def _insert(
-        writer: psycopg.AsyncConnection[Any],
-        views: Sequence[ProposalView],
-        journal: Sequence[RecordedEvent],
-    ) -> int:
-        if views:
-            await writer.execute(
-                "INSERT INTO proposals SELECT * FROM json_populate_recordset(NULL::proposals, %s)",
-                (_proposal_rows(views),),
-            )
-        lines, entries = _line_rows(journal)
-        if lines is not None:
-            await writer.execute(
-                "INSERT INTO journal_lines "
-                "SELECT * FROM json_populate_recordset(NULL::journal_lines, %s)",
-                (lines,),
-            )
-        return entries
+    def _conninfo(self) -> str:
+        url = self._engine.url.set(drivername="postgresql")
+        return str(url.render_as_string(hide_password=False))
 
     async def _build_indexes(
         self,
