@@ -103,6 +103,7 @@ SMALL_EVENTS = 200_000
 class Outcome:
     script: Script
     command: list[str]
+    rows: list[str] = field(default_factory=list)
     seconds: float = 0.0
     status: int = 0
     report: list[str] = field(default_factory=list)
@@ -180,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for script in SCRIPTS:
             if any(r in rows for r in script.rows):
-                outcomes.append(run(script, command_for(script, rows, args)))
+                outcome = run(script, command_for(script, rows, args))
+                outcome.rows = [r for r in script.rows if r in rows]
+                outcomes.append(outcome)
     except KeyboardInterrupt:
         log("interrupted (each script cleans up after itself)")
 
@@ -194,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         state = "ok" if outcome.status == 0 else f"EXIT {outcome.status}"
         print("\n" + "-" * 100)
         print(
-            f"{outcome.script.name} [{','.join(outcome.script.rows)}] {state}, "
+            f"{outcome.script.name} [{','.join(outcome.rows)}] {state}, "
             f"{outcome.seconds:,.0f} s: {' '.join(outcome.command[2:])}"
         )
         print("-" * 100)
