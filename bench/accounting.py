@@ -1480,7 +1480,7 @@ def _serve_under_load(
                 f"Authorization: Bearer {token}",
                 base,
                 "--",
-                f"p7{label}{secrets.token_hex(2)}",
+                "p7" + re.sub(r"[^a-z0-9]", "", label.lower()) + secrets.token_hex(2),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -1500,7 +1500,7 @@ def _serve_under_load(
         part.note(
             f"P7 {label}: RSS idle {idle:,.0f} MB, peak {peak:,.0f} MB under {seconds}s of "
             f"P1 load ({settings.p7_connections} connections, {workers} workers): "
-            f"{ok:,} answered 2xx ({ok / seconds:,.0f}/s), {other} other"
+            f"{ok:,} answered 2xx ({ok / seconds:,.0f}/s), {other} other; statuses {statuses}"
         )
         return peak, idle, ok, other
 
