@@ -290,3 +290,35 @@ async def test_a_failed_replay_leaves_the_live_projections_and_no_shadow(
     # And the next replay runs (the advisory lock was let go).
     await ShadowReplay(postgres_database.engine).run()
     assert projections(postgres_url) == live
+
+
+async def test_the_swap_gives_way_to_a_transaction_holding_a_projection_and_tries_again(
+    postgres_database: SqlDatabase, postgres_url: str
+) -> None:
+    """A writer in the middle of a transaction that holds `proposals` (and may append next)
+    would deadlock with a swap that waited for it: the swap's lock times out first, it
+    catches up and tries again once the writer is done."""
+    await seed(postgres_database)
+    live = projections(postgres_url)
+    blocker = await psycopg.AsyncConnection.connect(postgres_url)
+    replay = ShadowReplay(postgres_database.engine, lock_timeout_ms=100)
+    swap = replay._swap
+    calls = 0
+
+    async def swap_with_a_writer_in_the_way(*args: Any) -> tuple[int, int]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await blocker.execute("LOCK TABLE proposals IN ROW EXCLUSIVE MODE")
+        else:
+            await blocker.commit()
+        return await swap(*args)
+
+    replay._swap = swap_with_a_writer_in_the_way  # type: ignore[method-assign]
+    try:
+        await replay.run()
+    finally:
+        await blocker.close()
+
+    assert calls == 2 and replay.timings.swap_attempts == 2
+    assert projections(postgres_url) == live
