@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 
@@ -40,6 +41,7 @@ from bookkeeper.application.ports import Principal
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.events import JournalLine, ReceiptAttachmentData
 from tests.integration.test_sql_replay import run_commands
+from tests.unit.external_doubles import Harness, invoice
 
 pytestmark = pytest.mark.postgres
 
@@ -322,3 +324,31 @@ async def test_the_swap_gives_way_to_a_transaction_holding_a_projection_and_trie
 
     assert calls == 2 and replay.timings.swap_attempts == 2
     assert projections(postgres_url) == live
+
+
+async def test_a_lease_renewed_by_the_heartbeat_survives_the_swap(
+    postgres_database: SqlDatabase,
+) -> None:
+    """The lease of a running attempt is in its ExecutionStarted event; the heartbeat
+    renews it in the projection only (ADR 0026). After the swap it is still the renewed
+    one: no other executor may claim the attempt still running."""
+    factory = postgres_database.uow_factory()
+    h = Harness(uow_factory=factory)
+    running = await h.approved(invoice(invoice_number="F-9"))
+    h.world.faults.crash(after=True, operations={"create_purchase"})
+    with pytest.raises(BaseException, match="crash"):
+        await h.executor.run_once()  # claimed (ExecutionStarted with a lease), never finished
+    started = await h.view(running)
+    assert started.lease_until is not None
+    renewed = started.lease_until + dt.timedelta(minutes=10)
+    async with factory() as uow:
+        assert await uow.proposals.renew_lease("acme", running, started.attempts, renewed)
+        await uow.commit()
+
+    await ShadowReplay(postgres_database.engine).run()
+
+    after = await h.view(running)
+    assert after.lease_until == renewed
+    assert msgspec.structs.replace(after, lease_until=started.lease_until) == started
+    async with factory() as uow:
+        assert running not in [v.id for v in await uow.proposals.claim_due(h.clock.now(), 10)]

@@ -26,7 +26,8 @@ whole rebuild, so every writer waits for it (70 s at 1 M events). Here (ADR 0038
    head (whole streams, read by the unique index), the new journal entries posted, until
    what is left is small.
 4. **Swap**, one short transaction: the live projections locked (ACCESS EXCLUSIVE), appends
-   held back (SHARE on events), the last catch-up, the views that read the projections
+   held back (SHARE on events), the last catch-up, the leases the executor's heartbeat
+   renewed carried over (they are not in the log, ADR 0026), the views that read the projections
    pointed at the shadow tables (`CREATE OR REPLACE VIEW`, which keeps their grants), the
    live tables dropped and the shadow ones moved into their schema, with the live tables'
    grants. `lock_timeout` bounds the wait for the locks; a writer that holds a projection
@@ -655,6 +656,16 @@ class ShadowReplay:
         await main.execute("LOCK TABLE events IN SHARE MODE")
         head = int(await self._scalar(main, "SELECT coalesce(max(position), 0) FROM events"))
         caught = await self._catch_up(main, after, head)
+        # A lease the executor's heartbeat renewed lives only in the live row (ADR 0026):
+        # the attempt still running keeps it, so no claim takes the work over after the swap.
+        await main.execute(
+            sql.SQL(
+                "UPDATE {} AS s SET lease_until = l.lease_until FROM {} AS l "
+                "WHERE l.id = s.id AND l.status = 'APPROVED' AND s.status = 'APPROVED' "
+                "AND l.attempts = s.attempts AND s.lease_until IS NOT NULL "
+                "AND l.lease_until > s.lease_until"
+            ).format(sql.Identifier(SHADOW, "proposals"), sql.Identifier(live, "proposals"))
+        )
 
         # The views over the projections, as their definitions read with only the live
         # schema on the path, then replaced with the shadow schema first on it.
