@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test lint unit bench clean
+.PHONY: serve test lint unit bench bench-p1 clean
 
 $(BIN)/bookkeeper: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ test: lint  ## the whole suite: lint, types, Dockerfile, unit and integration te
 unit: $(BIN)/bookkeeper
 	$(BIN)/pytest -q tests/unit
 
+# Every P row beside its reference (bench/all.py; BENCH="--small" or "--rows p3,p6" to pick).
 bench: $(BIN)/bookkeeper
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/all.py $(BENCH)
+
+bench-p1: $(BIN)/bookkeeper  ## P1 alone (what `make bench` ran before bench/all.py)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
 

@@ -141,6 +141,28 @@ def _uow_factory_of(database: Database, dispatcher: Dispatcher) -> UnitOfWorkFac
     return database.uow_factory(after_commit=dispatcher.dispatch)
 
 
+#: `bookkeeper replay`: rebuild every projection from the log (progress hears events read).
+Replay = Callable[[Callable[[int], None] | None], Awaitable[Any]]
+
+
+def _replay_of(database: Database, uow_factory: UnitOfWorkFactory) -> Replay:
+    """On PostgreSQL the projections are rebuilt beside the live ones and swapped in, so
+    writers are held back only for the swap (ADR 0038); elsewhere they are refolded in
+    place in one transaction (SQLite has one writer at a time anyway)."""
+    from bookkeeper.adapters.sql import SqlDatabase
+    from bookkeeper.application.replay import rebuild_projections
+
+    if isinstance(database, SqlDatabase) and database.dialect == "postgresql":
+        from bookkeeper.adapters.sql.shadow_replay import ShadowReplay
+
+        return ShadowReplay(database.engine).run
+
+    async def in_place(progress: Callable[[int], None] | None) -> Any:
+        return await rebuild_projections(uow_factory, progress=progress)
+
+    return in_place
+
+
 def _execution_policy(settings: Settings) -> ExecutionPolicy:
     """The execution policy the process is configured with (BOOKKEEPER_EXECUTOR_*)."""
     return ExecutionPolicy(
@@ -437,6 +459,7 @@ class Container(containers.DeclarativeContainer):
     #: Reactions and subscribers to committed events, registered by entrypoints/serve.py.
     dispatcher = providers.Singleton(Dispatcher)
     uow_factory = providers.Singleton(_uow_factory_of, database, dispatcher)
+    replay = providers.Singleton(_replay_of, database, uow_factory)
     #: Casbin, with the policy in the database (the defaults in memory without one); it
     #: notices a `bookkeeper policy` change within BOOKKEEPER_POLICY_RELOAD_SECONDS.
     authorizer = providers.Resource(

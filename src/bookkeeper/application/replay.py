@@ -73,6 +73,11 @@ class _Folder:
                 self.patterns[key] = pattern
 
 
+#: The fold replay uses, for adapters that write the views their own way (the PostgreSQL
+#: shadow rebuild, `bookkeeper.adapters.sql.shadow_replay`).
+ProposalFolder = _Folder
+
+
 async def _write(uow: UnitOfWork, views: list[ProposalView], journal: list[RecordedEvent]) -> int:
     """One page's rows: its proposal views and its journal entries (how many)."""
     if views:

@@ -33,7 +33,7 @@ from bookkeeper import __version__
 from bookkeeper.adapters.auth.errors import SigningKeyError
 from bookkeeper.application.authorization import ROLES
 from bookkeeper.application.execution import Executor
-from bookkeeper.application.replay import ReplayReport, rebuild_projections
+from bookkeeper.application.replay import ReplayReport
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.entrypoints.cli.arguments import ask, role_name, tenant_id, tenant_or_any
 from bookkeeper.entrypoints.cli.progress import progress
@@ -233,8 +233,9 @@ async def _migrate(container: Container) -> None:
 
 async def _replay(container: Container, step: Callable[[int], None]) -> ReplayReport:
     try:
-        uow_factory = await resolve(container.uow_factory)
-        return await rebuild_projections(uow_factory, progress=step)
+        replay = await resolve(container.replay)
+        report: ReplayReport = await replay(step)
+        return report
     finally:
         await shutdown(container)
 
