@@ -145,6 +145,10 @@ def _uow_factory_of(database: Database, dispatcher: Dispatcher) -> UnitOfWorkFac
 Replay = Callable[[Callable[[int], None] | None], Awaitable[Any]]
 
 
+#: Every tenant of the log, for a replay (the directory's listing is bounded otherwise).
+ALL_TENANTS = 10_000_000
+
+
 def _replay_of(database: Database, uow_factory: UnitOfWorkFactory) -> Replay:
     """On PostgreSQL the projections are rebuilt beside the live ones and swapped in, so
     writers are held back only for the swap (ADR 0038); elsewhere they are refolded in
@@ -154,8 +158,16 @@ def _replay_of(database: Database, uow_factory: UnitOfWorkFactory) -> Replay:
 
     if isinstance(database, SqlDatabase) and database.dialect == "postgresql":
         from bookkeeper.adapters.sql.shadow_replay import ShadowReplay
+        from bookkeeper.adapters.sql.tenants import SqlTenantDirectory
+        from bookkeeper.application.replay import rebuild_cost_snapshots
 
-        return ShadowReplay(database.engine).run
+        async def costs() -> int:
+            # The cost snapshots (ADR 0040 §6) are not among the shadow tables: refilled on
+            # their own after the swap, in a short transaction (few rows, read by index).
+            tenants = await SqlTenantDirectory(database).tenants(limit=ALL_TENANTS)
+            return await rebuild_cost_snapshots(uow_factory, tenants)
+
+        return ShadowReplay(database.engine, then=costs).run
 
     async def in_place(progress: Callable[[int], None] | None) -> Any:
         return await rebuild_projections(uow_factory, progress=progress)

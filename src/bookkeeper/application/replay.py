@@ -11,6 +11,7 @@ import msgspec
 
 from bookkeeper.application.ledger import JOURNAL_ENTRY_POSTED, fold_journal_entries
 from bookkeeper.application.ports import (
+    EventFilter,
     PatternView,
     ProposalView,
     RecordedEvent,
@@ -160,3 +161,35 @@ async def rebuild_projections(
         patterns=len(folder.patterns),
         journal_entries=journal_entries,
     )
+
+
+#: Cost snapshot events read per query when the cost projection is refilled on its own.
+_COST_PAGE: Final = 500
+
+
+async def rebuild_cost_snapshots(uow_factory: UnitOfWorkFactory, tenants: Sequence[str]) -> int:
+    """The cost snapshot projection (ADR 0040 §6) cleared and refilled from the log in one
+    short transaction of its own; the number of snapshot events read.
+
+    For the replay on PostgreSQL (ADR 0038), which rebuilds the other projections beside
+    the live ones and never reads this one: its events are few (a figure per source,
+    service and day) and are found through the log's (tenant, type) index, and a writer
+    only upserts its rows (a stream's highest version wins), so a snapshot committed while
+    this runs is kept either way."""
+    read = 0
+    async with uow_factory() as uow:
+        await uow.costs.clear()
+        for tenant in tenants:
+            after = 0
+            while True:
+                page = await uow.events.query(
+                    tenant,
+                    EventFilter(types=SNAPSHOT_TYPES, after_position=after, limit=_COST_PAGE),
+                )
+                await put_cost_snapshots(uow, page)
+                read += len(page)
+                if len(page) < _COST_PAGE:
+                    break
+                after = page[-1].position
+        await uow.commit()
+    return read

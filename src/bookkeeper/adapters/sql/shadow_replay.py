@@ -48,7 +48,7 @@ import multiprocessing
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -287,6 +287,7 @@ class ShadowReplay:
         lock_attempts: int = 50,
         processes: int = 2,
         parallel_from: int = 100_000,
+        then: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         #: The SqlDatabase's SQLAlchemy AsyncEngine (for its URL).
         self._engine = engine
@@ -300,6 +301,9 @@ class ShadowReplay:
         self._processes = max(processes, 1)
         self._parallel_from = parallel_from
         self._live = "public"
+        #: Run after a successful swap: projections that are not among the shadow tables
+        #: (the cost snapshots, ADR 0040 §6), refilled on their own.
+        self._then = then
         self.timings = ReplayTimings()
 
     @contextlib.asynccontextmanager
@@ -321,7 +325,10 @@ class ShadowReplay:
             ):
                 await main.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_KEY,))
                 try:
-                    return await self._run(main, writer, locker, progress)
+                    report = await self._run(main, writer, locker, progress)
+                    if self._then is not None:
+                        await self._then()
+                    return report
                 finally:
                     with contextlib.suppress(psycopg.Error):
                         await main.execute("ROLLBACK")
