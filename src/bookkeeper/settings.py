@@ -200,6 +200,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: Issue 12: where foreign-currency documents get their NOK rate (Norges Bank's SDMX
     #: API: BOOKKEEPER_EXCHANGE_RATES=norges-bank, or its base URL); None: no conversion.
     exchange_rates_url: str | None = None
+    #: The HTTP server `bookkeeper serve` runs the app in: uvicorn (default) or granian
+    #: (BOOKKEEPER_SERVER; ADR 0039).
+    server: str = "uvicorn"
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -353,7 +356,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_url=_redis_url(get("REDIS_URL")),
         **_spending(get),
         exchange_rates_url=_exchange_rates(get("EXCHANGE_RATES")),
+        server=_server(get("SERVER")),
     )
+
+
+#: The servers `bookkeeper serve` can run the app in (BOOKKEEPER_SERVER).
+SERVERS: Final = ("uvicorn", "granian")
+
+
+def _server(raw: str | None) -> str:
+    """uvicorn (unset) or granian."""
+    value = (raw or "uvicorn").strip().lower()
+    if value not in SERVERS:
+        raise SettingsError(f"{PREFIX}SERVER must be one of {', '.join(SERVERS)}, not {raw!r}")
+    return value
 
 
 def _redis_url(raw: str | None) -> str | None:

@@ -2,11 +2,16 @@
 periods, in the unit of work's transaction (the RulesStore port).
 
 The tables are small and read through SQLAlchemy Core; `closed_period_on` runs on every
-posting, on the (tenant, kind, end_date) index."""
+posting, on the (tenant, kind, end_date) index. The tax rates are read on every dated
+proposal (the VAT rates valid on its date): they are served from a `TaxRatesCache` shared
+by the database's units of work for a few seconds (ADR 0039), so that a proposal runs no
+statement through SQLAlchemy and stays on the psycopg hot path (session.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
+from typing import Final
 
 from sqlalchemy import and_, delete, insert, select, update
 
@@ -14,14 +19,50 @@ from bookkeeper.adapters.sql.schema import countries, currencies, fiscal_periods
 from bookkeeper.adapters.sql.session import Transaction
 from bookkeeper.domain.rules import PERIOD, Country, Currency, FiscalPeriod, TaxRate
 
+#: How long the tax rates are served from memory; a change made by another process (the
+#: rules CLI) is seen by a serving process at the latest this much later (as review rules).
+TAX_RATES_TTL_SECONDS: Final = 5.0
+
+
+class TaxRatesCache:
+    """The tax rates per country (None: all), kept a few seconds: read on every dated
+    proposal, changed a few times a year. A change through this process forgets them."""
+
+    def __init__(self, ttl: float = TAX_RATES_TTL_SECONDS) -> None:
+        self._ttl = ttl
+        self._entries: dict[str | None, tuple[float, tuple[TaxRate, ...]]] = {}
+
+    def get(self, country: str | None) -> tuple[TaxRate, ...] | None:
+        entry = self._entries.get(country)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, country: str | None, rates: tuple[TaxRate, ...]) -> None:
+        self._entries[country] = (time.monotonic() + self._ttl, rates)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
 
 class SqlRules:
     """The RulesStore port on the unit of work's transaction."""
 
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: Transaction, cache: TaxRatesCache | None = None) -> None:
         self._tx = tx
+        self._cache = cache
 
     async def tax_rates(self, country: str | None = None) -> list[TaxRate]:
+        cache = self._cache
+        if cache is not None:
+            cached = cache.get(country)
+            if cached is None:
+                cached = tuple(await self._read_tax_rates(country))
+                cache.put(country, cached)
+            return list(cached)
+        return await self._read_tax_rates(country)
+
+    async def _read_tax_rates(self, country: str | None) -> list[TaxRate]:
         t = tax_rates
         query = select(t)
         if country is not None:
@@ -42,6 +83,8 @@ class SqlRules:
         ]
 
     async def put_tax_rate(self, rate: TaxRate) -> None:
+        if self._cache is not None:
+            self._cache.clear()
         t = tax_rates
         values = {
             "tax_type": rate.tax_type,

@@ -26,7 +26,7 @@ from bookkeeper.adapters.sql.event_store import SqlEventStore
 from bookkeeper.adapters.sql.ledger import SqlLedger
 from bookkeeper.adapters.sql.patterns import SqlPatterns
 from bookkeeper.adapters.sql.proposals import SqlProposals
-from bookkeeper.adapters.sql.rules import SqlRules
+from bookkeeper.adapters.sql.rules import SqlRules, TaxRatesCache
 from bookkeeper.adapters.sql.scoring import SqlScoring
 from bookkeeper.adapters.sql.session import Connector, SqlSession
 from bookkeeper.adapters.sql.tenant_settings import RulesCache, SqlTenantSettings
@@ -56,6 +56,9 @@ class UnitDatabase(Connector, Protocol):
     @property
     def rules_cache(self) -> RulesCache: ...
 
+    @property
+    def tax_rates_cache(self) -> TaxRatesCache: ...
+
 
 class SqlUnitOfWork:
     """One transaction on one pooled connection, and every store on it."""
@@ -75,7 +78,7 @@ class SqlUnitOfWork:
         self.ledger: LedgerProjection = SqlLedger(session)
         self.tracking: TrackingStore = SqlTracking(session)
         #: Issue 12: tax rates, currencies and closed periods (migration 0016).
-        self.rules: RulesStore = SqlRules(session)
+        self.rules: RulesStore = SqlRules(session, database.tax_rates_cache)
 
     async def __aenter__(self) -> Self:
         await self._session.begin()
