@@ -134,3 +134,12 @@ def test_exchange_rates_are_off_unless_named() -> None:
     assert mirror.exchange_rates_url == "http://127.0.0.1:9/api"
     with pytest.raises(SettingsError):
         load_settings({"BOOKKEEPER_EXCHANGE_RATES": "ecb"})
+
+
+def test_the_server_is_uvicorn_unless_granian_is_named() -> None:
+    from bookkeeper.settings import SettingsError, load_settings
+
+    assert load_settings({}).server == "uvicorn"
+    assert load_settings({"BOOKKEEPER_SERVER": " Granian "}).server == "granian"
+    with pytest.raises(SettingsError, match="BOOKKEEPER_SERVER"):
+        load_settings({"BOOKKEEPER_SERVER": "gunicorn"})
