@@ -124,6 +124,8 @@ def test_the_company_orgnr_must_carry_a_valid_check_digit() -> None:
     for wrong in ("923609017", "92360901", "abc"):
         with pytest.raises(SettingsError, match="COMPANY_ORGNR"):
             load_settings({**base, "BOOKKEEPER_COMPANY_ORGNR": wrong})
+
+
 def test_exchange_rates_are_off_unless_named() -> None:
     from bookkeeper.settings import NORGES_BANK_URL, SettingsError, load_settings
 
