@@ -96,9 +96,14 @@ def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
     socket handling run in Rust, outside the GIL; the app, its lifespan and our logging are
     the same as under uvicorn (granian's own access log stays off: observability.py writes
     one line per request)."""
-    from granian.constants import Interfaces, Loops
-    from granian.log import LogLevels
-    from granian.server import Server
+    try:
+        from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
+        from granian.server import Server
+    except ImportError:
+        raise CommandError(
+            "BOOKKEEPER_SERVER=granian needs granian: pip install 'bookkeeper[granian]'"
+        ) from None
 
     Server(
         APP_FACTORY,
