@@ -81,8 +81,8 @@ class Hot:
         self.defaults: dict[str, Any] = {}
         #: The SQL with $1, $2 … for psycopg's raw cursor, and the parameter names in that
         #: order (ADR 0039): psycopg parses a `%(name)s` query on every execution when it
-        #: is longer than 4 KB (it caches only shorter ones), and the scoring read and the
-        #: proposal upsert are 5–9 KB.
+        #: is longer than 4 KB (it caches only shorter ones), and the scoring read of every
+        #: proposal is 6–9 KB.
         self.positional = ""
         self.names: tuple[str, ...] = ()
         if dialect is not None:
