@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.adapters.sql.schema import tax_rates
+from bookkeeper.adapters.sql.session import positional
 from bookkeeper.domain.rules import NORWAY, TaxRate
 
 EXTRA = TaxRate(
@@ -136,3 +137,14 @@ async def test_connections_killed_while_idle_are_replaced_at_checkout(
         assert not before & set(_backend_pids(postgres_url))
     finally:
         await database.dispose()
+
+
+def test_hot_sql_becomes_postgres_positional_form_once() -> None:
+    """A hot statement runs on psycopg's raw cursor (ADR 0039): `%(name)s` becomes `$n`,
+    one number per distinct name in order of first use, and `%%` is a percent sign again."""
+    sql, names = positional(
+        "SELECT a FROM t WHERE x = %(x)s AND y LIKE 'a%%' AND z = %(x)s OR w = %(w_1)s"
+    )
+    assert sql == "SELECT a FROM t WHERE x = $1 AND y LIKE 'a%' AND z = $1 OR w = $2"
+    assert names == ("x", "w_1")
+    assert positional("SELECT 1") == ("SELECT 1", ())
