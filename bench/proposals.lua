@@ -24,8 +24,14 @@ local n = 0
 statuses = {}
 samples = {}
 
+-- "new" (default): a new merchant every time; "realistic": a third the same cafe's 45 kr
+-- coffee on a few days (duplicate suspicion), a third one of 500 recurring merchants, a
+-- third new merchants (ADR 0039).
+local mix = "new"
+
 function init(args)
   if args[1] ~= nil then nonce = args[1] end
+  if args[2] ~= nil then mix = args[2] end
   thread_id = id
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
@@ -33,6 +39,21 @@ end
 
 function request()
   n = n + 1
+  if mix == "realistic" and n % 3 ~= 2 then
+    local merchant, amount
+    if n % 3 == 0 then
+      merchant, amount = "Kaffebrenneriet Grunerlokka", "45.00"
+    else
+      merchant = string.format("Recurring Supplier %d", (n * 7 + thread_id) % 500)
+      amount = string.format("%d.%02d", 100 + (n * 13) % 900, n % 100)
+    end
+    local body = string.format(
+      '{"type":"ReceiptAttachmentProposed","data":{"merchantName":"%s",' ..
+      '"amount":"%s","date":"2026-03-%02d","vatRate":"25","accountCode":"6540",' ..
+      '"folioEventId":"ev-%s-%d-%d"}}',
+      merchant, amount, 1 + n % 28, nonce, thread_id, n)
+    return wrk.format(nil, path, nil, body)
+  end
   local body = string.format(
     '{"type":"ReceiptAttachmentProposed","data":{"merchantName":"Merchant %s-%d-%d",' ..
     '"amount":"%d.%02d","date":"2026-%02d-%02d","vatRate":"25","accountCode":"6540",' ..

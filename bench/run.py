@@ -93,6 +93,10 @@ class Settings:
     pg_user: str
     pg_password: str
     cli: str | None
+    #: The servers `bookkeeper serve` runs in (BOOKKEEPER_SERVER), each measured (ADR 0039).
+    servers: list[str] = field(default_factory=lambda: ["uvicorn"])
+    #: What the proposals look like (proposals.lua): all new merchants, or the realistic mix.
+    mix: str = "new"
 
 
 def log(message: str) -> None:
@@ -417,6 +421,7 @@ def run_wrk(base_url: str, token: str, settings: Settings, seconds: float, nonce
         base_url,
         "--",
         nonce,
+        settings.mix,
     ]
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + 60, check=False
@@ -568,10 +573,14 @@ def bench_bookkeeper(
     stamp: str,
     nonce: str,
     stack: contextlib.ExitStack,
+    server_kind: str = "uvicorn",
 ) -> Row:
     """Migrate, serve, warm up and measure one server configuration."""
     cli = bookkeeper_cli(settings.cli)
-    dbname = postgres.create(f"bench_{nonce}_bookkeeper_w{workers}", stack)
+    # uvicorn keeps the names it always had; another server is named in them.
+    kind = "" if server_kind == "uvicorn" else f"{server_kind}, "
+    suffix = "" if server_kind == "uvicorn" else f"_{server_kind}"
+    dbname = postgres.create(f"bench_{nonce}_bookkeeper_w{workers}{suffix}", stack)
     data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-bookkeeper-"))
     pool_size = settings.pool_size or max(4, min(32, math.ceil(settings.connections / workers)))
     env = dict(os.environ)
@@ -587,6 +596,7 @@ def bench_bookkeeper(
         BOOKKEEPER_RATE_LIMIT="1000000/second",
         BOOKKEEPER_RATE_LIMIT_WRITES="off",
         BOOKKEEPER_EXECUTOR="off",
+        BOOKKEEPER_SERVER=server_kind,
     )
 
     log(f"bookkeeper migrate ({dbname})")
@@ -607,7 +617,7 @@ def bench_bookkeeper(
             f"{settings.connections}: the server may answer 503 (too many clients)"
         )
     port = free_port()
-    server_log = RESULTS_DIR / f"{stamp}-server-w{workers}.log"
+    server_log = RESULTS_DIR / f"{stamp}-server-w{workers}{suffix}.log"
     log(
         f"bookkeeper serve --workers {workers} on port {port} "
         f"(pool {pool_size} + overflow {settings.max_overflow} per worker)"
@@ -621,7 +631,7 @@ def bench_bookkeeper(
             start_new_session=True,
             cwd=PROJECT_DIR,
         )
-    stack.callback(stop_process_group, server, f"bookkeeper serve (workers={workers})")
+    stack.callback(stop_process_group, server, f"bookkeeper serve ({kind}workers={workers})")
 
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + settings.health_timeout
@@ -684,7 +694,7 @@ def bench_bookkeeper(
     log(f"warming up for {settings.warmup:.0f}s")
     warmup = run_wrk(base_url, token, settings, settings.warmup, f"{nonce}w{workers}warm")
 
-    profile_path = RESULTS_DIR / f"{stamp}-profile-w{workers}.txt"
+    profile_path = RESULTS_DIR / f"{stamp}-profile-w{workers}{suffix}.txt"
     profiler = None
     if settings.profile > 0:
         seconds = min(settings.profile, max(1.0, settings.duration - 2))
@@ -708,7 +718,7 @@ def bench_bookkeeper(
             loud(f"py-spy produced no profile: {stderr.decode(errors='replace')[-2000:]}")
 
     server_alive = server.poll() is None
-    stop_process_group(server, f"bookkeeper serve (workers={workers})")
+    stop_process_group(server, f"bookkeeper serve ({kind}workers={workers})")
     time.sleep(0.5)  # the server's backends report their counters as they exit
     activity_after = postgres.activity(dbname)
     wide_scans = postgres.wide_scans(dbname)
@@ -724,13 +734,15 @@ def bench_bookkeeper(
 
     errors = result.non_2xx + result.transport_errors
     row = Row(
-        name=f"bookkeeper HTTP (workers={workers})",
+        name=f"bookkeeper HTTP ({kind}workers={workers})",
         throughput=result.ok / result.duration_s,
         p50_ms=result.latency_us["p50"] / 1000,
         p99_ms=result.latency_us["p99"] / 1000,
         errors=errors,
         details={
             "workers": workers,
+            "server": server_kind,
+            "mix": settings.mix,
             "pool_size_per_worker": pool_size,
             "max_overflow_per_worker": settings.max_overflow,
             "free_pg_connections_at_start": free_connections,
@@ -1134,6 +1146,20 @@ def parse_args(argv: list[str] | None) -> Settings:
     )
     parser.add_argument("--health-timeout", type=float, default=30.0)
     parser.add_argument(
+        "--servers",
+        nargs="+",
+        choices=["uvicorn", "granian"],
+        default=["uvicorn"],
+        help="BOOKKEEPER_SERVER values to measure, each with every --workers (ADR 0039)",
+    )
+    parser.add_argument(
+        "--mix",
+        choices=["new", "realistic"],
+        default="new",
+        help="new: a new merchant on every proposal; realistic: a third the same cafe's "
+        "45 kr coffee (duplicates), a third 500 recurring merchants, a third new",
+    )
+    parser.add_argument(
         "--cli", default=None, help="the bookkeeper command (default: the one in this venv)"
     )
     parser.add_argument("--pg-host", default=os.environ.get("PGHOST", "127.0.0.1"))
@@ -1159,6 +1185,8 @@ def parse_args(argv: list[str] | None) -> Settings:
         pg_user=a.pg_user,
         pg_password=a.pg_password,
         cli=a.cli,
+        servers=a.servers,
+        mix=a.mix,
     )
 
 
@@ -1245,11 +1273,18 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 measurements.extend(
                     (
-                        f"bookkeeper workers={workers}",
+                        f"bookkeeper workers={workers} ({server_kind})",
                         functools.partial(
-                            bench_bookkeeper, settings, workers, postgres, label, tag
+                            bench_bookkeeper,
+                            settings,
+                            workers,
+                            postgres,
+                            label,
+                            tag,
+                            server_kind=server_kind,
                         ),
                     )
+                    for server_kind in settings.servers
                     for workers in settings.workers
                 )
                 if settings.raw_reference:

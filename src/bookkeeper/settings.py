@@ -216,6 +216,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     credentials_key: str | None = None
     #: How stale another replica's view of a credentials change may be (seconds).
     credentials_recheck_seconds: int = 5
+    #: The HTTP server `bookkeeper serve` runs the app in: uvicorn (default) or granian
+    #: (BOOKKEEPER_SERVER; ADR 0039).
+    server: str = "uvicorn"
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -379,6 +382,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             low=0,
             high=3600,
         ),
+        server=_server(get("SERVER")),
     )
 
 
@@ -397,6 +401,18 @@ def _exchange_rates_setting(get: Callable[[str], str | None]) -> str | None:
         if get("EXCHANGE_RATES") is None:
             return _base_url("NORGES_BANK_URL", alias)
     return _exchange_rates(get("EXCHANGE_RATES"))
+
+
+#: The servers `bookkeeper serve` can run the app in (BOOKKEEPER_SERVER).
+SERVERS: Final = ("uvicorn", "granian")
+
+
+def _server(raw: str | None) -> str:
+    """uvicorn (unset) or granian."""
+    value = (raw or "uvicorn").strip().lower()
+    if value not in SERVERS:
+        raise SettingsError(f"{PREFIX}SERVER must be one of {', '.join(SERVERS)}, not {raw!r}")
+    return value
 
 
 def _redis_url(raw: str | None) -> str | None:

@@ -201,13 +201,15 @@ def _command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "bookkeeper.entrypoints.cli.main"]
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+@pytest.fixture(params=["uvicorn", "granian"])
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Path, Path]]:
+    """`bookkeeper serve` in each server it can run in (BOOKKEEPER_SERVER, ADR 0039)."""
     pytest.importorskip("bookkeeper.adapters.sql")
     data_dir = tmp_path / "served"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKKEEPER_")}
     env["BOOKKEEPER_DATA_DIR"] = str(data_dir)
+    env["BOOKKEEPER_SERVER"] = request.param
     log = tmp_path / "server.log"
     with log.open("wb") as output:
         process = subprocess.Popen(

@@ -124,6 +124,8 @@ def test_the_company_orgnr_must_carry_a_valid_check_digit() -> None:
     for wrong in ("923609017", "92360901", "abc"):
         with pytest.raises(SettingsError, match="COMPANY_ORGNR"):
             load_settings({**base, "BOOKKEEPER_COMPANY_ORGNR": wrong})
+
+
 def test_exchange_rates_are_off_unless_named() -> None:
     from bookkeeper.settings import NORGES_BANK_URL, SettingsError, load_settings
 
@@ -134,3 +136,12 @@ def test_exchange_rates_are_off_unless_named() -> None:
     assert mirror.exchange_rates_url == "http://127.0.0.1:9/api"
     with pytest.raises(SettingsError):
         load_settings({"BOOKKEEPER_EXCHANGE_RATES": "ecb"})
+
+
+def test_the_server_is_uvicorn_unless_granian_is_named() -> None:
+    from bookkeeper.settings import SettingsError, load_settings
+
+    assert load_settings({}).server == "uvicorn"
+    assert load_settings({"BOOKKEEPER_SERVER": " Granian "}).server == "granian"
+    with pytest.raises(SettingsError, match="BOOKKEEPER_SERVER"):
+        load_settings({"BOOKKEEPER_SERVER": "gunicorn"})

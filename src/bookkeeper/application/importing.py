@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -123,22 +124,25 @@ async def import_events(
     nothing of the file is written. `progress` gets the number of events handled so far
     after each batch."""
     lines = 0
-    current: list[tuple[int, RecordedEvent]] = []
+    #: The batches handed to the sink last (a sink may write one while the next is read,
+    #: ADR 0039): a conflict is found by its line in either.
+    recent: deque[list[tuple[int, RecordedEvent]]] = deque(maxlen=2)
 
     def batches() -> Iterator[list[RecordedEvent]]:
-        nonlocal lines, current
+        nonlocal lines
         pending: list[tuple[int, RecordedEvent]] = []
         for item in parsed(open_lines()):
             pending.append(item)
             if len(pending) >= batch:
-                current, pending = pending, []
-                lines += len(current)
-                yield [event for _, event in current]
+                recent.append(pending)
+                lines += len(pending)
+                yield [event for _, event in pending]
+                pending = []
                 progress(lines)
         if pending:
-            current = pending
-            lines += len(current)
-            yield [event for _, event in current]
+            recent.append(pending)
+            lines += len(pending)
+            yield [event for _, event in pending]
             progress(lines)
 
     try:
@@ -146,9 +150,10 @@ async def import_events(
     except ConcurrencyConflict as conflict:
         version = conflict.expected_version + 1
         slot = (conflict.stream_id, version)
+        candidates = [item for handed in recent for item in handed]
         number = next(
-            (n for n, e in current if (e.stream_id, e.version) == slot),
-            current[0][0] if current else 0,
+            (n for n, e in candidates if (e.stream_id, e.version) == slot),
+            candidates[0][0] if candidates else 0,
         )
         raise BadImportLine(
             number,

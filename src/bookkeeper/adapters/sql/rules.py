@@ -11,12 +11,19 @@ reads with a snapshot taken after the lock — and `add_period` / `remove_period
 exclusive. A close thus waits for the postings that passed their check to commit, and a
 posting checking while a close is under way waits for it and then sees it. Postings do not
 wait for one another (the lock is shared among them). On SQLite every unit of work writes
-under BEGIN IMMEDIATE, which serialises the same."""
+under BEGIN IMMEDIATE, which serialises the same.
+
+The tax rates are read on every dated proposal (the VAT rates valid on its date): they are
+served from a `TaxRatesCache` shared by the database's units of work for a few seconds
+(ADR 0039), per country and tenant (ADR 0040 §1), so that a proposal runs no statement
+through SQLAlchemy and stays on the psycopg hot path (session.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
+from typing import Final
 
 from sqlalchemy import and_, delete, insert, select, text, update
 
@@ -43,16 +50,59 @@ def period_lock_key(tenant_id: str) -> int:
 _LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
 _LOCK_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:key)")
 
+#: How long the tax rates are served from memory; a change made by another process (the
+#: rules CLI) is seen by a serving process at the latest this much later (as review rules).
+TAX_RATES_TTL_SECONDS: Final = 5.0
+
+
+class TaxRatesCache:
+    """The tax rates per (country, tenant) — None: all countries; the shipped defaults with
+    the tenant's own on top (ADR 0040 §1) — kept a few seconds: read on every dated
+    proposal, changed a few times a year. A change through this process forgets them all.
+    At most `size` entries (the oldest go first), whatever the number of tenants."""
+
+    def __init__(self, ttl: float = TAX_RATES_TTL_SECONDS, size: int = 4096) -> None:
+        self._ttl = ttl
+        self._size = max(size, 1)
+        self._entries: dict[tuple[str | None, str | None], tuple[float, tuple[TaxRate, ...]]] = {}
+
+    def get(self, country: str | None, tenant_id: str | None) -> tuple[TaxRate, ...] | None:
+        entry = self._entries.get((country, tenant_id))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, country: str | None, tenant_id: str | None, rates: tuple[TaxRate, ...]) -> None:
+        key = (country, tenant_id)
+        self._entries.pop(key, None)
+        while len(self._entries) >= self._size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (time.monotonic() + self._ttl, rates)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
 
 class SqlRules:
     """The RulesStore port on the unit of work's transaction."""
 
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: Transaction, cache: TaxRatesCache | None = None) -> None:
         self._tx = tx
+        self._cache = cache
 
     async def tax_rates(
         self, country: str | None = None, *, tenant_id: str | None = None
     ) -> list[TaxRate]:
+        cache = self._cache
+        if cache is not None:
+            cached = cache.get(country, tenant_id)
+            if cached is None:
+                cached = tuple(await self._read_tax_rates(country, tenant_id))
+                cache.put(country, tenant_id, cached)
+            return list(cached)
+        return await self._read_tax_rates(country, tenant_id)
+
+    async def _read_tax_rates(self, country: str | None, tenant_id: str | None) -> list[TaxRate]:
         t = tax_rates
         tenants = [DEFAULT_RATES_TENANT]
         if tenant_id is not None and tenant_id != DEFAULT_RATES_TENANT:
@@ -78,6 +128,8 @@ class SqlRules:
         return overlay_rates(defaults, own)
 
     async def put_tax_rate(self, rate: TaxRate, *, tenant_id: str | None = None) -> None:
+        if self._cache is not None:
+            self._cache.clear()
         t = tax_rates
         tenant = DEFAULT_RATES_TENANT if tenant_id is None else tenant_id
         values = {

@@ -27,7 +27,7 @@ from bookkeeper.adapters.sql.event_store import SqlEventStore
 from bookkeeper.adapters.sql.ledger import SqlLedger
 from bookkeeper.adapters.sql.patterns import SqlPatterns
 from bookkeeper.adapters.sql.proposals import SqlProposals
-from bookkeeper.adapters.sql.rules import SqlRules
+from bookkeeper.adapters.sql.rules import SqlRules, TaxRatesCache
 from bookkeeper.adapters.sql.scoring import SqlScoring
 from bookkeeper.adapters.sql.session import Connector, SqlSession
 from bookkeeper.adapters.sql.tenant_settings import RulesCache, SqlTenantSettings
@@ -58,6 +58,9 @@ class UnitDatabase(Connector, Protocol):
     @property
     def rules_cache(self) -> RulesCache: ...
 
+    @property
+    def tax_rates_cache(self) -> TaxRatesCache: ...
+
 
 class SqlUnitOfWork:
     """One transaction on one pooled connection, and every store on it."""
@@ -77,7 +80,7 @@ class SqlUnitOfWork:
         self.ledger: LedgerProjection = SqlLedger(session)
         self.tracking: TrackingStore = SqlTracking(session)
         #: Issue 12: tax rates, currencies and closed periods (migration 0016).
-        self.rules: RulesStore = SqlRules(session)
+        self.rules: RulesStore = SqlRules(session, database.tax_rates_cache)
         #: ADR 0040 §6: the cost snapshot projection (migration 0019).
         self.costs: CostSnapshotProjection = SqlCostSnapshots(session)
 

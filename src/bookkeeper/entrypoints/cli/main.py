@@ -73,7 +73,12 @@ def serve(args: argparse.Namespace, container: Container) -> int:
         _log.info("database %s (migrate it with `bookkeeper migrate`)", database_url)
     host = args.host or settings.host
     port = args.port or settings.port
-    _log.info("serving on http://%s:%d with %d worker(s)", host, port, args.workers)
+    _log.info(
+        "serving on http://%s:%d with %d worker(s) (%s)", host, port, args.workers, settings.server
+    )
+    if settings.server == "granian":
+        _serve_granian(host, port, args.workers, settings.log_level)
+        return 0
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -85,6 +90,34 @@ def serve(args: argparse.Namespace, container: Container) -> int:
         access_log=settings.log_level == "DEBUG",
     )
     return 0
+
+
+def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
+    """The app in granian (BOOKKEEPER_SERVER=granian, ADR 0039): its HTTP/1.1 parser and
+    socket handling run in Rust, outside the GIL; the app, its lifespan and our logging are
+    the same as under uvicorn (granian's own access log stays off: observability.py writes
+    one line per request)."""
+    try:
+        from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
+        from granian.server import Server
+    except ImportError:
+        raise CommandError(
+            "BOOKKEEPER_SERVER=granian needs granian: pip install 'bookkeeper[granian]'"
+        ) from None
+
+    Server(
+        APP_FACTORY,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        websockets=False,
+        log_level=LogLevels(log_level.lower()),
+        log_access=False,
+        factory=True,
+    ).serve()
 
 
 def migrate(args: argparse.Namespace, container: Container) -> int:

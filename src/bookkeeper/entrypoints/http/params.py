@@ -116,13 +116,16 @@ def _query_kinds(handler: Any) -> dict[str, type]:
 _KINDS: dict[Any, dict[str, type]] = {}
 
 
-def bounded_query(request: Request[Any, Any, Any]) -> None:
+async def bounded_query(request: Request[Any, Any, Any]) -> None:
     """Before any handler runs: every date or timestamp query parameter lies in the window
     [EARLIEST, LATEST], else a 400 naming it. Litestar parses the value afterwards as it
     always did; this only refuses what would overflow a date computation further in
-    (ADR 0021). Parameters typed as text (the RFC 3339 `from`/`to` above) are checked by
-    `aware`. Integers are bounded where they are declared (`ge`/`le`, like `After`), or
-    clamped (`Limit`); tests/integration/test_http_bounds.py holds every route to that."""
+    (ADR 0021). A coroutine although it awaits nothing: Litestar runs a plain function
+    given as `before_request` in its thread pool, a thread hop (and GIL hand-over) on
+    every request of the API (ADR 0039). Parameters typed as text (the RFC 3339
+    `from`/`to` above) are checked by `aware`. Integers are bounded where they are
+    declared (`ge`/`le`, like `After`), or clamped (`Limit`);
+    tests/integration/test_http_bounds.py holds every route to that."""
     handler = request.scope.get("route_handler")
     if handler is None:
         return

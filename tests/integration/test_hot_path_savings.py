@@ -1,0 +1,150 @@
+"""What the propose path saves on SQL (ADR 0039), and that it still sees what it must:
+
+* the tax rates are served from a short-lived cache shared by the database's units of
+  work, forgotten when this process changes one;
+* a pooled connection handed back a moment ago is checked out without a ping, one idle
+  longer is pinged, and a pool whose connections were killed while idle heals at checkout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import delete
+from sqlalchemy.engine import make_url
+
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.adapters.sql.schema import tax_rates
+from bookkeeper.adapters.sql.session import positional
+from bookkeeper.domain.rules import NORWAY, TaxRate
+
+EXTRA = TaxRate(
+    country=NORWAY,
+    tax_type="regular",
+    direction="input",
+    saft_code="99",
+    rate=Decimal("7"),
+    account="2710",
+    valid_from=dt.date(2031, 1, 1),
+)
+
+
+async def _codes(database: SqlDatabase) -> set[str]:
+    async with database.uow_factory()() as uow:
+        return {rate.saft_code for rate in await uow.rules.tax_rates(NORWAY)}
+
+
+async def test_tax_rates_are_cached_and_forgotten_when_this_process_changes_one(
+    sql_database: SqlDatabase,
+) -> None:
+    before = await _codes(sql_database)
+    assert before and "99" not in before
+    # Changed behind the cache's back (another process): not seen before the TTL ends.
+    async with sql_database.uow_factory()() as uow:
+        await uow.execute(delete(tax_rates).where(tax_rates.c.country == NORWAY))
+        await uow.commit()
+    assert await _codes(sql_database) == before
+    sql_database.tax_rates_cache.clear()
+    assert await _codes(sql_database) == set()
+    # Changed through this process: seen at once.
+    async with sql_database.uow_factory()() as uow:
+        await uow.rules.put_tax_rate(EXTRA)
+        await uow.commit()
+    assert await _codes(sql_database) == {"99"}
+
+
+async def test_the_tax_rates_cache_expires(sql_database: SqlDatabase) -> None:
+    sql_database.tax_rates_cache._ttl = 0.05
+    before = await _codes(sql_database)
+    async with sql_database.uow_factory()() as uow:
+        await uow.execute(delete(tax_rates).where(tax_rates.c.country == NORWAY))
+        await uow.commit()
+    assert await _codes(sql_database) == before
+    await asyncio.sleep(0.1)
+    assert await _codes(sql_database) == set()
+
+
+def _backend_pids(url: str) -> list[int]:
+    name = make_url(url).database
+    with psycopg.connect(
+        make_url(url).set(database="postgres").render_as_string(False), autocommit=True
+    ) as admin:
+        rows = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchall()
+        return [pid for (pid,) in rows]
+
+
+def _terminate(url: str) -> None:
+    with psycopg.connect(
+        make_url(url).set(database="postgres").render_as_string(False), autocommit=True
+    ) as admin:
+        for pid in _backend_pids(url):
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+async def _pings(database: SqlDatabase) -> list[Any]:
+    """Counts the pings the dialect sends from now on."""
+    dialect: Any = database.engine.sync_engine.dialect
+    seen: list[Any] = []
+    original = dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        seen.append(dbapi_connection)
+        return bool(original(dbapi_connection))
+
+    dialect.do_ping = counted
+    return seen
+
+
+@pytest.mark.postgres
+async def test_a_connection_back_a_moment_ago_is_not_pinged_an_idle_one_is(
+    postgres_url: str,
+) -> None:
+    database = SqlDatabase(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        pings = await _pings(database)
+        for _ in range(5):
+            assert await _codes(database)
+        assert pings == []  # fresh, then back within the window each time
+        await asyncio.sleep(0.6)
+        assert await _codes(database)
+        assert len(pings) == 1
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.postgres
+async def test_connections_killed_while_idle_are_replaced_at_checkout(
+    postgres_url: str,
+) -> None:
+    database = SqlDatabase(postgres_url, pool_size=2, max_overflow=0)
+    try:
+        async with database.uow_factory()() as uow:
+            assert await uow.events.read_all(limit=1) == []
+        before = set(_backend_pids(postgres_url))
+        assert before
+        await asyncio.to_thread(_terminate, postgres_url)
+        await asyncio.sleep(0.6)  # idle past the window: pinged, found dead, replaced
+        async with database.uow_factory()() as uow:
+            assert await uow.events.read_all(limit=1) == []
+        assert not before & set(_backend_pids(postgres_url))
+    finally:
+        await database.dispose()
+
+
+def test_hot_sql_becomes_postgres_positional_form_once() -> None:
+    """A hot statement runs on psycopg's raw cursor (ADR 0039): `%(name)s` becomes `$n`,
+    one number per distinct name in order of first use, and `%%` is a percent sign again."""
+    sql, names = positional(
+        "SELECT a FROM t WHERE x = %(x)s AND y LIKE 'a%%' AND z = %(x)s OR w = %(w_1)s"
+    )
+    assert sql == "SELECT a FROM t WHERE x = $1 AND y LIKE 'a%' AND z = $1 OR w = $2"
+    assert names == ("x", "w_1")
+    assert positional("SELECT 1") == ("SELECT 1", ())
