@@ -39,6 +39,8 @@ class Script:
     events_option: str | None = None
     #: How the rows picked reach it (accounting.py measures several rows in one run).
     rows_option: str | None = None
+    #: Arguments at every size (before --small's).
+    always: tuple[str, ...] = ()
 
 
 SCRIPTS: tuple[Script, ...] = (
@@ -83,6 +85,19 @@ SCRIPTS: tuple[Script, ...] = (
         events_option="--events",
     ),
     Script(
+        "import_fiken.py",
+        ("p5f",),
+        "P5 `import fiken` against the loopback Fiken fake vs Fiken's 4 requests/s ceiling",
+        small=("--records", "1000"),
+        always=("--postgres",),
+    ),
+    Script(
+        "fiken_gate.py",
+        ("gate",),
+        "Fiken's gate across replicas (PostgreSQL) per request vs the in-process gate",
+        small=("--requests", "200"),
+    ),
+    Script(
         "bus.py",
         ("p9", "p10"),
         "P9 bus intake throughput and P10 publishing lag (NATS JetStream) vs raw nats-py",
@@ -115,6 +130,7 @@ def log(message: str) -> None:
 
 def command_for(script: Script, rows: list[str], args: argparse.Namespace) -> list[str]:
     command = [sys.executable, str(BENCH_DIR / script.name)]
+    command += list(script.always)
     if args.small:
         command += list(script.small)
     events = args.events if args.events is not None else (SMALL_EVENTS if args.small else None)
