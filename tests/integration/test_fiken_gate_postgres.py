@@ -177,3 +177,43 @@ async def test_the_row_names_the_token_by_its_hash_only(
         rows = await cursor.fetchall()
     assert [key for key, _ in rows] == [token_key(server.fake.token)]
     assert all(server.fake.token not in key + stamps for key, stamps in rows)
+
+
+async def test_a_gate_lets_its_connection_go_when_the_token_is_idle(postgres_url: str) -> None:
+    """A replica keeps a connection for the tokens in use, not one per tenant that ever
+    executed: after `idle_seconds` without an exchange the session ends (and the next
+    exchange opens a new one); an exchange in time keeps it."""
+    conninfo = libpq_url(postgres_url)
+    gate = PostgresGate(conninfo, token_key("token-idle"), idle_seconds=0.3)
+
+    async def backend() -> int | None:
+        async with await psycopg.AsyncConnection.connect(conninfo) as connection:
+            cursor = await connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE pid = %s", (pids[-1],)
+            )
+            row = await cursor.fetchone()
+        return None if row is None else int(row[0])
+
+    pids: list[int] = []
+    try:
+        for _ in range(2):
+            async with gate.exclusive():
+                connection = gate._connection
+                assert connection is not None
+                pids.append(connection.info.backend_pid)
+            await asyncio.sleep(0.1)  # within the idle time: the same session serves
+        assert pids[0] == pids[1]
+        assert await backend() == pids[-1]
+        await asyncio.sleep(0.6)
+        for _ in range(50):  # the server notices the closed session within moments
+            if await backend() is None:
+                break
+            await asyncio.sleep(0.05)
+        assert await backend() is None
+        async with gate.exclusive():
+            connection = gate._connection
+            assert connection is not None
+            pids.append(connection.info.backend_pid)
+        assert pids[-1] != pids[0]
+    finally:
+        await gate.aclose()

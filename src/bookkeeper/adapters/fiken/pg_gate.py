@@ -49,6 +49,9 @@ SYSTEM: Final = "fiken"
 LOCK_NAMESPACE: Final = 0x666B6774
 #: How long a process waits for another replica's exchange with the token to end.
 LOCK_TIMEOUT_SECONDS: Final = 60.0
+#: A token's connection is closed after this long without an exchange: a replica keeps
+#: connections for the tokens in use, not one for every tenant that ever executed.
+IDLE_SECONDS: Final = 30.0
 
 #: Times are seconds since the epoch on the database's clock (clock_timestamp()).
 _READ: Final = """
@@ -98,6 +101,7 @@ class PostgresGate:
         window: float = WINDOW_SECONDS,
         sleep: Sleep = asyncio.sleep,
         lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("a gate needs limit >= 1 and window > 0")
@@ -109,6 +113,8 @@ class PostgresGate:
         self._sleep = sleep
         self._lock_timeout = lock_timeout
         self._local = asyncio.Lock()
+        self._idle_seconds = idle_seconds
+        self._idle: asyncio.TimerHandle | None = None
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._held = False
         # The row as last read or written, and when (database epoch / local monotonic).
@@ -127,6 +133,9 @@ class PostgresGate:
     async def exclusive(self) -> AsyncIterator[None]:
         """Hold the token in every process: no other exchange starts until this ends."""
         async with self._local:
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
             try:
                 connection = await self._connect()
                 await connection.execute("SELECT pg_advisory_lock(%s, %s)", self._lock)
@@ -150,6 +159,17 @@ class PostgresGate:
                 if self._pause > 0:
                     await self._record_pause()
                 await self._unlock()
+                if self._connection is not None:
+                    self._idle = asyncio.get_running_loop().call_later(
+                        self._idle_seconds, self._close_if_idle
+                    )
+
+    def _close_if_idle(self) -> None:
+        """The idle timer: no exchange since, none waiting: the connection goes (the next
+        exchange reconnects)."""
+        self._idle = None
+        if not self._held and not self._local.locked():
+            self._discard()
 
     @contextlib.asynccontextmanager
     async def attempt(self, max_wait: float | None = None) -> AsyncIterator[None]:
@@ -178,6 +198,9 @@ class PostgresGate:
             self._pause = max(self._pause, seconds)
 
     async def aclose(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(psycopg.Error):
