@@ -58,6 +58,27 @@ async def test_tax_rates_are_cached_and_forgotten_when_this_process_changes_one(
     assert await _codes(sql_database) == {"99"}
 
 
+async def test_a_tenants_own_rate_is_cached_for_that_tenant_only(
+    sql_database: SqlDatabase,
+) -> None:
+    """The cache is per (country, tenant) since tax rates are per tenant (ADR 0040 §1): a
+    tenant's own rate, read through the cache, never reaches another tenant's proposals."""
+
+    async def codes(tenant: str) -> set[str]:
+        async with sql_database.uow_factory()() as uow:
+            rates = await uow.rules.tax_rates(NORWAY, tenant_id=tenant)
+        return {rate.saft_code for rate in rates}
+
+    defaults = await codes("globex")  # cached for globex before acme has a rate of its own
+    async with sql_database.uow_factory()() as uow:
+        await uow.rules.put_tax_rate(EXTRA, tenant_id="acme")
+        await uow.commit()
+    assert "99" in await codes("acme")
+    assert await codes("acme") == defaults | {"99"}  # served from the cache now
+    assert await codes("globex") == defaults
+    assert "99" not in await codes("globex")
+
+
 async def test_the_tax_rates_cache_expires(sql_database: SqlDatabase) -> None:
     sql_database.tax_rates_cache._ttl = 0.05
     before = await _codes(sql_database)
