@@ -17,6 +17,7 @@ This module imports nothing of bookkeeper's at import time: keep it that way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -52,12 +53,12 @@ def exec_server(
         return
     argv = command(server, host, port, workers, log_level, access_log)
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # A closed or broken stream: nothing to lose there.
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):  # a closed or broken stream: nothing to lose there
-            pass
     try:
-        os.execv(sys.executable, argv)
+        # The same interpreter, our own module and arguments: nothing from outside.
+        os.execv(sys.executable, argv)  # noqa: S606
     except OSError:
         return
 
