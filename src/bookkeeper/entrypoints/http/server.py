@@ -75,6 +75,9 @@ def run_uvicorn(host: str, port: int, workers: int, log_level: str, access_log: 
         log_level=log_level.lower(),
         server_header=False,
         access_log=access_log,
+        # The API has no WebSocket routes (granian runs with websockets=False too); not
+        # loading uvicorn's websockets protocol saves ~2.5 MB per worker (P7).
+        ws="none",
     )
 
 
