@@ -24,7 +24,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dependency_injector import containers, providers
@@ -39,7 +39,6 @@ from bookkeeper.adapters.auth.oidc import OidcVerifier
 from bookkeeper.adapters.fetch import SafeFetcher
 from bookkeeper.adapters.images import PillowImageConverter
 from bookkeeper.adapters.nats.config import load_bus_approval_limit, load_nats_settings
-from bookkeeper.adapters.nats.publisher import publisher_of
 from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
 from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
@@ -74,7 +73,20 @@ from bookkeeper.application.translation import Ingest, bus_principal, discovered
 from bookkeeper.backends import Backends, open_backends
 from bookkeeper.settings import Settings, SettingsError, load_settings
 
+if TYPE_CHECKING:
+    from bookkeeper.adapters.nats.config import NatsSettings
+    from bookkeeper.adapters.nats.publisher import NatsPublisher
+
 T = TypeVar("T")
+
+
+def publisher_of(settings: NatsSettings | None) -> NatsPublisher | None:
+    """The bus-publisher when NATS is configured; nats (and aiohttp) load only then (P7)."""
+    if settings is None:
+        return None
+    from bookkeeper.adapters.nats.publisher import publisher_of as build
+
+    return build(settings)
 
 
 class Database(Protocol):
@@ -219,9 +231,10 @@ def _extractor(settings: Settings) -> DocumentExtractor:
         if getattr(settings, "anthropic_base_url", None):
             options["base_url"] = settings.anthropic_base_url
         return ClaudeExtractor(api_key, **options)
-    from bookkeeper.adapters.extraction.offline import OfflineExtractor
+    # Issue 14 (P7): the offline reader's libraries load on the first document.
+    from bookkeeper.adapters.extraction.lazy import LazyOfflineExtractor
 
-    return OfflineExtractor()
+    return LazyOfflineExtractor()
 
 
 def _intent_classifier(settings: Settings, clock: Clock) -> IntentClassifier:

@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Final
 
-from PIL import Image, ImageDraw
-
 WIDTH: Final = 640
 HEIGHT: Final = 320
 MARGIN: Final = (56, 16, 16, 40)  # left, top, right, bottom
@@ -33,6 +31,8 @@ class PillowChart:
 
     def render(self, series: Mapping[str, Sequence[Decimal]], first_day: dt.date) -> bytes:
         """A PNG of `series` (source → NOK per day from `first_day`)."""
+        from PIL import Image, ImageDraw  # loaded with the first chart, not at start (P7)
+
         image = Image.new("RGB", (WIDTH, HEIGHT), "white")
         draw = ImageDraw.Draw(image)
         left, top, right, bottom = MARGIN

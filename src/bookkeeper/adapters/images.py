@@ -5,33 +5,39 @@ PDF, JPEG and PNG. Pillow (with the pillow-heif plugin) decodes the photo, turns
 (EXIF orientation, which a JPEG without that tag would otherwise lose) and writes a JPEG
 (quality 90, what a phone writes), or a PNG when the image has transparency (a screenshot
 saved as WebP). Decoding runs in a worker thread: a 12-megapixel photo takes ~0.2 s.
+Pillow and pillow-heif load on the first image, not when the server starts (issue 14, P7).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import warnings
 from typing import Final
 
-from PIL import Image, ImageOps
-
 from bookkeeper.application.ports import ImageNotConvertible
-
-try:  # HEIC/HEIF photos from iPhones
-    from pillow_heif import register_heif_opener
-
-    register_heif_opener()
-except ImportError:  # pragma: no cover - without it HEIC is "not convertible"
-    pass
 
 #: Largest image decoded (pixels): a 48-megapixel phone photo fits, a decompression bomb not.
 MAX_PIXELS: Final = 60_000_000
 JPEG_QUALITY: Final = 90
 
 
+@functools.cache
+def register_heif() -> None:
+    """Teach Pillow HEIC/HEIF (photos from iPhones), once, when the first image comes."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # pragma: no cover - without it HEIC is "not convertible"
+        return
+    register_heif_opener()
+
+
 def convert_image(content: bytes) -> tuple[bytes, str]:
     """(JPEG or PNG bytes, their media type) of an image; ImageNotConvertible otherwise."""
+    from PIL import Image, ImageOps
+
+    register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -32,14 +32,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from bookkeeper.adapters.discord import DiscordBot, DiscordHandler, parse_users
-from bookkeeper.adapters.discord.reviews import ReviewSubscriber
 from bookkeeper.adapters.metrics import PROPOSAL_EVENT_TYPES, MeteredPass, count_proposal_events
-from bookkeeper.adapters.nats.config import NatsSettings
-from bookkeeper.adapters.nats.consumer import NatsConsumer
-from bookkeeper.adapters.nats.publisher import NatsPublisher
 from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.conversation import ConversationService
 from bookkeeper.application.dispatch import Dispatcher, LogFollower, Subscriber, Subscriptions
@@ -58,6 +53,12 @@ from bookkeeper.domain.events import APPROVAL_TYPES
 from bookkeeper.entrypoints.morning_job import register_morning
 from bookkeeper.entrypoints.scheduler import Scheduler, executor_run
 from bookkeeper.entrypoints.spending_job import register_spending
+
+if TYPE_CHECKING:  # loaded where used: hikari and nats (aiohttp) only when configured (P7)
+    from bookkeeper.adapters.discord import DiscordBot, DiscordHandler
+    from bookkeeper.adapters.nats.config import NatsSettings
+    from bookkeeper.adapters.nats.consumer import NatsConsumer
+    from bookkeeper.adapters.nats.publisher import NatsPublisher
 
 log = logging.getLogger("bookkeeper")
 
@@ -235,6 +236,9 @@ async def start_discord(container: Container, services: Services) -> DiscordBot 
     if not settings.discord_token or not settings.discord_tenant:
         log.info("Discord bot off (BOOKKEEPER_DISCORD_TOKEN unset)")
         return None
+    from bookkeeper.adapters.discord import DiscordBot, DiscordHandler, parse_users
+    from bookkeeper.adapters.discord.reviews import ReviewSubscriber
+
     authorizer = await resolve(container.authorizer)
     fetcher = await resolve(container.document_fetcher)
     users = parse_users(settings.discord_users)
@@ -273,6 +277,8 @@ async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | Non
     if settings is None:
         log.info("bus: in-process (POST /bus/events); BOOKKEEPER_NATS_URL unset")
         return intake, None
+    from bookkeeper.adapters.nats.consumer import NatsConsumer
+
     consumer = NatsConsumer(intake, settings)
     await consumer.start()
     log.info("bus: NATS JetStream at %s, durable consumer %s", settings.url, settings.durable)

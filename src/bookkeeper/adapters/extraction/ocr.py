@@ -31,7 +31,6 @@ import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, Final
 
 # Before Tesseract is loaded: one OpenMP thread per engine (the pool is the parallelism).
@@ -39,6 +38,8 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
+
+from bookkeeper.adapters.extraction.tessdata import tessdata_path
 
 try:  # HEIC/HEIF photos from iPhones
     from pillow_heif import register_heif_opener
@@ -55,26 +56,10 @@ MAX_PIXELS = 60_000_000
 LANGUAGES = "nor+eng"
 #: Engines (threads) reading at once: one per core.
 WORKERS: Final = max(os.cpu_count() or 1, 1)
-_TESSDATA_DIRS = (
-    "/usr/share/tesseract-ocr/5/tessdata",
-    "/usr/share/tesseract-ocr/4.00/tessdata",
-    "/usr/share/tessdata",
-    "/usr/local/share/tessdata",
-)
 
 
 class OcrUnavailable(Exception):
     """Tesseract is not installed (or has no Norwegian data)."""
-
-
-def tessdata_path() -> str | None:
-    """The folder with Tesseract's Norwegian language data (TESSDATA_PREFIX, else where
-    Debian, Alpine and a source build put it); None when there is none."""
-    candidates = [os.environ.get("TESSDATA_PREFIX", ""), *_TESSDATA_DIRS]
-    for folder in candidates:
-        if folder and (Path(folder) / "nor.traineddata").is_file():
-            return folder
-    return None
 
 
 @functools.cache

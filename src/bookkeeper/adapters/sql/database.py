@@ -25,11 +25,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InvalidatePoolError
@@ -43,6 +41,9 @@ from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.adapters.sql.tenant_settings import RulesCache
 from bookkeeper.adapters.sql.unit_of_work import SqlUnitOfWork
 from bookkeeper.adapters.sql.urls import DatabaseUrl, redact_url, sqlite_on_connect
+
+if TYPE_CHECKING:  # alembic (and mako) load when a migration runs, not in every worker (P7)
+    from alembic.config import Config
 from bookkeeper.application.errors import StorageDegraded
 from bookkeeper.application.ports import AfterCommit, UnitOfWork
 
@@ -73,6 +74,8 @@ def migrations_dir() -> Path:
 
 def alembic_config(url: str) -> Config:
     """An alembic configuration for one database, without an ini file."""
+    from alembic.config import Config
+
     config = Config()
     # ConfigParser interpolation: a literal % in the path must be doubled.
     config.set_main_option("script_location", str(migrations_dir()).replace("%", "%%"))
@@ -118,11 +121,15 @@ def ping_idle_connections(engine: AsyncEngine, bypass: float = PING_BYPASS_SECON
 
 def run_migrations(url: str) -> None:
     """Upgrade the database to the newest revision (synchronous; idempotent)."""
+    from alembic import command
+
     with _ALEMBIC_LOCK:
         command.upgrade(alembic_config(url), "head")
 
 
 def _upgrade_on(connection: Connection, config: Config) -> None:
+    from alembic import command
+
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
     connection.commit()

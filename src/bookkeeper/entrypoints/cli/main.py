@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from bookkeeper.application.replay import ReplayReport
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.entrypoints.cli.arguments import ask, role_name, tenant_id, tenant_or_any
 from bookkeeper.entrypoints.cli.progress import progress
+from bookkeeper.entrypoints.http.server import exec_server
 from bookkeeper.entrypoints.logs import configure_logging
 from bookkeeper.entrypoints.serve import open_services
 from bookkeeper.settings import Settings, SettingsError
@@ -76,6 +78,18 @@ def serve(args: argparse.Namespace, container: Container) -> int:
     _log.info(
         "serving on http://%s:%d with %d worker(s) (%s)", host, port, args.workers, settings.server
     )
+    # Issue 14 (P7): the server and its workers need none of what this process imported
+    # to prepare; it becomes a lean process that imports only the server (returns only if
+    # it cannot, and then serves from here as before).
+    if settings.server != "granian" or importlib.util.find_spec("granian") is not None:
+        exec_server(
+            settings.server,
+            host,
+            port,
+            args.workers,
+            settings.log_level,
+            access_log=settings.log_level == "DEBUG",
+        )
     if settings.server == "granian":
         _serve_granian(host, port, args.workers, settings.log_level)
         return 0

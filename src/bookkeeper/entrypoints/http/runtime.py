@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bookkeeper.adapters.nats.consumer import NatsConsumer
 from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.dispatch import Subscriptions
 from bookkeeper.application.documents import Documents
@@ -18,6 +18,11 @@ from bookkeeper.backends import Backends
 from bookkeeper.container import Database
 from bookkeeper.entrypoints.scheduler import Scheduler
 from bookkeeper.entrypoints.serve import Process
+
+if TYPE_CHECKING:  # nats (and aiohttp) load only when the bus is configured (P7)
+    from bookkeeper.adapters.nats.consumer import NatsConsumer
+else:  # Litestar (msgspec) resolves Runtime's annotations at run time: any object will do
+    NatsConsumer = object
 
 
 class NotStarted(RuntimeError):

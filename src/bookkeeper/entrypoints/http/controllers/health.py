@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from bookkeeper import __version__
-from bookkeeper.adapters.nats.consumer import NatsConsumer
 from bookkeeper.application.errors import StorageDegraded
 from bookkeeper.entrypoints.http.runtime import Runtime
 from bookkeeper.entrypoints.http.wire import (
@@ -25,6 +24,9 @@ from bookkeeper.entrypoints.http.wire import (
     SpendingSourceOut,
     TenantBackendsOut,
 )
+
+if TYPE_CHECKING:  # nats (and aiohttp) load only when the bus is configured (P7)
+    from bookkeeper.adapters.nats.consumer import NatsConsumer
 
 PING_TIMEOUT_SECONDS: Final = 5.0
 RETRY_AFTER_SECONDS: Final = 5

@@ -1,0 +1,122 @@
+"""The process that runs the HTTP server's workers, started lean (issue 14, P7; ADR 0039).
+
+`bookkeeper serve` prepares what must happen once (the signing key, the embedded SQLite's
+migration) in a process that has imported the whole application; it then replaces itself
+(`os.execv`, the same pid, signals and output) with this module, which imports only the
+server (uvicorn or granian). The workers import the app themselves (the app factory),
+so the supervisor no longer carries ~120 MB of application it never runs: with 2 workers
+it is ~27 MB instead of ~150 MB. With one worker uvicorn runs the app in this process,
+as before, but without the preparation's leftovers.
+
+    python -m bookkeeper.entrypoints.http.server --server uvicorn --host H --port P
+           --workers N --log-level INFO [--access-log]
+
+This module imports nothing of bookkeeper's at import time: keep it that way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Final
+
+APP_FACTORY: Final = "bookkeeper.entrypoints.http.app:app_factory"
+MODULE: Final = "bookkeeper.entrypoints.http.server"
+SERVERS: Final = ("uvicorn", "granian")
+
+
+def command(
+    server: str, host: str, port: int, workers: int, log_level: str, access_log: bool
+) -> list[str]:
+    """The argv that runs the server in a fresh interpreter (the same Python)."""
+    argv = [
+        sys.executable,
+        "-m",
+        MODULE,
+        *("--server", server, "--host", host, "--port", str(port)),
+        *("--workers", str(workers), "--log-level", log_level),
+    ]
+    if access_log:
+        argv.append("--access-log")
+    return argv
+
+
+def exec_server(
+    server: str, host: str, port: int, workers: int, log_level: str, access_log: bool
+) -> None:
+    """Replace this process with the lean server process. Returns only if that cannot be
+    done (no known interpreter, or exec failed): the caller then serves in-process."""
+    if not sys.executable or not os.access(sys.executable, os.X_OK):
+        return
+    argv = command(server, host, port, workers, log_level, access_log)
+    for stream in (sys.stdout, sys.stderr):
+        # A closed or broken stream: nothing to lose there.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    try:
+        # The same interpreter, our own module and arguments: nothing from outside.
+        os.execv(sys.executable, argv)  # noqa: S606
+    except OSError:
+        return
+
+
+def run_uvicorn(host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level.lower(),
+        server_header=False,
+        access_log=access_log,
+        # The API has no WebSocket routes (granian runs with websockets=False too); not
+        # loading uvicorn's websockets protocol saves ~2.5 MB per worker (P7).
+        ws="none",
+    )
+
+
+def run_granian(host: str, port: int, workers: int, log_level: str) -> None:
+    """The app in granian (BOOKKEEPER_SERVER=granian, ADR 0039); granian's own access log
+    stays off (observability.py writes one line per request)."""
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    Server(
+        APP_FACTORY,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        websockets=False,
+        log_level=LogLevels(log_level.lower()),
+        log_access=False,
+        factory=True,
+    ).serve()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bookkeeper-server")
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--access-log", action="store_true")
+    args = parser.parse_args(argv)
+    if args.server == "granian":
+        run_granian(args.host, args.port, args.workers, args.log_level)
+    else:
+        run_uvicorn(args.host, args.port, args.workers, args.log_level, args.access_log)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
