@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -244,23 +244,15 @@ class MemoryProposals:
     async def settled_data(
         self, tenant_id: str, kind: str, merchant_key: str, limit: int
     ) -> list[dict[str, Any]]:
-        settled = (Status.APPROVED, Status.EXECUTED)
-        rows = sorted(
-            (
-                v
-                for v in self._db.proposals.values()
-                if v.tenant_id == tenant_id
-                and v.kind == kind
-                and v.merchant_key == merchant_key
-                and v.status in settled
-            ),
-            key=lambda v: v.last_position,
-            reverse=True,
-        )
-        return [{**v.data, **(v.corrections or {})} for v in rows[: max(limit, 0)]]
+        return self._settled(tenant_id, kind, lambda v: v.merchant_key == merchant_key, limit)
 
     async def settled_data_of_org(
         self, tenant_id: str, kind: str, org_number: str, limit: int
+    ) -> list[dict[str, Any]]:
+        return self._settled(tenant_id, kind, lambda v: v.org_number == org_number, limit)
+
+    def _settled(
+        self, tenant_id: str, kind: str, supplier: Callable[[ProposalView], bool], limit: int
     ) -> list[dict[str, Any]]:
         settled = (Status.APPROVED, Status.EXECUTED)
         rows = sorted(
@@ -269,8 +261,8 @@ class MemoryProposals:
                 for v in self._db.proposals.values()
                 if v.tenant_id == tenant_id
                 and v.kind == kind
-                and v.org_number == org_number
                 and v.status in settled
+                and supplier(v)
             ),
             key=lambda v: v.last_position,
             reverse=True,

@@ -354,31 +354,24 @@ class SqlProposals:
     async def settled_data(
         self, tenant_id: str, kind: str, merchant_key: str, limit: int
     ) -> list[dict[str, Any]]:
-        p = proposals
-        stmt = (
-            select(p.c.data, p.c.corrections)
-            .where(
-                p.c.tenant_id == tenant_id,
-                p.c.merchant_key == merchant_key,
-                p.c.kind == kind,
-                p.c.status.in_((Status.APPROVED.value, Status.EXECUTED.value)),
-            )
-            .order_by(p.c.last_position.desc())
-            .limit(max(limit, 0))
-        )
-        return [
-            {**(row.data or {}), **(row.corrections or {})} for row in await self._tx.execute(stmt)
-        ]
+        return await self._settled(tenant_id, kind, proposals.c.merchant_key == merchant_key, limit)
 
     async def settled_data_of_org(
         self, tenant_id: str, kind: str, org_number: str, limit: int
     ) -> list[dict[str, Any]]:
+        return await self._settled(tenant_id, kind, proposals.c.org_number == org_number, limit)
+
+    async def _settled(
+        self, tenant_id: str, kind: str, supplier: ColumnElement[bool], limit: int
+    ) -> list[dict[str, Any]]:
+        """The data (with corrections) of the supplier's newest approved or executed
+        proposals of `kind`, newest first, at most `limit` (by name or by org. no.)."""
         p = proposals
         stmt = (
             select(p.c.data, p.c.corrections)
             .where(
                 p.c.tenant_id == tenant_id,
-                p.c.org_number == org_number,
+                supplier,
                 p.c.kind == kind,
                 p.c.status.in_((Status.APPROVED.value, Status.EXECUTED.value)),
             )

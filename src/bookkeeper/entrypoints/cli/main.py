@@ -38,12 +38,11 @@ from bookkeeper.application.replay import ReplayReport
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.entrypoints.cli.arguments import ask, role_name, tenant_id, tenant_or_any
 from bookkeeper.entrypoints.cli.progress import progress
-from bookkeeper.entrypoints.http.server import exec_server
+from bookkeeper.entrypoints.http.server import exec_server, run_granian, run_uvicorn
 from bookkeeper.entrypoints.logs import configure_logging
 from bookkeeper.entrypoints.serve import open_services
 from bookkeeper.settings import Settings, SettingsError
 
-APP_FACTORY: Final = "bookkeeper.entrypoints.http.app:app_factory"
 MAX_TTL_HOURS: Final = 24 * 366
 
 _log = logging.getLogger("bookkeeper.cli")
@@ -59,9 +58,7 @@ class CommandError(Exception):
 
 
 def serve(args: argparse.Namespace, container: Container) -> int:
-    """Migrate the embedded database, make sure the signing key exists, run uvicorn."""
-    import uvicorn
-
+    """Migrate the embedded database, make sure the signing key exists, run the server."""
     settings: Settings = container.settings()
     configure_logging(settings.log_level, settings.log_format)
     # Created here, once, so that several workers do not each generate one.
@@ -93,45 +90,18 @@ def serve(args: argparse.Namespace, container: Container) -> int:
     if settings.server == "granian":
         _serve_granian(host, port, args.workers, settings.log_level)
         return 0
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=args.workers,
-        log_level=settings.log_level.lower(),
-        server_header=False,
-        access_log=settings.log_level == "DEBUG",
-    )
+    run_uvicorn(host, port, args.workers, settings.log_level, settings.log_level == "DEBUG")
     return 0
 
 
 def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
-    """The app in granian (BOOKKEEPER_SERVER=granian, ADR 0039): its HTTP/1.1 parser and
-    socket handling run in Rust, outside the GIL; the app, its lifespan and our logging are
-    the same as under uvicorn (granian's own access log stays off: observability.py writes
-    one line per request)."""
-    try:
-        from granian.constants import Interfaces, Loops
-        from granian.log import LogLevels
-        from granian.server import Server
-    except ImportError:
+    """The app in granian (BOOKKEEPER_SERVER=granian, ADR 0039), in this process: only when
+    the lean server process could not be started (see `exec_server`)."""
+    if importlib.util.find_spec("granian") is None:
         raise CommandError(
             "BOOKKEEPER_SERVER=granian needs granian: pip install 'bookkeeper[granian]'"
-        ) from None
-
-    Server(
-        APP_FACTORY,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        loop=Loops.uvloop,
-        websockets=False,
-        log_level=LogLevels(log_level.lower()),
-        log_access=False,
-        factory=True,
-    ).serve()
+        )
+    run_granian(host, port, workers, log_level)
 
 
 def migrate(args: argparse.Namespace, container: Container) -> int:
