@@ -10,6 +10,7 @@ claims the token issuer can mint.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
@@ -75,12 +76,21 @@ async def database() -> MemoryDatabase:
     return MemoryDatabase()
 
 
-@pytest.fixture
-async def api(tmp_path: Path, database: MemoryDatabase) -> AsyncIterator[Api]:
+@contextlib.asynccontextmanager
+async def api_with_attributes(
+    tmp_path: Path, database: MemoryDatabase, attributes: Mapping[str, dict[str, str]]
+) -> AsyncIterator[Api]:
+    """The API on the memory store, its principals carrying `attributes` (by subject)."""
     container = memory_container(tmp_path, clock=FixedClock(), database=database)
     inner = container.token_verifier()
-    container.token_verifier.override(providers.Object(WithAttributes(inner, ATTRIBUTES)))
+    container.token_verifier.override(providers.Object(WithAttributes(inner, attributes)))
     async with running_api(tmp_path, database=database, container=container) as running:
+        yield running
+
+
+@pytest.fixture
+async def api(tmp_path: Path, database: MemoryDatabase) -> AsyncIterator[Api]:
+    async with api_with_attributes(tmp_path, database, ATTRIBUTES) as running:
         yield running
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dependency_injector import providers
 
 from bookkeeper.container import resolve
 from bookkeeper.domain.review import ReviewRules
@@ -19,13 +18,10 @@ from tests.http_helpers import (
     API,
     TENANT,
     Api,
-    FixedClock,
     MemoryDatabase,
     assert_problem,
-    memory_container,
-    running_api,
 )
-from tests.integration.test_http_approval_rules import WithAttributes
+from tests.integration.test_http_approval_rules import api_with_attributes
 
 ATTRIBUTES: dict[str, dict[str, str]] = {
     "lena": {"approval_limit": "100", "department": "it"},
@@ -41,10 +37,7 @@ async def database() -> MemoryDatabase:
 
 @pytest.fixture
 async def api(tmp_path: Path, database: MemoryDatabase) -> AsyncIterator[Api]:
-    container = memory_container(tmp_path, clock=FixedClock(), database=database)
-    inner = container.token_verifier()
-    container.token_verifier.override(providers.Object(WithAttributes(inner, ATTRIBUTES)))
-    async with running_api(tmp_path, database=database, container=container) as running:
+    async with api_with_attributes(tmp_path, database, ATTRIBUTES) as running:
         yield running
 
 
