@@ -134,6 +134,8 @@ def run_notice_id(run_id: uuid.UUID) -> uuid.UUID:
 def compliance_id(entry_event_id: uuid.UUID, purpose: str) -> uuid.UUID:
     """The compliance context's finding, alert or reversal proposal about one entry."""
     return uuid.uuid5(Namespaces.COMPLIANCE, f"{entry_event_id}:{purpose}")
+
+
 def cost_snapshot_id(
     tenant_id: str, source: str, day: dt.date, service: str, model: str | None
 ) -> uuid.UUID:

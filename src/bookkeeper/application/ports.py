@@ -1219,6 +1219,8 @@ class BooksHistory(Protocol):
     def purchases(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]: ...
 
     def sales(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]: ...
+
+
 #: Waiting for a turn at a remote system (Fiken's one request per token, held by another
 #: caller or replica) is not work: the executor sets this around a tenant's attempts to a
 #: context that gives the tenant's slot back while an adapter waits for its turn (issue
