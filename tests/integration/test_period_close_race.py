@@ -122,7 +122,7 @@ async def test_no_entry_lands_in_a_period_after_its_close_committed(
 async def test_a_batch_postings_period_read_holds_a_close_until_it_commits(
     postgres_database: SqlDatabase,
 ) -> None:
-    """The bus's batch append reads the tenant's periods once (`periods(for_posting=True)`,
+    """The bus's batch append reads the tenant's periods once (`periods(lock_for="posting")`,
     ADR 0034) instead of `closed_period_on` per entry: that read takes the same shared
     lock, so a close waits for the batch's commit and cannot slip in between."""
     from bookkeeper.domain.rules import PERIOD
@@ -131,7 +131,7 @@ async def test_a_batch_postings_period_read_holds_a_close_until_it_commits(
     rules = RulesService(uows, SystemClock(), RoleAuthorizer())
     start, end = dt.date(2031, 3, 1), dt.date(2031, 3, 31)
     async with uows() as uow:
-        assert await uow.rules.periods(TENANT, PERIOD, for_posting=True) == []
+        assert await uow.rules.periods(TENANT, PERIOD, lock_for="posting") == []
         closing = asyncio.create_task(rules.close_period(ACCOUNTANT, start, end))
         done, _ = await asyncio.wait({closing}, timeout=0.5)
         assert not done  # the close waits for the posting's transaction
@@ -139,3 +139,29 @@ async def test_a_batch_postings_period_read_holds_a_close_until_it_commits(
     await asyncio.wait_for(closing, timeout=10)
     async with uows() as uow:
         assert [p.start for p in await uow.rules.periods(TENANT, PERIOD)] == [start]
+
+
+async def test_two_overlapping_closes_racing_never_both_commit(
+    postgres_database: SqlDatabase,
+) -> None:
+    """A close reads the tenant's periods under the exclusive period lock
+    (`periods(lock_for="closing")`): of two closes of overlapping periods started at once,
+    the second waits for the first to commit, then sees it and is refused."""
+    from bookkeeper.domain.rules import PERIOD, InvalidRule
+
+    uows = postgres_database.uow_factory()
+    rules = RulesService(uows, SystemClock(), RoleAuthorizer())
+    for n in range(8):
+        month = dt.date(2032 + n, 1, 1)
+        results = await asyncio.gather(
+            rules.close_period(ACCOUNTANT, month, month.replace(month=3, day=31)),
+            rules.close_period(ACCOUNTANT, month.replace(month=2), month.replace(month=4, day=30)),
+            return_exceptions=True,
+        )
+        refused = [r for r in results if isinstance(r, InvalidRule)]
+        assert len(refused) == 1, (n, results)
+        async with uows() as uow:
+            found = [
+                p for p in await uow.rules.periods(TENANT, PERIOD) if p.start.year == month.year
+            ]
+        assert len(found) == 1, (n, found)

@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from bookkeeper.adapters.currencies import iso_countries, iso_currencies
+from bookkeeper.application.ports import PeriodLock
 from bookkeeper.domain.rules import (
     DEFAULT_RATES_TENANT,
     NORWAY_TAX_RATES,
@@ -65,7 +66,7 @@ class MemoryRules:
         return list(iso_countries())
 
     async def periods(
-        self, tenant_id: str, kind: str | None = None, *, for_posting: bool = False
+        self, tenant_id: str, kind: str | None = None, *, lock_for: PeriodLock | None = None
     ) -> list[FiscalPeriod]:
         found = [
             p

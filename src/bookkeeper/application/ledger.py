@@ -594,7 +594,7 @@ class LedgerService:
             closed_of: dict[str, list[FiscalPeriod]] = {}
             for tenant in tenants:
                 rules_of[tenant] = await uow.settings.review_rules(tenant)
-                closed_of[tenant] = await uow.rules.periods(tenant, PERIOD, for_posting=True)
+                closed_of[tenant] = await uow.rules.periods(tenant, PERIOD, lock_for="posting")
             prepared: list[tuple[int, Principal, JournalEntryPostedData, uuid.UUID, str]] = []
             new_events: list[tuple[str, uuid.UUID, NewEvent]] = []
             for index in checked:

@@ -621,6 +621,11 @@ class CostSnapshotProjection(Protocol):
         ...
 
 
+#: Which period lock a read of the periods takes first (PostgreSQL; ADR 0040 §3): shared
+#: for a posting, exclusive for a close.
+PeriodLock = Literal["posting", "closing"]
+
+
 class RulesStore(Protocol):
     """Rules as data (issue 12, migration 0016): tax rates by validity, currencies, and
     each tenant's closed periods and locked VAT terms, in the unit's transaction."""
@@ -645,7 +650,7 @@ class RulesStore(Protocol):
     async def countries(self) -> list[Country]: ...
 
     async def periods(
-        self, tenant_id: str, kind: str | None = None, *, for_posting: bool = False
+        self, tenant_id: str, kind: str | None = None, *, lock_for: PeriodLock | None = None
     ) -> list[FiscalPeriod]:
         """The tenant's closed periods and locked VAT terms (of `kind`), by start."""
         ...

@@ -239,7 +239,10 @@ class RulesService:
             closed_at=self._clock.now(),
         )
         async with self._uow() as uow:
-            for existing in await uow.rules.periods(principal.tenant_id, kind):
+            # Under the exclusive period lock: a concurrent close of an overlapping
+            # period waits for this one to commit, then sees it (ADR 0040 §3).
+            periods = await uow.rules.periods(principal.tenant_id, kind, lock_for="closing")
+            for existing in periods:
                 if (existing.start, existing.end) == (start, end):
                     return existing, False
                 if existing.start <= end and start <= existing.end:

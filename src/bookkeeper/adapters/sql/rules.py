@@ -29,6 +29,7 @@ from sqlalchemy import and_, delete, insert, select, text, update
 
 from bookkeeper.adapters.sql.schema import countries, currencies, fiscal_periods, tax_rates
 from bookkeeper.adapters.sql.session import Transaction
+from bookkeeper.application.ports import PeriodLock
 from bookkeeper.domain.rules import (
     DEFAULT_RATES_TENANT,
     PERIOD,
@@ -175,12 +176,14 @@ class SqlRules:
         return [Country(code=r.code, name=r.name, currency=r.currency) for r in result.all()]
 
     async def periods(
-        self, tenant_id: str, kind: str | None = None, *, for_posting: bool = False
+        self, tenant_id: str, kind: str | None = None, *, lock_for: PeriodLock | None = None
     ) -> list[FiscalPeriod]:
-        """The tenant's periods; `for_posting`: under the shared period lock first (as
-        `closed_period_on`), so that a batch posting cannot race a close (ADR 0040 §3)."""
-        if for_posting:
-            await self._lock_periods(tenant_id, exclusive=False)
+        """The tenant's periods; `lock_for` "posting": under the shared period lock first
+        (as `closed_period_on`), so that a batch posting cannot race a close; "closing":
+        under the exclusive one (as `add_period`), so that two closes of overlapping
+        periods cannot both pass the overlap check (ADR 0040 §3)."""
+        if lock_for is not None:
+            await self._lock_periods(tenant_id, exclusive=lock_for == "closing")
         p = fiscal_periods
         query = select(p).where(p.c.tenant_id == tenant_id)
         if kind is not None:
