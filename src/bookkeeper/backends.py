@@ -47,11 +47,7 @@ async def open_backends(
     try:
         #: One gate per Fiken token for the process (ADR 0035), shared by the environment's
         #: client and every tenant's own (ADR 0036): never two requests in flight for a token.
-        gates: GateFactory | None = None
-        if settings.fiken_token is not None or credentials is not None:
-            from bookkeeper.adapters.fiken.ratelimit import process_gates
-
-            gates = fiken_gates(settings, closers) or process_gates()
+        gates = fiken_gates(settings, closers)  # no connection until a gate is used
         if settings.fiken_token is not None:
             from bookkeeper.adapters.fiken import fiken_books_provider
 
@@ -112,18 +108,19 @@ async def open_backends(
             await close()
 
 
-def fiken_gates(
-    settings: Settings, closers: list[Callable[[], Awaitable[None]]]
-) -> GateFactory | None:
-    """Where Fiken's limits are kept (BOOKKEEPER_FIKEN_GATE, ADR 0035): in the database on
-    PostgreSQL, so every replica keeps them together; None: in this process."""
+def fiken_gates(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> GateFactory:
+    """The process's gate per Fiken token, where Fiken's limits are kept
+    (BOOKKEEPER_FIKEN_GATE, ADR 0035): in the database on PostgreSQL, so every replica
+    keeps them together; else in this process (one RequestGate per token)."""
     on_postgres = settings.database_url.split(":", 1)[0].split("+", 1)[0].lower() in (
         "postgres",
         "postgresql",
     )
     choice = getattr(settings, "fiken_gate", "auto")
     if choice == "process" or (choice == "auto" and not on_postgres):
-        return None
+        from bookkeeper.adapters.fiken.ratelimit import process_gates
+
+        return process_gates()
     if not on_postgres:
         raise SettingsError("BOOKKEEPER_FIKEN_GATE=database needs a PostgreSQL database")
     from bookkeeper.adapters.fiken.pg_gate import postgres_gates

@@ -429,7 +429,6 @@ async def _books_import(
     credentials (ADR 0036), else the environment's; BooksNotConfigured without either.
     Fiken's limits through the same gate as the executors' (ADR 0035)."""
     from bookkeeper.adapters.fiken.history import TenantBooksImport
-    from bookkeeper.adapters.fiken.ratelimit import process_gates
     from bookkeeper.application.books_import import BooksImport
     from bookkeeper.backends import fiken_gates
 
@@ -441,7 +440,7 @@ async def _books_import(
             base_url=settings.fiken_base_url,
             token=settings.fiken_token,
             company=settings.fiken_company,
-            gates=fiken_gates(settings, closers) or process_gates(),
+            gates=fiken_gates(settings, closers),
         )
     finally:
         for close in closers:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bookkeeper.adapters.fiken.pg_gate import PostgresGate, libpq_url
-from bookkeeper.adapters.fiken.ratelimit import token_key
+from bookkeeper.adapters.fiken.ratelimit import RequestGate, token_key
 from bookkeeper.backends import fiken_gates
 from bookkeeper.settings import Settings, SettingsError, load_settings
 
@@ -29,7 +29,9 @@ def test_auto_shares_the_gate_on_postgres_and_keeps_it_in_process_on_sqlite(
     tmp_path: Path,
 ) -> None:
     closers: list[Callable[[], Awaitable[None]]] = []
-    assert fiken_gates(settings(tmp_path), closers) is None
+    in_process = fiken_gates(settings(tmp_path), closers)
+    assert isinstance(in_process("token-a"), RequestGate) and closers == []
+    assert in_process("token-a") is in_process("token-a")  # one per token in the process
     gates = fiken_gates(settings(tmp_path, POSTGRES), closers)
     assert gates is not None and len(closers) == 1
     gate = gates("token-a")
@@ -41,7 +43,7 @@ def test_auto_shares_the_gate_on_postgres_and_keeps_it_in_process_on_sqlite(
 def test_the_choice_can_be_forced_and_is_checked(tmp_path: Path) -> None:
     closers: list[Callable[[], Awaitable[None]]] = []
     process = settings(tmp_path, POSTGRES, "process")
-    assert fiken_gates(process, closers) is None
+    assert isinstance(fiken_gates(process, closers)("token-a"), RequestGate) and closers == []
     with pytest.raises(SettingsError, match="PostgreSQL"):
         fiken_gates(settings(tmp_path, gate="database"), closers)
     with pytest.raises(SettingsError, match="FIKEN_GATE"):

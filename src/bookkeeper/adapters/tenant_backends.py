@@ -68,12 +68,10 @@ def _fiken_client(base_url: str, token: str) -> Client:
     return FikenClient(base_url, token)
 
 
-def gated_fiken_client(gates: Callable[[str], Any] | None) -> ClientFactory:
+def gated_fiken_client(gates: Callable[[str], Any]) -> ClientFactory:
     """Tenants' Fiken clients through the process's gate per token (ADR 0035): one request
     in flight and <= 4/s per token in this process, or across replicas with the database
     gate, whichever tenant or the environment holds the token."""
-    if gates is None:
-        return _fiken_client
 
     def build(base_url: str, token: str) -> Client:
         from bookkeeper.adapters.fiken import FikenClient

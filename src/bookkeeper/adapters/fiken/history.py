@@ -268,7 +268,7 @@ class TenantBooksImport:
         base_url: str,
         token: str | None,
         company: str | None,
-        gates: Callable[[str], Any] | None,
+        gates: Callable[[str], Any],
     ) -> None:
         self._make_import = make_import
         self._credentials = credentials
@@ -292,8 +292,7 @@ class TenantBooksImport:
                 "(`bookkeeper credentials set`) or BOOKKEEPER_FIKEN_TOKEN and "
                 "BOOKKEEPER_FIKEN_COMPANY"
             )
-        gate = self._gates(token) if self._gates is not None else None
-        client = FikenClient(base_url, token, gate=gate)
+        client = FikenClient(base_url, token, gate=self._gates(token))
         try:
             return await self._make_import(FikenHistory(client, company)).run(
                 tenant_id, *args, **kwargs
