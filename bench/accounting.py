@@ -107,7 +107,7 @@ TARGET_P6_P95_MS = 5.0
 TARGET_P7_RSS_MB = 300.0
 TARGET_P4_TB_MS = 50.0
 TARGET_P4_GL_MS = 20.0
-TARGET_P4_HLEDGER_RATIO = 10.0
+TARGET_P4_HLEDGER_RATIO = 1000.0  # quality.md P4: >= 1,000 x `hledger balance`
 FIKEN_MAX_PER_SECOND = 4
 _ID_SEGMENT = re.compile(r"/\d+")
 
@@ -1839,6 +1839,10 @@ async def run_p4(part: Part, settings: Settings, dbs: Databases) -> None:
     if hledger is None:
         hledger_note = "hledger not installed (apt-get install -y hledger): comparison skipped"
         loud(hledger_note)
+    elif settings.hledger_runs == 0:
+        # hledger holds the whole journal in memory (past 1.7 GB within seconds at 10 M
+        # lines): at P4's full size the ratio is measured at a smaller size.
+        part.note("--hledger-runs 0: comparison with hledger skipped")
     else:
         journal = Path(tempfile.mkdtemp(prefix="bench-hledger-")) / "ledger.journal"
         if not settings.keep_journal:
@@ -1996,7 +2000,9 @@ def parse_args(argv: list[str] | None) -> Settings | tuple[int, int] | tuple[str
     parser.add_argument("--events", type=int, default=1_000_000, help="P3: events in the log")
     parser.add_argument("--lines", type=int, default=1_000_000, help="P4: journal lines")
     parser.add_argument("--repeats", type=int, default=20, help="P4: timed calls per query")
-    parser.add_argument("--hledger-runs", type=int, default=3, help="P4: hledger runs")
+    parser.add_argument(
+        "--hledger-runs", type=int, default=3, help="P4: hledger runs (0 skips the comparison)"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -2042,7 +2048,7 @@ def parse_args(argv: list[str] | None) -> Settings | tuple[int, int] | tuple[str
         events=a.events,
         lines=a.lines,
         repeats=max(1, a.repeats),
-        hledger_runs=max(1, a.hledger_runs),
+        hledger_runs=max(0, a.hledger_runs),
         profile=a.profile,
         keep_journal=a.keep_journal,
         pg_host=a.pg_host,
