@@ -44,12 +44,16 @@ def admin(tenant: str = "acme", subject: str = "ada") -> Principal:
 
 
 class World:
-    def __init__(self, keys: str | None = KEY, store: MemoryCredentialsStore | None = None) -> None:
-        self.store = store or MemoryCredentialsStore()
-        self.uow = MemoryUnitOfWorkFactory()
+    """A credentials service on an in-memory database (`uow`: shared with another World,
+    as two replicas share one database)."""
+
+    def __init__(self, keys: str | None = KEY, uow: MemoryUnitOfWorkFactory | None = None) -> None:
+        self.uow = uow or MemoryUnitOfWorkFactory()
+        #: The committed rows (what another unit of work sees).
+        self.store = MemoryCredentialsStore(self.uow.db.credentials)
         self.clock = FixedClock()
         self.service = CredentialsService(
-            self.store, secret_box(keys), self.uow, self.clock, UuidV7Ids(), RoleAuthorizer()
+            secret_box(keys), self.uow, self.clock, UuidV7Ids(), RoleAuthorizer()
         )
 
     async def events(self) -> list[Any]:
@@ -116,7 +120,7 @@ async def test_without_a_key_nothing_is_stored() -> None:
     assert "BOOKKEEPER_CREDENTIALS_KEY" in refused.value.message
     assert world.store.rows == {} and await world.events() == []
     with pytest.raises(CredentialsKeyMissing):
-        await world.service.rotate_key()
+        await world.service.rotate_key("human:operator")
 
 
 @pytest.mark.parametrize(
@@ -188,13 +192,13 @@ async def test_replacing_bumps_the_version_and_removing_records_it() -> None:
 
 
 async def test_rotate_key_re_encrypts_every_secret_with_the_first_key() -> None:
-    store = MemoryCredentialsStore()
-    old = World(keys=KEY, store=store)
+    old = World(keys=KEY)
+    store = old.uow
     await old.service.set(admin(), "acme", "fiken", SECRET, company="acme-as")
     await old.service.set(admin("globex"), "globex", "folio", OTHER_SECRET)
-    rotating = World(keys=f"{NEW_KEY},{KEY}", store=store)
-    assert await rotating.service.rotate_key() == 2
-    new_only = World(keys=NEW_KEY, store=store)
+    rotating = World(keys=f"{NEW_KEY},{KEY}", uow=store)
+    assert await rotating.service.rotate_key("human:operator") == 2
+    new_only = World(keys=NEW_KEY, uow=store)
     acme = await new_only.service.resolve("acme", "fiken")
     globex = await new_only.service.resolve("globex", "folio")
     assert acme is not None and acme.token == SECRET and acme.version == 1
@@ -316,8 +320,8 @@ async def test_one_client_per_token_and_a_change_applies_at_once_in_this_process
 
 
 async def test_another_replicas_change_is_seen_within_the_recheck_interval() -> None:
-    store = MemoryCredentialsStore()
-    here, there = World(store=store), World(store=store)
+    here = World()
+    there = World(uow=here.uow)
     built, ticks = Built(), Ticks()
     backends = resolver(here.service, built, ticks)
     await there.service.set(admin(), "acme", "folio", SECRET)

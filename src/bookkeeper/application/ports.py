@@ -521,6 +521,54 @@ class LedgerProjection(Protocol):
         ...
 
 
+class StoredCredentials(msgspec.Struct, frozen=True, kw_only=True):
+    """Issue 14 (ADR 0036): one row of a tenant's own credentials, the secret only as
+    ciphertext."""
+
+    tenant_id: str
+    provider: str
+    company: str | None
+    base_url: str | None
+    ciphertext: str
+    fingerprint: str
+    set_by: str
+    set_at: dt.datetime
+    #: 1 when first set, +1 on every change (a replica compares it to its cached client).
+    version: int = 1
+
+
+class CredentialsStore(Protocol):
+    """The encrypted per-tenant credentials (migration 0018), in the unit's transaction, so
+    a change and its audit event are committed together or not at all (ADR 0045 §1)."""
+
+    async def get(self, tenant_id: str, provider: str) -> StoredCredentials | None: ...
+
+    async def put(self, credentials: StoredCredentials) -> StoredCredentials:
+        """Insert or replace the row; the stored version is the previous one + 1."""
+        ...
+
+    async def remove(self, tenant_id: str, provider: str) -> bool:
+        """Delete the row; False when there was none (the unit must not be committed)."""
+        ...
+
+    async def listing(self, tenant_id: str | None = None) -> list[StoredCredentials]:
+        """The rows of one tenant (every tenant: None), by tenant and provider."""
+        ...
+
+    async def revision(self) -> int:
+        """A number that changes whenever any row is put or removed (one cheap read)."""
+        ...
+
+    async def tenant_count(self) -> int:
+        """How many tenants have credentials of their own."""
+        ...
+
+    async def rewrap(self, rewrap: Callable[[str], str]) -> list[StoredCredentials]:
+        """Replace every row's ciphertext by `rewrap(ciphertext)`; the rows rewritten, by
+        tenant and provider. The version is kept: the secret itself is unchanged."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: the log, the projections written with it, and the commit.
 
@@ -539,6 +587,11 @@ class UnitOfWork(Protocol):
     rules: RulesStore
     #: ADR 0040 §6: the latest figure of each cost snapshot, by day (the cost report).
     costs: CostSnapshotProjection
+
+    @property
+    def credentials(self) -> CredentialsStore:
+        """Issue 14: the tenants' own credentials (ADR 0036, ADR 0045 §1)."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -564,6 +564,15 @@ class CredentialsRemovedData(Payload, frozen=True, kw_only=True):
     provider: str
 
 
+class CredentialsReencryptedData(Payload, frozen=True, kw_only=True):
+    """Issue 14 (ADR 0045 §2): `bookkeeper credentials rotate-key` re-encrypted this
+    tenant's own credentials of these providers with the newest key. The secrets are
+    unchanged (so are their fingerprints, listed in provider order); none is in the log."""
+
+    providers: tuple[str, ...]
+    fingerprints: tuple[str, ...] = ()
+
+
 # --- the catalogue ----------------------------------------------------------------------
 
 
@@ -676,6 +685,7 @@ def _build_catalogue() -> dict[str, EventType]:
         # Issue 14: per-tenant credentials set and removed (an audit record, no secret).
         ("CredentialsSet", CredentialsSetData),
         ("CredentialsRemoved", CredentialsRemovedData),
+        ("CredentialsReencrypted", CredentialsReencryptedData),
     ):
         catalogue[name] = EventType(name, query_payload, Step.QUERY, None)
     catalogue["JournalEntryPosted"] = EventType(
@@ -719,6 +729,7 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         # Issue 14: recorded by the credentials service only.
         "CredentialsSet",
         "CredentialsRemoved",
+        "CredentialsReencrypted",
     }
 )
 SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(
