@@ -474,9 +474,9 @@ class FakeFiken:
         _check(errors(FIKEN_SPEC, "purchaseRequest", body))
         kind = body["kind"]
         supplier = None
-        if kind == "supplier":
-            if "supplierId" not in body:
-                raise Invalid("supplierId is required for a supplier purchase")
+        if kind == "supplier" and "supplierId" not in body:
+            raise Invalid("supplierId is required for a supplier purchase")
+        if "supplierId" in body:  # optional on a cash purchase (who was paid at once)
             supplier = self.contacts.get(body["supplierId"])
             if supplier is None:
                 raise Invalid(f"no contact with id {body['supplierId']}")

@@ -443,17 +443,49 @@ async def test_a_dry_run_reads_and_counts_but_writes_nothing(
         assert await uow.events.read_all(limit=10) == []
 
 
-async def test_the_saf_t_export_holds_the_imported_books_and_their_customers(
+async def test_the_saf_t_export_holds_the_imported_books_their_customers_and_suppliers(
     fiken: tuple[FakeFiken, str], sql_database: SqlDatabase
 ) -> None:
+    """ADR 0045 §5: the suppliers of imported purchases — a supplier purchase (on its
+    sub-ledger account), a cash purchase that names its supplier, and a journal entry on
+    the supplier's sub-ledger account (a payment booked by hand) — are in the file's
+    Suppliers with their organisation numbers and payables balances, and the payables
+    lines carry their SupplierID; the file is valid against the SAF-T 1.30 XSD."""
     fake, base_url = fiken
-    Books(fake)
+    books = Books(fake)
+    shop = fake.add_contact("Elektro AS", "987 654 321")
+    fake.create_purchase(
+        {
+            "date": "2026-02-14",
+            "kind": "cash_purchase",
+            "paid": True,
+            "currency": "NOK",
+            "paymentAccount": BANK_ACCOUNT_CODE,
+            "supplierId": shop,
+            "lines": [
+                {
+                    "description": "Kabler",
+                    "vatType": "HIGH",
+                    "netPrice": 8_000,
+                    "vat": 2_000,
+                    "account": "6540",
+                }
+            ],
+        }
+    )
+    supplier_account = fake.contacts[books.supplier]["supplierAccountCode"]
+    fake.add_journal_entry(
+        dt.date(2026, 2, 26),
+        [(supplier_account, 50_000), (BANK_ACCOUNT_CODE, -50_000)],
+        "Delbetaling Kontor AS",
+    )
     factory = sql_database.uow_factory()
     client, source = history(base_url)
     try:
-        await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
+        report = await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
     finally:
         await client.aclose()
+    assert report.problems == []
     end = dt.date(2026, 2, 28)
     export = SaftExport(
         SqlAuditReads(sql_database),
@@ -468,11 +500,38 @@ async def test_the_saf_t_export_holds_the_imported_books_and_their_customers(
     reports = ledger(factory, FixedClock(FIRST_RUN))
     period = await reports.trial_balance(ACCOUNTANT, START, end)
     check_against_trial_balance(root, period, period, START)
-    assert file_summary(root)["entries"] == 6
+    assert file_summary(root)["entries"] == 8
     customers = {
         c.findtext("s:Name", namespaces=NS)
         for c in root.findall("s:MasterFiles/s:Customers/s:Customer", NS)
     }
-    # The customer comes from the imported receivables lines' party. (Suppliers in the
-    # file come from executed purchases only, so Kontor AS is not among them: ADR 0037.)
+    # The customer comes from the imported receivables lines' party.
     assert customers == {"Kunde AS"}
+    suppliers = {
+        s.findtext("s:SupplierID", namespaces=NS): (
+            s.findtext("s:Name", namespaces=NS),
+            s.findtext("s:RegistrationNumber", namespaces=NS),
+            [
+                (
+                    b.findtext("s:AccountID", namespaces=NS),
+                    b.findtext("s:ClosingCreditBalance", namespaces=NS),
+                )
+                for b in s.findall("s:BalanceAccount", NS)
+            ],
+        )
+        for s in root.findall("s:MasterFiles/s:Suppliers/s:Supplier", NS)
+    }
+    kontor_id = supplier_account.partition(":")[2]
+    elektro_id = fake.contacts[shop]["supplierAccountCode"].partition(":")[2]
+    assert suppliers == {
+        # 1,050 kr invoiced, 500 kr paid by a journal entry on its sub-ledger account.
+        kontor_id: ("Kontor AS", "913312465", [(supplier_account, "550.00")]),
+        # Paid at once: listed, with no payables balance.
+        elektro_id: ("Elektro AS", "987654321", []),
+    }
+    payables_lines = [
+        line.findtext("s:SupplierID", namespaces=NS)
+        for line in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction/s:Line", NS)
+        if line.findtext("s:AccountID", namespaces=NS) == supplier_account
+    ]
+    assert payables_lines == [kontor_id, kontor_id]

@@ -27,7 +27,7 @@ from bookkeeper.application.ports import (
     HistoryPayment,
     HistoryTrade,
 )
-from bookkeeper.domain.events import JournalEntryPostedData
+from bookkeeper.domain.events import JournalEntryPostedData, Party
 from bookkeeper.domain.ledger import check_balanced
 
 TENANT = "acme"
@@ -284,3 +284,52 @@ def test_fiken_records_become_kroner_with_signs_and_our_reference() -> None:
                 b' "netPriceInCurrency": 1000, "account": "6800"}]}'
             )
         )
+
+
+def test_sub_ledger_accounts_and_cash_purchases_name_their_counterparty() -> None:
+    """ADR 0045 §5: a journal entry line on a supplier's (24xx:key) or customer's
+    (15xx:key) sub-ledger account names that party by its key; a cash purchase names its
+    supplier (with the organisation number) on the payment line; so SAF-T lists them."""
+    entry = HistoryJournalEntry(
+        id="77",
+        date=DAY,
+        description="Delbetaling",
+        lines=(
+            HistoryLine(account="2400:20001", amount=Decimal("400.00")),
+            HistoryLine(account="1500:10002", amount=Decimal("100.00")),
+            HistoryLine(account="1920:10001", amount=Decimal("-500.00")),
+        ),
+    )
+    ((_, posted),) = journal_entry_entries(TENANT, entry)
+    assert [line.party for line in posted.lines] == [
+        Party(kind="supplier", id="20001"),
+        Party(kind="customer", id="10002"),
+        None,  # a bank account is nobody's sub-ledger
+    ]
+    cash = HistoryTrade(
+        what="purchase",
+        id="88",
+        date=DAY,
+        kind="cash_purchase",
+        lines=(
+            HistoryOrderLine(
+                description="Kabler",
+                account="6540",
+                net=Decimal("80"),
+                vat=Decimal("20"),
+                vat_type="HIGH",
+            ),
+        ),
+        party_name="Elektro AS",
+        party_account="2400:20003",
+        party_org_number="987 654 321",
+        payments=(HistoryPayment(id="1", date=DAY, account="1920:10001", amount=Decimal("100")),),
+    )
+    ((_, bought),) = trade_entries(TENANT, cash)
+    paid = [line for line in bought.lines if line.credit]
+    assert [(line.account, line.party) for line in paid] == [
+        (
+            "1920:10001",
+            Party(kind="supplier", id="20003", name="Elektro AS", org_number="987654321"),
+        )
+    ]

@@ -205,7 +205,7 @@ def journal_entry_entries(tenant_id: str, record: HistoryJournalEntry) -> Entrie
     for line in record.lines:
         code = line.vat_code if line.vat_code not in (None, "") else None
         part = (TAX if _is_vat_account(line.account) else BASE) if code else None
-        signed.append((line.account, line.amount, None, code, part, None))
+        signed.append((line.account, line.amount, None, code, part, _ledger_party(line.account)))
     lines = _lines(signed)
     if not lines:
         raise NotImportable("the entry has no amounts")
@@ -213,12 +213,38 @@ def journal_entry_entries(tenant_id: str, record: HistoryJournalEntry) -> Entrie
     return _with_mirror(tenant_id, JOURNAL_ENTRY, record.id, entry, record.cancelled)
 
 
+def _org_number(value: str | None) -> str | None:
+    """An organisation number as SAF-T's RegistrationNumber: without blanks, ≤ 35."""
+    text = "".join((value or "").replace("\x00", "").split())
+    return text[:35] or None
+
+
 def _party(kind: str, record: HistoryTrade) -> Party | None:
+    """The supplier or customer of a purchase or sale, keyed by its sub-ledger account's
+    number (`2400:20001` → `20001`), as a journal entry on that account is."""
     account = record.party_account or ""
     key = account.partition(":")[2]
     if not key:
         return None
-    return Party(kind=kind, id=key[:35], name=_text(record.party_name or "", key))
+    return Party(
+        kind=kind,
+        id=key[:35],
+        name=_text(record.party_name or "", key),
+        org_number=_org_number(record.party_org_number),
+    )
+
+
+def _ledger_party(account: str) -> Party | None:
+    """The counterparty a journal entry line's account names: a supplier's sub-ledger
+    account (`24xx:key`, Fiken's supplierAccountCode) or a customer's (`15xx:key`)."""
+    base, _, key = account.partition(":")
+    if not key or len(base) != 4 or not base.isdigit():
+        return None
+    if base.startswith("24"):
+        return Party(kind=SUPPLIER, id=key[:35])
+    if base.startswith("15"):
+        return Party(kind=CUSTOMER, id=key[:35])
+    return None
 
 
 def trade_entries(tenant_id: str, record: HistoryTrade, *, payments_only: bool = False) -> Entries:
@@ -260,7 +286,9 @@ def trade_entries(tenant_id: str, record: HistoryTrade, *, payments_only: bool =
     if cash:
         if not record.payments:
             raise NotImportable(f"a {record.kind} without a payment account")
-        counter, counter_party = record.payments[0].account, None
+        # Paid at once: no sub-ledger line, so the payment line names the counterparty
+        # (the SAF-T file lists the supplier or customer, without a balance).
+        counter, counter_party = record.payments[0].account, party
     else:
         counter = record.party_account or (PAYABLES if purchase else RECEIVABLES)
         counter_party = party

@@ -1229,6 +1229,8 @@ class HistoryTrade(msgspec.Struct, frozen=True, kw_only=True):
     identifier: str | None = None
     party_name: str | None = None
     party_account: str | None = None
+    #: The supplier's or customer's organisation number, when the books know it.
+    party_org_number: str | None = None
     payments: tuple[HistoryPayment, ...] = ()
     deleted: bool = False
     reference: str | None = None

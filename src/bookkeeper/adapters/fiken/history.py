@@ -157,6 +157,7 @@ def purchase(found: wire.Purchase) -> HistoryTrade:
         identifier=found.identifier,
         party_name=supplier.name if supplier and supplier.name else None,
         party_account=supplier.supplier_account_code if supplier else None,
+        party_org_number=supplier.organization_number if supplier else None,
         payments=_payments(found.payments, found.currency),
         deleted=found.deleted,
         reference=(
@@ -181,6 +182,7 @@ def sale(found: wire.Sale) -> HistoryTrade:
         identifier=found.sale_number,
         party_name=customer.name if customer and customer.name else None,
         party_account=customer.customer_account_code if customer else None,
+        party_org_number=customer.organization_number if customer else None,
         payments=_payments(found.sale_payments, found.currency),
         deleted=found.deleted,
         modified=found.last_modified_date,
