@@ -1192,6 +1192,9 @@ class HistoryJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
     #: The entry was cancelled: the books posted its balancing counter-entry.
     cancelled: bool = False
     modified: dt.date | None = None
+    #: The books' transaction the entry belongs to (Fiken's transactionId): a purchase's
+    #: or a sale's own posting shares it with that purchase or sale.
+    transaction: str | None = None
 
 
 class HistoryOrderLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -1235,6 +1238,8 @@ class HistoryTrade(msgspec.Struct, frozen=True, kw_only=True):
     deleted: bool = False
     reference: str | None = None
     modified: dt.date | None = None
+    #: The books' transaction of the purchase's or sale's posting (Fiken's transactionId).
+    transaction: str | None = None
 
 
 class HistoryProblem(msgspec.Struct, frozen=True, kw_only=True):

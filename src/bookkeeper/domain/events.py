@@ -531,6 +531,12 @@ class BooksImportedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     known: int = 0
     executed_here: int = 0
     problems: int = 0
+    #: Journal entries the books also list as a purchase's or sale's own posting (the
+    #: same transaction), not imported twice (ADR 0045 §6).
+    same_as_trade: int = 0
+    #: The books' transactions of the purchases and sales this run read: a later run
+    #: knows a journal entry of one of them without reading the purchase or sale again.
+    trade_transactions: tuple[str, ...] = ()
 
 
 class SourceSpend(Payload, frozen=True, kw_only=True, omit_defaults=True):

@@ -142,6 +142,7 @@ def journal_entry(entry: wire.JournalEntry) -> HistoryJournalEntry:
         number=None if entry.journal_entry_number is None else str(entry.journal_entry_number),
         cancelled=entry.offset_transaction_id is not None,
         modified=entry.last_modified_date,
+        transaction=_transaction(entry.transaction_id),
     )
 
 
@@ -160,6 +161,7 @@ def purchase(found: wire.Purchase) -> HistoryTrade:
         party_org_number=supplier.organization_number if supplier else None,
         payments=_payments(found.payments, found.currency),
         deleted=found.deleted,
+        transaction=_transaction(found.transaction_id),
         reference=(
             found.identifier
             if found.identifier and found.identifier.startswith("bk-")
@@ -186,7 +188,12 @@ def sale(found: wire.Sale) -> HistoryTrade:
         payments=_payments(found.sale_payments, found.currency),
         deleted=found.deleted,
         modified=found.last_modified_date,
+        transaction=_transaction(found.transaction_id),
     )
+
+
+def _transaction(transaction_id: int | None) -> str | None:
+    return None if transaction_id is None else str(transaction_id)
 
 
 def _order_lines(lines: list[wire.OrderLine], currency: str) -> tuple[HistoryOrderLine, ...]:
