@@ -336,3 +336,53 @@ async def test_another_replicas_change_is_seen_within_the_recheck_interval() -> 
     await there.service.remove(admin(), "acme", "folio")
     ticks.now += 5.0
     assert isinstance(await backends.bank_for("acme"), Default)
+
+
+async def test_import_and_resolver_take_the_same_choice_of_credentials() -> None:
+    """ADR 0045 §3: whose Fiken a tenant uses is decided in one place
+    (`chosen_credentials`): its own, else the environment's; `import fiken` asks it too."""
+    from bookkeeper.adapters.fiken.history import TenantBooksImport
+    from bookkeeper.adapters.tenant_backends import chosen_credentials
+    from bookkeeper.application.books_import import BooksNotConfigured
+
+    world = World()
+    await world.service.set(admin(), "acme", "fiken", SECRET, company="acme-as")
+    environment = ResolvedCredentials(
+        tenant_id="*",
+        provider="fiken",
+        token=OTHER_SECRET,
+        company="env-as",
+        base_url=None,
+        version=0,
+    )
+    own = await chosen_credentials(world.service, "acme", "fiken", environment)
+    assert own is not None and (own.token, own.company) == (SECRET, "acme-as")
+    assert await chosen_credentials(world.service, "globex", "fiken", environment) is environment
+    assert await chosen_credentials(world.service, "globex", "fiken") is None
+
+    tokens: list[str] = []
+
+    class Ran:
+        def __init__(self, history: Any) -> None:
+            self.history = history
+
+        async def run(self, tenant_id: str) -> str:
+            return str(self.history._base)
+
+    def importer(token: str | None, company: str | None) -> TenantBooksImport:
+        return TenantBooksImport(
+            Ran,
+            credentials=world.service,
+            base_url="http://127.0.0.1:9/api/v2",
+            token=token,
+            company=company,
+            gates=lambda token: tokens.append(token),
+        )
+
+    with_env = importer(OTHER_SECRET, "env-as")
+    assert await with_env.run("acme") == "/companies/acme-as"
+    assert await with_env.run("globex") == "/companies/env-as"
+    assert tokens == [SECRET, OTHER_SECRET]
+    with pytest.raises(BooksNotConfigured):
+        await importer(None, None).run("globex")
+    assert await importer(None, None).run("acme") == "/companies/acme-as"

@@ -279,28 +279,39 @@ class TenantBooksImport:
         company: str | None,
         gates: Callable[[str], Any],
     ) -> None:
+        from bookkeeper.application.credentials import FIKEN, ResolvedCredentials
+
         self._make_import = make_import
         self._credentials = credentials
         self._base_url = base_url
-        self._default = (token, company) if token is not None and company is not None else None
+        #: The environment's Fiken (the single-company default), as the resolver's choice.
+        self._environment = (
+            ResolvedCredentials(
+                tenant_id="*",
+                provider=FIKEN,
+                token=token,
+                company=company,
+                base_url=None,
+                version=0,
+            )
+            if token is not None and company is not None
+            else None
+        )
         self._gates = gates
 
     async def run(self, tenant_id: str, *args: Any, **kwargs: Any) -> Any:
+        from bookkeeper.adapters.tenant_backends import chosen_credentials
         from bookkeeper.application.books_import import BooksNotConfigured
+        from bookkeeper.application.credentials import FIKEN
 
-        own = None
-        if self._credentials is not None:
-            own = await self._credentials.resolve(tenant_id, "fiken")
-        if own is not None and own.company is not None:
-            base_url, token, company = own.base_url or self._base_url, own.token, own.company
-        elif self._default is not None:
-            base_url, (token, company) = self._base_url, self._default
-        else:
+        chosen = await chosen_credentials(self._credentials, tenant_id, FIKEN, self._environment)
+        if chosen is None or chosen.company is None:
             raise BooksNotConfigured(
                 "importing from Fiken needs the tenant's own Fiken credentials "
                 "(`bookkeeper credentials set`) or BOOKKEEPER_FIKEN_TOKEN and "
                 "BOOKKEEPER_FIKEN_COMPANY"
             )
+        base_url, token, company = chosen.base_url or self._base_url, chosen.token, chosen.company
         client = FikenClient(base_url, token, gate=self._gates(token))
         try:
             return await self._make_import(FikenHistory(client, company)).run(
