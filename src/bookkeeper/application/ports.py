@@ -1154,6 +1154,35 @@ class DocumentRetentionStore(Protocol):
         False when the tenant has no such document."""
 
 
+# --- the external bus's status (/health) ----------------------------------------------
+
+
+class BusConsumerStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One durable consumer of the external bus and how far behind it is: `waiting`
+    messages of its stream not yet delivered to it, `unacknowledged` delivered and not yet
+    acknowledged; both None when the bus does not answer (in time)."""
+
+    durable: str
+    stream: str
+    role: Literal["ledger", "accounts-master"]
+    waiting: int | None = None
+    unacknowledged: int | None = None
+
+
+class BusStatus(Protocol):
+    """What /health asks of the external bus (ADR 0045 §7): its consumers and their lag."""
+
+    @property
+    def durable(self) -> str:
+        """The ledger consumer's durable name (the bus's own)."""
+        ...
+
+    async def consumers_status(self, wait_seconds: float) -> list[BusConsumerStatus]:
+        """Every durable consumer, the ledger's first; a consumer whose lag is not known
+        within `wait_seconds` has None for it."""
+        ...
+
+
 # --- bulk import (P5, ADR 0032) -------------------------------------------------------
 
 
