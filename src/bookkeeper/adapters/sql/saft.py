@@ -418,10 +418,6 @@ class SqlAuditSnapshot:
         return [with_party(line, parties.get((line.entry_id, line.line_no))) for line in page]
 
 
-LinePosition = tuple[Any, int]
-"""(entry id, line no)."""
-
-
 def _owes(kind: str, account: str) -> bool:
     """A customer's line on receivables, or a supplier's on payables (the lines that carry
     a CustomerID or SupplierID in the file)."""
