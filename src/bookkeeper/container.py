@@ -457,19 +457,6 @@ def _credentials_box(settings: Settings) -> Any:
         raise SettingsError(str(error)) from None
 
 
-def _credentials_store(database: Database) -> Any:
-    """Per-tenant credentials in the SQL database; in memory on a test stand-in database."""
-    from bookkeeper.adapters.sql import SqlDatabase
-
-    if isinstance(database, SqlDatabase):
-        from bookkeeper.adapters.credentials.sql import SqlCredentialsStore
-
-        return SqlCredentialsStore(database)
-    from bookkeeper.adapters.credentials.memory import MemoryCredentialsStore
-
-    return MemoryCredentialsStore()
-
-
 class Container(containers.DeclarativeContainer):
     """Every long-lived object of the process, built on first use."""
 
@@ -697,10 +684,8 @@ class Container(containers.DeclarativeContainer):
 
     #: Issue 14 (ADR 0036): per-tenant Fiken and Folio credentials, encrypted at rest with
     #: BOOKKEEPER_CREDENTIALS_KEY (`bookkeeper credentials`, /tenants/{t}/credentials/{p}).
-    credentials_store = providers.Singleton(_credentials_store, database)
     credentials = providers.Singleton(
         CredentialsService,
-        store=credentials_store,
         box=providers.Singleton(_credentials_box, settings),
         uow_factory=uow_factory,
         clock=clock,

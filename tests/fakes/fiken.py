@@ -106,6 +106,15 @@ PURCHASE_VAT_TYPES: Final = frozenset(
     }
 )
 #: Where the fake books a purchase line's VAT, by vatType (for account balances).
+#: (1 purchase | -1 sale, vatType) → the vatCode a journal entry line shows (SAF-T's).
+TRADE_VAT_CODES: Final = {
+    (1, "HIGH"): "1",
+    (1, "MEDIUM"): "11",
+    (1, "LOW"): "13",
+    (-1, "HIGH"): "3",
+    (-1, "MEDIUM"): "31",
+    (-1, "LOW"): "33",
+}
 VAT_ACCOUNT: Final = {"HIGH": "2710", "MEDIUM": "2711", "RAW_FISH": "2712", "LOW": "2713"}
 ATTACHMENT_EXTENSIONS: Final = (".pdf", ".png", ".jpeg", ".jpg", ".gif")
 MAX_PAGE_SIZE: Final = 100
@@ -169,8 +178,15 @@ class FakeFiken:
         company: str = DEFAULT_COMPANY,
         clock: Callable[[], float] = time.monotonic,
         today: dt.date | None = None,
+        lists_trade_postings: bool = False,
     ) -> None:
         self.token = token
+        #: GET /journalEntries also lists each purchase's and sale's own posting, under the
+        #: purchase's or sale's transactionId (the spec's journalEntry and purchaseResult /
+        #: saleResult share `transactionId`; its journalEntry example is a purchase).
+        self.lists_trade_postings = lists_trade_postings
+        #: Those postings, by transactionId (ids stable between reads).
+        self._trade_postings: dict[int, dict[str, Any]] = {}
         self.slug = company
         self.company: dict[str, Any] = {
             "name": "Fiken Demo AS",
@@ -474,9 +490,9 @@ class FakeFiken:
         _check(errors(FIKEN_SPEC, "purchaseRequest", body))
         kind = body["kind"]
         supplier = None
-        if kind == "supplier":
-            if "supplierId" not in body:
-                raise Invalid("supplierId is required for a supplier purchase")
+        if kind == "supplier" and "supplierId" not in body:
+            raise Invalid("supplierId is required for a supplier purchase")
+        if "supplierId" in body:  # optional on a cash purchase (who was paid at once)
             supplier = self.contacts.get(body["supplierId"])
             if supplier is None:
                 raise Invalid(f"no contact with id {body['supplierId']}")
@@ -640,6 +656,61 @@ class FakeFiken:
             purchase["paid"] = purchase["settled"] = True
             purchase["settledDate"] = date.isoformat()
 
+    def trade_postings(self) -> list[dict[str, Any]]:
+        """The journal entries of purchases and sales (when `lists_trade_postings`): one
+        per purchase or sale, under its transactionId, lines as its posting (debit
+        positive, vatCode of its vatType), checked against the spec's journalEntry."""
+        if not self.lists_trade_postings:
+            return []
+        for record, sign, name in [
+            *((p, 1, "Purchase") for p in self.purchases.values() if "lines" in p),
+            *((s, -1, "Sale") for s in self.sales.values() if "lines" in s),
+        ]:
+            transaction = record.get("transactionId")
+            if transaction is None or transaction in self._trade_postings:
+                continue
+            lines: list[dict[str, Any]] = []
+            gross = 0
+            for line in record["lines"]:
+                net, vat = line.get("netPrice", 0), line.get("vat", 0)
+                code = TRADE_VAT_CODES.get((sign, line["vatType"]))
+                vat_account = (
+                    (VAT_ACCOUNT.get(line["vatType"]) if sign > 0 else "2700") if vat else None
+                )
+                row: dict[str, Any] = {"account": line["account"], "amount": sign * net}
+                if code:
+                    row["vatCode"] = code
+                lines.append(row)
+                if vat_account:
+                    lines.append({"account": vat_account, "amount": sign * vat})
+                else:
+                    row["amount"] = sign * (net + vat)
+                gross += net + vat
+            party = record.get("supplier") if sign > 0 else record.get("customer")
+            payments = record.get("payments") or record.get("salePayments") or []
+            counter = (
+                (party or {}).get("supplierAccountCode" if sign > 0 else "customerAccountCode")
+                if record["kind"] in ("supplier", "invoice")
+                else payments[0]["account"]
+                if payments
+                else BANK_ACCOUNT_CODE
+            )
+            lines.append({"account": counter or "2400", "amount": -sign * gross})
+            entry = {
+                "journalEntryId": next(self._ids),
+                "journalEntryNumber": len(self.journal_entries) + len(self._trade_postings) + 1,
+                "transactionId": transaction,
+                "createdDate": record["date"],
+                "lastModifiedDate": record.get("lastModifiedDate", self._today.isoformat()),
+                "description": f"{name}, {(party or {}).get('name', '')}".rstrip(", "),
+                "date": record["date"],
+                "lines": lines,
+                "attachments": [],
+            }
+            _check(errors(FIKEN_SPEC, "journalEntry", entry))
+            self._trade_postings[transaction] = entry
+        return list(self._trade_postings.values())
+
     def add_raw(self, what: str, record: dict[str, Any]) -> None:
         """A record exactly as given, unchecked: what a broken answer would hold
         (`what`: journalEntries, purchases or sales; the record keeps its own id)."""
@@ -770,7 +841,8 @@ class FakeFiken:
         @get("/companies/{slug:str}/journalEntries", sync_to_thread=False)
         def journal_entries(request: AnyRequest) -> Response[bytes]:
             fake._company(request)
-            rows = _by_date(fake.journal_entries.values(), request.query_params)
+            listed = [*fake.journal_entries.values(), *fake.trade_postings()]
+            rows = _by_date(listed, request.query_params)
             rows = _by_date(rows, request.query_params, "lastModified", "lastModifiedDate")
             rows = _by_date(rows, request.query_params, "createdDate", "createdDate")
             return fake._paged(request, rows)

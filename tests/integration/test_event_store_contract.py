@@ -399,6 +399,9 @@ SAMPLES: dict[type[Payload], Payload] = {
         provider="fiken", fingerprint="sha256:0123456789ab", company="acme-as"
     ),
     events.CredentialsRemovedData: events.CredentialsRemovedData(provider="folio"),
+    events.CredentialsReencryptedData: events.CredentialsReencryptedData(
+        providers=("fiken", "folio"), fingerprints=("sha256:0123456789ab", "sha256:ba9876543210")
+    ),
     events.SpendingQueriedData: events.SpendingQueriedData(
         date_range=DateRange(start=DAY, end=DAY),
         sources=("anthropic",),

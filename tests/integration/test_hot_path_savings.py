@@ -79,6 +79,20 @@ async def test_a_tenants_own_rate_is_cached_for_that_tenant_only(
     assert "99" not in await codes("globex")
 
 
+async def test_a_units_uncommitted_rate_never_reaches_the_shared_cache(
+    sql_database: SqlDatabase,
+) -> None:
+    """ADR 0045 §4: a unit that changed a rate reads its own rows past the shared cache and
+    does not put them there: when it rolls back, no other unit is served its rate."""
+    before = await _codes(sql_database)
+    async with sql_database.uow_factory()() as uow:
+        await uow.rules.put_tax_rate(EXTRA)
+        assert "99" in {rate.saft_code for rate in await uow.rules.tax_rates(NORWAY)}
+        # Leaves without commit: rolled back.
+    assert await _codes(sql_database) == before
+    assert "99" not in await _codes(sql_database)  # also when served from the cache
+
+
 async def test_the_tax_rates_cache_expires(sql_database: SqlDatabase) -> None:
     sql_database.tax_rates_cache._ttl = 0.05
     before = await _codes(sql_database)

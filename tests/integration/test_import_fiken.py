@@ -267,6 +267,62 @@ async def test_the_next_run_asks_only_for_what_changed_and_picks_up_just_that(
         await client.aclose()
 
 
+async def test_journal_entries_that_are_purchases_or_sales_are_not_imported_twice(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """ADR 0045 §6: Fiken lists the postings of purchases and sales among the journal
+    entries too, under the purchase's or sale's transactionId. Each is booked once (from
+    the purchase or sale), in the first run and in a later incremental run that sees such
+    a journal entry again without reading its purchase; the trial balance is the same as
+    when Fiken listed manual entries only."""
+    async with running_fake_fiken(today=dt.date(2026, 2, 26), lists_trade_postings=True) as (
+        fake,
+        base_url,
+    ):
+        books = Books(fake)
+        clock = FixedClock(FIRST_RUN)
+        client, source = history(base_url)
+        try:
+            service = BooksImport(uow_factory, source, clock)
+            first = await service.run(TENANT, START)
+            assert first.problems == []
+            # 2 manual entries + the postings of 2 purchases and 1 sale.
+            assert first.records == {"purchase": 2, "sale": 1, "journal entry": 5}
+            assert first.same_as_trade == 3
+            assert (first.imported, first.known) == (6, 0)
+            entries = await imported_entries(uow_factory)
+            postings = {str(e["journalEntryId"]) for e in fake.trade_postings()}
+            assert not any(ref.split(":")[2] in postings for ref in entries if "journal" in ref)
+            reports = ledger(uow_factory, clock)
+            trial = await reports.trial_balance(ACCOUNTANT, START, dt.date(2026, 2, 28))
+            balance = {line.account: line.balance for line in trial.accounts}
+            assert balance["6300"] == kr("10800.00") and balance["2710"] == kr("325.00")
+            assert balance["3000"] == kr("-2000.00")
+
+            # A week later Fiken touches the cash purchase's posting again (the purchase
+            # itself is not read again: purchases are asked for by date, from the last
+            # run's newest) and a manual entry is added.
+            fake._today = dt.date(2026, 3, 6)
+            cash_tx = fake.purchases[books.cash]["transactionId"]
+            fake.trade_postings()  # built
+            fake._trade_postings[cash_tx]["lastModifiedDate"] = "2026-03-06"
+            fake.add_journal_entry(
+                dt.date(2026, 3, 2), [("7790", 30_000), (BANK_ACCOUNT_CODE, -30_000)], "Gebyr"
+            )
+            clock.advance(days=7)
+            second = await service.run(TENANT, START)
+            assert second.since is not None and second.problems == []
+            assert str(cash_tx) not in second.trade_transactions  # not read this time
+            # The cash purchase's posting (known from run 1 only) and the invoice's (its
+            # purchase read again on the mark's day).
+            assert second.same_as_trade == 2
+            assert second.imported == 1  # the new manual entry only
+            again = await reports.trial_balance(ACCOUNTANT, START, dt.date(2026, 2, 28))
+            assert again == trial
+        finally:
+            await client.aclose()
+
+
 async def test_a_malformed_record_is_reported_by_id_and_nothing_of_it_written(
     fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
 ) -> None:
@@ -443,17 +499,49 @@ async def test_a_dry_run_reads_and_counts_but_writes_nothing(
         assert await uow.events.read_all(limit=10) == []
 
 
-async def test_the_saf_t_export_holds_the_imported_books_and_their_customers(
+async def test_the_saf_t_export_holds_the_imported_books_their_customers_and_suppliers(
     fiken: tuple[FakeFiken, str], sql_database: SqlDatabase
 ) -> None:
+    """ADR 0045 §5: the suppliers of imported purchases — a supplier purchase (on its
+    sub-ledger account), a cash purchase that names its supplier, and a journal entry on
+    the supplier's sub-ledger account (a payment booked by hand) — are in the file's
+    Suppliers with their organisation numbers and payables balances, and the payables
+    lines carry their SupplierID; the file is valid against the SAF-T 1.30 XSD."""
     fake, base_url = fiken
-    Books(fake)
+    books = Books(fake)
+    shop = fake.add_contact("Elektro AS", "987 654 321")
+    fake.create_purchase(
+        {
+            "date": "2026-02-14",
+            "kind": "cash_purchase",
+            "paid": True,
+            "currency": "NOK",
+            "paymentAccount": BANK_ACCOUNT_CODE,
+            "supplierId": shop,
+            "lines": [
+                {
+                    "description": "Kabler",
+                    "vatType": "HIGH",
+                    "netPrice": 8_000,
+                    "vat": 2_000,
+                    "account": "6540",
+                }
+            ],
+        }
+    )
+    supplier_account = fake.contacts[books.supplier]["supplierAccountCode"]
+    fake.add_journal_entry(
+        dt.date(2026, 2, 26),
+        [(supplier_account, 50_000), (BANK_ACCOUNT_CODE, -50_000)],
+        "Delbetaling Kontor AS",
+    )
     factory = sql_database.uow_factory()
     client, source = history(base_url)
     try:
-        await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
+        report = await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
     finally:
         await client.aclose()
+    assert report.problems == []
     end = dt.date(2026, 2, 28)
     export = SaftExport(
         SqlAuditReads(sql_database),
@@ -468,11 +556,38 @@ async def test_the_saf_t_export_holds_the_imported_books_and_their_customers(
     reports = ledger(factory, FixedClock(FIRST_RUN))
     period = await reports.trial_balance(ACCOUNTANT, START, end)
     check_against_trial_balance(root, period, period, START)
-    assert file_summary(root)["entries"] == 6
+    assert file_summary(root)["entries"] == 8
     customers = {
         c.findtext("s:Name", namespaces=NS)
         for c in root.findall("s:MasterFiles/s:Customers/s:Customer", NS)
     }
-    # The customer comes from the imported receivables lines' party. (Suppliers in the
-    # file come from executed purchases only, so Kontor AS is not among them: ADR 0037.)
+    # The customer comes from the imported receivables lines' party.
     assert customers == {"Kunde AS"}
+    suppliers = {
+        s.findtext("s:SupplierID", namespaces=NS): (
+            s.findtext("s:Name", namespaces=NS),
+            s.findtext("s:RegistrationNumber", namespaces=NS),
+            [
+                (
+                    b.findtext("s:AccountID", namespaces=NS),
+                    b.findtext("s:ClosingCreditBalance", namespaces=NS),
+                )
+                for b in s.findall("s:BalanceAccount", NS)
+            ],
+        )
+        for s in root.findall("s:MasterFiles/s:Suppliers/s:Supplier", NS)
+    }
+    kontor_id = supplier_account.partition(":")[2]
+    elektro_id = fake.contacts[shop]["supplierAccountCode"].partition(":")[2]
+    assert suppliers == {
+        # 1,050 kr invoiced, 500 kr paid by a journal entry on its sub-ledger account.
+        kontor_id: ("Kontor AS", "913312465", [(supplier_account, "550.00")]),
+        # Paid at once: listed, with no payables balance.
+        elektro_id: ("Elektro AS", "987654321", []),
+    }
+    payables_lines = [
+        line.findtext("s:SupplierID", namespaces=NS)
+        for line in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction/s:Line", NS)
+        if line.findtext("s:AccountID", namespaces=NS) == supplier_account
+    ]
+    assert payables_lines == [kontor_id, kontor_id]

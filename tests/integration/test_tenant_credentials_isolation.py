@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import pytest
 from cryptography.fernet import Fernet
 
-from bookkeeper.adapters.credentials import MemoryCredentialsStore, secret_box
+from bookkeeper.adapters.credentials import secret_box
 from bookkeeper.adapters.tenant_backends import TenantBackends
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.credentials import CredentialsService
@@ -59,7 +59,6 @@ async def test_one_tenants_429s_never_delay_another_tenants_execution(
     (fake_a, url_a), (fake_b, url_b) = fikens
     harness = Harness(policy=POLICY)
     credentials = CredentialsService(
-        MemoryCredentialsStore(),
         secret_box(Fernet.generate_key().decode()),
         harness.uow_factory,
         harness.clock,

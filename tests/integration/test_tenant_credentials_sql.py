@@ -8,7 +8,9 @@ from __future__ import annotations
 import io
 import logging
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 import pytest
@@ -16,9 +18,23 @@ from cryptography.fernet import Fernet
 from dependency_injector import providers
 
 from bookkeeper.adapters.credentials.fernet import FernetBox
-from bookkeeper.adapters.credentials.sql import SqlCredentialsStore
-from bookkeeper.adapters.sql import SqlDatabase
-from bookkeeper.application.credentials import StoredCredentials, fingerprint
+from bookkeeper.adapters.memory import MemoryEventStore
+from bookkeeper.adapters.sql.event_store import SqlEventStore
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.credentials import (
+    CredentialsService,
+    CredentialsUnreadable,
+    StoredCredentials,
+    fingerprint,
+)
+from bookkeeper.application.ports import (
+    CredentialsStore,
+    Principal,
+    RecordedEvent,
+    UnitOfWorkFactory,
+)
+from bookkeeper.domain.events import CredentialsReencryptedData
 from bookkeeper.entrypoints.cli.main import main
 from bookkeeper.settings import Settings
 from tests.fakes.fiken import FakeFiken
@@ -28,6 +44,7 @@ from tests.http_helpers import API, FixedClock, running_api, sqlite_container
 SECRET = "fiken-token-must-never-show-4f2a9c"
 NEW_SECRET = "fiken-token-the-second-one-77d1e0"
 KEY = Fernet.generate_key().decode()
+T = TypeVar("T")
 
 
 def row(tenant: str, provider: str, ciphertext: str, secret: str = SECRET) -> StoredCredentials:
@@ -43,36 +60,162 @@ def row(tenant: str, provider: str, ciphertext: str, secret: str = SECRET) -> St
     )
 
 
-async def test_the_store_keeps_versions_revisions_and_rewraps(sql_database: SqlDatabase) -> None:
-    store = SqlCredentialsStore(sql_database)
+async def test_the_store_keeps_versions_revisions_and_rewraps(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
     box = FernetBox([KEY])
-    start = await store.revision()
-    assert await store.get("acme", "fiken") is None and await store.tenant_count() == 0
-    first = await store.put(row("acme", "fiken", box.encrypt(SECRET)))
+
+    async def run(work: Callable[[CredentialsStore], Awaitable[T]], commit: bool = True) -> T:
+        async with uow_factory() as uow:
+            result = await work(uow.credentials)
+            if commit:
+                await uow.commit()
+            return result
+
+    start = await run(lambda s: s.revision())
+    assert await run(lambda s: s.get("acme", "fiken")) is None
+    assert await run(lambda s: s.tenant_count()) == 0
+    first = await run(lambda s: s.put(row("acme", "fiken", box.encrypt(SECRET))))
     assert first.version == 1
-    second = await store.put(row("acme", "fiken", box.encrypt(NEW_SECRET), NEW_SECRET))
+    second = await run(lambda s: s.put(row("acme", "fiken", box.encrypt(NEW_SECRET), NEW_SECRET)))
     assert second.version == 2
-    await store.put(row("acme", "folio", box.encrypt(SECRET)))
-    await store.put(row("globex", "folio", box.encrypt(SECRET)))
-    stored = await store.get("acme", "fiken")
+    await run(lambda s: s.put(row("acme", "folio", box.encrypt(SECRET))))
+    await run(lambda s: s.put(row("globex", "folio", box.encrypt(SECRET))))
+    stored = await run(lambda s: s.get("acme", "fiken"))
     assert stored is not None and stored.version == 2 and stored.set_at == FixedClock().now()
     assert box.decrypt(stored.ciphertext) == NEW_SECRET
     assert stored.fingerprint == fingerprint(NEW_SECRET)
-    assert [(s.tenant_id, s.provider) for s in await store.listing("acme")] == [
+    assert [(s.tenant_id, s.provider) for s in await run(lambda s: s.listing("acme"))] == [
         ("acme", "fiken"),
         ("acme", "folio"),
     ]
-    assert len(await store.listing()) == 3 and await store.tenant_count() == 2
-    assert await store.revision() == start + 4
+    assert len(await run(lambda s: s.listing())) == 3
+    assert await run(lambda s: s.tenant_count()) == 2
+    assert await run(lambda s: s.revision()) == start + 4
     rotated = FernetBox([Fernet.generate_key().decode(), KEY])
-    assert await store.rewrap(rotated.rotate) == 3
-    after = await store.get("acme", "fiken")
+    rewrapped = await run(lambda s: s.rewrap(rotated.rotate))
+    assert [(r.tenant_id, r.provider, r.version) for r in rewrapped] == [
+        ("acme", "fiken", 2),
+        ("acme", "folio", 1),
+        ("globex", "folio", 1),
+    ]
+    after = await run(lambda s: s.get("acme", "fiken"))
     assert after is not None and after.version == 2 and after.ciphertext != stored.ciphertext
     assert rotated.decrypt(after.ciphertext) == NEW_SECRET
-    assert await store.remove("acme", "fiken") is True
-    assert await store.remove("acme", "fiken") is False
-    assert await store.get("acme", "fiken") is None
-    assert await store.revision() == start + 6  # the rewrap and the removal; not the no-op
+    assert await run(lambda s: s.remove("acme", "fiken")) is True
+    # A removal that finds nothing is not committed (the service raises NotFound).
+    assert await run(lambda s: s.remove("acme", "fiken"), commit=False) is False
+    assert await run(lambda s: s.get("acme", "fiken")) is None
+    assert await run(lambda s: s.revision()) == start + 6  # the rewrap and the removal
+    # Uncommitted: another unit sees nothing of it.
+    await run(lambda s: s.put(row("initech", "folio", box.encrypt(SECRET))), commit=False)
+    assert await run(lambda s: s.get("initech", "folio")) is None
+    assert await run(lambda s: s.revision()) == start + 6
+
+
+class AuditFails(Exception):
+    """The audit event's append fails (a full disk, a lost connection, a bug)."""
+
+
+def _failing_appends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every event append fails — after the credentials row was written in the same unit."""
+
+    async def fail(*args: object, **kwargs: object) -> None:
+        raise AuditFails("the log refused the event")
+
+    monkeypatch.setattr(SqlEventStore, "append", fail)
+    monkeypatch.setattr(MemoryEventStore, "append", fail)
+
+
+def _service(uow_factory: UnitOfWorkFactory, keys: list[str]) -> CredentialsService:
+    return CredentialsService(
+        FernetBox(keys), uow_factory, FixedClock(), UuidV7Ids(), RoleAuthorizer()
+    )
+
+
+async def _log(uow_factory: UnitOfWorkFactory) -> list[RecordedEvent]:
+    async with uow_factory() as uow:
+        return await uow.events.read_all(limit=1000)
+
+
+async def test_a_change_and_its_audit_event_are_committed_together_or_not_at_all(
+    uow_factory: UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADR 0045 §1: the row and its CredentialsSet / CredentialsRemoved are one transaction.
+    A failure between them leaves neither (set), or the row as it was (remove)."""
+    service = _service(uow_factory, [KEY])
+    ada = Principal(subject="ada", tenant_id="acme", roles=frozenset({"admin"}))
+    revision = await service.revision()
+    with monkeypatch.context() as patched:
+        _failing_appends(patched)
+        with pytest.raises(AuditFails):
+            await service.set(ada, "acme", "fiken", SECRET, company="acme-as")
+    assert await service.resolve("acme", "fiken") is None
+    assert await service.revision() == revision and await _log(uow_factory) == []
+    await service.set(ada, "acme", "fiken", SECRET, company="acme-as")
+    (set_event,) = await _log(uow_factory)
+    assert set_event.type == "CredentialsSet"
+    with monkeypatch.context() as patched:
+        _failing_appends(patched)
+        with pytest.raises(AuditFails):
+            await service.remove(ada, "acme", "fiken")
+        with pytest.raises(AuditFails):
+            await service.set(ada, "acme", "fiken", NEW_SECRET, company="acme-as")
+    kept = await service.resolve("acme", "fiken")
+    assert kept is not None and kept.token == SECRET and kept.version == 1
+    assert [e.type for e in await _log(uow_factory)] == ["CredentialsSet"]
+    await service.remove(ada, "acme", "fiken")
+    assert await service.resolve("acme", "fiken") is None
+    assert [e.type for e in await _log(uow_factory)] == ["CredentialsSet", "CredentialsRemoved"]
+
+
+async def test_rotating_the_key_records_one_event_per_tenant_in_the_same_transaction(
+    uow_factory: UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADR 0045 §2: `rotate-key` records CredentialsReencrypted in each tenant's log (who,
+    when, which providers and their fingerprints; never a secret) with the re-encryption:
+    when the events cannot be recorded, nothing is re-encrypted."""
+    old = _service(uow_factory, [KEY])
+    for tenant, provider, secret in (
+        ("acme", "fiken", SECRET),
+        ("acme", "folio", NEW_SECRET),
+        ("globex", "folio", SECRET),
+    ):
+        admin = Principal(subject="ada", tenant_id=tenant, roles=frozenset({"admin"}))
+        company = f"{tenant}-as" if provider == "fiken" else None
+        await old.set(admin, tenant, provider, secret, company=company)
+    new_key = Fernet.generate_key().decode()
+    rotating = _service(uow_factory, [new_key, KEY])
+    with monkeypatch.context() as patched:
+        _failing_appends(patched)
+        with pytest.raises(AuditFails):
+            await rotating.rotate_key("human:operator")
+    # Nothing was re-encrypted: the new key alone opens none of them yet.
+    with pytest.raises(CredentialsUnreadable):
+        await _service(uow_factory, [new_key]).resolve("acme", "fiken")
+    assert await rotating.rotate_key("human:operator") == 3
+    new_only = _service(uow_factory, [new_key])
+    acme = await new_only.resolve("acme", "fiken")
+    assert acme is not None and acme.token == SECRET and acme.version == 1
+    recorded = [e for e in await _log(uow_factory) if e.type == "CredentialsReencrypted"]
+    assert [(e.tenant_id, e.actor, e.data) for e in recorded] == [
+        (
+            "acme",
+            "human:operator",
+            CredentialsReencryptedData(
+                providers=("fiken", "folio"),
+                fingerprints=(fingerprint(SECRET), fingerprint(NEW_SECRET)),
+            ),
+        ),
+        (
+            "globex",
+            "human:operator",
+            CredentialsReencryptedData(providers=("folio",), fingerprints=(fingerprint(SECRET),)),
+        ),
+    ]
+    assert all(e.created_at == FixedClock().now() for e in recorded)
+    encoded = msgspec.json.encode([e.data for e in recorded]).decode()
+    assert SECRET not in encoded and NEW_SECRET not in encoded
 
 
 def _settings(data_dir: Path, sqlite_url: str, key: str | None) -> Settings:
@@ -182,12 +325,16 @@ def test_the_cli_reads_the_token_from_stdin_and_rotates_the_key(
     # Rotation: a new key first, the old one after it; then the old one can go.
     new_key = Fernet.generate_key().decode()
     monkeypatch.setenv("BOOKKEEPER_CREDENTIALS_KEY", f"{new_key},{KEY}")
-    assert main(["credentials", "rotate-key"]) == 0
+    assert main(["credentials", "rotate-key", "--user", "olga"]) == 0
     assert capsys.readouterr().out == "1 secret(s) re-encrypted with the first key\n"
     database = data_dir / "bookkeeper.db"
     with sqlite3.connect(database) as connection:
         (ciphertext,) = connection.execute("SELECT ciphertext FROM tenant_credentials").fetchone()
+        recorded = connection.execute(
+            "SELECT tenant_id, actor FROM events WHERE type = 'CredentialsReencrypted'"
+        ).fetchall()
     connection.close()
+    assert recorded == [("acme", "human:olga")]
     assert FernetBox([new_key]).decrypt(ciphertext) == SECRET
     assert SECRET.encode() not in _database_bytes(database)
     monkeypatch.setenv("BOOKKEEPER_CREDENTIALS_KEY", new_key)

@@ -27,7 +27,7 @@ from bookkeeper.application.ports import (
     HistoryPayment,
     HistoryTrade,
 )
-from bookkeeper.domain.events import JournalEntryPostedData
+from bookkeeper.domain.events import JournalEntryPostedData, Party
 from bookkeeper.domain.ledger import check_balanced
 
 TENANT = "acme"
@@ -284,3 +284,144 @@ def test_fiken_records_become_kroner_with_signs_and_our_reference() -> None:
                 b' "netPriceInCurrency": 1000, "account": "6800"}]}'
             )
         )
+
+
+def test_sub_ledger_accounts_and_cash_purchases_name_their_counterparty() -> None:
+    """ADR 0045 §5: a journal entry line on a supplier's (24xx:key) or customer's
+    (15xx:key) sub-ledger account names that party by its key; a cash purchase names its
+    supplier (with the organisation number) on the payment line; so SAF-T lists them."""
+    entry = HistoryJournalEntry(
+        id="77",
+        date=DAY,
+        description="Delbetaling",
+        lines=(
+            HistoryLine(account="2400:20001", amount=Decimal("400.00")),
+            HistoryLine(account="1500:10002", amount=Decimal("100.00")),
+            HistoryLine(account="1920:10001", amount=Decimal("-500.00")),
+        ),
+    )
+    ((_, posted),) = journal_entry_entries(TENANT, entry)
+    assert [line.party for line in posted.lines] == [
+        Party(kind="supplier", id="20001"),
+        Party(kind="customer", id="10002"),
+        None,  # a bank account is nobody's sub-ledger
+    ]
+    cash = HistoryTrade(
+        what="purchase",
+        id="88",
+        date=DAY,
+        kind="cash_purchase",
+        lines=(
+            HistoryOrderLine(
+                description="Kabler",
+                account="6540",
+                net=Decimal("80"),
+                vat=Decimal("20"),
+                vat_type="HIGH",
+            ),
+        ),
+        party_name="Elektro AS",
+        party_account="2400:20003",
+        party_org_number="987 654 321",
+        payments=(HistoryPayment(id="1", date=DAY, account="1920:10001", amount=Decimal("100")),),
+    )
+    ((_, bought),) = trade_entries(TENANT, cash)
+    paid = [line for line in bought.lines if line.credit]
+    assert [(line.account, line.party) for line in paid] == [
+        (
+            "1920:10001",
+            Party(kind="supplier", id="20003", name="Elektro AS", org_number="987654321"),
+        )
+    ]
+
+
+#: Every vatType integrations.md documents: (name, purchases?, sales?).
+DOCUMENTED_VAT_TYPES = [
+    *((name, True, True) for name in ("NONE", "HIGH", "MEDIUM", "RAW_FISH", "LOW")),
+    *(
+        (name, False, True)
+        for name in ("EXEMPT_IMPORT_EXPORT", "EXEMPT", "OUTSIDE", "EXEMPT_REVERSE")
+    ),
+    *(
+        (name, True, False)
+        for name in (
+            "HIGH_DIRECT",
+            "HIGH_BASIS",
+            "MEDIUM_DIRECT",
+            "MEDIUM_BASIS",
+            "NONE_IMPORT_BASIS",
+            "HIGH_FOREIGN_SERVICE_DEDUCTIBLE",
+            "HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE",
+            "LOW_FOREIGN_SERVICE_DEDUCTIBLE",
+            "LOW_FOREIGN_SERVICE_NONDEDUCTIBLE",
+            "HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_DEDUCTIBLE",
+            "HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_NONDEDUCTIBLE",
+        )
+    ),
+]
+
+
+def _trade(what: str, vat_type: str, vat: str = "0") -> HistoryTrade:
+    return HistoryTrade(
+        what=what,
+        id="501",
+        date=DAY,
+        kind="supplier" if what == "purchase" else "invoice",
+        lines=(
+            HistoryOrderLine(
+                description="Vare",
+                account="4000" if what == "purchase" else "3000",
+                net=Decimal("100.00"),
+                vat=Decimal(vat),
+                vat_type=vat_type,
+            ),
+        ),
+        party_account="2400:20001" if what == "purchase" else "1500:10001",
+    )
+
+
+@pytest.mark.parametrize(("vat_type", "on_purchases", "on_sales"), DOCUMENTED_VAT_TYPES)
+def test_every_documented_vat_type_is_booked_or_refused_with_its_reason(
+    vat_type: str, on_purchases: bool, on_sales: bool
+) -> None:
+    """ADR 0045 §6: no documented vatType is skipped without a word: each is booked with
+    its SAF-T code, or the record is refused saying why (reverse charge; the wrong side)."""
+    for what, valid in (("purchase", on_purchases), ("sale", on_sales)):
+        record = _trade(what, vat_type)
+        try:
+            entries = trade_entries(TENANT, record)
+        except NotImportable as refused:
+            reason = str(refused)
+            assert vat_type in reason
+            if not valid:
+                other = "sales" if what == "purchase" else "purchases"
+                assert f"is for {other}, not {what}s" in reason
+            else:
+                assert "reverse-charge VAT" in reason and "book it by hand" in reason
+            continue
+        assert valid, f"{vat_type} was booked on a {what}"
+        ((_, posted),) = entries
+        check_balanced(posted.lines)
+        codes = {line.vat_code for line in posted.lines if line.vat_code}
+        table = PURCHASE_VAT if what == "purchase" else SALE_VAT
+        assert codes == {table[vat_type][0]}
+
+
+def test_import_vat_paid_at_the_border_is_deducted_and_the_goods_are_its_basis() -> None:
+    """HIGH_DIRECT: the import VAT on a customs invoice goes to input VAT under SAF-T 14;
+    HIGH_BASIS: the goods' cost is the basis (21) and carries no VAT of its own."""
+    ((_, direct),) = trade_entries(TENANT, _trade("purchase", "HIGH_DIRECT", vat="25.00"))
+    assert [(line.account, line.debit, line.vat_code, line.vat_part) for line in direct.lines][
+        :2
+    ] == [
+        ("4000", Decimal("100.00"), "14", "base"),
+        ("2710", Decimal("25.00"), "14", "tax"),
+    ]
+    ((_, basis),) = trade_entries(TENANT, _trade("purchase", "HIGH_BASIS"))
+    assert [(line.account, line.debit, line.vat_code) for line in basis.lines][:1] == [
+        ("4000", Decimal("100.00"), "21")
+    ]
+    with pytest.raises(NotImportable, match="has VAT under vatType HIGH_BASIS"):
+        trade_entries(TENANT, _trade("purchase", "HIGH_BASIS", vat="25.00"))
+    with pytest.raises(NotImportable, match="not one the books document"):
+        trade_entries(TENANT, _trade("purchase", "SOMETHING_NEW"))

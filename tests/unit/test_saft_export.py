@@ -31,6 +31,7 @@ from bookkeeper.application.saft import (
     standard_tax_code,
     transaction_of,
 )
+from bookkeeper.domain.events import Party
 from bookkeeper.domain.ledger import InvalidReportPeriod
 from tests.http_helpers import FixedClock
 from tests.saft_checks import (
@@ -41,7 +42,7 @@ from tests.saft_checks import (
     file_summary,
     validate,
 )
-from tests.saft_ledger import END, START, build_ledger, expected_customers
+from tests.saft_ledger import END, START, build_ledger, cr, dr, expected_customers
 from tests.unit.conftest import VIEWER, principal
 
 ACCOUNTANT = principal("anna", "accountant")
@@ -354,3 +355,61 @@ def test_the_migration_seeds_the_defaults_the_memory_adapter_serves() -> None:
     spec.loader.exec_module(module)
     assert module.EXACT_CODES == default_module.EXACT_CODES
     assert module.RANGES == default_module.RANGES
+
+
+async def test_suppliers_named_on_lines_are_listed_with_their_payables() -> None:
+    """ADR 0045 §5: a supplier a line names (as `import fiken` names the suppliers of
+    imported purchases and of journal entries on their sub-ledger accounts) is among the
+    file's Suppliers beside the merchants of executed purchases, with its organisation
+    number and its payables balances; its payables lines carry its SupplierID."""
+    fresh = MemoryUnitOfWorkFactory()
+    builder = await build_ledger(fresh)
+    office = Party(kind="supplier", id="20001", name="Kontor AS", org_number="913312465")
+    shop = Party(kind="supplier", id="20003", name="Elektro AS", org_number="987654321")
+    await builder.manual(
+        "imported invoice",
+        dt.date(2026, 1, 12),
+        "Fiken kjøp F-2001 Kontor AS",
+        dr("6300", "800"),
+        dr("2710", "200"),
+        cr("2400:20001", "1000", party=office),
+    )
+    await builder.manual(
+        "imported cash purchase",
+        dt.date(2026, 1, 14),
+        "Fiken kjøp Elektro AS",
+        dr("6540", "100"),
+        cr("1920", "100", party=shop),
+    )
+    # A journal entry on the sub-ledger account names the supplier by its key alone.
+    await builder.manual(
+        "journal entry",
+        dt.date(2026, 2, 2),
+        "Delbetaling",
+        dr("2400:20001", "400", party=Party(kind="supplier", id="20001")),
+        cr("1920", "400"),
+    )
+    root = validate((await _bytes(_export(fresh)))[1])
+    suppliers = {
+        s.findtext("s:SupplierID", namespaces=NS): (
+            s.findtext("s:Name", namespaces=NS),
+            s.findtext("s:RegistrationNumber", namespaces=NS),
+            {
+                b.findtext("s:AccountID", namespaces=NS): b.findtext(
+                    "s:ClosingCreditBalance", namespaces=NS
+                )
+                for b in s.findall("s:BalanceAccount", NS)
+            },
+        )
+        for s in root.findall("s:MasterFiles/s:Suppliers/s:Supplier", NS)
+    }
+    assert suppliers["20001"] == ("Kontor AS", "913312465", {"2400:20001": "600.00"})
+    assert suppliers["20003"] == ("Elektro AS", "987654321", {})
+    # The executed purchases' merchants are still there.
+    assert any(key.startswith("S") for key in suppliers)
+    named = [
+        line.findtext("s:SupplierID", namespaces=NS)
+        for line in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction/s:Line", NS)
+        if line.findtext("s:AccountID", namespaces=NS) == "2400:20001"
+    ]
+    assert named == ["20001", "20001"]

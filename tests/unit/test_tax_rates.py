@@ -1,6 +1,6 @@
 """Tax rates per tenant, looked up in one place (ADR 0040): the shipped defaults are every
 tenant's fallback, a tenant's own rows of a code replace them, and the table is read once
-per unit of work however often a use case asks."""
+from the store's cache (the only one) however often a use case asks."""
 
 from __future__ import annotations
 
@@ -57,27 +57,22 @@ async def test_a_rate_change_is_the_tenants_and_the_defaults_change_for_the_rest
             assert Decimal(16) in (await valid_rates(uow, tenant, FEB) or ())
 
 
-async def test_the_table_is_read_once_per_unit_of_work() -> None:
+async def test_a_rate_changed_in_a_unit_of_work_is_what_that_unit_reads_next() -> None:
+    """ADR 0045 §4: the store is the one place the rates are cached; nothing kept per unit
+    of work can hide a change the unit itself made (there is no `forget` to call)."""
     uows = MemoryUnitOfWorkFactory()
-    reads: list[str | None] = []
+    own = TaxRate(
+        country="NO",
+        tax_type="regular",
+        direction="input",
+        saft_code="1",
+        rate=Decimal(20),
+        account="2710",
+        valid_from=dt.date(2027, 1, 1),
+    )
     async with uows() as uow:
-        store = uow.rules
-        original = store.tax_rates
-
-        async def counted(
-            country: str | None = None, *, tenant_id: str | None = None
-        ) -> list[TaxRate]:
-            reads.append(tenant_id)
-            return await original(country, tenant_id=tenant_id)
-
-        store.tax_rates = counted  # type: ignore[method-assign]
-        first = await tenant_tax_table(uow, "acme")
-        await valid_rates(uow, "acme", FEB)
-        await valid_rates(uow, "acme", dt.date(2020, 6, 1))
-        assert await tenant_tax_table(uow, "acme") is first
-        await tenant_tax_table(uow, "globex")
-    assert reads == ["acme", "globex"]
-    async with uows() as uow:
-        uow.rules.tax_rates = counted  # type: ignore[method-assign]
-        await tenant_tax_table(uow, "acme")
-    assert reads == ["acme", "globex", "acme"]  # a new unit reads afresh
+        assert Decimal(20) not in (await valid_rates(uow, "acme", FEB) or ())
+        await uow.rules.put_tax_rate(own, tenant_id="acme")
+        assert Decimal(20) in (await valid_rates(uow, "acme", FEB) or ())
+        table = await tenant_tax_table(uow, "acme")
+        assert table.code("1", FEB) == own

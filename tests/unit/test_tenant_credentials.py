@@ -44,12 +44,16 @@ def admin(tenant: str = "acme", subject: str = "ada") -> Principal:
 
 
 class World:
-    def __init__(self, keys: str | None = KEY, store: MemoryCredentialsStore | None = None) -> None:
-        self.store = store or MemoryCredentialsStore()
-        self.uow = MemoryUnitOfWorkFactory()
+    """A credentials service on an in-memory database (`uow`: shared with another World,
+    as two replicas share one database)."""
+
+    def __init__(self, keys: str | None = KEY, uow: MemoryUnitOfWorkFactory | None = None) -> None:
+        self.uow = uow or MemoryUnitOfWorkFactory()
+        #: The committed rows (what another unit of work sees).
+        self.store = MemoryCredentialsStore(self.uow.db.credentials)
         self.clock = FixedClock()
         self.service = CredentialsService(
-            self.store, secret_box(keys), self.uow, self.clock, UuidV7Ids(), RoleAuthorizer()
+            secret_box(keys), self.uow, self.clock, UuidV7Ids(), RoleAuthorizer()
         )
 
     async def events(self) -> list[Any]:
@@ -116,7 +120,7 @@ async def test_without_a_key_nothing_is_stored() -> None:
     assert "BOOKKEEPER_CREDENTIALS_KEY" in refused.value.message
     assert world.store.rows == {} and await world.events() == []
     with pytest.raises(CredentialsKeyMissing):
-        await world.service.rotate_key()
+        await world.service.rotate_key("human:operator")
 
 
 @pytest.mark.parametrize(
@@ -188,13 +192,13 @@ async def test_replacing_bumps_the_version_and_removing_records_it() -> None:
 
 
 async def test_rotate_key_re_encrypts_every_secret_with_the_first_key() -> None:
-    store = MemoryCredentialsStore()
-    old = World(keys=KEY, store=store)
+    old = World(keys=KEY)
+    store = old.uow
     await old.service.set(admin(), "acme", "fiken", SECRET, company="acme-as")
     await old.service.set(admin("globex"), "globex", "folio", OTHER_SECRET)
-    rotating = World(keys=f"{NEW_KEY},{KEY}", store=store)
-    assert await rotating.service.rotate_key() == 2
-    new_only = World(keys=NEW_KEY, store=store)
+    rotating = World(keys=f"{NEW_KEY},{KEY}", uow=store)
+    assert await rotating.service.rotate_key("human:operator") == 2
+    new_only = World(keys=NEW_KEY, uow=store)
     acme = await new_only.service.resolve("acme", "fiken")
     globex = await new_only.service.resolve("globex", "folio")
     assert acme is not None and acme.token == SECRET and acme.version == 1
@@ -316,8 +320,8 @@ async def test_one_client_per_token_and_a_change_applies_at_once_in_this_process
 
 
 async def test_another_replicas_change_is_seen_within_the_recheck_interval() -> None:
-    store = MemoryCredentialsStore()
-    here, there = World(store=store), World(store=store)
+    here = World()
+    there = World(uow=here.uow)
     built, ticks = Built(), Ticks()
     backends = resolver(here.service, built, ticks)
     await there.service.set(admin(), "acme", "folio", SECRET)
@@ -332,3 +336,53 @@ async def test_another_replicas_change_is_seen_within_the_recheck_interval() -> 
     await there.service.remove(admin(), "acme", "folio")
     ticks.now += 5.0
     assert isinstance(await backends.bank_for("acme"), Default)
+
+
+async def test_import_and_resolver_take_the_same_choice_of_credentials() -> None:
+    """ADR 0045 §3: whose Fiken a tenant uses is decided in one place
+    (`chosen_credentials`): its own, else the environment's; `import fiken` asks it too."""
+    from bookkeeper.adapters.fiken.history import TenantBooksImport
+    from bookkeeper.adapters.tenant_backends import chosen_credentials
+    from bookkeeper.application.books_import import BooksNotConfigured
+
+    world = World()
+    await world.service.set(admin(), "acme", "fiken", SECRET, company="acme-as")
+    environment = ResolvedCredentials(
+        tenant_id="*",
+        provider="fiken",
+        token=OTHER_SECRET,
+        company="env-as",
+        base_url=None,
+        version=0,
+    )
+    own = await chosen_credentials(world.service, "acme", "fiken", environment)
+    assert own is not None and (own.token, own.company) == (SECRET, "acme-as")
+    assert await chosen_credentials(world.service, "globex", "fiken", environment) is environment
+    assert await chosen_credentials(world.service, "globex", "fiken") is None
+
+    tokens: list[str] = []
+
+    class Ran:
+        def __init__(self, history: Any) -> None:
+            self.history = history
+
+        async def run(self, tenant_id: str) -> str:
+            return str(self.history._base)
+
+    def importer(token: str | None, company: str | None) -> TenantBooksImport:
+        return TenantBooksImport(
+            Ran,
+            credentials=world.service,
+            base_url="http://127.0.0.1:9/api/v2",
+            token=token,
+            company=company,
+            gates=lambda token: tokens.append(token),
+        )
+
+    with_env = importer(OTHER_SECRET, "env-as")
+    assert await with_env.run("acme") == "/companies/acme-as"
+    assert await with_env.run("globex") == "/companies/env-as"
+    assert tokens == [SECRET, OTHER_SECRET]
+    with pytest.raises(BooksNotConfigured):
+        await importer(None, None).run("globex")
+    assert await importer(None, None).run("acme") == "/companies/acme-as"

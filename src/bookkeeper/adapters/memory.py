@@ -19,6 +19,7 @@ from typing import Any, Self
 
 import msgspec
 
+from bookkeeper.adapters.credentials.memory import MemoryCredentialsState, MemoryCredentialsStore
 from bookkeeper.adapters.memory_costs import MemoryCostSnapshots
 from bookkeeper.adapters.memory_ledger import LedgerState, MemoryLedger
 from bookkeeper.adapters.memory_rules import MemoryRules, RulesState
@@ -28,6 +29,7 @@ from bookkeeper.application.ports import (
     AfterCommit,
     ApprovalCounts,
     CostSnapshotProjection,
+    CredentialsStore,
     DocumentStore,
     DuplicateProbe,
     EventFilter,
@@ -77,6 +79,8 @@ class MemoryDatabase:
     tracking_locks: dict[str, tuple[object, asyncio.Event]] = field(default_factory=dict)
     #: Issue 12: tax rates, currencies and closed periods (adapters/memory_rules.py).
     rules_state: RulesState = field(default_factory=RulesState)
+    #: Issue 14: the tenants' own credentials (adapters/credentials/memory.py).
+    credentials: MemoryCredentialsState = field(default_factory=MemoryCredentialsState)
 
     def next_position(self) -> int:
         """Positions are taken at append time, like a database sequence: gaps are possible."""
@@ -551,6 +555,12 @@ class MemoryUnitOfWork:
         self.rules: RulesStore = MemoryRules(db.rules_state)
         #: ADR 0040 §6: the cost snapshots, folded from the committed log (the reference).
         self.costs: CostSnapshotProjection = MemoryCostSnapshots(db.log)
+        self._credentials = MemoryCredentialsStore(db.credentials)
+
+    @property
+    def credentials(self) -> CredentialsStore:
+        """Issue 14: the tenants' own credentials, staged until commit (ADR 0045 §1)."""
+        return self._credentials
 
     async def __aenter__(self) -> Self:
         self._committed = []
@@ -584,6 +594,7 @@ class MemoryUnitOfWork:
         for claimed in [pid for pid, owner in self._db.claimed.items() if owner is self]:
             del self._db.claimed[claimed]
         self.staged_tracking.clear()
+        self._credentials.discard()
         locks = self._db.tracking_locks
         for subscriber in [s for s, (owner, _) in locks.items() if owner is self]:
             locks.pop(subscriber)[1].set()
@@ -621,6 +632,7 @@ class MemoryUnitOfWork:
         for key, document in self.staged_documents.items():
             db.documents.setdefault(key, document)
         db.tracking.update(self.staged_tracking)
+        self._credentials.apply()
         self._committed.extend(self.staged_events)
         self._reset()
 

@@ -5,6 +5,7 @@ so it stays consistent while units of work commit beside it."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -25,11 +26,14 @@ from bookkeeper.application.saft import (
     SupplierBalance,
     customers_of,
     is_payables,
+    merge_suppliers,
     org_number_of,
     supplier_id_of,
+    suppliers_of,
+    with_party,
 )
 from bookkeeper.domain.events import JournalEntryPostedData, Party
-from bookkeeper.domain.ledger import CUSTOMER
+from bookkeeper.domain.ledger import CUSTOMER, SUPPLIER
 
 _ZERO = Decimal("0.00")
 
@@ -41,11 +45,15 @@ class MemoryAuditSnapshot:
         merchants: dict[str, tuple[str, str | None]],
         groupings: list[Grouping],
         parties: list[PartyLine] | None = None,
+        line_parties: dict[tuple[uuid.UUID, int], tuple[str, str]] | None = None,
     ) -> None:
-        self._lines = lines  # sorted by (date, position, line_no)
+        #: Sorted by (date, position, line_no); the supplier of an executed purchase only.
+        self._lines = lines
         self._merchants = merchants  # supplier id → name, organisation number
         self._groupings = groupings
         self._parties = parties or []
+        #: (kind, id) of the party each line names, by (entry id, line no).
+        self._line_parties = line_parties or {}
 
     def _period(self, start: dt.date, end: dt.date) -> list[AuditLine]:
         return [line for line in self._lines if start <= line.date <= end]
@@ -73,6 +81,10 @@ class MemoryAuditSnapshot:
         ]
 
     async def suppliers(self, start: dt.date, end: dt.date) -> list[SupplierBalance]:
+        named = suppliers_of(self._parties, start, end)
+        return merge_suppliers(self._executed_suppliers(start, end), named)
+
+    def _executed_suppliers(self, start: dt.date, end: dt.date) -> list[SupplierBalance]:
         found: dict[str, dict[str, list[Decimal]]] = {}
         for line in self._lines:
             if line.supplier_id is None or line.date > end:
@@ -115,7 +127,10 @@ class MemoryAuditSnapshot:
             for line in self._period(start, end)
             if after is None or (line.date, line.position, line.line_no) > after
         ]
-        return found[: max(limit, 0)]
+        return [
+            with_party(line, self._line_parties.get((line.entry_id, line.line_no)))
+            for line in found[: max(limit, 0)]
+        ]
 
 
 class MemoryAuditReads:
@@ -134,6 +149,7 @@ class MemoryAuditReads:
         merchants: dict[str, tuple[str, str | None]] = {}
         lines: list[AuditLine] = []
         parties: list[PartyLine] = []
+        line_parties: dict[tuple[uuid.UUID, int], tuple[str, str]] = {}
         for entry_lines in list(db.ledger.entries.values()):
             for line in entry_lines:
                 if line.tenant_id != tenant_id:
@@ -142,8 +158,8 @@ class MemoryAuditReads:
                 if supplier is not None:
                     known = merchants.get(supplier[0], (supplier[1], None))[1]
                     merchants[supplier[0]] = (supplier[1], supplier[2] or known)
-                customer = self._customer(line)
-                if customer is not None:
+                party = self._party(line)
+                if party is not None:
                     parties.append(
                         PartyLine(
                             date=line.date,
@@ -151,30 +167,28 @@ class MemoryAuditReads:
                             account=line.account,
                             debit=line.debit,
                             credit=line.credit,
-                            customer_id=customer.id,
-                            name=customer.name,
-                            org_number=customer.org_number,
+                            party_id=party.id,
+                            name=party.name,
+                            org_number=party.org_number,
+                            kind=party.kind,
                         )
                     )
-                lines.append(
-                    self._audit_line(
-                        line,
-                        supplier[0] if supplier else None,
-                        customer.id if customer else None,
-                    )
-                )
+                audit = self._audit_line(line, supplier[0] if supplier else None)
+                if party is not None:
+                    line_parties[(audit.entry_id, audit.line_no)] = (party.kind, party.id)
+                lines.append(audit)
         lines.sort(key=lambda line: (line.date, line.position, line.line_no))
         groupings = [*self._tenant_groupings.get(tenant_id, []), *default_groupings()]
-        yield MemoryAuditSnapshot(lines, merchants, groupings, parties)
+        yield MemoryAuditSnapshot(lines, merchants, groupings, parties, line_parties)
 
-    def _customer(self, line: LedgerLineView) -> Party | None:
-        """The customer the posted event's line names (lines are numbered from 1)."""
+    def _party(self, line: LedgerLineView) -> Party | None:
+        """The customer or supplier the posted event's line names (lines numbered from 1)."""
         events = self._db.streams.get(line.entry_id) or []
         data = events[0].data if events else None
         if not isinstance(data, JournalEntryPostedData) or not 0 < line.line_no <= len(data.lines):
             return None
         party = data.lines[line.line_no - 1].party
-        return party if party is not None and party.kind == CUSTOMER else None
+        return party if party is not None and party.kind in (CUSTOMER, SUPPLIER) else None
 
     def _supplier(self, line: LedgerLineView) -> tuple[str, str, str | None] | None:
         if line.proposal_id is None:
@@ -187,9 +201,7 @@ class MemoryAuditReads:
         key = proposal.merchant_key
         return supplier_id_of(key), proposal.merchant_name or key, org_number_of(proposal.data)
 
-    def _audit_line(
-        self, line: LedgerLineView, supplier_id: str | None, customer_id: str | None
-    ) -> AuditLine:
+    def _audit_line(self, line: LedgerLineView, supplier_id: str | None) -> AuditLine:
         events = self._db.streams.get(line.entry_id) or []
         actor = events[0].actor if events else "unknown"
         description = (
@@ -213,5 +225,4 @@ class MemoryAuditReads:
             posted_at=line.posted_at,
             actor=actor,
             supplier_id=supplier_id,
-            customer_id=customer_id,
         )

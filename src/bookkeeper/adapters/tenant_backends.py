@@ -56,6 +56,21 @@ class Client(Protocol):
     async def aclose(self) -> None: ...
 
 
+async def chosen_credentials(
+    source: CredentialsSource | None,
+    tenant_id: str,
+    provider: str,
+    environment: ResolvedCredentials | None = None,
+) -> ResolvedCredentials | None:
+    """ADR 0036's precedence, decided here only: the tenant's own stored credentials of
+    `provider`, else the environment's (`environment`, the single-company default; the
+    resolver passes none, its default provider stands for it). None: neither — the
+    sandbox serves the tenant, or there are no books to import from. Everyone who builds
+    a client for a tenant (the resolver, `import fiken`) asks this function."""
+    own = None if source is None else await source.resolve(tenant_id, provider)
+    return own if own is not None else environment
+
+
 #: (base URL, token) → a client for that token.
 ClientFactory = Callable[[str, str], Client]
 #: (client, resolved credentials) → the tenant's Books or Bank over that client.
@@ -182,8 +197,8 @@ class TenantBackends:
         entry = self._entries.get(key)
         if entry is not None:
             return entry.target
-        credentials = await self._credentials.resolve(tenant_id, provider)
-        if credentials is None:
+        credentials = await chosen_credentials(self._credentials, tenant_id, provider)
+        if credentials is None:  # the default provider: the environment's, or the sandbox
             target = self._defaults[provider](tenant_id)
             self.own.discard(key)
             self._entries[key] = _Entry(target, None)

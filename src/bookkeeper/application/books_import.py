@@ -40,6 +40,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Final
 
@@ -98,7 +99,31 @@ PURCHASE_VAT: Final[dict[str, tuple[str, str | None]]] = {
     "MEDIUM": ("11", "2711"),
     "RAW_FISH": ("12", "2712"),
     "LOW": ("13", "2713"),
+    # Import of goods: the import VAT paid at the border (to customs or a forwarder) is
+    # deducted directly (SAF-T 14/15); the goods themselves are its basis (21/22/23),
+    # with no VAT on their line.
+    "HIGH_DIRECT": ("14", "2710"),
+    "MEDIUM_DIRECT": ("15", "2711"),
+    "HIGH_BASIS": ("21", None),
+    "MEDIUM_BASIS": ("22", None),
+    "NONE_IMPORT_BASIS": ("23", None),
 }
+#: Purchase vatTypes whose postings the books derive and a purchase does not show: VAT
+#: calculated on both sides (output and input; reverse charge). Refused with this reason.
+PURCHASE_VAT_REFUSED: Final[dict[str, str]] = {
+    name: "reverse-charge VAT (SAF-T " + code + "): the books post calculated output and "
+    "input VAT that the purchase does not show; book it by hand"
+    for name, code in (
+        ("HIGH_FOREIGN_SERVICE_DEDUCTIBLE", "86"),
+        ("HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE", "87"),
+        ("LOW_FOREIGN_SERVICE_DEDUCTIBLE", "88"),
+        ("LOW_FOREIGN_SERVICE_NONDEDUCTIBLE", "89"),
+        ("HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_DEDUCTIBLE", "91"),
+        ("HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_NONDEDUCTIBLE", "92"),
+    )
+}
+#: The vatTypes of basis only (import of goods): a line under one carries no VAT itself.
+BASIS_ONLY: Final = frozenset({"HIGH_BASIS", "MEDIUM_BASIS", "NONE_IMPORT_BASIS"})
 #: A sale line's vatType → (SAF-T output code, output VAT account; None: no VAT).
 SALE_VAT: Final[dict[str, tuple[str, str | None]]] = {
     "HIGH": ("3", "2700"),
@@ -205,7 +230,7 @@ def journal_entry_entries(tenant_id: str, record: HistoryJournalEntry) -> Entrie
     for line in record.lines:
         code = line.vat_code if line.vat_code not in (None, "") else None
         part = (TAX if _is_vat_account(line.account) else BASE) if code else None
-        signed.append((line.account, line.amount, None, code, part, None))
+        signed.append((line.account, line.amount, None, code, part, _ledger_party(line.account)))
     lines = _lines(signed)
     if not lines:
         raise NotImportable("the entry has no amounts")
@@ -213,12 +238,49 @@ def journal_entry_entries(tenant_id: str, record: HistoryJournalEntry) -> Entrie
     return _with_mirror(tenant_id, JOURNAL_ENTRY, record.id, entry, record.cancelled)
 
 
+def _org_number(value: str | None) -> str | None:
+    """An organisation number as SAF-T's RegistrationNumber: without blanks, ≤ 35."""
+    text = "".join((value or "").replace("\x00", "").split())
+    return text[:35] or None
+
+
 def _party(kind: str, record: HistoryTrade) -> Party | None:
+    """The supplier or customer of a purchase or sale, keyed by its sub-ledger account's
+    number (`2400:20001` → `20001`), as a journal entry on that account is."""
     account = record.party_account or ""
     key = account.partition(":")[2]
     if not key:
         return None
-    return Party(kind=kind, id=key[:35], name=_text(record.party_name or "", key))
+    return Party(
+        kind=kind,
+        id=key[:35],
+        name=_text(record.party_name or "", key),
+        org_number=_org_number(record.party_org_number),
+    )
+
+
+def _ledger_party(account: str) -> Party | None:
+    """The counterparty a journal entry line's account names: a supplier's sub-ledger
+    account (`24xx:key`, Fiken's supplierAccountCode) or a customer's (`15xx:key`)."""
+    base, _, key = account.partition(":")
+    if not key or len(base) != 4 or not base.isdigit():
+        return None
+    if base.startswith("24"):
+        return Party(kind=SUPPLIER, id=key[:35])
+    if base.startswith("15"):
+        return Party(kind=CUSTOMER, id=key[:35])
+    return None
+
+
+def _vat_type_refusal(vat_type: str, purchase: bool) -> str:
+    """Why a line's vatType is not booked (every documented one is mapped or named here)."""
+    if purchase and vat_type in PURCHASE_VAT_REFUSED:
+        return f"vatType {vat_type} is not imported: {PURCHASE_VAT_REFUSED[vat_type]}"
+    if purchase and vat_type in SALE_VAT:
+        return f"vatType {vat_type} is for sales, not purchases"
+    if not purchase and (vat_type in PURCHASE_VAT or vat_type in PURCHASE_VAT_REFUSED):
+        return f"vatType {vat_type} is for purchases, not sales"
+    return f"vatType {vat_type} is not one the books document"
 
 
 def trade_entries(tenant_id: str, record: HistoryTrade, *, payments_only: bool = False) -> Entries:
@@ -245,10 +307,10 @@ def trade_entries(tenant_id: str, record: HistoryTrade, *, payments_only: bool =
         if not line.account:
             raise NotImportable(f"{where} has no account")
         if line.vat_type not in table:
-            raise NotImportable(f"{where}: vatType {line.vat_type} is not imported (yet)")
+            raise NotImportable(f"{where}: {_vat_type_refusal(line.vat_type, purchase)}")
         code, vat_account = table[line.vat_type]
         text = _text(line.description, description)
-        if vat_account is None and line.vat and not purchase:
+        if vat_account is None and line.vat and (not purchase or line.vat_type in BASIS_ONLY):
             raise NotImportable(f"{where} has VAT under vatType {line.vat_type}")
         if vat_account is None:  # nothing deductible: the cost takes it all
             signed.append((line.account, sign * (line.net + line.vat), text, code, BASE, None))
@@ -260,7 +322,9 @@ def trade_entries(tenant_id: str, record: HistoryTrade, *, payments_only: bool =
     if cash:
         if not record.payments:
             raise NotImportable(f"a {record.kind} without a payment account")
-        counter, counter_party = record.payments[0].account, None
+        # Paid at once: no sub-ledger line, so the payment line names the counterparty
+        # (the SAF-T file lists the supplier or customer, without a balance).
+        counter, counter_party = record.payments[0].account, party
     else:
         counter = record.party_account or (PAYABLES if purchase else RECEIVABLES)
         counter_party = party
@@ -304,6 +368,10 @@ class BooksImportReport(msgspec.Struct, kw_only=True):
     imported: int = 0
     known: int = 0
     executed_here: int = 0
+    #: Journal entries that are a purchase's or sale's own posting (not imported twice).
+    same_as_trade: int = 0
+    #: The books' transactions of the purchases and sales this run read.
+    trade_transactions: set[str] = set()
     problems: list[HistoryProblem] = []
     dry_run: bool = False
     start: dt.date
@@ -365,13 +433,9 @@ class BooksImport:
         done = 0
         totals: dict[str, int | None] = {}
 
+        # Purchases and sales first: a journal entry that is one of their own postings
+        # (the same transaction) is then known before it is read (ADR 0045 §6).
         lists: list[tuple[str, AsyncIterator[HistoryPage]]] = [
-            (
-                JOURNAL_ENTRY,
-                self._history.journal_entries(
-                    HistoryQuery(start=start, end=end, modified_since=marks[JOURNAL_ENTRY])
-                ),
-            ),
             (
                 PURCHASE,
                 self._history.purchases(
@@ -387,7 +451,15 @@ class BooksImport:
                 SALE,
                 self._history.sales(HistoryQuery(start=start, end=end, modified_since=marks[SALE])),
             ),
+            (
+                JOURNAL_ENTRY,
+                self._history.journal_entries(
+                    HistoryQuery(start=start, end=end, modified_since=marks[JOURNAL_ENTRY])
+                ),
+            ),
         ]
+        #: Transactions of purchases and sales: of earlier runs, and of this one as read.
+        trades = await self.trade_transactions(tenant_id)
         async for what, page in _read_ahead(lists):
             if page.total is not None and what not in totals:
                 totals[what] = page.total
@@ -396,7 +468,10 @@ class BooksImport:
             report.problems.extend(page.problems)
             for problem in page.problems:
                 log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
-            await self._page(tenant_id, page, report)
+            seen = {t.transaction for t in page.trades if t.transaction is not None}
+            report.trade_transactions |= seen
+            trades |= seen
+            await self._page(tenant_id, page, report, trades)
             for entry in page.entries:
                 newest[what] = _later(newest[what], entry.modified)
             for trade in page.trades:
@@ -407,8 +482,26 @@ class BooksImport:
             await self._record_run(tenant_id, report, newest, today)
         return report
 
-    async def _page(self, tenant_id: str, page: HistoryPage, report: BooksImportReport) -> None:
-        """Map the page's records and write the new entries in one transaction."""
+    async def trade_transactions(self, tenant_id: str) -> set[str]:
+        """The books' transactions of every purchase and sale earlier runs read."""
+        async with self._uow() as uow:
+            events = await uow.events.read_stream(tenant_id, books_import_runs_id(tenant_id))
+        found: set[str] = set()
+        for event in events:
+            if isinstance(event.data, BooksImportedData):
+                found.update(event.data.trade_transactions)
+        return found
+
+    async def _page(
+        self,
+        tenant_id: str,
+        page: HistoryPage,
+        report: BooksImportReport,
+        trades: AbstractSet[str] = frozenset(),
+    ) -> None:
+        """Map the page's records and write the new entries in one transaction. A journal
+        entry of a purchase's or sale's transaction (`trades`) is not imported: the
+        purchase or sale posts it (Fiken lists it among the journal entries too)."""
         records: list[tuple[HistoryJournalEntry | HistoryTrade, Entries]] = []
         async with self._uow() as uow:
             everything: list[HistoryJournalEntry | HistoryTrade] = [*page.entries, *page.trades]
@@ -422,6 +515,9 @@ class BooksImport:
                         if ours:
                             report.executed_here += 1
                         entries = trade_entries(tenant_id, record, payments_only=ours)
+                    elif record.transaction is not None and record.transaction in trades:
+                        report.same_as_trade += 1
+                        continue
                     else:
                         entries = journal_entry_entries(tenant_id, record)
                 except NotImportable as error:
@@ -472,6 +568,8 @@ class BooksImport:
             known=report.known,
             executed_here=report.executed_here,
             problems=len(report.problems),
+            same_as_trade=report.same_as_trade,
+            trade_transactions=tuple(sorted(report.trade_transactions)),
         )
         stream = books_import_runs_id(tenant_id)
         async with self._uow() as uow:
@@ -559,10 +657,16 @@ def summary(report: BooksImportReport) -> Sequence[str]:
     read = ", ".join(f"{count:,} {_plural(what, count)}" for what, count in report.records.items())
     read = read or "nothing"
     verb = "would import" if report.dry_run else "imported"
+    same = (
+        f", {report.same_as_trade:,} journal {_plural('entry', report.same_as_trade)} of "
+        "purchases and sales posted with them"
+        if report.same_as_trade
+        else ""
+    )
     lines = [
         f"read {read}; {verb} {report.imported:,} entries "
         f"({report.known:,} already in the ledger, {report.executed_here:,} purchases "
-        f"executed by bookkeeper, {len(report.problems):,} records skipped)"
+        f"executed by bookkeeper{same}, {len(report.problems):,} records skipped)"
     ]
     lines.extend(f"skipped {p.what} {p.id}: {p.reason}" for p in report.problems)
     return lines

@@ -12,7 +12,9 @@ it is encrypted by the `SecretBox` (Fernet keys from BOOKKEEPER_CREDENTIALS_KEY)
 is stored, and nothing shows it back — `show` answers the provider, company, who set it and
 when, and a short fingerprint (a prefix of the token's SHA-256). Without a key, setting is
 refused (`CredentialsKeyMissing`): plaintext is never stored. Every change is recorded in
-the tenant's log (CredentialsSet, CredentialsRemoved), without the secret.
+the tenant's log (CredentialsSet, CredentialsRemoved, CredentialsReencrypted), without
+the secret, in the same transaction as the change itself (the store is part of the unit of
+work, ADR 0045 §1): both are committed, or neither.
 """
 
 from __future__ import annotations
@@ -20,19 +22,51 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable
-from typing import Final, Protocol
+from collections.abc import Awaitable, Callable
+from itertools import groupby
+from typing import Final, Protocol, TypeVar
 
 import msgspec
 
 from bookkeeper.application.authorization import CREDENTIALS_MANAGE
 from bookkeeper.application.errors import ApplicationError, ExternalUnavailable, NotFound
-from bookkeeper.application.event_log import record_alone, stamp
-from bookkeeper.application.ports import Authorizer, Clock, Ids, Principal, UnitOfWorkFactory
+from bookkeeper.application.event_log import stamp
+from bookkeeper.application.ports import (
+    Authorizer,
+    Clock,
+    CredentialsStore,
+    Ids,
+    NewEvent,
+    Principal,
+    StoredCredentials,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import CredentialsRemovedData, CredentialsSetData, Payload
+from bookkeeper.domain.events import (
+    CredentialsReencryptedData,
+    CredentialsRemovedData,
+    CredentialsSetData,
+    Payload,
+)
 
 log = logging.getLogger("bookkeeper.credentials")
+
+T = TypeVar("T")
+
+__all__ = [
+    "CredentialsInfo",
+    "CredentialsKeyMissing",
+    "CredentialsService",
+    "CredentialsStore",
+    "CredentialsUnreadable",
+    "InvalidCredentials",
+    "ResolvedCredentials",
+    "SecretBox",
+    "StoredCredentials",
+    "fingerprint",
+    "provider_name",
+]
 
 FIKEN: Final = "fiken"
 FOLIO: Final = "folio"
@@ -66,21 +100,6 @@ class InvalidCredentials(DomainError):
     """A provider, company, URL or token the credentials store refuses."""
 
     code = "invalid-credentials"
-
-
-class StoredCredentials(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of the store: the secret only as ciphertext."""
-
-    tenant_id: str
-    provider: str
-    company: str | None
-    base_url: str | None
-    ciphertext: str
-    fingerprint: str
-    set_by: str
-    set_at: dt.datetime
-    #: 1 when first set, +1 on every change (a replica compares it to its cached client).
-    version: int = 1
 
 
 class CredentialsInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,37 +144,6 @@ class ResolvedCredentials(msgspec.Struct, frozen=True, kw_only=True):
             f"ResolvedCredentials(tenant_id={self.tenant_id!r}, provider={self.provider!r}, "
             f"company={self.company!r}, version={self.version}, token=***)"
         )
-
-
-class CredentialsStore(Protocol):
-    """Where the encrypted credentials are kept (SQL table of migration 0018, or memory)."""
-
-    async def get(self, tenant_id: str, provider: str) -> StoredCredentials | None: ...
-
-    async def put(self, credentials: StoredCredentials) -> StoredCredentials:
-        """Insert or replace the row; the stored version is the previous one + 1."""
-        ...
-
-    async def remove(self, tenant_id: str, provider: str) -> bool:
-        """Delete the row; False when there was none."""
-        ...
-
-    async def listing(self, tenant_id: str | None = None) -> list[StoredCredentials]:
-        """The rows of one tenant (every tenant: None), by tenant and provider."""
-        ...
-
-    async def revision(self) -> int:
-        """A number that changes whenever any row is put or removed (one cheap read)."""
-        ...
-
-    async def tenant_count(self) -> int:
-        """How many tenants have credentials of their own."""
-        ...
-
-    async def rewrap(self, rewrap: Callable[[str], str]) -> int:
-        """Replace every row's ciphertext by `rewrap(ciphertext)`, all in one transaction;
-        how many rows. The version is kept: the secret itself is unchanged."""
-        ...
 
 
 class SecretBox(Protocol):
@@ -220,18 +208,19 @@ def _check_base_url(base_url: str | None) -> str | None:
 
 
 class CredentialsService:
-    """Sets, shows, removes and re-encrypts per-tenant credentials (see the module doc)."""
+    """Sets, shows, removes and re-encrypts per-tenant credentials (see the module doc).
+
+    Every read and write goes through a unit of work (`uow.credentials`): a change, its
+    revision bump and its audit event are one transaction."""
 
     def __init__(
         self,
-        store: CredentialsStore,
         box: SecretBox | None,
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         ids: Ids,
         authorizer: Authorizer,
     ) -> None:
-        self._store = store
         self._box = box
         self._uow = uow_factory
         self._clock = clock
@@ -239,10 +228,6 @@ class CredentialsService:
         self._authorizer = authorizer
         #: Told the tenant whose credentials changed (the resolver drops its clients).
         self._listeners: list[Callable[[str], None]] = []
-
-    @property
-    def store(self) -> CredentialsStore:
-        return self._store
 
     @property
     def can_store(self) -> bool:
@@ -270,9 +255,9 @@ class CredentialsService:
         company: str | None = None,
         base_url: str | None = None,
     ) -> CredentialsInfo:
-        """Store (or replace) the tenant's credentials of `provider`, encrypted; record
-        CredentialsSet. CredentialsKeyMissing without a key, InvalidCredentials for bad
-        input; nothing is stored then."""
+        """Store (or replace) the tenant's credentials of `provider`, encrypted, and record
+        CredentialsSet in the same transaction. CredentialsKeyMissing without a key,
+        InvalidCredentials for bad input; nothing is stored then."""
         self._authorize(principal, tenant_id)
         provider = provider_name(provider)
         secret = _check_secret(secret)
@@ -283,28 +268,28 @@ class CredentialsService:
                 "BOOKKEEPER_CREDENTIALS_KEY is not set: credentials are stored encrypted "
                 "only; set a Fernet key (see `bookkeeper credentials --help`)"
             )
-        stored = await self._store.put(
-            StoredCredentials(
-                tenant_id=tenant_id,
-                provider=provider,
-                company=company,
-                base_url=base_url,
-                ciphertext=self._box.encrypt(secret),
-                fingerprint=fingerprint(secret),
-                set_by=principal.actor,
-                set_at=self._clock.now(),
+        now = self._clock.now()
+        async with self._uow() as uow:
+            stored = await uow.credentials.put(
+                StoredCredentials(
+                    tenant_id=tenant_id,
+                    provider=provider,
+                    company=company,
+                    base_url=base_url,
+                    ciphertext=self._box.encrypt(secret),
+                    fingerprint=fingerprint(secret),
+                    set_by=principal.actor,
+                    set_at=now,
+                )
             )
-        )
-        await self._record(
-            principal,
-            "CredentialsSet",
-            CredentialsSetData(
+            data = CredentialsSetData(
                 provider=provider,
                 fingerprint=stored.fingerprint,
                 company=company,
                 base_url=base_url,
-            ),
-        )
+            )
+            await self._append(uow, tenant_id, self._event(principal.actor, "CredentialsSet", data))
+            await uow.commit()
         self._changed(tenant_id)
         log.info(
             "credentials: %s set %s credentials of tenant %s (%s, version %d)",
@@ -319,26 +304,30 @@ class CredentialsService:
     async def show(self, principal: Principal, tenant_id: str) -> list[CredentialsInfo]:
         """The tenant's stored credentials, metadata only."""
         self._authorize(principal, tenant_id)
-        return [CredentialsInfo.of(s) for s in await self._store.listing(tenant_id)]
+        return [CredentialsInfo.of(s) for s in await self._read(lambda c: c.listing(tenant_id))]
 
     async def info(self, principal: Principal, tenant_id: str, provider: str) -> CredentialsInfo:
         """One provider's metadata; NotFound when the tenant has none of its own."""
         self._authorize(principal, tenant_id)
-        stored = await self._store.get(tenant_id, provider_name(provider))
+        name = provider_name(provider)
+        stored = await self._read(lambda c: c.get(tenant_id, name))
         if stored is None:
-            raise NotFound(f"no {provider_name(provider)} credentials of this tenant's own")
+            raise NotFound(f"no {name} credentials of this tenant's own")
         return CredentialsInfo.of(stored)
 
     async def remove(self, principal: Principal, tenant_id: str, provider: str) -> None:
-        """Remove the tenant's own credentials of `provider`; record CredentialsRemoved.
-        NotFound when there were none."""
+        """Remove the tenant's own credentials of `provider` and record CredentialsRemoved
+        in the same transaction. NotFound when there were none (nothing committed)."""
         self._authorize(principal, tenant_id)
         provider = provider_name(provider)
-        if not await self._store.remove(tenant_id, provider):
-            raise NotFound(f"no {provider} credentials of this tenant's own")
-        await self._record(
-            principal, "CredentialsRemoved", CredentialsRemovedData(provider=provider)
-        )
+        async with self._uow() as uow:
+            if not await uow.credentials.remove(tenant_id, provider):
+                raise NotFound(f"no {provider} credentials of this tenant's own")
+            data = CredentialsRemovedData(provider=provider)
+            await self._append(
+                uow, tenant_id, self._event(principal.actor, "CredentialsRemoved", data)
+            )
+            await uow.commit()
         self._changed(tenant_id)
         log.info(
             "credentials: %s removed %s credentials of tenant %s",
@@ -347,23 +336,44 @@ class CredentialsService:
             tenant_id,
         )
 
-    async def rotate_key(self) -> int:
+    async def rotate_key(self, actor: str) -> int:
         """Re-encrypt every stored secret with the first key of BOOKKEEPER_CREDENTIALS_KEY
-        (the operator's `bookkeeper credentials rotate-key`); how many. Afterwards the older
-        keys can be dropped from the variable."""
+        (the operator's `bookkeeper credentials rotate-key`, `actor` as who did it); how
+        many. One CredentialsReencrypted per tenant whose rows were rewritten (which
+        providers, their fingerprints; never a secret), in the same transaction as the
+        re-encryption. Afterwards the older keys can be dropped from the variable."""
         box = self._box
         if box is None:
             raise CredentialsKeyMissing(
                 "BOOKKEEPER_CREDENTIALS_KEY is not set: nothing to rotate to"
             )
-        count = await self._store.rewrap(box.rotate)
-        log.info("credentials: %d secret(s) re-encrypted with the first key", count)
-        return count
+        async with self._uow() as uow:
+            rows = await uow.credentials.rewrap(box.rotate)
+            for tenant_id, group in groupby(rows, key=lambda row: row.tenant_id):
+                tenant_rows = sorted(group, key=lambda row: row.provider)
+                data = CredentialsReencryptedData(
+                    providers=tuple(row.provider for row in tenant_rows),
+                    fingerprints=tuple(row.fingerprint for row in tenant_rows),
+                )
+                await self._append(
+                    uow, tenant_id, self._event(actor, "CredentialsReencrypted", data)
+                )
+            await uow.commit()
+        tenants = sorted({row.tenant_id for row in rows})
+        for tenant_id in tenants:
+            self._changed(tenant_id)
+        log.info(
+            "credentials: %s re-encrypted %d secret(s) of %d tenant(s) with the first key",
+            actor,
+            len(rows),
+            len(tenants),
+        )
+        return len(rows)
 
     async def resolve(self, tenant_id: str, provider: str) -> ResolvedCredentials | None:
         """The tenant's own credentials, decrypted (for the resolver only); None when it
         has none. CredentialsUnreadable when stored but no key opens them."""
-        stored = await self._store.get(tenant_id, provider)
+        stored = await self._read(lambda c: c.get(tenant_id, provider))
         if stored is None:
             return None
         if self._box is None:
@@ -386,10 +396,15 @@ class CredentialsService:
         )
 
     async def revision(self) -> int:
-        return await self._store.revision()
+        return await self._read(lambda c: c.revision())
 
     async def tenant_count(self) -> int:
-        return await self._store.tenant_count()
+        return await self._read(lambda c: c.tenant_count())
+
+    async def _read(self, read: Callable[[CredentialsStore], Awaitable[T]]) -> T:
+        """One read of the store in a unit of its own (nothing is written)."""
+        async with self._uow() as uow:
+            return await read(uow.credentials)
 
     def _changed(self, tenant_id: str) -> None:
         for listener in self._listeners:
@@ -398,15 +413,19 @@ class CredentialsService:
             except Exception:  # a listener's bug must not undo a stored change
                 log.exception("credentials change listener failed")
 
-    async def _record(self, principal: Principal, type_name: str, data: Payload) -> None:
+    def _event(self, actor: str, type_name: str, data: Payload) -> NewEvent:
         event_id = self._ids.new_id()
-        event = stamp(
+        return stamp(
             type_name,
             data,
             event_id=event_id,
-            actor=principal.actor,
+            actor=actor,
             at=self._clock.now(),
             correlation_id=event_id,
             metadata={"source": "credentials"},
         )
-        await record_alone(self._uow, principal.tenant_id, event)
+
+    @staticmethod
+    async def _append(uow: UnitOfWork, tenant_id: str, event: NewEvent) -> None:
+        """The event as a stream of its own (its id is the stream's), in `uow`."""
+        await uow.events.append(tenant_id, event.id, 0, [event])

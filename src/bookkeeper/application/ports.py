@@ -521,6 +521,54 @@ class LedgerProjection(Protocol):
         ...
 
 
+class StoredCredentials(msgspec.Struct, frozen=True, kw_only=True):
+    """Issue 14 (ADR 0036): one row of a tenant's own credentials, the secret only as
+    ciphertext."""
+
+    tenant_id: str
+    provider: str
+    company: str | None
+    base_url: str | None
+    ciphertext: str
+    fingerprint: str
+    set_by: str
+    set_at: dt.datetime
+    #: 1 when first set, +1 on every change (a replica compares it to its cached client).
+    version: int = 1
+
+
+class CredentialsStore(Protocol):
+    """The encrypted per-tenant credentials (migration 0018), in the unit's transaction, so
+    a change and its audit event are committed together or not at all (ADR 0045 §1)."""
+
+    async def get(self, tenant_id: str, provider: str) -> StoredCredentials | None: ...
+
+    async def put(self, credentials: StoredCredentials) -> StoredCredentials:
+        """Insert or replace the row; the stored version is the previous one + 1."""
+        ...
+
+    async def remove(self, tenant_id: str, provider: str) -> bool:
+        """Delete the row; False when there was none (the unit must not be committed)."""
+        ...
+
+    async def listing(self, tenant_id: str | None = None) -> list[StoredCredentials]:
+        """The rows of one tenant (every tenant: None), by tenant and provider."""
+        ...
+
+    async def revision(self) -> int:
+        """A number that changes whenever any row is put or removed (one cheap read)."""
+        ...
+
+    async def tenant_count(self) -> int:
+        """How many tenants have credentials of their own."""
+        ...
+
+    async def rewrap(self, rewrap: Callable[[str], str]) -> list[StoredCredentials]:
+        """Replace every row's ciphertext by `rewrap(ciphertext)`; the rows rewritten, by
+        tenant and provider. The version is kept: the secret itself is unchanged."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: the log, the projections written with it, and the commit.
 
@@ -539,6 +587,11 @@ class UnitOfWork(Protocol):
     rules: RulesStore
     #: ADR 0040 §6: the latest figure of each cost snapshot, by day (the cost report).
     costs: CostSnapshotProjection
+
+    @property
+    def credentials(self) -> CredentialsStore:
+        """Issue 14: the tenants' own credentials (ADR 0036, ADR 0045 §1)."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 
@@ -1101,6 +1154,35 @@ class DocumentRetentionStore(Protocol):
         False when the tenant has no such document."""
 
 
+# --- the external bus's status (/health) ----------------------------------------------
+
+
+class BusConsumerStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One durable consumer of the external bus and how far behind it is: `waiting`
+    messages of its stream not yet delivered to it, `unacknowledged` delivered and not yet
+    acknowledged; both None when the bus does not answer (in time)."""
+
+    durable: str
+    stream: str
+    role: Literal["ledger", "accounts-master"]
+    waiting: int | None = None
+    unacknowledged: int | None = None
+
+
+class BusStatus(Protocol):
+    """What /health asks of the external bus (ADR 0045 §7): its consumers and their lag."""
+
+    @property
+    def durable(self) -> str:
+        """The ledger consumer's durable name (the bus's own)."""
+        ...
+
+    async def consumers_status(self, wait_seconds: float) -> list[BusConsumerStatus]:
+        """Every durable consumer, the ledger's first; a consumer whose lag is not known
+        within `wait_seconds` has None for it."""
+        ...
+
+
 # --- bulk import (P5, ADR 0032) -------------------------------------------------------
 
 
@@ -1139,6 +1221,9 @@ class HistoryJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
     #: The entry was cancelled: the books posted its balancing counter-entry.
     cancelled: bool = False
     modified: dt.date | None = None
+    #: The books' transaction the entry belongs to (Fiken's transactionId): a purchase's
+    #: or a sale's own posting shares it with that purchase or sale.
+    transaction: str | None = None
 
 
 class HistoryOrderLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -1176,10 +1261,14 @@ class HistoryTrade(msgspec.Struct, frozen=True, kw_only=True):
     identifier: str | None = None
     party_name: str | None = None
     party_account: str | None = None
+    #: The supplier's or customer's organisation number, when the books know it.
+    party_org_number: str | None = None
     payments: tuple[HistoryPayment, ...] = ()
     deleted: bool = False
     reference: str | None = None
     modified: dt.date | None = None
+    #: The books' transaction of the purchase's or sale's posting (Fiken's transactionId).
+    transaction: str | None = None
 
 
 class HistoryProblem(msgspec.Struct, frozen=True, kw_only=True):

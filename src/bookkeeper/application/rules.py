@@ -19,7 +19,6 @@ import msgspec
 
 from bookkeeper.application.authorization import PERIODS_CLOSE, RULES_MANAGE, RULES_READ
 from bookkeeper.application.ports import Authorizer, Clock, Principal, UnitOfWorkFactory
-from bookkeeper.application.tax_rates import forget
 from bookkeeper.domain.ledger import vat_term
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import (
@@ -176,7 +175,6 @@ class RulesService:
             for row in history:
                 await uow.rules.put_tax_rate(changed.get(row.valid_from, row), tenant_id=tenant_id)
             await uow.rules.put_tax_rate(added, tenant_id=tenant_id)
-            forget(uow)
             await uow.commit()
         return added
 

@@ -14,8 +14,9 @@ What the file holds, and where it comes from:
   books' chart, grouping from the tenant's `saft_grouping` table, opening and closing
   balances from the ledger); the customers named on journal lines (a line's `party`,
   e.g. the invoice translator's receivables line) and the suppliers named on executed
-  purchases, each with its balances on receivables (15xx) or payables (24xx) and its
-  organisation number where known; the VAT codes used in the period.
+  purchases or on journal lines (purchases imported from the books), each with its
+  balances on receivables (15xx) or payables (24xx) and its organisation number where
+  known; the VAT codes used in the period.
 * GeneralLedgerEntries: one journal, one transaction per journal entry, one line per
   journal line, VAT information on the lines that carry a VAT code.
 
@@ -36,7 +37,14 @@ import msgspec
 
 from bookkeeper.application.errors import ApplicationError
 from bookkeeper.application.ports import Authorizer, BooksCompany, BooksProvider, Clock, Principal
-from bookkeeper.domain.ledger import TAX, InvalidReportPeriod, base_account, saft_vat_code
+from bookkeeper.domain.ledger import (
+    CUSTOMER,
+    SUPPLIER,
+    TAX,
+    InvalidReportPeriod,
+    base_account,
+    saft_vat_code,
+)
 
 EXPORTS_READ: Final = "exports:read"
 #: Lines read per round trip: big enough that the round trips do not dominate, small
@@ -119,35 +127,50 @@ def is_receivables(account: str) -> bool:
 
 
 class PartyLine(msgspec.Struct, frozen=True, kw_only=True):
-    """A journal line that names a customer, as the customer master data is built from."""
+    """A journal line that names a counterparty (its `party`), as the customer and supplier
+    master data are built from: `kind` customer or supplier, `party_id` its key."""
 
     date: dt.date
     position: int
     account: str
     debit: Decimal
     credit: Decimal
-    customer_id: str
+    party_id: str
     name: str | None
     org_number: str | None
+    kind: str = CUSTOMER
 
 
-def customers_of(lines: Iterable[PartyLine], start: dt.date, end: dt.date) -> list[CustomerBalance]:
-    """The customers named on lines dated on or before `end`, by id: the name and
+PartyFold = tuple[str, str, str | None, list[BalanceOnAccount]]
+"""(id, name, organisation number, balances on the party's accounts), by id."""
+
+
+def _parties_of(
+    lines: Iterable[PartyLine],
+    kind: str,
+    on_account: Callable[[str], bool],
+    start: dt.date,
+    end: dt.date,
+) -> list[PartyFold]:
+    """The parties of `kind` named on lines dated on or before `end`, by id: the name and
     organisation number of the latest line that gives them, and the opening (before
-    `start`) and closing balance on each receivables account the customer's lines touch."""
+    `start`) and closing balance on each account of theirs (`on_account`) they touch."""
     named: dict[str, tuple[tuple[dt.date, int], str | None, str | None]] = {}
     sums: dict[str, dict[str, list[Decimal]]] = {}
     for line in lines:
-        if line.date > end:
+        if line.kind != kind or line.date > end:
             continue
         order = (line.date, line.position)
-        seen = named.get(line.customer_id)
+        seen = named.get(line.party_id)
         if seen is None or order >= seen[0]:
             name = line.name or (seen[1] if seen else None)
             org = line.org_number or (seen[2] if seen else None)
-            named[line.customer_id] = (order, name, org)
-        accounts = sums.setdefault(line.customer_id, {})
-        if not is_receivables(line.account):
+            named[line.party_id] = (order, name, org)
+        elif seen is not None and (seen[1] is None or seen[2] is None):
+            # An earlier line fills in what the later ones left out.
+            named[line.party_id] = (seen[0], seen[1] or line.name, seen[2] or line.org_number)
+        accounts = sums.setdefault(line.party_id, {})
+        if not on_account(line.account):
             continue
         row = accounts.setdefault(line.account, [_ZERO, _ZERO])
         amount = line.debit - line.credit
@@ -155,17 +178,83 @@ def customers_of(lines: Iterable[PartyLine], start: dt.date, end: dt.date) -> li
             row[0] += amount
         row[1] += amount
     return [
-        CustomerBalance(
-            customer_id=customer_id,
-            name=name or customer_id,
-            registration_number=org,
-            balances=[
+        (
+            party_id,
+            name or party_id,
+            org,
+            [
                 BalanceOnAccount(account=account, opening=opening, closing=closing)
-                for account, (opening, closing) in sorted(sums[customer_id].items())
+                for account, (opening, closing) in sorted(sums[party_id].items())
             ],
         )
-        for customer_id, (_, name, org) in sorted(named.items())
+        for party_id, (_, name, org) in sorted(named.items())
     ]
+
+
+def customers_of(lines: Iterable[PartyLine], start: dt.date, end: dt.date) -> list[CustomerBalance]:
+    """The customers named on lines dated on or before `end`, by id: the name and
+    organisation number of the latest line that gives them, and the opening (before
+    `start`) and closing balance on each receivables account the customer's lines touch."""
+    return [
+        CustomerBalance(customer_id=key, name=name, registration_number=org, balances=balances)
+        for key, name, org, balances in _parties_of(lines, CUSTOMER, is_receivables, start, end)
+    ]
+
+
+def suppliers_of(lines: Iterable[PartyLine], start: dt.date, end: dt.date) -> list[SupplierBalance]:
+    """The suppliers named on lines (a line's party of kind supplier: the payables and
+    payment lines of purchases imported from the books, and journal entries on a supplier's
+    sub-ledger account), as customers_of, with their balances on payables (24xx)."""
+    return [
+        SupplierBalance(supplier_id=key, name=name, registration_number=org, balances=balances)
+        for key, name, org, balances in _parties_of(lines, SUPPLIER, is_payables, start, end)
+    ]
+
+
+def merge_suppliers(*lists: Iterable[SupplierBalance]) -> list[SupplierBalance]:
+    """Suppliers of several sources (executed purchases, lines that name them) as one list
+    by id: one supplier met twice keeps the first name and organisation number known, and
+    its balances on each account are added up."""
+    merged: dict[str, SupplierBalance] = {}
+    for suppliers in lists:
+        for supplier in suppliers:
+            seen = merged.get(supplier.supplier_id)
+            if seen is None:
+                merged[supplier.supplier_id] = supplier
+                continue
+            balances = {b.account: b for b in seen.balances}
+            for b in supplier.balances:
+                had = balances.get(b.account)
+                balances[b.account] = (
+                    b
+                    if had is None
+                    else BalanceOnAccount(
+                        account=b.account,
+                        opening=had.opening + b.opening,
+                        closing=had.closing + b.closing,
+                    )
+                )
+            merged[supplier.supplier_id] = SupplierBalance(
+                supplier_id=seen.supplier_id,
+                name=seen.name,
+                registration_number=seen.registration_number or supplier.registration_number,
+                balances=[balances[account] for account in sorted(balances)],
+            )
+    return [merged[key] for key in sorted(merged)]
+
+
+def with_party(line: AuditLine, party: tuple[str, str] | None) -> AuditLine:
+    """The line with the CustomerID or SupplierID its party gives it, (kind, id): a
+    customer on a receivables line, a supplier on a payables line that no executed
+    purchase already names."""
+    if party is None:
+        return line
+    kind, key = party
+    if kind == CUSTOMER and is_receivables(line.account):
+        return msgspec.structs.replace(line, customer_id=key)
+    if kind == SUPPLIER and is_payables(line.account) and line.supplier_id is None:
+        return msgspec.structs.replace(line, supplier_id=key)
+    return line
 
 
 def org_number_of(data: Mapping[str, Any]) -> str | None:
@@ -233,7 +322,8 @@ class AuditSnapshot(Protocol):
         ...
 
     async def suppliers(self, start: dt.date, end: dt.date) -> list[SupplierBalance]:
-        """The suppliers of purchases posted on or before `end`, by id."""
+        """The suppliers of purchases posted on or before `end` and those named on lines
+        (a line's party of kind supplier) dated on or before it, by id."""
         ...
 
     async def customers(self, start: dt.date, end: dt.date) -> list[CustomerBalance]:

@@ -2,35 +2,29 @@
 
 Every use case that books, checks or reports VAT reads the tenant's table through
 `tenant_tax_table`: the shipped defaults with the tenant's own rows of a code instead
-(RulesStore.tax_rates, domain/rules.overlay_rates). The table is read once per unit of
-work and kept with it (a document's intake and a proposal's submission ask for the valid
-rates more than once); a rate change in the same unit forgets it (`forget`).
+(RulesStore.tax_rates, domain/rules.overlay_rates).
+
+There is one cache of the rates, and it is the store's (ADR 0045 §4): on SQL the
+`TaxRatesCache` shared by the database's units of work, per (country, tenant), for a few
+seconds, forgotten at once when this process changes a rate, and bypassed by a unit that
+changed one itself (its own uncommitted rows are never served to another unit). Nothing is
+kept here: a second cache per unit of work only repeated the first one's lookups, and had
+to be forgotten by hand after a change.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import weakref
 from decimal import Decimal
 
-from bookkeeper.application.ports import RulesStore, UnitOfWork, UnitOfWorkFactory
+from bookkeeper.application.ports import UnitOfWork, UnitOfWorkFactory
 from bookkeeper.domain.rules import NORWAY, TaxTable, valid_vat_rates
-
-#: The tables read in a unit of work, by its rules store (which lives as long as the unit).
-_TABLES: weakref.WeakKeyDictionary[RulesStore, dict[tuple[str, str], TaxTable]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 async def tenant_tax_table(uow: UnitOfWork, tenant_id: str, country: str = NORWAY) -> TaxTable:
-    """The tax rates of `country` in force for `tenant_id`, read once per unit of work."""
-    tables = _TABLES.setdefault(uow.rules, {})
-    key = (tenant_id, country)
-    table = tables.get(key)
-    if table is None:
-        table = TaxTable(await uow.rules.tax_rates(country, tenant_id=tenant_id))
-        tables[key] = table
-    return table
+    """The tax rates of `country` in force for `tenant_id`, as the unit's store answers
+    (from its cache, see the module doc)."""
+    return TaxTable(await uow.rules.tax_rates(country, tenant_id=tenant_id))
 
 
 async def read_tax_table(
@@ -60,8 +54,3 @@ async def read_valid_rates(
         return None
     async with uow_factory() as uow:
         return await valid_rates(uow, tenant_id, day)
-
-
-def forget(uow: UnitOfWork) -> None:
-    """Drop the tables read in `uow` (after it changed a rate)."""
-    _TABLES.pop(uow.rules, None)

@@ -531,6 +531,12 @@ class BooksImportedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     known: int = 0
     executed_here: int = 0
     problems: int = 0
+    #: Journal entries the books also list as a purchase's or sale's own posting (the
+    #: same transaction), not imported twice (ADR 0045 §6).
+    same_as_trade: int = 0
+    #: The books' transactions of the purchases and sales this run read: a later run
+    #: knows a journal entry of one of them without reading the purchase or sale again.
+    trade_transactions: tuple[str, ...] = ()
 
 
 class SourceSpend(Payload, frozen=True, kw_only=True, omit_defaults=True):
@@ -562,6 +568,15 @@ class CredentialsRemovedData(Payload, frozen=True, kw_only=True):
     or the sandbox, apply again)."""
 
     provider: str
+
+
+class CredentialsReencryptedData(Payload, frozen=True, kw_only=True):
+    """Issue 14 (ADR 0045 §2): `bookkeeper credentials rotate-key` re-encrypted this
+    tenant's own credentials of these providers with the newest key. The secrets are
+    unchanged (so are their fingerprints, listed in provider order); none is in the log."""
+
+    providers: tuple[str, ...]
+    fingerprints: tuple[str, ...] = ()
 
 
 # --- the catalogue ----------------------------------------------------------------------
@@ -676,6 +691,7 @@ def _build_catalogue() -> dict[str, EventType]:
         # Issue 14: per-tenant credentials set and removed (an audit record, no secret).
         ("CredentialsSet", CredentialsSetData),
         ("CredentialsRemoved", CredentialsRemovedData),
+        ("CredentialsReencrypted", CredentialsReencryptedData),
     ):
         catalogue[name] = EventType(name, query_payload, Step.QUERY, None)
     catalogue["JournalEntryPosted"] = EventType(
@@ -719,6 +735,7 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         # Issue 14: recorded by the credentials service only.
         "CredentialsSet",
         "CredentialsRemoved",
+        "CredentialsReencrypted",
     }
 )
 SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(

@@ -4,7 +4,7 @@
     bookkeeper credentials set --tenant T folio [--base-url URL]
     bookkeeper credentials show --tenant T
     bookkeeper credentials remove --tenant T fiken|folio
-    bookkeeper credentials rotate-key
+    bookkeeper credentials rotate-key [--user NAME]
     bookkeeper credentials new-key
 
 The token is read from stdin — a prompt without echo on a terminal, the first line of a
@@ -16,7 +16,8 @@ the company, who set it and when, and a short fingerprint — never the secret.
 
 Rotating the key: put a new key first in BOOKKEEPER_CREDENTIALS_KEY (keep the old one
 after it), run `bookkeeper credentials rotate-key` (every secret re-encrypted with the
-first key, in one transaction), then drop the old key from the variable.
+first key, in one transaction, with one CredentialsReencrypted event in the log of each
+tenant concerned, recording `--user` as who did it), then drop the old key from the variable.
 
 Whoever runs the CLI has the database anyway: the principal is `--user` (default `cli`)
 with the admin role of the tenant, recorded as who set the credentials.
@@ -65,6 +66,7 @@ def add_parser(commands: Any) -> None:
     q = actions.add_parser(
         "rotate-key", help="re-encrypt every stored secret with the first key of the variable"
     )
+    q.add_argument("--user", default="cli", help="who acts (recorded as the actor)")
     q.set_defaults(run=_run(rotate_key))
     q = actions.add_parser("new-key", help="print a fresh key for BOOKKEEPER_CREDENTIALS_KEY")
     q.set_defaults(run=new_key)
@@ -171,6 +173,8 @@ async def remove(service: CredentialsService, args: Any, out: TextIO) -> int:
 
 
 async def rotate_key(service: CredentialsService, args: Any, out: TextIO) -> int:
-    count = await service.rotate_key()
+    # The operator's act: recorded as human:<user> in each tenant's log.
+    actor = Principal(subject=args.user, tenant_id="-", roles=frozenset({CLI_ROLE})).actor
+    count = await service.rotate_key(actor)
     print(f"{count} secret(s) re-encrypted with the first key", file=out)
     return 0

@@ -5,14 +5,15 @@ ciphertext; `credentials_revision` is one row whose counter is bumped in the sam
 transaction as every change, so a replica learns that something changed with one
 single-row read (the resolver's version check) and re-reads only then.
 
-Each operation is one short transaction on its own pooled connection, never a caller's unit
-of work; on SQLite it takes the database's writer turn first (as the conversation store).
+The store runs in its unit of work's transaction (`uow.credentials`, ADR 0045 §1): a change
+and the audit event the credentials service records about it are committed together, or
+neither is. Every change bumps the revision row first, so every change takes the same lock
+order.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import msgspec
 from sqlalchemy import (
@@ -28,14 +29,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bookkeeper.adapters.sql.database import SqlDatabase
 from bookkeeper.adapters.sql.schema import UtcDateTime
-from bookkeeper.adapters.sql.session import storage_error
-from bookkeeper.application.credentials import StoredCredentials
+from bookkeeper.adapters.sql.session import Transaction
+from bookkeeper.application.ports import StoredCredentials
 
 metadata = MetaData()
 
@@ -61,10 +58,6 @@ credentials_revision = Table(
 )
 
 
-class _NothingRemoved(Exception):
-    """Rolls back a removal that found no row."""
-
-
 def _row(row: object) -> StoredCredentials:
     return StoredCredentials(
         tenant_id=row.tenant_id,  # type: ignore[attr-defined]
@@ -80,129 +73,99 @@ def _row(row: object) -> StoredCredentials:
 
 
 class SqlCredentialsStore:
-    """The CredentialsStore port on SQLite or PostgreSQL."""
+    """The CredentialsStore port on SQLite or PostgreSQL, in a unit of work's transaction."""
 
-    def __init__(self, database: SqlDatabase) -> None:
-        self._database = database
-        self._sqlite = database.dialect == "sqlite"
+    def __init__(self, transaction: Transaction) -> None:
+        self._tx = transaction
 
     async def get(self, tenant_id: str, provider: str) -> StoredCredentials | None:
         t = tenant_credentials
         statement = select(t).where(t.c.tenant_id == tenant_id, t.c.provider == provider)
-        async with self._transaction() as connection:
-            row = (await connection.execute(statement)).first()
+        row = (await self._tx.execute(statement)).first()
         return None if row is None else _row(row)
 
     async def put(self, credentials: StoredCredentials) -> StoredCredentials:
         t = tenant_credentials
-        async with self._transaction() as connection:
-            # First: the revision row, which also serialises every change (row lock).
-            await self._bump(connection)
-            previous = (
-                await connection.execute(
-                    select(t.c.version).where(
-                        t.c.tenant_id == credentials.tenant_id, t.c.provider == credentials.provider
-                    )
+        # First: the revision row, which also serialises every change (row lock).
+        await self._bump()
+        previous = (
+            await self._tx.execute(
+                select(t.c.version).where(
+                    t.c.tenant_id == credentials.tenant_id, t.c.provider == credentials.provider
                 )
-            ).scalar()
-            version = int(previous) + 1 if previous is not None else 1
-            values = {
-                "company": credentials.company,
-                "base_url": credentials.base_url,
-                "ciphertext": credentials.ciphertext,
-                "fingerprint": credentials.fingerprint,
-                "set_by": credentials.set_by,
-                "set_at": credentials.set_at,
-                "version": version,
-            }
-            if previous is None:
-                await connection.execute(
-                    insert(t).values(
-                        tenant_id=credentials.tenant_id, provider=credentials.provider, **values
-                    )
+            )
+        ).scalar()
+        version = int(previous) + 1 if previous is not None else 1
+        values = {
+            "company": credentials.company,
+            "base_url": credentials.base_url,
+            "ciphertext": credentials.ciphertext,
+            "fingerprint": credentials.fingerprint,
+            "set_by": credentials.set_by,
+            "set_at": credentials.set_at,
+            "version": version,
+        }
+        if previous is None:
+            await self._tx.execute(
+                insert(t).values(
+                    tenant_id=credentials.tenant_id, provider=credentials.provider, **values
                 )
-            else:
-                await connection.execute(
-                    update(t)
-                    .where(
-                        t.c.tenant_id == credentials.tenant_id, t.c.provider == credentials.provider
-                    )
-                    .values(**values)
-                )
+            )
+        else:
+            await self._tx.execute(
+                update(t)
+                .where(t.c.tenant_id == credentials.tenant_id, t.c.provider == credentials.provider)
+                .values(**values)
+            )
         return msgspec.structs.replace(credentials, version=version)
 
     async def remove(self, tenant_id: str, provider: str) -> bool:
         t = tenant_credentials
-        try:
-            async with self._transaction() as connection:
-                await self._bump(connection)  # first, as every change (one lock order)
-                result = await connection.execute(
-                    delete(t).where(t.c.tenant_id == tenant_id, t.c.provider == provider)
-                )
-                if not result.rowcount:
-                    raise _NothingRemoved  # rolls the bump back: nothing changed
-        except _NothingRemoved:
-            return False
-        return True
+        await self._bump()  # first, as every change (one lock order)
+        result = await self._tx.execute(
+            delete(t).where(t.c.tenant_id == tenant_id, t.c.provider == provider)
+        )
+        # None removed: the caller does not commit, so the bump is rolled back with it.
+        return bool(result.rowcount)
 
     async def listing(self, tenant_id: str | None = None) -> list[StoredCredentials]:
         t = tenant_credentials
         statement = select(t).order_by(t.c.tenant_id, t.c.provider)
         if tenant_id is not None:
             statement = statement.where(t.c.tenant_id == tenant_id)
-        async with self._transaction() as connection:
-            rows = (await connection.execute(statement)).all()
+        rows = (await self._tx.execute(statement)).all()
         return [_row(row) for row in rows]
 
     async def revision(self) -> int:
         r = credentials_revision
-        async with self._transaction() as connection:
-            value = (await connection.execute(select(r.c.revision).where(r.c.id == 1))).scalar()
+        value = (await self._tx.execute(select(r.c.revision).where(r.c.id == 1))).scalar()
         return int(value or 0)
 
     async def tenant_count(self) -> int:
         t = tenant_credentials
-        async with self._transaction() as connection:
-            value = (
-                await connection.execute(select(func.count(func.distinct(t.c.tenant_id))))
-            ).scalar()
+        value = (await self._tx.execute(select(func.count(func.distinct(t.c.tenant_id))))).scalar()
         return int(value or 0)
 
-    async def rewrap(self, rewrap: Callable[[str], str]) -> int:
+    async def rewrap(self, rewrap: Callable[[str], str]) -> list[StoredCredentials]:
         t = tenant_credentials
-        async with self._transaction() as connection:
-            await self._bump(connection)
-            rows = (
-                await connection.execute(select(t.c.tenant_id, t.c.provider, t.c.ciphertext))
+        await self._bump()
+        rows = [
+            _row(row)
+            for row in (
+                await self._tx.execute(select(t).order_by(t.c.tenant_id, t.c.provider))
             ).all()
-            for row in rows:
-                await connection.execute(
-                    update(t)
-                    .where(t.c.tenant_id == row.tenant_id, t.c.provider == row.provider)
-                    .values(ciphertext=rewrap(row.ciphertext))
-                )
-        return len(rows)
+        ]
+        rewrapped: list[StoredCredentials] = []
+        for row in rows:
+            ciphertext = rewrap(row.ciphertext)
+            await self._tx.execute(
+                update(t)
+                .where(t.c.tenant_id == row.tenant_id, t.c.provider == row.provider)
+                .values(ciphertext=ciphertext)
+            )
+            rewrapped.append(msgspec.structs.replace(row, ciphertext=ciphertext))
+        return rewrapped
 
-    @staticmethod
-    async def _bump(connection: AsyncConnection) -> None:
+    async def _bump(self) -> None:
         r = credentials_revision
-        await connection.execute(update(r).where(r.c.id == 1).values(revision=r.c.revision + 1))
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        # SQLite: every transaction takes the database's turn, as a unit of work does (an
-        # in-memory database is one shared connection). Never called inside a unit of work.
-        turn = self._sqlite
-        if turn:
-            await self._database.acquire_writer()
-        try:
-            async with self._database.engine.connect() as connection, connection.begin():
-                yield connection
-        except (DBAPIError, PoolTimeoutError, OSError) as error:
-            translated = storage_error(error)
-            if translated is error:
-                raise
-            raise translated from error
-        finally:
-            if turn:
-                self._database.release_writer()
+        await self._tx.execute(update(r).where(r.c.id == 1).values(revision=r.c.revision + 1))

@@ -142,6 +142,7 @@ def journal_entry(entry: wire.JournalEntry) -> HistoryJournalEntry:
         number=None if entry.journal_entry_number is None else str(entry.journal_entry_number),
         cancelled=entry.offset_transaction_id is not None,
         modified=entry.last_modified_date,
+        transaction=_transaction(entry.transaction_id),
     )
 
 
@@ -157,8 +158,10 @@ def purchase(found: wire.Purchase) -> HistoryTrade:
         identifier=found.identifier,
         party_name=supplier.name if supplier and supplier.name else None,
         party_account=supplier.supplier_account_code if supplier else None,
+        party_org_number=supplier.organization_number if supplier else None,
         payments=_payments(found.payments, found.currency),
         deleted=found.deleted,
+        transaction=_transaction(found.transaction_id),
         reference=(
             found.identifier
             if found.identifier and found.identifier.startswith("bk-")
@@ -181,10 +184,16 @@ def sale(found: wire.Sale) -> HistoryTrade:
         identifier=found.sale_number,
         party_name=customer.name if customer and customer.name else None,
         party_account=customer.customer_account_code if customer else None,
+        party_org_number=customer.organization_number if customer else None,
         payments=_payments(found.sale_payments, found.currency),
         deleted=found.deleted,
         modified=found.last_modified_date,
+        transaction=_transaction(found.transaction_id),
     )
+
+
+def _transaction(transaction_id: int | None) -> str | None:
+    return None if transaction_id is None else str(transaction_id)
 
 
 def _order_lines(lines: list[wire.OrderLine], currency: str) -> tuple[HistoryOrderLine, ...]:
@@ -270,28 +279,39 @@ class TenantBooksImport:
         company: str | None,
         gates: Callable[[str], Any],
     ) -> None:
+        from bookkeeper.application.credentials import FIKEN, ResolvedCredentials
+
         self._make_import = make_import
         self._credentials = credentials
         self._base_url = base_url
-        self._default = (token, company) if token is not None and company is not None else None
+        #: The environment's Fiken (the single-company default), as the resolver's choice.
+        self._environment = (
+            ResolvedCredentials(
+                tenant_id="*",
+                provider=FIKEN,
+                token=token,
+                company=company,
+                base_url=None,
+                version=0,
+            )
+            if token is not None and company is not None
+            else None
+        )
         self._gates = gates
 
     async def run(self, tenant_id: str, *args: Any, **kwargs: Any) -> Any:
+        from bookkeeper.adapters.tenant_backends import chosen_credentials
         from bookkeeper.application.books_import import BooksNotConfigured
+        from bookkeeper.application.credentials import FIKEN
 
-        own = None
-        if self._credentials is not None:
-            own = await self._credentials.resolve(tenant_id, "fiken")
-        if own is not None and own.company is not None:
-            base_url, token, company = own.base_url or self._base_url, own.token, own.company
-        elif self._default is not None:
-            base_url, (token, company) = self._base_url, self._default
-        else:
+        chosen = await chosen_credentials(self._credentials, tenant_id, FIKEN, self._environment)
+        if chosen is None or chosen.company is None:
             raise BooksNotConfigured(
                 "importing from Fiken needs the tenant's own Fiken credentials "
                 "(`bookkeeper credentials set`) or BOOKKEEPER_FIKEN_TOKEN and "
                 "BOOKKEEPER_FIKEN_COMPANY"
             )
+        base_url, token, company = chosen.base_url or self._base_url, chosen.token, chosen.company
         client = FikenClient(base_url, token, gate=self._gates(token))
         try:
             return await self._make_import(FikenHistory(client, company)).run(

@@ -30,7 +30,7 @@ import contextlib
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import nats
 from nats.aio.client import Client
@@ -40,6 +40,7 @@ from nats.js.errors import NotFoundError
 
 from bookkeeper.adapters.nats.config import NatsSettings
 from bookkeeper.application.bus import BusIntake, Delivery, Outcome
+from bookkeeper.application.ports import BusConsumerStatus
 
 log = logging.getLogger("bookkeeper.bus.nats")
 
@@ -153,6 +154,36 @@ class NatsConsumer:
             with contextlib.suppress(Exception):
                 await self._nc.drain()
             self._nc = None
+
+    @property
+    def durable(self) -> str:
+        return self._settings.durable
+
+    async def consumers_status(self, wait_seconds: float) -> list[BusConsumerStatus]:
+        """The BusStatus port (/health): this consumer (the ledger's) and the Accounts
+        Master's when it runs, each with its lag (None when NATS does not answer within
+        `timeout` seconds); asked at the same time."""
+        roles: list[tuple[NatsConsumer, Literal["ledger", "accounts-master"]]] = [(self, "ledger")]
+        if self.accounts is not None:
+            roles.append((self.accounts, "accounts-master"))
+
+        async def lag(consumer: NatsConsumer) -> tuple[int, int] | None:
+            try:
+                return await asyncio.wait_for(consumer.lag(), wait_seconds)
+            except TimeoutError:
+                return None
+
+        lags = await asyncio.gather(*(lag(consumer) for consumer, _ in roles))
+        return [
+            BusConsumerStatus(
+                durable=consumer.settings.durable,
+                stream=consumer.settings.stream,
+                role=role,
+                waiting=None if found is None else found[0],
+                unacknowledged=None if found is None else found[1],
+            )
+            for (consumer, role), found in zip(roles, lags, strict=True)
+        ]
 
     async def pending(self) -> int | None:
         """Messages the durable consumer has not had acknowledged yet (None if unknown)."""

@@ -90,12 +90,15 @@ class SqlRules:
     def __init__(self, tx: Transaction, cache: TaxRatesCache | None = None) -> None:
         self._tx = tx
         self._cache = cache
+        #: This unit changed a rate: it reads its own (uncommitted) rows past the shared
+        #: cache, and never puts them there for other units to see (ADR 0045 §4).
+        self._changed_rates = False
 
     async def tax_rates(
         self, country: str | None = None, *, tenant_id: str | None = None
     ) -> list[TaxRate]:
         cache = self._cache
-        if cache is not None:
+        if cache is not None and not self._changed_rates:
             cached = cache.get(country, tenant_id)
             if cached is None:
                 cached = tuple(await self._read_tax_rates(country, tenant_id))
@@ -129,6 +132,7 @@ class SqlRules:
         return overlay_rates(defaults, own)
 
     async def put_tax_rate(self, rate: TaxRate, *, tenant_id: str | None = None) -> None:
+        self._changed_rates = True
         if self._cache is not None:
             self._cache.clear()
         t = tax_rates

@@ -69,11 +69,14 @@ from bookkeeper.application.saft import (
     customers_of,
     is_payables,
     is_receivables,
+    merge_suppliers,
     supplier_id_of,
+    suppliers_of,
+    with_party,
 )
 from bookkeeper.domain import money
 from bookkeeper.domain.events import JournalEntryPostedData, decode_payload
-from bookkeeper.domain.ledger import CUSTOMER
+from bookkeeper.domain.ledger import CUSTOMER, SUPPLIER
 
 saft_grouping = Table(
     "saft_grouping",
@@ -122,9 +125,11 @@ class SqlAuditSnapshot:
     def __init__(self, connection: AsyncConnection, tenant_id: str) -> None:
         self._connection = connection
         self._tenant = tenant_id
-        #: The customer id of each receivables line that names one (entry id, line no),
-        #: once `customers` has read them all: then `lines` needs no lookup of its own.
-        self._customer_lines: dict[tuple[Any, int], str] | None = None
+        #: (kind, party id) of each receivables or payables line that names its party, by
+        #: (entry id, line no), once the party lines are read: `lines` needs no lookup then.
+        self._line_parties: dict[tuple[Any, int], tuple[str, str]] | None = None
+        #: The party lines read so far (up to which end date).
+        self._party_cache: tuple[dt.date, list[PartyLine]] | None = None
 
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         try:
@@ -172,6 +177,11 @@ class SqlAuditSnapshot:
         ]
 
     async def suppliers(self, start: dt.date, end: dt.date) -> list[SupplierBalance]:
+        named = suppliers_of(await self._party_lines(end), start, end)
+        return merge_suppliers(await self._executed_suppliers(start, end), named)
+
+    async def _executed_suppliers(self, start: dt.date, end: dt.date) -> list[SupplierBalance]:
+        """The merchants of executed proposals, with their balances on payables."""
         amount = _jl.c.debit - _jl.c.credit
         stmt = (
             _with_proposals(
@@ -235,18 +245,23 @@ class SqlAuditSnapshot:
             return func.jsonb_path_exists(events.c.data, literal_column(_PARTY_PATH))
         return func.instr(events.c.data, literal('"party"')) > 0
 
-    async def customers(self, start: dt.date, end: dt.date) -> list[CustomerBalance]:
+    async def _party_lines(self, end: dt.date) -> list[PartyLine]:
+        """Every line of the tenant's entries dated on or before `end` that names a party,
+        read once per snapshot (the suppliers and the customers both fold them); also
+        which payables or receivables line names whom, so `lines` needs no lookup."""
+        if self._party_cache is not None and self._party_cache[0] >= end:
+            return [line for line in self._party_cache[1] if line.date <= end]
         lines: list[PartyLine] = []
-        named: dict[tuple[Any, int], str] = {}
+        named: dict[tuple[Any, int], tuple[str, str]] = {}
         for stream_id, position, entry in await self._posted(self._names_a_party()):
             if entry.date > end:
                 continue
             for number, line in enumerate(entry.lines, start=1):
                 party = line.party
-                if party is None or party.kind != CUSTOMER:
+                if party is None or party.kind not in (CUSTOMER, SUPPLIER):
                     continue
-                if is_receivables(line.account):
-                    named[(stream_id, number)] = party.id
+                if _owes(party.kind, line.account):
+                    named[(stream_id, number)] = (party.kind, party.id)
                 lines.append(
                     PartyLine(
                         date=entry.date,
@@ -254,18 +269,26 @@ class SqlAuditSnapshot:
                         account=line.account,
                         debit=money.round_kr(line.debit),
                         credit=money.round_kr(line.credit),
-                        customer_id=party.id,
+                        party_id=party.id,
                         name=party.name,
                         org_number=party.org_number,
+                        kind=party.kind,
                     )
                 )
-        self._customer_lines = named
-        return customers_of(lines, start, end)
+        self._party_cache = (end, lines)
+        self._line_parties = named
+        return lines
 
-    async def _customers_of_lines(self, entry_ids: set[Any]) -> dict[tuple[Any, int], str]:
-        """The customer each line of these entries names, by (entry id, line no)."""
-        if self._customer_lines is not None:
-            return self._customer_lines
+    async def customers(self, start: dt.date, end: dt.date) -> list[CustomerBalance]:
+        return customers_of(await self._party_lines(end), start, end)
+
+    async def _parties_of_lines(
+        self, entry_ids: set[Any]
+    ) -> dict[tuple[Any, int], tuple[str, str]]:
+        """(kind, party id) of each payables or receivables line of these entries that
+        names its counterparty, by (entry id, line no)."""
+        if self._line_parties is not None:
+            return self._line_parties
         if not entry_ids:
             return {}
         e = events
@@ -275,14 +298,15 @@ class SqlAuditSnapshot:
             e.c.stream_id.in_(sorted(entry_ids)),
             self._names_a_party(),
         )
-        found: dict[tuple[Any, int], str] = {}
+        found: dict[tuple[Any, int], tuple[str, str]] = {}
         for stream_id, data, version in await self._execute(stmt):
             payload = decode_payload(_JOURNAL_ENTRY_POSTED, data, version)
             if not isinstance(payload, JournalEntryPostedData):
                 continue
             for number, line in enumerate(payload.lines, start=1):
-                if line.party is not None and line.party.kind == CUSTOMER:
-                    found[(stream_id, number)] = line.party.id
+                party = line.party
+                if party is not None and _owes(party.kind, line.account):
+                    found[(stream_id, number)] = (party.kind, party.id)
         return found
 
     async def vat_codes(self, start: dt.date, end: dt.date) -> list[str]:
@@ -379,18 +403,25 @@ class SqlAuditSnapshot:
                 key,
             ) in await self._execute(stmt)
         ]
-        # Only receivables lines carry a CustomerID; their entries' events say whose.
-        parties = await self._customers_of_lines(
-            {line.entry_id for line in page if is_receivables(line.account)}
+        # Only receivables lines carry a CustomerID, and payables lines a SupplierID; a
+        # line's party (its entry's event) says whose, unless an executed purchase did.
+        parties = await self._parties_of_lines(
+            {
+                line.entry_id
+                for line in page
+                if is_receivables(line.account)
+                or (is_payables(line.account) and line.supplier_id is None)
+            }
         )
         if not parties:
             return page
-        return [
-            msgspec.structs.replace(line, customer_id=customer)
-            if (customer := parties.get((line.entry_id, line.line_no))) is not None
-            else line
-            for line in page
-        ]
+        return [with_party(line, parties.get((line.entry_id, line.line_no))) for line in page]
+
+
+def _owes(kind: str, account: str) -> bool:
+    """A customer's line on receivables, or a supplier's on payables (the lines that carry
+    a CustomerID or SupplierID in the file)."""
+    return is_receivables(account) if kind == CUSTOMER else is_payables(account)
 
 
 def _money(value: Decimal | None) -> Decimal:

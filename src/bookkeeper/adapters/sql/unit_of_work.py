@@ -35,6 +35,7 @@ from bookkeeper.adapters.sql.tracking import SqlTracking
 from bookkeeper.application.ports import (
     AfterCommit,
     CostSnapshotProjection,
+    CredentialsStore,
     DocumentStore,
     EventStore,
     LedgerProjection,
@@ -83,6 +84,17 @@ class SqlUnitOfWork:
         self.rules: RulesStore = SqlRules(session, database.tax_rates_cache)
         #: ADR 0040 §6: the cost snapshot projection (migration 0019).
         self.costs: CostSnapshotProjection = SqlCostSnapshots(session)
+        self._credentials: CredentialsStore | None = None
+
+    @property
+    def credentials(self) -> CredentialsStore:
+        """Issue 14: the tenants' own credentials, in this transaction (ADR 0045 §1); built
+        on first use (the propose path never needs it)."""
+        if self._credentials is None:
+            from bookkeeper.adapters.credentials.sql import SqlCredentialsStore
+
+            self._credentials = SqlCredentialsStore(self._session)
+        return self._credentials
 
     async def __aenter__(self) -> Self:
         await self._session.begin()

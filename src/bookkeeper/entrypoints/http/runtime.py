@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from bookkeeper.application.bus import BusIntake
 from bookkeeper.application.dispatch import Subscriptions
@@ -12,17 +11,13 @@ from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.pipeline import DocumentPipeline
+from bookkeeper.application.ports import BusStatus
 from bookkeeper.application.queries import Queries
 from bookkeeper.application.spending import SpendingService
 from bookkeeper.backends import Backends
 from bookkeeper.container import Database
 from bookkeeper.entrypoints.scheduler import Scheduler
 from bookkeeper.entrypoints.serve import Process
-
-if TYPE_CHECKING:  # nats (and aiohttp) load only when the bus is configured (P7)
-    from bookkeeper.adapters.nats.consumer import NatsConsumer
-else:  # Litestar (msgspec) resolves Runtime's annotations at run time: any object will do
-    NatsConsumer = object
 
 
 class NotStarted(RuntimeError):
@@ -45,7 +40,8 @@ class Runtime:
     scheduler: Scheduler | None = None
     executor_running: bool = False
     bus_intake: BusIntake | None = None
-    bus: NatsConsumer | None = None
+    #: The external bus (NATS), through the port /health reads; None: the in-process bus.
+    bus: BusStatus | None = None
     spending: SpendingService | None = None
     #: The log's subscribers (health: the bus-publisher's lag), and that publisher's name
     #: when it runs.

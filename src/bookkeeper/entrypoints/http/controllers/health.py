@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
@@ -24,9 +24,6 @@ from bookkeeper.entrypoints.http.wire import (
     SpendingSourceOut,
     TenantBackendsOut,
 )
-
-if TYPE_CHECKING:  # nats (and aiohttp) load only when the bus is configured (P7)
-    from bookkeeper.adapters.nats.consumer import NatsConsumer
 
 PING_TIMEOUT_SECONDS: Final = 5.0
 RETRY_AFTER_SECONDS: Final = 5
@@ -107,39 +104,31 @@ async def _bus(runtime: Runtime) -> BusOut:
     """The active bus and how far behind each of its consumers is (issue 10): every
     durable JetStream consumer (the ledger's, the Accounts Master's) and the
     bus-publisher's position behind the head of the log."""
-    if runtime.bus is None:
+    bus = runtime.bus
+    if bus is None:
         return BusOut(kind="in-process")
-    roles: list[tuple[NatsConsumer, Literal["ledger", "accounts-master"]]] = [
-        (runtime.bus, "ledger")
-    ]
-    if runtime.bus.accounts is not None:
-        roles.append((runtime.bus.accounts, "accounts-master"))
-    lags = await asyncio.gather(*(_lag(consumer) for consumer, _ in roles))
+    statuses = await bus.consumers_status(PING_TIMEOUT_SECONDS)
     consumers = [
         BusConsumerOut(
-            durable=consumer.settings.durable,
-            stream=consumer.settings.stream,
-            role=role,
-            waiting=None if lag is None else lag[0],
-            unacknowledged=None if lag is None else lag[1],
+            durable=status.durable,
+            stream=status.stream,
+            role=status.role,
+            waiting=status.waiting,
+            unacknowledged=status.unacknowledged,
         )
-        for (consumer, role), lag in zip(roles, lags, strict=True)
+        for status in statuses
     ]
-    ledger = lags[0]
+    ledger = statuses[0] if statuses else None
+    pending = None
+    if ledger is not None and ledger.waiting is not None:
+        pending = ledger.waiting + (ledger.unacknowledged or 0)
     return BusOut(
         kind="nats",
-        consumer=runtime.bus.settings.durable,
-        pending=None if ledger is None else ledger[0] + ledger[1],
+        consumer=bus.durable,
+        pending=pending,
         consumers=consumers,
         publisher=await _publisher(runtime),
     )
-
-
-async def _lag(consumer: NatsConsumer) -> tuple[int, int] | None:
-    try:
-        return await asyncio.wait_for(consumer.lag(), PING_TIMEOUT_SECONDS)
-    except TimeoutError:
-        return None
 
 
 async def _publisher(runtime: Runtime) -> BusPublisherOut | None:
