@@ -23,7 +23,8 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-APP_FACTORY: Final = "bookkeeper.entrypoints.http.app:app_factory"
+#: The workers build the app without the optional imports they never use (worker.py).
+APP_FACTORY: Final = "bookkeeper.entrypoints.http.worker:app_factory"
 MODULE: Final = "bookkeeper.entrypoints.http.server"
 SERVERS: Final = ("uvicorn", "granian")
 
