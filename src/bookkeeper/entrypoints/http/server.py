@@ -20,7 +20,8 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 #: The workers build the app without the optional imports they never use (worker.py).
@@ -64,22 +65,48 @@ def exec_server(
         return
 
 
+#: The variable that names the shared jobs' lock (settings.py: jobs_lock).
+JOBS_LOCK_VARIABLE: Final = "BOOKKEEPER_JOBS_LOCK"
+
+
+@contextlib.contextmanager
+def jobs_lock(workers: int) -> Iterator[None]:
+    """With several workers, a lock file of this serve named in BOOKKEEPER_JOBS_LOCK,
+    which the workers inherit: the one holding it runs the shared scheduled jobs
+    (entrypoints/serve.py, P7). Removed when the server stops. Nothing with one worker
+    (it runs them itself), nor when the variable is already set (several serves on one
+    machine may share a lock file on purpose)."""
+    if workers <= 1 or os.environ.get(JOBS_LOCK_VARIABLE, "").strip():
+        yield
+        return
+    fd, path = tempfile.mkstemp(prefix="bookkeeper-jobs-", suffix=".lock")
+    os.close(fd)
+    os.environ[JOBS_LOCK_VARIABLE] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(JOBS_LOCK_VARIABLE, None)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
 def run_uvicorn(host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
     import uvicorn
 
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level.lower(),
-        server_header=False,
-        access_log=access_log,
-        # The API has no WebSocket routes (granian runs with websockets=False too); not
-        # loading uvicorn's websockets protocol saves ~2.5 MB per worker (P7).
-        ws="none",
-    )
+    with jobs_lock(workers):
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level.lower(),
+            server_header=False,
+            access_log=access_log,
+            # The API has no WebSocket routes (granian runs with websockets=False too); not
+            # loading uvicorn's websockets protocol saves ~2.5 MB per worker (P7).
+            ws="none",
+        )
 
 
 def run_granian(host: str, port: int, workers: int, log_level: str) -> None:
@@ -89,18 +116,19 @@ def run_granian(host: str, port: int, workers: int, log_level: str) -> None:
     from granian.log import LogLevels
     from granian.server import Server
 
-    Server(
-        APP_FACTORY,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        loop=Loops.uvloop,
-        websockets=False,
-        log_level=LogLevels(log_level.lower()),
-        log_access=False,
-        factory=True,
-    ).serve()
+    with jobs_lock(workers):
+        Server(
+            APP_FACTORY,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            loop=Loops.uvloop,
+            websockets=False,
+            log_level=LogLevels(log_level.lower()),
+            log_access=False,
+            factory=True,
+        ).serve()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
