@@ -109,6 +109,46 @@ def run_uvicorn(host: str, port: int, workers: int, log_level: str, access_log: 
         )
 
 
+def supervise_uvicorn(host: str, port: int, workers: int, log_level: str, access_log: bool) -> int:
+    """Several uvicorn workers under the lean supervisor (supervisor.py: no uvicorn, no
+    multiprocessing resource tracker in the supervising process, P7)."""
+    from bookkeeper.entrypoints.http.supervisor import supervise
+
+    argv = [sys.executable, "-m", MODULE, "--worker", "--host", host, "--port", str(port)]
+    argv += ["--log-level", log_level]
+    if access_log:
+        argv.append("--access-log")
+    with jobs_lock(workers):
+        return supervise(argv, host, port, workers, log_level)
+
+
+def run_worker(
+    listen_fd: int, health_fd: int, host: str, port: int, log_level: str, access_log: bool
+) -> int:
+    """One worker of `supervise_uvicorn`: uvicorn's Server (the Config `run_uvicorn` gives
+    uvicorn) on the listening socket it inherited, answering the supervisor's checks."""
+    import socket
+
+    import uvicorn
+
+    from bookkeeper.entrypoints.http.supervisor import start_answering
+
+    config = uvicorn.Config(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        server_header=False,
+        access_log=access_log,
+        ws="none",
+    )
+    server = uvicorn.Server(config)
+    start_answering(health_fd, lambda: server.started)
+    server.run(sockets=[socket.socket(fileno=listen_fd)])
+    return 0
+
+
 def run_granian(host: str, port: int, workers: int, log_level: str) -> None:
     """The app in granian (BOOKKEEPER_SERVER=granian, ADR 0039); granian's own access log
     stays off (observability.py writes one line per request)."""
@@ -139,9 +179,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--access-log", action="store_true")
+    # A worker of the lean supervisor (supervise_uvicorn): its inherited descriptors.
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--health-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        if args.listen_fd is None or args.health_fd is None:
+            parser.error("--worker needs --listen-fd and --health-fd")
+        return run_worker(
+            args.listen_fd, args.health_fd, args.host, args.port, args.log_level, args.access_log
+        )
     if args.server == "granian":
         run_granian(args.host, args.port, args.workers, args.log_level)
+    elif args.workers > 1:
+        return supervise_uvicorn(
+            args.host, args.port, args.workers, args.log_level, args.access_log
+        )
     else:
         run_uvicorn(args.host, args.port, args.workers, args.log_level, args.access_log)
     return 0
