@@ -6,7 +6,11 @@ migration) in a process that has imported the whole application; it then replace
 server (uvicorn or granian). The workers import the app themselves (the app factory),
 so the supervisor no longer carries ~120 MB of application it never runs: with 2 workers
 it is ~27 MB instead of ~150 MB. With one worker uvicorn runs the app in this process,
-as before, but without the preparation's leftovers.
+as before, but without the preparation's leftovers. With several uvicorn workers this
+process is the lean supervisor (supervisor.py: the standard library only, ~14 MB, and no
+multiprocessing resource tracker), each worker `... server --worker` on the listening
+socket it inherits; the serve's lock file (BOOKKEEPER_JOBS_LOCK) picks the worker that
+runs the shared scheduled jobs (entrypoints/serve.py).
 
     python -m bookkeeper.entrypoints.http.server --server uvicorn --host H --port P
            --workers N --log-level INFO [--access-log]
