@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bookkeeper.entrypoints.http.supervisor import STARTUP_FAILURE
+from bookkeeper.entrypoints.http.supervisor import HEALTH_TIMEOUT, STARTUP_FAILURE
 
 WITHIN = 30.0
 
@@ -129,3 +129,24 @@ def test_workers_of_a_killed_supervisor_stop_by_themselves(tmp_path: Path) -> No
         if supervisor.poll() is None:
             supervisor.kill()
             supervisor.wait(timeout=10)
+
+
+def test_a_worker_slow_to_start_is_not_taken_for_a_hung_one(tmp_path: Path) -> None:
+    """Its interpreter and imports come before its first answer; on a loaded machine that
+    can take longer than the health check's timeout."""
+    slow = _WORKER.replace(
+        "start_answering(health,", f"time.sleep({HEALTH_TIMEOUT + 2}); start_answering(health,"
+    )
+    supervisor = _start(tmp_path, 1, worker=slow)
+    try:
+        _until(lambda: len(_pids(tmp_path)) == 1, "the worker did not start")
+        (worker,) = _pids(tmp_path)
+        time.sleep(HEALTH_TIMEOUT + 4)  # past its first answer
+        assert _pids(tmp_path) == {worker} and _alive(worker)
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=WITHIN) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=10)
+    assert "died" not in (supervisor.stdout.read() if supervisor.stdout else "")

@@ -26,7 +26,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from typing import Final
+from typing import Any, Final
 
 #: The workers build the app without the optional imports they never use (worker.py).
 APP_FACTORY: Final = "bookkeeper.entrypoints.http.worker:app_factory"
@@ -133,9 +133,13 @@ def run_worker(
     uvicorn) on the listening socket it inherited, answering the supervisor's checks."""
     import socket
 
-    import uvicorn
-
     from bookkeeper.entrypoints.http.supervisor import start_answering
+
+    # Answering before uvicorn and the app load: the supervisor sees a starting worker.
+    servers: list[Any] = []
+    start_answering(health_fd, lambda: bool(servers) and bool(servers[0].started))
+
+    import uvicorn
 
     config = uvicorn.Config(
         APP_FACTORY,
@@ -148,7 +152,7 @@ def run_worker(
         ws="none",
     )
     server = uvicorn.Server(config)
-    start_answering(health_fd, lambda: server.started)
+    servers.append(server)
     server.run(sockets=[socket.socket(fileno=listen_fd)])
     return 0
 

@@ -11,7 +11,8 @@ does the same work with the standard library only (~12 MB, no tracker):
   uvicorn's `Server` (the same Config as `uvicorn.run`);
 * every HEALTH_INTERVAL s asks each worker over a socket pair whether it is alive and
   serving; a worker that died is replaced, one that does not answer within
-  HEALTH_TIMEOUT s is killed and replaced, and one that exited with uvicorn's
+  HEALTH_TIMEOUT s is killed and replaced (a new one has STARTUP_GRACE s for its first
+  answer: its interpreter and imports come first), and one that exited with uvicorn's
   STARTUP_FAILURE (3: the app or its lifespan cannot start) stops the serve, as uvicorn
   does;
 * SIGINT/SIGTERM: the workers are told to stop (SIGTERM: uvicorn's graceful shutdown),
@@ -45,6 +46,9 @@ HEALTH_INTERVAL: Final = 0.5
 HEALTH_TIMEOUT: Final = 5.0
 #: Seconds a new worker has to start serving when the workers are replaced (SIGHUP).
 READY_TIMEOUT: Final = 120.0
+#: Seconds a new worker has to answer its first health check (its interpreter and imports
+#: start first; on a loaded machine that takes longer than HEALTH_TIMEOUT).
+STARTUP_GRACE: Final = 120.0
 #: The questions and answers of a health check.
 PING: Final = b"?"
 SERVING: Final = b"1"
@@ -63,6 +67,9 @@ class Worker:
                 [*argv, "--listen-fd", str(listener.fileno()), "--health-fd", str(child.fileno())],
                 pass_fds=(listener.fileno(), child.fileno()),
             )
+        self.started_at = time.monotonic()
+        #: Whether it has answered a health check yet (before that it is starting).
+        self.answered = False
         log.info("Started worker process [%d]", self.process.pid)
 
     @property
@@ -77,9 +84,23 @@ class Worker:
         try:
             self.health.sendall(PING)
             ready, _, _ = select.select([self.health], [], [], timeout)
-            return self.health.recv(1) or None if ready else None
+            answer = self.health.recv(1) if ready else b""
         except OSError:
             return None
+        if not answer:
+            return None
+        self.answered = True
+        return answer
+
+    def alive(self) -> bool:
+        """Answers in time, or is still starting (alive, not yet answering, within
+        STARTUP_GRACE: asked briefly so that a starting worker does not hold the loop)."""
+        if self.answered:
+            return self.answer(HEALTH_TIMEOUT) is not None
+        if self.answer(0.1) is not None:
+            return True
+        starting = time.monotonic() - self.started_at < STARTUP_GRACE
+        return starting and self.process.poll() is None
 
     def wait_until_serving(self, timeout: float, stopping: Callable[[], bool]) -> bool:
         deadline = time.monotonic() + timeout
@@ -166,7 +187,7 @@ class Supervisor:
         for index, worker in enumerate(self.workers):
             if self._stopping:
                 return
-            if worker.answer(HEALTH_TIMEOUT) is not None:
+            if worker.alive():
                 continue
             worker.kill()  # dead, or hung: it does not answer
             code = worker.join()
@@ -180,13 +201,19 @@ class Supervisor:
             log.info("Child process [%d] died", worker.pid)
             self.workers[index] = Worker(self._argv, self._listener)
 
+    def _told_to_stop(self) -> bool:
+        """Stopping, or a SIGINT/SIGTERM is waiting to be handled (during a restart)."""
+        return self._stopping or any(
+            signum in (signal.SIGINT, signal.SIGTERM) for signum in self._signals
+        )
+
     def _restart_all(self) -> None:
         """Each worker replaced by a new one that serves before the old one stops."""
         for index, old in enumerate(list(self.workers)):
             if self._stopping:
                 return
             new = Worker(self._argv, self._listener)
-            if not new.wait_until_serving(READY_TIMEOUT, lambda: self._stopping):
+            if not new.wait_until_serving(READY_TIMEOUT, self._told_to_stop):
                 new.kill()
                 new.join()
                 log.error(
