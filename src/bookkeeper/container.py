@@ -39,6 +39,7 @@ from bookkeeper.adapters.auth.oidc import OidcVerifier
 from bookkeeper.adapters.fetch import SafeFetcher
 from bookkeeper.adapters.images import PillowImageConverter
 from bookkeeper.adapters.nats.config import load_bus_approval_limit, load_nats_settings
+from bookkeeper.adapters.process_lock import FileLock
 from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
 from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
@@ -447,6 +448,11 @@ async def _books_import(
             await close()
 
 
+def _jobs_lock(settings: Settings) -> FileLock | None:
+    """The lock whose holder runs the serve's shared jobs; None: this process runs them."""
+    return FileLock(settings.jobs_lock) if settings.jobs_lock is not None else None
+
+
 def _credentials_box(settings: Settings) -> Any:
     """Issue 14: the Fernet box of BOOKKEEPER_CREDENTIALS_KEY (None when unset)."""
     from bookkeeper.adapters.credentials.fernet import InvalidCredentialsKey, secret_box
@@ -633,6 +639,8 @@ class Container(containers.DeclarativeContainer):
 
     #: The event log's hash chain and seals (ADR 0024); None on an in-memory stand-in.
     sealer = providers.Singleton(sealer_for, database, clock)
+    #: Which worker of a serve runs the shared scheduled jobs (BOOKKEEPER_JOBS_LOCK, P7).
+    jobs_lock = providers.Singleton(_jobs_lock, settings)
     #: The checks (POST /check/*, `bookkeeper check`) and the morning run (ADR 0023).
     checks = providers.Singleton(
         Checks,

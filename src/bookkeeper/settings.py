@@ -219,6 +219,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: The HTTP server `bookkeeper serve` runs the app in: uvicorn (default) or granian
     #: (BOOKKEEPER_SERVER; ADR 0039).
     server: str = "uvicorn"
+    #: The lock file whose holder runs the serve's shared scheduled jobs (issue 14, P7:
+    #: one worker of `bookkeeper serve --workers N` runs them, another takes over if it
+    #: dies; BOOKKEEPER_JOBS_LOCK, set by the server for its workers). None: this process
+    #: runs them itself.
+    jobs_lock: Path | None = None
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -383,6 +388,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             high=3600,
         ),
         server=_server(get("SERVER")),
+        jobs_lock=_path("JOBS_LOCK", raw) if (raw := get("JOBS_LOCK")) is not None else None,
     )
 
 

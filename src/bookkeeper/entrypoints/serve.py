@@ -20,6 +20,12 @@ The scheduler's jobs (one registration each):
     spending-pull        every 6 h (with the morning's switch): the providers' costs of
                          the last days as cost snapshots (entrypoints/spending_job.py)
 
+The executor runs in every process; the others (and the Discord bot) are the serve's
+shared jobs: with `bookkeeper serve --workers N` only the worker holding the jobs lock
+(BOOKKEEPER_JOBS_LOCK, set by the server) runs them, and another takes over within
+TAKEOVER_SECONDS if it dies (issue 14, P7: the other workers do not carry their memory).
+Each job stays safe to run in several replicas at once (derived ids, tracking positions).
+
 Reactions to committed events (application/dispatch.py): an approval wakes the executor.
 
 The bus (issue 10): with BOOKKEEPER_NATS_URL set, the JetStream consumer books external
@@ -29,10 +35,13 @@ committed ledger (`start_publisher`); without it, only the in-process route book
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from bookkeeper.adapters.metrics import PROPOSAL_EVENT_TYPES, MeteredPass, count_proposal_events
 from bookkeeper.application.bus import BusIntake
@@ -73,6 +82,9 @@ PURGE_HOUR_UTC: Final = 2
 SEAL_JOB: Final = "sealer"
 #: Seconds between two runs of the sealer (it seals what is older than its margin).
 SEAL_INTERVAL: Final = 60.0
+#: Seconds between two attempts of a worker that does not run the shared jobs to take
+#: the jobs lock (BOOKKEEPER_JOBS_LOCK) over.
+TAKEOVER_SECONDS: Final = 5.0
 
 
 @dataclass
@@ -103,7 +115,8 @@ class Process:
     scheduler: Scheduler | None = None
     discord: DiscordBot | None = None
     executor: Executor | None = None
-    jobs: list[str] = field(default_factory=list)
+    #: The shared jobs (start_shared): here, or in the worker holding the jobs lock.
+    shared: SharedJobs | None = None
     #: How long running jobs may go on at shutdown before they are cancelled (ADR 0021).
     shutdown_grace_seconds: float | None = None
     #: The bus: the intake of the in-process route, and the NATS consumer when configured.
@@ -111,12 +124,19 @@ class Process:
     bus: NatsConsumer | None = None
     bus_publisher: NatsPublisher | None = None
 
+    @property
+    def jobs(self) -> list[str]:
+        """The scheduled jobs this process runs."""
+        return self.scheduler.jobs if self.scheduler is not None else []
+
     async def close(self) -> None:
         """Stop the bus consumer, the bot and the scheduler (letting running jobs finish,
         within the grace). The executor stops taking work first and hands back what it has
         not started."""
         if self.executor is not None:
             self.executor.stop()
+        if self.shared is not None:
+            await self.shared.stop()
         if self.bus is not None:
             await self.bus.close()
             self.bus = None
@@ -131,6 +151,10 @@ class Process:
         if self.scheduler is not None:
             await self.scheduler.stop(self.shutdown_grace_seconds)
             self.scheduler = None
+        if self.shared is not None:
+            # After the jobs stopped: the next holder never runs them beside these.
+            self.shared.release()
+            self.shared = None
 
 
 async def open_services(container: Container) -> Services:
@@ -170,7 +194,12 @@ def _log_document_reader(container: Container) -> None:
 
 
 async def start_process(container: Container) -> Process:
-    """Open the services, start the scheduler's jobs and the Discord bot (if configured)."""
+    """Open the services, start the scheduler's jobs and the Discord bot (if configured).
+
+    The executor runs in every process (each claims its own work, and an approval wakes
+    the executor of the process that recorded it). The shared jobs (`start_shared`) run
+    here unless BOOKKEEPER_JOBS_LOCK names a lock: then only in the worker holding it
+    (issue 14, P7), the others asking again every TAKEOVER_SECONDS."""
     services = await open_services(container)
     settings = container.settings()
     log.info("serving with %s database %s", services.database.dialect, services.database_url)
@@ -199,20 +228,16 @@ async def start_process(container: Container) -> Process:
         else:
             log.info("executor off (BOOKKEEPER_EXECUTOR=off): approved actions wait")
         services.dispatcher.on(PROPOSAL_EVENT_TYPES, count_proposal_events)
-        scheduler.every(
-            SUBSCRIPTIONS_JOB, SUBSCRIPTIONS_INTERVAL, _catch_up(services.subscriptions)
-        )
-        scheduler.daily(PURGE_JOB, services.conversation.purge, hour=PURGE_HOUR_UTC)
-        sealer: Sealer | None = await resolve(container.sealer)
-        if sealer is not None:
-            scheduler.every(SEAL_JOB, SEAL_INTERVAL, sealer.run)
-        await register_morning(container, scheduler)
-        await register_spending(container, scheduler)
-        await scheduler.start()
         process.scheduler = scheduler
-        process.jobs = scheduler.jobs
-        # In the background: the gateway connects while the API already serves.
-        process.discord = await start_discord(container, services)
+
+        async def start() -> None:
+            await start_shared(container, process, scheduler)
+
+        process.shared = SharedJobs(container.jobs_lock(), start)
+        # Leading at once: the shared jobs are registered before the scheduler starts,
+        # as in a process that runs everything itself.
+        await process.shared.begin()
+        await scheduler.start()
         process.bus_intake, process.bus = await start_bus(container)
         process.bus_publisher = await start_publisher(container, services)
     except BaseException:
@@ -220,6 +245,110 @@ async def start_process(container: Container) -> Process:
         await shutdown(container)
         raise
     return process
+
+
+async def start_shared(container: Container, process: Process, scheduler: Scheduler) -> None:
+    """The jobs one process of a serve runs for all of them: the subscribers' catch-up,
+    the conversation purge, the sealer, the morning run with its catch-up, the spending
+    pull, and the Discord bot (one gateway connection). Registered on a registry first,
+    so that a failure leaves `scheduler` as it was; then moved to `scheduler`."""
+    services = process.services
+    shared = Scheduler()
+    shared.every(SUBSCRIPTIONS_JOB, SUBSCRIPTIONS_INTERVAL, _catch_up(services.subscriptions))
+    shared.daily(PURGE_JOB, services.conversation.purge, hour=PURGE_HOUR_UTC)
+    sealer: Sealer | None = await resolve(container.sealer)
+    if sealer is not None:
+        shared.every(SEAL_JOB, SEAL_INTERVAL, sealer.run)
+    await register_morning(container, shared)
+    await register_spending(container, shared)
+    # In the background: the gateway connects while the API already serves.
+    process.discord = await start_discord(container, services)
+    scheduler.include(shared)
+
+
+class JobsLock(Protocol):
+    """Who runs the shared jobs (adapters/process_lock.FileLock)."""
+
+    def try_acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class SharedJobs:
+    """The shared jobs of a serve, started in this process when it holds the jobs lock
+    (or always, without a lock). Without the lock it asks again every `retry_seconds`
+    until it gets it: the holder released it (shut down) or died (the kernel releases a
+    dead process's lock)."""
+
+    def __init__(
+        self,
+        lock: JobsLock | None,
+        start: Callable[[], Awaitable[None]],
+        retry_seconds: float = TAKEOVER_SECONDS,
+    ) -> None:
+        self._lock = lock
+        self._start = start
+        self._retry = retry_seconds
+        self._waiting: asyncio.Task[None] | None = None
+        self.running = False
+
+    async def begin(self) -> None:
+        """Start them now if the lock is free (a failure to start is raised), else wait
+        for it in the background."""
+        if self._lock is None:
+            await self._start()
+            self.running = True
+            return
+        if self._lock.try_acquire():
+            try:
+                await self._start()
+            except BaseException:
+                self._lock.release()
+                raise
+            self.running = True
+            log.info("scheduled jobs: this worker (pid %d) runs them", os.getpid())
+            return
+        log.info(
+            "scheduled jobs: another worker runs them; this one (pid %d) takes over if it stops",
+            os.getpid(),
+        )
+        self._waiting = asyncio.create_task(
+            self._take_over(self._lock), name="shared-jobs-takeover"
+        )
+
+    async def _take_over(self, lock: JobsLock) -> None:
+        while True:
+            await asyncio.sleep(self._retry)
+            try:
+                if not lock.try_acquire():
+                    continue
+            except Exception:
+                log.exception("scheduled jobs: the jobs lock cannot be taken")
+                continue
+            try:
+                await self._start()
+            except Exception:
+                # Another worker may do better; this one asks again later.
+                log.exception("scheduled jobs: could not start them; giving the lock back")
+                lock.release()
+                continue
+            self.running = True
+            log.info("scheduled jobs: this worker (pid %d) took them over", os.getpid())
+            return
+
+    async def stop(self) -> None:
+        """Stop waiting for the lock. The lock itself is given back by `release`, once
+        the jobs have stopped (Process.close)."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+
+    def release(self) -> None:
+        self.running = False
+        if self._lock is not None:
+            self._lock.release()
 
 
 def _catch_up(subscriptions: Subscriptions) -> Callable[[], Awaitable[bool]]:

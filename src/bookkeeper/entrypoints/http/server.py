@@ -6,7 +6,11 @@ migration) in a process that has imported the whole application; it then replace
 server (uvicorn or granian). The workers import the app themselves (the app factory),
 so the supervisor no longer carries ~120 MB of application it never runs: with 2 workers
 it is ~27 MB instead of ~150 MB. With one worker uvicorn runs the app in this process,
-as before, but without the preparation's leftovers.
+as before, but without the preparation's leftovers. With several uvicorn workers this
+process is the lean supervisor (supervisor.py: the standard library only, ~14 MB, and no
+multiprocessing resource tracker), each worker `... server --worker` on the listening
+socket it inherits; the serve's lock file (BOOKKEEPER_JOBS_LOCK) picks the worker that
+runs the shared scheduled jobs (entrypoints/serve.py).
 
     python -m bookkeeper.entrypoints.http.server --server uvicorn --host H --port P
            --workers N --log-level INFO [--access-log]
@@ -20,10 +24,12 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import Final
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
 
-APP_FACTORY: Final = "bookkeeper.entrypoints.http.app:app_factory"
+#: The workers build the app without the optional imports they never use (worker.py).
+APP_FACTORY: Final = "bookkeeper.entrypoints.http.worker:app_factory"
 MODULE: Final = "bookkeeper.entrypoints.http.server"
 SERVERS: Final = ("uvicorn", "granian")
 
@@ -63,22 +69,92 @@ def exec_server(
         return
 
 
+#: The variable that names the shared jobs' lock (settings.py: jobs_lock).
+JOBS_LOCK_VARIABLE: Final = "BOOKKEEPER_JOBS_LOCK"
+
+
+@contextlib.contextmanager
+def jobs_lock(workers: int) -> Iterator[None]:
+    """With several workers, a lock file of this serve named in BOOKKEEPER_JOBS_LOCK,
+    which the workers inherit: the one holding it runs the shared scheduled jobs
+    (entrypoints/serve.py, P7). Removed when the server stops. Nothing with one worker
+    (it runs them itself), nor when the variable is already set (several serves on one
+    machine may share a lock file on purpose)."""
+    if workers <= 1 or os.environ.get(JOBS_LOCK_VARIABLE, "").strip():
+        yield
+        return
+    fd, path = tempfile.mkstemp(prefix="bookkeeper-jobs-", suffix=".lock")
+    os.close(fd)
+    os.environ[JOBS_LOCK_VARIABLE] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(JOBS_LOCK_VARIABLE, None)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
 def run_uvicorn(host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
     import uvicorn
 
-    uvicorn.run(
+    with jobs_lock(workers):
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level.lower(),
+            server_header=False,
+            access_log=access_log,
+            # The API has no WebSocket routes (granian runs with websockets=False too); not
+            # loading uvicorn's websockets protocol saves ~2.5 MB per worker (P7).
+            ws="none",
+        )
+
+
+def supervise_uvicorn(host: str, port: int, workers: int, log_level: str, access_log: bool) -> int:
+    """Several uvicorn workers under the lean supervisor (supervisor.py: no uvicorn, no
+    multiprocessing resource tracker in the supervising process, P7)."""
+    from bookkeeper.entrypoints.http.supervisor import supervise
+
+    argv = [sys.executable, "-m", MODULE, "--worker", "--host", host, "--port", str(port)]
+    argv += ["--log-level", log_level]
+    if access_log:
+        argv.append("--access-log")
+    with jobs_lock(workers):
+        return supervise(argv, host, port, workers, log_level)
+
+
+def run_worker(
+    listen_fd: int, health_fd: int, host: str, port: int, log_level: str, access_log: bool
+) -> int:
+    """One worker of `supervise_uvicorn`: uvicorn's Server (the Config `run_uvicorn` gives
+    uvicorn) on the listening socket it inherited, answering the supervisor's checks."""
+    import socket
+
+    from bookkeeper.entrypoints.http.supervisor import start_answering
+
+    # Answering before uvicorn and the app load: the supervisor sees a starting worker.
+    servers: list[Any] = []
+    start_answering(health_fd, lambda: bool(servers) and bool(servers[0].started))
+
+    import uvicorn
+
+    config = uvicorn.Config(
         APP_FACTORY,
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         log_level=log_level.lower(),
         server_header=False,
         access_log=access_log,
-        # The API has no WebSocket routes (granian runs with websockets=False too); not
-        # loading uvicorn's websockets protocol saves ~2.5 MB per worker (P7).
         ws="none",
     )
+    server = uvicorn.Server(config)
+    servers.append(server)
+    server.run(sockets=[socket.socket(fileno=listen_fd)])
+    return 0
 
 
 def run_granian(host: str, port: int, workers: int, log_level: str) -> None:
@@ -88,18 +164,19 @@ def run_granian(host: str, port: int, workers: int, log_level: str) -> None:
     from granian.log import LogLevels
     from granian.server import Server
 
-    Server(
-        APP_FACTORY,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        loop=Loops.uvloop,
-        websockets=False,
-        log_level=LogLevels(log_level.lower()),
-        log_access=False,
-        factory=True,
-    ).serve()
+    with jobs_lock(workers):
+        Server(
+            APP_FACTORY,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            loop=Loops.uvloop,
+            websockets=False,
+            log_level=LogLevels(log_level.lower()),
+            log_access=False,
+            factory=True,
+        ).serve()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,9 +187,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--access-log", action="store_true")
+    # A worker of the lean supervisor (supervise_uvicorn): its inherited descriptors.
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--health-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker:
+        if args.listen_fd is None or args.health_fd is None:
+            parser.error("--worker needs --listen-fd and --health-fd")
+        return run_worker(
+            args.listen_fd, args.health_fd, args.host, args.port, args.log_level, args.access_log
+        )
     if args.server == "granian":
         run_granian(args.host, args.port, args.workers, args.log_level)
+    elif args.workers > 1:
+        return supervise_uvicorn(
+            args.host, args.port, args.workers, args.log_level, args.access_log
+        )
     else:
         run_uvicorn(args.host, args.port, args.workers, args.log_level, args.access_log)
     return 0

@@ -1,0 +1,238 @@
+"""Issue 14 (P7): one worker of a serve runs the shared scheduled jobs, the one holding the
+jobs lock; another takes over when it stops or dies. The lock, the takeover, the move of
+registered jobs onto a running scheduler, and the worker's app factory leaving optional
+imports out. With real `bookkeeper serve` processes: tests/integration/test_shared_jobs.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bookkeeper.adapters.process_lock import FileLock, LockError
+from bookkeeper.entrypoints.http import server
+from bookkeeper.entrypoints.http.worker import LEFT_OUT, left_out
+from bookkeeper.entrypoints.scheduler import Scheduler
+from bookkeeper.entrypoints.serve import SharedJobs
+from bookkeeper.settings import load_settings
+
+#: A retry short enough for a test, long enough to see a worker wait.
+RETRY = 0.05
+
+
+def test_one_holder_at_a_time_and_the_next_after_a_release(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.lock"
+    first, second = FileLock(path), FileLock(path)
+
+    assert first.try_acquire() is True
+    assert first.try_acquire() is True  # already held: still ours
+    assert second.try_acquire() is False
+    assert second.held is False
+
+    first.release()
+    assert first.held is False
+    assert second.try_acquire() is True
+    assert first.try_acquire() is False
+    second.release()
+    second.release()  # a no-op once released
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from bookkeeper.adapters.process_lock import FileLock\n"
+            "assert FileLock(Path(sys.argv[1])).try_acquire()\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n",
+            str(path),
+        ],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        assert FileLock(path).try_acquire() is False
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=10)
+        assert FileLock(path).try_acquire() is True
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=10)
+
+
+def test_a_lock_file_that_cannot_be_opened_is_an_error_not_a_lost_race(tmp_path: Path) -> None:
+    with pytest.raises(LockError, match="cannot open the lock file"):
+        FileLock(tmp_path / "missing-dir" / "jobs.lock").try_acquire()
+
+
+class Starts:
+    """The shared jobs' start, counted; optionally failing the first n times."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.count = 0
+        self.failures = failures
+        self.started = asyncio.Event()
+
+    async def __call__(self) -> None:
+        self.count += 1
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("the morning check cannot be resolved")
+        self.started.set()
+
+
+async def test_without_a_lock_the_process_runs_them_itself() -> None:
+    starts = Starts()
+    jobs = SharedJobs(None, starts)
+    await jobs.begin()
+    assert jobs.running and starts.count == 1
+    await jobs.stop()
+    jobs.release()
+
+
+async def test_only_the_holder_runs_them_and_another_takes_over_when_it_stops(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.lock"
+    first_starts, second_starts = Starts(), Starts()
+    first = SharedJobs(FileLock(path), first_starts, retry_seconds=RETRY)
+    second = SharedJobs(FileLock(path), second_starts, retry_seconds=RETRY)
+
+    await first.begin()
+    await second.begin()
+    await asyncio.sleep(RETRY * 4)  # the second asks again a few times, in vain
+    assert first.running and first_starts.count == 1
+    assert not second.running and second_starts.count == 0
+
+    await first.stop()
+    first.release()  # the first worker shuts down (or dies: the kernel releases it)
+    await asyncio.wait_for(second_starts.started.wait(), timeout=5)
+    assert second.running and second_starts.count == 1
+    assert not first.running
+
+    await second.stop()
+    second.release()
+
+
+async def test_a_failed_start_at_startup_is_raised_and_gives_the_lock_back(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.lock"
+    jobs = SharedJobs(FileLock(path), Starts(failures=1), retry_seconds=RETRY)
+    with pytest.raises(RuntimeError, match="cannot be resolved"):
+        await jobs.begin()
+    assert not jobs.running
+    assert FileLock(path).try_acquire() is True  # free for another worker
+
+
+async def test_a_failed_takeover_gives_the_lock_back_and_tries_again(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.lock"
+    holder = FileLock(path)
+    assert holder.try_acquire()
+    starts = Starts(failures=2)
+    jobs = SharedJobs(FileLock(path), starts, retry_seconds=RETRY)
+    await jobs.begin()
+    assert not jobs.running
+
+    holder.release()
+    await asyncio.wait_for(starts.started.wait(), timeout=5)
+    assert jobs.running and starts.count == 3  # two failures, each time the lock went back
+    await jobs.stop()
+    jobs.release()
+
+
+async def test_stopping_a_waiting_worker_ends_its_wait(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.lock"
+    holder = FileLock(path)
+    assert holder.try_acquire()
+    starts = Starts()
+    jobs = SharedJobs(FileLock(path), starts, retry_seconds=RETRY)
+    await jobs.begin()
+    await jobs.stop()
+    holder.release()
+    await asyncio.sleep(RETRY * 4)
+    assert starts.count == 0 and not jobs.running
+
+
+async def test_jobs_registered_on_a_registry_move_to_a_running_scheduler() -> None:
+    ran = asyncio.Event()
+
+    async def catch_up() -> bool:
+        ran.set()
+        return False
+
+    async def executor() -> bool:
+        return False
+
+    scheduler = Scheduler()
+    scheduler.every("executor", 3600, executor)
+    await scheduler.start()
+    try:
+        registry = Scheduler()
+        registry.every("subscriptions", 3600, catch_up)
+        scheduler.include(registry)
+        assert scheduler.jobs == ["executor", "subscriptions"]
+        assert registry.jobs == []
+        await asyncio.wait_for(ran.wait(), timeout=5)  # an interval job runs at once
+
+        clash = Scheduler()
+        clash.every("later", 3600, catch_up)
+        clash.every("subscriptions", 3600, catch_up)
+        with pytest.raises(ValueError, match="already registered"):
+            scheduler.include(clash)
+        assert scheduler.jobs == ["executor", "subscriptions"]  # none of them moved
+        with pytest.raises(ValueError, match="never started"):
+            scheduler.include(scheduler)
+    finally:
+        await scheduler.stop()
+
+
+def test_an_import_left_out_fails_as_if_not_installed_and_only_within(tmp_path: Path) -> None:
+    package = "bk_left_out_probe"
+    (tmp_path / f"{package}.py").write_text("VALUE = 1\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with left_out(package), pytest.raises(ModuleNotFoundError, match="left out"):
+            __import__(package)
+        assert package not in sys.modules
+        assert __import__(package).VALUE == 1
+        with left_out(package):
+            assert __import__(package).VALUE == 1  # already loaded: unaffected
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop(package, None)
+    assert "httpx._main" in LEFT_OUT and "pydantic" in LEFT_OUT
+
+
+def test_several_workers_get_a_lock_file_of_their_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(server.JOBS_LOCK_VARIABLE, raising=False)
+    with server.jobs_lock(1):
+        assert server.JOBS_LOCK_VARIABLE not in os.environ  # one worker runs them itself
+    with server.jobs_lock(2):
+        path = Path(os.environ[server.JOBS_LOCK_VARIABLE])
+        assert path.exists()
+    assert server.JOBS_LOCK_VARIABLE not in os.environ
+    assert not path.exists()
+    monkeypatch.setenv(server.JOBS_LOCK_VARIABLE, "/srv/shared.lock")
+    with server.jobs_lock(4):
+        assert os.environ[server.JOBS_LOCK_VARIABLE] == "/srv/shared.lock"  # kept as set
+
+
+def test_the_lock_is_configured_by_its_variable(tmp_path: Path) -> None:
+    lock = tmp_path / "jobs.lock"
+    base = {"BOOKKEEPER_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).jobs_lock is None
+    assert load_settings({**base, "BOOKKEEPER_JOBS_LOCK": str(lock)}).jobs_lock == lock

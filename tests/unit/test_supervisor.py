@@ -1,0 +1,152 @@
+"""Issue 14 (P7): the lean supervisor of `bookkeeper serve --workers N` keeps its workers as
+uvicorn's does: it starts N, replaces one that dies, stops the serve when one cannot
+start (uvicorn's STARTUP_FAILURE), stops them all on SIGTERM, adds and removes one on
+SIGTTIN/SIGTTOU, and a worker whose supervisor was killed stops by itself. The workers
+here are small stand-ins that answer the health checks; the real ones (uvicorn serving
+the app): tests/integration/test_shared_jobs.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bookkeeper.entrypoints.http.supervisor import HEALTH_TIMEOUT, STARTUP_FAILURE
+
+WITHIN = 30.0
+
+#: A worker: records its pid in the directory, answers health checks until told to stop.
+_WORKER = """
+import signal, sys, time
+from pathlib import Path
+from bookkeeper.entrypoints.http.supervisor import start_answering
+
+folder = Path(sys.argv[1])
+args = sys.argv[2:]
+health = int(args[args.index("--health-fd") + 1])
+(folder / str(__import__("os").getpid())).write_text("up")
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+start_answering(health, lambda: True)
+while not stop:
+    time.sleep(0.05)
+(folder / str(__import__("os").getpid())).write_text("stopped")
+"""
+
+_SUPERVISOR = """
+import sys
+from bookkeeper.entrypoints.http.supervisor import supervise
+workers = int(sys.argv[1])
+sys.exit(supervise(sys.argv[2:], "127.0.0.1", 0, workers, "INFO"))
+"""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WITHIN
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def _pids(folder: Path, state: str = "up") -> set[int]:
+    return {int(p.name) for p in folder.iterdir() if p.read_text() == state}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _start(folder: Path, workers: int, worker: str = _WORKER) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-c", worker, str(folder)]
+    return subprocess.Popen(
+        [sys.executable, "-c", _SUPERVISOR, str(workers), *argv],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_it_keeps_n_workers_replaces_a_dead_one_and_stops_them_all(tmp_path: Path) -> None:
+    supervisor = _start(tmp_path, 2)
+    try:
+        _until(lambda: len(_pids(tmp_path)) == 2, "two workers did not start")
+        first, second = sorted(_pids(tmp_path))
+        os.kill(first, signal.SIGKILL)
+        _until(lambda: len(_pids(tmp_path) - {first}) == 2, "the dead worker was not replaced")
+        replacement = (_pids(tmp_path) - {first, second}).pop()
+
+        supervisor.send_signal(signal.SIGTTIN)
+        _until(lambda: len(_pids(tmp_path) - {first}) == 3, "SIGTTIN added no worker")
+        supervisor.send_signal(signal.SIGTTOU)
+        _until(lambda: len(_pids(tmp_path, "stopped")) == 1, "SIGTTOU stopped no worker")
+
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=WITHIN) == 0
+        assert {second, replacement} <= _pids(tmp_path, "stopped")  # stopped gracefully
+        assert not any(_alive(pid) for pid in _pids(tmp_path, "stopped"))
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=10)
+    output = supervisor.stdout.read() if supervisor.stdout else ""
+    assert f"Child process [{first}] died" in output
+
+
+def test_a_worker_that_cannot_start_stops_the_serve(tmp_path: Path) -> None:
+    cannot_start = f"import sys; sys.exit({STARTUP_FAILURE})"
+    supervisor = _start(tmp_path, 2, worker=cannot_start)
+    try:
+        assert supervisor.wait(timeout=WITHIN) == STARTUP_FAILURE
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=10)
+    assert "failed to start" in (supervisor.stdout.read() if supervisor.stdout else "")
+
+
+def test_workers_of_a_killed_supervisor_stop_by_themselves(tmp_path: Path) -> None:
+    supervisor = _start(tmp_path, 2)
+    try:
+        _until(lambda: len(_pids(tmp_path)) == 2, "two workers did not start")
+        workers = _pids(tmp_path)
+        supervisor.kill()
+        supervisor.wait(timeout=10)
+        _until(lambda: _pids(tmp_path, "stopped") == workers, "orphaned workers kept running")
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=10)
+
+
+def test_a_worker_slow_to_start_is_not_taken_for_a_hung_one(tmp_path: Path) -> None:
+    """Its interpreter and imports come before its first answer; on a loaded machine that
+    can take longer than the health check's timeout."""
+    slow = _WORKER.replace(
+        "start_answering(health,", f"time.sleep({HEALTH_TIMEOUT + 2}); start_answering(health,"
+    )
+    supervisor = _start(tmp_path, 1, worker=slow)
+    try:
+        _until(lambda: len(_pids(tmp_path)) == 1, "the worker did not start")
+        (worker,) = _pids(tmp_path)
+        time.sleep(HEALTH_TIMEOUT + 4)  # past its first answer
+        assert _pids(tmp_path) == {worker} and _alive(worker)
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=WITHIN) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=10)
+    assert "died" not in (supervisor.stdout.read() if supervisor.stdout else "")
