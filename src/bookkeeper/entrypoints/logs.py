@@ -136,7 +136,8 @@ def configure_logging(level: str, fmt: str | None = None) -> None:
         root.addHandler(make_handler(choose_format(fmt, sys.stderr), sys.stderr))
         root.setLevel(logging.WARNING)
         # What each record would gather and no format here prints (the HOWTO's
-        # "Optimization"): the caller's frame (a stack walk per call), thread and process.
+        # "Optimization"): the caller's frame (a stack walk per call; `stack_info=True`
+        # then records no stack, tracebacks stay), thread and process.
         logging._srcfile = None
         logging.logThreads = False
         logging.logProcesses = False
