@@ -69,9 +69,9 @@ class JsonLines(JsonFormatter):
             rename_fields={"levelname": "level", "name": "logger", "asctime": "time"},
             timestamp=False,
         )
-        #: The last second formatted ("2026-12-06 11:23:43") and its whole seconds.
-        self._second = -1
-        self._second_text = ""
+        #: The last whole second formatted and its text ("2026-12-06 11:23:43"), one tuple
+        #: so that a reader never pairs one second with another's text.
+        self._second: tuple[int, str] = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """logging's default time ("%Y-%m-%d %H:%M:%S,mmm" in local time), the seconds
@@ -79,10 +79,11 @@ class JsonLines(JsonFormatter):
         if datefmt is not None:
             return super().formatTime(record, datefmt)
         second = int(record.created)
-        if second != self._second:
-            self._second_text = time.strftime(_TIME_FORMAT, self.converter(second))
-            self._second = second
-        return f"{self._second_text},{int(record.msecs):03d}"
+        cached, text = self._second
+        if second != cached:
+            text = time.strftime(_TIME_FORMAT, self.converter(second))
+            self._second = (second, text)
+        return f"{text},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
         if record.exc_info or record.exc_text or record.stack_info or isinstance(record.msg, dict):
@@ -95,7 +96,7 @@ class JsonLines(JsonFormatter):
             "message": message,
         }
         for key, value in record.__dict__.items():
-            if key.__class__ is not str:  # extra={1: …} is possible; python-json-logger's
+            if key.__class__ is not str:  # extra={1: …}: python-json-logger writes it
                 return super().format(record)
             if key in _RECORD_ATTRIBUTES or key[:1] == "_":
                 continue
