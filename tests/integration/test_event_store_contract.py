@@ -1520,7 +1520,7 @@ async def test_commit_proposal_refused_writes_nothing_and_commits_nothing(
     stream = uuid.uuid4()
     proposed = new_event(event_id=stream, correlation_id=stream)
     async with backend.factory() as uow:
-        stored, view = await uow.commit_proposal(ACME, stream, [], [proposed])
+        stored, _ = await uow.commit_proposal(ACME, stream, [], [proposed])
 
     elsewhere = uuid.uuid4()
     for target in (stream, elsewhere):

@@ -138,10 +138,10 @@ async def test_a_write_failing_at_the_proposals_row_leaves_neither_row_nor_event
     stream = uuid.uuid4()
     event = proposed(stream, data=receipt("Refused"))
     try:
-        with pytest.raises(DBAPIError, match="injected"):
-            async with database.uow_factory()() as uow:
-                if transaction_open:
-                    await uow.execute(text("SELECT 1"))  # through SQLAlchemy: a transaction
+        async with database.uow_factory()() as uow:
+            if transaction_open:
+                await uow.execute(text("SELECT 1"))  # through SQLAlchemy: a transaction
+            with pytest.raises(DBAPIError, match="injected"):
                 await uow.commit_proposal(TENANT, stream, [], [event])
         assert await _rows(postgres_url, "SELECT id FROM events WHERE id = %s", stream) == []
         assert await _rows(postgres_url, "SELECT id FROM proposals WHERE id = %s", stream) == []
