@@ -174,8 +174,10 @@ class ProposalStatements:
     def __init__(self, dialect: str) -> None:
         compile_for = hot_dialect(dialect)
 
-        def hot(statement: Executable, *, returns_rows: bool = True) -> Hot:
-            return Hot(statement, compile_for, returns_rows=returns_rows)
+        def hot(
+            statement: Executable, *, returns_rows: bool = True, standalone: bool = False
+        ) -> Hot:
+            return Hot(statement, compile_for, returns_rows=returns_rows, standalone=standalone)
 
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         p = proposals
@@ -208,7 +210,8 @@ class ProposalStatements:
             hot(json_upsert(p, "id"), returns_rows=False) if dialect == "postgresql" else None
         )
         self.get = hot(
-            select(p).where(p.c.id == bindparam("id"), p.c.tenant_id == bindparam("tenant_id"))
+            select(p).where(p.c.id == bindparam("id"), p.c.tenant_id == bindparam("tenant_id")),
+            standalone=True,  # a plain read (ADR 0041)
         )
         self.duplicates_by_amount = hot(union_of(duplicate_parts(by_number=False)))
         self.duplicates_by_amount_or_number = hot(union_of(duplicate_parts(by_number=True)))
