@@ -14,20 +14,24 @@ the `Transaction` protocol, and it reaches the database through `Connector`.
   commit() raises instead of committing what is left (on PostgreSQL a COMMIT after an error
   is silently a ROLLBACK, which a caller would take for success).
 
-Speed (ADR 0008): the statements of the hot paths (propose, decide, replay) are `Hot`: built
-once per dialect by the store that owns them, from the Core tables, and on PostgreSQL
+Speed (ADR 0008, 0041): the statements of the hot paths (propose, decide, replay) are `Hot`:
+built once per dialect by the store that owns them, from the Core tables, and on PostgreSQL
 compiled once to SQL that runs on the pooled psycopg connection itself. SQLAlchemy's
 per-execution machinery (execution context, result wrapping, greenlet hop) costs about as
-much CPU as psycopg's whole round trip. On PostgreSQL the transaction is psycopg's too: it
-sends BEGIN before the unit's first statement and commit() commits on the driver, unless a
-statement went through SQLAlchemy (which then owns the commit of the same transaction). A
-proposal is five round trips: BEGIN, the scoring read (patterns and duplicates in one
-statement), the event INSERT, the proposal upsert, COMMIT. SQLAlchemy still owns the pool
+much CPU as psycopg's whole round trip. On PostgreSQL the transaction is psycopg's too, and
+it opens lazily: the connection is in autocommit until a statement needs the transaction,
+so `standalone` reads (plain reads of committed rows, no locks) run before it without a
+BEGIN; any other statement turns autocommit off (psycopg then sends BEGIN before it) and
+commit() commits on the driver, unless a statement went through SQLAlchemy (which then owns
+the commit of the same transaction). A proposal is two round trips: the scoring read
+(patterns and duplicates in one statement) in autocommit, then one statement that inserts
+the event and upserts the proposal's row (`write_at_once`, alone in autocommit: atomic, and
+committed when it returns; see unit_of_work.commit_proposal). SQLAlchemy still owns the pool
 and every other statement; on SQLite everything goes through it.
 
-Pipeline mode (BEGIN sent with the first write, the last write with COMMIT: three round
-trips instead of five) was measured and left out: psycopg's pipeline machinery costs the
-client more CPU than the round trips it saves, and PostgreSQL no less.
+Pipeline mode (BEGIN sent with the first write, the last write with COMMIT) was measured
+and left out (ADR 0008): psycopg's pipeline machinery costs the client more CPU than the
+round trips it saves, and PostgreSQL no less.
 """
 
 from __future__ import annotations
