@@ -38,6 +38,7 @@ from bookkeeper.application.ports import (
     ScoringInputs,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.projections import fold_proposal
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain import events
 from bookkeeper.domain.events import (
@@ -1454,3 +1455,99 @@ async def test_a_failing_after_commit_is_logged_and_undoes_nothing(
     [record] = [r for r in caplog.records if r.name == "bookkeeper.dispatch"]
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None and isinstance(record.exc_info[1], ValueError)
+
+
+# --- a proposal's events, its view and the commit in one call (ADR 0041) ------------------
+
+
+async def test_commit_proposal_appends_upserts_the_folded_view_and_commits(
+    backend: Backend,
+) -> None:
+    receiver = Receiver(backend)
+    stream = uuid.uuid4()
+    proposed = new_event(event_id=stream, correlation_id=stream, metadata={"requestHash": "h"})
+    async with receiver.factory() as uow:
+        recorded, view = await uow.commit_proposal(ACME, stream, [], [proposed])
+        assert receiver.calls == []  # handed over when the unit ends, as after commit()
+        assert await backend.committed_ids() == {proposed.id}  # committed already
+    assert receiver.calls == [recorded]
+    stored = await read_stream(backend, ACME, stream)
+    assert stored == recorded and stored[0].version == 1
+    same_event(stored[0], proposed)
+    assert view == fold_proposal(stored)
+    assert view.last_position == stored[0].position and view.status is Status.PROPOSED
+
+    approved = new_event(
+        "ReceiptAttachmentApproved",
+        data=ApprovedData(comment="ok"),
+        actor="human:kari",
+        parent_id=stream,
+        correlation_id=stream,
+    )
+    async with backend.factory() as uow:
+        more, decided = await uow.commit_proposal(ACME, stream, stored, [approved])
+    after = await read_stream(backend, ACME, stream)
+    assert after == [*stored, *more] and more[0].version == 2
+    assert decided == fold_proposal(after) and decided.status is Status.APPROVED
+    assert decided.last_position == more[0].position > view.last_position
+    async with backend.factory() as uow:
+        assert await uow.proposals.get(ACME, stream) == decided
+
+
+async def test_commit_proposal_of_several_events_writes_them_all_with_the_view(
+    backend: Backend,
+) -> None:
+    stream = uuid.uuid4()
+    proposed = new_event(event_id=stream, correlation_id=stream)
+    approved = new_event(
+        "ReceiptAttachmentApproved",
+        data=ApprovedData(comment="rule"),
+        actor="system:review-rules",
+        parent_id=stream,
+    )
+    async with backend.factory() as uow:
+        recorded, view = await uow.commit_proposal(ACME, stream, [], [proposed, approved])
+    assert [e.version for e in recorded] == [1, 2]
+    assert await read_stream(backend, ACME, stream) == recorded
+    assert view == fold_proposal(recorded) and view.status is Status.APPROVED
+    async with backend.factory() as uow:
+        assert await uow.proposals.get(ACME, stream) == view
+
+
+async def test_commit_proposal_refused_writes_nothing_and_commits_nothing(
+    backend: Backend,
+) -> None:
+    """A reused id (the retried request) is DuplicateEvent, a stale version
+    ConcurrencyConflict, as `append`; neither the event nor the view is written, nor
+    anything else of the unit."""
+    stream = uuid.uuid4()
+    proposed = new_event(event_id=stream, correlation_id=stream)
+    async with backend.factory() as uow:
+        stored, _ = await uow.commit_proposal(ACME, stream, [], [proposed])
+
+    elsewhere = uuid.uuid4()
+    for target in (stream, elsewhere):
+        async with backend.factory() as uow:
+            with pytest.raises(DuplicateEvent) as duplicate:
+                await uow.commit_proposal(ACME, target, [], [msgspec.structs.replace(proposed)])
+        assert duplicate.value.event_id == proposed.id
+    approved = new_event(
+        "ReceiptAttachmentApproved",
+        data=ApprovedData(comment="ok"),
+        parent_id=stream,
+        correlation_id=stream,
+    )
+    async with backend.factory() as uow:
+        _, decided = await uow.commit_proposal(ACME, stream, stored, [approved])
+    rejected = new_event("ReceiptAttachmentRejected", parent_id=stream, correlation_id=stream)
+    other = proposal_view(proposal_id=uuid.uuid4())
+    async with backend.factory() as uow:
+        await uow.proposals.upsert(other)  # written in the same unit: not committed either
+        with pytest.raises(ConcurrencyConflict) as conflict:
+            await uow.commit_proposal(ACME, stream, stored, [rejected])  # read before approval
+    assert conflict.value.stream_id == stream and conflict.value.expected_version == 1
+    assert await backend.committed_ids() == {proposed.id, approved.id}
+    async with backend.factory() as uow:
+        assert await uow.proposals.get(ACME, stream) == decided
+        assert await uow.proposals.get(ACME, elsewhere) is None
+        assert await uow.proposals.get(other.tenant_id, other.id) is None

@@ -102,7 +102,10 @@ async def test_a_read_only_unit_keeps_the_prepared_statements(postgres_url: str)
         psycopg.AsyncConnection._exec_command = spy  # type: ignore[method-assign]
         try:
             async with database.uow_factory()() as uow:
+                # A standalone read (ADR 0041) runs before any transaction: nothing to end.
                 await uow.events.read_stream("acme", stream)
+            async with database.uow_factory()() as uow:
+                await uow.events.read_all(limit=1)  # in a transaction, ended by COMMIT
             async with database.uow_factory()() as uow:  # a unit that wrote is rolled back
                 await uow.events.append("acme", stream, 1, [alert(stream, 2)])
         finally:

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
@@ -52,12 +52,17 @@ from bookkeeper.application.ports import (
     BooksCompany,
     BooksProvider,
     Contact,
+    NewEvent,
     NewJournalEntry,
     NewPurchase,
     Principal,
+    ProposalView,
     Purchase,
+    RecordedEvent,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.projections import commit_proposal_in_turn
 from bookkeeper.domain.events import (
     CorrectionData,
     Corrections,
@@ -487,6 +492,18 @@ class YieldingUnitOfWork:
     async def commit(self) -> None:
         await asyncio.sleep(0)
         await self._inner.commit()
+
+    async def commit_proposal(
+        self,
+        tenant_id: str,
+        stream_id: uuid.UUID,
+        existing: Sequence[RecordedEvent],
+        events: Sequence[NewEvent],
+    ) -> tuple[list[RecordedEvent], ProposalView]:
+        # Through the yielding stores, as the steps it stands for would go.
+        return await commit_proposal_in_turn(
+            cast(UnitOfWork, self), tenant_id, stream_id, existing, events
+        )
 
 
 class YieldingFactory:

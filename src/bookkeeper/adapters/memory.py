@@ -49,6 +49,7 @@ from bookkeeper.application.ports import (
     TenantSettings,
     TrackingStore,
 )
+from bookkeeper.application.projections import commit_proposal_in_turn
 from bookkeeper.domain.events import Status
 from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
 
@@ -635,6 +636,15 @@ class MemoryUnitOfWork:
         self._credentials.apply()
         self._committed.extend(self.staged_events)
         self._reset()
+
+    async def commit_proposal(
+        self,
+        tenant_id: str,
+        stream_id: uuid.UUID,
+        existing: Sequence[RecordedEvent],
+        events: Sequence[NewEvent],
+    ) -> tuple[list[RecordedEvent], ProposalView]:
+        return await commit_proposal_in_turn(self, tenant_id, stream_id, existing, events)
 
 
 class MemoryUnitOfWorkFactory:

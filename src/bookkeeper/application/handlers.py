@@ -37,6 +37,7 @@ from bookkeeper.application.ports import (
     Clock,
     DuplicateProbe,
     Ids,
+    NewEvent,
     Principal,
     ProposalView,
     RecordedEvent,
@@ -305,10 +306,7 @@ class Handlers:
             metadata["review"] = _review_meta(decision)
             if decision.outcome is Outcome.AUTO_APPROVED:
                 proposal.approve(actor=AUTO_APPROVER, rule=decision.rule)
-            recorded = await self._append(
-                uow,
-                tenant,
-                event_id,
+            first = self._new_events(
                 [],
                 proposal.pending,
                 correlation_id,
@@ -316,10 +314,8 @@ class Handlers:
                 first_id=event_id,
                 first_metadata=metadata,
             )
-            view = fold_proposal(recorded)
-            assert view is not None
-            await uow.proposals.upsert(view)
-            await uow.commit()
+            # The event, the proposal's row and the commit: one round trip on PostgreSQL.
+            _, view = await uow.commit_proposal(tenant, event_id, [], first)
         return SubmitResult(
             event_id=event_id,
             stream_id=event_id,
@@ -656,32 +652,28 @@ class Handlers:
             if proposal.kind is Kind.PATTERN_SUGGESTION and proposal.status is Status.APPROVED:
                 # A pattern has no external side effect: approving it applies it at once.
                 proposal.record_executed(actor=PATTERN_APPLIER)
-            recorded = await self._append(
-                uow,
-                tenant,
-                proposal_id,
-                events,
-                proposal.pending,
-                events[0].correlation_id,
-                self._clock.now(),
+            new = self._new_events(
+                events, proposal.pending, events[0].correlation_id, self._clock.now()
             )
+            if proposal.kind is not Kind.PATTERN_SUGGESTION:
+                # The event, the proposal's row and the commit: one round trip on PostgreSQL.
+                recorded, view = await uow.commit_proposal(tenant, proposal_id, events, new)
+                return DecisionResult(event_id=recorded[0].id, proposal=view)
+            recorded = await uow.events.append(tenant, proposal_id, len(events), new)
             stream = [*events, *recorded]
-            view = fold_proposal(stream)
-            assert view is not None
-            await uow.proposals.upsert(view)
-            pattern = pattern_from(view, stream)
+            folded = fold_proposal(stream)
+            assert folded is not None
+            await uow.proposals.upsert(folded)
+            pattern = pattern_from(folded, stream)
             if pattern is not None:
                 await uow.patterns.upsert(pattern)
             await uow.commit()
-        return DecisionResult(event_id=recorded[0].id, proposal=view)
+        return DecisionResult(event_id=recorded[0].id, proposal=folded)
 
     # --- shared -------------------------------------------------------------------------
 
-    async def _append(
+    def _new_events(
         self,
-        uow: UnitOfWork,
-        tenant: str,
-        stream_id: uuid.UUID,
         existing: Sequence[RecordedEvent],
         pending: Sequence[PendingEvent],
         correlation_id: uuid.UUID,
@@ -689,9 +681,9 @@ class Handlers:
         *,
         first_id: uuid.UUID | None = None,
         first_metadata: dict[str, Any] | None = None,
-    ) -> list[RecordedEvent]:
-        """Turn the aggregate's pending events into stored ones, each answering its parent."""
-        new = chain(
+    ) -> list[NewEvent]:
+        """The aggregate's pending events as events to store, each answering its parent."""
+        return chain(
             pending,
             ids=self._ids,
             parent_id=existing[-1].id if existing else None,
@@ -700,7 +692,6 @@ class Handlers:
             first_id=first_id,
             first_metadata=first_metadata if first_id is not None else None,
         )
-        return await uow.events.append(tenant, stream_id, len(existing), new)
 
 
 async def _valid_vat_rates(

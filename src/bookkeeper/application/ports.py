@@ -606,6 +606,22 @@ class UnitOfWork(Protocol):
         """Make everything done in this unit durable at once."""
         ...
 
+    async def commit_proposal(
+        self,
+        tenant_id: str,
+        stream_id: uuid.UUID,
+        existing: Sequence[RecordedEvent],
+        events: Sequence[NewEvent],
+    ) -> tuple[list[RecordedEvent], ProposalView]:
+        """Append `events` to a proposal's stream after `existing` (its events so far: the
+        expected version is their number), upsert the proposal's view (`fold_proposal` of
+        the whole stream, its last_position the last event's) and commit the unit: what
+        `events.append`, `proposals.upsert` and `commit` do in turn, as one write where
+        the store can (PostgreSQL: one statement, ADR 0041). The appended events and the
+        view; ConcurrencyConflict or DuplicateEvent as `append` (then nothing of this call
+        is written, and the unit is not committed)."""
+        ...
+
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 

@@ -7,13 +7,19 @@ rebuild from the log gives identical rows by construction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-from bookkeeper.application.ports import PatternView, ProposalView, RecordedEvent
+from bookkeeper.application.ports import (
+    NewEvent,
+    PatternView,
+    ProposalView,
+    RecordedEvent,
+    UnitOfWork,
+)
 from bookkeeper.domain.events import (
     CorrectionData,
     ExpenseRegistrationData,
@@ -106,6 +112,24 @@ def fold_proposal(events: Iterable[RecordedEvent]) -> ProposalView | None:
             getattr(data, "supplier_org_number", None) or getattr(data, "merchant_org_number", None)
         ),
     )
+
+
+async def commit_proposal_in_turn(
+    uow: UnitOfWork,
+    tenant_id: str,
+    stream_id: uuid.UUID,
+    existing: Sequence[RecordedEvent],
+    events: Sequence[NewEvent],
+) -> tuple[list[RecordedEvent], ProposalView]:
+    """`UnitOfWork.commit_proposal` as its three steps: append, upsert the folded view,
+    commit (the memory store, SQLite, and PostgreSQL when one statement cannot do it)."""
+    recorded = await uow.events.append(tenant_id, stream_id, len(existing), events)
+    view = fold_proposal([*existing, *recorded])
+    if view is None:
+        raise ValueError(f"stream {stream_id} is not a proposal")
+    await uow.proposals.upsert(view)
+    await uow.commit()
+    return recorded, view
 
 
 def org_digits(value: str | None) -> str | None:

@@ -58,7 +58,8 @@ class DocumentStatements:
         compile_for = hot_dialect(dialect)
         d = documents
         key = (d.c.tenant_id == bindparam("tenant_id"), d.c.sha256 == bindparam("sha256"))
-        self.get = Hot(select(*_METADATA).where(*key), compile_for)
+        # A plain read (ADR 0041): the approval path reads who uploaded the document.
+        self.get = Hot(select(*_METADATA).where(*key), compile_for, standalone=True)
         self.content = Hot(select(d.c.content).where(*key), compile_for)
         # Metadata, and the bytes only when not larger than max_size (NULL otherwise).
         self.read = Hot(

@@ -53,8 +53,8 @@ class EventStatements:
     def __init__(self, dialect: str) -> None:
         compile_for = hot_dialect(dialect)
 
-        def hot(statement: Executable) -> Hot:
-            return Hot(statement, compile_for)
+        def hot(statement: Executable, *, standalone: bool = False) -> Hot:
+            return Hot(statement, compile_for, standalone=standalone)
 
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         e = events
@@ -134,7 +134,9 @@ class EventStatements:
         if dialect == "postgresql":
             self.ids_taken = hot(text("SELECT id FROM events WHERE id = ANY(CAST(:ids AS uuid[]))"))
             self.ids_taken.sql = self.ids_taken.sql.replace("%(ids)s", "%(ids)b")
-        self.id_exists = hot(select(e.c.id).where(e.c.id == bindparam("id")))
+        # Plain reads of committed rows: they may run before the unit's transaction opens
+        # (ADR 0041; the decide path reads its stream, a refused append its id).
+        self.id_exists = hot(select(e.c.id).where(e.c.id == bindparam("id")), standalone=True)
         self.stream_head = (
             select(e.c.tenant_id, e.c.version)
             .where(e.c.stream_id == bindparam("stream_id"))
@@ -144,7 +146,8 @@ class EventStatements:
         self.read_stream = hot(
             select(*self.columns)
             .where(e.c.stream_id == bindparam("stream_id"), e.c.tenant_id == bindparam("tenant_id"))
-            .order_by(e.c.version)
+            .order_by(e.c.version),
+            standalone=True,
         )
         # Many streams in one read (PostgreSQL; SQLite reads them one by one): the tenant of
         # each is checked on the rows.
@@ -163,7 +166,8 @@ class EventStatements:
         self.get = hot(
             select(*self.columns).where(
                 e.c.id == bindparam("id"), e.c.tenant_id == bindparam("tenant_id")
-            )
+            ),
+            standalone=True,
         )
         self.read_all = hot(
             select(*self.columns)
@@ -267,8 +271,42 @@ class SqlEventStore:
         if not events:
             await self._check_head(tenant_id, stream_id, expected_version)
             return []
+        params = self.bind(tenant_id, stream_id, expected_version, events)
+        if expected_version == 0:
+            inserted = await self._tx.rows(self._sql.append, params[0])
+        else:
+            inserted = await self._tx.rows(
+                self._sql.append_after, {**params[0], "expected_version": expected_version}
+            )
+        if not inserted:
+            # Nothing was inserted, so the transaction is intact and may go on.
+            raise await self.refusal(events[0].id, stream_id, expected_version)
+        positions = [inserted[0][0]]
+        # The first row holds version expected+1, so no other writer can take the next
+        # versions (its own check would not see our uncommitted row); only a reused event
+        # id can still collide.
+        for event, values in zip(events[1:], params[1:], strict=True):
+            inserted = await self._tx.rows(self._sql.append, values)
+            if not inserted:
+                error = await self.refusal(event.id, stream_id, expected_version)
+                # Part of the append is in the transaction and cannot be taken back.
+                self._tx.rollback_only(error)
+                raise error
+            positions.append(inserted[0][0])
+        recorded = self.recorded(tenant_id, stream_id, expected_version, events, positions)
+        self.appended.extend(recorded)
+        return recorded
+
+    def bind(
+        self,
+        tenant_id: str,
+        stream_id: uuid.UUID,
+        expected_version: int,
+        events: Sequence[NewEvent],
+    ) -> list[dict[str, Any]]:
+        """The bind values of `append`'s inserts (`EventStatements.append`), one per event."""
         json = self._tx.json
-        params = [
+        return [
             {
                 "id": e.id,
                 "tenant_id": tenant_id,
@@ -287,28 +325,17 @@ class SqlEventStore:
             }
             for index, e in enumerate(events)
         ]
-        if expected_version == 0:
-            inserted = await self._tx.rows(self._sql.append, params[0])
-        else:
-            inserted = await self._tx.rows(
-                self._sql.append_after, {**params[0], "expected_version": expected_version}
-            )
-        if not inserted:
-            # Nothing was inserted, so the transaction is intact and may go on.
-            raise await self._refusal(events[0].id, stream_id, expected_version)
-        positions = [inserted[0][0]]
-        # The first row holds version expected+1, so no other writer can take the next
-        # versions (its own check would not see our uncommitted row); only a reused event
-        # id can still collide.
-        for event, values in zip(events[1:], params[1:], strict=True):
-            inserted = await self._tx.rows(self._sql.append, values)
-            if not inserted:
-                error = await self._refusal(event.id, stream_id, expected_version)
-                # Part of the append is in the transaction and cannot be taken back.
-                self._tx.rollback_only(error)
-                raise error
-            positions.append(inserted[0][0])
-        recorded = [
+
+    @staticmethod
+    def recorded(
+        tenant_id: str,
+        stream_id: uuid.UUID,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        positions: Sequence[int],
+    ) -> list[RecordedEvent]:
+        """The events as recorded at the given positions (versions expected+1…)."""
+        return [
             RecordedEvent(
                 position=position,
                 id=e.id,
@@ -327,8 +354,6 @@ class SqlEventStore:
             )
             for index, (e, position) in enumerate(zip(events, positions, strict=True))
         ]
-        self.appended.extend(recorded)
-        return recorded
 
     async def append_first(
         self, items: Sequence[tuple[str, uuid.UUID, NewEvent]]
@@ -423,7 +448,7 @@ class SqlEventStore:
         self.appended.extend(sorted(recorded, key=lambda r: r.position))
         return out
 
-    async def _refusal(
+    async def refusal(
         self, event_id: uuid.UUID, stream_id: uuid.UUID, expected_version: int
     ) -> ApplicationError:
         """Why an insert was skipped: the id is taken (a retry), or the version was stale."""

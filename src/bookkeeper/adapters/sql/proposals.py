@@ -12,11 +12,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any, Final
+from typing import cast as cast_type
 
 import msgspec
 from psycopg.types.json import Json
 from sqlalchemy import (
     Integer,
+    Numeric,
     Select,
     Table,
     Text,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
     delete,
     func,
     literal_column,
@@ -36,6 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 from sqlalchemy.sql.expression import Executable
 
+from bookkeeper.adapters.sql.event_store import statements_for as event_statements
 from bookkeeper.adapters.sql.patterns import union_of
 from bookkeeper.adapters.sql.schema import proposals
 from bookkeeper.adapters.sql.session import (
@@ -170,8 +174,10 @@ class ProposalStatements:
     def __init__(self, dialect: str) -> None:
         compile_for = hot_dialect(dialect)
 
-        def hot(statement: Executable, *, returns_rows: bool = True) -> Hot:
-            return Hot(statement, compile_for, returns_rows=returns_rows)
+        def hot(
+            statement: Executable, *, returns_rows: bool = True, standalone: bool = False
+        ) -> Hot:
+            return Hot(statement, compile_for, returns_rows=returns_rows, standalone=standalone)
 
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         p = proposals
@@ -185,13 +191,27 @@ class ProposalStatements:
             ),
             returns_rows=False,
         )
+        #: A proposal's new event and its view in one statement (PostgreSQL; ADR 0041):
+        #: `WITH appended AS (<the event store's append> RETURNING position) INSERT INTO
+        #: proposals … SELECT …, appended.position FROM appended ON CONFLICT (id) DO
+        #: UPDATE … RETURNING last_position`. The view is written only if the event was
+        #: (an id or version taken: no row, nothing written, as `append`), and its
+        #: last_position is the position the event got. `record` starts a stream (the
+        #: event store's `append`), `record_after` continues one (`append_after`).
+        self.record: Hot | None = None
+        self.record_after: Hot | None = None
+        if dialect == "postgresql":
+            appends = event_statements(dialect)
+            self.record = hot(_recording(appends.append.statement))
+            self.record_after = hot(_recording(appends.append_after.statement))
         #: Replay's bulk upsert: one fixed statement for any number of rows (PostgreSQL;
         #: SQLite runs `upsert` as one executemany).
         self.upsert_many = (
             hot(json_upsert(p, "id"), returns_rows=False) if dialect == "postgresql" else None
         )
         self.get = hot(
-            select(p).where(p.c.id == bindparam("id"), p.c.tenant_id == bindparam("tenant_id"))
+            select(p).where(p.c.id == bindparam("id"), p.c.tenant_id == bindparam("tenant_id")),
+            standalone=True,  # a plain read (ADR 0041)
         )
         self.duplicates_by_amount = hot(union_of(duplicate_parts(by_number=False)))
         self.duplicates_by_amount_or_number = hot(union_of(duplicate_parts(by_number=True)))
@@ -256,6 +276,37 @@ class ProposalStatements:
         )
 
 
+#: The bind names of a view's columns in `record` (the event's own take the plain names).
+VIEW_PREFIX: Final = "p_"
+
+
+def _recording(append: Executable) -> Executable:
+    """`ProposalStatements.record`: an event's append (INSERT … RETURNING position) as a
+    CTE, and the proposal's upsert fed by it (PostgreSQL)."""
+    p = proposals
+    appended = cast_type(Any, append).cte("appended")
+
+    def value(column: Any) -> Any:
+        if column.name == "last_position":
+            return appended.c.position
+        param = bindparam(VIEW_PREFIX + column.name, type_=column.type)
+        # psycopg's dialect casts every bind but a numeric one; a NULL without a type
+        # would be text in a SELECT list, which no numeric column takes.
+        return cast(param, column.type) if isinstance(column.type, Numeric) else param
+
+    upsert = postgresql.insert(p).from_select(
+        [c.name for c in p.c], select(*(value(c) for c in p.c)).select_from(appended)
+    )
+    return (
+        upsert.on_conflict_do_update(
+            index_elements=[p.c.id],
+            set_={c.name: upsert.excluded[c.name] for c in p.c if c.name != "id"},
+        )
+        .returning(p.c.last_position)
+        .add_cte(appended)
+    )
+
+
 @cache
 def statements_for(dialect: str) -> ProposalStatements:
     """The proposal statements of a dialect (built on first use, then shared)."""
@@ -300,6 +351,10 @@ class SqlProposals:
         self._sql = statements_for(tx.dialect)
 
     async def upsert(self, view: ProposalView) -> None:
+        await self._tx.rows(self._sql.upsert, self.bind(view))
+
+    def bind(self, view: ProposalView, prefix: str = "") -> dict[str, Any]:
+        """A view as the bind values of `upsert` (`record`: with VIEW_PREFIX)."""
         values = msgspec.structs.asdict(view)
         values["status"] = view.status.value
         for name in _TIMES:
@@ -308,7 +363,9 @@ class SqlProposals:
         for name in _JSON:
             if values[name] is not None:
                 values[name] = json(values[name])
-        await self._tx.rows(self._sql.upsert, values)
+        if prefix:
+            return {prefix + name: value for name, value in values.items()}
+        return values
 
     async def upsert_many(self, views: Sequence[ProposalView]) -> None:
         # One row per id, the last view of it (an upsert may touch a row only once).

@@ -62,12 +62,12 @@ class ScoringStatements:
                 )
                 for sub in (part.subquery() for part in duplicates)
             ]
-            return Hot(union_all(*pattern_rows, *duplicate_rows), compile_for)
+            return Hot(union_all(*pattern_rows, *duplicate_rows), compile_for, standalone=True)
 
         self.by_amount = scoring(duplicate_parts(by_number=False))
         self.by_amount_or_number = scoring(duplicate_parts(by_number=True))
         #: Without a probe: the candidate patterns alone.
-        self.patterns_alone = Hot(union_all(*pattern_rows), compile_for)
+        self.patterns_alone = Hot(union_all(*pattern_rows), compile_for, standalone=True)
 
 
 @cache

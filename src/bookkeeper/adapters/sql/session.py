@@ -14,20 +14,24 @@ the `Transaction` protocol, and it reaches the database through `Connector`.
   commit() raises instead of committing what is left (on PostgreSQL a COMMIT after an error
   is silently a ROLLBACK, which a caller would take for success).
 
-Speed (ADR 0008): the statements of the hot paths (propose, decide, replay) are `Hot`: built
-once per dialect by the store that owns them, from the Core tables, and on PostgreSQL
+Speed (ADR 0008, 0041): the statements of the hot paths (propose, decide, replay) are `Hot`:
+built once per dialect by the store that owns them, from the Core tables, and on PostgreSQL
 compiled once to SQL that runs on the pooled psycopg connection itself. SQLAlchemy's
 per-execution machinery (execution context, result wrapping, greenlet hop) costs about as
-much CPU as psycopg's whole round trip. On PostgreSQL the transaction is psycopg's too: it
-sends BEGIN before the unit's first statement and commit() commits on the driver, unless a
-statement went through SQLAlchemy (which then owns the commit of the same transaction). A
-proposal is five round trips: BEGIN, the scoring read (patterns and duplicates in one
-statement), the event INSERT, the proposal upsert, COMMIT. SQLAlchemy still owns the pool
+much CPU as psycopg's whole round trip. On PostgreSQL the transaction is psycopg's too, and
+it opens lazily: the connection is in autocommit until a statement needs the transaction,
+so `standalone` reads (plain reads of committed rows, no locks) run before it without a
+BEGIN; any other statement turns autocommit off (psycopg then sends BEGIN before it) and
+commit() commits on the driver, unless a statement went through SQLAlchemy (which then owns
+the commit of the same transaction). A proposal is two round trips: the scoring read
+(patterns and duplicates in one statement) in autocommit, then one statement that inserts
+the event and upserts the proposal's row (`write_at_once`, alone in autocommit: atomic, and
+committed when it returns; see unit_of_work.commit_proposal). SQLAlchemy still owns the pool
 and every other statement; on SQLite everything goes through it.
 
-Pipeline mode (BEGIN sent with the first write, the last write with COMMIT: three round
-trips instead of five) was measured and left out: psycopg's pipeline machinery costs the
-client more CPU than the round trips it saves, and PostgreSQL no less.
+Pipeline mode (BEGIN sent with the first write, the last write with COMMIT) was measured
+and left out (ADR 0008): psycopg's pipeline machinery costs the client more CPU than the
+round trips it saves, and PostgreSQL no less.
 """
 
 from __future__ import annotations
@@ -66,10 +70,24 @@ STATUS: Final[dict[str | None, Status | None]] = {None: None} | {s.value: s for 
 class Hot:
     """A fixed statement of a hot path: the Core statement, and for psycopg its SQL."""
 
-    __slots__ = ("defaults", "names", "positional", "reads", "returns_rows", "sql", "statement")
+    __slots__ = (
+        "defaults",
+        "names",
+        "positional",
+        "reads",
+        "returns_rows",
+        "sql",
+        "standalone",
+        "statement",
+    )
 
     def __init__(
-        self, statement: Executable, dialect: Dialect | None, *, returns_rows: bool = True
+        self,
+        statement: Executable,
+        dialect: Dialect | None,
+        *,
+        returns_rows: bool = True,
+        standalone: bool = False,
     ) -> None:
         self.statement = statement
         #: Known up front, so the hot path need not ask the cursor (psycopg builds its whole
@@ -77,6 +95,14 @@ class Hot:
         self.returns_rows = returns_rows
         #: A plain SELECT (possibly FOR UPDATE): it changes no row, see SqlSession._close.
         self.reads = bool(getattr(statement, "is_select", False))
+        #: A read that may run outside the unit's transaction while none is open (ADR 0041):
+        #: it reads committed rows only, takes no lock (no FOR UPDATE, no advisory lock)
+        #: and sets nothing, so at READ COMMITTED (a snapshot per statement) it answers the
+        #: same in autocommit as inside a transaction, and spares the BEGIN round trip.
+        #: Opt-in per statement; every other statement opens the transaction first.
+        self.standalone = standalone
+        if standalone and (not self.reads or getattr(statement, "_for_update_arg", None)):
+            raise ValueError("only a plain read can run outside the unit's transaction")
         self.sql = ""
         self.defaults: dict[str, Any] = {}
         #: The SQL with $1, $2 … for psycopg's raw cursor, and the parameter names in that
@@ -239,6 +265,10 @@ class SqlSession:
         self._rollback_only: BaseException | None = None
         #: A statement that may change rows ran since the last commit (see _close).
         self._wrote = False
+        #: PostgreSQL: the unit's transaction is open (psycopg sends BEGIN before the next
+        #: statement, or did). While it is not, the driver is in autocommit: `standalone`
+        #: reads run without BEGIN, and `write_at_once` is its own transaction.
+        self._open = False
         self._holds_writer_lock = False
         self._postgres = self.dialect == "postgresql"
         #: Wraps a JSON value for the hot path's driver: psycopg needs Jsonb; SQLAlchemy's
@@ -265,9 +295,18 @@ class SqlSession:
                 # two trips through SQLAlchemy's greenlet and transaction bookkeeping. A
                 # statement run through SQLAlchemy still joins (and SQLAlchemy then commits
                 # or rolls back) the same transaction.
-                self._driver = (await connection.get_raw_connection()).driver_connection
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None
+                # The transaction opens lazily (ADR 0041): until a statement needs it,
+                # the driver is in autocommit and sends no BEGIN.
+                idle = driver.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
+                if idle:
+                    await driver.set_autocommit(True)
+                self._driver = driver
+                self._open = not idle
             else:
                 await connection.begin()
+                self._open = True
         except BaseException as error:
             await connection.close()
             self._release()
@@ -302,6 +341,10 @@ class SqlSession:
         elif failure is None:
             self._database.health.succeeded()
         try:
+            if driver is not None and driver.autocommit and not driver.broken:
+                # No transaction was open (or it committed): nothing to end. The pool's
+                # other users expect psycopg's default (BEGIN before the first statement).
+                await driver.set_autocommit(False)
             if (driver is not None and driver.broken) or isinstance(failure, StorageUnavailable):
                 # Lost under the hot path, which SQLAlchemy's disconnect handling never saw,
                 # or poisoned: either way the pool must not hand it out again.
@@ -347,19 +390,68 @@ class SqlSession:
         connection = self._require_connection()
         if self._rollback_only is not None:
             raise self._rollback_only
+        driver = self._driver
         try:
             if connection.in_transaction():
                 await connection.commit()
-            elif self._driver is not None:
+            elif driver is not None and self._open:
                 # Only the hot path ran (PostgreSQL): a transaction SQLAlchemy has not
                 # seen, but psycopg has (a no-op when nothing was sent).
-                await self._driver.commit()
+                await driver.commit()
+            if driver is not None and self._open:
+                # The next statement of the unit opens a new transaction lazily again.
+                await driver.set_autocommit(True)
+                self._open = False
             self._wrote = False
         except (DBAPIError, PoolTimeoutError, OSError, psycopg.Error) as error:
             # If the connection dropped during COMMIT the outcome is unknown; callers retry
             # with the same event ids, which makes a second attempt a harmless duplicate.
             self._rollback_only = translated = storage_error(self._as_dbapi_error(error))
             raise translated from error
+
+    @property
+    def at_once(self) -> bool:
+        """Whether `write_at_once` may run now, writing and committing in one round trip: on
+        PostgreSQL, while the unit's transaction is not open (nothing written, no
+        statement through SQLAlchemy, no lock taken since the last commit)."""
+        return self._driver is not None and not self._open
+
+    async def write_at_once(self, hot: Hot, params: dict[str, Any]) -> Sequence[AnyRow]:
+        """Run a writing hot statement alone in autocommit (`at_once` only; ADR 0041).
+
+        A single statement is atomic: it is written whole or not at all, and committed
+        when it returns — one round trip instead of BEGIN, the statement and COMMIT. It is
+        meant as the unit's last write (the unit of work commits right after, which then
+        has nothing left to send)."""
+        if self._rollback_only is not None:
+            raise self._rollback_only
+        driver = self._driver
+        if driver is None or self._open:
+            raise RuntimeError("write_at_once needs PostgreSQL and no open transaction")
+        self._require_connection()
+        if hot.defaults:
+            params = hot.defaults | params
+        try:
+            cursor = psycopg.AsyncRawCursor(driver)
+            await cursor.execute(hot.positional, [params[name] for name in hot.names])
+            return await cursor.fetchall() if hot.returns_rows else []
+        except psycopg.Error as error:
+            # Nothing of the statement was written (or, if the connection dropped, the
+            # outcome is unknown: callers retry with the same ids, as after a lost COMMIT).
+            self._rollback_only = translated = storage_error(self._as_dbapi_error(error, hot))
+            raise translated from error
+
+    async def _begin_transaction(self) -> None:
+        """Open the unit's transaction (PostgreSQL): psycopg sends BEGIN before the next
+        statement."""
+        driver = self._driver
+        if driver is not None and not self._open:
+            try:
+                await driver.set_autocommit(False)
+            except psycopg.Error as error:
+                self._rollback_only = translated = storage_error(self._as_dbapi_error(error))
+                raise translated from error
+            self._open = True
 
     def rollback_only(self, error: BaseException) -> None:
         """Refuse to commit this transaction: part of it must not become durable."""
@@ -372,6 +464,8 @@ class SqlSession:
             result = await self.execute(hot.statement, params)
             return result.all() if result.returns_rows else []
         self._require_connection()
+        if not self._open and not hot.standalone:
+            await self._begin_transaction()
         if not hot.reads:
             self._wrote = True
         if hot.defaults:
@@ -396,6 +490,8 @@ class SqlSession:
     async def execute(self, statement: Executable, params: Any = None) -> Any:
         """Run one statement in this transaction, translating driver errors."""
         connection = self._require_connection()
+        if not self._open:
+            await self._begin_transaction()
         if not getattr(statement, "is_select", False):
             self._wrote = True
         try:

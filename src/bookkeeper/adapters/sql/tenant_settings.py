@@ -30,6 +30,7 @@ class SettingsStatements:
         self.review_rules = Hot(
             select(ts.c.review_rules).where(ts.c.tenant_id == bindparam("tenant_id")),
             hot_dialect(dialect),
+            standalone=True,  # a plain read (ADR 0041): no BEGIN for a cache miss
         )
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         upsert = insert(ts)

@@ -16,9 +16,12 @@ does. A unit rolled back hands over nothing.
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+import msgspec
 from sqlalchemy.sql.expression import Executable
 
 from bookkeeper.adapters.sql.costs import SqlCostSnapshots
@@ -26,7 +29,8 @@ from bookkeeper.adapters.sql.documents import SqlDocuments
 from bookkeeper.adapters.sql.event_store import SqlEventStore
 from bookkeeper.adapters.sql.ledger import SqlLedger
 from bookkeeper.adapters.sql.patterns import SqlPatterns
-from bookkeeper.adapters.sql.proposals import SqlProposals
+from bookkeeper.adapters.sql.proposals import VIEW_PREFIX, SqlProposals
+from bookkeeper.adapters.sql.proposals import statements_for as proposal_statements
 from bookkeeper.adapters.sql.rules import SqlRules, TaxRatesCache
 from bookkeeper.adapters.sql.scoring import SqlScoring
 from bookkeeper.adapters.sql.session import Connector, SqlSession
@@ -39,14 +43,17 @@ from bookkeeper.application.ports import (
     DocumentStore,
     EventStore,
     LedgerProjection,
+    NewEvent,
     PatternProjection,
     ProposalProjection,
+    ProposalView,
     RecordedEvent,
     RulesStore,
     ScoringReads,
     TenantSettings,
     TrackingStore,
 )
+from bookkeeper.application.projections import commit_proposal_in_turn, fold_proposal
 
 #: Where a failed hand-over of committed events is logged.
 dispatch_log = logging.getLogger("bookkeeper.dispatch")
@@ -73,7 +80,9 @@ class SqlUnitOfWork:
         #: Events of the commits so far, in commit order, to hand over on leaving.
         self._committed: list[RecordedEvent] = []
         self.events: EventStore = self._events
-        self.proposals: ProposalProjection = SqlProposals(session)
+        self._proposals = SqlProposals(session)
+        self._proposal_sql = proposal_statements(session.dialect)
+        self.proposals: ProposalProjection = self._proposals
         self.patterns: PatternProjection = SqlPatterns(session)
         self.settings: TenantSettings = SqlTenantSettings(session, database.rules_cache)
         self.scoring: ScoringReads = SqlScoring(session)
@@ -123,6 +132,54 @@ class SqlUnitOfWork:
         if appended:
             self._committed.extend(appended)
             appended.clear()
+
+    async def commit_proposal(
+        self,
+        tenant_id: str,
+        stream_id: uuid.UUID,
+        existing: Sequence[RecordedEvent],
+        events: Sequence[NewEvent],
+    ) -> tuple[list[RecordedEvent], ProposalView]:
+        """Append, upsert the proposal's view and commit (the port's promise).
+
+        On PostgreSQL one event (a proposal, an approval, a rejection) is written with its
+        view by one statement (`ProposalStatements.record`, ADR 0041): the view is folded
+        from the stream with the new event at a position not yet known, and the statement
+        sets last_position to the position the insert returns. While the unit's
+        transaction is not open (its reads ran in autocommit) that statement is its own
+        transaction: event and view are both written or neither, committed when it
+        returns, and the unit has nothing left to commit. Otherwise it runs in the open
+        transaction, which is then committed. Nothing inserted (the id or the version is
+        taken) writes nothing and raises what `append` raises, the transaction intact.
+        Several events, and SQLite, take the three steps in turn."""
+        expected = len(existing)
+        session = self._session
+        record = self._proposal_sql.record if expected == 0 else self._proposal_sql.record_after
+        if record is None or len(events) != 1:
+            return await commit_proposal_in_turn(self, tenant_id, stream_id, existing, events)
+        store = self._events
+        (params,) = store.bind(tenant_id, stream_id, expected, events)
+        # Folded at position 0: last_position, the one field a position feeds, is the
+        # statement's to fill in.
+        (provisional,) = store.recorded(tenant_id, stream_id, expected, events, [0])
+        view = fold_proposal([*existing, provisional])
+        if view is None:
+            raise ValueError(f"stream {stream_id} is not a proposal")
+        params |= self._proposals.bind(view, VIEW_PREFIX)
+        if expected:
+            params["expected_version"] = expected
+        if session.at_once:
+            rows = await session.write_at_once(record, params)
+        else:
+            rows = await session.rows(record, params)
+        if not rows:
+            # Nothing was written, and the transaction (if open) is intact.
+            raise await store.refusal(provisional.id, stream_id, expected)
+        position: int = rows[0][0]
+        recorded = [msgspec.structs.replace(provisional, position=position)]
+        store.appended.extend(recorded)
+        await self.commit()  # at once: nothing left to send; else the open transaction
+        return recorded, msgspec.structs.replace(view, last_position=position)
 
     def rollback_only(self, error: BaseException) -> None:
         """Refuse to commit this unit of work: part of it must not become durable."""
