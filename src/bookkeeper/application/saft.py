@@ -25,6 +25,8 @@ Turning that into XML is the renderer's job (adapters.saft.xml_writer), injected
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -704,30 +706,42 @@ async def transactions(
     aliases: Mapping[str, str] | None = None,
 ) -> AsyncIterator[SaftTransaction]:
     """The period's entries as transactions, reading `page_size` lines at a time; at most
-    one page and one entry are held at once. `progress` hears the lines read so far;
-    `aliases` as transaction_of."""
-    after: LineKey | None = None
+    two pages (the one rendered, the next one read meanwhile: the database works while
+    this one is turned into XML) and one entry are held at once. `progress` hears the
+    lines read so far; `aliases` as transaction_of."""
     pending: list[AuditLine] = []
     read = 0
-    while True:
-        page = await snapshot.lines(start, end, after, page_size)
-        entry_id = pending[0].entry_id if pending else None
-        for line in page:
-            if line.entry_id != entry_id:
-                if pending:
-                    yield transaction_of(pending, aliases)
-                pending = []
-                entry_id = line.entry_id
-            pending.append(line)
-        read += len(page)
-        if progress is not None and page:
-            progress(read)
-        if len(page) < page_size:
-            break
-        last = page[-1]
-        after = (last.date, last.position, last.line_no)
-    if pending:
-        yield transaction_of(pending, aliases)
+    fetching: asyncio.Future[list[AuditLine]] | None = asyncio.ensure_future(
+        snapshot.lines(start, end, None, page_size)
+    )
+    try:
+        while fetching is not None:
+            page = await fetching
+            fetching = None
+            if len(page) >= page_size:
+                last = page[-1]
+                after: LineKey = (last.date, last.position, last.line_no)
+                fetching = asyncio.ensure_future(snapshot.lines(start, end, after, page_size))
+                await asyncio.sleep(0)  # the next page's query is sent before this is rendered
+            entry_id = pending[0].entry_id if pending else None
+            for line in page:
+                if line.entry_id != entry_id:
+                    if pending:
+                        yield transaction_of(pending, aliases)
+                    pending = []
+                    entry_id = line.entry_id
+                pending.append(line)
+            read += len(page)
+            if progress is not None and page:
+                progress(read)
+        if pending:
+            yield transaction_of(pending, aliases)
+    finally:
+        if fetching is not None:
+            # Abandoned (the download stopped): let the read in flight finish, so the
+            # snapshot's connection is idle when it closes.
+            with contextlib.suppress(Exception):
+                await fetching
 
 
 # --- the use case -----------------------------------------------------------------------
