@@ -23,7 +23,13 @@ from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import Principal, UnitOfWorkFactory
-from bookkeeper.application.saft import AuditReads, CompanySettings, SaftExport, supplier_id_of
+from bookkeeper.application.saft import (
+    AuditReads,
+    CompanySettings,
+    SaftExport,
+    supplier_id_of,
+    transactions,
+)
 from bookkeeper.domain.events import Party
 from bookkeeper.domain.patterns import normalise_merchant
 from tests.http_helpers import FixedClock
@@ -192,3 +198,20 @@ async def test_one_supplier_and_one_customer_per_organisation_number(
     # Deterministic: the same books give the same file.
     again = await export.export(ACCOUNTANT, START, END)
     assert b"".join([chunk async for chunk in again.chunks]) == data
+
+
+async def test_a_download_stopped_midway_leaves_the_snapshot_usable(
+    stores: tuple[UnitOfWorkFactory, AuditReads],
+) -> None:
+    """The next page is read while the current one renders; a stream abandoned then
+    waits for that read, so the snapshot's connection is idle and answers again."""
+    factory, reads = stores
+    await build_ledger(factory)
+    async with reads.snapshot("acme") as snapshot:
+        stream = transactions(snapshot, START, END, page_size=2)
+        first = await anext(stream)
+        await stream.aclose()
+        assert first.date >= START
+        assert (await snapshot.entry_totals(START, END)).entries == 10
+        again = [tx.transaction_id async for tx in transactions(snapshot, START, END)]
+        assert again[0] == first.transaction_id and len(again) == 10

@@ -16,7 +16,10 @@ What the file holds, and where it comes from:
   e.g. the invoice translator's receivables line) and the suppliers named on executed
   purchases or on journal lines (purchases imported from the books), each with its
   balances on receivables (15xx) or payables (24xx) and its organisation number where
-  known; the VAT codes used in the period.
+  known; the VAT codes used in the period. One supplier or customer met under several
+  ids (an executed purchase's merchant and the books' contact) is one entry: the same
+  organisation number, else the same normalised name (merge_suppliers, customers_of), and
+  every line names it by that entry's id.
 * GeneralLedgerEntries: one journal, one transaction per journal entry, one line per
   journal line, VAT information on the lines that carry a VAT code.
 

@@ -12,7 +12,9 @@ GeneralLedgerEntries are read before the lines, and must still match them at the
 
 Lines are read in (date, position, line_no) keyset pages over `ix_journal_lines_period`
 (migration 0008), each joined to its event (the actor) and its proposal (the supplier; a
-reversal's through the proposal it compensates). Balances come from `ledger_daily`.
+reversal's through the proposal it compensates). Balances come from `ledger_daily`. On
+PostgreSQL the pages are read through psycopg's own cursor on the snapshot's connection
+(`_driver_rows`): SQLAlchemy's per-row result processing cost more than the read itself.
 
 The customer a line names lives in its JournalEntryPosted event (the line's `party`), not
 in `journal_lines` (no migration): a page's receivables lines look their entries' events
@@ -451,8 +453,10 @@ class SqlAuditSnapshot:
     async def _driver_rows(self, statement: Any) -> list[tuple[Any, ...]]:
         """PostgreSQL: the statement's rows straight from psycopg (on this connection, in
         its transaction), as plain tuples — without SQLAlchemy's result machinery, which
-        costs more per row than reading it (ADR 0020, addendum 2). The lines' columns need
-        no result processing there but the posting time's (lines does it, once per entry)."""
+        costs more per row than reading it (ADR 0020, addendum of issue 14). The columns
+        need no result processing there; the entry's id and posting time come as text
+        and `lines` makes them objects once per entry. A driver error is translated as
+        storage_error does (StorageUnavailable when the database cannot serve)."""
         compiled = statement.compile(dialect=self._connection.dialect)
         try:
             raw = await self._connection.get_raw_connection()
