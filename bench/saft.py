@@ -10,7 +10,16 @@ runs in a child process each, so that each peak RSS is its own:
   proposal joins included), rows discarded — what reading the data costs at all;
 * `saft export`: SaftExport → XML bytes, written to /dev/null.
 
-Prints one row per run: seconds, lines per second, peak RSS (MB), output size.
+Prints one row per run: seconds, lines per second, CPU seconds of the child (user +
+sys: the figure to compare on a busy machine), peak RSS (MB), output size.
+
+For an A/B of two versions on the same data: `--keep` leaves the database (its name is
+printed), `--database NAME` runs on it without building, and
+
+    PYTHONPATH=<other>/src .venv/bin/python bench/saft.py --child export URL [OUTPUT]
+
+runs one export of whichever code is first on the path (OUTPUT: write the file there,
+to compare the bytes).
 """
 
 from __future__ import annotations
@@ -96,7 +105,7 @@ def build(args: argparse.Namespace, database: str) -> None:
         conn.commit()
 
 
-async def run_export(url: str) -> int:
+async def run_export(url: str, output: str = os.devnull) -> int:
     from bookkeeper.adapters.saft.xml_writer import render
     from bookkeeper.adapters.sql import SqlDatabase
     from bookkeeper.adapters.sql.saft import SqlAuditReads
@@ -117,7 +126,7 @@ async def run_export(url: str) -> int:
     principal = Principal(subject="bench", tenant_id=TENANT, roles=frozenset({"admin"}))
     file = await export.export(principal, dt.date(2025, 1, 1), dt.date(2025, 12, 31))
     size = 0
-    with open(os.devnull, "wb") as sink:  # noqa: ASYNC230 - /dev/null does not block
+    with open(output, "wb") as sink:  # noqa: ASYNC230 - a local file (bench only)
         async for chunk in file.chunks:
             size += len(chunk)
             sink.write(chunk)
@@ -141,15 +150,17 @@ def run_reference(url: str) -> int:
     return count
 
 
-def child(kind: str, url: str) -> None:
+def child(kind: str, url: str, output: str = os.devnull) -> None:
     began = time.perf_counter()
-    size = asyncio.run(run_export(url)) if kind == "export" else run_reference(url)
+    size = asyncio.run(run_export(url, output)) if kind == "export" else run_reference(url)
     seconds = time.perf_counter() - began
+    times = os.times()
+    cpu = times.user + times.system
     # VmHWM, not ru_maxrss: the latter survives execve, so it would show the parent's peak.
     status = Path("/proc/self/status").read_text()
     hwm = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
     rss_mb = int(hwm.split()[1]) / 1024
-    print(f"{seconds:.2f}\t{rss_mb:.0f}\t{size}")
+    print(f"{seconds:.2f}\t{rss_mb:.0f}\t{size}\t{cpu:.2f}")
 
 
 def main() -> None:
@@ -158,17 +169,23 @@ def main() -> None:
     parser.add_argument("--pg-host", default=os.environ.get("PGHOST", "127.0.0.1"))
     parser.add_argument("--pg-port", default=os.environ.get("PGPORT", "5432"))
     parser.add_argument("--pg-user", default=os.environ.get("PGUSER", "postgres"))
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--database", help="run on this database (built before), do not build")
+    parser.add_argument("--keep", action="store_true", help="do not drop the database")
+    parser.add_argument("--child", nargs="+", metavar="KIND URL [OUTPUT]", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
-    database = f"bk_saft_{secrets.token_hex(4)}"
+    database = args.database or f"bk_saft2_{secrets.token_hex(4)}"
     began = time.perf_counter()
     try:
-        build(args, database)
-        print(f"built {args.lines:,} lines in {time.perf_counter() - began:.1f} s")
-        print(f"{'run':<14} {'seconds':>8} {'lines/s':>10} {'peak RSS MB':>12} {'bytes':>12}")
+        if not args.database:
+            build(args, database)
+            print(f"built {args.lines:,} lines in {time.perf_counter() - began:.1f} s")
+        print(
+            f"{'run':<14} {'seconds':>8} {'lines/s':>10} {'CPU s':>7} {'peak RSS MB':>12}"
+            f" {'bytes':>12}"
+        )
         for kind in ("reference", "export"):
             out = subprocess.run(
                 [sys.executable, str(Path(__file__)), "--child", kind, _url(database, args)],
@@ -176,16 +193,21 @@ def main() -> None:
                 capture_output=True,
                 text=True,
             ).stdout.split()
-            seconds, rss, size = float(out[0]), out[1], out[2]
+            seconds, rss, size, cpu = float(out[0]), out[1], out[2], float(out[3])
             name = "reference" if kind == "reference" else "saft export"
             rate = args.lines / seconds if seconds else 0
             shown = size if kind == "export" else "-"
-            print(f"{name:<14} {seconds:>8.2f} {rate:>10,.0f} {rss:>12} {shown:>12}")
+            print(f"{name:<14} {seconds:>8.2f} {rate:>10,.0f} {cpu:>7.2f} {rss:>12} {shown:>12}")
     finally:
-        with psycopg.connect(_url("postgres", args), autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )
+        if args.keep:
+            print(f"kept database {database}")
+        elif not args.database:
+            with psycopg.connect(_url("postgres", args), autocommit=True) as admin:
+                admin.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(database)
+                    )
+                )
 
 
 if __name__ == "__main__":

@@ -413,3 +413,67 @@ async def test_suppliers_named_on_lines_are_listed_with_their_payables() -> None
         if line.findtext("s:AccountID", namespaces=NS) == "2400:20001"
     ]
     assert named == ["20001", "20001"]
+
+
+def test_one_supplier_per_organisation_number_else_per_name() -> None:
+    """merge_suppliers: the same 9-digit org. no. (however spelt) is one supplier under the
+    books' key, balances added per account; without a number, the same normalised name is
+    one, joining the numbered party of that name only when exactly one has it."""
+    from bookkeeper.application.saft import (
+        BalanceOnAccount,
+        SupplierBalance,
+        aliases_of,
+        merge_suppliers,
+        org_key,
+    )
+
+    def supplier(key: str, name: str, org: str | None, *balances: tuple[str, str]) -> Any:
+        return SupplierBalance(
+            supplier_id=key,
+            name=name,
+            registration_number=org,
+            balances=[
+                BalanceOnAccount(account=a, opening=Decimal(0), closing=Decimal(c))
+                for a, c in balances
+            ],
+        )
+
+    assert org_key("NO 912 345 678 MVA") == org_key("912345678") == "912345678"
+    assert org_key("12345") is None and org_key(None) is None
+    executed = [
+        supplier("Sa", "Kontorland AS", "912 345 678", ("2400", "-100.00")),
+        supplier("Sb", "Lager AS", None, ("2400", "-5.00")),
+        supplier("Sc", "Twin AS", "111111111"),
+    ]
+    named = [
+        supplier("20002", "Kontorland", "NO912345678MVA", ("2400", "-1.00"), ("2400:20002", "-2")),
+        supplier("20009", "LAGER AS", None),
+        supplier("20010", "Twin AS", "222222222"),
+        # No number, a name two numbered parties share: it joins neither.
+        supplier("20011", "Twin AS", None),
+    ]
+    merged = merge_suppliers(executed, named)
+    found = {
+        s.supplier_id: (
+            s.name,
+            s.registration_number,
+            [(b.account, b.closing) for b in s.balances],
+            s.aliases,
+        )
+        for s in merged
+    }
+    assert found == {
+        "20002": (
+            "Kontorland",
+            "912345678",
+            [("2400", Decimal("-101.00")), ("2400:20002", Decimal("-2"))],
+            ("Sa",),
+        ),
+        "20009": ("LAGER AS", None, [("2400", Decimal("-5.00"))], ("Sb",)),
+        "Sc": ("Twin AS", "111111111", [], ()),
+        "20010": ("Twin AS", "222222222", [], ()),
+        "20011": ("Twin AS", None, [], ()),
+    }
+    assert aliases_of(merged) == {"Sa": "20002", "Sb": "20009"}
+    # The order the sources come in does not change the result.
+    assert merge_suppliers(list(reversed(executed)), list(reversed(named))) == merged

@@ -16,7 +16,10 @@ What the file holds, and where it comes from:
   e.g. the invoice translator's receivables line) and the suppliers named on executed
   purchases or on journal lines (purchases imported from the books), each with its
   balances on receivables (15xx) or payables (24xx) and its organisation number where
-  known; the VAT codes used in the period.
+  known; the VAT codes used in the period. One supplier or customer met under several
+  ids (an executed purchase's merchant and the books' contact) is one entry: the same
+  organisation number, else the same normalised name (merge_suppliers, customers_of), and
+  every line names it by that entry's id.
 * GeneralLedgerEntries: one journal, one transaction per journal entry, one line per
   journal line, VAT information on the lines that carry a VAT code.
 
@@ -25,7 +28,10 @@ Turning that into XML is the renderer's job (adapters.saft.xml_writer), injected
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import functools
 import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -45,6 +51,7 @@ from bookkeeper.domain.ledger import (
     base_account,
     saft_vat_code,
 )
+from bookkeeper.domain.patterns import normalise_merchant
 
 EXPORTS_READ: Final = "exports:read"
 #: Lines read per round trip: big enough that the round trips do not dominate, small
@@ -97,6 +104,9 @@ class SupplierBalance(msgspec.Struct, frozen=True, kw_only=True):
     balances: list[BalanceOnAccount]
     #: The organisation number the purchase's document carries, when it does.
     registration_number: str | None = None
+    #: The other ids the same supplier was met under (merge_suppliers): lines that name
+    #: one of them carry `supplier_id` in the file.
+    aliases: tuple[str, ...] = ()
 
 
 class CustomerBalance(msgspec.Struct, frozen=True, kw_only=True):
@@ -107,6 +117,8 @@ class CustomerBalance(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     balances: list[BalanceOnAccount]
     registration_number: str | None = None
+    #: The other ids the same customer was met under (customers_of).
+    aliases: tuple[str, ...] = ()
 
 
 def supplier_id_of(merchant_key: str) -> str:
@@ -195,9 +207,12 @@ def customers_of(lines: Iterable[PartyLine], start: dt.date, end: dt.date) -> li
     """The customers named on lines dated on or before `end`, by id: the name and
     organisation number of the latest line that gives them, and the opening (before
     `start`) and closing balance on each receivables account the customer's lines touch."""
+    folded = _parties_of(lines, CUSTOMER, is_receivables, start, end)
     return [
-        CustomerBalance(customer_id=key, name=name, registration_number=org, balances=balances)
-        for key, name, org, balances in _parties_of(lines, CUSTOMER, is_receivables, start, end)
+        CustomerBalance(
+            customer_id=key, name=name, registration_number=org, balances=b, aliases=aliases
+        )
+        for (key, name, org, b), aliases in _one_per_party((*f, True) for f in folded)
     ]
 
 
@@ -211,36 +226,102 @@ def suppliers_of(lines: Iterable[PartyLine], start: dt.date, end: dt.date) -> li
     ]
 
 
-def merge_suppliers(*lists: Iterable[SupplierBalance]) -> list[SupplierBalance]:
-    """Suppliers of several sources (executed purchases, lines that name them) as one list
-    by id: one supplier met twice keeps the first name and organisation number known, and
-    its balances on each account are added up."""
-    merged: dict[str, SupplierBalance] = {}
-    for suppliers in lists:
-        for supplier in suppliers:
-            seen = merged.get(supplier.supplier_id)
-            if seen is None:
-                merged[supplier.supplier_id] = supplier
-                continue
-            balances = {b.account: b for b in seen.balances}
-            for b in supplier.balances:
-                had = balances.get(b.account)
-                balances[b.account] = (
-                    b
-                    if had is None
-                    else BalanceOnAccount(
-                        account=b.account,
-                        opening=had.opening + b.opening,
-                        closing=had.closing + b.closing,
-                    )
-                )
-            merged[supplier.supplier_id] = SupplierBalance(
-                supplier_id=seen.supplier_id,
-                name=seen.name,
-                registration_number=seen.registration_number or supplier.registration_number,
-                balances=[balances[account] for account in sorted(balances)],
-            )
-    return [merged[key] for key in sorted(merged)]
+def org_key(registration_number: str | None) -> str | None:
+    """An organisation number as the key of a party: its nine digits, whatever the
+    spelling ("912 345 678", "NO912345678MVA"); None when it is not nine digits."""
+    if not registration_number:
+        return None
+    digits = "".join(c for c in registration_number if c.isdigit())
+    return digits if len(digits) == 9 else None
+
+
+_Member = tuple[str, str, str | None, list[BalanceOnAccount], bool]
+"""(id, name, organisation number, balances, whether its id is the books' own key)."""
+
+
+def _one_per_party(members: Iterable[_Member]) -> list[tuple[PartyFold, tuple[str, ...]]]:
+    """Parties met under several ids as one: the same organisation number (org_key) is one
+    party; without one, the same normalised name is (joining the party with a number of
+    that name when exactly one has it). Each keeps one id, deterministically: the smallest
+    of the books' own keys among its ids, else the smallest id; its name and number are
+    that id's (else the first known), its balances on each account are added up, and its
+    other ids come back beside it (to rename its lines)."""
+    members = list(members)
+    groups: dict[tuple[str, str], list[_Member]] = {}
+    orgs_of_name: dict[str, set[str]] = {}
+    for member in members:
+        org = org_key(member[2])
+        if org is not None:
+            groups.setdefault(("org", org), []).append(member)
+            name = normalise_merchant(member[1])
+            if name:
+                orgs_of_name.setdefault(name, set()).add(org)
+    for member in members:
+        if org_key(member[2]) is not None:
+            continue
+        name = normalise_merchant(member[1])
+        orgs = orgs_of_name.get(name, set()) if name else set()
+        if len(orgs) == 1:
+            key = ("org", next(iter(orgs)))
+        elif name:
+            key = ("name", name)
+        else:
+            key = ("id", member[0])
+        groups.setdefault(key, []).append(member)
+    out: list[tuple[PartyFold, tuple[str, ...]]] = []
+    for group in groups.values():
+        group.sort(key=lambda m: m[0])
+        own = [m for m in group if m[4]]
+        head = (own or group)[0]
+        name = head[1]
+        org = head[2] or next((m[2] for m in group if m[2]), None)
+        org = org_key(org) or org
+        sums: dict[str, list[Decimal]] = {}
+        for member in group:
+            for b in member[3]:
+                row = sums.setdefault(b.account, [_ZERO, _ZERO])
+                row[0] += b.opening
+                row[1] += b.closing
+        balances = [
+            BalanceOnAccount(account=account, opening=opening, closing=closing)
+            for account, (opening, closing) in sorted(sums.items())
+        ]
+        aliases = tuple(sorted({m[0] for m in group} - {head[0]}))
+        out.append(((head[0], name, org, balances), aliases))
+    out.sort(key=lambda item: item[0][0])
+    return out
+
+
+def merge_suppliers(
+    executed: Iterable[SupplierBalance], named: Iterable[SupplierBalance] = ()
+) -> list[SupplierBalance]:
+    """The suppliers of executed purchases and those lines name, one per supplier: one
+    met under several ids (the merchant of executed purchases and the books' contact of
+    imported ones, with the same organisation number or, without one, the same
+    normalised name) is listed once, under the books' key, with its balances on each
+    account added up and its other ids in `aliases` (_one_per_party)."""
+    members: list[_Member] = [
+        (s.supplier_id, s.name, s.registration_number, s.balances, False) for s in executed
+    ]
+    members += [(s.supplier_id, s.name, s.registration_number, s.balances, True) for s in named]
+    return [
+        SupplierBalance(
+            supplier_id=key, name=name, registration_number=org, balances=b, aliases=aliases
+        )
+        for (key, name, org, b), aliases in _one_per_party(members)
+    ]
+
+
+def aliases_of(
+    parties: Iterable[SupplierBalance | CustomerBalance],
+) -> dict[str, str]:
+    """Each other id a listed party was met under → the id the file lists it by."""
+    found: dict[str, str] = {}
+    for party in parties:
+        key = party.supplier_id if isinstance(party, SupplierBalance) else party.customer_id
+        for alias in party.aliases:
+            found[alias] = key
+    return found
 
 
 def with_party(line: AuditLine, party: tuple[str, str] | None) -> AuditLine:
@@ -514,31 +595,52 @@ def filename(orgnr: str, now: dt.datetime) -> str:
     return f"SAF-T Financial_{orgnr}_{now.strftime('%Y%m%d%H%M%S')}_1_1.xml"
 
 
-def transaction_of(lines: Sequence[AuditLine]) -> SaftTransaction:
+def transaction_of(
+    lines: Sequence[AuditLine], aliases: Mapping[str, str] | None = None
+) -> SaftTransaction:
     """The transaction of one entry's lines, with VAT information: a base line carries the
     VAT of its code's next unclaimed VAT line in the entry; a VAT line no base line claims
-    carries its own amount."""
+    carries its own amount. `aliases`: the id each other id of a listed supplier or
+    customer goes by in the file (aliases_of), so a party has one id throughout."""
     first = lines[0]
-    tax_lines: dict[str, list[AuditLine]] = {}
+    tax_lines: dict[str, list[AuditLine]] | None = None
     for line in lines:
-        if line.vat_code and line.vat_part == TAX:
+        if line.vat_part == TAX and line.vat_code:
+            if tax_lines is None:
+                tax_lines = {}
             tax_lines.setdefault(line.vat_code, []).append(line)
     claimed: set[int] = set()
     out: list[SaftLine] = []
+    supplier: str | None = None
+    customer: str | None = None
     for line in lines:
-        rate = saft_vat_code(line.vat_code).rate if line.vat_code else None
-        tax_base = tax_amount = None
+        code = line.vat_code
+        rate = tax_base = tax_amount = None
         tax_side = None
-        if line.vat_code and line.vat_part != TAX:
-            tax_base = line.debit or line.credit
-            pending = [t for t in tax_lines.get(line.vat_code, ()) if t.line_no not in claimed]
-            if pending:
-                paired = pending[0]
-                claimed.add(paired.line_no)
-                tax_amount = paired.debit or paired.credit
-                tax_side = "debit" if paired.debit else "credit"
-            else:
-                tax_amount, tax_side = _ZERO, "debit" if line.debit else "credit"
+        if code:
+            rate = _vat_rate(code)
+            if line.vat_part != TAX:
+                tax_base = line.debit or line.credit
+                pending = [t for t in (tax_lines or {}).get(code, ()) if t.line_no not in claimed]
+                if pending:
+                    paired = pending[0]
+                    claimed.add(paired.line_no)
+                    tax_amount = paired.debit or paired.credit
+                    tax_side = "debit" if paired.debit else "credit"
+                else:
+                    tax_amount, tax_side = _ZERO, "debit" if line.debit else "credit"
+        kind = _account_kind(line.account)
+        supplier_id = line.supplier_id
+        if supplier_id is not None and aliases:
+            supplier_id = aliases.get(supplier_id, supplier_id)
+        if supplier is None:
+            supplier = supplier_id
+        customer_id = line.customer_id if kind == _RECEIVABLES else None
+        if customer_id is not None:
+            if aliases:
+                customer_id = aliases.get(customer_id, customer_id)
+            if customer is None:
+                customer = customer_id
         out.append(
             SaftLine(
                 record_id=str(line.line_no),
@@ -546,32 +648,32 @@ def transaction_of(lines: Sequence[AuditLine]) -> SaftTransaction:
                 description=line.description,
                 debit=line.debit,
                 credit=line.credit,
-                supplier_id=line.supplier_id if is_payables(line.account) else None,
-                vat_code=line.vat_code,
+                supplier_id=supplier_id if kind == _PAYABLES else None,
+                vat_code=code,
                 vat_rate=rate,
                 tax_base=tax_base,
                 tax_amount=tax_amount,
                 tax_side=tax_side,
-                customer_id=line.customer_id if is_receivables(line.account) else None,
+                customer_id=customer_id,
             )
         )
-    # Second pass: VAT lines that no base line claimed speak for themselves.
-    for index, line in enumerate(lines):
-        if line.vat_code and line.vat_part == TAX and line.line_no not in claimed:
-            out[index] = msgspec.structs.replace(
-                out[index],
-                tax_amount=line.debit or line.credit,
-                tax_side="debit" if line.debit else "credit",
-            )
-    supplier = next((line.supplier_id for line in lines if line.supplier_id), None)
-    customer = next((line.customer_id for line in out if line.customer_id), None)
+    if tax_lines is not None:
+        # Second pass: VAT lines that no base line claimed speak for themselves.
+        for index, line in enumerate(lines):
+            if line.vat_code and line.vat_part == TAX and line.line_no not in claimed:
+                out[index] = msgspec.structs.replace(
+                    out[index],
+                    tax_amount=line.debit or line.credit,
+                    tax_side="debit" if line.debit else "credit",
+                )
+    date = first.date
     return SaftTransaction(
         transaction_id=str(first.entry_id),
         voucher_no=str(first.position),
         voucher_type=first.source,
-        period=first.date.month,
-        period_year=first.date.year,
-        date=first.date,
+        period=date.month,
+        period_year=date.year,
+        date=date,
         source_id=first.actor[:35],
         description=first.entry_description,
         system_entry_date=first.posted_at.date(),
@@ -581,6 +683,22 @@ def transaction_of(lines: Sequence[AuditLine]) -> SaftTransaction:
     )
 
 
+_OTHER, _PAYABLES, _RECEIVABLES = 0, 1, 2
+
+
+@functools.cache
+def _account_kind(account: str) -> int:
+    """Payables, receivables or neither (is_payables, is_receivables), once per code."""
+    if is_payables(account):
+        return _PAYABLES
+    return _RECEIVABLES if is_receivables(account) else _OTHER
+
+
+@functools.cache
+def _vat_rate(code: str) -> Decimal | None:
+    return saft_vat_code(code).rate
+
+
 async def transactions(
     snapshot: AuditSnapshot,
     start: dt.date,
@@ -588,28 +706,45 @@ async def transactions(
     *,
     page_size: int = PAGE_SIZE,
     progress: Callable[[int], None] | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> AsyncIterator[SaftTransaction]:
     """The period's entries as transactions, reading `page_size` lines at a time; at most
-    one page and one entry are held at once. `progress` hears the lines read so far."""
-    after: LineKey | None = None
+    two pages (the one rendered, the next one read meanwhile: the database works while
+    this one is turned into XML) and one entry are held at once. `progress` hears the
+    lines read so far; `aliases` as transaction_of."""
     pending: list[AuditLine] = []
     read = 0
-    while True:
-        page = await snapshot.lines(start, end, after, page_size)
-        for line in page:
-            if pending and line.entry_id != pending[0].entry_id:
-                yield transaction_of(pending)
-                pending = []
-            pending.append(line)
-        read += len(page)
-        if progress is not None and page:
-            progress(read)
-        if len(page) < page_size:
-            break
-        last = page[-1]
-        after = (last.date, last.position, last.line_no)
-    if pending:
-        yield transaction_of(pending)
+    fetching: asyncio.Future[list[AuditLine]] | None = asyncio.ensure_future(
+        snapshot.lines(start, end, None, page_size)
+    )
+    try:
+        while fetching is not None:
+            page = await fetching
+            fetching = None
+            if len(page) >= page_size:
+                last = page[-1]
+                after: LineKey = (last.date, last.position, last.line_no)
+                fetching = asyncio.ensure_future(snapshot.lines(start, end, after, page_size))
+                await asyncio.sleep(0)  # the next page's query is sent before this is rendered
+            entry_id = pending[0].entry_id if pending else None
+            for line in page:
+                if line.entry_id != entry_id:
+                    if pending:
+                        yield transaction_of(pending, aliases)
+                    pending = []
+                    entry_id = line.entry_id
+                pending.append(line)
+            read += len(page)
+            if progress is not None and page:
+                progress(read)
+        if pending:
+            yield transaction_of(pending, aliases)
+    finally:
+        if fetching is not None:
+            # Abandoned (the download stopped): let the read in flight finish, so the
+            # snapshot's connection is idle when it closes.
+            with contextlib.suppress(Exception):
+                await fetching
 
 
 # --- the use case -----------------------------------------------------------------------
@@ -708,7 +843,12 @@ class SaftExport:
                 ],
                 totals=totals,
                 transactions=transactions(
-                    snapshot, start, end, page_size=self._page_size, progress=progress
+                    snapshot,
+                    start,
+                    end,
+                    page_size=self._page_size,
+                    progress=progress,
+                    aliases=aliases_of([*suppliers, *customers]),
                 ),
             )
             async for chunk in self._render(document):

@@ -12,7 +12,9 @@ GeneralLedgerEntries are read before the lines, and must still match them at the
 
 Lines are read in (date, position, line_no) keyset pages over `ix_journal_lines_period`
 (migration 0008), each joined to its event (the actor) and its proposal (the supplier; a
-reversal's through the proposal it compensates). Balances come from `ledger_daily`.
+reversal's through the proposal it compensates). Balances come from `ledger_daily`. On
+PostgreSQL the pages are read through psycopg's own cursor on the snapshot's connection
+(`_driver_rows`): SQLAlchemy's per-row result processing cost more than the read itself.
 
 The customer a line names lives in its JournalEntryPosted event (the line's `party`), not
 in `journal_lines` (no migration): a page's receivables lines look their entries' events
@@ -30,6 +32,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 import msgspec
+import psycopg
 from sqlalchemy import (
     Column,
     Integer,
@@ -39,6 +42,7 @@ from sqlalchemy import (
     Text,
     and_,
     case,
+    cast,
     distinct,
     func,
     literal,
@@ -54,7 +58,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bookkeeper.adapters.sql.database import _READ_ONLY, SqlDatabase
 from bookkeeper.adapters.sql.ledger import journal_lines, ledger_daily
 from bookkeeper.adapters.sql.schema import Amount, events, metadata, proposals
-from bookkeeper.adapters.sql.session import storage_error
+from bookkeeper.adapters.sql.session import _unavailable_state, storage_error
+from bookkeeper.application.errors import StorageUnavailable
 from bookkeeper.application.saft import (
     AccountBalances,
     AuditLine,
@@ -130,6 +135,9 @@ class SqlAuditSnapshot:
         self._line_parties: dict[tuple[Any, int], tuple[str, str]] | None = None
         #: The party lines read so far (up to which end date).
         self._party_cache: tuple[dt.date, list[PartyLine]] | None = None
+        self._postgres = connection.dialect.name == "postgresql"
+        #: supplier_id_of by merchant key: a page names the same few merchants again.
+        self._supplier_ids: dict[str, str] = {}
 
     async def _execute(self, statement: Any, params: Any = None) -> Any:
         try:
@@ -338,9 +346,13 @@ class SqlAuditSnapshot:
     async def lines(
         self, start: dt.date, end: dt.date, after: LineKey | None, limit: int
     ) -> list[AuditLine]:
+        postgres = self._postgres
         stmt = _with_proposals(
             select(
-                _jl.c.entry_id,
+                # PostgreSQL: an entry's id and posting time as text, made objects once per
+                # entry below (its lines share them): psycopg's UUID and timestamptz loaders
+                # cost more per row than the rest of the line.
+                cast(_jl.c.entry_id, Text()) if postgres else _jl.c.entry_id,
                 _jl.c.line_no,
                 _jl.c.position,
                 _jl.c.date,
@@ -352,7 +364,7 @@ class SqlAuditSnapshot:
                 _jl.c.vat_code,
                 _jl.c.vat_part,
                 _jl.c.source,
-                _jl.c.posted_at,
+                _posted_text if postgres else _jl.c.posted_at,
                 _event.c.actor,
                 _merchant_key,
             )
@@ -367,55 +379,116 @@ class SqlAuditSnapshot:
         if after is not None:
             stmt = stmt.where(tuple_(_jl.c.date, _jl.c.position, _jl.c.line_no) > tuple_(*after))
         stmt = stmt.order_by(_jl.c.date, _jl.c.position, _jl.c.line_no).limit(max(limit, 0))
-        page = [
-            AuditLine(
-                entry_id=entry_id,
-                line_no=line_no,
-                position=position,
-                date=date,
-                account=account,
-                debit=debit,
-                credit=credit,
-                description=description,
-                entry_description=entry_description,
-                vat_code=vat_code,
-                vat_part=vat_part,
-                source=source,
-                posted_at=posted_at,
-                actor=actor or "unknown",
-                supplier_id=None if key is None else supplier_id_of(key),
+        rows = await (self._driver_rows(stmt) if postgres else self._execute(stmt))
+        page: list[AuditLine] = []
+        append = page.append
+        supplier_ids = self._supplier_ids
+        # An entry's lines share their id and posting time: convert them once per entry.
+        last_entry: Any = None
+        last_posted: Any = None
+        entry_uuid = _NIL
+        posted_utc = _EPOCH
+        for (
+            entry_key,
+            line_no,
+            position,
+            date,
+            account,
+            debit,
+            credit,
+            description,
+            entry_description,
+            vat_code,
+            vat_part,
+            source,
+            posted_at,
+            actor,
+            key,
+        ) in rows:
+            if entry_key != last_entry:
+                last_entry = entry_key
+                entry_uuid = uuid.UUID(entry_key) if isinstance(entry_key, str) else entry_key
+            if posted_at != last_posted:
+                last_posted, posted_utc = posted_at, _utc(posted_at)
+            supplier_id = None
+            if key is not None:
+                supplier_id = supplier_ids.get(key)
+                if supplier_id is None:
+                    supplier_id = supplier_ids[key] = supplier_id_of(key)
+            append(
+                AuditLine(
+                    entry_id=entry_uuid,
+                    line_no=line_no,
+                    position=position,
+                    date=date,
+                    account=account,
+                    debit=debit,
+                    credit=credit,
+                    description=description,
+                    entry_description=entry_description,
+                    vat_code=vat_code,
+                    vat_part=vat_part,
+                    source=source,
+                    posted_at=posted_utc,
+                    actor=actor or "unknown",
+                    supplier_id=supplier_id,
+                )
             )
-            for (
-                entry_id,
-                line_no,
-                position,
-                date,
-                account,
-                debit,
-                credit,
-                description,
-                entry_description,
-                vat_code,
-                vat_part,
-                source,
-                posted_at,
-                actor,
-                key,
-            ) in await self._execute(stmt)
-        ]
         # Only receivables lines carry a CustomerID, and payables lines a SupplierID; a
         # line's party (its entry's event) says whose, unless an executed purchase did.
-        parties = await self._parties_of_lines(
-            {
-                line.entry_id
-                for line in page
-                if is_receivables(line.account)
-                or (is_payables(line.account) and line.supplier_id is None)
-            }
-        )
+        parties = self._line_parties
+        if parties is None:
+            parties = await self._parties_of_lines(
+                {
+                    line.entry_id
+                    for line in page
+                    if is_receivables(line.account)
+                    or (is_payables(line.account) and line.supplier_id is None)
+                }
+            )
         if not parties:
             return page
         return [with_party(line, parties.get((line.entry_id, line.line_no))) for line in page]
+
+    async def _driver_rows(self, statement: Any) -> list[tuple[Any, ...]]:
+        """PostgreSQL: the statement's rows straight from psycopg (on this connection, in
+        its transaction), as plain tuples — without SQLAlchemy's result machinery, which
+        costs more per row than reading it (ADR 0020, addendum of issue 14). The columns
+        need no result processing there; the entry's id and posting time come as text
+        and `lines` makes them objects once per entry. A driver error is translated as
+        storage_error does (StorageUnavailable when the database cannot serve)."""
+        compiled = statement.compile(dialect=self._connection.dialect)
+        try:
+            raw = await self._connection.get_raw_connection()
+            driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+            async with driver.cursor() as cursor:
+                await cursor.execute(str(compiled), compiled.params)
+                return await cursor.fetchall()
+        except psycopg.Error as error:
+            if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError) or (
+                _unavailable_state(error)
+            ):
+                detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise StorageUnavailable(f"database unavailable: {detail}") from error
+            raise
+
+
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NIL: Final = uuid.UUID(int=0)
+#: PostgreSQL: a line's posting time as ISO text in UTC (microseconds kept).
+_posted_text = func.to_char(
+    func.timezone("UTC", _jl.c.posted_at), literal('YYYY-MM-DD"T"HH24:MI:SS.US')
+)
+
+
+def _utc(value: dt.datetime | str) -> dt.datetime:
+    """A posting time as UtcDateTime reads it: aware, in UTC (from _posted_text's text on
+    PostgreSQL)."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
 
 
 def _owes(kind: str, account: str) -> bool:
