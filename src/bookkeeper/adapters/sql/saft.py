@@ -58,7 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bookkeeper.adapters.sql.database import _READ_ONLY, SqlDatabase
 from bookkeeper.adapters.sql.ledger import journal_lines, ledger_daily
 from bookkeeper.adapters.sql.schema import Amount, events, metadata, proposals
-from bookkeeper.adapters.sql.session import _unavailable_state, storage_error
+from bookkeeper.adapters.sql.session import storage_error, unavailable_state
 from bookkeeper.application.errors import StorageUnavailable
 from bookkeeper.application.saft import (
     AccountBalances,
@@ -466,7 +466,7 @@ class SqlAuditSnapshot:
                 return await cursor.fetchall()
         except psycopg.Error as error:
             if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError) or (
-                _unavailable_state(error)
+                unavailable_state(error)
             ):
                 detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 raise StorageUnavailable(f"database unavailable: {detail}") from error

@@ -157,7 +157,7 @@ def storage_error(error: BaseException) -> BaseException:
     if isinstance(error, DBAPIError) and (
         error.connection_invalidated
         or isinstance(error, OperationalError | InterfaceError)
-        or _unavailable_state(error.orig)
+        or unavailable_state(error.orig)
     ):
         detail = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
         return StorageUnavailable(f"database unavailable: {detail}")
@@ -174,7 +174,9 @@ def storage_error(error: BaseException) -> BaseException:
 _UNAVAILABLE_STATES: Final = ("08", "53", "57", "25006", "40001", "40P01")
 
 
-def _unavailable_state(orig: BaseException | None) -> bool:
+def unavailable_state(orig: BaseException | None) -> bool:
+    """Whether a driver error's SQLSTATE says the database cannot be reached or is going
+    away (the classes StorageUnavailable stands for), not that the statement was wrong."""
     state = getattr(orig, "sqlstate", None)
     return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
