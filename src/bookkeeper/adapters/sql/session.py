@@ -176,7 +176,7 @@ _UNAVAILABLE_STATES: Final = ("08", "53", "57", "25006", "40001", "40P01")
 
 def unavailable_state(orig: BaseException | None) -> bool:
     """Whether a driver error's SQLSTATE says the database cannot be reached or is going
-    away (the classes StorageUnavailable stands for), not that the statement was wrong."""
+    away, or a transient failure (what StorageUnavailable stands for), not a bug."""
     state = getattr(orig, "sqlstate", None)
     return isinstance(state, str) and state.startswith(_UNAVAILABLE_STATES)
 
