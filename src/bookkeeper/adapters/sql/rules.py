@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Sequence
 from typing import Final
 
 from sqlalchemy import and_, delete, insert, select, text, update
@@ -50,6 +51,11 @@ def period_lock_key(tenant_id: str) -> int:
 
 _LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
 _LOCK_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:key)")
+#: Several tenants' shared locks, taken in the order of the (sorted) keys given.
+_LOCK_SHARED_MANY = text(
+    "SELECT count(pg_advisory_xact_lock_shared(k.key)) "
+    "FROM unnest(CAST(:keys AS bigint[])) AS k(key)"
+)
 
 #: How long the tax rates are served from memory; a change made by another process (the
 #: rules CLI) is seen by a serving process at the latest this much later (as review rules).
@@ -212,6 +218,25 @@ class SqlRules:
         )
         row = result.first()
         return None if row is None else _period(row)
+
+    async def closed_periods(self, tenant_ids: Sequence[str]) -> dict[str, list[FiscalPeriod]]:
+        """Every tenant's period lock shared in one statement (keys in one order, so two
+        such units never wait on each other crosswise), then their periods in a second one,
+        whose snapshot is taken after the locks (see the module docstring)."""
+        tenants = sorted(set(tenant_ids))
+        found: dict[str, list[FiscalPeriod]] = {tenant: [] for tenant in tenant_ids}
+        if not tenants:
+            return found
+        if self._tx.dialect == "postgresql":
+            keys = sorted({period_lock_key(tenant) for tenant in tenants})
+            await self._tx.execute(_LOCK_SHARED_MANY, {"keys": keys})
+        p = fiscal_periods
+        result = await self._tx.execute(
+            select(p).where(p.c.tenant_id.in_(tenants), p.c.kind == PERIOD).order_by(p.c.start_date)
+        )
+        for row in result.all():
+            found[row.tenant_id].append(_period(row))
+        return found
 
     async def add_period(self, period: FiscalPeriod) -> bool:
         await self._lock_periods(period.tenant_id, exclusive=True)

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
+from bookkeeper.application.errors import ConcurrencyConflict
 from bookkeeper.application.event_log import chain
 from bookkeeper.application.execution.policy import (
     EXECUTOR_ACTOR,
@@ -28,6 +28,7 @@ from bookkeeper.application.execution.policy import (
 from bookkeeper.application.ports import (
     Clock,
     Ids,
+    NewEvent,
     ProposalView,
     RecordedEvent,
     StoredDocument,
@@ -163,6 +164,11 @@ class Claimer:
             if not due:
                 return []
             streams = await uow.events.read_streams([(view.tenant_id, view.id) for view in due])
+            # Issue 14: every due proposal's ExecutionStarted in one append_many; one it
+            # refuses (another executor's claim came first) is left to that executor.
+            started: list[tuple[ProposalView, list[RecordedEvent], Proposal, ProposalData]] = []
+            starts: list[tuple[str, uuid.UUID, int, NewEvent]] = []
+            at = self._clock.now()
             for view in due:
                 events = streams.get(view.id, [])
                 proposal = rehydrate(view.id, events)
@@ -180,19 +186,21 @@ class Claimer:
                 proposal.start_execution(
                     actor=EXECUTOR_ACTOR, executor=self._name, lease_until=lease_until
                 )
-                try:
-                    recorded = await append_pending(
-                        uow,
-                        view.tenant_id,
-                        events,
-                        proposal.pending,
-                        ids=self._ids,
-                        at=self._clock.now(),
-                    )
-                except (ConcurrencyConflict, DuplicateEvent):
+                [new] = chain(
+                    proposal.pending,
+                    ids=self._ids,
+                    parent_id=events[-1].id,
+                    correlation_id=events[0].correlation_id,
+                    at=at,
+                )
+                starts.append((view.tenant_id, view.id, len(events), new))
+                started.append((view, events, proposal, data))
+            appended = await uow.events.append_many(starts) if starts else []
+            for (view, events, proposal, data), recorded in zip(started, appended, strict=True):
+                if recorded is None:
                     log.debug("proposal %s was claimed by another executor", view.id)
                     continue
-                stream = [*events, *recorded]
+                stream = [*events, recorded]
                 folded = fold_proposal(stream)
                 assert folded is not None
                 views.append(folded)
