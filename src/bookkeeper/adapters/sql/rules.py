@@ -24,12 +24,14 @@ import datetime as dt
 import hashlib
 import time
 from collections.abc import Sequence
+from functools import cache
 from typing import Final
 
-from sqlalchemy import and_, delete, insert, select, text, update
+from sqlalchemy import and_, any_, bindparam, cast, delete, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 
 from bookkeeper.adapters.sql.schema import countries, currencies, fiscal_periods, tax_rates
-from bookkeeper.adapters.sql.session import Transaction
+from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
 from bookkeeper.application.ports import PeriodLock
 from bookkeeper.domain.rules import (
     DEFAULT_RATES_TENANT,
@@ -227,15 +229,23 @@ class SqlRules:
         found: dict[str, list[FiscalPeriod]] = {tenant: [] for tenant in tenant_ids}
         if not tenants:
             return found
-        if self._tx.dialect == "postgresql":
+        hot = _period_statements(self._tx.dialect)
+        if hot.lock is not None:
             keys = sorted({period_lock_key(tenant) for tenant in tenants})
-            await self._tx.execute(_LOCK_SHARED_MANY, {"keys": keys})
-        p = fiscal_periods
-        result = await self._tx.execute(
-            select(p).where(p.c.tenant_id.in_(tenants), p.c.kind == PERIOD).order_by(p.c.start_date)
-        )
-        for row in result.all():
-            found[row.tenant_id].append(_period(row))
+            await self._tx.rows(hot.lock, {"keys": keys})
+        for row in await self._tx.rows(hot.closed, {"tenants": tenants}):
+            tenant_id, name, start, end, closed_by, closed_at = row
+            found[tenant_id].append(
+                FiscalPeriod(
+                    tenant_id=tenant_id,
+                    kind=PERIOD,
+                    name=name,
+                    start=start,
+                    end=end,
+                    closed_by=closed_by,
+                    closed_at=closed_at,
+                )
+            )
         return found
 
     async def add_period(self, period: FiscalPeriod) -> bool:
@@ -270,6 +280,39 @@ class SqlRules:
             delete(p).where(p.c.tenant_id == tenant_id, p.c.kind == kind, p.c.start_date == start)
         )
         return bool(result.rowcount)
+
+
+class _PeriodStatements:
+    """`closed_periods`' statements, on psycopg's raw cursor on PostgreSQL (session.Hot):
+    the executor runs them in every group record. SQLite runs them through SQLAlchemy."""
+
+    def __init__(self, dialect: str) -> None:
+        p = fiscal_periods
+        columns = [p.c.tenant_id, p.c.name, p.c.start_date, p.c.end_date]
+        columns += [p.c.closed_by, p.c.closed_at]
+        self.lock: Hot | None = None
+        if dialect == "postgresql":
+            compile_for = hot_dialect(dialect)
+            self.lock = Hot(_LOCK_SHARED_MANY, compile_for)
+            tenants = any_(cast(bindparam("tenants"), postgresql.ARRAY(p.c.tenant_id.type)))
+            self.closed = Hot(
+                select(*columns)
+                .where(p.c.tenant_id == tenants, p.c.kind == PERIOD)
+                .order_by(p.c.start_date),
+                compile_for,
+            )
+        else:
+            self.closed = Hot(
+                select(*columns)
+                .where(p.c.tenant_id.in_(bindparam("tenants", expanding=True)), p.c.kind == PERIOD)
+                .order_by(p.c.start_date),
+                None,
+            )
+
+
+@cache
+def _period_statements(dialect: str) -> _PeriodStatements:
+    return _PeriodStatements(dialect)
 
 
 def _period(row: object) -> FiscalPeriod:
