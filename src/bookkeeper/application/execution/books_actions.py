@@ -161,7 +161,9 @@ class BooksActions:
         data: InvoiceRegistrationData | ExpenseRegistrationData,
         supplier_id: str | None,
     ) -> NewPurchase:
-        rates = await tax_table(self._uow, attempt.claim.tenant_id)
+        rates = attempt.claim.rates
+        if rates is None:
+            rates = await tax_table(self._uow, attempt.claim.tenant_id)
         lines = purchase_lines(data, rates)
         claim = attempt.claim
         if claim.stream:  # read with the claim: no unit of work of its own

@@ -36,6 +36,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.projections import fold_proposal
+from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     ExpenseRegistrationData,
@@ -48,6 +49,7 @@ from bookkeeper.domain.events import (
     event_type,
 )
 from bookkeeper.domain.proposals import PendingEvent, Proposal
+from bookkeeper.domain.rules import TaxTable
 
 log = logging.getLogger("bookkeeper.executor")
 
@@ -68,6 +70,9 @@ class Claim:
     stream: tuple[RecordedEvent, ...] = field(default=(), repr=False, compare=False)
     #: The document the action sends, read with the claim (None: read it when needed).
     document: tuple[StoredDocument, bytes] | None = field(default=None, repr=False, compare=False)
+    #: The tenant's tax rates, read with the claim (None: read them when needed), so an
+    #: attempt opens no unit of work of its own for them (issue 14).
+    rates: TaxTable | None = field(default=None, repr=False, compare=False)
 
 
 def rehydrate(proposal_id: uuid.UUID, events: Sequence[RecordedEvent]) -> Proposal | None:
@@ -216,6 +221,7 @@ class Claimer:
                         data=data,
                         correlation_id=events[0].correlation_id,
                         stream=tuple(stream),
+                        rates=await tenant_tax_table(uow, view.tenant_id),
                     )
                 )
             if not claims:
