@@ -601,6 +601,50 @@ async def test_append_first_starts_many_streams_and_skips_what_is_taken(
     assert len(everything) == 5
 
 
+async def test_append_many_appends_at_each_expected_version_and_refuses_the_rest(
+    backend: Backend,
+) -> None:
+    """One event on each of many streams (the executor's claims and records, issue 14):
+    each at its expected version as `append` would; a stale or too-high version, another
+    tenant's stream, a taken id and a second copy within the call give None and store
+    nothing; the transaction stays usable and the rest commits."""
+    moving, fresh, gap, theirs = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for stream in (moving, gap):
+        await append(backend, ACME, stream, 0, new_event(), new_event())
+    await append(backend, GLOBEX, theirs, 0, new_event())
+    taken = new_event()
+    await append(backend, ACME, uuid.uuid4(), 0, taken)
+    on_moving, on_fresh, copy = new_event(), new_event(), new_event()
+    items = [
+        (ACME, moving, 2, on_moving),  # at its version: stored as version 3
+        (ACME, gap, 1, new_event()),  # stale
+        (ACME, gap, 5, new_event()),  # too high: no gap is left
+        (ACME, theirs, 1, new_event()),  # another tenant's stream
+        (ACME, uuid.uuid4(), 0, taken),  # the id is in the log
+        (ACME, fresh, 0, on_fresh),  # a new stream
+        (ACME, uuid.uuid4(), 0, on_fresh),  # twice in the call
+        (ACME, uuid.uuid4(), 3, copy),  # a stream that does not exist
+    ]
+    async with backend.factory() as uow:
+        results = await uow.events.append_many(items)
+        later = uuid.uuid4()
+        await uow.events.append(ACME, later, 0, [new_event()])  # still usable
+        await uow.commit()
+    assert [r is None for r in results] == [False, True, True, True, True, False, True, True]
+    stored_moving, stored_fresh = results[0], results[5]
+    assert stored_moving is not None and stored_fresh is not None
+    assert (stored_moving.stream_id, stored_moving.version) == (moving, 3)
+    assert (stored_fresh.stream_id, stored_fresh.version) == (fresh, 1)
+    same_event(stored_moving, on_moving)
+    same_event(stored_fresh, on_fresh)
+    assert stored_moving.position < stored_fresh.position
+    assert (await read_stream(backend, ACME, moving))[-1] == stored_moving
+    assert await read_stream(backend, ACME, fresh) == [stored_fresh]
+    assert [e.version for e in await read_stream(backend, ACME, gap)] == [1, 2]
+    assert len(await read_stream(backend, GLOBEX, theirs)) == 1
+    assert len(await read_stream(backend, ACME, later)) == 1
+
+
 async def test_a_refused_append_leaves_the_unit_of_work_usable(backend: Backend) -> None:
     stream = uuid.uuid4()
     await append(backend, ACME, stream, 0, new_event(event_id=stream))

@@ -165,3 +165,33 @@ async def test_two_overlapping_closes_racing_never_both_commit(
                 p for p in await uow.rules.periods(TENANT, PERIOD) if p.start.year == month.year
             ]
         assert len(found) == 1, (n, found)
+
+
+async def test_the_executors_period_read_for_several_tenants_holds_their_closes(
+    postgres_database: SqlDatabase,
+) -> None:
+    """The executor's group record reads the closed periods of all its tenants at once
+    (`closed_periods`, issue 14): it holds every one of those tenants' period locks, so a
+    close of any of them waits for the record's commit; a close committed before is seen."""
+    uows = postgres_database.uow_factory()
+    rules = RulesService(uows, SystemClock(), RoleAuthorizer())
+    other = "globex"
+    other_accountant = Principal(subject="ola", tenant_id=other, roles=frozenset({"accountant"}))
+    january = (dt.date(2033, 1, 1), dt.date(2033, 1, 31))
+    await rules.close_period(ACCOUNTANT, *january)
+    async with uows() as uow:
+        found = await uow.rules.closed_periods([TENANT, other])
+        assert [(p.start, p.end) for p in found[TENANT]] == [january]
+        assert found[other] == []
+        closes = [
+            asyncio.create_task(rules.close_period(who, dt.date(2033, 2, 1), dt.date(2033, 2, 28)))
+            for who in (ACCOUNTANT, other_accountant)
+        ]
+        done, _ = await asyncio.wait(closes, timeout=0.5)
+        assert not done  # both closes wait for the record's transaction
+        await uow.commit()
+    await asyncio.wait_for(asyncio.gather(*closes), timeout=10)
+    async with uows() as uow:
+        found = await uow.rules.closed_periods([other, TENANT])
+    assert [p.start for p in found[TENANT]] == [january[0], dt.date(2033, 2, 1)]
+    assert [p.start for p in found[other]] == [dt.date(2033, 2, 1)]

@@ -150,6 +150,19 @@ class MemoryEventStore:
             out.append(recorded)
         return out
 
+    async def append_many(
+        self, items: Sequence[tuple[str, uuid.UUID, int, NewEvent]]
+    ) -> list[RecordedEvent | None]:
+        out: list[RecordedEvent | None] = []
+        for tenant_id, stream_id, expected, event in items:
+            try:
+                [recorded] = await self.append(tenant_id, stream_id, expected, [event])
+            except (DuplicateEvent, ConcurrencyConflict):
+                out.append(None)
+                continue
+            out.append(recorded)
+        return out
+
     def _check_staged(
         self, tenant_id: str, stream_id: uuid.UUID, expected: int, events: Sequence[NewEvent]
     ) -> None:

@@ -5,6 +5,7 @@ commit): the in-memory store serves unit tests and the admin use cases' tests.""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bookkeeper.adapters.currencies import iso_countries, iso_currencies
@@ -80,6 +81,9 @@ class MemoryRules:
             if period.contains(day):
                 return period
         return None
+
+    async def closed_periods(self, tenant_ids: Sequence[str]) -> dict[str, list[FiscalPeriod]]:
+        return {tenant: await self.periods(tenant, PERIOD) for tenant in tenant_ids}
 
     async def add_period(self, period: FiscalPeriod) -> bool:
         key = (period.tenant_id, period.kind, period.start)

@@ -98,6 +98,7 @@ async def post_entry(
     metadata: dict[str, Any] | None = None,
     fold: bool = True,
     into_closed: str = REFUSE,
+    closed: Sequence[FiscalPeriod] | None = None,
 ) -> RecordedEvent:
     """Append the entry (UnbalancedEntry unless it balances) and fold it into the ledger.
 
@@ -107,10 +108,47 @@ async def post_entry(
 
     An entry dated into a closed period (issue 12) raises PeriodClosed (409), or with
     `into_closed=NEXT_OPEN` (the executor, whose action in the books is already done) is
-    dated the first day after the closed period(s) instead, which says so."""
+    dated the first day after the closed period(s) instead, which says so. `closed`: the
+    tenant's closed periods, when the caller read them in this unit (`closed_periods`)."""
+    new = await entry_event(
+        uow,
+        tenant_id,
+        entry,
+        entry_id=entry_id,
+        actor=actor,
+        correlation_id=correlation_id,
+        parent_id=parent_id,
+        now=now,
+        metadata=metadata,
+        into_closed=into_closed,
+        closed=closed,
+    )
+    [recorded] = await uow.events.append(tenant_id, entry_id, 0, [new])
+    if fold:
+        await uow.ledger.post(tenant_id, entry_id, recorded.position, now, entry)
+    return recorded
+
+
+async def entry_event(
+    uow: UnitOfWork,
+    tenant_id: str,
+    entry: JournalEntryPostedData,
+    *,
+    entry_id: uuid.UUID,
+    actor: str,
+    correlation_id: uuid.UUID,
+    parent_id: uuid.UUID | None,
+    now: dt.datetime,
+    metadata: dict[str, Any] | None = None,
+    into_closed: str = REFUSE,
+    closed: Sequence[FiscalPeriod] | None = None,
+) -> NewEvent:
+    """`post_entry`'s event, checked (balanced, its period open or moved past it), not yet
+    appended: the first event of the stream `entry_id` (the executor appends several
+    entries at once, EventStore.append_many)."""
     check_balanced(entry.lines)
-    entry = await open_period_entry(uow, tenant_id, entry, into_closed=into_closed)
-    new = stamp(
+    entry = await open_period_entry(uow, tenant_id, entry, into_closed=into_closed, closed=closed)
+    return stamp(
         JOURNAL_ENTRY_POSTED,
         entry,
         event_id=entry_id,
@@ -120,28 +158,37 @@ async def post_entry(
         parent_id=parent_id,
         metadata=metadata,
     )
-    [recorded] = await uow.events.append(tenant_id, entry_id, 0, [new])
-    if fold:
-        await uow.ledger.post(tenant_id, entry_id, recorded.position, now, entry)
-    return recorded
 
 
 async def open_period_entry(
-    uow: UnitOfWork, tenant_id: str, entry: JournalEntryPostedData, *, into_closed: str = REFUSE
+    uow: UnitOfWork,
+    tenant_id: str,
+    entry: JournalEntryPostedData,
+    *,
+    into_closed: str = REFUSE,
+    closed: Sequence[FiscalPeriod] | None = None,
 ) -> JournalEntryPostedData:
     """`entry` when its date is in no closed period; else PeriodClosed, or (NEXT_OPEN) the
-    entry moved to the first day after the closed periods it falls into."""
-    closed = await uow.rules.closed_period_on(tenant_id, entry.date)
-    if closed is None:
+    entry moved to the first day after the closed periods it falls into. `closed`: the
+    tenant's closed periods as read in this unit (`RulesStore.closed_periods`, which holds
+    the period lock as `closed_period_on` does); None: asked per day."""
+
+    async def closed_on(day: dt.date) -> FiscalPeriod | None:
+        if closed is None:
+            return await uow.rules.closed_period_on(tenant_id, day)
+        return next((period for period in closed if period.contains(day)), None)
+
+    period = await closed_on(entry.date)
+    if period is None:
         return entry
     if into_closed != NEXT_OPEN:
-        raise PeriodClosed(closed, entry.date)
+        raise PeriodClosed(period, entry.date)
     day = entry.date
     names = []
-    while closed is not None:
-        names.append(closed.name)
-        day = closed.end + dt.timedelta(days=1)
-        closed = await uow.rules.closed_period_on(tenant_id, day)
+    while period is not None:
+        names.append(period.name)
+        day = period.end + dt.timedelta(days=1)
+        period = await closed_on(day)
     note = f" (dokumentdato {entry.date}, periode {', '.join(names)} lukket)"
     description = entry.description
     if len(description) + len(note) > 200:

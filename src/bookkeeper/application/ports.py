@@ -90,6 +90,19 @@ class EventStore(Protocol):
         the caller tells a retry from a conflict by reading the id."""
         ...
 
+    async def append_many(
+        self, items: Sequence[tuple[str, uuid.UUID, int, NewEvent]]
+    ) -> list[RecordedEvent | None]:
+        """One event on each of many streams: each (tenant, stream id, expected version,
+        event) is appended at version expected + 1, as `append` would, in the order given,
+        in as few round trips as the store can (one multi-row insert on PostgreSQL). Per
+        item its RecordedEvent, or None when nothing was inserted for it because the
+        stream has moved on (or is not at that version for the tenant) or the event id is
+        taken — also by an earlier item of the same call. The transaction stays intact;
+        the caller tells a retry from a conflict by reading (issue 14: the executor's
+        claims and records)."""
+        ...
+
     async def read_stream(self, tenant_id: str, stream_id: uuid.UUID) -> list[RecordedEvent]:
         """All events of one stream of one tenant, by version (empty if none)."""
         ...
@@ -728,6 +741,14 @@ class RulesStore(Protocol):
         """The closed period (kind "period") containing `day`, if any. Serialised with
         `add_period` of the tenant until the unit ends (ADR 0040 §3): a close committed
         before this check is seen, and a close started after it waits for the unit."""
+        ...
+
+    async def closed_periods(self, tenant_ids: Sequence[str]) -> dict[str, list[FiscalPeriod]]:
+        """Each tenant's closed periods (kind "period"), by start, serialised with
+        `add_period` until the unit ends as `closed_period_on` is: what a posting of these
+        tenants checks against for the rest of the unit, in as few statements as the store
+        can whatever the number of tenants (two on PostgreSQL; issue 14, the executor's
+        group commit)."""
         ...
 
     async def add_period(self, period: FiscalPeriod) -> bool:

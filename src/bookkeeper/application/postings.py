@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -72,9 +73,11 @@ async def executed_postings(
     now: dt.datetime,
     payment_account: str,
     payables_account: str,
+    stream: Sequence[RecordedEvent] = (),
 ) -> list[tuple[uuid.UUID, JournalEntryPostedData]]:
     """The ledger entries the executed proposal (its effective `data`) posts, in order,
-    with their derived ids."""
+    with their derived ids. `stream`: the proposal's own stream when the caller holds it
+    (the executor's claim read it), so its exchange record is not read again."""
     pid = proposal_id
     today = now.astimezone(BOOKS_TIME_ZONE).date()
     rates = await tenant_tax_table(uow, tenant_id)
@@ -125,7 +128,9 @@ async def executed_postings(
                 if corrected is not None:
                     result.append((posting_id(pid), corrected))
         case _:
-            exchange = await proposal_exchange(uow, tenant_id, pid)
+            exchange = (
+                exchange_of(stream, pid) if stream else await proposal_exchange(uow, tenant_id, pid)
+            )
             entry = book(booked_in_nok(data, exchange))
             if entry is not None:
                 result.append((posting_id(pid), entry))
@@ -141,7 +146,11 @@ async def proposal_exchange(
     uow: UnitOfWork, tenant_id: str, proposal_id: uuid.UUID
 ) -> Exchange | None:
     """The conversion recorded with a foreign-currency proposal, if any."""
-    events = await uow.events.read_stream(tenant_id, proposal_id)
+    return exchange_of(await uow.events.read_stream(tenant_id, proposal_id), proposal_id)
+
+
+def exchange_of(events: Sequence[RecordedEvent], proposal_id: uuid.UUID) -> Exchange | None:
+    """The conversion recorded in a proposal's stream (`events`, read by the caller)."""
     raw = events[0].metadata.get(EXCHANGE_METADATA) if events else None
     if not isinstance(raw, dict):
         return None

@@ -134,6 +134,29 @@ class EventStatements:
         if dialect == "postgresql":
             self.ids_taken = hot(text("SELECT id FROM events WHERE id = ANY(CAST(:ids AS uuid[]))"))
             self.ids_taken.sql = self.ids_taken.sql.replace("%(ids)s", "%(ids)b")
+        # One event on each of many streams at their expected versions (append_many,
+        # issue 14): append_after's existence check per row, one statement (PostgreSQL).
+        self.append_many: Hot | None = None
+        if dialect == "postgresql":
+            arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _MANY_ARRAYS)
+            names = ", ".join(name for name, _ in _MANY_ARRAYS)
+            values = ", ".join(
+                f"CAST(b.{name} AS jsonb)" if name in ("data", "metadata") else f"b.{name}"
+                for name, _ in _FIRST_ARRAYS
+            )
+            columns = ", ".join(name for name, _ in _FIRST_ARRAYS)
+            self.append_many = hot(
+                text(
+                    f"INSERT INTO events ({columns}, version) "  # noqa: S608 (fixed names)
+                    f"SELECT {values}, b.expected + 1 FROM unnest({arrays}) WITH ORDINALITY "
+                    f"AS b({names}, n) WHERE b.expected = 0 OR EXISTS (SELECT 1 FROM events p "
+                    "WHERE p.stream_id = b.stream_id AND p.version = b.expected "
+                    "AND p.tenant_id = b.tenant_id) ORDER BY b.n "
+                    "ON CONFLICT DO NOTHING RETURNING id, position"
+                )
+            )
+            for name, _ in _MANY_ARRAYS:
+                self.append_many.sql = self.append_many.sql.replace(f"%({name})s", f"%({name})b")
         # Plain reads of committed rows: they may run before the unit's transaction opens
         # (ADR 0041; the decide path reads its stream, a refused append its id).
         self.id_exists = hot(select(e.c.id).where(e.c.id == bindparam("id")), standalone=True)
@@ -207,6 +230,8 @@ _FIRST_ARRAYS: Final = (
     ("correlation_id", "uuid"),
     ("created_at", "timestamptz"),
 )
+#: append_many's: append_first's and each stream's expected version.
+_MANY_ARRAYS: Final = (*_FIRST_ARRAYS, ("expected", "int4"))
 _JSON: Final = msgspec.json.Encoder()
 
 
@@ -447,6 +472,65 @@ class SqlEventStore:
         # In the log's order, as the unit of work hands them over after commit.
         self.appended.extend(sorted(recorded, key=lambda r: r.position))
         return out
+
+    async def append_many(
+        self, items: Sequence[tuple[str, uuid.UUID, int, NewEvent]]
+    ) -> list[RecordedEvent | None]:
+        if self._sql.append_many is None or len(items) < 2:
+            out: list[RecordedEvent | None] = []
+            for tenant_id, stream_id, expected, event in items:
+                try:
+                    [one] = await self.append(tenant_id, stream_id, expected, [event])
+                except (DuplicateEvent, ConcurrencyConflict):
+                    out.append(None)
+                    continue
+                out.append(one)
+            return out
+        encode = _JSON.encode
+        columns: dict[str, list[Any]] = {
+            "id": [e.id for *_, e in items],
+            "tenant_id": [t for t, *_ in items],
+            "stream_id": [s for _, s, _, _ in items],
+            "type": [e.type for *_, e in items],
+            "schema_version": [e.schema_version for *_, e in items],
+            "status": [None if e.status is None else e.status.value for *_, e in items],
+            "actor": [e.actor for *_, e in items],
+            "data": [encode_payload(e.data).decode() for *_, e in items],
+            "metadata": [encode(e.metadata).decode() for *_, e in items],
+            "parent_id": [e.parent_id for *_, e in items],
+            "correlation_id": [e.correlation_id for *_, e in items],
+            "created_at": [aware(e.created_at) for *_, e in items],
+            "expected": [v for _, _, v, _ in items],
+        }
+        rows = await self._tx.rows(self._sql.append_many, columns)
+        positions = {row[0]: row[1] for row in rows}
+        result: list[RecordedEvent | None] = []
+        recorded: list[RecordedEvent] = []
+        for tenant_id, stream_id, expected, e in items:
+            position = positions.pop(e.id, None)  # pop: a later copy of the id gets None
+            if position is None:
+                result.append(None)
+                continue
+            stored = RecordedEvent(
+                position=position,
+                id=e.id,
+                tenant_id=tenant_id,
+                stream_id=stream_id,
+                version=expected + 1,
+                type=e.type,
+                schema_version=e.schema_version,
+                status=e.status,
+                actor=e.actor,
+                data=e.data,
+                metadata=dict(e.metadata),
+                parent_id=e.parent_id,
+                correlation_id=e.correlation_id,
+                created_at=utc(e.created_at),
+            )
+            result.append(stored)
+            recorded.append(stored)
+        self.appended.extend(recorded)  # in the order given: the positions' order
+        return result
 
     async def refusal(
         self, event_id: uuid.UUID, stream_id: uuid.UUID, expected_version: int

@@ -23,12 +23,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from collections.abc import Sequence
+from functools import cache
 from typing import Final
 
-from sqlalchemy import and_, delete, insert, select, text, update
+from sqlalchemy import and_, any_, bindparam, cast, delete, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 
 from bookkeeper.adapters.sql.schema import countries, currencies, fiscal_periods, tax_rates
-from bookkeeper.adapters.sql.session import Transaction
+from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
 from bookkeeper.application.ports import PeriodLock
 from bookkeeper.domain.rules import (
     DEFAULT_RATES_TENANT,
@@ -50,6 +53,11 @@ def period_lock_key(tenant_id: str) -> int:
 
 _LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:key)")
 _LOCK_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:key)")
+#: Several tenants' shared locks, taken in the order of the (sorted) keys given.
+_LOCK_SHARED_MANY = text(
+    "SELECT count(pg_advisory_xact_lock_shared(k.key)) "
+    "FROM unnest(CAST(:keys AS bigint[])) AS k(key)"
+)
 
 #: How long the tax rates are served from memory; a change made by another process (the
 #: rules CLI) is seen by a serving process at the latest this much later (as review rules).
@@ -217,6 +225,33 @@ class SqlRules:
         row = result.first()
         return None if row is None else _period(row)
 
+    async def closed_periods(self, tenant_ids: Sequence[str]) -> dict[str, list[FiscalPeriod]]:
+        """Every tenant's period lock shared in one statement (keys in one order, so two
+        such units never wait on each other crosswise), then their periods in a second one,
+        whose snapshot is taken after the locks (see the module docstring)."""
+        tenants = sorted(set(tenant_ids))
+        found: dict[str, list[FiscalPeriod]] = {tenant: [] for tenant in tenant_ids}
+        if not tenants:
+            return found
+        hot = _period_statements(self._tx.dialect)
+        if hot.lock is not None:
+            keys = sorted({period_lock_key(tenant) for tenant in tenants})
+            await self._tx.rows(hot.lock, {"keys": keys})
+        for row in await self._tx.rows(hot.closed, {"tenants": tenants}):
+            tenant_id, name, start, end, closed_by, closed_at = row
+            found[tenant_id].append(
+                FiscalPeriod(
+                    tenant_id=tenant_id,
+                    kind=PERIOD,
+                    name=name,
+                    start=start,
+                    end=end,
+                    closed_by=closed_by,
+                    closed_at=closed_at,
+                )
+            )
+        return found
+
     async def add_period(self, period: FiscalPeriod) -> bool:
         await self._lock_periods(period.tenant_id, exclusive=True)
         p = fiscal_periods
@@ -249,6 +284,39 @@ class SqlRules:
             delete(p).where(p.c.tenant_id == tenant_id, p.c.kind == kind, p.c.start_date == start)
         )
         return bool(result.rowcount)
+
+
+class _PeriodStatements:
+    """`closed_periods`' statements, on psycopg's raw cursor on PostgreSQL (session.Hot):
+    the executor runs them in every group record. SQLite runs them through SQLAlchemy."""
+
+    def __init__(self, dialect: str) -> None:
+        p = fiscal_periods
+        columns = [p.c.tenant_id, p.c.name, p.c.start_date, p.c.end_date]
+        columns += [p.c.closed_by, p.c.closed_at]
+        self.lock: Hot | None = None
+        if dialect == "postgresql":
+            compile_for = hot_dialect(dialect)
+            self.lock = Hot(_LOCK_SHARED_MANY, compile_for)
+            tenants = any_(cast(bindparam("tenants"), postgresql.ARRAY(p.c.tenant_id.type)))
+            self.closed = Hot(
+                select(*columns)
+                .where(p.c.tenant_id == tenants, p.c.kind == PERIOD)
+                .order_by(p.c.start_date),
+                compile_for,
+            )
+        else:
+            self.closed = Hot(
+                select(*columns)
+                .where(p.c.tenant_id.in_(bindparam("tenants", expanding=True)), p.c.kind == PERIOD)
+                .order_by(p.c.start_date),
+                None,
+            )
+
+
+@cache
+def _period_statements(dialect: str) -> _PeriodStatements:
+    return _PeriodStatements(dialect)
 
 
 def _period(row: object) -> FiscalPeriod:

@@ -28,6 +28,7 @@ from bookkeeper.domain.events import (
     Status,
 )
 from bookkeeper.domain.proposals import Proposal, apply_corrections
+from bookkeeper.domain.rules import TaxTable
 
 
 class Actions:
@@ -51,7 +52,7 @@ class Actions:
         claim = attempt.claim
         data = claim.data
         # A booking we cannot post: fail first.
-        await self._check_posting(claim.tenant_id, claim.proposal_id, data)
+        await self._check_posting(claim.tenant_id, claim.proposal_id, data, claim.rates)
         match data:
             case ReceiptAttachmentData():
                 acted = await self._bank.attach_receipt(attempt, claim.proposal_id, data)
@@ -87,7 +88,7 @@ class Actions:
         claim = attempt.claim
         target_id, target = await self._target(claim.tenant_id, data.target_proposal_id)
         corrected = apply_corrections(target.effective_data, data.changes)
-        await self._check_posting(claim.tenant_id, claim.proposal_id, corrected)
+        await self._check_posting(claim.tenant_id, claim.proposal_id, corrected, claim.rates)
         match corrected:
             case ReceiptAttachmentData():
                 old_event = target.external_ids.get("folioEventId")
@@ -109,16 +110,21 @@ class Actions:
         raise ExecutionRefused(f"a {target.kind} cannot be corrected")  # pragma: no cover
 
     async def _check_posting(
-        self, tenant_id: str, proposal_id: uuid.UUID, data: ProposalData
+        self,
+        tenant_id: str,
+        proposal_id: uuid.UUID,
+        data: ProposalData,
+        rates: TaxTable | None = None,
     ) -> None:
         """Raise the DomainError (UnbalancedEntry …) recording would raise, before any
-        remote call, so that an action whose posting is impossible fails untouched."""
+        remote call, so that an action whose posting is impossible fails untouched
+        (`rates`: the tenant's tax rates as the claim read them; None: read them now)."""
         booking(
             data,
             proposal_id,
             payment_account=self._policy.ledger_payment_account,
             payables_account=self._policy.payables_account,
-            rates=await tax_table(self._uow, tenant_id),
+            rates=rates if rates is not None else await tax_table(self._uow, tenant_id),
         )
 
     async def _entry_target(self, tenant: str, target_ref: str) -> bool:

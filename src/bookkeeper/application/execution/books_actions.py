@@ -7,8 +7,10 @@ one created instead of creating it again.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
+import weakref
 from decimal import Decimal
 from typing import Final
 
@@ -31,7 +33,12 @@ from bookkeeper.application.ports import (
     PurchaseLine,
     UnitOfWorkFactory,
 )
-from bookkeeper.application.postings import booked_in_nok, proposal_exchange, tax_table
+from bookkeeper.application.postings import (
+    booked_in_nok,
+    exchange_of,
+    proposal_exchange,
+    tax_table,
+)
 from bookkeeper.domain import money
 from bookkeeper.domain.events import ExpenseRegistrationData, InvoiceRegistrationData
 from bookkeeper.domain.ledger import input_vat
@@ -39,6 +46,10 @@ from bookkeeper.domain.proposals import Proposal
 from bookkeeper.domain.rules import TaxTable
 
 _MAX_DESCRIPTION: Final = 200
+#: One supplier's find-or-create at a time in this process, per (tenant, org. no., name).
+_SUPPLIER_LOCKS: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
+    weakref.WeakValueDictionary()
+)
 
 
 class BooksActions:
@@ -123,15 +134,24 @@ class BooksActions:
     async def _supplier(
         self, attempt: Attempt, books: Books, data: InvoiceRegistrationData
     ) -> Contact:
-        # Find first, always: a create that timed out may have committed.
-        found = await attempt.call(
-            lambda: books.find_supplier(data.supplier_org_number, data.supplier)
-        )
-        if found is not None:
-            return found
-        return await attempt.call(
-            lambda: books.create_supplier(data.supplier, data.supplier_org_number)
-        )
+        # Two passes of this process (or two executors in it) may run invoices of the same
+        # new supplier at once: the find and the create go together, one pass at a time,
+        # so the second finds what the first created. (Across processes they do not: see
+        # ADR 0043.)
+        key = (attempt.claim.tenant_id, data.supplier_org_number or "", data.supplier)
+        lock = _SUPPLIER_LOCKS.get(key)
+        if lock is None:
+            lock = _SUPPLIER_LOCKS[key] = asyncio.Lock()
+        async with lock:
+            # Find first, always: a create that timed out may have committed.
+            found = await attempt.call(
+                lambda: books.find_supplier(data.supplier_org_number, data.supplier)
+            )
+            if found is not None:
+                return found
+            return await attempt.call(
+                lambda: books.create_supplier(data.supplier, data.supplier_org_number)
+            )
 
     async def _new_purchase(
         self,
@@ -141,11 +161,16 @@ class BooksActions:
         data: InvoiceRegistrationData | ExpenseRegistrationData,
         supplier_id: str | None,
     ) -> NewPurchase:
-        rates = await tax_table(self._uow, attempt.claim.tenant_id)
+        rates = attempt.claim.rates
+        if rates is None:
+            rates = await tax_table(self._uow, attempt.claim.tenant_id)
         lines = purchase_lines(data, rates)
-        async with self._uow() as uow:
-            claim = attempt.claim
-            exchange = await proposal_exchange(uow, claim.tenant_id, claim.proposal_id)
+        claim = attempt.claim
+        if claim.stream:  # read with the claim: no unit of work of its own
+            exchange = exchange_of(claim.stream, claim.proposal_id)
+        else:
+            async with self._uow() as uow:
+                exchange = await proposal_exchange(uow, claim.tenant_id, claim.proposal_id)
         in_nok = booked_in_nok(data, exchange)
         if in_nok is not data:
             assert isinstance(in_nok, InvoiceRegistrationData | ExpenseRegistrationData)

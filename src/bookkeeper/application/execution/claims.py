@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
+from bookkeeper.application.errors import ConcurrencyConflict
 from bookkeeper.application.event_log import chain
 from bookkeeper.application.execution.policy import (
     EXECUTOR_ACTOR,
@@ -28,6 +28,7 @@ from bookkeeper.application.execution.policy import (
 from bookkeeper.application.ports import (
     Clock,
     Ids,
+    NewEvent,
     ProposalView,
     RecordedEvent,
     StoredDocument,
@@ -35,6 +36,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.projections import fold_proposal
+from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     ExpenseRegistrationData,
@@ -47,6 +49,7 @@ from bookkeeper.domain.events import (
     event_type,
 )
 from bookkeeper.domain.proposals import PendingEvent, Proposal
+from bookkeeper.domain.rules import TaxTable
 
 log = logging.getLogger("bookkeeper.executor")
 
@@ -67,6 +70,9 @@ class Claim:
     stream: tuple[RecordedEvent, ...] = field(default=(), repr=False, compare=False)
     #: The document the action sends, read with the claim (None: read it when needed).
     document: tuple[StoredDocument, bytes] | None = field(default=None, repr=False, compare=False)
+    #: The tenant's tax rates, read with the claim (None: read them when needed), so an
+    #: attempt opens no unit of work of its own for them (issue 14).
+    rates: TaxTable | None = field(default=None, repr=False, compare=False)
 
 
 def rehydrate(proposal_id: uuid.UUID, events: Sequence[RecordedEvent]) -> Proposal | None:
@@ -163,6 +169,11 @@ class Claimer:
             if not due:
                 return []
             streams = await uow.events.read_streams([(view.tenant_id, view.id) for view in due])
+            # Issue 14: every due proposal's ExecutionStarted in one append_many; one it
+            # refuses (another executor's claim came first) is left to that executor.
+            started: list[tuple[ProposalView, list[RecordedEvent], Proposal, ProposalData]] = []
+            starts: list[tuple[str, uuid.UUID, int, NewEvent]] = []
+            at = self._clock.now()
             for view in due:
                 events = streams.get(view.id, [])
                 proposal = rehydrate(view.id, events)
@@ -180,19 +191,21 @@ class Claimer:
                 proposal.start_execution(
                     actor=EXECUTOR_ACTOR, executor=self._name, lease_until=lease_until
                 )
-                try:
-                    recorded = await append_pending(
-                        uow,
-                        view.tenant_id,
-                        events,
-                        proposal.pending,
-                        ids=self._ids,
-                        at=self._clock.now(),
-                    )
-                except (ConcurrencyConflict, DuplicateEvent):
+                [new] = chain(
+                    proposal.pending,
+                    ids=self._ids,
+                    parent_id=events[-1].id,
+                    correlation_id=events[0].correlation_id,
+                    at=at,
+                )
+                starts.append((view.tenant_id, view.id, len(events), new))
+                started.append((view, events, proposal, data))
+            appended = await uow.events.append_many(starts) if starts else []
+            for (view, events, proposal, data), recorded in zip(started, appended, strict=True):
+                if recorded is None:
                     log.debug("proposal %s was claimed by another executor", view.id)
                     continue
-                stream = [*events, *recorded]
+                stream = [*events, recorded]
                 folded = fold_proposal(stream)
                 assert folded is not None
                 views.append(folded)
@@ -208,6 +221,7 @@ class Claimer:
                         data=data,
                         correlation_id=events[0].correlation_id,
                         stream=tuple(stream),
+                        rates=await tenant_tax_table(uow, view.tenant_id),
                     )
                 )
             if not claims:
