@@ -21,7 +21,7 @@ it committed over after commit (see unit_of_work).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import Any, Final
 
@@ -53,8 +53,10 @@ class EventStatements:
     def __init__(self, dialect: str) -> None:
         compile_for = hot_dialect(dialect)
 
-        def hot(statement: Executable, *, standalone: bool = False) -> Hot:
-            return Hot(statement, compile_for, standalone=standalone)
+        def hot(
+            statement: Executable, *, standalone: bool = False, binary: Iterable[str] = ()
+        ) -> Hot:
+            return Hot(statement, compile_for, standalone=standalone, binary=binary)
 
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         e = events
@@ -117,12 +119,10 @@ class EventStatements:
                     f"SELECT {values}, 1 FROM unnest({arrays}) WITH ORDINALITY "
                     f"AS batch({names}, n) ORDER BY n "
                     "ON CONFLICT DO NOTHING RETURNING id, position"
-                )
+                ),
+                # The arrays in binary (see Hot.binary).
+                binary=[name for name, _ in _FIRST_ARRAYS],
             )
-            # The arrays in binary: psycopg's text format escapes every element with a
-            # regular expression (~10 ms for 256 entries' JSON; binary: ~0.2 ms).
-            for name, _ in _FIRST_ARRAYS:
-                self.append_first.sql = self.append_first.sql.replace(f"%({name})s", f"%({name})b")
         else:
             self.append_first_many = (
                 insert(e)
@@ -132,8 +132,9 @@ class EventStatements:
             )
         self.ids_taken: Hot | None = None
         if dialect == "postgresql":
-            self.ids_taken = hot(text("SELECT id FROM events WHERE id = ANY(CAST(:ids AS uuid[]))"))
-            self.ids_taken.sql = self.ids_taken.sql.replace("%(ids)s", "%(ids)b")
+            self.ids_taken = hot(
+                text("SELECT id FROM events WHERE id = ANY(CAST(:ids AS uuid[]))"), binary=["ids"]
+            )
         # One event on each of many streams at their expected versions (append_many,
         # issue 14): append_after's existence check per row, one statement (PostgreSQL).
         self.append_many: Hot | None = None
@@ -153,10 +154,9 @@ class EventStatements:
                     "WHERE p.stream_id = b.stream_id AND p.version = b.expected "
                     "AND p.tenant_id = b.tenant_id) ORDER BY b.n "
                     "ON CONFLICT DO NOTHING RETURNING id, position"
-                )
+                ),
+                binary=[name for name, _ in _MANY_ARRAYS],
             )
-            for name, _ in _MANY_ARRAYS:
-                self.append_many.sql = self.append_many.sql.replace(f"%({name})s", f"%({name})b")
         # Plain reads of committed rows: they may run before the unit's transaction opens
         # (ADR 0041; the decide path reads its stream, a refused append its id).
         self.id_exists = hot(select(e.c.id).where(e.c.id == bindparam("id")), standalone=True)
