@@ -90,7 +90,12 @@ class World:
     """One case: a fresh fake Fiken and Folio state, real adapters, a harness."""
 
     def __init__(
-        self, fiken: FikenServer, folio: tuple[FakeFolio, str], *, fast: bool = True
+        self,
+        fiken: FikenServer,
+        folio: tuple[FakeFolio, str],
+        *,
+        fast: bool = True,
+        timeout: float = TIMEOUT,
     ) -> None:
         self.fiken: FakeFiken = fiken.fresh()
         self.folio, folio_url = folio
@@ -100,10 +105,10 @@ class World:
         self.fiken_client = FikenClient(
             fiken.base_url,
             self.fiken.token,
-            timeout=TIMEOUT,
+            timeout=timeout,
             window=SlidingWindow(limit=1000) if fast else None,
         )
-        self.folio_client = FolioClient(folio_url, self.folio.token, timeout=TIMEOUT)
+        self.folio_client = FolioClient(folio_url, self.folio.token, timeout=timeout)
         self.books: Books = FikenBooks(self.fiken_client, self.fiken.slug)
         self.bank: Bank = FolioBank(self.folio_client)
         self.harness = Harness(policy=POLICY)

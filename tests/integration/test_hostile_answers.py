@@ -96,7 +96,9 @@ async def test_a_broken_answer_to_a_write_is_executed_exactly_once(
     mode: str,
 ) -> None:
     async with running_fiken_server() as fiken_server, running_fake_folio() as folio:
-        world = World(fiken_server, folio)
+        # No answer hangs here: a generous timeout, so that a busy machine cannot turn
+        # the first attempt into a timeout that leaves the broken answer for the second.
+        world = World(fiken_server, folio, timeout=WITHIN)
         try:
             document = await world.harness.store(content=b"%PDF-1.7\nhostile " + mode.encode())
             data: Any = invoice(document, account_code="6900", invoice_number=f"H-{mode}")
