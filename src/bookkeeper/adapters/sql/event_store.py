@@ -451,22 +451,7 @@ class SqlEventStore:
             if position is None:
                 out.append(None)
                 continue
-            stored = RecordedEvent(
-                position=position,
-                id=e.id,
-                tenant_id=tenant_id,
-                stream_id=stream_id,
-                version=1,
-                type=e.type,
-                schema_version=e.schema_version,
-                status=e.status,
-                actor=e.actor,
-                data=e.data,
-                metadata=dict(e.metadata),
-                parent_id=e.parent_id,
-                correlation_id=e.correlation_id,
-                created_at=utc(e.created_at),
-            )
+            [stored] = self.recorded(tenant_id, stream_id, 0, [e], [position])
             out.append(stored)
             recorded.append(stored)
         # In the log's order, as the unit of work hands them over after commit.
@@ -511,22 +496,7 @@ class SqlEventStore:
             if position is None:
                 result.append(None)
                 continue
-            stored = RecordedEvent(
-                position=position,
-                id=e.id,
-                tenant_id=tenant_id,
-                stream_id=stream_id,
-                version=expected + 1,
-                type=e.type,
-                schema_version=e.schema_version,
-                status=e.status,
-                actor=e.actor,
-                data=e.data,
-                metadata=dict(e.metadata),
-                parent_id=e.parent_id,
-                correlation_id=e.correlation_id,
-                created_at=utc(e.created_at),
-            )
+            [stored] = self.recorded(tenant_id, stream_id, expected, [e], [position])
             result.append(stored)
             recorded.append(stored)
         self.appended.extend(recorded)  # in the order given: the positions' order
