@@ -82,7 +82,7 @@ async def test_a_tenants_own_rate_is_cached_for_that_tenant_only(
 async def test_a_units_uncommitted_rate_never_reaches_the_shared_cache(
     sql_database: SqlDatabase,
 ) -> None:
-    """ADR 0045 §4: a unit that changed a rate reads its own rows past the shared cache and
+    """ADR 0044 §4: a unit that changed a rate reads its own rows past the shared cache and
     does not put them there: when it rolls back, no other unit is served its rate."""
     before = await _codes(sql_database)
     async with sql_database.uow_factory()() as uow:

@@ -270,7 +270,7 @@ async def test_the_next_run_asks_only_for_what_changed_and_picks_up_just_that(
 async def test_journal_entries_that_are_purchases_or_sales_are_not_imported_twice(
     uow_factory: UnitOfWorkFactory,
 ) -> None:
-    """ADR 0045 §6: Fiken lists the postings of purchases and sales among the journal
+    """ADR 0044 §6: Fiken lists the postings of purchases and sales among the journal
     entries too, under the purchase's or sale's transactionId. Each is booked once (from
     the purchase or sale), in the first run and in a later incremental run that sees such
     a journal entry again without reading its purchase; the trial balance is the same as
@@ -502,7 +502,7 @@ async def test_a_dry_run_reads_and_counts_but_writes_nothing(
 async def test_the_saf_t_export_holds_the_imported_books_their_customers_and_suppliers(
     fiken: tuple[FakeFiken, str], sql_database: SqlDatabase
 ) -> None:
-    """ADR 0045 §5: the suppliers of imported purchases — a supplier purchase (on its
+    """ADR 0044 §5: the suppliers of imported purchases — a supplier purchase (on its
     sub-ledger account), a cash purchase that names its supplier, and a journal entry on
     the supplier's sub-ledger account (a payment booked by hand) — are in the file's
     Suppliers with their organisation numbers and payables balances, and the payables

@@ -141,7 +141,7 @@ async def _log(uow_factory: UnitOfWorkFactory) -> list[RecordedEvent]:
 async def test_a_change_and_its_audit_event_are_committed_together_or_not_at_all(
     uow_factory: UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ADR 0045 §1: the row and its CredentialsSet / CredentialsRemoved are one transaction.
+    """ADR 0044 §1: the row and its CredentialsSet / CredentialsRemoved are one transaction.
     A failure between them leaves neither (set), or the row as it was (remove)."""
     service = _service(uow_factory, [KEY])
     ada = Principal(subject="ada", tenant_id="acme", roles=frozenset({"admin"}))
@@ -172,7 +172,7 @@ async def test_a_change_and_its_audit_event_are_committed_together_or_not_at_all
 async def test_rotating_the_key_records_one_event_per_tenant_in_the_same_transaction(
     uow_factory: UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ADR 0045 §2: `rotate-key` records CredentialsReencrypted in each tenant's log (who,
+    """ADR 0044 §2: `rotate-key` records CredentialsReencrypted in each tenant's log (who,
     when, which providers and their fingerprints; never a secret) with the re-encryption:
     when the events cannot be recorded, nothing is re-encrypted."""
     old = _service(uow_factory, [KEY])

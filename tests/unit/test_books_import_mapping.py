@@ -287,7 +287,7 @@ def test_fiken_records_become_kroner_with_signs_and_our_reference() -> None:
 
 
 def test_sub_ledger_accounts_and_cash_purchases_name_their_counterparty() -> None:
-    """ADR 0045 §5: a journal entry line on a supplier's (24xx:key) or customer's
+    """ADR 0044 §5: a journal entry line on a supplier's (24xx:key) or customer's
     (15xx:key) sub-ledger account names that party by its key; a cash purchase names its
     supplier (with the organisation number) on the payment line; so SAF-T lists them."""
     entry = HistoryJournalEntry(
@@ -384,7 +384,7 @@ def _trade(what: str, vat_type: str, vat: str = "0") -> HistoryTrade:
 def test_every_documented_vat_type_is_booked_or_refused_with_its_reason(
     vat_type: str, on_purchases: bool, on_sales: bool
 ) -> None:
-    """ADR 0045 §6: no documented vatType is skipped without a word: each is booked with
+    """ADR 0044 §6: no documented vatType is skipped without a word: each is booked with
     its SAF-T code, or the record is refused saying why (reverse charge; the wrong side)."""
     for what, valid in (("purchase", on_purchases), ("sale", on_sales)):
         record = _trade(what, vat_type)

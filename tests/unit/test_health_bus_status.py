@@ -1,4 +1,4 @@
-"""/health's bus section reads the bus through its port (ADR 0045 §7): any BusStatus will
+"""/health's bus section reads the bus through its port (ADR 0044 §7): any BusStatus will
 do — the NATS consumer in production, this stand-in here — and nothing of an adapter's
 attributes is reached into."""
 

@@ -358,7 +358,7 @@ def test_the_migration_seeds_the_defaults_the_memory_adapter_serves() -> None:
 
 
 async def test_suppliers_named_on_lines_are_listed_with_their_payables() -> None:
-    """ADR 0045 §5: a supplier a line names (as `import fiken` names the suppliers of
+    """ADR 0044 §5: a supplier a line names (as `import fiken` names the suppliers of
     imported purchases and of journal entries on their sub-ledger accounts) is among the
     file's Suppliers beside the merchants of executed purchases, with its organisation
     number and its payables balances; its payables lines carry its SupplierID."""

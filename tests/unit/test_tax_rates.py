@@ -58,7 +58,7 @@ async def test_a_rate_change_is_the_tenants_and_the_defaults_change_for_the_rest
 
 
 async def test_a_rate_changed_in_a_unit_of_work_is_what_that_unit_reads_next() -> None:
-    """ADR 0045 §4: the store is the one place the rates are cached; nothing kept per unit
+    """ADR 0044 §4: the store is the one place the rates are cached; nothing kept per unit
     of work can hide a change the unit itself made (there is no `forget` to call)."""
     uows = MemoryUnitOfWorkFactory()
     own = TaxRate(

@@ -339,7 +339,7 @@ async def test_another_replicas_change_is_seen_within_the_recheck_interval() -> 
 
 
 async def test_import_and_resolver_take_the_same_choice_of_credentials() -> None:
-    """ADR 0045 §3: whose Fiken a tenant uses is decided in one place
+    """ADR 0044 §3: whose Fiken a tenant uses is decided in one place
     (`chosen_credentials`): its own, else the environment's; `import fiken` asks it too."""
     from bookkeeper.adapters.fiken.history import TenantBooksImport
     from bookkeeper.adapters.tenant_backends import chosen_credentials

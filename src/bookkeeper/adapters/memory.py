@@ -573,7 +573,7 @@ class MemoryUnitOfWork:
 
     @property
     def credentials(self) -> CredentialsStore:
-        """Issue 14: the tenants' own credentials, staged until commit (ADR 0045 §1)."""
+        """Issue 14: the tenants' own credentials, staged until commit (ADR 0044 §1)."""
         return self._credentials
 
     async def __aenter__(self) -> Self:

@@ -434,7 +434,7 @@ class BooksImport:
         totals: dict[str, int | None] = {}
 
         # Purchases and sales first: a journal entry that is one of their own postings
-        # (the same transaction) is then known before it is read (ADR 0045 §6).
+        # (the same transaction) is then known before it is read (ADR 0044 §6).
         lists: list[tuple[str, AsyncIterator[HistoryPage]]] = [
             (
                 PURCHASE,

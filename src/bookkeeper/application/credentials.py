@@ -14,7 +14,7 @@ when, and a short fingerprint (a prefix of the token's SHA-256). Without a key, 
 refused (`CredentialsKeyMissing`): plaintext is never stored. Every change is recorded in
 the tenant's log (CredentialsSet, CredentialsRemoved, CredentialsReencrypted), without
 the secret, in the same transaction as the change itself (the store is part of the unit of
-work, ADR 0045 §1): both are committed, or neither.
+work, ADR 0044 §1): both are committed, or neither.
 """
 
 from __future__ import annotations

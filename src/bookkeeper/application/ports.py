@@ -552,7 +552,7 @@ class StoredCredentials(msgspec.Struct, frozen=True, kw_only=True):
 
 class CredentialsStore(Protocol):
     """The encrypted per-tenant credentials (migration 0018), in the unit's transaction, so
-    a change and its audit event are committed together or not at all (ADR 0045 §1)."""
+    a change and its audit event are committed together or not at all (ADR 0044 §1)."""
 
     async def get(self, tenant_id: str, provider: str) -> StoredCredentials | None: ...
 
@@ -603,7 +603,7 @@ class UnitOfWork(Protocol):
 
     @property
     def credentials(self) -> CredentialsStore:
-        """Issue 14: the tenants' own credentials (ADR 0036, ADR 0045 §1)."""
+        """Issue 14: the tenants' own credentials (ADR 0036, ADR 0044 §1)."""
         ...
 
     async def __aenter__(self) -> Self: ...
@@ -1207,7 +1207,7 @@ class BusConsumerStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BusStatus(Protocol):
-    """What /health asks of the external bus (ADR 0045 §7): its consumers and their lag."""
+    """What /health asks of the external bus (ADR 0044 §7): its consumers and their lag."""
 
     @property
     def durable(self) -> str:

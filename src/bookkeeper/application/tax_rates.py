@@ -4,7 +4,7 @@ Every use case that books, checks or reports VAT reads the tenant's table throug
 `tenant_tax_table`: the shipped defaults with the tenant's own rows of a code instead
 (RulesStore.tax_rates, domain/rules.overlay_rates).
 
-There is one cache of the rates, and it is the store's (ADR 0045 §4): on SQL the
+There is one cache of the rates, and it is the store's (ADR 0044 §4): on SQL the
 `TaxRatesCache` shared by the database's units of work, per (country, tenant), for a few
 seconds, forgotten at once when this process changes a rate, and bypassed by a unit that
 changed one itself (its own uncommitted rows are never served to another unit). Nothing is

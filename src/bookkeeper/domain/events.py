@@ -532,7 +532,7 @@ class BooksImportedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     executed_here: int = 0
     problems: int = 0
     #: Journal entries the books also list as a purchase's or sale's own posting (the
-    #: same transaction), not imported twice (ADR 0045 §6).
+    #: same transaction), not imported twice (ADR 0044 §6).
     same_as_trade: int = 0
     #: The books' transactions of the purchases and sales this run read: a later run
     #: knows a journal entry of one of them without reading the purchase or sale again.
@@ -571,7 +571,7 @@ class CredentialsRemovedData(Payload, frozen=True, kw_only=True):
 
 
 class CredentialsReencryptedData(Payload, frozen=True, kw_only=True):
-    """Issue 14 (ADR 0045 §2): `bookkeeper credentials rotate-key` re-encrypted this
+    """Issue 14 (ADR 0044 §2): `bookkeeper credentials rotate-key` re-encrypted this
     tenant's own credentials of these providers with the newest key. The secrets are
     unchanged (so are their fingerprints, listed in provider order); none is in the log."""
 

@@ -406,7 +406,7 @@ def _saft_codes() -> dict[str, VatCode]:
         ("5", Decimal("0"), OUTPUT),  # zero-rated sales
         ("52", Decimal("0"), OUTPUT),  # export
         ("6", None, None),  # outside the VAT Act
-        # Imports of goods (ADR 0045 §6): the import VAT paid at the border, deducted
+        # Imports of goods (ADR 0044 §6): the import VAT paid at the border, deducted
         # directly (14, 15), and the goods' cost as the basis of it (21, 22; 23 zero rate).
         ("14", Decimal("25"), INPUT),
         ("15", Decimal("15"), INPUT),

@@ -1,7 +1,7 @@
 """Per-tenant credentials in memory: the store of the in-memory unit of work (tests and the
 in-memory container).
 
-As the SQL store, it is part of its unit of work (ADR 0045 §1): changes are staged and
+As the SQL store, it is part of its unit of work (ADR 0044 §1): changes are staged and
 become visible to other units only when the unit commits — together with the events the
 unit appended — and a unit that ends without committing leaves nothing behind.
 """

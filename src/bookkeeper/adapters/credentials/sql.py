@@ -5,7 +5,7 @@ ciphertext; `credentials_revision` is one row whose counter is bumped in the sam
 transaction as every change, so a replica learns that something changed with one
 single-row read (the resolver's version check) and re-reads only then.
 
-The store runs in its unit of work's transaction (`uow.credentials`, ADR 0045 §1): a change
+The store runs in its unit of work's transaction (`uow.credentials`, ADR 0044 §1): a change
 and the audit event the credentials service records about it are committed together, or
 neither is. Every change bumps the revision row first, so every change takes the same lock
 order.

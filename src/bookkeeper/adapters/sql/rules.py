@@ -99,7 +99,7 @@ class SqlRules:
         self._tx = tx
         self._cache = cache
         #: This unit changed a rate: it reads its own (uncommitted) rows past the shared
-        #: cache, and never puts them there for other units to see (ADR 0045 §4).
+        #: cache, and never puts them there for other units to see (ADR 0044 §4).
         self._changed_rates = False
 
     async def tax_rates(

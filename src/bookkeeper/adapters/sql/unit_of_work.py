@@ -97,7 +97,7 @@ class SqlUnitOfWork:
 
     @property
     def credentials(self) -> CredentialsStore:
-        """Issue 14: the tenants' own credentials, in this transaction (ADR 0045 §1); built
+        """Issue 14: the tenants' own credentials, in this transaction (ADR 0044 §1); built
         on first use (the propose path never needs it)."""
         if self._credentials is None:
             from bookkeeper.adapters.credentials.sql import SqlCredentialsStore
