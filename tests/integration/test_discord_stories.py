@@ -12,6 +12,7 @@ sandbox Folio/Fiken objects), with the SQL helpers of test_stories.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -26,13 +27,14 @@ import hikari
 import pytest
 
 from bookkeeper.adapters.discord import DiscordHandler, custom_id, parse_users
+from bookkeeper.adapters.discord.reviews import ReviewSubscriber
 from bookkeeper.adapters.extraction import ocr
 from bookkeeper.adapters.sandbox.seed import bank_seed
 from bookkeeper.application.commands import ApproveProposal, SubmitEvent
 from bookkeeper.application.ports import Principal
 from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.domain.events import decode_payload
-from bookkeeper.entrypoints.serve import open_services
+from bookkeeper.entrypoints.serve import REVIEWS_FOLLOW_SECONDS, follow_reviews, open_services
 from tests.documents import ruter_ticket, telenor_invoice
 from tests.fakes.discord import Rest, decided, interaction, refusal
 from tests.http_helpers import pattern, sqlite_container
@@ -86,6 +88,7 @@ class Discord:
         # What `serve` builds (entrypoints/serve.py), with the subscribers registered.
         services = await open_services(c)
         await services.database.migrate()
+        self.services = services
         self.handlers = services.handlers
         self.executor = await resolve(c.executor)
         self.queries = services.queries
@@ -211,6 +214,44 @@ def review_request(bot: Discord, proposal_id: str) -> str:
     ]
     assert text.startswith("Til godkjenning: ")
     return str(text)
+
+
+async def test_a_proposal_another_worker_made_reaches_the_review_channel_within_seconds(
+    discord: Discord, tmp_path: Path
+) -> None:
+    """The bot runs in one worker of a serve (P7). A proposal that needs a person and was
+    committed by another worker (or replica) is posted to the review channel by the bot's
+    follower of the log within seconds, not at the subscriptions' next catch-up (15 s; it
+    does not run here at all); posted once, though the follower may meet it again."""
+    follower = follow_reviews(discord.services, ReviewSubscriber(discord.handler, discord.queries))
+    other = sqlite_container(discord.data_dir)  # another worker: same database, own process state
+    other.clock.reset_override()
+    try:
+        services = await open_services(other)
+        per = Principal(subject="per", tenant_id=TENANT, roles=frozenset({"accountant"}))
+        data = decode_payload("PatternSuggested", pattern("Kaffebrenneriet", "7140", "15"), 1)
+        made = await services.handlers.submit(
+            SubmitEvent(principal=per, type="PatternSuggested", data=data)
+        )
+        proposal_id = str(made.stream_id)
+
+        def posted() -> int:
+            return sum(
+                1
+                for n, args, _ in discord.rest.calls
+                if n == "create_message" and args[0] == REVIEW and proposal_id in args[1]
+            )
+
+        for _ in range(int(10 / REVIEWS_FOLLOW_SECONDS) * 4):
+            if posted():
+                break
+            await asyncio.sleep(REVIEWS_FOLLOW_SECONDS / 4)
+        assert posted() == 1, "the review channel never saw the other worker's proposal"
+        await asyncio.sleep(3 * REVIEWS_FOLLOW_SECONDS)  # the follower reads on
+        assert posted() == 1
+    finally:
+        await follower.stop()
+        await shutdown(other)
 
 
 # --- story 1 ----------------------------------------------------------------------------

@@ -77,6 +77,10 @@ PURGE_JOB: Final = "conversation-purge"
 #: Seconds between two catch-ups of the log's subscribers (each is also handed its events
 #: right after their commit; this is the retry and the crash recovery).
 SUBSCRIPTIONS_INTERVAL: Final = 15.0
+#: How often the review channel reads the log for proposals committed by another process
+#: (another worker of the serve, another replica): the bot runs in one worker (P7), and a
+#: reviewer should not wait for the subscriptions' catch-up to see them.
+REVIEWS_FOLLOW_SECONDS: Final = 1.0
 #: When the conversation purge runs (UTC): at night, in the quiet hours.
 PURGE_HOUR_UTC: Final = 2
 SEAL_JOB: Final = "sealer"
@@ -123,6 +127,8 @@ class Process:
     bus_intake: BusIntake | None = None
     bus: NatsConsumer | None = None
     bus_publisher: NatsPublisher | None = None
+    #: The review channel's follower of the log (with the Discord bot).
+    reviews_follower: LogFollower | None = None
 
     @property
     def jobs(self) -> list[str]:
@@ -145,6 +151,9 @@ class Process:
                 await self.bus_publisher.follower.stop()
             await self.bus_publisher.close()
             self.bus_publisher = None
+        if self.reviews_follower is not None:
+            await self.reviews_follower.stop()
+            self.reviews_follower = None
         if self.discord is not None:
             await self.discord.close()
             self.discord = None
@@ -262,7 +271,9 @@ async def start_shared(container: Container, process: Process, scheduler: Schedu
     await register_morning(container, shared)
     await register_spending(container, shared)
     # In the background: the gateway connects while the API already serves.
-    process.discord = await start_discord(container, services)
+    started = await start_discord(container, services)
+    if started is not None:
+        process.discord, process.reviews_follower = started
     scheduler.include(shared)
 
 
@@ -359,8 +370,11 @@ def _catch_up(subscriptions: Subscriptions) -> Callable[[], Awaitable[bool]]:
     return run
 
 
-async def start_discord(container: Container, services: Services) -> DiscordBot | None:
-    """Start the bot configured by BOOKKEEPER_DISCORD_*; None when no token is set."""
+async def start_discord(
+    container: Container, services: Services
+) -> tuple[DiscordBot, LogFollower] | None:
+    """Start the bot configured by BOOKKEEPER_DISCORD_*, and the review channel's follower
+    of the log; None when no token is set."""
     settings = container.settings()
     if not settings.discord_token or not settings.discord_tenant:
         log.info("Discord bot off (BOOKKEEPER_DISCORD_TOKEN unset)")
@@ -390,12 +404,22 @@ async def start_discord(container: Container, services: Services) -> DiscordBot 
     bot = DiscordBot(settings.discord_token, make_handler)
     # Every proposal awaiting review is posted, and every decision edits its message,
     # whichever entrypoint made it (ADR 0028).
-    reviews = ReviewSubscriber(bot.handler, services.queries)
-    if not any(s.name == reviews.name for s in services.dispatcher.subscribers):
-        services.dispatcher.subscribe(reviews)
+    follower = follow_reviews(services, ReviewSubscriber(bot.handler, services.queries))
     await bot.start()
     log.info("Discord bot starting for tenant %s (%d mapped user(s))", tenant, len(users))
-    return bot
+    return bot, follower
+
+
+def follow_reviews(services: Services, reviews: Subscriber) -> LogFollower:
+    """Hand the review channel's subscriber this process's commits at once, and follow
+    the log for it every REVIEWS_FOLLOW_SECONDS: a proposal another worker or replica
+    committed is posted within about a second (it is idempotent per event, so meeting
+    an event both ways posts it once)."""
+    if not any(s.name == reviews.name for s in services.dispatcher.subscribers):
+        services.dispatcher.subscribe(reviews)
+    follower = LogFollower(services.subscriptions, reviews, interval=REVIEWS_FOLLOW_SECONDS)
+    follower.start()
+    return follower
 
 
 async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | None]:
