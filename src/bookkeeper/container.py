@@ -448,6 +448,24 @@ async def _books_import(
             await close()
 
 
+async def _exclusive(settings: Settings) -> AsyncIterator[Any]:
+    """Issue 14 (ADR 0043): what makes a supplier's find-and-create one at a time across
+    the replicas — PostgreSQL advisory locks on connections of their own; None on SQLite
+    (one process: the executor's in-process locks suffice)."""
+    scheme = settings.database_url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme not in ("postgres", "postgresql"):
+        yield None
+        return
+    from bookkeeper.adapters.fiken.pg_gate import libpq_url
+    from bookkeeper.adapters.sql.advisory_locks import PostgresLocks
+
+    locks = PostgresLocks(libpq_url(settings.database_url))
+    try:
+        yield locks
+    finally:
+        await locks.aclose()
+
+
 def _jobs_lock(settings: Settings) -> FileLock | None:
     """The lock whose holder runs the serve's shared jobs; None: this process runs them."""
     return FileLock(settings.jobs_lock) if settings.jobs_lock is not None else None
@@ -542,6 +560,7 @@ class Container(containers.DeclarativeContainer):
         ids=ids,
         policy=providers.Singleton(_execution_policy, settings),
         name=providers.Singleton(process_name),
+        exclusive=providers.Resource(_exclusive, settings),
     )
 
     #: Manual entries and the ledger's reports; the books are opened only when a report

@@ -1352,6 +1352,21 @@ class BooksHistory(Protocol):
     def sales(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]: ...
 
 
+class Exclusive(Protocol):
+    """Sections that run one holder at a time per key, in every process that shares what
+    backs the port (issue 14, ADR 0043): the application decides *what* must not run
+    twice at once (a supplier's find-and-create in the books), the adapter *how* — a
+    PostgreSQL advisory lock across replicas. Keys are plain text chosen by the caller;
+    the adapter may hash them (two keys sharing a hash only wait for each other)."""
+
+    def hold(self, keys: Sequence[str]) -> AbstractAsyncContextManager[None]:
+        """Hold every key for the block, taken in one fixed order (two holders of
+        overlapping keys never deadlock). The wait is a wait for a turn: it runs inside
+        `turn_wait` when set. ExternalUnavailable when the keys cannot be had in time or
+        the backing store fails (nothing was done under them)."""
+        ...
+
+
 #: Waiting for a turn at a remote system (Fiken's one request per token, held by another
 #: caller or replica) is not work: the executor sets this around a tenant's attempts to a
 #: context that gives the tenant's slot back while an adapter waits for its turn (issue

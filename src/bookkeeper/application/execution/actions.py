@@ -15,7 +15,12 @@ from bookkeeper.application.execution.bank_actions import BankActions
 from bookkeeper.application.execution.books_actions import BooksActions
 from bookkeeper.application.execution.claims import rehydrate
 from bookkeeper.application.execution.policy import ExecutionPolicy, ExecutionRefused
-from bookkeeper.application.ports import BankProvider, BooksProvider, UnitOfWorkFactory
+from bookkeeper.application.ports import (
+    BankProvider,
+    BooksProvider,
+    Exclusive,
+    UnitOfWorkFactory,
+)
 from bookkeeper.application.postings import booking, reversible_entry, tax_table
 from bookkeeper.domain.events import (
     CorrectionData,
@@ -40,10 +45,11 @@ class Actions:
         books: BooksProvider,
         bank: BankProvider,
         policy: ExecutionPolicy,
+        exclusive: Exclusive | None = None,
     ) -> None:
         self._uow = uow_factory
         self._policy = policy
-        self._books = BooksActions(books, uow_factory, policy)
+        self._books = BooksActions(books, uow_factory, policy, exclusive)
         self._bank = BankActions(bank, uow_factory)
 
     async def act(self, attempt: Attempt) -> Acted:

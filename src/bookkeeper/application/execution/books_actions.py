@@ -8,9 +8,11 @@ one created instead of creating it again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import uuid
 import weakref
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Final
 
@@ -28,10 +30,12 @@ from bookkeeper.application.ports import (
     Books,
     BooksProvider,
     Contact,
+    Exclusive,
     NewPurchase,
     Purchase,
     PurchaseLine,
     UnitOfWorkFactory,
+    turn_wait,
 )
 from bookkeeper.application.postings import (
     booked_in_nok,
@@ -46,21 +50,59 @@ from bookkeeper.domain.proposals import Proposal
 from bookkeeper.domain.rules import TaxTable
 
 _MAX_DESCRIPTION: Final = 200
-#: One supplier's find-or-create at a time in this process, per (tenant, org. no., name).
-_SUPPLIER_LOCKS: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = (
-    weakref.WeakValueDictionary()
-)
+#: One supplier's find-or-create at a time in this process, per key (supplier_keys).
+_SUPPLIER_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def supplier_keys(tenant_id: str, organization_number: str | None, name: str) -> tuple[str, ...]:
+    """What a supplier's find-and-create must hold, sorted: its name (whitespace collapsed,
+    case folded) and, when it has one, its organisation number (without spaces), each
+    within the tenant. Two invoices that could find or create the same contact — same
+    number, or same name (`find_supplier` falls back to the name) — share a key."""
+    keys = {f"supplier\x1f{tenant_id}\x1fname\x1f{' '.join(name.split()).casefold()}"}
+    number = "".join(organization_number.split()) if organization_number else ""
+    if number:
+        keys.add(f"supplier\x1f{tenant_id}\x1forg\x1f{number}")
+    return tuple(sorted(keys))
+
+
+@contextlib.asynccontextmanager
+async def _in_process(keys: Sequence[str]) -> AsyncIterator[None]:
+    """Hold the keys' asyncio locks (sorted), waiting for a busy one outside the caller's
+    executor slot (turn_wait): a holder waits for a slot again after its Fiken turn, so
+    one that held a slot while waiting here could deadlock with it."""
+    locks = []
+    for key in sorted(keys):
+        lock = _SUPPLIER_LOCKS.get(key)
+        if lock is None:
+            lock = _SUPPLIER_LOCKS[key] = asyncio.Lock()
+        locks.append(lock)
+    async with contextlib.AsyncExitStack() as held:
+        for lock in locks:
+            waiting = turn_wait.get() if lock.locked() else None
+            if waiting is None:
+                await held.enter_async_context(lock)
+            else:
+                async with waiting():
+                    await held.enter_async_context(lock)
+        yield
 
 
 class BooksActions:
     """Purchases in the books, each remote call under the attempt's guard."""
 
     def __init__(
-        self, books: BooksProvider, uow_factory: UnitOfWorkFactory, policy: ExecutionPolicy
+        self,
+        books: BooksProvider,
+        uow_factory: UnitOfWorkFactory,
+        policy: ExecutionPolicy,
+        exclusive: Exclusive | None = None,
     ) -> None:
         self._books = books
         self._uow = uow_factory
         self._policy = policy
+        #: Across processes (replicas): None when this process is the only one (SQLite).
+        self._exclusive = exclusive
 
     async def register_purchase(
         self,
@@ -134,15 +176,18 @@ class BooksActions:
     async def _supplier(
         self, attempt: Attempt, books: Books, data: InvoiceRegistrationData
     ) -> Contact:
-        # Two passes of this process (or two executors in it) may run invoices of the same
-        # new supplier at once: the find and the create go together, one pass at a time,
-        # so the second finds what the first created. (Across processes they do not: see
-        # ADR 0043.)
-        key = (attempt.claim.tenant_id, data.supplier_org_number or "", data.supplier)
-        lock = _SUPPLIER_LOCKS.get(key)
-        if lock is None:
-            lock = _SUPPLIER_LOCKS[key] = asyncio.Lock()
-        async with lock:
+        # Two passes of this process, two executors in it, or two replicas may run invoices
+        # of the same new supplier at once: the find and the create go together, one at a
+        # time per supplier, so the second finds what the first created (ADR 0043). This
+        # process's callers queue on asyncio locks first, then the port makes it exclusive
+        # across processes. Both are taken before any Fiken request and let go after the
+        # last, and never while the Fiken gate is held: the gate is taken per request
+        # inside, so no holder of the gate ever waits for these (no inverted order).
+        keys = supplier_keys(attempt.claim.tenant_id, data.supplier_org_number, data.supplier)
+        async with contextlib.AsyncExitStack() as held:
+            await held.enter_async_context(_in_process(keys))
+            if self._exclusive is not None:
+                await held.enter_async_context(self._exclusive.hold(keys))
             # Find first, always: a create that timed out may have committed.
             found = await attempt.call(
                 lambda: books.find_supplier(data.supplier_org_number, data.supplier)

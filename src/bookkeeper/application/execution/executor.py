@@ -31,6 +31,7 @@ from bookkeeper.application.ports import (
     BankProvider,
     BooksProvider,
     Clock,
+    Exclusive,
     Ids,
     UnitOfWorkFactory,
     turn_wait,
@@ -70,13 +71,16 @@ class Executor:
         ids: Ids,
         policy: ExecutionPolicy | None = None,
         name: str = "executor",
+        exclusive: Exclusive | None = None,
     ) -> None:
+        """`exclusive` makes a supplier's find-and-create one at a time across processes
+        (replicas on PostgreSQL, ADR 0043); without it, within this process only."""
         self._clock = clock
         self._uow = uow_factory
         self._policy = policy = policy or ExecutionPolicy()
         self.name = name
         self.claimer = Claimer(uow_factory, clock, ids, policy, name)
-        self.actions = Actions(uow_factory, books, bank, policy)
+        self.actions = Actions(uow_factory, books, bank, policy, exclusive)
         self.recorder = Recorder(uow_factory, clock, ids, policy)
         #: Set by `stop`: claim nothing more, start no attempt, hand the claimed back.
         self._stopping = False
