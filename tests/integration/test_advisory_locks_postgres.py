@@ -33,12 +33,15 @@ async def replicas(
             await locks.aclose()
 
 
-async def _held_ids(postgres_url: str) -> list[int]:
+async def _held_ids(postgres_url: str, *keys: str) -> list[int]:
+    """The ids of these keys held in this database: the other tests (other keys, other
+    databases) may hold theirs at the same time, on the other xdist worker."""
     async with await psycopg.AsyncConnection.connect(libpq_url(postgres_url)) as connection:
         cursor = await connection.execute(
             "SELECT objid::int4 FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND classid = %s::oid ORDER BY 1",
-            (LOCK_NAMESPACE,),
+            "AND classid = %s::oid AND objid::int4 = ANY(%s) AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY 1",
+            (LOCK_NAMESPACE, [lock_id(key) for key in keys]),
         )
         return [row[0] for row in await cursor.fetchall()]
 
@@ -63,7 +66,8 @@ async def test_a_key_held_in_one_replica_waits_in_another_and_other_keys_do_not(
             order.append("first")
         await asyncio.wait_for(task, 10)
         assert entered.is_set() and order == ["first", "second"]
-        assert await _held_ids(postgres_url) == []  # unlocked; the connections are kept
+        # Unlocked; the connections are kept.
+        assert await _held_ids(postgres_url, "a", "b", "c") == []
 
 
 async def test_overlapping_keys_in_any_order_never_deadlock(postgres_url: str) -> None:
@@ -94,9 +98,9 @@ async def test_a_hold_that_waits_too_long_is_unavailable_and_an_error_inside_unl
         with pytest.raises(RuntimeError):
             async with first.hold(["k"]):
                 raise RuntimeError("inside")
-        assert await _held_ids(postgres_url) == []
+        assert await _held_ids(postgres_url, "k") == []
         async with second.hold(["k"]):  # its dropped connection is replaced
-            assert await _held_ids(postgres_url) == [lock_id("k")]
+            assert await _held_ids(postgres_url, "k") == [lock_id("k")]
 
 
 async def test_a_waiter_cancelled_while_waiting_leaves_the_key_usable(postgres_url: str) -> None:
