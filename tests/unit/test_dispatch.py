@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
 import pytest
 
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
 from bookkeeper.application.event_log import stamp
 from bookkeeper.application.ports import RecordedEvent
@@ -207,3 +208,80 @@ async def test_a_hole_in_the_positions_is_waited_for_then_passed() -> None:
     monotonic.now = 11
     await subscriptions.catch_up()
     assert recorder.seen == [first, after_hole]
+
+
+class Flusher(Recorder):
+    """A Flushing subscriber (like the bus-publisher) that notes its steps in `steps`, and
+    whose flush waits a turn of the loop (JetStream's acks) and can be made to fail."""
+
+    def __init__(self, steps: list[str]) -> None:
+        super().__init__()
+        self.steps = steps
+        self.flush_fails = False
+
+    async def handle(self, event: RecordedEvent) -> None:
+        await super().handle(event)
+        self.steps.append("handle")
+
+    async def flush(self) -> None:
+        self.steps.append("flush")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        if self.flush_fails:
+            self.steps.append("flush failed")
+            raise RuntimeError("no ack")
+        self.steps.append("flushed")
+
+
+class CountingUnits:
+    """The memory factory, noting each unit of work it opens in `steps`."""
+
+    def __init__(self, inner: MemoryUnitOfWorkFactory, steps: list[str]) -> None:
+        self.inner = inner
+        self.steps = steps
+
+    def __call__(self) -> MemoryUnitOfWork:
+        self.steps.append("unit")
+        return self.inner()
+
+
+async def test_the_next_page_is_read_during_a_flush_and_handed_over_after_it() -> None:
+    """While a Flushing subscriber waits for its acks, the next page is being read (its
+    unit of work opens before the flush ends); nothing of that page is handed over until
+    the flush succeeded, so pages reach the subscriber whole and in order."""
+    steps: list[str] = []
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory()
+    flusher = Flusher(steps)
+    dispatcher.subscribe(flusher)
+    subscriptions = Subscriptions(CountingUnits(factory, steps), dispatcher, batch=2)  # type: ignore[arg-type]
+    ids = [await _append(factory) for _ in range(4)]
+
+    assert await subscriptions.catch_up_one(flusher) == 4
+    assert flusher.seen == ids
+    first_flush = steps.index("flush")
+    assert steps[first_flush - 2 : first_flush] == ["handle", "handle"]
+    # A unit (the next page's read) opened while the first flush waited ...
+    assert "unit" in steps[first_flush : steps.index("flushed")]
+    # ... and the next page was handed over only after that flush succeeded.
+    assert steps.index("handle", first_flush) > steps.index("flushed")
+    assert (await subscriptions.positions())["recorder"] > 0
+
+
+async def test_a_failed_flush_drops_the_page_read_ahead_and_keeps_the_position() -> None:
+    steps: list[str] = []
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory()
+    flusher = Flusher(steps)
+    dispatcher.subscribe(flusher)
+    subscriptions = Subscriptions(factory, dispatcher, batch=2)
+    ids = [await _append(factory) for _ in range(4)]
+
+    flusher.flush_fails = True
+    assert await subscriptions.catch_up_one(flusher) == 0
+    assert flusher.seen == ids[:2]  # nothing of the page read ahead was handed over
+    assert (await subscriptions.positions())["recorder"] == 0
+
+    flusher.flush_fails = False
+    assert await subscriptions.catch_up_one(flusher) == 4  # sent again from the log
+    assert flusher.seen == [*ids[:2], *ids]

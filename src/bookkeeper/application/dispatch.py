@@ -38,6 +38,10 @@ from typing import Final, Protocol
 
 from bookkeeper.application.ports import RecordedEvent, UnitOfWorkFactory
 
+#: A page of the log as one catch-up reads it: (the position read after, the database's
+#: horizon at the read, the events).
+_Page = tuple[int, tuple[int, int] | None, Sequence[RecordedEvent]]
+
 log = logging.getLogger("bookkeeper.dispatch")
 
 Reaction = Callable[[RecordedEvent], Awaitable[None] | None]
@@ -179,20 +183,26 @@ class Subscriptions:
         `follow` (the LogFollower's): after a page that reached the head, read on for up
         to that many more pages while new events keep coming, the tracking position's
         commit of one page overlapping the read of the next — a writer committing all
-        the time is followed without a fresh start (and its round trips) per commit."""
+        the time is followed without a fresh start (and its round trips) per commit.
+
+        While a Flushing subscriber waits for what it was handed (the bus-publisher for
+        JetStream's acks), the next page is already being read; it is handed over only
+        once that flush succeeded (a failed one drops it), so nothing of a later page is
+        sent before an earlier one is done."""
         count = 0
-        async with self._locks[subscriber.name]:
+        name = subscriber.name
+        async with self._locks[name]:
             start: int | None = None
             advancing: asyncio.Task[bool] | None = None
+            reading_next: asyncio.Task[_Page] | None = None
             extra = follow
             try:
                 while True:
-                    async with self._uow() as uow:
-                        if start is None:
-                            start = await uow.tracking.position(subscriber.name)
-                        # Before the read: a writer that ended before it is visible to it.
-                        horizon = await uow.tracking.horizon()
-                        events = await uow.events.read_all(after_position=start, limit=self._batch)
+                    if reading_next is not None:
+                        reading, reading_next = reading_next, None
+                        start, horizon, events = await reading
+                    else:
+                        start, horizon, events = await self._read(name, start)
                     if advancing is not None:
                         moved, advancing = await advancing, None
                         if not moved:  # another process is ahead of us; it carries on
@@ -200,13 +210,13 @@ class Subscriptions:
                     if not events:
                         return count
                     reached, done, complete = await self._handle(subscriber, start, events, horizon)
+                    if complete and (len(events) == self._batch or extra > 0):
+                        reading_next = asyncio.create_task(self._read(name, reached))
                     if reached > start and not await self._flushed(subscriber):
                         return count
                     count += done
                     if reached > start:
-                        advancing = asyncio.create_task(
-                            self._advance(subscriber.name, start, reached)
-                        )
+                        advancing = asyncio.create_task(self._advance(name, start, reached))
                         start = reached
                     if not complete:
                         return count
@@ -215,8 +225,22 @@ class Subscriptions:
                             return count
                         extra -= 1
             finally:
+                if reading_next is not None:  # a page read ahead and not handed over
+                    reading_next.cancel()
+                    with contextlib.suppress(BaseException):
+                        await reading_next
                 if advancing is not None:
                     await advancing  # a failure to store the position is raised here
+
+    async def _read(self, name: str, start: int | None) -> _Page:
+        """(the position read after, the database's horizon, the next page): one unit."""
+        async with self._uow() as uow:
+            if start is None:
+                start = await uow.tracking.position(name)
+            # Before the read: a writer that ended before it is visible to it.
+            horizon = await uow.tracking.horizon()
+            events = await uow.events.read_all(after_position=start, limit=self._batch)
+        return start, horizon, events
 
     async def _advance(self, name: str, start: int, reached: int) -> bool:
         """Store a subscriber's new position (False: another process moved it first)."""

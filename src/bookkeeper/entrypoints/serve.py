@@ -31,12 +31,18 @@ Reactions to committed events (application/dispatch.py): an approval wakes the e
 The bus (issue 10): with BOOKKEEPER_NATS_URL set, the JetStream consumer books external
 events in the background (`start_bus`) and the bus-publisher subscriber publishes the
 committed ledger (`start_publisher`); without it, only the in-process route books.
+
+Once a process has started (`start_process`), what it imported and built is frozen out of
+the garbage collector (`freeze_started_heap`): a full collection otherwise walks all of it
+and stopped the event loop for 70-200 ms on a loaded machine, every few seconds under
+bus load (issue 14, P10; ADR 0034's addendum).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -202,6 +208,33 @@ def _log_document_reader(container: Container) -> None:
         (log.info if ready else log.warning)("documents: %s", sentence)
 
 
+#: Whether this process has frozen its started heap (once per process: see below).
+_heap_frozen = False
+
+
+def freeze_started_heap() -> bool:
+    """Move everything alive now (modules, the container, pools, compiled statements) out
+    of the garbage collector's generations, once per process; True if this call did it.
+
+    Those objects live as long as the process, yet every full (generation 2) collection
+    walks them all: under bus load such a collection ran every 1-3 s and held the event
+    loop 70-200 ms each time (bench/bus.py), which is P10's p99. Frozen, they are not
+    traversed (what is allocated afterwards is collected as before); garbage is collected
+    first, so none of it is kept. Once only: a later start in the same process (tests)
+    would otherwise freeze the previous start's objects after they were let go, and a
+    cycle among them would never be freed."""
+    global _heap_frozen
+    if _heap_frozen:
+        return False
+    _heap_frozen = True
+    gc.collect()
+    gc.freeze()
+    log.info(
+        "started heap frozen: %d objects left out of garbage collection", gc.get_freeze_count()
+    )
+    return True
+
+
 async def start_process(container: Container) -> Process:
     """Open the services, start the scheduler's jobs and the Discord bot (if configured).
 
@@ -253,6 +286,7 @@ async def start_process(container: Container) -> Process:
         await process.close()
         await shutdown(container)
         raise
+    freeze_started_heap()
     return process
 
 
