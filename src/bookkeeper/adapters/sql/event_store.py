@@ -423,24 +423,8 @@ class SqlEventStore:
             positions = {row[0]: row[1] for row in rows}
         elif fresh:
             assert self._sql.append_first_many is not None
-            json = self._tx.json
             params = [
-                {
-                    "id": e.id,
-                    "tenant_id": tenant_id,
-                    "stream_id": stream_id,
-                    "version": 1,
-                    "type": e.type,
-                    "schema_version": e.schema_version,
-                    "status": e.status.value if e.status is not None else None,
-                    "actor": e.actor,
-                    "data": json(msgspec.Raw(encode_payload(e.data))),
-                    "metadata": json(e.metadata),
-                    "parent_id": e.parent_id,
-                    "correlation_id": e.correlation_id,
-                    "created_at": aware(e.created_at),
-                }
-                for tenant_id, stream_id, e in fresh
+                self.bind(tenant_id, stream_id, 0, [e])[0] for tenant_id, stream_id, e in fresh
             ]
             result = await self._tx.execute(self._sql.append_first_many, params)
             positions = {row[0]: row[1] for row in result.all()}
