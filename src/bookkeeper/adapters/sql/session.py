@@ -442,15 +442,9 @@ class SqlSession:
         if driver is None or self._open:
             raise RuntimeError("write_at_once needs PostgreSQL and no open transaction")
         self._require_connection()
-        if hot.defaults:
-            params = hot.defaults | params
-        try:
-            return await self._run(driver, hot, params)
-        except psycopg.Error as error:
-            # Nothing of the statement was written (or, if the connection dropped, the
-            # outcome is unknown: callers retry with the same ids, as after a lost COMMIT).
-            self._rollback_only = translated = storage_error(self._as_dbapi_error(error, hot))
-            raise translated from error
+        # On an error nothing of the statement was written (or, if the connection dropped,
+        # the outcome is unknown: callers retry with the same ids, as after a lost COMMIT).
+        return await self._run(driver, hot, params)
 
     async def _begin_transaction(self) -> None:
         """Open the unit's transaction (PostgreSQL): psycopg sends BEGIN before the next
@@ -479,28 +473,28 @@ class SqlSession:
             await self._begin_transaction()
         if not hot.reads:
             self._wrote = True
+        return await self._run(driver, hot, params)
+
+    async def _run(
+        self, driver: psycopg.AsyncConnection[Any], hot: Hot, params: dict[str, Any]
+    ) -> Sequence[AnyRow]:
+        """One hot statement on the driver: its rows (none if it returns none). A driver
+        error makes the unit rollback-only (on PostgreSQL its transaction is aborted, and
+        commit must not pretend otherwise) and is raised as ours."""
         if hot.defaults:
             params = hot.defaults | params
         try:
-            return await self._run(driver, hot, params)
+            if hot.binary:
+                named = driver.cursor()
+                await named.execute(hot.sql, params)
+                return await named.fetchall() if hot.returns_rows else []
+            # A raw cursor sends the query as it is: nothing to parse per execution.
+            cursor = psycopg.AsyncRawCursor(driver)
+            await cursor.execute(hot.positional, [params[name] for name in hot.names])
+            return await cursor.fetchall() if hot.returns_rows else []
         except psycopg.Error as error:
-            # On PostgreSQL the transaction is now aborted; commit must not pretend otherwise.
             self._rollback_only = translated = storage_error(self._as_dbapi_error(error, hot))
             raise translated from error
-
-    @staticmethod
-    async def _run(
-        driver: psycopg.AsyncConnection[Any], hot: Hot, params: dict[str, Any]
-    ) -> Sequence[AnyRow]:
-        """One hot statement on the driver: its rows (none if it returns none)."""
-        if hot.binary:
-            named = driver.cursor()
-            await named.execute(hot.sql, params)
-            return await named.fetchall() if hot.returns_rows else []
-        # A raw cursor sends the query as it is: nothing to parse per execution.
-        cursor = psycopg.AsyncRawCursor(driver)
-        await cursor.execute(hot.positional, [params[name] for name in hot.names])
-        return await cursor.fetchall() if hot.returns_rows else []
 
     @staticmethod
     def _as_dbapi_error(error: BaseException, hot: Hot | None = None) -> BaseException:
