@@ -94,22 +94,27 @@ def jobs_lock(workers: int) -> Iterator[None]:
             os.unlink(path)
 
 
+def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> dict[str, Any]:
+    """How uvicorn serves the app, whoever runs it (uvicorn.run or one supervised worker)."""
+    return {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_level": log_level.lower(),
+        "server_header": False,
+        "access_log": access_log,
+        # The API has no WebSocket routes (granian runs with websockets=False too); not
+        # loading uvicorn's websockets protocol saves ~2.5 MB per worker (P7).
+        "ws": "none",
+    }
+
+
 def run_uvicorn(host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
     import uvicorn
 
     with jobs_lock(workers):
         uvicorn.run(
-            APP_FACTORY,
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level.lower(),
-            server_header=False,
-            access_log=access_log,
-            # The API has no WebSocket routes (granian runs with websockets=False too); not
-            # loading uvicorn's websockets protocol saves ~2.5 MB per worker (P7).
-            ws="none",
+            APP_FACTORY, workers=workers, **uvicorn_options(host, port, log_level, access_log)
         )
 
 
@@ -129,7 +134,7 @@ def supervise_uvicorn(host: str, port: int, workers: int, log_level: str, access
 def run_worker(
     listen_fd: int, health_fd: int, host: str, port: int, log_level: str, access_log: bool
 ) -> int:
-    """One worker of `supervise_uvicorn`: uvicorn's Server (the Config `run_uvicorn` gives
+    """One worker of `supervise_uvicorn`: uvicorn's Server (the options `run_uvicorn` gives
     uvicorn) on the listening socket it inherited, answering the supervisor's checks."""
     import socket
 
@@ -141,16 +146,7 @@ def run_worker(
 
     import uvicorn
 
-    config = uvicorn.Config(
-        APP_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        log_level=log_level.lower(),
-        server_header=False,
-        access_log=access_log,
-        ws="none",
-    )
+    config = uvicorn.Config(APP_FACTORY, **uvicorn_options(host, port, log_level, access_log))
     server = uvicorn.Server(config)
     servers.append(server)
     server.run(sockets=[socket.socket(fileno=listen_fd)])
