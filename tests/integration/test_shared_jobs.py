@@ -78,7 +78,9 @@ def test_one_worker_runs_the_shared_jobs_and_another_takes_over_when_it_is_kille
         assert len(SHARED.findall(text)) == 1, text  # and only one scheduler has them
         leader, other = int(leaders[0]), int(waiting[0])
         assert leader != other
-        assert _healthy(f"http://127.0.0.1:{port}")
+        # The jobs' lines come while the workers start; the serve answers soon after (on a
+        # loaded CI machine a single 2 s try right after the lines was not enough).
+        _wait_for(log, lambda _t: _healthy(f"http://127.0.0.1:{port}"), STARTUP, serve)
 
         os.kill(leader, signal.SIGKILL)  # a worker of the serve this test started
 
