@@ -240,6 +240,8 @@ class MemoryBooks(_Remote):
 
     def __init__(self, world: World, tenant: str) -> None:
         super().__init__(world, tenant)
+        #: None: the tenant's own company (a test sets one that tenants share).
+        self.company_key: str | None = None
         self.suppliers: dict[str, Contact] = {}
         self.purchases: dict[str, StoredPurchase] = {}
         self.created_references: Counter[str] = Counter()

@@ -11,7 +11,7 @@ from typing import Any
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.execution.books_actions import supplier_keys
 from bookkeeper.domain.events import Status
-from tests.unit.external_doubles import Harness, expense, invoice
+from tests.unit.external_doubles import Harness, World, expense, invoice
 
 
 def test_invoices_that_could_find_or_create_one_contact_share_a_key() -> None:
@@ -26,6 +26,17 @@ def test_invoices_that_could_find_or_create_one_contact_share_a_key() -> None:
     assert list(supplier_keys("acme", "976967631", "X")) == sorted(
         supplier_keys("acme", "976967631", "X")
     )
+
+
+def test_tenants_booking_into_one_company_share_its_suppliers_keys() -> None:
+    """ADR 0049: the contact is created in the company, so the key is the company's when
+    the books say which one it is; the tenant's only when they do not."""
+    shared = "fiken:acme-holding-as"
+    acme = set(supplier_keys("acme", "976 967 631", "Telenor Norge AS", shared))
+    globex = set(supplier_keys("globex", "976967631", "telenor norge as", shared))
+    assert acme == globex
+    assert not acme & set(supplier_keys("acme", "976967631", "Telenor Norge AS", "fiken:other"))
+    assert not acme & set(supplier_keys("acme", "976967631", "Telenor Norge AS"))
 
 
 class Recording:
@@ -93,3 +104,45 @@ async def test_the_executor_holds_the_suppliers_keys_across_its_find_and_create(
     assert books.checked == 3  # find, create; then find (it exists now)
     assert locks.inside == set()
     assert h.world.duplicates() == []
+
+
+async def test_two_tenants_of_one_fiken_company_create_one_new_supplier() -> None:
+    """Two tenants whose credentials name the same Fiken company execute invoices of one
+    new supplier side by side (one executor runs tenants concurrently; every books call
+    yields): the second finds the contact the first created instead of creating another."""
+    h = Harness(world=World(interleave=True))
+    company = h.world.books("acme")  # one company's books, whichever tenant books into it
+    company.company_key = "fiken:acme-holding-as"
+    executor = h.new_executor("one", books=lambda _tenant: company)
+    mine = await h.approved(invoice(invoice_number="F-1"), tenant="acme")
+    theirs = await h.approved(invoice(invoice_number="F-2"), tenant="globex")
+
+    report = await executor.run_once()
+
+    assert report.executed == 2
+    assert (await h.view(mine, "acme")).status is Status.EXECUTED
+    assert (await h.view(theirs, "globex")).status is Status.EXECUTED
+    assert company.created_suppliers == {"976967631": 1}
+    assert len(company.suppliers) == 1
+
+
+async def test_the_cross_process_lock_is_held_by_the_company_not_the_tenant() -> None:
+    h = Harness()
+    locks = Recording()
+    company = h.world.books("acme")
+    company.company_key = "fiken:acme-holding-as"
+    executor = Executor(
+        h.uow_factory,
+        lambda _tenant: company,
+        h.world.bank,
+        h.clock,
+        h.ids,
+        h.policy,
+        name="one",
+        exclusive=locks,
+    )
+    await h.approved(invoice(invoice_number="F-1"), tenant="acme")
+    await h.approved(invoice(invoice_number="F-2"), tenant="globex")
+    assert (await executor.run_once()).executed == 2
+    keys = supplier_keys("acme", "976967631", "Telenor Norge AS", "fiken:acme-holding-as")
+    assert locks.holds == [keys, keys]  # globex's invoice waits for the same keys

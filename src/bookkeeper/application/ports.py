@@ -926,6 +926,10 @@ class Books(Protocol):
     """One company's books (Fiken, or the sandbox). Bound to a tenant by BooksProvider."""
 
     name: str
+    #: Which company these books are, as a key for what every tenant booking into the same
+    #: company shares (the supplier lock, ADR 0049): Fiken's "fiken:<company slug>"; None
+    #: when not known (the tenant then stands for its company).
+    company_key: str | None
 
     async def company(self) -> BooksCompany: ...
 

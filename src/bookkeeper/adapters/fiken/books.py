@@ -56,6 +56,8 @@ class FikenBooks:
             raise ValueError("a Fiken company slug is required")
         self._client = client
         self._base = f"/companies/{urllib.parse.quote(company_slug, safe='')}"
+        #: Tenants whose credentials name the same company share it (ADR 0049).
+        self.company_key: str | None = f"fiken:{company_slug}"
 
     # --- the company ----------------------------------------------------------------
 

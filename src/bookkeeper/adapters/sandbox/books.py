@@ -143,6 +143,8 @@ class SandboxBooks:
     def __init__(self, store: SandboxStore, tenant_id: str, clock: Clock) -> None:
         self._store = store
         self._tenant = tenant_id
+        #: A sandbox company is its tenant's own.
+        self.company_key: str | None = None
         self._clock = clock
 
     async def _ready(self) -> None:

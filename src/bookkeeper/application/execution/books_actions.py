@@ -54,15 +54,20 @@ _MAX_DESCRIPTION: Final = 200
 _SUPPLIER_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
-def supplier_keys(tenant_id: str, organization_number: str | None, name: str) -> tuple[str, ...]:
+def supplier_keys(
+    tenant_id: str, organization_number: str | None, name: str, company: str | None = None
+) -> tuple[str, ...]:
     """What a supplier's find-and-create must hold, sorted: its name (whitespace collapsed,
     case folded) and, when it has one, its organisation number (without spaces), each
-    within the tenant. Two invoices that could find or create the same contact — same
-    number, or same name (`find_supplier` falls back to the name) — share a key."""
-    keys = {f"supplier\x1f{tenant_id}\x1fname\x1f{' '.join(name.split()).casefold()}"}
+    within the company the contact is created in (`company`, Books.company_key: tenants
+    booking into one Fiken company share its contacts, ADR 0049), else within the tenant.
+    Two invoices that could find or create the same contact — same number, or same name
+    (`find_supplier` falls back to the name) — share a key."""
+    scope = f"company\x1f{company}" if company else f"tenant\x1f{tenant_id}"
+    keys = {f"supplier\x1f{scope}\x1fname\x1f{' '.join(name.split()).casefold()}"}
     number = "".join(organization_number.split()) if organization_number else ""
     if number:
-        keys.add(f"supplier\x1f{tenant_id}\x1forg\x1f{number}")
+        keys.add(f"supplier\x1f{scope}\x1forg\x1f{number}")
     return tuple(sorted(keys))
 
 
@@ -177,13 +182,16 @@ class BooksActions:
         self, attempt: Attempt, books: Books, data: InvoiceRegistrationData
     ) -> Contact:
         # Two passes of this process, two executors in it, or two replicas may run invoices
-        # of the same new supplier at once: the find and the create go together, one at a
-        # time per supplier, so the second finds what the first created (ADR 0043). This
+        # of the same new supplier at once (of one tenant, or of two tenants that book into
+        # one company, ADR 0049): the find and the create go together, one at a time per
+        # supplier, so the second finds what the first created (ADR 0043). This
         # process's callers queue on asyncio locks first, then the port makes it exclusive
         # across processes. Both are taken before any Fiken request and let go after the
         # last, and never while the Fiken gate is held: the gate is taken per request
         # inside, so no holder of the gate ever waits for these (no inverted order).
-        keys = supplier_keys(attempt.claim.tenant_id, data.supplier_org_number, data.supplier)
+        keys = supplier_keys(
+            attempt.claim.tenant_id, data.supplier_org_number, data.supplier, books.company_key
+        )
         async with contextlib.AsyncExitStack() as held:
             await held.enter_async_context(_in_process(keys))
             if self._exclusive is not None:
