@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from bookkeeper.adapters.fiken import wire
 from bookkeeper.adapters.fiken.history import NotBookable, journal_entry, purchase
 from bookkeeper.application.books_import import (
+    PURCHASE_REVERSE_CHARGE,
     PURCHASE_VAT,
     SALE_VAT,
     NotImportable,
@@ -29,9 +31,12 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.domain.events import JournalEntryPostedData, Party
 from bookkeeper.domain.ledger import check_balanced
+from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
 
 TENANT = "acme"
 DAY = dt.date(2026, 2, 10)
+#: The shipped rates (reverse charge is calculated with the tenant's).
+RATES = TaxTable(NORWAY_TAX_RATES)
 
 ore = st.integers(min_value=-5_000_000, max_value=5_000_000).map(
     lambda n: (Decimal(n) / 100).quantize(Decimal("0.01"))
@@ -48,8 +53,8 @@ def _order_line(vat_types: list[str]) -> st.SearchStrategy[HistoryOrderLine]:
         description=st.text(max_size=250),
         account=st.one_of(st.none(), accounts),
         net=ore,
-        vat=positive,
-        vat_type=st.sampled_from([*vat_types, "HIGH_FOREIGN_SERVICE_DEDUCTIBLE"]),
+        vat=st.one_of(st.just(Decimal("0.00")), positive),
+        vat_type=st.sampled_from([*vat_types, *PURCHASE_REVERSE_CHARGE]),
     )
 
 
@@ -96,13 +101,13 @@ def _balanced(entry: JournalEntryPostedData) -> None:
 @given(trades())
 def test_every_entry_imported_from_a_purchase_or_sale_balances(record: HistoryTrade) -> None:
     try:
-        entries = trade_entries(TENANT, record)
+        entries = trade_entries(TENANT, record, rates=RATES)
     except NotImportable:
         return  # what it says is tested below
     ids = [entry_id for entry_id, _ in entries]
     assert len(set(ids)) == len(ids)
-    assert [i for i, _ in trade_entries(TENANT, record)] == ids  # derived, not random
-    assert not set(ids) & {i for i, _ in trade_entries("other", record)}
+    assert [i for i, _ in trade_entries(TENANT, record, rates=RATES)] == ids  # derived
+    assert not set(ids) & {i for i, _ in trade_entries("other", record, rates=RATES)}
     for _, entry in entries:
         _balanced(entry)
     if record.deleted and entries:
@@ -384,25 +389,27 @@ def _trade(what: str, vat_type: str, vat: str = "0") -> HistoryTrade:
 def test_every_documented_vat_type_is_booked_or_refused_with_its_reason(
     vat_type: str, on_purchases: bool, on_sales: bool
 ) -> None:
-    """ADR 0044 §6: no documented vatType is skipped without a word: each is booked with
-    its SAF-T code, or the record is refused saying why (reverse charge; the wrong side)."""
+    """ADR 0044 §6, ADR 0049: no documented vatType is skipped without a word: each is
+    booked with its SAF-T code (reverse charge too), or the record is refused saying why
+    (the wrong side)."""
     for what, valid in (("purchase", on_purchases), ("sale", on_sales)):
         record = _trade(what, vat_type)
         try:
-            entries = trade_entries(TENANT, record)
+            entries = trade_entries(TENANT, record, rates=RATES)
         except NotImportable as refused:
             reason = str(refused)
             assert vat_type in reason
-            if not valid:
-                other = "sales" if what == "purchase" else "purchases"
-                assert f"is for {other}, not {what}s" in reason
-            else:
-                assert "reverse-charge VAT" in reason and "book it by hand" in reason
+            assert not valid, reason
+            other = "sales" if what == "purchase" else "purchases"
+            assert f"is for {other}, not {what}s" in reason
             continue
         assert valid, f"{vat_type} was booked on a {what}"
         ((_, posted),) = entries
         check_balanced(posted.lines)
         codes = {line.vat_code for line in posted.lines if line.vat_code}
+        if what == "purchase" and vat_type in PURCHASE_REVERSE_CHARGE:
+            assert codes == {PURCHASE_REVERSE_CHARGE[vat_type]}
+            continue
         table = PURCHASE_VAT if what == "purchase" else SALE_VAT
         assert codes == {table[vat_type][0]}
 
@@ -425,3 +432,78 @@ def test_import_vat_paid_at_the_border_is_deducted_and_the_goods_are_its_basis()
         trade_entries(TENANT, _trade("purchase", "HIGH_BASIS", vat="25.00"))
     with pytest.raises(NotImportable, match="not one the books document"):
         trade_entries(TENANT, _trade("purchase", "SOMETHING_NEW"))
+
+
+def _lines(entry: JournalEntryPostedData) -> list[tuple[str, str, str, str | None, str | None]]:
+    return [
+        (line.account, str(line.debit), str(line.credit), line.vat_code, line.vat_part)
+        for line in entry.lines
+    ]
+
+
+@pytest.mark.parametrize(
+    ("vat_type", "code", "vat", "input_account"),
+    [
+        # Standard_Tax_Codes.csv: 86/87 services from abroad at the regular rate, 88/89 at
+        # the low rate, 91/92 emissions allowances or gold at the regular rate; the odd
+        # ones with deduction, the even ones without.
+        ("HIGH_FOREIGN_SERVICE_DEDUCTIBLE", "86", "25.00", "2710"),
+        ("HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE", "87", "25.00", None),
+        ("LOW_FOREIGN_SERVICE_DEDUCTIBLE", "88", "12.00", "2713"),
+        ("LOW_FOREIGN_SERVICE_NONDEDUCTIBLE", "89", "12.00", None),
+        ("HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_DEDUCTIBLE", "91", "25.00", "2710"),
+        ("HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_NONDEDUCTIBLE", "92", "25.00", None),
+    ],
+)
+def test_a_reverse_charge_purchase_books_the_calculated_output_and_input_vat(
+    vat_type: str, code: str, vat: str, input_account: str | None
+) -> None:
+    """ADR 0049: the cost at the net amount (the basis), the VAT the buyer calculates on it
+    credited to output VAT, and debited to input VAT when deductible — else to the cost;
+    the supplier is owed the net amount (it charged no Norwegian VAT)."""
+    ((_, posted),) = trade_entries(TENANT, _trade("purchase", vat_type), rates=RATES)
+    deduction = (
+        (input_account, vat, "0.00", code, "tax")
+        if input_account
+        else ("4000", vat, "0.00", None, None)
+    )
+    assert _lines(posted) == [
+        ("4000", "100.00", "0.00", code, "base"),
+        ("2700", "0.00", vat, code, "tax"),
+        deduction,
+        ("2400:20001", "0.00", "100.00", None, None),
+    ]
+
+
+def test_reverse_charge_takes_the_rate_valid_on_the_purchase_date() -> None:
+    """The low rate was 6 % from April 2020 to September 2021 (the tax rates' history)."""
+    record = msgspec.structs.replace(
+        _trade("purchase", "LOW_FOREIGN_SERVICE_DEDUCTIBLE"), date=dt.date(2021, 3, 1)
+    )
+    ((_, posted),) = trade_entries(TENANT, record, rates=RATES)
+    assert [line.debit or line.credit for line in posted.lines if line.vat_part == "tax"] == [
+        Decimal("6.00"),
+        Decimal("6.00"),
+    ]
+
+
+def test_fikens_own_figure_for_the_calculated_vat_is_kept_and_a_foreign_one_refused() -> None:
+    ((_, posted),) = trade_entries(
+        TENANT, _trade("purchase", "HIGH_FOREIGN_SERVICE_DEDUCTIBLE", vat="24.99"), rates=RATES
+    )
+    assert ("2700", "0.00", "24.99", "86", "tax") in _lines(posted)
+    assert _lines(posted)[-1] == ("2400:20001", "0.00", "100.00", None, None)
+    with pytest.raises(NotImportable, match=r"carries VAT 20.00, not the 25 % .* cannot be told"):
+        trade_entries(
+            TENANT, _trade("purchase", "HIGH_FOREIGN_SERVICE_DEDUCTIBLE", vat="20.00"), rates=RATES
+        )
+
+
+def test_reverse_charge_without_a_known_rate_is_refused_not_guessed() -> None:
+    with pytest.raises(NotImportable, match="calculated at the regular rate, which the tax"):
+        trade_entries(TENANT, _trade("purchase", "HIGH_FOREIGN_SERVICE_DEDUCTIBLE"))
+    before = msgspec.structs.replace(
+        _trade("purchase", "LOW_FOREIGN_SERVICE_DEDUCTIBLE"), date=dt.date(2015, 6, 1)
+    )
+    with pytest.raises(NotImportable, match="low rate, which the tax rates do not give for 2015"):
+        trade_entries(TENANT, before, rates=RATES)

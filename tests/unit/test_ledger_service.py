@@ -363,6 +363,41 @@ async def test_the_vat_report_sums_a_term_by_code(
     assert next_term.payable == D("39.80")
 
 
+async def test_the_vat_report_shows_reverse_charge_as_output_vat_and_its_deduction(
+    service: LedgerService,
+) -> None:
+    """ADR 0049: a reverse-charge code's basis carries the VAT the buyer calculated (output
+    VAT), and its deduction (input VAT) is a line of its own; a code without deduction has
+    only the first, so the term pays it."""
+    saas = [
+        debit("6420", "1000", vat_code="86", vat_part="base"),
+        credit("2700", "250", vat_code="86", vat_part="tax"),
+        debit("2710", "250", vat_code="86", vat_part="tax"),
+        credit("2400", "1000"),
+    ]
+    advice = [
+        debit("6700", "400", vat_code="87", vat_part="base"),
+        credit("2700", "100", vat_code="87", vat_part="tax"),
+        debit("6700", "100"),
+        credit("2400", "400"),
+    ]
+    await service.post_manual(ACCOUNTANT, dt.date(2026, 3, 5), "SaaS fra utlandet", saas)
+    await service.post_manual(ACCOUNTANT, dt.date(2026, 3, 6), "Rådgivning utland", advice)
+
+    report = await service.vat_report(VIEWER, 2026, 2)
+
+    assert [(v.vat_code, v.rate, v.direction, str(v.base), str(v.vat)) for v in report.lines] == [
+        ("86", D("25"), "output", "1000.00", "250.00"),
+        ("86", D("25"), "input", "0.00", "250.00"),
+        ("87", D("25"), "output", "400.00", "100.00"),
+    ]
+    assert (report.input_vat, report.output_vat, report.payable) == (
+        D("250.00"),
+        D("350.00"),
+        D("100.00"),
+    )
+
+
 async def test_a_term_outside_1_to_6_is_refused(service: LedgerService) -> None:
     with pytest.raises(InvalidReportPeriod):
         await service.vat_report(VIEWER, 2026, 7)

@@ -52,6 +52,7 @@ ACCOUNTANT = principal("anna", "accountant")
 REVIEWER = principal("kari", "reviewer")
 AGENT = principal("book-e", "agent")
 TABLE = TaxTable(NORWAY_TAX_RATES)
+DAY_2026 = dt.date(2026, 5, 4)
 
 
 def entry(day: dt.date, *lines: object, **kw: object) -> JournalEntryPostedData:
@@ -132,6 +133,39 @@ def test_a_code_not_valid_on_the_date_is_a_finding() -> None:
         purchase(dt.date(2010, 5, 4), "100.00", "15.00", code="11"), table=TABLE
     )
     assert finding.rule == RATE_NOT_VALID and finding.evidence["vatCode"] == "11"
+
+
+def _reverse_charge(
+    day: dt.date, code: str, net: str, out: str, deducted: str
+) -> JournalEntryPostedData:
+    return JournalEntryPostedData(
+        date=day,
+        description="Tjeneste fra utlandet",
+        lines=(
+            debit("6420", net, vat_code=code, vat_part=BASE),
+            credit("2700", out, vat_code=code, vat_part=TAX),
+            debit(
+                "2713" if code in ("88", "89") else "2710", deducted, vat_code=code, vat_part=TAX
+            ),
+            credit("2400", net),
+        ),
+    )
+
+
+def test_reverse_charge_is_checked_at_its_tax_types_rate_on_each_side() -> None:
+    """ADR 0049: 86 is calculated at the regular rate, 88 at the low rate valid then (6 %
+    in 2021); the calculated and the deducted VAT are each checked against it."""
+    assert (
+        compliance_findings(_reverse_charge(DAY_2026, "86", "100", "25", "25"), table=TABLE) == []
+    )
+    assert (
+        compliance_findings(
+            _reverse_charge(dt.date(2021, 3, 1), "88", "100", "6", "6"), table=TABLE
+        )
+        == []
+    )
+    [finding] = compliance_findings(_reverse_charge(DAY_2026, "86", "100", "25", "15"), table=TABLE)
+    assert finding.rule == RATE_NOT_VALID and finding.evidence["vat"] == "15"
 
 
 def test_too_many_decimals_for_the_currency() -> None:

@@ -5,7 +5,8 @@ Transactional like the other in-memory projections: a unit of work stages its po
 unit see its own staged postings. Amounts are Decimal with two decimals, as the SQL
 adapter returns them.
 
-`vat_totals` answers base and VAT of each code as debit minus credit (the application turns
+`vat_totals` answers base and VAT of each code as debit minus credit, and the VAT on output
+VAT accounts apart (a reverse-charge code has both sides; the application turns
 them into the sign a VAT return shows), like the SQL adapter.
 """
 
@@ -21,6 +22,7 @@ from bookkeeper.application.ledger import LedgerPosting, ledger_lines
 from bookkeeper.application.ports import AccountTotal, LedgerLineView, VatTotal
 from bookkeeper.domain.events import JournalEntryPostedData
 from bookkeeper.domain.ledger import TAX
+from bookkeeper.domain.rules import is_output_vat_account
 
 _ZERO = Decimal("0.00")
 
@@ -132,20 +134,22 @@ class MemoryLedger:
         return lines[: max(limit, 0)]
 
     async def vat_totals(self, tenant_id: str, start: dt.date, end: dt.date) -> list[VatTotal]:
-        totals: dict[str, tuple[Decimal, Decimal]] = {}
+        totals: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
         for line in self._lines(tenant_id):
             if line.vat_code is None or not start <= line.date <= end:
                 continue
-            base, vat = totals.get(line.vat_code, (_ZERO, _ZERO))
+            base, vat, output = totals.get(line.vat_code, (_ZERO, _ZERO, _ZERO))
             amount = line.debit - line.credit
             if line.vat_part == TAX:
                 vat += amount
+                if is_output_vat_account(line.account):
+                    output += amount
             else:
                 base += amount
-            totals[line.vat_code] = (base, vat)
+            totals[line.vat_code] = (base, vat, output)
         return [
-            VatTotal(vat_code=code, base=base, vat=vat)
-            for code, (base, vat) in sorted(totals.items())
+            VatTotal(vat_code=code, base=base, vat=vat, output=output)
+            for code, (base, vat, output) in sorted(totals.items())
         ]
 
     async def accounts_used(self, tenant_id: str) -> list[str]:

@@ -53,6 +53,7 @@ from bookkeeper.application.ports import (
     BooksHistory,
     Clock,
     HistoryJournalEntry,
+    HistoryOrderLine,
     HistoryPage,
     HistoryProblem,
     HistoryQuery,
@@ -62,6 +63,8 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.postings import BOOKS_TIME_ZONE
+from bookkeeper.application.tax_rates import tenant_tax_table
+from bookkeeper.domain import money
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     BooksImportedData,
@@ -79,6 +82,13 @@ from bookkeeper.domain.ledger import (
     check_description,
     check_entry_date,
     mirror,
+)
+from bookkeeper.domain.rules import (
+    OUTPUT_VAT_ACCOUNT,
+    REVERSE_CHARGE,
+    VAT_TOLERANCE,
+    TaxTable,
+    reverse_charge_rate,
 )
 
 log = logging.getLogger("bookkeeper.import")
@@ -108,19 +118,17 @@ PURCHASE_VAT: Final[dict[str, tuple[str, str | None]]] = {
     "MEDIUM_BASIS": ("22", None),
     "NONE_IMPORT_BASIS": ("23", None),
 }
-#: Purchase vatTypes whose postings the books derive and a purchase does not show: VAT
-#: calculated on both sides (output and input; reverse charge). Refused with this reason.
-PURCHASE_VAT_REFUSED: Final[dict[str, str]] = {
-    name: "reverse-charge VAT (SAF-T " + code + "): the books post calculated output and "
-    "input VAT that the purchase does not show; book it by hand"
-    for name, code in (
-        ("HIGH_FOREIGN_SERVICE_DEDUCTIBLE", "86"),
-        ("HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE", "87"),
-        ("LOW_FOREIGN_SERVICE_DEDUCTIBLE", "88"),
-        ("LOW_FOREIGN_SERVICE_NONDEDUCTIBLE", "89"),
-        ("HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_DEDUCTIBLE", "91"),
-        ("HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_NONDEDUCTIBLE", "92"),
-    )
+#: Purchase vatTypes of reverse charge (omvendt avgiftsplikt) → their SAF-T code: the buyer
+#: calculates the VAT on the net amount at the rate of the code's tax type and books it as
+#: output VAT, and deducts it as input VAT where the code allows (rules.REVERSE_CHARGE,
+#: Standard_Tax_Codes.csv; the Fiken spec's vatCode table, ADR 0049).
+PURCHASE_REVERSE_CHARGE: Final[dict[str, str]] = {
+    "HIGH_FOREIGN_SERVICE_DEDUCTIBLE": "86",
+    "HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE": "87",
+    "LOW_FOREIGN_SERVICE_DEDUCTIBLE": "88",
+    "LOW_FOREIGN_SERVICE_NONDEDUCTIBLE": "89",
+    "HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_DEDUCTIBLE": "91",
+    "HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_NONDEDUCTIBLE": "92",
 }
 #: The vatTypes of basis only (import of goods): a line under one carries no VAT itself.
 BASIS_ONLY: Final = frozenset({"HIGH_BASIS", "MEDIUM_BASIS", "NONE_IMPORT_BASIS"})
@@ -274,19 +282,71 @@ def _ledger_party(account: str) -> Party | None:
 
 def _vat_type_refusal(vat_type: str, purchase: bool) -> str:
     """Why a line's vatType is not booked (every documented one is mapped or named here)."""
-    if purchase and vat_type in PURCHASE_VAT_REFUSED:
-        return f"vatType {vat_type} is not imported: {PURCHASE_VAT_REFUSED[vat_type]}"
     if purchase and vat_type in SALE_VAT:
         return f"vatType {vat_type} is for sales, not purchases"
-    if not purchase and (vat_type in PURCHASE_VAT or vat_type in PURCHASE_VAT_REFUSED):
+    if not purchase and (vat_type in PURCHASE_VAT or vat_type in PURCHASE_REVERSE_CHARGE):
         return f"vatType {vat_type} is for purchases, not sales"
     return f"vatType {vat_type} is not one the books document"
 
 
-def trade_entries(tenant_id: str, record: HistoryTrade, *, payments_only: bool = False) -> Entries:
+Signed = list[tuple[str, Decimal, str | None, str | None, str | None, Party | None]]
+
+
+def _reverse_charge(
+    where: str,
+    line: HistoryOrderLine,
+    account: str,
+    text: str,
+    date: dt.date,
+    rates: TaxTable | None,
+) -> Signed:
+    """A reverse-charge purchase line (ADR 0049): the cost at the net amount (the basis),
+    the VAT calculated on it at the rate of its code's tax type valid on the purchase's
+    date, credited as output VAT (2700) and debited as input VAT (2710 / 2713) when
+    deductible, else to the cost. The supplier is owed the net amount: it charged no
+    Norwegian VAT. NotImportable when the rate, or what the line's VAT is, is not known."""
+    code = PURCHASE_REVERSE_CHARGE[line.vat_type]
+    charge = REVERSE_CHARGE[code]
+    rate = None if rates is None else reverse_charge_rate(rates, code, date)
+    if rate is None:
+        raise NotImportable(
+            f"{where}: vatType {line.vat_type} (SAF-T {code}) is calculated at the "
+            f"{charge.tax_type} rate, which the tax rates do not give for {date.isoformat()}"
+        )
+    vat = money.vat_of_net(line.net, rate)
+    if line.vat:
+        # Fiken's own figure for the calculated VAT, when it gives one, is the books'; a
+        # figure that is not the rate's is something else (what the supplier charged?).
+        if abs(line.vat - vat) > VAT_TOLERANCE:
+            raise NotImportable(
+                f"{where}: vatType {line.vat_type} (SAF-T {code}) carries VAT {line.vat}, "
+                f"not the {rate} % of {line.net} the buyer calculates ({vat}); what it is "
+                "cannot be told"
+            )
+        vat = line.vat
+    signed: Signed = [
+        (account, line.net, text, code, BASE, None),
+        (OUTPUT_VAT_ACCOUNT, -vat, text, code, TAX, None),
+    ]
+    if charge.input_account is not None:
+        signed.append((charge.input_account, vat, text, code, TAX, None))
+    else:  # not deductible: the cost carries the VAT (no code: it is no basis)
+        signed.append((account, vat, text, None, None, None))
+    return signed
+
+
+def trade_entries(
+    tenant_id: str,
+    record: HistoryTrade,
+    *,
+    payments_only: bool = False,
+    rates: TaxTable | None = None,
+) -> Entries:
     """The imported entries of one purchase or sale: its posting (and mirror when it was
     deleted) and its payments' entries (a non-cash one). `payments_only`: only those (the
-    purchase itself was posted by its execution). NotImportable: why not."""
+    purchase itself was posted by its execution). `rates`: the tenant's tax rates, which a
+    reverse-charge line is calculated with (without them it is refused). NotImportable:
+    why not."""
     purchase = record.what == PURCHASE
     if record.what not in (PURCHASE, SALE):
         raise NotImportable(f"unknown record kind {record.what!r}")
@@ -300,12 +360,17 @@ def trade_entries(tenant_id: str, record: HistoryTrade, *, payments_only: bool =
     description = _text(f"Fiken {name.lower()}{number}{who}", f"Fiken {name.lower()}")
     ref = f"fiken:{record.what}:{record.id}"
     party = _party(SUPPLIER if purchase else CUSTOMER, record)
-    signed: list[tuple[str, Decimal, str | None, str | None, str | None, Party | None]] = []
+    signed: Signed = []
     gross = _ZERO
     for number_, line in enumerate(record.lines):
         where = f"lines[{number_}]"
         if not line.account:
             raise NotImportable(f"{where} has no account")
+        if purchase and line.vat_type in PURCHASE_REVERSE_CHARGE:
+            text = _text(line.description, description)
+            signed.extend(_reverse_charge(where, line, line.account, text, record.date, rates))
+            gross += line.net
+            continue
         if line.vat_type not in table:
             raise NotImportable(f"{where}: {_vat_type_refusal(line.vat_type, purchase)}")
         code, vat_account = table[line.vat_type]
@@ -504,6 +569,9 @@ class BooksImport:
         purchase or sale posts it (Fiken lists it among the journal entries too)."""
         records: list[tuple[HistoryJournalEntry | HistoryTrade, Entries]] = []
         async with self._uow() as uow:
+            # The tenant's rates (reverse charge is calculated with them): the store's
+            # cache answers, one read per page at most.
+            rates = await tenant_tax_table(uow, tenant_id) if page.trades else None
             everything: list[HistoryJournalEntry | HistoryTrade] = [*page.entries, *page.trades]
             for record in everything:
                 what = record.what if isinstance(record, HistoryTrade) else JOURNAL_ENTRY
@@ -514,7 +582,7 @@ class BooksImport:
                         )
                         if ours:
                             report.executed_here += 1
-                        entries = trade_entries(tenant_id, record, payments_only=ours)
+                        entries = trade_entries(tenant_id, record, payments_only=ours, rates=rates)
                     elif record.transaction is not None and record.transaction in trades:
                         report.same_as_trade += 1
                         continue

@@ -71,7 +71,13 @@ from bookkeeper.domain.ledger import (
     vat_term,
 )
 from bookkeeper.domain.review import ReviewRules
-from bookkeeper.domain.rules import PERIOD, FiscalPeriod, PeriodClosed
+from bookkeeper.domain.rules import (
+    PERIOD,
+    REVERSE_CHARGE,
+    FiscalPeriod,
+    PeriodClosed,
+    reverse_charge_rate,
+)
 from bookkeeper.domain.statements import BalanceSheet, IncomeStatement
 
 JOURNAL_ENTRY_POSTED = "JournalEntryPosted"
@@ -498,6 +504,21 @@ def _plain_rate(rate: Decimal) -> Decimal:
     return plain.quantize(Decimal(1)) if plain.as_tuple().exponent > 0 else plain  # type: ignore[operator]
 
 
+def _reverse_charge_lines(
+    vat_code: str, rate: Decimal | None, base: Decimal, vat: Decimal, output: Decimal
+) -> list[VatReportLine]:
+    """A reverse-charge code as the return shows it (ADR 0049): the basis (a purchase's
+    cost, debit) with the output VAT calculated on it, and — for a deductible code, or
+    whenever something was deducted — the deduction as input VAT (no basis of its own)."""
+    lines = [VatReportLine(vat_code=vat_code, rate=rate, direction=OUTPUT, base=base, vat=-output)]
+    deducted = vat - output
+    if deducted or REVERSE_CHARGE[vat_code].input_account is not None:
+        lines.append(
+            VatReportLine(vat_code=vat_code, rate=rate, direction=INPUT, base=_ZERO, vat=deducted)
+        )
+    return lines
+
+
 def _code_order(code: str) -> tuple[int, str]:
     return (int(code), code) if code.isdigit() else (10**9, code)
 
@@ -864,19 +885,31 @@ class LedgerService:
             for first, after in zip(starts, [*starts[1:], None], strict=True):
                 last = period.end if after is None else after - dt.timedelta(days=1)
                 parts.append((first, await uow.ledger.vat_totals(principal.tenant_id, first, last)))
-        merged: dict[tuple[str, Decimal | None], tuple[Decimal, Decimal]] = {}
+        merged: dict[tuple[str, Decimal | None], tuple[Decimal, Decimal, Decimal]] = {}
         for first, totals in parts:
             for total in totals:
-                row = table.code(total.vat_code, first)
-                rate = row.rate if row is not None else saft_vat_code(total.vat_code).rate
+                if total.vat_code in REVERSE_CHARGE:
+                    rate = reverse_charge_rate(table, total.vat_code, first)
+                else:
+                    row = table.code(total.vat_code, first)
+                    rate = row.rate if row is not None else None
+                if rate is None:
+                    rate = saft_vat_code(total.vat_code).rate
                 rate = None if rate is None else _plain_rate(rate)
-                base, vat = merged.get((total.vat_code, rate), (_ZERO, _ZERO))
-                merged[(total.vat_code, rate)] = (base + total.base, vat + total.vat)
+                base, vat, output = merged.get((total.vat_code, rate), (_ZERO, _ZERO, _ZERO))
+                merged[(total.vat_code, rate)] = (
+                    base + total.base,
+                    vat + total.vat,
+                    output + total.output,
+                )
         lines = []
-        for (vat_code, rate), (base, vat) in sorted(
+        for (vat_code, rate), (base, vat, output) in sorted(
             merged.items(), key=lambda item: (_code_order(item[0][0]), item[0][1] or 0)
         ):
             code = saft_vat_code(vat_code)
+            if vat_code in REVERSE_CHARGE:
+                lines.extend(_reverse_charge_lines(vat_code, rate, base, vat, output))
+                continue
             lines.append(
                 VatReportLine(
                     vat_code=vat_code,

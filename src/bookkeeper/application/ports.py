@@ -476,9 +476,14 @@ class AccountTotal(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class VatTotal(msgspec.Struct, frozen=True, kw_only=True):
+    """A code's basis and VAT over a period, each debit minus credit."""
+
     vat_code: str
     base: Decimal
     vat: Decimal
+    #: The part of `vat` on output VAT accounts (2700–2709), debit minus credit: what a
+    #: reverse-charge code calculated, the rest being what it deducted (ADR 0049).
+    output: Decimal = Decimal("0.00")
 
 
 class LedgerProjection(Protocol):

@@ -27,7 +27,7 @@ from bookkeeper.domain.events import (
     ProposalData,
     ReceiptAttachmentData,
 )
-from bookkeeper.domain.rules import TaxTable
+from bookkeeper.domain.rules import REVERSE_CHARGE, TaxTable
 
 BANK_ACCOUNT: Final = "1920"
 SUPPLIER_PAYABLES: Final = "2400"
@@ -334,6 +334,9 @@ def _trim(text: str) -> str:
 
 INPUT: Final = "input"
 OUTPUT: Final = "output"
+#: A code the buyer both calculates (output) and, when deductible, deducts (input) VAT
+#: under: reverse charge (rules.REVERSE_CHARGE, ADR 0049).
+REVERSE: Final = "reverse-charge"
 
 
 class InvalidReportPeriod(DomainError):
@@ -385,7 +388,8 @@ def vat_term_of(date: dt.date) -> VatTerm:
 
 class VatCode(msgspec.Struct, frozen=True, kw_only=True):
     """A SAF-T standard tax code: its rate (None when it has none) and whether it is
-    purchase (input) or sales (output) VAT — None for codes outside either."""
+    purchase (input) or sales (output) VAT, or both (reverse charge) — None for codes
+    outside either."""
 
     code: str
     rate: Decimal | None
@@ -415,6 +419,13 @@ def _saft_codes() -> dict[str, VatCode]:
         ("23", Decimal("0"), INPUT),
     ):
         codes[code] = VatCode(code=code, rate=rate, direction=direction)
+    # Reverse charge (ADR 0049): the rate of its tax type today (the postings, the VAT
+    # report and the compliance checks read the one valid on the date, reverse_charge_rate).
+    today = {"regular": Decimal("25"), "low": Decimal("12")}
+    for charge in REVERSE_CHARGE.values():
+        codes[charge.saft_code] = VatCode(
+            code=charge.saft_code, rate=today[charge.tax_type], direction=REVERSE
+        )
     return codes
 
 

@@ -46,6 +46,11 @@ def vat_of_gross(gross: Decimal, rate_percent: Decimal) -> Decimal:
     return round_kr(gross * rate / (1 + rate))
 
 
+def vat_of_net(net: Decimal, rate_percent: Decimal) -> Decimal:
+    """The VAT on a net amount (a basis): N × r, rounded to øre half up."""
+    return round_kr(net * rate_percent / HUNDRED)
+
+
 def net_of_gross(gross: Decimal, rate_percent: Decimal) -> Decimal:
     """The net amount of a gross amount at a rate, so that net + VAT == gross exactly."""
     return gross - vat_of_gross(gross, rate_percent)

@@ -206,6 +206,60 @@ class TaxTable:
         return ended, new
 
 
+class ReverseCharge(msgspec.Struct, frozen=True, kw_only=True):
+    """A purchase on which the buyer calculates the VAT (omvendt avgiftsplikt): services
+    bought from abroad (SAF-T 86–89), emissions allowances and gold (91, 92). The books
+    post the calculated output VAT and, when deductible, the same amount as input VAT;
+    when not, the cost carries it (Standard_Tax_Codes.csv, norway.md)."""
+
+    saft_code: str
+    #: The rate it is calculated at (the code list's TaxRate column): regular or low.
+    tax_type: str
+    #: The output code whose rate that is, looked up on the purchase's date.
+    rate_code: str
+    #: The input VAT account of the deduction; None: not deductible (the cost takes it).
+    input_account: str | None
+
+
+def _reverse_charge(code: str, tax_type: str, input_account: str | None) -> ReverseCharge:
+    rate_code = {"regular": "3", "low": "33"}[tax_type]
+    return ReverseCharge(
+        saft_code=code, tax_type=tax_type, rate_code=rate_code, input_account=input_account
+    )
+
+
+#: The reverse-charge codes by SAF-T code (Standard_Tax_Codes.csv: 86/87 services from
+#: abroad at the regular rate, with / without deduction; 88/89 the same at the low rate;
+#: 91/92 emissions allowances or gold at the regular rate, with / without deduction).
+REVERSE_CHARGE: Final[dict[str, ReverseCharge]] = {
+    charge.saft_code: charge
+    for charge in (
+        _reverse_charge("86", "regular", "2710"),
+        _reverse_charge("87", "regular", None),
+        _reverse_charge("88", "low", "2713"),
+        _reverse_charge("89", "low", None),
+        _reverse_charge("91", "regular", "2710"),
+        _reverse_charge("92", "regular", None),
+    )
+}
+#: Where the calculated output VAT of a reverse-charge purchase is booked (norway.md).
+OUTPUT_VAT_ACCOUNT: Final = "2700"
+
+
+def is_output_vat_account(account: str) -> bool:
+    """An output VAT account of the standard chart (2700–2709; input VAT is 2710 on)."""
+    base = account.partition(":")[0]
+    return len(base) == 4 and base.isdigit() and 2700 <= int(base) <= 2709
+
+
+def reverse_charge_rate(table: TaxTable, code: str, day: dt.date) -> Decimal | None:
+    """The rate a reverse-charge code is calculated at on `day`: its own row when the
+    table has one, else the rate of its tax type's output code then; None: not known."""
+    charge = REVERSE_CHARGE[code]
+    row = table.code(code, day) or table.code(charge.rate_code, day)
+    return None if row is None else row.rate
+
+
 #: The tenant id under which the shipped default tax rates are stored (every tenant's
 #: fallback); a tenant's own rows of a code replace the defaults of that code (ADR 0040).
 DEFAULT_RATES_TENANT: Final = ""
@@ -370,14 +424,25 @@ def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str)
     findings: list[Finding] = []
     base: dict[str, Decimal] = {}
     tax: dict[str, Decimal] = {}
+    # A reverse-charge code's deducted VAT (its input side) is checked on its own; its
+    # calculated output VAT is the code's VAT. Its rate is its tax type's (ADR 0049).
+    deducted: dict[str, Decimal] = {}
     for line in entry.lines:
         if not line.vat_code:
             continue
         amount = abs(line.debit - line.credit)
         target = tax if line.vat_part == "tax" else base
+        if (
+            target is tax
+            and line.vat_code in REVERSE_CHARGE
+            and not is_output_vat_account(line.account)
+        ):
+            target = deducted
         target[line.vat_code] = target.get(line.vat_code, Decimal(0)) + amount
-    for code in sorted(set(base) | set(tax)):
+    for code in sorted(set(base) | set(tax) | set(deducted)):
         row = table.code(code, entry.date, country)
+        if row is None and code in REVERSE_CHARGE and country == NORWAY:
+            row = table.code(REVERSE_CHARGE[code].rate_code, entry.date, country)
         if row is None:
             findings.append(
                 Finding(
@@ -387,27 +452,40 @@ def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str)
                 )
             )
             continue
-        if row.rate is None or code not in tax:
-            continue
-        expected = base.get(code, Decimal(0)) * row.rate / Decimal(100)
-        if abs(tax[code] - expected) > VAT_TOLERANCE:
-            findings.append(
-                Finding(
-                    rule=RATE_NOT_VALID,
-                    message=(
-                        f"VAT {tax[code]} on basis {base.get(code, Decimal(0))} under code "
-                        f"{code} is not the {row.rate} % valid on {entry.date}"
-                    ),
-                    evidence={
-                        "vatCode": code,
-                        "date": entry.date.isoformat(),
-                        "validRate": str(row.rate),
-                        "basis": str(base.get(code, Decimal(0))),
-                        "vat": str(tax[code]),
-                    },
-                )
-            )
+        findings.extend(_vat_finding(code, entry.date, row, base, tax))
+        findings.extend(_vat_finding(code, entry.date, row, base, deducted))
     return findings
+
+
+def _vat_finding(
+    code: str,
+    date: dt.date,
+    row: TaxRate | None,
+    base: dict[str, Decimal],
+    tax: dict[str, Decimal],
+) -> list[Finding]:
+    """A finding when the code's VAT (`tax`) is not its basis × the row's rate."""
+    if row is None or row.rate is None or code not in tax:
+        return []
+    expected = base.get(code, Decimal(0)) * row.rate / Decimal(100)
+    if abs(tax[code] - expected) <= VAT_TOLERANCE:
+        return []
+    return [
+        Finding(
+            rule=RATE_NOT_VALID,
+            message=(
+                f"VAT {tax[code]} on basis {base.get(code, Decimal(0))} under code "
+                f"{code} is not the {row.rate} % valid on {date}"
+            ),
+            evidence={
+                "vatCode": code,
+                "date": date.isoformat(),
+                "validRate": str(row.rate),
+                "basis": str(base.get(code, Decimal(0))),
+                "vat": str(tax[code]),
+            },
+        )
+    ]
 
 
 # --- foreign-currency documents -----------------------------------------------------------

@@ -17,7 +17,8 @@ are added to the daily totals (on PostgreSQL a concurrent second post of the sam
 waits for the first and then inserts nothing). Each post is two statements, whatever its
 size; a replay posts a whole page of entries in the same two (see `post_many`).
 
-`vat_totals` answers base and VAT of each code as debit minus credit (the application turns
+`vat_totals` answers base and VAT of each code as debit minus credit, and the VAT on output
+VAT accounts apart (a reverse-charge code has both sides; the application turns
 them into the sign a VAT return shows); a line with a VAT code but no part counts as base.
 """
 
@@ -42,6 +43,7 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
+    case,
     delete,
     func,
     select,
@@ -61,6 +63,7 @@ from bookkeeper.application.ledger import (
 from bookkeeper.application.ports import AccountTotal, LedgerLineView, VatTotal
 from bookkeeper.domain.events import JournalEntryPostedData
 from bookkeeper.domain.ledger import TAX
+from bookkeeper.domain.rules import is_output_vat_account
 
 journal_lines = Table(
     "journal_lines",
@@ -174,14 +177,23 @@ class LedgerStatements:
             .where(jl.c.tenant_id == bindparam("tenant_id"), jl.c.entry_id == bindparam("entry_id"))
             .order_by(jl.c.line_no)
         )
+        # A VAT line's account too (output or input VAT: a reverse-charge code has both,
+        # ADR 0049); the basis lines of a code are one group whatever their accounts.
+        vat_account = case((jl.c.vat_part == TAX, jl.c.account), else_=None)
         self.vat_totals = (
-            select(jl.c.vat_code, jl.c.vat_part, func.sum(jl.c.debit), func.sum(jl.c.credit))
+            select(
+                jl.c.vat_code,
+                jl.c.vat_part,
+                vat_account,
+                func.sum(jl.c.debit),
+                func.sum(jl.c.credit),
+            )
             .where(
                 jl.c.tenant_id == bindparam("tenant_id"),
                 jl.c.vat_code.is_not(None),
                 jl.c.date.between(bindparam("start", type_=Date()), bindparam("end", type_=Date())),
             )
-            .group_by(jl.c.vat_code, jl.c.vat_part)
+            .group_by(jl.c.vat_code, jl.c.vat_part, vat_account)
         )
         self.post_arrays = _POST_ARRAYS if dialect == "postgresql" else None
         #: The same on the psycopg hot path (ADR 0008): an executed proposal posts with it.
@@ -312,17 +324,19 @@ class SqlLedger:
         result = await self._tx.execute(
             self._sql.vat_totals, {"tenant_id": tenant_id, "start": start, "end": end}
         )
-        totals: dict[str, tuple[Decimal, Decimal]] = {}
-        for code, part, debit, credit in result:
-            base, vat = totals.get(code, (_ZERO, _ZERO))
+        totals: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+        for code, part, account, debit, credit in result:
+            base, vat, output = totals.get(code, (_ZERO, _ZERO, _ZERO))
             if part == TAX:
                 vat += debit - credit
+                if account is not None and is_output_vat_account(account):
+                    output += debit - credit
             else:
                 base += debit - credit
-            totals[code] = (base, vat)
+            totals[code] = (base, vat, output)
         return [
-            VatTotal(vat_code=code, base=base, vat=vat)
-            for code, (base, vat) in sorted(totals.items())
+            VatTotal(vat_code=code, base=base, vat=vat, output=output)
+            for code, (base, vat, output) in sorted(totals.items())
         ]
 
     async def accounts_used(self, tenant_id: str) -> list[str]:
