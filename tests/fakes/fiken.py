@@ -116,6 +116,33 @@ TRADE_VAT_CODES: Final = {
     (-1, "LOW"): "33",
 }
 VAT_ACCOUNT: Final = {"HIGH": "2710", "MEDIUM": "2711", "RAW_FISH": "2712", "LOW": "2713"}
+#: Reverse charge (omvendt avgiftsplikt) by vatType: (vatCode, percent, the input VAT
+#: account of the deduction or None: not deductible, the cost takes it). The fake posts
+#: the VAT the buyer calculates on the net amount (today's rates), as Fiken does: output
+#: VAT on 2700 and the deduction, while the supplier is owed the net amount.
+REVERSE_CHARGE: Final[dict[str, tuple[str, int, str | None]]] = {
+    "HIGH_FOREIGN_SERVICE_DEDUCTIBLE": ("86", 25, "2710"),
+    "HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE": ("87", 25, None),
+    "LOW_FOREIGN_SERVICE_DEDUCTIBLE": ("88", 12, "2713"),
+    "LOW_FOREIGN_SERVICE_NONDEDUCTIBLE": ("89", 12, None),
+    "HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_DEDUCTIBLE": ("91", 25, "2710"),
+    "HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_NONDEDUCTIBLE": ("92", 25, None),
+}
+
+
+def reverse_charge_lines(line: dict[str, Any], sign: int = 1) -> list[tuple[str, int, str]]:
+    """(account, amount in øre debit positive, vatCode) of a reverse-charge purchase line:
+    the cost at the net amount, the calculated VAT (half up) on 2700 and its deduction."""
+    code, percent, deduction = REVERSE_CHARGE[line["vatType"]]
+    net = line.get("netPrice", 0)
+    vat = line.get("vat") or (abs(net) * percent + 50) // 100 * (1 if net >= 0 else -1)
+    return [
+        (line["account"], sign * net, code),
+        ("2700", -sign * vat, code),
+        (deduction or line["account"], sign * vat, code if deduction else ""),
+    ]
+
+
 ATTACHMENT_EXTENSIONS: Final = (".pdf", ".png", ".jpeg", ".jpg", ".gif")
 MAX_PAGE_SIZE: Final = 100
 DEFAULT_PAGE_SIZE: Final = 25
@@ -516,7 +543,8 @@ class FakeFiken:
             if line["vatType"] not in PURCHASE_VAT_TYPES:
                 raise Invalid(f"lines[{index}].vatType {line['vatType']!r} is not for purchases")
             self._check_account(line.get("account"), f"lines[{index}].account")
-            gross += line.get("netPrice", 0) + line.get("vat", 0)
+            reverse = line["vatType"] in REVERSE_CHARGE  # the VAT is the buyer's, not owed
+            gross += line.get("netPrice", 0) + (0 if reverse else line.get("vat", 0))
         date = _date(body["date"], "date")
         purchase_id = next(self._ids)
         purchase: dict[str, Any] = {
@@ -651,7 +679,11 @@ class FakeFiken:
                 "amount": amount,
             }
         )
-        gross = sum(line.get("netPrice", 0) + line.get("vat", 0) for line in purchase["lines"])
+        gross = sum(
+            line.get("netPrice", 0)
+            + (0 if line["vatType"] in REVERSE_CHARGE else line.get("vat", 0))
+            for line in purchase["lines"]
+        )
         if sum(p["amount"] for p in purchase["payments"]) >= gross:
             purchase["paid"] = purchase["settled"] = True
             purchase["settledDate"] = date.isoformat()
@@ -672,6 +704,14 @@ class FakeFiken:
             lines: list[dict[str, Any]] = []
             gross = 0
             for line in record["lines"]:
+                if sign > 0 and line["vatType"] in REVERSE_CHARGE:
+                    for account, amount, vat_code in reverse_charge_lines(line):
+                        posted: dict[str, Any] = {"account": account, "amount": amount}
+                        if vat_code:
+                            posted["vatCode"] = vat_code
+                        lines.append(posted)
+                    gross += line.get("netPrice", 0)
+                    continue
                 net, vat = line.get("netPrice", 0), line.get("vat", 0)
                 code = TRADE_VAT_CODES.get((sign, line["vatType"]))
                 vat_account = (
@@ -947,6 +987,11 @@ class FakeFiken:
     ) -> None:
         gross = 0
         for line in lines:
+            if line["vatType"] in REVERSE_CHARGE:  # owed: the net amount
+                for account, amount, _code in reverse_charge_lines(line, sign):
+                    self.postings.append((date, account, amount))
+                gross += line.get("netPrice", 0)
+                continue
             net, vat = line.get("netPrice", 0), line.get("vat", 0)
             vat_account = VAT_ACCOUNT.get(line["vatType"]) if vat else None
             if vat_account:

@@ -342,7 +342,7 @@ async def test_a_malformed_record_is_reported_by_id_and_nothing_of_it_written(
     broken = fake.add_journal_entry(
         dt.date(2026, 2, 6), [("6800", 10_000), (BANK_ACCOUNT_CODE, -9_000)], "Skjev"
     )
-    # A vatType the import does not map yet (reverse charge on services from abroad).
+    # Reverse charge with a VAT figure that is not the rate's: what it is cannot be told.
     foreign = fake.create_purchase(
         {
             "date": "2026-02-07",
@@ -355,6 +355,7 @@ async def test_a_malformed_record_is_reported_by_id_and_nothing_of_it_written(
                     "description": "SaaS",
                     "vatType": "HIGH_FOREIGN_SERVICE_DEDUCTIBLE",
                     "netPrice": 10_000,
+                    "vat": 1_000,
                     "account": "6800",
                 }
             ],
@@ -374,6 +375,7 @@ async def test_a_malformed_record_is_reported_by_id_and_nothing_of_it_written(
     assert "int" in problems[("journal entry", "990001")]
     assert "do not equal" in problems[("journal entry", str(broken))]
     assert "HIGH_FOREIGN_SERVICE_DEDUCTIBLE" in problems[("purchase", str(foreign))]
+    assert "cannot be told" in problems[("purchase", str(foreign))]
     entries = await imported_entries(uow_factory)
     assert len(entries) == report.imported == 6
     assert not [ref for ref in entries if "990001" in ref or str(broken) in ref]
@@ -591,3 +593,213 @@ async def test_the_saf_t_export_holds_the_imported_books_their_customers_and_sup
         if line.findtext("s:AccountID", namespaces=NS) == supplier_account
     ]
     assert payables_lines == [kontor_id, kontor_id]
+
+
+class ForeignPurchases:
+    """Reverse-charge purchases as the loopback Fiken serves them (the spec's vatType
+    names; ADR 0049): a SaaS subscription bought from abroad with deduction (SAF-T 86),
+    paid at once; foreign advice at the low rate without deduction (89) on a supplier
+    invoice, where Fiken gives its own figure of the VAT; a gold coin without deduction
+    (92)."""
+
+    def __init__(self, fake: FakeFiken) -> None:
+        fake.accounts.update(
+            {
+                "2700": "Utgående merverdiavgift, høy sats",
+                "6420": "Leie datasystemer",
+                "6700": "Fremmed tjeneste",
+                "7790": "Annen kostnad",
+            }
+        )
+        self.fake = fake
+        self.vendor = fake.add_contact("Cloud Ltd")
+        self.saas = fake.create_purchase(
+            {
+                "date": "2026-02-03",
+                "kind": "cash_purchase",
+                "paid": True,
+                "currency": "NOK",
+                "paymentAccount": BANK_ACCOUNT_CODE,
+                "lines": [
+                    {
+                        "description": "SaaS februar",
+                        "vatType": "HIGH_FOREIGN_SERVICE_DEDUCTIBLE",
+                        "netPrice": 100_000,
+                        "account": "6420",
+                    }
+                ],
+            }
+        )
+        self.advice = fake.create_purchase(
+            {
+                "date": "2026-02-09",
+                "kind": "supplier",
+                "paid": False,
+                "currency": "NOK",
+                "supplierId": self.vendor,
+                "identifier": "INV-77",
+                "lines": [
+                    {
+                        "description": "Advice",
+                        "vatType": "LOW_FOREIGN_SERVICE_NONDEDUCTIBLE",
+                        "netPrice": 50_000,
+                        "vat": 6_000,
+                        "account": "6700",
+                    }
+                ],
+            }
+        )
+        self.gold = fake.create_purchase(
+            {
+                "date": "2026-02-11",
+                "kind": "cash_purchase",
+                "paid": True,
+                "currency": "NOK",
+                "paymentAccount": BANK_ACCOUNT_CODE,
+                "lines": [
+                    {
+                        "description": "Gullmynt",
+                        "vatType": "HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_NONDEDUCTIBLE",
+                        "netPrice": 20_000,
+                        "account": "7790",
+                    }
+                ],
+            }
+        )
+
+
+async def test_reverse_charge_purchases_are_booked_and_the_reports_show_them(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    """ADR 0049: nothing refused; the trial balance balances and agrees with the books'
+    own balances; the VAT report shows each code's calculated VAT as output VAT and the
+    deduction as input VAT; the term pays what was not deductible."""
+    fake, base_url = fiken
+    foreign = ForeignPurchases(fake)
+    clock = FixedClock(FIRST_RUN)
+    client, source = history(base_url)
+    try:
+        report = await BooksImport(uow_factory, source, clock).run(TENANT, START)
+    finally:
+        await client.aclose()
+    assert report.problems == []
+    assert (report.records["purchase"], report.imported) == (3, 3)
+
+    entries = await imported_entries(uow_factory)
+    saas = entries[f"fiken:purchase:{foreign.saas}"]
+    assert [(x.account, x.debit, x.credit, x.vat_code, x.vat_part) for x in saas.lines] == [
+        ("6420", kr("1000.00"), kr("0.00"), "86", "base"),
+        ("2700", kr("0.00"), kr("250.00"), "86", "tax"),
+        ("2710", kr("250.00"), kr("0.00"), "86", "tax"),
+        (BANK_ACCOUNT_CODE, kr("0.00"), kr("1000.00"), None, None),
+    ]
+
+    reports = ledger(uow_factory, clock)
+    end = dt.date(2026, 2, 28)
+    trial = await reports.trial_balance(ACCOUNTANT, START, end)
+    balance = {line.account: line.balance for line in trial.accounts}
+    assert trial.debit == trial.credit
+    supplier_account = fake.contacts[foreign.vendor]["supplierAccountCode"]
+    assert balance["2700"] == kr("-360.00")  # 250 + 60 (Fiken's figure) + 50
+    assert balance["2710"] == kr("250.00")
+    assert balance["6700"] == kr("560.00") and balance["7790"] == kr("250.00")
+    assert balance[supplier_account] == kr("-500.00")  # owed the net amount
+    assert balance[BANK_ACCOUNT_CODE] == kr("-1200.00")
+    books = {row["code"]: row["balance"] for row in fake.balances(end)}
+    for account in ("2700", "2710", "6420", "6700", "7790", BANK_ACCOUNT_CODE):
+        assert balance[account] == Decimal(books[account]) / 100, account
+
+    vat = await reports.vat_report(ACCOUNTANT, 2026, 1)
+    assert [(v.vat_code, v.rate, v.direction, v.base, v.vat) for v in vat.lines] == [
+        ("86", kr("25"), "output", kr("1000.00"), kr("250.00")),
+        ("86", kr("25"), "input", kr("0.00"), kr("250.00")),
+        ("89", kr("12"), "output", kr("500.00"), kr("60.00")),
+        ("92", kr("25"), "output", kr("200.00"), kr("50.00")),
+    ]
+    assert (vat.output_vat, vat.input_vat, vat.payable) == (
+        kr("360.00"),
+        kr("250.00"),
+        kr("110.00"),
+    )
+
+
+async def test_the_saf_t_export_of_reverse_charge_purchases_has_each_lines_tax_code(
+    fiken: tuple[FakeFiken, str], sql_database: SqlDatabase
+) -> None:
+    """ADR 0049: valid against the SAF-T 1.30 XSD, totals equal to the trial balance, the
+    reverse-charge codes in the TaxTable, and each VAT line's TaxCode its code: the basis
+    with the calculated (credit) VAT, the deduction with its debit VAT."""
+    fake, base_url = fiken
+    foreign = ForeignPurchases(fake)
+    factory = sql_database.uow_factory()
+    client, source = history(base_url)
+    try:
+        report = await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
+    finally:
+        await client.aclose()
+    assert report.problems == []
+    end = dt.date(2026, 2, 28)
+    export = SaftExport(
+        SqlAuditReads(sql_database),
+        RoleAuthorizer(),
+        FixedClock(FIRST_RUN),
+        render,
+        software_version="0.1.0",
+        company=CompanySettings(name="Fiken Demo AS", orgnr="912345678"),
+    )
+    file = await export.export(ACCOUNTANT, START, end)
+    root = validate(b"".join([chunk async for chunk in file.chunks]))
+    period = await ledger(factory, FixedClock(FIRST_RUN)).trial_balance(ACCOUNTANT, START, end)
+    check_against_trial_balance(root, period, period, START)
+    table = {
+        code.findtext("s:TaxCode", namespaces=NS): (
+            code.findtext("s:StandardTaxCode", namespaces=NS),
+            code.findtext("s:TaxPercentage", namespaces=NS),
+        )
+        for code in root.findall("s:MasterFiles/s:TaxTable/s:TaxTableEntry/s:TaxCodeDetails", NS)
+    }
+    assert {code: table[code] for code in ("86", "89", "92")} == {
+        "86": ("86", "25"),
+        "89": ("89", "12"),
+        "92": ("92", "25"),
+    }
+    lines: dict[str, list[tuple[str | None, ...]]] = {}
+    for transaction in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS):
+        rows = []
+        for line in transaction.findall("s:Line", NS):
+            tax = line.find("s:TaxInformation", NS)
+            rows.append(
+                (
+                    line.findtext("s:AccountID", namespaces=NS),
+                    None if tax is None else tax.findtext("s:TaxCode", namespaces=NS),
+                    None if tax is None else tax.findtext("s:TaxBase", namespaces=NS),
+                    None
+                    if tax is None
+                    else tax.findtext("s:DebitTaxAmount/s:Amount", namespaces=NS)
+                    or "-" + (tax.findtext("s:CreditTaxAmount/s:Amount", namespaces=NS) or ""),
+                )
+            )
+        lines[transaction.findtext("s:Description", namespaces=NS) or ""] = rows
+    supplier_account = fake.contacts[foreign.vendor]["supplierAccountCode"]
+    assert sorted(lines.values()) == sorted(
+        [
+            [
+                ("6420", "86", "1000.00", "-250.00"),
+                ("2700", None, None, None),
+                ("2710", "86", None, "250.00"),
+                (BANK_ACCOUNT_CODE, None, None, None),
+            ],
+            [
+                ("6700", "89", "500.00", "-60.00"),
+                ("2700", None, None, None),
+                ("6700", None, None, None),
+                (supplier_account, None, None, None),
+            ],
+            [
+                ("7790", "92", "200.00", "-50.00"),
+                ("2700", None, None, None),
+                ("7790", None, None, None),
+                (BANK_ACCOUNT_CODE, None, None, None),
+            ],
+        ]
+    )

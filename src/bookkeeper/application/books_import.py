@@ -12,7 +12,10 @@ record again writes nothing:
   vatType), the input VAT account the VAT (a vatType without deductible VAT: the cost
   takes it all); the gross is credited to the payment account (cash purchase) or to the
   supplier's payables (supplier purchase), whose payments are entries of their own
-  (payables against the account paid from).
+  (payables against the account paid from). A reverse-charge line (services from abroad,
+  emissions allowances, gold: SAF-T 86–89, 91/92) is owed at its net amount, and the
+  buyer's calculated VAT on it is posted as output VAT and, when deductible, as input
+  VAT — at the tenant's rate of the code's tax type on the purchase's date (ADR 0049).
 * a **sale**: the mirror image with output codes: receivables (or the account paid into,
   cash sale) against revenue and output VAT; payments of an invoice are their own entries.
 * a deleted purchase or sale posts its mirror too (Fiken keeps it with a reversal).
