@@ -20,6 +20,7 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.ledger import (
     INPUT,
     OUTPUT,
+    REVERSE,
     InvalidJournalEntry,
     InvalidReportPeriod,
     UnbalancedEntry,
@@ -289,14 +290,17 @@ def test_codes_know_their_rate_and_direction() -> None:
     assert (saft_vat_code("3").rate, saft_vat_code("3").direction) == (D("25"), OUTPUT)
     assert (saft_vat_code("52").rate, saft_vat_code("52").direction) == (D("0"), OUTPUT)
     assert saft_vat_code("0").direction is None
-    unknown = saft_vat_code("86")
+    # Reverse charge (ADR 0049): both sides, at the rate of its tax type.
+    assert (saft_vat_code("86").rate, saft_vat_code("86").direction) == (D("25"), REVERSE)
+    assert (saft_vat_code("89").rate, saft_vat_code("89").direction) == (D("12"), REVERSE)
+    unknown = saft_vat_code("81")
     assert (unknown.rate, unknown.direction) == (None, None)
 
 
 def test_output_vat_reads_in_the_sign_a_return_shows_it() -> None:
     assert natural_amount(saft_vat_code("1"), D("39.80")) == D("39.80")
     assert natural_amount(saft_vat_code("3"), D("-250.00")) == D("250.00")
-    assert natural_amount(saft_vat_code("86"), D("-5.00")) == D("-5.00")
+    assert natural_amount(saft_vat_code("81"), D("-5.00")) == D("-5.00")
 
 
 # --- the chart --------------------------------------------------------------------------
