@@ -240,8 +240,9 @@ class MemoryBooks(_Remote):
 
     def __init__(self, world: World, tenant: str) -> None:
         super().__init__(world, tenant)
-        #: None: the tenant's own company (a test sets one that tenants share).
-        self.company_key: str | None = None
+        #: The company's key (Books.company_key); None: the tenant's own company (a test
+        #: sets one that tenants share).
+        self.shared_company: str | None = None
         self.suppliers: dict[str, Contact] = {}
         self.purchases: dict[str, StoredPurchase] = {}
         self.created_references: Counter[str] = Counter()
@@ -254,6 +255,9 @@ class MemoryBooks(_Remote):
 
     async def company(self) -> BooksCompany:
         return BooksCompany(slug=self.tenant, name=self.tenant)
+
+    async def company_key(self) -> str | None:
+        return self.shared_company
 
     async def accounts(self) -> list[BooksAccount]:
         return []

@@ -112,7 +112,7 @@ async def test_two_tenants_of_one_fiken_company_create_one_new_supplier() -> Non
     yields): the second finds the contact the first created instead of creating another."""
     h = Harness(world=World(interleave=True))
     company = h.world.books("acme")  # one company's books, whichever tenant books into it
-    company.company_key = "fiken:acme-holding-as"
+    company.shared_company = "fiken:acme-holding-as"
     executor = h.new_executor("one", books=lambda _tenant: company)
     mine = await h.approved(invoice(invoice_number="F-1"), tenant="acme")
     theirs = await h.approved(invoice(invoice_number="F-2"), tenant="globex")
@@ -130,7 +130,7 @@ async def test_the_cross_process_lock_is_held_by_the_company_not_the_tenant() ->
     h = Harness()
     locks = Recording()
     company = h.world.books("acme")
-    company.company_key = "fiken:acme-holding-as"
+    company.shared_company = "fiken:acme-holding-as"
     executor = Executor(
         h.uow_factory,
         lambda _tenant: company,

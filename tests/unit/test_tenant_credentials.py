@@ -297,6 +297,30 @@ async def test_a_tenant_gets_its_own_books_else_the_default() -> None:
     assert await backends.tenant_count() == 1 and backends.key_configured
 
 
+async def test_tenants_whose_credentials_name_one_fiken_company_share_its_key() -> None:
+    """ADR 0049: the supplier lock is keyed by the company a tenant's books go to; through
+    the resolving proxy the key is the resolved books' (a method: an attribute of the proxy
+    would be a fresh function each time)."""
+    world, built, ticks = World(), Built(), Ticks()
+    backends = TenantBackends(
+        world.service,
+        Default,
+        Default,
+        fiken_base_url="https://api.fiken.no/api/v2",
+        folio_base_url="https://api.folio.no/v2",
+        recheck_seconds=5.0,
+        clock=ticks,
+        fiken_client=built.client,
+        folio_client=built.client,
+    )
+    await world.service.set(admin(), "acme", "fiken", SECRET, company="holding-as")
+    await world.service.set(admin("globex"), "globex", "fiken", OTHER_SECRET, company="holding-as")
+    await world.service.set(admin("initech"), "initech", "fiken", SECRET, company="i-as")
+    keys = [await backends.books(t).company_key() for t in ("acme", "globex", "initech")]
+    assert keys == ["fiken:holding-as", "fiken:holding-as", "fiken:i-as"]
+    await backends.aclose()
+
+
 async def test_one_client_per_token_and_a_change_applies_at_once_in_this_process() -> None:
     world, built, ticks = World(), Built(), Ticks()
     backends = resolver(world.service, built, ticks)

@@ -931,12 +931,15 @@ class Books(Protocol):
     """One company's books (Fiken, or the sandbox). Bound to a tenant by BooksProvider."""
 
     name: str
-    #: Which company these books are, as a key for what every tenant booking into the same
-    #: company shares (the supplier lock, ADR 0049): Fiken's "fiken:<company slug>"; None
-    #: when not known (the tenant then stands for its company).
-    company_key: str | None
 
     async def company(self) -> BooksCompany: ...
+
+    async def company_key(self) -> str | None:
+        """Which company these books are, as a key for what every tenant booking into it
+        shares (the supplier lock, ADR 0049): Fiken's "fiken:<company slug>", known without
+        a request; None when not known (the tenant then stands for its company). A method,
+        not an attribute: a tenant's books may be resolved on the first awaited call."""
+        ...
 
     async def accounts(self) -> list[BooksAccount]:
         """The chart of accounts of the current year."""

@@ -56,8 +56,7 @@ class FikenBooks:
             raise ValueError("a Fiken company slug is required")
         self._client = client
         self._base = f"/companies/{urllib.parse.quote(company_slug, safe='')}"
-        #: Tenants whose credentials name the same company share it (ADR 0049).
-        self.company_key: str | None = f"fiken:{company_slug}"
+        self._company_key = f"fiken:{company_slug}"
 
     # --- the company ----------------------------------------------------------------
 
@@ -71,6 +70,10 @@ class FikenBooks:
             has_api_access=company.has_api_access,
             test_company=company.test_company,
         )
+
+    async def company_key(self) -> str | None:
+        """Tenants whose credentials name the same company share it (ADR 0049)."""
+        return self._company_key
 
     async def accounts(self) -> list[BooksAccount]:
         accounts = await self._client.get_all(f"{self._base}/accounts", wire.ACCOUNTS)

@@ -143,8 +143,6 @@ class SandboxBooks:
     def __init__(self, store: SandboxStore, tenant_id: str, clock: Clock) -> None:
         self._store = store
         self._tenant = tenant_id
-        #: A sandbox company is its tenant's own.
-        self.company_key: str | None = None
         self._clock = clock
 
     async def _ready(self) -> None:
@@ -153,6 +151,10 @@ class SandboxBooks:
         )
 
     # --- company and chart ------------------------------------------------------------------
+
+    async def company_key(self) -> str | None:
+        """A sandbox company is its tenant's own."""
+        return None
 
     async def company(self) -> BooksCompany:
         await self._ready()

@@ -189,8 +189,9 @@ class BooksActions:
         # across processes. Both are taken before any Fiken request and let go after the
         # last, and never while the Fiken gate is held: the gate is taken per request
         # inside, so no holder of the gate ever waits for these (no inverted order).
+        company = await attempt.call(books.company_key)
         keys = supplier_keys(
-            attempt.claim.tenant_id, data.supplier_org_number, data.supplier, books.company_key
+            attempt.claim.tenant_id, data.supplier_org_number, data.supplier, company
         )
         async with contextlib.AsyncExitStack() as held:
             await held.enter_async_context(_in_process(keys))
