@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -134,12 +134,18 @@ class Cluster:
         self.served.append(served)
         return served
 
-    async def approved_invoices(self, count: int) -> list[uuid.UUID]:
+    async def approved_invoices(
+        self, count: int, tenants: Sequence[str] = ("acme",)
+    ) -> list[uuid.UUID]:
+        """`count` approved invoices of one supplier, of `tenants` in turn."""
         ids = []
         for n in range(count):
-            document = await self.harness.store(content=b"%PDF-1.7\n" + uuid.uuid4().bytes)
+            tenant = tenants[n % len(tenants)]
+            document = await self.harness.store(
+                content=b"%PDF-1.7\n" + uuid.uuid4().bytes, tenant=tenant
+            )
             data: Any = invoice(document, account_code="6900", invoice_number=f"FAULT-{n}")
-            ids.append(await self.harness.approved(data))
+            ids.append(await self.harness.approved(data, tenant))
         return ids
 
     async def statuses(self, ids: list[uuid.UUID]) -> list[Status]:

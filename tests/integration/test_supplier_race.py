@@ -83,15 +83,24 @@ class Worker:
             self.process.kill()
 
 
+@pytest.mark.parametrize(
+    "tenants",
+    [
+        pytest.param(("acme",), id="one-tenant"),
+        # ADR 0049: two tenants booking into the one Fiken company (the environment's
+        # credentials) share its contacts, so the lock is the company's, not the tenant's.
+        pytest.param(("acme", "globex"), id="two-tenants-one-company"),
+    ],
+)
 async def test_two_processes_executing_invoices_of_one_new_supplier_create_it_once(
-    tmp_path: Path, postgres_url: str, fiken_server: FikenServer
+    tmp_path: Path, postgres_url: str, fiken_server: FikenServer, tenants: tuple[str, ...]
 ) -> None:
     cluster = Cluster(tmp_path, postgres_url, fiken_server.fresh(), fiken_server.base_url)
     fiken = cluster.fiken
     fiken.latency = LATENCY
     workers: list[Worker] = []
     try:
-        ids = await cluster.approved_invoices(2)  # one supplier, unknown to the fake
+        ids = await cluster.approved_invoices(2, tenants)  # one supplier, unknown to the fake
         workers = [await Worker.start(cluster, f"executor-{n}") for n in range(2)]
         assert [await w.line(STARTUP) for w in workers] == ["ready", "ready"]
         for worker in workers:
@@ -101,7 +110,11 @@ async def test_two_processes_executing_invoices_of_one_new_supplier_create_it_on
         ]
         # Each process executed one of the two invoices, at the same time.
         assert reports == [{"claimed": 1, "executed": 1}] * 2
-        assert await cluster.statuses(ids) == [Status.EXECUTED] * 2
+        statuses = [
+            (await cluster.harness.view(pid, tenants[n % len(tenants)])).status
+            for n, pid in enumerate(ids)
+        ]
+        assert statuses == [Status.EXECUTED] * 2
         cluster.assert_exactly_once(ids)
         supplier = [
             c for c in fiken.contacts.values() if c.get("organizationNumber") == SUPPLIER_ORG
