@@ -85,7 +85,10 @@ def trades(draw: st.DrawFn) -> HistoryTrade:
         identifier=draw(st.one_of(st.none(), st.text(max_size=30))),
         party_name=draw(st.one_of(st.none(), st.text(max_size=60))),
         party_account=draw(st.one_of(st.none(), st.sampled_from(["2400:20001", "1500:10001"]))),
-        payments=tuple(draw(st.lists(payments, max_size=3))),
+        # Fiken's payment ids are unique (a payment without one is keyed by its index).
+        payments=tuple(
+            draw(st.lists(payments, max_size=3, unique_by=lambda p: p.id or f"index:{id(p)}"))
+        ),
         deleted=draw(st.booleans()),
     )
 
