@@ -20,11 +20,14 @@ import httpx
 import pytest
 from dependency_injector import providers
 from litestar import Litestar
+from litestar import post as litestar_post
 from litestar.testing import AsyncTestClient
 
 from bookkeeper.container import Container
-from bookkeeper.entrypoints.http.app import create_app
+from bookkeeper.entrypoints.http.app import MAX_BODY_BYTES, create_app
 from bookkeeper.entrypoints.http.decoding import StrictJson
+from bookkeeper.entrypoints.http.lean_submit import PATH, LeanSubmit
+from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.settings import Settings
 from tests.http_helpers import API, bearer, memory_container, mint, pattern, receipt, submission
 from tests.unit.conftest import FixedClock
@@ -279,3 +282,39 @@ async def test_the_lean_path_answers_without_the_route(
         assert [e["type"] for e in listed.json()["items"]] == ["ReceiptAttachmentProposed"]
         handed_on = await lean.client.post(EVENTS, content=b"{", headers=lean.agent)
         assert handed_on.status_code == 500  # the broken decoder: proof it was the route
+
+
+async def test_with_cors_an_origin_is_answered_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path, cors_origins=("https://books.example",)) as (lean, route):
+        for origin in ("https://books.example", "https://evil.example"):
+            answer = await same(lean, route, post(PATTERN, extra={"Origin": origin}), caplog)
+            assert answer.status_code == 201
+        assert (await same(lean, route, post(RECEIPT), caplog)).status_code == 201
+
+
+def test_a_step_the_lean_path_does_not_take_stops_the_start() -> None:
+    """A guard (or hook, middleware, header …) added to the route later would be skipped
+    by the lean path: building it refuses instead."""
+
+    def guard(connection: Any, handler: Any) -> None:
+        return None
+
+    @litestar_post(PATH, guards=[guard], sync_to_thread=False)
+    def submit() -> None:
+        return None
+
+    app = Litestar(route_handlers=[submit], request_max_body_size=MAX_BODY_BYTES)
+    limiter = RateLimitMiddleware("off", "off")
+    with pytest.raises(RuntimeError, match=r"guards.*middleware"):
+        LeanSubmit(
+            app.asgi_handler,
+            app,
+            verifier=None,  # type: ignore[arg-type]
+            limiter=limiter,
+            handlers=lambda: None,  # type: ignore[arg-type,return-value]
+            max_body=MAX_BODY_BYTES,
+            cors=False,
+        )

@@ -78,6 +78,43 @@ def _replaying(messages: list[Any], receive: Receive) -> Receive:
     return replay
 
 
+def _check_mirrored(handler: HTTPRouteHandler, litestar: Litestar, max_body: int) -> None:
+    """Refuse to start when the route has grown a step the lean path does not take (a
+    guard, another middleware, a hook, a response header or cookie, another body limit, a
+    compression or CSRF layer): that step must be added to the lean path (and its parity
+    tests), or the lean path removed. What it mirrors today: the bearer middleware, the
+    rate limiter, `bounded_query` (which only reads query strings: those are handed on)."""
+    layers = handler.ownership_layers
+    middleware = handler.resolve_middleware()
+    drifted = [
+        what
+        for what, found in (
+            ("guards", handler.resolve_guards()),
+            ("after_request", [layer for layer in layers if layer.after_request]),
+            ("after_response", handler.resolve_after_response()),
+            ("response cookies", handler.resolve_response_cookies()),
+            (
+                "response headers",
+                [h for h in handler.resolve_response_headers() if not h.documentation_only],
+            ),
+            ("middleware", len(middleware) != 2),
+            ("body limit", handler.resolve_request_max_body_size() != max_body),
+            ("compression", litestar.compression_config),
+            ("csrf", litestar.csrf_config),
+            ("allowed hosts", litestar.allowed_hosts),
+        )
+        if found
+    ]
+    before = handler.resolve_before_request()
+    if before is not None and getattr(before, "__name__", "") != "bounded_query":
+        drifted.append("before_request")
+    if drifted:
+        raise RuntimeError(
+            f"POST {PATH} has steps the lean path does not take ({', '.join(drifted)}): "
+            "mirror them in lean_submit.py or drop the lean path (ADR 0045)"
+        )
+
+
 class LeanSubmit:
     """The ASGI layer described in the module doc; anything else goes to `app`."""
 
@@ -108,6 +145,7 @@ class LeanSubmit:
         )
         if not isinstance(route_handler, HTTPRouteHandler):  # pragma: no cover - wiring
             raise TypeError(f"no HTTP route for {_METHOD} {PATH}")
+        _check_mirrored(route_handler, litestar, max_body)
         self._route_handler = route_handler
         self._template = template
         self._exception_handlers = route_handler.resolve_exception_handlers()
