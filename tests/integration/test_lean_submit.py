@@ -23,6 +23,8 @@ from litestar import Litestar
 from litestar import post as litestar_post
 from litestar.testing import AsyncTestClient
 
+from bookkeeper.application.errors import StorageUnavailable
+from bookkeeper.application.handlers import Handlers
 from bookkeeper.container import Container
 from bookkeeper.entrypoints.http.app import MAX_BODY_BYTES, create_app
 from bookkeeper.entrypoints.http.decoding import StrictJson
@@ -318,3 +320,28 @@ def test_a_step_the_lean_path_does_not_take_stops_the_start() -> None:
             max_body=MAX_BODY_BYTES,
             cors=False,
         )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [StorageUnavailable("connection refused by db.internal:5432"), RuntimeError("boom")],
+    ids=["storage unavailable", "unexpected"],
+)
+async def test_a_failing_handler_answers_the_same(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    """Errors from the application (503 with Retry-After, a logged 500) are rendered by
+    the same exception handlers on both paths."""
+
+    async def failing(self: Handlers, command: object) -> None:
+        raise error
+
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path) as (lean, route):
+        monkeypatch.setattr(Handlers, "dispatch", failing)
+        answer = await same(lean, route, post(RECEIPT), caplog)
+        assert answer.status_code == (503 if isinstance(error, StorageUnavailable) else 500)
+        assert "db.internal" not in answer.text and "boom" not in answer.text

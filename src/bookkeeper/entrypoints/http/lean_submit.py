@@ -263,11 +263,11 @@ class LeanSubmit:
         ScopeState.from_scope(scope).exception_handlers = self._exception_handlers
         try:
             result: SubmitResult = await handlers.dispatch(command)
+            content = _ENCODER.encode(submission_out(result))
         except Exception as error:
             replay = _replaying(messages, receive)
             await ExceptionHandlerMiddleware(_raising(error), None)(scope, replay, send)
             return None
-        content = _ENCODER.encode(submission_out(result))
         headers = [
             (b"location", _LOCATION + str(result.event_id).encode("latin-1")),
             _CONTENT_TYPE,
