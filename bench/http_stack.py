@@ -1,15 +1,19 @@
 """P1: what the HTTP stack costs per proposal, without a database or a server (ADR 0042).
 
-    PYTHONPATH=src:. .venv/bin/python bench/http_stack.py [--requests 4000] [--rounds 5]
+    PYTHONPATH=src:. .venv/bin/python bench/http_stack.py [--chunks 60] [--chunk 200]
+    PYTHONPATH=src:. .venv/bin/python bench/http_stack.py --compare-route   # ADR 0045
 
 Builds the real app (`create_app` on the real container, JSON access log at INFO written to
 /dev/null, the rate limiter on with a limit it cannot reach, as bench/run.py sets it) on
-in-memory storage, then alternates chunks of proposals (the order swapped every pair):
+in-memory storage, then alternates chunks of proposals (the order rotated every round):
 
 - `asgi`: POST /api/book-keeper/v1/events driven straight into the app's ASGI callable
-  (what uvicorn calls: the observe wrapper, Litestar's routing, authentication, the rate
-  limit, the body decode, the handler, the response encode, the access line, the metrics);
-- `handler`: the same proposals through `Handlers.dispatch` alone (what the route calls).
+  (what uvicorn calls: the observe wrapper, the lean path of ADR 0045 — authentication, the
+  rate limit, the body decode, the handler, the response encode —, the access line, the
+  metrics);
+- `handler`: the same proposals through `Handlers.dispatch` alone (what the route calls);
+- `route` (with `--compare-route`): the same through an app built without the lean path,
+  i.e. Litestar's route and middleware as before ADR 0045: the reference in the same run.
 
 and prints the process CPU (`time.process_time`) per proposal of each, and their difference:
 the HTTP stack's own CPU per request outside the database and the server (uvicorn's HTTP
@@ -34,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +183,7 @@ async def handler_chunk(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--chunks", type=int, default=60, help="pairs of chunks measured")
+    parser.add_argument("--chunks", type=int, default=60, help="rounds of chunks measured")
     parser.add_argument("--chunk", type=int, default=200, help="proposals per chunk")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the asgi chunks into FILE")
     parser.add_argument(
@@ -186,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rate-limit", default="1000000/second", help="`off`: no limiter (what it costs)"
+    )
+    parser.add_argument(
+        "--compare-route",
+        action="store_true",
+        help="also a `route` chunk per round: the same app without the lean POST /events "
+        "path (ADR 0045), i.e. Litestar's route, as the reference in the same process",
     )
     args = parser.parse_args(argv)
     with open(os.devnull, "w") as devnull:
@@ -195,81 +206,123 @@ def main(argv: list[str] | None = None) -> int:
             configure_logging(args.log_level, "json")
         finally:
             sys.stderr = sys_stderr
-        asgi, handler = asyncio.run(measure(args))
-    stack = [a - h for a, h in zip(asgi, handler, strict=True)]
+        results = asyncio.run(measure(args))
+    rows = dict(results)
+    rows["HTTP stack"] = [a - h for a, h in zip(results["asgi"], results["handler"], strict=True)]
+    if "route" in results:
+        rows["route stack"] = [
+            r - h for r, h in zip(results["route"], results["handler"], strict=True)
+        ]
+        rows["asgi - route"] = [
+            a - r for a, r in zip(results["asgi"], results["route"], strict=True)
+        ]
     print(
-        f"load average {os.getloadavg()[0]:.2f}; {args.chunks} pairs of {args.chunk}; "
+        f"load average {os.getloadavg()[0]:.2f}; {args.chunks} rounds of {args.chunk}; "
         f"log level {args.log_level}, rate limit {args.rate_limit}"
     )
-    for name, values in (("asgi", asgi), ("handler", handler), ("HTTP stack", stack)):
+    for name, values in rows.items():
         q = statistics.quantiles(values, n=4)
         print(
-            f"  {name:10} CPU-µs/proposal: median {statistics.median(values):.0f} "
+            f"  {name:12} CPU-µs/proposal: median {statistics.median(values):.0f} "
             f"(quartiles {q[0]:.0f}–{q[2]:.0f})"
         )
     logging.shutdown()
     return 0
 
 
-async def measure(args: argparse.Namespace) -> tuple[list[float], list[float]]:
-    """CPU-µs per proposal of each asgi chunk and each handler chunk, pairwise."""
+async def measure(args: argparse.Namespace) -> dict[str, list[float]]:
+    """CPU-µs per proposal of each kind of chunk, measured in turn (the order rotated)."""
     with tempfile.TemporaryDirectory(prefix="bench-http-stack-") as tmp:
-        container = Container()
-        container.settings.override(
-            providers.Object(
-                Settings.for_data_dir(
-                    Path(tmp),
-                    executor_enabled=False,
-                    rate_limit=args.rate_limit,
-                    rate_limit_writes="off",
-                )
-            )
-        )
-        database = MemoryDatabase()
-        container.database.override(providers.Object(database))
-        container.redacted_database_url.override(providers.Object("memory://"))
-        app = create_app(container)
-        token: str = container.token_issuer().mint(
-            "book-e", "bench", ("agent",), dt.timedelta(hours=1)
-        )
-        principal = container.token_verifier().verify(token)
-        async with AsyncTestClient(app) as client:
-            warm = await client.post(
-                PATH, content=body("warm", 0), headers={"Authorization": f"Bearer {token}"}
-            )
-            if warm.status_code != 201:
-                raise SystemExit(f"warm-up answered {warm.status_code}: {warm.text}")
+        app, database, token, principal = _build(Path(tmp) / "lean", args, lean=True)
+        route_app = route_database = None
+        if args.compare_route:
+            route_app, route_database, _, _ = _build(Path(tmp) / "route", args, lean=False)
+        async with AsyncExitStack() as stack:
+            client = await stack.enter_async_context(AsyncTestClient(app))
+            await _warm(client, token)
+            if route_app is not None:
+                route_client = await stack.enter_async_context(AsyncTestClient(route_app))
+                # The same key file is not shared: this app's own token.
+                await _warm(route_client, _token(route_app))
             dispatch = _handlers(app).dispatch
             profiler = None
             if args.profile:
                 import cProfile
 
                 profiler = cProfile.Profile()
-            asgi: list[float] = []
-            handler: list[float] = []
-            # Chunk pairs, the order swapped every pair: a neighbour's burst falls on both.
-            for n in range(-2, args.chunks):  # two pairs of warm-up
-                first = [body(f"a{n}", i) for i in range(args.chunk)]
-                second = [body(f"h{n}", i) for i in range(args.chunk)]
-                database.empty()
-                gc.collect()
-                pair: dict[str, float] = {}
-                for kind in ("asgi", "handler") if n % 2 == 0 else ("handler", "asgi"):
+            kinds = ["asgi", "handler"] + (["route"] if route_app is not None else [])
+            results: dict[str, list[float]] = {kind: [] for kind in kinds}
+            # Chunks in turn, the order rotated every round: a neighbour's burst falls on all.
+            for n in range(-2, args.chunks):  # two rounds of warm-up
+                order = kinds[n % len(kinds) :] + kinds[: n % len(kinds)]
+                for kind in order:
+                    bodies = [body(f"{kind[0]}{n}", i) for i in range(args.chunk)]
                     database.empty()
+                    if route_database is not None:
+                        route_database.empty()
+                    gc.collect()
                     if kind == "asgi":
                         if profiler is not None and n >= 0:
                             profiler.enable()
-                        pair[kind] = await asgi_chunk(app, token, first)
+                        spent = await asgi_chunk(app, token, bodies)
                         if profiler is not None:
                             profiler.disable()
+                    elif kind == "route":
+                        assert route_app is not None
+                        spent = await asgi_chunk(route_app, _token(route_app), bodies)
                     else:
-                        pair[kind] = await handler_chunk(dispatch, principal, second)
-                if n >= 0:
-                    asgi.append(pair["asgi"] * 1e6 / args.chunk)
-                    handler.append(pair["handler"] * 1e6 / args.chunk)
+                        spent = await handler_chunk(dispatch, principal, bodies)
+                    if n >= 0:
+                        results[kind].append(spent * 1e6 / args.chunk)
             if profiler is not None:
                 profiler.dump_stats(args.profile)
-    return asgi, handler
+    return results
+
+
+_TOKENS: dict[int, str] = {}
+
+
+def _build(
+    data_dir: Path, args: argparse.Namespace, *, lean: bool
+) -> tuple[Litestar, MemoryDatabase, str, Any]:
+    """The real app on in-memory storage (`lean`: with the lean POST /events path, ADR
+    0045; without it, the Litestar route answers every request), a token and its principal."""
+    data_dir.mkdir()
+    container = Container()
+    container.settings.override(
+        providers.Object(
+            Settings.for_data_dir(
+                data_dir,
+                executor_enabled=False,
+                rate_limit=args.rate_limit,
+                rate_limit_writes="off",
+            )
+        )
+    )
+    database = MemoryDatabase()
+    container.database.override(providers.Object(database))
+    container.redacted_database_url.override(providers.Object("memory://"))
+    try:
+        app = create_app(container, lean_submit=lean)
+    except TypeError:  # a tree from before ADR 0045 (A/B with this script)
+        if not lean:
+            raise
+        app = create_app(container)
+    token: str = container.token_issuer().mint("book-e", "bench", ("agent",), dt.timedelta(hours=1))
+    _TOKENS[id(app)] = token
+    return app, database, token, container.token_verifier().verify(token)
+
+
+def _token(app: Litestar) -> str:
+    return _TOKENS[id(app)]
+
+
+async def _warm(client: AsyncTestClient[Litestar], token: str) -> None:
+    warm = await client.post(
+        PATH, content=body("warm", 0), headers={"Authorization": f"Bearer {token}"}
+    )
+    if warm.status_code != 201:
+        raise SystemExit(f"warm-up answered {warm.status_code}: {warm.text}")
 
 
 def _handlers(app: Litestar) -> Any:

@@ -54,6 +54,7 @@ from bookkeeper.entrypoints.http.controllers.reports import ReportController
 from bookkeeper.entrypoints.http.controllers.rules import rules_routes
 from bookkeeper.entrypoints.http.controllers.spending import spending_routes
 from bookkeeper.entrypoints.http.docs import assets_router, render_plugins
+from bookkeeper.entrypoints.http.lean_submit import LeanSubmit
 from bookkeeper.entrypoints.http.observability import metrics, observe
 from bookkeeper.entrypoints.http.params import bounded_query
 from bookkeeper.entrypoints.http.problems import exception_handlers
@@ -77,8 +78,10 @@ BEARER_SCHEME: Final = "bearerAuth"
 _log = logging.getLogger("bookkeeper")
 
 
-def create_app(container: Container) -> Litestar:
-    """The HTTP API wired to the container's providers (override them first in tests)."""
+def create_app(container: Container, *, lean_submit: bool = True) -> Litestar:
+    """The HTTP API wired to the container's providers (override them first in tests).
+    `lean_submit=False` leaves POST /events to its Litestar route alone (the lean path's
+    parity tests compare the two; ADR 0045)."""
     runtime = Runtime()
     verifier = container.token_verifier()
     settings = container.settings()
@@ -187,6 +190,18 @@ def create_app(container: Container) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    if lean_submit:
+        # POST /events (P1) answered without Litestar's per-request pipeline when it is
+        # an ordinary request; anything else goes on to Litestar as before (ADR 0045).
+        app.asgi_handler = LeanSubmit(
+            app.asgi_handler,
+            app,
+            verifier=verifier,
+            limiter=limiter,
+            handlers=provide_handlers,
+            max_body=MAX_BODY_BYTES,
+            cors=app.cors_config is not None,
+        )
     # Outermost: request id, access log and HTTP metrics see every request, refused or not.
     app.asgi_handler = observe(app.asgi_handler)
     return app

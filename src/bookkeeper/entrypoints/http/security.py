@@ -26,6 +26,23 @@ PUBLIC_PATHS: Final = ["^/health$", "^/schema"]
 WEB_PATHS: Final = ["^/app(/|$)"]
 
 
+#: Set in the scope by the lean POST /events path (lean_submit.py) when it verified the
+#: bearer token before handing the request on: the Principal, or the verifier's exception
+#: (raised here, so that the answer is the same 401 and the token is not verified twice).
+VERIFIED: Final = "bookkeeper.verified"
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <JWT>` header; None when there is none."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     """Verifies `Authorization: Bearer <JWT>` with the TokenVerifier port."""
 
@@ -40,23 +57,28 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
+        verified = connection.scope.get(VERIFIED)
+        if isinstance(verified, Principal):
+            return AuthenticationResult(user=verified, auth=None)
+        if isinstance(verified, Exception):
+            raise verified
         header = connection.headers.get("authorization")
         if not header:
             raise NotAuthorizedException(
                 "a bearer token is required (Authorization: Bearer <JWT>)",
                 headers={"WWW-Authenticate": WWW_AUTHENTICATE_MISSING},
             )
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(header)
+        if token is None:
             raise NotAuthorizedException(
                 "the Authorization header must use the Bearer scheme",
                 headers={"WWW-Authenticate": WWW_AUTHENTICATE_MISSING},
             )
         # InvalidToken propagates to its exception handler: 401 with the reason.
         if self._averify is not None:
-            principal = await self._averify(token.strip())
+            principal = await self._averify(token)
         else:
-            principal = self._verifier.verify(token.strip())
+            principal = self._verifier.verify(token)
         return AuthenticationResult(user=principal, auth=None)
 
 

@@ -1,0 +1,347 @@
+"""POST /events through the lean path (lean_submit.py, ADR 0045) answers exactly as its
+Litestar route: the same requests go to an app with the lean path and to one without it
+(each on its own in-memory storage, in the same order), and status, body, headers and the
+access line must be the same — for valid proposals and queries, idempotent replays and
+conflicts, and every refusal (malformed JSON, wrong schema, unknown type, no or bad token,
+a forbidden role, an oversized body, a wrong content type, the rate limit)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from dependency_injector import providers
+from litestar import Litestar
+from litestar import post as litestar_post
+from litestar.testing import AsyncTestClient
+
+from bookkeeper.application.errors import StorageUnavailable
+from bookkeeper.application.handlers import Handlers
+from bookkeeper.container import Container
+from bookkeeper.entrypoints.http.app import MAX_BODY_BYTES, create_app
+from bookkeeper.entrypoints.http.decoding import StrictJson
+from bookkeeper.entrypoints.http.lean_submit import PATH, LeanSubmit
+from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
+from bookkeeper.settings import Settings
+from tests.http_helpers import API, bearer, memory_container, mint, pattern, receipt, submission
+from tests.unit.conftest import FixedClock
+
+EVENTS = f"{API}/events"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SECONDS = re.compile(r"\d+ s\b")
+
+
+class Side:
+    """One app (lean path on or off) with its client and tokens."""
+
+    def __init__(self, container: Container, client: AsyncTestClient[Litestar]) -> None:
+        self.container = container
+        self.client = client
+
+    def token(self, subject: str, *roles: str, tenant: str = "acme") -> dict[str, str]:
+        return bearer(mint(self.container, subject, *roles, tenant=tenant))
+
+    @property
+    def agent(self) -> dict[str, str]:
+        return self.token("book-e", "agent")
+
+
+def _make(directory: Path) -> None:
+    directory.mkdir()
+
+
+@asynccontextmanager
+async def side(data_dir: Path, *, lean: bool, **settings: Any) -> AsyncIterator[Side]:
+    _make(data_dir)
+    container = memory_container(data_dir, clock=FixedClock())
+    settings.setdefault("executor_enabled", False)
+    container.settings.override(providers.Object(Settings.for_data_dir(data_dir, **settings)))
+    async with AsyncTestClient(create_app(container, lean_submit=lean)) as client:
+        yield Side(container, client)
+
+
+@asynccontextmanager
+async def both(tmp_path: Path, **settings: Any) -> AsyncIterator[tuple[Side, Side]]:
+    async with AsyncExitStack() as stack:
+        lean = await stack.enter_async_context(side(tmp_path / "lean", lean=True, **settings))
+        route = await stack.enter_async_context(side(tmp_path / "route", lean=False, **settings))
+        yield lean, route
+
+
+def _normal(text: str) -> str:
+    """Ids (new on every submission) and seconds to wait (the clock moves) left out."""
+    return _SECONDS.sub("N s", _UUID.sub("<uuid>", text))
+
+
+def _answer(response: httpx.Response) -> tuple[int, Any, list[tuple[str, str]]]:
+    try:
+        body: Any = json.loads(_normal(response.text))
+    except json.JSONDecodeError:
+        body = _normal(response.text)
+    headers = sorted(
+        (name, _normal(value) if name != "retry-after" else "N")
+        for name, value in response.headers.multi_items()
+    )
+    return response.status_code, body, headers
+
+
+def _access(records: list[logging.LogRecord]) -> list[tuple[Any, ...]]:
+    return [
+        (r.http_method, r.route, r.status, r.actor, r.tenant, r.request_id)  # type: ignore[attr-defined]
+        for r in records
+        if r.name == "bookkeeper.access"
+    ]
+
+
+Send = Callable[[Side], Awaitable[httpx.Response]]
+
+
+async def same(
+    lean: Side, route: Side, send: Send, caplog: pytest.LogCaptureFixture
+) -> httpx.Response:
+    """`send` through both; the answers (and access lines) must be equal. The lean one."""
+    caplog.clear()
+    first = await send(lean)
+    lean_lines = _access(caplog.records)
+    caplog.clear()
+    second = await send(route)
+    route_lines = _access(caplog.records)
+    assert _answer(first) == _answer(second)
+    assert lean_lines == route_lines
+    assert len(lean_lines) == 1
+    return first
+
+
+def post(
+    body: Any,
+    *,
+    headers: Callable[[Side], dict[str, str]] = lambda s: s.agent,
+    extra: dict[str, str] | None = None,
+    path: str = EVENTS,
+) -> Send:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+
+    async def send(s: Side) -> httpx.Response:
+        chosen = {
+            "Content-Type": "application/json",
+            "X-Request-ID": "parity-1",
+            **headers(s),
+            **(extra or {}),
+        }
+        return await s.client.post(path, content=content, headers=chosen)
+
+    return send
+
+
+RECEIPT = submission("ReceiptAttachmentProposed", receipt())
+PATTERN = submission("PatternSuggested", pattern())
+
+
+async def test_valid_submissions_answer_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path) as (lean, route):
+        answer = await same(lean, route, post(RECEIPT), caplog)
+        assert answer.status_code == 201
+        assert answer.headers["location"] == f"{EVENTS}/{answer.json()['eventId']}"
+        assert (await same(lean, route, post(PATTERN), caplog)).status_code == 201
+        given = {**RECEIPT, "id": str(uuid.uuid4()), "correlationId": str(uuid.uuid4())}
+        given["data"] = receipt(folioEventId="ev-9", documentNumber="R-9")
+        assert (await same(lean, route, post(given), caplog)).status_code == 201
+        full = {
+            **submission("ReceiptAttachmentProposed", receipt(folioEventId="ev-2")),
+            "proposerConfidence": 0.75,
+            "bankTransactionVerified": True,
+            "source": {"channel": "mail"},
+        }
+        assert (await same(lean, route, post(full), caplog)).status_code == 201
+        charset = post(
+            submission("PatternSuggested", pattern("Telenor", "6900")),
+            extra={"Content-Type": "application/json; charset=utf-8"},
+        )
+        assert (await same(lean, route, charset, caplog)).status_code == 201
+        # Handed on to the route, answered the same (a query string, a trailing slash).
+        query = post(submission("PatternSuggested", pattern("Ruter", "7140")), path=EVENTS + "?x=1")
+        assert (await same(lean, route, query, caplog)).status_code == 201
+
+
+async def test_idempotent_replays_and_conflicts_answer_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path) as (lean, route):
+        keyed = post(RECEIPT, extra={"Idempotency-Key": "k-1"})
+        assert (await same(lean, route, keyed, caplog)).status_code == 201
+        replay = await same(lean, route, keyed, caplog)
+        assert replay.status_code == 201
+        assert replay.headers["idempotent-replayed"] == "true"
+        other = post(PATTERN, extra={"Idempotency-Key": "k-1"})
+        assert (await same(lean, route, other, caplog)).status_code == 409
+        for bad_key in ("", "k" * 201):
+            answer = await same(
+                lean, route, post(PATTERN, extra={"Idempotency-Key": bad_key}), caplog
+            )
+            assert answer.status_code == 400
+        event_id = str(uuid.uuid4())
+        with_id = post({**PATTERN, "id": event_id})
+        assert (await same(lean, route, with_id, caplog)).status_code == 201
+        await same(lean, route, with_id, caplog)  # the same id again
+        other_body = post({**PATTERN, "id": event_id, "data": pattern("Other")})
+        await same(lean, route, other_body, caplog)  # the same id, another body
+
+
+REFUSALS: list[tuple[str, Send, int]] = [
+    ("malformed JSON", post(b'{"type": "PatternSuggested", "data": {'), 400),
+    ("not an object", post(b"[1, 2]"), 400),
+    ("empty body", post(b""), 400),
+    ("unknown field", post({**PATTERN, "status": "APPROVED"}), 400),
+    ("missing type", post({"data": pattern()}), 400),
+    ("bad payload", post(submission("ReceiptAttachmentProposed", receipt(amount="abc"))), 400),
+    ("payload field missing", post(submission("PatternSuggested", {"merchant": "X"})), 400),
+    ("unknown type", post(submission("NoSuchThing", {})), 422),
+    ("confidence over 1", post({**PATTERN, "proposerConfidence": 1.5}), 400),
+    (
+        "too deep",
+        post(b'{"type": "PatternSuggested", "data": ' + b"[" * 40 + b"]" * 40 + b"}"),
+        400,
+    ),
+    ("no token", post(PATTERN, headers=lambda s: {}), 401),
+    ("empty bearer", post(PATTERN, headers=lambda s: {"Authorization": "Bearer "}), 401),
+    ("basic scheme", post(PATTERN, headers=lambda s: {"Authorization": "Basic eDp5"}), 401),
+    ("garbage token", post(PATTERN, headers=lambda s: {"Authorization": "Bearer x.y.z"}), 401),
+    ("viewer may not propose", post(PATTERN, headers=lambda s: s.token("vera", "viewer")), 403),
+    ("reviewer may not propose", post(PATTERN, headers=lambda s: s.token("kari", "reviewer")), 403),
+    ("oversized", post(b'{"type": "PatternSuggested", "data": "' + b"x" * 1_100_000 + b'"}'), 413),
+    ("text/plain", post(PATTERN, extra={"Content-Type": "text/plain"}), 0),
+    ("no content type", post(PATTERN, extra={"Content-Type": ""}), 0),
+]
+
+
+@pytest.mark.parametrize(("name", "send", "status"), REFUSALS, ids=[r[0] for r in REFUSALS])
+async def test_refusals_answer_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, name: str, send: Send, status: int
+) -> None:
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path) as (lean, route):
+        answer = await same(lean, route, send, caplog)
+        if status:
+            assert answer.status_code == status, answer.text
+
+
+async def test_a_token_of_another_key_answers_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path) as (lean, route):
+        # Each side's own agent token is signed with the other side's key for the other.
+        swapped = {id(lean): route.agent, id(route): lean.agent}
+        answer = await same(lean, route, post(PATTERN, headers=lambda s: swapped[id(s)]), caplog)
+        assert answer.status_code == 401
+
+
+async def test_the_rate_limit_answers_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path, rate_limit="100/minute", rate_limit_writes="2/minute") as (
+        lean,
+        route,
+    ):
+        statuses = []
+        for n in range(4):
+            proposal = submission("PatternSuggested", pattern(f"Merchant {n}"))
+            statuses.append((await same(lean, route, post(proposal), caplog)).status_code)
+        assert statuses == [201, 201, 429, 429]
+        # A refused request spent nothing more: a read still passes on both.
+        for s in (lean, route):
+            assert (await s.client.get(EVENTS, headers=s.agent)).status_code == 200
+
+
+async def test_the_lean_path_answers_without_the_route(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lean path really is taken: with the route's body decoder broken, an ordinary
+    proposal is still recorded (and a refusal handed on still reaches the route)."""
+
+    def broken(self: object, value: bytes) -> Any:
+        raise AssertionError("the route's decoder was used")
+
+    async with side(tmp_path / "lean", lean=True) as lean:
+        monkeypatch.setattr(StrictJson, "decode_bytes", broken)
+        answer = await lean.client.post(EVENTS, json=RECEIPT, headers=lean.agent)
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["type"] == "ReceiptAttachmentProposed"
+        listed = await lean.client.get(EVENTS, headers=lean.agent)
+        assert [e["type"] for e in listed.json()["items"]] == ["ReceiptAttachmentProposed"]
+        handed_on = await lean.client.post(EVENTS, content=b"{", headers=lean.agent)
+        assert handed_on.status_code == 500  # the broken decoder: proof it was the route
+
+
+async def test_with_cors_an_origin_is_answered_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path, cors_origins=("https://books.example",)) as (lean, route):
+        for origin in ("https://books.example", "https://evil.example"):
+            answer = await same(lean, route, post(PATTERN, extra={"Origin": origin}), caplog)
+            assert answer.status_code == 201
+        assert (await same(lean, route, post(RECEIPT), caplog)).status_code == 201
+
+
+def test_a_step_the_lean_path_does_not_take_stops_the_start() -> None:
+    """A guard (or hook, middleware, header …) added to the route later would be skipped
+    by the lean path: building it refuses instead."""
+
+    def guard(connection: Any, handler: Any) -> None:
+        return None
+
+    @litestar_post(PATH, guards=[guard], sync_to_thread=False)
+    def submit() -> None:
+        return None
+
+    app = Litestar(route_handlers=[submit], request_max_body_size=MAX_BODY_BYTES)
+    limiter = RateLimitMiddleware("off", "off")
+    with pytest.raises(RuntimeError, match=r"guards.*middleware"):
+        LeanSubmit(
+            app.asgi_handler,
+            app,
+            verifier=None,  # type: ignore[arg-type]
+            limiter=limiter,
+            handlers=lambda: None,  # type: ignore[arg-type,return-value]
+            max_body=MAX_BODY_BYTES,
+            cors=False,
+        )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [StorageUnavailable("connection refused by db.internal:5432"), RuntimeError("boom")],
+    ids=["storage unavailable", "unexpected"],
+)
+async def test_a_failing_handler_answers_the_same(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    """Errors from the application (503 with Retry-After, a logged 500) are rendered by
+    the same exception handlers on both paths."""
+
+    async def failing(self: Handlers, command: object) -> None:
+        raise error
+
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path) as (lean, route):
+        monkeypatch.setattr(Handlers, "dispatch", failing)
+        answer = await same(lean, route, post(RECEIPT), caplog)
+        assert answer.status_code == (503 if isinstance(error, StorageUnavailable) else 500)
+        assert "db.internal" not in answer.text and "boom" not in answer.text
