@@ -12,7 +12,8 @@ from decimal import Decimal
 
 import nats
 import pytest
-from nats.js.errors import NotFoundError
+from nats.js import api
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.nats.config import NatsSettings
@@ -122,3 +123,74 @@ async def test_posted_entries_are_published_once_even_when_sent_again(
 async def _log(factory: MemoryUnitOfWorkFactory) -> list:  # type: ignore[type-arg]
     async with factory() as uow:
         return await uow.events.read_all(limit=100_000)
+
+
+async def test_a_refused_publish_fails_the_flush_and_nothing_waits_for_it(
+    out: NatsSettings,
+) -> None:
+    """JetStream's acks are read by the publisher itself: a publish the stream refuses
+    (here: full, discard new) fails `flush` (so the position does not move and the page
+    is sent again from the log), and the refused publishes are not kept waiting."""
+    nc = await nats.connect(out.url)
+    js = nc.jetstream()
+    await js.add_stream(
+        name=out.out_stream,
+        subjects=[f"{out.out_prefix}.>"],
+        max_msgs=4,
+        discard=api.DiscardPolicy.NEW,
+    )
+    await nc.close()
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
+    for n in range(2):
+        await ledger.post_manual(
+            accountant("acme"),
+            dt.date(2026, 3, 1),
+            f"Entry {n}",
+            [
+                JournalLine(account="6300", debit=Decimal(100 + n)),
+                JournalLine(account="1920", credit=Decimal(100 + n)),
+            ],
+        )
+    publisher = NatsPublisher(out, ack_timeout=30)
+    await publisher.connect()
+    try:
+        events = await _log(factory)
+        await publisher.handle(events[0])
+        await publisher.flush()  # three messages: stored
+        await publisher.handle(events[1])
+        with pytest.raises(APIError) as refused:
+            await publisher.flush()  # one more fits, two are refused
+        assert refused.value.err_code == 10077  # maximum messages exceeded
+        assert publisher._waiting == {}
+        assert len(await stored(out)) == 4
+    finally:
+        await publisher.close()
+
+
+async def test_no_stream_for_the_subject_fails_the_flush(out: NatsSettings) -> None:
+    publisher = NatsPublisher(out, ack_timeout=30)
+    await publisher.connect()
+    nc = await nats.connect(out.url)
+    await nc.jetstream().delete_stream(out.out_stream)  # gone after the publisher started
+    await nc.close()
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
+    await ledger.post_manual(
+        accountant("acme"),
+        dt.date(2026, 3, 1),
+        "Entry",
+        [
+            JournalLine(account="6300", debit=Decimal(1)),
+            JournalLine(account="1920", credit=Decimal(1)),
+        ],
+    )
+    try:
+        await publisher.handle((await _log(factory))[0])
+        with pytest.raises(NoStreamResponseError):
+            await publisher.flush()
+        assert publisher._waiting == {}
+    finally:
+        await publisher.close()
