@@ -194,3 +194,51 @@ async def test_no_stream_for_the_subject_fails_the_flush(out: NatsSettings) -> N
         assert publisher._waiting == {}
     finally:
         await publisher.close()
+
+
+async def test_the_frames_it_builds_store_what_nats_pys_publish_stores(nats_url: str) -> None:  # noqa: F811
+    """The publisher builds its HPUB frames itself (ADR 0047); nats-py's own publish is
+    the reference: the same entries through both store the same subjects, headers and
+    bodies."""
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
+    for n, tenant in enumerate(["acme", "globex.no", "acme"]):
+        await ledger.post_manual(
+            accountant(tenant),
+            dt.date(2026, 3, 1),
+            f"Entry {n} æøå",
+            [
+                JournalLine(account="6300", debit=Decimal("100.50") + n, description="Kaffe"),
+                JournalLine(account="2710", debit=Decimal("25.13"), vat_code="1"),
+                JournalLine(account="1920", credit=Decimal("125.63") + n),
+            ],
+        )
+    events = await _log(factory)
+    seen: list[list[tuple[str, dict[str, str], dict[str, object]]]] = []
+    tag = uuid.uuid4().hex[:12]
+    settings = NatsSettings(
+        url=nats_url,
+        stream=f"TEST_IN_{tag}",
+        subject_prefix=f"test.{tag}.in",
+        out_stream=f"TEST_OUT_{tag}",
+        out_prefix=f"test.{tag}.ledger",
+    )
+    for raw in (True, False):  # the same stream, emptied in between
+        publisher = NatsPublisher(settings)
+        publisher.raw_frames = raw
+        await publisher.connect()
+        try:
+            assert publisher._raw is raw
+            for event in events:
+                await publisher.handle(event)
+            await publisher.flush()
+            seen.append(await stored(settings))
+        finally:
+            await publisher.close()
+            nc = await nats.connect(nats_url)
+            with contextlib.suppress(NotFoundError):
+                await nc.jetstream().delete_stream(settings.out_stream)
+            await nc.close()
+    assert len(seen[0]) == 3 * 4
+    assert seen[0] == seen[1]

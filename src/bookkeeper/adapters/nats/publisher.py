@@ -63,6 +63,12 @@ ACK_TIMEOUT: Final = 10.0
 IN_FLIGHT: Final = 2000
 #: Publishes queued between two pauses that let nats-py write them to the socket.
 SEND_EVERY: Final = 128
+MSG_ID: Final = "Nats-Msg-Id"
+EXPECTED_STREAM: Final = "Nats-Expected-Stream"
+_MSG_ID_LINE: Final = f"NATS/1.0\r\n{MSG_ID}: ".encode()
+#: A subject, stream name or message id that goes into a frame as it is (what nats-py's
+#: publish would refuse or escape is left to nats-py's publish).
+_PLAIN: Final = re.compile(r"[!-~]+")
 #: The status header of a reply that no JetStream stream answered ("no responders").
 _NO_RESPONDERS: Final = "503"
 
@@ -154,6 +160,18 @@ class _PubAck(msgspec.Struct):
 _pub_ack = msgspec.json.Decoder(_PubAck)
 
 
+def _frames_fit(prefix: str, stream: str) -> bool:
+    """Whether the publisher may build its frames itself: nats-py still has the method
+    its publish ends in, and the configured prefix and stream need no validation or
+    escaping (printable ASCII without spaces; tenants are made subject tokens anyway)."""
+    return (
+        callable(getattr(Client, "_send_command", None))
+        and callable(getattr(Client, "_flush_pending", None))
+        and _PLAIN.fullmatch(prefix) is not None
+        and _PLAIN.fullmatch(stream) is not None
+    )
+
+
 class NatsPublisher:
     """The `bus-publisher` Subscriber; `connect()` before it can publish.
 
@@ -166,6 +184,10 @@ class NatsPublisher:
 
     name = PUBLISHER_NAME
     types = frozenset({JOURNAL_ENTRY_POSTED})
+    #: Queue pre-built HPUB frames on nats-py's connection (its `_send_command`, the
+    #: method its own `publish` ends in) instead of calling `publish` per message, which
+    #: validates and encodes the headers dict every time. False: nats-py's publish only.
+    raw_frames = True
 
     def __init__(self, settings: NatsSettings, *, ack_timeout: float = ACK_TIMEOUT) -> None:
         self._settings = settings
@@ -184,6 +206,12 @@ class NatsPublisher:
         #: The publishes waiting for their ack, by token.
         self._waiting: dict[str, asyncio.Future[None]] = {}
         self._tokens = 0
+        self._stream = settings.out_stream
+        #: The header block after the message id's value (built once, see connect).
+        self._headers = b""
+        #: Whether frames are queued on nats-py's connection directly (see connect).
+        self._raw = False
+        self._max_body = 0
 
     async def connect(self) -> None:
         """Connect, create the outbound stream when missing, listen for acks."""
@@ -193,6 +221,11 @@ class NatsPublisher:
         await ensure_stream(self._js, s.out_stream, [f"{s.out_prefix}.>"])
         self._inbox = self._nc.new_inbox()
         self._acks = await self._nc.subscribe(f"{self._inbox}.*", cb=self._acked)
+        self._raw = self.raw_frames and _frames_fit(s.out_prefix, self._stream)
+        self._headers = f"\r\n{EXPECTED_STREAM}: {self._stream}\r\n\r\n".encode()
+        # Room for the headers and the longest reply subject; a bigger body goes through
+        # nats-py's publish, which refuses it as nats-py always did (MaxPayloadError).
+        self._max_body = self._nc.max_payload - len(self._headers) - 300
         log.info("publishing the ledger to %s.> (stream %s)", s.out_prefix, s.out_stream)
 
     async def close(self) -> None:
@@ -246,20 +279,45 @@ class NatsPublisher:
             # without a pause otherwise, and its first entry would wait for the last.
             self._sent_at = len(self._pending)
             await asyncio.sleep(0)
-        stream = self._settings.out_stream
         loop = asyncio.get_running_loop()
+        raw = self._raw and nc.is_connected
         for subject, message_id, body in messages(self._settings.out_prefix, event):
             self._tokens += 1
             token = str(self._tokens)
             future: asyncio.Future[None] = loop.create_future()
             self._waiting[token] = future
             self._pending.append(future)
-            await nc.publish(
-                subject,
-                body,
-                reply=f"{self._inbox}.{token}",
-                headers={"Nats-Msg-Id": message_id, "Nats-Expected-Stream": stream},
-            )
+            reply = f"{self._inbox}.{token}"
+            if raw and len(body) < self._max_body:
+                # The HPUB frame nats-py's publish would build, around the headers'
+                # bytes built once at connect.
+                headers = b"%s%s%s" % (_MSG_ID_LINE, message_id.encode(), self._headers)
+                size = len(headers)
+                frame = b"HPUB %s %s %d %d\r\n%s%s\r\n" % (
+                    subject.encode(),
+                    reply.encode(),
+                    size,
+                    size + len(body),
+                    headers,
+                    body,
+                )
+                await nc._send_command(frame)
+            else:
+                await nc.publish(
+                    subject,
+                    body,
+                    reply=reply,
+                    headers={MSG_ID: message_id, EXPECTED_STREAM: self._stream},
+                )
+        if raw:
+            await self._kick_flusher(nc)
+
+    async def _kick_flusher(self, nc: Client) -> None:
+        """What nats-py's publish does after queueing a frame: wake its flusher task
+        (which writes everything queued at its next turn) unless it is awake already."""
+        queue = nc._flush_queue
+        if queue is not None and queue.empty():
+            await nc._flush_pending()
 
     async def flush(self) -> None:
         """Wait until JetStream has stored (or de-duplicated) everything sent; raises when
