@@ -20,15 +20,13 @@ gives the two apart (/health).
 
 A fetched batch is booked in one unit of work (`BusIntake.receive_many`); the running
 loop fetches the next batch while one is booked and books two at a time, each in its own
-transaction, each acked after its own commit (ADR 0034). Batches are pulled with the
-consumer's own pull requests answered on an inbox of its own (`_Puller`, ADR 0047).
+transaction, each acked after its own commit (ADR 0034).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -37,9 +35,8 @@ from typing import Any, Final, Literal
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import NotFoundError
 
 from bookkeeper.adapters.nats.config import NatsSettings
 from bookkeeper.application.bus import BusIntake, Delivery, Outcome
@@ -73,89 +70,6 @@ class _Batch:
 _BATCH: Final[ContextVar[_Batch]] = ContextVar("bookkeeper_nats_batch")
 
 
-#: A pull request's answers that end it: no messages now (no_wait), its expiry reached,
-#: a conflict (the consumer deleted, too many waiting requests). 100 is a heartbeat.
-_PULL_ENDED: Final = frozenset({"404", "408", "409"})
-_HEARTBEAT: Final = "100"
-#: Seconds a fetch's own wait outlasts the expiry it asks of the server, so that the
-#: server ends the request (408) rather than the fetch giving up on a request still open.
-_PULL_MARGIN: Final = 0.5
-
-
-class _Puller:
-    """Pull requests of the durable consumer, answered on an inbox of this consumer's own
-    (ADR 0047): the messages arrive through one subscription callback. nats-py's
-    `PullSubscription.fetch` takes each message with `next_msg`, which starts a task and
-    a timeout per message (~25 µs of CPU each, measured); the requests are the same
-    (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>`: first `no_wait`, then one that
-    waits up to `wait`), and so are the answers: a batch, or nothing within `wait`.
-
-    A message delivered after its fetch stopped waiting (a request the server had not
-    ended yet) is kept in `held` and handed out by the next fetch; the consumer keeps
-    it in hand (in_progress) during an outage and naks it on close like a batch fetched
-    ahead."""
-
-    def __init__(self, nc: Client, stream: str, durable: str) -> None:
-        self._nc = nc
-        self._next = f"{api.DEFAULT_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{durable}"
-        self._inbox = nc.new_inbox()
-        self._sub: Subscription | None = None
-        #: Delivered, not handed out yet.
-        self.held: list[Msg] = []
-        #: The open request: how many messages end it, and its end (a status, or "").
-        self._want = 0
-        self._ended: asyncio.Future[Msg | None] | None = None
-        self._lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        self._sub = await self._nc.subscribe(self._inbox, cb=self._delivered)
-
-    async def stop(self) -> None:
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
-
-    async def _delivered(self, message: Msg) -> None:
-        headers = message.headers
-        status = headers.get("Status") if headers else None
-        ended = self._ended
-        if status is None:
-            self.held.append(message)
-            if ended is not None and not ended.done() and len(self.held) >= self._want:
-                ended.set_result(None)
-        elif status != _HEARTBEAT and ended is not None and not ended.done():
-            ended.set_result(message)
-
-    async def fetch(self, batch: int, wait: float) -> list[Msg]:
-        """Up to `batch` messages: those there now, else the first to come within `wait`
-        seconds and what follows them until the batch is full or the wait is over;
-        [] when none came. A status other than the request's end raises (APIError)."""
-        async with self._lock:
-            if not self.held:
-                await self._request(batch, {"batch": batch, "no_wait": True}, wait)
-            if not self.held:
-                expires = max(wait - 0.05, 0.01)
-                await self._request(batch, {"batch": batch, "expires": int(expires * 1e9)}, wait)
-            taken, self.held = self.held[:batch], self.held[batch:]
-            return taken
-
-    async def _request(self, batch: int, request: dict[str, Any], wait: float) -> None:
-        ended: asyncio.Future[Msg | None] = asyncio.get_running_loop().create_future()
-        self._want, self._ended = batch, ended
-        try:
-            await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
-            try:
-                status = await asyncio.wait_for(ended, wait + _PULL_MARGIN)
-            except TimeoutError:
-                return  # what comes later is held for the next fetch
-        finally:
-            self._ended = None
-        ended_by = status.headers.get("Status") if status is not None and status.headers else None
-        if status is not None and ended_by not in _PULL_ENDED and not self.held:
-            APIError.from_msg(status)
-
-
 def _header_value(value: str) -> str:
     """A header value on one line (NATS headers cannot hold line breaks)."""
     return " ".join(value.split())[:1000]
@@ -171,7 +85,6 @@ class NatsConsumer:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
-        self._puller: _Puller | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         #: The batches being booked (kept alive while the database is down).
@@ -208,8 +121,6 @@ class NatsConsumer:
         self._sub = await self._js.pull_subscribe(
             s.filter_subject, durable=s.durable, stream=s.stream, config=config
         )
-        self._puller = _Puller(self._nc, s.stream, s.durable)
-        await self._puller.start()
         log.info(
             "NATS bus: consuming %s (stream %s) as durable %s; dead letters to %s",
             s.filter_subject,
@@ -235,12 +146,6 @@ class NatsConsumer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._puller is not None:
-            await self._puller.stop()
-            for message in self._puller.held:  # delivered, never handed out: back at once
-                with contextlib.suppress(Exception):
-                    await message.nak()
-            self._puller = None
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
@@ -337,8 +242,11 @@ class NatsConsumer:
 
     async def _fetch(self, wait: float = FETCH_TIMEOUT) -> list[Msg]:
         """The next batch, or none within `wait` seconds."""
-        assert self._puller is not None, "connect() first"
-        return await self._puller.fetch(self._settings.batch, wait)
+        assert self._sub is not None, "connect() first"
+        try:
+            return list(await self._sub.fetch(self._settings.batch, timeout=wait))
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
 
     async def _fetch_ahead(self) -> list[Msg]:
         """`_fetch`, keeping what it got in `_ahead` until it is booked (so that a wait for
@@ -396,8 +304,7 @@ class NatsConsumer:
             attempt += 1
             log.warning("database unavailable; bus message waits %.1fs: %s", delay, delivery.reason)
             in_hand = [m for b in self._batches for m in b.messages]
-            later = self._puller.held if self._puller is not None else []
-            for held in {id(m): m for m in (message, *in_hand, *self._ahead, *later)}.values():
+            for held in {id(m): m for m in (message, *in_hand, *self._ahead)}.values():
                 with contextlib.suppress(Exception):
                     await held.in_progress()
             with contextlib.suppress(TimeoutError):
