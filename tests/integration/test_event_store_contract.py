@@ -654,7 +654,7 @@ async def postgres_backend(request: pytest.FixtureRequest) -> AsyncIterator[Back
 async def test_batch_appends_send_their_arrays_in_binary(
     postgres_backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL: append_first, append_many and the probe for taken ids send their arrays
+    """PostgreSQL: append_first and append_many send their arrays
     in binary. psycopg's text format escapes every element with a regular expression (~50
     ms for 256 JSON texts); its raw cursor dumps lists that way whatever the SQL asks, so
     a statement with binary arrays must not run on it (the bus and the executor batch)."""
@@ -687,6 +687,28 @@ async def test_batch_appends_send_their_arrays_in_binary(
     assert [r is None for r in started] == [False, True, False]
     assert [r is None for r in moved] == [False, False]
     assert len(await read_stream(backend, ACME, moving)) == 2
+
+
+async def test_append_first_takes_no_position_for_an_id_already_in_the_log(
+    postgres_backend: Backend,
+) -> None:
+    """PostgreSQL draws a row's position before ON CONFLICT skips it; a redelivered id
+    must not leave that hole (the bus-publisher waits each one out, ADR 0030): the ids
+    already in the log never reach the insert (ADR 0047)."""
+    backend = postgres_backend
+    booked = new_event()
+    [before] = await append(backend, ACME, booked.id, 0, booked)
+    fresh, after = new_event(), new_event()
+    async with backend.factory() as uow:
+        results = await uow.events.append_first(
+            [(ACME, booked.id, booked), (ACME, fresh.id, fresh), (ACME, booked.id, booked)]
+        )
+        await uow.commit()
+    assert [r is None for r in results] == [True, False, True]
+    [later] = await append(backend, ACME, after.id, 0, after)
+    stored = results[1]
+    assert stored is not None
+    assert (stored.position, later.position) == (before.position + 1, before.position + 2)
 
 
 async def test_a_refused_append_leaves_the_unit_of_work_usable(backend: Backend) -> None:

@@ -12,7 +12,8 @@ from decimal import Decimal
 
 import nats
 import pytest
-from nats.js.errors import NotFoundError
+from nats.js import api
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.nats.config import NatsSettings
@@ -122,3 +123,122 @@ async def test_posted_entries_are_published_once_even_when_sent_again(
 async def _log(factory: MemoryUnitOfWorkFactory) -> list:  # type: ignore[type-arg]
     async with factory() as uow:
         return await uow.events.read_all(limit=100_000)
+
+
+async def test_a_refused_publish_fails_the_flush_and_nothing_waits_for_it(
+    out: NatsSettings,
+) -> None:
+    """JetStream's acks are read by the publisher itself: a publish the stream refuses
+    (here: full, discard new) fails `flush` (so the position does not move and the page
+    is sent again from the log), and the refused publishes are not kept waiting."""
+    nc = await nats.connect(out.url)
+    js = nc.jetstream()
+    await js.add_stream(
+        name=out.out_stream,
+        subjects=[f"{out.out_prefix}.>"],
+        max_msgs=4,
+        discard=api.DiscardPolicy.NEW,
+    )
+    await nc.close()
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
+    for n in range(2):
+        await ledger.post_manual(
+            accountant("acme"),
+            dt.date(2026, 3, 1),
+            f"Entry {n}",
+            [
+                JournalLine(account="6300", debit=Decimal(100 + n)),
+                JournalLine(account="1920", credit=Decimal(100 + n)),
+            ],
+        )
+    publisher = NatsPublisher(out, ack_timeout=30)
+    await publisher.connect()
+    try:
+        events = await _log(factory)
+        await publisher.handle(events[0])
+        await publisher.flush()  # three messages: stored
+        await publisher.handle(events[1])
+        with pytest.raises(APIError) as refused:
+            await publisher.flush()  # one more fits, two are refused
+        assert refused.value.err_code == 10077  # maximum messages exceeded
+        assert publisher._waiting == {}
+        assert len(await stored(out)) == 4
+    finally:
+        await publisher.close()
+
+
+async def test_no_stream_for_the_subject_fails_the_flush(out: NatsSettings) -> None:
+    publisher = NatsPublisher(out, ack_timeout=30)
+    await publisher.connect()
+    nc = await nats.connect(out.url)
+    await nc.jetstream().delete_stream(out.out_stream)  # gone after the publisher started
+    await nc.close()
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
+    await ledger.post_manual(
+        accountant("acme"),
+        dt.date(2026, 3, 1),
+        "Entry",
+        [
+            JournalLine(account="6300", debit=Decimal(1)),
+            JournalLine(account="1920", credit=Decimal(1)),
+        ],
+    )
+    try:
+        await publisher.handle((await _log(factory))[0])
+        with pytest.raises(NoStreamResponseError):
+            await publisher.flush()
+        assert publisher._waiting == {}
+    finally:
+        await publisher.close()
+
+
+async def test_the_frames_it_builds_store_what_nats_pys_publish_stores(nats_url: str) -> None:  # noqa: F811
+    """The publisher builds its HPUB frames itself (ADR 0047); nats-py's own publish is
+    the reference: the same entries through both store the same subjects, headers and
+    bodies."""
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
+    for n, tenant in enumerate(["acme", "globex.no", "acme"]):
+        await ledger.post_manual(
+            accountant(tenant),
+            dt.date(2026, 3, 1),
+            f"Entry {n} æøå",
+            [
+                JournalLine(account="6300", debit=Decimal("100.50") + n, description="Kaffe"),
+                JournalLine(account="2710", debit=Decimal("25.13"), vat_code="1"),
+                JournalLine(account="1920", credit=Decimal("125.63") + n),
+            ],
+        )
+    events = await _log(factory)
+    seen: list[list[tuple[str, dict[str, str], dict[str, object]]]] = []
+    tag = uuid.uuid4().hex[:12]
+    settings = NatsSettings(
+        url=nats_url,
+        stream=f"TEST_IN_{tag}",
+        subject_prefix=f"test.{tag}.in",
+        out_stream=f"TEST_OUT_{tag}",
+        out_prefix=f"test.{tag}.ledger",
+    )
+    for raw in (True, False):  # the same stream, emptied in between
+        publisher = NatsPublisher(settings)
+        publisher.raw_frames = raw
+        await publisher.connect()
+        try:
+            assert publisher._raw is raw
+            for event in events:
+                await publisher.handle(event)
+            await publisher.flush()
+            seen.append(await stored(settings))
+        finally:
+            await publisher.close()
+            nc = await nats.connect(nats_url)
+            with contextlib.suppress(NotFoundError):
+                await nc.jetstream().delete_stream(settings.out_stream)
+            await nc.close()
+    assert len(seen[0]) == 3 * 4
+    assert seen[0] == seen[1]

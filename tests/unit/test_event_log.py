@@ -70,3 +70,13 @@ def test_stamp_takes_version_and_status_from_the_catalogue() -> None:
         event_log.stamp(
             "NoSuchEvent", payload, event_id=event_id, actor="a", at=at, correlation_id=event_id
         )
+
+
+def test_published_line_texts_spell_the_published_line_ids() -> None:
+    """The bus-publisher's fast derivation gives every line the Nats-Msg-Id it always had
+    (JetStream's de-duplication of a re-send depends on it)."""
+    extremes = [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)]
+    for event_id in [*extremes, *(uuid.uuid4() for _ in range(200))]:
+        texts = event_log.published_line_texts(str(event_id), 5)
+        assert texts == [str(event_log.published_line_id(event_id, n)) for n in range(5)]
+    assert event_log.published_line_texts(str(uuid.uuid4()), 0) == []

@@ -139,6 +139,16 @@ async def test_a_payment_is_bank_against_receivables(ingest: Ingest) -> None:
         ),
         (message("OrderShipped", {}), UnknownExternalType),
         (message("InvoiceIssued", json.loads(invoice())["data"], tenant=""), MalformedMessage),
+        (
+            message("InvoiceIssued", json.loads(invoice())["data"], tenant="ac\tme"),
+            MalformedMessage,
+        ),
+        (message("InvoiceIssued", json.loads(invoice())["data"], tenant="a\x1f"), MalformedMessage),
+        (message("InvoiceIssued", json.loads(invoice())["data"], tenant="\x00"), MalformedMessage),
+        (
+            message("InvoiceIssued", json.loads(invoice())["data"], tenant="x" * 101),
+            MalformedMessage,
+        ),
     ],
 )
 async def test_what_can_never_succeed_is_rejected_and_books_nothing(
@@ -199,3 +209,14 @@ async def test_a_customer_id_longer_than_saft_allows_is_malformed(ingest: Ingest
     data = {**json.loads(invoice())["data"], "customer_id": "K" * 36}
     with pytest.raises(MalformedMessage):
         await ingest.book(message("InvoiceIssued", data), bus_principal())
+
+
+@pytest.mark.parametrize("tenant", ["a b", "acme\x7f", "bjørn-ås", "x" * 100])
+async def test_an_envelope_name_may_hold_anything_printable_up_to_its_length(
+    ingest: Ingest, tenant: str
+) -> None:
+    """Only control characters below U+0020 (and empty or over-long names) are refused."""
+    envelope, _ = ingest.translate(
+        message("InvoiceIssued", json.loads(invoice())["data"], tenant=tenant)
+    )
+    assert envelope.tenant == tenant

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
+from hashlib import sha1
 from typing import Any, Final
 
 from bookkeeper.application.ports import Ids, NewEvent, UnitOfWorkFactory
@@ -113,6 +114,24 @@ def dead_letter_alert_id(tenant_id: str, fingerprint: str) -> uuid.UUID:
 def published_line_id(event_id: uuid.UUID, line_no: int) -> uuid.UUID:
     """The Nats-Msg-Id of the AccountDebited/AccountCredited of one line of an entry."""
     return uuid.uuid5(Namespaces.PUBLISHED_LINE, f"{event_id}:{line_no}")
+
+
+_PUBLISHED_LINE_BYTES: Final = Namespaces.PUBLISHED_LINE.bytes
+
+
+def published_line_texts(event_id: str, lines: int) -> list[str]:
+    """`str(published_line_id(event_id, n))` for n in range(lines), without building a
+    UUID object per line (the bus-publisher derives one per published line): the same
+    uuid5 — sha1 of namespace and name, version 5, RFC 4122 variant — spelled directly."""
+    texts: list[str] = []
+    for number in range(lines):
+        name = _PUBLISHED_LINE_BYTES + f"{event_id}:{number}".encode()
+        digest = bytearray(sha1(name, usedforsecurity=False).digest())
+        digest[6] = (digest[6] & 0x0F) | 0x50
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        h = digest[:16].hex()
+        texts.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return texts
 
 
 def sandbox_id(tenant_id: str, *parts: str) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Final, Protocol, runtime_checkable
@@ -168,6 +169,8 @@ def discovered_translators() -> Translators:
 
 
 _envelope = msgspec.json.Decoder(Envelope)
+#: A control character (below U+0020), which no envelope name may hold.
+_CONTROL: Final = re.compile(r"[\x00-\x1f]")
 
 PrincipalFor = Callable[[str], Principal]
 
@@ -199,7 +202,7 @@ def read_envelope(raw: bytes) -> Envelope:
         raise MalformedMessage(f"not a message envelope: {error}") from None
     for name in ("type", "source", "tenant"):
         value = getattr(envelope, name)
-        if not value or len(value) > MAX_NAME or any(ord(ch) < 32 for ch in value):
+        if not value or len(value) > MAX_NAME or _CONTROL.search(value):
             raise MalformedMessage(f"the envelope's {name} is empty, too long or not text")
     return envelope
 

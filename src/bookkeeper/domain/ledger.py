@@ -10,6 +10,7 @@ A reversal posts the mirror image of the entry it reverses.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final
@@ -123,34 +124,45 @@ def check_balanced(lines: Iterable[JournalLine]) -> None:
         raise UnbalancedEntry("a journal entry needs at least two lines")
     if len(lines) > _MAX_LINES:
         raise UnbalancedEntry(f"a journal entry has at most {_MAX_LINES} lines")
-    debit = credit = Decimal(0)
+    debit = credit = _ZERO
+    # Every bus entry and proposal passes here (twice for a batch, ADR 0047): the checks
+    # are the same as ever, in the same order, with the same messages, only without
+    # building a label, tuples or constants per line when nothing is wrong.
     for index, line in enumerate(lines):
-        where = f"lines[{index}]"
-        if (
-            not line.account
-            or len(line.account) > _MAX_ACCOUNT
-            or any(ch.isspace() or ch == "\x00" for ch in line.account)
-        ):
-            raise UnbalancedEntry(f"{where}.account must be a non-empty code without spaces")
-        for name, value in (("debit", line.debit), ("credit", line.credit)):
-            if not value.is_finite() or value < 0 or not money.has_at_most_two_decimals(value):
-                raise UnbalancedEntry(f"{where}.{name} must be a non-negative amount in øre")
-            if value >= Decimal("1e12"):
-                raise UnbalancedEntry(f"{where}.{name} is implausibly large")
+        account = line.account
+        if not account or len(account) > _MAX_ACCOUNT or _SPACE_OR_NUL.search(account):
+            raise UnbalancedEntry(f"lines[{index}].account must be a non-empty code without spaces")
+        _check_amount(line.debit, index, "debit")
+        _check_amount(line.credit, index, "credit")
         if (line.debit == 0) == (line.credit == 0):
-            raise UnbalancedEntry(f"{where} must have either a debit or a credit amount")
-        if line.vat_part not in (None, BASE, TAX) or (line.vat_part and not line.vat_code):
-            raise UnbalancedEntry(f"{where}.vatPart must be 'base' or 'tax', with a vatCode")
-        if line.description is not None and (
-            len(line.description) > _MAX_DESCRIPTION or "\x00" in line.description
+            raise UnbalancedEntry(f"lines[{index}] must have either a debit or a credit amount")
+        vat_part = line.vat_part
+        if vat_part is not None and (vat_part not in (BASE, TAX) or not line.vat_code):
+            raise UnbalancedEntry(f"lines[{index}].vatPart must be 'base' or 'tax', with a vatCode")
+        description = line.description
+        if description is not None and (
+            len(description) > _MAX_DESCRIPTION or "\x00" in description
         ):
-            raise UnbalancedEntry(f"{where}.description is too long or contains NUL")
+            raise UnbalancedEntry(f"lines[{index}].description is too long or contains NUL")
         if line.party is not None:
-            check_party(line.party, f"{where}.party")
+            check_party(line.party, f"lines[{index}].party")
         debit += line.debit
         credit += line.credit
     if debit != credit:
         raise UnbalancedEntry(f"debits ({debit}) do not equal credits ({credit})")
+
+
+_ZERO: Final = Decimal(0)
+_IMPLAUSIBLE: Final = Decimal("1e12")
+#: What str.isspace() calls whitespace (re's \s on str is the same set), or NUL.
+_SPACE_OR_NUL: Final = re.compile(r"[\s\x00]")
+
+
+def _check_amount(value: Decimal, index: int, name: str) -> None:
+    if not value.is_finite() or value < 0 or not money.has_at_most_two_decimals(value):
+        raise UnbalancedEntry(f"lines[{index}].{name} must be a non-negative amount in øre")
+    if value >= _IMPLAUSIBLE:
+        raise UnbalancedEntry(f"lines[{index}].{name} is implausibly large")
 
 
 CUSTOMER: Final = "customer"

@@ -117,8 +117,13 @@ class EventStatements:
                 text(
                     f"INSERT INTO events ({names}, version) "  # noqa: S608 (fixed names)
                     f"SELECT {values}, 1 FROM unnest({arrays}) WITH ORDINALITY "
-                    f"AS batch({names}, n) ORDER BY n "
-                    "ON CONFLICT DO NOTHING RETURNING id, position"
+                    f"AS batch({names}, n) "
+                    # An id already in the log (a redelivery, the common duplicate) never
+                    # reaches the insert, so it takes no position: ON CONFLICT would skip
+                    # it only after its position was drawn, a hole the bus-publisher
+                    # must wait out (ADR 0030). Only a race between replicas still does.
+                    "WHERE NOT EXISTS (SELECT 1 FROM events taken WHERE taken.id = batch.id) "
+                    "ORDER BY n ON CONFLICT DO NOTHING RETURNING id, position"
                 ),
                 # The arrays in binary (see Hot.binary).
                 binary=[name for name, _ in _FIRST_ARRAYS],
@@ -129,11 +134,6 @@ class EventStatements:
                 .values({c.name: bindparam(c.name, type_=c.type) for c in insert_columns})
                 .on_conflict_do_nothing()
                 .returning(e.c.id, e.c.position)
-            )
-        self.ids_taken: Hot | None = None
-        if dialect == "postgresql":
-            self.ids_taken = hot(
-                text("SELECT id FROM events WHERE id = ANY(CAST(:ids AS uuid[]))"), binary=["ids"]
             )
         # One event on each of many streams at their expected versions (append_many,
         # issue 14): append_after's existence check per row, one statement (PostgreSQL).
@@ -395,15 +395,9 @@ class SqlEventStore:
             streams.add(stream_id)
             fresh.append((tenant_id, stream_id, event))
         positions: dict[uuid.UUID, int] = {}
-        if fresh and self._sql.ids_taken is not None:
-            # PostgreSQL takes a position for a row ON CONFLICT skips, leaving a hole that
-            # the bus-publisher must wait out (ADR 0030): ids already in the log (a
-            # redelivery, the common duplicate) are not sent; only a race still skips.
-            taken = await self._tx.rows(self._sql.ids_taken, {"ids": [e.id for _, _, e in fresh]})
-            if taken:
-                known = {row[0] for row in taken}
-                fresh = [item for item in fresh if item[2].id not in known]
         if fresh and self._sql.append_first is not None:
+            # PostgreSQL: one statement, which leaves out the ids already in the log itself
+            # (it used to take a round trip of its own to look them up, ADR 0047).
             encode = _JSON.encode
             columns: dict[str, list[Any]] = {
                 "id": [e.id for _, _, e in fresh],
