@@ -125,6 +125,8 @@ class Executor:
         results: list[tuple[Outcome, bool]] = []
         queues: dict[str, deque[Claim]] = {}
         workers: list[asyncio.Task[None]] = []
+        #: The records of the attempts that acted, each finishing while its tenant goes on.
+        recording: list[asyncio.Task[tuple[Outcome, bool]]] = []
         gate = asyncio.Semaphore(self._policy.tenant_concurrency)
         group = GroupCommit(self.recorder)
         #: Every tenant's queue: what is left in them at the end was never started.
@@ -151,9 +153,21 @@ class Executor:
                 while queue and not self._stopping:
                     claim = queue.popleft()
                     attempt = attempts[claim.proposal_id]
-                    results.append(
-                        await self.execute(claim, group, heartbeat=heartbeat, attempt=attempt)
-                    )
+                    # Issue 14: a success is recorded while the tenant's next attempt
+                    # acts (its lease stays held until then), so a group record takes
+                    # several attempts of one tenant instead of one.
+                    try:
+                        done = await self._act_or_fail(attempt, heartbeat)
+                    except BaseException:
+                        heartbeat.drop(attempt)
+                        raise
+                    if isinstance(done, Acted):
+                        recording.append(
+                            asyncio.create_task(self._record_held(attempt, done, group, heartbeat))
+                        )
+                    else:
+                        heartbeat.drop(attempt)
+                        results.append(done)
                     if attempt.unavailable is not None and queue:
                         # Issue 14: the tenant's remote side is down or rate limited; its
                         # other claims wait for the same back-off instead of each trying
@@ -201,11 +215,14 @@ class Executor:
                 dispatch(claims)
             claimed += await self._refill(workers, chunk, dispatch, crashed, queues)
             await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            if not crashed() and recording:
+                await asyncio.wait(recording, return_when=asyncio.FIRST_EXCEPTION)
         finally:
-            # Something escaped (a crash, or we were cancelled): stop the other tenants too.
-            pending = [worker for worker in workers if not worker.done()]
-            for worker in pending:
-                worker.cancel()
+            # Something escaped (a crash, or we were cancelled): stop the other tenants, and
+            # the records not finished, too.
+            pending = [task for task in [*workers, *recording] if not task.done()]
+            for task in pending:
+                task.cancel()
             if pending:
                 await asyncio.wait(pending)
             await group.close()
@@ -222,10 +239,11 @@ class Executor:
             if unstarted:
                 handed = await self.hand_back(unstarted)
                 results.extend((Outcome.RETRY, False) for _ in range(handed))
-        for worker in workers:
-            escaped = None if worker.cancelled() else worker.exception()
+        for task in [*workers, *recording]:
+            escaped = None if task.cancelled() else task.exception()
             if escaped is not None:
                 raise escaped  # what stopped a tenant's run (the others were cancelled for it)
+        results.extend(task.result() for task in recording)
         outcomes = [outcome for outcome, _ in results]
         return ExecutionReport(
             claimed=claimed,
@@ -398,6 +416,25 @@ class Executor:
     async def _execute(
         self, attempt: Attempt, group: GroupCommit | None, heartbeat: Heartbeat
     ) -> tuple[Outcome, bool]:
+        done = await self._act_or_fail(attempt, heartbeat)
+        if isinstance(done, Acted):
+            return await self._record_acted(attempt.claim, done, group)
+        return done
+
+    async def _record_held(
+        self, attempt: Attempt, acted: Acted, group: GroupCommit, heartbeat: Heartbeat
+    ) -> tuple[Outcome, bool]:
+        """Record what an attempt did, keeping its lease renewed until then."""
+        try:
+            return await self._record_acted(attempt.claim, acted, group)
+        finally:
+            heartbeat.drop(attempt)
+
+    async def _act_or_fail(
+        self, attempt: Attempt, heartbeat: Heartbeat
+    ) -> Acted | tuple[Outcome, bool]:
+        """The attempt's remote calls: what they did (to be recorded), or the outcome of an
+        attempt that did not get that far, its failure recorded."""
         claim = attempt.claim
         recorder = self.recorder
         if claim.attempt > self._policy.max_attempts:
@@ -439,6 +476,14 @@ class Executor:
                 "unexpected error executing %s (attempt %d)", claim.proposal_id, claim.attempt
             )
             return await recorder.record_failure(claim, error, True, None), False
+        return acted
+
+    async def _record_acted(
+        self, claim: Claim, acted: Acted, group: GroupCommit | None
+    ) -> tuple[Outcome, bool]:
+        """Record an attempt's success (through `group`, with other attempts, if given);
+        ABANDONED if it cannot be recorded (the next attempt reconciles)."""
+        recorder = self.recorder
         try:
             if group is None:
                 outcome = await recorder.record_success(claim, acted)
