@@ -14,8 +14,9 @@ Approved proposals are the outbox (ADR 0009). One pass (`Executor.run_once`, exe
    proposal, so this one stops and records nothing.
 3. **Record** (recording.py), in one unit of work: `…Executed` with the ledger entries the
    proposal posts (application/postings.py), or `…ExecutionFailed` with back-off, or
-   `…Failed` and an alert. The successes of the tenants running at once share a unit of
-   work (group commit).
+   `…Failed` and an alert. A success is recorded while its tenant's next attempt acts
+   (its lease held until then), and the successes waiting share a unit of work (group
+   commit).
 
 A crash anywhere leaves the proposal APPROVED with a lease; once the lease has run out it
 is claimed again and step 2 reconciles. Leases are short and renewed by a heartbeat while

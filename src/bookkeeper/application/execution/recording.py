@@ -378,9 +378,11 @@ class GroupCommit:
     executed attempt over and waits; what arrives while a unit of work is recording goes
     into the next one (up to RECORDERS units at once). If a shared unit fails, each of its
     attempts is recorded again on its own, so one bad record cannot take the others with
-    it. A tenant has at most one attempt waiting here, so two units never record the same
-    proposal; their ledger totals are added in key order, in one statement each, so they
-    cannot deadlock. One per pass."""
+    it. A tenant's worker goes on with its next claim while its success waits here (issue
+    14), so a unit may hold several attempts of one tenant; a pass claims a proposal once,
+    so two units never record the same proposal. A unit's ledger totals are summed per
+    (tenant, account, day) and added in key order, in one statement, so two units cannot
+    deadlock. One per pass."""
 
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
