@@ -142,9 +142,9 @@ async def test_documents_up_to_the_limit_are_read_with_the_claim() -> None:
     assert len(entries) == 2 and all(isinstance(e, JournalEntryPostedData) for e in entries)
 
 
-async def test_a_pass_claims_in_chunks_and_still_runs_each_tenant_one_at_a_time() -> None:
-    """More than one chunk of claims: the later chunks join the tenants' running workers,
-    never a second worker for the same tenant, and each tenant's claims run in claim order."""
+async def test_a_pass_of_40_claims_runs_each_tenant_one_at_a_time() -> None:
+    """A batch of two tenants' claims (claimed in one unit of work): one worker per tenant,
+    never a second beside it, and each tenant's claims run in claim order."""
     h = Harness(world=World(interleave=True), policy=ExecutionPolicy(batch_size=40))
     expected: dict[str, list[uuid.UUID]] = {"acme": [], "globex": []}
     for n in range(20):
@@ -163,10 +163,20 @@ async def test_a_pass_claims_in_chunks_and_still_runs_each_tenant_one_at_a_time(
             return await inner(purchase)
 
         books.create_purchase = recording  # type: ignore[method-assign]
+    claim = h.executor.claimer.claim
+    claimed: list[int] = []
+
+    async def counted(*args: Any) -> Any:
+        claims = await claim(*args)
+        claimed.append(len(claims))
+        return claims
+
+    h.executor.claimer.claim = counted  # type: ignore[method-assign]
 
     report = await h.executor.run_once()
 
     assert report == ExecutionReport(claimed=40, executed=40)
+    assert claimed[0] == 40  # the whole batch in the pass's first unit of work (issue 14)
     assert all(b.max_in_flight == 1 for b in h.world.books_by_tenant.values())
     for tenant, pids in expected.items():
         assert [ref for t, ref in order if t == tenant] == [reference(pid) for pid in pids]

@@ -23,7 +23,7 @@ is claimed again and step 2 reconciles. Leases are short and renewed by a heartb
 a pass holds them (lease.py, ADR 0026); a lease that is lost cuts its attempt short.
 Proposals of one tenant run one after another
 (Fiken takes one request at a time per company); up to `tenant_concurrency` tenants run at
-once, and a pass claims its batch in chunks, executing one while it claims the next.
+once, and a pass claims its batch in one unit of work.
 policy.py holds what all of them share.
 """
 

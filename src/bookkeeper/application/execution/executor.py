@@ -40,8 +40,8 @@ from bookkeeper.domain.errors import DomainError
 
 log = logging.getLogger("bookkeeper.executor")
 
-#: A pass claims its batch in this many chunks, executing each while claiming the next.
-CLAIM_CHUNKS: Final = 4
+#: A refill during a pass claims at most this share of the batch (issue 14, ADR 0035).
+REFILL_PARTS: Final = 4
 #: How long the hand-back of unstarted attempts may take at shutdown (ADR 0021).
 RELEASE_SECONDS: Final = 5.0
 
@@ -107,16 +107,16 @@ class Executor:
         """Claim what is due and execute it; never raises an Exception (a BaseException —
         cancellation, a crash — goes through, leaving leases to expire).
 
-        The batch is claimed in a few chunks: the first chunk's proposals start executing
-        while the next chunk is claimed (its round trips overlap theirs). Each tenant has one
-        worker, which runs the tenant's claims one after another in claim order; at most
-        `tenant_concurrency` workers run at once."""
+        The batch is claimed in one unit of work (issue 14: claiming it in chunks, to start
+        executing while the next chunk is claimed, now costs more round trips and smaller
+        group records than it saves, ADR 0043). Each tenant has one worker, which runs the
+        tenant's claims one after another in claim order; at most `tenant_concurrency`
+        workers run at once."""
         if self._stopping:
             return ExecutionReport()
         batch = self._policy.batch_size
-        chunk = -(-batch // CLAIM_CHUNKS)
         try:
-            claims = await self.claim(self._clock.now(), min(chunk, batch))
+            claims = await self.claim(self._clock.now(), batch)
         except Exception as error:
             log.exception("executor %s could not claim due work", self.name)
             return ExecutionReport(claim_error=safe_error(error))
@@ -196,24 +196,11 @@ class Executor:
         def crashed() -> bool:
             return any(w.done() and not w.cancelled() and w.exception() for w in workers)
 
-        claimed, requested = len(claims), min(chunk, batch)
+        claimed = len(claims)
         try:
             dispatch(claims)
-            while (
-                len(claims) == requested
-                and claimed < batch
-                and not crashed()
-                and not self._stopping
-            ):
-                requested = min(chunk, batch - claimed)
-                try:
-                    claims = await self.claim(self._clock.now(), requested)
-                except Exception:
-                    log.exception("executor %s could not claim more due work", self.name)
-                    break
-                claimed += len(claims)
-                dispatch(claims)
-            claimed += await self._refill(workers, chunk, dispatch, crashed, queues)
+            refill = -(-batch // REFILL_PARTS)
+            claimed += await self._refill(workers, refill, dispatch, crashed, queues)
             await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
             if not crashed() and recording:
                 await asyncio.wait(recording, return_when=asyncio.FIRST_EXCEPTION)
