@@ -10,6 +10,7 @@ A reversal posts the mirror image of the entry it reverses.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Final
@@ -116,6 +117,17 @@ _FIKEN_VAT_TYPE: Final[dict[str, str]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
+def _valid_account(account: str) -> bool:
+    """A non-empty account code without spaces (the chart's codes repeat in every entry:
+    checked once each, issue 14)."""
+    return (
+        bool(account)
+        and len(account) <= _MAX_ACCOUNT
+        and not any(ch.isspace() or ch == "\x00" for ch in account)
+    )
+
+
 def check_balanced(lines: Iterable[JournalLine]) -> None:
     """Raise UnbalancedEntry unless the lines form a valid, balanced entry."""
     lines = list(lines)
@@ -126,11 +138,7 @@ def check_balanced(lines: Iterable[JournalLine]) -> None:
     debit = credit = Decimal(0)
     for index, line in enumerate(lines):
         where = f"lines[{index}]"
-        if (
-            not line.account
-            or len(line.account) > _MAX_ACCOUNT
-            or any(ch.isspace() or ch == "\x00" for ch in line.account)
-        ):
+        if not _valid_account(line.account):
             raise UnbalancedEntry(f"{where}.account must be a non-empty code without spaces")
         for name, value in (("debit", line.debit), ("credit", line.credit)):
             if not value.is_finite() or value < 0 or not money.has_at_most_two_decimals(value):
