@@ -150,7 +150,7 @@ class Executor:
             turn_wait.set(slot_given_back)  # in this worker's context only
             queue = queues[tenant]
             async with gate:
-                while queue and not self._stopping:
+                while queue and not self._stopping and not crashed():
                     claim = queue.popleft()
                     attempt = attempts[claim.proposal_id]
                     # Issue 14: a success is recorded while the tenant's next attempt
@@ -194,7 +194,11 @@ class Executor:
                 queue.append(claim)
 
         def crashed() -> bool:
-            return any(w.done() and not w.cancelled() and w.exception() for w in workers)
+            """A worker, or a record going on beside the workers, ended with an exception
+            (a crash): the pass starts nothing more."""
+            return any(
+                t.done() and not t.cancelled() and t.exception() for t in [*workers, *recording]
+            )
 
         claimed = len(claims)
         try:
@@ -226,10 +230,10 @@ class Executor:
             if unstarted:
                 handed = await self.hand_back(unstarted)
                 results.extend((Outcome.RETRY, False) for _ in range(handed))
-        for task in [*workers, *recording]:
-            escaped = None if task.cancelled() else task.exception()
-            if escaped is not None:
-                raise escaped  # what stopped a tenant's run (the others were cancelled for it)
+        # Every task's exception is retrieved (several records may have seen one crash).
+        escaped = [e for t in [*workers, *recording] if not t.cancelled() and (e := t.exception())]
+        if escaped:
+            raise escaped[0]  # what stopped a tenant's run (the others were cancelled for it)
         results.extend(task.result() for task in recording)
         outcomes = [outcome for outcome, _ in results]
         return ExecutionReport(
