@@ -100,6 +100,7 @@ from bookkeeper.domain.events import (  # noqa: E402
     decode_payload,
     encode_payload,
 )
+from bookkeeper.entrypoints.serve import freeze_started_heap  # noqa: E402
 
 TARGET_P2_PER_S = 1000.0
 TARGET_P3_S = 30.0
@@ -584,6 +585,9 @@ async def p2_executor_run(
         # Backends flush their statistics when they exit: close the set-up's connections
         # first, so that `before` holds all of the set-up's transactions.
         await database.dispose()
+        # As start_process does once the serve (where the executor runs) has started: the
+        # heap alive now stays out of the full collections (ADR 0034; issue 14, ADR 0043).
+        freeze_started_heap()
         await asyncio.sleep(0.2)
         before = await asyncio.to_thread(dbs.postgres.activity, dbname)
         profiler = cProfile.Profile() if settings.profile and bank == "doubles" else None

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.application.event_log import posting_id
-from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport
+from bookkeeper.application.execution import ExecutionPolicy, ExecutionReport, Outcome
+from bookkeeper.application.execution.attempt import Attempt
 from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.application.replay import rebuild_projections
 from bookkeeper.domain.events import Status
@@ -190,3 +192,34 @@ async def test_only_the_attempt_holding_the_lease_renews_it(
     assert (await h.view(pid)).status is Status.EXECUTED
     async with uow_factory() as uow:
         assert not await uow.proposals.renew_lease("acme", pid, claim.attempt, later)
+
+
+async def test_one_unit_records_several_attempts_of_one_tenant_on_one_day(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """Issue 14: a group record may now hold several attempts of one tenant, whose ledger
+    lines meet the same (tenant, account, day): the daily totals add all of them."""
+    h = Harness(uow_factory=uow_factory)
+    pids = [await h.approved(expense(document_number=f"K-{n}")) for n in range(3)]
+    executor = h.executor
+    claims = await executor.claim(h.clock.now())
+    assert sorted(c.proposal_id for c in claims) == sorted(pids)
+    done = [
+        (claim, await executor.actions.act(Attempt(claim, h.clock, h.policy.lease_margin)))
+        for claim in claims
+    ]
+
+    assert await executor.recorder.record_successes(done) == [Outcome.EXECUTED] * 3
+
+    expected: dict[str, list[Decimal]] = {}
+    entries = await h.postings("acme")
+    assert len(entries) == 3 and len({e.date for e in entries}) == 1
+    for entry in entries:
+        for line in entry.lines:
+            debit, credit = expected.setdefault(line.account, [Decimal(0), Decimal(0)])
+            expected[line.account] = [debit + line.debit, credit + line.credit]
+    async with uow_factory() as uow:
+        totals = await uow.ledger.trial_balance("acme", None, None)
+    assert {t.account: [t.debit, t.credit] for t in totals} == expected
+    for pid in pids:
+        assert (await h.view(pid)).status is Status.EXECUTED

@@ -271,3 +271,26 @@ async def test_a_booking_that_cannot_be_posted_fails_before_any_remote_call() ->
     assert (await h.executor.run_once()).failed == 1
     assert h.world.calls == []
     assert "account" in ((await h.view(pid)).last_error or "")
+
+
+async def test_a_crash_while_recording_stops_the_tenants_next_attempts() -> None:
+    """A record goes on beside its tenant's next attempts (issue 14); when it crashes the
+    pass starts no further attempt (as the worker, waiting for the record, used to stop)
+    and the crash goes through; nothing is recorded and the leases run out."""
+    h = Harness(world=World(interleave=True))
+    pids = [await h.approved(invoice(invoice_number=f"F-{n}")) for n in range(8)]
+
+    async def crashing(done: Any) -> Any:
+        raise SimulatedCrash("killed while recording")
+
+    h.executor.recorder.record_successes = crashing  # type: ignore[method-assign]
+
+    with pytest.raises(SimulatedCrash):
+        await h.executor.run_once()
+
+    created = len(h.world.books(TENANT).purchases)
+    assert created >= 1
+    assert created < len(pids)  # the pass stopped after the crash
+    for pid in pids:
+        view = await h.view(pid)
+        assert view.status is Status.APPROVED and view.attempts == 1

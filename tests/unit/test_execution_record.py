@@ -4,6 +4,7 @@ the attempt is still its own. Documents read with the claim, within its budget."
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import uuid
@@ -141,9 +142,9 @@ async def test_documents_up_to_the_limit_are_read_with_the_claim() -> None:
     assert len(entries) == 2 and all(isinstance(e, JournalEntryPostedData) for e in entries)
 
 
-async def test_a_pass_claims_in_chunks_and_still_runs_each_tenant_one_at_a_time() -> None:
-    """More than one chunk of claims: the later chunks join the tenants' running workers,
-    never a second worker for the same tenant, and each tenant's claims run in claim order."""
+async def test_a_pass_of_40_claims_runs_each_tenant_one_at_a_time() -> None:
+    """A batch of two tenants' claims (claimed in one unit of work): one worker per tenant,
+    never a second beside it, and each tenant's claims run in claim order."""
     h = Harness(world=World(interleave=True), policy=ExecutionPolicy(batch_size=40))
     expected: dict[str, list[uuid.UUID]] = {"acme": [], "globex": []}
     for n in range(20):
@@ -162,10 +163,20 @@ async def test_a_pass_claims_in_chunks_and_still_runs_each_tenant_one_at_a_time(
             return await inner(purchase)
 
         books.create_purchase = recording  # type: ignore[method-assign]
+    claim = h.executor.claimer.claim
+    claimed: list[int] = []
+
+    async def counted(*args: Any) -> Any:
+        claims = await claim(*args)
+        claimed.append(len(claims))
+        return claims
+
+    h.executor.claimer.claim = counted  # type: ignore[method-assign]
 
     report = await h.executor.run_once()
 
     assert report == ExecutionReport(claimed=40, executed=40)
+    assert claimed[0] == 40  # the whole batch in the pass's first unit of work (issue 14)
     assert all(b.max_in_flight == 1 for b in h.world.books_by_tenant.values())
     for tenant, pids in expected.items():
         assert [ref for t, ref in order if t == tenant] == [reference(pid) for pid in pids]
@@ -224,10 +235,10 @@ async def test_a_record_that_fails_does_not_take_the_others_with_it(
     postings = executor.recorder.postings
     poisoned = pids["globex"]
 
-    async def failing(uow: Any, claim: Any, proposal: Any, now: Any) -> Any:
+    async def failing(uow: Any, claim: Any, proposal: Any, now: Any, rates: Any = None) -> Any:
         if claim.proposal_id == poisoned:
             raise RuntimeError("the ledger is on fire")
-        return await postings(uow, claim, proposal, now)
+        return await postings(uow, claim, proposal, now, rates)
 
     executor.recorder.postings = failing  # type: ignore[method-assign]
 
@@ -242,3 +253,58 @@ async def test_a_record_that_fails_does_not_take_the_others_with_it(
     executor.recorder.postings = postings  # type: ignore[method-assign]
     h.clock.advance(minutes=6)
     assert await executor.run_once() == ExecutionReport(claimed=1, executed=1, reconciled=1)
+
+
+async def test_a_tenants_next_attempt_acts_while_its_last_is_recorded() -> None:
+    """Issue 14: a tenant's worker hands its success to the group record and goes on with
+    its next claim instead of waiting for the commit, so one unit of work records several
+    attempts of one tenant. The remote calls still run one at a time, in claim order, and
+    every lease is held until its attempt is recorded."""
+    h = Harness(world=World(interleave=True))
+    pids = [await h.approved(invoice(invoice_number=f"F-{n}")) for n in range(6)]
+    executor = h.executor
+    books = h.world.books(TENANT)
+    create_purchase = books.create_purchase
+    order: list[str] = []
+
+    async def created(purchase: Any) -> Any:
+        order.append(purchase.reference)
+        return await create_purchase(purchase)
+
+    books.create_purchase = created  # type: ignore[method-assign]
+    record_successes = executor.recorder.record_successes
+    units: list[list[uuid.UUID]] = []
+    held_while_recording: list[int] = []
+
+    async def slow_record(done: Any) -> Any:
+        units.append([claim.proposal_id for claim, _ in done])
+        for _ in range(50):  # a slow commit: the worker runs meanwhile
+            await asyncio.sleep(0)
+        held_while_recording.append(heartbeat_held())
+        return await record_successes(done)
+
+    executor.recorder.record_successes = slow_record  # type: ignore[method-assign]
+    heartbeats: list[Any] = []
+    heartbeat = executor.heartbeat
+
+    def recording_heartbeat() -> Any:
+        heartbeats.append(beat := heartbeat())
+        return beat
+
+    def heartbeat_held() -> int:
+        return heartbeats[-1].held
+
+    executor.heartbeat = recording_heartbeat  # type: ignore[method-assign]
+
+    report = await executor.run_once()
+
+    assert report == ExecutionReport(claimed=6, executed=6)
+    assert max(len(unit) for unit in units) > 1  # one tenant's attempts shared a unit
+    assert sorted(p for unit in units for p in unit) == sorted(pids)
+    assert order == [reference(pid) for pid in pids]  # one at a time, in claim order
+    assert books.max_in_flight == 1
+    assert all(held >= 1 for held in held_while_recording)  # leases kept until recorded
+    assert heartbeats[-1].held == 0
+    for pid in pids:
+        assert (await h.view(pid)).status is Status.EXECUTED
+    assert len(await h.postings(TENANT)) == 6

@@ -41,6 +41,7 @@ from bookkeeper.domain.rules import (
     UNKNOWN_ACCOUNT,
     InvalidRule,
     PeriodClosed,
+    TaxRate,
     TaxTable,
     compliance_findings,
 )
@@ -433,3 +434,29 @@ def test_a_foreign_currency_purchase_goes_to_fiken_with_its_nok_amounts() -> Non
     assert (unknown.net_price, unknown.net_price_in_currency) == (None, 8000)
     nok = sent(line(), currency="NOK")
     assert (nok.net_price, nok.net_price_in_currency) == (8000, None)
+
+
+def test_one_table_books_each_purchase_by_its_own_date_and_rate() -> None:
+    """Issue 14: a table keeps `purchase`'s candidates per rate; the answer still depends
+    on the date (a code valid then, else the newest) and the rate asked, call after call."""
+    rate = {"country": "NO", "tax_type": "regular", "direction": "input", "rate": Decimal(24)}
+    old = TaxRate(
+        **rate, saft_code="1", valid_from=dt.date(2000, 1, 1), valid_to=dt.date(2004, 12, 31)
+    )
+    new = TaxRate(**rate, saft_code="91", valid_from=dt.date(2005, 1, 1))
+    table = TaxTable([old, new])
+    fresh = [
+        TaxTable([old, new]).purchase(rate, day)
+        for rate, day in [
+            (Decimal("24"), dt.date(2003, 5, 1)),
+            (Decimal("24.0"), dt.date(2010, 5, 1)),
+            (Decimal("24"), dt.date(1999, 5, 1)),
+            (Decimal("25"), dt.date(2010, 5, 1)),
+        ]
+    ]
+
+    assert table.purchase(Decimal("24"), dt.date(2003, 5, 1)) is old
+    assert table.purchase(Decimal("24.0"), dt.date(2010, 5, 1)) is new
+    assert table.purchase(Decimal("24"), dt.date(1999, 5, 1)) is new  # none valid: newest
+    assert table.purchase(Decimal("25"), dt.date(2010, 5, 1)) is None
+    assert fresh == [old, new, new, None]

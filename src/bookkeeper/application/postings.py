@@ -74,13 +74,16 @@ async def executed_postings(
     payment_account: str,
     payables_account: str,
     stream: Sequence[RecordedEvent] = (),
+    rates: TaxTable | None = None,
 ) -> list[tuple[uuid.UUID, JournalEntryPostedData]]:
     """The ledger entries the executed proposal (its effective `data`) posts, in order,
     with their derived ids. `stream`: the proposal's own stream when the caller holds it
-    (the executor's claim read it), so its exchange record is not read again."""
+    (the executor's claim read it), so its exchange record is not read again; `rates`: the
+    tenant's tax rates as `uow` read them for the caller (None: read them now)."""
     pid = proposal_id
     today = now.astimezone(BOOKS_TIME_ZONE).date()
-    rates = await tenant_tax_table(uow, tenant_id)
+    if rates is None:
+        rates = await tenant_tax_table(uow, tenant_id)
 
     def book(of: ProposalData) -> JournalEntryPostedData | None:
         return booking(

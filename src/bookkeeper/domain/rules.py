@@ -141,6 +141,9 @@ class TaxTable:
         self.rates: tuple[TaxRate, ...] = tuple(
             sorted(rates, key=lambda r: (r.country, r.saft_code, r.valid_from))
         )
+        #: `purchase`'s candidates per (rate, country), filtered once per table (issue 14:
+        #: an executor's claim or record books many purchases with one table).
+        self._purchase_candidates: dict[tuple[Decimal, str], tuple[TaxRate, ...]] = {}
 
     def on(self, day: dt.date, country: str = NORWAY) -> list[TaxRate]:
         """The rates valid on `day` in `country`."""
@@ -164,7 +167,12 @@ class TaxTable:
                 return False
             return r.direction == INPUT or (wanted == 0 and r.saft_code == "0")
 
-        candidates = [r for r in self.rates if fits(r)]
+        key = (wanted, country)
+        candidates = self._purchase_candidates.get(key) if wanted.is_finite() else None
+        if candidates is None:
+            candidates = tuple(r for r in self.rates if fits(r))
+            if wanted.is_finite():
+                self._purchase_candidates[key] = candidates
         for r in candidates:
             if r.valid_on(day):
                 return r

@@ -14,15 +14,16 @@ Approved proposals are the outbox (ADR 0009). One pass (`Executor.run_once`, exe
    proposal, so this one stops and records nothing.
 3. **Record** (recording.py), in one unit of work: `…Executed` with the ledger entries the
    proposal posts (application/postings.py), or `…ExecutionFailed` with back-off, or
-   `…Failed` and an alert. The successes of the tenants running at once share a unit of
-   work (group commit).
+   `…Failed` and an alert. A success is recorded while its tenant's next attempt acts
+   (its lease held until then), and the successes waiting share a unit of work (group
+   commit).
 
 A crash anywhere leaves the proposal APPROVED with a lease; once the lease has run out it
 is claimed again and step 2 reconciles. Leases are short and renewed by a heartbeat while
 a pass holds them (lease.py, ADR 0026); a lease that is lost cuts its attempt short.
 Proposals of one tenant run one after another
 (Fiken takes one request at a time per company); up to `tenant_concurrency` tenants run at
-once, and a pass claims its batch in chunks, executing one while it claims the next.
+once, and a pass claims its batch in one unit of work.
 policy.py holds what all of them share.
 """
 

@@ -134,6 +134,14 @@ async def claim_document(
     return found
 
 
+async def _tax_table(uow: UnitOfWork, tenant_id: str, tables: dict[str, TaxTable]) -> TaxTable:
+    """The tenant's tax rates as this unit of work reads them, kept in `tables`."""
+    table = tables.get(tenant_id)
+    if table is None:
+        table = tables[tenant_id] = await tenant_tax_table(uow, tenant_id)
+    return table
+
+
 class Claimer:
     """Starts a new attempt of due proposals, under a lease, for the executor `name`."""
 
@@ -201,6 +209,7 @@ class Claimer:
                 starts.append((view.tenant_id, view.id, len(events), new))
                 started.append((view, events, proposal, data))
             appended = await uow.events.append_many(starts) if starts else []
+            tables: dict[str, TaxTable] = {}  # each tenant's rates, read once per claim
             for (view, events, proposal, data), recorded in zip(started, appended, strict=True):
                 if recorded is None:
                     log.debug("proposal %s was claimed by another executor", view.id)
@@ -221,7 +230,7 @@ class Claimer:
                         data=data,
                         correlation_id=events[0].correlation_id,
                         stream=tuple(stream),
-                        rates=await tenant_tax_table(uow, view.tenant_id),
+                        rates=await _tax_table(uow, view.tenant_id, tables),
                     )
                 )
             if not claims:

@@ -40,8 +40,8 @@ from bookkeeper.domain.errors import DomainError
 
 log = logging.getLogger("bookkeeper.executor")
 
-#: A pass claims its batch in this many chunks, executing each while claiming the next.
-CLAIM_CHUNKS: Final = 4
+#: A refill during a pass claims at most this share of the batch (issue 14, ADR 0035).
+REFILL_PARTS: Final = 4
 #: How long the hand-back of unstarted attempts may take at shutdown (ADR 0021).
 RELEASE_SECONDS: Final = 5.0
 
@@ -107,16 +107,16 @@ class Executor:
         """Claim what is due and execute it; never raises an Exception (a BaseException —
         cancellation, a crash — goes through, leaving leases to expire).
 
-        The batch is claimed in a few chunks: the first chunk's proposals start executing
-        while the next chunk is claimed (its round trips overlap theirs). Each tenant has one
-        worker, which runs the tenant's claims one after another in claim order; at most
-        `tenant_concurrency` workers run at once."""
+        The batch is claimed in one unit of work (issue 14: claiming it in chunks, to start
+        executing while the next chunk is claimed, now costs more round trips and smaller
+        group records than it saves, ADR 0043). Each tenant has one worker, which runs the
+        tenant's claims one after another in claim order; at most `tenant_concurrency`
+        workers run at once."""
         if self._stopping:
             return ExecutionReport()
         batch = self._policy.batch_size
-        chunk = -(-batch // CLAIM_CHUNKS)
         try:
-            claims = await self.claim(self._clock.now(), min(chunk, batch))
+            claims = await self.claim(self._clock.now(), batch)
         except Exception as error:
             log.exception("executor %s could not claim due work", self.name)
             return ExecutionReport(claim_error=safe_error(error))
@@ -125,6 +125,8 @@ class Executor:
         results: list[tuple[Outcome, bool]] = []
         queues: dict[str, deque[Claim]] = {}
         workers: list[asyncio.Task[None]] = []
+        #: The records of the attempts that acted, each finishing while its tenant goes on.
+        recording: list[asyncio.Task[tuple[Outcome, bool]]] = []
         gate = asyncio.Semaphore(self._policy.tenant_concurrency)
         group = GroupCommit(self.recorder)
         #: Every tenant's queue: what is left in them at the end was never started.
@@ -148,12 +150,24 @@ class Executor:
             turn_wait.set(slot_given_back)  # in this worker's context only
             queue = queues[tenant]
             async with gate:
-                while queue and not self._stopping:
+                while queue and not self._stopping and not crashed():
                     claim = queue.popleft()
                     attempt = attempts[claim.proposal_id]
-                    results.append(
-                        await self.execute(claim, group, heartbeat=heartbeat, attempt=attempt)
-                    )
+                    # Issue 14: a success is recorded while the tenant's next attempt
+                    # acts (its lease stays held until then), so a group record takes
+                    # several attempts of one tenant instead of one.
+                    try:
+                        done = await self._act_or_fail(attempt, heartbeat)
+                    except BaseException:
+                        heartbeat.drop(attempt)
+                        raise
+                    if isinstance(done, Acted):
+                        recording.append(
+                            asyncio.create_task(self._record_held(attempt, done, group, heartbeat))
+                        )
+                    else:
+                        heartbeat.drop(attempt)
+                        results.append(done)
                     if attempt.unavailable is not None and queue:
                         # Issue 14: the tenant's remote side is down or rate limited; its
                         # other claims wait for the same back-off instead of each trying
@@ -180,32 +194,26 @@ class Executor:
                 queue.append(claim)
 
         def crashed() -> bool:
-            return any(w.done() and not w.cancelled() and w.exception() for w in workers)
+            """A worker, or a record going on beside the workers, ended with an exception
+            (a crash): the pass starts nothing more."""
+            return any(
+                t.done() and not t.cancelled() and t.exception() for t in [*workers, *recording]
+            )
 
-        claimed, requested = len(claims), min(chunk, batch)
+        claimed = len(claims)
         try:
             dispatch(claims)
-            while (
-                len(claims) == requested
-                and claimed < batch
-                and not crashed()
-                and not self._stopping
-            ):
-                requested = min(chunk, batch - claimed)
-                try:
-                    claims = await self.claim(self._clock.now(), requested)
-                except Exception:
-                    log.exception("executor %s could not claim more due work", self.name)
-                    break
-                claimed += len(claims)
-                dispatch(claims)
-            claimed += await self._refill(workers, chunk, dispatch, crashed, queues)
+            refill = -(-batch // REFILL_PARTS)
+            claimed += await self._refill(workers, refill, dispatch, crashed, queues)
             await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            if not crashed() and recording:
+                await asyncio.wait(recording, return_when=asyncio.FIRST_EXCEPTION)
         finally:
-            # Something escaped (a crash, or we were cancelled): stop the other tenants too.
-            pending = [worker for worker in workers if not worker.done()]
-            for worker in pending:
-                worker.cancel()
+            # Something escaped (a crash, or we were cancelled): stop the other tenants, and
+            # the records not finished, too.
+            pending = [task for task in [*workers, *recording] if not task.done()]
+            for task in pending:
+                task.cancel()
             if pending:
                 await asyncio.wait(pending)
             await group.close()
@@ -222,10 +230,11 @@ class Executor:
             if unstarted:
                 handed = await self.hand_back(unstarted)
                 results.extend((Outcome.RETRY, False) for _ in range(handed))
-        for worker in workers:
-            escaped = None if worker.cancelled() else worker.exception()
-            if escaped is not None:
-                raise escaped  # what stopped a tenant's run (the others were cancelled for it)
+        # Every task's exception is retrieved (several records may have seen one crash).
+        escaped = [e for t in [*workers, *recording] if not t.cancelled() and (e := t.exception())]
+        if escaped:
+            raise escaped[0]  # what stopped a tenant's run (the others were cancelled for it)
+        results.extend(task.result() for task in recording)
         outcomes = [outcome for outcome, _ in results]
         return ExecutionReport(
             claimed=claimed,
@@ -398,6 +407,25 @@ class Executor:
     async def _execute(
         self, attempt: Attempt, group: GroupCommit | None, heartbeat: Heartbeat
     ) -> tuple[Outcome, bool]:
+        done = await self._act_or_fail(attempt, heartbeat)
+        if isinstance(done, Acted):
+            return await self._record_acted(attempt.claim, done, group)
+        return done
+
+    async def _record_held(
+        self, attempt: Attempt, acted: Acted, group: GroupCommit, heartbeat: Heartbeat
+    ) -> tuple[Outcome, bool]:
+        """Record what an attempt did, keeping its lease renewed until then."""
+        try:
+            return await self._record_acted(attempt.claim, acted, group)
+        finally:
+            heartbeat.drop(attempt)
+
+    async def _act_or_fail(
+        self, attempt: Attempt, heartbeat: Heartbeat
+    ) -> Acted | tuple[Outcome, bool]:
+        """The attempt's remote calls: what they did (to be recorded), or the outcome of an
+        attempt that did not get that far, its failure recorded."""
         claim = attempt.claim
         recorder = self.recorder
         if claim.attempt > self._policy.max_attempts:
@@ -439,6 +467,14 @@ class Executor:
                 "unexpected error executing %s (attempt %d)", claim.proposal_id, claim.attempt
             )
             return await recorder.record_failure(claim, error, True, None), False
+        return acted
+
+    async def _record_acted(
+        self, claim: Claim, acted: Acted, group: GroupCommit | None
+    ) -> tuple[Outcome, bool]:
+        """Record an attempt's success (through `group`, with other attempts, if given);
+        ABANDONED if it cannot be recorded (the next attempt reconciles)."""
+        recorder = self.recorder
         try:
             if group is None:
                 outcome = await recorder.record_success(claim, acted)

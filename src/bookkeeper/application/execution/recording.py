@@ -42,8 +42,10 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.postings import executed_postings
 from bookkeeper.application.projections import fold_proposal
+from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.domain.events import AlertRaisedData, JournalEntryPostedData, Status
 from bookkeeper.domain.proposals import Proposal
+from bookkeeper.domain.rules import TaxTable
 
 log = logging.getLogger("bookkeeper.executor")
 
@@ -84,13 +86,17 @@ class Recorder:
             staged = await self._append_executed(uow, done)
             views: list[ProposalView] = []
             follow: list[tuple[str, uuid.UUID, int, NewEvent]] = []
+            tables: dict[str, TaxTable] = {}  # each tenant's rates, read once per unit
             for (claim, acted), loaded in zip(done, staged, strict=True):
                 if loaded is None:
                     outcomes.append(Outcome.ABANDONED)
                     continue
                 events, recorded, proposal = loaded
                 executed = recorded[-1]
-                for entry_id, entry in await self.postings(uow, claim, proposal, now):
+                rates = tables.get(claim.tenant_id)
+                if rates is None:
+                    rates = tables[claim.tenant_id] = await tenant_tax_table(uow, claim.tenant_id)
+                for entry_id, entry in await self.postings(uow, claim, proposal, now, rates):
                     event = await entry_event(
                         uow,
                         claim.tenant_id,
@@ -173,9 +179,15 @@ class Recorder:
         return loaded
 
     async def postings(
-        self, uow: UnitOfWork, claim: Claim, proposal: Proposal, now: dt.datetime
+        self,
+        uow: UnitOfWork,
+        claim: Claim,
+        proposal: Proposal,
+        now: dt.datetime,
+        rates: TaxTable | None = None,
     ) -> list[tuple[uuid.UUID, JournalEntryPostedData]]:
-        """The ledger entries the executed proposal posts, with their derived ids."""
+        """The ledger entries the executed proposal posts, with their derived ids (`rates`:
+        the tenant's tax rates as `uow` read them; None: read them now)."""
         return await executed_postings(
             uow,
             claim.tenant_id,
@@ -185,6 +197,7 @@ class Recorder:
             payment_account=self._policy.ledger_payment_account,
             payables_account=self._policy.payables_account,
             stream=claim.stream,
+            rates=rates,
         )
 
     async def record_failure(
@@ -378,9 +391,11 @@ class GroupCommit:
     executed attempt over and waits; what arrives while a unit of work is recording goes
     into the next one (up to RECORDERS units at once). If a shared unit fails, each of its
     attempts is recorded again on its own, so one bad record cannot take the others with
-    it. A tenant has at most one attempt waiting here, so two units never record the same
-    proposal; their ledger totals are added in key order, in one statement each, so they
-    cannot deadlock. One per pass."""
+    it. A tenant's worker goes on with its next claim while its success waits here (issue
+    14), so a unit may hold several attempts of one tenant; a pass claims a proposal once,
+    so two units never record the same proposal. A unit's ledger totals are summed per
+    (tenant, account, day) and added in key order, in one statement, so two units cannot
+    deadlock. One per pass."""
 
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
