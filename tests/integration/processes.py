@@ -164,7 +164,9 @@ class Cluster:
 
     async def holder(self, proposal_id: uuid.UUID, candidates: list[Served]) -> Served:
         """The process that claimed the proposal's latest attempt (by its pid)."""
+        deadline = time.monotonic() + DEADLINE
         while True:
+            assert time.monotonic() < deadline, f"{proposal_id} was never claimed"
             stream = await self.harness.stream(proposal_id)
             started = [e.data for e in stream if isinstance(e.data, ExecutionStartedData)]
             if started:
