@@ -198,10 +198,11 @@ async def test_a_daily_job_runs_at_its_hour_in_its_time_zone() -> None:
 async def test_stop_lets_a_cancelled_pass_clean_up_before_it_returns() -> None:
     """The executor hands its unstarted claims back when its pass is cancelled (ADR 0021):
     stop() returns only after that clean-up, not with it still pending."""
-    cleaned = asyncio.Event()
+    entered, cleaned = asyncio.Event(), asyncio.Event()
 
     class HandsBack(FakeExecutor):
         async def run_once(self) -> ExecutionReport:
+            entered.set()
             try:
                 await asyncio.Event().wait()
             finally:
@@ -212,6 +213,6 @@ async def test_stop_lets_a_cancelled_pass_clean_up_before_it_returns() -> None:
     executor = HandsBack()
     service = ExecutorService(executor, HOUR)
     await service.start()
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(entered.wait(), WITHIN)  # the pass is under way
     await service.stop(grace_seconds=0.01)
     assert cleaned.is_set()
