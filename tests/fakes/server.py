@@ -34,13 +34,13 @@ async def serve(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, timeout=5)
+            await asyncio.wait_for(task, timeout=30)
         sock.close()
 
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: Any, *, lifespan: bool = False, start_timeout: float = 10
+    app: Any, *, lifespan: bool = False, start_timeout: float = 60
 ) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 from a thread with an event loop of its own; yields its
     base URL. For an app under test that answers through a blocking portal (Litestar's
@@ -66,5 +66,5 @@ def serve_in_thread(
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=30)
         sock.close()

@@ -50,6 +50,7 @@ from tests.integration.test_stories import (
     rows,
     stream,
 )
+from tests.polling import polls
 
 INVOICES, REVIEW = 1001, 1002
 KARI, OLA, PER = 11, 22, 44
@@ -242,7 +243,7 @@ async def test_a_proposal_another_worker_made_reaches_the_review_channel_within_
                 if n == "create_message" and args[0] == REVIEW and proposal_id in args[1]
             )
 
-        for _ in range(int(10 / REVIEWS_FOLLOW_SECONDS) * 4):
+        for _ in polls():
             if posted():
                 break
             await asyncio.sleep(REVIEWS_FOLLOW_SECONDS / 4)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.http_helpers import API, Api, running_api, sqlite_container
+from tests.polling import polls
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
@@ -31,8 +32,8 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
 
 
 async def _settled(api: Api, proposal_id: str) -> dict[str, Any]:
-    """The proposal once the executor has finished with it (or after ~5 s)."""
-    for _ in range(250):
+    """The proposal once the executor has finished with it (or after a minute)."""
+    for _ in polls():
         response = await api.client.get(f"{API}/proposals/{proposal_id}", headers=api.viewer)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()

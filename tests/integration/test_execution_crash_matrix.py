@@ -35,7 +35,12 @@ from tests.unit.external_doubles import Harness, SimulatedCrash, expense, invoic
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-TIMEOUT = 0.4  # the adapters' HTTP timeout here: long enough for loopback, short for tests
+#: The adapters' HTTP timeout in the cases whose fault is a hang: the hang outlasts it.
+#: Every other request may take as long as a loaded machine makes it (a 0.4 s timeout
+#: here turned ordinary requests into timeouts in a busy suite).
+HANG_TIMEOUT = 2.0
+#: The adapters' HTTP timeout where nothing hangs: no loopback answer takes this long.
+TIMEOUT = 30.0
 POLICY = ExecutionPolicy(
     base_delay=dt.timedelta(seconds=30),
     lease=dt.timedelta(minutes=5),
@@ -126,9 +131,12 @@ class World:
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def world(
-    fiken_server: FikenServer, folio_server: tuple[FakeFolio, str]
+    fiken_server: FikenServer, folio_server: tuple[FakeFolio, str], request: pytest.FixtureRequest
 ) -> AsyncIterator[World]:
-    created = World(fiken_server, folio_server)
+    # The short timeout only where the case's fault is a hang that must time out.
+    callspec = getattr(request.node, "callspec", None)
+    hangs = callspec is not None and callspec.params.get("fault") == "timeout"
+    created = World(fiken_server, folio_server, timeout=HANG_TIMEOUT if hangs else TIMEOUT)
     try:
         yield created
     finally:
@@ -165,7 +173,7 @@ def _inject(world: World, kind: str, fault: str) -> None:
     if kind == "receipt":
         folio = world.folio
         if fault == "timeout":
-            folio.commit_then_hang(1, seconds=5 * TIMEOUT)
+            folio.commit_then_hang(1, seconds=5 * HANG_TIMEOUT)
         elif fault == "5xx":
             folio.fail_next(1, status=503)
         elif fault == "5xx_after_commit":
@@ -176,7 +184,7 @@ def _inject(world: World, kind: str, fault: str) -> None:
     fiken = world.fiken
     where: dict[str, Any] = {"method": "POST", "path": r"/purchases$"}
     if fault == "timeout":
-        fiken.commit_then_hang(1, seconds=5 * TIMEOUT, **where)
+        fiken.commit_then_hang(1, seconds=5 * HANG_TIMEOUT, **where)
     elif fault == "5xx":
         fiken.fail_next(1, status=503, **where)
     elif fault == "5xx_after_commit":

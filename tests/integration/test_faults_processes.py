@@ -72,7 +72,7 @@ async def test_kill_9_during_execution_then_restart_executes_each_exactly_once(
     # Mid-request if it can be: kill as the next request arrives.
     await asyncio.wait_for(cluster.fiken.arrived(len(cluster.fiken.requests) + 1), DEADLINE)
     first.process.send_signal(signal.SIGKILL)
-    await first.exited(5)
+    await first.exited(DEADLINE)
     done_before = _purchases(cluster.fiken)
     assert done_before < len(ids), "the first process finished before it was killed"
 
@@ -108,9 +108,10 @@ async def test_sigterm_hands_the_work_to_another_process_within_seconds(
     assert time.monotonic() - stopped_at < GRACE + 10
     assert "handed back" in holder.text()
 
-    # The leases run for two minutes: only the hand-back lets the other process in.
-    took = await cluster.all_executed(ids, within=15)
-    assert took < 15
+    # The leases run for two minutes: only the hand-back lets the other process in
+    # within half of that (the deadline of a loaded machine, not the time it takes).
+    took = await cluster.all_executed(ids, within=LONG_LEASE / 2)
+    assert took < LONG_LEASE / 2
     cluster.assert_exactly_once(ids)
     assert other.process.poll() is None
 

@@ -50,6 +50,10 @@ from tests.fakes.fiken import (
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DAY = dt.date(2026, 3, 14)
+#: The client's timeout in the tests of a hang: the hang (until the client disconnects)
+#: outlasts it, and no ordinary loopback answer on a loaded machine reaches it (0.2 s did:
+#: the request after the hang timed out too and was retried).
+HANG_TIMEOUT = 2.0
 
 
 class RecordingSleep:
@@ -634,7 +638,9 @@ async def test_timeout_after_commit_is_unavailable_and_reconciled_by_reference(
     fiken: tuple[FakeFiken, str], sleep: RecordingSleep
 ) -> None:
     fake, base_url = fiken
-    client = FikenClient(base_url, DEFAULT_TOKEN, timeout=0.2, sleep=sleep, window=unlimited())
+    client = FikenClient(
+        base_url, DEFAULT_TOKEN, timeout=HANG_TIMEOUT, sleep=sleep, window=unlimited()
+    )
     books = FikenBooks(client, DEFAULT_COMPANY)
     ref = reference()
     fake.commit_then_hang(1, method="POST", path=r"/purchases$")
@@ -657,7 +663,9 @@ async def test_a_read_that_hangs_is_retried(
     fiken: tuple[FakeFiken, str], sleep: RecordingSleep
 ) -> None:
     fake, base_url = fiken
-    client = FikenClient(base_url, DEFAULT_TOKEN, timeout=0.2, sleep=sleep, window=unlimited())
+    client = FikenClient(
+        base_url, DEFAULT_TOKEN, timeout=HANG_TIMEOUT, sleep=sleep, window=unlimited()
+    )
     fake.hang_next(1, method="GET")
     try:
         assert (await FikenBooks(client, DEFAULT_COMPANY).company()).slug == DEFAULT_COMPANY
@@ -724,9 +732,9 @@ async def test_the_fake_notices_concurrent_requests(fiken: tuple[FakeFiken, str]
     """The detector the tests above rely on: a second request while one is in flight is
     counted and answered 429, as Fiken does."""
     fake, base_url = fiken
-    fake.hang_next(1, seconds=2.0, path=r"/accounts$")
+    fake.hang_next(1, seconds=60.0, path=r"/accounts$")  # until the client gives up
     headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=0.2) as raw:
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=HANG_TIMEOUT) as raw:
         hanging = asyncio.create_task(raw.get(f"/companies/{DEFAULT_COMPANY}/accounts"))
         await fake.arrived(1)
         second = await raw.get(f"/companies/{DEFAULT_COMPANY}")

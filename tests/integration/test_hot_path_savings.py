@@ -19,6 +19,9 @@ from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 
 from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.adapters.sql import database as database_module
+from bookkeeper.adapters.sql import rules as rules_module
+from bookkeeper.adapters.sql.rules import TAX_RATES_TTL_SECONDS
 from bookkeeper.adapters.sql.schema import tax_rates
 from bookkeeper.adapters.sql.session import positional
 from bookkeeper.domain.rules import NORWAY, TaxRate
@@ -32,6 +35,21 @@ EXTRA = TaxRate(
     account="2710",
     valid_from=dt.date(2031, 1, 1),
 )
+
+
+class Monotonic:
+    """A stand-in for a module's `time` whose `monotonic()` moves only when told: the
+    cache's and the pool's windows are measured on it, so a busy machine's pauses between
+    two statements cannot make "a moment ago" look like "long ago"."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 async def _codes(database: SqlDatabase) -> set[str]:
@@ -93,14 +111,18 @@ async def test_a_units_uncommitted_rate_never_reaches_the_shared_cache(
     assert "99" not in await _codes(sql_database)  # also when served from the cache
 
 
-async def test_the_tax_rates_cache_expires(sql_database: SqlDatabase) -> None:
-    sql_database.tax_rates_cache._ttl = 0.05
+async def test_the_tax_rates_cache_expires(
+    sql_database: SqlDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Monotonic()
+    monkeypatch.setattr(rules_module, "time", clock)
     before = await _codes(sql_database)
     async with sql_database.uow_factory()() as uow:
         await uow.execute(delete(tax_rates).where(tax_rates.c.country == NORWAY))
         await uow.commit()
-    assert await _codes(sql_database) == before
-    await asyncio.sleep(0.1)
+    clock.advance(TAX_RATES_TTL_SECONDS - 0.1)
+    assert await _codes(sql_database) == before  # another process's change: not seen yet
+    clock.advance(0.2)
     assert await _codes(sql_database) == set()
 
 
@@ -140,15 +162,18 @@ async def _pings(database: SqlDatabase) -> list[Any]:
 
 @pytest.mark.postgres
 async def test_a_connection_back_a_moment_ago_is_not_pinged_an_idle_one_is(
-    postgres_url: str,
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = Monotonic()
+    monkeypatch.setattr(database_module, "time", clock)
     database = SqlDatabase(postgres_url, pool_size=1, max_overflow=0)
     try:
         pings = await _pings(database)
         for _ in range(5):
             assert await _codes(database)
+            clock.advance(database_module.PING_BYPASS_SECONDS - 0.1)
         assert pings == []  # fresh, then back within the window each time
-        await asyncio.sleep(0.6)
+        clock.advance(0.2)  # idle past the window
         assert await _codes(database)
         assert len(pings) == 1
     finally:

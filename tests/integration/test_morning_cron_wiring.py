@@ -10,6 +10,7 @@ from bookkeeper.application.ports import EventFilter, UnitOfWorkFactory
 from bookkeeper.container import resolve, shutdown
 from bookkeeper.entrypoints.serve import start_process
 from tests.integration.test_spending_wiring import container_with
+from tests.polling import polls
 
 # The clock of container_with: Friday 2026-11-20 09:00 UTC (10:00 in Norway).
 
@@ -37,7 +38,7 @@ async def test_the_morning_job_runs_at_the_cron_and_catches_up_only_on_its_days(
             uow: UnitOfWorkFactory = await resolve(container.uow_factory)
             # The catch-up runs at start, in the background: wait for the day's run, or
             # (where none is due) for the catch-up to have looked, which needs no I/O.
-            for _ in range(400):
+            for _ in polls():
                 if await morning_runs(uow) >= 1:
                     break
                 if not expected and process.scheduler.runs("morning-catch-up"):

@@ -48,6 +48,7 @@ from bookkeeper.application.translation import (
     fingerprint,
 )
 from tests.http_helpers import API, memory_container, running_api
+from tests.polling import WITHIN, polls
 from tests.unit.conftest import FixedClock
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -152,7 +153,9 @@ async def entries(factory: MemoryUnitOfWorkFactory) -> list[Any]:
     return [e for e in events if e.tenant_id == TENANT and e.type == "JournalEntryPosted"]
 
 
-async def drain(*consumers: NatsConsumer, until: Callable[[], Any], seconds: float = 20) -> None:
+async def drain(
+    *consumers: NatsConsumer, until: Callable[[], Any], seconds: float = WITHIN
+) -> None:
     """Pull with every consumer at once until `until()` is true (or time runs out)."""
     deadline = asyncio.get_running_loop().time() + seconds
 
@@ -303,7 +306,7 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
         entry_id = external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-served")
         system = api.headers("checker", "system")
         health: dict[str, Any] = {}
-        for _ in range(100):  # the ack follows the commit, the publish follows both
+        for _ in polls():  # the ack follows the commit, the publish follows both
             read = await api.client.get(f"{API}/journal-entries/{entry_id}", headers=system)
             health = (await api.client.get("/health")).json()
             publisher = health["bus"]["publisher"]
@@ -465,7 +468,7 @@ async def test_the_accounts_master_names_the_served_reports(
         await publish(bus, [invoice("F-names")])
         reader = api.headers("vera", "accountant")
         rows: dict[str, Any] = {}
-        for _ in range(100):
+        for _ in polls():
             trial = await api.client.get(f"{API}/reports/trial-balance", headers=reader)
             rows = {a["account"]: a.get("name") for a in trial.json().get("accounts", [])}
             if rows.get("1500") == "Kundefordringer innland" and "2700" in rows:
@@ -542,7 +545,7 @@ async def test_a_consumer_that_has_not_pulled_shows_its_messages_waiting(
         assert await accounts.lag() == (3, 0)
         assert await accounts.pending() == 3
         assert await accounts.pull_once(wait=2) == 3
-        for _ in range(50):  # JetStream takes the acks in asynchronously
+        for _ in polls():  # JetStream takes the acks in asynchronously
             if await accounts.lag() == (0, 0):
                 break
             await asyncio.sleep(0.1)
@@ -652,7 +655,7 @@ async def test_a_poison_message_does_not_sink_its_batch(
             for bad in (malformed, unknown):
                 alert = await uow.events.get(TENANT, dead_letter_alert_id(TENANT, fingerprint(bad)))
                 assert alert is not None and alert.type == "AlertRaised"
-        for _ in range(50):  # every message acknowledged (JetStream takes acks async)
+        for _ in polls():  # every message acknowledged (JetStream takes acks async)
             if await consumer.lag() == (0, 0):
                 break
             await asyncio.sleep(0.1)
@@ -688,7 +691,7 @@ async def test_a_batch_with_a_duplicate_of_a_booked_entry_acks_it_as_one_entry(
         async with uow_factory() as uow:
             after = await uow.events.read_all(limit=100_000)
         assert len(after) == len(before) + 2  # F-2 and F-3; no alert, no second F-1
-        for _ in range(50):
+        for _ in polls():
             if await consumer.lag() == (0, 0):
                 break
             await asyncio.sleep(0.1)
@@ -716,7 +719,7 @@ async def test_the_running_consumer_books_every_message_once_with_batches_in_fli
     try:
         await publish(bus, bodies)  # all waiting before the consumer starts
         await consumer.start()
-        for _ in range(300):
+        for _ in polls():
             if await consumer.lag() == (0, 0):
                 break
             await asyncio.sleep(0.1)

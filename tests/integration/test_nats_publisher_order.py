@@ -34,6 +34,7 @@ from bookkeeper.application.ports import RecordedEvent, UnitOfWorkFactory
 from bookkeeper.domain.events import JournalEntryPostedData, JournalLine
 from tests.integration.test_nats_bus import nats_url  # noqa: F401 - the shared probe
 from tests.integration.test_nats_publisher import stored as stored_messages
+from tests.polling import polls
 
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 
@@ -142,7 +143,7 @@ async def test_the_publisher_killed_mid_batch_publishes_everything_once(
     dispatcher.subscribe(dying, in_order=True)
     subscriptions = Subscriptions(factory, dispatcher)
     run = asyncio.create_task(subscriptions.catch_up_one(dying))
-    for _ in range(200):
+    for _ in polls():
         if dying.sent == dying.after and len(await stored(out)) == 3 * dying.after:
             break
         await asyncio.sleep(0.05)
@@ -184,7 +185,7 @@ async def test_an_in_order_subscriber_is_not_handed_events_right_after_commit(
         follower.start()
         try:
             await append(factory, "acme", 2)  # the commit wakes it at once
-            for _ in range(100):
+            for _ in polls():
                 if len(await stored(out)) == 6:
                     break
                 await asyncio.sleep(0.05)

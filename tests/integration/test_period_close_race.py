@@ -34,6 +34,10 @@ pytestmark = pytest.mark.postgres
 
 TENANT = "acme"
 ROUNDS = 12
+#: How long a posting past its check holds its transaction open for a close to slip in.
+WINDOW = 0.5
+#: A deadline for what must happen, however loaded the machine.
+WITHIN = 60
 ACCOUNTANT = Principal(subject="anna", tenant_id=TENANT, roles=frozenset({"accountant"}))
 
 
@@ -59,6 +63,7 @@ async def _round(
     end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
     entry_id = uuid.uuid4()
     closed = asyncio.Event()
+    checked = asyncio.Event()
     seen_at_close: list[bool] = []
 
     async def entry_there() -> bool:
@@ -84,11 +89,13 @@ async def _round(
                     now=clock.now(),
                 )
             except PeriodClosed:
+                checked.set()
                 return "refused"
+            checked.set()
             # The posting's window: its check has passed, it has not committed yet. Give a
             # close under way the chance to commit inside it.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(closed.wait(), timeout=0.2)
+                await asyncio.wait_for(closed.wait(), timeout=WINDOW)
             await uow.commit()
             return "posted"
 
@@ -97,9 +104,10 @@ async def _round(
         await asyncio.sleep(0)
         outcome = await post()
         await closing
-    else:  # the posting starts first (and usually passes its check first)
+    else:  # the posting starts first: the close begins once its check has passed (a fixed
+        # head start was not enough on a loaded machine: every round could be refused)
         posting = asyncio.create_task(post())
-        await asyncio.sleep(0.02)
+        await asyncio.wait_for(checked.wait(), WITHIN)
         await close()
         outcome = await posting
     return outcome, seen_at_close, await entry_there()
@@ -136,7 +144,7 @@ async def test_a_batch_postings_period_read_holds_a_close_until_it_commits(
         done, _ = await asyncio.wait({closing}, timeout=0.5)
         assert not done  # the close waits for the posting's transaction
         await uow.commit()
-    await asyncio.wait_for(closing, timeout=10)
+    await asyncio.wait_for(closing, timeout=WITHIN)
     async with uows() as uow:
         assert [p.start for p in await uow.rules.periods(TENANT, PERIOD)] == [start]
 
@@ -190,7 +198,7 @@ async def test_the_executors_period_read_for_several_tenants_holds_their_closes(
         done, _ = await asyncio.wait(closes, timeout=0.5)
         assert not done  # both closes wait for the record's transaction
         await uow.commit()
-    await asyncio.wait_for(asyncio.gather(*closes), timeout=10)
+    await asyncio.wait_for(asyncio.gather(*closes), timeout=WITHIN)
     async with uows() as uow:
         found = await uow.rules.closed_periods([other, TENANT])
     assert [p.start for p in found[TENANT]] == [january[0], dt.date(2033, 2, 1)]

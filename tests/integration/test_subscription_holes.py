@@ -15,6 +15,7 @@ from bookkeeper.application.dispatch import Dispatcher, Subscriptions
 from bookkeeper.application.errors import DuplicateEvent
 from bookkeeper.application.ports import RecordedEvent, UnitOfWorkFactory
 from tests.integration.builders import proposed
+from tests.polling import polls
 
 pytestmark = pytest.mark.postgres
 
@@ -55,7 +56,7 @@ async def test_holes_left_for_good_are_passed_at_once_and_open_ones_waited_for(
         stream = uuid.uuid4()
         await uow.events.append("acme", stream, 0, [proposed(stream)])
     await append(factory)
-    for _ in range(100):  # another database's writer on a shared server may hold xmin
+    for _ in polls():  # another database's writer on a shared server may hold xmin
         await subscriptions.catch_up_one(recorder)
         if len(recorder.seen) == 2:
             break

@@ -33,6 +33,7 @@ from bookkeeper.settings import Settings
 from tests.fakes.oidc import running_fake_issuer
 from tests.fakes.server import serve_in_thread
 from tests.http_helpers import API, mint, sqlite_container
+from tests.polling import polls
 
 CHROMIUM = os.environ.get("BOOKKEEPER_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -162,7 +163,7 @@ async def _login(page: Any, base: str, token: str) -> None:
 async def _until_executed(page: Any) -> str:
     """Reload the proposal page until its status badge says it was carried out."""
     text = ""
-    for _ in range(100):
+    for _ in polls():
         text = (await page.inner_text("#status")).strip()
         if text in ("Utført", "Executed", "Feilet", "Failed"):
             return text

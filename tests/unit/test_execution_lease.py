@@ -19,7 +19,7 @@ from tests.unit.external_doubles import TENANT, Harness, invoice
 LEASE = dt.timedelta(seconds=10)
 MARGIN = dt.timedelta(seconds=3)
 BEAT = dt.timedelta(milliseconds=20)
-WITHIN = 5.0  # seconds of real time any step here may take
+WITHIN = 30.0  # seconds of real time any step here may take (a deadline on a loaded machine)
 
 
 @pytest.fixture

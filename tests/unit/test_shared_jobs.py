@@ -23,6 +23,8 @@ from bookkeeper.settings import load_settings
 
 #: A retry short enough for a test, long enough to see a worker wait.
 RETRY = 0.05
+#: A deadline for what must happen (seconds), however loaded the machine.
+WITHIN = 30.0
 
 
 def test_one_holder_at_a_time_and_the_next_after_a_release(tmp_path: Path) -> None:
@@ -119,7 +121,7 @@ async def test_only_the_holder_runs_them_and_another_takes_over_when_it_stops(
 
     await first.stop()
     first.release()  # the first worker shuts down (or dies: the kernel releases it)
-    await asyncio.wait_for(second_starts.started.wait(), timeout=5)
+    await asyncio.wait_for(second_starts.started.wait(), timeout=WITHIN)
     assert second.running and second_starts.count == 1
     assert not first.running
 
@@ -148,7 +150,7 @@ async def test_a_failed_takeover_gives_the_lock_back_and_tries_again(tmp_path: P
     assert not jobs.running
 
     holder.release()
-    await asyncio.wait_for(starts.started.wait(), timeout=5)
+    await asyncio.wait_for(starts.started.wait(), timeout=WITHIN)
     assert jobs.running and starts.count == 3  # two failures, each time the lock went back
     await jobs.stop()
     jobs.release()
@@ -186,7 +188,7 @@ async def test_jobs_registered_on_a_registry_move_to_a_running_scheduler() -> No
         scheduler.include(registry)
         assert scheduler.jobs == ["executor", "subscriptions"]
         assert registry.jobs == []
-        await asyncio.wait_for(ran.wait(), timeout=5)  # an interval job runs at once
+        await asyncio.wait_for(ran.wait(), timeout=WITHIN)  # an interval job runs at once
 
         clash = Scheduler()
         clash.every("later", 3600, catch_up)
