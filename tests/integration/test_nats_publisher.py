@@ -40,7 +40,12 @@ async def out(nats_url: str) -> AsyncIterator[NatsSettings]:  # noqa: F811
         out_prefix=f"test.{tag}.ledger",
     )
     yield settings
-    nc = await nats.connect(nats_url)
+    await drop_out_stream(settings)
+
+
+async def drop_out_stream(settings: NatsSettings) -> None:
+    """Delete the test's outbound stream (the publisher creates it on connect)."""
+    nc = await nats.connect(settings.url)
     with contextlib.suppress(NotFoundError):
         await nc.jetstream().delete_stream(settings.out_stream)
     await nc.close()
@@ -196,7 +201,9 @@ async def test_no_stream_for_the_subject_fails_the_flush(out: NatsSettings) -> N
         await publisher.close()
 
 
-async def test_the_frames_it_builds_store_what_nats_pys_publish_stores(nats_url: str) -> None:  # noqa: F811
+async def test_the_frames_it_builds_store_what_nats_pys_publish_stores(
+    out: NatsSettings,
+) -> None:
     """The publisher builds its HPUB frames itself (ADR 0047); nats-py's own publish is
     the reference: the same entries through both store the same subjects, headers and
     bodies."""
@@ -216,14 +223,7 @@ async def test_the_frames_it_builds_store_what_nats_pys_publish_stores(nats_url:
         )
     events = await _log(factory)
     seen: list[list[tuple[str, dict[str, str], dict[str, object]]]] = []
-    tag = uuid.uuid4().hex[:12]
-    settings = NatsSettings(
-        url=nats_url,
-        stream=f"TEST_IN_{tag}",
-        subject_prefix=f"test.{tag}.in",
-        out_stream=f"TEST_OUT_{tag}",
-        out_prefix=f"test.{tag}.ledger",
-    )
+    settings = out
     for raw in (True, False):  # the same stream, emptied in between
         publisher = NatsPublisher(settings)
         publisher.raw_frames = raw
@@ -236,9 +236,6 @@ async def test_the_frames_it_builds_store_what_nats_pys_publish_stores(nats_url:
             seen.append(await stored(settings))
         finally:
             await publisher.close()
-            nc = await nats.connect(nats_url)
-            with contextlib.suppress(NotFoundError):
-                await nc.jetstream().delete_stream(settings.out_stream)
-            await nc.close()
+            await drop_out_stream(settings)
     assert len(seen[0]) == 3 * 4
     assert seen[0] == seen[1]

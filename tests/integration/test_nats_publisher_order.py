@@ -16,13 +16,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import nats
 import pytest
-from nats.js.errors import NotFoundError
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.nats.config import NatsSettings
@@ -33,27 +31,11 @@ from bookkeeper.application.event_log import stamp
 from bookkeeper.application.ports import RecordedEvent, UnitOfWorkFactory
 from bookkeeper.domain.events import JournalEntryPostedData, JournalLine
 from tests.integration.test_nats_bus import nats_url  # noqa: F401 - the shared probe
+from tests.integration.test_nats_publisher import out  # noqa: F401 - the private streams
 from tests.integration.test_nats_publisher import stored as stored_messages
 from tests.polling import polls
 
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-async def out(nats_url: str) -> AsyncIterator[NatsSettings]:  # noqa: F811
-    tag = uuid.uuid4().hex[:12]
-    settings = NatsSettings(
-        url=nats_url,
-        stream=f"TEST_IN_{tag}",
-        subject_prefix=f"test.{tag}.in",
-        out_stream=f"TEST_OUT_{tag}",
-        out_prefix=f"test.{tag}.ledger",
-    )
-    yield settings
-    nc = await nats.connect(nats_url)
-    with contextlib.suppress(NotFoundError):
-        await nc.jetstream().delete_stream(settings.out_stream)
-    await nc.close()
 
 
 def posted(n: int) -> Any:
@@ -130,7 +112,7 @@ def check_published(messages: list[Any], log: list[RecordedEvent]) -> None:
 
 
 async def test_the_publisher_killed_mid_batch_publishes_everything_once(
-    out: NatsSettings,
+    out: NatsSettings,  # noqa: F811
 ) -> None:
     factory = MemoryUnitOfWorkFactory()
     for n in range(240):
@@ -169,7 +151,7 @@ async def test_the_publisher_killed_mid_batch_publishes_everything_once(
 
 
 async def test_an_in_order_subscriber_is_not_handed_events_right_after_commit(
-    out: NatsSettings,
+    out: NatsSettings,  # noqa: F811
 ) -> None:
     """Published only by the follower (woken by the commit), not by the direct hand-off."""
     dispatcher = Dispatcher()
@@ -198,7 +180,8 @@ async def test_an_in_order_subscriber_is_not_handed_events_right_after_commit(
 
 @pytest.mark.postgres
 async def test_an_entry_committed_before_an_earlier_position_waits_for_it(
-    out: NatsSettings, postgres_database: SqlDatabase
+    out: NatsSettings,  # noqa: F811
+    postgres_database: SqlDatabase,
 ) -> None:
     """PostgreSQL allocates positions at insert: tenant acme's first entry (position p)
     commits after its second (p + 1). Neither the commit nor the catch-up publishes the
