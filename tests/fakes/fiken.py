@@ -913,7 +913,11 @@ class FakeFiken:
         @get("/companies/{slug:str}/journalEntries/{entry_id:int}", sync_to_thread=False)
         def journal_entry(request: AnyRequest) -> Response[bytes]:
             fake._company(request)
-            return _json(_found(fake.journal_entries.get(request.path_params["entry_id"])))
+            entry_id = request.path_params["entry_id"]
+            found = fake.journal_entries.get(entry_id) or next(
+                (e for e in fake.trade_postings() if e["journalEntryId"] == entry_id), None
+            )
+            return _json(_found(found))
 
         handlers = [
             companies,

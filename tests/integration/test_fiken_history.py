@@ -132,3 +132,54 @@ async def test_a_refused_token_is_our_named_error(fiken: tuple[FakeFiken, FikenC
     history = FikenHistory(client, DEFAULT_COMPANY)
     with pytest.raises(ExternalAuthFailed):
         [p async for p in history.sales(HistoryQuery(start=dt.date(2026, 1, 1)))]
+
+
+async def test_a_record_is_read_by_its_id_and_a_gone_one_is_none(
+    fiken: tuple[FakeFiken, FikenClient],
+) -> None:
+    """GET /journalEntries/{id}, /purchases/{id}, /sales/{id} (the spec's getJournalEntry,
+    getPurchase, getSale): one record as a page, a broken one as its problem, a 404 as None."""
+    fake, client = fiken
+    seed(fake, 1)
+    [entry_id] = fake.journal_entries
+    sale_id = fake.add_sale(
+        dt.date(2026, 1, 5),
+        [
+            {
+                "description": "Kurs",
+                "vatType": "HIGH",
+                "netPrice": 800,
+                "vat": 200,
+                "account": "3000",
+            }
+        ],
+        kind="cash_sale",
+        payments=[(dt.date(2026, 1, 5), BANK_ACCOUNT_CODE, 1_000)],
+    )
+    purchase_id = fake.create_purchase(
+        {
+            "date": "2026-01-06",
+            "kind": "cash_purchase",
+            "paid": True,
+            "currency": "NOK",
+            "paymentAccount": BANK_ACCOUNT_CODE,
+            "lines": [{"description": "Te", "vatType": "NONE", "netPrice": 300, "account": "7350"}],
+        }
+    )
+    fake.add_raw("sales", {"saleId": 4343, "date": "2026-01-02", "lines": "no"})
+    books = FikenHistory(client, DEFAULT_COMPANY)
+
+    entry = await books.record("journal entry", str(entry_id))
+    assert entry is not None and [e.id for e in entry.entries] == [str(entry_id)]
+    sale = await books.record("sale", str(sale_id))
+    assert sale is not None and [(t.what, t.id) for t in sale.trades] == [("sale", str(sale_id))]
+    bought = await books.record("purchase", str(purchase_id))
+    assert bought is not None and bought.trades[0].lines[0].net == 3
+    broken = await books.record("sale", "4343")
+    assert broken is not None and not broken.trades
+    assert [(p.what, p.id) for p in broken.problems] == [("sale", "4343")]
+    assert await books.record("purchase", "999999") is None
+    assert await books.record("journal entry", "not-an-id") is None
+    asked = [r.path for r in fake.requests if r.method == "GET"]
+    assert f"/companies/{DEFAULT_COMPANY}/purchases/999999" in asked
+    assert f"/companies/{DEFAULT_COMPANY}/journalEntries/{entry_id}" in asked

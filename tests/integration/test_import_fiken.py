@@ -22,12 +22,17 @@ from bookkeeper.adapters.saft.xml_writer import render
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.adapters.sql.saft import SqlAuditReads
 from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.books_import import BooksImport, BooksImportReport
-from bookkeeper.application.event_log import books_import_runs_id
+from bookkeeper.application.books_import import BooksImport, BooksImportReport, summary
+from bookkeeper.application.event_log import books_import_runs_id, stamp
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import Principal, UnitOfWorkFactory
 from bookkeeper.application.saft import CompanySettings, SaftExport
-from bookkeeper.domain.events import BooksImportedData, JournalEntryPostedData, Status
+from bookkeeper.domain.events import (
+    BooksImportedData,
+    JournalEntryPostedData,
+    Status,
+    decode_payload,
+)
 from tests.fakes.fiken import BANK_ACCOUNT_CODE, DEFAULT_TOKEN, FakeFiken, running_fake_fiken
 from tests.saft_checks import NS, check_against_trial_balance, file_summary, validate
 from tests.saft_ledger import _view
@@ -803,3 +808,214 @@ async def test_the_saf_t_export_of_reverse_charge_purchases_has_each_lines_tax_c
             ],
         ]
     )
+
+
+def refused_purchase(fake: FakeFiken, date: str, description: str) -> int:
+    """A cash purchase whose line carries a vatType the books do not document (seeded
+    valid, then changed: Fiken's own validation is not the point here)."""
+    purchase_id = fake.create_purchase(
+        {
+            "date": date,
+            "kind": "cash_purchase",
+            "paid": True,
+            "currency": "NOK",
+            "paymentAccount": BANK_ACCOUNT_CODE,
+            "lines": [
+                {
+                    "description": description,
+                    "vatType": "HIGH",
+                    "netPrice": 8_000,
+                    "vat": 2_000,
+                    "account": "6800",
+                }
+            ],
+        }
+    )
+    fake.purchases[purchase_id]["lines"][0]["vatType"] = "SOMETHING_NEW"
+    return purchase_id
+
+
+def by_id(fake: FakeFiken) -> list[str]:
+    """The records the fake was asked for by id (GET …/purchases/{id} and the like)."""
+    return [
+        r.path.split("/", 3)[3]
+        for r in fake.requests
+        if r.method == "GET" and r.path.rsplit("/", 1)[-1].isdigit() and "/companies/" in r.path
+    ]
+
+
+async def test_a_refused_record_is_asked_for_again_and_booked_once_it_can_be(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    """ADR 0037, addendum: a purchase refused on run 1 (purchases have no lastModified
+    filter, and it is older than the mark) is asked for by id on run 2 and booked once
+    fixed in Fiken, without an earlier --from; one still refused stays pending and is
+    reported once per run (also when the list reads it again); one deleted is dropped."""
+    fake, base_url = fiken
+    Books(fake)
+    fixed = refused_purchase(fake, "2026-02-05", "Fikses")
+    # Dated on the mark's day (the invoice's): the list reads it again on run 2 too.
+    still = refused_purchase(fake, "2026-02-12", "Fortsatt ukjent")
+    deleted = refused_purchase(fake, "2026-02-06", "Slettes")
+    clock = FixedClock(FIRST_RUN)
+    client, source = history(base_url)
+    try:
+        service = BooksImport(uow_factory, source, clock)
+        first = await service.run(TENANT, START)
+        assert {(p.what, p.id) for p in first.problems} == {
+            ("purchase", str(fixed)),
+            ("purchase", str(still)),
+            ("purchase", str(deleted)),
+        }
+        assert first.retried == 0
+        mark = await service.last_run(TENANT)
+        assert mark is not None
+        assert {(p.what, p.id) for p in mark.pending} == {
+            ("purchase", str(fixed)),
+            ("purchase", str(still)),
+            ("purchase", str(deleted)),
+        }
+
+        # In Fiken: one fixed, one deleted for good, one left as it was.
+        fake.purchases[fixed]["lines"][0]["vatType"] = "HIGH"
+        del fake.purchases[deleted]
+        fake._today = dt.date(2026, 3, 6)
+        clock.advance(days=7)
+        fake.requests.clear()
+        second = await service.run(TENANT, START)
+        assert second.since is not None
+        assert sorted(by_id(fake)) == sorted(f"purchases/{i}" for i in (fixed, still, deleted))
+        assert second.retried == 3
+        # Through the same gate as the lists: one at a time, at most four a second.
+        assert fake.max_in_flight == 1 and fake.max_requests_in_any_second() <= 4
+        assert [(g.what, g.id) for g in second.gone] == [("purchase", str(deleted))]
+        assert [(p.what, p.id) for p in second.problems] == [("purchase", str(still))]
+        assert "SOMETHING_NEW" in second.problems[0].reason
+        entries = await imported_entries(uow_factory)
+        booked = entries[f"fiken:purchase:{fixed}"]
+        assert {(line.account, line.debit, line.credit) for line in booked.lines} == {
+            ("6800", kr("80.00"), kr("0.00")),
+            ("2710", kr("20.00"), kr("0.00")),
+            (BANK_ACCOUNT_CODE, kr("0.00"), kr("100.00")),
+        }
+        assert not [ref for ref in entries if str(still) in ref or str(deleted) in ref]
+        lines = "\n".join(summary(second))
+        assert f"skipped purchase {still}" in lines
+        assert lines.count(f"purchase {still}") == 1
+        assert f"dropped purchase {deleted}" in lines
+        mark = await service.last_run(TENANT)
+        assert mark is not None
+        assert [(p.what, p.id) for p in mark.pending] == [("purchase", str(still))]
+
+        # Run 3: only the one still refused is asked for again; the booked one is not
+        # booked twice (asked again by an overlapping run: known).
+        fake.requests.clear()
+        clock.advance(days=1)
+        third = await service.run(TENANT, START)
+        assert by_id(fake) == [f"purchases/{still}"]
+        assert [(p.what, p.id) for p in third.problems] == [("purchase", str(still))]
+        full = await service.run(TENANT, dt.date(2025, 1, 1))
+        assert full.imported == 0
+        again = await imported_entries(uow_factory)
+        assert [ref for ref in again if ref.startswith(f"fiken:purchase:{fixed}")] == [
+            f"fiken:purchase:{fixed}"
+        ]
+    finally:
+        await client.aclose()
+
+
+async def test_refused_records_over_the_limit_wait_for_the_next_run(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    fake, base_url = fiken
+    Books(fake)
+    refused = [refused_purchase(fake, f"2026-02-0{day}", f"Ukjent {day}") for day in (5, 6, 7)]
+    clock = FixedClock(FIRST_RUN)
+    client, source = history(base_url)
+    try:
+        service = BooksImport(uow_factory, source, clock, retry_limit=2)
+        await service.run(TENANT, START)
+        for purchase_id in refused:
+            fake.purchases[purchase_id]["lines"][0]["vatType"] = "HIGH"
+        clock.advance(days=7)
+        fake.requests.clear()
+        second = await service.run(TENANT, START)
+        assert (second.retried, second.deferred) == (2, 1)
+        assert len(by_id(fake)) == 2
+        assert any("not asked for again yet" in line for line in summary(second))
+        fake.requests.clear()
+        clock.advance(days=1)
+        third = await service.run(TENANT, START)
+        assert (third.retried, third.deferred, third.imported) == (1, 0, 1)
+        assert len(by_id(fake)) == 1
+        entries = await imported_entries(uow_factory)
+        assert all(f"fiken:purchase:{i}" in entries for i in refused)
+        last = await service.last_run(TENANT)
+        assert last is not None and last.pending == ()
+    finally:
+        await client.aclose()
+
+
+async def test_a_dry_run_asks_again_but_keeps_the_pending_list(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    fake, base_url = fiken
+    Books(fake)
+    refused = refused_purchase(fake, "2026-02-05", "Ukjent")
+    clock = FixedClock(FIRST_RUN)
+    client, source = history(base_url)
+    try:
+        service = BooksImport(uow_factory, source, clock)
+        await service.run(TENANT, START)
+        fake.purchases[refused]["lines"][0]["vatType"] = "HIGH"
+        clock.advance(days=7)
+        dry = await service.run(TENANT, START, dry_run=True)
+        assert (dry.retried, dry.imported) == (1, 1)
+        last = await service.last_run(TENANT)
+        assert last is not None and [p.id for p in last.pending] == [str(refused)]
+        assert f"fiken:purchase:{refused}" not in await imported_entries(uow_factory)
+    finally:
+        await client.aclose()
+
+
+#: A run's record as the code before ADR 0037's addendum stored it (no `pending`).
+OLD_RUN_RECORD = (
+    b'{"source":"fiken","start":"2026-01-01","journalEntriesModified":"2026-02-26",'
+    b'"salesModified":"2026-02-25","purchasesDated":"2026-02-12","ranOn":"2026-03-01",'
+    b'"imported":6,"problems":1,"tradeTransactions":["17"]}'
+)
+
+
+async def test_an_older_runs_record_without_pending_replays_and_the_next_run_builds_on_it(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    fake, base_url = fiken
+    Books(fake)
+    old = decode_payload("BooksImported", OLD_RUN_RECORD, 1)
+    assert isinstance(old, BooksImportedData) and old.pending == ()
+    stream = books_import_runs_id(TENANT)
+    async with uow_factory() as uow:
+        event = stamp(
+            "BooksImported",
+            old,
+            event_id=uuid.uuid5(stream, "1"),
+            actor="system:books-import",
+            at=FIRST_RUN,
+            correlation_id=stream,
+        )
+        await uow.events.append(TENANT, stream, 0, [event])
+        await uow.commit()
+    clock = FixedClock(FIRST_RUN)
+    clock.advance(days=7)
+    client, source = history(base_url)
+    try:
+        service = BooksImport(uow_factory, source, clock)
+        assert await service.last_run(TENANT) == old
+        report = await service.run(TENANT, START)
+    finally:
+        await client.aclose()
+    assert report.since == old and report.retried == 0 and by_id(fake) == []
+    assert {r.path.rsplit("/", 1)[-1]: r.query for r in fake.requests}["sales"][
+        "lastModifiedGe"
+    ] == "2026-02-25"
+    assert "17" in await service.trade_transactions(TENANT)

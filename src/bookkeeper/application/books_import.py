@@ -33,6 +33,12 @@ stream: the newest modification date of the journal entries and sales it saw, an
 newest purchase date. The next run with the same or a later start asks only for what was
 modified (purchases: dated, or settled) since then; overlapping is harmless. A run with
 an end date, or an earlier start, reads its whole range and does not move the marks.
+
+**Refused records are asked for again.** A run records the records it refused (and the
+ones it did not get to) as `pending`; the next incremental run first asks the books for
+each by id (at most `retry_limit`, the rest the time after): booked when it can be booked
+now (fixed in the books, or a vatType learned since), pending again (and reported once)
+when still refused, dropped when the books no longer have it (reported as gone).
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ from bookkeeper.domain.events import (
     JournalEntryPostedData,
     JournalLine,
     Party,
+    PendingRecord,
     Status,
 )
 from bookkeeper.domain.ledger import (
@@ -147,6 +154,9 @@ SALE_VAT: Final[dict[str, tuple[str, str | None]]] = {
     "EXEMPT_REVERSE": ("51", None),
     "NONE": ("7", None),
 }
+#: The refused records a run asks the books for again by id, at most (the rest wait for
+#: the next run): at Fiken's four requests a second, 25 s.
+RETRY_LIMIT: Final = 100
 PAYABLES: Final = "2400"
 RECEIVABLES: Final = "1500"
 CASH_KINDS: Final = frozenset({"cash_purchase", "cash_sale"})
@@ -446,6 +456,14 @@ class BooksImportReport(msgspec.Struct, kw_only=True):
     end: dt.date | None = None
     #: Where this run started from (the last run's marks), when it was incremental.
     since: BooksImportedData | None = None
+    #: Records an earlier run refused, asked for again by id in this one.
+    retried: int = 0
+    #: Of those, the ones the books no longer have (deleted): dropped, not asked again.
+    gone: list[PendingRecord] = []
+    #: Refused records not asked for again this run (over the limit): the next run will.
+    deferred: int = 0
+    #: What the next incremental run asks for again (this run's refused and deferred).
+    pending: list[PendingRecord] = []
 
 
 Progress = Callable[[int, int | None], None]
@@ -461,11 +479,13 @@ class BooksImport:
         clock: Clock,
         *,
         actor: str = IMPORT_ACTOR,
+        retry_limit: int = RETRY_LIMIT,
     ) -> None:
         self._uow = uow_factory
         self._history = history
         self._clock = clock
         self._actor = actor
+        self._retry_limit = retry_limit
 
     async def last_run(self, tenant_id: str) -> BooksImportedData | None:
         """The last recorded run of the tenant (None: never)."""
@@ -528,6 +548,15 @@ class BooksImport:
         ]
         #: Transactions of purchases and sales: of earlier runs, and of this one as read.
         trades = await self.trade_transactions(tenant_id)
+        # What the last run refused: asked for again by id first (an incremental run only:
+        # a full run reads its range anyway), within the limit; the rest wait.
+        pending = [p for p in (last.pending if last else ()) if p.what in _KINDS]
+        waiting = pending
+        if since is not None and pending:
+            asked, waiting = pending[: self._retry_limit], pending[self._retry_limit :]
+            await self._retry(tenant_id, asked, report, trades)
+        #: The records the lists answered with (a pending one read there is settled there).
+        listed: set[tuple[str, str]] = set()
         async for what, page in _read_ahead(lists):
             if page.total is not None and what not in totals:
                 totals[what] = page.total
@@ -536,6 +565,9 @@ class BooksImport:
             report.problems.extend(page.problems)
             for problem in page.problems:
                 log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
+            listed.update((what, r.id) for r in page.entries)
+            listed.update((what, r.id) for r in page.trades)
+            listed.update((what, r.id) for r in page.problems)
             seen = {t.transaction for t in page.trades if t.transaction is not None}
             report.trade_transactions |= seen
             trades |= seen
@@ -546,9 +578,48 @@ class BooksImport:
                 newest[what] = _later(newest[what], trade.modified if what == SALE else trade.date)
             done += count
             progress(done, sum(t for t in totals.values() if t is not None) or None)
+        # A record refused both by id and in a list is reported once.
+        report.problems = _once(report.problems, {(p.what, p.id) for p in pending})
+        once = {(p.what, p.id): p for p in report.problems}
+        deferred = [
+            p for p in waiting if (p.what, p.id) not in listed and (p.what, p.id) not in once
+        ]
+        report.deferred = len(deferred) if since is not None else 0
+        refused = [PendingRecord(what=w, id=i) for w, i in once if w in _KINDS and i != "?"]
+        report.pending = [*deferred, *refused]
         if not dry_run:
             await self._record_run(tenant_id, report, newest, today)
         return report
+
+    async def _retry(
+        self,
+        tenant_id: str,
+        pending: Sequence[PendingRecord],
+        report: BooksImportReport,
+        trades: set[str],
+    ) -> None:
+        """Ask the books for each pending record by id (one request at a time, through
+        the same gate as the lists) and book the ones that can be booked now, as a page."""
+        entries: list[HistoryJournalEntry] = []
+        found_trades: list[HistoryTrade] = []
+        for record in pending:
+            found = await self._history.record(record.what, record.id)
+            report.retried += 1
+            if found is None:
+                log.info("import: %s %s is gone from the books: dropped", record.what, record.id)
+                report.gone.append(record)
+                continue
+            entries.extend(found.entries)
+            found_trades.extend(found.trades)
+            report.problems.extend(found.problems)
+            for problem in found.problems:
+                log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
+        seen = {t.transaction for t in found_trades if t.transaction is not None}
+        report.trade_transactions |= seen
+        trades |= seen
+        if entries or found_trades:
+            page = HistoryPage(entries=entries, trades=found_trades)
+            await self._page(tenant_id, page, report, trades)
 
     async def trade_transactions(self, tenant_id: str) -> set[str]:
         """The books' transactions of every purchase and sale earlier runs read."""
@@ -641,6 +712,7 @@ class BooksImport:
             problems=len(report.problems),
             same_as_trade=report.same_as_trade,
             trade_transactions=tuple(sorted(report.trade_transactions)),
+            pending=tuple(report.pending),
         )
         stream = books_import_runs_id(tenant_id)
         async with self._uow() as uow:
@@ -696,6 +768,27 @@ async def _read_ahead(
                 await reader
 
 
+_KINDS: Final = frozenset({JOURNAL_ENTRY, PURCHASE, SALE})
+
+
+def _once(
+    problems: list[HistoryProblem], asked: AbstractSet[tuple[str, str]]
+) -> list[HistoryProblem]:
+    """The problems with each record asked for again (`asked`) once: it may have been
+    refused by id and again in a list. Others stay as they are (records without a
+    readable id may share one)."""
+    kept: list[HistoryProblem] = []
+    shown: set[tuple[str, str]] = set()
+    for problem in problems:
+        key = (problem.what, problem.id)
+        if key in asked:
+            if key in shown:
+                continue
+            shown.add(key)
+        kept.append(problem)
+    return kept
+
+
 def _later(current: dt.date | None, seen: dt.date | None) -> dt.date | None:
     if seen is None:
         return current
@@ -739,7 +832,20 @@ def summary(report: BooksImportReport) -> Sequence[str]:
         f"({report.known:,} already in the ledger, {report.executed_here:,} purchases "
         f"executed by bookkeeper{same}, {len(report.problems):,} records skipped)"
     ]
+    if report.retried:
+        lines.append(
+            f"asked again for {report.retried:,} {_plural('record', report.retried)} "
+            f"refused before; {len(report.gone):,} of them gone from the books (dropped)"
+        )
+    if report.deferred:
+        lines.append(
+            f"{report.deferred:,} refused {_plural('record', report.deferred)} "
+            "not asked for again yet: the next run will"
+        )
     lines.extend(f"skipped {p.what} {p.id}: {p.reason}" for p in report.problems)
+    lines.extend(
+        f"dropped {g.what} {g.id}: not in the books any more (deleted there)" for g in report.gone
+    )
     return lines
 
 

@@ -1363,6 +1363,12 @@ class BooksHistory(Protocol):
 
     def sales(self, query: HistoryQuery) -> AsyncIterator[HistoryPage]: ...
 
+    async def record(self, what: str, record_id: str) -> HistoryPage | None:
+        """One record by its id ("journal entry", "purchase" or "sale"), within the same
+        limits: a page of that record alone (or its problem, when it cannot be read);
+        None when the books no longer have it (deleted)."""
+        ...
+
 
 class Exclusive(Protocol):
     """Sections that run one holder at a time per key, in every process that shares what

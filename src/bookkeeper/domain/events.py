@@ -514,6 +514,14 @@ class BudgetThresholdReachedData(Payload, frozen=True, kw_only=True):
     spent_nok: Decimal
 
 
+class PendingRecord(Payload, frozen=True, kw_only=True):
+    """A record of the books a run of `import fiken` refused (ADR 0037, addendum): its
+    kind ("journal entry", "purchase", "sale") and the books' id, asked for again by id."""
+
+    what: str
+    id: str
+
+
 class BooksImportedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     """One run of `bookkeeper import fiken` (issue 14, P5): what it asked the books for,
     where it got to (the newest modification date and the newest purchase date it saw,
@@ -537,6 +545,9 @@ class BooksImportedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     #: The books' transactions of the purchases and sales this run read: a later run
     #: knows a journal entry of one of them without reading the purchase or sale again.
     trade_transactions: tuple[str, ...] = ()
+    #: The records still refused (or not yet asked for again) after this run: the next
+    #: incremental run asks the books for each by id first. Absent in older runs' records.
+    pending: tuple[PendingRecord, ...] = ()
 
 
 class SourceSpend(Payload, frozen=True, kw_only=True, omit_defaults=True):
