@@ -49,9 +49,11 @@ from bookkeeper.domain.ledger import (
     TAX,
     InvalidReportPeriod,
     base_account,
+    rate_periods,
     saft_vat_code,
 )
 from bookkeeper.domain.patterns import normalise_merchant
+from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
 
 EXPORTS_READ: Final = "exports:read"
 #: Lines read per round trip: big enough that the round trips do not dominate, small
@@ -465,9 +467,14 @@ class SaftAccount(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SaftTaxCode(msgspec.Struct, frozen=True, kw_only=True):
+    """One TaxCodeDetails: a code's rate over its dates (None: open; a code the tax table
+    does not date has neither). A code whose rate changed in the period has one per rate."""
+
     code: str
     rate: Decimal | None
     standard_code: str
+    effective: dt.date | None = None
+    expiration: dt.date | None = None
 
 
 class SaftLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -764,6 +771,7 @@ class SaftExport:
         company: CompanySettings | None = None,
         books_source: BooksSource | None = None,
         page_size: int = PAGE_SIZE,
+        tax_table: Callable[[str], Awaitable[TaxTable]] | None = None,
     ) -> None:
         self._reads = reads
         self._authorizer = authorizer
@@ -773,6 +781,8 @@ class SaftExport:
         self._company = company or CompanySettings()
         self._books_source = books_source
         self._page_size = page_size
+        #: A tenant's tax rates, for the TaxTable's rate periods; None: the shipped ones.
+        self._tax_table = tax_table
 
     async def export(
         self,
@@ -808,6 +818,11 @@ class SaftExport:
         progress: Callable[[int], None] | None,
     ) -> AsyncIterator[bytes]:
         start, end = header.start, header.end
+        # The tenant's tax rates by date (ADR 0049 addendum), read before the snapshot.
+        if self._tax_table is None:
+            rates = TaxTable(NORWAY_TAX_RATES)
+        else:
+            rates = await self._tax_table(tenant_id)
         async with self._reads.snapshot(tenant_id) as snapshot:
             totals = await snapshot.entry_totals(start, end)
             balances = await snapshot.account_balances(start, end)
@@ -836,10 +851,13 @@ class SaftExport:
                 tax_codes=[
                     SaftTaxCode(
                         code=code,
-                        rate=saft_vat_code(code).rate,
+                        rate=period.rate,
                         standard_code=standard_tax_code(code),
+                        effective=period.effective,
+                        expiration=period.expiration,
                     )
                     for code in codes
+                    for period in rate_periods(code, rates, start, end)
                 ],
                 totals=totals,
                 transactions=transactions(
