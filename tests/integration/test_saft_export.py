@@ -235,7 +235,8 @@ async def test_the_tax_table_lists_each_rate_period_of_a_code_in_the_export(
     """ADR 0049 addendum: the low rate was 6 % from 1 April 2020 to 30 September 2021 and
     12 % since. An export of September–October 2021 lists codes 13 and 33 (and the
     reverse-charge 88, whose rate is the low rate's) once per rate, each with its dates,
-    read from the tenant's tax table; the file stays valid against the 1.30 XSD."""
+    read from the tenant's tax table, and each line's TaxPercentage is its date's rate;
+    the file stays valid against the 1.30 XSD."""
     factory = database.uow_factory()
     builder = LedgerBuilder(factory, ACCOUNTANT.tenant_id)
     for day, net, vat in ((dt.date(2021, 9, 15), "100", "6"), (dt.date(2021, 10, 15), "100", "12")):
@@ -295,3 +296,20 @@ async def test_the_tax_table_lists_each_rate_period_of_a_code_in_the_export(
             ("6", "2020-04-01", "2021-09-30", code),
             ("12", "2021-10-01", None, code),
         ], code
+    # Each line's TaxPercentage is the rate of its entry's date.
+    rates = sorted(
+        (
+            transaction.findtext("s:TransactionDate", namespaces=NS) or "",
+            tax.findtext("s:TaxCode", namespaces=NS) or "",
+            tax.findtext("s:TaxPercentage", namespaces=NS) or "",
+        )
+        for transaction in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS)
+        for tax in transaction.findall("s:Line/s:TaxInformation", NS)
+    )
+    assert rates == [  # the basis lines; 88's deduction line speaks for itself
+        ("2021-09-15", "13", "6"),
+        ("2021-09-20", "88", "6"),
+        ("2021-09-20", "88", "6"),
+        ("2021-10-15", "13", "12"),
+        ("2021-10-20", "33", "12"),
+    ]

@@ -48,6 +48,7 @@ from bookkeeper.domain.ledger import (
     SUPPLIER,
     TAX,
     InvalidReportPeriod,
+    RatePeriod,
     base_account,
     rate_periods,
     saft_vat_code,
@@ -602,13 +603,47 @@ def filename(orgnr: str, now: dt.datetime) -> str:
     return f"SAF-T Financial_{orgnr}_{now.strftime('%Y%m%d%H%M%S')}_1_1.xml"
 
 
+#: A code's rate on a day (None: it has none).
+RateOf = Callable[[str, dt.date], Decimal | None]
+
+
+def rate_of_table(table: TaxTable, start: dt.date, end: dt.date) -> RateOf:
+    """A code's rate on a day of the export's period, by the tax table's rate periods (as
+    the TaxTable lists them), remembered per (code, day): a line's TaxPercentage is the
+    rate of its entry's date, so a 2021 low-rate line shows 6 %, not today's 12 %."""
+    periods: dict[str, list[RatePeriod]] = {}
+    known: dict[tuple[str, dt.date], Decimal | None] = {}
+
+    def rate(code: str, day: dt.date) -> Decimal | None:
+        key = (code, day)
+        if key in known:
+            return known[key]
+        of_code = periods.get(code)
+        if of_code is None:
+            of_code = periods[code] = rate_periods(code, table, start, end)
+        found = _vat_rate(code)
+        for period in of_code:
+            if (period.effective is None or period.effective <= day) and (
+                period.expiration is None or day <= period.expiration
+            ):
+                found = period.rate
+                break
+        known[key] = found
+        return found
+
+    return rate
+
+
 def transaction_of(
-    lines: Sequence[AuditLine], aliases: Mapping[str, str] | None = None
+    lines: Sequence[AuditLine],
+    aliases: Mapping[str, str] | None = None,
+    rate_of: RateOf | None = None,
 ) -> SaftTransaction:
     """The transaction of one entry's lines, with VAT information: a base line carries the
     VAT of its code's next unclaimed VAT line in the entry; a VAT line no base line claims
     carries its own amount. `aliases`: the id each other id of a listed supplier or
-    customer goes by in the file (aliases_of), so a party has one id throughout."""
+    customer goes by in the file (aliases_of), so a party has one id throughout. `rate_of`:
+    a code's rate on the entry's date (rate_of_table); None: the code's one known rate."""
     first = lines[0]
     tax_lines: dict[str, list[AuditLine]] | None = None
     for line in lines:
@@ -625,7 +660,7 @@ def transaction_of(
         rate = tax_base = tax_amount = None
         tax_side = None
         if code:
-            rate = _vat_rate(code)
+            rate = _vat_rate(code) if rate_of is None else rate_of(code, line.date)
             if line.vat_part != TAX:
                 tax_base = line.debit or line.credit
                 pending = [t for t in (tax_lines or {}).get(code, ()) if t.line_no not in claimed]
@@ -714,6 +749,7 @@ async def transactions(
     page_size: int = PAGE_SIZE,
     progress: Callable[[int], None] | None = None,
     aliases: Mapping[str, str] | None = None,
+    rate_of: RateOf | None = None,
 ) -> AsyncIterator[SaftTransaction]:
     """The period's entries as transactions, reading `page_size` lines at a time; at most
     two pages (the one rendered, the next one read meanwhile: the database works while
@@ -737,7 +773,7 @@ async def transactions(
             for line in page:
                 if line.entry_id != entry_id:
                     if pending:
-                        yield transaction_of(pending, aliases)
+                        yield transaction_of(pending, aliases, rate_of)
                     pending = []
                     entry_id = line.entry_id
                 pending.append(line)
@@ -745,7 +781,7 @@ async def transactions(
             if progress is not None and page:
                 progress(read)
         if pending:
-            yield transaction_of(pending, aliases)
+            yield transaction_of(pending, aliases, rate_of)
     finally:
         if fetching is not None:
             # Abandoned (the download stopped): let the read in flight finish, so the
@@ -867,6 +903,7 @@ class SaftExport:
                     page_size=self._page_size,
                     progress=progress,
                     aliases=aliases_of([*suppliers, *customers]),
+                    rate_of=rate_of_table(rates, start, end),
                 ),
             )
             async for chunk in self._render(document):
