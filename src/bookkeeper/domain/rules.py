@@ -367,17 +367,24 @@ def _seed() -> tuple[TaxRate, ...]:
 NORWAY_TAX_RATES: Final[tuple[TaxRate, ...]] = _seed()
 
 
+#: The shipped codes migration 0016 did not write (added to the seed after it).
+SHIPPED_SINCE_0016: Final = _IMPORT_CODES
+
+
 def with_shipped_rates(stored: Iterable[TaxRate], country: str | None = None) -> list[TaxRate]:
-    """The stored default rates, plus the shipped rows (NORWAY_TAX_RATES) of every
-    (country, code) the store has no row of — codes added to the seed after migration
-    0016 wrote it (the import codes), so no migration is needed for them. A code the store
-    has (e.g. once changed with `bookkeeper rules`) keeps exactly its stored history."""
+    """The stored default rates, plus the shipped rows (NORWAY_TAX_RATES) of the codes
+    added to the seed after migration 0016 wrote it (SHIPPED_SINCE_0016: the import
+    codes) that the store has no row of — so no migration is needed for them. A code the
+    store has (e.g. once changed with `bookkeeper rules`) keeps exactly its stored
+    history; the codes 0016 wrote are the store's alone (deleted there: gone)."""
     rows = list(stored)
     known = {(r.country, r.saft_code) for r in rows}
     rows.extend(
         r
         for r in NORWAY_TAX_RATES
-        if (r.country, r.saft_code) not in known and (country is None or r.country == country)
+        if r.saft_code in SHIPPED_SINCE_0016
+        and (r.country, r.saft_code) not in known
+        and (country is None or r.country == country)
     )
     return rows
 
