@@ -10,8 +10,9 @@ date, so a change takes effect without a deploy.
 `NORWAY_TAX_RATES` is the seed (norway.md's VAT table; the history of the low rate, which
 bokføring of older documents needs, from Skatteetaten's published rates: 10 % in 2016–17,
 12 % from 2018, 6 % from 1 April 2020 to 30 September 2021 (the pandemic measure), 12 %
-again since). Migration 0016 writes the same rows into `tax_rates`; in-memory units of
-work start with them.
+again since). Migration 0016 writes the same rows into `tax_rates`, except the import
+codes 14, 15, 21–23 added later, which `with_shipped_rates` supplies from code (ADR 0049
+addendum); in-memory units of work start with all of them.
 """
 
 from __future__ import annotations
