@@ -23,6 +23,7 @@ from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.adapters.sql.saft import SqlAuditReads
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.books_import import BooksImport, BooksImportReport, summary
+from bookkeeper.application.compliance import ComplianceContext
 from bookkeeper.application.event_log import books_import_runs_id, stamp
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import Principal, UnitOfWorkFactory
@@ -37,6 +38,7 @@ from tests.fakes.fiken import BANK_ACCOUNT_CODE, DEFAULT_TOKEN, FakeFiken, runni
 from tests.saft_checks import NS, check_against_trial_balance, file_summary, validate
 from tests.saft_ledger import _view
 from tests.unit.conftest import FixedClock
+from tests.unit.external_doubles import Harness
 
 TENANT = "acme"
 ACCOUNTANT = Principal(subject="anna", tenant_id=TENANT, roles=frozenset({"accountant"}))
@@ -1019,3 +1021,79 @@ async def test_an_older_runs_record_without_pending_replays_and_the_next_run_bui
         "lastModifiedGe"
     ] == "2026-02-25"
     assert "17" in await service.trade_transactions(TENANT)
+
+
+def _goods_import(fake: FakeFiken, date: str, vat_type: str, net: int, vat: int = 0) -> int:
+    """A cash purchase of one line: an import of goods as Fiken books it (ADR 0044 §6)."""
+    line: dict[str, object] = {
+        "description": f"Import {vat_type}",
+        "vatType": vat_type,
+        "netPrice": net,
+        "account": "4300",
+    }
+    if vat:
+        line["vat"] = vat
+    purchase: int = fake.create_purchase(
+        {
+            "date": date,
+            "kind": "cash_purchase",
+            "paid": True,
+            "currency": "NOK",
+            "paymentAccount": BANK_ACCOUNT_CODE,
+            "lines": [line],
+        }
+    )
+    return purchase
+
+
+async def test_imported_goods_imports_raise_no_compliance_finding_unless_an_amount_is_wrong(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    """ADR 0049 addendum: the import VAT deducted directly (14 / 15) and the goods' basis
+    (21 / 22 / 23) as `import fiken` books them are valid codes with their rates in the
+    tenant's tax table, so the compliance context finds nothing in a correct import (it
+    used to find "VAT code 14 is not valid" in each); import VAT that is not its basis at
+    the code's rate is still a finding."""
+    fake, base_url = fiken
+    fake.accounts.update({"4300": "Innkjøp av varer for videresalg"})
+    correct = [
+        _goods_import(fake, "2026-02-02", "HIGH_DIRECT", 400_000, 100_000),
+        _goods_import(fake, "2026-02-03", "MEDIUM_DIRECT", 200_000, 30_000),
+        _goods_import(fake, "2026-02-04", "HIGH_BASIS", 400_000),
+        _goods_import(fake, "2026-02-05", "MEDIUM_BASIS", 200_000),
+        _goods_import(fake, "2026-02-06", "NONE_IMPORT_BASIS", 50_000),
+    ]
+    tampered = _goods_import(fake, "2026-02-07", "HIGH_DIRECT", 400_000, 80_000)
+    clock = FixedClock(FIRST_RUN)
+    client, source = history(base_url)
+    try:
+        report = await BooksImport(uow_factory, source, clock).run(TENANT, START)
+    finally:
+        await client.aclose()
+    assert report.problems == []
+    assert report.imported == len(correct) + 1
+
+    compliance = ComplianceContext(uow_factory, Harness(uow_factory=uow_factory).handlers, clock)
+    async with uow_factory() as uow:
+        events = await uow.events.read_all(limit=10_000)
+    found: dict[str, list[dict[str, str]]] = {}
+    codes: set[str] = set()
+    for event in events:
+        if not isinstance(event.data, JournalEntryPostedData) or event.data.source != "import":
+            continue
+        codes.update(line.vat_code or "" for line in event.data.lines)
+        record = await compliance.check(event)
+        if record is not None:
+            found[event.data.external_ref or ""] = [f.evidence for f in record.findings]
+    assert codes - {""} == {"14", "15", "21", "22", "23"}
+    assert found == {
+        f"fiken:purchase:{tampered}": [
+            {
+                "vatCode": "14",
+                "date": "2026-02-07",
+                "validRate": "25",
+                "basis": "4000.00",
+                "vat": "800.00",
+            }
+        ]
+    }

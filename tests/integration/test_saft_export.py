@@ -3,6 +3,7 @@ the XSD, and GET /exports/saf-t on the real app (streaming, problems, permission
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +20,11 @@ from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import BooksAccount, BooksCompany, Principal
 from bookkeeper.application.saft import CompanySettings, SaftExport
+from bookkeeper.application.tax_rates import read_tax_table
 from bookkeeper.backends import Backends
 from bookkeeper.container import Container
+from bookkeeper.domain.ledger import BASE, TAX
+from bookkeeper.domain.rules import TaxTable
 from bookkeeper.settings import Settings
 from tests.http_helpers import API, Api, FixedClock, running_api
 from tests.saft_checks import (
@@ -31,7 +35,7 @@ from tests.saft_checks import (
     file_summary,
     validate,
 )
-from tests.saft_ledger import END, START, build_ledger, expected_customers
+from tests.saft_ledger import END, START, LedgerBuilder, build_ledger, cr, dr, expected_customers
 
 ACCOUNTANT = Principal(subject="anna", tenant_id="acme", roles=frozenset({"accountant"}))
 
@@ -223,3 +227,89 @@ async def test_lines_name_their_customer_with_or_without_the_master_data_read_fi
     }
     assert await named(False) == expected
     assert await named(True) == expected
+
+
+async def test_the_tax_table_lists_each_rate_period_of_a_code_in_the_export(
+    database: SqlDatabase,
+) -> None:
+    """ADR 0049 addendum: the low rate was 6 % from 1 April 2020 to 30 September 2021 and
+    12 % since. An export of September–October 2021 lists codes 13 and 33 (and the
+    reverse-charge 88, whose rate is the low rate's) once per rate, each with its dates,
+    read from the tenant's tax table, and each line's TaxPercentage is its date's rate;
+    the file stays valid against the 1.30 XSD."""
+    factory = database.uow_factory()
+    builder = LedgerBuilder(factory, ACCOUNTANT.tenant_id)
+    for day, net, vat in ((dt.date(2021, 9, 15), "100", "6"), (dt.date(2021, 10, 15), "100", "12")):
+        await builder.manual(
+            f"taxi {day}",
+            day,
+            "Taxi",
+            dr("7140", net, vat_code="13", vat_part=BASE),
+            dr("2713", vat, vat_code="13", vat_part=TAX),
+            cr("1920", str(Decimal(net) + Decimal(vat))),
+        )
+    await builder.manual(
+        "sale",
+        dt.date(2021, 10, 20),
+        "Kinobilletter",
+        dr("1920", "112"),
+        cr("3030", "100", vat_code="33", vat_part=BASE),
+        cr("2700", "12", vat_code="33", vat_part=TAX),
+    )
+    await builder.manual(
+        "foreign",
+        dt.date(2021, 9, 20),
+        "Tjeneste fra utlandet",
+        dr("6700", "100", vat_code="88", vat_part=BASE),
+        cr("2700", "6", vat_code="88", vat_part=TAX),
+        dr("2713", "6", vat_code="88", vat_part=TAX),
+        cr("1920", "100"),
+    )
+    start, end = dt.date(2021, 9, 1), dt.date(2021, 10, 31)
+
+    async def tax_table(tenant_id: str) -> TaxTable:
+        return await read_tax_table(factory, tenant_id)
+
+    export = SaftExport(
+        SqlAuditReads(database),
+        RoleAuthorizer(),
+        FixedClock(),
+        render,
+        software_version="0.1.0",
+        company=CompanySettings(name="Acme AS", orgnr="923609016"),
+        tax_table=tax_table,
+    )
+    file = await export.export(ACCOUNTANT, start, end)
+    root = validate(b"".join([chunk async for chunk in file.chunks]))
+    details: dict[str, list[tuple[str | None, ...]]] = {}
+    for code in root.findall("s:MasterFiles/s:TaxTable/s:TaxTableEntry/s:TaxCodeDetails", NS):
+        details.setdefault(code.findtext("s:TaxCode", namespaces=NS) or "", []).append(
+            (
+                code.findtext("s:TaxPercentage", namespaces=NS),
+                code.findtext("s:EffectiveDate", namespaces=NS),
+                code.findtext("s:ExpirationDate", namespaces=NS),
+                code.findtext("s:StandardTaxCode", namespaces=NS),
+            )
+        )
+    for code in ("13", "33", "88"):
+        assert details[code] == [
+            ("6", "2020-04-01", "2021-09-30", code),
+            ("12", "2021-10-01", None, code),
+        ], code
+    # Each line's TaxPercentage is the rate of its entry's date.
+    rates = sorted(
+        (
+            transaction.findtext("s:TransactionDate", namespaces=NS) or "",
+            tax.findtext("s:TaxCode", namespaces=NS) or "",
+            tax.findtext("s:TaxPercentage", namespaces=NS) or "",
+        )
+        for transaction in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS)
+        for tax in transaction.findall("s:Line/s:TaxInformation", NS)
+    )
+    assert rates == [  # the basis lines; 88's deduction line speaks for itself
+        ("2021-09-15", "13", "6"),
+        ("2021-09-20", "88", "6"),
+        ("2021-09-20", "88", "6"),
+        ("2021-10-15", "13", "12"),
+        ("2021-10-20", "33", "12"),
+    ]

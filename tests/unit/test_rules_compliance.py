@@ -169,6 +169,83 @@ def test_reverse_charge_is_checked_at_its_tax_types_rate_on_each_side() -> None:
     assert finding.rule == RATE_NOT_VALID and finding.evidence["vat"] == "15"
 
 
+def _import_of_goods(day: dt.date, code: str, basis: str, vat: str) -> JournalEntryPostedData:
+    """A Fiken purchase as `import fiken` books HIGH_DIRECT / MEDIUM_DIRECT (ADR 0044 §6):
+    the basis under 14 / 15 and the import VAT deducted on 2710 / 2711."""
+    gross = str(Decimal(basis) + Decimal(vat))
+    return entry(
+        day,
+        debit("4300", basis, vat_code=code, vat_part=BASE),
+        debit("2710" if code == "14" else "2711", vat, vat_code=code, vat_part=TAX),
+        credit("2400", gross),
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "basis", "vat"), [("14", "1000.00", "250.00"), ("15", "1000.00", "150.00")]
+)
+def test_import_vat_deducted_directly_is_its_basis_at_the_codes_rate(
+    code: str, basis: str, vat: str
+) -> None:
+    """ADR 0049 addendum: 14 / 15 have their rows (regular / middle rate), so a correctly
+    imported import-VAT line raises nothing; a wrong amount still does."""
+    assert compliance_findings(_import_of_goods(DAY_2026, code, basis, vat), table=TABLE) == []
+    [finding] = compliance_findings(_import_of_goods(DAY_2026, code, basis, "120.00"), table=TABLE)
+    assert finding.rule == RATE_NOT_VALID
+    assert finding.evidence["vatCode"] == code and finding.evidence["vat"] == "120.00"
+    assert finding.evidence["validRate"] == ("25" if code == "14" else "15")
+
+
+@pytest.mark.parametrize("code", ["21", "22", "23"])
+def test_the_basis_of_imported_goods_is_valid_and_carries_no_vat(code: str) -> None:
+    """21–23: the goods' cost as the basis of import VAT, a line without VAT: valid on the
+    date (no "not valid" finding), and any VAT under the code is a finding."""
+    basis = entry(
+        DAY_2026, debit("4300", "1000.00", vat_code=code, vat_part=BASE), credit("2400", "1000.00")
+    )
+    assert compliance_findings(basis, table=TABLE) == []
+    with_vat = entry(
+        DAY_2026,
+        debit("4300", "1000.00", vat_code=code, vat_part=BASE),
+        debit("2710", "0.50", vat_code=code, vat_part=TAX),
+        credit("2400", "1000.50"),
+    )
+    [finding] = compliance_findings(with_vat, table=TABLE)
+    assert finding.rule == RATE_NOT_VALID
+    assert finding.evidence == {
+        "vatCode": code,
+        "date": DAY_2026.isoformat(),
+        "validRate": "0",
+        "basis": "1000.00",
+        "vat": "0.50",
+    }
+
+
+def test_import_codes_are_never_a_receipts_code_by_its_rate() -> None:
+    """The import codes' rows do not change how a purchase at a rate is booked: 25 % is
+    still code 1, 15 % code 11 (before 2012: the newest 15 % input code, 11), 0 % code 0."""
+    assert TABLE.purchase(Decimal("25"), DAY_2026).saft_code == "1"  # type: ignore[union-attr]
+    assert TABLE.purchase(Decimal("15"), DAY_2026).saft_code == "11"  # type: ignore[union-attr]
+    assert TABLE.purchase(Decimal("15"), dt.date(2010, 1, 1)).saft_code == "11"  # type: ignore[union-attr]
+    assert TABLE.purchase(Decimal("0"), DAY_2026).saft_code == "0"  # type: ignore[union-attr]
+    changed = TaxTable(
+        [
+            *(r for r in NORWAY_TAX_RATES if r.saft_code != "1"),
+            TaxRate(
+                country="NO",
+                tax_type="regular",
+                direction="input",
+                saft_code="1",
+                rate=Decimal("26"),
+                account="2710",
+                valid_from=dt.date(2005, 1, 1),
+            ),
+        ]
+    )
+    # Code 1 no longer has 25 %: the newest 25 % input code is still not an import's.
+    assert changed.purchase(Decimal("25"), DAY_2026) is None
+
+
 def test_too_many_decimals_for_the_currency() -> None:
     yen = entry(dt.date(2026, 5, 4), debit("6800", "100.50"), credit("1920", "100.50"))
     assert compliance_findings(yen, table=TABLE) == []

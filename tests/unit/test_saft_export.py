@@ -28,11 +28,13 @@ from bookkeeper.application.saft import (
     SaftExport,
     filename,
     grouping_of,
+    rate_of_table,
     standard_tax_code,
     transaction_of,
 )
 from bookkeeper.domain.events import Party
-from bookkeeper.domain.ledger import InvalidReportPeriod
+from bookkeeper.domain.ledger import InvalidReportPeriod, RatePeriod, rate_periods
+from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
 from tests.http_helpers import FixedClock
 from tests.saft_checks import (
     NS,
@@ -477,3 +479,28 @@ def test_one_supplier_per_organisation_number_else_per_name() -> None:
     assert aliases_of(merged) == {"Sa": "20002", "Sb": "20009"}
     # The order the sources come in does not change the result.
     assert merge_suppliers(list(reversed(executed)), list(reversed(named))) == merged
+
+
+def test_a_codes_rate_periods_in_the_export_and_each_days_rate() -> None:
+    """ADR 0049 addendum: the rows of a code valid in the period, oldest first, with their
+    dates (88, which has no row of its own, the low output rate's); a code the table does
+    not know keeps its one rate, undated; a line's rate is its date's."""
+    table = TaxTable(NORWAY_TAX_RATES)
+    start, end = dt.date(2021, 1, 1), dt.date(2021, 12, 31)
+    low = [
+        RatePeriod(
+            rate=Decimal("6"), effective=dt.date(2020, 4, 1), expiration=dt.date(2021, 9, 30)
+        ),
+        RatePeriod(rate=Decimal("12"), effective=dt.date(2021, 10, 1)),
+    ]
+    assert rate_periods("13", table, start, end) == low
+    assert rate_periods("88", table, start, end) == low
+    assert rate_periods("13", table, dt.date(2026, 1, 1), dt.date(2026, 2, 28)) == low[1:]
+    assert rate_periods("14", table, start, end) == [
+        RatePeriod(rate=Decimal("25"), effective=dt.date(2005, 1, 1))
+    ]
+    assert rate_periods("99", table, start, end) == [RatePeriod(rate=None)]
+    rate = rate_of_table(table, start, end)
+    assert rate("13", dt.date(2021, 9, 30)) == Decimal("6")
+    assert rate("89", dt.date(2021, 10, 1)) == Decimal("12")
+    assert rate("1", dt.date(2021, 6, 1)) == Decimal("25")

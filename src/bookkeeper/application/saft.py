@@ -48,10 +48,13 @@ from bookkeeper.domain.ledger import (
     SUPPLIER,
     TAX,
     InvalidReportPeriod,
+    RatePeriod,
     base_account,
+    rate_periods,
     saft_vat_code,
 )
 from bookkeeper.domain.patterns import normalise_merchant
+from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
 
 EXPORTS_READ: Final = "exports:read"
 #: Lines read per round trip: big enough that the round trips do not dominate, small
@@ -465,9 +468,14 @@ class SaftAccount(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SaftTaxCode(msgspec.Struct, frozen=True, kw_only=True):
+    """One TaxCodeDetails: a code's rate over its dates (None: open; a code the tax table
+    does not date has neither). A code whose rate changed in the period has one per rate."""
+
     code: str
     rate: Decimal | None
     standard_code: str
+    effective: dt.date | None = None
+    expiration: dt.date | None = None
 
 
 class SaftLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -595,13 +603,47 @@ def filename(orgnr: str, now: dt.datetime) -> str:
     return f"SAF-T Financial_{orgnr}_{now.strftime('%Y%m%d%H%M%S')}_1_1.xml"
 
 
+#: A code's rate on a day (None: it has none).
+RateOf = Callable[[str, dt.date], Decimal | None]
+
+
+def rate_of_table(table: TaxTable, start: dt.date, end: dt.date) -> RateOf:
+    """A code's rate on a day of the export's period, by the tax table's rate periods (as
+    the TaxTable lists them), remembered per (code, day): a line's TaxPercentage is the
+    rate of its entry's date, so a 2021 low-rate line shows 6 %, not today's 12 %."""
+    periods: dict[str, list[RatePeriod]] = {}
+    known: dict[tuple[str, dt.date], Decimal | None] = {}
+
+    def rate(code: str, day: dt.date) -> Decimal | None:
+        key = (code, day)
+        if key in known:
+            return known[key]
+        of_code = periods.get(code)
+        if of_code is None:
+            of_code = periods[code] = rate_periods(code, table, start, end)
+        found = _vat_rate(code)
+        for period in of_code:
+            if (period.effective is None or period.effective <= day) and (
+                period.expiration is None or day <= period.expiration
+            ):
+                found = period.rate
+                break
+        known[key] = found
+        return found
+
+    return rate
+
+
 def transaction_of(
-    lines: Sequence[AuditLine], aliases: Mapping[str, str] | None = None
+    lines: Sequence[AuditLine],
+    aliases: Mapping[str, str] | None = None,
+    rate_of: RateOf | None = None,
 ) -> SaftTransaction:
     """The transaction of one entry's lines, with VAT information: a base line carries the
     VAT of its code's next unclaimed VAT line in the entry; a VAT line no base line claims
     carries its own amount. `aliases`: the id each other id of a listed supplier or
-    customer goes by in the file (aliases_of), so a party has one id throughout."""
+    customer goes by in the file (aliases_of), so a party has one id throughout. `rate_of`:
+    a code's rate on the entry's date (rate_of_table); None: the code's one known rate."""
     first = lines[0]
     tax_lines: dict[str, list[AuditLine]] | None = None
     for line in lines:
@@ -618,7 +660,7 @@ def transaction_of(
         rate = tax_base = tax_amount = None
         tax_side = None
         if code:
-            rate = _vat_rate(code)
+            rate = _vat_rate(code) if rate_of is None else rate_of(code, line.date)
             if line.vat_part != TAX:
                 tax_base = line.debit or line.credit
                 pending = [t for t in (tax_lines or {}).get(code, ()) if t.line_no not in claimed]
@@ -707,6 +749,7 @@ async def transactions(
     page_size: int = PAGE_SIZE,
     progress: Callable[[int], None] | None = None,
     aliases: Mapping[str, str] | None = None,
+    rate_of: RateOf | None = None,
 ) -> AsyncIterator[SaftTransaction]:
     """The period's entries as transactions, reading `page_size` lines at a time; at most
     two pages (the one rendered, the next one read meanwhile: the database works while
@@ -730,7 +773,7 @@ async def transactions(
             for line in page:
                 if line.entry_id != entry_id:
                     if pending:
-                        yield transaction_of(pending, aliases)
+                        yield transaction_of(pending, aliases, rate_of)
                     pending = []
                     entry_id = line.entry_id
                 pending.append(line)
@@ -738,7 +781,7 @@ async def transactions(
             if progress is not None and page:
                 progress(read)
         if pending:
-            yield transaction_of(pending, aliases)
+            yield transaction_of(pending, aliases, rate_of)
     finally:
         if fetching is not None:
             # Abandoned (the download stopped): let the read in flight finish, so the
@@ -764,6 +807,7 @@ class SaftExport:
         company: CompanySettings | None = None,
         books_source: BooksSource | None = None,
         page_size: int = PAGE_SIZE,
+        tax_table: Callable[[str], Awaitable[TaxTable]] | None = None,
     ) -> None:
         self._reads = reads
         self._authorizer = authorizer
@@ -773,6 +817,8 @@ class SaftExport:
         self._company = company or CompanySettings()
         self._books_source = books_source
         self._page_size = page_size
+        #: A tenant's tax rates, for the TaxTable's rate periods; None: the shipped ones.
+        self._tax_table = tax_table
 
     async def export(
         self,
@@ -808,6 +854,11 @@ class SaftExport:
         progress: Callable[[int], None] | None,
     ) -> AsyncIterator[bytes]:
         start, end = header.start, header.end
+        # The tenant's tax rates by date (ADR 0049 addendum), read before the snapshot.
+        if self._tax_table is None:
+            rates = TaxTable(NORWAY_TAX_RATES)
+        else:
+            rates = await self._tax_table(tenant_id)
         async with self._reads.snapshot(tenant_id) as snapshot:
             totals = await snapshot.entry_totals(start, end)
             balances = await snapshot.account_balances(start, end)
@@ -836,10 +887,13 @@ class SaftExport:
                 tax_codes=[
                     SaftTaxCode(
                         code=code,
-                        rate=saft_vat_code(code).rate,
+                        rate=period.rate,
                         standard_code=standard_tax_code(code),
+                        effective=period.effective,
+                        expiration=period.expiration,
                     )
                     for code in codes
+                    for period in rate_periods(code, rates, start, end)
                 ],
                 totals=totals,
                 transactions=transactions(
@@ -849,6 +903,7 @@ class SaftExport:
                     page_size=self._page_size,
                     progress=progress,
                     aliases=aliases_of([*suppliers, *customers]),
+                    rate_of=rate_of_table(rates, start, end),
                 ),
             )
             async for chunk in self._render(document):

@@ -445,6 +445,37 @@ def _saft_codes() -> dict[str, VatCode]:
 SAFT_VAT_CODES: Final[dict[str, VatCode]] = _saft_codes()
 
 
+class RatePeriod(msgspec.Struct, frozen=True, kw_only=True):
+    """A code's rate over its dates (both ends inclusive; None: open), as SAF-T's
+    TaxCodeDetails gives it with EffectiveDate / ExpirationDate."""
+
+    rate: Decimal | None
+    effective: dt.date | None = None
+    expiration: dt.date | None = None
+
+
+def rate_periods(
+    code: str, table: TaxTable, start: dt.date, end: dt.date, country: str = "NO"
+) -> list[RatePeriod]:
+    """The rates `code` had over the days from `start` to `end`, oldest first, each with
+    its dates: the code's own rows in the tax table (a reverse-charge code without rows of
+    its own: its tax type's output code's, as reverse_charge_rate reads them). A code the
+    table has no row of for those days: its one known rate (SAFT_VAT_CODES), undated."""
+    rows = [r for r in table.rates if r.country == country and r.saft_code == code]
+    if not rows and code in REVERSE_CHARGE:
+        rate_code = REVERSE_CHARGE[code].rate_code
+        rows = [r for r in table.rates if r.country == country and r.saft_code == rate_code]
+    touching = sorted(
+        (r for r in rows if r.valid_from <= end and (r.valid_to is None or start <= r.valid_to)),
+        key=lambda r: r.valid_from,
+    )
+    if not touching:
+        return [RatePeriod(rate=saft_vat_code(code).rate)]
+    return [
+        RatePeriod(rate=r.rate, effective=r.valid_from, expiration=r.valid_to) for r in touching
+    ]
+
+
 def saft_vat_code(code: str) -> VatCode:
     """What we know of a SAF-T code; an unknown code has no rate and no direction."""
     return SAFT_VAT_CODES.get(code) or VatCode(code=code, rate=None, direction=None)

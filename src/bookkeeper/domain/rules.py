@@ -10,8 +10,9 @@ date, so a change takes effect without a deploy.
 `NORWAY_TAX_RATES` is the seed (norway.md's VAT table; the history of the low rate, which
 bokføring of older documents needs, from Skatteetaten's published rates: 10 % in 2016–17,
 12 % from 2018, 6 % from 1 April 2020 to 30 September 2021 (the pandemic measure), 12 %
-again since). Migration 0016 writes the same rows into `tax_rates`; in-memory units of
-work start with them.
+again since). Migration 0016 writes the same rows into `tax_rates`, except the import
+codes 14, 15, 21–23 added later, which `with_shipped_rates` supplies from code (ADR 0049
+addendum); in-memory units of work start with all of them.
 """
 
 from __future__ import annotations
@@ -165,6 +166,8 @@ class TaxTable:
         def fits(r: TaxRate) -> bool:
             if r.country != country or r.rate is None or r.rate.normalize() != wanted:
                 return False
+            if r.saft_code in _IMPORT_CODES:  # an import's own codes, never a receipt's
+                return False
             return r.direction == INPUT or (wanted == 0 and r.saft_code == "0")
 
         key = (wanted, country)
@@ -250,6 +253,16 @@ REVERSE_CHARGE: Final[dict[str, ReverseCharge]] = {
         _reverse_charge("92", "regular", None),
     )
 }
+#: Import of goods (ADR 0044 §6, Standard_Tax_Codes.csv): the import VAT paid at the border
+#: and deducted directly, at the regular and the middle rate — a line under one is the VAT
+#: at its rate of its basis, like a domestic input code's.
+IMPORT_VAT_CODES: Final = frozenset({"14", "15"})
+#: The goods' cost as the basis of that import VAT (regular, middle, zero rate): a line
+#: under one carries no VAT itself (the VAT is under 14 / 15, often on another document).
+IMPORT_BASIS_CODES: Final = frozenset({"21", "22", "23"})
+#: Codes a purchase is never booked with by its rate alone (TaxTable.purchase).
+_IMPORT_CODES: Final = IMPORT_VAT_CODES | IMPORT_BASIS_CODES
+
 #: Where the calculated output VAT of a reverse-charge purchase is booked (norway.md).
 OUTPUT_VAT_ACCOUNT: Final = "2700"
 
@@ -289,7 +302,9 @@ def valid_vat_rates(
     rates = frozenset(
         r.rate
         for r in table.on(day, country)
-        if r.rate is not None and (r.direction == INPUT or r.saft_code == "0")
+        if r.rate is not None
+        and (r.direction == INPUT or r.saft_code == "0")
+        and r.saft_code not in _IMPORT_CODES
     )
     return rates or None
 
@@ -333,6 +348,14 @@ def _seed() -> tuple[TaxRate, ...]:
         row("5", "zero", OUTPUT, "0", since_2005),
         row("52", "zero", OUTPUT, "0", since_2005),
         row("6", "none", None, None, since_2005),
+        # Import of goods (ADR 0049 addendum): the import VAT deducted directly (14, 15)
+        # and its basis (21, 22, 23: the rate of the VAT that basis bears under 14 / 15;
+        # the basis line itself carries none, compliance_findings).
+        row("14", "regular", INPUT, "25", since_2005, account="2710"),
+        row("15", "middle", INPUT, "15", dt.date(2012, 1, 1), account="2711"),
+        row("21", "regular", INPUT, "25", since_2005),
+        row("22", "middle", INPUT, "15", dt.date(2012, 1, 1)),
+        row("23", "zero", INPUT, "0", since_2005),
     ]
     for rate, start, end in low:
         rows.append(row("13", "low", INPUT, rate, start, end, account="2713"))
@@ -340,8 +363,31 @@ def _seed() -> tuple[TaxRate, ...]:
     return tuple(rows)
 
 
-#: Norway's VAT rates as seeded by migration 0016 (see the module docstring).
+#: Norway's VAT rates as shipped (see the module docstring): migration 0016 seeded all but
+#: the import codes (14, 15, 21–23), which `with_shipped_rates` adds to the stored defaults.
 NORWAY_TAX_RATES: Final[tuple[TaxRate, ...]] = _seed()
+
+
+#: The shipped codes migration 0016 did not write (added to the seed after it).
+SHIPPED_SINCE_0016: Final = _IMPORT_CODES
+
+
+def with_shipped_rates(stored: Iterable[TaxRate], country: str | None = None) -> list[TaxRate]:
+    """The stored default rates, plus the shipped rows (NORWAY_TAX_RATES) of the codes
+    added to the seed after migration 0016 wrote it (SHIPPED_SINCE_0016: the import
+    codes) that the store has no row of — so no migration is needed for them. A code the
+    store has (e.g. once changed with `bookkeeper rules`) keeps exactly its stored
+    history; the codes 0016 wrote are the store's alone (deleted there: gone)."""
+    rows = list(stored)
+    known = {(r.country, r.saft_code) for r in rows}
+    rows.extend(
+        r
+        for r in NORWAY_TAX_RATES
+        if r.saft_code in SHIPPED_SINCE_0016
+        and (r.country, r.saft_code) not in known
+        and (country is None or r.country == country)
+    )
+    return rows
 
 
 # --- the compliance checks of a posted entry --------------------------------------------
@@ -448,6 +494,9 @@ def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str)
             target = deducted
         target[line.vat_code] = target.get(line.vat_code, Decimal(0)) + amount
     for code in sorted(set(base) | set(tax) | set(deducted)):
+        if code in IMPORT_BASIS_CODES and country == NORWAY and code in tax:
+            findings.append(_basis_with_vat(code, entry.date, base, tax))
+            continue
         row = table.code(code, entry.date, country)
         if row is None and code in REVERSE_CHARGE and country == NORWAY:
             row = table.code(REVERSE_CHARGE[code].rate_code, entry.date, country)
@@ -463,6 +512,27 @@ def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str)
         findings.extend(_vat_finding(code, entry.date, row, base, tax))
         findings.extend(_vat_finding(code, entry.date, row, base, deducted))
     return findings
+
+
+def _basis_with_vat(
+    code: str, date: dt.date, base: dict[str, Decimal], tax: dict[str, Decimal]
+) -> Finding:
+    """A basis-only import code (21–23) with VAT on it: the import VAT belongs under 14 /
+    15, the basis carries none."""
+    return Finding(
+        rule=RATE_NOT_VALID,
+        message=(
+            f"VAT {tax[code]} under code {code}, the basis of imported goods, which carries "
+            f"no VAT itself (the import VAT is booked under 14 or 15) on {date}"
+        ),
+        evidence={
+            "vatCode": code,
+            "date": date.isoformat(),
+            "validRate": "0",
+            "basis": str(base.get(code, Decimal(0))),
+            "vat": str(tax[code]),
+        },
+    )
 
 
 def _vat_finding(

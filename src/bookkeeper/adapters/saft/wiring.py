@@ -8,6 +8,8 @@ from typing import Any
 from bookkeeper import __version__
 from bookkeeper.application.ports import Authorizer, Clock
 from bookkeeper.application.saft import AuditReads, BooksSource, CompanySettings, SaftExport
+from bookkeeper.application.tax_rates import read_tax_table
+from bookkeeper.domain.rules import TaxTable
 from bookkeeper.settings import Settings
 
 
@@ -38,6 +40,11 @@ def saft_export(
     """The SAF-T export use case, wired."""
     from bookkeeper.adapters.saft.xml_writer import render
 
+    uow_factory = database.uow_factory()
+
+    async def tax_table(tenant_id: str) -> TaxTable:
+        return await read_tax_table(uow_factory, tenant_id)
+
     return SaftExport(
         audit_reads_for(database),
         authorizer,
@@ -50,4 +57,5 @@ def saft_export(
             contact=settings.company_contact,
         ),
         books_source=books_source,
+        tax_table=tax_table,
     )

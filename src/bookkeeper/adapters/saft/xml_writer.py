@@ -189,6 +189,10 @@ def _tax_code(out: _Out, code: SaftTaxCode) -> None:
     descriptions = standard_tax_code_descriptions()
     out.add("<TaxCodeDetails>")
     out.el("TaxCode", _text(code.code, _MIDDLE2))
+    if code.effective is not None:
+        out.el("EffectiveDate", code.effective.isoformat())
+    if code.expiration is not None:
+        out.el("ExpirationDate", code.expiration.isoformat())
     description = descriptions.get(code.standard_code)
     if description:
         out.el("Description", _text(description, _LONG))
