@@ -694,7 +694,7 @@ async def test_append_first_takes_no_position_for_an_id_already_in_the_log(
 ) -> None:
     """PostgreSQL draws a row's position before ON CONFLICT skips it; a redelivered id
     must not leave that hole (the bus-publisher waits each one out, ADR 0030): the ids
-    already in the log never reach the insert (ADR 0047)."""
+    already in the log never reach the insert (ADR 0046)."""
     backend = postgres_backend
     booked = new_event()
     [before] = await append(backend, ACME, booked.id, 0, booked)

@@ -68,7 +68,7 @@ async def test_tax_rates_are_cached_and_forgotten_when_this_process_changes_one(
         await uow.commit()
     assert await _codes(sql_database) == before
     sql_database.tax_rates_cache.clear()
-    assert await _codes(sql_database) == SHIPPED_SINCE_0016  # from code (ADR 0049)
+    assert await _codes(sql_database) == SHIPPED_SINCE_0016  # from code (ADR 0047)
     # Changed through this process: seen at once.
     async with sql_database.uow_factory()() as uow:
         await uow.rules.put_tax_rate(EXTRA)
@@ -123,7 +123,7 @@ async def test_the_tax_rates_cache_expires(
     clock.advance(TAX_RATES_TTL_SECONDS - 0.1)
     assert await _codes(sql_database) == before  # another process's change: not seen yet
     clock.advance(0.2)
-    assert await _codes(sql_database) == SHIPPED_SINCE_0016  # from code (ADR 0049)
+    assert await _codes(sql_database) == SHIPPED_SINCE_0016  # from code (ADR 0047)
 
 
 def _backend_pids(url: str) -> list[int]:

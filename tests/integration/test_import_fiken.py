@@ -604,7 +604,7 @@ async def test_the_saf_t_export_holds_the_imported_books_their_customers_and_sup
 
 class ForeignPurchases:
     """Reverse-charge purchases as the loopback Fiken serves them (the spec's vatType
-    names; ADR 0049): a SaaS subscription bought from abroad with deduction (SAF-T 86),
+    names; ADR 0047): a SaaS subscription bought from abroad with deduction (SAF-T 86),
     paid at once; foreign advice at the low rate without deduction (89) on a supplier
     invoice, where Fiken gives its own figure of the VAT; a gold coin without deduction
     (92)."""
@@ -678,7 +678,7 @@ class ForeignPurchases:
 async def test_reverse_charge_purchases_are_booked_and_the_reports_show_them(
     fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
 ) -> None:
-    """ADR 0049: nothing refused; the trial balance balances and agrees with the books'
+    """ADR 0047: nothing refused; the trial balance balances and agrees with the books'
     own balances; the VAT report shows each code's calculated VAT as output VAT and the
     deduction as input VAT; the term pays what was not deductible."""
     fake, base_url = fiken
@@ -733,7 +733,7 @@ async def test_reverse_charge_purchases_are_booked_and_the_reports_show_them(
 async def test_the_saf_t_export_of_reverse_charge_purchases_has_each_lines_tax_code(
     fiken: tuple[FakeFiken, str], sql_database: SqlDatabase
 ) -> None:
-    """ADR 0049: valid against the SAF-T 1.30 XSD, totals equal to the trial balance, the
+    """ADR 0047: valid against the SAF-T 1.30 XSD, totals equal to the trial balance, the
     reverse-charge codes in the TaxTable, and each VAT line's TaxCode its code: the basis
     with the calculated (credit) VAT, the deduction with its debit VAT."""
     fake, base_url = fiken
@@ -1049,7 +1049,7 @@ def _goods_import(fake: FakeFiken, date: str, vat_type: str, net: int, vat: int 
 async def test_imported_goods_imports_raise_no_compliance_finding_unless_an_amount_is_wrong(
     fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
 ) -> None:
-    """ADR 0049 addendum: the import VAT deducted directly (14 / 15) and the goods' basis
+    """ADR 0047 addendum: the import VAT deducted directly (14 / 15) and the goods' basis
     (21 / 22 / 23) as `import fiken` books them are valid codes with their rates in the
     tenant's tax table, so the compliance context finds nothing in a correct import (it
     used to find "VAT code 14 is not valid" in each); import VAT that is not its basis at

@@ -204,7 +204,7 @@ async def test_no_stream_for_the_subject_fails_the_flush(out: NatsSettings) -> N
 async def test_the_frames_it_builds_store_what_nats_pys_publish_stores(
     out: NatsSettings,
 ) -> None:
-    """The publisher builds its HPUB frames itself (ADR 0047); nats-py's own publish is
+    """The publisher builds its HPUB frames itself (ADR 0046); nats-py's own publish is
     the reference: the same entries through both store the same subjects, headers and
     bodies."""
     dispatcher = Dispatcher()

@@ -232,7 +232,7 @@ async def test_lines_name_their_customer_with_or_without_the_master_data_read_fi
 async def test_the_tax_table_lists_each_rate_period_of_a_code_in_the_export(
     database: SqlDatabase,
 ) -> None:
-    """ADR 0049 addendum: the low rate was 6 % from 1 April 2020 to 30 September 2021 and
+    """ADR 0047 addendum: the low rate was 6 % from 1 April 2020 to 30 September 2021 and
     12 % since. An export of September–October 2021 lists codes 13 and 33 (and the
     reverse-charge 88, whose rate is the low rate's) once per rate, each with its dates,
     read from the tenant's tax table, and each line's TaxPercentage is its date's rate;

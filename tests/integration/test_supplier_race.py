@@ -87,7 +87,7 @@ class Worker:
     "tenants",
     [
         pytest.param(("acme",), id="one-tenant"),
-        # ADR 0049: two tenants booking into the one Fiken company (the environment's
+        # ADR 0047: two tenants booking into the one Fiken company (the environment's
         # credentials) share its contacts, so the lock is the company's, not the tenant's.
         pytest.param(("acme", "globex"), id="two-tenants-one-company"),
     ],

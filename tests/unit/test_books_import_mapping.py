@@ -392,7 +392,7 @@ def _trade(what: str, vat_type: str, vat: str = "0") -> HistoryTrade:
 def test_every_documented_vat_type_is_booked_or_refused_with_its_reason(
     vat_type: str, on_purchases: bool, on_sales: bool
 ) -> None:
-    """ADR 0044 §6, ADR 0049: no documented vatType is skipped without a word: each is
+    """ADR 0044 §6, ADR 0047: no documented vatType is skipped without a word: each is
     booked with its SAF-T code (reverse charge too), or the record is refused saying why
     (the wrong side)."""
     for what, valid in (("purchase", on_purchases), ("sale", on_sales)):
@@ -461,7 +461,7 @@ def _lines(entry: JournalEntryPostedData) -> list[tuple[str, str, str, str | Non
 def test_a_reverse_charge_purchase_books_the_calculated_output_and_input_vat(
     vat_type: str, code: str, vat: str, input_account: str | None
 ) -> None:
-    """ADR 0049: the cost at the net amount (the basis), the VAT the buyer calculates on it
+    """ADR 0047: the cost at the net amount (the basis), the VAT the buyer calculates on it
     credited to output VAT, and debited to input VAT when deductible — else to the cost;
     the supplier is owed the net amount (it charged no Norwegian VAT)."""
     ((_, posted),) = trade_entries(TENANT, _trade("purchase", vat_type), rates=RATES)

@@ -290,7 +290,7 @@ def test_codes_know_their_rate_and_direction() -> None:
     assert (saft_vat_code("3").rate, saft_vat_code("3").direction) == (D("25"), OUTPUT)
     assert (saft_vat_code("52").rate, saft_vat_code("52").direction) == (D("0"), OUTPUT)
     assert saft_vat_code("0").direction is None
-    # Reverse charge (ADR 0049): both sides, at the rate of its tax type.
+    # Reverse charge (ADR 0047): both sides, at the rate of its tax type.
     assert (saft_vat_code("86").rate, saft_vat_code("86").direction) == (D("25"), REVERSE)
     assert (saft_vat_code("89").rate, saft_vat_code("89").direction) == (D("12"), REVERSE)
     unknown = saft_vat_code("81")

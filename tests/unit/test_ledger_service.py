@@ -366,7 +366,7 @@ async def test_the_vat_report_sums_a_term_by_code(
 async def test_the_vat_report_shows_reverse_charge_as_output_vat_and_its_deduction(
     service: LedgerService,
 ) -> None:
-    """ADR 0049: a reverse-charge code's basis carries the VAT the buyer calculated (output
+    """ADR 0047: a reverse-charge code's basis carries the VAT the buyer calculated (output
     VAT), and its deduction (input VAT) is a line of its own; a code without deduction has
     only the first, so the term pays it."""
     saas = [

@@ -154,7 +154,7 @@ def _reverse_charge(
 
 
 def test_reverse_charge_is_checked_at_its_tax_types_rate_on_each_side() -> None:
-    """ADR 0049: 86 is calculated at the regular rate, 88 at the low rate valid then (6 %
+    """ADR 0047: 86 is calculated at the regular rate, 88 at the low rate valid then (6 %
     in 2021); the calculated and the deducted VAT are each checked against it."""
     assert (
         compliance_findings(_reverse_charge(DAY_2026, "86", "100", "25", "25"), table=TABLE) == []
@@ -187,7 +187,7 @@ def _import_of_goods(day: dt.date, code: str, basis: str, vat: str) -> JournalEn
 def test_import_vat_deducted_directly_is_its_basis_at_the_codes_rate(
     code: str, basis: str, vat: str
 ) -> None:
-    """ADR 0049 addendum: 14 / 15 have their rows (regular / middle rate), so a correctly
+    """ADR 0047 addendum: 14 / 15 have their rows (regular / middle rate), so a correctly
     imported import-VAT line raises nothing; a wrong amount still does."""
     assert compliance_findings(_import_of_goods(DAY_2026, code, basis, vat), table=TABLE) == []
     [finding] = compliance_findings(_import_of_goods(DAY_2026, code, basis, "120.00"), table=TABLE)

@@ -482,7 +482,7 @@ def test_one_supplier_per_organisation_number_else_per_name() -> None:
 
 
 def test_a_codes_rate_periods_in_the_export_and_each_days_rate() -> None:
-    """ADR 0049 addendum: the rows of a code valid in the period, oldest first, with their
+    """ADR 0047 addendum: the rows of a code valid in the period, oldest first, with their
     dates (88, which has no row of its own, the low output rate's); a code the table does
     not know keeps its one rate, undated; a line's rate is its date's."""
     table = TaxTable(NORWAY_TAX_RATES)

@@ -29,7 +29,7 @@ def test_invoices_that_could_find_or_create_one_contact_share_a_key() -> None:
 
 
 def test_tenants_booking_into_one_company_share_its_suppliers_keys() -> None:
-    """ADR 0049: the contact is created in the company, so the key is the company's when
+    """ADR 0047: the contact is created in the company, so the key is the company's when
     the books say which one it is; the tenant's only when they do not."""
     shared = "fiken:acme-holding-as"
     acme = set(supplier_keys("acme", "976 967 631", "Telenor Norge AS", shared))

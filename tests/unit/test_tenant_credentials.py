@@ -298,7 +298,7 @@ async def test_a_tenant_gets_its_own_books_else_the_default() -> None:
 
 
 async def test_tenants_whose_credentials_name_one_fiken_company_share_its_key() -> None:
-    """ADR 0049: the supplier lock is keyed by the company a tenant's books go to; through
+    """ADR 0047: the supplier lock is keyed by the company a tenant's books go to; through
     the resolving proxy the key is the resolved books' (a method: an attribute of the proxy
     would be a fresh function each time)."""
     world, built, ticks = World(), Built(), Ticks()

@@ -15,7 +15,7 @@ record again writes nothing:
   (payables against the account paid from). A reverse-charge line (services from abroad,
   emissions allowances, gold: SAF-T 86–89, 91/92) is owed at its net amount, and the
   buyer's calculated VAT on it is posted as output VAT and, when deductible, as input
-  VAT — at the tenant's rate of the code's tax type on the purchase's date (ADR 0049).
+  VAT — at the tenant's rate of the code's tax type on the purchase's date (ADR 0047).
 * a **sale**: the mirror image with output codes: receivables (or the account paid into,
   cash sale) against revenue and output VAT; payments of an invoice are their own entries.
 * a deleted purchase or sale posts its mirror too (Fiken keeps it with a reversal).
@@ -131,7 +131,7 @@ PURCHASE_VAT: Final[dict[str, tuple[str, str | None]]] = {
 #: Purchase vatTypes of reverse charge (omvendt avgiftsplikt) → their SAF-T code: the buyer
 #: calculates the VAT on the net amount at the rate of the code's tax type and books it as
 #: output VAT, and deducts it as input VAT where the code allows (rules.REVERSE_CHARGE,
-#: Standard_Tax_Codes.csv; the Fiken spec's vatCode table, ADR 0049).
+#: Standard_Tax_Codes.csv; the Fiken spec's vatCode table, ADR 0047).
 PURCHASE_REVERSE_CHARGE: Final[dict[str, str]] = {
     "HIGH_FOREIGN_SERVICE_DEDUCTIBLE": "86",
     "HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE": "87",
@@ -313,7 +313,7 @@ def _reverse_charge(
     date: dt.date,
     rates: TaxTable | None,
 ) -> Signed:
-    """A reverse-charge purchase line (ADR 0049): the cost at the net amount (the basis),
+    """A reverse-charge purchase line (ADR 0047): the cost at the net amount (the basis),
     the VAT calculated on it at the rate of its code's tax type valid on the purchase's
     date, credited as output VAT (2700) and debited as input VAT (2710 / 2713) when
     deductible, else to the cost. The supplier is owed the net amount: it charged no

@@ -507,7 +507,7 @@ def _plain_rate(rate: Decimal) -> Decimal:
 def _reverse_charge_lines(
     vat_code: str, rate: Decimal | None, base: Decimal, vat: Decimal, output: Decimal
 ) -> list[VatReportLine]:
-    """A reverse-charge code as the return shows it (ADR 0049): the basis (a purchase's
+    """A reverse-charge code as the return shows it (ADR 0047): the basis (a purchase's
     cost, debit) with the output VAT calculated on it, and — for a deductible code, or
     whenever something was deducted — the deduction as input VAT (no basis of its own)."""
     lines = [VatReportLine(vat_code=vat_code, rate=rate, direction=OUTPUT, base=base, vat=-output)]

@@ -482,7 +482,7 @@ class VatTotal(msgspec.Struct, frozen=True, kw_only=True):
     base: Decimal
     vat: Decimal
     #: The part of `vat` on output VAT accounts (2700–2709), debit minus credit: what a
-    #: reverse-charge code calculated, the rest being what it deducted (ADR 0049).
+    #: reverse-charge code calculated, the rest being what it deducted (ADR 0047).
     output: Decimal = Decimal("0.00")
 
 
@@ -936,7 +936,7 @@ class Books(Protocol):
 
     async def company_key(self) -> str | None:
         """Which company these books are, as a key for what every tenant booking into it
-        shares (the supplier lock, ADR 0049): Fiken's "fiken:<company slug>", known without
+        shares (the supplier lock, ADR 0047): Fiken's "fiken:<company slug>", known without
         a request; None when not known (the tenant then stands for its company). A method,
         not an attribute: a tenant's books may be resolved on the first awaited call."""
         ...

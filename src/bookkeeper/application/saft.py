@@ -854,7 +854,7 @@ class SaftExport:
         progress: Callable[[int], None] | None,
     ) -> AsyncIterator[bytes]:
         start, end = header.start, header.end
-        # The tenant's tax rates by date (ADR 0049 addendum), read before the snapshot.
+        # The tenant's tax rates by date (ADR 0047 addendum), read before the snapshot.
         if self._tax_table is None:
             rates = TaxTable(NORWAY_TAX_RATES)
         else:

@@ -125,7 +125,7 @@ def check_balanced(lines: Iterable[JournalLine]) -> None:
     if len(lines) > _MAX_LINES:
         raise UnbalancedEntry(f"a journal entry has at most {_MAX_LINES} lines")
     debit = credit = _ZERO
-    # Every bus entry and proposal passes here (twice for a batch, ADR 0047): the checks
+    # Every bus entry and proposal passes here (twice for a batch, ADR 0046): the checks
     # are the same as ever, in the same order, with the same messages, only without
     # building a label, tuples or constants per line when nothing is wrong.
     for index, line in enumerate(lines):
@@ -347,7 +347,7 @@ def _trim(text: str) -> str:
 INPUT: Final = "input"
 OUTPUT: Final = "output"
 #: A code the buyer both calculates (output) and, when deductible, deducts (input) VAT
-#: under: reverse charge (rules.REVERSE_CHARGE, ADR 0049).
+#: under: reverse charge (rules.REVERSE_CHARGE, ADR 0047).
 REVERSE: Final = "reverse-charge"
 
 
@@ -431,7 +431,7 @@ def _saft_codes() -> dict[str, VatCode]:
         ("23", Decimal("0"), INPUT),
     ):
         codes[code] = VatCode(code=code, rate=rate, direction=direction)
-    # Reverse charge (ADR 0049): the rate of its tax type today (the postings, the VAT
+    # Reverse charge (ADR 0047): the rate of its tax type today (the postings, the VAT
     # report and the compliance checks read the one valid on the date, reverse_charge_rate).
     today = {"regular": Decimal("25"), "low": Decimal("12")}
     for charge in REVERSE_CHARGE.values():

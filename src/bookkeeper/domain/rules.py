@@ -11,7 +11,7 @@ date, so a change takes effect without a deploy.
 bokføring of older documents needs, from Skatteetaten's published rates: 10 % in 2016–17,
 12 % from 2018, 6 % from 1 April 2020 to 30 September 2021 (the pandemic measure), 12 %
 again since). Migration 0016 writes the same rows into `tax_rates`, except the import
-codes 14, 15, 21–23 added later, which `with_shipped_rates` supplies from code (ADR 0049
+codes 14, 15, 21–23 added later, which `with_shipped_rates` supplies from code (ADR 0047
 addendum); in-memory units of work start with all of them.
 """
 
@@ -348,7 +348,7 @@ def _seed() -> tuple[TaxRate, ...]:
         row("5", "zero", OUTPUT, "0", since_2005),
         row("52", "zero", OUTPUT, "0", since_2005),
         row("6", "none", None, None, since_2005),
-        # Import of goods (ADR 0049 addendum): the import VAT deducted directly (14, 15)
+        # Import of goods (ADR 0047 addendum): the import VAT deducted directly (14, 15)
         # and its basis (21, 22, 23: the rate of the VAT that basis bears under 14 / 15;
         # the basis line itself carries none, compliance_findings).
         row("14", "regular", INPUT, "25", since_2005, account="2710"),
@@ -479,7 +479,7 @@ def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str)
     base: dict[str, Decimal] = {}
     tax: dict[str, Decimal] = {}
     # A reverse-charge code's deducted VAT (its input side) is checked on its own; its
-    # calculated output VAT is the code's VAT. Its rate is its tax type's (ADR 0049).
+    # calculated output VAT is the code's VAT. Its rate is its tax type's (ADR 0047).
     deducted: dict[str, Decimal] = {}
     for line in entry.lines:
         if not line.vat_code:

@@ -72,7 +72,7 @@ class FikenBooks:
         )
 
     async def company_key(self) -> str | None:
-        """Tenants whose credentials name the same company share it (ADR 0049)."""
+        """Tenants whose credentials name the same company share it (ADR 0047)."""
         return self._company_key
 
     async def accounts(self) -> list[BooksAccount]:

@@ -176,7 +176,7 @@ class NatsPublisher:
     """The `bus-publisher` Subscriber; `connect()` before it can publish.
 
     Publishes through nats-py's core `publish` with a reply subject of its own inbox and
-    reads JetStream's acks there itself (ADR 0047): nats-py's `publish_async` spent
+    reads JetStream's acks there itself (ADR 0046): nats-py's `publish_async` spent
     ~24 µs of CPU per message (a stall-timeout wait, a random token, a headers dict it
     copies, json.loads and a dataclass per ack); this ~13 µs. The same wire messages —
     subject, `Nats-Msg-Id`, `Nats-Expected-Stream`, body — and the same guarantees: an

@@ -397,7 +397,7 @@ class SqlEventStore:
         positions: dict[uuid.UUID, int] = {}
         if fresh and self._sql.append_first is not None:
             # PostgreSQL: one statement, which leaves out the ids already in the log itself
-            # (it used to take a round trip of its own to look them up, ADR 0047).
+            # (it used to take a round trip of its own to look them up, ADR 0046).
             encode = _JSON.encode
             columns: dict[str, list[Any]] = {
                 "id": [e.id for _, _, e in fresh],

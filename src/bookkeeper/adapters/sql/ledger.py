@@ -178,7 +178,7 @@ class LedgerStatements:
             .order_by(jl.c.line_no)
         )
         # A VAT line's account too (output or input VAT: a reverse-charge code has both,
-        # ADR 0049); the basis lines of a code are one group whatever their accounts.
+        # ADR 0047); the basis lines of a code are one group whatever their accounts.
         vat_account = case((jl.c.vat_part == TAX, jl.c.account), else_=None)
         self.vat_totals = (
             select(

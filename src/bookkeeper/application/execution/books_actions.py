@@ -60,7 +60,7 @@ def supplier_keys(
     """What a supplier's find-and-create must hold, sorted: its name (whitespace collapsed,
     case folded) and, when it has one, its organisation number (without spaces), each
     within the company the contact is created in (`company`, Books.company_key: tenants
-    booking into one Fiken company share its contacts, ADR 0049), else within the tenant.
+    booking into one Fiken company share its contacts, ADR 0047), else within the tenant.
     Two invoices that could find or create the same contact — same number, or same name
     (`find_supplier` falls back to the name) — share a key."""
     scope = f"company\x1f{company}" if company else f"tenant\x1f{tenant_id}"
@@ -183,7 +183,7 @@ class BooksActions:
     ) -> Contact:
         # Two passes of this process, two executors in it, or two replicas may run invoices
         # of the same new supplier at once (of one tenant, or of two tenants that book into
-        # one company, ADR 0049): the find and the create go together, one at a time per
+        # one company, ADR 0047): the find and the create go together, one at a time per
         # supplier, so the second finds what the first created (ADR 0043). This
         # process's callers queue on asyncio locks first, then the port makes it exclusive
         # across processes. Both are taken before any Fiken request and let go after the
