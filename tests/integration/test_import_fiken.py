@@ -12,6 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from xml.etree import ElementTree
 
 import msgspec
 import pytest
@@ -508,6 +509,32 @@ async def test_a_dry_run_reads_and_counts_but_writes_nothing(
         assert await uow.events.read_all(limit=10) == []
 
 
+async def imported_and_exported(base_url: str, sql_database: SqlDatabase) -> ElementTree.Element:
+    """Import the fake's books (nothing refused), export January-February 2026 as SAF-T:
+    the file's root, valid against the XSD and equal to the trial balance."""
+    factory = sql_database.uow_factory()
+    client, source = history(base_url)
+    try:
+        report = await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
+    finally:
+        await client.aclose()
+    assert report.problems == []
+    end = dt.date(2026, 2, 28)
+    export = SaftExport(
+        SqlAuditReads(sql_database),
+        RoleAuthorizer(),
+        FixedClock(FIRST_RUN),
+        render,
+        software_version="0.1.0",
+        company=CompanySettings(name="Fiken Demo AS", orgnr="912345678"),
+    )
+    file = await export.export(ACCOUNTANT, START, end)
+    root = validate(b"".join([chunk async for chunk in file.chunks]))
+    period = await ledger(factory, FixedClock(FIRST_RUN)).trial_balance(ACCOUNTANT, START, end)
+    check_against_trial_balance(root, period, period, START)
+    return root
+
+
 async def test_the_saf_t_export_holds_the_imported_books_their_customers_and_suppliers(
     fiken: tuple[FakeFiken, str], sql_database: SqlDatabase
 ) -> None:
@@ -544,27 +571,7 @@ async def test_the_saf_t_export_holds_the_imported_books_their_customers_and_sup
         [(supplier_account, 50_000), (BANK_ACCOUNT_CODE, -50_000)],
         "Delbetaling Kontor AS",
     )
-    factory = sql_database.uow_factory()
-    client, source = history(base_url)
-    try:
-        report = await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
-    finally:
-        await client.aclose()
-    assert report.problems == []
-    end = dt.date(2026, 2, 28)
-    export = SaftExport(
-        SqlAuditReads(sql_database),
-        RoleAuthorizer(),
-        FixedClock(FIRST_RUN),
-        render,
-        software_version="0.1.0",
-        company=CompanySettings(name="Fiken Demo AS", orgnr="912345678"),
-    )
-    file = await export.export(ACCOUNTANT, START, end)
-    root = validate(b"".join([chunk async for chunk in file.chunks]))
-    reports = ledger(factory, FixedClock(FIRST_RUN))
-    period = await reports.trial_balance(ACCOUNTANT, START, end)
-    check_against_trial_balance(root, period, period, START)
+    root = await imported_and_exported(base_url, sql_database)
     assert file_summary(root)["entries"] == 8
     customers = {
         c.findtext("s:Name", namespaces=NS)
@@ -738,26 +745,7 @@ async def test_the_saf_t_export_of_reverse_charge_purchases_has_each_lines_tax_c
     with the calculated (credit) VAT, the deduction with its debit VAT."""
     fake, base_url = fiken
     foreign = ForeignPurchases(fake)
-    factory = sql_database.uow_factory()
-    client, source = history(base_url)
-    try:
-        report = await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
-    finally:
-        await client.aclose()
-    assert report.problems == []
-    end = dt.date(2026, 2, 28)
-    export = SaftExport(
-        SqlAuditReads(sql_database),
-        RoleAuthorizer(),
-        FixedClock(FIRST_RUN),
-        render,
-        software_version="0.1.0",
-        company=CompanySettings(name="Fiken Demo AS", orgnr="912345678"),
-    )
-    file = await export.export(ACCOUNTANT, START, end)
-    root = validate(b"".join([chunk async for chunk in file.chunks]))
-    period = await ledger(factory, FixedClock(FIRST_RUN)).trial_balance(ACCOUNTANT, START, end)
-    check_against_trial_balance(root, period, period, START)
+    root = await imported_and_exported(base_url, sql_database)
     table = {
         code.findtext("s:TaxCode", namespaces=NS): (
             code.findtext("s:StandardTaxCode", namespaces=NS),
