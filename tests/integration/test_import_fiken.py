@@ -8,6 +8,7 @@ id and nothing of it written, and the trial balance and VAT report showing it al
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -130,9 +131,14 @@ class Books:
         )
 
 
-def history(base_url: str, **options: object) -> tuple[FikenClient, FikenHistory]:
+@contextlib.asynccontextmanager
+async def fiken_history(base_url: str, **options: object) -> AsyncIterator[FikenHistory]:
+    """The company's history through a client of the fake, closed afterwards."""
     client = FikenClient(base_url, DEFAULT_TOKEN)
-    return client, FikenHistory(client, "fiken-demo-as", **options)  # type: ignore[arg-type]
+    try:
+        yield FikenHistory(client, "fiken-demo-as", **options)  # type: ignore[arg-type]
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture
@@ -164,8 +170,7 @@ async def test_import_books_the_whole_books_once_and_the_reports_show_them(
     fake, base_url = fiken
     books = Books(fake)
     clock = FixedClock(FIRST_RUN)
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         service = BooksImport(uow_factory, source, clock)
         report = await service.run(TENANT, START)
         assert report.problems == []
@@ -217,8 +222,6 @@ async def test_import_books_the_whole_books_once_and_the_reports_show_them(
         assert after == before + 1  # the run's own record only
         trial_again = await reports.trial_balance(ACCOUNTANT, START, dt.date(2026, 2, 28))
         assert trial_again == trial
-    finally:
-        await client.aclose()
 
 
 async def test_the_next_run_asks_only_for_what_changed_and_picks_up_just_that(
@@ -227,8 +230,7 @@ async def test_the_next_run_asks_only_for_what_changed_and_picks_up_just_that(
     fake, base_url = fiken
     books = Books(fake)
     clock = FixedClock(FIRST_RUN)
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         service = BooksImport(uow_factory, source, clock)
         first = await service.run(TENANT, START)
         assert first.imported == 6 and first.since is None
@@ -271,8 +273,6 @@ async def test_the_next_run_asks_only_for_what_changed_and_picks_up_just_that(
         # An overlapping full run (an earlier start) writes nothing new.
         full = await service.run(TENANT, dt.date(2025, 1, 1))
         assert full.since is None and full.imported == 0 and full.known == 8
-    finally:
-        await client.aclose()
 
 
 async def test_journal_entries_that_are_purchases_or_sales_are_not_imported_twice(
@@ -289,8 +289,7 @@ async def test_journal_entries_that_are_purchases_or_sales_are_not_imported_twic
     ):
         books = Books(fake)
         clock = FixedClock(FIRST_RUN)
-        client, source = history(base_url)
-        try:
+        async with fiken_history(base_url) as source:
             service = BooksImport(uow_factory, source, clock)
             first = await service.run(TENANT, START)
             assert first.problems == []
@@ -327,8 +326,6 @@ async def test_journal_entries_that_are_purchases_or_sales_are_not_imported_twic
             assert second.imported == 1  # the new manual entry only
             again = await reports.trial_balance(ACCOUNTANT, START, dt.date(2026, 2, 28))
             assert again == trial
-        finally:
-            await client.aclose()
 
 
 async def test_a_malformed_record_is_reported_by_id_and_nothing_of_it_written(
@@ -369,11 +366,8 @@ async def test_a_malformed_record_is_reported_by_id_and_nothing_of_it_written(
             ],
         }
     )
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         report = await BooksImport(uow_factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
-    finally:
-        await client.aclose()
     problems = {(p.what, p.id): p.reason for p in report.problems}
     assert set(problems) == {
         ("journal entry", "990001"),
@@ -452,11 +446,8 @@ async def test_a_purchase_bookkeeper_executed_is_not_booked_again(
         await uow.proposals.upsert(view)
         await uow.proposals.upsert(approved)
         await uow.commit()
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         report = await BooksImport(uow_factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
-    finally:
-        await client.aclose()
     assert report.executed_here == 2
     entries = await imported_entries(uow_factory)
     assert set(entries) == {f"fiken:purchase:{other}"}
@@ -472,7 +463,8 @@ async def test_every_request_keeps_fikens_limits_and_a_429_is_waited_out(
             dt.date(2026, 1, day), [("6800", 100 * day), (BANK_ACCOUNT_CODE, -100 * day)], "Små"
         )
     fake.rate_limit_next(1, retry_after=1, path=r"/sales$")
-    client, source = history(base_url, page_size=2)
+    client = FikenClient(base_url, DEFAULT_TOKEN)  # one client: the history's and the books'
+    source = FikenHistory(client, "fiken-demo-as", page_size=2)
     other = FikenBooks(client, "fiken-demo-as")
     try:
         service = BooksImport(uow_factory, source, FixedClock(FIRST_RUN))
@@ -497,13 +489,10 @@ async def test_a_dry_run_reads_and_counts_but_writes_nothing(
 ) -> None:
     fake, base_url = fiken
     Books(fake)
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         report = await BooksImport(uow_factory, source, FixedClock(FIRST_RUN)).run(
             TENANT, START, dry_run=True
         )
-    finally:
-        await client.aclose()
     assert report.dry_run and report.imported == 6
     async with uow_factory() as uow:
         assert await uow.events.read_all(limit=10) == []
@@ -513,11 +502,8 @@ async def imported_and_exported(base_url: str, sql_database: SqlDatabase) -> Ele
     """Import the fake's books (nothing refused), export January-February 2026 as SAF-T:
     the file's root, valid against the XSD and equal to the trial balance."""
     factory = sql_database.uow_factory()
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         report = await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
-    finally:
-        await client.aclose()
     assert report.problems == []
     end = dt.date(2026, 2, 28)
     export = SaftExport(
@@ -691,11 +677,8 @@ async def test_reverse_charge_purchases_are_booked_and_the_reports_show_them(
     fake, base_url = fiken
     foreign = ForeignPurchases(fake)
     clock = FixedClock(FIRST_RUN)
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         report = await BooksImport(uow_factory, source, clock).run(TENANT, START)
-    finally:
-        await client.aclose()
     assert report.problems == []
     assert (report.records["purchase"], report.imported) == (3, 3)
 
@@ -848,8 +831,7 @@ async def test_a_refused_record_is_asked_for_again_and_booked_once_it_can_be(
     still = refused_purchase(fake, "2026-02-12", "Fortsatt ukjent")
     deleted = refused_purchase(fake, "2026-02-06", "Slettes")
     clock = FixedClock(FIRST_RUN)
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         service = BooksImport(uow_factory, source, clock)
         first = await service.run(TENANT, START)
         assert {(p.what, p.id) for p in first.problems} == {
@@ -910,8 +892,6 @@ async def test_a_refused_record_is_asked_for_again_and_booked_once_it_can_be(
         assert [ref for ref in again if ref.startswith(f"fiken:purchase:{fixed}")] == [
             f"fiken:purchase:{fixed}"
         ]
-    finally:
-        await client.aclose()
 
 
 async def test_refused_records_over_the_limit_wait_for_the_next_run(
@@ -921,8 +901,7 @@ async def test_refused_records_over_the_limit_wait_for_the_next_run(
     Books(fake)
     refused = [refused_purchase(fake, f"2026-02-0{day}", f"Ukjent {day}") for day in (5, 6, 7)]
     clock = FixedClock(FIRST_RUN)
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         service = BooksImport(uow_factory, source, clock, retry_limit=2)
         await service.run(TENANT, START)
         for purchase_id in refused:
@@ -942,8 +921,6 @@ async def test_refused_records_over_the_limit_wait_for_the_next_run(
         assert all(f"fiken:purchase:{i}" in entries for i in refused)
         last = await service.last_run(TENANT)
         assert last is not None and last.pending == ()
-    finally:
-        await client.aclose()
 
 
 async def test_a_dry_run_asks_again_but_keeps_the_pending_list(
@@ -953,8 +930,7 @@ async def test_a_dry_run_asks_again_but_keeps_the_pending_list(
     Books(fake)
     refused = refused_purchase(fake, "2026-02-05", "Ukjent")
     clock = FixedClock(FIRST_RUN)
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         service = BooksImport(uow_factory, source, clock)
         await service.run(TENANT, START)
         fake.purchases[refused]["lines"][0]["vatType"] = "HIGH"
@@ -964,8 +940,6 @@ async def test_a_dry_run_asks_again_but_keeps_the_pending_list(
         last = await service.last_run(TENANT)
         assert last is not None and [p.id for p in last.pending] == [str(refused)]
         assert f"fiken:purchase:{refused}" not in await imported_entries(uow_factory)
-    finally:
-        await client.aclose()
 
 
 #: A run's record as the code before ADR 0037's addendum stored it (no `pending`).
@@ -997,13 +971,10 @@ async def test_an_older_runs_record_without_pending_replays_and_the_next_run_bui
         await uow.commit()
     clock = FixedClock(FIRST_RUN)
     clock.advance(days=7)
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         service = BooksImport(uow_factory, source, clock)
         assert await service.last_run(TENANT) == old
         report = await service.run(TENANT, START)
-    finally:
-        await client.aclose()
     assert report.since == old and report.retried == 0 and by_id(fake) == []
     assert {r.path.rsplit("/", 1)[-1]: r.query for r in fake.requests}["sales"][
         "lastModifiedGe"
@@ -1053,11 +1024,8 @@ async def test_imported_goods_imports_raise_no_compliance_finding_unless_an_amou
     ]
     tampered = _goods_import(fake, "2026-02-07", "HIGH_DIRECT", 400_000, 80_000)
     clock = FixedClock(FIRST_RUN)
-    client, source = history(base_url)
-    try:
+    async with fiken_history(base_url) as source:
         report = await BooksImport(uow_factory, source, clock).run(TENANT, START)
-    finally:
-        await client.aclose()
     assert report.problems == []
     assert report.imported == len(correct) + 1
 
