@@ -76,7 +76,6 @@ from bookkeeper.domain.rules import (
     REVERSE_CHARGE,
     FiscalPeriod,
     PeriodClosed,
-    reverse_charge_rate,
 )
 from bookkeeper.domain.statements import BalanceSheet, IncomeStatement
 
@@ -888,11 +887,8 @@ class LedgerService:
         merged: dict[tuple[str, Decimal | None], tuple[Decimal, Decimal, Decimal]] = {}
         for first, totals in parts:
             for total in totals:
-                if total.vat_code in REVERSE_CHARGE:
-                    rate = reverse_charge_rate(table, total.vat_code, first)
-                else:
-                    row = table.code(total.vat_code, first)
-                    rate = row.rate if row is not None else None
+                row = table.rate_row(total.vat_code, first)
+                rate = row.rate if row is not None else None
                 if rate is None:
                     rate = saft_vat_code(total.vat_code).rate
                 rate = None if rate is None else _plain_rate(rate)

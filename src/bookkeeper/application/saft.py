@@ -48,7 +48,6 @@ from bookkeeper.domain.ledger import (
     SUPPLIER,
     TAX,
     InvalidReportPeriod,
-    RatePeriod,
     base_account,
     rate_periods,
     saft_vat_code,
@@ -608,28 +607,15 @@ RateOf = Callable[[str, dt.date], Decimal | None]
 
 
 def rate_of_table(table: TaxTable, start: dt.date, end: dt.date) -> RateOf:
-    """A code's rate on a day of the export's period, by the tax table's rate periods (as
-    the TaxTable lists them), remembered per (code, day): a line's TaxPercentage is the
-    rate of its entry's date, so a 2021 low-rate line shows 6 %, not today's 12 %."""
-    periods: dict[str, list[RatePeriod]] = {}
-    known: dict[tuple[str, dt.date], Decimal | None] = {}
+    """A code's rate on a day of the export's period, as the VAT report reads it
+    (`TaxTable.rate_row`), remembered per (code, day): a line's TaxPercentage is the rate
+    of its entry's date, so a 2021 low-rate line shows 6 %, not today's 12 %. A code
+    without a row that day: its one known rate."""
 
+    @functools.lru_cache(maxsize=4096)
     def rate(code: str, day: dt.date) -> Decimal | None:
-        key = (code, day)
-        if key in known:
-            return known[key]
-        of_code = periods.get(code)
-        if of_code is None:
-            of_code = periods[code] = rate_periods(code, table, start, end)
-        found = _vat_rate(code)
-        for period in of_code:
-            if (period.effective is None or period.effective <= day) and (
-                period.expiration is None or day <= period.expiration
-            ):
-                found = period.rate
-                break
-        known[key] = found
-        return found
+        row = table.rate_row(code, day)
+        return row.rate if row is not None else _vat_rate(code)
 
     return rate
 

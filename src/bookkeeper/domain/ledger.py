@@ -28,7 +28,7 @@ from bookkeeper.domain.events import (
     ProposalData,
     ReceiptAttachmentData,
 )
-from bookkeeper.domain.rules import REVERSE_CHARGE, TaxTable
+from bookkeeper.domain.rules import REVERSE_CHARGE, TaxRate, TaxTable
 
 BANK_ACCOUNT: Final = "1920"
 SUPPLIER_PAYABLES: Final = "2400"
@@ -431,12 +431,12 @@ def _saft_codes() -> dict[str, VatCode]:
         ("23", Decimal("0"), INPUT),
     ):
         codes[code] = VatCode(code=code, rate=rate, direction=direction)
-    # Reverse charge (ADR 0047): the rate of its tax type today (the postings, the VAT
-    # report and the compliance checks read the one valid on the date, reverse_charge_rate).
-    today = {"regular": Decimal("25"), "low": Decimal("12")}
+    # Reverse charge (ADR 0047): the rate of its tax type's output code today (the
+    # postings, the VAT report and the compliance checks read the one valid on the date,
+    # TaxTable.rate_row).
     for charge in REVERSE_CHARGE.values():
         codes[charge.saft_code] = VatCode(
-            code=charge.saft_code, rate=today[charge.tax_type], direction=REVERSE
+            code=charge.saft_code, rate=codes[charge.rate_code].rate, direction=REVERSE
         )
     return codes
 
@@ -458,13 +458,20 @@ def rate_periods(
     code: str, table: TaxTable, start: dt.date, end: dt.date, country: str = "NO"
 ) -> list[RatePeriod]:
     """The rates `code` had over the days from `start` to `end`, oldest first, each with
-    its dates: the code's own rows in the tax table (a reverse-charge code without rows of
-    its own: its tax type's output code's, as reverse_charge_rate reads them). A code the
-    table has no row of for those days: its one known rate (SAFT_VAT_CODES), undated."""
+    its dates: the code's own rows in the tax table (a reverse-charge code, where it has
+    none of its own: its tax type's output code's, as TaxTable.rate_row reads them). A code
+    the table has no row of for those days: its one known rate (SAFT_VAT_CODES), undated."""
     rows = [r for r in table.rates if r.country == country and r.saft_code == code]
-    if not rows and code in REVERSE_CHARGE:
+    if code in REVERSE_CHARGE and country == "NO":
+        # Its tax type's output code's rows where it has none of its own (rate_row).
         rate_code = REVERSE_CHARGE[code].rate_code
-        rows = [r for r in table.rates if r.country == country and r.saft_code == rate_code]
+        rows += [
+            r
+            for r in table.rates
+            if r.country == country
+            and r.saft_code == rate_code
+            and not any(_overlap(r, own) for own in rows)
+        ]
     touching = sorted(
         (r for r in rows if r.valid_from <= end and (r.valid_to is None or start <= r.valid_to)),
         key=lambda r: r.valid_from,
@@ -474,6 +481,13 @@ def rate_periods(
     return [
         RatePeriod(rate=r.rate, effective=r.valid_from, expiration=r.valid_to) for r in touching
     ]
+
+
+def _overlap(a: TaxRate, b: TaxRate) -> bool:
+    """Whether two rows are valid on a day in common."""
+    return (a.valid_to is None or b.valid_from <= a.valid_to) and (
+        b.valid_to is None or a.valid_from <= b.valid_to
+    )
 
 
 def saft_vat_code(code: str) -> VatCode:

@@ -157,6 +157,16 @@ class TaxTable:
                 return r
         return None
 
+    def rate_row(self, saft_code: str, day: dt.date, country: str = NORWAY) -> TaxRate | None:
+        """The row a code is calculated at on `day`: its own (`code`), else for a Norwegian
+        reverse-charge code without a row of its own then, its tax type's output code's
+        (REVERSE_CHARGE; ADR 0047). The one fallback the postings, the VAT report, the
+        compliance checks and the SAF-T export share."""
+        row = self.code(saft_code, day, country)
+        if row is None and country == NORWAY and saft_code in REVERSE_CHARGE:
+            row = self.code(REVERSE_CHARGE[saft_code].rate_code, day, country)
+        return row
+
     def purchase(self, rate: Decimal, day: dt.date, country: str = NORWAY) -> TaxRate | None:
         """How a purchase at `rate` is booked on `day`: the input code of that rate valid
         then (rate 0: the "no VAT treatment" code 0); else the newest input code that ever
@@ -276,8 +286,7 @@ def is_output_vat_account(account: str) -> bool:
 def reverse_charge_rate(table: TaxTable, code: str, day: dt.date) -> Decimal | None:
     """The rate a reverse-charge code is calculated at on `day`: its own row when the
     table has one, else the rate of its tax type's output code then; None: not known."""
-    charge = REVERSE_CHARGE[code]
-    row = table.code(code, day) or table.code(charge.rate_code, day)
+    row = table.rate_row(code, day)
     return None if row is None else row.rate
 
 
@@ -497,9 +506,7 @@ def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str)
         if code in IMPORT_BASIS_CODES and country == NORWAY and code in tax:
             findings.append(_basis_with_vat(code, entry.date, base, tax))
             continue
-        row = table.code(code, entry.date, country)
-        if row is None and code in REVERSE_CHARGE and country == NORWAY:
-            row = table.code(REVERSE_CHARGE[code].rate_code, entry.date, country)
+        row = table.rate_row(code, entry.date, country)
         if row is None:
             findings.append(
                 Finding(
