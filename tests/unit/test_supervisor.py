@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bookkeeper.entrypoints.http.supervisor import HEALTH_TIMEOUT, STARTUP_FAILURE
 
@@ -108,6 +109,38 @@ def test_it_keeps_n_workers_replaces_a_dead_one_and_stops_them_all(tmp_path: Pat
 def test_a_worker_that_cannot_start_stops_the_serve(tmp_path: Path) -> None:
     cannot_start = f"import sys; sys.exit({STARTUP_FAILURE})"
     supervisor = _start(tmp_path, 2, worker=cannot_start)
+    try:
+        assert supervisor.wait(timeout=WITHIN) == STARTUP_FAILURE
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait(timeout=10)
+    assert "failed to start" in (supervisor.stdout.read() if supervisor.stdout else "")
+
+
+def lifespan_fails() -> Any:
+    """An app factory whose lifespan cannot start (as the real app's when its startup
+    raises)."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "lifespan"
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "cannot start"})
+
+    return app
+
+
+def test_a_real_worker_whose_app_cannot_start_stops_the_serve(tmp_path: Path) -> None:
+    """The uvicorn worker itself (server.run_worker), not a stand-in exiting with 3: its
+    app's lifespan fails, and the serve stops with STARTUP_FAILURE, not restarting it."""
+    real_worker = (
+        "import sys\n"
+        "from bookkeeper.entrypoints.http import server\n"
+        "server.APP_FACTORY = 'tests.unit.test_supervisor:lifespan_fails'\n"
+        "sys.exit(server.main(['--worker', '--host', '127.0.0.1', '--port', '0',"
+        " *sys.argv[2:]]))\n"
+    )
+    supervisor = _start(tmp_path, 2, worker=real_worker)
     try:
         assert supervisor.wait(timeout=WITHIN) == STARTUP_FAILURE
     finally:

@@ -138,7 +138,7 @@ def run_worker(
     uvicorn) on the listening socket it inherited, answering the supervisor's checks."""
     import socket
 
-    from bookkeeper.entrypoints.http.supervisor import start_answering
+    from bookkeeper.entrypoints.http.supervisor import STARTUP_FAILURE, start_answering
 
     # Answering before uvicorn and the app load: the supervisor sees a starting worker.
     servers: list[Any] = []
@@ -150,7 +150,10 @@ def run_worker(
     server = uvicorn.Server(config)
     servers.append(server)
     server.run(sockets=[socket.socket(fileno=listen_fd)])
-    return 0
+    # An app whose lifespan cannot start: uvicorn's Server exits with STARTUP_FAILURE
+    # itself (0.55, test_supervisor); a run that returns without having started is
+    # reported the same, so that the supervisor stops the serve instead of restarting it.
+    return 0 if server.started else STARTUP_FAILURE
 
 
 def run_granian(host: str, port: int, workers: int, log_level: str) -> None:
