@@ -711,6 +711,33 @@ async def test_append_first_takes_no_position_for_an_id_already_in_the_log(
     assert (stored.position, later.position) == (before.position + 1, before.position + 2)
 
 
+async def test_append_many_takes_no_position_for_a_taken_id_or_version(
+    postgres_backend: Backend,
+) -> None:
+    """As append_first: an id already in the log (a record redone after a crash) or a
+    version another writer took does not reach the insert, so it leaves no hole in the
+    positions for the bus-publisher to wait out (ADR 0030)."""
+    backend = postgres_backend
+    stream = uuid.uuid4()
+    booked = new_event()
+    [before] = await append(backend, ACME, stream, 0, booked)
+    fresh, after = new_event(), new_event()
+    async with backend.factory() as uow:
+        results = await uow.events.append_many(
+            [
+                (ACME, uuid.uuid4(), 0, booked),  # the id is in the log
+                (ACME, stream, 0, new_event()),  # version 1 is taken
+                (ACME, uuid.uuid4(), 0, fresh),
+            ]
+        )
+        await uow.commit()
+    assert [r is None for r in results] == [True, True, False]
+    [later] = await append(backend, ACME, after.id, 0, after)
+    stored = results[2]
+    assert stored is not None
+    assert (stored.position, later.position) == (before.position + 1, before.position + 2)
+
+
 async def test_a_refused_append_leaves_the_unit_of_work_usable(backend: Backend) -> None:
     stream = uuid.uuid4()
     await append(backend, ACME, stream, 0, new_event(event_id=stream))

@@ -150,10 +150,14 @@ class EventStatements:
                 text(
                     f"INSERT INTO events ({columns}, version) "  # noqa: S608 (fixed names)
                     f"SELECT {values}, b.expected + 1 FROM unnest({arrays}) WITH ORDINALITY "
-                    f"AS b({names}, n) WHERE b.expected = 0 OR EXISTS (SELECT 1 FROM events p "
+                    f"AS b({names}, n) WHERE (b.expected = 0 OR EXISTS (SELECT 1 FROM events p "
                     "WHERE p.stream_id = b.stream_id AND p.version = b.expected "
-                    "AND p.tenant_id = b.tenant_id) ORDER BY b.n "
-                    "ON CONFLICT DO NOTHING RETURNING id, position"
+                    "AND p.tenant_id = b.tenant_id)) "
+                    # As append_first: an id or a version already in the log takes no
+                    # position (ON CONFLICT would skip it after drawing one, ADR 0030).
+                    "AND NOT EXISTS (SELECT 1 FROM events taken WHERE taken.id = b.id "
+                    "OR (taken.stream_id = b.stream_id AND taken.version = b.expected + 1)) "
+                    "ORDER BY b.n ON CONFLICT DO NOTHING RETURNING id, position"
                 ),
                 binary=[name for name, _ in _MANY_ARRAYS],
             )
