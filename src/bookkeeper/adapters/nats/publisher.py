@@ -158,6 +158,8 @@ class _PubAck(msgspec.Struct):
 
 
 _pub_ack = msgspec.json.Decoder(_PubAck)
+#: A nats-py without `_flush_queue` (which `_frames_fit` cannot see on the class): flush.
+_NO_QUEUE: Final = object()
 
 
 def _frames_fit(prefix: str, stream: str) -> bool:
@@ -315,8 +317,8 @@ class NatsPublisher:
     async def _kick_flusher(self, nc: Client) -> None:
         """What nats-py's publish does after queueing a frame: wake its flusher task
         (which writes everything queued at its next turn) unless it is awake already."""
-        queue = nc._flush_queue
-        if queue is not None and queue.empty():
+        queue: object = getattr(nc, "_flush_queue", _NO_QUEUE)
+        if queue is _NO_QUEUE or (isinstance(queue, asyncio.Queue) and queue.empty()):
             await nc._flush_pending()
 
     async def flush(self) -> None:
