@@ -7,9 +7,11 @@ Every use case that books, checks or reports VAT reads the tenant's table throug
 There is one cache of the rates, and it is the store's (ADR 0044 §4): on SQL the
 `TaxRatesCache` shared by the database's units of work, per (country, tenant), for a few
 seconds, forgotten at once when this process changes a rate, and bypassed by a unit that
-changed one itself (its own uncommitted rows are never served to another unit). Nothing is
-kept here: a second cache per unit of work only repeated the first one's lookups, and had
-to be forgotten by hand after a change.
+changed one itself (its own uncommitted rows are never served to another unit). No rows
+are kept here. What a batch of the executor keeps, within its one unit of work, is the
+`TaxTable` built from them (`batch_tax_table`): building one sorts the rows, and a table
+remembers which rows fit each rate, so a claim or a record of many attempts builds each
+tenant's once (issue 14, ADR 0043's addendum).
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ async def tenant_tax_table(uow: UnitOfWork, tenant_id: str, country: str = NORWA
     """The tax rates of `country` in force for `tenant_id`, as the unit's store answers
     (from its cache, see the module doc)."""
     return TaxTable(await uow.rules.tax_rates(country, tenant_id=tenant_id))
+
+
+async def batch_tax_table(uow: UnitOfWork, tenant_id: str, tables: dict[str, TaxTable]) -> TaxTable:
+    """`tenant_tax_table`, built once per tenant for a batch in one unit of work and kept in
+    `tables` (the caller's, dropped with the unit)."""
+    table = tables.get(tenant_id)
+    if table is None:
+        table = tables[tenant_id] = await tenant_tax_table(uow, tenant_id)
+    return table
 
 
 async def read_tax_table(

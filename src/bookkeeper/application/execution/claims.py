@@ -36,7 +36,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.projections import fold_proposal
-from bookkeeper.application.tax_rates import tenant_tax_table
+from bookkeeper.application.tax_rates import batch_tax_table
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     ExpenseRegistrationData,
@@ -134,14 +134,6 @@ async def claim_document(
     return found
 
 
-async def _tax_table(uow: UnitOfWork, tenant_id: str, tables: dict[str, TaxTable]) -> TaxTable:
-    """The tenant's tax rates as this unit of work reads them, kept in `tables`."""
-    table = tables.get(tenant_id)
-    if table is None:
-        table = tables[tenant_id] = await tenant_tax_table(uow, tenant_id)
-    return table
-
-
 class Claimer:
     """Starts a new attempt of due proposals, under a lease, for the executor `name`."""
 
@@ -230,7 +222,7 @@ class Claimer:
                         data=data,
                         correlation_id=events[0].correlation_id,
                         stream=tuple(stream),
-                        rates=await _tax_table(uow, view.tenant_id, tables),
+                        rates=await batch_tax_table(uow, view.tenant_id, tables),
                     )
                 )
             if not claims:

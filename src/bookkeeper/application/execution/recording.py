@@ -42,7 +42,7 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.postings import executed_postings
 from bookkeeper.application.projections import fold_proposal
-from bookkeeper.application.tax_rates import tenant_tax_table
+from bookkeeper.application.tax_rates import batch_tax_table
 from bookkeeper.domain.events import AlertRaisedData, JournalEntryPostedData, Status
 from bookkeeper.domain.proposals import Proposal
 from bookkeeper.domain.rules import TaxTable
@@ -93,9 +93,7 @@ class Recorder:
                     continue
                 events, recorded, proposal = loaded
                 executed = recorded[-1]
-                rates = tables.get(claim.tenant_id)
-                if rates is None:
-                    rates = tables[claim.tenant_id] = await tenant_tax_table(uow, claim.tenant_id)
+                rates = await batch_tax_table(uow, claim.tenant_id, tables)
                 for entry_id, entry in await self.postings(uow, claim, proposal, now, rates):
                     event = await entry_event(
                         uow,
