@@ -28,7 +28,6 @@ tests/integration/test_lean_submit.py sends the same requests through both and c
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any, Final, cast
 
 import msgspec
@@ -39,11 +38,13 @@ from litestar.middleware._internal.exceptions.middleware import ExceptionHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
-from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.handlers import Handlers, SubmitResult
 from bookkeeper.application.ports import Principal, TokenVerifier
-from bookkeeper.domain.events import decode_payload, event_type
-from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, MAX_IDEMPOTENCY_KEY
+from bookkeeper.entrypoints.http.controllers.events import (
+    API_PREFIX,
+    MAX_IDEMPOTENCY_KEY,
+    submit_command,
+)
 from bookkeeper.entrypoints.http.decoding import check_depth
 from bookkeeper.entrypoints.http.ratelimit import SPENT, RateLimitMiddleware
 from bookkeeper.entrypoints.http.security import VERIFIED, bearer_token
@@ -233,21 +234,10 @@ class LeanSubmit:
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
             check_depth(body)
-            data = _DECODER.decode(body)
-            payload = decode_payload(
-                data.type, bytes(data.data), event_type(data.type).schema_version
-            )
-            confidence = data.proposer_confidence
-            command = SubmitEvent(
-                principal=principal,
-                type=data.type,
-                data=payload,
-                event_id=data.id,
-                idempotency_key=None if key is None else key.decode("latin-1"),
-                correlation_id=data.correlation_id,
-                proposer_confidence=None if confidence is None else Decimal(str(confidence)),
-                bank_transaction_verified=data.bank_transaction_verified,
-                source=data.source,
+            command = submit_command(
+                _DECODER.decode(body),
+                principal,
+                None if key is None else key.decode("latin-1"),
             )
             handlers = self._handlers()
         except Exception:  # the route decodes it again and answers its 400/422/500

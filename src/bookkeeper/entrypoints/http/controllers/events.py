@@ -14,7 +14,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
 from bookkeeper.application.handlers import DecisionResult, Handlers, SubmitResult
-from bookkeeper.application.ports import EventFilter
+from bookkeeper.application.ports import EventFilter, Principal
 from bookkeeper.application.queries import Queries
 from bookkeeper.domain.events import Status, decode_payload, event_type
 from bookkeeper.entrypoints.http.decoding import StrictJson, validation_error
@@ -50,6 +50,28 @@ IdempotencyKey = Annotated[
         ),
     ),
 ]
+
+
+def submit_command(
+    data: EventSubmission, principal: Principal, idempotency_key: str | None
+) -> SubmitEvent:
+    """The command of a submission: its `data` decoded by the schema of its `type`
+    (msgspec.ValidationError when it does not match; an unknown type as event_type). The
+    route and the lean path (lean_submit.py) build it here, so they cannot drift."""
+    etype = event_type(data.type)
+    payload = decode_payload(data.type, bytes(data.data), etype.schema_version)
+    confidence = data.proposer_confidence
+    return SubmitEvent(
+        principal=principal,
+        type=data.type,
+        data=payload,
+        event_id=data.id,
+        idempotency_key=idempotency_key,
+        correlation_id=data.correlation_id,
+        proposer_confidence=None if confidence is None else Decimal(str(confidence)),
+        bank_transaction_verified=data.bank_transaction_verified,
+        source=data.source,
+    )
 
 
 class EventController(Controller):
@@ -92,25 +114,11 @@ class EventController(Controller):
         its signals and the tenant's review rules decide: approved automatically, waiting
         for a reviewer, or (for queries) recorded. `data` must match the schema of `type`.
         """
-        etype = event_type(data.type)
         try:
-            payload = decode_payload(data.type, bytes(data.data), etype.schema_version)
+            command = submit_command(data, request.user, idempotency_key)
         except msgspec.ValidationError as error:
             raise validation_error(error, prefix="$.data") from None
-        confidence = data.proposer_confidence
-        result: SubmitResult = await handlers.dispatch(
-            SubmitEvent(
-                principal=request.user,
-                type=data.type,
-                data=payload,
-                event_id=data.id,
-                idempotency_key=idempotency_key,
-                correlation_id=data.correlation_id,
-                proposer_confidence=None if confidence is None else Decimal(str(confidence)),
-                bank_transaction_verified=data.bank_transaction_verified,
-                source=data.source,
-            )
-        )
+        result: SubmitResult = await handlers.dispatch(command)
         headers = {"Location": f"{API_PREFIX}/events/{result.event_id}"}
         if result.replayed:
             headers["Idempotent-Replayed"] = "true"
