@@ -456,8 +456,8 @@ async def _exclusive(settings: Settings) -> AsyncIterator[Any]:
     if scheme not in ("postgres", "postgresql"):
         yield None
         return
-    from bookkeeper.adapters.fiken.pg_gate import libpq_url
     from bookkeeper.adapters.sql.advisory_locks import PostgresLocks
+    from bookkeeper.adapters.sql.urls import libpq_url
 
     locks = PostgresLocks(libpq_url(settings.database_url))
     try:

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from bookkeeper.adapters.fiken.pg_gate import libpq_url
 from bookkeeper.adapters.sql.advisory_locks import LOCK_NAMESPACE, PostgresLocks, lock_id
+from bookkeeper.adapters.sql.urls import libpq_url
 from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.ports import turn_wait
 

@@ -29,7 +29,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 from bookkeeper.adapters.fiken.ratelimit import (
     MAX_REQUESTS,
@@ -40,6 +39,7 @@ from bookkeeper.adapters.fiken.ratelimit import (
     Sleep,
     token_key,
 )
+from bookkeeper.adapters.sql.urls import libpq_url
 from bookkeeper.application.errors import ExternalUnavailable
 
 _log = logging.getLogger(__name__)
@@ -75,13 +75,6 @@ INSERT INTO fiken_gate AS g (token_key, not_before)
 VALUES (%(key)s, extract(epoch from clock_timestamp())::float8 + %(pause)s)
 ON CONFLICT (token_key) DO UPDATE SET not_before = greatest(g.not_before, excluded.not_before)
 """
-
-
-def libpq_url(database_url: str) -> str:
-    """A libpq URL (what psycopg connects with) for a SQLAlchemy PostgreSQL URL."""
-    if database_url.startswith("postgres://"):
-        database_url = "postgresql://" + database_url.removeprefix("postgres://")
-    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
 
 
 def lock_id(key: str) -> int:

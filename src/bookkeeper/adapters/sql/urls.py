@@ -56,6 +56,14 @@ class DatabaseUrl:
         return f"DatabaseUrl({redact_url(self.async_url.render_as_string(False))!r})"
 
 
+def libpq_url(database_url: str) -> str:
+    """A libpq URL (what psycopg connects with) for a SQLAlchemy PostgreSQL URL (the
+    advisory locks, the PostgreSQL Fiken gate)."""
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url.removeprefix("postgres://")
+    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+
+
 def redact_url(url: str) -> str:
     """The URL with its password (in the authority or the query string) replaced by ***."""
     try:
