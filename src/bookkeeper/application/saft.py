@@ -43,6 +43,7 @@ import msgspec
 
 from bookkeeper.application.errors import ApplicationError
 from bookkeeper.application.ports import Authorizer, BooksCompany, BooksProvider, Clock, Principal
+from bookkeeper.application.projections import org_digits
 from bookkeeper.domain.ledger import (
     CUSTOMER,
     SUPPLIER,
@@ -231,10 +232,8 @@ def suppliers_of(lines: Iterable[PartyLine], start: dt.date, end: dt.date) -> li
 def org_key(registration_number: str | None) -> str | None:
     """An organisation number as the key of a party: its nine digits, whatever the
     spelling ("912 345 678", "NO912345678MVA"); None when it is not nine digits."""
-    if not registration_number:
-        return None
-    digits = "".join(c for c in registration_number if c.isdigit())
-    return digits if len(digits) == 9 else None
+    digits = org_digits(registration_number)
+    return digits if digits is not None and len(digits) == 9 else None
 
 
 _Member = tuple[str, str, str | None, list[BalanceOnAccount], bool]
