@@ -28,7 +28,7 @@ from typing import Any, Final
 import msgspec
 from sqlalchemy import Text, any_, bindparam, cast, exists, select, text, tuple_, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 from sqlalchemy.sql.expression import Executable
 
 from bookkeeper.adapters.sql.schema import events
@@ -101,29 +101,20 @@ class EventStatements:
             .returning(e.c.position)
         )
         # Many streams' first events in one statement (append_first). PostgreSQL: one
-        # INSERT … SELECT FROM unnest(<a column's values as one array>…) in the given order,
-        # a fixed text psycopg prepares once, whatever the batch's size. SQLite: an
-        # executemany that SQLAlchemy sends as multi-row INSERT … VALUES (insertmanyvalues).
+        # INSERT … SELECT FROM unnest (`_unnest_insert`). SQLite: an executemany that
+        # SQLAlchemy sends as multi-row INSERT … VALUES (insertmanyvalues).
         self.append_first: Hot | None = None
         self.append_first_many: Executable | None = None
         if dialect == "postgresql":
-            arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _FIRST_ARRAYS)
-            names = ", ".join(name for name, _ in _FIRST_ARRAYS)
-            values = ", ".join(
-                f"CAST({name} AS jsonb)" if name in ("data", "metadata") else name
-                for name, _ in _FIRST_ARRAYS
-            )
             self.append_first = hot(
-                text(
-                    f"INSERT INTO events ({names}, version) "  # noqa: S608 (fixed names)
-                    f"SELECT {values}, 1 FROM unnest({arrays}) WITH ORDINALITY "
-                    f"AS batch({names}, n) "
+                _unnest_insert(
+                    _FIRST_ARRAYS,
+                    version="1",
                     # An id already in the log (a redelivery, the common duplicate) never
                     # reaches the insert, so it takes no position: ON CONFLICT would skip
                     # it only after its position was drawn, a hole the bus-publisher
                     # must wait out (ADR 0030). Only a race between replicas still does.
-                    "WHERE NOT EXISTS (SELECT 1 FROM events taken WHERE taken.id = batch.id) "
-                    "ORDER BY n ON CONFLICT DO NOTHING RETURNING id, position"
+                    where="NOT EXISTS (SELECT 1 FROM events taken WHERE taken.id = b.id)",
                 ),
                 # The arrays in binary (see Hot.binary).
                 binary=[name for name, _ in _FIRST_ARRAYS],
@@ -139,25 +130,19 @@ class EventStatements:
         # issue 14): append_after's existence check per row, one statement (PostgreSQL).
         self.append_many: Hot | None = None
         if dialect == "postgresql":
-            arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _MANY_ARRAYS)
-            names = ", ".join(name for name, _ in _MANY_ARRAYS)
-            values = ", ".join(
-                f"CAST(b.{name} AS jsonb)" if name in ("data", "metadata") else f"b.{name}"
-                for name, _ in _FIRST_ARRAYS
-            )
-            columns = ", ".join(name for name, _ in _FIRST_ARRAYS)
             self.append_many = hot(
-                text(
-                    f"INSERT INTO events ({columns}, version) "  # noqa: S608 (fixed names)
-                    f"SELECT {values}, b.expected + 1 FROM unnest({arrays}) WITH ORDINALITY "
-                    f"AS b({names}, n) WHERE (b.expected = 0 OR EXISTS (SELECT 1 FROM events p "
-                    "WHERE p.stream_id = b.stream_id AND p.version = b.expected "
-                    "AND p.tenant_id = b.tenant_id)) "
-                    # As append_first: an id or a version already in the log takes no
-                    # position (ON CONFLICT would skip it after drawing one, ADR 0030).
-                    "AND NOT EXISTS (SELECT 1 FROM events taken WHERE taken.id = b.id "
-                    "OR (taken.stream_id = b.stream_id AND taken.version = b.expected + 1)) "
-                    "ORDER BY b.n ON CONFLICT DO NOTHING RETURNING id, position"
+                _unnest_insert(
+                    _MANY_ARRAYS,
+                    version="b.expected + 1",
+                    where=(
+                        "(b.expected = 0 OR EXISTS (SELECT 1 FROM events p "
+                        "WHERE p.stream_id = b.stream_id AND p.version = b.expected "
+                        "AND p.tenant_id = b.tenant_id)) "
+                        # As append_first: an id or a version already in the log takes no
+                        # position (ON CONFLICT would skip it after drawing one, ADR 0030).
+                        "AND NOT EXISTS (SELECT 1 FROM events taken WHERE taken.id = b.id "
+                        "OR (taken.stream_id = b.stream_id AND taken.version = b.expected + 1))"
+                    ),
                 ),
                 binary=[name for name, _ in _MANY_ARRAYS],
             )
@@ -237,6 +222,48 @@ _FIRST_ARRAYS: Final = (
 #: append_many's: append_first's and each stream's expected version.
 _MANY_ARRAYS: Final = (*_FIRST_ARRAYS, ("expected", "int4"))
 _JSON: Final = msgspec.json.Encoder()
+
+
+def _unnest_insert(arrays: Sequence[tuple[str, str]], *, version: str, where: str) -> TextClause:
+    """A multi-row append on PostgreSQL: INSERT … SELECT FROM unnest(<one array per column>)
+    of the batch `b`, in the given order, at `version`, of the rows `where` admits: a fixed
+    text psycopg prepares once, whatever the batch's size."""
+    names = ", ".join(name for name, _ in arrays)
+    casts = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in arrays)
+    columns = ", ".join(name for name, _ in _FIRST_ARRAYS)
+    values = ", ".join(
+        f"CAST(b.{name} AS jsonb)" if name in ("data", "metadata") else f"b.{name}"
+        for name, _ in _FIRST_ARRAYS
+    )
+    return text(
+        f"INSERT INTO events ({columns}, version) "  # noqa: S608 (fixed names)
+        f"SELECT {values}, {version} FROM unnest({casts}) WITH ORDINALITY AS b({names}, n) "
+        f"WHERE {where} ORDER BY b.n ON CONFLICT DO NOTHING RETURNING id, position"
+    )
+
+
+def _arrays(
+    items: Sequence[tuple[str, uuid.UUID, NewEvent]]
+    | Sequence[tuple[str, uuid.UUID, int, NewEvent]],
+) -> dict[str, list[Any]]:
+    """The bind values of `_unnest_insert`'s `_FIRST_ARRAYS` for (tenant, stream id, event)
+    or (tenant, stream id, expected version, event) items: each column's values as one list
+    (JSON as text). append_many adds the expected versions itself."""
+    encode = _JSON.encode
+    return {
+        "id": [e.id for *_, e in items],
+        "tenant_id": [t for t, *_ in items],
+        "stream_id": [s for _, s, *_ in items],
+        "type": [e.type for *_, e in items],
+        "schema_version": [e.schema_version for *_, e in items],
+        "status": [None if e.status is None else e.status.value for *_, e in items],
+        "actor": [e.actor for *_, e in items],
+        "data": [encode_payload(e.data).decode() for *_, e in items],
+        "metadata": [encode(e.metadata).decode() for *_, e in items],
+        "parent_id": [e.parent_id for *_, e in items],
+        "correlation_id": [e.correlation_id for *_, e in items],
+        "created_at": [aware(e.created_at) for *_, e in items],
+    }
 
 
 @cache
@@ -402,22 +429,7 @@ class SqlEventStore:
         if fresh and self._sql.append_first is not None:
             # PostgreSQL: one statement, which leaves out the ids already in the log itself
             # (it used to take a round trip of its own to look them up, ADR 0046).
-            encode = _JSON.encode
-            columns: dict[str, list[Any]] = {
-                "id": [e.id for _, _, e in fresh],
-                "tenant_id": [t for t, _, _ in fresh],
-                "stream_id": [s for _, s, _ in fresh],
-                "type": [e.type for _, _, e in fresh],
-                "schema_version": [e.schema_version for _, _, e in fresh],
-                "status": [None if e.status is None else e.status.value for _, _, e in fresh],
-                "actor": [e.actor for _, _, e in fresh],
-                "data": [encode_payload(e.data).decode() for _, _, e in fresh],
-                "metadata": [encode(e.metadata).decode() for _, _, e in fresh],
-                "parent_id": [e.parent_id for _, _, e in fresh],
-                "correlation_id": [e.correlation_id for _, _, e in fresh],
-                "created_at": [aware(e.created_at) for _, _, e in fresh],
-            }
-            rows = await self._tx.rows(self._sql.append_first, columns)
+            rows = await self._tx.rows(self._sql.append_first, _arrays(fresh))
             positions = {row[0]: row[1] for row in rows}
         elif fresh:
             assert self._sql.append_first_many is not None
@@ -453,22 +465,8 @@ class SqlEventStore:
                     continue
                 out.append(one)
             return out
-        encode = _JSON.encode
-        columns: dict[str, list[Any]] = {
-            "id": [e.id for *_, e in items],
-            "tenant_id": [t for t, *_ in items],
-            "stream_id": [s for _, s, _, _ in items],
-            "type": [e.type for *_, e in items],
-            "schema_version": [e.schema_version for *_, e in items],
-            "status": [None if e.status is None else e.status.value for *_, e in items],
-            "actor": [e.actor for *_, e in items],
-            "data": [encode_payload(e.data).decode() for *_, e in items],
-            "metadata": [encode(e.metadata).decode() for *_, e in items],
-            "parent_id": [e.parent_id for *_, e in items],
-            "correlation_id": [e.correlation_id for *_, e in items],
-            "created_at": [aware(e.created_at) for *_, e in items],
-            "expected": [v for _, _, v, _ in items],
-        }
+        columns = _arrays(items)
+        columns["expected"] = [v for _, _, v, _ in items]
         rows = await self._tx.rows(self._sql.append_many, columns)
         positions = {row[0]: row[1] for row in rows}
         result: list[RecordedEvent | None] = []
