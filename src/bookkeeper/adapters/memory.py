@@ -48,6 +48,7 @@ from bookkeeper.application.ports import (
     StoredDocument,
     TenantSettings,
     TrackingStore,
+    append_each,
 )
 from bookkeeper.application.projections import commit_proposal_in_turn
 from bookkeeper.domain.events import Status
@@ -140,28 +141,14 @@ class MemoryEventStore:
     async def append_first(
         self, items: Sequence[tuple[str, uuid.UUID, NewEvent]]
     ) -> list[RecordedEvent | None]:
-        out: list[RecordedEvent | None] = []
-        for tenant_id, stream_id, event in items:
-            try:
-                [recorded] = await self.append(tenant_id, stream_id, 0, [event])
-            except (DuplicateEvent, ConcurrencyConflict):
-                out.append(None)
-                continue
-            out.append(recorded)
-        return out
+        return await append_each(
+            self, [(tenant, stream, 0, event) for tenant, stream, event in items]
+        )
 
     async def append_many(
         self, items: Sequence[tuple[str, uuid.UUID, int, NewEvent]]
     ) -> list[RecordedEvent | None]:
-        out: list[RecordedEvent | None] = []
-        for tenant_id, stream_id, expected, event in items:
-            try:
-                [recorded] = await self.append(tenant_id, stream_id, expected, [event])
-            except (DuplicateEvent, ConcurrencyConflict):
-                out.append(None)
-                continue
-            out.append(recorded)
-        return out
+        return await append_each(self, items)
 
     def _check_staged(
         self, tenant_id: str, stream_id: uuid.UUID, expected: int, events: Sequence[NewEvent]

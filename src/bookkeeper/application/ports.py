@@ -13,6 +13,7 @@ from typing import Any, Final, Literal, Protocol, Self
 
 import msgspec
 
+from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.domain.events import CostSnapshotData, JournalEntryPostedData, Payload, Status
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
@@ -132,6 +133,23 @@ class EventStore(Protocol):
         names by (stream_id, version) (None: from the start): a stream's events arrive
         together, so replay can fold each stream as soon as it is complete."""
         ...
+
+
+async def append_each(
+    store: EventStore, items: Sequence[tuple[str, uuid.UUID, int, NewEvent]]
+) -> list[RecordedEvent | None]:
+    """`EventStore.append_many` by one `append` per item, for a store (or a batch) without a
+    multi-row insert: an item `append` refuses (ConcurrencyConflict, DuplicateEvent) is None.
+    A refused single-event append inserted nothing, so the transaction stays intact."""
+    out: list[RecordedEvent | None] = []
+    for tenant_id, stream_id, expected, event in items:
+        try:
+            [recorded] = await store.append(tenant_id, stream_id, expected, [event])
+        except (ConcurrencyConflict, DuplicateEvent):
+            out.append(None)
+            continue
+        out.append(recorded)
+    return out
 
 
 # --- read models ------------------------------------------------------------------------

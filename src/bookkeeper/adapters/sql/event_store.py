@@ -42,7 +42,7 @@ from bookkeeper.adapters.sql.session import (
     utc,
 )
 from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict, DuplicateEvent
-from bookkeeper.application.ports import EventFilter, NewEvent, RecordedEvent
+from bookkeeper.application.ports import EventFilter, NewEvent, RecordedEvent, append_each
 from bookkeeper.domain.events import decode_payload, encode_payload
 
 
@@ -456,15 +456,7 @@ class SqlEventStore:
         self, items: Sequence[tuple[str, uuid.UUID, int, NewEvent]]
     ) -> list[RecordedEvent | None]:
         if self._sql.append_many is None or len(items) < 2:
-            out: list[RecordedEvent | None] = []
-            for tenant_id, stream_id, expected, event in items:
-                try:
-                    [one] = await self.append(tenant_id, stream_id, expected, [event])
-                except (DuplicateEvent, ConcurrencyConflict):
-                    out.append(None)
-                    continue
-                out.append(one)
-            return out
+            return await append_each(self, items)
         columns = _arrays(items)
         columns["expected"] = [v for _, _, v, _ in items]
         rows = await self._tx.rows(self._sql.append_many, columns)
