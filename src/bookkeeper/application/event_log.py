@@ -1,8 +1,9 @@
 """Building events for the log: one way to stamp a NewEvent, and every derived id.
 
 Every event the application appends is made here — by `stamp` (one event) or `chain` (an
-aggregate's pending events, each answering the one before) — so that stream, version,
-parent, correlation, actor, time and the schema version come out the same way everywhere.
+aggregate's pending events, each answering the one before; `following`: after a stream's
+last event, in its correlation) — so that stream, version, parent, correlation, actor, time
+and the schema version come out the same way everywhere.
 
 Ids that must be the same on a retry (an idempotency key, a posting of a proposal, an
 alert, a proposal read from a stored document, a pattern suggestion) are uuid5 of a fixed
@@ -19,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from hashlib import sha1
 from typing import Any, Final
 
-from bookkeeper.application.ports import Ids, NewEvent, UnitOfWorkFactory
+from bookkeeper.application.ports import Ids, NewEvent, RecordedEvent, UnitOfWorkFactory
 from bookkeeper.domain.events import Payload, event_type
 from bookkeeper.domain.proposals import PendingEvent
 
@@ -255,6 +256,20 @@ def chain(
         )
         parent = event_id
     return new
+
+
+def following(
+    stream: Sequence[RecordedEvent], pending: Sequence[PendingEvent], *, ids: Ids, at: dt.datetime
+) -> list[NewEvent]:
+    """An aggregate's pending events as the next events of its (non-empty) stream: `chain`
+    after the stream's last event, in the correlation its first event began."""
+    return chain(
+        pending,
+        ids=ids,
+        parent_id=stream[-1].id,
+        correlation_id=stream[0].correlation_id,
+        at=at,
+    )
 
 
 async def record_alone(uow_factory: UnitOfWorkFactory, tenant_id: str, event: NewEvent) -> None:

@@ -27,7 +27,7 @@ from bookkeeper.application.errors import (
     IdempotencyConflict,
     NotFound,
 )
-from bookkeeper.application.event_log import chain, idempotent_event_id, stamp
+from bookkeeper.application.event_log import chain, following, idempotent_event_id, stamp
 from bookkeeper.application.ports import (
     KNOWN_SUPPLIER_LIMIT,
     Authorizer,
@@ -37,7 +37,6 @@ from bookkeeper.application.ports import (
     Clock,
     DuplicateProbe,
     Ids,
-    NewEvent,
     Principal,
     ProposalView,
     RecordedEvent,
@@ -70,7 +69,6 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.ledger import unknown_accounts
 from bookkeeper.domain.patterns import best_match, normalise_merchant
 from bookkeeper.domain.proposals import (
-    PendingEvent,
     Proposal,
     apply_corrections,
     check_document_date,
@@ -306,11 +304,12 @@ class Handlers:
             metadata["review"] = _review_meta(decision)
             if decision.outcome is Outcome.AUTO_APPROVED:
                 proposal.approve(actor=AUTO_APPROVER, rule=decision.rule)
-            first = self._new_events(
-                [],
+            first = chain(
                 proposal.pending,
-                correlation_id,
-                now,
+                ids=self._ids,
+                parent_id=None,
+                correlation_id=correlation_id,
+                at=now,
                 first_id=event_id,
                 first_metadata=metadata,
             )
@@ -652,9 +651,7 @@ class Handlers:
             if proposal.kind is Kind.PATTERN_SUGGESTION and proposal.status is Status.APPROVED:
                 # A pattern has no external side effect: approving it applies it at once.
                 proposal.record_executed(actor=PATTERN_APPLIER)
-            new = self._new_events(
-                events, proposal.pending, events[0].correlation_id, self._clock.now()
-            )
+            new = following(events, proposal.pending, ids=self._ids, at=self._clock.now())
             if proposal.kind is not Kind.PATTERN_SUGGESTION:
                 # The event, the proposal's row and the commit: one round trip on PostgreSQL.
                 recorded, view = await uow.commit_proposal(tenant, proposal_id, events, new)
@@ -669,29 +666,6 @@ class Handlers:
                 await uow.patterns.upsert(pattern)
             await uow.commit()
         return DecisionResult(event_id=recorded[0].id, proposal=folded)
-
-    # --- shared -------------------------------------------------------------------------
-
-    def _new_events(
-        self,
-        existing: Sequence[RecordedEvent],
-        pending: Sequence[PendingEvent],
-        correlation_id: uuid.UUID,
-        now: Any,
-        *,
-        first_id: uuid.UUID | None = None,
-        first_metadata: dict[str, Any] | None = None,
-    ) -> list[NewEvent]:
-        """The aggregate's pending events as events to store, each answering its parent."""
-        return chain(
-            pending,
-            ids=self._ids,
-            parent_id=existing[-1].id if existing else None,
-            correlation_id=correlation_id,
-            at=now,
-            first_id=first_id,
-            first_metadata=first_metadata if first_id is not None else None,
-        )
 
 
 async def _valid_vat_rates(

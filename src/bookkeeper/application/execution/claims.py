@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bookkeeper.application.errors import ConcurrencyConflict
-from bookkeeper.application.event_log import chain
+from bookkeeper.application.event_log import following
 from bookkeeper.application.execution.policy import (
     EXECUTOR_ACTOR,
     ExecutionPolicy,
@@ -93,13 +93,7 @@ async def append_pending(
 ) -> list[RecordedEvent]:
     """The aggregate's pending events appended after `existing` (at its version), each
     answering the one before; ConcurrencyConflict when the stream has moved on."""
-    new = chain(
-        pending,
-        ids=ids,
-        parent_id=existing[-1].id,
-        correlation_id=existing[0].correlation_id,
-        at=at,
-    )
+    new = following(existing, pending, ids=ids, at=at)
     return await uow.events.append(tenant_id, existing[0].stream_id, len(existing), new)
 
 
@@ -191,13 +185,7 @@ class Claimer:
                 proposal.start_execution(
                     actor=EXECUTOR_ACTOR, executor=self._name, lease_until=lease_until
                 )
-                [new] = chain(
-                    proposal.pending,
-                    ids=self._ids,
-                    parent_id=events[-1].id,
-                    correlation_id=events[0].correlation_id,
-                    at=at,
-                )
+                [new] = following(events, proposal.pending, ids=self._ids, at=at)
                 starts.append((view.tenant_id, view.id, len(events), new))
                 started.append((view, events, proposal, data))
             appended = await uow.events.append_many(starts) if starts else []

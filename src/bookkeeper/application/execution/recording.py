@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
-from bookkeeper.application.event_log import alert_id, chain, stamp
+from bookkeeper.application.event_log import alert_id, following, stamp
 from bookkeeper.application.execution.attempt import Acted
 from bookkeeper.application.execution.claims import Claim, append_pending, rehydrate
 from bookkeeper.application.execution.policy import (
@@ -154,13 +154,7 @@ class Recorder:
             if proposal is None or not _is_ours(proposal, claim):
                 continue
             _executed(acted)(proposal)
-            new = chain(
-                proposal.pending,
-                ids=self._ids,
-                parent_id=events[-1].id,
-                correlation_id=events[0].correlation_id,
-                at=at,
-            )
+            new = following(events, proposal.pending, ids=self._ids, at=at)
             if len(new) != 1:  # pragma: no cover - record_executed appends one event
                 continue
             batch.append((claim.tenant_id, claim.proposal_id, len(events), new[0]))
