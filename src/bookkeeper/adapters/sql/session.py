@@ -278,10 +278,6 @@ class SqlSession:
         self._rollback_only: BaseException | None = None
         #: A statement that may change rows ran since the last commit (see _close).
         self._wrote = False
-        #: PostgreSQL: the unit's transaction is open (psycopg sends BEGIN before the next
-        #: statement, or did). While it is not, the driver is in autocommit: `standalone`
-        #: reads run without BEGIN, and `write_at_once` is its own transaction.
-        self._open = False
         self._holds_writer_lock = False
         self._postgres = self.dialect == "postgresql"
         #: Wraps a JSON value for the hot path's driver: psycopg needs Jsonb; SQLAlchemy's
@@ -312,14 +308,11 @@ class SqlSession:
                 assert driver is not None
                 # The transaction opens lazily (ADR 0041): until a statement needs it,
                 # the driver is in autocommit and sends no BEGIN.
-                idle = driver.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
-                if idle:
+                if driver.info.transaction_status is psycopg.pq.TransactionStatus.IDLE:
                     await driver.set_autocommit(True)
                 self._driver = driver
-                self._open = not idle
             else:
                 await connection.begin()
-                self._open = True
         except BaseException as error:
             await connection.close()
             self._release()
@@ -414,13 +407,22 @@ class SqlSession:
             if driver is not None and self._open:
                 # The next statement of the unit opens a new transaction lazily again.
                 await driver.set_autocommit(True)
-                self._open = False
             self._wrote = False
         except (DBAPIError, PoolTimeoutError, OSError, psycopg.Error) as error:
             # If the connection dropped during COMMIT the outcome is unknown; callers retry
             # with the same event ids, which makes a second attempt a harmless duplicate.
             self._rollback_only = translated = storage_error(self._as_dbapi_error(error))
             raise translated from error
+
+    @property
+    def _open(self) -> bool:
+        """Whether the unit's transaction is open. PostgreSQL: psycopg sends BEGIN before
+        the next statement, or did — exactly while the driver is out of autocommit, which
+        is the one record of it. While it is not, `standalone` reads run without BEGIN,
+        and `write_at_once` is its own transaction. Other dialects: always (SQLAlchemy's
+        transaction, begun with the unit)."""
+        driver = self._driver
+        return driver is None or not driver.autocommit
 
     @property
     def at_once(self) -> bool:
@@ -456,7 +458,6 @@ class SqlSession:
             except psycopg.Error as error:
                 self._rollback_only = translated = storage_error(self._as_dbapi_error(error))
                 raise translated from error
-            self._open = True
 
     def rollback_only(self, error: BaseException) -> None:
         """Refuse to commit this transaction: part of it must not become durable."""
