@@ -75,6 +75,7 @@ from run import (  # noqa: E402
     stop_process_group,
 )
 
+from bookkeeper.adapters.memory_locks import InProcessLocks  # noqa: E402
 from bookkeeper.adapters.sql import SqlDatabase  # noqa: E402
 from bookkeeper.adapters.sql.shadow_replay import ShadowReplay  # noqa: E402
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids  # noqa: E402
@@ -580,7 +581,14 @@ async def p2_executor_run(
             roots = {"fake folio": fake.pid, **roots}
         policy = ExecutionPolicy()
         executor = Executor(
-            factory, books_provider, bank_provider, SystemClock(), UuidV7Ids(), policy, name="bench"
+            factory,
+            books_provider,
+            bank_provider,
+            SystemClock(),
+            UuidV7Ids(),
+            policy,
+            name="bench",
+            exclusive=InProcessLocks(),
         )
         # Backends flush their statistics when they exit: close the set-up's connections
         # first, so that `before` holds all of the set-up's transactions.
@@ -736,6 +744,7 @@ async def p2_fiken_limits(part: Part, settings: Settings, dbs: Databases) -> Row
             UuidV7Ids(),
             ExecutionPolicy(),
             name="fiken",
+            exclusive=InProcessLocks(),
         )
         elapsed, totals, _ = await drain(executor, limit_s=120)
         statuses = await status_counts(url)

@@ -449,12 +449,15 @@ async def _books_import(
 
 
 async def _exclusive(settings: Settings) -> AsyncIterator[Any]:
-    """Issue 14 (ADR 0043): what makes a supplier's find-and-create one at a time across
-    the replicas — PostgreSQL advisory locks on connections of their own; None on SQLite
-    (one process: the executor's in-process locks suffice)."""
+    """Issue 14 (ADR 0043, ADR 0047's addendum): what makes a supplier's find-and-create
+    one at a time — PostgreSQL advisory locks on sessions of their own across the
+    replicas (this process's callers queued first); asyncio locks on SQLite (one
+    process)."""
     scheme = settings.database_url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme not in ("postgres", "postgresql"):
-        yield None
+        from bookkeeper.adapters.memory_locks import InProcessLocks
+
+        yield InProcessLocks()
         return
     from bookkeeper.adapters.sql.advisory_locks import PostgresLocks
     from bookkeeper.adapters.sql.urls import libpq_url

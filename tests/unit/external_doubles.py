@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
+from bookkeeper.adapters.memory_locks import InProcessLocks
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
@@ -565,6 +566,8 @@ class Harness:
         self.handlers = Handlers(self.uow_factory, self.clock, self.ids, RoleAuthorizer())
         self.documents = Documents(self.uow_factory, self.clock, RoleAuthorizer())
         self.policy = policy or ExecutionPolicy()
+        #: One process's supplier locks, shared by its executors (as the container's).
+        self.exclusive = InProcessLocks()
         self.executor = self.new_executor("executor-1")
 
     def new_executor(
@@ -585,6 +588,7 @@ class Harness:
             self.ids,
             self.policy,
             name=name,
+            exclusive=self.exclusive,
         )
 
     async def store(self, content: bytes = PDF, tenant: str = "acme") -> str:

@@ -4,11 +4,15 @@ around nothing else)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from bookkeeper.application.execution import Executor
+import pytest
+
+from bookkeeper.adapters.memory_locks import InProcessLocks
+from bookkeeper.application.execution import ExecutionPolicy, Executor
 from bookkeeper.application.execution.books_actions import supplier_keys
 from bookkeeper.domain.events import Status
 from tests.unit.external_doubles import Harness, World, expense, invoice
@@ -146,3 +150,25 @@ async def test_the_cross_process_lock_is_held_by_the_company_not_the_tenant() ->
     assert (await executor.run_once()).executed == 2
     keys = supplier_keys("acme", "976967631", "Telenor Norge AS", "fiken:acme-holding-as")
     assert locks.holds == [keys, keys]  # globex's invoice waits for the same keys
+
+
+@pytest.mark.parametrize("shared", [True, False])
+async def test_two_executors_of_one_process_share_its_supplier_locks(shared: bool) -> None:
+    """The in-process locks are the composition root's one InProcessLocks, not a module
+    global: two executors given it (as the harness gives its executors) run one invoice
+    each of a new supplier side by side and create the contact once; given a lock set
+    each, nothing holds the second back (each process has its own), which is why replicas
+    need the PostgreSQL adapter."""
+    h = Harness(world=World(interleave=True), policy=ExecutionPolicy(batch_size=1))
+    one = h.new_executor("one")
+    if not shared:
+        h.exclusive = InProcessLocks()
+    two = h.new_executor("two")
+    await h.approved(invoice(invoice_number="F-1"))
+    await h.approved(invoice(invoice_number="F-2"))
+
+    reports = await asyncio.gather(one.run_once(), two.run_once())
+
+    assert [report.executed for report in reports] == [1, 1]
+    created = h.world.books("acme").created_suppliers
+    assert created == {"976967631": 1 if shared else 2}

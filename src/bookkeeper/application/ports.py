@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import uuid
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Final, Literal, Protocol, Self
+from typing import Any, Final, Literal, Protocol, Self, TypeVar
 
 import msgspec
 
@@ -1390,10 +1391,11 @@ class BooksHistory(Protocol):
 
 class Exclusive(Protocol):
     """Sections that run one holder at a time per key, in every process that shares what
-    backs the port (issue 14, ADR 0043): the application decides *what* must not run
-    twice at once (a supplier's find-and-create in the books), the adapter *how* — a
-    PostgreSQL advisory lock across replicas. Keys are plain text chosen by the caller;
-    the adapter may hash them (two keys sharing a hash only wait for each other)."""
+    backs the port (issue 14, ADR 0043, ADR 0047's addendum): the application decides
+    *what* must not run twice at once (a supplier's find-and-create in a Fiken company),
+    the adapter *how* — asyncio locks in one process (memory, SQLite), PostgreSQL
+    advisory locks across replicas. Keys are plain text chosen by the caller; the adapter
+    may hash them (two keys sharing a hash only wait for each other)."""
 
     def hold(self, keys: Sequence[str]) -> AbstractAsyncContextManager[None]:
         """Hold every key for the block, taken in one fixed order (two holders of
@@ -1410,3 +1412,20 @@ class Exclusive(Protocol):
 turn_wait: contextvars.ContextVar[Callable[[], AbstractAsyncContextManager[None]] | None] = (
     contextvars.ContextVar("turn_wait", default=None)
 )
+
+_Entered = TypeVar("_Entered")
+
+
+@contextlib.asynccontextmanager
+async def waiting_turn(section: AbstractAsyncContextManager[_Entered]) -> AsyncIterator[_Entered]:
+    """Enter `section` — a wait for a turn (a lock, a gate) — inside `turn_wait` when set,
+    and hold it for the block: the caller's slot is given back while it waits and taken
+    again before the block runs; the section is left after the block, slot held."""
+    waiting = turn_wait.get()
+    async with contextlib.AsyncExitStack() as held:
+        if waiting is None:
+            entered = await held.enter_async_context(section)
+        else:
+            async with waiting():
+                entered = await held.enter_async_context(section)
+        yield entered

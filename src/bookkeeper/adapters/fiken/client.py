@@ -18,7 +18,6 @@ it without doing it. The token goes into the Authorization header and nowhere el
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -49,7 +48,7 @@ from bookkeeper.application.errors import (
     ExternalRejected,
     ExternalUnavailable,
 )
-from bookkeeper.application.ports import turn_wait
+from bookkeeper.application.ports import waiting_turn
 
 SYSTEM: Final = "fiken"
 DEFAULT_BASE_URL: Final = "https://api.fiken.no/api/v2"
@@ -148,7 +147,8 @@ class FikenClient:
             reraise=True,
         )
         gate = self._gate
-        async with self._turn(gate):
+        # The token's turn is waited for outside the caller's executor slot (turn_wait).
+        async with waiting_turn(gate.exclusive()):
             try:
                 async for attempt in retrying:
                     with attempt:
@@ -172,19 +172,6 @@ class FikenClient:
                     gate.pause(error.retry_after)
                 raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
-
-    @staticmethod
-    @contextlib.asynccontextmanager
-    async def _turn(gate: FikenGate) -> AsyncIterator[None]:
-        """`gate.exclusive()`, waited for outside the caller's executor slot (turn_wait)."""
-        waiting = turn_wait.get()
-        async with contextlib.AsyncExitStack() as held:
-            if waiting is None:
-                await held.enter_async_context(gate.exclusive())
-            else:
-                async with waiting():
-                    await held.enter_async_context(gate.exclusive())
-            yield
 
     async def get_json(self, path: str, decoder: msgspec.json.Decoder[T], **params: Any) -> T:
         """GET one object."""

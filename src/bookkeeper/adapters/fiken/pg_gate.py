@@ -3,10 +3,11 @@
 `PostgresGate` is the FikenGate of one token for N replicas:
 
 - one exchange at a time: a session-level `pg_advisory_lock` on a key derived from the
-  token's hash, taken on a connection of the gate's own (not the pool's: it is held for
-  the whole exchange, retries included) and released when the exchange ends. Inside the
-  process an asyncio lock queues callers first, so a process waits with one connection
-  per token. A process that dies drops its session and with it the lock;
+  token's hash, taken on a session of the gate's own (adapters/sql/lock_sessions.py, as
+  the Exclusive port's: not the pool's, it is held for the whole exchange, retries
+  included) and released when the exchange ends. Inside the process an asyncio lock
+  queues callers first, so a process waits with one session per token. A process that
+  dies drops its session and with it the lock;
 - at most 4 in any second: the completion times of the token's last 4 attempts, in the
   row `fiken_gate(token_key)` (migration 0017), on the database's clock, so that the
   replicas' own clocks never matter. Only the lock holder reads or writes the row;
@@ -39,6 +40,7 @@ from bookkeeper.adapters.fiken.ratelimit import (
     Sleep,
     token_key,
 )
+from bookkeeper.adapters.sql.lock_sessions import LockSessions, discard
 from bookkeeper.adapters.sql.urls import libpq_url
 from bookkeeper.application.errors import ExternalUnavailable
 
@@ -99,15 +101,23 @@ class PostgresGate:
         if limit < 1 or window <= 0:
             raise ValueError("a gate needs limit >= 1 and window > 0")
         self.key = key
-        self._conninfo = conninfo
         self._lock = (LOCK_NAMESPACE, lock_id(key))
         self._limit = limit
         self._window = window
         self._sleep = sleep
         self._lock_timeout = lock_timeout
         self._local = asyncio.Lock()
-        self._idle_seconds = idle_seconds
-        self._idle: asyncio.TimerHandle | None = None
+        self._sessions = LockSessions(
+            conninfo,
+            application_name="bookkeeper-fiken-gate",
+            lock_timeout=lock_timeout,
+            max_idle=1,
+            idle_seconds=idle_seconds,
+            # The row is a rate window, not a record: a crash may lose its last stamps, so
+            # its writes need not wait for the WAL to reach the disk (ADR 0035: measured).
+            setup=("SET synchronous_commit = off",),
+        )
+        #: The session of the exchange under way (None between exchanges, or once lost).
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._held = False
         # The row as last read or written, and when (database epoch / local monotonic).
@@ -126,13 +136,11 @@ class PostgresGate:
     async def exclusive(self) -> AsyncIterator[None]:
         """Hold the token in every process: no other exchange starts until this ends."""
         async with self._local:
-            if self._idle is not None:
-                self._idle.cancel()
-                self._idle = None
             try:
-                connection = await self._connect()
+                connection = self._connection = await self._sessions.take()
                 await connection.execute("SELECT pg_advisory_lock(%s, %s)", self._lock)
             except psycopg.errors.LockNotAvailable:
+                self._give_back()  # it holds nothing: the next exchange may use it
                 raise ExternalUnavailable(
                     f"{SYSTEM}: another process held the token for over {self._lock_timeout:.0f} s",
                     system=SYSTEM,
@@ -152,17 +160,7 @@ class PostgresGate:
                 if self._pause > 0:
                     await self._record_pause()
                 await self._unlock()
-                if self._connection is not None:
-                    self._idle = asyncio.get_running_loop().call_later(
-                        self._idle_seconds, self._close_if_idle
-                    )
-
-    def _close_if_idle(self) -> None:
-        """The idle timer: no exchange since, none waiting: the connection goes (the next
-        exchange reconnects)."""
-        self._idle = None
-        if not self._held and not self._local.locked():
-            self._discard()
+                self._give_back()
 
     @contextlib.asynccontextmanager
     async def attempt(self, max_wait: float | None = None) -> AsyncIterator[None]:
@@ -191,13 +189,11 @@ class PostgresGate:
             self._pause = max(self._pause, seconds)
 
     async def aclose(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(psycopg.Error):
                 await connection.close()
+        await self._sessions.aclose()
 
     # --- the row and the lock -----------------------------------------------------------
 
@@ -218,20 +214,6 @@ class PostgresGate:
         self._not_before = float(not_before or 0.0)
         self._db_now = float(now)
         self._read_at = time.monotonic()
-
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        if self._connection is None or self._connection.closed:
-            self._connection = await psycopg.AsyncConnection.connect(
-                self._conninfo,
-                autocommit=True,
-                connect_timeout=5,
-                application_name="bookkeeper-fiken-gate",
-            )
-            await self._connection.execute(f"SET lock_timeout = {int(self._lock_timeout * 1000)}")
-            # The row is a rate window, not a record: a crash may lose its last stamps, so
-            # its writes need not wait for the WAL to reach the disk (ADR 0035: measured).
-            await self._connection.execute("SET synchronous_commit = off")
-        return self._connection
 
     async def _read(self, connection: psycopg.AsyncConnection[Any]) -> None:
         try:
@@ -283,12 +265,17 @@ class PostgresGate:
             self._discard()
             raise
 
-    def _discard(self) -> None:
-        """Drop the connection at once (no await, safe under cancellation)."""
+    def _give_back(self) -> None:
+        """The exchange's session, unlocked, kept for the next exchange (closed after
+        `idle_seconds` without one: the next reconnects)."""
         connection, self._connection = self._connection, None
         if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.pgconn.finish()
+            self._sessions.give_back(connection)
+
+    def _discard(self) -> None:
+        """Drop the session at once (no await, safe under cancellation), the lock with it."""
+        connection, self._connection = self._connection, None
+        discard(connection)
 
     @staticmethod
     def _unavailable(error: psycopg.Error) -> ExternalUnavailable:

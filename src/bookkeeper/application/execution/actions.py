@@ -45,7 +45,7 @@ class Actions:
         books: BooksProvider,
         bank: BankProvider,
         policy: ExecutionPolicy,
-        exclusive: Exclusive | None = None,
+        exclusive: Exclusive,
     ) -> None:
         self._uow = uow_factory
         self._policy = policy

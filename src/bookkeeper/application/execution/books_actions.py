@@ -7,12 +7,8 @@ one created instead of creating it again.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import uuid
-import weakref
-from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Final
 
@@ -35,7 +31,6 @@ from bookkeeper.application.ports import (
     Purchase,
     PurchaseLine,
     UnitOfWorkFactory,
-    turn_wait,
 )
 from bookkeeper.application.postings import (
     booked_in_nok,
@@ -50,8 +45,6 @@ from bookkeeper.domain.proposals import Proposal
 from bookkeeper.domain.rules import TaxTable
 
 _MAX_DESCRIPTION: Final = 200
-#: One supplier's find-or-create at a time in this process, per key (supplier_keys).
-_SUPPLIER_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
 
 def supplier_keys(
@@ -71,28 +64,6 @@ def supplier_keys(
     return tuple(sorted(keys))
 
 
-@contextlib.asynccontextmanager
-async def _in_process(keys: Sequence[str]) -> AsyncIterator[None]:
-    """Hold the keys' asyncio locks (sorted), waiting for a busy one outside the caller's
-    executor slot (turn_wait): a holder waits for a slot again after its Fiken turn, so
-    one that held a slot while waiting here could deadlock with it."""
-    locks = []
-    for key in sorted(keys):
-        lock = _SUPPLIER_LOCKS.get(key)
-        if lock is None:
-            lock = _SUPPLIER_LOCKS[key] = asyncio.Lock()
-        locks.append(lock)
-    async with contextlib.AsyncExitStack() as held:
-        for lock in locks:
-            waiting = turn_wait.get() if lock.locked() else None
-            if waiting is None:
-                await held.enter_async_context(lock)
-            else:
-                async with waiting():
-                    await held.enter_async_context(lock)
-        yield
-
-
 class BooksActions:
     """Purchases in the books, each remote call under the attempt's guard."""
 
@@ -101,12 +72,13 @@ class BooksActions:
         books: BooksProvider,
         uow_factory: UnitOfWorkFactory,
         policy: ExecutionPolicy,
-        exclusive: Exclusive | None = None,
+        exclusive: Exclusive,
     ) -> None:
         self._books = books
         self._uow = uow_factory
         self._policy = policy
-        #: Across processes (replicas): None when this process is the only one (SQLite).
+        #: One supplier's find-and-create at a time (in this process; across the replicas
+        #: on PostgreSQL).
         self._exclusive = exclusive
 
     async def register_purchase(
@@ -184,19 +156,17 @@ class BooksActions:
         # Two passes of this process, two executors in it, or two replicas may run invoices
         # of the same new supplier at once (of one tenant, or of two tenants that book into
         # one company, ADR 0047): the find and the create go together, one at a time per
-        # supplier, so the second finds what the first created (ADR 0043). This
-        # process's callers queue on asyncio locks first, then the port makes it exclusive
-        # across processes. Both are taken before any Fiken request and let go after the
-        # last, and never while the Fiken gate is held: the gate is taken per request
-        # inside, so no holder of the gate ever waits for these (no inverted order).
+        # supplier, so the second finds what the first created (ADR 0043). The port makes
+        # it exclusive per key (scoped by the company, ADR 0047); the adapter says how —
+        # asyncio locks in one process, advisory locks across replicas as well. The keys
+        # are taken before any Fiken request and let go after the last, and never while
+        # the Fiken gate is held: the gate is taken per request inside, so no holder of
+        # the gate ever waits for them (no inverted order).
         company = await attempt.call(books.company_key)
         keys = supplier_keys(
             attempt.claim.tenant_id, data.supplier_org_number, data.supplier, company
         )
-        async with contextlib.AsyncExitStack() as held:
-            await held.enter_async_context(_in_process(keys))
-            if self._exclusive is not None:
-                await held.enter_async_context(self._exclusive.hold(keys))
+        async with self._exclusive.hold(keys):
             # Find first, always: a create that timed out may have committed.
             found = await attempt.call(
                 lambda: books.find_supplier(data.supplier_org_number, data.supplier)

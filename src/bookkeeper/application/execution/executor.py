@@ -71,10 +71,12 @@ class Executor:
         ids: Ids,
         policy: ExecutionPolicy | None = None,
         name: str = "executor",
-        exclusive: Exclusive | None = None,
+        *,
+        exclusive: Exclusive,
     ) -> None:
-        """`exclusive` makes a supplier's find-and-create one at a time across processes
-        (replicas on PostgreSQL, ADR 0043); without it, within this process only."""
+        """`exclusive` makes a supplier's find-and-create one at a time per Fiken company
+        (ADR 0043, ADR 0047): in this process (adapters/memory_locks.py, one instance
+        shared by the process's executors), or across the replicas on PostgreSQL."""
         self._clock = clock
         self._uow = uow_factory
         self._policy = policy = policy or ExecutionPolicy()
