@@ -190,6 +190,21 @@ def test_an_unreachable_database_fails_with_one_line(
     assert "s3cret" not in err
 
 
+def test_serve_hands_the_workers_health_timeout_to_the_server(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS reaches the lean server (and uvicorn's own
+    supervisor where `serve` cannot become that server)."""
+    from bookkeeper.entrypoints.cli import main as cli
+
+    given: list[object] = []
+    monkeypatch.setattr(cli, "exec_server", lambda *_a, **kw: given.append(kw["health_timeout"]))
+    monkeypatch.setattr(cli, "run_uvicorn", lambda *a: given.append(a[-1]))
+    monkeypatch.setenv("BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS", "9")
+    assert main(["serve", "--port", "8123", "--workers", "2"]) == 0
+    assert given == [9, 9]
+
+
 # --- serve (a real process) ---------------------------------------------------------------
 
 

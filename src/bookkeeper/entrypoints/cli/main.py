@@ -86,11 +86,19 @@ def serve(args: argparse.Namespace, container: Container) -> int:
             args.workers,
             settings.log_level,
             access_log=settings.log_level == "DEBUG",
+            health_timeout=settings.worker_health_timeout_seconds,
         )
     if settings.server == "granian":
         _serve_granian(host, port, args.workers, settings.log_level)
         return 0
-    run_uvicorn(host, port, args.workers, settings.log_level, settings.log_level == "DEBUG")
+    run_uvicorn(
+        host,
+        port,
+        args.workers,
+        settings.log_level,
+        settings.log_level == "DEBUG",
+        settings.worker_health_timeout_seconds,
+    )
     return 0
 
 

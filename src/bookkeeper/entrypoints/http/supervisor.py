@@ -11,7 +11,8 @@ does the same work with the standard library only (~12 MB, no tracker):
   uvicorn's `Server` (the same Config as `uvicorn.run`);
 * every HEALTH_INTERVAL s asks each worker over a socket pair whether it is alive and
   serving, one question in flight per worker (the next is asked once it is answered);
-  a worker that died is replaced, one that does not answer within HEALTH_TIMEOUT s is
+  a worker that died is replaced, one that does not answer within its health timeout
+  (HEALTH_TIMEOUT s unless given: BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS) is
   killed and replaced (a new one has STARTUP_GRACE s for its first answer: its
   interpreter and imports come first), and one that exited with uvicorn's
   STARTUP_FAILURE (3: the app or its lifespan cannot start) stops the serve, as uvicorn
@@ -43,7 +44,8 @@ log = logging.getLogger("uvicorn.error")
 STARTUP_FAILURE: Final = 3
 #: Seconds between two health checks of the workers (uvicorn: 0.5).
 HEALTH_INTERVAL: Final = 0.5
-#: Seconds a worker has to answer a health check (uvicorn's timeout_worker_healthcheck).
+#: Seconds a worker has to answer a health check, unless given (uvicorn's
+#: timeout_worker_healthcheck; settings.py: BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS).
 HEALTH_TIMEOUT: Final = 5.0
 #: Seconds a new worker has to start serving when the workers are replaced (SIGHUP).
 READY_TIMEOUT: Final = 120.0
@@ -162,14 +164,24 @@ class Worker:
 class Supervisor:
     """N workers on one listening socket, kept alive (see the module docstring)."""
 
-    def __init__(self, argv: Sequence[str], listener: socket.socket, workers: int) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        listener: socket.socket,
+        workers: int,
+        health_timeout: float = HEALTH_TIMEOUT,
+    ) -> None:
         self._argv = list(argv)
         self._listener = listener
         self._wanted = max(1, workers)
+        self._health_timeout = health_timeout
         self.workers: list[Worker] = []
         self._signals: list[int] = []
         self._stopping = False
         self.status = 0
+
+    def _worker(self) -> Worker:
+        return Worker(self._argv, self._listener, self._health_timeout)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._signals.append(signum)
@@ -178,7 +190,7 @@ class Supervisor:
         for name in _SIGNALS:
             signal.signal(getattr(signal, f"SIG{name}"), self._on_signal)
         log.info("Started parent process [%d]", os.getpid())
-        self.workers = [Worker(self._argv, self._listener) for _ in range(self._wanted)]
+        self.workers = [self._worker() for _ in range(self._wanted)]
         while not self._stopping:
             time.sleep(HEALTH_INTERVAL)
             self._handle_signals()
@@ -202,7 +214,7 @@ class Supervisor:
             elif signum == signal.SIGTTIN:
                 log.info("Received SIGTTIN, increasing the number of processes.")
                 self._wanted += 1
-                self.workers.append(Worker(self._argv, self._listener))
+                self.workers.append(self._worker())
             elif signum == signal.SIGTTOU:
                 log.info("Received SIGTTOU, decreasing number of processes.")
                 if self._wanted <= 1:
@@ -229,7 +241,7 @@ class Supervisor:
                 self.status = STARTUP_FAILURE
                 return
             log.info("Child process [%d] died", worker.pid)
-            self.workers[index] = Worker(self._argv, self._listener)
+            self.workers[index] = self._worker()
 
     def _told_to_stop(self) -> bool:
         """Stopping, or a SIGINT/SIGTERM is waiting to be handled (during a restart)."""
@@ -242,7 +254,7 @@ class Supervisor:
         for index, old in enumerate(list(self.workers)):
             if self._stopping:
                 return
-            new = Worker(self._argv, self._listener)
+            new = self._worker()
             if not new.wait_until_serving(READY_TIMEOUT, self._told_to_stop):
                 new.kill()
                 new.join()
@@ -274,8 +286,16 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
-def supervise(argv: Sequence[str], host: str, port: int, workers: int, log_level: str) -> int:
-    """Serve with `workers` worker processes started by `argv`; the exit status."""
+def supervise(
+    argv: Sequence[str],
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    health_timeout: float = HEALTH_TIMEOUT,
+) -> int:
+    """Serve with `workers` worker processes started by `argv`, each given
+    `health_timeout` s to answer a health check; the exit status."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
     try:
         listener = bind(host, port)
@@ -283,7 +303,7 @@ def supervise(argv: Sequence[str], host: str, port: int, workers: int, log_level
         log.error("%s", error)
         return STARTUP_FAILURE
     with listener:
-        return Supervisor(argv, listener, workers).run()
+        return Supervisor(argv, listener, workers, health_timeout).run()
 
 
 def answer_health_checks(health: socket.socket, serving: Callable[[], bool]) -> None:
