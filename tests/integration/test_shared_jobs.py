@@ -23,7 +23,7 @@ TAKEOVER = 45.0
 
 LEADS = re.compile(r"scheduled jobs: this worker \(pid (\d+)\) (?:runs them|took them over)")
 WAITS = re.compile(r"scheduled jobs: another worker runs them; this one \(pid (\d+)\)")
-SHARED = re.compile(r"scheduler (?:started|runs now also): .*morning-catch-up")
+SHARED = re.compile(r"scheduler started: .*morning-catch-up")
 
 
 def _wait_for(log: Path, done: object, within: float, process: subprocess.Popen[bytes]) -> str:
