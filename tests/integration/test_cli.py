@@ -207,6 +207,19 @@ def test_serve_hands_the_workers_health_timeout_to_the_server(
     assert given == [9, 9]
 
 
+def test_serve_on_port_0_lets_the_system_pick_a_free_port(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0 is a port to bind (the server logs which one it got), not "unset" (8000)."""
+    from bookkeeper.entrypoints.cli import main as cli
+
+    ports: list[object] = []
+    monkeypatch.setattr(cli, "exec_server", lambda *a, **_kw: ports.append(a[2]))
+    monkeypatch.setattr(cli, "run_uvicorn", lambda *a: ports.append(a[1]))
+    assert main(["serve", "--port", "0"]) == 0
+    assert ports == [0, 0]
+
+
 # --- serve (a real process) ---------------------------------------------------------------
 
 
