@@ -8,9 +8,10 @@ clock, `settings` by settings in a temporary directory.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,10 +110,40 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def free_port() -> int:
+    """A port that was free a moment ago; another process may take it before the server
+    binds it. Start a server on port 0 and read its port back (`announced_port`) where
+    it logs it; else retry when it could not bind (`address_in_use`)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+#: uvicorn's line once it listens, with the port it bound (also for port 0); the lean
+#: supervisor of `serve --workers N` writes the same line (supervisor.bind).
+_LISTENING = re.compile(r"Uvicorn running on \S+:(\d+) ")
+
+
+def announced_port(log: str) -> int | None:
+    """The port a server started with `--port 0` bound, from its log; None before it
+    listens. (granian logs the port it was given, 0: use `free_port` with it.)"""
+    found = _LISTENING.search(log)
+    return int(found.group(1)) if found else None
+
+
+def address_in_use(log: str) -> bool:
+    """Whether a server's log says it could not bind its port (uvicorn and granian)."""
+    return "address already in use" in log.lower()
+
+
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections while the block runs: bound, so that no
+    other process can take it, and not listening."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        port: int = held.getsockname()[1]
+        yield port
 
 
 # --- payloads ---------------------------------------------------------------------------

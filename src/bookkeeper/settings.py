@@ -224,6 +224,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     #: dies; BOOKKEEPER_JOBS_LOCK, set by the server for its workers). None: this process
     #: runs them itself.
     jobs_lock: Path | None = None
+    #: Seconds a worker of `bookkeeper serve --workers N` has to answer the supervisor's
+    #: health check before it is taken for hung and replaced (uvicorn's
+    #: timeout_worker_healthcheck; BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS).
+    worker_health_timeout_seconds: int = 5
 
     def __repr__(self) -> str:
         # Tokens never reach a log line or a traceback through repr().
@@ -389,6 +393,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         server=_server(get("SERVER")),
         jobs_lock=_path("JOBS_LOCK", raw) if (raw := get("JOBS_LOCK")) is not None else None,
+        worker_health_timeout_seconds=_integer(
+            "WORKER_HEALTH_TIMEOUT_SECONDS",
+            get("WORKER_HEALTH_TIMEOUT_SECONDS"),
+            default=5,
+            low=1,
+            high=600,
+        ),
     )
 
 

@@ -27,7 +27,7 @@ from bookkeeper.adapters.system import SystemClock
 from bookkeeper.application.execution import reference
 from bookkeeper.domain.events import ExecutionStartedData, Status
 from tests.fakes.fiken import FakeFiken
-from tests.http_helpers import free_port
+from tests.http_helpers import announced_port
 from tests.unit.conftest import FixedClock
 from tests.unit.external_doubles import Harness, invoice
 
@@ -43,13 +43,20 @@ GRACE = 3
 
 
 class Served:
-    """One `bookkeeper serve` process."""
+    """One `bookkeeper serve` process, on a port of its own choosing (`--port 0`): the
+    one it logs when it listens (no free port picked beforehand that another process
+    could take first)."""
 
-    def __init__(self, name: str, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    def __init__(self, name: str, process: subprocess.Popen[bytes], log: Path) -> None:
         self.name = name
         self.process = process
-        self.base = f"http://127.0.0.1:{port}"
         self.log = log
+        self.port: int | None = None
+
+    @property
+    def base(self) -> str:
+        assert self.port is not None, f"{self.name} is not ready (its port is not known yet)"
+        return f"http://127.0.0.1:{self.port}"
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -62,8 +69,12 @@ class Served:
                     pytest.fail(
                         f"{self.name} exited with {self.process.returncode}:\n{self.text()}"
                     )
+                if self.port is None:
+                    self.port = announced_port(self.text())
                 with contextlib.suppress(httpx.TransportError):
-                    if (await client.get(f"{self.base}/health")).status_code in (200, 503):
+                    if self.port is not None and (
+                        await client.get(f"{self.base}/health")
+                    ).status_code in (200, 503):
                         return
                 assert time.monotonic() < deadline, f"{self.name} did not start:\n{self.text()}"
                 await asyncio.sleep(0.1)
@@ -121,17 +132,16 @@ class Cluster:
         return served
 
     def spawn(self, name: str, **env: str) -> Served:
-        port = free_port()
         log = self.tmp_path / f"{name}.log"
         command = [sys.executable, "-m", "bookkeeper.entrypoints.cli.main", "serve"]
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [*command, "--port", str(port)],
+                [*command, "--port", "0"],
                 env=self.env | env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-        served = Served(name, process, port, log)
+        served = Served(name, process, log)
         self.served.append(served)
         return served
 

@@ -15,9 +15,11 @@ import pytest
 
 from bookkeeper.adapters.auth.local_jwt import LocalJwtVerifier, load_or_create_signing_key
 from bookkeeper.entrypoints.cli.main import main
-from tests.http_helpers import API, free_port
+from tests.http_helpers import API, address_in_use, announced_port, free_port, refusing_port
 
 STARTUP_DEADLINE_SECONDS = 60
+#: Starts of a server given a free port, which another process may take first.
+PORT_ATTEMPTS = 5
 
 
 def _verifier(data_dir: Path) -> LocalJwtVerifier:
@@ -178,11 +180,11 @@ def test_an_unreachable_database_fails_with_one_line(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pytest.importorskip("bookkeeper.adapters.sql")
-    port = free_port()
-    monkeypatch.setenv(
-        "BOOKKEEPER_DATABASE_URL", f"postgresql://nobody:s3cret@127.0.0.1:{port}/nothing"
-    )
-    status = main(["replay"])
+    with refusing_port() as port:
+        monkeypatch.setenv(
+            "BOOKKEEPER_DATABASE_URL", f"postgresql://nobody:s3cret@127.0.0.1:{port}/nothing"
+        )
+        status = main(["replay"])
     out, err = capsys.readouterr()
     assert status == 1
     assert out == ""
@@ -190,7 +192,56 @@ def test_an_unreachable_database_fails_with_one_line(
     assert "s3cret" not in err
 
 
+def test_serve_hands_the_workers_health_timeout_to_the_server(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS reaches the lean server (and uvicorn's own
+    supervisor where `serve` cannot become that server)."""
+    from bookkeeper.entrypoints.cli import main as cli
+
+    given: list[object] = []
+    monkeypatch.setattr(cli, "exec_server", lambda *_a, **kw: given.append(kw["health_timeout"]))
+    monkeypatch.setattr(cli, "run_uvicorn", lambda *a: given.append(a[-1]))
+    monkeypatch.setenv("BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS", "9")
+    assert main(["serve", "--port", "8123", "--workers", "2"]) == 0
+    assert given == [9, 9]
+
+
+def test_serve_on_port_0_lets_the_system_pick_a_free_port(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0 is a port to bind (the server logs which one it got), not "unset" (8000)."""
+    from bookkeeper.entrypoints.cli import main as cli
+
+    ports: list[object] = []
+    monkeypatch.setattr(cli, "exec_server", lambda *a, **_kw: ports.append(a[2]))
+    monkeypatch.setattr(cli, "run_uvicorn", lambda *a: ports.append(a[1]))
+    assert main(["serve", "--port", "0"]) == 0
+    assert ports == [0, 0]
+
+
 # --- serve (a real process) ---------------------------------------------------------------
+
+
+def _serving(process: subprocess.Popen[bytes], log: Path, port: int) -> str | None:
+    """The base URL once `serve` answers /health (its port read from its log when it was
+    started on port 0); None when it exited."""
+    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+    while True:
+        if process.poll() is not None:
+            return None
+        port = port or announced_port(log.read_text()) or 0
+        if port:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    return f"http://127.0.0.1:{port}"
+            except httpx.TransportError:
+                pass
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            pytest.fail(f"serve did not answer /health in time:\n{log.read_text()}")
+        time.sleep(0.05)  # polling interval, not a wait for something to happen
 
 
 def _command() -> list[str]:
@@ -206,32 +257,28 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str
     """`bookkeeper serve` in each server it can run in (BOOKKEEPER_SERVER, ADR 0039)."""
     pytest.importorskip("bookkeeper.adapters.sql")
     data_dir = tmp_path / "served"
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKKEEPER_")}
     env["BOOKKEEPER_DATA_DIR"] = str(data_dir)
     env["BOOKKEEPER_SERVER"] = request.param
     log = tmp_path / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*_command(), "serve", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        # uvicorn binds a port of its own choosing and logs it; granian logs only the
+        # port it was given, so it gets a free one, and another go if that was taken.
+        port = 0 if request.param == "uvicorn" else free_port()
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [*_command(), "serve", "--port", str(port)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        base = _serving(process, log, port)
+        if base is not None:
+            break
+        if not (port and address_in_use(log.read_text()) and attempt < PORT_ATTEMPTS):
+            pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()}")
+    assert base is not None
     try:
-        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"serve did not answer /health in time:\n{log.read_text()}")
-            time.sleep(0.05)  # polling interval, not a wait for something to happen
         yield base, data_dir, log
     finally:
         process.terminate()

@@ -33,15 +33,16 @@ async def test_the_morning_job_runs_at_the_cron_and_catches_up_only_on_its_days(
         )
         process = await start_process(container)
         try:
-            assert process.scheduler is not None
-            assert process.scheduler.trigger("morning") == f"cron[{expression!r}, Europe/Oslo]"
+            shared = process.shared_scheduler  # the morning jobs are shared ones
+            assert shared is not None
+            assert shared.trigger("morning") == f"cron[{expression!r}, Europe/Oslo]"
             uow: UnitOfWorkFactory = await resolve(container.uow_factory)
             # The catch-up runs at start, in the background: wait for the day's run, or
             # (where none is due) for the catch-up to have looked, which needs no I/O.
             for _ in polls():
                 if await morning_runs(uow) >= 1:
                     break
-                if not expected and process.scheduler.runs("morning-catch-up"):
+                if not expected and shared.runs("morning-catch-up"):
                     await asyncio.sleep(0.2)
                     break
                 await asyncio.sleep(0.05)

@@ -49,6 +49,24 @@ def test_the_lean_server_command_runs_this_python_with_the_settings() -> None:
         *("--workers", "3", "--log-level", "DEBUG", "--access-log"),
     ]
     assert "--access-log" not in server.command("uvicorn", "h", 1, 1, "INFO", access_log=False)
+    timed = server.command("uvicorn", "h", 1, 2, "INFO", access_log=False, health_timeout=7)
+    assert timed[-2:] == ["--health-timeout", "7"]
+
+
+def test_the_supervisor_gets_the_workers_health_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bookkeeper.entrypoints.http import supervisor
+
+    given: list[float] = []
+
+    def supervise(*_args: object, health_timeout: float) -> int:
+        given.append(health_timeout)
+        return 0
+
+    monkeypatch.setattr(supervisor, "supervise", supervise)
+    options = ["--host", "h", "--port", "0", "--workers", "2"]
+    assert server.main([*options, "--health-timeout", "7"]) == 0
+    assert server.main(options) == 0
+    assert given == [7.0, supervisor.HEALTH_TIMEOUT]
 
 
 def test_the_lean_server_module_imports_nothing_of_the_application() -> None:

@@ -59,6 +59,7 @@ def test_every_variable_overrides() -> None:
             "BOOKKEEPER_EXECUTOR_TENANTS": "16",
             "BOOKKEEPER_EXECUTOR_LEASE_SECONDS": "12",
             "BOOKKEEPER_EXECUTOR_RETRY_SECONDS": "2",
+            "BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS": "12",
         }
     )
     assert settings.database_url == "postgresql://bookkeeper:pw@db/bookkeeper"
@@ -71,6 +72,7 @@ def test_every_variable_overrides() -> None:
     assert settings.executor_tenant_concurrency == 16
     assert settings.executor_lease_seconds == 12
     assert settings.executor_retry_seconds == 2
+    assert settings.worker_health_timeout_seconds == 12
 
 
 def test_empty_variables_count_as_unset() -> None:
@@ -100,6 +102,8 @@ def test_a_relative_data_dir_is_made_absolute_once(
         ("BOOKKEEPER_EXECUTOR_LEASE_SECONDS", "2"),
         ("BOOKKEEPER_EXECUTOR_LEASE_SECONDS", "soon"),
         ("BOOKKEEPER_EXECUTOR_RETRY_SECONDS", "0"),
+        ("BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS", "0"),
+        ("BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS", "soon"),
         ("BOOKKEEPER_LOG_LEVEL", "LOUD"),
         ("BOOKKEEPER_DATABASE_URL", "mysql://root@db/x"),
         ("BOOKKEEPER_DATABASE_URL", "bookkeeper.db"),
@@ -145,3 +149,8 @@ def test_the_server_is_uvicorn_unless_granian_is_named() -> None:
     assert load_settings({"BOOKKEEPER_SERVER": " Granian "}).server == "granian"
     with pytest.raises(SettingsError, match="BOOKKEEPER_SERVER"):
         load_settings({"BOOKKEEPER_SERVER": "gunicorn"})
+
+
+def test_a_worker_has_five_seconds_for_a_health_check_unless_set() -> None:
+    """The supervisor's timeout of `serve --workers N` (uvicorn's default, as before)."""
+    assert load_settings(HOME).worker_health_timeout_seconds == 5

@@ -1,6 +1,6 @@
 """Issue 14 (P7): one worker of a serve runs the shared scheduled jobs, the one holding the
-jobs lock; another takes over when it stops or dies. The lock, the takeover, the move of
-registered jobs onto a running scheduler, and the worker's app factory leaving optional
+jobs lock; another takes over when it stops or dies. The lock, the takeover, the shared
+jobs' own scheduler beside the executor's, and the worker's app factory leaving optional
 imports out. With real `bookkeeper serve` processes: tests/integration/test_shared_jobs.py."""
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from dependency_injector import providers
 
 from bookkeeper.adapters.process_lock import FileLock, LockError
+from bookkeeper.container import Container, shutdown
+from bookkeeper.entrypoints import serve
 from bookkeeper.entrypoints.http import server
 from bookkeeper.entrypoints.http.worker import LEFT_OUT, left_out
 from bookkeeper.entrypoints.scheduler import Scheduler
 from bookkeeper.entrypoints.serve import SharedJobs
-from bookkeeper.settings import load_settings
+from bookkeeper.settings import Settings, load_settings
+from tests.http_helpers import memory_container
+from tests.polling import polls
 
 #: A retry short enough for a test, long enough to see a worker wait.
 RETRY = 0.05
@@ -169,37 +174,48 @@ async def test_stopping_a_waiting_worker_ends_its_wait(tmp_path: Path) -> None:
     assert starts.count == 0 and not jobs.running
 
 
-async def test_jobs_registered_on_a_registry_move_to_a_running_scheduler() -> None:
-    ran = asyncio.Event()
+async def test_a_worker_that_takes_them_over_runs_them_beside_its_executor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared jobs start on a scheduler of their own while the process (its executor)
+    runs; a failed start leaves none of them behind; both stop with the process, and the
+    lock goes back after that."""
+    monkeypatch.setattr(serve, "TAKEOVER_SECONDS", RETRY)
+    failures = [RuntimeError("the spending sources cannot be resolved")]
+    register_spending = serve.register_spending
 
-    async def catch_up() -> bool:
-        ran.set()
-        return False
+    async def fails_once(container: Container, scheduler: Scheduler) -> bool:
+        if failures:
+            raise failures.pop()
+        return await register_spending(container, scheduler)
 
-    async def executor() -> bool:
-        return False
-
-    scheduler = Scheduler()
-    scheduler.every("executor", 3600, executor)
-    await scheduler.start()
+    monkeypatch.setattr(serve, "register_spending", fails_once)
+    path = tmp_path / "jobs.lock"
+    holder = FileLock(path)
+    assert holder.try_acquire()
+    container = memory_container(tmp_path, executor=True)
+    settings = Settings.for_data_dir(tmp_path, executor_enabled=True, jobs_lock=path)
+    container.settings.override(providers.Object(settings))
+    process = await serve.start_process(container)
     try:
-        registry = Scheduler()
-        registry.every("subscriptions", 3600, catch_up)
-        scheduler.include(registry)
-        assert scheduler.jobs == ["executor", "subscriptions"]
-        assert registry.jobs == []
-        await asyncio.wait_for(ran.wait(), timeout=WITHIN)  # an interval job runs at once
-
-        clash = Scheduler()
-        clash.every("later", 3600, catch_up)
-        clash.every("subscriptions", 3600, catch_up)
-        with pytest.raises(ValueError, match="already registered"):
-            scheduler.include(clash)
-        assert scheduler.jobs == ["executor", "subscriptions"]  # none of them moved
-        with pytest.raises(ValueError, match="never started"):
-            scheduler.include(scheduler)
+        assert process.jobs == [serve.EXECUTOR_JOB]  # another worker runs the shared ones
+        holder.release()
+        for _ in polls(WITHIN):
+            shared = process.shared_scheduler
+            if shared is not None and shared.runs(serve.SUBSCRIPTIONS_JOB) >= 1:
+                break
+            await asyncio.sleep(RETRY)
+        assert not failures  # the first takeover failed, and gave the lock back ...
+        assert process.shared_scheduler is not None  # ... the next one started them
+        assert process.shared_scheduler.runs(serve.SUBSCRIPTIONS_JOB) >= 1  # at once
+        assert process.jobs == [serve.EXECUTOR_JOB, *process.shared_scheduler.jobs]
+        assert process.shared_scheduler.jobs.count(serve.SUBSCRIPTIONS_JOB) == 1
+        assert FileLock(path).try_acquire() is False  # held while they run
     finally:
-        await scheduler.stop()
+        await process.close()
+        await shutdown(container)
+    assert process.jobs == []
+    assert FileLock(path).try_acquire() is True  # given back once they stopped
 
 
 def test_an_import_left_out_fails_as_if_not_installed_and_only_within(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bookkeeper.entrypoints.http.supervisor import HEALTH_TIMEOUT, STARTUP_FAILURE
+from bookkeeper.entrypoints.http.supervisor import HEALTH_TIMEOUT, STARTUP_FAILURE, Worker, bind
+from tests.polling import polls
 
 WITHIN = 30.0
 
@@ -183,3 +184,48 @@ def test_a_worker_slow_to_start_is_not_taken_for_a_hung_one(tmp_path: Path) -> N
             supervisor.kill()
             supervisor.wait(timeout=10)
     assert "died" not in (supervisor.stdout.read() if supervisor.stdout else "")
+
+
+#: A worker that answers nothing until told to (a `go` file), then answers every question
+#: it was asked so far at once, says how many in `answered`, and hangs.
+_ANSWERS_LATE_THEN_HANGS = """
+import os, socket, sys, time
+from pathlib import Path
+
+folder = Path(sys.argv[1])
+args = sys.argv[2:]
+health = socket.socket(fileno=int(args[args.index("--health-fd") + 1]))
+while not (folder / "go").exists():
+    time.sleep(0.01)
+questions = health.recv(1024)
+health.sendall(b"1" * len(questions))
+(folder / "answering").write_text(str(len(questions)))
+os.replace(folder / "answering", folder / "answered")
+time.sleep(600)
+"""
+
+
+def test_answers_queued_while_a_worker_started_do_not_keep_it_alive_once_it_hangs(
+    tmp_path: Path,
+) -> None:
+    """One health question in flight per worker: the checks made while it starts do not
+    pile up questions whose answers would then pass, one per check, for a hung worker."""
+    argv = [sys.executable, "-c", _ANSWERS_LATE_THEN_HANGS, str(tmp_path)]
+    with bind("127.0.0.1", 0) as listener:
+        worker = Worker(argv, listener, health_timeout=0.5)
+        try:
+            for _ in range(5):  # the supervisor's checks while it starts (each waits 0.1 s)
+                assert worker.alive()
+            (tmp_path / "go").write_text("")
+            answered = tmp_path / "answered"
+            for _ in polls():
+                if answered.exists():
+                    break
+                time.sleep(0.02)
+            assert answered.read_text() == "1"  # asked once, not once per check
+            assert worker.alive()  # it answered the question in flight: it started
+            assert not worker.alive()  # and now it hangs: the next check goes unanswered
+            assert worker.overdue  # a miss, and no other question is asked behind it
+        finally:
+            worker.kill()
+            worker.join()

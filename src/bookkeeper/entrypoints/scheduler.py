@@ -143,25 +143,6 @@ class Scheduler:
         if self._scheduler is not None:
             self._add_daily(self._scheduler, job)
 
-    def include(self, other: Scheduler) -> None:
-        """Take over the jobs registered on `other` (a registry never started): all of
-        them or, if one's name is taken, none. Scheduled at once if this one runs."""
-        if other.started:
-            raise ValueError("only the jobs of a scheduler that was never started move")
-        for name in other.jobs:
-            self._check_new(name)
-        for interval in other._interval.values():
-            self._interval[interval.name] = interval
-            if self._scheduler is not None:
-                self._add_interval(self._scheduler, interval)
-        for daily in other._daily.values():
-            self._daily[daily.name] = daily
-            if self._scheduler is not None:
-                self._add_daily(self._scheduler, daily)
-        if self._scheduler is not None and other.jobs:
-            log.info("scheduler runs now also: %s", ", ".join(other.jobs))
-        other._interval, other._daily = {}, {}
-
     def _check_new(self, name: str) -> None:
         if name in self._interval or name in self._daily:
             raise ValueError(f"a job named {name!r} is already registered")

@@ -20,11 +20,12 @@ The scheduler's jobs (one registration each):
     spending-pull        every 6 h (with the morning's switch): the providers' costs of
                          the last days as cost snapshots (entrypoints/spending_job.py)
 
-The executor runs in every process; the others (and the Discord bot) are the serve's
-shared jobs: with `bookkeeper serve --workers N` only the worker holding the jobs lock
-(BOOKKEEPER_JOBS_LOCK, set by the server) runs them, and another takes over within
-TAKEOVER_SECONDS if it dies (issue 14, P7: the other workers do not carry their memory).
-Each job stays safe to run in several replicas at once (derived ids, tracking positions).
+The executor runs in every process, on the process's scheduler; the others (and the
+Discord bot) are the serve's shared jobs, on a scheduler of their own: with `bookkeeper
+serve --workers N` only the worker holding the jobs lock (BOOKKEEPER_JOBS_LOCK, set by
+the server) starts it, and another takes over within TAKEOVER_SECONDS if it dies (issue
+14, P7: the other workers do not carry their memory). Each job stays safe to run in
+several replicas at once (derived ids, tracking positions).
 
 Reactions to committed events (application/dispatch.py): an approval wakes the executor.
 
@@ -47,6 +48,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from bookkeeper.adapters.metrics import PROPOSAL_EVENT_TYPES, MeteredPass, count_proposal_events
@@ -122,7 +124,10 @@ class Process:
     """A serving process: its services, and what runs beside the requests."""
 
     services: Services
+    #: The executor's scheduler (every process runs one).
     scheduler: Scheduler | None = None
+    #: The shared jobs' scheduler (start_shared), in the process that runs them.
+    shared_scheduler: Scheduler | None = None
     discord: DiscordBot | None = None
     executor: Executor | None = None
     #: The shared jobs (start_shared): here, or in the worker holding the jobs lock.
@@ -139,10 +144,14 @@ class Process:
     @property
     def jobs(self) -> list[str]:
         """The scheduled jobs this process runs."""
-        return self.scheduler.jobs if self.scheduler is not None else []
+        return [job for scheduler in self._schedulers for job in scheduler.jobs]
+
+    @property
+    def _schedulers(self) -> list[Scheduler]:
+        return [s for s in (self.scheduler, self.shared_scheduler) if s is not None]
 
     async def close(self) -> None:
-        """Stop the bus consumer, the bot and the scheduler (letting running jobs finish,
+        """Stop the bus consumer, the bot and the schedulers (letting running jobs finish,
         within the grace). The executor stops taking work first and hands back what it has
         not started."""
         if self.executor is not None:
@@ -163,9 +172,9 @@ class Process:
         if self.discord is not None:
             await self.discord.close()
             self.discord = None
-        if self.scheduler is not None:
-            await self.scheduler.stop(self.shutdown_grace_seconds)
-            self.scheduler = None
+        # Together: the jobs of both go on within the one grace.
+        await asyncio.gather(*(s.stop(self.shutdown_grace_seconds) for s in self._schedulers))
+        self.scheduler = self.shared_scheduler = None
         if self.shared is not None:
             # After the jobs stopped: the next holder never runs them beside these.
             self.shared.release()
@@ -271,13 +280,9 @@ async def start_process(container: Container) -> Process:
             log.info("executor off (BOOKKEEPER_EXECUTOR=off): approved actions wait")
         services.dispatcher.on(PROPOSAL_EVENT_TYPES, count_proposal_events)
         process.scheduler = scheduler
-
-        async def start() -> None:
-            await start_shared(container, process, scheduler)
-
-        process.shared = SharedJobs(container.jobs_lock(), start)
-        # Leading at once: the shared jobs are registered before the scheduler starts,
-        # as in a process that runs everything itself.
+        process.shared = SharedJobs(
+            container.jobs_lock(), partial(start_shared, container, process), TAKEOVER_SECONDS
+        )
         await process.shared.begin()
         await scheduler.start()
         process.bus_intake, process.bus = await start_bus(container)
@@ -290,11 +295,12 @@ async def start_process(container: Container) -> Process:
     return process
 
 
-async def start_shared(container: Container, process: Process, scheduler: Scheduler) -> None:
+async def start_shared(container: Container, process: Process) -> None:
     """The jobs one process of a serve runs for all of them: the subscribers' catch-up,
     the conversation purge, the sealer, the morning run with its catch-up, the spending
-    pull, and the Discord bot (one gateway connection). Registered on a registry first,
-    so that a failure leaves `scheduler` as it was; then moved to `scheduler`."""
+    pull, and the Discord bot (one gateway connection). On a scheduler of their own
+    (`process.shared_scheduler`), started once all are registered: a failure to register
+    them leaves nothing running, and the executor's scheduler is never touched."""
     services = process.services
     shared = Scheduler()
     shared.every(SUBSCRIPTIONS_JOB, SUBSCRIPTIONS_INTERVAL, _catch_up(services.subscriptions))
@@ -308,7 +314,8 @@ async def start_shared(container: Container, process: Process, scheduler: Schedu
     started = await start_discord(container, services)
     if started is not None:
         process.discord, process.reviews_follower = started
-    scheduler.include(shared)
+    process.shared_scheduler = shared
+    await shared.start()
 
 
 class JobsLock(Protocol):
@@ -340,46 +347,40 @@ class SharedJobs:
     async def begin(self) -> None:
         """Start them now if the lock is free (a failure to start is raised), else wait
         for it in the background."""
-        if self._lock is None:
-            await self._start()
-            self.running = True
-            return
-        if self._lock.try_acquire():
-            try:
-                await self._start()
-            except BaseException:
-                self._lock.release()
-                raise
-            self.running = True
+        if not await self._start_holding():
+            log.info(
+                "scheduled jobs: another worker runs them; this one (pid %d) takes over if "
+                "it stops",
+                os.getpid(),
+            )
+            self._waiting = asyncio.create_task(self._take_over(), name="shared-jobs-takeover")
+        elif self._lock is not None:
             log.info("scheduled jobs: this worker (pid %d) runs them", os.getpid())
-            return
-        log.info(
-            "scheduled jobs: another worker runs them; this one (pid %d) takes over if it stops",
-            os.getpid(),
-        )
-        self._waiting = asyncio.create_task(
-            self._take_over(self._lock), name="shared-jobs-takeover"
-        )
 
-    async def _take_over(self, lock: JobsLock) -> None:
+    async def _take_over(self) -> None:
         while True:
             await asyncio.sleep(self._retry)
             try:
-                if not lock.try_acquire():
-                    continue
-            except Exception:
-                log.exception("scheduled jobs: the jobs lock cannot be taken")
-                continue
-            try:
-                await self._start()
+                if await self._start_holding():
+                    log.info("scheduled jobs: this worker (pid %d) took them over", os.getpid())
+                    return
             except Exception:
                 # Another worker may do better; this one asks again later.
-                log.exception("scheduled jobs: could not start them; giving the lock back")
-                lock.release()
-                continue
-            self.running = True
-            log.info("scheduled jobs: this worker (pid %d) took them over", os.getpid())
-            return
+                log.exception("scheduled jobs: could not take them over; asking again later")
+
+    async def _start_holding(self) -> bool:
+        """Take the lock (none: nothing to take) and start the jobs; False when another
+        worker holds it. A start that fails gives the lock back and raises."""
+        if self._lock is not None and not self._lock.try_acquire():
+            return False
+        try:
+            await self._start()
+        except Exception:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        self.running = True
+        return True
 
     async def stop(self) -> None:
         """Stop waiting for the lock. The lock itself is given back by `release`, once

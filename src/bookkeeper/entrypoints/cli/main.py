@@ -71,7 +71,7 @@ def serve(args: argparse.Namespace, container: Container) -> int:
     else:
         _log.info("database %s (migrate it with `bookkeeper migrate`)", database_url)
     host = args.host or settings.host
-    port = args.port or settings.port
+    port = settings.port if args.port is None else args.port
     _log.info(
         "serving on http://%s:%d with %d worker(s) (%s)", host, port, args.workers, settings.server
     )
@@ -86,11 +86,19 @@ def serve(args: argparse.Namespace, container: Container) -> int:
             args.workers,
             settings.log_level,
             access_log=settings.log_level == "DEBUG",
+            health_timeout=settings.worker_health_timeout_seconds,
         )
     if settings.server == "granian":
         _serve_granian(host, port, args.workers, settings.log_level)
         return 0
-    run_uvicorn(host, port, args.workers, settings.log_level, settings.log_level == "DEBUG")
+    run_uvicorn(
+        host,
+        port,
+        args.workers,
+        settings.log_level,
+        settings.log_level == "DEBUG",
+        settings.worker_health_timeout_seconds,
+    )
     return 0
 
 
@@ -294,9 +302,13 @@ def _positive(text: str) -> int:
 
 
 def _port(text: str) -> int:
-    value = _positive(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError("must be at most 65535")
+    """A port to bind; 0 lets the system pick a free one (the server logs which)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be 0 (any free port) to 65535")
     return value
 
 
@@ -310,7 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("serve", help="run the HTTP API (migrates the embedded SQLite DB)")
     p.add_argument("--host", help="address to bind (default BOOKKEEPER_HOST or 127.0.0.1)")
-    p.add_argument("--port", type=_port, help="port (default BOOKKEEPER_PORT or 8000)")
+    p.add_argument(
+        "--port", type=_port, help="port (default BOOKKEEPER_PORT or 8000; 0: any free one)"
+    )
     p.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
     p.set_defaults(run=serve)
 

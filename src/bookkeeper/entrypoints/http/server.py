@@ -35,9 +35,16 @@ SERVERS: Final = ("uvicorn", "granian")
 
 
 def command(
-    server: str, host: str, port: int, workers: int, log_level: str, access_log: bool
+    server: str,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    access_log: bool,
+    health_timeout: float | None = None,
 ) -> list[str]:
-    """The argv that runs the server in a fresh interpreter (the same Python)."""
+    """The argv that runs the server in a fresh interpreter (the same Python);
+    `health_timeout`: the workers' health check timeout (None: the supervisor's default)."""
     argv = [
         sys.executable,
         "-m",
@@ -47,17 +54,25 @@ def command(
     ]
     if access_log:
         argv.append("--access-log")
+    if health_timeout is not None:
+        argv += ["--health-timeout", f"{health_timeout:g}"]
     return argv
 
 
 def exec_server(
-    server: str, host: str, port: int, workers: int, log_level: str, access_log: bool
+    server: str,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    access_log: bool,
+    health_timeout: float | None = None,
 ) -> None:
     """Replace this process with the lean server process. Returns only if that cannot be
     done (no known interpreter, or exec failed): the caller then serves in-process."""
     if not sys.executable or not os.access(sys.executable, os.X_OK):
         return
-    argv = command(server, host, port, workers, log_level, access_log)
+    argv = command(server, host, port, workers, log_level, access_log, health_timeout)
     for stream in (sys.stdout, sys.stderr):
         # A closed or broken stream: nothing to lose there.
         with contextlib.suppress(OSError, ValueError):
@@ -109,26 +124,48 @@ def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> d
     }
 
 
-def run_uvicorn(host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
+def run_uvicorn(
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    access_log: bool,
+    health_timeout: float | None = None,
+) -> None:
     import uvicorn
 
+    options = uvicorn_options(host, port, log_level, access_log)
+    if health_timeout is not None:  # uvicorn's own supervisor (several workers) checks them
+        options["timeout_worker_healthcheck"] = health_timeout
     with jobs_lock(workers):
-        uvicorn.run(
-            APP_FACTORY, workers=workers, **uvicorn_options(host, port, log_level, access_log)
-        )
+        uvicorn.run(APP_FACTORY, workers=workers, **options)
 
 
-def supervise_uvicorn(host: str, port: int, workers: int, log_level: str, access_log: bool) -> int:
+def supervise_uvicorn(
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    access_log: bool,
+    health_timeout: float | None = None,
+) -> int:
     """Several uvicorn workers under the lean supervisor (supervisor.py: no uvicorn, no
     multiprocessing resource tracker in the supervising process, P7)."""
-    from bookkeeper.entrypoints.http.supervisor import supervise
+    from bookkeeper.entrypoints.http.supervisor import HEALTH_TIMEOUT, supervise
 
     argv = [sys.executable, "-m", MODULE, "--worker", "--host", host, "--port", str(port)]
     argv += ["--log-level", log_level]
     if access_log:
         argv.append("--access-log")
     with jobs_lock(workers):
-        return supervise(argv, host, port, workers, log_level)
+        return supervise(
+            argv,
+            host,
+            port,
+            workers,
+            log_level,
+            health_timeout=HEALTH_TIMEOUT if health_timeout is None else health_timeout,
+        )
 
 
 def run_worker(
@@ -186,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--access-log", action="store_true")
+    # Seconds a worker has to answer a health check (BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS).
+    parser.add_argument("--health-timeout", type=float, default=None)
     # A worker of the lean supervisor (supervise_uvicorn): its inherited descriptors.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
@@ -201,7 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_granian(args.host, args.port, args.workers, args.log_level)
     elif args.workers > 1:
         return supervise_uvicorn(
-            args.host, args.port, args.workers, args.log_level, args.access_log
+            args.host,
+            args.port,
+            args.workers,
+            args.log_level,
+            args.access_log,
+            args.health_timeout,
         )
     else:
         run_uvicorn(args.host, args.port, args.workers, args.log_level, args.access_log)

@@ -10,9 +10,11 @@ does the same work with the standard library only (~12 MB, no tracker):
   bookkeeper.entrypoints.http.server --worker ...`) that inherit it and serve on it with
   uvicorn's `Server` (the same Config as `uvicorn.run`);
 * every HEALTH_INTERVAL s asks each worker over a socket pair whether it is alive and
-  serving; a worker that died is replaced, one that does not answer within
-  HEALTH_TIMEOUT s is killed and replaced (a new one has STARTUP_GRACE s for its first
-  answer: its interpreter and imports come first), and one that exited with uvicorn's
+  serving, one question in flight per worker (the next is asked once it is answered);
+  a worker that died is replaced, one that does not answer within its health timeout
+  (HEALTH_TIMEOUT s unless given: BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS) is
+  killed and replaced (a new one has STARTUP_GRACE s for its first answer: its
+  interpreter and imports come first), and one that exited with uvicorn's
   STARTUP_FAILURE (3: the app or its lifespan cannot start) stops the serve, as uvicorn
   does;
 * SIGINT/SIGTERM: the workers are told to stop (SIGTERM: uvicorn's graceful shutdown),
@@ -42,7 +44,8 @@ log = logging.getLogger("uvicorn.error")
 STARTUP_FAILURE: Final = 3
 #: Seconds between two health checks of the workers (uvicorn: 0.5).
 HEALTH_INTERVAL: Final = 0.5
-#: Seconds a worker has to answer a health check (uvicorn's timeout_worker_healthcheck).
+#: Seconds a worker has to answer a health check, unless given (uvicorn's
+#: timeout_worker_healthcheck; settings.py: BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS).
 HEALTH_TIMEOUT: Final = 5.0
 #: Seconds a new worker has to start serving when the workers are replaced (SIGHUP).
 READY_TIMEOUT: Final = 120.0
@@ -60,7 +63,9 @@ _SIGNALS: Final = ("INT", "TERM", "HUP", "TTIN", "TTOU")
 class Worker:
     """One worker process and the supervisor's end of its health socket."""
 
-    def __init__(self, argv: Sequence[str], listener: socket.socket) -> None:
+    def __init__(
+        self, argv: Sequence[str], listener: socket.socket, health_timeout: float = HEALTH_TIMEOUT
+    ) -> None:
         self.health, child = socket.socketpair()
         with child:
             self.process = subprocess.Popen(  # noqa: S603  (our own interpreter and module)
@@ -68,44 +73,71 @@ class Worker:
                 pass_fds=(listener.fileno(), child.fileno()),
             )
         self.started_at = time.monotonic()
+        self.health_timeout = health_timeout
         #: Whether it has answered a health check yet (before that it is starting).
         self.answered = False
+        #: When the health check in flight is due (monotonic); None: none is in flight.
+        self._due: float | None = None
         log.info("Started worker process [%d]", self.process.pid)
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
-    def answer(self, timeout: float) -> bytes | None:
-        """The worker's answer to a health check (SERVING or STARTING); None when it is
-        dead or does not answer in time."""
+    @property
+    def overdue(self) -> bool:
+        """A health check in flight went unanswered past its due time: a miss."""
+        return self._due is not None and time.monotonic() >= self._due
+
+    def answer(self, within: float, wait: float | None = None) -> bytes | None:
+        """The worker's answer (SERVING or STARTING) to the health check in flight, which
+        is asked now, due within `within` s, if none is; waits for it at most `wait` s
+        (None: until it is due). None: no answer yet, the check is overdue, or the worker
+        is dead.
+
+        One check in flight at a time: a check is asked again only once its answer came,
+        so answers never queue up, and an answer is to the latest question. (Asking on
+        every check let a worker that had been slow to answer, while it started, build
+        a stock of answers that kept it looking alive, one per check, after it hung.)"""
         if self.process.poll() is not None:
             return None
+        now = time.monotonic()
         try:
-            self.health.sendall(PING)
-            ready, _, _ = select.select([self.health], [], [], timeout)
-            answer = self.health.recv(1) if ready else b""
+            if self._due is None:
+                self.health.sendall(PING)
+                self._due = now + within
+            left = self._due - now
+            if left <= 0:
+                return None
+            ready, _, _ = select.select(
+                [self.health], [], [], left if wait is None else min(wait, left)
+            )
+            if not ready:
+                return None
+            answer = self.health.recv(1)
         except OSError:
             return None
         if not answer:
             return None
+        self._due = None
         self.answered = True
         return answer
 
     def alive(self) -> bool:
-        """Answers in time, or is still starting (alive, not yet answering, within
-        STARTUP_GRACE: asked briefly so that a starting worker does not hold the loop)."""
+        """Answers its check in time, or is still starting (alive, its first check not
+        yet due: that one is due STARTUP_GRACE after its start, and waited for briefly so
+        that a starting worker does not hold the loop)."""
         if self.answered:
-            return self.answer(HEALTH_TIMEOUT) is not None
-        if self.answer(0.1) is not None:
+            return self.answer(self.health_timeout) is not None
+        first_due = self.started_at + STARTUP_GRACE - time.monotonic()
+        if self.answer(first_due, wait=0.1) is not None:
             return True
-        starting = time.monotonic() - self.started_at < STARTUP_GRACE
-        return starting and self.process.poll() is None
+        return not self.overdue and self.process.poll() is None
 
     def wait_until_serving(self, timeout: float, stopping: Callable[[], bool]) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not stopping():
-            answer = self.answer(min(1.0, HEALTH_TIMEOUT))
+            answer = self.answer(deadline - time.monotonic(), wait=min(1.0, self.health_timeout))
             if answer == SERVING:
                 return True
             if self.process.poll() is not None:
@@ -132,14 +164,24 @@ class Worker:
 class Supervisor:
     """N workers on one listening socket, kept alive (see the module docstring)."""
 
-    def __init__(self, argv: Sequence[str], listener: socket.socket, workers: int) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        listener: socket.socket,
+        workers: int,
+        health_timeout: float = HEALTH_TIMEOUT,
+    ) -> None:
         self._argv = list(argv)
         self._listener = listener
         self._wanted = max(1, workers)
+        self._health_timeout = health_timeout
         self.workers: list[Worker] = []
         self._signals: list[int] = []
         self._stopping = False
         self.status = 0
+
+    def _worker(self) -> Worker:
+        return Worker(self._argv, self._listener, self._health_timeout)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._signals.append(signum)
@@ -148,7 +190,7 @@ class Supervisor:
         for name in _SIGNALS:
             signal.signal(getattr(signal, f"SIG{name}"), self._on_signal)
         log.info("Started parent process [%d]", os.getpid())
-        self.workers = [Worker(self._argv, self._listener) for _ in range(self._wanted)]
+        self.workers = [self._worker() for _ in range(self._wanted)]
         while not self._stopping:
             time.sleep(HEALTH_INTERVAL)
             self._handle_signals()
@@ -172,7 +214,7 @@ class Supervisor:
             elif signum == signal.SIGTTIN:
                 log.info("Received SIGTTIN, increasing the number of processes.")
                 self._wanted += 1
-                self.workers.append(Worker(self._argv, self._listener))
+                self.workers.append(self._worker())
             elif signum == signal.SIGTTOU:
                 log.info("Received SIGTTOU, decreasing number of processes.")
                 if self._wanted <= 1:
@@ -199,7 +241,7 @@ class Supervisor:
                 self.status = STARTUP_FAILURE
                 return
             log.info("Child process [%d] died", worker.pid)
-            self.workers[index] = Worker(self._argv, self._listener)
+            self.workers[index] = self._worker()
 
     def _told_to_stop(self) -> bool:
         """Stopping, or a SIGINT/SIGTERM is waiting to be handled (during a restart)."""
@@ -212,7 +254,7 @@ class Supervisor:
         for index, old in enumerate(list(self.workers)):
             if self._stopping:
                 return
-            new = Worker(self._argv, self._listener)
+            new = self._worker()
             if not new.wait_until_serving(READY_TIMEOUT, self._told_to_stop):
                 new.kill()
                 new.join()
@@ -244,8 +286,16 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
-def supervise(argv: Sequence[str], host: str, port: int, workers: int, log_level: str) -> int:
-    """Serve with `workers` worker processes started by `argv`; the exit status."""
+def supervise(
+    argv: Sequence[str],
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    health_timeout: float = HEALTH_TIMEOUT,
+) -> int:
+    """Serve with `workers` worker processes started by `argv`, each given
+    `health_timeout` s to answer a health check; the exit status."""
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(message)s")
     try:
         listener = bind(host, port)
@@ -253,7 +303,7 @@ def supervise(argv: Sequence[str], host: str, port: int, workers: int, log_level
         log.error("%s", error)
         return STARTUP_FAILURE
     with listener:
-        return Supervisor(argv, listener, workers).run()
+        return Supervisor(argv, listener, workers, health_timeout).run()
 
 
 def answer_health_checks(health: socket.socket, serving: Callable[[], bool]) -> None:
