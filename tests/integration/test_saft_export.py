@@ -313,3 +313,34 @@ async def test_the_tax_table_lists_each_rate_period_of_a_code_in_the_export(
         ("2021-10-15", "13", "12"),
         ("2021-10-20", "33", "12"),
     ]
+
+
+@pytest.mark.postgres
+async def test_a_driver_error_reading_lines_is_translated_as_storage_error(
+    postgres_url: str,
+) -> None:
+    """The pages of lines are read through psycopg's own cursor on PostgreSQL
+    (`_driver_rows`); its errors are ours as storage_error makes them: a query cancelled
+    by the statement timeout is StorageUnavailable (a retry may cure it), a bug in the
+    statement is raised as psycopg raised it."""
+    import psycopg
+    from sqlalchemy import text
+
+    from bookkeeper.adapters.sql.saft import SqlAuditSnapshot
+    from bookkeeper.application.errors import StorageUnavailable
+
+    database = SqlDatabase(postgres_url, pool_size=2, max_overflow=2)
+    try:
+        reads = SqlAuditReads(database)
+        async with reads.snapshot("acme") as snapshot:
+            assert isinstance(snapshot, SqlAuditSnapshot)
+            await snapshot._execute(text("SET LOCAL statement_timeout = '20ms'"))
+            with pytest.raises(StorageUnavailable, match="database unavailable: canceling"):
+                await snapshot._driver_rows(text("SELECT pg_sleep(5)"))
+        async with reads.snapshot("acme") as snapshot:
+            assert isinstance(snapshot, SqlAuditSnapshot)
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                await snapshot._driver_rows(text("SELECT 1 / 0"))
+    finally:
+        await database.dispose()
+
