@@ -344,3 +344,74 @@ async def test_a_driver_error_reading_lines_is_translated_as_storage_error(
     finally:
         await database.dispose()
 
+
+async def test_a_reverse_charge_codes_own_rate_leaves_no_day_without_a_tax_code_period(
+    database: SqlDatabase,
+) -> None:
+    """ADR 0047 addendum: the tenant gives 88 a rate of its own from 1 June 2021 (its
+    output code 33's low rate before). The export of 2021 lists 88 with 33's 6 % period
+    cut to the day before — it was left out, so January–May had no TaxCodeDetails — and
+    its own row from then; the file stays valid against the 1.30 XSD."""
+    from bookkeeper.domain.rules import NORWAY, TaxRate
+
+    factory = database.uow_factory()
+    async with factory() as uow:
+        await uow.rules.put_tax_rate(
+            TaxRate(
+                country=NORWAY,
+                tax_type="low",
+                direction=None,
+                saft_code="88",
+                rate=Decimal("10"),
+                valid_from=dt.date(2021, 6, 1),
+            ),
+            tenant_id=ACCOUNTANT.tenant_id,
+        )
+        await uow.commit()
+    builder = LedgerBuilder(factory, ACCOUNTANT.tenant_id)
+    for day, vat in ((dt.date(2021, 3, 10), "6"), (dt.date(2021, 7, 10), "10")):
+        await builder.manual(
+            f"foreign {day}",
+            day,
+            "Tjeneste fra utlandet",
+            dr("6700", "100", vat_code="88", vat_part=BASE),
+            cr("2700", vat, vat_code="88", vat_part=TAX),
+            dr("2713", vat, vat_code="88", vat_part=TAX),
+            cr("1920", "100"),
+        )
+
+    async def tax_table(tenant_id: str) -> TaxTable:
+        return await read_tax_table(factory, tenant_id)
+
+    export = SaftExport(
+        SqlAuditReads(database),
+        RoleAuthorizer(),
+        FixedClock(),
+        render,
+        software_version="0.1.0",
+        company=CompanySettings(name="Acme AS", orgnr="923609016"),
+        tax_table=tax_table,
+    )
+    file = await export.export(ACCOUNTANT, dt.date(2021, 1, 1), dt.date(2021, 12, 31))
+    root = validate(b"".join([chunk async for chunk in file.chunks]))
+    details = [
+        (
+            code.findtext("s:TaxPercentage", namespaces=NS),
+            code.findtext("s:EffectiveDate", namespaces=NS),
+            code.findtext("s:ExpirationDate", namespaces=NS),
+        )
+        for code in root.findall("s:MasterFiles/s:TaxTable/s:TaxTableEntry/s:TaxCodeDetails", NS)
+        if code.findtext("s:TaxCode", namespaces=NS) == "88"
+    ]
+    assert details == [("6", "2020-04-01", "2021-05-31"), ("10", "2021-06-01", None)]
+    rates = sorted(
+        (
+            transaction.findtext("s:TransactionDate", namespaces=NS) or "",
+            tax.findtext("s:TaxPercentage", namespaces=NS) or "",
+        )
+        for transaction in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS)
+        for tax in transaction.findall("s:Line/s:TaxInformation", NS)
+        if tax.findtext("s:TaxCode", namespaces=NS) == "88"
+    )
+    # The basis line and the deduction line of each, at its date's rate.
+    assert rates == [("2021-03-10", "6")] * 2 + [("2021-07-10", "10")] * 2
