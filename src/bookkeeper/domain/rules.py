@@ -277,10 +277,23 @@ _IMPORT_CODES: Final = IMPORT_VAT_CODES | IMPORT_BASIS_CODES
 OUTPUT_VAT_ACCOUNT: Final = "2700"
 
 
+#: The VAT accounts of the standard chart (27xx to 2749: output VAT 2700–2709, input VAT
+#: from 2710, the settlement 2740; norway.md), and the output VAT accounts among them.
+VAT_ACCOUNTS: Final = range(2700, 2750)
+OUTPUT_VAT_ACCOUNTS: Final = range(2700, 2710)
+
+
+def is_vat_account(account: str, among: range = VAT_ACCOUNTS) -> bool:
+    """Whether `account` — a 4-digit account, or a sub-ledger account ("2710:x") by its
+    main account — is a VAT account of the standard chart (`among`: of those, e.g.
+    OUTPUT_VAT_ACCOUNTS). The one test of both the postings' and the import's."""
+    base = account.partition(":")[0]
+    return len(base) == 4 and base.isdigit() and int(base) in among
+
+
 def is_output_vat_account(account: str) -> bool:
     """An output VAT account of the standard chart (2700–2709; input VAT is 2710 on)."""
-    base = account.partition(":")[0]
-    return len(base) == 4 and base.isdigit() and 2700 <= int(base) <= 2709
+    return is_vat_account(account, OUTPUT_VAT_ACCOUNTS)
 
 
 def reverse_charge_rate(table: TaxTable, code: str, day: dt.date) -> Decimal | None:
