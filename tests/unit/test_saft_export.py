@@ -315,6 +315,10 @@ def test_standard_tax_codes() -> None:
     assert standard_tax_code("33") == "33"
     assert standard_tax_code("6") == "6"
     assert standard_tax_code("X9") == "NA"
+    # Fiken's 23 (NONE_IMPORT_BASIS) is not in Standard_Tax_Codes.csv: its cost of imported
+    # goods without VAT is 20 there.
+    assert standard_tax_code("23") == "20"
+    assert standard_tax_code("21") == "21"
 
 
 def test_filename() -> None:

@@ -122,7 +122,8 @@ PURCHASE_VAT: Final[dict[str, tuple[str, str | None]]] = {
     "LOW": ("13", "2713"),
     # Import of goods: the import VAT paid at the border (to customs or a forwarder) is
     # deducted directly (SAF-T 14/15); the goods themselves are its basis (21/22/23),
-    # with no VAT on their line.
+    # with no VAT on their line. 23 is Fiken's code, as its own postings show it; SAF-T's
+    # standard code for it is 20 (application.saft.STANDARD_TAX_CODE_OF, ADR 0047).
     "HIGH_DIRECT": ("14", "2710"),
     "MEDIUM_DIRECT": ("15", "2711"),
     "HIGH_BASIS": ("21", None),

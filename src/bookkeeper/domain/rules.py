@@ -269,6 +269,7 @@ REVERSE_CHARGE: Final[dict[str, ReverseCharge]] = {
 IMPORT_VAT_CODES: Final = frozenset({"14", "15"})
 #: The goods' cost as the basis of that import VAT (regular, middle, zero rate): a line
 #: under one carries no VAT itself (the VAT is under 14 / 15, often on another document).
+#: 23 is Fiken's code (NONE_IMPORT_BASIS); SAF-T's standard code for it is 20.
 IMPORT_BASIS_CODES: Final = frozenset({"21", "22", "23"})
 #: Codes a purchase is never booked with by its rate alone (TaxTable.purchase).
 _IMPORT_CODES: Final = IMPORT_VAT_CODES | IMPORT_BASIS_CODES
