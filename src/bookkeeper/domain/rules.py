@@ -11,8 +11,9 @@ date, so a change takes effect without a deploy.
 bokføring of older documents needs, from Skatteetaten's published rates: 10 % in 2016–17,
 12 % from 2018, 6 % from 1 April 2020 to 30 September 2021 (the pandemic measure), 12 %
 again since). Migration 0016 writes the same rows into `tax_rates`, except the import
-codes 14, 15, 21–23 added later, which `with_shipped_rates` supplies from code (ADR 0047
-addendum); in-memory units of work start with all of them.
+codes 14, 15, 21–23 added later, which migration 0021 writes (ADR 0047 addendum): the
+store alone says which rates there are (a row deleted there stays deleted); in-memory
+units of work start with all of them.
 """
 
 from __future__ import annotations
@@ -387,30 +388,8 @@ def _seed() -> tuple[TaxRate, ...]:
 
 
 #: Norway's VAT rates as shipped (see the module docstring): migration 0016 seeded all but
-#: the import codes (14, 15, 21–23), which `with_shipped_rates` adds to the stored defaults.
+#: the import codes (14, 15, 21–23), which migration 0021 wrote.
 NORWAY_TAX_RATES: Final[tuple[TaxRate, ...]] = _seed()
-
-
-#: The shipped codes migration 0016 did not write (added to the seed after it).
-SHIPPED_SINCE_0016: Final = _IMPORT_CODES
-
-
-def with_shipped_rates(stored: Iterable[TaxRate], country: str | None = None) -> list[TaxRate]:
-    """The stored default rates, plus the shipped rows (NORWAY_TAX_RATES) of the codes
-    added to the seed after migration 0016 wrote it (SHIPPED_SINCE_0016: the import
-    codes) that the store has no row of — so no migration is needed for them. A code the
-    store has (e.g. once changed with `bookkeeper rules`) keeps exactly its stored
-    history; the codes 0016 wrote are the store's alone (deleted there: gone)."""
-    rows = list(stored)
-    known = {(r.country, r.saft_code) for r in rows}
-    rows.extend(
-        r
-        for r in NORWAY_TAX_RATES
-        if r.saft_code in SHIPPED_SINCE_0016
-        and (r.country, r.saft_code) not in known
-        and (country is None or r.country == country)
-    )
-    return rows
 
 
 # --- the compliance checks of a posted entry --------------------------------------------
