@@ -24,7 +24,7 @@ from bookkeeper.adapters.sql import rules as rules_module
 from bookkeeper.adapters.sql.rules import TAX_RATES_TTL_SECONDS
 from bookkeeper.adapters.sql.schema import tax_rates
 from bookkeeper.adapters.sql.session import positional
-from bookkeeper.domain.rules import NORWAY, SHIPPED_SINCE_0016, TaxRate
+from bookkeeper.domain.rules import NORWAY, TaxRate
 
 EXTRA = TaxRate(
     country=NORWAY,
@@ -68,12 +68,12 @@ async def test_tax_rates_are_cached_and_forgotten_when_this_process_changes_one(
         await uow.commit()
     assert await _codes(sql_database) == before
     sql_database.tax_rates_cache.clear()
-    assert await _codes(sql_database) == SHIPPED_SINCE_0016  # from code (ADR 0047)
+    assert await _codes(sql_database) == set()  # the store alone (migration 0021)
     # Changed through this process: seen at once.
     async with sql_database.uow_factory()() as uow:
         await uow.rules.put_tax_rate(EXTRA)
         await uow.commit()
-    assert await _codes(sql_database) == {"99", *SHIPPED_SINCE_0016}
+    assert await _codes(sql_database) == {"99"}
 
 
 async def test_a_tenants_own_rate_is_cached_for_that_tenant_only(
@@ -123,7 +123,7 @@ async def test_the_tax_rates_cache_expires(
     clock.advance(TAX_RATES_TTL_SECONDS - 0.1)
     assert await _codes(sql_database) == before  # another process's change: not seen yet
     clock.advance(0.2)
-    assert await _codes(sql_database) == SHIPPED_SINCE_0016  # from code (ADR 0047)
+    assert await _codes(sql_database) == set()  # the store alone (migration 0021)
 
 
 def _backend_pids(url: str) -> list[int]:

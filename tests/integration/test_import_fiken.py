@@ -1042,6 +1042,11 @@ async def test_imported_goods_imports_raise_no_compliance_finding_unless_an_amou
         if record is not None:
             found[event.data.external_ref or ""] = [f.evidence for f in record.findings]
     assert codes - {""} == {"14", "15", "21", "22", "23"}
+    # The rate as the store keeps it: 25 in memory, 25.00 from the NUMERIC(6, 2) column —
+    # the import codes are stored rows since migration 0021, as code 1's always were.
+    for evidences in found.values():
+        for evidence in evidences:
+            evidence["validRate"] = str(Decimal(evidence["validRate"]).normalize())
     assert found == {
         f"fiken:purchase:{tampered}": [
             {
@@ -1053,3 +1058,41 @@ async def test_imported_goods_imports_raise_no_compliance_finding_unless_an_amou
             }
         ]
     }
+
+
+async def test_the_saf_t_tax_table_maps_fikens_23_to_the_standard_code_20(
+    fiken: tuple[FakeFiken, str], sql_database: SqlDatabase
+) -> None:
+    """ADR 0047 addendum: NONE_IMPORT_BASIS is Fiken's vatCode 23, which `import fiken`
+    keeps (as Fiken's own postings show it); Standard_Tax_Codes.csv has no 23, and its
+    cost of imported goods without VAT is 20. The TaxTable maps TaxCode 23 to
+    StandardTaxCode 20 with 20's description (the XSD: every code mapped to a standard
+    one); 14, 15, 21 and 22 are standard codes themselves. Valid against the XSD."""
+    fake, base_url = fiken
+    fake.accounts.update({"4300": "Innkjøp av varer for videresalg"})
+    _goods_import(fake, "2026-02-02", "HIGH_DIRECT", 400_000, 100_000)
+    _goods_import(fake, "2026-02-03", "MEDIUM_DIRECT", 200_000, 30_000)
+    _goods_import(fake, "2026-02-04", "HIGH_BASIS", 400_000)
+    _goods_import(fake, "2026-02-05", "MEDIUM_BASIS", 200_000)
+    _goods_import(fake, "2026-02-06", "NONE_IMPORT_BASIS", 50_000)
+    root = await imported_and_exported(base_url, sql_database)
+    standard = {
+        details.findtext("s:TaxCode", namespaces=NS): (
+            details.findtext("s:StandardTaxCode", namespaces=NS),
+            details.findtext("s:Description", namespaces=NS),
+        )
+        for details in root.findall("s:MasterFiles/s:TaxTable/s:TaxTableEntry/s:TaxCodeDetails", NS)
+    }
+    assert standard["23"] == (
+        "20",
+        "Kostnad ved innførsel av varer, ingen merverdiavgiftsbehandling",
+    )
+    for code in ("14", "15", "21", "22"):
+        assert standard[code][0] == code
+    lines = {
+        tax.findtext("s:TaxCode", namespaces=NS)
+        for tax in root.findall(
+            "s:GeneralLedgerEntries/s:Journal/s:Transaction/s:Line/s:TaxInformation", NS
+        )
+    }
+    assert {"14", "15", "21", "22", "23"} <= lines

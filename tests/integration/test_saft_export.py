@@ -313,3 +313,105 @@ async def test_the_tax_table_lists_each_rate_period_of_a_code_in_the_export(
         ("2021-10-15", "13", "12"),
         ("2021-10-20", "33", "12"),
     ]
+
+
+@pytest.mark.postgres
+async def test_a_driver_error_reading_lines_is_translated_as_storage_error(
+    postgres_url: str,
+) -> None:
+    """The pages of lines are read through psycopg's own cursor on PostgreSQL
+    (`_driver_rows`); its errors are ours as storage_error makes them: a query cancelled
+    by the statement timeout is StorageUnavailable (a retry may cure it), a bug in the
+    statement is raised as psycopg raised it."""
+    import psycopg
+    from sqlalchemy import text
+
+    from bookkeeper.adapters.sql.saft import SqlAuditSnapshot
+    from bookkeeper.application.errors import StorageUnavailable
+
+    database = SqlDatabase(postgres_url, pool_size=2, max_overflow=2)
+    try:
+        reads = SqlAuditReads(database)
+        async with reads.snapshot("acme") as snapshot:
+            assert isinstance(snapshot, SqlAuditSnapshot)
+            await snapshot._execute(text("SET LOCAL statement_timeout = '20ms'"))
+            with pytest.raises(StorageUnavailable, match="database unavailable: canceling"):
+                await snapshot._driver_rows(text("SELECT pg_sleep(5)"))
+        async with reads.snapshot("acme") as snapshot:
+            assert isinstance(snapshot, SqlAuditSnapshot)
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                await snapshot._driver_rows(text("SELECT 1 / 0"))
+    finally:
+        await database.dispose()
+
+
+async def test_a_reverse_charge_codes_own_rate_leaves_no_day_without_a_tax_code_period(
+    database: SqlDatabase,
+) -> None:
+    """ADR 0047 addendum: the tenant gives 88 a rate of its own from 1 June 2021 (its
+    output code 33's low rate before). The export of 2021 lists 88 with 33's 6 % period
+    cut to the day before — it was left out, so January–May had no TaxCodeDetails — and
+    its own row from then; the file stays valid against the 1.30 XSD."""
+    from bookkeeper.domain.rules import NORWAY, TaxRate
+
+    factory = database.uow_factory()
+    async with factory() as uow:
+        await uow.rules.put_tax_rate(
+            TaxRate(
+                country=NORWAY,
+                tax_type="low",
+                direction=None,
+                saft_code="88",
+                rate=Decimal("10"),
+                valid_from=dt.date(2021, 6, 1),
+            ),
+            tenant_id=ACCOUNTANT.tenant_id,
+        )
+        await uow.commit()
+    builder = LedgerBuilder(factory, ACCOUNTANT.tenant_id)
+    for day, vat in ((dt.date(2021, 3, 10), "6"), (dt.date(2021, 7, 10), "10")):
+        await builder.manual(
+            f"foreign {day}",
+            day,
+            "Tjeneste fra utlandet",
+            dr("6700", "100", vat_code="88", vat_part=BASE),
+            cr("2700", vat, vat_code="88", vat_part=TAX),
+            dr("2713", vat, vat_code="88", vat_part=TAX),
+            cr("1920", "100"),
+        )
+
+    async def tax_table(tenant_id: str) -> TaxTable:
+        return await read_tax_table(factory, tenant_id)
+
+    export = SaftExport(
+        SqlAuditReads(database),
+        RoleAuthorizer(),
+        FixedClock(),
+        render,
+        software_version="0.1.0",
+        company=CompanySettings(name="Acme AS", orgnr="923609016"),
+        tax_table=tax_table,
+    )
+    file = await export.export(ACCOUNTANT, dt.date(2021, 1, 1), dt.date(2021, 12, 31))
+    root = validate(b"".join([chunk async for chunk in file.chunks]))
+    details = [
+        (
+            code.findtext("s:TaxPercentage", namespaces=NS),
+            code.findtext("s:EffectiveDate", namespaces=NS),
+            code.findtext("s:ExpirationDate", namespaces=NS),
+        )
+        for code in root.findall("s:MasterFiles/s:TaxTable/s:TaxTableEntry/s:TaxCodeDetails", NS)
+        if code.findtext("s:TaxCode", namespaces=NS) == "88"
+    ]
+    assert details == [("6", "2020-04-01", "2021-05-31"), ("10", "2021-06-01", None)]
+    rates = sorted(
+        (
+            transaction.findtext("s:TransactionDate", namespaces=NS) or "",
+            tax.findtext("s:TaxPercentage", namespaces=NS) or "",
+        )
+        for transaction in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS)
+        for tax in transaction.findall("s:Line/s:TaxInformation", NS)
+        if tax.findtext("s:TaxCode", namespaces=NS) == "88"
+    )
+    # The basis line and the deduction line of each, at its date's rate.
+    assert rates == [("2021-03-10", "6")] * 2 + [("2021-07-10", "10")] * 2

@@ -44,6 +44,8 @@ from bookkeeper.domain.rules import (
     TaxRate,
     TaxTable,
     compliance_findings,
+    is_output_vat_account,
+    is_vat_account,
 )
 from tests.unit.conftest import FixedClock, credit, debit, principal
 from tests.unit.external_doubles import PDF, Harness, expense, receipt
@@ -537,3 +539,31 @@ def test_one_table_books_each_purchase_by_its_own_date_and_rate() -> None:
     assert table.purchase(Decimal("24"), dt.date(1999, 5, 1)) is new  # none valid: newest
     assert table.purchase(Decimal("25"), dt.date(2010, 5, 1)) is None
     assert fresh == [old, new, new, None]
+
+
+@pytest.mark.parametrize(
+    ("account", "vat", "output"),
+    [
+        ("2700", True, True),
+        ("2709:x", True, True),
+        ("2710", True, False),
+        ("2713:10001", True, False),
+        ("2740", True, False),
+        ("2749", True, False),
+        ("2750", False, False),
+        ("2699", False, False),
+        ("1920", False, False),
+        ("27000", False, False),
+        ("02700", False, False),  # not 4 digits: not the standard chart's 2700
+        ("27a0", False, False),
+        ("", False, False),
+    ],
+)
+def test_a_vat_account_is_one_test_of_the_standard_chart(
+    account: str, vat: bool, output: bool
+) -> None:
+    """The VAT accounts (2700–2749, the import's VAT lines) and the output VAT accounts
+    among them (2700–2709, the VAT report's output side) are one test in the domain; a
+    sub-ledger account is its main account's."""
+    assert is_vat_account(account) is vat
+    assert is_output_vat_account(account) is output

@@ -34,7 +34,7 @@ from bookkeeper.application.saft import (
 )
 from bookkeeper.domain.events import Party
 from bookkeeper.domain.ledger import InvalidReportPeriod, RatePeriod, rate_periods
-from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
+from bookkeeper.domain.rules import NORWAY, NORWAY_TAX_RATES, TaxRate, TaxTable
 from tests.http_helpers import FixedClock
 from tests.saft_checks import (
     NS,
@@ -315,6 +315,10 @@ def test_standard_tax_codes() -> None:
     assert standard_tax_code("33") == "33"
     assert standard_tax_code("6") == "6"
     assert standard_tax_code("X9") == "NA"
+    # Fiken's 23 (NONE_IMPORT_BASIS) is not in Standard_Tax_Codes.csv: its cost of imported
+    # goods without VAT is 20 there.
+    assert standard_tax_code("23") == "20"
+    assert standard_tax_code("21") == "21"
 
 
 def test_filename() -> None:
@@ -504,3 +508,92 @@ def test_a_codes_rate_periods_in_the_export_and_each_days_rate() -> None:
     assert rate("13", dt.date(2021, 9, 30)) == Decimal("6")
     assert rate("89", dt.date(2021, 10, 1)) == Decimal("12")
     assert rate("1", dt.date(2021, 6, 1)) == Decimal("25")
+
+
+def _each_day_once(periods: list[RatePeriod], start: dt.date, end: dt.date) -> None:
+    """Every day from `start` to `end` lies in exactly one of the periods (an undated
+    period covers every day), and the periods are in order."""
+    day = start
+    while day <= end:
+        holding = [
+            p
+            for p in periods
+            if (p.effective is None or p.effective <= day)
+            and (p.expiration is None or day <= p.expiration)
+        ]
+        assert len(holding) == 1, (day, holding)
+        day += dt.timedelta(days=1)
+    firsts = [p.effective or dt.date.min for p in periods]
+    assert firsts == sorted(firsts)
+
+
+def _own_88(rate: str, start: dt.date, end: dt.date | None = None) -> TaxRate:
+    return TaxRate(
+        country=NORWAY,
+        tax_type="low",
+        direction=None,
+        saft_code="88",
+        rate=Decimal(rate),
+        valid_from=start,
+        valid_to=end,
+    )
+
+
+def test_a_reverse_charge_codes_own_row_cuts_its_output_codes_periods_leaving_no_gap() -> None:
+    """ADR 0047 addendum: a reverse-charge code's rate is its own row's where it has one,
+    else its output code's (rate_row). An output-code period that only partly overlaps
+    one of the code's own rows is cut to the days the own row leaves — it was left out, a
+    gap of days without any TaxCodeDetails — so every day of the export has one period,
+    the one whose rate a line of that day shows."""
+    start, end = dt.date(2021, 1, 1), dt.date(2021, 12, 31)
+    six_until = dt.date(2021, 9, 30)
+    # Its own rate from 1 June on: the 6 % period ends the day before; the 12 % one from
+    # October is the own row's days, so not listed.
+    table = TaxTable([*NORWAY_TAX_RATES, _own_88("10", dt.date(2021, 6, 1))])
+    periods = rate_periods("88", table, start, end)
+    assert periods == [
+        RatePeriod(
+            rate=Decimal("6"), effective=dt.date(2020, 4, 1), expiration=dt.date(2021, 5, 31)
+        ),
+        RatePeriod(rate=Decimal("10"), effective=dt.date(2021, 6, 1)),
+    ]
+    _each_day_once(periods, start, end)
+    # An own row within the 6 % period: that period before and after it.
+    table = TaxTable([*NORWAY_TAX_RATES, _own_88("10", dt.date(2021, 3, 1), dt.date(2021, 6, 30))])
+    periods = rate_periods("88", table, start, end)
+    assert periods == [
+        RatePeriod(
+            rate=Decimal("6"), effective=dt.date(2020, 4, 1), expiration=dt.date(2021, 2, 28)
+        ),
+        RatePeriod(
+            rate=Decimal("10"), effective=dt.date(2021, 3, 1), expiration=dt.date(2021, 6, 30)
+        ),
+        RatePeriod(rate=Decimal("6"), effective=dt.date(2021, 7, 1), expiration=six_until),
+        RatePeriod(rate=Decimal("12"), effective=dt.date(2021, 10, 1)),
+    ]
+    _each_day_once(periods, start, end)
+    # Each period's rate is what a line of its days shows (rate_of_table).
+    rate = rate_of_table(table, start, end)
+    for day, expected in (
+        (dt.date(2021, 2, 28), "6"),
+        (dt.date(2021, 3, 1), "10"),
+        (dt.date(2021, 7, 1), "6"),
+        (dt.date(2021, 10, 1), "12"),
+    ):
+        assert rate("88", day) == Decimal(expected), day
+
+
+def test_days_of_the_export_no_row_gives_get_the_codes_one_rate_dated_to_them() -> None:
+    """Code 15 (middle-rate import VAT) starts on 1 January 2012: an export of 2011–12
+    lists its one known rate for the days before (what a line then shows) and its row
+    from then; a code with no row touching the period keeps one undated period."""
+    start, end = dt.date(2011, 7, 1), dt.date(2012, 6, 30)
+    table = TaxTable(NORWAY_TAX_RATES)
+    periods = rate_periods("15", table, start, end)
+    assert periods == [
+        RatePeriod(rate=Decimal("15"), effective=start, expiration=dt.date(2011, 12, 31)),
+        RatePeriod(rate=Decimal("15"), effective=dt.date(2012, 1, 1)),
+    ]
+    _each_day_once(periods, start, end)
+    for code in ("1", "13", "33", "88", "89", "99"):
+        _each_day_once(rate_periods(code, table, start, end), start, end)

@@ -98,6 +98,7 @@ from bookkeeper.domain.rules import (
     REVERSE_CHARGE,
     VAT_TOLERANCE,
     TaxTable,
+    is_vat_account,
     reverse_charge_rate,
 )
 
@@ -121,7 +122,8 @@ PURCHASE_VAT: Final[dict[str, tuple[str, str | None]]] = {
     "LOW": ("13", "2713"),
     # Import of goods: the import VAT paid at the border (to customs or a forwarder) is
     # deducted directly (SAF-T 14/15); the goods themselves are its basis (21/22/23),
-    # with no VAT on their line.
+    # with no VAT on their line. 23 is Fiken's code, as its own postings show it; SAF-T's
+    # standard code for it is 20 (application.saft.STANDARD_TAX_CODE_OF, ADR 0047).
     "HIGH_DIRECT": ("14", "2710"),
     "MEDIUM_DIRECT": ("15", "2711"),
     "HIGH_BASIS": ("21", None),
@@ -185,11 +187,6 @@ def _text(value: str, fallback: str) -> str:
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
 
 
-def _is_vat_account(account: str) -> bool:
-    base = account.partition(":")[0]
-    return base.isdigit() and 2700 <= int(base) <= 2749
-
-
 def _lines(
     signed: Iterable[tuple[str, Decimal, str | None, str | None, str | None, Party | None]],
 ) -> tuple[JournalLine, ...]:
@@ -250,7 +247,7 @@ def journal_entry_entries(tenant_id: str, record: HistoryJournalEntry) -> Entrie
     signed = []
     for line in record.lines:
         code = line.vat_code if line.vat_code not in (None, "") else None
-        part = (TAX if _is_vat_account(line.account) else BASE) if code else None
+        part = (TAX if is_vat_account(line.account) else BASE) if code else None
         signed.append((line.account, line.amount, None, code, part, _ledger_party(line.account)))
     lines = _lines(signed)
     if not lines:
@@ -562,16 +559,10 @@ class BooksImport:
                 totals[what] = page.total
             count = len(page.entries) + len(page.trades) + len(page.problems)
             report.records[what] = report.records.get(what, 0) + count
-            report.problems.extend(page.problems)
-            for problem in page.problems:
-                log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
             listed.update((what, r.id) for r in page.entries)
             listed.update((what, r.id) for r in page.trades)
             listed.update((what, r.id) for r in page.problems)
-            seen = {t.transaction for t in page.trades if t.transaction is not None}
-            report.trade_transactions |= seen
-            trades |= seen
-            await self._page(tenant_id, page, report, trades)
+            await self._book(tenant_id, page, report, trades)
             for entry in page.entries:
                 newest[what] = _later(newest[what], entry.modified)
             for trade in page.trades:
@@ -602,6 +593,7 @@ class BooksImport:
         the same gate as the lists) and book the ones that can be booked now, as a page."""
         entries: list[HistoryJournalEntry] = []
         found_trades: list[HistoryTrade] = []
+        problems: list[HistoryProblem] = []
         for record in pending:
             found = await self._history.record(record.what, record.id)
             report.retried += 1
@@ -611,14 +603,23 @@ class BooksImport:
                 continue
             entries.extend(found.entries)
             found_trades.extend(found.trades)
-            report.problems.extend(found.problems)
-            for problem in found.problems:
-                log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
-        seen = {t.transaction for t in found_trades if t.transaction is not None}
+            problems.extend(found.problems)
+        page = HistoryPage(entries=entries, trades=found_trades, problems=problems)
+        await self._book(tenant_id, page, report, trades)
+
+    async def _book(
+        self, tenant_id: str, page: HistoryPage, report: BooksImportReport, trades: set[str]
+    ) -> None:
+        """A page read from a list or asked for by id: its refused records reported, its
+        purchases' and sales' transactions added to `trades` (their own journal entries are
+        then skipped) and to the run's, and its records booked (`_page`)."""
+        report.problems.extend(page.problems)
+        for problem in page.problems:
+            log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
+        seen = {t.transaction for t in page.trades if t.transaction is not None}
         report.trade_transactions |= seen
         trades |= seen
-        if entries or found_trades:
-            page = HistoryPage(entries=entries, trades=found_trades)
+        if page.entries or page.trades:
             await self._page(tenant_id, page, report, trades)
 
     async def trade_transactions(self, tenant_id: str) -> set[str]:

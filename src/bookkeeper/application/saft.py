@@ -578,13 +578,23 @@ def grouping_of(account: str, groupings: Sequence[Grouping]) -> Grouping:
     return best or UNKNOWN_GROUPING
 
 
+#: Our codes that are not SAF-T standard codes, and the standard code each maps to. 23 is
+#: Fiken's code of NONE_IMPORT_BASIS (the cost of imported goods without VAT; ADR 0044
+#: §6), which `import fiken` keeps as Fiken's own postings show it; Standard_Tax_Codes.csv
+#: has no 23 — its code for that cost is 20, "Kostnad ved innførsel av varer, ingen
+#: merverdiavgiftsbehandling", beside 21 / 22 for the regular and middle rate (ADR 0047
+#: addendum).
+STANDARD_TAX_CODE_OF: Final[dict[str, str]] = {"23": "20"}
+
+
 def standard_tax_code(code: str) -> str:
-    """Our VAT codes are SAF-T standard codes already (domain.ledger); an unknown code of
-    a manual entry is reported as `NA` (the XSD's pattern allows letters for this)."""
+    """Our VAT codes are SAF-T standard codes already (domain.ledger), but for Fiken's 23
+    (STANDARD_TAX_CODE_OF); an unknown code of a manual entry is reported as `NA` (the
+    XSD's pattern allows letters for this)."""
     known = saft_vat_code(code)
     if known.rate is None and known.direction is None and code != "6":
         return "NA"
-    return code
+    return STANDARD_TAX_CODE_OF.get(code, code)
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Final
 
@@ -28,7 +28,7 @@ from bookkeeper.domain.events import (
     ProposalData,
     ReceiptAttachmentData,
 )
-from bookkeeper.domain.rules import REVERSE_CHARGE, TaxRate, TaxTable
+from bookkeeper.domain.rules import REVERSE_CHARGE, TaxTable
 
 BANK_ACCOUNT: Final = "1920"
 SUPPLIER_PAYABLES: Final = "2400"
@@ -458,36 +458,67 @@ def rate_periods(
     code: str, table: TaxTable, start: dt.date, end: dt.date, country: str = "NO"
 ) -> list[RatePeriod]:
     """The rates `code` had over the days from `start` to `end`, oldest first, each with
-    its dates: the code's own rows in the tax table (a reverse-charge code, where it has
-    none of its own: its tax type's output code's, as TaxTable.rate_row reads them). A code
-    the table has no row of for those days: its one known rate (SAFT_VAT_CODES), undated."""
-    rows = [r for r in table.rates if r.country == country and r.saft_code == code]
+    its dates, so that every day of them lies in exactly one period — the row
+    TaxTable.rate_row reads that day: the code's own rows (a reverse-charge code, where
+    it has none of its own: its tax type's output code's, cut to the days its own rows
+    leave; a row of either that starts where another is valid is cut to the days after
+    it, as rate_row takes the earlier one). Days in the period that no row gives, where
+    some do: the code's one known rate (SAFT_VAT_CODES), as `rate_of_table` gives a line
+    of such a day, dated to those days. A code the table has no row of for any of those
+    days: its one known rate, undated."""
+    own = [r for r in table.rates if r.country == country and r.saft_code == code]
+    ranked = sorted(own, key=lambda r: r.valid_from)
     if code in REVERSE_CHARGE and country == "NO":
-        # Its tax type's output code's rows where it has none of its own (rate_row).
         rate_code = REVERSE_CHARGE[code].rate_code
-        rows += [
-            r
-            for r in table.rates
-            if r.country == country
-            and r.saft_code == rate_code
-            and not any(_overlap(r, own) for own in rows)
-        ]
-    touching = sorted(
-        (r for r in rows if r.valid_from <= end and (r.valid_to is None or start <= r.valid_to)),
-        key=lambda r: r.valid_from,
-    )
+        ranked += sorted(
+            (r for r in table.rates if r.country == country and r.saft_code == rate_code),
+            key=lambda r: r.valid_from,
+        )
+    # Each row's days that no row before it in `ranked` has (rate_row's choice), as
+    # (first, last, rate); an open end is dt.date.max until the end.
+    pieces: list[tuple[dt.date, dt.date, Decimal | None]] = []
+    taken: list[tuple[dt.date, dt.date]] = []
+    for row in ranked:
+        span = (row.valid_from, row.valid_to or dt.date.max)
+        pieces.extend((first, last, row.rate) for first, last in _days_left(span, taken))
+        taken.append(span)
+    touching = sorted(p for p in pieces if p[0] <= end and start <= p[1])
     if not touching:
         return [RatePeriod(rate=saft_vat_code(code).rate)]
-    return [
-        RatePeriod(rate=r.rate, effective=r.valid_from, expiration=r.valid_to) for r in touching
-    ]
+    known = saft_vat_code(code).rate
+    periods: list[RatePeriod] = []
+    day = start
+    for first, last, rate in touching:
+        if day < first:  # days no row gives
+            periods.append(_period(known, day, first - dt.timedelta(days=1)))
+        periods.append(_period(rate, first, last))
+        day = last + dt.timedelta(days=1) if last < end else dt.date.max
+    if day <= end:
+        periods.append(_period(known, day, end))
+    return periods
 
 
-def _overlap(a: TaxRate, b: TaxRate) -> bool:
-    """Whether two rows are valid on a day in common."""
-    return (a.valid_to is None or b.valid_from <= a.valid_to) and (
-        b.valid_to is None or a.valid_from <= b.valid_to
-    )
+def _days_left(
+    span: tuple[dt.date, dt.date], taken: Sequence[tuple[dt.date, dt.date]]
+) -> list[tuple[dt.date, dt.date]]:
+    """The runs of days of `span` (both ends inclusive) that none of `taken` has."""
+    left = [span]
+    for first, last in taken:
+        rest: list[tuple[dt.date, dt.date]] = []
+        for a, b in left:
+            if last < a or b < first:  # apart
+                rest.append((a, b))
+                continue
+            if a < first:
+                rest.append((a, first - dt.timedelta(days=1)))
+            if last < b:
+                rest.append((last + dt.timedelta(days=1), b))
+        left = rest
+    return left
+
+
+def _period(rate: Decimal | None, first: dt.date, last: dt.date) -> RatePeriod:
+    return RatePeriod(rate=rate, effective=first, expiration=None if last == dt.date.max else last)
 
 
 def saft_vat_code(code: str) -> VatCode:

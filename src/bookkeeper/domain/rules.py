@@ -11,8 +11,9 @@ date, so a change takes effect without a deploy.
 bokføring of older documents needs, from Skatteetaten's published rates: 10 % in 2016–17,
 12 % from 2018, 6 % from 1 April 2020 to 30 September 2021 (the pandemic measure), 12 %
 again since). Migration 0016 writes the same rows into `tax_rates`, except the import
-codes 14, 15, 21–23 added later, which `with_shipped_rates` supplies from code (ADR 0047
-addendum); in-memory units of work start with all of them.
+codes 14, 15, 21–23 added later, which migration 0021 writes (ADR 0047 addendum): the
+store alone says which rates there are (a row deleted there stays deleted); in-memory
+units of work start with all of them.
 """
 
 from __future__ import annotations
@@ -269,6 +270,7 @@ REVERSE_CHARGE: Final[dict[str, ReverseCharge]] = {
 IMPORT_VAT_CODES: Final = frozenset({"14", "15"})
 #: The goods' cost as the basis of that import VAT (regular, middle, zero rate): a line
 #: under one carries no VAT itself (the VAT is under 14 / 15, often on another document).
+#: 23 is Fiken's code (NONE_IMPORT_BASIS); SAF-T's standard code for it is 20.
 IMPORT_BASIS_CODES: Final = frozenset({"21", "22", "23"})
 #: Codes a purchase is never booked with by its rate alone (TaxTable.purchase).
 _IMPORT_CODES: Final = IMPORT_VAT_CODES | IMPORT_BASIS_CODES
@@ -277,10 +279,23 @@ _IMPORT_CODES: Final = IMPORT_VAT_CODES | IMPORT_BASIS_CODES
 OUTPUT_VAT_ACCOUNT: Final = "2700"
 
 
+#: The VAT accounts of the standard chart (27xx to 2749: output VAT 2700–2709, input VAT
+#: from 2710, the settlement 2740; norway.md), and the output VAT accounts among them.
+VAT_ACCOUNTS: Final = range(2700, 2750)
+OUTPUT_VAT_ACCOUNTS: Final = range(2700, 2710)
+
+
+def is_vat_account(account: str, among: range = VAT_ACCOUNTS) -> bool:
+    """Whether `account` — a 4-digit account, or a sub-ledger account ("2710:x") by its
+    main account — is a VAT account of the standard chart (`among`: of those, e.g.
+    OUTPUT_VAT_ACCOUNTS). The one test of both the postings' and the import's."""
+    base = account.partition(":")[0]
+    return len(base) == 4 and base.isdigit() and int(base) in among
+
+
 def is_output_vat_account(account: str) -> bool:
     """An output VAT account of the standard chart (2700–2709; input VAT is 2710 on)."""
-    base = account.partition(":")[0]
-    return len(base) == 4 and base.isdigit() and 2700 <= int(base) <= 2709
+    return is_vat_account(account, OUTPUT_VAT_ACCOUNTS)
 
 
 def reverse_charge_rate(table: TaxTable, code: str, day: dt.date) -> Decimal | None:
@@ -373,30 +388,8 @@ def _seed() -> tuple[TaxRate, ...]:
 
 
 #: Norway's VAT rates as shipped (see the module docstring): migration 0016 seeded all but
-#: the import codes (14, 15, 21–23), which `with_shipped_rates` adds to the stored defaults.
+#: the import codes (14, 15, 21–23), which migration 0021 wrote.
 NORWAY_TAX_RATES: Final[tuple[TaxRate, ...]] = _seed()
-
-
-#: The shipped codes migration 0016 did not write (added to the seed after it).
-SHIPPED_SINCE_0016: Final = _IMPORT_CODES
-
-
-def with_shipped_rates(stored: Iterable[TaxRate], country: str | None = None) -> list[TaxRate]:
-    """The stored default rates, plus the shipped rows (NORWAY_TAX_RATES) of the codes
-    added to the seed after migration 0016 wrote it (SHIPPED_SINCE_0016: the import
-    codes) that the store has no row of — so no migration is needed for them. A code the
-    store has (e.g. once changed with `bookkeeper rules`) keeps exactly its stored
-    history; the codes 0016 wrote are the store's alone (deleted there: gone)."""
-    rows = list(stored)
-    known = {(r.country, r.saft_code) for r in rows}
-    rows.extend(
-        r
-        for r in NORWAY_TAX_RATES
-        if r.saft_code in SHIPPED_SINCE_0016
-        and (r.country, r.saft_code) not in known
-        and (country is None or r.country == country)
-    )
-    return rows
 
 
 # --- the compliance checks of a posted entry --------------------------------------------

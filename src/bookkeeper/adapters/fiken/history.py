@@ -110,11 +110,9 @@ class FikenHistory:
             raw = await self._client.get_json(f"{self._base}{path}/{record_id}", _RAW)
         except ExternalNotFound:
             return None
-        try:
-            found = convert(decoder.decode(raw))
-        except (msgspec.DecodeError, NotBookable) as error:
-            problem = HistoryProblem(what=what, id=record_id, reason=_reason(error))
-            return HistoryPage(problems=[problem])
+        found = _decoded(raw, what, decoder, convert, record_id)
+        if isinstance(found, HistoryProblem):
+            return HistoryPage(problems=[found])
         if isinstance(found, HistoryJournalEntry):
             return HistoryPage(entries=[found])
         return HistoryPage(trades=[found])
@@ -133,13 +131,29 @@ class FikenHistory:
             records: list[R] = []
             problems: list[HistoryProblem] = []
             for raw in raws:
-                try:
-                    records.append(convert(decoder.decode(raw)))
-                except (msgspec.DecodeError, NotBookable) as error:
-                    problems.append(
-                        HistoryProblem(what=what, id=_id_of(raw, what), reason=_reason(error))
-                    )
+                found = _decoded(raw, what, decoder, convert)
+                if isinstance(found, HistoryProblem):
+                    problems.append(found)
+                else:
+                    records.append(found)
             yield records, problems, total
+
+
+def _decoded(
+    raw: msgspec.Raw,
+    what: str,
+    decoder: msgspec.json.Decoder[T],
+    convert: Callable[[T], R],
+    record_id: str | None = None,
+) -> R | HistoryProblem:
+    """One raw record decoded and converted, or the problem that it breaks the contract or
+    has no NOK amount — under `record_id` when the caller asked for it by id, else the id
+    read leniently from the record."""
+    try:
+        return convert(decoder.decode(raw))
+    except (msgspec.DecodeError, NotBookable) as error:
+        found_id = record_id if record_id is not None else _id_of(raw, what)
+        return HistoryProblem(what=what, id=found_id, reason=_reason(error))
 
 
 # --- mapping ---------------------------------------------------------------------------

@@ -37,7 +37,9 @@ SOFTWARE_ID: Final = "bookkeeper"
 CHUNK_BYTES: Final = 64 * 1024
 
 _SHORT, _MIDDLE1, _MIDDLE2, _LONG = 18, 35, 70, 256
-_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: The characters XML 1.0 cannot carry, as the body of a regex character class.
+_NOT_XML_CHARS: Final = "\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff"
+_NOT_XML: Final = re.compile(f"[{_NOT_XML_CHARS}]")
 
 
 def xsd_path() -> str:
@@ -56,7 +58,7 @@ def standard_tax_code_descriptions() -> dict[str, str]:
 
 
 #: What _text has to do anything about: characters XML 1.0 cannot carry, and markup.
-_SPECIAL: Final = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SPECIAL: Final = re.compile(f"[&<>{_NOT_XML_CHARS}]")
 
 
 def _text(value: str, limit: int) -> str:

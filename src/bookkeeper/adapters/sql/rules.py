@@ -41,7 +41,6 @@ from bookkeeper.domain.rules import (
     FiscalPeriod,
     TaxRate,
     overlay_rates,
-    with_shipped_rates,
 )
 
 
@@ -138,7 +137,7 @@ class SqlRules:
                 valid_to=row.valid_to,
             )
             (defaults if row.tenant_id == DEFAULT_RATES_TENANT else own).append(rate)
-        return overlay_rates(with_shipped_rates(defaults, country), own)
+        return overlay_rates(defaults, own)
 
     async def put_tax_rate(self, rate: TaxRate, *, tenant_id: str | None = None) -> None:
         self._changed_rates = True

@@ -53,13 +53,13 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookkeeper.adapters.sql.database import _READ_ONLY, SqlDatabase
 from bookkeeper.adapters.sql.ledger import journal_lines, ledger_daily
 from bookkeeper.adapters.sql.schema import Amount, events, metadata, proposals
-from bookkeeper.adapters.sql.session import storage_error, unavailable_state
-from bookkeeper.application.errors import StorageUnavailable
+from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.application.saft import (
     AccountBalances,
     AuditLine,
@@ -455,22 +455,22 @@ class SqlAuditSnapshot:
         its transaction), as plain tuples — without SQLAlchemy's result machinery, which
         costs more per row than reading it (ADR 0020, addendum of issue 14). The columns
         need no result processing there; the entry's id and posting time come as text
-        and `lines` makes them objects once per entry. A driver error is translated as
-        storage_error does (StorageUnavailable when the database cannot serve)."""
+        and `lines` makes them objects once per entry. A driver error is translated by
+        storage_error, as SQLAlchemy's would be (StorageUnavailable when the database
+        cannot serve; any other error raised as psycopg raised it)."""
         compiled = statement.compile(dialect=self._connection.dialect)
+        sql = str(compiled)
         try:
             raw = await self._connection.get_raw_connection()
             driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
             async with driver.cursor() as cursor:
-                await cursor.execute(str(compiled), compiled.params)
+                await cursor.execute(sql, compiled.params)
                 return await cursor.fetchall()
         except psycopg.Error as error:
-            if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError) or (
-                unavailable_state(error)
-            ):
-                detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
-                raise StorageUnavailable(f"database unavailable: {detail}") from error
-            raise
+            translated = storage_error(DBAPIError.instance(sql, None, error, psycopg.Error))
+            if isinstance(translated, DBAPIError):
+                raise
+            raise translated from error
 
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

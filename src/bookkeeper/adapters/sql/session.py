@@ -170,7 +170,9 @@ def storage_error(error: BaseException) -> BaseException:
         or isinstance(error, OperationalError | InterfaceError)
         or unavailable_state(error.orig)
     ):
-        detail = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        # Without the driver's error, or a message in it, the error is named by its type.
+        lines = str(error.orig).strip().splitlines() if error.orig is not None else []
+        detail = (lines or [type(error).__name__])[0]
         return StorageUnavailable(f"database unavailable: {detail}")
     if isinstance(error, OSError):
         return StorageUnavailable(f"database unavailable: {error}")
