@@ -9,6 +9,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -128,6 +129,22 @@ def test_vat_that_is_not_the_rate_valid_on_the_date_is_a_finding() -> None:
     [finding] = compliance_findings(purchase(dt.date(2026, 5, 4), "100.00", "15.00"), table=TABLE)
     assert finding.rule == RATE_NOT_VALID
     assert finding.evidence["validRate"] == "25"
+
+
+def test_a_finding_writes_the_rate_as_people_do_whatever_scale_the_store_keeps() -> None:
+    # The SQL stores read rates from a NUMERIC(6, 2) column (25.00), memory from the seed (25):
+    # the same finding either way.
+    scaled = TaxTable(
+        [
+            msgspec.structs.replace(r, rate=r.rate.quantize(Decimal("0.01"))) if r.rate else r
+            for r in NORWAY_TAX_RATES
+        ]
+    )
+    wrong = purchase(dt.date(2026, 5, 4), "100.00", "15.00")
+    [seed] = compliance_findings(wrong, table=TABLE)
+    [stored] = compliance_findings(wrong, table=scaled)
+    assert stored.evidence == seed.evidence and stored.evidence["validRate"] == "25"
+    assert stored.message == seed.message and "the 25 % valid" in stored.message
 
 
 def test_a_code_not_valid_on_the_date_is_a_finding() -> None:

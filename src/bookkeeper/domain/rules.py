@@ -548,17 +548,19 @@ def _vat_finding(
     expected = base.get(code, Decimal(0)) * row.rate / Decimal(100)
     if abs(tax[code] - expected) <= VAT_TOLERANCE:
         return []
+    # As people write it (25, 12, 11.11), whatever scale the store keeps (NUMERIC(6, 2)).
+    rate = format(row.rate.normalize(), "f")
     return [
         Finding(
             rule=RATE_NOT_VALID,
             message=(
                 f"VAT {tax[code]} on basis {base.get(code, Decimal(0))} under code "
-                f"{code} is not the {row.rate} % valid on {date}"
+                f"{code} is not the {rate} % valid on {date}"
             ),
             evidence={
                 "vatCode": code,
                 "date": date.isoformat(),
-                "validRate": str(row.rate),
+                "validRate": rate,
                 "basis": str(base.get(code, Decimal(0))),
                 "vat": str(tax[code]),
             },
