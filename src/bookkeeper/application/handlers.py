@@ -45,6 +45,7 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.postings import EXCHANGE_METADATA, posted_entry, reversible_entry
 from bookkeeper.application.projections import fold_proposal, pattern_from, pattern_of
+from bookkeeper.application.single_flight import SingleFlight
 from bookkeeper.application.spending import ExchangeRates
 from bookkeeper.application.tax_rates import valid_rates
 from bookkeeper.domain import approval
@@ -155,6 +156,11 @@ class Handlers:
         self._bank_events: OrderedDict[
             tuple[str, dt.date, dt.date], tuple[float, dict[str, BankTransaction]]
         ] = OrderedDict()
+        #: A window's listing being read: the receipts meeting its miss meanwhile wait for
+        #: it instead of each asking the bank (single_flight).
+        self._bank_listings: SingleFlight[
+            tuple[str, dt.date, dt.date], dict[str, BankTransaction]
+        ] = SingleFlight()
         self._registry: dict[type[Any], Callable[[Any], Awaitable[Any]]] = {
             SubmitEvent: self.submit,
             ApproveProposal: self.approve,
@@ -498,13 +504,21 @@ class Handlers:
         self, tenant: str, start: dt.date, end: dt.date
     ) -> dict[str, BankTransaction]:
         """The tenant's bank events in [start, end] by id and event id, listed at most once
-        per BANK_EVENTS_TTL_SECONDS (a bounded cache: see the constants)."""
+        per BANK_EVENTS_TTL_SECONDS (a bounded cache: see the constants); the receipts that
+        miss the same window while it is being listed share that listing."""
         key = (tenant, start, end)
-        now = time.monotonic()
         cached = self._bank_events.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             self._bank_events.move_to_end(key)
             return cached[1]
+        return await self._bank_listings.run(key, lambda: self._list_bank_events(key))
+
+    async def _list_bank_events(
+        self, key: tuple[str, dt.date, dt.date]
+    ) -> dict[str, BankTransaction]:
+        """Ask the bank for a window's events and keep the listing (`_listed_bank_events`)."""
+        tenant, start, end = key
+        now = time.monotonic()
         assert self._bank_source is not None
         bank = (await self._bank_source())(tenant)
         listed: dict[str, BankTransaction] = {}

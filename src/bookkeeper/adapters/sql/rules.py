@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from typing import Final
 
@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql
 from bookkeeper.adapters.sql.schema import countries, currencies, fiscal_periods, tax_rates
 from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
 from bookkeeper.application.ports import PeriodLock
+from bookkeeper.application.single_flight import SingleFlight
 from bookkeeper.domain.rules import (
     DEFAULT_RATES_TENANT,
     PERIOD,
@@ -74,6 +75,9 @@ class TaxRatesCache:
         self._ttl = ttl
         self._size = max(size, 1)
         self._entries: dict[tuple[str | None, str | None], tuple[float, tuple[TaxRate, ...]]] = {}
+        self._flights: SingleFlight[tuple[str | None, str | None], tuple[TaxRate, ...]] = (
+            SingleFlight()
+        )
 
     def get(self, country: str | None, tenant_id: str | None) -> tuple[TaxRate, ...] | None:
         entry = self._entries.get((country, tenant_id))
@@ -88,8 +92,26 @@ class TaxRatesCache:
             del self._entries[next(iter(self._entries))]
         self._entries[key] = (time.monotonic() + self._ttl, rates)
 
+    async def read_once(
+        self,
+        country: str | None,
+        tenant_id: str | None,
+        read: Callable[[], Awaitable[tuple[TaxRate, ...]]],
+    ) -> tuple[TaxRate, ...]:
+        """`read()`'s rates, kept; the misses of the same key while it reads wait for them
+        instead of reading the same rows each (single_flight: at the P1 load, every unit
+        of work in flight when an entry runs out)."""
+
+        async def read_and_keep() -> tuple[TaxRate, ...]:
+            rates = await read()
+            self.put(country, tenant_id, rates)
+            return rates
+
+        return await self._flights.run((country, tenant_id), read_and_keep)
+
     def clear(self) -> None:
         self._entries.clear()
+        self._flights.forget()
 
 
 class SqlRules:
@@ -109,8 +131,11 @@ class SqlRules:
         if cache is not None and not self._changed_rates:
             cached = cache.get(country, tenant_id)
             if cached is None:
-                cached = tuple(await self._read_tax_rates(country, tenant_id))
-                cache.put(country, tenant_id, cached)
+
+                async def read() -> tuple[TaxRate, ...]:
+                    return tuple(await self._read_tax_rates(country, tenant_id))
+
+                cached = await cache.read_once(country, tenant_id, read)
             return list(cached)
         return await self._read_tax_rates(country, tenant_id)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Final
 
@@ -15,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bookkeeper.adapters.sql.schema import tenant_settings
 from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
+from bookkeeper.application.single_flight import SingleFlight
 from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
 
 #: How long a tenant's review rules are served from memory; they are read on every proposal.
@@ -56,6 +58,7 @@ class RulesCache:
     def __init__(self, ttl: float = RULES_TTL_SECONDS) -> None:
         self._ttl = ttl
         self._entries: dict[str, tuple[float, ReviewRules]] = {}
+        self._flights: SingleFlight[str, ReviewRules] = SingleFlight()
 
     def get(self, tenant_id: str) -> ReviewRules | None:
         entry = self._entries.get(tenant_id)
@@ -66,8 +69,22 @@ class RulesCache:
     def put(self, tenant_id: str, rules: ReviewRules) -> None:
         self._entries[tenant_id] = (time.monotonic() + self._ttl, rules)
 
+    async def read_once(
+        self, tenant_id: str, read: Callable[[], Awaitable[ReviewRules]]
+    ) -> ReviewRules:
+        """`read()`'s rules, kept; the misses of the same tenant while it reads wait for
+        them instead of reading the same row each (single_flight)."""
+
+        async def read_and_keep() -> ReviewRules:
+            rules = await read()
+            self.put(tenant_id, rules)
+            return rules
+
+        return await self._flights.run(tenant_id, read_and_keep)
+
     def forget(self, tenant_id: str) -> None:
         self._entries.pop(tenant_id, None)
+        self._flights.forget(tenant_id)
 
 
 class SqlTenantSettings:
@@ -82,10 +99,12 @@ class SqlTenantSettings:
         cached = self._cache.get(tenant_id)
         if cached is not None:
             return cached
-        rows = await self._tx.rows(self._sql.review_rules, {"tenant_id": tenant_id})
-        rules = msgspec.convert(rows[0][0], ReviewRules) if rows else DEFAULT_RULES
-        self._cache.put(tenant_id, rules)
-        return rules
+
+        async def read() -> ReviewRules:
+            rows = await self._tx.rows(self._sql.review_rules, {"tenant_id": tenant_id})
+            return msgspec.convert(rows[0][0], ReviewRules) if rows else DEFAULT_RULES
+
+        return await self._cache.read_once(tenant_id, read)
 
     async def save_review_rules(self, tenant_id: str, rules: ReviewRules, now: dt.datetime) -> None:
         """Store a tenant's rules (not part of the port yet; for the CLI and tests)."""
