@@ -1,8 +1,8 @@
 """Drop `ix_proposals_tenant_merchant`: every read it served is served by
 `ix_proposals_duplicate_amount`, and every proposal's write maintained it (issue 14, P1).
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-06
 
 `ix_proposals_tenant_merchant` (tenant, merchant key, amount; migration 0001) is a prefix of
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
