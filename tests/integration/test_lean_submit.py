@@ -3,10 +3,13 @@ Litestar route: the same requests go to an app with the lean path and to one wit
 (each on its own in-memory storage, in the same order), and status, body, headers and the
 access line must be the same — for valid proposals and queries, idempotent replays and
 conflicts, and every refusal (malformed JSON, wrong schema, unknown type, no or bad token,
-a forbidden role, an oversized body, a wrong content type, the rate limit)."""
+a forbidden role, an oversized body, a wrong content type, the rate limit). A request the
+lean path takes it answers itself, whatever the outcome; one it does not take reaches the
+route untouched."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -23,6 +26,7 @@ from litestar import Litestar
 from litestar import post as litestar_post
 from litestar.testing import AsyncTestClient
 
+from bookkeeper.adapters.auth.local_jwt import LocalJwtIssuer
 from bookkeeper.application.errors import StorageUnavailable
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.container import Container
@@ -30,6 +34,7 @@ from bookkeeper.entrypoints.http.app import MAX_BODY_BYTES, create_app
 from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.lean_submit import PATH, LeanSubmit
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
+from bookkeeper.entrypoints.http.security import BearerAuthMiddleware
 from bookkeeper.settings import Settings
 from tests.http_helpers import API, bearer, memory_container, mint, pattern, receipt, submission
 from tests.unit.conftest import FixedClock
@@ -345,3 +350,219 @@ async def test_a_failing_handler_answers_the_same(
         answer = await same(lean, route, post(RECEIPT), caplog)
         assert answer.status_code == (503 if isinstance(error, StorageUnavailable) else 500)
         assert "db.internal" not in answer.text and "boom" not in answer.text
+
+
+def _expired(s: Side) -> dict[str, str]:
+    """An agent token of the side's own key that expired an hour ago."""
+    settings = s.container.settings()
+    two_hours_ago = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
+    issuer = LocalJwtIssuer(
+        s.container.signing_key(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        clock=two_hours_ago,
+    )
+    return bearer(issuer.mint("book-e", "acme", ["agent"], dt.timedelta(hours=1)))
+
+
+def _wrong_audience(s: Side) -> dict[str, str]:
+    settings = s.container.settings()
+    issuer = LocalJwtIssuer(
+        s.container.signing_key(),
+        issuer=settings.jwt_issuer,
+        audience="someone-else",
+        clock=FixedClock(dt.datetime.now(dt.UTC)),
+    )
+    return bearer(issuer.mint("book-e", "acme", ["agent"], dt.timedelta(hours=1)))
+
+
+async def test_tokens_that_do_not_verify_answer_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Taken by the lean path (a Bearer token), refused by the verifier: the 401 with its
+    reason and `WWW-Authenticate` is the route's."""
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path) as (lean, route):
+        for headers in (_expired, _wrong_audience):
+            answer = await same(lean, route, post(PATTERN, headers=headers), caplog)
+            assert answer.status_code == 401
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+        assert (
+            "expired" in (await lean.client.post(EVENTS, json=PATTERN, headers=_expired(lean))).text
+        )
+
+
+def raw(
+    messages: list[dict[str, Any]], *, length: int, headers: Callable[[Side], dict[str, str]]
+) -> Send:
+    """POST /events straight into the app's ASGI callable with the body messages given:
+    what a test client cannot send (a body longer than its Content-Length, a disconnect)."""
+
+    async def send(s: Side) -> httpx.Response:
+        chosen = {
+            "host": "testserver",
+            "content-type": "application/json",
+            "content-length": str(length),
+            "x-request-id": "parity-1",
+            **{name.lower(): value for name, value in headers(s).items()},
+        }
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": EVENTS,
+            "raw_path": EVENTS.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in chosen.items()],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        pending = list(messages)
+
+        async def receive() -> dict[str, Any]:
+            return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+        sent: list[dict[str, Any]] = []
+
+        async def record(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await s.client.app(scope, receive, record)  # type: ignore[arg-type]
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return httpx.Response(
+            start["status"],
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"]],
+            content=body,
+        )
+
+    return send
+
+
+def _part(body: bytes, more: bool = True) -> dict[str, Any]:
+    return {"type": "http.request", "body": body, "more_body": more}
+
+
+RAW: list[tuple[str, Send, int]] = [
+    (
+        "a body that grows over the limit",
+        raw(
+            [_part(b'{"data": "' + b"x" * 600_000), _part(b"x" * 600_000 + b'"}', more=False)],
+            length=100,
+            headers=lambda s: s.agent,
+        ),
+        413,
+    ),
+    (
+        "a disconnect in the body",
+        raw(
+            [_part(b'{"type": "Pat'), {"type": "http.disconnect"}],
+            length=50,
+            headers=lambda s: s.agent,
+        ),
+        500,
+    ),
+    (
+        "no body although announced",
+        raw([_part(b"", more=False)], length=20, headers=lambda s: s.agent),
+        400,
+    ),
+    (
+        "an announced body without a token",
+        raw([_part(b"", more=False)], length=20, headers=lambda s: {}),
+        401,
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "send", "status"), RAW, ids=[r[0] for r in RAW])
+async def test_bodies_a_client_cannot_send_answer_the_same(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, name: str, send: Send, status: int
+) -> None:
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    async with both(tmp_path) as (lean, route):
+        answer = await same(lean, route, send, caplog)
+        assert answer.status_code == status, answer.text
+
+
+async def test_a_taken_request_is_answered_by_the_lean_path_whatever_the_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once it has taken a request (a JSON body of an announced size, a Bearer token), the
+    lean path answers every outcome itself — it never hands a request on after verifying
+    the token or spending the budget. With the route's authentication broken, each refusal
+    still comes out right; only what the lean path does not take reaches the broken route."""
+
+    async def broken(self: object, connection: object) -> None:
+        raise AssertionError("the route's authentication was used")
+
+    async with side(tmp_path / "lean", lean=True, rate_limit_writes="2/minute") as lean:
+        monkeypatch.setattr(BearerAuthMiddleware, "authenticate_request", broken)
+        garbage = {"Authorization": "Bearer x.y.z"}
+        taken: list[tuple[dict[str, str], Any, int]] = [
+            (garbage, PATTERN, 401),  # verified nothing, spent nothing
+            (_expired(lean), PATTERN, 401),
+            (lean.token("vera", "viewer"), PATTERN, 403),  # vera's budget
+            (lean.agent, b"{", 400),  # book-e's 1st write
+            (lean.agent, submission("NoSuchThing", {}), 422),  # the 2nd
+            (lean.agent, PATTERN, 429),
+        ]
+        for headers, body, status in taken:
+            content = body if isinstance(body, bytes) else json.dumps(body).encode()
+            answer = await lean.client.post(
+                EVENTS, content=content, headers={"Content-Type": "application/json", **headers}
+            )
+            assert answer.status_code == status, answer.text
+        too_big = raw(
+            [_part(b"x" * 600_000), _part(b"x" * 600_000, more=False)],
+            length=100,
+            headers=lambda s: garbage,
+        )
+        assert (await too_big(lean)).status_code == 401  # the token first, as on the route
+        # Not taken (no token; not JSON): handed on, to the broken route.
+        handed_on = [
+            await lean.client.post(EVENTS, json=PATTERN),
+            await lean.client.post(EVENTS, content=b"{}", headers=lean.agent),
+        ]
+        assert [a.status_code for a in handed_on] == [500, 500]
+
+
+async def test_a_request_not_taken_reaches_the_route_untouched(tmp_path: Path) -> None:
+    """What the lean path hands on it has not changed: the same scope, the same `receive`
+    (no body read, nothing verified or spent, no marks left for the middleware)."""
+    async with side(tmp_path / "lean", lean=True) as lean:
+        app = lean.client.app
+        reached: list[tuple[dict[str, Any], object]] = []
+
+        async def recorder(scope: Any, receive: Any, send: Any) -> None:
+            reached.append((dict(scope), receive))
+
+        layer = LeanSubmit(
+            recorder,
+            app,
+            verifier=lean.container.token_verifier(),
+            limiter=RateLimitMiddleware(),
+            handlers=lambda: None,  # type: ignore[arg-type,return-value]
+            max_body=MAX_BODY_BYTES,
+            cors=False,
+        )
+        agent = [(b"authorization", lean.agent["Authorization"].encode())]
+        json_type = [(b"content-type", b"application/json")]
+        for headers in (
+            [*json_type, (b"content-length", b"2")],  # no token
+            [*agent, *json_type, (b"content-length", b"0")],  # no body
+            [*agent, (b"content-type", b"text/plain"), (b"content-length", b"2")],
+            [*agent, *json_type, (b"content-length", b"2"), (b"idempotency-key", b"")],
+        ):
+            scope = {"type": "http", "method": "POST", "path": EVENTS, "headers": headers}
+
+            async def receive() -> dict[str, Any]:
+                raise AssertionError("the lean path read the body of a request it did not take")
+
+            await layer(scope, receive, None)  # type: ignore[arg-type]
+            seen, given = reached.pop()
+            assert seen == {"type": "http", "method": "POST", "path": EVENTS, "headers": headers}
+            assert given is receive

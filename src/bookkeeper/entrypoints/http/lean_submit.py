@@ -11,16 +11,18 @@ decoder (`EventSubmission`, the depth check, `decode_payload`), the same `Handle
 itself, without routing, the two exception layers, the authentication and rate-limit
 middleware classes, the kwargs/signature model, the DTO and `Response` objects.
 
-It answers only when it is sure the answer is the route's. Whatever is unusual — another
-content type, a second Authorization header, an Origin (CORS), a query string, an
-Idempotency-Key Litestar would refuse, a body over the limit or not valid for the route, a
-token that does not verify, a limiter that refuses — is handed to Litestar unchanged, which
-answers it exactly as before: the body read so far is replayed to it, and what the lean
-path already decided travels in the scope (`VERIFIED`: the principal or the verifier's
-exception; `SPENT`: the rate limit spent, or the limiter's exception), so that nothing is
-verified or spent twice and the same problem details come out. An exception from
-`Handlers.dispatch` is rendered by Litestar's own `ExceptionHandlerMiddleware` with the
-route's exception handlers, as the route's inner layer would. The Litestar route stays
+It decides once, before it verifies anything, whether it takes a request. Whatever is
+unusual — another content type, a second Authorization header, an Origin (CORS), a query
+string, an Idempotency-Key Litestar would refuse, no or an empty body, a body over the
+limit, no bearer token — is handed to Litestar untouched (scope and `receive` as they
+came), which answers it exactly as before. A request it takes it answers itself, whatever
+the outcome: a token that does not verify (401), a limiter that refuses (429), a body that
+grows over the limit (413), does not decode or validate (400/422), a disconnect, and any
+exception of `Handlers.dispatch` (403, 409, 503 …) are each raised as the route would raise
+them and rendered by Litestar's own `ExceptionHandlerMiddleware` with the route's exception
+handlers, in the scope the router and the authentication middleware would have left — the
+same problem details and headers (`WWW-Authenticate`, `Retry-After`, the security headers).
+So nothing it decided has to travel to the shared middleware. The Litestar route stays
 registered: it documents the operation in the OpenAPI schema and serves what is handed on.
 tests/integration/test_lean_submit.py sends the same requests through both and compares.
 """
@@ -28,11 +30,13 @@ tests/integration/test_lean_submit.py sends the same requests through both and c
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, cast
+from typing import Any, Final, NoReturn
 
 import msgspec
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar._asgi.utils import is_valid_host
+from litestar.exceptions import InternalServerException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware._internal.exceptions.middleware import ExceptionHandlerMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -45,9 +49,9 @@ from bookkeeper.entrypoints.http.controllers.events import (
     MAX_IDEMPOTENCY_KEY,
     submit_command,
 )
-from bookkeeper.entrypoints.http.decoding import check_depth
-from bookkeeper.entrypoints.http.ratelimit import SPENT, RateLimitMiddleware
-from bookkeeper.entrypoints.http.security import VERIFIED, bearer_token
+from bookkeeper.entrypoints.http.decoding import check_depth, validation_error
+from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
+from bookkeeper.entrypoints.http.security import bearer_token
 from bookkeeper.entrypoints.http.wire import EventSubmission, submission_out
 
 PATH: Final = f"{API_PREFIX}/events"
@@ -65,18 +69,6 @@ def _raising(error: Exception) -> ASGIApp:
         raise error
 
     return app
-
-
-def _replaying(messages: list[Any], receive: Receive) -> Receive:
-    """`receive` that first hands out what the lean path already read."""
-    pending = list(messages)
-
-    async def replay() -> Any:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
 
 
 def _check_mirrored(handler: HTTPRouteHandler, litestar: Litestar, max_body: int) -> None:
@@ -190,73 +182,53 @@ class LeanSubmit:
             content_type not in _JSON
             or length is None
             or not length.isdigit()
-            or int(length) > self._max_body
+            or not 0 < int(length) <= self._max_body
             or (key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY)
         ):
             return await app(scope, receive, send)
         token = bearer_token(None if authorization is None else authorization.decode("latin-1"))
         if token is None:
             return await app(scope, receive, send)
-        # What was decided here, for the middleware when the request is handed on.
-        marks = cast(dict[str, Any], scope)
-        try:
-            if self._averify is not None:
-                principal = await self._averify(token)
-            else:
-                principal = self._verifier.verify(token)
-        except Exception as error:  # the middleware raises it: the same 401 (or 500)
-            marks[VERIFIED] = error
-            return await app(scope, receive, send)
-        marks[VERIFIED] = principal
-        try:
-            await self._limiter.spend_for(principal, _METHOD)
-        except Exception as error:  # the middleware raises it: the same 429
-            marks[SPENT] = error
-            return await app(scope, receive, send)
-        marks[SPENT] = True
 
-        messages: list[Any] = []
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":  # a disconnect: Litestar's to handle
-                return await app(scope, _replaying(messages, receive), send)
-            chunk = message.get("body", b"")
-            if chunk:
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > self._max_body:
-                    return await app(scope, _replaying(messages, receive), send)
-            if not message.get("more_body", False):
-                break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        try:
-            check_depth(body)
-            command = submit_command(
-                _DECODER.decode(body),
-                principal,
-                None if key is None else key.decode("latin-1"),
-            )
-            handlers = self._handlers()
-        except Exception:  # the route decodes it again and answers its 400/422/500
-            return await app(scope, _replaying(messages, receive), send)
-
-        # What Litestar's router and authentication leave in the scope (the access line
-        # and metrics read the principal and the template; the exception handlers the rest).
-        scope["user"] = principal
-        scope["auth"] = None
+        # Taken: from here on every outcome is answered here, never handed on. First what
+        # Litestar's router leaves in the scope (the access line and metrics read the
+        # template, the exception handlers the rest).
         scope["route_handler"] = self._route_handler
         scope["path_template"] = self._template
         scope.setdefault("path_params", {})
         ScopeState.from_scope(scope).exception_handlers = self._exception_handlers
         try:
+            if self._averify is not None:
+                principal = await self._averify(token)
+            else:
+                principal = self._verifier.verify(token)
+            # What the authentication middleware leaves (the access line reads the user).
+            scope["user"] = principal
+            scope["auth"] = None
+            await self._limiter.spend_for(principal, _METHOD)
+            body = await self._body(receive)
+            idempotency_key = None if key is None else key.decode("latin-1")
+            # In the route's order: the body (its DTO), the `handlers` dependency, the
+            # signature (a body that is not there), then the handler's own steps.
+            data: EventSubmission | None = None
+            if body:
+                check_depth(body)
+                try:
+                    data = _DECODER.decode(body)
+                except (msgspec.ValidationError, msgspec.DecodeError) as error:
+                    raise validation_error(error) from None
+            handlers = self._handlers()
+            if data is None:
+                self._refuse_missing_body(scope, receive, send, handlers, idempotency_key)
+            try:
+                command = submit_command(data, principal, idempotency_key)
+            except msgspec.ValidationError as error:
+                raise validation_error(error, prefix="$.data") from None
             result: SubmitResult = await handlers.dispatch(command)
             content = _ENCODER.encode(submission_out(result))
         except Exception as error:
-            replay = _replaying(messages, receive)
-            await ExceptionHandlerMiddleware(_raising(error), None)(scope, replay, send)
+            # Rendered as the route's exception layers render it: its handlers, its scope.
+            await ExceptionHandlerMiddleware(_raising(error), None)(scope, receive, send)
             return None
         headers = [
             (b"location", _LOCATION + str(result.event_id).encode("latin-1")),
@@ -268,3 +240,41 @@ class LeanSubmit:
         await send({"type": "http.response.start", "status": 201, "headers": headers})
         await send({"type": "http.response.body", "body": content, "more_body": False})
         return None
+
+    async def _body(self, receive: Receive) -> bytes:
+        """The request body, read as Litestar's `Request.stream` reads it: the same 413
+        over the limit (counted on the bytes received), the same 500 on a disconnect."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > self._max_body:
+                        raise RequestEntityTooLarge
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            elif message["type"] == "http.disconnect":
+                raise InternalServerException("client disconnected prematurely")
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _refuse_missing_body(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        handlers: Handlers,
+        idempotency_key: str | None,
+    ) -> NoReturn:
+        """A Content-Length above 0 and no body (an ASGI server does not let that through):
+        the route's DTO leaves `data` out and its signature model refuses the call; that
+        model raises the same 400 here."""
+        request: Request[Any, Any, Any] = Request(scope, receive, send)
+        self._route_handler.signature_model.parse_values_from_connection_kwargs(
+            connection=request,
+            kwargs={"request": request, "handlers": handlers, "idempotency_key": idempotency_key},
+        )
+        raise InternalServerException  # pragma: no cover - the model requires `data`

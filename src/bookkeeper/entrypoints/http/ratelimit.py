@@ -50,10 +50,6 @@ DEFAULT_RATE_LIMIT: Final = "600/minute"
 DEFAULT_WRITE_RATE_LIMIT: Final = "120/minute"
 DEFAULT_LOGIN_RATE_LIMIT: Final = "10/minute"
 WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: Set in the scope by the lean POST /events path (lean_submit.py) when it spent the
-#: caller's budget before handing the request on: True, or the limiter's exception (raised
-#: here: the same 429). Nothing is spent twice.
-SPENT: Final = "bookkeeper.rate_limit_spent"
 
 
 def parse_limits(value: str) -> tuple[RateLimitItem, ...]:
@@ -89,11 +85,8 @@ class RateLimitMiddleware(ASGIMiddleware):
         return bool(self._all or self._writes)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        spent = scope.get(SPENT)
-        if isinstance(spent, Exception):
-            raise spent
         principal = scope.get("user")
-        if spent is None and isinstance(principal, Principal):
+        if isinstance(principal, Principal):
             await self.spend_for(principal, str(scope.get("method", "")))
         await next_app(scope, receive, send)
 

@@ -26,12 +26,6 @@ PUBLIC_PATHS: Final = ["^/health$", "^/schema"]
 WEB_PATHS: Final = ["^/app(/|$)"]
 
 
-#: Set in the scope by the lean POST /events path (lean_submit.py) when it verified the
-#: bearer token before handing the request on: the Principal, or the verifier's exception
-#: (raised here, so that the answer is the same 401 and the token is not verified twice).
-VERIFIED: Final = "bookkeeper.verified"
-
-
 def bearer_token(header: str | None) -> str | None:
     """The token of an `Authorization: Bearer <JWT>` header; None when there is none."""
     if not header:
@@ -57,11 +51,6 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        verified = connection.scope.get(VERIFIED)
-        if isinstance(verified, Principal):
-            return AuthenticationResult(user=verified, auth=None)
-        if isinstance(verified, Exception):
-            raise verified
         header = connection.headers.get("authorization")
         if not header:
             raise NotAuthorizedException(
