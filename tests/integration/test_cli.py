@@ -200,8 +200,8 @@ def test_serve_hands_the_workers_health_timeout_to_the_server(
     from bookkeeper.entrypoints.cli import main as cli
 
     given: list[object] = []
-    monkeypatch.setattr(cli, "exec_server", lambda *_a, **kw: given.append(kw["health_timeout"]))
-    monkeypatch.setattr(cli, "run_uvicorn", lambda *a: given.append(a[-1]))
+    monkeypatch.setattr(cli, "exec_server", lambda launch: given.append(launch.health_timeout))
+    monkeypatch.setattr(cli, "run_uvicorn", lambda launch: given.append(launch.health_timeout))
     monkeypatch.setenv("BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS", "9")
     assert main(["serve", "--port", "8123", "--workers", "2"]) == 0
     assert given == [9, 9]
@@ -214,8 +214,8 @@ def test_serve_on_port_0_lets_the_system_pick_a_free_port(
     from bookkeeper.entrypoints.cli import main as cli
 
     ports: list[object] = []
-    monkeypatch.setattr(cli, "exec_server", lambda *a, **_kw: ports.append(a[2]))
-    monkeypatch.setattr(cli, "run_uvicorn", lambda *a: ports.append(a[1]))
+    monkeypatch.setattr(cli, "exec_server", lambda launch: ports.append(launch.port))
+    monkeypatch.setattr(cli, "run_uvicorn", lambda launch: ports.append(launch.port))
     assert main(["serve", "--port", "0"]) == 0
     assert ports == [0, 0]
 

@@ -41,15 +41,24 @@ async def test_the_lazy_reader_reads_as_the_offline_reader_once_a_document_comes
 
 
 def test_the_lean_server_command_runs_this_python_with_the_settings() -> None:
-    argv = server.command("granian", "0.0.0.0", 8123, 3, "DEBUG", access_log=True)
+    argv = server.command(
+        server.Launch(
+            server="granian",
+            host="0.0.0.0",
+            port=8123,
+            workers=3,
+            log_level="DEBUG",
+            access_log=True,
+        )
+    )
     assert argv[:3] == [sys.executable, "-m", "bookkeeper.entrypoints.http.server"]
     parsed = argv[3:]
     assert parsed == [
         *("--server", "granian", "--host", "0.0.0.0", "--port", "8123"),
         *("--workers", "3", "--log-level", "DEBUG", "--access-log"),
     ]
-    assert "--access-log" not in server.command("uvicorn", "h", 1, 1, "INFO", access_log=False)
-    timed = server.command("uvicorn", "h", 1, 2, "INFO", access_log=False, health_timeout=7)
+    assert "--access-log" not in server.command(server.Launch(host="h", port=1))
+    timed = server.command(server.Launch(host="h", port=1, workers=2, health_timeout=7))
     assert timed[-2:] == ["--health-timeout", "7"]
 
 

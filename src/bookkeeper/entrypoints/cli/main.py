@@ -38,7 +38,7 @@ from bookkeeper.application.replay import ReplayReport
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.entrypoints.cli.arguments import ask, role_name, tenant_id, tenant_or_any
 from bookkeeper.entrypoints.cli.progress import progress
-from bookkeeper.entrypoints.http.server import exec_server, run_granian, run_uvicorn
+from bookkeeper.entrypoints.http.server import Launch, exec_server, run_granian, run_uvicorn
 from bookkeeper.entrypoints.logs import configure_logging
 from bookkeeper.entrypoints.serve import open_services
 from bookkeeper.settings import Settings, SettingsError
@@ -72,6 +72,15 @@ def serve(args: argparse.Namespace, container: Container) -> int:
         _log.info("database %s (migrate it with `bookkeeper migrate`)", database_url)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
+    launch = Launch(
+        server=settings.server,
+        host=host,
+        port=port,
+        workers=args.workers,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "DEBUG",
+        health_timeout=settings.worker_health_timeout_seconds,
+    )
     _log.info(
         "serving on http://%s:%d with %d worker(s) (%s)", host, port, args.workers, settings.server
     )
@@ -79,37 +88,22 @@ def serve(args: argparse.Namespace, container: Container) -> int:
     # to prepare; it becomes a lean process that imports only the server (returns only if
     # it cannot, and then serves from here as before).
     if settings.server != "granian" or importlib.util.find_spec("granian") is not None:
-        exec_server(
-            settings.server,
-            host,
-            port,
-            args.workers,
-            settings.log_level,
-            access_log=settings.log_level == "DEBUG",
-            health_timeout=settings.worker_health_timeout_seconds,
-        )
+        exec_server(launch)
     if settings.server == "granian":
-        _serve_granian(host, port, args.workers, settings.log_level)
+        _serve_granian(launch)
         return 0
-    run_uvicorn(
-        host,
-        port,
-        args.workers,
-        settings.log_level,
-        settings.log_level == "DEBUG",
-        settings.worker_health_timeout_seconds,
-    )
+    run_uvicorn(launch)
     return 0
 
 
-def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
+def _serve_granian(launch: Launch) -> None:
     """The app in granian (BOOKKEEPER_SERVER=granian, ADR 0039), in this process: only when
     the lean server process could not be started (see `exec_server`)."""
     if importlib.util.find_spec("granian") is None:
         raise CommandError(
             "BOOKKEEPER_SERVER=granian needs granian: pip install 'bookkeeper[granian]'"
         )
-    run_granian(host, port, workers, log_level)
+    run_granian(launch)
 
 
 def migrate(args: argparse.Namespace, container: Container) -> int:

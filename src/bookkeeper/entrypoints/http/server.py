@@ -26,6 +26,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 #: The workers build the app without the optional imports they never use (worker.py).
@@ -34,45 +35,43 @@ MODULE: Final = "bookkeeper.entrypoints.http.server"
 SERVERS: Final = ("uvicorn", "granian")
 
 
-def command(
-    server: str,
-    host: str,
-    port: int,
-    workers: int,
-    log_level: str,
-    access_log: bool,
-    health_timeout: float | None = None,
-) -> list[str]:
-    """The argv that runs the server in a fresh interpreter (the same Python);
-    `health_timeout`: the workers' health check timeout (None: the supervisor's default)."""
+@dataclass(frozen=True, kw_only=True)
+class Launch:
+    """How to run the server: what `bookkeeper serve` decided from its settings and
+    arguments, handed through the exec to this module's command line unchanged."""
+
+    server: str = "uvicorn"
+    host: str
+    port: int
+    workers: int = 1
+    log_level: str = "INFO"
+    access_log: bool = False
+    #: Seconds a worker has to answer a health check (None: the supervisor's default).
+    health_timeout: float | None = None
+
+
+def command(launch: Launch) -> list[str]:
+    """The argv that runs the server in a fresh interpreter (the same Python)."""
     argv = [
         sys.executable,
         "-m",
         MODULE,
-        *("--server", server, "--host", host, "--port", str(port)),
-        *("--workers", str(workers), "--log-level", log_level),
+        *("--server", launch.server, "--host", launch.host, "--port", str(launch.port)),
+        *("--workers", str(launch.workers), "--log-level", launch.log_level),
     ]
-    if access_log:
+    if launch.access_log:
         argv.append("--access-log")
-    if health_timeout is not None:
-        argv += ["--health-timeout", f"{health_timeout:g}"]
+    if launch.health_timeout is not None:
+        argv += ["--health-timeout", f"{launch.health_timeout:g}"]
     return argv
 
 
-def exec_server(
-    server: str,
-    host: str,
-    port: int,
-    workers: int,
-    log_level: str,
-    access_log: bool,
-    health_timeout: float | None = None,
-) -> None:
+def exec_server(launch: Launch) -> None:
     """Replace this process with the lean server process. Returns only if that cannot be
     done (no known interpreter, or exec failed): the caller then serves in-process."""
     if not sys.executable or not os.access(sys.executable, os.X_OK):
         return
-    argv = command(server, host, port, workers, log_level, access_log, health_timeout)
+    argv = command(launch)
     for stream in (sys.stdout, sys.stderr):
         # A closed or broken stream: nothing to lose there.
         with contextlib.suppress(OSError, ValueError):
@@ -124,48 +123,29 @@ def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> d
     }
 
 
-def run_uvicorn(
-    host: str,
-    port: int,
-    workers: int,
-    log_level: str,
-    access_log: bool,
-    health_timeout: float | None = None,
-) -> None:
+def run_uvicorn(launch: Launch) -> None:
     import uvicorn
 
-    options = uvicorn_options(host, port, log_level, access_log)
-    if health_timeout is not None:  # uvicorn's own supervisor (several workers) checks them
-        options["timeout_worker_healthcheck"] = health_timeout
-    with jobs_lock(workers):
-        uvicorn.run(APP_FACTORY, workers=workers, **options)
+    options = uvicorn_options(launch.host, launch.port, launch.log_level, launch.access_log)
+    if launch.health_timeout is not None:  # uvicorn's own supervisor (several workers)
+        options["timeout_worker_healthcheck"] = launch.health_timeout
+    with jobs_lock(launch.workers):
+        uvicorn.run(APP_FACTORY, workers=launch.workers, **options)
 
 
-def supervise_uvicorn(
-    host: str,
-    port: int,
-    workers: int,
-    log_level: str,
-    access_log: bool,
-    health_timeout: float | None = None,
-) -> int:
+def supervise_uvicorn(launch: Launch) -> int:
     """Several uvicorn workers under the lean supervisor (supervisor.py: no uvicorn, no
     multiprocessing resource tracker in the supervising process, P7)."""
     from bookkeeper.entrypoints.http.supervisor import HEALTH_TIMEOUT, supervise
 
+    host, port = launch.host, launch.port
     argv = [sys.executable, "-m", MODULE, "--worker", "--host", host, "--port", str(port)]
-    argv += ["--log-level", log_level]
-    if access_log:
+    argv += ["--log-level", launch.log_level]
+    if launch.access_log:
         argv.append("--access-log")
-    with jobs_lock(workers):
-        return supervise(
-            argv,
-            host,
-            port,
-            workers,
-            log_level,
-            health_timeout=HEALTH_TIMEOUT if health_timeout is None else health_timeout,
-        )
+    timeout = HEALTH_TIMEOUT if launch.health_timeout is None else launch.health_timeout
+    with jobs_lock(launch.workers):
+        return supervise(argv, host, port, launch.workers, launch.log_level, health_timeout=timeout)
 
 
 def run_worker(
@@ -193,23 +173,23 @@ def run_worker(
     return 0 if server.started else STARTUP_FAILURE
 
 
-def run_granian(host: str, port: int, workers: int, log_level: str) -> None:
+def run_granian(launch: Launch) -> None:
     """The app in granian (BOOKKEEPER_SERVER=granian, ADR 0039); granian's own access log
     stays off (observability.py writes one line per request)."""
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
     from granian.server import Server
 
-    with jobs_lock(workers):
+    with jobs_lock(launch.workers):
         Server(
             APP_FACTORY,
-            address=host,
-            port=port,
+            address=launch.host,
+            port=launch.port,
             interface=Interfaces.ASGI,
-            workers=workers,
+            workers=launch.workers,
             loop=Loops.uvloop,
             websockets=False,
-            log_level=LogLevels(log_level.lower()),
+            log_level=LogLevels(launch.log_level.lower()),
             log_access=False,
             factory=True,
         ).serve()
@@ -236,19 +216,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_worker(
             args.listen_fd, args.health_fd, args.host, args.port, args.log_level, args.access_log
         )
-    if args.server == "granian":
-        run_granian(args.host, args.port, args.workers, args.log_level)
-    elif args.workers > 1:
-        return supervise_uvicorn(
-            args.host,
-            args.port,
-            args.workers,
-            args.log_level,
-            args.access_log,
-            args.health_timeout,
-        )
+    launch = Launch(
+        server=args.server,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        health_timeout=args.health_timeout,
+    )
+    if launch.server == "granian":
+        run_granian(launch)
+    elif launch.workers > 1:
+        return supervise_uvicorn(launch)
     else:
-        run_uvicorn(args.host, args.port, args.workers, args.log_level, args.access_log)
+        run_uvicorn(launch)
     return 0
 
 
