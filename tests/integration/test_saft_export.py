@@ -91,20 +91,33 @@ async def database(database_url: str) -> AsyncIterator[SqlDatabase]:
         await database.dispose()
 
 
-async def test_the_sql_export_is_valid_and_equals_the_trial_balance(
-    database: SqlDatabase,
-) -> None:
+def _sql_export(database: SqlDatabase, *, tax_table: bool = False, **options: Any) -> SaftExport:
+    """The export over the SQL store's audit reads, for Acme AS; `tax_table`: the tenant's
+    tax table read from the store (else the export's default)."""
     factory = database.uow_factory()
-    builder = await build_ledger(factory)
-    export = SaftExport(
+
+    async def read(tenant_id: str) -> TaxTable:
+        return await read_tax_table(factory, tenant_id)
+
+    if tax_table:
+        options["tax_table"] = read
+    return SaftExport(
         SqlAuditReads(database),
         RoleAuthorizer(),
         FixedClock(),
         render,
         software_version="0.1.0",
         company=CompanySettings(name="Acme AS", orgnr="923609016"),
-        page_size=4,
+        **options,
     )
+
+
+async def test_the_sql_export_is_valid_and_equals_the_trial_balance(
+    database: SqlDatabase,
+) -> None:
+    factory = database.uow_factory()
+    builder = await build_ledger(factory)
+    export = _sql_export(database, page_size=4)
     file = await export.export(ACCOUNTANT, START, END)
     root = validate(b"".join([chunk async for chunk in file.chunks]))
     ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
@@ -267,18 +280,7 @@ async def test_the_tax_table_lists_each_rate_period_of_a_code_in_the_export(
     )
     start, end = dt.date(2021, 9, 1), dt.date(2021, 10, 31)
 
-    async def tax_table(tenant_id: str) -> TaxTable:
-        return await read_tax_table(factory, tenant_id)
-
-    export = SaftExport(
-        SqlAuditReads(database),
-        RoleAuthorizer(),
-        FixedClock(),
-        render,
-        software_version="0.1.0",
-        company=CompanySettings(name="Acme AS", orgnr="923609016"),
-        tax_table=tax_table,
-    )
+    export = _sql_export(database, tax_table=True)
     file = await export.export(ACCOUNTANT, start, end)
     root = validate(b"".join([chunk async for chunk in file.chunks]))
     details: dict[str, list[tuple[str | None, ...]]] = {}
@@ -380,18 +382,7 @@ async def test_a_reverse_charge_codes_own_rate_leaves_no_day_without_a_tax_code_
             cr("1920", "100"),
         )
 
-    async def tax_table(tenant_id: str) -> TaxTable:
-        return await read_tax_table(factory, tenant_id)
-
-    export = SaftExport(
-        SqlAuditReads(database),
-        RoleAuthorizer(),
-        FixedClock(),
-        render,
-        software_version="0.1.0",
-        company=CompanySettings(name="Acme AS", orgnr="923609016"),
-        tax_table=tax_table,
-    )
+    export = _sql_export(database, tax_table=True)
     file = await export.export(ACCOUNTANT, dt.date(2021, 1, 1), dt.date(2021, 12, 31))
     root = validate(b"".join([chunk async for chunk in file.chunks]))
     details = [
