@@ -13,10 +13,12 @@ import logging
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from dependency_injector import providers
 from sqlalchemy import event
 
 from bookkeeper.adapters.sql import SqlDatabase
@@ -29,6 +31,10 @@ from bookkeeper.adapters.sql.patterns import candidate_params
 from bookkeeper.adapters.sql.proposals import duplicate_params
 from bookkeeper.adapters.sql.scoring import statements_for
 from bookkeeper.application.ports import DuplicateProbe
+from bookkeeper.container import Container, shutdown
+from bookkeeper.entrypoints.cli.main import _migrate
+from bookkeeper.entrypoints.serve import FIRST_STATISTICS_JOB, start_process
+from bookkeeper.settings import Settings
 from tests.integration.conftest import PostgresServer
 from tests.polling import polls
 
@@ -197,3 +203,37 @@ async def test_an_unmigrated_or_unreachable_database_is_not_done_and_nothing_is_
         assert len(warnings) == 1  # once in a row, not at every run
     finally:
         await missing.dispose()
+
+
+def serve_container(tmp_path: Path, **overrides: object) -> Container:
+    container = Container()
+    container.settings.override(
+        providers.Object(Settings.for_data_dir(tmp_path, executor_enabled=False, **overrides))
+    )
+    return container
+
+
+async def test_the_serve_runs_the_job_on_postgresql_only(tmp_path: Path, postgres_url: str) -> None:
+    for database_url, expected in ((postgres_url, True), (None, False)):
+        overrides = {} if database_url is None else {"database_url": database_url}
+        container = serve_container(tmp_path / str(expected), **overrides)
+        process = await start_process(container)
+        try:
+            assert process.services.database.dialect == ("postgresql" if expected else "sqlite")
+            assert (FIRST_STATISTICS_JOB in process.jobs) is expected
+        finally:
+            await process.close()
+            await shutdown(container)
+
+
+async def test_migrate_gives_tables_that_hold_rows_their_first_statistics(
+    tmp_path: Path, postgres_url: str, admin: psycopg.Connection[Any]
+) -> None:
+    insert_proposals(admin, ROWS)
+    for _ in polls():
+        container = serve_container(tmp_path, database_url=postgres_url)
+        await _migrate(container)  # shuts the container down
+        if analysed(admin, "proposals"):
+            break
+    assert analysed(admin, "proposals")
+    assert not analysed(admin, "patterns")  # empty: left to the serve's job
