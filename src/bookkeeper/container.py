@@ -474,6 +474,14 @@ def _jobs_lock(settings: Settings) -> FileLock | None:
     return FileLock(settings.jobs_lock) if settings.jobs_lock is not None else None
 
 
+def _first_statistics(database: Any) -> Any:
+    """ADR 0048: the hot tables' first ANALYZE on PostgreSQL (a FirstStatistics), None on
+    SQLite or an in-memory stand-in (the SQL stack loads only when used)."""
+    from bookkeeper.adapters.sql.first_statistics import first_statistics_for
+
+    return first_statistics_for(database)
+
+
 def _credentials_box(settings: Settings) -> Any:
     """Issue 14: the Fernet box of BOOKKEEPER_CREDENTIALS_KEY (None when unset)."""
     from bookkeeper.adapters.credentials.fernet import InvalidCredentialsKey, secret_box
@@ -661,6 +669,8 @@ class Container(containers.DeclarativeContainer):
 
     #: The event log's hash chain and seals (ADR 0024); None on an in-memory stand-in.
     sealer = providers.Singleton(sealer_for, database, clock)
+    #: A fresh PostgreSQL database's first statistics (ADR 0048); None on SQLite.
+    first_statistics = providers.Singleton(_first_statistics, database)
     #: Which worker of a serve runs the shared scheduled jobs (BOOKKEEPER_JOBS_LOCK, P7).
     jobs_lock = providers.Singleton(_jobs_lock, settings)
     #: The checks (POST /check/*, `bookkeeper check`) and the morning run (ADR 0023).

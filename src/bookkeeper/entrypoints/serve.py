@@ -19,6 +19,10 @@ The scheduler's jobs (one registration each):
                          tenant, exactly once a day (entrypoints/morning_job.py)
     spending-pull        every 6 h (with the morning's switch): the providers' costs of
                          the last days as cost snapshots (entrypoints/spending_job.py)
+    first-statistics     PostgreSQL only, every FIRST_STATISTICS_INTERVAL s until done:
+                         ANALYZE each hot table never analysed once it holds rows enough,
+                         so no prepared statement keeps a plan made without statistics
+                         (adapters/sql/first_statistics.py, ADR 0048)
 
 The executor runs in every process, on the process's scheduler; the others (and the
 Discord bot) are the serve's shared jobs, on a scheduler of their own: with `bookkeeper
@@ -76,6 +80,7 @@ if TYPE_CHECKING:  # loaded where used: hikari and nats (aiohttp) only when conf
     from bookkeeper.adapters.nats.config import NatsSettings
     from bookkeeper.adapters.nats.consumer import NatsConsumer
     from bookkeeper.adapters.nats.publisher import NatsPublisher
+    from bookkeeper.adapters.sql.first_statistics import FirstStatistics
 
 log = logging.getLogger("bookkeeper")
 
@@ -94,6 +99,11 @@ PURGE_HOUR_UTC: Final = 2
 SEAL_JOB: Final = "sealer"
 #: Seconds between two runs of the sealer (it seals what is older than its margin).
 SEAL_INTERVAL: Final = 60.0
+FIRST_STATISTICS_JOB: Final = "first-statistics"
+#: Seconds between two looks at whether a hot table still needs its first ANALYZE (one
+#: pg_stat query): a wrong generic plan costs a fresh database's first proposals until
+#: then, while autovacuum may take a minute.
+FIRST_STATISTICS_INTERVAL: Final = 5.0
 #: Seconds between two attempts of a worker that does not run the shared jobs to take
 #: the jobs lock (BOOKKEEPER_JOBS_LOCK) over.
 TAKEOVER_SECONDS: Final = 5.0
@@ -298,9 +308,10 @@ async def start_process(container: Container) -> Process:
 async def start_shared(container: Container, process: Process) -> None:
     """The jobs one process of a serve runs for all of them: the subscribers' catch-up,
     the conversation purge, the sealer, the morning run with its catch-up, the spending
-    pull, and the Discord bot (one gateway connection). On a scheduler of their own
-    (`process.shared_scheduler`), started once all are registered: a failure to register
-    them leaves nothing running, and the executor's scheduler is never touched."""
+    pull, the first statistics (PostgreSQL), and the Discord bot (one gateway connection).
+    On a scheduler of their own (`process.shared_scheduler`), started once all are
+    registered: a failure to register them leaves nothing running, and the executor's
+    scheduler is never touched."""
     services = process.services
     shared = Scheduler()
     shared.every(SUBSCRIPTIONS_JOB, SUBSCRIPTIONS_INTERVAL, _catch_up(services.subscriptions))
@@ -308,6 +319,9 @@ async def start_shared(container: Container, process: Process) -> None:
     sealer: Sealer | None = await resolve(container.sealer)
     if sealer is not None:
         shared.every(SEAL_JOB, SEAL_INTERVAL, sealer.run)
+    first_statistics: FirstStatistics | None = await resolve(container.first_statistics)
+    if first_statistics is not None:
+        shared.every(FIRST_STATISTICS_JOB, FIRST_STATISTICS_INTERVAL, first_statistics.run)
     await register_morning(container, shared)
     await register_spending(container, shared)
     # In the background: the gateway connects while the API already serves.

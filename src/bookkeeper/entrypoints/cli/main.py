@@ -246,6 +246,11 @@ async def _migrate(container: Container) -> None:
     try:
         database: Database = await resolve(container.database)
         await database.migrate()
+        # A database that already holds rows (restored, upgraded) gets its first
+        # statistics now rather than at the serve's first look (ADR 0048).
+        first_statistics = await resolve(container.first_statistics)
+        if first_statistics is not None:
+            await first_statistics.run()
     finally:
         await shutdown(container)
 
