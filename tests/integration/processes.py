@@ -179,19 +179,27 @@ class Cluster:
             assert time.monotonic() < deadline, f"timed out waiting for {what}"
             await asyncio.sleep(0.02)
 
-    async def holder(self, proposal_id: uuid.UUID, candidates: list[Served]) -> Served:
-        """The process that claimed the proposal's latest attempt (by its pid)."""
+    async def holding(
+        self, ids: list[uuid.UUID], candidates: list[Served], at_least: int
+    ) -> Served:
+        """The first of `candidates` found holding `at_least` open attempts of `ids`: claimed
+        by it (their latest event is its ExecutionStarted) and neither executed nor failed.
+        An executor runs one tenant's claims one at a time, so one holding three has at
+        least one it has not started, even if another begins meanwhile."""
         deadline = time.monotonic() + DEADLINE
         while True:
-            assert time.monotonic() < deadline, f"{proposal_id} was never claimed"
-            stream = await self.harness.stream(proposal_id)
-            started = [e.data for e in stream if isinstance(e.data, ExecutionStartedData)]
-            if started:
-                executor = started[-1].executor or ""
-                for served in candidates:
-                    if executor.endswith(f":{served.process.pid}"):
-                        return served
-                pytest.fail(f"claimed by {executor!r}, none of ours")
+            held: dict[int, int] = {}
+            for proposal_id in ids:
+                stream = await self.harness.stream(proposal_id)
+                last = stream[-1].data if stream else None
+                if isinstance(last, ExecutionStartedData):
+                    pid = (last.executor or "").rpartition(":")[2]
+                    if pid.isdigit():
+                        held[int(pid)] = held.get(int(pid), 0) + 1
+            for served in candidates:
+                if held.get(served.process.pid, 0) >= at_least:
+                    return served
+            assert time.monotonic() < deadline, f"no process held {at_least} open attempts"
             await asyncio.sleep(0.05)
 
     def assert_exactly_once(self, ids: list[uuid.UUID]) -> None:
