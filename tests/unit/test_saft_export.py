@@ -321,6 +321,22 @@ def test_standard_tax_codes() -> None:
     assert standard_tax_code("21") == "21"
 
 
+def test_every_standard_tax_code_is_its_own_in_the_export() -> None:
+    """A manual or imported entry may use any of Skatteetaten's codes, rate known to us or
+    not (81-85 imports of goods, 51, 32, 20, 7): each was written as NA before."""
+    from bookkeeper.adapters.saft.xml_writer import standard_tax_code_descriptions
+    from bookkeeper.domain.ledger import STANDARD_TAX_CODES
+
+    listed = set(standard_tax_code_descriptions())
+    assert listed == STANDARD_TAX_CODES  # the domain's copy of the vendored list
+    for code in listed:
+        assert standard_tax_code(code) == code
+    for code in ("81", "85", "51", "32", "20", "7", "0"):
+        assert standard_tax_code(code) == code
+    assert standard_tax_code("99") == "NA"
+    assert standard_tax_code("") == "NA"
+
+
 def test_filename() -> None:
     assert filename("923609016", NOW) == "SAF-T Financial_923609016_20260402083015_1_1.xml"
 

@@ -46,6 +46,7 @@ from bookkeeper.application.ports import Authorizer, BooksCompany, BooksProvider
 from bookkeeper.application.projections import org_digits
 from bookkeeper.domain.ledger import (
     CUSTOMER,
+    STANDARD_TAX_CODES,
     SUPPLIER,
     TAX,
     InvalidReportPeriod,
@@ -588,13 +589,12 @@ STANDARD_TAX_CODE_OF: Final[dict[str, str]] = {"23": "20"}
 
 
 def standard_tax_code(code: str) -> str:
-    """Our VAT codes are SAF-T standard codes already (domain.ledger), but for Fiken's 23
-    (STANDARD_TAX_CODE_OF); an unknown code of a manual entry is reported as `NA` (the
-    XSD's pattern allows letters for this)."""
-    known = saft_vat_code(code)
-    if known.rate is None and known.direction is None and code != "6":
-        return "NA"
-    return STANDARD_TAX_CODE_OF.get(code, code)
+    """A standard code (domain.ledger.STANDARD_TAX_CODES) is its own, whether or not we
+    know its rate; Fiken's 23 maps to 20 (STANDARD_TAX_CODE_OF); any other code of a
+    manual entry is reported as `NA` (the XSD's pattern allows letters for this)."""
+    if code in STANDARD_TAX_CODES:
+        return code
+    return STANDARD_TAX_CODE_OF.get(code, "NA")
 
 
 def split_name(name: str) -> tuple[str, str]:
