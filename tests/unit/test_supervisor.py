@@ -107,9 +107,10 @@ def test_it_keeps_n_workers_replaces_a_dead_one_and_stops_them_all(tmp_path: Pat
     assert f"Child process [{first}] died" in output
 
 
-def test_a_worker_that_cannot_start_stops_the_serve(tmp_path: Path) -> None:
-    cannot_start = f"import sys; sys.exit({STARTUP_FAILURE})"
-    supervisor = _start(tmp_path, 2, worker=cannot_start)
+def _assert_the_serve_stops(tmp_path: Path, worker: str) -> None:
+    """Two workers running `worker` make the supervisor exit with STARTUP_FAILURE, saying
+    a worker failed to start (not restarting it)."""
+    supervisor = _start(tmp_path, 2, worker=worker)
     try:
         assert supervisor.wait(timeout=WITHIN) == STARTUP_FAILURE
     finally:
@@ -117,6 +118,11 @@ def test_a_worker_that_cannot_start_stops_the_serve(tmp_path: Path) -> None:
             supervisor.kill()
             supervisor.wait(timeout=10)
     assert "failed to start" in (supervisor.stdout.read() if supervisor.stdout else "")
+
+
+def test_a_worker_that_cannot_start_stops_the_serve(tmp_path: Path) -> None:
+    cannot_start = f"import sys; sys.exit({STARTUP_FAILURE})"
+    _assert_the_serve_stops(tmp_path, cannot_start)
 
 
 def lifespan_fails() -> Any:
@@ -141,14 +147,7 @@ def test_a_real_worker_whose_app_cannot_start_stops_the_serve(tmp_path: Path) ->
         "sys.exit(server.main(['--worker', '--host', '127.0.0.1', '--port', '0',"
         " *sys.argv[2:]]))\n"
     )
-    supervisor = _start(tmp_path, 2, worker=real_worker)
-    try:
-        assert supervisor.wait(timeout=WITHIN) == STARTUP_FAILURE
-    finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
-            supervisor.wait(timeout=10)
-    assert "failed to start" in (supervisor.stdout.read() if supervisor.stdout else "")
+    _assert_the_serve_stops(tmp_path, real_worker)
 
 
 def test_workers_of_a_killed_supervisor_stop_by_themselves(tmp_path: Path) -> None:
