@@ -90,3 +90,19 @@ def adobe_receipt_data(
     }
     fields.update(changes)
     return ReceiptAttachmentData(**fields)  # type: ignore[arg-type]
+
+
+def handlers_with_bank(bank: object) -> Handlers:
+    """Handlers over an empty memory store whose receipts are checked against `bank` (a
+    stand-in with the bank port's `events(start, end)`), for every tenant."""
+
+    async def bank_source() -> object:
+        return lambda _tenant: bank
+
+    return Handlers(
+        MemoryUnitOfWorkFactory(),
+        FixedClock(),
+        UuidV7Ids(),
+        RoleAuthorizer(),
+        bank_source=bank_source,  # type: ignore[arg-type]
+    )

@@ -113,25 +113,11 @@ class CountingBank:
 
 
 async def test_the_propose_path_lists_the_bank_once_per_window_not_once_per_receipt() -> None:
-    from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-    from bookkeeper.adapters.system import UuidV7Ids
-    from bookkeeper.application.authorization import RoleAuthorizer
     from bookkeeper.application.commands import SubmitEvent
-    from bookkeeper.application.handlers import Handlers
-    from tests.unit.conftest import AGENT, FixedClock
+    from tests.unit.conftest import AGENT, handlers_with_bank
 
     bank = CountingBank()
-
-    async def bank_source() -> object:
-        return lambda tenant: bank
-
-    handlers = Handlers(
-        MemoryUnitOfWorkFactory(),
-        FixedClock(),
-        UuidV7Ids(),
-        RoleAuthorizer(),
-        bank_source=bank_source,  # type: ignore[arg-type]
-    )
+    handlers = handlers_with_bank(bank)
     for number in range(5):
         data = receipt(folio_event_id="ev-9", document_number=f"R-{number}")
         result = await handlers.submit(

@@ -87,13 +87,21 @@ async def test_a_failed_read_leaves_each_waiter_to_read_itself() -> None:
     assert read.calls == 4
 
 
-async def test_a_cancelled_read_leaves_each_waiter_to_read_itself() -> None:
+async def _reading_with_a_waiter(
+    read: GatedRead,
+) -> tuple[asyncio.Task[Any], asyncio.Task[Any]]:
+    """A read of "bench" under way (held at its gate) and a second call waiting for it."""
     flight: SingleFlight[str, str] = SingleFlight()
-    read = GatedRead("rows")
     leader = asyncio.create_task(flight.run("bench", read))
     await started(read, 1)
     waiter = asyncio.create_task(flight.run("bench", read))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # it joins the read in flight
+    return leader, waiter
+
+
+async def test_a_cancelled_read_leaves_each_waiter_to_read_itself() -> None:
+    read = GatedRead("rows")
+    leader, waiter = await _reading_with_a_waiter(read)
     leader.cancel()
     await started(read, 2)
     read.gate.set()
@@ -102,12 +110,8 @@ async def test_a_cancelled_read_leaves_each_waiter_to_read_itself() -> None:
 
 
 async def test_a_cancelled_waiter_does_not_cancel_the_read() -> None:
-    flight: SingleFlight[str, str] = SingleFlight()
     read = GatedRead("rows")
-    leader = asyncio.create_task(flight.run("bench", read))
-    await started(read, 1)
-    waiter = asyncio.create_task(flight.run("bench", read))
-    await asyncio.sleep(0)
+    leader, waiter = await _reading_with_a_waiter(read)
     waiter.cancel()
     read.gate.set()
     assert await leader == "rows"
@@ -194,25 +198,11 @@ class SlowBank:
 
 async def test_receipts_missing_the_same_window_at_once_list_the_bank_once() -> None:
     """Fails without the single flight: each of the eight lists the bank itself."""
-    from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-    from bookkeeper.adapters.system import UuidV7Ids
-    from bookkeeper.application.authorization import RoleAuthorizer
     from bookkeeper.application.commands import SubmitEvent
-    from bookkeeper.application.handlers import Handlers
-    from tests.unit.conftest import AGENT, FixedClock
+    from tests.unit.conftest import AGENT, handlers_with_bank
 
     bank = SlowBank()
-
-    async def bank_source() -> object:
-        return lambda tenant: bank
-
-    handlers = Handlers(
-        MemoryUnitOfWorkFactory(),
-        FixedClock(),
-        UuidV7Ids(),
-        RoleAuthorizer(),
-        bank_source=bank_source,  # type: ignore[arg-type]
-    )
+    handlers = handlers_with_bank(bank)
     submits = [
         asyncio.create_task(
             handlers.submit(
