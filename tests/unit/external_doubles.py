@@ -53,6 +53,7 @@ from bookkeeper.application.ports import (
     BooksCompany,
     BooksProvider,
     Contact,
+    Exclusive,
     NewEvent,
     NewJournalEntry,
     NewPurchase,
@@ -567,7 +568,7 @@ class Harness:
         self.documents = Documents(self.uow_factory, self.clock, RoleAuthorizer())
         self.policy = policy or ExecutionPolicy()
         #: One process's supplier locks, shared by its executors (as the container's).
-        self.exclusive = InProcessLocks()
+        self.exclusive: Exclusive = InProcessLocks()
         self.executor = self.new_executor("executor-1")
 
     def new_executor(

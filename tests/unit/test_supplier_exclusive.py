@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bookkeeper.adapters.memory_locks import InProcessLocks
-from bookkeeper.application.execution import ExecutionPolicy, Executor
+from bookkeeper.application.execution import ExecutionPolicy
 from bookkeeper.application.execution.books_actions import supplier_keys
 from bookkeeper.domain.events import Status
 from tests.unit.external_doubles import Harness, World, expense, invoice
@@ -86,16 +86,8 @@ async def test_the_executor_holds_the_suppliers_keys_across_its_find_and_create(
     h = Harness()
     locks = Recording()
     books = Checked(h.world.books("acme"), locks)
-    executor = Executor(
-        h.uow_factory,
-        lambda _tenant: books,  # type: ignore[arg-type,return-value]
-        h.world.bank,
-        h.clock,
-        h.ids,
-        h.policy,
-        name="one",
-        exclusive=locks,
-    )
+    h.exclusive = locks
+    executor = h.new_executor("one", books=lambda _tenant: books)  # type: ignore[arg-type,return-value]
     first = await h.approved(invoice(invoice_number="F-1"))
     second = await h.approved(invoice(invoice_number="F-2"))
     paid = await h.approved(expense())
@@ -135,16 +127,8 @@ async def test_the_cross_process_lock_is_held_by_the_company_not_the_tenant() ->
     locks = Recording()
     company = h.world.books("acme")
     company.shared_company = "fiken:acme-holding-as"
-    executor = Executor(
-        h.uow_factory,
-        lambda _tenant: company,
-        h.world.bank,
-        h.clock,
-        h.ids,
-        h.policy,
-        name="one",
-        exclusive=locks,
-    )
+    h.exclusive = locks
+    executor = h.new_executor("one", books=lambda _tenant: company)
     await h.approved(invoice(invoice_number="F-1"), tenant="acme")
     await h.approved(invoice(invoice_number="F-2"), tenant="globex")
     assert (await executor.run_once()).executed == 2
