@@ -46,7 +46,6 @@ from bookkeeper.application.ports import Authorizer, BooksCompany, BooksProvider
 from bookkeeper.application.projections import org_digits
 from bookkeeper.domain.ledger import (
     CUSTOMER,
-    STANDARD_TAX_CODES,
     SUPPLIER,
     TAX,
     InvalidReportPeriod,
@@ -589,12 +588,11 @@ STANDARD_TAX_CODE_OF: Final[dict[str, str]] = {"23": "20"}
 
 
 def standard_tax_code(code: str) -> str:
-    """A standard code (domain.ledger.STANDARD_TAX_CODES) is its own, whether or not we
-    know its rate; Fiken's 23 maps to 20 (STANDARD_TAX_CODE_OF); any other code of a
-    manual entry is reported as `NA` (the XSD's pattern allows letters for this)."""
-    if code in STANDARD_TAX_CODES:
-        return code
-    return STANDARD_TAX_CODE_OF.get(code, "NA")
+    """The standard code an entry's VAT code is exported under: itself (our codes are SAF-T
+    standard codes), but for Fiken's 23 (STANDARD_TAX_CODE_OF). Whether it is on
+    Skatteetaten's list at all is the writer's to say, which holds the list
+    (xml_writer.written_standard_code: `NA` otherwise)."""
+    return STANDARD_TAX_CODE_OF.get(code, code)
 
 
 def split_name(name: str) -> tuple[str, str]:

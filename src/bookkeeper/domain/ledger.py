@@ -444,15 +444,6 @@ def _saft_codes() -> dict[str, VatCode]:
 #: The SAF-T codes of norway.md's VAT table (and the input codes we post with).
 SAFT_VAT_CODES: Final[dict[str, VatCode]] = _saft_codes()
 
-#: Skatteetaten's standard tax codes (Standard_Tax_Codes.csv, vendored beside the SAF-T
-#: XSD; a test keeps the two equal): a code of an entry that is one of these is its own
-#: StandardTaxCode in SAF-T, whether or not we know its rate (a manual or imported entry
-#: may use any, e.g. 81–85 for imports of goods).
-STANDARD_TAX_CODES: Final = frozenset(
-    {"0", "1", "11", "12", "13", "14", "15", "20", "21", "22", "3", "31", "32", "33", "5"}
-    | {"51", "52", "6", "7", "81", "82", "83", "84", "85", "86", "87", "88", "89", "91", "92"}
-)
-
 
 class RatePeriod(msgspec.Struct, frozen=True, kw_only=True):
     """A code's rate over its dates (both ends inclusive; None: open), as SAF-T's

@@ -61,6 +61,13 @@ def standard_tax_code_descriptions() -> dict[str, str]:
 _SPECIAL: Final = re.compile(f"[&<>{_NOT_XML_CHARS}]")
 
 
+def written_standard_code(code: str) -> str:
+    """StandardTaxCode for a code: itself when it is on Skatteetaten's list (any of them,
+    whether or not we know its rate: a manual or imported entry may use 81-85, 51 …), else
+    `NA` (the XSD's pattern allows letters for this)."""
+    return code if code in standard_tax_code_descriptions() else "NA"
+
+
 def _text(value: str, limit: int) -> str:
     """The text cut to `limit`, stripped of what XML cannot carry, escaped. Most text
     needs none of it: one regex search decides (the transactions' lines call this for
@@ -195,12 +202,13 @@ def _tax_code(out: _Out, code: SaftTaxCode) -> None:
         out.el("EffectiveDate", code.effective.isoformat())
     if code.expiration is not None:
         out.el("ExpirationDate", code.expiration.isoformat())
-    description = descriptions.get(code.standard_code)
+    standard = written_standard_code(code.standard_code)
+    description = descriptions.get(standard)
     if description:
         out.el("Description", _text(description, _LONG))
     out.el("TaxPercentage", _rate(code.rate if code.rate is not None else Decimal(0)))
     out.el("Country", "NO")
-    out.el("StandardTaxCode", code.standard_code)
+    out.el("StandardTaxCode", standard)
     out.el("BaseRate", "100")
     out.add("</TaxCodeDetails>")
 
