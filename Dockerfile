@@ -3,10 +3,11 @@
 # BOOKKEEPER_DATABASE_URL=postgresql://… for production and run `bookkeeper migrate` once.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
 COPY migrations ./migrations
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The versions tested (constraints.txt, ADR 0051), not whatever is newest on the day of the build.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

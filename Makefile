@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: serve test lint unit bench bench-p1 clean
+.PHONY: serve test lint unit bench bench-p1 lock clean
 
-$(BIN)/bookkeeper: pyproject.toml
+# Every install takes the versions in constraints.txt (ADR 0051); `make lock` renews them.
+$(BIN)/bookkeeper: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet -e plugins/bookkeeper-example-translators
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e plugins/bookkeeper-example-translators
 	@touch $@
 
 serve: $(BIN)/bookkeeper  ## start the service on the embedded SQLite default (127.0.0.1:8000)
@@ -30,12 +31,23 @@ unit: $(BIN)/bookkeeper
 
 # Every P row beside its reference (bench/all.py; BENCH="--small" or "--rows p3,p6" to pick).
 bench: $(BIN)/bookkeeper
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python bench/all.py $(BENCH)
 
 bench-p1: $(BIN)/bookkeeper  ## P1 alone (what `make bench` ran before bench/all.py)
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
+
+# Resolve pyproject.toml's ranges afresh in a throw-away venv and freeze the result: the one
+# way a new release of a dependency reaches the project (then run `make test`; ADR 0051).
+LOCK_VENV := $(shell mktemp -u /tmp/bookkeeper-lock.XXXXXX)
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet -e '.[dev,bench]' -e plugins/bookkeeper-example-translators
+	{ sed -n '/^#/p' constraints.txt; $(LOCK_VENV)/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
