@@ -134,13 +134,21 @@ async def test_a_failed_load_keeps_nothing_and_leaves_each_waiter_to_load_itself
     assert cache.get("NO") == "rates"  # the waiters' own loads are kept
 
 
-async def test_a_cancelled_load_leaves_its_waiter_to_load_itself() -> None:
+async def _loading_with_a_waiter(
+    read: GatedRead,
+) -> tuple[TtlCache[str, str], asyncio.Task[str], asyncio.Task[str]]:
+    """A load of "NO" under way (held at its gate) and a second miss waiting for it."""
     cache = cache_on(Clock())
-    read = GatedRead("rates")
     leader = asyncio.create_task(cache.get_or_load("NO", read))
     await started(read, 1)
     waiter = asyncio.create_task(cache.get_or_load("NO", read))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # it joins the load in flight
+    return cache, leader, waiter
+
+
+async def test_a_cancelled_load_leaves_its_waiter_to_load_itself() -> None:
+    read = GatedRead("rates")
+    cache, leader, waiter = await _loading_with_a_waiter(read)
     leader.cancel()
     await started(read, 2)
     read.gate.set()
@@ -150,12 +158,8 @@ async def test_a_cancelled_load_leaves_its_waiter_to_load_itself() -> None:
 
 
 async def test_a_cancelled_waiter_does_not_cancel_the_load() -> None:
-    cache = cache_on(Clock())
     read = GatedRead("rates")
-    leader = asyncio.create_task(cache.get_or_load("NO", read))
-    await started(read, 1)
-    waiter = asyncio.create_task(cache.get_or_load("NO", read))
-    await asyncio.sleep(0)
+    cache, leader, waiter = await _loading_with_a_waiter(read)
     waiter.cancel()
     read.gate.set()
     assert await leader == "rates"
