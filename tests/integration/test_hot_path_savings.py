@@ -20,8 +20,7 @@ from sqlalchemy.engine import make_url
 
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.adapters.sql import database as database_module
-from bookkeeper.adapters.sql import rules as rules_module
-from bookkeeper.adapters.sql.rules import TAX_RATES_TTL_SECONDS
+from bookkeeper.adapters.sql.rules import TAX_RATES_TTL_SECONDS, TaxRatesCache
 from bookkeeper.adapters.sql.schema import tax_rates
 from bookkeeper.adapters.sql.session import positional
 from bookkeeper.domain.rules import NORWAY, TaxRate
@@ -111,11 +110,9 @@ async def test_a_units_uncommitted_rate_never_reaches_the_shared_cache(
     assert "99" not in await _codes(sql_database)  # also when served from the cache
 
 
-async def test_the_tax_rates_cache_expires(
-    sql_database: SqlDatabase, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_tax_rates_cache_expires(sql_database: SqlDatabase) -> None:
     clock = Monotonic()
-    monkeypatch.setattr(rules_module, "time", clock)
+    sql_database.tax_rates_cache = TaxRatesCache(clock=clock.monotonic)
     before = await _codes(sql_database)
     async with sql_database.uow_factory()() as uow:
         await uow.execute(delete(tax_rates).where(tax_rates.c.country == NORWAY))

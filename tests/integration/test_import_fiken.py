@@ -1091,3 +1091,93 @@ async def test_the_saf_t_tax_table_maps_fikens_23_to_the_standard_code_20(
         )
     }
     assert {"14", "15", "21", "22", "23"} <= lines
+
+
+async def test_customs_declarations_and_reverse_sales_import_and_report_as_the_return(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    """ADR 0047 addendum 3: Fiken has no vatType for the self-assessed import of goods; a
+    customs declaration is a journal entry ("fri postering": the cost account on both
+    sides, the basis under 81–85, the calculated VAT on 2700 and its deduction) imported
+    with its codes. The VAT report shows 81 / 83 on both sides, 82 as output only and 85
+    at 0 %, and a sale with EXEMPT_REVERSE (51) or NONE (7) its basis; the compliance
+    context finds nothing in any of them (51, 7 and 85 were "not valid")."""
+    fake, base_url = fiken
+    fake.accounts.update({"4300": "Innkjøp av varer for videresalg", "3100": "Salg gull"})
+    day = dt.date(2026, 2, 10)
+    fake.add_journal_entry(
+        day,
+        [
+            ("4300", 400_000, "81"),
+            ("4300", -400_000),
+            ("2700", -100_000, "81"),
+            ("2710", 100_000, "81"),
+        ],
+        "Tolldeklarasjon 81",
+    )
+    fake.add_journal_entry(
+        day,
+        [("4300", 100_000, "82"), ("4300", -100_000), ("2700", -25_000, "82"), ("4300", 25_000)],
+        "Tolldeklarasjon 82",
+    )
+    fake.add_journal_entry(
+        day,
+        [
+            ("4300", 200_000, "83"),
+            ("4300", -200_000),
+            ("2700", -30_000, "83"),
+            ("2711", 30_000, "83"),
+        ],
+        "Tolldeklarasjon 83",
+    )
+    fake.add_journal_entry(day, [("4300", 50_000, "85"), ("4300", -50_000)], "Tolldeklarasjon 85")
+    fake.add_sale(
+        day,
+        [
+            {
+                "description": "Gull",
+                "vatType": "EXEMPT_REVERSE",
+                "netPrice": 500_000,
+                "vat": 0,
+                "account": "3100",
+            },
+            {
+                "description": "Annet",
+                "vatType": "NONE",
+                "netPrice": 20_000,
+                "vat": 0,
+                "account": "3900",
+            },
+        ],
+    )
+    clock = FixedClock(FIRST_RUN)
+    async with fiken_history(base_url) as source:
+        report = await BooksImport(uow_factory, source, clock).run(TENANT, START)
+    assert report.problems == []
+
+    vat = await ledger(uow_factory, clock).vat_report(ACCOUNTANT, 2026, 1)
+    assert [(v.vat_code, v.rate, v.direction, v.base, v.vat) for v in vat.lines] == [
+        ("7", kr("0"), None, kr("-200.00"), kr("0.00")),
+        ("51", kr("0"), "output", kr("5000.00"), kr("0.00")),
+        ("81", kr("25"), "output", kr("4000.00"), kr("1000.00")),
+        ("81", kr("25"), "input", kr("0.00"), kr("1000.00")),
+        ("82", kr("25"), "output", kr("1000.00"), kr("250.00")),
+        ("83", kr("15"), "output", kr("2000.00"), kr("300.00")),
+        ("83", kr("15"), "input", kr("0.00"), kr("300.00")),
+        ("85", kr("0"), "output", kr("500.00"), kr("0.00")),
+    ]
+    assert (vat.output_vat, vat.input_vat, vat.payable) == (
+        kr("1550.00"),
+        kr("1300.00"),
+        kr("250.00"),
+    )
+
+    compliance = ComplianceContext(uow_factory, Harness(uow_factory=uow_factory).handlers, clock)
+    async with uow_factory() as uow:
+        events = await uow.events.read_all(limit=10_000)
+    checked = 0
+    for event in events:
+        if isinstance(event.data, JournalEntryPostedData) and event.data.source == "import":
+            checked += 1
+            assert await compliance.check(event) is None, event.data.external_ref
+    assert checked == report.imported

@@ -59,12 +59,15 @@ def _rows(module: ModuleType) -> set[TaxRate]:
     }
 
 
-def test_migrations_0016_and_0021_write_the_seed_the_memory_store_serves() -> None:
-    """The SQL store's defaults are the same rows as the in-memory one's (the seed)."""
+def test_migrations_0016_0021_and_0023_write_the_seed_the_memory_store_serves() -> None:
+    """The SQL store's defaults are the same rows as the in-memory one's (the seed); 0023
+    wrote the standard codes 7, 20 and 51 (ADR 0047 addendum 3)."""
     first, imports = _migration("0016_*.py"), _migration("0021_*.py")
+    standard = _migration("0023_*.py")
     assert {r.saft_code for r in _rows(imports)} == IMPORT_CODES
-    assert _rows(first) | _rows(imports) == set(NORWAY_TAX_RATES)
-    assert len(first.RATES) + len(imports.RATES) == len(NORWAY_TAX_RATES)
+    assert {r.saft_code for r in _rows(standard)} == {"7", "20", "51"}
+    assert _rows(first) | _rows(imports) | _rows(standard) == set(NORWAY_TAX_RATES)
+    assert len(first.RATES) + len(imports.RATES) + len(standard.RATES) == len(NORWAY_TAX_RATES)
 
 
 async def _stored(

@@ -406,3 +406,99 @@ async def test_a_reverse_charge_codes_own_rate_leaves_no_day_without_a_tax_code_
     )
     # The basis line and the deduction line of each, at its date's rate.
     assert rates == [("2021-03-10", "6")] * 2 + [("2021-07-10", "10")] * 2
+
+
+async def test_the_import_of_goods_and_the_other_standard_codes_are_exported(
+    database: SqlDatabase,
+) -> None:
+    """ADR 0047 addendum 3: 81–85, 51, 32, 7 and 20 each are a TaxCodeDetails of their own
+    standard code, at the rate of their tax type on the dates of its rows (81: the regular
+    rate's, 83: the middle rate's, 85, 51, 7, 20: 0, 32: 11.11); each basis line carries
+    its rate, TaxBase and the calculated VAT, the deduction line its own amount; the file
+    is valid against the 1.30 XSD."""
+    factory = database.uow_factory()
+    builder = LedgerBuilder(factory, ACCOUNTANT.tenant_id)
+    day = dt.date(2026, 3, 12)
+    for code, vat, deduction in (("81", "250", "2710"), ("82", "250", None), ("83", "150", "2711")):
+        last = dr(deduction, vat, vat_code=code, vat_part=TAX) if deduction else dr("4300", vat)
+        await builder.manual(
+            f"customs {code}",
+            day,
+            f"Tolldeklarasjon {code}",
+            dr("4300", "1000", vat_code=code, vat_part=BASE),
+            cr("4300", "1000"),
+            cr("2700", vat, vat_code=code, vat_part=TAX),
+            last,
+        )
+    await builder.manual(
+        "customs 85",
+        day,
+        "Tolldeklarasjon 85",
+        dr("4300", "300", vat_code="85", vat_part=BASE),
+        cr("4300", "300"),
+    )
+    await builder.manual(
+        "sales",
+        day,
+        "Gull, råfisk og annet",
+        dr("1500", "7311.10"),
+        cr("3100", "5000", vat_code="51", vat_part=BASE),
+        cr("3000", "1000", vat_code="32", vat_part=BASE),
+        cr("2700", "111.10", vat_code="32", vat_part=TAX),
+        cr("3900", "1200", vat_code="7", vat_part=BASE),
+    )
+    await builder.manual(
+        "goods",
+        day,
+        "Varer fra utlandet uten mva",
+        dr("4300", "80", vat_code="20", vat_part=BASE),
+        cr("2400", "80"),
+    )
+
+    export = _sql_export(database, tax_table=True)
+    file = await export.export(ACCOUNTANT, dt.date(2026, 3, 1), dt.date(2026, 4, 30))
+    root = validate(b"".join([chunk async for chunk in file.chunks]))
+    details = {
+        code.findtext("s:TaxCode", namespaces=NS): (
+            code.findtext("s:TaxPercentage", namespaces=NS),
+            code.findtext("s:EffectiveDate", namespaces=NS),
+            code.findtext("s:StandardTaxCode", namespaces=NS),
+        )
+        for code in root.findall("s:MasterFiles/s:TaxTable/s:TaxTableEntry/s:TaxCodeDetails", NS)
+    }
+    since_2005, since_2012 = "2005-01-01", "2012-01-01"
+    assert details == {
+        "7": ("0", since_2005, "7"),
+        "20": ("0", since_2005, "20"),
+        "32": ("11.11", since_2005, "32"),
+        "51": ("0", since_2005, "51"),
+        "81": ("25", since_2005, "81"),
+        "82": ("25", since_2005, "82"),
+        "83": ("15", since_2012, "83"),
+        "85": ("0", since_2005, "85"),
+    }
+    taxed = sorted(
+        (
+            tax.findtext("s:TaxCode", namespaces=NS) or "",
+            tax.findtext("s:TaxPercentage", namespaces=NS) or "",
+            tax.findtext("s:TaxBase", namespaces=NS) or "",
+            tax.findtext("s:DebitTaxAmount/s:Amount", namespaces=NS) or "",
+            tax.findtext("s:CreditTaxAmount/s:Amount", namespaces=NS) or "",
+        )
+        for tax in root.findall(
+            "s:GeneralLedgerEntries/s:Journal/s:Transaction/s:Line/s:TaxInformation", NS
+        )
+    )
+    assert taxed == [
+        ("20", "0", "80.00", "0.00", ""),
+        ("32", "11.11", "1000.00", "", "111.10"),
+        ("51", "0", "5000.00", "", "0.00"),
+        ("7", "0", "1200.00", "", "0.00"),
+        # The deduction on its own, and the basis with the calculated VAT (2700).
+        ("81", "25", "", "250.00", ""),
+        ("81", "25", "1000.00", "", "250.00"),
+        ("82", "25", "1000.00", "", "250.00"),
+        ("83", "15", "", "150.00", ""),
+        ("83", "15", "1000.00", "", "150.00"),
+        ("85", "0", "300.00", "0.00", ""),
+    ]

@@ -92,9 +92,9 @@ from bookkeeper.domain.ledger import (
     check_description,
     check_entry_date,
     mirror,
+    reverse_charge_lines,
 )
 from bookkeeper.domain.rules import (
-    OUTPUT_VAT_ACCOUNT,
     REVERSE_CHARGE,
     VAT_TOLERANCE,
     TaxTable,
@@ -133,7 +133,10 @@ PURCHASE_VAT: Final[dict[str, tuple[str, str | None]]] = {
 #: Purchase vatTypes of reverse charge (omvendt avgiftsplikt) → their SAF-T code: the buyer
 #: calculates the VAT on the net amount at the rate of the code's tax type and books it as
 #: output VAT, and deducts it as input VAT where the code allows (rules.REVERSE_CHARGE,
-#: Standard_Tax_Codes.csv; the Fiken spec's vatCode table, ADR 0047).
+#: Standard_Tax_Codes.csv; the Fiken spec's vatCode table, ADR 0047). The spec documents
+#: no vatType of the self-assessed import of goods (81–85): Fiken books a customs
+#: declaration as a journal entry ("fri postering") with the code, which is imported with
+#: its codes as they are (ADR 0047 addendum 3).
 PURCHASE_REVERSE_CHARGE: Final[dict[str, str]] = {
     "HIGH_FOREIGN_SERVICE_DEDUCTIBLE": "86",
     "HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE": "87",
@@ -334,15 +337,11 @@ def _reverse_charge(
                 "cannot be told"
             )
         vat = line.vat
-    signed: Signed = [
-        (account, line.net, text, code, BASE, None),
-        (OUTPUT_VAT_ACCOUNT, -vat, text, code, TAX, None),
+    # The posting rule is the domain's (the cost at net, 2700, the deduction or the cost).
+    return [
+        (posted.account, posted.debit - posted.credit, text, posted.vat_code, posted.vat_part, None)
+        for posted in reverse_charge_lines(code, account, line.net, vat, text)
     ]
-    if charge.input_account is not None:
-        signed.append((charge.input_account, vat, text, code, TAX, None))
-    else:  # not deductible: the cost carries the VAT (no code: it is no basis)
-        signed.append((account, vat, text, None, None, None))
-    return signed
 
 
 def trade_entries(

@@ -12,7 +12,6 @@ import hashlib
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -45,9 +44,9 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.postings import EXCHANGE_METADATA, posted_entry, reversible_entry
 from bookkeeper.application.projections import fold_proposal, pattern_from, pattern_of
-from bookkeeper.application.single_flight import SingleFlight
 from bookkeeper.application.spending import ExchangeRates
 from bookkeeper.application.tax_rates import valid_rates
+from bookkeeper.application.ttl_cache import TtlCache
 from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.bank_matching import Payable, check_named_payment
@@ -153,14 +152,11 @@ class Handlers:
         #: at proposal time; None: no check.
         self._books_source = books_source
         self._charts: dict[str, tuple[float, frozenset[str]]] = {}
-        self._bank_events: OrderedDict[
-            tuple[str, dt.date, dt.date], tuple[float, dict[str, BankTransaction]]
-        ] = OrderedDict()
-        #: A window's listing being read: the receipts meeting its miss meanwhile wait for
-        #: it instead of each asking the bank (single_flight).
-        self._bank_listings: SingleFlight[
-            tuple[str, dt.date, dt.date], dict[str, BankTransaction]
-        ] = SingleFlight()
+        #: The bank's listings per (tenant, window); a window's listing being read: the
+        #: receipts meeting its miss meanwhile wait for it instead of each asking the bank.
+        self._bank_events: TtlCache[tuple[str, dt.date, dt.date], dict[str, BankTransaction]] = (
+            TtlCache(BANK_EVENTS_TTL_SECONDS, BANK_EVENTS_CACHE_SIZE)
+        )
         self._registry: dict[type[Any], Callable[[Any], Awaitable[Any]]] = {
             SubmitEvent: self.submit,
             ApproveProposal: self.approve,
@@ -507,18 +503,13 @@ class Handlers:
         per BANK_EVENTS_TTL_SECONDS (a bounded cache: see the constants); the receipts that
         miss the same window while it is being listed share that listing."""
         key = (tenant, start, end)
-        cached = self._bank_events.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            self._bank_events.move_to_end(key)
-            return cached[1]
-        return await self._bank_listings.run(key, lambda: self._list_bank_events(key))
+        return await self._bank_events.get_or_load(key, lambda: self._list_bank_events(key))
 
     async def _list_bank_events(
         self, key: tuple[str, dt.date, dt.date]
     ) -> dict[str, BankTransaction]:
-        """Ask the bank for a window's events and keep the listing (`_listed_bank_events`)."""
+        """Ask the bank for a window's events (`_listed_bank_events` keeps them)."""
         tenant, start, end = key
-        now = time.monotonic()
         assert self._bank_source is not None
         bank = (await self._bank_source())(tenant)
         listed: dict[str, BankTransaction] = {}
@@ -526,10 +517,6 @@ class Handlers:
             listed.setdefault(event.id, event)
             if event.event_id:
                 listed.setdefault(event.event_id, event)
-        self._bank_events[key] = (now + BANK_EVENTS_TTL_SECONDS, listed)
-        self._bank_events.move_to_end(key)
-        while len(self._bank_events) > BANK_EVENTS_CACHE_SIZE:
-            self._bank_events.popitem(last=False)
         return listed
 
     async def _replay_submission(

@@ -28,7 +28,7 @@ from bookkeeper.domain.events import (
     ProposalData,
     ReceiptAttachmentData,
 )
-from bookkeeper.domain.rules import REVERSE_CHARGE, TaxTable
+from bookkeeper.domain.rules import OUTPUT_VAT_ACCOUNT, REVERSE_CHARGE, TaxTable
 
 BANK_ACCOUNT: Final = "1920"
 SUPPLIER_PAYABLES: Final = "2400"
@@ -315,6 +315,48 @@ def posting_for(
     return entry
 
 
+def reverse_charge_lines(
+    code: str,
+    account: str,
+    net: Decimal,
+    vat: Decimal,
+    description: str | None = None,
+) -> list[JournalLine]:
+    """The lines of a purchase under a reverse-charge code (rules.REVERSE_CHARGE, ADR 0047:
+    services from abroad, emissions allowances and gold, and the self-assessed import of
+    goods 81–85): the cost — its basis — at the net amount, the VAT the buyer calculates
+    on it credited as output VAT (2700) and, when the code is deductible, debited on its
+    input VAT account (81, 86, 91: 2710; 83: 2711; 88: 2713); when not, debited to the
+    cost without a code (it is no basis). `net` and `vat` are debit-positive (a credit
+    note's are negative and book the other sides); a zero amount is no line (85's VAT).
+    The lines add up to `net` (debit minus credit): the counter line owing it — the
+    foreign supplier charged no Norwegian VAT — is the caller's. UnbalancedEntry for a
+    code that is not reverse charge."""
+    charge = REVERSE_CHARGE.get(code)
+    if charge is None:
+        raise UnbalancedEntry(f"VAT code {code} is not one the buyer calculates the VAT of")
+    signed: list[tuple[str, Decimal, str | None, str | None]] = [
+        (account, net, code, BASE),
+        (OUTPUT_VAT_ACCOUNT, -vat, code, TAX),
+    ]
+    if charge.input_account is not None:
+        signed.append((charge.input_account, vat, code, TAX))
+    else:
+        signed.append((account, vat, None, None))
+    return [
+        JournalLine(
+            account=line_account,
+            debit=amount if amount > 0 else _ZERO,
+            credit=-amount if amount < 0 else _ZERO,
+            description=description,
+            vat_code=vat_code,
+            vat_part=part,
+        )
+        for line_account, amount, vat_code, part in signed
+        if amount
+    ]
+
+
 def mirror(
     entry: JournalEntryPostedData,
     *,
@@ -422,6 +464,13 @@ def _saft_codes() -> dict[str, VatCode]:
         ("5", Decimal("0"), OUTPUT),  # zero-rated sales
         ("52", Decimal("0"), OUTPUT),  # export
         ("6", None, None),  # outside the VAT Act
+        # No VAT treatment: income (7), the cost of imported goods (20); in no return.
+        ("7", Decimal("0"), None),
+        ("20", Decimal("0"), None),
+        ("32", Decimal("11.11"), OUTPUT),  # sale of raw fish
+        # A domestic sale under reverse charge (emissions allowances, gold): the seller
+        # reports the basis at zero, the buyer the VAT (its 91 / 92).
+        ("51", Decimal("0"), OUTPUT),
         # Imports of goods (ADR 0044 §6): the import VAT paid at the border, deducted
         # directly (14, 15), and the goods' cost as the basis of it (21, 22; 23 zero rate).
         ("14", Decimal("25"), INPUT),
@@ -431,9 +480,9 @@ def _saft_codes() -> dict[str, VatCode]:
         ("23", Decimal("0"), INPUT),
     ):
         codes[code] = VatCode(code=code, rate=rate, direction=direction)
-    # Reverse charge (ADR 0047): the rate of its tax type's output code today (the
-    # postings, the VAT report and the compliance checks read the one valid on the date,
-    # TaxTable.rate_row).
+    # Reverse charge, the self-assessed import of goods included (81–85, ADR 0047): the
+    # rate of its tax type's output code today (the postings, the VAT report and the
+    # compliance checks read the one valid on the date, TaxTable.rate_row).
     for charge in REVERSE_CHARGE.values():
         codes[charge.saft_code] = VatCode(
             code=charge.saft_code, rate=codes[charge.rate_code].rate, direction=REVERSE
@@ -441,7 +490,8 @@ def _saft_codes() -> dict[str, VatCode]:
     return codes
 
 
-#: The SAF-T codes of norway.md's VAT table (and the input codes we post with).
+#: Every SAF-T standard code of Skatteetaten's list (Standard_Tax_Codes.csv; a test holds
+#: them equal), and Fiken's 23.
 SAFT_VAT_CODES: Final[dict[str, VatCode]] = _saft_codes()
 
 

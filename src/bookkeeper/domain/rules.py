@@ -11,9 +11,11 @@ date, so a change takes effect without a deploy.
 bokføring of older documents needs, from Skatteetaten's published rates: 10 % in 2016–17,
 12 % from 2018, 6 % from 1 April 2020 to 30 September 2021 (the pandemic measure), 12 %
 again since). Migration 0016 writes the same rows into `tax_rates`, except the import
-codes 14, 15, 21–23 added later, which migration 0021 writes (ADR 0047 addendum): the
-store alone says which rates there are (a row deleted there stays deleted); in-memory
-units of work start with all of them.
+codes 14, 15, 21–23 added later, which migration 0021 writes (ADR 0047 addendum), and
+7, 20 and 51, which migration 0023 writes (ADR 0047 addendum 3): the store alone says
+which rates there are (a row deleted there stays deleted); in-memory units of work start
+with all of them. The reverse-charge codes (81–89, 91, 92) need no rows: they are
+calculated at their tax type's output code's rate (REVERSE_CHARGE, TaxTable.rate_row).
 """
 
 from __future__ import annotations
@@ -229,13 +231,17 @@ class TaxTable:
 
 
 class ReverseCharge(msgspec.Struct, frozen=True, kw_only=True):
-    """A purchase on which the buyer calculates the VAT (omvendt avgiftsplikt): services
-    bought from abroad (SAF-T 86–89), emissions allowances and gold (91, 92). The books
-    post the calculated output VAT and, when deductible, the same amount as input VAT;
-    when not, the cost carries it (Standard_Tax_Codes.csv, norway.md)."""
+    """A purchase on which the buyer calculates the VAT itself (omvendt avgiftsplikt):
+    services bought from abroad (SAF-T 86–89), emissions allowances and gold (91, 92), and
+    — since 2017, when the import VAT moved from the customs to the buyer's own return —
+    the import of goods (81–85). The books post the calculated output VAT and, when
+    deductible, the same amount as input VAT; when not, the cost carries it
+    (Standard_Tax_Codes.csv, norway.md). The return shows such a code twice: its basis
+    with the calculated VAT, and the deduction (Skatteetaten's mva-melding; ADR 0047)."""
 
     saft_code: str
-    #: The rate it is calculated at (the code list's TaxRate column): regular or low.
+    #: The rate it is calculated at (the code list's TaxRate column): regular, middle,
+    #: low or zero.
     tax_type: str
     #: The output code whose rate that is, looked up on the purchase's date.
     rate_code: str
@@ -243,19 +249,40 @@ class ReverseCharge(msgspec.Struct, frozen=True, kw_only=True):
     input_account: str | None
 
 
+#: The output code of each tax type a reverse-charge code is calculated at (the zero
+#: rate's is 5, the domestic zero-rated sale: 85's VAT is 0 whatever the date).
+_RATE_CODE_OF_TAX_TYPE: Final[dict[str, str]] = {
+    "regular": "3",
+    "middle": "31",
+    "low": "33",
+    "zero": "5",
+}
+
+
 def _reverse_charge(code: str, tax_type: str, input_account: str | None) -> ReverseCharge:
-    rate_code = {"regular": "3", "low": "33"}[tax_type]
     return ReverseCharge(
-        saft_code=code, tax_type=tax_type, rate_code=rate_code, input_account=input_account
+        saft_code=code,
+        tax_type=tax_type,
+        rate_code=_RATE_CODE_OF_TAX_TYPE[tax_type],
+        input_account=input_account,
     )
 
 
-#: The reverse-charge codes by SAF-T code (Standard_Tax_Codes.csv: 86/87 services from
-#: abroad at the regular rate, with / without deduction; 88/89 the same at the low rate;
-#: 91/92 emissions allowances or gold at the regular rate, with / without deduction).
+#: The reverse-charge codes by SAF-T code (Standard_Tax_Codes.csv: 81/82 the import of
+#: goods at the regular rate, with / without deduction of the import VAT; 83/84 the same
+#: at the middle rate; 85 goods on whose import no VAT is calculated — zero rate, a basis
+#: only; 86/87 services from abroad at the regular rate, with / without deduction; 88/89
+#: the same at the low rate; 91/92 emissions allowances or gold at the regular rate, with
+#: / without deduction). The deduction of 81 / 83 is booked on the input VAT account of
+#: its rate (2710 / 2711, norway.md), as 14 / 15's is.
 REVERSE_CHARGE: Final[dict[str, ReverseCharge]] = {
     charge.saft_code: charge
     for charge in (
+        _reverse_charge("81", "regular", "2710"),
+        _reverse_charge("82", "regular", None),
+        _reverse_charge("83", "middle", "2711"),
+        _reverse_charge("84", "middle", None),
+        _reverse_charge("85", "zero", None),
         _reverse_charge("86", "regular", "2710"),
         _reverse_charge("87", "regular", None),
         _reverse_charge("88", "low", "2713"),
@@ -264,6 +291,9 @@ REVERSE_CHARGE: Final[dict[str, ReverseCharge]] = {
         _reverse_charge("92", "regular", None),
     )
 }
+#: Of those, the import of goods under the self-assessment in force since 2017 (the
+#: mva-melding's "Kjøp av varer fra utlandet"; 14 / 15 are import VAT paid otherwise).
+IMPORT_SELF_ASSESSED_CODES: Final = frozenset({"81", "82", "83", "84", "85"})
 #: Import of goods (ADR 0044 §6, Standard_Tax_Codes.csv): the import VAT paid at the border
 #: and deducted directly, at the regular and the middle rate — a line under one is the VAT
 #: at its rate of its basis, like a domestic input code's.
@@ -380,6 +410,13 @@ def _seed() -> tuple[TaxRate, ...]:
         row("21", "regular", INPUT, "25", since_2005),
         row("22", "middle", INPUT, "15", dt.date(2012, 1, 1)),
         row("23", "zero", INPUT, "0", since_2005),
+        # The rest of Skatteetaten's standard codes (ADR 0047 addendum 3, migration 0023):
+        # 7 and 20 book income / the cost of imported goods with no VAT treatment (as 0
+        # does purchases: rate 0, in no return); 51 is a domestic sale under reverse
+        # charge — the buyer calculates the VAT, the seller reports the basis at zero.
+        row("7", "none", None, "0", since_2005),
+        row("20", "none", None, "0", since_2005),
+        row("51", "zero", OUTPUT, "0", since_2005),
     ]
     for rate, start, end in low:
         rows.append(row("13", "low", INPUT, rate, start, end, account="2713"))
@@ -388,7 +425,7 @@ def _seed() -> tuple[TaxRate, ...]:
 
 
 #: Norway's VAT rates as shipped (see the module docstring): migration 0016 seeded all but
-#: the import codes (14, 15, 21–23), which migration 0021 wrote.
+#: the import codes (14, 15, 21–23), which migration 0021 wrote, and 7, 20, 51 (0023).
 NORWAY_TAX_RATES: Final[tuple[TaxRate, ...]] = _seed()
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql
 from bookkeeper.adapters.sql.schema import countries, currencies, fiscal_periods, tax_rates
 from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
 from bookkeeper.application.ports import PeriodLock
-from bookkeeper.application.single_flight import SingleFlight
+from bookkeeper.application.ttl_cache import TtlCache
 from bookkeeper.domain.rules import (
     DEFAULT_RATES_TENANT,
     PERIOD,
@@ -69,28 +69,23 @@ class TaxRatesCache:
     """The tax rates per (country, tenant) — None: all countries; the shipped defaults with
     the tenant's own on top (ADR 0040 §1) — kept a few seconds: read on every dated
     proposal, changed a few times a year. A change through this process forgets them all.
-    At most `size` entries (the oldest go first), whatever the number of tenants."""
+    At most `size` entries (the oldest go first), whatever the number of tenants; the
+    concurrent misses of a key read its rows once (single_flight: at the P1 load, every
+    unit of work in flight when an entry runs out)."""
 
-    def __init__(self, ttl: float = TAX_RATES_TTL_SECONDS, size: int = 4096) -> None:
-        self._ttl = ttl
-        self._size = max(size, 1)
-        self._entries: dict[tuple[str | None, str | None], tuple[float, tuple[TaxRate, ...]]] = {}
-        self._flights: SingleFlight[tuple[str | None, str | None], tuple[TaxRate, ...]] = (
-            SingleFlight()
+    def __init__(
+        self,
+        ttl: float = TAX_RATES_TTL_SECONDS,
+        size: int = 4096,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._kept: TtlCache[tuple[str | None, str | None], tuple[TaxRate, ...]] = TtlCache(
+            ttl, size, clock=clock
         )
 
     def get(self, country: str | None, tenant_id: str | None) -> tuple[TaxRate, ...] | None:
-        entry = self._entries.get((country, tenant_id))
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, country: str | None, tenant_id: str | None, rates: tuple[TaxRate, ...]) -> None:
-        key = (country, tenant_id)
-        self._entries.pop(key, None)
-        while len(self._entries) >= self._size:
-            del self._entries[next(iter(self._entries))]
-        self._entries[key] = (time.monotonic() + self._ttl, rates)
+        return self._kept.get((country, tenant_id))
 
     async def read_once(
         self,
@@ -98,20 +93,11 @@ class TaxRatesCache:
         tenant_id: str | None,
         read: Callable[[], Awaitable[tuple[TaxRate, ...]]],
     ) -> tuple[TaxRate, ...]:
-        """`read()`'s rates, kept; the misses of the same key while it reads wait for them
-        instead of reading the same rows each (single_flight: at the P1 load, every unit
-        of work in flight when an entry runs out)."""
-
-        async def read_and_keep() -> tuple[TaxRate, ...]:
-            rates = await read()
-            self.put(country, tenant_id, rates)
-            return rates
-
-        return await self._flights.run((country, tenant_id), read_and_keep)
+        """The rates kept for the key, else `read()`'s, kept."""
+        return await self._kept.get_or_load((country, tenant_id), read)
 
     def clear(self) -> None:
-        self._entries.clear()
-        self._flights.forget()
+        self._kept.clear()
 
 
 class SqlRules:
@@ -129,14 +115,11 @@ class SqlRules:
     ) -> list[TaxRate]:
         cache = self._cache
         if cache is not None and not self._changed_rates:
-            cached = cache.get(country, tenant_id)
-            if cached is None:
 
-                async def read() -> tuple[TaxRate, ...]:
-                    return tuple(await self._read_tax_rates(country, tenant_id))
+            async def read() -> tuple[TaxRate, ...]:
+                return tuple(await self._read_tax_rates(country, tenant_id))
 
-                cached = await cache.read_once(country, tenant_id, read)
-            return list(cached)
+            return list(await cache.read_once(country, tenant_id, read))
         return await self._read_tax_rates(country, tenant_id)
 
     async def _read_tax_rates(self, country: str | None, tenant_id: str | None) -> list[TaxRate]:

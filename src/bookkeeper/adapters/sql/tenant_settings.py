@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import cache
 from typing import Final
 
@@ -16,11 +16,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bookkeeper.adapters.sql.schema import tenant_settings
 from bookkeeper.adapters.sql.session import Hot, Transaction, hot_dialect
-from bookkeeper.application.single_flight import SingleFlight
+from bookkeeper.application.ttl_cache import TtlCache
 from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
 
 #: How long a tenant's review rules are served from memory; they are read on every proposal.
 RULES_TTL_SECONDS: Final = 5.0
+#: Tenants whose rules are kept at most (the oldest go first).
+RULES_CACHE_SIZE: Final = 4096
 
 
 class SettingsStatements:
@@ -51,40 +53,21 @@ def statements_for(dialect: str) -> SettingsStatements:
     return SettingsStatements(dialect)
 
 
-class RulesCache:
+class RulesCache(TtlCache[str, ReviewRules]):
     """Review rules per tenant, kept a few seconds: they are read on every proposal, and a
-    change made elsewhere (another process) may take that long to be seen."""
+    change made elsewhere (another process) may take that long to be seen; concurrent
+    misses of a tenant read its row once."""
 
-    def __init__(self, ttl: float = RULES_TTL_SECONDS) -> None:
-        self._ttl = ttl
-        self._entries: dict[str, tuple[float, ReviewRules]] = {}
-        self._flights: SingleFlight[str, ReviewRules] = SingleFlight()
+    def __init__(
+        self,
+        ttl: float = RULES_TTL_SECONDS,
+        size: int = RULES_CACHE_SIZE,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(ttl, size, clock=clock)
 
-    def get(self, tenant_id: str) -> ReviewRules | None:
-        entry = self._entries.get(tenant_id)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, tenant_id: str, rules: ReviewRules) -> None:
-        self._entries[tenant_id] = (time.monotonic() + self._ttl, rules)
-
-    async def read_once(
-        self, tenant_id: str, read: Callable[[], Awaitable[ReviewRules]]
-    ) -> ReviewRules:
-        """`read()`'s rules, kept; the misses of the same tenant while it reads wait for
-        them instead of reading the same row each (single_flight)."""
-
-        async def read_and_keep() -> ReviewRules:
-            rules = await read()
-            self.put(tenant_id, rules)
-            return rules
-
-        return await self._flights.run(tenant_id, read_and_keep)
-
-    def forget(self, tenant_id: str) -> None:
-        self._entries.pop(tenant_id, None)
-        self._flights.forget(tenant_id)
+    read_once = TtlCache.get_or_load
 
 
 class SqlTenantSettings:
@@ -96,15 +79,11 @@ class SqlTenantSettings:
         self._cache = cache
 
     async def review_rules(self, tenant_id: str) -> ReviewRules:
-        cached = self._cache.get(tenant_id)
-        if cached is not None:
-            return cached
-
         async def read() -> ReviewRules:
             rows = await self._tx.rows(self._sql.review_rules, {"tenant_id": tenant_id})
             return msgspec.convert(rows[0][0], ReviewRules) if rows else DEFAULT_RULES
 
-        return await self._cache.read_once(tenant_id, read)
+        return await self._cache.get_or_load(tenant_id, read)
 
     async def save_review_rules(self, tenant_id: str, rules: ReviewRules, now: dt.datetime) -> None:
         """Store a tenant's rules (not part of the port yet; for the CLI and tests)."""
