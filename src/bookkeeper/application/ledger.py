@@ -18,7 +18,6 @@ import base64
 import datetime as dt
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
@@ -51,6 +50,7 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.queries import clamp_limit
 from bookkeeper.application.tax_rates import tenant_tax_table
+from bookkeeper.application.ttl_cache import TtlCache
 from bookkeeper.domain import approval, money, statements
 from bookkeeper.domain.events import (
     JournalEntryPostedData,
@@ -541,8 +541,8 @@ class LedgerService:
         self._authorizer = authorizer
         self._books = backends_books
         self._books_source = books_source
-        #: tenant → (when read, code → name): the chart's names, see `account_names`.
-        self._names: dict[str, tuple[float, dict[str, str]]] = {}
+        #: tenant → (code → name): the chart's names, see `account_names`.
+        self._names: TtlCache[str, dict[str, str]] = TtlCache(NAMES_TTL, NAMES_CACHE_SIZE)
 
     # --- POST /journal-entries ----------------------------------------------------------
 
@@ -960,24 +960,25 @@ class LedgerService:
 
     async def account_names(self, principal: Principal) -> AccountNames:
         """The names the tenant's chart gives its account codes, best effort: the chart is
-        read from the books at most every `NAMES_TTL` seconds per tenant, and a report is
-        never refused because the books are down (its names are then empty)."""
+        read from the books at most every `NAMES_TTL` seconds per tenant (and once for the
+        reports that miss it at once), and a report is never refused because the books are
+        down (its names are then empty; the next report asks the books again)."""
         self._authorizer.check(principal, "reports:read")
         tenant = principal.tenant_id
         async with self._uow() as uow:
             master = await accounts_master.names(uow, tenant)
-        cached = self._names.get(tenant)
-        if cached is not None and time.monotonic() - cached[0] < NAMES_TTL:
-            return AccountNames(cached[1] | master)
         try:
-            chart = await (await self._books_of(tenant)).accounts()
+            names = await self._names.get_or_load(tenant, lambda: self._chart_names(tenant))
         except (ApplicationError, OSError) as error:
             _log.warning("account names unavailable for %s: %s", tenant, error)
             return AccountNames(master)
-        names = {account.code: account.name for account in chart if account.name}
-        self._names[tenant] = (time.monotonic(), names)
         # The Accounts Master's names over the chart's (it owns the chart, decision 12).
         return AccountNames(names | master)
+
+    async def _chart_names(self, tenant: str) -> dict[str, str]:
+        """Ask the books for the names of the tenant's chart (`account_names` keeps them)."""
+        chart = await (await self._books_of(tenant)).accounts()
+        return {account.code: account.name for account in chart if account.name}
 
     async def income_statement(
         self, principal: Principal, start: dt.date | None, end: dt.date | None
@@ -996,6 +997,8 @@ class LedgerService:
 
 #: Seconds the chart's account names are reused before the books are asked again.
 NAMES_TTL: Final = 300.0
+#: Tenants whose names are kept at most, oldest dropped first.
+NAMES_CACHE_SIZE: Final = 1024
 _log = logging.getLogger(__name__)
 
 
