@@ -486,6 +486,18 @@ async def test_a_chart_that_could_not_be_read_is_read_again_by_the_next_check() 
     assert books.reads == 2
 
 
+async def test_books_that_list_no_accounts_check_no_account() -> None:
+    """Fails when an empty chart is taken as a chart that knows nothing: the entry would be
+    found on an unknown account and a reversal of it proposed."""
+    h = Harness()
+    books = GatedChart([])
+    context = ComplianceContext(h.uow_factory, h.handlers, h.clock, books_source=books.books_source)
+    [posted] = await posted_manually(h, 1)
+    assert await context.check(posted) is None
+    assert books.reads == 1
+    assert await compliance_events(h, "TransactionFailedCompliance") == []
+
+
 # --- foreign-currency documents -----------------------------------------------------------
 
 

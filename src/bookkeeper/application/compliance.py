@@ -223,16 +223,21 @@ class ComplianceContext:
         return reversal_id
 
     async def _chart(self, tenant: str) -> tuple[str, ...] | None:
-        """The tenant's chart of accounts, best effort (None: not checked this time, and
-        the next check asks again), read from the books at most every CHART_TTL seconds per
-        tenant and once for the entries that miss it at once (Fiken is rate-limited)."""
+        """The tenant's chart of accounts, best effort (None: not checked — an empty chart,
+        or one that could not be read, which the next check asks for again), read from the
+        books at most every CHART_TTL seconds per tenant and once for the entries that miss
+        it at once (Fiken is rate-limited)."""
         if self._books_source is None:
             return None
         try:
-            return await self._charts.get_or_load(tenant, lambda: self._read_chart(tenant))
+            chart = await self._charts.get_or_load(tenant, lambda: self._read_chart(tenant))
         except (ApplicationError, OSError) as error:
             log.warning("compliance: chart of %s unavailable: %s", tenant, error)
             return None
+        # An empty chart knows no account, so every line of every entry would be a finding
+        # and each entry reversed: books that list no accounts (a company not set up yet, an
+        # answer that lost its list) check nothing, as the account check at proposal time.
+        return chart or None
 
     async def _read_chart(self, tenant: str) -> tuple[str, ...]:
         """Ask the books for the tenant's chart's codes (`_chart` keeps them)."""
