@@ -1100,7 +1100,8 @@ async def test_customs_declarations_and_reverse_sales_import_and_report_as_the_r
     customs declaration is a journal entry ("fri postering": the cost account on both
     sides, the basis under 81–85, the calculated VAT on 2700 and its deduction) imported
     with its codes. The VAT report shows 81 / 83 on both sides, 82 as output only and 85
-    at 0 %, and a sale with EXEMPT_REVERSE (51) or NONE (7) its basis; the compliance
+    at 0 %, a sale with EXEMPT_REVERSE (51) its basis and one with NONE (7) its basis apart
+    from the return (addendum 4); the compliance
     context finds nothing in any of them (51, 7 and 85 were "not valid")."""
     fake, base_url = fiken
     fake.accounts.update({"4300": "Innkjøp av varer for videresalg", "3100": "Salg gull"})
@@ -1157,7 +1158,6 @@ async def test_customs_declarations_and_reverse_sales_import_and_report_as_the_r
 
     vat = await ledger(uow_factory, clock).vat_report(ACCOUNTANT, 2026, 1)
     assert [(v.vat_code, v.rate, v.direction, v.base, v.vat) for v in vat.lines] == [
-        ("7", kr("0"), None, kr("-200.00"), kr("0.00")),
         ("51", kr("0"), "output", kr("5000.00"), kr("0.00")),
         ("81", kr("25"), "output", kr("4000.00"), kr("1000.00")),
         ("81", kr("25"), "input", kr("0.00"), kr("1000.00")),
@@ -1171,6 +1171,11 @@ async def test_customs_declarations_and_reverse_sales_import_and_report_as_the_r
         kr("1300.00"),
         kr("250.00"),
     )
+    # 7 is no code of the return: its sale (on an income account) is shown apart, as a
+    # positive turnover (ADR 0047 addendum 4).
+    assert [
+        (v.vat_code, v.rate, v.direction, v.base, v.vat, v.side) for v in vat.not_in_return
+    ] == [("7", kr("0"), None, kr("200.00"), kr("0.00"), "sales")]
 
     compliance = ComplianceContext(uow_factory, Harness(uow_factory=uow_factory).handlers, clock)
     async with uow_factory() as uow:

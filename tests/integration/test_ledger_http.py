@@ -298,11 +298,13 @@ async def test_the_vat_report_of_a_term(api: Api) -> None:
                 "direction": "output",
                 "base": "1000.00",
                 "vat": "250.00",
+                "side": None,
             }
         ],
         "inputVat": "0.00",
         "outputVat": "250.00",
         "payable": "250.00",
+        "notInReturn": [],
     }
     for bad in ({"year": 2026, "term": 7}, {"year": 2026}, {"year": "i år", "term": 1}):
         refused = await api.client.get(f"{API}/reports/vat", params=bad, headers=api.viewer)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -12,7 +14,7 @@ from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.handlers import Handlers
-from bookkeeper.application.ports import Principal
+from bookkeeper.application.ports import BooksAccount, BooksProvider, Principal
 from bookkeeper.application.queries import Queries
 from bookkeeper.domain.events import JournalLine, ReceiptAttachmentData
 
@@ -106,3 +108,48 @@ def handlers_with_bank(bank: object) -> Handlers:
         RoleAuthorizer(),
         bank_source=bank_source,  # type: ignore[arg-type]
     )
+
+
+class GatedChart:
+    """A books double, every tenant's, with a chart of accounts (the Books port's
+    `accounts()`): it counts its reads, holds each at `gate` (open unless `held`) and raises
+    `fail`, when one is given, from the next read that passes the gate, once."""
+
+    name = "gated-books"
+
+    def __init__(self, codes: Sequence[str], *, held: bool = False) -> None:
+        self.codes = tuple(codes)
+        self.reads = 0
+        self.gate = asyncio.Event()
+        if not held:
+            self.gate.set()
+        self.fail: Exception | None = None
+
+    async def accounts(self) -> list[BooksAccount]:
+        self.reads += 1
+        await self.gate.wait()
+        if self.fail is not None:
+            error, self.fail = self.fail, None
+            raise error
+        return [BooksAccount(code=code, name=f"Konto {code}") for code in self.codes]
+
+    def provider(self) -> BooksProvider:
+        """The books by tenant: this double for each."""
+        return cast(BooksProvider, lambda _tenant: self)
+
+    async def books_source(self) -> BooksProvider:
+        """Opens the books (a `books_source` of the services that open them on first use)."""
+        return self.provider()
+
+
+async def open_when_all_wait(books: GatedChart) -> None:
+    """Once the first chart read is held at the gate and the other tasks have had turns
+    enough to meet their own miss of it, open the gate."""
+    for _ in range(100):
+        if books.reads:
+            break
+        await asyncio.sleep(0)
+    assert books.reads, "nothing read the chart"
+    for _ in range(50):
+        await asyncio.sleep(0)
+    books.gate.set()

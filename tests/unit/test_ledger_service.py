@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -12,7 +13,12 @@ import pytest
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.errors import Forbidden, IdempotencyConflict, NotFound
+from bookkeeper.application.errors import (
+    ExternalUnavailable,
+    Forbidden,
+    IdempotencyConflict,
+    NotFound,
+)
 from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.ledger import (
     ChartUnavailable,
@@ -29,7 +35,17 @@ from bookkeeper.domain.ledger import (
     mirror,
     posting_for,
 )
-from tests.unit.conftest import AGENT, REVIEWER, VIEWER, FixedClock, credit, debit, principal
+from tests.unit.conftest import (
+    AGENT,
+    REVIEWER,
+    VIEWER,
+    FixedClock,
+    GatedChart,
+    credit,
+    debit,
+    open_when_all_wait,
+    principal,
+)
 
 D = Decimal
 ACCOUNTANT = principal("anna", "accountant")
@@ -449,3 +465,36 @@ async def test_without_books_there_is_no_chart(
     service = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
     with pytest.raises(ChartUnavailable):
         await service.unknown_accounts(VIEWER)
+
+
+# --- the chart's account names ------------------------------------------------------------
+
+
+def ledger_over(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock, books: GatedChart
+) -> LedgerService:
+    return LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer(), books.provider())
+
+
+async def test_reports_missing_the_names_at_once_read_the_chart_once(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    """Fails without the single flight: each of the eight reports read the chart itself."""
+    books = GatedChart(["1920", "6300"], held=True)
+    service = ledger_over(uow_factory, clock, books)
+    asking = [asyncio.create_task(service.account_names(VIEWER)) for _ in range(8)]
+    await open_when_all_wait(books)
+    answers = await asyncio.gather(*asking)
+    assert books.reads == 1
+    assert [names("6300") for names in answers] == ["Konto 6300"] * 8
+
+
+async def test_names_that_could_not_be_read_are_read_again_by_the_next_report(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    books = GatedChart(["1920", "6300"])
+    books.fail = ExternalUnavailable("fiken is down", system="fiken")
+    service = ledger_over(uow_factory, clock, books)
+    assert not await service.account_names(VIEWER)  # the report goes on without names
+    assert (await service.account_names(VIEWER))("6300") == "Konto 6300"
+    assert books.reads == 2

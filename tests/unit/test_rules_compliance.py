@@ -4,6 +4,7 @@ entry, with an alert and a reversal that waits for review."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -19,7 +20,7 @@ from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.compliance import ComplianceContext
 from bookkeeper.application.dispatch import Subscriptions
-from bookkeeper.application.errors import Forbidden
+from bookkeeper.application.errors import ExternalUnavailable, Forbidden
 from bookkeeper.application.event_log import compliance_id
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import LedgerService
@@ -48,7 +49,14 @@ from bookkeeper.domain.rules import (
     is_output_vat_account,
     is_vat_account,
 )
-from tests.unit.conftest import FixedClock, credit, debit, principal
+from tests.unit.conftest import (
+    FixedClock,
+    GatedChart,
+    credit,
+    debit,
+    open_when_all_wait,
+    principal,
+)
 from tests.unit.external_doubles import PDF, Harness, expense, receipt
 
 ADMIN = principal("ada", "admin")
@@ -431,6 +439,63 @@ async def test_a_rate_change_takes_effect_from_its_date_in_the_vat_report() -> N
         ("13", Decimal("10"), Decimal("1000.00"), Decimal("100.00")),
         ("13", Decimal("12"), Decimal("982.14"), Decimal("117.86")),
     ]
+
+
+async def posted_manually(h: Harness, count: int) -> list[RecordedEvent]:
+    """`count` manual entries of one tenant, each on an account the chart does not know
+    (6999): their JournalEntryPosted events."""
+    ledger = LedgerService(h.uow_factory, h.clock, h.ids, RoleAuthorizer())
+    entry_ids = {
+        (
+            await ledger.post_manual(
+                ACCOUNTANT,
+                dt.date(2026, 11, 18),
+                f"Diverse {number}",
+                [debit("6999", "100.00"), credit("1920", "100.00")],
+            )
+        ).entry_id
+        for number in range(count)
+    }
+    return [e for e in await compliance_events(h, "JournalEntryPosted") if e.stream_id in entry_ids]
+
+
+async def test_entries_checked_at_once_read_the_tenants_chart_once() -> None:
+    """Fails without the single flight: each of the four checks read the chart itself."""
+    h = Harness()
+    books = GatedChart(["1920", "6300"], held=True)
+    context = ComplianceContext(h.uow_factory, h.handlers, h.clock, books_source=books.books_source)
+    posted = await posted_manually(h, 4)
+    checking = [asyncio.create_task(context.check(event)) for event in posted]
+    await open_when_all_wait(books)
+    found = await asyncio.gather(*checking)
+    assert books.reads == 1
+    assert [[f.rule for f in each.findings] if each else None for each in found] == [
+        [UNKNOWN_ACCOUNT]
+    ] * 4
+
+
+async def test_a_chart_that_could_not_be_read_is_read_again_by_the_next_check() -> None:
+    h = Harness()
+    books = GatedChart(["1920", "6300"])
+    books.fail = ExternalUnavailable("fiken is down", system="fiken")
+    context = ComplianceContext(h.uow_factory, h.handlers, h.clock, books_source=books.books_source)
+    first, second = await posted_manually(h, 2)
+    assert await context.check(first) is None  # the chart unavailable: accounts not checked
+    found = await context.check(second)
+    assert found is not None and [f.rule for f in found.findings] == [UNKNOWN_ACCOUNT]
+    assert books.reads == 2
+
+
+async def test_books_that_list_no_accounts_check_no_account() -> None:
+    """Fails when an empty chart is taken as a chart that knows nothing: the entry would be
+    found on an unknown account and a reversal of it proposed."""
+    h = Harness()
+    books = GatedChart([])
+    context = ComplianceContext(h.uow_factory, h.handlers, h.clock, books_source=books.books_source)
+    [posted] = await posted_manually(h, 1)
+    assert await context.check(posted) is None
+    assert books.reads == 1
+    assert await compliance_events(h, "TransactionFailedCompliance") == []
 
 
 # --- foreign-currency documents -----------------------------------------------------------

@@ -3,6 +3,7 @@ it keeps the proposal in review instead of becoming a 400 from Fiken after appro
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,7 @@ from bookkeeper.application.ports import BooksAccount
 from bookkeeper.domain.confidence import ScoringContext, score
 from bookkeeper.domain.events import Kind
 from bookkeeper.domain.review import DEFAULT_RULES, decide
-from tests.unit.conftest import AGENT, FixedClock
+from tests.unit.conftest import AGENT, FixedClock, GatedChart, open_when_all_wait
 from tests.unit.conftest import adobe_receipt_data as receipt
 
 CHART = ("1920:10001", "2400", "6540", "6800", "7140")
@@ -43,7 +44,7 @@ class Books:
         return [BooksAccount(code=code, name=f"konto {code}") for code in self.chart]
 
 
-def handlers_with(books: Books) -> Handlers:
+def handlers_with(books: Books | GatedChart) -> Handlers:
     async def books_source() -> Any:
         return lambda tenant: books
 
@@ -93,6 +94,31 @@ async def test_books_that_cannot_be_read_or_an_empty_chart_check_nothing() -> No
     result = await propose(empty, "6999")
     assert reasons(result, "unknown-account") == []
     assert result.decision.rule != "unknown-account"
+
+
+async def test_proposals_missing_the_chart_at_once_read_it_once() -> None:
+    """Fails without the single flight: each of the eight proposals read the chart itself
+    (Fiken takes one request at a time per company, so they queued behind each other)."""
+    books = GatedChart(CHART, held=True)
+    handlers = handlers_with(books)
+    proposing = [asyncio.create_task(propose(handlers, "6999", f"R-{n}")) for n in range(8)]
+    await open_when_all_wait(books)
+    results = await asyncio.gather(*proposing)
+    assert books.reads == 1
+    assert {tuple(reasons(result, "unknown-account")) for result in results} == {
+        ("account 6999 is not in the books' chart of accounts",)
+    }
+
+
+async def test_a_chart_that_could_not_be_read_is_read_again_by_the_next_proposal() -> None:
+    books = GatedChart(CHART)
+    books.fail = ExternalUnavailable("fiken is down", system="fiken")
+    handlers = handlers_with(books)
+    assert reasons(await propose(handlers, "6999", "R-1"), "unknown-account") == []
+    assert reasons(await propose(handlers, "6999", "R-2"), "unknown-account") == [
+        "account 6999 is not in the books' chart of accounts"
+    ]
+    assert books.reads == 2
 
 
 @given(st.decimals(min_value=0, max_value=1, places=2))

@@ -7,7 +7,8 @@ adapter returns them.
 
 `vat_totals` answers base and VAT of each code as debit minus credit, and the VAT on output
 VAT accounts apart (a reverse-charge code has both sides; the application turns
-them into the sign a VAT return shows), like the SQL adapter.
+them into the sign a VAT return shows) and the base on income accounts apart, like the SQL
+adapter.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from decimal import Decimal
 from bookkeeper.application.ledger import LedgerPosting, ledger_lines
 from bookkeeper.application.ports import AccountTotal, LedgerLineView, VatTotal
 from bookkeeper.domain.events import JournalEntryPostedData
-from bookkeeper.domain.ledger import TAX
+from bookkeeper.domain.ledger import TAX, is_income_account
 from bookkeeper.domain.rules import is_output_vat_account
 
 _ZERO = Decimal("0.00")
@@ -134,11 +135,11 @@ class MemoryLedger:
         return lines[: max(limit, 0)]
 
     async def vat_totals(self, tenant_id: str, start: dt.date, end: dt.date) -> list[VatTotal]:
-        totals: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+        totals: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         for line in self._lines(tenant_id):
             if line.vat_code is None or not start <= line.date <= end:
                 continue
-            base, vat, output = totals.get(line.vat_code, (_ZERO, _ZERO, _ZERO))
+            base, vat, output, income = totals.get(line.vat_code, (_ZERO, _ZERO, _ZERO, _ZERO))
             amount = line.debit - line.credit
             if line.vat_part == TAX:
                 vat += amount
@@ -146,10 +147,12 @@ class MemoryLedger:
                     output += amount
             else:
                 base += amount
-            totals[line.vat_code] = (base, vat, output)
+                if is_income_account(line.account):
+                    income += amount
+            totals[line.vat_code] = (base, vat, output, income)
         return [
-            VatTotal(vat_code=code, base=base, vat=vat, output=output)
-            for code, (base, vat, output) in sorted(totals.items())
+            VatTotal(vat_code=code, base=base, vat=vat, output=output, income=income)
+            for code, (base, vat, output, income) in sorted(totals.items())
         ]
 
     async def accounts_used(self, tenant_id: str) -> list[str]:

@@ -18,7 +18,6 @@ nothing twice.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Iterable
 from typing import Final
@@ -43,6 +42,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.application.tax_rates import tenant_tax_table
+from bookkeeper.application.ttl_cache import TtlCache
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     AlertRaisedData,
@@ -61,6 +61,8 @@ ALERT_RAISED: Final = "AlertRaised"
 REVERSAL_PROPOSED: Final = "ReversalProposed"
 #: Seconds a tenant's chart of accounts is reused before the books are asked again.
 CHART_TTL: Final = 300.0
+#: Tenants whose chart is kept at most, oldest dropped first.
+CHART_CACHE_SIZE: Final = 1024
 
 
 class ComplianceContext:
@@ -85,7 +87,9 @@ class ComplianceContext:
         self._clock = clock
         self._books_source = books_source
         self._books: BooksProvider | None = None
-        self._charts: dict[str, tuple[float, list[str]]] = {}
+        #: The charts' codes per tenant; the entries meeting a tenant's miss while its chart
+        #: is read wait for that read instead of each asking the books.
+        self._charts: TtlCache[str, tuple[str, ...]] = TtlCache(CHART_TTL, CHART_CACHE_SIZE)
         self._country = country
         self._currency = currency
 
@@ -218,21 +222,26 @@ class ComplianceContext:
                     return None
         return reversal_id
 
-    async def _chart(self, tenant: str) -> list[str] | None:
-        """The tenant's chart of accounts, best effort (None: not checked this time), read
-        from the books at most every CHART_TTL seconds per tenant (Fiken is rate-limited)."""
+    async def _chart(self, tenant: str) -> tuple[str, ...] | None:
+        """The tenant's chart of accounts, best effort (None: not checked — an empty chart,
+        or one that could not be read, which the next check asks for again), read from the
+        books at most every CHART_TTL seconds per tenant and once for the entries that miss
+        it at once (Fiken is rate-limited)."""
         if self._books_source is None:
             return None
-        cached = self._charts.get(tenant)
-        if cached is not None and time.monotonic() - cached[0] < CHART_TTL:
-            return cached[1]
         try:
-            if self._books is None:
-                self._books = await self._books_source()
-            books = self._books(tenant)
-            codes = [account.code for account in await books.accounts()]
+            chart = await self._charts.get_or_load(tenant, lambda: self._read_chart(tenant))
         except (ApplicationError, OSError) as error:
             log.warning("compliance: chart of %s unavailable: %s", tenant, error)
             return None
-        self._charts[tenant] = (time.monotonic(), codes)
-        return codes
+        # An empty chart knows no account, so every line of every entry would be a finding
+        # and each entry reversed: books that list no accounts (a company not set up yet, an
+        # answer that lost its list) check nothing, as the account check at proposal time.
+        return chart or None
+
+    async def _read_chart(self, tenant: str) -> tuple[str, ...]:
+        """Ask the books for the tenant's chart's codes (`_chart` keeps them)."""
+        assert self._books_source is not None
+        if self._books is None:
+            self._books = await self._books_source()
+        return tuple(account.code for account in await self._books(tenant).accounts())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -92,6 +91,8 @@ BooksChartSource = Callable[[], Awaitable[BooksProvider]]
 #: How long a tenant's chart of accounts (from the books) is reused by the account check at
 #: proposal time; a code added to the chart in Fiken is known here at most this much later.
 CHART_TTL_SECONDS = 300.0
+#: Tenants whose chart is kept at most, oldest dropped first.
+CHART_CACHE_SIZE = 1024
 log = logging.getLogger("bookkeeper.handlers")
 PATTERN_APPLIER = "system:patterns"
 
@@ -151,7 +152,9 @@ class Handlers:
         #: Opens the books (first use) to check an account code against the tenant's chart
         #: at proposal time; None: no check.
         self._books_source = books_source
-        self._charts: dict[str, tuple[float, frozenset[str]]] = {}
+        #: The charts' codes per tenant; the proposals meeting a tenant's miss while its
+        #: chart is read wait for that read instead of each asking the books.
+        self._charts: TtlCache[str, frozenset[str]] = TtlCache(CHART_TTL_SECONDS, CHART_CACHE_SIZE)
         #: The bank's listings per (tenant, window); a window's listing being read: the
         #: receipts meeting its miss meanwhile wait for it instead of each asking the bank.
         self._bank_events: TtlCache[tuple[str, dt.date, dt.date], dict[str, BankTransaction]] = (
@@ -485,16 +488,16 @@ class Handlers:
         return tuple(unknown_accounts([code.strip()], chart))
 
     async def _chart(self, tenant: str) -> frozenset[str]:
-        """The tenant's chart's account codes, read at most once per CHART_TTL_SECONDS."""
-        now = time.monotonic()
-        cached = self._charts.get(tenant)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        """The tenant's chart's account codes, read at most once per CHART_TTL_SECONDS (a
+        bounded cache: see the constants) and once for the proposals that miss it at once; a
+        read that fails is not kept."""
+        return await self._charts.get_or_load(tenant, lambda: self._read_chart(tenant))
+
+    async def _read_chart(self, tenant: str) -> frozenset[str]:
+        """Ask the books for the tenant's chart (`_chart` keeps it)."""
         assert self._books_source is not None
         books = (await self._books_source())(tenant)
-        codes = frozenset(account.code for account in await books.accounts())
-        self._charts[tenant] = (now + CHART_TTL_SECONDS, codes)
-        return codes
+        return frozenset(account.code for account in await books.accounts())
 
     async def _listed_bank_events(
         self, tenant: str, start: dt.date, end: dt.date

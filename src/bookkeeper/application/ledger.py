@@ -18,7 +18,6 @@ import base64
 import datetime as dt
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
@@ -51,6 +50,7 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.queries import clamp_limit
 from bookkeeper.application.tax_rates import tenant_tax_table
+from bookkeeper.application.ttl_cache import TtlCache
 from bookkeeper.domain import approval, money, statements
 from bookkeeper.domain.events import (
     JournalEntryPostedData,
@@ -60,6 +60,10 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.ledger import (
     INPUT,
     OUTPUT,
+    PURCHASES,
+    RETURN_CODES,
+    SALES,
+    VAT_ONLY_RETURN_CODES,
     InvalidReportPeriod,
     VatTerm,
     check_balanced,
@@ -387,15 +391,24 @@ class VatReportLine(msgspec.Struct, frozen=True, kw_only=True):
     direction: str | None
     base: Decimal
     vat: Decimal
+    #: Of a code without a direction (0, 6, 7, 20, an unknown code): SALES when its basis
+    #: was booked on income accounts (shown credit-positive, as turnover), else PURCHASES
+    #: (debit-positive); None for the others (ADR 0047 addendum 4).
+    side: str | None = None
 
 
 class VatReport(msgspec.Struct, frozen=True, kw_only=True):
     term: VatTerm
+    #: The return's lines (mva-melding): its codes as it shows them (14 / 15 VAT only).
     lines: list[VatReportLine]
     input_vat: Decimal
     output_vat: Decimal
     #: Output minus input VAT: what the term's return pays (negative: a refund).
     payable: Decimal
+    #: What the term booked under a code the return has no line for (0, 7, 20, 21–23, an
+    #: unknown code), a purchase under 6, and the basis of 14 / 15: shown apart so nothing
+    #: booked disappears, never counted in the totals.
+    not_in_return: list[VatReportLine] = msgspec.field(default_factory=list)
 
 
 #: The unknown-accounts report's backend when the Accounts Master's chart was used.
@@ -518,6 +531,38 @@ def _reverse_charge_lines(
     return lines
 
 
+def _sided_lines(
+    vat_code: str,
+    rate: Decimal | None,
+    totals: tuple[Decimal, Decimal, Decimal, Decimal],
+) -> list[VatReportLine]:
+    """A code without a direction, split by the side it was booked on (addendum 4): the
+    basis on income accounts and the VAT on output VAT accounts as a sale, credit-positive
+    (a sale outside the Act shows a positive turnover); the rest as a purchase,
+    debit-positive. A side with nothing is no line; a code whose both sides net to zero is
+    one zero line of its purchases."""
+    base, vat, output, income = totals
+    lines = []
+    if income or output:
+        lines.append(
+            VatReportLine(
+                vat_code=vat_code, rate=rate, direction=None, base=-income, vat=-output, side=SALES
+            )
+        )
+    if base - income or vat - output or not lines:
+        lines.append(
+            VatReportLine(
+                vat_code=vat_code,
+                rate=rate,
+                direction=None,
+                base=base - income,
+                vat=vat - output,
+                side=PURCHASES,
+            )
+        )
+    return lines
+
+
 def _code_order(code: str) -> tuple[int, str]:
     return (int(code), code) if code.isdigit() else (10**9, code)
 
@@ -541,8 +586,8 @@ class LedgerService:
         self._authorizer = authorizer
         self._books = backends_books
         self._books_source = books_source
-        #: tenant → (when read, code → name): the chart's names, see `account_names`.
-        self._names: dict[str, tuple[float, dict[str, str]]] = {}
+        #: tenant → (code → name): the chart's names, see `account_names`.
+        self._names: TtlCache[str, dict[str, str]] = TtlCache(NAMES_TTL, NAMES_CACHE_SIZE)
 
     # --- POST /journal-entries ----------------------------------------------------------
 
@@ -884,7 +929,7 @@ class LedgerService:
             for first, after in zip(starts, [*starts[1:], None], strict=True):
                 last = period.end if after is None else after - dt.timedelta(days=1)
                 parts.append((first, await uow.ledger.vat_totals(principal.tenant_id, first, last)))
-        merged: dict[tuple[str, Decimal | None], tuple[Decimal, Decimal, Decimal]] = {}
+        merged: dict[tuple[str, Decimal | None], tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         for first, totals in parts:
             for total in totals:
                 row = table.rate_row(total.vat_code, first)
@@ -892,29 +937,43 @@ class LedgerService:
                 if rate is None:
                     rate = saft_vat_code(total.vat_code).rate
                 rate = None if rate is None else _plain_rate(rate)
-                base, vat, output = merged.get((total.vat_code, rate), (_ZERO, _ZERO, _ZERO))
+                base, vat, output, income = merged.get(
+                    (total.vat_code, rate), (_ZERO, _ZERO, _ZERO, _ZERO)
+                )
                 merged[(total.vat_code, rate)] = (
                     base + total.base,
                     vat + total.vat,
                     output + total.output,
+                    income + total.income,
                 )
-        lines = []
-        for (vat_code, rate), (base, vat, output) in sorted(
+        # The return's lines as the mva-melding shows them; the rest apart (addendum 4).
+        lines: list[VatReportLine] = []
+        apart: list[VatReportLine] = []
+        for (vat_code, rate), summed in sorted(
             merged.items(), key=lambda item: (_code_order(item[0][0]), item[0][1] or 0)
         ):
+            base, vat, output, _ = summed
             code = saft_vat_code(vat_code)
             if vat_code in REVERSE_CHARGE:
                 lines.extend(_reverse_charge_lines(vat_code, rate, base, vat, output))
-                continue
-            lines.append(
-                VatReportLine(
+            elif code.direction is None:
+                for line in _sided_lines(vat_code, rate, summed):
+                    in_return = vat_code in RETURN_CODES and line.side == SALES
+                    (lines if in_return else apart).append(line)
+            else:
+                line = VatReportLine(
                     vat_code=vat_code,
                     rate=rate,
                     direction=code.direction,
                     base=natural_amount(code, base),
                     vat=natural_amount(code, vat),
                 )
-            )
+                if vat_code in VAT_ONLY_RETURN_CODES:
+                    lines.append(msgspec.structs.replace(line, base=_ZERO))
+                    if line.base:
+                        apart.append(msgspec.structs.replace(line, vat=_ZERO))
+                else:
+                    (lines if vat_code in RETURN_CODES else apart).append(line)
         input_vat = sum((line.vat for line in lines if line.direction == INPUT), _ZERO)
         output_vat = sum((line.vat for line in lines if line.direction == OUTPUT), _ZERO)
         return VatReport(
@@ -923,6 +982,7 @@ class LedgerService:
             input_vat=input_vat,
             output_vat=output_vat,
             payable=output_vat - input_vat,
+            not_in_return=apart,
         )
 
     async def unknown_accounts(self, principal: Principal) -> UnknownAccountsReport:
@@ -960,24 +1020,25 @@ class LedgerService:
 
     async def account_names(self, principal: Principal) -> AccountNames:
         """The names the tenant's chart gives its account codes, best effort: the chart is
-        read from the books at most every `NAMES_TTL` seconds per tenant, and a report is
-        never refused because the books are down (its names are then empty)."""
+        read from the books at most every `NAMES_TTL` seconds per tenant (and once for the
+        reports that miss it at once), and a report is never refused because the books are
+        down (its names are then empty; the next report asks the books again)."""
         self._authorizer.check(principal, "reports:read")
         tenant = principal.tenant_id
         async with self._uow() as uow:
             master = await accounts_master.names(uow, tenant)
-        cached = self._names.get(tenant)
-        if cached is not None and time.monotonic() - cached[0] < NAMES_TTL:
-            return AccountNames(cached[1] | master)
         try:
-            chart = await (await self._books_of(tenant)).accounts()
+            names = await self._names.get_or_load(tenant, lambda: self._chart_names(tenant))
         except (ApplicationError, OSError) as error:
             _log.warning("account names unavailable for %s: %s", tenant, error)
             return AccountNames(master)
-        names = {account.code: account.name for account in chart if account.name}
-        self._names[tenant] = (time.monotonic(), names)
         # The Accounts Master's names over the chart's (it owns the chart, decision 12).
         return AccountNames(names | master)
+
+    async def _chart_names(self, tenant: str) -> dict[str, str]:
+        """Ask the books for the names of the tenant's chart (`account_names` keeps them)."""
+        chart = await (await self._books_of(tenant)).accounts()
+        return {account.code: account.name for account in chart if account.name}
 
     async def income_statement(
         self, principal: Principal, start: dt.date | None, end: dt.date | None
@@ -996,6 +1057,8 @@ class LedgerService:
 
 #: Seconds the chart's account names are reused before the books are asked again.
 NAMES_TTL: Final = 300.0
+#: Tenants whose names are kept at most, oldest dropped first.
+NAMES_CACHE_SIZE: Final = 1024
 _log = logging.getLogger(__name__)
 
 

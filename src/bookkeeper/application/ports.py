@@ -503,6 +503,9 @@ class VatTotal(msgspec.Struct, frozen=True, kw_only=True):
     #: The part of `vat` on output VAT accounts (2700–2709), debit minus credit: what a
     #: reverse-charge code calculated, the rest being what it deducted (ADR 0047).
     output: Decimal = Decimal("0.00")
+    #: The part of `base` on income accounts (domain.ledger.is_income_account), debit
+    #: minus credit: a code without a direction is a sale there, a purchase elsewhere.
+    income: Decimal = Decimal("0.00")
 
 
 class LedgerProjection(Protocol):

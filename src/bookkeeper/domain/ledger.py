@@ -576,6 +576,31 @@ def saft_vat_code(code: str) -> VatCode:
     return SAFT_VAT_CODES.get(code) or VatCode(code=code, rate=None, direction=None)
 
 
+#: The codes the VAT return (mva-melding) has lines for: Skatteetaten's mvaKodeSAFT list.
+#: 0, 7, 20 (no VAT treatment) and the import bases 21, 22 (and Fiken's 23) are SAF-T
+#: codes of the books only (ADR 0047 addendum 3); the VAT report shows them apart.
+RETURN_CODES: Final = frozenset(
+    {"1", "3", "5", "6", "11", "12", "13", "14", "15", "31", "32", "33", "51", "52"}
+    | {"81", "82", "83", "84", "85", "86", "87", "88", "89", "91", "92"}
+)
+#: Return codes whose line has the VAT only, no basis (mva-melding example of 14: the
+#: deducted import VAT alone; its basis is the customs value, booked under 21 / 22).
+VAT_ONLY_RETURN_CODES: Final = frozenset({"14", "15"})
+
+#: The side a basis under a code without a direction (0, 6, 7, 20, an unknown code) was
+#: booked on: an income account's is a sale (turnover), any other a purchase (ADR 0047
+#: addendum 4).
+SALES: Final = "sales"
+PURCHASES: Final = "purchases"
+
+
+def is_income_account(account: str) -> bool:
+    """An income account of NS 4102: class 3 (operating revenue) or 80 (financial income).
+    A basis booked there under a code without a direction is a sale (SALES)."""
+    main = account.partition(":")[0]
+    return len(main) == 4 and main.isdigit() and (main[0] == "3" or main[:2] == "80")
+
+
 def natural_amount(code: VatCode, debit_minus_credit: Decimal) -> Decimal:
     """An amount in the sign a VAT return shows it: input VAT (and its basis) is booked as
     a debit, output VAT as a credit; codes of neither kind stay debit minus credit. A

@@ -245,6 +245,10 @@ class ReverseCharge(msgspec.Struct, frozen=True, kw_only=True):
     tax_type: str
     #: The output code whose rate that is, looked up on the purchase's date.
     rate_code: str
+    #: The first day the code may be used, when later than its rate code's: the
+    #: self-assessment of import VAT (81–85) began on 1 January 2017. The compliance checks
+    #: flag an earlier date; the rate a valid date gets is its rate code's all the same.
+    valid_from: dt.date | None = None
     #: The input VAT account of the deduction; None: not deductible (the cost takes it).
     input_account: str | None
 
@@ -259,12 +263,20 @@ _RATE_CODE_OF_TAX_TYPE: Final[dict[str, str]] = {
 }
 
 
-def _reverse_charge(code: str, tax_type: str, input_account: str | None) -> ReverseCharge:
+#: When the import VAT moved from the customs to the buyer's own return (81–85): before,
+#: the customs collected it and the buyer deducted it under 14 / 15 (ADR 0047 addendum 4).
+IMPORT_SELF_ASSESSED_FROM: Final = dt.date(2017, 1, 1)
+
+
+def _reverse_charge(
+    code: str, tax_type: str, input_account: str | None, valid_from: dt.date | None = None
+) -> ReverseCharge:
     return ReverseCharge(
         saft_code=code,
         tax_type=tax_type,
         rate_code=_RATE_CODE_OF_TAX_TYPE[tax_type],
         input_account=input_account,
+        valid_from=valid_from,
     )
 
 
@@ -278,11 +290,11 @@ def _reverse_charge(code: str, tax_type: str, input_account: str | None) -> Reve
 REVERSE_CHARGE: Final[dict[str, ReverseCharge]] = {
     charge.saft_code: charge
     for charge in (
-        _reverse_charge("81", "regular", "2710"),
-        _reverse_charge("82", "regular", None),
-        _reverse_charge("83", "middle", "2711"),
-        _reverse_charge("84", "middle", None),
-        _reverse_charge("85", "zero", None),
+        _reverse_charge("81", "regular", "2710", IMPORT_SELF_ASSESSED_FROM),
+        _reverse_charge("82", "regular", None, IMPORT_SELF_ASSESSED_FROM),
+        _reverse_charge("83", "middle", "2711", IMPORT_SELF_ASSESSED_FROM),
+        _reverse_charge("84", "middle", None, IMPORT_SELF_ASSESSED_FROM),
+        _reverse_charge("85", "zero", None, IMPORT_SELF_ASSESSED_FROM),
         _reverse_charge("86", "regular", "2710"),
         _reverse_charge("87", "regular", None),
         _reverse_charge("88", "low", "2713"),
@@ -536,6 +548,10 @@ def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str)
         if code in IMPORT_BASIS_CODES and country == NORWAY and code in tax:
             findings.append(_basis_with_vat(code, entry.date, base, tax))
             continue
+        charge = REVERSE_CHARGE.get(code) if country == NORWAY else None
+        if charge is not None and charge.valid_from is not None and entry.date < charge.valid_from:
+            findings.append(_before_valid_from(code, entry.date, charge.valid_from))
+            continue
         row = table.rate_row(code, entry.date, country)
         if row is None:
             findings.append(
@@ -549,6 +565,24 @@ def _rate_findings(entry: JournalEntryPostedData, table: TaxTable, country: str)
         findings.extend(_vat_finding(code, entry.date, row, base, tax))
         findings.extend(_vat_finding(code, entry.date, row, base, deducted))
     return findings
+
+
+def _before_valid_from(code: str, date: dt.date, valid_from: dt.date) -> Finding:
+    """A self-assessed import code (81–85) dated before the self-assessment began."""
+    return Finding(
+        rule=RATE_NOT_VALID,
+        message=(
+            f"VAT code {code}, the import VAT the buyer calculates in its own return, is "
+            f"valid from {valid_from}, not on {date}: before, the customs collected the "
+            "import VAT and it was deducted under 14 or 15"
+        ),
+        evidence={
+            "vatCode": code,
+            "date": date.isoformat(),
+            "country": NORWAY,
+            "validFrom": valid_from.isoformat(),
+        },
+    )
 
 
 def _basis_with_vat(

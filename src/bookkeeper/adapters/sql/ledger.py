@@ -17,9 +17,10 @@ are added to the daily totals (on PostgreSQL a concurrent second post of the sam
 waits for the first and then inserts nothing). Each post is two statements, whatever its
 size; a replay posts a whole page of entries in the same two (see `post_many`).
 
-`vat_totals` answers base and VAT of each code as debit minus credit, and the VAT on output
+`vat_totals` answers base and VAT of each code as debit minus credit, the VAT on output
 VAT accounts apart (a reverse-charge code has both sides; the application turns
-them into the sign a VAT return shows); a line with a VAT code but no part counts as base.
+them into the sign a VAT return shows) and the base on income accounts apart (a sale of a
+code without a direction); a line with a VAT code but no part counts as base.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
-    case,
     delete,
     func,
     select,
@@ -62,7 +62,7 @@ from bookkeeper.application.ledger import (
 )
 from bookkeeper.application.ports import AccountTotal, LedgerLineView, VatTotal
 from bookkeeper.domain.events import JournalEntryPostedData
-from bookkeeper.domain.ledger import TAX
+from bookkeeper.domain.ledger import TAX, is_income_account
 from bookkeeper.domain.rules import is_output_vat_account
 
 journal_lines = Table(
@@ -177,14 +177,13 @@ class LedgerStatements:
             .where(jl.c.tenant_id == bindparam("tenant_id"), jl.c.entry_id == bindparam("entry_id"))
             .order_by(jl.c.line_no)
         )
-        # A VAT line's account too (output or input VAT: a reverse-charge code has both,
-        # ADR 0047); the basis lines of a code are one group whatever their accounts.
-        vat_account = case((jl.c.vat_part == TAX, jl.c.account), else_=None)
+        # Per account too: a VAT line's tells output from input VAT (a reverse-charge code
+        # has both, ADR 0047), a basis line's a sale from a purchase (addendum 4).
         self.vat_totals = (
             select(
                 jl.c.vat_code,
                 jl.c.vat_part,
-                vat_account,
+                jl.c.account,
                 func.sum(jl.c.debit),
                 func.sum(jl.c.credit),
             )
@@ -193,7 +192,7 @@ class LedgerStatements:
                 jl.c.vat_code.is_not(None),
                 jl.c.date.between(bindparam("start", type_=Date()), bindparam("end", type_=Date())),
             )
-            .group_by(jl.c.vat_code, jl.c.vat_part, vat_account)
+            .group_by(jl.c.vat_code, jl.c.vat_part, jl.c.account)
         )
         self.post_arrays = _POST_ARRAYS if dialect == "postgresql" else None
         #: The same on the psycopg hot path (ADR 0008): an executed proposal posts with it.
@@ -324,19 +323,21 @@ class SqlLedger:
         result = await self._tx.execute(
             self._sql.vat_totals, {"tenant_id": tenant_id, "start": start, "end": end}
         )
-        totals: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+        totals: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]] = {}
         for code, part, account, debit, credit in result:
-            base, vat, output = totals.get(code, (_ZERO, _ZERO, _ZERO))
+            base, vat, output, income = totals.get(code, (_ZERO, _ZERO, _ZERO, _ZERO))
             if part == TAX:
                 vat += debit - credit
-                if account is not None and is_output_vat_account(account):
+                if is_output_vat_account(account):
                     output += debit - credit
             else:
                 base += debit - credit
-            totals[code] = (base, vat, output)
+                if is_income_account(account):
+                    income += debit - credit
+            totals[code] = (base, vat, output, income)
         return [
-            VatTotal(vat_code=code, base=base, vat=vat, output=output)
-            for code, (base, vat, output) in sorted(totals.items())
+            VatTotal(vat_code=code, base=base, vat=vat, output=output, income=income)
+            for code, (base, vat, output, income) in sorted(totals.items())
         ]
 
     async def accounts_used(self, tenant_id: str) -> list[str]:

@@ -195,6 +195,19 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "direction": {"nb": "Retning", "en": "Direction"},
     "base": {"nb": "Grunnlag", "en": "Basis"},
     "vat": {"nb": "Mva", "en": "VAT"},
+    # The VAT report's direction column: a code's direction, or for a code without one
+    # the side its basis was booked on (ADR 0047 addendum 4).
+    "direction.input": {"nb": "Inngående", "en": "Input"},
+    "direction.output": {"nb": "Utgående", "en": "Output"},
+    "side.sales": {"nb": "Salg", "en": "Sales"},
+    "side.purchases": {"nb": "Kjøp", "en": "Purchases"},
+    "not_in_return": {"nb": "Ikke i mva-meldingen", "en": "Not in the VAT return"},
+    "not_in_return_note": {
+        "nb": "Bokført med koder meldingen ikke har linje for, kjøp under kode 6 og "
+        "grunnlaget for kode 14 og 15. Telles ikke med i summene.",
+        "en": "Booked under codes the return has no line for, purchases under code 6 and "
+        "the basis of codes 14 and 15. Not counted in the totals.",
+    },
     "input_vat": {"nb": "Inngående mva", "en": "Input VAT"},
     "output_vat": {"nb": "Utgående mva", "en": "Output VAT"},
     "payable": {"nb": "Å betale (negativt: til gode)", "en": "Payable (negative: refund)"},

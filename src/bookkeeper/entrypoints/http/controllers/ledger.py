@@ -14,6 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
+import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
@@ -29,6 +30,7 @@ from bookkeeper.application.ledger import (
     TrialBalance,
     UnknownAccountsReport,
     VatReport,
+    VatReportLine,
 )
 from bookkeeper.domain.events import JournalLine, Party
 from bookkeeper.domain.statements import (
@@ -209,11 +211,17 @@ class VatLineOut(ResponseBody, frozen=True, kw_only=True):
     direction: str | None
     base: str
     vat: str
+    #: Of a code without a direction (0, 6, 7, 20): "sales" (booked on income accounts,
+    #: credit-positive) or "purchases" (debit-positive); null for the others.
+    side: str | None = None
 
 
 class VatReportOut(ResponseBody, frozen=True, kw_only=True):
-    """Basis and VAT per SAF-T code of one term; input VAT and its basis are positive when
-    booked as debits, output VAT when booked as credits."""
+    """Basis and VAT per SAF-T code of one term as the return (mva-melding) shows them:
+    input VAT and its basis are positive when booked as debits, output VAT when booked as
+    credits; 14 and 15 have the VAT only. `notInReturn` lists what was booked under codes
+    the return has no line for (0, 7, 20, 21–23), purchases under 6 and the basis of 14 /
+    15, outside the totals."""
 
     year: int
     term: int
@@ -224,6 +232,7 @@ class VatReportOut(ResponseBody, frozen=True, kw_only=True):
     input_vat: str
     output_vat: str
     payable: str
+    not_in_return: list[VatLineOut] = msgspec.field(default_factory=list)
 
 
 class UnknownAccountsOut(ResponseBody, frozen=True, kw_only=True):
@@ -374,6 +383,17 @@ def general_ledger_out(page: GeneralLedgerPage, names: Names = _no_names) -> Gen
     )
 
 
+def _vat_line_out(line: VatReportLine) -> VatLineOut:
+    return VatLineOut(
+        vat_code=line.vat_code,
+        rate=_str(line.rate),
+        direction=line.direction,
+        base=str(line.base),
+        vat=str(line.vat),
+        side=line.side,
+    )
+
+
 def vat_report_out(report: VatReport) -> VatReportOut:
     term = report.term
     return VatReportOut(
@@ -382,19 +402,11 @@ def vat_report_out(report: VatReport) -> VatReportOut:
         start=term.start,
         end=term.end,
         due_date=term.due,
-        lines=[
-            VatLineOut(
-                vat_code=line.vat_code,
-                rate=_str(line.rate),
-                direction=line.direction,
-                base=str(line.base),
-                vat=str(line.vat),
-            )
-            for line in report.lines
-        ],
+        lines=[_vat_line_out(line) for line in report.lines],
         input_vat=str(report.input_vat),
         output_vat=str(report.output_vat),
         payable=str(report.payable),
+        not_in_return=[_vat_line_out(line) for line in report.not_in_return],
     )
 
 
@@ -461,15 +473,29 @@ def general_ledger_csv(page: GeneralLedgerPage) -> Response[Any]:
 
 
 def vat_csv(report: VatReport) -> Response[Any]:
-    """Basis and VAT per code of one term, then input, output and payable rows."""
+    """Basis and VAT per code of one term as the return shows them, then input, output and
+    payable rows, then what is not in the return (inReturn false). The two last columns
+    came later, so a reader of the first five by position reads what it always did."""
+
+    def row(line: VatReportLine, in_return: bool) -> list[str | None]:
+        return [
+            line.vat_code,
+            _str(line.rate),
+            line.direction,
+            amount(line.base),
+            amount(line.vat),
+            line.side,
+            "true" if in_return else "false",
+        ]
+
     return csv_response(
         f"vat-{report.term.year}-{report.term.term}.csv",
-        ["vatCode", "rate", "direction", "base", "vat"],
-        [[line.vat_code, _str(line.rate), line.direction, amount(line.base),
-          amount(line.vat)] for line in report.lines]
-        + [["inputVat", None, None, None, amount(report.input_vat)],
-           ["outputVat", None, None, None, amount(report.output_vat)],
-           ["payable", None, None, None, amount(report.payable)]],
+        ["vatCode", "rate", "direction", "base", "vat", "side", "inReturn"],
+        [row(line, True) for line in report.lines]
+        + [["inputVat", None, None, None, amount(report.input_vat), None, None],
+           ["outputVat", None, None, None, amount(report.output_vat), None, None],
+           ["payable", None, None, None, amount(report.payable), None, None]]
+        + [row(line, False) for line in report.not_in_return],
     )  # fmt: skip
 
 
