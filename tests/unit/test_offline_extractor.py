@@ -530,3 +530,34 @@ def test_a_photo_larger_than_ocr_needs_is_decoded_smaller_but_never_below_max_si
     assert ocr.MAX_SIDE <= max(big.size) <= 2 * ocr.MAX_SIDE and big.mode == "L"
     phone = ocr.open_image(jpeg((4032, 3024)))  # a 12-megapixel photo: decoded whole
     assert phone.size == (4032, 3024)
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        ["Mva-grunnlag 15 %\t156,70", "Mva 15 %\t23,50"],
+        ["Mva 15 %\t23,50", "Mva-grunnlag 15 %\t156,70"],
+        ["Grunnlag mva 15 % 156,70", "Herav mva 15 % 23,50"],
+    ],
+)
+def test_a_vat_base_on_its_own_line_is_the_base_not_the_vat(summary: list[str]) -> None:
+    """A grocery receipt states the base ("Mva-grunnlag") and the VAT on lines of their own:
+    the base is the net amount, never read as the VAT."""
+    text = "\n".join(["Matbutikken Torget AS", "Melk\t47,40", "Brød\t132,80", "Totalt\t180,20"])
+    result = extract_text_fields(text + "\n" + "\n".join(summary) + "\n")
+    assert (result.gross, result.vat_rate) == (Decimal("180.20"), Decimal("15"))
+    assert (result.vat_amount, result.net) == (Decimal("23.50"), Decimal("156.70"))
+    assert not any("does not match" in w for w in result.warnings), result.warnings
+
+
+def test_bases_of_two_rates_on_lines_of_their_own_are_the_lines_bases() -> None:
+    text = (
+        "Kafe Brygga AS\nTotalt\t365,00\nGrunnlag 25 %\t200,00\nMva 25 %\t50,00\n"
+        "Grunnlag 15 %\t100,00\nMva 15 %\t15,00\n"
+    )
+    result = extract_text_fields(text)
+    assert result.vat_amount == Decimal("65.00")
+    assert [(line.vat_rate, line.net, line.vat_amount) for line in result.lines] == [
+        (Decimal("15"), Decimal("100.00"), Decimal("15.00")),
+        (Decimal("25"), Decimal("200.00"), Decimal("50.00")),
+    ]

@@ -219,6 +219,8 @@ _NET = re.compile(
 _NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
 _VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift|\b(sales )?tax\b)")
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
+#: A VAT base stated with its rate ("Mva-grunnlag 15 %", "Grunnlag 25 %", "Basis 12 %").
+_VAT_BASE_LABEL = re.compile(r"(?i)(grunnlag|\bbasis\b|\bbase\b)")
 _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
 _DUE_LABEL = re.compile(
     r"(?i)(forfallsdato|forfall|betalingsfrist|due date|betales innen|\bdue\b|betal innen|"
@@ -502,6 +504,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]] = {}
     gross_index = 0
     plain_vat: tuple[Decimal, str] | None = None
+    bases: dict[Decimal, tuple[Decimal, str]] = {}  # a base stated on its own line, by rate
     vat_table = 0  # lines left in a VAT table (a header with a VAT word and no amounts)
     for index, raw in enumerate(lines):
         line = _ORG_BARE.sub(" ", raw)
@@ -515,6 +518,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         in_table = vat_table > 0 and rate_m is not None and (rate_m.start() == 0 or has_vat_word)
         vat_table = vat_table - 1 if in_table else 0
         net_statement = _NET_OF_ITEM.search(line) and len(_amounts(line)) <= 1
+        if rate_m is not None and _VAT_BASE_LABEL.search(line[: rate_m.start()]):
+            label_amounts = _amounts(line[: rate_m.start()] + " " + line[rate_m.end() :])
+            if len(label_amounts) == 1:
+                # "Mva-grunnlag 15 %  156,70": the base the VAT is reckoned on, not the VAT
+                bases.setdefault(_rate(rate_m), (label_amounts[0], raw))
+                continue
         if (
             (has_vat_word or in_table)
             and rate_m is not None
@@ -570,6 +579,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     if f.currency is None and re.search(r"(?i)\b(nok|kr)\b", "\n".join(lines)):
         f.currency = "NOK"
 
+    for base_rate, (stated_base, base_evidence) in bases.items():
+        if base_rate in by_rate and by_rate[base_rate][1] is None:
+            vat_of_rate, _, vat_evidence = by_rate[base_rate]
+            by_rate[base_rate] = (vat_of_rate, stated_base, vat_evidence)
+        elif base_rate not in by_rate and base_rate == 0:
+            by_rate[base_rate] = (Decimal("0.00"), stated_base, base_evidence)
     if len(by_rate) > 1:
         f.vat_amount = sum((v for v, _, _ in by_rate.values()), money.ORE * 0)
         f.evidence["vat_amount"] = _evidence(" | ".join(e for _, _, e in by_rate.values()))
@@ -598,6 +613,11 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         f.evidence["vat_rate"] = f.evidence["vat_amount"] = _evidence(evidence)
         if base is not None and f.net is None:
             f.net = base
+    elif len(bases) == 1 and plain_vat is None:  # a base and its rate, the VAT not stated
+        ((base_rate, (stated_base, base_evidence)),) = bases.items()
+        f.vat_rate, f.evidence["vat_rate"] = base_rate, _evidence(base_evidence)
+        if f.net is None:
+            f.net, f.evidence["net"] = stated_base, _evidence(base_evidence)
     elif plain_vat is not None:
         f.vat_amount, f.evidence["vat_amount"] = plain_vat[0], _evidence(plain_vat[1])
         if plain_vat[0] == 0:  # "VAT reverse charge 0.00", "Tax 0.00": no Norwegian VAT
