@@ -561,3 +561,55 @@ def test_bases_of_two_rates_on_lines_of_their_own_are_the_lines_bases() -> None:
         (Decimal("15"), Decimal("100.00"), Decimal("15.00")),
         (Decimal("25"), Decimal("200.00"), Decimal("50.00")),
     ]
+
+
+def test_an_item_table_is_read_cell_by_cell_under_its_heading() -> None:
+    """An invoice of lines at 25, 15 and 0 %: each line keeps its own rate, net, VAT and gross
+    (the heading says which column is which), so the lines can be posted at their rates."""
+    text = "\n".join(
+        [
+            "Fjordkontor Rekvisita AS",
+            "Org.nr: 927713454 MVA",
+            "Fakturanummer: 40217",
+            "Fakturadato: 01.12.2026",
+            "Forfallsdato: 15.12.2026",
+            "Beskrivelse\tNetto\tMVA %\tMVA\tBrutto",
+            "Kontorstoler (2 stk)\t3 980,00\t25\t995,00\t4 975,00",
+            "Kaffe og frukt\t612,00\t15\t91,80\t703,80",
+            "Porto\t120,00\t0\t0,00\t120,00",
+            "Sum eks. mva\t4 712,00",
+            "Merverdiavgift\t1 086,80",
+            "Å betale\t5 798,80",
+        ]
+    )
+    result = extract_text_fields(text)
+    assert [
+        (ln.description, ln.net, ln.vat_rate, ln.vat_amount, ln.gross) for ln in result.lines
+    ] == [
+        (
+            "Kontorstoler (2 stk)",
+            Decimal("3980.00"),
+            Decimal("25"),
+            Decimal("995.00"),
+            Decimal("4975.00"),
+        ),
+        ("Kaffe og frukt", Decimal("612.00"), Decimal("15"), Decimal("91.80"), Decimal("703.80")),
+        ("Porto", Decimal("120.00"), Decimal("0"), Decimal("0.00"), Decimal("120.00")),
+    ]
+    assert sum(ln.gross or 0 for ln in result.lines) == result.gross == Decimal("5798.80")
+    assert any(w.startswith("mixed VAT rates") for w in result.warnings)
+
+
+def test_an_item_table_of_net_amounts_and_rates_gets_each_lines_vat() -> None:
+    text = (
+        "Verksted Nord AS\nFakturadato: 02.12.2026\n"
+        "Beskrivelse\tAntall\tPris\tMva-sats\tBeløp eks. mva\n"
+        "Service bil\t1\t2 000,00\t25 %\t2 000,00\n"
+        "Ferge\t1\t150,00\t12 %\t150,00\n"
+        "Sum eks. mva\t2 150,00\nMva\t518,00\nÅ betale\t2 668,00\n"
+    )
+    result = extract_text_fields(text)
+    assert [(ln.net, ln.vat_rate, ln.vat_amount, ln.gross) for ln in result.lines] == [
+        (Decimal("2000.00"), Decimal("25"), Decimal("500.00"), Decimal("2500.00")),
+        (Decimal("150.00"), Decimal("12"), Decimal("18.00"), Decimal("168.00")),
+    ]

@@ -656,21 +656,95 @@ def _infer_rate(gross: Decimal, vat: Decimal) -> Decimal | None:
     return min(candidates, key=lambda r: abs(money.vat_of_gross(gross, r) - vat))
 
 
+#: What an item table's column holds, from its heading ("Netto", "MVA %", "MVA", "Brutto").
+_COLUMN_RATE = re.compile(r"(?i)(%|\bsats\b|\brate\b)")
+_COLUMN_NET = re.compile(r"(?i)(netto|\beks|\bexcl|\bnet\b)")
+_COLUMN_GROSS = re.compile(r"(?i)(brutto|\binkl|\bincl|\bsum\b|\btotal|\bbeløp\b|\bamount\b)")
+_COLUMN_WITH_VAT = re.compile(r"(?i)(brutto|\binkl|\bincl)")
+_RATE_CELL = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)\s*%?$")
+
+
+def _columns(header: str) -> dict[str, int] | None:
+    """The columns of an item table's heading that say what a row's cells are: net, rate,
+    VAT and gross (quantity and unit price are left out). None unless the heading is in
+    cells (tabs) and names a rate, or both net and gross."""
+    cells = header.split("\t")
+    if len(cells) < 3:
+        return None
+    roles: dict[str, int] = {}
+    for index, cell in enumerate(cells[1:], start=1):
+        # "Beløp eks. mva" is the net and "Sum inkl. mva" the gross, not the VAT column
+        if _COLUMN_RATE.search(cell):
+            role = "rate"
+        elif _COLUMN_NET.search(cell):
+            role = "net"
+        elif _COLUMN_WITH_VAT.search(cell) or not _VAT_WORD.search(cell):
+            if not _COLUMN_GROSS.search(cell):
+                continue
+            role = "gross"
+        else:
+            role = "vat"
+        roles.setdefault(role, index)
+    if "rate" in roles or {"net", "gross"} <= set(roles):
+        return {"width": len(cells), **roles}
+    return None
+
+
+def _row_by_columns(line: str, columns: dict[str, int]) -> ExtractedLine | None:
+    """One row of an item table read cell by cell under its heading; None if it does not fit."""
+    cells = [cell.strip() for cell in line.split("\t")]
+    if len(cells) != columns["width"] or not re.search(r"[^\W\d_]", cells[0]):
+        return None
+    values: dict[str, Decimal] = {}
+    for role in ("net", "vat", "gross"):
+        if role in columns:
+            value = parse_amount(cells[columns[role]])
+            if value is None:
+                return None
+            values[role] = value
+    rate: Decimal | None = None
+    if "rate" in columns:
+        m = _RATE_CELL.match(cells[columns["rate"]])
+        if m is None:
+            return None
+        rate = Decimal(m.group(1).replace(",", "."))
+    net, vat, gross = values.get("net"), values.get("vat"), values.get("gross")
+    if gross is None and net is not None and vat is None and rate is not None:
+        vat = money.round_kr(net * rate / 100)
+    if gross is None and net is not None and vat is not None:
+        gross = net + vat
+    if net is None and gross is not None and vat is not None:
+        net = gross - vat
+    return ExtractedLine(
+        description=cells[0][:80], net=net, vat_amount=vat, vat_rate=rate, gross=gross
+    )
+
+
 def _read_items(lines: list[str], f: _Fields) -> None:
-    """Item lines of an invoice table (after a "Beskrivelse"/"Description" header)."""
+    """Item lines of an invoice table (after a "Beskrivelse"/"Description" header): cell by
+    cell when the heading names its columns, else the last amount of each row."""
     if f.lines:
         return
     in_table, as_net = False, False
+    columns: dict[str, int] | None = None
+    by_columns: list[ExtractedLine] = []
     for line in lines:
         if not in_table:
             if _ITEM_HEADER.search(line) and not _AMOUNT.search(line):
                 in_table = True
                 as_net = bool(re.search(r"(?i)(eks|excl|netto)", line)) or f.net is not None
+                columns = _columns(line)
             continue
         if any(rx.search(line) for _, rx in _TOTAL_LABELS) or _NET.search(line):
             break
         if _VAT_WORD.search(line):
             break
+        if columns is not None:
+            row = _row_by_columns(line, columns)
+            if row is not None:
+                by_columns.append(row)
+            elif _AMOUNT.search(line):
+                columns = None  # a row that does not fit its heading: read the old way
         m = _AMOUNT.search(line)
         if m is None or ":" in line:
             continue
@@ -684,6 +758,11 @@ def _read_items(lines: list[str], f: _Fields) -> None:
                     gross=None if as_net else amount,
                 )
             )
+    if columns is not None and by_columns:
+        f.lines[:] = by_columns
+        rates = sorted({row.vat_rate for row in by_columns if row.vat_rate is not None})
+        if len(rates) > 1:
+            f.warnings.append("mixed VAT rates: " + ", ".join(f"{r} %" for r in rates))
 
 
 def _confidence(f: _Fields, invoice: bool, foreign: bool) -> Decimal:
