@@ -51,7 +51,7 @@ from bookkeeper.application.tax_rates import valid_rates
 from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.bank_matching import Payable, check_named_payment
-from bookkeeper.domain.errors import InvalidProposal, NotCompensable
+from bookkeeper.domain.errors import InvalidCorrection, InvalidProposal, NotCompensable
 from bookkeeper.domain.events import (
     SUBMITTABLE_TYPES,
     CorrectionData,
@@ -564,6 +564,14 @@ class Handlers:
     async def approve(self, command: ApproveProposal) -> DecisionResult:
         self._authorizer.check(command.principal, "proposals:decide")
         principal = command.principal
+        # A reviewer's account the books do not know would be approved, refused by Fiken and
+        # end FAILED for good: refused now, before anything is decided (read before the
+        # unit of work, as at proposal time; books that cannot be read check nothing).
+        unknown = await self._accounts_not_in_chart(principal.tenant_id, command.corrections)
+        if unknown:
+            raise InvalidCorrection(
+                f"account {', '.join(unknown)} is not in the books' chart of accounts"
+            )
 
         async def decide_on(
             proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
