@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,7 +20,7 @@ from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import BooksAccount
 from bookkeeper.domain.confidence import ScoringContext, score
-from bookkeeper.domain.errors import InvalidCorrection
+from bookkeeper.domain.errors import InvalidCorrection, ProposalNotPending
 from bookkeeper.domain.events import Corrections, Kind
 from bookkeeper.domain.review import DEFAULT_RULES, decide
 from tests.unit.conftest import AGENT, REVIEWER, FixedClock
@@ -155,3 +156,14 @@ async def test_a_correction_is_not_refused_when_the_chart_cannot_be_read() -> No
         )
     )
     assert approved.proposal.account_code == "6999"
+
+
+async def test_a_decided_proposal_is_still_a_conflict_whatever_the_correction() -> None:
+    handlers = handlers_with(Books())
+    proposed = await propose(handlers, "6540")
+    decide = ApproveProposal(principal=REVIEWER, proposal_id=proposed.stream_id)
+    await handlers.approve(decide)
+    with pytest.raises(ProposalNotPending):
+        await handlers.approve(
+            msgspec.structs.replace(decide, corrections=Corrections(account_code="6999"))
+        )

@@ -568,16 +568,16 @@ class Handlers:
         # end FAILED for good: refused now, before anything is decided (read before the
         # unit of work, as at proposal time; books that cannot be read check nothing).
         unknown = await self._accounts_not_in_chart(principal.tenant_id, command.corrections)
-        if unknown:
-            raise InvalidCorrection(
-                f"account {', '.join(unknown)} is not in the books' chart of accounts"
-            )
 
         async def decide_on(
             proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
         ) -> None:
             grant = None
             if proposal.status is Status.PROPOSED:  # otherwise approve() says why not (409)
+                if unknown:
+                    raise InvalidCorrection(
+                        f"account {', '.join(unknown)} is not in the books' chart of accounts"
+                    )
                 _require_unread_corrected(events, command.corrections)
                 rules = await uow.settings.review_rules(principal.tenant_id)
                 facts = await self._approval_facts(
