@@ -61,6 +61,21 @@ def percent(value: Decimal | None, lang: Lang) -> str:
     return format_percent(value / 100, format="#,##0.0 %", locale=lang)
 
 
+def day(value: dt.date | str | None, lang: Lang) -> str:
+    """A day as people read it: "20.11.2026" in Norwegian, ISO 8601 in English ("" for none)."""
+    if value is None or value == "":
+        return ""
+    date = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    return date.strftime("%d.%m.%Y") if lang == "nb" else date.isoformat()
+
+
+def score(value: Decimal | float | None, lang: Lang) -> str:
+    """A confidence score with two decimals in the page's locale ("0,95" / "0.95")."""
+    if value is None:
+        return ""
+    return format_decimal(Decimal(str(value)), format="0.00", locale=lang)
+
+
 def when(value: dt.datetime | None, lang: Lang) -> str:
     """A moment as people in Norway read it (Europe/Oslo)."""
     if value is None:
@@ -193,6 +208,8 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "vat_code": {"nb": "Mva-kode", "en": "VAT code"},
     "rate": {"nb": "Sats", "en": "Rate"},
     "direction": {"nb": "Retning", "en": "Direction"},
+    "direction.input": {"nb": "inngående", "en": "input"},
+    "direction.output": {"nb": "utgående", "en": "output"},
     "base": {"nb": "Grunnlag", "en": "Basis"},
     "vat": {"nb": "Mva", "en": "VAT"},
     "input_vat": {"nb": "Inngående mva", "en": "Input VAT"},

@@ -112,6 +112,8 @@ def render(
         t=t,
         money=lambda value: i18n.money(value, lang),
         when=lambda value: i18n.when(value, lang),
+        day=lambda value: i18n.day(value, lang),
+        score=lambda value: i18n.score(value, lang),
         #: A confidence reason or warning (written in English) in the page's language.
         say=lambda detail: sentence(str(detail or ""), lang),
         user=user,
