@@ -613,3 +613,12 @@ def test_an_item_table_of_net_amounts_and_rates_gets_each_lines_vat() -> None:
         (Decimal("2000.00"), Decimal("25"), Decimal("500.00"), Decimal("2500.00")),
         (Decimal("150.00"), Decimal("12"), Decimal("18.00"), Decimal("168.00")),
     ]
+
+
+@pytest.mark.parametrize(
+    "line", ["Salgskvittering nr. 48213", "Salgskvittering nr 48213", "Salgskvitteringsnr: 48213"]
+)
+def test_a_sales_receipts_number_is_its_document_number(line: str) -> None:
+    assert extract_text_fields(f"Elektro Sentrum AS\n{line}\nTotalt 199,00\n").document_number == (
+        "48213"
+    )

@@ -233,7 +233,8 @@ _DATE_LABEL = re.compile(
 #: Dates that are not the document's (arrival, a period's start, a birth date …).
 _NOT_DOCUMENT_DATE = re.compile(r"(?i)(ankomst|arrival|periode fra|fødsels|født|gyldig til)")
 _NUMBER = re.compile(
-    r"(?i)\b(fakturanr|faktura nr|fakturanummer|kvitteringsnr|kvittering nr|kvitteringsnummer|"
+    r"(?i)\b(fakturanr|faktura nr|fakturanummer|(?:salgs)?kvitteringsnr|(?:salgs)?kvittering nr|"
+    r"(?:salgs)?kvitteringsnummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
     r"ordrenr|ordrenummer|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|billett ?nr|ref|^nr)"
     r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9\-/]*)"
