@@ -538,3 +538,25 @@ async def test_the_pages_say_dates_scores_and_vat_directions_as_people_in_norway
 
     english = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6&lang=en")).text
     assert "output" in english.lower()
+
+
+async def test_a_proposals_fields_are_named_and_shown_as_people_read_them(api: Api) -> None:
+    proposed = await api.propose(
+        "InvoiceRegistrationProposed",
+        {
+            "supplier": "Lysaker Renhold AS",
+            "amount": "2499.99",
+            "date": "2026-12-03",
+            "dueDate": "2026-12-17",
+            "vatRate": "25",
+            "vatAmount": "500.00",
+            "accountCode": "6300",
+            "invoiceNumber": "2026-131",
+        },
+    )
+    await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposed['proposalId']}")).text
+    for shown in ("Mva-beløp", "500,00", "Forfallsdato", "17.12.2026", "Fakturanummer"):
+        assert shown in page, shown
+    for raw in ("vatAmount", "dueDate", "invoiceNumber", "500.00", "25.00"):
+        assert f">{raw}<" not in page, raw

@@ -114,6 +114,7 @@ def render(
         when=lambda value: i18n.when(value, lang),
         day=lambda value: i18n.day(value, lang),
         score=lambda value: i18n.score(value, lang),
+        field=lambda key, value: i18n.field_value(key, value, lang),
         #: A confidence reason or warning (written in English) in the page's language.
         say=lambda detail: sentence(str(detail or ""), lang),
         user=user,
