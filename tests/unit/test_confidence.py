@@ -226,3 +226,13 @@ def test_amounts_in_reasons_carry_the_documents_currency() -> None:
     )
     _, detail = _vat_reason(data)
     assert detail == "VAT 0,00 USD matches 0 % of 41,00 USD"
+
+
+def test_a_patterns_rate_reads_as_a_rate_not_as_a_stored_decimal() -> None:
+    stored = msgspec.structs.replace(ADOBE, vat_rate=Decimal("25.00"))  # as the read model keeps it
+    data = receipt()
+    context = ScoringContext(pattern_match=best_match(data.merchant_name, [stored]))
+    details = [
+        r.detail for r in score(data, context, DEFAULT_RULES).reasons if r.signal == "pattern"
+    ]
+    assert details == ["approved pattern for 'Adobe': account 6540, 25 % VAT"]

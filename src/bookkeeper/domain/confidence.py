@@ -199,8 +199,8 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
                 "pattern",
                 "0.20",
                 f"approved pattern for {pattern.merchant_name!r} says account "
-                f"{pattern.account_code} at {pattern.vat_rate} %, the proposal says "
-                f"{account} at {vat_rate} %",
+                f"{pattern.account_code} at {_rate_text(pattern.vat_rate)} %, the proposal says "
+                f"{account} at {_rate_text(vat_rate) if vat_rate is not None else vat_rate} %",
             )
         elif match.kind is MatchKind.EXACT:
             approved_pattern = True
@@ -208,7 +208,7 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
                 "pattern",
                 "0.60",
                 f"approved pattern for {pattern.merchant_name!r}: account "
-                f"{pattern.account_code}, {pattern.vat_rate} % VAT",
+                f"{pattern.account_code}, {_rate_text(pattern.vat_rate)} % VAT",
             )
         else:
             add(
