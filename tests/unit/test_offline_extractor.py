@@ -11,6 +11,7 @@ from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
 from bookkeeper.adapters.extraction.offline import (
+    CREDIT_NOTE_WARNING,
     MAX_CONFIDENCE,
     OfflineExtractor,
     extract_text_fields,
@@ -19,6 +20,7 @@ from bookkeeper.adapters.extraction.offline import (
     valid_bank_account,
     valid_kid,
 )
+from bookkeeper.application import messages
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import DocumentExtractor, Extraction
 from bookkeeper.domain.confidence import valid_org_number
@@ -622,3 +624,22 @@ def test_a_sales_receipts_number_is_its_document_number(line: str) -> None:
     assert extract_text_fields(f"Elektro Sentrum AS\n{line}\nTotalt 199,00\n").document_number == (
         "48213"
     )
+
+
+def test_a_credit_note_says_what_it_is_and_stays_in_review() -> None:
+    """A credit note is no purchase: the reviewer is told so (and what to do instead), in
+    both languages, rather than being shown an expense to approve."""
+    text = (
+        "Fjordkontor Rekvisita AS\nOrg.nr: 927713454 MVA\nKREDITNOTA\n"
+        "Kreditnotanummer: 40219\nGjelder faktura 40217\nDato: 03.12.2026\n"
+        "Kontorstol returnert\t-1 990,00\nMVA 25 %\t-497,50\nÅ kreditere\t-2 487,50\n"
+    )
+    result = extract_text_fields(text)
+    assert result.document_number == "40219"
+    credit = [w for w in result.warnings if w.startswith("a credit note")]
+    assert credit == [CREDIT_NOTE_WARNING]
+    assert messages.sentence(credit[0], "nb").startswith("en kreditnota")
+    plain = extract_text_fields(
+        text.replace("KREDITNOTA", "KVITTERING").replace("Å kreditere", "Sum")
+    )
+    assert result.confidence < plain.confidence

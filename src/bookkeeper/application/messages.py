@@ -293,6 +293,10 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"two different KIDs \((?P<a>.+)\): neither is used",
          "to ulike KID-er ({a}): ingen brukt"),
         (r"mixed VAT rates: (?P<r>.+)", "flere mva-satser: {r}"),
+        (r"a credit note: it reduces an earlier invoice and is not booked as a purchase; "
+         r"propose a correction of that invoice instead",
+         "en kreditnota: den reduserer en tidligere faktura og bokføres ikke som et kjøp; "
+         "foreslå heller en korrigering av den fakturaen"),
         (r"VAT rate (?P<r>\S+) % inferred from the amounts", "mva-sats {r} % utledet av beløpene"),
         (r"VAT rate (?P<r>\S+) % is not a Norwegian rate", "mva-sats {r} % er ikke en norsk sats"),
         (r"read by OCR from an image", "lest med OCR fra et bilde"),

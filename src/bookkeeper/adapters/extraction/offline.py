@@ -234,7 +234,7 @@ _DATE_LABEL = re.compile(
 _NOT_DOCUMENT_DATE = re.compile(r"(?i)(ankomst|arrival|periode fra|fødsels|født|gyldig til)")
 _NUMBER = re.compile(
     r"(?i)\b(fakturanr|faktura nr|fakturanummer|(?:salgs)?kvitteringsnr|(?:salgs)?kvittering nr|"
-    r"(?:salgs)?kvitteringsnummer|"
+    r"(?:salgs)?kvitteringsnummer|kreditnotanr|kreditnota nr|kreditnotanummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
     r"ordrenr|ordrenummer|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|billett ?nr|ref|^nr)"
     r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9\-/]*)"
@@ -261,6 +261,14 @@ _RECEIPT_SIGNAL = re.compile(
 )
 _INVOICE_NUMBER = re.compile(
     r"(?i)\b(fakturanr|faktura nr|fakturanummer|invoice no|invoice number|invoice #)"
+)
+#: A credit note: it reduces an invoice booked earlier, it is no purchase of its own.
+_CREDIT_NOTE = re.compile(
+    r"(?i)\b(kreditnota|kreditfaktura|kreditering|å kreditere|credit note|credit memo)\b"
+)
+CREDIT_NOTE_WARNING: Final = (
+    "a credit note: it reduces an earlier invoice and is not booked as a purchase; "
+    "propose a correction of that invoice instead"
 )
 _FOREIGN = re.compile(r"(?i)\b(voec|reverse charge|omvendt avgiftsplikt)\b")
 #: Text that tells a reader what to do: evidence of an attack, never an instruction.
@@ -877,6 +885,8 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
     if foreign and f.organization_number is None:
         f.warnings.remove("no organisation number")
         f.warnings.append("foreign seller: no Norwegian organisation number expected")
+    if _CREDIT_NOTE.search(joined):
+        f.doubt(CREDIT_NOTE_WARNING)
     invoice = _is_invoice(lines, f)
     if f.document_number is None:
         f.warnings.append("no document number")
