@@ -643,3 +643,15 @@ def test_a_credit_note_says_what_it_is_and_stays_in_review() -> None:
         text.replace("KREDITNOTA", "KVITTERING").replace("Å kreditere", "Sum")
     )
     assert result.confidence < plain.confidence
+
+
+@pytest.mark.parametrize("name", ["Vy", "XL"])
+def test_a_two_letter_name_on_the_first_line_is_the_merchant(name: str) -> None:
+    text = f"{name}\nOrg.nr. 984009607 MVA\nBillettkvittering\nVoksen\t416,56\nSum betalt\t416,56\n"
+    assert extract_text_fields(text).merchant_name == name
+
+
+def test_a_kind_of_receipt_as_a_heading_is_not_the_merchant() -> None:
+    for heading in ("Billettkvittering", "Betalingskvittering", "Salgskvittering"):
+        text = f"{heading}\nRuter AS\nOrg.nr. 991609407\nSum betalt\t416,56\n"
+        assert extract_text_fields(text).merchant_name == "Ruter AS"

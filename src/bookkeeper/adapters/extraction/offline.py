@@ -289,7 +289,7 @@ _KID = re.compile(
 )
 _INVOICE_WORD = re.compile(r"(?i)\b(faktura|invoice)")
 _HEADER_ONLY = re.compile(
-    r"(?i)^(faktura|invoice|kvittering|salgskvittering|receipt|kopi|copy|tax invoice|"
+    r"(?i)^(faktura|invoice|\w*kvittering|receipt|kopi|copy|tax invoice|"
     r"kreditnota|billett|ticket|hotellregning|regning|folio|bankaxept|visa.*|godkjent)\W*$"
 )
 _MERCHANT_PREFIX = re.compile(r"(?i)^(faktura|invoice|kvittering|receipt) (fra|from)\s+")
@@ -402,8 +402,14 @@ def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
             f.merchant_name = name
             f.evidence["merchant_name"] = _evidence(line)
             return
-    for full in lines[:12]:
-        letters = [seg for seg in full.split("\t") if len(re.findall(r"[^\W\d_]", seg)) >= 3]
+    for number, full in enumerate(lines[:12]):
+        letters = [
+            seg
+            for seg in full.split("\t")
+            if len(re.findall(r"[^\W\d_]", seg)) >= 3
+            # a two-letter name alone on the first line is a name ("Vy", "XL"), not noise
+            or (number == 0 and re.fullmatch(r"[^\W\d_]{2}", seg.strip()) is not None)
+        ]
         line = _MERCHANT_PREFIX.sub("", letters[0] if letters else "")
         if (
             not line
