@@ -560,3 +560,19 @@ async def test_a_proposals_fields_are_named_and_shown_as_people_read_them(api: A
         assert shown in page, shown
     for raw in ("vatAmount", "dueDate", "invoiceNumber", "500.00", "25.00"):
         assert f">{raw}<" not in page, raw
+
+
+async def test_an_account_the_chart_does_not_know_is_refused_in_the_pages_language(
+    api: Api,
+) -> None:
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt(accountCode="6540"))
+    csrf = await login(api, "kari", "reviewer")
+    refused = await api.client.post(
+        f"{APP}/review/{proposed['proposalId']}/approve",
+        data={"_csrf_token": csrf, "account_code": "6360", "vat_rate": "25", "comment": ""},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 422, refused.text
+    assert "kontoen 6360 finnes ikke i regnskapets kontoplan" in refused.text
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["status"] == "PROPOSED"

@@ -275,6 +275,8 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "kvitteringen stemmer ikke med banktransaksjonen den viser til"),
         (r"the account code is not in the books' chart of accounts",
          "kontoen finnes ikke i regnskapets kontoplan"),
+        (r"account (?P<a>.+) is not in the books' chart of accounts",
+         "kontoen {a} finnes ikke i regnskapets kontoplan"),
         (r"confidence (?P<s>\S+) is not above (?P<t>\S+)",
          "sikkerheten {s} er ikke over {t}"),
         (r"no human-approved pattern matches this merchant exactly",

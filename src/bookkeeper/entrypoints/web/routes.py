@@ -401,7 +401,7 @@ def _review_routes() -> list[Any]:
         lang = i18n.choose(request)
         return await proposal_page(
             request, user, runtime, proposal_id, status=web_status(error),
-            error=i18n.text("refused", lang, reason=str(error)),
+            error=i18n.text("refused", lang, reason=sentence(str(error), lang)),
         )  # fmt: skip
 
     @post("/review/{proposal_id:uuid}/approve", include_in_schema=False, status_code=303)
