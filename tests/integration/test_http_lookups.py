@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from dependency_injector import providers
@@ -24,7 +24,14 @@ from bookkeeper.application.errors import (
     ExternalRejected,
     ExternalUnavailable,
 )
-from bookkeeper.application.ports import Bank, Books, NewPurchase, PurchaseLine
+from bookkeeper.application.ports import (
+    Bank,
+    BankAccount,
+    BankTransaction,
+    Books,
+    NewPurchase,
+    PurchaseLine,
+)
 from bookkeeper.backends import Backends
 from bookkeeper.container import Container
 from tests.http_helpers import (
@@ -401,3 +408,56 @@ async def test_the_default_backends_are_the_sandbox_in_the_sqlite_database(tmp_p
         assert (expenses["backend"], expenses["count"]) == ("sandbox", 0)
         for body in (accounts, missing, expenses):
             assert (await query_event(api, body))["actor"] == "book-e"
+
+
+# --- amounts as the API promises them --------------------------------------------------------
+
+
+class BankWithRawAmounts:
+    """A bank that hands back amounts as it stored them: "-180.2", "-8500", "12.5"."""
+
+    name = "folio"
+
+    async def accounts(self) -> list[BankAccount]:
+        return [
+            BankAccount(
+                account_number="10488913072", name="Kort", type="Card", balance=Decimal("12.5")
+            )
+        ]
+
+    async def _listed(self, *_args: object) -> list[BankTransaction]:
+        return [
+            BankTransaction(
+                id=f"t{n}",
+                event_id=f"e{n}",
+                date=TODAY,
+                description="Rema 1000",
+                amount=Decimal(amount),
+                currency="NOK",
+                merchant_name="Rema 1000",
+            )
+            for n, amount in enumerate(("-180.2", "-8500", "-0.005"))
+        ]
+
+    transactions = events = _listed
+
+
+async def test_bank_amounts_are_decimal_strings_with_two_decimals(tmp_path: Path) -> None:
+    clock = FixedClock()
+    container = memory_container(tmp_path, clock=clock)
+    books, _ = sandbox_backends(None, clock, store=MemorySandboxStore())
+
+    def bank(_: str) -> Bank:
+        return cast(Bank, BankWithRawAmounts())
+
+    container.backends.override(
+        providers.Object(
+            Backends(books=books, bank=bank, books_backend="sandbox", bank_backend="folio")
+        )
+    )
+    async with running_api(tmp_path, container=container) as api:
+        for path in ("/bank/transactions", "/bank/missing-receipts"):
+            body = await get(api, path)
+            assert [t["amount"] for t in body["transactions"]] == ["-180.20", "-8500.00", "-0.01"]
+        accounts = await get(api, "/bank/accounts")
+        assert [a["balance"] for a in accounts["accounts"]] == ["12.50"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from tests.http_helpers import (
     pattern,
     problem_fields,
     receipt,
+    running_api,
+    sqlite_container,
 )
 
 
@@ -219,3 +222,30 @@ async def test_a_naive_report_period_is_400(api: Api) -> None:
     )
     assert response.status_code == 400
     assert problem_fields(response.json()) == {"from"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_rate_is_spelt_the_same_by_every_store_and_every_answer(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A rate has one spelling ("25", "11.11", "0") whether it comes from the approval's
+    answer or from the database's numeric column ("25.00" on SQLite and PostgreSQL)."""
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
+    async with running_api(tmp_path, container=sqlite_container(tmp_path, url)) as api:
+        receipt_id = (await api.propose("ReceiptAttachmentProposed", receipt()))["proposalId"]
+        fish = await api.propose(
+            "ReceiptAttachmentProposed",
+            receipt(vatRate="11.11", vatAmount="19.90", documentNumber="R-2", folioEventId="e2"),
+        )
+        queue = await _get(api, "/proposals?status=PROPOSED")
+        rates = {p["id"]: p["vatRate"] for p in queue["items"]}
+        assert rates == {receipt_id: "25", fish["proposalId"]: "11.11"}
+        approved = await api.approve(receipt_id, headers=api.reviewer)
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["proposal"]["vatRate"] == "25"
+        assert (await _get(api, f"/proposals/{receipt_id}"))["vatRate"] == "25"
+        await api.propose("PatternSuggested", pattern("Adobe", "6540", "25"))
+        suggestion = (await _get(api, "/proposals?status=PROPOSED&kind=pattern_suggestion"))[
+            "items"
+        ][0]
+        assert suggestion["vatRate"] == "25"

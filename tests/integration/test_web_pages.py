@@ -97,7 +97,7 @@ async def test_the_queue_shows_the_proposal_and_approving_it_is_the_rest_command
     assert "6540 Inventar og utstyr" in detail.text  # the name from the books' chart
     approved = await api.client.post(
         f"{APP}/review/{proposed['proposalId']}/approve",
-        data={"_csrf_token": csrf, "account_code": "6550", "vat_rate": "25", "comment": "ok"},
+        data={"_csrf_token": csrf, "account_code": "6551", "vat_rate": "25", "comment": "ok"},
         follow_redirects=False,
     )
     assert approved.status_code == 303, approved.text
@@ -106,7 +106,7 @@ async def test_the_queue_shows_the_proposal_and_approving_it_is_the_rest_command
     ).json()
     assert state["status"] == "APPROVED"
     assert state["decidedBy"] == "human:kari"
-    assert state["corrections"] == {"accountCode": "6550"}
+    assert state["corrections"] == {"accountCode": "6551"}
 
 
 async def test_the_same_rules_refuse_a_viewer_and_a_self_approval(api: Api) -> None:
@@ -502,3 +502,77 @@ async def test_a_role_that_may_not_read_costs_gets_the_refusal_page(costs: Api) 
     foreign = await api.client.get(f"{APP}/reports/spending")
     assert [r[0] for r in _cells(foreign.text, "costs")] == ["secretsource"]
     assert "anthropic" not in foreign.text and "cloudflare" not in foreign.text
+
+
+async def test_the_pages_say_dates_scores_and_vat_directions_as_people_in_norway_read_them(
+    api: Api,
+) -> None:
+    """On the Norwegian page a date is 20.11.2026 (not 2026-11-20), a score 0,95 (not 0.95)
+    and the VAT report's direction "Inngående"/"Utgående" (not "input"/"output")."""
+    sale = {
+        "date": "2026-11-30",
+        "description": "Salg",
+        "lines": [
+            {"account": "1500", "debit": "1250"},
+            {"account": "3000", "credit": "1000", "vatCode": "3", "vatPart": "base"},
+            {"account": "2700", "credit": "250", "vatCode": "3", "vatPart": "tax"},
+        ],
+    }
+    posted = await api.client.post(
+        f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
+    )
+    assert posted.status_code == 201, posted.text
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt(date="2026-11-18"))
+    await login(api, "kari", "reviewer")
+
+    vat = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
+    assert "Utgående" in vat and ">output<" not in vat
+    assert "01.11.2026 – 31.12.2026" in vat and "10.02.2027" in vat
+
+    queue = (await api.client.get(f"{APP}/review")).text
+    score = f"{proposed['confidence']['score']:.2f}"
+    assert "18.11.2026" in queue and "2026-11-18" not in queue.replace('"2026-11-18"', "")
+    assert score.replace(".", ",") in queue and f" {score}<" not in queue
+    detail = (await api.client.get(f"{APP}/review/{proposed['proposalId']}")).text
+    assert "18.11.2026" in detail
+
+    english = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6&lang=en")).text
+    assert "output" in english.lower()
+
+
+async def test_a_proposals_fields_are_named_and_shown_as_people_read_them(api: Api) -> None:
+    proposed = await api.propose(
+        "InvoiceRegistrationProposed",
+        {
+            "supplier": "Lysaker Renhold AS",
+            "amount": "2499.99",
+            "date": "2026-12-03",
+            "dueDate": "2026-12-17",
+            "vatRate": "25",
+            "vatAmount": "500.00",
+            "accountCode": "6300",
+            "invoiceNumber": "2026-131",
+        },
+    )
+    await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposed['proposalId']}")).text
+    for shown in ("Mva-beløp", "500,00", "Forfallsdato", "17.12.2026", "Fakturanummer"):
+        assert shown in page, shown
+    for raw in ("vatAmount", "dueDate", "invoiceNumber", "500.00", "25.00"):
+        assert f">{raw}<" not in page, raw
+
+
+async def test_an_account_the_chart_does_not_know_is_refused_in_the_pages_language(
+    api: Api,
+) -> None:
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt(accountCode="6540"))
+    csrf = await login(api, "kari", "reviewer")
+    refused = await api.client.post(
+        f"{APP}/review/{proposed['proposalId']}/approve",
+        data={"_csrf_token": csrf, "account_code": "6360", "vat_rate": "25", "comment": ""},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 422, refused.text
+    assert "kontoen 6360 finnes ikke i regnskapets kontoplan" in refused.text
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["status"] == "PROPOSED"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bookkeeper.domain.confidence import ScoringContext, score, valid_org_number
-from bookkeeper.domain.events import InvoiceRegistrationData, ReceiptAttachmentData
+from bookkeeper.domain.events import InvoiceRegistrationData, LineItem, ReceiptAttachmentData
 from bookkeeper.domain.patterns import Pattern, best_match, normalise_merchant
 from bookkeeper.domain.review import DEFAULT_RULES
 from tests.unit.conftest import adobe_receipt_data as receipt
@@ -181,3 +182,57 @@ def test_a_foreign_seller_is_not_penalised_for_having_no_norwegian_org_number() 
     assert not any("supplierOrgNumber" in r.detail for r in foreign.reasons)
     assert any("supplierOrgNumber" in r.detail for r in domestic.reasons)
     assert foreign.score > domestic.score
+
+
+def _vat_reason(data: ReceiptAttachmentData | InvoiceRegistrationData) -> tuple[Decimal, str]:
+    reason = next(
+        r for r in score(data, ScoringContext(), DEFAULT_RULES).reasons if r.signal == "vat"
+    )
+    return reason.effect, reason.detail
+
+
+def test_an_invoice_of_lines_at_several_rates_is_checked_line_by_line() -> None:
+    """25 %, 15 % and 0 % lines: the stated VAT is the lines' VAT at their own rates (as they
+    are posted), not a mismatch with the top rate of the whole amount."""
+    lines = (
+        LineItem(description="Kontorstoler", amount=Decimal("4975.00"), vat_rate=Decimal("25")),
+        LineItem(description="Kaffe og frukt", amount=Decimal("703.80"), vat_rate=Decimal("15")),
+        LineItem(description="Porto", amount=Decimal("120.00"), vat_rate=Decimal("0")),
+    )
+    invoice = InvoiceRegistrationData(
+        supplier="Fjordkontor Rekvisita AS",
+        amount=Decimal("5798.80"),
+        date=dt.date(2026, 12, 1),
+        due_date=dt.date(2026, 12, 15),
+        vat_rate=Decimal("25"),
+        account_code="6800",
+        invoice_number="40217",
+        supplier_org_number="927713454",
+        line_items=lines,
+        vat_amount=Decimal("1086.80"),
+    )
+    effect, detail = _vat_reason(invoice)
+    assert effect > 0, detail
+    assert detail == "VAT 1 086,80 kr matches 25/15/0 % of 5 798,80 kr"
+
+    wrong = msgspec.structs.replace(invoice, vat_amount=Decimal("1159.76"))
+    effect, detail = _vat_reason(wrong)
+    assert effect < 0 and "(expected 1 086,80 kr)" in detail
+
+
+def test_amounts_in_reasons_carry_the_documents_currency() -> None:
+    data = receipt(
+        amount=Decimal("41.00"), vat_rate=Decimal("0"), vat_amount=Decimal("0.00"), currency="USD"
+    )
+    _, detail = _vat_reason(data)
+    assert detail == "VAT 0,00 USD matches 0 % of 41,00 USD"
+
+
+def test_a_patterns_rate_reads_as_a_rate_not_as_a_stored_decimal() -> None:
+    stored = msgspec.structs.replace(ADOBE, vat_rate=Decimal("25.00"))  # as the read model keeps it
+    data = receipt()
+    context = ScoringContext(pattern_match=best_match(data.merchant_name, [stored]))
+    details = [
+        r.detail for r in score(data, context, DEFAULT_RULES).reasons if r.signal == "pattern"
+    ]
+    assert details == ["approved pattern for 'Adobe': account 6540, 25 % VAT"]

@@ -11,6 +11,7 @@ from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
 from bookkeeper.adapters.extraction.offline import (
+    CREDIT_NOTE_WARNING,
     MAX_CONFIDENCE,
     OfflineExtractor,
     extract_text_fields,
@@ -19,6 +20,7 @@ from bookkeeper.adapters.extraction.offline import (
     valid_bank_account,
     valid_kid,
 )
+from bookkeeper.application import messages
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import DocumentExtractor, Extraction
 from bookkeeper.domain.confidence import valid_org_number
@@ -530,3 +532,126 @@ def test_a_photo_larger_than_ocr_needs_is_decoded_smaller_but_never_below_max_si
     assert ocr.MAX_SIDE <= max(big.size) <= 2 * ocr.MAX_SIDE and big.mode == "L"
     phone = ocr.open_image(jpeg((4032, 3024)))  # a 12-megapixel photo: decoded whole
     assert phone.size == (4032, 3024)
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        ["Mva-grunnlag 15 %\t156,70", "Mva 15 %\t23,50"],
+        ["Mva 15 %\t23,50", "Mva-grunnlag 15 %\t156,70"],
+        ["Grunnlag mva 15 % 156,70", "Herav mva 15 % 23,50"],
+    ],
+)
+def test_a_vat_base_on_its_own_line_is_the_base_not_the_vat(summary: list[str]) -> None:
+    """A grocery receipt states the base ("Mva-grunnlag") and the VAT on lines of their own:
+    the base is the net amount, never read as the VAT."""
+    text = "\n".join(["Matbutikken Torget AS", "Melk\t47,40", "Brød\t132,80", "Totalt\t180,20"])
+    result = extract_text_fields(text + "\n" + "\n".join(summary) + "\n")
+    assert (result.gross, result.vat_rate) == (Decimal("180.20"), Decimal("15"))
+    assert (result.vat_amount, result.net) == (Decimal("23.50"), Decimal("156.70"))
+    assert not any("does not match" in w for w in result.warnings), result.warnings
+
+
+def test_bases_of_two_rates_on_lines_of_their_own_are_the_lines_bases() -> None:
+    text = (
+        "Kafe Brygga AS\nTotalt\t365,00\nGrunnlag 25 %\t200,00\nMva 25 %\t50,00\n"
+        "Grunnlag 15 %\t100,00\nMva 15 %\t15,00\n"
+    )
+    result = extract_text_fields(text)
+    assert result.vat_amount == Decimal("65.00")
+    assert [(line.vat_rate, line.net, line.vat_amount) for line in result.lines] == [
+        (Decimal("15"), Decimal("100.00"), Decimal("15.00")),
+        (Decimal("25"), Decimal("200.00"), Decimal("50.00")),
+    ]
+
+
+def test_an_item_table_is_read_cell_by_cell_under_its_heading() -> None:
+    """An invoice of lines at 25, 15 and 0 %: each line keeps its own rate, net, VAT and gross
+    (the heading says which column is which), so the lines can be posted at their rates."""
+    text = "\n".join(
+        [
+            "Fjordkontor Rekvisita AS",
+            "Org.nr: 927713454 MVA",
+            "Fakturanummer: 40217",
+            "Fakturadato: 01.12.2026",
+            "Forfallsdato: 15.12.2026",
+            "Beskrivelse\tNetto\tMVA %\tMVA\tBrutto",
+            "Kontorstoler (2 stk)\t3 980,00\t25\t995,00\t4 975,00",
+            "Kaffe og frukt\t612,00\t15\t91,80\t703,80",
+            "Porto\t120,00\t0\t0,00\t120,00",
+            "Sum eks. mva\t4 712,00",
+            "Merverdiavgift\t1 086,80",
+            "Å betale\t5 798,80",
+        ]
+    )
+    result = extract_text_fields(text)
+    assert [
+        (ln.description, ln.net, ln.vat_rate, ln.vat_amount, ln.gross) for ln in result.lines
+    ] == [
+        (
+            "Kontorstoler (2 stk)",
+            Decimal("3980.00"),
+            Decimal("25"),
+            Decimal("995.00"),
+            Decimal("4975.00"),
+        ),
+        ("Kaffe og frukt", Decimal("612.00"), Decimal("15"), Decimal("91.80"), Decimal("703.80")),
+        ("Porto", Decimal("120.00"), Decimal("0"), Decimal("0.00"), Decimal("120.00")),
+    ]
+    assert sum(ln.gross or 0 for ln in result.lines) == result.gross == Decimal("5798.80")
+    assert any(w.startswith("mixed VAT rates") for w in result.warnings)
+
+
+def test_an_item_table_of_net_amounts_and_rates_gets_each_lines_vat() -> None:
+    text = (
+        "Verksted Nord AS\nFakturadato: 02.12.2026\n"
+        "Beskrivelse\tAntall\tPris\tMva-sats\tBeløp eks. mva\n"
+        "Service bil\t1\t2 000,00\t25 %\t2 000,00\n"
+        "Ferge\t1\t150,00\t12 %\t150,00\n"
+        "Sum eks. mva\t2 150,00\nMva\t518,00\nÅ betale\t2 668,00\n"
+    )
+    result = extract_text_fields(text)
+    assert [(ln.net, ln.vat_rate, ln.vat_amount, ln.gross) for ln in result.lines] == [
+        (Decimal("2000.00"), Decimal("25"), Decimal("500.00"), Decimal("2500.00")),
+        (Decimal("150.00"), Decimal("12"), Decimal("18.00"), Decimal("168.00")),
+    ]
+
+
+@pytest.mark.parametrize(
+    "line", ["Salgskvittering nr. 48213", "Salgskvittering nr 48213", "Salgskvitteringsnr: 48213"]
+)
+def test_a_sales_receipts_number_is_its_document_number(line: str) -> None:
+    assert extract_text_fields(f"Elektro Sentrum AS\n{line}\nTotalt 199,00\n").document_number == (
+        "48213"
+    )
+
+
+def test_a_credit_note_says_what_it_is_and_stays_in_review() -> None:
+    """A credit note is no purchase: the reviewer is told so (and what to do instead), in
+    both languages, rather than being shown an expense to approve."""
+    text = (
+        "Fjordkontor Rekvisita AS\nOrg.nr: 927713454 MVA\nKREDITNOTA\n"
+        "Kreditnotanummer: 40219\nGjelder faktura 40217\nDato: 03.12.2026\n"
+        "Kontorstol returnert\t-1 990,00\nMVA 25 %\t-497,50\nÅ kreditere\t-2 487,50\n"
+    )
+    result = extract_text_fields(text)
+    assert result.document_number == "40219"
+    credit = [w for w in result.warnings if w.startswith("a credit note")]
+    assert credit == [CREDIT_NOTE_WARNING]
+    assert messages.sentence(credit[0], "nb").startswith("en kreditnota")
+    plain = extract_text_fields(
+        text.replace("KREDITNOTA", "KVITTERING").replace("Å kreditere", "Sum")
+    )
+    assert result.confidence < plain.confidence
+
+
+@pytest.mark.parametrize("name", ["Vy", "XL"])
+def test_a_two_letter_name_on_the_first_line_is_the_merchant(name: str) -> None:
+    text = f"{name}\nOrg.nr. 984009607 MVA\nBillettkvittering\nVoksen\t416,56\nSum betalt\t416,56\n"
+    assert extract_text_fields(text).merchant_name == name
+
+
+def test_a_kind_of_receipt_as_a_heading_is_not_the_merchant() -> None:
+    for heading in ("Billettkvittering", "Betalingskvittering", "Salgskvittering"):
+        text = f"{heading}\nRuter AS\nOrg.nr. 991609407\nSum betalt\t416,56\n"
+        assert extract_text_fields(text).merchant_name == "Ruter AS"

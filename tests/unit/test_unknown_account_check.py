@@ -8,20 +8,23 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.commands import SubmitEvent
+from bookkeeper.application.commands import ApproveProposal, SubmitEvent
 from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import BooksAccount
 from bookkeeper.domain.confidence import ScoringContext, score
-from bookkeeper.domain.events import Kind
+from bookkeeper.domain.errors import InvalidCorrection, ProposalNotPending
+from bookkeeper.domain.events import Corrections, Kind
 from bookkeeper.domain.review import DEFAULT_RULES, decide
-from tests.unit.conftest import AGENT, FixedClock, GatedChart, open_when_all_wait
+from tests.unit.conftest import AGENT, REVIEWER, FixedClock, GatedChart, open_when_all_wait
 from tests.unit.conftest import adobe_receipt_data as receipt
 
 CHART = ("1920:10001", "2400", "6540", "6800", "7140")
@@ -142,3 +145,51 @@ def test_the_reason_lowers_the_score() -> None:
     flagged = score(data, ScoringContext(unknown_accounts=("6999",)), DEFAULT_RULES)
     assert flagged.score < clean.score
     assert [r.signal for r in flagged.reasons].count("unknown-account") == 1
+
+
+async def test_a_reviewer_correcting_to_an_unknown_account_is_refused_before_approval() -> None:
+    """A typo in the reviewer's correction ("6360" for "6300") would be approved, refused by
+    Fiken and end FAILED for good: it is refused at once instead, and nothing is decided."""
+    handlers = handlers_with(Books())
+    proposed = await propose(handlers, "6540")
+    with pytest.raises(InvalidCorrection, match="6999 is not in the books' chart of accounts"):
+        await handlers.approve(
+            ApproveProposal(
+                principal=REVIEWER,
+                proposal_id=proposed.stream_id,
+                corrections=Corrections(account_code="6999"),
+            )
+        )
+    approved = await handlers.approve(
+        ApproveProposal(
+            principal=REVIEWER,
+            proposal_id=proposed.stream_id,
+            corrections=Corrections(account_code="6800"),
+        )
+    )
+    assert approved.proposal.status.value == "APPROVED"
+    assert approved.proposal.account_code == "6800"
+
+
+async def test_a_correction_is_not_refused_when_the_chart_cannot_be_read() -> None:
+    handlers = handlers_with(Books(error=ExternalUnavailable("fiken is down", system="fiken")))
+    proposed = await propose(handlers, "6540")
+    approved = await handlers.approve(
+        ApproveProposal(
+            principal=REVIEWER,
+            proposal_id=proposed.stream_id,
+            corrections=Corrections(account_code="6999"),
+        )
+    )
+    assert approved.proposal.account_code == "6999"
+
+
+async def test_a_decided_proposal_is_still_a_conflict_whatever_the_correction() -> None:
+    handlers = handlers_with(Books())
+    proposed = await propose(handlers, "6540")
+    decide = ApproveProposal(principal=REVIEWER, proposal_id=proposed.stream_id)
+    await handlers.approve(decide)
+    with pytest.raises(ProposalNotPending):
+        await handlers.approve(
+            msgspec.structs.replace(decide, corrections=Corrections(account_code="6999"))
+        )

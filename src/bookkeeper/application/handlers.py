@@ -49,7 +49,7 @@ from bookkeeper.application.ttl_cache import TtlCache
 from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.bank_matching import Payable, check_named_payment
-from bookkeeper.domain.errors import InvalidProposal, NotCompensable
+from bookkeeper.domain.errors import InvalidCorrection, InvalidProposal, NotCompensable
 from bookkeeper.domain.events import (
     SUBMITTABLE_TYPES,
     CorrectionData,
@@ -554,12 +554,20 @@ class Handlers:
     async def approve(self, command: ApproveProposal) -> DecisionResult:
         self._authorizer.check(command.principal, "proposals:decide")
         principal = command.principal
+        # A reviewer's account the books do not know would be approved, refused by Fiken and
+        # end FAILED for good: refused now, before anything is decided (read before the
+        # unit of work, as at proposal time; books that cannot be read check nothing).
+        unknown = await self._accounts_not_in_chart(principal.tenant_id, command.corrections)
 
         async def decide_on(
             proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
         ) -> None:
             grant = None
             if proposal.status is Status.PROPOSED:  # otherwise approve() says why not (409)
+                if unknown:
+                    raise InvalidCorrection(
+                        f"account {', '.join(unknown)} is not in the books' chart of accounts"
+                    )
                 _require_unread_corrected(events, command.corrections)
                 rules = await uow.settings.review_rules(principal.tenant_id)
                 facts = await self._approval_facts(

@@ -41,6 +41,12 @@ from bookkeeper.domain.review import ReviewRules
 
 _kr = money.kroner_text
 
+
+def _rate_text(rate: Decimal) -> str:
+    """A VAT rate as written in a reason: \"25\", \"11.11\" (no trailing zeros)."""
+    return format(rate.normalize(), "f") if rate == rate.to_integral() else str(rate)
+
+
 ZERO = Decimal("0")
 MAX_SCORE = Decimal("0.99")
 TWO_PLACES = Decimal("0.01")
@@ -193,8 +199,8 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
                 "pattern",
                 "0.20",
                 f"approved pattern for {pattern.merchant_name!r} says account "
-                f"{pattern.account_code} at {pattern.vat_rate} %, the proposal says "
-                f"{account} at {vat_rate} %",
+                f"{pattern.account_code} at {_rate_text(pattern.vat_rate)} %, the proposal says "
+                f"{account} at {_rate_text(vat_rate) if vat_rate is not None else vat_rate} %",
             )
         elif match.kind is MatchKind.EXACT:
             approved_pattern = True
@@ -202,7 +208,7 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
                 "pattern",
                 "0.60",
                 f"approved pattern for {pattern.merchant_name!r}: account "
-                f"{pattern.account_code}, {pattern.vat_rate} % VAT",
+                f"{pattern.account_code}, {_rate_text(pattern.vat_rate)} % VAT",
             )
         else:
             add(
@@ -232,22 +238,36 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         add("documentation", "-0.10", f"organisation number {org} fails the MOD11 check")
 
     amount = getattr(data, "amount", None)
+    currency = getattr(data, "currency", None) or "NOK"
+
+    def _kr(value: Decimal) -> str:  # in the document's currency, not always kroner
+        return money.kroner_text(value, currency)
+
     if isinstance(amount, Decimal) and isinstance(vat_rate, Decimal):
         vat_amount = getattr(data, "vat_amount", None)
         expected = money.vat_of_gross(amount, vat_rate)
+        items = getattr(data, "line_items", None) or ()
+        if items and sum(item.amount for item in items) == amount:
+            # An invoice of several lines: each line's VAT at its own rate (as it is posted)
+            expected = sum(
+                (money.vat_of_gross(item.amount, item.vat_rate) for item in items), Decimal(0)
+            )
+            rates = "/".join(dict.fromkeys(_rate_text(item.vat_rate) for item in items))
+        else:
+            rates = _rate_text(vat_rate)
         if vat_amount is None:
             add(
                 "vat",
                 "0.08",
-                f"VAT amount not stated; {vat_rate} % of {_kr(amount)} is {_kr(expected)}",
+                f"VAT amount not stated; {rates} % of {_kr(amount)} is {_kr(expected)}",
             )
-        elif money.vat_consistent(amount, vat_rate, vat_amount):
-            add("vat", "0.10", f"VAT {_kr(vat_amount)} matches {vat_rate} % of {_kr(amount)}")
+        elif abs(expected - vat_amount) <= money.ONE_KRONE:
+            add("vat", "0.10", f"VAT {_kr(vat_amount)} matches {rates} % of {_kr(amount)}")
         else:
             add(
                 "vat",
                 "-0.30",
-                f"VAT {_kr(vat_amount)} does not match {vat_rate} % of {_kr(amount)} "
+                f"VAT {_kr(vat_amount)} does not match {rates} % of {_kr(amount)} "
                 f"(expected {_kr(expected)})",
             )
 

@@ -219,6 +219,8 @@ _NET = re.compile(
 _NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
 _VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift|\b(sales )?tax\b)")
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
+#: A VAT base stated with its rate ("Mva-grunnlag 15 %", "Grunnlag 25 %", "Basis 12 %").
+_VAT_BASE_LABEL = re.compile(r"(?i)(grunnlag|\bbasis\b|\bbase\b)")
 _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
 _DUE_LABEL = re.compile(
     r"(?i)(forfallsdato|forfall|betalingsfrist|due date|betales innen|\bdue\b|betal innen|"
@@ -231,7 +233,8 @@ _DATE_LABEL = re.compile(
 #: Dates that are not the document's (arrival, a period's start, a birth date …).
 _NOT_DOCUMENT_DATE = re.compile(r"(?i)(ankomst|arrival|periode fra|fødsels|født|gyldig til)")
 _NUMBER = re.compile(
-    r"(?i)\b(fakturanr|faktura nr|fakturanummer|kvitteringsnr|kvittering nr|kvitteringsnummer|"
+    r"(?i)\b(fakturanr|faktura nr|fakturanummer|(?:salgs)?kvitteringsnr|(?:salgs)?kvittering nr|"
+    r"(?:salgs)?kvitteringsnummer|kreditnotanr|kreditnota nr|kreditnotanummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
     r"ordrenr|ordrenummer|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|billett ?nr|ref|^nr)"
     r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9\-/]*)"
@@ -259,6 +262,14 @@ _RECEIPT_SIGNAL = re.compile(
 _INVOICE_NUMBER = re.compile(
     r"(?i)\b(fakturanr|faktura nr|fakturanummer|invoice no|invoice number|invoice #)"
 )
+#: A credit note: it reduces an invoice booked earlier, it is no purchase of its own.
+_CREDIT_NOTE = re.compile(
+    r"(?i)\b(kreditnota|kreditfaktura|kreditering|å kreditere|credit note|credit memo)\b"
+)
+CREDIT_NOTE_WARNING: Final = (
+    "a credit note: it reduces an earlier invoice and is not booked as a purchase; "
+    "propose a correction of that invoice instead"
+)
 _FOREIGN = re.compile(r"(?i)\b(voec|reverse charge|omvendt avgiftsplikt)\b")
 #: Text that tells a reader what to do: evidence of an attack, never an instruction.
 _INSTRUCTION = re.compile(
@@ -278,7 +289,7 @@ _KID = re.compile(
 )
 _INVOICE_WORD = re.compile(r"(?i)\b(faktura|invoice)")
 _HEADER_ONLY = re.compile(
-    r"(?i)^(faktura|invoice|kvittering|salgskvittering|receipt|kopi|copy|tax invoice|"
+    r"(?i)^(faktura|invoice|\w*kvittering|receipt|kopi|copy|tax invoice|"
     r"kreditnota|billett|ticket|hotellregning|regning|folio|bankaxept|visa.*|godkjent)\W*$"
 )
 _MERCHANT_PREFIX = re.compile(r"(?i)^(faktura|invoice|kvittering|receipt) (fra|from)\s+")
@@ -391,8 +402,14 @@ def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
             f.merchant_name = name
             f.evidence["merchant_name"] = _evidence(line)
             return
-    for full in lines[:12]:
-        letters = [seg for seg in full.split("\t") if len(re.findall(r"[^\W\d_]", seg)) >= 3]
+    for number, full in enumerate(lines[:12]):
+        letters = [
+            seg
+            for seg in full.split("\t")
+            if len(re.findall(r"[^\W\d_]", seg)) >= 3
+            # a two-letter name alone on the first line is a name ("Vy", "XL"), not noise
+            or (number == 0 and re.fullmatch(r"[^\W\d_]{2}", seg.strip()) is not None)
+        ]
         line = _MERCHANT_PREFIX.sub("", letters[0] if letters else "")
         if (
             not line
@@ -502,6 +519,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]] = {}
     gross_index = 0
     plain_vat: tuple[Decimal, str] | None = None
+    bases: dict[Decimal, tuple[Decimal, str]] = {}  # a base stated on its own line, by rate
     vat_table = 0  # lines left in a VAT table (a header with a VAT word and no amounts)
     for index, raw in enumerate(lines):
         line = _ORG_BARE.sub(" ", raw)
@@ -515,6 +533,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         in_table = vat_table > 0 and rate_m is not None and (rate_m.start() == 0 or has_vat_word)
         vat_table = vat_table - 1 if in_table else 0
         net_statement = _NET_OF_ITEM.search(line) and len(_amounts(line)) <= 1
+        if rate_m is not None and _VAT_BASE_LABEL.search(line[: rate_m.start()]):
+            label_amounts = _amounts(line[: rate_m.start()] + " " + line[rate_m.end() :])
+            if len(label_amounts) == 1:
+                # "Mva-grunnlag 15 %  156,70": the base the VAT is reckoned on, not the VAT
+                bases.setdefault(_rate(rate_m), (label_amounts[0], raw))
+                continue
         if (
             (has_vat_word or in_table)
             and rate_m is not None
@@ -570,6 +594,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     if f.currency is None and re.search(r"(?i)\b(nok|kr)\b", "\n".join(lines)):
         f.currency = "NOK"
 
+    for base_rate, (stated_base, base_evidence) in bases.items():
+        if base_rate in by_rate and by_rate[base_rate][1] is None:
+            vat_of_rate, _, vat_evidence = by_rate[base_rate]
+            by_rate[base_rate] = (vat_of_rate, stated_base, vat_evidence)
+        elif base_rate not in by_rate and base_rate == 0:
+            by_rate[base_rate] = (Decimal("0.00"), stated_base, base_evidence)
     if len(by_rate) > 1:
         f.vat_amount = sum((v for v, _, _ in by_rate.values()), money.ORE * 0)
         f.evidence["vat_amount"] = _evidence(" | ".join(e for _, _, e in by_rate.values()))
@@ -598,6 +628,11 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         f.evidence["vat_rate"] = f.evidence["vat_amount"] = _evidence(evidence)
         if base is not None and f.net is None:
             f.net = base
+    elif len(bases) == 1 and plain_vat is None:  # a base and its rate, the VAT not stated
+        ((base_rate, (stated_base, base_evidence)),) = bases.items()
+        f.vat_rate, f.evidence["vat_rate"] = base_rate, _evidence(base_evidence)
+        if f.net is None:
+            f.net, f.evidence["net"] = stated_base, _evidence(base_evidence)
     elif plain_vat is not None:
         f.vat_amount, f.evidence["vat_amount"] = plain_vat[0], _evidence(plain_vat[1])
         if plain_vat[0] == 0:  # "VAT reverse charge 0.00", "Tax 0.00": no Norwegian VAT
@@ -636,21 +671,95 @@ def _infer_rate(gross: Decimal, vat: Decimal) -> Decimal | None:
     return min(candidates, key=lambda r: abs(money.vat_of_gross(gross, r) - vat))
 
 
+#: What an item table's column holds, from its heading ("Netto", "MVA %", "MVA", "Brutto").
+_COLUMN_RATE = re.compile(r"(?i)(%|\bsats\b|\brate\b)")
+_COLUMN_NET = re.compile(r"(?i)(netto|\beks|\bexcl|\bnet\b)")
+_COLUMN_GROSS = re.compile(r"(?i)(brutto|\binkl|\bincl|\bsum\b|\btotal|\bbeløp\b|\bamount\b)")
+_COLUMN_WITH_VAT = re.compile(r"(?i)(brutto|\binkl|\bincl)")
+_RATE_CELL = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)\s*%?$")
+
+
+def _columns(header: str) -> dict[str, int] | None:
+    """The columns of an item table's heading that say what a row's cells are: net, rate,
+    VAT and gross (quantity and unit price are left out). None unless the heading is in
+    cells (tabs) and names a rate, or both net and gross."""
+    cells = header.split("\t")
+    if len(cells) < 3:
+        return None
+    roles: dict[str, int] = {}
+    for index, cell in enumerate(cells[1:], start=1):
+        # "Beløp eks. mva" is the net and "Sum inkl. mva" the gross, not the VAT column
+        if _COLUMN_RATE.search(cell):
+            role = "rate"
+        elif _COLUMN_NET.search(cell):
+            role = "net"
+        elif _COLUMN_WITH_VAT.search(cell) or not _VAT_WORD.search(cell):
+            if not _COLUMN_GROSS.search(cell):
+                continue
+            role = "gross"
+        else:
+            role = "vat"
+        roles.setdefault(role, index)
+    if "rate" in roles or {"net", "gross"} <= set(roles):
+        return {"width": len(cells), **roles}
+    return None
+
+
+def _row_by_columns(line: str, columns: dict[str, int]) -> ExtractedLine | None:
+    """One row of an item table read cell by cell under its heading; None if it does not fit."""
+    cells = [cell.strip() for cell in line.split("\t")]
+    if len(cells) != columns["width"] or not re.search(r"[^\W\d_]", cells[0]):
+        return None
+    values: dict[str, Decimal] = {}
+    for role in ("net", "vat", "gross"):
+        if role in columns:
+            value = parse_amount(cells[columns[role]])
+            if value is None:
+                return None
+            values[role] = value
+    rate: Decimal | None = None
+    if "rate" in columns:
+        m = _RATE_CELL.match(cells[columns["rate"]])
+        if m is None:
+            return None
+        rate = Decimal(m.group(1).replace(",", "."))
+    net, vat, gross = values.get("net"), values.get("vat"), values.get("gross")
+    if gross is None and net is not None and vat is None and rate is not None:
+        vat = money.round_kr(net * rate / 100)
+    if gross is None and net is not None and vat is not None:
+        gross = net + vat
+    if net is None and gross is not None and vat is not None:
+        net = gross - vat
+    return ExtractedLine(
+        description=cells[0][:80], net=net, vat_amount=vat, vat_rate=rate, gross=gross
+    )
+
+
 def _read_items(lines: list[str], f: _Fields) -> None:
-    """Item lines of an invoice table (after a "Beskrivelse"/"Description" header)."""
+    """Item lines of an invoice table (after a "Beskrivelse"/"Description" header): cell by
+    cell when the heading names its columns, else the last amount of each row."""
     if f.lines:
         return
     in_table, as_net = False, False
+    columns: dict[str, int] | None = None
+    by_columns: list[ExtractedLine] = []
     for line in lines:
         if not in_table:
             if _ITEM_HEADER.search(line) and not _AMOUNT.search(line):
                 in_table = True
                 as_net = bool(re.search(r"(?i)(eks|excl|netto)", line)) or f.net is not None
+                columns = _columns(line)
             continue
         if any(rx.search(line) for _, rx in _TOTAL_LABELS) or _NET.search(line):
             break
         if _VAT_WORD.search(line):
             break
+        if columns is not None:
+            row = _row_by_columns(line, columns)
+            if row is not None:
+                by_columns.append(row)
+            elif _AMOUNT.search(line):
+                columns = None  # a row that does not fit its heading: read the old way
         m = _AMOUNT.search(line)
         if m is None or ":" in line:
             continue
@@ -664,6 +773,11 @@ def _read_items(lines: list[str], f: _Fields) -> None:
                     gross=None if as_net else amount,
                 )
             )
+    if columns is not None and by_columns:
+        f.lines[:] = by_columns
+        rates = sorted({row.vat_rate for row in by_columns if row.vat_rate is not None})
+        if len(rates) > 1:
+            f.warnings.append("mixed VAT rates: " + ", ".join(f"{r} %" for r in rates))
 
 
 def _confidence(f: _Fields, invoice: bool, foreign: bool) -> Decimal:
@@ -777,6 +891,8 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
     if foreign and f.organization_number is None:
         f.warnings.remove("no organisation number")
         f.warnings.append("foreign seller: no Norwegian organisation number expected")
+    if _CREDIT_NOTE.search(joined):
+        f.doubt(CREDIT_NOTE_WARNING)
     invoice = _is_invoice(lines, f)
     if f.document_number is None:
         f.warnings.append("no document number")

@@ -366,6 +366,14 @@ def _str(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _rate(value: Decimal | None) -> str | None:
+    """A VAT rate in its one spelling ("25", "11.11", "0"), as the proposal's events hold it,
+    whatever the store read it back as (a numeric column answers "25.00")."""
+    if value is None:
+        return None
+    return format(value.quantize(Decimal("0.01")).normalize(), "f")
+
+
 def _float(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
@@ -437,7 +445,7 @@ def proposal_out(view: ProposalView) -> ProposalOut:
         document_date=view.document_date,
         document_number=view.document_number,
         account_code=view.account_code,
-        vat_rate=_str(view.vat_rate),
+        vat_rate=_rate(view.vat_rate),
         data=view.data,
         corrections=view.corrections,
         confidence=_float(view.confidence),
@@ -467,7 +475,7 @@ def pattern_out(view: PatternView) -> PatternOut:
         merchant_key=view.merchant_key,
         merchant_name=view.merchant_name,
         account_code=view.account_code,
-        vat_rate=str(view.vat_rate),
+        vat_rate=_rate(view.vat_rate) or "0",
         suggestion_id=view.suggestion_id,
         approved_by=view.approved_by,
         applied_at=view.applied_at,

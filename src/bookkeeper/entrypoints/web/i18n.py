@@ -61,6 +61,42 @@ def percent(value: Decimal | None, lang: Lang) -> str:
     return format_percent(value / 100, format="#,##0.0 %", locale=lang)
 
 
+def day(value: dt.date | str | None, lang: Lang) -> str:
+    """A day as people read it: "20.11.2026" in Norwegian, ISO 8601 in English ("" for none)."""
+    if value is None or value == "":
+        return ""
+    date = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    return date.strftime("%d.%m.%Y") if lang == "nb" else date.isoformat()
+
+
+def score(value: Decimal | float | None, lang: Lang) -> str:
+    """A confidence score with two decimals in the page's locale ("0,95" / "0.95")."""
+    if value is None:
+        return ""
+    return format_decimal(Decimal(str(value)), format="0.00", locale=lang)
+
+
+#: The fields of a proposal that hold an amount, a day or a rate (shown as people read them).
+AMOUNT_FIELDS: Final = frozenset({"amount", "vatAmount"})
+DAY_FIELDS: Final = frozenset({"date", "dueDate"})
+RATE_FIELDS: Final = frozenset({"vatRate"})
+
+
+def field_value(key: str, value: object, lang: Lang) -> str:
+    """A proposal field's value for people: amounts with two decimals in the page's locale,
+    days as `day`, a rate without trailing zeros ("25", "11,11"); anything else as it is."""
+    try:
+        if key in AMOUNT_FIELDS:
+            return money(str(value), lang)
+        if key in DAY_FIELDS:
+            return day(str(value), lang)
+        if key in RATE_FIELDS:
+            return format_decimal(Decimal(str(value)), format="0.##", locale=lang)
+    except (ArithmeticError, ValueError):  # not a number or a date after all: as it is
+        pass
+    return str(value)
+
+
 def when(value: dt.datetime | None, lang: Lang) -> str:
     """A moment as people in Norway read it (Europe/Oslo)."""
     if value is None:
@@ -100,6 +136,31 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "date": {"nb": "Dato", "en": "Date"},
     "account": {"nb": "Konto", "en": "Account"},
     "vat_rate": {"nb": "Mva-sats (%)", "en": "VAT rate (%)"},
+    # A proposal's fields, as the page names them (the API's camelCase names otherwise).
+    "field.vatAmount": {"nb": "Mva-beløp", "en": "VAT amount"},
+    "field.currency": {"nb": "Valuta", "en": "Currency"},
+    "field.folioEventId": {"nb": "Banktransaksjon (Folio)", "en": "Bank transaction (Folio)"},
+    "field.merchantOrgNumber": {"nb": "Org.nr.", "en": "Organisation number"},
+    "field.supplierOrgNumber": {"nb": "Leverandørens org.nr.", "en": "Supplier's org. number"},
+    "field.documentNumber": {"nb": "Bilagsnummer", "en": "Document number"},
+    "field.invoiceNumber": {"nb": "Fakturanummer", "en": "Invoice number"},
+    "field.supplier": {"nb": "Leverandør", "en": "Supplier"},
+    "field.dueDate": {"nb": "Forfallsdato", "en": "Due date"},
+    "field.kid": {"nb": "KID", "en": "KID"},
+    "field.paymentAccount": {"nb": "Betales til konto", "en": "Pay to account"},
+    "field.description": {"nb": "Beskrivelse", "en": "Description"},
+    "field.employee": {"nb": "Ansatt", "en": "Employee"},
+    "field.category": {"nb": "Kategori", "en": "Category"},
+    "field.merchant": {"nb": "Leverandør", "en": "Merchant"},
+    "field.reason": {"nb": "Begrunnelse", "en": "Reason"},
+    "field.fileUrl": {"nb": "Fil", "en": "File"},
+    "field.accountCode": {"nb": "Konto", "en": "Account"},
+    "field.vatRate": {"nb": "Mva-sats (%)", "en": "VAT rate (%)"},
+    "field.amount": {"nb": "Beløp", "en": "Amount"},
+    "field.date": {"nb": "Dato", "en": "Date"},
+    "field.merchantName": {"nb": "Leverandør", "en": "Merchant"},
+    "field.targetProposalId": {"nb": "Gjelder forslag", "en": "Concerns proposal"},
+    "field.sourceProposalId": {"nb": "Lært av forslag", "en": "Learnt from proposal"},
     "confidence": {"nb": "Sikkerhet", "en": "Confidence"},
     "reasons": {"nb": "Hvorfor", "en": "Why"},
     "no_reasons": {"nb": "Ingen begrunnelse registrert.", "en": "No reasons recorded."},

@@ -112,6 +112,9 @@ def render(
         t=t,
         money=lambda value: i18n.money(value, lang),
         when=lambda value: i18n.when(value, lang),
+        day=lambda value: i18n.day(value, lang),
+        score=lambda value: i18n.score(value, lang),
+        field=lambda key, value: i18n.field_value(key, value, lang),
         #: A confidence reason or warning (written in English) in the page's language.
         say=lambda detail: sentence(str(detail or ""), lang),
         user=user,
@@ -398,7 +401,7 @@ def _review_routes() -> list[Any]:
         lang = i18n.choose(request)
         return await proposal_page(
             request, user, runtime, proposal_id, status=web_status(error),
-            error=i18n.text("refused", lang, reason=str(error)),
+            error=i18n.text("refused", lang, reason=sentence(str(error), lang)),
         )  # fmt: skip
 
     @post("/review/{proposal_id:uuid}/approve", include_in_schema=False, status_code=303)
