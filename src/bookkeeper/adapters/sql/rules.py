@@ -41,6 +41,7 @@ from bookkeeper.domain.rules import (
     Currency,
     FiscalPeriod,
     TaxRate,
+    TaxTable,
     overlay_rates,
 )
 
@@ -75,6 +76,9 @@ class TaxRatesCache:
         self._ttl = ttl
         self._size = max(size, 1)
         self._entries: dict[tuple[str | None, str | None], tuple[float, tuple[TaxRate, ...]]] = {}
+        #: The TaxTable of an entry's rates, built on its first use and dropped with the
+        #: entry: building one sorts the rows, and a table remembers its lookups.
+        self._tables: dict[tuple[str | None, str | None], TaxTable] = {}
         self._flights: SingleFlight[tuple[str | None, str | None], tuple[TaxRate, ...]] = (
             SingleFlight()
         )
@@ -85,11 +89,27 @@ class TaxRatesCache:
             return None
         return entry[1]
 
+    def table(self, country: str | None, tenant_id: str | None) -> TaxTable | None:
+        """The TaxTable of `get`'s rates (None when `get` has none), one per entry."""
+        key = (country, tenant_id)
+        table = self._tables.get(key)
+        if table is None:
+            rates = self.get(country, tenant_id)
+            if rates is None:
+                return None
+            table = self._tables[key] = TaxTable(rates)
+        elif self._entries[key][0] < time.monotonic():
+            return None
+        return table
+
     def put(self, country: str | None, tenant_id: str | None, rates: tuple[TaxRate, ...]) -> None:
         key = (country, tenant_id)
         self._entries.pop(key, None)
+        self._tables.pop(key, None)
         while len(self._entries) >= self._size:
-            del self._entries[next(iter(self._entries))]
+            oldest = next(iter(self._entries))
+            del self._entries[oldest]
+            self._tables.pop(oldest, None)
         self._entries[key] = (time.monotonic() + self._ttl, rates)
 
     async def read_once(
@@ -111,6 +131,7 @@ class TaxRatesCache:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._tables.clear()
         self._flights.forget()
 
 
@@ -138,6 +159,18 @@ class SqlRules:
                 cached = await cache.read_once(country, tenant_id, read)
             return list(cached)
         return await self._read_tax_rates(country, tenant_id)
+
+    async def tax_table(
+        self, country: str | None = None, *, tenant_id: str | None = None
+    ) -> TaxTable:
+        cache = self._cache
+        if cache is None or self._changed_rates:
+            return TaxTable(await self._read_tax_rates(country, tenant_id))
+        table = cache.table(country, tenant_id)
+        if table is None:
+            rates = await self.tax_rates(country, tenant_id=tenant_id)  # fills the cache
+            table = cache.table(country, tenant_id) or TaxTable(rates)
+        return table
 
     async def _read_tax_rates(self, country: str | None, tenant_id: str | None) -> list[TaxRate]:
         t = tax_rates
