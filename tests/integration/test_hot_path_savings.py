@@ -1,7 +1,8 @@
 """What the propose path saves on SQL (ADR 0039), and that it still sees what it must:
 
 * the tax rates are served from a short-lived cache shared by the database's units of
-  work, forgotten when this process changes one;
+  work, forgotten when this process changes one, and the TaxTable of a cache entry is
+  built once;
 * a pooled connection handed back a moment ago is checked out without a ping, one idle
   longer is pinged, and a pool whose connections were killed while idle heals at checkout.
 """
@@ -23,7 +24,7 @@ from bookkeeper.adapters.sql import database as database_module
 from bookkeeper.adapters.sql.rules import TAX_RATES_TTL_SECONDS, TaxRatesCache
 from bookkeeper.adapters.sql.schema import tax_rates
 from bookkeeper.adapters.sql.session import positional
-from bookkeeper.domain.rules import NORWAY, TaxRate
+from bookkeeper.domain.rules import NORWAY, TaxRate, TaxTable, valid_vat_rates
 
 EXTRA = TaxRate(
     country=NORWAY,
@@ -121,6 +122,40 @@ async def test_the_tax_rates_cache_expires(sql_database: SqlDatabase) -> None:
     assert await _codes(sql_database) == before  # another process's change: not seen yet
     clock.advance(0.2)
     assert await _codes(sql_database) == set()  # the store alone (migration 0021)
+
+
+async def test_the_tax_table_is_built_once_per_cache_entry(sql_database: SqlDatabase) -> None:
+    """A dated proposal reads its tenant's TaxTable (RulesStore.tax_table): while the rates
+    are cached, every unit gets the one table built of them (its remembered lookups
+    shared), and a change through this process, the cache's expiry or a unit's own
+    uncommitted rate gets a table of the rows then in force."""
+    clock = Monotonic()
+    sql_database.tax_rates_cache = TaxRatesCache(clock=clock.monotonic)
+
+    async def table(tenant: str = "acme") -> TaxTable:
+        async with sql_database.uow_factory()() as uow:
+            return await uow.rules.tax_table(NORWAY, tenant_id=tenant)
+
+    await table()  # the first read fills the cache
+    first = await table()
+    assert await table() is first
+    assert await table("globex") is not first
+    assert valid_vat_rates(first, dt.date(2031, 1, 1)) == valid_vat_rates(
+        first, dt.date(2031, 1, 1)
+    )
+    assert Decimal("7") not in (valid_vat_rates(first, dt.date(2031, 1, 1)) or ())
+    async with sql_database.uow_factory()() as uow:
+        await uow.rules.put_tax_rate(EXTRA, tenant_id="acme")
+        own = await uow.rules.tax_table(NORWAY, tenant_id="acme")
+        assert "99" in {r.saft_code for r in own.rates}  # its own rows, past the cache
+        await uow.commit()
+    changed = await table()
+    assert changed is not first and "99" in {r.saft_code for r in changed.rates}
+    assert Decimal("7") in (valid_vat_rates(changed, dt.date(2031, 1, 1)) or ())
+    assert await table() is changed
+    clock.advance(TAX_RATES_TTL_SECONDS + 0.1)
+    await table()  # the expired entry is read again
+    assert await table() is not changed
 
 
 def _backend_pids(url: str) -> list[int]:

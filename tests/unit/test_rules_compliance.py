@@ -37,6 +37,7 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.ledger import BASE, TAX
 from bookkeeper.domain.rules import (
     LOCKED_VAT_TERM,
+    NORWAY,
     NORWAY_TAX_RATES,
     RATE_NOT_VALID,
     TOO_MANY_DECIMALS,
@@ -48,6 +49,7 @@ from bookkeeper.domain.rules import (
     compliance_findings,
     is_output_vat_account,
     is_vat_account,
+    valid_vat_rates,
 )
 from tests.unit.conftest import (
     FixedClock,
@@ -649,3 +651,26 @@ def test_a_vat_account_is_one_test_of_the_standard_chart(
     sub-ledger account is its main account's."""
     assert is_vat_account(account) is vat
     assert is_output_vat_account(account) is output
+
+
+def test_a_tables_valid_vat_rates_are_found_once_per_day_and_stay_right() -> None:
+    """valid_vat_rates remembers its answer per table and day (a cached table answers many
+    proposals): each day still gets the rates valid on it, also across a rate change."""
+    ended = TaxRate(
+        country=NORWAY,
+        tax_type="regular",
+        direction="input",
+        saft_code="98",
+        rate=Decimal("7"),
+        account="2710",
+        valid_from=dt.date(2030, 1, 1),
+        valid_to=dt.date(2030, 12, 31),
+    )
+    table = TaxTable((*NORWAY_TAX_RATES, ended))
+    fresh = TaxTable((*NORWAY_TAX_RATES, ended))
+    days = [dt.date(2029, 12, 31), dt.date(2030, 1, 1), dt.date(2030, 12, 31), dt.date(2031, 1, 1)]
+    first = [valid_vat_rates(table, day) for day in days]
+    assert [valid_vat_rates(table, day) for day in reversed(days)] == first[::-1]
+    assert first == [valid_vat_rates(TaxTable(fresh.rates), day) for day in days]
+    assert [Decimal(7) in (rates or ()) for rates in first] == [False, True, True, False]
+    assert valid_vat_rates(table, days[1], "SE") is None  # another country, another answer

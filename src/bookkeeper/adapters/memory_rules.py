@@ -18,6 +18,7 @@ from bookkeeper.domain.rules import (
     Currency,
     FiscalPeriod,
     TaxRate,
+    TaxTable,
     overlay_rates,
 )
 
@@ -52,6 +53,11 @@ class MemoryRules:
         if tenant_id is None or tenant_id == DEFAULT_RATES_TENANT:
             return defaults
         return overlay_rates(defaults, rows(tenant_id))
+
+    async def tax_table(
+        self, country: str | None = None, *, tenant_id: str | None = None
+    ) -> TaxTable:
+        return TaxTable(await self.tax_rates(country, tenant_id=tenant_id))
 
     async def put_tax_rate(self, rate: TaxRate, *, tenant_id: str | None = None) -> None:
         tenant = DEFAULT_RATES_TENANT if tenant_id is None else tenant_id

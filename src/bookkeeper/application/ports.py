@@ -17,7 +17,7 @@ import msgspec
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.domain.events import CostSnapshotData, JournalEntryPostedData, Payload, Status
 from bookkeeper.domain.review import ReviewRules
-from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
+from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate, TaxTable
 
 # --- events -----------------------------------------------------------------------------
 
@@ -745,6 +745,14 @@ class RulesStore(Protocol):
         """Every tax rate row (of `country`, when given), in any order: the shipped
         defaults, with `tenant_id`'s own rows of a code instead of the defaults of that
         code (domain/rules.overlay_rates; ADR 0040). None: the defaults alone."""
+        ...
+
+    async def tax_table(
+        self, country: str | None = None, *, tenant_id: str | None = None
+    ) -> TaxTable:
+        """`tax_rates`'s rows as a TaxTable. A store that keeps the rows a few seconds
+        (the SQL store's TaxRatesCache) keeps the table built of them too, so the lookups
+        it remembers (`valid_vat_rates`, `purchase`) serve every unit meanwhile."""
         ...
 
     async def put_tax_rate(self, rate: TaxRate, *, tenant_id: str | None = None) -> None:

@@ -8,7 +8,10 @@ There is one cache of the rates, and it is the store's (ADR 0044 §4): on SQL th
 `TaxRatesCache` shared by the database's units of work, per (country, tenant), for a few
 seconds, forgotten at once when this process changes a rate, and bypassed by a unit that
 changed one itself (its own uncommitted rows are never served to another unit). No rows
-are kept here. What a batch of the executor keeps, within its one unit of work, is the
+are kept here: the store builds the `TaxTable` (RulesStore.tax_table), and the SQL store keeps
+one per cache entry, so a dated proposal neither sorts the rows again nor looks up the VAT
+rates of a day its tenant's table already answered (ADR 0045's last addendum). What a
+batch of the executor keeps, within its one unit of work, is the
 `TaxTable` built from them (`batch_tax_table`): building one sorts the rows, and a table
 remembers which rows fit each rate, so a claim or a record of many attempts builds each
 tenant's once (issue 14, ADR 0043's addendum).
@@ -25,8 +28,8 @@ from bookkeeper.domain.rules import NORWAY, TaxTable, valid_vat_rates
 
 async def tenant_tax_table(uow: UnitOfWork, tenant_id: str, country: str = NORWAY) -> TaxTable:
     """The tax rates of `country` in force for `tenant_id`, as the unit's store answers
-    (from its cache, see the module doc)."""
-    return TaxTable(await uow.rules.tax_rates(country, tenant_id=tenant_id))
+    (from its cache, with the table built once per cache entry: see the module doc)."""
+    return await uow.rules.tax_table(country, tenant_id=tenant_id)
 
 
 async def batch_tax_table(uow: UnitOfWork, tenant_id: str, tables: dict[str, TaxTable]) -> TaxTable:

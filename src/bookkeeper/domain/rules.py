@@ -148,6 +148,10 @@ class TaxTable:
         #: `purchase`'s candidates per (rate, country), filtered once per table (issue 14:
         #: an executor's claim or record books many purchases with one table).
         self._purchase_candidates: dict[tuple[Decimal, str], tuple[TaxRate, ...]] = {}
+        #: `valid_vat_rates` per (day, country), found once per table: a table the store
+        #: keeps for a few seconds (RulesStore.tax_table) answers every dated proposal of
+        #: its tenant meanwhile, most of them of a few days.
+        self._valid_vat_rates: dict[tuple[dt.date, str], frozenset[Decimal] | None] = {}
 
     def on(self, day: dt.date, country: str = NORWAY) -> list[TaxRate]:
         """The rates valid on `day` in `country`."""
@@ -364,7 +368,12 @@ def valid_vat_rates(
     table: TaxTable, day: dt.date, country: str = NORWAY
 ) -> frozenset[Decimal] | None:
     """The purchase (input) VAT rates (percent) valid on `day` in `country` — what a
-    receipt, expense or invoice may carry; None when no rate is."""
+    receipt, expense or invoice may carry; None when no rate is. Found once per table and
+    day (at most `_VALID_VAT_RATES_KEPT` days are remembered at once)."""
+    known = table._valid_vat_rates
+    key = (day, country)
+    if key in known:
+        return known[key]
     rates = frozenset(
         r.rate
         for r in table.on(day, country)
@@ -372,7 +381,15 @@ def valid_vat_rates(
         and (r.direction == INPUT or r.saft_code == "0")
         and r.saft_code not in _IMPORT_CODES
     )
-    return rates or None
+    if len(known) >= _VALID_VAT_RATES_KEPT:
+        known.clear()
+    known[key] = found = rates or None
+    return found
+
+
+#: How many (day, country) answers of `valid_vat_rates` a table remembers before it starts
+#: again (a table read for a few seconds sees a few days; a long-lived one stays bounded).
+_VALID_VAT_RATES_KEPT: Final = 1024
 
 
 def _seed() -> tuple[TaxRate, ...]:

@@ -54,9 +54,19 @@ class EventStatements:
         compile_for = hot_dialect(dialect)
 
         def hot(
-            statement: Executable, *, standalone: bool = False, binary: Iterable[str] = ()
+            statement: Executable,
+            *,
+            standalone: bool = False,
+            binary: Iterable[str] = (),
+            keep_cursor: bool = False,
         ) -> Hot:
-            return Hot(statement, compile_for, standalone=standalone, binary=binary)
+            return Hot(
+                statement,
+                compile_for,
+                standalone=standalone,
+                binary=binary,
+                keep_cursor=keep_cursor,
+            )
 
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         e = events
@@ -83,7 +93,12 @@ class EventStatements:
         # Explicit columns: the identity `position` must never be sent, not even as NULL.
         row = {c.name: bindparam(c.name, type_=c.type) for c in insert_columns}
 
-        self.append = hot(insert(e).values(row).on_conflict_do_nothing().returning(e.c.position))
+        # The appends and the id and event lookups return one row (or none): each pooled
+        # connection keeps their cursors (session.Hot.keep_cursor).
+        self.append = hot(
+            insert(e).values(row).on_conflict_do_nothing().returning(e.c.position),
+            keep_cursor=True,
+        )
         previous = e.alias("previous")
         self.append_after = hot(
             insert(e)
@@ -98,7 +113,8 @@ class EventStatements:
                 ),
             )
             .on_conflict_do_nothing()
-            .returning(e.c.position)
+            .returning(e.c.position),
+            keep_cursor=True,
         )
         # Many streams' first events in one statement (append_first). PostgreSQL: one
         # INSERT … SELECT FROM unnest (`_unnest_insert`). SQLite: an executemany that
@@ -148,7 +164,9 @@ class EventStatements:
             )
         # Plain reads of committed rows: they may run before the unit's transaction opens
         # (ADR 0041; the decide path reads its stream, a refused append its id).
-        self.id_exists = hot(select(e.c.id).where(e.c.id == bindparam("id")), standalone=True)
+        self.id_exists = hot(
+            select(e.c.id).where(e.c.id == bindparam("id")), standalone=True, keep_cursor=True
+        )
         self.stream_head = (
             select(e.c.tenant_id, e.c.version)
             .where(e.c.stream_id == bindparam("stream_id"))
@@ -180,6 +198,7 @@ class EventStatements:
                 e.c.id == bindparam("id"), e.c.tenant_id == bindparam("tenant_id")
             ),
             standalone=True,
+            keep_cursor=True,
         )
         self.read_all = hot(
             select(*self.columns)

@@ -175,9 +175,19 @@ class ProposalStatements:
         compile_for = hot_dialect(dialect)
 
         def hot(
-            statement: Executable, *, returns_rows: bool = True, standalone: bool = False
+            statement: Executable,
+            *,
+            returns_rows: bool = True,
+            standalone: bool = False,
+            keep_cursor: bool = False,
         ) -> Hot:
-            return Hot(statement, compile_for, returns_rows=returns_rows, standalone=standalone)
+            return Hot(
+                statement,
+                compile_for,
+                returns_rows=returns_rows,
+                standalone=standalone,
+                keep_cursor=keep_cursor,
+            )
 
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         p = proposals
@@ -202,8 +212,9 @@ class ProposalStatements:
         self.record_after: Hot | None = None
         if dialect == "postgresql":
             appends = event_statements(dialect)
-            self.record = hot(_recording(appends.append.statement))
-            self.record_after = hot(_recording(appends.append_after.statement))
+            # One row back (last_position): each connection keeps their cursors.
+            self.record = hot(_recording(appends.append.statement), keep_cursor=True)
+            self.record_after = hot(_recording(appends.append_after.statement), keep_cursor=True)
         #: Replay's bulk upsert: one fixed statement for any number of rows (PostgreSQL;
         #: SQLite runs `upsert` as one executemany).
         self.upsert_many = (
@@ -212,6 +223,7 @@ class ProposalStatements:
         self.get = hot(
             select(p).where(p.c.id == bindparam("id"), p.c.tenant_id == bindparam("tenant_id")),
             standalone=True,  # a plain read (ADR 0041)
+            keep_cursor=True,  # one row
         )
         self.duplicates_by_amount = hot(union_of(duplicate_parts(by_number=False)))
         self.duplicates_by_amount_or_number = hot(union_of(duplicate_parts(by_number=True)))

@@ -41,6 +41,7 @@ from bookkeeper.domain.rules import (
     Currency,
     FiscalPeriod,
     TaxRate,
+    TaxTable,
     overlay_rates,
 )
 
@@ -80,12 +81,20 @@ class TaxRatesCache:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._kept: TtlCache[tuple[str | None, str | None], tuple[TaxRate, ...]] = TtlCache(
-            ttl, size, clock=clock
-        )
+        #: Per key the rates as read and their TaxTable, built once per entry: building one
+        #: sorts the rows, and a table remembers its lookups (valid VAT rates per day).
+        self._kept: TtlCache[
+            tuple[str | None, str | None], tuple[tuple[TaxRate, ...], TaxTable]
+        ] = TtlCache(ttl, size, clock=clock)
 
     def get(self, country: str | None, tenant_id: str | None) -> tuple[TaxRate, ...] | None:
-        return self._kept.get((country, tenant_id))
+        kept = self._kept.get((country, tenant_id))
+        return None if kept is None else kept[0]
+
+    def table(self, country: str | None, tenant_id: str | None) -> TaxTable | None:
+        """The TaxTable of `get`'s rates (None when `get` has none), one per entry."""
+        kept = self._kept.get((country, tenant_id))
+        return None if kept is None else kept[1]
 
     async def read_once(
         self,
@@ -94,7 +103,28 @@ class TaxRatesCache:
         read: Callable[[], Awaitable[tuple[TaxRate, ...]]],
     ) -> tuple[TaxRate, ...]:
         """The rates kept for the key, else `read()`'s, kept."""
-        return await self._kept.get_or_load((country, tenant_id), read)
+        return (await self._entry(country, tenant_id, read))[0]
+
+    async def read_table_once(
+        self,
+        country: str | None,
+        tenant_id: str | None,
+        read: Callable[[], Awaitable[tuple[TaxRate, ...]]],
+    ) -> TaxTable:
+        """The TaxTable of the rates kept for the key, else of `read()`'s, kept."""
+        return (await self._entry(country, tenant_id, read))[1]
+
+    async def _entry(
+        self,
+        country: str | None,
+        tenant_id: str | None,
+        read: Callable[[], Awaitable[tuple[TaxRate, ...]]],
+    ) -> tuple[tuple[TaxRate, ...], TaxTable]:
+        async def load() -> tuple[tuple[TaxRate, ...], TaxTable]:
+            rates = await read()
+            return rates, TaxTable(rates)
+
+        return await self._kept.get_or_load((country, tenant_id), load)
 
     def clear(self) -> None:
         self._kept.clear()
@@ -121,6 +151,18 @@ class SqlRules:
 
             return list(await cache.read_once(country, tenant_id, read))
         return await self._read_tax_rates(country, tenant_id)
+
+    async def tax_table(
+        self, country: str | None = None, *, tenant_id: str | None = None
+    ) -> TaxTable:
+        cache = self._cache
+        if cache is None or self._changed_rates:
+            return TaxTable(await self._read_tax_rates(country, tenant_id))
+
+        async def read() -> tuple[TaxRate, ...]:
+            return tuple(await self._read_tax_rates(country, tenant_id))
+
+        return await cache.read_table_once(country, tenant_id, read)
 
     async def _read_tax_rates(self, country: str | None, tenant_id: str | None) -> list[TaxRate]:
         t = tax_rates

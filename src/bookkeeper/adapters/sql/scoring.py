@@ -62,12 +62,19 @@ class ScoringStatements:
                 )
                 for sub in (part.subquery() for part in duplicates)
             ]
-            return Hot(union_all(*pattern_rows, *duplicate_rows), compile_for, standalone=True)
+            return Hot(
+                union_all(*pattern_rows, *duplicate_rows),
+                compile_for,
+                standalone=True,
+                keep_cursor=True,  # rows under the parts' LIMITs
+            )
 
         self.by_amount = scoring(duplicate_parts(by_number=False))
         self.by_amount_or_number = scoring(duplicate_parts(by_number=True))
         #: Without a probe: the candidate patterns alone.
-        self.patterns_alone = Hot(union_all(*pattern_rows), compile_for, standalone=True)
+        self.patterns_alone = Hot(
+            union_all(*pattern_rows), compile_for, standalone=True, keep_cursor=True
+        )
 
 
 @cache

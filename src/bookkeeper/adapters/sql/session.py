@@ -73,6 +73,7 @@ class Hot:
     __slots__ = (
         "binary",
         "defaults",
+        "keep_cursor",
         "names",
         "positional",
         "reads",
@@ -90,6 +91,7 @@ class Hot:
         returns_rows: bool = True,
         standalone: bool = False,
         binary: Iterable[str] = (),
+        keep_cursor: bool = False,
     ) -> None:
         self.statement = statement
         #: Known up front, so the hot path need not ask the cursor (psycopg builds its whole
@@ -105,6 +107,12 @@ class Hot:
         self.standalone = standalone
         if standalone and (not self.reads or getattr(statement, "_for_update_arg", None)):
             raise ValueError("only a plain read can run outside the unit's transaction")
+        #: A statement of the propose or decide path whose result is small by construction
+        #: (one row, or rows under a LIMIT): each pooled connection keeps its raw cursor for
+        #: it (`_cursors_of`). Such a cursor keeps its last result until the statement runs
+        #: again on that connection, so a read of many or large rows (a stream, a batch, a
+        #: document's bytes) gets a new cursor every time instead.
+        self.keep_cursor = keep_cursor
         self.sql = ""
         self.defaults: dict[str, Any] = {}
         #: The SQL with $1, $2 … for psycopg's raw cursor, and the parameter names in that
@@ -265,6 +273,31 @@ class Transaction(Protocol):
         ...
 
 
+#: Where a pooled PostgreSQL connection keeps its `keep_cursor` statements' raw cursors (its pool
+#: record's `info`, which lives as long as the connection).
+_CURSORS: Final = "bookkeeper.hot_cursors"
+
+
+def _cursors_of(
+    info: dict[Any, Any], driver: psycopg.AsyncConnection[Any]
+) -> dict[Hot, psycopg.AsyncRawCursor[Any]]:
+    """The raw cursors of the `keep_cursor` statements run on `driver`, one per statement,
+    kept with the pooled connection (a new connection under the same pool record starts
+    afresh).
+
+    A cursor executing the same query object as its last one keeps its psycopg Transformer
+    and with it the dumpers it looked up for each parameter type; a new cursor per
+    execution built a Transformer (and a copy of the adapters map) and looked up ~50
+    parameters' dumpers again every time (ADR 0045's last addendum: 8 % of a
+    proposal's client CPU). Statements of one connection run one at a time
+    (a unit of work holds it), so a statement's cursor is never executing twice at once."""
+    held = info.get(_CURSORS)
+    if held is None or held[0] is not driver:
+        held = info[_CURSORS] = (driver, {})
+    cursors: dict[Hot, psycopg.AsyncRawCursor[Any]] = held[1]
+    return cursors
+
+
 class SqlSession:
     """One transaction on one pooled connection (the `Transaction` of the stores).
 
@@ -285,6 +318,8 @@ class SqlSession:
         #: Wraps a JSON value for the hot path's driver: psycopg needs Jsonb; SQLAlchemy's
         #: JSON type serialises plain values itself.
         self.json: Callable[[Any], Any] = Jsonb if self._postgres else unchanged
+        #: The pooled connection's kept raw cursors, one per statement (`_cursors_of`).
+        self._cursors: dict[Hot, psycopg.AsyncRawCursor[Any]] = {}
 
     async def begin(self) -> None:
         if self._connection is not None:
@@ -306,8 +341,10 @@ class SqlSession:
                 # two trips through SQLAlchemy's greenlet and transaction bookkeeping. A
                 # statement run through SQLAlchemy still joins (and SQLAlchemy then commits
                 # or rolls back) the same transaction.
-                driver = (await connection.get_raw_connection()).driver_connection
+                pooled = await connection.get_raw_connection()
+                driver = pooled.driver_connection
                 assert driver is not None
+                self._cursors = _cursors_of(pooled.info, driver)
                 # The transaction opens lazily (ADR 0041): until a statement needs it,
                 # the driver is in autocommit and sends no BEGIN.
                 if driver.info.transaction_status is psycopg.pq.TransactionStatus.IDLE:
@@ -492,7 +529,11 @@ class SqlSession:
                 await named.execute(hot.sql, params)
                 return await named.fetchall() if hot.returns_rows else []
             # A raw cursor sends the query as it is: nothing to parse per execution.
-            cursor = psycopg.AsyncRawCursor(driver)
+            cursor = self._cursors.get(hot) if hot.keep_cursor else None
+            if cursor is None:
+                cursor = psycopg.AsyncRawCursor(driver)
+                if hot.keep_cursor:
+                    self._cursors[hot] = cursor
             await cursor.execute(hot.positional, [params[name] for name in hot.names])
             return await cursor.fetchall() if hot.returns_rows else []
         except psycopg.Error as error:
