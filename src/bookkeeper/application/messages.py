@@ -277,6 +277,12 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "kontoen finnes ikke i regnskapets kontoplan"),
         (r"account (?P<a>.+) is not in the books' chart of accounts",
          "kontoen {a} finnes ikke i regnskapets kontoplan"),
+        (r"no NOK amount for this (?P<c>\S+) document \(no exchange rate, no bank payment "
+         r"in NOK\): approve it with the amount in NOK \(nokAmount\)",
+         "bilaget i {c} har ikke noe beløp i NOK (ingen valutakurs, ingen betaling i NOK i "
+         "banken): godkjenn med beløpet i NOK"),
+        (r"the foreign-currency document has no NOK amount: give it on approval",
+         "bilaget i utenlandsk valuta har ikke noe beløp i NOK: oppgi det ved godkjenning"),
         (r"confidence (?P<s>\S+) is not above (?P<t>\S+)",
          "sikkerheten {s} er ikke over {t}"),
         (r"no human-approved pattern matches this merchant exactly",
