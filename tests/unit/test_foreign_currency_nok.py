@@ -208,6 +208,49 @@ async def test_a_bank_event_that_disagrees_is_not_taken_as_the_nok_amount() -> N
     assert result.decision.rule == "nok-amount-missing"
 
 
+async def test_a_payment_booked_in_nok_after_submission_is_found_on_approval() -> None:
+    bank = ListedBank(card_payment("-41.00", "USD"))  # still pending, in dollars
+    h = harness(bank=bank)
+    proposal = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    bank.listed = [card_payment("-440.00")]  # booked since, in NOK
+    await h.approve(proposal)
+    _, approved = await h.stream(proposal)
+    assert approved.metadata["exchange"]["nokAmount"] == "440.00"
+    assert approved.metadata["exchange"]["source"] == "bank"
+
+
+class SilentRates(PublishedRates):
+    """A rate source that cannot answer until `back` is set."""
+
+    back = False
+
+    async def to_nok(self, currency: str, day: dt.date) -> Any:
+        if not self.back:
+            from bookkeeper.application.errors import ExternalUnavailable
+
+            raise ExternalUnavailable("Norges Bank is down", system="norges-bank")
+        return await super().to_nok(currency, day)
+
+
+async def test_a_rate_source_that_answers_again_gives_the_rate_on_approval() -> None:
+    rates = SilentRates({"USD": Decimal("10.9")})
+    h = harness(rates=rates)
+    proposal = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    rates.back = True
+    await h.approve(proposal)
+    _, approved = await h.stream(proposal)
+    assert approved.metadata["exchange"] == {
+        "currency": "USD",
+        "amount": "41.00",
+        "nokAmount": "446.90",
+        "rate": "10.9",
+        "rateDate": "2026-11-18",
+    }
+    await h.executor.run_once()
+    [posted] = await h.postings()
+    assert credited(posted, "1920") == Decimal("446.90")
+
+
 # --- the exchange-rate source answers: as before, and it comes first ----------------------
 
 

@@ -468,12 +468,14 @@ class Handlers:
             proposer_estimate=command.proposer_confidence,
         )
 
-    async def _named_bank_event(self, tenant: str, data: object) -> BankTransaction | None:
+    async def _named_bank_event(
+        self, tenant: str, data: object, *, fresh: bool = False
+    ) -> BankTransaction | None:
         """The bank event a receipt names (`folioEventId`), to check the receipt against
         and to take a foreign-currency receipt's NOK amount from. A bank that cannot be
         read, or that does not list the event within NAMED_EVENT_LOOKUP_DAYS of the
         receipt's date, gives None (logged): the executor's attach is what finds an event
-        that does not exist."""
+        that does not exist. `fresh`: listed again, not from the cache."""
         if self._bank_source is None or not isinstance(data, ReceiptAttachmentData):
             return None
         named = data.folio_event_id
@@ -481,7 +483,9 @@ class Handlers:
             return None
         span = timedelta(days=NAMED_EVENT_LOOKUP_DAYS)
         try:
-            listed = await self._listed_bank_events(tenant, data.date - span, data.date + span)
+            listed = await self._listed_bank_events(
+                tenant, data.date - span, data.date + span, fresh=fresh
+            )
         except (ApplicationError, OSError) as error:
             log.warning("receipt not checked against bank event %s: %s", named, error)
             return None
@@ -520,13 +524,14 @@ class Handlers:
         return codes
 
     async def _listed_bank_events(
-        self, tenant: str, start: dt.date, end: dt.date
+        self, tenant: str, start: dt.date, end: dt.date, *, fresh: bool = False
     ) -> dict[str, BankTransaction]:
         """The tenant's bank events in [start, end] by id and event id, listed at most once
         per BANK_EVENTS_TTL_SECONDS (a bounded cache: see the constants); the receipts that
-        miss the same window while it is being listed share that listing."""
+        miss the same window while it is being listed share that listing (`fresh`: not
+        from the cache)."""
         key = (tenant, start, end)
-        cached = self._bank_events.get(key)
+        cached = None if fresh else self._bank_events.get(key)
         if cached is not None and cached[0] > time.monotonic():
             self._bank_events.move_to_end(key)
             return cached[1]
@@ -587,6 +592,8 @@ class Handlers:
         # end FAILED for good: refused now, before anything is decided (read before the
         # unit of work, as at proposal time; books that cannot be read check nothing).
         unknown = await self._accounts_not_in_chart(principal.tenant_id, command.corrections)
+        #: A NOK amount found after submission (ADR 0052): see below.
+        late: Exchange | None = None
 
         async def decide_on(
             proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
@@ -610,9 +617,37 @@ class Handlers:
                 rule=grant.rule if grant is not None else None,
                 approvals_required=grant.approvals_required if grant is not None else 1,
             )
-            return _approval_exchange(proposal, events, command)
+            return _approval_exchange(proposal, events, command, late)
 
-        return await self._decide(principal, command.proposal_id, decide_on)
+        try:
+            return await self._decide(principal, command.proposal_id, decide_on)
+        except NokAmountMissing:
+            # The rate source may answer now, and the card payment that was pending in the
+            # document's currency may be booked in NOK by now: asked outside the unit of
+            # work, only for an approval that would otherwise be refused.
+            late = await self._late_exchange(principal.tenant_id, command)
+            if late is None:
+                raise
+            return await self._decide(principal, command.proposal_id, decide_on)
+
+    async def _late_exchange(self, tenant: str, command: ApproveProposal) -> Exchange | None:
+        """A foreign-currency proposal's NOK amount from the rate source or its bank
+        payment, asked again at approval (None: still none)."""
+        async with self._uow() as uow:
+            events = await uow.events.read_stream(tenant, command.proposal_id)
+        if not events:
+            return None
+        proposal = Proposal.rehydrate(str(command.proposal_id), events)
+        if proposal.data is None:
+            return None
+        data = apply_corrections(proposal.effective_data, command.corrections)
+        exchange = await self._exchange(data)
+        if exchange is None:
+            # Listed again: the point is what the bank says now (booked since, in NOK).
+            named_event = await self._named_bank_event(tenant, data, fresh=True)
+            if named_event is not None and not _named_payment_mismatches(data, named_event, None):
+                exchange = _paid_in_nok(data, named_event)
+        return exchange
 
     async def reject(self, command: RejectProposal) -> DecisionResult:
         self._authorizer.check(command.principal, "proposals:decide")
@@ -722,12 +757,16 @@ class Handlers:
 
 
 def _approval_exchange(
-    proposal: Proposal, events: Sequence[RecordedEvent], command: ApproveProposal
+    proposal: Proposal,
+    events: Sequence[RecordedEvent],
+    command: ApproveProposal,
+    late: Exchange | None = None,
 ) -> dict[str, Any] | None:
     """The metadata the approval (or endorsement) of a foreign-currency purchase records
-    (ADR 0052): the reviewer's NOK amount as its exchange. Approving one that has no NOK
-    amount at all (no published rate, no bank payment, none given now or by the first
-    approver) is refused: it could only be booked in its own amounts."""
+    (ADR 0052): the reviewer's NOK amount as its exchange, or one found since submission
+    (`late`). Approving one that has no NOK amount at all (no published rate, no bank
+    payment, none given now or by the first approver) is refused: it could only be
+    booked in its own amounts."""
     nok_amount = command.corrections.nok_amount if command.corrections is not None else None
     data = proposal.effective_data
     currency = foreign_currency(data)
@@ -745,7 +784,11 @@ def _approval_exchange(
         )
         return {EXCHANGE_METADATA: msgspec.to_builtins(exchange)}
     recorded = exchange_of(events, uuid.UUID(proposal.id))
-    if proposal.status is Status.APPROVED and (recorded is None or recorded.currency != currency):
+    if recorded is not None and recorded.currency == currency:
+        return None
+    if late is not None and late.currency == currency:
+        return {EXCHANGE_METADATA: msgspec.to_builtins(late)}
+    if proposal.status is Status.APPROVED:
         raise NokAmountMissing(
             f"the {currency} document has no NOK amount (no exchange rate, no bank payment "
             f"in NOK): approve it with corrections.nokAmount, the amount paid in NOK"
