@@ -320,3 +320,26 @@ async def test_the_sandbox_books_post_a_foreign_purchase_in_nok_and_refuse_one_w
     assert moved[BOOKS_BANK_ACCOUNT_CODE] == Decimal("-1150.00")
     with pytest.raises(ExternalRejected, match="NOK amounts"):
         await books.create_purchase(purchase("bk-0002"))
+
+
+async def test_one_approved_before_the_rule_fails_untouched_instead_of_posting_dollars() -> None:
+    """A foreign-currency receipt approved without a NOK amount (before ADR 0052): the
+    executor refuses it before the bank is touched, and nothing is posted."""
+    from bookkeeper.application.event_log import following
+    from bookkeeper.domain.proposals import Proposal
+
+    h = harness()
+    proposal_id = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    async with h.uow_factory() as uow:  # the approval as the old handler recorded it
+        events = await uow.events.read_stream("acme", proposal_id)
+        proposal = Proposal.rehydrate(str(proposal_id), events)
+        proposal.approve(actor="human:kari")
+        new = following(events, proposal.pending, ids=h.ids, at=h.clock.now())
+        await uow.commit_proposal("acme", proposal_id, events, new)
+    await h.executor.run_once()
+    assert await h.postings() == []
+    assert not h.world.bank("acme").attached
+    async with h.uow_factory() as uow:
+        view = await uow.proposals.get("acme", proposal_id)
+    assert view is not None and view.status is Status.FAILED
+    assert "no NOK amount" in (view.last_error or "")
