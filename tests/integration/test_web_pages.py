@@ -576,3 +576,37 @@ async def test_an_account_the_chart_does_not_know_is_refused_in_the_pages_langua
     assert "kontoen 6360 finnes ikke i regnskapets kontoplan" in refused.text
     state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
     assert state.json()["status"] == "PROPOSED"
+
+
+async def test_a_foreign_currency_receipt_is_approved_on_the_page_with_its_nok_amount(
+    api: Api,
+) -> None:
+    """ADR 0052: without an exchange rate or a bank payment in NOK, the page asks for the
+    amount in NOK and refuses the approval, in its language, until it is given."""
+    usd = receipt(currency="USD", amount="41.00", vatRate="0", folioEventId="ev-not-listed")
+    proposed = await api.propose("ReceiptAttachmentProposed", usd)
+    assert proposed["decision"]["rule"] == "nok-amount-missing"
+    csrf = await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposed['proposalId']}")).text
+    assert 'name="nok_amount"' in page and "Beløp i NOK" in page
+    assert "skriv beløpet som ble betalt i NOK" in page
+    refused = await api.client.post(
+        f"{APP}/review/{proposed['proposalId']}/approve",
+        data={"_csrf_token": csrf, "account_code": "6540", "vat_rate": "0", "comment": ""},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 422, refused.text
+    assert "bilaget i USD har ikke noe beløp i NOK" in refused.text
+    approved = await api.client.post(
+        f"{APP}/review/{proposed['proposalId']}/approve",
+        data={"_csrf_token": csrf, "account_code": "6540", "vat_rate": "0", "nok_amount": "452,37"},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303, approved.text
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["status"] == "APPROVED"
+    assert state.json()["corrections"] == {"nokAmount": "452.37"}
+    nok = await api.propose("ReceiptAttachmentProposed", receipt(accountCode="6540"))
+    assert (
+        'name="nok_amount"' not in (await api.client.get(f"{APP}/review/{nok['proposalId']}")).text
+    )

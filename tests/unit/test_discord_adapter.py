@@ -24,7 +24,7 @@ from bookkeeper.adapters.discord import (
 from bookkeeper.adapters.discord.reviews import ReviewSubscriber
 from bookkeeper.adapters.fetch import FetchRefused
 from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.commands import ApproveProposal, RejectProposal
+from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import UnitOfWork
 from bookkeeper.application.queries import Queries
@@ -560,3 +560,30 @@ async def test_the_gateway_bot_wires_the_handler_and_closes_without_connecting()
     assert listeners and discord.bot.get_listeners(hikari.InteractionCreateEvent)
     await discord.close()  # never started: nothing to stop
     assert not discord.bot.is_alive
+
+
+async def test_a_foreign_currency_document_is_approved_in_discord_with_its_nok_amount() -> None:
+    """ADR 0052: the Korriger modal asks for the amount in NOK of a document in another
+    currency (none for a NOK one), and approving with it records the reviewer's amount."""
+    from tests.unit.external_doubles import agent
+
+    bot = Bot()
+    h = bot.chat.harness
+    usd = bare_receipt(None, currency="USD", amount=Decimal("41.00"), vat_rate=Decimal("0"))
+    result = await h.handlers.submit(
+        SubmitEvent(type="ReceiptAttachmentProposed", data=usd, principal=agent())
+    )
+    view = await bot.queries.proposal(agent(), result.stream_id)
+    await bot.handler.post_review_request(view)
+    pressed = button(KARI, "correct", result.stream_id)
+    await bot.handler.on_interaction(pressed)
+    call = pressed.interaction.create_modal_response.await_args
+    inputs = [c for row in call.kwargs["components"] for c in row.components]
+    assert [i.custom_id for i in inputs] == ["account", "vat", "nok"]
+    submit = modal(KARI, "correct-modal", result.stream_id, account="", vat="", nok="452,37")
+    await bot.handler.on_interaction(submit)
+    [approved] = await bot.events("ReceiptAttachmentApproved")
+    assert approved.data.corrections.nok_amount == Decimal("452.37")
+    assert approved.metadata["exchange"]["nokAmount"] == "452.37"
+    with pytest.raises(ValueError, match="NOK"):
+        parse_corrections("", "", "mye")

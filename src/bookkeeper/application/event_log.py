@@ -259,16 +259,23 @@ def chain(
 
 
 def following(
-    stream: Sequence[RecordedEvent], pending: Sequence[PendingEvent], *, ids: Ids, at: dt.datetime
+    stream: Sequence[RecordedEvent],
+    pending: Sequence[PendingEvent],
+    *,
+    ids: Ids,
+    at: dt.datetime,
+    first_metadata: Mapping[str, Any] | None = None,
 ) -> list[NewEvent]:
     """An aggregate's pending events as the next events of its (non-empty) stream: `chain`
-    after the stream's last event, in the correlation its first event began."""
+    after the stream's last event, in the correlation its first event began
+    (`first_metadata` on the first of them)."""
     return chain(
         pending,
         ids=ids,
         parent_id=stream[-1].id,
         correlation_id=stream[0].correlation_id,
         at=at,
+        first_metadata=first_metadata,
     )
 
 

@@ -41,7 +41,12 @@ from bookkeeper.application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from bookkeeper.application.postings import EXCHANGE_METADATA, posted_entry, reversible_entry
+from bookkeeper.application.postings import (
+    EXCHANGE_METADATA,
+    exchange_of,
+    posted_entry,
+    reversible_entry,
+)
 from bookkeeper.application.projections import fold_proposal, pattern_from, pattern_of
 from bookkeeper.application.spending import ExchangeRates
 from bookkeeper.application.tax_rates import valid_rates
@@ -49,7 +54,12 @@ from bookkeeper.application.ttl_cache import TtlCache
 from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.bank_matching import Payable, check_named_payment
-from bookkeeper.domain.errors import InvalidCorrection, InvalidProposal, NotCompensable
+from bookkeeper.domain.errors import (
+    InvalidCorrection,
+    InvalidProposal,
+    NokAmountMissing,
+    NotCompensable,
+)
 from bookkeeper.domain.events import (
     SUBMITTABLE_TYPES,
     CorrectionData,
@@ -75,7 +85,16 @@ from bookkeeper.domain.proposals import (
     counterparty,
 )
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, decide
-from bookkeeper.domain.rules import NOK, Exchange, to_nok
+from bookkeeper.domain.rules import (
+    EXCHANGE_FROM_BANK,
+    EXCHANGE_FROM_REVIEWER,
+    NOK,
+    Exchange,
+    PurchaseData,
+    foreign_currency,
+    implied_exchange,
+    to_nok,
+)
 
 AUTO_APPROVER = "system:review-rules"
 #: Days either side of a receipt's date in which the bank event it names is looked for.
@@ -141,7 +160,7 @@ class Handlers:
     ) -> None:
         self._uow = uow_factory
         #: Issue 12: converts a foreign-currency document to NOK at its date's rate (None:
-        #: no conversion is recorded; the document is booked in its own amounts).
+        #: no rate; the NOK amount is then the bank's payment or the reviewer's, ADR 0052).
         self._exchange_rates = exchange_rates
         self._clock = clock
         self._ids = ids
@@ -212,8 +231,12 @@ class Handlers:
         now = self._clock.now()
         etype = event_type(command.type)
         # Read before the unit of work: no transaction stays open across a remote call.
-        bank_mismatches = await self._named_payment_mismatches(tenant, command.data)
+        named_event = await self._named_bank_event(tenant, command.data)
         exchange = await self._exchange(command.data)
+        bank_mismatches = _named_payment_mismatches(command.data, named_event, exchange)
+        if exchange is None and named_event is not None and not bank_mismatches:
+            # ADR 0052: no published rate, but the bank paid the receipt in NOK.
+            exchange = _paid_in_nok(command.data, named_event)
         unknown_accounts = await self._accounts_not_in_chart(tenant, command.data)
         async with self._uow() as uow:
             correlation_id = command.correlation_id or event_id
@@ -291,6 +314,9 @@ class Handlers:
                 context = msgspec.structs.replace(context, bank_mismatches=bank_mismatches)
             if unknown_accounts:
                 context = msgspec.structs.replace(context, unknown_accounts=unknown_accounts)
+            nok_amount_missing = foreign_currency(data) if exchange is None else None
+            if nok_amount_missing is not None:
+                context = msgspec.structs.replace(context, nok_amount_missing=nok_amount_missing)
             confidence = scoring.score(data, context, rules)
             decision = decide(
                 rules,
@@ -301,6 +327,7 @@ class Handlers:
                 amount=getattr(data, "amount", None),
                 bank_mismatch=bool(bank_mismatches),
                 unknown_account=bool(unknown_accounts),
+                nok_amount_missing=nok_amount_missing is not None,
                 payment_account_changed=scoring.payment_account_changed(
                     context.known_payment_account, getattr(data, "payment_account", None)
                 ),
@@ -332,9 +359,8 @@ class Handlers:
 
     async def _exchange(self, data: object) -> Exchange | None:
         """A foreign-currency purchase's NOK amount at the rate published for its date
-        (Norges Bank), recorded with the proposal; None for NOK, or when no source is
-        configured or it cannot answer now (logged: the document is then booked in its
-        own amounts, as before issue 12)."""
+        (Norges Bank); None for NOK, or when no source is configured or it cannot answer
+        now (logged)."""
         currency = getattr(data, "currency", NOK)
         amount = getattr(data, "amount", None)
         day = getattr(data, "date", None)
@@ -441,34 +467,31 @@ class Handlers:
             proposer_estimate=command.proposer_confidence,
         )
 
-    async def _named_payment_mismatches(self, tenant: str, data: object) -> tuple[str, ...]:
-        """How a receipt disagrees with the bank event it names (`folioEventId`): amount,
-        date window and merchant (domain.bank_matching.check_named_payment). A bank that
-        cannot be read, or that does not list the event within NAMED_EVENT_LOOKUP_DAYS of
-        the receipt's date, checks nothing (logged): the executor's attach is what finds
-        an event that does not exist."""
+    async def _named_bank_event(
+        self, tenant: str, data: object, *, fresh: bool = False
+    ) -> BankTransaction | None:
+        """The bank event a receipt names (`folioEventId`), to check the receipt against
+        and to take a foreign-currency receipt's NOK amount from. A bank that cannot be
+        read, or that does not list the event within NAMED_EVENT_LOOKUP_DAYS of the
+        receipt's date, gives None (logged): the executor's attach is what finds an event
+        that does not exist. `fresh`: listed again, not from the cache."""
         if self._bank_source is None or not isinstance(data, ReceiptAttachmentData):
-            return ()
+            return None
         named = data.folio_event_id
         if not named:
-            return ()
+            return None
         span = timedelta(days=NAMED_EVENT_LOOKUP_DAYS)
         try:
-            listed = await self._listed_bank_events(tenant, data.date - span, data.date + span)
+            listed = await self._listed_bank_events(
+                tenant, data.date - span, data.date + span, fresh=fresh
+            )
         except (ApplicationError, OSError) as error:
             log.warning("receipt not checked against bank event %s: %s", named, error)
-            return ()
+            return None
         event = listed.get(named)
         if event is None:
             log.info("receipt not checked: bank event %s not listed near %s", named, data.date)
-            return ()
-        document = Payable(
-            gross=data.amount,
-            currency=data.currency,
-            date=data.date,
-            merchant=data.merchant_name,
-        )
-        return tuple(m.detail for m in check_named_payment(event, document))
+        return event
 
     async def _accounts_not_in_chart(self, tenant: str, data: object) -> tuple[str, ...]:
         """The proposal's account code when the tenant's chart of accounts (the books') does
@@ -500,12 +523,15 @@ class Handlers:
         return frozenset(account.code for account in await books.accounts())
 
     async def _listed_bank_events(
-        self, tenant: str, start: dt.date, end: dt.date
+        self, tenant: str, start: dt.date, end: dt.date, *, fresh: bool = False
     ) -> dict[str, BankTransaction]:
         """The tenant's bank events in [start, end] by id and event id, listed at most once
         per BANK_EVENTS_TTL_SECONDS (a bounded cache: see the constants); the receipts that
-        miss the same window while it is being listed share that listing."""
+        miss the same window while it is being listed share that listing (`fresh`: not
+        from the cache)."""
         key = (tenant, start, end)
+        if fresh:
+            self._bank_events.forget(key)
         return await self._bank_events.get_or_load(key, lambda: self._list_bank_events(key))
 
     async def _list_bank_events(
@@ -558,10 +584,12 @@ class Handlers:
         # end FAILED for good: refused now, before anything is decided (read before the
         # unit of work, as at proposal time; books that cannot be read check nothing).
         unknown = await self._accounts_not_in_chart(principal.tenant_id, command.corrections)
+        #: A NOK amount found after submission (ADR 0052): see below.
+        late: Exchange | None = None
 
         async def decide_on(
             proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
-        ) -> None:
+        ) -> dict[str, Any] | None:
             grant = None
             if proposal.status is Status.PROPOSED:  # otherwise approve() says why not (409)
                 if unknown:
@@ -581,8 +609,37 @@ class Handlers:
                 rule=grant.rule if grant is not None else None,
                 approvals_required=grant.approvals_required if grant is not None else 1,
             )
+            return _approval_exchange(proposal, events, command, late)
 
-        return await self._decide(principal, command.proposal_id, decide_on)
+        try:
+            return await self._decide(principal, command.proposal_id, decide_on)
+        except NokAmountMissing:
+            # The rate source may answer now, and the card payment that was pending in the
+            # document's currency may be booked in NOK by now: asked outside the unit of
+            # work, only for an approval that would otherwise be refused.
+            late = await self._late_exchange(principal.tenant_id, command)
+            if late is None:
+                raise
+            return await self._decide(principal, command.proposal_id, decide_on)
+
+    async def _late_exchange(self, tenant: str, command: ApproveProposal) -> Exchange | None:
+        """A foreign-currency proposal's NOK amount from the rate source or its bank
+        payment, asked again at approval (None: still none)."""
+        async with self._uow() as uow:
+            events = await uow.events.read_stream(tenant, command.proposal_id)
+        if not events:
+            return None
+        proposal = Proposal.rehydrate(str(command.proposal_id), events)
+        if proposal.data is None:
+            return None
+        data = apply_corrections(proposal.effective_data, command.corrections)
+        exchange = await self._exchange(data)
+        if exchange is None:
+            # Listed again: the point is what the bank says now (booked since, in NOK).
+            named_event = await self._named_bank_event(tenant, data, fresh=True)
+            if named_event is not None and not _named_payment_mismatches(data, named_event, None):
+                exchange = _paid_in_nok(data, named_event)
+        return exchange
 
     async def reject(self, command: RejectProposal) -> DecisionResult:
         self._authorizer.check(command.principal, "proposals:decide")
@@ -590,7 +647,7 @@ class Handlers:
 
         async def decide_on(
             proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
-        ) -> None:
+        ) -> dict[str, Any] | None:
             rule = None
             if proposal.status is Status.PROPOSED:
                 rules = await uow.settings.review_rules(principal.tenant_id)
@@ -601,6 +658,7 @@ class Handlers:
                     )
                     rule = approval.authorise_rejection(rules, facts, _decider(principal))
             proposal.reject(actor=principal.actor, reason=command.reason, rule=rule)
+            return None
 
         return await self._decide(principal, command.proposal_id, decide_on)
 
@@ -651,19 +709,29 @@ class Handlers:
         self,
         principal: Principal,
         proposal_id: uuid.UUID,
-        decide_on: Callable[[Proposal, UnitOfWork, Sequence[RecordedEvent]], Awaitable[None]],
+        decide_on: Callable[
+            [Proposal, UnitOfWork, Sequence[RecordedEvent]], Awaitable[dict[str, Any] | None]
+        ],
     ) -> DecisionResult:
+        """Decide on a proposal in one unit of work; `decide_on` records the decision and
+        gives the metadata of its first event, if any."""
         tenant = principal.tenant_id
         async with self._uow() as uow:
             events = await uow.events.read_stream(tenant, proposal_id)
             if not events or event_type(events[0].type).step is not Step.PROPOSED:
                 raise NotFound(f"proposal {proposal_id} not found")
             proposal = Proposal.rehydrate(str(proposal_id), events)
-            await decide_on(proposal, uow, events)
+            metadata = await decide_on(proposal, uow, events)
             if proposal.kind is Kind.PATTERN_SUGGESTION and proposal.status is Status.APPROVED:
                 # A pattern has no external side effect: approving it applies it at once.
                 proposal.record_executed(actor=PATTERN_APPLIER)
-            new = following(events, proposal.pending, ids=self._ids, at=self._clock.now())
+            new = following(
+                events,
+                proposal.pending,
+                ids=self._ids,
+                at=self._clock.now(),
+                first_metadata=metadata,
+            )
             if proposal.kind is not Kind.PATTERN_SUGGESTION:
                 # The event, the proposal's row and the commit: one round trip on PostgreSQL.
                 recorded, view = await uow.commit_proposal(tenant, proposal_id, events, new)
@@ -678,6 +746,82 @@ class Handlers:
                 await uow.patterns.upsert(pattern)
             await uow.commit()
         return DecisionResult(event_id=recorded[0].id, proposal=folded)
+
+
+def _approval_exchange(
+    proposal: Proposal,
+    events: Sequence[RecordedEvent],
+    command: ApproveProposal,
+    late: Exchange | None = None,
+) -> dict[str, Any] | None:
+    """The metadata the approval (or endorsement) of a foreign-currency purchase records
+    (ADR 0052): the reviewer's NOK amount as its exchange, or one found since submission
+    (`late`). Approving one that has no NOK amount at all (no published rate, no bank
+    payment, none given now or by the first approver) is refused: it could only be
+    booked in its own amounts."""
+    nok_amount = command.corrections.nok_amount if command.corrections is not None else None
+    data = proposal.effective_data
+    currency = foreign_currency(data)
+    if currency is None:
+        return None  # a NOK document: apply_corrections refused a nokAmount already
+    assert isinstance(data, PurchaseData)
+    if nok_amount is not None:
+        exchange = implied_exchange(
+            currency,
+            data.amount,
+            nok_amount,
+            day=data.date,
+            source=EXCHANGE_FROM_REVIEWER,
+            reference=command.principal.actor,
+        )
+        return {EXCHANGE_METADATA: msgspec.to_builtins(exchange)}
+    recorded = exchange_of(events, uuid.UUID(proposal.id))
+    if recorded is not None and recorded.currency == currency:
+        return None
+    if late is not None and late.currency == currency:
+        return {EXCHANGE_METADATA: msgspec.to_builtins(late)}
+    if proposal.status is Status.APPROVED:
+        raise NokAmountMissing(
+            f"the {currency} document has no NOK amount (no exchange rate, no bank payment "
+            f"in NOK): approve it with corrections.nokAmount, the amount paid in NOK"
+        )
+    return None
+
+
+def _named_payment_mismatches(
+    data: object, event: BankTransaction | None, exchange: Exchange | None
+) -> tuple[str, ...]:
+    """How a receipt disagrees with the bank event it names: amount (a foreign-currency
+    one's at its published rate, `exchange`), date window and merchant
+    (domain.bank_matching.check_named_payment); nothing without the event."""
+    if event is None or not isinstance(data, ReceiptAttachmentData):
+        return ()
+    document = Payable(
+        gross=data.amount,
+        currency=data.currency,
+        date=data.date,
+        merchant=data.merchant_name,
+        nok_gross=exchange.nok_amount if exchange is not None else None,
+    )
+    return tuple(m.detail for m in check_named_payment(event, document))
+
+
+def _paid_in_nok(data: object, event: BankTransaction) -> Exchange | None:
+    """A foreign-currency receipt's conversion by the bank transaction that paid it: the
+    NOK that left the account, the rate it implies, on the transaction's date (ADR 0052).
+    None unless the document is foreign and the transaction a payment out in NOK."""
+    currency = foreign_currency(data)
+    if currency is None or event.currency.upper() != NOK or event.amount >= 0:
+        return None
+    assert isinstance(data, ReceiptAttachmentData)
+    return implied_exchange(
+        currency,
+        data.amount,
+        -event.amount,
+        day=event.date,
+        source=EXCHANGE_FROM_BANK,
+        reference=event.event_id or event.id,
+    )
 
 
 async def _valid_vat_rates(

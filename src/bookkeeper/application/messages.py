@@ -277,6 +277,20 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "kontoen finnes ikke i regnskapets kontoplan"),
         (r"account (?P<a>.+) is not in the books' chart of accounts",
          "kontoen {a} finnes ikke i regnskapets kontoplan"),
+        (r"no NOK amount for this (?P<c>\S+) document \(no exchange rate, no bank payment "
+         r"in NOK\): approve it with the amount in NOK \(nokAmount\)",
+         "bilaget i {c} har ikke noe beløp i NOK (ingen valutakurs, ingen betaling i NOK i "
+         "banken): godkjenn med beløpet i NOK"),
+        (r"the (?P<c>\S+) document has no NOK amount \(no exchange rate, no bank payment in "
+         r"NOK\): approve it with corrections\.nokAmount, the amount paid in NOK",
+         "bilaget i {c} har ikke noe beløp i NOK (ingen valutakurs, ingen betaling i NOK i "
+         "banken): godkjenn med beløpet som ble betalt i NOK"),
+        (r"the (?P<c>\S+) document has no NOK amount: approve it with the amount in NOK "
+         r"\(nokAmount\) or configure BOOKKEEPER_EXCHANGE_RATES",
+         "bilaget i {c} har ikke noe beløp i NOK: godkjenn med beløpet i NOK, eller slå på "
+         "BOOKKEEPER_EXCHANGE_RATES"),
+        (r"the foreign-currency document has no NOK amount: give it on approval",
+         "bilaget i utenlandsk valuta har ikke noe beløp i NOK: oppgi det ved godkjenning"),
         (r"confidence (?P<s>\S+) is not above (?P<t>\S+)",
          "sikkerheten {s} er ikke over {t}"),
         (r"no human-approved pattern matches this merchant exactly",

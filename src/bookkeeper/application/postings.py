@@ -21,7 +21,7 @@ import msgspec
 from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.ports import RecordedEvent, UnitOfWork, UnitOfWorkFactory
 from bookkeeper.application.tax_rates import read_tax_table, tenant_tax_table
-from bookkeeper.domain.errors import NotCompensable
+from bookkeeper.domain.errors import NokAmountMissing, NotCompensable
 from bookkeeper.domain.events import (
     CorrectionData,
     ExpenseRegistrationData,
@@ -35,7 +35,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import mirror, posting_for
 from bookkeeper.domain.proposals import Proposal, apply_corrections
-from bookkeeper.domain.rules import NOK, Exchange, TaxTable, in_nok
+from bookkeeper.domain.rules import Exchange, TaxTable, foreign_currency, in_nok
 
 #: The executor posts these entries; what it cannot post is in its log.
 log = logging.getLogger("bookkeeper.executor")
@@ -141,7 +141,8 @@ async def executed_postings(
 
 
 #: Where a foreign-currency proposal keeps its conversion (issue 12): the metadata of its
-#: first event, written by Handlers.submit from the exchange-rate source.
+#: first event, written by Handlers.submit from the exchange-rate source or the bank
+#: payment, or of the approval that gave the reviewer's NOK amount (ADR 0052).
 EXCHANGE_METADATA: Final = "exchange"
 
 
@@ -153,26 +154,41 @@ async def proposal_exchange(
 
 
 def exchange_of(events: Sequence[RecordedEvent], proposal_id: uuid.UUID) -> Exchange | None:
-    """The conversion recorded in a proposal's stream (`events`, read by the caller)."""
-    raw = events[0].metadata.get(EXCHANGE_METADATA) if events else None
-    if not isinstance(raw, dict):
+    """The conversion recorded in a proposal's stream (`events`, read by the caller): the
+    newest, so that a reviewer's NOK amount given on approval stands over the first
+    event's (ADR 0052)."""
+    for event in reversed(events):
+        raw = event.metadata.get(EXCHANGE_METADATA)
+        if raw is None:
+            continue
+        if not isinstance(raw, dict):
+            break
+        try:
+            return msgspec.convert(raw, Exchange, strict=False)
+        except msgspec.ValidationError:
+            break
+    else:
         return None
-    try:
-        return msgspec.convert(raw, Exchange, strict=False)
-    except msgspec.ValidationError:
-        log.warning("proposal %s has an unreadable exchange record", proposal_id)
-        return None
+    log.warning("proposal %s has an unreadable exchange record", proposal_id)
+    return None
 
 
 def booked_in_nok(data: ProposalData, exchange: Exchange | None) -> ProposalData:
     """What the ledger books of a proposal: a foreign-currency purchase in NOK at its
-    recorded rate; anything else as it is."""
-    if exchange is None or not isinstance(
+    recorded conversion; anything else as it is. A foreign-currency purchase without
+    one is never booked in its own amounts as if they were NOK: NokAmountMissing
+    (ADR 0052)."""
+    currency = foreign_currency(data)
+    if currency is None:
+        return data
+    if exchange is None or exchange.currency != currency:
+        raise NokAmountMissing(
+            f"the {currency} document has no NOK amount: approve it with the amount in "
+            "NOK (nokAmount) or configure BOOKKEEPER_EXCHANGE_RATES"
+        )
+    assert isinstance(
         data, ReceiptAttachmentData | InvoiceRegistrationData | ExpenseRegistrationData
-    ):
-        return data
-    if data.currency == NOK or data.currency != exchange.currency:
-        return data
+    )
     return in_nok(data, exchange)
 
 

@@ -65,6 +65,9 @@ class Payable(msgspec.Struct, frozen=True, kw_only=True):
     currency: str
     date: dt.date
     merchant: str
+    #: A foreign-currency document's gross in NOK at the published rate, when known: what
+    #: a payment from a NOK account is compared with (ADR 0052).
+    nok_gross: Decimal | None = None
 
 
 def window(date: dt.date) -> tuple[dt.date, dt.date]:
@@ -140,11 +143,24 @@ def check_named_payment(event: BankEvent, document: Payable) -> list[Mismatch]:
     found: list[Mismatch] = []
     paid = -event.amount
     gross = document.gross
+    comparable = True
     if event.currency.upper() == document.currency.upper():
         low, high = gross - AMOUNT_TOLERANCE, gross * (1 + TIP_SHARE) + AMOUNT_TOLERANCE
+    elif document.currency.upper() != "NOK" and event.currency.upper() == "NOK":
+        # A foreign-currency receipt paid from a NOK account (ADR 0052): its NOK gross at
+        # the published rate, give or take the card's fees; without a rate the two
+        # currencies' amounts say nothing about each other (the bank's NOK is the
+        # document's NOK amount then, and the reviewer sees the rate it implies).
+        nok = document.nok_gross
+        comparable = nok is not None
+        low, high = (
+            (nok * (1 - CURRENCY_SHARE), nok * (1 + CURRENCY_SHARE))
+            if nok
+            else (Decimal(0), Decimal(0))
+        )
     else:
         low, high = gross * (1 - CURRENCY_SHARE), gross * (1 + CURRENCY_SHARE)
-    if event.amount >= 0 or not low <= paid <= high:
+    if event.amount >= 0 or (comparable and not low <= paid <= high):
         found.append(
             Mismatch(
                 check="amount",

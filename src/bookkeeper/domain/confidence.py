@@ -85,6 +85,10 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
     #: when this invoice asks to be paid to another one (issue 13): a reason, and it keeps
     #: the proposal in review.
     known_payment_account: str | None = None
+    #: A foreign-currency purchase's currency when no NOK amount was found for it (no
+    #: published rate, no bank payment in NOK): a reason saying how to give it, and it
+    #: keeps the proposal in review (ADR 0052).
+    nok_amount_missing: str | None = None
 
 
 def valid_org_number(value: str) -> bool:
@@ -291,6 +295,13 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         add("bank-mismatch", "-0.30", mismatch)
     for code in context.unknown_accounts:
         add("unknown-account", "-0.30", f"account {code} is not in the books' chart of accounts")
+    if context.nok_amount_missing is not None:
+        add(
+            "nok-amount",
+            "-0.30",
+            f"no NOK amount for this {context.nok_amount_missing} document (no exchange rate, "
+            "no bank payment in NOK): approve it with the amount in NOK (nokAmount)",
+        )
     new_account = getattr(data, "payment_account", None)
     if payment_account_changed(context.known_payment_account, new_account):
         add(

@@ -81,3 +81,10 @@ class UnknownEventType(DomainError):
     """An event type that this version of the domain does not know."""
 
     code = "unknown-event-type"
+
+
+class NokAmountMissing(DomainError):
+    """A foreign-currency purchase without a NOK amount (no rate from the exchange-rate
+    source, no bank payment, no reviewer's nokAmount): the ledger cannot book it (ADR 0052)."""
+
+    code = "nok-amount-missing"

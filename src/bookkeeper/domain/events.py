@@ -150,6 +150,10 @@ class Corrections(Payload, frozen=True, kw_only=True, omit_defaults=True):
     supplier: str | None = None
     category: str | None = None
     folio_event_id: str | None = None
+    #: A foreign-currency purchase's amount in NOK, as the reviewer knows it (the card
+    #: statement, the bank): not a field of the document but its conversion, recorded as
+    #: the proposal's exchange when the approval has no other (ADR 0052).
+    nok_amount: Decimal | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Only the fields that were set, by attribute name."""

@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -55,6 +55,7 @@ from bookkeeper.domain.events import (
     event_type,
     type_name,
 )
+from bookkeeper.domain.rules import foreign_currency
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MAX_TEXT = 200
@@ -223,6 +224,11 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
                 raise InvalidProposal("a compensating proposal needs a reason")
             if isinstance(data, CorrectionData) and not data.changes.as_dict():
                 raise InvalidProposal("a correction must change at least one value")
+            if isinstance(data, CorrectionData) and data.changes.nok_amount is not None:
+                raise InvalidProposal(
+                    "nokAmount is given when approving a foreign-currency document, "
+                    "not in a correction of an executed one"
+                )
 
 
 def _canonical_rate(rate: Decimal) -> Decimal:
@@ -258,6 +264,11 @@ def apply_corrections(data: ProposalData, corrections: Corrections | None) -> Pr
     if corrections is None:
         return data
     changes = corrections.as_dict()
+    # The NOK amount is the document's conversion, not one of its fields: the approval
+    # records it as the proposal's exchange (ADR 0052); checked here like any correction.
+    nok_amount = changes.pop(NOK_AMOUNT_FIELD, None)
+    if nok_amount is not None:
+        _check_nok_amount(data, nok_amount)
     if not changes:
         return data
     if isinstance(data, ReversalData | CorrectionData):
@@ -273,6 +284,22 @@ def apply_corrections(data: ProposalData, corrections: Corrections | None) -> Pr
     except InvalidProposal as error:
         raise InvalidCorrection(f"correction makes the proposal invalid: {error}") from None
     return normalise(merged)
+
+
+#: The correction that is the document's NOK amount rather than one of its fields.
+NOK_AMOUNT_FIELD: Final = "nok_amount"
+
+
+def _check_nok_amount(data: ProposalData, nok_amount: Decimal) -> None:
+    """A reviewer's NOK amount: for a foreign-currency purchase only, positive, in øre."""
+    if foreign_currency(data) is None:
+        raise InvalidCorrection(
+            "nokAmount is for a foreign-currency document; this one is not in a foreign currency"
+        )
+    try:
+        _check_amount("nokAmount", nok_amount)
+    except InvalidProposal as error:
+        raise InvalidCorrection(str(error)) from None
 
 
 def _camel(name: str) -> str:

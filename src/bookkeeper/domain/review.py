@@ -90,11 +90,13 @@ def decide(
     bank_mismatch: bool = False,
     unknown_account: bool = False,
     payment_account_changed: bool = False,
+    nok_amount_missing: bool = False,
 ) -> ReviewDecision:
     """Apply the rules to a scored proposal (kind None = a read-only query). A receipt that
     disagrees with the bank event it names (`bank_mismatch`) is never approved
     automatically, nor is a proposal booking to an account the chart does not know
-    (`unknown_account`)."""
+    (`unknown_account`), nor a foreign-currency purchase without a NOK amount
+    (`nok_amount_missing`, ADR 0052: a person must give it)."""
     if kind is None:
         return ReviewDecision(
             outcome=Outcome.RECORDED,
@@ -112,6 +114,13 @@ def decide(
             band=band,
             rule="payment-account-changed",
             explanation="the payment account differs from the supplier's known account",
+        )
+    if nok_amount_missing:
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="nok-amount-missing",
+            explanation="the foreign-currency document has no NOK amount: give it on approval",
         )
     if kind not in rules.auto_approvable_kinds:
         return ReviewDecision(

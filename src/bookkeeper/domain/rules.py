@@ -27,7 +27,7 @@ from typing import Final
 
 import msgspec
 
-from bookkeeper.domain.errors import DomainError
+from bookkeeper.domain.errors import DomainError, InvalidCorrection
 from bookkeeper.domain.events import (
     ExpenseRegistrationData,
     InvoiceRegistrationData,
@@ -659,15 +659,63 @@ def _vat_finding(
 # --- foreign-currency documents -----------------------------------------------------------
 
 
-class Exchange(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+#: Where a NOK amount came from when it is not the exchange-rate source (ADR 0052): the
+#: bank transaction that paid the document, or the reviewer who approved it.
+EXCHANGE_FROM_BANK: Final = "bank"
+EXCHANGE_FROM_REVIEWER: Final = "reviewer"
+
+#: The decimals an implied rate (a NOK amount over the document's amount) is kept to.
+IMPLIED_RATE_PLACES: Final = Decimal("0.000001")
+
+
+class Exchange(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
     """How a foreign-currency document was converted: its original amount and currency,
-    the NOK amount, and the rate (NOK per unit) with the date it was published for."""
+    the NOK amount, and the rate (NOK per unit) with the date it was published for.
+
+    `source` None: the exchange-rate source (Norges Bank) published the rate. Otherwise
+    the NOK amount is what the bank paid (EXCHANGE_FROM_BANK, `reference` the bank
+    transaction) or what a reviewer said (EXCHANGE_FROM_REVIEWER, `reference` the actor),
+    and the rate is implied by it (ADR 0052)."""
 
     currency: str
     amount: Decimal
     nok_amount: Decimal
     rate: Decimal
     rate_date: dt.date
+    source: str | None = None
+    reference: str | None = None
+
+
+def implied_exchange(
+    currency: str,
+    amount: Decimal,
+    nok_amount: Decimal,
+    *,
+    day: dt.date,
+    source: str,
+    reference: str | None,
+) -> Exchange:
+    """A conversion whose NOK amount is known (paid by the bank, or said by a reviewer):
+    the rate is the NOK amount over the document's amount."""
+    if amount <= 0 or nok_amount <= 0:
+        raise InvalidCorrection("a NOK amount and the amount it converts must be positive")
+    return Exchange(
+        currency=currency,
+        amount=amount,
+        nok_amount=nok_amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+        rate=(nok_amount / amount).quantize(IMPLIED_RATE_PLACES, rounding=ROUND_HALF_UP),
+        rate_date=day,
+        source=source,
+        reference=reference,
+    )
+
+
+def foreign_currency(data: object) -> str | None:
+    """The currency of a purchase (receipt, invoice, expense) that is not in NOK: the
+    ledger can book it only with a NOK amount (ADR 0052). None for anything else."""
+    if not isinstance(data, PurchaseData):
+        return None
+    return None if data.currency == NOK else data.currency
 
 
 def to_nok(amount: Decimal, rate: Decimal) -> Decimal:

@@ -73,6 +73,8 @@ CORRECT_MODAL: Final = "correct-modal"
 PREFIX: Final = "bk"
 ACCOUNT_INPUT: Final = "account"
 VAT_INPUT: Final = "vat"
+#: ADR 0052: a foreign-currency document's amount in NOK, when it has none.
+NOK_INPUT: Final = "nok"
 REASON_INPUT: Final = "reason"
 #: Reasons against a proposal shown in its review request, and how much of each.
 MAX_CONCERNS: Final = 4
@@ -168,6 +170,9 @@ class DiscordHandler:
         self.review_texts: dict[uuid.UUID, str] = {}
         #: proposal id ─▶ (account, VAT rate) as posted: the Korriger modal's prefill.
         self.review_values: dict[uuid.UUID, tuple[str | None, Decimal | None]] = {}
+        #: proposal id ─▶ its document's currency as posted: the modal asks for the amount
+        #: in NOK unless it is known to be a NOK document (ADR 0052).
+        self.review_currencies: dict[uuid.UUID, str] = {}
         self._review_lock = asyncio.Lock()
 
     # --- who ---------------------------------------------------------------------------
@@ -281,6 +286,7 @@ class DiscordHandler:
             self.reviews[view.id] = int(message.id)
             self.review_texts[view.id] = text
             self.review_values[view.id] = (view.account_code, view.vat_rate)
+            self.review_currencies[view.id] = str(view.data.get("currency") or "NOK")
             return message
 
     async def update_review(self, view: ProposalView) -> bool:
@@ -377,10 +383,19 @@ class DiscordHandler:
                 required=False,
                 max_length=6,
             )
+            rows = [account, vat]
+            currency = self.review_currencies.get(proposal_id)
+            if currency != "NOK":  # foreign, or not known here (posted before a restart)
+                nok = hikari.impl.ModalActionRowBuilder()
+                nok.add_text_input(
+                    NOK_INPUT,
+                    f"Beløp i NOK (bilag i {currency or 'utenlandsk valuta'})",
+                    required=False,
+                    max_length=20,
+                )
+                rows.append(nok)
             await interaction.create_modal_response(
-                "Korriger og godkjenn",
-                custom_id(CORRECT_MODAL, proposal_id),
-                components=[account, vat],
+                "Korriger og godkjenn", custom_id(CORRECT_MODAL, proposal_id), components=rows
             )
 
     async def _modal(self, interaction: Any) -> None:
@@ -406,7 +421,9 @@ class DiscordHandler:
         elif action == CORRECT_MODAL:
             try:
                 corrections = parse_corrections(
-                    values.get(ACCOUNT_INPUT, ""), values.get(VAT_INPUT, "")
+                    values.get(ACCOUNT_INPUT, ""),
+                    values.get(VAT_INPUT, ""),
+                    values.get(NOK_INPUT, ""),
                 )
             except ValueError as error:
                 await _ephemeral(interaction, str(error))
@@ -568,8 +585,18 @@ def modal_values(rows: Iterable[Any]) -> dict[str, str]:
     return values
 
 
-def parse_corrections(account: str, vat: str) -> Corrections | None:
-    """The reviewer's corrections from the modal; ValueError (Norwegian) if malformed."""
+def parse_corrections(account: str, vat: str, nok: str = "") -> Corrections | None:
+    """The reviewer's corrections from the modal; ValueError (Norwegian) if malformed.
+    `nok`: a foreign-currency document's amount in NOK ("1 234,56"; ADR 0052)."""
+    nok_amount: Decimal | None = None
+    nok = "".join(nok.replace(",", ".").split()).removesuffix("kr")
+    if nok:
+        try:
+            nok_amount = Decimal(nok)
+        except InvalidOperation:
+            raise ValueError("Beløp i NOK må være et tall, f.eks. 452,37.") from None
+        if not nok_amount.is_finite() or nok_amount <= 0:
+            raise ValueError("Beløp i NOK må være større enn null.")
     account = account.strip()
     vat = vat.strip().removesuffix("%").strip().replace(",", ".")
     if account and not (len(account) == 4 and account.isascii() and account.isdigit()):
@@ -582,9 +609,9 @@ def parse_corrections(account: str, vat: str) -> Corrections | None:
             raise ValueError("Mva-sats må være et tall, f.eks. 25.") from None
         if not rate.is_finite() or not 0 <= rate <= 100:
             raise ValueError("Mva-sats må være mellom 0 og 100.")
-    if not account and rate is None:
+    if not account and rate is None and nok_amount is None:
         return None
-    return Corrections(account_code=account or None, vat_rate=rate)
+    return Corrections(account_code=account or None, vat_rate=rate, nok_amount=nok_amount)
 
 
 def _merchant(view: ProposalView) -> str:

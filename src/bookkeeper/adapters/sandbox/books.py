@@ -271,6 +271,12 @@ class SandboxBooks:
             raise _rejected(f"currency {purchase.currency!r} is not a three-letter code")
         if not purchase.lines:
             raise _rejected("a purchase needs at least one line")
+        if purchase.currency != "NOK" and any(
+            line.net_nok is None or line.vat_nok is None for line in purchase.lines
+        ):
+            # Fiken would convert at a rate of its own; the sandbox has none, and never
+            # books currency amounts as if they were NOK (ADR 0052).
+            raise _rejected(f"a {purchase.currency} purchase needs its lines' NOK amounts")
         if not REFERENCE.fullmatch(purchase.reference):
             raise _rejected(f"unusable reference {purchase.reference!r}")
         for line in purchase.lines:
@@ -415,17 +421,23 @@ def _purchase_postings(
 ) -> list[tuple[str, Decimal]]:
     purchase = stored.purchase
     postings: list[tuple[str, Decimal]] = []
+    foreign = purchase.currency != "NOK"
+    total = Decimal(0)
     for line in purchase.lines:
-        postings.append((line.account, _kroner(line.net)))
+        # The ledger is in NOK: a foreign-currency purchase posts its lines' NOK amounts.
+        net = _kroner(line.net_nok if foreign and line.net_nok is not None else line.net)
+        vat = _kroner(line.vat_nok if foreign and line.vat_nok is not None else line.vat)
+        total += net + vat
+        postings.append((line.account, net))
         if line.vat:
-            postings.append((INPUT_VAT_ACCOUNT.get(line.vat_type, "2710"), _kroner(line.vat)))
+            postings.append((INPUT_VAT_ACCOUNT.get(line.vat_type, "2710"), vat))
     if purchase.paid and purchase.payment_account:
         credit = purchase.payment_account
     elif purchase.supplier_id is not None:
         credit = supplier_codes.get(purchase.supplier_id, "2400")
     else:
         credit = "2400"
-    postings.append((credit, -stored.gross))
+    postings.append((credit, -(total if foreign else stored.gross)))
     return postings
 
 

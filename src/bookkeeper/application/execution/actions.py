@@ -21,7 +21,13 @@ from bookkeeper.application.ports import (
     Exclusive,
     UnitOfWorkFactory,
 )
-from bookkeeper.application.postings import booking, reversible_entry, tax_table
+from bookkeeper.application.postings import (
+    booked_in_nok,
+    booking,
+    proposal_exchange,
+    reversible_entry,
+    tax_table,
+)
 from bookkeeper.domain.events import (
     CorrectionData,
     ExpenseRegistrationData,
@@ -33,7 +39,7 @@ from bookkeeper.domain.events import (
     Status,
 )
 from bookkeeper.domain.proposals import Proposal, apply_corrections
-from bookkeeper.domain.rules import TaxTable
+from bookkeeper.domain.rules import TaxTable, foreign_currency
 
 
 class Actions:
@@ -58,7 +64,9 @@ class Actions:
         claim = attempt.claim
         data = claim.data
         # A booking we cannot post: fail first.
-        await self._check_posting(claim.tenant_id, claim.proposal_id, data, claim.rates)
+        await self._check_posting(
+            claim.tenant_id, claim.proposal_id, data, claim.rates, converted_by=claim.proposal_id
+        )
         match data:
             case ReceiptAttachmentData():
                 acted = await self._bank.attach_receipt(attempt, claim.proposal_id, data)
@@ -94,7 +102,9 @@ class Actions:
         claim = attempt.claim
         target_id, target = await self._target(claim.tenant_id, data.target_proposal_id)
         corrected = apply_corrections(target.effective_data, data.changes)
-        await self._check_posting(claim.tenant_id, claim.proposal_id, corrected, claim.rates)
+        await self._check_posting(
+            claim.tenant_id, claim.proposal_id, corrected, claim.rates, converted_by=target_id
+        )
         match corrected:
             case ReceiptAttachmentData():
                 old_event = target.external_ids.get("folioEventId")
@@ -121,10 +131,18 @@ class Actions:
         proposal_id: uuid.UUID,
         data: ProposalData,
         rates: TaxTable | None = None,
+        *,
+        converted_by: uuid.UUID | None = None,
     ) -> None:
         """Raise the DomainError (UnbalancedEntry …) recording would raise, before any
         remote call, so that an action whose posting is impossible fails untouched
-        (`rates`: the tenant's tax rates as the claim read them; None: read them now)."""
+        (`rates`: the tenant's tax rates as the claim read them; None: read them now). A
+        foreign-currency purchase is checked in NOK by the conversion recorded with the
+        proposal `converted_by` (NokAmountMissing without one, ADR 0052)."""
+        if converted_by is not None and foreign_currency(data) is not None:
+            async with self._uow() as uow:
+                exchange = await proposal_exchange(uow, tenant_id, converted_by)
+            data = booked_in_nok(data, exchange)
         booking(
             data,
             proposal_id,

@@ -82,6 +82,9 @@ class CorrectionsIn(RequestBody, frozen=True, kw_only=True):
     supplier: str | None = None
     category: str | None = None
     folio_event_id: str | None = None
+    #: A foreign-currency document's amount in NOK (what was paid): needed to approve one
+    #: that has no NOK amount from the exchange rates or the bank (ADR 0052).
+    nok_amount: Decimal | None = None
 
     def to_domain(self) -> Corrections:
         return Corrections(**{name: getattr(self, name) for name in self.__struct_fields__})

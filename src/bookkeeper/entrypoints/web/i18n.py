@@ -136,6 +136,12 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "date": {"nb": "Dato", "en": "Date"},
     "account": {"nb": "Konto", "en": "Account"},
     "vat_rate": {"nb": "Mva-sats (%)", "en": "VAT rate (%)"},
+    "nok_amount": {"nb": "Beløp i NOK", "en": "Amount in NOK"},
+    "nok_amount_help": {
+        "nb": "Bilaget er i {currency} og har ikke noe beløp i NOK: "
+        "skriv beløpet som ble betalt i NOK.",
+        "en": "The document is in {currency} and has no NOK amount: enter the amount paid in NOK.",
+    },
     # A proposal's fields, as the page names them (the API's camelCase names otherwise).
     "field.vatAmount": {"nb": "Mva-beløp", "en": "VAT amount"},
     "field.currency": {"nb": "Valuta", "en": "Currency"},
@@ -156,6 +162,7 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "field.fileUrl": {"nb": "Fil", "en": "File"},
     "field.accountCode": {"nb": "Konto", "en": "Account"},
     "field.vatRate": {"nb": "Mva-sats (%)", "en": "VAT rate (%)"},
+    "field.nokAmount": {"nb": "Beløp i NOK", "en": "Amount in NOK"},
     "field.amount": {"nb": "Beløp", "en": "Amount"},
     "field.date": {"nb": "Dato", "en": "Date"},
     "field.merchantName": {"nb": "Leverandør", "en": "Merchant"},

@@ -304,7 +304,25 @@ def _corrections(form: Any, view: ProposalView) -> Corrections | None:
             raise ValueError(rate_text)
         if view.vat_rate is None or rate != view.vat_rate:
             changes["vat_rate"] = rate
+    # ADR 0052: a foreign-currency document's amount in NOK ("1 234,56" as written here).
+    nok_text = "".join(_field(form, "nok_amount").replace(",", ".").split()).removesuffix("kr")
+    if nok_text:
+        try:
+            nok_amount = Decimal(nok_text)
+        except InvalidOperation:
+            raise _BadNumber("nok_amount", nok_text) from None
+        if not nok_amount.is_finite():
+            raise _BadNumber("nok_amount", nok_text)
+        changes["nok_amount"] = nok_amount
     return Corrections(**changes) if changes else None
+
+
+class _BadNumber(ValueError):
+    """A number the reviewer typed that is not one; `label` names its field's text."""
+
+    def __init__(self, label: str, text: str) -> None:
+        super().__init__(text)
+        self.label = label
 
 
 async def _names(runtime: Runtime, user: Principal) -> Callable[[str], str | None]:
@@ -419,7 +437,11 @@ def _review_routes() -> list[Any]:
             lang = i18n.choose(request)
             return await proposal_page(
                 request, user, runtime, proposal_id, status=422,
-                error=i18n.text("refused", lang, reason=f"{i18n.text('vat_rate', lang)}: {bad}"),
+                error=i18n.text(
+                    "refused",
+                    lang,
+                    reason=f"{i18n.text(getattr(bad, 'label', 'vat_rate'), lang)}: {bad}",
+                ),
             )  # fmt: skip
         try:
             await runtime.get_handlers().dispatch(

@@ -1,0 +1,345 @@
+"""ADR 0052: a foreign-currency document is never booked as if its amount were NOK.
+
+Its NOK amount comes from the exchange-rate source, else from the bank transaction that
+paid it, else from the reviewer who approves it; without one it waits for a person, is
+not approved and is not posted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bookkeeper.adapters.sandbox import SandboxBooks
+from bookkeeper.adapters.sandbox.seed import BOOKS_BANK_ACCOUNT_CODE
+from bookkeeper.adapters.sandbox.store import MemorySandboxStore
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.commands import SubmitEvent
+from bookkeeper.application.errors import ExternalRejected
+from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ports import BankTransaction, NewPurchase, PurchaseLine
+from bookkeeper.application.postings import booked_in_nok
+from bookkeeper.domain.errors import InvalidCorrection, InvalidProposal, NokAmountMissing
+from bookkeeper.domain.events import Corrections, Status
+from bookkeeper.domain.ledger import TAX
+from bookkeeper.domain.proposals import validate
+from tests.unit.conftest import FixedClock
+from tests.unit.external_doubles import Harness, agent, expense, receipt
+from tests.unit.test_rules_compliance import PublishedRates
+
+DAY = dt.date(2026, 11, 18)
+
+
+class ListedBank:
+    """A bank whose event listing holds the given events (the receipt check's read)."""
+
+    def __init__(self, *events: BankTransaction) -> None:
+        self.listed = list(events)
+
+    async def events(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
+        return [e for e in self.listed if start <= e.date <= end]
+
+
+def card_payment(amount: str, currency: str = "NOK", event_id: str = "ev-1") -> BankTransaction:
+    return BankTransaction(
+        id=event_id,
+        event_id=event_id,
+        date=DAY + dt.timedelta(days=2),  # booked two days after the purchase
+        description="OPENAI *CHATGPT SUBSCR",
+        amount=Decimal(amount),
+        currency=currency,
+        merchant_name="OpenAI",
+    )
+
+
+def harness(*, bank: ListedBank | None = None, rates: PublishedRates | None = None) -> Harness:
+    h = Harness()
+
+    async def bank_source() -> Any:
+        return lambda _tenant: bank
+
+    h.handlers = Handlers(
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        RoleAuthorizer(),
+        bank_source=bank_source if bank is not None else None,  # type: ignore[arg-type]
+        exchange_rates=rates,
+    )
+    return h
+
+
+def usd_receipt(sha: str | None, **changes: Any) -> Any:
+    fields: dict[str, Any] = {
+        "merchant_name": "OpenAI",
+        "currency": "USD",
+        "amount": Decimal("41.00"),
+        "vat_rate": Decimal("0"),
+        "date": DAY,
+        "folio_event_id": "ev-1",
+    }
+    fields.update(changes)
+    return receipt(sha, **fields)
+
+
+async def submitted(h: Harness, data: Any) -> Any:
+    return await h.handlers.submit(
+        SubmitEvent(type="ReceiptAttachmentProposed", data=data, principal=agent())
+    )
+
+
+def credited(entry: Any, account: str) -> Decimal:
+    return sum((line.credit for line in entry.lines if line.account == account), Decimal(0))
+
+
+def debited(entry: Any, account: str) -> Decimal:
+    return sum((line.debit for line in entry.lines if line.account == account), Decimal(0))
+
+
+# --- no rate and no bank payment: a person gives the NOK amount ---------------------------
+
+
+async def test_without_a_nok_amount_the_receipt_waits_for_a_person_who_is_told_why() -> None:
+    h = harness()
+    result = await submitted(h, usd_receipt(await h.store()))
+    assert result.status is Status.PROPOSED
+    assert result.decision.rule == "nok-amount-missing"
+    [reason] = [r for r in result.confidence.reasons if r.signal == "nok-amount"]
+    assert "USD" in reason.detail and "nokAmount" in reason.detail
+    [first] = await h.stream(result.stream_id)
+    assert "exchange" not in first.metadata
+
+
+async def test_it_is_not_approved_without_a_nok_amount() -> None:
+    h = harness()
+    proposal = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    with pytest.raises(NokAmountMissing, match="nokAmount"):
+        await h.approve(proposal)
+    [first] = await h.stream(proposal)  # nothing was recorded
+    assert first.status == "PROPOSED"
+
+
+async def test_the_reviewers_nok_amount_is_what_the_ledger_books() -> None:
+    h = harness()
+    sha = await h.store()
+    proposal = (await submitted(h, usd_receipt(sha, vat_rate=Decimal("25")))).stream_id
+    await h.approve(proposal, corrections=Corrections(nok_amount=Decimal("452.37")))
+    _, approved = await h.stream(proposal)
+    assert approved.metadata["exchange"] == {
+        "currency": "USD",
+        "amount": "41.00",
+        "nokAmount": "452.37",
+        "rate": "11.033415",
+        "rateDate": "2026-11-18",
+        "source": "reviewer",
+        "reference": "human:kari",
+    }
+    await h.executor.run_once()
+    [posted] = await h.postings()
+    assert credited(posted, "1920") == Decimal("452.37")
+    assert debited(posted, "6810") == Decimal("361.90")  # 452.37 less 25 % VAT in it
+    [vat] = [line for line in posted.lines if line.vat_part == TAX]
+    assert vat.debit == Decimal("90.47")
+
+
+async def test_a_nok_amount_is_refused_on_a_nok_document_and_must_be_positive() -> None:
+    h = harness()
+    nok = await h.propose(receipt(await h.store()))
+    with pytest.raises(InvalidCorrection, match="foreign-currency"):
+        await h.approve(nok, corrections=Corrections(nok_amount=Decimal("125.00")))
+    usd = (await submitted(h, usd_receipt(await h.store(b"%PDF-1.4 other")))).stream_id
+    with pytest.raises(InvalidCorrection, match="positive"):
+        await h.approve(usd, corrections=Corrections(nok_amount=Decimal("-1")))
+
+
+def test_a_correction_of_an_executed_proposal_does_not_carry_a_nok_amount() -> None:
+    from tests.unit.external_doubles import correction
+
+    with pytest.raises(InvalidProposal, match="nokAmount"):
+        validate(correction(uuid.uuid4(), nok_amount=Decimal("10.00")))
+
+
+def test_the_ledger_never_books_currency_amounts_as_nok() -> None:
+    with pytest.raises(NokAmountMissing):
+        booked_in_nok(usd_receipt(None), None)
+    nok = receipt(None)
+    assert booked_in_nok(nok, None) is nok
+
+
+# --- the bank paid it in NOK ---------------------------------------------------------------
+
+
+async def test_the_bank_payment_in_nok_is_the_receipts_nok_amount() -> None:
+    h = harness(bank=ListedBank(card_payment("-440.00")))
+    result = await submitted(h, usd_receipt(await h.store()))
+    assert result.decision.rule != "nok-amount-missing"
+    assert not [r for r in result.confidence.reasons if r.signal in ("nok-amount", "bank-mismatch")]
+    [first] = await h.stream(result.stream_id)
+    assert first.metadata["exchange"] == {
+        "currency": "USD",
+        "amount": "41.00",
+        "nokAmount": "440.00",
+        "rate": "10.731707",
+        "rateDate": "2026-11-20",
+        "source": "bank",
+        "reference": "ev-1",
+    }
+    await h.approve(result.stream_id)  # no correction needed
+    await h.executor.run_once()
+    [posted] = await h.postings()
+    assert credited(posted, "1920") == Decimal("440.00")
+    assert debited(posted, "6810") == Decimal("440.00")
+
+
+async def test_a_pending_payment_in_the_currency_or_money_in_gives_no_nok_amount() -> None:
+    for event in (card_payment("-41.00", "USD"), card_payment("41.00")):
+        h = harness(bank=ListedBank(event))
+        result = await submitted(h, usd_receipt(await h.store()))
+        assert result.decision.rule == "nok-amount-missing", event
+
+
+async def test_a_bank_event_that_disagrees_is_not_taken_as_the_nok_amount() -> None:
+    h = harness(bank=ListedBank(card_payment("-440.00")))
+    # A month later than the payment: not the receipt it paid.
+    result = await submitted(h, usd_receipt(await h.store(), date=DAY - dt.timedelta(days=40)))
+    assert result.decision.rule == "nok-amount-missing"
+
+
+async def test_a_payment_booked_in_nok_after_submission_is_found_on_approval() -> None:
+    bank = ListedBank(card_payment("-41.00", "USD"))  # still pending, in dollars
+    h = harness(bank=bank)
+    proposal = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    bank.listed = [card_payment("-440.00")]  # booked since, in NOK
+    await h.approve(proposal)
+    _, approved = await h.stream(proposal)
+    assert approved.metadata["exchange"]["nokAmount"] == "440.00"
+    assert approved.metadata["exchange"]["source"] == "bank"
+
+
+class SilentRates(PublishedRates):
+    """A rate source that cannot answer until `back` is set."""
+
+    back = False
+
+    async def to_nok(self, currency: str, day: dt.date) -> Any:
+        if not self.back:
+            from bookkeeper.application.errors import ExternalUnavailable
+
+            raise ExternalUnavailable("Norges Bank is down", system="norges-bank")
+        return await super().to_nok(currency, day)
+
+
+async def test_a_rate_source_that_answers_again_gives_the_rate_on_approval() -> None:
+    rates = SilentRates({"USD": Decimal("10.9")})
+    h = harness(rates=rates)
+    proposal = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    rates.back = True
+    await h.approve(proposal)
+    _, approved = await h.stream(proposal)
+    assert approved.metadata["exchange"] == {
+        "currency": "USD",
+        "amount": "41.00",
+        "nokAmount": "446.90",
+        "rate": "10.9",
+        "rateDate": "2026-11-18",
+    }
+    await h.executor.run_once()
+    [posted] = await h.postings()
+    assert credited(posted, "1920") == Decimal("446.90")
+
+
+# --- the exchange-rate source answers: as before, and it comes first ----------------------
+
+
+async def test_a_published_rate_comes_before_the_bank_and_is_checked_against_it() -> None:
+    rates = PublishedRates({"USD": Decimal("10.9")})
+    h = harness(bank=ListedBank(card_payment("-452.00")), rates=rates)
+    result = await submitted(h, usd_receipt(await h.store()))
+    [first] = await h.stream(result.stream_id)
+    assert first.metadata["exchange"] == {
+        "currency": "USD",
+        "amount": "41.00",
+        "nokAmount": "446.90",
+        "rate": "10.9",
+        "rateDate": "2026-11-18",
+    }
+    # 452.00 kr paid for 446.90 kr at the rate (card fees): the payment agrees.
+    assert not [r for r in result.confidence.reasons if r.signal == "bank-mismatch"]
+    far = harness(bank=ListedBank(card_payment("-900.00")), rates=rates)
+    off = await submitted(far, usd_receipt(await far.store()))
+    assert [r.signal for r in off.confidence.reasons if r.signal == "bank-mismatch"] == [
+        "bank-mismatch"
+    ]
+
+
+async def test_a_reviewer_may_give_the_nok_amount_paid_over_the_published_rate() -> None:
+    h = harness(rates=PublishedRates({"EUR": Decimal("11.5")}))
+    data = expense(await h.store(), currency="EUR", amount=Decimal("100.00"), date=DAY)
+    proposal = await h.propose(data)
+    await h.approve(proposal, corrections=Corrections(nok_amount=Decimal("1162.40")))
+    await h.executor.run_once()
+    [posted] = await h.postings()
+    assert credited(posted, "1920") == Decimal("1162.40")
+
+
+# --- the sandbox books post NOK --------------------------------------------------------------
+
+
+async def test_the_sandbox_books_post_a_foreign_purchase_in_nok_and_refuse_one_without() -> None:
+    books = SandboxBooks(MemorySandboxStore(), "acme", FixedClock())
+
+    def purchase(reference: str, **nok: Decimal) -> NewPurchase:
+        line = PurchaseLine(
+            description="Hotell",
+            net=Decimal("80.00"),
+            vat=Decimal("20.00"),
+            vat_type="HIGH",
+            account="7140",
+            **nok,
+        )
+        return NewPurchase(
+            kind="cash_purchase",
+            date=DAY,
+            currency="EUR",
+            lines=(line,),
+            reference=reference,
+            paid=True,
+            payment_account=BOOKS_BANK_ACCOUNT_CODE,
+        )
+
+    before = {b.code: b.balance for b in await books.account_balances(DAY)}
+    await books.create_purchase(
+        purchase("bk-0001", net_nok=Decimal("920.00"), vat_nok=Decimal("230.00"))
+    )
+    after = {b.code: b.balance for b in await books.account_balances(DAY)}
+    moved = {code: after[code] - before.get(code, Decimal(0)) for code in after}
+    assert moved["7140"] == Decimal("920.00")
+    assert moved[BOOKS_BANK_ACCOUNT_CODE] == Decimal("-1150.00")
+    with pytest.raises(ExternalRejected, match="NOK amounts"):
+        await books.create_purchase(purchase("bk-0002"))
+
+
+async def test_one_approved_before_the_rule_fails_untouched_instead_of_posting_dollars() -> None:
+    """A foreign-currency receipt approved without a NOK amount (before ADR 0052): the
+    executor refuses it before the bank is touched, and nothing is posted."""
+    from bookkeeper.application.event_log import following
+    from bookkeeper.domain.proposals import Proposal
+
+    h = harness()
+    proposal_id = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    async with h.uow_factory() as uow:  # the approval as the old handler recorded it
+        events = await uow.events.read_stream("acme", proposal_id)
+        proposal = Proposal.rehydrate(str(proposal_id), events)
+        proposal.approve(actor="human:kari")
+        new = following(events, proposal.pending, ids=h.ids, at=h.clock.now())
+        await uow.commit_proposal("acme", proposal_id, events, new)
+    await h.executor.run_once()
+    assert await h.postings() == []
+    assert not h.world.bank("acme").attached
+    async with h.uow_factory() as uow:
+        view = await uow.proposals.get("acme", proposal_id)
+    assert view is not None and view.status is Status.FAILED
+    assert "no NOK amount" in (view.last_error or "")
