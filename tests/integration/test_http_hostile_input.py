@@ -100,3 +100,84 @@ async def test_corrected_amounts_are_recorded_with_two_decimals(
     history = await api.client.get(f"{API}/correlations/{proposal_id}", headers=api.viewer)
     decision = history.json()["items"][1]
     assert decision["data"]["corrections"] == {field: recorded}
+
+
+# --- review rules -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"amountMin": "NaN"},
+        {"amountMax": "sNaN"},
+        {"maxAutoAmount": "Infinity"},
+        {"twoApproversAbove": "NaN"},
+        {"defaultApprovalLimit": "-Infinity"},
+        {"autoApproveAbove": "NaN"},
+        {"reviewRecommendedFrom": "sNaN"},
+        {"amountMin": "-1"},
+        {"maxAutoAmount": "1e400"},
+        {"autoApproveAbove": "2"},
+        {"amountMin": "60000"},
+        {"duplicateWindowDays": 1_000_000_000},
+        {"duplicateWindowDays": -1},
+    ],
+)
+async def test_review_rules_that_would_break_every_proposal_are_422(
+    api: Api, change: dict[str, Any]
+) -> None:
+    """An admin's NaN threshold was kept, and every later proposal of the tenant was a 500
+    (the scoring compares amounts with it)."""
+    admin = api.headers("ada", "admin")
+    before = (await api.client.get(f"{API}/rules/review-rules", headers=admin)).json()
+    refused = await api.client.put(f"{API}/rules/review-rules", json=change, headers=admin)
+    assert_problem(refused, 422, "invalid-rule")
+    after = (await api.client.get(f"{API}/rules/review-rules", headers=admin)).json()
+    assert after == before
+    proposed = await api.submit("ReceiptAttachmentProposed", receipt())
+    assert proposed.status_code == 201, proposed.text
+
+
+async def test_review_rules_within_bounds_are_kept(api: Api) -> None:
+    admin = api.headers("ada", "admin")
+    change = {"amountMin": "0", "maxAutoAmount": "0", "duplicateWindowDays": 366}
+    changed = await api.client.put(f"{API}/rules/review-rules", json=change, headers=admin)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["duplicateWindowDays"] == 366
+
+
+# --- bodies: every JSON body is decoded strictly ------------------------------------------
+
+
+def _json_body_operations(document: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(method, path, operation id) of every operation taking a JSON body, read from the
+    document so that a new route is covered without a change here."""
+    found = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            content = (
+                operation.get("requestBody", {}).get("content", {})
+                if isinstance(operation, dict)
+                else {}
+            )
+            if "application/json" in content:
+                found.append((method.upper(), path, operation["operationId"]))
+    return found
+
+
+async def test_every_json_body_nested_without_end_is_a_400(api: Api) -> None:
+    """A body nested ten thousand deep on any JSON route: a 400 problem, never a 500
+    (PUT /rules/review-rules decoded it with Litestar's own decoder: RecursionError)."""
+    document = (await api.client.get("/schema/openapi.json")).json()
+    operations = _json_body_operations(document)
+    assert {"setReviewRules", "submitEvent", "approveProposal"} <= {o for _, _, o in operations}
+    root = api.headers("root", "admin", "accountant", "system")
+    deep = b"[" * 10_000 + b"]" * 10_000
+    for method, path, operation_id in operations:
+        url = path.replace("{event_id}", "01a24cd0-98f1-7000-8338-06d7660c6e22")
+        url = url.replace("{tenant}", "acme").replace("{provider}", "fiken")
+        response = await api.client.request(
+            method, url, content=deep, headers=root | {"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, (operation_id, response.text)
+        assert_problem(response, 400, "validation-failed")

@@ -251,7 +251,15 @@ class RulesController(Controller):
         """The tenant's review rules and approval threshold (twoApproversAbove …)."""
         return await rules.review_rules(request.user)
 
-    @put("/review-rules", operation_id="setReviewRules", responses=documented(401, 403, 422))
+    @put(
+        "/review-rules",
+        operation_id="setReviewRules",
+        # Strict decoding like every other body: the depth check (a body nested thousands
+        # deep was a RecursionError, a 500) and a 400 that names what is not JSON.
+        dto=StrictJson[dict[str, Any]],
+        return_dto=None,
+        responses=documented(401, 403, 422),
+    )
     async def set_review_rules(
         self,
         data: JSONBody[dict[str, Any]],
