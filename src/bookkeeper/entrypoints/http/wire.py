@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -19,6 +19,7 @@ from msgspec import Meta
 from bookkeeper.application.handlers import DecisionResult, SubmitResult
 from bookkeeper.application.ports import PatternView, ProposalView, RecordedEvent
 from bookkeeper.application.queries import ApprovalRate
+from bookkeeper.domain import money
 from bookkeeper.domain.confidence import Confidence
 from bookkeeper.domain.events import Corrections, payload_to_builtins
 from bookkeeper.domain.review import Outcome
@@ -364,6 +365,21 @@ class Problem(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
 
 def _str(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def amount_out(value: Decimal) -> str:
+    """An amount on the wire: a decimal string with exactly two decimals, rounded half up,
+    whatever spelling its source gave (Folio's -180.2, a reader's 1.25E+4, -0)."""
+    try:
+        rounded = money.round_kr(value)
+    except InvalidOperation:  # more digits than the context holds: say it as it is
+        return str(value)
+    return format(rounded if rounded else abs(rounded), "f")
+
+
+def optional_amount_out(value: Decimal | None) -> str | None:
+    """`amount_out`, or None."""
+    return None if value is None else amount_out(value)
 
 
 def _float(value: Decimal | None) -> float | None:
