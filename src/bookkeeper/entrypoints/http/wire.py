@@ -363,6 +363,15 @@ class Problem(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
 # --- application results → wire ---------------------------------------------------------
 
 
+def whole(body: str) -> str:
+    """A pattern that matches the whole string only, both as the server tests it and as the
+    OpenAPI document (ECMA-262) states it. msgspec and Litestar test a pattern with
+    `re.search`, where `$` also matches before a final newline: "USD\\n" passed
+    `^[A-Za-z]{3}$` and was stored with its newline. `body` uses `[0-9]`, never `\\d`
+    (which in Python also takes Arabic-Indic and other digits)."""
+    return rf"^(?:{body})(?!\n)$"
+
+
 def _str(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 

@@ -25,13 +25,13 @@ from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
 from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
-from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody
+from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody, whole
 
 _CENT: Final = Decimal("0.01")
 RateText = Annotated[
-    str, Meta(pattern=r"^[0-9]{1,2}(\.[0-9]{1,2})?$", examples=["25.00", "12", "11.11"])
+    str, Meta(pattern=whole(r"[0-9]{1,2}(\.[0-9]{1,2})?"), examples=["25.00", "12", "11.11"])
 ]
-Code = Annotated[str, Meta(pattern=r"^[0-9A-Za-z]{1,8}$", examples=["3", "33"])]
+Code = Annotated[str, Meta(pattern=whole("[0-9A-Za-z]{1,8}"), examples=["3", "33"])]
 
 
 class TaxRateOut(ResponseBody, frozen=True, kw_only=True):
@@ -53,7 +53,7 @@ class TaxRateChangeIn(RequestBody, frozen=True, kw_only=True):
     rate: RateText | None
     valid_from: dt.date
     valid_to: dt.date | None = None
-    country: Annotated[str, Meta(pattern=r"^[A-Za-z]{2}$")] = "NO"
+    country: Annotated[str, Meta(pattern=whole("[A-Za-z]{2}"))] = "NO"
     #: For a code new in the country; else the code's latest row's.
     tax_type: Annotated[str, Meta(max_length=40)] | None = None
     direction: Literal["input", "output"] | None = None
@@ -122,7 +122,7 @@ class RulesController(Controller):
         request: AuthenticatedRequest,
         rules: NamedDependency[RulesService],
         country: Annotated[
-            str | None, QueryParameter(pattern=r"^[A-Za-z]{2}$", description="ISO 3166 code")
+            str | None, QueryParameter(pattern=whole("[A-Za-z]{2}"), description="ISO 3166 code")
         ] = None,
         on: Annotated[
             dt.date | None, QueryParameter(description="Only the rates valid on this day")
