@@ -263,3 +263,37 @@ async def test_every_pattern_of_the_document_refuses_what_follows_a_valid_value(
     for regex, example in patterns:
         assert re.search(regex, example), (regex, example)
         assert not re.search(regex, example + "\n"), (regex, example)
+
+
+# --- NUL characters in query values -------------------------------------------------------
+
+
+def _query_parameters(document: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(method, path, parameter) of every query parameter of an operation without path
+    parameters, from the document."""
+    found = []
+    for path, item in document["paths"].items():
+        if "{" in path:
+            continue
+        for method, operation in item.items():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    found.append((method.upper(), path, parameter["name"]))
+    return found
+
+
+async def test_a_nul_character_in_any_query_value_is_a_400_naming_it(api: Api) -> None:
+    """GET /events?type=%00… and /reports/general-ledger?account=…%00… reached PostgreSQL,
+    which refuses NUL in text: a 500. Now a 400 before any handler runs, on every route."""
+    document = (await api.client.get("/schema/openapi.json")).json()
+    parameters = _query_parameters(document)
+    assert ("GET", f"{API}/events", "type") in parameters
+    assert ("GET", f"{API}/reports/general-ledger", "account") in parameters
+    root = api.headers("root", "admin", "accountant", "system")
+    for method, path, name in parameters:
+        response = await api.client.request(method, path, params={name: "a\x00b"}, headers=root)
+        problem = assert_problem(response, 400)
+        assert any(e["field"] == name for e in problem["errors"]), (path, name, problem)
+    assert await _events(api) == []

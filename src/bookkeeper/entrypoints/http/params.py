@@ -120,12 +120,18 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
     """Before any handler runs: every date or timestamp query parameter lies in the window
     [EARLIEST, LATEST], else a 400 naming it. Litestar parses the value afterwards as it
     always did; this only refuses what would overflow a date computation further in
-    (ADR 0021). A coroutine although it awaits nothing: Litestar runs a plain function
+    (ADR 0021), and no query value holds a NUL character (ADR 0049). A coroutine although
+    it awaits nothing: Litestar runs a plain function
     given as `before_request` in its thread pool, a thread hop (and GIL hand-over) on
     every request of the API (ADR 0039). Parameters typed as text (the RFC 3339
     `from`/`to` above) are checked by `aware`. Integers are bounded where they are
     declared (`ge`/`le`, like `After`), or clamped (`Limit`);
     tests/integration/test_http_bounds.py holds every route to that."""
+    if b"%00" in request.scope["query_string"]:
+        # No database keeps a NUL in text: PostgreSQL refuses the statement (a 500).
+        for name, value in request.query_params.multi_items():
+            if "\x00" in value:
+                raise _invalid(name, "must not contain NUL (\\u0000) characters")
     handler = request.scope.get("route_handler")
     if handler is None:
         return
