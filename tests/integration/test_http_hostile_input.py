@@ -5,6 +5,7 @@ nothing, and change nothing."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -296,4 +297,62 @@ async def test_a_nul_character_in_any_query_value_is_a_400_naming_it(api: Api) -
         response = await api.client.request(method, path, params={name: "a\x00b"}, headers=root)
         problem = assert_problem(response, 400)
         assert any(e["field"] == name for e in problem["errors"]), (path, name, problem)
+    assert await _events(api) == []
+
+
+# --- credentials ----------------------------------------------------------------------------
+
+
+async def _raw(
+    api: Api, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b""
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One request straight through ASGI, headers exactly as given (the test client would
+    fold repeated ones into one comma-joined value, as a server does not)."""
+    sent: list[dict[str, Any]] = []
+    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    await api.client.app(scope, receive, send)  # type: ignore[arg-type]
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), content
+
+
+async def test_two_authorization_headers_are_a_400_whichever_comes_first(api: Api) -> None:
+    """The first of two tokens was used: a viewer's then an agent's was refused, an agent's
+    then a viewer's was accepted, another tenant's first read that tenant. Now neither."""
+    agent, viewer = api.agent["Authorization"], api.viewer["Authorization"]
+    foreign = api.foreigner["Authorization"]
+    body = json.dumps({"type": "PatternSuggested", "data": pattern()}).encode()
+    json_type = (b"content-type", b"application/json")
+    for first, second in ((agent, viewer), (viewer, agent), (foreign, agent)):
+        headers = [(b"authorization", first.encode()), (b"authorization", second.encode())]
+        for method, extra, content in (("POST", [json_type], body), ("GET", [], b"")):
+            status, answer, text = await _raw(
+                api, method, f"{API}/events", [*headers, *extra], content
+            )
+            assert status == 400, text
+            assert answer[b"content-type"].startswith(b"application/problem+json")
+            assert b'error="invalid_request"' in answer[b"www-authenticate"]
+            assert json.loads(text)["status"] == 400
     assert await _events(api) == []

@@ -70,6 +70,7 @@ PROBLEM_JSON: Final = "application/problem+json"
 TYPE_PREFIX: Final = "urn:bookkeeper:problem:"
 WWW_AUTHENTICATE_MISSING: Final = 'Bearer realm="bookkeeper"'
 WWW_AUTHENTICATE_INVALID: Final = 'Bearer realm="bookkeeper", error="invalid_token"'
+WWW_AUTHENTICATE_DUPLICATE: Final = 'Bearer realm="bookkeeper", error="invalid_request"'
 
 _log = logging.getLogger("bookkeeper.http")
 
