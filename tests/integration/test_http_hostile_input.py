@@ -356,3 +356,44 @@ async def test_two_authorization_headers_are_a_400_whichever_comes_first(api: Ap
             assert b'error="invalid_request"' in answer[b"www-authenticate"]
             assert json.loads(text)["status"] == 400
     assert await _events(api) == []
+
+
+# --- the media type of a JSON body ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/xml", "multipart/form-data"],
+)
+async def test_a_json_body_sent_as_another_media_type_is_a_415_on_every_json_route(
+    api: Api, content_type: str
+) -> None:
+    """Every JSON route decoded the body as JSON whatever its Content-Type said (a form
+    post of `{"type": …}` proposed). Now a 415 that each operation documents."""
+    document = (await api.client.get("/schema/openapi.json")).json()
+    operations = _json_body_operations(document)
+    root = api.headers("root", "admin", "accountant", "system")
+    body = json.dumps({"type": "PatternSuggested", "data": pattern()}).encode()
+    for method, path, operation_id in operations:
+        declared = document["paths"][path][method.lower()]["responses"]
+        assert "415" in declared, operation_id
+        url = path.replace("{event_id}", "01a24cd0-98f1-7000-8338-06d7660c6e22")
+        url = url.replace("{tenant}", "acme").replace("{provider}", "fiken")
+        response = await api.client.request(
+            method, url, content=body, headers=root | {"Content-Type": content_type}
+        )
+        assert_problem(response, 415, "unsupported-media-type")
+    assert await _events(api) == []
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/json", "application/json; charset=utf-8", "APPLICATION/JSON"],
+)
+async def test_a_json_body_with_no_or_a_json_media_type_is_taken(
+    api: Api, content_type: str | None
+) -> None:
+    body = json.dumps({"type": "PatternSuggested", "data": pattern()}).encode()
+    headers = api.agent | ({"Content-Type": content_type} if content_type else {})
+    response = await api.client.post(f"{API}/events", content=body, headers=headers)
+    assert response.status_code == 201, response.text

@@ -100,7 +100,7 @@ class EventController(Controller):
                 documentation_only=True,
             ),
         ],
-        responses=documented(401, 403, 404, 409, 413, 422),
+        responses=documented(401, 403, 404, 409, 413, 415, 422),
     )
     async def submit(
         self,
@@ -193,7 +193,7 @@ class EventController(Controller):
         status_code=200,
         dto=StrictJson[ApprovalRequest | None],
         return_dto=None,
-        responses=documented(401, 403, 404, 409, 422),
+        responses=documented(401, 403, 404, 409, 415, 422),
     )
     async def approve(
         self,
@@ -223,7 +223,7 @@ class EventController(Controller):
         status_code=200,
         dto=StrictJson[RejectionRequest],
         return_dto=None,
-        responses=documented(401, 403, 404, 409, 422),
+        responses=documented(401, 403, 404, 409, 415, 422),
     )
     async def reject(
         self,

@@ -527,7 +527,7 @@ class JournalEntryController(Controller):
                 documentation_only=True,
             ),
         ],
-        responses=documented(401, 403, 409, 413, 422),
+        responses=documented(401, 403, 409, 413, 415, 422),
     )
     async def post_entry(
         self,

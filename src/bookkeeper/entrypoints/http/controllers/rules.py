@@ -137,7 +137,7 @@ class RulesController(Controller):
         status_code=201,
         dto=StrictJson[TaxRateChangeIn],
         return_dto=None,
-        responses=documented(401, 403, 422),
+        responses=documented(401, 403, 415, 422),
     )
     async def change_tax_rate(
         self,
@@ -195,7 +195,7 @@ class RulesController(Controller):
         status_code=201,
         dto=StrictJson[PeriodIn],
         return_dto=None,
-        responses=documented(401, 403, 422),
+        responses=documented(401, 403, 415, 422),
     )
     async def close_period(
         self,
@@ -258,7 +258,7 @@ class RulesController(Controller):
         # deep was a RecursionError, a 500) and a 400 that names what is not JSON.
         dto=StrictJson[dict[str, Any]],
         return_dto=None,
-        responses=documented(401, 403, 422),
+        responses=documented(401, 403, 415, 422),
     )
     async def set_review_rules(
         self,

@@ -271,7 +271,7 @@ class SpendingController(Controller):
         dto=StrictJson[BudgetIn],
         return_dto=None,
         summary="Set a source's monthly budget in NOK",
-        responses=documented(401, 403, 422),
+        responses=documented(401, 403, 415, 422),
     )
     async def set_budget(
         self,
@@ -312,7 +312,7 @@ class SpendingController(Controller):
         dto=StrictJson[PriceTableIn],
         return_dto=None,
         summary="Set the price table a source's usage is priced with",
-        responses=documented(401, 403, 422),
+        responses=documented(401, 403, 415, 422),
     )
     async def set_prices(
         self,
