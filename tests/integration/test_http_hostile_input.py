@@ -397,3 +397,17 @@ async def test_a_json_body_with_no_or_a_json_media_type_is_taken(
     headers = api.agent | ({"Content-Type": content_type} if content_type else {})
     response = await api.client.post(f"{API}/events", content=body, headers=headers)
     assert response.status_code == 201, response.text
+
+
+async def test_review_rule_amounts_are_answered_with_two_decimals_and_round_trip(
+    api: Api,
+) -> None:
+    """GET answered the domain's struct as it was: "50000", "1", "10000" for amounts."""
+    admin = api.headers("ada", "admin")
+    got = (await api.client.get(f"{API}/rules/review-rules", headers=admin)).json()
+    amounts = ["amountMin", "amountMax", "maxAutoAmount", "twoApproversAbove"]
+    assert all(re.fullmatch(r"-?[0-9]+\.[0-9]{2}", got[name]) for name in amounts), got
+    assert (got["amountMin"], got["twoApproversAbove"]) == ("1.00", "50000.00")
+    again = await api.client.put(f"{API}/rules/review-rules", json=got, headers=admin)
+    assert again.status_code == 200, again.text
+    assert again.json() == got

@@ -25,7 +25,13 @@ from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
 from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
-from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody, whole
+from bookkeeper.entrypoints.http.wire import (
+    RequestBody,
+    ResponseBody,
+    amount_out,
+    optional_amount_out,
+    whole,
+)
 
 _CENT: Final = Decimal("0.01")
 RateText = Annotated[
@@ -84,6 +90,41 @@ class PeriodOut(ResponseBody, frozen=True, kw_only=True):
     end: dt.date
     closed_by: str
     closed_at: dt.datetime
+
+
+class ReviewRulesOut(ResponseBody, frozen=True, kw_only=True):
+    """The review rules as GET shows them and PUT takes them (by these names). Amounts
+    (gross NOK) are decimal strings with two decimals; scores are confidences in 0..1."""
+
+    auto_approve_above: str
+    review_recommended_from: str
+    auto_approvable_kinds: list[str]
+    auto_approve_requires_pattern: bool
+    amount_min: str
+    amount_max: str
+    max_auto_amount: str
+    duplicate_window_days: int
+    two_approvers_above: str | None
+    default_approval_limit: str | None
+    require_approval_limit: bool
+    departments: bool
+
+
+def _review_rules(r: ReviewRules) -> ReviewRulesOut:
+    return ReviewRulesOut(
+        auto_approve_above=str(r.auto_approve_above),
+        review_recommended_from=str(r.review_recommended_from),
+        auto_approvable_kinds=sorted(kind.value for kind in r.auto_approvable_kinds),
+        auto_approve_requires_pattern=r.auto_approve_requires_pattern,
+        amount_min=amount_out(r.amount_min),
+        amount_max=amount_out(r.amount_max),
+        max_auto_amount=amount_out(r.max_auto_amount),
+        duplicate_window_days=r.duplicate_window_days,
+        two_approvers_above=optional_amount_out(r.two_approvers_above),
+        default_approval_limit=optional_amount_out(r.default_approval_limit),
+        require_approval_limit=r.require_approval_limit,
+        departments=r.departments,
+    )
 
 
 def _rate(r: TaxRate) -> TaxRateOut:
@@ -247,9 +288,9 @@ class RulesController(Controller):
     @get("/review-rules", operation_id="getReviewRules", responses=documented(401, 403))
     async def review_rules(
         self, request: AuthenticatedRequest, rules: NamedDependency[RulesService]
-    ) -> ReviewRules:
+    ) -> ReviewRulesOut:
         """The tenant's review rules and approval threshold (twoApproversAbove …)."""
-        return await rules.review_rules(request.user)
+        return _review_rules(await rules.review_rules(request.user))
 
     @put(
         "/review-rules",
@@ -265,9 +306,9 @@ class RulesController(Controller):
         data: JSONBody[dict[str, Any]],
         request: AuthenticatedRequest,
         rules: NamedDependency[RulesService],
-    ) -> ReviewRules:
+    ) -> ReviewRulesOut:
         """Change some review rules (admin): the fields given, by their names in GET."""
-        return await rules.set_review_rules(request.user, data)
+        return _review_rules(await rules.set_review_rules(request.user, data))
 
 
 def rules_routes(container: Any) -> Router:
