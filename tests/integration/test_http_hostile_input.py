@@ -411,3 +411,42 @@ async def test_review_rule_amounts_are_answered_with_two_decimals_and_round_trip
     again = await api.client.put(f"{API}/rules/review-rules", json=got, headers=admin)
     assert again.status_code == 200, again.text
     assert again.json() == got
+
+
+async def test_every_free_text_query_parameter_documents_that_nul_is_refused(
+    api: Api,
+) -> None:
+    """The 400 above is what the document says: a schema-valid value may not hold a NUL
+    (schemathesis with NUL bytes found `GET /spending/prices?source=…%00` refused while
+    the document allowed any string)."""
+    document = (await api.client.get("/schema/openapi.json")).json()
+    free_text = []
+    for item in document["paths"].values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                schema = parameter["schema"]
+                options = [schema, *schema.get("oneOf", [])]
+                # A repeatable parameter: its items are the values.
+                options = [o.get("items", o) for o in options] + [schema.get("items", {})]
+                if (
+                    parameter["in"] == "query"
+                    and not schema.get("format")
+                    and any(
+                        o.get("type") == "string" and not o.get("enum") and not o.get("format")
+                        for o in options
+                    )
+                ):
+                    text = next(o for o in options if o.get("type") == "string")
+                    free_text.append((operation["operationId"], parameter["name"], schema | text))
+    names = {(o, n) for o, n, _ in free_text}
+    assert {("getPriceTable", "source"), ("listEvents", "type")} <= names
+    for operation_id, name, schema in free_text:
+        pattern = (
+            schema.get("pattern")
+            or schema.get("items", {}).get("pattern")
+            or next((o["pattern"] for o in schema.get("oneOf", []) if "pattern" in o), None)
+        )
+        assert pattern is not None, (operation_id, name)
+        assert not re.search(pattern, "a\x00b"), (operation_id, name, pattern)

@@ -51,6 +51,9 @@ After = Annotated[
         description="Cursor: the `nextAfter` of the previous page (0 for the first page)",
     ),
 ]
+#: The pattern of a free-text query value: anything but NUL, which no database keeps in
+#: text (`bounded_query` refuses it on every route; this says so in the document).
+NO_NUL: Final = r"^[^\x00]*$"
 Limit = Annotated[
     int,
     QueryParameter(name="limit", description=f"Page size, clamped to 1..{MAX_PAGE}"),

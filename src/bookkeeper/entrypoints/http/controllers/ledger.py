@@ -46,7 +46,7 @@ from bookkeeper.entrypoints.http.csv_out import (
     wants_csv,
 )
 from bookkeeper.entrypoints.http.decoding import StrictJson
-from bookkeeper.entrypoints.http.params import Limit
+from bookkeeper.entrypoints.http.params import NO_NUL, Limit
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import MAX_TEXT, RequestBody, ResponseBody
@@ -613,7 +613,9 @@ class LedgerReportController(Controller):
         self,
         request: AuthenticatedRequest,
         ledger: NamedDependency[LedgerService],
-        account: Annotated[str, QueryParameter(name="account", min_length=1, max_length=100)],
+        account: Annotated[
+            str, QueryParameter(name="account", min_length=1, max_length=100, pattern=NO_NUL)
+        ],
         start: FromDate = None,
         end: ToDate = None,
         cursor: Annotated[
@@ -621,6 +623,7 @@ class LedgerReportController(Controller):
             QueryParameter(
                 name="cursor",
                 max_length=MAX_CURSOR,
+                pattern=NO_NUL,
                 description="`nextCursor` of the previous page, with the same account and period",
             ),
         ] = None,

@@ -31,6 +31,7 @@ from bookkeeper.application.spending import CostReport, SpendingService
 from bookkeeper.domain.events import PriceTableSetData, UnitPrice
 from bookkeeper.entrypoints.http.csv_out import CsvOperation, ReportFormat, csv_response, wants_csv
 from bookkeeper.entrypoints.http.decoding import StrictJson
+from bookkeeper.entrypoints.http.params import NO_NUL
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody, whole
@@ -51,7 +52,11 @@ GroupBy = Annotated[
 SourceName = Annotated[str, Meta(pattern=whole("[A-Za-z0-9._-]{1,40}"), examples=["anthropic"])]
 SourceQuery = Annotated[
     str,
-    QueryParameter(name="source", description="A cost source: anthropic, google, cloudflare"),
+    QueryParameter(
+        name="source",
+        pattern=NO_NUL,
+        description="A cost source: anthropic, google, cloudflare",
+    ),
 ]
 Amount = Annotated[str, Meta(pattern=whole(r"[0-9]{1,12}(\.[0-9]{1,2})?"), examples=["2500.00"])]
 Price = Annotated[str, Meta(pattern=whole(r"[0-9]{1,12}(\.[0-9]{1,12})?"), examples=["0.30"])]
