@@ -410,6 +410,67 @@ async def test_the_default_backends_are_the_sandbox_in_the_sqlite_database(tmp_p
             assert (await query_event(api, body))["actor"] == "book-e"
 
 
+# --- amounts as the bank and books spell them -------------------------------------------------
+
+
+class LooselySpelledBank:
+    """A bank that spells amounts as Folio's JSON numbers come out: -180.2, 12500, -0."""
+
+    name = "folio"
+
+    def __init__(self) -> None:
+        self.moves = [
+            BankTransaction(
+                id=f"t-{number}",
+                event_id=f"e-{number}",
+                date=TODAY,
+                description="Rema 1000",
+                amount=amount,
+                currency="NOK",
+            )
+            for number, amount in enumerate(
+                [Decimal("-180.2"), Decimal("12500"), Decimal("-1.25E+2"), Decimal("-0")]
+            )
+        ]
+
+    async def accounts(self) -> list[BankAccount]:
+        return [
+            BankAccount(
+                account_number="1", name="Drift", type="Operational", balance=Decimal("8082.5")
+            )
+        ]
+
+    async def transactions(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
+        return self.moves
+
+    async def events(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
+        return self.moves
+
+
+async def test_every_bank_amount_is_answered_with_two_decimals(tmp_path: Path) -> None:
+    """Folio gave -180.2 and the answer said "-180.2": JSON amounts are decimal strings
+    with two decimals, whatever the source's spelling."""
+    clock = FixedClock()
+    container = memory_container(tmp_path, clock=clock)
+    books, _ = sandbox_backends(None, clock, store=MemorySandboxStore())
+    bank = LooselySpelledBank()
+    container.backends.override(
+        providers.Object(
+            Backends(
+                books=books, bank=lambda _: bank, books_backend="sandbox", bank_backend="folio"
+            )
+        )
+    )
+    async with running_api(tmp_path, container=container) as api:
+        for path in ("/bank/transactions", "/bank/missing-receipts"):
+            body = await get(api, path)
+            amounts = [t["amount"] for t in body["transactions"]]
+            assert set(amounts) <= {"-180.20", "12500.00", "-125.00", "0.00"}, amounts
+            assert "-180.20" in amounts
+        accounts = await get(api, "/bank/accounts")
+        assert [a["balance"] for a in accounts["accounts"]] == ["8082.50"]
+
+
 # --- amounts as the API promises them --------------------------------------------------------
 
 

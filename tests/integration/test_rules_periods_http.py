@@ -190,7 +190,7 @@ async def test_review_rules_and_currencies_over_http(api: Api) -> None:
     )
     assert changed.status_code == 200, changed.text
     got = await api.client.get(f"{API}/rules/review-rules", headers=api.reviewer)
-    assert got.json()["twoApproversAbove"] == "20000"
+    assert got.json()["twoApproversAbove"] == "20000.00"
     refused = await api.client.put(
         f"{API}/rules/review-rules", json={"twoApproversAbove": "lots"}, headers=admin
     )

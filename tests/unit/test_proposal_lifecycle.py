@@ -21,6 +21,7 @@ from bookkeeper.domain.errors import (
     SelfApprovalNotAllowed,
 )
 from bookkeeper.domain.events import (
+    CorrectionData,
     Corrections,
     InvoiceRegistrationData,
     LineItem,
@@ -323,3 +324,26 @@ def test_reasons_and_comments_without_nul() -> None:
         proposed().reject(actor="human:kari", reason="no\x00")
     with pytest.raises(InvalidCorrection):
         proposed().approve(actor="human:kari", comment="ok\x00")
+
+
+def test_a_proposed_correction_keeps_its_changes_in_canonical_form() -> None:
+    """A CorrectionProposed's changes are stored as every proposed amount is: two decimals,
+    no exponent, no negative zero; the rate in its shortest form."""
+    data = CorrectionData(
+        target_proposal_id="p-1",
+        reason="wrong amount",
+        changes=Corrections(
+            amount=Decimal("1.5e2"), vat_amount=Decimal("-0"), vat_rate=Decimal("25.000")
+        ),
+    )
+    proposal = Proposal.propose("p-2", data, actor="human:ola")
+    assert proposal.data == CorrectionData(
+        target_proposal_id="p-1",
+        reason="wrong amount",
+        changes=Corrections(
+            amount=Decimal("150.00"), vat_amount=Decimal("0.00"), vat_rate=Decimal("25")
+        ),
+    )
+    assert isinstance(proposal.data, CorrectionData)
+    assert str(proposal.data.changes.amount) == "150.00"
+    assert str(proposal.data.changes.vat_amount) == "0.00"

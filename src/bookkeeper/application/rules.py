@@ -20,7 +20,7 @@ import msgspec
 from bookkeeper.application.authorization import PERIODS_CLOSE, RULES_MANAGE, RULES_READ
 from bookkeeper.application.ports import Authorizer, Clock, Principal, UnitOfWorkFactory
 from bookkeeper.domain.ledger import vat_term
-from bookkeeper.domain.review import ReviewRules
+from bookkeeper.domain.review import ReviewRules, review_rules_problem
 from bookkeeper.domain.rules import (
     NORWAY,
     PERIOD,
@@ -271,8 +271,9 @@ class RulesService:
                 rules = msgspec.convert(merged, ReviewRules, strict=False)
             except msgspec.ValidationError as error:
                 raise InvalidRule(f"review rules: {error}") from None
-            if rules.review_recommended_from > rules.auto_approve_above:
-                raise InvalidRule("reviewRecommendedFrom is at most autoApproveAbove")
+            problem = review_rules_problem(rules)
+            if problem is not None:
+                raise InvalidRule(problem)
             await uow.settings.save_review_rules(principal.tenant_id, rules, self._clock.now())
             await uow.commit()
         return rules

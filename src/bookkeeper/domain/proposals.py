@@ -154,6 +154,33 @@ def check_text_safe(payload: Payload) -> None:
         raise InvalidProposal("text must not contain NUL (\\u0000) characters")
 
 
+def check_numbers_finite(payload: Payload) -> None:
+    """Refuse NaN and infinities anywhere in a payload, before any rule compares them: a
+    NaN compares with nothing (a signalling one raises on every comparison and hash), and
+    no document states one."""
+    where = _non_finite(payload, "")
+    if where is not None:
+        raise InvalidProposal(f"{where or 'a number'} must be a finite number")
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path (camelCase) of the first NaN or infinite Decimal in `value`, else None."""
+    if isinstance(value, Decimal):
+        return None if value.is_finite() else path
+    if isinstance(value, msgspec.Struct):
+        for field in msgspec.structs.fields(value):
+            name = f"{path}.{field.encode_name}" if path else field.encode_name
+            found = _non_finite(getattr(value, field.name), name)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _non_finite(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -176,6 +203,7 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
     """Raise InvalidProposal unless the data is acceptable for its kind. `vat_rates`: the
     VAT rates valid on the document's date (the tax rates as data), else the built-in."""
     check_text_safe(data)
+    check_numbers_finite(data)
     match data:
         case ReceiptAttachmentData() | ExpenseRegistrationData() | InvoiceRegistrationData():
             _check_amount("amount", data.amount)
@@ -231,6 +259,11 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
                 )
 
 
+def _ore(amount: Decimal) -> Decimal:
+    # Two decimals, and no negative zero ("-0" is 0.00, not -0.00).
+    return amount.quantize(money.ORE) if amount else Decimal("0.00")
+
+
 def _canonical_rate(rate: Decimal) -> Decimal:
     # "25", "25.0" and "25.00" are one rate; keep its shortest form ("25", "11.11", "0").
     return rate.quantize(money.ORE).normalize() if rate else Decimal("0")
@@ -243,7 +276,7 @@ def normalise(data: ProposalData) -> ProposalData:
     for name in ("amount", "vat_amount"):
         value = getattr(data, name, None)
         if isinstance(value, Decimal):
-            changes[name] = value.quantize(money.ORE)
+            changes[name] = _ore(value)
     rate = getattr(data, "vat_rate", None)
     if isinstance(rate, Decimal):
         changes["vat_rate"] = _canonical_rate(rate)
@@ -256,7 +289,23 @@ def normalise(data: ProposalData) -> ProposalData:
             )
             for line in data.line_items
         )
+    if isinstance(data, CorrectionData):
+        changes["changes"] = normalise_corrections(data.changes)
     return msgspec.structs.replace(data, **changes) if changes else data
+
+
+def normalise_corrections(corrections: Corrections) -> Corrections:
+    """Corrected amounts and rate in the canonical form `normalise` gives proposed data
+    ("1e2" → 100.00, "-0" → 0.00): what is recorded and shown is one spelling per value.
+    Call after the corrections were applied (and so validated)."""
+    changes: dict[str, Any] = {}
+    for name in ("amount", "vat_amount"):
+        value = getattr(corrections, name)
+        if value is not None:
+            changes[name] = _ore(value)
+    if corrections.vat_rate is not None:
+        changes["vat_rate"] = _canonical_rate(corrections.vat_rate)
+    return msgspec.structs.replace(corrections, **changes) if changes else corrections
 
 
 def apply_corrections(data: ProposalData, corrections: Corrections | None) -> ProposalData:
@@ -384,7 +433,11 @@ class Proposal:
             )
         assert self.data is not None
         apply_corrections(self.data, corrections)
-        kept = corrections if corrections is not None and corrections.as_dict() else None
+        kept = (
+            normalise_corrections(corrections)
+            if corrections is not None and corrections.as_dict()
+            else None
+        )
         if kept is not None and self.endorsed_by:
             raise InvalidCorrection(
                 "this proposal was approved once already with what it says now; approve it "

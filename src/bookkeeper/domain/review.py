@@ -69,6 +69,41 @@ class ReviewRules(
 
 DEFAULT_RULES = ReviewRules()
 
+#: The widest duplicate window a tenant may set: a year either side of a document.
+MAX_DUPLICATE_WINDOW_DAYS = 366
+#: No threshold of ours is an amount a document could not have (proposals stop there).
+_MAX_AMOUNT = Decimal("1e12")
+
+
+def review_rules_problem(rules: ReviewRules) -> str | None:
+    """Why these rules cannot be kept (every proposal of the tenant is scored and decided
+    by them, so a NaN, an infinity or a negative threshold would break or bend them all),
+    or None when they can."""
+    scores = {
+        "autoApproveAbove": rules.auto_approve_above,
+        "reviewRecommendedFrom": rules.review_recommended_from,
+    }
+    for name, score in scores.items():
+        if not score.is_finite() or not 0 <= score <= 1:
+            return f"{name} is a confidence between 0 and 1"
+    amounts = {
+        "amountMin": rules.amount_min,
+        "amountMax": rules.amount_max,
+        "maxAutoAmount": rules.max_auto_amount,
+        "twoApproversAbove": rules.two_approvers_above,
+        "defaultApprovalLimit": rules.default_approval_limit,
+    }
+    for name, amount in amounts.items():
+        if amount is not None and (not amount.is_finite() or not 0 <= amount < _MAX_AMOUNT):
+            return f"{name} is an amount between 0 and {_MAX_AMOUNT:,.0f}"
+    if rules.amount_min > rules.amount_max:
+        return "amountMin is at most amountMax"
+    if rules.review_recommended_from > rules.auto_approve_above:
+        return "reviewRecommendedFrom is at most autoApproveAbove"
+    if not 0 <= rules.duplicate_window_days <= MAX_DUPLICATE_WINDOW_DAYS:
+        return f"duplicateWindowDays is between 0 and {MAX_DUPLICATE_WINDOW_DAYS}"
+    return None
+
 
 class ReviewDecision(msgspec.Struct, frozen=True, kw_only=True):
     """What the rules decided for one proposal, and which rule decided it."""

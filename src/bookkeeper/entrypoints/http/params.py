@@ -7,8 +7,9 @@ import datetime as dt
 from typing import Annotated, Any, Final
 
 from litestar import Request
-from litestar.exceptions import ValidationException
-from litestar.params import ParameterKwarg, QueryParameter
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import BodyKwarg, ParameterKwarg, QueryParameter
 
 from bookkeeper.application.queries import MAX_PAGE, clamp_limit
 
@@ -50,6 +51,9 @@ After = Annotated[
         description="Cursor: the `nextAfter` of the previous page (0 for the first page)",
     ),
 ]
+#: The pattern of a free-text query value: anything but NUL, which no database keeps in
+#: text (`bounded_query` refuses it on every route; this says so in the document).
+NO_NUL: Final = r"^[^\x00]*$"
 Limit = Annotated[
     int,
     QueryParameter(name="limit", description=f"Page size, clamped to 1..{MAX_PAGE}"),
@@ -116,19 +120,64 @@ def _query_kinds(handler: Any) -> dict[str, type]:
 _KINDS: dict[Any, dict[str, type]] = {}
 
 
+def _takes_json(handler: Any) -> bool:
+    """Whether a route handler's body (`data`) is JSON. Computed once per handler."""
+    cached = _JSON_BODY.get(handler)
+    if cached is None:
+        try:
+            field = handler.parsed_fn_signature.parameters.get("data")
+        except AttributeError:
+            field = None
+        kwarg = None if field is None else field.kwarg_definition
+        cached = field is not None and (
+            not isinstance(kwarg, BodyKwarg) or kwarg.media_type == RequestEncodingType.JSON
+        )
+        _JSON_BODY[handler] = cached
+    return cached
+
+
+_JSON_BODY: dict[Any, bool] = {}
+
+
+def _check_json_content_type(request: Request[Any, Any, Any]) -> None:
+    """A 415 when a JSON route is sent a body that says it is something else (text/plain,
+    a form, XML): it was decoded as JSON all the same. No Content-Type at all is taken as
+    JSON, and so is any `application/json` or `…+json`, whatever its parameters."""
+    declared = request.headers.get("content-type")
+    if not declared:
+        return
+    media = declared.partition(";")[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    raise HTTPException(
+        status_code=415,
+        detail=f"the body must be JSON (Content-Type: application/json), not {media or declared!r}",
+    )
+
+
 async def bounded_query(request: Request[Any, Any, Any]) -> None:
     """Before any handler runs: every date or timestamp query parameter lies in the window
     [EARLIEST, LATEST], else a 400 naming it. Litestar parses the value afterwards as it
     always did; this only refuses what would overflow a date computation further in
-    (ADR 0021). A coroutine although it awaits nothing: Litestar runs a plain function
+    (ADR 0021); no query value holds a NUL character, and a JSON body says it is JSON or
+    nothing (ADR 0049). A coroutine although it awaits nothing: Litestar runs a plain function
     given as `before_request` in its thread pool, a thread hop (and GIL hand-over) on
     every request of the API (ADR 0039). Parameters typed as text (the RFC 3339
     `from`/`to` above) are checked by `aware`. Integers are bounded where they are
     declared (`ge`/`le`, like `After`), or clamped (`Limit`);
     tests/integration/test_http_bounds.py holds every route to that."""
+    if b"%00" in request.scope["query_string"]:
+        # No database keeps a NUL in text: PostgreSQL refuses the statement (a 500).
+        for name, value in request.query_params.multi_items():
+            if "\x00" in value:
+                raise _invalid(name, "must not contain NUL (\\u0000) characters")
     handler = request.scope.get("route_handler")
     if handler is None:
         return
+    if _takes_json(handler):
+        _check_json_content_type(request)
     kinds = _query_kinds(handler)
     if not kinds:
         return

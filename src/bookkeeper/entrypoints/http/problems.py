@@ -70,6 +70,7 @@ PROBLEM_JSON: Final = "application/problem+json"
 TYPE_PREFIX: Final = "urn:bookkeeper:problem:"
 WWW_AUTHENTICATE_MISSING: Final = 'Bearer realm="bookkeeper"'
 WWW_AUTHENTICATE_INVALID: Final = 'Bearer realm="bookkeeper", error="invalid_token"'
+WWW_AUTHENTICATE_DUPLICATE: Final = 'Bearer realm="bookkeeper", error="invalid_request"'
 
 _log = logging.getLogger("bookkeeper.http")
 
@@ -285,6 +286,7 @@ _DESCRIPTIONS: Final[dict[int, str]] = {
     404: "No such object in the caller's tenant",
     409: "The proposal was decided already, or the idempotency key was used differently",
     413: "The request body is too large",
+    415: "The request body is not JSON (its Content-Type says another media type)",
     422: "The content breaks a business rule",
     502: "The books or the bank refused the request (or the credentials configured for them)",
     503: "The database, the books or the bank is unavailable; retry later",

@@ -13,12 +13,15 @@ from typing import Any, Final, TypeAlias
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import ClientException, NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Message, Scope
 
 from bookkeeper.application.ports import Principal, TokenVerifier
-from bookkeeper.entrypoints.http.problems import WWW_AUTHENTICATE_MISSING
+from bookkeeper.entrypoints.http.problems import (
+    WWW_AUTHENTICATE_DUPLICATE,
+    WWW_AUTHENTICATE_MISSING,
+)
 
 #: Routes anyone may call: the health check and the OpenAPI document with its viewers.
 PUBLIC_PATHS: Final = ["^/health$", "^/schema"]
@@ -51,7 +54,15 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        header = connection.headers.get("authorization")
+        headers = connection.headers.getall("authorization", [])
+        if len(headers) > 1:
+            # Two credentials: whichever one we chose, a proxy or client meaning the other
+            # would act as someone else (RFC 6750 §3.1: invalid_request, 400).
+            raise ClientException(
+                "send one Authorization header, not several",
+                headers={"WWW-Authenticate": WWW_AUTHENTICATE_DUPLICATE},
+            )
+        header = headers[0] if headers else None
         if not header:
             raise NotAuthorizedException(
                 "a bearer token is required (Authorization: Bearer <JWT>)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -19,6 +19,7 @@ from msgspec import Meta
 from bookkeeper.application.handlers import DecisionResult, SubmitResult
 from bookkeeper.application.ports import PatternView, ProposalView, RecordedEvent
 from bookkeeper.application.queries import ApprovalRate
+from bookkeeper.domain import money
 from bookkeeper.domain.confidence import Confidence
 from bookkeeper.domain.events import Corrections, payload_to_builtins
 from bookkeeper.domain.review import Outcome
@@ -365,6 +366,15 @@ class Problem(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
 # --- application results → wire ---------------------------------------------------------
 
 
+def whole(body: str) -> str:
+    """A pattern that matches the whole string only, both as the server tests it and as the
+    OpenAPI document (ECMA-262) states it. msgspec and Litestar test a pattern with
+    `re.search`, where `$` also matches before a final newline: "USD\\n" passed
+    `^[A-Za-z]{3}$` and was stored with its newline. `body` uses `[0-9]`, never `\\d`
+    (which in Python also takes Arabic-Indic and other digits)."""
+    return rf"^(?:{body})(?!\n)$"
+
+
 def _str(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
@@ -375,6 +385,21 @@ def _rate(value: Decimal | None) -> str | None:
     if value is None:
         return None
     return format(value.quantize(Decimal("0.01")).normalize(), "f")
+
+
+def amount_out(value: Decimal) -> str:
+    """An amount on the wire: a decimal string with exactly two decimals, rounded half up,
+    whatever spelling its source gave (Folio's -180.2, a reader's 1.25E+4, -0)."""
+    try:
+        rounded = money.round_kr(value)
+    except InvalidOperation:  # more digits than the context holds: say it as it is
+        return str(value)
+    return format(rounded if rounded else abs(rounded), "f")
+
+
+def optional_amount_out(value: Decimal | None) -> str | None:
+    """`amount_out`, or None."""
+    return None if value is None else amount_out(value)
 
 
 def _float(value: Decimal | None) -> float | None:

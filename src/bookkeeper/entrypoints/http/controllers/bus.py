@@ -74,7 +74,7 @@ class BusController(Controller):
                 documentation_only=True,
             ),
         ],
-        responses=documented(401, 403, 409, 413, 422, 503),
+        responses=documented(401, 403, 409, 413, 415, 422, 503),
     )
     async def post_event(
         self,

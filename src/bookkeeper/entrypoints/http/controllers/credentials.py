@@ -78,7 +78,7 @@ class CredentialsController(Controller):
         dto=StrictJson[CredentialsIn],
         return_dto=None,
         summary="Set a tenant's own Fiken or Folio credentials (stored encrypted)",
-        responses=documented(401, 403, 404, 409, 422),
+        responses=documented(401, 403, 404, 409, 415, 422),
     )
     async def set_credentials(
         self,

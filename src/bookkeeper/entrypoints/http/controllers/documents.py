@@ -30,7 +30,9 @@ from bookkeeper.entrypoints.http.wire import (
     Problem,
     ResponseBody,
     StatusName,
+    amount_out,
     confidence_out,
+    optional_amount_out,
 )
 
 #: Room for the multipart framing (boundaries, part headers, the filename field) around a
@@ -130,9 +132,9 @@ def extraction_out(extraction: Extraction) -> ExtractionOut:
         date=extraction.date,
         due_date=extraction.due_date,
         currency=extraction.currency,
-        gross=_str(extraction.gross),
-        net=_str(extraction.net),
-        vat_amount=_str(extraction.vat_amount),
+        gross=optional_amount_out(extraction.gross),
+        net=optional_amount_out(extraction.net),
+        vat_amount=optional_amount_out(extraction.vat_amount),
         vat_rate=_str(extraction.vat_rate),
         kid=extraction.kid,
         bank_account=extraction.bank_account,
@@ -140,9 +142,9 @@ def extraction_out(extraction: Extraction) -> ExtractionOut:
         lines=[
             ExtractedLineOut(
                 description=line.description,
-                gross=_str(line.gross),
-                net=_str(line.net),
-                vat_amount=_str(line.vat_amount),
+                gross=optional_amount_out(line.gross),
+                net=optional_amount_out(line.net),
+                vat_amount=optional_amount_out(line.vat_amount),
                 vat_rate=_str(line.vat_rate),
             )
             for line in extraction.lines
@@ -170,7 +172,7 @@ def intake_out(result: IntakeResult) -> IntakeOut:
                 event_id=match.event_id,
                 transaction_id=match.transaction_id,
                 date=match.date,
-                amount=str(match.amount),
+                amount=amount_out(match.amount),
                 description=match.description,
                 merchant_name=match.merchant_name,
             )

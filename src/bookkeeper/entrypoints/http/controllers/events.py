@@ -18,7 +18,7 @@ from bookkeeper.application.ports import EventFilter, Principal
 from bookkeeper.application.queries import Queries
 from bookkeeper.domain.events import Status, decode_payload, event_type
 from bookkeeper.entrypoints.http.decoding import StrictJson, validation_error
-from bookkeeper.entrypoints.http.params import After, From, Limit, To, aware, page_limit
+from bookkeeper.entrypoints.http.params import NO_NUL, After, From, Limit, To, aware, page_limit
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import (
@@ -100,7 +100,7 @@ class EventController(Controller):
                 documentation_only=True,
             ),
         ],
-        responses=documented(401, 403, 404, 409, 413, 422),
+        responses=documented(401, 403, 404, 409, 413, 415, 422),
     )
     async def submit(
         self,
@@ -136,14 +136,20 @@ class EventController(Controller):
         queries: NamedDependency[Queries],
         types: Annotated[
             list[str] | None,
-            QueryParameter(name="type", description="Event type name; repeat for several"),
+            QueryParameter(
+                name="type",
+                description="Event type name; repeat for several",
+                # For an array value, each item: Litestar leaves an item's Meta out.
+                schema_extra={"items": {"type": "string", "pattern": NO_NUL}},
+            ),
         ] = None,
         statuses: Annotated[
             list[StatusName] | None,
             QueryParameter(name="status", description="Lifecycle step; repeat for several"),
         ] = None,
         actor: Annotated[
-            str | None, QueryParameter(name="actor", max_length=200, description="e.g. book-e")
+            str | None,
+            QueryParameter(name="actor", max_length=200, pattern=NO_NUL, description="e.g. book-e"),
         ] = None,
         correlation_id: Annotated[uuid.UUID | None, QueryParameter(name="correlationId")] = None,
         created_from: From = None,
@@ -193,7 +199,7 @@ class EventController(Controller):
         status_code=200,
         dto=StrictJson[ApprovalRequest | None],
         return_dto=None,
-        responses=documented(401, 403, 404, 409, 422),
+        responses=documented(401, 403, 404, 409, 415, 422),
     )
     async def approve(
         self,
@@ -223,7 +229,7 @@ class EventController(Controller):
         status_code=200,
         dto=StrictJson[RejectionRequest],
         return_dto=None,
-        responses=documented(401, 403, 404, 409, 422),
+        responses=documented(401, 403, 404, 409, 415, 422),
     )
     async def reject(
         self,

@@ -29,6 +29,7 @@ from bookkeeper.application.documents import (
     DocumentRejected,
     Documents,
 )
+from bookkeeper.entrypoints.http.params import NO_NUL
 from bookkeeper.entrypoints.http.problems import PROBLEM_JSON, documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import Problem, ResponseBody
@@ -137,6 +138,7 @@ class FileController(Controller):
             str | None,
             QueryParameter(
                 max_length=255,
+                pattern=NO_NUL,
                 description="The file's name; else Content-Disposition's filename",
             ),
         ] = None,

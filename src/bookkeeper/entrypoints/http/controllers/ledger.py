@@ -48,7 +48,7 @@ from bookkeeper.entrypoints.http.csv_out import (
     wants_csv,
 )
 from bookkeeper.entrypoints.http.decoding import StrictJson
-from bookkeeper.entrypoints.http.params import Limit
+from bookkeeper.entrypoints.http.params import NO_NUL, Limit
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import MAX_TEXT, RequestBody, ResponseBody
@@ -553,7 +553,7 @@ class JournalEntryController(Controller):
                 documentation_only=True,
             ),
         ],
-        responses=documented(401, 403, 409, 413, 422),
+        responses=documented(401, 403, 409, 413, 415, 422),
     )
     async def post_entry(
         self,
@@ -639,7 +639,9 @@ class LedgerReportController(Controller):
         self,
         request: AuthenticatedRequest,
         ledger: NamedDependency[LedgerService],
-        account: Annotated[str, QueryParameter(name="account", min_length=1, max_length=100)],
+        account: Annotated[
+            str, QueryParameter(name="account", min_length=1, max_length=100, pattern=NO_NUL)
+        ],
         start: FromDate = None,
         end: ToDate = None,
         cursor: Annotated[
@@ -647,6 +649,7 @@ class LedgerReportController(Controller):
             QueryParameter(
                 name="cursor",
                 max_length=MAX_CURSOR,
+                pattern=NO_NUL,
                 description="`nextCursor` of the previous page, with the same account and period",
             ),
         ] = None,

@@ -23,10 +23,9 @@ from bookkeeper.application.lookups import (
     PurchasesResult,
 )
 from bookkeeper.application.ports import BankTransaction, Purchase
-from bookkeeper.entrypoints.http.csv_out import amount as two_decimals
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
-from bookkeeper.entrypoints.http.wire import ResponseBody
+from bookkeeper.entrypoints.http.wire import ResponseBody, amount_out
 
 FromDate = Annotated[
     dt.date | None,
@@ -130,7 +129,7 @@ def _transaction_out(t: BankTransaction) -> BankTransactionOut:
         event_id=t.event_id,
         date=t.date,
         description=t.description,
-        amount=two_decimals(t.amount),
+        amount=amount_out(t.amount),
         currency=t.currency,
         merchant_name=t.merchant_name,
         account_number=t.account_number,
@@ -163,7 +162,7 @@ def _accounts_out(result: BankAccountsResult) -> BankAccountsOut:
                 account_number=a.account_number,
                 name=a.name,
                 type=a.type,
-                balance=two_decimals(a.balance),
+                balance=amount_out(a.balance),
                 currency=a.currency,
             )
             for a in result.accounts
@@ -177,7 +176,7 @@ def _purchase_out(p: Purchase) -> PurchaseOut:
         kind=p.kind,
         date=p.date,
         identifier=p.identifier,
-        gross=two_decimals(p.gross),
+        gross=amount_out(p.gross),
         currency=p.currency,
         paid=p.paid,
         deleted=p.deleted,

@@ -25,13 +25,19 @@ from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
 from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
-from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody
+from bookkeeper.entrypoints.http.wire import (
+    RequestBody,
+    ResponseBody,
+    amount_out,
+    optional_amount_out,
+    whole,
+)
 
 _CENT: Final = Decimal("0.01")
 RateText = Annotated[
-    str, Meta(pattern=r"^[0-9]{1,2}(\.[0-9]{1,2})?$", examples=["25.00", "12", "11.11"])
+    str, Meta(pattern=whole(r"[0-9]{1,2}(\.[0-9]{1,2})?"), examples=["25.00", "12", "11.11"])
 ]
-Code = Annotated[str, Meta(pattern=r"^[0-9A-Za-z]{1,8}$", examples=["3", "33"])]
+Code = Annotated[str, Meta(pattern=whole("[0-9A-Za-z]{1,8}"), examples=["3", "33"])]
 
 
 class TaxRateOut(ResponseBody, frozen=True, kw_only=True):
@@ -53,7 +59,7 @@ class TaxRateChangeIn(RequestBody, frozen=True, kw_only=True):
     rate: RateText | None
     valid_from: dt.date
     valid_to: dt.date | None = None
-    country: Annotated[str, Meta(pattern=r"^[A-Za-z]{2}$")] = "NO"
+    country: Annotated[str, Meta(pattern=whole("[A-Za-z]{2}"))] = "NO"
     #: For a code new in the country; else the code's latest row's.
     tax_type: Annotated[str, Meta(max_length=40)] | None = None
     direction: Literal["input", "output"] | None = None
@@ -84,6 +90,41 @@ class PeriodOut(ResponseBody, frozen=True, kw_only=True):
     end: dt.date
     closed_by: str
     closed_at: dt.datetime
+
+
+class ReviewRulesOut(ResponseBody, frozen=True, kw_only=True):
+    """The review rules as GET shows them and PUT takes them (by these names). Amounts
+    (gross NOK) are decimal strings with two decimals; scores are confidences in 0..1."""
+
+    auto_approve_above: str
+    review_recommended_from: str
+    auto_approvable_kinds: list[str]
+    auto_approve_requires_pattern: bool
+    amount_min: str
+    amount_max: str
+    max_auto_amount: str
+    duplicate_window_days: int
+    two_approvers_above: str | None
+    default_approval_limit: str | None
+    require_approval_limit: bool
+    departments: bool
+
+
+def _review_rules(r: ReviewRules) -> ReviewRulesOut:
+    return ReviewRulesOut(
+        auto_approve_above=str(r.auto_approve_above),
+        review_recommended_from=str(r.review_recommended_from),
+        auto_approvable_kinds=sorted(kind.value for kind in r.auto_approvable_kinds),
+        auto_approve_requires_pattern=r.auto_approve_requires_pattern,
+        amount_min=amount_out(r.amount_min),
+        amount_max=amount_out(r.amount_max),
+        max_auto_amount=amount_out(r.max_auto_amount),
+        duplicate_window_days=r.duplicate_window_days,
+        two_approvers_above=optional_amount_out(r.two_approvers_above),
+        default_approval_limit=optional_amount_out(r.default_approval_limit),
+        require_approval_limit=r.require_approval_limit,
+        departments=r.departments,
+    )
 
 
 def _rate(r: TaxRate) -> TaxRateOut:
@@ -122,7 +163,7 @@ class RulesController(Controller):
         request: AuthenticatedRequest,
         rules: NamedDependency[RulesService],
         country: Annotated[
-            str | None, QueryParameter(pattern=r"^[A-Za-z]{2}$", description="ISO 3166 code")
+            str | None, QueryParameter(pattern=whole("[A-Za-z]{2}"), description="ISO 3166 code")
         ] = None,
         on: Annotated[
             dt.date | None, QueryParameter(description="Only the rates valid on this day")
@@ -137,7 +178,7 @@ class RulesController(Controller):
         status_code=201,
         dto=StrictJson[TaxRateChangeIn],
         return_dto=None,
-        responses=documented(401, 403, 422),
+        responses=documented(401, 403, 415, 422),
     )
     async def change_tax_rate(
         self,
@@ -195,7 +236,7 @@ class RulesController(Controller):
         status_code=201,
         dto=StrictJson[PeriodIn],
         return_dto=None,
-        responses=documented(401, 403, 422),
+        responses=documented(401, 403, 415, 422),
     )
     async def close_period(
         self,
@@ -247,19 +288,27 @@ class RulesController(Controller):
     @get("/review-rules", operation_id="getReviewRules", responses=documented(401, 403))
     async def review_rules(
         self, request: AuthenticatedRequest, rules: NamedDependency[RulesService]
-    ) -> ReviewRules:
+    ) -> ReviewRulesOut:
         """The tenant's review rules and approval threshold (twoApproversAbove …)."""
-        return await rules.review_rules(request.user)
+        return _review_rules(await rules.review_rules(request.user))
 
-    @put("/review-rules", operation_id="setReviewRules", responses=documented(401, 403, 422))
+    @put(
+        "/review-rules",
+        operation_id="setReviewRules",
+        # Strict decoding like every other body: the depth check (a body nested thousands
+        # deep was a RecursionError, a 500) and a 400 that names what is not JSON.
+        dto=StrictJson[dict[str, Any]],
+        return_dto=None,
+        responses=documented(401, 403, 415, 422),
+    )
     async def set_review_rules(
         self,
         data: JSONBody[dict[str, Any]],
         request: AuthenticatedRequest,
         rules: NamedDependency[RulesService],
-    ) -> ReviewRules:
+    ) -> ReviewRulesOut:
         """Change some review rules (admin): the fields given, by their names in GET."""
-        return await rules.set_review_rules(request.user, data)
+        return _review_rules(await rules.set_review_rules(request.user, data))
 
 
 def rules_routes(container: Any) -> Router:

@@ -31,9 +31,10 @@ from bookkeeper.application.spending import CostReport, SpendingService
 from bookkeeper.domain.events import PriceTableSetData, UnitPrice
 from bookkeeper.entrypoints.http.csv_out import CsvOperation, ReportFormat, csv_response, wants_csv
 from bookkeeper.entrypoints.http.decoding import StrictJson
+from bookkeeper.entrypoints.http.params import NO_NUL
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
-from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody
+from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody, whole
 
 _CENT: Final = Decimal("0.01")
 FromDate = Annotated[
@@ -48,13 +49,17 @@ GroupBy = Annotated[
     Literal["source", "service", "model", "day"],
     QueryParameter(name="groupBy", description="How the rows are grouped"),
 ]
-SourceName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,40}$", examples=["anthropic"])]
+SourceName = Annotated[str, Meta(pattern=whole("[A-Za-z0-9._-]{1,40}"), examples=["anthropic"])]
 SourceQuery = Annotated[
     str,
-    QueryParameter(name="source", description="A cost source: anthropic, google, cloudflare"),
+    QueryParameter(
+        name="source",
+        pattern=NO_NUL,
+        description="A cost source: anthropic, google, cloudflare",
+    ),
 ]
-Amount = Annotated[str, Meta(pattern=r"^\d{1,12}(\.\d{1,2})?$", examples=["2500.00"])]
-Price = Annotated[str, Meta(pattern=r"^\d{1,12}(\.\d{1,12})?$", examples=["0.30"])]
+Amount = Annotated[str, Meta(pattern=whole(r"[0-9]{1,12}(\.[0-9]{1,2})?"), examples=["2500.00"])]
+Price = Annotated[str, Meta(pattern=whole(r"[0-9]{1,12}(\.[0-9]{1,12})?"), examples=["0.30"])]
 
 
 def _kr(value: Decimal) -> str:
@@ -100,18 +105,20 @@ class BudgetOut(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class UnitPriceIn(RequestBody, frozen=True, kw_only=True):
-    metric: Annotated[str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$", examples=["requests"])]
+    metric: Annotated[str, Meta(pattern=whole("[A-Za-z][A-Za-z0-9_]{0,39}"), examples=["requests"])]
     #: The price of `per` units, in the table's currency.
     price: Price
     #: How many units `price` is for (a whole number as a string, like the amounts).
-    per: Annotated[str, Meta(pattern=r"^[1-9][0-9]{0,9}$", examples=["1000000"])] = "1"
+    per: Annotated[str, Meta(pattern=whole("[1-9][0-9]{0,9}"), examples=["1000000"])] = "1"
     #: Units free each month (a whole number as a string).
-    included_per_month: Annotated[str, Meta(pattern=r"^[0-9]{1,16}$", examples=["10000000"])] = "0"
+    included_per_month: Annotated[
+        str, Meta(pattern=whole("[0-9]{1,16}"), examples=["10000000"])
+    ] = "0"
 
 
 class PriceTableIn(RequestBody, frozen=True, kw_only=True):
     source: SourceName
-    currency: Annotated[str, Meta(pattern=r"^[A-Za-z]{3}$", examples=["USD"])]
+    currency: Annotated[str, Meta(pattern=whole("[A-Za-z]{3}"), examples=["USD"])]
     prices: Annotated[list[UnitPriceIn], Meta(min_length=1, max_length=50)]
 
 
@@ -269,7 +276,7 @@ class SpendingController(Controller):
         dto=StrictJson[BudgetIn],
         return_dto=None,
         summary="Set a source's monthly budget in NOK",
-        responses=documented(401, 403, 422),
+        responses=documented(401, 403, 415, 422),
     )
     async def set_budget(
         self,
@@ -310,7 +317,7 @@ class SpendingController(Controller):
         dto=StrictJson[PriceTableIn],
         return_dto=None,
         summary="Set the price table a source's usage is priced with",
-        responses=documented(401, 403, 422),
+        responses=documented(401, 403, 415, 422),
     )
     async def set_prices(
         self,
