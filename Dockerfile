@@ -6,7 +6,7 @@ WORKDIR /src
 COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
 COPY migrations ./migrations
-# The versions tested (constraints.txt, ADR 0051), not whatever is newest on the day of the build.
+# The versions tested (constraints.txt, ADR 0050), not whatever is newest on the day of the build.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 
 FROM python:3.11-slim

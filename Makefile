@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 
 .PHONY: serve test lint unit bench bench-p1 lock clean
 
-# Every install takes the versions in constraints.txt (ADR 0051); `make lock` renews them.
+# Every install takes the versions in constraints.txt (ADR 0050); `make lock` renews them.
 $(BIN)/bookkeeper: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -39,7 +39,7 @@ bench-p1: $(BIN)/bookkeeper  ## P1 alone (what `make bench` ran before bench/all
 	$(BIN)/python bench/run.py
 
 # Resolve pyproject.toml's ranges afresh in a throw-away venv and freeze the result: the one
-# way a new release of a dependency reaches the project (then run `make test`; ADR 0051).
+# way a new release of a dependency reaches the project (then run `make test`; ADR 0050).
 LOCK_VENV := $(shell mktemp -u /tmp/bookkeeper-lock.XXXXXX)
 lock:
 	$(PYTHON) -m venv $(LOCK_VENV)

@@ -1,4 +1,4 @@
-"""constraints.txt (ADR 0051): every install takes the versions it pins, and it pins every
+"""constraints.txt (ADR 0050): every install takes the versions it pins, and it pins every
 package the project needs, each within what pyproject.toml accepts."""
 
 from __future__ import annotations
