@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import msgspec
 
+from bookkeeper.domain import money
 from bookkeeper.domain.errors import UnknownEventType
 
 
@@ -256,6 +257,15 @@ class JournalLine(Payload, frozen=True, kw_only=True, omit_defaults=True):
     vat_part: str | None = None
     #: The customer or supplier the line is owed by or to, when known (issue 12).
     party: Party | None = None
+
+    def __post_init__(self) -> None:
+        # Amounts have one spelling in events and JSON, two decimals: a reversal swaps a
+        # line's sides, so its zero side was a bare "0", and a posted "500" stayed "500".
+        for side in ("debit", "credit"):
+            value: Decimal = getattr(self, side)
+            padded = money.two_places(value)
+            if padded is not value:
+                msgspec.structs.force_setattr(self, side, padded)
 
 
 class JournalEntryPostedData(Payload, frozen=True, kw_only=True, omit_defaults=True):

@@ -19,6 +19,7 @@ from msgspec import Meta
 from bookkeeper.application.handlers import DecisionResult, SubmitResult
 from bookkeeper.application.ports import PatternView, ProposalView, RecordedEvent
 from bookkeeper.application.queries import ApprovalRate
+from bookkeeper.domain import money
 from bookkeeper.domain.confidence import Confidence
 from bookkeeper.domain.events import Corrections, payload_to_builtins
 from bookkeeper.domain.review import Outcome
@@ -362,8 +363,14 @@ class Problem(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
 # --- application results → wire ---------------------------------------------------------
 
 
+def amount_out(value: Decimal) -> str:
+    """An amount as JSON carries it: a decimal string with two decimals ("0.00", "500.00"),
+    whatever spelling the store or the arithmetic left it in."""
+    return format(money.two_places(value), "f")
+
+
 def _str(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else amount_out(value)
 
 
 def _rate(value: Decimal | None) -> str | None:
