@@ -44,7 +44,7 @@ _ENGLISH_WORDS: Final = frozenset(
         "what", "is", "the", "my", "our", "which", "how", "show", "me", "are", "do", "does",
         "balance", "balances", "missing", "receipt", "receipts", "invoice", "invoices",
         "supplier", "hello", "hi", "thanks", "please", "help", "account", "accounts", "any",
-        "list", "expenses", "need", "we", "have", "with", "without",
+        "list", "expenses", "need", "we", "have", "with", "without", "vat", "owe", "term",
     }
 )  # fmt: skip
 

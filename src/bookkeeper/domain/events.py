@@ -573,6 +573,18 @@ class SpendingQueriedData(Payload, frozen=True, kw_only=True):
     totals: tuple[SourceSpend, ...] = ()
 
 
+class VatQueriedData(Payload, frozen=True, kw_only=True):
+    """A VAT question answered from the ledger's VAT report of one term (chat): what the
+    term's return pays (negative: a refund) and when it is due."""
+
+    year: int
+    term: int
+    output_vat: Decimal
+    input_vat: Decimal
+    payable: Decimal
+    due: dt.date
+
+
 class CredentialsSetData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     """Issue 14: a tenant's own Fiken or Folio credentials were set (or replaced). The
     secret is never in the log: only which provider, the company, and a short fingerprint
@@ -708,6 +720,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("BudgetSet", BudgetSetData),
         ("PriceTableSet", PriceTableSetData),
         ("SpendingQueried", SpendingQueriedData),
+        ("VatQueried", VatQueriedData),
         ("BooksImported", BooksImportedData),
         # Issue 14: per-tenant credentials set and removed (an audit record, no secret).
         ("CredentialsSet", CredentialsSetData),
@@ -751,6 +764,8 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "BudgetSet",
         "PriceTableSet",
         "SpendingQueried",
+        # A VAT question in the chat, answered from the ledger by the service only.
+        "VatQueried",
         # `bookkeeper import fiken` (issue 14): a run's record, the service's own.
         "BooksImported",
         # Issue 14: recorded by the credentials service only.
