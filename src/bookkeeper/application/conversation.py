@@ -3,7 +3,7 @@ terminal): documents in, proposals out, questions answered, and news of what bec
 
     handle(principal, channel, text, attachments)
         attachment ──▶ DocumentPipeline.process ──▶ "Kvittering fra Adobe: 199,00 kr, konto
-                       6540, mva 25 %. Sikkerhet 0.95: … Godkjent automatisk; utføres nå."
+                       6540, mva 25 %. Sikkerhet 0,95: … Godkjent automatisk; utføres nå."
         question   ──▶ keyword intent ──▶ Lookups (a query event with the user as actor)
         otherwise  ──▶ a short help text
     updates(principal, channel) ──▶ the channel's proposals whose status changed since the
@@ -795,7 +795,9 @@ def _proposal_reply(result: IntakeResult, view: ProposalView | None, language: m
         main = sorted(confidence.reasons, key=lambda r: abs(r.effect), reverse=True)[:3]
         reasons = "; ".join(m.sentence(r.detail, language) for r in main)
         key = "confidence" if reasons else "confidence.bare"
-        lines.append(m.text(key, language, score=m.score(confidence.score), reasons=reasons))
+        lines.append(
+            m.text(key, language, score=m.score(confidence.score, language), reasons=reasons)
+        )
     outcome = proposal.decision.outcome if proposal.decision is not None else None
     status = view.status if view is not None else proposal.status
     if result.duplicate:

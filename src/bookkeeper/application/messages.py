@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Literal
 
 from babel.dates import format_date
+from babel.numbers import format_decimal
 
 from bookkeeper.domain import money
 
@@ -83,11 +84,13 @@ def percent(rate: Decimal | None) -> str:
     return f"{text} %"
 
 
-def score(value: Decimal | None) -> str:
-    """A confidence score with two decimals ("0.95")."""
+def score(value: Decimal | None, language: Language) -> str:
+    """A confidence score with two decimals in the language's locale, as the web page
+    writes it: "0,95" in Norwegian, "0.95" in English."""
     if value is None:
         return "?"
-    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
+    rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return format_decimal(rounded, format="0.00", locale=language)
 
 
 #: Every text of the conversation, by key and language (str.format placeholders).
