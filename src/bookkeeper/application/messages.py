@@ -167,12 +167,13 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "help": {
         "nb": (
             "Send en kvittering eller faktura (PDF eller bilde), så foreslår jeg bokføringen. "
-            "Du kan også spørre om «saldo», «mangler kvittering» eller «leverandørfakturaer»."
+            "Du kan også spørre om «saldo», «mangler kvittering», «leverandørfakturaer» "
+            "eller «hvor mye mva skal vi betale»."
         ),
         "en": (
             "Send a receipt or an invoice (PDF or image) and I will propose how to book it. "
-            'You can also ask about the "balance", "missing receipts" or '
-            '"supplier invoices".'
+            'You can also ask about the "balance", "missing receipts", "supplier invoices" '
+            'or "what VAT do we owe".'
         ),
     },
     "update.approved": {
