@@ -95,3 +95,25 @@ def test_amount_out_pads_to_two_decimals() -> None:
         "7.00",
         "10.00",
     ]
+
+
+def test_a_proposals_submitted_amounts_are_kept_with_two_decimals() -> None:
+    from bookkeeper.domain.events import LineItem, ReceiptAttachmentData
+
+    data = ReceiptAttachmentData(
+        merchant_name="Rimi",
+        amount=Decimal("199"),
+        date=dt.date(2026, 11, 20),
+        vat_rate=Decimal("25"),
+        vat_amount=Decimal("39.8"),
+        account_code="5990",
+    )
+    encoded = msgspec.json.decode(encode_payload(data))
+    # The rate keeps its one spelling ("25"): only amounts are padded.
+    assert (encoded["amount"], encoded["vatAmount"], encoded["vatRate"]) == (
+        "199.00",
+        "39.80",
+        "25",
+    )
+    item = LineItem(description="Gebyr", amount=Decimal("100"), vat_rate=Decimal("0"))
+    assert payload_to_builtins(item)["amount"] == "100.00"

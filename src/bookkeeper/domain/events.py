@@ -57,10 +57,43 @@ class Step(StrEnum):
     ALERT = "alert"
 
 
+#: The payload fields that hold an amount of money (not a rate, a share or a count).
+AMOUNT_FIELDS: Final = frozenset(
+    {
+        "amount",
+        "vat_amount",
+        "debit",
+        "credit",
+        "balance",
+        "amount_nok",
+        "monthly_nok",
+        "budget_nok",
+        "spent_nok",
+        "yesterday_nok",
+        "month_nok",
+        "previous_amount",
+        "output_vat",
+        "input_vat",
+        "payable",
+    }
+)
+
+
 class Payload(
     msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
 ):
     """Base of every event payload."""
+
+    def __post_init__(self) -> None:
+        # Amounts have one spelling in events and JSON, two decimals, however they were
+        # built or stored: a reversal swaps a line's sides, so its zero side was a bare
+        # "0", and a submitted "500" stayed "500". Padding only (money.two_places).
+        for name in AMOUNT_FIELDS.intersection(self.__struct_fields__):
+            value = getattr(self, name)
+            if isinstance(value, Decimal):
+                padded = money.two_places(value)
+                if padded is not value:
+                    msgspec.structs.force_setattr(self, name, padded)
 
 
 # --- proposal payloads -------------------------------------------------------------------
@@ -257,15 +290,6 @@ class JournalLine(Payload, frozen=True, kw_only=True, omit_defaults=True):
     vat_part: str | None = None
     #: The customer or supplier the line is owed by or to, when known (issue 12).
     party: Party | None = None
-
-    def __post_init__(self) -> None:
-        # Amounts have one spelling in events and JSON, two decimals: a reversal swaps a
-        # line's sides, so its zero side was a bare "0", and a posted "500" stayed "500".
-        for side in ("debit", "credit"):
-            value: Decimal = getattr(self, side)
-            padded = money.two_places(value)
-            if padded is not value:
-                msgspec.structs.force_setattr(self, side, padded)
 
 
 class JournalEntryPostedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
