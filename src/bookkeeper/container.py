@@ -636,6 +636,7 @@ class Container(containers.DeclarativeContainer):
         ids=ids,
         authorizer=authorizer,
         classifier=intent_classifier,
+        ledger=ledger,
     )
 
     #: Issue 10: the translators of every installed plugin (entry-point group

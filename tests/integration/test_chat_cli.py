@@ -139,3 +139,20 @@ def test_chat_reads_a_webp_photo_given_as_a_file(
     with sqlite3.connect(data_dir / "bookkeeper.db") as db:
         stored = db.execute("SELECT content_type, filename FROM documents").fetchall()
     assert stored == [("image/jpeg", "kvittering.pdf.jpg")]
+
+
+def test_chat_answers_a_vat_question_from_the_ledger_and_records_it(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO("hvor mye mva skal vi betale?\nwhat VAT do we owe for term 5?\n")
+    )
+    status = main(["chat", "--tenant", "acme", "--user", "ola"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "Mva for termin " in out and "Fristen er " in out
+    assert "VAT for term 5 " in out and "Due 10.12." in out
+    assert "Send en kvittering" not in out
+    with sqlite3.connect(data_dir / "bookkeeper.db") as db:
+        events = db.execute("SELECT type, actor FROM events ORDER BY position").fetchall()
+    assert events.count(("VatQueried", "human:ola")) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -313,6 +314,16 @@ def test_serve_answers_health_and_accepts_a_minted_token(
     assert str(data_dir / "jwt-signing-key.pem") in output
     assert f"sqlite:///{data_dir / 'bookkeeper.db'}" in output
     assert token not in output
+
+
+def test_serve_logs_only_addresses_it_can_be_reached_at(server: tuple[str, Path, Path]) -> None:
+    """Started on port 0 (uvicorn), `serve` said "serving on http://127.0.0.1:0" before
+    the system had chosen a port: every address in the log now names the bound port."""
+    base, _, log = server
+    output = log.read_text()
+    addresses = re.findall(r"http://127\.0\.0\.1(:\d+)?", output)
+    assert addresses and ":0" not in addresses
+    assert base[len("http://127.0.0.1") :] in addresses
 
 
 # --- token attributes (ABAC) ----------------------------------------------------------------

@@ -403,6 +403,14 @@ SAMPLES: dict[type[Payload], Payload] = {
     events.CredentialsReencryptedData: events.CredentialsReencryptedData(
         providers=("fiken", "folio"), fingerprints=("sha256:0123456789ab", "sha256:ba9876543210")
     ),
+    events.VatQueriedData: events.VatQueriedData(
+        year=2026,
+        term=5,
+        output_vat=Decimal("250.00"),
+        input_vat=Decimal("39.80"),
+        payable=Decimal("210.20"),
+        due=dt.date(2026, 12, 10),
+    ),
     events.SpendingQueriedData: events.SpendingQueriedData(
         date_range=DateRange(start=DAY, end=DAY),
         sources=("anthropic",),

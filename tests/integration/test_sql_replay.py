@@ -216,3 +216,29 @@ async def test_replay_folds_stream_by_stream_in_bounded_batches(
     assert all(size <= batch for _, size in writes)
     # Most of the writing happened before the log had been read to its end.
     assert sum(size for index, size in writes if index < reads[-1]) > report.proposals // 2
+
+
+async def test_a_retried_then_executed_proposal_has_no_last_error_live_or_replayed(
+    sql_database: SqlDatabase,
+) -> None:
+    """An attempt that failed and a retry that succeeded: the live row and the replayed
+    one both say EXECUTED without the failed attempt's error (it stays in the log)."""
+    from bookkeeper.application.execution import ExecutionPolicy
+    from tests.unit.external_doubles import Harness, invoice
+
+    factory = sql_database.uow_factory()
+    h = Harness(uow_factory=factory, policy=ExecutionPolicy(max_attempts=3))
+    pid = await h.approved(invoice())
+    h.world.faults.fail_next(1, operations={"find_supplier"})
+    assert (await h.executor.run_once()).retried == 1
+    h.clock.advance(seconds=30)
+    assert (await h.executor.run_once()).executed == 1
+    live = await h.view(pid)
+    assert live.status.value == "EXECUTED" and live.last_error is None
+    assert any(e.type.endswith("ExecutionFailed") for e in await h.stream(pid))
+    before = await snapshot(sql_database)
+
+    await rebuild_projections(factory)
+
+    assert await snapshot(sql_database) == before
+    assert (await h.view(pid)).last_error is None

@@ -187,7 +187,9 @@ async def test_an_attachment_is_proposed_and_the_reply_says_what_in_norwegian() 
     assert reply.proposal_id is not None and reply.status == "PROPOSED"
     assert "Kvittering fra Rimi: 1 234,50 kr, konto 5990, mva 15 %." in reply.text
     assert "Funnet i banken: Rimi 20.11.2026 (-1 234,50 kr)." in reply.text
-    assert f"Sikkerhet {reply.confidence}: " in reply.text  # with its main reasons
+    # With its main reasons, and the decimal comma the Norwegian page writes ("0,95").
+    assert reply.confidence is not None and "." in str(reply.confidence)
+    assert f"Sikkerhet {str(reply.confidence).replace('.', ',')}: " in reply.text
     assert "Venter på godkjenning." in reply.text
     assert reply.outcome == "awaiting_review" and reply.confidence is not None
     [proposed] = await chat.events("ReceiptAttachmentProposed")
@@ -206,11 +208,19 @@ async def test_a_known_merchant_is_auto_approved_and_the_reply_says_so() -> None
     assert "Godkjent automatisk" in reply.text
 
 
+def test_a_score_is_written_with_the_languages_decimal_mark() -> None:
+    assert messages.score(Decimal("0.92"), "nb") == "0,92"
+    assert messages.score(Decimal("0.92"), "en") == "0.92"
+    assert messages.score(Decimal("0.925"), "nb") == "0,93"  # rounded half up
+    assert messages.score(Decimal("1"), "en") == "1.00"
+    assert messages.score(None, "nb") == "?"
+
+
 async def test_english_in_english_out() -> None:
     chat = Chat()
     [reply] = await chat.say("Here is my receipt", PDF)
     assert "Expense from Kaffebrenneriet AS: 1 234,50 kr, account 5990, VAT 15 %." in reply.text
-    assert "Confidence" in reply.text and "Awaiting review." in reply.text
+    assert f"Confidence {reply.confidence}: " in reply.text and "Awaiting review." in reply.text
     [help_reply] = await chat.say("what can you do?")
     assert "Send a receipt" in help_reply.text
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import uuid
 from decimal import Decimal
 from types import SimpleNamespace
@@ -173,6 +174,8 @@ async def test_an_attachment_gets_a_thread_the_proposal_and_a_review_request() -
     [request] = bot.rest.messages(REVIEW)
     assert request.startswith("Til godkjenning: ") and "Rimi" in request
     assert "Konto 5990, mva 15 %. Foreslått av human:ola." in request
+    # The score with the Norwegian decimal comma, as the web page writes it.
+    assert re.search(r"^Sikkerhet \d,\d\d\.$", request, re.MULTILINE), request
     assert str(proposal_id) in request
     [row] = next(kw["components"] for n, a, kw in bot.rest.calls if a[0] == REVIEW)
     ids = [c.custom_id for c in row.components]

@@ -348,6 +348,27 @@ async def test_nothing_but_approved_proposals_is_executed(h: Harness) -> None:
 # --- failures ------------------------------------------------------------------------------
 
 
+async def test_an_executed_proposal_keeps_no_error_of_an_earlier_attempt() -> None:
+    """The read model's lastError is the proposal's state, not its history: the page showed
+    a failed attempt's error as "Siste feil" after the retry had succeeded. The failed
+    attempt stays in the log, and a replay of the stream gives the same view."""
+    h = Harness(policy=ExecutionPolicy(max_attempts=3))
+    pid = await h.approved(invoice())
+    h.world.faults.fail_next(1, operations={"find_supplier"})
+    assert (await h.executor.run_once()).retried == 1
+    assert "503 unavailable" in ((await h.view(pid)).last_error or "")
+
+    h.clock.advance(seconds=30)
+    assert (await h.executor.run_once()).executed == 1
+    view = await h.view(pid)
+    assert view.status is Status.EXECUTED and view.attempts == 2
+    assert view.last_error is None
+    stream = await h.stream(pid)
+    [failed] = [e.data for e in stream if e.type.endswith("ExecutionFailed")]
+    assert "503 unavailable" in failed.error
+    assert fold_proposal(stream) == view
+
+
 async def test_retryable_failures_back_off_then_fail_for_good_with_an_alert() -> None:
     h = Harness(policy=ExecutionPolicy(max_attempts=3))
     pid = await h.approved(invoice())

@@ -67,9 +67,9 @@ def test_a_receipt_debits_cost_and_input_vat_against_the_bank() -> None:
     entry = posting_for(receipt(), proposal_id=PROPOSAL)
     assert entry is not None
     assert sides(entry) == [
-        ("6540", "159.20", "0", "1", "base"),
-        ("2710", "39.80", "0", "1", "tax"),
-        ("1920", "0", "199.00", None, None),
+        ("6540", "159.20", "0.00", "1", "base"),
+        ("2710", "39.80", "0.00", "1", "tax"),
+        ("1920", "0.00", "199.00", None, None),
     ]
     assert entry.source == "execution"
     assert entry.proposal_id == PROPOSAL
@@ -81,8 +81,8 @@ def test_a_receipt_without_a_stated_vat_amount_computes_it_from_the_rate() -> No
     entry = posting_for(receipt(vat_amount=None, amount=D("100.00")), proposal_id=PROPOSAL)
     assert entry is not None
     assert sides(entry)[:2] == [
-        ("6540", "80.00", "0", "1", "base"),
-        ("2710", "20.00", "0", "1", "tax"),
+        ("6540", "80.00", "0.00", "1", "base"),
+        ("2710", "20.00", "0.00", "1", "tax"),
     ]
 
 
@@ -98,9 +98,9 @@ def test_an_expense_at_the_food_rate_uses_2711_and_code_11() -> None:
     entry = posting_for(expense, proposal_id=PROPOSAL, payment_account="1920:10001")
     assert entry is not None
     assert sides(entry) == [
-        ("7350", "100.00", "0", "11", "base"),
-        ("2711", "15.00", "0", "11", "tax"),
-        ("1920:10001", "0", "115.00", None, None),
+        ("7350", "100.00", "0.00", "11", "base"),
+        ("2711", "15.00", "0.00", "11", "tax"),
+        ("1920:10001", "0.00", "115.00", None, None),
     ]
     assert entry.description == "Kari 2026-03-02"
 
@@ -125,12 +125,12 @@ def test_an_invoice_with_line_items_at_mixed_rates_posts_each_against_payables()
     entry = posting_for(invoice, proposal_id=PROPOSAL)
     assert entry is not None
     assert sides(entry) == [
-        ("6900", "800.00", "0", "1", "base"),
-        ("2710", "200.00", "0", "1", "tax"),
-        ("6860", "200.00", "0", "11", "base"),
-        ("2711", "30.00", "0", "11", "tax"),
-        ("7770", "100.00", "0", "0", "base"),
-        ("2400", "0", "1330.00", None, None),
+        ("6900", "800.00", "0.00", "1", "base"),
+        ("2710", "200.00", "0.00", "1", "tax"),
+        ("6860", "200.00", "0.00", "11", "base"),
+        ("2711", "30.00", "0.00", "11", "tax"),
+        ("7770", "100.00", "0.00", "0", "base"),
+        ("2400", "0.00", "1330.00", None, None),
     ]
     assert entry.description == "Telenor faktura F-1"
     assert [line.description for line in entry.lines[:1]] == ["Abonnement"]
@@ -148,9 +148,9 @@ def test_an_invoice_without_line_items_posts_its_total() -> None:
     entry = posting_for(invoice, proposal_id=PROPOSAL, payables_account="2400:20001")
     assert entry is not None
     assert sides(entry) == [
-        ("6900", "1000.00", "0", "1", "base"),
-        ("2710", "250.00", "0", "1", "tax"),
-        ("2400:20001", "0", "1250.00", None, None),
+        ("6900", "1000.00", "0.00", "1", "base"),
+        ("2710", "250.00", "0.00", "1", "tax"),
+        ("2400:20001", "0.00", "1250.00", None, None),
     ]
 
 
@@ -160,8 +160,8 @@ def test_a_zero_rated_receipt_has_no_vat_line_even_if_a_vat_amount_was_read() ->
     )
     assert entry is not None
     assert sides(entry) == [
-        ("6540", "500.00", "0", "0", "base"),
-        ("1920", "0", "500.00", None, None),
+        ("6540", "500.00", "0.00", "0", "base"),
+        ("1920", "0.00", "500.00", None, None),
     ]
 
 
@@ -183,9 +183,9 @@ def test_the_mirror_swaps_every_side_and_names_what_it_reverses() -> None:
     assert original is not None
     reversal = mirror(original, entry_id="e-1", date=dt.date(2026, 12, 1), proposal_id="p-2")
     assert sides(reversal) == [
-        ("6540", "0", "159.20", "1", "base"),
-        ("2710", "0", "39.80", "1", "tax"),
-        ("1920", "199.00", "0", None, None),
+        ("6540", "0.00", "159.20", "1", "base"),
+        ("2710", "0.00", "39.80", "1", "tax"),
+        ("1920", "199.00", "0.00", None, None),
     ]
     assert reversal.reverses_entry_id == "e-1"
     assert reversal.proposal_id == "p-2"

@@ -195,7 +195,7 @@ def test_reverse_charge_is_checked_at_its_tax_types_rate_on_each_side() -> None:
         == []
     )
     [finding] = compliance_findings(_reverse_charge(DAY_2026, "86", "100", "25", "15"), table=TABLE)
-    assert finding.rule == RATE_NOT_VALID and finding.evidence["vat"] == "15"
+    assert finding.rule == RATE_NOT_VALID and finding.evidence["vat"] == "15.00"
 
 
 def _import_of_goods(day: dt.date, code: str, basis: str, vat: str) -> JournalEntryPostedData:

@@ -3,7 +3,7 @@ terminal): documents in, proposals out, questions answered, and news of what bec
 
     handle(principal, channel, text, attachments)
         attachment ──▶ DocumentPipeline.process ──▶ "Kvittering fra Adobe: 199,00 kr, konto
-                       6540, mva 25 %. Sikkerhet 0.95: … Godkjent automatisk; utføres nå."
+                       6540, mva 25 %. Sikkerhet 0,95: … Godkjent automatisk; utføres nå."
         question   ──▶ keyword intent ──▶ Lookups (a query event with the user as actor)
         otherwise  ──▶ a short help text
     updates(principal, channel) ──▶ the channel's proposals whose status changed since the
@@ -21,7 +21,9 @@ language the user last wrote in that channel.
 
 Intents are keywords (offline, no model): "saldo"/"balance" → bank balances; "mangler
 kvittering"/"missing receipt" → bank events without a receipt; "leverandørfaktura"/
-"invoice" → supplier invoices. They are read-only: no proposal is ever made from text.
+"invoice" → supplier invoices; "mva"/"moms"/"VAT" → what the VAT return of the current
+(or named: "termin 5", "forrige termin") term pays or refunds and when it is due, from the
+ledger's VAT report (VatQueried). They are read-only: no proposal is ever made from text.
 
 Pattern learning (story 2) is a subscriber of its own: application/pattern_learning.py.
 """
@@ -42,6 +44,7 @@ import msgspec
 from bookkeeper.application import messages as m
 from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
 from bookkeeper.application.event_log import record_alone, stamp
+from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import InvalidDateRange, Lookups
 from bookkeeper.application.pipeline import DocumentPipeline, IntakeResult
 from bookkeeper.application.ports import (
@@ -58,7 +61,8 @@ from bookkeeper.application.ports import (
 from bookkeeper.application.projections import named_counterparty
 from bookkeeper.application.spending import AI_SOURCES, OSLO, SpendingService
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import IntentClassifiedData, Status
+from bookkeeper.domain.events import IntentClassifiedData, Status, VatQueriedData
+from bookkeeper.domain.ledger import InvalidReportPeriod, VatTerm, vat_term, vat_term_of
 from bookkeeper.domain.review import Outcome
 
 log = logging.getLogger("bookkeeper.conversation")
@@ -142,6 +146,7 @@ class ConversationService:
         *,
         classifier: IntentClassifier | None = None,
         spending: SpendingService | None = None,
+        ledger: LedgerService | None = None,
     ) -> None:
         self._pipeline = pipeline
         #: Which read-only question a message asks: keywords unless a classifier is given.
@@ -154,6 +159,8 @@ class ConversationService:
         self._authorizer = authorizer
         #: Issue 11: spending questions are answered from the cost snapshots.
         self._spending = spending
+        #: VAT questions are answered from the ledger's VAT report.
+        self._ledger = ledger
 
     async def handle(
         self,
@@ -272,6 +279,8 @@ class ConversationService:
                 return await self._invoices(principal, language, source, start, end, expenses=True)
             if intent.name == "spending" and self._spending is not None:
                 return await self._spent(principal, text, intent, language, source)
+            if intent.name == "vat" and self._ledger is not None:
+                return await self._vat(principal, text, intent, language, source)
         except Forbidden:
             return Reply(text=m.text("forbidden", language), language=language)
         except ExternalError as error:
@@ -424,6 +433,60 @@ class ConversationService:
             lines.append(_SPENDING_TEXTS["total"][language].format(amount=m.kroner(total)))
         return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
+    async def _vat(
+        self,
+        principal: Principal,
+        text: str,
+        intent: Intent,
+        language: m.Language,
+        source: str,
+    ) -> Reply:
+        """What the VAT return of the term asked (the current one by default) pays or
+        refunds and when it is due, from the ledger; recorded as a VatQueried event."""
+        assert self._ledger is not None
+        today = self._clock.now().astimezone(OSLO).date()
+        try:
+            term = vat_term_of(intent.start) if intent.start else vat_term_asked(text, today)
+        except InvalidReportPeriod:
+            return Reply(text=_VAT_TEXTS["no_term"][language], language=language)
+        report = await self._ledger.vat_report(principal, term.year, term.term)
+        event_id = self._ids.new_id()
+        data = VatQueriedData(
+            year=term.year,
+            term=term.term,
+            output_vat=report.output_vat,
+            input_vat=report.input_vat,
+            payable=report.payable,
+            due=term.due,
+        )
+        event = stamp(
+            "VatQueried",
+            data,
+            event_id=event_id,
+            actor=principal.actor,
+            at=self._clock.now(),
+            correlation_id=event_id,
+            metadata={"source": source, "backend": "ledger"},
+        )
+        await record_alone(self._uow, principal.tenant_id, event)
+        texts = {key: value[language] for key, value in _VAT_TEXTS.items()}
+        header = texts["header"].format(
+            term=term.term, year=term.year, start=_date(term.start), end=_date(term.end)
+        )
+        if report.payable > 0:
+            result = texts["pay"].format(amount=m.kroner(report.payable))
+        elif report.payable < 0:
+            result = texts["refund"].format(amount=m.kroner(-report.payable))
+        else:
+            result = texts["nothing"]
+        parts = texts["parts"].format(
+            output=m.kroner(report.output_vat), input=m.kroner(report.input_vat)
+        )
+        due = texts["due"].format(due=_date(term.due))
+        return Reply(
+            text=f"{header} {result} ({parts}).\n{due}", language=language, event_id=event_id
+        )
+
     # --- memory --------------------------------------------------------------------------
 
     def _message(
@@ -488,6 +551,8 @@ _INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ),
     ("supplier_invoices", ("leverandørfaktura", "faktura", "invoice")),
     ("balance", ("saldo", "balance", "disponibel", "på konto")),
+    # VAT owed or refunded for a term (after the others, which keep their words).
+    ("vat", ()),
     # Issue 11: spending questions (after the others, which keep their words).
     (
         "spending",
@@ -516,7 +581,31 @@ def intent_of(text: str) -> str | None:
     for intent, phrases in _INTENTS:
         if any(phrase in lowered for phrase in phrases):
             return intent
+        if intent == "vat" and _VAT_WORDS.search(lowered):
+            return intent
     return None
+
+
+#: Words of a VAT question, whole words only ("private" is not "vat"); "mva-oppgjør",
+#: "mva-melding" and "skyldig mva" are found by their "mva".
+_VAT_WORDS: Final = re.compile(r"\b(mva\w*|moms\w*|merverdiavgift\w*|vat)\b")
+_VAT_TERM: Final = re.compile(r"\b(?:termin|term|periode|period)\s*(\d{1,2})\b|\b(\d)\.\s*termin")
+_YEAR: Final = re.compile(r"\b(20\d\d)\b")
+
+
+def vat_term_asked(text: str, today: dt.date) -> VatTerm:
+    """The VAT term a question names: "termin 5" / "term 5" / "5. termin" (of the year
+    named, else this year), "forrige termin" / "last term", else the current term.
+    InvalidReportPeriod for a term outside 1–6."""
+    lowered = " ".join(text.lower().split())
+    current = vat_term_of(today)
+    match = _VAT_TERM.search(lowered)
+    if match is not None:
+        year = _YEAR.search(lowered)
+        return vat_term(int(year[1]) if year else today.year, int(match[1] or match[2]))
+    if any(p in lowered for p in ("forrige termin", "last term", "previous term")):
+        return vat_term_of(current.start - dt.timedelta(days=1))
+    return current
 
 
 class KeywordClassifier:
@@ -615,6 +704,26 @@ _SPENDING_TEXTS: Final[dict[str, dict[str, str]]] = {
 }
 
 
+_VAT_TEXTS: Final[dict[str, dict[str, str]]] = {
+    "header": {
+        "nb": "Mva for termin {term} {year} ({start} – {end}):",
+        "en": "VAT for term {term} {year} ({start} – {end}):",
+    },
+    "pay": {"nb": "å betale {amount}", "en": "to pay {amount}"},
+    "refund": {"nb": "til gode {amount}", "en": "to get back {amount}"},
+    "nothing": {"nb": "ingenting å betale", "en": "nothing to pay"},
+    "parts": {
+        "nb": "utgående mva {output}, inngående mva {input}",
+        "en": "output VAT {output}, input VAT {input}",
+    },
+    "due": {"nb": "Fristen er {due}.", "en": "Due {due}."},
+    "no_term": {
+        "nb": "Mva-terminene er 1–6 (to måneder hver).",
+        "en": "The VAT terms are 1–6 (two months each).",
+    },
+}
+
+
 _EXPENSE_TEXTS: Final = {
     "header": {
         "nb": "{count} utlegg ({start} – {end}):",
@@ -686,7 +795,9 @@ def _proposal_reply(result: IntakeResult, view: ProposalView | None, language: m
         main = sorted(confidence.reasons, key=lambda r: abs(r.effect), reverse=True)[:3]
         reasons = "; ".join(m.sentence(r.detail, language) for r in main)
         key = "confidence" if reasons else "confidence.bare"
-        lines.append(m.text(key, language, score=m.score(confidence.score), reasons=reasons))
+        lines.append(
+            m.text(key, language, score=m.score(confidence.score, language), reasons=reasons)
+        )
     outcome = proposal.decision.outcome if proposal.decision is not None else None
     status = view.status if view is not None else proposal.status
     if result.duplicate:

@@ -19,6 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Literal
 
 from babel.dates import format_date
+from babel.numbers import format_decimal
 
 from bookkeeper.domain import money
 
@@ -44,7 +45,7 @@ _ENGLISH_WORDS: Final = frozenset(
         "what", "is", "the", "my", "our", "which", "how", "show", "me", "are", "do", "does",
         "balance", "balances", "missing", "receipt", "receipts", "invoice", "invoices",
         "supplier", "hello", "hi", "thanks", "please", "help", "account", "accounts", "any",
-        "list", "expenses", "need", "we", "have", "with", "without",
+        "list", "expenses", "need", "we", "have", "with", "without", "vat", "owe", "term",
     }
 )  # fmt: skip
 
@@ -83,11 +84,13 @@ def percent(rate: Decimal | None) -> str:
     return f"{text} %"
 
 
-def score(value: Decimal | None) -> str:
-    """A confidence score with two decimals ("0.95")."""
+def score(value: Decimal | None, language: Language) -> str:
+    """A confidence score with two decimals in the language's locale, as the web page
+    writes it: "0,95" in Norwegian, "0.95" in English."""
     if value is None:
         return "?"
-    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}"
+    rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return format_decimal(rounded, format="0.00", locale=language)
 
 
 #: Every text of the conversation, by key and language (str.format placeholders).
@@ -164,12 +167,13 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "help": {
         "nb": (
             "Send en kvittering eller faktura (PDF eller bilde), så foreslår jeg bokføringen. "
-            "Du kan også spørre om «saldo», «mangler kvittering» eller «leverandørfakturaer»."
+            "Du kan også spørre om «saldo», «mangler kvittering», «leverandørfakturaer» "
+            "eller «hvor mye mva skal vi betale»."
         ),
         "en": (
             "Send a receipt or an invoice (PDF or image) and I will propose how to book it. "
-            'You can also ask about the "balance", "missing receipts" or '
-            '"supplier invoices".'
+            'You can also ask about the "balance", "missing receipts", "supplier invoices" '
+            'or "what VAT do we owe".'
         ),
     },
     "update.approved": {

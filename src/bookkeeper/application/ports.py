@@ -1168,7 +1168,7 @@ class ImageNotConvertible(Exception):
 # --- intents of questions -------------------------------------------------------------------
 
 IntentName = Literal[
-    "balance", "missing_receipts", "supplier_invoices", "expenses", "help", "spending"
+    "balance", "missing_receipts", "supplier_invoices", "expenses", "help", "spending", "vat"
 ]
 INTENT_NAMES: tuple[IntentName, ...] = (
     "balance",
@@ -1178,6 +1178,8 @@ INTENT_NAMES: tuple[IntentName, ...] = (
     "help",
     # Issue 11: what the company spent on its providers (the cost snapshots).
     "spending",
+    # What the VAT return of a term pays and when (the ledger's VAT report).
+    "vat",
 )
 
 

@@ -253,8 +253,10 @@ class JournalLine(Payload, frozen=True, kw_only=True, omit_defaults=True):
     the line is the VAT basis ("base") or the VAT amount itself ("tax")."""
 
     account: str
-    debit: Decimal = Decimal(0)
-    credit: Decimal = Decimal(0)
+    #: A side without an amount is 0.00, the one spelling amounts have (a reversal swaps
+    #: the sides, so the zero side is written: it was a bare "0").
+    debit: Decimal = Decimal("0.00")
+    credit: Decimal = Decimal("0.00")
     description: str | None = None
     vat_code: str | None = None
     vat_part: str | None = None
@@ -567,6 +569,18 @@ class SpendingQueriedData(Payload, frozen=True, kw_only=True):
     totals: tuple[SourceSpend, ...] = ()
 
 
+class VatQueriedData(Payload, frozen=True, kw_only=True):
+    """A VAT question answered from the ledger's VAT report of one term (chat): what the
+    term's return pays (negative: a refund) and when it is due."""
+
+    year: int
+    term: int
+    output_vat: Decimal
+    input_vat: Decimal
+    payable: Decimal
+    due: dt.date
+
+
 class CredentialsSetData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     """Issue 14: a tenant's own Fiken or Folio credentials were set (or replaced). The
     secret is never in the log: only which provider, the company, and a short fingerprint
@@ -702,6 +716,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("BudgetSet", BudgetSetData),
         ("PriceTableSet", PriceTableSetData),
         ("SpendingQueried", SpendingQueriedData),
+        ("VatQueried", VatQueriedData),
         ("BooksImported", BooksImportedData),
         # Issue 14: per-tenant credentials set and removed (an audit record, no secret).
         ("CredentialsSet", CredentialsSetData),
@@ -745,6 +760,8 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "BudgetSet",
         "PriceTableSet",
         "SpendingQueried",
+        # A VAT question in the chat, answered from the ledger by the service only.
+        "VatQueried",
         # `bookkeeper import fiken` (issue 14): a run's record, the service's own.
         "BooksImported",
         # Issue 14: recorded by the credentials service only.

@@ -370,7 +370,9 @@ def mirror(
         date=date,
         description=_trim(description or f"Reversering: {entry.description}"),
         lines=tuple(
-            msgspec.structs.replace(line, debit=line.credit, credit=line.debit)
+            msgspec.structs.replace(
+                line, debit=money.two_places(line.credit), credit=money.two_places(line.debit)
+            )
             for line in entry.lines
         ),
         source="execution",

@@ -30,6 +30,18 @@ def round_kr(amount: Decimal) -> Decimal:
     return amount.quantize(ORE, rounding=ROUND_HALF_UP)
 
 
+def two_places(amount: Decimal) -> Decimal:
+    """An amount written with at least two decimals ("0" → 0.00, "12.5" → 12.50), the one
+    spelling amounts have in events and JSON. Only pads: a third decimal, which a rule must
+    reject rather than round away, and a non-finite value are left as they are."""
+    if not amount.is_finite() or amount.as_tuple().exponent <= -2:  # type: ignore[operator]
+        return amount
+    try:
+        return amount.quantize(ORE)
+    except InvalidOperation:  # more digits than the context holds
+        return amount
+
+
 def has_at_most_two_decimals(amount: Decimal) -> bool:
     """True when the amount is representable in whole øre."""
     if not amount.is_finite():

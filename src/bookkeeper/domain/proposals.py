@@ -618,6 +618,9 @@ class Proposal:
             self.lease_until = None
             self.external_ids = dict(data.external_ids)
             self.next_attempt_at = None
+            # Done: an earlier attempt's error is no longer the proposal's state (the page
+            # showed it as "Siste feil" after success); the attempt stays in the history.
+            self.last_error = None
         elif step is Step.EXECUTION_FAILED:
             self.executing = False
             self.lease_until = None

@@ -58,9 +58,10 @@ USER_PROMPT = "du> "
 GREETING = (
     "Hei! Jeg er book-e, bokføringsassistenten. Send en kvittering eller faktura med "
     "/file STI (PDF, JPEG eller PNG), så foreslår jeg bokføringen; eller spør om «saldo», "
-    "«mangler kvittering» eller «leverandørfakturaer». Avslutt med Ctrl-D.\n"
+    "«mangler kvittering», «leverandørfakturaer» eller «mva». Avslutt med Ctrl-D.\n"
     "Hi! I am book-e, the bookkeeping assistant. Send a receipt or an invoice with "
-    '/file PATH, or ask about the "balance", "missing receipts" or "supplier invoices". '
+    '/file PATH, or ask about the "balance", "missing receipts", "supplier invoices" or '
+    '"VAT". '
     "Ctrl-D ends the conversation."
 )
 

@@ -651,7 +651,7 @@ def review_text(view: ProposalView, concerns: Sequence[str] = ()) -> str:
         f"Foreslått av {view.proposed_by}.",
     ]
     if view.confidence is not None:
-        lines.append(f"Sikkerhet {m.score(view.confidence)}.")
+        lines.append(f"Sikkerhet {m.score(view.confidence, m.NORWEGIAN)}.")
     for concern in concerns[:MAX_CONCERNS]:
         lines.append(f"- {concern[:MAX_CONCERN_LENGTH]}")
     lines.append(f"Forslag {view.id}")

@@ -1,15 +1,16 @@
 """The Claude adapter of `IntentClassifier`: which read-only question a message asks.
 
 The model is offered ONLY the read-only intents, one tool each (balance, missing_receipts,
-supplier_invoices, expenses, help), with `tool_choice: any` and parallel tool use off. The
-user's text is sent as untrusted data (a JSON string in a text block, the system prompt says
-so). The answer is decoded strictly: anything but exactly one `tool_use` block naming one of
-those tools with a valid input (optional `from`/`to` dates, nothing else) — a text answer, an
-unknown tool such as `approve_proposal`, several calls, a malformed input, a refusal — falls
-back to the keyword intent (`fallback`, by default `KeywordClassifier`). So does any API
-error, after bounded retries on 429/529/5xx/408/409 and connection errors (our retries, the
-SDK's are off; a spend limit or billing error is not retried). The model can only pick which
-read-only lookup runs; it never writes, approves or calls anything else.
+supplier_invoices, expenses, spending, vat, help), with `tool_choice: any` and parallel
+tool use off. The user's text is sent as untrusted data (a JSON string in a text block, the
+system prompt says so). The answer is decoded strictly: anything but exactly one `tool_use`
+block naming one of those tools with a valid input (optional `from`/`to` dates, nothing
+else) — a text answer, an unknown tool such as `approve_proposal`, several calls, a
+malformed input, a refusal — falls back to the keyword intent (`fallback`, by default
+`KeywordClassifier`). So does any API error, after bounded retries on 429/529/5xx/408/409
+and connection errors (our retries, the SDK's are off; a spend limit or billing error is
+not retried). The model can only pick which read-only lookup runs; it never writes,
+approves or calls anything else.
 
 Every answer the API gave carries what the call cost (the model, its tokens and their price,
 as the extractor prices them) in `Intent.usage`, the keyword fallback after a bad answer
@@ -81,6 +82,11 @@ _DESCRIPTIONS: Final[Mapping[IntentName, str]] = {
         "The user asks what the company spent or what something cost (AI, Anthropic/Claude, "
         "Google/Gemini, Cloudflare; hva brukte vi, hva kostet), optionally within a date "
         "range."
+    ),
+    "vat": (
+        "The user asks how much VAT (mva, merverdiavgift) the company owes or gets back for "
+        "a bi-monthly term (hvor mye mva skal vi betale, mva for termin 5, mva-oppgjør); "
+        "give a date in the term asked about as `from`, if the message names one."
     ),
 }
 TOOLS: Final[tuple[dict[str, Any], ...]] = tuple(

@@ -81,9 +81,25 @@ def serve(args: argparse.Namespace, container: Container) -> int:
         access_log=settings.log_level == "DEBUG",
         health_timeout=settings.worker_health_timeout_seconds,
     )
-    _log.info(
-        "serving on http://%s:%d with %d worker(s) (%s)", host, port, args.workers, settings.server
-    )
+    if port == 0:
+        # The system picks the port when the server binds it: logging ":0" here named an
+        # address nobody can reach. uvicorn (and the supervisor of several workers) log the
+        # port they were given ("Uvicorn running on http://127.0.0.1:40823").
+        _log.info(
+            "serving on http://%s with a port the system chooses, logged by the server once "
+            "bound, with %d worker(s) (%s)",
+            host,
+            args.workers,
+            settings.server,
+        )
+    else:
+        _log.info(
+            "serving on http://%s:%d with %d worker(s) (%s)",
+            host,
+            port,
+            args.workers,
+            settings.server,
+        )
     # Issue 14 (P7): the server and its workers need none of what this process imported
     # to prepare; it becomes a lean process that imports only the server (returns only if
     # it cannot, and then serves from here as before).

@@ -376,7 +376,7 @@ def whole(body: str) -> str:
 
 
 def _str(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else amount_out(value)
 
 
 def _rate(value: Decimal | None) -> str | None:

@@ -33,6 +33,7 @@ from bookkeeper.application.ledger import (
     VatReportLine,
 )
 from bookkeeper.domain.events import JournalLine, Party
+from bookkeeper.domain.money import two_places
 from bookkeeper.domain.statements import (
     BalanceSheet,
     IncomeStatement,
@@ -51,9 +52,11 @@ from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.params import NO_NUL, Limit
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
-from bookkeeper.entrypoints.http.wire import MAX_TEXT, RequestBody, ResponseBody
+from bookkeeper.entrypoints.http.wire import MAX_TEXT, RequestBody, ResponseBody, amount_out
 
 MAX_LINES: Final = 500
+#: The side of a manual line without an amount.
+ZERO_SIDE: Final = Decimal("0.00")
 MAX_CURSOR: Final = 1000
 
 FromDate = Annotated[
@@ -97,8 +100,9 @@ class JournalLineIn(RequestBody, frozen=True, kw_only=True):
     def to_domain(self) -> JournalLine:
         return JournalLine(
             account=self.account,
-            debit=self.debit if self.debit is not None else Decimal(0),
-            credit=self.credit if self.credit is not None else Decimal(0),
+            # Amounts are stored as people write them in the books: "500" is "500.00".
+            debit=two_places(self.debit) if self.debit is not None else ZERO_SIDE,
+            credit=two_places(self.credit) if self.credit is not None else ZERO_SIDE,
             description=self.description,
             vat_code=self.vat_code,
             vat_part=self.vat_part,
@@ -315,8 +319,8 @@ def entry_out(posted: PostedEntry) -> JournalEntryOut:
             JournalLineOut(
                 line_no=number,
                 account=line.account,
-                debit=str(line.debit),
-                credit=str(line.credit),
+                debit=amount_out(line.debit),
+                credit=amount_out(line.credit),
                 description=line.description,
                 vat_code=line.vat_code,
                 vat_part=line.vat_part,
@@ -342,14 +346,16 @@ def trial_balance_out(report: TrialBalance, names: Names = _no_names) -> TrialBa
             AccountTotalOut(
                 account=a.account,
                 name=names(a.account),
-                debit=str(a.debit),
-                credit=str(a.credit),
-                balance=str(a.balance),
+                debit=amount_out(a.debit),
+                credit=amount_out(a.credit),
+                balance=amount_out(a.balance),
             )
             for a in report.accounts
         ],
         totals=TotalsOut(
-            debit=str(report.debit), credit=str(report.credit), balance=str(report.balance)
+            debit=amount_out(report.debit),
+            credit=amount_out(report.credit),
+            balance=amount_out(report.balance),
         ),
     )
 
@@ -360,7 +366,7 @@ def general_ledger_out(page: GeneralLedgerPage, names: Names = _no_names) -> Gen
         account_name=names(page.account),
         start=page.start,
         end=page.end,
-        opening_balance=str(page.opening_balance),
+        opening_balance=amount_out(page.opening_balance),
         items=[
             LedgerLineOut(
                 entry_id=item.line.entry_id,
@@ -368,9 +374,9 @@ def general_ledger_out(page: GeneralLedgerPage, names: Names = _no_names) -> Gen
                 position=item.line.position,
                 date=item.line.date,
                 description=item.line.description,
-                debit=str(item.line.debit),
-                credit=str(item.line.credit),
-                balance=str(item.balance),
+                debit=amount_out(item.line.debit),
+                credit=amount_out(item.line.credit),
+                balance=amount_out(item.balance),
                 vat_code=item.line.vat_code,
                 vat_part=item.line.vat_part,
                 source=item.line.source,
@@ -379,7 +385,7 @@ def general_ledger_out(page: GeneralLedgerPage, names: Names = _no_names) -> Gen
             for item in page.lines
         ],
         next_cursor=page.next_cursor,
-        closing_balance=_str(page.closing_balance),
+        closing_balance=None if page.closing_balance is None else amount_out(page.closing_balance),
     )
 
 
@@ -388,8 +394,8 @@ def _vat_line_out(line: VatReportLine) -> VatLineOut:
         vat_code=line.vat_code,
         rate=_str(line.rate),
         direction=line.direction,
-        base=str(line.base),
-        vat=str(line.vat),
+        base=amount_out(line.base),
+        vat=amount_out(line.vat),
         side=line.side,
     )
 
@@ -403,9 +409,9 @@ def vat_report_out(report: VatReport) -> VatReportOut:
         end=term.end,
         due_date=term.due,
         lines=[_vat_line_out(line) for line in report.lines],
-        input_vat=str(report.input_vat),
-        output_vat=str(report.output_vat),
-        payable=str(report.payable),
+        input_vat=amount_out(report.input_vat),
+        output_vat=amount_out(report.output_vat),
+        payable=amount_out(report.payable),
         not_in_return=[_vat_line_out(line) for line in report.not_in_return],
     )
 
