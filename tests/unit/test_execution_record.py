@@ -235,10 +235,12 @@ async def test_a_record_that_fails_does_not_take_the_others_with_it(
     postings = executor.recorder.postings
     poisoned = pids["globex"]
 
-    async def failing(uow: Any, claim: Any, proposal: Any, now: Any, rates: Any = None) -> Any:
+    async def failing(
+        uow: Any, claim: Any, proposal: Any, now: Any, rates: Any = None, **more: Any
+    ) -> Any:
         if claim.proposal_id == poisoned:
             raise RuntimeError("the ledger is on fire")
-        return await postings(uow, claim, proposal, now, rates)
+        return await postings(uow, claim, proposal, now, rates, **more)
 
     executor.recorder.postings = failing  # type: ignore[method-assign]
 

@@ -5,6 +5,11 @@ under an entry id derived from the proposal (`posting_id`), so a retried executi
 post it twice. A reversal posts the mirror of its target's posting; a correction posts that
 mirror (as its "reversal") and then the corrected booking. Mirrors are dated in the
 company's calendar. Posting them is `ledger.post_entry`'s, in the executor's record.
+
+A correction's two entries share one date, so no period or VAT term holds one without the
+other (ADR 0040 addendum): the date of the entry it corrects when that date is in no closed
+period or locked VAT term, else the correction's own date (which `post_entry` moves past a
+closed period like any executed posting). Each entry's description says which and why.
 """
 
 from __future__ import annotations
@@ -35,7 +40,14 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import mirror, posting_for
 from bookkeeper.domain.proposals import Proposal, apply_corrections
-from bookkeeper.domain.rules import Exchange, TaxTable, foreign_currency, in_nok
+from bookkeeper.domain.rules import (
+    VAT_TERM,
+    Exchange,
+    FiscalPeriod,
+    TaxTable,
+    foreign_currency,
+    in_nok,
+)
 
 #: The executor posts these entries; what it cannot post is in its log.
 log = logging.getLogger("bookkeeper.executor")
@@ -75,11 +87,13 @@ async def executed_postings(
     payables_account: str,
     stream: Sequence[RecordedEvent] = (),
     rates: TaxTable | None = None,
+    closed: Sequence[FiscalPeriod] | None = None,
 ) -> list[tuple[uuid.UUID, JournalEntryPostedData]]:
     """The ledger entries the executed proposal (its effective `data`) posts, in order,
     with their derived ids. `stream`: the proposal's own stream when the caller holds it
     (the executor's claim read it), so its exchange record is not read again; `rates`: the
-    tenant's tax rates as `uow` read them for the caller (None: read them now)."""
+    tenant's tax rates as `uow` read them for the caller (None: read them now); `closed`:
+    the tenant's closed periods and locked VAT terms as read in this unit (None: asked)."""
     pid = proposal_id
     today = now.astimezone(BOOKS_TIME_ZONE).date()
     if rates is None:
@@ -105,23 +119,25 @@ async def executed_postings(
                 direct = await posted_entry(uow, tenant_id, target_id)
                 if direct is not None:
                     target_entry_id, target_entry = target_id, direct
+            dating: CorrectionDate | None = None
             if target_entry is None:
                 log.warning("target %s of %s has no ledger posting to reverse", target_id, pid)
             else:
-                # A correction posts the mirror and then the corrected entry.
+                # A correction posts the mirror and then the corrected entry, on one date.
                 purpose = "reversal" if isinstance(data, CorrectionData) else "posting"
                 mirror_id = posting_id(pid, purpose)
-                result.append(
-                    (
-                        mirror_id,
-                        mirror(
-                            target_entry,
-                            entry_id=str(target_entry_id),
-                            date=today,
-                            proposal_id=str(pid),
-                        ),
-                    )
+                reversed_entry = mirror(
+                    target_entry,
+                    entry_id=str(target_entry_id),
+                    date=today,
+                    proposal_id=str(pid),
                 )
+                if isinstance(data, CorrectionData):
+                    dating = await correction_date(
+                        uow, tenant_id, target_entry.date, today, closed=closed
+                    )
+                    reversed_entry = dating.applied(reversed_entry)
+                result.append((mirror_id, reversed_entry))
             if isinstance(data, CorrectionData):
                 target = await _executed_proposal(uow, tenant_id, target_id)
                 exchange = await proposal_exchange(uow, tenant_id, target_id)
@@ -129,6 +145,8 @@ async def executed_postings(
                     booked_in_nok(apply_corrections(target.effective_data, data.changes), exchange)
                 )
                 if corrected is not None:
+                    if dating is not None:
+                        corrected = dating.applied(corrected)
                     result.append((posting_id(pid), corrected))
         case _:
             exchange = (
@@ -138,6 +156,70 @@ async def executed_postings(
             if entry is not None:
                 result.append((posting_id(pid), entry))
     return result
+
+
+class CorrectionDate(msgspec.Struct, frozen=True, kw_only=True):
+    """The one date of a correction's reversal and corrected entry, and why."""
+
+    date: dt.date
+    #: The date of the entry the correction reverses.
+    original: dt.date
+    #: The closed period or locked VAT term holding `original`; None: it is open.
+    closed_by: FiscalPeriod | None = None
+
+    @property
+    def note(self) -> str:
+        """What the entries' descriptions say about their date (Norwegian, as the books)."""
+        if self.closed_by is None:
+            return f" (korrigering datert opprinnelig dato {self.original}: perioden er åpen)"
+        what = "MVA-termin" if self.closed_by.kind == VAT_TERM else "periode"
+        return (
+            f" (korrigering datert {self.date}: opprinnelig dato {self.original} "
+            f"i lukket {what} {self.closed_by.name})"
+        )
+
+    def applied(self, entry: JournalEntryPostedData) -> JournalEntryPostedData:
+        """`entry` dated on the correction's date, its description saying why."""
+        note = self.note
+        description = entry.description
+        if len(description) + len(note) > MAX_DESCRIPTION:
+            description = description[: MAX_DESCRIPTION - 1 - len(note)] + "…"
+        return msgspec.structs.replace(entry, date=self.date, description=description + note)
+
+
+#: A journal entry's description is at most this long (JournalEntryPosted's schema).
+MAX_DESCRIPTION: Final = 200
+
+
+async def correction_date(
+    uow: UnitOfWork,
+    tenant_id: str,
+    original: dt.date,
+    today: dt.date,
+    *,
+    closed: Sequence[FiscalPeriod] | None = None,
+) -> CorrectionDate:
+    """The one date of a correction of an entry dated `original` (ADR 0040 addendum): that
+    date while it is in no closed period and no locked VAT term (a reported term); else
+    the correction's date `today`, or the first day after the closed periods and locked
+    terms holding it. `closed`: the tenant's closed periods as read in this unit (under
+    the period lock); None: read now. The locked terms are read here: only a correction
+    asks."""
+    if closed is None:
+        shut = await uow.rules.periods(tenant_id, lock_for="posting")
+    else:
+        shut = [*closed, *await uow.rules.periods(tenant_id, VAT_TERM)]
+
+    def holding(day: dt.date) -> FiscalPeriod | None:
+        return next((p for p in shut if p.contains(day)), None)
+
+    period = holding(original)
+    if period is None:
+        return CorrectionDate(date=original, original=original)
+    day = today
+    while (after := holding(day)) is not None:
+        day = after.end + dt.timedelta(days=1)
+    return CorrectionDate(date=day, original=original, closed_by=period)
 
 
 #: Where a foreign-currency proposal keeps its conversion (issue 12): the metadata of its

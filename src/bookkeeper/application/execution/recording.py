@@ -45,7 +45,7 @@ from bookkeeper.application.projections import fold_proposal
 from bookkeeper.application.tax_rates import batch_tax_table
 from bookkeeper.domain.events import AlertRaisedData, JournalEntryPostedData, Status
 from bookkeeper.domain.proposals import Proposal
-from bookkeeper.domain.rules import TaxTable
+from bookkeeper.domain.rules import FiscalPeriod, TaxTable
 
 log = logging.getLogger("bookkeeper.executor")
 
@@ -94,7 +94,10 @@ class Recorder:
                 events, recorded, proposal = loaded
                 executed = recorded[-1]
                 rates = await batch_tax_table(uow, claim.tenant_id, tables)
-                for entry_id, entry in await self.postings(uow, claim, proposal, now, rates):
+                entries = await self.postings(
+                    uow, claim, proposal, now, rates, closed=closed[claim.tenant_id]
+                )
+                for entry_id, entry in entries:
                     event = await entry_event(
                         uow,
                         claim.tenant_id,
@@ -177,9 +180,12 @@ class Recorder:
         proposal: Proposal,
         now: dt.datetime,
         rates: TaxTable | None = None,
+        *,
+        closed: Sequence[FiscalPeriod] | None = None,
     ) -> list[tuple[uuid.UUID, JournalEntryPostedData]]:
         """The ledger entries the executed proposal posts, with their derived ids (`rates`:
-        the tenant's tax rates as `uow` read them; None: read them now)."""
+        the tenant's tax rates as `uow` read them; None: read them now; `closed`: the
+        tenant's closed periods and locked VAT terms as read in `uow`)."""
         return await executed_postings(
             uow,
             claim.tenant_id,
@@ -190,6 +196,7 @@ class Recorder:
             payables_account=self._policy.payables_account,
             stream=claim.stream,
             rates=rates,
+            closed=closed,
         )
 
     async def record_failure(
