@@ -35,7 +35,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import mirror, posting_for
 from bookkeeper.domain.proposals import Proposal, apply_corrections
-from bookkeeper.domain.rules import Exchange, TaxTable, foreign_currency, in_nok
+from bookkeeper.domain.rules import Exchange, TaxTable, exchange_for, foreign_currency, in_nok
 
 #: The executor posts these entries; what it cannot post is in its log.
 log = logging.getLogger("bookkeeper.executor")
@@ -181,7 +181,8 @@ def booked_in_nok(data: ProposalData, exchange: Exchange | None) -> ProposalData
     currency = foreign_currency(data)
     if currency is None:
         return data
-    if exchange is None or exchange.currency != currency:
+    exchange = exchange_for(data, exchange)
+    if exchange is None:
         raise NokAmountMissing(
             f"the {currency} document has no NOK amount: approve it with the amount in "
             "NOK (nokAmount) or configure BOOKKEEPER_EXCHANGE_RATES"
