@@ -494,3 +494,32 @@ async def test_a_post_execution_correction_of_the_amount_is_refused_over_a_banks
         await h.propose(correction(proposal, amount=Decimal("50.00")))
     # Other fields are still corrected as before.
     await h.propose(correction(proposal, account_code="6540"))
+
+
+async def test_a_reversal_is_weighed_by_its_targets_nok_amount() -> None:
+    from bookkeeper.application.commands import ApproveProposal
+    from bookkeeper.application.ports import Principal
+    from bookkeeper.domain.approval import ApprovalLimitExceeded
+    from bookkeeper.domain.events import ReversalData
+
+    h = harness(rates=PublishedRates({"USD": Decimal("10.9")}))
+    proposal = (
+        await submitted(h, usd_receipt(await h.store(), amount=Decimal("1000.00")))
+    ).stream_id
+    await h.approve(proposal)
+    await executed(h, proposal)
+    reversal = await h.propose(ReversalData(target_proposal_id=str(proposal), reason="wrong"))
+
+    def limited(limit: str) -> Principal:
+        return Principal(
+            subject="kari",
+            tenant_id="acme",
+            roles=frozenset({"reviewer"}),
+            attributes={"approval_limit": limit},
+        )
+
+    # 1 000 USD is 10 900.00 kr booked: above a 5 000 kr limit, under an 11 000 kr one.
+    with pytest.raises(ApprovalLimitExceeded, match=kroner_text(Decimal("10900.00"))):
+        await h.handlers.approve(ApproveProposal(principal=limited("5000"), proposal_id=reversal))
+    await h.handlers.approve(ApproveProposal(principal=limited("11000"), proposal_id=reversal))
+    assert (await h.view(reversal)).status is Status.APPROVED

@@ -712,24 +712,22 @@ class Handlers:
                 target = Proposal.rehydrate(str(target_id), target_events)
                 target_data = target.effective_data
                 target_exchange = exchange_of(target_events, target_id)
-                amounts, unconverted = [], None
+                amounts = []
                 for at_stake in (
                     [target_data, apply_corrections(target_data, data.changes)]
                     if isinstance(data, CorrectionData)
                     else [target_data]
                 ):
-                    nok, currency = _at_stake_in_nok(at_stake, None, target_exchange)
-                    amounts.append(nok)
-                    unconverted = unconverted or currency
+                    nok, _ = _at_stake_in_nok(at_stake, None, target_exchange)
+                    # Executed without a conversion (before ADR 0052): booked as it reads.
+                    amounts.append(nok if nok is not None else getattr(at_stake, "amount", None))
             else:
                 # A journal entry reversed directly (ADR 0040 §4): what it moves.
                 entry = await posted_entry(uow, tenant, target_id)
                 if entry is not None:
                     amounts = [sum((line.debit for line in entry.lines), Decimal(0))]
             known = [a for a in amounts if a is not None]
-            amount = max(known) if known else None
-            if amount is not None:
-                unconverted = None
+            amount, unconverted = (max(known) if known else None), None
         uploaded_by = None
         document_hash: str | None = getattr(data, "document_hash", None)
         if document_hash:
