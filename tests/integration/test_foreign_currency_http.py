@@ -120,3 +120,28 @@ async def test_without_one_approval_is_a_422_until_the_reviewer_gives_it(api: Ap
         "11.033415",
         "reviewer",
     )
+
+
+async def test_a_corrected_amount_needs_the_nok_amount_again(api: Api) -> None:
+    """ADR 0052 addendum: the bank's NOK amount was paid for 41.00 USD, not for a
+    corrected 50.00 USD: the approval is a 422 until the reviewer gives its NOK amount."""
+    event = await _card_event(api)
+    document = await _uploaded(api)
+    body = await api.propose(
+        "ReceiptAttachmentProposed", _usd_receipt(event, documentHash=document)
+    )
+    assert (await _metadata(api, body["proposalId"]))["exchange"]["source"] == "bank"
+    refused = await api.approve(body["proposalId"], {"corrections": {"amount": "50.00"}})
+    problem = assert_problem(refused, 422, "nok-amount-stale")
+    assert "41.00 to 50.00" in problem["detail"] and "nokAmount" in problem["detail"]
+    approved = await api.approve(
+        body["proposalId"], {"corrections": {"amount": "50.00", "nokAmount": "536.50"}}
+    )
+    assert approved.status_code == 200, approved.text
+    exchange = (await _metadata(api, approved.json()["eventId"]))["exchange"]
+    assert (exchange["amount"], exchange["nokAmount"], exchange["source"]) == (
+        "50.00",
+        "536.50",
+        "reviewer",
+    )
+    assert await _executed_debits(api, "6810") == Decimal("536.50")

@@ -43,6 +43,7 @@ from bookkeeper.domain.approval import (
 from bookkeeper.domain.errors import (
     DomainError,
     InvalidCorrection,
+    NokAmountMissing,
     SelfApprovalNotAllowed,
 )
 from bookkeeper.domain.events import (
@@ -688,3 +689,66 @@ def test_no_sequence_of_decisions_approves_what_a_rule_forbids(
         assert len(logged) == len(events)
 
     _run(scenario())
+
+
+# --- a foreign-currency document is weighed in NOK (ADR 0052 addendum) --------------------
+
+
+def test_a_document_without_a_nok_amount_cannot_be_held_against_a_limit() -> None:
+    unconverted = facts(amount=None, unconverted="USD")
+    with pytest.raises(NokAmountMissing, match=r"USD.*approval limit.*nokAmount"):
+        authorise_approval(DEFAULT_RULES, unconverted, decider(approval_limit="50000"))
+    with pytest.raises(NokAmountMissing, match="two approvers"):
+        authorise_approval(DEFAULT_RULES, unconverted, decider())
+    alone = msgspec.structs.replace(DEFAULT_RULES, two_approvers_above=None)
+    assert authorise_approval(alone, unconverted, decider()).rule == (
+        "four-eyes;approval-limit:unlimited"
+    )
+
+
+def _usd_receipt(amount: str) -> ReceiptAttachmentData:
+    return _receipt(amount, currency="USD", vat_rate=Decimal("0"))
+
+
+async def test_the_limit_weighs_the_reviewers_nok_amount_not_the_dollars() -> None:
+    world = World()
+    pid = await world.propose(_usd_receipt("10000.00"))
+    kari = who("kari", limit="50000.00")
+    # 10 000 USD, paid with 108 000 kr: above Kari's 50 000 kr.
+    with pytest.raises(ApprovalLimitExceeded, match="108 000,00"):
+        await world.approve(pid, kari, Corrections(nok_amount=Decimal("108000.00")))
+    assert (await world.view(pid)).status is Status.PROPOSED
+    small = await world.propose(_usd_receipt("4000.00"))
+    approved = await world.approve(small, kari, Corrections(nok_amount=Decimal("43200.00")))
+    assert approved.decision_rule == "four-eyes;approval-limit:50000.00"
+
+
+async def test_the_limit_weighs_the_recorded_nok_amount() -> None:
+    from tests.unit.test_rules_compliance import PublishedRates
+
+    world = World()
+    world.handlers = Handlers(
+        world.factory,
+        world.clock,
+        UuidV7Ids(),
+        RoleAuthorizer(),
+        exchange_rates=PublishedRates({"USD": Decimal("10.8")}),
+    )
+    pid = await world.propose(_usd_receipt("1000.00"))  # 10 800.00 kr at 10.8
+    with pytest.raises(ApprovalLimitExceeded, match="10 800,00"):
+        await world.approve(pid, who("kari", limit="5000.00"))
+    # A corrected amount: at the same rate (400 USD = 4 320.00 kr).
+    corrected = await world.approve(
+        pid, who("kari", limit="5000.00"), Corrections(amount=Decimal("400.00"))
+    )
+    assert corrected.status is Status.APPROVED
+
+
+async def test_two_approvers_are_counted_in_nok() -> None:
+    world = World()
+    pid = await world.propose(_usd_receipt("6000.00"))  # 6 000 USD, under 50 000
+    first = await world.approve(pid, who("ola"), Corrections(nok_amount=Decimal("64800.00")))
+    assert first.status is Status.PROPOSED  # endorsed: 64 800 kr needs two approvers
+    second = await world.approve(pid, who("kari"))
+    assert second.status is Status.APPROVED
+    assert second.decision_rule.endswith("two-approvers:2/2")

@@ -22,9 +22,15 @@ from bookkeeper.application.errors import ExternalRejected
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import BankTransaction, NewPurchase, PurchaseLine
 from bookkeeper.application.postings import booked_in_nok
-from bookkeeper.domain.errors import InvalidCorrection, InvalidProposal, NokAmountMissing
+from bookkeeper.domain.errors import (
+    InvalidCorrection,
+    InvalidProposal,
+    NokAmountMissing,
+    NokAmountStale,
+)
 from bookkeeper.domain.events import Corrections, Status
 from bookkeeper.domain.ledger import TAX
+from bookkeeper.domain.money import kroner_text
 from bookkeeper.domain.proposals import validate
 from tests.unit.conftest import FixedClock
 from tests.unit.external_doubles import Harness, agent, expense, receipt
@@ -343,3 +349,177 @@ async def test_one_approved_before_the_rule_fails_untouched_instead_of_posting_d
         view = await uow.proposals.get("acme", proposal_id)
     assert view is not None and view.status is Status.FAILED
     assert "no NOK amount" in (view.last_error or "")
+
+
+# --- limits and corrections are in NOK (ADR 0052 addendum) --------------------------------
+
+
+async def learned(h: Harness, merchant: str = "OpenAI") -> None:
+    """A human-approved pattern for the merchant: what automatic approval needs."""
+    from bookkeeper.domain.events import PatternSuggestionData
+
+    suggested = await h.handlers.submit(
+        SubmitEvent(
+            type="PatternSuggested",
+            data=PatternSuggestionData(
+                merchant=merchant, account_code="6810", vat_rate=Decimal("0")
+            ),
+            principal=agent(),
+        )
+    )
+    await h.approve(suggested.stream_id)
+
+
+async def test_the_automatic_limit_weighs_the_nok_amount_not_the_dollars() -> None:
+    h = harness(rates=PublishedRates({"USD": Decimal("10.9")}))
+    await learned(h)
+    # 900 USD is 9 810.00 kr: under the automatic limit of 10 000 kr.
+    under = await submitted(h, usd_receipt(await h.store(), amount=Decimal("900.00")))
+    assert under.decision.rule == "auto-approve-known-pattern"
+    # 1 000 USD is 10 900.00 kr: above it, though 1 000 is not.
+    above = await submitted(
+        h, usd_receipt(await h.store(b"%PDF-1.4 other"), amount=Decimal("1000.00"))
+    )
+    assert above.status is Status.PROPOSED
+    assert above.decision.rule == "above-auto-approval-limit"
+    assert above.decision.explanation.startswith(f"amount {kroner_text(Decimal('10900.00'))}")
+
+
+async def test_a_foreign_document_without_a_nok_amount_is_never_approved_automatically() -> None:
+    h = harness()
+    await learned(h)
+    result = await submitted(h, usd_receipt(await h.store(), amount=Decimal("5.00")))
+    assert result.status is Status.PROPOSED
+    assert result.decision.rule == "nok-amount-missing"
+
+
+async def test_a_corrected_amount_is_converted_at_the_same_published_rate() -> None:
+    h = harness(rates=PublishedRates({"USD": Decimal("10.9")}))
+    proposal = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    await h.approve(proposal, corrections=Corrections(amount=Decimal("50.00")))
+    _, approved = await h.stream(proposal)
+    assert approved.metadata["exchange"] == {
+        "currency": "USD",
+        "amount": "50.00",
+        "nokAmount": "545.00",
+        "rate": "10.9",
+        "rateDate": "2026-11-18",
+    }
+    await h.executor.run_once()
+    [posted] = await h.postings()
+    assert credited(posted, "1920") == Decimal("545.00")  # not the 446.90 of 41.00 USD
+
+
+async def test_a_corrected_amount_needs_a_new_nok_amount_when_the_bank_gave_it() -> None:
+    h = harness(bank=ListedBank(card_payment("-440.00")))
+    proposal = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    with pytest.raises(NokAmountStale, match=r"41\.00 to 50\.00.*nokAmount"):
+        await h.approve(proposal, corrections=Corrections(amount=Decimal("50.00")))
+    [first] = await h.stream(proposal)  # nothing was recorded
+    assert first.status == "PROPOSED"
+    await h.approve(
+        proposal, corrections=Corrections(amount=Decimal("50.00"), nok_amount=Decimal("531.50"))
+    )
+    _, approved = await h.stream(proposal)
+    assert approved.metadata["exchange"]["amount"] == "50.00"
+    assert approved.metadata["exchange"]["nokAmount"] == "531.50"
+    assert approved.metadata["exchange"]["source"] == "reviewer"
+    await h.executor.run_once()
+    [posted] = await h.postings()
+    assert credited(posted, "1920") == Decimal("531.50")
+
+
+async def test_an_unchanged_amount_keeps_the_banks_nok_amount() -> None:
+    h = harness(bank=ListedBank(card_payment("-440.00")))
+    proposal = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    await h.approve(proposal, corrections=Corrections(amount=Decimal("41"), account_code="6540"))
+    await h.executor.run_once()
+    [posted] = await h.postings()
+    assert credited(posted, "1920") == Decimal("440.00")
+
+
+def test_the_ledger_books_a_corrected_amount_at_the_rate_and_refuses_a_stale_nok_amount() -> None:
+    from bookkeeper.domain.rules import Exchange, implied_exchange
+
+    published = Exchange(
+        currency="USD",
+        amount=Decimal("41.00"),
+        nok_amount=Decimal("446.90"),
+        rate=Decimal("10.9"),
+        rate_date=DAY,
+    )
+    corrected = usd_receipt(None, amount=Decimal("50.00"))
+    assert booked_in_nok(corrected, published).amount == Decimal("545.00")
+    paid = implied_exchange(
+        "USD", Decimal("41.00"), Decimal("440.00"), day=DAY, source="bank", reference="ev-1"
+    )
+    assert booked_in_nok(usd_receipt(None), paid).amount == Decimal("440.00")
+    with pytest.raises(NokAmountStale):
+        booked_in_nok(corrected, paid)
+
+
+async def executed(h: Harness, proposal: uuid.UUID) -> None:
+    await h.executor.run_once()
+    view = await h.view(proposal)
+    assert view.status is Status.EXECUTED, view.last_error
+
+
+async def test_a_post_execution_correction_of_the_amount_is_booked_at_the_published_rate() -> None:
+    from tests.unit.external_doubles import correction
+
+    h = harness(rates=PublishedRates({"USD": Decimal("10.9")}))
+    proposal = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    await h.approve(proposal)
+    await executed(h, proposal)
+    fix = await h.propose(correction(proposal, amount=Decimal("50.00")))
+    await h.approve(fix)
+    await h.executor.run_once()
+    entries = await h.postings()
+    # the original, its mirror, and the corrected entry at 10.9 on 50.00 USD
+    assert [credited(e, "1920") for e in entries] == [
+        Decimal("446.90"),
+        Decimal("0"),
+        Decimal("545.00"),
+    ]
+
+
+async def test_a_post_execution_correction_of_the_amount_is_refused_over_a_banks_nok() -> None:
+    from tests.unit.external_doubles import correction
+
+    h = harness(bank=ListedBank(card_payment("-440.00")))
+    proposal = (await submitted(h, usd_receipt(await h.store()))).stream_id
+    await h.approve(proposal)
+    await executed(h, proposal)
+    with pytest.raises(NokAmountStale, match="reverse it"):
+        await h.propose(correction(proposal, amount=Decimal("50.00")))
+    # Other fields are still corrected as before.
+    await h.propose(correction(proposal, account_code="6540"))
+
+
+async def test_a_reversal_is_weighed_by_its_targets_nok_amount() -> None:
+    from bookkeeper.application.commands import ApproveProposal
+    from bookkeeper.application.ports import Principal
+    from bookkeeper.domain.approval import ApprovalLimitExceeded
+    from bookkeeper.domain.events import ReversalData
+
+    h = harness(rates=PublishedRates({"USD": Decimal("10.9")}))
+    proposal = (
+        await submitted(h, usd_receipt(await h.store(), amount=Decimal("1000.00")))
+    ).stream_id
+    await h.approve(proposal)
+    await executed(h, proposal)
+    reversal = await h.propose(ReversalData(target_proposal_id=str(proposal), reason="wrong"))
+
+    def limited(limit: str) -> Principal:
+        return Principal(
+            subject="kari",
+            tenant_id="acme",
+            roles=frozenset({"reviewer"}),
+            attributes={"approval_limit": limit},
+        )
+
+    # 1 000 USD is 10 900.00 kr booked: above a 5 000 kr limit, under an 11 000 kr one.
+    with pytest.raises(ApprovalLimitExceeded, match=kroner_text(Decimal("10900.00"))):
+        await h.handlers.approve(ApproveProposal(principal=limited("5000"), proposal_id=reversal))
+    await h.handlers.approve(ApproveProposal(principal=limited("11000"), proposal_id=reversal))
+    assert (await h.view(reversal)).status is Status.APPROVED

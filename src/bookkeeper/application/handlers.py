@@ -58,6 +58,7 @@ from bookkeeper.domain.errors import (
     InvalidCorrection,
     InvalidProposal,
     NokAmountMissing,
+    NokAmountStale,
     NotCompensable,
 )
 from bookkeeper.domain.events import (
@@ -91,6 +92,7 @@ from bookkeeper.domain.rules import (
     NOK,
     Exchange,
     PurchaseData,
+    exchange_for,
     foreign_currency,
     implied_exchange,
     to_nok,
@@ -324,7 +326,11 @@ class Handlers:
                 score=confidence.score,
                 approved_pattern=confidence.approved_pattern,
                 duplicate_suspected=bool(confidence.duplicate_of),
-                amount=getattr(data, "amount", None),
+                # In NOK (ADR 0052): a foreign-currency document's NOK amount; one without
+                # is never approved automatically (nok_amount_missing).
+                amount=exchange.nok_amount
+                if exchange is not None and foreign_currency(data) is not None
+                else getattr(data, "amount", None),
                 bank_mismatch=bool(bank_mismatches),
                 unknown_account=bool(unknown_accounts),
                 nok_amount_missing=nok_amount_missing is not None,
@@ -417,7 +423,18 @@ class Handlers:
         target = Proposal.rehydrate(str(target_id), events)
         target.ensure_compensable()
         if isinstance(data, CorrectionData):
-            apply_corrections(target.effective_data, data.changes)
+            corrected = apply_corrections(target.effective_data, data.changes)
+            try:
+                # A corrected amount is booked at the published rate on it; a NOK amount
+                # the bank paid or a reviewer gave was for the old amount (ADR 0052).
+                exchange_for(corrected, exchange_of(events, target_id))
+            except NokAmountStale:
+                raise NokAmountStale(
+                    f"the NOK amount of proposal {target_id} is what the bank paid or a "
+                    "reviewer gave for its amount, not for the corrected one, and a "
+                    "correction cannot carry a NOK amount: reverse it and propose the "
+                    "document again, approved with the corrected amount's nokAmount"
+                ) from None
         if await uow.proposals.open_compensations(tenant, target_id):
             raise InvalidProposal(
                 f"proposal {target_id} already has a reversal or correction in progress"
@@ -599,7 +616,7 @@ class Handlers:
                 _require_unread_corrected(events, command.corrections)
                 rules = await uow.settings.review_rules(principal.tenant_id)
                 facts = await self._approval_facts(
-                    uow, principal.tenant_id, proposal, events, command.corrections
+                    uow, principal.tenant_id, proposal, events, command.corrections, late
                 )
                 grant = approval.authorise_approval(rules, facts, _decider(principal))
             proposal.approve(
@@ -613,6 +630,8 @@ class Handlers:
 
         try:
             return await self._decide(principal, command.proposal_id, decide_on)
+        except NokAmountStale:
+            raise  # a NOK amount for the old amount: only the reviewer can say the new one
         except NokAmountMissing:
             # The rate source may answer now, and the card payment that was pending in the
             # document's currency may be booked in NOK by now: asked outside the unit of
@@ -669,29 +688,46 @@ class Handlers:
         proposal: Proposal,
         events: Sequence[RecordedEvent],
         corrections: Corrections | None,
+        late: Exchange | None = None,
     ) -> approval.ApprovalFacts:
-        """What the approval rules look at: the amount at stake after the approver's
-        corrections (a compensating proposal: its target's), who uploaded the document, the
-        proposal's department and who endorsed it already."""
+        """What the approval rules look at: the amount at stake in NOK after the approver's
+        corrections (a foreign-currency document's NOK amount: the approver's nokAmount,
+        else the recorded conversion or one found since, `late`; a compensating proposal:
+        its target's), who uploaded the document, the proposal's department and who
+        endorsed it already."""
         assert proposal.data is not None and proposal.proposed_by is not None
         if corrections is not None and corrections.as_dict():
             data = apply_corrections(proposal.data, corrections)
         else:
             data = proposal.effective_data
-        amount: Decimal | None = getattr(data, "amount", None)
+        nok_amount = corrections.nok_amount if corrections is not None else None
+        amount, unconverted = _at_stake_in_nok(
+            data, nok_amount, exchange_of(events, uuid.UUID(proposal.id)), late
+        )
         if isinstance(data, ReversalData | CorrectionData):
             target_id = uuid.UUID(data.target_proposal_id)
-            target = await uow.proposals.get(tenant, target_id)
-            amounts = [target.amount if target is not None else None]
-            if target is None:
+            target_events = await uow.events.read_stream(tenant, target_id)
+            amounts: list[Decimal | None] = [None]
+            if target_events and fold_proposal(target_events) is not None:
+                target = Proposal.rehydrate(str(target_id), target_events)
+                target_data = target.effective_data
+                target_exchange = exchange_of(target_events, target_id)
+                amounts = []
+                for at_stake in (
+                    [target_data, apply_corrections(target_data, data.changes)]
+                    if isinstance(data, CorrectionData)
+                    else [target_data]
+                ):
+                    nok, _ = _at_stake_in_nok(at_stake, None, target_exchange)
+                    # Executed without a conversion (before ADR 0052): booked as it reads.
+                    amounts.append(nok if nok is not None else getattr(at_stake, "amount", None))
+            else:
                 # A journal entry reversed directly (ADR 0040 §4): what it moves.
                 entry = await posted_entry(uow, tenant, target_id)
                 if entry is not None:
                     amounts = [sum((line.debit for line in entry.lines), Decimal(0))]
-            if isinstance(data, CorrectionData):
-                amounts.append(data.changes.amount)
             known = [a for a in amounts if a is not None]
-            amount = max(known) if known else None
+            amount, unconverted = (max(known) if known else None), None
         uploaded_by = None
         document_hash: str | None = getattr(data, "document_hash", None)
         if document_hash:
@@ -700,6 +736,7 @@ class Handlers:
         return approval.ApprovalFacts(
             proposed_by=proposal.proposed_by,
             amount=amount,
+            unconverted=unconverted,
             uploaded_by=uploaded_by,
             department=_department(events),
             endorsed_by=proposal.endorsed_by,
@@ -776,9 +813,12 @@ def _approval_exchange(
         )
         return {EXCHANGE_METADATA: msgspec.to_builtins(exchange)}
     recorded = exchange_of(events, uuid.UUID(proposal.id))
-    if recorded is not None and recorded.currency == currency:
-        return None
-    if late is not None and late.currency == currency:
+    # A corrected amount: the published rate on it, or NokAmountStale (ADR 0052 addendum).
+    holding = exchange_for(data, recorded)
+    if holding is not None:
+        return None if holding is recorded else {EXCHANGE_METADATA: msgspec.to_builtins(holding)}
+    late = exchange_for(data, late)
+    if late is not None:
         return {EXCHANGE_METADATA: msgspec.to_builtins(late)}
     if proposal.status is Status.APPROVED:
         raise NokAmountMissing(
@@ -786,6 +826,28 @@ def _approval_exchange(
             f"in NOK): approve it with corrections.nokAmount, the amount paid in NOK"
         )
     return None
+
+
+def _at_stake_in_nok(
+    data: object,
+    nok_amount: Decimal | None,
+    recorded: Exchange | None,
+    late: Exchange | None = None,
+) -> tuple[Decimal | None, str | None]:
+    """The gross amount of `data` in NOK as the approval rules weigh it, and the currency
+    of a foreign-currency one whose NOK amount is not known: the reviewer's `nok_amount`,
+    else the recorded conversion (at a published rate, on a corrected amount too; one the
+    bank or a reviewer gave for another amount raises NokAmountStale), else `late`."""
+    amount: Decimal | None = getattr(data, "amount", None)
+    currency = foreign_currency(data)
+    if currency is None:
+        return amount, None
+    if nok_amount is not None:
+        return nok_amount, None
+    exchange = exchange_for(data, recorded) or exchange_for(data, late)
+    if exchange is None:
+        return None, currency
+    return exchange.nok_amount, None
 
 
 def _named_payment_mismatches(

@@ -45,6 +45,7 @@ from bookkeeper.domain.rules import (
     Exchange,
     FiscalPeriod,
     TaxTable,
+    exchange_for,
     foreign_currency,
     in_nok,
 )
@@ -263,7 +264,8 @@ def booked_in_nok(data: ProposalData, exchange: Exchange | None) -> ProposalData
     currency = foreign_currency(data)
     if currency is None:
         return data
-    if exchange is None or exchange.currency != currency:
+    exchange = exchange_for(data, exchange)
+    if exchange is None:
         raise NokAmountMissing(
             f"the {currency} document has no NOK amount: approve it with the amount in "
             "NOK (nokAmount) or configure BOOKKEEPER_EXCHANGE_RATES"

@@ -6,9 +6,10 @@ may decide *this* proposal, from the decider's attributes (the token's `approval
 
 1. four eyes: nobody approves a proposal they made (also checked by the aggregate) nor one
    whose document (`documentHash`) they uploaded;
-2. approval limit: the gross amount at stake (after this approver's corrections) must not be
-   above the approver's limit — from the token, else the tenant's default; with neither,
-   unlimited unless the tenant requires a limit. A malformed limit grants nothing;
+2. approval limit: the gross amount at stake in NOK (after this approver's corrections; a
+   foreign-currency document's NOK amount, ADR 0052) must not be above the approver's
+   limit — from the token, else the tenant's default; with neither, unlimited unless the
+   tenant requires a limit. A malformed limit grants nothing;
 3. two approvers: above `two_approvers_above` the first approval is an endorsement and a
    second, different person (not the proposer, not the uploader) approves;
 4. departments (when the tenant enables them): a decider with a department decides only
@@ -29,7 +30,7 @@ from typing import Final
 import msgspec
 
 from bookkeeper.domain import money
-from bookkeeper.domain.errors import DomainError, SelfApprovalNotAllowed
+from bookkeeper.domain.errors import DomainError, NokAmountMissing, SelfApprovalNotAllowed
 from bookkeeper.domain.review import ReviewRules
 
 #: The attribute names the token verifier fills (application.ports.Principal.attributes).
@@ -88,7 +89,12 @@ class ApprovalFacts(msgspec.Struct, frozen=True, kw_only=True):
     proposed_by: str
     #: The gross amount at stake after the decider's corrections (a reversal or correction:
     #: its target's amount); None when the proposal moves no money (a pattern suggestion).
+    #: In NOK: a foreign-currency document's NOK amount (ADR 0052), never its own.
     amount: Decimal | None = None
+    #: The currency of a foreign-currency document whose NOK amount is not known (yet):
+    #: `amount` is then None, and a limit or the two-approver threshold cannot be applied
+    #: to it (NokAmountMissing: the approver gives the NOK amount).
+    unconverted: str | None = None
     #: Who uploaded the proposal's document, if it has one and the upload was recorded.
     uploaded_by: str | None = None
     department: str | None = None
@@ -161,7 +167,7 @@ def _department_rule(rules: ReviewRules, facts: ApprovalFacts, decider: Decider)
 
 
 def _limit_rule(rules: ReviewRules, facts: ApprovalFacts, decider: Decider) -> str | None:
-    if facts.amount is None:
+    if facts.amount is None and facts.unconverted is None:
         return None
     limit = parse_limit(decider.approval_limit)
     source = ""
@@ -174,6 +180,12 @@ def _limit_rule(rules: ReviewRules, facts: ApprovalFacts, decider: Decider) -> s
             )
         return "approval-limit:unlimited"
     shown = limit.quantize(money.ORE) if limit < Decimal("1e15") else limit
+    if facts.amount is None:
+        raise NokAmountMissing(
+            f"the {facts.unconverted} document has no NOK amount to hold against the approval "
+            f"limit {money.kroner_text(shown)} of {decider.actor}: approve it with "
+            "corrections.nokAmount, the amount paid in NOK"
+        )
     if facts.amount > limit:
         raise ApprovalLimitExceeded(
             f"the amount {money.kroner_text(facts.amount)} is above the approval limit "
@@ -202,6 +214,11 @@ def authorise_approval(rules: ReviewRules, facts: ApprovalFacts, decider: Decide
     limit = _limit_rule(rules, facts, decider)
     if limit is not None:
         parts.append(limit)
+    if facts.unconverted is not None and rules.two_approvers_above is not None:
+        raise NokAmountMissing(
+            f"the {facts.unconverted} document has no NOK amount to tell whether it needs two "
+            "approvers: approve it with corrections.nokAmount, the amount paid in NOK"
+        )
     required = max(required_approvals(rules, facts.amount), 1)
     if required > 1:
         parts.append(f"two-approvers:{min(len(facts.endorsed_by) + 1, required)}/{required}")

@@ -88,3 +88,11 @@ class NokAmountMissing(DomainError):
     source, no bank payment, no reviewer's nokAmount): the ledger cannot book it (ADR 0052)."""
 
     code = "nok-amount-missing"
+
+
+class NokAmountStale(NokAmountMissing):
+    """A foreign-currency purchase whose amount was corrected after its NOK amount was
+    taken from the bank payment or given by a reviewer: that NOK amount was for the old
+    amount, and nobody has said what the corrected one is in NOK (ADR 0052 addendum)."""
+
+    code = "nok-amount-stale"

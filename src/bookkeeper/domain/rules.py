@@ -27,7 +27,7 @@ from typing import Final
 
 import msgspec
 
-from bookkeeper.domain.errors import DomainError, InvalidCorrection
+from bookkeeper.domain.errors import DomainError, InvalidCorrection, NokAmountStale
 from bookkeeper.domain.events import (
     ExpenseRegistrationData,
     InvoiceRegistrationData,
@@ -721,6 +721,31 @@ def foreign_currency(data: object) -> str | None:
 def to_nok(amount: Decimal, rate: Decimal) -> Decimal:
     """An amount in NOK at `rate`, in whole øre (half up, as norway.md rounds VAT)."""
     return (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def exchange_for(data: object, exchange: Exchange | None) -> Exchange | None:
+    """The conversion that holds for a foreign-currency purchase as it now reads (its
+    amount perhaps corrected since `exchange` was recorded): the recorded one when it
+    converts this amount; at a published rate, the same rate on the corrected amount.
+    None for a NOK document, or without a conversion in its currency. A NOK amount the
+    bank paid or a reviewer gave converts the amount it was given for only: for a
+    corrected amount it raises NokAmountStale (ADR 0052 addendum)."""
+    currency = foreign_currency(data)
+    if currency is None or exchange is None or exchange.currency != currency:
+        return None
+    assert isinstance(data, PurchaseData)
+    if exchange.amount == data.amount:
+        return exchange
+    if exchange.source is None:
+        return msgspec.structs.replace(
+            exchange, amount=data.amount, nok_amount=to_nok(data.amount, exchange.rate)
+        )
+    by = "the bank paid" if exchange.source == EXCHANGE_FROM_BANK else "a reviewer gave"
+    raise NokAmountStale(
+        f"the {currency} amount was corrected from {exchange.amount} to {data.amount}, but "
+        f"its NOK amount {exchange.nok_amount} was what {by} for {exchange.amount}: give "
+        "the NOK amount of the corrected amount with it (nokAmount)"
+    )
 
 
 def in_nok(data: PurchaseData, exchange: Exchange) -> PurchaseData:
