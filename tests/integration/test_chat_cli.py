@@ -9,10 +9,12 @@ import os
 import sqlite3
 import uuid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bookkeeper.adapters.extraction import ocr
+from bookkeeper.domain.ledger import vat_term_due_next
 from bookkeeper.entrypoints.cli.main import main
 from tests.documents import ruter_ticket
 
@@ -155,4 +157,7 @@ def test_chat_answers_a_vat_question_from_the_ledger_and_records_it(
     assert "Send en kvittering" not in out
     with sqlite3.connect(data_dir / "bookkeeper.db") as db:
         events = db.execute("SELECT type, actor FROM events ORDER BY position").fetchall()
-    assert events.count(("VatQueried", "human:ola")) == 2
+    # The unnamed question answers the term due next (while one is) and the current one.
+    today = dt.datetime.now(ZoneInfo("Europe/Oslo")).date()
+    unnamed = 2 if vat_term_due_next(today) is not None else 1
+    assert events.count(("VatQueried", "human:ola")) == unnamed + 1

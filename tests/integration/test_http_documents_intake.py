@@ -13,7 +13,7 @@ from dependency_injector import providers
 
 from bookkeeper.application.documents import MAX_DOCUMENT_BYTES
 from bookkeeper.application.errors import ExtractionFailed
-from bookkeeper.application.ports import Extraction
+from bookkeeper.application.ports import ExtractedLine, Extraction
 from bookkeeper.backends import Backends
 from tests.http_helpers import API, Api, FixedClock, memory_container, running_api
 from tests.unit.external_doubles import PDF, PNG, World
@@ -37,15 +37,23 @@ def extractor() -> ExtractorDouble:
 
 
 @pytest.fixture
-async def api(tmp_path: Path, extractor: ExtractorDouble) -> AsyncIterator[Api]:
+def bank_amount() -> Decimal:
+    return Decimal("-199.00")
+
+
+@pytest.fixture
+async def api(
+    tmp_path: Path, extractor: ExtractorDouble, bank_amount: Decimal
+) -> AsyncIterator[Api]:
     container = memory_container(tmp_path, clock=FixedClock())
     world = World()
     banks: dict[str, ListedBank] = {}
+    event = card_event(amount=bank_amount)
     container.backends.override(
         providers.Object(
             Backends(
                 books=world.books,
-                bank=lambda tenant: banks.setdefault(tenant, ListedBank([card_event()])),
+                bank=lambda tenant: banks.setdefault(tenant, ListedBank([event])),
                 books_backend="memory",
                 bank_backend="memory",
             )
@@ -180,6 +188,36 @@ async def test_no_amount_is_a_proposal_in_review_that_says_so(
     approve = await api.approve(body["proposal"]["id"])
     assert approve.status_code == 422, approve.text
     assert "amount" in approve.json()["detail"]
+
+
+@pytest.mark.parametrize("bank_amount", [Decimal("-199")])
+async def test_every_amount_read_is_answered_with_two_decimals(
+    api: Api, extractor: ExtractorDouble
+) -> None:
+    # JSON amounts are decimal strings with two decimals, whatever spelling the reader
+    # (or the bank) gave: "199", "1.592E+2", "39.8" are "199.00", "159.20", "39.80".
+    extractor.extraction = adobe_receipt(
+        gross=Decimal("199"),
+        net=Decimal("1.592E+2"),
+        vat_amount=Decimal("39.8"),
+        lines=(
+            ExtractedLine(
+                description="Creative Cloud",
+                gross=Decimal("199"),
+                net=Decimal("159.2"),
+                vat_amount=Decimal("39.800"),
+                vat_rate=Decimal("25"),
+            ),
+        ),
+    )
+    response = await upload(api)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    read = body["extraction"]
+    assert (read["gross"], read["net"], read["vatAmount"]) == ("199.00", "159.20", "39.80")
+    [line] = read["lines"]
+    assert (line["gross"], line["net"], line["vatAmount"]) == ("199.00", "159.20", "39.80")
+    assert body["bankMatch"]["amount"] == "-199.00"
 
 
 @pytest.mark.parametrize(("retryable", "status"), [(False, 422), (True, 503)])

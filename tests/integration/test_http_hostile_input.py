@@ -358,6 +358,56 @@ async def test_two_authorization_headers_are_a_400_whichever_comes_first(api: Ap
     assert await _events(api) == []
 
 
+async def test_two_idempotency_keys_are_a_400_and_nothing_is_recorded(api: Api) -> None:
+    """The first of two keys was used silently: a retry carrying the other was a second
+    proposal or entry. Now a 400 problem, as two Authorization headers are (ADR 0049), on
+    every route that takes a key, whichever key comes first."""
+    json_type = (b"content-type", b"application/json")
+    accountant = api.headers("anna", "accountant")["Authorization"].encode()
+    submission = json.dumps({"type": "PatternSuggested", "data": pattern()}).encode()
+    entry = json.dumps(
+        {
+            "date": "2026-11-02",
+            "description": "Office supplies",
+            "lines": [
+                {"account": "6800", "debit": "100.00"},
+                {"account": "1920", "credit": "100.00"},
+            ],
+        }
+    ).encode()
+    routes = (
+        (f"{API}/events", api.agent["Authorization"].encode(), submission),
+        (f"{API}/journal-entries", accountant, entry),
+    )
+    for path, token, body in routes:
+        for keys in ((b"k-1", b"k-2"), (b"k-2", b"k-1"), (b"k-1", b"k-1")):
+            headers = [
+                (b"authorization", token),
+                json_type,
+                *((b"idempotency-key", key) for key in keys),
+            ]
+            status, answer, text = await _raw(api, "POST", path, headers, body)
+            assert status == 400, text
+            assert answer[b"content-type"].startswith(b"application/problem+json")
+            problem = json.loads(text)
+            assert problem["status"] == 400
+            assert "one Idempotency-Key" in problem["detail"]
+    assert await _events(api) == []
+    # One key is taken as before.
+    status, _, text = await _raw(
+        api,
+        "POST",
+        f"{API}/events",
+        [
+            (b"authorization", api.agent["Authorization"].encode()),
+            json_type,
+            (b"idempotency-key", b"k-1"),
+        ],
+        submission,
+    )
+    assert status == 201, text
+
+
 # --- the media type of a JSON body ----------------------------------------------------------
 
 

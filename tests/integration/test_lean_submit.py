@@ -204,6 +204,69 @@ async def test_idempotent_replays_and_conflicts_answer_the_same(
         await same(lean, route, other_body, caplog)  # the same id, another body
 
 
+async def _raw_post(s: Side, headers: list[tuple[bytes, bytes]], body: bytes) -> httpx.Response:
+    """POST /events straight through ASGI with its headers exactly as given (the test client
+    folds repeated ones into one comma-joined value, as a server does not)."""
+    sent: list[dict[str, Any]] = []
+    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": EVENTS,
+        "raw_path": EVENTS.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    await s.client.app(scope, receive, send)  # type: ignore[arg-type]
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return httpx.Response(start["status"], headers=start["headers"], content=content)
+
+
+async def test_two_idempotency_keys_answer_the_same_400(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    body = json.dumps(PATTERN).encode()
+
+    def keyed(*keys: bytes) -> Send:
+        async def send(s: Side) -> httpx.Response:
+            headers = [
+                (b"authorization", s.agent["Authorization"].encode()),
+                (b"content-type", b"application/json"),
+                (b"x-request-id", b"parity-1"),
+                *((b"idempotency-key", key) for key in keys),
+            ]
+            return await _raw_post(s, headers, body)
+
+        return send
+
+    async with both(tmp_path) as (lean, route):
+        for keys in ((b"k-1", b"k-2"), (b"k-2", b"k-1"), (b"k-1", b"k-1")):
+            answer = await same(lean, route, keyed(*keys), caplog)
+            assert answer.status_code == 400, answer.text
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert "one Idempotency-Key" in answer.json()["detail"]
+        # Nothing was recorded under either key: one key now is a first submission.
+        first = await same(lean, route, keyed(b"k-1"), caplog)
+        assert first.status_code == 201, first.text
+        assert "idempotent-replayed" not in first.headers
+
+
 REFUSALS: list[tuple[str, Send, int]] = [
     ("malformed JSON", post(b'{"type": "PatternSuggested", "data": {'), 400),
     ("not an object", post(b"[1, 2]"), 400),
@@ -556,6 +619,13 @@ async def test_a_request_not_taken_reaches_the_route_untouched(tmp_path: Path) -
             [*agent, *json_type, (b"content-length", b"0")],  # no body
             [*agent, (b"content-type", b"text/plain"), (b"content-length", b"2")],
             [*agent, *json_type, (b"content-length", b"2"), (b"idempotency-key", b"")],
+            [
+                *agent,
+                *json_type,
+                (b"content-length", b"2"),
+                (b"idempotency-key", b"k-1"),
+                (b"idempotency-key", b"k-2"),
+            ],
         ):
             scope = {"type": "http", "method": "POST", "path": EVENTS, "headers": headers}
 

@@ -1,7 +1,9 @@
 """VAT questions in the conversation, Norwegian and English ("hvor mye mva skal vi betale",
 "mva for termin 5", "what VAT do we owe"): answered from the ledger's VAT report of the
-current or named term (what the return pays or refunds, and when it is due), recorded as
-VatQueried with the asker as actor. They used to get the help text."""
+named term, or, when none is named, of the term whose return is due next and the current
+term so far (what each return pays or refunds, and when it is due), recorded as VatQueried
+with the asker as actor. They used to get the help text, and then the current term alone,
+which on 20 November is not what is paid on 10 December."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ from bookkeeper.adapters.memory_conversations import MemoryConversationStore
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application import messages as m
 from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.conversation import ConversationService, intent_of, vat_term_asked
+from bookkeeper.application.conversation import ConversationService, intent_of, vat_terms_asked
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.domain.events import VatQueriedData
+from bookkeeper.domain.ledger import vat_term_due_next
 from tests.unit.conftest import credit, debit, principal
 from tests.unit.test_conversation import Chat
 
@@ -65,35 +68,37 @@ async def vat_chat() -> Chat:
     return chat
 
 
-CURRENT_NB = (
-    "Mva for termin 6 2026 (01.11.2026 – 31.12.2026): å betale 210,20 kr "
+SO_FAR_NB = (
+    "Hittil i termin 6 2026 (01.11.2026 – 31.12.2026): å betale 210,20 kr "
     "(utgående mva 250,00 kr, inngående mva 39,80 kr).\nFristen er 10.02.2027."
 )
 TERM_5_NB = (
     "Mva for termin 5 2026 (01.09.2026 – 31.10.2026): til gode 39,80 kr "
     "(utgående mva 0,00 kr, inngående mva 39,80 kr).\nFristen er 10.12.2026."
 )
-CURRENT_EN = (
-    "VAT for term 6 2026 (01.11.2026 – 31.12.2026): to pay 210,20 kr "
+SO_FAR_EN = (
+    "So far in term 6 2026 (01.11.2026 – 31.12.2026): to pay 210,20 kr "
     "(output VAT 250,00 kr, input VAT 39,80 kr).\nDue 10.02.2027."
 )
 TERM_5_EN = (
     "VAT for term 5 2026 (01.09.2026 – 31.10.2026): to get back 39,80 kr "
     "(output VAT 0,00 kr, input VAT 39,80 kr).\nDue 10.12.2026."
 )
+DUE_AND_SO_FAR_NB = f"{TERM_5_NB}\n{SO_FAR_NB}"
+DUE_AND_SO_FAR_EN = f"{TERM_5_EN}\n{SO_FAR_EN}"
 
 
 @pytest.mark.parametrize(
     ("question", "expected", "language"),
     [
-        ("hvor mye mva skal vi betale?", CURRENT_NB, "nb"),
-        ("Hvor mye er skyldig mva nå", CURRENT_NB, "nb"),
-        ("mva-oppgjør", CURRENT_NB, "nb"),
-        ("Hva blir momsen denne terminen?", CURRENT_NB, "nb"),
+        ("hvor mye mva skal vi betale?", DUE_AND_SO_FAR_NB, "nb"),
+        ("Hvor mye er skyldig mva nå", DUE_AND_SO_FAR_NB, "nb"),
+        ("mva-oppgjør", DUE_AND_SO_FAR_NB, "nb"),
+        ("Hva blir momsen denne terminen?", DUE_AND_SO_FAR_NB, "nb"),
         ("mva for termin 5", TERM_5_NB, "nb"),
         ("hva skal vi betale i merverdiavgift for 5. termin 2026?", TERM_5_NB, "nb"),
         ("mva forrige termin", TERM_5_NB, "nb"),
-        ("what VAT do we owe?", CURRENT_EN, "en"),
+        ("what VAT do we owe?", DUE_AND_SO_FAR_EN, "en"),
         ("How much VAT is due for term 5?", TERM_5_EN, "en"),
         ("what was the VAT last term", TERM_5_EN, "en"),
     ],
@@ -104,17 +109,28 @@ async def test_a_vat_question_is_answered_from_the_terms_vat_report(
     chat = await vat_chat()
     [reply] = await chat.say(question)
     assert (reply.text, reply.language) == (expected, language)
-    [event] = await chat.events("VatQueried")
-    assert event.actor == "human:ola" and event.id == reply.event_id
-    assert isinstance(event.data, VatQueriedData)
-    assert event.metadata["source"] == "chat"
+    events = await chat.events("VatQueried")
+    # One event per term answered, one due date per term.
+    assert len(events) == expected.count("Fristen er") + expected.count("Due ")
+    assert events[0].id == reply.event_id
+    for event in events:
+        assert event.actor == "human:ola" and isinstance(event.data, VatQueriedData)
+        assert event.metadata["source"] == "chat"
 
 
-async def test_the_query_event_holds_the_terms_figures_and_due_date() -> None:
+async def test_the_query_events_hold_each_terms_figures_and_due_date() -> None:
     chat = await vat_chat()
     await chat.say("hvor mye mva skal vi betale?")
-    [event] = await chat.events("VatQueried")
-    assert event.data == VatQueriedData(
+    due, current = await chat.events("VatQueried")
+    assert due.data == VatQueriedData(
+        year=2026,
+        term=5,
+        output_vat=D("0.00"),
+        input_vat=D("39.80"),
+        payable=D("-39.80"),
+        due=dt.date(2026, 12, 10),
+    )
+    assert current.data == VatQueriedData(
         year=2026,
         term=6,
         output_vat=D("250.00"),
@@ -122,6 +138,14 @@ async def test_the_query_event_holds_the_terms_figures_and_due_date() -> None:
         payable=D("210.20"),
         due=dt.date(2027, 2, 10),
     )
+    assert current.parent_id == due.id and current.correlation_id == due.id
+
+
+async def test_a_named_term_is_recorded_once() -> None:
+    chat = await vat_chat()
+    await chat.say("mva for termin 6")
+    [event] = await chat.events("VatQueried")
+    assert isinstance(event.data, VatQueriedData) and event.data.term == 6
 
 
 async def test_a_term_that_does_not_exist_is_explained_and_not_recorded() -> None:
@@ -146,7 +170,28 @@ def test_vat_is_a_whole_word_and_the_other_questions_keep_theirs(text: str) -> N
     assert intent_of(text) != "vat"
 
 
-def test_the_term_asked_defaults_to_the_current_one() -> None:
-    assert vat_term_asked("hvor mye mva?", TODAY).term == 6
-    assert vat_term_asked("mva termin 2 2025", TODAY).start == dt.date(2025, 3, 1)
-    assert vat_term_asked("mva forrige termin", dt.date(2027, 1, 5)).start == dt.date(2026, 11, 1)
+def _terms(text: str, today: dt.date) -> list[tuple[int, int]]:
+    return [(t.year, t.term) for t in vat_terms_asked(text, today)]
+
+
+def test_unnamed_the_terms_asked_are_the_one_due_next_and_the_current_one() -> None:
+    assert _terms("hvor mye mva?", TODAY) == [(2026, 5), (2026, 6)]
+    assert _terms("hvor mye mva?", dt.date(2026, 12, 6)) == [(2026, 5), (2026, 6)]
+    assert _terms("hvor mye mva?", dt.date(2026, 12, 10)) == [(2026, 5), (2026, 6)]
+    # Past term 5's due date only the current term is left to answer.
+    assert _terms("hvor mye mva?", dt.date(2026, 12, 11)) == [(2026, 6)]
+    # Term 6 is due in February of the next year; term 3 on 31 August.
+    assert _terms("hvor mye mva?", dt.date(2027, 1, 5)) == [(2026, 6), (2027, 1)]
+    assert _terms("hvor mye mva?", dt.date(2026, 8, 31)) == [(2026, 3), (2026, 4)]
+    assert _terms("hvor mye mva?", dt.date(2026, 9, 1)) == [(2026, 4), (2026, 5)]
+
+
+def test_a_named_term_is_the_only_term_asked() -> None:
+    assert _terms("mva termin 2 2025", TODAY) == [(2025, 2)]
+    assert _terms("mva forrige termin", dt.date(2027, 1, 5)) == [(2026, 6)]
+    assert _terms("mva for termin 6", TODAY) == [(2026, 6)]
+
+
+def test_the_return_due_next() -> None:
+    assert vat_term_due_next(dt.date(2026, 12, 6)).due == dt.date(2026, 12, 10)  # type: ignore[union-attr]
+    assert vat_term_due_next(dt.date(2026, 12, 11)) is None

@@ -102,3 +102,43 @@ def _explanations() -> set[str]:
 @pytest.mark.parametrize("explanation", sorted(_explanations()))
 def test_each_decisions_explanation_is_said_in_norwegian(explanation: str) -> None:
     assert messages.sentence(explanation, messages.NORWEGIAN) != explanation
+
+
+@pytest.mark.parametrize(
+    ("english", "norwegian"),
+    [
+        ("confidence 0.40 is not above 0.9", "sikkerheten 0,40 er ikke over 0,9"),
+        (
+            "approved pattern and confidence 0.97 above 0.9",
+            "godkjent mønster og sikkerhet 0,97 over 0,9",
+        ),
+        (
+            "similar to the approved pattern for Rimi (similarity 0.93)",
+            "likner det godkjente mønsteret for Rimi (likhet 0,93)",
+        ),
+        (
+            "the proposer's own estimate 0.1 lowers the score",
+            "forslagsstillerens eget anslag 0,1 senker sikkerheten",
+        ),
+        ("VAT rate 12.5 % is not a Norwegian rate", "mva-sats 12,5 % er ikke en norsk sats"),
+        # Not a bare number: a date, an amount already in kroner, a name stay as written.
+        ("possible duplicate of 20.11.2026 1.50", "mulig duplikat av 20.11.2026 1.50"),
+        (
+            "approved pattern for Web 2.0: account 6540, 25 % VAT",
+            "godkjent mønster for Web 2.0: konto 6540, 25 % mva",
+        ),
+    ],
+)
+def test_norwegian_writes_the_numbers_of_a_sentence_with_the_decimal_comma(
+    english: str, norwegian: str
+) -> None:
+    assert messages.sentence(english, messages.NORWEGIAN) == norwegian
+    assert messages.sentence(english, messages.ENGLISH) == english
+
+
+def test_each_decisions_score_and_threshold_read_with_a_comma_in_norwegian() -> None:
+    scored = [e for e in _explanations() if "confidence" in e]
+    assert scored
+    for explanation in scored:
+        said = messages.sentence(explanation, messages.NORWEGIAN)
+        assert "sikkerhet" in said and "." not in said and "," in said

@@ -54,6 +54,7 @@ from bookkeeper.application.ports import (
     Ids,
     Intent,
     IntentClassifier,
+    NewEvent,
     Principal,
     ProposalView,
     UnitOfWorkFactory,
@@ -62,7 +63,13 @@ from bookkeeper.application.projections import named_counterparty
 from bookkeeper.application.spending import AI_SOURCES, OSLO, SpendingService
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import IntentClassifiedData, Status, VatQueriedData
-from bookkeeper.domain.ledger import InvalidReportPeriod, VatTerm, vat_term, vat_term_of
+from bookkeeper.domain.ledger import (
+    InvalidReportPeriod,
+    VatTerm,
+    vat_term,
+    vat_term_due_next,
+    vat_term_of,
+)
 from bookkeeper.domain.review import Outcome
 
 log = logging.getLogger("bookkeeper.conversation")
@@ -441,51 +448,62 @@ class ConversationService:
         language: m.Language,
         source: str,
     ) -> Reply:
-        """What the VAT return of the term asked (the current one by default) pays or
-        refunds and when it is due, from the ledger; recorded as a VatQueried event."""
+        """What the VAT return of the term asked pays or refunds and when it is due, from
+        the ledger. A named term answers that term; otherwise the term whose return is due
+        next (if one is) and the current term so far. One VatQueried event per term
+        answered, in one stream."""
         assert self._ledger is not None
         today = self._clock.now().astimezone(OSLO).date()
         try:
-            term = vat_term_of(intent.start) if intent.start else vat_term_asked(text, today)
+            terms = (vat_term_of(intent.start),) if intent.start else vat_terms_asked(text, today)
         except InvalidReportPeriod:
             return Reply(text=_VAT_TEXTS["no_term"][language], language=language)
-        report = await self._ledger.vat_report(principal, term.year, term.term)
-        event_id = self._ids.new_id()
-        data = VatQueriedData(
-            year=term.year,
-            term=term.term,
-            output_vat=report.output_vat,
-            input_vat=report.input_vat,
-            payable=report.payable,
-            due=term.due,
-        )
-        event = stamp(
-            "VatQueried",
-            data,
-            event_id=event_id,
-            actor=principal.actor,
-            at=self._clock.now(),
-            correlation_id=event_id,
-            metadata={"source": source, "backend": "ledger"},
-        )
-        await record_alone(self._uow, principal.tenant_id, event)
+        reports = [await self._ledger.vat_report(principal, t.year, t.term) for t in terms]
+        first_id = self._ids.new_id()
+        events: list[NewEvent] = []
+        for term, report in zip(terms, reports, strict=True):
+            data = VatQueriedData(
+                year=term.year,
+                term=term.term,
+                output_vat=report.output_vat,
+                input_vat=report.input_vat,
+                payable=report.payable,
+                due=term.due,
+            )
+            events.append(
+                stamp(
+                    "VatQueried",
+                    data,
+                    event_id=first_id if not events else self._ids.new_id(),
+                    actor=principal.actor,
+                    at=self._clock.now(),
+                    correlation_id=first_id,
+                    parent_id=events[-1].id if events else None,
+                    metadata={"source": source, "backend": "ledger"},
+                )
+            )
+        async with self._uow() as uow:
+            await uow.events.append(principal.tenant_id, first_id, 0, events)
+            await uow.commit()
         texts = {key: value[language] for key, value in _VAT_TEXTS.items()}
-        header = texts["header"].format(
-            term=term.term, year=term.year, start=_date(term.start), end=_date(term.end)
-        )
-        if report.payable > 0:
-            result = texts["pay"].format(amount=m.kroner(report.payable))
-        elif report.payable < 0:
-            result = texts["refund"].format(amount=m.kroner(-report.payable))
-        else:
-            result = texts["nothing"]
-        parts = texts["parts"].format(
-            output=m.kroner(report.output_vat), input=m.kroner(report.input_vat)
-        )
-        due = texts["due"].format(due=_date(term.due))
-        return Reply(
-            text=f"{header} {result} ({parts}).\n{due}", language=language, event_id=event_id
-        )
+        answers = []
+        for term, report in zip(terms, reports, strict=True):
+            so_far = len(terms) > 1 and term.start <= today <= term.end
+            header = texts["so_far" if so_far else "header"].format(
+                term=term.term, year=term.year, start=_date(term.start), end=_date(term.end)
+            )
+            if report.payable > 0:
+                result = texts["pay"].format(amount=m.kroner(report.payable))
+            elif report.payable < 0:
+                result = texts["refund"].format(amount=m.kroner(-report.payable))
+            else:
+                result = texts["nothing"]
+            parts = texts["parts"].format(
+                output=m.kroner(report.output_vat), input=m.kroner(report.input_vat)
+            )
+            due = texts["due"].format(due=_date(term.due))
+            answers.append(f"{header} {result} ({parts}).\n{due}")
+        return Reply(text="\n".join(answers), language=language, event_id=first_id)
 
     # --- memory --------------------------------------------------------------------------
 
@@ -593,19 +611,21 @@ _VAT_TERM: Final = re.compile(r"\b(?:termin|term|periode|period)\s*(\d{1,2})\b|\
 _YEAR: Final = re.compile(r"\b(20\d\d)\b")
 
 
-def vat_term_asked(text: str, today: dt.date) -> VatTerm:
-    """The VAT term a question names: "termin 5" / "term 5" / "5. termin" (of the year
-    named, else this year), "forrige termin" / "last term", else the current term.
-    InvalidReportPeriod for a term outside 1–6."""
+def vat_terms_asked(text: str, today: dt.date) -> tuple[VatTerm, ...]:
+    """The VAT terms a question asks about: the one it names — "termin 5" / "term 5" /
+    "5. termin" (of the year named, else this year), "forrige termin" / "last term" — or,
+    when it names none, the term whose return is due next (while one is) and the current
+    term. InvalidReportPeriod for a term outside 1–6."""
     lowered = " ".join(text.lower().split())
     current = vat_term_of(today)
     match = _VAT_TERM.search(lowered)
     if match is not None:
         year = _YEAR.search(lowered)
-        return vat_term(int(year[1]) if year else today.year, int(match[1] or match[2]))
+        return (vat_term(int(year[1]) if year else today.year, int(match[1] or match[2])),)
     if any(p in lowered for p in ("forrige termin", "last term", "previous term")):
-        return vat_term_of(current.start - dt.timedelta(days=1))
-    return current
+        return (vat_term_of(current.start - dt.timedelta(days=1)),)
+    due_next = vat_term_due_next(today)
+    return (current,) if due_next is None else (due_next, current)
 
 
 class KeywordClassifier:
@@ -708,6 +728,10 @@ _VAT_TEXTS: Final[dict[str, dict[str, str]]] = {
     "header": {
         "nb": "Mva for termin {term} {year} ({start} – {end}):",
         "en": "VAT for term {term} {year} ({start} – {end}):",
+    },
+    "so_far": {
+        "nb": "Hittil i termin {term} {year} ({start} – {end}):",
+        "en": "So far in term {term} {year} ({start} – {end}):",
     },
     "pay": {"nb": "å betale {amount}", "en": "to pay {amount}"},
     "refund": {"nb": "til gode {amount}", "en": "to get back {amount}"},

@@ -365,6 +365,19 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
 )  # fmt: skip
 #: Groups that are themselves sentences (the reason text is hidden in), said in Norwegian too.
 _NESTED: Final = frozenset({"why"})
+#: Groups that hold a bare number (a score, a threshold, an estimate, a similarity, a VAT
+#: rate): written with the Norwegian decimal comma ("0,40"), as the page and chat write
+#: scores, while the record keeps the point.
+_NUMBERS: Final = frozenset({"s", "t", "e", "r", "v", "w"})
+_DECIMAL: Final = re.compile(r"[-+]?\d+\.\d+")
+
+
+def _said(name: str, value: str, language: Language) -> str:
+    if name in _NESTED:
+        return sentence(value, language)
+    if name in _NUMBERS and _DECIMAL.fullmatch(value):
+        return value.replace(".", ",")
+    return value
 
 
 def sentence(detail: str, language: Language) -> str:
@@ -375,7 +388,7 @@ def sentence(detail: str, language: Language) -> str:
         found = pattern.match(detail)
         if found is not None:
             values = {
-                name: sentence(value, language) if name in _NESTED else value
+                name: _said(name, value, language)
                 for name, value in found.groupdict(default="").items()
             }
             if values.get("x"):

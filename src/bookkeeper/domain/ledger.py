@@ -442,6 +442,14 @@ def vat_term_of(date: dt.date) -> VatTerm:
     return vat_term(date.year, (date.month + 1) // 2)
 
 
+def vat_term_due_next(date: dt.date) -> VatTerm | None:
+    """The ended term whose return is due next on `date`: the latest term that has ended
+    and whose due date has not passed (on 6 December term 5, due 10 December), or None
+    when that return's due date has passed (on 11 December)."""
+    ended = vat_term_of(vat_term_of(date).start - dt.timedelta(days=1))
+    return ended if date <= ended.due else None
+
+
 class VatCode(msgspec.Struct, frozen=True, kw_only=True):
     """A SAF-T standard tax code: its rate (None when it has none) and whether it is
     purchase (input) or sales (output) VAT, or both (reverse charge) — None for codes

@@ -13,17 +13,18 @@ middleware classes, the kwargs/signature model, the DTO and `Response` objects.
 
 It decides once, before it verifies anything, whether it takes a request. Whatever is
 unusual — another content type, a second Authorization header, an Origin (CORS), a query
-string, an Idempotency-Key Litestar would refuse, no or an empty body, a body over the
-limit, no bearer token — is handed to Litestar untouched (scope and `receive` as they
-came), which answers it exactly as before. A request it takes it answers itself, whatever
-the outcome: a token that does not verify (401), a limiter that refuses (429), a body that
-grows over the limit (413), does not decode or validate (400/422), a disconnect, and any
-exception of `Handlers.dispatch` (403, 409, 503 …) are each raised as the route would raise
-them and rendered by Litestar's own `ExceptionHandlerMiddleware` with the route's exception
-handlers, in the scope the router and the authentication middleware would have left — the
-same problem details and headers (`WWW-Authenticate`, `Retry-After`, the security headers).
-So nothing it decided has to travel to the shared middleware. The Litestar route stays
-registered: it documents the operation in the OpenAPI schema and serves what is handed on.
+string, an Idempotency-Key Litestar would refuse (empty, too long, or a second one), no or
+an empty body, a body over the limit, no bearer token — is handed to Litestar untouched
+(scope and `receive` as they came), which answers it exactly as before. A request it takes
+it answers itself, whatever the outcome: a token that does not verify (401), a limiter that
+refuses (429), a body that grows over the limit (413), does not decode or validate
+(400/422), a disconnect, and any exception of `Handlers.dispatch` (403, 409, 503 …) are
+each raised as the route would raise them and rendered by Litestar's own
+`ExceptionHandlerMiddleware` with the route's exception handlers, in the scope the router
+and the authentication middleware would have left — the same problem details and headers
+(`WWW-Authenticate`, `Retry-After`, the security headers). So nothing it decided has to
+travel to the shared middleware. The Litestar route stays registered: it documents the
+operation in the OpenAPI schema and serves what is handed on.
 tests/integration/test_lean_submit.py sends the same requests through both and compares.
 """
 
@@ -76,7 +77,8 @@ def _check_mirrored(handler: HTTPRouteHandler, litestar: Litestar, max_body: int
     guard, another middleware, a hook, a response header or cookie, another body limit, a
     compression or CSRF layer): that step must be added to the lean path (and its parity
     tests), or the lean path removed. What it mirrors today: the bearer middleware, the
-    rate limiter, `bounded_query` (which only reads query strings: those are handed on)."""
+    rate limiter, `bounded_query` (which reads query strings and refuses a second
+    Idempotency-Key: both are handed on)."""
     layers = handler.ownership_layers
     middleware = handler.resolve_middleware()
     drifted = [

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Final
 
 from litestar import Request
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.params import BodyKwarg, ParameterKwarg, QueryParameter
 
 from bookkeeper.application.queries import MAX_PAGE, clamp_limit
@@ -160,14 +160,23 @@ def _check_json_content_type(request: Request[Any, Any, Any]) -> None:
 async def bounded_query(request: Request[Any, Any, Any]) -> None:
     """Before any handler runs: every date or timestamp query parameter lies in the window
     [EARLIEST, LATEST], else a 400 naming it. Litestar parses the value afterwards as it
-    always did; this only refuses what would overflow a date computation further in
-    (ADR 0021); no query value holds a NUL character, and a JSON body says it is JSON or
-    nothing (ADR 0049). A coroutine although it awaits nothing: Litestar runs a plain function
-    given as `before_request` in its thread pool, a thread hop (and GIL hand-over) on
-    every request of the API (ADR 0039). Parameters typed as text (the RFC 3339
-    `from`/`to` above) are checked by `aware`. Integers are bounded where they are
-    declared (`ge`/`le`, like `After`), or clamped (`Limit`);
-    tests/integration/test_http_bounds.py holds every route to that."""
+    always did; this only refuses what would overflow a date computation further in (ADR
+    0021); no query value holds a NUL character, a JSON body says it is JSON or nothing
+    (ADR 0049), and a request carries one Idempotency-Key at most. A coroutine although it
+    awaits nothing: Litestar runs a plain function given as `before_request` in its thread
+    pool, a thread hop (and GIL hand-over) on every request of the API (ADR 0039).
+    Parameters typed as text (the RFC 3339 `from`/`to` above) are checked by `aware`.
+    Integers are bounded where they are declared (`ge`/`le`, like `After`), or clamped
+    (`Limit`); tests/integration/test_http_bounds.py holds every route to that."""
+    keys = 0
+    for header, _ in request.scope["headers"]:
+        if header == b"idempotency-key":
+            keys += 1
+    if keys > 1:
+        # Two keys: whichever one we chose, a retry carrying the other would not be
+        # recognised as the same request (or another request as this one), as two
+        # Authorization headers would act as someone else (ADR 0049).
+        raise ClientException("send one Idempotency-Key header, not several")
     if b"%00" in request.scope["query_string"]:
         # No database keeps a NUL in text: PostgreSQL refuses the statement (a 500).
         for name, value in request.query_params.multi_items():
