@@ -158,9 +158,24 @@ def check_numbers_finite(payload: Payload) -> None:
     """Refuse NaN and infinities anywhere in a payload, before any rule compares them: a
     NaN compares with nothing (a signalling one raises on every comparison and hash), and
     no document states one."""
+    if _all_finite(payload):  # the common case, without building a path per field
+        return
     where = _non_finite(payload, "")
     if where is not None:
         raise InvalidProposal(f"{where or 'a number'} must be a finite number")
+
+
+def _all_finite(value: Any) -> bool:
+    """Whether no Decimal in `value` is NaN or infinite (every proposal asks: the fields
+    are read off the class, not `msgspec.structs.fields`, which evaluates the class's
+    annotations on every call)."""
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    if isinstance(value, msgspec.Struct):
+        return all(_all_finite(getattr(value, name)) for name in value.__struct_fields__)
+    if isinstance(value, list | tuple):
+        return all(_all_finite(item) for item in value)
+    return True
 
 
 def _non_finite(value: Any, path: str) -> str | None:
@@ -168,9 +183,12 @@ def _non_finite(value: Any, path: str) -> str | None:
     if isinstance(value, Decimal):
         return None if value.is_finite() else path
     if isinstance(value, msgspec.Struct):
-        for field in msgspec.structs.fields(value):
-            name = f"{path}.{field.encode_name}" if path else field.encode_name
-            found = _non_finite(getattr(value, field.name), name)
+        cls = type(value)
+        for attribute, encoded in zip(
+            cls.__struct_fields__, cls.__struct_encode_fields__, strict=True
+        ):
+            name = f"{path}.{encoded}" if path else encoded
+            found = _non_finite(getattr(value, attribute), name)
             if found is not None:
                 return found
     elif isinstance(value, list | tuple):
