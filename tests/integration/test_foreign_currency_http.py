@@ -1,4 +1,4 @@
-"""ADR 0052 over HTTP on SQLite and PostgreSQL, with the exchange rates off (the default)
+"""ADR 0051 over HTTP on SQLite and PostgreSQL, with the exchange rates off (the default)
 and the sandbox bank: a foreign-currency receipt takes its NOK amount from the bank
 payment it names, or from the reviewer's corrections.nokAmount; without one, approving it
 is a 422 and nothing is booked in its own amounts."""
@@ -123,7 +123,7 @@ async def test_without_one_approval_is_a_422_until_the_reviewer_gives_it(api: Ap
 
 
 async def test_a_corrected_amount_needs_the_nok_amount_again(api: Api) -> None:
-    """ADR 0052 addendum: the bank's NOK amount was paid for 41.00 USD, not for a
+    """ADR 0051 addendum: the bank's NOK amount was paid for 41.00 USD, not for a
     corrected 50.00 USD: the approval is a 422 until the reviewer gives its NOK amount."""
     event = await _card_event(api)
     document = await _uploaded(api)

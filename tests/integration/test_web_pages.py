@@ -581,7 +581,7 @@ async def test_an_account_the_chart_does_not_know_is_refused_in_the_pages_langua
 async def test_a_foreign_currency_receipt_is_approved_on_the_page_with_its_nok_amount(
     api: Api,
 ) -> None:
-    """ADR 0052: without an exchange rate or a bank payment in NOK, the page asks for the
+    """ADR 0051: without an exchange rate or a bank payment in NOK, the page asks for the
     amount in NOK and refuses the approval, in its language, until it is given."""
     usd = receipt(currency="USD", amount="41.00", vatRate="0", folioEventId="ev-not-listed")
     proposed = await api.propose("ReceiptAttachmentProposed", usd)

@@ -691,7 +691,7 @@ def test_no_sequence_of_decisions_approves_what_a_rule_forbids(
     _run(scenario())
 
 
-# --- a foreign-currency document is weighed in NOK (ADR 0052 addendum) --------------------
+# --- a foreign-currency document is weighed in NOK (ADR 0051 addendum) --------------------
 
 
 def test_a_document_without_a_nok_amount_cannot_be_held_against_a_limit() -> None:

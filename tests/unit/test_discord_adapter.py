@@ -566,7 +566,7 @@ async def test_the_gateway_bot_wires_the_handler_and_closes_without_connecting()
 
 
 async def test_a_foreign_currency_document_is_approved_in_discord_with_its_nok_amount() -> None:
-    """ADR 0052: the Korriger modal asks for the amount in NOK of a document in another
+    """ADR 0051: the Korriger modal asks for the amount in NOK of a document in another
     currency (none for a NOK one), and approving with it records the reviewer's amount."""
     from tests.unit.external_doubles import agent
 

@@ -1,4 +1,4 @@
-"""ADR 0052: a foreign-currency document is never booked as if its amount were NOK.
+"""ADR 0051: a foreign-currency document is never booked as if its amount were NOK.
 
 Its NOK amount comes from the exchange-rate source, else from the bank transaction that
 paid it, else from the reviewer who approves it; without one it waits for a person, is
@@ -329,7 +329,7 @@ async def test_the_sandbox_books_post_a_foreign_purchase_in_nok_and_refuse_one_w
 
 
 async def test_one_approved_before_the_rule_fails_untouched_instead_of_posting_dollars() -> None:
-    """A foreign-currency receipt approved without a NOK amount (before ADR 0052): the
+    """A foreign-currency receipt approved without a NOK amount (before ADR 0051): the
     executor refuses it before the bank is touched, and nothing is posted."""
     from bookkeeper.application.event_log import following
     from bookkeeper.domain.proposals import Proposal
@@ -351,7 +351,7 @@ async def test_one_approved_before_the_rule_fails_untouched_instead_of_posting_d
     assert "no NOK amount" in (view.last_error or "")
 
 
-# --- limits and corrections are in NOK (ADR 0052 addendum) --------------------------------
+# --- limits and corrections are in NOK (ADR 0051 addendum) --------------------------------
 
 
 async def learned(h: Harness, merchant: str = "OpenAI") -> None:

@@ -162,7 +162,7 @@ class Handlers:
     ) -> None:
         self._uow = uow_factory
         #: Issue 12: converts a foreign-currency document to NOK at its date's rate (None:
-        #: no rate; the NOK amount is then the bank's payment or the reviewer's, ADR 0052).
+        #: no rate; the NOK amount is then the bank's payment or the reviewer's, ADR 0051).
         self._exchange_rates = exchange_rates
         self._clock = clock
         self._ids = ids
@@ -237,7 +237,7 @@ class Handlers:
         exchange = await self._exchange(command.data)
         bank_mismatches = _named_payment_mismatches(command.data, named_event, exchange)
         if exchange is None and named_event is not None and not bank_mismatches:
-            # ADR 0052: no published rate, but the bank paid the receipt in NOK.
+            # ADR 0051: no published rate, but the bank paid the receipt in NOK.
             exchange = _paid_in_nok(command.data, named_event)
         unknown_accounts = await self._accounts_not_in_chart(tenant, command.data)
         async with self._uow() as uow:
@@ -326,7 +326,7 @@ class Handlers:
                 score=confidence.score,
                 approved_pattern=confidence.approved_pattern,
                 duplicate_suspected=bool(confidence.duplicate_of),
-                # In NOK (ADR 0052): a foreign-currency document's NOK amount; one without
+                # In NOK (ADR 0051): a foreign-currency document's NOK amount; one without
                 # is never approved automatically (nok_amount_missing).
                 amount=exchange.nok_amount
                 if exchange is not None and foreign_currency(data) is not None
@@ -426,7 +426,7 @@ class Handlers:
             corrected = apply_corrections(target.effective_data, data.changes)
             try:
                 # A corrected amount is booked at the published rate on it; a NOK amount
-                # the bank paid or a reviewer gave was for the old amount (ADR 0052).
+                # the bank paid or a reviewer gave was for the old amount (ADR 0051).
                 exchange_for(corrected, exchange_of(events, target_id))
             except NokAmountStale:
                 raise NokAmountStale(
@@ -601,7 +601,7 @@ class Handlers:
         # end FAILED for good: refused now, before anything is decided (read before the
         # unit of work, as at proposal time; books that cannot be read check nothing).
         unknown = await self._accounts_not_in_chart(principal.tenant_id, command.corrections)
-        #: A NOK amount found after submission (ADR 0052): see below.
+        #: A NOK amount found after submission (ADR 0051): see below.
         late: Exchange | None = None
 
         async def decide_on(
@@ -719,7 +719,7 @@ class Handlers:
                     else [target_data]
                 ):
                     nok, _ = _at_stake_in_nok(at_stake, None, target_exchange)
-                    # Executed without a conversion (before ADR 0052): booked as it reads.
+                    # Executed without a conversion (before ADR 0051): booked as it reads.
                     amounts.append(nok if nok is not None else getattr(at_stake, "amount", None))
             else:
                 # A journal entry reversed directly (ADR 0040 §4): what it moves.
@@ -792,7 +792,7 @@ def _approval_exchange(
     late: Exchange | None = None,
 ) -> dict[str, Any] | None:
     """The metadata the approval (or endorsement) of a foreign-currency purchase records
-    (ADR 0052): the reviewer's NOK amount as its exchange, or one found since submission
+    (ADR 0051): the reviewer's NOK amount as its exchange, or one found since submission
     (`late`). Approving one that has no NOK amount at all (no published rate, no bank
     payment, none given now or by the first approver) is refused: it could only be
     booked in its own amounts."""
@@ -813,7 +813,7 @@ def _approval_exchange(
         )
         return {EXCHANGE_METADATA: msgspec.to_builtins(exchange)}
     recorded = exchange_of(events, uuid.UUID(proposal.id))
-    # A corrected amount: the published rate on it, or NokAmountStale (ADR 0052 addendum).
+    # A corrected amount: the published rate on it, or NokAmountStale (ADR 0051 addendum).
     holding = exchange_for(data, recorded)
     if holding is not None:
         return None if holding is recorded else {EXCHANGE_METADATA: msgspec.to_builtins(holding)}
@@ -870,7 +870,7 @@ def _named_payment_mismatches(
 
 def _paid_in_nok(data: object, event: BankTransaction) -> Exchange | None:
     """A foreign-currency receipt's conversion by the bank transaction that paid it: the
-    NOK that left the account, the rate it implies, on the transaction's date (ADR 0052).
+    NOK that left the account, the rate it implies, on the transaction's date (ADR 0051).
     None unless the document is foreign and the transaction a payment out in NOK."""
     currency = foreign_currency(data)
     if currency is None or event.currency.upper() != NOK or event.amount >= 0:

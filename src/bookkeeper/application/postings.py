@@ -225,7 +225,7 @@ async def correction_date(
 
 #: Where a foreign-currency proposal keeps its conversion (issue 12): the metadata of its
 #: first event, written by Handlers.submit from the exchange-rate source or the bank
-#: payment, or of the approval that gave the reviewer's NOK amount (ADR 0052).
+#: payment, or of the approval that gave the reviewer's NOK amount (ADR 0051).
 EXCHANGE_METADATA: Final = "exchange"
 
 
@@ -239,7 +239,7 @@ async def proposal_exchange(
 def exchange_of(events: Sequence[RecordedEvent], proposal_id: uuid.UUID) -> Exchange | None:
     """The conversion recorded in a proposal's stream (`events`, read by the caller): the
     newest, so that a reviewer's NOK amount given on approval stands over the first
-    event's (ADR 0052)."""
+    event's (ADR 0051)."""
     for event in reversed(events):
         raw = event.metadata.get(EXCHANGE_METADATA)
         if raw is None:
@@ -260,7 +260,7 @@ def booked_in_nok(data: ProposalData, exchange: Exchange | None) -> ProposalData
     """What the ledger books of a proposal: a foreign-currency purchase in NOK at its
     recorded conversion; anything else as it is. A foreign-currency purchase without
     one is never booked in its own amounts as if they were NOK: NokAmountMissing
-    (ADR 0052)."""
+    (ADR 0051)."""
     currency = foreign_currency(data)
     if currency is None:
         return data

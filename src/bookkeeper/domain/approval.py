@@ -7,7 +7,7 @@ may decide *this* proposal, from the decider's attributes (the token's `approval
 1. four eyes: nobody approves a proposal they made (also checked by the aggregate) nor one
    whose document (`documentHash`) they uploaded;
 2. approval limit: the gross amount at stake in NOK (after this approver's corrections; a
-   foreign-currency document's NOK amount, ADR 0052) must not be above the approver's
+   foreign-currency document's NOK amount, ADR 0051) must not be above the approver's
    limit — from the token, else the tenant's default; with neither, unlimited unless the
    tenant requires a limit. A malformed limit grants nothing;
 3. two approvers: above `two_approvers_above` the first approval is an endorsement and a
@@ -89,7 +89,7 @@ class ApprovalFacts(msgspec.Struct, frozen=True, kw_only=True):
     proposed_by: str
     #: The gross amount at stake after the decider's corrections (a reversal or correction:
     #: its target's amount); None when the proposal moves no money (a pattern suggestion).
-    #: In NOK: a foreign-currency document's NOK amount (ADR 0052), never its own.
+    #: In NOK: a foreign-currency document's NOK amount (ADR 0051), never its own.
     amount: Decimal | None = None
     #: The currency of a foreign-currency document whose NOK amount is not known (yet):
     #: `amount` is then None, and a limit or the two-approver threshold cannot be applied

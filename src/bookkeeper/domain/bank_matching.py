@@ -66,7 +66,7 @@ class Payable(msgspec.Struct, frozen=True, kw_only=True):
     date: dt.date
     merchant: str
     #: A foreign-currency document's gross in NOK at the published rate, when known: what
-    #: a payment from a NOK account is compared with (ADR 0052).
+    #: a payment from a NOK account is compared with (ADR 0051).
     nok_gross: Decimal | None = None
 
 
@@ -147,7 +147,7 @@ def check_named_payment(event: BankEvent, document: Payable) -> list[Mismatch]:
     if event.currency.upper() == document.currency.upper():
         low, high = gross - AMOUNT_TOLERANCE, gross * (1 + TIP_SHARE) + AMOUNT_TOLERANCE
     elif document.currency.upper() != "NOK" and event.currency.upper() == "NOK":
-        # A foreign-currency receipt paid from a NOK account (ADR 0052): its NOK gross at
+        # A foreign-currency receipt paid from a NOK account (ADR 0051): its NOK gross at
         # the published rate, give or take the card's fees; without a rate the two
         # currencies' amounts say nothing about each other (the bank's NOK is the
         # document's NOK amount then, and the reviewer sees the rate it implies).

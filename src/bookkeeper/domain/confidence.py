@@ -87,7 +87,7 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
     known_payment_account: str | None = None
     #: A foreign-currency purchase's currency when no NOK amount was found for it (no
     #: published rate, no bank payment in NOK): a reason saying how to give it, and it
-    #: keeps the proposal in review (ADR 0052).
+    #: keeps the proposal in review (ADR 0051).
     nok_amount_missing: str | None = None
 
 

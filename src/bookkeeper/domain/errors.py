@@ -85,7 +85,7 @@ class UnknownEventType(DomainError):
 
 class NokAmountMissing(DomainError):
     """A foreign-currency purchase without a NOK amount (no rate from the exchange-rate
-    source, no bank payment, no reviewer's nokAmount): the ledger cannot book it (ADR 0052)."""
+    source, no bank payment, no reviewer's nokAmount): the ledger cannot book it (ADR 0051)."""
 
     code = "nok-amount-missing"
 
@@ -93,6 +93,6 @@ class NokAmountMissing(DomainError):
 class NokAmountStale(NokAmountMissing):
     """A foreign-currency purchase whose amount was corrected after its NOK amount was
     taken from the bank payment or given by a reviewer: that NOK amount was for the old
-    amount, and nobody has said what the corrected one is in NOK (ADR 0052 addendum)."""
+    amount, and nobody has said what the corrected one is in NOK (ADR 0051 addendum)."""
 
     code = "nok-amount-stale"

@@ -152,7 +152,7 @@ class Corrections(Payload, frozen=True, kw_only=True, omit_defaults=True):
     folio_event_id: str | None = None
     #: A foreign-currency purchase's amount in NOK, as the reviewer knows it (the card
     #: statement, the bank): not a field of the document but its conversion, recorded as
-    #: the proposal's exchange when the approval has no other (ADR 0052).
+    #: the proposal's exchange when the approval has no other (ADR 0051).
     nok_amount: Decimal | None = None
 
     def as_dict(self) -> dict[str, Any]:

@@ -332,7 +332,7 @@ def apply_corrections(data: ProposalData, corrections: Corrections | None) -> Pr
         return data
     changes = corrections.as_dict()
     # The NOK amount is the document's conversion, not one of its fields: the approval
-    # records it as the proposal's exchange (ADR 0052); checked here like any correction.
+    # records it as the proposal's exchange (ADR 0051); checked here like any correction.
     nok_amount = changes.pop(NOK_AMOUNT_FIELD, None)
     if nok_amount is not None:
         _check_nok_amount(data, nok_amount)

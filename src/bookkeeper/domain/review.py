@@ -131,7 +131,7 @@ def decide(
     disagrees with the bank event it names (`bank_mismatch`) is never approved
     automatically, nor is a proposal booking to an account the chart does not know
     (`unknown_account`), nor a foreign-currency purchase without a NOK amount
-    (`nok_amount_missing`, ADR 0052: a person must give it)."""
+    (`nok_amount_missing`, ADR 0051: a person must give it)."""
     if kind is None:
         return ReviewDecision(
             outcome=Outcome.RECORDED,

@@ -659,7 +659,7 @@ def _vat_finding(
 # --- foreign-currency documents -----------------------------------------------------------
 
 
-#: Where a NOK amount came from when it is not the exchange-rate source (ADR 0052): the
+#: Where a NOK amount came from when it is not the exchange-rate source (ADR 0051): the
 #: bank transaction that paid the document, or the reviewer who approved it.
 EXCHANGE_FROM_BANK: Final = "bank"
 EXCHANGE_FROM_REVIEWER: Final = "reviewer"
@@ -675,7 +675,7 @@ class Exchange(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_d
     `source` None: the exchange-rate source (Norges Bank) published the rate. Otherwise
     the NOK amount is what the bank paid (EXCHANGE_FROM_BANK, `reference` the bank
     transaction) or what a reviewer said (EXCHANGE_FROM_REVIEWER, `reference` the actor),
-    and the rate is implied by it (ADR 0052)."""
+    and the rate is implied by it (ADR 0051)."""
 
     currency: str
     amount: Decimal
@@ -712,7 +712,7 @@ def implied_exchange(
 
 def foreign_currency(data: object) -> str | None:
     """The currency of a purchase (receipt, invoice, expense) that is not in NOK: the
-    ledger can book it only with a NOK amount (ADR 0052). None for anything else."""
+    ledger can book it only with a NOK amount (ADR 0051). None for anything else."""
     if not isinstance(data, PurchaseData):
         return None
     return None if data.currency == NOK else data.currency
@@ -729,7 +729,7 @@ def exchange_for(data: object, exchange: Exchange | None) -> Exchange | None:
     converts this amount; at a published rate, the same rate on the corrected amount.
     None for a NOK document, or without a conversion in its currency. A NOK amount the
     bank paid or a reviewer gave converts the amount it was given for only: for a
-    corrected amount it raises NokAmountStale (ADR 0052 addendum)."""
+    corrected amount it raises NokAmountStale (ADR 0051 addendum)."""
     currency = foreign_currency(data)
     if currency is None or exchange is None or exchange.currency != currency:
         return None

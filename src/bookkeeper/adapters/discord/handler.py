@@ -73,7 +73,7 @@ CORRECT_MODAL: Final = "correct-modal"
 PREFIX: Final = "bk"
 ACCOUNT_INPUT: Final = "account"
 VAT_INPUT: Final = "vat"
-#: ADR 0052: a foreign-currency document's amount in NOK, when it has none.
+#: ADR 0051: a foreign-currency document's amount in NOK, when it has none.
 NOK_INPUT: Final = "nok"
 REASON_INPUT: Final = "reason"
 #: Reasons against a proposal shown in its review request, and how much of each.
@@ -171,7 +171,7 @@ class DiscordHandler:
         #: proposal id ─▶ (account, VAT rate) as posted: the Korriger modal's prefill.
         self.review_values: dict[uuid.UUID, tuple[str | None, Decimal | None]] = {}
         #: proposal id ─▶ its document's currency as posted: the modal asks for the amount
-        #: in NOK unless it is known to be a NOK document (ADR 0052).
+        #: in NOK unless it is known to be a NOK document (ADR 0051).
         self.review_currencies: dict[uuid.UUID, str] = {}
         self._review_lock = asyncio.Lock()
 
@@ -587,7 +587,7 @@ def modal_values(rows: Iterable[Any]) -> dict[str, str]:
 
 def parse_corrections(account: str, vat: str, nok: str = "") -> Corrections | None:
     """The reviewer's corrections from the modal; ValueError (Norwegian) if malformed.
-    `nok`: a foreign-currency document's amount in NOK ("1 234,56"; ADR 0052)."""
+    `nok`: a foreign-currency document's amount in NOK ("1 234,56"; ADR 0051)."""
     nok_amount: Decimal | None = None
     nok = "".join(nok.replace(",", ".").split()).removesuffix("kr")
     if nok:

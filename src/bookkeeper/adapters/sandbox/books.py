@@ -275,7 +275,7 @@ class SandboxBooks:
             line.net_nok is None or line.vat_nok is None for line in purchase.lines
         ):
             # Fiken would convert at a rate of its own; the sandbox has none, and never
-            # books currency amounts as if they were NOK (ADR 0052).
+            # books currency amounts as if they were NOK (ADR 0051).
             raise _rejected(f"a {purchase.currency} purchase needs its lines' NOK amounts")
         if not REFERENCE.fullmatch(purchase.reference):
             raise _rejected(f"unusable reference {purchase.reference!r}")

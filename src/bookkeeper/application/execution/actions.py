@@ -138,7 +138,7 @@ class Actions:
         remote call, so that an action whose posting is impossible fails untouched
         (`rates`: the tenant's tax rates as the claim read them; None: read them now). A
         foreign-currency purchase is checked in NOK by the conversion recorded with the
-        proposal `converted_by` (NokAmountMissing without one, ADR 0052)."""
+        proposal `converted_by` (NokAmountMissing without one, ADR 0051)."""
         if converted_by is not None and foreign_currency(data) is not None:
             async with self._uow() as uow:
                 exchange = await proposal_exchange(uow, tenant_id, converted_by)

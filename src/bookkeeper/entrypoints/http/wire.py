@@ -84,7 +84,7 @@ class CorrectionsIn(RequestBody, frozen=True, kw_only=True):
     category: str | None = None
     folio_event_id: str | None = None
     #: A foreign-currency document's amount in NOK (what was paid): needed to approve one
-    #: that has no NOK amount from the exchange rates or the bank (ADR 0052).
+    #: that has no NOK amount from the exchange rates or the bank (ADR 0051).
     nok_amount: Decimal | None = None
 
     def to_domain(self) -> Corrections:

@@ -304,7 +304,7 @@ def _corrections(form: Any, view: ProposalView) -> Corrections | None:
             raise ValueError(rate_text)
         if view.vat_rate is None or rate != view.vat_rate:
             changes["vat_rate"] = rate
-    # ADR 0052: a foreign-currency document's amount in NOK ("1 234,56" as written here).
+    # ADR 0051: a foreign-currency document's amount in NOK ("1 234,56" as written here).
     nok_text = "".join(_field(form, "nok_amount").replace(",", ".").split()).removesuffix("kr")
     if nok_text:
         try:
