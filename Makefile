@@ -45,7 +45,11 @@ lock:
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
 	$(LOCK_VENV)/bin/pip install --quiet -e '.[dev,bench]' -e plugins/bookkeeper-example-translators
-	{ sed -n '/^#/p' constraints.txt; $(LOCK_VENV)/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	# This Python's resolution first; a pin it did not need (a package only another Python
+	# takes, e.g. async-timeout below 3.11.3) is kept, so the file serves every 3.11.
+	{ sed -n '/^#/p' constraints.txt; \
+	  { $(LOCK_VENV)/bin/pip freeze --exclude-editable; grep -v '^#' constraints.txt; } \
+	  | awk -F'==' '!seen[tolower($$1)]++' | LC_ALL=C sort -f -t= -k1,1; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 	rm -rf $(LOCK_VENV)
 

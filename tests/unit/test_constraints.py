@@ -14,8 +14,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The extras `make` and `make bench` install (the `granian` extra is a subset of dev).
+#: The extras constraints.txt pins (`make bench` adds `bench`; `granian` is a subset of dev).
 EXTRAS = ("dev", "bench", "granian")
+#: The extras every `make` installs, so every environment the suite runs in has them.
+INSTALLED_EXTRAS = ("dev",)
 
 
 def _pins() -> dict[NormalizedName, Version]:
@@ -32,10 +34,10 @@ def _pins() -> dict[NormalizedName, Version]:
     return pins
 
 
-def _project_requirements() -> Iterator[Requirement]:
+def _project_requirements(extras: tuple[str, ...] = EXTRAS) -> Iterator[Requirement]:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     yield from map(Requirement, pyproject["dependencies"])
-    for extra in EXTRAS:
+    for extra in extras:
         yield from map(Requirement, pyproject["optional-dependencies"][extra])
     plugin = ROOT / "plugins" / "bookkeeper-example-translators" / "pyproject.toml"
     yield from map(Requirement, tomllib.loads(plugin.read_text())["project"]["dependencies"])
@@ -47,10 +49,10 @@ def _applies(requirement: Requirement, extra: str = "") -> bool:
 
 
 def _needed() -> dict[NormalizedName, Requirement]:
-    """Every distribution the project's requirements reach in this environment, transitively,
-    with the extras asked of each (what pip installed for them)."""
+    """Every distribution the requirements `make` installs reach in this environment,
+    transitively, with the extras asked of each (what pip installed for them)."""
     needed: dict[NormalizedName, Requirement] = {}
-    todo = [r for r in _project_requirements() if _applies(r)]
+    todo = [r for r in _project_requirements(INSTALLED_EXTRAS) if _applies(r)]
     seen: set[tuple[NormalizedName, frozenset[str]]] = set()
     while todo:
         requirement = todo.pop()
