@@ -523,3 +523,20 @@ async def test_a_reversal_is_weighed_by_its_targets_nok_amount() -> None:
         await h.handlers.approve(ApproveProposal(principal=limited("5000"), proposal_id=reversal))
     await h.handlers.approve(ApproveProposal(principal=limited("11000"), proposal_id=reversal))
     assert (await h.view(reversal)).status is Status.APPROVED
+
+
+async def test_the_usual_range_weighs_the_nok_amount_and_says_both() -> None:
+    """The usual range is in NOK: 5,000 USD at 10.9 is 54,500 kr, above the default 50,000
+    kr, though 5,000 is inside it; without a NOK amount the range weighs nothing."""
+    h = harness(rates=PublishedRates({"USD": Decimal("10.9")}))
+    result = await submitted(h, usd_receipt(await h.store(), amount=Decimal("5000.00")))
+    [band] = [r for r in result.confidence.reasons if r.signal == "amount"]
+    assert band.effect == Decimal("-0.25")
+    assert band.detail == (
+        f"{kroner_text(Decimal('54500.00'))} ({kroner_text(Decimal('5000.00'), 'USD')}) is "
+        f"outside the usual range {kroner_text(Decimal('1'))}–{kroner_text(Decimal('50000'))}"
+    )
+    without = harness()
+    unrated = await submitted(without, usd_receipt(await without.store()))
+    [band] = [r for r in unrated.confidence.reasons if r.signal == "amount"]
+    assert band.effect == 0 and "not weighed" in band.detail

@@ -319,6 +319,8 @@ class Handlers:
             nok_amount_missing = foreign_currency(data) if exchange is None else None
             if nok_amount_missing is not None:
                 context = msgspec.structs.replace(context, nok_amount_missing=nok_amount_missing)
+            elif exchange is not None:
+                context = msgspec.structs.replace(context, nok_amount=exchange.nok_amount)
             confidence = scoring.score(data, context, rules)
             decision = decide(
                 rules,

@@ -253,6 +253,8 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "mva {v} stemmer ikke med {r} % av {a}{x}"),
         (r"(?P<a>.+) is within the usual range (?P<r>.+)", "{a} er innenfor det vanlige, {r}"),
         (r"(?P<a>.+) is outside the usual range (?P<r>.+)", "{a} er utenfor det vanlige, {r}"),
+        (r"(?P<a>.+) not weighed against the usual range (?P<r>.+)",
+         "{a} er ikke veid mot det vanlige, {r}"),
         (r"a matching bank transaction was found", "en banktransaksjon som passer, ble funnet"),
         (r"no matching bank transaction was found", "ingen banktransaksjon som passer"),
         (r"possible duplicate of (?P<d>.+)", "mulig duplikat av {d}"),

@@ -89,6 +89,10 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
     #: published rate, no bank payment in NOK): a reason saying how to give it, and it
     #: keeps the proposal in review (ADR 0051).
     nok_amount_missing: str | None = None
+    #: A foreign-currency purchase's amount in NOK (its exchange: a published rate, the
+    #: bank payment or the reviewer's figure): what the usual-range band, which is in NOK,
+    #: weighs instead of the document's own amount.
+    nok_amount: Decimal | None = None
 
 
 def valid_org_number(value: str) -> bool:
@@ -276,20 +280,19 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
             )
 
     if isinstance(amount, Decimal):
-        if rules.amount_min <= amount <= rules.amount_max:
-            add(
-                "amount",
-                "0.05",
-                f"{_kr(amount)} is within the usual range "
-                f"{_kr(rules.amount_min)}–{_kr(rules.amount_max)}",
-            )
+        # The usual range is in NOK (ReviewRules): a foreign document is weighed by its NOK
+        # amount, and without one (nok-amount, below) not weighed at all.
+        foreign = currency != "NOK"
+        weighed = context.nok_amount if foreign else amount
+        low, high = money.kroner_text(rules.amount_min), money.kroner_text(rules.amount_max)
+        if weighed is None:
+            add("amount", "0", f"{_kr(amount)} not weighed against the usual range {low}–{high}")
         else:
-            add(
-                "amount",
-                "-0.25",
-                f"{_kr(amount)} is outside the usual range "
-                f"{_kr(rules.amount_min)}–{_kr(rules.amount_max)}",
-            )
+            said = money.kroner_text(weighed) + (f" ({_kr(amount)})" if foreign else "")
+            if rules.amount_min <= weighed <= rules.amount_max:
+                add("amount", "0.05", f"{said} is within the usual range {low}–{high}")
+            else:
+                add("amount", "-0.25", f"{said} is outside the usual range {low}–{high}")
 
     for mismatch in context.bank_mismatches:
         add("bank-mismatch", "-0.30", mismatch)
