@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 
 from bookkeeper.entrypoints.http.decoding import DECIMAL_PATTERN
-from tests.http_helpers import API, Api, assert_problem, expense, invoice, pattern, receipt
+from tests.http_helpers import (
+    API,
+    Api,
+    assert_problem,
+    expense,
+    invoice,
+    pattern,
+    raw_asgi,
+    receipt,
+)
 
 #: Not numbers at all, though Python's Decimal reads them: a NaN compares with nothing
 #: (a signalling NaN raises on any comparison or hash), an infinity is no amount.
@@ -306,36 +315,9 @@ async def test_a_nul_character_in_any_query_value_is_a_400_naming_it(api: Api) -
 async def _raw(
     api: Api, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b""
 ) -> tuple[int, dict[bytes, bytes], bytes]:
-    """One request straight through ASGI, headers exactly as given (the test client would
-    fold repeated ones into one comma-joined value, as a server does not)."""
-    sent: list[dict[str, Any]] = []
-    chunks = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    await api.client.app(scope, receive, send)  # type: ignore[arg-type]
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], dict(start["headers"]), content
+    """One request with its headers exactly as given (raw_asgi): status, headers, body."""
+    answer = await raw_asgi(api.client.app, method, path, headers, body)
+    return answer.status_code, dict(answer.headers.raw), answer.content
 
 
 async def test_two_authorization_headers_are_a_400_whichever_comes_first(api: Api) -> None:

@@ -36,7 +36,16 @@ from bookkeeper.entrypoints.http.lean_submit import PATH, LeanSubmit
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.security import BearerAuthMiddleware
 from bookkeeper.settings import Settings
-from tests.http_helpers import API, bearer, memory_container, mint, pattern, receipt, submission
+from tests.http_helpers import (
+    API,
+    bearer,
+    memory_container,
+    mint,
+    pattern,
+    raw_asgi,
+    receipt,
+    submission,
+)
 from tests.unit.conftest import FixedClock
 
 EVENTS = f"{API}/events"
@@ -205,36 +214,8 @@ async def test_idempotent_replays_and_conflicts_answer_the_same(
 
 
 async def _raw_post(s: Side, headers: list[tuple[bytes, bytes]], body: bytes) -> httpx.Response:
-    """POST /events straight through ASGI with its headers exactly as given (the test client
-    folds repeated ones into one comma-joined value, as a server does not)."""
-    sent: list[dict[str, Any]] = []
-    chunks = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": EVENTS,
-        "raw_path": EVENTS.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    await s.client.app(scope, receive, send)  # type: ignore[arg-type]
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return httpx.Response(start["status"], headers=start["headers"], content=content)
+    """POST /events with its headers exactly as given (raw_asgi)."""
+    return await raw_asgi(s.client.app, "POST", EVENTS, headers, body)
 
 
 async def test_two_idempotency_keys_answer_the_same_400(
