@@ -88,13 +88,9 @@ class TaxRatesCache:
         ] = TtlCache(ttl, size, clock=clock)
 
     def get(self, country: str | None, tenant_id: str | None) -> tuple[TaxRate, ...] | None:
+        """The rates kept for the key while they have not expired; None otherwise."""
         kept = self._kept.get((country, tenant_id))
         return None if kept is None else kept[0]
-
-    def table(self, country: str | None, tenant_id: str | None) -> TaxTable | None:
-        """The TaxTable of `get`'s rates (None when `get` has none), one per entry."""
-        kept = self._kept.get((country, tenant_id))
-        return None if kept is None else kept[1]
 
     async def read_once(
         self,
@@ -145,11 +141,7 @@ class SqlRules:
     ) -> list[TaxRate]:
         cache = self._cache
         if cache is not None and not self._changed_rates:
-
-            async def read() -> tuple[TaxRate, ...]:
-                return tuple(await self._read_tax_rates(country, tenant_id))
-
-            return list(await cache.read_once(country, tenant_id, read))
+            return list(await cache.read_once(country, tenant_id, self._reader(country, tenant_id)))
         return await self._read_tax_rates(country, tenant_id)
 
     async def tax_table(
@@ -158,11 +150,17 @@ class SqlRules:
         cache = self._cache
         if cache is None or self._changed_rates:
             return TaxTable(await self._read_tax_rates(country, tenant_id))
+        return await cache.read_table_once(country, tenant_id, self._reader(country, tenant_id))
+
+    def _reader(
+        self, country: str | None, tenant_id: str | None
+    ) -> Callable[[], Awaitable[tuple[TaxRate, ...]]]:
+        """What the shared cache calls on a miss: the committed rows of (country, tenant)."""
 
         async def read() -> tuple[TaxRate, ...]:
             return tuple(await self._read_tax_rates(country, tenant_id))
 
-        return await cache.read_table_once(country, tenant_id, read)
+        return read
 
     async def _read_tax_rates(self, country: str | None, tenant_id: str | None) -> list[TaxRate]:
         t = tax_rates
