@@ -22,7 +22,7 @@ from litestar import Request, Response
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Schema
 from litestar.params import QueryParameter
 
-from bookkeeper.domain import money
+from bookkeeper.entrypoints.http.wire import amount_out
 
 CSV: Final = "text/csv"
 JSON: Final = "application/json"
@@ -44,8 +44,9 @@ def wants_csv(request: Request[Any, Any, Any], chosen: str | None) -> bool:
 
 
 def amount(value: Decimal | None) -> str:
-    """A decimal string with exactly two decimals ("" for none)."""
-    return "" if value is None else str(money.round_kr(value))
+    """A decimal string with exactly two decimals ("" for none), as the JSON answers spell
+    it (wire.amount_out)."""
+    return "" if value is None else amount_out(value)
 
 
 def csv_response(
