@@ -38,7 +38,7 @@ from bookkeeper.domain.events import (
     Step,
     event_type,
 )
-from bookkeeper.domain.ledger import mirror, posting_for
+from bookkeeper.domain.ledger import MAX_DESCRIPTION, mirror, posting_for
 from bookkeeper.domain.proposals import Proposal, apply_corrections
 from bookkeeper.domain.rules import (
     VAT_TERM,
@@ -186,10 +186,6 @@ class CorrectionDate(msgspec.Struct, frozen=True, kw_only=True):
         if len(description) + len(note) > MAX_DESCRIPTION:
             description = description[: MAX_DESCRIPTION - 1 - len(note)] + "…"
         return msgspec.structs.replace(entry, date=self.date, description=description + note)
-
-
-#: A journal entry's description is at most this long (JournalEntryPosted's schema).
-MAX_DESCRIPTION: Final = 200
 
 
 async def correction_date(

@@ -38,7 +38,8 @@ TAX: Final = "tax"
 
 _MAX_LINES = 500
 _MAX_ACCOUNT = 32
-_MAX_DESCRIPTION = 200
+#: A journal entry's description is at most this long (JournalEntryPosted's schema).
+MAX_DESCRIPTION: Final = 200
 
 
 class UnbalancedEntry(DomainError):
@@ -141,7 +142,7 @@ def check_balanced(lines: Iterable[JournalLine]) -> None:
             raise UnbalancedEntry(f"lines[{index}].vatPart must be 'base' or 'tax', with a vatCode")
         description = line.description
         if description is not None and (
-            len(description) > _MAX_DESCRIPTION or "\x00" in description
+            len(description) > MAX_DESCRIPTION or "\x00" in description
         ):
             raise UnbalancedEntry(f"lines[{index}].description is too long or contains NUL")
         if line.party is not None:
@@ -177,7 +178,7 @@ def check_party(party: Party, where: str = "party") -> None:
         raise UnbalancedEntry(f"{where}.kind must be 'customer' or 'supplier'")
     if not party.id.strip() or len(party.id) > _MAX_PARTY_ID or "\x00" in party.id:
         raise UnbalancedEntry(f"{where}.id must be 1 to {_MAX_PARTY_ID} characters, no NUL")
-    if party.name is not None and (len(party.name) > _MAX_DESCRIPTION or "\x00" in party.name):
+    if party.name is not None and (len(party.name) > MAX_DESCRIPTION or "\x00" in party.name):
         raise UnbalancedEntry(f"{where}.name is too long or contains NUL")
     number = party.org_number
     if number is not None and (
@@ -190,9 +191,9 @@ def check_description(description: str) -> None:
     """Raise InvalidJournalEntry unless the entry's description is fit for the books."""
     if not description.strip():
         raise InvalidJournalEntry("a journal entry needs a description")
-    if len(description) > _MAX_DESCRIPTION or "\x00" in description:
+    if len(description) > MAX_DESCRIPTION or "\x00" in description:
         raise InvalidJournalEntry(
-            f"the description has at most {_MAX_DESCRIPTION} characters and no NUL"
+            f"the description has at most {MAX_DESCRIPTION} characters and no NUL"
         )
 
 
@@ -383,7 +384,7 @@ def mirror(
 
 
 def _trim(text: str) -> str:
-    return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 1] + "…"
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
 
 
 # --- VAT reporting ----------------------------------------------------------------------
