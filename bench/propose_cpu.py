@@ -133,7 +133,12 @@ async def run(settings: argparse.Namespace) -> None:
         try:
             url = f"{base}/{dbname}"
             run_migrations(url)
-            database = SqlDatabase(url, pool_size=settings.concurrency, max_overflow=0)
+            database = SqlDatabase(
+                url,
+                pool_size=settings.concurrency,
+                max_overflow=0,
+                group_writers=settings.group_writers,
+            )
             try:
                 handlers = Handlers(
                     database.uow_factory(), SystemClock(), UuidV7Ids(), RoleAuthorizer()
@@ -188,6 +193,13 @@ def main() -> None:
     parser.add_argument("--proposals", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--group-writers",
+        type=int,
+        default=2,
+        help="new proposals' writes in flight per process, batched behind them (ADR 0053); "
+        "0 writes each alone",
+    )
     parser.add_argument("--decide", action="store_true", help="also approve each proposal")
     asyncio.run(run(parser.parse_args()))
 

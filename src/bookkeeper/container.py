@@ -127,6 +127,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        group_writers=settings.db_group_writers,
         pool_recycle_seconds=settings.db_pool_recycle_seconds,
     )
     try:

@@ -135,6 +135,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: str | None = None
     db_pool_size: int = 20
     db_max_overflow: int = 50
+    #: New proposals' writes in flight per process on PostgreSQL, the others batched
+    #: behind them (ADR 0053); 0 writes each alone.
+    db_group_writers: int = 2
     fiken_token: str | None = None
     fiken_company: str | None = None
     fiken_base_url: str = "https://api.fiken.no/api/v2"
@@ -327,6 +330,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_format=_log_format(get("LOG_FORMAT")),
         db_pool_size=_integer("DB_POOL_SIZE", get("DB_POOL_SIZE"), default=20, low=1, high=1000),
+        db_group_writers=_integer(
+            "DB_GROUP_WRITERS", get("DB_GROUP_WRITERS"), default=2, low=0, high=64
+        ),
         db_max_overflow=_integer(
             "DB_MAX_OVERFLOW", get("DB_MAX_OVERFLOW"), default=50, low=0, high=1000
         ),

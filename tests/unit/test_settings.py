@@ -56,6 +56,7 @@ def test_every_variable_overrides() -> None:
             "BOOKKEEPER_LOG_LEVEL": "debug",
             "BOOKKEEPER_DB_POOL_SIZE": "32",
             "BOOKKEEPER_DB_MAX_OVERFLOW": "0",
+            "BOOKKEEPER_DB_GROUP_WRITERS": "0",
             "BOOKKEEPER_EXECUTOR_TENANTS": "16",
             "BOOKKEEPER_EXECUTOR_LEASE_SECONDS": "12",
             "BOOKKEEPER_EXECUTOR_RETRY_SECONDS": "2",
@@ -69,6 +70,7 @@ def test_every_variable_overrides() -> None:
     assert (settings.host, settings.port) == ("0.0.0.0", 9000)
     assert settings.log_level == "DEBUG"
     assert (settings.db_pool_size, settings.db_max_overflow) == (32, 0)
+    assert settings.db_group_writers == 0
     assert settings.executor_tenant_concurrency == 16
     assert settings.executor_lease_seconds == 12
     assert settings.executor_retry_seconds == 2
@@ -98,6 +100,8 @@ def test_a_relative_data_dir_is_made_absolute_once(
         ("BOOKKEEPER_DB_POOL_SIZE", "0"),
         ("BOOKKEEPER_DB_POOL_SIZE", "2.5"),
         ("BOOKKEEPER_DB_MAX_OVERFLOW", "-1"),
+        ("BOOKKEEPER_DB_GROUP_WRITERS", "-1"),
+        ("BOOKKEEPER_DB_GROUP_WRITERS", "65"),
         ("BOOKKEEPER_EXECUTOR_TENANTS", "0"),
         ("BOOKKEEPER_EXECUTOR_LEASE_SECONDS", "2"),
         ("BOOKKEEPER_EXECUTOR_LEASE_SECONDS", "soon"),

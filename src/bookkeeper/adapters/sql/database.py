@@ -35,7 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 import bookkeeper
+from bookkeeper.adapters.sql.group_write import LEADERS, GroupWriter
 from bookkeeper.adapters.sql.health import QueryHealth
+from bookkeeper.adapters.sql.proposals import statements_for as proposal_statements
 from bookkeeper.adapters.sql.rules import TaxRatesCache
 from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.adapters.sql.tenant_settings import RulesCache
@@ -146,6 +148,7 @@ class SqlDatabase:
         max_overflow: int = 50,
         echo: bool = False,
         pool_recycle_seconds: int = POOL_RECYCLE_SECONDS,
+        group_writers: int = LEADERS,
     ) -> None:
         self._url = DatabaseUrl(url)
         self.dialect: str = self._url.dialect
@@ -157,6 +160,10 @@ class SqlDatabase:
         self.rules_cache = RulesCache()
         #: The tax rates read on every dated proposal (ADR 0039).
         self.tax_rates_cache = TaxRatesCache()
+        #: New proposals' writes, batched while the database is busy (ADR 0053):
+        #: PostgreSQL only, at most `group_writers` in flight; 0 writes each alone.
+        self._group_writers = group_writers
+        self._proposal_writer: GroupWriter | None = None
         self._turn: asyncio.Lock | None = None
         self._turn_holder: asyncio.Task[Any] | None = None
         self._pool_recycle = pool_recycle_seconds
@@ -165,6 +172,17 @@ class SqlDatabase:
 
     def __repr__(self) -> str:
         return f"SqlDatabase({self.url!r})"
+
+    @property
+    def proposal_writer(self) -> GroupWriter | None:
+        """Where new proposals are written on PostgreSQL (ADR 0053); None: each alone."""
+        if self._proposal_writer is None and self._group_writers and self.dialect == "postgresql":
+            sql = proposal_statements(self.dialect)
+            if sql.record is not None and sql.record_many is not None:
+                self._proposal_writer = GroupWriter(
+                    sql.record, sql.record_many, leaders=self._group_writers
+                )
+        return self._proposal_writer
 
     @property
     def engine(self) -> AsyncEngine:

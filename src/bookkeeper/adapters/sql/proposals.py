@@ -40,6 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement, TextClause
 from sqlalchemy.sql.expression import Executable
 
 from bookkeeper.adapters.sql.event_store import statements_for as event_statements
+from bookkeeper.adapters.sql.group_write import record_many_statement
 from bookkeeper.adapters.sql.patterns import union_of
 from bookkeeper.adapters.sql.schema import proposals
 from bookkeeper.adapters.sql.session import (
@@ -210,11 +211,14 @@ class ProposalStatements:
         #: event store's `append`), `record_after` continues one (`append_after`).
         self.record: Hot | None = None
         self.record_after: Hot | None = None
+        self.record_many: Hot | None = None
         if dialect == "postgresql":
             appends = event_statements(dialect)
             # One row back (last_position): each connection keeps their cursors.
             self.record = hot(_recording(appends.append.statement), keep_cursor=True)
             self.record_after = hot(_recording(appends.append_after.statement), keep_cursor=True)
+            #: `record` for many new proposals in one statement (group_write, ADR 0053).
+            self.record_many = hot(record_many_statement(), keep_cursor=True)
         #: Replay's bulk upsert: one fixed statement for any number of rows (PostgreSQL;
         #: SQLite runs `upsert` as one executemany).
         self.upsert_many = (

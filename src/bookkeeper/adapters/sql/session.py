@@ -487,6 +487,18 @@ class SqlSession:
         # the outcome is unknown: callers retry with the same ids, as after a lost COMMIT).
         return await self._run(driver, hot, params)
 
+    async def write_apart(self, hot: Hot, params: dict[str, Any]) -> Sequence[AnyRow]:
+        """`write_at_once` for a statement that writes others' rows too (a batch of new
+        proposals, ADR 0053): its failure is raised but leaves this unit usable. In
+        autocommit a failed statement wrote nothing and left no transaction behind, and
+        the unit's own write is still to be tried alone."""
+        before = self._rollback_only
+        try:
+            return await self.write_at_once(hot, params)
+        except BaseException:
+            self._rollback_only = before
+            raise
+
     async def _begin_transaction(self) -> None:
         """Open the unit's transaction (PostgreSQL): psycopg sends BEGIN before the next
         statement."""

@@ -27,6 +27,7 @@ from sqlalchemy.sql.expression import Executable
 from bookkeeper.adapters.sql.costs import SqlCostSnapshots
 from bookkeeper.adapters.sql.documents import SqlDocuments
 from bookkeeper.adapters.sql.event_store import SqlEventStore
+from bookkeeper.adapters.sql.group_write import GroupWriter
 from bookkeeper.adapters.sql.ledger import SqlLedger
 from bookkeeper.adapters.sql.patterns import SqlPatterns
 from bookkeeper.adapters.sql.proposals import VIEW_PREFIX, SqlProposals
@@ -69,6 +70,9 @@ class UnitDatabase(Connector, Protocol):
     @property
     def tax_rates_cache(self) -> TaxRatesCache: ...
 
+    @property
+    def proposal_writer(self) -> GroupWriter | None: ...
+
 
 class SqlUnitOfWork:
     """One transaction on one pooled connection, and every store on it."""
@@ -82,6 +86,8 @@ class SqlUnitOfWork:
         self.events: EventStore = self._events
         self._proposals = SqlProposals(session)
         self._proposal_sql = proposal_statements(session.dialect)
+        #: New proposals are written through it, batched while the database is busy.
+        self._writer = database.proposal_writer
         self.proposals: ProposalProjection = self._proposals
         self.patterns: PatternProjection = SqlPatterns(session)
         self.settings: TenantSettings = SqlTenantSettings(session, database.rules_cache)
@@ -168,7 +174,10 @@ class SqlUnitOfWork:
         params |= self._proposals.bind(view, VIEW_PREFIX)
         if expected:
             params["expected_version"] = expected
-        if session.at_once:
+        writer = self._writer
+        if session.at_once and expected == 0 and writer is not None:
+            rows = await writer.write(session, params)
+        elif session.at_once:
             rows = await session.write_at_once(record, params)
         else:
             rows = await session.rows(record, params)
