@@ -105,6 +105,7 @@ async def test_concurrent_proposals_share_statements_and_each_is_written_whole(
 async def test_a_batch_writes_what_one_alone_writes(postgres_url: str) -> None:
     """The batch's JSON path stores the same values, column by column, as the single
     statement's bound parameters (times, amounts, rates, scores, JSON)."""
+
     # Each receipt in a tenant of its own, so that none is the others' duplicate.
     def agent(tenant: str) -> Principal:
         return Principal(subject="book-e", tenant_id=tenant, roles=frozenset({"agent"}))
