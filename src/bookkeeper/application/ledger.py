@@ -140,7 +140,10 @@ async def post_entry(
     )
     [recorded] = await uow.events.append(tenant_id, entry_id, 0, [new])
     if fold:
-        await uow.ledger.post(tenant_id, entry_id, recorded.position, now, entry)
+        # The entry as appended: moved past closed periods (NEXT_OPEN), not as asked.
+        posted = recorded.data
+        assert isinstance(posted, JournalEntryPostedData)
+        await uow.ledger.post(tenant_id, entry_id, recorded.position, now, posted)
     return recorded
 
 
