@@ -121,10 +121,12 @@ async def post_entry(
     DuplicateEvent from the log. With `fold=False` the caller folds the returned event
     itself, before committing (`fold_journal_entries`, several entries in one go).
 
-    An entry dated into a closed period (issue 12) raises PeriodClosed (409), or with
-    `into_closed=NEXT_OPEN` (the executor, whose action in the books is already done) is
-    dated the first day after the closed period(s) instead, which says so. `closed`: the
-    tenant's closed periods, when the caller read them in this unit (`closed_periods`)."""
+    An entry dated into a closed period (issue 12), or with VAT lines into a locked VAT
+    term (ADR 0040 addendum), raises PeriodClosed or VatTermLocked (409), or with
+    `into_closed=NEXT_OPEN` (the executor, whose action in the books is already done; an
+    entry from the bus) is dated the first day after them instead, which says so.
+    `closed`: the tenant's closed periods and locked terms, when the caller read them in
+    this unit (`closed_periods`)."""
     new = await entry_event(
         uow,
         tenant_id,
@@ -693,7 +695,9 @@ class LedgerService:
         of work and one commit — the bus's batch append. Per item the same checks, ABAC
         rule and exactly-once answer as `record`: a PostedEntry (`replayed` for an id
         already in the log or twice in the batch) or the error that refused it (RBAC,
-        ABAC, unbalanced, dated into a closed period, IdempotencyConflict).
+        ABAC, unbalanced, IdempotencyConflict); an entry dated into a closed period or (with
+        VAT lines) a locked VAT term is booked on the first open day after it, as `record`
+        books an entry from the bus (`into_closed_for`).
         StorageUnavailable (or any failure of the unit itself) propagates: nothing of the
         batch was committed.
 

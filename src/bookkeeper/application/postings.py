@@ -8,8 +8,12 @@ company's calendar. Posting them is `ledger.post_entry`'s, in the executor's rec
 
 A correction's two entries share one date, so no period or VAT term holds one without the
 other (ADR 0040 addendum): the date of the entry it corrects when that date is in no closed
-period or locked VAT term, else the correction's own date (which `post_entry` moves past a
-closed period like any executed posting). Each entry's description says which and why.
+period or locked VAT term, else the correction's own date (or the first open day after
+it). A correction that changes the document date is the exception: its reversal is dated
+so, its corrected entry on the new date, or the first open day after the closed periods
+and locked terms holding it. A plain reversal is dated on the day it is executed, or the
+first open day after it (ADR 0040 §4). Each entry's description says which date and why
+(ADR 0040 addendum "every kind of posting").
 """
 
 from __future__ import annotations
