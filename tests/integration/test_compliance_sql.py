@@ -13,7 +13,7 @@ from bookkeeper.application.dispatch import Dispatcher, Subscriptions
 from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.application.rules import RulesService
 from bookkeeper.domain.events import Status, TransactionFailedComplianceData
-from bookkeeper.domain.rules import LOCKED_VAT_TERM, RATE_NOT_VALID
+from bookkeeper.domain.rules import RATE_NOT_VALID
 from tests.unit.conftest import principal
 from tests.unit.external_doubles import PDF, Harness, receipt
 
@@ -54,7 +54,10 @@ async def test_findings_are_recorded_once_per_entry_with_a_reviewable_reversal(
     assert len(findings) == 1
     [found] = findings
     assert isinstance(found.data, TransactionFailedComplianceData)
-    assert sorted(f.rule for f in found.data.findings) == [LOCKED_VAT_TERM, RATE_NOT_VALID]
+    # The locked term is not posted into (ADR 0040 addendum on every kind of posting): the
+    # receipt is booked on 1 January 2027, where 15 % is still not the valid rate.
+    assert [f.rule for f in found.data.findings] == [RATE_NOT_VALID]
+    assert found.data.entry_date == dt.date(2027, 1, 1)
     assert len([e for e in events if e.type == "AlertRaised"]) == 1
     [reversal] = [e for e in events if e.type == "ReversalProposed"]
     assert reversal.data.target_proposal_id == str(first)  # type: ignore[attr-defined]

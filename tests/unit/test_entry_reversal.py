@@ -52,12 +52,19 @@ async def test_compliance_proposes_reversing_a_manual_entry_itself() -> None:
     rules = RulesService(h.uow_factory, h.clock, RoleAuthorizer())
     ledger = LedgerService(h.uow_factory, h.clock, UuidV7Ids(), RoleAuthorizer())
     context = ComplianceContext(h.uow_factory, h.handlers, h.clock)
+    # A locked VAT term now refuses a manual entry with VAT lines and lets one without
+    # them in (it changes no return, no finding): the finding here is a VAT amount that
+    # is not its basis × the rate (300 on 1000 at 25 %).
     await rules.lock_vat_term(ACCOUNTANT, 2026, 6)
     posted = await ledger.post_manual(
         ACCOUNTANT,
-        dt.date(2026, 11, 18),
+        dt.date(2026, 10, 18),
         "Husleie",
-        [debit("6300", "1000.00"), credit("1920", "1000.00")],
+        [
+            debit("6300", "1000.00", vat_code="1", vat_part="base"),
+            debit("2710", "300.00", vat_code="1", vat_part="tax"),
+            credit("1920", "1300.00"),
+        ],
     )
     [event] = [e for e in await h.all_events() if e.stream_id == posted.entry_id]
     found = await context.check(event)

@@ -21,7 +21,7 @@ from bookkeeper.application.ledger import LedgerService, PostedEntry
 from bookkeeper.application.ports import Principal
 from bookkeeper.domain.approval import ApprovalLimitExceeded
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.rules import PERIOD, FiscalPeriod, PeriodClosed
+from bookkeeper.domain.rules import PERIOD, FiscalPeriod
 from tests.unit.conftest import FixedClock, credit, debit
 
 BUS = Principal(
@@ -115,9 +115,7 @@ async def test_a_batch_books_what_one_by_one_would(items: list[tuple[int, str]])
     assert balances[0] == balances[1]  # the batch's ledger lines folded in one go
 
 
-async def test_an_entry_dated_into_a_closed_period_is_refused_alone() -> None:
-    """A closed period refuses the entries dated into it, as `record` does (PeriodClosed),
-    and only those: the rest of the batch is booked in the same commit."""
+async def closed_february() -> MemoryUnitOfWorkFactory:
     factory = MemoryUnitOfWorkFactory()
     async with factory() as uow:
         await uow.rules.add_period(
@@ -132,14 +130,35 @@ async def test_an_entry_dated_into_a_closed_period_is_refused_alone() -> None:
             )
         )
         await uow.commit()
-    ledger = service(factory)
+    return factory
+
+
+async def test_an_entry_dated_into_a_closed_period_is_booked_on_the_next_open_day() -> None:
+    """A bus entry dated into a closed period is booked on the first open day after it,
+    saying so, as `record` does (an invoice another service issued is a fact: refusing it
+    left it out of the books, a dead letter; ADR 0040 addendum on every kind of posting).
+    This test asserted PeriodClosed before; it changed deliberately with that decision.
+    A manual entry is still refused (test_rules_compliance)."""
     february = msgspec.structs.replace(entry(2, "100.00"), date=dt.date(2026, 2, 27))
-    alone = await LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer()).record_many(
-        [(BUS, february)]
-    )
-    results = await ledger.record_many([(BUS, entry(1, "100.00")), (BUS, february)])
+    alone = await service(await closed_february()).record_many([(BUS, february)])
+    single = await service(await closed_february()).record(BUS, february)
+    factory = await closed_february()
+    results = await service(factory).record_many([(BUS, entry(1, "100.00")), (BUS, february)])
     assert isinstance(results[0], PostedEntry) and not results[0].replayed
-    assert isinstance(results[1], PeriodClosed) and isinstance(alone[0], PeriodClosed)
+    for posted in (results[1], alone[0], single):
+        assert isinstance(posted, PostedEntry) and not posted.replayed
+        assert posted.entry.date == dt.date(2026, 3, 1)
+        assert posted.entry.description == (
+            "Faktura 2 (dokumentdato 2026-02-27, periode 2026-02 lukket)"
+        )
     async with factory() as uow:
         booked = [e for e in await uow.events.read_all() if e.type == "JournalEntryPosted"]
-    assert [e.stream_id for e in booked] == [entry(1, "100.00").entry_id]
+        february_balance = await uow.ledger.trial_balance("acme", None, dt.date(2026, 2, 28))
+    assert sorted(e.stream_id for e in booked) == sorted(
+        [entry(1, "100.00").entry_id, february.entry_id]
+    )
+    assert february_balance == []
+    # The same message again is the same entry (its fingerprint is what was asked).
+    [again] = await service(factory).record_many([(BUS, february)])
+    assert isinstance(again, PostedEntry) and again.replayed
+    assert again.entry.date == dt.date(2026, 3, 1)

@@ -42,10 +42,12 @@ from bookkeeper.domain.rules import (
     RATE_NOT_VALID,
     TOO_MANY_DECIMALS,
     UNKNOWN_ACCOUNT,
+    FiscalPeriod,
     InvalidRule,
     PeriodClosed,
     TaxRate,
     TaxTable,
+    VatTermLocked,
     compliance_findings,
     is_output_vat_account,
     is_vat_account,
@@ -295,6 +297,25 @@ def test_unknown_account_and_a_reversal_is_not_checked() -> None:
     assert compliance_findings(reversing, table=TABLE, chart=["1920"]) == []
 
 
+def test_a_locked_term_finding_is_an_entry_with_vat_lines_and_not_imported_history() -> None:
+    term = FiscalPeriod(
+        tenant_id="acme",
+        kind="vat-term",
+        name="2026-3",
+        start=dt.date(2026, 5, 1),
+        end=dt.date(2026, 6, 30),
+        closed_by="anna",
+        closed_at=dt.datetime(2026, 7, 10, tzinfo=dt.UTC),
+    )
+    bought = purchase(dt.date(2026, 5, 4), "100.00", "25.00")
+    [finding] = compliance_findings(bought, table=TABLE, locked=[term])
+    assert finding.rule == LOCKED_VAT_TERM and finding.evidence["term"] == "2026-3"
+    salary = entry(dt.date(2026, 5, 4), debit("5000", "10.00"), credit("1920", "10.00"))
+    assert compliance_findings(salary, table=TABLE, locked=[term]) == []
+    imported = msgspec.structs.replace(bought, source="import")
+    assert compliance_findings(imported, table=TABLE, locked=[term]) == []
+
+
 # --- periods --------------------------------------------------------------------------------
 
 
@@ -392,7 +413,11 @@ async def test_a_proposal_s_vat_rate_must_be_valid_on_its_date() -> None:
     await h.propose(receipt(sha, date=dt.date(2026, 10, 31), folio_event_id="ev-2"))
 
 
-async def test_posting_into_a_locked_vat_term_is_a_finding_not_a_refusal() -> None:
+async def test_the_executor_posts_a_locked_term_document_in_the_next_open_term() -> None:
+    """A locked (reported) VAT term takes no entry with VAT lines from any path (ADR 0040
+    addendum on every kind of posting): the executor books the receipt on the first day
+    after the term, saying so, and nothing is a finding. (This test said "a finding, not
+    a refusal" before: the posting changed the reported return.)"""
     h = Harness()
     rules = RulesService(h.uow_factory, h.clock, RoleAuthorizer())
     context = ComplianceContext(h.uow_factory, h.handlers, h.clock)
@@ -401,9 +426,34 @@ async def test_posting_into_a_locked_vat_term_is_a_finding_not_a_refusal() -> No
     sha = await h.store()
     await h.approved(receipt(sha))  # 18 November 2026: term 6
     await h.executor.run_once()
-    [found] = await compliance_events(h, "TransactionFailedCompliance")
-    assert isinstance(found.data, TransactionFailedComplianceData)
-    assert [f.rule for f in found.data.findings] == [LOCKED_VAT_TERM]
+    [posted] = await h.postings()
+    assert posted.date == dt.date(2027, 1, 1)
+    assert "(dokumentdato 2026-11-18, MVA-termin 2026-6 låst)" in posted.description
+    assert await compliance_events(h, "TransactionFailedCompliance") == []
+
+
+async def test_a_locked_term_refuses_a_manual_entry_with_vat_but_not_one_without() -> None:
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    rules = RulesService(uow, clock, RoleAuthorizer())
+    ledger = LedgerService(uow, clock, UuidV7Ids(), RoleAuthorizer())
+    await rules.lock_vat_term(ACCOUNTANT, 2026, 5)
+    with_vat = [
+        debit("6300", "1000.00", vat_code="1", vat_part="base"),
+        debit("2710", "250.00", vat_code="1", vat_part="tax"),
+        credit("1920", "1250.00"),
+    ]
+    with pytest.raises(VatTermLocked) as refused:
+        await ledger.post_manual(ACCOUNTANT, dt.date(2026, 10, 31), "Husleie", with_vat)
+    assert refused.value.code == "vat-term-locked" and "2026-5" in str(refused.value)
+    # No VAT line: no return changes, so the entry is booked where it belongs.
+    salary = [debit("5000", "1000.00"), credit("1920", "1000.00")]
+    posted = await ledger.post_manual(ACCOUNTANT, dt.date(2026, 10, 31), "Lønn", salary)
+    assert posted.entry.date == dt.date(2026, 10, 31)
+    await ledger.post_manual(ACCOUNTANT, dt.date(2026, 11, 1), "Husleie", with_vat)
+    # Unlocked (admin), the term takes it again.
+    assert await rules.reopen(ADMIN, "vat-term", dt.date(2026, 9, 1))
+    await ledger.post_manual(ACCOUNTANT, dt.date(2026, 10, 31), "Husleie", with_vat)
 
 
 async def test_the_executor_posts_a_closed_period_document_on_the_next_open_day() -> None:

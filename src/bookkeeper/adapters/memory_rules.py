@@ -89,7 +89,7 @@ class MemoryRules:
         return None
 
     async def closed_periods(self, tenant_ids: Sequence[str]) -> dict[str, list[FiscalPeriod]]:
-        return {tenant: await self.periods(tenant, PERIOD) for tenant in tenant_ids}
+        return {tenant: await self.periods(tenant) for tenant in tenant_ids}
 
     async def add_period(self, period: FiscalPeriod) -> bool:
         key = (period.tenant_id, period.kind, period.start)

@@ -95,6 +95,7 @@ from bookkeeper.domain.ledger import (
     reverse_charge_lines,
 )
 from bookkeeper.domain.rules import (
+    IMPORTED,
     REVERSE_CHARGE,
     VAT_TOLERANCE,
     TaxTable,
@@ -104,7 +105,10 @@ from bookkeeper.domain.rules import (
 
 log = logging.getLogger("bookkeeper.import")
 
-SOURCE: Final = "import"
+#: The books' history is imported as it was dated and reported, closed periods and locked
+#: VAT terms included (ADR 0040 addendum on every kind of posting): the compliance checks
+#: do not flag it as posted into a locked term.
+SOURCE: Final = IMPORTED
 BOOKS_IMPORTED: Final = "BooksImported"
 #: Who the imported entries are recorded as.
 IMPORT_ACTOR: Final = "system:books-import"

@@ -6,7 +6,9 @@ each `JournalEntryPosted` right after its commit and otherwise follows the log f
 tracking position, so a posting never waits for it and none is missed. The checks
 (domain/rules.compliance_findings): a VAT code not valid for the date or country, or VAT
 that is not its basis × the rate valid then; amounts with more decimals than the
-currency allows; a posting into a locked VAT term; an account the chart does not know.
+currency allows; an entry with VAT lines in a locked VAT term (which no posting path
+writes any more, ADR 0040 addendum: kept for what was posted before that rule and for an
+`import events` restore; imported books history is exempt); an account the chart does not know.
 
 A finding records `TransactionFailedCompliance` (the rules and their evidence) and an
 `AlertRaised`, and proposes a reversal of the entry's proposal as the compliance

@@ -59,6 +59,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import (
     INPUT,
+    MAX_DESCRIPTION,
     OUTPUT,
     PURCHASES,
     RETURN_CODES,
@@ -80,6 +81,11 @@ from bookkeeper.domain.rules import (
     REVERSE_CHARGE,
     FiscalPeriod,
     PeriodClosed,
+    VatTermLocked,
+    first_open_day,
+    shut_note,
+    shut_on,
+    touches_vat,
 )
 from bookkeeper.domain.statements import BalanceSheet, IncomeStatement
 
@@ -115,10 +121,12 @@ async def post_entry(
     DuplicateEvent from the log. With `fold=False` the caller folds the returned event
     itself, before committing (`fold_journal_entries`, several entries in one go).
 
-    An entry dated into a closed period (issue 12) raises PeriodClosed (409), or with
-    `into_closed=NEXT_OPEN` (the executor, whose action in the books is already done) is
-    dated the first day after the closed period(s) instead, which says so. `closed`: the
-    tenant's closed periods, when the caller read them in this unit (`closed_periods`)."""
+    An entry dated into a closed period (issue 12), or with VAT lines into a locked VAT
+    term (ADR 0040 addendum), raises PeriodClosed or VatTermLocked (409), or with
+    `into_closed=NEXT_OPEN` (the executor, whose action in the books is already done; an
+    entry from the bus) is dated the first day after them instead, which says so.
+    `closed`: the tenant's closed periods and locked terms, when the caller read them in
+    this unit (`closed_periods`)."""
     new = await entry_event(
         uow,
         tenant_id,
@@ -134,7 +142,10 @@ async def post_entry(
     )
     [recorded] = await uow.events.append(tenant_id, entry_id, 0, [new])
     if fold:
-        await uow.ledger.post(tenant_id, entry_id, recorded.position, now, entry)
+        # The entry as appended: moved past closed periods (NEXT_OPEN), not as asked.
+        posted = recorded.data
+        assert isinstance(posted, JournalEntryPostedData)
+        await uow.ledger.post(tenant_id, entry_id, recorded.position, now, posted)
     return recorded
 
 
@@ -177,31 +188,27 @@ async def open_period_entry(
     into_closed: str = REFUSE,
     closed: Sequence[FiscalPeriod] | None = None,
 ) -> JournalEntryPostedData:
-    """`entry` when its date is in no closed period; else PeriodClosed, or (NEXT_OPEN) the
-    entry moved to the first day after the closed periods it falls into. `closed`: the
-    tenant's closed periods as read in this unit (`RulesStore.closed_periods`, which holds
-    the period lock as `closed_period_on` does); None: asked per day."""
-
-    async def closed_on(day: dt.date) -> FiscalPeriod | None:
-        if closed is None:
-            return await uow.rules.closed_period_on(tenant_id, day)
-        return next((period for period in closed if period.contains(day)), None)
-
-    period = await closed_on(entry.date)
+    """`entry` when its date is open to it: in no closed period and, for an entry with
+    VAT lines, in no locked (reported) VAT term. Else PeriodClosed or VatTermLocked (409),
+    or (NEXT_OPEN) the entry moved to the first day after the periods and terms it falls
+    into, its description saying which. `closed`: the tenant's closed periods and locked
+    VAT terms as read in this unit (`RulesStore.closed_periods`, under the period lock);
+    None: read now, under the lock (`periods(lock_for="posting")`)."""
+    if closed is None:
+        closed = await uow.rules.periods(tenant_id, lock_for="posting")
+    vat = touches_vat(entry)
+    period = shut_on(entry.date, closed, vat=vat)
     if period is None:
         return entry
     if into_closed != NEXT_OPEN:
-        raise PeriodClosed(period, entry.date)
-    day = entry.date
-    names = []
-    while period is not None:
-        names.append(period.name)
-        day = period.end + dt.timedelta(days=1)
-        period = await closed_on(day)
-    note = f" (dokumentdato {entry.date}, periode {', '.join(names)} lukket)"
+        if period.kind == PERIOD:
+            raise PeriodClosed(period, entry.date)
+        raise VatTermLocked(period, entry.date)
+    day, passed = first_open_day(entry.date, closed, vat=vat)
+    note = f" (dokumentdato {entry.date}, {shut_note(passed)})"
     description = entry.description
-    if len(description) + len(note) > 200:
-        description = description[: 199 - len(note)] + "…"
+    if len(description) + len(note) > MAX_DESCRIPTION:
+        description = description[: MAX_DESCRIPTION - 1 - len(note)] + "…"
     return msgspec.structs.replace(entry, date=day, description=description + note)
 
 
@@ -321,6 +328,16 @@ async def fold_journal_entries(uow: UnitOfWork, events: Iterable[RecordedEvent])
 # --- manual entries and reports ---------------------------------------------------------
 
 MANUAL: Final = "manual"
+
+
+def into_closed_for(source: str) -> str:
+    """What a posting of `source` does with a date in a closed period or (with VAT
+    lines) a locked VAT term: a manual entry is refused (409: the accountant dates it
+    again); an entry from the bus (an invoice another service issued: a fact, not a
+    request) is booked on the first open day, saying so, as the executor's postings are
+    — dead-lettering it would leave it out of the books."""
+    return REFUSE if source == MANUAL else NEXT_OPEN
+
 
 BooksSource = Callable[[], Awaitable[BooksProvider]]
 """Opens the books backend when a report first needs it (Fiken, or the sandbox)."""
@@ -678,7 +695,9 @@ class LedgerService:
         of work and one commit — the bus's batch append. Per item the same checks, ABAC
         rule and exactly-once answer as `record`: a PostedEntry (`replayed` for an id
         already in the log or twice in the batch) or the error that refused it (RBAC,
-        ABAC, unbalanced, dated into a closed period, IdempotencyConflict).
+        ABAC, unbalanced, IdempotencyConflict); an entry dated into a closed period or (with
+        VAT lines) a locked VAT term is booked on the first open day after it, as `record`
+        books an entry from the bus (`into_closed_for`).
         StorageUnavailable (or any failure of the unit itself) propagates: nothing of the
         batch was committed.
 
@@ -706,7 +725,7 @@ class LedgerService:
             closed_of: dict[str, list[FiscalPeriod]] = {}
             for tenant in tenants:
                 rules_of[tenant] = await uow.settings.review_rules(tenant)
-                closed_of[tenant] = await uow.rules.periods(tenant, PERIOD, lock_for="posting")
+                closed_of[tenant] = await uow.rules.periods(tenant, lock_for="posting")
             prepared: list[tuple[int, Principal, JournalEntryPostedData, uuid.UUID, str]] = []
             new_events: list[tuple[str, uuid.UUID, NewEvent]] = []
             for index in checked:
@@ -716,12 +735,13 @@ class LedgerService:
                         principal, command, rules_of[principal.tenant_id]
                     )
                     check_balanced(entry.lines)
-                    closed = next(
-                        (p for p in closed_of[principal.tenant_id] if p.contains(entry.date)),
-                        None,
+                    entry = await open_period_entry(
+                        uow,
+                        principal.tenant_id,
+                        entry,
+                        into_closed=into_closed_for(command.source),
+                        closed=closed_of[principal.tenant_id],
                     )
-                    if closed is not None:
-                        raise PeriodClosed(closed, entry.date)
                 except Exception as error:
                     results[index] = error
                     continue
@@ -809,15 +829,10 @@ class LedgerService:
                 parent_id=None,
                 now=now,
                 metadata=metadata,
+                into_closed=into_closed_for(entry.source),
             )
             await uow.commit()
-        return PostedEntry(
-            entry_id=entry_id,
-            position=recorded.position,
-            posted_at=recorded.created_at,
-            actor=recorded.actor,
-            entry=entry,
-        )
+        return _posted(recorded)  # as posted: moved past closed periods, for the bus
 
     async def _replayed(
         self, principal: Principal, entry_id: uuid.UUID, fingerprint: str

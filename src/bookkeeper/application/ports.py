@@ -779,7 +779,8 @@ class RulesStore(Protocol):
         ...
 
     async def closed_periods(self, tenant_ids: Sequence[str]) -> dict[str, list[FiscalPeriod]]:
-        """Each tenant's closed periods (kind "period"), by start, serialised with
+        """Each tenant's closed periods and locked VAT terms (every kind: a posting with
+        VAT lines is held by both), by start, serialised with
         `add_period` until the unit ends as `closed_period_on` is: what a posting of these
         tenants checks against for the rest of the unit, in as few statements as the store
         can whatever the number of tenants (two on PostgreSQL; issue 14, the executor's

@@ -8,8 +8,12 @@ company's calendar. Posting them is `ledger.post_entry`'s, in the executor's rec
 
 A correction's two entries share one date, so no period or VAT term holds one without the
 other (ADR 0040 addendum): the date of the entry it corrects when that date is in no closed
-period or locked VAT term, else the correction's own date (which `post_entry` moves past a
-closed period like any executed posting). Each entry's description says which and why.
+period or locked VAT term, else the correction's own date (or the first open day after
+it). A correction that changes the document date is the exception: its reversal is dated
+so, its corrected entry on the new date, or the first open day after the closed periods
+and locked terms holding it. A plain reversal is dated on the day it is executed, or the
+first open day after it (ADR 0040 §4). Each entry's description says which date and why
+(ADR 0040 addendum "every kind of posting").
 """
 
 from __future__ import annotations
@@ -46,8 +50,12 @@ from bookkeeper.domain.rules import (
     FiscalPeriod,
     TaxTable,
     exchange_for,
+    first_open_day,
     foreign_currency,
     in_nok,
+    shut_note,
+    shut_on,
+    touches_vat,
 )
 
 #: The executor posts these entries; what it cannot post is in its log.
@@ -121,6 +129,15 @@ async def executed_postings(
                 if direct is not None:
                     target_entry_id, target_entry = target_id, direct
             dating: CorrectionDate | None = None
+            corrected: JournalEntryPostedData | None = None
+            target: Proposal | None = None
+            moved = False  # a correction that changes the document date
+            if isinstance(data, CorrectionData):
+                target = await _executed_proposal(uow, tenant_id, target_id)
+                exchange = await proposal_exchange(uow, tenant_id, target_id)
+                fixed = apply_corrections(target.effective_data, data.changes)
+                corrected = book(booked_in_nok(fixed, exchange))
+                moved = _document_date(fixed) != _document_date(target.effective_data)
             if target_entry is None:
                 log.warning("target %s of %s has no ledger posting to reverse", target_id, pid)
             else:
@@ -133,22 +150,35 @@ async def executed_postings(
                     date=today,
                     proposal_id=str(pid),
                 )
+                vat = touches_vat(target_entry) or (
+                    corrected is not None and touches_vat(corrected)
+                )
                 if isinstance(data, CorrectionData):
                     dating = await correction_date(
-                        uow, tenant_id, target_entry.date, today, closed=closed
+                        uow, tenant_id, target_entry.date, today, closed=closed, vat=vat
                     )
-                    reversed_entry = dating.applied(reversed_entry)
+                else:
+                    dating = await correction_date(
+                        uow,
+                        tenant_id,
+                        target_entry.date,
+                        today,
+                        closed=closed,
+                        vat=vat,
+                        reversal=True,
+                    )
+                reversed_entry = dating.applied(reversed_entry)
                 result.append((mirror_id, reversed_entry))
-            if isinstance(data, CorrectionData):
-                target = await _executed_proposal(uow, tenant_id, target_id)
-                exchange = await proposal_exchange(uow, tenant_id, target_id)
-                corrected = book(
-                    booked_in_nok(apply_corrections(target.effective_data, data.changes), exchange)
-                )
-                if corrected is not None:
-                    if dating is not None:
-                        corrected = dating.applied(corrected)
-                    result.append((posting_id(pid), corrected))
+            if corrected is not None:
+                if moved and target is not None:
+                    # The cost belongs to another date: posted there, or on the first open
+                    # day after it (`post_entry` moves it and says so), not on the
+                    # reversal's date (ADR 0040 addendum, dated corrections).
+                    was = _document_date(target.effective_data)
+                    corrected = _with_note(corrected, f" (dokumentdato korrigert, var {was})")
+                elif dating is not None:
+                    corrected = dating.applied(corrected)
+                result.append((posting_id(pid), corrected))
         case _:
             exchange = (
                 exchange_of(stream, pid) if stream else await proposal_exchange(uow, tenant_id, pid)
@@ -160,32 +190,54 @@ async def executed_postings(
 
 
 class CorrectionDate(msgspec.Struct, frozen=True, kw_only=True):
-    """The one date of a correction's reversal and corrected entry, and why."""
+    """The date of a correction's reversal (and, unless it changes the document date, of
+    its corrected entry), or of a plain reversal, and why."""
 
     date: dt.date
     #: The date of the entry the correction reverses.
     original: dt.date
     #: The closed period or locked VAT term holding `original`; None: it is open.
     closed_by: FiscalPeriod | None = None
+    #: A plain reversal (ADR 0040 §4): dated on the day it is executed, `today`.
+    reversal: bool = False
+    today: dt.date | None = None
+    #: The closed periods and locked terms the date was moved past from `today`.
+    passed: tuple[FiscalPeriod, ...] = ()
 
     @property
     def note(self) -> str:
-        """What the entries' descriptions say about their date (Norwegian, as the books)."""
-        if self.closed_by is None:
+        """What the entries' descriptions say about their date (Norwegian, as the books);
+        empty for a reversal dated today whose original is open."""
+        what = "reversering" if self.reversal else "korrigering"
+        if self.closed_by is not None:
+            kind = "MVA-termin" if self.closed_by.kind == VAT_TERM else "periode"
+            return (
+                f" ({what} datert {self.date}: opprinnelig dato {self.original} "
+                f"i lukket {kind} {self.closed_by.name})"
+            )
+        if not self.reversal:
             return f" (korrigering datert opprinnelig dato {self.original}: perioden er åpen)"
-        what = "MVA-termin" if self.closed_by.kind == VAT_TERM else "periode"
-        return (
-            f" (korrigering datert {self.date}: opprinnelig dato {self.original} "
-            f"i lukket {what} {self.closed_by.name})"
-        )
+        if self.passed:
+            return f" (reversering datert {self.date}: {self.today}, {shut_note(self.passed)})"
+        return ""
 
     def applied(self, entry: JournalEntryPostedData) -> JournalEntryPostedData:
         """`entry` dated on the correction's date, its description saying why."""
-        note = self.note
-        description = entry.description
-        if len(description) + len(note) > MAX_DESCRIPTION:
-            description = description[: MAX_DESCRIPTION - 1 - len(note)] + "…"
-        return msgspec.structs.replace(entry, date=self.date, description=description + note)
+        return msgspec.structs.replace(_with_note(entry, self.note), date=self.date)
+
+
+def _with_note(entry: JournalEntryPostedData, note: str) -> JournalEntryPostedData:
+    """`entry` with `note` after its description, trimmed to MAX_DESCRIPTION."""
+    if not note:
+        return entry
+    description = entry.description
+    if len(description) + len(note) > MAX_DESCRIPTION:
+        description = description[: MAX_DESCRIPTION - 1 - len(note)] + "…"
+    return msgspec.structs.replace(entry, description=description + note)
+
+
+def _document_date(data: ProposalData) -> dt.date | None:
+    return getattr(data, "date", None)
 
 
 async def correction_date(
@@ -195,28 +247,30 @@ async def correction_date(
     today: dt.date,
     *,
     closed: Sequence[FiscalPeriod] | None = None,
+    vat: bool = True,
+    reversal: bool = False,
 ) -> CorrectionDate:
     """The one date of a correction of an entry dated `original` (ADR 0040 addendum): that
-    date while it is in no closed period and no locked VAT term (a reported term); else
-    the correction's date `today`, or the first day after the closed periods and locked
-    terms holding it. `closed`: the tenant's closed periods as read in this unit (under
-    the period lock); None: read now. The locked terms are read here: only a correction
-    asks."""
+    date while it is in no closed period and (`vat`: the entries have VAT lines) no locked
+    VAT term (a reported term); else the correction's date `today`, or the first day after
+    the closed periods and locked terms holding it. A plain reversal (`reversal`) is dated
+    `today` or the first open day after it whatever its original's date (ADR 0040 §4), and
+    says why when that is not today or its original is shut. `closed`: the tenant's closed
+    periods and locked terms as read in this unit (under the period lock); None: read now."""
     if closed is None:
-        shut = await uow.rules.periods(tenant_id, lock_for="posting")
-    else:
-        shut = [*closed, *await uow.rules.periods(tenant_id, VAT_TERM)]
-
-    def holding(day: dt.date) -> FiscalPeriod | None:
-        return next((p for p in shut if p.contains(day)), None)
-
-    period = holding(original)
-    if period is None:
+        closed = await uow.rules.periods(tenant_id, lock_for="posting")
+    period = shut_on(original, closed, vat=vat)
+    if period is None and not reversal:
         return CorrectionDate(date=original, original=original)
-    day = today
-    while (after := holding(day)) is not None:
-        day = after.end + dt.timedelta(days=1)
-    return CorrectionDate(date=day, original=original, closed_by=period)
+    day, passed = first_open_day(today, closed, vat=vat)
+    return CorrectionDate(
+        date=day,
+        original=original,
+        closed_by=period,
+        reversal=reversal,
+        today=today,
+        passed=tuple(passed),
+    )
 
 
 #: Where a foreign-currency proposal keeps its conversion (issue 12): the metadata of its

@@ -208,8 +208,10 @@ class RulesService:
     async def lock_vat_term(
         self, principal: Principal, year: int, term: int
     ) -> tuple[FiscalPeriod, bool]:
-        """Lock a bi-monthly VAT term once its return is reported: a posting dated into
-        it is a compliance finding (the compliance context)."""
+        """Lock a bi-monthly VAT term once its return is reported: no entry with VAT lines
+        is dated into it any more — a manual one is refused (409 `vat-term-locked`), an
+        automatic one (executor, reversal, correction, bus) dated on the first day after
+        it (ADR 0040 addendum on every kind of posting)."""
         self._authorizer.check(principal, PERIODS_CLOSE)
         t = vat_term(year, term)
         return await self._add(principal, VAT_TERM, t.start, t.end, f"{year}-{term}")

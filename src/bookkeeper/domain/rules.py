@@ -45,7 +45,9 @@ OUTPUT: Final = "output"
 
 #: The kinds of period a tenant closes or locks.
 PERIOD: Final = "period"  # closed by an accountant: no posting dated into it
-VAT_TERM: Final = "vat-term"  # locked once its return is reported: postings are findings
+#: Locked once its return is reported: no entry with VAT lines dated into it (ADR 0040
+#: addendum "closed periods and locked VAT terms hold for every kind of posting").
+VAT_TERM: Final = "vat-term"
 
 #: Kroner of difference tolerated between a line's VAT and its basis × the rate (norway.md).
 VAT_TOLERANCE: Final = Decimal("1")
@@ -70,6 +72,68 @@ class PeriodClosed(DomainError):
         )
         self.period = period
         self.date = date
+
+
+class VatTermLocked(DomainError):
+    """An entry with VAT lines dated into a locked (reported) VAT term (HTTP 409): its
+    return would no longer be the one reported; post it, or its correction, in an open
+    term (the change is reported in the term in which it is booked)."""
+
+    code = "vat-term-locked"
+
+    def __init__(self, period: FiscalPeriod, date: dt.date) -> None:
+        super().__init__(
+            f"the VAT term {period.name} ({period.start} to {period.end}) is locked, its "
+            f"return reported: no entry with VAT dated {date} can be posted; date it in an "
+            "open term"
+        )
+        self.period = period
+        self.date = date
+
+
+def touches_vat(entry: JournalEntryPostedData) -> bool:
+    """Whether the entry changes a VAT report: a line with a VAT code (the report sums
+    every line that has one, 0 and unknown codes apart, ADR 0047 addendum 4)."""
+    return any(line.vat_code is not None for line in entry.lines)
+
+
+def shut_on(day: dt.date, periods: Iterable[FiscalPeriod], *, vat: bool) -> FiscalPeriod | None:
+    """The closed period holding `day`, else — for an entry with VAT lines (`vat`) — the
+    locked VAT term holding it; None: the day is open to such an entry."""
+    terms: list[FiscalPeriod] = []
+    for period in periods:
+        if not period.contains(day):
+            continue
+        if period.kind == PERIOD:
+            return period
+        if vat and period.kind == VAT_TERM:
+            terms.append(period)
+    return terms[0] if terms else None
+
+
+def first_open_day(
+    day: dt.date, periods: Sequence[FiscalPeriod], *, vat: bool
+) -> tuple[dt.date, list[FiscalPeriod]]:
+    """The first day from `day` on in no closed period and (`vat`) no locked VAT term,
+    and the periods and terms it was moved past (empty: `day` is open)."""
+    passed: list[FiscalPeriod] = []
+    while (period := shut_on(day, periods, vat=vat)) is not None:
+        passed.append(period)
+        day = period.end + dt.timedelta(days=1)
+    return day, passed
+
+
+def shut_note(passed: Sequence[FiscalPeriod]) -> str:
+    """What was passed, as an entry's description says it (Norwegian, as the books):
+    "periode 2026-11 lukket", "MVA-termin 2026-6 låst", or both."""
+    closed = [p.name for p in passed if p.kind == PERIOD]
+    locked = [p.name for p in passed if p.kind != PERIOD]
+    parts = []
+    if closed:
+        parts.append(f"periode {', '.join(closed)} lukket")
+    if locked:
+        parts.append(f"MVA-termin {', '.join(locked)} låst")
+    return "; ".join(parts)
 
 
 class TaxRate(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -473,6 +537,8 @@ RATE_NOT_VALID: Final = "rate-not-valid"
 TOO_MANY_DECIMALS: Final = "too-many-decimals"
 LOCKED_VAT_TERM: Final = "locked-vat-term"
 UNKNOWN_ACCOUNT: Final = "unknown-account"
+#: The source of the entries `import fiken` writes (ADR 0037): the books' history.
+IMPORTED: Final = "import"
 
 
 def compliance_findings(
@@ -511,7 +577,10 @@ def compliance_findings(
                         },
                     )
                 )
-    for period in locked:
+    # An entry without VAT lines changes no return: it may be dated into a locked term.
+    # Imported history (source "import", ADR 0037) is the books as they were reported.
+    vat = touches_vat(entry) and entry.source != IMPORTED
+    for period in locked if vat else ():
         if period.kind == VAT_TERM and period.contains(entry.date):
             findings.append(
                 Finding(

@@ -286,11 +286,11 @@ class SqlRules:
             keys = sorted({period_lock_key(tenant) for tenant in tenants})
             await self._tx.rows(hot.lock, {"keys": keys})
         for row in await self._tx.rows(hot.closed, {"tenants": tenants}):
-            tenant_id, name, start, end, closed_by, closed_at = row
+            tenant_id, kind, name, start, end, closed_by, closed_at = row
             found[tenant_id].append(
                 FiscalPeriod(
                     tenant_id=tenant_id,
-                    kind=PERIOD,
+                    kind=kind,
                     name=name,
                     start=start,
                     end=end,
@@ -340,7 +340,7 @@ class _PeriodStatements:
 
     def __init__(self, dialect: str) -> None:
         p = fiscal_periods
-        columns = [p.c.tenant_id, p.c.name, p.c.start_date, p.c.end_date]
+        columns = [p.c.tenant_id, p.c.kind, p.c.name, p.c.start_date, p.c.end_date]
         columns += [p.c.closed_by, p.c.closed_at]
         self.lock: Hot | None = None
         if dialect == "postgresql":
@@ -348,16 +348,14 @@ class _PeriodStatements:
             self.lock = Hot(_LOCK_SHARED_MANY, compile_for)
             tenants = any_(cast(bindparam("tenants"), postgresql.ARRAY(p.c.tenant_id.type)))
             self.closed = Hot(
-                select(*columns)
-                .where(p.c.tenant_id == tenants, p.c.kind == PERIOD)
-                .order_by(p.c.start_date),
+                select(*columns).where(p.c.tenant_id == tenants).order_by(p.c.start_date, p.c.kind),
                 compile_for,
             )
         else:
             self.closed = Hot(
                 select(*columns)
-                .where(p.c.tenant_id.in_(bindparam("tenants", expanding=True)), p.c.kind == PERIOD)
-                .order_by(p.c.start_date),
+                .where(p.c.tenant_id.in_(bindparam("tenants", expanding=True)))
+                .order_by(p.c.start_date, p.c.kind),
                 None,
             )
 

@@ -63,7 +63,7 @@ from bookkeeper.domain.errors import (
     IllegalTransition,
     SelfApprovalNotAllowed,
 )
-from bookkeeper.domain.rules import PeriodClosed
+from bookkeeper.domain.rules import PeriodClosed, VatTermLocked
 from bookkeeper.entrypoints.http.wire import FieldError, Problem
 
 PROBLEM_JSON: Final = "application/problem+json"
@@ -88,6 +88,8 @@ _STATUS: Final[dict[type[Exception], int]] = {
     StorageUnavailable: 503,
     # Issue 12: a posting dated into a closed period.
     PeriodClosed: 409,
+    # ADR 0040 addendum: an entry with VAT lines dated into a locked (reported) VAT term.
+    VatTermLocked: 409,
     # Issue 14: credentials cannot be stored without BOOKKEEPER_CREDENTIALS_KEY.
     CredentialsKeyMissing: 409,
 }
