@@ -426,18 +426,18 @@ class ConversationService:
             principal, start, end, sources, source=source
         )
         span = {"start": _date(start), "end": _date(end)}
-        asked = ", ".join(sources) if sources else _SPENDING_TEXTS["all"][language]
+        asked = ", ".join(sources) if sources else m.text("spending.all", language)
         if not totals:
             return Reply(
-                text=_SPENDING_TEXTS["none"][language].format(sources=asked, **span),
+                text=m.text("spending.none", language, sources=asked, **span),
                 language=language,
                 event_id=event_id,
             )
-        lines = [_SPENDING_TEXTS["header"][language].format(sources=asked, **span)]
+        lines = [m.text("spending.header", language, sources=asked, **span)]
         lines += [f"  {name}: {m.kroner(amount)}" for name, amount in totals.items()]
         if len(totals) > 1:
             total = sum(totals.values(), Decimal(0))
-            lines.append(_SPENDING_TEXTS["total"][language].format(amount=m.kroner(total)))
+            lines.append(m.text("spending.total", language, amount=m.kroner(total)))
         return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
     async def _vat(
@@ -457,7 +457,7 @@ class ConversationService:
         try:
             terms = (vat_term_of(intent.start),) if intent.start else vat_terms_asked(text, today)
         except InvalidReportPeriod:
-            return Reply(text=_VAT_TEXTS["no_term"][language], language=language)
+            return Reply(text=m.text("vat.no_term", language), language=language)
         reports = [await self._ledger.vat_report(principal, t.year, t.term) for t in terms]
         first_id = self._ids.new_id()
         events: list[NewEvent] = []
@@ -485,23 +485,30 @@ class ConversationService:
         async with self._uow() as uow:
             await uow.events.append(principal.tenant_id, first_id, 0, events)
             await uow.commit()
-        texts = {key: value[language] for key, value in _VAT_TEXTS.items()}
         answers = []
         for term, report in zip(terms, reports, strict=True):
             so_far = len(terms) > 1 and term.start <= today <= term.end
-            header = texts["so_far" if so_far else "header"].format(
-                term=term.term, year=term.year, start=_date(term.start), end=_date(term.end)
+            header = m.text(
+                "vat.so_far" if so_far else "vat.header",
+                language,
+                term=term.term,
+                year=term.year,
+                start=_date(term.start),
+                end=_date(term.end),
             )
             if report.payable > 0:
-                result = texts["pay"].format(amount=m.kroner(report.payable))
+                result = m.text("vat.pay", language, amount=m.kroner(report.payable))
             elif report.payable < 0:
-                result = texts["refund"].format(amount=m.kroner(-report.payable))
+                result = m.text("vat.refund", language, amount=m.kroner(-report.payable))
             else:
-                result = texts["nothing"]
-            parts = texts["parts"].format(
-                output=m.kroner(report.output_vat), input=m.kroner(report.input_vat)
+                result = m.text("vat.nothing", language)
+            parts = m.text(
+                "vat.parts",
+                language,
+                output=m.kroner(report.output_vat),
+                input=m.kroner(report.input_vat),
             )
-            due = texts["due"].format(due=_date(term.due))
+            due = m.text("vat.due", language, due=_date(term.due))
             answers.append(f"{header} {result} ({parts}).\n{due}")
         return Reply(text="\n".join(answers), language=language, event_id=first_id)
 
@@ -710,57 +717,8 @@ def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     return month_start, today
 
 
-_SPENDING_TEXTS: Final[dict[str, dict[str, str]]] = {
-    "header": {
-        "nb": "Forbruk på {sources} ({start} – {end}):",
-        "en": "Spending on {sources} ({start} – {end}):",
-    },
-    "none": {
-        "nb": "Ingen kostnader registrert for {sources} ({start} – {end}).",
-        "en": "No costs recorded for {sources} ({start} – {end}).",
-    },
-    "total": {"nb": "Sum: {amount}", "en": "Total: {amount}"},
-    "all": {"nb": "alle kilder", "en": "all sources"},
-}
-
-
-_VAT_TEXTS: Final[dict[str, dict[str, str]]] = {
-    "header": {
-        "nb": "Mva for termin {term} {year} ({start} – {end}):",
-        "en": "VAT for term {term} {year} ({start} – {end}):",
-    },
-    "so_far": {
-        "nb": "Hittil i termin {term} {year} ({start} – {end}):",
-        "en": "So far in term {term} {year} ({start} – {end}):",
-    },
-    "pay": {"nb": "å betale {amount}", "en": "to pay {amount}"},
-    "refund": {"nb": "til gode {amount}", "en": "to get back {amount}"},
-    "nothing": {"nb": "ingenting å betale", "en": "nothing to pay"},
-    "parts": {
-        "nb": "utgående mva {output}, inngående mva {input}",
-        "en": "output VAT {output}, input VAT {input}",
-    },
-    "due": {"nb": "Fristen er {due}.", "en": "Due {due}."},
-    "no_term": {
-        "nb": "Mva-terminene er 1–6 (to måneder hver).",
-        "en": "The VAT terms are 1–6 (two months each).",
-    },
-}
-
-
-_EXPENSE_TEXTS: Final = {
-    "header": {
-        "nb": "{count} utlegg ({start} – {end}):",
-        "en": "{count} expense(s) ({start} – {end}):",
-    },
-    "none": {"nb": "Ingen utlegg ({start} – {end}).", "en": "No expenses ({start} – {end})."},
-}
-
-
 def _purchases_text(key: str, expenses: bool, language: m.Language, **values: Any) -> str:
-    if not expenses:
-        return m.text(f"invoices.{key}", language, **values)
-    return _EXPENSE_TEXTS[key][language].format(**values)
+    return m.text(f"{'expenses' if expenses else 'invoices'}.{key}", language, **values)
 
 
 def _last_language(history: Sequence[ConversationMessage]) -> m.Language:

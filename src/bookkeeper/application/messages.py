@@ -197,6 +197,47 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "en": "{kind} from {merchant} ({amount})",
     },
     "executed.detail": {"nb": "({account}, {vat})", "en": "({account}, {vat})"},
+    # utlegg (expense registrations) asked for in a conversation
+    "expenses.header": {
+        "nb": "{count} utlegg ({start} – {end}):",
+        "en": "{count} expense(s) ({start} – {end}):",
+    },
+    "expenses.none": {
+        "nb": "Ingen utlegg ({start} – {end}).",
+        "en": "No expenses ({start} – {end}).",
+    },
+    # spending questions (issue 11), from the cost snapshots
+    "spending.header": {
+        "nb": "Forbruk på {sources} ({start} – {end}):",
+        "en": "Spending on {sources} ({start} – {end}):",
+    },
+    "spending.none": {
+        "nb": "Ingen kostnader registrert for {sources} ({start} – {end}).",
+        "en": "No costs recorded for {sources} ({start} – {end}).",
+    },
+    "spending.total": {"nb": "Sum: {amount}", "en": "Total: {amount}"},
+    "spending.all": {"nb": "alle kilder", "en": "all sources"},
+    # VAT questions, from the ledger's VAT report
+    "vat.header": {
+        "nb": "Mva for termin {term} {year} ({start} – {end}):",
+        "en": "VAT for term {term} {year} ({start} – {end}):",
+    },
+    "vat.so_far": {
+        "nb": "Hittil i termin {term} {year} ({start} – {end}):",
+        "en": "So far in term {term} {year} ({start} – {end}):",
+    },
+    "vat.pay": {"nb": "å betale {amount}", "en": "to pay {amount}"},
+    "vat.refund": {"nb": "til gode {amount}", "en": "to get back {amount}"},
+    "vat.nothing": {"nb": "ingenting å betale", "en": "nothing to pay"},
+    "vat.parts": {
+        "nb": "utgående mva {output}, inngående mva {input}",
+        "en": "output VAT {output}, input VAT {input}",
+    },
+    "vat.due": {"nb": "Fristen er {due}.", "en": "Due {due}."},
+    "vat.no_term": {
+        "nb": "Mva-terminene er 1–6 (to måneder hver).",
+        "en": "The VAT terms are 1–6 (two months each).",
+    },
 }
 
 STATUS_WORDS: Final[dict[str, dict[Language, str]]] = {
