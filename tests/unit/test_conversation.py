@@ -302,7 +302,7 @@ async def test_updates_after_approve_and_execute() -> None:
 
     await chat.harness.approve(reply.proposal_id)
     [approved] = await chat.service.updates(chat.user, CHANNEL)
-    assert "godkjent av human:kari" in approved.text and approved.status == "APPROVED"
+    assert "godkjent av kari" in approved.text and approved.status == "APPROVED"
     assert await chat.service.updates(chat.user, CHANNEL) == []  # told once
 
     await chat.harness.executor.run_once()
@@ -317,7 +317,7 @@ async def test_updates_after_reject_ask_back_in_the_users_language() -> None:
         RejectProposal(principal=reviewer(), proposal_id=reply.proposal_id, reason="privat kjøp")
     )
     [rejected] = await chat.service.updates(chat.user, CHANNEL)
-    assert 'was rejected by human:kari: "privat kjøp"' in rejected.text
+    assert 'was rejected by kari: "privat kjøp"' in rejected.text
     assert "Can you clarify" in rejected.text
     other = await chat.service.updates(principal("ola", "agent"), "another-channel")
     assert other == []
@@ -390,3 +390,18 @@ async def test_an_approval_wakes_the_executor_and_still_learns() -> None:
     await chat.harness.approve(reply.proposal_id)
     assert woken == [1]
     assert len(await chat.events("PatternSuggested")) == 1
+
+
+async def test_a_failed_execution_is_told_in_words_of_our_own_not_the_raw_answer() -> None:
+    chat = Chat()
+    [reply] = await chat.say("", PDF)
+    await chat.harness.approve(reply.proposal_id)
+    await chat.service.updates(chat.user, CHANNEL)  # told: approved
+    chat.harness.world.faults.fail_next(retryable=False)
+    await chat.harness.executor.run_once()
+    [failed] = await chat.service.updates(chat.user, CHANNEL)
+    assert failed.status == "FAILED"
+    assert "kunne ikke utføres: double avviste utlegget (feilkode 400)." in failed.text
+    assert "rejected" not in failed.text  # the double's own words stay in the event
+    [event] = await chat.events("ExpenseRegistrationFailed")
+    assert "400 rejected" in event.data.error

@@ -44,8 +44,10 @@ import msgspec
 from bookkeeper.application import messages as m
 from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
 from bookkeeper.application.event_log import record_alone, stamp
+from bookkeeper.application.failures import explain_failure, system_name
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import InvalidDateRange, Lookups
+from bookkeeper.application.people import People
 from bookkeeper.application.pipeline import DocumentPipeline, IntakeResult
 from bookkeeper.application.ports import (
     AGENT,
@@ -154,8 +156,11 @@ class ConversationService:
         classifier: IntentClassifier | None = None,
         spending: SpendingService | None = None,
         ledger: LedgerService | None = None,
+        people: People | None = None,
     ) -> None:
         self._pipeline = pipeline
+        #: What people are called in the answers (events keep the principal).
+        self.people = people or People()
         #: Which read-only question a message asks: keywords unless a classifier is given.
         self._classifier: IntentClassifier = classifier or KeywordClassifier()
         self._lookups = lookups
@@ -179,6 +184,8 @@ class ConversationService:
         source: str = "chat",
     ) -> list[Reply]:
         """Answer one message: propose from each attachment, else answer the question."""
+        if principal.name:
+            self.people.learn(principal.subject, principal.name)
         history = await self._store.history(principal.tenant_id, channel_id)
         language = m.detect_language(text, _last_language(history))
         inbound = self._message(
@@ -217,7 +224,7 @@ class ConversationService:
         async with self._uow() as uow:
             views = [await uow.proposals.get(tenant, pid) for pid in told]
         replies = [
-            _news(view, language)
+            _news(view, language, self.people)
             for view in views
             if view is not None and view.status in NEWS and view.status.value != told[view.id]
         ]
@@ -250,6 +257,9 @@ class ConversationService:
             )
         except Forbidden:
             return Reply(text=m.text("forbidden", language), language=language)
+        except ExternalError as error:  # the bank or the books: never their raw answer
+            system = system_name(getattr(error, "system", None) or "banken", language)
+            return Reply(text=m.text("lookup_failed", language, system=system), language=language)
         except (ApplicationError, DomainError) as error:
             message = getattr(error, "message", None) or str(error)
             return Reply(
@@ -291,7 +301,7 @@ class ConversationService:
         except Forbidden:
             return Reply(text=m.text("forbidden", language), language=language)
         except ExternalError as error:
-            system = getattr(error, "system", None) or "banken"
+            system = system_name(getattr(error, "system", None) or "banken", language)
             return Reply(text=m.text("lookup_failed", language, system=system), language=language)
         return Reply(text=m.text("help", language), language=language)
 
@@ -803,7 +813,7 @@ def _proposal_reply(result: IntakeResult, view: ProposalView | None, language: m
     )
 
 
-def _news(view: ProposalView, language: m.Language) -> Reply:
+def _news(view: ProposalView, language: m.Language, people: People) -> Reply:
     currency = str(view.data.get("currency") or "NOK")
     subject = m.text(
         "subject",
@@ -812,7 +822,7 @@ def _news(view: ProposalView, language: m.Language) -> Reply:
         merchant=_merchant(view, None, language),
         amount=m.kroner(view.amount, currency),
     )
-    by = view.decided_by or "?"
+    by = people.name(view.decided_by, language)
     if view.status is Status.EXECUTED:
         detail = m.text(
             "executed.detail",
@@ -826,7 +836,9 @@ def _news(view: ProposalView, language: m.Language) -> Reply:
             "update.rejected", language, subject=subject, by=by, reason=view.rejection_reason or "?"
         )
     elif view.status is Status.FAILED:
-        text = m.text("update.failed", language, subject=subject, error=view.last_error or "?")
+        # What went wrong, in words of our own: the raw answer stays in the event.
+        error = explain_failure(view.last_error, language, kind=view.kind)
+        text = m.text("update.failed", language, subject=subject, error=error)
     else:
         text = m.text("update.approved", language, subject=subject, by=by)
     return Reply(text=text, language=language, proposal_id=view.id, status=view.status.value)

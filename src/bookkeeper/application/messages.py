@@ -197,6 +197,50 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "en": "{kind} from {merchant} ({amount})",
     },
     "executed.detail": {"nb": "({account}, {vat})", "en": "({account}, {vat})"},
+    # service actors as people read them (application/people.py); events keep the ids
+    "actor.book-e": {"nb": "Book-E", "en": "Book-E"},
+    "actor.review-e": {"nb": "Review-E", "en": "Review-E"},
+    "actor.system:review-rules": {
+        "nb": "reglene for automatisk godkjenning",
+        "en": "the automatic approval rules",
+    },
+    "actor.system:executor": {"nb": "utføreren", "en": "the executor"},
+    "actor.system:cron": {"nb": "den planlagte jobben", "en": "the scheduled job"},
+    # why an approved proposal could not be carried out (application/failures.py)
+    "failure.what.receipt_attachment": {"nb": "kvitteringen", "en": "the receipt"},
+    "failure.what.expense_registration": {"nb": "utlegget", "en": "the expense"},
+    "failure.what.invoice_registration": {"nb": "kjøpet", "en": "the purchase"},
+    "failure.what.reversal": {"nb": "reverseringen", "en": "the reversal"},
+    "failure.what.other": {"nb": "forslaget", "en": "the proposal"},
+    "failure.unavailable": {
+        "nb": "{system} svarte ikke; jeg prøver igjen",
+        "en": "{system} did not answer; I will try again",
+    },
+    "failure.unavailable.retry": {
+        "nb": "{system} svarte ikke — prøver igjen kl. {at}",
+        "en": "{system} did not answer — trying again at {at}",
+    },
+    "failure.auth": {
+        "nb": "{system} godtok ikke tilgangen vår (nøkkelen er feil, trukket tilbake eller "
+        "mangler API-modulen)",
+        "en": "{system} refused our access (the key is wrong, revoked or lacks the API module)",
+    },
+    "failure.not_found": {
+        "nb": "{system} fant ikke det {what} viser til",
+        "en": "{system} could not find what {what} refers to",
+    },
+    "failure.account": {
+        "nb": "{system} avviste {what}: kontoen {account} finnes ikke i {system}",
+        "en": "{system} refused {what}: the account {account} does not exist in {system}",
+    },
+    "failure.refused": {
+        "nb": "{system} avviste {what} (feilkode {status})",
+        "en": "{system} refused {what} (error {status})",
+    },
+    "failure.ours": {
+        "nb": "en feil hos oss (detaljene står i revisjonssporet)",
+        "en": "an error on our side (the details are in the audit trail)",
+    },
     # utlegg (expense registrations) asked for in a conversation
     "expenses.header": {
         "nb": "{count} utlegg ({start} – {end}):",
