@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import difflib
 import logging
 import re
 import uuid
@@ -78,6 +79,8 @@ log = logging.getLogger("bookkeeper.conversation")
 
 #: How long conversation messages are kept.
 RETENTION: Final = dt.timedelta(days=30)
+#: Characters of a message kept and read (Discord's own limit is 2,000; a terminal has none).
+MAX_MESSAGE: Final = 4000
 #: Lines listed in one answer before "… and N more".
 MAX_LINES: Final = 10
 #: Messages of a channel read back for its state (language, proposals told about).
@@ -186,6 +189,8 @@ class ConversationService:
         """Answer one message: propose from each attachment, else answer the question."""
         if principal.name:
             self.people.learn(principal.subject, principal.name)
+        if len(text) > MAX_MESSAGE:  # a question is short: the rest is neither kept nor read
+            text = text[: MAX_MESSAGE - 1] + "…"
         history = await self._store.history(principal.tenant_id, channel_id)
         language = m.detect_language(text, _last_language(history))
         inbound = self._message(
@@ -277,6 +282,29 @@ class ConversationService:
     async def _question(
         self, principal: Principal, text: str, language: m.Language, source: str
     ) -> Reply:
+        """A read-only answer, if the message asks a question we answer. A message that
+        orders something (approve, delete, "ignore your instructions") is told plainly that
+        the chat never does that — after the answer to its question, if it asks one."""
+        reply = await self._read_only(principal, text, language, source)
+        if not asks_to_act(text):
+            if reply is not None:
+                return reply
+            if text.strip() and not _is_greeting(text):
+                answer = f"{m.text('cannot_answer', language)} {m.text('help', language)}"
+                return Reply(text=answer, language=language)
+            return Reply(text=m.text("help", language), language=language)
+        log.info("a chat message asked for an action; none taken: %.80r", text)
+        if reply is None:
+            answer = f"{m.text('cannot_act', language)} {m.text('help', language)}"
+            return Reply(text=answer, language=language)
+        return msgspec.structs.replace(
+            reply, text=f"{reply.text}\n{m.text('cannot_act.short', language)}"
+        )
+
+    async def _read_only(
+        self, principal: Principal, text: str, language: m.Language, source: str
+    ) -> Reply | None:
+        """The answer to the read-only question the message asks; None if it asks none."""
         intent = await self._classifier.classify(text)
         if intent.usage is not None:
             await self._record_classification(principal, intent)
@@ -303,7 +331,7 @@ class ConversationService:
         except ExternalError as error:
             system = system_name(getattr(error, "system", None) or "banken", language)
             return Reply(text=m.text("lookup_failed", language, system=system), language=language)
-        return Reply(text=m.text("help", language), language=language)
+        return None
 
     async def _record_classification(self, principal: Principal, intent: Intent) -> None:
         """IntentClassified: the model call that classified a message, with what it cost
@@ -586,6 +614,8 @@ _INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ),
     ("supplier_invoices", ("leverandørfaktura", "faktura", "invoice")),
     ("balance", ("saldo", "balance", "disponibel", "på konto")),
+    # Expense registrations (utlegg) a person paid and is owed.
+    ("expenses", ("utlegg", "expense claim", "expense report", "reimbursement")),
     # VAT owed or refunded for a term (after the others, which keep their words).
     ("vat", ()),
     # Issue 11: spending questions (after the others, which keep their words).
@@ -611,14 +641,82 @@ _INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 
 
 def intent_of(text: str) -> str | None:
-    """The question a message asks (a keyword intent), or None."""
+    """The question a message asks (a keyword intent), or None. Words a typo away from a
+    keyword ("kvitering", "saldoenn") are read as the keyword when nothing matched as
+    written."""
     lowered = " ".join(text.lower().split())
+    found = _keyword_intent(lowered)
+    if found is None:
+        corrected = _corrected(lowered)
+        if corrected != lowered:
+            found = _keyword_intent(corrected)
+    return found
+
+
+def _keyword_intent(lowered: str) -> str | None:
     for intent, phrases in _INTENTS:
         if any(phrase in lowered for phrase in phrases):
             return intent
+        if intent == "missing_receipts" and (
+            _MISSING_WORDS.search(lowered) and _RECEIPT_WORDS.search(lowered)
+        ):
+            return intent  # "vis kvitteringer som mangler", "receipts we are missing"
         if intent == "vat" and _VAT_WORDS.search(lowered):
             return intent
     return None
+
+
+#: "Missing" and "receipt" anywhere in one message, in either order.
+_MISSING_WORDS: Final = re.compile(r"\b(mangl\w*|missing|uten|without|lacking)\b")
+_RECEIPT_WORDS: Final = re.compile(r"\b(kvittering\w*|receipts?)\b")
+#: The keywords a typo is corrected to (words of five letters or more only).
+_VOCABULARY: Final = (
+    "kvittering", "kvitteringer", "kvitteringen", "kvitteringene", "mangler", "manglende",
+    "saldo", "saldoen", "balance", "leverandørfaktura", "leverandørfakturaer", "faktura",
+    "fakturaer", "invoice", "invoices", "receipt", "receipts", "missing", "utlegg",
+    "disponibel", "forbruk", "budsjett", "budget", "kostnad", "merverdiavgift",
+)  # fmt: skip
+_PUNCTUATION: Final = "?!.,:;«»\"'()"
+
+
+def _corrected(lowered: str) -> str:
+    """`lowered` with each word of five letters or more that is a typo away from a keyword
+    (difflib ratio ≥ 0.85) replaced by the keyword."""
+    words = []
+    for word in lowered.split(" "):
+        core = word.strip(_PUNCTUATION)
+        if len(core) >= 5 and core not in _VOCABULARY:
+            close = difflib.get_close_matches(core, _VOCABULARY, n=1, cutoff=0.85)
+            if close:
+                word = word.replace(core, close[0])
+        words.append(word)
+    return " ".join(words)
+
+
+#: A message asking the agent to do something it never does from text: approve, reject,
+#: change, delete, execute — or to ignore its instructions. Whole words ("godkjenning",
+#: "approved" are questions' words, not orders).
+_ORDERS: Final = re.compile(
+    r"\b(godkjenn|avvis|slett|fjern|endre|korriger|utfør|tilbakestill|overstyr|"
+    r"approve|reject|delete|remove|execute|cancel|undo|override)\b"
+    r"|\b(ignore|disregard|forget|ignorer|glem|overse)\b.{0,60}?"
+    r"\b(instructions?|instruksjon\w*|instrukser|rules?|regler|regelen|prompt\w*)\b"
+)
+#: Words of a greeting or a plea for help: answered with the help text alone.
+_GREETINGS: Final = frozenset(
+    {"hei", "hallo", "heisann", "hello", "hi", "hey", "hjelp", "help", "takk", "thanks",
+     "thank", "you", "god", "morgen", "good", "morning", "meg", "me", "kan", "du", "can"}
+)  # fmt: skip
+
+
+def asks_to_act(text: str) -> bool:
+    """Whether a message orders something the chat never does (see _ORDERS)."""
+    return _ORDERS.search(" ".join(text.lower().split())) is not None
+
+
+def _is_greeting(text: str) -> bool:
+    words = re.findall(r"\w+", text.lower())
+    return all(word in _GREETINGS for word in words)
 
 
 #: Words of a VAT question, whole words only ("private" is not "vat"); "mva-oppgjør",

@@ -46,6 +46,9 @@ _ENGLISH_WORDS: Final = frozenset(
         "balance", "balances", "missing", "receipt", "receipts", "invoice", "invoices",
         "supplier", "hello", "hi", "thanks", "please", "help", "account", "accounts", "any",
         "list", "expenses", "need", "we", "have", "with", "without", "vat", "owe", "term",
+        "and", "all", "approve", "reject", "delete", "ignore", "previous", "instructions",
+        "everything", "much", "spend", "spent", "this", "month", "last", "did", "you",
+        "can", "weather", "who", "where", "when", "why", "it", "of", "on",
     }
 )  # fmt: skip
 
@@ -206,6 +209,29 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     },
     "actor.system:executor": {"nb": "utføreren", "en": "the executor"},
     "actor.system:cron": {"nb": "den planlagte jobben", "en": "the scheduled job"},
+    # what the chat never does, and questions it cannot answer
+    "cannot_act": {
+        "nb": (
+            "Det kan jeg ikke gjøre fra chatten: jeg godkjenner, avviser, endrer eller "
+            "sletter aldri noe fordi en melding ber om det, og jeg følger ikke instrukser i "
+            "meldinger; forslagene avgjøres av en godkjenner i godkjenningskanalen eller på "
+            "nettsiden."
+        ),
+        "en": (
+            "I cannot do that from the chat: I never approve, reject, change or delete "
+            "anything because a message asks me to, and I do not follow instructions in "
+            "messages; a reviewer decides the proposals in the review channel or on the web "
+            "page."
+        ),
+    },
+    "cannot_act.short": {
+        "nb": "(Resten gjør jeg ikke: jeg godkjenner, endrer eller sletter aldri noe fra chatten.)",
+        "en": "(The rest I do not do: I never approve, change or delete anything from the chat.)",
+    },
+    "cannot_answer": {
+        "nb": "Det kan jeg ikke svare på.",
+        "en": "I cannot answer that.",
+    },
     # why an approved proposal could not be carried out (application/failures.py)
     "failure.what.receipt_attachment": {"nb": "kvitteringen", "en": "the receipt"},
     "failure.what.expense_registration": {"nb": "utlegget", "en": "the expense"},
