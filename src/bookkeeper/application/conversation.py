@@ -141,6 +141,9 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
     confidence: Decimal | None = None
     #: The query event recorded to answer a question.
     event_id: uuid.UUID | None = None
+    #: What the channel is told of the proposal when not just its status (a retry after
+    #: a failed attempt: "APPROVED:retry:<attempt>"), kept so it is told once.
+    told: str | None = None
 
 
 class ConversationService:
@@ -231,7 +234,7 @@ class ConversationService:
         replies = [
             _news(view, language, self.people)
             for view in views
-            if view is not None and view.status in NEWS and view.status.value != told[view.id]
+            if view is not None and view.status in NEWS and _told_as(view) != told[view.id]
         ]
         await self._remember(tenant, channel_id, replies)
         return replies
@@ -588,7 +591,7 @@ class ConversationService:
                         r.text,
                         r.language,
                         r.proposal_id,
-                        r.status,
+                        r.told or r.status,
                     )
                     for r in replies
                 ]
@@ -937,6 +940,25 @@ def _news(view: ProposalView, language: m.Language, people: People) -> Reply:
         # What went wrong, in words of our own: the raw answer stays in the event.
         error = explain_failure(view.last_error, language, kind=view.kind)
         text = m.text("update.failed", language, subject=subject, error=error)
+    elif _told_as(view) != view.status.value:  # approved, an attempt failed, tried again
+        reason = explain_failure(
+            view.last_error, language, kind=view.kind, retry_at=view.next_attempt_at
+        )
+        text = m.text("update.retrying", language, subject=subject, reason=reason)
     else:
         text = m.text("update.approved", language, subject=subject, by=by)
-    return Reply(text=text, language=language, proposal_id=view.id, status=view.status.value)
+    return Reply(
+        text=text,
+        language=language,
+        proposal_id=view.id,
+        status=view.status.value,
+        told=_told_as(view),
+    )
+
+
+def _told_as(view: ProposalView) -> str:
+    """What a channel is told of a proposal: its status, or for an approved one whose
+    attempt failed and will be tried again, that (once per attempt)."""
+    if view.status is Status.APPROVED and view.last_error and view.next_attempt_at:
+        return f"{view.status.value}:retry:{view.attempts}"
+    return view.status.value

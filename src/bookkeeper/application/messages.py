@@ -191,6 +191,10 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "nb": "{subject} ble avvist av {by}: «{reason}». Kan du forklare, eller sende en ny kopi?",
         "en": '{subject} was rejected by {by}: "{reason}". Can you clarify, or send a new copy?',
     },
+    "update.retrying": {
+        "nb": "{subject} er godkjent, men ikke utført ennå: {reason}.",
+        "en": "{subject} is approved but not carried out yet: {reason}.",
+    },
     "update.failed": {
         "nb": "{subject} kunne ikke utføres: {error}. En regnskapsfører ser på det.",
         "en": "{subject} could not be carried out: {error}. An accountant will look at it.",
