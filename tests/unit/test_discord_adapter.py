@@ -29,7 +29,7 @@ from bookkeeper.application.commands import ApproveProposal, RejectProposal, Sub
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import UnitOfWork
 from bookkeeper.application.queries import Queries
-from bookkeeper.domain.events import ReceiptAttachmentData
+from bookkeeper.domain.events import ReceiptAttachmentData, Status
 from bookkeeper.settings import SettingsError, load_settings
 from tests.fakes.discord import Rest, decided, interaction, refusal
 from tests.unit.external_doubles import PDF, reviewer
@@ -618,3 +618,17 @@ async def test_people_are_named_as_discord_shows_them_and_events_keep_the_princi
     assert approved.actor == "human:kari"  # attribution stays exact
     await bot.handler.post_updates()
     assert "er godkjent av Kari (regnskap); utføres nå." in bot.rest.messages(thread)[-1]
+
+
+def test_the_review_message_explains_a_failure_and_a_retry_never_quoting_fiken() -> None:
+    from bookkeeper.adapters.discord.handler import outcome_text
+    from tests.unit.test_web_failure_text import NOW, RAW, view
+
+    failed = outcome_text(view(Status.FAILED, RAW))
+    assert "Godkjent av kari: " in failed
+    assert "\nFeilet: Fiken avviste kjøpet: kontoen 6540 finnes ikke i Fiken.\n" in failed
+    assert "Validation" not in failed
+    retrying = view(Status.APPROVED, "fiken 503: fiken POST /x answered 503", NOW.replace(minute=5))
+    assert "\nForsøk 1 feilet: Fiken svarte ikke — prøver igjen kl. 14:05.\n" in outcome_text(
+        retrying
+    )

@@ -25,7 +25,10 @@ def recorded(status: int, body: str) -> str:
 
 
 def test_a_refused_purchase_names_the_missing_account_and_nothing_of_the_answer() -> None:
-    body = '{"error": "Validation failed", "error_description": "Account 6540 does not exist"}'
+    body = (
+        '{"error": "Validation failed: 1 error", '
+        '"error_description": "Account 6540 does not exist"}'
+    )
     error = recorded(400, body)
     assert "Validation failed" in error  # the audit trail keeps the answer
     said = explain_failure(error, "en", kind="invoice_registration")

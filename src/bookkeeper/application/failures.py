@@ -82,7 +82,9 @@ def explain_failure(
         system = system_name(found["system"], language)
         status = int(found["status"]) if found["status"] else None
         message = found["m"]
-        if status is None or status >= 500 or status == 429 or _UNAVAILABLE.search(message):
+        # No status: a timeout, a lost connection, an answer we could not read. With one,
+        # the status decides (Fiken's own words may well say "failed:").
+        if status is None or status >= 500 or status == 429:
             if retry_at is not None:
                 at = retry_at.astimezone(OSLO).strftime("%H:%M")
                 return m.text("failure.unavailable.retry", language, system=system, at=at)

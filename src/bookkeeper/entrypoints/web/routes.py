@@ -35,6 +35,7 @@ from litestar.utils.scope.state import ScopeState
 from bookkeeper.adapters.auth.oidc_login import OidcLogin, pkce_pair
 from bookkeeper.application.commands import ApproveProposal, RejectProposal
 from bookkeeper.application.errors import ApplicationError, ExternalError, InvalidToken
+from bookkeeper.application.failures import explain_failure
 from bookkeeper.application.ledger import ChartUnavailable, LedgerService
 from bookkeeper.application.messages import sentence
 from bookkeeper.application.people import People
@@ -118,6 +119,13 @@ def render(
         field=lambda key, value: i18n.field_value(key, value, lang),
         #: A confidence reason or warning (written in English) in the page's language.
         say=lambda detail: sentence(str(detail or ""), lang),
+        #: Why a proposal's last attempt failed, in words of our own (the raw is shown too).
+        failure=lambda view: explain_failure(
+            view.last_error,
+            lang,
+            kind=view.kind,
+            retry_at=view.next_attempt_at if view.status is Status.APPROVED else None,
+        ),
         #: A person by name (application/people.py), an actor of an event or a decision.
         who=lambda actor: _people(request).name(str(actor) if actor else None, lang),
         user=user,
