@@ -57,6 +57,7 @@ from bookkeeper.application.ledger import BooksSource, LedgerService
 from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.morning import MorningCheck, MorningSummaries
 from bookkeeper.application.pattern_learning import PatternLearner
+from bookkeeper.application.people import People, parse_people
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import (
     AfterCommit,
@@ -258,6 +259,10 @@ def _intent_classifier(settings: Settings, clock: Clock) -> IntentClassifier:
     from bookkeeper.application.conversation import KeywordClassifier
 
     return KeywordClassifier()
+
+
+def _people(settings: Settings) -> People:
+    return People(parse_people(settings.people))
 
 
 def _conversation_store(database: Database) -> ConversationStore:
@@ -627,6 +632,9 @@ class Container(containers.DeclarativeContainer):
     conversation_store = providers.Singleton(_conversation_store, database)
     #: Questions in plain language: Claude's read-only intents with an API key, else keywords.
     intent_classifier = providers.Singleton(_intent_classifier, settings, clock)
+    #: What people are called where people read (BOOKKEEPER_PEOPLE, then names learnt
+    #: from logins and Discord); events keep the principal.
+    people = providers.Singleton(_people, settings)
     conversation = providers.Singleton(
         ConversationService,
         pipeline=pipeline,
@@ -638,6 +646,7 @@ class Container(containers.DeclarativeContainer):
         authorizer=authorizer,
         classifier=intent_classifier,
         ledger=ledger,
+        people=people,
     )
 
     #: Issue 10: the translators of every installed plugin (entry-point group

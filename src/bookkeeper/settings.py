@@ -52,6 +52,7 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_DISCORD_INVOICES_CHANNEL | unset: documents by DM only (a channel id)     |
 | BOOKKEEPER_DISCORD_REVIEW_CHANNEL | unset: no review requests posted (a channel id)  |
 | BOOKKEEPER_DISCORD_USERS          | unset: nobody reviews on Discord (see below)     |
+| BOOKKEEPER_PEOPLE                 | unset: people shown by login name (`kari=Kari Nordmann,…`) |
 | BOOKKEEPER_COMPANY_NAME           | unset: the books' company name (SAF-T header)    |
 | BOOKKEEPER_COMPANY_ORGNR          | unset: the books' organisation number (9 digits) |
 | BOOKKEEPER_COMPANY_CONTACT        | unset: the exporting user (SAF-T contact person) |
@@ -164,6 +165,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     discord_review_channel: int | None = None
     #: `discordUserId=subject:role+role` entries (bookkeeper.adapters.discord.parse_users).
     discord_users: tuple[str, ...] = ()
+    #: `subject=Name` entries: what people are called where people read (Discord, the
+    #: chat, the web page; application/people.py). Events keep the principal.
+    people: tuple[str, ...] = ()
     #: The company in a SAF-T file's header; unset: what the books say.
     company_name: str | None = None
     company_orgnr: str | None = None
@@ -362,6 +366,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "POLICY_RELOAD_SECONDS", get("POLICY_RELOAD_SECONDS"), default=5, low=0, high=3600
         ),
         **_discord(get),
+        people=_people(get("PEOPLE")),
         company_name=get("COMPANY_NAME"),
         company_orgnr=_orgnr(get("COMPANY_ORGNR")),
         company_contact=get("COMPANY_CONTACT"),
@@ -677,6 +682,18 @@ def _integer(name: str, raw: str | None, *, default: int, low: int, high: int) -
     if not low <= value <= high:
         raise SettingsError(f"{PREFIX}{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _people(raw: str | None) -> tuple[str, ...]:
+    """BOOKKEEPER_PEOPLE: `subject=Name` entries, comma separated."""
+    from bookkeeper.application.people import parse_people
+
+    entries = tuple(entry.strip() for entry in (raw or "").split(",") if entry.strip())
+    try:
+        parse_people(entries)
+    except ValueError as error:
+        raise SettingsError(f"{PREFIX}PEOPLE must list subject=Name entries: {error}") from None
+    return entries
 
 
 class _DiscordFields(TypedDict, total=False):

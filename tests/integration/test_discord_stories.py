@@ -322,7 +322,7 @@ async def test_story_2_new_merchant_is_corrected_in_discord_executed_and_learned
     waiting = proposal(discord.data_dir, "Elkjøp", "receipt_attachment")
     assert waiting["status"] == "PROPOSED" and waiting["confidence"] < 0.7
     request = review_request(discord, waiting["id"])
-    assert "Elkjøp" in request and "Foreslått av human:ola." in request, request
+    assert "Elkjøp" in request and "Foreslått av ola." in request, request
     assert "Sikkerhet " in request and f"Forslag {waiting['id']}" in request
 
     # The uploader, an agent, may not decide: refused ephemerally, nothing recorded.
@@ -339,9 +339,7 @@ async def test_story_2_new_merchant_is_corrected_in_discord_executed_and_learned
     assert prefilled[1] == ("vat", "25") and prefilled[0][0] == "account"
     submitted = await discord.submit(KARI, "correct-modal", waiting["id"], account="6810", vat="")
     text = updated(submitted)
-    assert (
-        text.startswith("Godkjent av human:kari (korrigert): ") and "Konto 6810, mva 25 %" in text
-    )
+    assert text.startswith("Godkjent av kari (korrigert): ") and "Konto 6810, mva 25 %" in text
 
     assert await discord.execute_and_tell() == 1
     assert "er bokført. (6810, 25 %)" in discord.rest.messages(thread)[-1]
@@ -361,7 +359,7 @@ async def test_story_2_new_merchant_is_corrected_in_discord_executed_and_learned
     await discord.handler.post_review_request(view)
     review_request(discord, suggestion["id"])
     approved = await discord.press(KARI, "approve", suggestion["id"])
-    assert updated(approved).startswith("Godkjent av human:kari: ")
+    assert updated(approved).startswith("Godkjent av kari: ")
 
     second = card_receipt(tmp_path / "elkjop-2.pdf", "Elkjøp", ELKJOP_ORG, 1)
     thread2 = await discord.post(OLA, file=second)
@@ -393,7 +391,7 @@ async def test_story_3_supplier_invoice_in_english_is_reviewed_then_registered_i
     assert "Awaiting review." in reply
     invoice = proposal(discord.data_dir, "Telenor", "invoice_registration")
     assert invoice["status"] == "PROPOSED"
-    assert "Foreslått av human:per." in review_request(discord, invoice["id"])
+    assert "Foreslått av per." in review_request(discord, invoice["id"])
 
     own = await discord.press(PER, "approve", invoice["id"])
     # He is also the proposer (human:per), so self-approval is what refuses him.
@@ -402,7 +400,7 @@ async def test_story_3_supplier_invoice_in_english_is_reviewed_then_registered_i
     assert await discord.execute_and_tell() == 0
 
     approved = await discord.press(KARI, "approve", invoice["id"])
-    assert updated(approved).startswith("Godkjent av human:kari: ")
+    assert updated(approved).startswith("Godkjent av kari: ")
     assert await discord.execute_and_tell() == 1
     assert "is booked. (6900, 25 %)" in discord.rest.messages(thread)[-1]
 
@@ -455,11 +453,11 @@ async def test_story_4_rejection_asks_the_thread_for_clarification_and_executes_
     assert "begrunnelse" in refused(empty)
     submitted = await discord.submit(KARI, "reject-modal", waiting["id"], reason="Privat reise?")
     text = updated(submitted)
-    assert text.startswith("Avvist av human:kari: ") and "Begrunnelse: Privat reise?" in text
+    assert text.startswith("Avvist av kari: ") and "Begrunnelse: Privat reise?" in text
 
     assert await discord.execute_and_tell() == 1
     news = discord.rest.messages(thread)[-1]
-    assert "ble avvist av human:kari: «Privat reise?». Kan du forklare" in news, news
+    assert "ble avvist av kari: «Privat reise?». Kan du forklare" in news, news
     assert await discord.execute_and_tell() == 0  # told once
 
     # Ola answers in the thread; the agent replies there, and nothing is executed.

@@ -331,7 +331,7 @@ def test_story_4_rejection_asks_for_clarification_and_executes_nothing(
 
     review(data_dir, reject)
     out = chat(monkeypatch, capsys, "hva mangler kvittering?")
-    assert "ble avvist av human:kari: «Privat reise?». Kan du forklare" in out, out
+    assert "ble avvist av kari: «Privat reise?». Kan du forklare" in out, out
     rejected = proposal(data_dir, "Ruter", "expense_registration")
     assert rejected["status"] == "REJECTED" and rejected["reason"] == "Privat reise?"
     events = stream(data_dir, rejected["raw_id"])

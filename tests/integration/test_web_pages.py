@@ -610,3 +610,34 @@ async def test_a_foreign_currency_receipt_is_approved_on_the_page_with_its_nok_a
     assert (
         'name="nok_amount"' not in (await api.client.get(f"{APP}/review/{nok['proposalId']}")).text
     )
+
+
+async def test_people_are_shown_by_name_and_the_record_keeps_the_principal(api: Api) -> None:
+    """The signed-in reviewer's `name` claim is what the page shows for her (header,
+    decision, history); the event and the API keep `human:kari`."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt(accountCode="6540"))
+    api.client.cookies.clear()
+    page = await api.client.get(f"{APP}/login")
+    token = api.container.token_issuer().mint(
+        "kari", "acme", ["reviewer"], dt.timedelta(hours=1), name="Kari Nordmann"
+    )
+    await api.client.post(
+        f"{APP}/login",
+        data={"token": token, "_csrf_token": _csrf(page.text), "next": f"{APP}/review"},
+        follow_redirects=False,
+    )
+    queue = await api.client.get(f"{APP}/review")
+    assert "Innlogget som Kari Nordmann" in queue.text and "human:kari" not in queue.text
+    approved = await api.client.post(
+        f"{APP}/review/{proposed['proposalId']}/approve",
+        data={"_csrf_token": _csrf(queue.text)},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303, approved.text
+    detail = (await api.client.get(f"{APP}/review/{proposed['proposalId']}")).text
+    assert "Avgjort av Kari Nordmann" in detail
+    assert '<td data-label="Av" title="human:kari">Kari Nordmann</td>' in detail
+    state = (
+        await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    ).json()
+    assert state["decidedBy"] == "human:kari"

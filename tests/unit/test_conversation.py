@@ -29,6 +29,7 @@ from bookkeeper.application.ports import (
     IntentClassifier,
     Purchase,
 )
+from bookkeeper.application.spending import OSLO
 from bookkeeper.domain.events import APPROVAL_TYPES, Corrections, PatternSuggestionData, Status
 from tests.unit.external_doubles import PDF, Harness, agent, principal, reviewer
 from tests.unit.pipeline_doubles import ExtractorDouble
@@ -302,7 +303,7 @@ async def test_updates_after_approve_and_execute() -> None:
 
     await chat.harness.approve(reply.proposal_id)
     [approved] = await chat.service.updates(chat.user, CHANNEL)
-    assert "godkjent av human:kari" in approved.text and approved.status == "APPROVED"
+    assert "godkjent av kari" in approved.text and approved.status == "APPROVED"
     assert await chat.service.updates(chat.user, CHANNEL) == []  # told once
 
     await chat.harness.executor.run_once()
@@ -317,7 +318,7 @@ async def test_updates_after_reject_ask_back_in_the_users_language() -> None:
         RejectProposal(principal=reviewer(), proposal_id=reply.proposal_id, reason="privat kjøp")
     )
     [rejected] = await chat.service.updates(chat.user, CHANNEL)
-    assert 'was rejected by human:kari: "privat kjøp"' in rejected.text
+    assert 'was rejected by kari: "privat kjøp"' in rejected.text
     assert "Can you clarify" in rejected.text
     other = await chat.service.updates(principal("ola", "agent"), "another-channel")
     assert other == []
@@ -390,3 +391,42 @@ async def test_an_approval_wakes_the_executor_and_still_learns() -> None:
     await chat.harness.approve(reply.proposal_id)
     assert woken == [1]
     assert len(await chat.events("PatternSuggested")) == 1
+
+
+async def test_a_failed_execution_is_told_in_words_of_our_own_not_the_raw_answer() -> None:
+    chat = Chat()
+    [reply] = await chat.say("", PDF)
+    await chat.harness.approve(reply.proposal_id)
+    await chat.service.updates(chat.user, CHANNEL)  # told: approved
+    chat.harness.world.faults.fail_next(retryable=False)
+    await chat.harness.executor.run_once()
+    [failed] = await chat.service.updates(chat.user, CHANNEL)
+    assert failed.status == "FAILED"
+    assert "kunne ikke utføres: double avviste utlegget (feilkode 400)." in failed.text
+    assert "rejected" not in failed.text  # the double's own words stay in the event
+    [event] = await chat.events("ExpenseRegistrationFailed")
+    assert "400 rejected" in event.data.error
+
+
+async def test_a_failed_attempt_is_told_once_with_when_it_is_tried_again() -> None:
+    chat = Chat()
+    [reply] = await chat.say("", PDF)
+    await chat.harness.approve(reply.proposal_id)
+    await chat.service.updates(chat.user, CHANNEL)  # told: approved
+    chat.harness.world.faults.fail_next(retryable=True)
+    await chat.harness.executor.run_once()
+    async with chat.harness.uow_factory() as uow:
+        view = await uow.proposals.get("acme", reply.proposal_id)
+    assert view is not None and view.next_attempt_at is not None
+    at = view.next_attempt_at.astimezone(OSLO).strftime("%H:%M")
+    [retrying] = await chat.service.updates(chat.user, CHANNEL)
+    assert retrying.text == (
+        "Utlegg fra Kaffebrenneriet AS (1 234,50 kr) er godkjent, men ikke utført ennå: "
+        f"double svarte ikke — prøver igjen kl. {at}."
+    )
+    assert "503" not in retrying.text
+    assert await chat.service.updates(chat.user, CHANNEL) == []  # told once
+    chat.harness.clock.advance(hours=2)
+    await chat.harness.executor.run_once()
+    [executed] = await chat.service.updates(chat.user, CHANNEL)
+    assert executed.status == "EXECUTED"

@@ -29,7 +29,7 @@ from bookkeeper.application.commands import ApproveProposal, RejectProposal, Sub
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import UnitOfWork
 from bookkeeper.application.queries import Queries
-from bookkeeper.domain.events import ReceiptAttachmentData
+from bookkeeper.domain.events import ReceiptAttachmentData, Status
 from bookkeeper.settings import SettingsError, load_settings
 from tests.fakes.discord import Rest, decided, interaction, refusal
 from tests.unit.external_doubles import PDF, reviewer
@@ -173,7 +173,7 @@ async def test_an_attachment_gets_a_thread_the_proposal_and_a_review_request() -
     # The review request carries the three buttons with the proposal id.
     [request] = bot.rest.messages(REVIEW)
     assert request.startswith("Til godkjenning: ") and "Rimi" in request
-    assert "Konto 5990, mva 15 %. Foreslått av human:ola." in request
+    assert "Konto 5990, mva 15 %. Foreslått av ola." in request
     # The score with the Norwegian decimal comma, as the web page writes it.
     assert re.search(r"^Sikkerhet \d,\d\d\.$", request, re.MULTILINE), request
     assert str(proposal_id) in request
@@ -219,7 +219,7 @@ async def test_approve_by_a_mapped_reviewer_records_the_reviewer_and_edits_the_m
 
     text, kwargs = response(event)
     assert kwargs["components"] == []
-    assert text.startswith("Godkjent av human:kari: ")
+    assert text.startswith("Godkjent av kari: ")
     [approved] = await bot.events("ReceiptAttachmentApproved")
     assert approved.actor == "human:kari" and approved.stream_id == proposal_id
 
@@ -289,13 +289,13 @@ async def test_reject_asks_the_reason_then_rejects_and_the_thread_hears_of_it() 
     submit = modal(KARI, "reject-modal", proposal_id, reason="privat kjøp")
     await bot.handler.on_interaction(submit)
     text, _ = response(submit)
-    assert text.startswith("Avvist av human:kari") and "privat kjøp" in text
+    assert text.startswith("Avvist av kari") and "privat kjøp" in text
     [rejected] = await bot.events("ReceiptAttachmentRejected")
     assert rejected.actor == "human:kari"
 
     thread = bot.handler.threads[proposal_id]
     assert await bot.handler.post_updates() == 1
-    assert "avvist av human:kari: «privat kjøp»" in bot.rest.messages(thread)[-1]
+    assert "avvist av kari: «privat kjøp»" in bot.rest.messages(thread)[-1]
     assert await bot.handler.post_updates() == 0  # told once
 
 
@@ -340,7 +340,7 @@ async def test_a_proposal_from_any_channel_is_posted_once_and_a_rest_approval_ed
     await h.handlers.approve(ApproveProposal(principal=reviewer(), proposal_id=proposal_id))
     [(edited, text, kwargs)] = bot.rest.edits(REVIEW)
     assert edited == message.id and kwargs["components"] == []
-    assert text.startswith("Godkjent av human:kari: ") and message.content == text
+    assert text.startswith("Godkjent av kari: ") and message.content == text
 
 
 async def test_the_review_request_says_what_speaks_against_the_proposal() -> None:
@@ -369,7 +369,7 @@ async def test_a_rejection_elsewhere_and_the_executor_outcome_edit_the_message()
     await h.executor.run_once()
 
     texts = {m.content.splitlines()[-1]: m.content for m in review_messages(bot).values()}
-    assert texts[f"Forslag {rejected}"].startswith("Avvist av human:kari")
+    assert texts[f"Forslag {rejected}"].startswith("Avvist av kari")
     assert "Begrunnelse: privat" in texts[f"Forslag {rejected}"]
     executed = texts[f"Forslag {approved}"]
     assert executed.startswith("Godkjent av") and "\nUtført." in executed
@@ -478,7 +478,7 @@ async def test_a_button_is_acknowledged_before_slow_storage_is_touched() -> None
     assert journal[0] == "create_initial_response" and "storage" in journal
     assert journal[-1] == "edit_initial_response"
     text, _ = response(event)
-    assert text.startswith("Godkjent av human:kari")
+    assert text.startswith("Godkjent av kari")
 
     # The Korriger modal is the first answer too: prefilled from memory, no storage read.
     journal.clear()
@@ -590,3 +590,45 @@ async def test_a_foreign_currency_document_is_approved_in_discord_with_its_nok_a
     assert approved.metadata["exchange"]["nokAmount"] == "452.37"
     with pytest.raises(ValueError, match="NOK"):
         parse_corrections("", "", "mye")
+
+
+async def test_people_are_named_as_discord_shows_them_and_events_keep_the_principal() -> None:
+    bot = Bot()
+
+    message = SimpleNamespace(
+        id=777,
+        content="",
+        attachments=[SimpleNamespace(url=CDN, filename="kvittering.pdf")],
+        author=SimpleNamespace(id=OLA, display_name="Ola Nordmann"),
+        guild_id=9,
+    )
+    await bot.handler.on_message(
+        SimpleNamespace(is_human=True, channel_id=INVOICES, message=message)
+    )
+    [(proposal_id, thread)] = bot.handler.threads.items()
+    [request] = bot.rest.messages(REVIEW)
+    assert "Foreslått av Ola Nordmann." in request and "human:" not in request
+
+    event = button(KARI, "approve", proposal_id)
+    event.interaction.member = SimpleNamespace(display_name="Kari (regnskap)")
+    await bot.handler.on_interaction(event)
+    text, _ = response(event)
+    assert text.startswith("Godkjent av Kari (regnskap): ")
+    [approved] = await bot.events("ReceiptAttachmentApproved")
+    assert approved.actor == "human:kari"  # attribution stays exact
+    await bot.handler.post_updates()
+    assert "er godkjent av Kari (regnskap); utføres nå." in bot.rest.messages(thread)[-1]
+
+
+def test_the_review_message_explains_a_failure_and_a_retry_never_quoting_fiken() -> None:
+    from bookkeeper.adapters.discord.handler import outcome_text
+    from tests.unit.test_web_failure_text import NOW, RAW, view
+
+    failed = outcome_text(view(Status.FAILED, RAW))
+    assert "Godkjent av kari: " in failed
+    assert "\nFeilet: Fiken avviste kjøpet: kontoen 6540 finnes ikke i Fiken.\n" in failed
+    assert "Validation" not in failed
+    retrying = view(Status.APPROVED, "fiken 503: fiken POST /x answered 503", NOW.replace(minute=5))
+    assert "\nForsøk 1 feilet: Fiken svarte ikke — prøver igjen kl. 14:05.\n" in outcome_text(
+        retrying
+    )

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import difflib
 import logging
 import re
 import uuid
@@ -44,8 +45,10 @@ import msgspec
 from bookkeeper.application import messages as m
 from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
 from bookkeeper.application.event_log import record_alone, stamp
+from bookkeeper.application.failures import explain_failure, system_name
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import InvalidDateRange, Lookups
+from bookkeeper.application.people import People
 from bookkeeper.application.pipeline import DocumentPipeline, IntakeResult
 from bookkeeper.application.ports import (
     AGENT,
@@ -76,6 +79,8 @@ log = logging.getLogger("bookkeeper.conversation")
 
 #: How long conversation messages are kept.
 RETENTION: Final = dt.timedelta(days=30)
+#: Characters of a message kept and read (Discord's own limit is 2,000; a terminal has none).
+MAX_MESSAGE: Final = 4000
 #: Lines listed in one answer before "… and N more".
 MAX_LINES: Final = 10
 #: Messages of a channel read back for its state (language, proposals told about).
@@ -136,6 +141,9 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
     confidence: Decimal | None = None
     #: The query event recorded to answer a question.
     event_id: uuid.UUID | None = None
+    #: What the channel is told of the proposal when not just its status (a retry after
+    #: a failed attempt: "APPROVED:retry:<attempt>"), kept so it is told once.
+    told: str | None = None
 
 
 class ConversationService:
@@ -154,8 +162,11 @@ class ConversationService:
         classifier: IntentClassifier | None = None,
         spending: SpendingService | None = None,
         ledger: LedgerService | None = None,
+        people: People | None = None,
     ) -> None:
         self._pipeline = pipeline
+        #: What people are called in the answers (events keep the principal).
+        self.people = people or People()
         #: Which read-only question a message asks: keywords unless a classifier is given.
         self._classifier: IntentClassifier = classifier or KeywordClassifier()
         self._lookups = lookups
@@ -179,6 +190,10 @@ class ConversationService:
         source: str = "chat",
     ) -> list[Reply]:
         """Answer one message: propose from each attachment, else answer the question."""
+        if principal.name:
+            self.people.learn(principal.subject, principal.name)
+        if len(text) > MAX_MESSAGE:  # a question is short: the rest is neither kept nor read
+            text = text[: MAX_MESSAGE - 1] + "…"
         history = await self._store.history(principal.tenant_id, channel_id)
         language = m.detect_language(text, _last_language(history))
         inbound = self._message(
@@ -217,9 +232,9 @@ class ConversationService:
         async with self._uow() as uow:
             views = [await uow.proposals.get(tenant, pid) for pid in told]
         replies = [
-            _news(view, language)
+            _news(view, language, self.people)
             for view in views
-            if view is not None and view.status in NEWS and view.status.value != told[view.id]
+            if view is not None and view.status in NEWS and _told_as(view) != told[view.id]
         ]
         await self._remember(tenant, channel_id, replies)
         return replies
@@ -250,6 +265,9 @@ class ConversationService:
             )
         except Forbidden:
             return Reply(text=m.text("forbidden", language), language=language)
+        except ExternalError as error:  # the bank or the books: never their raw answer
+            system = system_name(getattr(error, "system", None) or "banken", language)
+            return Reply(text=m.text("lookup_failed", language, system=system), language=language)
         except (ApplicationError, DomainError) as error:
             message = getattr(error, "message", None) or str(error)
             return Reply(
@@ -267,6 +285,29 @@ class ConversationService:
     async def _question(
         self, principal: Principal, text: str, language: m.Language, source: str
     ) -> Reply:
+        """A read-only answer, if the message asks a question we answer. A message that
+        orders something (approve, delete, "ignore your instructions") is told plainly that
+        the chat never does that — after the answer to its question, if it asks one."""
+        reply = await self._read_only(principal, text, language, source)
+        if not asks_to_act(text):
+            if reply is not None:
+                return reply
+            if text.strip() and not _is_greeting(text):
+                answer = f"{m.text('cannot_answer', language)} {m.text('help', language)}"
+                return Reply(text=answer, language=language)
+            return Reply(text=m.text("help", language), language=language)
+        log.info("a chat message asked for an action; none taken: %.80r", text)
+        if reply is None:
+            answer = f"{m.text('cannot_act', language)} {m.text('help', language)}"
+            return Reply(text=answer, language=language)
+        return msgspec.structs.replace(
+            reply, text=f"{reply.text}\n{m.text('cannot_act.short', language)}"
+        )
+
+    async def _read_only(
+        self, principal: Principal, text: str, language: m.Language, source: str
+    ) -> Reply | None:
+        """The answer to the read-only question the message asks; None if it asks none."""
         intent = await self._classifier.classify(text)
         if intent.usage is not None:
             await self._record_classification(principal, intent)
@@ -291,9 +332,9 @@ class ConversationService:
         except Forbidden:
             return Reply(text=m.text("forbidden", language), language=language)
         except ExternalError as error:
-            system = getattr(error, "system", None) or "banken"
+            system = system_name(getattr(error, "system", None) or "banken", language)
             return Reply(text=m.text("lookup_failed", language, system=system), language=language)
-        return Reply(text=m.text("help", language), language=language)
+        return None
 
     async def _record_classification(self, principal: Principal, intent: Intent) -> None:
         """IntentClassified: the model call that classified a message, with what it cost
@@ -426,18 +467,18 @@ class ConversationService:
             principal, start, end, sources, source=source
         )
         span = {"start": _date(start), "end": _date(end)}
-        asked = ", ".join(sources) if sources else _SPENDING_TEXTS["all"][language]
+        asked = ", ".join(sources) if sources else m.text("spending.all", language)
         if not totals:
             return Reply(
-                text=_SPENDING_TEXTS["none"][language].format(sources=asked, **span),
+                text=m.text("spending.none", language, sources=asked, **span),
                 language=language,
                 event_id=event_id,
             )
-        lines = [_SPENDING_TEXTS["header"][language].format(sources=asked, **span)]
+        lines = [m.text("spending.header", language, sources=asked, **span)]
         lines += [f"  {name}: {m.kroner(amount)}" for name, amount in totals.items()]
         if len(totals) > 1:
             total = sum(totals.values(), Decimal(0))
-            lines.append(_SPENDING_TEXTS["total"][language].format(amount=m.kroner(total)))
+            lines.append(m.text("spending.total", language, amount=m.kroner(total)))
         return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
     async def _vat(
@@ -457,7 +498,7 @@ class ConversationService:
         try:
             terms = (vat_term_of(intent.start),) if intent.start else vat_terms_asked(text, today)
         except InvalidReportPeriod:
-            return Reply(text=_VAT_TEXTS["no_term"][language], language=language)
+            return Reply(text=m.text("vat.no_term", language), language=language)
         reports = [await self._ledger.vat_report(principal, t.year, t.term) for t in terms]
         first_id = self._ids.new_id()
         events: list[NewEvent] = []
@@ -485,23 +526,30 @@ class ConversationService:
         async with self._uow() as uow:
             await uow.events.append(principal.tenant_id, first_id, 0, events)
             await uow.commit()
-        texts = {key: value[language] for key, value in _VAT_TEXTS.items()}
         answers = []
         for term, report in zip(terms, reports, strict=True):
             so_far = len(terms) > 1 and term.start <= today <= term.end
-            header = texts["so_far" if so_far else "header"].format(
-                term=term.term, year=term.year, start=_date(term.start), end=_date(term.end)
+            header = m.text(
+                "vat.so_far" if so_far else "vat.header",
+                language,
+                term=term.term,
+                year=term.year,
+                start=_date(term.start),
+                end=_date(term.end),
             )
             if report.payable > 0:
-                result = texts["pay"].format(amount=m.kroner(report.payable))
+                result = m.text("vat.pay", language, amount=m.kroner(report.payable))
             elif report.payable < 0:
-                result = texts["refund"].format(amount=m.kroner(-report.payable))
+                result = m.text("vat.refund", language, amount=m.kroner(-report.payable))
             else:
-                result = texts["nothing"]
-            parts = texts["parts"].format(
-                output=m.kroner(report.output_vat), input=m.kroner(report.input_vat)
+                result = m.text("vat.nothing", language)
+            parts = m.text(
+                "vat.parts",
+                language,
+                output=m.kroner(report.output_vat),
+                input=m.kroner(report.input_vat),
             )
-            due = texts["due"].format(due=_date(term.due))
+            due = m.text("vat.due", language, due=_date(term.due))
             answers.append(f"{header} {result} ({parts}).\n{due}")
         return Reply(text="\n".join(answers), language=language, event_id=first_id)
 
@@ -543,7 +591,7 @@ class ConversationService:
                         r.text,
                         r.language,
                         r.proposal_id,
-                        r.status,
+                        r.told or r.status,
                     )
                     for r in replies
                 ]
@@ -569,6 +617,8 @@ _INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ),
     ("supplier_invoices", ("leverandørfaktura", "faktura", "invoice")),
     ("balance", ("saldo", "balance", "disponibel", "på konto")),
+    # Expense registrations (utlegg) a person paid and is owed.
+    ("expenses", ("utlegg", "expense claim", "expense report", "reimbursement")),
     # VAT owed or refunded for a term (after the others, which keep their words).
     ("vat", ()),
     # Issue 11: spending questions (after the others, which keep their words).
@@ -594,14 +644,82 @@ _INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 
 
 def intent_of(text: str) -> str | None:
-    """The question a message asks (a keyword intent), or None."""
+    """The question a message asks (a keyword intent), or None. Words a typo away from a
+    keyword ("kvitering", "saldoenn") are read as the keyword when nothing matched as
+    written."""
     lowered = " ".join(text.lower().split())
+    found = _keyword_intent(lowered)
+    if found is None:
+        corrected = _corrected(lowered)
+        if corrected != lowered:
+            found = _keyword_intent(corrected)
+    return found
+
+
+def _keyword_intent(lowered: str) -> str | None:
     for intent, phrases in _INTENTS:
         if any(phrase in lowered for phrase in phrases):
             return intent
+        if intent == "missing_receipts" and (
+            _MISSING_WORDS.search(lowered) and _RECEIPT_WORDS.search(lowered)
+        ):
+            return intent  # "vis kvitteringer som mangler", "receipts we are missing"
         if intent == "vat" and _VAT_WORDS.search(lowered):
             return intent
     return None
+
+
+#: "Missing" and "receipt" anywhere in one message, in either order.
+_MISSING_WORDS: Final = re.compile(r"\b(mangl\w*|missing|uten|without|lacking)\b")
+_RECEIPT_WORDS: Final = re.compile(r"\b(kvittering\w*|receipts?)\b")
+#: The keywords a typo is corrected to (words of five letters or more only).
+_VOCABULARY: Final = (
+    "kvittering", "kvitteringer", "kvitteringen", "kvitteringene", "mangler", "manglende",
+    "saldo", "saldoen", "balance", "leverandørfaktura", "leverandørfakturaer", "faktura",
+    "fakturaer", "invoice", "invoices", "receipt", "receipts", "missing", "utlegg",
+    "disponibel", "forbruk", "budsjett", "budget", "kostnad", "merverdiavgift",
+)  # fmt: skip
+_PUNCTUATION: Final = "?!.,:;«»\"'()"
+
+
+def _corrected(lowered: str) -> str:
+    """`lowered` with each word of five letters or more that is a typo away from a keyword
+    (difflib ratio ≥ 0.85) replaced by the keyword."""
+    words = []
+    for word in lowered.split(" "):
+        core = word.strip(_PUNCTUATION)
+        if len(core) >= 5 and core not in _VOCABULARY:
+            close = difflib.get_close_matches(core, _VOCABULARY, n=1, cutoff=0.85)
+            if close:
+                word = word.replace(core, close[0])
+        words.append(word)
+    return " ".join(words)
+
+
+#: A message asking the agent to do something it never does from text: approve, reject,
+#: change, delete, execute — or to ignore its instructions. Whole words ("godkjenning",
+#: "approved" are questions' words, not orders).
+_ORDERS: Final = re.compile(
+    r"\b(godkjenn|avvis|slett|fjern|endre|korriger|utfør|tilbakestill|overstyr|"
+    r"approve|reject|delete|remove|execute|cancel|undo|override)\b"
+    r"|\b(ignore|disregard|forget|ignorer|glem|overse)\b.{0,60}?"
+    r"\b(instructions?|instruksjon\w*|instrukser|rules?|regler|regelen|prompt\w*)\b"
+)
+#: Words of a greeting or a plea for help: answered with the help text alone.
+_GREETINGS: Final = frozenset(
+    {"hei", "hallo", "heisann", "hello", "hi", "hey", "hjelp", "help", "takk", "thanks",
+     "thank", "you", "god", "morgen", "good", "morning", "meg", "me", "kan", "du", "can"}
+)  # fmt: skip
+
+
+def asks_to_act(text: str) -> bool:
+    """Whether a message orders something the chat never does (see _ORDERS)."""
+    return _ORDERS.search(" ".join(text.lower().split())) is not None
+
+
+def _is_greeting(text: str) -> bool:
+    words = re.findall(r"\w+", text.lower())
+    return all(word in _GREETINGS for word in words)
 
 
 #: Words of a VAT question, whole words only ("private" is not "vat"); "mva-oppgjør",
@@ -710,57 +828,8 @@ def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     return month_start, today
 
 
-_SPENDING_TEXTS: Final[dict[str, dict[str, str]]] = {
-    "header": {
-        "nb": "Forbruk på {sources} ({start} – {end}):",
-        "en": "Spending on {sources} ({start} – {end}):",
-    },
-    "none": {
-        "nb": "Ingen kostnader registrert for {sources} ({start} – {end}).",
-        "en": "No costs recorded for {sources} ({start} – {end}).",
-    },
-    "total": {"nb": "Sum: {amount}", "en": "Total: {amount}"},
-    "all": {"nb": "alle kilder", "en": "all sources"},
-}
-
-
-_VAT_TEXTS: Final[dict[str, dict[str, str]]] = {
-    "header": {
-        "nb": "Mva for termin {term} {year} ({start} – {end}):",
-        "en": "VAT for term {term} {year} ({start} – {end}):",
-    },
-    "so_far": {
-        "nb": "Hittil i termin {term} {year} ({start} – {end}):",
-        "en": "So far in term {term} {year} ({start} – {end}):",
-    },
-    "pay": {"nb": "å betale {amount}", "en": "to pay {amount}"},
-    "refund": {"nb": "til gode {amount}", "en": "to get back {amount}"},
-    "nothing": {"nb": "ingenting å betale", "en": "nothing to pay"},
-    "parts": {
-        "nb": "utgående mva {output}, inngående mva {input}",
-        "en": "output VAT {output}, input VAT {input}",
-    },
-    "due": {"nb": "Fristen er {due}.", "en": "Due {due}."},
-    "no_term": {
-        "nb": "Mva-terminene er 1–6 (to måneder hver).",
-        "en": "The VAT terms are 1–6 (two months each).",
-    },
-}
-
-
-_EXPENSE_TEXTS: Final = {
-    "header": {
-        "nb": "{count} utlegg ({start} – {end}):",
-        "en": "{count} expense(s) ({start} – {end}):",
-    },
-    "none": {"nb": "Ingen utlegg ({start} – {end}).", "en": "No expenses ({start} – {end})."},
-}
-
-
 def _purchases_text(key: str, expenses: bool, language: m.Language, **values: Any) -> str:
-    if not expenses:
-        return m.text(f"invoices.{key}", language, **values)
-    return _EXPENSE_TEXTS[key][language].format(**values)
+    return m.text(f"{'expenses' if expenses else 'invoices'}.{key}", language, **values)
 
 
 def _last_language(history: Sequence[ConversationMessage]) -> m.Language:
@@ -845,7 +914,7 @@ def _proposal_reply(result: IntakeResult, view: ProposalView | None, language: m
     )
 
 
-def _news(view: ProposalView, language: m.Language) -> Reply:
+def _news(view: ProposalView, language: m.Language, people: People) -> Reply:
     currency = str(view.data.get("currency") or "NOK")
     subject = m.text(
         "subject",
@@ -854,7 +923,7 @@ def _news(view: ProposalView, language: m.Language) -> Reply:
         merchant=_merchant(view, None, language),
         amount=m.kroner(view.amount, currency),
     )
-    by = view.decided_by or "?"
+    by = people.name(view.decided_by, language)
     if view.status is Status.EXECUTED:
         detail = m.text(
             "executed.detail",
@@ -868,7 +937,28 @@ def _news(view: ProposalView, language: m.Language) -> Reply:
             "update.rejected", language, subject=subject, by=by, reason=view.rejection_reason or "?"
         )
     elif view.status is Status.FAILED:
-        text = m.text("update.failed", language, subject=subject, error=view.last_error or "?")
+        # What went wrong, in words of our own: the raw answer stays in the event.
+        error = explain_failure(view.last_error, language, kind=view.kind)
+        text = m.text("update.failed", language, subject=subject, error=error)
+    elif _told_as(view) != view.status.value:  # approved, an attempt failed, tried again
+        reason = explain_failure(
+            view.last_error, language, kind=view.kind, retry_at=view.next_attempt_at
+        )
+        text = m.text("update.retrying", language, subject=subject, reason=reason)
     else:
         text = m.text("update.approved", language, subject=subject, by=by)
-    return Reply(text=text, language=language, proposal_id=view.id, status=view.status.value)
+    return Reply(
+        text=text,
+        language=language,
+        proposal_id=view.id,
+        status=view.status.value,
+        told=_told_as(view),
+    )
+
+
+def _told_as(view: ProposalView) -> str:
+    """What a channel is told of a proposal: its status, or for an approved one whose
+    attempt failed and will be tried again, that (once per attempt)."""
+    if view.status is Status.APPROVED and view.last_error and view.next_attempt_at:
+        return f"{view.status.value}:retry:{view.attempts}"
+    return view.status.value

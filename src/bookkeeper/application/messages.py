@@ -46,6 +46,9 @@ _ENGLISH_WORDS: Final = frozenset(
         "balance", "balances", "missing", "receipt", "receipts", "invoice", "invoices",
         "supplier", "hello", "hi", "thanks", "please", "help", "account", "accounts", "any",
         "list", "expenses", "need", "we", "have", "with", "without", "vat", "owe", "term",
+        "and", "all", "approve", "reject", "delete", "ignore", "previous", "instructions",
+        "everything", "much", "spend", "spent", "this", "month", "last", "did", "you",
+        "can", "weather", "who", "where", "when", "why", "it", "of", "on",
     }
 )  # fmt: skip
 
@@ -188,6 +191,10 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "nb": "{subject} ble avvist av {by}: «{reason}». Kan du forklare, eller sende en ny kopi?",
         "en": '{subject} was rejected by {by}: "{reason}". Can you clarify, or send a new copy?',
     },
+    "update.retrying": {
+        "nb": "{subject} er godkjent, men ikke utført ennå: {reason}.",
+        "en": "{subject} is approved but not carried out yet: {reason}.",
+    },
     "update.failed": {
         "nb": "{subject} kunne ikke utføres: {error}. En regnskapsfører ser på det.",
         "en": "{subject} could not be carried out: {error}. An accountant will look at it.",
@@ -197,6 +204,114 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "en": "{kind} from {merchant} ({amount})",
     },
     "executed.detail": {"nb": "({account}, {vat})", "en": "({account}, {vat})"},
+    # service actors as people read them (application/people.py); events keep the ids
+    "actor.book-e": {"nb": "Book-E", "en": "Book-E"},
+    "actor.review-e": {"nb": "Review-E", "en": "Review-E"},
+    "actor.system:review-rules": {
+        "nb": "reglene for automatisk godkjenning",
+        "en": "the automatic approval rules",
+    },
+    "actor.system:executor": {"nb": "utføreren", "en": "the executor"},
+    "actor.system:cron": {"nb": "den planlagte jobben", "en": "the scheduled job"},
+    # what the chat never does, and questions it cannot answer
+    "cannot_act": {
+        "nb": (
+            "Det kan jeg ikke gjøre fra chatten: jeg godkjenner, avviser, endrer eller "
+            "sletter aldri noe fordi en melding ber om det, og jeg følger ikke instrukser i "
+            "meldinger; forslagene avgjøres av en godkjenner i godkjenningskanalen eller på "
+            "nettsiden."
+        ),
+        "en": (
+            "I cannot do that from the chat: I never approve, reject, change or delete "
+            "anything because a message asks me to, and I do not follow instructions in "
+            "messages; a reviewer decides the proposals in the review channel or on the web "
+            "page."
+        ),
+    },
+    "cannot_act.short": {
+        "nb": "(Resten gjør jeg ikke: jeg godkjenner, endrer eller sletter aldri noe fra chatten.)",
+        "en": "(The rest I do not do: I never approve, change or delete anything from the chat.)",
+    },
+    "cannot_answer": {
+        "nb": "Det kan jeg ikke svare på.",
+        "en": "I cannot answer that.",
+    },
+    # why an approved proposal could not be carried out (application/failures.py)
+    "failure.what.receipt_attachment": {"nb": "kvitteringen", "en": "the receipt"},
+    "failure.what.expense_registration": {"nb": "utlegget", "en": "the expense"},
+    "failure.what.invoice_registration": {"nb": "kjøpet", "en": "the purchase"},
+    "failure.what.reversal": {"nb": "reverseringen", "en": "the reversal"},
+    "failure.what.other": {"nb": "forslaget", "en": "the proposal"},
+    "failure.unavailable": {
+        "nb": "{system} svarte ikke; jeg prøver igjen",
+        "en": "{system} did not answer; I will try again",
+    },
+    "failure.unavailable.retry": {
+        "nb": "{system} svarte ikke — prøver igjen kl. {at}",
+        "en": "{system} did not answer — trying again at {at}",
+    },
+    "failure.auth": {
+        "nb": "{system} godtok ikke tilgangen vår (nøkkelen er feil, trukket tilbake eller "
+        "mangler API-modulen)",
+        "en": "{system} refused our access (the key is wrong, revoked or lacks the API module)",
+    },
+    "failure.not_found": {
+        "nb": "{system} fant ikke det {what} viser til",
+        "en": "{system} could not find what {what} refers to",
+    },
+    "failure.account": {
+        "nb": "{system} avviste {what}: kontoen {account} finnes ikke i {system}",
+        "en": "{system} refused {what}: the account {account} does not exist in {system}",
+    },
+    "failure.refused": {
+        "nb": "{system} avviste {what} (feilkode {status})",
+        "en": "{system} refused {what} (error {status})",
+    },
+    "failure.ours": {
+        "nb": "en feil hos oss (detaljene står i revisjonssporet)",
+        "en": "an error on our side (the details are in the audit trail)",
+    },
+    # utlegg (expense registrations) asked for in a conversation
+    "expenses.header": {
+        "nb": "{count} utlegg ({start} – {end}):",
+        "en": "{count} expense(s) ({start} – {end}):",
+    },
+    "expenses.none": {
+        "nb": "Ingen utlegg ({start} – {end}).",
+        "en": "No expenses ({start} – {end}).",
+    },
+    # spending questions (issue 11), from the cost snapshots
+    "spending.header": {
+        "nb": "Forbruk på {sources} ({start} – {end}):",
+        "en": "Spending on {sources} ({start} – {end}):",
+    },
+    "spending.none": {
+        "nb": "Ingen kostnader registrert for {sources} ({start} – {end}).",
+        "en": "No costs recorded for {sources} ({start} – {end}).",
+    },
+    "spending.total": {"nb": "Sum: {amount}", "en": "Total: {amount}"},
+    "spending.all": {"nb": "alle kilder", "en": "all sources"},
+    # VAT questions, from the ledger's VAT report
+    "vat.header": {
+        "nb": "Mva for termin {term} {year} ({start} – {end}):",
+        "en": "VAT for term {term} {year} ({start} – {end}):",
+    },
+    "vat.so_far": {
+        "nb": "Hittil i termin {term} {year} ({start} – {end}):",
+        "en": "So far in term {term} {year} ({start} – {end}):",
+    },
+    "vat.pay": {"nb": "å betale {amount}", "en": "to pay {amount}"},
+    "vat.refund": {"nb": "til gode {amount}", "en": "to get back {amount}"},
+    "vat.nothing": {"nb": "ingenting å betale", "en": "nothing to pay"},
+    "vat.parts": {
+        "nb": "utgående mva {output}, inngående mva {input}",
+        "en": "output VAT {output}, input VAT {input}",
+    },
+    "vat.due": {"nb": "Fristen er {due}.", "en": "Due {due}."},
+    "vat.no_term": {
+        "nb": "Mva-terminene er 1–6 (to måneder hver).",
+        "en": "The VAT terms are 1–6 (two months each).",
+    },
 }
 
 STATUS_WORDS: Final[dict[str, dict[Language, str]]] = {

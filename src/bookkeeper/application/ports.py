@@ -819,6 +819,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     tenant_id: str
     roles: frozenset[str]
     attributes: dict[str, str] = {}
+    #: What the person is called (the token's `name` or `preferred_username` claim), for
+    #: people to read (application/people.py); never written on events: `actor` is.
+    name: str | None = None
 
     @property
     def actor(self) -> str:

@@ -6,6 +6,8 @@ what they let through into a Principal, refusing claims that are there but unusa
 - `sub` → subject; the tenant claim (default `tenant`) → tenant_id: non-empty strings;
 - the roles claim (default `roles`; a path such as `realm_access.roles` for Keycloak) → a
   list of at most 32 names; a missing roles claim means no roles;
+- `name` (else `preferred_username`) → `Principal.name`, what people read (optional, never
+  on events; an unusable one is left out);
 - `approval_limit` and `department` → `Principal.attributes`, which ABAC rules read:
   the limit as a non-negative decimal amount normalised to two places ("5000" and 5000
   both become "5000.00"), the department as a printable name. Both are optional.
@@ -97,8 +99,26 @@ def principal_from_claims(
     except ValueError as error:
         raise InvalidToken(f"the token's {error}") from None
     return Principal(
-        subject=subject, tenant_id=tenant, roles=frozenset(roles), attributes=attributes
+        subject=subject,
+        tenant_id=tenant,
+        roles=frozenset(roles),
+        attributes=attributes,
+        name=display_name(claims),
     )
+
+
+#: The claims that say what a person is called, best first (OIDC standard claims).
+NAME_CLAIMS: Final = ("name", "preferred_username")
+
+
+def display_name(claims: Mapping[str, Any]) -> str | None:
+    """The person's name from the first usable NAME_CLAIMS claim, else None (a name is
+    for reading only: an unusable one is left out, never a reason to refuse the token)."""
+    for claim in NAME_CLAIMS:
+        value = claims.get(claim)
+        if isinstance(value, str) and _usable_name(value):
+            return " ".join(value.split())
+    return None
 
 
 def _usable_name(value: str) -> bool:

@@ -169,9 +169,11 @@ class LocalJwtIssuer:
         roles: Iterable[str],
         ttl: timedelta,
         attributes: Mapping[str, str] | None = None,
+        name: str | None = None,
     ) -> str:
         """A token for `subject` in `tenant` with `roles`, valid for `ttl` from now, carrying
-        the ABAC `attributes` (approval_limit, department) as claims of the same names."""
+        the ABAC `attributes` (approval_limit, department) as claims of the same names, and
+        `name` (what people read, the OIDC `name` claim) when given."""
         roles = sorted(set(roles))
         attributes = dict(attributes or {})
         unknown = sorted(set(attributes) - set(ATTRIBUTE_CLAIMS))
@@ -199,6 +201,9 @@ class LocalJwtIssuer:
             "jti": uuid.uuid4().hex,
             **attributes,
         }
+        if name is not None:
+            _check_claim("name", name)
+            claims["name"] = name
         return jwt.encode(
             claims, self._key, algorithm=ALGORITHM, headers={"kid": self._kid, "typ": "JWT"}
         )

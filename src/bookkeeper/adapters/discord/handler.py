@@ -45,7 +45,9 @@ from bookkeeper.application import messages as m
 from bookkeeper.application.commands import ApproveProposal, RejectProposal
 from bookkeeper.application.conversation import ConversationService, Reply
 from bookkeeper.application.errors import ApplicationError, Forbidden
+from bookkeeper.application.failures import explain_failure
 from bookkeeper.application.handlers import DecisionResult, Handlers
+from bookkeeper.application.people import People, clean_name
 from bookkeeper.application.ports import (
     AGENT,
     Authorizer,
@@ -149,8 +151,12 @@ class DiscordHandler:
         users: Mapping[int, DiscordUser],
         invoices_channel: int | None = None,
         review_channel: int | None = None,
+        people: People | None = None,
     ) -> None:
         self._rest = rest
+        #: What people are called in the messages (the conversation's, unless given):
+        #: Discord display names are learnt as people write and press buttons.
+        self.people: People = people or getattr(conversation, "people", None) or People()
         self._conversation = conversation
         self._handlers = handlers
         self._queries = queries
@@ -177,16 +183,24 @@ class DiscordHandler:
 
     # --- who ---------------------------------------------------------------------------
 
-    def principal_for(self, user_id: int) -> Principal:
-        """A mapped user's principal; anyone else posts as an agent `discord:<id>`."""
+    def principal_for(self, user_id: int, who: Any = None) -> Principal:
+        """A mapped user's principal; anyone else posts as an agent `discord:<id>`. `who`
+        (the hikari member or user) gives the name people read; it is learnt."""
         user = self._users.get(int(user_id))
+        name = discord_name(who)
         if user is None:
-            return Principal(
+            principal = Principal(
                 subject=f"discord:{int(user_id)}",
                 tenant_id=self.tenant,
                 roles=frozenset({"agent"}),
+                name=name,
             )
-        return Principal(subject=user.subject, tenant_id=self.tenant, roles=user.roles)
+        else:
+            principal = Principal(
+                subject=user.subject, tenant_id=self.tenant, roles=user.roles, name=name
+            )
+        self.people.learn(principal.subject, name)
+        return principal
 
     @property
     def agent(self) -> Principal:
@@ -206,7 +220,9 @@ class DiscordHandler:
             return
         text = (message.content or "").strip()
         files = list(message.attachments or ())
-        principal = self.principal_for(message.author.id)
+        principal = self.principal_for(
+            message.author.id, getattr(message, "member", None) or message.author
+        )
         if files:
             await self._documents(event, principal, channel_id, text, files, is_dm or known)
         elif text:
@@ -279,7 +295,7 @@ class DiscordHandler:
         async with self._review_lock:
             if view.id in self.reviews:
                 return None
-            text = _clip(review_text(view, concerns))
+            text = _clip(review_text(view, concerns, self.people))
             message = await self._rest.create_message(
                 self.review_channel, text, components=[_buttons(view.id)]
             )
@@ -299,7 +315,7 @@ class DiscordHandler:
             message = self.reviews.get(view.id)
             if message is None:
                 return False
-            text, components = _review_state(view)
+            text, components = _review_state(view, self.people)
             if self.review_texts.get(view.id) == text:
                 return False
             await self._rest.edit_message(self.review_channel, message, text, components=components)
@@ -442,7 +458,9 @@ class DiscordHandler:
         if self.review_channel is not None and int(interaction.channel_id) != self.review_channel:
             await _ephemeral(interaction, "Godkjenning skjer i godkjenningskanalen.")
             return None
-        principal = self.principal_for(interaction.user.id)
+        principal = self.principal_for(
+            interaction.user.id, getattr(interaction, "member", None) or interaction.user
+        )
         try:
             self._authorizer.check(principal, "proposals:decide")
         except Forbidden:
@@ -483,7 +501,7 @@ class DiscordHandler:
             await _followup(interaction, "Noe gikk galt; beslutningen ble ikke lagret. Prøv igjen.")
             return
         view = result.proposal
-        text, components = _review_state(view)
+        text, components = _review_state(view, self.people)
         async with self._review_lock:
             self.review_texts[view.id] = text
         if components is None:
@@ -562,15 +580,28 @@ def _buttons(proposal_id: uuid.UUID) -> Any:
     return row
 
 
-def _review_state(view: ProposalView) -> tuple[str, list[Any] | None]:
+def _review_state(view: ProposalView, people: People) -> tuple[str, list[Any] | None]:
     """The review message's text for where the proposal stands, and its components: None
     keeps the buttons (still in review), [] removes them (decided)."""
     if view.status is Status.PROPOSED:
-        text = review_text(view)
+        text = review_text(view, people=people)
         if view.endorsed_by:
-            text += f"\nFørste godkjenning gitt av {view.endorsed_by}; venter på en godkjenner til."
+            first = people.name(view.endorsed_by)
+            text += f"\nFørste godkjenning gitt av {first}; venter på en godkjenner til."
         return _clip(text), None
-    return _clip(outcome_text(view)), []
+    return _clip(outcome_text(view, people)), []
+
+
+def discord_name(who: Any) -> str | None:
+    """The name Discord shows for a member or user (server nickname, else global display
+    name, else user name), as one printable line; None if it has none."""
+    if who is None:
+        return None
+    for attribute in ("display_name", "global_name", "username"):
+        name = clean_name(getattr(who, attribute, None))
+        if name is not None:
+            return name
+    return None
 
 
 def modal_values(rows: Iterable[Any]) -> dict[str, str]:
@@ -643,12 +674,15 @@ def _subject(view: ProposalView) -> str:
     )
 
 
-def review_text(view: ProposalView, concerns: Sequence[str] = ()) -> str:
+def review_text(
+    view: ProposalView, concerns: Sequence[str] = (), people: People | None = None
+) -> str:
     """The review request: what, booked how, proposed by whom, how sure and why not more."""
+    proposer = (people or People()).name(view.proposed_by)
     lines = [
         f"Til godkjenning: {_subject(view)}",
         f"Konto {view.account_code or '?'}, mva {m.percent(view.vat_rate)}. "
-        f"Foreslått av {view.proposed_by}.",
+        f"Foreslått av {proposer}.",
     ]
     if view.confidence is not None:
         lines.append(f"Sikkerhet {m.score(view.confidence, m.NORWEGIAN)}.")
@@ -658,9 +692,9 @@ def review_text(view: ProposalView, concerns: Sequence[str] = ()) -> str:
     return "\n".join(lines)
 
 
-def outcome_text(view: ProposalView) -> str:
+def outcome_text(view: ProposalView, people: People | None = None) -> str:
     """The review message after a decision (and after the executor's outcome)."""
-    by = view.decided_by or "?"
+    by = (people or People()).name(view.decided_by)
     if view.status is Status.REJECTED:
         head = f"Avvist av {by}: {_subject(view)}\nBegrunnelse: {view.rejection_reason or '?'}"
     else:
@@ -669,8 +703,14 @@ def outcome_text(view: ProposalView) -> str:
             f"Godkjent av {by}{corrected}: {_subject(view)}\n"
             f"Konto {view.account_code or '?'}, mva {m.percent(view.vat_rate)}."
         )
+        # Why it failed in words of our own; the raw answer stays in the event.
         if view.status is Status.EXECUTED:
             head += "\nUtført."
         elif view.status is Status.FAILED:
-            head += f"\nFeilet: {view.last_error or 'ukjent feil'}"
+            head += f"\nFeilet: {explain_failure(view.last_error, m.NORWEGIAN, kind=view.kind)}."
+        elif view.last_error and view.next_attempt_at is not None:
+            again = explain_failure(
+                view.last_error, m.NORWEGIAN, kind=view.kind, retry_at=view.next_attempt_at
+            )
+            head += f"\nForsøk {view.attempts} feilet: {again}."
     return f"{head}\nForslag {view.id}"

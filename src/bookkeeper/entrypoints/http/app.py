@@ -171,7 +171,9 @@ def create_app(container: Container, *, lean_submit: bool = True) -> Litestar:
             assets_router(),
             metrics,
             # The web page for reviewers and accountants (ADR 0027), same services and login.
-            web_router(settings, Sessions(verifier), web_secret(settings), limiter),
+            web_router(
+                settings, Sessions(verifier), web_secret(settings), limiter, container.people()
+            ),
         ],
         dependencies={"runtime": Provide(provide_runtime, sync_to_thread=False, use_cache=True)},
         middleware=[

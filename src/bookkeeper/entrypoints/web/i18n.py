@@ -199,6 +199,7 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "error": {"nb": "Noe gikk galt", "en": "Something went wrong"},
     "external_ids": {"nb": "Utført som", "en": "Carried out as"},
     "last_error": {"nb": "Siste feil", "en": "Last error"},
+    "last_error_raw": {"nb": "Slik den ble registrert", "en": "As recorded"},
     "trial_balance": {"nb": "Saldobalanse", "en": "Trial balance"},
     "general_ledger": {"nb": "Hovedbok", "en": "General ledger"},
     "vat_report": {"nb": "Mva per termin", "en": "VAT per term"},

@@ -35,8 +35,10 @@ from litestar.utils.scope.state import ScopeState
 from bookkeeper.adapters.auth.oidc_login import OidcLogin, pkce_pair
 from bookkeeper.application.commands import ApproveProposal, RejectProposal
 from bookkeeper.application.errors import ApplicationError, ExternalError, InvalidToken
+from bookkeeper.application.failures import explain_failure
 from bookkeeper.application.ledger import ChartUnavailable, LedgerService
 from bookkeeper.application.messages import sentence
+from bookkeeper.application.people import People
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
 from bookkeeper.application.spending import month_of
@@ -117,6 +119,15 @@ def render(
         field=lambda key, value: i18n.field_value(key, value, lang),
         #: A confidence reason or warning (written in English) in the page's language.
         say=lambda detail: sentence(str(detail or ""), lang),
+        #: Why a proposal's last attempt failed, in words of our own (the raw is shown too).
+        failure=lambda view: explain_failure(
+            view.last_error,
+            lang,
+            kind=view.kind,
+            retry_at=view.next_attempt_at if view.status is Status.APPROVED else None,
+        ),
+        #: A person by name (application/people.py), an actor of an event or a decision.
+        who=lambda actor: _people(request).name(str(actor) if actor else None, lang),
         user=user,
         csrf=_csrf(request),
         path=request.url.path,
@@ -740,18 +751,35 @@ def _error_page(request: Request[Any, Any, Any], error: Exception) -> Response[A
     return response
 
 
+def _people(request: Request[Any, Any, Any]) -> People:
+    """The router's People (web_router's `people`), or one that only strips "human:"."""
+    try:
+        people = request.route_handler.opt.get(PEOPLE_OPT)
+    except Exception:  # no route matched (an error page): no handler, no opt
+        people = None
+    return people if isinstance(people, People) else _NOBODY
+
+
+PEOPLE_OPT: Final = "people"
+_NOBODY: Final = People()
+
+
 def web_router(
     settings: Settings,
     sessions: Sessions,
     csrf_secret: str,
     limiter: RateLimitMiddleware | None = None,
+    people: People | None = None,
 ) -> Router:
     """Every /app route, behind the session (except login and the static files) and CSRF;
     with `limiter`, the API's rate limits: each page spends from the session principal's
-    budget, each login attempt from its address's (ADR 0040 §5)."""
+    budget, each login attempt from its address's (ADR 0040 §5). `people`: what people are
+    called on the pages; the signed-in user's name claim is learnt into it."""
 
     async def provide_user(request: Request[Any, Any, Any]) -> Principal:
         user = await sessions.principal(request)
+        if people is not None and user.name:
+            people.learn(user.subject, user.name)
         if limiter is not None:
             await limiter.spend_for(user, request.method)
         return user
@@ -765,6 +793,7 @@ def web_router(
             static,
         ],
         dependencies={"user": Provide(provide_user)},
+        opt={PEOPLE_OPT: people} if people is not None else {},
         middleware=[
             DefineMiddleware(
                 CSRFMiddleware,

@@ -1,0 +1,103 @@
+"""Why an approved proposal could not be carried out, said for people (chat, Discord).
+
+The executor records each failed attempt's error in the event (ExecutionFailed, Failed) as
+`safe_error` wrote it: `<system>[ <status>]: <message>` for a books or bank error (Fiken's
+own answer inside, cut and with credentials blanked), the message of our own refusals, or
+`<ExceptionType>: …` for a defect. That text is the audit trail's and stays there. People
+are told what it means, classified the way the adapters classified it (application.errors):
+
+    timeout, connection, 5xx, 429  ──▶ "Fiken svarte ikke — prøver igjen kl. 14:05"
+    401 / 403                      ──▶ Fiken refused our access (the key or the API module)
+    404                            ──▶ Fiken could not find what it refers to
+    other 4xx                      ──▶ "Fiken refused the purchase: the account 6540 does
+                                        not exist in Fiken" (an account named in Fiken's
+                                        answer), else "Fiken refused the purchase (400)"
+    our own refusal                ──▶ its sentence (said in Norwegian where known)
+    a defect (ExceptionType: …)    ──▶ "an error on our side"
+
+Never the raw answer, a token or a stack: only the status code, an account number and
+words of our own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from bookkeeper.application import messages as m
+
+OSLO: Final = ZoneInfo("Europe/Oslo")
+#: Our own refusals longer than this are cut (they are sentences, not answers).
+MAX_OWN: Final = 200
+
+#: `safe_error` of an ExternalError: "<system>[ <status>]: <message>".
+_EXTERNAL: Final = re.compile(
+    r"(?P<system>[a-z][a-z0-9-]*)(?: (?P<status>\d{3}))?: (?P<m>.*)", re.S
+)
+#: `safe_error` of anything that is not ours: "<ExceptionType>: …" (a defect).
+_DEFECT: Final = re.compile(r"[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)(?::|$)")
+_UNAVAILABLE: Final = re.compile(
+    r"timed out|timeout|failed: \w+|rate limited|answered 5\d\d|without a Location"
+)
+#: An account number in a refusal, with a word saying it is not there or not valid.
+_ACCOUNT: Final = re.compile(r"(?i)\b(?:account|konto)\w*\D{0,25}?\b(\d{4,5})\b")
+_NOT_THERE: Final = re.compile(
+    r"(?i)not (?:found|exist|valid|allowed)|does ?n[o']t exist|unknown|invalid|"
+    r"finnes ikke|ugyldig|ukjent|eksisterer ikke"
+)
+_SYSTEMS: Final[dict[str, dict[m.Language, str]]] = {
+    "fiken": {"nb": "Fiken", "en": "Fiken"},
+    "folio": {"nb": "Folio", "en": "Folio"},
+    "sandbox-books": {"nb": "Sandkasse-regnskapet", "en": "The sandbox books"},
+    "sandbox-bank": {"nb": "Sandkasse-banken", "en": "The sandbox bank"},
+    "database": {"nb": "Databasen", "en": "The database"},
+}
+
+
+def system_name(system: str, language: m.Language) -> str:
+    """A backend's name as people write it ("Fiken"), or the name as it is."""
+    known = _SYSTEMS.get(system)
+    return known[language] if known is not None else system
+
+
+def explain_failure(
+    error: str | None,
+    language: m.Language,
+    *,
+    kind: str = "",
+    retry_at: dt.datetime | None = None,
+) -> str:
+    """What a failed attempt's recorded `error` means, in `language` (see the module
+    docstring); `kind`: the proposal's kind (what was refused); `retry_at`: when the next
+    attempt is due, if one is."""
+    text = (error or "").strip()
+    key = f"failure.what.{kind}"
+    what = m.text(key if key in m.TEXTS else "failure.what.other", language)
+    found = _EXTERNAL.fullmatch(text)
+    if found is not None and (
+        found["system"] in _SYSTEMS or found["status"] or _UNAVAILABLE.search(found["m"])
+    ):
+        system = system_name(found["system"], language)
+        status = int(found["status"]) if found["status"] else None
+        message = found["m"]
+        # No status: a timeout, a lost connection, an answer we could not read. With one,
+        # the status decides (Fiken's own words may well say "failed:").
+        if status is None or status >= 500 or status == 429:
+            if retry_at is not None:
+                at = retry_at.astimezone(OSLO).strftime("%H:%M")
+                return m.text("failure.unavailable.retry", language, system=system, at=at)
+            return m.text("failure.unavailable", language, system=system)
+        if status in (401, 403):
+            return m.text("failure.auth", language, system=system)
+        if status == 404:
+            return m.text("failure.not_found", language, system=system, what=what)
+        account = _ACCOUNT.search(message)
+        if account is not None and _NOT_THERE.search(message):
+            return m.text("failure.account", language, system=system, what=what, account=account[1])
+        return m.text("failure.refused", language, system=system, what=what, status=status)
+    if not text or _DEFECT.match(text):
+        return m.text("failure.ours", language)
+    own = m.sentence(text, language)
+    return own if len(own) <= MAX_OWN else own[: MAX_OWN - 1] + "…"
