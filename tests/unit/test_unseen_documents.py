@@ -197,6 +197,7 @@ def test_a_tip_explains_the_vat_and_is_a_line_without_vat() -> None:
 @pytest.mark.parametrize(("text", "amount"), [
     ("Å betale\t12 340,-", "12340.00"), ("Å betale\t1.234,-", "1234.00"),
     ("Totalt kr 44,-", "44.00"), ("Å betale\tkr 1 234,50", "1234.50"),
+    ("Totalt 1 234,-", "1234.00"),
 ])  # fmt: skip
 def test_whole_kroner_with_a_thousands_separator(text: str, amount: str) -> None:
     assert extract_text_fields(f"Berg AS\n{text}\n").gross == Decimal(amount)
@@ -227,3 +228,33 @@ def test_swedish_and_danish_labels() -> None:
     assert (danish.gross, danish.currency, danish.due_date) == (
         Decimal("9876.00"), "DKK", dt.date(2026, 12, 15)
     )  # fmt: skip
+
+
+def test_a_card_terminals_heading_is_not_the_merchant() -> None:
+    text = "BankAxept\nKORTKJØP\nREMA 1000 SAGENE\n01.12.26 17:42\nBELØP NOK\t1 234,50\nGODKJENT\n"
+    result = extract_text_fields(text)
+    assert (result.merchant_name, result.gross) == ("REMA 1000 SAGENE", Decimal("1234.50"))
+
+
+def test_a_reminders_overdue_date_is_no_document_date() -> None:
+    text = (
+        "Firma AS\nPURRING\nFaktura 123 forfalt 15.11.2026\nNy forfallsdato: 15.12.2026\n"
+        "Å betale\t1 269,50\n"
+    )
+    result = extract_text_fields(text)
+    assert (result.date, result.due_date) == (None, dt.date(2026, 12, 15))
+    assert "no date" in result.warnings  # the pipeline asks for it rather than guessing
+
+
+def test_the_only_amount_that_says_it_is_money_is_the_total_with_a_doubt() -> None:
+    text = "Vipps\nBetalt til: Kaffebrenneriet AS\n1. desember 2026\nkr 89,00\n"
+    result = extract_text_fields(text)
+    assert (result.gross, result.currency) == (Decimal("89.00"), "NOK")
+    assert "the only amount on the document, read as the total (no total label)" in (
+        result.warnings
+    )
+    labelled = extract_text_fields(text.replace("kr 89,00", "Beløp kr 89,00"))
+    assert labelled.confidence > result.confidence
+    # a date or a bare number is no amount; two amounts without a label are not guessed
+    assert extract_text_fields("Firma AS\nDato 02.04.2026\nscore 0.99\n").gross is None
+    assert extract_text_fields("Firma AS\nkr 89,00\nkr 12,00\n").gross is None

@@ -368,6 +368,8 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "tips på {a} er med i totalen (uten mva)"),
         (r"no VAT stated by a seller billing in (?P<c>\S+): 0 % read",
          "ingen mva oppgitt av en selger som fakturerer i {c}: 0 % lest"),
+        (r"the only amount on the document, read as the total \(no total label\)",
+         "det eneste beløpet i dokumentet, lest som totalen (uten etikett for total)"),
         (r"a negative amount \((?P<a>.+)\) was read: a credit, not a purchase; (?P<p>\S+) "
          r"stands in for it and must be corrected before the proposal can be approved",
          "et negativt beløp ({a}) ble lest: en kreditering, ikke et kjøp; {p} står i stedet og "

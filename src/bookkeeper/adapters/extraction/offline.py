@@ -226,7 +226,8 @@ _VAT_BASE_LABEL = re.compile(r"(?i)(grunnlag|\bbasis\b|\bbase\b)")
 _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
 _DUE_LABEL = re.compile(
     r"(?i)(forfallsdato|forfall|betalingsfrist|due date|betales innen|\bdue\b|betal innen|"
-    r"payment due|förfallodatum|förfallodag|forfaldsdato|forfaldsdag|sista betalningsdag)"
+    r"payment due|\bforfalt\b|förfallodatum|förfallodag|forfaldsdato|forfaldsdag|"
+    r"sista betalningsdag)"
 )
 _DATE_LABEL = re.compile(
     r"(?i)(fakturadato|fakturadatum|kvitteringsdato|kjøpsdato|bilagsdato|invoice date|"
@@ -297,7 +298,10 @@ _KID = re.compile(
 _INVOICE_WORD = re.compile(r"(?i)\b(faktura|invoice)")
 _HEADER_ONLY = re.compile(
     r"(?i)^(faktura|invoice|\w*kvittering|receipt|kopi|copy|tax invoice|"
-    r"kreditnota|billett|ticket|hotellregning|regning|folio|bankaxept|visa.*|godkjent)\W*$"
+    r"kreditnota|billett|ticket|hotellregning|regning|folio|bankaxept|visa.*|godkjent|"
+    # a card terminal's headings, not a seller's name
+    r"kortkjøp|varekjøp|kjøp|purchase|sale|salg|kundens kopi|customer copy|kontaktløs|"
+    r"contactless)\W*$"
 )
 _MERCHANT_PREFIX = re.compile(r"(?i)^(faktura|invoice|kvittering|receipt) (fra|from)\s+")
 #: A postal address, not a name: "Storgata 12, 0150 Oslo", "Parkveien 53".
@@ -994,9 +998,45 @@ def _tip_explains(lines: list[str], f: _Fields) -> bool:
     return False
 
 
+#: A currency named beside an amount: "USD", "€", "$".
+_CURRENCY_MARK = (("EUR", "€"), ("USD", "$"), ("SEK", "SEK"), ("DKK", "DKK"), ("GBP", "£"))
+
+
+_MONEY_MARK = re.compile(r"(?i)\b(kr|nok|sek|dkk|eur|usd|gbp)\b|[€$£]")
+
+
+def _only_amount(lines: list[str], f: _Fields) -> None:
+    """No total label, but one amount on the whole document (a payment app's receipt: "kr
+    89,00" under the payee): that amount is what was paid. Said, since no label names it."""
+    if f.gross is not None:
+        return
+    found: dict[Decimal, str] = {}
+    for line in lines:
+        if _VAT_WORD.search(line) or _NET.search(line) or _RATE.search(line):
+            continue
+        if _INSTRUCTION.search(line) or not _MONEY_MARK.search(line):
+            continue  # an amount is one that says it is money ("kr 89,00"), not "0.99"
+        for start, end, _ in reversed(find_dates(line)):
+            line = line[:start] + " " + line[end:]
+        for amount in _amounts(line):
+            found.setdefault(amount, line)
+    if len(found) != 1:
+        return
+    ((amount, line),) = found.items()
+    if amount <= 0:
+        return
+    f.gross, f.evidence["gross"] = amount, _evidence(line)
+    f.warnings.remove("no total amount")
+    f.doubt("the only amount on the document, read as the total (no total label)")
+    for code, sign in _CURRENCY_MARK:
+        if re.search(rf"\b{code}\b", line.upper()) or sign in line:
+            f.currency = code
+
+
 def _foreign_without_vat(f: _Fields, foreign_currency: bool) -> None:
-    """A seller billing in another currency that states no VAT at all charges none (a US
-    SaaS): 0 % is read, and said, rather than the pipeline assuming Norwegian 25 %."""
+    """A seller billing in another currency that states no VAT at all charges none that
+    Norway deducts (a US SaaS): 0 % is read, and said, rather than the pipeline assuming
+    Norwegian 25 %."""
     if foreign_currency and f.vat_rate is None and f.vat_amount is None and "no VAT" in f.warnings:
         f.warnings.remove("no VAT")
         f.vat_rate, f.vat_amount = Decimal("0"), Decimal("0.00")
@@ -1026,6 +1066,7 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
     _read_identifiers(lines, f)
     _read_payment_cross_checks(lines, f)
     _read_amounts(lines, f)
+    _only_amount(lines, f)
     _due_from_terms(lines, f)
     _read_items(lines, f)
     _instructions(lines, f)
