@@ -468,6 +468,27 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"read by OCR from an image", "lest med OCR fra et bilde"),
         (r"foreign seller: no Norwegian organisation number expected",
          "utenlandsk selger: norsk organisasjonsnummer ventes ikke"),
+        # what kind of paper a document is, and what was reckoned rather than printed
+        (r"not an invoice or a receipt \(an order confirmation or pro forma\): wait for the "
+         r"invoice or receipt before booking",
+         "ikke en faktura eller kvittering (en ordrebekreftelse eller proforma): vent på "
+         "fakturaen eller kvitteringen før bokføring"),
+        (r"a payment reminder: the invoice it reminds of may be booked already; book only a "
+         r"reminder fee, if any",
+         "en purring: fakturaen den minner om kan være bokført allerede; bokfør bare et "
+         "eventuelt purregebyr"),
+        (r"due date reckoned from the payment terms \((?P<d>\d+) days after the date\)",
+         "forfallsdato regnet ut fra betalingsfristen ({d} dager etter datoen)"),
+        (r"a tip of (?P<a>.+) is in the total \(no VAT on it\)",
+         "tips på {a} er med i totalen (uten mva)"),
+        (r"no VAT stated by a seller billing in (?P<c>\S+): 0 % read",
+         "ingen mva oppgitt av en selger som fakturerer i {c}: 0 % lest"),
+        (r"the only amount on the document, read as the total \(no total label\)",
+         "det eneste beløpet i dokumentet, lest som totalen (uten etikett for total)"),
+        (r"a negative amount \((?P<a>.+)\) was read: a credit, not a purchase; (?P<p>\S+) "
+         r"stands in for it and must be corrected before the proposal can be approved",
+         "et negativt beløp ({a}) ble lest: en kreditering, ikke et kjøp; {p} står i stedet og "
+         "må rettes før forslaget kan godkjennes"),
         (r"no text: needs review \(an image, not read: OCR/Tesseract is not available\)",
          "ingen tekst: må gjennomgås (et bilde, ikke lest: OCR/Tesseract er ikke installert)"),
         (r"no text: needs review", "ingen tekst: må gjennomgås"),

@@ -425,10 +425,7 @@ class _Facts:
         self.unread: list[str] = []
         if gross is None:
             self.unread.append("amount")
-            warnings.append(
-                f"no amount could be read; {PLACEHOLDER_AMOUNT} stands in for it and must be "
-                "corrected before the proposal can be approved"
-            )
+            warnings.append(_unread_amount(extraction.gross))
             gross = PLACEHOLDER_AMOUNT
         date = extraction.date
         if date is None:
@@ -483,6 +480,21 @@ class _Facts:
             self.warnings.append("the lines could not be used; one line of the whole amount")
             return ()
         return tuple(items)
+
+
+def _unread_amount(read: Decimal | None) -> str:
+    """What the reviewer is told when no amount can be proposed: a negative one (a credit
+    note's) was read but is no purchase; otherwise none was read."""
+    if read is not None and read.is_finite() and read < 0:
+        return (
+            f"a negative amount ({money.kroner_text(read)}) was read: a credit, not a purchase; "
+            f"{PLACEHOLDER_AMOUNT} stands in for it and must be corrected before the proposal "
+            "can be approved"
+        )
+    return (
+        f"no amount could be read; {PLACEHOLDER_AMOUNT} stands in for it and must be "
+        "corrected before the proposal can be approved"
+    )
 
 
 def _text(value: str | None) -> str | None:

@@ -71,6 +71,7 @@ _AMOUNT = re.compile(
     r"|\d{1,3}(?:[ ,'’]\d{3})+\.\d{2}"  # 1,234.50  1'234.50
     r"|\d+[.,]\d{2}"  # 1234,50  199.00
     r"|\d+,-"  # 199,-
+    r"|\d{1,3}(?:[ .]\d{3})+,-"  # 12 340,-  1.234,-
     r")(?![\d])"
 )
 _PREFIXED_AMOUNT = re.compile(r"(?i)\b(?:kr|nok)\.?\s*(\d{1,7})(?![\d.,])")
@@ -203,17 +204,18 @@ def valid_kid(digits: str) -> bool:
 
 _TOTAL_LABELS = (
     (3, re.compile(r"(?i)(beløp å betale|å betale|til betaling|amount due|balance due|total due|"
-                   r"\ba betale)")),
-    (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|amount paid|grand total)\b")),
-    (1, re.compile(r"(?i)\bsum\b")),
+                   r"\ba betale|\batt betala|\bat betale)")),
+    (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|amount paid|grand total|i alt)\b")),
+    (1, re.compile(r"(?i)\b(sum|summa)\b")),
     (0, re.compile(r"(?i)^(kjøp|beløp|purchase|amount|betalt)\b")),
 )  # fmt: skip
 _NOT_GROSS = re.compile(
-    r"(?i)\b(eks|ekskl|excl|excluding|netto|delsum|subtotal|grunnlag|avrunding|"
+    r"(?i)\b(eks|ekskl|excl|exkl|excluding|netto|delsum|subtotal|grunnlag|avrunding|"
     r"kontant|vekslepenger|tips|pris|antall|qty|price)\b|betalt (med|visa|kort)|innbetalt"
 )
 _NET = re.compile(
-    r"(?i)(sum eks|eks\.? ?mva|ekskl\.? ?mva|excl\.? ?vat|\bnetto\b|\bsubtotal\b|\bdelsum\b)"
+    r"(?i)(sum eks|eks\.? ?mva|ekskl\.? ?mva|excl\.? ?vat|\bnetto\b|\bsubtotal\b|\bdelsum\b|"
+    r"exkl\.? ?moms|ekskl\.? ?moms)"
 )
 #: "(eks. mva 25 %)" after an item: its rate, not a VAT amount.
 _NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
@@ -224,10 +226,12 @@ _VAT_BASE_LABEL = re.compile(r"(?i)(grunnlag|\bbasis\b|\bbase\b)")
 _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
 _DUE_LABEL = re.compile(
     r"(?i)(forfallsdato|forfall|betalingsfrist|due date|betales innen|\bdue\b|betal innen|"
-    r"payment due)"
+    r"payment due|\bforfalt\b|förfallodatum|förfallodag|forfaldsdato|forfaldsdag|"
+    r"sista betalningsdag)"
 )
 _DATE_LABEL = re.compile(
-    r"(?i)(fakturadato|kvitteringsdato|kjøpsdato|bilagsdato|invoice date|\bdato\b|\bdate\b|"
+    r"(?i)(fakturadato|fakturadatum|kvitteringsdato|kjøpsdato|bilagsdato|invoice date|"
+    r"\bdato\b|\bdate\b|"
     r"utstedt|issued|date of issue|\bkjøpt\b|avreise|departure)"
 )
 #: Dates that are not the document's (arrival, a period's start, a birth date …).
@@ -236,7 +240,8 @@ _NUMBER = re.compile(
     r"(?i)\b(fakturanr|faktura nr|fakturanummer|(?:salgs)?kvitteringsnr|(?:salgs)?kvittering nr|"
     r"(?:salgs)?kvitteringsnummer|kreditnotanr|kreditnota nr|kreditnotanummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
-    r"ordrenr|ordrenummer|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|billett ?nr|ref|^nr)"
+    r"ordrenr|ordrenummer|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|billett ?nr|ref|^nr|"
+    r"order no|order number|order id|order ?#|transaksjons-?id|transaction id)"
     r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9\-/]*)"
 )
 _ORG_LABEL = (
@@ -260,7 +265,8 @@ _RECEIPT_SIGNAL = re.compile(
     r"betalt med|amount paid|godkjent|kvittering|salgskvittering|bong|bord \d|terminal)\b"
 )
 _INVOICE_NUMBER = re.compile(
-    r"(?i)\b(fakturanr|faktura nr|fakturanummer|invoice no|invoice number|invoice #)"
+    r"(?i)\b(fakturanr|faktura nr|fakturanummer|invoice no|invoice number|invoice #|"
+    r"kreditnotanr|kreditnota nr|kreditnotanummer|credit note no|credit note number)"
 )
 #: A credit note: it reduces an invoice booked earlier, it is no purchase of its own.
 _CREDIT_NOTE = re.compile(
@@ -276,7 +282,9 @@ _INSTRUCTION = re.compile(
     r"(?i)(\b(system|assistant|ai|model|llm)\s*:|\bignore\b|\bignorer\b|\bapprove|"
     r"\bgodkjenn|auto-?approv|\bconfidence\b|\bkonfidens|pre-?approved|\binstruction|"
     r"\binstruks|\bbook (it |this )?to\b|\bbokfør|\bpay (to|into)\b|"
-    r"ny konto|new (bank )?account|\bkonto \d{4}\b|\baccount \d{4}\b)"
+    r"ny konto|new (bank )?account|"
+    # "konto 1920" (a ledger account), not the start of a bank account ("konto 1503.22.44898")
+    r"\bkonto \d{4}\b(?![ .]\d{2}[ .]\d{5})|\baccount \d{4}\b(?![ .]\d{2}[ .]\d{5}))"
 )
 _IBAN = re.compile(r"(?i)\biban\b[\s:.#]*([A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]){8,30})")
 _ACCOUNT = re.compile(
@@ -290,7 +298,10 @@ _KID = re.compile(
 _INVOICE_WORD = re.compile(r"(?i)\b(faktura|invoice)")
 _HEADER_ONLY = re.compile(
     r"(?i)^(faktura|invoice|\w*kvittering|receipt|kopi|copy|tax invoice|"
-    r"kreditnota|billett|ticket|hotellregning|regning|folio|bankaxept|visa.*|godkjent)\W*$"
+    r"kreditnota|billett|ticket|hotellregning|regning|folio|bankaxept|visa.*|godkjent|"
+    # a card terminal's headings, not a seller's name
+    r"kortkjøp|varekjøp|kjøp|purchase|sale|salg|kundens kopi|customer copy|kontaktløs|"
+    r"contactless)\W*$"
 )
 _MERCHANT_PREFIX = re.compile(r"(?i)^(faktura|invoice|kvittering|receipt) (fra|from)\s+")
 #: A postal address, not a name: "Storgata 12, 0150 Oslo", "Parkveien 53".
@@ -443,7 +454,8 @@ def _read_dates(lines: list[str], f: _Fields) -> None:
             if _NOT_DOCUMENT_DATE.search(segment):
                 continue
             if _DUE_LABEL.search(segment):
-                due = due or (value, line)
+                # "Ny forfallsdato" (a reminder's) wins over the old due date it mentions
+                due = (value, line) if _NEW_DUE.search(segment) else due or (value, line)
             elif _DATE_LABEL.search(segment):
                 labelled = labelled or (value, line)
             else:
@@ -455,6 +467,35 @@ def _read_dates(lines: list[str], f: _Fields) -> None:
         f.warnings.append("no date")
     if due is not None:
         f.due_date, f.evidence["due_date"] = due[0], _evidence(due[1])
+
+
+#: A due date that replaces an earlier one (a reminder's "Ny forfallsdato").
+_NEW_DUE = re.compile(
+    r"(?i)\b(ny|nytt|new|revised)\s+(forfallsdato|forfall|due date|betalingsfrist)"
+)
+#: Payment terms in days: "Betalingsfrist 14 dager", "30 dager netto", "Payment terms: 30 days".
+_TERMS = re.compile(
+    r"(?i)\b(betalingsfrist|betalingsbetingelser|betalingsvilkår|betalingsbet\.|"
+    r"betalningsvillkor|payment terms|terms)\b[\s:.]*"
+    r"(?:netto\s+|net\s+)?(\d{1,3})\s*(?:dager|dgr\.?|dagar|dage|days)\b"
+)
+
+
+def _due_from_terms(lines: list[str], f: _Fields) -> None:
+    """No due date but payment terms in days: the due date is the invoice date plus those
+    days, as a person reckons it ("Betalingsfrist: 14 dager" on an invoice of 1 December
+    is due 15 December); the reviewer is told it was reckoned, not printed."""
+    if f.due_date is not None or f.date is None:
+        return
+    for line in lines:
+        m = _TERMS.search(line)
+        if m is None or not 0 < int(m.group(2)) <= 180:
+            continue
+        days = int(m.group(2))
+        f.due_date = f.date + dt.timedelta(days=days)
+        f.evidence["due_date"] = _evidence(line)
+        f.warnings.append(f"due date reckoned from the payment terms ({days} days after the date)")
+        return
 
 
 def _read_identifiers(lines: list[str], f: _Fields) -> None:
@@ -656,6 +697,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         and f.vat_rate is not None
         and f.vat_amount is not None
         and not money.vat_consistent(f.gross, f.vat_rate, f.vat_amount)
+        and not _tip_explains(lines, f)
     ):
         expected = money.vat_of_gross(f.gross, f.vat_rate)
         f.doubt(
@@ -859,6 +901,150 @@ def _read_payment_cross_checks(lines: list[str], f: _Fields) -> None:
             f.suspicious += 1
 
 
+#: A document that is not the bill: an order confirmation, a pro forma, one that says so.
+_NOT_A_BILL = re.compile(
+    r"(?i)(\border confirmation\b|\bordrebekreftelse\b|\bbestillingsbekreftelse\b|"
+    r"\borderbekräftelse\b|\bordrebekræftelse\b|\bpro ?forma\b|"
+    r"\bnot an? (vat |tax )?invoice\b|\bikke en faktura\b|\bikke en kvittering\b|"
+    r"\bnot a receipt\b)"
+)
+NOT_A_BILL_WARNING: Final = (
+    "not an invoice or a receipt (an order confirmation or pro forma): wait for the invoice "
+    "or receipt before booking"
+)
+#: A payment reminder: it asks again for an invoice that was sent (and booked) before.
+_REMINDER = re.compile(
+    r"(?i)\b(purring|betalingspåminnelse|purrebrev|inkassovarsel|betalingsoppfordring|"
+    r"payment reminder|reminder notice|overdue notice|betalningspåminnelse|rykker)\b"
+)
+REMINDER_WARNING: Final = (
+    "a payment reminder: the invoice it reminds of may be booked already; book only a "
+    "reminder fee, if any"
+)
+#: The highest confidence of a document that is not a bill of its own.
+NOT_A_BILL_CAP: Final = Decimal("0.30")
+
+
+def _what_kind_of_paper(lines: list[str], f: _Fields) -> bool:
+    """Whether the document is not a bill of its own to book: an order confirmation (or one
+    that says it is no invoice) or a payment reminder. Each is said to the reviewer."""
+    joined = "\n".join(lines)
+    if _NOT_A_BILL.search(joined):
+        f.doubt(NOT_A_BILL_WARNING)
+        return True
+    if _REMINDER.search(joined):
+        f.doubt(REMINDER_WARNING)
+        return True
+    return False
+
+
+#: "Betalt til" / "Paid to": the payee of a payment app's receipt (Vipps, a bank app) is
+#: the seller; the app's name at the top is not.
+_PAYEE_LABEL = re.compile(r"(?i)^(betalt til|betaling til|paid to|payment to)\b[\s:]*(.*)$")
+
+
+def _read_payee(lines: list[str], f: _Fields) -> None:
+    for index, line in enumerate(lines[:15]):
+        m = _PAYEE_LABEL.match(line)
+        if m is None:
+            continue
+        candidate = m.group(2).strip() or (lines[index + 1] if index + 1 < len(lines) else "")
+        candidate = candidate.split("\t")[0]
+        if find_dates(candidate) or _AMOUNT.search(candidate) or _ORG_LABEL_ONLY.search(candidate):
+            return
+        if (name := _clean_name(candidate)) is not None:
+            if f.merchant_name is None:
+                f.warnings.remove("no merchant name")
+            f.merchant_name = name
+            f.evidence["merchant_name"] = _evidence(line + " " + candidate)
+        return
+
+
+#: A tip on the bill ("Tips 120,00"): part of what was paid, without VAT.
+_TIP = re.compile(r"(?i)^(tips|driks|tip|gratuity)\b")
+
+
+def _tip_explains(lines: list[str], f: _Fields) -> bool:
+    """Whether a tip is why the VAT is not its rate of the total: the VAT matches the total
+    less the tip. Then the tip is named for the reviewer instead of a VAT doubt."""
+    if f.gross is None or f.vat_rate is None or f.vat_amount is None:
+        return False
+    for line in lines:
+        if _TIP.match(line) and (amounts := _amounts(line)):
+            tip = amounts[-1]
+            if 0 < tip < f.gross and money.vat_consistent(f.gross - tip, f.vat_rate, f.vat_amount):
+                f.warnings.append(
+                    f"a tip of {money.kroner_text(tip)} is in the total (no VAT on it)"
+                )
+                if not f.lines:  # the bill at its rate and the tip at 0 %, as it was paid
+                    bill = f.gross - tip
+                    f.lines += [
+                        ExtractedLine(
+                            description=f"MVA {f.vat_rate} %",
+                            net=bill - f.vat_amount,
+                            vat_amount=f.vat_amount,
+                            vat_rate=f.vat_rate,
+                            gross=bill,
+                        ),
+                        ExtractedLine(
+                            description=_evidence(line)[:80],
+                            net=tip,
+                            vat_amount=Decimal("0.00"),
+                            vat_rate=Decimal("0"),
+                            gross=tip,
+                        ),
+                    ]
+                return True
+    return False
+
+
+#: A currency named beside an amount: "USD", "€", "$".
+_CURRENCY_MARK = (("EUR", "€"), ("USD", "$"), ("SEK", "SEK"), ("DKK", "DKK"), ("GBP", "£"))
+
+
+_MONEY_MARK = re.compile(r"(?i)\b(kr|nok|sek|dkk|eur|usd|gbp)\b|[€$£]")
+
+
+def _only_amount(lines: list[str], f: _Fields) -> None:
+    """No total label, but one amount on the whole document (a payment app's receipt: "kr
+    89,00" under the payee): that amount is what was paid. Said, since no label names it."""
+    if f.gross is not None:
+        return
+    found: dict[Decimal, str] = {}
+    for line in lines:
+        if _VAT_WORD.search(line) or _NET.search(line) or _RATE.search(line):
+            continue
+        if _INSTRUCTION.search(line) or not _MONEY_MARK.search(line):
+            continue  # an amount is one that says it is money ("kr 89,00"), not "0.99"
+        for start, end, _ in reversed(find_dates(line)):
+            line = line[:start] + " " + line[end:]
+        for amount in _amounts(line):
+            found.setdefault(amount, line)
+    if len(found) != 1:
+        return
+    ((amount, line),) = found.items()
+    if amount <= 0:
+        return
+    f.gross, f.evidence["gross"] = amount, _evidence(line)
+    f.warnings.remove("no total amount")
+    f.doubt("the only amount on the document, read as the total (no total label)")
+    for code, sign in _CURRENCY_MARK:
+        if re.search(rf"\b{code}\b", line.upper()) or sign in line:
+            f.currency = code
+
+
+def _foreign_without_vat(f: _Fields, foreign_currency: bool) -> None:
+    """A seller billing in another currency that states no VAT at all charges none that
+    Norway deducts (a US SaaS): 0 % is read, and said, rather than the pipeline assuming
+    Norwegian 25 %."""
+    if foreign_currency and f.vat_rate is None and f.vat_amount is None and "no VAT" in f.warnings:
+        f.warnings.remove("no VAT")
+        f.vat_rate, f.vat_amount = Decimal("0"), Decimal("0.00")
+        if "gross" in f.evidence:  # the total, with no VAT beside it
+            f.evidence["vat_rate"] = f.evidence["vat_amount"] = f.evidence["gross"]
+        f.warnings.append(f"no VAT stated by a seller billing in {f.currency}: 0 % read")
+
+
 def _instructions(lines: list[str], f: _Fields) -> None:
     for line in lines:
         if _INSTRUCTION.search(line):
@@ -875,10 +1061,13 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
     f = _Fields()
     org_index = _read_org(lines, f)
     _read_merchant(lines, org_index, f)
+    _read_payee(lines, f)
     _read_dates(lines, f)
     _read_identifiers(lines, f)
     _read_payment_cross_checks(lines, f)
     _read_amounts(lines, f)
+    _only_amount(lines, f)
+    _due_from_terms(lines, f)
     _read_items(lines, f)
     _instructions(lines, f)
     for why, snippet in hidden[:10]:
@@ -887,6 +1076,8 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
     if f.net is None and f.gross is not None and f.vat_amount is not None:
         f.net = f.gross - f.vat_amount
     joined = "\n".join(lines)
+    not_a_bill = _what_kind_of_paper(lines, f)
+    _foreign_without_vat(f, f.currency not in (None, "NOK") and not not_a_bill)
     foreign = (f.currency not in (None, "NOK")) or bool(_FOREIGN.search(joined))
     if foreign and f.organization_number is None:
         f.warnings.remove("no organisation number")
@@ -917,7 +1108,9 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
         iban=f.iban,
         evidence=f.evidence,
         warnings=tuple(f.warnings),
-        confidence=_confidence(f, invoice, foreign),
+        confidence=min(_confidence(f, invoice, foreign), NOT_A_BILL_CAP)
+        if not_a_bill
+        else _confidence(f, invoice, foreign),
     )
 
 
