@@ -205,7 +205,7 @@ async def _fill_tenant_a(api: Api) -> dict[str, str]:
             f"{API}/rules/periods",
             json={"start": "2026-01-01", "end": "2026-01-31"},
             headers=accountant,
-        )  # fmt: skip
+        )
     )
     await _ok(await client.post(f"{API}/rules/vat-terms/2026/2/lock", headers=accountant))
     for check in ("missing-receipts", "costs", "unknown-accounts", "executions"):
