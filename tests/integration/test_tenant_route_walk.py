@@ -476,3 +476,66 @@ async def test_a_supplied_event_id_of_another_tenant_answers_as_an_unused_one(
         unused = await submit(str(uuid.uuid4()))
         assert unused.status_code == 201, unused.text
         assert taken.status_code == unused.status_code, taken.text
+
+
+async def test_ids_of_tenant_a_inside_tenant_bs_bodies_reach_nothing_of_a(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The references a body may carry — a reversal's or correction's target, a
+    correlation id, a document hash — name A's objects as if they did not exist: the same
+    answer as an unused id, nothing of A's in it, and A's correlation still A's alone."""
+    async with running_api(tmp_path, container=_container(tmp_path, sqlite_url)) as api:
+        ids = await _fill_tenant_a(api)
+        markers = (*A_STRINGS, *ids.values())
+        viewer_a = api.headers("a-auditor", "viewer")
+        story_before = await api.client.get(
+            f"{API}/correlations/{ids['correlation_id']}", headers=viewer_a
+        )
+        b = api.headers("b-root", *ROLES, tenant=OTHER)
+
+        def bodies(target: str, document: str) -> list[dict[str, Any]]:
+            return [
+                {"type": "ReversalProposed", "data": {"targetProposalId": target, "reason": "x"}},
+                {
+                    "type": "CorrectionProposed",
+                    "data": {
+                        "targetProposalId": target,
+                        "reason": "x",
+                        "changes": {"accountCode": "6800"},
+                    },
+                },
+                {
+                    "type": "ReceiptAttachmentProposed",
+                    "data": receipt(documentNumber="B-1", documentHash=document),
+                },
+            ]
+
+        for target in (ids["approved_id"], ids["entry_id"], ids["bus_entry_id"]):
+            unused = str(uuid.uuid4())
+            pairs = zip(
+                bodies(target, ids["sha256"]), bodies(unused, uuid.uuid4().hex * 2), strict=True
+            )
+            for theirs, missing in pairs:
+                answer = await api.client.post(f"{API}/events", json=theirs, headers=b)
+                reference = await api.client.post(f"{API}/events", json=missing, headers=b)
+                where = f"{theirs['type']} naming A's {target}: {answer.text}"
+                assert answer.status_code == reference.status_code, where
+                assert answer.status_code != 201 or theirs["type"] == "ReceiptAttachmentProposed"
+                assert not [m for m in markers if m in answer.text.replace(target, "")], where
+        joined = await api.client.post(
+            f"{API}/events",
+            json={
+                "type": "PatternSuggested",
+                "data": pattern("Globex"),
+                "correlationId": ids["correlation_id"],
+            },
+            headers=b,
+        )
+        assert joined.status_code == 201, joined.text
+        story_after = await api.client.get(
+            f"{API}/correlations/{ids['correlation_id']}", headers=viewer_a
+        )
+        assert story_after.text == story_before.text, "B's event joined A's correlation"
+        bs = await api.client.get(f"{API}/correlations/{ids['correlation_id']}", headers=b)
+        own = bs.text.replace(ids["correlation_id"], "<sent>")  # the id B chose itself
+        assert not [m for m in markers if m in own], bs.text
