@@ -148,3 +148,20 @@ async def test_tenant_b_walks_every_page_and_never_reaches_tenant_a(
     assert still.json()["status"] == "PROPOSED", still.text
     log_after = (await api.client.get(f"{API}/events", headers=viewer_a)).json()["items"]
     assert log_after == log_before
+
+
+async def test_what_needs_no_token_shows_nothing_of_any_tenant(
+    filled: tuple[Api, dict[str, str]],
+) -> None:
+    """/health, /metrics, the login page and the OpenAPI document are open to anyone:
+    nothing of tenant A's (names, amounts, ids, file names, credentials) is in them."""
+    api, ids = filled
+    api.client.cookies.clear()
+    markers = [m for m in (*A_STRINGS, *ids.values()) if m != "acme"]
+    for path in ("/health", "/metrics", f"{APP}/login", "/schema/openapi.json"):
+        response = await api.client.get(path)
+        assert response.status_code == 200, f"{path}: {response.status_code}"
+        assert not [m for m in markers if m in response.text], path
+    # The tenant's name only where the document gives an example of one.
+    assert "acme" not in (await api.client.get("/health")).text
+    assert "acme" not in (await api.client.get("/metrics")).text
