@@ -39,6 +39,9 @@ WRONG_TENANTS: Final[dict[str, Any]] = {
     "tenant blank": "   ",
     "tenant null": None,
     "tenant with a control character": "acme\n",
+    "tenant the wildcard": "*",
+    "tenant a list of names": "acme,globex",
+    "tenant with a surrounding blank": " acme",
 }
 SAMPLE_VALUES: Final = {
     "event_id": "0192f0c4-0000-7000-8000-000000000001",
