@@ -18,7 +18,7 @@ import nats
 import pytest
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.adapters.nats.config import NatsSettings, load_nats_settings
+from bookkeeper.adapters.nats.config import NatsSettings, load_nats_settings, subject_token
 from bookkeeper.adapters.nats.consumer import CODE_HEADER, TENANT_MISMATCH, NatsConsumer
 from bookkeeper.application.bus import UNKNOWN_TENANT
 from bookkeeper.application.event_log import dead_letter_alert_id, external_entry_id
@@ -135,3 +135,24 @@ def test_the_subject_names_its_tenant_in_the_first_token_after_the_prefix() -> N
     assert settings.subject_tenant("bookkeeper.in.InvoiceIssued") is None
     assert settings.subject_tenant("bookkeeper.inx.acme.a") is None
     assert settings.subject_tenant("other.acme.a") is None
+
+
+async def test_a_tenant_name_that_is_no_plain_token_is_bound_by_its_token(
+    bus: NatsSettings,  # noqa: F811
+) -> None:
+    """`globex.no` publishes on `<prefix>.globex_no~<hash>.…` (the published ledger's token
+    of it); on `<prefix>.globex_no.…` — another tenant's subjects — it is not booked."""
+    settings = dataclasses.replace(bus, tenant_subjects=True)
+    factory = MemoryUnitOfWorkFactory()
+    consumer = NatsConsumer(intake_on(factory), settings)
+    await consumer.connect()
+    dotted = "globex.no"
+    try:
+        await _publish(settings, f"{subject_token(dotted)}.invoicing.X", _for(dotted, "D-1"))
+        await _publish(settings, "globex_no.invoicing.X", _for(dotted, "D-2"))
+        await drain(consumer, until=lambda: _pending_is(consumer, 0))
+        assert await _booked(factory) == {
+            dotted: [external_entry_id(dotted, "invoicing", "InvoiceIssued", "D-1")]
+        }
+    finally:
+        await consumer.close()

@@ -33,6 +33,7 @@ Missing streams and the consumer are created on start.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -42,9 +43,22 @@ from typing import Final
 from bookkeeper.settings import PREFIX, SettingsError
 
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]+")
+_NOT_IN_TOKEN: Final = re.compile(r"[^A-Za-z0-9_-]")
 _SUBJECT: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 MAX_DELIVER_LIMIT: Final = 1000
 MAX_BATCH: Final = 4096
+
+
+def subject_token(tenant: str) -> str:
+    """The tenant as one NATS subject token, one token per tenant: a name of letters,
+    digits, `_` and `-` as it is; any other name with those characters kept, the others
+    `_`, and `~` and 12 hex digits of its SHA-256 after it — `~` is in no plain name, so
+    `globex.no` (`globex_no~…`) never shares the subjects of a tenant called `globex_no`."""
+    if _TOKEN.fullmatch(tenant):
+        return tenant
+    digest = hashlib.sha256(tenant.encode()).hexdigest()[:12]
+    return f"{_NOT_IN_TOKEN.sub('_', tenant)}~{digest}"
 
 
 @dataclass(frozen=True)

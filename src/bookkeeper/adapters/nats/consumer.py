@@ -38,7 +38,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
-from bookkeeper.adapters.nats.config import NatsSettings
+from bookkeeper.adapters.nats.config import NatsSettings, subject_token
 from bookkeeper.application.bus import UNKNOWN_TENANT, BusIntake, Delivery, Outcome, tenant_of
 from bookkeeper.application.ports import BusConsumerStatus
 
@@ -340,12 +340,14 @@ class NatsConsumer:
     def _bound(self, message: Msg) -> bool:
         """Whether the message may be booked for the tenant its envelope names: always,
         unless subjects name tenants (`tenant_subjects`); then only when its subject names
-        exactly that tenant — so that NATS's publish permissions on `<prefix>.<tenant>.>`
-        decide which tenants a publisher can book for (ADR 0013 addendum)."""
+        that tenant (its `subject_token`, as the published ledger's subjects do) — so
+        that NATS's publish permissions on `<prefix>.<tenant>.>` decide which tenants a
+        publisher can book for (ADR 0013 addendum)."""
         if not self._settings.tenant_subjects:
             return True
         named = self._settings.subject_tenant(message.subject)
-        return named is not None and named == tenant_of(message.data) != UNKNOWN_TENANT
+        tenant = tenant_of(message.data)
+        return named is not None and tenant != UNKNOWN_TENANT and named == subject_token(tenant)
 
     async def settle(self, message: Msg, delivery: Delivery) -> Outcome:
         """Act on what became of one message: ack (booked, duplicate), wait while the
