@@ -122,7 +122,11 @@ async def test_posted_entries_are_published_once_even_when_sent_again(
         event_id = mine[0][1]["Nats-Msg-Id"]
         assert mine[1][1]["Nats-Msg-Id"] == str(published_line_id(uuid.UUID(event_id), 0))
         assert mine[1][2]["amount"] == mine[2][2]["amount"] == str(entry.entry.lines[0].debit)
-    assert subject_token("globex.no") == "globex_no"
+    # One token per tenant: `globex.no` never shares the subjects of a tenant `globex_no`
+    # (it did when other characters simply became `_`).
+    assert subject_token("globex_no") == "globex_no"
+    assert subject_token("globex.no").startswith("globex_no~")
+    assert subject_token("globex no") != subject_token("globex.no")
 
 
 async def _log(factory: MemoryUnitOfWorkFactory) -> list:  # type: ignore[type-arg]

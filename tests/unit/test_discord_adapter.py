@@ -24,6 +24,7 @@ from bookkeeper.adapters.discord import (
 )
 from bookkeeper.adapters.discord.reviews import ReviewSubscriber
 from bookkeeper.adapters.fetch import FetchRefused
+from bookkeeper.application import messages as m
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
 from bookkeeper.application.handlers import Handlers
@@ -193,11 +194,34 @@ async def test_a_refused_url_is_answered_and_nothing_is_proposed() -> None:
 
 async def test_a_dm_question_is_answered_in_place() -> None:
     bot = Bot()
-    await bot.post(STRANGER, "Hva er saldoen?", channel=DM)
+    await bot.post(OLA, "Hva er saldoen?", channel=DM)
     [answer] = bot.rest.messages(DM)
     assert "Driftskonto (12345678903): 15 234,50 kr" in answer
     [event] = await bot.events("BalanceQueried")
-    assert event.actor == "human:discord:33" and event.metadata["source"] == "discord"
+    assert event.actor == "human:ola" and event.metadata["source"] == "discord"
+
+
+async def test_a_dm_from_an_unmapped_user_is_refused_and_reads_nothing() -> None:
+    """Anyone who shares a server with the bot can DM it: a stranger's question or file
+    gets a sentence, never the tenant's data, and nothing is recorded or proposed."""
+    bot = Bot()
+    await bot.post(STRANGER, "Hva er saldoen?", channel=DM)
+    await bot.post(STRANGER, files=1, channel=DM)
+    answers = bot.rest.messages(DM)
+    assert answers == [m.text("dm_unknown_user", m.NORWEGIAN)] * 2
+    assert not any("Driftskonto" in answer or "15 234" in answer for answer in answers)
+    assert await bot.events("BalanceQueried") == []
+    assert await bot.events("ReceiptAttachmentProposed") == []
+    assert bot.fetcher.urls == []  # the stranger's file was not even fetched
+
+
+async def test_a_stranger_in_the_invoices_channel_still_hands_in_as_an_agent() -> None:
+    """The invoices channel's members are the company's (Discord's permissions decide who
+    is in it): an unmapped member still hands in documents there, as `discord:<id>`."""
+    bot = Bot()
+    await bot.post(STRANGER, files=1)
+    [event] = await bot.events("ReceiptAttachmentProposed")
+    assert event.actor == "human:discord:33"
 
 
 async def test_other_channels_and_bots_are_ignored() -> None:

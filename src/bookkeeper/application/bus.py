@@ -205,10 +205,13 @@ class BusIntake:
             raise Forbidden("the message names another tenant than the caller's")
         return await self._ingest.book(raw, lambda _tenant: principal)
 
-    async def dead_lettered(self, raw: bytes, reason: str, code: str, where: str) -> uuid.UUID:
+    async def dead_lettered(
+        self, raw: bytes, reason: str, code: str, where: str, *, tenant: str | None = None
+    ) -> uuid.UUID:
         """Record the one AlertRaised about a dead-lettered message (`where`: where it is
-        kept, e.g. the dead-letter stream and sequence). StorageUnavailable propagates."""
-        tenant = tenant_of(raw)
+        kept, e.g. the dead-letter stream and sequence), in `tenant`, else in the tenant the
+        body names. StorageUnavailable propagates."""
+        tenant = tenant_of(raw) if tenant is None else tenant
         alert_id = dead_letter_alert_id(tenant, fingerprint(raw))
         event = stamp(
             ALERT_RAISED,

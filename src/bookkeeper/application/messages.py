@@ -129,6 +129,12 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "nb": "Kunne ikke lese {filename}: {error}",
         "en": "Could not read {filename}: {error}",
     },
+    "dm_unknown_user": {
+        "nb": "Jeg svarer bare kjente brukere på direktemeldinger. Be en administrator "
+        "om å legge deg til, eller skriv i fakturakanalen.",
+        "en": "I answer direct messages from known users only. Ask an administrator to "
+        "add you, or write in the invoices channel.",
+    },
     "balance.header": {"nb": "Saldo per {date}:", "en": "Balances as of {date}:"},
     "balance.line": {"nb": "- {name} ({number}): {amount}", "en": "- {name} ({number}): {amount}"},
     "balance.none": {"nb": "Fant ingen bankkontoer.", "en": "No bank accounts found."},

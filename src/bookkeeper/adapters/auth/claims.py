@@ -3,7 +3,9 @@
 Both verifiers check the signature and the registered claims first; this module only turns
 what they let through into a Principal, refusing claims that are there but unusable:
 
-- `sub` → subject; the tenant claim (default `tenant`) → tenant_id: non-empty strings;
+- `sub` → subject; the tenant claim (default `tenant`) → tenant_id: non-empty strings, the
+  tenant without surrounding blanks, `*` (every tenant, in a policy) or `,` — the names the
+  CLI accepts;
 - the roles claim (default `roles`; a path such as `realm_access.roles` for Keycloak) → a
   list of at most 32 names; a missing roles claim means no roles;
 - `name` (else `preferred_username`) → `Principal.name`, what people read (optional, never
@@ -31,6 +33,9 @@ MAX_CLAIM_LENGTH: Final = 200
 MAX_ROLES: Final = 32
 #: The claims copied into Principal.attributes, in the form ABAC rules read them.
 ATTRIBUTE_CLAIMS: Final = ("approval_limit", "department")
+#: What a tenant name cannot hold, as the CLI's (entrypoints/cli/arguments.tenant_id): `*`
+#: is every tenant in a policy rule (and the shipped defaults' owner), `,` separates names.
+_NOT_IN_TENANT: Final = frozenset(",*")
 _AMOUNT: Final = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
 _MAX_AMOUNT: Final = 10**15
 
@@ -86,7 +91,12 @@ def principal_from_claims(
         raise InvalidToken("the token's subject is not a usable name")
     if tenant is None:
         raise InvalidToken(f"the token lacks the {tenant_claim!r} claim")
-    if not isinstance(tenant, str) or not _usable_name(tenant):
+    if (
+        not isinstance(tenant, str)
+        or not _usable_name(tenant)
+        or tenant != tenant.strip()
+        or any(ch in _NOT_IN_TENANT for ch in tenant)
+    ):
         raise InvalidToken("the token's tenant is not a usable name")
     if (
         not isinstance(roles, list)

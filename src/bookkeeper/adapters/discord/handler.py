@@ -184,7 +184,8 @@ class DiscordHandler:
     # --- who ---------------------------------------------------------------------------
 
     def principal_for(self, user_id: int, who: Any = None) -> Principal:
-        """A mapped user's principal; anyone else posts as an agent `discord:<id>`. `who`
+        """A mapped user's principal; anyone else (in the invoices channel and the bot's
+        threads only: a DM needs a mapped user) posts as an agent `discord:<id>`. `who`
         (the hikari member or user) gives the name people read; it is learnt."""
         user = self._users.get(int(user_id))
         name = discord_name(who)
@@ -217,6 +218,12 @@ class DiscordHandler:
         is_dm = getattr(message, "guild_id", None) is None
         known = conversation_channel(channel_id) in self.channels
         if not (is_dm or known or channel_id == self.invoices_channel):
+            return
+        if is_dm and int(message.author.id) not in self._users:
+            # A DM reaches the bot from anyone who shares a server with it: only a mapped
+            # user speaks for the tenant there (else any stranger read its bank balance).
+            log.info("Discord DM from an unmapped user %s refused", int(message.author.id))
+            await self._rest.create_message(channel_id, m.text("dm_unknown_user", m.NORWEGIAN))
             return
         text = (message.content or "").strip()
         files = list(message.attachments or ())

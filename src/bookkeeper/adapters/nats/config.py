@@ -21,6 +21,11 @@
     BOOKKEEPER_NATS_ACCOUNTS_SUBJECT_PREFIX  its subjects, <prefix>.> (AccountCreated /
                                         AccountUpdated; default bookkeeper.accounts)
     BOOKKEEPER_NATS_ACCOUNTS_DURABLE    its durable consumer (default bookkeeper-accounts)
+    BOOKKEEPER_NATS_TENANT_SUBJECTS     on: inbound subjects are <prefix>.<tenant>.…, and a
+                                        message whose envelope names another tenant than
+                                        its subject is dead-lettered unbooked, so NATS
+                                        publish permissions bind a publisher to its tenants
+                                        (default off; ADR 0013 addendum)
 
 Missing streams and the consumer are created on start.
 """
@@ -28,6 +33,7 @@ Missing streams and the consumer are created on start.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -37,9 +43,22 @@ from typing import Final
 from bookkeeper.settings import PREFIX, SettingsError
 
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]+")
+_NOT_IN_TOKEN: Final = re.compile(r"[^A-Za-z0-9_-]")
 _SUBJECT: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 MAX_DELIVER_LIMIT: Final = 1000
 MAX_BATCH: Final = 4096
+
+
+def subject_token(tenant: str) -> str:
+    """The tenant as one NATS subject token, one token per tenant: a name of letters,
+    digits, `_` and `-` as it is; any other name with those characters kept, the others
+    `_`, and `~` and 12 hex digits of its SHA-256 after it — `~` is in no plain name, so
+    `globex.no` (`globex_no~…`) never shares the subjects of a tenant called `globex_no`."""
+    if _TOKEN.fullmatch(tenant):
+        return tenant
+    digest = hashlib.sha256(tenant.encode()).hexdigest()[:12]
+    return f"{_NOT_IN_TOKEN.sub('_', tenant)}~{digest}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,8 @@ class NatsSettings:
     accounts_stream: str = "BOOKKEEPER_ACCOUNTS"
     accounts_prefix: str = "bookkeeper.accounts"
     accounts_durable: str = "bookkeeper-accounts"
+    #: The tenant is the first subject token after the prefix, and must be the envelope's.
+    tenant_subjects: bool = False
 
     def accounts(self) -> NatsSettings:
         """The settings of the Accounts Master's consumer: its own stream, subjects and
@@ -81,6 +102,14 @@ class NatsSettings:
     @property
     def filter_subject(self) -> str:
         return f"{self.subject_prefix}.>"
+
+    def subject_tenant(self, subject: str) -> str | None:
+        """The tenant an inbound subject names (`<prefix>.<tenant>.…`), None if none."""
+        head = self.subject_prefix + "."
+        if not subject.startswith(head):
+            return None
+        parts = subject[len(head) :].split(".")
+        return parts[0] if len(parts) > 1 and parts[0] else None
 
 
 def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings | None:
@@ -123,6 +152,11 @@ def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_BATCH:
             raise SettingsError(f"{PREFIX}NATS_BATCH must be 1..{MAX_BATCH}")
         fields["batch"] = int(raw)
+    raw = get("NATS_TENANT_SUBJECTS")
+    if raw is not None:
+        if raw.lower() not in ("1", "true", "on", "yes", "0", "false", "off", "no"):
+            raise SettingsError(f"{PREFIX}NATS_TENANT_SUBJECTS must be on or off")
+        fields["tenant_subjects"] = raw.lower() in ("1", "true", "on", "yes")
     settings = NatsSettings(**fields)  # type: ignore[arg-type]
     if settings.dead_letter_subject.startswith(settings.subject_prefix + "."):
         raise SettingsError(f"{PREFIX}NATS_DEAD_LETTER_SUBJECT must be outside the inbound prefix")

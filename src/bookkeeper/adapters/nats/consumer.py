@@ -38,8 +38,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
-from bookkeeper.adapters.nats.config import NatsSettings
-from bookkeeper.application.bus import BusIntake, Delivery, Outcome
+from bookkeeper.adapters.nats.config import NatsSettings, subject_token
+from bookkeeper.application.bus import UNKNOWN_TENANT, BusIntake, Delivery, Outcome, tenant_of
 from bookkeeper.application.ports import BusConsumerStatus
 
 log = logging.getLogger("bookkeeper.bus.nats")
@@ -55,6 +55,8 @@ FETCH_TIMEOUT: Final = 1.0
 LOOP_PAUSE: Final = 1.0
 #: Batches being booked at once by one consumer (each in its own transaction).
 IN_FLIGHT: Final = 2
+#: The dead letter's code of a message for another tenant than its subject names.
+TENANT_MISMATCH: Final = "tenant-mismatch"
 
 
 @dataclass(eq=False)
@@ -68,6 +70,14 @@ class _Batch:
 
 #: The batch the current task is booking (two may be in flight; see NatsConsumer._run).
 _BATCH: Final[ContextVar[_Batch]] = ContextVar("bookkeeper_nats_batch")
+
+
+#: What becomes of a message whose envelope names another tenant than its subject.
+_MISMATCH: Final = Delivery(
+    Outcome.DEAD,
+    reason="the message names another tenant than its subject (<prefix>.<tenant>.…)",
+    code=TENANT_MISMATCH,
+)
 
 
 def _header_value(value: str) -> str:
@@ -280,10 +290,16 @@ class NatsConsumer:
         token = _BATCH.set(batch)
         self._batches.add(batch)
         try:
+            foreign = [m for m in messages if not self._bound(m)]
+            messages = [m for m in messages if all(m is not f for f in foreign)]
+            for message in foreign:
+                await self.settle(message, _MISMATCH)
             if len(messages) == 1:
                 deliveries = [await self._intake.receive(messages[0].data)]
-            else:
+            elif messages:
                 deliveries = await self._intake.receive_many([m.data for m in messages])
+            else:
+                deliveries = []
             for message, delivery in zip(messages, deliveries, strict=True):
                 await self.settle(message, delivery)
         finally:
@@ -317,7 +333,21 @@ class NatsConsumer:
 
     async def handle(self, message: Msg) -> Outcome:
         """Book one message and ack, nak or dead-letter it."""
+        if not self._bound(message):
+            return await self.settle(message, _MISMATCH)
         return await self.settle(message, await self._intake.receive(message.data))
+
+    def _bound(self, message: Msg) -> bool:
+        """Whether the message may be booked for the tenant its envelope names: always,
+        unless subjects name tenants (`tenant_subjects`); then only when its subject names
+        that tenant (its `subject_token`, as the published ledger's subjects do) — so
+        that NATS's publish permissions on `<prefix>.<tenant>.>` decide which tenants a
+        publisher can book for (ADR 0013 addendum)."""
+        if not self._settings.tenant_subjects:
+            return True
+        named = self._settings.subject_tenant(message.subject)
+        tenant = tenant_of(message.data)
+        return named is not None and tenant != UNKNOWN_TENANT and named == subject_token(tenant)
 
     async def settle(self, message: Msg, delivery: Delivery) -> Outcome:
         """Act on what became of one message: ack (booked, duplicate), wait while the
@@ -346,7 +376,12 @@ class NatsConsumer:
             reason = f"gave up after {deliveries} deliveries: {reason}"
         try:
             where = await self._dead_letter(message, reason, delivery.code, deliveries)
-            await self._intake.dead_lettered(message.data, reason, delivery.code, where)
+            # A message for another tenant than its subject: its alert goes to neither
+            # (the body's tenant is the publisher's claim; `_bus` is the operator's).
+            alert_in = UNKNOWN_TENANT if delivery.code == TENANT_MISMATCH else None
+            await self._intake.dead_lettered(
+                message.data, reason, delivery.code, where, tenant=alert_in
+            )
         except Exception:
             # Not kept yet: leave it unacknowledged so that it comes back (never dropped).
             log.exception("dead-lettering a bus message failed; it will be redelivered")

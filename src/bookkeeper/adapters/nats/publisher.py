@@ -44,7 +44,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NoStreamResponseError
 
-from bookkeeper.adapters.nats.config import NatsSettings
+from bookkeeper.adapters.nats.config import NatsSettings, subject_token
 from bookkeeper.adapters.nats.consumer import ensure_stream
 from bookkeeper.application.dispatch import LogFollower
 from bookkeeper.application.event_log import published_line_texts
@@ -55,7 +55,6 @@ log = logging.getLogger("bookkeeper.bus.publisher")
 
 PUBLISHER_NAME: Final = "bus-publisher"
 JOURNAL_ENTRY_POSTED: Final = "JournalEntryPosted"
-_NOT_IN_TOKEN: Final = re.compile(r"[^A-Za-z0-9_-]")
 #: Seconds JetStream has to acknowledge a batch of publishes.
 ACK_TIMEOUT: Final = 10.0
 #: Publishes in flight at most before `handle` waits for their acks (below nats-py's own
@@ -73,11 +72,6 @@ _PLAIN: Final = re.compile(r"[!-~]+")
 _NO_RESPONDERS: Final = "503"
 
 _encode = msgspec.json.Encoder().encode
-
-
-def subject_token(tenant: str) -> str:
-    """The tenant as one NATS subject token."""
-    return _NOT_IN_TOKEN.sub("_", tenant) or "_"
 
 
 class _LineMessage(msgspec.Struct, frozen=True):
