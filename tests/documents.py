@@ -547,6 +547,196 @@ def image_only_pdf() -> Document:
     return bytes(doc.output()), PDF, dict(_NO_TEXT_EXPECTED)
 
 
+# --- receipts with several VAT rates (ADR 0052) -------------------------------------------
+# Grocery and kiosk receipts print a VAT breakdown in their own layouts; each `expected`
+# has "parts": (rate, gross) per rate, as the proposal books them.
+
+KIWI_ORG = org_number("98130290")
+COOP_ORG = org_number("95132680")
+BUNNPRIS_ORG = org_number("93812077")
+DELI_ORG = org_number("91877232")
+
+Cells = tuple[str, ...]
+
+
+def pdf_columns(rows: Sequence[str | Cells], widths: Sequence[int] = (50, 40, 40, 40)) -> bytes:
+    """A receipt roll whose VAT table is in columns: a row is a line, or cells at fixed
+    positions (as a till prints "Mva-sats  Grunnlag  Mva  Sum")."""
+    doc = FPDF(format="A4")
+    doc.add_page()
+    for index, row in enumerate(rows):
+        doc.set_font("Helvetica", "B" if index == 0 else "", 15 if index == 0 else 10)
+        if isinstance(row, str):
+            doc.cell(180, 6, row, new_x="LMARGIN", new_y="NEXT")
+            continue
+        for column, cell in enumerate(row):
+            last = column == len(row) - 1
+            doc.cell(
+                widths[column] if column < len(widths) else 40,
+                6,
+                cell,
+                align="L" if column == 0 else "R",
+                new_x="LMARGIN" if last else "RIGHT",
+                new_y="NEXT" if last else "TOP",
+            )
+    return bytes(doc.output())
+
+
+def kiwi_receipt() -> Document:
+    """KIWI: food at 15 %, detergent and a magazine's bag at 25 %; a VAT table in columns
+    headed "Mva-sats Grunnlag Mva Sum" with rates written "15,00%"."""
+    rows: list[str | Cells] = [
+        "KIWI 505 Majorstuen",
+        "Valkyriegata 9, 0366 Oslo",
+        f"Org.nr: NO {spaced_org(KIWI_ORG)} MVA",
+        "Kvitteringsnr: 70411",
+        "Dato: 02.03.2026 kl. 16:05",
+        ("Kjøttdeig 400 g", "", "", "59,90"),
+        ("Tine lettmelk 1,75 l", "", "", "34,40"),
+        ("Grandiosa", "", "", "57,70"),
+        ("Zalo oppvask", "", "", "39,90"),
+        ("Bærepose", "", "", "2,00"),
+        ("Totalt", "", "", "193,90"),
+        ("BankAxept", "", "", "193,90"),
+        ("Mva-sats", "Grunnlag", "Mva", "Sum"),
+        ("15,00%", "132,17", "19,83", "152,00"),
+        ("25,00%", "33,52", "8,38", "41,90"),
+    ]
+    return (
+        pdf_columns(rows),
+        PDF,
+        {
+            "document_type": "receipt",
+            "merchant_name": "KIWI 505 Majorstuen",
+            "organization_number": KIWI_ORG,
+            "document_number": "70411",
+            "date": dt.date(2026, 3, 2),
+            "gross": _d("193.90"),
+            "vat_rate": None,
+            "vat_amount": _d("28.21"),
+            "warnings": ["mixed VAT rates: 15 %, 25 %"],
+        },
+    )
+
+
+def coop_receipt() -> Document:
+    """Coop Extra: food 15 %, a newspaper 0 %, a lighter 25 %; the table puts the base
+    first ("Grunnlag Mva-sats Mva Sum") and the rate in a column of its own."""
+    rows: list[str | Cells] = [
+        "Coop Extra Bislett",
+        "Pilestredet 52, 0167 Oslo",
+        f"Org.nr {spaced_org(COOP_ORG)} MVA",
+        "Bong 55120",
+        "12.03.2026 09:41",
+        ("Egg 12 stk", "", "", "49,90"),
+        ("Aftenposten", "", "", "45,00"),
+        ("Lighter", "", "", "25,00"),
+        ("Bananer", "", "", "24,10"),
+        ("Sum", "", "", "144,00"),
+        ("Betalt med Visa", "", "", "144,00"),
+        ("Grunnlag", "Mva-sats", "Mva", "Sum"),
+        ("64,35", "15 %", "9,65", "74,00"),
+        ("45,00", "0 %", "0,00", "45,00"),
+        ("20,00", "25 %", "5,00", "25,00"),
+    ]
+    return (
+        pdf_columns(rows),
+        PDF,
+        {
+            "document_type": "receipt",
+            "merchant_name": "Coop Extra Bislett",
+            "organization_number": COOP_ORG,
+            "document_number": "55120",
+            "date": dt.date(2026, 3, 12),
+            "gross": _d("144.00"),
+            "vat_rate": None,
+            "vat_amount": _d("14.65"),
+            "warnings": ["mixed VAT rates: 0 %, 15 %, 25 %"],
+        },
+    )
+
+
+def bunnpris_receipt() -> Document:
+    """Bunnpris: each rate's VAT stated of its gross ("Herav mva 15 % av 1 093,00"), no
+    base printed; amounts with thousands separators."""
+    rows: list[Row] = [
+        "Bunnpris Torshov",
+        f"Org.nr. {spaced_org(BUNNPRIS_ORG)} MVA",
+        "Kvittering nr 88213",
+        "Dato 05.03.2026",
+        ("Kaffe og mat til møte", "1 093,00"),
+        ("Servietter og kopper", "250,00"),
+        ("Å betale", "1 343,00"),
+        ("Herav mva 15 % av 1 093,00", "142,57"),
+        ("Herav mva 25 % av 250,00", "50,00"),
+        ("Betalt med Mastercard", "1 343,00"),
+    ]
+    return (
+        pdf(rows),
+        PDF,
+        {
+            "document_type": "receipt",
+            "merchant_name": "Bunnpris Torshov",
+            "organization_number": BUNNPRIS_ORG,
+            "document_number": "88213",
+            "date": dt.date(2026, 3, 5),
+            "gross": _d("1343.00"),
+            "vat_rate": None,
+            "vat_amount": _d("192.57"),
+            "warnings": ["mixed VAT rates: 15 %, 25 %"],
+        },
+    )
+
+
+def deli_receipt() -> Document:
+    """A deli roll that prints only each rate's VAT ("mva 15%  12,00"): the parts are
+    solved from the VAT and the total."""
+    rows: list[Row] = [
+        "Deli Torget Mathall",
+        f"Org.nr {spaced_org(DELI_ORG)} MVA",
+        "Kvitt.nr 3310",
+        "Dato 09.03.2026",
+        ("Baguette", "92,00"),
+        ("Vin 0,75 l", "125,00"),
+        ("TOTALT", "217,00"),
+        ("mva 15%", "12,00"),
+        ("MVA 25%", "25,00"),
+    ]
+    return (
+        pdf(rows),
+        PDF,
+        {
+            "document_type": "receipt",
+            "merchant_name": "Deli Torget Mathall",
+            "organization_number": DELI_ORG,
+            "document_number": "3310",
+            "date": dt.date(2026, 3, 9),
+            "gross": _d("217.00"),
+            "vat_rate": None,
+            "vat_amount": _d("37.00"),
+            "warnings": ["the parts at 15 % and 25 % are reckoned", "mixed VAT rates: 15 %, 25 %"],
+        },
+    )
+
+
+#: (rate, gross) of each part a multi-rate receipt is booked in, largest rate first.
+MULTI_RATE_PARTS: dict[str, list[tuple[Decimal, Decimal]]] = {
+    "restaurant": [(_d("25"), _d("98.00")), (_d("15"), _d("547.00"))],
+    "kiwi": [(_d("25"), _d("41.90")), (_d("15"), _d("152.00"))],
+    "coop": [(_d("25"), _d("25.00")), (_d("15"), _d("74.00")), (_d("0"), _d("45.00"))],
+    "bunnpris": [(_d("25"), _d("250.00")), (_d("15"), _d("1093.00"))],
+    "deli": [(_d("25"), _d("125.00")), (_d("15"), _d("92.00"))],
+}
+
+MULTI_RATE_RECEIPTS: dict[str, Callable[[], Document]] = {
+    "restaurant": restaurant_receipt,
+    "kiwi": kiwi_receipt,
+    "coop": coop_receipt,
+    "bunnpris": bunnpris_receipt,
+    "deli": deli_receipt,
+}
+
+
 ALL_DOCUMENTS: dict[str, Callable[[], Document]] = {
     "grocery": grocery_receipt,
     "ruter": ruter_ticket,
@@ -554,6 +744,10 @@ ALL_DOCUMENTS: dict[str, Callable[[], Document]] = {
     "adobe": adobe_receipt,
     "restaurant": restaurant_receipt,
     "inconsistent_vat": inconsistent_vat_receipt,
+    "kiwi": kiwi_receipt,
+    "coop": coop_receipt,
+    "bunnpris": bunnpris_receipt,
+    "deli": deli_receipt,
     "telenor": telenor_invoice,
     "consultant": consultant_invoice,
     "rent": rent_invoice,

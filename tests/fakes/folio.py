@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, Literal
 
-from litestar import Litestar, Request, Response, Router, delete, get, post
+from litestar import Litestar, Request, Response, Router, delete, get, patch, post
 from litestar.params import FromPath
 
 from tests.fakes.contract import FOLIO_SPEC, errors
@@ -127,6 +127,8 @@ class FakeEvent:
     creditor_event_id: str | None = None  # internal transfers
     attachments: list[FakeAttachment] = dataclasses.field(default_factory=list)
     complete: bool = False
+    #: The user's note (PatchEvent.note); "" is none, as the spec removes it.
+    note: str = ""
 
     @property
     def date(self) -> dt.date:
@@ -189,6 +191,8 @@ class FakeFolio:
         self.requests: list[Seen] = []
         self.uploads: list[Upload] = []
         self.violations: list[str] = []
+        #: The PATCH /events/{id} bodies taken, in order (event id, body).
+        self.patches: list[tuple[str, dict[str, Any]]] = []
         self._before: collections.deque[_Fault] = collections.deque()
         self._after_commit: collections.deque[_Fault] = collections.deque()
         self._edits: collections.deque[Edit] = collections.deque()
@@ -440,6 +444,8 @@ class FakeFolio:
         }
         if event.merchant is not None:
             body["cardAuthorization"] = self._card(event)
+        if event.note:
+            body["note"] = event.note
         return body
 
     def _merchant_body(self, merchant: FakeMerchant) -> dict[str, Any]:
@@ -569,6 +575,30 @@ class FakeFolio:
         )
         return self.json({"id": attachment.id}, "CreateAttachmentResponse")
 
+    def patch_event(self, event_id: str, content_type: str | None, raw: bytes) -> Response[bytes]:
+        """PATCH /events/{id}: the spec's PatchEvent as JSON, each field given set ("" removes
+        it); 403 for an unknown event (as the spec says), 400 for a body that is not one."""
+        event = self.events.get(event_id)
+        if event is None:
+            return _text(403, "Forbidden")
+        if (content_type or "").split(";")[0].strip().lower() != "application/json":
+            return _text(400, "Bad request: a JSON body")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return _text(400, "Bad request: not JSON")
+        if not isinstance(body, dict):
+            return _text(400, "Bad request: not an object")
+        problems = list(errors(FOLIO_SPEC, "PatchEvent", body))
+        unknown = sorted(set(body) - {"purpose", "note", "participants", "ledgerCategoryId"})
+        if problems or unknown:
+            self.violations.extend(f"PatchEvent: {p}" for p in [*problems, *unknown])
+            return _text(400, "Bad request")
+        if "note" in body:
+            event.note = body["note"]
+        self.patches.append((event_id, body))
+        return Response(b"", status_code=202)
+
     def set_complete(self, event_id: str, complete: bool) -> Response[bytes]:
         event = self.events.get(event_id)
         if event is None:
@@ -675,6 +705,17 @@ def _build_app(fake: FakeFolio) -> Litestar:
             return answer
         return await fake.after_write() or answer
 
+    @patch("/events/{event_id:str}", status_code=202)
+    async def patch_event(
+        event_id: FromPath[str], request: Request[Any, Any, Any]
+    ) -> Response[bytes]:
+        answer = fake.patch_event(
+            event_id, request.headers.get("content-type"), await request.body()
+        )
+        if answer.status_code != 202:
+            return answer
+        return await fake.after_write() or answer
+
     @delete("/events/{event_id:str}/complete", status_code=202)
     async def uncomplete(event_id: FromPath[str]) -> Response[bytes]:
         answer = fake.set_complete(event_id, False)
@@ -684,7 +725,16 @@ def _build_app(fake: FakeFolio) -> Litestar:
 
     v2 = Router(
         path="/v2",
-        route_handlers=[accounts, balance, transactions, events, attachments, complete, uncomplete],
+        route_handlers=[
+            accounts,
+            balance,
+            transactions,
+            events,
+            attachments,
+            patch_event,
+            complete,
+            uncomplete,
+        ],
     )
     return Litestar(route_handlers=[v2], before_request=fake.gate, openapi_config=None)
 

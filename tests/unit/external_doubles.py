@@ -362,6 +362,7 @@ class BankEvent:
     id: str
     attachments: dict[str, str] = field(default_factory=dict)  # attachment id → filename
     complete: bool = False
+    note: str = ""
 
 
 class MemoryBank(_Remote):
@@ -421,6 +422,13 @@ class MemoryBank(_Remote):
         await self._enter("mark_incomplete")
         self._event(event_id).complete = False
         await self._leave("mark_incomplete")
+
+    async def annotate(self, event_id: str, note: str, around: dt.date) -> None:
+        await self._enter("annotate")
+        event = self._event(event_id)
+        if note not in event.note:
+            event.note = f"{event.note}\n{note}" if event.note else note
+        await self._leave("annotate")
 
 
 class World:

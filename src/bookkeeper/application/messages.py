@@ -505,6 +505,14 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"IBAN (?P<k>\S+) fails its check", "IBAN {k} består ikke kontrollen"),
         (r"the lines could not be used; one line of the whole amount",
          "linjene kunne ikke brukes; én linje med hele beløpet"),
+        # A receipt's VAT breakdown (ADR 0052).
+        (r"the parts at (?P<r>\S+) % and (?P<v>\S+) % are reckoned from their VAT and the "
+         r"total \(the bases to within (?P<k>.+)\)",
+         "delene med {r} % og {v} % er regnet ut av mva-beløpene og totalen "
+         "(grunnlagene med inntil {k} slingring)"),
+        (r"the VAT breakdown does not add up to the total; one line of the whole amount at "
+         r"one rate",
+         "mva-spesifikasjonen går ikke opp i totalen; én linje med hele beløpet til én sats"),
     )
 )  # fmt: skip
 #: Groups that are themselves sentences (the reason text is hidden in), said in Norwegian too.

@@ -328,6 +328,9 @@ class DocumentPipeline:
         source: dict[str, str] | None,
     ) -> tuple[ProposalData, bool]:
         """The payload to propose, and whether a value had to be assumed."""
+        # A receipt's VAT breakdown (ADR 0052): its parts per rate, read before the rate
+        # chooses the account, since they set the headline rate (the largest part's).
+        parts = facts.receipt_parts() if facts.document_type != "invoice" else ()
         choice = choose_account(facts.merchant, facts.vat_rate, patterns)
         vat_rate = choice.vat_rate
         guessed = choice.vat_rate_assumed
@@ -342,6 +345,7 @@ class DocumentPipeline:
             "vat_amount": facts.vat_amount,
             "document_hash": document.sha256,
         }
+        receipt_lines: dict[str, Any] = {"line_items": parts} if parts else {}
         if facts.document_type == "invoice":
             due_date = facts.due_date
             if due_date is None or due_date < facts.date:
@@ -373,6 +377,7 @@ class DocumentPipeline:
                     merchant_org_number=facts.organization_number,
                     document_number=facts.document_number,
                     **common,
+                    **receipt_lines,
                 ),
                 guessed,
             )
@@ -384,6 +389,7 @@ class DocumentPipeline:
                 merchant_name=facts.merchant,
                 document_number=facts.document_number,
                 **common,
+                **receipt_lines,
             ),
             guessed,
         )
@@ -480,6 +486,44 @@ class _Facts:
             self.warnings.append("the lines could not be used; one line of the whole amount")
             return ()
         return tuple(items)
+
+    def receipt_parts(self) -> tuple[LineItem, ...]:
+        """A receipt's parts per VAT rate (ADR 0052), gross per rate, when its lines hold
+        two rates or more and add up to the gross amount; they then set the headline rate
+        (the largest part's) and the VAT (the sum of the parts'). Lines that do not add up
+        are one line of the whole amount, with a warning (as an invoice's)."""
+        by_rate: dict[Decimal, Decimal] = {}
+        usable = True
+        for line in self._lines:
+            gross = line.gross
+            if gross is None and line.net is not None and line.vat_amount is not None:
+                gross = line.net + line.vat_amount
+            amount = _amount(gross, allow_zero=True)
+            rate = line.vat_rate
+            if amount is None or rate is None or rate not in self._rates:
+                usable = False
+                continue
+            by_rate[rate] = by_rate.get(rate, Decimal("0.00")) + amount
+        by_rate = {rate: amount for rate, amount in by_rate.items() if amount}
+        if len(by_rate) < 2 and usable:
+            return ()  # one rate: booked as it always was
+        if not usable or len(by_rate) < 2 or sum(by_rate.values()) != self.gross:
+            if len({line.vat_rate for line in self._lines}) > 1:
+                self.warnings.append(
+                    "the VAT breakdown does not add up to the total; one line of the whole "
+                    "amount at one rate"
+                )
+            return ()
+        parts = tuple(
+            LineItem(description=f"{rate} % mva", amount=amount, vat_rate=rate)
+            for rate, amount in sorted(by_rate.items(), key=lambda kv: kv[0], reverse=True)
+        )
+        largest = max(parts, key=lambda part: (part.amount, part.vat_rate))
+        self.vat_rate = largest.vat_rate
+        self.vat_amount = sum(
+            (money.vat_of_gross(part.amount, part.vat_rate) for part in parts), Decimal("0.00")
+        )
+        return parts
 
 
 def _unread_amount(read: Decimal | None) -> str:

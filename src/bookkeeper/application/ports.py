@@ -1084,6 +1084,12 @@ class Bank(Protocol):
 
     async def mark_incomplete(self, event_id: str) -> None: ...
 
+    async def annotate(self, event_id: str, note: str, around: dt.date) -> None:
+        """Add `note` to the event's note (ADR 0052: a receipt's parts per VAT rate, which
+        Folio has no field for): after what the note says, once; a note already holding it
+        is left as it is. `around`: the event's date, to find it among the events."""
+        ...
+
 
 BooksProvider = Callable[[str], Books]
 """Books of a tenant (one configured company today; per-tenant credentials later)."""

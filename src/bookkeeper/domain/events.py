@@ -86,6 +86,9 @@ class ReceiptAttachmentData(Payload, frozen=True, kw_only=True):
     document_number: str | None = None
     description: str | None = None
     document_hash: str | None = None
+    #: The parts of a receipt with several VAT rates (ADR 0052), gross per rate. Unset —
+    #: and then not written — for a receipt at one rate, so its stored JSON is unchanged.
+    line_items: tuple[LineItem, ...] | msgspec.UnsetType = msgspec.UNSET
 
 
 class InvoiceRegistrationData(Payload, frozen=True, kw_only=True):
@@ -122,6 +125,8 @@ class ExpenseRegistrationData(Payload, frozen=True, kw_only=True):
     description: str | None = None
     file_url: str | None = None
     document_hash: str | None = None
+    #: The parts of an expense with several VAT rates (ADR 0052), as on a receipt.
+    line_items: tuple[LineItem, ...] | msgspec.UnsetType = msgspec.UNSET
 
 
 class PatternSuggestionData(Payload, frozen=True, kw_only=True):
@@ -168,6 +173,18 @@ class CorrectionData(Payload, frozen=True, kw_only=True):
     target_proposal_id: str
     reason: str
     changes: Corrections
+
+
+def line_items_of(data: object) -> tuple[LineItem, ...]:
+    """A purchase's line items (an invoice's lines, a receipt's parts per VAT rate, ADR
+    0052); () when it has none, or is no purchase."""
+    items = getattr(data, "line_items", ())
+    return items if isinstance(items, tuple) else ()
+
+
+def line_rates(data: object) -> tuple[Decimal, ...]:
+    """The distinct VAT rates of a purchase's line items, in their order."""
+    return tuple(dict.fromkeys(item.vat_rate for item in line_items_of(data)))
 
 
 ProposalData = (

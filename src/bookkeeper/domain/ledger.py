@@ -27,6 +27,7 @@ from bookkeeper.domain.events import (
     Party,
     ProposalData,
     ReceiptAttachmentData,
+    line_items_of,
 )
 from bookkeeper.domain.rules import OUTPUT_VAT_ACCOUNT, REVERSE_CHARGE, TaxTable
 
@@ -266,15 +267,33 @@ def posting_for(
         case ReceiptAttachmentData() | ExpenseRegistrationData():
             who = data.merchant_name or getattr(data, "employee", "") or "kvittering"
             description = _trim(f"{who} {data.date.isoformat()}")
-            lines = _cost_lines(
-                data.account_code,
-                data.amount,
-                data.vat_rate,
-                description,
-                data.vat_amount,
-                rates,
-                data.date,
-            )
+            parts = line_items_of(data)
+            if parts:
+                # A receipt with several VAT rates (ADR 0052): the cost and its input VAT
+                # per rate, each part's VAT reckoned from its gross as the purchase's is.
+                lines = []
+                for part in parts:
+                    lines.extend(
+                        _cost_lines(
+                            part.account_code or data.account_code,
+                            part.amount,
+                            part.vat_rate,
+                            _trim(f"{description} {part.description}"),
+                            None,
+                            rates,
+                            data.date,
+                        )
+                    )
+            else:
+                lines = _cost_lines(
+                    data.account_code,
+                    data.amount,
+                    data.vat_rate,
+                    description,
+                    data.vat_amount,
+                    rates,
+                    data.date,
+                )
             lines.append(
                 JournalLine(account=payment_account, credit=data.amount, description=description)
             )

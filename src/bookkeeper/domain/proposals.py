@@ -53,6 +53,8 @@ from bookkeeper.domain.events import (
     Status,
     Step,
     event_type,
+    line_items_of,
+    line_rates,
     type_name,
 )
 from bookkeeper.domain.rules import foreign_currency
@@ -242,24 +244,19 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
         case ReceiptAttachmentData():
             _check_text("merchantName", data.merchant_name)
             _check_text("folioEventId", data.folio_event_id, required=False)
+            _check_receipt_lines(data, vat_rates)
         case ExpenseRegistrationData():
             _check_text("employee", data.employee)
             _check_text("category", data.category)
             _check_text("merchantName", data.merchant_name, required=False)
+            _check_receipt_lines(data, vat_rates)
         case InvoiceRegistrationData():
             _check_text("supplier", data.supplier)
             _check_date("dueDate", data.due_date)
             _check_text("paymentAccount", data.payment_account, required=False)
             if data.due_date < data.date:
                 raise InvalidProposal("dueDate is before the invoice date")
-            for index, line in enumerate(data.line_items):
-                _check_text(f"lineItems[{index}].description", line.description)
-                _check_amount(f"lineItems[{index}].amount", line.amount)
-                _check_rate(f"lineItems[{index}].vatRate", line.vat_rate, vat_rates)
-                if line.account_code is not None:
-                    _check_account(f"lineItems[{index}].accountCode", line.account_code)
-            if data.line_items and sum(li.amount for li in data.line_items) != data.amount:
-                raise InvalidProposal("the line items do not add up to the amount")
+            _check_lines(data, vat_rates)
         case PatternSuggestionData():
             _check_text("merchant", data.merchant)
             _check_account("accountCode", data.account_code)
@@ -275,6 +272,49 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
                     "nokAmount is given when approving a foreign-currency document, "
                     "not in a correction of an executed one"
                 )
+
+
+def _check_lines(data: ProposalData, vat_rates: frozenset[Decimal] | None) -> None:
+    """Each line item well-formed, and together they are the amount."""
+    items = line_items_of(data)
+    for index, line in enumerate(items):
+        _check_text(f"lineItems[{index}].description", line.description)
+        _check_amount(f"lineItems[{index}].amount", line.amount)
+        _check_rate(f"lineItems[{index}].vatRate", line.vat_rate, vat_rates)
+        if line.account_code is not None:
+            _check_account(f"lineItems[{index}].accountCode", line.account_code)
+    if items and sum(li.amount for li in items) != getattr(data, "amount", None):
+        raise InvalidProposal("the line items do not add up to the amount")
+
+
+def _check_receipt_lines(
+    data: ReceiptAttachmentData | ExpenseRegistrationData, vat_rates: frozenset[Decimal] | None
+) -> None:
+    """A receipt's parts per VAT rate (ADR 0052): at most one per rate, adding up to the
+    amount; the headline rate is one of theirs, and a stated VAT amount is their VAT."""
+    if isinstance(data.line_items, msgspec.UnsetType):
+        return
+    items = data.line_items
+    if not items:
+        raise InvalidProposal("lineItems, when given, holds the receipt's parts per VAT rate")
+    if len(items) > MAX_RECEIPT_LINES:
+        raise InvalidProposal(f"a receipt has at most {MAX_RECEIPT_LINES} parts per VAT rate")
+    _check_lines(data, vat_rates)
+    rates = [_canonical_rate(item.vat_rate) for item in items]
+    if len(set(rates)) != len(rates):
+        raise InvalidProposal("a receipt's line items are one per VAT rate")
+    if _canonical_rate(data.vat_rate) not in rates:
+        raise InvalidProposal("vatRate must be the rate of one of the line items")
+    if data.vat_amount is not None:
+        parts = sum((money.vat_of_gross(i.amount, i.vat_rate) for i in items), Decimal(0))
+        if abs(parts - data.vat_amount) > money.ONE_KRONE:
+            raise InvalidProposal(
+                f"vatAmount {data.vat_amount} is not the VAT of the line items ({parts})"
+            )
+
+
+#: A receipt's parts are one per VAT rate: Norway has five purchase rates.
+MAX_RECEIPT_LINES: Final = 10
 
 
 def _ore(amount: Decimal) -> Decimal:
@@ -298,14 +338,14 @@ def normalise(data: ProposalData) -> ProposalData:
     rate = getattr(data, "vat_rate", None)
     if isinstance(rate, Decimal):
         changes["vat_rate"] = _canonical_rate(rate)
-    if isinstance(data, InvoiceRegistrationData) and data.line_items:
+    if items := line_items_of(data):
         changes["line_items"] = tuple(
             msgspec.structs.replace(
                 line,
                 amount=line.amount.quantize(money.ORE),
                 vat_rate=_canonical_rate(line.vat_rate),
             )
-            for line in data.line_items
+            for line in items
         )
     if isinstance(data, CorrectionData):
         changes["changes"] = normalise_corrections(data.changes)
@@ -345,12 +385,43 @@ def apply_corrections(data: ProposalData, corrections: Corrections | None) -> Pr
     if unknown:
         names = ", ".join(_camel(n) for n in unknown)
         raise InvalidCorrection(f"{names} cannot be corrected on a {kind_of(data).value}")
+    _check_line_corrections(data, changes)
     merged = msgspec.structs.replace(data, **changes)
     try:
         validate(merged)
     except InvalidProposal as error:
         raise InvalidCorrection(f"correction makes the proposal invalid: {error}") from None
     return normalise(merged)
+
+
+#: What a correction may not change on a purchase booked at several VAT rates (ADR 0052).
+_PER_LINE_FIELDS: Final = ("amount", "vat_rate", "vat_amount")
+
+
+def _check_line_corrections(data: ProposalData, changes: dict[str, Any]) -> None:
+    """A purchase booked at several VAT rates (its line items) has no one rate, amount or
+    VAT to correct: each is the sum, or the largest, of its parts. A single value would
+    silently leave the parts as they are or break their sum, so it is refused, naming the
+    parts; the reviewer rejects it and proposes it again with the right parts (ADR 0052).
+    The account and every other field are corrected as on any purchase."""
+    if len(line_rates(data)) < 2:
+        return
+    # The same value again (a review form sends what it showed) changes nothing.
+    touched = [
+        name
+        for name in _PER_LINE_FIELDS
+        if name in changes and changes[name] != getattr(data, name, None)
+    ]
+    if not touched:
+        return
+    parts = ", ".join(
+        f"{money.kroner_text(item.amount)} at {item.vat_rate} %" for item in line_items_of(data)
+    )
+    names = ", ".join(_camel(name) for name in touched)
+    raise InvalidCorrection(
+        f"{names} cannot be corrected on a {kind_of(data).value} booked at several VAT rates "
+        f"({parts}): reject it and propose it again with the right line items"
+    )
 
 
 #: The correction that is the document's NOK amount rather than one of its fields.

@@ -681,6 +681,24 @@ def _subject(view: ProposalView) -> str:
     )
 
 
+def _vat(view: ProposalView) -> str:
+    """The VAT of a proposal as the review shows it: its rate ("25 %"), or a receipt's
+    parts per rate ("15 % av 982,00 kr + 25 % av 252,00 kr", ADR 0052)."""
+    items = view.data.get("lineItems")
+    rates = {str(i.get("vatRate")) for i in items if isinstance(i, dict)} if items else set()
+    if not isinstance(items, list | tuple) or len(rates) < 2:
+        return m.percent(view.vat_rate)
+    currency = str(view.data.get("currency") or "NOK")
+    parts: list[str] = []
+    try:
+        for item in items[:MAX_CONCERNS]:
+            rate, amount = Decimal(str(item["vatRate"])), Decimal(str(item["amount"]))
+            parts.append(f"{m.percent(rate)} av {m.kroner(amount, currency)}")
+    except (KeyError, TypeError, InvalidOperation):
+        return m.percent(view.vat_rate)
+    return " + ".join(parts)
+
+
 def review_text(
     view: ProposalView, concerns: Sequence[str] = (), people: People | None = None
 ) -> str:
@@ -688,8 +706,7 @@ def review_text(
     proposer = (people or People()).name(view.proposed_by)
     lines = [
         f"Til godkjenning: {_subject(view)}",
-        f"Konto {view.account_code or '?'}, mva {m.percent(view.vat_rate)}. "
-        f"Foreslått av {proposer}.",
+        f"Konto {view.account_code or '?'}, mva {_vat(view)}. Foreslått av {proposer}.",
     ]
     if view.confidence is not None:
         lines.append(f"Sikkerhet {m.score(view.confidence, m.NORWEGIAN)}.")
@@ -708,7 +725,7 @@ def outcome_text(view: ProposalView, people: People | None = None) -> str:
         corrected = " (korrigert)" if view.corrections else ""
         head = (
             f"Godkjent av {by}{corrected}: {_subject(view)}\n"
-            f"Konto {view.account_code or '?'}, mva {m.percent(view.vat_rate)}."
+            f"Konto {view.account_code or '?'}, mva {_vat(view)}."
         )
         # Why it failed in words of our own; the raw answer stays in the event.
         if view.status is Status.EXECUTED:

@@ -79,7 +79,11 @@ SYSTEM_PROMPT: Final = (
     "for what the document does not show; never guess. Amounts are decimal strings with a "
     "dot (1234.50), VAT rate in percent (25, 15, 12, 0), dates YYYY-MM-DD, currency an ISO "
     "4217 code. For each field you fill, add an evidence item with the exact snippet it was "
-    "read from."
+    "read from. A receipt with several VAT rates (food 15 % and other goods 25 % on a "
+    "grocery receipt, a 0 % newspaper) prints a VAT breakdown (MVA-grunnlag, Grunnlag / "
+    "Mva-sats / Mva / Sum, Herav mva): give one line per rate from it, with that rate's "
+    "base as net, its VAT and its gross (base plus VAT); vat_rate is then the rate of the "
+    "largest part and vat_amount the total VAT."
 )
 INSTRUCTION: Final = f"Extract the fields of the attached document with the {TOOL_NAME} tool."
 
@@ -112,9 +116,15 @@ TOOL: Final[dict[str, Any]] = {
             "gross": {**_AMOUNT, "description": "Total including VAT."},
             "net": {**_AMOUNT, "description": "Total excluding VAT."},
             "vat_amount": {**_AMOUNT, "description": "Total VAT (MVA)."},
-            "vat_rate": {**_AMOUNT, "description": "VAT rate in percent, e.g. 25."},
+            "vat_rate": {
+                **_AMOUNT,
+                "description": "VAT rate in percent, e.g. 25; with several, the largest part's.",
+            },
             "lines": {
                 "type": "array",
+                "description": (
+                    "An invoice's lines; a receipt's VAT breakdown, one line per VAT rate."
+                ),
                 "items": {
                     "type": "object",
                     "additionalProperties": False,

@@ -335,7 +335,9 @@ def _lines(text: str) -> list[str]:
 
 
 def _rate(m: re.Match[str]) -> Decimal:
-    return Decimal(m.group(1).replace(",", "."))
+    """A rate in its shortest form: "15,00 %" is 15, "11,11 %" 11.11."""
+    rate = Decimal(m.group(1).replace(",", "."))
+    return rate.quantize(Decimal(1)) if rate == rate.to_integral_value() else rate.normalize()
 
 
 @dataclass
@@ -542,7 +544,9 @@ def _bare_amount(line: str) -> bool:
 
 
 def _vat_of_line(rest: str, rate: Decimal) -> tuple[Decimal, Decimal | None] | None:
-    """(VAT amount, base) from a VAT line's amounts (the rate already removed)."""
+    """(VAT amount, base) from a VAT line's amounts (the rate already removed): the base
+    is the amount the VAT is `rate` % of; else, when one amount is the VAT's gross ("Mva
+    15 % av 982,00  128,09", ADR 0052), the base is that gross less the VAT."""
     amounts = _amounts(rest)
     if not amounts:
         return None
@@ -552,7 +556,20 @@ def _vat_of_line(rest: str, rate: Decimal) -> tuple[Decimal, Decimal | None] | N
         for vat in amounts:
             if vat is not base and abs(money.round_kr(base * rate / 100) - vat) <= money.ORE:
                 return vat, base
+    if rate:
+        for gross in amounts:
+            for vat in amounts:
+                if (
+                    vat is not gross
+                    and vat < gross
+                    and abs(money.vat_of_gross(gross, rate) - vat) <= money.ORE
+                ):
+                    return vat, gross - vat
     return amounts[-1], None
+
+
+#: A VAT table's heading without tabs ("MVA% GRUNNLAG MVA SUM", an OCR'd receipt roll).
+_VAT_TABLE_COLUMN = re.compile(r"(?i)(grunnlag|sats|-sats|netto|brutto|sum)")
 
 
 def _read_amounts(lines: list[str], f: _Fields) -> None:
@@ -566,12 +583,27 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         line = _ORG_BARE.sub(" ", raw)
         has_vat_word = bool(_VAT_WORD.search(line))
         rate_m = _RATE.search(line)
-        if has_vat_word and "\t" in line and not _amounts(line) and rate_m is None:
-            vat_table = 4
+        if (
+            has_vat_word
+            and ("\t" in line or _VAT_TABLE_COLUMN.search(line))
+            and not _amounts(line)
+            and rate_m is None
+        ):
+            vat_table = 6
             continue
-        # A VAT table's rows: each starts with its rate ("15 %  1 806,35  270,95"), or
-        # names it with a VAT word ("Fritatt mva 0 %  307,67"); any other row ends it.
-        in_table = vat_table > 0 and rate_m is not None and (rate_m.start() == 0 or has_vat_word)
+        # A VAT table's rows: each starts with its rate ("15 %  1 806,35  270,95"), names it
+        # with a VAT word ("Fritatt mva 0 %  307,67"), or is all figures with the rate
+        # after the base ("853,91  15 %  128,09  982,00"); any other row ends it (an item
+        # table's row has a description).
+        in_table = (
+            vat_table > 0
+            and rate_m is not None
+            and (
+                rate_m.start() == 0
+                or has_vat_word
+                or (len(_amounts(line)) >= 2 and not re.search(r"[^\W\d_]", line))
+            )
+        )
         vat_table = vat_table - 1 if in_table else 0
         net_statement = _NET_OF_ITEM.search(line) and len(_amounts(line)) <= 1
         if rate_m is not None and _VAT_BASE_LABEL.search(line[: rate_m.start()]):
@@ -642,6 +674,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         elif base_rate not in by_rate and base_rate == 0:
             by_rate[base_rate] = (Decimal("0.00"), stated_base, base_evidence)
     if len(by_rate) > 1:
+        _base_by_difference(by_rate, f.gross, f.warnings)
         f.vat_amount = sum((v for v, _, _ in by_rate.values()), money.ORE * 0)
         f.evidence["vat_amount"] = _evidence(" | ".join(e for _, _, e in by_rate.values()))
         rates = sorted(by_rate)
@@ -704,6 +737,65 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             f"VAT {money.kroner_text(f.vat_amount)} does not match {f.vat_rate} % of "
             f"{money.kroner_text(f.gross)} (expected {money.kroner_text(expected)})"
         )
+
+
+def _bases_from_vat(
+    by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]],
+    gross: Decimal,
+    warnings: list[str],
+) -> None:
+    """Two rates with their VAT and no base ("mva 15 % 50,19", "MVA 25 % 87,66", the total
+    823,07): the split of the total whose parts hold exactly those VAT amounts, the one
+    nearest each VAT's own gross. Several splits a few øre apart may hold them; each gives
+    the printed VAT per rate and the total, so the VAT is booked as printed and only the
+    bases may differ by those øre, which a warning says."""
+    (low, (vat_low, _, ev_low)), (high, (vat_high, _, ev_high)) = sorted(by_rate.items())
+    if not low or not high:
+        return  # a 0 % part has no VAT to tell its size by
+    estimate = money.round_kr(vat_low * (100 + low) / low)
+    spread = int((100 + low) / low) + 2  # øre of gross per øre of VAT, and the rounding
+    found = [
+        part
+        for step in range(-spread, spread + 1)
+        if (part := estimate + money.ORE * step) > 0
+        and gross - part > 0
+        and money.vat_of_gross(part, low) == vat_low
+        and money.vat_of_gross(gross - part, high) == vat_high
+    ]
+    if not found:
+        return
+    part = min(found, key=lambda p: abs(p - estimate))
+    by_rate[low] = (vat_low, part - vat_low, ev_low)
+    by_rate[high] = (vat_high, gross - part - vat_high, ev_high)
+    if len(found) > 1:
+        warnings.append(
+            f"the parts at {low} % and {high} % are reckoned from their VAT and the total "
+            f"(the bases to within {money.kroner_text(found[-1] - found[0])})"
+        )
+
+
+def _base_by_difference(
+    by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]],
+    gross: Decimal | None,
+    warnings: list[str],
+) -> None:
+    """A VAT breakdown that states the base of every rate but one (ADR 0052): that one's
+    base is the total less the other parts and its VAT, when its VAT is then its rate of
+    it (to the øre). Otherwise it stays unknown (and the lines cannot be booked)."""
+    missing = [rate for rate, (_, base, _) in by_rate.items() if base is None]
+    if gross is not None and len(missing) == 2 == len(by_rate):
+        _bases_from_vat(by_rate, gross, warnings)
+        return
+    if gross is None or len(missing) != 1:
+        return
+    (rate,) = missing
+    vat, _, evidence = by_rate[rate]
+    others = sum(
+        ((b or Decimal(0)) + v for r, (v, b, _) in by_rate.items() if r != rate), Decimal(0)
+    )
+    base = gross - others - vat
+    if base > 0 and abs(money.round_kr(base * rate / 100) - vat) <= money.ORE:
+        by_rate[rate] = (vat, base, evidence)
 
 
 def _infer_rate(gross: Decimal, vat: Decimal) -> Decimal | None:

@@ -37,6 +37,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Final, TypeVar
 
+import msgspec
+
 from bookkeeper.adapters.folio import wire
 from bookkeeper.adapters.folio.client import FolioClient
 from bookkeeper.adapters.folio.wire import SYSTEM, contract_broken, parse_amount
@@ -180,6 +182,30 @@ class FolioBank:
 
     async def mark_incomplete(self, event_id: str) -> None:
         await self._complete(event_id, "DELETE")
+
+    async def annotate(self, event_id: str, note: str, around: dt.date) -> None:
+        """PATCH /events/{id} with the event's note and `note` after it (ADR 0052): the
+        only place Folio's API has for what a receipt's parts per VAT rate are (a ledger
+        category has one VAT code). The user's own note is kept; one that already holds
+        `note` is not written again (an attempt after a timeout repeats nothing)."""
+        span = dt.timedelta(days=FIND_ATTACHMENT_DAYS)
+        body = await self._events_page(around - span, around + span)
+        existing = next((e.note or "" for e in body.events if e.id == event_id), "")
+        if note in existing:
+            return
+        text = f"{existing.rstrip()}\n{note}" if existing.strip() else note
+        path = f"/events/{_segment(event_id)}"
+        content = msgspec.json.encode({"note": text})
+        await self._event_write(
+            event_id,
+            lambda: self._client.request(
+                "PATCH",
+                path,
+                idempotent=True,
+                content=content,
+                headers={"Content-Type": "application/json"},
+            ),
+        )
 
     # --- helpers ------------------------------------------------------------------------
 

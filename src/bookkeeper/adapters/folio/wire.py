@@ -172,6 +172,8 @@ class Event(_Wire, frozen=True, kw_only=True):
     card_authorization: CardAuthorization | None = None
     payment: Payment | None = None
     purpose: str | None = None
+    #: The user's note on the event (PatchEvent.note), which ADR 0052 adds to.
+    note: str | None = None
 
 
 class EventIncludes(_Wire, frozen=True, kw_only=True):

@@ -171,6 +171,19 @@ class SandboxBank:
     async def mark_incomplete(self, event_id: str) -> None:
         await self._set_complete(event_id, False)
 
+    async def annotate(self, event_id: str, note: str, around: dt.date) -> None:
+        """The event's note with `note` after it, once (as Folio's PATCH /events/{id})."""
+        await self._ready()
+
+        def change(data: dict[str, Any]) -> dict[str, Any]:
+            existing = str(data.get("note") or "")
+            if note in existing:
+                return data
+            return data | {"note": f"{existing.rstrip()}\n{note}" if existing.strip() else note}
+
+        if await self._store.update(self._tenant, BANK, "event", event_id, change) is None:
+            raise _not_found(f"no event {event_id}")
+
     async def _set_complete(self, event_id: str, complete: bool) -> None:
         await self._ready()
 

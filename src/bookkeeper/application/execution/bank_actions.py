@@ -10,7 +10,8 @@ from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import ExecutionRefused, attachment_filename
 from bookkeeper.application.ports import BankProvider, UnitOfWorkFactory
-from bookkeeper.domain.events import ReceiptAttachmentData
+from bookkeeper.domain import money
+from bookkeeper.domain.events import ReceiptAttachmentData, line_items_of, line_rates
 
 #: What the record of a reversed Folio attachment says: the API has no way to remove it.
 FOLIO_KEEPS_ATTACHMENT: Final = (
@@ -52,6 +53,11 @@ class BankActions:
             attachment_id = await attempt.call(
                 lambda: bank.attach_receipt(event_id, filename, content, document.content_type)
             )
+        if len(line_rates(data)) > 1:
+            # Folio has one VAT code per event (its ledger category): the parts per rate
+            # go in the event's note, for whoever books it from the bank (ADR 0052).
+            note = vat_note(data)
+            await attempt.call(lambda: bank.annotate(event_id, note, data.date))
         await attempt.call(lambda: bank.mark_complete(event_id))
         return Acted(external_ids={"folioEventId": event_id, "folioAttachmentId": attachment_id})
 
@@ -71,3 +77,18 @@ class BankActions:
             f"{external.get('folioAttachmentId', 'unknown')}, proposal {target_id})"
         )
         return Acted(external_ids=ids, alerts=[("attachment-kept", "warning", message)])
+
+
+def vat_note(data: ReceiptAttachmentData) -> str:
+    """A receipt's parts per VAT rate as one line for a bank event's note (ADR 0052):
+    "MVA per sats: 15 % av 152,00 kr (mva 19,83 kr); 25 % av 41,90 kr (mva 8,38 kr)"."""
+    parts = "; ".join(
+        f"{_rate(item.vat_rate)} % av {money.kroner_text(item.amount, data.currency)} "
+        f"(mva {money.kroner_text(money.vat_of_gross(item.amount, item.vat_rate), data.currency)})"
+        for item in line_items_of(data)
+    )
+    return f"MVA per sats: {parts}"
+
+
+def _rate(rate: object) -> str:
+    return str(rate).replace(".", ",")

@@ -39,7 +39,11 @@ from bookkeeper.application.postings import (
     tax_table,
 )
 from bookkeeper.domain import money
-from bookkeeper.domain.events import ExpenseRegistrationData, InvoiceRegistrationData
+from bookkeeper.domain.events import (
+    ExpenseRegistrationData,
+    InvoiceRegistrationData,
+    line_items_of,
+)
 from bookkeeper.domain.ledger import input_vat
 from bookkeeper.domain.proposals import Proposal
 from bookkeeper.domain.rules import TaxTable
@@ -280,6 +284,19 @@ def purchase_lines(
             or " ".join(part for part in (data.merchant_name, data.category) if part)
             or data.employee
         )
+        if parts := line_items_of(data):
+            # An expense with several VAT rates (ADR 0052): one purchase line per rate,
+            # as the ledger posts it.
+            return tuple(
+                line(
+                    f"{description} {part.description}",
+                    part.amount,
+                    part.vat_rate,
+                    part.account_code or data.account_code,
+                    None,
+                )
+                for part in parts
+            )
     return (line(description, data.amount, data.vat_rate, data.account_code, data.vat_amount),)
 
 

@@ -144,6 +144,8 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     },
     # A proposal's fields, as the page names them (the API's camelCase names otherwise).
     "field.vatAmount": {"nb": "Mva-beløp", "en": "VAT amount"},
+    # A purchase's lines: an invoice's, or a receipt's parts per VAT rate (ADR 0052).
+    "field.lineItems": {"nb": "Linjer (per mva-sats)", "en": "Lines (per VAT rate)"},
     "field.currency": {"nb": "Valuta", "en": "Currency"},
     "field.folioEventId": {"nb": "Banktransaksjon (Folio)", "en": "Bank transaction (Folio)"},
     "field.merchantOrgNumber": {"nb": "Org.nr.", "en": "Organisation number"},
