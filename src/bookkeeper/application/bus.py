@@ -52,6 +52,7 @@ from bookkeeper.application.translation import (
     Rejected,
     UnknownExternalType,
     fingerprint,
+    nests_deeper_than,
     read_envelope,
 )
 from bookkeeper.domain.events import AlertRaisedData
@@ -89,10 +90,13 @@ class Delivery:
 
 
 def tenant_of(raw: bytes) -> str:
-    """The tenant a message names, as far as it can be read (UNKNOWN_TENANT otherwise)."""
+    """The tenant a message names, as far as it can be read (UNKNOWN_TENANT otherwise:
+    also one nested too deep to read, which json.loads would answer with a RecursionError)."""
+    if nests_deeper_than(raw):
+        return UNKNOWN_TENANT
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return UNKNOWN_TENANT
     tenant = body.get("tenant") if isinstance(body, dict) else None
     if isinstance(tenant, str) and 0 < len(tenant) <= MAX_NAME and tenant.isprintable():
@@ -158,9 +162,9 @@ class BusIntake:
         """`receive` of a whole batch with one commit (Ingest.book_many); never raises.
         The database down: every message RETRY (storage_down). Anything unexpected about
         the batch as a whole: each message is received on its own instead."""
-        if self._accounts is not None and any(is_account_message(raw) for raw in raws):
-            return [await self.receive(raw) for raw in raws]
         try:
+            if self._accounts is not None and any(is_account_message(raw) for raw in raws):
+                return [await self.receive(raw) for raw in raws]
             results = await self._ingest.book_many(raws, self._principal_for)
         except StorageUnavailable as error:
             return [Delivery(Outcome.RETRY, reason=str(error), code=error.code) for _ in raws]

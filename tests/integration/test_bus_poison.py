@@ -1,0 +1,126 @@
+"""Story 9 walked as an operator would, against the real nats-server: messages that no
+decoder can read without blowing its stack, and an intake that fails as a whole, are
+dead-lettered with an alert — never left unacknowledged until JetStream stops
+redelivering them (which drops them silently after max_deliver) — and the good messages
+fetched with them are booked, once. The unit of work is the real SQLite and PostgreSQL
+stores (uow_factory) as well as the in-memory one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from bookkeeper.adapters.nats.config import NatsSettings
+from bookkeeper.adapters.nats.consumer import CODE_HEADER, DELIVERIES_HEADER, NatsConsumer
+from bookkeeper.application.bus import UNKNOWN_TENANT, Outcome, tenant_of
+from bookkeeper.application.event_log import dead_letter_alert_id
+from bookkeeper.application.ports import UnitOfWorkFactory
+from bookkeeper.application.translation import MalformedMessage, fingerprint, read_envelope
+from tests.integration.test_nats_bus import (
+    TENANT,
+    _booked_ids,
+    _dead_letters,
+    _entry,
+    _settled_outcomes,
+    bus,
+    intake_on_accounts,
+    invoice,
+    nats_url,
+    publish,
+)
+from tests.polling import polls
+
+__all__ = ["bus", "nats_url"]  # the fixtures, imported for this module's tests
+
+
+def nested(depth: int) -> bytes:
+    """An InvoiceIssued whose data nests `depth` objects deep."""
+    head = b'{"type": "InvoiceIssued", "source": "invoicing", "tenant": "acme", "data": '
+    return head + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
+
+
+def test_a_message_nested_too_deep_is_malformed_not_a_recursion_error() -> None:
+    deep = nested(5000)
+    with pytest.raises(MalformedMessage, match="nest more than 32 levels"):
+        read_envelope(deep)
+    assert tenant_of(deep) == UNKNOWN_TENANT
+    # 32 levels are still read (and refused by the translator's schema, not the depth).
+    assert read_envelope(nested(31)).type == "InvoiceIssued"
+
+
+async def _acknowledged(consumer: NatsConsumer) -> None:
+    for _ in polls():  # JetStream takes acks asynchronously
+        if await consumer.lag() == (0, 0):
+            return
+        await asyncio.sleep(0.1)
+    assert await consumer.lag() == (0, 0)
+
+
+async def test_a_message_nested_too_deep_is_dead_lettered_and_its_batch_is_booked(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """With the Accounts Master wired (as `serve` wires it), a message nested thousands
+    deep used to raise a RecursionError out of the batch: every message of the fetch was
+    left unacknowledged, redelivered max_deliver times and then dropped by JetStream."""
+    consumer = NatsConsumer(intake_on_accounts(uow_factory), bus)
+    await consumer.connect()
+    outcomes = await _settled_outcomes(consumer)
+    deep = nested(5000)
+    batch = [invoice("D-1"), deep, invoice("D-2")]
+    try:
+        await publish(bus, batch)
+        assert await consumer.pull_once(wait=2) == len(batch)
+        assert outcomes == [Outcome.BOOKED, Outcome.DEAD, Outcome.BOOKED]
+        assert await _booked_ids(uow_factory) == sorted(_entry(k) for k in ("D-1", "D-2"))
+        kept = await _dead_letters(bus)
+        assert [(data, headers[CODE_HEADER]) for data, headers in kept] == [
+            (deep, "malformed-message")
+        ]
+        async with uow_factory() as uow:
+            alert = await uow.events.get(
+                UNKNOWN_TENANT, dead_letter_alert_id(UNKNOWN_TENANT, fingerprint(deep))
+            )
+        assert alert is not None and alert.type == "AlertRaised"
+        assert "nest more than 32 levels" in alert.data.message
+        await _acknowledged(consumer)
+    finally:
+        await consumer.close()
+
+
+async def test_an_intake_that_fails_as_a_whole_dead_letters_rather_than_drops(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """Should the intake raise after all (it promises not to), each message of the batch
+    is a transient failure: nak'ed with back-off and, on its last delivery, kept in the
+    dead-letter stream with an alert — not dropped once JetStream stops redelivering."""
+    intake = intake_on_accounts(uow_factory)
+
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError("the intake broke")
+
+    intake.receive = broken  # type: ignore[method-assign]
+    intake.receive_many = broken  # type: ignore[method-assign]
+    consumer = NatsConsumer(intake, bus)
+    await consumer.connect()
+    bodies = [invoice("X-1"), invoice("X-2")]
+    try:
+        await publish(bus, bodies)
+        deadline = asyncio.get_running_loop().time() + 20
+        while asyncio.get_running_loop().time() < deadline:
+            await consumer.pull_once(wait=0.3)
+            if await consumer.lag() == (0, 0):
+                break
+        kept = await _dead_letters(bus)
+        assert sorted(data for data, _ in kept) == sorted(bodies)
+        assert {h[DELIVERIES_HEADER] for _, h in kept} == {str(bus.max_deliver)}
+        async with uow_factory() as uow:
+            for body in bodies:
+                alert = await uow.events.get(
+                    TENANT, dead_letter_alert_id(TENANT, fingerprint(body))
+                )
+                assert alert is not None and "the intake broke" in alert.data.message
+        await _acknowledged(consumer)
+    finally:
+        await consumer.close()
