@@ -8,6 +8,7 @@ stores (uow_factory) as well as the in-memory one."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -124,3 +125,12 @@ async def test_an_intake_that_fails_as_a_whole_dead_letters_rather_than_drops(
         await _acknowledged(consumer)
     finally:
         await consumer.close()
+
+
+@pytest.mark.parametrize("named", ["*", "acme,other", " acme", ""])
+def test_a_dead_letter_naming_no_tenant_one_can_be_in_is_alerted_apart(named: str) -> None:
+    """`*` (every tenant, in the policy) or a list is no tenant: the alert about such a
+    message went into a tenant of that name, which no one can read."""
+    body = json.dumps({"type": "InvoiceIssued", "source": "s", "tenant": named}).encode()
+    assert tenant_of(body) == UNKNOWN_TENANT
+    assert tenant_of(invoice("T-1")) == TENANT

@@ -64,6 +64,10 @@ ALERT_RAISED: Final = "AlertRaised"
 UNKNOWN_TENANT: Final = "_bus"
 #: Longest reason kept in an alert (the dead-letter stream keeps the whole message).
 MAX_REASON: Final = 1000
+#: What no tenant id holds (`*` means every tenant in the policy, a comma separates
+#: tenants in lists): a message naming one is alerted under UNKNOWN_TENANT, not in a
+#: tenant no one can be in.
+_NOT_IN_TENANT: Final = frozenset("*,")
 
 
 class Outcome(enum.Enum):
@@ -99,7 +103,13 @@ def tenant_of(raw: bytes) -> str:
     except (ValueError, UnicodeDecodeError, RecursionError):
         return UNKNOWN_TENANT
     tenant = body.get("tenant") if isinstance(body, dict) else None
-    if isinstance(tenant, str) and 0 < len(tenant) <= MAX_NAME and tenant.isprintable():
+    if (
+        isinstance(tenant, str)
+        and 0 < len(tenant) <= MAX_NAME
+        and tenant.isprintable()
+        and tenant == tenant.strip()
+        and not any(ch in _NOT_IN_TENANT for ch in tenant)
+    ):
         return tenant
     return UNKNOWN_TENANT
 
