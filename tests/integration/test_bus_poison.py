@@ -13,12 +13,24 @@ from typing import Any
 
 import pytest
 
-from bookkeeper.adapters.nats.config import NatsSettings
+from bookkeeper.adapters.nats.config import NatsSettings, load_bus_tenants
 from bookkeeper.adapters.nats.consumer import CODE_HEADER, DELIVERIES_HEADER, NatsConsumer
-from bookkeeper.application.bus import UNKNOWN_TENANT, Outcome, tenant_of
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.accounts_master import AccountsMaster
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.bus import UNKNOWN_TENANT, BusIntake, Outcome, tenant_of
 from bookkeeper.application.event_log import dead_letter_alert_id
+from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import UnitOfWorkFactory
-from bookkeeper.application.translation import MalformedMessage, fingerprint, read_envelope
+from bookkeeper.application.translation import (
+    Ingest,
+    MalformedMessage,
+    Translators,
+    bus_principal,
+    discover,
+    fingerprint,
+    read_envelope,
+)
 from tests.integration.test_nats_bus import (
     TENANT,
     _booked_ids,
@@ -32,6 +44,7 @@ from tests.integration.test_nats_bus import (
     publish,
 )
 from tests.polling import polls
+from tests.unit.conftest import FixedClock
 
 __all__ = ["bus", "nats_url"]  # the fixtures, imported for this module's tests
 
@@ -134,3 +147,52 @@ def test_a_dead_letter_naming_no_tenant_one_can_be_in_is_alerted_apart(named: st
     body = json.dumps({"type": "InvoiceIssued", "source": "s", "tenant": named}).encode()
     assert tenant_of(body) == UNKNOWN_TENANT
     assert tenant_of(invoice("T-1")) == TENANT
+
+
+def test_the_tenants_the_bus_books_for_are_a_comma_list() -> None:
+    assert load_bus_tenants({}) is None
+    assert load_bus_tenants({"BOOKKEEPER_BUS_TENANTS": " acme, globex ,"}) == {"acme", "globex"}
+
+
+async def test_a_message_for_a_tenant_the_bus_does_not_book_for_is_dead_lettered(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """With BOOKKEEPER_BUS_TENANTS set, a message naming another tenant (a typo of the
+    tenant's name, a service pointed at the wrong bus) is dead-lettered with an alert
+    the operator sees (under _bus), and booked into no tenant's books; the messages
+    fetched with it are booked. Unset, a message for tenant `ghost` was booked as the
+    first entry of books no one keeps."""
+    clock = FixedClock()
+    ledger = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
+    intake = BusIntake(
+        Ingest(Translators(discover()), ledger),
+        uow_factory,
+        clock,
+        bus_principal(),
+        RoleAuthorizer(),
+        accounts=AccountsMaster(uow_factory, clock),
+        tenants=frozenset({TENANT}),
+    )
+    consumer = NatsConsumer(intake, bus)
+    await consumer.connect()
+    outcomes = await _settled_outcomes(consumer)
+    ghost = json.loads(invoice("U-2"))
+    ghost["tenant"] = "ghost"
+    stray = json.dumps(ghost).encode()
+    try:
+        await publish(bus, [invoice("U-1"), stray, invoice("U-3")])
+        assert await consumer.pull_once(wait=2) == 3
+        assert outcomes == [Outcome.BOOKED, Outcome.DEAD, Outcome.BOOKED]
+        assert await _booked_ids(uow_factory) == sorted(_entry(k) for k in ("U-1", "U-3"))
+        [(data, headers)] = await _dead_letters(bus)
+        assert data == stray and headers[CODE_HEADER] == "unknown-tenant"
+        async with uow_factory() as uow:
+            alert = await uow.events.get(
+                UNKNOWN_TENANT, dead_letter_alert_id(UNKNOWN_TENANT, fingerprint(stray))
+            )
+            in_ghost = await uow.events.read_all(limit=1000)
+        assert alert is not None and "not for tenant 'ghost'" in alert.data.message
+        assert [e for e in in_ghost if e.tenant_id == "ghost"] == []
+        await _acknowledged(consumer)
+    finally:
+        await consumer.close()

@@ -62,6 +62,8 @@ log = logging.getLogger("bookkeeper.bus")
 ALERT_RAISED: Final = "AlertRaised"
 #: The tenant a dead-lettered message is alerted under when its body names none.
 UNKNOWN_TENANT: Final = "_bus"
+#: The dead letter's code for a message naming a tenant the bus does not book for.
+UNKNOWN_TENANT_CODE: Final = "unknown-tenant"
 #: Longest reason kept in an alert (the dead-letter stream keeps the whole message).
 MAX_REASON: Final = 1000
 #: What no tenant id holds (`*` means every tenant in the policy, a comma separates
@@ -125,9 +127,12 @@ class BusIntake:
         principal_for: PrincipalFor,
         authorizer: Authorizer,
         accounts: AccountsMaster | None = None,
+        tenants: frozenset[str] | None = None,
     ) -> None:
         #: The Accounts Master's messages (AccountCreated / AccountUpdated) go here.
         self._accounts = accounts
+        #: The tenants messages may name (BOOKKEEPER_BUS_TENANTS); None: any.
+        self._tenants = tenants
         self._ingest = ingest
         self._authorizer = authorizer
         self._uow = uow_factory
@@ -151,8 +156,27 @@ class BusIntake:
             return Delivery(Outcome.RETRY, reason=f"{type(error).__name__}: {error}")
         return Delivery(Outcome.BOOKED if new else Outcome.DUPLICATE)
 
+    def _stranger(self, raw: bytes) -> Delivery | None:
+        """DEAD (`unknown-tenant`) for a message naming a tenant the bus does not book
+        for (BOOKKEEPER_BUS_TENANTS); None otherwise — also for one whose tenant cannot
+        be read, which the envelope's check refuses with its own reason."""
+        if self._tenants is None:
+            return None
+        tenant = tenant_of(raw)
+        if tenant == UNKNOWN_TENANT or tenant in self._tenants:
+            return None
+        return Delivery(
+            Outcome.DEAD,
+            reason=f"the bus books for {', '.join(sorted(self._tenants))}, "
+            f"not for tenant {tenant[:MAX_NAME]!r}",
+            code=UNKNOWN_TENANT_CODE,
+        )
+
     async def receive(self, raw: bytes) -> Delivery:
         """Book the message; never raises — the outcome says what to do with it."""
+        stranger = self._stranger(raw)
+        if stranger is not None:
+            return stranger
         if self._accounts is not None and is_account_message(raw):
             return await self._receive_account(self._accounts, raw)
         try:
@@ -173,7 +197,9 @@ class BusIntake:
         The database down: every message RETRY (storage_down). Anything unexpected about
         the batch as a whole: each message is received on its own instead."""
         try:
-            if self._accounts is not None and any(is_account_message(raw) for raw in raws):
+            if (self._accounts is not None and any(is_account_message(r) for r in raws)) or (
+                self._tenants is not None and any(self._stranger(r) for r in raws)
+            ):
                 return [await self.receive(raw) for raw in raws]
             results = await self._ingest.book_many(raws, self._principal_for)
         except StorageUnavailable as error:
@@ -222,7 +248,9 @@ class BusIntake:
     async def dead_lettered(self, raw: bytes, reason: str, code: str, where: str) -> uuid.UUID:
         """Record the one AlertRaised about a dead-lettered message (`where`: where it is
         kept, e.g. the dead-letter stream and sequence). StorageUnavailable propagates."""
-        tenant = tenant_of(raw)
+        # A message for a tenant the bus does not book for is alerted apart, not in the
+        # books of that tenant, which no one keeps.
+        tenant = UNKNOWN_TENANT if code == UNKNOWN_TENANT_CODE else tenant_of(raw)
         alert_id = dead_letter_alert_id(tenant, fingerprint(raw))
         event = stamp(
             ALERT_RAISED,
