@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -196,3 +197,14 @@ async def test_a_message_for_a_tenant_the_bus_does_not_book_for_is_dead_lettered
         await _acknowledged(consumer)
     finally:
         await consumer.close()
+
+
+@pytest.mark.parametrize(("net", "refused"), [("1.005", True), ("1.000", False), ("7", False)])
+def test_an_amount_finer_than_ore_is_malformed_naming_its_field(net: str, refused: bool) -> None:
+    ingest = Ingest(Translators(discover()), None)  # type: ignore[arg-type]
+    raw = invoice("O-1", net=net, vat="0.25")
+    if refused:
+        with pytest.raises(MalformedMessage, match="net_amount must be an amount in whole øre"):
+            ingest.translate(raw)
+    else:
+        assert ingest.translate(raw)[1].lines[0].debit == Decimal(net) + Decimal("0.25")
