@@ -38,7 +38,11 @@ from bookkeeper.adapters.auth.local_jwt import (
 from bookkeeper.adapters.auth.oidc import OidcVerifier
 from bookkeeper.adapters.fetch import SafeFetcher
 from bookkeeper.adapters.images import PillowImageConverter
-from bookkeeper.adapters.nats.config import load_bus_approval_limit, load_nats_settings
+from bookkeeper.adapters.nats.config import (
+    load_bus_approval_limit,
+    load_bus_tenants,
+    load_nats_settings,
+)
 from bookkeeper.adapters.process_lock import FileLock
 from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
 from bookkeeper.adapters.sealing import sealer_for
@@ -668,6 +672,7 @@ class Container(containers.DeclarativeContainer):
         ),
         authorizer=authorizer,
         accounts=accounts_master,
+        tenants=providers.Callable(load_bus_tenants),
     )
     #: The bus-publisher Subscriber (the ledger to NATS), None without NATS.
     bus_publisher = providers.Singleton(publisher_of, nats_settings)

@@ -140,3 +140,52 @@ async def test_an_expense_is_registered_in_the_books_once(api: Api) -> None:
     assert ledger.status_code == 200, ledger.text
     lines = ledger.json()["items"]
     assert [Decimal(line["debit"]) for line in lines] == [Decimal("48.00")]
+
+
+async def test_a_reversed_receipt_leaves_its_payment_missing_a_receipt_again(api: Api) -> None:
+    """Story 7 after story 6: the reversal of an attached receipt cannot remove the file
+    in the bank (it marks the event incomplete), and unbooks the payment — so the morning
+    check's missing receipts list the payment again, as GET /bank/missing-receipts does."""
+    today = api.clock.now().date()
+    window = {"from": (today - dt.timedelta(days=60)).isoformat(), "to": today.isoformat()}
+
+    async def missing() -> set[str]:
+        answer = await api.client.get(
+            f"{API}/bank/missing-receipts", params=window, headers=api.agent
+        )
+        assert answer.status_code == 200, answer.text
+        return {t["eventId"] for t in answer.json()["transactions"]}
+
+    before = await api.client.get(f"{API}/bank/missing-receipts", params=window, headers=api.agent)
+    event = before.json()["transactions"][0]
+    proposed = await api.propose(
+        "ReceiptAttachmentProposed",
+        {
+            "merchantName": event.get("merchantName") or event["description"],
+            "amount": str(Decimal(event["amount"]).copy_abs()),
+            "date": event["date"],
+            "vatRate": "25",
+            "accountCode": "6800",
+            "folioEventId": event["eventId"],
+            "documentHash": await _upload(api),
+        },
+    )
+    assert (await api.approve(proposed["proposalId"])).status_code == 200
+    assert (await _settled(api, proposed["proposalId"]))["status"] == "EXECUTED"
+    assert event["eventId"] not in await missing()
+
+    reversal = await api.propose(
+        "ReversalProposed",
+        {"targetProposalId": proposed["proposalId"], "reason": "Ikke vårt kjøp"},
+    )
+    assert (await api.approve(reversal["proposalId"])).status_code == 200
+    assert (await _settled(api, reversal["proposalId"]))["status"] == "EXECUTED"
+    assert event["eventId"] in await missing()
+
+    checked = await api.client.post(
+        f"{API}/check/missing-receipts",
+        params=window,
+        headers=api.headers("system:cron", "system"),
+    )
+    assert checked.status_code in (200, 201), checked.text
+    assert event["eventId"] in {t["eventId"] for t in checked.json()["transactions"]}

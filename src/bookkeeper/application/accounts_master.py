@@ -30,6 +30,7 @@ from bookkeeper.application.translation import (
     BUS_SUBJECT,
     MalformedMessage,
     fingerprint,
+    nests_deeper_than,
     read_envelope,
 )
 from bookkeeper.domain.events import AccountMasterData
@@ -57,10 +58,13 @@ _type_only = msgspec.json.Decoder(_TypeOnly)
 
 
 def is_account_message(raw: bytes) -> bool:
-    """Whether the message is an AccountCreated / AccountUpdated (cheap; lenient)."""
+    """Whether the message is an AccountCreated / AccountUpdated (cheap; lenient). One
+    nested too deep to read is not (read_envelope refuses it, whoever books it)."""
+    if nests_deeper_than(raw):
+        return False
     try:
         return _type_only.decode(raw).type in ACCOUNT_TYPES
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return False
 
 

@@ -52,6 +52,7 @@ from bookkeeper.application.translation import (
     Rejected,
     UnknownExternalType,
     fingerprint,
+    nests_deeper_than,
     read_envelope,
 )
 from bookkeeper.domain.events import AlertRaisedData
@@ -61,8 +62,14 @@ log = logging.getLogger("bookkeeper.bus")
 ALERT_RAISED: Final = "AlertRaised"
 #: The tenant a dead-lettered message is alerted under when its body names none.
 UNKNOWN_TENANT: Final = "_bus"
+#: The dead letter's code for a message naming a tenant the bus does not book for.
+UNKNOWN_TENANT_CODE: Final = "unknown-tenant"
 #: Longest reason kept in an alert (the dead-letter stream keeps the whole message).
 MAX_REASON: Final = 1000
+#: What no tenant id holds (`*` means every tenant in the policy, a comma separates
+#: tenants in lists): a message naming one is alerted under UNKNOWN_TENANT, not in a
+#: tenant no one can be in.
+_NOT_IN_TENANT: Final = frozenset("*,")
 
 
 class Outcome(enum.Enum):
@@ -89,13 +96,22 @@ class Delivery:
 
 
 def tenant_of(raw: bytes) -> str:
-    """The tenant a message names, as far as it can be read (UNKNOWN_TENANT otherwise)."""
+    """The tenant a message names, as far as it can be read (UNKNOWN_TENANT otherwise:
+    also one nested too deep to read, which json.loads would answer with a RecursionError)."""
+    if nests_deeper_than(raw):
+        return UNKNOWN_TENANT
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return UNKNOWN_TENANT
     tenant = body.get("tenant") if isinstance(body, dict) else None
-    if isinstance(tenant, str) and 0 < len(tenant) <= MAX_NAME and tenant.isprintable():
+    if (
+        isinstance(tenant, str)
+        and 0 < len(tenant) <= MAX_NAME
+        and tenant.isprintable()
+        and tenant == tenant.strip()
+        and not any(ch in _NOT_IN_TENANT for ch in tenant)
+    ):
         return tenant
     return UNKNOWN_TENANT
 
@@ -111,9 +127,12 @@ class BusIntake:
         principal_for: PrincipalFor,
         authorizer: Authorizer,
         accounts: AccountsMaster | None = None,
+        tenants: frozenset[str] | None = None,
     ) -> None:
         #: The Accounts Master's messages (AccountCreated / AccountUpdated) go here.
         self._accounts = accounts
+        #: The tenants messages may name (BOOKKEEPER_BUS_TENANTS); None: any.
+        self._tenants = tenants
         self._ingest = ingest
         self._authorizer = authorizer
         self._uow = uow_factory
@@ -137,8 +156,27 @@ class BusIntake:
             return Delivery(Outcome.RETRY, reason=f"{type(error).__name__}: {error}")
         return Delivery(Outcome.BOOKED if new else Outcome.DUPLICATE)
 
+    def _stranger(self, raw: bytes) -> Delivery | None:
+        """DEAD (`unknown-tenant`) for a message naming a tenant the bus does not book
+        for (BOOKKEEPER_BUS_TENANTS); None otherwise — also for one whose tenant cannot
+        be read, which the envelope's check refuses with its own reason."""
+        if self._tenants is None:
+            return None
+        tenant = tenant_of(raw)
+        if tenant == UNKNOWN_TENANT or tenant in self._tenants:
+            return None
+        return Delivery(
+            Outcome.DEAD,
+            reason=f"the bus books for {', '.join(sorted(self._tenants))}, "
+            f"not for tenant {tenant[:MAX_NAME]!r}",
+            code=UNKNOWN_TENANT_CODE,
+        )
+
     async def receive(self, raw: bytes) -> Delivery:
         """Book the message; never raises — the outcome says what to do with it."""
+        stranger = self._stranger(raw)
+        if stranger is not None:
+            return stranger
         if self._accounts is not None and is_account_message(raw):
             return await self._receive_account(self._accounts, raw)
         try:
@@ -158,9 +196,11 @@ class BusIntake:
         """`receive` of a whole batch with one commit (Ingest.book_many); never raises.
         The database down: every message RETRY (storage_down). Anything unexpected about
         the batch as a whole: each message is received on its own instead."""
-        if self._accounts is not None and any(is_account_message(raw) for raw in raws):
-            return [await self.receive(raw) for raw in raws]
         try:
+            if (self._accounts is not None and any(is_account_message(r) for r in raws)) or (
+                self._tenants is not None and any(self._stranger(r) for r in raws)
+            ):
+                return [await self.receive(raw) for raw in raws]
             results = await self._ingest.book_many(raws, self._principal_for)
         except StorageUnavailable as error:
             return [Delivery(Outcome.RETRY, reason=str(error), code=error.code) for _ in raws]
@@ -211,7 +251,10 @@ class BusIntake:
         """Record the one AlertRaised about a dead-lettered message (`where`: where it is
         kept, e.g. the dead-letter stream and sequence), in `tenant`, else in the tenant the
         body names. StorageUnavailable propagates."""
-        tenant = tenant_of(raw) if tenant is None else tenant
+        # A message for a tenant the bus does not book for is alerted apart, not in the
+        # books of that tenant, which no one keeps.
+        if tenant is None:
+            tenant = UNKNOWN_TENANT if code == UNKNOWN_TENANT_CODE else tenant_of(raw)
         alert_id = dead_letter_alert_id(tenant, fingerprint(raw))
         event = stamp(
             ALERT_RAISED,

@@ -16,6 +16,7 @@ days up to today, at most 366 days.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Final
@@ -91,9 +92,25 @@ class PurchasesResult(msgspec.Struct, frozen=True, kw_only=True):
     purchases: list[Purchase]
 
 
+#: The name bookkeeper attaches a receipt under (execution.policy.attachment_filename:
+#: `bk-<proposal id in hex>.<extension>`).
+_OUR_ATTACHMENT: Final = re.compile(r"bk-[0-9a-f]{32}\.[a-z0-9]+")
+
+
 def needs_receipt(transaction: BankTransaction) -> bool:
-    """Money went out and no file is attached."""
-    return transaction.amount < 0 and not transaction.attachments
+    """Money went out and no receipt stands for it: no file is attached, or the event is
+    marked incomplete and every file on it is one bookkeeper attached — a receipt whose
+    attachment was reversed (Folio's API cannot remove a file, so the reversal marks the
+    event incomplete and the file stays; the payment is unbooked again and needs its
+    receipt). A file someone attached in Folio itself, complete or not, is a receipt."""
+    if transaction.amount >= 0:
+        return False
+    if not transaction.attachments:
+        return True
+    return not transaction.complete and all(
+        a.filename is not None and _OUR_ATTACHMENT.fullmatch(a.filename)
+        for a in transaction.attachments
+    )
 
 
 class Lookups:

@@ -31,6 +31,7 @@ from typing import Final, Protocol
 
 import msgspec
 
+from bookkeeper.application.bus import UNKNOWN_TENANT
 from bookkeeper.application.checks import OSLO, Checks
 from bookkeeper.application.errors import (
     ApplicationError,
@@ -159,8 +160,10 @@ class MorningCheck:
         self._spending = spending
 
     async def tenants(self) -> list[str]:
-        """The tenants a run is for."""
-        return await self._tenants.tenants()
+        """The tenants a run is for: no pseudo-tenant of the log (the bus's dead letters
+        that name no tenant the bus books for are alerted under `_bus`, which is no
+        company: a run for it read the default company's bank as `_bus`'s)."""
+        return [t for t in await self._tenants.tenants() if t != UNKNOWN_TENANT]
 
     def day_of(self, now: dt.datetime) -> dt.date:
         """The day a run at `now` is for: the date in Norway."""

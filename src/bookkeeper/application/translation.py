@@ -49,6 +49,28 @@ ENTRY_POINT_GROUP: Final = "book_keeper.translators"
 #: BOOKKEEPER_BUS_APPROVAL_LIMIT as its approval limit).
 BUS_SUBJECT: Final = "system:bus"
 MAX_NAME: Final = 100
+#: How deep arrays and objects may nest in a message, as in a request body (ADR 0021):
+#: the decoders recurse once per level, and one nested thousands deep raises a
+#: RecursionError, not a DecodeError, which no caller would take for a malformed message.
+MAX_DEPTH: Final = 32
+_BRACKETS: Final = bytes.maketrans(b"{}", b"[]")
+_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def nests_deeper_than(body: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether arrays and objects in the JSON `body` nest more than `limit` deep. Strings
+    are removed first (a "[" inside one is text); what remains are brackets, and each round
+    removes the innermost pairs, so `limit` rounds at C speed settle it."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    rest = _STRING.sub(b"", body).translate(_BRACKETS, _NOT_BRACKETS)
+    for _ in range(limit):
+        shorter = rest.replace(b"[]", b"")
+        if not shorter or shorter == rest:
+            return False
+        rest = shorter
+    return rest.replace(b"[]", b"") != rest
 
 
 class ExternalMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,9 +218,13 @@ def bus_principal(approval_limit: str | None = None) -> PrincipalFor:
 
 def read_envelope(raw: bytes) -> Envelope:
     """The envelope of a message, or MalformedMessage."""
+    if nests_deeper_than(raw):
+        raise MalformedMessage(
+            f"not a message envelope: arrays and objects nest more than {MAX_DEPTH} levels deep"
+        )
     try:
         envelope = _envelope.decode(raw)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, RecursionError) as error:
         raise MalformedMessage(f"not a message envelope: {error}") from None
     for name in ("type", "source", "tenant"):
         value = getattr(envelope, name)

@@ -37,7 +37,11 @@ def add_parser(commands: Any) -> None:
     q.add_argument("--tenant", type=tenant_id, required=True, help="the company to export")
     q.add_argument("--from", dest="start", required=True, type=iso_date, help="first day")
     q.add_argument("--to", dest="end", required=True, type=iso_date, help="last day")
-    q.add_argument("--out", type=Path, help="a file, or a directory for Skatteetaten's name")
+    q.add_argument(
+        "--out",
+        help="a file, or a directory for Skatteetaten's name (an existing one, or one "
+        "written with a trailing /, which is made)",
+    )
     q.add_argument("--user", default="cli", help="who exports (the file's UserID)")
     q.set_defaults(run=export_saft)
 
@@ -51,8 +55,18 @@ def export_saft(args: argparse.Namespace, container: Container) -> int:
     return 0
 
 
-def _target(out: Path, filename: str) -> Path:
-    return out / filename if out.is_dir() else out
+def _target(out: str, filename: str) -> Path:
+    """Where the file goes: into `out` when it is a directory — an existing one, or one
+    written with a trailing separator (made, with its parents: `--out ./saft/` meant a
+    directory, and used to become a file named `saft`) — else `out` itself, whose
+    directory must exist."""
+    path = Path(out)
+    if out.endswith(("/", os.sep)) or path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        return path / filename
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"no directory {str(path.parent)!r} to write {path.name!r} in")
+    return path
 
 
 def _discard(name: str) -> None:
@@ -65,7 +79,7 @@ async def run_export(
     user: str,
     start: dt.date,
     end: dt.date,
-    out: Path | None,
+    out: str | None,
     status: IO[str],
 ) -> str:
     """Export; the path written (or "stdout")."""
@@ -83,7 +97,7 @@ async def run_export(
         await shutdown(container)
 
 
-async def _write(file: SaftFile, out: Path | None) -> str:
+async def _write(file: SaftFile, out: str | None) -> str:
     """Stream the file to stdout or into place under `out`; where it went."""
     if out is None:
         sink = sys.stdout.buffer

@@ -82,12 +82,19 @@ class PayrollRunCompleted(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
 
 
 def _check_amounts(event: msgspec.Struct) -> None:
-    """Amounts are finite and not negative (msgspec turns the ValueError into a
-    ValidationError naming the field)."""
+    """Amounts are finite, not negative and in whole øre (msgspec turns the ValueError
+    into a ValidationError naming the field: "1.005" used to be refused later as
+    "lines[0].debit must be a non-negative amount in øre", naming no field the sender
+    wrote)."""
     for name in event.__struct_fields__:
         value = getattr(event, name)
-        if isinstance(value, Decimal) and (not value.is_finite() or value < 0):
+        if not isinstance(value, Decimal):
+            continue
+        if not value.is_finite() or value < 0:
             raise ValueError(f"{name} must be a finite amount of at least 0")
+        exponent = value.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -2:
+            raise ValueError(f"{name} must be an amount in whole øre (at most two decimals)")
 
 
 def _debit(account: str, amount: Decimal, **kw: str | Party | None) -> JournalLine:

@@ -180,3 +180,14 @@ def load_bus_approval_limit(environ: Mapping[str, str] | None = None) -> str | N
     default), the bound of its service principal (translation.bus_principal)."""
     env = os.environ if environ is None else environ
     return env.get(PREFIX + "BUS_APPROVAL_LIMIT", "").strip() or None
+
+
+def load_bus_tenants(environ: Mapping[str, str] | None = None) -> frozenset[str] | None:
+    """BOOKKEEPER_BUS_TENANTS: the tenants the bus books for, a comma list (unset: any
+    tenant a message names). A message naming another is dead-lettered (`unknown-tenant`)
+    rather than booked into books no one keeps (a typo of a tenant's name)."""
+    env = os.environ if environ is None else environ
+    names = frozenset(
+        t.strip() for t in env.get(PREFIX + "BUS_TENANTS", "").split(",") if t.strip()
+    )
+    return names or None

@@ -39,7 +39,14 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
 from bookkeeper.adapters.nats.config import NatsSettings, subject_token
-from bookkeeper.application.bus import UNKNOWN_TENANT, BusIntake, Delivery, Outcome, tenant_of
+from bookkeeper.application.bus import (
+    MAX_REASON,
+    UNKNOWN_TENANT,
+    BusIntake,
+    Delivery,
+    Outcome,
+    tenant_of,
+)
 from bookkeeper.application.ports import BusConsumerStatus
 
 log = logging.getLogger("bookkeeper.bus.nats")
@@ -294,12 +301,22 @@ class NatsConsumer:
             messages = [m for m in messages if all(m is not f for f in foreign)]
             for message in foreign:
                 await self.settle(message, _MISMATCH)
-            if len(messages) == 1:
-                deliveries = [await self._intake.receive(messages[0].data)]
-            elif messages:
-                deliveries = await self._intake.receive_many([m.data for m in messages])
-            else:
-                deliveries = []
+            try:
+                if len(messages) == 1:
+                    deliveries = [await self._intake.receive(messages[0].data)]
+                elif messages:
+                    deliveries = await self._intake.receive_many([m.data for m in messages])
+                else:
+                    deliveries = []
+            except Exception as error:
+                # The intake promises never to raise; should it all the same, each message
+                # is a transient failure (nak with back-off, dead-lettered on its last
+                # delivery) — left unacknowledged instead, JetStream would stop
+                # redelivering the whole batch after max_deliver, and it would be lost
+                # without a dead letter or an alert.
+                log.exception("NATS consumer %s: a batch could not be booked", self._name)
+                reason = f"{type(error).__name__}: {error}"[:MAX_REASON]
+                deliveries = [Delivery(Outcome.RETRY, reason=reason) for _ in messages]
             for message, delivery in zip(messages, deliveries, strict=True):
                 await self.settle(message, delivery)
         finally:

@@ -11,6 +11,7 @@
     bookkeeper policy grant-role|revoke-role --subject S --role R --tenant T
     bookkeeper chat --tenant T --user U [--channel C]   (stdin: text, or /file PATH)
     bookkeeper export saf-t --tenant T --from D --to D [--out FILE|DIR]
+    bookkeeper history --tenant T CORRELATION_ID [--json]      (every event of one action)
     bookkeeper credentials set|show|remove|rotate-key|new-key   (a tenant's own Fiken/Folio)
 
 Settings come from BOOKKEEPER_* variables (see bookkeeper.settings). Every command goes
@@ -435,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bookkeeper.entrypoints.credentials_cli import add_parser as add_credentials
 
     add_credentials(commands)
+    from bookkeeper.entrypoints.history_cli import add_parser as add_history
+
+    add_history(commands)
     from bookkeeper.entrypoints.cli.help import describe
 
     return describe(parser)

@@ -18,6 +18,8 @@ from litestar.dto import AbstractDTO, DTOFieldDefinition
 from litestar.exceptions import ValidationException
 from litestar.typing import FieldDefinition
 
+from bookkeeper.application import translation
+
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
     from litestar.dto._backend import DTOBackend
@@ -99,26 +101,14 @@ class StrictJson(AbstractDTO[T], Generic[T]):
 
 #: How deep arrays and objects may nest in a request body (ADR 0021). No document of ours
 #: needs more than a handful of levels; the decoder (and everything that walks the data
-#: after it) recurses once per level.
-MAX_DEPTH: Final = 32
-_BRACKETS: Final = bytes.maketrans(b"{}", b"[]")
-_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+#: after it) recurses once per level. The bus reads its messages with the same bound.
+MAX_DEPTH: Final = translation.MAX_DEPTH
 
 
 def check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:
-    """A 400 if arrays and objects in the JSON `body` nest more than `limit` deep. Strings
-    are removed first (a "[" inside one is text); what remains are brackets, and each round
-    removes the innermost pairs, so `limit` rounds at C speed settle it."""
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return
-    rest = _STRING.sub(b"", body).translate(_BRACKETS, _NOT_BRACKETS)
-    for _ in range(limit):
-        shorter = rest.replace(b"[]", b"")
-        if not shorter or shorter == rest:
-            return
-        rest = shorter
-    if rest.replace(b"[]", b"") != rest:
+    """A 400 if arrays and objects in the JSON `body` nest more than `limit` deep
+    (translation.nests_deeper_than)."""
+    if translation.nests_deeper_than(body, limit):
         message = f"arrays and objects nest more than {limit} levels deep"
         raise ValidationException(
             f"$: {message}", extra=[{"message": message, "key": "$", "source": "body"}]

@@ -1,0 +1,210 @@
+"""Story 9 walked as an operator would, against the real nats-server: messages that no
+decoder can read without blowing its stack, and an intake that fails as a whole, are
+dead-lettered with an alert — never left unacknowledged until JetStream stops
+redelivering them (which drops them silently after max_deliver) — and the good messages
+fetched with them are booked, once. The unit of work is the real SQLite and PostgreSQL
+stores (uow_factory) as well as the in-memory one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bookkeeper.adapters.nats.config import NatsSettings, load_bus_tenants
+from bookkeeper.adapters.nats.consumer import CODE_HEADER, DELIVERIES_HEADER, NatsConsumer
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.accounts_master import AccountsMaster
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.bus import UNKNOWN_TENANT, BusIntake, Outcome, tenant_of
+from bookkeeper.application.event_log import dead_letter_alert_id
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.ports import UnitOfWorkFactory
+from bookkeeper.application.translation import (
+    Ingest,
+    MalformedMessage,
+    Translators,
+    bus_principal,
+    discover,
+    fingerprint,
+    read_envelope,
+)
+from tests.integration.test_nats_bus import (
+    TENANT,
+    _booked_ids,
+    _dead_letters,
+    _entry,
+    _settled_outcomes,
+    bus,
+    intake_on_accounts,
+    invoice,
+    nats_url,
+    publish,
+)
+from tests.polling import polls
+from tests.unit.conftest import FixedClock
+
+__all__ = ["bus", "nats_url"]  # the fixtures, imported for this module's tests
+
+
+def nested(depth: int) -> bytes:
+    """An InvoiceIssued whose data nests `depth` objects deep."""
+    head = b'{"type": "InvoiceIssued", "source": "invoicing", "tenant": "acme", "data": '
+    return head + b'{"a": ' * depth + b"1" + b"}" * depth + b"}"
+
+
+def test_a_message_nested_too_deep_is_malformed_not_a_recursion_error() -> None:
+    deep = nested(5000)
+    with pytest.raises(MalformedMessage, match="nest more than 32 levels"):
+        read_envelope(deep)
+    assert tenant_of(deep) == UNKNOWN_TENANT
+    # 32 levels are still read (and refused by the translator's schema, not the depth).
+    assert read_envelope(nested(31)).type == "InvoiceIssued"
+
+
+async def _acknowledged(consumer: NatsConsumer) -> None:
+    for _ in polls():  # JetStream takes acks asynchronously
+        if await consumer.lag() == (0, 0):
+            return
+        await asyncio.sleep(0.1)
+    assert await consumer.lag() == (0, 0)
+
+
+async def test_a_message_nested_too_deep_is_dead_lettered_and_its_batch_is_booked(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """With the Accounts Master wired (as `serve` wires it), a message nested thousands
+    deep used to raise a RecursionError out of the batch: every message of the fetch was
+    left unacknowledged, redelivered max_deliver times and then dropped by JetStream."""
+    consumer = NatsConsumer(intake_on_accounts(uow_factory), bus)
+    await consumer.connect()
+    outcomes = await _settled_outcomes(consumer)
+    deep = nested(5000)
+    batch = [invoice("D-1"), deep, invoice("D-2")]
+    try:
+        await publish(bus, batch)
+        assert await consumer.pull_once(wait=2) == len(batch)
+        assert outcomes == [Outcome.BOOKED, Outcome.DEAD, Outcome.BOOKED]
+        assert await _booked_ids(uow_factory) == sorted(_entry(k) for k in ("D-1", "D-2"))
+        kept = await _dead_letters(bus)
+        assert [(data, headers[CODE_HEADER]) for data, headers in kept] == [
+            (deep, "malformed-message")
+        ]
+        async with uow_factory() as uow:
+            alert = await uow.events.get(
+                UNKNOWN_TENANT, dead_letter_alert_id(UNKNOWN_TENANT, fingerprint(deep))
+            )
+        assert alert is not None and alert.type == "AlertRaised"
+        assert "nest more than 32 levels" in alert.data.message
+        await _acknowledged(consumer)
+    finally:
+        await consumer.close()
+
+
+async def test_an_intake_that_fails_as_a_whole_dead_letters_rather_than_drops(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """Should the intake raise after all (it promises not to), each message of the batch
+    is a transient failure: nak'ed with back-off and, on its last delivery, kept in the
+    dead-letter stream with an alert — not dropped once JetStream stops redelivering."""
+    intake = intake_on_accounts(uow_factory)
+
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError("the intake broke")
+
+    intake.receive = broken  # type: ignore[method-assign]
+    intake.receive_many = broken  # type: ignore[method-assign]
+    consumer = NatsConsumer(intake, bus)
+    await consumer.connect()
+    bodies = [invoice("X-1"), invoice("X-2")]
+    try:
+        await publish(bus, bodies)
+        deadline = asyncio.get_running_loop().time() + 20
+        while asyncio.get_running_loop().time() < deadline:
+            await consumer.pull_once(wait=0.3)
+            if await consumer.lag() == (0, 0):
+                break
+        kept = await _dead_letters(bus)
+        assert sorted(data for data, _ in kept) == sorted(bodies)
+        assert {h[DELIVERIES_HEADER] for _, h in kept} == {str(bus.max_deliver)}
+        async with uow_factory() as uow:
+            for body in bodies:
+                alert = await uow.events.get(
+                    TENANT, dead_letter_alert_id(TENANT, fingerprint(body))
+                )
+                assert alert is not None and "the intake broke" in alert.data.message
+        await _acknowledged(consumer)
+    finally:
+        await consumer.close()
+
+
+@pytest.mark.parametrize("named", ["*", "acme,other", " acme", ""])
+def test_a_dead_letter_naming_no_tenant_one_can_be_in_is_alerted_apart(named: str) -> None:
+    """`*` (every tenant, in the policy) or a list is no tenant: the alert about such a
+    message went into a tenant of that name, which no one can read."""
+    body = json.dumps({"type": "InvoiceIssued", "source": "s", "tenant": named}).encode()
+    assert tenant_of(body) == UNKNOWN_TENANT
+    assert tenant_of(invoice("T-1")) == TENANT
+
+
+def test_the_tenants_the_bus_books_for_are_a_comma_list() -> None:
+    assert load_bus_tenants({}) is None
+    assert load_bus_tenants({"BOOKKEEPER_BUS_TENANTS": " acme, globex ,"}) == {"acme", "globex"}
+
+
+async def test_a_message_for_a_tenant_the_bus_does_not_book_for_is_dead_lettered(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """With BOOKKEEPER_BUS_TENANTS set, a message naming another tenant (a typo of the
+    tenant's name, a service pointed at the wrong bus) is dead-lettered with an alert
+    the operator sees (under _bus), and booked into no tenant's books; the messages
+    fetched with it are booked. Unset, a message for tenant `ghost` was booked as the
+    first entry of books no one keeps."""
+    clock = FixedClock()
+    ledger = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
+    intake = BusIntake(
+        Ingest(Translators(discover()), ledger),
+        uow_factory,
+        clock,
+        bus_principal(),
+        RoleAuthorizer(),
+        accounts=AccountsMaster(uow_factory, clock),
+        tenants=frozenset({TENANT}),
+    )
+    consumer = NatsConsumer(intake, bus)
+    await consumer.connect()
+    outcomes = await _settled_outcomes(consumer)
+    ghost = json.loads(invoice("U-2"))
+    ghost["tenant"] = "ghost"
+    stray = json.dumps(ghost).encode()
+    try:
+        await publish(bus, [invoice("U-1"), stray, invoice("U-3")])
+        assert await consumer.pull_once(wait=2) == 3
+        assert outcomes == [Outcome.BOOKED, Outcome.DEAD, Outcome.BOOKED]
+        assert await _booked_ids(uow_factory) == sorted(_entry(k) for k in ("U-1", "U-3"))
+        [(data, headers)] = await _dead_letters(bus)
+        assert data == stray and headers[CODE_HEADER] == "unknown-tenant"
+        async with uow_factory() as uow:
+            alert = await uow.events.get(
+                UNKNOWN_TENANT, dead_letter_alert_id(UNKNOWN_TENANT, fingerprint(stray))
+            )
+            in_ghost = await uow.events.read_all(limit=1000)
+        assert alert is not None and "not for tenant 'ghost'" in alert.data.message
+        assert [e for e in in_ghost if e.tenant_id == "ghost"] == []
+        await _acknowledged(consumer)
+    finally:
+        await consumer.close()
+
+
+@pytest.mark.parametrize(("net", "refused"), [("1.005", True), ("1.000", False), ("7", False)])
+def test_an_amount_finer_than_ore_is_malformed_naming_its_field(net: str, refused: bool) -> None:
+    ingest = Ingest(Translators(discover()), None)  # type: ignore[arg-type]
+    raw = invoice("O-1", net=net, vat="0.25")
+    if refused:
+        with pytest.raises(MalformedMessage, match="net_amount must be an amount in whole øre"):
+            ingest.translate(raw)
+    else:
+        assert ingest.translate(raw)[1].lines[0].debit == Decimal(net) + Decimal("0.25")
