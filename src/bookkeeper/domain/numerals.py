@@ -1,0 +1,157 @@
+"""How a number may be written where a machine sends one (ADR 0049, addendum "round two").
+
+An amount or a rate that arrives as data — a JSON body of the API, a line of an event
+import, a message of the bus, a command-line argument, a query value — is written in one
+grammar: plain ASCII, an optional leading minus, digits, and optionally a point and more
+digits:
+
+    -?[0-9]+(\\.[0-9]+)?          "199.00", "-180.20", "25", "0.5", "11.11"
+
+Nothing else, although Python's `Decimal` (and msgspec, which uses it) takes much more:
+surrounding spaces (" 1"), underscores ("1_000"), a plus sign ("+1"), exponents ("1e3"),
+a bare point (".5", "5."), and any Unicode decimal digit (Arabic-Indic "١٠٠", full-width
+"１００"). Each of those names a number, but not in a spelling any answer of ours uses, and
+a client that sends one is mistaken about the format (a locale, a spreadsheet's export):
+it is told, not guessed at. A JSON number is held to the same grammar (no exponent).
+NaN and the infinities are not numbers at all; `check_numbers_finite` (proposals) refuses
+them with its own error wherever they are allowed to reach the domain.
+
+Human text is another matter: a Norwegian "1 234,50" typed in chat is read by the chat's
+own parser (adapters/discord), never by this one.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Final
+
+import msgspec
+
+#: The grammar, as a pattern for a whole value (`fullmatch`), and as the OpenAPI document
+#: states it (ECMA-262 reads it the same way).
+PLAIN_DECIMAL: Final = r"-?[0-9]+(?:\.[0-9]+)?"
+_PLAIN: Final = re.compile(PLAIN_DECIMAL)
+
+#: What a refusal says, after the field's name.
+SPELLING: Final = (
+    'must be a plain decimal number such as "1234.50" or "-180.20" (ASCII digits, an '
+    "optional leading minus and decimal point; no spaces, plus sign, exponent, digit "
+    "grouping or other digits)"
+)
+
+
+def is_plain(text: str) -> bool:
+    """Whether `text` is written in the grammar above."""
+    return _PLAIN.fullmatch(text) is not None
+
+
+def parse_plain(text: str) -> Decimal:
+    """The Decimal `text` spells; ValueError (saying the grammar) when it is not plain."""
+    if not is_plain(text):
+        raise ValueError(f"{text!r} {SPELLING}")
+    return Decimal(text)
+
+
+class _NumberText(str):
+    """The text of a JSON number with a fraction or an exponent, as it was written."""
+
+
+_GENERIC: Final = msgspec.json.Decoder(float_hook=_NumberText)
+
+
+def misspelt_decimal(value: Any, raw: bytes, root: str = "$") -> str | None:
+    """The JSON path (`$.lines[0].amount`) of the first finite Decimal in `value` whose
+    spelling in `raw` — the JSON `value` was decoded from — is not plain; None if every
+    one is. `value` tells which fields are Decimals (msgspec has resolved any union); the
+    JSON is read again, untyped, only when it holds one."""
+    if not _has_decimal(value):
+        return None
+    try:
+        generic = _GENERIC.decode(raw)
+    except msgspec.DecodeError:  # pragma: no cover - `value` was decoded from it
+        return None
+    return _first_misspelt(value, generic, root)
+
+
+def _has_decimal(value: Any) -> bool:
+    if isinstance(value, Decimal):
+        return True
+    if isinstance(value, msgspec.Struct):
+        return any(_has_decimal(getattr(value, name)) for name in value.__struct_fields__)
+    if isinstance(value, list | tuple):
+        return any(_has_decimal(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_decimal(item) for item in value.values())
+    return False
+
+
+def misspelt_member(raw: bytes, names: frozenset[str], root: str = "$") -> str | None:
+    """`misspelt_decimal` for a JSON object kept as a dict (a partial update, such as the
+    review rules): the path of the first member named in `names` (the Decimal fields, by
+    their JSON names) whose number is not plain; None if there is none."""
+    try:
+        sent = _GENERIC.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(sent, dict):
+        return None
+    for name, value in sent.items():
+        if name in names and _spelt_badly(value):
+            return f"{root}.{name}"
+    return None
+
+
+def decimal_fields(cls: type[msgspec.Struct]) -> frozenset[str]:
+    """The JSON names of the fields of `cls` that hold a Decimal (or None)."""
+    found = set()
+    for field in msgspec.structs.fields(cls):
+        node = msgspec.inspect.type_info(field.type)
+        options = node.types if isinstance(node, msgspec.inspect.UnionType) else (node,)
+        if any(isinstance(option, msgspec.inspect.DecimalType) for option in options):
+            found.add(field.encode_name)
+    return frozenset(found)
+
+
+def _spelt_badly(sent: Any) -> bool:
+    """Whether a decoded JSON value given for a Decimal names a finite number in another
+    spelling than the plain one. A JSON integer is plain; a NaN or an infinity is left to
+    the domain's own refusal (check_numbers_finite, review_rules_problem); what is no
+    number at all counts as misspelt."""
+    if isinstance(sent, bool) or not isinstance(sent, int | str):
+        return False  # a type error, which the decoder names
+    if isinstance(sent, int) or is_plain(sent):
+        return False
+    try:
+        return Decimal(sent).is_finite()
+    except ArithmeticError:
+        return True
+
+
+def _first_misspelt(value: Any, sent: Any, path: str) -> str | None:
+    if isinstance(value, Decimal):
+        return path if value.is_finite() and _spelt_badly(sent) else None
+    if isinstance(value, msgspec.Struct):
+        if not isinstance(sent, dict):
+            return None
+        for name, wire in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True):
+            if wire in sent:
+                found = _first_misspelt(getattr(value, name), sent[wire], f"{path}.{wire}")
+                if found is not None:
+                    return found
+        return None
+    if isinstance(value, list | tuple):
+        if not isinstance(sent, list):
+            return None
+        for index, (item, sent_item) in enumerate(zip(value, sent, strict=False)):
+            found = _first_misspelt(item, sent_item, f"{path}[{index}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, dict) and isinstance(sent, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and key in sent:
+                found = _first_misspelt(item, sent[key], f"{path}.{key}")
+                if found is not None:
+                    return found
+    return None
