@@ -60,18 +60,25 @@ class _NumberText(str):
 _GENERIC: Final = msgspec.json.Decoder(float_hook=_NumberText)
 
 
-def misspelt_decimal(value: Any, raw: bytes, root: str = "$") -> str | None:
+def misspelt_decimal(
+    value: Any, raw: bytes, root: str = "$", *, stored: bool = False
+) -> str | None:
     """The JSON path (`$.lines[0].amount`) of the first finite Decimal in `value` whose
     spelling in `raw` — the JSON `value` was decoded from — is not plain; None if every
     one is. `value` tells which fields are Decimals (msgspec has resolved any union); the
-    JSON is read again, untyped, only when it holds one."""
+    JSON is read again, untyped, only when it holds one.
+
+    `stored`: the JSON is an event as our own log writes it (an export read back by
+    `bookkeeper import events`), where a Decimal is spelt as Python spells it: a price per
+    token of 3E-7 is written "3E-7". That canonical spelling is also taken then, and only
+    it ("3e-7", " 3E-7", "+3E-7" are not)."""
     if not _has_decimal(value):
         return None
     try:
         generic = _GENERIC.decode(raw)
     except msgspec.DecodeError:  # pragma: no cover - `value` was decoded from it
         return None
-    return _first_misspelt(value, generic, root)
+    return _first_misspelt(value, generic, root, stored)
 
 
 def _has_decimal(value: Any) -> bool:
@@ -113,7 +120,7 @@ def decimal_fields(cls: type[msgspec.Struct]) -> frozenset[str]:
     return frozenset(found)
 
 
-def _spelt_badly(sent: Any) -> bool:
+def _spelt_badly(sent: Any, stored: bool = False) -> bool:
     """Whether a decoded JSON value given for a Decimal names a finite number in another
     spelling than the plain one. A JSON integer is plain; a NaN or an infinity is left to
     the domain's own refusal (check_numbers_finite, review_rules_problem); what is no
@@ -123,20 +130,23 @@ def _spelt_badly(sent: Any) -> bool:
     if isinstance(sent, int) or is_plain(sent):
         return False
     try:
-        return Decimal(sent).is_finite()
+        number = Decimal(sent)
     except ArithmeticError:
         return True
+    if stored and type(sent) is str and str(number) == sent:
+        return False  # Python's own spelling, as the event log writes it
+    return number.is_finite()
 
 
-def _first_misspelt(value: Any, sent: Any, path: str) -> str | None:
+def _first_misspelt(value: Any, sent: Any, path: str, stored: bool) -> str | None:
     if isinstance(value, Decimal):
-        return path if value.is_finite() and _spelt_badly(sent) else None
+        return path if value.is_finite() and _spelt_badly(sent, stored) else None
     if isinstance(value, msgspec.Struct):
         if not isinstance(sent, dict):
             return None
         for name, wire in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True):
             if wire in sent:
-                found = _first_misspelt(getattr(value, name), sent[wire], f"{path}.{wire}")
+                found = _first_misspelt(getattr(value, name), sent[wire], f"{path}.{wire}", stored)
                 if found is not None:
                     return found
         return None
@@ -144,14 +154,14 @@ def _first_misspelt(value: Any, sent: Any, path: str) -> str | None:
         if not isinstance(sent, list):
             return None
         for index, (item, sent_item) in enumerate(zip(value, sent, strict=False)):
-            found = _first_misspelt(item, sent_item, f"{path}[{index}]")
+            found = _first_misspelt(item, sent_item, f"{path}[{index}]", stored)
             if found is not None:
                 return found
         return None
     if isinstance(value, dict) and isinstance(sent, dict):
         for key, item in value.items():
             if isinstance(key, str) and key in sent:
-                found = _first_misspelt(item, sent[key], f"{path}.{key}")
+                found = _first_misspelt(item, sent[key], f"{path}.{key}", stored)
                 if found is not None:
                     return found
     return None
