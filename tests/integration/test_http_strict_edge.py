@@ -219,3 +219,47 @@ async def test_every_operation_documents_the_406(api: Api) -> None:
         for method, operation in operations.items():
             if isinstance(operation, dict) and "responses" in operation:
                 assert "406" in operation["responses"], (method, path)
+
+
+# --- found by probing a running server ----------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["６５４０", "٦٥٤٠", "65\u200b40", "6540\x07"])
+async def test_an_account_code_outside_visible_ascii_is_a_422(api: Api, code: str) -> None:
+    """A full-width "６５４０" was stored as a code of its own (and read as 6540 by `int`)."""
+    response = await api.submit("ReceiptAttachmentProposed", receipt(accountCode=code))
+    problem = assert_problem(response, 422, "invalid-proposal")
+    assert "accountCode" in problem["detail"]
+    pattern_code = await api.submit("PatternSuggested", pattern(account=code))
+    assert_problem(pattern_code, 422, "invalid-proposal")
+    assert await _events(api) == []
+
+
+@pytest.mark.parametrize(
+    ("merchant", "day", "amount", "vat"),
+    [
+        ("Kaffe ☕ & Co 🇳🇴", "2026-11-20", "199.00", "39.80"),
+        (
+            "Ærlige Øystein Åsheims Økologiske Grønnsaksforretning og Blomsterhandel AS",
+            "2028-02-29",
+            "0.01",
+            "0.00",
+        ),
+        ("Ruter", "2026-12-31", "99999999.99", "20000000.00"),
+        ("Vy", "2027-01-01", "125.00", "13.39"),
+    ],
+)
+async def test_unusual_but_valid_receipts_are_taken_unchanged(
+    api: Api, merchant: str, day: str, amount: str, vat: str
+) -> None:
+    rate = "12" if merchant == "Vy" else "25"
+    data = receipt(merchantName=merchant, date=day, amount=amount, vatAmount=vat, vatRate=rate)
+    proposed = await api.propose("ReceiptAttachmentProposed", data)
+    state = (
+        await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    ).json()
+    assert (state["merchantName"], state["documentDate"], state["amount"]) == (
+        merchant,
+        day,
+        amount,
+    )
