@@ -209,6 +209,12 @@ async def test_a_report_route_answers_csv_or_json_and_406_otherwise(api: Api) ->
     assert as_json.headers["content-type"].startswith("application/json")
     as_xml = await api.client.get(path, headers=api.viewer | {"Accept": "application/xml"})
     assert_problem(as_xml, 406, "not-acceptable")
+    # `?format=` wins over Accept (csv_out): a browser's link names it, whatever it accepts.
+    named = await api.client.get(
+        f"{path}?format=csv", headers=api.viewer | {"Accept": "application/xml"}
+    )
+    assert named.status_code == 200, named.text
+    assert named.headers["content-type"].startswith("text/csv")
 
 
 async def test_every_operation_documents_the_406(api: Api) -> None:

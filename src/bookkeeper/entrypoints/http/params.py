@@ -180,6 +180,8 @@ def _check_accept(request: Request[Any, Any, Any], handler: Any) -> None:
     produced = _produces(handler)
     if produced is None or acceptable(accept, produced):
         return
+    if CSV in produced and request.query_params.get("format"):
+        return  # a report's `?format=` wins over Accept (csv_out): a link names it
     raise HTTPException(status_code=406, detail=not_acceptable_detail(accept, produced))
 
 
