@@ -22,7 +22,9 @@ own parser (adapters/discord), never by this one.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import uuid
 from decimal import Decimal
 from typing import Any, Final
 
@@ -72,8 +74,6 @@ def misspelt_decimal(
     `bookkeeper import events`), where a Decimal is spelt as Python spells it: a price per
     token of 3E-7 is written "3E-7". That canonical spelling is also taken then, and only
     it ("3e-7", " 3E-7", "+3E-7" are not)."""
-    if not _has_decimal(value):
-        return None
     try:
         generic = _GENERIC.decode(raw)
     except msgspec.DecodeError:  # pragma: no cover - `value` was decoded from it
@@ -81,16 +81,49 @@ def misspelt_decimal(
     return _first_misspelt(value, generic, root, stored)
 
 
-def _has_decimal(value: Any) -> bool:
-    if isinstance(value, Decimal):
-        return True
-    if isinstance(value, msgspec.Struct):
-        return any(_has_decimal(getattr(value, name)) for name in value.__struct_fields__)
-    if isinstance(value, list | tuple):
-        return any(_has_decimal(item) for item in value)
-    if isinstance(value, dict):
-        return any(_has_decimal(item) for item in value.values())
-    return False
+#: Values that hold no Decimal and need no look (the common fields of a payload).
+_LEAVES: Final = (str, int, float, bool, type(None), dt.date, dt.datetime, uuid.UUID)
+
+
+_LEAF_TYPES: Final = (
+    msgspec.inspect.StrType,
+    msgspec.inspect.IntType,
+    msgspec.inspect.FloatType,
+    msgspec.inspect.BoolType,
+    msgspec.inspect.NoneType,
+    msgspec.inspect.DateType,
+    msgspec.inspect.DateTimeType,
+    msgspec.inspect.TimeType,
+    msgspec.inspect.UUIDType,
+    msgspec.inspect.LiteralType,
+    msgspec.inspect.EnumType,
+    msgspec.inspect.BytesType,
+)
+
+
+def _holds_no_decimal(node: msgspec.inspect.Type) -> bool:
+    if isinstance(node, msgspec.inspect.Metadata):
+        node = node.type
+    if isinstance(node, msgspec.inspect.UnionType):
+        return all(_holds_no_decimal(option) for option in node.types)
+    return isinstance(node, _LEAF_TYPES)
+
+
+_PLANS: dict[type[Any], tuple[tuple[str, str], ...]] = {}
+
+
+def _plan(cls: type[msgspec.Struct]) -> tuple[tuple[str, str], ...]:
+    """(attribute, JSON name) of the fields of `cls` that may hold a Decimal: its text,
+    dates and flags are not looked at (a payload is walked on every submission)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = tuple(
+            (field.name, field.encode_name)
+            for field in msgspec.structs.fields(cls)
+            if not _holds_no_decimal(msgspec.inspect.type_info(field.type))
+        )
+        _PLANS[cls] = plan
+    return plan
 
 
 def misspelt_member(raw: bytes, names: frozenset[str], root: str = "$") -> str | None:
@@ -125,7 +158,7 @@ def _spelt_badly(sent: Any, stored: bool = False) -> bool:
     spelling than the plain one. A JSON integer is plain; a NaN or an infinity is left to
     the domain's own refusal (check_numbers_finite, review_rules_problem); what is no
     number at all counts as misspelt."""
-    if isinstance(sent, bool) or not isinstance(sent, int | str):
+    if isinstance(sent, bool) or not isinstance(sent, (int, str)):
         return False  # a type error, which the decoder names
     if isinstance(sent, int) or is_plain(sent):
         return False
@@ -139,18 +172,22 @@ def _spelt_badly(sent: Any, stored: bool = False) -> bool:
 
 
 def _first_misspelt(value: Any, sent: Any, path: str, stored: bool) -> str | None:
-    if isinstance(value, Decimal):
+    kind = type(value)
+    if kind is Decimal:
         return path if value.is_finite() and _spelt_badly(sent, stored) else None
+    if kind in _LEAVES:
+        return None
     if isinstance(value, msgspec.Struct):
         if not isinstance(sent, dict):
             return None
-        for name, wire in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True):
-            if wire in sent:
-                found = _first_misspelt(getattr(value, name), sent[wire], f"{path}.{wire}", stored)
-                if found is not None:
-                    return found
+        for name, wire in _plan(kind):
+            if wire not in sent:
+                continue
+            found = _first_misspelt(getattr(value, name), sent[wire], f"{path}.{wire}", stored)
+            if found is not None:
+                return found
         return None
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         if not isinstance(sent, list):
             return None
         for index, (item, sent_item) in enumerate(zip(value, sent, strict=False)):
