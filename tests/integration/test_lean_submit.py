@@ -254,7 +254,23 @@ REFUSALS: list[tuple[str, Send, int]] = [
     ("empty body", post(b""), 400),
     ("unknown field", post({**PATTERN, "status": "APPROVED"}), 400),
     ("missing type", post({"data": pattern()}), 400),
-    ("bad payload", post(submission("ReceiptAttachmentProposed", receipt(amount="abc"))), 400),
+    ("bad payload", post(submission("ReceiptAttachmentProposed", receipt(amount=True))), 400),
+    ("not a number", post(submission("ReceiptAttachmentProposed", receipt(amount="abc"))), 422),
+    ("spaced number", post(submission("ReceiptAttachmentProposed", receipt(amount=" 1"))), 422),
+    ("grouped number", post(submission("PatternSuggested", pattern(vat_rate="2_5"))), 422),
+    ("foreign digits", post(submission("PatternSuggested", pattern(vat_rate="٢٥"))), 422),
+    (
+        "exponent number",
+        post(
+            b'{"type": "PatternSuggested", "data": {"merchant": "A", "accountCode": "6540", '
+            b'"vatRate": 2.5e1}}'
+        ),
+        422,
+    ),
+    ("accept xml", post(PATTERN, extra={"Accept": "application/xml"}), 406),
+    ("accept csv", post(PATTERN, extra={"Accept": "text/csv"}), 406),
+    ("accept json q=0", post(PATTERN, extra={"Accept": "application/json;q=0"}), 406),
+    ("accept xml no token", post(PATTERN, headers=lambda s: {"Accept": "text/xml"}), 401),
     ("payload field missing", post(submission("PatternSuggested", {"merchant": "X"})), 400),
     ("unknown type", post(submission("NoSuchThing", {})), 422),
     ("confidence over 1", post({**PATTERN, "proposerConfidence": 1.5}), 400),

@@ -30,6 +30,7 @@ from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict
 from bookkeeper.application.ports import EventImport, RecordedEvent
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import Status, decode_payload
+from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
 
 #: Events per transaction: large enough for PostgreSQL's bulk path to pay off, small
 #: enough that a batch's JSON stays a few MB.
@@ -79,7 +80,11 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
             raise ValueError("version must be 1 or more")
         if line.created_at.tzinfo is None:
             raise ValueError("created_at needs a time zone")
-        payload = decode_payload(line.type, bytes(line.data), line.schema_version)
+        data = bytes(line.data)
+        payload = decode_payload(line.type, data, line.schema_version)
+        misspelt = misspelt_decimal(payload, data, "data", stored=True)
+        if misspelt is not None:
+            raise ValueError(f"{misspelt} {SPELLING}")
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, DomainError) as error:
         raise BadImportLine(number, str(error) or type(error).__name__) from None
     return RecordedEvent(

@@ -40,6 +40,7 @@ from bookkeeper.application.event_log import external_entry_id
 from bookkeeper.application.ledger import LedgerService, PostedEntry
 from bookkeeper.application.ports import Principal
 from bookkeeper.domain.errors import DomainError
+from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
 
 log = logging.getLogger("bookkeeper.translation")
 
@@ -254,6 +255,9 @@ class Ingest:
             data = msgspec.json.decode(envelope.data, type=translator.schema)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             raise MalformedMessage(f"{envelope.type}: {error}") from None
+        misspelt = misspelt_decimal(data, bytes(envelope.data), "data")
+        if misspelt is not None:  # " 1", "1e3", "1_000": no publisher of ours writes them
+            raise MalformedMessage(f"{envelope.type}: {misspelt} {SPELLING}")
         message = ExternalMessage(
             type=envelope.type,
             source=envelope.source,

@@ -120,9 +120,19 @@ def _check_text(field: str, value: str | None, *, required: bool = True) -> None
 
 
 def _check_account(field: str, value: str) -> None:
-    # Account codes are opaque strings (001 #13); only their shape is checked here.
-    if not value or len(value) > _MAX_ACCOUNT or any(ch.isspace() for ch in value):
-        raise InvalidProposal(f"{field} must be a non-empty code without spaces")
+    # Account codes are opaque strings (001 #13); only their shape is checked here. They
+    # are ASCII ("6540", "1920:10001"): a full-width "６５４０" passed as a code of its own,
+    # which `isdigit()` and `int()` elsewhere then read as 6540 (ADR 0049, round two).
+    if (
+        not value
+        or len(value) > _MAX_ACCOUNT
+        or not value.isascii()
+        or not value.isprintable()
+        or any(ch.isspace() for ch in value)
+    ):
+        raise InvalidProposal(
+            f"{field} must be a non-empty code without spaces (visible ASCII characters)"
+        )
 
 
 def _check_amount(field: str, value: Decimal) -> None:

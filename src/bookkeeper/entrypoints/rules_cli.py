@@ -26,7 +26,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TextIO
 
 import msgspec
@@ -35,22 +35,23 @@ from bookkeeper.application.ports import Principal
 from bookkeeper.application.rules import RulesService
 from bookkeeper.container import Container, Database, resolve, shutdown
 from bookkeeper.domain.errors import BookkeeperError
+from bookkeeper.domain.numerals import decimal_fields, parse_plain
+from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import PERIOD, VAT_TERM, FiscalPeriod, TaxRate
 from bookkeeper.entrypoints.cli.arguments import iso_date
 
 CLI_ROLE = "admin"
+#: The review rules' amounts and scores, by the names `--set` takes.
+_REVIEW_DECIMALS = decimal_fields(ReviewRules)
 
 
 def _rate(text: str) -> Decimal | None:
     if text.lower() in ("none", "-"):
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation:
+        return parse_plain(text)  # "25", "11.11": not " 25", "2.5e1" or "٢٥"
+    except ValueError:
         raise argparse.ArgumentTypeError(f"not a rate in percent: {text!r}") from None
-    if not value.is_finite():
-        raise argparse.ArgumentTypeError(f"not a rate in percent: {text!r}")
-    return value
 
 
 def add_parser(commands: Any) -> None:
@@ -238,10 +239,17 @@ async def _review_rules(rules: RulesService, who: Principal, args: Any, out: Tex
             name, sep, value = item.partition("=")
             if not sep or not name:
                 raise _Refused(f"--set takes NAME=VALUE, not {item!r}")
+            if name in _REVIEW_DECIMALS and value != "null":
+                # An amount or score: plain, as the API takes it (ADR 0049, round two).
+                try:
+                    changes[name] = str(parse_plain(value.strip('"')))
+                except ValueError as error:
+                    raise _Refused(f"{name}: {error}") from None
+                continue
             try:
                 changes[name] = msgspec.json.decode(value)
             except msgspec.DecodeError:
-                changes[name] = value  # a bare word or amount
+                changes[name] = value  # a bare word
         current = await rules.set_review_rules(who, changes)
     else:
         current = await rules.review_rules(who)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from decimal import Decimal, InvalidOperation
 from typing import Any, TextIO
 
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.spending import GROUPS, SpendingService
 from bookkeeper.container import Container, resolve, shutdown
+from bookkeeper.domain.numerals import SPELLING, parse_plain
 from bookkeeper.entrypoints.cli.arguments import iso_date
 from bookkeeper.entrypoints.serve import open_services
 
@@ -89,9 +89,9 @@ async def pull(spending: SpendingService, principal: Principal, args: Any, out: 
 
 async def budget(spending: SpendingService, principal: Principal, args: Any, out: TextIO) -> int:
     try:
-        amount = Decimal(args.amount)
-    except InvalidOperation:
-        print(f"not an amount: {args.amount!r}", file=sys.stderr)
+        amount = parse_plain(args.amount)  # "5000", "5000.00": not "5 000" or "5e3"
+    except ValueError:
+        print(f"not an amount: {args.amount!r} {SPELLING}", file=sys.stderr)
         return 2
     await spending.set_budget(principal, args.source, amount)
     print(f"{args.source.strip().lower()}: {amount:.2f} NOK a month", file=out)

@@ -19,6 +19,7 @@ from litestar.exceptions import ValidationException
 from litestar.typing import FieldDefinition
 
 from bookkeeper.application import translation
+from bookkeeper.domain.numerals import SPELLING, misspelt_decimal, misspelt_member
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -48,9 +49,24 @@ def validation_error(
     named = _NAMED_FIELD.search(text)
     if named:  # "Object contains unknown field `status`" is about $.status, not $
         field = f"{field}.{named.group(1)}"
+    if text == _NOT_A_DECIMAL:  # "abc", "1,50": a number misspelt, as " 1" and "1e3" are
+        return _misspelt(field)
     return ValidationException(
         f"{field}: {text}",
         extra=[{"message": text, "key": field, "source": "body"}],
+    )
+
+
+#: What msgspec says of a string in a Decimal field that Python's Decimal cannot read.
+_NOT_A_DECIMAL: Final = "Invalid decimal string"
+
+
+def _misspelt(field: str) -> ValidationException:
+    """The 422 of a number not written `-?[0-9]+(\\.[0-9]+)?` (domain.numerals)."""
+    return ValidationException(
+        f"{field}: {SPELLING}",
+        status_code=422,
+        extra=[{"message": SPELLING, "key": field, "source": "body"}],
     )
 
 
@@ -94,9 +110,28 @@ class StrictJson(AbstractDTO[T], Generic[T]):
     def decode_bytes(self, value: bytes) -> Any:
         check_depth(value)
         try:
-            return self._decoders[type(self)].decode(value)
+            decoded = self._decoders[type(self)].decode(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             raise validation_error(error) from None
+        refuse_misspelt(decoded, value)
+        return decoded
+
+
+def refuse_misspelt_member(body: bytes, names: frozenset[str], root: str = "$") -> None:
+    """`refuse_misspelt` for a body kept as a dict (a partial update): the members named
+    in `names` hold Decimals (domain.numerals.decimal_fields)."""
+    field = misspelt_member(body, names, root)
+    if field is not None:
+        raise _misspelt(field)
+
+
+def refuse_misspelt(decoded: Any, body: bytes, root: str = "$") -> None:
+    """A 422 naming the field when a Decimal of `decoded` was written in `body` otherwise
+    than `-?[0-9]+(\\.[0-9]+)?` (domain.numerals: " 1", "1_000", "+1", "1e3", "١٠٠" are
+    refused, not read as numbers), string or JSON number alike (ADR 0049, round two)."""
+    field = misspelt_decimal(decoded, body, root)
+    if field is not None:
+        raise _misspelt(field)
 
 
 #: How deep arrays and objects may nest in a request body (ADR 0021). No document of ours

@@ -13,7 +13,8 @@ middleware classes, the kwargs/signature model, the DTO and `Response` objects.
 
 It decides once, before it verifies anything, whether it takes a request. Whatever is
 unusual — another content type, a second Authorization header, an Origin (CORS), a query
-string, an Idempotency-Key Litestar would refuse (empty, too long, or a second one), no or
+string, an Idempotency-Key Litestar would refuse (empty, too long, or a second one), an
+`Accept` that admits no JSON (`bounded_query`'s 406) or a second Accept header, no or
 an empty body, a body over the limit, no bearer token — is handed to Litestar untouched
 (scope and `receive` as they came), which answers it exactly as before. A request it takes
 it answers itself, whatever the outcome: a token that does not verify (401), a limiter that
@@ -51,6 +52,7 @@ from bookkeeper.entrypoints.http.controllers.events import (
     submit_command,
 )
 from bookkeeper.entrypoints.http.decoding import check_depth, validation_error
+from bookkeeper.entrypoints.http.negotiation import acceptable
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.security import bearer_token
 from bookkeeper.entrypoints.http.wire import EventSubmission, submission_out
@@ -158,7 +160,7 @@ class LeanSubmit:
 
     async def _submit(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = self._app
-        authorization = content_type = key = length = None
+        authorization = content_type = key = length = accept = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 if authorization is not None:
@@ -172,6 +174,10 @@ class LeanSubmit:
                 if length is not None:
                     return await app(scope, receive, send)
                 length = value
+            elif name == b"accept":
+                if accept is not None:
+                    return await app(scope, receive, send)
+                accept = value
             elif name == b"idempotency-key":
                 if key is not None:
                     return await app(scope, receive, send)
@@ -186,6 +192,7 @@ class LeanSubmit:
             or not length.isdigit()
             or not 0 < int(length) <= self._max_body
             or (key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY)
+            or (accept is not None and not acceptable(accept.decode("latin-1")))
         ):
             return await app(scope, receive, send)
         token = bearer_token(None if authorization is None else authorization.decode("latin-1"))

@@ -12,6 +12,13 @@ from litestar.exceptions import ClientException, HTTPException, ValidationExcept
 from litestar.params import BodyKwarg, ParameterKwarg, QueryParameter
 
 from bookkeeper.application.queries import MAX_PAGE, clamp_limit
+from bookkeeper.entrypoints.http.csv_out import CsvOperation
+from bookkeeper.entrypoints.http.negotiation import (
+    CSV,
+    JSON_TYPES,
+    acceptable,
+    not_acceptable_detail,
+)
 
 DEFAULT_LIMIT: Final = 50
 #: The largest cursor a page may be asked for: every position fits, and the OpenAPI
@@ -138,6 +145,45 @@ def _takes_json(handler: Any) -> bool:
 
 _JSON_BODY: dict[Any, bool] = {}
 
+_XML_TYPES: Final = ("application/xml", "text/xml")
+
+
+def _produces(handler: Any) -> tuple[str, ...] | None:
+    """The media types a route handler answers, for `Accept` (negotiation.py): JSON, JSON
+    or CSV (a report: csv_out.CsvOperation), XML (the SAF-T export); None for a route whose
+    type is the stored file's own (a download), which is not negotiated. Computed once."""
+    if handler in _PRODUCES:
+        return _PRODUCES[handler]
+    declared = getattr(handler, "media_type", None) or ""
+    media = str(getattr(declared, "value", declared)).partition(";")[0].strip().lower()
+    produced: tuple[str, ...] | None = None
+    if getattr(handler, "operation_class", None) is CsvOperation:
+        produced = (*JSON_TYPES, CSV)
+    elif media in JSON_TYPES or not media:  # none declared: it returns a JSON Response
+        produced = JSON_TYPES
+    elif media in _XML_TYPES:
+        produced = _XML_TYPES
+    _PRODUCES[handler] = produced
+    return produced
+
+
+_PRODUCES: dict[Any, tuple[str, ...] | None] = {}
+
+
+def _check_accept(request: Request[Any, Any, Any], handler: Any) -> None:
+    """A 406 when the request's Accept admits none of the types the route answers (RFC
+    9110 §15.5.7), rather than a JSON body the client said it cannot read (ADR 0049)."""
+    values = request.headers.getall("accept", [])
+    if not values:
+        return
+    accept = ", ".join(values)  # several Accept lines are one list (RFC 9110 §5.3)
+    produced = _produces(handler)
+    if produced is None or acceptable(accept, produced):
+        return
+    if CSV in produced and request.query_params.get("format"):
+        return  # a report's `?format=` wins over Accept (csv_out): a link names it
+    raise HTTPException(status_code=406, detail=not_acceptable_detail(accept, produced))
+
 
 def _check_json_content_type(request: Request[Any, Any, Any]) -> None:
     """A 415 when a JSON route is sent a body that says it is something else (text/plain,
@@ -161,10 +207,11 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
     """Before any handler runs: every date or timestamp query parameter lies in the window
     [EARLIEST, LATEST], else a 400 naming it. Litestar parses the value afterwards as it
     always did; this only refuses what would overflow a date computation further in (ADR
-    0021); no query value holds a NUL character, a JSON body says it is JSON or nothing
-    (ADR 0049), and a request carries one Idempotency-Key at most. A coroutine although it
-    awaits nothing: Litestar runs a plain function given as `before_request` in its thread
-    pool, a thread hop (and GIL hand-over) on every request of the API (ADR 0039).
+    0021); no query value holds a NUL character, a JSON body says it is JSON or nothing,
+    the Accept header admits what the route answers (406 if not; ADR 0049), and a request
+    carries one Idempotency-Key at most. A coroutine although it awaits nothing: Litestar
+    runs a plain function given as `before_request` in its thread pool, a thread hop (and
+    GIL hand-over) on every request of the API (ADR 0039).
     Parameters typed as text (the RFC 3339 `from`/`to` above) are checked by `aware`.
     Integers are bounded where they are declared (`ge`/`le`, like `After`), or clamped
     (`Limit`); tests/integration/test_http_bounds.py holds every route to that."""
@@ -185,6 +232,7 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
     handler = request.scope.get("route_handler")
     if handler is None:
         return
+    _check_accept(request, handler)
     if _takes_json(handler):
         _check_json_content_type(request)
     kinds = _query_kinds(handler)

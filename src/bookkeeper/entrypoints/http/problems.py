@@ -286,6 +286,7 @@ _DESCRIPTIONS: Final[dict[int, str]] = {
     401: "No bearer token, or one that does not verify",
     403: "The caller's roles do not allow this, or it is their own proposal",
     404: "No such object in the caller's tenant",
+    406: "The Accept header admits none of the media types this operation answers",
     409: "The proposal was decided already, or the idempotency key was used differently",
     413: "The request body is too large",
     415: "The request body is not JSON (its Content-Type says another media type)",
@@ -297,7 +298,8 @@ _DESCRIPTIONS: Final[dict[int, str]] = {
 
 def documented(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problem responses a route can give (always 400, which
-    replaces Litestar's own description of its validation errors)."""
+    replaces Litestar's own description of its validation errors, and 406: an Accept
+    that admits none of the route's types, params.bounded_query)."""
     return {
         status: ResponseSpec(
             data_container=Problem,
@@ -305,5 +307,5 @@ def documented(*statuses: int) -> dict[int, ResponseSpec]:
             description=_DESCRIPTIONS[status],
             generate_examples=False,
         )
-        for status in sorted({400, *statuses})
+        for status in sorted({400, 406, *statuses})
     }

@@ -17,7 +17,7 @@ from bookkeeper.application.handlers import DecisionResult, Handlers, SubmitResu
 from bookkeeper.application.ports import EventFilter, Principal
 from bookkeeper.application.queries import Queries
 from bookkeeper.domain.events import Status, decode_payload, event_type
-from bookkeeper.entrypoints.http.decoding import StrictJson, validation_error
+from bookkeeper.entrypoints.http.decoding import StrictJson, refuse_misspelt, validation_error
 from bookkeeper.entrypoints.http.params import NO_NUL, After, From, Limit, To, aware, page_limit
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
@@ -56,10 +56,13 @@ def submit_command(
     data: EventSubmission, principal: Principal, idempotency_key: str | None
 ) -> SubmitEvent:
     """The command of a submission: its `data` decoded by the schema of its `type`
-    (msgspec.ValidationError when it does not match; an unknown type as event_type). The
+    (msgspec.ValidationError when it does not match; an unknown type as event_type; a
+    number written otherwise than plainly, a 422 naming it: domain.numerals). The
     route and the lean path (lean_submit.py) build it here, so they cannot drift."""
     etype = event_type(data.type)
-    payload = decode_payload(data.type, bytes(data.data), etype.schema_version)
+    raw = bytes(data.data)
+    payload = decode_payload(data.type, raw, etype.schema_version)
+    refuse_misspelt(payload, raw, "$.data")
     confidence = data.proposer_confidence
     return SubmitEvent(
         principal=principal,

@@ -20,9 +20,10 @@ from msgspec import Meta
 
 from bookkeeper.application.errors import NotFound
 from bookkeeper.application.rules import RulesService
+from bookkeeper.domain.numerals import decimal_fields
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
-from bookkeeper.entrypoints.http.decoding import StrictJson
+from bookkeeper.entrypoints.http.decoding import StrictJson, refuse_misspelt_member
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import (
@@ -34,6 +35,8 @@ from bookkeeper.entrypoints.http.wire import (
 )
 
 _CENT: Final = Decimal("0.01")
+#: The review rules' Decimal members by their JSON names (PUT keeps its body a dict).
+_REVIEW_DECIMALS: Final = decimal_fields(ReviewRules)
 RateText = Annotated[
     str, Meta(pattern=whole(r"[0-9]{1,2}(\.[0-9]{1,2})?"), examples=["25.00", "12", "11.11"])
 ]
@@ -307,7 +310,10 @@ class RulesController(Controller):
         request: AuthenticatedRequest,
         rules: NamedDependency[RulesService],
     ) -> ReviewRulesOut:
-        """Change some review rules (admin): the fields given, by their names in GET."""
+        """Change some review rules (admin): the fields given, by their names in GET.
+        Amounts and scores are plain numbers ("1000.00", 0.9), as everywhere (a 422 names
+        one written otherwise: " 1000", "1e3", "1_000")."""
+        refuse_misspelt_member(await request.body(), _REVIEW_DECIMALS)
         return _review_rules(await rules.set_review_rules(request.user, data))
 
 
