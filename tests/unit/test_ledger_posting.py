@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from bookkeeper.domain.events import (
@@ -35,6 +36,7 @@ from bookkeeper.domain.ledger import (
     vat_term,
     vat_term_of,
 )
+from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
 
 D = Decimal
 PROPOSAL = "0190f5e2-0000-7000-8000-000000000001"
@@ -152,6 +154,36 @@ def test_an_invoice_without_line_items_posts_its_total() -> None:
         ("2710", "250.00", "0.00", "1", "tax"),
         ("2400:20001", "0.00", "1250.00", None, None),
     ]
+
+
+@pytest.mark.parametrize("with_lines", [False, True])
+def test_an_invoice_is_booked_by_the_tenants_tax_table_with_or_without_lines(
+    with_lines: bool,
+) -> None:
+    # A tenant whose table books 25 % input VAT on a sub-account from 2026-10-01: the
+    # invoice's VAT line follows the table on its date, whether it has lines or not.
+    moved = [
+        msgspec.structs.replace(r, account="2710:1")
+        if r.direction == "input" and r.saft_code == "1"
+        else r
+        for r in NORWAY_TAX_RATES
+    ]
+    invoice = InvoiceRegistrationData(
+        supplier="Telenor",
+        amount=D("1250.00"),
+        date=dt.date(2026, 11, 1),
+        due_date=dt.date(2026, 11, 15),
+        vat_rate=D("25"),
+        account_code="6900",
+        line_items=(
+            (LineItem(description="Mobil", amount=D("1250.00"), vat_rate=D("25")),)
+            if with_lines
+            else ()
+        ),
+    )
+    entry = posting_for(invoice, proposal_id=PROPOSAL, rates=TaxTable(moved))
+    assert entry is not None
+    assert [line.account for line in entry.lines if line.vat_part == "tax"] == ["2710:1"]
 
 
 def test_a_zero_rated_receipt_has_no_vat_line_even_if_a_vat_amount_was_read() -> None:

@@ -317,7 +317,13 @@ def posting_for(
                     )
             else:
                 lines = _cost_lines(
-                    data.account_code, data.amount, data.vat_rate, description, data.vat_amount
+                    data.account_code,
+                    data.amount,
+                    data.vat_rate,
+                    description,
+                    data.vat_amount,
+                    rates,
+                    data.date,
                 )
             lines.append(
                 JournalLine(account=payables_account, credit=data.amount, description=description)
