@@ -401,3 +401,12 @@ async def test_nul_in_a_query_record_is_refused(handlers: Handlers) -> None:
     data = BalanceQueriedData(accounts=(AccountBalance(account="1920\x00", balance=Decimal(1)),))
     with pytest.raises(InvalidProposal, match="NUL"):
         await handlers.submit(submit(data))
+
+
+def test_an_organisation_numbers_digits_are_ascii_digits_only() -> None:
+    from bookkeeper.application.handlers import _digits
+
+    assert _digits("NO 923 609 016 MVA") == "923609016"
+    # Other scripts' digits are not an organisation number's (str.isdigit takes them).
+    assert _digits("٩٢٣٦٠٩٠١٦") == ""
+    assert _digits("９２３６０９０１６") == ""

@@ -971,5 +971,6 @@ async def _known_payment_account(uow: UnitOfWork, tenant: str, data: object) -> 
 
 
 def _digits(value: str | None) -> str:
-    """The digits of an organisation number ("NO 923 609 016 MVA" → "923609016")."""
-    return "".join(ch for ch in value or "" if ch.isdigit())
+    """The ASCII digits of an organisation number ("NO 923 609 016 MVA" → "923609016");
+    other scripts' digits (str.isdigit takes "٩" and "９") are not an organisation's."""
+    return "".join(ch for ch in value or "" if "0" <= ch <= "9")
