@@ -430,3 +430,17 @@ async def test_a_failed_attempt_is_told_once_with_when_it_is_tried_again() -> No
     await chat.harness.executor.run_once()
     [executed] = await chat.service.updates(chat.user, CHANNEL)
     assert executed.status == "EXECUTED"
+
+
+def test_every_question_the_help_suggests_is_one_the_chat_answers() -> None:
+    import re
+
+    from bookkeeper.application import messages
+    from bookkeeper.application.conversation import intent_of
+
+    help_text = messages.TEXTS["help"]
+    suggested = re.findall(r"«([^»]+)»", help_text["nb"]) + re.findall(
+        r'"([^"]+)"', help_text["en"]
+    )
+    assert len(suggested) >= 12
+    assert [s for s in suggested if intent_of(s) is None] == []

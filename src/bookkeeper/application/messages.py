@@ -176,13 +176,14 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "help": {
         "nb": (
             "Send en kvittering eller faktura (PDF eller bilde), så foreslår jeg bokføringen. "
-            "Du kan også spørre om «saldo», «mangler kvittering», «leverandørfakturaer» "
+            "Du kan også spørre om «saldo», «mangler kvittering», «leverandørfakturaer», "
+            "«utlegg», «forbruk på Anthropic denne måneden» "
             "eller «hvor mye mva skal vi betale»."
         ),
         "en": (
             "Send a receipt or an invoice (PDF or image) and I will propose how to book it. "
-            'You can also ask about the "balance", "missing receipts", "supplier invoices" '
-            'or "what VAT do we owe".'
+            'You can also ask about the "balance", "missing receipts", "supplier invoices", '
+            '"expense claims", "spending on Anthropic this month" or "what VAT do we owe".'
         ),
     },
     "update.approved": {
