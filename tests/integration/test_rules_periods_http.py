@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.http_helpers import API, Api, assert_problem, running_api
+from tests.http_helpers import API, Api, assert_problem, problem_fields, running_api
 from tests.integration.test_http_role_matrix import policy_container
 
 
@@ -194,7 +194,12 @@ async def test_review_rules_and_currencies_over_http(api: Api) -> None:
     refused = await api.client.put(
         f"{API}/rules/review-rules", json={"twoApproversAbove": "lots"}, headers=admin
     )
-    assert_problem(refused, 422, "invalid-rule")
+    # Not a number at all: refused where every misspelt number is, naming the field
+    # (ADR 0049, second addendum), and nothing kept.
+    problem = assert_problem(refused, 422)
+    assert problem_fields(problem) == {"$.twoApproversAbove"}
+    kept = await api.client.get(f"{API}/rules/review-rules", headers=api.reviewer)
+    assert kept.json()["twoApproversAbove"] == "20000.00"
     currencies = await api.client.get(f"{API}/rules/currencies", headers=admin)
     units = {c["code"]: c["minorUnits"] for c in currencies.json()}
     assert (units["NOK"], units["JPY"], units["BHD"]) == (2, 0, 3)
