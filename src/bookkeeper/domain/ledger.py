@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Final
 
@@ -24,6 +24,7 @@ from bookkeeper.domain.events import (
     InvoiceRegistrationData,
     JournalEntryPostedData,
     JournalLine,
+    LineItem,
     Party,
     ProposalData,
     ReceiptAttachmentData,
@@ -250,6 +251,43 @@ def _cost_lines(
     return lines
 
 
+def _purchase_lines(
+    data: ReceiptAttachmentData | ExpenseRegistrationData | InvoiceRegistrationData,
+    parts: Sequence[LineItem],
+    description: str,
+    part_description: Callable[[LineItem], str],
+    rates: TaxTable | None,
+) -> list[JournalLine]:
+    """A purchase's cost and input VAT lines: one pair per part (its own account, else
+    the purchase's; its VAT reckoned from its gross), else one for the whole amount (with
+    the VAT amount the document states) — each rate under the code the tenant's table has
+    on the document's date."""
+    if not parts:
+        return _cost_lines(
+            data.account_code,
+            data.amount,
+            data.vat_rate,
+            description,
+            data.vat_amount,
+            rates,
+            data.date,
+        )
+    lines: list[JournalLine] = []
+    for part in parts:
+        lines.extend(
+            _cost_lines(
+                part.account_code or data.account_code,
+                part.amount,
+                part.vat_rate,
+                part_description(part),
+                None,
+                rates,
+                data.date,
+            )
+        )
+    return lines
+
+
 def posting_for(
     data: ProposalData,
     *,
@@ -267,64 +305,27 @@ def posting_for(
         case ReceiptAttachmentData() | ExpenseRegistrationData():
             who = data.merchant_name or getattr(data, "employee", "") or "kvittering"
             description = _trim(f"{who} {data.date.isoformat()}")
-            parts = line_items_of(data)
-            if parts:
-                # A receipt with several VAT rates (ADR 0052): the cost and its input VAT
-                # per rate, each part's VAT reckoned from its gross as the purchase's is.
-                lines = []
-                for part in parts:
-                    lines.extend(
-                        _cost_lines(
-                            part.account_code or data.account_code,
-                            part.amount,
-                            part.vat_rate,
-                            _trim(f"{description} {part.description}"),
-                            None,
-                            rates,
-                            data.date,
-                        )
-                    )
-            else:
-                lines = _cost_lines(
-                    data.account_code,
-                    data.amount,
-                    data.vat_rate,
-                    description,
-                    data.vat_amount,
-                    rates,
-                    data.date,
-                )
+            # A receipt with several VAT rates (ADR 0052): each part named after it.
+            lines = _purchase_lines(
+                data,
+                line_items_of(data),
+                description,
+                lambda part: _trim(f"{description} {part.description}"),
+                rates,
+            )
             lines.append(
                 JournalLine(account=payment_account, credit=data.amount, description=description)
             )
         case InvoiceRegistrationData():
             number = f" {data.invoice_number}" if data.invoice_number else ""
             description = _trim(f"{data.supplier} faktura{number}")
-            lines = []
-            items = data.line_items or ()
-            if items:
-                for item in items:
-                    lines.extend(
-                        _cost_lines(
-                            item.account_code or data.account_code,
-                            item.amount,
-                            item.vat_rate,
-                            _trim(item.description),
-                            None,
-                            rates,
-                            data.date,
-                        )
-                    )
-            else:
-                lines = _cost_lines(
-                    data.account_code,
-                    data.amount,
-                    data.vat_rate,
-                    description,
-                    data.vat_amount,
-                    rates,
-                    data.date,
-                )
+            lines = _purchase_lines(
+                data,
+                data.line_items or (),
+                description,
+                lambda item: _trim(item.description),
+                rates,
+            )
             lines.append(
                 JournalLine(account=payables_account, credit=data.amount, description=description)
             )
