@@ -785,6 +785,15 @@ async def resolve(provider: providers.Provider[Any]) -> Any:
     return value
 
 
+async def migrated_database(container: Container) -> Database:
+    """The container's database, its schema brought up to date first on the embedded
+    SQLite (PostgreSQL is migrated by `bookkeeper migrate`, never by a command's start)."""
+    database: Database = await resolve(container.database)
+    if database.dialect == "sqlite":
+        await database.migrate()
+    return database
+
+
 async def shutdown(container: Container) -> None:
     """Release every resource the container opened (the database pool)."""
     result = container.shutdown_resources()

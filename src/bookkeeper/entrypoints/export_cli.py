@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.saft import SaftExport, SaftFile
-from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.container import Container, migrated_database, resolve, shutdown
 from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id
 from bookkeeper.entrypoints.cli.progress import progress
 
@@ -84,9 +84,7 @@ async def run_export(
 ) -> str:
     """Export; the path written (or "stdout")."""
     try:
-        database: Database = await resolve(container.database)
-        if database.dialect == "sqlite":
-            await database.migrate()
+        await migrated_database(container)
         export: SaftExport = await resolve(container.saft_export)
         principal = Principal(subject=user, tenant_id=tenant, roles=frozenset({CLI_ROLE}))
         with progress("SAF-T", unit="lines", stream=status) as bar:

@@ -25,7 +25,7 @@ import msgspec
 from bookkeeper.application.errors import NotFound
 from bookkeeper.application.ports import Principal, RecordedEvent
 from bookkeeper.application.queries import Queries
-from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.container import Container, migrated_database, resolve, shutdown
 from bookkeeper.entrypoints.cli.arguments import tenant_id
 from bookkeeper.entrypoints.http.wire import event_out
 from bookkeeper.settings import OSLO
@@ -60,9 +60,7 @@ async def read_history(
 ) -> list[RecordedEvent]:
     """The action's events, oldest first (NotFound when there are none)."""
     try:
-        database: Database = await resolve(container.database)
-        if database.dialect == "sqlite":
-            await database.migrate()
+        await migrated_database(container)
         queries: Queries = await resolve(container.queries)
         principal = Principal(subject=user, tenant_id=tenant, roles=frozenset({CLI_ROLE}))
         return await queries.correlation(principal, correlation_id)

@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from bookkeeper.application.importing import BadImportLine, ImportReport, import_events
 from bookkeeper.application.replay import rebuild_projections
-from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.container import Container, Database, migrated_database, resolve, shutdown
 from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id
 from bookkeeper.entrypoints.cli.progress import progress
 
@@ -140,11 +140,9 @@ async def run_import(
     from bookkeeper.adapters.sql.importing import SqlEventImport
 
     try:
-        database: Database = await resolve(container.database)
+        database: Database = await migrated_database(container)
         if not isinstance(database, SqlDatabase):
             raise TypeError("import needs the SQL database")
-        if database.dialect == "sqlite":
-            await database.migrate()
         show = status.isatty()
 
         def progress(done: int) -> None:

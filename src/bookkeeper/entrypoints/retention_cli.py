@@ -28,7 +28,7 @@ from bookkeeper.adapters.sql.backup import BackupError, backup_sqlite, sqlite_pa
 from bookkeeper.adapters.sql.retention import SqlDocumentRetention
 from bookkeeper.application.documents import valid_hash
 from bookkeeper.application.retention import PurgeReport, Retention
-from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.container import Container, Database, migrated_database, shutdown
 
 #: The actor a purge is recorded under.
 PURGE_ACTOR = "cli:purge"
@@ -83,11 +83,9 @@ def purge_documents(args: argparse.Namespace, container: Container) -> int:
 
 async def _purge(container: Container, tenant: str, only: list[str], dry_run: bool) -> PurgeReport:
     try:
-        database: Database = await resolve(container.database)
+        database: Database = await migrated_database(container)
         if not isinstance(database, SqlDatabase):
             raise BackupError("no SQL database: no stored documents to purge")
-        if database.dialect == "sqlite":
-            await database.migrate()
         retention = Retention(SqlDocumentRetention(database))
         return await retention.purge_documents(
             tenant, now=container.clock().now(), actor=PURGE_ACTOR, only=only, dry_run=dry_run

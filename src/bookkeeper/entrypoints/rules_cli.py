@@ -33,7 +33,7 @@ import msgspec
 
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.rules import RulesService
-from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.container import Container, migrated_database, resolve, shutdown
 from bookkeeper.domain.errors import BookkeeperError
 from bookkeeper.domain.numerals import decimal_fields, parse_plain
 from bookkeeper.domain.review import ReviewRules
@@ -139,9 +139,7 @@ def _runner(action: Action) -> Callable[[argparse.Namespace, Container], int]:
 
 async def _run(container: Container, args: argparse.Namespace, action: Action, out: TextIO) -> int:
     try:
-        database: Database = await resolve(container.database)
-        if database.dialect == "sqlite":
-            await database.migrate()
+        await migrated_database(container)
         rules: RulesService = await resolve(container.rules)
         tenant = args.tenant if args.tenant is not None else "cli"
         principal = Principal(subject=args.user, tenant_id=tenant, roles=frozenset({CLI_ROLE}))

@@ -22,7 +22,7 @@ from typing import Any
 from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.sql.seal import SqlSealStore
 from bookkeeper.application.seal import DEFAULT_MARGIN, Sealer, Verification, verify
-from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.container import Container, migrated_database, shutdown
 
 
 def _hash(text: str) -> bytes:
@@ -72,13 +72,6 @@ def add_parser(commands: Any) -> None:
     p.set_defaults(run=verify_log)
 
 
-async def _database(container: Container) -> Database:
-    database: Database = await resolve(container.database)
-    if database.dialect == "sqlite":
-        await database.migrate()
-    return database
-
-
 def seal(args: argparse.Namespace, container: Container) -> int:
     """Seal (unless --show) and print the newest seal."""
     line = asyncio.run(_seal(container, args.show, dt.timedelta(seconds=args.margin)))
@@ -88,7 +81,7 @@ def seal(args: argparse.Namespace, container: Container) -> int:
 
 async def _seal(container: Container, show: bool, margin: dt.timedelta) -> str:
     try:
-        database = await _database(container)
+        database = await migrated_database(container)
         sealer: Sealer | None = sealer_for(database, container.clock(), margin)
         if sealer is None:
             return "no SQL database: nothing to seal"
@@ -118,7 +111,7 @@ def verify_log(args: argparse.Namespace, container: Container) -> int:
 
 async def _verify(container: Container, start: int, expect: bytes | None) -> Verification:
     try:
-        database = await _database(container)
+        database = await migrated_database(container)
         from bookkeeper.adapters.sql import SqlDatabase
 
         if not isinstance(database, SqlDatabase):

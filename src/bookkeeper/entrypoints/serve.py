@@ -69,7 +69,7 @@ from bookkeeper.application.queries import Queries
 from bookkeeper.application.seal import Sealer
 from bookkeeper.application.spending import SpendingService
 from bookkeeper.backends import Backends
-from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.container import Container, Database, migrated_database, resolve, shutdown
 from bookkeeper.domain.events import APPROVAL_TYPES
 from bookkeeper.entrypoints.morning_job import register_morning
 from bookkeeper.entrypoints.scheduler import Scheduler, executor_run
@@ -194,9 +194,7 @@ class Process:
 async def open_services(container: Container) -> Services:
     """Resolve the services every entrypoint needs and subscribe the log's subscribers
     (idempotent per container)."""
-    database: Database = await resolve(container.database)
-    if database.dialect == "sqlite":
-        await database.migrate()
+    database: Database = await migrated_database(container)
     dispatcher: Dispatcher = await resolve(container.dispatcher)
     subscribers: list[Subscriber] = await resolve(container.subscribers)
     for subscriber in subscribers:

@@ -36,7 +36,7 @@ from bookkeeper.adapters.auth.errors import SigningKeyError
 from bookkeeper.application.authorization import ROLES
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.replay import ReplayReport
-from bookkeeper.container import Container, Database, resolve, shutdown
+from bookkeeper.container import Container, Database, migrated_database, resolve, shutdown
 from bookkeeper.entrypoints.cli.arguments import ask, role_name, tenant_id, tenant_or_any
 from bookkeeper.entrypoints.cli.progress import progress
 from bookkeeper.entrypoints.http.server import Launch, exec_server, run_granian, run_uvicorn
@@ -232,9 +232,7 @@ async def _policy(container: Container, args: argparse.Namespace) -> list[str]:
     )
 
     try:
-        database: Database = await resolve(container.database)
-        if database.dialect == "sqlite":
-            await database.migrate()
+        database: Database = await migrated_database(container)
         store = store_for(database)
         if isinstance(store, MemoryPolicyStore):
             raise PolicyError("policies are stored in a database file or server only")
