@@ -65,11 +65,3 @@ def test_the_tokens_name_claims_give_the_principals_name_never_its_subject() -> 
     assert principal_from_claims({**base, "preferred_username": "kn"}).name == "kn"
     # an unusable name is left out: the token is still good
     assert principal_from_claims({**base, "name": ["x"], "preferred_username": ""}).name is None
-
-
-def test_a_copy_is_the_same_registry() -> None:
-    """Litestar deep-copies a router's opt: the page must learn into the process's one."""
-    import copy
-
-    people = People()
-    assert copy.deepcopy({"people": people})["people"] is people

@@ -67,12 +67,6 @@ class People:
         self._configured = dict(configured or {})
         self._learnt: OrderedDict[str, str] = OrderedDict()
 
-    def __copy__(self) -> People:
-        return self  # one registry per process: a copy would learn alone
-
-    def __deepcopy__(self, memo: dict[int, object]) -> People:
-        return self  # (frameworks copy what they are handed, e.g. a router's opt)
-
     def learn(self, subject: str, name: object) -> None:
         """Remember what `subject` is called (a claim, a Discord display name); a name that
         is not a printable line, or is the subject itself, is ignored."""

@@ -752,15 +752,13 @@ def _error_page(request: Request[Any, Any, Any], error: Exception) -> Response[A
 
 
 def _people(request: Request[Any, Any, Any]) -> People:
-    """The router's People (web_router's `people`), or one that only strips "human:"."""
-    try:
-        people = request.route_handler.opt.get(PEOPLE_OPT)
-    except Exception:  # no route matched (an error page): no handler, no opt
-        people = None
+    """The process's People (web_router's `people`, put in the request's state before its
+    handler runs), or one that only strips "human:" (an error page no route matched)."""
+    people = request.state.get(_PEOPLE_STATE)
     return people if isinstance(people, People) else _NOBODY
 
 
-PEOPLE_OPT: Final = "people"
+_PEOPLE_STATE: Final = "bookkeeper.people"
 _NOBODY: Final = People()
 
 
@@ -784,8 +782,13 @@ def web_router(
             await limiter.spend_for(user, request.method)
         return user
 
+    async def with_people(request: Request[Any, Any, Any]) -> None:
+        # The registry itself (a router's opt would be copied, and a copy learns alone).
+        request.state[_PEOPLE_STATE] = people
+
     return Router(
         path=APP_PATH,
+        before_request=with_people if people is not None else None,
         route_handlers=[
             *_login_routes(sessions, _oidc(settings), limiter),
             *_review_routes(),
@@ -793,7 +796,6 @@ def web_router(
             static,
         ],
         dependencies={"user": Provide(provide_user)},
-        opt={PEOPLE_OPT: people} if people is not None else {},
         middleware=[
             DefineMiddleware(
                 CSRFMiddleware,
