@@ -281,6 +281,13 @@ class Api:
             headers=headers if headers is not None else self.agent,
         )
 
+    async def events(self) -> list[dict[str, Any]]:
+        """The tenant's events as a viewer lists them (GET /events, first page)."""
+        listed = await self.client.get(f"{API}/events", headers=self.viewer)
+        assert listed.status_code == 200, listed.text
+        items: list[dict[str, Any]] = listed.json()["items"]
+        return items
+
     async def propose(self, type_: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
         """Submit as the agent and return the 201 body."""
         response = await self.submit(type_, data, **fields)

@@ -28,13 +28,6 @@ from tests.http_helpers import (
 NOT_FINITE = ["NaN", "sNaN", "-sNaN", "Infinity", "-Infinity"]
 
 
-async def _events(api: Api) -> list[dict[str, Any]]:
-    listed = await api.client.get(f"{API}/events", headers=api.viewer)
-    assert listed.status_code == 200, listed.text
-    items: list[dict[str, Any]] = listed.json()["items"]
-    return items
-
-
 # --- numbers that are not finite ----------------------------------------------------------
 
 
@@ -55,7 +48,7 @@ async def test_a_proposal_with_a_number_that_is_not_finite_is_422(
     response = await api.submit(type_, {**data, field: value})
     problem = assert_problem(response, 422, "invalid-proposal")
     assert field in problem["detail"]
-    assert await _events(api) == []
+    assert await api.events() == []
 
 
 @pytest.mark.parametrize("value", ["NaN", "sNaN"])
@@ -235,7 +228,7 @@ async def test_a_value_with_a_trailing_newline_or_foreign_digits_is_a_400(
     root = api.headers("root", "admin", "accountant")
     response = await api.client.request(method, f"{API}{path}", json=body, headers=root)
     assert_problem(response, 400, "validation-failed")
-    assert await _events(api) == []
+    assert await api.events() == []
 
 
 async def test_a_query_value_with_a_trailing_newline_is_a_400(api: Api) -> None:
@@ -306,7 +299,7 @@ async def test_a_nul_character_in_any_query_value_is_a_400_naming_it(api: Api) -
         response = await api.client.request(method, path, params={name: "a\x00b"}, headers=root)
         problem = assert_problem(response, 400)
         assert any(e["field"] == name for e in problem["errors"]), (path, name, problem)
-    assert await _events(api) == []
+    assert await api.events() == []
 
 
 # --- credentials ----------------------------------------------------------------------------
@@ -337,7 +330,7 @@ async def test_two_authorization_headers_are_a_400_whichever_comes_first(api: Ap
             assert answer[b"content-type"].startswith(b"application/problem+json")
             assert b'error="invalid_request"' in answer[b"www-authenticate"]
             assert json.loads(text)["status"] == 400
-    assert await _events(api) == []
+    assert await api.events() == []
 
 
 async def test_two_idempotency_keys_are_a_400_and_nothing_is_recorded(api: Api) -> None:
@@ -374,7 +367,7 @@ async def test_two_idempotency_keys_are_a_400_and_nothing_is_recorded(api: Api) 
             problem = json.loads(text)
             assert problem["status"] == 400
             assert "one Idempotency-Key" in problem["detail"]
-    assert await _events(api) == []
+    assert await api.events() == []
     # One key is taken as before.
     status, _, text = await _raw(
         api,
@@ -415,7 +408,7 @@ async def test_a_json_body_sent_as_another_media_type_is_a_415_on_every_json_rou
             method, url, content=body, headers=root | {"Content-Type": content_type}
         )
         assert_problem(response, 415, "unsupported-media-type")
-    assert await _events(api) == []
+    assert await api.events() == []
 
 
 @pytest.mark.parametrize(

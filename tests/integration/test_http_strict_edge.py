@@ -42,13 +42,6 @@ MISSPELT = [
 ]
 
 
-async def _events(api: Api) -> list[dict[str, Any]]:
-    listed = await api.client.get(f"{API}/events", headers=api.viewer)
-    assert listed.status_code == 200, listed.text
-    items: list[dict[str, Any]] = listed.json()["items"]
-    return items
-
-
 def _raw_submission(type_: str, data_json: str) -> bytes:
     """A submission whose `data` is written exactly as given (a JSON number's spelling)."""
     return f'{{"type": "{type_}", "data": {data_json}}}'.encode()
@@ -72,7 +65,7 @@ async def test_a_proposal_with_a_misspelt_number_is_a_422_naming_it(
     problem = assert_problem(response, 422)
     assert problem_fields(problem) == {f"$.data.{field}"}
     assert f"$.data.{field}" in problem["detail"]
-    assert await _events(api) == []
+    assert await api.events() == []
 
 
 async def test_a_misspelt_number_in_a_nested_line_is_named_by_its_path(api: Api) -> None:
@@ -91,7 +84,7 @@ async def test_a_json_number_with_an_exponent_is_a_422(api: Api, number: str) ->
     )
     problem = assert_problem(response, 422)
     assert problem_fields(problem) == {"$.data.amount"}
-    assert await _events(api) == []
+    assert await api.events() == []
 
 
 @pytest.mark.parametrize(
@@ -173,7 +166,7 @@ async def test_an_accept_without_json_proposes_nothing(api: Api) -> None:
     headers = api.agent | {"Content-Type": "application/json", "Accept": "application/xml"}
     response = await api.client.post(f"{API}/events", content=body, headers=headers)
     assert_problem(response, 406, "not-acceptable")
-    assert await _events(api) == []
+    assert await api.events() == []
 
 
 @pytest.mark.parametrize(
@@ -238,7 +231,7 @@ async def test_an_account_code_outside_visible_ascii_is_a_422(api: Api, code: st
     assert "accountCode" in problem["detail"]
     pattern_code = await api.submit("PatternSuggested", pattern(account=code))
     assert_problem(pattern_code, 422, "invalid-proposal")
-    assert await _events(api) == []
+    assert await api.events() == []
 
 
 @pytest.mark.parametrize(
