@@ -110,7 +110,11 @@ def jobs_lock(workers: int) -> Iterator[None]:
 
 def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> dict[str, Any]:
     """How uvicorn serves the app, whoever runs it (uvicorn.run or one supervised worker)."""
+    from bookkeeper.entrypoints.http.coalesce import CoalescingHttpToolsProtocol
+
     return {
+        # A response's head and body in one write (coalesce.py).
+        "http": CoalescingHttpToolsProtocol,
         "factory": True,
         "host": host,
         "port": port,
