@@ -12,7 +12,9 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import nats
 import pytest
+from nats.js import api
 
 from bookkeeper.adapters.nats.config import NatsSettings, load_bus_tenants
 from bookkeeper.adapters.nats.consumer import CODE_HEADER, DELIVERIES_HEADER, NatsConsumer
@@ -208,3 +210,75 @@ def test_an_amount_finer_than_ore_is_malformed_naming_its_field(net: str, refuse
             ingest.translate(raw)
     else:
         assert ingest.translate(raw)[1].lines[0].debit == Decimal(net) + Decimal("0.25")
+
+
+async def test_a_dead_letter_that_cannot_be_kept_on_the_last_delivery_comes_back(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """The dead-letter stream refuses the first try (a full disk, a lost leader) on the
+    message's last delivery: the message is left unacknowledged and must come back — so
+    JetStream must not stop redelivering at `max_deliver` (bookkeeper counts the
+    deliveries itself) — and it is kept on the next delivery, not lost."""
+    intake = intake_on_accounts(uow_factory)
+
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError("the intake broke")
+
+    intake.receive = broken  # type: ignore[method-assign]
+    intake.receive_many = broken  # type: ignore[method-assign]
+    consumer = NatsConsumer(intake, bus)
+    real_dead_letter = consumer._dead_letter
+    refused: list[int] = []
+
+    async def refuse_once(message: Any, reason: str, code: str, deliveries: int) -> str:
+        if not refused:
+            refused.append(deliveries)
+            raise RuntimeError("the dead-letter stream is unavailable")
+        return await real_dead_letter(message, reason, code, deliveries)
+
+    consumer._dead_letter = refuse_once  # type: ignore[method-assign]
+    await consumer.connect()
+    body = invoice("X-9")
+    try:
+        await publish(bus, [body])
+        for _ in polls(30):
+            await consumer.pull_once(wait=0.3)
+            if refused and await consumer.lag() == (0, 0):
+                break
+        assert refused == [bus.max_deliver]
+        kept = await _dead_letters(bus)
+        assert [data for data, _ in kept] == [body]
+        assert int(kept[0][1][DELIVERIES_HEADER]) == bus.max_deliver + 1
+        await _acknowledged(consumer)
+    finally:
+        await consumer.close()
+
+
+async def test_a_durable_made_with_a_delivery_limit_loses_it_on_connect(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """A durable consumer created by an earlier version (JetStream's own `max_deliver`,
+    which drops a message after the last delivery whatever became of it) is updated
+    when bookkeeper connects: JetStream redelivers without limit, bookkeeper dead-letters."""
+    nc = await nats.connect(bus.url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name=bus.stream, subjects=[bus.filter_subject])
+        await js.add_consumer(
+            bus.stream,
+            api.ConsumerConfig(
+                durable_name=bus.durable,
+                ack_policy=api.AckPolicy.EXPLICIT,
+                max_deliver=bus.max_deliver,
+                filter_subject=bus.filter_subject,
+            ),
+        )
+        consumer = NatsConsumer(intake_on_accounts(uow_factory), bus)
+        await consumer.connect()
+        try:
+            info = await js.consumer_info(bus.stream, bus.durable)
+            assert info.config.max_deliver in (None, -1)
+        finally:
+            await consumer.close()
+    finally:
+        await nc.close()

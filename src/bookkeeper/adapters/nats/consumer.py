@@ -10,7 +10,8 @@ replica, so N replicas split the work. Each message goes through `BusIntake.rece
   `in_progress` and retried with back-off until the database answers — an outage of any
   length spends none of its redeliveries; everything behind it waits in the stream;
 - other transient failures: nak with back-off (`backoff_base * 2**(delivery-1)`, capped)
-  up to `max_deliver` deliveries; the last one is dead-lettered rather than dropped;
+  up to `max_deliver` deliveries, counted here (JetStream itself redelivers without
+  limit); the last one is dead-lettered rather than dropped, and comes back if that fails;
 - rejected (bad schema, unknown type, not bookable): the raw message, its headers and the
   reason are published to the dead-letter stream, an `AlertRaised` is recorded, then ack.
 
@@ -130,11 +131,16 @@ class NatsConsumer:
             durable_name=s.durable,
             ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
-            max_deliver=s.max_deliver,
+            # Unlimited: bookkeeper counts the deliveries itself and dead-letters the last
+            # one (`settle`). With JetStream's own limit, a message whose dead letter could
+            # not be kept on that last delivery (or whose process died then) would never
+            # come back — dropped without a trace.
+            max_deliver=-1,
             ack_wait=s.ack_wait,
             filter_subject=s.filter_subject,
             max_ack_pending=max(1000, s.batch * 16),
         )
+        await self._unlimit_deliveries(s.stream, config)
         self._sub = await self._js.pull_subscribe(
             s.filter_subject, durable=s.durable, stream=s.stream, config=config
         )
@@ -145,6 +151,18 @@ class NatsConsumer:
             s.durable,
             s.dead_letter_stream,
         )
+
+    async def _unlimit_deliveries(self, stream: str, config: api.ConsumerConfig) -> None:
+        """A durable made by an earlier version with JetStream's own delivery limit is
+        updated to none (nats-py's `pull_subscribe` binds an existing durable as it is)."""
+        assert self._js is not None
+        try:
+            info = await self._js.consumer_info(stream, config.durable_name or "")
+        except NotFoundError:
+            return
+        if info.config.max_deliver not in (None, -1):
+            log.info("NATS bus: durable %s redelivers without limit now", config.durable_name)
+            await self._js.add_consumer(stream, config=config)
 
     async def start(self) -> None:
         """Connect and run the pull loop in the background."""
