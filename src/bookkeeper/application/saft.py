@@ -36,7 +36,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Protocol
 
 import msgspec
@@ -54,7 +54,7 @@ from bookkeeper.domain.ledger import (
     saft_vat_code,
 )
 from bookkeeper.domain.patterns import normalise_merchant
-from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
+from bookkeeper.domain.rules import NORWAY_TAX_RATES, Exchange, TaxTable
 
 EXPORTS_READ: Final = "exports:read"
 #: Lines read per round trip: big enough that the round trips do not dominate, small
@@ -376,6 +376,9 @@ class AuditLine(msgspec.Struct, frozen=True, kw_only=True):
     supplier_id: str | None
     #: The customer the line names (its party), if any.
     customer_id: str | None = None
+    #: How the foreign-currency document the line was booked from was converted to NOK
+    #: (ADR 0051): its currency, amount and rate; None for a NOK line.
+    exchange: Exchange | None = None
 
 
 class Grouping(msgspec.Struct, frozen=True, kw_only=True):
@@ -491,6 +494,18 @@ class SaftLine(msgspec.Struct, frozen=True, kw_only=True):
     tax_amount: Decimal | None
     tax_side: str | None
     customer_id: str | None = None
+    #: A line booked from a foreign-currency document: its currency (ISO 4217), its
+    #: amount in that currency and the rate (NOK per unit); None for a NOK line.
+    currency: LineCurrency | None = None
+
+
+class LineCurrency(msgspec.Struct, frozen=True, kw_only=True):
+    """What an AmountStructure says of a foreign currency: CurrencyCode, CurrencyAmount
+    and ExchangeRate (CurrencyAmount × ExchangeRate = Amount)."""
+
+    code: str
+    amount: Decimal
+    rate: Decimal
 
 
 class SaftTransaction(msgspec.Struct, frozen=True, kw_only=True):
@@ -690,6 +705,9 @@ def transaction_of(
                 tax_amount=tax_amount,
                 tax_side=tax_side,
                 customer_id=customer_id,
+                currency=None
+                if line.exchange is None
+                else line_currency(line.debit or line.credit, line.exchange),
             )
         )
     if tax_lines is not None:
@@ -715,6 +733,34 @@ def transaction_of(
         supplier_id=supplier,
         lines=out,
         customer_id=customer,
+    )
+
+
+#: SAFexchangerateType: at most 8 decimals (18 digits in all).
+_RATE_PLACES: Final = Decimal("0.00000001")
+_CENT: Final = Decimal("0.01")
+
+
+def line_currency(amount: Decimal, exchange: Exchange | None) -> LineCurrency | None:
+    """A line's amount in the currency of the document it was booked from (ADR 0051):
+    the document's own amount for the line that carries the whole NOK amount (the
+    payment or payables line: exact, whatever the rounding), else the line's NOK amount
+    at the recorded rate, in cents (half up). None for a NOK line, or a conversion the
+    file cannot carry (a code that is not three letters, a rate that is not positive)."""
+    if exchange is None:
+        return None
+    code = exchange.currency.strip().upper()
+    rate = exchange.rate
+    if len(code) != 3 or not code.isalpha() or not code.isascii() or rate <= 0:
+        return None
+    if amount == exchange.nok_amount:
+        foreign = exchange.amount
+    else:
+        foreign = (amount / rate).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return LineCurrency(
+        code=code,
+        amount=foreign.quantize(_CENT, rounding=ROUND_HALF_UP),
+        rate=rate.quantize(_RATE_PLACES, rounding=ROUND_HALF_UP),
     )
 
 
