@@ -229,6 +229,22 @@ async def test_verify_reports_every_finding_in_one_run(
     assert [f.position for f in later.findings] == [10, 11, 12]
 
 
+async def test_a_log_changed_throughout_is_counted_whole_and_shown_in_part(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest
+) -> None:
+    total = 130
+    await append(sql_database, total)
+    await sealer(sql_database, batch=40).seal()
+    statements = ["UPDATE events SET actor = 'human:mallory'"]
+    as_superuser(sql_database, url_of(sql_database, request), statements, "disable")
+    result = await verify(SqlSealStore(sql_database))
+    # Every event is a finding of its own; the first DEFAULT_SHOWN are kept, in order.
+    assert (result.problems, len(result.findings), result.not_shown) == (total, 100, 30)
+    assert [f.position for f in result.findings] == list(range(1, 101))
+    assert {f.problem for f in result.findings} == {"changed"}
+    assert (result.checked, result.seals) == (total, 4)
+
+
 async def test_an_insert_shifts_every_later_event_and_each_is_counted(
     sql_database: SqlDatabase, request: pytest.FixtureRequest
 ) -> None:
