@@ -265,13 +265,34 @@ async def test_a_missing_seal_is_one_finding_and_the_rest_still_checked(
 ) -> None:
     await append(sql_database, 9)
     await sealer(sql_database, batch=3).seal()
-    statements = ["DELETE FROM seals WHERE number = 2", *tampering(sql_database, "update", 8)]
+    statements = [
+        "DELETE FROM seals WHERE number = 2",
+        *tampering(sql_database, "update", 5),
+        *tampering(sql_database, "update", 8),
+    ]
     as_superuser(sql_database, url_of(sql_database, request), statements, "disable")
     result = await verify(SqlSealStore(sql_database))
-    assert [(f.position, f.problem, f.detail) for f in result.findings] == [
-        (7, "seal", "seal 2 is missing"),
-        (8, "changed", result.findings[1].detail),
+    # The missing seal's events are still checked against their chain rows.
+    assert [(f.position, f.problem) for f in result.findings] == [
+        (4, "seal"),
+        (5, "changed"),
+        (8, "changed"),
     ]
+    assert result.findings[0].detail == "seal 2 is missing"
+    # So is a missing first seal.
+    as_superuser(
+        sql_database,
+        url_of(sql_database, request),
+        ["DELETE FROM seals WHERE number = 1"],
+        "disable",
+    )
+    result = await verify(SqlSealStore(sql_database))
+    assert [(f.position, f.problem) for f in result.findings] == [
+        (1, "seal"),
+        (5, "changed"),
+        (8, "changed"),
+    ]
+    assert result.findings[0].detail == "seals 1..2 are missing"
 
 
 async def test_a_rewritten_chain_is_caught_by_the_seal_kept_outside(

@@ -374,14 +374,30 @@ async def verify(
     expected_seen = expect is None or (before is not None and before.seal_hash == expect)
     async for seal in store.seals(from_position):
         count += 1
-        gap = head is not None and seal.number != head.number + 1
-        if head is not None and gap:
-            found.add(Finding(seal.first_position, "seal", f"seal {head.number + 1} is missing"))
-        if head is not None and seal.first_position != head.last_position + 1:
-            # Seals are missing between them: go on from the chain as stored before this one.
-            stored = await store.links_between(seal.first_position - 1, seal.first_position - 1)
-            if stored:
-                chain = stored[-1].hash
+        number = head.number + 1 if head is not None else 1
+        first = head.last_position + 1 if head is not None else 1
+        gap = seal.number != number
+        if gap:
+            which = (
+                f"seal {number} is"
+                if seal.number == number + 1 or seal.number <= number
+                else f"seals {number}..{seal.number - 1} are"
+            )
+            found.add(Finding(min(first, seal.first_position), "seal", f"{which} missing"))
+        if seal.first_position > first:
+            # The missing seals' events still have their chain rows: check them against
+            # those (what the seals skipped as rolled back is not known any more).
+            lost_block = Seal(
+                number=number,
+                first_position=first,
+                last_position=seal.first_position - 1,
+                event_count=0,
+                skipped=(),
+                head_hash=b"",
+                previous_seal_hash=seal_link,
+                sealed_at=seal.sealed_at,
+            )
+            chain = await _check_block(store, lost_block, chain, from_position, found, lost=True)
         # After a missing seal this one cannot link to the one before it: that is the
         # same finding, not another.
         linked = gap or seal.previous_seal_hash == seal_link
@@ -403,9 +419,18 @@ async def verify(
 
 
 async def _check_block(
-    store: SealStore, seal: Seal, chain: bytes, start: int, found: _Findings
+    store: SealStore,
+    seal: Seal,
+    chain: bytes,
+    start: int,
+    found: _Findings,
+    *,
+    lost: bool = False,
 ) -> bytes:
-    """Check one sealed block, adding what is wrong to `found`; the chain after it."""
+    """Check one sealed block, adding what is wrong to `found`; the chain after it.
+    `lost`: the block of seals that are missing (its skipped positions and head are not
+    known: a position with neither event nor chain row is no finding, and there is no
+    head to compare with)."""
     first, last = seal.first_position, seal.last_position
     links = {x.position: x for x in await store.links_between(first, last)}
     events = {e.position: e for e in await store.events_between(first, last)}
@@ -419,7 +444,7 @@ async def _check_block(
         chained = links.get(position)
         event = events.get(position)
         if chained is None and event is None:
-            if position in skipped:
+            if position in skipped or lost:
                 continue
             detail = "the event and its chain row are gone"
             found.add(Finding(position, "missing", detail))
@@ -464,6 +489,8 @@ async def _check_block(
             found.add(Finding(position, "changed", detail))
         # Go on from the chain as sealed here, so the next event is judged on its own.
         chain = chained.hash
+    if lost:
+        return chain
     if len(links) != seal.event_count or chain != seal.head_hash:
         detail = f"seal {seal.number}'s chain rows do not add up to its head"
         found.add(Finding(seal.first_position, "seal", detail))
