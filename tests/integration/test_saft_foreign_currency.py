@@ -223,6 +223,13 @@ async def test_foreign_currency_lines_carry_currency_amount_and_rate(
     # A NOK document's lines carry the Amount only.
     nok = entry("250.00")
     assert nok and all(set(fields) == {"Amount"} for _, fields in nok)
+    # Each foreign entry's currency amounts add up on both sides, as its NOK amounts do.
+    for entry_lines in by_entry.values():
+        sums = {"debit": D(0), "credit": D(0)}
+        for account, fields in entry_lines:
+            if "CurrencyAmount" in fields:
+                sums[account.split()[1]] += D(fields["CurrencyAmount"])
+        assert sums["debit"] == sums["credit"]
     for _, _, fields in lines:
         if "CurrencyAmount" in fields:
             product = D(fields["CurrencyAmount"]) * D(fields["ExchangeRate"])
@@ -249,3 +256,58 @@ def test_the_line_currency_rules() -> None:
     long_rate = msgspec.structs.replace(exchange, rate=D("0.070712345678"))
     found = line_currency(D("70.70"), long_rate)
     assert found is not None and found.rate == D("0.07071235")
+
+
+def test_an_entrys_currency_amounts_add_up_like_its_nok_amounts() -> None:
+    from bookkeeper.application.saft import AuditLine, transaction_of
+
+    exchange = Exchange(
+        currency="USD",
+        amount=D("10.00"),
+        nok_amount=D("30.00"),
+        rate=D("3"),
+        rate_date=dt.date(2026, 2, 1),
+    )
+    entry = uuid.uuid4()
+
+    def line(number: int, account: str, debit: str = "0", credit: str = "0") -> AuditLine:
+        return AuditLine(
+            entry_id=entry,
+            line_no=number,
+            position=1,
+            date=dt.date(2026, 2, 1),
+            account=account,
+            debit=D(debit),
+            credit=D(credit),
+            description="x",
+            entry_description="x",
+            vat_code=None,
+            vat_part=None,
+            source="receipt",
+            posted_at=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+            actor="executor",
+            supplier_id=None,
+            exchange=exchange,
+        )
+
+    # Each 10.00 kr is 3.33 USD back at 3: 9.99 against the document's 10.00.
+    lines = [
+        line(1, "6810", debit="10.00"),
+        line(2, "6300", debit="10.00"),
+        line(3, "2710", debit="10.00"),
+        line(4, "1920", credit="30.00"),
+    ]
+    out = transaction_of(lines).lines
+    amounts = [(x.account, x.currency.amount if x.currency else None) for x in out]
+    assert amounts == [
+        ("6810", D("3.34")),
+        ("6300", D("3.33")),
+        ("2710", D("3.33")),
+        ("1920", D("10.00")),
+    ]
+    # In mixed currencies nothing is moved.
+    other = msgspec.structs.replace(
+        lines[1], exchange=msgspec.structs.replace(exchange, currency="EUR")
+    )
+    mixed = transaction_of([lines[0], other, lines[2], lines[3]]).lines
+    assert [x.currency.amount for x in mixed if x.currency] == [D("3.33")] * 3 + [D("10.00")]

@@ -506,6 +506,9 @@ class LineCurrency(msgspec.Struct, frozen=True, kw_only=True):
     code: str
     amount: Decimal
     rate: Decimal
+    #: The document's own amount (the line carries its whole NOK amount), not converted
+    #: back from the line's NOK amount.
+    exact: bool = False
 
 
 class SaftTransaction(msgspec.Struct, frozen=True, kw_only=True):
@@ -719,6 +722,8 @@ def transaction_of(
                     tax_amount=line.debit or line.credit,
                     tax_side="debit" if line.debit else "credit",
                 )
+    if first.exchange is not None:
+        out = balanced_in_currency(out)
     date = first.date
     return SaftTransaction(
         transaction_id=str(first.entry_id),
@@ -753,15 +758,48 @@ def line_currency(amount: Decimal, exchange: Exchange | None) -> LineCurrency | 
     rate = exchange.rate
     if len(code) != 3 or not code.isalpha() or not code.isascii() or rate <= 0:
         return None
-    if amount == exchange.nok_amount:
-        foreign = exchange.amount
-    else:
-        foreign = (amount / rate).quantize(_CENT, rounding=ROUND_HALF_UP)
+    exact = amount == exchange.nok_amount
+    foreign = exchange.amount if exact else amount / rate
     return LineCurrency(
         code=code,
         amount=foreign.quantize(_CENT, rounding=ROUND_HALF_UP),
         rate=rate.quantize(_RATE_PLACES, rounding=ROUND_HALF_UP),
+        exact=exact,
     )
+
+
+def balanced_in_currency(lines: list[SaftLine]) -> list[SaftLine]:
+    """An entry booked from one foreign-currency document, its currency amounts adding up
+    on both sides as its NOK amounts do: the cent or two that converting each line back
+    separately leaves is taken by the largest line converted back (not one carrying the
+    document's own amount), as in_nok lets the last line take the NOK rounding. Lines in
+    mixed currencies or without one are left as they are."""
+    currencies = [line.currency for line in lines]
+    if not currencies or any(c is None for c in currencies):
+        return lines
+    if len({(c.code, c.rate) for c in currencies if c is not None}) != 1:
+        return lines
+    pairs = list(zip(currencies, lines, strict=True))
+    debit = sum((c.amount for c, x in pairs if c is not None and x.debit), _ZERO)
+    credit = sum((c.amount for c, x in pairs if c is not None and not x.debit), _ZERO)
+    difference = debit - credit
+    if not difference or abs(difference) > _CENT * len(lines):
+        return lines
+    converted = [index for index, c in enumerate(currencies) if c is not None and not c.exact]
+    if not converted:
+        return lines
+    index = max(converted, key=lambda i: lines[i].debit or lines[i].credit)
+    line = lines[index]
+    currency = line.currency
+    assert currency is not None
+    amount = currency.amount - difference if line.debit else currency.amount + difference
+    if amount < 0:
+        return lines
+    out = list(lines)
+    out[index] = msgspec.structs.replace(
+        line, currency=msgspec.structs.replace(currency, amount=amount)
+    )
+    return out
 
 
 _OTHER, _PAYABLES, _RECEIVABLES = 0, 1, 2
