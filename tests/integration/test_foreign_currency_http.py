@@ -145,3 +145,39 @@ async def test_a_corrected_amount_needs_the_nok_amount_again(api: Api) -> None:
         "reviewer",
     )
     assert await _executed_debits(api, "6810") == Decimal("536.50")
+
+
+async def test_the_saft_file_carries_the_documents_currency(api: Api) -> None:
+    """End to end (ADR 0020 addendum): the executed USD receipt's lines in GET
+    /exports/saf-t carry CurrencyCode USD, the document's amount and the rate the
+    bank's NOK payment implies; the file validates against the XSD."""
+    from tests.saft_checks import NS, validate
+
+    event = await _card_event(api)
+    document = await _uploaded(api)
+    body = await api.propose(
+        "ReceiptAttachmentProposed", _usd_receipt(event, documentHash=document)
+    )
+    paid = str(-Decimal(event["amount"]))
+    rate = Decimal((await _metadata(api, body["proposalId"]))["exchange"]["rate"])
+    approved = await api.approve(body["proposalId"])
+    assert approved.status_code == 200, approved.text
+    assert await _executed_debits(api, "6810") == Decimal(paid)
+    day = event["date"]
+    response = await api.client.get(
+        f"{API}/exports/saf-t",
+        params={"from": day[:4] + "-01-01", "to": day[:4] + "-12-31"},
+        headers=api.headers("anna", "accountant"),
+    )
+    assert response.status_code == 200, response.text
+    root = validate(response.content)
+    amounts = [
+        {child.tag.split("}")[1]: child.text for child in amount}
+        for amount in root.iterfind(".//s:Line/*", NS)
+        if amount.tag.endswith(("DebitAmount", "CreditAmount"))
+    ]
+    foreign = [a for a in amounts if a.get("CurrencyCode") == "USD"]
+    # 0 % VAT: the expense and the payment line, each the whole amount.
+    assert [a["Amount"] for a in foreign] == [paid, paid]
+    assert {(a["CurrencyAmount"], Decimal(a["ExchangeRate"])) for a in foreign} == {("41.00", rate)}
+    assert all(set(a) == {"Amount"} for a in amounts if a.get("CurrencyCode") is None)

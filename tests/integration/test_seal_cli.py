@@ -63,8 +63,44 @@ def test_seal_show_and_verify(data_dir: Path, capsys: pytest.CaptureFixture[str]
     assert main(["verify", "--from-position", "4"]) == 0
 
 
+def test_verify_prints_every_finding_up_to_the_limit_and_counts_the_rest(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["seal", "--margin", "0"]) == 0
+    capsys.readouterr()
+    with sqlite3.connect(data_dir / "bookkeeper.db") as connection:
+        connection.execute("DROP TRIGGER events_no_update")
+        connection.execute("DROP TRIGGER events_no_delete")
+        connection.execute("UPDATE events SET actor = 'human:mallory' WHERE position = 2")
+        connection.execute("DELETE FROM events WHERE position = 4")
+        connection.execute("UPDATE events SET actor = 'human:mallory' WHERE position = 5")
+    connection.close()
+    assert main(["verify"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[1:3] for line in lines[:3]] == [
+        [" position 2", " changed"],
+        [" position 4", " missing"],
+        [" position 5", " changed"],
+    ]
+    assert lines[3] == "TAMPERED: 3 finding(s); 5 sealed event(s) checked in 1 seal(s)"
+    assert len(lines) == 4
+
+    assert main(["verify", "--limit", "1"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("TAMPERED: position 2: changed: event ")
+    assert lines[1:] == [
+        "… and 2 more finding(s) not shown (--limit)",
+        "TAMPERED: 3 finding(s); 5 sealed event(s) checked in 1 seal(s)",
+    ]
+
+
 @pytest.mark.parametrize(
-    "args", [["verify", "--from-position", "0"], ["verify", "--expect", "xyz"]]
+    "args",
+    [
+        ["verify", "--from-position", "0"],
+        ["verify", "--expect", "xyz"],
+        ["verify", "--limit", "-1"],
+    ],
 )
 def test_bad_arguments_fail_with_one_line(
     data_dir: Path, capsys: pytest.CaptureFixture[str], args: list[str]

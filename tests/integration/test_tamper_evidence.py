@@ -190,6 +190,111 @@ async def test_verify_names_the_first_tampered_position(
     assert found is not None and found.position == TARGET
 
 
+@pytest.mark.parametrize("bypass", ["disable", pytest.param("replica", marks=pytest.mark.postgres)])
+async def test_verify_reports_every_finding_in_one_run(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest, bypass: str
+) -> None:
+    if bypass == "replica" and sql_database.dialect == "sqlite":
+        pytest.skip("session_replication_role is PostgreSQL's")
+    await append(sql_database, 12)
+    await sealer(sql_database, batch=5).seal()
+    store = SqlSealStore(sql_database)
+    # A change in the first seal's block, a deletion in the second, a swap across the
+    # second and third, and another change in the third: each its own finding.
+    statements = [
+        *tampering(sql_database, "update", 2),
+        *tampering(sql_database, "delete", 7),
+        *tampering(sql_database, "reorder", 10),
+        "DROP TABLE moved",
+        *tampering(sql_database, "update", 12),
+    ]
+    as_superuser(sql_database, url_of(sql_database, request), statements, bypass)
+    result = await verify(store)
+    assert not result.ok
+    assert [(f.position, f.problem) for f in result.findings] == [
+        (2, "changed"),
+        (7, "missing"),
+        (10, "out of order"),
+        (11, "out of order"),
+        (12, "changed"),
+    ]
+    assert (result.problems, result.not_shown) == (5, 0)
+    assert (result.checked, result.seals) == (12, 3)
+    # Only the first few are kept; every one is counted.
+    capped = await verify(store, shown=2)
+    assert [f.position for f in capped.findings] == [2, 7]
+    assert (capped.problems, capped.not_shown) == (5, 3)
+    # From inside the damage: only what lies from there on.
+    later = await verify(store, from_position=9)
+    assert [f.position for f in later.findings] == [10, 11, 12]
+
+
+async def test_a_log_changed_throughout_is_counted_whole_and_shown_in_part(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest
+) -> None:
+    total = 130
+    await append(sql_database, total)
+    await sealer(sql_database, batch=40).seal()
+    statements = ["UPDATE events SET actor = 'human:mallory'"]
+    as_superuser(sql_database, url_of(sql_database, request), statements, "disable")
+    result = await verify(SqlSealStore(sql_database))
+    # Every event is a finding of its own; the first DEFAULT_SHOWN are kept, in order.
+    assert (result.problems, len(result.findings), result.not_shown) == (total, 100, 30)
+    assert [f.position for f in result.findings] == list(range(1, 101))
+    assert {f.problem for f in result.findings} == {"changed"}
+    assert (result.checked, result.seals) == (total, 4)
+
+
+async def test_an_insert_shifts_every_later_event_and_each_is_counted(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest
+) -> None:
+    await append(sql_database, EVENTS)
+    await sealer(sql_database, batch=3).seal()
+    statements = tampering(sql_database, "insert", TARGET)
+    as_superuser(sql_database, url_of(sql_database, request), statements, "disable")
+    result = await verify(SqlSealStore(sql_database))
+    problems = [(f.position, f.problem) for f in result.findings]
+    assert problems[0] == (TARGET, "inserted")
+    # Every sealed event after it now sits one position later than it was sealed.
+    assert problems[1:] == [(p, "out of order") for p in range(TARGET + 1, EVENTS + 1)]
+    assert result.problems == len(problems)
+
+
+async def test_a_missing_seal_is_one_finding_and_the_rest_still_checked(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest
+) -> None:
+    await append(sql_database, 9)
+    await sealer(sql_database, batch=3).seal()
+    statements = [
+        "DELETE FROM seals WHERE number = 2",
+        *tampering(sql_database, "update", 5),
+        *tampering(sql_database, "update", 8),
+    ]
+    as_superuser(sql_database, url_of(sql_database, request), statements, "disable")
+    result = await verify(SqlSealStore(sql_database))
+    # The missing seal's events are still checked against their chain rows.
+    assert [(f.position, f.problem) for f in result.findings] == [
+        (4, "seal"),
+        (5, "changed"),
+        (8, "changed"),
+    ]
+    assert result.findings[0].detail == "seal 2 is missing"
+    # So is a missing first seal.
+    as_superuser(
+        sql_database,
+        url_of(sql_database, request),
+        ["DELETE FROM seals WHERE number = 1"],
+        "disable",
+    )
+    result = await verify(SqlSealStore(sql_database))
+    assert [(f.position, f.problem) for f in result.findings] == [
+        (1, "seal"),
+        (5, "changed"),
+        (8, "changed"),
+    ]
+    assert result.findings[0].detail == "seals 1..2 are missing"
+
+
 async def test_a_rewritten_chain_is_caught_by_the_seal_kept_outside(
     sql_database: SqlDatabase, request: pytest.FixtureRequest
 ) -> None:

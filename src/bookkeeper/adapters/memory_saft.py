@@ -13,6 +13,7 @@ from decimal import Decimal
 from bookkeeper.adapters.memory import MemoryDatabase
 from bookkeeper.adapters.saft.groupings import default_groupings
 from bookkeeper.application.ports import LedgerLineView, ProposalView
+from bookkeeper.application.postings import exchange_of
 from bookkeeper.application.saft import (
     AccountBalances,
     AuditLine,
@@ -34,6 +35,7 @@ from bookkeeper.application.saft import (
 )
 from bookkeeper.domain.events import JournalEntryPostedData, Party
 from bookkeeper.domain.ledger import CUSTOMER, SUPPLIER
+from bookkeeper.domain.rules import NOK, Exchange
 
 _ZERO = Decimal("0.00")
 
@@ -225,4 +227,24 @@ class MemoryAuditReads:
             posted_at=line.posted_at,
             actor=actor,
             supplier_id=supplier_id,
+            exchange=self._exchange(line),
         )
+
+    def _exchange(self, line: LedgerLineView) -> Exchange | None:
+        """The conversion of the foreign-currency document the line was booked from: the
+        proposal's own, or its target's for a reversal or correction (as the SQL reads)."""
+        if line.proposal_id is None:
+            return None
+        proposal = self._db.proposals.get(line.proposal_id)
+        if proposal is None:
+            return None
+        currency = proposal.data.get("currency")
+        owner = proposal.id
+        if proposal.target_proposal_id is not None:
+            owner = proposal.target_proposal_id
+            target = self._db.proposals.get(owner)
+            if currency is None and target is not None:
+                currency = target.data.get("currency")
+        if currency is None or currency == NOK:
+            return None
+        return exchange_of(self._db.streams.get(owner) or [], owner)

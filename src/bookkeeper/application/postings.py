@@ -21,8 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -290,8 +290,14 @@ def exchange_of(events: Sequence[RecordedEvent], proposal_id: uuid.UUID) -> Exch
     """The conversion recorded in a proposal's stream (`events`, read by the caller): the
     newest, so that a reviewer's NOK amount given on approval stands over the first
     event's (ADR 0051)."""
-    for event in reversed(events):
-        raw = event.metadata.get(EXCHANGE_METADATA)
+    return exchange_in([event.metadata for event in events], proposal_id)
+
+
+def exchange_in(metadata: Sequence[Mapping[str, Any]], proposal_id: uuid.UUID) -> Exchange | None:
+    """exchange_of over the metadata of a proposal's events, in the stream's order (for
+    a reader that has only those, as the SAF-T export)."""
+    for meta in reversed(metadata):
+        raw = meta.get(EXCHANGE_METADATA)
         if raw is None:
             continue
         if not isinstance(raw, dict):

@@ -74,7 +74,9 @@ class Queries:
     async def correlation(
         self, principal: Principal, correlation_id: uuid.UUID
     ) -> list[RecordedEvent]:
-        """The whole history of one user action, oldest first (every page of it)."""
+        """The whole history of one user action in the log's order (every page of it):
+        by position, as written, never by the time an event carries, which may be equal
+        or skewed between writers."""
         self._authorizer.check(principal, "events:read")
         history: list[RecordedEvent] = []
         after = 0

@@ -36,7 +36,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Protocol
 
 import msgspec
@@ -54,7 +54,7 @@ from bookkeeper.domain.ledger import (
     saft_vat_code,
 )
 from bookkeeper.domain.patterns import normalise_merchant
-from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
+from bookkeeper.domain.rules import NORWAY_TAX_RATES, Exchange, TaxTable
 
 EXPORTS_READ: Final = "exports:read"
 #: Lines read per round trip: big enough that the round trips do not dominate, small
@@ -376,6 +376,9 @@ class AuditLine(msgspec.Struct, frozen=True, kw_only=True):
     supplier_id: str | None
     #: The customer the line names (its party), if any.
     customer_id: str | None = None
+    #: How the foreign-currency document the line was booked from was converted to NOK
+    #: (ADR 0051): its currency, amount and rate; None for a NOK line.
+    exchange: Exchange | None = None
 
 
 class Grouping(msgspec.Struct, frozen=True, kw_only=True):
@@ -491,6 +494,21 @@ class SaftLine(msgspec.Struct, frozen=True, kw_only=True):
     tax_amount: Decimal | None
     tax_side: str | None
     customer_id: str | None = None
+    #: A line booked from a foreign-currency document: its currency (ISO 4217), its
+    #: amount in that currency and the rate (NOK per unit); None for a NOK line.
+    currency: LineCurrency | None = None
+
+
+class LineCurrency(msgspec.Struct, frozen=True, kw_only=True):
+    """What an AmountStructure says of a foreign currency: CurrencyCode, CurrencyAmount
+    and ExchangeRate (CurrencyAmount × ExchangeRate = Amount)."""
+
+    code: str
+    amount: Decimal
+    rate: Decimal
+    #: The document's own amount (the line carries its whole NOK amount), not converted
+    #: back from the line's NOK amount.
+    exact: bool = False
 
 
 class SaftTransaction(msgspec.Struct, frozen=True, kw_only=True):
@@ -690,6 +708,9 @@ def transaction_of(
                 tax_amount=tax_amount,
                 tax_side=tax_side,
                 customer_id=customer_id,
+                currency=None
+                if line.exchange is None
+                else line_currency(line.debit or line.credit, line.exchange),
             )
         )
     if tax_lines is not None:
@@ -701,6 +722,8 @@ def transaction_of(
                     tax_amount=line.debit or line.credit,
                     tax_side="debit" if line.debit else "credit",
                 )
+    if first.exchange is not None:
+        out = balanced_in_currency(out)
     date = first.date
     return SaftTransaction(
         transaction_id=str(first.entry_id),
@@ -716,6 +739,67 @@ def transaction_of(
         lines=out,
         customer_id=customer,
     )
+
+
+#: SAFexchangerateType: at most 8 decimals (18 digits in all).
+_RATE_PLACES: Final = Decimal("0.00000001")
+_CENT: Final = Decimal("0.01")
+
+
+def line_currency(amount: Decimal, exchange: Exchange | None) -> LineCurrency | None:
+    """A line's amount in the currency of the document it was booked from (ADR 0051):
+    the document's own amount for the line that carries the whole NOK amount (the
+    payment or payables line: exact, whatever the rounding), else the line's NOK amount
+    at the recorded rate, in cents (half up). None for a NOK line, or a conversion the
+    file cannot carry (a code that is not three letters, a rate that is not positive)."""
+    if exchange is None:
+        return None
+    code = exchange.currency.strip().upper()
+    rate = exchange.rate
+    if len(code) != 3 or not code.isalpha() or not code.isascii() or rate <= 0:
+        return None
+    exact = amount == exchange.nok_amount
+    foreign = exchange.amount if exact else amount / rate
+    return LineCurrency(
+        code=code,
+        amount=foreign.quantize(_CENT, rounding=ROUND_HALF_UP),
+        rate=rate.quantize(_RATE_PLACES, rounding=ROUND_HALF_UP),
+        exact=exact,
+    )
+
+
+def balanced_in_currency(lines: list[SaftLine]) -> list[SaftLine]:
+    """An entry booked from one foreign-currency document, its currency amounts adding up
+    on both sides as its NOK amounts do: the cent or two that converting each line back
+    separately leaves is taken by the largest line converted back (not one carrying the
+    document's own amount), as in_nok lets the last line take the NOK rounding. Lines in
+    mixed currencies or without one are left as they are."""
+    currencies = [line.currency for line in lines]
+    if not currencies or any(c is None for c in currencies):
+        return lines
+    if len({(c.code, c.rate) for c in currencies if c is not None}) != 1:
+        return lines
+    pairs = list(zip(currencies, lines, strict=True))
+    debit = sum((c.amount for c, x in pairs if c is not None and x.debit), _ZERO)
+    credit = sum((c.amount for c, x in pairs if c is not None and not x.debit), _ZERO)
+    difference = debit - credit
+    if not difference or abs(difference) > _CENT * len(lines):
+        return lines
+    converted = [index for index, c in enumerate(currencies) if c is not None and not c.exact]
+    if not converted:
+        return lines
+    index = max(converted, key=lambda i: lines[i].debit or lines[i].credit)
+    line = lines[index]
+    currency = line.currency
+    assert currency is not None
+    amount = currency.amount - difference if line.debit else currency.amount + difference
+    if amount < 0:
+        return lines
+    out = list(lines)
+    out[index] = msgspec.structs.replace(
+        line, currency=msgspec.structs.replace(currency, amount=amount)
+    )
+    return out
 
 
 _OTHER, _PAYABLES, _RECEIVABLES = 0, 1, 2

@@ -117,9 +117,14 @@ class Seal:
         )
 
 
+#: How many findings a Verification keeps to show (the rest are only counted): a log
+#: rewritten from the start has a finding at every position, and memory stays bounded.
+DEFAULT_SHOWN: Final = 100
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """The first place where the log no longer matches its chain."""
+    """One place where the log no longer matches its chain."""
 
     position: int
     problem: Problem
@@ -131,17 +136,44 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """What `verify` found: None when every sealed event matches."""
+    """What `verify` found: every finding counted (`problems`), the first `shown` of them
+    kept in log order (`findings`); none when every sealed event matches."""
 
-    finding: Finding | None
+    findings: tuple[Finding, ...]
     checked: int
     seals: int
     unsealed: int
     head: Seal | None
+    #: How many findings there were in all (findings holds the first of them).
+    problems: int = 0
+
+    @property
+    def finding(self) -> Finding | None:
+        """The first finding, if any."""
+        return self.findings[0] if self.findings else None
 
     @property
     def ok(self) -> bool:
-        return self.finding is None
+        return self.problems == 0
+
+    @property
+    def not_shown(self) -> int:
+        """Findings counted but not kept."""
+        return self.problems - len(self.findings)
+
+
+class _Findings:
+    """Counts every finding and keeps the first `shown`."""
+
+    def __init__(self, shown: int) -> None:
+        self.shown = max(shown, 0)
+        self.kept: list[Finding] = []
+        self.count = 0
+
+    def add(self, finding: Finding) -> None:
+        self.count += 1
+        if len(self.kept) < self.shown:
+            self.kept.append(finding)
 
 
 def _instant(moment: dt.datetime) -> str:
@@ -316,13 +348,23 @@ def _with_hash(seal: Seal) -> Seal:
 
 
 async def verify(
-    store: SealStore, *, from_position: int = 1, expect: bytes | None = None
+    store: SealStore,
+    *,
+    from_position: int = 1,
+    expect: bytes | None = None,
+    shown: int = DEFAULT_SHOWN,
 ) -> Verification:
     """Recompute the chain from `from_position` (trusting the seal before it) and compare
-    it with the log; the first position that no longer matches, if any.
+    it with the log: every position that no longer matches, in log order, counted, the
+    first `shown` of them kept (a seal's block at a time in memory, whatever the log's
+    size).
 
-    `expect` is a seal hash kept outside the database: the chain must still contain a seal
-    with that hash, or the seals themselves were rewritten."""
+    After a finding the check goes on from the chain as it was sealed (the stored hash
+    of that position), so each later event is judged on its own: a changed event is one
+    finding, not one for every event after it. `expect` is a seal hash kept outside the
+    database: the chain must still contain a seal with that hash, or the seals
+    themselves were rewritten."""
+    found = _Findings(shown)
     before = await store.seal_before(from_position)
     chain = before.head_hash if before is not None else GENESIS
     seal_link = before.seal_hash if before is not None else GENESIS
@@ -332,45 +374,63 @@ async def verify(
     expected_seen = expect is None or (before is not None and before.seal_hash == expect)
     async for seal in store.seals(from_position):
         count += 1
-        if head is not None and seal.number != head.number + 1:
-            return _result(
-                Finding(seal.first_position, "seal", f"seal {head.number + 1} is missing"),
-                checked,
-                count,
-                head,
+        number = head.number + 1 if head is not None else 1
+        first = head.last_position + 1 if head is not None else 1
+        gap = seal.number != number
+        if gap:
+            which = (
+                f"seal {number} is"
+                if seal.number == number + 1 or seal.number <= number
+                else f"seals {number}..{seal.number - 1} are"
             )
-        if seal.previous_seal_hash != seal_link or seal.computed_hash() != seal.seal_hash:
-            return _result(
-                Finding(seal.first_position, "seal", f"seal {seal.number} was altered"),
-                checked,
-                count,
-                head,
+            found.add(Finding(min(first, seal.first_position), "seal", f"{which} missing"))
+        if seal.first_position > first:
+            # The missing seals' events still have their chain rows: check them against
+            # those (what the seals skipped as rolled back is not known any more).
+            lost_block = Seal(
+                number=number,
+                first_position=first,
+                last_position=seal.first_position - 1,
+                event_count=0,
+                skipped=(),
+                head_hash=b"",
+                previous_seal_hash=seal_link,
+                sealed_at=seal.sealed_at,
             )
-        finding, chain = await _check_block(store, seal, chain, from_position)
+            chain = await _check_block(store, lost_block, chain, from_position, found, lost=True)
+        # After a missing seal this one cannot link to the one before it: that is the
+        # same finding, not another.
+        linked = gap or seal.previous_seal_hash == seal_link
+        if not linked or seal.computed_hash() != seal.seal_hash:
+            found.add(Finding(seal.first_position, "seal", f"seal {seal.number} was altered"))
+        chain = await _check_block(store, seal, chain, from_position, found)
         checked += seal.event_count
-        if finding is not None:
-            return _result(finding, checked, count, head)
         seal_link = seal.seal_hash
         head = seal
         if expect is not None and seal.seal_hash == expect:
             expected_seen = True
     if not expected_seen:
         position = head.last_position if head is not None else 0
-        finding = Finding(
-            position, "seal", f"no seal has the hash {expect.hex() if expect else ''}"
+        found.add(
+            Finding(position, "seal", f"no seal has the hash {expect.hex() if expect else ''}")
         )
-        return _result(finding, checked, count, head)
     unsealed = await store.count_after(head.last_position if head is not None else 0)
-    return Verification(None, checked, count, unsealed, head)
-
-
-def _result(finding: Finding, checked: int, seals: int, head: Seal | None) -> Verification:
-    return Verification(finding, checked, seals, 0, head)
+    return Verification(tuple(found.kept), checked, count, unsealed, head, found.count)
 
 
 async def _check_block(
-    store: SealStore, seal: Seal, chain: bytes, start: int
-) -> tuple[Finding | None, bytes]:
+    store: SealStore,
+    seal: Seal,
+    chain: bytes,
+    start: int,
+    found: _Findings,
+    *,
+    lost: bool = False,
+) -> bytes:
+    """Check one sealed block, adding what is wrong to `found`; the chain after it.
+    `lost`: the block of seals that are missing (its skipped positions and head are not
+    known: a position with neither event nor chain row is no finding, and there is no
+    head to compare with)."""
     first, last = seal.first_position, seal.last_position
     links = {x.position: x for x in await store.links_between(first, last)}
     events = {e.position: e for e in await store.events_between(first, last)}
@@ -384,43 +444,54 @@ async def _check_block(
         chained = links.get(position)
         event = events.get(position)
         if chained is None and event is None:
-            if position in skipped:
+            if position in skipped or lost:
                 continue
             detail = "the event and its chain row are gone"
-            return Finding(position, "missing", detail), chain
+            found.add(Finding(position, "missing", detail))
+            continue
         if chained is None and event is not None:
             where = "a position sealed as rolled back" if position in skipped else "the chain"
             moved = await store.link_of_event(event.id)
             if moved is not None:
                 detail = f"event {event.id} was sealed at position {moved.position}"
-                return Finding(position, "out of order", detail), chain
-            return Finding(position, "inserted", f"event {event.id} is not in {where}"), chain
+                found.add(Finding(position, "out of order", detail))
+            else:
+                found.add(Finding(position, "inserted", f"event {event.id} is not in {where}"))
+            continue  # an event the chain does not have: the chain goes on without it
         assert chained is not None
         if position in skipped:
             detail = f"seal {seal.number} both chains and skips this position"
-            return Finding(position, "seal", detail), chain
-        if event is None:
+            found.add(Finding(position, "seal", detail))
+        elif event is None:
             now_at = await store.position_of_event(chained.event_id)
             if now_at is not None:
                 detail = f"event {chained.event_id} sealed here is now at position {now_at}"
-                return Finding(position, "out of order", detail), chain
-            return Finding(position, "missing", f"event {chained.event_id} was deleted"), chain
-        if event.id != chained.event_id:
+                found.add(Finding(position, "out of order", detail))
+            else:
+                found.add(Finding(position, "missing", f"event {chained.event_id} was deleted"))
+        elif event.id != chained.event_id:
             moved = await store.link_of_event(event.id)
             if moved is not None:
                 detail = (
                     f"event {event.id} was sealed at position {moved.position}, "
                     f"event {chained.event_id} was sealed here"
                 )
-                return Finding(position, "out of order", detail), chain
-            detail = f"event {event.id} replaced event {chained.event_id}"
-            return Finding(position, "inserted", detail), chain
-        recomputed = link(chain, event)
-        if recomputed != chained.hash:
+                found.add(Finding(position, "out of order", detail))
+            else:
+                detail = f"event {event.id} replaced event {chained.event_id}"
+                found.add(Finding(position, "inserted", detail))
+        else:
+            recomputed = link(chain, event)
+            if recomputed == chained.hash:
+                chain = recomputed
+                continue
             detail = f"event {event.id} ({event.type}) differs from what was sealed"
-            return Finding(position, "changed", detail), chain
-        chain = recomputed
+            found.add(Finding(position, "changed", detail))
+        # Go on from the chain as sealed here, so the next event is judged on its own.
+        chain = chained.hash
+    if lost:
+        return chain
     if len(links) != seal.event_count or chain != seal.head_hash:
         detail = f"seal {seal.number}'s chain rows do not add up to its head"
-        return Finding(seal.first_position, "seal", detail), chain
-    return None, chain
+        found.add(Finding(seal.first_position, "seal", detail))
+    return chain

@@ -4,7 +4,8 @@
 
 What `GET /correlations/{id}` answers, for the auditor or operator at the machine: the
 proposal, its decisions, each execution attempt, the journal entries it posted, the
-alerts, reversals and corrections that point at it — oldest first (the log's order).
+alerts, reversals and corrections that point at it — in the log's order (position: as
+written, even where timestamps are equal or a writer's clock was behind).
 One line per event: position, the time in Norway (and in UTC, as recorded), type,
 status and actor; `--json` prints each event as the route's `items` do, one JSON object
 a line (for jq or a file). Runs as the operator (`--user`, role admin), who has the

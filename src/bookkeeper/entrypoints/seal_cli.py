@@ -7,8 +7,9 @@
 same every SEAL_INTERVAL seconds) and prints the newest seal; `--show` only prints it.
 Keep that line outside the database (print it, mail it, post it): `verify --expect` with
 its seal hash then also catches a rewrite of the chain itself. `verify` recomputes the
-chain and prints OK, or the first position that no longer matches and what is wrong with
-it, and exits 1.
+chain and prints OK, or every position that no longer matches and what is wrong with it
+(one `TAMPERED:` line each, the first --limit of them, then how many more there were and a
+summary line), and exits 1.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from typing import Any
 
 from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.sql.seal import SqlSealStore
-from bookkeeper.application.seal import DEFAULT_MARGIN, Sealer, Verification, verify
+from bookkeeper.application.seal import (
+    DEFAULT_MARGIN,
+    DEFAULT_SHOWN,
+    Sealer,
+    Verification,
+    verify,
+)
 from bookkeeper.container import Container, migrated_database, shutdown
 
 
@@ -42,6 +49,16 @@ def _position(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"not a position (1 or more): {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a count (0 or more): {text!r}")
     return value
 
 
@@ -69,6 +86,12 @@ def add_parser(commands: Any) -> None:
     p = commands.add_parser("verify", help="check the event log against its hash chain")
     p.add_argument("--from-position", type=_position, default=1, help="start here")
     p.add_argument("--expect", type=_hash, help="a seal hash kept outside the database")
+    p.add_argument(
+        "--limit",
+        type=_count,
+        default=DEFAULT_SHOWN,
+        help="print at most this many findings; the rest are counted (default %(default)s)",
+    )
     p.set_defaults(run=verify_log)
 
 
@@ -96,10 +119,17 @@ async def _seal(container: Container, show: bool, margin: dt.timedelta) -> str:
 
 
 def verify_log(args: argparse.Namespace, container: Container) -> int:
-    """Print OK or the first bad position; exit 1 on a finding."""
-    result = asyncio.run(_verify(container, args.from_position, args.expect))
-    if result.finding is not None:
-        print(f"TAMPERED: {result.finding}")
+    """Print OK, or every finding (the first --limit) and their count; exit 1 on any."""
+    result = asyncio.run(_verify(container, args.from_position, args.expect, args.limit))
+    if not result.ok:
+        for finding in result.findings:
+            print(f"TAMPERED: {finding}")
+        if result.not_shown:
+            print(f"… and {result.not_shown} more finding(s) not shown (--limit)")
+        print(
+            f"TAMPERED: {result.problems} finding(s); {result.checked} sealed event(s) "
+            f"checked in {result.seals} seal(s)"
+        )
         return 1
     head = result.head.describe() if result.head is not None else "no seal yet"
     print(
@@ -109,14 +139,17 @@ def verify_log(args: argparse.Namespace, container: Container) -> int:
     return 0
 
 
-async def _verify(container: Container, start: int, expect: bytes | None) -> Verification:
+async def _verify(
+    container: Container, start: int, expect: bytes | None, shown: int = DEFAULT_SHOWN
+) -> Verification:
     try:
         database = await migrated_database(container)
         from bookkeeper.adapters.sql import SqlDatabase
 
         if not isinstance(database, SqlDatabase):
             print("no SQL database: nothing to verify", file=sys.stderr)
-            return Verification(None, 0, 0, 0, None)
-        return await verify(SqlSealStore(database), from_position=start, expect=expect)
+            return Verification((), 0, 0, 0, None)
+        store = SqlSealStore(database)
+        return await verify(store, from_position=start, expect=expect, shown=shown)
     finally:
         await shutdown(container)

@@ -243,10 +243,20 @@ def _transaction(tx: SaftTransaction) -> str:
             head += f"<CustomerID>{_code(line.customer_id, _MIDDLE1)}</CustomerID>"
         if line.supplier_id is not None:
             head += f"<SupplierID>{_code(line.supplier_id, _MIDDLE1)}</SupplierID>"
+        foreign = ""
+        if line.currency is not None:
+            # AmountStructure: the NOK Amount, then the document's currency (ADR 0020
+            # addendum, foreign currency).
+            currency = line.currency
+            foreign = (
+                f"<CurrencyCode>{_code(currency.code, 3)}</CurrencyCode>"
+                f"<CurrencyAmount>{currency.amount:.2f}</CurrencyAmount>"
+                f"<ExchangeRate>{_rate(currency.rate)}</ExchangeRate>"
+            )
         if line.debit:
-            amount = f"<DebitAmount><Amount>{line.debit:.2f}</Amount></DebitAmount>"
+            amount = f"<DebitAmount><Amount>{line.debit:.2f}</Amount>{foreign}</DebitAmount>"
         else:
-            amount = f"<CreditAmount><Amount>{line.credit:.2f}</Amount></CreditAmount>"
+            amount = f"<CreditAmount><Amount>{line.credit:.2f}</Amount>{foreign}</CreditAmount>"
         parts.append(f"{head}<Description>{_text(line.description, _LONG)}</Description>{amount}")
         if line.vat_code is not None and line.tax_amount is not None:
             code = _code(line.vat_code, _MIDDLE2)

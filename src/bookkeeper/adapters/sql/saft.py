@@ -60,6 +60,7 @@ from bookkeeper.adapters.sql.database import _READ_ONLY, SqlDatabase
 from bookkeeper.adapters.sql.ledger import journal_lines, ledger_daily
 from bookkeeper.adapters.sql.schema import Amount, events, metadata, proposals
 from bookkeeper.adapters.sql.session import storage_error
+from bookkeeper.application.postings import EXCHANGE_METADATA, exchange_in
 from bookkeeper.application.saft import (
     AccountBalances,
     AuditLine,
@@ -82,6 +83,7 @@ from bookkeeper.application.saft import (
 from bookkeeper.domain import money
 from bookkeeper.domain.events import JournalEntryPostedData, decode_payload
 from bookkeeper.domain.ledger import CUSTOMER, SUPPLIER
+from bookkeeper.domain.rules import NOK
 
 saft_grouping = Table(
     "saft_grouping",
@@ -113,6 +115,19 @@ _org_number = func.coalesce(
     _proposal.c.data["supplierOrgNumber"].as_string(),
     _target.c.data["merchantOrgNumber"].as_string(),
     _target.c.data["supplierOrgNumber"].as_string(),
+)
+
+
+#: The proposal whose stream records the conversion of a foreign-currency document a line
+#: was booked from (ADR 0051): the purchase's own; a reversal's or correction's target's
+#: (its own payload has no currency). NULL for a NOK line — the most — so that only the
+#: few foreign ones are looked up.
+_currency = func.coalesce(
+    _proposal.c.data["currency"].as_string(), _target.c.data["currency"].as_string()
+)
+_exchange_owner = case(
+    (_currency != NOK, func.coalesce(_proposal.c.target_proposal_id, _proposal.c.id)),
+    else_=None,
 )
 
 
@@ -367,6 +382,7 @@ class SqlAuditSnapshot:
                 _posted_text if postgres else _jl.c.posted_at,
                 _event.c.actor,
                 _merchant_key,
+                _exchange_owner,
             )
         ).outerjoin(
             _event,
@@ -382,6 +398,9 @@ class SqlAuditSnapshot:
         rows = await (self._driver_rows(stmt) if postgres else self._execute(stmt))
         page: list[AuditLine] = []
         append = page.append
+        #: (index in the page, the proposal whose stream records the conversion) of each
+        #: line booked from a foreign-currency document.
+        foreign: list[tuple[int, Any]] = []
         supplier_ids = self._supplier_ids
         # An entry's lines share their id and posting time: convert them once per entry.
         last_entry: Any = None
@@ -404,6 +423,7 @@ class SqlAuditSnapshot:
             posted_at,
             actor,
             key,
+            owner,
         ) in rows:
             if entry_key != last_entry:
                 last_entry = entry_key
@@ -434,6 +454,10 @@ class SqlAuditSnapshot:
                     supplier_id=supplier_id,
                 )
             )
+            if owner is not None:
+                foreign.append((len(page) - 1, owner))
+        if foreign:
+            page = await self._with_exchanges(page, foreign)
         # Only receivables lines carry a CustomerID, and payables lines a SupplierID; a
         # line's party (its entry's event) says whose, unless an executed purchase did.
         parties = self._line_parties
@@ -449,6 +473,40 @@ class SqlAuditSnapshot:
         if not parties:
             return page
         return [with_party(line, parties.get((line.entry_id, line.line_no))) for line in page]
+
+    async def _with_exchanges(
+        self, page: list[AuditLine], foreign: list[tuple[int, Any]]
+    ) -> list[AuditLine]:
+        """The page with the conversion of each foreign-currency line's document: the
+        newest `exchange` its proposal's stream records (exchange_of), read in one query
+        for the page's few foreign-currency proposals."""
+        owners = {_as_uuid(owner) for _, owner in foreign}
+        e = events
+        stmt = (
+            select(e.c.stream_id, e.c.metadata)
+            .where(
+                e.c.tenant_id == self._tenant,
+                e.c.stream_id.in_(sorted(owners)),
+                self._names_an_exchange(),
+            )
+            .order_by(e.c.position)
+        )
+        recorded: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        for stream_id, meta in await self._execute(stmt):
+            recorded.setdefault(_as_uuid(stream_id), []).append(meta or {})
+        exchanges = {owner: exchange_in(found, owner) for owner, found in recorded.items()}
+        page = list(page)
+        for index, owner in foreign:
+            exchange = exchanges.get(_as_uuid(owner))
+            if exchange is not None:
+                page[index] = msgspec.structs.replace(page[index], exchange=exchange)
+        return page
+
+    def _names_an_exchange(self) -> Any:
+        """An event whose metadata records a conversion (EXCHANGE_METADATA)."""
+        if self._postgres:
+            return func.jsonb_exists(events.c.metadata, literal(EXCHANGE_METADATA))
+        return func.json_extract(events.c.metadata, f"$.{EXCHANGE_METADATA}").is_not(None)
 
     async def _driver_rows(self, statement: Any) -> list[tuple[Any, ...]]:
         """PostgreSQL: the statement's rows straight from psycopg (on this connection, in
@@ -471,6 +529,10 @@ class SqlAuditSnapshot:
             if isinstance(translated, DBAPIError):
                 raise
             raise translated from error
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
