@@ -14,7 +14,9 @@ currency and the books' convention, not a translation question.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import string
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Literal
 
@@ -792,3 +794,343 @@ TEXTS.update(
         "web.kind.correction": {"nb": "Korreksjon", "en": "Correction"},
     }
 )
+
+
+# --- the terminal chat's own sentences (entrypoints/chat.py): a /file line that cannot be
+# read, and a line that failed ("{reason}": explained by application/failures.py) ------------
+
+TEXTS.update(
+    {
+        "chat.missing": {"nb": "Fant ikke filen {path}.", "en": "Could not find the file {path}."},
+        "chat.folder": {
+            "nb": "{path} er en mappe, ikke en fil.",
+            "en": "{path} is a folder, not a file.",
+        },
+        "chat.denied": {
+            "nb": "Har ikke lov til å lese filen {path}.",
+            "en": "Not allowed to read the file {path}.",
+        },
+        "chat.other": {
+            "nb": "Kunne ikke lese filen {path} ({reason}).",
+            "en": "Could not read the file {path} ({reason}).",
+        },
+        "chat.usage": {"nb": "Bruk: /file STI [melding]", "en": "Usage: /file PATH [message]"},
+        "chat.failed": {
+            "nb": "Det gikk ikke: {reason}. Prøv igjen, eller spør om noe annet.",
+            "en": "That did not work: {reason}. Try again, or ask something else.",
+        },
+    }
+)
+
+# --- refusals of our own, said for people (application/failures.py) ---------------------------
+#
+# What our code says when an action cannot be decided or carried out. The record (events,
+# logs, the API's problem details) keeps one language, English: each "refusal.<name>" key's
+# English text IS the message the code raises (application/execution builds its refusals with
+# `text(key, ENGLISH, …)`; the domain's messages are written the same way), so `refusal_form`
+# recognises a recorded message by the catalogue and failures.py says it in Norwegian. A
+# message no key matches is said by its error code ("refusal.code.<code>") or, recorded
+# without one, in a general sentence: never in English to a Norwegian reader.
+
+TEXTS.update(
+    {
+        # application/execution: the executor's own refusals
+        "refusal.pattern_on_approval": {
+            "nb": "et forslag til mønster tas i bruk når det godkjennes",
+            "en": "a pattern suggestion is applied on approval",
+        },
+        "refusal.not_correctable": {
+            "nb": "et forslag av typen {kind} kan ikke korrigeres",
+            "en": "a {kind} cannot be corrected",
+        },
+        "refusal.target_not_an_id": {
+            "nb": "det forslaget viser til, {target}, er ikke en forslags-ID",
+            "en": "target {target} is not a proposal id",
+        },
+        "refusal.target_not_executed": {
+            "nb": "forslaget det viser til ({id}), er ikke utført",
+            "en": "target proposal {id} is not EXECUTED",
+        },
+        "refusal.no_folio_event": {
+            "nb": "kvitteringen viser ikke til noen banktransaksjon i Folio (folioEventId): "
+            "det er ingenting å feste den til",
+            "en": "the receipt names no Folio event (folioEventId): nothing to attach it to",
+        },
+        "refusal.purchase_deleted": {
+            "nb": "kjøpet {id} i Fiken har referansen vår {reference}, men er slettet; rydd opp "
+            "for hånd før det registreres på nytt",
+            "en": "Fiken purchase {id} carries our reference {reference} but is deleted; "
+            "resolve it by hand before registering again",
+        },
+        "refusal.no_bank_account": {
+            "nb": "regnskapet har ingen aktiv bankkonto å betale utlegget fra; sett "
+            "BOOKKEEPER_PAYMENT_ACCOUNT",
+            "en": "the books have no active bank account to pay the expense from; configure "
+            "BOOKKEEPER_PAYMENT_ACCOUNT",
+        },
+        "refusal.no_document": {
+            "nb": "forslaget viser ikke til noe lagret dokument (documentHash): last opp filen "
+            "med POST /files først",
+            "en": "the proposal names no stored document (documentHash): upload the file with "
+            "POST /files first",
+        },
+        "refusal.document_not_stored": {
+            "nb": "dokumentet {sha256} er ikke lagret for dette firmaet: last det opp med "
+            "POST /files",
+            "en": "document {sha256} is not stored for this tenant: upload it with POST /files",
+        },
+        "refusal.content_type": {
+            "nb": "et dokument av typen {type} kan ikke legges ved",
+            "en": "document type {type} cannot be attached",
+        },
+        "refusal.handed_back": {
+            "nb": "utføreren {name} stoppet før forsøket startet; det prøves igjen",
+            "en": "executor {name} stopped before starting this attempt",
+        },
+        "refusal.cut": {
+            "nb": "utføreren {name} stoppet midt i forsøket; det prøves igjen",
+            "en": "executor {name} stopped during the attempt",
+        },
+        "refusal.deferred": {
+            "nb": "ikke startet: et tidligere forsøk for firmaet fant {system} utilgjengelig "
+            "({error})",
+            "en": "not started: an earlier attempt of this tenant found {system} unavailable "
+            "({error})",
+        },
+        "refusal.no_outcome": {
+            "nb": "{count} forsøk endte uten resultat (krasj eller tapt lås); se etter "
+            "referansen {reference} i regnskapet og banken, og fullfør for hånd",
+            "en": "{count} attempts ended without an outcome (crashes or lost leases); look "
+            "for reference {reference} in the books and the bank and finish it by hand",
+        },
+        # the domain's refusals (domain/proposals.py, domain/rules.py, domain/ledger.py)
+        "refusal.not_pending": {
+            "nb": "kan ikke {action} forslaget {id}: det er {status}, ikke til godkjenning",
+            "en": "cannot {action} proposal {id}: it is {status}, not PROPOSED",
+        },
+        "refusal.not_approved": {
+            "nb": "kan ikke {action} forslaget {id}: det er {status}, ikke godkjent",
+            "en": "cannot {action} proposal {id}: it is {status}, not APPROVED",
+        },
+        "refusal.not_compensable": {
+            "nb": "forslaget {id} er {status}; bare en utført handling kan reverseres eller "
+            "korrigeres",
+            "en": "proposal {id} is {status}; only an executed action can be reversed or corrected",
+        },
+        "refusal.period_closed": {
+            "nb": "perioden {period} ({start} – {end}) er lukket: ingenting datert {date} kan "
+            "bokføres; bokfør en reversering eller korrigering i en åpen periode",
+            "en": "the period {period} ({start} to {end}) is closed: nothing dated {date} can "
+            "be posted; post a reversal or correction in an open period",
+        },
+        "refusal.vat_term_locked": {
+            "nb": "mva-terminen {period} ({start} – {end}) er låst og meldingen levert: ingen "
+            "postering med mva datert {date} kan bokføres; dater den i en åpen termin",
+            "en": "the VAT term {period} ({start} to {end}) is locked, its return reported: "
+            "no entry with VAT dated {date} can be posted; date it in an open term",
+        },
+        "refusal.unbalanced": {
+            "nb": "debet ({debit}) er ikke lik kredit ({credit})",
+            "en": "debits ({debit}) do not equal credits ({credit})",
+        },
+        "refusal.no_input_vat": {
+            "nb": "det finnes ingen behandling av inngående mva for satsen {rate}",
+            "en": "no input VAT treatment for rate {rate}",
+        },
+        "refusal.reason_required": {
+            "nb": "en avvisning må ha en begrunnelse",
+            "en": "a rejection needs a reason",
+        },
+        "refusal.reason_too_long": {
+            "nb": "begrunnelsen er lengre enn {max} tegn",
+            "en": "the reason is longer than {max} characters",
+        },
+        "refusal.compensating_correction": {
+            "nb": "et kompenserende forslag kan ikke korrigeres; avvis det",
+            "en": "a compensating proposal cannot be corrected; reject it",
+        },
+        "refusal.approved_once": {
+            "nb": "forslaget er allerede godkjent én gang slik det står nå; godkjenn det som "
+            "det er, eller avvis det",
+            "en": "this proposal was approved once already with what it says now; approve it "
+            "as it is or reject it",
+        },
+        # by error code, when the message is none of the above
+        "refusal.code.invalid-proposal": {
+            "nb": "forslaget er ikke gyldig",
+            "en": "the proposal is not valid",
+        },
+        "refusal.code.invalid-correction": {
+            "nb": "rettelsen kan ikke brukes på dette forslaget",
+            "en": "the correction cannot be used on this proposal",
+        },
+        "refusal.code.proposal-not-pending": {
+            "nb": "forslaget venter ikke lenger på godkjenning",
+            "en": "the proposal is no longer awaiting review",
+        },
+        "refusal.code.proposal-not-approved": {
+            "nb": "forslaget er ikke godkjent",
+            "en": "the proposal is not approved",
+        },
+        "refusal.code.illegal-transition": {
+            "nb": "forslaget er ikke i en tilstand som tillater dette",
+            "en": "the proposal is not in a state that allows this",
+        },
+        "refusal.code.not-compensable": {
+            "nb": "bare en utført handling kan reverseres eller korrigeres",
+            "en": "only an executed action can be reversed or corrected",
+        },
+        "refusal.code.self-approval": {
+            "nb": "du kan ikke godkjenne ditt eget forslag",
+            "en": "you cannot approve your own proposal",
+        },
+        "refusal.code.own-document-approval": {
+            "nb": "du kan ikke godkjenne et bilag du lastet opp selv",
+            "en": "you cannot approve a document you uploaded yourself",
+        },
+        "refusal.code.second-approver-required": {
+            "nb": "du har allerede godkjent dette; en annen godkjenner må gjøre resten",
+            "en": "you approved this already; another approver must do the rest",
+        },
+        "refusal.code.reason-required": {
+            "nb": "en avvisning må ha en begrunnelse (uten NUL-tegn, ikke for lang)",
+            "en": "a rejection needs a reason (no NUL characters, not too long)",
+        },
+        "refusal.code.approval-refused": {
+            "nb": "reglene for godkjenning tillater ikke at du avgjør dette forslaget",
+            "en": "the approval rules do not let you decide this proposal",
+        },
+        "refusal.code.approval-limit-exceeded": {
+            "nb": "beløpet er over godkjenningsgrensen din (eller du har ingen grense)",
+            "en": "the amount is above your approval limit (or you have none)",
+        },
+        "refusal.code.department-mismatch": {
+            "nb": "forslaget hører til en annen avdeling enn den du godkjenner for",
+            "en": "the proposal belongs to another department than the one you approve for",
+        },
+        "refusal.code.nok-amount-missing": {
+            "nb": "bilaget i utenlandsk valuta har ikke noe beløp i NOK: godkjenn med beløpet "
+            "som ble betalt i NOK",
+            "en": "the foreign-currency document has no NOK amount: approve it with the amount "
+            "paid in NOK",
+        },
+        "refusal.code.nok-amount-stale": {
+            "nb": "beløpet i NOK gjelder det gamle beløpet, ikke det korrigerte: reverser og "
+            "foreslå bilaget på nytt",
+            "en": "the NOK amount is for the old amount, not the corrected one: reverse it and "
+            "propose the document again",
+        },
+        "refusal.code.unbalanced-entry": {
+            "nb": "bilaget ville gitt en postering som ikke går opp",
+            "en": "the document would make an entry that does not balance",
+        },
+        "refusal.code.invalid-journal-entry": {
+            "nb": "posteringen er ikke gyldig",
+            "en": "the entry is not valid",
+        },
+        "refusal.code.period-closed": {
+            "nb": "perioden er lukket",
+            "en": "the period is closed",
+        },
+        "refusal.code.vat-term-locked": {
+            "nb": "mva-terminen er låst",
+            "en": "the VAT term is locked",
+        },
+        "refusal.code.not-found": {
+            "nb": "fant det ikke (det finnes ikke, eller hører til et annet firma)",
+            "en": "not found (it does not exist, or belongs to another company)",
+        },
+        "refusal.code.forbidden": {
+            "nb": "du har ikke tilgang til dette",
+            "en": "you are not allowed to do that",
+        },
+        "refusal.code.concurrency-conflict": {
+            "nb": "noen andre endret det samtidig; prøv igjen",
+            "en": "someone else changed it at the same time; try again",
+        },
+        "refusal.code.idempotency-conflict": {
+            "nb": "den samme forespørselen ble brukt før til noe annet",
+            "en": "the same request was used before for something else",
+        },
+        "refusal.code.storage-unavailable": {
+            "nb": "databasen svarte ikke; prøv igjen om litt",
+            "en": "the database did not answer; try again shortly",
+        },
+        "refusal.code.chart-unavailable": {
+            "nb": "kontoplanen kunne ikke hentes fra regnskapet akkurat nå; prøv igjen",
+            "en": "the chart of accounts could not be read from the books just now; try again",
+        },
+        "refusal.code.invalid-document": {
+            "nb": "filen kan ikke brukes som bilag (tom, ødelagt eller ikke lesbar)",
+            "en": "the file cannot be used as a document (empty, broken or unreadable)",
+        },
+        "refusal.code.unsupported-document-type": {
+            "nb": "filtypen tas ikke imot; send en PDF, JPEG, PNG, HEIC eller WebP",
+            "en": "the file type is not accepted; send a PDF, JPEG, PNG, HEIC or WebP",
+        },
+        "refusal.code.document-too-large": {
+            "nb": "filen er for stor",
+            "en": "the file is too large",
+        },
+        "refusal.code.extraction-failed": {
+            "nb": "dokumentet kunne ikke leses",
+            "en": "the document could not be read",
+        },
+        "refusal.code.incomplete-document": {
+            "nb": "dokumentet mangler opplysninger som trengs for å bokføre det",
+            "en": "the document lacks what is needed to book it",
+        },
+        # a refusal of ours recorded in words no key above knows
+        "refusal.other": {
+            "nb": "{what} ble stoppet av en kontroll hos oss (årsaken står i revisjonssporet)",
+            "en": "{what} was stopped by a check of ours (the reason is in the audit trail)",
+        },
+        # verbs in "cannot {action} proposal …" (domain/proposals.py)
+        "refusal.action.approve": {"nb": "godkjenne", "en": "approve"},
+        "refusal.action.reject": {"nb": "avvise", "en": "reject"},
+        "refusal.action.start executing": {"nb": "begynne å utføre", "en": "start executing"},
+        "refusal.action.record execution of": {
+            "nb": "registrere utførelsen av",
+            "en": "record execution of",
+        },
+        "refusal.action.record a failure of": {
+            "nb": "registrere en feil ved",
+            "en": "record a failure of",
+        },
+    }
+)
+
+#: The refusal keys whose English text `refusal_form` recognises (not the words by code,
+#: the general sentence or the verbs).
+_NOT_FORMS: Final = ("refusal.code.", "refusal.action.", "refusal.other")
+
+
+def _form(template: str) -> re.Pattern[str]:
+    """A pattern that matches `template` filled in, capturing each placeholder by name."""
+    parts: list[str] = []
+    seen: set[str] = set()
+    for literal, name, _, _ in string.Formatter().parse(template):
+        parts.append(re.escape(literal))
+        if name:
+            parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+            seen.add(name)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@functools.cache
+def _refusal_forms() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple(
+        (key, _form(entry[ENGLISH]))
+        for key, entry in TEXTS.items()
+        if key.startswith("refusal.") and not key.startswith(_NOT_FORMS)
+    )
+
+
+def refusal_form(message: str) -> tuple[str, dict[str, str]] | None:
+    """The "refusal.*" key whose English text `message` is, with its placeholders' values
+    (None: no key's text)."""
+    for key, pattern in _refusal_forms():
+        found = pattern.fullmatch(message)
+        if found is not None:
+            return key, found.groupdict()
+    return None
