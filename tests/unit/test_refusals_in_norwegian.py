@@ -197,3 +197,30 @@ async def test_a_document_the_chat_cannot_take_is_answered_in_norwegian(
     assert reply.text == f"Kunne ikke lese doc0.pdf: {said}"
     [english] = await chat.say("here is my receipt", content)
     assert english.text.startswith("Could not read doc0.pdf: the ")  # the record's own words
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        ("refused", "evil.example er ikke et sted jeg henter vedlegg fra"),
+        ("large", "vedlegget er for stort"),
+        ("slow", "cdn.discordapp.com svarte ikke innen 5 s"),
+        ("odd", "vedlegget kunne ikke hentes"),
+    ],
+)
+async def test_an_attachment_discord_could_not_give_us_is_answered_in_norwegian(
+    error: str, said: str
+) -> None:
+    from bookkeeper.adapters.fetch import FetchError, FetchRefused, FetchTooLarge
+    from tests.unit.test_discord_adapter import INVOICES, OLA, Bot, Fetcher
+
+    raised = {
+        "refused": FetchRefused("evil.example is not an allowed host"),
+        "large": FetchTooLarge("the document is larger than 10485760 bytes"),
+        "slow": FetchError("cdn.discordapp.com did not answer within 5 s"),
+        "odd": FetchError("something new went wrong"),
+    }[error]
+    bot = Bot(Fetcher(raised))
+    await bot.post(OLA, files=1)
+    [answer] = bot.rest.messages(INVOICES)
+    assert answer == f"Kunne ikke lese kvittering0.pdf: {said}"

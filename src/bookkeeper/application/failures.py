@@ -117,13 +117,20 @@ def explain_failure(
 def explain_error(error: BaseException, language: m.Language, *, kind: str = "") -> str:
     """What an error raised while deciding or carrying out a proposal means, in `language`:
     as `explain_failure` says it once recorded; our own error in words no form knows is said
-    by its code (`refusal.code.<code>`), an error not ours as a defect."""
-    if isinstance(error, ExternalError) or not isinstance(error, BookkeeperError):
+    by its code (`refusal.code.<code>`), an error not ours as a defect. Ours: a
+    BookkeeperError, or an adapter's own error with a `code` and a `message` (the Discord
+    attachment fetcher's)."""
+    code, message = getattr(error, "code", None), getattr(error, "message", None)
+    ours = isinstance(error, BookkeeperError) or (
+        isinstance(code, str) and isinstance(message, str)
+    )
+    if isinstance(error, ExternalError) or not ours:
         return explain_failure(safe_error(error), language, kind=kind)
-    own = _own(safe_error(error), language)
+    text = safe_error(error) if isinstance(error, BookkeeperError) else str(message)
+    own = _own(text, language)
     if own is not None:
         return _cut(own)
-    key = f"refusal.code.{error.code}"
+    key = f"refusal.code.{code}"
     if key in m.TEXTS:
         return m.text(key, language)
     return explain_failure(safe_error(error), language, kind=kind)

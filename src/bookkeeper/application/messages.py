@@ -1080,6 +1080,59 @@ TEXTS.update(
             "nb": "dokumentet mangler opplysninger som trengs for å bokføre det",
             "en": "the document lacks what is needed to book it",
         },
+        # a Discord attachment that could not be fetched (adapters/fetch/safe.py)
+        "refusal.fetch.not_allowed": {
+            "nb": "{host} er ikke et sted jeg henter vedlegg fra",
+            "en": "{host} is not an allowed host",
+        },
+        "refusal.fetch.non_public": {
+            "nb": "{host} peker til en adresse som ikke er offentlig",
+            "en": "{host} resolves to a non-public address",
+        },
+        "refusal.fetch.redirect": {
+            "nb": "{host} svarte med en videresending, og den følger jeg ikke",
+            "en": "{host} answered with a redirect, which is not followed",
+        },
+        "refusal.fetch.timeout": {
+            "nb": "{host} svarte ikke innen {seconds} s",
+            "en": "{host} did not answer within {seconds} s",
+        },
+        "refusal.fetch.unresolved": {
+            "nb": "fant ikke {host} i DNS ({cause})",
+            "en": "{host} cannot be resolved ({cause})",
+        },
+        "refusal.fetch.no_address": {
+            "nb": "{host} har ingen adresse",
+            "en": "{host} has no address",
+        },
+        "refusal.fetch.unreachable": {
+            "nb": "fikk ikke kontakt med {host} ({cause})",
+            "en": "{host} could not be reached ({cause})",
+        },
+        "refusal.fetch.broke_off": {
+            "nb": "{host} brøt forbindelsen ({cause})",
+            "en": "{host} broke off ({cause})",
+        },
+        "refusal.fetch.answered": {
+            "nb": "{host} svarte med feilkode {answer}",
+            "en": "{host} answered {answer}",
+        },
+        "refusal.code.fetch-failed": {
+            "nb": "vedlegget kunne ikke hentes",
+            "en": "the attachment could not be fetched",
+        },
+        "refusal.code.fetch-refused": {
+            "nb": "lenken til vedlegget hentes ikke (bare https fra tillatte steder)",
+            "en": "the attachment's link is not fetched (https from allowed hosts only)",
+        },
+        "refusal.code.fetch-too-large": {
+            "nb": "vedlegget er for stort",
+            "en": "the attachment is too large",
+        },
+        "refusal.code.fetch-unsupported-type": {
+            "nb": "vedlegget er ikke en PDF eller et bilde",
+            "en": "the attachment is not a PDF or an image",
+        },
         # a refusal of ours recorded in words no key above knows
         "refusal.other": {
             "nb": "{what} ble stoppet av en kontroll hos oss (årsaken står i revisjonssporet)",

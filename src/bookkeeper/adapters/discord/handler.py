@@ -256,7 +256,10 @@ class DiscordHandler:
                 await self._rest.create_message(
                     channel_id,
                     m.text(
-                        "document_failed", m.NORWEGIAN, filename=file.filename, error=str(error)
+                        "document_failed",
+                        m.NORWEGIAN,
+                        filename=file.filename,
+                        error=explain_error(error, m.NORWEGIAN),
                     ),
                 )
                 continue
