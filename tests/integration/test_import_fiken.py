@@ -1186,3 +1186,42 @@ async def test_customs_declarations_and_reverse_sales_import_and_report_as_the_r
             checked += 1
             assert await compliance.check(event) is None, event.data.external_ref
     assert checked == report.imported
+
+
+async def test_entries_dated_in_a_locked_vat_term_are_counted_kept_at_their_date(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    """ADR 0040 addendum: an automatic posting into a locked VAT term is moved to the first
+    open day, an import is not (it mirrors the books). The summary counts the imported
+    entries that lie in a closed period or a locked term, per period, so the operator sees
+    them; each keeps its date in Fiken."""
+    from bookkeeper.domain.rules import VAT_TERM, FiscalPeriod, shut_on, touches_vat
+
+    fake, base_url = fiken
+    Books(fake)
+    term = FiscalPeriod(
+        tenant_id=TENANT, kind=VAT_TERM, name="2026-1", start=START,
+        end=dt.date(2026, 2, 28), closed_by="human:anna", closed_at=FIRST_RUN,
+    )  # fmt: skip
+    async with uow_factory() as uow:
+        await uow.rules.add_period(term)
+        await uow.commit()
+    async with fiken_history(base_url) as source:
+        dry = await BooksImport(uow_factory, source, FixedClock(FIRST_RUN)).run(
+            TENANT, START, dry_run=True
+        )
+        report = await BooksImport(uow_factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
+
+    entries = await imported_entries(uow_factory)
+    with_vat = [e for e in entries.values() if touches_vat(e)]
+    assert with_vat and len(with_vat) < len(entries)  # the sale's payment has no VAT line
+    assert all(shut_on(e.date, [term], vat=True) is term for e in with_vat)  # not moved
+    assert all("dokumentdato" not in e.description for e in entries.values())
+    assert report.in_shut_periods == {"locked VAT term 2026-1": len(with_vat)}
+    assert dry.in_shut_periods == report.in_shut_periods
+    head, *rest = summary(report)
+    assert f"; {len(with_vat)} dated in closed periods or locked VAT terms, kept there)" in head
+    assert (
+        "dated in closed periods or locked VAT terms, kept at their date in the books (not "
+        f"moved to the first open day): {len(with_vat)} in locked VAT term 2026-1"
+    ) in rest

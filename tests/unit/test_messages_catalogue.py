@@ -29,3 +29,17 @@ def test_the_conversation_keeps_no_texts_of_its_own() -> None:
     assert not [name for name in vars(conversation) if name.endswith("_TEXTS")]
     for key in ("vat.header", "vat.no_term", "spending.header", "spending.all", "expenses.none"):
         assert key in messages.TEXTS
+
+
+def test_the_web_page_keeps_no_texts_of_its_own() -> None:
+    # The page had its own table (entrypoints/web/i18n.py) beside this one; its words are
+    # keys "web.<name>" of the one catalogue now, and i18n.TEXTS is a view of them.
+    from bookkeeper.entrypoints.web import i18n
+
+    assert len(i18n.TEXTS) > 100
+    for name, entry in i18n.TEXTS.items():
+        assert entry is messages.TEXTS.get(f"web.{name}", messages.TEXTS.get(name)), name
+    assert i18n.text("approve", "nb") == messages.text("web.approve", "nb") == "Godkjenn"
+    assert i18n.text("kind.receipt_attachment", "en") == messages.kind_word(
+        "receipt_attachment", "en"
+    )

@@ -96,11 +96,15 @@ from bookkeeper.domain.ledger import (
 )
 from bookkeeper.domain.rules import (
     IMPORTED,
+    PERIOD,
     REVERSE_CHARGE,
     VAT_TOLERANCE,
+    FiscalPeriod,
     TaxTable,
     is_vat_account,
     reverse_charge_rate,
+    shut_on,
+    touches_vat,
 )
 
 log = logging.getLogger("bookkeeper.import")
@@ -464,6 +468,11 @@ class BooksImportReport(msgspec.Struct, kw_only=True):
     deferred: int = 0
     #: What the next incremental run asks for again (this run's refused and deferred).
     pending: list[PendingRecord] = []
+    #: Entries (of `imported`) dated in a closed period or, with VAT lines, a locked VAT
+    #: term, by that period ("closed period 2025", "locked VAT term 2026-1"): imported at
+    #: their date in the books all the same — the import mirrors the books and moves
+    #: nothing to the first open day, as automatic postings are (ADR 0040 addendum).
+    in_shut_periods: dict[str, int] = {}
 
 
 Progress = Callable[[int, int | None], None]
@@ -548,13 +557,16 @@ class BooksImport:
         ]
         #: Transactions of purchases and sales: of earlier runs, and of this one as read.
         trades = await self.trade_transactions(tenant_id)
+        #: The tenant's closed periods and locked VAT terms (counted, not enforced).
+        async with self._uow() as uow:
+            shut = await uow.rules.periods(tenant_id)
         # What the last run refused: asked for again by id first (an incremental run only:
         # a full run reads its range anyway), within the limit; the rest wait.
         pending = [p for p in (last.pending if last else ()) if p.what in _KINDS]
         waiting = pending
         if since is not None and pending:
             asked, waiting = pending[: self._retry_limit], pending[self._retry_limit :]
-            await self._retry(tenant_id, asked, report, trades)
+            await self._retry(tenant_id, asked, report, trades, shut)
         #: The records the lists answered with (a pending one read there is settled there).
         listed: set[tuple[str, str]] = set()
         async for what, page in _read_ahead(lists):
@@ -565,7 +577,7 @@ class BooksImport:
             listed.update((what, r.id) for r in page.entries)
             listed.update((what, r.id) for r in page.trades)
             listed.update((what, r.id) for r in page.problems)
-            await self._book(tenant_id, page, report, trades)
+            await self._book(tenant_id, page, report, trades, shut)
             for entry in page.entries:
                 newest[what] = _later(newest[what], entry.modified)
             for trade in page.trades:
@@ -591,6 +603,7 @@ class BooksImport:
         pending: Sequence[PendingRecord],
         report: BooksImportReport,
         trades: set[str],
+        shut: Sequence[FiscalPeriod] = (),
     ) -> None:
         """Ask the books for each pending record by id (one request at a time, through
         the same gate as the lists) and book the ones that can be booked now, as a page."""
@@ -608,10 +621,15 @@ class BooksImport:
             found_trades.extend(found.trades)
             problems.extend(found.problems)
         page = HistoryPage(entries=entries, trades=found_trades, problems=problems)
-        await self._book(tenant_id, page, report, trades)
+        await self._book(tenant_id, page, report, trades, shut)
 
     async def _book(
-        self, tenant_id: str, page: HistoryPage, report: BooksImportReport, trades: set[str]
+        self,
+        tenant_id: str,
+        page: HistoryPage,
+        report: BooksImportReport,
+        trades: set[str],
+        shut: Sequence[FiscalPeriod] = (),
     ) -> None:
         """A page read from a list or asked for by id: its refused records reported, its
         purchases' and sales' transactions added to `trades` (their own journal entries are
@@ -623,7 +641,7 @@ class BooksImport:
         report.trade_transactions |= seen
         trades |= seen
         if page.entries or page.trades:
-            await self._page(tenant_id, page, report, trades)
+            await self._page(tenant_id, page, report, trades, shut)
 
     async def trade_transactions(self, tenant_id: str) -> set[str]:
         """The books' transactions of every purchase and sale earlier runs read."""
@@ -641,6 +659,7 @@ class BooksImport:
         page: HistoryPage,
         report: BooksImportReport,
         trades: AbstractSet[str] = frozenset(),
+        shut: Sequence[FiscalPeriod] = (),
     ) -> None:
         """Map the page's records and write the new entries in one transaction. A journal
         entry of a purchase's or sale's transaction (`trades`) is not imported: the
@@ -678,6 +697,7 @@ class BooksImport:
             fresh = [(i, e) for _, entries in records for i, e in entries if i not in held]
             report.known += len(ids) - len(fresh)
             report.imported += len(fresh)
+            _count_shut(report, fresh, shut)
             if report.dry_run or not fresh:
                 return
             now = self._clock.now()
@@ -820,6 +840,22 @@ async def _executed_here(uow: UnitOfWork, tenant_id: str, record: HistoryTrade) 
     return record.id in (ids.get("fikenPurchaseId"), ids.get("reversedFikenPurchaseId"))
 
 
+def _count_shut(
+    report: BooksImportReport,
+    fresh: Sequence[tuple[uuid.UUID, JournalEntryPostedData]],
+    shut: Sequence[FiscalPeriod],
+) -> None:
+    """Count the entries dated where an automatic posting would not be (`in_shut_periods`)."""
+    if not shut:
+        return
+    for _, entry in fresh:
+        period = shut_on(entry.date, shut, vat=touches_vat(entry))
+        if period is not None:
+            kind = "closed period" if period.kind == PERIOD else "locked VAT term"
+            label = f"{kind} {period.name}"
+            report.in_shut_periods[label] = report.in_shut_periods.get(label, 0) + 1
+
+
 def summary(report: BooksImportReport) -> Sequence[str]:
     """The report as lines for people."""
     read = ", ".join(f"{count:,} {_plural(what, count)}" for what, count in report.records.items())
@@ -831,11 +867,19 @@ def summary(report: BooksImportReport) -> Sequence[str]:
         if report.same_as_trade
         else ""
     )
+    shut = sum(report.in_shut_periods.values())
+    kept = f"; {shut:,} dated in closed periods or locked VAT terms, kept there" if shut else ""
     lines = [
         f"read {read}; {verb} {report.imported:,} entries "
         f"({report.known:,} already in the ledger, {report.executed_here:,} purchases "
-        f"executed by bookkeeper{same}, {len(report.problems):,} records skipped)"
+        f"executed by bookkeeper{same}, {len(report.problems):,} records skipped{kept})"
     ]
+    if report.in_shut_periods:
+        lines.append(
+            "dated in closed periods or locked VAT terms, kept at their date in the books "
+            "(not moved to the first open day): "
+            + ", ".join(f"{count:,} in {label}" for label, count in report.in_shut_periods.items())
+        )
     if report.retried:
         lines.append(
             f"asked again for {report.retried:,} {_plural('record', report.retried)} "

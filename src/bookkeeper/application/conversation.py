@@ -45,7 +45,7 @@ import msgspec
 from bookkeeper.application import messages as m
 from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
 from bookkeeper.application.event_log import record_alone, stamp
-from bookkeeper.application.failures import explain_failure, system_name
+from bookkeeper.application.failures import explain_error, explain_failure, system_name
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import InvalidDateRange, Lookups
 from bookkeeper.application.people import People
@@ -269,7 +269,7 @@ class ConversationService:
             system = system_name(getattr(error, "system", None) or "banken", language)
             return Reply(text=m.text("lookup_failed", language, system=system), language=language)
         except (ApplicationError, DomainError) as error:
-            message = getattr(error, "message", None) or str(error)
+            message = explain_error(error, language)  # Norwegian words, not the record's
             return Reply(
                 text=m.text(
                     "document_failed", language, filename=filename or "dokumentet", error=message

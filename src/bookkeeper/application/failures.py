@@ -12,8 +12,14 @@ are told what it means, classified the way the adapters classified it (applicati
     other 4xx                      ──▶ "Fiken refused the purchase: the account 6540 does
                                         not exist in Fiken" (an account named in Fiken's
                                         answer), else "Fiken refused the purchase (400)"
-    our own refusal                ──▶ its sentence (said in Norwegian where known)
+    our own refusal                ──▶ its sentence: the catalogue's "refusal.*" text it is
+                                        (messages.refusal_form), else a reason form
+                                        (messages.sentence), else, in Norwegian, a general
+                                        sentence (never English to a Norwegian reader)
     a defect (ExceptionType: …)    ──▶ "an error on our side"
+
+`explain_error` says an error as it is raised (a decision refused in Discord or on the web
+page): the same, and for a message no form knows, the words of its error code.
 
 Never the raw answer, a token or a stack: only the status code, an account number and
 words of our own.
@@ -27,6 +33,9 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from bookkeeper.application import messages as m
+from bookkeeper.application.errors import ExternalError
+from bookkeeper.application.execution.policy import safe_error
+from bookkeeper.domain.errors import BookkeeperError
 
 OSLO: Final = ZoneInfo("Europe/Oslo")
 #: Our own refusals longer than this are cut (they are sentences, not answers).
@@ -99,5 +108,68 @@ def explain_failure(
         return m.text("failure.refused", language, system=system, what=what, status=status)
     if not text or _DEFECT.match(text):
         return m.text("failure.ours", language)
-    own = m.sentence(text, language)
-    return own if len(own) <= MAX_OWN else own[: MAX_OWN - 1] + "…"
+    own = _own(text, language)
+    if own is None:
+        own = text if language == m.ENGLISH else m.text("refusal.other", language, what=what)
+    return _cut(own)
+
+
+def explain_error(error: BaseException, language: m.Language, *, kind: str = "") -> str:
+    """What an error raised while deciding or carrying out a proposal means, in `language`:
+    as `explain_failure` says it once recorded; our own error in words no form knows is said
+    by its code (`refusal.code.<code>`), an error not ours as a defect. Ours: a
+    BookkeeperError, or an adapter's own error with a `code` and a `message` (the Discord
+    attachment fetcher's)."""
+    code, message = getattr(error, "code", None), getattr(error, "message", None)
+    ours = isinstance(error, BookkeeperError) or (
+        isinstance(code, str) and isinstance(message, str)
+    )
+    if isinstance(error, ExternalError) or not ours:
+        return explain_failure(safe_error(error), language, kind=kind)
+    text = safe_error(error) if isinstance(error, BookkeeperError) else str(message)
+    own = _own(text, language)
+    if own is not None:
+        return _cut(own)
+    key = f"refusal.code.{code}"
+    if key in m.TEXTS:
+        return m.text(key, language)
+    return explain_failure(safe_error(error), language, kind=kind)
+
+
+def _own(text: str, language: m.Language) -> str | None:
+    """A refusal of ours said in `language`, when the catalogue knows its words (in
+    English: as it was written, the catalogue's words already)."""
+    if language == m.ENGLISH:
+        return text
+    form = m.refusal_form(text)
+    if form is not None:
+        key, values = form
+        return m.text(key, language, **{k: _value(k, v, language) for k, v in values.items()})
+    said = m.sentence(text, language)
+    return said if said != text else None
+
+
+def _value(name: str, value: str, language: m.Language) -> str:
+    """A refusal's placeholder said in `language`: a status, a system, a date, a verb, a
+    kind, a nested error; anything else (an id, a number, a reference) as it is."""
+    if name == "status":
+        return m.status_word(value, language)
+    if name == "system":
+        return system_name(value, language)
+    if name == "error":
+        return explain_failure(value, language)
+    if name == "kind":
+        return m.kind_word(value, language).lower()
+    if name == "action":
+        key = f"refusal.action.{value}"
+        return m.text(key, language) if key in m.TEXTS else value
+    if name in ("date", "start", "end"):
+        try:
+            return m.date_text(dt.date.fromisoformat(value))
+        except ValueError:
+            return value
+    return value
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_OWN else text[: MAX_OWN - 1] + "…"

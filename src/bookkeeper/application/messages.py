@@ -14,7 +14,9 @@ currency and the books' convention, not a translation question.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+import string
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Literal
 
@@ -548,3 +550,640 @@ def sentence(detail: str, language: Language) -> str:
                 values["x"] = values["x"].replace("expected", "forventet")
             return norwegian.format(**values)
     return detail
+
+
+# --- the web page's words (entrypoints/web/i18n.py reads them from here) -----------------------
+#
+# One catalogue for everything people read: the page's labels are keys "web.<name>" of TEXTS
+# (its proposal kinds are the conversation's "kind.*" keys); i18n.text("<name>", lang) says them.
+
+TEXTS.update(
+    {
+        "web.app": {"nb": "Bokføring", "en": "Bookkeeping"},
+        "web.skip": {"nb": "Hopp til innholdet", "en": "Skip to content"},
+        "web.review": {"nb": "Til godkjenning", "en": "Review"},
+        "web.reports": {"nb": "Rapporter", "en": "Reports"},
+        "web.logout": {"nb": "Logg ut", "en": "Log out"},
+        "web.login": {"nb": "Logg inn", "en": "Log in"},
+        "web.login.token": {"nb": "Tilgangsnøkkel (token)", "en": "Access token"},
+        "web.login.token_help": {
+            "nb": "Lag en med `bookkeeper token --subject DEG --tenant FIRMA --role reviewer` "
+            "og lim den inn her.",
+            "en": "Mint one with `bookkeeper token --subject YOU --tenant COMPANY --role reviewer` "
+            "and paste it here.",
+        },
+        "web.login.oidc": {
+            "nb": "Logg inn med bedriftskontoen",
+            "en": "Log in with your company account",
+        },
+        "web.login.failed": {"nb": "Innloggingen feilet: {reason}", "en": "Login failed: {reason}"},
+        "web.login.expired": {
+            "nb": "Økten er utløpt. Logg inn igjen.",
+            "en": "Your session has ended. Please log in again.",
+        },
+        "web.signed_in_as": {
+            "nb": "Innlogget som {who} ({tenant})",
+            "en": "Signed in as {who} ({tenant})",
+        },
+        "web.language": {"nb": "Språk", "en": "Language"},
+        "web.queue": {"nb": "Forslag som venter", "en": "Proposals waiting"},
+        "web.queue.empty": {"nb": "Ingen forslag her.", "en": "No proposals here."},
+        "web.status": {"nb": "Status", "en": "Status"},
+        "web.all": {"nb": "Alle", "en": "All"},
+        "web.kind": {"nb": "Type", "en": "Kind"},
+        "web.merchant": {"nb": "Leverandør", "en": "Merchant"},
+        "web.amount": {"nb": "Beløp", "en": "Amount"},
+        "web.date": {"nb": "Dato", "en": "Date"},
+        "web.account": {"nb": "Konto", "en": "Account"},
+        "web.vat_rate": {"nb": "Mva-sats (%)", "en": "VAT rate (%)"},
+        "web.nok_amount": {"nb": "Beløp i NOK", "en": "Amount in NOK"},
+        "web.nok_amount_help": {
+            "nb": "Bilaget er i {currency} og har ikke noe beløp i NOK: "
+            "skriv beløpet som ble betalt i NOK.",
+            "en": "The document is in {currency} and has no NOK amount: "
+            "enter the amount paid in NOK.",
+        },
+        # A proposal's fields, as the page names them (the API's camelCase names otherwise).
+        "web.field.vatAmount": {"nb": "Mva-beløp", "en": "VAT amount"},
+        # A purchase's lines: an invoice's, or a receipt's parts per VAT rate (ADR 0052).
+        "web.field.lineItems": {"nb": "Linjer (per mva-sats)", "en": "Lines (per VAT rate)"},
+        "web.field.currency": {"nb": "Valuta", "en": "Currency"},
+        "web.field.folioEventId": {
+            "nb": "Banktransaksjon (Folio)",
+            "en": "Bank transaction (Folio)",
+        },
+        "web.field.merchantOrgNumber": {"nb": "Org.nr.", "en": "Organisation number"},
+        "web.field.supplierOrgNumber": {
+            "nb": "Leverandørens org.nr.",
+            "en": "Supplier's org. number",
+        },
+        "web.field.documentNumber": {"nb": "Bilagsnummer", "en": "Document number"},
+        "web.field.invoiceNumber": {"nb": "Fakturanummer", "en": "Invoice number"},
+        "web.field.supplier": {"nb": "Leverandør", "en": "Supplier"},
+        "web.field.dueDate": {"nb": "Forfallsdato", "en": "Due date"},
+        "web.field.kid": {"nb": "KID", "en": "KID"},
+        "web.field.paymentAccount": {"nb": "Betales til konto", "en": "Pay to account"},
+        "web.field.description": {"nb": "Beskrivelse", "en": "Description"},
+        "web.field.employee": {"nb": "Ansatt", "en": "Employee"},
+        "web.field.category": {"nb": "Kategori", "en": "Category"},
+        "web.field.merchant": {"nb": "Leverandør", "en": "Merchant"},
+        "web.field.reason": {"nb": "Begrunnelse", "en": "Reason"},
+        "web.field.fileUrl": {"nb": "Fil", "en": "File"},
+        "web.field.accountCode": {"nb": "Konto", "en": "Account"},
+        "web.field.vatRate": {"nb": "Mva-sats (%)", "en": "VAT rate (%)"},
+        "web.field.nokAmount": {"nb": "Beløp i NOK", "en": "Amount in NOK"},
+        "web.field.amount": {"nb": "Beløp", "en": "Amount"},
+        "web.field.date": {"nb": "Dato", "en": "Date"},
+        "web.field.merchantName": {"nb": "Leverandør", "en": "Merchant"},
+        "web.field.targetProposalId": {"nb": "Gjelder forslag", "en": "Concerns proposal"},
+        "web.field.sourceProposalId": {"nb": "Lært av forslag", "en": "Learnt from proposal"},
+        "web.confidence": {"nb": "Sikkerhet", "en": "Confidence"},
+        "web.reasons": {"nb": "Hvorfor", "en": "Why"},
+        "web.no_reasons": {"nb": "Ingen begrunnelse registrert.", "en": "No reasons recorded."},
+        "web.review_rule": {"nb": "Regel", "en": "Rule"},
+        "web.document": {"nb": "Dokument", "en": "Document"},
+        "web.no_document": {"nb": "Ikke noe dokument vedlagt.", "en": "No document attached."},
+        "web.open_document": {"nb": "Åpne dokumentet", "en": "Open the document"},
+        "web.proposal": {"nb": "Forslag", "en": "Proposal"},
+        "web.history": {"nb": "Historikk", "en": "History"},
+        "web.event": {"nb": "Hendelse", "en": "Event"},
+        "web.actor": {"nb": "Av", "en": "By"},
+        "web.when": {"nb": "Når", "en": "When"},
+        "web.approve": {"nb": "Godkjenn", "en": "Approve"},
+        "web.approve_help": {
+            "nb": "Rett konto eller mva-sats før du godkjenner; tomme felt beholdes som foreslått.",
+            "en": "Correct the account or VAT rate before approving; "
+            "empty fields stay as proposed.",
+        },
+        "web.comment": {"nb": "Kommentar", "en": "Comment"},
+        "web.reject": {"nb": "Avvis", "en": "Reject"},
+        "web.reject_reason": {"nb": "Begrunnelse", "en": "Reason"},
+        "web.decided": {"nb": "Avgjort av {who}", "en": "Decided by {who}"},
+        "web.approved_msg": {
+            "nb": "Godkjent. Status nå: {status}.",
+            "en": "Approved. Status now: {status}.",
+        },
+        "web.rejected_msg": {"nb": "Avvist.", "en": "Rejected."},
+        "web.refused": {"nb": "Ikke utført: {reason}", "en": "Not done: {reason}"},
+        "web.back": {"nb": "Tilbake til listen", "en": "Back to the list"},
+        "web.error": {"nb": "Noe gikk galt", "en": "Something went wrong"},
+        "web.external_ids": {"nb": "Utført som", "en": "Carried out as"},
+        "web.last_error": {"nb": "Siste feil", "en": "Last error"},
+        "web.last_error_raw": {"nb": "Slik den ble registrert", "en": "As recorded"},
+        "web.trial_balance": {"nb": "Saldobalanse", "en": "Trial balance"},
+        "web.general_ledger": {"nb": "Hovedbok", "en": "General ledger"},
+        "web.vat_report": {"nb": "Mva per termin", "en": "VAT per term"},
+        "web.income_statement": {"nb": "Resultatregnskap", "en": "Income statement"},
+        "web.balance_sheet": {"nb": "Balanse", "en": "Balance sheet"},
+        "web.spending": {"nb": "Kostnader", "en": "Spending"},
+        # the spending page (GET /reports/costs, ADR 0031)
+        "web.spending.group_by": {"nb": "Gruppert etter", "en": "Grouped by"},
+        "web.spending.by.source": {"nb": "Kilde", "en": "Source"},
+        "web.spending.by.service": {"nb": "Tjeneste", "en": "Service"},
+        "web.spending.by.model": {"nb": "Modell", "en": "Model"},
+        "web.spending.by.day": {"nb": "Dag", "en": "Day"},
+        "web.spending.currency": {"nb": "Valuta", "en": "Currency"},
+        "web.spending.amount": {"nb": "Beløp", "en": "Amount"},
+        "web.spending.nok": {"nb": "NOK", "en": "NOK"},
+        "web.spending.records": {"nb": "Poster", "en": "Records"},
+        "web.spending.input_tokens": {"nb": "Inn-tokens", "en": "Input tokens"},
+        "web.spending.output_tokens": {"nb": "Ut-tokens", "en": "Output tokens"},
+        "web.spending.totals": {"nb": "Sum per valuta", "en": "Totals per currency"},
+        "web.spending.total_nok": {"nb": "Sum i NOK", "en": "Total in NOK"},
+        "web.spending.period": {
+            "nb": "{start} – {end} (UTC-dager)",
+            "en": "{start} – {end} (UTC days)",
+        },
+        "web.spending.none": {
+            "nb": "Ingen kostnader registrert i perioden.",
+            "en": "No costs recorded in the period.",
+        },
+        "web.spending.budgets": {"nb": "Budsjett for {month}", "en": "Budget for {month}"},
+        "web.spending.budgets_help": {
+            "nb": "Månedens kostnader til og med {end} mot månedsbudsjettet i NOK.",
+            "en": "The month's costs up to and including {end} against the monthly budget in NOK.",
+        },
+        "web.spending.source": {"nb": "Kilde", "en": "Source"},
+        "web.spending.spent": {"nb": "Brukt", "en": "Spent"},
+        "web.spending.budget": {"nb": "Budsjett", "en": "Budget"},
+        "web.spending.used": {"nb": "Brukt av budsjett", "en": "Budget used"},
+        "web.spending.no_budgets": {
+            "nb": "Ingen budsjetter er satt.",
+            "en": "No budgets are set.",
+        },
+        "web.spending.daily": {
+            "nb": "Kostnader i NOK per dag og kilde, {start} – {end}",
+            "en": "Costs in NOK per day and source, {start} – {end}",
+        },
+        "web.spending.by_group": {"nb": "NOK per gruppe", "en": "NOK per group"},
+        "web.download_csv": {"nb": "Last ned CSV", "en": "Download CSV"},
+        "web.show": {"nb": "Vis", "en": "Show"},
+        "web.from": {"nb": "Fra", "en": "From"},
+        "web.to": {"nb": "Til", "en": "To"},
+        "web.at": {"nb": "Per", "en": "At"},
+        "web.year": {"nb": "År", "en": "Year"},
+        "web.term": {"nb": "Termin", "en": "Term"},
+        "web.name": {"nb": "Navn", "en": "Name"},
+        "web.debit": {"nb": "Debet", "en": "Debit"},
+        "web.credit": {"nb": "Kredit", "en": "Credit"},
+        "web.balance": {"nb": "Saldo", "en": "Balance"},
+        "web.total": {"nb": "Sum", "en": "Total"},
+        "web.description": {"nb": "Tekst", "en": "Description"},
+        "web.opening_balance": {"nb": "Inngående saldo", "en": "Opening balance"},
+        "web.closing_balance": {"nb": "Utgående saldo", "en": "Closing balance"},
+        "web.next_page": {"nb": "Neste side", "en": "Next page"},
+        "web.vat_code": {"nb": "Mva-kode", "en": "VAT code"},
+        "web.rate": {"nb": "Sats", "en": "Rate"},
+        "web.direction": {"nb": "Retning", "en": "Direction"},
+        "web.base": {"nb": "Grunnlag", "en": "Basis"},
+        "web.vat": {"nb": "Mva", "en": "VAT"},
+        # The VAT report's direction column: a code's direction, or for a code without one
+        # the side its basis was booked on (ADR 0047 addendum 4).
+        "web.direction.input": {"nb": "Inngående", "en": "Input"},
+        "web.direction.output": {"nb": "Utgående", "en": "Output"},
+        "web.side.sales": {"nb": "Salg", "en": "Sales"},
+        "web.side.purchases": {"nb": "Kjøp", "en": "Purchases"},
+        "web.not_in_return": {"nb": "Ikke i mva-meldingen", "en": "Not in the VAT return"},
+        "web.not_in_return_note": {
+            "nb": "Bokført med koder meldingen ikke har linje for, kjøp under kode 6 og "
+            "grunnlaget for kode 14 og 15. Telles ikke med i summene.",
+            "en": "Booked under codes the return has no line for, purchases under code 6 and "
+            "the basis of codes 14 and 15. Not counted in the totals.",
+        },
+        "web.input_vat": {"nb": "Inngående mva", "en": "Input VAT"},
+        "web.output_vat": {"nb": "Utgående mva", "en": "Output VAT"},
+        "web.payable": {"nb": "Å betale (negativt: til gode)", "en": "Payable (negative: refund)"},
+        "web.due": {"nb": "Frist", "en": "Due"},
+        "web.operating_revenue": {"nb": "Driftsinntekter", "en": "Operating revenue"},
+        "web.operating_costs": {"nb": "Driftskostnader", "en": "Operating costs"},
+        "web.operating_result": {"nb": "Driftsresultat", "en": "Operating result"},
+        "web.financial_items": {"nb": "Finansposter", "en": "Financial items"},
+        "web.result": {"nb": "Resultat", "en": "Result"},
+        "web.total_assets": {"nb": "Sum eiendeler", "en": "Total assets"},
+        "web.total_equity_and_liabilities": {
+            "nb": "Sum egenkapital og gjeld",
+            "en": "Total equity and liabilities",
+        },
+        "web.unallocated_result": {"nb": "Udisponert resultat", "en": "Result not yet closed"},
+        "web.unclassified": {"nb": "Uklassifisert", "en": "Unclassified"},
+        "web.chart": {"nb": "Diagram", "en": "Chart"},
+        "web.nothing": {"nb": "Ingen posteringer i perioden.", "en": "No postings in the period."},
+        "web.account_required": {"nb": "Velg en konto.", "en": "Choose an account."},
+        # NS 4102 groups (statements.py keys)
+        "web.group.revenue": {"nb": "Driftsinntekter", "en": "Operating revenue"},
+        "web.group.costOfGoods": {"nb": "Varekostnad", "en": "Cost of goods"},
+        "web.group.payroll": {"nb": "Lønnskostnad", "en": "Payroll"},
+        "web.group.otherOperatingCosts": {
+            "nb": "Andre driftskostnader",
+            "en": "Other operating costs",
+        },
+        "web.group.financialItems": {"nb": "Finansposter", "en": "Financial items"},
+        "web.group.assets": {"nb": "Eiendeler", "en": "Assets"},
+        "web.group.equityAndLiabilities": {
+            "nb": "Egenkapital og gjeld",
+            "en": "Equity and liabilities",
+        },
+        # statuses
+        "web.status.PROPOSED": {"nb": "Venter", "en": "Waiting"},
+        "web.status.APPROVED": {"nb": "Godkjent", "en": "Approved"},
+        "web.status.REJECTED": {"nb": "Avvist", "en": "Rejected"},
+        "web.status.EXECUTED": {"nb": "Utført", "en": "Executed"},
+        "web.status.FAILED": {"nb": "Feilet", "en": "Failed"},
+        # kinds (the four the conversation names are its kind.* keys; these two are the page's)
+        "web.kind.reversal": {"nb": "Reversering", "en": "Reversal"},
+        "web.kind.correction": {"nb": "Korreksjon", "en": "Correction"},
+    }
+)
+
+
+# --- the terminal chat's own sentences (entrypoints/chat.py): a /file line that cannot be
+# read, and a line that failed ("{reason}": explained by application/failures.py) ------------
+
+TEXTS.update(
+    {
+        "chat.missing": {"nb": "Fant ikke filen {path}.", "en": "Could not find the file {path}."},
+        "chat.folder": {
+            "nb": "{path} er en mappe, ikke en fil.",
+            "en": "{path} is a folder, not a file.",
+        },
+        "chat.denied": {
+            "nb": "Har ikke lov til å lese filen {path}.",
+            "en": "Not allowed to read the file {path}.",
+        },
+        "chat.other": {
+            "nb": "Kunne ikke lese filen {path} ({reason}).",
+            "en": "Could not read the file {path} ({reason}).",
+        },
+        "chat.usage": {"nb": "Bruk: /file STI [melding]", "en": "Usage: /file PATH [message]"},
+        "chat.failed": {
+            "nb": "Det gikk ikke: {reason}. Prøv igjen, eller spør om noe annet.",
+            "en": "That did not work: {reason}. Try again, or ask something else.",
+        },
+    }
+)
+
+# --- refusals of our own, said for people (application/failures.py) ---------------------------
+#
+# What our code says when an action cannot be decided or carried out. The record (events,
+# logs, the API's problem details) keeps one language, English: each "refusal.<name>" key's
+# English text IS the message the code raises (application/execution builds its refusals with
+# `text(key, ENGLISH, …)`; the domain's messages are written the same way), so `refusal_form`
+# recognises a recorded message by the catalogue and failures.py says it in Norwegian. A
+# message no key matches is said by its error code ("refusal.code.<code>") or, recorded
+# without one, in a general sentence: never in English to a Norwegian reader.
+
+TEXTS.update(
+    {
+        # application/execution: the executor's own refusals
+        "refusal.pattern_on_approval": {
+            "nb": "et forslag til mønster tas i bruk når det godkjennes",
+            "en": "a pattern suggestion is applied on approval",
+        },
+        "refusal.not_correctable": {
+            "nb": "et forslag av typen {kind} kan ikke korrigeres",
+            "en": "a {kind} cannot be corrected",
+        },
+        "refusal.target_not_an_id": {
+            "nb": "det forslaget viser til, {target}, er ikke en forslags-ID",
+            "en": "target {target} is not a proposal id",
+        },
+        "refusal.target_not_executed": {
+            "nb": "forslaget det viser til ({id}), er ikke utført",
+            "en": "target proposal {id} is not EXECUTED",
+        },
+        "refusal.no_folio_event": {
+            "nb": "kvitteringen viser ikke til noen banktransaksjon i Folio (folioEventId): "
+            "det er ingenting å feste den til",
+            "en": "the receipt names no Folio event (folioEventId): nothing to attach it to",
+        },
+        "refusal.purchase_deleted": {
+            "nb": "kjøpet {id} i Fiken har referansen vår {reference}, men er slettet; rydd opp "
+            "for hånd før det registreres på nytt",
+            "en": "Fiken purchase {id} carries our reference {reference} but is deleted; "
+            "resolve it by hand before registering again",
+        },
+        "refusal.no_bank_account": {
+            "nb": "regnskapet har ingen aktiv bankkonto å betale utlegget fra; sett "
+            "BOOKKEEPER_PAYMENT_ACCOUNT",
+            "en": "the books have no active bank account to pay the expense from; configure "
+            "BOOKKEEPER_PAYMENT_ACCOUNT",
+        },
+        "refusal.no_document": {
+            "nb": "forslaget viser ikke til noe lagret dokument (documentHash): last opp filen "
+            "med POST /files først",
+            "en": "the proposal names no stored document (documentHash): upload the file with "
+            "POST /files first",
+        },
+        "refusal.document_not_stored": {
+            "nb": "dokumentet {sha256} er ikke lagret for dette firmaet: last det opp med "
+            "POST /files",
+            "en": "document {sha256} is not stored for this tenant: upload it with POST /files",
+        },
+        "refusal.content_type": {
+            "nb": "et dokument av typen {type} kan ikke legges ved",
+            "en": "document type {type} cannot be attached",
+        },
+        "refusal.handed_back": {
+            "nb": "utføreren {name} stoppet før forsøket startet; det prøves igjen",
+            "en": "executor {name} stopped before starting this attempt",
+        },
+        "refusal.cut": {
+            "nb": "utføreren {name} stoppet midt i forsøket; det prøves igjen",
+            "en": "executor {name} stopped during the attempt",
+        },
+        "refusal.deferred": {
+            "nb": "ikke startet: et tidligere forsøk for firmaet fant {system} utilgjengelig "
+            "({error})",
+            "en": "not started: an earlier attempt of this tenant found {system} unavailable "
+            "({error})",
+        },
+        "refusal.no_outcome": {
+            "nb": "{count} forsøk endte uten resultat (krasj eller tapt lås); se etter "
+            "referansen {reference} i regnskapet og banken, og fullfør for hånd",
+            "en": "{count} attempts ended without an outcome (crashes or lost leases); look "
+            "for reference {reference} in the books and the bank and finish it by hand",
+        },
+        # the domain's refusals (domain/proposals.py, domain/rules.py, domain/ledger.py)
+        "refusal.not_pending": {
+            "nb": "kan ikke {action} forslaget {id}: det er {status}, ikke til godkjenning",
+            "en": "cannot {action} proposal {id}: it is {status}, not PROPOSED",
+        },
+        "refusal.not_approved": {
+            "nb": "kan ikke {action} forslaget {id}: det er {status}, ikke godkjent",
+            "en": "cannot {action} proposal {id}: it is {status}, not APPROVED",
+        },
+        "refusal.not_compensable": {
+            "nb": "forslaget {id} er {status}; bare en utført handling kan reverseres eller "
+            "korrigeres",
+            "en": "proposal {id} is {status}; only an executed action can be reversed or corrected",
+        },
+        "refusal.period_closed": {
+            "nb": "perioden {period} ({start} – {end}) er lukket: ingenting datert {date} kan "
+            "bokføres; bokfør en reversering eller korrigering i en åpen periode",
+            "en": "the period {period} ({start} to {end}) is closed: nothing dated {date} can "
+            "be posted; post a reversal or correction in an open period",
+        },
+        "refusal.vat_term_locked": {
+            "nb": "mva-terminen {period} ({start} – {end}) er låst og meldingen levert: ingen "
+            "postering med mva datert {date} kan bokføres; dater den i en åpen termin",
+            "en": "the VAT term {period} ({start} to {end}) is locked, its return reported: "
+            "no entry with VAT dated {date} can be posted; date it in an open term",
+        },
+        "refusal.unbalanced": {
+            "nb": "debet ({debit}) er ikke lik kredit ({credit})",
+            "en": "debits ({debit}) do not equal credits ({credit})",
+        },
+        "refusal.no_input_vat": {
+            "nb": "det finnes ingen behandling av inngående mva for satsen {rate}",
+            "en": "no input VAT treatment for rate {rate}",
+        },
+        "refusal.reason_required": {
+            "nb": "en avvisning må ha en begrunnelse",
+            "en": "a rejection needs a reason",
+        },
+        "refusal.reason_too_long": {
+            "nb": "begrunnelsen er lengre enn {max} tegn",
+            "en": "the reason is longer than {max} characters",
+        },
+        "refusal.compensating_correction": {
+            "nb": "et kompenserende forslag kan ikke korrigeres; avvis det",
+            "en": "a compensating proposal cannot be corrected; reject it",
+        },
+        "refusal.approved_once": {
+            "nb": "forslaget er allerede godkjent én gang slik det står nå; godkjenn det som "
+            "det er, eller avvis det",
+            "en": "this proposal was approved once already with what it says now; approve it "
+            "as it is or reject it",
+        },
+        # by error code, when the message is none of the above
+        "refusal.code.invalid-proposal": {
+            "nb": "forslaget er ikke gyldig",
+            "en": "the proposal is not valid",
+        },
+        "refusal.code.invalid-correction": {
+            "nb": "rettelsen kan ikke brukes på dette forslaget",
+            "en": "the correction cannot be used on this proposal",
+        },
+        "refusal.code.proposal-not-pending": {
+            "nb": "forslaget venter ikke lenger på godkjenning",
+            "en": "the proposal is no longer awaiting review",
+        },
+        "refusal.code.proposal-not-approved": {
+            "nb": "forslaget er ikke godkjent",
+            "en": "the proposal is not approved",
+        },
+        "refusal.code.illegal-transition": {
+            "nb": "forslaget er ikke i en tilstand som tillater dette",
+            "en": "the proposal is not in a state that allows this",
+        },
+        "refusal.code.not-compensable": {
+            "nb": "bare en utført handling kan reverseres eller korrigeres",
+            "en": "only an executed action can be reversed or corrected",
+        },
+        "refusal.code.self-approval": {
+            "nb": "du kan ikke godkjenne ditt eget forslag",
+            "en": "you cannot approve your own proposal",
+        },
+        "refusal.code.own-document-approval": {
+            "nb": "du kan ikke godkjenne et bilag du lastet opp selv",
+            "en": "you cannot approve a document you uploaded yourself",
+        },
+        "refusal.code.second-approver-required": {
+            "nb": "du har allerede godkjent dette; en annen godkjenner må gjøre resten",
+            "en": "you approved this already; another approver must do the rest",
+        },
+        "refusal.code.reason-required": {
+            "nb": "en avvisning må ha en begrunnelse (uten NUL-tegn, ikke for lang)",
+            "en": "a rejection needs a reason (no NUL characters, not too long)",
+        },
+        "refusal.code.approval-refused": {
+            "nb": "reglene for godkjenning tillater ikke at du avgjør dette forslaget",
+            "en": "the approval rules do not let you decide this proposal",
+        },
+        "refusal.code.approval-limit-exceeded": {
+            "nb": "beløpet er over godkjenningsgrensen din (eller du har ingen grense)",
+            "en": "the amount is above your approval limit (or you have none)",
+        },
+        "refusal.code.department-mismatch": {
+            "nb": "forslaget hører til en annen avdeling enn den du godkjenner for",
+            "en": "the proposal belongs to another department than the one you approve for",
+        },
+        "refusal.code.nok-amount-missing": {
+            "nb": "bilaget i utenlandsk valuta har ikke noe beløp i NOK: godkjenn med beløpet "
+            "som ble betalt i NOK",
+            "en": "the foreign-currency document has no NOK amount: approve it with the amount "
+            "paid in NOK",
+        },
+        "refusal.code.nok-amount-stale": {
+            "nb": "beløpet i NOK gjelder det gamle beløpet, ikke det korrigerte: reverser og "
+            "foreslå bilaget på nytt",
+            "en": "the NOK amount is for the old amount, not the corrected one: reverse it and "
+            "propose the document again",
+        },
+        "refusal.code.unbalanced-entry": {
+            "nb": "bilaget ville gitt en postering som ikke går opp",
+            "en": "the document would make an entry that does not balance",
+        },
+        "refusal.code.invalid-journal-entry": {
+            "nb": "posteringen er ikke gyldig",
+            "en": "the entry is not valid",
+        },
+        "refusal.code.period-closed": {
+            "nb": "perioden er lukket",
+            "en": "the period is closed",
+        },
+        "refusal.code.vat-term-locked": {
+            "nb": "mva-terminen er låst",
+            "en": "the VAT term is locked",
+        },
+        "refusal.code.not-found": {
+            "nb": "fant det ikke (det finnes ikke, eller hører til et annet firma)",
+            "en": "not found (it does not exist, or belongs to another company)",
+        },
+        "refusal.code.forbidden": {
+            "nb": "du har ikke tilgang til dette",
+            "en": "you are not allowed to do that",
+        },
+        "refusal.code.concurrency-conflict": {
+            "nb": "noen andre endret det samtidig; prøv igjen",
+            "en": "someone else changed it at the same time; try again",
+        },
+        "refusal.code.idempotency-conflict": {
+            "nb": "den samme forespørselen ble brukt før til noe annet",
+            "en": "the same request was used before for something else",
+        },
+        "refusal.code.storage-unavailable": {
+            "nb": "databasen svarte ikke; prøv igjen om litt",
+            "en": "the database did not answer; try again shortly",
+        },
+        "refusal.code.chart-unavailable": {
+            "nb": "kontoplanen kunne ikke hentes fra regnskapet akkurat nå; prøv igjen",
+            "en": "the chart of accounts could not be read from the books just now; try again",
+        },
+        "refusal.code.invalid-document": {
+            "nb": "filen kan ikke brukes som bilag (tom, ødelagt eller ikke lesbar)",
+            "en": "the file cannot be used as a document (empty, broken or unreadable)",
+        },
+        "refusal.code.unsupported-document-type": {
+            "nb": "filtypen tas ikke imot; send en PDF, JPEG, PNG, HEIC eller WebP",
+            "en": "the file type is not accepted; send a PDF, JPEG, PNG, HEIC or WebP",
+        },
+        "refusal.code.document-too-large": {
+            "nb": "filen er for stor",
+            "en": "the file is too large",
+        },
+        "refusal.code.extraction-failed": {
+            "nb": "dokumentet kunne ikke leses",
+            "en": "the document could not be read",
+        },
+        "refusal.code.incomplete-document": {
+            "nb": "dokumentet mangler opplysninger som trengs for å bokføre det",
+            "en": "the document lacks what is needed to book it",
+        },
+        # a Discord attachment that could not be fetched (adapters/fetch/safe.py)
+        "refusal.fetch.not_allowed": {
+            "nb": "{host} er ikke et sted jeg henter vedlegg fra",
+            "en": "{host} is not an allowed host",
+        },
+        "refusal.fetch.non_public": {
+            "nb": "{host} peker til en adresse som ikke er offentlig",
+            "en": "{host} resolves to a non-public address",
+        },
+        "refusal.fetch.redirect": {
+            "nb": "{host} svarte med en videresending, og den følger jeg ikke",
+            "en": "{host} answered with a redirect, which is not followed",
+        },
+        "refusal.fetch.timeout": {
+            "nb": "{host} svarte ikke innen {seconds} s",
+            "en": "{host} did not answer within {seconds} s",
+        },
+        "refusal.fetch.unresolved": {
+            "nb": "fant ikke {host} i DNS ({cause})",
+            "en": "{host} cannot be resolved ({cause})",
+        },
+        "refusal.fetch.no_address": {
+            "nb": "{host} har ingen adresse",
+            "en": "{host} has no address",
+        },
+        "refusal.fetch.unreachable": {
+            "nb": "fikk ikke kontakt med {host} ({cause})",
+            "en": "{host} could not be reached ({cause})",
+        },
+        "refusal.fetch.broke_off": {
+            "nb": "{host} brøt forbindelsen ({cause})",
+            "en": "{host} broke off ({cause})",
+        },
+        "refusal.fetch.answered": {
+            "nb": "{host} svarte med feilkode {answer}",
+            "en": "{host} answered {answer}",
+        },
+        "refusal.code.fetch-failed": {
+            "nb": "vedlegget kunne ikke hentes",
+            "en": "the attachment could not be fetched",
+        },
+        "refusal.code.fetch-refused": {
+            "nb": "lenken til vedlegget hentes ikke (bare https fra tillatte steder)",
+            "en": "the attachment's link is not fetched (https from allowed hosts only)",
+        },
+        "refusal.code.fetch-too-large": {
+            "nb": "vedlegget er for stort",
+            "en": "the attachment is too large",
+        },
+        "refusal.code.fetch-unsupported-type": {
+            "nb": "vedlegget er ikke en PDF eller et bilde",
+            "en": "the attachment is not a PDF or an image",
+        },
+        # a refusal of ours recorded in words no key above knows
+        "refusal.other": {
+            "nb": "{what} ble stoppet av en kontroll hos oss (årsaken står i revisjonssporet)",
+            "en": "{what} was stopped by a check of ours (the reason is in the audit trail)",
+        },
+        # verbs in "cannot {action} proposal …" (domain/proposals.py)
+        "refusal.action.approve": {"nb": "godkjenne", "en": "approve"},
+        "refusal.action.reject": {"nb": "avvise", "en": "reject"},
+        "refusal.action.start executing": {"nb": "begynne å utføre", "en": "start executing"},
+        "refusal.action.record execution of": {
+            "nb": "registrere utførelsen av",
+            "en": "record execution of",
+        },
+        "refusal.action.record a failure of": {
+            "nb": "registrere en feil ved",
+            "en": "record a failure of",
+        },
+    }
+)
+
+#: The refusal keys whose English text `refusal_form` recognises (not the words by code,
+#: the general sentence or the verbs).
+_NOT_FORMS: Final = ("refusal.code.", "refusal.action.", "refusal.other")
+
+
+def _form(template: str) -> re.Pattern[str]:
+    """A pattern that matches `template` filled in, capturing each placeholder by name."""
+    parts: list[str] = []
+    seen: set[str] = set()
+    for literal, name, _, _ in string.Formatter().parse(template):
+        parts.append(re.escape(literal))
+        if name:
+            parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+            seen.add(name)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@functools.cache
+def _refusal_forms() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return tuple(
+        (key, _form(entry[ENGLISH]))
+        for key, entry in TEXTS.items()
+        if key.startswith("refusal.") and not key.startswith(_NOT_FORMS)
+    )
+
+
+def refusal_form(message: str) -> tuple[str, dict[str, str]] | None:
+    """The "refusal.*" key whose English text `message` is, with its placeholders' values
+    (None: no key's text)."""
+    for key, pattern in _refusal_forms():
+        found = pattern.fullmatch(message)
+        if found is not None:
+            return key, found.groupdict()
+    return None

@@ -39,6 +39,7 @@ from bookkeeper.application import messages as m
 from bookkeeper.application.conversation import Attachment, ConversationService, Reply
 from bookkeeper.application.errors import ApplicationError
 from bookkeeper.application.execution import Executor
+from bookkeeper.application.failures import explain_error
 from bookkeeper.application.morning import todays_summary
 from bookkeeper.application.ports import Principal
 from bookkeeper.container import Container, resolve, shutdown
@@ -67,28 +68,6 @@ GREETING = (
 
 _log = logging.getLogger(__name__)
 
-#: The sentences a file that cannot be read is answered with, by language.
-_SENTENCES: dict[str, dict[str, str]] = {
-    "missing": {"nb": "Fant ikke filen {path}.", "en": "Could not find the file {path}."},
-    "folder": {
-        "nb": "{path} er en mappe, ikke en fil.",
-        "en": "{path} is a folder, not a file.",
-    },
-    "denied": {
-        "nb": "Har ikke lov til å lese filen {path}.",
-        "en": "Not allowed to read the file {path}.",
-    },
-    "other": {
-        "nb": "Kunne ikke lese filen {path} ({reason}).",
-        "en": "Could not read the file {path} ({reason}).",
-    },
-    "usage": {"nb": "Bruk: /file STI [melding]", "en": "Usage: /file PATH [message]"},
-    "failed": {
-        "nb": "Det gikk ikke: {reason}. Prøv igjen, eller spør om noe annet.",
-        "en": "That did not work: {reason}. Try again, or ask something else.",
-    },
-}
-
 
 class FileUnreadable(Exception):
     """A `/file` line whose file cannot be read; `kind` picks the sentence."""
@@ -98,7 +77,7 @@ class FileUnreadable(Exception):
         self.kind, self.path, self.reason = kind, path, reason
 
     def sentence(self, language: m.Language) -> str:
-        return _SENTENCES[self.kind][language].format(path=self.path, reason=self.reason)
+        return m.text(f"chat.{self.kind}", language, path=self.path, reason=self.reason)
 
 
 def chat(args: argparse.Namespace, container: Container) -> int:
@@ -165,13 +144,13 @@ async def run_chat(
                 _print(out, [_format_text(error.sentence(language))])
                 continue
             except ApplicationError as error:
-                reason = getattr(error, "message", None) or str(error) or type(error).__name__
-                _print(out, [_format_text(_SENTENCES["failed"][language].format(reason=reason))])
+                reason = explain_error(error, language)
+                _print(out, [_format_text(m.text("chat.failed", language, reason=reason))])
                 continue
             except Exception as error:  # a defect: say so in a sentence, log it, go on
                 _log.warning("chat line failed", exc_info=error)
                 reason = type(error).__name__
-                _print(out, [_format_text(_SENTENCES["failed"][language].format(reason=reason))])
+                _print(out, [_format_text(m.text("chat.failed", language, reason=reason))])
                 continue
             _print(out, [_format(r) for r in replies])
             if executor is not None:

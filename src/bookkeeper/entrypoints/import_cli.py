@@ -16,7 +16,8 @@ the environment's Fiken credentials (BOOKKEEPER_FIKEN_TOKEN and _COMPANY): each 
 once (a second run writes nothing it wrote before), the next run asking only for what
 changed since. A record that cannot be booked is listed with its id and why (exit status
 1 when there were any; the others are imported). --dry-run reads and reports, writes
-nothing.
+nothing. Entries dated in a closed period or a locked VAT term are imported at their date
+all the same (the books' history, ADR 0040 addendum) and counted in the summary, per period.
 """
 
 from __future__ import annotations

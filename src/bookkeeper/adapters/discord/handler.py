@@ -45,7 +45,7 @@ from bookkeeper.application import messages as m
 from bookkeeper.application.commands import ApproveProposal, RejectProposal
 from bookkeeper.application.conversation import ConversationService, Reply
 from bookkeeper.application.errors import ApplicationError, Forbidden
-from bookkeeper.application.failures import explain_failure
+from bookkeeper.application.failures import explain_error, explain_failure
 from bookkeeper.application.handlers import DecisionResult, Handlers
 from bookkeeper.application.people import People, clean_name
 from bookkeeper.application.ports import (
@@ -256,7 +256,10 @@ class DiscordHandler:
                 await self._rest.create_message(
                     channel_id,
                     m.text(
-                        "document_failed", m.NORWEGIAN, filename=file.filename, error=str(error)
+                        "document_failed",
+                        m.NORWEGIAN,
+                        filename=file.filename,
+                        error=explain_error(error, m.NORWEGIAN),
                     ),
                 )
                 continue
@@ -500,8 +503,9 @@ class DiscordHandler:
             await _followup(interaction, "Du kan ikke godkjenne ditt eget forslag.")
             return
         except (DomainError, ApplicationError) as error:
-            message = getattr(error, "message", None) or str(error)
-            await _followup(interaction, f"Ikke utført: {message}")
+            # In words of ours, in Norwegian (application/failures.py): the domain's message
+            # is the record's, in English, and a books or bank answer is never quoted.
+            await _followup(interaction, f"Ikke utført: {explain_error(error, m.NORWEGIAN)}.")
             return
         except Exception:
             log.exception("Discord decision on %s failed", interaction.custom_id)

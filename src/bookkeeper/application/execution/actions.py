@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from bookkeeper.application import messages as m
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.bank_actions import BankActions
 from bookkeeper.application.execution.books_actions import BooksActions
@@ -83,7 +84,7 @@ class Actions:
             case CorrectionData():
                 acted = await self._correct(attempt, data)
             case PatternSuggestionData():  # pragma: no cover - never claimed
-                raise ExecutionRefused("a pattern suggestion is applied on approval")
+                raise ExecutionRefused(m.text("refusal.pattern_on_approval", m.ENGLISH))
         acted.reconciled = acted.reconciled or attempt.reconciled
         return acted
 
@@ -123,7 +124,8 @@ class Actions:
                     attempt, claim.proposal_id, corrected
                 )
                 return Acted(external_ids={**undone.external_ids, **registered.external_ids})
-        raise ExecutionRefused(f"a {target.kind} cannot be corrected")  # pragma: no cover
+        refused = m.text("refusal.not_correctable", m.ENGLISH, kind=target.kind)  # pragma: no cover
+        raise ExecutionRefused(refused)  # pragma: no cover
 
     async def _check_posting(
         self,
@@ -164,10 +166,12 @@ class Actions:
         try:
             target_id = uuid.UUID(target_ref)
         except ValueError:
-            raise ExecutionRefused(f"target {target_ref!r} is not a proposal id") from None
+            raise ExecutionRefused(
+                m.text("refusal.target_not_an_id", m.ENGLISH, target=repr(target_ref))
+            ) from None
         async with self._uow() as uow:
             events = await uow.events.read_stream(tenant, target_id)
         target = rehydrate(target_id, events)
         if target is None or target.status is not Status.EXECUTED:
-            raise ExecutionRefused(f"target proposal {target_id} is not EXECUTED")
+            raise ExecutionRefused(m.text("refusal.target_not_executed", m.ENGLISH, id=target_id))
         return target_id, target

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Final
 
+from bookkeeper.application import messages as m
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import ExecutionRefused, attachment_filename
@@ -34,9 +35,7 @@ class BankActions:
         first looks for it by file name) and mark the event complete."""
         event_id = data.folio_event_id
         if not event_id:
-            raise ExecutionRefused(
-                "the receipt names no Folio event (folioEventId): nothing to attach it to"
-            )
+            raise ExecutionRefused(m.text("refusal.no_folio_event", m.ENGLISH))
         document, content = await claim_document(
             self._uow, attempt.claim, data.document_hash, required=True
         )

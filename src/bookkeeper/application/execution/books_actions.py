@@ -14,6 +14,7 @@ from typing import Final
 
 import msgspec
 
+from bookkeeper.application import messages as m
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import (
@@ -104,8 +105,7 @@ class BooksActions:
             existing = await attempt.call(lambda: books.find_purchase(ref, data.date))
             if existing is not None and existing.deleted:
                 raise ExecutionRefused(
-                    f"Fiken purchase {existing.id} carries our reference {ref} but is deleted; "
-                    "resolve it by hand before registering again"
+                    m.text("refusal.purchase_deleted", m.ENGLISH, id=existing.id, reference=ref)
                 )
         ids: dict[str, str] = {}
         if existing is not None:
@@ -224,10 +224,7 @@ class BooksActions:
             accounts = await attempt.call(books.bank_accounts)
             active = [a for a in accounts if not a.inactive]
             if not active:
-                raise ExecutionRefused(
-                    "the books have no active bank account to pay the expense from; "
-                    "configure BOOKKEEPER_PAYMENT_ACCOUNT"
-                )
+                raise ExecutionRefused(m.text("refusal.no_bank_account", m.ENGLISH))
             account = active[0].account_code
         return NewPurchase(
             kind="cash_purchase",

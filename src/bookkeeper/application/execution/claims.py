@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bookkeeper.application import messages as m
 from bookkeeper.application.errors import ConcurrencyConflict
 from bookkeeper.application.event_log import following
 from bookkeeper.application.execution.policy import (
@@ -112,19 +113,14 @@ async def claim_document(
     tenant = claim.tenant_id
     if sha256 is None:
         if required:
-            raise ExecutionRefused(
-                "the proposal names no stored document (documentHash): upload the file "
-                "with POST /files first"
-            )
+            raise ExecutionRefused(m.text("refusal.no_document", m.ENGLISH))
         return None, None
     found = claim.document
     if found is None or found[0].sha256 != sha256 or found[0].tenant_id != tenant:
         async with uow_factory() as uow:
             found = await uow.documents.read(tenant, sha256)
     if found is None:
-        raise ExecutionRefused(
-            f"document {sha256} is not stored for this tenant: upload it with POST /files"
-        )
+        raise ExecutionRefused(m.text("refusal.document_not_stored", m.ENGLISH, sha256=sha256))
     return found
 
 

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Final
 
+from bookkeeper.application import messages as m
 from bookkeeper.application.errors import ExternalError, ExternalRateLimited, ExternalUnavailable
 from bookkeeper.application.execution.actions import Actions
 from bookkeeper.application.execution.attempt import Acted, Attempt
@@ -291,7 +292,7 @@ class Executor:
         of waiting for the lease. One on its last attempt keeps its lease instead (a
         hand-back must not fail it). How many were handed back; bounded by
         RELEASE_SECONDS, never raises an Exception."""
-        error = HandedBack(f"executor {self.name} stopped before starting this attempt")
+        error = HandedBack(m.text("refusal.handed_back", m.ENGLISH, name=self.name))
         handed = 0
 
         async def release() -> None:
@@ -322,8 +323,7 @@ class Executor:
         record failed: its lease runs out, as after a crash)."""
         retry_after = cause.retry_after if isinstance(cause, ExternalRateLimited) else None
         error = Deferred(
-            f"not started: an earlier attempt of this tenant found {cause.system} "
-            f"unavailable ({safe_error(cause)})"
+            m.text("refusal.deferred", m.ENGLISH, system=cause.system, error=safe_error(cause))
         )
         kept: list[Claim] = []
         deferred: list[Outcome] = []
@@ -435,9 +435,12 @@ class Executor:
             # recorded failure counts towards max_attempts. Stop instead of looping forever
             # on what may be a poison pill; the remote side may hold a partial result.
             error = ExecutionRefused(
-                f"{claim.attempt - 1} attempts ended without an outcome (crashes or lost "
-                f"leases); look for reference {reference(claim.proposal_id)} in the books "
-                "and the bank and finish it by hand"
+                m.text(
+                    "refusal.no_outcome",
+                    m.ENGLISH,
+                    count=claim.attempt - 1,
+                    reference=reference(claim.proposal_id),
+                )
             )
             return await recorder.record_failure(claim, error, False, None), False
         try:
@@ -446,7 +449,7 @@ class Executor:
             if self._stopping:
                 # Cut short at shutdown: the remote call may or may not have landed, as
                 # after a timeout. A retry after the back-off reconciles by reference.
-                cut = ExecutionRefused(f"executor {self.name} stopped during the attempt")
+                cut = ExecutionRefused(m.text("refusal.cut", m.ENGLISH, name=self.name))
                 try:
                     await asyncio.wait_for(
                         recorder.record_failure(claim, cut, True, None), RELEASE_SECONDS

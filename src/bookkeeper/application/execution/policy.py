@@ -11,6 +11,7 @@ from typing import Final
 
 import msgspec
 
+from bookkeeper.application import messages as m
 from bookkeeper.application.errors import ApplicationError, ExternalError
 from bookkeeper.application.ports import StoredDocument
 from bookkeeper.domain.errors import DomainError
@@ -37,7 +38,9 @@ def attachment_filename(proposal_id: uuid.UUID, document: StoredDocument) -> str
     after a crash finds it again (ExecutionRefused for a type that cannot be attached)."""
     extension = _EXTENSIONS.get(document.content_type)
     if extension is None:
-        raise ExecutionRefused(f"document type {document.content_type} cannot be attached")
+        raise ExecutionRefused(
+            m.text("refusal.content_type", m.ENGLISH, type=document.content_type)
+        )
     return f"{reference(proposal_id)}.{extension}"
 
 

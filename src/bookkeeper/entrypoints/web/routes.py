@@ -35,7 +35,7 @@ from litestar.utils.scope.state import ScopeState
 from bookkeeper.adapters.auth.oidc_login import OidcLogin, pkce_pair
 from bookkeeper.application.commands import ApproveProposal, RejectProposal
 from bookkeeper.application.errors import ApplicationError, ExternalError, InvalidToken
-from bookkeeper.application.failures import explain_failure
+from bookkeeper.application.failures import explain_error, explain_failure
 from bookkeeper.application.ledger import ChartUnavailable, LedgerService
 from bookkeeper.application.messages import sentence
 from bookkeeper.application.people import People
@@ -430,7 +430,7 @@ def _review_routes() -> list[Any]:
         lang = i18n.choose(request)
         return await proposal_page(
             request, user, runtime, proposal_id, status=web_status(error),
-            error=i18n.text("refused", lang, reason=sentence(str(error), lang)),
+            error=i18n.text("refused", lang, reason=explain_error(error, lang)),
         )  # fmt: skip
 
     @post("/review/{proposal_id:uuid}/approve", include_in_schema=False, status_code=303)
