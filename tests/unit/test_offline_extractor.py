@@ -655,3 +655,27 @@ def test_a_kind_of_receipt_as_a_heading_is_not_the_merchant() -> None:
     for heading in ("Billettkvittering", "Betalingskvittering", "Salgskvittering"):
         text = f"{heading}\nRuter AS\nOrg.nr. 991609407\nSum betalt\t416,56\n"
         assert extract_text_fields(text).merchant_name == "Ruter AS"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Ikke registrert i Merverdiavgiftsregisteret",
+        "Virksomheten er ikke registrert i merverdiavgiftsregisteret",
+        "Ikke merverdiavgiftspliktig",
+        "Ikke mva-registrert",
+        "Salget er utenfor merverdiavgiftsloven",
+    ],
+)
+def test_a_seller_outside_the_vat_register_charges_no_vat(line: str) -> None:
+    """A hairdresser or a small shop not in the VAT register: 0 % is read, never 25 %
+    assumed (that would deduct input VAT nobody charged)."""
+    text = f"Salong Klipp AS\nOrg.nr. 922 334 452\nDato 02.12.2026\nTotalt kr 450,00\n{line}\n"
+    result = extract_text_fields(text)
+    assert (result.vat_rate, result.vat_amount) == (Decimal("0"), Decimal("0.00"))
+    assert "no VAT" not in result.warnings
+
+
+def test_a_vat_liable_seller_is_not_read_as_exempt() -> None:
+    text = "Firma AS\nOrg.nr. 937 455 968 MVA\nMerverdiavgiftspliktig\nTotalt kr 125,00\n"
+    assert extract_text_fields(text).vat_rate != Decimal("0")

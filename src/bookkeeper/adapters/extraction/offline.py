@@ -312,7 +312,12 @@ _ADDRESS = re.compile(
 )
 _CONTACT = re.compile(r"(?i)(tlf|telefon|phone|www\.|https?:|@|e-post|epost)")
 _POSTCODE = re.compile(r"^\d{4}\s+\D")
-_EXEMPT = re.compile(r"(?i)(fritatt|unntatt|ikke mva|uten mva|ikke mva-pliktig)")
+#: No VAT charged: exempt, zero-rated, or a seller outside the VAT register ("Ikke
+#: registrert i Merverdiavgiftsregisteret", "Ikke merverdiavgiftspliktig"): 0 %, not 25 %.
+_EXEMPT = re.compile(
+    r"(?i)(fritatt|unntatt|ikke mva|uten mva|ikke mva-pliktig"
+    r"|ikke (?:registrert i )?merverdiavgift|utenfor (?:mva|merverdiavgift))"
+)
 _ITEM_HEADER = re.compile(r"(?i)\b(beskrivelse|description|varetekst|vare|tjeneste)\b")
 
 
