@@ -174,6 +174,10 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "reasons": {"nb": "Hvorfor", "en": "Why"},
     "no_reasons": {"nb": "Ingen begrunnelse registrert.", "en": "No reasons recorded."},
     "review_rule": {"nb": "Regel", "en": "Rule"},
+    "reading_warnings": {
+        "nb": "Advarsler fra lesingen av dokumentet",
+        "en": "Warnings from reading the document",
+    },
     "document": {"nb": "Dokument", "en": "Document"},
     "no_document": {"nb": "Ikke noe dokument vedlagt.", "en": "No document attached."},
     "open_document": {"nb": "Åpne dokumentet", "en": "Open the document"},
