@@ -272,6 +272,9 @@ def test_amount_formats(text: str, expected: str) -> None:
         ("Total NOK 1.234,50", "1234.50"),
         ("Beløp å betale: kr 499", "499.00"),
         ("Totalt 199,-", "199.00"),
+        ("Totalsum: 349,90", "349.90"),
+        ("Sluttsum 349,90", "349.90"),
+        ("Totalsum NOK 349.90", "349.90"),
     ],
 )
 def test_total_labels(line: str, gross: str) -> None:
@@ -679,3 +682,10 @@ def test_a_seller_outside_the_vat_register_charges_no_vat(line: str) -> None:
 def test_a_vat_liable_seller_is_not_read_as_exempt() -> None:
     text = "Firma AS\nOrg.nr. 937 455 968 MVA\nMerverdiavgiftspliktig\nTotalt kr 125,00\n"
     assert extract_text_fields(text).vat_rate != Decimal("0")
+
+
+def test_a_totalsum_below_the_items_is_the_total() -> None:
+    text = "Apotek 1 Storo\nParacet 100,00\nNesespray 249,90\nTotalsum: 349,90\n"
+    result = extract_text_fields(text)
+    assert result.gross == Decimal("349.90")
+    assert "no total amount" not in result.warnings

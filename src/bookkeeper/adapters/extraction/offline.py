@@ -205,7 +205,8 @@ def valid_kid(digits: str) -> bool:
 _TOTAL_LABELS = (
     (3, re.compile(r"(?i)(beløp å betale|å betale|til betaling|amount due|balance due|total due|"
                    r"\ba betale|\batt betala|\bat betale)")),
-    (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|amount paid|grand total|i alt)\b")),
+    (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|totalsum|sluttsum|amount paid|"
+                   r"grand total|i alt)\b")),
     (1, re.compile(r"(?i)\b(sum|summa)\b")),
     (0, re.compile(r"(?i)^(kjøp|beløp|purchase|amount|betalt)\b")),
 )  # fmt: skip
