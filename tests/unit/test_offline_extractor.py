@@ -689,3 +689,17 @@ def test_a_totalsum_below_the_items_is_the_total() -> None:
     result = extract_text_fields(text)
     assert result.gross == Decimal("349.90")
     assert "no total amount" not in result.warnings
+
+
+@pytest.mark.parametrize(
+    "terms", ["Forfall: 14 dager", "Forfall 14 dager netto", "Betalingsfrist 14 dager"]
+)
+def test_payment_terms_in_days_after_forfall_make_a_due_date_and_an_invoice(terms: str) -> None:
+    text = (
+        "Elektro AS\nFAKTURA nr 7783\nFakturadato 30.11.2026\n"
+        f"{terms}\nTotal å betale NOK 625,00\nMVA 25% 125,00\n"
+    )
+    result = extract_text_fields(text)
+    assert result.due_date is not None and result.due_date.isoformat() == "2026-12-14"
+    assert result.document_type == "invoice"
+    assert any("reckoned from the payment terms" in w for w in result.warnings)

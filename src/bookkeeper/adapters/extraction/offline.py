@@ -481,9 +481,10 @@ def _read_dates(lines: list[str], f: _Fields) -> None:
 _NEW_DUE = re.compile(
     r"(?i)\b(ny|nytt|new|revised)\s+(forfallsdato|forfall|due date|betalingsfrist)"
 )
-#: Payment terms in days: "Betalingsfrist 14 dager", "30 dager netto", "Payment terms: 30 days".
+#: Payment terms in days: "Betalingsfrist 14 dager", "Forfall: 14 dager", "30 dager netto",
+#: "Payment terms: 30 days".
 _TERMS = re.compile(
-    r"(?i)\b(betalingsfrist|betalingsbetingelser|betalingsvilkår|betalingsbet\.|"
+    r"(?i)\b(betalingsfrist|betalingsbetingelser|betalingsvilkår|betalingsbet\.|forfall|"
     r"betalningsvillkor|payment terms|terms)\b[\s:.]*"
     r"(?:netto\s+|net\s+)?(\d{1,3})\s*(?:dager|dgr\.?|dagar|dage|days)\b"
 )
