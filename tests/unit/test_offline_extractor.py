@@ -703,3 +703,20 @@ def test_payment_terms_in_days_after_forfall_make_a_due_date_and_an_invoice(term
     assert result.due_date is not None and result.due_date.isoformat() == "2026-12-14"
     assert result.document_type == "invoice"
     assert any("reckoned from the payment terms" in w for w in result.warnings)
+
+
+def test_a_rate_the_till_lists_at_0_00_is_no_part_of_the_receipt() -> None:
+    """Till receipts list every rate, the unused ones at 0,00: a café's coffee and bun at
+    15 % is a single-rate receipt, not one split into 87,99 and 0,01 kr."""
+    text = (
+        "Café Mocca\n04.12.2026\nCappuccino 49,00\nKanelbolle 39,00\nTotal 88,00\n"
+        "Mva 15% 11,48\nMva 25% 0,00\n"
+    )
+    result = extract_text_fields(text)
+    assert (result.vat_rate, result.vat_amount) == (Decimal("15"), Decimal("11.48"))
+    assert result.lines == ()
+    assert not any("mixed VAT rates" in w for w in result.warnings)
+    both = extract_text_fields(
+        text.replace("Mva 25% 0,00", "Mva 25% 2,00").replace("88,00", "98,00")
+    )
+    assert [line.vat_rate for line in both.lines] == [Decimal("15"), Decimal("25")]

@@ -680,6 +680,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             by_rate[base_rate] = (vat_of_rate, stated_base, vat_evidence)
         elif base_rate not in by_rate and base_rate == 0:
             by_rate[base_rate] = (Decimal("0.00"), stated_base, base_evidence)
+    # A till's VAT table lists every rate, the unused ones at 0,00 ("Mva 25% 0,00"): a
+    # rate with neither VAT nor a base of its own is no part of the receipt.
+    unused = [r for r, (vat, base, _) in by_rate.items() if r > 0 and vat == 0 and not base]
+    if len(unused) < len(by_rate):
+        for rate in unused:
+            del by_rate[rate]
     if len(by_rate) > 1:
         _base_by_difference(by_rate, f.gross, f.warnings)
         f.vat_amount = sum((v for v, _, _ in by_rate.values()), money.ORE * 0)
