@@ -105,3 +105,19 @@ def test_a_foreign_receipt_is_paid_by_its_merchants_nok_payment_in_the_window() 
     )
     assert pays(paid, at_rate)
     assert not pays(card_event(amount=Decimal("-250.00")), at_rate)
+
+
+def test_a_foreign_receipt_without_a_rate_takes_no_payment_when_several_could_be_it() -> None:
+    """Without a rate the amount cannot choose: two Adobe payments lacking a receipt in the
+    window leave the receipt to its reviewer (the wrong one would be its NOK amount)."""
+    usd = Payable(gross=Decimal("16.24"), currency="USD", date=DAY, merchant="Adobe")
+    one = card_event(id="tx-1", amount=Decimal("-181.62"))
+    other = card_event(id="tx-2", amount=Decimal("-2090.00"), date=DAY)
+    assert best_payment([one, other], usd) is None
+    attached = (BankAttachment(id="a-1", filename="r.pdf"),)
+    done = card_event(id="tx-2", amount=Decimal("-2090.00"), attachments=attached)
+    assert best_payment([one, done], usd) is one  # the other has its receipt already
+    at_rate = Payable(
+        gross=usd.gross, currency="USD", date=DAY, merchant="Adobe", nok_gross=Decimal("180")
+    )
+    assert best_payment([one, other], at_rate) is one  # the rate tells them apart

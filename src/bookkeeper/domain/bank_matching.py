@@ -127,14 +127,27 @@ def pays(event: BankEvent, document: Payable) -> bool:
 
 def best_payment(events: Iterable[E], document: Payable) -> E | None:
     """The event paying the document, if any: among those that may, one without
-    attachments before one with, then the nearest date, then the lowest id."""
+    attachments before one with, then the nearest date, then the lowest id. A foreign
+    receipt without a published rate is matched by merchant and date alone, and its NOK
+    amount then comes from the payment: when the merchant has several payments without
+    a receipt in the window, none is chosen (the wrong one would set a wrong amount)."""
     candidates = [e for e in events if pays(e, document)]
     if not candidates:
+        return None
+    unattached = [e for e in candidates if not e.attachments]
+    if _amount_unknown(document, candidates) and len(unattached) > 1:
         return None
     return min(
         candidates,
         key=lambda e: (bool(e.attachments), abs((e.date - document.date).days), e.id),
     )
+
+
+def _amount_unknown(document: Payable, candidates: Iterable[BankEvent]) -> bool:
+    """True when the candidates were chosen without their amounts: a foreign document,
+    no published NOK gross, and payments in another currency than the document's."""
+    currency = document.currency.upper()
+    return document.nok_gross is None and any(e.currency.upper() != currency for e in candidates)
 
 
 # --- checking a receipt against the bank event it names ---------------------------------
