@@ -641,3 +641,33 @@ async def test_people_are_shown_by_name_and_the_record_keeps_the_principal(api: 
         await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
     ).json()
     assert state["decidedBy"] == "human:kari"
+
+
+async def test_the_readers_warnings_are_shown_beside_the_proposal(api: Api) -> None:
+    """What the reader doubted (here: a total with no VAT beside it, and a tip the VAT is
+    not on) is what the reviewer must weigh: shown on the page, in its language."""
+    from tests.unseen_documents import pdf
+
+    document = pdf(
+        [
+            "Kafé Solsiden",
+            "Dato 18.11.2026",
+            ("Lunsj", "180,00"),
+            ("Totalt", "kr 180,00"),
+        ]
+    )
+    uploaded = await api.client.post(
+        f"{API}/documents",
+        files={"file": ("kvittering.pdf", document, "application/pdf")},
+        headers=api.agent,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    warnings = uploaded.json()["warnings"]
+    assert "no VAT" in warnings
+    await login(api, "kari", "reviewer")
+    proposal = uploaded.json()["proposal"]["id"]
+    norsk = await api.client.get(f"{APP}/review/{proposal}?lang=nb")
+    assert 'id="warnings"' in norsk.text
+    assert "fant ikke mva" in norsk.text
+    english = await api.client.get(f"{APP}/review/{proposal}?lang=en")
+    assert "no VAT" in english.text.split('id="warnings"', 1)[1]

@@ -66,3 +66,58 @@ def test_the_best_payment_lacks_a_receipt_then_is_nearest_then_has_the_lowest_id
     assert best_payment([near_with_file], ADOBE) is near_with_file
     assert best_payment([wrong], ADOBE) is None
     assert best_payment([], ADOBE) is None
+
+
+def test_a_short_bank_name_leading_the_documents_name_pays() -> None:
+    """The bank shows the brand ("Vy", "SAS"), the receipt the company ("Vygruppen AS",
+    "SAS Scandinavian Airlines"): with the amount to the øre and the date, the same payment."""
+    vy = Payable(gross=Decimal("416.56"), currency="NOK", date=DAY, merchant="Vygruppen AS")
+    train = card_event(amount=Decimal("-416.56"), merchant_name="Vy", description="Vy togbillett")
+    assert pays(train, vy)
+    sas = Payable(
+        gross=Decimal("1290.00"), currency="NOK", date=DAY, merchant="SAS Scandinavian Airlines"
+    )
+    assert pays(card_event(amount=Decimal("-1290.00"), merchant_name="SAS", description="x"), sas)
+    # Still a merchant check: another name, or one letter only, is not the same merchant.
+    assert not pays(card_event(amount=Decimal("-416.56"), merchant_name="Ruter"), vy)
+    assert not pays(card_event(amount=Decimal("-416.56"), merchant_name="V", description="V"), vy)
+    assert not merchant_matches("vygruppen", card_event(merchant_name="Vyrk", description="x"))
+
+
+def test_a_foreign_receipt_is_paid_by_its_merchants_nok_payment_in_the_window() -> None:
+    """A USD receipt paid by card from a NOK account: the bank shows kroner (ADR 0051).
+    Without a rate the amounts say nothing about each other; merchant, date and money out
+    do. With a rate, the NOK gross within the card's share."""
+    usd = Payable(
+        gross=Decimal("16.24"), currency="USD", date=DAY, merchant="Adobe Systems Ireland Ltd"
+    )
+    paid = card_event(amount=Decimal("-181.62"))
+    assert pays(paid, usd)
+    assert best_payment([paid], usd) is paid
+    assert not pays(card_event(amount=Decimal("181.62")), usd)  # money in
+    assert not pays(
+        card_event(amount=Decimal("-181.62"), merchant_name="Telenor", description="Telenor"), usd
+    )
+    assert not pays(card_event(amount=Decimal("-181.62"), date=DAY + dt.timedelta(days=4)), usd)
+    assert not pays(card_event(amount=Decimal("-181.62"), currency="EUR"), usd)
+    at_rate = Payable(
+        gross=usd.gross, currency="USD", date=DAY, merchant=usd.merchant, nok_gross=Decimal("180")
+    )
+    assert pays(paid, at_rate)
+    assert not pays(card_event(amount=Decimal("-250.00")), at_rate)
+
+
+def test_a_foreign_receipt_without_a_rate_takes_no_payment_when_several_could_be_it() -> None:
+    """Without a rate the amount cannot choose: two Adobe payments lacking a receipt in the
+    window leave the receipt to its reviewer (the wrong one would be its NOK amount)."""
+    usd = Payable(gross=Decimal("16.24"), currency="USD", date=DAY, merchant="Adobe")
+    one = card_event(id="tx-1", amount=Decimal("-181.62"))
+    other = card_event(id="tx-2", amount=Decimal("-2090.00"), date=DAY)
+    assert best_payment([one, other], usd) is None
+    attached = (BankAttachment(id="a-1", filename="r.pdf"),)
+    done = card_event(id="tx-2", amount=Decimal("-2090.00"), attachments=attached)
+    assert best_payment([one, done], usd) is one  # the other has its receipt already
+    at_rate = Payable(
+        gross=usd.gross, currency="USD", date=DAY, merchant="Adobe", nok_gross=Decimal("180")
+    )
+    assert best_payment([one, other], at_rate) is one  # the rate tells them apart

@@ -272,6 +272,9 @@ def test_amount_formats(text: str, expected: str) -> None:
         ("Total NOK 1.234,50", "1234.50"),
         ("Beløp å betale: kr 499", "499.00"),
         ("Totalt 199,-", "199.00"),
+        ("Totalsum: 349,90", "349.90"),
+        ("Sluttsum 349,90", "349.90"),
+        ("Totalsum NOK 349.90", "349.90"),
     ],
 )
 def test_total_labels(line: str, gross: str) -> None:
@@ -655,3 +658,65 @@ def test_a_kind_of_receipt_as_a_heading_is_not_the_merchant() -> None:
     for heading in ("Billettkvittering", "Betalingskvittering", "Salgskvittering"):
         text = f"{heading}\nRuter AS\nOrg.nr. 991609407\nSum betalt\t416,56\n"
         assert extract_text_fields(text).merchant_name == "Ruter AS"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Ikke registrert i Merverdiavgiftsregisteret",
+        "Virksomheten er ikke registrert i merverdiavgiftsregisteret",
+        "Ikke merverdiavgiftspliktig",
+        "Ikke mva-registrert",
+        "Salget er utenfor merverdiavgiftsloven",
+    ],
+)
+def test_a_seller_outside_the_vat_register_charges_no_vat(line: str) -> None:
+    """A hairdresser or a small shop not in the VAT register: 0 % is read, never 25 %
+    assumed (that would deduct input VAT nobody charged)."""
+    text = f"Salong Klipp AS\nOrg.nr. 922 334 452\nDato 02.12.2026\nTotalt kr 450,00\n{line}\n"
+    result = extract_text_fields(text)
+    assert (result.vat_rate, result.vat_amount) == (Decimal("0"), Decimal("0.00"))
+    assert "no VAT" not in result.warnings
+
+
+def test_a_vat_liable_seller_is_not_read_as_exempt() -> None:
+    text = "Firma AS\nOrg.nr. 937 455 968 MVA\nMerverdiavgiftspliktig\nTotalt kr 125,00\n"
+    assert extract_text_fields(text).vat_rate != Decimal("0")
+
+
+def test_a_totalsum_below_the_items_is_the_total() -> None:
+    text = "Apotek 1 Storo\nParacet 100,00\nNesespray 249,90\nTotalsum: 349,90\n"
+    result = extract_text_fields(text)
+    assert result.gross == Decimal("349.90")
+    assert "no total amount" not in result.warnings
+
+
+@pytest.mark.parametrize(
+    "terms", ["Forfall: 14 dager", "Forfall 14 dager netto", "Betalingsfrist 14 dager"]
+)
+def test_payment_terms_in_days_after_forfall_make_a_due_date_and_an_invoice(terms: str) -> None:
+    text = (
+        "Elektro AS\nFAKTURA nr 7783\nFakturadato 30.11.2026\n"
+        f"{terms}\nTotal å betale NOK 625,00\nMVA 25% 125,00\n"
+    )
+    result = extract_text_fields(text)
+    assert result.due_date is not None and result.due_date.isoformat() == "2026-12-14"
+    assert result.document_type == "invoice"
+    assert any("reckoned from the payment terms" in w for w in result.warnings)
+
+
+def test_a_rate_the_till_lists_at_0_00_is_no_part_of_the_receipt() -> None:
+    """Till receipts list every rate, the unused ones at 0,00: a café's coffee and bun at
+    15 % is a single-rate receipt, not one split into 87,99 and 0,01 kr."""
+    text = (
+        "Café Mocca\n04.12.2026\nCappuccino 49,00\nKanelbolle 39,00\nTotal 88,00\n"
+        "Mva 15% 11,48\nMva 25% 0,00\n"
+    )
+    result = extract_text_fields(text)
+    assert (result.vat_rate, result.vat_amount) == (Decimal("15"), Decimal("11.48"))
+    assert result.lines == ()
+    assert not any("mixed VAT rates" in w for w in result.warnings)
+    both = extract_text_fields(
+        text.replace("Mva 25% 0,00", "Mva 25% 2,00").replace("88,00", "98,00")
+    )
+    assert [line.vat_rate for line in both.lines] == [Decimal("15"), Decimal("25")]

@@ -14,6 +14,7 @@ import pytest
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.errors import Forbidden
+from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import (
     BankTransaction,
@@ -370,3 +371,43 @@ async def test_a_viewer_may_not_upload_and_nothing_is_extracted() -> None:
     with pytest.raises(Forbidden):
         await setup.pipeline.process(principal("vera", "viewer"), PDF, None, None)
     assert setup.extractor.calls == 0
+
+
+async def test_a_foreign_receipt_paid_from_the_nok_account_is_an_attachment_to_it() -> None:
+    """A USD receipt whose card payment the bank shows in kroner is that payment's receipt
+    (not an expense booked a second time beside it), and the kroner are its NOK amount."""
+    setup = Setup(
+        adobe_receipt(
+            currency="USD",
+            gross=Decimal("16.24"),
+            vat_amount=Decimal("3.25"),
+            organization_number=None,
+        ),
+        [card_event(amount=Decimal("-181.62"))],
+    )
+    h = setup.harness
+
+    async def bank_source() -> Any:
+        return setup.bank
+
+    # The handlers as the container makes them: checking a receipt against its bank event.
+    handlers = Handlers(h.uow_factory, h.clock, h.ids, RoleAuthorizer(), bank_source=bank_source)
+    pipeline = DocumentPipeline(
+        h.documents,
+        setup.extractor,
+        setup.bank,
+        handlers,
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        RoleAuthorizer(),
+    )
+    result = await pipeline.process(agent(), PDF, "application/pdf", "adobe.pdf")
+
+    assert result.proposal.type == "ReceiptAttachmentProposed"
+    assert result.bank_match is not None and result.bank_match.event_id == "ev-1"
+    [event] = await setup.harness.stream(result.proposal.id)
+    exchange = event.metadata["exchange"]
+    assert (exchange["source"], Decimal(exchange["nokAmount"])) == ("bank", Decimal("181.62"))
+    reasons = [r["signal"] for r in event.metadata["confidence"]["reasons"]]
+    assert "nok-amount" not in reasons and "bank-mismatch" not in reasons

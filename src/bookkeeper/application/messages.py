@@ -641,6 +641,10 @@ TEXTS.update(
         "web.reasons": {"nb": "Hvorfor", "en": "Why"},
         "web.no_reasons": {"nb": "Ingen begrunnelse registrert.", "en": "No reasons recorded."},
         "web.review_rule": {"nb": "Regel", "en": "Rule"},
+        "web.reading_warnings": {
+            "nb": "Advarsler fra lesingen av dokumentet",
+            "en": "Warnings from reading the document",
+        },
         "web.document": {"nb": "Dokument", "en": "Document"},
         "web.no_document": {"nb": "Ikke noe dokument vedlagt.", "en": "No document attached."},
         "web.open_document": {"nb": "Åpne dokumentet", "en": "Open the document"},

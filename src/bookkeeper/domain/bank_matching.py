@@ -2,7 +2,11 @@
 
 A receipt is matched to the card payment it records: money out of exactly the document's
 gross amount, in its currency, within WINDOW_DAYS days of its date, from the same merchant
-(by the event's merchant name or its description, compared as merchant patterns are). Among
+(by the event's merchant name or its description, compared as merchant patterns are, or
+the bank's brand leading the document's name: "Vy" pays "Vygruppen AS"). A receipt in
+another currency is paid from a NOK account too: by its merchant, in the window, at its
+published NOK gross give or take CURRENCY_SHARE, or, with no rate, the amounts not
+compared (the bank's kroner then become its NOK amount, ADR 0051). Among
 several such events the one without attachments comes first (a receipt is missing there),
 then the nearest date, then the lowest id, so the choice does not depend on the bank's order.
 """
@@ -26,6 +30,8 @@ from bookkeeper.domain.patterns import (
 
 #: Days either side of the document date in which a bank event may be its payment.
 WINDOW_DAYS: Final = 3
+#: A bank's brand ("Vy", "SAS") leading a document's name needs this many letters.
+MIN_BRAND = 2
 
 
 class BankEvent(Protocol):
@@ -82,32 +88,66 @@ def merchant_matches(key: str, event: BankEvent) -> bool:
     normalised `key`: the same merchant, or a near match."""
     for name in (event.merchant_name, event.description):
         other = normalise_merchant(name) if name else ""
-        if other and (same_merchant(key, other) or similarity(key, other) >= NEAR_MATCH_THRESHOLD):
+        if other and (
+            same_merchant(key, other)
+            or similarity(key, other) >= NEAR_MATCH_THRESHOLD
+            or _brand_leads(key, other)
+        ):
             return True
     return False
 
 
+def _brand_leads(a: str, b: str) -> bool:
+    """True when one key's first word begins the other's first word, and has at least
+    MIN_BRAND letters: the bank's "vy" and the receipt's "vygruppen", "sas" and "sas
+    scandinavian airlines". Short names that patterns would not trust (MIN_PREFIX_KEY)
+    are enough here, beside an amount and a date that agree."""
+    first_a, first_b = a.split(" ", 1)[0], b.split(" ", 1)[0]
+    short, long_ = (first_a, first_b) if len(first_a) <= len(first_b) else (first_b, first_a)
+    return len(short) >= MIN_BRAND and long_.startswith(short)
+
+
 def pays(event: BankEvent, document: Payable) -> bool:
     """True when the event may be the payment of the document."""
-    return (
-        event.amount < 0
-        and -event.amount == document.gross
-        and event.currency.upper() == document.currency
-        and abs((event.date - document.date).days) <= WINDOW_DAYS
-        and merchant_matches(normalise_merchant(document.merchant), event)
-    )
+    if event.amount >= 0 or abs((event.date - document.date).days) > WINDOW_DAYS:
+        return False
+    paid, bank_currency = -event.amount, event.currency.upper()
+    currency = document.currency.upper()
+    if bank_currency == currency:
+        amount_agrees = paid == document.gross
+    elif currency != "NOK" and bank_currency == "NOK":
+        nok = document.nok_gross
+        amount_agrees = nok is None or nok * (1 - CURRENCY_SHARE) <= paid <= nok * (
+            1 + CURRENCY_SHARE
+        )
+    else:
+        amount_agrees = False
+    return amount_agrees and merchant_matches(normalise_merchant(document.merchant), event)
 
 
 def best_payment(events: Iterable[E], document: Payable) -> E | None:
     """The event paying the document, if any: among those that may, one without
-    attachments before one with, then the nearest date, then the lowest id."""
+    attachments before one with, then the nearest date, then the lowest id. A foreign
+    receipt without a published rate is matched by merchant and date alone, and its NOK
+    amount then comes from the payment: when the merchant has several payments without
+    a receipt in the window, none is chosen (the wrong one would set a wrong amount)."""
     candidates = [e for e in events if pays(e, document)]
     if not candidates:
+        return None
+    unattached = [e for e in candidates if not e.attachments]
+    if _amount_unknown(document, candidates) and len(unattached) > 1:
         return None
     return min(
         candidates,
         key=lambda e: (bool(e.attachments), abs((e.date - document.date).days), e.id),
     )
+
+
+def _amount_unknown(document: Payable, candidates: Iterable[BankEvent]) -> bool:
+    """True when the candidates were chosen without their amounts: a foreign document,
+    no published NOK gross, and payments in another currency than the document's."""
+    currency = document.currency.upper()
+    return document.nok_gross is None and any(e.currency.upper() != currency for e in candidates)
 
 
 # --- checking a receipt against the bank event it names ---------------------------------

@@ -205,7 +205,8 @@ def valid_kid(digits: str) -> bool:
 _TOTAL_LABELS = (
     (3, re.compile(r"(?i)(beløp å betale|å betale|til betaling|amount due|balance due|total due|"
                    r"\ba betale|\batt betala|\bat betale)")),
-    (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|amount paid|grand total|i alt)\b")),
+    (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|totalsum|sluttsum|amount paid|"
+                   r"grand total|i alt)\b")),
     (1, re.compile(r"(?i)\b(sum|summa)\b")),
     (0, re.compile(r"(?i)^(kjøp|beløp|purchase|amount|betalt)\b")),
 )  # fmt: skip
@@ -312,7 +313,12 @@ _ADDRESS = re.compile(
 )
 _CONTACT = re.compile(r"(?i)(tlf|telefon|phone|www\.|https?:|@|e-post|epost)")
 _POSTCODE = re.compile(r"^\d{4}\s+\D")
-_EXEMPT = re.compile(r"(?i)(fritatt|unntatt|ikke mva|uten mva|ikke mva-pliktig)")
+#: No VAT charged: exempt, zero-rated, or a seller outside the VAT register ("Ikke
+#: registrert i Merverdiavgiftsregisteret", "Ikke merverdiavgiftspliktig"): 0 %, not 25 %.
+_EXEMPT = re.compile(
+    r"(?i)(fritatt|unntatt|ikke mva|uten mva|ikke mva-pliktig"
+    r"|ikke (?:registrert i )?merverdiavgift|utenfor (?:mva|merverdiavgift))"
+)
 _ITEM_HEADER = re.compile(r"(?i)\b(beskrivelse|description|varetekst|vare|tjeneste)\b")
 
 
@@ -475,9 +481,10 @@ def _read_dates(lines: list[str], f: _Fields) -> None:
 _NEW_DUE = re.compile(
     r"(?i)\b(ny|nytt|new|revised)\s+(forfallsdato|forfall|due date|betalingsfrist)"
 )
-#: Payment terms in days: "Betalingsfrist 14 dager", "30 dager netto", "Payment terms: 30 days".
+#: Payment terms in days: "Betalingsfrist 14 dager", "Forfall: 14 dager", "30 dager netto",
+#: "Payment terms: 30 days".
 _TERMS = re.compile(
-    r"(?i)\b(betalingsfrist|betalingsbetingelser|betalingsvilkår|betalingsbet\.|"
+    r"(?i)\b(betalingsfrist|betalingsbetingelser|betalingsvilkår|betalingsbet\.|forfall|"
     r"betalningsvillkor|payment terms|terms)\b[\s:.]*"
     r"(?:netto\s+|net\s+)?(\d{1,3})\s*(?:dager|dgr\.?|dagar|dage|days)\b"
 )
@@ -673,6 +680,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             by_rate[base_rate] = (vat_of_rate, stated_base, vat_evidence)
         elif base_rate not in by_rate and base_rate == 0:
             by_rate[base_rate] = (Decimal("0.00"), stated_base, base_evidence)
+    # A till's VAT table lists every rate, the unused ones at 0,00 ("Mva 25% 0,00"): a
+    # rate with neither VAT nor a base of its own is no part of the receipt.
+    unused = [r for r, (vat, base, _) in by_rate.items() if r > 0 and vat == 0 and not base]
+    if len(unused) < len(by_rate):
+        for rate in unused:
+            del by_rate[rate]
     if len(by_rate) > 1:
         _base_by_difference(by_rate, f.gross, f.warnings)
         f.vat_amount = sum((v for v, _, _ in by_rate.values()), money.ORE * 0)

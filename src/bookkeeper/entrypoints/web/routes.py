@@ -290,6 +290,23 @@ def _login_routes(
 # --- the review queue ---------------------------------------------------------------------
 
 
+def _reading_warnings(view: ProposalView, history: list[Any]) -> list[str]:
+    """What the reader doubted about the proposal's document (its DocumentExtracted
+    events' warnings: hidden or instruction-like text, no VAT, a tip, a credit note, …),
+    once each, in the order found: the reviewer weighs them before deciding."""
+    found: dict[str, None] = {}
+    document = view.data.get("documentHash")
+    for event in history:
+        if event.type != "DocumentExtracted":
+            continue
+        data = event.data
+        if document and getattr(data, "document_hash", document) != document:
+            continue
+        for warning in getattr(data, "warnings", ()) or ():
+            found.setdefault(str(warning), None)
+    return list(found)
+
+
 def _history_meta(view: ProposalView, history: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The proposal event's confidence and review-rule metadata (empty when absent)."""
     for event in history:
@@ -397,6 +414,7 @@ def _review_routes() -> list[Any]:
         return render(
             request, "proposal.html", status=status, user=user, view=view, history=history,
             confidence=confidence, review=review, document=stored, error=error,
+            warnings=_reading_warnings(view, history),
             notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
             names=await _names(runtime, user),
         )  # fmt: skip
