@@ -375,6 +375,10 @@ async def test_purchases_reads_every_page(books: FikenBooks, fake: FakeFiken) ->
     suppliers = await books.purchases(start, end, kind="supplier")
     assert len(suppliers) == 23
     assert all(p.supplier_id is not None for p in suppliers)
+    # Named as a person knows them: the supplier, else the line's text without our tag.
+    by_reference = {p.reference: p.description for p in found}
+    assert by_reference["bk-seed-0010"] == "Lev 10"
+    assert by_reference["bk-seed-0011"] == "Kjøp 11"
 
 
 async def test_a_body_the_spec_refuses_is_rejected_with_fikens_words(

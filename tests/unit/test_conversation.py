@@ -87,7 +87,19 @@ class Books:
                 currency="NOK",
                 paid=False,
                 deleted=False,
-            )
+            ),
+            # An expense as Fiken lists it: no number, only Fiken's id and its text.
+            Purchase(
+                id="100052",
+                kind="cash_purchase",
+                date=DAY,
+                identifier=None,
+                gross=Decimal("89.90"),
+                currency="NOK",
+                paid=True,
+                deleted=False,
+                description="Clas Ohlson",
+            ),
         ]
 
 
@@ -273,6 +285,9 @@ async def test_supplier_invoices_and_help() -> None:
     chat = Chat()
     [reply] = await chat.say("vis leverandørfakturaer")
     assert "F-1001: 1 250,00 kr (ubetalt)" in reply.text
+    # Named as a person knows it, not by Fiken's id (an outside walk saw "100052").
+    assert "Clas Ohlson: 89,90 kr (betalt)" in reply.text
+    assert "100052" not in reply.text
     assert len(await chat.events("PurchasesQueried")) == 1
     [help_reply] = await chat.say("hei")
     assert "Send en kvittering" in help_reply.text

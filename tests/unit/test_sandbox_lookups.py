@@ -199,6 +199,9 @@ async def test_supplier_invoices_and_expenses_are_the_purchases_of_their_kind(
     assert [p.id for p in invoices.purchases] == [invoice_id]
     assert [p.id for p in expenses.purchases] == [expense_id]
     assert invoices.purchases[0].gross == Decimal("1250.00")
+    # Named as a person knows them: the supplier, else the line's text.
+    assert invoices.purchases[0].description == "Telenor Norge AS"
+    assert expenses.purchases[0].description == "Mobil"
     for result, kind in ((invoices, "supplier"), (expenses, "cash_purchase")):
         event = await the_event(uow_factory, result.event_id)
         assert event.type == "PurchasesQueried"

@@ -60,6 +60,7 @@ from bookkeeper.application.ports import (
     NewEvent,
     Principal,
     ProposalView,
+    Purchase,
     UnitOfWorkFactory,
 )
 from bookkeeper.application.projections import named_counterparty
@@ -437,7 +438,7 @@ class ConversationService:
                 "invoices.line",
                 language,
                 date=_date(p.date),
-                identifier=p.identifier or p.id,
+                identifier=_purchase_name(p),
                 amount=m.kroner(p.gross, p.currency),
                 paid=m.text("paid" if p.paid else "unpaid", language),
             )
@@ -826,6 +827,13 @@ def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
             last = first.replace(day=calendar.monthrange(year, month)[1])
             return first, min(last, today) if first <= today else last
     return month_start, today
+
+
+def _purchase_name(purchase: Purchase) -> str:
+    """How a person knows a purchase: its supplier or text, with its number when it has
+    one; Fiken's id only when there is nothing else."""
+    named = [part for part in (purchase.description, purchase.identifier) if part]
+    return " ".join(named) if named else purchase.id
 
 
 def _purchases_text(key: str, expenses: bool, language: m.Language, **values: Any) -> str:

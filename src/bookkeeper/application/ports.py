@@ -941,6 +941,9 @@ class Purchase(msgspec.Struct, frozen=True, kw_only=True):
     reference: str | None = None
     transaction_id: str | None = None
     attachments: tuple[str, ...] = ()  # file names
+    #: What the purchase was, as a person names it: the supplier's name, else its first
+    #: line's text (without our reference).
+    description: str | None = None
 
 
 class JournalEntryLineOut(msgspec.Struct, frozen=True, kw_only=True):

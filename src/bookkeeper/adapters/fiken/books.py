@@ -303,6 +303,8 @@ def to_purchase(purchase: wire.Purchase) -> Purchase:
         attachments=tuple(
             name for name in map(_attachment_file, purchase.purchase_attachments) if name
         ),
+        description=(purchase.supplier.name if purchase.supplier else "")
+        or (wire.without_reference(purchase.lines[0].description) if purchase.lines else None),
     )
 
 

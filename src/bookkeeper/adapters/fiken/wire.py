@@ -74,6 +74,14 @@ def with_reference(text: str, reference: str, limit: int = MAX_DESCRIPTION) -> s
     return f"{text} {tag}" if text else tag
 
 
+def without_reference(text: str | None) -> str | None:
+    """A description without the reference at its end (`with_reference`'s text), or None
+    when nothing is left."""
+    if not text:
+        return None
+    return _REFERENCE_AT_END.sub("", text).strip() or None
+
+
 def reference_in(text: str | None) -> str | None:
     """The reference at the end of a description (`… [bk-…]`), if there is one."""
     if not text:

@@ -22,6 +22,7 @@ import datetime as dt
 import posixpath
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -207,6 +208,9 @@ class SandboxBooks:
         found = await self._store.find(self._tenant, BOOKS, "contact")
         return [_contact(o.id, o.data) for o in found]
 
+    async def _supplier_names(self) -> dict[str, str]:
+        return {c.id: c.name for c in await self._contacts()}
+
     async def _supplier_codes(self) -> dict[str, str]:
         return {c.id: c.supplier_account_code or "2400" for c in await self._contacts()}
 
@@ -329,11 +333,17 @@ class SandboxBooks:
         names: dict[str, list[str]] = defaultdict(list)
         for file in files:
             names[file.owner_id].append(file.filename)
-        return [_purchase(pid, stored, tuple(names[pid])) for pid, stored in found]
+        suppliers = await self._supplier_names()
+        return [_purchase(pid, stored, tuple(names[pid]), suppliers) for pid, stored in found]
 
     async def _purchase(self, purchase_id: str, stored: _StoredPurchase) -> Purchase:
         files = await self._store.files(self._tenant, BOOKS, "purchase", [purchase_id])
-        return _purchase(purchase_id, stored, tuple(f.filename for f in files))
+        return _purchase(
+            purchase_id,
+            stored,
+            tuple(f.filename for f in files),
+            await self._supplier_names(),
+        )
 
     async def attach_to_purchase(
         self, purchase_id: str, filename: str, content: bytes, content_type: str
@@ -441,8 +451,15 @@ def _purchase_postings(
     return postings
 
 
-def _purchase(purchase_id: str, stored: _StoredPurchase, attachments: tuple[str, ...]) -> Purchase:
+def _purchase(
+    purchase_id: str,
+    stored: _StoredPurchase,
+    attachments: tuple[str, ...],
+    suppliers: Mapping[str, str],
+) -> Purchase:
+    """A stored purchase as Fiken lists it (its supplier named, as Fiken embeds it)."""
     purchase = stored.purchase
+    supplier = suppliers.get(purchase.supplier_id or "")
     return Purchase(
         id=purchase_id,
         kind=purchase.kind,
@@ -457,6 +474,9 @@ def _purchase(purchase_id: str, stored: _StoredPurchase, attachments: tuple[str,
         reference=purchase.reference,
         transaction_id=str(TRANSACTION_OFFSET + int(purchase_id)),
         attachments=attachments,
+        description=supplier
+        or (" ".join(purchase.lines[0].description.split()) if purchase.lines else None)
+        or None,
     )
 
 
