@@ -339,6 +339,18 @@ async def test_updates_after_reject_ask_back_in_the_users_language() -> None:
     assert other == []
 
 
+async def test_a_document_sent_again_after_its_rejection_says_why_it_was_rejected() -> None:
+    chat = Chat()
+    [first] = await chat.say("", PDF)
+    await chat.harness.handlers.reject(
+        RejectProposal(principal=reviewer(), proposal_id=first.proposal_id, reason="privat kjøp")
+    )
+    [again] = await chat.say("", PDF)
+    assert f"Dette dokumentet er sendt før (forslag {first.proposal_id})." in again.text
+    assert "Status: avvist." in again.text
+    assert "Begrunnelse: privat kjøp" in again.text
+
+
 async def test_purge_forgets_messages_older_than_30_days() -> None:
     chat = Chat()
     await chat.say("hei")

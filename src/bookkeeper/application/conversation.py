@@ -909,6 +909,12 @@ def _proposal_reply(result: IntakeResult, view: ProposalView | None, language: m
         lines.append(m.text("outcome.review", language))
     else:
         lines.append(m.text("outcome.status", language, status=m.status_word(status, language)))
+    # A document sent again: why the earlier one ended where it did.
+    if view is not None and status is Status.REJECTED and view.rejection_reason:
+        lines.append(m.text("outcome.rejected_because", language, reason=view.rejection_reason))
+    elif view is not None and status is Status.FAILED:
+        error = explain_failure(view.last_error, language, kind=view.kind)
+        lines.append(m.text("outcome.failed_because", language, error=error))
     if result.warnings:
         warnings = "; ".join(m.sentence(w, language) for w in result.warnings)
         lines.append(m.text("warnings", language, warnings=warnings))

@@ -121,6 +121,8 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     },
     "outcome.review": {"nb": "Venter på godkjenning.", "en": "Awaiting review."},
     "outcome.status": {"nb": "Status: {status}.", "en": "Status: {status}."},
+    "outcome.rejected_because": {"nb": "Begrunnelse: {reason}", "en": "Reason: {reason}"},
+    "outcome.failed_because": {"nb": "Feil: {error}", "en": "Error: {error}"},
     "duplicate": {
         "nb": "Dette dokumentet er sendt før (forslag {id}).",
         "en": "This document was sent before (proposal {id}).",
