@@ -94,6 +94,8 @@ def field_value(key: str, value: object, lang: Lang) -> str:
             return format_decimal(Decimal(str(value)), format="0.##", locale=lang)
     except (ArithmeticError, ValueError):  # not a number or a date after all: as it is
         pass
+    if value is True:  # a credit note's flag (ADR 0054)
+        return "ja" if lang == "nb" else "yes"
     return str(value)
 
 
@@ -156,6 +158,8 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "field.dueDate": {"nb": "Forfallsdato", "en": "Due date"},
     "field.kid": {"nb": "KID", "en": "KID"},
     "field.paymentAccount": {"nb": "Betales til konto", "en": "Pay to account"},
+    "field.creditNote": {"nb": "Kreditnota", "en": "Credit note"},
+    "field.creditedInvoice": {"nb": "Krediterer faktura", "en": "Credits invoice"},
     "field.description": {"nb": "Beskrivelse", "en": "Description"},
     "field.employee": {"nb": "Ansatt", "en": "Employee"},
     "field.category": {"nb": "Kategori", "en": "Category"},
@@ -316,6 +320,7 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "kind.receipt_attachment": {"nb": "Kvittering", "en": "Receipt"},
     "kind.expense_registration": {"nb": "Utlegg", "en": "Expense"},
     "kind.invoice_registration": {"nb": "Leverandørfaktura", "en": "Supplier invoice"},
+    "kind.credit_note": {"nb": "Kreditnota fra leverandør", "en": "Supplier credit note"},
     "kind.pattern_suggestion": {"nb": "Forslag til mønster", "en": "Pattern suggestion"},
     "kind.reversal": {"nb": "Reversering", "en": "Reversal"},
     "kind.correction": {"nb": "Korreksjon", "en": "Correction"},

@@ -37,7 +37,7 @@ from bookkeeper.application.commands import ApproveProposal, RejectProposal
 from bookkeeper.application.errors import ApplicationError, ExternalError, InvalidToken
 from bookkeeper.application.failures import explain_failure
 from bookkeeper.application.ledger import ChartUnavailable, LedgerService
-from bookkeeper.application.messages import sentence
+from bookkeeper.application.messages import sentence, shown_kind
 from bookkeeper.application.people import People
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
@@ -126,6 +126,8 @@ def render(
             kind=view.kind,
             retry_at=view.next_attempt_at if view.status is Status.APPROVED else None,
         ),
+        #: The kind a proposal is shown as: a supplier's credit note by that name (ADR 0054).
+        kind_of=lambda view: shown_kind(view.kind, view.data),
         #: A person by name (application/people.py), an actor of an event or a decision.
         who=lambda actor: _people(request).name(str(actor) if actor else None, lang),
         user=user,
