@@ -24,6 +24,7 @@ from tests.fakes.server import serve_in_thread
 from tests.http_helpers import API, Api, invoice, running_api, sqlite_container
 from tests.integration.test_web_pages import APP, login
 from tests.polling import polls
+from tests.saft_checks import validate
 from tests.unseen_documents import kreditnota
 
 TOKEN = "fiken-credit-token"
@@ -145,6 +146,26 @@ async def test_a_credit_note_reverses_part_of_its_invoice_once(
         f"{API}/reports/vat", params={"year": 2026, "term": 5}, headers=api.viewer
     )
     assert earlier.json()["inputVat"] == "1000.00"
+
+    # SAF-T: the credit note's lines as posted, its VAT a credit under code 1 (valid XSD).
+    saft = await api.client.get(
+        f"{API}/exports/saf-t",
+        params={"from": "2026-11-01", "to": "2026-12-31"},
+        headers=api.headers("revisor", "admin"),
+    )
+    assert saft.status_code == 200, saft.text
+    root = validate(saft.content)
+    ns = {"n": root.tag.split("}")[0].strip("{")}
+    saft_lines = {
+        line.findtext("n:AccountID", namespaces=ns): line
+        for line in root.iterfind(".//n:Transaction/n:Line", ns)
+    }
+    assert saft_lines["2710"].findtext("n:CreditAmount/n:Amount", namespaces=ns) == "250.00"
+    cost = saft_lines["6540"]  # the base line carries the VAT it reverses, as a credit
+    assert cost.findtext("n:CreditAmount/n:Amount", namespaces=ns) == "1000.00"
+    assert cost.findtext("n:TaxInformation/n:TaxCode", namespaces=ns) == "1"
+    assert cost.findtext("n:TaxInformation/n:TaxBase", namespaces=ns) == "1000.00"
+    assert cost.findtext("n:TaxInformation/n:CreditTaxAmount/n:Amount", namespaces=ns) == "250.00"
 
 
 async def test_the_credit_note_is_called_one_where_people_see_it(tmp_path: Path) -> None:
