@@ -248,3 +248,40 @@ async def test_a_reversed_credit_note_is_cancelled_by_a_counter_entry() -> None:
     async with h.uow_factory() as uow:
         totals = await uow.ledger.trial_balance(TENANT, None, None)
     assert all(t.balance == 0 for t in totals)
+
+
+# --- the invoice it credits ----------------------------------------------------------------------
+
+
+async def _first_metadata(h: Harness, proposal_id: object) -> dict[str, object]:
+    stream = await h.stream(proposal_id)  # type: ignore[arg-type]
+    return dict(stream[0].metadata)
+
+
+async def test_a_full_credit_names_its_invoice_and_is_no_duplicate_of_it() -> None:
+    h = Harness()
+    original = await h.propose(invoice(invoice_number="10012", amount=D("1250.00")))
+    await h.propose(invoice(supplier="Annen Leverandør AS", invoice_number="10012"))
+    same = {"supplier": "Telenor Norge AS", "supplier_org_number": "976967631"}
+    first = await h.propose(
+        credit(date=dt.date(2026, 11, 3), due_date=dt.date(2026, 11, 3), **same)
+    )
+    metadata = await _first_metadata(h, first)
+    assert metadata["creditedProposal"] == str(original)
+    assert list(metadata["confidence"]["duplicateOf"]) == []  # type: ignore[index]
+    assert metadata["review"]["rule"] == "credit-note"  # type: ignore[index]
+    # The same credit note again is a duplicate of the first, and still names the invoice.
+    again = await h.propose(
+        credit(date=dt.date(2026, 11, 3), due_date=dt.date(2026, 11, 3), **same)
+    )
+    metadata = await _first_metadata(h, again)
+    assert list(metadata["confidence"]["duplicateOf"]) == [str(first)]  # type: ignore[index]
+    assert metadata["creditedProposal"] == str(original)
+
+
+async def test_a_credit_note_of_an_unknown_invoice_is_proposed_unlinked() -> None:
+    h = Harness()
+    await h.propose(invoice(invoice_number="10011"))
+    pid = await h.propose(credit(supplier="Telenor Norge AS", credited_invoice="10012"))
+    assert "creditedProposal" not in await _first_metadata(h, pid)
+    assert (await h.view(pid)).status.value == "PROPOSED"
