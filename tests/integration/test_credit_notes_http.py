@@ -180,10 +180,10 @@ async def test_the_credit_note_is_called_one_where_people_see_it(tmp_path: Path)
         assert (data["creditNote"], data["creditedInvoice"]) == (True, "10012")
         await login(api, "per", "reviewer")
         page = (await api.client.get(f"{APP}/review/{proposed['proposalId']}")).text
-        assert "Kreditnota fra leverandør" in page
+        assert "<h1>Kreditnota" in page, page
         assert "Krediterer faktura" in page
         queue = (await api.client.get(f"{APP}/review")).text
-        assert "Kreditnota fra leverandør" in queue
+        assert ">Kreditnota</a>" in queue
 
 
 async def test_a_credit_note_pdf_is_proposed_as_a_credit(tmp_path: Path) -> None:

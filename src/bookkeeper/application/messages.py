@@ -102,7 +102,7 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "kind.receipt_attachment": {"nb": "Kvittering", "en": "Receipt"},
     "kind.expense_registration": {"nb": "Utlegg", "en": "Expense"},
     "kind.invoice_registration": {"nb": "Leverandørfaktura", "en": "Supplier invoice"},
-    "kind.credit_note": {"nb": "Kreditnota fra leverandør", "en": "Supplier credit note"},
+    "kind.credit_note": {"nb": "Kreditnota", "en": "Credit note"},
     "kind.pattern_suggestion": {"nb": "Forslag til mønster", "en": "Pattern suggestion"},
     "kind.other": {"nb": "Forslag", "en": "Proposal"},
     "proposal": {

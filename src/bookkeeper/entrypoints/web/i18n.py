@@ -320,7 +320,7 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "kind.receipt_attachment": {"nb": "Kvittering", "en": "Receipt"},
     "kind.expense_registration": {"nb": "Utlegg", "en": "Expense"},
     "kind.invoice_registration": {"nb": "Leverandørfaktura", "en": "Supplier invoice"},
-    "kind.credit_note": {"nb": "Kreditnota fra leverandør", "en": "Supplier credit note"},
+    "kind.credit_note": {"nb": "Kreditnota", "en": "Credit note"},
     "kind.pattern_suggestion": {"nb": "Forslag til mønster", "en": "Pattern suggestion"},
     "kind.reversal": {"nb": "Reversering", "en": "Reversal"},
     "kind.correction": {"nb": "Korreksjon", "en": "Correction"},
