@@ -26,7 +26,7 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.ledger import check_balanced, natural_amount, posting_for, saft_vat_code
 from bookkeeper.domain.proposals import validate
 from bookkeeper.domain.review import DEFAULT_RULES, Outcome, decide
-from tests.unit.external_doubles import TENANT, Harness, invoice, reversal
+from tests.unit.external_doubles import TENANT, Harness, correction, invoice, reversal
 
 D = Decimal
 PROPOSAL = "0190f5e2-0000-7000-8000-000000000054"
@@ -285,3 +285,28 @@ async def test_a_credit_note_of_an_unknown_invoice_is_proposed_unlinked() -> Non
     pid = await h.propose(credit(supplier="Telenor Norge AS", credited_invoice="10012"))
     assert "creditedProposal" not in await _first_metadata(h, pid)
     assert (await h.view(pid)).status.value == "PROPOSED"
+
+
+async def test_a_corrected_credit_note_is_cancelled_and_posted_again() -> None:
+    h = Harness()
+    target = await h.approved(credit())
+    await h.executor.run_once()
+    pid = await h.approved(correction(target, account_code="6860"))
+    assert (await h.executor.run_once()).executed == 1
+    books = h.world.books(TENANT)
+    original, counter, again = books.journal_entries.values()
+    assert [e.reference for e in (original, counter, again)] == [
+        reference(target),
+        f"{reference(pid)}-r",
+        reference(pid),
+    ]
+    assert [(ln.credit_account, ln.credit_vat_code) for ln in again.lines[1:]] == [("6860", 1)]
+    assert set((await h.view(pid)).external_ids) >= {
+        "reversedFikenJournalEntryId",
+        "fikenJournalEntryId",
+    }
+    async with h.uow_factory() as uow:
+        totals = {t.account: t.balance for t in await uow.ledger.trial_balance(TENANT, None, None)}
+    assert totals["6540"] == 0 and totals["6860"] == D("-1000.00")
+    assert totals["2710"] == D("-250.00")
+    assert h.world.duplicates() == []

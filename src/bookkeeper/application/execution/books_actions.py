@@ -49,15 +49,11 @@ from bookkeeper.domain.events import (
     is_credit_note,
     line_items_of,
 )
-from bookkeeper.domain.ledger import INPUT_VAT, input_vat
+from bookkeeper.domain.ledger import input_vat
 from bookkeeper.domain.proposals import Proposal
 from bookkeeper.domain.rules import TaxTable
 
 _MAX_DESCRIPTION: Final = 200
-#: The rate of each input VAT code a credit note's journal entry carries (ADR 0054).
-_CODE_RATES: Final[dict[int, Decimal]] = {
-    int(t.saft_code): t.rate for t in INPUT_VAT.values() if t.vat_account is not None
-}
 
 
 def supplier_keys(
@@ -168,53 +164,64 @@ class BooksActions:
                 return Acted(external_ids={"fikenJournalEntryId": found.id})
         supplier = await self._supplier(attempt, books, data)
         ids["fikenContactId"] = supplier.id
-        entry = await self._credit_note_entry(
-            attempt, ref, data, supplier.supplier_account_code or self._policy.payables_account
+        payable = supplier.supplier_account_code or self._policy.payables_account
+        lines = await self._credit_note_lines(attempt, data, proposal_id, payable)
+        number = f" {data.invoice_number}" if data.invoice_number else ""
+        credited = credited_invoice_of(data)
+        against = f" (faktura {credited})" if credited else ""
+        entry = NewJournalEntry(
+            date=data.date,
+            description=_trim(f"Kreditnota{number} {data.supplier}{against}"),
+            lines=tuple(line for line, _ in lines),
+            reference=ref,
         )
         entry_id = await attempt.call(lambda: books.create_journal_entry(entry))
         ids["fikenJournalEntryId"] = entry_id
         return Acted(external_ids=ids)
 
-    async def _credit_note_entry(
-        self, attempt: Attempt, ref: str, data: InvoiceRegistrationData, payable: str
-    ) -> NewJournalEntry:
-        rates = attempt.claim.rates
-        if rates is None:
-            rates = await tax_table(self._uow, attempt.claim.tenant_id)
+    async def _credit_note_lines(
+        self,
+        attempt: Attempt,
+        data: InvoiceRegistrationData,
+        converted_by: uuid.UUID,
+        payable: str,
+    ) -> list[tuple[JournalEntryLineOut, Decimal | None]]:
+        """A credit note's journal lines, each with the VAT rate its code derives (None: no
+        VAT): the payable debited with the gross, per part the cost credited with its gross
+        under the part's input VAT code. In NOK: a foreign credit note by the conversion
+        recorded with the proposal `converted_by` (ADR 0051)."""
         claim = attempt.claim
-        if claim.stream:
+        rates = claim.rates
+        if rates is None:
+            rates = await tax_table(self._uow, claim.tenant_id)
+        if claim.stream and converted_by == claim.proposal_id:
             exchange = exchange_of(claim.stream, claim.proposal_id)
         else:
             async with self._uow() as uow:
-                exchange = await proposal_exchange(uow, claim.tenant_id, claim.proposal_id)
-        # A journal entry is in NOK: a foreign credit note by its recorded conversion.
+                exchange = await proposal_exchange(uow, claim.tenant_id, converted_by)
         in_nok = booked_in_nok(data, exchange)
         assert isinstance(in_nok, InvoiceRegistrationData)
-        lines = [JournalEntryLineOut(amount=in_nok.amount, debit_account=payable)]
+        lines: list[tuple[JournalEntryLineOut, Decimal | None]] = [
+            (JournalEntryLineOut(amount=in_nok.amount, debit_account=payable), None)
+        ]
         parts = line_items_of(in_nok) or (
             LineItem(description="", amount=in_nok.amount, vat_rate=in_nok.vat_rate),
         )
         for part in parts:
             treatment = input_vat(part.vat_rate, rates, in_nok.date)
             code = treatment.saft_code if treatment.vat_account is not None else ""
-            lines.append(
-                JournalEntryLineOut(
-                    amount=part.amount,
-                    credit_account=part.account_code or in_nok.account_code,
-                    credit_vat_code=int(code) if code.isdigit() else None,
-                )
+            coded = code.isdigit()
+            line = JournalEntryLineOut(
+                amount=part.amount,
+                credit_account=part.account_code or in_nok.account_code,
+                credit_vat_code=int(code) if coded else None,
             )
-        number = f" {data.invoice_number}" if data.invoice_number else ""
-        credited = credited_invoice_of(data)
-        against = f" (faktura {credited})" if credited else ""
-        return NewJournalEntry(
-            date=data.date,
-            description=_trim(f"Kreditnota{number} {data.supplier}{against}"),
-            lines=tuple(lines),
-            reference=ref,
-        )
+            lines.append((line, treatment.rate if coded else None))
+        return lines
 
-    async def take_back_credit_note(self, attempt: Attempt, target: Proposal, reason: str) -> Acted:
+    async def take_back_credit_note(
+        self, attempt: Attempt, target_id: uuid.UUID, target: Proposal, reason: str
+    ) -> Acted:
         """Cancel the target credit note's journal entry by its counter-entry (a closed
         Fiken entry is never deleted): the cost debited at its net under the same VAT
         code (Fiken adds the VAT), the supplier's account credited with the gross, dated
@@ -230,26 +237,19 @@ class BooksActions:
             if found is not None and not found.cancelled:
                 attempt.reconciled = True
                 return Acted(external_ids=ids)
-        payable = target.external_ids.get("fikenContactId")
-        supplier = await self._supplier(attempt, books, data) if payable else None
-        original = await self._credit_note_entry(
-            attempt,
-            ref,
-            data,
-            (supplier.supplier_account_code if supplier else None) or self._policy.payables_account,
-        )
-        counter = [
-            JournalEntryLineOut(amount=original.lines[0].amount, credit_account=payable_line)
-            for payable_line in (original.lines[0].debit_account,)
-        ]
-        for line in original.lines[1:]:
-            rate = _CODE_RATES.get(line.credit_vat_code or -1)
-            net = (
-                line.amount if rate is None else line.amount - money.vat_of_gross(line.amount, rate)
-            )
+        payable = self._policy.payables_account
+        if "fikenContactId" in target.external_ids:
+            supplier = await self._supplier(attempt, books, data)
+            payable = supplier.supplier_account_code or payable
+        counter: list[JournalEntryLineOut] = []
+        for line, rate in await self._credit_note_lines(attempt, data, target_id, payable):
+            if line.debit_account is not None:
+                counter.append(JournalEntryLineOut(amount=line.amount, credit_account=payable))
+                continue
+            vat = money.vat_of_gross(line.amount, rate) if rate is not None else Decimal(0)
             counter.append(
                 JournalEntryLineOut(
-                    amount=net,
+                    amount=line.amount - vat,
                     debit_account=line.credit_account,
                     debit_vat_code=line.credit_vat_code,
                 )
