@@ -170,8 +170,9 @@ async def test_a_credit_note_reverses_part_of_its_invoice_once(
 
 async def test_the_credit_note_is_called_one_where_people_see_it(tmp_path: Path) -> None:
     """REST shows the flag and the invoice it credits; the review page calls it a credit
-    note (Norwegian), not a supplier invoice."""
+    note (Norwegian), not a supplier invoice, and links to the invoice's proposal."""
     async with running_api(tmp_path) as api:
+        original = await api.propose(INVOICE, _supplier_invoice())
         proposed = await api.propose(INVOICE, _credit_note())
         shown = await api.client.get(
             f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer
@@ -182,6 +183,9 @@ async def test_the_credit_note_is_called_one_where_people_see_it(tmp_path: Path)
         page = (await api.client.get(f"{APP}/review/{proposed['proposalId']}")).text
         assert "<h1>Kreditnota" in page, page
         assert "Krediterer faktura" in page
+        link = page.split('id="credited"', 1)[0].rsplit("<a ", 1)[1]
+        assert f'href="/app/review/{original["proposalId"]}"' in link, link
+        assert "Fakturaen den krediterer" in page
         queue = (await api.client.get(f"{APP}/review")).text
         assert ">Kreditnota</a>" in queue
 

@@ -160,6 +160,7 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "field.paymentAccount": {"nb": "Betales til konto", "en": "Pay to account"},
     "field.creditNote": {"nb": "Kreditnota", "en": "Credit note"},
     "field.creditedInvoice": {"nb": "Krediterer faktura", "en": "Credits invoice"},
+    "credits_invoice": {"nb": "Fakturaen den krediterer", "en": "The invoice it credits"},
     "field.description": {"nb": "Beskrivelse", "en": "Description"},
     "field.employee": {"nb": "Ansatt", "en": "Employee"},
     "field.category": {"nb": "Kategori", "en": "Category"},

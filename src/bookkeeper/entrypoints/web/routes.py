@@ -300,6 +300,16 @@ def _history_meta(view: ProposalView, history: list[Any]) -> tuple[dict[str, Any
     return {}, {}
 
 
+def _credited(view: ProposalView, history: list[Any]) -> str | None:
+    """The proposal of the invoice a credit note credits, as its submission found it
+    (metadata `creditedProposal`, ADR 0054); None when there is none."""
+    for event in history:
+        if event.stream_id == view.id and event.version == 1:
+            found = event.metadata.get("creditedProposal")
+            return found if isinstance(found, str) else None
+    return None
+
+
 def _corrections(form: Any, view: ProposalView) -> Corrections | None:
     """The account and VAT rate the reviewer changed (None when nothing changed); a VAT
     rate that is not a number is an InvalidCorrection-like refusal (ValueError)."""
@@ -400,7 +410,7 @@ def _review_routes() -> list[Any]:
             request, "proposal.html", status=status, user=user, view=view, history=history,
             confidence=confidence, review=review, document=stored, error=error,
             notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
-            names=await _names(runtime, user),
+            names=await _names(runtime, user), credited=_credited(view, history),
         )  # fmt: skip
 
     @get("/review/{proposal_id:uuid}", include_in_schema=False)
