@@ -115,6 +115,16 @@ TRADE_VAT_CODES: Final = {
     (-1, "MEDIUM"): "31",
     (-1, "LOW"): "33",
 }
+#: A journal entry line's numeric VAT code (SAF-T's) → (percent, its VAT account): the
+#: input codes of a purchase (a supplier's credit note credits them) and the output codes.
+JOURNAL_VAT_CODES: Final[dict[int, tuple[int, str]]] = {
+    1: (25, "2710"),
+    11: (15, "2711"),
+    13: (12, "2713"),
+    3: (25, "2700"),
+    31: (15, "2700"),
+    33: (12, "2700"),
+}
 VAT_ACCOUNT: Final = {"HIGH": "2710", "MEDIUM": "2711", "RAW_FISH": "2712", "LOW": "2713"}
 #: Reverse charge (omvendt avgiftsplikt) by vatType: (vatCode, percent, the input VAT
 #: account of the deduction or None: not deductible, the cost takes it). The fake posts
@@ -1095,11 +1105,29 @@ class FakeFiken:
                     account = line.get(f"{side}Account")
                     if account is None:
                         continue
-                    read: dict[str, Any] = {"amount": sign * line["amount"], "account": account}
-                    if f"{side}VatCode" in line:
-                        read["vatCode"] = str(line[f"{side}VatCode"])
+                    code = line.get(f"{side}VatCode")
+                    # Fiken derives the VAT from the code (the spec's journalEntryLine):
+                    # a debit line's amount is net (its VAT comes on top), a credit
+                    # line's is gross (its VAT comes out of it).
+                    amount, vat = line["amount"], 0
+                    if code in JOURNAL_VAT_CODES:
+                        percent, _ = JOURNAL_VAT_CODES[code]
+                        if side == "debit":
+                            vat = (amount * percent + 50) // 100
+                        else:
+                            vat = amount - (amount * 100 * 100 // (100 + percent) + 50) // 100
+                            amount -= vat
+                    read: dict[str, Any] = {"amount": sign * amount, "account": account}
+                    if code is not None:
+                        read["vatCode"] = str(code)
                     lines.append(read)
-                    self.postings.append((date, account, sign * line["amount"]))
+                    self.postings.append((date, account, sign * amount))
+                    if vat:
+                        vat_account = JOURNAL_VAT_CODES[code][1]
+                        lines.append(
+                            {"amount": sign * vat, "account": vat_account, "vatCode": str(code)}
+                        )
+                        self.postings.append((date, vat_account, sign * vat))
             self.journal_entries[entry_id] = {
                 "journalEntryId": entry_id,
                 "journalEntryNumber": len(self.journal_entries) + 1,

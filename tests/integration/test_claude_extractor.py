@@ -253,3 +253,24 @@ def test_settings_mask_the_anthropic_key(tmp_path: Any) -> None:
     assert settings.anthropic_model == "claude-haiku-5-5"
     assert "sk-ant-secret-value" not in repr(settings)
     assert Settings.for_data_dir(tmp_path).anthropic_model == "claude-haiku-4-5"
+
+
+async def test_a_credit_note_is_read_as_one_naming_its_invoice(env: Env) -> None:
+    """ADR 0054: document_type credit_note is an invoice-kind document marked as a credit
+    note, with the invoice it credits; on anything else credited_invoice is not kept."""
+    env.fake.answer_next(
+        tool_input={**RECEIPT, "document_type": "credit_note", "credited_invoice": " 10012 "}
+    )
+    result = await env.extractor().extract(PDF, "application/pdf", "kreditnota.pdf")
+    assert (result.document_type, result.credit_note, result.credited_invoice) == (
+        "invoice",
+        True,
+        "10012",
+    )
+    env.fake.answer_next(tool_input={**RECEIPT, "credited_invoice": "10012"})
+    plain = await env.extractor().extract(PDF, "application/pdf", "kvittering.pdf")
+    assert (plain.document_type, plain.credit_note, plain.credited_invoice) == (
+        "receipt",
+        False,
+        None,
+    )

@@ -497,6 +497,38 @@ async def test_journal_entry_goes_out_in_ore_with_the_reference(
     ]
 
 
+async def test_a_journal_entry_is_found_again_by_its_reference_live_before_cancelled(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    """ADR 0054: a credit note's entry is looked up by the reference ending its description
+    (after Fiken's prefix), on its date; a cancelled one is said to be cancelled, and a live
+    one with the same reference wins over it. The fake derives the credited VAT."""
+    ref = reference()
+    cancelled = fake.add_journal_entry(
+        DAY, [("2400", 1000), ("6800", -1000)], f"{JOURNAL_PREFIX}Gammel [{ref}]", cancelled=True
+    )
+    found = await books.find_journal_entry(ref, DAY)
+    assert found is not None and (found.id, found.cancelled) == (str(cancelled), True)
+    entry = NewJournalEntry(
+        date=DAY,
+        description="Kreditnota K-1",
+        lines=(
+            JournalEntryLineOut(amount=Decimal("1250.00"), debit_account="2400"),
+            JournalEntryLineOut(
+                amount=Decimal("1250.00"), credit_account="6800", credit_vat_code=1
+            ),
+        ),
+        reference=ref,
+    )
+    entry_id = await books.create_journal_entry(entry)
+    found = await books.find_journal_entry(ref, DAY)
+    assert found is not None and (found.id, found.cancelled) == (entry_id, False)
+    assert await books.find_journal_entry(ref, DAY + dt.timedelta(days=1)) is None
+    assert await books.find_journal_entry(reference(), DAY) is None
+    posted = [(a, n) for d, a, n in fake.postings if d == DAY]
+    assert sorted(posted[-3:]) == [("2400", 125000), ("2710", -25000), ("6800", -100000)]
+
+
 async def test_the_fake_answers_in_the_documented_shapes(
     books: FikenBooks, fake: FakeFiken
 ) -> None:

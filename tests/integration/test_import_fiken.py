@@ -453,6 +453,40 @@ async def test_a_purchase_bookkeeper_executed_is_not_booked_again(
     assert set(entries) == {f"fiken:purchase:{other}"}
 
 
+async def test_a_credit_note_bookkeeper_posted_is_not_booked_again(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    """ADR 0054: the journal entry of a supplier's credit note the executor posted, and the
+    counter-entry of its reversal, carry our reference; the ledger has them already. An
+    entry with the reference of a proposal this tenant does not have is imported."""
+    fake, base_url = fiken
+    credit, reversal, stranger = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    lines = [
+        {"amount": 125_000, "debitAccount": "2400"},
+        {"amount": 125_000, "creditAccount": "7350"},
+    ]
+    for description in (
+        f"Kreditnota K-1 Kafé AS [bk-{credit.hex}]",
+        f"Reversert: feil [bk-{reversal.hex}-r]",
+        f"Kreditnota K-2 Kafé AS [bk-{stranger.hex}]",
+    ):
+        fake._create_journal_entries(
+            {"journalEntries": [{"description": description, "date": "2026-02-11", "lines": lines}]}
+        )
+    async with uow_factory() as uow:
+        await uow.proposals.upsert(
+            msgspec.structs.replace(_view(credit, TENANT, "Kafé", None), status=Status.EXECUTED)
+        )
+        await uow.proposals.upsert(
+            msgspec.structs.replace(_view(reversal, TENANT, "Kafé", None), status=Status.APPROVED)
+        )
+        await uow.commit()
+    async with fiken_history(base_url) as source:
+        report = await BooksImport(uow_factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
+    assert report.executed_here == 2
+    assert len(await imported_entries(uow_factory)) == 1
+
+
 async def test_every_request_keeps_fikens_limits_and_a_429_is_waited_out(
     fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
 ) -> None:

@@ -287,6 +287,34 @@ async def test_a_balanced_journal_entry_is_posted_and_moves_the_balances(
         await books.create_journal_entry(unbalanced)
 
 
+async def test_a_credit_notes_entry_reverses_vat_and_is_found_by_its_reference(
+    books: SandboxBooks,
+) -> None:
+    """ADR 0054: a supplier's credit note as Fiken takes it — the supplier debited with the
+    gross, the cost credited with the gross under the input code, whose VAT the books
+    derive — and found again on its date by our reference (a retry posts nothing twice)."""
+    entry = NewJournalEntry(
+        date=dt.date(2026, 11, 12),
+        description="Kreditnota K-1 Leverandør AS",
+        reference="bk-credit-1",
+        lines=(
+            JournalEntryLineOut(amount=Decimal("1250.00"), debit_account="2400"),
+            JournalEntryLineOut(
+                amount=Decimal("1250.00"), credit_account="6553", credit_vat_code=1
+            ),
+        ),
+    )
+    entry_id = await books.create_journal_entry(entry)
+    balances = {b.code: b.balance for b in await books.account_balances(TODAY)}
+    assert balances["6553"] == Decimal("-1000.00")
+    assert balances["2710"] == Decimal("-250.00")
+    assert balances["2400"] == Decimal("1250.00")
+    found = await books.find_journal_entry("bk-credit-1", dt.date(2026, 11, 12))
+    assert found is not None and found.id == entry_id and not found.cancelled
+    assert await books.find_journal_entry("bk-credit-1", dt.date(2026, 11, 13)) is None
+    assert await books.find_journal_entry("bk-credit-2", dt.date(2026, 11, 12)) is None
+
+
 async def test_tenants_do_not_share_books(store: SandboxStore, clock: FixedClock) -> None:
     acme, globex = SandboxBooks(store, "acme", clock), SandboxBooks(store, "globex", clock)
     await acme.create_purchase(purchase())

@@ -51,6 +51,7 @@ from bookkeeper.application.ports import (
     BooksAccountBalance,
     BooksBankAccount,
     BooksCompany,
+    BooksJournalEntry,
     BooksProvider,
     Contact,
     Exclusive,
@@ -247,6 +248,7 @@ class MemoryBooks(_Remote):
         self.shared_company: str | None = None
         self.suppliers: dict[str, Contact] = {}
         self.purchases: dict[str, StoredPurchase] = {}
+        self.journal_entries: dict[str, NewJournalEntry] = {}
         self.created_references: Counter[str] = Counter()
         self.created_suppliers: Counter[str] = Counter()
         self.attached: Counter[tuple[str, str]] = Counter()
@@ -351,7 +353,23 @@ class MemoryBooks(_Remote):
         await self._leave("delete_purchase")
 
     async def create_journal_entry(self, entry: NewJournalEntry) -> str:
-        raise AssertionError("the executor posts no journal entries to the books")
+        # The executor posts a supplier's credit note as one (ADR 0054).
+        await self._enter("create_journal_entry")
+        entry_id = f"j{len(self.journal_entries) + 1}"
+        self.journal_entries[entry_id] = entry
+        self.created_references[entry.reference] += 1
+        await self._leave("create_journal_entry")
+        return entry_id
+
+    async def find_journal_entry(self, reference: str, date: dt.date) -> BooksJournalEntry | None:
+        await self._enter("find_journal_entry")
+        found = [
+            entry_id
+            for entry_id, entry in self.journal_entries.items()
+            if entry.reference == reference and entry.date == date
+        ]
+        await self._leave("find_journal_entry")
+        return BooksJournalEntry(id=found[0]) if found else None
 
     def live_purchases(self) -> list[StoredPurchase]:
         return [p for p in self.purchases.values() if not p.deleted]

@@ -24,7 +24,7 @@ from bookkeeper.application import messages
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import Extraction
-from tests.unit.external_doubles import Harness, agent
+from tests.unit.external_doubles import TENANT, Harness, agent
 from tests.unit.pipeline_doubles import ListedBank
 from tests.unseen_documents import FIELDS, Unseen, accuracy, build_all, marks, table
 
@@ -113,11 +113,16 @@ async def test_each_becomes_the_proposal_a_person_would_make(name: str) -> None:
     assert result.proposal.type == doc.proposal
     for warning in result.warnings:
         assert messages.sentence(warning, messages.NORWEGIAN) != warning, warning
-    if name == "kreditnota":  # read, but no purchase: said so, not "no amount could be read"
-        assert any(
-            w.startswith("a negative amount (-1 234,50 kr) was read") for w in result.warnings
-        )
+    if name == "kreditnota":  # a credit of its invoice (ADR 0054), its minus no obstacle
+        assert not any(w.startswith("a negative amount") for w in result.warnings)
         assert not any(w.startswith("no amount could be read") for w in result.warnings)
+        async with h.uow_factory() as uow:
+            view = await uow.proposals.get(TENANT, result.proposal.id)
+        assert view is not None
+        assert view.data["creditNote"] is True
+        assert view.data["creditedInvoice"] == "10012"
+        assert view.amount == Decimal("1234.50")
+        assert view.review_rule == "credit-note"
 
 
 # --- where reading is uncertain, the proposal says so -------------------------------------

@@ -47,6 +47,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
@@ -683,6 +684,11 @@ class BooksImport:
                     elif record.transaction is not None and record.transaction in trades:
                         report.same_as_trade += 1
                         continue
+                    elif await _posted_here(uow, tenant_id, record):
+                        # A credit note's journal entry, or its counter-entry, that the
+                        # executor posted (ADR 0054): the ledger has it from the proposal.
+                        report.executed_here += 1
+                        continue
                     else:
                         entries = journal_entry_entries(tenant_id, record)
                 except NotImportable as error:
@@ -854,6 +860,22 @@ def _count_shut(
             kind = "closed period" if period.kind == PERIOD else "locked VAT term"
             label = f"{kind} {period.name}"
             report.in_shut_periods[label] = report.in_shut_periods.get(label, 0) + 1
+
+
+#: Our reference at the end of a journal entry's description: a proposal's (`bk-<hex>`),
+#: or its counter-entry's (`bk-<hex>-r`, a reversed credit note, ADR 0054).
+_OUR_ENTRY: Final = re.compile(r"\[bk-([0-9a-f]{32})(?:-r)?\]\s*$")
+
+
+async def _posted_here(uow: UnitOfWork, tenant_id: str, record: HistoryJournalEntry) -> bool:
+    """Whether bookkeeper posted this journal entry itself (a supplier's credit note or
+    its cancelling counter-entry, ADR 0054): it carries the reference of a proposal of
+    this tenant that was approved (being executed) or executed."""
+    found = _OUR_ENTRY.search(record.description or "")
+    if found is None:
+        return False
+    view = await uow.proposals.get(tenant_id, uuid.UUID(hex=found.group(1)))
+    return view is not None and view.status in (Status.APPROVED, Status.EXECUTED)
 
 
 def summary(report: BooksImportReport) -> Sequence[str]:

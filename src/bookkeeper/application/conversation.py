@@ -873,7 +873,7 @@ def _proposal_reply(result: IntakeResult, view: ProposalView | None, language: m
         m.text(
             "proposal",
             language,
-            kind=m.kind_word(proposal.kind, language),
+            kind=m.kind_word(proposal.kind, language, view.data if view is not None else None),
             merchant=_merchant(view, result, language),
             amount=m.kroner(view.amount if view is not None else None, currency),
             account=(view.account_code if view is not None else None) or "?",
@@ -933,7 +933,7 @@ def _news(view: ProposalView, language: m.Language, people: People) -> Reply:
     subject = m.text(
         "subject",
         language,
-        kind=m.kind_word(view.kind, language),
+        kind=m.kind_word(view.kind, language, view.data),
         merchant=_merchant(view, None, language),
         amount=m.kroner(view.amount, currency),
     )

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -73,7 +73,9 @@ from bookkeeper.domain.events import (
     ReversalData,
     Status,
     Step,
+    credited_invoice_of,
     event_type,
+    is_credit_note,
     payload_to_builtins,
 )
 from bookkeeper.domain.ledger import unknown_accounts
@@ -312,6 +314,16 @@ class Handlers:
                     metadata[approval.DEPARTMENT_METADATA] = entry_department
             rules = await uow.settings.review_rules(tenant)
             context = await self._scoring_context(uow, tenant, event_id, command, data, rules)
+            if is_credit_note(data):
+                # ADR 0054: the invoice it credits, when the supplier's invoice with the
+                # number it names is ours; and its invoice is no duplicate of it.
+                credited = await _credited_proposal(uow, tenant, event_id, data)
+                if credited is not None:
+                    metadata[CREDITED_PROPOSAL_METADATA] = str(credited)
+                context = msgspec.structs.replace(
+                    context,
+                    duplicate_of=await _credit_notes_only(uow, tenant, context.duplicate_of),
+                )
             if bank_mismatches:
                 context = msgspec.structs.replace(context, bank_mismatches=bank_mismatches)
             if unknown_accounts:
@@ -336,6 +348,7 @@ class Handlers:
                 bank_mismatch=bool(bank_mismatches),
                 unknown_account=bool(unknown_accounts),
                 nok_amount_missing=nok_amount_missing is not None,
+                credit_note=is_credit_note(data),
                 payment_account_changed=scoring.payment_account_changed(
                     context.known_payment_account, getattr(data, "payment_account", None)
                 ),
@@ -974,3 +987,56 @@ def _digits(value: str | None) -> str:
     """The ASCII digits of an organisation number ("NO 923 609 016 MVA" → "923609016");
     other scripts' digits (str.isdigit takes "٩" and "９") are not an organisation's."""
     return "".join(ch for ch in value or "" if "0" <= ch <= "9")
+
+
+#: Where a credit note's proposal records the proposal of the invoice it credits (ADR 0054).
+CREDITED_PROPOSAL_METADATA: Final = "creditedProposal"
+
+
+async def _credited_proposal(
+    uow: UnitOfWork, tenant: str, event_id: uuid.UUID, data: InvoiceRegistrationData
+) -> uuid.UUID | None:
+    """The supplier invoice a credit note credits (ADR 0054): a proposal of this tenant,
+    of the same supplier (name, and organisation number when both have one), with the
+    invoice number the credit note names, not rejected and no credit note itself; the
+    newest when several. None when the credit note names no number or none is found."""
+    number = credited_invoice_of(data)
+    if number is None:
+        return None
+    probe = DuplicateProbe(
+        merchant_key=normalise_merchant(data.supplier),
+        amount=Decimal("-1"),  # no proposal has it: only the number finds
+        date_from=data.date,
+        date_to=data.date,
+        document_number=number.strip(),
+        exclude_id=event_id,
+    )
+    found: list[tuple[dt.datetime, uuid.UUID]] = []
+    for candidate in await uow.proposals.find_duplicates(tenant, probe):
+        view = await uow.proposals.get(tenant, candidate)
+        if (
+            view is None
+            or view.kind != Kind.INVOICE_REGISTRATION
+            or view.status is Status.REJECTED
+            or view.data.get("creditNote") is True
+            or view.data.get("invoiceNumber") != number.strip()
+        ):
+            continue
+        theirs = view.data.get("supplierOrgNumber")
+        if theirs and data.supplier_org_number and theirs != data.supplier_org_number:
+            continue
+        found.append((view.proposed_at, view.id))
+    return max(found)[1] if found else None
+
+
+async def _credit_notes_only(
+    uow: UnitOfWork, tenant: str, duplicates: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Of a credit note's duplicate candidates, the credit notes: the invoice it credits
+    has its supplier and often its amount, and is what it reverses, not a copy of it."""
+    kept: list[str] = []
+    for candidate in duplicates:
+        view = await uow.proposals.get(tenant, uuid.UUID(candidate))
+        if view is not None and view.data.get("creditNote") is True:
+            kept.append(candidate)
+    return tuple(kept)

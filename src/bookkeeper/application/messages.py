@@ -17,8 +17,9 @@ import datetime as dt
 import functools
 import re
 import string
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
@@ -103,6 +104,7 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     "kind.receipt_attachment": {"nb": "Kvittering", "en": "Receipt"},
     "kind.expense_registration": {"nb": "Utlegg", "en": "Expense"},
     "kind.invoice_registration": {"nb": "Leverandørfaktura", "en": "Supplier invoice"},
+    "kind.credit_note": {"nb": "Kreditnota", "en": "Credit note"},
     "kind.pattern_suggestion": {"nb": "Forslag til mønster", "en": "Pattern suggestion"},
     "kind.other": {"nb": "Forslag", "en": "Proposal"},
     "proposal": {
@@ -339,9 +341,19 @@ def text(key: str, language: Language, **values: object) -> str:
     return TEXTS[key][language].format(**values)
 
 
-def kind_word(kind: str, language: Language) -> str:
-    entry = TEXTS.get(f"kind.{kind}") or TEXTS["kind.other"]
+def kind_word(kind: str, language: Language, data: Mapping[str, Any] | None = None) -> str:
+    """What a proposal is, in words; with its `data`, a supplier's credit note is called
+    one (ADR 0054), not a supplier invoice."""
+    entry = TEXTS.get(f"kind.{shown_kind(kind, data)}") or TEXTS["kind.other"]
     return entry[language]
+
+
+def shown_kind(kind: str, data: Mapping[str, Any] | None) -> str:
+    """The kind people are shown: `credit_note` for an invoice registration that is a
+    supplier's credit note (ADR 0054), else the kind itself."""
+    if kind == "invoice_registration" and data is not None and data.get("creditNote") is True:
+        return "credit_note"
+    return kind
 
 
 def status_word(status: str, language: Language) -> str:
@@ -474,6 +486,12 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          r"propose a correction of that invoice instead",
          "en kreditnota: den reduserer en tidligere faktura og bokføres ikke som et kjøp; "
          "foreslå heller en korrigering av den fakturaen"),
+        (r"a credit note: proposed as a credit of the supplier's earlier invoice \(the cost and "
+         r"its input VAT reversed\), always reviewed",
+         "en kreditnota: foreslått som kreditering av leverandørens tidligere faktura "
+         "(kostnaden og den inngående mvaen reverseres), godkjennes alltid av en person"),
+        (r"a supplier's credit note is always reviewed",
+         "kreditnotaer fra leverandører godkjennes alltid av en person"),
         (r"VAT rate (?P<r>\S+) % inferred from the amounts", "mva-sats {r} % utledet av beløpene"),
         (r"VAT rate (?P<r>\S+) % is not a Norwegian rate", "mva-sats {r} % er ikke en norsk sats"),
         (r"read by OCR from an image", "lest med OCR fra et bilde"),
@@ -625,6 +643,9 @@ TEXTS.update(
         "web.field.dueDate": {"nb": "Forfallsdato", "en": "Due date"},
         "web.field.kid": {"nb": "KID", "en": "KID"},
         "web.field.paymentAccount": {"nb": "Betales til konto", "en": "Pay to account"},
+        "web.field.creditNote": {"nb": "Kreditnota", "en": "Credit note"},
+        "web.field.creditedInvoice": {"nb": "Krediterer faktura", "en": "Credits invoice"},
+        "web.credits_invoice": {"nb": "Fakturaen den krediterer", "en": "The invoice it credits"},
         "web.field.description": {"nb": "Beskrivelse", "en": "Description"},
         "web.field.employee": {"nb": "Ansatt", "en": "Employee"},
         "web.field.category": {"nb": "Kategori", "en": "Category"},

@@ -178,6 +178,8 @@ class DocumentPipeline:
         content = upload.content or content
         extraction = await self._extractor.extract(content, document.content_type, filename)
         await self._record_extraction(principal, document, extraction, proposal_id, source)
+        if extraction.credit_note:
+            extraction = _as_credit(extraction)
 
         warnings = list(extraction.warnings)
         received = self._clock.now().astimezone(OSLO).date()
@@ -330,7 +332,9 @@ class DocumentPipeline:
         """The payload to propose, and whether a value had to be assumed."""
         # A receipt's VAT breakdown (ADR 0052): its parts per rate, read before the rate
         # chooses the account, since they set the headline rate (the largest part's).
-        parts = facts.receipt_parts() if facts.document_type != "invoice" else ()
+        # A credit note's VAT breakdown is read as a receipt's (ADR 0054).
+        by_rate = facts.document_type != "invoice" or facts.credit_note
+        parts = facts.receipt_parts() if by_rate else ()
         choice = choose_account(facts.merchant, facts.vat_rate, patterns)
         vat_rate = choice.vat_rate
         guessed = choice.vat_rate_assumed
@@ -346,6 +350,28 @@ class DocumentPipeline:
             "document_hash": document.sha256,
         }
         receipt_lines: dict[str, Any] = {"line_items": parts} if parts else {}
+        if facts.credit_note:
+            # A supplier's credit note (ADR 0054): a credit of its invoice; nothing is due
+            # (what it credits is settled against the supplier), so its date stands in.
+            due_date = facts.due_date
+            if due_date is None or due_date < facts.date:
+                due_date = facts.date
+            credited: dict[str, Any] = {}
+            if facts.credited_invoice is not None:
+                credited["credited_invoice"] = facts.credited_invoice
+            return (
+                InvoiceRegistrationData(
+                    supplier=facts.merchant or UNKNOWN_SUPPLIER,
+                    due_date=due_date,
+                    invoice_number=facts.document_number,
+                    supplier_org_number=facts.organization_number,
+                    line_items=parts or facts.line_items(vat_rate),
+                    credit_note=True,
+                    **credited,
+                    **common,
+                ),
+                guessed,
+            )
         if facts.document_type == "invoice":
             due_date = facts.due_date
             if due_date is None or due_date < facts.date:
@@ -422,6 +448,9 @@ class _Facts:
             if extraction.document_type in ("receipt", "invoice")
             else "unknown"
         )
+        #: A supplier's credit note (ADR 0054), its amounts made positive (`_as_credit`).
+        self.credit_note = extraction.credit_note
+        self.credited_invoice = _text(extraction.credited_invoice)
         self.merchant = _text(extraction.merchant_name)
         if self.merchant is None:
             self.guessed = True
@@ -538,6 +567,32 @@ def _unread_amount(read: Decimal | None) -> str:
     return (
         f"no amount could be read; {PLACEHOLDER_AMOUNT} stands in for it and must be "
         "corrected before the proposal can be approved"
+    )
+
+
+def _as_credit(extraction: Extraction) -> Extraction:
+    """A credit note's reading with its amounts as positive figures (ADR 0054): printed
+    with a minus ("-1 234,50", "Å kreditere kr -1 234,50") or without, they are what it
+    credits; the proposal says it is a credit, not the sign."""
+
+    def plus(value: Decimal | None) -> Decimal | None:
+        return -value if value is not None and value.is_finite() and value < 0 else value
+
+    return msgspec.structs.replace(
+        extraction,
+        document_type="invoice",
+        gross=plus(extraction.gross),
+        net=plus(extraction.net),
+        vat_amount=plus(extraction.vat_amount),
+        lines=tuple(
+            msgspec.structs.replace(
+                line,
+                gross=plus(line.gross),
+                net=plus(line.net),
+                vat_amount=plus(line.vat_amount),
+            )
+            for line in extraction.lines
+        ),
     )
 
 

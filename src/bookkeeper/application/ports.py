@@ -957,6 +957,14 @@ class JournalEntryLineOut(msgspec.Struct, frozen=True, kw_only=True):
     credit_vat_code: int | None = None
 
 
+class BooksJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """A general journal entry found in the books: its id, and whether it was cancelled
+    (a counter-entry offsets it)."""
+
+    id: str
+    cancelled: bool = False
+
+
 class NewJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
     date: dt.date
     description: str
@@ -1016,6 +1024,12 @@ class Books(Protocol):
 
     async def create_journal_entry(self, entry: NewJournalEntry) -> str:
         """Post a general journal entry; its id."""
+        ...
+
+    async def find_journal_entry(self, reference: str, date: dt.date) -> BooksJournalEntry | None:
+        """The general journal entry of `date` whose description carries `reference` (a
+        live one before a cancelled one), if any: how a retry finds what an earlier
+        attempt posted (a supplier's credit note, ADR 0054)."""
         ...
 
 
@@ -1154,6 +1168,10 @@ class Extraction(msgspec.Struct, frozen=True, kw_only=True):
     #: The extractor's own estimate in [0, 1]; it can only lower the computed confidence.
     confidence: Decimal = Decimal("0")
     usage: ExtractionUsage | None = None
+    #: A supplier's credit note (kreditnota, ADR 0054): its amounts may be printed negative;
+    #: it is proposed as a credit of the invoice it names (`credited_invoice`).
+    credit_note: bool = False
+    credited_invoice: str | None = None
 
 
 class DocumentExtractor(Protocol):

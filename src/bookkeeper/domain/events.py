@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import msgspec
 
@@ -109,6 +109,12 @@ class InvoiceRegistrationData(Payload, frozen=True, kw_only=True):
     #: The account the supplier asks to be paid to (issue 13): a Norwegian account number
     #: or an IBAN, as read from the invoice; compared with the supplier's known one.
     payment_account: str | None = None
+    #: A supplier's credit note (kreditnota, ADR 0054): the amounts (positive, as printed
+    #: without their minus) reduce the supplier's debt — the cost credited, the input VAT
+    #: reversed. Unset — and then not written — for an invoice, so its JSON is unchanged.
+    credit_note: bool | msgspec.UnsetType = msgspec.UNSET
+    #: The number of the invoice the credit note credits, as the credit note names it.
+    credited_invoice: str | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ExpenseRegistrationData(Payload, frozen=True, kw_only=True):
@@ -180,6 +186,19 @@ def line_items_of(data: object) -> tuple[LineItem, ...]:
     0052); () when it has none, or is no purchase."""
     items = getattr(data, "line_items", ())
     return items if isinstance(items, tuple) else ()
+
+
+def is_credit_note(data: object) -> TypeGuard[InvoiceRegistrationData]:
+    """Whether a proposal's payload is a supplier's credit note (ADR 0054)."""
+    return isinstance(data, InvoiceRegistrationData) and data.credit_note is True
+
+
+def credited_invoice_of(data: object) -> str | None:
+    """The invoice number a credit note names, if any (ADR 0054)."""
+    if not is_credit_note(data):
+        return None
+    number = getattr(data, "credited_invoice", None)
+    return number if isinstance(number, str) and number.strip() else None
 
 
 def line_rates(data: object) -> tuple[Decimal, ...]:

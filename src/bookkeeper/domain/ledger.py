@@ -28,6 +28,7 @@ from bookkeeper.domain.events import (
     Party,
     ProposalData,
     ReceiptAttachmentData,
+    is_credit_note,
     line_items_of,
 )
 from bookkeeper.domain.rules import OUTPUT_VAT_ACCOUNT, REVERSE_CHARGE, TaxTable
@@ -318,7 +319,9 @@ def posting_for(
             )
         case InvoiceRegistrationData():
             number = f" {data.invoice_number}" if data.invoice_number else ""
-            description = _trim(f"{data.supplier} faktura{number}")
+            credit_note = is_credit_note(data)
+            word = "kreditnota" if credit_note else "faktura"
+            description = _trim(f"{data.supplier} {word}{number}")
             lines = _purchase_lines(
                 data,
                 data.line_items or (),
@@ -329,6 +332,14 @@ def posting_for(
             lines.append(
                 JournalLine(account=payables_account, credit=data.amount, description=description)
             )
+            if credit_note:
+                # A supplier's credit note (ADR 0054) is the invoice's booking turned
+                # round: the payable debited, the cost credited, the input VAT reversed at
+                # each rate (the same codes, so the VAT report counts it negative).
+                lines = [
+                    msgspec.structs.replace(line, debit=line.credit, credit=line.debit)
+                    for line in lines
+                ]
         case _:
             return None
     entry = JournalEntryPostedData(

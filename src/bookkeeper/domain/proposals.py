@@ -266,6 +266,10 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
             _check_text("paymentAccount", data.payment_account, required=False)
             if data.due_date < data.date:
                 raise InvalidProposal("dueDate is before the invoice date")
+            if isinstance(data.credited_invoice, str):
+                _check_text("creditedInvoice", data.credited_invoice)
+            if isinstance(data.credited_invoice, str) and data.credit_note is not True:
+                raise InvalidProposal("creditedInvoice is given on a credit note only")
             _check_lines(data, vat_rates)
         case PatternSuggestionData():
             _check_text("merchant", data.merchant)

@@ -126,6 +126,7 @@ def decide(
     unknown_account: bool = False,
     payment_account_changed: bool = False,
     nok_amount_missing: bool = False,
+    credit_note: bool = False,
 ) -> ReviewDecision:
     """Apply the rules to a scored proposal (kind None = a read-only query). A receipt that
     disagrees with the bank event it names (`bank_mismatch`) is never approved
@@ -156,6 +157,15 @@ def decide(
             band=band,
             rule="nok-amount-missing",
             explanation="the foreign-currency document has no NOK amount: give it on approval",
+        )
+    if credit_note:
+        # ADR 0054: a supplier's credit note reverses an earlier purchase; a person
+        # confirms what it credits, whatever the patterns and the score.
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="credit-note",
+            explanation="a supplier's credit note is always reviewed",
         )
     if kind not in rules.auto_approvable_kinds:
         return ReviewDecision(

@@ -673,7 +673,7 @@ def _merchant(view: ProposalView) -> str:
 
 def _subject(view: ProposalView) -> str:
     currency = str(view.data.get("currency") or "NOK")
-    kind = m.kind_word(view.kind, m.NORWEGIAN)
+    kind = m.kind_word(view.kind, m.NORWEGIAN, view.data)
     if view.amount is None:  # a pattern suggestion, a reversal: no amount of its own
         return f"{kind} for {_merchant(view)}"
     return m.text(

@@ -83,7 +83,9 @@ SYSTEM_PROMPT: Final = (
     "grocery receipt, a 0 % newspaper) prints a VAT breakdown (MVA-grunnlag, Grunnlag / "
     "Mva-sats / Mva / Sum, Herav mva): give one line per rate from it, with that rate's "
     "base as net, its VAT and its gross (base plus VAT); vat_rate is then the rate of the "
-    "largest part and vat_amount the total VAT."
+    "largest part and vat_amount the total VAT. A supplier's credit note (kreditnota, "
+    "kreditfaktura, credit note) is document_type credit_note: its amounts as positive "
+    "numbers, credited_invoice the number of the invoice it credits."
 )
 INSTRUCTION: Final = f"Extract the fields of the attached document with the {TOOL_NAME} tool."
 
@@ -95,7 +97,7 @@ _TEXT: Final = {"type": ["string", "null"]}
 FIELDS: Final = (
     "document_type", "merchant_name", "organization_number", "document_number", "date",
     "due_date", "currency", "gross", "net", "vat_amount", "vat_rate", "lines", "kid",
-    "bank_account",
+    "bank_account", "credited_invoice",
 )  # fmt: skip
 TOOL: Final[dict[str, Any]] = {
     "name": TOOL_NAME,
@@ -106,7 +108,10 @@ TOOL: Final[dict[str, Any]] = {
         "additionalProperties": False,
         "required": [*FIELDS, "evidence", "warnings", "confidence"],
         "properties": {
-            "document_type": {"type": "string", "enum": ["receipt", "invoice", "unknown"]},
+            "document_type": {
+                "type": "string",
+                "enum": ["receipt", "invoice", "credit_note", "unknown"],
+            },
             "merchant_name": {**_TEXT, "description": "Seller / supplier name."},
             "organization_number": {**_TEXT, "description": "Seller's 9-digit org. number."},
             "document_number": {**_TEXT, "description": "Receipt or invoice number."},
@@ -140,6 +145,10 @@ TOOL: Final[dict[str, Any]] = {
             },
             "kid": {**_TEXT, "description": "KID payment reference."},
             "bank_account": {**_TEXT, "description": "Account to pay to (kontonummer)."},
+            "credited_invoice": {
+                **_TEXT,
+                "description": "A credit note's credited invoice number (gjelder faktura).",
+            },
             "evidence": {
                 "type": "array",
                 "items": {
@@ -177,7 +186,7 @@ class _WireEvidence(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class _WireInput(msgspec.Struct, forbid_unknown_fields=True):
-    document_type: Literal["receipt", "invoice", "unknown"]
+    document_type: Literal["receipt", "invoice", "credit_note", "unknown"]
     merchant_name: str | None = None
     organization_number: str | None = None
     document_number: str | None = None
@@ -191,6 +200,7 @@ class _WireInput(msgspec.Struct, forbid_unknown_fields=True):
     lines: list[_WireLine] = []
     kid: str | None = None
     bank_account: str | None = None
+    credited_invoice: str | None = None
     evidence: list[_WireEvidence] = []
     warnings: list[str] = []
     confidence: Decimal = Decimal("0")
@@ -373,7 +383,12 @@ def _parse(body: bytes, model: str, request_id: str | None) -> Extraction:
         log.info("claude: extraction %s used %s", request_id, usage)
     return Extraction(
         extractor="claude",
-        document_type=wire.document_type,
+        # A credit note is a supplier's document of the invoice's kind (ADR 0054).
+        document_type="invoice" if wire.document_type == "credit_note" else wire.document_type,
+        credit_note=wire.document_type == "credit_note",
+        credited_invoice=_text(wire.credited_invoice)
+        if wire.document_type == "credit_note"
+        else None,
         merchant_name=_text(wire.merchant_name),
         organization_number=org,
         document_number=_text(wire.document_number),

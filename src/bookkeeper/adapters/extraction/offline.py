@@ -204,7 +204,9 @@ def valid_kid(digits: str) -> bool:
 
 _TOTAL_LABELS = (
     (3, re.compile(r"(?i)(beløp å betale|å betale|til betaling|amount due|balance due|total due|"
-                   r"\ba betale|\batt betala|\bat betale)")),
+                   r"\ba betale|\batt betala|\bat betale|"
+                   # A credit note's total (ADR 0054).
+                   r"å kreditere|til gode|kreditert beløp|amount credited|total credit)")),
     (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|totalsum|sluttsum|amount paid|"
                    r"grand total|i alt)\b")),
     (1, re.compile(r"(?i)\b(sum|summa)\b")),
@@ -274,8 +276,16 @@ _CREDIT_NOTE = re.compile(
     r"(?i)\b(kreditnota|kreditfaktura|kreditering|å kreditere|credit note|credit memo)\b"
 )
 CREDIT_NOTE_WARNING: Final = (
-    "a credit note: it reduces an earlier invoice and is not booked as a purchase; "
-    "propose a correction of that invoice instead"
+    "a credit note: proposed as a credit of the supplier's earlier invoice (the cost and its "
+    "input VAT reversed), always reviewed"
+)
+#: The invoice a credit note credits: "Gjelder faktura 10012", "Kreditering av faktura nr.
+#: 10012", "Ref. fakturanr: 10012", "Refers to invoice no. INV-77" (ADR 0054).
+_CREDITED_INVOICE = re.compile(
+    r"(?i)\b(?:gjelder|gjeld|ref\.?|referanse|kreditering av|krediterer|opprinnelig|"
+    r"original|refers to|relates to|regarding|credits?|against|for)\s*:?\s*"
+    r"(?:faktura|fakturanr\.?|fakturanummer|invoice)\s*(?:nr\.?|no\.?|number|#)?\s*[:.]?\s*"
+    r"([A-Za-z0-9][A-Za-z0-9/-]{0,30})"
 )
 _FOREIGN = re.compile(r"(?i)\b(voec|reverse charge|omvendt avgiftsplikt)\b")
 #: Text that tells a reader what to do: evidence of an attack, never an instruction.
@@ -1187,8 +1197,17 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
     if foreign and f.organization_number is None:
         f.warnings.remove("no organisation number")
         f.warnings.append("foreign seller: no Norwegian organisation number expected")
-    if _CREDIT_NOTE.search(joined):
+    credit_note = bool(_CREDIT_NOTE.search(joined))
+    credited: str | None = None
+    if credit_note:
         f.doubt(CREDIT_NOTE_WARNING)
+        for line in lines:
+            m = _CREDITED_INVOICE.search(line)
+            number = m.group(1).rstrip("-/") if m else ""
+            if number and any(c.isdigit() for c in number) and number != f.document_number:
+                credited = number
+                f.evidence["credited_invoice"] = _evidence(line)
+                break
     invoice = _is_invoice(lines, f)
     if f.document_number is None:
         f.warnings.append("no document number")
@@ -1196,7 +1215,7 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
         f.warnings.append("no due date")
     return Extraction(
         extractor=OfflineExtractor.name,
-        document_type="invoice" if invoice else "receipt",
+        document_type="invoice" if invoice or credit_note else "receipt",
         merchant_name=f.merchant_name,
         organization_number=f.organization_number,
         document_number=f.document_number,
@@ -1213,6 +1232,8 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
         iban=f.iban,
         evidence=f.evidence,
         warnings=tuple(f.warnings),
+        credit_note=credit_note,
+        credited_invoice=credited,
         confidence=min(_confidence(f, invoice, foreign), NOT_A_BILL_CAP)
         if not_a_bill
         else _confidence(f, invoice, foreign),

@@ -28,6 +28,7 @@ from bookkeeper.application.ports import (
     BooksAccountBalance,
     BooksBankAccount,
     BooksCompany,
+    BooksJournalEntry,
     Contact,
     NewJournalEntry,
     NewPurchase,
@@ -203,6 +204,23 @@ class FikenBooks:
         body = journal_entry_request(entry)
         return await self._client.create(
             f"{self._base}/generalJournalEntries", msgspec.json.encode(body)
+        )
+
+    async def find_journal_entry(self, reference: str, date: dt.date) -> BooksJournalEntry | None:
+        """GET /journalEntries of `date`: the entry whose description ends in `reference`
+        (Fiken's "Fri postering registrert via API: " before it); a live one first."""
+        found = await self._client.get_all(
+            f"{self._base}/journalEntries", wire.JOURNAL_ENTRIES, {"date": date.isoformat()}
+        )
+        matches = [e for e in found if wire.reference_in(e.description) == reference]
+        if not matches:
+            return None
+        if len(matches) > 1:
+            _log.warning("fiken: %d journal entries carry reference %s", len(matches), reference)
+        matches.sort(key=lambda e: (e.offset_transaction_id is not None, e.journal_entry_id))
+        first = matches[0]
+        return BooksJournalEntry(
+            id=str(first.journal_entry_id), cancelled=first.offset_transaction_id is not None
         )
 
 

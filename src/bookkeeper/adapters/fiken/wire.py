@@ -257,6 +257,10 @@ class JournalEntry(msgspec.Struct, frozen=True, rename="camel"):
     last_modified_date: dt.date | None = None
 
 
+#: GET /journalEntries (a credit note found again by its reference, ADR 0054).
+JOURNAL_ENTRIES: Final = msgspec.json.Decoder(list[JournalEntry])
+
+
 class Sale(msgspec.Struct, frozen=True, rename="camel"):
     sale_id: int
     date: dt.date

@@ -37,6 +37,7 @@ from bookkeeper.application.ports import (
     BooksAccountBalance,
     BooksBankAccount,
     BooksCompany,
+    BooksJournalEntry,
     Clock,
     Contact,
     JournalEntryLineOut,
@@ -405,6 +406,13 @@ class SandboxBooks:
             ),
             self._clock.now(),
         )
+
+    async def find_journal_entry(self, reference: str, date: dt.date) -> BooksJournalEntry | None:
+        await self._ready()
+        found = await self._store.find(
+            self._tenant, BOOKS, "journal_entry", reference=reference, start=date, end=date
+        )
+        return BooksJournalEntry(id=found[0].id) if found else None
 
     async def _journal_entries(self, until: dt.date) -> list[NewJournalEntry]:
         found = await self._store.find(self._tenant, BOOKS, "journal_entry", end=until)

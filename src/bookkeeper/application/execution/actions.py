@@ -93,6 +93,8 @@ class Actions:
     ) -> Acted:
         """Take back the remote effect of an executed proposal."""
         external = target.external_ids
+        if "fikenJournalEntryId" in external:  # a supplier's credit note (ADR 0054)
+            return await self._books.take_back_credit_note(attempt, target_id, target, reason)
         if "fikenPurchaseId" in external:
             return await self._books.take_back(attempt, target_id, target, reason)
         if "folioEventId" in external:

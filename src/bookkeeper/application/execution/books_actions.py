@@ -28,6 +28,8 @@ from bookkeeper.application.ports import (
     BooksProvider,
     Contact,
     Exclusive,
+    JournalEntryLineOut,
+    NewJournalEntry,
     NewPurchase,
     Purchase,
     PurchaseLine,
@@ -43,6 +45,9 @@ from bookkeeper.domain import money
 from bookkeeper.domain.events import (
     ExpenseRegistrationData,
     InvoiceRegistrationData,
+    LineItem,
+    credited_invoice_of,
+    is_credit_note,
     line_items_of,
 )
 from bookkeeper.domain.ledger import input_vat
@@ -93,7 +98,9 @@ class BooksActions:
         data: InvoiceRegistrationData | ExpenseRegistrationData,
     ) -> Acted:
         """A supplier invoice (with its supplier) or a paid expense as a purchase, and its
-        document attached to it."""
+        document attached to it; a supplier's credit note as a journal entry (ADR 0054)."""
+        if is_credit_note(data):
+            return await self.register_credit_note(attempt, proposal_id, data)
         tenant = attempt.claim.tenant_id
         ref = reference(proposal_id)
         document, content = await claim_document(
@@ -131,6 +138,129 @@ class BooksActions:
                     )
                 )
         ids["fikenPurchaseId"] = purchase_id
+        return Acted(external_ids=ids)
+
+    async def register_credit_note(
+        self, attempt: Attempt, proposal_id: uuid.UUID, data: InvoiceRegistrationData
+    ) -> Acted:
+        """A supplier's credit note (ADR 0054) as a general journal entry ("fri
+        postering", POST /generalJournalEntries — Fiken's API has no supplier credit
+        note): the supplier's account debited with the gross amount, and per VAT rate the
+        cost account credited with its gross under the rate's input VAT code, from which
+        Fiken derives the reversed VAT. Once: an attempt after the first looks for the
+        entry carrying our reference on its date before posting."""
+        books = self._books(attempt.claim.tenant_id)
+        ref = reference(proposal_id)
+        ids: dict[str, str] = {}
+        if attempt.reconcile:
+            found = await attempt.call(lambda: books.find_journal_entry(ref, data.date))
+            if found is not None:
+                if found.cancelled:
+                    raise ExecutionRefused(
+                        f"Fiken journal entry {found.id} carries our reference {ref} but is "
+                        "cancelled; resolve it by hand before registering again"
+                    )
+                attempt.reconciled = True
+                return Acted(external_ids={"fikenJournalEntryId": found.id})
+        supplier = await self._supplier(attempt, books, data)
+        ids["fikenContactId"] = supplier.id
+        payable = supplier.supplier_account_code or self._policy.payables_account
+        lines = await self._credit_note_lines(attempt, data, proposal_id, payable)
+        number = f" {data.invoice_number}" if data.invoice_number else ""
+        credited = credited_invoice_of(data)
+        against = f" (faktura {credited})" if credited else ""
+        entry = NewJournalEntry(
+            date=data.date,
+            description=_trim(f"Kreditnota{number} {data.supplier}{against}"),
+            lines=tuple(line for line, _ in lines),
+            reference=ref,
+        )
+        entry_id = await attempt.call(lambda: books.create_journal_entry(entry))
+        ids["fikenJournalEntryId"] = entry_id
+        return Acted(external_ids=ids)
+
+    async def _credit_note_lines(
+        self,
+        attempt: Attempt,
+        data: InvoiceRegistrationData,
+        converted_by: uuid.UUID,
+        payable: str,
+    ) -> list[tuple[JournalEntryLineOut, Decimal | None]]:
+        """A credit note's journal lines, each with the VAT rate its code derives (None: no
+        VAT): the payable debited with the gross, per part the cost credited with its gross
+        under the part's input VAT code. In NOK: a foreign credit note by the conversion
+        recorded with the proposal `converted_by` (ADR 0051)."""
+        claim = attempt.claim
+        rates = claim.rates
+        if rates is None:
+            rates = await tax_table(self._uow, claim.tenant_id)
+        if claim.stream and converted_by == claim.proposal_id:
+            exchange = exchange_of(claim.stream, claim.proposal_id)
+        else:
+            async with self._uow() as uow:
+                exchange = await proposal_exchange(uow, claim.tenant_id, converted_by)
+        in_nok = booked_in_nok(data, exchange)
+        assert isinstance(in_nok, InvoiceRegistrationData)
+        lines: list[tuple[JournalEntryLineOut, Decimal | None]] = [
+            (JournalEntryLineOut(amount=in_nok.amount, debit_account=payable), None)
+        ]
+        parts = line_items_of(in_nok) or (
+            LineItem(description="", amount=in_nok.amount, vat_rate=in_nok.vat_rate),
+        )
+        for part in parts:
+            treatment = input_vat(part.vat_rate, rates, in_nok.date)
+            code = treatment.saft_code if treatment.vat_account is not None else ""
+            coded = code.isdigit()
+            line = JournalEntryLineOut(
+                amount=part.amount,
+                credit_account=part.account_code or in_nok.account_code,
+                credit_vat_code=int(code) if coded else None,
+            )
+            lines.append((line, treatment.rate if coded else None))
+        return lines
+
+    async def take_back_credit_note(
+        self, attempt: Attempt, target_id: uuid.UUID, target: Proposal, reason: str
+    ) -> Acted:
+        """Cancel the target credit note's journal entry by its counter-entry (a closed
+        Fiken entry is never deleted): the cost debited at its net under the same VAT
+        code (Fiken adds the VAT), the supplier's account credited with the gross, dated
+        as the credit note. Once: an attempt after the first looks for it first."""
+        data = target.effective_data
+        entry_id = target.external_ids["fikenJournalEntryId"]
+        assert isinstance(data, InvoiceRegistrationData)
+        books = self._books(attempt.claim.tenant_id)
+        ref = f"{reference(attempt.claim.proposal_id)}-r"
+        ids = {"reversedFikenJournalEntryId": entry_id}
+        if attempt.reconcile:
+            found = await attempt.call(lambda: books.find_journal_entry(ref, data.date))
+            if found is not None and not found.cancelled:
+                attempt.reconciled = True
+                return Acted(external_ids=ids)
+        payable = self._policy.payables_account
+        if "fikenContactId" in target.external_ids:
+            supplier = await self._supplier(attempt, books, data)
+            payable = supplier.supplier_account_code or payable
+        counter: list[JournalEntryLineOut] = []
+        for line, rate in await self._credit_note_lines(attempt, data, target_id, payable):
+            if line.debit_account is not None:
+                counter.append(JournalEntryLineOut(amount=line.amount, credit_account=payable))
+                continue
+            vat = money.vat_of_gross(line.amount, rate) if rate is not None else Decimal(0)
+            counter.append(
+                JournalEntryLineOut(
+                    amount=line.amount - vat,
+                    debit_account=line.credit_account,
+                    debit_vat_code=line.credit_vat_code,
+                )
+            )
+        entry = NewJournalEntry(
+            date=data.date,
+            description=_trim(f"Reversert: {reason}"),
+            lines=tuple(counter),
+            reference=ref,
+        )
+        await attempt.call(lambda: books.create_journal_entry(entry))
         return Acted(external_ids=ids)
 
     async def take_back(

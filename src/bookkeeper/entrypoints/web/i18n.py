@@ -102,6 +102,8 @@ def field_value(key: str, value: object, lang: Lang) -> str:
             return format_decimal(Decimal(str(value)), format="0.##", locale=lang)
     except (ArithmeticError, ValueError):  # not a number or a date after all: as it is
         pass
+    if value is True:  # a credit note's flag (ADR 0054)
+        return "ja" if lang == "nb" else "yes"
     return str(value)
 
 

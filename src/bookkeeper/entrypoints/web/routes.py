@@ -37,7 +37,7 @@ from bookkeeper.application.commands import ApproveProposal, RejectProposal
 from bookkeeper.application.errors import ApplicationError, ExternalError, InvalidToken
 from bookkeeper.application.failures import explain_error, explain_failure
 from bookkeeper.application.ledger import ChartUnavailable, LedgerService
-from bookkeeper.application.messages import sentence
+from bookkeeper.application.messages import sentence, shown_kind
 from bookkeeper.application.people import People
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
@@ -126,6 +126,8 @@ def render(
             kind=view.kind,
             retry_at=view.next_attempt_at if view.status is Status.APPROVED else None,
         ),
+        #: The kind a proposal is shown as: a supplier's credit note by that name (ADR 0054).
+        kind_of=lambda view: shown_kind(view.kind, view.data),
         #: A person by name (application/people.py), an actor of an event or a decision.
         who=lambda actor: _people(request).name(str(actor) if actor else None, lang),
         user=user,
@@ -315,6 +317,16 @@ def _history_meta(view: ProposalView, history: list[Any]) -> tuple[dict[str, Any
     return {}, {}
 
 
+def _credited(view: ProposalView, history: list[Any]) -> str | None:
+    """The proposal of the invoice a credit note credits, as its submission found it
+    (metadata `creditedProposal`, ADR 0054); None when there is none."""
+    for event in history:
+        if event.stream_id == view.id and event.version == 1:
+            found = event.metadata.get("creditedProposal")
+            return found if isinstance(found, str) else None
+    return None
+
+
 def _corrections(form: Any, view: ProposalView) -> Corrections | None:
     """The account and VAT rate the reviewer changed (None when nothing changed); a VAT
     rate that is not a number is an InvalidCorrection-like refusal (ValueError)."""
@@ -416,7 +428,7 @@ def _review_routes() -> list[Any]:
             confidence=confidence, review=review, document=stored, error=error,
             warnings=_reading_warnings(view, history),
             notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
-            names=await _names(runtime, user),
+            names=await _names(runtime, user), credited=_credited(view, history),
         )  # fmt: skip
 
     @get("/review/{proposal_id:uuid}", include_in_schema=False)
