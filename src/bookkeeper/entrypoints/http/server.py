@@ -120,7 +120,19 @@ def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> d
         # The API has no WebSocket routes (granian runs with websockets=False too); not
         # loading uvicorn's websockets protocol saves ~2.5 MB per worker (P7).
         "ws": "none",
+        # httptools with a bound on a request's head (431 over 64 KiB; bounded_head.py).
+        "http": _http_protocol(),
     }
+
+
+def _http_protocol() -> Any:
+    """uvicorn's httptools protocol bounded (bounded_head.py); without httptools, uvicorn's
+    h11, which bounds a head itself (h11_max_incomplete_event_size)."""
+    try:
+        from bookkeeper.entrypoints.http.bounded_head import BoundedHttpToolsProtocol
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs httptools
+        return "h11"
+    return BoundedHttpToolsProtocol
 
 
 def run_uvicorn(launch: Launch) -> None:
