@@ -237,9 +237,12 @@ class Subscriptions:
         async with self._uow() as uow:
             if start is None:
                 start = await uow.tracking.position(name)
-            # Before the read: a writer that ended before it is visible to it.
-            horizon = await uow.tracking.horizon()
             events = await uow.events.read_all(after_position=start, limit=self._batch)
+            # After the read (each statement has its own snapshot): every writer that took
+            # a position below one the read saw committed began before the horizon, so it
+            # is below its xmax. Read before, a writer that began between the two had an
+            # xid above it, and its hole counted as settled while it was still open.
+            horizon = await uow.tracking.horizon()
         return start, horizon, events
 
     async def _advance(self, name: str, start: int, reached: int) -> bool:
