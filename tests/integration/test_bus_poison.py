@@ -16,6 +16,7 @@ import nats
 import pytest
 from nats.js import api
 
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.nats.config import NatsSettings, load_bus_tenants
 from bookkeeper.adapters.nats.consumer import CODE_HEADER, DELIVERIES_HEADER, NatsConsumer
 from bookkeeper.adapters.system import UuidV7Ids
@@ -41,6 +42,7 @@ from tests.integration.test_nats_bus import (
     _entry,
     _settled_outcomes,
     bus,
+    intake_on,
     intake_on_accounts,
     invoice,
     nats_url,
@@ -282,3 +284,42 @@ async def test_a_durable_made_with_a_delivery_limit_loses_it_on_connect(
             await consumer.close()
     finally:
         await nc.close()
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Nats-Expected-Last-Sequence", "Nats-Expected-Last-Subject-Sequence"],
+)
+async def test_a_message_published_with_jetstream_expectations_is_still_dead_lettered(
+    bus: NatsSettings, header: str
+) -> None:
+    """A publisher may use JetStream's optimistic-concurrency headers
+    (`Nats-Expected-Last-Sequence: 3` held on the inbound stream when it published). Copied
+    onto the dead letter they held against the dead-letter stream, which refused it: the
+    malformed message was nak'ed on every delivery and, after max_deliver, dropped by
+    JetStream — never dead-lettered, never alerted."""
+    factory = MemoryUnitOfWorkFactory()
+    consumer = NatsConsumer(intake_on(factory), bus)
+    await consumer.connect()
+    outcomes = await _settled_outcomes(consumer)
+    bad = json.dumps(
+        {"type": "InvoiceIssued", "source": "invoicing", "tenant": TENANT, "data": {"x": 1}}
+    ).encode()
+    try:
+        await publish(bus, [invoice("E-1"), invoice("E-2"), invoice("E-3")])
+        await publish(bus, [bad], **{header: "3", "Trace-Id": "t-7"})
+        assert await consumer.pull_once(wait=2) >= 1
+        for _ in polls():
+            if len(outcomes) >= 4:
+                break
+            await consumer.pull_once(wait=0.3)
+        assert outcomes[-1] is Outcome.DEAD
+        [(data, headers)] = await _dead_letters(bus)
+        assert data == bad
+        assert headers[CODE_HEADER] == "malformed-message"
+        assert headers["Trace-Id"] == "t-7"
+        assert header not in headers
+        assert headers[f"Bookkeeper-Original-{header}"] == "3"
+        await _acknowledged(consumer)
+    finally:
+        await consumer.close()

@@ -14,7 +14,11 @@ from typing import Any
 
 import uvicorn
 
-from bookkeeper.entrypoints.http.coalesce import CoalescingHttpToolsProtocol
+from bookkeeper.entrypoints.http.bounded_head import BoundedHttpToolsProtocol
+from bookkeeper.entrypoints.http.coalesce import (
+    CoalescingHttpToolsProtocol,
+    ServedHttpProtocol,
+)
 from bookkeeper.entrypoints.http.server import uvicorn_options
 from tests.polling import polls
 
@@ -48,9 +52,7 @@ async def serving() -> AsyncIterator[int]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    config = uvicorn.Config(
-        app, http=CoalescingHttpToolsProtocol, log_level="warning", lifespan="off"
-    )
+    config = uvicorn.Config(app, http=ServedHttpProtocol, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[listener]))
     for _ in polls():
@@ -80,8 +82,11 @@ async def exchange(port: int, request: bytes, until: bytes | None = None) -> byt
     return received
 
 
-def test_the_served_app_uses_the_coalescing_protocol() -> None:
-    assert uvicorn_options("127.0.0.1", 0, "INFO", False)["http"] is CoalescingHttpToolsProtocol
+def test_the_served_app_uses_the_coalescing_and_bounded_protocol() -> None:
+    served = uvicorn_options("127.0.0.1", 0, "INFO", False)["http"]
+    assert served is ServedHttpProtocol
+    assert issubclass(served, CoalescingHttpToolsProtocol)
+    assert issubclass(served, BoundedHttpToolsProtocol)
 
 
 async def test_pipelined_requests_are_answered_whole_and_in_order() -> None:

@@ -227,6 +227,7 @@ def _forged_tokens(key: Ed25519PrivateKey) -> dict[str, str]:
         "x5c header": signed(key, claims(), x5c=["MIIB"]),
         "crit header": signed(key, claims(), crit=["exp"]),
         "not a JWT type": signed(key, claims(), typ="dpop+jwt"),
+        "unknown kid": signed(key, claims(), kid="another-key"),
         "garbage": "not.a.token",
         "empty": "",
         "too long": "a" * 10_000,
@@ -246,6 +247,7 @@ FORGERIES = [
     "x5c header",
     "crit header",
     "not a JWT type",
+    "unknown kid",
     "garbage",
     "empty",
     "too long",
@@ -385,3 +387,13 @@ def test_a_token_with_unusable_attributes_is_refused(
 ) -> None:
     with pytest.raises(InvalidToken, match=r"approval_limit|department"):
         verifier.verify(signed(key, claims(**changes)))
+
+
+def test_a_token_naming_our_key_or_none_is_accepted(
+    key: Ed25519PrivateKey, verifier: LocalJwtVerifier
+) -> None:
+    """A `kid` names the key the token was signed with: ours (as minted) or none at all
+    (a token minted by hand); another key's id is refused above (quality.md, security 2)."""
+    ours = signed(key, claims(), kid=local_jwt.key_id(key.public_key()))
+    assert verifier.verify(ours).tenant_id == "acme"
+    assert verifier.verify(signed(key, claims(jti="j-2"))).tenant_id == "acme"

@@ -89,3 +89,24 @@ async def test_submit_is_for_bus_ingest_and_the_callers_tenant_only() -> None:
         await bus.submit(principal("ada", "admin", tenant="globex"), invoice())
     posted = await bus.submit(principal("ada", "admin"), invoice())
     assert posted.actor == "human:ada" and not posted.replayed
+
+
+@pytest.mark.parametrize("tenant", ["acme ", " acme", "acme,globex", "*", UNKNOWN_TENANT])
+async def test_a_message_naming_no_bookable_tenant_is_dead_lettered_not_booked(
+    tenant: str,
+) -> None:
+    """A tenant the alerts could not be filed under (padded, `*`, a list) or the operator's
+    own `_bus` is no tenant to book for: `acme ` was booked into books of that name beside
+    acme's, and `_bus` into the tenant where dead letters are alerted."""
+    factory = MemoryUnitOfWorkFactory()
+    bus = intake(factory)
+    raw = json.loads(invoice())
+    raw["tenant"] = tenant
+    delivery = await bus.receive(json.dumps(raw).encode())
+    assert (delivery.outcome, delivery.code) == (Outcome.DEAD, "malformed-message")
+    assert "tenant" in delivery.reason
+    many = await bus.receive_many([json.dumps(raw).encode(), invoice()])
+    assert [d.outcome for d in many] == [Outcome.DEAD, Outcome.BOOKED]
+    async with factory() as uow:
+        posted = [e for e in await uow.events.read_all() if e.type == "JournalEntryPosted"]
+    assert [e.tenant_id for e in posted] == ["acme"]

@@ -46,12 +46,14 @@ from bookkeeper.application.ledger import PostedEntry
 from bookkeeper.application.ports import Authorizer, Clock, Principal, UnitOfWorkFactory
 from bookkeeper.application.translation import (
     BUS_SUBJECT,
+    BUS_TENANT,
     MAX_NAME,
     Ingest,
     PrincipalFor,
     Rejected,
     UnknownExternalType,
     fingerprint,
+    names_a_tenant,
     nests_deeper_than,
     read_envelope,
 )
@@ -61,15 +63,11 @@ log = logging.getLogger("bookkeeper.bus")
 
 ALERT_RAISED: Final = "AlertRaised"
 #: The tenant a dead-lettered message is alerted under when its body names none.
-UNKNOWN_TENANT: Final = "_bus"
+UNKNOWN_TENANT: Final = BUS_TENANT
 #: The dead letter's code for a message naming a tenant the bus does not book for.
 UNKNOWN_TENANT_CODE: Final = "unknown-tenant"
 #: Longest reason kept in an alert (the dead-letter stream keeps the whole message).
 MAX_REASON: Final = 1000
-#: What no tenant id holds (`*` means every tenant in the policy, a comma separates
-#: tenants in lists): a message naming one is alerted under UNKNOWN_TENANT, not in a
-#: tenant no one can be in.
-_NOT_IN_TENANT: Final = frozenset("*,")
 
 
 class Outcome(enum.Enum):
@@ -105,13 +103,9 @@ def tenant_of(raw: bytes) -> str:
     except (ValueError, UnicodeDecodeError, RecursionError):
         return UNKNOWN_TENANT
     tenant = body.get("tenant") if isinstance(body, dict) else None
-    if (
-        isinstance(tenant, str)
-        and 0 < len(tenant) <= MAX_NAME
-        and tenant.isprintable()
-        and tenant == tenant.strip()
-        and not any(ch in _NOT_IN_TENANT for ch in tenant)
-    ):
+    # A message naming no tenant one can be in (`*`, a list, a padded name) is alerted
+    # under UNKNOWN_TENANT (and refused by the envelope's check, never booked).
+    if isinstance(tenant, str) and names_a_tenant(tenant):
         return tenant
     return UNKNOWN_TENANT
 

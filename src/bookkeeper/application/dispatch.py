@@ -237,10 +237,30 @@ class Subscriptions:
         async with self._uow() as uow:
             if start is None:
                 start = await uow.tracking.position(name)
-            # Before the read: a writer that ended before it is visible to it.
+            # Each statement has its own snapshot (READ COMMITTED). Before the read: a
+            # writer that ended before it is visible to it, so its xmin settles a hole
+            # only once the writer that took the position has ended and the read still
+            # misses it. A hole first seen is dated by a horizon read after the page: the
+            # writer that took a position below one the read saw committed began before
+            # it, so its xid is below that xmax (dated before the read, a writer that began
+            # between the two had an xid above it, and its hole counted as settled while
+            # it was still open — ADR 0030 addendum).
             horizon = await uow.tracking.horizon()
             events = await uow.events.read_all(after_position=start, limit=self._batch)
+            if horizon is not None and self._new_hole(name, start, events):
+                after = await uow.tracking.horizon()
+                if after is not None:
+                    horizon = (horizon[0], after[1])
         return start, horizon, events
+
+    def _new_hole(self, name: str, start: int, events: Sequence[RecordedEvent]) -> bool:
+        """Whether the page has a hole (its first missing position) not yet dated."""
+        previous = start
+        for event in events:
+            if event.position != previous + 1 and (name, previous + 1) not in self._horizons:
+                return True
+            previous = event.position
+        return False
 
     async def _advance(self, name: str, start: int, reached: int) -> bool:
         """Store a subscriber's new position (False: another process moved it first)."""

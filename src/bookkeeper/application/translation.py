@@ -195,7 +195,27 @@ _envelope = msgspec.json.Decoder(Envelope)
 #: A control character (below U+0020), which no envelope name may hold.
 _CONTROL: Final = re.compile(r"[\x00-\x1f]")
 
+#: The tenant the bus files alerts under when a message names no tenant it can book for
+#: (`bus.UNKNOWN_TENANT`): the operator's, never booked into.
+BUS_TENANT: Final = "_bus"
+#: What no tenant id holds (`*` means every tenant in the policy, a comma separates
+#: tenants in lists).
+_NOT_IN_TENANT: Final = frozenset("*,")
+
 PrincipalFor = Callable[[str], Principal]
+
+
+def names_a_tenant(value: str) -> bool:
+    """Whether a message's tenant is one the bus may book for and file alerts under: text
+    of at most MAX_NAME printable characters, not padded with spaces, neither `*` nor a
+    list, and not the operator's BUS_TENANT."""
+    return (
+        0 < len(value) <= MAX_NAME
+        and value.isprintable()
+        and value == value.strip()
+        and not any(ch in _NOT_IN_TENANT for ch in value)
+        and value != BUS_TENANT
+    )
 
 
 def fingerprint(raw: bytes) -> str:
@@ -231,6 +251,11 @@ def read_envelope(raw: bytes) -> Envelope:
         value = getattr(envelope, name)
         if not value or len(value) > MAX_NAME or _CONTROL.search(value):
             raise MalformedMessage(f"the envelope's {name} is empty, too long or not text")
+    if not names_a_tenant(envelope.tenant):
+        raise MalformedMessage(
+            f"the envelope's tenant {envelope.tenant!r} is no tenant the bus books for "
+            f"(padded with spaces, '*', a list, or the operator's {BUS_TENANT})"
+        )
     return envelope
 
 

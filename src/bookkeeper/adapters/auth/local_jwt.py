@@ -244,6 +244,7 @@ class LocalJwtVerifier:
         cache_size: int = 4096,
     ) -> None:
         self._key = public_key
+        self._kid = key_id(public_key)
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway.total_seconds()
@@ -285,6 +286,10 @@ class LocalJwtVerifier:
         if FORBIDDEN_HEADERS & header.keys():
             names = ", ".join(sorted(FORBIDDEN_HEADERS & header.keys()))
             raise InvalidToken(f"the token header must not contain {names}")
+        # A kid names the key that signed the token: another key's is not ours, even if
+        # the signature should verify (no kid at all: a token minted by hand).
+        if header.get("kid", self._kid) != self._kid:
+            raise InvalidToken("the token names a key that is not ours (kid)")
         typ = header.get("typ")
         if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYPES):
             raise InvalidToken("the token is not a JWT access token")

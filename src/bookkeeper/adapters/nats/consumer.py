@@ -57,6 +57,8 @@ REASON_HEADER: Final = "Bookkeeper-Reason"
 CODE_HEADER: Final = "Bookkeeper-Error-Code"
 SUBJECT_HEADER: Final = "Bookkeeper-Original-Subject"
 DELIVERIES_HEADER: Final = "Bookkeeper-Deliveries"
+#: The prefix under which a dead letter keeps the original message's JetStream headers.
+ORIGINAL_HEADER_PREFIX: Final = "Bookkeeper-Original-"
 #: Seconds one fetch waits for messages before polling again.
 FETCH_TIMEOUT: Final = 1.0
 #: Seconds to wait after an unexpected error of the loop itself (connection trouble).
@@ -86,6 +88,22 @@ _MISMATCH: Final = Delivery(
     reason="the message names another tenant than its subject (<prefix>.<tenant>.…)",
     code=TENANT_MISMATCH,
 )
+
+
+def _kept_headers(original: dict[str, str] | None) -> dict[str, str]:
+    """The original headers a dead letter carries: JetStream's own (`Nats-…`: a message
+    id, `Nats-Expected-Last-Sequence` and the other expectations a publisher held on the
+    inbound stream) are kept under `Bookkeeper-Original-<name>`, so that the dead-letter
+    stream neither applies them (an expectation about another stream refused the dead
+    letter on every delivery until JetStream dropped the message) nor drops a copy as a
+    duplicate."""
+    kept: dict[str, str] = {}
+    for name, value in (original or {}).items():
+        if name.lower().startswith("nats-"):
+            kept[f"{ORIGINAL_HEADER_PREFIX}{name}"] = value
+        else:
+            kept[name] = value
+    return kept
 
 
 def _header_value(value: str) -> str:
@@ -427,8 +445,7 @@ class NatsConsumer:
 
     async def _dead_letter(self, message: Msg, reason: str, code: str, deliveries: int) -> str:
         assert self._js is not None
-        headers: dict[str, str] = dict(message.headers or {})
-        headers.pop("Nats-Msg-Id", None)  # the dead-letter stream keeps every copy
+        headers = _kept_headers(message.headers)
         headers[REASON_HEADER] = _header_value(reason)
         headers[CODE_HEADER] = _header_value(code or "dead-letter")
         headers[SUBJECT_HEADER] = message.subject

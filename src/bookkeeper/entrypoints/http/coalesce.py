@@ -17,6 +17,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from bookkeeper.entrypoints.http.bounded_head import BoundedHttpToolsProtocol
+
 
 class CoalescingTransport:
     """A transport whose writes of one event-loop step go out as one write."""
@@ -75,3 +77,8 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         # FlowControl keeps the real transport (pausing reads, write-buffer limits).
         self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
+
+
+class ServedHttpProtocol(CoalescingHttpToolsProtocol, BoundedHttpToolsProtocol):
+    """What `serve` runs: a request's head bounded (bounded_head.py), each step's writes
+    sent together."""

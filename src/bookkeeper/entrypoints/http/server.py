@@ -110,11 +110,7 @@ def jobs_lock(workers: int) -> Iterator[None]:
 
 def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> dict[str, Any]:
     """How uvicorn serves the app, whoever runs it (uvicorn.run or one supervised worker)."""
-    from bookkeeper.entrypoints.http.coalesce import CoalescingHttpToolsProtocol
-
     return {
-        # A response's head and body in one write (coalesce.py).
-        "http": CoalescingHttpToolsProtocol,
         "factory": True,
         "host": host,
         "port": port,
@@ -124,7 +120,21 @@ def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> d
         # The API has no WebSocket routes (granian runs with websockets=False too); not
         # loading uvicorn's websockets protocol saves ~2.5 MB per worker (P7).
         "ws": "none",
+        # httptools with a bound on a request's head (431 over 64 KiB; bounded_head.py),
+        # a response's head and body sent in one write (coalesce.py).
+        "http": _http_protocol(),
     }
+
+
+def _http_protocol() -> Any:
+    """uvicorn's httptools protocol bounded (bounded_head.py) and writing each response
+    at once (coalesce.py); without httptools, uvicorn's h11, which bounds a head itself
+    (h11_max_incomplete_event_size)."""
+    try:
+        from bookkeeper.entrypoints.http.coalesce import ServedHttpProtocol
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs httptools
+        return "h11"
+    return ServedHttpProtocol
 
 
 def run_uvicorn(launch: Launch) -> None:

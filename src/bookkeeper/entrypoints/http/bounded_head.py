@@ -1,0 +1,81 @@
+"""uvicorn's httptools protocol with a bound on a request's head (its request line and
+headers): over MAX_HEAD_BYTES the connection is answered 431 and closed.
+
+httptools (llhttp) has no such bound and uvicorn sets none: a client could send one header
+of tens of megabytes, all of it buffered in the worker before the app sees the request
+(found by the probe2 helper: a 64 MB header was read and answered 200). nginx allows
+4 × 8 KiB by default; 64 KiB leaves room for long tokens and cookies.
+
+A head longer than one read of the transport is cut short as its bytes arrive (only bytes
+read while a head is being read count: a read that starts inside a body, or in which a head
+completes, does not, so large uploads and pipelined requests are untouched); a head that
+arrived in one read is measured when it is complete.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+#: The most a request's line and headers may take together.
+MAX_HEAD_BYTES: Final = 64 * 1024
+
+_TOO_LARGE: Final = b"request line and headers are larger than the server accepts"
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol that refuses a request head over MAX_HEAD_BYTES with a 431."""
+
+    _head_bytes: int = 0
+    _heads_done: int = 0
+    _in_body: bool = False
+    _refused: bool = False
+
+    def on_headers_complete(self) -> None:
+        self._heads_done += 1
+        self._in_body = True
+        if self._refused:
+            return
+        # A head that arrived in one read (up to the transport's read size) is measured
+        # whole here; one longer than a read is cut short in data_received.
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > MAX_HEAD_BYTES:
+            self._refuse()
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        if not self._refused:
+            super().on_message_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        started_in_body, heads = self._in_body, self._heads_done
+        super().data_received(data)
+        if started_in_body or self._in_body or heads != self._heads_done:
+            self._head_bytes = 0
+            return
+        self._head_bytes += len(data)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse()
+
+    def _refuse(self) -> None:
+        """Answer 431 and close; nothing more of this connection reaches the app."""
+        self._refused = True
+        if self.transport.is_closing():
+            return
+        self.logger.warning("a request head over %d bytes was refused (431)", MAX_HEAD_BYTES)
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: text/plain; charset=utf-8\r\n"
+            b"content-length: " + str(len(_TOO_LARGE)).encode("ascii") + b"\r\n"
+            b"connection: close\r\n\r\n" + _TOO_LARGE
+        )
+        self.transport.close()

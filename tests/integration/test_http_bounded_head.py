@@ -1,0 +1,119 @@
+"""A request's head (request line and headers) is bounded where `bookkeeper serve` reads it:
+uvicorn with the options serve gives it (server.uvicorn_options), on a real socket.
+
+httptools has no bound of its own: a 64 MB header was read into the worker and the request
+answered 200. Now a head over 64 KiB is a 431 and the connection is closed; heads below it,
+large bodies and pipelined requests are served as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from bookkeeper.entrypoints.http.bounded_head import MAX_HEAD_BYTES
+from bookkeeper.entrypoints.http.server import uvicorn_options
+
+
+async def _echo_size(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answers 200 with the number of body bytes it read."""
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = str(size).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@contextlib.asynccontextmanager
+async def served() -> AsyncIterator[int]:
+    options = uvicorn_options("127.0.0.1", 0, "warning", False)
+    options.pop("factory")
+    options.pop("port")
+    config = uvicorn.Config(_echo_size, lifespan="off", **options)
+    server = uvicorn.Server(config)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+        sock.close()
+
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    """What the server answered; b"reset" when it closed the connection under the client's
+    feet (it may refuse a head before the client has finished sending it)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        try:
+            await writer.drain()
+            return await asyncio.wait_for(reader.read(), 30)
+        except ConnectionError:
+            with contextlib.suppress(ConnectionError):
+                answer = await asyncio.wait_for(reader.read(), 30)
+                if answer:
+                    return answer
+            return b"reset"
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+def _get(headers: bytes = b"", close: bool = True) -> bytes:
+    end = b"Connection: close\r\n" if close else b""
+    return b"GET / HTTP/1.1\r\nHost: x\r\n" + headers + end + b"\r\n"
+
+
+@pytest.mark.parametrize("size", [MAX_HEAD_BYTES + 1, 8 * 1024 * 1024])
+async def test_a_head_over_the_bound_is_431_and_closed(size: int) -> None:
+    async with served() as port:
+        answer = await _exchange(port, _get(b"X-Big: " + b"a" * size + b"\r\n"))
+    assert answer.startswith(b"HTTP/1.1 431 ") or answer == b"reset"
+
+
+async def test_many_headers_over_the_bound_are_431() -> None:
+    many = b"".join(b"X-%d: %s\r\n" % (i, b"a" * 60) for i in range(2000))
+    async with served() as port:
+        answer = await _exchange(port, _get(many))
+    assert answer.startswith(b"HTTP/1.1 431 ") or answer == b"reset"
+
+
+async def test_heads_below_the_bound_large_bodies_and_pipelining_are_served() -> None:
+    body = b"b" * (4 * 1024 * 1024)
+    upload = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    ) + body
+    async with served() as port:
+        near = await _exchange(port, _get(b"X-Big: " + b"a" * (MAX_HEAD_BYTES - 200) + b"\r\n"))
+        uploaded = await _exchange(port, upload)
+        # Pipelined: one write with many small requests adds up to more than the bound.
+        pipelined = await _exchange(
+            port, _get(b"X-Pad: " + b"p" * 1000 + b"\r\n", close=False) * 100 + _get()
+        )
+    assert near.startswith(b"HTTP/1.1 200 ")
+    assert uploaded.startswith(b"HTTP/1.1 200 ") and uploaded.endswith(str(len(body)).encode())
+    assert pipelined.count(b"HTTP/1.1 200 ") == 101 and b" 431 " not in pipelined
