@@ -18,7 +18,12 @@ from nats.js import api
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.nats.config import NatsSettings, load_bus_tenants
-from bookkeeper.adapters.nats.consumer import CODE_HEADER, DELIVERIES_HEADER, NatsConsumer
+from bookkeeper.adapters.nats.consumer import (
+    CODE_HEADER,
+    DELIVERIES_HEADER,
+    REASON_HEADER,
+    NatsConsumer,
+)
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.accounts_master import AccountsMaster
 from bookkeeper.application.authorization import RoleAuthorizer
@@ -212,6 +217,28 @@ def test_an_amount_finer_than_ore_is_malformed_naming_its_field(net: str, refuse
             ingest.translate(raw)
     else:
         assert ingest.translate(raw)[1].lines[0].debit == Decimal(net) + Decimal("0.25")
+
+
+async def test_a_dead_letters_reason_reads_back_whole_in_ascii(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """A reason with Norwegian letters ("whole øre") is kept in the header as ASCII, which a
+    reader of the stream gets back as written; before, nats-py's reader garbled it."""
+    consumer = NatsConsumer(intake_on_accounts(uow_factory), bus)
+    await consumer.connect()
+    try:
+        await publish(bus, [invoice("O-2", net="1.005", vat="0.25")])
+        for _ in polls(30):
+            await consumer.pull_once(wait=0.3)
+            if await consumer.lag() == (0, 0):
+                break
+        [(_, headers)] = await _dead_letters(bus)
+        reason = headers[REASON_HEADER]
+        assert reason.isascii()
+        assert "whole \\xf8re" in reason
+        assert reason.encode().decode("unicode_escape").count("øre") == 1
+    finally:
+        await consumer.close()
 
 
 async def test_a_dead_letter_that_cannot_be_kept_on_the_last_delivery_comes_back(

@@ -107,8 +107,12 @@ def _kept_headers(original: dict[str, str] | None) -> dict[str, str]:
 
 
 def _header_value(value: str) -> str:
-    """A header value on one line (NATS headers cannot hold line breaks)."""
-    return " ".join(value.split())[:1000]
+    """A header value on one line (NATS headers cannot hold line breaks), in ASCII: a
+    reader such as nats-py's `get_msg` parses headers as e-mail headers and garbles
+    anything else ("øre" came back as "\ufffd\ufffdre"), so other characters are written as
+    Python escapes ("\\xf8re"); the AlertRaised event keeps the reason as it was."""
+    one_line = " ".join(value.split())[:1000]
+    return one_line.encode("ascii", "backslashreplace").decode("ascii")
 
 
 class NatsConsumer:
