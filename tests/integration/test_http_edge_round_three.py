@@ -119,3 +119,59 @@ async def test_a_name_spelt_twice_with_an_escape_is_a_repeat(api: Api) -> None:
     ).replace(b', "amount": "9999.00"', b', "\\u0061mount": "9999.00"')
     response = await _post(api, f"{API}/events", body, api.agent)
     assert problem_fields(assert_problem(response, 400)) == {"$.data.amount"}
+
+
+# --- names of nothing -----------------------------------------------------------------------
+
+#: Names that show nothing (a zero-width space, joiners, a word joiner, a BOM, a no-break
+#: space, a Hangul filler) or hold a control character.
+NO_NAMES = [
+    "\u200b",
+    "\u200c\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u00a0",
+    " \u200b\u00a0 ",
+    "\u3164",
+    "Adobe\x07",
+    "\x1b[2JAdobe",
+]
+
+
+@pytest.mark.parametrize("name", NO_NAMES)
+@pytest.mark.parametrize(
+    ("type_", "data", "field"),
+    [
+        ("ReceiptAttachmentProposed", receipt(), "merchantName"),
+        ("InvoiceRegistrationProposed", invoice(), "supplier"),
+        ("ReceiptAttachmentProposed", receipt(), "documentNumber"),
+        ("ReceiptAttachmentProposed", receipt(), "description"),
+        ("InvoiceRegistrationProposed", invoice(), "invoiceNumber"),
+    ],
+)
+async def test_a_name_of_nothing_is_a_422_and_nothing_is_recorded(
+    api: Api, type_: str, data: dict[str, Any], field: str, name: str
+) -> None:
+    response = await api.submit(type_, {**data, field: name})
+    problem = assert_problem(response, 422, "invalid-proposal")
+    assert field in problem["detail"]
+    assert await api.events() == []
+
+
+async def test_a_name_is_stored_in_one_spelling(api: Api) -> None:
+    """NFC, and nothing invisible at its ends; what is inside stays (a no-break space)."""
+    sent = receipt(merchantName="\ufeff Cafe\u0301 Bl\u00e5\u00a0AS\u200b ", documentNumber=" R-7")
+    proposed = await api.propose("ReceiptAttachmentProposed", sent)
+    shown = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert shown.json()["merchantName"] == "Caf\u00e9 Bl\u00e5\u00a0AS"
+    assert shown.json()["documentNumber"] == "R-7"
+
+
+@pytest.mark.parametrize("reason", ["\u200b", "\u00a0\ufeff", "nei\x07"])
+async def test_a_rejection_reason_of_nothing_is_refused(api: Api, reason: str) -> None:
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    refused = await api.reject(proposed["proposalId"], {"reason": reason})
+    assert refused.status_code in (400, 422), refused.text
+    assert_problem(refused, refused.status_code)
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["status"] == "PROPOSED"
