@@ -175,3 +175,46 @@ async def test_a_rejection_reason_of_nothing_is_refused(api: Api, reason: str) -
     assert_problem(refused, refused.status_code)
     state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
     assert state.json()["status"] == "PROPOSED"
+
+
+# --- /health and /metrics honour Accept ------------------------------------------------------
+
+PROMETHEUS = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/*", ""])
+async def test_health_answers_probes_and_json_clients(api: Api, accept: str | None) -> None:
+    headers = {} if accept is None else {"Accept": accept}
+    response = await api.client.get("/health", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "application/json;q=0"])
+async def test_health_with_an_accept_without_json_is_a_406(api: Api, accept: str) -> None:
+    response = await api.client.get("/health", headers={"Accept": accept})
+    problem = assert_problem(response, 406, "not-acceptable")
+    assert "application/json" in problem["detail"]
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "text/plain", PROMETHEUS])
+async def test_metrics_answer_a_scrape(api: Api, accept: str | None) -> None:
+    headers = {} if accept is None else {"Accept": accept}
+    response = await api.client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize("accept", ["application/json", "text/html", "text/plain;q=0"])
+async def test_metrics_with_an_accept_without_text_is_a_406(api: Api, accept: str) -> None:
+    response = await api.client.get("/metrics", headers={"Accept": accept})
+    assert_problem(response, 406, "not-acceptable")
+
+
+async def test_health_and_metrics_document_the_406(api: Api) -> None:
+    document = (await api.client.get("/schema/openapi.json")).json()
+    for path in ("/health", "/metrics"):
+        assert "406" in document["paths"][path]["get"]["responses"], path
