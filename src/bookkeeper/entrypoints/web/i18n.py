@@ -197,6 +197,10 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     },
     "rejected_msg": {"nb": "Avvist.", "en": "Rejected."},
     "refused": {"nb": "Ikke utført: {reason}", "en": "Not done: {reason}"},
+    "bad_number": {
+        "nb": "«{text}» er ikke et tall slik det skrives her; skriv f.eks. 1 234,50 eller 25",
+        "en": "“{text}” is not a number as written here; write e.g. 1 234,50, 1234.50 or 25",
+    },
     "back": {"nb": "Tilbake til listen", "en": "Back to the list"},
     "error": {"nb": "Noe gikk galt", "en": "Something went wrong"},
     "external_ids": {"nb": "Utført som", "en": "Carried out as"},
