@@ -8,7 +8,13 @@ from decimal import Decimal
 import pytest
 
 from bookkeeper.domain.errors import InvalidProposal
-from bookkeeper.domain.events import ReceiptAttachmentData
+from bookkeeper.domain.events import Party, ReceiptAttachmentData
+from bookkeeper.domain.ledger import (
+    InvalidJournalEntry,
+    UnbalancedEntry,
+    check_description,
+    check_party,
+)
 from bookkeeper.domain.proposals import normalise, validate
 from bookkeeper.domain.text import control_in, has_visible, tidy
 
@@ -107,3 +113,11 @@ def test_normalise_gives_names_one_spelling() -> None:
     assert isinstance(data, ReceiptAttachmentData)
     assert data.merchant_name == "Café AS"
     assert data.document_number == "R-1"
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\ufeff\u00a0"])
+def test_a_journal_entry_description_or_party_of_nothing_is_refused(text: str) -> None:
+    with pytest.raises(InvalidJournalEntry):
+        check_description(text)
+    with pytest.raises(UnbalancedEntry):
+        check_party(Party(kind="supplier", id=text))
