@@ -283,3 +283,14 @@ async def test_postgres_reports_the_line_of_a_taken_slot_in_an_earlier_batch(
         assert [e.id for e in stored] == [events[0].id]
     finally:
         await target.dispose()
+
+
+def test_a_line_that_repeats_a_member_is_a_bad_line(source: list[RecordedEvent]) -> None:
+    """Which actor, which amount? Neither is guessed (ADR 0049, round three)."""
+    line = encode(source[0])
+    repeated = line[:-1] + b',"actor":"someone-else"}'
+    assert line.endswith(b"}") and parse_line(1, line)
+    with pytest.raises(BadImportLine) as caught:
+        parse_line(7, repeated)
+    assert caught.value.number == 7
+    assert "$.actor" in caught.value.reason

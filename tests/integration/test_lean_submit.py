@@ -633,3 +633,22 @@ async def test_a_request_not_taken_reaches_the_route_untouched(tmp_path: Path) -
             seen, given = reached.pop()
             assert seen == {"type": "http", "method": "POST", "path": EVENTS, "headers": headers}
             assert given is receive
+
+
+async def test_a_repeated_member_answers_the_same_400(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`{"amount": "1.00", "amount": "9999.00"}` (ADR 0049, round three): refused on both
+    paths, naming the member, and nothing is recorded."""
+    caplog.set_level(logging.INFO, logger="bookkeeper.access")
+    body = json.dumps(RECEIPT).replace(
+        '"amount": "199.00"', '"amount": "1.00", "amount": "9999.00"'
+    )
+    assert body.count('"amount"') == 2
+    async with both(tmp_path) as (lean, route):
+        answer = await same(lean, route, post(body.encode()), caplog)
+        assert answer.status_code == 400
+        assert "$.data.amount" in answer.json()["detail"]
+        for s in (lean, route):
+            listed = await s.client.get(EVENTS, headers=s.agent)
+            assert listed.json()["items"] == []

@@ -671,3 +671,47 @@ async def test_the_readers_warnings_are_shown_beside_the_proposal(api: Api) -> N
     assert "fant ikke mva" in norsk.text
     english = await api.client.get(f"{APP}/review/{proposal}?lang=en")
     assert "no VAT" in english.text.split('id="warnings"', 1)[1]
+
+
+@pytest.mark.parametrize("written", ["1 234,50", "1.234,50", "1234.50", "1,234.50", "1234,50 kr"])
+async def test_the_page_reads_a_number_however_a_person_writes_it(api: Api, written: str) -> None:
+    """One parser for written numbers (domain.numerals.parse_written, ADR 0049 round
+    three): each spelling of 1 234,50 is the same NOK amount, as the API's 1234.50."""
+    usd = receipt(currency="USD", amount="41.00", vatRate="0", folioEventId="ev-not-listed")
+    proposed = await api.propose("ReceiptAttachmentProposed", usd)
+    csrf = await login(api, "kari", "reviewer")
+    approved = await api.client.post(
+        f"{APP}/review/{proposed['proposalId']}/approve",
+        data={"_csrf_token": csrf, "vat_rate": "0 %", "nok_amount": written},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303, approved.text
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["corrections"] == {"nokAmount": "1234.50"}
+
+
+@pytest.mark.parametrize(
+    ("field", "written"),
+    [
+        ("nok_amount", "1e3"),
+        ("nok_amount", "1_000"),
+        ("nok_amount", "1.234"),  # a thousand, or three decimals?
+        ("nok_amount", "١٠٠٠"),
+        ("vat_rate", "+25"),
+        ("vat_rate", "2.5e1"),
+    ],
+)
+async def test_a_number_the_page_cannot_read_is_a_form_error_and_decides_nothing(
+    api: Api, field: str, written: str
+) -> None:
+    usd = receipt(currency="USD", amount="41.00", vatRate="0", folioEventId="ev-not-listed")
+    proposed = await api.propose("ReceiptAttachmentProposed", usd)
+    csrf = await login(api, "kari", "reviewer")
+    form = {"_csrf_token": csrf, "vat_rate": "0", "nok_amount": "452,37", field: written}
+    refused = await api.client.post(
+        f"{APP}/review/{proposed['proposalId']}/approve", data=form, follow_redirects=False
+    )
+    assert refused.status_code == 422, refused.text
+    assert "er ikke et tall" in refused.text and "1 234,50" in refused.text
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["status"] == "PROPOSED"

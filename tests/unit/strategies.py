@@ -23,6 +23,7 @@ from bookkeeper.domain.events import (
     ReversalData,
     TransactionsQueriedData,
 )
+from bookkeeper.domain.text import has_visible
 
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999.99"), places=2)
 rates = st.sampled_from(sorted(money.NORWEGIAN_VAT_RATES))
@@ -31,11 +32,12 @@ names = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
     min_size=1,
     max_size=40,
-).filter(lambda s: s.strip() != "")
+).filter(has_visible)  # a name of only invisible characters is no name (ADR 0049)
 accounts = st.sampled_from(["6540", "6810", "6300", "7140", "2400:20001", "6553"])
-# NUL is refused by validation (no database keeps it in text); other text is fair game.
-text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20)
-optional_text = st.none() | text.filter(lambda s: s.strip() != "")
+# Control characters are refused by validation (NUL: no database keeps it in text; the
+# others: no document holds them, ADR 0049); other text is fair game.
+text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cc",)), max_size=20)
+optional_text = st.none() | text.filter(has_visible)
 
 receipts = st.builds(
     ReceiptAttachmentData,

@@ -24,6 +24,7 @@ from bookkeeper.domain.numerals import (
     misspelt_decimal,
     misspelt_member,
     parse_plain,
+    parse_written,
 )
 from bookkeeper.domain.review import ReviewRules
 from tests.unit.conftest import FixedClock
@@ -186,3 +187,75 @@ def test_a_bus_message_with_plain_amounts_is_translated(ingest: Ingest) -> None:
     ingest.translate(raw)
     with pytest.raises(MalformedMessage):
         ingest.translate(_invoice(1000).replace(b'"250.00"', b"2.5e2"))
+
+
+# --- numbers as people write them (parse_written, ADR 0049 round three) -------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("1 234,50", "1234.50"),
+        ("1.234,50", "1234.50"),
+        ("1234.5", "1234.5"),
+        ("1234,5", "1234.5"),
+        ("1,234.50", "1234.50"),
+        ("1\u00a0234,50", "1234.50"),
+        ("1\u202f234,50 kr", "1234.50"),
+        ("1 234 567", "1234567"),
+        ("1.234.567", "1234567"),
+        ("452,37 kr", "452.37"),
+        ("452,37 NOK", "452.37"),
+        ("25", "25"),
+        ("25 %", "25"),
+        ("12,5%", "12.5"),
+        ("0,5", "0.5"),
+        ("-180,20", "-180.20"),
+        ("\u2212180,20", "-180.20"),
+        ("  99  ", "99"),
+    ],
+)
+def test_a_written_number_is_read_the_same_whichever_way_it_is_written(
+    text: str, number: str
+) -> None:
+    assert parse_written(text) == Decimal(number)
+    assert str(parse_written(text)) == number
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "abc",
+        "1e3",
+        "1E+3",
+        "1_000",
+        "+5",
+        ".5",
+        "5.",
+        "1,",
+        "١٠٠",
+        "１００",
+        "12 34",
+        "1 2345",
+        "1,2,3",
+        "1.234.56",
+        "1..2",
+        "1,5.3",
+        "NaN",
+        "Infinity",
+        "1 234,5 6",
+        "kr",
+        "--1",
+    ],
+)
+def test_what_is_no_written_number_is_refused_saying_how_to_write_one(text: str) -> None:
+    with pytest.raises(ValueError, match="write"):
+        parse_written(text)
+
+
+@pytest.mark.parametrize("text", ["1.234", "1,234", "-1.234"])
+def test_one_separator_before_three_digits_is_ambiguous_and_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="three decimals"):
+        parse_written(text)

@@ -138,6 +138,13 @@ async def test_a_payment_is_bank_against_receivables(ingest: Ingest) -> None:
             MalformedMessage,
         ),
         (message("OrderShipped", {}), UnknownExternalType),
+        (  # a repeated member: which amount was meant? (ADR 0049, round three)
+            message("InvoiceIssued", json.loads(invoice())["data"]).replace(
+                b'"data": {', b'"data": {"net_amount": "1.00", '
+            ),
+            MalformedMessage,
+        ),
+        (invoice()[:-1] + b', "tenant": "globex"}', MalformedMessage),
         (message("InvoiceIssued", json.loads(invoice())["data"], tenant=""), MalformedMessage),
         (
             message("InvoiceIssued", json.loads(invoice())["data"], tenant="ac\tme"),

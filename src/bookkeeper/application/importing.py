@@ -27,6 +27,7 @@ from typing import Any
 import msgspec
 
 from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict
+from bookkeeper.application.json_keys import duplicate_key
 from bookkeeper.application.ports import EventImport, RecordedEvent
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import Status, decode_payload
@@ -85,6 +86,9 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
         misspelt = misspelt_decimal(payload, data, "data", stored=True)
         if misspelt is not None:
             raise ValueError(f"{misspelt} {SPELLING}")
+        repeated = duplicate_key(raw)
+        if repeated is not None:  # which of the two was meant? (ADR 0049, round three)
+            raise ValueError(f"{repeated} appears more than once in its object")
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, DomainError) as error:
         raise BadImportLine(number, str(error) or type(error).__name__) from None
     return RecordedEvent(

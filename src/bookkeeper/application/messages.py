@@ -664,6 +664,10 @@ TEXTS.update(
         "web.reasons": {"nb": "Hvorfor", "en": "Why"},
         "web.no_reasons": {"nb": "Ingen begrunnelse registrert.", "en": "No reasons recorded."},
         "web.review_rule": {"nb": "Regel", "en": "Rule"},
+        "web.bad_number": {
+            "nb": "«{text}» er ikke et tall slik det skrives her; skriv f.eks. 1 234,50 eller 25",
+            "en": "“{text}” is not a number as written here; write e.g. 1 234,50, 1234.50 or 25",
+        },
         "web.reading_warnings": {
             "nb": "Advarsler fra lesingen av dokumentet",
             "en": "Warnings from reading the document",

@@ -37,6 +37,7 @@ from bookkeeper.application.errors import (
     IdempotencyConflict,
 )
 from bookkeeper.application.event_log import external_entry_id
+from bookkeeper.application.json_keys import duplicate_key
 from bookkeeper.application.ledger import LedgerService, PostedEntry
 from bookkeeper.application.ports import Principal
 from bookkeeper.domain.errors import DomainError
@@ -247,6 +248,9 @@ def read_envelope(raw: bytes) -> Envelope:
         envelope = _envelope.decode(raw)
     except (msgspec.DecodeError, RecursionError) as error:
         raise MalformedMessage(f"not a message envelope: {error}") from None
+    repeated = duplicate_key(raw)
+    if repeated is not None:  # readers disagree on which of the two counts (ADR 0049)
+        raise MalformedMessage(f"{repeated} appears more than once in its object")
     for name in ("type", "source", "tenant"):
         value = getattr(envelope, name)
         if not value or len(value) > MAX_NAME or _CONTROL.search(value):

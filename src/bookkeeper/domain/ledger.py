@@ -32,6 +32,7 @@ from bookkeeper.domain.events import (
     line_items_of,
 )
 from bookkeeper.domain.rules import OUTPUT_VAT_ACCOUNT, REVERSE_CHARGE, TaxTable
+from bookkeeper.domain.text import has_visible
 
 BANK_ACCOUNT: Final = "1920"
 SUPPLIER_PAYABLES: Final = "2400"
@@ -179,7 +180,7 @@ def check_party(party: Party, where: str = "party") -> None:
     """Raise UnbalancedEntry unless the party is a customer or supplier with a usable id."""
     if party.kind not in (CUSTOMER, SUPPLIER):
         raise UnbalancedEntry(f"{where}.kind must be 'customer' or 'supplier'")
-    if not party.id.strip() or len(party.id) > _MAX_PARTY_ID or "\x00" in party.id:
+    if not has_visible(party.id) or len(party.id) > _MAX_PARTY_ID or "\x00" in party.id:
         raise UnbalancedEntry(f"{where}.id must be 1 to {_MAX_PARTY_ID} characters, no NUL")
     if party.name is not None and (len(party.name) > MAX_DESCRIPTION or "\x00" in party.name):
         raise UnbalancedEntry(f"{where}.name is too long or contains NUL")
@@ -192,7 +193,7 @@ def check_party(party: Party, where: str = "party") -> None:
 
 def check_description(description: str) -> None:
     """Raise InvalidJournalEntry unless the entry's description is fit for the books."""
-    if not description.strip():
+    if not has_visible(description):  # also a zero-width space alone (ADR 0049)
         raise InvalidJournalEntry("a journal entry needs a description")
     if len(description) > MAX_DESCRIPTION or "\x00" in description:
         raise InvalidJournalEntry(

@@ -202,3 +202,63 @@ def _first_misspelt(value: Any, sent: Any, path: str, stored: bool) -> str | Non
                 if found is not None:
                     return found
     return None
+
+
+# --- what a person writes ---------------------------------------------------------------
+
+#: What a refusal of a written number says (a page, chat).
+WRITTEN_SPELLING: Final = (
+    'is not a number as written here; write for example "1 234,50", "1.234,50" or '
+    '"1234.50" (digits, groups of three, one decimal comma or point)'
+)
+#: What a refusal of "1.234" or "1,234" says.
+AMBIGUOUS: Final = (
+    "could be a thousand or more, or a number with three decimals: write 1234 (or 1 234), "
+    "or the decimals with a comma or point and at most two digits"
+)
+#: A number as a person writes it, once spaces are one kind and the minus is ASCII.
+_WRITTEN: Final = re.compile(r"-?[0-9][0-9 .,]*")
+#: Spaces that group digits: a space, a no-break space, narrow and thin spaces.
+_GROUP_SPACES: Final = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
+_SUFFIXES: Final = ("kr", "nok", "%")
+
+
+def parse_written(text: str) -> Decimal:
+    """An amount or a rate as a person writes it on the page or in chat, read into the
+    plain grammar (then `parse_plain`): Norwegian "1 234,50" and "1.234,50", plain
+    "1234.5", English "1,234.50"; a trailing "kr", "NOK" or "%" is allowed. Digits are
+    grouped in threes (spaces, or the separator that is not the decimal one); the decimal
+    separator is the last comma or point. A single separator followed by exactly three
+    digits ("1.234", "1,234") means 1234 to one reader and 1.234 to another: refused, as is
+    anything else (" 1e3", "1_000", "+5", "١٠٠"). ValueError saying how to write it."""
+    written = text.translate(_GROUP_SPACES).replace("\u2212", "-").strip()
+    lowered = written.lower()
+    for suffix in _SUFFIXES:
+        if lowered.endswith(suffix):
+            written = written[: -len(suffix)].rstrip()
+            break
+    if not _WRITTEN.fullmatch(written) or written[-1] in " .,":
+        raise ValueError(f"{text.strip()!r} {WRITTEN_SPELLING}")
+    sign, digits = ("-", written[1:]) if written.startswith("-") else ("", written)
+    comma, point = digits.rfind(","), digits.rfind(".")
+    decimal = max(comma, point)
+    if decimal >= 0:
+        mark = digits[decimal]
+        if comma >= 0 and point >= 0:
+            grouping = "." if mark == "," else ","
+        elif digits.count(mark) > 1:
+            decimal, grouping = -1, mark  # "1.234.567": only groups
+        elif len(digits) - decimal - 1 == 3:
+            raise ValueError(f"{text.strip()!r} {AMBIGUOUS}")
+        else:
+            grouping = ""
+    else:
+        grouping = ""
+    whole, fraction = (digits[:decimal], digits[decimal + 1 :]) if decimal >= 0 else (digits, "")
+    groups = whole.replace(grouping, " ").split(" ") if grouping else whole.split(" ")
+    if (fraction and not fraction.isdigit()) or (
+        len(groups) > 1 and (not 1 <= len(groups[0]) <= 3 or any(len(g) != 3 for g in groups[1:]))
+    ):
+        raise ValueError(f"{text.strip()!r} {WRITTEN_SPELLING}")
+    plain = sign + "".join(groups) + (f".{fraction}" if fraction else "")
+    return parse_plain(plain)

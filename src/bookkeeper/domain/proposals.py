@@ -58,6 +58,7 @@ from bookkeeper.domain.events import (
     type_name,
 )
 from bookkeeper.domain.rules import foreign_currency
+from bookkeeper.domain.text import control_in, has_visible, tidy
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MAX_TEXT = 200
@@ -108,13 +109,20 @@ def counterparty(data: ProposalData) -> str | None:
     return None
 
 
-def _check_text(field: str, value: str | None, *, required: bool = True) -> None:
+def _check_text(
+    field: str, value: str | None, *, required: bool = True, breaks: bool = False
+) -> None:
+    """A name (`breaks`: free text, which may hold line breaks and tabs) that a reader
+    sees: not only spaces or invisible characters (a zero-width space, a BOM, a no-break
+    space), no control characters (ADR 0049, round three). An optional one may be ""."""
     if value is None:
         if required:
             raise InvalidProposal(f"{field} is required")
         return
-    if required and not value.strip():
-        raise InvalidProposal(f"{field} must not be empty")
+    if control_in(value, breaks=breaks) is not None:
+        raise InvalidProposal(f"{field} must not contain control characters")
+    if (required or value) and not has_visible(value):
+        raise InvalidProposal(f"{field} must not be empty or only invisible characters")
     if len(value) > _MAX_TEXT:
         raise InvalidProposal(f"{field} is longer than {_MAX_TEXT} characters")
 
@@ -254,16 +262,21 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
         case ReceiptAttachmentData():
             _check_text("merchantName", data.merchant_name)
             _check_text("folioEventId", data.folio_event_id, required=False)
+            _check_text("documentNumber", data.document_number, required=False)
+            _check_text("description", data.description, required=False, breaks=True)
             _check_receipt_lines(data, vat_rates)
         case ExpenseRegistrationData():
             _check_text("employee", data.employee)
             _check_text("category", data.category)
             _check_text("merchantName", data.merchant_name, required=False)
+            _check_text("documentNumber", data.document_number, required=False)
+            _check_text("description", data.description, required=False, breaks=True)
             _check_receipt_lines(data, vat_rates)
         case InvoiceRegistrationData():
             _check_text("supplier", data.supplier)
             _check_date("dueDate", data.due_date)
             _check_text("paymentAccount", data.payment_account, required=False)
+            _check_text("invoiceNumber", data.invoice_number, required=False)
             if data.due_date < data.date:
                 raise InvalidProposal("dueDate is before the invoice date")
             if isinstance(data.credited_invoice, str):
@@ -273,12 +286,14 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
             _check_lines(data, vat_rates)
         case PatternSuggestionData():
             _check_text("merchant", data.merchant)
+            _check_text("reason", data.reason, required=False, breaks=True)
             _check_account("accountCode", data.account_code)
             _check_rate("vatRate", data.vat_rate)
         case ReversalData() | CorrectionData():
             _check_text("targetProposalId", data.target_proposal_id)
-            if not data.reason.strip() or len(data.reason) > MAX_REASON:
+            if not has_visible(data.reason) or len(data.reason) > MAX_REASON:
                 raise InvalidProposal("a compensating proposal needs a reason")
+            _check_text("reason", data.reason, breaks=True)
             if isinstance(data, CorrectionData) and not data.changes.as_dict():
                 raise InvalidProposal("a correction must change at least one value")
             if isinstance(data, CorrectionData) and data.changes.nok_amount is not None:
@@ -292,7 +307,7 @@ def _check_lines(data: ProposalData, vat_rates: frozenset[Decimal] | None) -> No
     """Each line item well-formed, and together they are the amount."""
     items = line_items_of(data)
     for index, line in enumerate(items):
-        _check_text(f"lineItems[{index}].description", line.description)
+        _check_text(f"lineItems[{index}].description", line.description, breaks=True)
         _check_amount(f"lineItems[{index}].amount", line.amount)
         _check_rate(f"lineItems[{index}].vatRate", line.vat_rate, vat_rates)
         if line.account_code is not None:
@@ -358,12 +373,33 @@ def normalise(data: ProposalData) -> ProposalData:
                 line,
                 amount=line.amount.quantize(money.ORE),
                 vat_rate=_canonical_rate(line.vat_rate),
+                description=tidy(line.description),
             )
             for line in items
         )
     if isinstance(data, CorrectionData):
         changes["changes"] = normalise_corrections(data.changes)
+    for name in _TIDIED:
+        text = getattr(data, name, None)
+        if isinstance(text, str) and (tidied := tidy(text)) != text:
+            changes[name] = tidied
     return msgspec.structs.replace(data, **changes) if changes else data
+
+
+#: The texts a person reads that `normalise` gives one spelling (NFC, nothing invisible
+#: at the ends; ADR 0049, round three): names, numbers of documents, descriptions and
+#: reasons. Ids of other systems (folioEventId, fileUrl) are kept as sent.
+_TIDIED: Final = (
+    "merchant_name",
+    "supplier",
+    "employee",
+    "category",
+    "merchant",
+    "document_number",
+    "invoice_number",
+    "description",
+    "reason",
+)
 
 
 def normalise_corrections(corrections: Corrections) -> Corrections:
@@ -377,6 +413,10 @@ def normalise_corrections(corrections: Corrections) -> Corrections:
             changes[name] = _ore(value)
     if corrections.vat_rate is not None:
         changes["vat_rate"] = _canonical_rate(corrections.vat_rate)
+    for name in ("merchant_name", "supplier", "category"):
+        text = getattr(corrections, name)
+        if text is not None:
+            changes[name] = tidy(text)
     return msgspec.structs.replace(corrections, **changes) if changes else corrections
 
 
@@ -561,16 +601,16 @@ class Proposal:
 
     def reject(self, *, actor: str, reason: str, rule: str | None = None) -> None:
         self._require_pending("reject")
-        if not reason or not reason.strip():
+        if not reason or not has_visible(reason):
             raise RejectionReasonRequired("a rejection needs a reason")
+        if control_in(reason, breaks=True) is not None:
+            raise RejectionReasonRequired("the reason must not contain control characters")
         if "\x00" in reason:
             raise RejectionReasonRequired("the reason must not contain NUL characters")
         if len(reason) > MAX_REASON:
             raise RejectionReasonRequired(f"the reason is longer than {MAX_REASON} characters")
         # A proposer may withdraw (reject) their own proposal; only approval is four-eyes.
-        self._record(
-            self._name(Step.REJECTED), RejectedData(reason=reason.strip(), rule=rule), actor
-        )
+        self._record(self._name(Step.REJECTED), RejectedData(reason=tidy(reason), rule=rule), actor)
 
     def start_execution(
         self,

@@ -59,6 +59,7 @@ from bookkeeper.application.queries import Queries
 from bookkeeper.domain.approval import OwnDocumentApprovalNotAllowed, SecondApproverRequired
 from bookkeeper.domain.errors import DomainError, SelfApprovalNotAllowed
 from bookkeeper.domain.events import Corrections, Status
+from bookkeeper.domain.numerals import parse_written
 
 log = logging.getLogger("bookkeeper.discord")
 
@@ -630,24 +631,26 @@ def modal_values(rows: Iterable[Any]) -> dict[str, str]:
 def parse_corrections(account: str, vat: str, nok: str = "") -> Corrections | None:
     """The reviewer's corrections from the modal; ValueError (Norwegian) if malformed.
     `nok`: a foreign-currency document's amount in NOK ("1 234,56"; ADR 0051)."""
+    # Numbers read as the web page reads them (domain.numerals.parse_written): "1 234,56",
+    # "1.234,56", "1234.56", "25 %"; "1e3", "1_000", "1.234" (a thousand, or three
+    # decimals?) are refused (ADR 0049, round three).
     nok_amount: Decimal | None = None
-    nok = "".join(nok.replace(",", ".").split()).removesuffix("kr")
-    if nok:
+    if nok.strip():
         try:
-            nok_amount = Decimal(nok)
-        except InvalidOperation:
+            nok_amount = parse_written(nok)
+        except ValueError:
             raise ValueError("Beløp i NOK må være et tall, f.eks. 452,37.") from None
         if not nok_amount.is_finite() or nok_amount <= 0:
             raise ValueError("Beløp i NOK må være større enn null.")
     account = account.strip()
-    vat = vat.strip().removesuffix("%").strip().replace(",", ".")
+    vat = vat.strip()
     if account and not (len(account) == 4 and account.isascii() and account.isdigit()):
         raise ValueError("Konto må være fire siffer, f.eks. 6540.")
     rate: Decimal | None = None
     if vat:
         try:
-            rate = Decimal(vat)
-        except InvalidOperation:
+            rate = parse_written(vat)
+        except ValueError:
             raise ValueError("Mva-sats må være et tall, f.eks. 25.") from None
         if not rate.is_finite() or not 0 <= rate <= 100:
             raise ValueError("Mva-sats må være mellom 0 og 100.")

@@ -19,6 +19,7 @@ from litestar.exceptions import ValidationException
 from litestar.typing import FieldDefinition
 
 from bookkeeper.application import translation
+from bookkeeper.application.json_keys import duplicate_key
 from bookkeeper.domain.numerals import SPELLING, misspelt_decimal, misspelt_member
 
 if TYPE_CHECKING:
@@ -113,8 +114,25 @@ class StrictJson(AbstractDTO[T], Generic[T]):
             decoded = self._decoders[type(self)].decode(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             raise validation_error(error) from None
+        refuse_duplicates(value)
         refuse_misspelt(decoded, value)
         return decoded
+
+
+#: What a refusal of a repeated member says, after its path.
+REPEATED: Final = "appears more than once in its object; each member is given once"
+
+
+def refuse_duplicates(body: bytes) -> None:
+    """A 400 naming the member when an object of the JSON `body` repeats a name
+    (`{"amount": "1.00", "amount": "9999.00"}`: readers disagree on which one counts;
+    ADR 0049, round three). Call it once the body has decoded."""
+    field = duplicate_key(body)
+    if field is not None:
+        raise ValidationException(
+            f"{field}: {REPEATED}",
+            extra=[{"message": REPEATED, "key": field, "source": "body"}],
+        )
 
 
 def refuse_misspelt_member(body: bytes, names: frozenset[str], root: str = "$") -> None:

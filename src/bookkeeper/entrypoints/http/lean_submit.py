@@ -51,7 +51,11 @@ from bookkeeper.entrypoints.http.controllers.events import (
     MAX_IDEMPOTENCY_KEY,
     submit_command,
 )
-from bookkeeper.entrypoints.http.decoding import check_depth, validation_error
+from bookkeeper.entrypoints.http.decoding import (
+    check_depth,
+    refuse_duplicates,
+    validation_error,
+)
 from bookkeeper.entrypoints.http.negotiation import acceptable
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.security import bearer_token
@@ -226,6 +230,7 @@ class LeanSubmit:
                     data = _DECODER.decode(body)
                 except (msgspec.ValidationError, msgspec.DecodeError) as error:
                     raise validation_error(error) from None
+                refuse_duplicates(body)
             handlers = self._handlers()
             if data is None:
                 self._refuse_missing_body(scope, receive, send, handlers, idempotency_key)

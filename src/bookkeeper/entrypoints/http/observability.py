@@ -23,6 +23,8 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookkeeper.adapters.metrics import HTTP_LATENCY, HTTP_REQUESTS, exposition
+from bookkeeper.entrypoints.http.params import accepting
+from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.logs import request_id
 
 access_log = logging.getLogger("bookkeeper.access")
@@ -135,6 +137,10 @@ def _record(scope: Scope, status: int, seconds: float, rid: str) -> None:
     exclude_from_auth=True,
     sync_to_thread=False,
     media_type="text/plain",
+    # What Prometheus sends admits text/plain; an Accept that does not is a 406 problem
+    # document, as on the API (ADR 0049, round three).
+    before_request=accepting("text/plain"),
+    responses={406: documented(406)[406]},
 )
 def metrics() -> Response[bytes]:
     """The process's metrics in the Prometheus text format: HTTP requests by route template

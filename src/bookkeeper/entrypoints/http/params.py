@@ -4,6 +4,7 @@ bounds every query parameter of the API is held to (`bounded_query`, ADR 0021)."
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final
 
 from litestar import Request
@@ -183,6 +184,23 @@ def _check_accept(request: Request[Any, Any, Any], handler: Any) -> None:
     if CSV in produced and request.query_params.get("format"):
         return  # a report's `?format=` wins over Accept (csv_out): a link names it
     raise HTTPException(status_code=406, detail=not_acceptable_detail(accept, produced))
+
+
+def accepting(*produced: str) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """A `before_request` for a route outside the API router (/health, /metrics), which
+    `bounded_query` does not see: a 406 problem document when the request's Accept admits
+    none of `produced`, as on the API (ADR 0049, round three). No Accept, `*/*` (what a
+    Kubernetes probe or a load balancer sends) and a Prometheus scrape's list pass."""
+
+    async def negotiate(request: Request[Any, Any, Any]) -> None:
+        values = request.headers.getall("accept", [])
+        if not values:
+            return
+        accept = ", ".join(values)
+        if not acceptable(accept, produced):
+            raise HTTPException(status_code=406, detail=not_acceptable_detail(accept, produced))
+
+    return negotiate
 
 
 def _check_json_content_type(request: Request[Any, Any, Any]) -> None:

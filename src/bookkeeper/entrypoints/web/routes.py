@@ -16,7 +16,7 @@ import datetime as dt
 import secrets
 import uuid
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import resources
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -44,6 +44,7 @@ from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
 from bookkeeper.application.spending import month_of
 from bookkeeper.domain.errors import BookkeeperError, DomainError
 from bookkeeper.domain.events import Corrections, Status
+from bookkeeper.domain.numerals import parse_written
 from bookkeeper.entrypoints.http.controllers.files import download_type
 from bookkeeper.entrypoints.http.controllers.ledger import (
     balance_sheet_csv,
@@ -331,30 +332,29 @@ def _corrections(form: Any, view: ProposalView) -> Corrections | None:
     """The account and VAT rate the reviewer changed (None when nothing changed); a VAT
     rate that is not a number is an InvalidCorrection-like refusal (ValueError)."""
     account = _field(form, "account_code")
-    rate_text = _field(form, "vat_rate").replace(",", ".").rstrip("%").strip()
+    rate_text = _field(form, "vat_rate")
     changes: dict[str, Any] = {}
     if account and account != (view.account_code or ""):
         changes["account_code"] = account
+    # Numbers as people write them ("25", "12,5 %", "1 234,56 kr", "1.234,56", "1234.56"),
+    # read by the one parser the chat also uses (domain.numerals, ADR 0049 round three).
     if rate_text:
-        try:
-            rate = Decimal(rate_text)
-        except InvalidOperation:
-            raise ValueError(rate_text) from None
-        if not rate.is_finite():
-            raise ValueError(rate_text)
+        rate = _written("vat_rate", rate_text)
         if view.vat_rate is None or rate != view.vat_rate:
             changes["vat_rate"] = rate
     # ADR 0051: a foreign-currency document's amount in NOK ("1 234,56" as written here).
-    nok_text = "".join(_field(form, "nok_amount").replace(",", ".").split()).removesuffix("kr")
+    nok_text = _field(form, "nok_amount")
     if nok_text:
-        try:
-            nok_amount = Decimal(nok_text)
-        except InvalidOperation:
-            raise _BadNumber("nok_amount", nok_text) from None
-        if not nok_amount.is_finite():
-            raise _BadNumber("nok_amount", nok_text)
-        changes["nok_amount"] = nok_amount
+        changes["nok_amount"] = _written("nok_amount", nok_text)
     return Corrections(**changes) if changes else None
+
+
+def _written(label: str, text: str) -> Decimal:
+    """The number `text` as a person writes it (numerals.parse_written), or _BadNumber."""
+    try:
+        return parse_written(text)
+    except ValueError:
+        raise _BadNumber(label, text) from None
 
 
 class _BadNumber(ValueError):
@@ -481,7 +481,8 @@ def _review_routes() -> list[Any]:
                 error=i18n.text(
                     "refused",
                     lang,
-                    reason=f"{i18n.text(getattr(bad, 'label', 'vat_rate'), lang)}: {bad}",
+                    reason=f"{i18n.text(getattr(bad, 'label', 'vat_rate'), lang)}: "
+                    + i18n.text("bad_number", lang, text=str(bad)),
                 ),
             )  # fmt: skip
         try:

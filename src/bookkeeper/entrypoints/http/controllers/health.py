@@ -12,6 +12,9 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from bookkeeper import __version__
 from bookkeeper.application.errors import StorageDegraded
+from bookkeeper.entrypoints.http.negotiation import JSON_TYPES
+from bookkeeper.entrypoints.http.params import accepting
+from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.runtime import Runtime
 from bookkeeper.entrypoints.http.wire import (
     BackendsOut,
@@ -42,12 +45,16 @@ class HealthController(Controller):
         operation_id="getHealth",
         summary="Health of the service and its database",
         exclude_from_auth=True,
+        # Accept honoured as on the API: a 406 problem document when it admits no JSON; no
+        # Accept and */* (a Kubernetes or load-balancer probe) pass (ADR 0049, round three).
+        before_request=accepting(*JSON_TYPES),
         responses={
+            406: documented(406)[406],
             503: ResponseSpec(
                 data_container=HealthOut,
                 description="The database does not answer, or its latest queries failed",
                 generate_examples=False,
-            )
+            ),
         },
     )
     async def health(self, runtime: NamedDependency[Runtime]) -> Response[HealthOut]:

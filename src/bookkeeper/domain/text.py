@@ -1,0 +1,67 @@
+"""Text a person is meant to read: a name, a description, a reason (ADR 0049, round three).
+
+A merchant called U+200B (a zero-width space), "\\u00a0" (a no-break space) or "\\ufeff"
+passes `str.strip()` or looks like nothing on every page, report and voucher: it names no
+one. `has_visible` says whether a text holds anything a reader sees; `control_in` finds a
+control character (a BEL, an ESC that steers a terminal, a DEL), which no name holds and
+free text only as a line break or a tab; `tidy` gives a text its one spelling (Unicode NFC,
+so "é" typed as e + U+0301 is the "é" of every other document) without the invisible
+characters at its ends. Characters inside a text are kept: a zero-width joiner builds an
+emoji, a no-break space belongs between "AS" and a number.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Final
+
+#: Categories of characters that show nothing: controls, format characters (zero-width
+#: space, joiners, word joiner, BOM, bidi marks, soft hyphen), separators (spaces, line
+#: and paragraph separators), lone surrogates. Unassigned and private-use code points are
+#: not among them: a newer Unicode, or a font, may draw them.
+_UNSEEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Cs"})
+#: Letters and symbols that are drawn as blank: Hangul fillers, the braille blank, the
+#: combining grapheme joiner, Mongolian and Khmer vowel carriers shown as nothing.
+_BLANK: Final = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180e")
+#: Tag characters end an emoji flag ("🏴" + tags + cancel tag: Scotland's): kept at the end.
+_TAG: Final = "\U000e0020"
+_CANCEL_TAG: Final = "\U000e007f"
+#: Control characters that free text may hold: a line break, a tab.
+_BREAKS: Final = frozenset("\t\n\r")
+
+
+def unseen(ch: str) -> bool:
+    """Whether the character shows nothing by itself."""
+    return ch in _BLANK or unicodedata.category(ch) in _UNSEEN_CATEGORIES
+
+
+def has_visible(text: str) -> bool:
+    """Whether `text` holds at least one character a reader sees."""
+    if text.isascii():
+        return any(" " < ch < "\x7f" for ch in text)
+    return not all(unseen(ch) for ch in text)
+
+
+def control_in(text: str, *, breaks: bool = False) -> str | None:
+    """The first control character of `text` (C0, DEL, C1), or None; with `breaks`, a tab,
+    a line feed and a carriage return are allowed (free text over several lines)."""
+    if text.isprintable():
+        return None
+    for ch in text:
+        if unicodedata.category(ch) == "Cc" and not (breaks and ch in _BREAKS):
+            return ch
+    return None
+
+
+def tidy(text: str) -> str:
+    """`text` in Unicode NFC without the invisible characters at its ends."""
+    if text.isascii():
+        return text.strip()
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    start, end = 0, len(text)
+    while start < end and unseen(text[start]):
+        start += 1
+    while end > start and unseen(text[end - 1]) and not _TAG <= text[end - 1] <= _CANCEL_TAG:
+        end -= 1
+    return text[start:end]

@@ -1,0 +1,123 @@
+"""Text a person reads (domain.text, ADR 0049 round three) and the proposals that hold it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from bookkeeper.domain.errors import InvalidProposal
+from bookkeeper.domain.events import Party, ReceiptAttachmentData
+from bookkeeper.domain.ledger import (
+    InvalidJournalEntry,
+    UnbalancedEntry,
+    check_description,
+    check_party,
+)
+from bookkeeper.domain.proposals import normalise, validate
+from bookkeeper.domain.text import control_in, has_visible, tidy
+
+#: Texts that show nothing: each is no name.
+INVISIBLE = [
+    "",
+    " ",
+    "\u200b",  # zero-width space
+    "\u200c\u200d",  # zero-width non-joiner, joiner
+    "\u2060",  # word joiner
+    "\ufeff",  # byte order mark
+    "\u00a0",  # no-break space
+    "\u3000\u2003",  # ideographic space, em space
+    "\u2028\u2029",  # line and paragraph separators
+    "\u00ad",  # soft hyphen
+    "\u202e\u200f",  # bidi override, right-to-left mark
+    "\u3164",  # Hangul filler
+    "\u2800",  # braille blank
+    "\t\n",
+    " \u200b\u00a0\ufeff ",
+]
+
+
+@pytest.mark.parametrize("text", INVISIBLE)
+def test_invisible_text_has_nothing_visible(text: str) -> None:
+    assert not has_visible(text)
+    assert tidy(text) == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "tidied"),
+    [
+        ("Adobe", "Adobe"),
+        ("  Adobe  ", "Adobe"),
+        ("\u200bAdobe\ufeff\u00a0", "Adobe"),
+        ("Cafe\u0301 Åsgard", "Café Åsgard"),  # NFC
+        ("Bar\u00a0AS", "Bar\u00a0AS"),  # inside: kept
+        ("👩\u200d💻 Studio", "👩\u200d💻 Studio"),  # a joiner builds the emoji: kept
+        ("🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f", None),
+        ("株式会社", "株式会社"),
+        ("x", "x"),
+    ],
+)
+def test_visible_text_keeps_its_inside(text: str, tidied: str | None) -> None:
+    assert has_visible(text)
+    assert tidy(text) == (text if tidied is None else tidied)
+
+
+@pytest.mark.parametrize("text", ["a\x07b", "\x1b[31mred", "a\x7f", "a\x85b", "\x00"])
+def test_control_characters_are_found(text: str) -> None:
+    assert control_in(text) is not None
+    assert control_in(text, breaks=True) is not None
+
+
+def test_breaks_are_free_texts_own() -> None:
+    assert control_in("line one\nline two\ttab\r\n") is not None
+    assert control_in("line one\nline two\ttab\r\n", breaks=True) is None
+
+
+def _receipt(**changes: object) -> ReceiptAttachmentData:
+    fields: dict[str, object] = {
+        "merchant_name": "Adobe",
+        "amount": Decimal("199.00"),
+        "date": dt.date(2026, 11, 20),
+        "vat_rate": Decimal("25"),
+        "account_code": "6540",
+    }
+    fields.update(changes)
+    return ReceiptAttachmentData(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", [n for n in INVISIBLE if n])
+def test_a_merchant_of_invisible_characters_is_refused(name: str) -> None:
+    with pytest.raises(InvalidProposal, match="merchantName"):
+        validate(_receipt(merchant_name=name))
+
+
+@pytest.mark.parametrize(
+    ("field", "camel"),
+    [("document_number", "documentNumber"), ("description", "description")],
+)
+@pytest.mark.parametrize("value", ["\u200b", "\u00a0", "\ufeff "])
+def test_optional_text_given_as_invisible_is_refused(field: str, camel: str, value: str) -> None:
+    with pytest.raises(InvalidProposal, match=camel):
+        validate(_receipt(**{field: value}))
+
+
+def test_a_bel_in_a_name_is_refused_and_a_line_break_in_a_description_is_not() -> None:
+    with pytest.raises(InvalidProposal, match="control"):
+        validate(_receipt(merchant_name="Adobe\x07"))
+    validate(_receipt(description="Lisens\nnovember"))
+
+
+def test_normalise_gives_names_one_spelling() -> None:
+    data = normalise(_receipt(merchant_name="\u200b Cafe\u0301 AS\u00a0", document_number=" R-1 "))
+    assert isinstance(data, ReceiptAttachmentData)
+    assert data.merchant_name == "Café AS"
+    assert data.document_number == "R-1"
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\ufeff\u00a0"])
+def test_a_journal_entry_description_or_party_of_nothing_is_refused(text: str) -> None:
+    with pytest.raises(InvalidJournalEntry):
+        check_description(text)
+    with pytest.raises(UnbalancedEntry):
+        check_party(Party(kind="supplier", id=text))
