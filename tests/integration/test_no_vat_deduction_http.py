@@ -20,6 +20,7 @@ from bookkeeper.settings import Settings
 from tests.fakes.fiken import API_PREFIX, FakeFiken
 from tests.fakes.server import serve_in_thread
 from tests.http_helpers import API, Api, assert_problem, running_api, sqlite_container
+from tests.integration.test_web_pages import APP, login
 from tests.polling import polls
 
 TOKEN = "fiken-represent-token"
@@ -161,3 +162,19 @@ async def test_a_manual_entry_deducting_vat_on_representation_is_refused(
     }
     accepted = await api.client.post(f"{API}/journal-entries", json=gross, headers=accountant)
     assert accepted.status_code == 201, accepted.text
+
+
+async def test_the_review_page_says_why_after_a_correction_to_representation(
+    tmp_path: Path,
+) -> None:
+    async with running_api(tmp_path) as api:
+        proposed = await api.propose("ExpenseRegistrationProposed", dinner())
+        await login(api, "per", "reviewer")
+        before = (await api.client.get(f"{APP}/review/{proposed['proposalId']}")).text
+        assert "ingen fradragsrett" not in before
+        approved = await api.approve(
+            proposed["proposalId"], {"corrections": {"accountCode": "7350"}}
+        )
+        assert approved.status_code == 200, approved.text
+        page = (await api.client.get(f"{APP}/review/{proposed['proposalId']}")).text
+        assert "ingen fradragsrett for representasjon (konto 7350" in page, page

@@ -6,12 +6,26 @@ why, in Norwegian."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
+import msgspec
 import pytest
 
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application import messages as m
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.commands import RecordJournalEntry
 from bookkeeper.application.execution.books_actions import purchase_lines
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.translation import (
+    ExternalMessage,
+    Ingest,
+    NotBookable,
+    Translators,
+    bus_principal,
+)
 from bookkeeper.domain.confidence import ScoringContext, score
 from bookkeeper.domain.deduction import no_deduction
 from bookkeeper.domain.events import (
@@ -30,6 +44,7 @@ from bookkeeper.domain.ledger import (
 )
 from bookkeeper.domain.review import DEFAULT_RULES
 from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
+from tests.unit.conftest import FixedClock
 
 D = Decimal
 PROPOSAL = "0190f5e2-0000-7000-8000-000000000055"
@@ -202,3 +217,55 @@ def test_the_reviewer_is_told_why_in_norwegian() -> None:
 def test_only_the_default_accounts_carry_no_deduction() -> None:
     assert no_deduction("7350") and no_deduction("7360") and no_deduction("7350:42")
     assert not any(no_deduction(a) for a in ("6860", "7140", "73500", "735", None, ""))
+
+
+class _Dinner(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    vat_code: str
+
+
+class _DinnerTranslator:
+    """A bus translator that books a customer dinner under the VAT code it is given."""
+
+    types = frozenset({"DinnerPaid"})
+    subject = "expenses.DinnerPaid"
+    schema = _Dinner
+
+    def translate(self, message: ExternalMessage) -> RecordJournalEntry:
+        code = message.data.vat_code
+        lines = [JournalLine(account="1920", credit=D("100.00"))]
+        if code == "1":
+            lines[:0] = [
+                JournalLine(account="7350", debit=D("80.00"), vat_code="1", vat_part="base"),
+                JournalLine(account="2710", debit=D("20.00"), vat_code="1", vat_part="tax"),
+            ]
+        else:
+            lines[:0] = [JournalLine(account="7350", debit=D("100.00"), vat_code=code)]
+        return RecordJournalEntry(
+            date=dt.date(2026, 3, 1),
+            description="Kundemiddag",
+            lines=tuple(lines),
+            source="expenses",
+            entry_id=message.entry_id(message.data.id),
+        )
+
+
+def _dinner(key: str, code: str) -> bytes:
+    data = {"id": key, "vat_code": code}
+    envelope = {"type": "DinnerPaid", "source": "expenses", "tenant": "acme", "data": data}
+    return json.dumps(envelope).encode()
+
+
+async def test_a_bus_entry_deducting_vat_on_representation_is_not_bookable(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    ledger = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
+    ingest = Ingest(Translators([_DinnerTranslator()]), ledger)
+    with pytest.raises(NotBookable, match="no input VAT deduction"):
+        await ingest.book(_dinner("d-1", "1"), bus_principal())
+    [refused, booked] = await ingest.book_many(
+        [_dinner("d-2", "1"), _dinner("d-3", "0")], bus_principal()
+    )
+    assert isinstance(refused, NotBookable)
+    assert not isinstance(booked, Exception)
+    assert [(x.account, x.debit) for x in booked.entry.lines if x.debit] == [("7350", D("100.00"))]
