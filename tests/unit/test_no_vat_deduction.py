@@ -43,7 +43,7 @@ from bookkeeper.domain.ledger import (
     saft_vat_code,
 )
 from bookkeeper.domain.review import DEFAULT_RULES
-from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
+from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable, compliance_findings
 from tests.unit.conftest import FixedClock
 
 D = Decimal
@@ -269,3 +269,18 @@ async def test_a_bus_entry_deducting_vat_on_representation_is_not_bookable(
     assert isinstance(refused, NotBookable)
     assert not isinstance(booked, Exception)
     assert [(x.account, x.debit) for x in booked.entry.lines if x.debit] == [("7350", D("100.00"))]
+
+
+def test_the_gross_booking_passes_the_compliance_checks() -> None:
+    multi = restaurant(
+        amount=D("1015.00"),
+        vat_amount=D("160.00"),
+        line_items=(
+            LineItem(description="Mat", amount=D("575.00"), vat_rate=D("15"), account_code="6860"),
+            LineItem(description="Vin", amount=D("440.00"), vat_rate=D("25")),
+        ),
+    )
+    for data in (restaurant(), multi):
+        entry = posting_for(data, proposal_id=PROPOSAL, rates=TABLE)
+        assert entry is not None
+        assert compliance_findings(entry, table=TABLE, chart=("6860", "7350", "2711", "1920")) == []
