@@ -17,6 +17,7 @@ from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application import messages as m
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import RecordJournalEntry
+from bookkeeper.application.execution.bank_actions import vat_note
 from bookkeeper.application.execution.books_actions import purchase_lines
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.translation import (
@@ -284,3 +285,17 @@ def test_the_gross_booking_passes_the_compliance_checks() -> None:
         entry = posting_for(data, proposal_id=PROPOSAL, rates=TABLE)
         assert entry is not None
         assert compliance_findings(entry, table=TABLE, chart=("6860", "7350", "2711", "1920")) == []
+
+
+def test_the_bank_note_of_a_multi_rate_receipt_says_which_part_has_no_deduction() -> None:
+    receipt = restaurant(
+        amount=D("1015.00"),
+        vat_amount=D("160.00"),
+        line_items=(
+            LineItem(description="Mat", amount=D("575.00"), vat_rate=D("15"), account_code="6860"),
+            LineItem(description="Vin", amount=D("440.00"), vat_rate=D("25")),
+        ),
+    )
+    assert vat_note(receipt) == (
+        "MVA per sats: 15 % av 575,00 kr (mva 75,00 kr); 25 % av 440,00 kr (ingen fradragsrett)"
+    )
