@@ -163,7 +163,7 @@ async def test_vat_report_of_a_term(
         amount=D("115.00"),
         date=dt.date(2026, 11, 3),
         vat_rate=D("15"),
-        account_code="7350",
+        account_code="6860",
     )
     proposal = uuid.uuid4()
     posting = posting_for(receipt, proposal_id=str(proposal))

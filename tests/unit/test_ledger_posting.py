@@ -95,12 +95,12 @@ def test_an_expense_at_the_food_rate_uses_2711_and_code_11() -> None:
         date=dt.date(2026, 3, 2),
         category="meals",
         vat_rate=D("15"),
-        account_code="7350",
+        account_code="6860",
     )
     entry = posting_for(expense, proposal_id=PROPOSAL, payment_account="1920:10001")
     assert entry is not None
     assert sides(entry) == [
-        ("7350", "100.00", "0.00", "11", "base"),
+        ("6860", "100.00", "0.00", "11", "base"),
         ("2711", "15.00", "0.00", "11", "tax"),
         ("1920:10001", "0.00", "115.00", None, None),
     ]

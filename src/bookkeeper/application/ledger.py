@@ -68,6 +68,7 @@ from bookkeeper.domain.ledger import (
     InvalidReportPeriod,
     VatTerm,
     check_balanced,
+    check_deductions,
     check_description,
     check_entry_date,
     natural_amount,
@@ -661,6 +662,7 @@ class LedgerService:
         check_description(command.description)
         check_entry_date(command.date)
         check_balanced(command.lines)
+        check_deductions(command.lines)
 
     def _prepare(
         self, principal: Principal, command: RecordJournalEntry, rules: ReviewRules

@@ -380,6 +380,19 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          r"proposal says (?P<b>\S+) at (?P<w>\S+) %",
          "godkjent mønster for {m} sier konto {a} med {v} %, forslaget sier {b} med {w} %"),
         (r"all required fields present", "alle påkrevde felt er med"),
+        (r"no input VAT deduction for representation \(account (?P<a>\S+), "
+         r"merverdiavgiftsloven § 8-3\): the whole amount is booked as the cost",
+         "ingen fradragsrett for representasjon (konto {a}, merverdiavgiftsloven § 8-3): "
+         "hele beløpet føres som kostnad"),
+        (r"no input VAT deduction for this account \(account (?P<a>\S+), "
+         r"merverdiavgiftsloven § 8-3\): the whole amount is booked as the cost",
+         "ingen fradragsrett for inngående mva på konto {a} (merverdiavgiftsloven § 8-3): "
+         "hele beløpet føres som kostnad"),
+        (r"lines\[(?P<i>\d+)\]: account (?P<a>\S+) carries no input VAT deduction "
+         r"\(merverdiavgiftsloven § 8-3\), so VAT code (?P<c>\S+) cannot be used on it: "
+         r"book the gross amount with VAT code 0",
+         "linje {i}: konto {a} gir ingen fradragsrett for inngående mva (merverdiavgiftsloven "
+         "§ 8-3), så mva-kode {c} kan ikke brukes: før bruttobeløpet med mva-kode 0"),
         (r"missing: (?P<f>.+)", "mangler: {f}"),
         (r"§ 5-1-1 field (?P<f>\S+) is missing", "§ 5-1-1-feltet {f} mangler"),
         (r"organisation number (?P<o>\S+) fails the MOD11 check",

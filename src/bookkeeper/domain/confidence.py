@@ -27,6 +27,7 @@ import msgspec
 from stdnum.no import orgnr
 
 from bookkeeper.domain import money
+from bookkeeper.domain.deduction import no_deduction, no_deduction_reason
 from bookkeeper.domain.events import (
     CorrectionData,
     ExpenseRegistrationData,
@@ -35,6 +36,7 @@ from bookkeeper.domain.events import (
     ProposalData,
     ReceiptAttachmentData,
     ReversalData,
+    line_items_of,
 )
 from bookkeeper.domain.patterns import MatchKind, PatternMatch
 from bookkeeper.domain.review import ReviewRules
@@ -318,6 +320,15 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         add("bank", "0.05", "a matching bank transaction was found")
     elif context.bank_transaction_verified is False:
         add("bank", "-0.20", "no matching bank transaction was found")
+
+    # No input VAT deduction on the account (ADR 0055): booked at the gross amount, which
+    # the reviewer is told; it neither raises nor lowers the score.
+    if has_merchant:
+        items = line_items_of(data)
+        used: list[str | None] = [account, *(item.account_code or account for item in items)]
+        for booked in dict.fromkeys(used):
+            if isinstance(booked, str) and no_deduction(booked):
+                add("vat-deduction", "0", no_deduction_reason(booked))
 
     if context.duplicate_of:
         add("duplicate", "-0.50", "possible duplicate of " + ", ".join(context.duplicate_of[:3]))

@@ -18,6 +18,7 @@ from typing import Final
 import msgspec
 
 from bookkeeper.domain import money
+from bookkeeper.domain.deduction import no_deduction
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     ExpenseRegistrationData,
@@ -109,6 +110,23 @@ def input_vat(
         return INPUT_VAT[rate.normalize() if rate else Decimal("0")]
     except KeyError:
         raise UnbalancedEntry(f"no input VAT treatment for rate {rate}") from None
+
+
+#: A purchase on an account without an input VAT deduction right (domain.deduction,
+#: ADR 0055): its whole gross amount on the cost account, no input VAT line, the SAF-T
+#: code 0 (no VAT treatment, in no VAT return) and Fiken's vatType NONE.
+NO_DEDUCTION: Final = VatTreatment(
+    rate=Decimal("0"), saft_code="0", vat_account=None, fiken_vat_type="NONE"
+)
+
+
+def purchase_vat(
+    account: str, rate: Decimal, rates: TaxTable | None = None, on: dt.date | None = None
+) -> VatTreatment:
+    """`input_vat` of a purchase booked on `account`: NO_DEDUCTION when the account carries
+    no deduction right (the rate is still checked: a rate no code has is refused)."""
+    treatment = input_vat(rate, rates, on)
+    return NO_DEDUCTION if no_deduction(account) else treatment
 
 
 #: Fiken's vatType of a purchase, by the tax type of its rate (integrations.md § vatType).
@@ -225,7 +243,7 @@ def _cost_lines(
     rates: TaxTable | None = None,
     on: dt.date | None = None,
 ) -> list[JournalLine]:
-    treatment = input_vat(rate, rates, on)
+    treatment = purchase_vat(account, rate, rates, on)
     vat = money.vat_of_gross(gross, rate) if vat_amount is None else vat_amount
     if treatment.vat_account is None:
         vat = Decimal(0)
@@ -671,3 +689,28 @@ def unknown_accounts(used: Iterable[str], chart: Iterable[str]) -> list[str]:
     only under their main account)."""
     known = set(chart)
     return sorted({code for code in used if code not in known and base_account(code) not in known})
+
+
+def _deducts(code: str) -> bool:
+    """A VAT code under which the base line's input VAT is deducted: a domestic input
+    code with an input VAT account (1, 11, 12, 13), the import VAT deducted directly
+    (14, 15), a deductible reverse-charge code (81, 83, 86, 88, 91)."""
+    charge = REVERSE_CHARGE.get(code)
+    if charge is not None:
+        return charge.input_account is not None
+    known = SAFT_VAT_CODES.get(code)
+    return known is not None and known.direction == INPUT and bool(known.rate)
+
+
+def check_deductions(lines: Iterable[JournalLine]) -> None:
+    """Raise InvalidJournalEntry when a line deducts input VAT on an account that carries
+    no deduction right (domain.deduction, ADR 0055: representation, mval. § 8-3): such a
+    cost is booked at its gross amount, without a VAT code (or code 0)."""
+    for index, line in enumerate(lines):
+        code = line.vat_code
+        if code and no_deduction(line.account) and _deducts(code):
+            raise InvalidJournalEntry(
+                f"lines[{index}]: account {line.account} carries no input VAT deduction "
+                f"(merverdiavgiftsloven § 8-3), so VAT code {code} cannot be used on it: "
+                f"book the gross amount with VAT code 0"
+            )

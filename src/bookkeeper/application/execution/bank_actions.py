@@ -12,7 +12,8 @@ from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import ExecutionRefused, attachment_filename
 from bookkeeper.application.ports import BankProvider, UnitOfWorkFactory
 from bookkeeper.domain import money
-from bookkeeper.domain.events import ReceiptAttachmentData, line_items_of, line_rates
+from bookkeeper.domain.deduction import no_deduction
+from bookkeeper.domain.events import LineItem, ReceiptAttachmentData, line_items_of, line_rates
 
 #: What the record of a reversed Folio attachment says: the API has no way to remove it.
 FOLIO_KEEPS_ATTACHMENT: Final = (
@@ -83,10 +84,18 @@ def vat_note(data: ReceiptAttachmentData) -> str:
     "MVA per sats: 15 % av 152,00 kr (mva 19,83 kr); 25 % av 41,90 kr (mva 8,38 kr)"."""
     parts = "; ".join(
         f"{_rate(item.vat_rate)} % av {money.kroner_text(item.amount, data.currency)} "
-        f"(mva {money.kroner_text(money.vat_of_gross(item.amount, item.vat_rate), data.currency)})"
+        f"({_vat_said(data, item)})"
         for item in line_items_of(data)
     )
     return f"MVA per sats: {parts}"
+
+
+def _vat_said(data: ReceiptAttachmentData, item: LineItem) -> str:
+    """A part's VAT for the note; a part on an account without a deduction right (ADR
+    0055: representation) has none to deduct, which the note says instead."""
+    if no_deduction(item.account_code or data.account_code):
+        return "ingen fradragsrett"
+    return f"mva {money.kroner_text(money.vat_of_gross(item.amount, item.vat_rate), data.currency)}"
 
 
 def _rate(rate: object) -> str:

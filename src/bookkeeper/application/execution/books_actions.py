@@ -50,7 +50,7 @@ from bookkeeper.domain.events import (
     is_credit_note,
     line_items_of,
 )
-from bookkeeper.domain.ledger import input_vat
+from bookkeeper.domain.ledger import purchase_vat
 from bookkeeper.domain.proposals import Proposal
 from bookkeeper.domain.rules import TaxTable
 
@@ -379,7 +379,7 @@ def purchase_lines(
     def line(
         description: str, gross: Decimal, rate: Decimal, account: str, vat: Decimal | None
     ) -> PurchaseLine:
-        treatment = input_vat(rate, rates, data.date)
+        treatment = purchase_vat(account, rate, rates, data.date)
         amount = money.vat_of_gross(gross, rate) if vat is None else vat
         if treatment.vat_account is None:
             amount = Decimal(0)

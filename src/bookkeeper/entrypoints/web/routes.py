@@ -42,6 +42,7 @@ from bookkeeper.application.people import People
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
 from bookkeeper.application.spending import month_of
+from bookkeeper.domain.deduction import no_deduction, no_deduction_reason
 from bookkeeper.domain.errors import BookkeeperError, DomainError
 from bookkeeper.domain.events import Corrections, Status
 from bookkeeper.domain.numerals import parse_written
@@ -310,6 +311,25 @@ def _reading_warnings(view: ProposalView, history: list[Any]) -> list[str]:
     return list(found)
 
 
+def _deduction_notes(view: ProposalView) -> list[str]:
+    """Why the proposal is booked without input VAT (ADR 0055): an account it is booked on
+    — as proposed, or as the reviewer corrected it — carries no deduction right
+    (representation, mval. § 8-3); shown beside the reading warnings, in Norwegian."""
+    corrected = (view.corrections or {}).get("accountCode")
+    account = corrected if isinstance(corrected, str) and corrected else view.account_code
+    items = view.data.get("lineItems")
+    used = [account] + [
+        item.get("accountCode") or account
+        for item in (items if isinstance(items, list) else ())
+        if isinstance(item, dict)
+    ]
+    return [
+        no_deduction_reason(code)
+        for code in dict.fromkeys(used)
+        if isinstance(code, str) and no_deduction(code)
+    ]
+
+
 def _history_meta(view: ProposalView, history: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The proposal event's confidence and review-rule metadata (empty when absent)."""
     for event in history:
@@ -426,7 +446,7 @@ def _review_routes() -> list[Any]:
         return render(
             request, "proposal.html", status=status, user=user, view=view, history=history,
             confidence=confidence, review=review, document=stored, error=error,
-            warnings=_reading_warnings(view, history),
+            warnings=_reading_warnings(view, history) + _deduction_notes(view),
             notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
             names=await _names(runtime, user), credited=_credited(view, history),
         )  # fmt: skip
