@@ -7,6 +7,7 @@ malformed request's 400) still reach the client."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -137,3 +138,17 @@ async def test_a_malformed_request_still_gets_the_servers_400() -> None:
     async with serving() as port:
         received = await exchange(port, b"NOT HTTP AT ALL\r\n\r\n")
     assert received.startswith(b"HTTP/1.1 400 Bad Request")
+    # As problem details, like every other refusal (ADR 0049), not uvicorn's plain text.
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert b"content-type: application/problem+json" in head.lower()
+    problem = json.loads(body)
+    assert (problem["status"], problem["title"]) == (400, "Bad Request")
+    assert problem["detail"]
+
+
+async def test_a_control_byte_in_the_request_line_is_a_problem_document() -> None:
+    async with serving() as port:
+        received = await exchange(port, b"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request")
+    assert json.loads(body)["status"] == 400

@@ -100,6 +100,10 @@ async def test_many_headers_over_the_bound_are_431() -> None:
     async with served() as port:
         answer = await _exchange(port, _get(many))
     assert answer.startswith(b"HTTP/1.1 431 ") or answer == b"reset"
+    if answer != b"reset":  # problem details, like every other refusal (ADR 0049)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b"content-type: application/problem+json" in head
+        assert b'"status":431' in body
 
 
 async def test_heads_below_the_bound_large_bodies_and_pipelining_are_served() -> None:

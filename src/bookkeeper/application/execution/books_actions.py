@@ -208,12 +208,14 @@ class BooksActions:
             LineItem(description="", amount=in_nok.amount, vat_rate=in_nok.vat_rate),
         )
         for part in parts:
-            treatment = input_vat(part.vat_rate, rates, in_nok.date)
+            account = part.account_code or in_nok.account_code
+            # A credit of a cost without deduction right (ADR 0055) takes back no VAT.
+            treatment = purchase_vat(account, part.vat_rate, rates, in_nok.date)
             code = treatment.saft_code if treatment.vat_account is not None else ""
             coded = code.isdigit()
             line = JournalEntryLineOut(
                 amount=part.amount,
-                credit_account=part.account_code or in_nok.account_code,
+                credit_account=account,
                 credit_vat_code=int(code) if coded else None,
             )
             lines.append((line, treatment.rate if coded else None))

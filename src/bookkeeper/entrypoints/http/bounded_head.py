@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from typing import Final
 
+import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 #: The most a request's line and headers may take together.
 MAX_HEAD_BYTES: Final = 64 * 1024
 
-_TOO_LARGE: Final = b"request line and headers are larger than the server accepts"
+_TOO_LARGE: Final = "request line and headers are larger than the server accepts"
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -72,10 +73,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self.logger.warning("a request head over %d bytes was refused (431)", MAX_HEAD_BYTES)
-        self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: text/plain; charset=utf-8\r\n"
-            b"content-length: " + str(len(_TOO_LARGE)).encode("ascii") + b"\r\n"
-            b"connection: close\r\n\r\n" + _TOO_LARGE
-        )
+        self.transport.write(problem_response(431, "Request Header Fields Too Large", _TOO_LARGE))
         self.transport.close()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request its parser refused (a control byte in the request
+        line, a broken header), as problem details like every other refusal (ADR 0049)."""
+        self.transport.write(problem_response(400, "Bad Request", msg))
+        self.transport.close()
+
+
+def problem_response(status: int, title: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 response carrying RFC 9457 problem details; the connection closes."""
+    body = msgspec.json.encode(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    )
+    return (
+        f"HTTP/1.1 {status} {title}\r\n"
+        "content-type: application/problem+json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    ).encode("ascii") + body
