@@ -77,7 +77,16 @@ async def test_an_unread_amount_is_given_on_the_page_and_a_bad_one_loses_nothing
         f"{APP}/review/{proposal}/approve", data={"_csrf_token": csrf, "comment": "sjekket"}
     )
     assert missing.status_code == 422
+    assert "beløpet kunne ikke leses fra dokumentet" in html.unescape(missing.text)
+    assert 'value="sjekket"' in missing.text
     assert (await _state(api, proposal))["status"] == "PROPOSED"
+    # Nor is a credit's amount a purchase's: said in Norwegian, the proposal unchanged.
+    negative = await api.client.post(
+        f"{APP}/review/{proposal}/approve", data={"_csrf_token": csrf, "amount": "-180,20"}
+    )
+    assert negative.status_code == 422
+    assert "beløpet må være større enn null" in html.unescape(negative.text)
+    assert _value(negative.text, "amount") == "-180,20"
 
     # A number that is not one: a Norwegian sentence naming the field, and what was typed
     # (here and in the other fields) is still in the form.

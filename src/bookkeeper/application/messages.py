@@ -859,6 +859,30 @@ TEXTS.update(
         "web.event.AlertRaised": {"nb": "Varsel", "en": "Alert"},
         "web.event.PatternSuggested": {"nb": "Mønster foreslått", "en": "Pattern suggested"},
         "web.event.PatternApplied": {"nb": "Mønster tatt i bruk", "en": "Pattern applied"},
+        # The approval's refusals a correction form meets (handlers, domain/proposals.py).
+        "refusal.unread.amount": {
+            "nb": "beløpet kunne ikke leses fra dokumentet: godkjenn med riktig beløp",
+            "en": "amount could not be read from the document: approve with a corrected amount",
+        },
+        "refusal.unread.date": {
+            "nb": "datoen kunne ikke leses fra dokumentet: godkjenn med riktig dato",
+            "en": "date could not be read from the document: approve with a corrected date",
+        },
+        "refusal.unread.amount_date": {
+            "nb": "beløpet og datoen kunne ikke leses fra dokumentet: godkjenn med riktig "
+            "beløp og dato",
+            "en": "amount and date could not be read from the document: approve with a "
+            "corrected amount and date",
+        },
+        "refusal.correction.amount_positive": {
+            "nb": "rettelsen gjør forslaget ugyldig: beløpet må være større enn null",
+            "en": "correction makes the proposal invalid: amount must be a positive amount",
+        },
+        "refusal.correction.amount_ore": {
+            "nb": "rettelsen gjør forslaget ugyldig: beløpet kan ha høyst to desimaler (øre)",
+            "en": "correction makes the proposal invalid: amount must have at most two "
+            "decimals (øre)",
+        },
         "web.event.TransactionFailedCompliance": {
             "nb": "Stoppet av kontrollregel",
             "en": "Stopped by a compliance rule",
