@@ -637,7 +637,10 @@ def _review_routes() -> list[Any]:
         form = await request.form()
         queries = runtime.get_queries()
         view = await queries.proposal(user, proposal_id)
-        history = await queries.events(user, EventFilter(stream_id=view.id, limit=1))
+        try:  # which fields were unread (the handler enforces them in any case)
+            history = await queries.events(user, EventFilter(stream_id=view.id, limit=1))
+        except BookkeeperError:
+            history = []
         # What the reviewer typed, shown again when the approval is refused.
         posted = {name: _field(form, name) for name, _, _ in offered_fields(view)}
         posted["comment"] = _field(form, "comment")
