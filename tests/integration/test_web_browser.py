@@ -270,6 +270,65 @@ async def test_on_a_phone_by_keyboard_in_english(server: tuple[str, Any], browse
     await context.close()
 
 
+async def test_a_reviewer_gives_the_amount_the_reader_could_not_read(
+    server: tuple[str, Any], browser: Any
+) -> None:
+    """A receipt without a readable total is proposed with a stand-in amount that cannot be
+    approved as it is: in the browser the reviewer types the amount and the date as people
+    in Norway write them, sees a mistyped one refused in Norwegian with what was typed
+    kept, and then the corrected proposal."""
+    from tests.unseen_documents import pdf
+
+    base, container = server
+    agent = {"Authorization": f"Bearer {mint(container, 'book-e', 'agent')}"}
+    document = pdf(["Kafé Solsiden", "Dato 18.11.2026", "Takk for besøket!"])
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        uploaded = await client.post(
+            f"{API}/documents",
+            files={"file": ("bilag.pdf", document, "application/pdf")},
+            headers=agent,
+        )
+    assert uploaded.status_code == 201, uploaded.text
+    proposal_id = uploaded.json()["proposal"]["id"]
+    context = await browser.new_context(locale="nb-NO", viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await _login(page, base, mint(container, "kari", "reviewer"))
+    await page.goto(f"{base}/app/review/{proposal_id}")
+    amount = page.locator("#approve-form input[name=amount]")
+    assert await amount.get_attribute("required") is not None
+    assert await amount.input_value() == ""
+    assert await page.locator("#approve-form input[name=date]").input_value() == "18.11.2026"
+
+    # A letter O for a zero: refused on the page, in Norwegian, nothing typed lost.
+    await amount.fill("1 234,5O")
+    await page.fill("#approve-form input[name=date]", "19.11.2026")
+    await page.fill("#approve-form input[name=comment]", "kvittering fra lunsj")
+    await page.click("#approve-form button[type=submit]")
+    alert = await page.inner_text("[role=alert]")
+    assert "Beløp: «1 234,5O» er ikke et tall" in alert
+    assert await amount.input_value() == "1 234,5O"
+    assert await page.locator("#approve-form input[name=date]").input_value() == "19.11.2026"
+    assert await page.locator("#approve-form input[name=comment]").input_value() == (
+        "kvittering fra lunsj"
+    )
+    await _shot(page, "web-correction-refused.png")
+
+    await amount.fill("1 234,50")
+    await page.click("#approve-form button[type=submit]")
+    await page.wait_for_url(f"{base}/app/review/{proposal_id}?done=approved")
+    facts = (await page.inner_text(".facts")).replace("\u00a0", " ").replace("\u202f", " ")
+    assert "→ Beløp" in facts and "1 234,50" in facts
+    assert "→ Dato" in facts and "19.11.2026" in facts
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        state = await client.get(
+            f"{API}/proposals/{proposal_id}",
+            headers={"Authorization": f"Bearer {mint(container, 'vera', 'viewer')}"},
+        )
+    corrections = state.json()["corrections"]
+    assert corrections["amount"] == "1234.50" and corrections["date"] == "2026-11-19"
+    await context.close()
+
+
 async def _seed_costs(database_url: str) -> None:
     """Two days of Anthropic costs (USD, 10 NOK/USD) for acme, through SpendingService."""
     from bookkeeper.adapters.sql import SqlDatabase

@@ -345,6 +345,12 @@ async def test_missing_merchant_and_vat_are_proposed_with_warnings_and_low_confi
     assert view.vat_rate == Decimal("25")
     assert result.proposal.confidence is not None
     assert result.proposal.confidence.score < Decimal("0.7")
+    # The pipeline's own warnings are recorded with the proposal (its metadata: the
+    # payload's schema is unchanged), for the review page; the reader's stay in
+    # DocumentExtracted.
+    [event] = await setup.harness.stream(result.proposal.id)
+    assert "no merchant read" in event.metadata["warnings"]
+    assert "no VAT rate read; 25 % assumed" in event.metadata["warnings"]
 
 
 async def test_an_invoice_without_due_date_or_usable_lines_gets_defaults_and_warnings() -> None:

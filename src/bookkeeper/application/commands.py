@@ -24,6 +24,9 @@ class SubmitEvent(msgspec.Struct, frozen=True, kw_only=True):
     proposer_confidence: Decimal | None = None
     bank_transaction_verified: bool | None = None
     source: dict[str, str] = {}
+    #: What the proposer assumed itself (the pipeline: "no VAT rate read; 25 % assumed"),
+    #: recorded in the proposal event's metadata ("warnings") for the reviewer to read.
+    warnings: tuple[str, ...] = ()
 
 
 class ApproveProposal(msgspec.Struct, frozen=True, kw_only=True):

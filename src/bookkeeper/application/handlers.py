@@ -136,6 +136,11 @@ class DecisionResult(msgspec.Struct, frozen=True, kw_only=True):
     proposal: ProposalView
 
 
+#: How many of a proposer's own warnings, and how much of each, a proposal records.
+MAX_WARNINGS: Final = 20
+MAX_WARNING: Final = 500
+
+
 def request_fingerprint(command: SubmitEvent) -> str:
     """A hash of what the request asked for, to tell a retry from a reused key."""
     body = [
@@ -253,6 +258,13 @@ class Handlers:
                 if any("\x00" in k + v for k, v in command.source.items()):
                     raise InvalidProposal("source must not contain NUL characters")
                 metadata["source"] = dict(command.source)
+            if command.warnings:
+                # Metadata, not the payload: the event schema stays as it is (ADR 0027).
+                metadata["warnings"] = list(
+                    dict.fromkeys(
+                        w.replace("\x00", "")[:MAX_WARNING] for w in command.warnings[:MAX_WARNINGS]
+                    )
+                )
             # The proposal's department (domain.approval): the proposer's attribute, never
             # the request body's word.
             department = approval.clean_department(

@@ -677,10 +677,6 @@ TEXTS.update(
         "web.reasons": {"nb": "Hvorfor", "en": "Why"},
         "web.no_reasons": {"nb": "Ingen begrunnelse registrert.", "en": "No reasons recorded."},
         "web.review_rule": {"nb": "Regel", "en": "Rule"},
-        "web.bad_number": {
-            "nb": "«{text}» er ikke et tall slik det skrives her; skriv f.eks. 1 234,50 eller 25",
-            "en": "“{text}” is not a number as written here; write e.g. 1 234,50, 1234.50 or 25",
-        },
         "web.reading_warnings": {
             "nb": "Advarsler fra lesingen av dokumentet",
             "en": "Warnings from reading the document",
@@ -836,6 +832,97 @@ TEXTS.update(
         # kinds (the four the conversation names are its kind.* keys; these two are the page's)
         "web.kind.reversal": {"nb": "Reversering", "en": "Reversal"},
         "web.kind.correction": {"nb": "Korreksjon", "en": "Correction"},
+    }
+)
+
+# The review page's correction form, confidence signals, categories and event names
+# (webfix): Norwegian words for what the page showed in English.
+TEXTS.update(
+    {
+        "web.approve_help_fields": {
+            "nb": "Rett det som er feil før du godkjenner: beløp som 1 234,50, datoer som "
+            "18.11.2026. Felt du lar stå, beholdes som foreslått.",
+            "en": "Correct what is wrong before approving: amounts as 1234.50 or 1 234,50, "
+            "dates as 2026-11-18 or 18.11.2026. Fields left as they are stay as proposed.",
+        },
+        "web.form.unread": {
+            "nb": "kunne ikke leses fra dokumentet: fyll inn",
+            "en": "could not be read from the document: fill it in",
+        },
+        "web.form.bad_number": {
+            "nb": "{field}: «{text}» er ikke et tall (skriv for eksempel 1 234,50)",
+            "en": "{field}: “{text}” is not a number (write, for example, 1234.50)",
+        },
+        "web.form.bad_date": {
+            "nb": "{field}: «{text}» er ikke en dato (skriv dd.mm.åååå, for eksempel 18.11.2026)",
+            "en": "{field}: “{text}” is not a date (write yyyy-mm-dd, for example 2026-11-18)",
+        },
+        "web.form.date_placeholder": {"nb": "dd.mm.åååå", "en": "yyyy-mm-dd"},
+        # Confidence signals (domain/confidence.py): what each reason weighs.
+        "web.signal.amount": {"nb": "Beløp", "en": "Amount"},
+        "web.signal.bank": {"nb": "Bankmatch", "en": "Bank match"},
+        "web.signal.bank-mismatch": {"nb": "Avvik mot banken", "en": "Bank mismatch"},
+        "web.signal.completeness": {"nb": "Fullstendighet", "en": "Completeness"},
+        "web.signal.documentation": {"nb": "Dokumentasjon", "en": "Documentation"},
+        "web.signal.duplicate": {"nb": "Mulig duplikat", "en": "Possible duplicate"},
+        "web.signal.nok-amount": {"nb": "Beløp i NOK", "en": "Amount in NOK"},
+        "web.signal.pattern": {"nb": "Kjent mønster", "en": "Known pattern"},
+        "web.signal.payment-account": {"nb": "Betalingskonto", "en": "Payment account"},
+        "web.signal.proposer-estimate": {"nb": "Leserens anslag", "en": "Reader's estimate"},
+        "web.signal.unknown-account": {"nb": "Ukjent konto", "en": "Unknown account"},
+        "web.signal.vat": {"nb": "Mva", "en": "VAT"},
+        "web.effect": {"nb": "{effect} poeng", "en": "{effect} points"},
+        # Expense categories (domain/accounts.py).
+        "web.category.travel": {"nb": "Reise", "en": "Travel"},
+        "web.category.telecom": {"nb": "Telefon og internett", "en": "Telecom"},
+        "web.category.software": {"nb": "Programvare", "en": "Software"},
+        "web.category.food": {"nb": "Mat og drikke", "en": "Food and drink"},
+        "web.category.other": {"nb": "Annet", "en": "Other"},
+        "web.category.pattern": {"nb": "Etter mønster", "en": "By pattern"},
+        # A proposal's lifecycle steps (domain.events.Step), after its kind: "Utlegg: godkjent".
+        "web.step.proposed": {"nb": "foreslått", "en": "proposed"},
+        "web.step.approved": {"nb": "godkjent", "en": "approved"},
+        "web.step.endorsed": {"nb": "første godkjenning", "en": "first approval"},
+        "web.step.rejected": {"nb": "avvist", "en": "rejected"},
+        "web.step.execution_started": {"nb": "utføres", "en": "being carried out"},
+        "web.step.executed": {"nb": "utført", "en": "carried out"},
+        "web.step.execution_failed": {"nb": "forsøk feilet", "en": "attempt failed"},
+        "web.step.failed": {"nb": "feilet", "en": "failed"},
+        # Other events a proposal's history holds.
+        "web.event.DocumentExtracted": {"nb": "Dokumentet lest", "en": "Document read"},
+        "web.event.IntentClassified": {"nb": "Meldingen tolket", "en": "Message understood"},
+        "web.event.JournalEntryPosted": {"nb": "Bilag bokført", "en": "Journal entry posted"},
+        "web.event.AlertRaised": {"nb": "Varsel", "en": "Alert"},
+        "web.event.PatternSuggested": {"nb": "Mønster foreslått", "en": "Pattern suggested"},
+        "web.event.PatternApplied": {"nb": "Mønster tatt i bruk", "en": "Pattern applied"},
+        # The approval's refusals a correction form meets (handlers, domain/proposals.py).
+        "refusal.unread.amount": {
+            "nb": "beløpet kunne ikke leses fra dokumentet: godkjenn med riktig beløp",
+            "en": "amount could not be read from the document: approve with a corrected amount",
+        },
+        "refusal.unread.date": {
+            "nb": "datoen kunne ikke leses fra dokumentet: godkjenn med riktig dato",
+            "en": "date could not be read from the document: approve with a corrected date",
+        },
+        "refusal.unread.amount_date": {
+            "nb": "beløpet og datoen kunne ikke leses fra dokumentet: godkjenn med riktig "
+            "beløp og dato",
+            "en": "amount and date could not be read from the document: approve with a "
+            "corrected amount and date",
+        },
+        "refusal.correction.amount_positive": {
+            "nb": "rettelsen gjør forslaget ugyldig: beløpet må være større enn null",
+            "en": "correction makes the proposal invalid: amount must be a positive amount",
+        },
+        "refusal.correction.amount_ore": {
+            "nb": "rettelsen gjør forslaget ugyldig: beløpet kan ha høyst to desimaler (øre)",
+            "en": "correction makes the proposal invalid: amount must have at most two "
+            "decimals (øre)",
+        },
+        "web.event.TransactionFailedCompliance": {
+            "nb": "Stoppet av kontrollregel",
+            "en": "Stopped by a compliance rule",
+        },
     }
 )
 

@@ -207,6 +207,8 @@ class DocumentPipeline:
             # Only an attachment is paid from the bank; the others expect no bank event.
             bank_transaction_verified=True if match is not None else None,
             source=dict(source or {}),
+            # The pipeline's own warnings (the extractor's are in DocumentExtracted).
+            warnings=tuple(dict.fromkeys(warnings[len(extraction.warnings) :])),
         )
         try:
             result = await self._handlers.submit(command)

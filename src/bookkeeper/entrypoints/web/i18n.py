@@ -24,6 +24,7 @@ from babel.numbers import format_decimal, format_percent
 from litestar import Request
 
 from bookkeeper.application import messages as m
+from bookkeeper.domain.events import CATALOGUE
 
 Lang = m.Language
 LANGS: Final[tuple[Lang, ...]] = ("nb", "en")
@@ -93,6 +94,8 @@ RATE_FIELDS: Final = frozenset({"vatRate"})
 def field_value(key: str, value: object, lang: Lang) -> str:
     """A proposal field's value for people: amounts with two decimals in the page's locale,
     days as `day`, a rate without trailing zeros ("25", "11,11"); anything else as it is."""
+    if key == "category":  # an expense category (domain/accounts.py) in words
+        return text(f"category.{value}", lang) if f"category.{value}" in TEXTS else str(value)
     try:
         if key in AMOUNT_FIELDS:
             return money(str(value), lang)
@@ -134,3 +137,49 @@ def text(key: str, lang: Lang, **values: object) -> str:
         return key.split(".", 1)[-1]
     template = entry[lang]
     return template.format(**values) if values else template
+
+
+def signal(name: object, lang: Lang) -> str:
+    """A confidence signal's name (domain/confidence.py: "pattern", "completeness") in
+    words; an unknown one as it is."""
+    key = f"signal.{name}"
+    return text(key, lang) if key in TEXTS else str(name or "")
+
+
+def effect(value: object, lang: Lang) -> str:
+    """What a reason adds to or takes from the score, signed, in the page's locale:
+    "+0,20 poeng" / "−0.15 points"; as it is when not a number."""
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    if not number.is_finite():
+        return str(value)
+    shown = format_decimal(abs(number), format="0.00", locale=lang)
+    sign = "−" if number < 0 else "+" if number > 0 else "±"
+    return text("effect", lang, effect=f"{sign}{shown}")
+
+
+def event_name(name: str, lang: Lang) -> str:
+    """An event type in words: a proposal's step after its kind ("Utlegg: foreslått"),
+    the others by their own key ("Dokumentet lest"); an unknown type by its name."""
+    key = f"event.{name}"
+    if key in TEXTS:
+        return text(key, lang)
+    kind_step = _KIND_STEP.get(name)
+    if kind_step is None:
+        return name
+    kind, step = kind_step
+    kind_key = f"kind.{kind}"
+    kind_words = text(kind_key, lang) if kind_key in TEXTS else kind
+    return f"{kind_words}: {text(f'step.{step}', lang)}"
+
+
+#: Each proposal event type's kind and step (domain.events.CATALOGUE).
+_KIND_STEP: Final[Mapping[str, tuple[str, str]]] = MappingProxyType(
+    {
+        name: (entry.kind.value, entry.step.value)
+        for name, entry in CATALOGUE.items()
+        if entry.kind is not None and f"web.step.{entry.step.value}" in m.TEXTS
+    }
+)

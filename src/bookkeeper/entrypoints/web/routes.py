@@ -13,6 +13,7 @@ never a 500.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -44,7 +45,12 @@ from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
 from bookkeeper.application.spending import month_of
 from bookkeeper.domain.deduction import no_deduction, no_deduction_reason
 from bookkeeper.domain.errors import BookkeeperError, DomainError
-from bookkeeper.domain.events import Corrections, Status
+from bookkeeper.domain.events import (
+    PROPOSAL_PAYLOAD,
+    Corrections,
+    Kind,
+    Status,
+)
 from bookkeeper.domain.numerals import parse_written
 from bookkeeper.entrypoints.http.controllers.files import download_type
 from bookkeeper.entrypoints.http.controllers.ledger import (
@@ -119,6 +125,8 @@ def render(
         day=lambda value: i18n.day(value, lang),
         score=lambda value: i18n.score(value, lang),
         field=lambda key, value: i18n.field_value(key, value, lang),
+        signal=lambda name: i18n.signal(name, lang),
+        effect=lambda value: i18n.effect(value, lang),
         #: A confidence reason or warning (written in English) in the page's language.
         say=lambda detail: sentence(str(detail or ""), lang),
         #: Why a proposal's last attempt failed, in words of our own (the raw is shown too).
@@ -308,6 +316,11 @@ def _reading_warnings(view: ProposalView, history: list[Any]) -> list[str]:
             continue
         for warning in getattr(data, "warnings", ()) or ():
             found.setdefault(str(warning), None)
+    # The pipeline's own (a VAT rate or due date it assumed), recorded with the proposal.
+    first = _proposed(view, history)
+    own = first.metadata.get(_WARNINGS) if first is not None else None
+    for warning in own if isinstance(own, list) else ():
+        found.setdefault(str(warning), None)
     return list(found)
 
 
@@ -332,10 +345,18 @@ def _deduction_notes(view: ProposalView) -> list[str]:
 
 def _history_meta(view: ProposalView, history: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The proposal event's confidence and review-rule metadata (empty when absent)."""
+    first = _proposed(view, history)
+    if first is None:
+        return {}, {}
+    return first.metadata.get("confidence") or {}, first.metadata.get("review") or {}
+
+
+def _proposed(view: ProposalView, history: list[Any]) -> Any:
+    """The proposal's first event (None when the history does not hold it)."""
     for event in history:
         if event.stream_id == view.id and event.version == 1:
-            return event.metadata.get("confidence") or {}, event.metadata.get("review") or {}
-    return {}, {}
+            return event
+    return None
 
 
 def _credited(view: ProposalView, history: list[Any]) -> str | None:
@@ -348,41 +369,179 @@ def _credited(view: ProposalView, history: list[Any]) -> str | None:
     return None
 
 
-def _corrections(form: Any, view: ProposalView) -> Corrections | None:
-    """The account and VAT rate the reviewer changed (None when nothing changed); a VAT
-    rate that is not a number is an InvalidCorrection-like refusal (ValueError)."""
-    account = _field(form, "account_code")
-    rate_text = _field(form, "vat_rate")
+#: Where the pipeline names the fields a document did not show (pipeline.UNREAD_SOURCE_KEY)
+#: and records the warnings it added itself (defaults it assumed; handlers.submit).
+_UNREAD: Final = "unread"
+_WARNINGS: Final = "warnings"
+
+
+def _unread(view: ProposalView, history: list[Any]) -> frozenset[str]:
+    """The fields the proposal's document did not show: the approval must correct each."""
+    first = _proposed(view, history)
+    source = first.metadata.get("source") if first is not None else None
+    unread = str(source.get(_UNREAD, "")) if isinstance(source, dict) else ""
+    return frozenset(name for name in unread.split(",") if name)
+
+
+#: The corrections the approve form offers, in its order: (form and Corrections name, the
+#: proposal data's key, how it is read). Only those the proposal's payload has are shown
+#: (domain.events.PROPOSAL_PAYLOAD), so a form never offers what a correction may not
+#: change; the NOK amount is a foreign-currency document's conversion (ADR 0051).
+FORM_FIELDS: Final[tuple[tuple[str, str, str], ...]] = (
+    ("amount", "amount", "amount"),
+    ("date", "date", "date"),
+    ("due_date", "dueDate", "date"),
+    ("merchant_name", "merchantName", "text"),
+    ("supplier", "supplier", "text"),
+    ("account_code", "accountCode", "text"),
+    ("vat_rate", "vatRate", "rate"),
+    ("vat_amount", "vatAmount", "amount"),
+    ("nok_amount", "nokAmount", "amount"),
+)
+_NORWEGIAN_DAY: Final = re.compile(r"([0-9]{1,2})[./]([0-9]{1,2})[./]([0-9]{4})")
+_ISO_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_number(text: str, *, rate: bool = False) -> Decimal:
+    """A number as a reviewer types it ("1 234,50", "1.234,50 kr", "180.20", "25 %",
+    "−180,20"): the one reader of written numbers (domain.numerals.parse_written, ADR 0049
+    round three), which the chat and Discord use too; ",-" after kroner is allowed. `rate`:
+    a VAT rate (the same grammar). ValueError otherwise."""
+    del rate  # one grammar for amounts and rates; kept for the callers' clarity
+    value = text.strip()
+    if value.endswith(",-"):
+        value = value[:-2]
+    try:
+        return parse_written(value)
+    except ValueError:
+        raise ValueError(text) from None
+
+
+def parse_day(text: str) -> dt.date:
+    """A day as written in Norway ("18.11.2026", "1.2.2026", "18/11/2026") or ISO 8601
+    ("2026-11-18"); ValueError otherwise (a day that does not exist too)."""
+    value = text.strip()
+    found = _NORWEGIAN_DAY.fullmatch(value)
+    try:
+        if found is not None:
+            day, month, year = (int(part) for part in found.groups())
+            return dt.date(year, month, day)
+        if _ISO_DAY.fullmatch(value):
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise ValueError(text)
+
+
+class FormErrors(ValueError):
+    """The fields of the approve form that could not be read: (field, text, problem key)."""
+
+    def __init__(self, errors: list[tuple[str, str, str]]) -> None:
+        super().__init__("; ".join(f"{name}: {text}" for name, text, _ in errors))
+        self.errors = errors
+
+
+def offered_fields(view: ProposalView) -> list[tuple[str, str, str]]:
+    """The FORM_FIELDS a correction of this proposal may change (none for a pattern
+    suggestion, a reversal or a correction: they are approved or rejected as they are)."""
+    try:
+        kind = Kind(view.kind)
+    except ValueError:
+        return []
+    payload = PROPOSAL_PAYLOAD.get(kind)
+    if payload is None or kind is Kind.PATTERN_SUGGESTION:
+        return []
+    fields = set(payload.__struct_fields__)
+    foreign = str(view.data.get("currency") or "NOK") != "NOK"
+    return [
+        spec for spec in FORM_FIELDS if spec[0] in fields or (spec[0] == "nok_amount" and foreign)
+    ]
+
+
+def _key_of(name: str) -> str:
+    """The proposal data's key of a form field ("due_date" → "dueDate")."""
+    return next((key for field, key, _ in FORM_FIELDS if field == name), name)
+
+
+def _current(view: ProposalView, key: str, how: str) -> object:
+    """The proposal's value of a form field, typed as the form reads it (None when none)."""
+    value = view.data.get(key)
+    if value is None:
+        return None
+    try:
+        if how in ("amount", "rate"):
+            return Decimal(str(value))
+        if how == "date":
+            return dt.date.fromisoformat(str(value))
+    except (ArithmeticError, ValueError):
+        return None
+    return " ".join(str(value).split())
+
+
+def _corrections(form: Any, view: ProposalView, unread: frozenset[str]) -> Corrections | None:
+    """The values the reviewer changed (None when nothing changed). A field left as the page
+    showed it, or emptied, is no change — except a field the document did not show
+    (`unread`), whose value is always the reviewer's. FormErrors names every field that
+    cannot be read, so the page shows them all at once."""
     changes: dict[str, Any] = {}
-    if account and account != (view.account_code or ""):
-        changes["account_code"] = account
-    # Numbers as people write them ("25", "12,5 %", "1 234,56 kr", "1.234,56", "1234.56"),
-    # read by the one parser the chat also uses (domain.numerals, ADR 0049 round three).
-    if rate_text:
-        rate = _written("vat_rate", rate_text)
-        if view.vat_rate is None or rate != view.vat_rate:
-            changes["vat_rate"] = rate
-    # ADR 0051: a foreign-currency document's amount in NOK ("1 234,56" as written here).
-    nok_text = _field(form, "nok_amount")
-    if nok_text:
-        changes["nok_amount"] = _written("nok_amount", nok_text)
+    errors: list[tuple[str, str, str]] = []
+    for name, key, how in offered_fields(view):
+        text = _field(form, name)
+        if not text:
+            continue
+        value: object
+        try:
+            if how == "amount":
+                value = parse_number(text)
+            elif how == "rate":
+                value = parse_number(text, rate=True)
+            elif how == "date":
+                value = parse_day(text)
+            else:
+                value = " ".join(text.split())
+        except ValueError:
+            errors.append((name, text, "form.bad_date" if how == "date" else "form.bad_number"))
+            continue
+        if name == "nok_amount" or name in unread or value != _current(view, key, how):
+            changes[name] = value
+    if errors:
+        raise FormErrors(errors)
     return Corrections(**changes) if changes else None
 
 
-def _written(label: str, text: str) -> Decimal:
-    """The number `text` as a person writes it (numerals.parse_written), or _BadNumber."""
-    try:
-        return parse_written(text)
-    except ValueError:
-        raise _BadNumber(label, text) from None
-
-
-class _BadNumber(ValueError):
-    """A number the reviewer typed that is not one; `label` names its field's text."""
-
-    def __init__(self, label: str, text: str) -> None:
-        super().__init__(text)
-        self.label = label
+def form_fields(
+    view: ProposalView,
+    unread: frozenset[str],
+    lang: i18n.Lang,
+    posted: dict[str, str] | None = None,
+    errors: frozenset[str] = frozenset(),
+) -> list[dict[str, Any]]:
+    """The approve form's inputs: each prefilled with the proposal's value as people read
+    it ("1 234,50", "18.11.2026"), or with what the reviewer posted when the page comes
+    back with a refusal (nothing typed is lost); a field the document did not show is
+    empty and required."""
+    out: list[dict[str, Any]] = []
+    for name, key, how in offered_fields(view):
+        current = view.data.get(key)
+        if name in unread or current is None:
+            shown = ""
+        elif how == "amount":
+            shown = i18n.money(str(current), lang)
+        else:
+            shown = i18n.field_value(key, current, lang)
+        if posted is not None and name in posted:
+            shown = posted[name]
+        out.append(
+            {
+                "name": name,
+                "label": i18n.text(f"field.{key}", lang),
+                "value": shown,
+                "how": how,
+                "unread": name in unread,
+                "invalid": name in errors,
+            }
+        )
+    return out
 
 
 async def _names(runtime: Runtime, user: Principal) -> Callable[[str], str | None]:
@@ -429,6 +588,8 @@ def _review_routes() -> list[Any]:
         status: int = 200,
         error: str | None = None,
         notice: str | None = None,
+        posted: dict[str, str] | None = None,
+        invalid: frozenset[str] = frozenset(),
     ) -> Response[str]:
         queries = runtime.get_queries()
         view = await queries.proposal(user, proposal_id)
@@ -447,6 +608,10 @@ def _review_routes() -> list[Any]:
             request, "proposal.html", status=status, user=user, view=view, history=history,
             confidence=confidence, review=review, document=stored, error=error,
             warnings=_reading_warnings(view, history) + _deduction_notes(view),
+            fields=form_fields(view, _unread(view, history), i18n.choose(request), posted,
+                               invalid),
+            comment=(posted or {}).get("comment", ""),
+            event_name=lambda name: i18n.event_name(name, i18n.choose(request)),
             notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
             names=await _names(runtime, user), credited=_credited(view, history),
         )  # fmt: skip
@@ -476,11 +641,13 @@ def _review_routes() -> list[Any]:
         runtime: NamedDependency[Runtime],
         proposal_id: uuid.UUID,
         error: Exception,
+        posted: dict[str, str] | None = None,
     ) -> Response[str]:
         lang = i18n.choose(request)
         return await proposal_page(
             request, user, runtime, proposal_id, status=web_status(error),
             error=i18n.text("refused", lang, reason=explain_error(error, lang)),
+            posted=posted,
         )  # fmt: skip
 
     @post("/review/{proposal_id:uuid}/approve", include_in_schema=False, status_code=303)
@@ -491,19 +658,27 @@ def _review_routes() -> list[Any]:
         proposal_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
         form = await request.form()
-        view = await runtime.get_queries().proposal(user, proposal_id)
+        queries = runtime.get_queries()
+        view = await queries.proposal(user, proposal_id)
+        try:  # which fields were unread (the handler enforces them in any case)
+            history = await queries.events(user, EventFilter(stream_id=view.id, limit=1))
+        except BookkeeperError:
+            history = []
+        # What the reviewer typed, shown again when the approval is refused.
+        posted = {name: _field(form, name) for name, _, _ in offered_fields(view)}
+        posted["comment"] = _field(form, "comment")
         try:
-            corrections = _corrections(form, view)
-        except ValueError as bad:
+            corrections = _corrections(form, view, _unread(view, history))
+        except FormErrors as bad:
             lang = i18n.choose(request)
+            reasons = "; ".join(
+                i18n.text(problem, lang, field=i18n.text(f"field.{_key_of(name)}", lang), text=text)
+                for name, text, problem in bad.errors
+            )
             return await proposal_page(
                 request, user, runtime, proposal_id, status=422,
-                error=i18n.text(
-                    "refused",
-                    lang,
-                    reason=f"{i18n.text(getattr(bad, 'label', 'vat_rate'), lang)}: "
-                    + i18n.text("bad_number", lang, text=str(bad)),
-                ),
+                error=i18n.text("refused", lang, reason=reasons), posted=posted,
+                invalid=frozenset(name for name, _, _ in bad.errors),
             )  # fmt: skip
         try:
             await runtime.get_handlers().dispatch(
@@ -511,11 +686,11 @@ def _review_routes() -> list[Any]:
                     principal=user,
                     proposal_id=proposal_id,
                     corrections=corrections,
-                    comment=_field(form, "comment") or None,
+                    comment=posted["comment"] or None,
                 )
             )
         except BookkeeperError as error:
-            return await refused(request, user, runtime, proposal_id, error)
+            return await refused(request, user, runtime, proposal_id, error, posted)
         return Redirect(f"{APP_PATH}/review/{proposal_id}?done=approved", status_code=303)
 
     @post("/review/{proposal_id:uuid}/reject", include_in_schema=False, status_code=303)
