@@ -406,10 +406,13 @@ def parse_number(text: str, *, rate: bool = False) -> Decimal:
     """A number as a reviewer types it ("1 234,50", "1.234,50 kr", "180.20", "25 %",
     "−180,20"): the one reader of written numbers (domain.numerals.parse_written, ADR 0049
     round three), which the chat and Discord use too; ",-" after kroner is allowed. `rate`:
-    a VAT rate (the same grammar). ValueError otherwise."""
-    del rate  # one grammar for amounts and rates; kept for the callers' clarity
+    a VAT rate ("%" allowed, "kr" not; an amount the other way round). ValueError otherwise."""
     value = text.strip()
-    if value.endswith(",-"):
+    lowered = value.lower()
+    # A rate's unit is "%", an amount's "kr"/"NOK"/",-": the other's is no number here.
+    if lowered.endswith(("kr", "nok", ",-") if rate else ("%",)):
+        raise ValueError(text)
+    if lowered.endswith(",-"):
         value = value[:-2]
     try:
         return parse_written(value)
