@@ -1151,6 +1151,9 @@ class Extraction(msgspec.Struct, frozen=True, kw_only=True):
     #: The extractor's own estimate in [0, 1]; it can only lower the computed confidence.
     confidence: Decimal = Decimal("0")
     usage: ExtractionUsage | None = None
+    #: The document says its VAT is reverse charged ("reverse charge", "omvendt
+    #: avgiftsplikt"): the buyer calculates it (ADR 0056).
+    reverse_charge: bool = False
 
 
 class DocumentExtractor(Protocol):

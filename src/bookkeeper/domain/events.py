@@ -109,6 +109,10 @@ class InvoiceRegistrationData(Payload, frozen=True, kw_only=True):
     #: The account the supplier asks to be paid to (issue 13): a Norwegian account number
     #: or an IBAN, as read from the invoice; compared with the supplier's known one.
     payment_account: str | None = None
+    #: A service bought from abroad under reverse charge (omvendt avgiftsplikt, mval.
+    #: § 3-30; ADR 0056): the supplier charged no VAT (vat_rate 0) and the buyer calculates
+    #: it at the regular rate (SAF-T 86) and deducts it. Unset (not encoded): not.
+    reverse_charge: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class ExpenseRegistrationData(Payload, frozen=True, kw_only=True):
@@ -159,6 +163,9 @@ class Corrections(Payload, frozen=True, kw_only=True, omit_defaults=True):
     #: statement, the bank): not a field of the document but its conversion, recorded as
     #: the proposal's exchange when the approval has no other (ADR 0051).
     nok_amount: Decimal | None = None
+    #: An invoice's reverse charge (ADR 0056): true books it as a service bought from
+    #: abroad (SAF-T 86), false as an ordinary purchase.
+    reverse_charge: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Only the fields that were set, by attribute name."""

@@ -267,6 +267,13 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
             if data.due_date < data.date:
                 raise InvalidProposal("dueDate is before the invoice date")
             _check_lines(data, vat_rates)
+            if data.reverse_charge is True and (
+                data.vat_rate or data.vat_amount or any(i.vat_rate for i in data.line_items)
+            ):
+                raise InvalidProposal(
+                    "a reverse-charge invoice carries no VAT from its supplier: "
+                    "vatRate and vatAmount must be 0"
+                )
         case PatternSuggestionData():
             _check_text("merchant", data.merchant)
             _check_account("accountCode", data.account_code)
@@ -359,6 +366,8 @@ def normalise(data: ProposalData) -> ProposalData:
         )
     if isinstance(data, CorrectionData):
         changes["changes"] = normalise_corrections(data.changes)
+    if isinstance(data, InvoiceRegistrationData) and data.reverse_charge is False:
+        changes["reverse_charge"] = msgspec.UNSET  # one spelling: not reverse charge
     return msgspec.structs.replace(data, **changes) if changes else data
 
 
