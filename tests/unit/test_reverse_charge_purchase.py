@@ -224,3 +224,11 @@ def test_the_offline_reader_notices_the_wording(wording: str) -> None:
     assert extract_text_fields(text).reverse_charge is True
     plain = "Acme Ltd\nInvoice\nInvoice date: 2026-03-12\nTotal EUR 90.00\n"
     assert extract_text_fields(plain).reverse_charge is False
+
+
+def test_the_reviewer_reads_the_warning_in_norwegian() -> None:
+    from bookkeeper.application import messages
+    from bookkeeper.application.pipeline import REVERSE_CHARGE_WARNING
+
+    said = messages.sentence(REVERSE_CHARGE_WARNING, messages.NORWEGIAN)
+    assert said.startswith("en tjeneste kjøpt fra utlandet uten mva"), said

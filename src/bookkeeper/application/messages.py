@@ -492,6 +492,12 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "tips på {a} er med i totalen (uten mva)"),
         (r"no VAT stated by a seller billing in (?P<c>\S+): 0 % read",
          "ingen mva oppgitt av en selger som fakturerer i {c}: 0 % lest"),
+        (r"a service bought from abroad without VAT: booked as reverse charge \(SAF-T 86\), "
+         r"the 25 % VAT calculated as output VAT and deducted as input VAT; correct "
+         r"reverseCharge to false if it is not a service",
+         "en tjeneste kjøpt fra utlandet uten mva: bokført med omvendt avgiftsplikt (SAF-T 86), "
+         "25 % mva beregnet som utgående og fradragsført som inngående; korriger "
+         "reverseCharge til false hvis det ikke er en tjeneste"),
         (r"the only amount on the document, read as the total \(no total label\)",
          "det eneste beløpet i dokumentet, lest som totalen (uten etikett for total)"),
         (r"a negative amount \((?P<a>.+)\) was read: a credit, not a purchase; (?P<p>\S+) "
