@@ -23,6 +23,7 @@ from tests import documents
 from tests.fakes.fiken import API_PREFIX, FakeFiken
 from tests.fakes.server import serve_in_thread
 from tests.http_helpers import API, Api, running_api, sqlite_container
+from tests.integration.test_web_pages import APP, login
 from tests.polling import polls
 
 TOKEN = "fiken-reverse-token"
@@ -180,3 +181,48 @@ async def test_the_reviewer_books_a_nok_invoice_without_vat_as_reverse_charge(
         ("86", "25", "input", "0.00", "200.00"),
     ]
     assert report["payable"] == "0.00"
+
+
+async def test_the_review_page_ticks_reverse_charge_on_and_off(tmp_path: Path) -> None:
+    """The page offers the reverse charge on an invoice (ticked as proposed) and sends a
+    change of it as the correction `reverseCharge`; nothing changed, nothing sent."""
+    async with running_api(tmp_path) as api:
+        invoice = {
+            "supplier": "Atlassian Pty Ltd",
+            "amount": "800.00",
+            "date": "2026-03-20",
+            "dueDate": "2026-04-19",
+            "vatRate": "0",
+            "vatAmount": "0.00",
+            "accountCode": "6540",
+            "invoiceNumber": "AT-78",
+        }
+        plain = await api.propose("InvoiceRegistrationProposed", invoice)
+        marked = await api.propose(
+            "InvoiceRegistrationProposed",
+            {**invoice, "invoiceNumber": "AT-79", "reverseCharge": True},
+        )
+        csrf = await login(api, "per", "reviewer")
+        page = (await api.client.get(f"{APP}/review/{plain['proposalId']}")).text
+        assert 'name="reverse_charge"' in page and "Omvendt avgiftsplikt" in page
+        assert 'value="1" checked' not in page
+        assert (
+            'value="1" checked'
+            in (await api.client.get(f"{APP}/review/{marked['proposalId']}")).text
+        )
+        form = {"_csrf_token": csrf, "account_code": "6540", "vat_rate": "0"}
+        for proposal, ticked, expected in (
+            (plain, {"reverse_charge": "1"}, {"reverseCharge": True}),
+            (marked, {}, {"reverseCharge": False}),
+        ):
+            done = await api.client.post(
+                f"{APP}/review/{proposal['proposalId']}/approve",
+                data={**form, "reverse_charge_shown": "1", **ticked},
+                follow_redirects=False,
+            )
+            assert done.status_code == 303, done.text
+            state = await api.client.get(
+                f"{API}/proposals/{proposal['proposalId']}", headers=api.viewer
+            )
+            assert state.json()["status"] == "APPROVED"
+            assert state.json()["corrections"] == expected

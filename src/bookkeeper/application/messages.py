@@ -603,6 +603,10 @@ TEXTS.update(
         "web.account": {"nb": "Konto", "en": "Account"},
         "web.vat_rate": {"nb": "Mva-sats (%)", "en": "VAT rate (%)"},
         "web.nok_amount": {"nb": "Beløp i NOK", "en": "Amount in NOK"},
+        "web.reverse_charge": {
+            "nb": "Omvendt avgiftsplikt (tjeneste kjøpt fra utlandet, kode 86)",
+            "en": "Reverse charge (service bought from abroad, code 86)",
+        },
         "web.nok_amount_help": {
             "nb": "Bilaget er i {currency} og har ikke noe beløp i NOK: "
             "skriv beløpet som ble betalt i NOK.",

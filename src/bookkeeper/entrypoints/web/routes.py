@@ -342,6 +342,11 @@ def _corrections(form: Any, view: ProposalView) -> Corrections | None:
         if not nok_amount.is_finite():
             raise _BadNumber("nok_amount", nok_text)
         changes["nok_amount"] = nok_amount
+    # ADR 0056: an invoice's reverse charge, a checkbox (absent when unticked).
+    if _field(form, "reverse_charge_shown"):
+        ticked = bool(_field(form, "reverse_charge"))
+        if ticked != bool(view.data.get("reverseCharge")):
+            changes["reverse_charge"] = ticked
     return Corrections(**changes) if changes else None
 
 
