@@ -6,6 +6,7 @@ at its (NOK) net, the buyer's 25 % on 2700 and its deduction on 2710; the VAT re
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 import msgspec
@@ -19,11 +20,12 @@ from bookkeeper.application.execution.books_actions import purchase_lines
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.pipeline import _Facts
 from bookkeeper.application.ports import Extraction
+from bookkeeper.application.saft import AuditLine, transaction_of
 from bookkeeper.domain.errors import InvalidCorrection
 from bookkeeper.domain.events import Corrections, InvoiceRegistrationData, LineItem
 from bookkeeper.domain.ledger import UnbalancedEntry, posting_for
 from bookkeeper.domain.proposals import InvalidProposal, apply_corrections, normalise, validate
-from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxRate, TaxTable
+from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxRate, TaxTable, compliance_findings
 from tests.unit.conftest import VIEWER, FixedClock, principal
 
 D = Decimal
@@ -82,9 +84,9 @@ def test_each_line_item_is_its_own_basis_on_its_own_account() -> None:
     assert _lines(_invoice(line_items=items)) == [
         ("6540", "853.00", "0.00", "86", "base"),
         ("2700", "0.00", "213.25", "86", "tax"),
-        ("2710", "213.25", "0.00", "86", "tax"),
         ("6550", "200.00", "0.00", "86", "base"),
         ("2700", "0.00", "50.00", "86", "tax"),
+        ("2710", "213.25", "0.00", "86", "tax"),
         ("2710", "50.00", "0.00", "86", "tax"),
         ("2400", "0.00", "1053.00", None, None),
     ]
@@ -232,3 +234,64 @@ def test_the_reviewer_reads_the_warning_in_norwegian() -> None:
 
     said = messages.sentence(REVERSE_CHARGE_WARNING, messages.NORWEGIAN)
     assert said.startswith("en tjeneste kjøpt fra utlandet uten mva"), said
+
+
+def test_the_posting_passes_the_compliance_checks() -> None:
+    """Both sides of 86 are basis × the rate valid on the date (ADR 0047 §4)."""
+    items = (
+        LineItem(description="a", amount=D("333.33"), vat_rate=D("0")),
+        LineItem(description="b", amount=D("719.67"), vat_rate=D("0")),
+    )
+    for data in (_invoice(), _invoice(line_items=items)):
+        entry = posting_for(data, proposal_id="p1", rates=TABLE)
+        assert entry is not None
+        assert compliance_findings(entry, table=TABLE) == []
+
+
+def _two(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def test_in_saft_each_basis_carries_its_own_calculated_vat() -> None:
+    """SAF-T pairs a basis with its code's next unclaimed VAT line: with two parts, each
+    basis carries its own output VAT (credit), the deductions their own (debit)."""
+    items = (
+        LineItem(description="Figma Professional", amount=D("853.00"), vat_rate=D("0")),
+        LineItem(description="FigJam", amount=D("200.00"), vat_rate=D("0"), account_code="6550"),
+    )
+    entry = posting_for(_invoice(line_items=items), proposal_id="p1", rates=TABLE)
+    assert entry is not None
+    entry_id = uuid.uuid4()
+    audit = [
+        AuditLine(
+            entry_id=entry_id,
+            line_no=index,
+            position=1,
+            date=DAY,
+            account=line.account,
+            debit=line.debit,
+            credit=line.credit,
+            description=line.description or "",
+            entry_description=entry.description,
+            vat_code=line.vat_code,
+            vat_part=line.vat_part,
+            source="execution",
+            posted_at=dt.datetime(2026, 3, 12, tzinfo=dt.UTC),
+            actor="human:per",
+            supplier_id=None,
+        )
+        for index, line in enumerate(entry.lines, start=1)
+    ]
+    shown = [
+        (x.account, _two(x.tax_base), _two(x.tax_amount), x.tax_side)
+        for x in transaction_of(audit).lines
+        if x.vat_code
+    ]
+    assert shown == [
+        ("6540", "853.00", "213.25", "credit"),
+        ("2700", None, None, None),  # claimed by the basis above
+        ("6550", "200.00", "50.00", "credit"),
+        ("2700", None, None, None),
+        ("2710", None, "213.25", "debit"),
+        ("2710", None, "50.00", "debit"),
+    ]

@@ -324,15 +324,23 @@ def _reverse_charge_purchase(
     """A service bought from abroad (ADR 0056): each part (else the whole amount) is the
     cost at its net amount — the supplier charged no VAT — with the VAT the buyer
     calculates on it credited to 2700 and deducted on 2710, all under SAF-T 86. The
-    caller credits the supplier with the amount."""
+    caller credits the supplier with the amount.
+
+    Each basis is followed by its output VAT line and the deductions come last: SAF-T
+    pairs a basis with its code's next unclaimed VAT line (application.saft), so with
+    several parts an interleaved deduction would be taken for the next part's VAT."""
     lines: list[JournalLine] = []
+    deductions: list[JournalLine] = []
+    deduction_account = REVERSE_CHARGE[FOREIGN_SERVICE_CODE].input_account
     for account, net, text in [
         (part.account_code or data.account_code, part.amount, part_description(part))
         for part in parts
     ] or [(data.account_code, data.amount, description)]:
         vat = foreign_service_vat(net, data.date, rates)
-        lines.extend(reverse_charge_lines(FOREIGN_SERVICE_CODE, account, net, vat, text))
-    return lines
+        for line in reverse_charge_lines(FOREIGN_SERVICE_CODE, account, net, vat, text):
+            is_deduction = line.account == deduction_account and line.vat_part == TAX
+            (deductions if is_deduction else lines).append(line)
+    return lines + deductions
 
 
 def posting_for(
