@@ -508,3 +508,36 @@ async def test_the_sandbox_survives_a_restart(sqlite_url: str) -> None:
         assert await store.content(TENANT, "bank", attachment_id) == PDF
     finally:
         await reopened.dispose()
+
+
+async def test_a_reverse_charge_purchase_posts_the_vat_the_buyer_calculates(
+    books: SandboxBooks,
+) -> None:
+    """ADR 0056: a service bought from abroad (HIGH_FOREIGN_SERVICE_DEDUCTIBLE, no VAT
+    charged) posts the net as the cost and what is paid, and the buyer's 25 % on 2700 and
+    its deduction on 2710 (LOW_…_NONDEDUCTIBLE: 12 % on 2700, the cost takes it) — as
+    Fiken and the ledger do."""
+    lines = (
+        PurchaseLine(
+            description="Figma",
+            net=Decimal("1053.00"),
+            vat=Decimal("0"),
+            vat_type="HIGH_FOREIGN_SERVICE_DEDUCTIBLE",
+            account="6540",
+        ),
+        PurchaseLine(
+            description="E-bok",
+            net=Decimal("100.00"),
+            vat=Decimal("0"),
+            vat_type="LOW_FOREIGN_SERVICE_NONDEDUCTIBLE",
+            account="6800",
+        ),
+    )
+    await books.create_purchase(purchase(lines=lines))
+    balances = {b.code: b.balance for b in await books.account_balances(TODAY)}
+    assert balances["6540"] == Decimal("1053.00")
+    assert balances["2700"] == Decimal("-275.25")
+    assert balances["2710"] == Decimal("263.25")
+    assert balances["6800"] == Decimal("112.00")
+    assert balances[BOOKS_BANK_ACCOUNT_CODE] == Decimal("-1153.00")
+    assert sum(balances.values()) == 0

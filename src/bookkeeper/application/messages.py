@@ -525,6 +525,12 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "tips på {a} er med i totalen (uten mva)"),
         (r"no VAT stated by a seller billing in (?P<c>\S+): 0 % read",
          "ingen mva oppgitt av en selger som fakturerer i {c}: 0 % lest"),
+        (r"a service bought from abroad without VAT: booked as reverse charge \(SAF-T 86\), "
+         r"the 25 % VAT calculated as output VAT and deducted as input VAT; correct "
+         r"reverseCharge to false if it is not a service",
+         "en tjeneste kjøpt fra utlandet uten mva: bokført med omvendt avgiftsplikt (SAF-T 86), "
+         "25 % mva beregnet som utgående og fradragsført som inngående; korriger "
+         "reverseCharge til false hvis det ikke er en tjeneste"),
         (r"the only amount on the document, read as the total \(no total label\)",
          "det eneste beløpet i dokumentet, lest som totalen (uten etikett for total)"),
         (r"a negative amount \((?P<a>.+)\) was read: a credit, not a purchase; (?P<p>\S+) "
@@ -630,6 +636,10 @@ TEXTS.update(
         "web.account": {"nb": "Konto", "en": "Account"},
         "web.vat_rate": {"nb": "Mva-sats (%)", "en": "VAT rate (%)"},
         "web.nok_amount": {"nb": "Beløp i NOK", "en": "Amount in NOK"},
+        "web.reverse_charge": {
+            "nb": "Omvendt avgiftsplikt (tjeneste kjøpt fra utlandet, kode 86)",
+            "en": "Reverse charge (service bought from abroad, code 86)",
+        },
         "web.nok_amount_help": {
             "nb": "Bilaget er i {currency} og har ikke noe beløp i NOK: "
             "skriv beløpet som ble betalt i NOK.",

@@ -73,12 +73,19 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.patterns import Pattern, normalise_merchant
 from bookkeeper.domain.review import ReviewDecision
+from bookkeeper.domain.rules import REVERSE_CHARGE_WORDING
 
 #: Payment terms assumed for an invoice without a due date (with a warning).
 DEFAULT_PAYMENT_DAYS: Final = 14
 #: The highest extractor estimate passed on when the pipeline had to guess a field.
 GUESSED_ESTIMATE: Final = Decimal("0.5")
 UNKNOWN_SUPPLIER: Final = "Unknown supplier"
+#: What the reviewer reads on an invoice proposed as reverse charge (ADR 0056).
+REVERSE_CHARGE_WARNING: Final = (
+    "a service bought from abroad without VAT: booked as reverse charge (SAF-T 86), the "
+    "25 % VAT calculated as output VAT and deducted as input VAT; correct reverseCharge to "
+    "false if it is not a service"
+)
 _MAX_TEXT: Final = 200
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
 _CENT: Final = Decimal("0.01")
@@ -384,16 +391,23 @@ class DocumentPipeline:
                 )
             if facts.merchant is None:
                 facts.warnings.append("no supplier read")
+            line_items = facts.line_items(vat_rate)
+            reverse: dict[str, Any] = {}
+            if facts.reverse_charge(vat_rate, line_items):
+                reverse = {"reverse_charge": True}
+                common["vat_amount"] = Decimal("0.00")
+                facts.warnings.append(REVERSE_CHARGE_WARNING)
             return (
                 InvoiceRegistrationData(
                     supplier=facts.merchant or UNKNOWN_SUPPLIER,
                     due_date=due_date,
                     invoice_number=facts.document_number,
                     supplier_org_number=facts.organization_number,
-                    line_items=facts.line_items(vat_rate),
+                    line_items=line_items,
                     kid=facts.kid,
                     payment_account=facts.payment_account,
                     **common,
+                    **reverse,
                 ),
                 guessed,
             )
@@ -491,6 +505,26 @@ class _Facts:
         #: its (foreign) IBAN (issue 13: compared with the supplier's known one).
         self.payment_account = _text(extraction.bank_account) or _text(extraction.iban)
         self._lines = extraction.lines
+        #: The seller says the buyer accounts for the VAT (ADR 0056), in its text or in the
+        #: snippets an extractor read its fields from.
+        self._reverse_wording = extraction.reverse_charge or any(
+            REVERSE_CHARGE_WORDING.search(snippet) for snippet in extraction.evidence.values()
+        )
+
+    def reverse_charge(self, vat_rate: Decimal, line_items: tuple[LineItem, ...]) -> bool:
+        """An invoice is a service bought from abroad under reverse charge (ADR 0056) when
+        it charges no VAT (0 %, at most 0.00 VAT, every line at 0 %), has no Norwegian
+        organisation number, and either says so ("reverse charge", "omvendt
+        avgiftsplikt" …) or bills in another currency than NOK. Goods bought abroad come
+        with the customs' import VAT on a document of their own; a reviewer who knows
+        this is goods corrects reverseCharge to false."""
+        if vat_rate != 0 or (self.vat_amount is not None and self.vat_amount != 0):
+            return False
+        if any(item.vat_rate != 0 for item in line_items):
+            return False
+        if self.organization_number is not None:
+            return False
+        return self._reverse_wording or self.currency != "NOK"
 
     @classmethod
     def of(

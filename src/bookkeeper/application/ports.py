@@ -1172,6 +1172,9 @@ class Extraction(msgspec.Struct, frozen=True, kw_only=True):
     #: it is proposed as a credit of the invoice it names (`credited_invoice`).
     credit_note: bool = False
     credited_invoice: str | None = None
+    #: The document says its VAT is reverse charged ("reverse charge", "omvendt
+    #: avgiftsplikt"): the buyer calculates it (ADR 0056).
+    reverse_charge: bool = False
 
 
 class DocumentExtractor(Protocol):

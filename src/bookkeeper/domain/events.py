@@ -115,6 +115,10 @@ class InvoiceRegistrationData(Payload, frozen=True, kw_only=True):
     credit_note: bool | msgspec.UnsetType = msgspec.UNSET
     #: The number of the invoice the credit note credits, as the credit note names it.
     credited_invoice: str | msgspec.UnsetType | None = msgspec.UNSET
+    #: A service bought from abroad under reverse charge (omvendt avgiftsplikt, mval.
+    #: § 3-30; ADR 0056): the supplier charged no VAT (vat_rate 0) and the buyer calculates
+    #: it at the regular rate (SAF-T 86) and deducts it. Unset (not encoded): not.
+    reverse_charge: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class ExpenseRegistrationData(Payload, frozen=True, kw_only=True):
@@ -165,6 +169,9 @@ class Corrections(Payload, frozen=True, kw_only=True, omit_defaults=True):
     #: statement, the bank): not a field of the document but its conversion, recorded as
     #: the proposal's exchange when the approval has no other (ADR 0051).
     nok_amount: Decimal | None = None
+    #: An invoice's reverse charge (ADR 0056): true books it as a service bought from
+    #: abroad (SAF-T 86), false as an ordinary purchase.
+    reverse_charge: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Only the fields that were set, by attribute name."""

@@ -32,7 +32,12 @@ from bookkeeper.domain.events import (
     is_credit_note,
     line_items_of,
 )
-from bookkeeper.domain.rules import OUTPUT_VAT_ACCOUNT, REVERSE_CHARGE, TaxTable
+from bookkeeper.domain.rules import (
+    OUTPUT_VAT_ACCOUNT,
+    REVERSE_CHARGE,
+    TaxTable,
+    reverse_charge_rate,
+)
 from bookkeeper.domain.text import has_visible
 
 BANK_ACCOUNT: Final = "1920"
@@ -282,6 +287,8 @@ def _purchase_lines(
     the purchase's; its VAT reckoned from its gross), else one for the whole amount (with
     the VAT amount the document states) — each rate under the code the tenant's table has
     on the document's date."""
+    if isinstance(data, InvoiceRegistrationData) and data.reverse_charge is True:
+        return _reverse_charge_purchase(data, parts, description, part_description, rates)
     if not parts:
         return _cost_lines(
             data.account_code,
@@ -306,6 +313,54 @@ def _purchase_lines(
             )
         )
     return lines
+
+
+#: The SAF-T code of a service bought from abroad, regular rate, deductible (ADR 0056).
+FOREIGN_SERVICE_CODE: Final = "86"
+#: Fiken's vatType of it (integrations.md § vatType).
+FOREIGN_SERVICE_FIKEN_VAT_TYPE: Final = "HIGH_FOREIGN_SERVICE_DEDUCTIBLE"
+
+
+def foreign_service_vat(net: Decimal, on: dt.date, rates: TaxTable | None) -> Decimal:
+    """The VAT the buyer calculates on a service bought from abroad (SAF-T 86, ADR 0056):
+    the net amount × the regular rate valid on `on` in the tenant's table (the built-in
+    25 % without one), to the øre. UnbalancedEntry when the table gives no rate then."""
+    rate = Decimal("25") if rates is None else reverse_charge_rate(rates, FOREIGN_SERVICE_CODE, on)
+    if rate is None:
+        raise UnbalancedEntry(
+            f"VAT code {FOREIGN_SERVICE_CODE} is calculated at the regular rate, which the "
+            f"tax rates do not give for {on.isoformat()}"
+        )
+    return money.vat_of_net(net, rate)
+
+
+def _reverse_charge_purchase(
+    data: InvoiceRegistrationData,
+    parts: Sequence[LineItem],
+    description: str,
+    part_description: Callable[[LineItem], str],
+    rates: TaxTable | None,
+) -> list[JournalLine]:
+    """A service bought from abroad (ADR 0056): each part (else the whole amount) is the
+    cost at its net amount — the supplier charged no VAT — with the VAT the buyer
+    calculates on it credited to 2700 and deducted on 2710, all under SAF-T 86. The
+    caller credits the supplier with the amount.
+
+    Each basis is followed by its output VAT line and the deductions come last: SAF-T
+    pairs a basis with its code's next unclaimed VAT line (application.saft), so with
+    several parts an interleaved deduction would be taken for the next part's VAT."""
+    lines: list[JournalLine] = []
+    deductions: list[JournalLine] = []
+    deduction_account = REVERSE_CHARGE[FOREIGN_SERVICE_CODE].input_account
+    for account, net, text in [
+        (part.account_code or data.account_code, part.amount, part_description(part))
+        for part in parts
+    ] or [(data.account_code, data.amount, description)]:
+        vat = foreign_service_vat(net, data.date, rates)
+        for line in reverse_charge_lines(FOREIGN_SERVICE_CODE, account, net, vat, text):
+            is_deduction = line.account == deduction_account and line.vat_part == TAX
+            (deductions if is_deduction else lines).append(line)
+    return lines + deductions
 
 
 def posting_for(

@@ -284,6 +284,13 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
             if isinstance(data.credited_invoice, str) and data.credit_note is not True:
                 raise InvalidProposal("creditedInvoice is given on a credit note only")
             _check_lines(data, vat_rates)
+            if data.reverse_charge is True and (
+                data.vat_rate or data.vat_amount or any(i.vat_rate for i in data.line_items)
+            ):
+                raise InvalidProposal(
+                    "a reverse-charge invoice carries no VAT from its supplier: "
+                    "vatRate and vatAmount must be 0"
+                )
         case PatternSuggestionData():
             _check_text("merchant", data.merchant)
             _check_text("reason", data.reason, required=False, breaks=True)
@@ -383,6 +390,8 @@ def normalise(data: ProposalData) -> ProposalData:
         text = getattr(data, name, None)
         if isinstance(text, str) and (tidied := tidy(text)) != text:
             changes[name] = tidied
+    if isinstance(data, InvoiceRegistrationData) and data.reverse_charge is False:
+        changes["reverse_charge"] = msgspec.UNSET  # one spelling: not reverse charge
     return msgspec.structs.replace(data, **changes) if changes else data
 
 

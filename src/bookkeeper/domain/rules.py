@@ -21,6 +21,7 @@ calculated at their tax type's output code's rate (REVERSE_CHARGE, TaxTable.rate
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
@@ -406,6 +407,14 @@ def is_vat_account(account: str, among: range = VAT_ACCOUNTS) -> bool:
 def is_output_vat_account(account: str) -> bool:
     """An output VAT account of the standard chart (2700–2709; input VAT is 2710 on)."""
     return is_vat_account(account, OUTPUT_VAT_ACCOUNTS)
+
+
+#: What a seller writes when the buyer accounts for the VAT (ADR 0056): "reverse charge",
+#: "omvendt avgiftsplikt", "snudd avregning", the EU VAT directive's article 196 …
+REVERSE_CHARGE_WORDING: Final = re.compile(
+    r"(?i)\b(reverse[ -]charged?|omvendt avgiftsplikt|snudd avregning|autoliquidation|"
+    r"steuerschuldnerschaft|art(?:icle|\.)? ?196\b)"
+)
 
 
 def reverse_charge_rate(table: TaxTable, code: str, day: dt.date) -> Decimal | None:

@@ -44,6 +44,7 @@ from bookkeeper.application.documents import PDF, is_image, sniff_media_type
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import ExtractedLine, Extraction
 from bookkeeper.domain import money
+from bookkeeper.domain.rules import REVERSE_CHARGE_WORDING
 
 MAX_CONFIDENCE = Decimal("0.85")
 NO_TEXT = "no text: needs review"
@@ -1237,6 +1238,7 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
         confidence=min(_confidence(f, invoice, foreign), NOT_A_BILL_CAP)
         if not_a_bill
         else _confidence(f, invoice, foreign),
+        reverse_charge=bool(REVERSE_CHARGE_WORDING.search(joined)),
     )
 
 

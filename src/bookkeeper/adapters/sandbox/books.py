@@ -45,6 +45,7 @@ from bookkeeper.application.ports import (
     NewPurchase,
     Purchase,
 )
+from bookkeeper.domain import money
 
 SYSTEM: Final = "sandbox-books"
 PURCHASE_KINDS: Final = frozenset({"supplier", "cash_purchase"})
@@ -71,6 +72,16 @@ PURCHASE_VAT_TYPES: Final = frozenset(
 )
 #: Input VAT account per purchase VAT type (anything else with VAT posts to 2710).
 INPUT_VAT_ACCOUNT: Final = {"HIGH": "2710", "MEDIUM": "2711", "RAW_FISH": "2711", "LOW": "2713"}
+#: Reverse charge by vatType (ADR 0047, 0056): (percent, the deduction's account or None:
+#: the cost takes the VAT). The sandbox posts the VAT the buyer calculates, as Fiken does.
+REVERSE_CHARGE_VAT: Final[dict[str, tuple[Decimal, str | None]]] = {
+    "HIGH_FOREIGN_SERVICE_DEDUCTIBLE": (Decimal("25"), "2710"),
+    "HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE": (Decimal("25"), None),
+    "LOW_FOREIGN_SERVICE_DEDUCTIBLE": (Decimal("12"), "2713"),
+    "LOW_FOREIGN_SERVICE_NONDEDUCTIBLE": (Decimal("12"), None),
+    "HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_DEDUCTIBLE": (Decimal("25"), "2710"),
+    "HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_NONDEDUCTIBLE": (Decimal("25"), None),
+}
 #: Journal VAT codes: rate and the VAT account, input (debit) and output (credit).
 VAT_CODES: Final[dict[int, tuple[Decimal, str]]] = {
     1: (Decimal("0.25"), "2710"),
@@ -445,6 +456,15 @@ def _purchase_postings(
         # The ledger is in NOK: a foreign-currency purchase posts its lines' NOK amounts.
         net = _kroner(line.net_nok if foreign and line.net_nok is not None else line.net)
         vat = _kroner(line.vat_nok if foreign and line.vat_nok is not None else line.vat)
+        if line.vat_type in REVERSE_CHARGE_VAT:
+            # Owed to the supplier: the net; the buyer's VAT on 2700 and its deduction.
+            percent, deduction = REVERSE_CHARGE_VAT[line.vat_type]
+            calculated = vat or money.vat_of_net(net, percent)
+            total += net
+            postings.append((line.account, net))
+            postings.append(("2700", -calculated))
+            postings.append((deduction or line.account, calculated))
+            continue
         total += net + vat
         postings.append((line.account, net))
         if line.vat:

@@ -50,7 +50,7 @@ from bookkeeper.domain.events import (
     is_credit_note,
     line_items_of,
 )
-from bookkeeper.domain.ledger import purchase_vat
+from bookkeeper.domain.ledger import FOREIGN_SERVICE_FIKEN_VAT_TYPE, purchase_vat
 from bookkeeper.domain.proposals import Proposal
 from bookkeeper.domain.rules import TaxTable
 
@@ -381,6 +381,16 @@ def purchase_lines(
     def line(
         description: str, gross: Decimal, rate: Decimal, account: str, vat: Decimal | None
     ) -> PurchaseLine:
+        if isinstance(data, InvoiceRegistrationData) and data.reverse_charge is True:
+            # A service bought from abroad (ADR 0056): the net the supplier charged, no VAT
+            # of theirs; Fiken calculates the buyer's VAT from the vatType, as the ledger.
+            return PurchaseLine(
+                description=_trim(description),
+                net=gross,
+                vat=Decimal(0),
+                vat_type=FOREIGN_SERVICE_FIKEN_VAT_TYPE,
+                account=account,
+            )
         treatment = purchase_vat(account, rate, rates, data.date)
         amount = money.vat_of_gross(gross, rate) if vat is None else vat
         if treatment.vat_account is None:

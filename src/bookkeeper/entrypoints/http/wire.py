@@ -86,6 +86,9 @@ class CorrectionsIn(RequestBody, frozen=True, kw_only=True):
     #: A foreign-currency document's amount in NOK (what was paid): needed to approve one
     #: that has no NOK amount from the exchange rates or the bank (ADR 0051).
     nok_amount: Decimal | None = None
+    #: An invoice's reverse charge (ADR 0056): true books it as a service bought from
+    #: abroad (SAF-T 86), false as an ordinary purchase.
+    reverse_charge: bool | None = None
 
     def to_domain(self) -> Corrections:
         return Corrections(**{name: getattr(self, name) for name in self.__struct_fields__})

@@ -509,6 +509,11 @@ def _corrections(form: Any, view: ProposalView, unread: frozenset[str]) -> Corre
             changes[name] = value
     if errors:
         raise FormErrors(errors)
+    # ADR 0056: an invoice's reverse charge, a checkbox (absent when unticked).
+    if _field(form, "reverse_charge_shown"):
+        ticked = bool(_field(form, "reverse_charge"))
+        if ticked != bool(view.data.get("reverseCharge")):
+            changes["reverse_charge"] = ticked
     return Corrections(**changes) if changes else None
 
 
