@@ -620,14 +620,15 @@ class Handlers:
                         f"account {', '.join(unknown)} is not in the books' chart of accounts"
                     )
                 _require_unread_corrected(events, command.corrections)
-                await _require_bank_event_free(
-                    uow, principal.tenant_id, proposal, command.corrections
-                )
                 rules = await uow.settings.review_rules(principal.tenant_id)
                 facts = await self._approval_facts(
                     uow, principal.tenant_id, proposal, events, command.corrections, late
                 )
                 grant = approval.authorise_approval(rules, facts, _decider(principal))
+                # After who may decide: a reviewer who may not is told that first.
+                await _require_bank_event_free(
+                    uow, principal.tenant_id, proposal, command.corrections
+                )
             proposal.approve(
                 actor=principal.actor,
                 corrections=command.corrections,
