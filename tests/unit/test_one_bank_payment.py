@@ -56,6 +56,7 @@ async def test_the_second_proposal_of_an_approved_bank_event_is_refused_naming_t
     assert (await h.view(second)).status is Status.PROPOSED  # nothing recorded
     norsk = failures.explain_error(refused.value, m.NORWEGIAN)
     assert str(first) in norsk and "bokføres bare én gang" in norsk
+    assert norsk.endswith("egen banktransaksjon")  # whole, not cut short
     assert norsk != str(refused.value)  # said in Norwegian, not in the English words
 
 

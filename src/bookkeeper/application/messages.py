@@ -856,10 +856,9 @@ TEXTS.update(
             "en": "target proposal {id} is not EXECUTED",
         },
         "refusal.bank_event_taken": {
-            "nb": "banktransaksjonen {event} hører allerede til forslaget {other} (godkjent "
-            "eller utført): én betaling bokføres bare én gang. Er dette samme kjøp, avvis "
-            "det som duplikat; er det et annet kjøp, godkjenn med dets egen banktransaksjon "
-            "(folioEventId)",
+            "nb": "banktransaksjonen {event} hører til forslaget {other}: én betaling "
+            "bokføres bare én gang. Samme kjøp: avvis det. Annet kjøp: oppgi dets egen "
+            "banktransaksjon",
             "en": "bank event {event} is already claimed by proposal {other} (approved or "
             "executed): one payment is booked once. If this is the same purchase, reject it "
             "as a duplicate; if it is another purchase, approve it with its own bank event "
