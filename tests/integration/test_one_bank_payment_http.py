@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 
 from bookkeeper.container import resolve
-from tests.http_helpers import API, TENANT, Api, assert_problem, running_api, sqlite_container
+from tests.http_helpers import (
+    API,
+    TENANT,
+    Api,
+    assert_problem,
+    receipt,
+    running_api,
+    sqlite_container,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -130,3 +138,26 @@ async def test_the_second_approval_of_one_bank_event_is_refused_and_it_is_paid_o
     # The reviewer's way out: reject it as the duplicate it is.
     rejected = await api.reject(second, {"reason": "Samme kvittering som " + first})
     assert rejected.status_code == 200, rejected.text
+
+
+async def test_the_web_page_says_in_norwegian_which_proposal_has_the_payment(
+    tmp_path: Path,
+) -> None:
+    from tests.integration.test_web_pages import APP, login
+
+    async with running_api(tmp_path) as page_api:
+        first = await page_api.propose("ReceiptAttachmentProposed", receipt())
+        second = await page_api.propose("ReceiptAttachmentProposed", receipt(documentNumber="S"))
+        assert (await page_api.approve(first["proposalId"])).status_code == 200
+        csrf = await login(page_api, "kari", "reviewer")
+
+        refused = await page_api.client.post(
+            f"{APP}/review/{second['proposalId']}/approve",
+            data={"_csrf_token": csrf},
+            headers={"Accept-Language": "nb"},
+        )
+
+        assert refused.status_code == 409, refused.text
+        assert 'role="alert"' in refused.text
+        assert first["proposalId"] in refused.text
+        assert "bokføres bare én gang" in refused.text
