@@ -142,7 +142,14 @@ async def test_an_approval_above_the_reviewers_limit_is_refused(api: Api) -> Non
     proposal_id = await _pending(api, amount="6250.00", vatAmount="1250.00")
     assert_problem(await api.approve(proposal_id), 403, "approval-limit-exceeded")  # kari: 5000
     # A correction that raises the amount above the limit is refused as well …
-    small = await _pending(api, amount="4000.00", vatAmount="800.00", documentNumber="R-2")
+    small = await _pending(
+        # Another purchase, paid by its own bank transaction (ADR 0051 addendum).
+        api,
+        amount="4000.00",
+        vatAmount="800.00",
+        documentNumber="R-2",
+        folioEventId="ev-124",
+    )
     raised = await api.approve(small, {"corrections": {"amount": "5000.01", "vatAmount": "0"}})
     assert_problem(raised, 403, "approval-limit-exceeded")
     # … and within it, the decision says which limit allowed it.
@@ -231,7 +238,7 @@ async def test_department_scoping(api: Api, database: MemoryDatabase) -> None:
     # Admins are exempt; a department reviewer cannot take the agent's (department-less) work.
     other = await api.submit(
         "ReceiptAttachmentProposed",
-        receipt(documentNumber="R-9"),
+        receipt(documentNumber="R-9", folioEventId="ev-129"),  # its own payment
         headers=api.headers("siri", "accountant"),
     )
     admin = await api.approve(other.json()["proposalId"], headers=api.headers("ada", "admin"))

@@ -364,7 +364,10 @@ async def test_replay_rebuilds_identical_projections(
     await learn_pattern(handlers)
     for i in range(5):
         clock.advance(minutes=7)
-        result = await handlers.submit(submit(receipt(f"Butikk {i}", document_number=f"D{i}")))
+        result = await handlers.submit(
+            # Each its own purchase, paid by its own bank transaction (ADR 0051 addendum).
+            submit(receipt(f"Butikk {i}", document_number=f"D{i}", folio_event_id=f"ev-{i}"))
+        )
         if i % 2:
             await handlers.approve(
                 ApproveProposal(

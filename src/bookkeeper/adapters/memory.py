@@ -25,6 +25,7 @@ from bookkeeper.adapters.memory_ledger import LedgerState, MemoryLedger
 from bookkeeper.adapters.memory_rules import MemoryRules, RulesState
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.application.ports import (
+    BANK_CLAIMS_LIMIT,
     DUPLICATE_LIMIT,
     AfterCommit,
     ApprovalCounts,
@@ -51,7 +52,7 @@ from bookkeeper.application.ports import (
     append_each,
 )
 from bookkeeper.application.projections import commit_proposal_in_turn
-from bookkeeper.domain.events import Status
+from bookkeeper.domain.events import Kind, Status
 from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
 
 #: Where a failed hand-over of committed events is logged (as by the SQL unit of work).
@@ -292,6 +293,23 @@ class MemoryProposals:
             if same_doc or same_amount:
                 found.append((probe.order_key(same_doc, v.document_date, v.id), v.id))
         return [proposal_id for _, proposal_id in sorted(found)[:DUPLICATE_LIMIT]]
+
+    async def bank_event_claims(self, tenant_id: str, folio_event_id: str) -> list[ProposalView]:
+        found = [
+            v
+            for v in self._db.proposals.values()
+            if v.tenant_id == tenant_id
+            and v.kind in (Kind.RECEIPT_ATTACHMENT.value, Kind.CORRECTION.value)
+            and v.status in (Status.APPROVED, Status.EXECUTED)
+            and folio_event_id
+            in (
+                v.data.get("folioEventId"),
+                (v.corrections or {}).get("folioEventId"),
+                (v.data.get("changes") or {}).get("folioEventId"),
+            )
+        ]
+        found.sort(key=lambda v: (v.proposed_at, v.id))
+        return found[:BANK_CLAIMS_LIMIT]
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         return [

@@ -7,6 +7,7 @@ races), update the projections in the same transaction, commit.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -18,6 +19,8 @@ from typing import Any, Final
 
 import msgspec
 
+from bookkeeper.application import messages as m
+from bookkeeper.application.bank_claims import bank_event_holders
 from bookkeeper.application.commands import ApproveProposal, Command, RejectProposal, SubmitEvent
 from bookkeeper.application.errors import (
     ApplicationError,
@@ -55,6 +58,7 @@ from bookkeeper.domain import approval
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.bank_matching import Payable, check_named_payment
 from bookkeeper.domain.errors import (
+    BankEventTaken,
     InvalidCorrection,
     InvalidProposal,
     NokAmountMissing,
@@ -646,6 +650,10 @@ class Handlers:
                     uow, principal.tenant_id, proposal, events, command.corrections, late
                 )
                 grant = approval.authorise_approval(rules, facts, _decider(principal))
+                # After who may decide: a reviewer who may not is told that first.
+                await _require_bank_event_free(
+                    uow, principal.tenant_id, proposal, command.corrections
+                )
             proposal.approve(
                 actor=principal.actor,
                 corrections=command.corrections,
@@ -947,6 +955,34 @@ def _review_meta(decision: ReviewDecision) -> dict[str, Any]:
 
 #: Where the pipeline names the fields a document did not show (pipeline.UNREAD_SOURCE_KEY).
 _UNREAD_KEY = "unread"
+
+
+async def _require_bank_event_free(
+    uow: UnitOfWork, tenant: str, proposal: Proposal, corrections: Corrections | None
+) -> None:
+    """One bank payment is booked once (ADR 0051 addendum): a receipt (or a correction
+    moving one) whose bank event another proposal holds — approved, being carried out or
+    executed, not reversed — is not approved; the refusal names the other proposal."""
+    data = proposal.effective_data
+    if corrections is not None and corrections.as_dict():
+        data = apply_corrections(data, corrections)
+    exclude = {uuid.UUID(proposal.id)}
+    if isinstance(data, ReceiptAttachmentData):
+        event = data.folio_event_id
+    elif isinstance(data, CorrectionData):
+        event = data.changes.folio_event_id
+        with contextlib.suppress(ValueError):
+            exclude.add(uuid.UUID(data.target_proposal_id))
+    else:
+        return
+    if not event:
+        return
+    holders = await bank_event_holders(uow, tenant, event, exclude=exclude)
+    if holders:
+        raise BankEventTaken(
+            m.text("refusal.bank_event_taken", m.ENGLISH, event=event, other=holders[0].id),
+            current=Status.PROPOSED.value,
+        )
 
 
 def _require_unread_corrected(

@@ -992,6 +992,27 @@ TEXTS.update(
             "nb": "forslaget det viser til ({id}), er ikke utført",
             "en": "target proposal {id} is not EXECUTED",
         },
+        "refusal.bank_event_taken": {
+            "nb": "banktransaksjonen {event} hører til forslaget {other}: én betaling "
+            "bokføres bare én gang. Samme kjøp: avvis det. Annet kjøp: oppgi dets egen "
+            "banktransaksjon",
+            "en": "bank event {event} is already claimed by proposal {other} (approved or "
+            "executed): one payment is booked once. If this is the same purchase, reject it "
+            "as a duplicate; if it is another purchase, approve it with its own bank event "
+            "(corrections.folioEventId)",
+        },
+        "refusal.bank_event_executed": {
+            "nb": "banktransaksjonen {event} er allerede bokført av forslaget {other}: "
+            "kvitteringen festes ikke, og betalingen bokføres ikke en gang til",
+            "en": "bank event {event} is already booked by proposal {other}: the receipt is "
+            "not attached and the payment not booked again",
+        },
+        "refusal.bank_event_waiting": {
+            "nb": "banktransaksjonen {event} er også godkjent for forslaget {other}, som ble "
+            "foreslått først: venter på at det blir utført eller feiler",
+            "en": "bank event {event} is also approved for proposal {other}, proposed first: "
+            "waiting until it is executed or fails",
+        },
         "refusal.no_folio_event": {
             "nb": "kvitteringen viser ikke til noen banktransaksjon i Folio (folioEventId): "
             "det er ingenting å feste den til",

@@ -308,6 +308,13 @@ class ProposalProjection(Protocol):
         """Reversals/corrections of a target that are pending, approved or executed."""
         ...
 
+    async def bank_event_claims(self, tenant_id: str, folio_event_id: str) -> list[ProposalView]:
+        """The tenant's APPROVED or EXECUTED receipts and corrections that name the bank
+        event `folio_event_id` (a receipt's data or its approval's corrections, a
+        correction's changes), by proposal time, at most BANK_CLAIMS_LIMIT (ADR 0051
+        addendum: one bank transaction is paid out once in the books)."""
+        ...
+
     async def approval_counts(
         self, tenant_id: str, start: dt.datetime | None, end: dt.datetime | None
     ) -> list[ApprovalCounts]:
@@ -368,6 +375,8 @@ class PatternProjection(Protocol):
 
 #: How many duplicate candidates the propose path reads at most (scoring shows three).
 DUPLICATE_LIMIT = 3
+#: How many proposals naming one bank event `bank_event_claims` reads at most.
+BANK_CLAIMS_LIMIT = 20
 #: How many of a supplier's earlier settled invoices are read for its known payment account.
 KNOWN_SUPPLIER_LIMIT = 5
 #: How many near patterns each bounded part of a pattern lookup reads at most.

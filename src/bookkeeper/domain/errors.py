@@ -65,6 +65,14 @@ class NotCompensable(IllegalTransition):
     code = "not-compensable"
 
 
+class BankEventTaken(IllegalTransition):
+    """The bank transaction a receipt names is already another proposal's (approved,
+    being carried out or executed, not reversed): one bank payment is booked once (ADR
+    0051 addendum)."""
+
+    code = "bank-event-taken"
+
+
 class SelfApprovalNotAllowed(DomainError):
     """Nobody decides on a proposal they made themselves."""
 

@@ -55,13 +55,14 @@ from bookkeeper.adapters.sql.session import (
     utc,
 )
 from bookkeeper.application.ports import (
+    BANK_CLAIMS_LIMIT,
     DUPLICATE_LIMIT,
     ApprovalCounts,
     DuplicateProbe,
     ProposalFilter,
     ProposalView,
 )
-from bookkeeper.domain.events import Status
+from bookkeeper.domain.events import Kind, Status
 
 #: Who approves automatically (bookkeeper.application.handlers.AUTO_APPROVER); counted as
 #: auto-approved by approval_counts, as the memory adapter does.
@@ -453,6 +454,27 @@ class SqlProposals:
         )
         rows = await self._tx.execute(stmt)
         return [{**(row.data or {}), **(row.corrections or {})} for row in rows]
+
+    async def bank_event_claims(self, tenant_id: str, folio_event_id: str) -> list[ProposalView]:
+        # A bounded read of the tenant's live receipts and corrections (no index on the
+        # JSON field: ADR 0051 addendum); the caller checks the effective event again.
+        p = proposals
+        stmt: Select[Any] = (
+            select(p)
+            .where(
+                p.c.tenant_id == tenant_id,
+                p.c.kind.in_((Kind.RECEIPT_ATTACHMENT.value, Kind.CORRECTION.value)),
+                p.c.status.in_((Status.APPROVED.value, Status.EXECUTED.value)),
+                or_(
+                    p.c.data["folioEventId"].as_string() == folio_event_id,
+                    p.c.corrections["folioEventId"].as_string() == folio_event_id,
+                    p.c.data[("changes", "folioEventId")].as_string() == folio_event_id,
+                ),
+            )
+            .order_by(*DUPLICATE_ORDER)
+            .limit(BANK_CLAIMS_LIMIT)
+        )
+        return [_proposal(row) for row in await self._tx.execute(stmt)]
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         result = await self._tx.execute(

@@ -3,23 +3,40 @@ back as far as the API allows."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Final
 
 from bookkeeper.application import messages as m
+from bookkeeper.application.bank_claims import bank_event_holders
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import ExecutionRefused, attachment_filename
 from bookkeeper.application.ports import BankProvider, UnitOfWorkFactory
 from bookkeeper.domain import money
 from bookkeeper.domain.deduction import no_deduction
-from bookkeeper.domain.events import LineItem, ReceiptAttachmentData, line_items_of, line_rates
+from bookkeeper.domain.events import (
+    CorrectionData,
+    LineItem,
+    ReceiptAttachmentData,
+    Status,
+    line_items_of,
+    line_rates,
+)
 
 #: What the record of a reversed Folio attachment says: the API has no way to remove it.
 FOLIO_KEEPS_ATTACHMENT: Final = (
     "Folio's API cannot remove an attachment: the bank event was marked incomplete and the "
     "file stays attached; remove it in Folio by hand if it must go"
 )
+
+
+class BankEventBusy(ExecutionRefused):
+    """The receipt's bank event is approved for a proposal proposed before this one: this
+    attempt waits for it (a retryable failure) instead of booking the payment twice."""
+
+    code = "bank-event-busy"
+    retryable = True
 
 
 class BankActions:
@@ -37,6 +54,7 @@ class BankActions:
         event_id = data.folio_event_id
         if not event_id:
             raise ExecutionRefused(m.text("refusal.no_folio_event", m.ENGLISH))
+        await self._require_event_free(attempt, proposal_id, event_id)
         document, content = await claim_document(
             self._uow, attempt.claim, data.document_hash, required=True
         )
@@ -60,6 +78,36 @@ class BankActions:
             await attempt.call(lambda: bank.annotate(event_id, note, data.date))
         await attempt.call(lambda: bank.mark_complete(event_id))
         return Acted(external_ids={"folioEventId": event_id, "folioAttachmentId": attachment_id})
+
+    async def _require_event_free(
+        self, attempt: Attempt, proposal_id: uuid.UUID, event_id: str
+    ) -> None:
+        """One bank payment is booked once (ADR 0051 addendum), checked again before any
+        remote call: approvals that raced past the approval check both reach here. An
+        event an EXECUTED proposal holds refuses this one for good; one an APPROVED
+        proposal proposed before this one holds makes it wait (BankEventBusy, retried):
+        the order is fixed, so only the first proposed ever attaches and posts."""
+        claim = attempt.claim
+        exclude = {proposal_id}
+        if isinstance(claim.data, CorrectionData):
+            with contextlib.suppress(ValueError):
+                exclude.add(uuid.UUID(claim.data.target_proposal_id))
+        async with self._uow() as uow:
+            holders = await bank_event_holders(uow, claim.tenant_id, event_id, exclude=exclude)
+            me = await uow.proposals.get(claim.tenant_id, proposal_id) if holders else None
+        for holder in holders:
+            if holder.status is Status.EXECUTED:
+                raise ExecutionRefused(
+                    m.text(
+                        "refusal.bank_event_executed", m.ENGLISH, event=event_id, other=holder.id
+                    )
+                )
+        mine = (me.proposed_at, me.id) if me is not None else None
+        for holder in holders:
+            if mine is None or (holder.proposed_at, holder.id) < mine:
+                raise BankEventBusy(
+                    m.text("refusal.bank_event_waiting", m.ENGLISH, event=event_id, other=holder.id)
+                )
 
     async def take_back(
         self, attempt: Attempt, target_id: uuid.UUID, external: dict[str, str]

@@ -466,7 +466,9 @@ class Executor:
             retry_after = error.retry_after if isinstance(error, ExternalRateLimited) else None
             return await recorder.record_failure(claim, error, error.retryable, retry_after), False
         except (ExecutionRefused, DomainError) as error:
-            return await recorder.record_failure(claim, error, False, None), False
+            # A refusal is for good, but for one that waits (bank_actions.BankEventBusy).
+            retryable = isinstance(error, ExecutionRefused) and error.retryable
+            return await recorder.record_failure(claim, error, retryable, None), False
         except Exception as error:
             log.exception(
                 "unexpected error executing %s (attempt %d)", claim.proposal_id, claim.attempt
