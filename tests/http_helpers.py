@@ -13,7 +13,7 @@ import socket
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from dependency_injector import providers
@@ -27,6 +27,9 @@ from bookkeeper.container import Container
 from bookkeeper.entrypoints.http.app import create_app
 from bookkeeper.settings import Settings
 from tests.unit.conftest import FixedClock
+
+if TYPE_CHECKING:
+    from tests.fakes.fiken import FakeFiken
 
 API = "/api/book-keeper/v1"
 TENANT = "acme"
@@ -371,3 +374,30 @@ async def raw_asgi(
     start = next(m for m in sent if m["type"] == "http.response.start")
     content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return httpx.Response(start["status"], headers=start["headers"], content=content)
+
+
+@asynccontextmanager
+async def api_with_fiken(
+    tmp_path: Path, database_url: str | None, token: str, company: str
+) -> AsyncIterator[tuple[Api, FakeFiken]]:
+    """The app with its own executor on, booking in the loopback Fiken fake (the real client
+    and adapter over HTTP), on SQLite (`database_url` None) or the database named; yields
+    the API and the fake. Fiken's client lives on the app's event loop."""
+    from tests.fakes.fiken import API_PREFIX, FakeFiken
+    from tests.fakes.server import serve_in_thread
+
+    fiken = FakeFiken(token=token, company=company)
+    with serve_in_thread(fiken.app) as root:
+        overrides: dict[str, object] = {
+            "executor_enabled": True,
+            "executor_interval_seconds": 1,
+            "fiken_token": token,
+            "fiken_company": company,
+            "fiken_base_url": f"{root}{API_PREFIX}",
+        }
+        if database_url:
+            overrides["database_url"] = database_url
+        container = sqlite_container(tmp_path, database_url)
+        container.settings.override(providers.Object(Settings.for_data_dir(tmp_path, **overrides)))
+        async with running_api(tmp_path, container=container) as api:
+            yield api, fiken

@@ -16,12 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dependency_injector import providers
 
-from bookkeeper.settings import Settings
-from tests.fakes.fiken import API_PREFIX, FakeFiken
-from tests.fakes.server import serve_in_thread
-from tests.http_helpers import API, Api, invoice, running_api, sqlite_container
+from tests.fakes.fiken import FakeFiken
+from tests.http_helpers import API, Api, api_with_fiken, invoice, running_api
 from tests.integration.test_web_pages import APP, login
 from tests.polling import polls
 from tests.saft_checks import validate
@@ -37,21 +34,8 @@ async def world(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[Api, FakeFiken]]:
     url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    fiken = FakeFiken(token=TOKEN, company=COMPANY)
-    with serve_in_thread(fiken.app) as root:
-        overrides: dict[str, object] = {
-            "executor_enabled": True,
-            "executor_interval_seconds": 1,
-            "fiken_token": TOKEN,
-            "fiken_company": COMPANY,
-            "fiken_base_url": f"{root}{API_PREFIX}",
-        }
-        if url:
-            overrides["database_url"] = url
-        container = sqlite_container(tmp_path, url)
-        container.settings.override(providers.Object(Settings.for_data_dir(tmp_path, **overrides)))
-        async with running_api(tmp_path, container=container) as api:
-            yield api, fiken
+    async with api_with_fiken(tmp_path, url, TOKEN, COMPANY) as world:
+        yield world
 
 
 def _supplier_invoice() -> dict[str, Any]:
