@@ -1024,6 +1024,12 @@ TEXTS.update(
             "en": "Fiken purchase {id} carries our reference {reference} but is deleted; "
             "resolve it by hand before registering again",
         },
+        "refusal.journal_entry_cancelled": {
+            "nb": "bilaget {id} i Fiken har referansen vår {reference}, men er annullert; rydd "
+            "opp for hånd før det registreres på nytt",
+            "en": "Fiken journal entry {id} carries our reference {reference} but is cancelled; "
+            "resolve it by hand before registering again",
+        },
         "refusal.no_bank_account": {
             "nb": "regnskapet har ingen aktiv bankkonto å betale utlegget fra; sett "
             "BOOKKEEPER_PAYMENT_ACCOUNT",

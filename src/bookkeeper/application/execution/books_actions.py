@@ -157,8 +157,12 @@ class BooksActions:
             if found is not None:
                 if found.cancelled:
                     raise ExecutionRefused(
-                        f"Fiken journal entry {found.id} carries our reference {ref} but is "
-                        "cancelled; resolve it by hand before registering again"
+                        m.text(
+                            "refusal.journal_entry_cancelled",
+                            m.ENGLISH,
+                            id=found.id,
+                            reference=ref,
+                        )
                     )
                 attempt.reconciled = True
                 return Acted(external_ids={"fikenJournalEntryId": found.id})
