@@ -17,10 +17,11 @@ from typing import Any
 import msgspec
 import psycopg
 import pytest
+from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from bookkeeper.adapters.sql.patterns import candidate_params
-from bookkeeper.adapters.sql.proposals import duplicate_params
+from bookkeeper.adapters.sql.proposals import bank_event_claims_statement, duplicate_params
 from bookkeeper.adapters.sql.scoring import statements_for
 from bookkeeper.application.ports import DUPLICATE_LIMIT, DuplicateProbe, PatternView
 from bookkeeper.domain.events import Status
@@ -222,3 +223,70 @@ def _rows_read(node: dict[str, Any]) -> int:
         own += int(node.get("Rows Removed by Filter", 0))
         own += int(node.get("Rows Removed by Index Recheck", 0))
     return own + sum(_rows_read(child) for child in node.get("Plans", []))
+
+
+async def test_the_bank_event_holders_are_one_index_walk_whatever_the_tenant_holds(
+    backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    """Approving and executing a receipt ask which proposals hold its Folio event (ADR 0051
+    addendum): with 1,500 executed receipts of other events, and a correction and a
+    corrected receipt naming the one asked for, the read finds exactly those through
+    ix_proposals_bank_event (migration 0024), reading a few rows (EXPLAIN ANALYZE on
+    PostgreSQL; an index SEARCH, never a SCAN, on SQLite)."""
+    receipt = proposal_view(status=Status.EXECUTED)
+    others = [
+        msgspec.structs.replace(
+            receipt, id=uuid.uuid4(), data=receipt.data | {"folioEventId": f"ev-{n}"}
+        )
+        for n in range(1500)
+    ]
+    corrected = msgspec.structs.replace(
+        receipt,
+        id=uuid.uuid4(),
+        status=Status.APPROVED,
+        data=receipt.data | {"folioEventId": "ev-typo"},
+        corrections={"folioEventId": "ev-asked"},
+    )
+    correction = msgspec.structs.replace(
+        receipt,
+        id=uuid.uuid4(),
+        kind="correction",
+        type="CorrectionProposed",
+        data={"targetProposalId": str(uuid.uuid4()), "changes": {"folioEventId": "ev-asked"}},
+    )
+    await upsert(backend, *others, corrected, correction)
+    async with backend.factory() as uow:
+        found = await uow.proposals.bank_event_claims(ACME, "ev-asked")
+        assert {v.id for v in found} >= {corrected.id, correction.id}
+        assert await uow.proposals.bank_event_claims(GLOBEX, "ev-asked") == []
+    if backend.name == "memory":
+        return
+    if backend.name == "postgres":
+        stmt = bank_event_claims_statement("postgresql", ACME, "ev-asked")
+        compiled = stmt.compile(
+            dialect=postgresql_dialect.dialect(),  # type: ignore[attr-defined]
+            compile_kwargs={"literal_binds": True},
+        )
+        url = _libpq_url(request.getfixturevalue("postgres_url"))
+        with psycopg.connect(url) as connection:
+            explain = "EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled)
+            row = connection.execute(explain.replace("%", "%%")).fetchone()
+        assert row is not None
+        plan = row[0] if isinstance(row[0], list) else json.loads(row[0])
+        assert "ix_proposals_bank_event" in json.dumps(plan)
+        assert _rows_read(plan[0]["Plan"]) <= 10
+    else:
+        stmt = bank_event_claims_statement("sqlite", ACME, "ev-asked")
+        compiled = stmt.compile(
+            dialect=sqlite_dialect.dialect(),  # type: ignore[attr-defined]
+            compile_kwargs={"literal_binds": True},
+        )
+        path = request.getfixturevalue("sqlite_url").removeprefix("sqlite:///")
+        connection = sqlite3.connect(path)
+        try:
+            plan = connection.execute("EXPLAIN QUERY PLAN " + str(compiled)).fetchall()
+        finally:
+            connection.close()
+        steps = [str(step[-1]) for step in plan]
+        assert not [s for s in steps if s.startswith("SCAN proposals")], steps
+        assert any("ix_proposals_bank_event" in s for s in steps), steps

@@ -123,6 +123,42 @@ def duplicate_parts(*, by_number: bool) -> list[Select[Any]]:
     return parts
 
 
+def bank_event_sql(dialect: str) -> str:
+    """The bank event a proposal's row names, as SQL of `dialect` (the expression of
+    ix_proposals_bank_event, migration 0024, which imports it so that the two stay the
+    same): a correction's changed `folioEventId`, else the receipt's corrected or own one —
+    bank_claims.named_event in SQL."""
+    if dialect == "postgresql":
+        correction = "(data -> 'changes' ->> 'folioEventId')"
+        receipt = "COALESCE(corrections ->> 'folioEventId', data ->> 'folioEventId')"
+    else:
+        correction = "json_extract(data, '$.changes.folioEventId')"
+        receipt = (
+            "COALESCE(json_extract(corrections, '$.folioEventId'), "
+            "json_extract(data, '$.folioEventId'))"
+        )
+    return f"CASE WHEN kind = 'correction' THEN {correction} ELSE {receipt} END"
+
+
+def bank_event_claims_statement(dialect: str, tenant_id: str, folio_event_id: str) -> Select[Any]:
+    """The live receipts and corrections naming a bank event, first proposed first: one walk
+    of ix_proposals_bank_event (migration 0024) whatever the tenant's size, at most
+    BANK_CLAIMS_LIMIT rows (bank_claims checks each row's effective event again)."""
+    p = proposals
+    named = literal_column(bank_event_sql(dialect), Text())
+    return (
+        select(p)
+        .where(
+            p.c.tenant_id == tenant_id,
+            named == folio_event_id,
+            p.c.kind.in_((Kind.RECEIPT_ATTACHMENT.value, Kind.CORRECTION.value)),
+            p.c.status.in_((Status.APPROVED.value, Status.EXECUTED.value)),
+        )
+        .order_by(*DUPLICATE_ORDER)
+        .limit(BANK_CLAIMS_LIMIT)
+    )
+
+
 def duplicate_params(tenant_id: str, probe: DuplicateProbe) -> dict[str, Any]:
     """The bind values of `duplicate_parts` (by_number when the probe has a number)."""
     params: dict[str, Any] = {
@@ -456,24 +492,7 @@ class SqlProposals:
         return [{**(row.data or {}), **(row.corrections or {})} for row in rows]
 
     async def bank_event_claims(self, tenant_id: str, folio_event_id: str) -> list[ProposalView]:
-        # A bounded read of the tenant's live receipts and corrections (no index on the
-        # JSON field: ADR 0051 addendum); the caller checks the effective event again.
-        p = proposals
-        stmt: Select[Any] = (
-            select(p)
-            .where(
-                p.c.tenant_id == tenant_id,
-                p.c.kind.in_((Kind.RECEIPT_ATTACHMENT.value, Kind.CORRECTION.value)),
-                p.c.status.in_((Status.APPROVED.value, Status.EXECUTED.value)),
-                or_(
-                    p.c.data["folioEventId"].as_string() == folio_event_id,
-                    p.c.corrections["folioEventId"].as_string() == folio_event_id,
-                    p.c.data[("changes", "folioEventId")].as_string() == folio_event_id,
-                ),
-            )
-            .order_by(*DUPLICATE_ORDER)
-            .limit(BANK_CLAIMS_LIMIT)
-        )
+        stmt = bank_event_claims_statement(self._tx.dialect, tenant_id, folio_event_id)
         return [_proposal(row) for row in await self._tx.execute(stmt)]
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
