@@ -262,7 +262,9 @@ async def test_the_bank_event_holders_are_one_index_walk_whatever_the_tenant_hol
     if backend.name == "memory":
         return
     if backend.name == "postgres":
-        stmt = bank_event_claims_statement("postgresql", ACME, "ev-asked")
+        stmt = bank_event_claims_statement("postgresql").params(
+            tenant_id=ACME, folio_event_id="ev-asked"
+        )
         compiled = stmt.compile(
             dialect=postgresql_dialect.dialect(),  # type: ignore[attr-defined]
             compile_kwargs={"literal_binds": True},
@@ -276,7 +278,9 @@ async def test_the_bank_event_holders_are_one_index_walk_whatever_the_tenant_hol
         assert "ix_proposals_bank_event" in json.dumps(plan)
         assert _rows_read(plan[0]["Plan"]) <= 10
     else:
-        stmt = bank_event_claims_statement("sqlite", ACME, "ev-asked")
+        stmt = bank_event_claims_statement("sqlite").params(
+            tenant_id=ACME, folio_event_id="ev-asked"
+        )
         compiled = stmt.compile(
             dialect=sqlite_dialect.dialect(),  # type: ignore[attr-defined]
             compile_kwargs={"literal_binds": True},

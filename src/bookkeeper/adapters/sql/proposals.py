@@ -140,19 +140,20 @@ def bank_event_sql(dialect: str) -> str:
     return f"CASE WHEN kind = 'correction' THEN {correction} ELSE {receipt} END"
 
 
-def bank_event_claims_statement(dialect: str, tenant_id: str, folio_event_id: str) -> Select[Any]:
-    """The live receipts and corrections naming a bank event, first proposed first: one walk
-    of ix_proposals_bank_event (migration 0024) whatever the tenant's size, at most
-    BANK_CLAIMS_LIMIT rows (bank_claims checks each row's effective event again)."""
+def bank_event_claims_statement(dialect: str) -> Select[Any]:
+    """The live receipts and corrections naming a bank event (binds `tenant_id`,
+    `folio_event_id`), first proposed first: one walk of ix_proposals_bank_event (migration
+    0024) whatever the tenant's size, at most BANK_CLAIMS_LIMIT rows (bank_claims checks
+    each row's effective event again)."""
     p = proposals
     named = literal_column(bank_event_sql(dialect), Text())
     return (
         select(p)
         .where(
-            p.c.tenant_id == tenant_id,
-            named == folio_event_id,
-            p.c.kind.in_((Kind.RECEIPT_ATTACHMENT.value, Kind.CORRECTION.value)),
-            p.c.status.in_((Status.APPROVED.value, Status.EXECUTED.value)),
+            p.c.tenant_id == bindparam("tenant_id"),
+            named == bindparam("folio_event_id"),
+            or_(p.c.kind == Kind.RECEIPT_ATTACHMENT.value, p.c.kind == Kind.CORRECTION.value),
+            or_(p.c.status == Status.APPROVED.value, p.c.status == Status.EXECUTED.value),
         )
         .order_by(*DUPLICATE_ORDER)
         .limit(BANK_CLAIMS_LIMIT)
@@ -266,6 +267,8 @@ class ProposalStatements:
             standalone=True,  # a plain read (ADR 0041)
             keep_cursor=True,  # one row
         )
+        #: The holders of a bank event (ADR 0051 addendum), a plain read.
+        self.bank_event_claims = hot(bank_event_claims_statement(dialect), standalone=True)
         self.duplicates_by_amount = hot(union_of(duplicate_parts(by_number=False)))
         self.duplicates_by_amount_or_number = hot(union_of(duplicate_parts(by_number=True)))
         self.open_compensations = (
@@ -492,8 +495,10 @@ class SqlProposals:
         return [{**(row.data or {}), **(row.corrections or {})} for row in rows]
 
     async def bank_event_claims(self, tenant_id: str, folio_event_id: str) -> list[ProposalView]:
-        stmt = bank_event_claims_statement(self._tx.dialect, tenant_id, folio_event_id)
-        return [_proposal(row) for row in await self._tx.execute(stmt)]
+        # On the execute path of every receipt (ADR 0051 addendum): a hot statement, read
+        # outside a transaction (ADR 0041) — no BEGIN and no ROLLBACK round trips.
+        params = {"tenant_id": tenant_id, "folio_event_id": folio_event_id}
+        return [_proposal(row) for row in await self._tx.rows(self._sql.bank_event_claims, params)]
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         result = await self._tx.execute(
