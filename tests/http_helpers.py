@@ -7,6 +7,7 @@ clock, `settings` by settings in a temporary directory.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import socket
@@ -26,6 +27,7 @@ from bookkeeper.application.ports import AfterCommit, UnitOfWorkFactory
 from bookkeeper.container import Container
 from bookkeeper.entrypoints.http.app import create_app
 from bookkeeper.settings import Settings
+from tests.polling import polls
 from tests.unit.conftest import FixedClock
 
 if TYPE_CHECKING:
@@ -290,6 +292,18 @@ class Api:
         assert listed.status_code == 200, listed.text
         items: list[dict[str, Any]] = listed.json()["items"]
         return items
+
+    async def executed(self, proposal_id: str) -> dict[str, Any]:
+        """The proposal once the app's own executor has carried it out (polled as a
+        viewer); fails if it ends FAILED instead."""
+        for _ in polls():
+            done = await self.client.get(f"{API}/proposals/{proposal_id}", headers=self.viewer)
+            if done.json()["status"] in ("EXECUTED", "FAILED"):
+                break
+            await asyncio.sleep(0.2)
+        view: dict[str, Any] = done.json()
+        assert view["status"] == "EXECUTED", view
+        return view
 
     async def propose(self, type_: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
         """Submit as the agent and return the 201 body."""

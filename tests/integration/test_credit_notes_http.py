@@ -9,7 +9,6 @@ show the reduction. A credit note read from a PDF by the offline reader is propo
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +19,6 @@ import pytest
 from tests.fakes.fiken import FakeFiken
 from tests.http_helpers import API, Api, api_with_fiken, invoice, running_api
 from tests.integration.test_web_pages import APP, login
-from tests.polling import polls
 from tests.saft_checks import validate
 from tests.unseen_documents import kreditnota
 
@@ -67,24 +65,13 @@ def _credit_note(**changes: Any) -> dict[str, Any]:
     return data
 
 
-async def _executed(api: Api, proposal_id: str) -> dict[str, Any]:
-    for _ in polls():
-        done = await api.client.get(f"{API}/proposals/{proposal_id}", headers=api.viewer)
-        if done.json()["status"] in ("EXECUTED", "FAILED"):
-            break
-        await asyncio.sleep(0.2)
-    view: dict[str, Any] = done.json()
-    assert view["status"] == "EXECUTED", view
-    return view
-
-
 async def test_a_credit_note_reverses_part_of_its_invoice_once(
     world: tuple[Api, FakeFiken],
 ) -> None:
     api, fiken = world
     original = await api.propose(INVOICE, _supplier_invoice())
     assert (await api.approve(original["proposalId"])).status_code == 200
-    await _executed(api, original["proposalId"])
+    await api.executed(original["proposalId"])
 
     credit = await api.propose(INVOICE, _credit_note())
     assert credit["status"] == "PROPOSED", credit
@@ -96,7 +83,7 @@ async def test_a_credit_note_reverses_part_of_its_invoice_once(
 
     approved = await api.approve(credit["proposalId"])
     assert approved.status_code == 200, approved.text
-    view = await _executed(api, credit["proposalId"])
+    view = await api.executed(credit["proposalId"])
     assert set(view["externalIds"]) >= {"fikenJournalEntryId", "fikenContactId"}
 
     # Fiken: one purchase (the invoice), one journal entry (the credit note), same contact.

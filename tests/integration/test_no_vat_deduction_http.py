@@ -7,7 +7,6 @@ tells the reviewer why, in Norwegian; a manual entry deducting VAT on 7350 is re
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from tests.http_helpers import (
     running_api,
 )
 from tests.integration.test_web_pages import APP, login
-from tests.polling import polls
 
 TOKEN = "fiken-represent-token"
 COMPANY = "represent-as"
@@ -54,17 +52,6 @@ def dinner(**changes: Any) -> dict[str, Any]:
     return data
 
 
-async def _executed(api: Api, proposal_id: str) -> dict[str, Any]:
-    for _ in polls():
-        done = await api.client.get(f"{API}/proposals/{proposal_id}", headers=api.viewer)
-        if done.json()["status"] in ("EXECUTED", "FAILED"):
-            break
-        await asyncio.sleep(0.2)
-    body: dict[str, Any] = done.json()
-    assert body["status"] == "EXECUTED", body
-    return body
-
-
 async def test_a_receipt_corrected_to_representation_deducts_no_vat(
     world: tuple[Api, FakeFiken],
 ) -> None:
@@ -72,7 +59,7 @@ async def test_a_receipt_corrected_to_representation_deducts_no_vat(
     proposed = await api.propose("ExpenseRegistrationProposed", dinner())
     approved = await api.approve(proposed["proposalId"], {"corrections": {"accountCode": "7350"}})
     assert approved.status_code == 200, approved.text
-    await _executed(api, proposed["proposalId"])
+    await api.executed(proposed["proposalId"])
 
     [request] = fiken.purchase_requests.values()
     assert [
@@ -116,7 +103,7 @@ async def test_a_proposal_on_representation_says_why_and_books_gross(
     assert said.startswith("ingen fradragsrett for representasjon (konto 7350"), said
     approved = await api.approve(proposed["proposalId"])
     assert approved.status_code == 200, approved.text
-    await _executed(api, proposed["proposalId"])
+    await api.executed(proposed["proposalId"])
     [request] = fiken.purchase_requests.values()
     assert [(ln["vatType"], ln["netPrice"], ln.get("vat", 0)) for ln in request["lines"]] == [
         ("NONE", 125000, 0)

@@ -8,7 +8,6 @@ reviewer corrects reverseCharge."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +20,6 @@ from tests import documents
 from tests.fakes.fiken import FakeFiken
 from tests.http_helpers import API, Api, api_with_fiken, running_api
 from tests.integration.test_web_pages import APP, login
-from tests.polling import polls
 
 TOKEN = "fiken-reverse-token"
 COMPANY = "reverse-as"
@@ -51,17 +49,6 @@ def _figma_invoice() -> bytes:
             ("Total due", "EUR 90.00"),
         ]
     )
-
-
-async def _executed(api: Api, proposal_id: str) -> dict[str, Any]:
-    for _ in polls():
-        done = await api.client.get(f"{API}/proposals/{proposal_id}", headers=api.viewer)
-        if done.json()["status"] in ("EXECUTED", "FAILED"):
-            break
-        await asyncio.sleep(0.2)
-    body: dict[str, Any] = done.json()
-    assert body["status"] == "EXECUTED", body
-    return body
 
 
 async def _report(api: Api) -> dict[str, Any]:
@@ -103,7 +90,7 @@ async def test_a_foreign_service_invoice_is_booked_and_reported_as_reverse_charg
 
     approved = await api.approve(proposal["id"], {"corrections": {"nokAmount": "1053.00"}})
     assert approved.status_code == 200, approved.text
-    await _executed(api, proposal["id"])
+    await api.executed(proposal["id"])
 
     [request] = fiken.purchase_requests.values()
     assert request["kind"] == "supplier" and request["currency"] == "EUR"
@@ -154,7 +141,7 @@ async def test_the_reviewer_books_a_nok_invoice_without_vat_as_reverse_charge(
     )
     approved = await api.approve(proposed["proposalId"], {"corrections": {"reverseCharge": True}})
     assert approved.status_code == 200, approved.text
-    await _executed(api, proposed["proposalId"])
+    await api.executed(proposed["proposalId"])
     [request] = fiken.purchase_requests.values()
     assert [(ln["vatType"], ln["netPrice"], ln["vat"]) for ln in request["lines"]] == [
         ("HIGH_FOREIGN_SERVICE_DEDUCTIBLE", 80000, 0)
