@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -676,3 +676,20 @@ class MemoryUnitOfWorkFactory:
 
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self.db, self.after_commit)
+
+
+class MemoryEventExport:
+    """EventExport over the in-memory log: the committed events as they are when the first
+    page is asked for (a copy, so appends meanwhile are not in it), by position."""
+
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    async def pages(self, tenant_id: str | None, page: int) -> AsyncIterator[list[RecordedEvent]]:
+        snapshot = sorted(
+            (e for e in self._db.log if tenant_id is None or e.tenant_id == tenant_id),
+            key=lambda e: e.position,
+        )
+        size = max(page, 1)
+        for start in range(0, len(snapshot), size):
+            yield snapshot[start : start + size]

@@ -1322,6 +1322,17 @@ class EventImport(Protocol):
         ...
 
 
+class EventExport(Protocol):
+    """Reading the whole log, or one tenant's part of it, for `bookkeeper export events`."""
+
+    def pages(self, tenant_id: str | None, page: int) -> AsyncIterator[list[RecordedEvent]]:
+        """The events in position order, `page` at a time, every tenant's (None) or one's,
+        all from ONE snapshot of the log: an event committed while the export runs is in
+        it entirely or not at all, and no later event is without an earlier one that was
+        committed before the export began."""
+        ...
+
+
 # --- the books' history (`bookkeeper import fiken`, issue 14 P5, ADR 0037) ---------------
 
 

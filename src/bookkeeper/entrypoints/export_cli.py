@@ -1,6 +1,10 @@
-"""`bookkeeper export saf-t`: the SAF-T Financial file of a period, to a file or stdout.
+"""`bookkeeper export saf-t` and `export events`: files of the books, to a file or stdout.
 
     bookkeeper export saf-t --tenant T --from 2026-01-01 --to 2026-12-31 [--out FILE|DIR]
+    bookkeeper export events [--tenant T] [--out FILE]
+
+`export events` writes the event log (every tenant's, or one's) as the JSON Lines that
+`bookkeeper import events` reads (application/exporting.py), from one snapshot of the log.
 
 Runs the same use case as GET /exports/saf-t (application.saft) as the operator, who has
 the database anyway: a principal `--user` (default `cli`) with the admin role. With --out
@@ -17,9 +21,11 @@ import datetime as dt
 import os
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
+from bookkeeper.application.exporting import export_events
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.saft import SaftExport, SaftFile
 from bookkeeper.container import Container, migrated_database, resolve, shutdown
@@ -30,8 +36,8 @@ CLI_ROLE = "admin"
 
 
 def add_parser(commands: Any) -> None:
-    """Register `export` (with its one kind, `saf-t`) on the CLI's subcommands."""
-    p = commands.add_parser("export", help="files of the whole ledger for the authorities")
+    """Register `export` (kinds `saf-t` and `events`) on the CLI's subcommands."""
+    p = commands.add_parser("export", help="SAF-T for the authorities; the event log")
     kinds = p.add_subparsers(dest="export_kind", required=True, metavar="KIND")
     q = kinds.add_parser("saf-t", help="SAF-T Financial 1.30 of a period (XML)")
     q.add_argument("--tenant", type=tenant_id, required=True, help="the company to export")
@@ -44,6 +50,12 @@ def add_parser(commands: Any) -> None:
     )
     q.add_argument("--user", default="cli", help="who exports (the file's UserID)")
     q.set_defaults(run=export_saft)
+    e = kinds.add_parser(
+        "events", help="the event log as JSON Lines, as `bookkeeper import events` reads it"
+    )
+    e.add_argument("--tenant", type=tenant_id, help="one company's events (default: every one)")
+    e.add_argument("--out", help="the file to write (default: stdout)")
+    e.set_defaults(run=export_events_command)
 
 
 def export_saft(args: argparse.Namespace, container: Container) -> int:
@@ -110,6 +122,79 @@ async def _write(file: SaftFile, out: str | None) -> str:
     try:
         with handle:
             async for chunk in file.chunks:
+                handle.write(chunk)
+        os.replace(handle.name, target)
+    except BaseException:
+        _discard(handle.name)
+        raise
+    return str(target)
+
+
+def export_events_command(args: argparse.Namespace, container: Container) -> int:
+    """Write the log; say on stderr how many events went where."""
+    target = _events_file(args.out) if args.out is not None else None
+    count, where = asyncio.run(run_events_export(container, args.tenant, target, sys.stderr))
+    whose = f"tenant {args.tenant}" if args.tenant is not None else "every tenant"
+    print(f"exported {count:,} events ({whose}) to {where}", file=sys.stderr)
+    return 0
+
+
+async def run_events_export(
+    container: Container, tenant: str | None, out: Path | None, status: IO[str]
+) -> tuple[int, str]:
+    """Export; the number of events and where they went (a path, or "stdout")."""
+    from bookkeeper.adapters.sql import SqlDatabase
+    from bookkeeper.adapters.sql.exporting import SqlEventExport
+
+    try:
+        database = await migrated_database(container)
+        if not isinstance(database, SqlDatabase):
+            raise TypeError("export needs the SQL database")
+        done = 0
+
+        def counted(n: int) -> None:
+            nonlocal done
+            done = n
+
+        with progress("Exporting events", unit="events", stream=status) as bar:
+
+            def advance(n: int) -> None:
+                counted(n)
+                bar.update(n)
+
+            chunks = export_events(SqlEventExport(database), tenant, advance)
+            where = await _write_chunks(chunks, out, prefix=".events-")
+        return done, where
+    finally:
+        await shutdown(container)
+
+
+def _events_file(out: str) -> Path:
+    """The file `--out` names, checked before anything is read: not a directory, and in
+    one that exists."""
+    target = Path(out)
+    if target.is_dir():
+        raise IsADirectoryError(f"{out!r} is a directory: name the file to write")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"no directory {str(target.parent)!r} to write {target.name!r} in")
+    return target
+
+
+async def _write_chunks(chunks: AsyncIterator[bytes], target: Path | None, *, prefix: str) -> str:
+    """Stream `chunks` to stdout, or to `target` through a file beside it renamed into
+    place (a failed export leaves nothing half-written); where they went."""
+    if target is None:
+        sink = sys.stdout.buffer
+        async for chunk in chunks:
+            sink.write(chunk)
+        sink.flush()
+        return "stdout"
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed into place below
+        dir=target.parent, prefix=prefix, suffix=".part", delete=False
+    )
+    try:
+        with handle:
+            async for chunk in chunks:
                 handle.write(chunk)
         os.replace(handle.name, target)
     except BaseException:

@@ -11,6 +11,7 @@
     bookkeeper policy grant-role|revoke-role --subject S --role R --tenant T
     bookkeeper chat --tenant T --user U [--channel C]   (stdin: text, or /file PATH)
     bookkeeper export saf-t --tenant T --from D --to D [--out FILE|DIR]
+    bookkeeper export events [--tenant T] [--out FILE]     (the log, as `import events` reads it)
     bookkeeper history --tenant T CORRELATION_ID [--json]      (every event of one action)
     bookkeeper credentials set|show|remove|rotate-key|new-key   (a tenant's own Fiken/Folio)
 
