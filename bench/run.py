@@ -278,6 +278,8 @@ class Postgres:
     def url(self, dbname: str) -> str:
         s = self.settings
         auth = s.pg_user + (f":{s.pg_password}" if s.pg_password else "")
+        if s.pg_host.startswith("/"):  # a Unix-domain socket's directory
+            return f"postgresql://{auth}@/{dbname}?host={s.pg_host}&port={s.pg_port}"
         return f"postgresql://{auth}@{s.pg_host}:{s.pg_port}/{dbname}"
 
     def create(self, dbname: str, stack: contextlib.ExitStack) -> str:
