@@ -36,7 +36,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.container import Container, resolve, shutdown
-from bookkeeper.domain.events import MorningCheckRanData
+from bookkeeper.domain.events import MissingReceipt, MorningCheckRanData
 from bookkeeper.entrypoints.serve import open_services
 from bookkeeper.settings import Settings
 from tests.http_helpers import FixedClock
@@ -190,6 +190,15 @@ async def test_two_replicas_racing_record_one_run_per_tenant_and_post_it_once(
         assert event.version == 1 and event.actor == "system:cron"
         assert isinstance(event.data, MorningCheckRanData)
         assert event.data.missing_receipts == 1  # money out without a receipt; not money in
+        assert event.data.missing == (
+            MissingReceipt(
+                date=dt.date(2026, 11, 20),
+                description="Kaffe",
+                amount=Decimal("-45.00"),
+                event_id="e1",
+            ),
+        )
+        assert "  - 20.11.2026 Kaffe: -45,00 kr" in event.data.summary.splitlines()
         assert event.data.next_vat_due == dt.date(2026, 12, 10)  # term 5 (Sep–Oct)
         assert "Morgensjekk 20.11.2026" in event.data.summary
 

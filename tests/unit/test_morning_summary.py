@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bookkeeper.application.morning import compose_summary, next_vat_due
-from bookkeeper.domain.events import CostTotal, MorningCheckRanData
+from bookkeeper.domain.events import CostTotal, MissingReceipt, MorningCheckRanData
 from bookkeeper.domain.ledger import vat_term
 
 ALL_DUES = sorted(vat_term(y, t).due for y in range(1999, 2102) for t in range(1, 7))
@@ -60,3 +60,31 @@ def test_the_summary_says_what_was_found_and_what_could_not_be_checked() -> None
     ]
     down = compose_summary(_run(missing_receipts=None, unknown_accounts=None))
     assert "banken svarte ikke" in down and "regnskapet svarte ikke" in down
+
+
+def test_the_summary_lists_the_transactions_without_a_receipt_oldest_first() -> None:
+    missing = tuple(
+        MissingReceipt(
+            date=dt.date(2026, 11, day),
+            description=f"Butikk {day}",
+            amount=Decimal(f"-{day}00.50"),
+            currency="EUR" if day == 3 else "NOK",
+        )
+        for day in range(1, 13)
+    )
+    lines = compose_summary(_run(missing_receipts=12, missing=missing)).splitlines()
+    start = lines.index("Manglende kvitteringer (siste 30 dager): 12")
+    assert lines[start + 1 : start + 4] == [
+        "  - 01.11.2026 Butikk 1: -100,50 kr",
+        "  - 02.11.2026 Butikk 2: -200,50 kr",
+        "  - 03.11.2026 Butikk 3: -300,50 EUR",
+    ]
+    assert lines[start + 10] == "  - 10.11.2026 Butikk 10: -1 000,50 kr"
+    assert lines[start + 11] == "  … og 2 til."
+    assert lines[start + 12].startswith("Forbruk i går")
+
+
+def test_a_run_recorded_before_the_list_was_kept_shows_its_count_only() -> None:
+    lines = compose_summary(_run(missing_receipts=12)).splitlines()
+    assert lines[1] == "Manglende kvitteringer (siste 30 dager): 12"
+    assert lines[2].startswith("Forbruk i går")

@@ -31,6 +31,7 @@ from typing import Final, Protocol
 
 import msgspec
 
+from bookkeeper.application import messages as m
 from bookkeeper.application.bus import UNKNOWN_TENANT
 from bookkeeper.application.checks import OSLO, Checks
 from bookkeeper.application.errors import (
@@ -52,6 +53,7 @@ from bookkeeper.application.spending import PULL_DAYS, SpendingService
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     CostTotal,
+    MissingReceipt,
     MorningCheckRanData,
     MorningSummaryPostedData,
     SourceSpending,
@@ -66,6 +68,10 @@ MORNING_JOB: Final = "morning"
 CRON_ACTOR: Final = "system:cron"
 #: Tenants a run looks at, at most (a bounded query of the log's tenants).
 MAX_TENANTS: Final = 1000
+#: Transactions without a receipt the summary lists (the rest are counted), and the
+#: event keeps (a busy company's 30 days may have hundreds; the count is always whole).
+MISSING_SHOWN: Final = 10
+MISSING_KEPT: Final = 100
 
 
 class TenantDirectory(Protocol):
@@ -228,11 +234,22 @@ class MorningCheck:
         principal = Principal(subject=CRON_ACTOR, tenant_id=tenant_id, roles=frozenset({"system"}))
         unavailable: list[str] = []
         missing: int | None = None
+        listed: tuple[MissingReceipt, ...] = ()
         try:
             receipts = await checks.find_missing_receipts(
                 tenant_id, day - dt.timedelta(days=DEFAULT_DAYS - 1), day
             )
             missing = len(receipts)
+            listed = tuple(
+                MissingReceipt(
+                    date=t.date,
+                    description=t.merchant_name or t.description,
+                    amount=t.amount,
+                    currency=t.currency,
+                    event_id=t.event_id,
+                )
+                for t in sorted(receipts, key=lambda t: (t.date, t.id))[:MISSING_KEPT]
+            )
         except (ApplicationError, DomainError) as error:
             log.warning("morning check of %s: missing receipts unavailable: %s", tenant_id, error)
             unavailable.append("missing-receipts")
@@ -263,6 +280,7 @@ class MorningCheck:
             job=self.job,
             date=day,
             missing_receipts=missing,
+            missing=listed,
             costs_yesterday=tuple(costs_yesterday),
             costs_month=tuple(costs_month),
             next_vat_due=due,
@@ -301,6 +319,22 @@ def compose_summary(data: MorningCheckRanData) -> str:
         lines.append(
             f"Manglende kvitteringer (siste {DEFAULT_DAYS} dager): {data.missing_receipts}"
         )
+        # Story 7: the transactions themselves, oldest first (the nearest to being
+        # forgotten), as many as a message holds; the rest counted.
+        shown = data.missing[:MISSING_SHOWN]
+        lines += [
+            "  "
+            + m.text(
+                "missing.line",
+                "nb",
+                date=date_text(t.date),
+                description=t.description,
+                amount=m.kroner(t.amount, t.currency),
+            )
+            for t in shown
+        ]
+        if shown and data.missing_receipts > len(shown):
+            lines.append("  " + m.text("more", "nb", count=data.missing_receipts - len(shown)))
     lines.append(_costs_line("Forbruk i går", data.costs_yesterday))
     lines.append(_costs_line("Forbruk denne måneden", data.costs_month))
     if data.spending:

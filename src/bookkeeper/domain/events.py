@@ -461,6 +461,16 @@ class SourceSpending(Payload, frozen=True, kw_only=True, omit_defaults=True):
     budget_used_percent: Decimal | None = None
 
 
+class MissingReceipt(Payload, frozen=True, kw_only=True):
+    """A bank transaction the morning check found without a receipt (money out)."""
+
+    date: dt.date
+    description: str
+    amount: Decimal
+    currency: str = "NOK"
+    event_id: str | None = None
+
+
 class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     """One tenant's daily check for one day: what was found, and the summary sent. Its id
     is derived from (tenant, job, date) and it opens its own stream, so a day has one."""
@@ -479,6 +489,9 @@ class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     summary: str
     #: Spending per source in NOK from the cost snapshots (issue 11), with budget use.
     spending: tuple[SourceSpending, ...] = ()
+    #: The transactions counted in `missing_receipts`, oldest first (at most
+    #: application.morning.MISSING_KEPT; the count is always the whole number).
+    missing: tuple[MissingReceipt, ...] = ()
 
 
 class MorningSummaryPostedData(Payload, frozen=True, kw_only=True):
