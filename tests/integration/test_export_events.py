@@ -19,16 +19,8 @@ from bookkeeper.application.exporting import export_events
 from bookkeeper.application.importing import parse_line
 from bookkeeper.application.ports import RecordedEvent
 from bookkeeper.entrypoints.cli.main import main
+from tests.integration.test_import_events import recorded
 from tests.saft_ledger import END, NOW, START, TENANT, build_ledger
-
-
-async def recorded(url: str) -> list[RecordedEvent]:
-    database = SqlDatabase(url)
-    try:
-        async with database.uow_factory()() as uow:
-            return await uow.events.read_all(limit=100_000)
-    finally:
-        await database.dispose()
 
 
 async def balances(url: str) -> list[object]:

@@ -109,25 +109,8 @@ async def run_export(
 
 async def _write(file: SaftFile, out: str | None) -> str:
     """Stream the file to stdout or into place under `out`; where it went."""
-    if out is None:
-        sink = sys.stdout.buffer
-        async for chunk in file.chunks:
-            sink.write(chunk)
-        sink.flush()
-        return "stdout"
-    target = _target(out, file.filename)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed into place below
-        dir=target.parent, prefix=".saft-", suffix=".part", delete=False
-    )
-    try:
-        with handle:
-            async for chunk in file.chunks:
-                handle.write(chunk)
-        os.replace(handle.name, target)
-    except BaseException:
-        _discard(handle.name)
-        raise
-    return str(target)
+    target = None if out is None else _target(out, file.filename)
+    return await _write_chunks(file.chunks, target, prefix=".saft-")
 
 
 def export_events_command(args: argparse.Namespace, container: Container) -> int:
