@@ -89,6 +89,47 @@ async def test_story_1_known_receipt_is_auto_approved(handlers: Handlers, querie
     assert history[0].metadata["review"]["rule"] == "auto-approve-known-pattern"
 
 
+async def test_a_known_receipt_whose_bank_payment_another_holds_goes_to_a_reviewer(
+    handlers: Handlers,
+) -> None:
+    """Approved automatically only as a reviewer could approve it: a second document
+    matched to the same card payment (not a copy: another amount, date and number, so
+    no duplicate by amount) would be refused to a reviewer (bank-event-taken), so it is
+    not approved by the rules either — it waits, as the duplicate of the holder."""
+    await learn_pattern(handlers)
+    first = await handlers.submit(submit(receipt()))
+    assert first.decision.outcome is Outcome.AUTO_APPROVED
+
+    second = await handlers.submit(
+        submit(
+            receipt(
+                amount=Decimal("249.00"),
+                vat_amount=Decimal("49.80"),
+                document_number="R-9",
+                date=dt.date(2026, 11, 2),
+            )
+        )
+    )
+    assert second.decision.outcome is Outcome.AWAITING_REVIEW
+    assert second.status is Status.PROPOSED
+    assert second.confidence is not None
+    assert second.confidence.duplicate_of[0] == str(first.stream_id)
+
+    # A receipt of its own card payment: approved by the rules as before.
+    third = await handlers.submit(
+        submit(
+            receipt(
+                amount=Decimal("99.00"),
+                vat_amount=Decimal("19.80"),
+                document_number="R-10",
+                date=dt.date(2026, 11, 5),
+                folio_event_id="ev-2",
+            )
+        )
+    )
+    assert third.decision.outcome is Outcome.AUTO_APPROVED
+
+
 async def test_story_2_new_merchant_waits_then_learns(handlers: Handlers, queries: Queries) -> None:
     first = await handlers.submit(submit(receipt("Kaffebrenneriet Grünerløkka")))
     assert first.decision.outcome is Outcome.AWAITING_REVIEW
@@ -112,6 +153,7 @@ async def test_story_2_new_merchant_waits_then_learns(handlers: Handlers, querie
                 account_code="6810",
                 date=dt.date(2026, 12, 5),
                 document_number="R-2",
+                folio_event_id="ev-2",  # its own card payment (ev-1 paid the first)
             )
         )
     )

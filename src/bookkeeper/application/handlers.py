@@ -349,26 +349,43 @@ class Handlers:
                 context = msgspec.structs.replace(context, nok_amount_missing=nok_amount_missing)
             elif exchange is not None:
                 context = msgspec.structs.replace(context, nok_amount=exchange.nok_amount)
-            confidence = scoring.score(data, context, rules)
-            decision = decide(
-                rules,
-                kind=etype.kind,
-                score=confidence.score,
-                approved_pattern=confidence.approved_pattern,
-                duplicate_suspected=bool(confidence.duplicate_of),
-                # In NOK (ADR 0051): a foreign-currency document's NOK amount; one without
-                # is never approved automatically (nok_amount_missing).
-                amount=exchange.nok_amount
-                if exchange is not None and foreign_currency(data) is not None
-                else getattr(data, "amount", None),
-                bank_mismatch=bool(bank_mismatches),
-                unknown_account=bool(unknown_accounts),
-                nok_amount_missing=nok_amount_missing is not None,
-                credit_note=is_credit_note(data),
-                payment_account_changed=scoring.payment_account_changed(
-                    context.known_payment_account, getattr(data, "payment_account", None)
-                ),
-            )
+
+            def scored(
+                context: scoring.ScoringContext,
+            ) -> tuple[scoring.Confidence, ReviewDecision]:
+                confidence = scoring.score(data, context, rules)
+                return confidence, decide(
+                    rules,
+                    kind=etype.kind,
+                    score=confidence.score,
+                    approved_pattern=confidence.approved_pattern,
+                    duplicate_suspected=bool(confidence.duplicate_of),
+                    # In NOK (ADR 0051): a foreign-currency document's NOK amount; one
+                    # without is never approved automatically (nok_amount_missing).
+                    amount=exchange.nok_amount
+                    if exchange is not None and foreign_currency(data) is not None
+                    else getattr(data, "amount", None),
+                    bank_mismatch=bool(bank_mismatches),
+                    unknown_account=bool(unknown_accounts),
+                    nok_amount_missing=nok_amount_missing is not None,
+                    credit_note=is_credit_note(data),
+                    payment_account_changed=scoring.payment_account_changed(
+                        context.known_payment_account, getattr(data, "payment_account", None)
+                    ),
+                )
+
+            confidence, decision = scored(context)
+            if decision.outcome is Outcome.AUTO_APPROVED:
+                # Approved automatically only as a person may approve: a receipt whose bank
+                # payment another proposal holds is refused to a reviewer (409
+                # bank-event-taken, ADR 0051 addendum), so it goes to one as the duplicate
+                # of that proposal instead of failing at execution.
+                held = await _bank_event_held(uow, tenant, event_id, data)
+                if held:
+                    context = msgspec.structs.replace(
+                        context, duplicate_of=(*held, *context.duplicate_of)
+                    )
+                    confidence, decision = scored(context)
             metadata["confidence"] = msgspec.to_builtins(confidence)
             metadata["review"] = _review_meta(decision)
             if decision.outcome is Outcome.AUTO_APPROVED:
@@ -983,6 +1000,17 @@ async def _require_bank_event_free(
             m.text("refusal.bank_event_taken", m.ENGLISH, event=event, other=holders[0].id),
             current=Status.PROPOSED.value,
         )
+
+
+async def _bank_event_held(
+    uow: UnitOfWork, tenant: str, event_id: uuid.UUID, data: object
+) -> tuple[str, ...]:
+    """The proposals holding the bank event a new receipt names (bank_claims), by id;
+    none for anything else. Read only for a receipt about to be approved automatically."""
+    if not isinstance(data, ReceiptAttachmentData) or not data.folio_event_id:
+        return ()
+    holders = await bank_event_holders(uow, tenant, data.folio_event_id, exclude={event_id})
+    return tuple(str(view.id) for view in holders)
 
 
 def _require_unread_corrected(
