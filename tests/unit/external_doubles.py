@@ -249,6 +249,8 @@ class MemoryBooks(_Remote):
         self.suppliers: dict[str, Contact] = {}
         self.purchases: dict[str, StoredPurchase] = {}
         self.journal_entries: dict[str, NewJournalEntry] = {}
+        #: File names attached to each journal entry (a credit note's document).
+        self.journal_attachments: dict[str, list[str]] = {}
         self.created_references: Counter[str] = Counter()
         self.created_suppliers: Counter[str] = Counter()
         self.attached: Counter[tuple[str, str]] = Counter()
@@ -369,7 +371,21 @@ class MemoryBooks(_Remote):
             if entry.reference == reference and entry.date == date
         ]
         await self._leave("find_journal_entry")
-        return BooksJournalEntry(id=found[0]) if found else None
+        if not found:
+            return None
+        return BooksJournalEntry(
+            id=found[0], attachments=tuple(self.journal_attachments.get(found[0], ()))
+        )
+
+    async def attach_to_journal_entry(
+        self, entry_id: str, filename: str, content: bytes, content_type: str
+    ) -> None:
+        await self._enter("attach_to_journal_entry")
+        if entry_id not in self.journal_entries:
+            raise ExternalNotFound(f"no journal entry {entry_id}", system="double", status=404)
+        self.journal_attachments.setdefault(entry_id, []).append(filename)
+        self.attached[(entry_id, filename)] += 1
+        await self._leave("attach_to_journal_entry")
 
     def live_purchases(self) -> list[StoredPurchase]:
         return [p for p in self.purchases.values() if not p.deleted]

@@ -967,11 +967,12 @@ class JournalEntryLineOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BooksJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """A general journal entry found in the books: its id, and whether it was cancelled
-    (a counter-entry offsets it)."""
+    """A general journal entry found in the books: its id, whether it was cancelled
+    (a counter-entry offsets it), and the file names attached to it."""
 
     id: str
     cancelled: bool = False
+    attachments: tuple[str, ...] = ()  # file names
 
 
 class NewJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -1039,6 +1040,13 @@ class Books(Protocol):
         """The general journal entry of `date` whose description carries `reference` (a
         live one before a cancelled one), if any: how a retry finds what an earlier
         attempt posted (a supplier's credit note, ADR 0054)."""
+        ...
+
+    async def attach_to_journal_entry(
+        self, entry_id: str, filename: str, content: bytes, content_type: str
+    ) -> None:
+        """Attach a file to a general journal entry (a credit note's document); its name
+        is read back in `find_journal_entry(...).attachments`."""
         ...
 
 
