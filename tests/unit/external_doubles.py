@@ -395,6 +395,7 @@ class MemoryBooks(_Remote):
 class BankEvent:
     id: str
     attachments: dict[str, str] = field(default_factory=dict)  # attachment id → filename
+    sizes: dict[str, int] = field(default_factory=dict)  # attachment id → bytes
     complete: bool = False
     note: str = ""
 
@@ -436,14 +437,24 @@ class MemoryBank(_Remote):
         self._attachment_ids += 1
         attachment_id = f"a{self._attachment_ids}"
         event.attachments[attachment_id] = filename
+        event.sizes[attachment_id] = len(content)
         self.attached[(event_id, filename)] += 1
         await self._leave("attach_receipt")
         return attachment_id
 
-    async def find_attachment(self, event_id: str, filename: str, around: dt.date) -> str | None:
+    async def find_attachment(
+        self, event_id: str, filename: str, around: dt.date, *, size: int | None = None
+    ) -> str | None:
         await self._enter("find_attachment")
         event = self._event(event_id)
-        found = next((a for a, name in event.attachments.items() if name == filename), None)
+        found = next(
+            (
+                a
+                for a, name in event.attachments.items()
+                if name == filename and (size is None or event.sizes.get(a) == size)
+            ),
+            None,
+        )
         await self._leave("find_attachment")
         return found
 

@@ -1109,9 +1109,12 @@ class Bank(Protocol):
         """Attach a file to an event; the attachment id."""
         ...
 
-    async def find_attachment(self, event_id: str, filename: str, around: dt.date) -> str | None:
+    async def find_attachment(
+        self, event_id: str, filename: str, around: dt.date, *, size: int | None = None
+    ) -> str | None:
         """The id of an attachment with this file name on the event (looked up among the
-        events within a few days of `around`), if any."""
+        events within a few days of `around`), if any; given `size`, only one of that many
+        bytes (a different file under the same name is not the one looked for)."""
         ...
 
     async def mark_complete(self, event_id: str) -> None: ...
