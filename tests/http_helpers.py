@@ -295,7 +295,13 @@ class Api:
 
     async def executed(self, proposal_id: str) -> dict[str, Any]:
         """The proposal once the app's own executor has carried it out (polled as a
-        viewer); fails if it ends FAILED instead."""
+        viewer); fails if it ends FAILED instead. With the app's executor off (the
+        default of `sqlite_container` and `memory_container`), one pass of the container's
+        executor is run here first."""
+        if not self.container.settings().executor_enabled:
+            from bookkeeper.container import resolve
+
+            await (await resolve(self.container.executor)).run_once()
         for _ in polls():
             done = await self.client.get(f"{API}/proposals/{proposal_id}", headers=self.viewer)
             if done.json()["status"] in ("EXECUTED", "FAILED"):

@@ -8,8 +8,10 @@ What it checks, as Fiken would: the bearer token (401); request bodies against t
 OpenAPI document (400 with a JSON error body); the business rules the spec does not write
 down (a supplier purchase needs an existing supplierId, a cash purchase is paid from a bank
 account, accounts exist, amounts are integers, attachments are .pdf/.png/.jpeg/.jpg/.gif
-with attachToSale or attachToPayment true, a journal entry's description fits with Fiken's
-prefix). POST answers 201 with an empty body and a Location header with the full URL.
+— a purchase's with attachToSale or attachToPayment true, a general journal entry's (POST
+/journalEntries/{id}/attachments, listed back in its `attachments`) with neither —, a
+journal entry's description fits with Fiken's prefix). POST answers 201 with an empty
+body and a Location header with the full URL.
 
 What it watches, always: requests that arrive while another request with the same token is
 in flight (`concurrent_violations`, answered 429 like the real API) and the arrival times
@@ -180,12 +182,16 @@ class SeenRequest:
 
 @dataclasses.dataclass
 class ReceivedAttachment:
-    purchase_id: int
+    """One upload: to a purchase (`purchase_id`) or to a journal entry (`journal_entry_id`,
+    whose endpoint has no attachToSale/attachToPayment: both False)."""
+
+    purchase_id: int | None
     filename: str
     content: bytes
     content_type: str | None
     attach_to_sale: bool
     attach_to_payment: bool
+    journal_entry_id: int | None = None
 
 
 @dataclasses.dataclass
@@ -477,6 +483,11 @@ class FakeFiken:
             if p.get("identifier") == reference
             or (p["lines"] and p["lines"][0]["description"].endswith(tag))
         ]
+
+    def journal_entries_with_reference(self, reference: str) -> list[dict[str, Any]]:
+        """General journal entries whose description ends with `[reference]`."""
+        tag = f"[{reference}]"
+        return [e for e in self.journal_entries.values() if e["description"].endswith(tag)]
 
     # --- seeding ----------------------------------------------------------------------
 
@@ -929,6 +940,19 @@ class FakeFiken:
             )
             return _json(_found(found))
 
+        @get(
+            "/companies/{slug:str}/journalEntries/{entry_id:int}/attachments",
+            sync_to_thread=False,
+        )
+        def journal_entry_attachments(request: AnyRequest) -> Response[bytes]:
+            fake._company(request)
+            return _json(fake._journal_entry(request)["attachments"])
+
+        @post("/companies/{slug:str}/journalEntries/{entry_id:int}/attachments")
+        async def attach_to_journal_entry(request: AnyRequest) -> Response[bytes]:
+            slug = fake._company(request)
+            return await fake._attach_to_journal_entry(request, slug, fake._journal_entry(request))
+
         handlers = [
             companies,
             company,
@@ -947,6 +971,8 @@ class FakeFiken:
             create_journal_entries,
             journal_entries,
             journal_entry,
+            journal_entry_attachments,
+            attach_to_journal_entry,
             sales,
             sale,
         ]
@@ -967,6 +993,11 @@ class FakeFiken:
 
     def _purchase(self, request: AnyRequest) -> dict[str, Any]:
         return _found(self.purchases.get(request.path_params["purchase_id"]))
+
+    def _journal_entry(self, request: AnyRequest) -> dict[str, Any]:
+        """A general journal entry by its id (a purchase's or sale's own posting, which
+        GET /journalEntries also lists, takes no attachment here: 404)."""
+        return _found(self.journal_entries.get(request.path_params["entry_id"]))
 
     def _paged(self, request: AnyRequest, rows: list[dict[str, Any]]) -> Response[bytes]:
         query = request.query_params
@@ -1030,13 +1061,8 @@ class FakeFiken:
             for code, balance in sorted(totals.items())
         ]
 
-    async def _attach(
-        self, request: AnyRequest, slug: str, target: dict[str, Any]
-    ) -> Response[bytes]:
-        to_sale = request.query_params.get("attachToSale") == "true"
-        to_payment = request.query_params.get("attachToPayment") == "true"
-        if not (to_sale or to_payment):
-            raise Invalid("at least one of attachToPayment and attachToSale must be true")
+    async def _upload(self, request: AnyRequest) -> tuple[str, bytes, str | None]:
+        """The multipart `filename` and `file` of an attachment (both endpoints' body)."""
         form = await request.form()
         filename, upload = form.get("filename"), form.get("file")
         if not isinstance(filename, str) or not filename:
@@ -1045,28 +1071,66 @@ class FakeFiken:
             raise Invalid("filename must end with .png, .jpeg, .jpg, .gif or .pdf")
         if not isinstance(upload, UploadFile):
             raise Invalid("file is required")
-        content = await upload.read()
+        return filename, await upload.read(), upload.content_type
+
+    def _listed_attachment(self, request: AnyRequest, filename: str, kind: str) -> dict[str, Any]:
+        """An attachment as the spec's `attachment` schema reads it back (its download URL
+        ending in the file name: an assumption, see the module's docstring)."""
+        root = str(request.base_url).rstrip("/")
+        return {
+            "identifier": str(len(self.attachments)),
+            "downloadUrl": (
+                f"{root}{API_PREFIX}/files/{uuid.uuid4()}/{urllib.parse.quote(filename)}"
+            ),
+            "comment": "",
+            "type": kind,
+        }
+
+    async def _attach_to_journal_entry(
+        self, request: AnyRequest, slug: str, target: dict[str, Any]
+    ) -> Response[bytes]:
+        """POST /journalEntries/{id}/attachments (addAttachmentToJournalEntry): multipart
+        `filename` and `file`, no query parameters; 201 with the attachment's Location."""
+        filename, content, content_type = await self._upload(request)
+        self.attachments.append(
+            ReceivedAttachment(
+                purchase_id=None,
+                filename=filename,
+                content=content,
+                content_type=content_type,
+                attach_to_sale=False,
+                attach_to_payment=False,
+                journal_entry_id=target["journalEntryId"],
+            )
+        )
+        target["attachments"].append(self._listed_attachment(request, filename, "unspecified"))
+        number = len(self.attachments)
+        return _created(
+            request,
+            f"/companies/{slug}/journalEntries/{target['journalEntryId']}/attachments/{number}",
+        )
+
+    async def _attach(
+        self, request: AnyRequest, slug: str, target: dict[str, Any]
+    ) -> Response[bytes]:
+        to_sale = request.query_params.get("attachToSale") == "true"
+        to_payment = request.query_params.get("attachToPayment") == "true"
+        if not (to_sale or to_payment):
+            raise Invalid("at least one of attachToPayment and attachToSale must be true")
+        filename, content, content_type = await self._upload(request)
         self.attachments.append(
             ReceivedAttachment(
                 purchase_id=target["purchaseId"],
                 filename=filename,
                 content=content,
-                content_type=upload.content_type,
+                content_type=content_type,
                 attach_to_sale=to_sale,
                 attach_to_payment=to_payment,
             )
         )
         number = len(self.attachments)
-        root = str(request.base_url).rstrip("/")
         target["purchaseAttachments"].append(
-            {
-                "identifier": str(number),
-                "downloadUrl": (
-                    f"{root}{API_PREFIX}/files/{uuid.uuid4()}/{urllib.parse.quote(filename)}"
-                ),
-                "comment": "",
-                "type": "invoice" if to_sale else "unspecified",
-            }
+            self._listed_attachment(request, filename, "invoice" if to_sale else "unspecified")
         )
         return _created(
             request, f"/companies/{slug}/purchases/{target['purchaseId']}/attachments/{number}"

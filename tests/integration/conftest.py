@@ -24,7 +24,8 @@ from sqlalchemy.engine import make_url
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.sql import SqlDatabase, run_migrations
 from bookkeeper.application.ports import UnitOfWorkFactory
-from tests.http_helpers import Api, running_api
+from tests.fakes.fiken import FakeFiken
+from tests.http_helpers import Api, api_with_fiken, running_api
 from tests.unit.conftest import FixedClock
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -230,3 +231,14 @@ def redis_url() -> str:
             pytest.fail(f"{reason} (CI=true: the Redis tests are mandatory)")
         pytest.skip(reason)
     return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def fiken_world(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Api, FakeFiken]]:
+    """The app with its own executor on, booking in a loopback Fiken fake
+    (`api_with_fiken`), on SQLite and on PostgreSQL: the API and the fake."""
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    async with api_with_fiken(tmp_path, url, "fiken-world-token", "world-as") as world:
+        yield world

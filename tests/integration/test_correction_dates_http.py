@@ -26,13 +26,6 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
         yield running
 
 
-async def executed(api: Api, proposal_id: str) -> None:
-    executor = await resolve(api.container.executor)
-    await executor.run_once()
-    shown = await api.client.get(f"{API}/proposals/{proposal_id}", headers=api.reviewer)
-    assert shown.json()["status"] == "EXECUTED", shown.text
-
-
 async def ledger(api: Api, account: str) -> list[tuple[str, str, str, str]]:
     got = await api.client.get(
         f"{API}/reports/general-ledger", params={"account": account}, headers=api.reviewer
@@ -47,7 +40,7 @@ async def test_a_corrections_two_entries_share_one_date(api: Api, locked: bool, 
     proposed = await api.propose("ExpenseRegistrationProposed", expense(date=ORIGINAL))
     target = proposed["proposalId"]
     assert (await api.approve(target)).status_code == 200
-    await executed(api, target)
+    await api.executed(target)
     if locked:
         lock = await api.client.post(f"{API}/rules/vat-terms/2026/5/lock", headers=accountant)
         assert lock.status_code == 201, lock.text
@@ -61,7 +54,7 @@ async def test_a_corrections_two_entries_share_one_date(api: Api, locked: bool, 
     assert submitted.status_code == 201, submitted.text
     corrected_id = submitted.json()["eventId"]
     assert (await api.approve(corrected_id)).status_code == 200
-    await executed(api, corrected_id)
+    await api.executed(corrected_id)
 
     old = await ledger(api, "7140")
     new = await ledger(api, "7100")

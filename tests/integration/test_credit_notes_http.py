@@ -9,31 +9,17 @@ show the reduction. A credit note read from a PDF by the offline reader is propo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.fakes.fiken import FakeFiken
-from tests.http_helpers import API, Api, api_with_fiken, invoice, running_api
+from tests.http_helpers import API, Api, invoice, running_api
 from tests.integration.test_web_pages import APP, login
 from tests.saft_checks import validate
 from tests.unseen_documents import kreditnota
 
-TOKEN = "fiken-credit-token"
-COMPANY = "credit-as"
 INVOICE = "InvoiceRegistrationProposed"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def world(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Api, FakeFiken]]:
-    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    async with api_with_fiken(tmp_path, url, TOKEN, COMPANY) as world:
-        yield world
 
 
 def _supplier_invoice() -> dict[str, Any]:
@@ -66,9 +52,9 @@ def _credit_note(**changes: Any) -> dict[str, Any]:
 
 
 async def test_a_credit_note_reverses_part_of_its_invoice_once(
-    world: tuple[Api, FakeFiken],
+    fiken_world: tuple[Api, FakeFiken],
 ) -> None:
-    api, fiken = world
+    api, fiken = fiken_world
     original = await api.propose(INVOICE, _supplier_invoice())
     assert (await api.approve(original["proposalId"])).status_code == 200
     await api.executed(original["proposalId"])

@@ -2,8 +2,9 @@
 
 Crash after approval / after claiming / after the remote 2xx but before recording / after
 recording, × timeout (the remote side committed, the answer never came) / 5xx (before or
-after the remote side committed) / 429 — for each kind of remote write: a supplier invoice
-and an expense in Fiken, a receipt attached to a Folio event. The real Fiken and Folio
+after the remote side committed) / 429 — for each kind of remote write: a supplier invoice,
+an expense and a supplier's credit note (a journal entry with its document, ADR 0054) in
+Fiken, a receipt attached to a Folio event. The real Fiken and Folio
 adapters talk HTTP to the loopback fakes; a crash is a BaseException that kills the pass
 where it is raised, and a "restart" is a new executor once the crashed attempt's lease ran
 out. However it goes, the end state must be: EXECUTED, exactly one remote object carrying
@@ -49,7 +50,7 @@ POLICY = ExecutionPolicy(
 )
 CRASH_POINTS = ("after_approval", "after_claim", "after_remote_2xx", "after_record")
 FAULTS = ("none", "timeout", "5xx", "5xx_after_commit", "429")
-KINDS = ("invoice", "expense", "receipt")
+KINDS = ("invoice", "expense", "credit_note", "receipt")
 
 
 class Crashing:
@@ -152,6 +153,9 @@ async def _approved(world: World, kind: str) -> tuple[uuid.UUID, str | None]:
     elif kind == "expense":
         data = expense(document, account_code="7140")
         event_id = None
+    elif kind == "credit_note":
+        data = invoice(document, account_code="6900", credit_note=True, credited_invoice="F-900")
+        event_id = None
     else:
         event = world.folio.add_event(
             amount=Decimal("-125.00"), date=dt.date(2026, 11, 18), merchant="Kaffebrenneriet"
@@ -165,7 +169,11 @@ def _last_remote_call(kind: str) -> tuple[str, str]:
     """(port, method) of the last remote write of an execution: a crash after it answered
     is "after the remote 2xx, before recording" even when an earlier attempt's timeout
     means the object itself is found by reference rather than created."""
-    return ("bank", "mark_complete") if kind == "receipt" else ("books", "attach_to_purchase")
+    if kind == "receipt":
+        return ("bank", "mark_complete")
+    if kind == "credit_note":
+        return ("books", "attach_to_journal_entry")
+    return ("books", "attach_to_purchase")
 
 
 def _inject(world: World, kind: str, fault: str) -> None:
@@ -182,7 +190,8 @@ def _inject(world: World, kind: str, fault: str) -> None:
             folio.rate_limit_next(1, retry_after=0)
         return
     fiken = world.fiken
-    where: dict[str, Any] = {"method": "POST", "path": r"/purchases$"}
+    created = r"/generalJournalEntries$" if kind == "credit_note" else r"/purchases$"
+    where: dict[str, Any] = {"method": "POST", "path": created}
     if fault == "timeout":
         fiken.commit_then_hang(1, seconds=5 * HANG_TIMEOUT, **where)
     elif fault == "5xx":
@@ -198,6 +207,8 @@ def _remote_objects(world: World, kind: str, proposal_id: uuid.UUID, event_id: s
     if kind == "receipt":
         assert event_id is not None
         return sum(1 for a in world.folio.attachments_on(event_id) if ref in (a.filename or ""))
+    if kind == "credit_note":
+        return len(world.fiken.journal_entries_with_reference(ref))
     return len(world.fiken.purchases_with_reference(ref))
 
 
@@ -265,11 +276,17 @@ async def test_no_duplicate_remote_object_and_no_lost_approval(
         totals = await uow.ledger.trial_balance("acme", None, None)
     assert lines
     assert sum(t.debit for t in totals) == sum(t.credit for t in totals)
-    if kind != "receipt":
+    if kind == "credit_note":
+        [entry] = world.fiken.journal_entries_with_reference(reference(proposal_id))
+        [attached] = entry["attachments"]
+        assert attached["downloadUrl"].endswith(f"{reference(proposal_id)}.pdf")
+        uploads = [a for a in world.fiken.attachments if a.journal_entry_id is not None]
+        assert [a.journal_entry_id for a in uploads] == [entry["journalEntryId"]]
+    elif kind != "receipt":
         purchase = world.fiken.purchases_with_reference(reference(proposal_id))[0]
         assert len(purchase.get("purchaseAttachments") or []) == 1
     # Nothing else was created remotely along the way.
-    if kind == "invoice":
+    if kind in ("invoice", "credit_note"):
         assert len(world.fiken.contacts) == 1
     if kind == "receipt":
         assert world.folio.attachments_on(event_id or "")[0].filename

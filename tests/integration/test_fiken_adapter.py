@@ -792,3 +792,42 @@ async def test_the_provider_shares_one_client_for_every_tenant() -> None:
         finally:
             await close()
     assert len(fake.requests) == 1
+
+
+async def test_a_document_is_attached_to_a_journal_entry_and_listed_by_name(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    """ADR 0054 addendum: addAttachmentToJournalEntry takes the file and its name as
+    multipart fields (no attachToSale/attachToPayment); the entry lists it back, so a
+    retry sees it is there."""
+    ref = reference()
+    entry = NewJournalEntry(
+        date=DAY,
+        description="Kreditnota K-2",
+        lines=(
+            JournalEntryLineOut(amount=Decimal("500.00"), debit_account="2400"),
+            JournalEntryLineOut(amount=Decimal("500.00"), credit_account="6800"),
+        ),
+        reference=ref,
+    )
+    entry_id = await books.create_journal_entry(entry)
+    found = await books.find_journal_entry(ref, DAY)
+    assert found is not None and found.attachments == ()
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF"
+
+    await books.attach_to_journal_entry(entry_id, f"{ref}.pdf", pdf, "application/pdf")
+
+    [upload] = fake.attachments
+    assert (upload.journal_entry_id, upload.purchase_id) == (int(entry_id), None)
+    assert (upload.filename, upload.content, upload.content_type) == (
+        f"{ref}.pdf",
+        pdf,
+        "application/pdf",
+    )
+    found = await books.find_journal_entry(ref, DAY)
+    assert found is not None and found.attachments == (f"{ref}.pdf",)
+    with pytest.raises(ExternalNotFound):
+        await books.attach_to_journal_entry("999999", "k.pdf", pdf, "application/pdf")
+    with pytest.raises(ExternalRejected, match="PDF"):
+        await books.attach_to_journal_entry(entry_id, "notes.txt", b"hello", "text/plain")
+    assert len(fake.attachments) == 1

@@ -287,6 +287,21 @@ async def test_a_non_ascii_file_name_survives(bank: FolioBank, fake: FakeFolio) 
     assert await bank.find_attachment(event_id, name, dt.date(2025, 2, 3)) == attachment_id
 
 
+async def test_find_attachment_tells_another_file_of_the_same_name(
+    bank: FolioBank, fake: FakeFolio
+) -> None:
+    # A file someone else put on the event under our name is not ours: Folio lists each
+    # attachment's fileSize, and ours has other bytes.
+    event_id = stable_id("event:2025-01-28:Clas Ohlson")
+    around = dt.date(2025, 1, 30)
+    fake.attach(event_id, "bk-0001.pdf", "application/pdf", PDF + b"% another file\n")
+
+    assert await bank.find_attachment(event_id, "bk-0001.pdf", around, size=len(PDF)) is None
+
+    ours = await bank.attach_receipt(event_id, "bk-0001.pdf", PDF, "application/pdf")
+    assert await bank.find_attachment(event_id, "bk-0001.pdf", around, size=len(PDF)) == ours
+
+
 async def test_find_attachment_misses_cleanly(bank: FolioBank) -> None:
     clas = stable_id("event:2025-01-03:Clas Ohlson")
 

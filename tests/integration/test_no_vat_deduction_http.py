@@ -7,34 +7,18 @@ tells the reviewer why, in Norwegian; a manual entry deducting VAT on 7350 is re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bookkeeper.application import messages as m
 from tests.fakes.fiken import FakeFiken
 from tests.http_helpers import (
     API,
     Api,
-    api_with_fiken,
     assert_problem,
     running_api,
 )
 from tests.integration.test_web_pages import APP, login
-
-TOKEN = "fiken-represent-token"
-COMPANY = "represent-as"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def world(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Api, FakeFiken]]:
-    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    async with api_with_fiken(tmp_path, url, TOKEN, COMPANY) as world:
-        yield world
 
 
 def dinner(**changes: Any) -> dict[str, Any]:
@@ -53,9 +37,9 @@ def dinner(**changes: Any) -> dict[str, Any]:
 
 
 async def test_a_receipt_corrected_to_representation_deducts_no_vat(
-    world: tuple[Api, FakeFiken],
+    fiken_world: tuple[Api, FakeFiken],
 ) -> None:
-    api, fiken = world
+    api, fiken = fiken_world
     proposed = await api.propose("ExpenseRegistrationProposed", dinner())
     approved = await api.approve(proposed["proposalId"], {"corrections": {"accountCode": "7350"}})
     assert approved.status_code == 200, approved.text
@@ -82,9 +66,9 @@ async def test_a_receipt_corrected_to_representation_deducts_no_vat(
 
 
 async def test_a_proposal_on_representation_says_why_and_books_gross(
-    world: tuple[Api, FakeFiken],
+    fiken_world: tuple[Api, FakeFiken],
 ) -> None:
-    api, fiken = world
+    api, fiken = fiken_world
     proposed = await api.propose(
         "InvoiceRegistrationProposed",
         {
@@ -114,9 +98,9 @@ async def test_a_proposal_on_representation_says_why_and_books_gross(
 
 
 async def test_a_manual_entry_deducting_vat_on_representation_is_refused(
-    world: tuple[Api, FakeFiken],
+    fiken_world: tuple[Api, FakeFiken],
 ) -> None:
-    api, _ = world
+    api, _ = fiken_world
     accountant = api.headers("anna", "accountant")
     entry = {
         "date": "2026-11-02",

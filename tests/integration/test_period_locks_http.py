@@ -24,13 +24,6 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
         yield running
 
 
-async def executed(api: Api, proposal_id: str) -> None:
-    executor = await resolve(api.container.executor)
-    await executor.run_once()
-    shown = await api.client.get(f"{API}/proposals/{proposal_id}", headers=api.reviewer)
-    assert shown.json()["status"] == "EXECUTED", shown.text
-
-
 async def vat_report(api: Api, year: int, term: int) -> dict[str, Any]:
     got = await api.client.get(
         f"{API}/reports/vat", params={"year": year, "term": term}, headers=api.reviewer
@@ -67,7 +60,7 @@ async def test_every_kind_of_posting_keeps_out_of_a_locked_term(api: Api) -> Non
     proposed = await api.propose("ExpenseRegistrationProposed", expense(date="2026-11-05"))
     target = proposed["proposalId"]
     assert (await api.approve(target)).status_code == 200
-    await executed(api, target)
+    await api.executed(target)
     lock = await api.client.post(f"{API}/rules/vat-terms/2026/6/lock", headers=accountant)
     assert lock.status_code == 201, lock.text
     reported = await vat_report(api, 2026, 6)
@@ -111,7 +104,7 @@ async def test_every_kind_of_posting_keeps_out_of_a_locked_term(api: Api) -> Non
     assert submitted.status_code == 201, submitted.text
     reversal_id = submitted.json()["eventId"]
     assert (await api.approve(reversal_id)).status_code == 200
-    await executed(api, reversal_id)
+    await api.executed(reversal_id)
     vat = await ledger(api, "2713")
     assert [(d, dr, cr) for d, dr, cr, _ in vat] == [
         ("2026-11-05", "48.00", "0.00"),

@@ -8,35 +8,19 @@ its rate."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests import documents
 from tests.fakes.fiken import FakeFiken
 from tests.http_helpers import (
     API,
     Api,
-    api_with_fiken,
     assert_problem,
     running_api,
 )
 from tests.integration.test_web_pages import APP, login
 from tests.polling import polls
-
-TOKEN = "fiken-lines-token"
-COMPANY = "lines-as"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def world(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Api, FakeFiken]]:
-    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    async with api_with_fiken(tmp_path, url, TOKEN, COMPANY) as world:
-        yield world
 
 
 async def _upload(api: Api) -> dict[str, Any]:
@@ -52,9 +36,9 @@ async def _upload(api: Api) -> dict[str, Any]:
 
 
 async def test_a_two_rate_receipt_is_booked_and_reported_at_each_rate(
-    world: tuple[Api, FakeFiken],
+    fiken_world: tuple[Api, FakeFiken],
 ) -> None:
-    api, fiken = world
+    api, fiken = fiken_world
     body = await _upload(api)
     proposal = body["proposal"]
     assert proposal["type"] == "ExpenseRegistrationProposed"  # no bank payment to attach to

@@ -9,29 +9,14 @@ reviewer corrects reverseCharge."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bookkeeper.application.documents import PDF
 from tests import documents
 from tests.fakes.fiken import FakeFiken
-from tests.http_helpers import API, Api, api_with_fiken, running_api
+from tests.http_helpers import API, Api, running_api
 from tests.integration.test_web_pages import APP, login
-
-TOKEN = "fiken-reverse-token"
-COMPANY = "reverse-as"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def world(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Api, FakeFiken]]:
-    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    async with api_with_fiken(tmp_path, url, TOKEN, COMPANY) as world:
-        yield world
 
 
 def _figma_invoice() -> bytes:
@@ -68,9 +53,9 @@ def _lines(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
 
 
 async def test_a_foreign_service_invoice_is_booked_and_reported_as_reverse_charge(
-    world: tuple[Api, FakeFiken],
+    fiken_world: tuple[Api, FakeFiken],
 ) -> None:
-    api, fiken = world
+    api, fiken = fiken_world
     response = await api.client.post(
         f"{API}/documents",
         files={"file": ("figma.pdf", _figma_invoice(), PDF)},
@@ -123,9 +108,9 @@ async def test_a_foreign_service_invoice_is_booked_and_reported_as_reverse_charg
 
 
 async def test_the_reviewer_books_a_nok_invoice_without_vat_as_reverse_charge(
-    world: tuple[Api, FakeFiken],
+    fiken_world: tuple[Api, FakeFiken],
 ) -> None:
-    api, fiken = world
+    api, fiken = fiken_world
     proposed = await api.propose(
         "InvoiceRegistrationProposed",
         {

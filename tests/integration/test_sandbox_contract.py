@@ -378,6 +378,11 @@ async def test_a_receipt_attaches_to_an_event_and_is_found_by_file_name(
         == attachment_id
     )
     assert await bank.find_attachment(target.id, "other.pdf", target.date) is None
+    # By name and size, as Folio's: another file under the same name is not this one.
+    found = await bank.find_attachment(target.id, "bk-0001.pdf", target.date, size=len(PDF))
+    assert found == attachment_id
+    other = await bank.find_attachment(target.id, "bk-0001.pdf", target.date, size=len(PDF) + 1)
+    assert other is None
     assert (
         await bank.find_attachment(target.id, "bk-0001.pdf", target.date + dt.timedelta(days=30))
         is None

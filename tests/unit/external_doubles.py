@@ -249,6 +249,8 @@ class MemoryBooks(_Remote):
         self.suppliers: dict[str, Contact] = {}
         self.purchases: dict[str, StoredPurchase] = {}
         self.journal_entries: dict[str, NewJournalEntry] = {}
+        #: File names attached to each journal entry (a credit note's document).
+        self.journal_attachments: dict[str, list[str]] = {}
         self.created_references: Counter[str] = Counter()
         self.created_suppliers: Counter[str] = Counter()
         self.attached: Counter[tuple[str, str]] = Counter()
@@ -369,7 +371,21 @@ class MemoryBooks(_Remote):
             if entry.reference == reference and entry.date == date
         ]
         await self._leave("find_journal_entry")
-        return BooksJournalEntry(id=found[0]) if found else None
+        if not found:
+            return None
+        return BooksJournalEntry(
+            id=found[0], attachments=tuple(self.journal_attachments.get(found[0], ()))
+        )
+
+    async def attach_to_journal_entry(
+        self, entry_id: str, filename: str, content: bytes, content_type: str
+    ) -> None:
+        await self._enter("attach_to_journal_entry")
+        if entry_id not in self.journal_entries:
+            raise ExternalNotFound(f"no journal entry {entry_id}", system="double", status=404)
+        self.journal_attachments.setdefault(entry_id, []).append(filename)
+        self.attached[(entry_id, filename)] += 1
+        await self._leave("attach_to_journal_entry")
 
     def live_purchases(self) -> list[StoredPurchase]:
         return [p for p in self.purchases.values() if not p.deleted]
@@ -379,6 +395,7 @@ class MemoryBooks(_Remote):
 class BankEvent:
     id: str
     attachments: dict[str, str] = field(default_factory=dict)  # attachment id → filename
+    sizes: dict[str, int] = field(default_factory=dict)  # attachment id → bytes
     complete: bool = False
     note: str = ""
 
@@ -420,14 +437,24 @@ class MemoryBank(_Remote):
         self._attachment_ids += 1
         attachment_id = f"a{self._attachment_ids}"
         event.attachments[attachment_id] = filename
+        event.sizes[attachment_id] = len(content)
         self.attached[(event_id, filename)] += 1
         await self._leave("attach_receipt")
         return attachment_id
 
-    async def find_attachment(self, event_id: str, filename: str, around: dt.date) -> str | None:
+    async def find_attachment(
+        self, event_id: str, filename: str, around: dt.date, *, size: int | None = None
+    ) -> str | None:
         await self._enter("find_attachment")
         event = self._event(event_id)
-        found = next((a for a, name in event.attachments.items() if name == filename), None)
+        found = next(
+            (
+                a
+                for a, name in event.attachments.items()
+                if name == filename and (size is None or event.sizes.get(a) == size)
+            ),
+            None,
+        )
         await self._leave("find_attachment")
         return found
 

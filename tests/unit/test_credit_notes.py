@@ -229,6 +229,34 @@ async def test_a_timed_out_credit_note_is_found_again_not_posted_twice() -> None
     assert h.world.duplicates() == []
 
 
+async def test_a_credit_notes_document_is_attached_to_its_journal_entry() -> None:
+    h = Harness()
+    pid = await h.approved(credit(document_hash=await h.store()))
+    assert (await h.executor.run_once()).executed == 1
+    books = h.world.books(TENANT)
+    [entry_id] = books.journal_entries
+    [name] = books.journal_attachments[entry_id]
+    assert reference(pid) in name and name.endswith(".pdf")
+
+
+@pytest.mark.parametrize("timed_out", ["create_journal_entry", "attach_to_journal_entry"])
+async def test_a_retried_credit_note_has_its_document_attached_once(timed_out: str) -> None:
+    # Posted but not attached (the post timed out after Fiken committed), or attached
+    # but the answer lost: the next attempt finds the entry, and attaches only if missing.
+    h = Harness()
+    pid = await h.approved(credit(document_hash=await h.store()))
+    h.world.faults.commit_then_timeout(operations={timed_out})
+    assert (await h.executor.run_once()).retried == 1
+    h.clock.advance(seconds=30)
+    report = await h.executor.run_once()
+    assert report.executed == 1 and report.reconciled == 1
+    books = h.world.books(TENANT)
+    [entry_id] = books.journal_entries
+    assert len(books.journal_attachments[entry_id]) == 1
+    assert books.created_references == {reference(pid): 1}
+    assert h.world.duplicates() == []
+
+
 async def test_a_reversed_credit_note_is_cancelled_by_a_counter_entry() -> None:
     h = Harness()
     target = await h.approved(credit())

@@ -551,6 +551,24 @@ def test_user_map_and_corrections() -> None:
         parse_corrections("", "mye")
 
 
+@pytest.mark.parametrize("vat", ["25 kr", "25 NOK", "25,-"])
+def test_a_corrected_rate_in_kroner_is_refused_as_on_the_page(vat: str) -> None:
+    # One rule for the page and the chat (domain.numerals): a rate's unit is "%".
+    with pytest.raises(ValueError, match="Mva"):
+        parse_corrections("", vat)
+    assert parse_corrections("", "25 %") == parse_corrections("", "25")
+
+
+@pytest.mark.parametrize("nok", ["452 %", "452,37%"])
+def test_a_corrected_nok_amount_in_percent_is_refused_as_on_the_page(nok: str) -> None:
+    with pytest.raises(ValueError, match="NOK"):
+        parse_corrections("", "", nok)
+    corrections = parse_corrections("", "", "452,37 kr")
+    assert corrections is not None and corrections.nok_amount == Decimal("452.37")
+    corrections = parse_corrections("", "", "1 234,-")
+    assert corrections is not None and corrections.nok_amount == Decimal("1234")
+
+
 def test_discord_settings() -> None:
     env = {
         "BOOKKEEPER_DATA_DIR": "/tmp/bk",

@@ -241,6 +241,27 @@ async def test_a_reversal_deletes_the_purchase_and_posts_the_mirror(h: Harness) 
     assert all(t.balance == 0 for t in totals)
 
 
+async def test_a_retry_attaches_the_receipt_when_the_file_of_its_name_is_another(
+    h: Harness,
+) -> None:
+    # An attempt failed before attaching; meanwhile a different file under the receipt's
+    # name sits on the event. The retry may not take it for ours: ours has other bytes.
+    sha = await h.store(PDF)
+    pid = await h.approved(receipt(sha))
+    h.world.faults.fail_next(operations={"attach_receipt"})
+    assert (await h.executor.run_once()).retried == 1
+    event = h.world.bank(TENANT)._event("ev-1")
+    event.attachments["other"] = f"bk-{pid.hex}.pdf"
+    event.sizes["other"] = len(PDF) + 1
+    h.clock.advance(minutes=5)
+
+    assert (await h.executor.run_once()).executed == 1
+
+    assert list(event.attachments.values()) == [f"bk-{pid.hex}.pdf"] * 2
+    attached = (await h.view(pid)).external_ids["folioAttachmentId"]
+    assert attached != "other" and event.sizes[attached] == len(PDF)
+
+
 async def test_a_reversed_receipt_is_marked_incomplete_and_the_kept_file_is_said(
     h: Harness,
 ) -> None:

@@ -5,6 +5,7 @@ two): the API, an event import, the bus intake, the command line. Python's Decim
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,8 @@ from bookkeeper.domain.numerals import (
     misspelt_member,
     parse_plain,
     parse_written,
+    parse_written_amount,
+    parse_written_rate,
 )
 from bookkeeper.domain.review import ReviewRules
 from tests.unit.conftest import FixedClock
@@ -259,3 +262,31 @@ def test_what_is_no_written_number_is_refused_saying_how_to_write_one(text: str)
 def test_one_separator_before_three_digits_is_ambiguous_and_refused(text: str) -> None:
     with pytest.raises(ValueError, match="three decimals"):
         parse_written(text)
+
+
+# --- an amount's unit and a rate's (one rule for the page and chat) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("1 234,50 kr", "1234.50"), ("450 NOK", "450"), ("1 234,-", "1234"), ("-180,20", "-180.20")],
+)
+def test_an_amount_may_carry_a_kroner_unit(text: str, number: str) -> None:
+    assert parse_written_amount(text) == Decimal(number)
+
+
+@pytest.mark.parametrize("text", ["25 %", "25%", "1 234,50 %"])
+def test_an_amount_is_no_percentage(text: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(text)):
+        parse_written_amount(text)
+
+
+@pytest.mark.parametrize(("text", "number"), [("25 %", "25"), ("11,11%", "11.11"), ("15", "15")])
+def test_a_rate_may_carry_its_percent_sign(text: str, number: str) -> None:
+    assert parse_written_rate(text) == Decimal(number)
+
+
+@pytest.mark.parametrize("text", ["25 kr", "25 NOK", "25,-", "25 nok"])
+def test_a_rate_is_no_kroner_amount(text: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(text)):
+        parse_written_rate(text)

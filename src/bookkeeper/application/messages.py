@@ -700,11 +700,6 @@ TEXTS.update(
         "web.actor": {"nb": "Av", "en": "By"},
         "web.when": {"nb": "Når", "en": "When"},
         "web.approve": {"nb": "Godkjenn", "en": "Approve"},
-        "web.approve_help": {
-            "nb": "Rett konto eller mva-sats før du godkjenner; tomme felt beholdes som foreslått.",
-            "en": "Correct the account or VAT rate before approving; "
-            "empty fields stay as proposed.",
-        },
         "web.comment": {"nb": "Kommentar", "en": "Comment"},
         "web.reject": {"nb": "Avvis", "en": "Reject"},
         "web.reject_reason": {"nb": "Begrunnelse", "en": "Reason"},

@@ -967,11 +967,12 @@ class JournalEntryLineOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BooksJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """A general journal entry found in the books: its id, and whether it was cancelled
-    (a counter-entry offsets it)."""
+    """A general journal entry found in the books: its id, whether it was cancelled
+    (a counter-entry offsets it), and the file names attached to it."""
 
     id: str
     cancelled: bool = False
+    attachments: tuple[str, ...] = ()  # file names
 
 
 class NewJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -1041,6 +1042,13 @@ class Books(Protocol):
         attempt posted (a supplier's credit note, ADR 0054)."""
         ...
 
+    async def attach_to_journal_entry(
+        self, entry_id: str, filename: str, content: bytes, content_type: str
+    ) -> None:
+        """Attach a file to a general journal entry (a credit note's document); its name
+        is read back in `find_journal_entry(...).attachments`."""
+        ...
+
 
 class BankAccount(msgspec.Struct, frozen=True, kw_only=True):
     account_number: str
@@ -1101,9 +1109,12 @@ class Bank(Protocol):
         """Attach a file to an event; the attachment id."""
         ...
 
-    async def find_attachment(self, event_id: str, filename: str, around: dt.date) -> str | None:
+    async def find_attachment(
+        self, event_id: str, filename: str, around: dt.date, *, size: int | None = None
+    ) -> str | None:
         """The id of an attachment with this file name on the event (looked up among the
-        events within a few days of `around`), if any."""
+        events within a few days of `around`), if any; given `size`, only one of that many
+        bytes (a different file under the same name is not the one looked for)."""
         ...
 
     async def mark_complete(self, event_id: str) -> None: ...

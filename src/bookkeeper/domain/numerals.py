@@ -16,8 +16,9 @@ it is told, not guessed at. A JSON number is held to the same grammar (no expone
 NaN and the infinities are not numbers at all; `check_numbers_finite` (proposals) refuses
 them with its own error wherever they are allowed to reach the domain.
 
-Human text is another matter: a Norwegian "1 234,50" typed in chat is read by the chat's
-own parser (adapters/discord), never by this one.
+Human text is another matter: a Norwegian "1 234,50" typed on the review page or in chat
+is read by `parse_written` below, and an amount's or a rate's unit by
+`parse_written_amount` / `parse_written_rate` (ADR 0060), never by `parse_plain`.
 """
 
 from __future__ import annotations
@@ -262,3 +263,34 @@ def parse_written(text: str) -> Decimal:
         raise ValueError(f"{text.strip()!r} {WRITTEN_SPELLING}")
     plain = sign + "".join(groups) + (f".{fraction}" if fraction else "")
     return parse_plain(plain)
+
+
+#: The units a written amount (kroner) and a written rate (percent) may end in; each is
+#: no number as the other.
+_AMOUNT_UNITS: Final = ("kr", "nok", ",-")
+_RATE_UNITS: Final = ("%",)
+
+
+def parse_written_amount(text: str) -> Decimal:
+    """An amount as a person writes it (`parse_written`): a kroner unit ("kr", "NOK", or
+    ",-" after whole kroner) may follow it, a "%" may not — a percentage is no amount.
+    The one rule for every place a person corrects an amount (the review page, chat).
+    ValueError naming the text otherwise."""
+    written = text.strip()
+    lowered = written.lower()
+    if lowered.endswith(_RATE_UNITS):
+        raise ValueError(f"{written!r} is a percentage, not an amount")
+    if lowered.endswith(",-"):
+        written = written[:-2]
+    return parse_written(written)
+
+
+def parse_written_rate(text: str) -> Decimal:
+    """A rate (a VAT rate) as a person writes it (`parse_written`): a "%" may follow it, a
+    kroner unit ("kr", "NOK", ",-") may not — an amount is no rate. The one rule for every
+    place a person corrects a rate (the review page, chat). ValueError naming the text
+    otherwise."""
+    written = text.strip()
+    if written.lower().endswith(_AMOUNT_UNITS):
+        raise ValueError(f"{written!r} is an amount in kroner, not a rate")
+    return parse_written(written)

@@ -59,7 +59,7 @@ from bookkeeper.application.queries import Queries
 from bookkeeper.domain.approval import OwnDocumentApprovalNotAllowed, SecondApproverRequired
 from bookkeeper.domain.errors import DomainError, SelfApprovalNotAllowed
 from bookkeeper.domain.events import Corrections, Status
-from bookkeeper.domain.numerals import parse_written
+from bookkeeper.domain.numerals import parse_written_amount, parse_written_rate
 
 log = logging.getLogger("bookkeeper.discord")
 
@@ -631,13 +631,14 @@ def modal_values(rows: Iterable[Any]) -> dict[str, str]:
 def parse_corrections(account: str, vat: str, nok: str = "") -> Corrections | None:
     """The reviewer's corrections from the modal; ValueError (Norwegian) if malformed.
     `nok`: a foreign-currency document's amount in NOK ("1 234,56"; ADR 0051)."""
-    # Numbers read as the web page reads them (domain.numerals.parse_written): "1 234,56",
-    # "1.234,56", "1234.56", "25 %"; "1e3", "1_000", "1.234" (a thousand, or three
-    # decimals?) are refused (ADR 0049, round three).
+    # Numbers read as the web page reads them (domain.numerals.parse_written_amount and
+    # parse_written_rate): "1 234,56", "1.234,56", "1234.56", "452,37 kr", "25 %"; "1e3",
+    # "1_000", "1.234" (a thousand, or three decimals?) are refused (ADR 0049, round
+    # three), and so is a rate in kroner or an amount in percent (ADR 0060).
     nok_amount: Decimal | None = None
     if nok.strip():
         try:
-            nok_amount = parse_written(nok)
+            nok_amount = parse_written_amount(nok)
         except ValueError:
             raise ValueError("Beløp i NOK må være et tall, f.eks. 452,37.") from None
         if not nok_amount.is_finite() or nok_amount <= 0:
@@ -649,7 +650,7 @@ def parse_corrections(account: str, vat: str, nok: str = "") -> Corrections | No
     rate: Decimal | None = None
     if vat:
         try:
-            rate = parse_written(vat)
+            rate = parse_written_rate(vat)
         except ValueError:
             raise ValueError("Mva-sats må være et tall, f.eks. 25.") from None
         if not rate.is_finite() or not 0 <= rate <= 100:

@@ -220,7 +220,23 @@ class FikenBooks:
         matches.sort(key=lambda e: (e.offset_transaction_id is not None, e.journal_entry_id))
         first = matches[0]
         return BooksJournalEntry(
-            id=str(first.journal_entry_id), cancelled=first.offset_transaction_id is not None
+            id=str(first.journal_entry_id),
+            cancelled=first.offset_transaction_id is not None,
+            attachments=tuple(name for name in map(_attachment_file, first.attachments) if name),
+        )
+
+    async def attach_to_journal_entry(
+        self, entry_id: str, filename: str, content: bytes, content_type: str
+    ) -> None:
+        """POST /journalEntries/{id}/attachments (addAttachmentToJournalEntry): the file
+        and its name as multipart form fields; the endpoint takes no query parameters."""
+        name = attachment_name(filename, content_type)
+        entry = _numeric_id(entry_id, "journal entry")
+        await self._client.request(
+            "POST",
+            f"{self._base}/journalEntries/{entry}/attachments",
+            data={"filename": name},
+            files={"file": (name, content, content_type)},
         )
 
 

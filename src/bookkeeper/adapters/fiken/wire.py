@@ -255,6 +255,7 @@ class JournalEntry(msgspec.Struct, frozen=True, rename="camel"):
     offset_transaction_id: int | None = None
     created_date: dt.date | None = None
     last_modified_date: dt.date | None = None
+    attachments: list[Attachment] = []
 
 
 #: GET /journalEntries (a credit note found again by its reference, ADR 0054).

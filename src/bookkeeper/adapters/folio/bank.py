@@ -166,15 +166,28 @@ class FolioBank:
         )
         return self._client.decode(response, wire.CreateAttachmentResponse, f"POST {path}").id
 
-    async def find_attachment(self, event_id: str, filename: str, around: dt.date) -> str | None:
+    async def find_attachment(
+        self, event_id: str, filename: str, around: dt.date, *, size: int | None = None
+    ) -> str | None:
         """The first attachment of the event named `filename` (or the ASCII name we would
-        have sent for it), looking at events within FIND_ATTACHMENT_DAYS of `around`."""
+        have sent for it) and, given `size`, whose `fileSize` is that many bytes, looking
+        at events within FIND_ATTACHMENT_DAYS of `around`. The size is what Folio's
+        attachment lists of the content (no hash); with the name, which carries our
+        reference, it tells our file from another one uploaded under the same name. An
+        attachment listed without a size is not taken for ours when a size is asked."""
         names = {filename, ascii_filename(filename)}
         span = dt.timedelta(days=FIND_ATTACHMENT_DAYS)
         body = await self._events_page(around - span, around + span)
         for event in body.events:
             if event.id == event_id:
-                return next((a.id for a in event.attachments if a.filename in names), None)
+                return next(
+                    (
+                        a.id
+                        for a in event.attachments
+                        if a.filename in names and (size is None or a.file_size == size)
+                    ),
+                    None,
+                )
         return None
 
     async def mark_complete(self, event_id: str) -> None:

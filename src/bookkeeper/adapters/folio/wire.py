@@ -82,6 +82,8 @@ class Attachment(_Wire, frozen=True, kw_only=True):
     id: str
     mime_type: str
     filename: str | None = None
+    #: The original file's size in bytes (required by the spec; None if left out).
+    file_size: int | None = None
 
 
 class Party(_Wire, frozen=True, kw_only=True):

@@ -154,14 +154,16 @@ class SandboxBank:
             self._clock.now(),
         )
 
-    async def find_attachment(self, event_id: str, filename: str, around: dt.date) -> str | None:
+    async def find_attachment(
+        self, event_id: str, filename: str, around: dt.date, *, size: int | None = None
+    ) -> str | None:
         await self._ready()
         window = dt.timedelta(days=ATTACHMENT_SEARCH_DAYS)
         nearby = await self._events(around - window, around + window)
         if not any(e.id == event_id for e in nearby):
             return None
         for file in await self._store.files(self._tenant, BANK, "event", [event_id]):
-            if file.filename == filename:
+            if file.filename == filename and (size is None or file.size == size):
                 return file.id
         return None
 

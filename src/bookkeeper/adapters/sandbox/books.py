@@ -423,7 +423,34 @@ class SandboxBooks:
         found = await self._store.find(
             self._tenant, BOOKS, "journal_entry", reference=reference, start=date, end=date
         )
-        return BooksJournalEntry(id=found[0].id) if found else None
+        if not found:
+            return None
+        files = await self._store.files(self._tenant, BOOKS, "journal_entry", [found[0].id])
+        return BooksJournalEntry(id=found[0].id, attachments=tuple(f.filename for f in files))
+
+    async def attach_to_journal_entry(
+        self, entry_id: str, filename: str, content: bytes, content_type: str
+    ) -> None:
+        """As Fiken's POST /journalEntries/{id}/attachments: the file kept with the entry."""
+        await self._ready()
+        filename = _attachment_name(filename, content_type)
+        if not content:
+            raise _rejected("the file is empty")
+        if await self._store.get(self._tenant, BOOKS, "journal_entry", entry_id) is None:
+            raise _not_found(f"no journal entry {entry_id}")
+        await self._store.add_file(
+            self._tenant,
+            BOOKS,
+            NewFile(
+                id=new_file_id(),
+                owner_kind="journal_entry",
+                owner_id=entry_id,
+                filename=filename,
+                content_type=content_type,
+                content=content,
+            ),
+            self._clock.now(),
+        )
 
     async def _journal_entries(self, until: dt.date) -> list[NewJournalEntry]:
         found = await self._store.find(self._tenant, BOOKS, "journal_entry", end=until)

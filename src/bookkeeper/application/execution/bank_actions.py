@@ -50,7 +50,7 @@ class BankActions:
         self, attempt: Attempt, proposal_id: uuid.UUID, data: ReceiptAttachmentData
     ) -> Acted:
         """Attach the receipt's document to its bank event (once: an attempt after the
-        first looks for it by file name) and mark the event complete."""
+        first looks for it by file name and size) and mark the event complete."""
         event_id = data.folio_event_id
         if not event_id:
             raise ExecutionRefused(m.text("refusal.no_folio_event", m.ENGLISH))
@@ -64,7 +64,7 @@ class BankActions:
         attachment_id: str | None = None
         if attempt.reconcile:
             attachment_id = await attempt.call(
-                lambda: bank.find_attachment(event_id, filename, data.date)
+                lambda: bank.find_attachment(event_id, filename, data.date, size=len(content))
             )
             attempt.reconciled = attachment_id is not None
         if attachment_id is None:

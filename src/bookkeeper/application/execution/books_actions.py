@@ -33,6 +33,7 @@ from bookkeeper.application.ports import (
     NewPurchase,
     Purchase,
     PurchaseLine,
+    StoredDocument,
     UnitOfWorkFactory,
 )
 from bookkeeper.application.postings import (
@@ -147,10 +148,15 @@ class BooksActions:
         postering", POST /generalJournalEntries — Fiken's API has no supplier credit
         note): the supplier's account debited with the gross amount, and per VAT rate the
         cost account credited with its gross under the rate's input VAT code, from which
-        Fiken derives the reversed VAT. Once: an attempt after the first looks for the
-        entry carrying our reference on its date before posting."""
+        Fiken derives the reversed VAT; its document attached to the entry. Once: an
+        attempt after the first looks for the entry carrying our reference on its date
+        before posting, and for the document among the entry's attachments (by the name
+        carrying our reference, as a purchase's) before attaching it."""
         books = self._books(attempt.claim.tenant_id)
         ref = reference(proposal_id)
+        document, content = await claim_document(
+            self._uow, attempt.claim, data.document_hash, required=False
+        )
         ids: dict[str, str] = {}
         if attempt.reconcile:
             found = await attempt.call(lambda: books.find_journal_entry(ref, data.date))
@@ -165,6 +171,9 @@ class BooksActions:
                         )
                     )
                 attempt.reconciled = True
+                await self._attach_to_entry(
+                    attempt, books, found.id, found.attachments, proposal_id, document, content
+                )
                 return Acted(external_ids={"fikenJournalEntryId": found.id})
         supplier = await self._supplier(attempt, books, data)
         ids["fikenContactId"] = supplier.id
@@ -180,8 +189,31 @@ class BooksActions:
             reference=ref,
         )
         entry_id = await attempt.call(lambda: books.create_journal_entry(entry))
+        await self._attach_to_entry(attempt, books, entry_id, (), proposal_id, document, content)
         ids["fikenJournalEntryId"] = entry_id
         return Acted(external_ids=ids)
+
+    async def _attach_to_entry(
+        self,
+        attempt: Attempt,
+        books: Books,
+        entry_id: str,
+        attached: tuple[str, ...],
+        proposal_id: uuid.UUID,
+        document: StoredDocument | None,
+        content: bytes | None,
+    ) -> None:
+        """The credit note's document on its journal entry, unless it is there already
+        (`attached`: the entry's file names as found; none on a new entry)."""
+        if document is None or content is None:
+            return
+        filename = attachment_filename(proposal_id, document)
+        if filename not in attached:
+            await attempt.call(
+                lambda: books.attach_to_journal_entry(
+                    entry_id, filename, content, document.content_type
+                )
+            )
 
     async def _credit_note_lines(
         self,

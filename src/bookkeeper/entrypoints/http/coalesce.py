@@ -8,6 +8,9 @@ small and both parts are sent in the same step of the event loop, so the protoco
 hands uvicorn a transport that keeps what is written until the end of that step and
 sends it in one write (`loop.call_soon`). Nothing waits longer than the current step, the
 order of the bytes is kept, and a close sends what is kept first.
+
+This is one half of the protocol `serve` runs; served_protocol.py composes it with the
+bounded request head of bounded_head.py.
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-from bookkeeper.entrypoints.http.bounded_head import BoundedHttpToolsProtocol
 
 
 class CoalescingTransport:
@@ -79,6 +80,11 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
 
 
-class ServedHttpProtocol(CoalescingHttpToolsProtocol, BoundedHttpToolsProtocol):
-    """What `serve` runs: a request's head bounded (bounded_head.py), each step's writes
-    sent together."""
+def __getattr__(name: str) -> Any:
+    """`ServedHttpProtocol`, which combines this module's half with bounded_head.py's, is
+    defined in served_protocol.py (ADR 0060); imported from here it is the same class."""
+    if name == "ServedHttpProtocol":
+        from bookkeeper.entrypoints.http.served_protocol import ServedHttpProtocol
+
+        return ServedHttpProtocol
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -128,10 +128,10 @@ def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> d
 
 def _http_protocol() -> Any:
     """uvicorn's httptools protocol bounded (bounded_head.py) and writing each response
-    at once (coalesce.py); without httptools, uvicorn's h11, which bounds a head itself
-    (h11_max_incomplete_event_size)."""
+    at once (coalesce.py), composed in served_protocol.py; without httptools, uvicorn's
+    h11, which bounds a head itself (h11_max_incomplete_event_size)."""
     try:
-        from bookkeeper.entrypoints.http.coalesce import ServedHttpProtocol
+        from bookkeeper.entrypoints.http.served_protocol import ServedHttpProtocol
     except ImportError:  # pragma: no cover - uvicorn[standard] installs httptools
         return "h11"
     return ServedHttpProtocol

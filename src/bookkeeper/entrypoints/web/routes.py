@@ -51,7 +51,7 @@ from bookkeeper.domain.events import (
     Kind,
     Status,
 )
-from bookkeeper.domain.numerals import parse_written
+from bookkeeper.domain.numerals import parse_written_amount, parse_written_rate
 from bookkeeper.entrypoints.http.controllers.files import download_type
 from bookkeeper.entrypoints.http.controllers.ledger import (
     balance_sheet_csv,
@@ -404,18 +404,11 @@ _ISO_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 def parse_number(text: str, *, rate: bool = False) -> Decimal:
     """A number as a reviewer types it ("1 234,50", "1.234,50 kr", "180.20", "25 %",
-    "−180,20"): the one reader of written numbers (domain.numerals.parse_written, ADR 0049
-    round three), which the chat and Discord use too; ",-" after kroner is allowed. `rate`:
-    a VAT rate ("%" allowed, "kr" not; an amount the other way round). ValueError otherwise."""
-    value = text.strip()
-    lowered = value.lower()
-    # A rate's unit is "%", an amount's "kr"/"NOK"/",-": the other's is no number here.
-    if lowered.endswith(("kr", "nok", ",-") if rate else ("%",)):
-        raise ValueError(text)
-    if lowered.endswith(",-"):
-        value = value[:-2]
+    "−180,20"), read as Discord's corrections read it: domain.numerals'
+    parse_written_amount, or with `rate` parse_written_rate (whose unit rules — "%" on a
+    rate, "kr"/"NOK"/",-" on an amount — are there, once; ADR 0060). ValueError otherwise."""
     try:
-        return parse_written(value)
+        return parse_written_rate(text) if rate else parse_written_amount(text)
     except ValueError:
         raise ValueError(text) from None
 
