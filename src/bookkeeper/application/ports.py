@@ -66,6 +66,9 @@ class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
     created_to: dt.datetime | None = None
     after_position: int = 0
     limit: int = 50
+    #: Newest first (descending position): the latest `limit` events that match (the
+    #: chat's "siste bilag"), one backward walk of the (tenant, type, position) index.
+    newest_first: bool = False
 
 
 class EventStore(Protocol):
