@@ -161,3 +161,73 @@ def test_chat_answers_a_vat_question_from_the_ledger_and_records_it(
     today = dt.datetime.now(ZoneInfo("Europe/Oslo")).date()
     unnamed = 2 if vat_term_due_next(today) is not None else 1
     assert events.count(("VatQueried", "human:ola")) == unnamed + 1
+
+
+def test_chat_answers_questions_about_the_books_from_the_ledger(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Story 8: what the walk with an empty HOME asked, on books with two entries of today.
+    import asyncio
+    from decimal import Decimal
+
+    from bookkeeper.adapters.sql import SqlDatabase, run_migrations
+    from bookkeeper.adapters.system import SystemClock, UuidV7Ids
+    from bookkeeper.application.authorization import RoleAuthorizer
+    from bookkeeper.application.ledger import LedgerService
+    from bookkeeper.application.ports import Principal
+    from bookkeeper.domain.events import JournalLine
+
+    data_dir.mkdir(parents=True)
+    url = f"sqlite:///{data_dir / 'bookkeeper.db'}"
+    run_migrations(url)
+    today = dt.datetime.now(ZoneInfo("Europe/Oslo")).date()
+    anna = Principal(subject="anna", tenant_id="acme", roles=frozenset({"accountant"}))
+
+    async def post() -> None:
+        database = SqlDatabase(url)
+        ledger = LedgerService(database.uow_factory(), SystemClock(), UuidV7Ids(), RoleAuthorizer())
+        try:
+            for text, debit_account, credit_account, amount in (
+                ("Salg til Kunde AS", "1500", "3000", "2000.00"),
+                ("Adobe lisens", "6540", "2400", "800.00"),
+            ):
+                lines = [
+                    JournalLine(account=debit_account, debit=Decimal(amount)),
+                    JournalLine(account=credit_account, credit=Decimal(amount)),
+                ]
+                await ledger.post_manual(anna, today, text, lines)
+        finally:
+            await database.dispose()
+
+    asyncio.run(post())
+    questions = [
+        "hva er resultatet hittil i år?",
+        "hva skylder vi leverandører?",
+        "hvor mye har vi brukt på programvare i år?",
+        "saldo på konto 1500",
+        "vis de siste 5 bilagene",
+        "what do customers owe us?",
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(questions) + "\n"))
+
+    status = main(["chat", "--tenant", "acme", "--user", "ola"])
+
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    day, first = today.strftime("%d.%m.%Y"), today.replace(month=1, day=1).strftime("%d.%m.%Y")
+    assert f"Resultat {first} – {day}:" in out
+    assert "Driftsinntekter: 2 000,00 kr" in out and "Resultat: 1 200,00 kr (overskudd)" in out
+    assert f"Leverandørgjeld (konto 2400) per {day}: 800,00 kr." in out
+    assert f"Kostnader til programvare {first} – {day}:" in out and "6540" in out
+    assert "Saldo på konto 1500" in out and "2 000,00 kr (debet)." in out
+    assert "De siste 2 bilagene:" in out
+    # Newest first, with who posted them.
+    assert out.index(f"{day} Adobe lisens: 800,00 kr, bokført av anna") < out.index(
+        f"{day} Salg til Kunde AS: 2 000,00 kr, bokført av anna"
+    )
+    assert f"Accounts receivable (account 1500) as of {day}: 2 000,00 kr." in out
+    assert "Send en kvittering" not in out and "Ingen kostnader registrert" not in out
+    with sqlite3.connect(data_dir / "bookkeeper.db") as db:
+        events = db.execute("SELECT type, actor FROM events ORDER BY position").fetchall()
+    assert events.count(("LedgerQueried", "human:ola")) == len(questions)
+    assert not [e for e in events if e[0].endswith(("Proposed", "Approved", "Executed"))]

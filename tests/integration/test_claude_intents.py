@@ -227,3 +227,43 @@ async def test_container_picks_claude_with_a_key_else_keywords() -> None:
     offline = _intent_classifier(SimpleNamespace(anthropic_api_key=None), clock)  # type: ignore[arg-type]
     assert await offline.classify("hva mangler kvittering") == Intent(name="missing_receipts")
     assert await offline.classify("hei") == Intent(name="help")
+
+
+async def test_the_books_questions_are_offered_and_their_inputs_read_strictly(env: Env) -> None:
+    # Story 8: the model may name the questions about the books, with their own inputs.
+    env.fake.answer_next(
+        content=[tool_call("costs", {"topic": "reise", "from": "2026-01-01", "to": None})],
+        stop_reason="tool_use",
+    )
+    costs = await env.classifier.classify("hva gikk med til turer i år?")
+    assert (costs.name, costs.topic, costs.start, costs.account) == (
+        "costs",
+        "reise",
+        dt.date(2026, 1, 1),
+        None,
+    )
+    env.fake.answer_next(
+        content=[tool_call("account_balance", {"account": "6810"})], stop_reason="tool_use"
+    )
+    assert (await env.classifier.classify("hva står på EDB-kontoen?")).account == "6810"
+    env.fake.answer_next(content=[tool_call("journal", {"count": 3})], stop_reason="tool_use")
+    assert (await env.classifier.classify("de tre siste?")).count == 3
+    for name in ("result", "payables", "receivables"):
+        env.fake.answer_next(content=[tool_call(name)], stop_reason="tool_use")
+        assert (await env.classifier.classify("et spørsmål")).name == name
+    body = env.fake.requests[0]["body"]
+    schemas = {t["name"]: t["input_schema"]["properties"] for t in body["tools"]}
+    assert set(schemas["costs"]) == {"from", "to", "account", "topic"}
+    assert set(schemas["account_balance"]) == {"from", "to", "account"}
+    assert set(schemas["journal"]) == {"count"}
+    assert schemas["payables"] == {} and schemas["receivables"] == {}
+    # Not an account number, too many entries, an input another tool takes: keywords.
+    for hostile in (
+        tool_call("account_balance", {"account": "DROP TABLE"}),
+        tool_call("journal", {"count": 10_000}),
+        tool_call("payables", {"account": "2400"}),
+        tool_call("journal", {"topic": "reise"}),
+    ):
+        env.fake.answer_next(content=[hostile], stop_reason="tool_use")
+        fallback = await env.classifier.classify("vis de siste bilagene")
+        assert (fallback.name, fallback.count, fallback.account) == ("journal", None, None)

@@ -308,6 +308,21 @@ async def test_story_1_known_receipt_is_auto_approved_attached_and_told_in_its_t
     )
     assert attached == [(adobe[0],)]
 
+    # Story 8 in the same thread: the books themselves, from the ledger the receipt reached.
+    await discord.post(OLA, "vis de siste bilagene", channel=thread)
+    listed = discord.rest.messages(thread)[-1]
+    assert listed.startswith("De siste 1 bilagene:\n"), listed
+    assert f": {kr(gross)} kr, godkjent av " in listed, listed
+    await discord.post(OLA, "hvor mye har vi brukt på programvare i år?", channel=thread)
+    costs = discord.rest.messages(thread)[-1]
+    assert costs.startswith("Kostnader til programvare ") and "  6540" in costs, costs
+    assert f": {kr(gross - vat)} kr" in costs, costs
+    asked = rows(
+        discord.data_dir,
+        "SELECT actor FROM events WHERE type = 'LedgerQueried' ORDER BY position",
+    )
+    assert asked == [("human:ola",), ("human:ola",)]
+
 
 # --- story 2 ----------------------------------------------------------------------------
 

@@ -411,6 +411,13 @@ SAMPLES: dict[type[Payload], Payload] = {
         payable=Decimal("210.20"),
         due=dt.date(2026, 12, 10),
     ),
+    events.LedgerQueriedData: events.LedgerQueriedData(
+        question="costs",
+        start=DAY,
+        end=DAY,
+        accounts=("6540", "6552"),
+        amount=Decimal("398.00"),
+    ),
     events.SpendingQueriedData: events.SpendingQueriedData(
         date_range=DateRange(start=DAY, end=DAY),
         sources=("anthropic",),
@@ -941,6 +948,19 @@ async def test_query_pages_by_position(backend: Backend) -> None:
         seen += [e.id for e in page]
         after = page[-1].position
     assert seen == streams
+
+
+async def test_query_newest_first_reads_the_latest_of_a_type(backend: Backend) -> None:
+    # Story 8 ("vis de siste 5 bilagene"): the latest `limit` events of a type, newest first.
+    streams = [uuid.uuid4() for _ in range(5)]
+    for n, stream in enumerate(streams):
+        kind = "BalanceQueried" if n % 2 == 0 else "ReceiptAttachmentProposed"
+        await append(backend, ACME, stream, 0, new_event(kind, event_id=stream))
+    await append(backend, GLOBEX, uuid.uuid4(), 0, new_event("BalanceQueried"))
+    latest = await query(backend, ACME, types=("BalanceQueried",), newest_first=True, limit=2)
+    assert [e.id for e in latest] == [streams[4], streams[2]]
+    every = await query(backend, ACME, newest_first=True)
+    assert [e.id for e in every] == streams[::-1]
 
 
 async def test_read_all_returns_every_tenant_in_position_order(backend: Backend) -> None:

@@ -183,7 +183,8 @@ class MemoryEventStore:
 
     async def query(self, tenant_id: str, where: EventFilter) -> list[RecordedEvent]:
         result: list[RecordedEvent] = []
-        for e in self._visible():
+        visible = self._visible()
+        for e in reversed(visible) if where.newest_first else visible:
             if len(result) >= where.limit:
                 break
             if e.tenant_id != tenant_id or e.position <= where.after_position:

@@ -42,6 +42,7 @@ from typing import Any, Final, Protocol
 
 import msgspec
 
+from bookkeeper.application import ledger_questions as lq
 from bookkeeper.application import messages as m
 from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
 from bookkeeper.application.event_log import record_alone, stamp
@@ -54,6 +55,7 @@ from bookkeeper.application.ports import (
     AGENT,
     Authorizer,
     Clock,
+    EventFilter,
     Ids,
     Intent,
     IntentClassifier,
@@ -65,8 +67,15 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.projections import named_counterparty
 from bookkeeper.application.spending import AI_SOURCES, OSLO, SpendingService
+from bookkeeper.domain import statements
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import IntentClassifiedData, Status, VatQueriedData
+from bookkeeper.domain.events import (
+    IntentClassifiedData,
+    JournalEntryPostedData,
+    LedgerQueriedData,
+    Status,
+    VatQueriedData,
+)
 from bookkeeper.domain.ledger import (
     InvalidReportPeriod,
     VatTerm,
@@ -84,6 +93,12 @@ RETENTION: Final = dt.timedelta(days=30)
 MAX_MESSAGE: Final = 4000
 #: Lines listed in one answer before "… and N more".
 MAX_LINES: Final = 10
+#: The questions about the books answered from the ledger (story 8, ledger_questions.py).
+BOOKS_QUESTIONS: Final = frozenset(
+    {"result", "payables", "receivables", "costs", "account_balance", "journal"}
+)
+#: Days of supplier invoices read for the open ones ("hva skylder vi leverandører").
+OPEN_INVOICE_DAYS: Final = 366
 #: Messages of a channel read back for its state (language, proposals told about).
 HISTORY_LIMIT: Final = 500
 INBOUND: Final = "in"
@@ -330,6 +345,8 @@ class ConversationService:
                 return await self._spent(principal, text, intent, language, source)
             if intent.name == "vat" and self._ledger is not None:
                 return await self._vat(principal, text, intent, language, source)
+            if intent.name in BOOKS_QUESTIONS and self._ledger is not None:
+                return await self._books(principal, text, intent, language, source)
         except Forbidden:
             return Reply(text=m.text("forbidden", language), language=language)
         except ExternalError as error:
@@ -554,6 +571,329 @@ class ConversationService:
             answers.append(f"{header} {result} ({parts}).\n{due}")
         return Reply(text="\n".join(answers), language=language, event_id=first_id)
 
+    # --- story 8: questions about the books, from the ledger -----------------------------
+
+    async def _books(
+        self,
+        principal: Principal,
+        text: str,
+        intent: Intent,
+        language: m.Language,
+        source: str,
+    ) -> Reply:
+        """A question about the books (application/ledger_questions.py), answered from
+        the ledger and recorded as LedgerQueried."""
+        assert self._ledger is not None
+        today = self._clock.now().astimezone(OSLO).date()
+        start, end = lq.ledger_period(text, today)
+        if intent.start is not None or intent.end is not None:
+            start, end = intent.start or start, intent.end or end
+            if start > end:
+                start, end = lq.ledger_period("", today)
+        if intent.name == "journal":
+            return await self._journal(principal, text, intent, language, source)
+        if intent.name in ("payables", "receivables"):
+            return await self._owed(principal, intent.name, end, language, source)
+        if intent.name == "costs":
+            return await self._costs(principal, text, intent, start, end, language, source)
+        if intent.name == "account_balance":
+            return await self._account(principal, text, intent, start, end, language, source)
+        return await self._result(principal, start, end, language, source)
+
+    async def _record_books(
+        self, principal: Principal, data: LedgerQueriedData, source: str
+    ) -> uuid.UUID:
+        event_id = self._ids.new_id()
+        event = stamp(
+            "LedgerQueried",
+            data,
+            event_id=event_id,
+            actor=principal.actor,
+            at=self._clock.now(),
+            correlation_id=event_id,
+            metadata={"source": source, "backend": "ledger"},
+        )
+        await record_alone(self._uow, principal.tenant_id, event)
+        return event_id
+
+    async def _result(
+        self,
+        principal: Principal,
+        start: dt.date,
+        end: dt.date,
+        language: m.Language,
+        source: str,
+    ) -> Reply:
+        assert self._ledger is not None
+        report = await self._ledger.income_statement(principal, start, end)
+        span = {"start": _date(start), "end": _date(end)}
+        event_id = await self._record_books(
+            principal,
+            LedgerQueriedData(question="result", start=start, end=end, amount=report.result),
+            source,
+        )
+        if not any(group.lines for group in report.groups):
+            text = m.text("ledger.result.none", language, **span)
+            return Reply(text=text, language=language, event_id=event_id)
+        verdict = "ledger.profit" if report.result > 0 else "ledger.loss"
+        lines = [
+            m.text("ledger.result.header", language, **span),
+            m.text(
+                "ledger.result.lines",
+                language,
+                revenue=m.kroner(report.operating_revenue),
+                costs=m.kroner(report.operating_costs),
+                operating=m.kroner(report.operating_result),
+                financial=m.kroner(report.financial_items),
+                result=m.kroner(report.result),
+                verdict=m.text(verdict if report.result else "ledger.even", language),
+            ),
+        ]
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
+
+    async def _owed(
+        self,
+        principal: Principal,
+        question: str,
+        end: dt.date,
+        language: m.Language,
+        source: str,
+    ) -> Reply:
+        """Payables (2400, credit-normal) or receivables (1500) up to `end`; for payables
+        the open supplier invoices too, overdue first."""
+        assert self._ledger is not None
+        account = "2400" if question == "payables" else "1500"
+        report = await self._ledger.trial_balance(principal, None, end)
+        balance = lq.total_of([(a.account, a.balance) for a in report.accounts], account)
+        owed = -balance if question == "payables" else balance
+        event_id = await self._record_books(
+            principal,
+            LedgerQueriedData(question=question, end=end, accounts=(account,), amount=owed),
+            source,
+        )
+        key = "ledger.payables" if question == "payables" else "ledger.receivables"
+        lines = [m.text(key, language, date=_date(end), amount=m.kroner(owed))]
+        if question == "payables":
+            lines += await self._open_invoices(principal, language, source)
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
+
+    async def _open_invoices(
+        self, principal: Principal, language: m.Language, source: str
+    ) -> list[str]:
+        """The unpaid supplier invoices of the last year from the books, overdue first (by
+        due date), as lines; what the books could not answer, said in a line."""
+        today = self._lookups.today()
+        start = today - dt.timedelta(days=OPEN_INVOICE_DAYS - 1)
+        try:
+            result = await self._lookups.supplier_invoices(principal, start, today, source=source)
+        except Forbidden:
+            return []
+        except ExternalError as error:
+            system = system_name(getattr(error, "system", None) or "regnskapet", language)
+            return [m.text("lookup_failed", language, system=system)]
+        span = {"start": _date(result.start), "end": _date(result.end)}
+        unpaid = [p for p in result.purchases if not p.paid and not p.deleted]
+        if not unpaid:
+            return [m.text("ledger.open.none", language, **span)]
+        far = dt.date.max
+        unpaid.sort(
+            key=lambda p: (
+                p.due_date is None or p.due_date >= today,
+                p.due_date or far,
+                p.date,
+            )
+        )
+        lines = [m.text("ledger.open.header", language, count=len(unpaid))]
+        for p in unpaid[:MAX_LINES]:
+            overdue = p.due_date is not None and p.due_date < today
+            lines.append(
+                m.text(
+                    "ledger.open.line",
+                    language,
+                    identifier=_purchase_name(p),
+                    amount=m.kroner(p.gross, p.currency),
+                    due=_date(p.due_date) if p.due_date else m.text("ledger.open.no_due", language),
+                    overdue=m.text("ledger.open.overdue", language) if overdue else "",
+                )
+            )
+        if len(unpaid) > MAX_LINES:
+            lines.append(m.text("more", language, count=len(unpaid) - MAX_LINES))
+        return lines
+
+    async def _costs(
+        self,
+        principal: Principal,
+        text: str,
+        intent: Intent,
+        start: dt.date,
+        end: dt.date,
+        language: m.Language,
+        source: str,
+    ) -> Reply:
+        """Costs of the account named, or of the group named (lq.TOPICS and the chart's
+        names), per account over the period, with their sum."""
+        assert self._ledger is not None
+        report = await self._ledger.trial_balance(principal, start, end)
+        names = await self._ledger.account_names(principal)
+        balances = {a.account: a.balance for a in report.accounts}
+        account = intent.account or lq.account_asked(text)
+        span = {"start": _date(start), "end": _date(end)}
+        if account is not None:
+            word = f"konto {account}" if language == m.NORWEGIAN else f"account {account}"
+            codes = [c for c in balances if c == account or lq.main_account(c) == account]
+        else:
+            asked = lq.topic_asked(intent.topic or text)
+            if asked is None:
+                return Reply(text=m.text("help", language), language=language)
+            word, topic = asked
+            codes = lq.cost_accounts(list(balances), topic, word, names)
+            if topic is None and not codes:
+                text_ = m.text("ledger.costs.unknown", language, topic=word)
+                return Reply(text=text_, language=language)
+        found = [(code, balances[code]) for code in codes if balances[code]]
+        total = sum((amount for _, amount in found), Decimal("0.00"))
+        event_id = await self._record_books(
+            principal,
+            LedgerQueriedData(
+                question="costs",
+                start=start,
+                end=end,
+                accounts=tuple(code for code, _ in found),
+                amount=total,
+            ),
+            source,
+        )
+        if not found:
+            text_ = m.text("ledger.costs.none", language, topic=word, **span)
+            return Reply(text=text_, language=language, event_id=event_id)
+        lines = [m.text("ledger.costs.header", language, topic=word, **span)]
+        lines += [
+            m.text(
+                "ledger.costs.line",
+                language,
+                account=code,
+                name=_named(names(code)),
+                amount=m.kroner(amount),
+            )
+            for code, amount in found[:MAX_LINES]
+        ]
+        if len(found) > MAX_LINES:
+            lines.append(m.text("more", language, count=len(found) - MAX_LINES))
+        if len(found) > 1:
+            lines.append(m.text("ledger.costs.total", language, amount=m.kroner(total)))
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
+
+    async def _account(
+        self,
+        principal: Principal,
+        text: str,
+        intent: Intent,
+        start: dt.date,
+        end: dt.date,
+        language: m.Language,
+        source: str,
+    ) -> Reply:
+        """The ledger balance of one account: a balance-sheet account (classes 1–2) up to
+        the period's end, a result account (3–8) over the period (the year so far)."""
+        assert self._ledger is not None
+        account = intent.account or lq.account_asked(text)
+        if account is None:
+            return Reply(text=m.text("ledger.account.missing", language), language=language)
+        balance_sheet = statements.account_class(account) in ("1", "2", None)
+        report = await self._ledger.trial_balance(principal, None if balance_sheet else start, end)
+        pairs = [(a.account, a.balance) for a in report.accounts]
+        if ":" in account:
+            balance = sum((b for c, b in pairs if c == account), Decimal("0.00"))
+        else:
+            balance = lq.total_of(pairs, account)
+        names = await self._ledger.account_names(principal)
+        event_id = await self._record_books(
+            principal,
+            LedgerQueriedData(
+                question="account_balance",
+                start=None if balance_sheet else start,
+                end=end,
+                accounts=(account,),
+                amount=balance,
+            ),
+            source,
+        )
+        amount, side = lq.signed(balance, lambda key: m.text(key, language))
+        values = {
+            "account": account,
+            "name": _named(names(account)),
+            "amount": m.kroner(amount),
+            "side": side,
+        }
+        if balance_sheet:
+            text_ = m.text("ledger.account.balance", language, date=_date(end), **values)
+        else:
+            text_ = m.text(
+                "ledger.account.period", language, start=_date(start), end=_date(end), **values
+            )
+        return Reply(text=text_, language=language, event_id=event_id)
+
+    async def _journal(
+        self,
+        principal: Principal,
+        text: str,
+        intent: Intent,
+        language: m.Language,
+        source: str,
+    ) -> Reply:
+        """The latest journal entries (newest first): date, text, amount and who approved
+        them (the proposal's decider; for a manual entry the one who posted it)."""
+        self._authorizer.check(principal, "reports:read")
+        count = intent.count or lq.entries_asked(text)
+        count = max(1, min(count, lq.MAX_ENTRIES))
+        tenant = principal.tenant_id
+        async with self._uow() as uow:
+            posted = await uow.events.query(
+                tenant,
+                EventFilter(types=("JournalEntryPosted",), newest_first=True, limit=count),
+            )
+            deciders: dict[uuid.UUID, str | None] = {}
+            for event in posted:
+                data = event.data
+                if isinstance(data, JournalEntryPostedData) and data.proposal_id:
+                    try:
+                        pid = uuid.UUID(data.proposal_id)
+                    except ValueError:
+                        continue
+                    view = await uow.proposals.get(tenant, pid)
+                    deciders[event.id] = view.decided_by if view is not None else None
+        entries = [e for e in posted if isinstance(e.data, JournalEntryPostedData)]
+        event_id = await self._record_books(
+            principal, LedgerQueriedData(question="journal", count=len(entries)), source
+        )
+        if not entries:
+            text_ = m.text("ledger.journal.none", language)
+            return Reply(text=text_, language=language, event_id=event_id)
+        lines = [m.text("ledger.journal.header", language, count=len(entries))]
+        for event in entries:
+            data = event.data
+            assert isinstance(data, JournalEntryPostedData)
+            decider = deciders.get(event.id)
+            if decider:
+                who = m.text(
+                    "ledger.journal.approved", language, name=self.people.name(decider, language)
+                )
+            else:
+                who = m.text(
+                    "ledger.journal.posted", language, name=self.people.name(event.actor, language)
+                )
+            lines.append(
+                m.text(
+                    "ledger.journal.line",
+                    language,
+                    date=_date(data.date),
+                    description=data.description,
+                    amount=m.kroner(sum((line.debit for line in data.lines), Decimal("0.00"))),
+                    who=who,
+                )
+            )
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
+
     # --- memory --------------------------------------------------------------------------
 
     def _message(
@@ -658,6 +998,19 @@ def intent_of(text: str) -> str | None:
 
 
 def _keyword_intent(lowered: str) -> str | None:
+    for intent, phrases in _INTENTS[:1]:  # missing receipts keep their words ("bilag")
+        if any(phrase in lowered for phrase in phrases) or (
+            _MISSING_WORDS.search(lowered) and _RECEIPT_WORDS.search(lowered)
+        ):
+            return intent
+    # Story 8: the books themselves, before "saldo" (the bank) and the cost snapshots.
+    books = lq.ledger_intent(
+        lowered,
+        vat=_VAT_WORDS.search(lowered) is not None,
+        sources=bool(spending_sources(lowered)),
+    )
+    if books is not None:
+        return books
     for intent, phrases in _INTENTS:
         if any(phrase in lowered for phrase in phrases):
             return intent
@@ -672,7 +1025,7 @@ def _keyword_intent(lowered: str) -> str | None:
 
 #: "Missing" and "receipt" anywhere in one message, in either order.
 _MISSING_WORDS: Final = re.compile(r"\b(mangl\w*|missing|uten|without|lacking)\b")
-_RECEIPT_WORDS: Final = re.compile(r"\b(kvittering\w*|receipts?)\b")
+_RECEIPT_WORDS: Final = re.compile(r"\b(kvittering\w*|receipts?|bilag\w*)\b")
 #: The keywords a typo is corrected to (words of five letters or more only).
 _VOCABULARY: Final = (
     "kvittering", "kvitteringer", "kvitteringen", "kvitteringene", "mangler", "manglende",
@@ -854,6 +1207,11 @@ def _inbound_text(text: str, attachments: Sequence[Attachment]) -> str:
 
 def _date(value: dt.date) -> str:
     return m.date_text(value)
+
+
+def _named(name: str | None) -> str:
+    """ " Leverandørgjeld" after an account code, or nothing when the chart has no name."""
+    return f" {name}" if name else ""
 
 
 def _merchant(view: ProposalView | None, result: IntakeResult | None, language: m.Language) -> str:

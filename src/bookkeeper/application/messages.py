@@ -40,7 +40,9 @@ _NORWEGIAN_WORDS: Final = frozenset(
         "ikke", "og", "på", "med", "til", "av", "det", "den", "som", "kan", "du", "meg",
         "saldo", "saldoen", "kvittering", "kvitteringer", "mangler", "faktura", "fakturaer",
         "leverandørfaktura", "leverandørfakturaer", "hei", "takk", "vis", "konto", "kontoen",
-        "utgifter", "hjelp",
+        "utgifter", "hjelp", "resultatet", "resultat", "hittil", "skylder", "kundene",
+        "bilag", "bilagene", "brukt", "siste", "går", "bokføringen", "står", "fjor",
+        "programvare", "reise", "mat", "leverandørgjeld", "kundefordringer",
     }
 )  # fmt: skip
 _ENGLISH_WORDS: Final = frozenset(
@@ -51,7 +53,9 @@ _ENGLISH_WORDS: Final = frozenset(
         "list", "expenses", "need", "we", "have", "with", "without", "vat", "owe", "term",
         "and", "all", "approve", "reject", "delete", "ignore", "previous", "instructions",
         "everything", "much", "spend", "spent", "this", "month", "last", "did", "you",
-        "can", "weather", "who", "where", "when", "why", "it", "of", "on",
+        "can", "weather", "who", "where", "when", "why", "it", "of", "on", "result",
+        "profit", "revenue", "doing", "year", "far", "entries", "latest", "customers", "us",
+        "suppliers", "software", "travel", "food", "payable", "receivable", "ledger",
     }
 )  # fmt: skip
 
@@ -183,13 +187,17 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "nb": (
             "Send en kvittering eller faktura (PDF eller bilde), så foreslår jeg bokføringen. "
             "Du kan også spørre om «saldo», «mangler kvittering», «leverandørfakturaer», "
-            "«utlegg», «forbruk på Anthropic denne måneden» "
-            "eller «hvor mye mva skal vi betale»."
+            "«utlegg», «forbruk på Anthropic denne måneden», «hvor mye mva skal vi betale», "
+            "«resultatet hittil i år», «hva skylder vi leverandører», «hvor mye har vi brukt "
+            "på reise i år», «saldo på konto 1920» eller «vis de siste 5 bilagene»."
         ),
         "en": (
             "Send a receipt or an invoice (PDF or image) and I will propose how to book it. "
             'You can also ask about the "balance", "missing receipts", "supplier invoices", '
-            '"expense claims", "spending on Anthropic this month" or "what VAT do we owe".'
+            '"expense claims", "spending on Anthropic this month", "what VAT do we owe", '
+            '"the result so far this year", "what do we owe suppliers", "how much did we '
+            'spend on travel this year", "balance of account 1920" or "show the latest 5 '
+            'entries".'
         ),
     },
     "update.approved": {
@@ -1313,6 +1321,105 @@ TEXTS.update(
             "nb": "registrere en feil ved",
             "en": "record a failure of",
         },
+    }
+)
+
+# Story 8: questions about the books themselves, answered from the ledger (conversation.py).
+TEXTS.update(
+    {
+        "ledger.result.header": {
+            "nb": "Resultat {start} – {end}:",
+            "en": "Result {start} – {end}:",
+        },
+        "ledger.result.lines": {
+            "nb": (
+                "  Driftsinntekter: {revenue}\n  Driftskostnader: {costs}\n"
+                "  Driftsresultat: {operating}\n  Finansposter: {financial}\n"
+                "  Resultat: {result} ({verdict})"
+            ),
+            "en": (
+                "  Operating revenue: {revenue}\n  Operating costs: {costs}\n"
+                "  Operating result: {operating}\n  Financial items: {financial}\n"
+                "  Result: {result} ({verdict})"
+            ),
+        },
+        "ledger.profit": {"nb": "overskudd", "en": "profit"},
+        "ledger.loss": {"nb": "underskudd", "en": "loss"},
+        "ledger.even": {"nb": "går i null", "en": "break-even"},
+        "ledger.result.none": {
+            "nb": "Ingenting er bokført på resultatkontoene {start} – {end}.",
+            "en": "Nothing is posted on the income statement's accounts {start} – {end}.",
+        },
+        "ledger.payables": {
+            "nb": "Leverandørgjeld (konto 2400) per {date}: {amount}.",
+            "en": "Accounts payable (account 2400) as of {date}: {amount}.",
+        },
+        "ledger.receivables": {
+            "nb": "Kundefordringer (konto 1500) per {date}: {amount}.",
+            "en": "Accounts receivable (account 1500) as of {date}: {amount}.",
+        },
+        "ledger.open.header": {
+            "nb": "Ubetalte leverandørfakturaer ({count}), forfalte først:",
+            "en": "Unpaid supplier invoices ({count}), overdue first:",
+        },
+        "ledger.open.line": {
+            "nb": "  {identifier}: {amount}, forfall {due}{overdue}",
+            "en": "  {identifier}: {amount}, due {due}{overdue}",
+        },
+        "ledger.open.overdue": {"nb": " – forfalt", "en": " – overdue"},
+        "ledger.open.no_due": {"nb": "ukjent", "en": "unknown"},
+        "ledger.open.none": {
+            "nb": "Ingen ubetalte leverandørfakturaer fra {start} – {end}.",
+            "en": "No unpaid supplier invoices from {start} – {end}.",
+        },
+        "ledger.debit": {"nb": "debet", "en": "debit"},
+        "ledger.credit": {"nb": "kredit", "en": "credit"},
+        "ledger.account.balance": {
+            "nb": "Saldo på konto {account}{name} per {date}: {amount} ({side}).",
+            "en": "Balance of account {account}{name} as of {date}: {amount} ({side}).",
+        },
+        "ledger.account.period": {
+            "nb": "Konto {account}{name} {start} – {end}: {amount} ({side}).",
+            "en": "Account {account}{name} {start} – {end}: {amount} ({side}).",
+        },
+        "ledger.account.missing": {
+            "nb": "Hvilken konto? Skriv for eksempel «saldo på konto 1920».",
+            "en": 'Which account? Write for example "balance of account 1920".',
+        },
+        "ledger.costs.header": {
+            "nb": "Kostnader til {topic} {start} – {end}:",
+            "en": "Costs for {topic} {start} – {end}:",
+        },
+        "ledger.costs.line": {
+            "nb": "  {account}{name}: {amount}",
+            "en": "  {account}{name}: {amount}",
+        },
+        "ledger.costs.total": {"nb": "  Sum: {amount}", "en": "  Total: {amount}"},
+        "ledger.costs.none": {
+            "nb": "Ingen kostnader til {topic} er bokført {start} – {end}.",
+            "en": "No costs for {topic} are posted {start} – {end}.",
+        },
+        "ledger.costs.unknown": {
+            "nb": (
+                "Jeg vet ikke hvilke kontoer «{topic}» er. Spør gjerne om en konto: "
+                "«hvor mye har vi brukt på konto 6540 i år»."
+            ),
+            "en": (
+                'I do not know which accounts "{topic}" are. Ask about an account instead: '
+                '"how much did we spend on account 6540 this year".'
+            ),
+        },
+        "ledger.journal.header": {
+            "nb": "De siste {count} bilagene:",
+            "en": "The latest {count} journal entries:",
+        },
+        "ledger.journal.line": {
+            "nb": "  {date} {description}: {amount}, {who}",
+            "en": "  {date} {description}: {amount}, {who}",
+        },
+        "ledger.journal.approved": {"nb": "godkjent av {name}", "en": "approved by {name}"},
+        "ledger.journal.posted": {"nb": "bokført av {name}", "en": "posted by {name}"},
+        "ledger.journal.none": {"nb": "Ingenting er bokført ennå.", "en": "Nothing is posted yet."},
     }
 )
 

@@ -66,6 +66,9 @@ class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
     created_to: dt.datetime | None = None
     after_position: int = 0
     limit: int = 50
+    #: Newest first (descending position): the latest `limit` events that match (the
+    #: chat's "siste bilag"), one backward walk of the (tenant, type, position) index.
+    newest_first: bool = False
 
 
 class EventStore(Protocol):
@@ -1222,7 +1225,19 @@ class ImageNotConvertible(Exception):
 # --- intents of questions -------------------------------------------------------------------
 
 IntentName = Literal[
-    "balance", "missing_receipts", "supplier_invoices", "expenses", "help", "spending", "vat"
+    "balance",
+    "missing_receipts",
+    "supplier_invoices",
+    "expenses",
+    "help",
+    "spending",
+    "vat",
+    "result",
+    "payables",
+    "receivables",
+    "costs",
+    "account_balance",
+    "journal",
 ]
 INTENT_NAMES: tuple[IntentName, ...] = (
     "balance",
@@ -1234,6 +1249,13 @@ INTENT_NAMES: tuple[IntentName, ...] = (
     "spending",
     # What the VAT return of a term pays and when (the ledger's VAT report).
     "vat",
+    # Story 8: questions about the books themselves, answered from the ledger.
+    "result",  # the income statement's result of a period (year to date by default)
+    "payables",  # leverandørgjeld (2400) and the open supplier invoices
+    "receivables",  # kundefordringer (1500)
+    "costs",  # costs of an account or an account group (programvare, reise, mat …)
+    "account_balance",  # the ledger balance of one account ("saldo på konto 6810")
+    "journal",  # the latest journal entries ("vis de siste 5 bilagene")
 )
 
 
@@ -1245,6 +1267,12 @@ class Intent(msgspec.Struct, frozen=True, kw_only=True):
     end: dt.date | None = None
     #: For `spending`: the sources asked about (none: every source).
     sources: tuple[str, ...] = ()
+    #: For `account_balance` / `costs`: the account asked about ("6810").
+    account: str | None = None
+    #: For `costs`: what the costs were for, as the user wrote it ("programvare").
+    topic: str | None = None
+    #: For `journal`: how many entries were asked for.
+    count: int | None = None
     #: What the model call that classified the message cost (None: no model was called,
     #: e.g. the keyword classifier); recorded as IntentClassified so that it counts.
     usage: ExtractionUsage | None = None

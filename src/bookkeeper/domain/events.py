@@ -637,6 +637,20 @@ class VatQueriedData(Payload, frozen=True, kw_only=True):
     due: dt.date
 
 
+class LedgerQueriedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """Story 8: a question about the books answered from the ledger (chat): which question
+    (the intent: result, payables, receivables, costs, account_balance, journal), the
+    period read, the accounts answered and the answer's figure (the result, the balance,
+    the costs' sum; for `journal` the entries listed)."""
+
+    question: str
+    start: dt.date | None = None
+    end: dt.date | None = None
+    accounts: tuple[str, ...] = ()
+    amount: Decimal | None = None
+    count: int | None = None
+
+
 class CredentialsSetData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     """Issue 14: a tenant's own Fiken or Folio credentials were set (or replaced). The
     secret is never in the log: only which provider, the company, and a short fingerprint
@@ -773,6 +787,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("PriceTableSet", PriceTableSetData),
         ("SpendingQueried", SpendingQueriedData),
         ("VatQueried", VatQueriedData),
+        ("LedgerQueried", LedgerQueriedData),
         ("BooksImported", BooksImportedData),
         # Issue 14: per-tenant credentials set and removed (an audit record, no secret).
         ("CredentialsSet", CredentialsSetData),
@@ -818,6 +833,8 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "SpendingQueried",
         # A VAT question in the chat, answered from the ledger by the service only.
         "VatQueried",
+        # Story 8: a question about the books in the chat, answered from the ledger.
+        "LedgerQueried",
         # `bookkeeper import fiken` (issue 14): a run's record, the service's own.
         "BooksImported",
         # Issue 14: recorded by the credentials service only.

@@ -1,16 +1,18 @@
 """The Claude adapter of `IntentClassifier`: which read-only question a message asks.
 
 The model is offered ONLY the read-only intents, one tool each (balance, missing_receipts,
-supplier_invoices, expenses, spending, vat, help), with `tool_choice: any` and parallel
-tool use off. The user's text is sent as untrusted data (a JSON string in a text block, the
-system prompt says so). The answer is decoded strictly: anything but exactly one `tool_use`
-block naming one of those tools with a valid input (optional `from`/`to` dates, nothing
-else) — a text answer, an unknown tool such as `approve_proposal`, several calls, a
-malformed input, a refusal — falls back to the keyword intent (`fallback`, by default
-`KeywordClassifier`). So does any API error, after bounded retries on 429/529/5xx/408/409
-and connection errors (our retries, the SDK's are off; a spend limit or billing error is
-not retried). The model can only pick which read-only lookup runs; it never writes,
-approves or calls anything else.
+supplier_invoices, expenses, spending, vat, help, and story 8's questions about the books:
+result, payables, receivables, costs, account_balance, journal), with `tool_choice: any`
+and parallel tool use off. The user's text is sent as untrusted data (a JSON string in a
+text block, the system prompt says so). The answer is decoded strictly: anything but
+exactly one `tool_use` block naming one of those tools with a valid input (optional
+`from`/`to` dates; for `costs`/`account_balance` a 4-digit `account`, for `costs` a short
+`topic`, for `journal` a `count` of 1–20; nothing else) — a text answer, an unknown tool
+such as `approve_proposal`, several calls, a malformed input, a refusal — falls back to
+the keyword intent (`fallback`, by default `KeywordClassifier`). So does any API error,
+after bounded retries on 429/529/5xx/408/409 and connection errors (our retries, the SDK's
+are off; a spend limit or billing error is not retried). The model can only pick which
+read-only lookup runs; it never writes, approves or calls anything else.
 
 Every answer the API gave carries what the call cost (the model, its tokens and their price,
 as the extractor prices them) in `Intent.usage`, the keyword fallback after a bad answer
@@ -38,6 +40,7 @@ from bookkeeper.adapters.anthropic_api import (
 )
 from bookkeeper.adapters.extraction.claude import model_usage
 from bookkeeper.application.conversation import KeywordClassifier
+from bookkeeper.application.ledger_questions import MAX_ENTRIES
 from bookkeeper.application.ports import (
     INTENT_NAMES,
     ExtractionUsage,
@@ -57,6 +60,30 @@ _RANGE: Final[dict[str, Any]] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {"from": _DATE, "to": _DATE},
+}
+_ACCOUNT: Final = {
+    "type": ["string", "null"],
+    "pattern": "^[0-9]{4}$",
+    "description": "The 4-digit account number the message names (NS 4102), if any.",
+}
+_TOPIC: Final = {
+    "type": ["string", "null"],
+    "maxLength": 40,
+    "description": (
+        "What the costs were for, one Norwegian or English word as the user wrote it "
+        "(programvare, reise, mat, software, travel), if no account is named."
+    ),
+}
+_COUNT: Final = {
+    "type": ["integer", "null"],
+    "minimum": 1,
+    "maximum": 20,
+    "description": "How many entries the message asks for.",
+}
+#: Story 8: the inputs of the questions about the books, beyond the date range.
+_LEDGER_INPUTS: Final[Mapping[str, dict[str, Any]]] = {
+    "costs": {"account": _ACCOUNT, "topic": _TOPIC},
+    "account_balance": {"account": _ACCOUNT},
 }
 _NO_INPUT: Final[dict[str, Any]] = {
     "type": "object",
@@ -88,13 +115,50 @@ _DESCRIPTIONS: Final[Mapping[IntentName, str]] = {
         "a bi-monthly term (hvor mye mva skal vi betale, mva for termin 5, mva-oppgjør); "
         "give a date in the term asked about as `from`, if the message names one."
     ),
+    "result": (
+        "The user asks how the company is doing: the result, profit or loss, revenue and "
+        "costs of the income statement (hva er resultatet hittil i år, hvordan går det, "
+        "resultatet i november, i fjor); give the period as `from`/`to` if the message "
+        "names one (otherwise the year so far is answered)."
+    ),
+    "payables": (
+        "The user asks what the company owes its suppliers (hva skylder vi leverandører, "
+        "leverandørgjeld, accounts payable): the ledger's account 2400 and the unpaid "
+        "supplier invoices."
+    ),
+    "receivables": (
+        "The user asks what customers owe the company (hva skylder kundene oss, "
+        "kundefordringer, accounts receivable): the ledger's account 1500."
+    ),
+    "costs": (
+        "The user asks how much the company spent on a kind of cost or an account in the "
+        "books (hvor mye har vi brukt på programvare / reise / mat i år, kostnader på konto "
+        "6540) — not on AI or cloud providers (that is `spending`); give `topic` or "
+        "`account`, and the period as `from`/`to` if the message names one."
+    ),
+    "account_balance": (
+        "The user asks for the balance of one account in the books by its number (saldo på "
+        "konto 6810, hva står på 1920 i bokføringen); give `account`. `saldo` without an "
+        "account number is `balance` (the bank)."
+    ),
+    "journal": (
+        "The user asks to see the latest journal entries / vouchers (vis de siste 5 "
+        "bilagene, latest postings); give `count` if the message names one."
+    ),
 }
+
+
+def _input_schema(name: IntentName) -> dict[str, Any]:
+    if name in ("balance", "help", "payables", "receivables"):
+        return _NO_INPUT
+    if name == "journal":
+        return {**_NO_INPUT, "properties": {"count": _COUNT}}
+    extra = _LEDGER_INPUTS.get(name, {})
+    return {**_RANGE, "properties": {**_RANGE["properties"], **extra}}
+
+
 TOOLS: Final[tuple[dict[str, Any], ...]] = tuple(
-    {
-        "name": name,
-        "description": _DESCRIPTIONS[name],
-        "input_schema": _NO_INPUT if name in ("balance", "help") else _RANGE,
-    }
+    {"name": name, "description": _DESCRIPTIONS[name], "input_schema": _input_schema(name)}
     for name in INTENT_NAMES
 )
 SYSTEM_PROMPT: Final = (
@@ -112,6 +176,19 @@ Sleep = Callable[[float], Awaitable[None]]
 class _Range(msgspec.Struct, forbid_unknown_fields=True):
     start: dt.date | None = msgspec.field(default=None, name="from")
     end: dt.date | None = msgspec.field(default=None, name="to")
+
+
+class _Costs(_Range, forbid_unknown_fields=True):
+    account: str | None = None
+    topic: str | None = None
+
+
+class _Account(_Range, forbid_unknown_fields=True):
+    account: str | None = None
+
+
+class _Journal(msgspec.Struct, forbid_unknown_fields=True):
+    count: int | None = None
 
 
 class _Block(msgspec.Struct):
@@ -260,11 +337,25 @@ def _parse(body: bytes) -> Intent | None:
     if name is None:
         log.warning("claude intents: not a read-only intent: %r", str(use.name)[:60])
         return None
+    raw = use.input or b"{}"
     try:
-        if name in ("balance", "help"):
-            msgspec.json.decode(use.input or b"{}", type=_NoInput)
+        if name in ("balance", "help", "payables", "receivables"):
+            msgspec.json.decode(raw, type=_NoInput)
             return Intent(name=name)
-        span = msgspec.json.decode(use.input or b"{}", type=_Range)
+        if name == "journal":
+            count = msgspec.json.decode(raw, type=_Journal).count
+            if count is not None and not 1 <= count <= MAX_ENTRIES:
+                raise msgspec.ValidationError("count out of range")
+            return Intent(name=name, count=count)
+        if name in ("costs", "account_balance"):
+            asked = msgspec.json.decode(raw, type=_Costs if name == "costs" else _Account)
+            account = asked.account
+            if account is not None and not (len(account) == 4 and account.isdigit()):
+                raise msgspec.ValidationError("not an account number")
+            topic = getattr(asked, "topic", None)
+            topic = topic.strip()[:40] or None if topic else None
+            return Intent(name=name, start=asked.start, end=asked.end, account=account, topic=topic)
+        span = msgspec.json.decode(raw, type=_Range)
     except (msgspec.ValidationError, msgspec.DecodeError):
         log.warning("claude intents: malformed input for %s", name)
         return None

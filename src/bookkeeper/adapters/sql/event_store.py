@@ -557,7 +557,7 @@ class SqlEventStore:
         stmt = (
             select(*self._sql.columns)
             .where(*conditions)
-            .order_by(e.c.position)
+            .order_by(e.c.position.desc() if where.newest_first else e.c.position)
             .limit(max(where.limit, 0))
         )
         return [_recorded(row) for row in await self._tx.execute(stmt)]

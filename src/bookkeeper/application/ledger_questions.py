@@ -1,0 +1,325 @@
+"""Story 8: the chat's questions about the books themselves, answered from the ledger.
+
+    "hva er resultatet hittil i år?" / "hvordan går det?"  ──▶ result: the income statement
+        of the period (year to date unless a month, quarter or year is named)
+    "hva skylder vi leverandører?" / "leverandørgjeld"      ──▶ payables: 2400 today, and the
+        open supplier invoices from the books (overdue first)
+    "hva skylder kundene oss?"                              ──▶ receivables: 1500 today
+    "hvor mye har vi brukt på programvare i år?"            ──▶ costs: the accounts of the
+        group named (the NS 4102 ranges below, and the chart's names), per account and sum
+    "saldo på konto 6810" / "hva står på 1920?"             ──▶ account_balance: a balance
+        account up to today, a result account over the period (year to date)
+    "vis de siste 5 bilagene"                               ──▶ journal: the latest entries
+        (date, text, amount, who approved them)
+
+Read-only: every answer reads the ledger through `LedgerService` (`reports:read`) or the log,
+and is recorded as one LedgerQueried event with the asker as actor. Nothing is proposed,
+reviewed or executed. Every read is bounded: a period, an account, or a number of entries.
+The keyword rules that pick these intents are `ledger_intent`; the model classifier
+(adapters/intents/claude.py) offers the same names.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Final
+
+from bookkeeper.domain import statements
+
+#: Entries listed by "vis de siste bilagene" when no number is named, and at most.
+DEFAULT_ENTRIES: Final = 5
+MAX_ENTRIES: Final = 20
+
+_ZERO: Final = Decimal("0.00")
+
+# --- what the question names -----------------------------------------------------------
+
+_MONTHS: Final[dict[str, int]] = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("januar", "january"),
+            ("februar", "february"),
+            ("mars", "march"),
+            ("april",),
+            ("mai", "may"),
+            ("juni", "june"),
+            ("juli", "july"),
+            ("august",),
+            ("september",),
+            ("oktober", "october"),
+            ("november",),
+            ("desember", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_MONTH: Final = re.compile(
+    r"\b(?:i|in|for|fra|from|during|om|på)\s+("
+    + "|".join(sorted(_MONTHS, key=len, reverse=True))
+    + r")\b(?:\s+(20\d\d))?"
+)
+_YEAR_NAMED: Final = re.compile(r"\b(?:i|in|for|år|year|regnskapsåret)\s+(20\d\d)\b")
+_QUARTER: Final = re.compile(
+    r"\bq([1-4])\b|\b([1-4])\.\s*kvartal|\b(første|andre|tredje|fjerde)\s+kvartal"
+)
+_ORDINALS: Final = {"første": 1, "andre": 2, "tredje": 3, "fjerde": 4}
+
+
+def _month(year: int, month: int, today: dt.date) -> tuple[dt.date, dt.date]:
+    first = dt.date(year, month, 1)
+    last = first.replace(day=calendar.monthrange(year, month)[1])
+    return first, min(last, today) if first <= today else last
+
+
+def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The period a question about the books names, in Norwegian or English: last year
+    ("i fjor"), a year ("i 2025"), a quarter ("q3", "3. kvartal"), a month ("i november",
+    the latest one not after today unless a year is given), this or last month; the year
+    to date by default ("hittil i år", "i år", or nothing)."""
+    lowered = " ".join(text.lower().split())
+    if re.search(r"\b(i fjor|ifjor|last year|forrige år|previous year)\b", lowered):
+        year = today.year - 1
+        return dt.date(year, 1, 1), dt.date(year, 12, 31)
+    if re.search(r"\b(forrige måned|sist måned|last month|previous month)\b", lowered):
+        end = today.replace(day=1) - dt.timedelta(days=1)
+        return end.replace(day=1), end
+    if re.search(r"\b(denne måneden|denne måned|this month|hittil i måneden)\b", lowered):
+        return today.replace(day=1), today
+    month = _MONTH.search(lowered)
+    if month is not None:
+        number = _MONTHS[month[1]]
+        year = int(month[2]) if month[2] else today.year
+        if not month[2] and number > today.month:
+            year -= 1
+        return _month(year, number, today)
+    named = _YEAR_NAMED.search(lowered)
+    year = int(named[1]) if named else today.year
+    quarter = _QUARTER.search(lowered)
+    if quarter is not None:
+        number = int(quarter[1] or quarter[2] or _ORDINALS[quarter[3]])
+        first = dt.date(year, 3 * number - 2, 1)
+        last_month = 3 * number
+        last = dt.date(year, last_month, calendar.monthrange(year, last_month)[1])
+        return first, min(last, today) if first <= today else last
+    if named is not None and year != today.year:
+        return dt.date(year, 1, 1), dt.date(year, 12, 31)
+    return today.replace(month=1, day=1), today
+
+
+#: An account named as such: "konto 6810", "kontoen 1920", "account 2400", "konto nr. 1500".
+_ACCOUNT_NAMED: Final = re.compile(
+    r"\b(?:konto|kontoen|kontonummer|account|acct)\s*(?:nr\.?|no\.?|number)?\s*(\d{4}(?::[\w-]+)?)\b"
+)
+#: A bare account number (1000–8999) after a word that points at it ("hva står på 1920").
+_ACCOUNT_BARE: Final = re.compile(r"\b(?:på|on|of|for|til)\s+([1-8]\d{3})\b(?!\s*(?:kr|nok|,))")
+
+
+def account_asked(text: str) -> str | None:
+    """The account code a question names ("konto 6810", "på 1920"), or None. A year after
+    "i"/"in"/"for" is not an account ("i 2025")."""
+    lowered = " ".join(text.lower().split())
+    named = _ACCOUNT_NAMED.search(lowered)
+    if named is not None:
+        return named[1]
+    bare = _ACCOUNT_BARE.search(lowered)
+    if bare is not None and not (bare[0].startswith("for ") and 2000 <= int(bare[1]) < 2100):
+        return bare[1]
+    return None
+
+
+class Topic:
+    """An account group a cost question names: its words, and the NS 4102 account codes
+    (prefixes) it spans; the chart's names are searched too (`cost_accounts`)."""
+
+    def __init__(self, key: str, words: str, prefixes: tuple[str, ...]) -> None:
+        self.key = key
+        self.words = re.compile(rf"\b({words})\b")
+        self.prefixes = prefixes
+
+
+#: The cost groups people name, first match wins. Software is booked on 6540 here (the
+#: default table of domain/accounts.py) as well as on NS 4102's 6551–6553.
+TOPICS: Final[tuple[Topic, ...]] = (
+    Topic(
+        "software",
+        r"programvare\w*|software|lisens\w*|licen[cs]e\w*|abonnement\w*|subscriptions?|saas",
+        ("6540", "6551", "6552", "6553"),
+    ),
+    Topic(
+        "travel",
+        r"reise\w*|travel\w*|fly|flyreise\w*|flybillett\w*|hotell\w*|hotels?|taxi|drosje|"
+        r"diett|trips?",
+        ("71",),
+    ),
+    Topic(
+        "food",
+        r"mat|lunsj|lunch|food|meals?|måltid\w*|bevertning|kantine\w*|middag\w*|dinners?|"
+        r"kaffe|coffee",
+        ("591", "599", "735"),
+    ),
+    Topic("telecom", r"telefon\w*|mobil\w*|internett|bredbånd|phones?|telecom|internet", ("69",)),
+    Topic("rent", r"husleie|leie av lokale\w*|lokaler|kontorleie|rent|office rent", ("63",)),
+    Topic(
+        "marketing",
+        r"reklame\w*|markedsføring|annonse\w*|annonsering|advertising|marketing|ads",
+        ("730", "731", "732", "733", "734"),
+    ),
+    Topic(
+        "services",
+        r"regnskapsfør\w*|regnskapshjelp|revisjon|revisor\w*|konsulent\w*|advokat\w*|"
+        r"accountants?|accounting|auditors?|audit|consult\w*|lawyers?|legal",
+        ("67",),
+    ),
+    Topic(
+        "office",
+        r"kontorrekvisita|rekvisita|kontormateriell|office supplies|stationery",
+        ("68",),
+    ),
+    Topic("payroll", r"lønn\w*|salar\w*|wages?|payroll|personal\w*|staff", ("5",)),
+    Topic("insurance", r"forsikring\w*|insurance", ("75",)),
+    Topic("bank_fees", r"bankgebyr\w*|gebyr\w*|bank fees|fees|kortgebyr\w*", ("777",)),
+    Topic(
+        "car", r"bil|biler|bilen|bilhold|bilkostnad\w*|drivstoff|bensin|diesel|fuel|cars?", ("70",)
+    ),
+    Topic("electricity", r"strøm|elektrisitet|electricity|energi|energy", ("62",)),
+)
+
+#: Where a cost question says what the costs were for: the words after these.
+_COST_FOR: Final = re.compile(
+    r"\b(?:brukt|brukte vi|bruker vi|bruke|betalt|betalte vi|kostet|kostnader|kostnad|"
+    r"utgifter|spent|spend|spending|paid|costs?|expenses?)\s+(?:på|til|for|on|in|til)\s+"
+    r"(?:konto\s+\d{4}\s*)?([a-zæøå][\wæøå-]*(?:\s+[a-zæøå][\wæøå-]*)?)"
+)
+_COST_WORDS: Final = re.compile(
+    r"\b(brukt|brukte|bruker|kostet|kost\w*|utgift\w*|spent|spend\w*|costs?|expenses?)\b"
+)
+_STOP: Final = frozenset(
+    {"i", "in", "this", "denne", "dette", "hittil", "siste", "last", "så", "so", "for", "på",
+     "år", "year", "måned", "month", "fjor", "til", "og", "and", "the", "vi", "we", "oss"}
+)  # fmt: skip
+
+
+def topic_asked(text: str) -> tuple[str, Topic | None] | None:
+    """What a cost question names as what the costs were for: (the words as written, the
+    group of TOPICS they are, None when none), or None when it names nothing."""
+    lowered = " ".join(text.lower().split())
+    for topic in TOPICS:
+        found = topic.words.search(lowered)
+        if found is not None:
+            return found[1], topic
+    match = _COST_FOR.search(lowered)
+    if match is None:
+        return None
+    words = [w for w in match[1].split() if w not in _STOP]
+    if not words or len(words[0]) < 3:
+        return None
+    return words[0], None
+
+
+def cost_accounts(
+    codes: Sequence[str], topic: Topic | None, word: str, names: Callable[[str], str | None]
+) -> list[str]:
+    """Which of the ledger's `codes` a cost question about `word` asks: those in the
+    topic's ranges, and the cost accounts (classes 4–7) whose name in the chart has the
+    word (or its first five letters) in it."""
+    stem = word[:5] if len(word) > 5 else word
+    found = []
+    for code in codes:
+        main = code.split(":", 1)[0]
+        if topic is not None and main.startswith(topic.prefixes):
+            found.append(code)
+            continue
+        if statements.account_class(code) not in ("4", "5", "6", "7"):
+            continue
+        name = (names(code) or "").lower()
+        if len(stem) >= 3 and stem in name:
+            found.append(code)
+    return found
+
+
+_COUNT: Final = re.compile(r"\b(\d{1,3})\b")
+_COUNT_WORDS: Final[dict[str, int]] = {
+    "en": 1, "ett": 1, "one": 1, "to": 2, "two": 2, "tre": 3, "three": 3, "fire": 4,
+    "four": 4, "fem": 5, "five": 5, "seks": 6, "six": 6, "sju": 7, "syv": 7, "seven": 7,
+    "åtte": 8, "eight": 8, "ni": 9, "nine": 9, "ti": 10, "ten": 10, "tjue": 20, "twenty": 20,
+}  # fmt: skip
+
+
+def entries_asked(text: str) -> int:
+    """How many entries "vis de siste 5 bilagene" asks for (DEFAULT_ENTRIES unnamed, at
+    most MAX_ENTRIES, at least 1)."""
+    lowered = " ".join(text.lower().split())
+    found = _COUNT.search(lowered)
+    count = int(found[1]) if found else None
+    if count is None:
+        words = re.findall(r"[a-zæøå]+", lowered)
+        count = next((_COUNT_WORDS[w] for w in words if w in _COUNT_WORDS and w != "en"), None)
+    return max(1, min(count or DEFAULT_ENTRIES, MAX_ENTRIES))
+
+
+# --- which question --------------------------------------------------------------------
+
+_JOURNAL: Final = re.compile(
+    r"\b(bilag|bilagene|bilaget|bilagsliste\w*|posteringer\w*|postering|journalposter\w*|"
+    r"journal entr\w*|entries|vouchers?|bokføringer|siste bokført\w*|latest postings?)\b"
+)
+_RECEIVABLES: Final = re.compile(
+    r"\b(kundefordring\w*|skylder kunde\w*|kunde\w* skylder|kunder som skylder|"
+    r"utestående fra kunde\w*|owe us|owes us|receivables?|accounts receivable)\b"
+)
+_PAYABLES: Final = re.compile(
+    r"\b(leverandørgjeld\w*|skylder vi|hva skylder|gjeld til leverandør\w*|"
+    r"skyldig til leverandør\w*|what do we owe|do we owe|we owe|payables?|accounts payable)\b"
+)
+_RESULT: Final = re.compile(
+    r"\b(resultat\w*|hvordan går det|går det bra|overskudd\w*|underskudd\w*|tjent|"
+    r"omsetning\w*|inntekt\w*|profit\w*|result|results|how are we doing|how is business|"
+    r"income statement|revenue|earnings|earned)\b"
+)
+_LEDGER_BALANCE_WORDS: Final = re.compile(
+    r"\b(saldo\w*|balanse\w*|balance|står|bokføring\w*|hovedbok\w*|regnskap\w*|ledger|"
+    r"books|konto\w*|account)\b"
+)
+
+
+def ledger_intent(lowered: str, *, vat: bool, sources: bool) -> str | None:
+    """The question about the books a lowered message asks, or None: `vat` when it has
+    VAT words (then "hva skylder vi" is the VAT question's), `sources` when it names a
+    spending source (then a cost question is the cost snapshots')."""
+    if _JOURNAL.search(lowered):
+        return "journal"
+    if _RECEIVABLES.search(lowered):
+        return "receivables"
+    if _PAYABLES.search(lowered) and not vat:
+        return "payables"
+    account = account_asked(lowered)
+    named = account is not None or topic_asked(lowered) is not None
+    if _COST_WORDS.search(lowered) and not sources and named:
+        return "costs"
+    if account is not None and _LEDGER_BALANCE_WORDS.search(lowered):
+        return "account_balance"
+    if _RESULT.search(lowered) and not vat:
+        return "result"
+    return None
+
+
+def signed(balance: Decimal, language_words: Callable[[str], str]) -> tuple[Decimal, str]:
+    """A debit − credit balance as people read it: the amount and its side."""
+    if balance < 0:
+        return -balance, language_words("ledger.credit")
+    return balance, language_words("ledger.debit")
+
+
+def main_account(code: str) -> str:
+    return code.split(":", 1)[0]
+
+
+def total_of(balances: Sequence[tuple[str, Decimal]], account: str) -> Decimal:
+    """The balance of `account` with its sub-ledger accounts ("2400:20001")."""
+    return sum((b for code, b in balances if main_account(code) == account), _ZERO)

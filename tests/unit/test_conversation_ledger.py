@@ -1,0 +1,539 @@
+"""Story 8: the chat answers questions about the books themselves from the ledger — the
+result of a period, what we owe suppliers (2400, and the open supplier invoices, overdue
+first) and what customers owe us (1500), costs of an account group ("programvare",
+"reise", "mat") or of an account, the ledger balance of an account, and the latest journal
+entries with who approved them. Norwegian or English as the user writes, amounts as
+"1 234,50 kr" and dates as dd.mm.yyyy; each answer recorded as LedgerQueried with the asker
+as actor. A walk with an empty HOME found them answered with the help text, or (costs) by
+the cloud-spending intent: "Ingen kostnader registrert for alle kilder"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bookkeeper.adapters.memory_conversations import MemoryConversationStore
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application import ledger_questions as lq
+from bookkeeper.application import messages as m
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.conversation import ConversationService, intent_of
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.ports import BooksAccount, Intent, Purchase
+from bookkeeper.domain.events import LedgerQueriedData
+from tests.unit.conftest import credit, debit, principal
+from tests.unit.external_doubles import invoice
+from tests.unit.test_conversation import Chat
+
+D = Decimal
+TODAY = dt.date(2026, 11, 20)  # the harness clock
+ACCOUNTANT = principal("anna", "accountant")
+CHART = {
+    "1500": "Kundefordringer",
+    "1920": "Bankinnskudd",
+    "2400": "Leverandørgjeld",
+    "3000": "Salgsinntekt, avgiftspliktig",
+    "5990": "Annen personalkostnad",
+    "6540": "Programvare og lisenser",
+    "6860": "Møter, kurs, oppdatering",
+    "6900": "Telefon",
+    "7140": "Reisekostnad, ikke oppgavepliktig",
+}
+
+
+def purchase(identifier: str, gross: str, due: dt.date | None, *, paid: bool = False) -> Purchase:
+    return Purchase(
+        id=f"p-{identifier}",
+        kind="supplier",
+        date=dt.date(2026, 10, 1),
+        identifier=identifier,
+        gross=D(gross),
+        currency="NOK",
+        paid=paid,
+        deleted=False,
+        due_date=due,
+        description="Leverandør",
+    )
+
+
+class Books:
+    """The books as the chat reads them: the chart and the supplier invoices."""
+
+    name = "test-books"
+
+    def __init__(self) -> None:
+        self.listed = [
+            purchase("F-3", "300.00", dt.date(2026, 12, 1)),
+            purchase("F-1", "100.00", dt.date(2026, 11, 1)),
+            purchase("F-9", "999.00", dt.date(2026, 10, 1), paid=True),
+            purchase("F-2", "200.00", dt.date(2026, 11, 19)),
+            purchase("F-4", "400.00", None),
+        ]
+
+    async def accounts(self) -> list[BooksAccount]:
+        return [BooksAccount(code=code, name=name) for code, name in CHART.items()]
+
+    async def purchases(self, start: dt.date, end: dt.date, kind: str | None = None) -> list[Any]:
+        return [p for p in self.listed if start <= p.date <= end]
+
+
+async def books_chat() -> Chat:
+    """A chat over a small ledger of 2025 and 2026 (see the figures in each test)."""
+    chat = Chat()
+    h = chat.harness
+    books = Books()
+    ledger = LedgerService(
+        h.uow_factory,
+        h.clock,
+        UuidV7Ids(),
+        RoleAuthorizer(),
+        lambda tenant: books,  # type: ignore[arg-type,return-value]
+    )
+    entries = [
+        (dt.date(2025, 6, 1), "Salg 2025", [debit("1920", "5000.00"), credit("3000", "5000.00")]),
+        (dt.date(2025, 6, 2), "Lisens 2025", [debit("6540", "100.00"), credit("1920", "100.00")]),
+        (
+            dt.date(2026, 1, 15),
+            "Salg januar",
+            [
+                debit("1500", "10000.00"),
+                credit("3000", "8000.00", vat_code="3", vat_part="base"),
+                credit("2700", "2000.00", vat_code="3", vat_part="tax"),
+            ],
+        ),
+        (
+            dt.date(2026, 3, 10),
+            "Adobe",
+            [
+                debit("6540", "800.00", vat_code="1", vat_part="base"),
+                debit("2710", "200.00", vat_code="1", vat_part="tax"),
+                credit("2400", "1000.00"),
+            ],
+        ),
+        (dt.date(2026, 4, 1), "Betalt Adobe", [debit("2400", "400.00"), credit("1920", "400.00")]),
+        (dt.date(2026, 5, 2), "Innbetaling", [debit("1920", "2500.00"), credit("1500", "2500.00")]),
+        (dt.date(2026, 10, 1), "Renter", [debit("1920", "12.50"), credit("8040", "12.50")]),
+        (dt.date(2026, 11, 3), "Kurs", [debit("6860", "1200.00"), credit("1920", "1200.00")]),
+        (
+            dt.date(2026, 11, 3),
+            "Flytog",
+            [
+                debit("7140", "446.43", vat_code="13", vat_part="base"),
+                debit("2710", "53.57", vat_code="13", vat_part="tax"),
+                credit("1920", "500.00"),
+            ],
+        ),
+        (dt.date(2026, 11, 5), "Lunsj", [debit("5990", "300.00"), credit("1920", "300.00")]),
+    ]
+    for day, text, lines in entries:
+        await ledger.post_manual(ACCOUNTANT, day, text, lines)
+    # A supplier invoice approved by Kari and executed: 6900 1 000 + 2710 250 / 2400 1 250.
+    approved = await h.approved(invoice(await h.store()))
+    await h.executor.run_once()
+    assert (await h.view(approved)).status == "EXECUTED"
+    old = chat.service
+    lookups = Lookups(
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        RoleAuthorizer(),
+        lambda tenant: books,  # type: ignore[arg-type,return-value]
+        lambda tenant: chat.bank,  # type: ignore[arg-type,return-value]
+    )
+    chat.service = ConversationService(
+        old._pipeline,
+        lookups,
+        MemoryConversationStore(),
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        RoleAuthorizer(),
+        ledger=ledger,
+    )
+    return chat
+
+
+async def ask(chat: Chat, question: str) -> tuple[str, str, LedgerQueriedData]:
+    """The reply's text and language, and the one LedgerQueried it recorded (its id)."""
+    [reply] = await chat.say(question)
+    [event] = [e for e in await chat.events("LedgerQueried") if e.id == reply.event_id]
+    assert event.actor == "human:ola" and event.metadata["source"] == "chat"
+    assert isinstance(event.data, LedgerQueriedData)
+    return reply.text, reply.language, event.data
+
+
+# --- which question --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("hva er resultatet hittil i år?", "result"),
+        ("Hvordan går det?", "result"),
+        ("hva var resultatet i november", "result"),
+        ("what is our profit this year?", "result"),
+        ("hva skylder vi leverandører?", "payables"),
+        ("leverandørgjeld", "payables"),
+        ("what do we owe our suppliers?", "payables"),
+        ("hva skylder kundene oss?", "receivables"),
+        ("what do customers owe us", "receivables"),
+        ("hvor mye har vi brukt på programvare i år?", "costs"),
+        ("hvor mye har vi brukt på reise i år?", "costs"),
+        ("hvor mye har vi brukt på mat i år?", "costs"),
+        ("how much did we spend on travel this year?", "costs"),
+        ("hva har vi brukt på konto 6540 i fjor", "costs"),
+        ("saldo på konto 6810", "account_balance"),
+        ("hva står på 1920 i bokføringen?", "account_balance"),
+        ("balance of account 2400", "account_balance"),
+        ("vis de siste 5 bilagene", "journal"),
+        ("show the latest 3 journal entries", "journal"),
+        # The others keep theirs.
+        ("hva er saldoen?", "balance"),
+        ("saldo på konto", "balance"),
+        ("hva brukte vi på AI i november", "spending"),
+        ("hvor mye kostet Anthropic denne måneden?", "spending"),
+        ("what VAT do we owe?", "vat"),
+        ("hva skylder vi i mva?", "vat"),
+        ("mangler kvittering", "missing_receipts"),
+        ("hvilke bilag mangler?", "missing_receipts"),
+        ("vis leverandørfakturaer", "supplier_invoices"),
+    ],
+)
+def test_the_keywords_tell_the_books_questions_from_the_others(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        ("hva er resultatet hittil i år?", ((2026, 1, 1), (2026, 11, 20))),
+        ("hvordan går det?", ((2026, 1, 1), (2026, 11, 20))),
+        ("resultatet i november", ((2026, 11, 1), (2026, 11, 20))),
+        ("resultatet i desember", ((2025, 12, 1), (2025, 12, 31))),
+        ("resultatet i mars 2024", ((2024, 3, 1), (2024, 3, 31))),
+        ("resultatet i fjor", ((2025, 1, 1), (2025, 12, 31))),
+        ("result last year", ((2025, 1, 1), (2025, 12, 31))),
+        ("resultatet for 2024", ((2024, 1, 1), (2024, 12, 31))),
+        ("resultat 3. kvartal", ((2026, 7, 1), (2026, 9, 30))),
+        ("result q4", ((2026, 10, 1), (2026, 11, 20))),
+        ("resultat forrige måned", ((2026, 10, 1), (2026, 10, 31))),
+    ],
+)
+def test_the_period_a_question_names(
+    text: str, period: tuple[tuple[int, int, int], tuple[int, int, int]]
+) -> None:
+    start, end = (dt.date(*day) for day in period)
+    assert lq.ledger_period(text, TODAY) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("text", "account"),
+    [
+        ("saldo på konto 6810", "6810"),
+        ("hva står på 1920 i bokføringen?", "1920"),
+        ("balance of account 2400:20001", "2400:20001"),
+        ("kontoen 1500 i fjor", "1500"),
+        ("resultatet for 2025", None),
+        ("hva brukte vi i 2026 på reise", None),
+        ("hvor mye brukte vi på 2000 kr", None),
+    ],
+)
+def test_the_account_a_question_names(text: str, account: str | None) -> None:
+    assert lq.account_asked(text) == account
+
+
+def test_the_entries_asked_for() -> None:
+    assert lq.entries_asked("vis de siste 3 bilagene") == 3
+    assert lq.entries_asked("vis de siste bilagene") == lq.DEFAULT_ENTRIES
+    assert lq.entries_asked("vis de siste ti bilagene") == 10
+    assert lq.entries_asked("show the latest 500 entries") == lq.MAX_ENTRIES
+
+
+# --- the answers, from a ledger built here ---------------------------------------------
+
+
+async def test_the_result_so_far_this_year() -> None:
+    chat = await books_chat()
+    text, language, data = await ask(chat, "hva er resultatet hittil i år?")
+    # 2026: revenue 8 000; costs 800 + 1 200 + 446,43 + 300 + 1 000 (Telenor) = 3 746,43;
+    # financial items +12,50.
+    assert language == "nb"
+    assert text == (
+        "Resultat 01.01.2026 – 20.11.2026:\n"
+        "  Driftsinntekter: 8 000,00 kr\n  Driftskostnader: 3 746,43 kr\n"
+        "  Driftsresultat: 4 253,57 kr\n  Finansposter: 12,50 kr\n"
+        "  Resultat: 4 266,07 kr (overskudd)"
+    )
+    assert data == LedgerQueriedData(
+        question="result", start=dt.date(2026, 1, 1), end=TODAY, amount=D("4266.07")
+    )
+
+
+async def test_the_result_of_a_named_month_and_of_last_year_in_english() -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, "hvordan gikk resultatet i november?")
+    assert text.startswith("Resultat 01.11.2026 – 20.11.2026:\n  Driftsinntekter: 0,00 kr\n")
+    assert text.endswith("  Resultat: -2 946,43 kr (underskudd)")
+    assert data.amount == D("-2946.43")
+    text, language, data = await ask(chat, "what was the result last year?")
+    assert language == "en"
+    assert text == (
+        "Result 01.01.2025 – 31.12.2025:\n"
+        "  Operating revenue: 5 000,00 kr\n  Operating costs: 100,00 kr\n"
+        "  Operating result: 4 900,00 kr\n  Financial items: 0,00 kr\n"
+        "  Result: 4 900,00 kr (profit)"
+    )
+    assert (data.start, data.end) == (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+
+
+async def test_a_period_without_postings_says_so() -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, "resultatet for 2023")
+    assert text == "Ingenting er bokført på resultatkontoene 01.01.2023 – 31.12.2023."
+    assert data.amount == D("0.00")
+
+
+async def test_what_we_owe_suppliers_with_the_open_invoices_overdue_first() -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, "hva skylder vi leverandører?")
+    # 2400: -1 000 (Adobe) + 400 (paid) - 1 250 (Telenor, on its sub-ledger if any).
+    assert text == (
+        "Leverandørgjeld (konto 2400) per 20.11.2026: 1 850,00 kr.\n"
+        "Ubetalte leverandørfakturaer (4), forfalte først:\n"
+        "  Leverandør F-1: 100,00 kr, forfall 01.11.2026 – forfalt\n"
+        "  Leverandør F-2: 200,00 kr, forfall 19.11.2026 – forfalt\n"
+        "  Leverandør F-3: 300,00 kr, forfall 01.12.2026\n"
+        "  Leverandør F-4: 400,00 kr, forfall ukjent"
+    )
+    assert data == LedgerQueriedData(
+        question="payables", end=TODAY, accounts=("2400",), amount=D("1850.00")
+    )
+    # The open invoices were read from the books as any supplier-invoice question is.
+    assert len(await chat.events("PurchasesQueried")) == 1
+
+
+async def test_what_customers_owe_us_in_english() -> None:
+    chat = await books_chat()
+    text, language, data = await ask(chat, "what do customers owe us?")
+    assert (text, language) == (
+        "Accounts receivable (account 1500) as of 20.11.2026: 7 500,00 kr.",
+        "en",
+    )
+    assert data.amount == D("7500.00") and data.accounts == ("1500",)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "accounts", "amount"),
+    [
+        (
+            "hvor mye har vi brukt på programvare i år?",
+            "Kostnader til programvare 01.01.2026 – 20.11.2026:\n"
+            "  6540 Programvare og lisenser: 800,00 kr",
+            ("6540",),
+            "800.00",
+        ),
+        (
+            "hvor mye har vi brukt på reise i år?",
+            "Kostnader til reise 01.01.2026 – 20.11.2026:\n"
+            "  7140 Reisekostnad, ikke oppgavepliktig: 446,43 kr",
+            ("7140",),
+            "446.43",
+        ),
+        (
+            "hvor mye har vi brukt på mat i år?",
+            "Kostnader til mat 01.01.2026 – 20.11.2026:\n  5990 Annen personalkostnad: 300,00 kr",
+            ("5990",),
+            "300.00",
+        ),
+        (  # no group of ours: the chart's names ("Møter, kurs, oppdatering")
+            "hvor mye har vi brukt på kurs i år?",
+            "Kostnader til kurs 01.01.2026 – 20.11.2026:\n"
+            "  6860 Møter, kurs, oppdatering: 1 200,00 kr",
+            ("6860",),
+            "1200.00",
+        ),
+        (
+            "hva har vi brukt på programvare i fjor?",
+            "Kostnader til programvare 01.01.2025 – 31.12.2025:\n"
+            "  6540 Programvare og lisenser: 100,00 kr",
+            ("6540",),
+            "100.00",
+        ),
+        (
+            "how much did we spend on travel and food this year?",
+            "Costs for travel 01.01.2026 – 20.11.2026:\n"
+            "  7140 Reisekostnad, ikke oppgavepliktig: 446,43 kr",
+            ("7140",),
+            "446.43",
+        ),
+        (
+            "hvor mye har vi brukt på reise i november?",
+            "Kostnader til reise 01.11.2026 – 20.11.2026:\n"
+            "  7140 Reisekostnad, ikke oppgavepliktig: 446,43 kr",
+            ("7140",),
+            "446.43",
+        ),
+        (
+            "hva har vi brukt på konto 6900 i år",
+            "Kostnader til konto 6900 01.01.2026 – 20.11.2026:\n  6900 Telefon: 1 000,00 kr",
+            ("6900",),
+            "1000.00",
+        ),
+    ],
+)
+async def test_costs_of_a_group_or_an_account_over_the_period(
+    question: str, expected: str, accounts: tuple[str, ...], amount: str
+) -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, question)
+    assert text == expected
+    assert (data.question, data.accounts, data.amount) == ("costs", accounts, D(amount))
+
+
+async def test_costs_of_a_group_with_nothing_posted_and_of_an_unknown_word() -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, "hvor mye har vi brukt på forsikring i år?")
+    assert text == "Ingen kostnader til forsikring er bokført 01.01.2026 – 20.11.2026."
+    assert data.amount == D("0.00")
+    [reply] = await chat.say("hvor mye har vi brukt på blomster i år?")
+    assert reply.text.startswith("Jeg vet ikke hvilke kontoer «blomster» er.")
+    assert "Ingen kostnader registrert for alle kilder" not in reply.text
+
+
+@pytest.mark.parametrize(
+    ("question", "expected", "amount"),
+    [
+        # A balance account: every posting up to today.
+        (
+            "hva står på 1920 i bokføringen?",
+            "Saldo på konto 1920 Bankinnskudd per 20.11.2026: 5 012,50 kr (debet).",
+            "5012.50",
+        ),
+        (
+            "saldo på konto 2400",
+            "Saldo på konto 2400 Leverandørgjeld per 20.11.2026: 1 850,00 kr (kredit).",
+            "-1850.00",
+        ),
+        ("saldo på konto 1910", "Saldo på konto 1910 per 20.11.2026: 0,00 kr (debet).", "0.00"),
+        # A result account: the year so far (or the period named).
+        ("saldo på konto 6810", "Konto 6810 01.01.2026 – 20.11.2026: 0,00 kr (debet).", "0.00"),
+        (
+            "saldo på konto 6540",
+            "Konto 6540 Programvare og lisenser 01.01.2026 – 20.11.2026: 800,00 kr (debet).",
+            "800.00",
+        ),
+        (
+            "balance of account 3000 last year",
+            "Account 3000 Salgsinntekt, avgiftspliktig 01.01.2025 – 31.12.2025: "
+            "5 000,00 kr (credit).",
+            "-5000.00",
+        ),
+    ],
+)
+async def test_the_ledger_balance_of_an_account(question: str, expected: str, amount: str) -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, question)
+    assert text == expected
+    assert data.question == "account_balance" and data.amount == D(amount)
+
+
+async def test_the_latest_entries_newest_first_with_who_approved_them() -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, "vis de siste 3 bilagene")
+    lines = text.split("\n")
+    assert lines[0] == "De siste 3 bilagene:"
+    # The executed supplier invoice (approved by Kari) was posted last.
+    assert lines[1].startswith("  01.11.2026 ") and "Telenor" in lines[1]
+    assert lines[1].endswith(": 1 250,00 kr, godkjent av kari")
+    assert lines[2:] == [
+        "  05.11.2026 Lunsj: 300,00 kr, bokført av anna",
+        "  03.11.2026 Flytog: 500,00 kr, bokført av anna",
+    ]
+    assert data == LedgerQueriedData(question="journal", count=3)
+
+
+async def test_the_latest_entries_in_english_and_none_yet() -> None:
+    chat = await books_chat()
+    [reply] = await chat.say("show the latest 2 journal entries")
+    assert reply.text.split("\n")[0] == "The latest 2 journal entries:"
+    assert reply.text.split("\n")[2] == "  05.11.2026 Lunsj: 300,00 kr, posted by anna"
+    empty = Chat()
+    h = empty.harness
+    ledger = LedgerService(h.uow_factory, h.clock, UuidV7Ids(), RoleAuthorizer())
+    empty.service = ConversationService(
+        empty.service._pipeline,
+        empty.service._lookups,
+        MemoryConversationStore(),
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        RoleAuthorizer(),
+        ledger=ledger,
+    )
+    [reply] = await empty.say("vis de siste bilagene")
+    assert reply.text == "Ingenting er bokført ennå."
+
+
+async def test_a_books_question_without_permission_is_forbidden_and_not_recorded() -> None:
+    chat = await books_chat()
+    chat.user = principal("nobody", "nobody")
+    for question in ("hva er resultatet?", "vis de siste bilagene", "saldo på konto 1920"):
+        [reply] = await chat.say(question)
+        assert reply.text == m.text("forbidden", m.NORWEGIAN)
+    assert await chat.events("LedgerQueried") == []
+
+
+async def test_nothing_is_proposed_or_posted_by_a_books_question() -> None:
+    chat = await books_chat()
+    before = [e.type for e in await chat.harness.all_events()]
+    for question in (
+        "hva er resultatet hittil i år?",
+        "hva skylder vi leverandører?",
+        "hvor mye har vi brukt på reise i år?",
+        "saldo på konto 6810",
+        "vis de siste 5 bilagene",
+        "godkjenn alle bilagene",
+    ):
+        await chat.say(question)
+    after = [e.type for e in await chat.harness.all_events()][len(before) :]
+    assert set(after) == {"LedgerQueried", "PurchasesQueried"}
+
+
+class Model:
+    """The model classifier's answer, as the fake classifier gives it: the new names."""
+
+    def __init__(self, intent: Intent) -> None:
+        self.intent = intent
+
+    async def classify(self, text: str) -> Intent:
+        return self.intent
+
+
+@pytest.mark.parametrize(
+    ("intent", "start_of_text"),
+    [
+        (
+            Intent(name="result", start=dt.date(2026, 11, 1), end=dt.date(2026, 11, 20)),
+            "Resultat 01.11.2026 – 20.11.2026:",
+        ),
+        (Intent(name="payables"), "Leverandørgjeld (konto 2400) per 20.11.2026: 1 850,00 kr."),
+        (Intent(name="receivables"), "Kundefordringer (konto 1500) per 20.11.2026: 7 500,00 kr."),
+        (Intent(name="costs", topic="reiser"), "Kostnader til reiser 01.01.2026 – 20.11.2026:"),
+        (Intent(name="costs", account="6540"), "Kostnader til konto 6540 01.01.2026"),
+        (Intent(name="account_balance", account="1500"), "Saldo på konto 1500 Kundefordringer"),
+        (Intent(name="journal", count=1), "De siste 1 bilagene:"),
+    ],
+)
+async def test_the_model_classifiers_names_reach_the_ledger(
+    intent: Intent, start_of_text: str
+) -> None:
+    chat = await books_chat()
+    chat.service._classifier = Model(intent)
+    [reply] = await chat.say("et spørsmål uten nøkkelord")
+    assert reply.text.startswith(start_of_text), reply.text
+    [event] = [e for e in await chat.events("LedgerQueried") if e.id == reply.event_id]
+    assert isinstance(event.data, LedgerQueriedData) and event.data.question == intent.name
