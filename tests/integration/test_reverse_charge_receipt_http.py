@@ -17,6 +17,7 @@ from bookkeeper.application.documents import PDF
 from tests import documents
 from tests.fakes.fiken import FakeFiken
 from tests.http_helpers import API, Api, api_with_fiken
+from tests.integration.test_web_pages import APP, login
 
 TOKEN = "fiken-reverse-receipt-token"
 COMPANY = "reverse-receipt-as"
@@ -85,6 +86,11 @@ async def test_a_card_paid_foreign_service_is_reverse_charge(
     assert (data["reverseCharge"], data["vatRate"], data["currency"]) == (True, "0", "USD")
     reasons = [r for r in proposal["confidence"]["reasons"] if r["signal"] == "reverse-charge"]
     assert len(reasons) == 1 and "SAF-T 86" in reasons[0]["detail"], proposal["confidence"]
+
+    # The review page offers it ticked, as an invoice's (ADR 0056).
+    await login(api, "per", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposal['id']}")).text
+    assert 'name="reverse_charge" value="1" checked' in page
 
     approved = await api.approve(proposal["id"], {"corrections": {"nokAmount": "210.00"}})
     assert approved.status_code == 200, approved.text

@@ -1044,6 +1044,16 @@ TEXTS.update(
             "en": "Fiken journal entry {id} carries our reference {reference} but is cancelled; "
             "resolve it by hand before registering again",
         },
+        "discord.reverse_charge_label": {
+            "nb": "Omvendt avgiftsplikt (ja/nei)",
+            "en": "Reverse charge (yes/no)",
+        },
+        "discord.reverse_charge_invalid": {
+            "nb": "Omvendt avgiftsplikt: skriv ja eller nei.",
+            "en": "Reverse charge: write yes or no.",
+        },
+        "discord.yes": {"nb": "ja", "en": "yes"},
+        "discord.no": {"nb": "nei", "en": "no"},
         "note.reverse_charge": {
             "nb": "Omvendt avgiftsplikt: tjeneste kjøpt fra utlandet uten mva, mva-kode {codes} "
             "(beregnes av oss)",
