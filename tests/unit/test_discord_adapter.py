@@ -624,7 +624,8 @@ async def test_a_foreign_currency_document_is_approved_in_discord_with_its_nok_a
     await bot.handler.on_interaction(pressed)
     call = pressed.interaction.create_modal_response.await_args
     inputs = [c for row in call.kwargs["components"] for c in row.components]
-    assert [i.custom_id for i in inputs] == ["account", "vat", "nok"]
+    # A purchase without VAT is also offered its reverse charge (ADR 0056 addendum).
+    assert [i.custom_id for i in inputs] == ["account", "vat", "nok", "reverse_charge"]
     submit = modal(KARI, "correct-modal", result.stream_id, account="", vat="", nok="452,37")
     await bot.handler.on_interaction(submit)
     [approved] = await bot.events("ReceiptAttachmentApproved")
@@ -632,6 +633,56 @@ async def test_a_foreign_currency_document_is_approved_in_discord_with_its_nok_a
     assert approved.metadata["exchange"]["nokAmount"] == "452.37"
     with pytest.raises(ValueError, match="NOK"):
         parse_corrections("", "", "mye")
+
+
+async def test_the_korriger_modal_turns_reverse_charge_on_and_off() -> None:
+    """ADR 0056 addendum: the Korriger modal offers a purchase's reverse charge ("ja" /
+    "nei", prefilled as proposed) when it has no VAT or is marked, as the web page's
+    checkbox; a change is sent as the correction reverseCharge, no change sends nothing."""
+    from tests.unit.external_doubles import agent
+
+    bot = Bot()
+    h = bot.chat.harness
+
+    async def posted(**fields: Any) -> tuple[uuid.UUID, list[Any]]:
+        data = bare_receipt(None, **fields)
+        result = await h.handlers.submit(
+            SubmitEvent(type="ReceiptAttachmentProposed", data=data, principal=agent())
+        )
+        view = await bot.queries.proposal(agent(), result.stream_id)
+        await bot.handler.post_review_request(view)
+        pressed = button(KARI, "correct", result.stream_id)
+        await bot.handler.on_interaction(pressed)
+        call = pressed.interaction.create_modal_response.await_args
+        return result.stream_id, [c for row in call.kwargs["components"] for c in row.components]
+
+    zero = {"vat_rate": Decimal("0"), "vat_amount": Decimal("0.00")}
+    plain, inputs = await posted(**zero, document_number="R-1", folio_event_id="ev-r1")
+    [offered] = [i for i in inputs if i.custom_id == "reverse_charge"]
+    assert offered.label == "Omvendt avgiftsplikt (ja/nei)" and offered.value == "nei"
+    marked, inputs = await posted(
+        **zero, document_number="R-2", folio_event_id="ev-r2", reverse_charge=True
+    )
+    assert [i.value for i in inputs if i.custom_id == "reverse_charge"] == ["ja"]
+    _, inputs = await posted(document_number="R-3", folio_event_id="ev-r3")  # 15 %: none
+    assert "reverse_charge" not in [i.custom_id for i in inputs]
+
+    await bot.handler.on_interaction(
+        modal(KARI, "correct-modal", plain, account="", vat="", reverse_charge="Ja")
+    )
+    await bot.handler.on_interaction(
+        modal(KARI, "correct-modal", marked, account="6540", vat="0", reverse_charge="nei")
+    )
+    approved = {
+        e.stream_id: e.data.corrections for e in await bot.events("ReceiptAttachmentApproved")
+    }
+    assert approved[plain].reverse_charge is True
+    assert approved[marked].reverse_charge is False
+    # Unchanged from the prefill: no correction of it.
+    assert parse_corrections("6540", "", "", "nei", shown_reverse_charge=False) is not None
+    assert parse_corrections("", "", "", "nei", shown_reverse_charge=False) is None
+    with pytest.raises(ValueError, match="ja eller nei"):
+        parse_corrections("", "", "", "kanskje")
 
 
 async def test_people_are_named_as_discord_shows_them_and_events_keep_the_principal() -> None:

@@ -72,7 +72,7 @@ from bookkeeper.application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from bookkeeper.application.postings import BOOKS_TIME_ZONE
+from bookkeeper.application.postings import BOOKS_TIME_ZONE, EXCHANGE_METADATA
 from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.domain import money
 from bookkeeper.domain.errors import DomainError
@@ -100,8 +100,10 @@ from bookkeeper.domain.rules import (
     PERIOD,
     REVERSE_CHARGE,
     VAT_TOLERANCE,
+    Exchange,
     FiscalPeriod,
     TaxTable,
+    implied_exchange,
     is_vat_account,
     reverse_charge_rate,
     shut_on,
@@ -439,6 +441,71 @@ def trade_entries(
     return entries
 
 
+#: Who converted an imported foreign-currency document: the books (Exchange.source).
+EXCHANGE_FROM_BOOKS: Final = "books"
+
+
+def trade_exchanges(tenant_id: str, record: HistoryTrade) -> dict[uuid.UUID, Exchange]:
+    """How the entries `trade_entries` makes of a foreign-currency purchase or sale were
+    converted, by entry id (ADR 0056 addendum): the posting (and its mirror) at the rate
+    its amounts in the currency and in NOK imply — Fiken's netPriceInCurrency and
+    vatInCurrency beside netPrice and vat — and each payment of its own at its amount
+    and amountInNok. The SAF-T export gives their lines CurrencyCode, CurrencyAmount and
+    ExchangeRate from it, as an executed purchase's (ADR 0051). Nothing for a NOK trade,
+    nor where the books do not give the amounts in the currency."""
+    if record.currency == "NOK":
+        return {}
+    found: dict[uuid.UUID, Exchange] = {}
+    reference = f"fiken:{record.what}:{record.id}"
+    purchase = record.what == PURCHASE
+    nok = foreign = _ZERO
+    for line in record.lines:
+        if line.net_in_currency is None:
+            foreign = _ZERO
+            break
+        reverse = purchase and line.vat_type in PURCHASE_REVERSE_CHARGE
+        nok += line.net if reverse else line.net + line.vat
+        foreign += line.net_in_currency + (_ZERO if reverse else line.vat_in_currency or _ZERO)
+    exchange = _exchange(record.currency, foreign, nok, record.date, reference)
+    if exchange is not None:
+        found[imported_entry_id(tenant_id, record.what, record.id, "posting")] = exchange
+        if record.deleted:
+            found[imported_entry_id(tenant_id, record.what, record.id, "reversal")] = exchange
+    if record.kind in CASH_KINDS:
+        return found
+    for index, payment in enumerate(record.payments):
+        if payment.amount_in_currency is None:
+            continue
+        key = payment.id or f"{index}:{payment.date.isoformat()}:{payment.amount}"
+        paid = _exchange(
+            payment.currency or record.currency,
+            payment.amount_in_currency,
+            payment.amount,
+            payment.date,
+            f"{reference}:payment:{key}",
+        )
+        if paid is not None:
+            found[imported_entry_id(tenant_id, record.what, record.id, f"payment:{key}")] = paid
+    return found
+
+
+def _exchange(
+    currency: str, amount: Decimal, nok_amount: Decimal, day: dt.date, reference: str
+) -> Exchange | None:
+    """The conversion implied by an amount in `currency` and the same in NOK (both of one
+    sign: a credit's are negative); None when there is none to imply."""
+    if amount == 0 or nok_amount == 0 or (amount < 0) != (nok_amount < 0):
+        return None
+    return implied_exchange(
+        currency.strip().upper(),
+        abs(amount),
+        abs(nok_amount),
+        day=day,
+        source=EXCHANGE_FROM_BOOKS,
+        reference=reference,
+    )
+
+
 # --- the use case -----------------------------------------------------------------------
 
 
@@ -697,6 +764,10 @@ class BooksImport:
                     report.problems.append(problem)
                     continue
                 records.append((record, entries))
+            exchanges: dict[uuid.UUID, Exchange] = {}
+            for record, _ in records:
+                if isinstance(record, HistoryTrade):
+                    exchanges.update(trade_exchanges(tenant_id, record))
             ids = [entry_id for _, entries in records for entry_id, _ in entries]
             existing = await uow.events.read_streams([(tenant_id, i) for i in ids]) if ids else {}
             held = {stream for stream, events in existing.items() if events}
@@ -709,6 +780,7 @@ class BooksImport:
             now = self._clock.now()
             recorded: list[RecordedEvent] = []
             for entry_id, entry in fresh:
+                exchange = exchanges.get(entry_id)
                 event = stamp(
                     JOURNAL_ENTRY_POSTED,
                     entry,
@@ -716,6 +788,11 @@ class BooksImport:
                     actor=self._actor,
                     at=now,
                     correlation_id=entry_id,
+                    # A foreign-currency document's conversion, as a proposal's stream
+                    # records an executed one's (ADR 0051): SAF-T's currency of its lines.
+                    metadata=None
+                    if exchange is None
+                    else {EXCHANGE_METADATA: msgspec.to_builtins(exchange)},
                 )
                 recorded.extend(await uow.events.append(tenant_id, entry_id, 0, [event]))
             await fold_journal_entries(uow, recorded)

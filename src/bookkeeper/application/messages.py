@@ -396,6 +396,20 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          r"merverdiavgiftsloven § 8-3\): the whole amount is booked as the cost",
          "ingen fradragsrett for inngående mva på konto {a} (merverdiavgiftsloven § 8-3): "
          "hele beløpet føres som kostnad"),
+        (r"a service bought from abroad without VAT: reverse charge \(mval\. § 3-30\), the "
+         r"VAT calculated under SAF-T (?P<c>\d+) and 87, with no deduction on 87 "
+         r"\(the cost carries it\)",
+         "tjeneste kjøpt fra utlandet uten mva: omvendt avgiftsplikt (mval. § 3-30), mva "
+         "beregnet under SAF-T {c} og 87, uten fradrag på 87 (kostnaden bærer den)"),
+        (r"a service bought from abroad without VAT: reverse charge \(mval\. § 3-30\), the "
+         r"VAT calculated under SAF-T (?P<c>\d+), with no deduction on 87 "
+         r"\(the cost carries it\)",
+         "tjeneste kjøpt fra utlandet uten mva: omvendt avgiftsplikt (mval. § 3-30), mva "
+         "beregnet under SAF-T {c}, uten fradrag (kostnaden bærer den)"),
+        (r"a service bought from abroad without VAT: reverse charge \(mval\. § 3-30\), the "
+         r"VAT calculated under SAF-T (?P<c>\d+)$",
+         "tjeneste kjøpt fra utlandet uten mva: omvendt avgiftsplikt (mval. § 3-30), mva "
+         "beregnet under SAF-T {c} og fradragsført"),
         (r"lines\[(?P<i>\d+)\]: account (?P<a>\S+) carries no input VAT deduction "
          r"\(merverdiavgiftsloven § 8-3\), so VAT code (?P<c>\S+) cannot be used on it: "
          r"book the gross amount with VAT code 0",
@@ -1032,6 +1046,22 @@ TEXTS.update(
             "opp for hånd før det registreres på nytt",
             "en": "Fiken journal entry {id} carries our reference {reference} but is cancelled; "
             "resolve it by hand before registering again",
+        },
+        "discord.reverse_charge_label": {
+            "nb": "Omvendt avgiftsplikt (ja/nei)",
+            "en": "Reverse charge (yes/no)",
+        },
+        "discord.reverse_charge_invalid": {
+            "nb": "Omvendt avgiftsplikt: skriv ja eller nei.",
+            "en": "Reverse charge: write yes or no.",
+        },
+        "discord.yes": {"nb": "ja", "en": "yes"},
+        "discord.no": {"nb": "nei", "en": "no"},
+        "note.reverse_charge": {
+            "nb": "Omvendt avgiftsplikt: tjeneste kjøpt fra utlandet uten mva, mva-kode {codes} "
+            "(beregnes av oss)",
+            "en": "Reverse charge: a service bought from abroad without VAT, VAT code {codes} "
+            "(calculated by us)",
         },
         "refusal.no_bank_account": {
             "nb": "regnskapet har ingen aktiv bankkonto å betale utlegget fra; sett "

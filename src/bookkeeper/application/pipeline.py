@@ -411,6 +411,11 @@ class DocumentPipeline:
                 ),
                 guessed,
             )
+        if facts.reverse_charge(vat_rate, parts):
+            # A card-paid service from abroad (ADR 0056 addendum): the invoice's rule.
+            receipt_lines["reverse_charge"] = True
+            common["vat_amount"] = Decimal("0.00")
+            facts.warnings.append(REVERSE_CHARGE_WARNING)
         if match is not None and facts.merchant is not None:
             return (
                 ReceiptAttachmentData(
@@ -512,7 +517,8 @@ class _Facts:
         )
 
     def reverse_charge(self, vat_rate: Decimal, line_items: tuple[LineItem, ...]) -> bool:
-        """An invoice is a service bought from abroad under reverse charge (ADR 0056) when
+        """A purchase — an invoice (ADR 0056), a receipt or an expense paid by card (its
+        addendum) — is a service bought from abroad under reverse charge when
         it charges no VAT (0 %, at most 0.00 VAT, every line at 0 %), has no Norwegian
         organisation number, and either says so ("reverse charge", "omvendt
         avgiftsplikt" …) or bills in another currency than NOK. Goods bought abroad come

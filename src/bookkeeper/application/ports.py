@@ -1408,6 +1408,10 @@ class HistoryOrderLine(msgspec.Struct, frozen=True, kw_only=True):
     net: Decimal
     vat: Decimal
     vat_type: str
+    #: The line's net and VAT in the purchase's currency, when it is not NOK and the books
+    #: give them (Fiken's netPriceInCurrency / vatInCurrency): SAF-T's CurrencyAmount.
+    net_in_currency: Decimal | None = None
+    vat_in_currency: Decimal | None = None
 
 
 class HistoryPayment(msgspec.Struct, frozen=True, kw_only=True):
@@ -1417,6 +1421,10 @@ class HistoryPayment(msgspec.Struct, frozen=True, kw_only=True):
     date: dt.date
     account: str
     amount: Decimal
+    #: A payment in another currency than NOK: its currency and amount in it (Fiken's
+    #: amount beside amountInNok), for SAF-T's CurrencyAmount.
+    currency: str | None = None
+    amount_in_currency: Decimal | None = None
 
 
 class HistoryTrade(msgspec.Struct, frozen=True, kw_only=True):

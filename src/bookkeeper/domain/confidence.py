@@ -38,6 +38,7 @@ from bookkeeper.domain.events import (
     ReversalData,
     line_items_of,
 )
+from bookkeeper.domain.ledger import foreign_service_code, is_reverse_charge
 from bookkeeper.domain.patterns import MatchKind, PatternMatch
 from bookkeeper.domain.review import ReviewRules
 
@@ -95,6 +96,18 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
     #: bank payment or the reviewer's figure): what the usual-range band, which is in NOK,
     #: weighs instead of the document's own amount.
     nok_amount: Decimal | None = None
+
+
+def reverse_charge_reason(codes: list[str]) -> str:
+    """Why a purchase is booked with reverse charge (ADR 0056), in English for the record
+    (messages says it in Norwegian): the seller abroad charged no VAT, the buyer calculates
+    it under `codes` — 86 deducted, 87 (no deduction right) carried by the cost."""
+    said = " and ".join(codes)
+    return (
+        f"a service bought from abroad without VAT: reverse charge (mval. § 3-30), the VAT "
+        f"calculated under SAF-T {said}"
+        + (", with no deduction on 87 (the cost carries it)" if "87" in codes else "")
+    )
 
 
 def valid_org_number(value: str) -> bool:
@@ -329,6 +342,17 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         for booked in dict.fromkeys(used):
             if isinstance(booked, str) and no_deduction(booked):
                 add("vat-deduction", "0", no_deduction_reason(booked))
+
+    # A service bought from abroad (ADR 0056 and its addendum): why the purchase is booked
+    # with reverse charge, and under which code; it neither raises nor lowers the score.
+    if is_reverse_charge(data):
+        items = line_items_of(data)
+        used_accounts = [item.account_code or account for item in items] or [account]
+        codes = sorted(
+            {foreign_service_code(booked) for booked in used_accounts if isinstance(booked, str)}
+        )
+        if codes:
+            add("reverse-charge", "0", reverse_charge_reason(codes))
 
     if context.duplicate_of:
         add("duplicate", "-0.50", "possible duplicate of " + ", ".join(context.duplicate_of[:3]))

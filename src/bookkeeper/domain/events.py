@@ -89,6 +89,9 @@ class ReceiptAttachmentData(Payload, frozen=True, kw_only=True):
     #: The parts of a receipt with several VAT rates (ADR 0052), gross per rate. Unset —
     #: and then not written — for a receipt at one rate, so its stored JSON is unchanged.
     line_items: tuple[LineItem, ...] | msgspec.UnsetType = msgspec.UNSET
+    #: A service bought from abroad under reverse charge, paid by card (ADR 0056
+    #: addendum): as an invoice's reverse_charge. Unset (not encoded): not.
+    reverse_charge: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class InvoiceRegistrationData(Payload, frozen=True, kw_only=True):
@@ -137,6 +140,9 @@ class ExpenseRegistrationData(Payload, frozen=True, kw_only=True):
     document_hash: str | None = None
     #: The parts of an expense with several VAT rates (ADR 0052), as on a receipt.
     line_items: tuple[LineItem, ...] | msgspec.UnsetType = msgspec.UNSET
+    #: A service bought from abroad under reverse charge, paid by card (ADR 0056
+    #: addendum): as an invoice's reverse_charge. Unset (not encoded): not.
+    reverse_charge: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class PatternSuggestionData(Payload, frozen=True, kw_only=True):
@@ -169,8 +175,9 @@ class Corrections(Payload, frozen=True, kw_only=True, omit_defaults=True):
     #: statement, the bank): not a field of the document but its conversion, recorded as
     #: the proposal's exchange when the approval has no other (ADR 0051).
     nok_amount: Decimal | None = None
-    #: An invoice's reverse charge (ADR 0056): true books it as a service bought from
-    #: abroad (SAF-T 86), false as an ordinary purchase.
+    #: A purchase's reverse charge (ADR 0056 and its addendum: an invoice, a receipt, an
+    #: expense): true books it as a service bought from abroad (SAF-T 86, or 87 on an
+    #: account without a deduction right), false as an ordinary purchase.
     reverse_charge: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:

@@ -287,7 +287,7 @@ def _purchase_lines(
     the purchase's; its VAT reckoned from its gross), else one for the whole amount (with
     the VAT amount the document states) — each rate under the code the tenant's table has
     on the document's date."""
-    if isinstance(data, InvoiceRegistrationData) and data.reverse_charge is True:
+    if is_reverse_charge(data):
         return _reverse_charge_purchase(data, parts, description, part_description, rates)
     if not parts:
         return _cost_lines(
@@ -317,25 +317,52 @@ def _purchase_lines(
 
 #: The SAF-T code of a service bought from abroad, regular rate, deductible (ADR 0056).
 FOREIGN_SERVICE_CODE: Final = "86"
+#: The same without a deduction right (ADR 0056 addendum: a cost ADR 0055 allows no
+#: deduction on, e.g. representation on 7350): the output VAT is payable, the cost carries it.
+FOREIGN_SERVICE_NO_DEDUCTION_CODE: Final = "87"
 #: Fiken's vatType of it (integrations.md § vatType).
 FOREIGN_SERVICE_FIKEN_VAT_TYPE: Final = "HIGH_FOREIGN_SERVICE_DEDUCTIBLE"
+#: Fiken's vatType per foreign-service code (the spec's purchase vatTypes 86 and 87).
+FOREIGN_SERVICE_FIKEN_VAT_TYPES: Final[dict[str, str]] = {
+    FOREIGN_SERVICE_CODE: FOREIGN_SERVICE_FIKEN_VAT_TYPE,
+    FOREIGN_SERVICE_NO_DEDUCTION_CODE: "HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE",
+}
 
 
-def foreign_service_vat(net: Decimal, on: dt.date, rates: TaxTable | None) -> Decimal:
-    """The VAT the buyer calculates on a service bought from abroad (SAF-T 86, ADR 0056):
-    the net amount × the regular rate valid on `on` in the tenant's table (the built-in
-    25 % without one), to the øre. UnbalancedEntry when the table gives no rate then."""
-    rate = Decimal("25") if rates is None else reverse_charge_rate(rates, FOREIGN_SERVICE_CODE, on)
+def foreign_service_code(account: str) -> str:
+    """The SAF-T code of a service bought from abroad booked on `account`: 87 on an
+    account without a deduction right (deduction.no_deduction, ADR 0055), else 86."""
+    return FOREIGN_SERVICE_NO_DEDUCTION_CODE if no_deduction(account) else FOREIGN_SERVICE_CODE
+
+
+def foreign_service_fiken_vat_type(account: str) -> str:
+    """Fiken's vatType of a service bought from abroad booked on `account`."""
+    return FOREIGN_SERVICE_FIKEN_VAT_TYPES[foreign_service_code(account)]
+
+
+def foreign_service_vat(
+    net: Decimal, on: dt.date, rates: TaxTable | None, code: str = FOREIGN_SERVICE_CODE
+) -> Decimal:
+    """The VAT the buyer calculates on a service bought from abroad (SAF-T 86 / 87, ADR
+    0056): the net amount × the regular rate valid on `on` in the tenant's table (the
+    built-in 25 % without one), to the øre. UnbalancedEntry when the table gives no rate."""
+    rate = Decimal("25") if rates is None else reverse_charge_rate(rates, code, on)
     if rate is None:
         raise UnbalancedEntry(
-            f"VAT code {FOREIGN_SERVICE_CODE} is calculated at the regular rate, which the "
+            f"VAT code {code} is calculated at the regular rate, which the "
             f"tax rates do not give for {on.isoformat()}"
         )
     return money.vat_of_net(net, rate)
 
 
+def is_reverse_charge(data: object) -> bool:
+    """Whether a purchase is a service bought from abroad under reverse charge (ADR 0056:
+    an invoice; its addendum: a card-paid receipt or an expense too)."""
+    return getattr(data, "reverse_charge", None) is True
+
+
 def _reverse_charge_purchase(
-    data: InvoiceRegistrationData,
+    data: ReceiptAttachmentData | ExpenseRegistrationData | InvoiceRegistrationData,
     parts: Sequence[LineItem],
     description: str,
     part_description: Callable[[LineItem], str],
@@ -343,22 +370,28 @@ def _reverse_charge_purchase(
 ) -> list[JournalLine]:
     """A service bought from abroad (ADR 0056): each part (else the whole amount) is the
     cost at its net amount — the supplier charged no VAT — with the VAT the buyer
-    calculates on it credited to 2700 and deducted on 2710, all under SAF-T 86. The
-    caller credits the supplier with the amount.
+    calculates on it credited to 2700 and deducted on 2710, all under SAF-T 86; on an
+    account without a deduction right under 87, the VAT debited to the cost instead. The
+    caller credits the supplier (or the bank) with the amount.
 
     Each basis is followed by its output VAT line and the deductions come last: SAF-T
     pairs a basis with its code's next unclaimed VAT line (application.saft), so with
     several parts an interleaved deduction would be taken for the next part's VAT."""
     lines: list[JournalLine] = []
     deductions: list[JournalLine] = []
-    deduction_account = REVERSE_CHARGE[FOREIGN_SERVICE_CODE].input_account
     for account, net, text in [
         (part.account_code or data.account_code, part.amount, part_description(part))
         for part in parts
     ] or [(data.account_code, data.amount, description)]:
-        vat = foreign_service_vat(net, data.date, rates)
-        for line in reverse_charge_lines(FOREIGN_SERVICE_CODE, account, net, vat, text):
-            is_deduction = line.account == deduction_account and line.vat_part == TAX
+        code = foreign_service_code(account)
+        deduction_account = REVERSE_CHARGE[code].input_account
+        vat = foreign_service_vat(net, data.date, rates, code)
+        for line in reverse_charge_lines(code, account, net, vat, text):
+            is_deduction = (
+                deduction_account is not None
+                and line.account == deduction_account
+                and line.vat_part == TAX
+            )
             (deductions if is_deduction else lines).append(line)
     return lines + deductions
 

@@ -284,13 +284,8 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
             if isinstance(data.credited_invoice, str) and data.credit_note is not True:
                 raise InvalidProposal("creditedInvoice is given on a credit note only")
             _check_lines(data, vat_rates)
-            if data.reverse_charge is True and (
-                data.vat_rate or data.vat_amount or any(i.vat_rate for i in data.line_items)
-            ):
-                raise InvalidProposal(
-                    "a reverse-charge invoice carries no VAT from its supplier: "
-                    "vatRate and vatAmount must be 0"
-                )
+    _check_reverse_charge(data)
+    match data:
         case PatternSuggestionData():
             _check_text("merchant", data.merchant)
             _check_text("reason", data.reason, required=False, breaks=True)
@@ -390,7 +385,7 @@ def normalise(data: ProposalData) -> ProposalData:
         text = getattr(data, name, None)
         if isinstance(text, str) and (tidied := tidy(text)) != text:
             changes[name] = tidied
-    if isinstance(data, InvoiceRegistrationData) and data.reverse_charge is False:
+    if getattr(data, "reverse_charge", None) is False:
         changes["reverse_charge"] = msgspec.UNSET  # one spelling: not reverse charge
     return msgspec.structs.replace(data, **changes) if changes else data
 
@@ -455,6 +450,29 @@ def apply_corrections(data: ProposalData, corrections: Corrections | None) -> Pr
     except InvalidProposal as error:
         raise InvalidCorrection(f"correction makes the proposal invalid: {error}") from None
     return normalise(merged)
+
+
+def _check_reverse_charge(data: ProposalData) -> None:
+    """A purchase under reverse charge (ADR 0056: an invoice; its addendum: a receipt or
+    an expense) carries no VAT from its seller: no rate, no VAT amount, no part with VAT."""
+    if getattr(data, "reverse_charge", None) is not True:
+        return
+    if (
+        getattr(data, "vat_rate", 0)
+        or getattr(data, "vat_amount", None)
+        or any(item.vat_rate for item in line_items_of(data))
+    ):
+        raise InvalidProposal(
+            f"a reverse-charge {_PURCHASE_WORD.get(type(data), 'purchase')} carries no VAT "
+            "from its seller: vatRate and vatAmount must be 0"
+        )
+
+
+_PURCHASE_WORD: Final[dict[type, str]] = {
+    InvoiceRegistrationData: "invoice",
+    ReceiptAttachmentData: "receipt",
+    ExpenseRegistrationData: "expense",
+}
 
 
 #: What a correction may not change on a purchase booked at several VAT rates (ADR 0052).

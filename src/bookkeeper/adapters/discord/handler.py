@@ -78,6 +78,12 @@ ACCOUNT_INPUT: Final = "account"
 VAT_INPUT: Final = "vat"
 #: ADR 0051: a foreign-currency document's amount in NOK, when it has none.
 NOK_INPUT: Final = "nok"
+#: ADR 0056 addendum: a purchase's reverse charge ("ja" / "nei"), as the web page's checkbox.
+REVERSE_CHARGE_INPUT: Final = "reverse_charge"
+#: The proposals whose reverse charge the modal offers: purchases.
+_PURCHASE_KINDS: Final = frozenset(
+    {"receipt_attachment", "invoice_registration", "expense_registration"}
+)
 REASON_INPUT: Final = "reason"
 #: Reasons against a proposal shown in its review request, and how much of each.
 MAX_CONCERNS: Final = 4
@@ -180,6 +186,9 @@ class DiscordHandler:
         #: proposal id ─▶ its document's currency as posted: the modal asks for the amount
         #: in NOK unless it is known to be a NOK document (ADR 0051).
         self.review_currencies: dict[uuid.UUID, str] = {}
+        #: proposal id ─▶ its reverse charge as posted, for a purchase the modal offers it
+        #: on (one without VAT, or already marked; ADR 0056 addendum).
+        self.review_reverse_charge: dict[uuid.UUID, bool] = {}
         self._review_lock = asyncio.Lock()
 
     # --- who ---------------------------------------------------------------------------
@@ -314,6 +323,9 @@ class DiscordHandler:
             self.review_texts[view.id] = text
             self.review_values[view.id] = (view.account_code, view.vat_rate)
             self.review_currencies[view.id] = str(view.data.get("currency") or "NOK")
+            reverse = offered_reverse_charge(view)
+            if reverse is not None:
+                self.review_reverse_charge[view.id] = reverse
             return message
 
     async def update_review(self, view: ProposalView) -> bool:
@@ -421,6 +433,17 @@ class DiscordHandler:
                     max_length=20,
                 )
                 rows.append(nok)
+            reverse = self.review_reverse_charge.get(proposal_id)
+            if reverse is not None:
+                row = hikari.impl.ModalActionRowBuilder()
+                row.add_text_input(
+                    REVERSE_CHARGE_INPUT,
+                    m.text("discord.reverse_charge_label", m.NORWEGIAN),
+                    value=_yes_no(reverse),
+                    required=False,
+                    max_length=5,
+                )
+                rows.append(row)
             await interaction.create_modal_response(
                 "Korriger og godkjenn", custom_id(CORRECT_MODAL, proposal_id), components=rows
             )
@@ -451,6 +474,8 @@ class DiscordHandler:
                     values.get(ACCOUNT_INPUT, ""),
                     values.get(VAT_INPUT, ""),
                     values.get(NOK_INPUT, ""),
+                    values.get(REVERSE_CHARGE_INPUT, ""),
+                    shown_reverse_charge=self.review_reverse_charge.get(proposal_id),
                 )
             except ValueError as error:
                 await _ephemeral(interaction, str(error))
@@ -628,9 +653,52 @@ def modal_values(rows: Iterable[Any]) -> dict[str, str]:
     return values
 
 
-def parse_corrections(account: str, vat: str, nok: str = "") -> Corrections | None:
+def offered_reverse_charge(view: ProposalView) -> bool | None:
+    """Whether the Korriger modal offers a proposal's reverse charge, and as what: a
+    purchase (receipt, invoice, expense) without VAT or marked as reverse charge — its
+    flag; None for anything else (a reverse charge carries no VAT of the seller's, so a
+    purchase with VAT has none to turn on; ADR 0056)."""
+    if view.kind not in _PURCHASE_KINDS:
+        return None
+    marked = view.data.get("reverseCharge") is True
+    if marked or (view.vat_rate is not None and view.vat_rate == 0):
+        return marked
+    return None
+
+
+def _yes_no(value: bool) -> str:
+    return m.text("discord.yes" if value else "discord.no", m.NORWEGIAN)
+
+
+def parse_reverse_charge(text: str) -> bool | None:
+    """ "ja" / "nei" (also "j", "n", "yes", "no"; any case) from the modal; None when
+    empty; ValueError (Norwegian) for anything else."""
+    said = text.strip().casefold()
+    if not said:
+        return None
+    if said in {m.text("discord.yes", m.NORWEGIAN), "j", "yes", "y"}:
+        return True
+    if said in {m.text("discord.no", m.NORWEGIAN), "n", "no"}:
+        return False
+    raise ValueError(m.text("discord.reverse_charge_invalid", m.NORWEGIAN))
+
+
+def parse_corrections(
+    account: str,
+    vat: str,
+    nok: str = "",
+    reverse_charge: str = "",
+    *,
+    shown_reverse_charge: bool | None = None,
+) -> Corrections | None:
     """The reviewer's corrections from the modal; ValueError (Norwegian) if malformed.
-    `nok`: a foreign-currency document's amount in NOK ("1 234,56"; ADR 0051)."""
+    `nok`: a foreign-currency document's amount in NOK ("1 234,56"; ADR 0051).
+    `reverse_charge`: "ja" / "nei" (ADR 0056 addendum), a correction only when it differs
+    from `shown_reverse_charge`, what the modal was prefilled with (as the web page sends
+    a change of its checkbox only)."""
+    reverse = parse_reverse_charge(reverse_charge)
+    if reverse is not None and reverse == shown_reverse_charge:
+        reverse = None
     # Numbers read as the web page reads them (domain.numerals.parse_written_amount and
     # parse_written_rate): "1 234,56", "1.234,56", "1234.56", "452,37 kr", "25 %"; "1e3",
     # "1_000", "1.234" (a thousand, or three decimals?) are refused (ADR 0049, round
@@ -655,9 +723,11 @@ def parse_corrections(account: str, vat: str, nok: str = "") -> Corrections | No
             raise ValueError("Mva-sats må være et tall, f.eks. 25.") from None
         if not rate.is_finite() or not 0 <= rate <= 100:
             raise ValueError("Mva-sats må være mellom 0 og 100.")
-    if not account and rate is None and nok_amount is None:
+    if not account and rate is None and nok_amount is None and reverse is None:
         return None
-    return Corrections(account_code=account or None, vat_rate=rate, nok_amount=nok_amount)
+    return Corrections(
+        account_code=account or None, vat_rate=rate, nok_amount=nok_amount, reverse_charge=reverse
+    )
 
 
 def _merchant(view: ProposalView) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -266,9 +267,21 @@ def _order_lines(lines: list[wire.OrderLine], currency: str) -> tuple[HistoryOrd
                 net=wire.from_ore(line.net_price),
                 vat=wire.from_ore(line.vat or 0),
                 vat_type=line.vat_type,
+                **_in_currency(line, currency),
             )
         )
     return tuple(result)
+
+
+def _in_currency(line: wire.OrderLine, currency: str) -> dict[str, Decimal]:
+    """A foreign-currency line's net and VAT in its currency, when Fiken gives them (the
+    SAF-T's CurrencyAmount, ADR 0056 addendum); nothing for a NOK line."""
+    if currency == "NOK" or line.net_price_in_currency is None:
+        return {}
+    return {
+        "net_in_currency": wire.from_ore(line.net_price_in_currency),
+        "vat_in_currency": wire.from_ore(line.vat_in_currency or 0),
+    }
 
 
 def _payments(payments: list[wire.Payment], currency: str) -> tuple[HistoryPayment, ...]:
@@ -284,6 +297,8 @@ def _payments(payments: list[wire.Payment], currency: str) -> tuple[HistoryPayme
                 date=payment.date,
                 account=payment.account,
                 amount=wire.from_ore(amount),
+                currency=(payment.currency or currency) if foreign else None,
+                amount_in_currency=wire.from_ore(payment.amount) if foreign else None,
             )
         )
     return tuple(result)

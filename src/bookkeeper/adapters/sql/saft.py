@@ -83,7 +83,7 @@ from bookkeeper.application.saft import (
 from bookkeeper.domain import money
 from bookkeeper.domain.events import JournalEntryPostedData, decode_payload
 from bookkeeper.domain.ledger import CUSTOMER, SUPPLIER
-from bookkeeper.domain.rules import NOK
+from bookkeeper.domain.rules import IMPORTED, NOK
 
 saft_grouping = Table(
     "saft_grouping",
@@ -124,10 +124,6 @@ _org_number = func.coalesce(
 #: few foreign ones are looked up.
 _currency = func.coalesce(
     _proposal.c.data["currency"].as_string(), _target.c.data["currency"].as_string()
-)
-_exchange_owner = case(
-    (_currency != NOK, func.coalesce(_proposal.c.target_proposal_id, _proposal.c.id)),
-    else_=None,
 )
 
 
@@ -382,7 +378,7 @@ class SqlAuditSnapshot:
                 _posted_text if postgres else _jl.c.posted_at,
                 _event.c.actor,
                 _merchant_key,
-                _exchange_owner,
+                self._exchange_owner(),
             )
         ).outerjoin(
             _event,
@@ -502,11 +498,22 @@ class SqlAuditSnapshot:
                 page[index] = msgspec.structs.replace(page[index], exchange=exchange)
         return page
 
-    def _names_an_exchange(self) -> Any:
+    def _names_an_exchange(self, table: Any = events) -> Any:
         """An event whose metadata records a conversion (EXCHANGE_METADATA)."""
         if self._postgres:
-            return func.jsonb_exists(events.c.metadata, literal(EXCHANGE_METADATA))
-        return func.json_extract(events.c.metadata, f"$.{EXCHANGE_METADATA}").is_not(None)
+            return func.jsonb_exists(table.c.metadata, literal(EXCHANGE_METADATA))
+        return func.json_extract(table.c.metadata, f"$.{EXCHANGE_METADATA}").is_not(None)
+
+    def _exchange_owner(self) -> Any:
+        """The stream recording the conversion of a line's foreign-currency document: its
+        proposal's (by _currency), or an imported entry's own when its event records
+        one (ADR 0056 addendum: Fiken's amounts in the currency); NULL for the rest."""
+        imported = and_(_jl.c.source == IMPORTED, self._names_an_exchange(_event))
+        return case(
+            (_currency != NOK, func.coalesce(_proposal.c.target_proposal_id, _proposal.c.id)),
+            (imported, _jl.c.entry_id),
+            else_=None,
+        )
 
     async def _driver_rows(self, statement: Any) -> list[tuple[Any, ...]]:
         """PostgreSQL: the statement's rows straight from psycopg (on this connection, in

@@ -23,6 +23,7 @@ from bookkeeper.domain.events import (
     line_items_of,
     line_rates,
 )
+from bookkeeper.domain.ledger import foreign_service_code, is_reverse_charge
 
 #: What the record of a reversed Folio attachment says: the API has no way to remove it.
 FOLIO_KEEPS_ATTACHMENT: Final = (
@@ -71,9 +72,10 @@ class BankActions:
             attachment_id = await attempt.call(
                 lambda: bank.attach_receipt(event_id, filename, content, document.content_type)
             )
-        if len(line_rates(data)) > 1:
+        if len(line_rates(data)) > 1 or is_reverse_charge(data):
             # Folio has one VAT code per event (its ledger category): the parts per rate
-            # go in the event's note, for whoever books it from the bank (ADR 0052).
+            # go in the event's note, for whoever books it from the bank (ADR 0052), and
+            # so does a reverse charge and its code (ADR 0056 addendum).
             note = vat_note(data)
             await attempt.call(lambda: bank.annotate(event_id, note, data.date))
         await attempt.call(lambda: bank.mark_complete(event_id))
@@ -129,7 +131,12 @@ class BankActions:
 
 def vat_note(data: ReceiptAttachmentData) -> str:
     """A receipt's parts per VAT rate as one line for a bank event's note (ADR 0052):
-    "MVA per sats: 15 % av 152,00 kr (mva 19,83 kr); 25 % av 41,90 kr (mva 8,38 kr)"."""
+    "MVA per sats: 15 % av 152,00 kr (mva 19,83 kr); 25 % av 41,90 kr (mva 8,38 kr)";
+    a reverse-charge receipt's code(s) instead (ADR 0056 addendum)."""
+    if is_reverse_charge(data):
+        accounts = [item.account_code or data.account_code for item in line_items_of(data)]
+        codes = sorted({foreign_service_code(a) for a in accounts or [data.account_code]})
+        return m.text("note.reverse_charge", m.NORWEGIAN, codes="/".join(codes))
     parts = "; ".join(
         f"{_rate(item.vat_rate)} % av {money.kroner_text(item.amount, data.currency)} "
         f"({_vat_said(data, item)})"

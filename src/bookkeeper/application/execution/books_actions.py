@@ -51,7 +51,11 @@ from bookkeeper.domain.events import (
     is_credit_note,
     line_items_of,
 )
-from bookkeeper.domain.ledger import FOREIGN_SERVICE_FIKEN_VAT_TYPE, purchase_vat
+from bookkeeper.domain.ledger import (
+    foreign_service_fiken_vat_type,
+    is_reverse_charge,
+    purchase_vat,
+)
 from bookkeeper.domain.proposals import Proposal
 from bookkeeper.domain.rules import TaxTable
 
@@ -417,14 +421,15 @@ def purchase_lines(
     def line(
         description: str, gross: Decimal, rate: Decimal, account: str, vat: Decimal | None
     ) -> PurchaseLine:
-        if isinstance(data, InvoiceRegistrationData) and data.reverse_charge is True:
+        if is_reverse_charge(data):
             # A service bought from abroad (ADR 0056): the net the supplier charged, no VAT
-            # of theirs; Fiken calculates the buyer's VAT from the vatType, as the ledger.
+            # of theirs; Fiken calculates the buyer's VAT from the vatType, as the ledger:
+            # 86's deductible type, 87's on an account without a deduction right.
             return PurchaseLine(
                 description=_trim(description),
                 net=gross,
                 vat=Decimal(0),
-                vat_type=FOREIGN_SERVICE_FIKEN_VAT_TYPE,
+                vat_type=foreign_service_fiken_vat_type(account),
                 account=account,
             )
         treatment = purchase_vat(account, rate, rates, data.date)

@@ -502,7 +502,7 @@ def _corrections(form: Any, view: ProposalView, unread: frozenset[str]) -> Corre
             changes[name] = value
     if errors:
         raise FormErrors(errors)
-    # ADR 0056: an invoice's reverse charge, a checkbox (absent when unticked).
+    # ADR 0056: a purchase's reverse charge, a checkbox (absent when unticked).
     if _field(form, "reverse_charge_shown"):
         ticked = bool(_field(form, "reverse_charge"))
         if ticked != bool(view.data.get("reverseCharge")):
