@@ -4,8 +4,11 @@ Each validates one business event of another service against its schema and book
 one balanced journal entry whose id derives from the event's business key, so a
 redelivery is a duplicate. Accounts follow NS 4102 (the Norwegian standard chart):
 
-* InvoiceIssued       1500 receivables (gross) / 3000 sales revenue (net, VAT code 3)
-                      and 2700 output VAT (VAT code 3)
+* InvoiceIssued       1500 receivables (gross) / 3000 sales revenue (net) and 2700 output
+                      VAT, both under the SAF-T code of the invoice's own rate (3: 25 %,
+                      31: 15 %, 33: 12 %, 32: 11.11 %); a sale without VAT on 3100 under
+                      5 (zero-rated) or 52 (export), or on 3200 under 6 (outside the VAT
+                      Act). A credit note (`credit_note`, or negative amounts) turned round.
 * PaymentReceived     1920 bank / 1500 receivables
 
 The receivables line names the customer (a `Party`) when the event does: its
@@ -38,6 +41,24 @@ PartyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=35)]
 #: Output VAT, standard rate (SAF-T standard tax code 3).
 OUTPUT_VAT_STANDARD: Final = "3"
 _ZERO: Final = Decimal(0)
+_HUNDRED: Final = Decimal(100)
+#: The SAF-T codes of sales an invoice may name, with their rate (norway.md's table) and
+#: the NS 4102 revenue account their base is booked on: 3000 taxable, 3100 zero-rated
+#: (at home or exported), 3200 outside the VAT Act.
+SALES_CODES: Final[dict[str, tuple[Decimal, str]]] = {
+    "3": (Decimal("25"), "3000"),
+    "31": (Decimal("15"), "3000"),
+    "33": (Decimal("12"), "3000"),
+    "32": (Decimal("11.11"), "3000"),  # raw fish
+    "5": (_ZERO, "3100"),  # zero-rated at home
+    "52": (_ZERO, "3100"),  # export of goods and services
+    "6": (_ZERO, "3200"),  # outside the VAT Act (no VAT is charged)
+}
+#: How far an invoice's VAT may lie from its net × rate: the VAT of each of its lines is
+#: rounded to øre, so the sum may miss by a few øre (norway.md: checked within one krone).
+VAT_TOLERANCE: Final = Decimal("1.00")
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=4)]
+Country = Annotated[str, msgspec.Meta(pattern="^[A-Za-z]{2}$")]
 
 
 class InvoiceIssued(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -49,9 +70,80 @@ class InvoiceIssued(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     customer_id: PartyKey | None = None
     customer_org_number: PartyKey | None = None
     department: Department | None = None
+    #: The invoice's VAT rate in percent ("15") and/or SAF-T code of sales ("31", "52");
+    #: without either the rate is the one its amounts show (vat / net).
+    vat_rate: Decimal | None = None
+    vat_code: Code | None = None
+    #: The customer's country (ISO 3166 alpha-2): a sale without VAT to a customer abroad
+    #: is an export (code 52), at home zero-rated (code 5).
+    customer_country: Country | None = None
+    #: A credit note (its amounts positive, or both negative without this flag).
+    credit_note: bool = False
+    credited_invoice_id: Key | None = None
 
     def __post_init__(self) -> None:
-        _check_amounts(self)
+        net, vat = self.net_amount, self.vat_amount
+        if (net < 0 < vat) or (vat < 0 < net):
+            raise ValueError(
+                "net_amount and vat_amount must have the same sign "
+                "(both negative, or credit_note with both positive, for a credit note)"
+            )
+        _check_amounts(self, signed=net < 0 or vat < 0)
+        sales_code(self)  # a VAT that fits no rate it names is malformed
+
+    @property
+    def is_credit(self) -> bool:
+        return self.credit_note or self.net_amount < 0 or self.vat_amount < 0
+
+
+def sales_code(invoice: InvoiceIssued) -> str:
+    """The SAF-T code of sales an invoice's lines are booked under: the one it names, or
+    the one of its rate, or the Norwegian rate its amounts show; ValueError when the VAT
+    fits none of them (a 20 % VAT is no Norwegian rate, and booking it under code 3 would
+    put a 25 % base with 20 % VAT into the VAT return)."""
+    net, vat = abs(invoice.net_amount), abs(invoice.vat_amount)
+    code = invoice.vat_code
+    if code is not None and code not in SALES_CODES:
+        raise ValueError(
+            f"vat_code {code!r} is not a code of sales (one of {', '.join(SALES_CODES)})"
+        )
+    if invoice.vat_rate is not None:
+        if not invoice.vat_rate.is_finite():
+            raise ValueError("vat_rate must be a finite percentage")
+        rate = invoice.vat_rate.normalize()
+        fitting = [c for c, (r, _) in SALES_CODES.items() if r == rate]
+        if not fitting:
+            raise ValueError(f"vat_rate {rate} % is no Norwegian VAT rate of sales")
+        if code is not None and code not in fitting:
+            raise ValueError(f"vat_rate {rate} % is not the rate of code {code}")
+        if code is None and rate:
+            code = fitting[0]
+    if code is None and (vat == _ZERO or invoice.vat_rate is not None):  # a sale at 0 %
+        abroad = invoice.customer_country and invoice.customer_country.upper() != "NO"
+        code = "52" if abroad else "5"
+    if code is None:
+        code = _nearest_code(net, vat)
+    rate = SALES_CODES[code][0]
+    expected = (net * rate / _HUNDRED).quantize(Decimal("0.01"))
+    if abs(vat - expected) > VAT_TOLERANCE:
+        raise ValueError(
+            f"vat_amount {vat} is not {rate.normalize()} % of net_amount {net} "
+            f"({expected}), the rate of code {code}"
+        )
+    return code
+
+
+def _nearest_code(net: Decimal, vat: Decimal) -> str:
+    """The code of the taxed rate nearest the VAT the amounts show, within the tolerance."""
+    taxed = [(c, r) for c, (r, _) in SALES_CODES.items() if r]
+    code, rate = min(taxed, key=lambda item: abs(vat - net * item[1] / _HUNDRED))
+    if abs(vat - net * rate / _HUNDRED) > VAT_TOLERANCE:
+        shown = (vat * _HUNDRED / net).quantize(Decimal("0.01")) if net else None
+        raise ValueError(
+            f"vat_amount {vat} on net_amount {net} ({shown} %) is no Norwegian VAT rate "
+            f"(25, 15, 12 or 11.11 %): send vat_rate or vat_code"
+        )
+    return code
 
 
 class PaymentReceived(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -81,16 +173,18 @@ class PayrollRunCompleted(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
         _check_amounts(self)
 
 
-def _check_amounts(event: msgspec.Struct) -> None:
-    """Amounts are finite, not negative and in whole øre (msgspec turns the ValueError
-    into a ValidationError naming the field: "1.005" used to be refused later as
-    "lines[0].debit must be a non-negative amount in øre", naming no field the sender
-    wrote)."""
+def _check_amounts(event: msgspec.Struct, *, signed: bool = False) -> None:
+    """Amounts are finite, not negative (`signed`: not positive) and in whole øre
+    (msgspec turns the ValueError into a ValidationError naming the field: "1.005" used
+    to be refused later as "lines[0].debit must be a non-negative amount in øre",
+    naming no field the sender wrote). The VAT rate is no amount."""
     for name in event.__struct_fields__:
         value = getattr(event, name)
-        if not isinstance(value, Decimal):
+        if not isinstance(value, Decimal) or name == "vat_rate":
             continue
-        if not value.is_finite() or value < 0:
+        if not value.is_finite() or (value > 0 if signed else value < 0):
+            if signed:
+                raise ValueError(f"{name} must be a finite amount of at most 0")
             raise ValueError(f"{name} must be a finite amount of at least 0")
         exponent = value.normalize().as_tuple().exponent
         if isinstance(exponent, int) and exponent < -2:
@@ -130,17 +224,36 @@ class InvoiceIssuedTranslator:
 
     def translate(self, message: ExternalMessage) -> RecordJournalEntry:
         invoice: InvoiceIssued = message.data
-        gross = invoice.net_amount + invoice.vat_amount
+        net, vat = abs(invoice.net_amount), abs(invoice.vat_amount)
+        code = sales_code(invoice)
+        revenue = SALES_CODES[code][1]
         who = f" {invoice.customer}" if invoice.customer else ""
+        party = customer_of(invoice)
+        if invoice.is_credit:
+            # A sales credit note takes back revenue and output VAT under the invoice's
+            # code (the VAT return shows it as a negative base and VAT) and lowers the
+            # receivable, with the credit note as its own document and business key.
+            of = (
+                f" for faktura {invoice.credited_invoice_id}" if invoice.credited_invoice_id else ""
+            )
+            description = f"Kreditnota {invoice.invoice_id}{of}{who}"
+            lines = _present(
+                _debit(revenue, net, vat_code=code, vat_part="base"),
+                _debit("2700", vat, vat_code=code, vat_part="tax"),
+                _credit("1500", net + vat, party=party),
+            )
+        else:
+            description = f"Faktura {invoice.invoice_id}{who}"
+            lines = _present(
+                _debit("1500", net + vat, party=party),
+                _credit(revenue, net, vat_code=code, vat_part="base"),
+                _credit("2700", vat, vat_code=code, vat_part="tax"),
+            )
         return RecordJournalEntry(
             entry_id=message.entry_id(invoice.invoice_id),
             date=invoice.issue_date,
-            description=f"Faktura {invoice.invoice_id}{who}",
-            lines=_present(
-                _debit("1500", gross, party=customer_of(invoice)),
-                _credit("3000", invoice.net_amount, vat_code=OUTPUT_VAT_STANDARD, vat_part="base"),
-                _credit("2700", invoice.vat_amount, vat_code=OUTPUT_VAT_STANDARD, vat_part="tax"),
-            ),
+            description=description,
+            lines=lines,
             source=message.source,
             department=invoice.department,
             external_ref=f"{message.type}:{message.source}:{invoice.invoice_id}",

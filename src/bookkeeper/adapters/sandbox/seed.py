@@ -37,6 +37,9 @@ CHART_OF_ACCOUNTS: Final[tuple[tuple[str, str], ...]] = (
     ("2713", "Inngående merverdiavgift, lav sats"),
     ("2740", "Oppgjørskonto merverdiavgift"),
     ("3000", "Salgsinntekt, avgiftspliktig"),
+    # Sales without VAT over the bus (the example InvoiceIssued translator, ADR 0057).
+    ("3100", "Salgsinntekt, avgiftsfri"),
+    ("3200", "Salgsinntekt, utenfor avgiftsområdet"),
     # The default table's accounts (domain/accounts.py): a document booked by default must
     # not be held for an account the sandbox chart lacks (ADR 0028).
     ("5990", "Annen personalkostnad"),
