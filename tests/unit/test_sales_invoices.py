@@ -9,6 +9,7 @@ not be sent at all (negative amounts were refused, and there was no other way to
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 from typing import Any
@@ -16,9 +17,12 @@ from typing import Any
 import pytest
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.memory_saft import MemoryAuditReads
+from bookkeeper.adapters.saft.xml_writer import render
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.saft import CompanySettings, SaftExport
 from bookkeeper.application.translation import (
     Ingest,
     MalformedMessage,
@@ -26,6 +30,7 @@ from bookkeeper.application.translation import (
     bus_principal,
     discover,
 )
+from tests.saft_checks import NS, validate
 from tests.unit.conftest import FixedClock, principal
 
 D = Decimal
@@ -174,3 +179,39 @@ async def test_a_sale_at_a_stated_zero_rate_is_zero_rated_or_exported(
 async def test_a_stated_zero_rate_with_vat_is_malformed(ingest: Ingest) -> None:
     with pytest.raises(MalformedMessage, match="0 %"):
         await ingest.book(sale("F-1", "700.00", "175.00", vat_rate="0"), bus_principal())
+
+
+async def test_the_saft_file_carries_each_sales_code_with_its_lines(
+    ingest: Ingest, uow_factory: MemoryUnitOfWorkFactory
+) -> None:
+    await ingest.book(sale("F-1", "1000.00", "150.00"), bus_principal())
+    await ingest.book(sale("F-2", "1000.00", "120.00"), bus_principal())
+    await ingest.book(sale("F-3", "5000.00", "0.00", customer_country="DE"), bus_principal())
+    await ingest.book(sale("K-1", "-200.00", "-30.00", credited_invoice_id="F-1"), bus_principal())
+    export = SaftExport(
+        MemoryAuditReads(uow_factory.db),
+        RoleAuthorizer(),
+        FixedClock(),
+        render,
+        software_version="0.1.0",
+        company=CompanySettings(name="Acme AS", orgnr="923609016", contact="Anna"),
+        books_source=None,
+    )
+    file = await export.export(
+        principal("anna", "accountant"), dt.date(2026, 3, 1), dt.date(2026, 3, 31)
+    )
+    root = validate(b"".join([chunk async for chunk in file.chunks]))
+    table = {
+        el.findtext("s:StandardTaxCode", namespaces=NS)
+        for el in root.iterfind(".//s:TaxCodeDetails", NS)
+    }
+    assert {"31", "33", "52"} <= table
+    taxed = {
+        (
+            line.findtext("s:AccountID", namespaces=NS),
+            line.findtext("s:TaxInformation/s:TaxCode", namespaces=NS),
+        )
+        for line in root.iterfind(".//s:Line", NS)
+    }
+    # the tax lines (2700) are carried as the bases' TaxAmount, not lines of their own
+    assert {("3000", "31"), ("3000", "33"), ("3100", "52")} <= taxed
