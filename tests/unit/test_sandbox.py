@@ -53,8 +53,8 @@ def test_the_books_seed_is_the_company_the_common_accounts_and_the_bank_account(
     codes = [o.data["code"] for o in seed.objects if o.kind == "account"]
     assert codes == [code for code, _ in CHART_OF_ACCOUNTS]
     # the common codes of docs/norway.md, the default table and the bus's sales without
-    # VAT (3100, 3200; ADR 0057), not the standard list
-    assert len(codes) == 27
+    # VAT (3100, 3200) and exchange differences (8060, 8160; ADR 0057), not the standard list
+    assert len(codes) == 29
 
 
 def test_the_bank_seed_is_two_months_before_the_day_with_money_out_negative() -> None:

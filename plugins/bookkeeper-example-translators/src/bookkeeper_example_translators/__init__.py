@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Final
 
 import msgspec
@@ -58,6 +58,13 @@ SALES_CODES: Final[dict[str, tuple[Decimal, str]]] = {
 #: rounded to øre, so the sum may miss by a few øre (norway.md: checked within one krone).
 VAT_TOLERANCE: Final = Decimal("1.00")
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=4)]
+#: ISO 4217: three capital letters.
+Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
+NOK: Final = "NOK"
+_ORE: Final = Decimal("0.01")
+#: Agio and disagio (NS 4102: 8060 valutagevinst, 8160 valutatap).
+EXCHANGE_GAIN: Final = "8060"
+EXCHANGE_LOSS: Final = "8160"
 Country = Annotated[str, msgspec.Meta(pattern="^[A-Za-z]{2}$")]
 
 
@@ -80,8 +87,13 @@ class InvoiceIssued(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     #: A credit note (its amounts positive, or both negative without this flag).
     credit_note: bool = False
     credited_invoice_id: Key | None = None
+    #: The invoice's currency and its rate (NOK per unit) for the books, which are in NOK
+    #: (ADR 0051: booked in NOK or not at all — no rate, no booking).
+    currency: Currency = NOK
+    exchange_rate: Decimal | None = None
 
     def __post_init__(self) -> None:
+        _check_exchange(self.currency, self.exchange_rate)
         net, vat = self.net_amount, self.vat_amount
         if (net < 0 < vat) or (vat < 0 < net):
             raise ValueError(
@@ -94,6 +106,32 @@ class InvoiceIssued(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     @property
     def is_credit(self) -> bool:
         return self.credit_note or self.net_amount < 0 or self.vat_amount < 0
+
+
+def _check_exchange(currency: str, rate: Decimal | None) -> None:
+    """A foreign currency has a positive rate; NOK has none (or 1)."""
+    if currency == NOK:
+        if rate is not None and rate != 1:
+            raise ValueError("exchange_rate is only for a currency other than NOK")
+        return
+    if rate is None:
+        raise ValueError(
+            f"exchange_rate (NOK per {currency}) is required for an amount in {currency}: "
+            "the books are in NOK"
+        )
+    if not rate.is_finite() or rate <= 0:
+        raise ValueError("exchange_rate must be a positive number of NOK per unit")
+
+
+def in_nok(amount: Decimal, currency: str, rate: Decimal | None) -> Decimal:
+    """`amount` in NOK, rounded to øre half up (NOK amounts as they are)."""
+    if currency == NOK or rate is None:
+        return amount
+    return (amount * rate).quantize(_ORE, rounding=ROUND_HALF_UP)
+
+
+def _in_currency(currency: str, amount: Decimal, rate: Decimal | None) -> str:
+    return "" if currency == NOK else f" ({currency} {amount} à {rate})"
 
 
 def sales_code(invoice: InvoiceIssued) -> str:
@@ -119,7 +157,9 @@ def sales_code(invoice: InvoiceIssued) -> str:
         if code is None and rate:
             code = fitting[0]
     if code is None and (vat == _ZERO or invoice.vat_rate is not None):  # a sale at 0 %
-        abroad = invoice.customer_country and invoice.customer_country.upper() != "NO"
+        # Abroad: the customer's country says so, or, without one, a foreign currency.
+        country = invoice.customer_country
+        abroad = country.upper() != "NO" if country else invoice.currency != NOK
         code = "52" if abroad else "5"
     if code is None:
         code = _nearest_code(net, vat)
@@ -155,8 +195,16 @@ class PaymentReceived(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     customer_id: PartyKey | None = None
     customer_org_number: PartyKey | None = None
     department: Department | None = None
+    #: A payment in another currency: its rate on the day (NOK per unit), and the NOK the
+    #: receivable it settles was booked at; the difference is agio (8060) or disagio (8160).
+    currency: Currency = NOK
+    exchange_rate: Decimal | None = None
+    settled_nok_amount: Amount | None = None
 
     def __post_init__(self) -> None:
+        _check_exchange(self.currency, self.exchange_rate)
+        if self.settled_nok_amount is not None and self.currency == NOK:
+            raise ValueError("settled_nok_amount is only for a payment in another currency")
         _check_amounts(self)
 
 
@@ -180,7 +228,7 @@ def _check_amounts(event: msgspec.Struct, *, signed: bool = False) -> None:
     naming no field the sender wrote). The VAT rate is no amount."""
     for name in event.__struct_fields__:
         value = getattr(event, name)
-        if not isinstance(value, Decimal) or name == "vat_rate":
+        if not isinstance(value, Decimal) or name in ("vat_rate", "exchange_rate"):
             continue
         if not value.is_finite() or (value > 0 if signed else value < 0):
             if signed:
@@ -224,8 +272,11 @@ class InvoiceIssuedTranslator:
 
     def translate(self, message: ExternalMessage) -> RecordJournalEntry:
         invoice: InvoiceIssued = message.data
-        net, vat = abs(invoice.net_amount), abs(invoice.vat_amount)
-        code = sales_code(invoice)
+        code = sales_code(invoice)  # on the invoice's own figures: the rate is the same
+        currency, rate = invoice.currency, invoice.exchange_rate
+        net = in_nok(abs(invoice.net_amount), currency, rate)
+        vat = in_nok(abs(invoice.vat_amount), currency, rate)
+        foreign = _in_currency(currency, abs(invoice.net_amount + invoice.vat_amount), rate)
         revenue = SALES_CODES[code][1]
         who = f" {invoice.customer}" if invoice.customer else ""
         party = customer_of(invoice)
@@ -236,14 +287,14 @@ class InvoiceIssuedTranslator:
             of = (
                 f" for faktura {invoice.credited_invoice_id}" if invoice.credited_invoice_id else ""
             )
-            description = f"Kreditnota {invoice.invoice_id}{of}{who}"
+            description = f"Kreditnota {invoice.invoice_id}{of}{who}{foreign}"
             lines = _present(
                 _debit(revenue, net, vat_code=code, vat_part="base"),
                 _debit("2700", vat, vat_code=code, vat_part="tax"),
                 _credit("1500", net + vat, party=party),
             )
         else:
-            description = f"Faktura {invoice.invoice_id}{who}"
+            description = f"Faktura {invoice.invoice_id}{who}{foreign}"
             lines = _present(
                 _debit("1500", net + vat, party=party),
                 _credit(revenue, net, vat_code=code, vat_part="base"),
@@ -268,13 +319,22 @@ class PaymentReceivedTranslator:
     def translate(self, message: ExternalMessage) -> RecordJournalEntry:
         payment: PaymentReceived = message.data
         of = f" for faktura {payment.invoice_id}" if payment.invoice_id else ""
+        currency, rate = payment.currency, payment.exchange_rate
+        received = in_nok(payment.amount, currency, rate)
+        settled = payment.settled_nok_amount if payment.settled_nok_amount is not None else received
+        difference = received - settled
+        foreign = _in_currency(currency, payment.amount, rate)
         return RecordJournalEntry(
             entry_id=message.entry_id(payment.payment_id),
             date=payment.date,
-            description=f"Innbetaling {payment.payment_id}{of}",
-            lines=(
-                _debit("1920", payment.amount),
-                _credit("1500", payment.amount, party=customer_of(payment)),
+            description=f"Innbetaling {payment.payment_id}{of}{foreign}",
+            lines=_present(
+                _debit("1920", received),
+                _credit("1500", settled, party=customer_of(payment)),
+                # The receivable was booked at the invoice's rate: what the rate moved
+                # since is a financial item (agio / disagio), not revenue.
+                _credit(EXCHANGE_GAIN, max(difference, _ZERO)),
+                _debit(EXCHANGE_LOSS, max(-difference, _ZERO)),
             ),
             source=message.source,
             department=payment.department,

@@ -58,6 +58,9 @@ CHART_OF_ACCOUNTS: Final[tuple[tuple[str, str], ...]] = (
     ("7360", "Representasjon, ikke fradragsberettiget"),
     ("7770", "Bank- og kortgebyrer"),
     ("7790", "Annen kostnad"),
+    # A bus payment in another currency: its exchange difference (ADR 0057, addendum 2).
+    ("8060", "Valutagevinst (agio)"),
+    ("8160", "Valutatap (disagio)"),
 )
 
 #: Card purchases of the seeded bank: merchant, description, typical amount (kroner),
