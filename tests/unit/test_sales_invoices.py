@@ -215,3 +215,15 @@ async def test_the_saft_file_carries_each_sales_code_with_its_lines(
     }
     # the tax lines (2700) are carried as the bases' TaxAmount, not lines of their own
     assert {("3000", "31"), ("3000", "33"), ("3100", "52")} <= taxed
+
+
+async def test_a_long_customer_name_is_cut_in_the_description_not_refused(
+    ingest: Ingest,
+) -> None:
+    name = ("Norsk Forening for Bærekraftig Kystkultur, Fiskerinæring og Reiseliv " * 3)[:190]
+    raw = sale("F-2026-000123", "100.00", "25.00", customer=name.strip())
+    posted = await ingest.book(raw, bus_principal())  # the schema allows 200 characters
+    assert len(posted.entry.description) <= 200
+    assert posted.entry.description.startswith("Faktura F-2026-000123 Norsk Forening")
+    receivable = next(ln for ln in posted.entry.lines if ln.account == "1500")
+    assert receivable.party is not None and receivable.party.name == name.strip()

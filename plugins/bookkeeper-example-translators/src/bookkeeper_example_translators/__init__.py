@@ -30,6 +30,7 @@ import msgspec
 from bookkeeper.application.commands import RecordJournalEntry
 from bookkeeper.application.translation import ExternalMessage
 from bookkeeper.domain.events import JournalLine, Party
+from bookkeeper.domain.ledger import MAX_DESCRIPTION
 
 Amount = Decimal
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -260,6 +261,13 @@ def customer_of(event: InvoiceIssued | PaymentReceived) -> Party | None:
     return Party(kind="customer", id=key, name=name or None, org_number=org_number or None)
 
 
+def _described(text: str) -> str:
+    """An entry's description within the ledger's limit: an invoice number and a customer
+    name the schema allows (100 + 200 characters) are cut, not refused; the whole name
+    stays on the receivables line's party."""
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
+
+
 def _present(*lines: JournalLine) -> tuple[JournalLine, ...]:
     """The lines that move money (a zero VAT or contribution line is left out)."""
     return tuple(line for line in lines if line.debit != _ZERO or line.credit != _ZERO)
@@ -303,7 +311,7 @@ class InvoiceIssuedTranslator:
         return RecordJournalEntry(
             entry_id=message.entry_id(invoice.invoice_id),
             date=invoice.issue_date,
-            description=description,
+            description=_described(description),
             lines=lines,
             source=message.source,
             department=invoice.department,
@@ -327,7 +335,7 @@ class PaymentReceivedTranslator:
         return RecordJournalEntry(
             entry_id=message.entry_id(payment.payment_id),
             date=payment.date,
-            description=f"Innbetaling {payment.payment_id}{of}{foreign}",
+            description=_described(f"Innbetaling {payment.payment_id}{of}{foreign}"),
             lines=_present(
                 _debit("1920", received),
                 _credit("1500", settled, party=customer_of(payment)),
