@@ -104,6 +104,7 @@ async def test_a_sale_is_booked_under_the_code_of_its_own_rate(
     ("net", "vat", "extra", "says"),
     [
         ("1000.00", "200.00", {}, "no Norwegian VAT rate"),  # 20 %: not ours
+        ("0.00", "100.00", {}, r"net_amount 0\.00 is no Norwegian VAT rate"),
         ("1000.00", "150.00", {"vat_rate": "25"}, "25 %"),
         ("1000.00", "150.00", {"vat_code": "3"}, "code 3"),
         ("1000.00", "250.00", {"vat_code": "1"}, "not a code of sales"),  # an input code

@@ -188,9 +188,9 @@ def _nearest_code(net: Decimal, vat: Decimal) -> str:
     taxed = [(c, r) for c, (r, _) in SALES_CODES.items() if r]
     code, rate = min(taxed, key=lambda item: abs(vat - net * item[1] / _HUNDRED))
     if abs(vat - net * rate / _HUNDRED) > _tolerance(net):
-        shown = (vat * _HUNDRED / net).quantize(Decimal("0.01")) if net else None
+        shown = f" ({(vat * _HUNDRED / net).quantize(Decimal('0.01'))} %)" if net else ""
         raise ValueError(
-            f"vat_amount {vat} on net_amount {net} ({shown} %) is no Norwegian VAT rate "
+            f"vat_amount {vat} on net_amount {net}{shown} is no Norwegian VAT rate "
             f"(25, 15, 12 or 11.11 %): send vat_rate or vat_code"
         )
     return code
