@@ -39,6 +39,7 @@ from bookkeeper.domain.rules import (
     reverse_charge_rate,
 )
 from bookkeeper.domain.text import has_visible
+from bookkeeper.domain.workdays import next_working_day
 
 BANK_ACCOUNT: Final = "1920"
 SUPPLIER_PAYABLES: Final = "2400"
@@ -557,7 +558,7 @@ class VatTerm(msgspec.Struct, frozen=True, kw_only=True):
 
 
 #: (month, day) the return of each term is due (norway.md): the sixth term's falls in
-#: February of the next year.
+#: February of the next year. A day off work moves it to the next working day (workdays).
 _TERM_DUE: Final[dict[int, tuple[int, int]]] = {
     1: (4, 10),
     2: (6, 10),
@@ -578,7 +579,7 @@ def vat_term(year: int, term: int) -> VatTerm:
     start = dt.date(year, first_month, 1)
     after = dt.date(year + 1, 1, 1) if term == 6 else dt.date(year, first_month + 2, 1)
     month, day = _TERM_DUE[term]
-    due = dt.date(year + 1 if term == 6 else year, month, day)
+    due = next_working_day(dt.date(year + 1 if term == 6 else year, month, day))
     return VatTerm(year=year, term=term, start=start, end=after - dt.timedelta(days=1), due=due)
 
 

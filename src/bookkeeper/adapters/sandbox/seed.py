@@ -37,6 +37,9 @@ CHART_OF_ACCOUNTS: Final[tuple[tuple[str, str], ...]] = (
     ("2713", "Inngående merverdiavgift, lav sats"),
     ("2740", "Oppgjørskonto merverdiavgift"),
     ("3000", "Salgsinntekt, avgiftspliktig"),
+    # Sales without VAT over the bus (the example InvoiceIssued translator, ADR 0057).
+    ("3100", "Salgsinntekt, avgiftsfri"),
+    ("3200", "Salgsinntekt, utenfor avgiftsområdet"),
     # The default table's accounts (domain/accounts.py): a document booked by default must
     # not be held for an account the sandbox chart lacks (ADR 0028).
     ("5990", "Annen personalkostnad"),
@@ -55,6 +58,9 @@ CHART_OF_ACCOUNTS: Final[tuple[tuple[str, str], ...]] = (
     ("7360", "Representasjon, ikke fradragsberettiget"),
     ("7770", "Bank- og kortgebyrer"),
     ("7790", "Annen kostnad"),
+    # A bus payment in another currency: its exchange difference (ADR 0057, addendum 2).
+    ("8060", "Valutagevinst (agio)"),
+    ("8160", "Valutatap (disagio)"),
 )
 
 #: Card purchases of the seeded bank: merchant, description, typical amount (kroner),
