@@ -144,3 +144,22 @@ async def test_an_accounts_master_message_is_checked_like_any_other(api: Api) ->
         403,
         "forbidden",
     )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{"customer": "Nordlys \u202eSA"}, {"invoice_id": "F-\u202e0001"}, {"customer": "\x1b[2J"}],
+)
+async def test_a_name_that_steers_or_controls_is_a_422_and_books_nothing(
+    api: Api, data: dict[str, str]
+) -> None:
+    """A bidi override or a control character in what an entry would show (ADR 0049)."""
+    system = api.headers("billing-service", "system")
+    response = await api.client.post(f"{API}/bus/events", json=invoice(**data), headers=system)
+    problem = assert_problem(response, 422, "not-bookable")
+    assert "bidi" in problem["detail"] or "control" in problem["detail"]
+    fields = invoice(**data)["data"]
+    key = fields["invoice_id"]
+    entry_id = external_entry_id(TENANT, "invoicing", "InvoiceIssued", key)
+    read = await api.client.get(f"{API}/journal-entries/{entry_id}", headers=system)
+    assert read.status_code == 404, read.text

@@ -135,6 +135,8 @@ NO_NAMES = [
     "\u3164",
     "Adobe\x07",
     "\x1b[2JAdobe",
+    "Ado\u202ebe",  # a bidi override: reads otherwise than it is stored (round four)
+    "Adobe \u2066x\u2069",
 ]
 
 

@@ -294,3 +294,19 @@ def test_a_line_that_repeats_a_member_is_a_bad_line(source: list[RecordedEvent])
         parse_line(7, repeated)
     assert caught.value.number == 7
     assert "$.actor" in caught.value.reason
+
+
+@pytest.mark.parametrize("text", ["Faktura \u202e0001-F", "Faktura \u2067x\u2069", "Kunde\x1b[2J"])
+def test_a_line_whose_text_steers_or_controls_is_a_bad_line(
+    source: list[RecordedEvent], text: str
+) -> None:
+    """The API and the bus refuse a bidi override or a control character in a name or a
+    description (ADR 0049, round four); an imported event is held to the same."""
+    posted = next(e for e in source if e.type == "JournalEntryPosted")
+    line = msgspec.json.decode(encode(posted))
+    assert parse_line(1, msgspec.json.encode(line))
+    line["data"]["description"] = text
+    with pytest.raises(BadImportLine) as caught:
+        parse_line(3, msgspec.json.encode(line))
+    assert caught.value.number == 3
+    assert "$.data.description" in caught.value.reason

@@ -177,6 +177,17 @@ async def test_a_missing_description_or_a_bad_line_is_a_422(api: Api) -> None:
     assert (response.status_code, response.json()["code"]) == (422, "unbalanced-entry")
 
 
+@pytest.mark.parametrize("text", ["Husleie \u202e0001", "Husleie\x1b[2J"])
+async def test_a_description_that_steers_or_controls_is_a_422(api: Api, text: str) -> None:
+    """What an audit line shows must read as it is stored (ADR 0049, round four)."""
+    entry = await post(api, rent(description=text))
+    assert (entry.status_code, entry.json()["code"]) == (422, "invalid-journal-entry")
+    line = rent()
+    line["lines"][0]["description"] = text
+    answer = await post(api, line)
+    assert (answer.status_code, answer.json()["code"]) == (422, "unbalanced-entry")
+
+
 @pytest.mark.parametrize("role", ["agent", "reviewer", "viewer", "system"])
 async def test_posting_needs_the_ledger_post_permission(api: Api, role: str) -> None:
     response = await post(api, rent(), headers=api.headers("someone", role))

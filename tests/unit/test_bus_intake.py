@@ -110,3 +110,23 @@ async def test_a_message_naming_no_bookable_tenant_is_dead_lettered_not_booked(
     async with factory() as uow:
         posted = [e for e in await uow.events.read_all() if e.type == "JournalEntryPosted"]
     assert [e.tenant_id for e in posted] == ["acme"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"customer": "Nordlys \u202eSA"},  # reads "Nordlys AS"
+        {"customer": "Nordlys AS", "customer_id": "K\u20661\u2069"},
+        {"invoice_id": "F-\u202e0001"},  # "Faktura F-\u202e0001" reads "Faktura F-1000"
+        {"customer": "Nordlys\x1b[2J AS"},
+    ],
+)
+async def test_a_message_whose_names_steer_or_control_is_dead_lettered(
+    data: dict[str, str],
+) -> None:
+    """Bidi overrides and control characters would make an audit line read otherwise than
+    it stores (ADR 0049, round four): never booked, dead-lettered with the reason."""
+    fields = json.loads(invoice())["data"] | data
+    delivery = await intake(MemoryUnitOfWorkFactory()).receive(message("InvoiceIssued", fields))
+    assert (delivery.outcome, delivery.code) == (Outcome.DEAD, "not-bookable")
+    assert "bidi" in delivery.reason or "control" in delivery.reason

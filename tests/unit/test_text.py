@@ -8,15 +8,16 @@ from decimal import Decimal
 import pytest
 
 from bookkeeper.domain.errors import InvalidProposal
-from bookkeeper.domain.events import Party, ReceiptAttachmentData
+from bookkeeper.domain.events import JournalLine, Party, ReceiptAttachmentData
 from bookkeeper.domain.ledger import (
     InvalidJournalEntry,
     UnbalancedEntry,
+    check_balanced,
     check_description,
     check_party,
 )
 from bookkeeper.domain.proposals import normalise, validate
-from bookkeeper.domain.text import control_in, has_visible, tidy
+from bookkeeper.domain.text import control_in, has_visible, steering_in, tidy
 
 #: Texts that show nothing: each is no name.
 INVISIBLE = [
@@ -121,3 +122,53 @@ def test_a_journal_entry_description_or_party_of_nothing_is_refused(text: str) -
         check_description(text)
     with pytest.raises(UnbalancedEntry):
         check_party(Party(kind="supplier", id=text))
+
+
+#: The bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): each makes
+#: a line read in another order than it is stored ("Faktura \u202e0001-F" reads "F-1000").
+STEERING = [
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+]
+
+
+@pytest.mark.parametrize("ch", STEERING)
+def test_bidi_steering_characters_are_found(ch: str) -> None:
+    assert steering_in(f"Adobe {ch}SA") == ch
+    assert steering_in("Adobe\u200f AS \u05d0") is None  # a mark steers nothing: kept
+
+
+@pytest.mark.parametrize("ch", ["\u202e", "\u2066"])
+def test_a_bidi_override_in_a_name_or_free_text_is_refused(ch: str) -> None:
+    with pytest.raises(InvalidProposal, match=r"merchantName.*bidi"):
+        validate(_receipt(merchant_name=f"Ado{ch}be"))
+    with pytest.raises(InvalidProposal, match=r"description.*bidi"):
+        validate(_receipt(description=f"Lisens {ch}1000"))
+
+
+@pytest.mark.parametrize("text", ["Faktura \u202e0001-F", "Faktura\x1b[2J", "a\x07b"])
+def test_a_journal_description_or_party_that_steers_or_controls_is_refused(text: str) -> None:
+    with pytest.raises(InvalidJournalEntry):
+        check_description(text)
+    with pytest.raises(UnbalancedEntry):
+        check_party(Party(kind="customer", id="K-1", name=text))
+    with pytest.raises(UnbalancedEntry):
+        check_party(Party(kind="customer", id=f"K{text}"[:35]))
+    with pytest.raises(UnbalancedEntry):
+        check_balanced(
+            [
+                JournalLine(account="1500", debit=Decimal(1), description=text),
+                JournalLine(account="3000", credit=Decimal(1)),
+            ]
+        )
+
+
+def test_a_journal_description_keeps_a_line_break_and_a_mark() -> None:
+    check_description("Faktura F-1\nlinje to \u200f")

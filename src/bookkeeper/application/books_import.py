@@ -109,6 +109,7 @@ from bookkeeper.domain.rules import (
     shut_on,
     touches_vat,
 )
+from bookkeeper.domain.text import STEERING, control_in, has_visible
 
 log = logging.getLogger("bookkeeper.import")
 
@@ -197,7 +198,13 @@ Entries = list[tuple[uuid.UUID, JournalEntryPostedData]]
 
 
 def _text(value: str, fallback: str) -> str:
-    text = " ".join(value.replace("\x00", " ").split()) or fallback
+    # A control character or a bidi override (which the books refuse, ADR 0049) becomes a
+    # space: the imported text reads as it is stored; one of nothing visible, the fallback.
+    if not value.isprintable():
+        value = "".join(" " if ch in STEERING or control_in(ch) else ch for ch in value)
+    text = " ".join(value.split())
+    if not has_visible(text):
+        text = fallback
     return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
 
 

@@ -32,6 +32,7 @@ from bookkeeper.application.ports import EventImport, RecordedEvent
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import Status, decode_payload
 from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
+from bookkeeper.domain.text import unfit_in
 
 #: Events per transaction: large enough for PostgreSQL's bulk path to pay off, small
 #: enough that a batch's JSON stays a few MB.
@@ -71,6 +72,25 @@ class EventLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 _decoder = msgspec.json.Decoder(EventLine)
 
 
+def _unfit_text(value: Any, path: str) -> str | None:
+    """Where a text of an event's data holds a control character (a line break or a tab
+    aside) or a bidi override, and which: the API and the bus refuse both (domain.text)."""
+    if isinstance(value, str):
+        unfit = unfit_in(value, breaks=True)
+        return None if unfit is None else f"{path} must not contain {unfit}"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _unfit_text(item, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unfit_text(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 def parse_line(number: int, raw: bytes) -> RecordedEvent:
     """The event on one line; BadImportLine(number) when it is not one."""
     try:
@@ -89,6 +109,9 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
         repeated = duplicate_key(raw)
         if repeated is not None:  # which of the two was meant? (ADR 0049, round three)
             raise ValueError(f"{repeated} appears more than once in its object")
+        unfit = _unfit_text(msgspec.to_builtins(payload), "$.data")
+        if unfit is not None:  # read otherwise than it is stored (ADR 0049, round four)
+            raise ValueError(unfit)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, DomainError) as error:
         raise BadImportLine(number, str(error) or type(error).__name__) from None
     return RecordedEvent(

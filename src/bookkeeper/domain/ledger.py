@@ -38,7 +38,7 @@ from bookkeeper.domain.rules import (
     TaxTable,
     reverse_charge_rate,
 )
-from bookkeeper.domain.text import has_visible
+from bookkeeper.domain.text import has_visible, unfit_in
 from bookkeeper.domain.workdays import next_working_day
 
 BANK_ACCOUNT: Final = "1920"
@@ -169,10 +169,12 @@ def check_balanced(lines: Iterable[JournalLine]) -> None:
         if vat_part is not None and (vat_part not in (BASE, TAX) or not line.vat_code):
             raise UnbalancedEntry(f"lines[{index}].vatPart must be 'base' or 'tax', with a vatCode")
         description = line.description
-        if description is not None and (
-            len(description) > MAX_DESCRIPTION or "\x00" in description
-        ):
-            raise UnbalancedEntry(f"lines[{index}].description is too long or contains NUL")
+        if description is not None:
+            if len(description) > MAX_DESCRIPTION or "\x00" in description:
+                raise UnbalancedEntry(f"lines[{index}].description is too long or contains NUL")
+            unfit = unfit_in(description, breaks=True)
+            if unfit is not None:
+                raise UnbalancedEntry(f"lines[{index}].description must not contain {unfit}")
         if line.party is not None:
             check_party(line.party, f"lines[{index}].party")
         debit += line.debit
@@ -213,6 +215,11 @@ def check_party(party: Party, where: str = "party") -> None:
         not number.strip() or len(number) > _MAX_PARTY_ID or "\x00" in number
     ):
         raise UnbalancedEntry(f"{where}.orgNumber must be 1 to {_MAX_PARTY_ID} characters")
+    # What an audit line, a report or SAF-T shows must read as it is stored (ADR 0049).
+    for field, value in (("id", party.id), ("name", party.name), ("orgNumber", number)):
+        unfit = None if value is None else unfit_in(value)
+        if unfit is not None:
+            raise UnbalancedEntry(f"{where}.{field} must not contain {unfit}")
 
 
 def check_description(description: str) -> None:
@@ -223,6 +230,9 @@ def check_description(description: str) -> None:
         raise InvalidJournalEntry(
             f"the description has at most {MAX_DESCRIPTION} characters and no NUL"
         )
+    unfit = unfit_in(description, breaks=True)
+    if unfit is not None:
+        raise InvalidJournalEntry(f"the description must not contain {unfit}")
 
 
 #: The dates an entry may carry (ADR 0026): those every date query is held to, so that a

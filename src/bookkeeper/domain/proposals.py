@@ -58,7 +58,7 @@ from bookkeeper.domain.events import (
     type_name,
 )
 from bookkeeper.domain.rules import foreign_currency
-from bookkeeper.domain.text import control_in, has_visible, tidy
+from bookkeeper.domain.text import control_in, has_visible, steering_in, tidy
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MAX_TEXT = 200
@@ -121,6 +121,10 @@ def _check_text(
         return
     if control_in(value, breaks=breaks) is not None:
         raise InvalidProposal(f"{field} must not contain control characters")
+    if steering_in(value) is not None:
+        raise InvalidProposal(
+            f"{field} must not contain bidi override characters (U+202A-U+202E, U+2066-U+2069)"
+        )
     if (required or value) and not has_visible(value):
         raise InvalidProposal(f"{field} must not be empty or only invisible characters")
     if len(value) > _MAX_TEXT:

@@ -28,6 +28,11 @@ _TAG: Final = "\U000e0020"
 _CANCEL_TAG: Final = "\U000e007f"
 #: Control characters that free text may hold: a line break, a tab.
 _BREAKS: Final = frozenset("\t\n\r")
+#: The bidi embeddings, overrides (U+202A–U+202E) and isolates (U+2066–U+2069): they
+#: reorder what follows them, so "Faktura \u202e0001-F" reads "Faktura F-1000" on a page, a
+#: report or an audit line while the books hold another text ("Trojan Source"). No name or
+#: description needs them; the marks U+200E/U+200F (which reorder nothing) are kept.
+STEERING: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def unseen(ch: str) -> bool:
@@ -50,6 +55,29 @@ def control_in(text: str, *, breaks: bool = False) -> str | None:
     for ch in text:
         if unicodedata.category(ch) == "Cc" and not (breaks and ch in _BREAKS):
             return ch
+    return None
+
+
+def steering_in(text: str) -> str | None:
+    """The first bidi embedding, override or isolate character of `text` (`STEERING`), or
+    None (ADR 0049, round four)."""
+    if text.isprintable():  # every one of them is a format character (Cf), not printable
+        return None
+    for ch in text:
+        if ch in STEERING:
+            return ch
+    return None
+
+
+def unfit_in(text: str, *, breaks: bool = False) -> str | None:
+    """Why `text` cannot stand in the books as it is — "control characters" or "bidi
+    override characters" — or None (`breaks` as for `control_in`)."""
+    if text.isprintable():
+        return None
+    if control_in(text, breaks=breaks) is not None:
+        return "control characters"
+    if steering_in(text) is not None:
+        return "bidi override characters (U+202A-U+202E, U+2066-U+2069)"
     return None
 
 
