@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,16 @@ from bookkeeper.application import messages as m
 from bookkeeper.application.execution import ExecutionReport
 from bookkeeper.domain.errors import BankEventTaken
 from bookkeeper.domain.events import Corrections, Status
-from tests.unit.external_doubles import PDF, PNG, TENANT, Harness, correction, receipt, reversal
+from tests.unit.external_doubles import (
+    PDF,
+    PNG,
+    TENANT,
+    Harness,
+    correction,
+    invoice,
+    receipt,
+    reversal,
+)
 
 
 @pytest.fixture
@@ -192,3 +202,66 @@ async def test_concurrent_approvals_attach_and_post_once(h: Harness) -> None:
     assert await _credits_to_bank(h) == [Decimal("125.00")]
     statuses = sorted([(await h.view(first)).status, (await h.view(second)).status])
     assert Status.EXECUTED in statuses
+
+
+class HolderReads:
+    """A unit-of-work factory noting, per unit opened, whether it read a bank event's
+    holders and whether it committed an ExecutionStarted (a claim)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        #: (read holders, committed a claim) of each unit of work, in the order opened.
+        self.units: list[list[bool]] = []
+
+    def __call__(self) -> Any:
+        uow = self._inner()
+        unit = [False, False]
+        self.units.append(unit)
+        read = uow.proposals.bank_event_claims
+        commit = uow.commit
+
+        async def reading(*args: Any) -> Any:
+            unit[0] = True
+            return await read(*args)
+
+        async def committing() -> None:
+            unit[1] = unit[1] or any(e.type.endswith("ExecutionStarted") for e in uow.staged_events)
+            await commit()
+
+        uow.proposals.bank_event_claims = reading
+        uow.commit = committing
+        return uow
+
+
+async def test_the_executor_reads_the_holders_with_the_claim_and_only_for_bank_events() -> None:
+    """The re-check costs no unit of work of its own (ADR 0051 addendum, at P2): the
+    holders of a receipt's event are read in the claim's transaction, and an action naming
+    no bank event reads none."""
+    h = Harness()
+    reads = HolderReads(h.memory)
+    h.executor = h.new_executor("executor-1", uow_factory=reads)
+    first, second = await _two_uploads(h)
+    await h.approve(first)
+    await h.approve(await h.propose(invoice()))  # another kind of action, beside it
+
+    report = await h.executor.run_once()
+
+    assert report.executed == 2
+    holder_reads = [unit for unit in reads.units if unit[0]]
+    assert holder_reads == [[True, True]]  # once, in the claim's unit of work
+    assert h.world.bank(TENANT).calls.count("attach_receipt") == 1
+
+    # The second, approved past the approval check, is still refused by the re-check.
+    reads.units.clear()
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(handlers_module, "_require_bank_event_free", _no_check)
+        await h.approve(second)
+    h.clock.advance(seconds=30)
+    assert (await h.executor.run_once()).failed == 1
+    assert [unit for unit in reads.units if unit[0]] == [[True, True]]
+    assert "already booked by proposal" in ((await h.view(second)).last_error or "")
+    assert await _credits_to_bank(h) == [Decimal("125.00")]
+
+
+async def _no_check(*_: object, **__: object) -> None:
+    return None

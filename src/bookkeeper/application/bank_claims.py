@@ -15,12 +15,21 @@ approval check, only the first proposed ever posts.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from bookkeeper.application.ports import ProposalView, UnitOfWork
-from bookkeeper.domain.events import Kind, Status
+from bookkeeper.domain.events import (
+    CorrectionData,
+    Kind,
+    ProposalData,
+    ReceiptAttachmentData,
+    Status,
+)
 
 
 def named_event(view: ProposalView) -> str | None:
@@ -31,6 +40,48 @@ def named_event(view: ProposalView) -> str | None:
         return _text(changes.get("folioEventId")) if isinstance(changes, dict) else None
     corrected = _text((view.corrections or {}).get("folioEventId"))
     return corrected or _text(view.data.get("folioEventId"))
+
+
+@dataclass(frozen=True)
+class BankHold:
+    """Who else holds the bank event a proposal's execution attaches to, as one read saw
+    them (the executor's re-check, ADR 0051 addendum): the holders by proposal time, and
+    the asking proposal's own place in that order (proposal time, id; None: unknown, so
+    any approved holder comes first)."""
+
+    event_id: str
+    holders: tuple[ProposalView, ...]
+    mine: tuple[dt.datetime, uuid.UUID] | None
+
+
+def held_event(proposal_id: uuid.UUID, data: ProposalData) -> tuple[str, set[uuid.UUID]] | None:
+    """The bank event executing `data` may attach to, and the proposals its holders' read
+    leaves out (the proposal itself, a correction's target); None when it names none: a
+    receipt's event, or the event a correction moves a receipt to."""
+    exclude = {proposal_id}
+    if isinstance(data, ReceiptAttachmentData):
+        event = data.folio_event_id
+    elif isinstance(data, CorrectionData):
+        event = data.changes.folio_event_id
+        with contextlib.suppress(ValueError):
+            exclude.add(uuid.UUID(data.target_proposal_id))
+    else:
+        return None
+    return (event, exclude) if event else None
+
+
+async def read_bank_hold(
+    uow: UnitOfWork,
+    tenant_id: str,
+    event_id: str,
+    *,
+    exclude: Collection[uuid.UUID],
+    mine: tuple[dt.datetime, uuid.UUID] | None,
+) -> BankHold:
+    """The holders of `event_id` other than `exclude`, read in `uow`, with the asking
+    proposal's place `mine`."""
+    holders = await bank_event_holders(uow, tenant_id, event_id, exclude=exclude)
+    return BankHold(event_id=event_id, holders=tuple(holders), mine=mine)
 
 
 async def bank_event_holders(

@@ -3,12 +3,11 @@ back as far as the API allows."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from typing import Final
 
 from bookkeeper.application import messages as m
-from bookkeeper.application.bank_claims import bank_event_holders
+from bookkeeper.application.bank_claims import BankHold, held_event, read_bank_hold
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import ExecutionRefused, attachment_filename
@@ -16,7 +15,6 @@ from bookkeeper.application.ports import BankProvider, UnitOfWorkFactory
 from bookkeeper.domain import money
 from bookkeeper.domain.deduction import no_deduction
 from bookkeeper.domain.events import (
-    CorrectionData,
     LineItem,
     ReceiptAttachmentData,
     Status,
@@ -90,13 +88,10 @@ class BankActions:
         proposal proposed before this one holds makes it wait (BankEventBusy, retried):
         the order is fixed, so only the first proposed ever attaches and posts."""
         claim = attempt.claim
-        exclude = {proposal_id}
-        if isinstance(claim.data, CorrectionData):
-            with contextlib.suppress(ValueError):
-                exclude.add(uuid.UUID(claim.data.target_proposal_id))
-        async with self._uow() as uow:
-            holders = await bank_event_holders(uow, claim.tenant_id, event_id, exclude=exclude)
-            me = await uow.proposals.get(claim.tenant_id, proposal_id) if holders else None
+        hold = claim.bank_hold
+        if hold is None or hold.event_id != event_id:
+            hold = await self._read_hold(attempt, proposal_id, event_id)
+        holders = hold.holders
         for holder in holders:
             if holder.status is Status.EXECUTED:
                 raise ExecutionRefused(
@@ -104,12 +99,26 @@ class BankActions:
                         "refusal.bank_event_executed", m.ENGLISH, event=event_id, other=holder.id
                     )
                 )
-        mine = (me.proposed_at, me.id) if me is not None else None
+        mine = hold.mine
         for holder in holders:
             if mine is None or (holder.proposed_at, holder.id) < mine:
                 raise BankEventBusy(
                     m.text("refusal.bank_event_waiting", m.ENGLISH, event=event_id, other=holder.id)
                 )
+
+    async def _read_hold(self, attempt: Attempt, proposal_id: uuid.UUID, event_id: str) -> BankHold:
+        """The event's holders read now, in a unit of work of its own: for a claim that did
+        not read them (the Claimer reads them with the claim, `Claim.bank_hold`)."""
+        claim = attempt.claim
+        named = held_event(proposal_id, claim.data)
+        exclude = named[1] if named is not None else {proposal_id}
+        async with self._uow() as uow:
+            hold = await read_bank_hold(uow, claim.tenant_id, event_id, exclude=exclude, mine=None)
+            if not hold.holders:
+                return hold
+            me = await uow.proposals.get(claim.tenant_id, proposal_id)
+        mine = (me.proposed_at, me.id) if me is not None else None
+        return BankHold(event_id=event_id, holders=hold.holders, mine=mine)
 
     async def take_back(
         self, attempt: Attempt, target_id: uuid.UUID, external: dict[str, str]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bookkeeper.application import messages as m
+from bookkeeper.application.bank_claims import BankHold, held_event, read_bank_hold
 from bookkeeper.application.errors import ConcurrencyConflict
 from bookkeeper.application.event_log import following
 from bookkeeper.application.execution.policy import (
@@ -74,6 +75,11 @@ class Claim:
     #: The tenant's tax rates, read with the claim (None: read them when needed), so an
     #: attempt opens no unit of work of its own for them (issue 14).
     rates: TaxTable | None = field(default=None, repr=False, compare=False)
+    #: The holders of the bank event the action attaches to, read in the claim's
+    #: transaction (ADR 0051 addendum, ADR 0043): the executor's re-check decides from them
+    #: without a unit of work of its own. None: the action names no bank event (or the
+    #: claim was made elsewhere), so the re-check reads them itself.
+    bank_hold: BankHold | None = field(default=None, repr=False, compare=False)
 
 
 def rehydrate(proposal_id: uuid.UUID, events: Sequence[RecordedEvent]) -> Proposal | None:
@@ -213,6 +219,7 @@ class Claimer:
                 return []
             await uow.proposals.upsert_many(views)
             claims = await self._with_documents(uow, claims)
+            claims = await self._with_bank_holds(uow, claims, views)
             try:
                 await uow.commit()
             except ConcurrencyConflict:
@@ -222,6 +229,25 @@ class Claimer:
                 log.info("executor %s lost a claim race; retrying next pass", self._name)
                 return []
         return claims
+
+    async def _with_bank_holds(
+        self, uow: UnitOfWork, claims: list[Claim], views: Sequence[ProposalView]
+    ) -> list[Claim]:
+        """The claims whose action attaches to a bank event (a receipt, a correction moving
+        one) with that event's holders, read in the claim's transaction: one bounded
+        statement each (ix_proposals_bank_event); the others read nothing."""
+        held: list[Claim] = []
+        for claim, view in zip(claims, views, strict=True):
+            named = held_event(claim.proposal_id, claim.data)
+            if named is None:
+                held.append(claim)
+                continue
+            event_id, exclude = named
+            hold = await read_bank_hold(
+                uow, claim.tenant_id, event_id, exclude=exclude, mine=(view.proposed_at, view.id)
+            )
+            held.append(dataclasses.replace(claim, bank_hold=hold))
+        return held
 
     async def _with_documents(self, uow: UnitOfWork, claims: list[Claim]) -> list[Claim]:
         """The claims with the documents their actions send, read in one statement (those
