@@ -16,10 +16,8 @@ from typing import Any
 import uvicorn
 
 from bookkeeper.entrypoints.http.bounded_head import BoundedHttpToolsProtocol
-from bookkeeper.entrypoints.http.coalesce import (
-    CoalescingHttpToolsProtocol,
-    ServedHttpProtocol,
-)
+from bookkeeper.entrypoints.http.coalesce import CoalescingHttpToolsProtocol
+from bookkeeper.entrypoints.http.served_protocol import ServedHttpProtocol
 from bookkeeper.entrypoints.http.server import uvicorn_options
 from tests.polling import polls
 

@@ -78,13 +78,3 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         # FlowControl keeps the real transport (pausing reads, write-buffer limits).
         self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
-
-
-def __getattr__(name: str) -> Any:
-    """`ServedHttpProtocol`, which combines this module's half with bounded_head.py's, is
-    defined in served_protocol.py (ADR 0060); imported from here it is the same class."""
-    if name == "ServedHttpProtocol":
-        from bookkeeper.entrypoints.http.served_protocol import ServedHttpProtocol
-
-        return ServedHttpProtocol
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
