@@ -7,7 +7,6 @@ races), update the projections in the same transaction, commit.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -20,7 +19,7 @@ from typing import Any, Final
 import msgspec
 
 from bookkeeper.application import messages as m
-from bookkeeper.application.bank_claims import bank_event_holders
+from bookkeeper.application.bank_claims import bank_event_holders, held_event
 from bookkeeper.application.commands import ApproveProposal, Command, RejectProposal, SubmitEvent
 from bookkeeper.application.errors import (
     ApplicationError,
@@ -983,17 +982,10 @@ async def _require_bank_event_free(
     data = proposal.effective_data
     if corrections is not None and corrections.as_dict():
         data = apply_corrections(data, corrections)
-    exclude = {uuid.UUID(proposal.id)}
-    if isinstance(data, ReceiptAttachmentData):
-        event = data.folio_event_id
-    elif isinstance(data, CorrectionData):
-        event = data.changes.folio_event_id
-        with contextlib.suppress(ValueError):
-            exclude.add(uuid.UUID(data.target_proposal_id))
-    else:
+    named = held_event(uuid.UUID(proposal.id), data)
+    if named is None:
         return
-    if not event:
-        return
+    event, exclude = named
     holders = await bank_event_holders(uow, tenant, event, exclude=exclude)
     if holders:
         raise BankEventTaken(
@@ -1007,9 +999,11 @@ async def _bank_event_held(
 ) -> tuple[str, ...]:
     """The proposals holding the bank event a new receipt names (bank_claims), by id;
     none for anything else. Read only for a receipt about to be approved automatically."""
-    if not isinstance(data, ReceiptAttachmentData) or not data.folio_event_id:
+    named = held_event(event_id, data) if isinstance(data, ReceiptAttachmentData) else None
+    if named is None:
         return ()
-    holders = await bank_event_holders(uow, tenant, data.folio_event_id, exclude={event_id})
+    event, exclude = named
+    holders = await bank_event_holders(uow, tenant, event, exclude=exclude)
     return tuple(str(view.id) for view in holders)
 
 
