@@ -24,7 +24,7 @@ lint: $(BIN)/bookkeeper
 # Two workers (pytest-xdist): the suite is ~3,000 tests with browser, process-fault and
 # NATS tests; one process would take well over the 15 minutes CI allows on 2 cores.
 test: lint  ## the whole suite: lint, types, Dockerfile, unit and integration tests
-	$(BIN)/pytest -n 2 -p no:cacheprovider
+	$(BIN)/pytest -n 2 -p no:cacheprovider --durations=15
 
 unit: $(BIN)/bookkeeper
 	$(BIN)/pytest -q tests/unit
