@@ -21,10 +21,11 @@ lint: $(BIN)/bookkeeper
 	$(BIN)/mypy src
 	$(BIN)/hadolint Dockerfile
 
-# Two workers (pytest-xdist): the suite is ~3,000 tests with browser, process-fault and
-# NATS tests; one process would take well over the 15 minutes CI allows on 2 cores.
+# Three workers (pytest-xdist) on CI's two cores: the suite is ~5,500 tests, many of them
+# waiting on servers, subprocesses, NATS and the browser (each worker used 0.5-0.7 of a
+# core), and with two it took 13.5-14.6 of the 15 minutes CI allows.
 test: lint  ## the whole suite: lint, types, Dockerfile, unit and integration tests
-	$(BIN)/pytest -n 2 -p no:cacheprovider --durations=15
+	$(BIN)/pytest -n 3 -p no:cacheprovider --durations=15
 
 unit: $(BIN)/bookkeeper
 	$(BIN)/pytest -q tests/unit
