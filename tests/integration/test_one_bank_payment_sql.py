@@ -8,8 +8,11 @@ import asyncio
 import uuid
 from decimal import Decimal
 
+import psycopg
 import pytest
 
+from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.adapters.sql.proposals import bank_event_lock_key
 from bookkeeper.application import handlers as handlers_module
 from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.domain.errors import BankEventTaken
@@ -77,3 +80,29 @@ async def test_approvals_past_the_check_and_racing_executors_post_once(
     assert str(first) in (refused.last_error or "")
     assert h.world.bank(TENANT).calls.count("attach_receipt") == 1
     assert await _credits_to_bank(h) == [Decimal("125.00")]
+
+
+@pytest.mark.postgres
+async def test_an_approval_waits_while_another_unit_holds_its_bank_event(postgres_url: str) -> None:
+    """The approval's check and its commit are one critical section per bank event on
+    PostgreSQL (ADR 0051 addendum): while another transaction holds the event's lock the
+    approval waits; once that ends, it reads the holders afresh and goes on. Without the
+    lock two approvals could both read "no holder" before either committed."""
+    database = SqlDatabase(postgres_url, pool_size=4, max_overflow=4)
+    try:
+        h = Harness(uow_factory=database.uow_factory())
+        first = await h.propose(receipt(await h.store(PDF)))
+        key = bank_event_lock_key(TENANT, "ev-1")
+        async with await psycopg.AsyncConnection.connect(
+            postgres_url.replace("postgresql+psycopg://", "postgresql://")
+        ) as other:
+            await other.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            approving = asyncio.create_task(h.approve(first))
+            await asyncio.sleep(0.5)
+            assert not approving.done()
+            assert (await h.view(first)).status is Status.PROPOSED
+            await other.commit()  # the other unit ends: its lock goes with it
+            await asyncio.wait_for(approving, 10)
+        assert (await h.view(first)).status is Status.APPROVED
+    finally:
+        await database.dispose()

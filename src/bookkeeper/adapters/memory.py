@@ -295,6 +295,9 @@ class MemoryProposals:
                 found.append((probe.order_key(same_doc, v.document_date, v.id), v.id))
         return [proposal_id for _, proposal_id in sorted(found)[:DUPLICATE_LIMIT]]
 
+    async def lock_bank_event(self, tenant_id: str, folio_event_id: str) -> None:
+        return None  # one process; the executor's re-check covers its interleavings
+
     async def bank_event_claims(self, tenant_id: str, folio_event_id: str) -> list[ProposalView]:
         found = [
             v

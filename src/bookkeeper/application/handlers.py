@@ -986,6 +986,9 @@ async def _require_bank_event_free(
     if named is None:
         return
     event, exclude = named
+    # Until this approval commits, another approval of the same event waits here and then
+    # reads this one as a holder: two approvals cannot both pass the check (PostgreSQL).
+    await uow.proposals.lock_bank_event(tenant, event)
     holders = await bank_event_holders(uow, tenant, event, exclude=exclude)
     if holders:
         raise BankEventTaken(

@@ -318,6 +318,13 @@ class ProposalProjection(Protocol):
         addendum: one bank transaction is paid out once in the books)."""
         ...
 
+    async def lock_bank_event(self, tenant_id: str, folio_event_id: str) -> None:
+        """Serialise this unit of work, until it ends, with every other that locks the
+        same bank event of the tenant (an approval's check and its commit; ADR 0051
+        addendum): PostgreSQL a transaction-scoped advisory lock; where units of work
+        are serialised already (SQLite's write turn) or single-process, nothing."""
+        ...
+
     async def approval_counts(
         self, tenant_id: str, start: dt.datetime | None, end: dt.datetime | None
     ) -> list[ApprovalCounts]:

@@ -8,6 +8,7 @@ number of rows (`json_upsert`).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from functools import cache
@@ -138,6 +139,16 @@ def bank_event_sql(dialect: str) -> str:
             "json_extract(data, '$.folioEventId'))"
         )
     return f"CASE WHEN kind = 'correction' THEN {correction} ELSE {receipt} END"
+
+
+_LOCK_BANK_EVENT: Final = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def bank_event_lock_key(tenant_id: str, folio_event_id: str) -> int:
+    """The advisory lock key of a tenant's bank event: a signed 64-bit hash, stable across
+    processes and versions (unlike Python's hash)."""
+    name = f"bank-event:{tenant_id}:{folio_event_id}".encode()
+    return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
 
 
 def bank_event_claims_statement(dialect: str) -> Select[Any]:
@@ -493,6 +504,13 @@ class SqlProposals:
         )
         rows = await self._tx.execute(stmt)
         return [{**(row.data or {}), **(row.corrections or {})} for row in rows]
+
+    async def lock_bank_event(self, tenant_id: str, folio_event_id: str) -> None:
+        # Through SQLAlchemy: it opens the unit's transaction, which holds the lock until
+        # the approval commits (SQLite: the write turn serialises units already).
+        if self._tx.dialect == "postgresql":
+            key = bank_event_lock_key(tenant_id, folio_event_id)
+            await self._tx.execute(_LOCK_BANK_EVENT, {"key": key})
 
     async def bank_event_claims(self, tenant_id: str, folio_event_id: str) -> list[ProposalView]:
         # On the execute path of every receipt (ADR 0051 addendum): a hot statement, read
