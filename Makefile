@@ -22,8 +22,9 @@ lint: $(BIN)/bookkeeper
 	$(BIN)/hadolint Dockerfile
 
 # Three workers (pytest-xdist) on CI's two cores: the suite is ~5,500 tests, many of them
-# waiting on servers, subprocesses, NATS and the browser (each worker used 0.5-0.7 of a
-# core), and with two it took 13.5-14.6 of the 15 minutes CI allows.
+# waiting on servers, subprocesses, NATS and the browser (each of two workers used 0.5-0.7
+# of a core). Measured on a fresh clone: two workers 13:32 and 14:36, three 14:15 — near
+# the 15 minutes CI allows either way; the slowest tests are printed to cut next.
 test: lint  ## the whole suite: lint, types, Dockerfile, unit and integration tests
 	$(BIN)/pytest -n 3 -p no:cacheprovider --durations=15
 
