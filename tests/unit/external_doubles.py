@@ -72,6 +72,7 @@ from bookkeeper.domain.events import (
     ExpenseRegistrationData,
     InvoiceRegistrationData,
     JournalEntryPostedData,
+    PatternSuggestionData,
     ReceiptAttachmentData,
     ReversalData,
 )
@@ -681,6 +682,22 @@ class Harness:
             )[n % 3]
             proposals.append((tenant, await self.approved(data, tenant)))
         return proposals
+
+    async def learn(
+        self, merchant: str, account_code: str, vat_rate: Decimal, tenant: str = "acme"
+    ) -> None:
+        """A person-approved pattern for `merchant`: its documents that match it with high
+        confidence are then approved by the review rules."""
+        suggested = await self.handlers.submit(
+            SubmitEvent(
+                type="PatternSuggested",
+                data=PatternSuggestionData(
+                    merchant=merchant, account_code=account_code, vat_rate=vat_rate
+                ),
+                principal=agent(tenant),
+            )
+        )
+        await self.approve(suggested.stream_id, tenant)
 
     async def reject(self, proposal_id: uuid.UUID, tenant: str = "acme") -> None:
         await self.handlers.reject(

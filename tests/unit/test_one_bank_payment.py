@@ -13,17 +13,21 @@ from typing import Any
 
 import pytest
 
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.application import failures
 from bookkeeper.application import handlers as handlers_module
 from bookkeeper.application import messages as m
+from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.execution import ExecutionReport
 from bookkeeper.domain.errors import BankEventTaken
 from bookkeeper.domain.events import Corrections, Status
+from bookkeeper.domain.review import Outcome
 from tests.unit.external_doubles import (
     PDF,
     PNG,
     TENANT,
     Harness,
+    agent,
     correction,
     invoice,
     receipt,
@@ -265,3 +269,66 @@ async def test_the_executor_reads_the_holders_with_the_claim_and_only_for_bank_e
 
 async def _no_check(*_: object, **__: object) -> None:
     return None
+
+
+class BankEventCalls:
+    """A unit-of-work factory noting, per unit opened, the bank events it locked and whose
+    holders it read, in order."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        #: ("lock" or "read", event) of each unit of work, in the order opened.
+        self.units: list[list[tuple[str, str]]] = []
+
+    def __call__(self) -> Any:
+        uow = self._inner()
+        calls: list[tuple[str, str]] = []
+        self.units.append(calls)
+        lock = uow.proposals.lock_bank_event
+        read = uow.proposals.bank_event_claims
+
+        async def locking(tenant: str, event: str) -> None:
+            calls.append(("lock", event))
+            await lock(tenant, event)
+
+        async def reading(tenant: str, event: str) -> Any:
+            calls.append(("read", event))
+            return await read(tenant, event)
+
+        uow.proposals.lock_bank_event = locking
+        uow.proposals.bank_event_claims = reading
+        return uow
+
+    def touched(self) -> list[list[tuple[str, str]]]:
+        return [calls for calls in self.units if calls]
+
+
+async def test_the_rules_lock_the_bank_event_before_reading_its_holders_and_only_then() -> None:
+    """An approval by the review rules reads a bank event's holders under the event's lock
+    (ADR 0051 addendum), as a person's approval does: the lock first, in the unit that
+    writes the approval. A proposal the rules do not approve takes no lock and reads
+    nothing (its write stays the one-statement commit, ADR 0053)."""
+    calls = BankEventCalls(MemoryUnitOfWorkFactory())
+    h = Harness(uow_factory=calls)
+    await h.learn("Kaffebrenneriet", "6810", Decimal("15"))
+    calls.units.clear()
+
+    unknown = await h.handlers.submit(
+        SubmitEvent(
+            type="ReceiptAttachmentProposed",
+            data=receipt(await h.store(PDF), merchant_name="Ukjent Kafé", folio_event_id="ev-9"),
+            principal=agent(),
+        )
+    )
+    assert unknown.decision.outcome is Outcome.AWAITING_REVIEW
+    assert calls.touched() == []
+
+    paid = await h.handlers.submit(
+        SubmitEvent(
+            type="ReceiptAttachmentProposed",
+            data=receipt(await h.store(PNG), amount=Decimal("99.00"), document_number="R-2"),
+            principal=agent(),
+        )
+    )
+    assert paid.decision.outcome is Outcome.AUTO_APPROVED
+    assert calls.touched() == [[("lock", "ev-1"), ("read", "ev-1")]]

@@ -378,7 +378,9 @@ class Handlers:
                 # Approved automatically only as a person may approve: a receipt whose bank
                 # payment another proposal holds is refused to a reviewer (409
                 # bank-event-taken, ADR 0051 addendum), so it goes to one as the duplicate
-                # of that proposal instead of failing at execution.
+                # of that proposal instead of failing at execution. The event stays locked
+                # until this unit commits (PostgreSQL): a racing approval, by the rules or
+                # by a person, reads this one as its holder.
                 held = await _bank_event_held(uow, tenant, event_id, data)
                 if held:
                     context = msgspec.structs.replace(
@@ -1001,11 +1003,16 @@ async def _bank_event_held(
     uow: UnitOfWork, tenant: str, event_id: uuid.UUID, data: object
 ) -> tuple[str, ...]:
     """The proposals holding the bank event a new receipt names (bank_claims), by id;
-    none for anything else. Read only for a receipt about to be approved automatically."""
+    none for anything else. Read only for a receipt about to be approved automatically,
+    under the event's lock, as a person's approval reads them (`_require_bank_event_free`)."""
     named = held_event(event_id, data) if isinstance(data, ReceiptAttachmentData) else None
     if named is None:
         return ()
     event, exclude = named
+    # Held until this unit commits the proposal with its approval (two events: never the
+    # one-statement write of ADR 0053, which a lock would rule out): a racing approval of
+    # the event waits here, then reads this one as its holder.
+    await uow.proposals.lock_bank_event(tenant, event)
     holders = await bank_event_holders(uow, tenant, event, exclude=exclude)
     return tuple(str(view.id) for view in holders)
 

@@ -320,9 +320,10 @@ class ProposalProjection(Protocol):
 
     async def lock_bank_event(self, tenant_id: str, folio_event_id: str) -> None:
         """Serialise this unit of work, until it ends, with every other that locks the
-        same bank event of the tenant (an approval's check and its commit; ADR 0051
-        addendum): PostgreSQL a transaction-scoped advisory lock; where units of work
-        are serialised already (SQLite's write turn) or single-process, nothing."""
+        same bank event of the tenant (an approval's check and its commit, by a person or
+        by the review rules at proposal time; ADR 0051 addendum): PostgreSQL a
+        transaction-scoped advisory lock; where units of work are serialised already
+        (SQLite's write turn) or single-process, nothing."""
         ...
 
     async def approval_counts(
