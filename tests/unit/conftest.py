@@ -67,6 +67,17 @@ def ingest(ledger: LedgerService) -> Ingest:
     return Ingest(Translators(discover()), ledger)
 
 
+def memory_ledger() -> LedgerService:
+    """A ledger on an empty in-memory store, without a chart of accounts."""
+    return LedgerService(
+        MemoryUnitOfWorkFactory(),
+        FixedClock(),
+        UuidV7Ids(),
+        RoleAuthorizer(),
+        lambda tenant: None,  # type: ignore[arg-type,return-value]
+    )
+
+
 def principal(subject: str, role: str, tenant: str = "acme") -> Principal:
     return Principal(subject=subject, tenant_id=tenant, roles=frozenset({role}))
 

@@ -1,6 +1,6 @@
 """What the reverse-charge tests (ADR 0055, ADR 0056 and its addendum) set up alike: a
-service bought from abroad without Norwegian VAT, its posting as rows, its SAF-T lines and
-a ledger in memory to post it in."""
+service bought from abroad without Norwegian VAT, its posting as rows and its SAF-T lines
+(the in-memory ledger to post it in is conftest.memory_ledger)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,10 @@ from typing import Any
 
 import msgspec
 
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.adapters.system import UuidV7Ids
-from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.saft import AuditLine, SaftLine, transaction_of
 from bookkeeper.domain.events import InvoiceRegistrationData, JournalEntryPostedData
 from bookkeeper.domain.ledger import posting_for
 from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable
-from tests.unit.conftest import FixedClock
 
 TABLE = TaxTable(NORWAY_TAX_RATES)
 DAY = dt.date(2026, 3, 12)
@@ -82,14 +77,3 @@ def saft_vat_lines(entry: JournalEntryPostedData) -> list[SaftLine]:
         for index, line in enumerate(entry.lines, start=1)
     ]
     return [x for x in transaction_of(audit).lines if x.vat_code]
-
-
-def memory_ledger() -> LedgerService:
-    """A ledger on an empty in-memory store, without a chart of accounts."""
-    return LedgerService(
-        MemoryUnitOfWorkFactory(),
-        FixedClock(),
-        UuidV7Ids(),
-        RoleAuthorizer(),
-        lambda tenant: None,  # type: ignore[arg-type,return-value]
-    )

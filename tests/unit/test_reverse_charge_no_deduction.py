@@ -10,12 +10,11 @@ from decimal import Decimal
 from bookkeeper.application.execution.books_actions import purchase_lines
 from bookkeeper.domain.events import InvoiceRegistrationData, LineItem
 from bookkeeper.domain.rules import compliance_findings
-from tests.unit.conftest import VIEWER, principal
+from tests.unit.conftest import VIEWER, memory_ledger, principal
 from tests.unit.reverse_charge import (
     DAY,
     TABLE,
     Row,
-    memory_ledger,
     posting,
     reverse_charge_invoice,
     rows,

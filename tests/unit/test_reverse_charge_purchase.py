@@ -20,12 +20,11 @@ from bookkeeper.domain.events import Corrections, InvoiceRegistrationData, LineI
 from bookkeeper.domain.ledger import UnbalancedEntry
 from bookkeeper.domain.proposals import InvalidProposal, apply_corrections, normalise, validate
 from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxRate, TaxTable, compliance_findings
-from tests.unit.conftest import VIEWER, principal
+from tests.unit.conftest import VIEWER, memory_ledger, principal
 from tests.unit.reverse_charge import (
     DAY,
     TABLE,
     Row,
-    memory_ledger,
     posting,
     reverse_charge_invoice,
     rows,
