@@ -203,6 +203,14 @@ def expense(**changes: Any) -> dict[str, Any]:
     return data
 
 
+def vat_lines(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """A VAT report's lines as the tests compare them: code, rate, direction, base, VAT."""
+    return [
+        (ln["vatCode"], ln["rate"], ln["direction"], ln["base"], ln["vat"])
+        for ln in report["lines"]
+    ]
+
+
 def submission(type_: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return {"type": type_, "data": data, **fields}
 
@@ -310,6 +318,15 @@ class Api:
         view: dict[str, Any] = done.json()
         assert view["status"] == "EXECUTED", view
         return view
+
+    async def vat_report(self, year: int, term: int) -> dict[str, Any]:
+        """The VAT report of a term as a viewer reads it (GET /reports/vat)."""
+        report = await self.client.get(
+            f"{API}/reports/vat", params={"year": year, "term": term}, headers=self.viewer
+        )
+        assert report.status_code == 200, report.text
+        body: dict[str, Any] = report.json()
+        return body
 
     async def propose(self, type_: str, data: dict[str, Any], **fields: Any) -> dict[str, Any]:
         """Submit as the agent and return the 201 body."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -57,6 +58,24 @@ def file_summary(root: ElementTree.Element) -> dict[str, Any]:
             for a in root.findall("s:MasterFiles/s:GeneralLedgerAccounts/s:Account", NS)
         },
     }
+
+
+def amount_lines(
+    root: ElementTree.Element,
+) -> Iterator[tuple[str, str | None, str, dict[str, str]]]:
+    """Every transaction line as (transaction description, account, "debit" or "credit",
+    the amount's elements by name: Amount, and CurrencyCode, CurrencyAmount, ExchangeRate
+    for a foreign-currency line)."""
+    for tx in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS):
+        description = tx.findtext("s:Description", namespaces=NS) or ""
+        for line in tx.findall("s:Line", NS):
+            amount = line.find("s:DebitAmount", NS)
+            if amount is None:
+                amount = line.find("s:CreditAmount", NS)
+            assert amount is not None
+            side = "debit" if amount.tag.endswith("DebitAmount") else "credit"
+            fields = {child.tag.split("}")[1]: child.text or "" for child in amount}
+            yield description, line.findtext("s:AccountID", namespaces=NS), side, fields
 
 
 def check_against_trial_balance(

@@ -155,6 +155,22 @@ def reverse_charge_lines(line: dict[str, Any], sign: int = 1) -> list[tuple[str,
     ]
 
 
+def cash_purchase(
+    date: str, lines: list[dict[str, Any]], currency: str = "NOK", **fields: Any
+) -> dict[str, Any]:
+    """A purchase paid at once from the bank account (BANK_ACCOUNT_CODE), as
+    `FakeFiken.create_purchase` takes it: `fields` such as identifier or supplierId."""
+    return {
+        "date": date,
+        "kind": "cash_purchase",
+        "paid": True,
+        "currency": currency,
+        "paymentAccount": BANK_ACCOUNT_CODE,
+        **fields,
+        "lines": lines,
+    }
+
+
 ATTACHMENT_EXTENSIONS: Final = (".pdf", ".png", ".jpeg", ".jpg", ".gif")
 MAX_PAGE_SIZE: Final = 100
 DEFAULT_PAGE_SIZE: Final = 25

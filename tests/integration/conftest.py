@@ -22,8 +22,11 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.memory_saft import MemoryAuditReads
 from bookkeeper.adapters.sql import SqlDatabase, run_migrations
+from bookkeeper.adapters.sql.saft import SqlAuditReads
 from bookkeeper.application.ports import UnitOfWorkFactory
+from bookkeeper.application.saft import AuditReads
 from tests.fakes.fiken import FakeFiken
 from tests.http_helpers import Api, api_with_fiken, running_api
 from tests.unit.conftest import FixedClock
@@ -186,6 +189,24 @@ async def uow_factory(request: pytest.FixtureRequest) -> AsyncIterator[UnitOfWor
     database = SqlDatabase(url, pool_size=4, max_overflow=4)
     try:
         yield database.uow_factory()
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def audit_storage(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[UnitOfWorkFactory, AuditReads]]:
+    """Units of work and the SAF-T export's reads of the same books, on each storage in
+    turn: memory, a fresh SQLite file, a fresh PostgreSQL database."""
+    if request.param == "memory":
+        factory = MemoryUnitOfWorkFactory()
+        yield factory, MemoryAuditReads(factory.db)
+        return
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    database = SqlDatabase(url, pool_size=2, max_overflow=2)
+    try:
+        yield database.uow_factory(), SqlAuditReads(database)
     finally:
         await database.dispose()
 

@@ -36,7 +36,13 @@ from bookkeeper.domain.events import (
     Status,
     decode_payload,
 )
-from tests.fakes.fiken import BANK_ACCOUNT_CODE, DEFAULT_TOKEN, FakeFiken, running_fake_fiken
+from tests.fakes.fiken import (
+    BANK_ACCOUNT_CODE,
+    DEFAULT_TOKEN,
+    FakeFiken,
+    cash_purchase,
+    running_fake_fiken,
+)
 from tests.saft_checks import NS, check_against_trial_balance, file_summary, validate
 from tests.saft_ledger import _view
 from tests.unit.conftest import FixedClock
@@ -71,13 +77,9 @@ class Books:
             "Fri postering registrert via API: Kontorrekvisita",
         )
         self.cash = fake.create_purchase(
-            {
-                "date": "2026-02-10",
-                "kind": "cash_purchase",
-                "paid": True,
-                "currency": "NOK",
-                "paymentAccount": BANK_ACCOUNT_CODE,
-                "lines": [
+            cash_purchase(
+                "2026-02-10",
+                [
                     {
                         "description": "Skriver",
                         "vatType": "HIGH",
@@ -86,7 +88,7 @@ class Books:
                         "account": "6540",
                     }
                 ],
-            }
+            )
         )
         self.invoice = fake.create_purchase(
             {
@@ -349,13 +351,9 @@ async def test_a_malformed_record_is_reported_by_id_and_nothing_of_it_written(
     )
     # Reverse charge with a VAT figure that is not the rate's: what it is cannot be told.
     foreign = fake.create_purchase(
-        {
-            "date": "2026-02-07",
-            "kind": "cash_purchase",
-            "paid": True,
-            "currency": "NOK",
-            "paymentAccount": BANK_ACCOUNT_CODE,
-            "lines": [
+        cash_purchase(
+            "2026-02-07",
+            [
                 {
                     "description": "SaaS",
                     "vatType": "HIGH_FOREIGN_SERVICE_DEDUCTIBLE",
@@ -364,7 +362,7 @@ async def test_a_malformed_record_is_reported_by_id_and_nothing_of_it_written(
                     "account": "6800",
                 }
             ],
-        }
+        )
     )
     async with fiken_history(base_url) as source:
         report = await BooksImport(uow_factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)
@@ -392,14 +390,9 @@ async def test_a_purchase_bookkeeper_executed_is_not_booked_again(
     proposal = uuid.uuid4()
     reference = f"bk-{proposal.hex}"
     ours = fake.create_purchase(
-        {
-            "date": "2026-02-11",
-            "kind": "cash_purchase",
-            "paid": True,
-            "currency": "NOK",
-            "paymentAccount": BANK_ACCOUNT_CODE,
-            "identifier": reference,
-            "lines": [
+        cash_purchase(
+            "2026-02-11",
+            [
                 {
                     "description": f"Kaffe [{reference}]",
                     "vatType": "MEDIUM",
@@ -408,35 +401,26 @@ async def test_a_purchase_bookkeeper_executed_is_not_booked_again(
                     "account": "7350",
                 }
             ],
-        }
+            identifier=reference,
+        )
     )
     # Same reference, but the execution recorded another purchase: this one is imported.
     other = fake.create_purchase(
-        {
-            "date": "2026-02-11",
-            "kind": "cash_purchase",
-            "paid": True,
-            "currency": "NOK",
-            "paymentAccount": BANK_ACCOUNT_CODE,
-            "identifier": reference,
-            "lines": [
-                {"description": "Kaffe", "vatType": "NONE", "netPrice": 100, "account": "7350"}
-            ],
-        }
+        cash_purchase(
+            "2026-02-11",
+            [{"description": "Kaffe", "vatType": "NONE", "netPrice": 100, "account": "7350"}],
+            identifier=reference,
+        )
     )
     # A third carries the reference of a proposal being executed right now (approved, no
     # purchase recorded yet): its execution will find it by the reference and post it.
     running = uuid.uuid4()
     fake.create_purchase(
-        {
-            "date": "2026-02-12",
-            "kind": "cash_purchase",
-            "paid": True,
-            "currency": "NOK",
-            "paymentAccount": BANK_ACCOUNT_CODE,
-            "identifier": f"bk-{running.hex}",
-            "lines": [{"description": "Te", "vatType": "NONE", "netPrice": 300, "account": "7350"}],
-        }
+        cash_purchase(
+            "2026-02-12",
+            [{"description": "Te", "vatType": "NONE", "netPrice": 300, "account": "7350"}],
+            identifier=f"bk-{running.hex}",
+        )
     )
     view = msgspec.structs.replace(
         _view(proposal, TENANT, "Kafé", None), external_ids={"fikenPurchaseId": str(ours)}
@@ -567,14 +551,9 @@ async def test_the_saf_t_export_holds_the_imported_books_their_customers_and_sup
     books = Books(fake)
     shop = fake.add_contact("Elektro AS", "987 654 321")
     fake.create_purchase(
-        {
-            "date": "2026-02-14",
-            "kind": "cash_purchase",
-            "paid": True,
-            "currency": "NOK",
-            "paymentAccount": BANK_ACCOUNT_CODE,
-            "supplierId": shop,
-            "lines": [
+        cash_purchase(
+            "2026-02-14",
+            [
                 {
                     "description": "Kabler",
                     "vatType": "HIGH",
@@ -583,7 +562,8 @@ async def test_the_saf_t_export_holds_the_imported_books_their_customers_and_sup
                     "account": "6540",
                 }
             ],
-        }
+            supplierId=shop,
+        )
     )
     supplier_account = fake.contacts[books.supplier]["supplierAccountCode"]
     fake.add_journal_entry(
@@ -648,13 +628,9 @@ class ForeignPurchases:
         self.fake = fake
         self.vendor = fake.add_contact("Cloud Ltd")
         self.saas = fake.create_purchase(
-            {
-                "date": "2026-02-03",
-                "kind": "cash_purchase",
-                "paid": True,
-                "currency": "NOK",
-                "paymentAccount": BANK_ACCOUNT_CODE,
-                "lines": [
+            cash_purchase(
+                "2026-02-03",
+                [
                     {
                         "description": "SaaS februar",
                         "vatType": "HIGH_FOREIGN_SERVICE_DEDUCTIBLE",
@@ -662,7 +638,7 @@ class ForeignPurchases:
                         "account": "6420",
                     }
                 ],
-            }
+            )
         )
         self.advice = fake.create_purchase(
             {
@@ -684,13 +660,9 @@ class ForeignPurchases:
             }
         )
         self.gold = fake.create_purchase(
-            {
-                "date": "2026-02-11",
-                "kind": "cash_purchase",
-                "paid": True,
-                "currency": "NOK",
-                "paymentAccount": BANK_ACCOUNT_CODE,
-                "lines": [
+            cash_purchase(
+                "2026-02-11",
+                [
                     {
                         "description": "Gullmynt",
                         "vatType": "HIGH_PURCHASE_OF_EMISSIONSTRADING_OR_GOLD_NONDEDUCTIBLE",
@@ -698,7 +670,7 @@ class ForeignPurchases:
                         "account": "7790",
                     }
                 ],
-            }
+            )
         )
 
 
@@ -821,13 +793,9 @@ def refused_purchase(fake: FakeFiken, date: str, description: str) -> int:
     """A cash purchase whose line carries a vatType the books do not document (seeded
     valid, then changed: Fiken's own validation is not the point here)."""
     purchase_id = fake.create_purchase(
-        {
-            "date": date,
-            "kind": "cash_purchase",
-            "paid": True,
-            "currency": "NOK",
-            "paymentAccount": BANK_ACCOUNT_CODE,
-            "lines": [
+        cash_purchase(
+            date,
+            [
                 {
                     "description": description,
                     "vatType": "HIGH",
@@ -836,7 +804,7 @@ def refused_purchase(fake: FakeFiken, date: str, description: str) -> int:
                     "account": "6800",
                 }
             ],
-        }
+        )
     )
     fake.purchases[purchase_id]["lines"][0]["vatType"] = "SOMETHING_NEW"
     return purchase_id
@@ -1026,16 +994,7 @@ def _goods_import(fake: FakeFiken, date: str, vat_type: str, net: int, vat: int 
     }
     if vat:
         line["vat"] = vat
-    purchase: int = fake.create_purchase(
-        {
-            "date": date,
-            "kind": "cash_purchase",
-            "paid": True,
-            "currency": "NOK",
-            "paymentAccount": BANK_ACCOUNT_CODE,
-            "lines": [line],
-        }
-    )
+    purchase: int = fake.create_purchase(cash_purchase(date, [line]))
     return purchase
 
 

@@ -14,16 +14,12 @@ from xml.etree import ElementTree
 
 import pytest
 
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.adapters.memory_saft import MemoryAuditReads
 from bookkeeper.adapters.saft.xml_writer import render
-from bookkeeper.adapters.sql import SqlDatabase
-from bookkeeper.adapters.sql.saft import SqlAuditReads
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.books_import import BooksImport
 from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.application.saft import AuditReads, CompanySettings, SaftExport
-from tests.fakes.fiken import BANK_ACCOUNT_CODE, FakeFiken, running_fake_fiken
+from tests.fakes.fiken import BANK_ACCOUNT_CODE, FakeFiken, cash_purchase, running_fake_fiken
 from tests.integration.test_import_fiken import (
     ACCOUNTANT,
     FIRST_RUN,
@@ -32,27 +28,11 @@ from tests.integration.test_import_fiken import (
     fiken_history,
     ledger,
 )
-from tests.saft_checks import NS, check_against_trial_balance, validate
+from tests.saft_checks import amount_lines, check_against_trial_balance, validate
 from tests.unit.conftest import FixedClock
 
 D = Decimal
 END = dt.date(2026, 2, 28)
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def storage(
-    request: pytest.FixtureRequest,
-) -> AsyncIterator[tuple[UnitOfWorkFactory, AuditReads]]:
-    if request.param == "memory":
-        factory = MemoryUnitOfWorkFactory()
-        yield factory, MemoryAuditReads(factory.db)
-        return
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    database = SqlDatabase(url, pool_size=2, max_overflow=0)
-    try:
-        yield database.uow_factory(), SqlAuditReads(database)
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture
@@ -98,13 +78,9 @@ def _seed(fake: FakeFiken) -> None:
     )
     # A USD card purchase of a service from abroad (reverse charge, SAF-T 86).
     card = fake.create_purchase(
-        {
-            "date": "2026-02-12",
-            "kind": "cash_purchase",
-            "paid": True,
-            "currency": "USD",
-            "paymentAccount": BANK_ACCOUNT_CODE,
-            "lines": [
+        cash_purchase(
+            "2026-02-12",
+            [
                 {
                     "description": "GitHub Team",
                     "vatType": "HIGH_FOREIGN_SERVICE_DEDUCTIBLE",
@@ -113,7 +89,8 @@ def _seed(fake: FakeFiken) -> None:
                     "account": "6540",
                 }
             ],
-        }
+            currency="USD",
+        )
     )
     # Paid in USD, as Fiken's payment of a foreign purchase says (the fake pays in NOK).
     fake.purchases[card]["payments"][0].update(
@@ -121,13 +98,9 @@ def _seed(fake: FakeFiken) -> None:
     )
     # A NOK purchase: no currency in the file.
     fake.create_purchase(
-        {
-            "date": "2026-02-14",
-            "kind": "cash_purchase",
-            "paid": True,
-            "currency": "NOK",
-            "paymentAccount": BANK_ACCOUNT_CODE,
-            "lines": [
+        cash_purchase(
+            "2026-02-14",
+            [
                 {
                     "description": "Skriver",
                     "vatType": "HIGH",
@@ -136,23 +109,15 @@ def _seed(fake: FakeFiken) -> None:
                     "account": "6540",
                 }
             ],
-        }
+        )
     )
 
 
 def _lines(root: ElementTree.Element) -> dict[str, list[tuple[str, str, dict[str, str]]]]:
     """Per transaction description: (account, side, the amount's elements) of its lines."""
     found: dict[str, list[tuple[str, str, dict[str, str]]]] = {}
-    for tx in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS):
-        rows = found.setdefault(tx.findtext("s:Description", namespaces=NS) or "", [])
-        for line in tx.findall("s:Line", NS):
-            amount = line.find("s:DebitAmount", NS)
-            if amount is None:
-                amount = line.find("s:CreditAmount", NS)
-            assert amount is not None
-            side = "debit" if amount.tag.endswith("DebitAmount") else "credit"
-            fields = {child.tag.split("}")[1]: child.text or "" for child in amount}
-            rows.append((line.findtext("s:AccountID", namespaces=NS) or "", side, fields))
+    for description, account, side, fields in amount_lines(root):
+        found.setdefault(description, []).append((account or "", side, fields))
     return found
 
 
@@ -161,10 +126,10 @@ def _money(code: str, amount: str, rate: str) -> dict[str, str]:
 
 
 async def test_imported_foreign_currency_lines_carry_their_currency(
-    fiken: tuple[FakeFiken, str], storage: tuple[UnitOfWorkFactory, AuditReads]
+    fiken: tuple[FakeFiken, str], audit_storage: tuple[UnitOfWorkFactory, AuditReads]
 ) -> None:
     fake, base_url = fiken
-    factory, reads = storage
+    factory, reads = audit_storage
     _seed(fake)
     async with fiken_history(base_url) as source:
         report = await BooksImport(factory, source, FixedClock(FIRST_RUN)).run(TENANT, START)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 from bookkeeper.application.documents import PDF
 from tests import documents
 from tests.fakes.fiken import FakeFiken
-from tests.http_helpers import API, Api, running_api
+from tests.http_helpers import API, Api, running_api, vat_lines
 from tests.integration.test_web_pages import APP, login
 
 
@@ -34,22 +33,6 @@ def _figma_invoice() -> bytes:
             ("Total due", "EUR 90.00"),
         ]
     )
-
-
-async def _report(api: Api) -> dict[str, Any]:
-    report = await api.client.get(
-        f"{API}/reports/vat", params={"year": 2026, "term": 2}, headers=api.viewer
-    )
-    assert report.status_code == 200, report.text
-    body: dict[str, Any] = report.json()
-    return body
-
-
-def _lines(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    return [
-        (ln["vatCode"], ln["rate"], ln["direction"], ln["base"], ln["vat"])
-        for ln in report["lines"]
-    ]
 
 
 async def test_a_foreign_service_invoice_is_booked_and_reported_as_reverse_charge(
@@ -84,8 +67,8 @@ async def test_a_foreign_service_invoice_is_booked_and_reported_as_reverse_charg
         for ln in request["lines"]
     ] == [("HIGH_FOREIGN_SERVICE_DEDUCTIBLE", 105300, 0, 9000, request["lines"][0]["account"])]
 
-    report = await _report(api)
-    assert _lines(report) == [
+    report = await api.vat_report(2026, 2)
+    assert vat_lines(report) == [
         ("86", "25", "output", "1053.00", "263.25"),
         ("86", "25", "input", "0.00", "263.25"),
     ]
@@ -131,8 +114,8 @@ async def test_the_reviewer_books_a_nok_invoice_without_vat_as_reverse_charge(
     assert [(ln["vatType"], ln["netPrice"], ln["vat"]) for ln in request["lines"]] == [
         ("HIGH_FOREIGN_SERVICE_DEDUCTIBLE", 80000, 0)
     ]
-    report = await _report(api)
-    assert _lines(report) == [
+    report = await api.vat_report(2026, 2)
+    assert vat_lines(report) == [
         ("86", "25", "output", "800.00", "200.00"),
         ("86", "25", "input", "0.00", "200.00"),
     ]

@@ -16,7 +16,7 @@ import pytest
 from bookkeeper.application.documents import PDF
 from tests import documents
 from tests.fakes.fiken import FakeFiken
-from tests.http_helpers import API, Api, api_with_fiken
+from tests.http_helpers import API, Api, api_with_fiken, vat_lines
 from tests.integration.test_web_pages import APP, login
 
 TOKEN = "fiken-reverse-receipt-token"
@@ -46,22 +46,6 @@ def _github_receipt(number: str) -> bytes:
             "Paid with Visa ending 4242",
         ]
     )
-
-
-async def _report(api: Api) -> dict[str, Any]:
-    report = await api.client.get(
-        f"{API}/reports/vat", params={"year": 2026, "term": 2}, headers=api.viewer
-    )
-    assert report.status_code == 200, report.text
-    body: dict[str, Any] = report.json()
-    return body
-
-
-def _lines(report: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    return [
-        (ln["vatCode"], ln["rate"], ln["direction"], ln["base"], ln["vat"])
-        for ln in report["lines"]
-    ]
 
 
 async def _proposed(api: Api, number: str) -> dict[str, Any]:
@@ -100,8 +84,8 @@ async def test_a_card_paid_foreign_service_is_reverse_charge(
     assert [(ln["vatType"], ln["netPrice"], ln["vat"]) for ln in request["lines"]] == [
         ("HIGH_FOREIGN_SERVICE_DEDUCTIBLE", 21000, 0)
     ]
-    report = await _report(api)
-    assert _lines(report) == [
+    report = await api.vat_report(2026, 2)
+    assert vat_lines(report) == [
         ("86", "25", "output", "210.00", "52.50"),
         ("86", "25", "input", "0.00", "52.50"),
     ]
@@ -122,8 +106,8 @@ async def test_on_representation_it_is_87_and_the_vat_is_payable(
     assert [(ln["vatType"], ln["netPrice"], ln["vat"]) for ln in request["lines"]] == [
         ("HIGH_FOREIGN_SERVICE_NONDEDUCTIBLE", 21000, 0)
     ]
-    report = await _report(api)
-    assert _lines(report) == [("87", "25", "output", "210.00", "52.50")]
+    report = await api.vat_report(2026, 2)
+    assert vat_lines(report) == [("87", "25", "output", "210.00", "52.50")]
     assert (report["outputVat"], report["inputVat"], report["payable"]) == (
         "52.50",
         "0.00",

@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from xml.etree import ElementTree
 
 import msgspec
-import pytest
 
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.adapters.memory_saft import MemoryAuditReads
 from bookkeeper.adapters.saft.xml_writer import render
-from bookkeeper.adapters.sql import SqlDatabase
-from bookkeeper.adapters.sql.saft import SqlAuditReads
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.event_log import posting_id, stamp
 from bookkeeper.application.ports import Principal, UnitOfWorkFactory
@@ -29,28 +23,12 @@ from bookkeeper.domain.events import ReceiptAttachmentData
 from bookkeeper.domain.ledger import posting_for
 from bookkeeper.domain.rules import Exchange, implied_exchange, in_nok
 from tests.http_helpers import FixedClock
-from tests.saft_checks import NS, file_summary, validate
+from tests.saft_checks import amount_lines, file_summary, validate
 from tests.saft_ledger import TENANT, LedgerBuilder, _view
 
 D = Decimal
 ACCOUNTANT = Principal(subject="anna", tenant_id=TENANT, roles=frozenset({"accountant"}))
 START, END = dt.date(2026, 1, 1), dt.date(2026, 3, 31)
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def storage(
-    request: pytest.FixtureRequest,
-) -> AsyncIterator[tuple[UnitOfWorkFactory, AuditReads]]:
-    if request.param == "memory":
-        factory = MemoryUnitOfWorkFactory()
-        yield factory, MemoryAuditReads(factory.db)
-        return
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    database = SqlDatabase(url, pool_size=2, max_overflow=2)
-    try:
-        yield database.uow_factory(), SqlAuditReads(database)
-    finally:
-        await database.dispose()
 
 
 def _receipt(amount: str, currency: str, day: dt.date, rate: str = "25") -> ReceiptAttachmentData:
@@ -110,29 +88,16 @@ async def _export(reads: AuditReads) -> ElementTree.Element:
 
 def _lines(root: ElementTree.Element) -> list[tuple[str, str, dict[str, str]]]:
     """(transaction description, account, the amount's elements) of every line."""
-    found = []
-    for tx in root.findall("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS):
-        for line in tx.findall("s:Line", NS):
-            amount = line.find("s:DebitAmount", NS)
-            if amount is None:
-                amount = line.find("s:CreditAmount", NS)
-            assert amount is not None
-            fields = {child.tag.split("}")[1]: child.text or "" for child in amount}
-            side = "debit" if amount.tag.endswith("DebitAmount") else "credit"
-            found.append(
-                (
-                    tx.findtext("s:Description", namespaces=NS) or "",
-                    f"{line.findtext('s:AccountID', namespaces=NS)} {side}",
-                    fields,
-                )
-            )
-    return found
+    return [
+        (description, f"{account} {side}", fields)
+        for description, account, side, fields in amount_lines(root)
+    ]
 
 
 async def test_foreign_currency_lines_carry_currency_amount_and_rate(
-    storage: tuple[UnitOfWorkFactory, AuditReads],
+    audit_storage: tuple[UnitOfWorkFactory, AuditReads],
 ) -> None:
-    factory, reads = storage
+    factory, reads = audit_storage
     builder = LedgerBuilder(factory)
     usd = _receipt("41.00", "USD", dt.date(2026, 2, 10))
     # A reviewer's NOK amount (ADR 0051): the rate is implied by it, six decimals.

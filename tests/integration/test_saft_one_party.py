@@ -8,17 +8,10 @@ normalised name) used to be listed twice, splitting its payables across two ids.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.adapters.memory_saft import MemoryAuditReads
 from bookkeeper.adapters.saft.xml_writer import render
-from bookkeeper.adapters.sql import SqlDatabase
-from bookkeeper.adapters.sql.saft import SqlAuditReads
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.ledger import LedgerService
@@ -40,20 +33,6 @@ ACCOUNTANT = Principal(subject="anna", tenant_id="acme", roles=frozenset({"accou
 D = Decimal
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def stores(request: pytest.FixtureRequest) -> AsyncIterator[tuple[UnitOfWorkFactory, Any]]:
-    if request.param == "memory":
-        factory = MemoryUnitOfWorkFactory()
-        yield factory, MemoryAuditReads(factory.db)
-        return
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    database = SqlDatabase(url, pool_size=2, max_overflow=2)
-    try:
-        yield database.uow_factory(), SqlAuditReads(database)
-    finally:
-        await database.dispose()
-
-
 def suppliers(root: Any) -> dict[str, tuple[str | None, str | None, dict[str, Any]]]:
     return {
         s.findtext("s:SupplierID", namespaces=NS): (
@@ -72,9 +51,9 @@ def suppliers(root: Any) -> dict[str, tuple[str | None, str | None, dict[str, An
 
 
 async def test_one_supplier_and_one_customer_per_organisation_number(
-    stores: tuple[UnitOfWorkFactory, AuditReads],
+    audit_storage: tuple[UnitOfWorkFactory, AuditReads],
 ) -> None:
-    factory, reads = stores
+    factory, reads = audit_storage
     builder = await build_ledger(factory)
     # Kontorland AS: executed purchases (merchant "Kontorland AS", org. no. "912 345 678"
     # on one of them) and, from the books, contact 20002 with the same number spelt
@@ -201,11 +180,11 @@ async def test_one_supplier_and_one_customer_per_organisation_number(
 
 
 async def test_a_download_stopped_midway_leaves_the_snapshot_usable(
-    stores: tuple[UnitOfWorkFactory, AuditReads],
+    audit_storage: tuple[UnitOfWorkFactory, AuditReads],
 ) -> None:
     """The next page is read while the current one renders; a stream abandoned then
     waits for that read, so the snapshot's connection is idle and answers again."""
-    factory, reads = stores
+    factory, reads = audit_storage
     await build_ledger(factory)
     async with reads.snapshot("acme") as snapshot:
         stream = transactions(snapshot, START, END, page_size=2)

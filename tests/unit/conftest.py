@@ -14,8 +14,10 @@ from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import BooksAccount, BooksProvider, Principal
 from bookkeeper.application.queries import Queries
+from bookkeeper.application.translation import Ingest, Translators, discover
 from bookkeeper.domain.events import JournalLine, ReceiptAttachmentData
 
 
@@ -52,6 +54,28 @@ def handlers(uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock) -> Handler
 @pytest.fixture
 def queries(uow_factory: MemoryUnitOfWorkFactory) -> Queries:
     return Queries(uow_factory, RoleAuthorizer())
+
+
+@pytest.fixture
+def ledger(uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock) -> LedgerService:
+    return LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
+
+
+@pytest.fixture
+def ingest(ledger: LedgerService) -> Ingest:
+    """The bus intake (the installed translator plugins) booking into `ledger`."""
+    return Ingest(Translators(discover()), ledger)
+
+
+def memory_ledger() -> LedgerService:
+    """A ledger on an empty in-memory store, without a chart of accounts."""
+    return LedgerService(
+        MemoryUnitOfWorkFactory(),
+        FixedClock(),
+        UuidV7Ids(),
+        RoleAuthorizer(),
+        lambda tenant: None,  # type: ignore[arg-type,return-value]
+    )
 
 
 def principal(subject: str, role: str, tenant: str = "acme") -> Principal:

@@ -13,12 +13,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.adapters.system import UuidV7Ids
-from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.importing import BadImportLine, parse_line
-from bookkeeper.application.ledger import LedgerService
-from bookkeeper.application.translation import Ingest, MalformedMessage, Translators, discover
+from bookkeeper.application.translation import Ingest, MalformedMessage
 from bookkeeper.domain.numerals import (
     decimal_fields,
     is_plain,
@@ -30,7 +26,6 @@ from bookkeeper.domain.numerals import (
     parse_written_rate,
 )
 from bookkeeper.domain.review import ReviewRules
-from tests.unit.conftest import FixedClock
 
 PLAIN = ["0", "-0", "1", "199.00", "-180.20", "0.01", "99999999.99", "11.11", "007.50"]
 NOT_PLAIN = [
@@ -169,12 +164,6 @@ def _invoice(net: Any) -> bytes:
             "data": data | {"vat_amount": "250.00"},
         }
     ).encode()
-
-
-@pytest.fixture
-def ingest(uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock) -> Ingest:
-    ledger = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
-    return Ingest(Translators(discover()), ledger)
 
 
 @pytest.mark.parametrize("net", [" 1000.00", "1_000.00", "1e3", "١٠٠٠", "+1000"])

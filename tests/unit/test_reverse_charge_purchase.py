@@ -6,58 +6,38 @@ at its (NOK) net, the buyer's 25 % on 2700 and its deduction on 2710; the VAT re
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from decimal import Decimal
 
 import msgspec
 import pytest
 
 from bookkeeper.adapters.extraction.offline import extract_text_fields
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.adapters.system import UuidV7Ids
-from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.execution.books_actions import purchase_lines
-from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.pipeline import _Facts
 from bookkeeper.application.ports import Extraction
-from bookkeeper.application.saft import AuditLine, transaction_of
 from bookkeeper.domain.errors import InvalidCorrection
 from bookkeeper.domain.events import Corrections, InvoiceRegistrationData, LineItem
-from bookkeeper.domain.ledger import UnbalancedEntry, posting_for
+from bookkeeper.domain.ledger import UnbalancedEntry
 from bookkeeper.domain.proposals import InvalidProposal, apply_corrections, normalise, validate
 from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxRate, TaxTable, compliance_findings
-from tests.unit.conftest import VIEWER, FixedClock, principal
+from tests.unit.conftest import VIEWER, memory_ledger, principal
+from tests.unit.reverse_charge import (
+    DAY,
+    TABLE,
+    Row,
+    posting,
+    reverse_charge_invoice,
+    rows,
+    saft_vat_lines,
+)
 
 D = Decimal
-TABLE = TaxTable(NORWAY_TAX_RATES)
 ACCOUNTANT = principal("anna", "accountant")
-DAY = dt.date(2026, 3, 12)
+_invoice = reverse_charge_invoice
 
 
-def _invoice(**changes: object) -> InvoiceRegistrationData:
-    data = InvoiceRegistrationData(
-        supplier="Figma, Inc.",
-        amount=D("1053.00"),
-        date=DAY,
-        due_date=DAY + dt.timedelta(days=30),
-        vat_rate=D("0"),
-        vat_amount=D("0.00"),
-        account_code="6540",
-        invoice_number="FIG-1",
-        reverse_charge=True,
-    )
-    return msgspec.structs.replace(data, **changes) if changes else data
-
-
-def _lines(
-    data: InvoiceRegistrationData, table: TaxTable | None = TABLE
-) -> list[tuple[str, str, str, str | None, str | None]]:
-    entry = posting_for(data, proposal_id="p1", rates=table)
-    assert entry is not None
-    return [
-        (ln.account, f"{ln.debit:.2f}", f"{ln.credit:.2f}", ln.vat_code, ln.vat_part)
-        for ln in entry.lines
-    ]
+def _lines(data: InvoiceRegistrationData, table: TaxTable | None = TABLE) -> list[Row]:
+    return rows(posting(data, table))
 
 
 def test_the_cost_is_the_net_with_the_buyers_vat_on_2700_and_its_deduction_on_2710() -> None:
@@ -121,15 +101,8 @@ def test_fiken_gets_the_net_under_the_foreign_service_vat_type() -> None:
 
 
 async def test_the_vat_report_shows_86_on_both_sides_and_nothing_to_pay() -> None:
-    service = LedgerService(
-        MemoryUnitOfWorkFactory(),
-        FixedClock(),
-        UuidV7Ids(),
-        RoleAuthorizer(),
-        lambda tenant: None,  # type: ignore[arg-type,return-value]
-    )
-    entry = posting_for(_invoice(), proposal_id="p1", rates=TABLE)
-    assert entry is not None
+    service = memory_ledger()
+    entry = posting(_invoice())
     await service.post_manual(ACCOUNTANT, DAY, "Figma", list(entry.lines))
     report = await service.vat_report(VIEWER, 2026, 2)
     shown = [(x.vat_code, str(x.rate), x.direction, str(x.base), str(x.vat)) for x in report.lines]
@@ -243,9 +216,7 @@ def test_the_posting_passes_the_compliance_checks() -> None:
         LineItem(description="b", amount=D("719.67"), vat_rate=D("0")),
     )
     for data in (_invoice(), _invoice(line_items=items)):
-        entry = posting_for(data, proposal_id="p1", rates=TABLE)
-        assert entry is not None
-        assert compliance_findings(entry, table=TABLE) == []
+        assert compliance_findings(posting(data), table=TABLE) == []
 
 
 def _two(value: Decimal | None) -> str | None:
@@ -259,33 +230,9 @@ def test_in_saft_each_basis_carries_its_own_calculated_vat() -> None:
         LineItem(description="Figma Professional", amount=D("853.00"), vat_rate=D("0")),
         LineItem(description="FigJam", amount=D("200.00"), vat_rate=D("0"), account_code="6550"),
     )
-    entry = posting_for(_invoice(line_items=items), proposal_id="p1", rates=TABLE)
-    assert entry is not None
-    entry_id = uuid.uuid4()
-    audit = [
-        AuditLine(
-            entry_id=entry_id,
-            line_no=index,
-            position=1,
-            date=DAY,
-            account=line.account,
-            debit=line.debit,
-            credit=line.credit,
-            description=line.description or "",
-            entry_description=entry.description,
-            vat_code=line.vat_code,
-            vat_part=line.vat_part,
-            source="execution",
-            posted_at=dt.datetime(2026, 3, 12, tzinfo=dt.UTC),
-            actor="human:per",
-            supplier_id=None,
-        )
-        for index, line in enumerate(entry.lines, start=1)
-    ]
+    entry = posting(_invoice(line_items=items))
     shown = [
-        (x.account, _two(x.tax_base), _two(x.tax_amount), x.tax_side)
-        for x in transaction_of(audit).lines
-        if x.vat_code
+        (x.account, _two(x.tax_base), _two(x.tax_amount), x.tax_side) for x in saft_vat_lines(entry)
     ]
     assert shown == [
         ("6540", "853.00", "213.25", "credit"),

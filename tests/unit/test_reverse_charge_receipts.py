@@ -5,7 +5,6 @@ flag on ReceiptAttachment / ExpenseRegistration, proposed by the same rule, book
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 import msgspec
@@ -21,14 +20,12 @@ from bookkeeper.domain.events import (
     LineItem,
     ReceiptAttachmentData,
 )
-from bookkeeper.domain.ledger import posting_for
 from bookkeeper.domain.proposals import InvalidProposal, apply_corrections, normalise, validate
 from bookkeeper.domain.review import DEFAULT_RULES
-from bookkeeper.domain.rules import NORWAY_TAX_RATES, TaxTable, compliance_findings
+from bookkeeper.domain.rules import compliance_findings
+from tests.unit.reverse_charge import DAY, TABLE, Row, posting, rows
 
 D = Decimal
-TABLE = TaxTable(NORWAY_TAX_RATES)
-DAY = dt.date(2026, 3, 12)
 
 
 def _receipt(**changes: object) -> ReceiptAttachmentData:
@@ -60,14 +57,10 @@ def _expense(**changes: object) -> ExpenseRegistrationData:
     return msgspec.structs.replace(data, **changes) if changes else data
 
 
-def _lines(data: object) -> list[tuple[str, str, str, str | None, str | None]]:
-    entry = posting_for(data, proposal_id="p1", rates=TABLE)  # type: ignore[arg-type]
-    assert entry is not None
+def _lines(data: object) -> list[Row]:
+    entry = posting(data)
     assert compliance_findings(entry, table=TABLE) == []
-    return [
-        (ln.account, f"{ln.debit:.2f}", f"{ln.credit:.2f}", ln.vat_code, ln.vat_part)
-        for ln in entry.lines
-    ]
+    return rows(entry)
 
 
 def test_a_card_paid_foreign_service_is_booked_with_reverse_charge() -> None:

@@ -8,55 +8,31 @@ were booked as kroner.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.adapters.system import UuidV7Ids
-from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.translation import (
     Ingest,
     MalformedMessage,
-    Translators,
     bus_principal,
-    discover,
 )
-from tests.unit.conftest import FixedClock, principal
+from tests.unit import sales
+from tests.unit.conftest import principal
+from tests.unit.sales import bus_message, moves
 
 D = Decimal
 
 
-def message(type_: str, data: dict[str, Any]) -> bytes:
-    envelope = {"type": type_, "source": "invoicing", "tenant": "acme", "data": data}
-    return json.dumps(envelope).encode()
-
-
 def sale(net: str, vat: str, **extra: Any) -> bytes:
-    data = {"invoice_id": "F-9", "issue_date": "2026-03-02", "net_amount": net}
-    return message("InvoiceIssued", data | {"vat_amount": vat, "customer": "Kunde GmbH"} | extra)
+    return sales.sale("F-9", net, vat, customer="Kunde GmbH", **extra)
 
 
 def payment(amount: str, **extra: Any) -> bytes:
     data = {"payment_id": "P-9", "date": "2026-03-20", "amount": amount, "invoice_id": "F-9"}
-    return message("PaymentReceived", data | {"customer": "Kunde GmbH"} | extra)
-
-
-@pytest.fixture
-def ledger(uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock) -> LedgerService:
-    return LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
-
-
-@pytest.fixture
-def ingest(ledger: LedgerService) -> Ingest:
-    return Ingest(Translators(discover()), ledger)
-
-
-def moves(posted: Any) -> set[tuple[str, Decimal, Decimal, str | None]]:
-    return {(ln.account, ln.debit, ln.credit, ln.vat_code) for ln in posted.entry.lines}
+    return bus_message("PaymentReceived", data | {"customer": "Kunde GmbH"} | extra)
 
 
 async def test_an_export_in_euro_is_booked_in_kroner_at_its_rate(

@@ -10,7 +10,6 @@ not be sent at all (negative amounts were refused, and there was no other way to
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -19,46 +18,19 @@ import pytest
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.memory_saft import MemoryAuditReads
 from bookkeeper.adapters.saft.xml_writer import render
-from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.saft import CompanySettings, SaftExport
 from bookkeeper.application.translation import (
     Ingest,
     MalformedMessage,
-    Translators,
     bus_principal,
-    discover,
 )
 from tests.saft_checks import NS, validate
 from tests.unit.conftest import FixedClock, principal
+from tests.unit.sales import moves, sale
 
 D = Decimal
-
-
-def sale(invoice_id: str, net: str, vat: str, **extra: Any) -> bytes:
-    data = {"invoice_id": invoice_id, "issue_date": "2026-03-02", "net_amount": net}
-    envelope = {
-        "type": "InvoiceIssued",
-        "source": "invoicing",
-        "tenant": "acme",
-        "data": data | {"vat_amount": vat, "customer": "Kunde AS"} | extra,
-    }
-    return json.dumps(envelope).encode()
-
-
-@pytest.fixture
-def ledger(uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock) -> LedgerService:
-    return LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
-
-
-@pytest.fixture
-def ingest(ledger: LedgerService) -> Ingest:
-    return Ingest(Translators(discover()), ledger)
-
-
-def moves(posted: Any) -> set[tuple[str, Decimal, Decimal, str | None]]:
-    return {(ln.account, ln.debit, ln.credit, ln.vat_code) for ln in posted.entry.lines}
 
 
 async def vat_lines(ledger: LedgerService) -> dict[str, tuple[Decimal, Decimal]]:

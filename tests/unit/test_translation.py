@@ -14,10 +14,7 @@ from typing import Any
 import pytest
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.adapters.system import UuidV7Ids
-from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.event_log import external_entry_id
-from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.translation import (
     ENTRY_POINT_GROUP,
     Ingest,
@@ -30,7 +27,6 @@ from bookkeeper.application.translation import (
     discover,
 )
 from bookkeeper.domain.events import Party
-from tests.unit.conftest import FixedClock
 
 PLUGIN_TYPES = {"InvoiceIssued", "PaymentReceived", "PayrollRunCompleted"}
 
@@ -51,12 +47,6 @@ def invoice(invoice_id: str = "F-1001", net: str = "1000.00", vat: str = "250.00
             "vat_amount": vat,
         },
     )
-
-
-@pytest.fixture
-def ingest(uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock) -> Ingest:
-    ledger = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
-    return Ingest(Translators(discover()), ledger)
 
 
 def test_the_installed_plugin_is_discovered_through_its_entry_points() -> None:

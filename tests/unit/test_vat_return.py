@@ -10,9 +10,6 @@ from decimal import Decimal
 
 import pytest
 
-from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
-from bookkeeper.adapters.system import UuidV7Ids
-from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.ledger import LedgerService, VatReportLine
 from bookkeeper.domain.events import JournalEntryPostedData, JournalLine
 from bookkeeper.domain.ledger import RETURN_CODES, SAFT_VAT_CODES, is_income_account
@@ -24,22 +21,12 @@ from bookkeeper.domain.rules import (
     TaxTable,
     compliance_findings,
 )
-from tests.unit.conftest import VIEWER, FixedClock, credit, debit, principal
+from tests.unit.conftest import VIEWER, credit, debit, memory_ledger, principal
 
 D = Decimal
 TABLE = TaxTable(NORWAY_TAX_RATES)
 ACCOUNTANT = principal("anna", "accountant")
 DAY = dt.date(2026, 3, 12)
-
-
-def _service() -> LedgerService:
-    return LedgerService(
-        MemoryUnitOfWorkFactory(),
-        FixedClock(),
-        UuidV7Ids(),
-        RoleAuthorizer(),
-        lambda tenant: None,  # type: ignore[arg-type,return-value]
-    )
 
 
 def _shown(
@@ -76,7 +63,7 @@ async def test_a_code_without_a_direction_is_signed_by_the_side_it_was_booked_on
     return, a credit note on it takes from it; a purchase under 6 is no turnover and is
     shown apart, debit-positive. 7 on income is a sale, 0 and 20 on costs purchases —
     all apart, none in the totals."""
-    service = _service()
+    service = memory_ledger()
     await _post(service, "Utleie", debit("1920", "800"), credit("3100", "800", vat_code="6"))
     await _post(service, "Kreditnota", debit("3100", "80", vat_code="6"), credit("1920", "80"))
     await _post(service, "Renter", debit("1920", "20"), credit("8050", "20", vat_code="6"))
@@ -101,7 +88,7 @@ async def test_import_vat_paid_at_the_border_is_reported_with_its_vat_only() -> 
     """14 / 15 have no basis in the return: the deducted VAT is the line; the basis booked
     under them and the customs value under 21 / 22 are shown apart. The totals are the
     return's."""
-    service = _service()
+    service = memory_ledger()
     await _post(
         service,
         "Innførselsmva",

@@ -31,6 +31,7 @@ Pattern learning (story 2) is a subscriber of its own: application/pattern_learn
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import difflib
 import logging
@@ -108,6 +109,21 @@ NEWS: Final = frozenset({Status.APPROVED, Status.EXECUTED, Status.REJECTED, Stat
 
 Attachment = tuple[bytes, str | None, str | None]
 """(content, content type or None to sniff it, file name)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _BooksQuestion:
+    """A question about the books as each ledger answer reads it, built once by `_books`:
+    who asks, what they wrote and what it was read as, the period it asks about (the
+    default one when it names none), and how and where to answer."""
+
+    principal: Principal
+    text: str
+    intent: Intent
+    start: dt.date
+    end: dt.date
+    language: m.Language
+    source: str
 
 
 class ConversationMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -590,47 +606,46 @@ class ConversationService:
             start, end = intent.start or start, intent.end or end
             if start > end:
                 start, end = lq.ledger_period("", today)
+        ask = _BooksQuestion(
+            principal=principal,
+            text=text,
+            intent=intent,
+            start=start,
+            end=end,
+            language=language,
+            source=source,
+        )
         if intent.name == "journal":
-            return await self._journal(principal, text, intent, language, source)
+            return await self._journal(ask)
         if intent.name in ("payables", "receivables"):
-            return await self._owed(principal, intent.name, end, language, source)
+            return await self._owed(ask)
         if intent.name == "costs":
-            return await self._costs(principal, text, intent, start, end, language, source)
+            return await self._costs(ask)
         if intent.name == "account_balance":
-            return await self._account(principal, text, intent, start, end, language, source)
-        return await self._result(principal, start, end, language, source)
+            return await self._account(ask)
+        return await self._result(ask)
 
-    async def _record_books(
-        self, principal: Principal, data: LedgerQueriedData, source: str
-    ) -> uuid.UUID:
+    async def _record_books(self, ask: _BooksQuestion, data: LedgerQueriedData) -> uuid.UUID:
         event_id = self._ids.new_id()
         event = stamp(
             "LedgerQueried",
             data,
             event_id=event_id,
-            actor=principal.actor,
+            actor=ask.principal.actor,
             at=self._clock.now(),
             correlation_id=event_id,
-            metadata={"source": source, "backend": "ledger"},
+            metadata={"source": ask.source, "backend": "ledger"},
         )
-        await record_alone(self._uow, principal.tenant_id, event)
+        await record_alone(self._uow, ask.principal.tenant_id, event)
         return event_id
 
-    async def _result(
-        self,
-        principal: Principal,
-        start: dt.date,
-        end: dt.date,
-        language: m.Language,
-        source: str,
-    ) -> Reply:
+    async def _result(self, ask: _BooksQuestion) -> Reply:
         assert self._ledger is not None
-        report = await self._ledger.income_statement(principal, start, end)
+        start, end, language = ask.start, ask.end, ask.language
+        report = await self._ledger.income_statement(ask.principal, start, end)
         span = {"start": _date(start), "end": _date(end)}
         event_id = await self._record_books(
-            principal,
-            LedgerQueriedData(question="result", start=start, end=end, amount=report.result),
-            source,
+            ask, LedgerQueriedData(question="result", start=start, end=end, amount=report.result)
         )
         if not any(group.lines for group in report.groups):
             text = m.text("ledger.result.none", language, **span)
@@ -651,37 +666,28 @@ class ConversationService:
         ]
         return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
-    async def _owed(
-        self,
-        principal: Principal,
-        question: str,
-        end: dt.date,
-        language: m.Language,
-        source: str,
-    ) -> Reply:
-        """Payables (2400, credit-normal) or receivables (1500) up to `end`; for payables
-        the open supplier invoices too, overdue first."""
+    async def _owed(self, ask: _BooksQuestion) -> Reply:
+        """Payables (2400, credit-normal) or receivables (1500) up to the period's end; for
+        payables the open supplier invoices too, overdue first."""
         assert self._ledger is not None
+        question, end, language = ask.intent.name, ask.end, ask.language
         account = "2400" if question == "payables" else "1500"
-        report = await self._ledger.trial_balance(principal, None, end)
+        report = await self._ledger.trial_balance(ask.principal, None, end)
         balance = lq.total_of([(a.account, a.balance) for a in report.accounts], account)
         owed = -balance if question == "payables" else balance
         event_id = await self._record_books(
-            principal,
-            LedgerQueriedData(question=question, end=end, accounts=(account,), amount=owed),
-            source,
+            ask, LedgerQueriedData(question=question, end=end, accounts=(account,), amount=owed)
         )
         key = "ledger.payables" if question == "payables" else "ledger.receivables"
         lines = [m.text(key, language, date=_date(end), amount=m.kroner(owed))]
         if question == "payables":
-            lines += await self._open_invoices(principal, language, source)
+            lines += await self._open_invoices(ask)
         return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
-    async def _open_invoices(
-        self, principal: Principal, language: m.Language, source: str
-    ) -> list[str]:
+    async def _open_invoices(self, ask: _BooksQuestion) -> list[str]:
         """The unpaid supplier invoices of the last year from the books, overdue first (by
         due date), as lines; what the books could not answer, said in a line."""
+        principal, language, source = ask.principal, ask.language, ask.source
         today = self._lookups.today()
         start = today - dt.timedelta(days=OPEN_INVOICE_DAYS - 1)
         try:
@@ -720,29 +726,21 @@ class ConversationService:
             lines.append(m.text("more", language, count=len(unpaid) - MAX_LINES))
         return lines
 
-    async def _costs(
-        self,
-        principal: Principal,
-        text: str,
-        intent: Intent,
-        start: dt.date,
-        end: dt.date,
-        language: m.Language,
-        source: str,
-    ) -> Reply:
+    async def _costs(self, ask: _BooksQuestion) -> Reply:
         """Costs of the account named, or of the group named (lq.TOPICS and the chart's
         names), per account over the period, with their sum."""
         assert self._ledger is not None
-        report = await self._ledger.trial_balance(principal, start, end)
-        names = await self._ledger.account_names(principal)
+        start, end, language = ask.start, ask.end, ask.language
+        report = await self._ledger.trial_balance(ask.principal, start, end)
+        names = await self._ledger.account_names(ask.principal)
         balances = {a.account: a.balance for a in report.accounts}
-        account = intent.account or lq.account_asked(text)
+        account = ask.intent.account or lq.account_asked(ask.text)
         span = {"start": _date(start), "end": _date(end)}
         if account is not None:
             word = f"konto {account}" if language == m.NORWEGIAN else f"account {account}"
             codes = [c for c in balances if c == account or lq.main_account(c) == account]
         else:
-            asked = lq.topic_asked(intent.topic or text)
+            asked = lq.topic_asked(ask.intent.topic or ask.text)
             if asked is None:
                 return Reply(text=m.text("help", language), language=language)
             word, topic = asked
@@ -753,7 +751,7 @@ class ConversationService:
         found = [(code, balances[code]) for code in codes if balances[code]]
         total = sum((amount for _, amount in found), Decimal("0.00"))
         event_id = await self._record_books(
-            principal,
+            ask,
             LedgerQueriedData(
                 question="costs",
                 start=start,
@@ -761,7 +759,6 @@ class ConversationService:
                 accounts=tuple(code for code, _ in found),
                 amount=total,
             ),
-            source,
         )
         if not found:
             text_ = m.text("ledger.costs.none", language, topic=word, **span)
@@ -783,32 +780,26 @@ class ConversationService:
             lines.append(m.text("ledger.costs.total", language, amount=m.kroner(total)))
         return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
-    async def _account(
-        self,
-        principal: Principal,
-        text: str,
-        intent: Intent,
-        start: dt.date,
-        end: dt.date,
-        language: m.Language,
-        source: str,
-    ) -> Reply:
+    async def _account(self, ask: _BooksQuestion) -> Reply:
         """The ledger balance of one account: a balance-sheet account (classes 1–2) up to
         the period's end, a result account (3–8) over the period (the year so far)."""
         assert self._ledger is not None
-        account = intent.account or lq.account_asked(text)
+        start, end, language = ask.start, ask.end, ask.language
+        account = ask.intent.account or lq.account_asked(ask.text)
         if account is None:
             return Reply(text=m.text("ledger.account.missing", language), language=language)
         balance_sheet = statements.account_class(account) in ("1", "2", None)
-        report = await self._ledger.trial_balance(principal, None if balance_sheet else start, end)
+        report = await self._ledger.trial_balance(
+            ask.principal, None if balance_sheet else start, end
+        )
         pairs = [(a.account, a.balance) for a in report.accounts]
         if ":" in account:
             balance = sum((b for c, b in pairs if c == account), Decimal("0.00"))
         else:
             balance = lq.total_of(pairs, account)
-        names = await self._ledger.account_names(principal)
+        names = await self._ledger.account_names(ask.principal)
         event_id = await self._record_books(
-            principal,
+            ask,
             LedgerQueriedData(
                 question="account_balance",
                 start=None if balance_sheet else start,
@@ -816,7 +807,6 @@ class ConversationService:
                 accounts=(account,),
                 amount=balance,
             ),
-            source,
         )
         amount, side = lq.signed(balance, lambda key: m.text(key, language))
         values = {
@@ -833,20 +823,14 @@ class ConversationService:
             )
         return Reply(text=text_, language=language, event_id=event_id)
 
-    async def _journal(
-        self,
-        principal: Principal,
-        text: str,
-        intent: Intent,
-        language: m.Language,
-        source: str,
-    ) -> Reply:
+    async def _journal(self, ask: _BooksQuestion) -> Reply:
         """The latest journal entries (newest first): date, text, amount and who approved
         them (the proposal's decider; for a manual entry the one who posted it)."""
-        self._authorizer.check(principal, "reports:read")
-        count = intent.count or lq.entries_asked(text)
+        language = ask.language
+        self._authorizer.check(ask.principal, "reports:read")
+        count = ask.intent.count or lq.entries_asked(ask.text)
         count = max(1, min(count, lq.MAX_ENTRIES))
-        tenant = principal.tenant_id
+        tenant = ask.principal.tenant_id
         async with self._uow() as uow:
             posted = await uow.events.query(
                 tenant,
@@ -864,7 +848,7 @@ class ConversationService:
                     deciders[event.id] = view.decided_by if view is not None else None
         entries = [e for e in posted if isinstance(e.data, JournalEntryPostedData)]
         event_id = await self._record_books(
-            principal, LedgerQueriedData(question="journal", count=len(entries)), source
+            ask, LedgerQueriedData(question="journal", count=len(entries))
         )
         if not entries:
             text_ = m.text("ledger.journal.none", language)

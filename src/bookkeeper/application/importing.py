@@ -33,6 +33,7 @@ from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import Status, decode_payload
 from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
 from bookkeeper.domain.text import unfit_in
+from bookkeeper.domain.walk import first
 
 #: Events per transaction: large enough for PostgreSQL's bulk path to pay off, small
 #: enough that a batch's JSON stays a few MB.
@@ -72,23 +73,10 @@ class EventLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 _decoder = msgspec.json.Decoder(EventLine)
 
 
-def _unfit_text(value: Any, path: str) -> str | None:
-    """Where a text of an event's data holds a control character (a line break or a tab
-    aside) or a bidi override, and which: the API and the bus refuse both (domain.text)."""
-    if isinstance(value, str):
-        unfit = unfit_in(value, breaks=True)
-        return None if unfit is None else f"{path} must not contain {unfit}"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _unfit_text(item, f"{path}.{key}")
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _unfit_text(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
+def _unfit_text(value: Any) -> str | None:
+    """Which control character (a line break or a tab aside) or bidi override a text holds:
+    the API and the bus refuse both (domain.text)."""
+    return unfit_in(value, breaks=True) if isinstance(value, str) else None
 
 
 def parse_line(number: int, raw: bytes) -> RecordedEvent:
@@ -109,9 +97,10 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
         repeated = duplicate_key(raw)
         if repeated is not None:  # which of the two was meant? (ADR 0049, round three)
             raise ValueError(f"{repeated} appears more than once in its object")
-        unfit = _unfit_text(msgspec.to_builtins(payload), "$.data")
+        unfit = first(msgspec.to_builtins(payload), _unfit_text, "$.data")
         if unfit is not None:  # read otherwise than it is stored (ADR 0049, round four)
-            raise ValueError(unfit)
+            where, what = unfit
+            raise ValueError(f"{where} must not contain {what}")
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, DomainError) as error:
         raise BadImportLine(number, str(error) or type(error).__name__) from None
     return RecordedEvent(

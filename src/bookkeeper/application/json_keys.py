@@ -24,6 +24,8 @@ from typing import Any, Final
 
 import msgspec
 
+from bookkeeper.domain.walk import first
+
 _DECODER: Final = msgspec.json.Decoder()
 _ENCODER: Final = msgspec.json.Encoder()
 #: The start of `\u003a` / `\u003A`, the only way to write a colon without a `:` byte.
@@ -72,23 +74,15 @@ def _name_it(body: bytes, root: str) -> str | None:
         value = json.loads(body, object_pairs_hook=_pairs)
     except (ValueError, RecursionError):
         return None
-    return _find(value, root)
+    found = first(value, _repeated, root, _shown)
+    if found is None:
+        return None
+    path, name = found
+    return f"{path}.{_shown(name)}"
 
 
-def _find(value: Any, path: str) -> str | None:
-    if isinstance(value, dict):
-        if isinstance(value, _Repeated):
-            return f"{path}.{_shown(value.name)}"
-        for name, item in value.items():
-            found = _find(item, f"{path}.{_shown(name)}")
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _find(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
+def _repeated(value: Any) -> str | None:
+    return value.name if isinstance(value, _Repeated) else None
 
 
 def _shown(name: str) -> str:

@@ -59,8 +59,10 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.rules import foreign_currency
 from bookkeeper.domain.text import control_in, has_visible, steering_in, tidy
+from bookkeeper.domain.walk import first
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_ENCODER: Final = msgspec.json.Encoder()
 _MAX_TEXT = 200
 _MAX_ACCOUNT = 32
 _EARLIEST = dt.date(2000, 1, 1)
@@ -174,7 +176,11 @@ def _check_date(field: str, value: dt.date) -> None:
 def check_text_safe(payload: Payload) -> None:
     """Refuse NUL characters anywhere in a payload: no database keeps them in text or JSON,
     and no real document needs them."""
-    if _has_nul(msgspec.to_builtins(payload)):
+    # Every proposal asks (P1): JSON writes a NUL as `\u0000`, so without that text (in
+    # C, a µs) there is none; with it, the walk tells a NUL from a written-out backslash.
+    if b"\\u0000" not in _ENCODER.encode(payload):
+        return
+    if first(msgspec.to_builtins(payload), _nul) is not None:
         raise InvalidProposal("text must not contain NUL (\\u0000) characters")
 
 
@@ -182,55 +188,29 @@ def check_numbers_finite(payload: Payload) -> None:
     """Refuse NaN and infinities anywhere in a payload, before any rule compares them: a
     NaN compares with nothing (a signalling one raises on every comparison and hash), and
     no document states one."""
-    if _all_finite(payload):  # the common case, without building a path per field
+    # Every proposal asks (P1): JSON writes a Decimal as its str(), so without `NaN` or
+    # `Infinity` in it there is none; with them, the walk tells a number from a text.
+    encoded = _ENCODER.encode(payload)
+    if b"NaN" not in encoded and b"Infinity" not in encoded:
         return
-    where = _non_finite(payload, "")
-    if where is not None:
+    found = first(payload, _non_finite)
+    if found is not None:
+        where, _ = found
         raise InvalidProposal(f"{where or 'a number'} must be a finite number")
 
 
-def _all_finite(value: Any) -> bool:
-    """Whether no Decimal in `value` is NaN or infinite (every proposal asks: the fields
-    are read off the class, not `msgspec.structs.fields`, which evaluates the class's
-    annotations on every call)."""
-    if isinstance(value, Decimal):
-        return value.is_finite()
-    if isinstance(value, msgspec.Struct):
-        return all(_all_finite(getattr(value, name)) for name in value.__struct_fields__)
-    if isinstance(value, list | tuple):
-        return all(_all_finite(item) for item in value)
-    return True
+def _non_finite(value: Any) -> bool | None:
+    """True for a NaN or infinite Decimal."""
+    return True if isinstance(value, Decimal) and not value.is_finite() else None
 
 
-def _non_finite(value: Any, path: str) -> str | None:
-    """The path (camelCase) of the first NaN or infinite Decimal in `value`, else None."""
-    if isinstance(value, Decimal):
-        return None if value.is_finite() else path
-    if isinstance(value, msgspec.Struct):
-        cls = type(value)
-        for attribute, encoded in zip(
-            cls.__struct_fields__, cls.__struct_encode_fields__, strict=True
-        ):
-            name = f"{path}.{encoded}" if path else encoded
-            found = _non_finite(getattr(value, attribute), name)
-            if found is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = _non_finite(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
-
-
-def _has_nul(value: Any) -> bool:
+def _nul(value: Any) -> bool | None:
+    """True for a text, or an object's member name, that holds a NUL."""
     if isinstance(value, str):
-        return "\x00" in value
+        return True if "\x00" in value else None
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
+        return True if any(isinstance(key, str) and "\x00" in key for key in value) else None
+    return None
 
 
 def check_document_date(data: ProposalData) -> None:
