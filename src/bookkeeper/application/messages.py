@@ -553,6 +553,16 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "en tjeneste kjøpt fra utlandet uten mva: bokført med omvendt avgiftsplikt (SAF-T 86), "
          "25 % mva beregnet som utgående og fradragsført som inngående; korriger "
          "reverseCharge til false hvis det ikke er en tjeneste"),
+        (r"a service used abroad where it is supplied \(accommodation, food and drink, "
+         r"transport, parking, admission\): no reverse charge and no Norwegian input VAT; "
+         r"any foreign VAT is part of the cost, booked gross",
+         "en tjeneste brukt i utlandet der den ytes (overnatting, mat og drikke, transport, "
+         "parkering, inngangsbillett): ingen omvendt avgiftsplikt og ingen norsk inngående "
+         "mva; utenlandsk mva er en del av kostnaden, ført brutto"),
+        (r"the company is not VAT-registered: no reverse charge on a service bought from "
+         r"abroad; booked gross as the cost",
+         "selskapet er ikke mva-registrert: ingen omvendt avgiftsplikt på tjenester kjøpt fra "
+         "utlandet; ført brutto som kostnad"),
         (r"the only amount on the document, read as the total \(no total label\)",
          "det eneste beløpet i dokumentet, lest som totalen (uten etikett for total)"),
         (r"a negative amount \((?P<a>.+)\) was read: a credit, not a purchase; (?P<p>\S+) "

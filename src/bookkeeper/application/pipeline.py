@@ -55,7 +55,7 @@ from bookkeeper.application.ports import (
 from bookkeeper.application.projections import pattern_of
 from bookkeeper.application.tax_rates import read_valid_rates
 from bookkeeper.domain import bank_matching, money
-from bookkeeper.domain.accounts import DEFAULT_VAT_RATE, choose_account
+from bookkeeper.domain.accounts import DEFAULT_VAT_RATE, choose_account, default_account
 from bookkeeper.domain.confidence import Confidence
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
@@ -73,7 +73,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.patterns import Pattern, normalise_merchant
 from bookkeeper.domain.review import ReviewDecision
-from bookkeeper.domain.rules import REVERSE_CHARGE_WORDING
+from bookkeeper.domain.rules import REVERSE_CHARGE_WORDING, place_bound
 
 #: Payment terms assumed for an invoice without a due date (with a warning).
 DEFAULT_PAYMENT_DAYS: Final = 14
@@ -85,6 +85,19 @@ REVERSE_CHARGE_WARNING: Final = (
     "a service bought from abroad without VAT: booked as reverse charge (SAF-T 86), the "
     "25 % VAT calculated as output VAT and deducted as input VAT; correct reverseCharge to "
     "false if it is not a service"
+)
+#: What the reviewer reads on a hotel, meal, taxi, parking or ticket bought abroad (ADR 0056,
+#: addendum 3): it is not reverse charged and carries no Norwegian VAT.
+PLACE_BOUND_ABROAD_WARNING: Final = (
+    "a service used abroad where it is supplied (accommodation, food and drink, transport, "
+    "parking, admission): no reverse charge and no Norwegian input VAT; any foreign VAT is "
+    "part of the cost, booked gross"
+)
+#: What the reviewer reads when a service from abroad is not reverse charged because the
+#: company is not VAT-registered (the tenant's `vatRegistered`).
+NOT_VAT_REGISTERED_WARNING: Final = (
+    "the company is not VAT-registered: no reverse charge on a service bought from abroad; "
+    "booked gross as the cost"
 )
 _MAX_TEXT: Final = 200
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
@@ -191,7 +204,11 @@ class DocumentPipeline:
         warnings = list(extraction.warnings)
         received = self._clock.now().astimezone(OSLO).date()
         valid_rates = await read_valid_rates(self._uow, tenant, extraction.date or received)
-        facts = _Facts.of(extraction, warnings, received, valid_rates)
+        async with self._uow() as uow:
+            company = await uow.settings.review_rules(tenant)
+        facts = _Facts.of(
+            extraction, warnings, received, valid_rates, vat_registered=company.vat_registered
+        )
         if facts.unread:
             source = {**(source or {}), UNREAD_SOURCE_KEY: ",".join(facts.unread)}
         patterns = await self._patterns(tenant, facts.merchant)
@@ -459,7 +476,11 @@ class _Facts:
         warnings: list[str],
         received: dt.date,
         valid_rates: frozenset[Decimal] | None = None,
+        *,
+        vat_registered: bool = True,
     ) -> None:
+        #: Only a VAT-registered company accounts for reverse charge (ADR 0056, addendum 3).
+        self.vat_registered = vat_registered
         #: The VAT rates valid on the document's date (issue 12: the rates as data).
         self._rates = money.NORWEGIAN_VAT_RATES if valid_rates is None else valid_rates
         self.warnings = warnings
@@ -515,6 +536,40 @@ class _Facts:
         self._reverse_wording = extraction.reverse_charge or any(
             REVERSE_CHARGE_WORDING.search(snippet) for snippet in extraction.evidence.values()
         )
+        #: A service used where it is supplied (hotel, meal, taxi, parking, ticket), by the
+        #: wording of the seller's name, the lines and the evidence, or the merchant's
+        #: default account being travel (ADR 0056, addendum 3).
+        self.place_bound = place_bound(
+            [
+                self.merchant or "",
+                *(line.description or "" for line in self._lines),
+                *extraction.evidence.values(),
+            ]
+        ) or (
+            self.merchant is not None
+            and default_account(self.merchant, Decimal(0)).category == "travel"
+        )
+        if self.place_bound and self.currency != "NOK" and self.organization_number is None:
+            self._used_abroad(extraction)
+
+    def _used_abroad(self, extraction: Extraction) -> None:
+        """A place-bound service bought abroad carries the foreign country's VAT, which is
+        no Norwegian input VAT: the gross is booked at 0 % on the cost, line by line."""
+        self.vat_rate = Decimal("0")
+        self.vat_amount = Decimal("0.00")
+        self._lines = tuple(
+            msgspec.structs.replace(
+                line,
+                gross=line.gross
+                if line.gross is not None or line.net is None
+                else line.net + (line.vat_amount or Decimal("0.00")),
+                net=None,
+                vat_amount=None,
+                vat_rate=Decimal("0"),
+            )
+            for line in extraction.lines
+        )
+        self.warnings.append(PLACE_BOUND_ABROAD_WARNING)
 
     def reverse_charge(self, vat_rate: Decimal, line_items: tuple[LineItem, ...]) -> bool:
         """A purchase — an invoice (ADR 0056), a receipt or an expense paid by card (its
@@ -523,14 +578,24 @@ class _Facts:
         organisation number, and either says so ("reverse charge", "omvendt
         avgiftsplikt" …) or bills in another currency than NOK. Goods bought abroad come
         with the customs' import VAT on a document of their own; a reviewer who knows
-        this is goods corrects reverseCharge to false."""
+        this is goods corrects reverseCharge to false.
+
+        Never for a service used where it is supplied (`place_bound`), and not for a
+        company that is not VAT-registered (said in a warning) — ADR 0056, addendum 3."""
+        if self.place_bound:
+            return False
         if vat_rate != 0 or (self.vat_amount is not None and self.vat_amount != 0):
             return False
         if any(item.vat_rate != 0 for item in line_items):
             return False
         if self.organization_number is not None:
             return False
-        return self._reverse_wording or self.currency != "NOK"
+        if not (self._reverse_wording or self.currency != "NOK"):
+            return False
+        if not self.vat_registered:
+            self.warnings.append(NOT_VAT_REGISTERED_WARNING)
+            return False
+        return True
 
     @classmethod
     def of(
@@ -539,8 +604,10 @@ class _Facts:
         warnings: list[str],
         received: dt.date,
         valid_rates: frozenset[Decimal] | None = None,
+        *,
+        vat_registered: bool = True,
     ) -> _Facts:
-        return cls(extraction, warnings, received, valid_rates)
+        return cls(extraction, warnings, received, valid_rates, vat_registered=vat_registered)
 
     def line_items(self, vat_rate: Decimal) -> tuple[LineItem, ...]:
         """The invoice's lines when each is usable and they add up to the gross amount."""
