@@ -362,6 +362,10 @@ class DocumentPipeline:
         by_rate = facts.document_type != "invoice" or facts.credit_note
         parts = facts.receipt_parts() if by_rate else ()
         choice = choose_account(facts.merchant, facts.vat_rate, patterns)
+        if by_rate and not parts and facts.tip is not None and facts.vat_rate is None:
+            # A tip on a receipt without a rate read: the bill at the rate assumed (a
+            # pattern's or the default), the tip still outside it.
+            parts = facts.receipt_parts(assumed_rate=choice.vat_rate)
         vat_rate = choice.vat_rate
         guessed = choice.vat_rate_assumed
         if guessed:
@@ -531,6 +535,9 @@ class _Facts:
         #: its (foreign) IBAN (issue 13: compared with the supplier's known one).
         self.payment_account = _text(extraction.bank_account) or _text(extraction.iban)
         self._lines = extraction.lines
+        #: A tip paid with the bill: outside the VAT base (ADR 0052, addendum).
+        tip = _amount(extraction.tip)
+        self.tip = tip if tip is not None and tip < gross and not self.credit_note else None
         #: The seller says the buyer accounts for the VAT (ADR 0056), in its text or in the
         #: snippets an extractor read its fields from.
         self._reverse_wording = extraction.reverse_charge or any(
@@ -625,7 +632,28 @@ class _Facts:
             return ()
         return tuple(items)
 
-    def receipt_parts(self) -> tuple[LineItem, ...]:
+    def _keep_tip_out(
+        self, by_rate: dict[Decimal, Decimal], usable: bool, assumed_rate: Decimal | None
+    ) -> None:
+        """A tip is no part of any VAT base (it is given, not paid for a supply): when the
+        breakdown read adds up to the total less the tip, or there is none and one rate
+        was read (or is assumed), the tip becomes a 0 % part of its own (ADR 0052,
+        addendum). A breakdown
+        that already holds it (the offline reader's bill-and-tip lines) is left as it is."""
+        tip = self.tip
+        if tip is None:
+            return
+        if by_rate and usable and sum(by_rate.values()) == self.gross - tip:
+            by_rate[Decimal("0")] = by_rate.get(Decimal("0"), Decimal("0.00")) + tip
+        elif not self._lines and (rate := self.vat_rate or assumed_rate):
+            by_rate.update({rate: self.gross - tip, Decimal("0"): tip})
+        else:
+            return
+        said = f"a tip of {money.kroner_text(tip)} is in the total (no VAT on it)"
+        if said not in self.warnings:
+            self.warnings.append(said)
+
+    def receipt_parts(self, assumed_rate: Decimal | None = None) -> tuple[LineItem, ...]:
         """A receipt's parts per VAT rate (ADR 0052), gross per rate, when its lines hold
         two rates or more and add up to the gross amount; they then set the headline rate
         (the largest part's) and the VAT (the sum of the parts'). Lines that do not add up
@@ -643,6 +671,7 @@ class _Facts:
                 continue
             by_rate[rate] = by_rate.get(rate, Decimal("0.00")) + amount
         by_rate = {rate: amount for rate, amount in by_rate.items() if amount}
+        self._keep_tip_out(by_rate, usable, assumed_rate)
         if len(by_rate) < 2 and usable:
             return ()  # one rate: booked as it always was
         if not usable or len(by_rate) < 2 or sum(by_rate.values()) != self.gross:
