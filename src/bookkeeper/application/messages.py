@@ -835,7 +835,16 @@ TEXTS.update(
         "web.operating_costs": {"nb": "Driftskostnader", "en": "Operating costs"},
         "web.operating_result": {"nb": "Driftsresultat", "en": "Operating result"},
         "web.financial_items": {"nb": "Finansposter", "en": "Financial items"},
-        "web.result": {"nb": "Resultat", "en": "Result"},
+        "web.result_before_tax": {
+            "nb": "Ordinært resultat før skattekostnad",
+            "en": "Result before tax",
+        },
+        "web.tax": {"nb": "Skattekostnad", "en": "Tax"},
+        "web.result": {"nb": "Årsresultat", "en": "Annual result"},
+        "web.dispositions": {
+            "nb": "Overføringer og disponeringer",
+            "en": "Transfers and dispositions",
+        },
         "web.total_assets": {"nb": "Sum eiendeler", "en": "Total assets"},
         "web.total_equity_and_liabilities": {
             "nb": "Sum egenkapital og gjeld",
@@ -855,6 +864,11 @@ TEXTS.update(
             "en": "Other operating costs",
         },
         "web.group.financialItems": {"nb": "Finansposter", "en": "Financial items"},
+        "web.group.tax": {"nb": "Skattekostnad", "en": "Tax"},
+        "web.group.dispositions": {
+            "nb": "Overføringer og disponeringer",
+            "en": "Transfers and dispositions",
+        },
         "web.group.assets": {"nb": "Eiendeler", "en": "Assets"},
         "web.group.equityAndLiabilities": {
             "nb": "Egenkapital og gjeld",
@@ -1375,12 +1389,12 @@ TEXTS.update(
             "nb": (
                 "  Driftsinntekter: {revenue}\n  Driftskostnader: {costs}\n"
                 "  Driftsresultat: {operating}\n  Finansposter: {financial}\n"
-                "  Resultat: {result} ({verdict})"
+                "  Skattekostnad: {tax}\n  Årsresultat: {result} ({verdict})"
             ),
             "en": (
                 "  Operating revenue: {revenue}\n  Operating costs: {costs}\n"
                 "  Operating result: {operating}\n  Financial items: {financial}\n"
-                "  Result: {result} ({verdict})"
+                "  Tax: {tax}\n  Annual result: {result} ({verdict})"
             ),
         },
         "ledger.profit": {"nb": "overskudd", "en": "profit"},
