@@ -15,6 +15,7 @@ import pytest
 from bookkeeper.application import messages
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.pipeline import (
+    FOREIGN_VAT_WARNING,
     NOT_VAT_REGISTERED_WARNING,
     PLACE_BOUND_ABROAD_WARNING,
     DocumentPipeline,
@@ -109,6 +110,39 @@ async def test_place_bound_services_abroad_are_not_reverse_charged(fields: Any) 
     assert PLACE_BOUND_ABROAD_WARNING in proposed["warnings"]
 
 
+async def test_a_shop_abroad_charging_a_rate_norway_also_has_is_no_norwegian_input_vat() -> None:
+    """A Swedish shop's 25 % moms in SEK is Swedish VAT: booked gross at 0 %, not deducted
+    as if it were Norwegian, and no reverse charge either."""
+    proposed = await _proposed(
+        _extraction(
+            merchant_name="Clas Ohlson AB",
+            currency="SEK",
+            gross=D("1250.00"),
+            vat_amount=D("250.00"),
+            vat_rate=D("25"),
+        )
+    )
+    data = proposed["data"]
+    assert (data["vatRate"], data["vatAmount"]) == ("0", "0.00")
+    assert "reverseCharge" not in data
+    assert FOREIGN_VAT_WARNING in proposed["warnings"]
+
+
+async def test_a_norwegian_seller_billing_in_euro_keeps_its_vat() -> None:
+    proposed = await _proposed(
+        _extraction(
+            merchant_name="Kongsberg Digital AS",
+            organization_number="974760673",
+            currency="EUR",
+            gross=D("125.00"),
+            vat_amount=D("25.00"),
+            vat_rate=D("25"),
+        )
+    )
+    assert (proposed["data"]["vatRate"], proposed["data"]["vatAmount"]) == ("25", "25.00")
+    assert FOREIGN_VAT_WARNING not in proposed["warnings"]
+
+
 async def test_a_company_not_vat_registered_gets_no_reverse_charge() -> None:
     proposed = await _proposed(_extraction(), vat_registered=False)
     assert "reverseCharge" not in proposed["data"]
@@ -158,3 +192,5 @@ def test_the_warnings_are_said_in_norwegian() -> None:
     assert said.startswith("en tjeneste brukt i utlandet"), said
     said = messages.sentence(NOT_VAT_REGISTERED_WARNING, messages.NORWEGIAN)
     assert said.startswith("selskapet er ikke mva-registrert"), said
+    said = messages.sentence(FOREIGN_VAT_WARNING, messages.NORWEGIAN)
+    assert said.startswith("mva beregnet av en selger i utlandet"), said

@@ -559,6 +559,10 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "en tjeneste brukt i utlandet der den ytes (overnatting, mat og drikke, transport, "
          "parkering, inngangsbillett): ingen omvendt avgiftsplikt og ingen norsk inngående "
          "mva; utenlandsk mva er en del av kostnaden, ført brutto"),
+        (r"VAT charged by a seller abroad \(another currency, no Norwegian organisation "
+         r"number\) is no Norwegian input VAT: booked gross at 0 %, no reverse charge",
+         "mva beregnet av en selger i utlandet (annen valuta, uten norsk organisasjonsnummer) "
+         "er ikke norsk inngående mva: ført brutto med 0 %, uten omvendt avgiftsplikt"),
         (r"the company is not VAT-registered: no reverse charge on a service bought from "
          r"abroad; booked gross as the cost",
          "selskapet er ikke mva-registrert: ingen omvendt avgiftsplikt på tjenester kjøpt fra "

@@ -93,6 +93,12 @@ PLACE_BOUND_ABROAD_WARNING: Final = (
     "parking, admission): no reverse charge and no Norwegian input VAT; any foreign VAT is "
     "part of the cost, booked gross"
 )
+#: What the reviewer reads on a purchase abroad whose seller charged its own VAT (ADR 0056,
+#: addendum 3): that VAT is no Norwegian input VAT.
+FOREIGN_VAT_WARNING: Final = (
+    "VAT charged by a seller abroad (another currency, no Norwegian organisation number) is "
+    "no Norwegian input VAT: booked gross at 0 %, no reverse charge"
+)
 #: What the reviewer reads when a service from abroad is not reverse charged because the
 #: company is not VAT-registered (the tenant's `vatRegistered`).
 NOT_VAT_REGISTERED_WARNING: Final = (
@@ -556,12 +562,19 @@ class _Facts:
             self.merchant is not None
             and default_account(self.merchant, Decimal(0)).category == "travel"
         )
-        if self.place_bound and self.currency != "NOK" and self.organization_number is None:
-            self._used_abroad(extraction)
+        #: A seller abroad charged its own VAT (a Swedish shop's 25 % moms, a German 19 %).
+        self.foreign_vat = False
+        if self.currency != "NOK" and self.organization_number is None:
+            if self.place_bound:
+                self._used_abroad(extraction, PLACE_BOUND_ABROAD_WARNING)
+            elif _charges_vat(extraction):
+                self.foreign_vat = True
+                self._used_abroad(extraction, FOREIGN_VAT_WARNING)
 
-    def _used_abroad(self, extraction: Extraction) -> None:
-        """A place-bound service bought abroad carries the foreign country's VAT, which is
-        no Norwegian input VAT: the gross is booked at 0 % on the cost, line by line."""
+    def _used_abroad(self, extraction: Extraction, warning: str) -> None:
+        """A purchase abroad that carries the foreign country's VAT (a place-bound service,
+        or any whose seller charged VAT): that VAT is no Norwegian input VAT, so the gross
+        is booked at 0 % on the cost, line by line."""
         self.vat_rate = Decimal("0")
         self.vat_amount = Decimal("0.00")
         self._lines = tuple(
@@ -576,7 +589,7 @@ class _Facts:
             )
             for line in extraction.lines
         )
-        self.warnings.append(PLACE_BOUND_ABROAD_WARNING)
+        self.warnings.append(warning)
 
     def reverse_charge(self, vat_rate: Decimal, line_items: tuple[LineItem, ...]) -> bool:
         """A purchase — an invoice (ADR 0056), a receipt or an expense paid by card (its
@@ -589,7 +602,7 @@ class _Facts:
 
         Never for a service used where it is supplied (`place_bound`), and not for a
         company that is not VAT-registered (said in a warning) — ADR 0056, addendum 3."""
-        if self.place_bound:
+        if self.place_bound or self.foreign_vat:
             return False
         if vat_rate != 0 or (self.vat_amount is not None and self.vat_amount != 0):
             return False
@@ -691,6 +704,14 @@ class _Facts:
             (money.vat_of_gross(part.amount, part.vat_rate) for part in parts), Decimal("0.00")
         )
         return parts
+
+
+def _charges_vat(extraction: Extraction) -> bool:
+    """Whether the document shows VAT charged: a VAT amount or rate above zero, on the
+    whole or on a line."""
+    figures = [extraction.vat_amount, extraction.vat_rate]
+    figures += [x for line in extraction.lines for x in (line.vat_amount, line.vat_rate)]
+    return any(x is not None and x.is_finite() and x > 0 for x in figures)
 
 
 def _unread_amount(read: Decimal | None) -> str:
