@@ -274,3 +274,16 @@ async def test_a_credit_note_is_read_as_one_naming_its_invoice(env: Env) -> None
         False,
         None,
     )
+
+
+async def test_a_tip_is_read_apart_and_the_prompt_keeps_it_out_of_the_vat(env: Env) -> None:
+    """ADR 0052, addendum: the tool has a `tip` field (outside VAT); pant is in its base."""
+    env.fake.answer_next(tool_input={**RECEIPT, "tip": "50.00"})
+    result = await env.extractor().extract(PDF, "application/pdf", "restaurant.pdf")
+    assert result.tip == Decimal("50.00")
+    body = env.fake.requests[-1]["body"]
+    schema = body["tools"][0]["input_schema"]
+    assert "tip" in schema["required"] and "tip" in schema["properties"]
+    assert "outside VAT" in body["system"] and "pant" in body["system"]
+    plain = await env.extractor().extract(PDF, "application/pdf", "kvittering.pdf")
+    assert plain.tip is None

@@ -165,6 +165,12 @@ async def test_the_income_statement_groups_by_ns4102(api: Api) -> None:
     costs = Decimal("300.00") + Decimal("400.10")
     assert Decimal(body["operatingResult"]) == revenue - costs
     assert Decimal(body["result"]) == revenue - costs + Decimal("12.30")
+    # No tax (83xx) nor dispositions (88xx–89xx) posted: the result before tax is the result.
+    assert (body["resultBeforeTax"], body["tax"], body["dispositions"]) == (
+        body["result"],
+        "0.00",
+        "0.00",
+    )
     table = rows(
         await api.client.get(
             f"{API}/reports/income-statement",

@@ -266,7 +266,7 @@ async def test_the_result_so_far_this_year() -> None:
         "Resultat 01.01.2026 – 20.11.2026:\n"
         "  Driftsinntekter: 8 000,00 kr\n  Driftskostnader: 3 746,43 kr\n"
         "  Driftsresultat: 4 253,57 kr\n  Finansposter: 12,50 kr\n"
-        "  Resultat: 4 266,07 kr (overskudd)"
+        "  Skattekostnad: 0,00 kr\n  Årsresultat: 4 266,07 kr (overskudd)"
     )
     assert data == LedgerQueriedData(
         question="result", start=dt.date(2026, 1, 1), end=TODAY, amount=D("4266.07")
@@ -277,7 +277,7 @@ async def test_the_result_of_a_named_month_and_of_last_year_in_english() -> None
     chat = await books_chat()
     text, _, data = await ask(chat, "hvordan gikk resultatet i november?")
     assert text.startswith("Resultat 01.11.2026 – 20.11.2026:\n  Driftsinntekter: 0,00 kr\n")
-    assert text.endswith("  Resultat: -2 946,43 kr (underskudd)")
+    assert text.endswith("  Årsresultat: -2 946,43 kr (underskudd)")
     assert data.amount == D("-2946.43")
     text, language, data = await ask(chat, "what was the result last year?")
     assert language == "en"
@@ -285,7 +285,7 @@ async def test_the_result_of_a_named_month_and_of_last_year_in_english() -> None
         "Result 01.01.2025 – 31.12.2025:\n"
         "  Operating revenue: 5 000,00 kr\n  Operating costs: 100,00 kr\n"
         "  Operating result: 4 900,00 kr\n  Financial items: 0,00 kr\n"
-        "  Result: 4 900,00 kr (profit)"
+        "  Tax: 0,00 kr\n  Annual result: 4 900,00 kr (profit)"
     )
     assert (data.start, data.end) == (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
 

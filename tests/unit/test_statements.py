@@ -37,7 +37,8 @@ def test_assets_equal_equity_liabilities_and_the_result(totals: dict[str, Decima
     statement = income_statement(totals.items(), no_names)
     assert sheet.unclassified == []
     assert sheet.total_assets == sheet.total_equity_and_liabilities
-    assert sheet.unallocated_result == statement.result
+    # What is not yet closed into equity: the annual result less what 88–89 allocated.
+    assert sheet.unallocated_result == statement.result - statement.dispositions
 
 
 @given(balanced_totals())
@@ -47,7 +48,8 @@ def test_every_result_account_lands_in_exactly_one_group(totals: dict[str, Decim
     assert len(shown) == len(set(shown))
     expected = {c for c, b in totals.items() if account_class(c) in set("345678") and b != 0}
     assert set(shown) == expected
-    assert statement.result == statement.operating_result + statement.financial_items
+    assert statement.result_before_tax == statement.operating_result + statement.financial_items
+    assert statement.result == statement.result_before_tax - statement.tax
 
 
 def test_classes_follow_the_first_digit_of_the_main_account() -> None:
@@ -64,6 +66,8 @@ def test_classes_follow_the_first_digit_of_the_main_account() -> None:
         "payroll": Decimal("50.00"),
         "otherOperatingCosts": Decimal("25.00"),
         "financialItems": Decimal("-3.00"),
+        "tax": Decimal("0.00"),
+        "dispositions": Decimal("0.00"),
     }
     assert statement.groups[0].lines[0].name == "Salgsinntekt"
     assert statement.result == Decimal("322.00")
@@ -71,3 +75,33 @@ def test_classes_follow_the_first_digit_of_the_main_account() -> None:
     assert account_class("ABC") is None
     sheet = balance_sheet([("9000", Decimal("1")), ("X1", Decimal("-1"))], no_names)
     assert [line.account for line in sheet.unclassified] == ["9000", "X1"]
+
+
+def test_tax_is_below_the_result_before_tax_and_dispositions_after_the_annual_result() -> None:
+    """NS 4102 / SAF-T grouping: 80–82 financial items, 83xx tax cost (skattekostnad),
+    88xx–89xx the annual result's transfers and dispositions (resultatDisponering)."""
+    totals = [
+        ("3000", Decimal("-1000")),  # revenue
+        ("6300", Decimal("200")),  # costs
+        ("8050", Decimal("-10")),  # interest income
+        ("8150", Decimal("30")),  # interest cost
+        ("8300", Decimal("171.60")),  # tax payable on the ordinary result
+        ("8800", Decimal("608.40")),  # annual result transferred …
+        ("2050", Decimal("-608.40")),  # … to other equity
+        ("2500", Decimal("-171.60")),  # tax payable
+        ("1920", Decimal("780")),  # what came in, net
+    ]
+    statement = income_statement(totals, no_names)
+    by_key = {g.key: g for g in statement.groups}
+    assert [line.account for line in by_key["financialItems"].lines] == ["8050", "8150"]
+    assert [line.account for line in by_key["tax"].lines] == ["8300"]
+    assert [line.account for line in by_key["dispositions"].lines] == ["8800"]
+    assert statement.operating_result == Decimal("800.00")
+    assert statement.financial_items == Decimal("-20.00")
+    assert statement.result_before_tax == Decimal("780.00")
+    assert statement.tax == Decimal("171.60")
+    assert statement.result == Decimal("608.40")  # neither the tax nor 8800 as a financial item
+    assert statement.dispositions == Decimal("608.40")  # shown, not subtracted
+    sheet = balance_sheet(totals, no_names)
+    assert sheet.unallocated_result == Decimal("0.00")  # closed into equity
+    assert sheet.total_assets == sheet.total_equity_and_liabilities

@@ -660,6 +660,7 @@ class ConversationService:
                 costs=m.kroner(report.operating_costs),
                 operating=m.kroner(report.operating_result),
                 financial=m.kroner(report.financial_items),
+                tax=m.kroner(report.tax),
                 result=m.kroner(report.result),
                 verdict=m.text(verdict if report.result else "ledger.even", language),
             ),

@@ -553,6 +553,20 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "en tjeneste kjøpt fra utlandet uten mva: bokført med omvendt avgiftsplikt (SAF-T 86), "
          "25 % mva beregnet som utgående og fradragsført som inngående; korriger "
          "reverseCharge til false hvis det ikke er en tjeneste"),
+        (r"a service used abroad where it is supplied \(accommodation, food and drink, "
+         r"transport, parking, admission\): no reverse charge and no Norwegian input VAT; "
+         r"any foreign VAT is part of the cost, booked gross",
+         "en tjeneste brukt i utlandet der den ytes (overnatting, mat og drikke, transport, "
+         "parkering, inngangsbillett): ingen omvendt avgiftsplikt og ingen norsk inngående "
+         "mva; utenlandsk mva er en del av kostnaden, ført brutto"),
+        (r"VAT charged by a seller abroad \(another currency, no Norwegian organisation "
+         r"number\) is no Norwegian input VAT: booked gross at 0 %, no reverse charge",
+         "mva beregnet av en selger i utlandet (annen valuta, uten norsk organisasjonsnummer) "
+         "er ikke norsk inngående mva: ført brutto med 0 %, uten omvendt avgiftsplikt"),
+        (r"the company is not VAT-registered: no reverse charge on a service bought from "
+         r"abroad; booked gross as the cost",
+         "selskapet er ikke mva-registrert: ingen omvendt avgiftsplikt på tjenester kjøpt fra "
+         "utlandet; ført brutto som kostnad"),
         (r"the only amount on the document, read as the total \(no total label\)",
          "det eneste beløpet i dokumentet, lest som totalen (uten etikett for total)"),
         (r"a negative amount \((?P<a>.+)\) was read: a credit, not a purchase; (?P<p>\S+) "
@@ -825,7 +839,16 @@ TEXTS.update(
         "web.operating_costs": {"nb": "Driftskostnader", "en": "Operating costs"},
         "web.operating_result": {"nb": "Driftsresultat", "en": "Operating result"},
         "web.financial_items": {"nb": "Finansposter", "en": "Financial items"},
-        "web.result": {"nb": "Resultat", "en": "Result"},
+        "web.result_before_tax": {
+            "nb": "Ordinært resultat før skattekostnad",
+            "en": "Result before tax",
+        },
+        "web.tax": {"nb": "Skattekostnad", "en": "Tax"},
+        "web.result": {"nb": "Årsresultat", "en": "Annual result"},
+        "web.dispositions": {
+            "nb": "Overføringer og disponeringer",
+            "en": "Transfers and dispositions",
+        },
         "web.total_assets": {"nb": "Sum eiendeler", "en": "Total assets"},
         "web.total_equity_and_liabilities": {
             "nb": "Sum egenkapital og gjeld",
@@ -845,6 +868,11 @@ TEXTS.update(
             "en": "Other operating costs",
         },
         "web.group.financialItems": {"nb": "Finansposter", "en": "Financial items"},
+        "web.group.tax": {"nb": "Skattekostnad", "en": "Tax"},
+        "web.group.dispositions": {
+            "nb": "Overføringer og disponeringer",
+            "en": "Transfers and dispositions",
+        },
         "web.group.assets": {"nb": "Eiendeler", "en": "Assets"},
         "web.group.equityAndLiabilities": {
             "nb": "Egenkapital og gjeld",
@@ -1365,12 +1393,12 @@ TEXTS.update(
             "nb": (
                 "  Driftsinntekter: {revenue}\n  Driftskostnader: {costs}\n"
                 "  Driftsresultat: {operating}\n  Finansposter: {financial}\n"
-                "  Resultat: {result} ({verdict})"
+                "  Skattekostnad: {tax}\n  Årsresultat: {result} ({verdict})"
             ),
             "en": (
                 "  Operating revenue: {revenue}\n  Operating costs: {costs}\n"
                 "  Operating result: {operating}\n  Financial items: {financial}\n"
-                "  Result: {result} ({verdict})"
+                "  Tax: {tax}\n  Annual result: {result} ({verdict})"
             ),
         },
         "ledger.profit": {"nb": "overskudd", "en": "profit"},

@@ -55,7 +55,7 @@ from bookkeeper.application.ports import (
 from bookkeeper.application.projections import pattern_of
 from bookkeeper.application.tax_rates import read_valid_rates
 from bookkeeper.domain import bank_matching, money
-from bookkeeper.domain.accounts import DEFAULT_VAT_RATE, choose_account
+from bookkeeper.domain.accounts import DEFAULT_VAT_RATE, choose_account, default_account
 from bookkeeper.domain.confidence import Confidence
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
@@ -73,7 +73,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.patterns import Pattern, normalise_merchant
 from bookkeeper.domain.review import ReviewDecision
-from bookkeeper.domain.rules import REVERSE_CHARGE_WORDING
+from bookkeeper.domain.rules import REVERSE_CHARGE_WORDING, place_bound
 
 #: Payment terms assumed for an invoice without a due date (with a warning).
 DEFAULT_PAYMENT_DAYS: Final = 14
@@ -85,6 +85,25 @@ REVERSE_CHARGE_WARNING: Final = (
     "a service bought from abroad without VAT: booked as reverse charge (SAF-T 86), the "
     "25 % VAT calculated as output VAT and deducted as input VAT; correct reverseCharge to "
     "false if it is not a service"
+)
+#: What the reviewer reads on a hotel, meal, taxi, parking or ticket bought abroad (ADR 0056,
+#: addendum 3): it is not reverse charged and carries no Norwegian VAT.
+PLACE_BOUND_ABROAD_WARNING: Final = (
+    "a service used abroad where it is supplied (accommodation, food and drink, transport, "
+    "parking, admission): no reverse charge and no Norwegian input VAT; any foreign VAT is "
+    "part of the cost, booked gross"
+)
+#: What the reviewer reads on a purchase abroad whose seller charged its own VAT (ADR 0056,
+#: addendum 3): that VAT is no Norwegian input VAT.
+FOREIGN_VAT_WARNING: Final = (
+    "VAT charged by a seller abroad (another currency, no Norwegian organisation number) is "
+    "no Norwegian input VAT: booked gross at 0 %, no reverse charge"
+)
+#: What the reviewer reads when a service from abroad is not reverse charged because the
+#: company is not VAT-registered (the tenant's `vatRegistered`).
+NOT_VAT_REGISTERED_WARNING: Final = (
+    "the company is not VAT-registered: no reverse charge on a service bought from abroad; "
+    "booked gross as the cost"
 )
 _MAX_TEXT: Final = 200
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
@@ -191,7 +210,11 @@ class DocumentPipeline:
         warnings = list(extraction.warnings)
         received = self._clock.now().astimezone(OSLO).date()
         valid_rates = await read_valid_rates(self._uow, tenant, extraction.date or received)
-        facts = _Facts.of(extraction, warnings, received, valid_rates)
+        async with self._uow() as uow:
+            company = await uow.settings.review_rules(tenant)
+        facts = _Facts.of(
+            extraction, warnings, received, valid_rates, vat_registered=company.vat_registered
+        )
         if facts.unread:
             source = {**(source or {}), UNREAD_SOURCE_KEY: ",".join(facts.unread)}
         patterns = await self._patterns(tenant, facts.merchant)
@@ -345,6 +368,10 @@ class DocumentPipeline:
         by_rate = facts.document_type != "invoice" or facts.credit_note
         parts = facts.receipt_parts() if by_rate else ()
         choice = choose_account(facts.merchant, facts.vat_rate, patterns)
+        if by_rate and not parts and facts.tip is not None and facts.vat_rate is None:
+            # A tip on a receipt without a rate read: the bill at the rate assumed (a
+            # pattern's or the default), the tip still outside it.
+            parts = facts.receipt_parts(assumed_rate=choice.vat_rate)
         vat_rate = choice.vat_rate
         guessed = choice.vat_rate_assumed
         if guessed:
@@ -459,7 +486,11 @@ class _Facts:
         warnings: list[str],
         received: dt.date,
         valid_rates: frozenset[Decimal] | None = None,
+        *,
+        vat_registered: bool = True,
     ) -> None:
+        #: Only a VAT-registered company accounts for reverse charge (ADR 0056, addendum 3).
+        self.vat_registered = vat_registered
         #: The VAT rates valid on the document's date (issue 12: the rates as data).
         self._rates = money.NORWEGIAN_VAT_RATES if valid_rates is None else valid_rates
         self.warnings = warnings
@@ -510,11 +541,55 @@ class _Facts:
         #: its (foreign) IBAN (issue 13: compared with the supplier's known one).
         self.payment_account = _text(extraction.bank_account) or _text(extraction.iban)
         self._lines = extraction.lines
+        #: A tip paid with the bill: outside the VAT base (ADR 0052, addendum).
+        tip = _amount(extraction.tip)
+        self.tip = tip if tip is not None and tip < gross and not self.credit_note else None
         #: The seller says the buyer accounts for the VAT (ADR 0056), in its text or in the
         #: snippets an extractor read its fields from.
         self._reverse_wording = extraction.reverse_charge or any(
             REVERSE_CHARGE_WORDING.search(snippet) for snippet in extraction.evidence.values()
         )
+        #: A service used where it is supplied (hotel, meal, taxi, parking, ticket), by the
+        #: wording of the seller's name, the lines and the evidence, or the merchant's
+        #: default account being travel (ADR 0056, addendum 3).
+        self.place_bound = place_bound(
+            [
+                self.merchant or "",
+                *(line.description or "" for line in self._lines),
+                *extraction.evidence.values(),
+            ]
+        ) or (
+            self.merchant is not None
+            and default_account(self.merchant, Decimal(0)).category == "travel"
+        )
+        #: A seller abroad charged its own VAT (a Swedish shop's 25 % moms, a German 19 %).
+        self.foreign_vat = False
+        if self.currency != "NOK" and self.organization_number is None:
+            if self.place_bound:
+                self._used_abroad(extraction, PLACE_BOUND_ABROAD_WARNING)
+            elif _charges_vat(extraction):
+                self.foreign_vat = True
+                self._used_abroad(extraction, FOREIGN_VAT_WARNING)
+
+    def _used_abroad(self, extraction: Extraction, warning: str) -> None:
+        """A purchase abroad that carries the foreign country's VAT (a place-bound service,
+        or any whose seller charged VAT): that VAT is no Norwegian input VAT, so the gross
+        is booked at 0 % on the cost, line by line."""
+        self.vat_rate = Decimal("0")
+        self.vat_amount = Decimal("0.00")
+        self._lines = tuple(
+            msgspec.structs.replace(
+                line,
+                gross=line.gross
+                if line.gross is not None or line.net is None
+                else line.net + (line.vat_amount or Decimal("0.00")),
+                net=None,
+                vat_amount=None,
+                vat_rate=Decimal("0"),
+            )
+            for line in extraction.lines
+        )
+        self.warnings.append(warning)
 
     def reverse_charge(self, vat_rate: Decimal, line_items: tuple[LineItem, ...]) -> bool:
         """A purchase — an invoice (ADR 0056), a receipt or an expense paid by card (its
@@ -523,14 +598,24 @@ class _Facts:
         organisation number, and either says so ("reverse charge", "omvendt
         avgiftsplikt" …) or bills in another currency than NOK. Goods bought abroad come
         with the customs' import VAT on a document of their own; a reviewer who knows
-        this is goods corrects reverseCharge to false."""
+        this is goods corrects reverseCharge to false.
+
+        Never for a service used where it is supplied (`place_bound`), and not for a
+        company that is not VAT-registered (said in a warning) — ADR 0056, addendum 3."""
+        if self.place_bound or self.foreign_vat:
+            return False
         if vat_rate != 0 or (self.vat_amount is not None and self.vat_amount != 0):
             return False
         if any(item.vat_rate != 0 for item in line_items):
             return False
         if self.organization_number is not None:
             return False
-        return self._reverse_wording or self.currency != "NOK"
+        if not (self._reverse_wording or self.currency != "NOK"):
+            return False
+        if not self.vat_registered:
+            self.warnings.append(NOT_VAT_REGISTERED_WARNING)
+            return False
+        return True
 
     @classmethod
     def of(
@@ -539,8 +624,10 @@ class _Facts:
         warnings: list[str],
         received: dt.date,
         valid_rates: frozenset[Decimal] | None = None,
+        *,
+        vat_registered: bool = True,
     ) -> _Facts:
-        return cls(extraction, warnings, received, valid_rates)
+        return cls(extraction, warnings, received, valid_rates, vat_registered=vat_registered)
 
     def line_items(self, vat_rate: Decimal) -> tuple[LineItem, ...]:
         """The invoice's lines when each is usable and they add up to the gross amount."""
@@ -558,7 +645,28 @@ class _Facts:
             return ()
         return tuple(items)
 
-    def receipt_parts(self) -> tuple[LineItem, ...]:
+    def _keep_tip_out(
+        self, by_rate: dict[Decimal, Decimal], usable: bool, assumed_rate: Decimal | None
+    ) -> None:
+        """A tip is no part of any VAT base (it is given, not paid for a supply): when the
+        breakdown read adds up to the total less the tip, or there is none and one rate
+        was read (or is assumed), the tip becomes a 0 % part of its own (ADR 0052,
+        addendum). A breakdown
+        that already holds it (the offline reader's bill-and-tip lines) is left as it is."""
+        tip = self.tip
+        if tip is None:
+            return
+        if by_rate and usable and sum(by_rate.values()) == self.gross - tip:
+            by_rate[Decimal("0")] = by_rate.get(Decimal("0"), Decimal("0.00")) + tip
+        elif not self._lines and (rate := self.vat_rate or assumed_rate):
+            by_rate.update({rate: self.gross - tip, Decimal("0"): tip})
+        else:
+            return
+        said = f"a tip of {money.kroner_text(tip)} is in the total (no VAT on it)"
+        if said not in self.warnings:
+            self.warnings.append(said)
+
+    def receipt_parts(self, assumed_rate: Decimal | None = None) -> tuple[LineItem, ...]:
         """A receipt's parts per VAT rate (ADR 0052), gross per rate, when its lines hold
         two rates or more and add up to the gross amount; they then set the headline rate
         (the largest part's) and the VAT (the sum of the parts'). Lines that do not add up
@@ -576,6 +684,7 @@ class _Facts:
                 continue
             by_rate[rate] = by_rate.get(rate, Decimal("0.00")) + amount
         by_rate = {rate: amount for rate, amount in by_rate.items() if amount}
+        self._keep_tip_out(by_rate, usable, assumed_rate)
         if len(by_rate) < 2 and usable:
             return ()  # one rate: booked as it always was
         if not usable or len(by_rate) < 2 or sum(by_rate.values()) != self.gross:
@@ -595,6 +704,14 @@ class _Facts:
             (money.vat_of_gross(part.amount, part.vat_rate) for part in parts), Decimal("0.00")
         )
         return parts
+
+
+def _charges_vat(extraction: Extraction) -> bool:
+    """Whether the document shows VAT charged: a VAT amount or rate above zero, on the
+    whole or on a line."""
+    figures = [extraction.vat_amount, extraction.vat_rate]
+    figures += [x for line in extraction.lines for x in (line.vat_amount, line.vat_rate)]
+    return any(x is not None and x.is_finite() and x > 0 for x in figures)
 
 
 def _unread_amount(read: Decimal | None) -> str:

@@ -1206,6 +1206,9 @@ class Extraction(msgspec.Struct, frozen=True, kw_only=True):
     #: The document says its VAT is reverse charged ("reverse charge", "omvendt
     #: avgiftsplikt"): the buyer calculates it (ADR 0056).
     reverse_charge: bool = False
+    #: A tip in the total (tips, driks, gratuity): outside the VAT base, booked at 0 %
+    #: (ADR 0052, addendum). Pant (bottle deposit) is no tip: it is in its drink's base.
+    tip: Decimal | None = None
 
 
 class DocumentExtractor(Protocol):

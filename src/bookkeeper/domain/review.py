@@ -58,6 +58,11 @@ class ReviewRules(
     #: Reviewers with a `department` decide only proposals of their department; admins and
     #: reviewers without one are tenant-wide.
     departments: bool = False
+    # --- company facts ----------------------------------------------------------------------
+    #: The company is registered in the VAT register (Merverdiavgiftsregisteret). Only a
+    #: registered company accounts for reverse charge on services bought from abroad in its
+    #: return (ADR 0056, addendum 3); the pipeline proposes it only then. Default: registered.
+    vat_registered: bool = True
 
     def band(self, score: Decimal) -> Band:
         if score > self.auto_approve_above:

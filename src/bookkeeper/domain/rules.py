@@ -417,6 +417,42 @@ REVERSE_CHARGE_WORDING: Final = re.compile(
 )
 
 
+#: Wording of a service that is used where it is supplied — accommodation, food and drink,
+#: passenger transport, parking, admission to events. Bought abroad it carries that
+#: country's VAT (its place of supply is where it is performed), so it is neither
+#: reverse charged (mval. § 3-30 covers services that can be supplied remotely) nor
+#: deductible as Norwegian input VAT: the gross is the cost (ADR 0056, addendum 3).
+#: Matched as whole words in the seller's name, the document's lines and the snippets the
+#: extractor read its fields from, in the languages receipts from abroad come in.
+PLACE_BOUND_WORDING: Final = re.compile(
+    r"(?i)\b("
+    # accommodation
+    r"hotels?|hotell|hôtel|hostel|motel|resort|lodging|accommodation|overnatting|"
+    r"übernachtung|gasthof|gasthaus|guesthouse|guest house|bed (?:and|&) breakfast|airbnb|"
+    r"albergo|hospedaje|"
+    # food and drink
+    r"restaurant|restaurante|ristorante|restaurang|café|cafe|kafé|bistro|brasserie|"
+    r"trattoria|osteria|pizzeria|taverna|pub|steakhouse|catering|meals?|"
+    r"dinner|lunch|breakfast|frokost|middag|lunsj|speisen|getränke|"
+    # passenger transport
+    r"taxi|taxa|cab|uber|lyft|bolt|metro|subway|tram|train|railways?|bahn|sncf|"
+    r"trenitalia|renfe|bus|ferry|ferje|flights?|airlines?|airways|boarding pass|"
+    r"fare|toll|maut|péage|"
+    # parking
+    r"parking|parkering|parkhaus|parkplatz|"
+    # admission to events
+    r"tickets?|billett(?:er)?|admission|eintritt|entrée|museum|concert|konsert|festival|"
+    r"theatre|theater"
+    r")\b"
+)
+
+
+def place_bound(texts: Iterable[str]) -> bool:
+    """Whether any of `texts` names a service used where it is supplied
+    (PLACE_BOUND_WORDING): a hotel, a restaurant, a taxi, parking, a ticket …"""
+    return any(PLACE_BOUND_WORDING.search(text) for text in texts)
+
+
 def reverse_charge_rate(table: TaxTable, code: str, day: dt.date) -> Decimal | None:
     """The rate a reverse-charge code is calculated at on `day`: its own row when the
     table has one, else the rate of its tax type's output code then; None: not known."""

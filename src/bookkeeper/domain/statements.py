@@ -2,10 +2,15 @@
 
 NS 4102 (the Norwegian standard chart of accounts) gives every account's class by its first
 digit: 1 assets, 2 equity and liabilities, 3 operating revenue, 4 cost of goods, 5 payroll,
-6–7 other operating costs, 8 financial items (and the year's tax and allocations). A
-sub-ledger code ("2400:20001") belongs to the class of its main account. Codes that are not
-numeric or of another class (9, or none) are "unclassified" and listed apart, so nothing
-is silently dropped.
+6–7 other operating costs, 8 financial items, tax and dispositions. Class 8 is split by its
+first two digits as NS 4102 and SAF-T's grouping codes (næringsspesifikasjon: finansinntekt
+8000–8099, finanskostnad 8100–8299, skattekostnad 8300–8799, resultatDisponering
+8800–8999; adapters/saft/groupings.py) split it: 80–82 are the financial items of the
+result before tax; 83–87 the tax cost, subtracted below it to give the annual result
+(årsresultat); 88–89 the annual result's transfers and dispositions (to other equity,
+dividends), shown after it and never counted as a cost. A sub-ledger code ("2400:20001")
+belongs to the group of its main account. Codes that are not numeric or of another class
+(9, or none) are "unclassified" and listed apart, so nothing is silently dropped.
 
 Signs are the ones a reader expects: revenue and financial income positive, costs positive
 (they are subtracted), assets positive, equity and liabilities positive. Every balance in
@@ -28,6 +33,7 @@ ZERO: Final = Decimal("0.00")
 class GroupSpec(msgspec.Struct, frozen=True):
     key: str
     title: str  # Norwegian, as the report heads it
+    #: The leading digits of the main accounts in the group ("3" class 3, "83" 83xx).
     classes: frozenset[str]
     #: +1 when a debit balance shows positive (costs, assets), −1 for credit-normal groups.
     sign: int
@@ -38,7 +44,9 @@ INCOME_GROUPS: Final = (
     GroupSpec("costOfGoods", "Varekostnad", frozenset("4"), 1),
     GroupSpec("payroll", "Lønnskostnad", frozenset("5"), 1),
     GroupSpec("otherOperatingCosts", "Annen driftskostnad", frozenset("67"), 1),
-    GroupSpec("financialItems", "Finansposter", frozenset("8"), -1),
+    GroupSpec("financialItems", "Finansposter", frozenset({"80", "81", "82"}), -1),
+    GroupSpec("tax", "Skattekostnad", frozenset({"83", "84", "85", "86", "87"}), 1),
+    GroupSpec("dispositions", "Overføringer og disponeringer", frozenset({"88", "89"}), 1),
 )
 BALANCE_GROUPS: Final = (
     GroupSpec("assets", "Eiendeler", frozenset("1"), 1),
@@ -51,6 +59,14 @@ def account_class(code: str) -> str | None:
     """The NS 4102 class (first digit) of an account code, None when it is not numeric."""
     main = code.split(":", 1)[0]
     return main[0] if main.isdigit() and len(main) >= 4 else None
+
+
+def _in_group(code: str, spec: GroupSpec) -> bool:
+    """Whether an account (its main account) is in the group: by its class, or by its
+    first two digits for the groups of class 8."""
+    if account_class(code) is None:
+        return False
+    return any(code.startswith(prefix) for prefix in spec.classes)
 
 
 class StatementLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,14 +87,20 @@ class IncomeStatement(msgspec.Struct, frozen=True, kw_only=True):
     operating_revenue: Decimal
     operating_costs: Decimal
     operating_result: Decimal
-    financial_items: Decimal
-    result: Decimal  # the period's result (positive: a profit)
+    financial_items: Decimal  # 80–82
+    #: Ordinært resultat før skattekostnad: the operating result and the financial items.
+    result_before_tax: Decimal
+    tax: Decimal  # 83–87, a cost (positive) subtracted from the result before tax
+    result: Decimal  # the annual result, after tax (positive: a profit)
+    #: 88–89: what the annual result was transferred to (positive: allocated); not a cost.
+    dispositions: Decimal
 
 
 class BalanceSheet(msgspec.Struct, frozen=True, kw_only=True):
     groups: list[StatementGroup]
     total_assets: Decimal
-    #: The result of classes 3–8 not yet closed into equity (positive: a profit).
+    #: The result of classes 3–8 not yet closed into equity (positive: a profit): the
+    #: income statement's annual result less its dispositions (88–89).
     unallocated_result: Decimal
     #: Equity and liabilities including the unallocated result.
     total_equity_and_liabilities: Decimal
@@ -97,7 +119,7 @@ def _groups(
         lines = [
             StatementLine(account=code, name=names(code), amount=money.round_kr(spec.sign * bal))
             for code, bal in totals.items()
-            if account_class(code) in spec.classes and bal != 0
+            if _in_group(code, spec) and bal != 0
         ]
         total = sum((line.amount for line in lines), ZERO)
         groups.append(StatementGroup(key=spec.key, title=spec.title, lines=lines, total=total))
@@ -116,13 +138,17 @@ def income_statement(totals: Totals, names: Names) -> IncomeStatement:
     revenue = total["revenue"]
     costs = total["costOfGoods"] + total["payroll"] + total["otherOperatingCosts"]
     operating = revenue - costs
+    before_tax = operating + total["financialItems"]
     return IncomeStatement(
         groups=groups,
         operating_revenue=revenue,
         operating_costs=costs,
         operating_result=operating,
         financial_items=total["financialItems"],
-        result=operating + total["financialItems"],
+        result_before_tax=before_tax,
+        tax=total["tax"],
+        result=before_tax - total["tax"],
+        dispositions=total["dispositions"],
     )
 
 

@@ -85,7 +85,9 @@ SYSTEM_PROMPT: Final = (
     "base as net, its VAT and its gross (base plus VAT); vat_rate is then the rate of the "
     "largest part and vat_amount the total VAT. A supplier's credit note (kreditnota, "
     "kreditfaktura, credit note) is document_type credit_note: its amounts as positive "
-    "numbers, credited_invoice the number of the invoice it credits."
+    "numbers, credited_invoice the number of the invoice it credits. A tip (tips, driks, "
+    "gratuity) paid with the bill is outside VAT: give it as tip and never inside a VAT "
+    "line; pant (bottle deposit) is part of its drink's VAT base, as the receipt prints it."
 )
 INSTRUCTION: Final = f"Extract the fields of the attached document with the {TOOL_NAME} tool."
 
@@ -97,7 +99,7 @@ _TEXT: Final = {"type": ["string", "null"]}
 FIELDS: Final = (
     "document_type", "merchant_name", "organization_number", "document_number", "date",
     "due_date", "currency", "gross", "net", "vat_amount", "vat_rate", "lines", "kid",
-    "bank_account", "credited_invoice",
+    "bank_account", "credited_invoice", "tip",
 )  # fmt: skip
 TOOL: Final[dict[str, Any]] = {
     "name": TOOL_NAME,
@@ -149,6 +151,7 @@ TOOL: Final[dict[str, Any]] = {
                 **_TEXT,
                 "description": "A credit note's credited invoice number (gjelder faktura).",
             },
+            "tip": {**_AMOUNT, "description": "A tip (tips, driks) included in the total."},
             "evidence": {
                 "type": "array",
                 "items": {
@@ -201,6 +204,7 @@ class _WireInput(msgspec.Struct, forbid_unknown_fields=True):
     kid: str | None = None
     bank_account: str | None = None
     credited_invoice: str | None = None
+    tip: Amount = None
     evidence: list[_WireEvidence] = []
     warnings: list[str] = []
     confidence: Decimal = Decimal("0")
@@ -346,7 +350,7 @@ def _parse(body: bytes, model: str, request_id: str | None) -> Extraction:
     warnings = [w.strip()[:300] for w in wire.warnings if w.strip()]
     amounts = {
         name: _amount(name, getattr(wire, name))
-        for name in ("gross", "net", "vat_amount", "vat_rate")
+        for name in ("gross", "net", "vat_amount", "vat_rate", "tip")
     }
     amounts["vat_rate"] = _rate(amounts["vat_rate"], warnings)
     lines = tuple(
@@ -400,6 +404,7 @@ def _parse(body: bytes, model: str, request_id: str | None) -> Extraction:
         vat_amount=amounts["vat_amount"],
         vat_rate=amounts["vat_rate"],
         lines=lines,
+        tip=amounts["tip"],
         kid=_text(wire.kid),
         bank_account=_text(wire.bank_account),
         evidence={

@@ -1080,6 +1080,18 @@ def _read_payee(lines: list[str], f: _Fields) -> None:
 _TIP = re.compile(r"(?i)^(tips|driks|tip|gratuity)\b")
 
 
+def _read_tip(lines: list[str], f: _Fields) -> Decimal | None:
+    """The tip in the total ("Tips 50,00", "Driks: 40,00"), whatever the VAT printed: the
+    pipeline keeps it out of the VAT base (ADR 0052, addendum)."""
+    for line in lines:
+        if _TIP.match(line) and (amounts := _amounts(line)):
+            tip = amounts[-1]
+            if tip > 0 and (f.gross is None or tip < f.gross):
+                f.evidence["tip"] = _evidence(line)
+                return tip
+    return None
+
+
 def _tip_explains(lines: list[str], f: _Fields) -> bool:
     """Whether a tip is why the VAT is not its rate of the total: the VAT matches the total
     less the tip. Then the tip is named for the reviewer instead of a VAT doubt."""
@@ -1239,6 +1251,7 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
         if not_a_bill
         else _confidence(f, invoice, foreign),
         reverse_charge=bool(REVERSE_CHARGE_WORDING.search(joined)),
+        tip=_read_tip(lines, f),
     )
 
 

@@ -857,7 +857,10 @@ def _report_routes() -> list[Any]:
             ("operating_costs", report.operating_costs),
             ("operating_result", report.operating_result),
             ("financial_items", report.financial_items),
+            ("result_before_tax", report.result_before_tax),
+            ("tax", report.tax),
             ("result", report.result),
+            ("dispositions", report.dispositions),
         ]
         return render(
             request, "statement.html", user=user, title="income_statement", report=report,

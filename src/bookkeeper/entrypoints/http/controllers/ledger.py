@@ -264,8 +264,10 @@ class StatementGroupOut(ResponseBody, frozen=True, kw_only=True):
 
 class IncomeStatementOut(ResponseBody, frozen=True, kw_only=True):
     """Revenue (3xxx), cost of goods (4xxx), payroll (5xxx), other operating costs
-    (6xxx–7xxx) and financial items (8xxx) over [from, to]; revenue and financial income
-    positive, costs positive and subtracted."""
+    (6xxx–7xxx) and financial items (80xx–82xx) give the result before tax; tax (83xx–87xx)
+    is subtracted from it to give `result`, the annual result; transfers and dispositions
+    (88xx–89xx) follow it and are no cost. Revenue and financial income positive, costs and
+    tax positive and subtracted, dispositions positive when the result is allocated."""
 
     start: dt.date | None
     end: dt.date | None
@@ -274,7 +276,10 @@ class IncomeStatementOut(ResponseBody, frozen=True, kw_only=True):
     operating_costs: str
     operating_result: str
     financial_items: str
+    result_before_tax: str
+    tax: str
     result: str
+    dispositions: str
 
 
 class BalanceSheetOut(ResponseBody, frozen=True, kw_only=True):
@@ -506,13 +511,15 @@ def vat_csv(report: VatReport) -> Response[Any]:
 
 
 def income_statement_csv(report: IncomeStatement) -> Response[Any]:
-    """One row per account and a total per group, then the operating result and result."""
+    """One row per account and a total per group, then the operating result, the result
+    before tax and the annual result (after tax, before dispositions)."""
     return csv_response(
         "income-statement.csv",
         ["group", "account", "name", "amount"],
         [
             *_statement_rows(report.groups),
             ["operatingResult", None, None, amount(report.operating_result)],
+            ["resultBeforeTax", None, None, amount(report.result_before_tax)],
             ["result", None, None, amount(report.result)],
         ],
     )
@@ -752,7 +759,9 @@ class LedgerReportController(Controller):
     ) -> Response[IncomeStatementOut]:
         """Revenue, cost of goods, payroll, other operating costs and financial items over
         [from, to] from the ledger's account totals, each account with its name from the
-        chart, the operating result and the period's result (positive: a profit). CSV (one
+        chart, the operating result, the result before tax, the tax and the annual result
+        (positive: a profit), then the annual result's dispositions (NS 4102 88xx–89xx,
+        not costs). CSV (one
         row per account and a total per group) with `Accept: text/csv` or `?format=csv`."""
         report = await ledger.income_statement(request.user, start, end)
         if wants_csv(request, format):
@@ -766,7 +775,10 @@ class LedgerReportController(Controller):
                 operating_costs=amount(report.operating_costs),
                 operating_result=amount(report.operating_result),
                 financial_items=amount(report.financial_items),
+                result_before_tax=amount(report.result_before_tax),
+                tax=amount(report.tax),
                 result=amount(report.result),
+                dispositions=amount(report.dispositions),
             )
         )
 

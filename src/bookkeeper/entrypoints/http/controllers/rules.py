@@ -111,6 +111,7 @@ class ReviewRulesOut(ResponseBody, frozen=True, kw_only=True):
     default_approval_limit: str | None
     require_approval_limit: bool
     departments: bool
+    vat_registered: bool
 
 
 def _review_rules(r: ReviewRules) -> ReviewRulesOut:
@@ -127,6 +128,7 @@ def _review_rules(r: ReviewRules) -> ReviewRulesOut:
         default_approval_limit=optional_amount_out(r.default_approval_limit),
         require_approval_limit=r.require_approval_limit,
         departments=r.departments,
+        vat_registered=r.vat_registered,
     )
 
 
