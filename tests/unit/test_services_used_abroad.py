@@ -181,6 +181,13 @@ def test_a_norwegian_hotel_keeps_its_norwegian_rate() -> None:
         ("Amazon Web Services", False),
         ("Business Barclays", False),  # no whole word
         ("Hotjar Ltd", False),
+        # A remote service's invoice lines: reverse charged, whatever one word also means.
+        ("Cloud Pub/Sub message delivery", False),
+        ("Azure Service Bus Premium", False),
+        ("Toll-Free Numbers (US)", False),
+        ("Zendesk Suite: support tickets", False),
+        ("Bolt Pro monthly", False),
+        ("Model train and fine-tune hours", False),
     ],
 )
 def test_the_wording_is_whole_words(text: str, expected: bool) -> None:
