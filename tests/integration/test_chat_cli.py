@@ -216,7 +216,7 @@ def test_chat_answers_questions_about_the_books_from_the_ledger(
     assert status == 0, err
     day, first = today.strftime("%d.%m.%Y"), today.replace(month=1, day=1).strftime("%d.%m.%Y")
     assert f"Resultat {first} – {day}:" in out
-    assert "Driftsinntekter: 2 000,00 kr" in out and "Resultat: 1 200,00 kr (overskudd)" in out
+    assert "Driftsinntekter: 2 000,00 kr" in out and "Årsresultat: 1 200,00 kr (overskudd)" in out
     assert f"Leverandørgjeld (konto 2400) per {day}: 800,00 kr." in out
     assert f"Kostnader til programvare {first} – {day}:" in out and "6540" in out
     assert "Saldo på konto 1500" in out and "2 000,00 kr (debet)." in out
