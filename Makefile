@@ -26,7 +26,7 @@ lint: $(BIN)/bookkeeper
 # of a core). Measured on a fresh clone: two workers 13:32 and 14:36, three 14:15 — near
 # the 15 minutes CI allows either way; the slowest tests are printed to cut next.
 test: lint  ## the whole suite: lint, types, Dockerfile, unit and integration tests
-	$(BIN)/pytest -n 3 -p no:cacheprovider --durations=15
+	$(BIN)/pytest -n 3 --dist worksteal -p no:cacheprovider --durations=15
 
 unit: $(BIN)/bookkeeper
 	$(BIN)/pytest -q tests/unit
