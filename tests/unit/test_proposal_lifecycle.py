@@ -347,3 +347,34 @@ def test_a_proposed_correction_keeps_its_changes_in_canonical_form() -> None:
     assert isinstance(proposal.data, CorrectionData)
     assert str(proposal.data.changes.amount) == "150.00"
     assert str(proposal.data.changes.vat_amount) == "0.00"
+
+
+def test_a_corrected_rate_or_amount_does_not_keep_the_document_vat_it_no_longer_fits() -> None:
+    # The document's 25 % VAT (246,80 of 1 234,00): a reviewer who corrects the rate to
+    # 15 % (the page and Discord offer only the account and the rate) means 15 % VAT, not
+    # 246,80 kr booked as 15 % input VAT; the same for a corrected amount.
+    stated = {"amount": Decimal("1234.00"), "vat_amount": Decimal("246.80")}
+    for correction, vat in (
+        (Corrections(vat_rate=Decimal("15")), Decimal("160.96")),
+        (Corrections(vat_rate=Decimal("0")), Decimal("0.00")),
+        (Corrections(amount=Decimal("500.00")), Decimal("100.00")),
+    ):
+        p = Proposal.propose("p1", receipt(**stated), actor="book-e")
+        p.approve(actor="kari", corrections=correction)
+        assert p.corrections is not None and p.corrections.vat_amount == vat
+        assert p.effective_data.vat_amount == vat  # type: ignore[union-attr]
+
+
+def test_a_stated_vat_that_still_fits_the_correction_is_kept_as_printed() -> None:
+    # 39,80 kr is 25 % of 199,50 (39,90) within the krone allowed for rounding: it stays.
+    p = Proposal.propose(
+        "p1", receipt(amount=Decimal("199.00"), vat_amount=Decimal("39.80")), actor="book-e"
+    )
+    p.approve(actor="kari", corrections=Corrections(amount=Decimal("199.50")))
+    assert p.effective_data.vat_amount == Decimal("39.80")  # type: ignore[union-attr]
+    p = Proposal.propose(
+        "p2", receipt(amount=Decimal("1234.00"), vat_amount=Decimal("246.80")), actor="book-e"
+    )
+    given = Corrections(vat_rate=Decimal("15"), vat_amount=Decimal("160.00"))
+    p.approve(actor="kari", corrections=given)
+    assert p.effective_data.vat_amount == Decimal("160.00")  # type: ignore[union-attr]

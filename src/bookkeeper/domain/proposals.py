@@ -456,6 +456,27 @@ def apply_corrections(data: ProposalData, corrections: Corrections | None) -> Pr
     return normalise(merged)
 
 
+def _with_fitting_vat(data: ProposalData, corrections: Corrections) -> Corrections:
+    """The corrections with the VAT amount the corrected rate or amount implies, when the
+    document's stated VAT no longer fits them (more than a krone off): a reviewer who
+    corrects 25 % to 15 % (the page and Discord offer only the account and the rate) means
+    15 % VAT, not the printed 25 % VAT booked as 15 % input VAT. A stated VAT that still
+    fits is kept as printed; a corrected VAT amount is the reviewer's own."""
+    stated = getattr(data, "vat_amount", None)
+    if (
+        stated is None
+        or corrections.vat_amount is not None
+        or (corrections.vat_rate is None and corrections.amount is None)
+        or len(line_rates(data)) > 1  # each part's VAT is reckoned from its own rate
+    ):
+        return corrections
+    merged = apply_corrections(data, corrections)
+    amount, rate = getattr(merged, "amount", None), getattr(merged, "vat_rate", None)
+    if amount is None or rate is None or money.vat_consistent(amount, rate, stated):
+        return corrections
+    return msgspec.structs.replace(corrections, vat_amount=money.vat_of_gross(amount, rate))
+
+
 def _check_reverse_charge(data: ProposalData) -> None:
     """A purchase under reverse charge (ADR 0056: an invoice; its addendum: a receipt or
     an expense) carries no VAT from its seller: no rate, no VAT amount, no part with VAT."""
@@ -607,6 +628,8 @@ class Proposal:
             )
         assert self.data is not None
         apply_corrections(self.data, corrections)
+        if corrections is not None:
+            corrections = _with_fitting_vat(self.data, corrections)
         kept = (
             normalise_corrections(corrections)
             if corrections is not None and corrections.as_dict()
