@@ -378,3 +378,28 @@ def test_a_stated_vat_that_still_fits_the_correction_is_kept_as_printed() -> Non
     given = Corrections(vat_rate=Decimal("15"), vat_amount=Decimal("160.00"))
     p.approve(actor="kari", corrections=given)
     assert p.effective_data.vat_amount == Decimal("160.00")  # type: ignore[union-attr]
+
+
+def test_a_rate_correction_that_its_invoice_lines_would_not_follow_is_refused() -> None:
+    # Lines at 25 % are booked at 25 %: a corrected rate of 15 % showed 15 % on the
+    # proposal while the ledger and Fiken got 25 %. Refused with the lines named; the same
+    # rate again, or the account, is corrected as on any invoice.
+    lines = (
+        LineItem(description="Stol", amount=Decimal("1000.00"), vat_rate=Decimal("25")),
+        LineItem(description="Frakt", amount=Decimal("250.00"), vat_rate=Decimal("25")),
+    )
+    invoice = InvoiceRegistrationData(
+        supplier="Lev AS",
+        amount=Decimal("1250.00"),
+        date=dt.date(2026, 11, 30),
+        due_date=dt.date(2026, 12, 14),
+        vat_rate=Decimal("25"),
+        account_code="6540",
+        line_items=lines,
+    )
+    p = Proposal.propose("i", invoice, actor="book-e")
+    with pytest.raises(InvalidCorrection, match="1 000,00 kr at 25 %"):
+        p.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("15")))
+    assert p.status is Status.PROPOSED
+    p.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("25.0"), account_code="6551"))
+    assert p.effective_data.account_code == "6551"  # type: ignore[union-attr]

@@ -520,13 +520,31 @@ def _check_line_corrections(data: ProposalData, changes: dict[str, Any]) -> None
     ]
     if not touched:
         return
-    parts = ", ".join(
-        f"{money.kroner_text(item.amount)} at {item.vat_rate} %" for item in line_items_of(data)
-    )
     names = ", ".join(_camel(name) for name in touched)
     raise InvalidCorrection(
         f"{names} cannot be corrected on a {kind_of(data).value} booked at several VAT rates "
-        f"({parts}): reject it and propose it again with the right line items"
+        f"({_parts_text(data)}): reject it and propose it again with the right line items"
+    )
+
+
+def _parts_text(data: ProposalData) -> str:
+    return ", ".join(
+        f"{money.kroner_text(item.amount)} at {item.vat_rate} %" for item in line_items_of(data)
+    )
+
+
+def _check_rate_of_lines(data: ProposalData, corrections: Corrections) -> None:
+    """A purchase with line items is booked at its lines' rates, not its headline rate: a
+    corrected rate none of them has would be shown on the proposal while the ledger and
+    Fiken book the lines' (an invoice's lines all at 25 %, corrected to 15 %). Refused,
+    naming the lines, at the decision only, so approvals already recorded still read."""
+    rates = {_canonical_rate(rate) for rate in line_rates(data)}
+    if corrections.vat_rate is None or not rates or _canonical_rate(corrections.vat_rate) in rates:
+        return
+    raise InvalidCorrection(
+        f"vatRate cannot be corrected to {_canonical_rate(corrections.vat_rate)} % on a "
+        f"{kind_of(data).value} whose line items carry their own rates ({_parts_text(data)}): "
+        "reject it and propose it again with the right line items"
     )
 
 
@@ -629,6 +647,7 @@ class Proposal:
         assert self.data is not None
         apply_corrections(self.data, corrections)
         if corrections is not None:
+            _check_rate_of_lines(self.data, corrections)
             corrections = _with_fitting_vat(self.data, corrections)
         kept = (
             normalise_corrections(corrections)
