@@ -298,6 +298,12 @@ def test_a_pay_label_wins_over_a_sum_and_net_is_not_gross() -> None:
         ("herav mva 25 % kr 39,80", "25", "39.80"),
         ("Mva-grunnlag 25 % 159,20 Mva 39,80", "25", "39.80"),
         ("MVA 11,11 % 19,99", "11.11", "19.99"),
+        # Nynorsk
+        ("Herav meirverdiavgift 25 %  246,90", "25", "246.90"),
+        ("Meirverdiavgift 15 % 8,01", "15", "8.01"),
+        ("Ikkje mva-pliktig", "0", "0.00"),
+        ("Utan meirverdiavgift", "0", "0.00"),
+        ("Ikkje registrert i Meirverdiavgiftsregisteret", "0", "0.00"),
     ],
 )
 def test_vat_lines(line: str, rate: str, amount: str) -> None:

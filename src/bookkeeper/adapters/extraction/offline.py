@@ -223,7 +223,8 @@ _NET = re.compile(
 )
 #: "(eks. mva 25 %)" after an item: its rate, not a VAT amount.
 _NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
-_VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift|\b(sales )?tax\b)")
+#: "merverdiavgift" in Bokmål, "meirverdiavgift" in Nynorsk.
+_VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift|\b(sales )?tax\b)")
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
 #: A VAT base stated with its rate ("Mva-grunnlag 15 %", "Grunnlag 25 %", "Basis 12 %").
 _VAT_BASE_LABEL = re.compile(r"(?i)(grunnlag|\bbasis\b|\bbase\b)")
@@ -326,9 +327,11 @@ _CONTACT = re.compile(r"(?i)(tlf|telefon|phone|www\.|https?:|@|e-post|epost)")
 _POSTCODE = re.compile(r"^\d{4}\s+\D")
 #: No VAT charged: exempt, zero-rated, or a seller outside the VAT register ("Ikke
 #: registrert i Merverdiavgiftsregisteret", "Ikke merverdiavgiftspliktig"): 0 %, not 25 %.
+#: Nynorsk says "ikkje", "utan" and "meirverdiavgift".
 _EXEMPT = re.compile(
-    r"(?i)(fritatt|unntatt|ikke mva|uten mva|ikke mva-pliktig"
-    r"|ikke (?:registrert i )?merverdiavgift|utenfor (?:mva|merverdiavgift))"
+    r"(?i)(fritatt|unntatt|ikk(?:e|je) mva|ut[ae]n mva"
+    r"|ikk(?:e|je) (?:registrert i )?mei?rverdiavgift|ut[ae]n mei?rverdiavgift"
+    r"|utanfor (?:mva|mei?rverdiavgift)|utenfor (?:mva|mei?rverdiavgift))"
 )
 _ITEM_HEADER = re.compile(r"(?i)\b(beskrivelse|description|varetekst|vare|tjeneste)\b")
 
