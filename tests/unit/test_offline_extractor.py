@@ -292,6 +292,26 @@ def test_a_pay_label_wins_over_a_sum_and_net_is_not_gross() -> None:
 
 
 @pytest.mark.parametrize(
+    ("total", "vat", "rate"),
+    [
+        ("1 250,00", "250,00", "25"),
+        ("1 250,00", "249,98", "25"),  # VAT rounded per line, a few øre off
+        ("17,70", "2,31", "15"),
+        ("17,70", "1,90", "12"),
+        # 1,61 is 10 % (Austria): within a krone of 11,11 %, 12 % and 15 % of 17,70, it is
+        # none of them, so no rate is made up (the pipeline's assumption is said and weighed)
+        ("17,70", "1,61", None),
+        ("9,90", "1,50", None),
+    ],
+)
+def test_a_rate_is_inferred_only_when_the_vat_is_that_rate_of_the_total(
+    total: str, vat: str, rate: str | None
+) -> None:
+    result = extract_text_fields(f"Firma AS\nTotalt {total}\nMva {vat}\n")
+    assert result.vat_rate == (None if rate is None else Decimal(rate))
+
+
+@pytest.mark.parametrize(
     ("line", "rate", "amount"),
     [
         ("MVA 25%  39,80", "25", "39.80"),

@@ -825,8 +825,20 @@ def _base_by_difference(
         by_rate[rate] = (vat, base, evidence)
 
 
+#: How far a stated VAT may be from a rate's VAT of the total for the rate to be read from
+#: them: per-line rounding (a few øre, half a percent of the VAT), not the krone that
+#: `vat_consistent` forgives a stated rate, within which a small total's VAT fits 11,11,
+#: 12 and 15 % alike (1,61 of 17,70, an Austrian 10 %, read as 11,11 %).
+_INFERENCE_SLACK: Final = Decimal("0.005")
+
+
 def _infer_rate(gross: Decimal, vat: Decimal) -> Decimal | None:
-    candidates = [r for r in money.NORWEGIAN_VAT_RATES if r and money.vat_consistent(gross, r, vat)]
+    slack = max(money.ORE * 2, vat * _INFERENCE_SLACK)
+    candidates = [
+        r
+        for r in money.NORWEGIAN_VAT_RATES
+        if r and abs(money.vat_of_gross(gross, r) - vat) <= slack
+    ]
     if not candidates:
         return None
     return min(candidates, key=lambda r: abs(money.vat_of_gross(gross, r) - vat))
