@@ -456,12 +456,12 @@ def apply_corrections(data: ProposalData, corrections: Corrections | None) -> Pr
     return normalise(merged)
 
 
-def _with_fitting_vat(data: ProposalData, corrections: Corrections) -> Corrections:
-    """The corrections with the VAT amount the corrected rate or amount implies, when the
-    document's stated VAT no longer fits them (more than a krone off): a reviewer who
-    corrects 25 % to 15 % (the page and Discord offer only the account and the rate) means
-    15 % VAT, not the printed 25 % VAT booked as 15 % input VAT. A stated VAT that still
-    fits is kept as printed; a corrected VAT amount is the reviewer's own."""
+def fitting_vat(data: ProposalData, corrections: Corrections) -> Decimal | None:
+    """The VAT amount a corrected rate or amount implies when the document's stated VAT
+    no longer fits them (more than a krone off), else None: a reviewer who corrects 25 %
+    to 15 % means 15 % VAT, not the printed 25 % VAT booked as 15 % input VAT. None too
+    when no VAT is stated, the correction gives its own, or neither rate nor amount
+    changes. Call with corrections `apply_corrections` accepted."""
     stated = getattr(data, "vat_amount", None)
     if (
         stated is None
@@ -469,12 +469,32 @@ def _with_fitting_vat(data: ProposalData, corrections: Corrections) -> Correctio
         or (corrections.vat_rate is None and corrections.amount is None)
         or len(line_rates(data)) > 1  # each part's VAT is reckoned from its own rate
     ):
-        return corrections
+        return None
     merged = apply_corrections(data, corrections)
     amount, rate = getattr(merged, "amount", None), getattr(merged, "vat_rate", None)
     if amount is None or rate is None or money.vat_consistent(amount, rate, stated):
-        return corrections
-    return msgspec.structs.replace(corrections, vat_amount=money.vat_of_gross(amount, rate))
+        return None
+    return money.vat_of_gross(amount, rate)
+
+
+def check_correction_vat(data: ProposalData, corrections: Corrections) -> None:
+    """Raise InvalidProposal when a correction of an executed purchase changes its rate or
+    amount and leaves a stated VAT that does not fit them: it would be booked as the new
+    rate's VAT. The correction names its VAT amount instead (the API can say it)."""
+    vat = fitting_vat(data, corrections)
+    if vat is not None:
+        stated = getattr(data, "vat_amount", None) or Decimal(0)
+        raise InvalidProposal(
+            f"the corrected rate or amount leaves the stated VAT {money.kroner_text(stated)}, "
+            f"which does not fit it: give vatAmount too ({money.kroner_text(vat)} fits)"
+        )
+
+
+def _with_fitting_vat(data: ProposalData, corrections: Corrections) -> Corrections:
+    """The corrections with the VAT amount that fits them, when the stated one does not
+    (the page and Discord offer only the account and the rate): recorded with the decision."""
+    vat = fitting_vat(data, corrections)
+    return corrections if vat is None else msgspec.structs.replace(corrections, vat_amount=vat)
 
 
 def _check_reverse_charge(data: ProposalData) -> None:
