@@ -590,7 +590,12 @@ def _vat_of_line(rest: str, rate: Decimal) -> tuple[Decimal, Decimal | None] | N
 
 
 #: A VAT table's heading without tabs ("MVA% GRUNNLAG MVA SUM", an OCR'd receipt roll).
-_VAT_TABLE_COLUMN = re.compile(r"(?i)(grunnlag|sats|-sats|netto|brutto|sum)")
+_VAT_TABLE_COLUMN = re.compile(r"(?i)(grunnlag|\bsats\b|-sats\b|\bnetto\b|\bbrutto\b|\bsum\b)")
+#: A VAT table's heading that names its rate column ("Mva%", "Sats"): its rows may print
+#: the rate bare ("15,00  104,33  15,65  120,98").
+_RATE_COLUMN = re.compile(r"(?i)(%|\bsats\b|-sats\b)")
+#: A row's first cell as a bare rate, figures after it.
+_BARE_RATE = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)(?=\s)")
 
 
 def _read_amounts(lines: list[str], f: _Fields) -> None:
@@ -600,6 +605,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     plain_vat: tuple[Decimal, str] | None = None
     bases: dict[Decimal, tuple[Decimal, str]] = {}  # a base stated on its own line, by rate
     vat_table = 0  # lines left in a VAT table (a header with a VAT word and no amounts)
+    bare_rates = False  # whether that table's heading names a rate column
     for index, raw in enumerate(lines):
         line = _ORG_BARE.sub(" ", raw)
         has_vat_word = bool(_VAT_WORD.search(line))
@@ -611,7 +617,18 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             and rate_m is None
         ):
             vat_table = 6
+            bare_rates = bool(_RATE_COLUMN.search(line))
             continue
+        if rate_m is None and vat_table > 0 and bare_rates:
+            bare = _BARE_RATE.match(line.strip())
+            if (
+                bare is not None
+                and _rate(bare) in money.NORWEGIAN_VAT_RATES
+                and len(_amounts(line.strip()[bare.end() :])) >= 2
+                and not re.search(r"[^\W\d_]", line)
+            ):
+                line = line.strip()
+                rate_m = bare
         # A VAT table's rows: each starts with its rate ("15 %  1 806,35  270,95"), names it
         # with a VAT word ("Fritatt mva 0 %  307,67"), or is all figures with the rate
         # after the base ("853,91  15 %  128,09  982,00"); any other row ends it (an item
