@@ -354,10 +354,14 @@ def test_date_formats(line: str, expected: str) -> None:
         "Foretaksregisteret NO 937 455 968 MVA",
         "NO 937 455 968 MVA",
         "Organisasjonsnummer: 937 455 968",
+        "Foretaksreg. NO 937 455 968 MVA",
+        "Føretaksregisteret NO 937 455 968 MVA",  # Nynorsk
     ],
 )
 def test_organisation_number_formats(line: str) -> None:
-    assert extract_text_fields(f"Firma AS\n{line}\n").organization_number == "937455968"
+    result = extract_text_fields(f"Firma AS\n{line}\n")
+    assert result.organization_number == "937455968"
+    assert result.merchant_name == "Firma AS"  # the label is no name
 
 
 def test_a_buyers_organisation_number_is_not_the_sellers() -> None:

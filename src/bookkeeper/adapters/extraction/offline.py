@@ -251,7 +251,7 @@ _NUMBER = re.compile(
 )
 _ORG_LABEL = (
     r"(?:org\.?\s*nr\.?|org\.?\s*nummer|organisasjonsnummer|organisasjonsnr\.?|"
-    r"foretaksregisteret|org\.?\s*no\.?|organi[sz]ation number|vat no\.?|mva-nr\.?|"
+    r"f[oø]retaksreg(?:isteret|\.)?|org\.?\s*no\.?|organi[sz]ation number|vat no\.?|mva-nr\.?|"
     r"vat number|mva-nummer|or9\.?\s*nr\.?)"
 )
 _ORG = re.compile(r"(?i)" + _ORG_LABEL + r"[\s:.#]*(?:NO\s*)?(\d{3}[ .]?\d{3}[ .]?\d{3})(?!\d)")
