@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -378,6 +379,13 @@ def test_a_stated_vat_that_still_fits_the_correction_is_kept_as_printed() -> Non
     given = Corrections(vat_rate=Decimal("15"), vat_amount=Decimal("160.00"))
     p.approve(actor="kari", corrections=given)
     assert p.effective_data.vat_amount == Decimal("160.00")  # type: ignore[union-attr]
+    # The rate it shows sent again with the account (a review form): the printed VAT stays,
+    # even one that does not fit (the proposal's reasons said so to the reviewer).
+    p = Proposal.propose(
+        "p3", receipt(amount=Decimal("1234.00"), vat_amount=Decimal("100.00")), actor="book-e"
+    )
+    p.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("25.00"), account_code="1"))
+    assert p.effective_data.vat_amount == Decimal("100.00")  # type: ignore[union-attr]
 
 
 def test_a_rate_correction_that_its_invoice_lines_would_not_follow_is_refused() -> None:
@@ -403,3 +411,8 @@ def test_a_rate_correction_that_its_invoice_lines_would_not_follow_is_refused() 
     assert p.status is Status.PROPOSED
     p.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("25.0"), account_code="6551"))
     assert p.effective_data.account_code == "6551"  # type: ignore[union-attr]
+    # A headline rate its lines do not have, sent back as shown with the account: no change.
+    shown = msgspec.structs.replace(invoice, vat_rate=Decimal("15"))
+    q = Proposal.propose("j", shown, actor="book-e")
+    q.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("15"), account_code="6551"))
+    assert q.status is Status.APPROVED

@@ -463,10 +463,18 @@ def fitting_vat(data: ProposalData, corrections: Corrections) -> Decimal | None:
     when no VAT is stated, the correction gives its own, or neither rate nor amount
     changes. Call with corrections `apply_corrections` accepted."""
     stated = getattr(data, "vat_amount", None)
+    # The rate or amount it shows, sent again (a review form sends what it showed), is no
+    # change: the printed VAT stays as the reviewer saw it.
+    changed = [
+        name
+        for name in ("vat_rate", "amount")
+        if (value := getattr(corrections, name)) is not None
+        and value != getattr(data, name, None)
+    ]
     if (
         stated is None
         or corrections.vat_amount is not None
-        or (corrections.vat_rate is None and corrections.amount is None)
+        or not changed
         or len(line_rates(data)) > 1  # each part's VAT is reckoned from its own rate
     ):
         return None
@@ -559,7 +567,14 @@ def _check_rate_of_lines(data: ProposalData, corrections: Corrections) -> None:
     Fiken book the lines' (an invoice's lines all at 25 %, corrected to 15 %). Refused,
     naming the lines, at the decision only, so approvals already recorded still read."""
     rates = {_canonical_rate(rate) for rate in line_rates(data)}
-    if corrections.vat_rate is None or not rates or _canonical_rate(corrections.vat_rate) in rates:
+    corrected = corrections.vat_rate
+    if (
+        corrected is None
+        or not rates
+        or _canonical_rate(corrected) in rates
+        # the rate it shows, sent again (a review form sends what it showed): no change
+        or _canonical_rate(corrected) == _canonical_rate(getattr(data, "vat_rate", corrected))
+    ):
         return
     raise InvalidCorrection(
         f"vatRate cannot be corrected to {_canonical_rate(corrections.vat_rate)} % on a "
