@@ -468,8 +468,7 @@ def fitting_vat(data: ProposalData, corrections: Corrections) -> Decimal | None:
     changed = [
         name
         for name in ("vat_rate", "amount")
-        if (value := getattr(corrections, name)) is not None
-        and value != getattr(data, name, None)
+        if (value := getattr(corrections, name)) is not None and value != getattr(data, name, None)
     ]
     if (
         stated is None
@@ -577,7 +576,7 @@ def _check_rate_of_lines(data: ProposalData, corrections: Corrections) -> None:
     ):
         return
     raise InvalidCorrection(
-        f"vatRate cannot be corrected to {_canonical_rate(corrections.vat_rate)} % on a "
+        f"vatRate cannot be corrected to {_canonical_rate(corrected)} % on a "
         f"{kind_of(data).value} whose line items carry their own rates ({_parts_text(data)}): "
         "reject it and propose it again with the right line items"
     )
