@@ -142,6 +142,31 @@ def test_a_tenant_no_one_can_have_is_refused_before_anything_runs(
     assert "tenant" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("user", ["", " ", " ola", "ola\x07", "x" * 201])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["chat", "--tenant", "acme", "--user"],
+        ["export", "saf-t", "--from", "2026-01-01", "--to", "2026-01-31", "--tenant", "acme"],
+        ["spending", "pull", "--tenant", "acme", "--user"],
+        ["rules", "periods", "--tenant", "acme", "--user"],
+        ["credentials", "rotate-key", "--user"],
+    ],
+)
+def test_a_user_no_one_can_be_is_refused_before_anything_runs(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], command: list[str], user: str
+) -> None:
+    """What `--user` names is recorded as the actor ("human:" of nothing was an
+    unattributable event): the same names a token's subject may be."""
+    if command[0] == "export":
+        command = [*command, "--user"]
+    with pytest.raises(SystemExit) as exited:
+        main([*command, user])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2 and out == ""
+    assert "--user" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     "command",
     [

@@ -188,6 +188,23 @@ async def test_every_json_body_nested_without_end_is_a_400(api: Api) -> None:
         assert_problem(response, 400, "validation-failed")
 
 
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
+async def test_a_proposal_with_a_byte_that_is_no_utf8_is_a_400(api: Api, content_type: str) -> None:
+    """'Kører' sent in Latin-1 inside `data` (decoded after its type is known): a 500 on
+    the Litestar route; a 400 on both routes (the lean one takes plain JSON only)."""
+    body = json.dumps({"type": "ExpenseRegistrationProposed", "data": expense()}).encode()
+    body = body.replace(b'"merchantName": "', b'"merchantName": "K\xf8rer ', 1)
+    assert b"\xf8" in body
+    response = await api.client.post(
+        f"{API}/events",
+        content=body,
+        headers=api.headers("book-e", "agent") | {"Content-Type": content_type},
+    )
+    problem = assert_problem(response, 400, "validation-failed")
+    assert "not valid JSON" in problem["detail"]
+    assert await api.events() == []
+
+
 # --- patterns match whole values ----------------------------------------------------------
 
 

@@ -188,6 +188,21 @@ async def test_a_description_that_steers_or_controls_is_a_422(api: Api, text: st
     assert (answer.status_code, answer.json()["code"]) == (422, "unbalanced-entry")
 
 
+@pytest.mark.parametrize(
+    "account", ["\uff16\uff13\uff10\uff10", "\u0666\u0663\u0660\u0660", "63\u200b00"]
+)
+async def test_an_account_code_that_only_looks_like_one_is_a_422(api: Api, account: str) -> None:
+    """A full-width or Arabic-Indic "6300" is a code of its own that reads, and `int()`
+    parses, as 6300: an account beside the real one (ADR 0049, round two, for proposals)."""
+    entry = rent()
+    entry["lines"][0]["account"] = account
+    answer = await post(api, entry)
+    assert (answer.status_code, answer.json()["code"]) == (422, "unbalanced-entry")
+    assert "ASCII" in answer.json()["detail"]
+    trial = await api.client.get(f"{API}/reports/trial-balance", headers=accountant(api))
+    assert trial.json()["accounts"] == []
+
+
 @pytest.mark.parametrize("role", ["agent", "reviewer", "viewer", "system"])
 async def test_posting_needs_the_ledger_post_permission(api: Api, role: str) -> None:
     response = await post(api, rent(), headers=api.headers("someone", role))

@@ -380,6 +380,37 @@ async def test_correction_must_fit_the_target(
         )
 
 
+async def test_a_correction_of_the_rate_alone_must_say_the_vat_it_leaves(
+    handlers: Handlers, uow_factory: MemoryUnitOfWorkFactory
+) -> None:
+    """The receipt states 39,80 kr VAT (25 % of 199,00): a correction to 15 % alone booked
+    those 39,80 kr as 15 % input VAT. Refused naming the VAT that fits; with it, proposed."""
+    original = await handlers.submit(submit(receipt("Ukjent")))
+    await handlers.approve(ApproveProposal(principal=REVIEWER, proposal_id=original.stream_id))
+    await execute(uow_factory, original.stream_id)
+    target = str(original.stream_id)
+    with pytest.raises(InvalidProposal, match="25,96 kr"):
+        await handlers.submit(
+            submit(
+                CorrectionData(
+                    target_proposal_id=target,
+                    reason="15 %",
+                    changes=Corrections(vat_rate=Decimal("15")),
+                )
+            )
+        )
+    fixed = await handlers.submit(
+        submit(
+            CorrectionData(
+                target_proposal_id=target,
+                reason="15 %",
+                changes=Corrections(vat_rate=Decimal("15"), vat_amount=Decimal("25.96")),
+            )
+        )
+    )
+    assert fixed.decision.outcome is Outcome.AWAITING_REVIEW
+
+
 async def test_approval_rate_report(handlers: Handlers, queries: Queries) -> None:
     await learn_pattern(handlers)
     await handlers.submit(submit(receipt()))

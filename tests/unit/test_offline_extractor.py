@@ -292,12 +292,38 @@ def test_a_pay_label_wins_over_a_sum_and_net_is_not_gross() -> None:
 
 
 @pytest.mark.parametrize(
+    ("total", "vat", "rate"),
+    [
+        ("1 250,00", "250,00", "25"),
+        ("1 250,00", "249,98", "25"),  # VAT rounded per line, a few øre off
+        ("17,70", "2,31", "15"),
+        ("17,70", "1,90", "12"),
+        # 1,61 is 10 % (Austria): within a krone of 11,11 %, 12 % and 15 % of 17,70, it is
+        # none of them, so no rate is made up (the pipeline's assumption is said and weighed)
+        ("17,70", "1,61", None),
+        ("9,90", "1,50", None),
+    ],
+)
+def test_a_rate_is_inferred_only_when_the_vat_is_that_rate_of_the_total(
+    total: str, vat: str, rate: str | None
+) -> None:
+    result = extract_text_fields(f"Firma AS\nTotalt {total}\nMva {vat}\n")
+    assert result.vat_rate == (None if rate is None else Decimal(rate))
+
+
+@pytest.mark.parametrize(
     ("line", "rate", "amount"),
     [
         ("MVA 25%  39,80", "25", "39.80"),
         ("herav mva 25 % kr 39,80", "25", "39.80"),
         ("Mva-grunnlag 25 % 159,20 Mva 39,80", "25", "39.80"),
         ("MVA 11,11 % 19,99", "11.11", "19.99"),
+        # Nynorsk
+        ("Herav meirverdiavgift 25 %  246,90", "25", "246.90"),
+        ("Meirverdiavgift 15 % 8,01", "15", "8.01"),
+        ("Ikkje mva-pliktig", "0", "0.00"),
+        ("Utan meirverdiavgift", "0", "0.00"),
+        ("Ikkje registrert i Meirverdiavgiftsregisteret", "0", "0.00"),
     ],
 )
 def test_vat_lines(line: str, rate: str, amount: str) -> None:
@@ -328,10 +354,14 @@ def test_date_formats(line: str, expected: str) -> None:
         "Foretaksregisteret NO 937 455 968 MVA",
         "NO 937 455 968 MVA",
         "Organisasjonsnummer: 937 455 968",
+        "Foretaksreg. NO 937 455 968 MVA",
+        "Føretaksregisteret NO 937 455 968 MVA",  # Nynorsk
     ],
 )
 def test_organisation_number_formats(line: str) -> None:
-    assert extract_text_fields(f"Firma AS\n{line}\n").organization_number == "937455968"
+    result = extract_text_fields(f"Firma AS\n{line}\n")
+    assert result.organization_number == "937455968"
+    assert result.merchant_name == "Firma AS"  # the label is no name
 
 
 def test_a_buyers_organisation_number_is_not_the_sellers() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -347,3 +348,71 @@ def test_a_proposed_correction_keeps_its_changes_in_canonical_form() -> None:
     assert isinstance(proposal.data, CorrectionData)
     assert str(proposal.data.changes.amount) == "150.00"
     assert str(proposal.data.changes.vat_amount) == "0.00"
+
+
+def test_a_corrected_rate_or_amount_does_not_keep_the_document_vat_it_no_longer_fits() -> None:
+    # The document's 25 % VAT (246,80 of 1 234,00): a reviewer who corrects the rate to
+    # 15 % (the page and Discord offer only the account and the rate) means 15 % VAT, not
+    # 246,80 kr booked as 15 % input VAT; the same for a corrected amount.
+    stated = {"amount": Decimal("1234.00"), "vat_amount": Decimal("246.80")}
+    for correction, vat in (
+        (Corrections(vat_rate=Decimal("15")), Decimal("160.96")),
+        (Corrections(vat_rate=Decimal("0")), Decimal("0.00")),
+        (Corrections(amount=Decimal("500.00")), Decimal("100.00")),
+    ):
+        p = Proposal.propose("p1", receipt(**stated), actor="book-e")
+        p.approve(actor="kari", corrections=correction)
+        assert p.corrections is not None and p.corrections.vat_amount == vat
+        assert p.effective_data.vat_amount == vat  # type: ignore[union-attr]
+
+
+def test_a_stated_vat_that_still_fits_the_correction_is_kept_as_printed() -> None:
+    # 39,80 kr is 25 % of 199,50 (39,90) within the krone allowed for rounding: it stays.
+    p = Proposal.propose(
+        "p1", receipt(amount=Decimal("199.00"), vat_amount=Decimal("39.80")), actor="book-e"
+    )
+    p.approve(actor="kari", corrections=Corrections(amount=Decimal("199.50")))
+    assert p.effective_data.vat_amount == Decimal("39.80")  # type: ignore[union-attr]
+    p = Proposal.propose(
+        "p2", receipt(amount=Decimal("1234.00"), vat_amount=Decimal("246.80")), actor="book-e"
+    )
+    given = Corrections(vat_rate=Decimal("15"), vat_amount=Decimal("160.00"))
+    p.approve(actor="kari", corrections=given)
+    assert p.effective_data.vat_amount == Decimal("160.00")  # type: ignore[union-attr]
+    # The rate it shows sent again with the account (a review form): the printed VAT stays,
+    # even one that does not fit (the proposal's reasons said so to the reviewer).
+    p = Proposal.propose(
+        "p3", receipt(amount=Decimal("1234.00"), vat_amount=Decimal("100.00")), actor="book-e"
+    )
+    p.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("25.00"), account_code="1"))
+    assert p.effective_data.vat_amount == Decimal("100.00")  # type: ignore[union-attr]
+
+
+def test_a_rate_correction_that_its_invoice_lines_would_not_follow_is_refused() -> None:
+    # Lines at 25 % are booked at 25 %: a corrected rate of 15 % showed 15 % on the
+    # proposal while the ledger and Fiken got 25 %. Refused with the lines named; the same
+    # rate again, or the account, is corrected as on any invoice.
+    lines = (
+        LineItem(description="Stol", amount=Decimal("1000.00"), vat_rate=Decimal("25")),
+        LineItem(description="Frakt", amount=Decimal("250.00"), vat_rate=Decimal("25")),
+    )
+    invoice = InvoiceRegistrationData(
+        supplier="Lev AS",
+        amount=Decimal("1250.00"),
+        date=dt.date(2026, 11, 30),
+        due_date=dt.date(2026, 12, 14),
+        vat_rate=Decimal("25"),
+        account_code="6540",
+        line_items=lines,
+    )
+    p = Proposal.propose("i", invoice, actor="book-e")
+    with pytest.raises(InvalidCorrection, match="1 000,00 kr at 25 %"):
+        p.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("15")))
+    assert p.status is Status.PROPOSED
+    p.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("25.0"), account_code="6551"))
+    assert p.effective_data.account_code == "6551"  # type: ignore[union-attr]
+    # A headline rate its lines do not have, sent back as shown with the account: no change.
+    shown = msgspec.structs.replace(invoice, vat_rate=Decimal("15"))
+    q = Proposal.propose("j", shown, actor="book-e")
+    q.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("15"), account_code="6551"))
+    assert q.status is Status.APPROVED

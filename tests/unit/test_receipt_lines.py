@@ -151,6 +151,26 @@ def test_the_reader_splits_a_vat_only_breakdown_from_the_total() -> None:
         assert line.gross is not None and money.vat_of_gross(line.gross, rate) == line.vat_amount
 
 
+@pytest.mark.parametrize("header", ["Mva%   Grunnlag   Mva   Sum", "Sats\tGrunnlag\tMva\tSum"])
+def test_a_vat_table_whose_rate_column_has_no_percent_signs_is_read(header: str) -> None:
+    # The heading says the column is the rate ("Mva%", "Sats"): its rows print "15,00",
+    # not "15,00 %", and were no VAT at all (25 % assumed on a grocery receipt).
+    text = (
+        f"Rema 1000 Torshov\nSUM NOK 180,20\n{header}\n"
+        "15,00  104,33  15,65  120,98\n25,00  47,38  11,84  59,22\n"
+    )
+    result = extract_text_fields(text)
+    parts = {line.vat_rate: (line.net, line.vat_amount) for line in result.lines}
+    assert parts == {D("15"): (D("104.33"), D("15.65")), D("25"): (D("47.38"), D("11.84"))}
+    assert result.vat_amount == D("27.49")
+
+
+def test_figures_under_a_vat_heading_are_no_rate_unless_the_heading_names_one() -> None:
+    # "12" is a Norwegian rate, but under "Mva Grunnlag Sum" it is a quantity, not a rate.
+    text = "Firma AS\nTotalt 1 250,00\nMva   Grunnlag   Sum\n12  250,00  1 000,00\n"
+    assert extract_text_fields(text).vat_rate != D("12")
+
+
 # --- the payload and its rules ----------------------------------------------------------
 
 

@@ -86,6 +86,7 @@ from bookkeeper.domain.patterns import best_match, normalise_merchant
 from bookkeeper.domain.proposals import (
     Proposal,
     apply_corrections,
+    check_correction_vat,
     check_document_date,
     check_text_safe,
     counterparty,
@@ -473,6 +474,7 @@ class Handlers:
         target.ensure_compensable()
         if isinstance(data, CorrectionData):
             corrected = apply_corrections(target.effective_data, data.changes)
+            check_correction_vat(target.effective_data, data.changes)
             try:
                 # A corrected amount is booked at the published rate on it; a NOK amount
                 # the bank paid or a reviewer gave was for the old amount (ADR 0051).

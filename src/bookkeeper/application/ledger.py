@@ -67,6 +67,7 @@ from bookkeeper.domain.ledger import (
     VAT_ONLY_RETURN_CODES,
     InvalidReportPeriod,
     VatTerm,
+    check_account_codes,
     check_balanced,
     check_deductions,
     check_description,
@@ -662,6 +663,7 @@ class LedgerService:
         check_description(command.description)
         check_entry_date(command.date)
         check_balanced(command.lines)
+        check_account_codes(command.lines)
         check_deductions(command.lines)
 
     def _prepare(

@@ -222,6 +222,19 @@ def check_party(party: Party, where: str = "party") -> None:
             raise UnbalancedEntry(f"{where}.{field} must not contain {unfit}")
 
 
+def check_account_codes(lines: Iterable[JournalLine]) -> None:
+    """Raise UnbalancedEntry unless every line's account is visible ASCII, as a proposal's
+    is (ADR 0049, round two): a full-width "６３００", an Arabic-Indic "٦٣٠٠" or "63\u200b00"
+    is an account of its own beside 6300 that reads, and `int()` parses, as 6300. Checked
+    where an entry comes in (the API, the bus), not in `check_balanced`, so an entry
+    already in the books can still be reversed."""
+    for index, line in enumerate(lines):
+        if not line.account.isascii() or not line.account.isprintable():
+            raise UnbalancedEntry(
+                f"lines[{index}].account must be a code of visible ASCII characters"
+            )
+
+
 def check_description(description: str) -> None:
     """Raise InvalidJournalEntry unless the entry's description is fit for the books."""
     if not has_visible(description):  # also a zero-width space alone (ADR 0049)

@@ -436,6 +436,54 @@ def apply_corrections(data: ProposalData, corrections: Corrections | None) -> Pr
     return normalise(merged)
 
 
+def fitting_vat(data: ProposalData, corrections: Corrections) -> Decimal | None:
+    """The VAT amount a corrected rate or amount implies when the document's stated VAT
+    no longer fits them (more than a krone off), else None: a reviewer who corrects 25 %
+    to 15 % means 15 % VAT, not the printed 25 % VAT booked as 15 % input VAT. None too
+    when no VAT is stated, the correction gives its own, or neither rate nor amount
+    changes. Call with corrections `apply_corrections` accepted."""
+    stated = getattr(data, "vat_amount", None)
+    # The rate or amount it shows, sent again (a review form sends what it showed), is no
+    # change: the printed VAT stays as the reviewer saw it.
+    changed = [
+        name
+        for name in ("vat_rate", "amount")
+        if (value := getattr(corrections, name)) is not None and value != getattr(data, name, None)
+    ]
+    if (
+        stated is None
+        or corrections.vat_amount is not None
+        or not changed
+        or len(line_rates(data)) > 1  # each part's VAT is reckoned from its own rate
+    ):
+        return None
+    merged = apply_corrections(data, corrections)
+    amount, rate = getattr(merged, "amount", None), getattr(merged, "vat_rate", None)
+    if amount is None or rate is None or money.vat_consistent(amount, rate, stated):
+        return None
+    return money.vat_of_gross(amount, rate)
+
+
+def check_correction_vat(data: ProposalData, corrections: Corrections) -> None:
+    """Raise InvalidProposal when a correction of an executed purchase changes its rate or
+    amount and leaves a stated VAT that does not fit them: it would be booked as the new
+    rate's VAT. The correction names its VAT amount instead (the API can say it)."""
+    vat = fitting_vat(data, corrections)
+    if vat is not None:
+        stated = getattr(data, "vat_amount", None) or Decimal(0)
+        raise InvalidProposal(
+            f"the corrected rate or amount leaves the stated VAT {money.kroner_text(stated)}, "
+            f"which does not fit it: give vatAmount too ({money.kroner_text(vat)} fits)"
+        )
+
+
+def _with_fitting_vat(data: ProposalData, corrections: Corrections) -> Corrections:
+    """The corrections with the VAT amount that fits them, when the stated one does not
+    (the page and Discord offer only the account and the rate): recorded with the decision."""
+    vat = fitting_vat(data, corrections)
+    return corrections if vat is None else msgspec.structs.replace(corrections, vat_amount=vat)
+
+
 def _check_reverse_charge(data: ProposalData) -> None:
     """A purchase under reverse charge (ADR 0056: an invoice; its addendum: a receipt or
     an expense) carries no VAT from its seller: no rate, no VAT amount, no part with VAT."""
@@ -479,13 +527,38 @@ def _check_line_corrections(data: ProposalData, changes: dict[str, Any]) -> None
     ]
     if not touched:
         return
-    parts = ", ".join(
-        f"{money.kroner_text(item.amount)} at {item.vat_rate} %" for item in line_items_of(data)
-    )
     names = ", ".join(_camel(name) for name in touched)
     raise InvalidCorrection(
         f"{names} cannot be corrected on a {kind_of(data).value} booked at several VAT rates "
-        f"({parts}): reject it and propose it again with the right line items"
+        f"({_parts_text(data)}): reject it and propose it again with the right line items"
+    )
+
+
+def _parts_text(data: ProposalData) -> str:
+    return ", ".join(
+        f"{money.kroner_text(item.amount)} at {item.vat_rate} %" for item in line_items_of(data)
+    )
+
+
+def _check_rate_of_lines(data: ProposalData, corrections: Corrections) -> None:
+    """A purchase with line items is booked at its lines' rates, not its headline rate: a
+    corrected rate none of them has would be shown on the proposal while the ledger and
+    Fiken book the lines' (an invoice's lines all at 25 %, corrected to 15 %). Refused,
+    naming the lines, at the decision only, so approvals already recorded still read."""
+    rates = {_canonical_rate(rate) for rate in line_rates(data)}
+    corrected = corrections.vat_rate
+    if (
+        corrected is None
+        or not rates
+        or _canonical_rate(corrected) in rates
+        # the rate it shows, sent again (a review form sends what it showed): no change
+        or _canonical_rate(corrected) == _canonical_rate(getattr(data, "vat_rate", corrected))
+    ):
+        return
+    raise InvalidCorrection(
+        f"vatRate cannot be corrected to {_canonical_rate(corrected)} % on a "
+        f"{kind_of(data).value} whose line items carry their own rates ({_parts_text(data)}): "
+        "reject it and propose it again with the right line items"
     )
 
 
@@ -587,6 +660,9 @@ class Proposal:
             )
         assert self.data is not None
         apply_corrections(self.data, corrections)
+        if corrections is not None:
+            _check_rate_of_lines(self.data, corrections)
+            corrections = _with_fitting_vat(self.data, corrections)
         kept = (
             normalise_corrections(corrections)
             if corrections is not None and corrections.as_dict()

@@ -43,7 +43,7 @@ from bookkeeper.application.failures import explain_error
 from bookkeeper.application.morning import todays_summary
 from bookkeeper.application.ports import Principal
 from bookkeeper.container import Container, resolve, shutdown
-from bookkeeper.entrypoints.cli.arguments import tenant_id
+from bookkeeper.entrypoints.cli.arguments import tenant_id, user_name
 from bookkeeper.entrypoints.logs import configure_logging
 from bookkeeper.entrypoints.serve import open_services
 
@@ -96,7 +96,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "chat", help="talk to the agent: documents with /file PATH, questions as text (stdin)"
     )
     p.add_argument("--tenant", type=tenant_id, required=True, help="the company to work in")
-    p.add_argument("--user", required=True, help="who is writing (acts with the role agent)")
+    p.add_argument(
+        "--user", type=user_name, required=True, help="who is writing (acts with the role agent)"
+    )
     p.add_argument("--channel", help="the conversation's channel (default cli:<user>)")
     p.set_defaults(run=chat)
 

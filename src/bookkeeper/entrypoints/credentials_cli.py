@@ -35,7 +35,7 @@ from bookkeeper.application.errors import NotFound
 from bookkeeper.application.ports import Principal
 from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.domain.errors import BookkeeperError
-from bookkeeper.entrypoints.cli.arguments import tenant_id
+from bookkeeper.entrypoints.cli.arguments import tenant_id, user_name
 from bookkeeper.entrypoints.serve import open_services
 
 CLI_ROLE = "admin"
@@ -62,11 +62,13 @@ def add_parser(commands: Any) -> None:
     for action in ("set", "show", "remove"):
         parser = actions.choices[action]
         parser.add_argument("--tenant", required=True, type=tenant_id, help="the company")
-        parser.add_argument("--user", default="cli", help="who acts (recorded as the actor)")
+        parser.add_argument(
+            "--user", type=user_name, default="cli", help="who acts (recorded as the actor)"
+        )
     q = actions.add_parser(
         "rotate-key", help="re-encrypt every stored secret with the first key of the variable"
     )
-    q.add_argument("--user", default="cli", help="who acts (recorded as the actor)")
+    q.add_argument("--user", type=user_name, default="cli", help="who acts (recorded as the actor)")
     q.set_defaults(run=_run(rotate_key))
     q = actions.add_parser("new-key", help="print a fresh key for BOOKKEEPER_CREDENTIALS_KEY")
     q.set_defaults(run=new_key)

@@ -29,7 +29,7 @@ from bookkeeper.application.exporting import export_events
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.saft import SaftExport, SaftFile
 from bookkeeper.container import Container, migrated_database, resolve, shutdown
-from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id
+from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id, user_name
 from bookkeeper.entrypoints.cli.progress import progress
 
 CLI_ROLE = "admin"
@@ -48,7 +48,7 @@ def add_parser(commands: Any) -> None:
         help="a file, or a directory for Skatteetaten's name (an existing one, or one "
         "written with a trailing /, which is made)",
     )
-    q.add_argument("--user", default="cli", help="who exports (the file's UserID)")
+    q.add_argument("--user", type=user_name, default="cli", help="who exports (the file's UserID)")
     q.set_defaults(run=export_saft)
     e = kinds.add_parser(
         "events", help="the event log as JSON Lines, as `bookkeeper import events` reads it"

@@ -27,7 +27,7 @@ from bookkeeper.application.errors import NotFound
 from bookkeeper.application.ports import Principal, RecordedEvent
 from bookkeeper.application.queries import Queries
 from bookkeeper.container import Container, migrated_database, resolve, shutdown
-from bookkeeper.entrypoints.cli.arguments import tenant_id
+from bookkeeper.entrypoints.cli.arguments import tenant_id, user_name
 from bookkeeper.entrypoints.http.wire import event_out
 from bookkeeper.settings import OSLO
 
@@ -42,7 +42,9 @@ def add_parser(commands: Any) -> None:
     p.add_argument("correlation_id", type=uuid.UUID, metavar="CORRELATION_ID")
     p.add_argument("--tenant", type=tenant_id, required=True, help="the tenant of the action")
     p.add_argument("--json", action="store_true", help="one JSON object per event and line")
-    p.add_argument("--user", default="cli", help="who reads (recorded nowhere; default cli)")
+    p.add_argument(
+        "--user", type=user_name, default="cli", help="who reads (recorded nowhere; default cli)"
+    )
     p.set_defaults(run=history)
 
 

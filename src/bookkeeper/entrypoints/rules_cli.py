@@ -38,7 +38,7 @@ from bookkeeper.domain.errors import BookkeeperError
 from bookkeeper.domain.numerals import decimal_fields, parse_plain
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import PERIOD, VAT_TERM, FiscalPeriod, TaxRate
-from bookkeeper.entrypoints.cli.arguments import iso_date
+from bookkeeper.entrypoints.cli.arguments import iso_date, user_name
 
 CLI_ROLE = "admin"
 #: The review rules' amounts and scores, by the names `--set` takes.
@@ -72,7 +72,9 @@ def add_parser(commands: Any) -> None:
         described = help_[0].upper() + help_[1:] + "."
         q: argparse.ArgumentParser = actions.add_parser(name, help=help_, description=described)
         q.add_argument("--tenant", required=tenant, default=default, help="the company")
-        q.add_argument("--user", default="cli", help="who acts (written on what changes)")
+        q.add_argument(
+            "--user", type=user_name, default="cli", help="who acts (written on what changes)"
+        )
         return q
 
     q = action(

@@ -21,7 +21,7 @@ from bookkeeper.application.ports import Principal
 from bookkeeper.application.spending import GROUPS, SpendingService
 from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.domain.numerals import SPELLING, parse_plain
-from bookkeeper.entrypoints.cli.arguments import iso_date
+from bookkeeper.entrypoints.cli.arguments import iso_date, user_name
 from bookkeeper.entrypoints.serve import open_services
 
 CLI_ROLE = "admin"
@@ -47,7 +47,9 @@ def add_parser(commands: Any) -> None:
     for action in ("pull", "budget", "report"):
         parser = actions.choices[action]
         parser.add_argument("--tenant", required=True, help="the company")
-        parser.add_argument("--user", default="cli", help="who acts (recorded as the actor)")
+        parser.add_argument(
+            "--user", type=user_name, default="cli", help="who acts (recorded as the actor)"
+        )
 
 
 def _run(command: Any) -> Any:

@@ -223,7 +223,8 @@ _NET = re.compile(
 )
 #: "(eks. mva 25 %)" after an item: its rate, not a VAT amount.
 _NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
-_VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|merverdiavgift|\b(sales )?tax\b)")
+#: "merverdiavgift" in Bokmål, "meirverdiavgift" in Nynorsk.
+_VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift|\b(sales )?tax\b)")
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
 #: A VAT base stated with its rate ("Mva-grunnlag 15 %", "Grunnlag 25 %", "Basis 12 %").
 _VAT_BASE_LABEL = re.compile(r"(?i)(grunnlag|\bbasis\b|\bbase\b)")
@@ -250,7 +251,7 @@ _NUMBER = re.compile(
 )
 _ORG_LABEL = (
     r"(?:org\.?\s*nr\.?|org\.?\s*nummer|organisasjonsnummer|organisasjonsnr\.?|"
-    r"foretaksregisteret|org\.?\s*no\.?|organi[sz]ation number|vat no\.?|mva-nr\.?|"
+    r"f[oø]retaksreg(?:isteret|\.)?|org\.?\s*no\.?|organi[sz]ation number|vat no\.?|mva-nr\.?|"
     r"vat number|mva-nummer|or9\.?\s*nr\.?)"
 )
 _ORG = re.compile(r"(?i)" + _ORG_LABEL + r"[\s:.#]*(?:NO\s*)?(\d{3}[ .]?\d{3}[ .]?\d{3})(?!\d)")
@@ -326,9 +327,11 @@ _CONTACT = re.compile(r"(?i)(tlf|telefon|phone|www\.|https?:|@|e-post|epost)")
 _POSTCODE = re.compile(r"^\d{4}\s+\D")
 #: No VAT charged: exempt, zero-rated, or a seller outside the VAT register ("Ikke
 #: registrert i Merverdiavgiftsregisteret", "Ikke merverdiavgiftspliktig"): 0 %, not 25 %.
+#: Nynorsk says "ikkje", "utan" and "meirverdiavgift".
 _EXEMPT = re.compile(
-    r"(?i)(fritatt|unntatt|ikke mva|uten mva|ikke mva-pliktig"
-    r"|ikke (?:registrert i )?merverdiavgift|utenfor (?:mva|merverdiavgift))"
+    r"(?i)(fritatt|unntatt|ikk(?:e|je) mva|ut[ae]n mva"
+    r"|ikk(?:e|je) (?:registrert i )?mei?rverdiavgift|ut[ae]n mei?rverdiavgift"
+    r"|utanfor (?:mva|mei?rverdiavgift)|utenfor (?:mva|mei?rverdiavgift))"
 )
 _ITEM_HEADER = re.compile(r"(?i)\b(beskrivelse|description|varetekst|vare|tjeneste)\b")
 
@@ -587,7 +590,12 @@ def _vat_of_line(rest: str, rate: Decimal) -> tuple[Decimal, Decimal | None] | N
 
 
 #: A VAT table's heading without tabs ("MVA% GRUNNLAG MVA SUM", an OCR'd receipt roll).
-_VAT_TABLE_COLUMN = re.compile(r"(?i)(grunnlag|sats|-sats|netto|brutto|sum)")
+_VAT_TABLE_COLUMN = re.compile(r"(?i)(grunnlag|\bsats\b|-sats\b|\bnetto\b|\bbrutto\b|\bsum\b)")
+#: A VAT table's heading that names its rate column ("Mva%", "Sats"): its rows may print
+#: the rate bare ("15,00  104,33  15,65  120,98").
+_RATE_COLUMN = re.compile(r"(?i)(%|\bsats\b|-sats\b)")
+#: A row's first cell as a bare rate, figures after it.
+_BARE_RATE = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)(?=\s)")
 
 
 def _read_amounts(lines: list[str], f: _Fields) -> None:
@@ -597,6 +605,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     plain_vat: tuple[Decimal, str] | None = None
     bases: dict[Decimal, tuple[Decimal, str]] = {}  # a base stated on its own line, by rate
     vat_table = 0  # lines left in a VAT table (a header with a VAT word and no amounts)
+    bare_rates = False  # whether that table's heading names a rate column
     for index, raw in enumerate(lines):
         line = _ORG_BARE.sub(" ", raw)
         has_vat_word = bool(_VAT_WORD.search(line))
@@ -608,7 +617,18 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             and rate_m is None
         ):
             vat_table = 6
+            bare_rates = bool(_RATE_COLUMN.search(line))
             continue
+        if rate_m is None and vat_table > 0 and bare_rates:
+            bare = _BARE_RATE.match(line.strip())
+            if (
+                bare is not None
+                and _rate(bare) in money.NORWEGIAN_VAT_RATES
+                and len(_amounts(line.strip()[bare.end() :])) >= 2
+                and not re.search(r"[^\W\d_]", line)
+            ):
+                line = line.strip()
+                rate_m = bare
         # A VAT table's rows: each starts with its rate ("15 %  1 806,35  270,95"), names it
         # with a VAT word ("Fritatt mva 0 %  307,67"), or is all figures with the rate
         # after the base ("853,91  15 %  128,09  982,00"); any other row ends it (an item
@@ -822,8 +842,20 @@ def _base_by_difference(
         by_rate[rate] = (vat, base, evidence)
 
 
+#: How far a stated VAT may be from a rate's VAT of the total for the rate to be read from
+#: them: per-line rounding (a few øre, half a percent of the VAT), not the krone that
+#: `vat_consistent` forgives a stated rate, within which a small total's VAT fits 11,11,
+#: 12 and 15 % alike (1,61 of 17,70, an Austrian 10 %, read as 11,11 %).
+_INFERENCE_SLACK: Final = Decimal("0.005")
+
+
 def _infer_rate(gross: Decimal, vat: Decimal) -> Decimal | None:
-    candidates = [r for r in money.NORWEGIAN_VAT_RATES if r and money.vat_consistent(gross, r, vat)]
+    slack = max(money.ORE * 2, vat * _INFERENCE_SLACK)
+    candidates = [
+        r
+        for r in money.NORWEGIAN_VAT_RATES
+        if r and abs(money.vat_of_gross(gross, r) - vat) <= slack
+    ]
     if not candidates:
         return None
     return min(candidates, key=lambda r: abs(money.vat_of_gross(gross, r) - vat))

@@ -43,6 +43,22 @@ def tenant_id(text: str) -> str:
     return text
 
 
+#: The longest name a `--user` may give, as a token's subject (adapters/auth/claims.py).
+MAX_USER_LENGTH = 200
+
+
+def user_name(text: str) -> str:
+    """Who acts, as a token's subject may be: 1–200 printable characters without
+    surrounding blanks (it is recorded as the actor, `human:<user>`: a blank one was an
+    event no one could be held to); else argparse's one-line refusal."""
+    if not text or text != text.strip() or len(text) > MAX_USER_LENGTH or not text.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"not a user name: {text!r} (1–{MAX_USER_LENGTH} printable characters, "
+            "no surrounding blanks)"
+        )
+    return text
+
+
 def tenant_or_any(text: str) -> str:
     """A tenant id, or `*` for every tenant (policy rules)."""
     return text if text == ANY_TENANT else tenant_id(text)

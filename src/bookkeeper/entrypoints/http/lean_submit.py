@@ -236,7 +236,7 @@ class LeanSubmit:
                 self._refuse_missing_body(scope, receive, send, handlers, idempotency_key)
             try:
                 command = submit_command(data, principal, idempotency_key)
-            except msgspec.ValidationError as error:
+            except msgspec.DecodeError as error:  # a ValidationError, or no UTF-8 in `data`
                 raise validation_error(error, prefix="$.data") from None
             result: SubmitResult = await handlers.dispatch(command)
             content = _ENCODER.encode(submission_out(result))
