@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
-from litestar import Litestar, Router
+from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -59,6 +59,7 @@ from bookkeeper.entrypoints.http.observability import metrics, observe
 from bookkeeper.entrypoints.http.params import bounded_query
 from bookkeeper.entrypoints.http.problems import exception_handlers
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
+from bookkeeper.entrypoints.http.routing import FreshRouter
 from bookkeeper.entrypoints.http.runtime import Runtime
 from bookkeeper.entrypoints.http.security import (
     PUBLIC_PATHS,
@@ -122,7 +123,7 @@ def create_app(container: Container, *, lean_submit: bool = True) -> Litestar:
     def provide_runtime() -> Runtime:
         return runtime
 
-    api = Router(
+    api = FreshRouter(
         path=API_PREFIX,
         route_handlers=[
             EventController,

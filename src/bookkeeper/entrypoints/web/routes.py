@@ -23,7 +23,7 @@ from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.config.csrf import CSRFConfig
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotFoundException
@@ -67,6 +67,7 @@ from bookkeeper.entrypoints.http.controllers.spending import (
 )
 from bookkeeper.entrypoints.http.problems import _status_of
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
+from bookkeeper.entrypoints.http.routing import FreshRouter
 from bookkeeper.entrypoints.http.runtime import Runtime
 from bookkeeper.entrypoints.web import charts, i18n
 from bookkeeper.entrypoints.web.session import (
@@ -998,7 +999,7 @@ def web_router(
     csrf_secret: str,
     limiter: RateLimitMiddleware | None = None,
     people: People | None = None,
-) -> Router:
+) -> FreshRouter:
     """Every /app route, behind the session (except login and the static files) and CSRF;
     with `limiter`, the API's rate limits: each page spends from the session principal's
     budget, each login attempt from its address's (ADR 0040 §5). `people`: what people are
@@ -1016,7 +1017,7 @@ def web_router(
         # The registry itself (a router's opt would be copied, and a copy learns alone).
         request.state[_PEOPLE_STATE] = people
 
-    return Router(
+    return FreshRouter(
         path=APP_PATH,
         before_request=with_people if people is not None else None,
         route_handlers=[

@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Final
 
 import msgspec
-from litestar import Controller, Router, post
+from litestar import Controller, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
@@ -25,6 +25,7 @@ from bookkeeper.entrypoints.http.controllers.lookups import (
     _transactions_out,
 )
 from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.routing import FreshRouter
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import ResponseBody
 
@@ -213,7 +214,7 @@ class CheckController(Controller):
         )
 
 
-def check_routes(container: Any) -> Router:
+def check_routes(container: Any) -> FreshRouter:
     """The /check routes, with the checks resolved from `container` on first use."""
     from bookkeeper.container import resolve
 
@@ -225,7 +226,7 @@ def check_routes(container: Any) -> Router:
         return resolved[0]
 
     provider: Callable[[], Awaitable[Checks]] = provide_checks
-    return Router(
+    return FreshRouter(
         path="/check",
         route_handlers=[CheckController],
         dependencies={"checks": Provide(provider, use_cache=True)},

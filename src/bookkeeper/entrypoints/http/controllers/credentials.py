@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from litestar import Controller, Router, delete, get, put
+from litestar import Controller, delete, get, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from msgspec import Meta
@@ -31,6 +31,7 @@ from bookkeeper.application.credentials import (
 )
 from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.routing import FreshRouter
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody
 
@@ -130,7 +131,7 @@ class CredentialsController(Controller):
         await credentials.remove(request.user, tenant, provider)
 
 
-def credentials_routes(container: Any) -> Router:
+def credentials_routes(container: Any) -> FreshRouter:
     """/tenants/{tenant}/credentials/{provider}, the service resolved on first use."""
     from bookkeeper.container import resolve
 
@@ -142,7 +143,7 @@ def credentials_routes(container: Any) -> Router:
         return resolved[0]
 
     provider: Callable[[], Awaitable[CredentialsService]] = provide_credentials
-    return Router(
+    return FreshRouter(
         path="/",
         route_handlers=[CredentialsController],
         dependencies={"credentials": Provide(provider, use_cache=True)},

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from litestar import Controller, Router, get
+from litestar import Controller, get
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
 from litestar.params import QueryParameter
@@ -20,6 +20,7 @@ from litestar.response import Response, Stream
 
 from bookkeeper.application.saft import CompanyUnknown, SaftExport
 from bookkeeper.entrypoints.http.problems import documented, problem_response
+from bookkeeper.entrypoints.http.routing import FreshRouter
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 
 XML = "application/xml"
@@ -77,7 +78,7 @@ class SaftExportController(Controller):
         )
 
 
-def export_routes(container: Any) -> Router:
+def export_routes(container: Any) -> FreshRouter:
     """The /exports routes, with the export service resolved from `container` on first use
     (the container's resources are opened by the app's lifespan before any request)."""
     from bookkeeper.container import resolve
@@ -90,7 +91,7 @@ def export_routes(container: Any) -> Router:
         return resolved[0]
 
     provider: Callable[[], Awaitable[SaftExport]] = provide_saft_export
-    return Router(
+    return FreshRouter(
         path="/exports",
         route_handlers=[SaftExportController],
         dependencies={"saft_export": Provide(provider, use_cache=True)},

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
-from litestar import Controller, Router, delete, get, post, put
+from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from msgspec import Meta
@@ -25,6 +25,7 @@ from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate
 from bookkeeper.entrypoints.http.decoding import StrictJson, refuse_misspelt_member
 from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.routing import FreshRouter
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import (
     RequestBody,
@@ -319,7 +320,7 @@ class RulesController(Controller):
         return _review_rules(await rules.set_review_rules(request.user, data))
 
 
-def rules_routes(container: Any) -> Router:
+def rules_routes(container: Any) -> FreshRouter:
     """The /rules routes, with the rules service resolved from `container` on first use."""
     from bookkeeper.container import resolve
 
@@ -331,7 +332,7 @@ def rules_routes(container: Any) -> Router:
         return resolved[0]
 
     provider: Callable[[], Awaitable[RulesService]] = provide_rules
-    return Router(
+    return FreshRouter(
         path="/rules",
         route_handlers=[RulesController],
         dependencies={"rules": Provide(provider, use_cache=True)},

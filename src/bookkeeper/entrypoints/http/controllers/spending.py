@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
-from litestar import Controller, Response, Router, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, QueryParameter
 from msgspec import Meta
@@ -33,6 +33,7 @@ from bookkeeper.entrypoints.http.csv_out import CsvOperation, ReportFormat, csv_
 from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.params import NO_NUL
 from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.routing import FreshRouter
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody, whole
 
@@ -381,7 +382,7 @@ class SpendingController(Controller):
         )
 
 
-def spending_routes(container: Any) -> list[Router]:
+def spending_routes(container: Any) -> list[FreshRouter]:
     """/reports/costs and /spending/*, with the service resolved from `container`."""
     from bookkeeper.container import resolve
 
@@ -395,6 +396,10 @@ def spending_routes(container: Any) -> list[Router]:
     provider: Callable[[], Awaitable[SpendingService]] = provide_spending
     dependencies = {"spending": Provide(provider, use_cache=True)}
     return [
-        Router(path="/reports", route_handlers=[CostReportController], dependencies=dependencies),
-        Router(path="/spending", route_handlers=[SpendingController], dependencies=dependencies),
+        FreshRouter(
+            path="/reports", route_handlers=[CostReportController], dependencies=dependencies
+        ),
+        FreshRouter(
+            path="/spending", route_handlers=[SpendingController], dependencies=dependencies
+        ),
     ]
