@@ -6,7 +6,6 @@ and ABAC as the JetStream consumer, but the caller gets the reason of a refusal 
 problem) instead of a dead letter.
 """
 
-from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal

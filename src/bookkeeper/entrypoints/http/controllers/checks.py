@@ -2,7 +2,6 @@
 it cost, what the chart lacks, what failed. Each records its event and answers with what it
 found. `check_routes(container)` is what the app mounts."""
 
-from __future__ import annotations
 
 import datetime as dt
 import uuid

@@ -1,6 +1,5 @@
 """/correlations: everything that happened for one user action."""
 
-from __future__ import annotations
 
 import uuid
 

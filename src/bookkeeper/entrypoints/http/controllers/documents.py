@@ -2,7 +2,6 @@
 
 The raw file store without a proposal is /files (files.py)."""
 
-from __future__ import annotations
 
 import datetime as dt
 import uuid

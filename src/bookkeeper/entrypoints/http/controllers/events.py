@@ -1,6 +1,5 @@
 """/events: propose an action or record a query, read the log, approve or reject a proposal."""
 
-from __future__ import annotations
 
 import uuid
 from decimal import Decimal

@@ -1,6 +1,5 @@
 """/health: is the process up and does its database answer? No authentication."""
 
-from __future__ import annotations
 
 import asyncio
 import logging

@@ -1,6 +1,5 @@
 """/reports: figures derived from the read models."""
 
-from __future__ import annotations
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency

@@ -13,7 +13,6 @@ budget or price table is not addressable at all.
 `spending_routes(container)` is what the app mounts; the service is resolved on first use.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 import uuid
