@@ -188,6 +188,17 @@ async def test_every_json_body_nested_without_end_is_a_400(api: Api) -> None:
         assert_problem(response, 400, "validation-failed")
 
 
+async def _refused_body(api: Api, body: bytes, content_type: str) -> dict[str, Any]:
+    """POST /events with `body` (the lean route for plain JSON, Litestar's with a charset):
+    a 400 validation problem, whose body this is."""
+    response = await api.client.post(
+        f"{API}/events",
+        content=body,
+        headers=api.headers("book-e", "agent") | {"Content-Type": content_type},
+    )
+    return assert_problem(response, 400, "validation-failed")
+
+
 @pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
 async def test_a_proposal_with_a_byte_that_is_no_utf8_is_a_400(api: Api, content_type: str) -> None:
     """'Kører' sent in Latin-1 inside `data` (decoded after its type is known): a 500 on
@@ -195,12 +206,7 @@ async def test_a_proposal_with_a_byte_that_is_no_utf8_is_a_400(api: Api, content
     body = json.dumps({"type": "ExpenseRegistrationProposed", "data": expense()}).encode()
     body = body.replace(b'"merchantName": "', b'"merchantName": "K\xf8rer ', 1)
     assert b"\xf8" in body
-    response = await api.client.post(
-        f"{API}/events",
-        content=body,
-        headers=api.headers("book-e", "agent") | {"Content-Type": content_type},
-    )
-    problem = assert_problem(response, 400, "validation-failed")
+    problem = await _refused_body(api, body, content_type)
     assert "not valid JSON" in problem["detail"]
     assert await api.events() == []
 
@@ -221,12 +227,7 @@ async def test_a_lone_surrogate_escape_is_a_400_that_says_so(
     else:
         body = body.replace(b'"Expense', escape.encode() + b"Expense", 1)
     assert escape.encode() in body
-    response = await api.client.post(
-        f"{API}/events",
-        content=body,
-        headers=api.headers("book-e", "agent") | {"Content-Type": content_type},
-    )
-    problem = assert_problem(response, 400, "validation-failed")
+    problem = await _refused_body(api, body, content_type)
     assert "invalid unicode escape" in problem["detail"]
     assert escape[:6] in problem["detail"]
     assert await api.events() == []
