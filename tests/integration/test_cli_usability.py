@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bookkeeper.application import messages as m
+from bookkeeper.application.conversation import ConversationService
 from bookkeeper.container import Container
+from bookkeeper.entrypoints import export_cli
 from bookkeeper.entrypoints.chat import GREETING, USER_PROMPT, run_chat
 from bookkeeper.entrypoints.cli.help import subcommands
 from bookkeeper.entrypoints.cli.main import build_parser, main
@@ -185,3 +188,39 @@ def test_an_unknown_role_is_refused(
     out, err = capsys.readouterr()
     assert status in (1, 2) and out == ""
     assert "unknown role 'superuser'" in err and "reviewer" in err
+
+
+def test_an_error_of_ours_is_its_message_alone(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["export", "saf-t", "--tenant", "acme", "--from", "2026-12-01", "--to", "2026-01-01"]
+    status = main([*args, "--out", str(data_dir / "saft.xml")])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err == "bookkeeper: error: the period starts (2026-12-01) after it ends (2026-01-01)\n"
+
+
+def test_a_defect_is_told_without_its_class_name(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object) -> str:
+        raise KeyError("tenant")
+
+    monkeypatch.setattr(export_cli, "run_export", broken)
+    status = main(["export", "saf-t", "--tenant", "acme", "--from", "2026-01-01", "--to",
+                   "2026-01-31", "--out", str(data_dir / "saft.xml")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "KeyError" not in err and "'tenant'" in err and "unexpectedly" in err
+
+
+async def test_a_chat_line_that_fails_is_a_sentence_in_the_users_language(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object) -> None:
+        raise KeyError("tenant")
+
+    monkeypatch.setattr(ConversationService, "handle", broken)
+    text = await _chat("hva skylder vi leverandørene\n", interactive=False)
+    assert "KeyError" not in text
+    assert m.text("chat.failed", "nb", reason="").split(":")[0] in text

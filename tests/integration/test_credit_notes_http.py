@@ -147,6 +147,27 @@ async def test_the_credit_note_is_called_one_where_people_see_it(tmp_path: Path)
         assert ">Kreditnota</a>" in queue
 
 
+async def test_credits_beyond_their_invoice_wait_with_both_amounts_shown(
+    fiken_world: tuple[Api, FakeFiken],
+) -> None:
+    """A second credit note that takes the invoice's credits past its amount (the stored
+    log found again on SQLite and PostgreSQL) waits under its own rule, and the review
+    page says so in Norwegian with both amounts."""
+    api, _ = fiken_world
+    await api.propose(INVOICE, _supplier_invoice())
+    first = await api.propose(INVOICE, _credit_note(amount="3000.00", invoiceNumber="K-1"))
+    assert first["decision"]["rule"] == "credit-note", first
+    second = await api.propose(INVOICE, _credit_note(amount="2500.00", invoiceNumber="K-2"))
+    assert second["status"] == "PROPOSED", second
+    assert second["decision"]["rule"] == "credit-beyond-invoice", second
+    assert "5 500,00 kr" in second["decision"]["explanation"]
+    assert "5 000,00 kr" in second["decision"]["explanation"]
+    await login(api, "per", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{second['proposalId']}")).text
+    assert "kreditnotaene på fakturaen blir 5 500,00 kr med denne" in page, page
+    assert "mer enn fakturaens 5 000,00 kr" in page
+
+
 async def test_a_credit_note_pdf_is_proposed_as_a_credit(tmp_path: Path) -> None:
     """The offline reader's credit note (printed with minus signs) becomes a credit note
     proposal of the positive amount, naming the invoice it credits."""

@@ -15,7 +15,7 @@ from bookkeeper.application.documents import MAX_DOCUMENT_BYTES
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import ExtractedLine, Extraction
 from bookkeeper.backends import Backends
-from tests.http_helpers import API, Api, FixedClock, memory_container, running_api
+from tests.http_helpers import API, Api, FixedClock, assert_problem, memory_container, running_api
 from tests.unit.external_doubles import PDF, PNG, World
 from tests.unit.pipeline_doubles import ExtractorDouble, ListedBank, card_event
 from tests.unit.test_pipeline import adobe_receipt
@@ -242,3 +242,20 @@ async def test_the_route_is_documented_as_a_multipart_form(api: Api) -> None:
 
 def test_amounts_in_the_double_are_decimals() -> None:
     assert adobe_receipt().gross == Decimal("199.00")
+
+
+@pytest.mark.parametrize("field", ["file", "filename"])
+async def test_a_form_field_sent_twice_is_a_400_naming_it_and_reads_nothing(
+    api: Api, extractor: ExtractorDouble, field: str
+) -> None:
+    parts = [("file", ("a.pdf", PDF, "application/pdf"))]
+    parts.append(
+        ("file", ("b.pdf", PDF, "application/pdf")) if field == "file" else ("filename", "x.pdf")
+    )
+    form = {"filename": "y.pdf"} if field == "filename" else {}
+    response = await api.client.post(f"{API}/documents", files=parts, data=form, headers=api.agent)
+    problem = assert_problem(response, 400)
+    assert f"'{field}'" in problem["detail"] and "once" in problem["detail"]
+    assert "class" not in problem["detail"]
+    assert extractor.calls == 0
+    assert await api.events() == []

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bookkeeper.entrypoints.http.decoding import DECIMAL_PATTERN
+from bookkeeper.entrypoints.http.decoding import DECIMAL_PATTERN, lone_surrogate
 from tests.http_helpers import (
     API,
     Api,
@@ -188,6 +188,17 @@ async def test_every_json_body_nested_without_end_is_a_400(api: Api) -> None:
         assert_problem(response, 400, "validation-failed")
 
 
+async def _refused_body(api: Api, body: bytes, content_type: str) -> dict[str, Any]:
+    """POST /events with `body` (the lean route for plain JSON, Litestar's with a charset):
+    a 400 validation problem, whose body this is."""
+    response = await api.client.post(
+        f"{API}/events",
+        content=body,
+        headers=api.headers("book-e", "agent") | {"Content-Type": content_type},
+    )
+    return assert_problem(response, 400, "validation-failed")
+
+
 @pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
 async def test_a_proposal_with_a_byte_that_is_no_utf8_is_a_400(api: Api, content_type: str) -> None:
     """'Kører' sent in Latin-1 inside `data` (decoded after its type is known): a 500 on
@@ -195,14 +206,44 @@ async def test_a_proposal_with_a_byte_that_is_no_utf8_is_a_400(api: Api, content
     body = json.dumps({"type": "ExpenseRegistrationProposed", "data": expense()}).encode()
     body = body.replace(b'"merchantName": "', b'"merchantName": "K\xf8rer ', 1)
     assert b"\xf8" in body
-    response = await api.client.post(
-        f"{API}/events",
-        content=body,
-        headers=api.headers("book-e", "agent") | {"Content-Type": content_type},
-    )
-    problem = assert_problem(response, 400, "validation-failed")
+    problem = await _refused_body(api, body, content_type)
     assert "not valid JSON" in problem["detail"]
     assert await api.events() == []
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8"])
+@pytest.mark.parametrize(
+    ("where", "escape"),
+    [("data", "\\ud800"), ("data", "\\udc00x"), ("type", "\\ud83d\\u0041")],
+)
+async def test_a_lone_surrogate_escape_is_a_400_that_says_so(
+    api: Api, content_type: str, where: str, escape: str
+) -> None:
+    """'\\ud800' is half a UTF-16 pair, no character: msgspec said 'Input data was
+    truncated' (or named a byte), on the lean route and the Litestar route alike."""
+    body = json.dumps({"type": "ExpenseRegistrationProposed", "data": expense()}).encode()
+    if where == "data":
+        body = body.replace(b'"merchantName": "', b'"merchantName": "' + escape.encode(), 1)
+    else:
+        body = body.replace(b'"Expense', escape.encode() + b"Expense", 1)
+    assert escape.encode() in body
+    problem = await _refused_body(api, body, content_type)
+    assert "invalid unicode escape" in problem["detail"]
+    assert escape[:6] in problem["detail"]
+    assert await api.events() == []
+
+
+async def test_a_lone_surrogate_escape_is_a_400_on_every_json_route(api: Api) -> None:
+    root = api.headers("root", "admin", "accountant", "system")
+    response = await api.client.put(
+        f"{API}/rules/review-rules",
+        content=b'{"amountMax": "1000.00", "x": "\\ud800"}',
+        headers=root | {"Content-Type": "application/json"},
+    )
+    problem = assert_problem(response, 400, "validation-failed")
+    assert "invalid unicode escape" in problem["detail"]
+    # An escaped backslash before "ud800" is text, and a whole pair is one character.
+    assert lone_surrogate(b'{"a": "\\\\ud800", "b": "\\ud83d\\ude00"}') is None
 
 
 # --- patterns match whole values ----------------------------------------------------------

@@ -253,6 +253,54 @@ def test_the_entries_asked_for() -> None:
     assert lq.entries_asked("show the latest 500 entries") == lq.MAX_ENTRIES
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("vis dei siste 3 bilaga", "journal"),
+        ("syn meg dei fem siste posteringane", "journal"),
+        ("kva er resultatet i år?", "result"),
+        ("korleis går det med overskotet?", "result"),
+        ("kor mykje skuldar vi leverandørar?", "payables"),
+        ("kva er leverandørgjelda", "payables"),
+        ("kva skuldar kundane oss?", "receivables"),
+        ("kor mykje har vi brukt på straum i førre månad?", "costs"),
+        ("kva står på konto 1920 i rekneskapen?", "account_balance"),
+        ("kva skuldar vi i mva?", "vat"),
+    ],
+)
+def test_nynorsk_wordings_ask_the_same_questions(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+def test_nynorsk_names_periods_counts_and_topics_as_bokmal_does() -> None:
+    assert lq.ledger_period("resultatet i førre månad", TODAY) == (
+        dt.date(2026, 10, 1),
+        dt.date(2026, 10, 31),
+    )
+    assert lq.ledger_period("resultatet denne månaden", TODAY) == (
+        dt.date(2026, 11, 1),
+        TODAY,
+    )
+    assert lq.entries_asked("vis dei tjuge siste bilaga") == 20
+    assert lq.entries_asked("vis dei siste bilaga") == lq.DEFAULT_ENTRIES
+    found = lq.topic_asked("kor mykje gjekk til straum")
+    assert found is not None and found[1] is not None and found[1].key == "electricity"
+    # Bokmål and English are read as before.
+    assert lq.in_bokmal("show me account no. 1500") == "show me account no. 1500"
+    assert lq.in_bokmal("hva skylder vi") == "hva skylder vi"
+
+
+async def test_a_nynorsk_question_is_answered_from_the_ledger() -> None:
+    chat = await books_chat()
+    text, language, data = await ask(chat, "vis dei siste 2 bilaga")
+    assert language == "nb"
+    assert text.split("\n")[0] == "De siste 2 bilagene:"
+    assert data == LedgerQueriedData(question="journal", count=2)
+    text, _, data = await ask(chat, "kor mykje skuldar vi leverandørane?")
+    assert data.question == "payables"
+    assert text.startswith("Leverandørgjeld (konto 2400)")
+
+
 # --- the answers, from a ledger built here ---------------------------------------------
 
 

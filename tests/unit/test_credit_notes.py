@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from bookkeeper.adapters.extraction.offline import extract_text_fields
+from bookkeeper.application import messages as m
 from bookkeeper.application.execution import reference
 from bookkeeper.domain.errors import InvalidProposal
 from bookkeeper.domain.events import (
@@ -25,7 +26,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import check_balanced, natural_amount, posting_for, saft_vat_code
 from bookkeeper.domain.proposals import validate
-from bookkeeper.domain.review import DEFAULT_RULES, Outcome, decide
+from bookkeeper.domain.review import DEFAULT_RULES, Outcome, credit_beyond_invoice, decide
 from tests.unit.external_doubles import TENANT, Harness, correction, invoice, reversal
 
 D = Decimal
@@ -313,6 +314,68 @@ async def test_a_credit_note_of_an_unknown_invoice_is_proposed_unlinked() -> Non
     pid = await h.propose(credit(supplier="Telenor Norge AS", credited_invoice="10012"))
     assert "creditedProposal" not in await _first_metadata(h, pid)
     assert (await h.view(pid)).status.value == "PROPOSED"
+
+
+SAME_SUPPLIER = {"supplier": "Telenor Norge AS", "supplier_org_number": "976967631"}
+
+
+async def test_a_credit_note_for_more_than_its_invoice_is_held_with_both_amounts() -> None:
+    h = Harness()
+    await h.propose(invoice(invoice_number="10012", amount=D("12345.60")))
+    pid = await h.propose(credit(amount=D("99999.00"), **SAME_SUPPLIER))
+    metadata = await _first_metadata(h, pid)
+    review = metadata["review"]
+    assert review["rule"] == "credit-beyond-invoice"  # type: ignore[index]
+    said = str(review["explanation"])  # type: ignore[index]
+    assert "99 999,00 kr" in said and "12 345,60 kr" in said
+    assert said in metadata["warnings"]  # type: ignore[operator]
+    norwegian = m.sentence(said, "nb")
+    assert norwegian != said and "99 999,00 kr" in norwegian and "12 345,60 kr" in norwegian
+    assert (await h.view(pid)).status.value == "PROPOSED"
+
+
+async def test_a_second_credit_note_beyond_what_is_left_of_the_invoice_is_held() -> None:
+    h = Harness()
+    await h.propose(invoice(invoice_number="10012", amount=D("1000.00")))
+    first = await h.propose(credit(amount=D("600.00"), invoice_number="K-1", **SAME_SUPPLIER))
+    assert (await _first_metadata(h, first))["review"]["rule"] == "credit-note"  # type: ignore[index]
+    second = await h.propose(credit(amount=D("600.00"), invoice_number="K-2", **SAME_SUPPLIER))
+    review = (await _first_metadata(h, second))["review"]
+    assert review["rule"] == "credit-beyond-invoice"  # type: ignore[index]
+    assert "1 200,00 kr" in review["explanation"]  # type: ignore[index]
+    assert "1 000,00 kr" in review["explanation"]  # type: ignore[index]
+
+
+async def test_a_rejected_credit_note_credits_nothing_of_its_invoice() -> None:
+    h = Harness()
+    await h.propose(invoice(invoice_number="10012", amount=D("1000.00")))
+    wrong = await h.propose(credit(amount=D("1000.00"), invoice_number="K-1", **SAME_SUPPLIER))
+    await h.reject(wrong)
+    again = await h.propose(credit(amount=D("1000.00"), invoice_number="K-2", **SAME_SUPPLIER))
+    assert (await _first_metadata(h, again))["review"]["rule"] == "credit-note"  # type: ignore[index]
+
+
+def test_a_credit_beyond_its_invoice_is_never_approved_automatically() -> None:
+    beyond = credit_beyond_invoice(D("700"), D("400"), D("1000"))
+    assert beyond is not None and beyond.credited == D("1100")
+    assert credit_beyond_invoice(D("600"), D("400"), D("1000")) is None
+    rules = msgspec.structs.replace(
+        DEFAULT_RULES,
+        auto_approvable_kinds=frozenset({Kind.INVOICE_REGISTRATION}),
+        auto_approve_requires_pattern=False,
+    )
+    decision = decide(
+        rules,
+        kind=Kind.INVOICE_REGISTRATION,
+        score=D("0.99"),
+        approved_pattern=True,
+        duplicate_suspected=False,
+        amount=D("700"),
+        credit_note=True,
+        credit_beyond_invoice=beyond,
+    )
+    assert decision.outcome is Outcome.AWAITING_REVIEW
+    assert decision.rule == "credit-beyond-invoice"
 
 
 async def test_a_corrected_credit_note_is_cancelled_and_posted_again() -> None:

@@ -972,8 +972,8 @@ _INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 def intent_of(text: str) -> str | None:
     """The question a message asks (a keyword intent), or None. Words a typo away from a
     keyword ("kvitering", "saldoenn") are read as the keyword when nothing matched as
-    written."""
-    lowered = " ".join(text.lower().split())
+    written; Nynorsk words as their Bokmål form (ledger_questions.NYNORSK)."""
+    lowered = lq.in_bokmal(" ".join(text.lower().split()))
     found = _keyword_intent(lowered)
     if found is None:
         corrected = _corrected(lowered)

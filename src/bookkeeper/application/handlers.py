@@ -36,6 +36,7 @@ from bookkeeper.application.ports import (
     BooksProvider,
     Clock,
     DuplicateProbe,
+    EventFilter,
     Ids,
     Principal,
     ProposalView,
@@ -91,7 +92,14 @@ from bookkeeper.domain.proposals import (
     check_text_safe,
     counterparty,
 )
-from bookkeeper.domain.review import DEFAULT_RULES, Outcome, ReviewDecision, decide
+from bookkeeper.domain.review import (
+    DEFAULT_RULES,
+    CreditBeyondInvoice,
+    Outcome,
+    ReviewDecision,
+    credit_beyond_invoice,
+    decide,
+)
 from bookkeeper.domain.rules import (
     EXCHANGE_FROM_BANK,
     EXCHANGE_FROM_REVIEWER,
@@ -330,12 +338,18 @@ class Handlers:
                     metadata[approval.DEPARTMENT_METADATA] = entry_department
             rules = await uow.settings.review_rules(tenant)
             context = await self._scoring_context(uow, tenant, event_id, command, data, rules)
+            beyond_invoice: CreditBeyondInvoice | None = None
             if is_credit_note(data):
                 # ADR 0054: the invoice it credits, when the supplier's invoice with the
                 # number it names is ours; and its invoice is no duplicate of it.
                 credited = await _credited_proposal(uow, tenant, event_id, data)
                 if credited is not None:
-                    metadata[CREDITED_PROPOSAL_METADATA] = str(credited)
+                    metadata[CREDITED_PROPOSAL_METADATA] = str(credited.id)
+                    beyond_invoice = await _credit_beyond_invoice(uow, tenant, credited, data)
+                if beyond_invoice is not None:
+                    # Shown with the reading warnings, beside the rule that holds it.
+                    said = metadata.setdefault("warnings", [])
+                    said.append(beyond_invoice.sentence)
                 context = msgspec.structs.replace(
                     context,
                     duplicate_of=await _credit_notes_only(uow, tenant, context.duplicate_of),
@@ -369,6 +383,7 @@ class Handlers:
                     unknown_account=bool(unknown_accounts),
                     nok_amount_missing=nok_amount_missing is not None,
                     credit_note=is_credit_note(data),
+                    credit_beyond_invoice=beyond_invoice,
                     payment_account_changed=scoring.payment_account_changed(
                         context.known_payment_account, getattr(data, "payment_account", None)
                     ),
@@ -1077,7 +1092,7 @@ CREDITED_PROPOSAL_METADATA: Final = "creditedProposal"
 
 async def _credited_proposal(
     uow: UnitOfWork, tenant: str, event_id: uuid.UUID, data: InvoiceRegistrationData
-) -> uuid.UUID | None:
+) -> ProposalView | None:
     """The supplier invoice a credit note credits (ADR 0054): a proposal of this tenant,
     of the same supplier (name, and organisation number when both have one), with the
     invoice number the credit note names, not rejected and no credit note itself; the
@@ -1093,7 +1108,7 @@ async def _credited_proposal(
         document_number=number.strip(),
         exclude_id=event_id,
     )
-    found: list[tuple[dt.datetime, uuid.UUID]] = []
+    found: list[tuple[dt.datetime, uuid.UUID, ProposalView]] = []
     for candidate in await uow.proposals.find_duplicates(tenant, probe):
         view = await uow.proposals.get(tenant, candidate)
         if (
@@ -1107,8 +1122,42 @@ async def _credited_proposal(
         theirs = view.data.get("supplierOrgNumber")
         if theirs and data.supplier_org_number and theirs != data.supplier_org_number:
             continue
-        found.append((view.proposed_at, view.id))
-    return max(found)[1] if found else None
+        found.append((view.proposed_at, view.id, view))
+    return max(found, key=lambda f: f[:2])[2] if found else None
+
+
+#: How many of the tenant's newest invoice proposals are searched for the earlier credit
+#: notes of an invoice: one backward walk of the events' (tenant, type, position) index,
+#: stopped by the limit (ADR 0032). A credit note further back is not counted.
+EARLIER_CREDITS_LIMIT: Final = 200
+
+
+async def _credit_beyond_invoice(
+    uow: UnitOfWork, tenant: str, invoice: ProposalView, data: InvoiceRegistrationData
+) -> CreditBeyondInvoice | None:
+    """Whether the credit note `data`, with the credit notes linked before to the same
+    `invoice` (not rejected, in its currency), credits more than the invoice (ADR 0054)."""
+    currency = invoice.data.get("currency") or NOK
+    if invoice.amount is None or data.currency != currency:
+        return None
+    newest = await uow.events.query(
+        tenant,
+        EventFilter(
+            types=("InvoiceRegistrationProposed",),
+            newest_first=True,
+            limit=EARLIER_CREDITS_LIMIT,
+        ),
+    )
+    before = Decimal(0)
+    for event in newest:
+        if event.metadata.get(CREDITED_PROPOSAL_METADATA) != str(invoice.id):
+            continue
+        view = await uow.proposals.get(tenant, event.stream_id)
+        if view is None or view.status is Status.REJECTED or view.amount is None:
+            continue
+        if (view.data.get("currency") or NOK) == currency:
+            before += view.amount  # as corrected by its reviewer
+    return credit_beyond_invoice(data.amount, before, invoice.amount, currency)
 
 
 async def _credit_notes_only(

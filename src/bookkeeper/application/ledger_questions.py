@@ -36,6 +36,57 @@ MAX_ENTRIES: Final = 20
 
 _ZERO: Final = Decimal("0.00")
 
+# --- Nynorsk ---------------------------------------------------------------------------
+
+#: Nynorsk words of questions about the books and their Bokmål form, which the keyword
+#: rules below are written in: a word table, so that every wording the rules know in
+#: Bokmål is known in Nynorsk too ("kva skuldar vi leverandørane", "vis dei siste 3
+#: bilaga", "kor mykje har vi brukt på straum i førre månad"). Whole words only; words
+#: that are the same in both are not listed. "me" (Nynorsk "vi") is left out: English
+#: "show me" is the commoner reading.
+NYNORSK: Final[dict[str, str]] = {
+    # question words and little words
+    "kva": "hva", "kor": "hvor", "korleis": "hvordan", "kvifor": "hvorfor",
+    "kven": "hvem", "kva for": "hvilke", "mykje": "mye", "dei": "de", "ein": "en",
+    "eit": "et", "eitt": "ett", "eg": "jeg", "ikkje": "ikke", "syn": "vis", "sjå": "se",
+    "berre": "bare", "sidan": "siden", "frå": "fra", "fram": "frem",
+    # the books
+    "bilaga": "bilagene", "bilagslista": "bilagslisten", "posteringar": "posteringer",
+    "posteringane": "posteringene", "bokføringar": "bokføringer",
+    "rekneskap": "regnskap", "rekneskapen": "regnskapet", "rekneskapet": "regnskapet",
+    "rekneskapsåret": "regnskapsåret", "hovudbok": "hovedbok", "hovudboka": "hovedboken",
+    # owing
+    "skuldar": "skylder", "skulda": "skyldte", "skuldig": "skyldig",
+    "leverandørar": "leverandører", "leverandørane": "leverandørene",
+    "leverandørgjelda": "leverandørgjelden", "kundar": "kunder", "kundane": "kundene",
+    "kundefordringane": "kundefordringene",
+    # result
+    "overskot": "overskudd", "overskotet": "overskuddet", "underskot": "underskudd",
+    "underskotet": "underskuddet", "omsetnad": "omsetning", "omsetnaden": "omsetningen",
+    # costs
+    "kostnadar": "kostnader",
+    "straum": "strøm", "straumen": "strømmen", "løn": "lønn", "løna": "lønnen",
+    "husleige": "husleie", "kontorleige": "kontorleie",
+    "forsikringar": "forsikringer", "gebyra": "gebyrene",
+    # periods and counts
+    "månad": "måned", "månaden": "måneden", "månader": "måneder", "førre": "forrige",
+    "fyrste": "første", "tjuge": "tjue",
+}  # fmt: skip
+_NYNORSK_WORDS: Final = re.compile(
+    r"\b(" + "|".join(sorted(map(re.escape, NYNORSK), key=len, reverse=True)) + r")\b"
+)
+
+
+def in_bokmal(lowered: str) -> str:
+    """A lowered question with its Nynorsk words in Bokmål (NYNORSK), for the rules."""
+    return _NYNORSK_WORDS.sub(lambda found: NYNORSK[found[1]], lowered)
+
+
+def _lowered(text: str) -> str:
+    """A question as the rules read it: lower case, single spaces, Bokmål words."""
+    return in_bokmal(" ".join(text.lower().split()))
+
+
 # --- what the question names -----------------------------------------------------------
 
 _MONTHS: Final[dict[str, int]] = {
@@ -82,7 +133,7 @@ def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     ("i fjor"), a year ("i 2025"), a quarter ("q3", "3. kvartal"), a month ("i november",
     the latest one not after today unless a year is given), this or last month; the year
     to date by default ("hittil i år", "i år", or nothing)."""
-    lowered = " ".join(text.lower().split())
+    lowered = _lowered(text)
     if re.search(r"\b(i fjor|ifjor|last year|forrige år|previous year)\b", lowered):
         year = today.year - 1
         return dt.date(year, 1, 1), dt.date(year, 12, 31)
@@ -123,7 +174,7 @@ _ACCOUNT_BARE: Final = re.compile(r"\b(?:på|on|of|for|til)\s+([1-8]\d{3})\b(?!\
 def account_asked(text: str) -> str | None:
     """The account code a question names ("konto 6810", "på 1920"), or None. A year after
     "i"/"in"/"for" is not an account ("i 2025")."""
-    lowered = " ".join(text.lower().split())
+    lowered = _lowered(text)
     named = _ACCOUNT_NAMED.search(lowered)
     if named is not None:
         return named[1]
@@ -208,7 +259,7 @@ _STOP: Final = frozenset(
 def topic_asked(text: str) -> tuple[str, Topic | None] | None:
     """What a cost question names as what the costs were for: (the words as written, the
     group of TOPICS they are, None when none), or None when it names nothing."""
-    lowered = " ".join(text.lower().split())
+    lowered = _lowered(text)
     for topic in TOPICS:
         found = topic.words.search(lowered)
         if found is not None:
@@ -254,7 +305,7 @@ _COUNT_WORDS: Final[dict[str, int]] = {
 def entries_asked(text: str) -> int:
     """How many entries "vis de siste 5 bilagene" asks for (DEFAULT_ENTRIES unnamed, at
     most MAX_ENTRIES, at least 1)."""
-    lowered = " ".join(text.lower().split())
+    lowered = _lowered(text)
     found = _COUNT.search(lowered)
     count = int(found[1]) if found else None
     if count is None:
@@ -266,7 +317,7 @@ def entries_asked(text: str) -> int:
 # --- which question --------------------------------------------------------------------
 
 _JOURNAL: Final = re.compile(
-    r"\b(bilag|bilagene|bilaget|bilagsliste\w*|posteringer\w*|postering|journalposter\w*|"
+    r"\b(bilag|bilagene|bilaget|bilagsliste\w*|postering\w*|journalposter\w*|"
     r"journal entr\w*|entries|vouchers?|bokføringer|siste bokført\w*|latest postings?)\b"
 )
 _RECEIVABLES: Final = re.compile(

@@ -527,6 +527,9 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "(kostnaden og den inngående mvaen reverseres), godkjennes alltid av en person"),
         (r"a supplier's credit note is always reviewed",
          "kreditnotaer fra leverandører godkjennes alltid av en person"),
+        (r"the invoice's credit notes come to (?P<c>.+) with this one, more than the invoice's "
+         r"(?P<i>.+)",
+         "kreditnotaene på fakturaen blir {c} med denne, mer enn fakturaens {i}"),
         (r"VAT rate (?P<r>\S+) % inferred from the amounts", "mva-sats {r} % utledet av beløpene"),
         (r"VAT rate (?P<r>\S+) % is not a Norwegian rate", "mva-sats {r} % er ikke en norsk sats"),
         (r"read by OCR from an image", "lest med OCR fra et bilde"),

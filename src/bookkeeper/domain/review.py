@@ -110,6 +110,33 @@ def review_rules_problem(rules: ReviewRules) -> str | None:
     return None
 
 
+class CreditBeyondInvoice(msgspec.Struct, frozen=True, kw_only=True):
+    """A supplier's credit note that, with the invoice's earlier credit notes, credits more
+    than the invoice it names (ADR 0054): a person must see both amounts."""
+
+    credited: Decimal  # this credit note and the invoice's earlier ones, together
+    invoice: Decimal
+    currency: str = "NOK"
+
+    @property
+    def sentence(self) -> str:
+        return (
+            f"the invoice's credit notes come to {kroner_text(self.credited, self.currency)} "
+            f"with this one, more than the invoice's {kroner_text(self.invoice, self.currency)}"
+        )
+
+
+def credit_beyond_invoice(
+    amount: Decimal, credited_before: Decimal, invoice: Decimal, currency: str = "NOK"
+) -> CreditBeyondInvoice | None:
+    """The excess when a credit note of `amount`, after `credited_before` credited by the
+    invoice's earlier credit notes, credits more than the invoice's `invoice`; else None."""
+    credited = amount + credited_before
+    if credited <= invoice:
+        return None
+    return CreditBeyondInvoice(credited=credited, invoice=invoice, currency=currency)
+
+
 class ReviewDecision(msgspec.Struct, frozen=True, kw_only=True):
     """What the rules decided for one proposal, and which rule decided it."""
 
@@ -132,12 +159,14 @@ def decide(
     payment_account_changed: bool = False,
     nok_amount_missing: bool = False,
     credit_note: bool = False,
+    credit_beyond_invoice: CreditBeyondInvoice | None = None,
 ) -> ReviewDecision:
     """Apply the rules to a scored proposal (kind None = a read-only query). A receipt that
     disagrees with the bank event it names (`bank_mismatch`) is never approved
     automatically, nor is a proposal booking to an account the chart does not know
     (`unknown_account`), nor a foreign-currency purchase without a NOK amount
-    (`nok_amount_missing`, ADR 0051: a person must give it)."""
+    (`nok_amount_missing`, ADR 0051: a person must give it), nor a credit note that credits
+    more than its invoice (`credit_beyond_invoice`, ADR 0054)."""
     if kind is None:
         return ReviewDecision(
             outcome=Outcome.RECORDED,
@@ -162,6 +191,14 @@ def decide(
             band=band,
             rule="nok-amount-missing",
             explanation="the foreign-currency document has no NOK amount: give it on approval",
+        )
+    if credit_beyond_invoice is not None:
+        # Before the plain credit-note rule: the reason named is the one to check.
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="credit-beyond-invoice",
+            explanation=credit_beyond_invoice.sentence,
         )
     if credit_note:
         # ADR 0054: a supplier's credit note reverses an earlier purchase; a person

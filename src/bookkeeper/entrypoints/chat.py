@@ -151,7 +151,7 @@ async def run_chat(
                 continue
             except Exception as error:  # a defect: say so in a sentence, log it, go on
                 _log.warning("chat line failed", exc_info=error)
-                reason = type(error).__name__
+                reason = explain_error(error, language)  # a sentence, not a class name
                 _print(out, [_format_text(m.text("chat.failed", language, reason=reason))])
                 continue
             _print(out, [_format(r) for r in replies])
@@ -184,7 +184,7 @@ def parse_line(text: str) -> tuple[str, list[Attachment]]:
     except PermissionError:
         raise FileUnreadable("denied", path_text) from None
     except OSError as error:
-        raise FileUnreadable("other", path_text, error.strerror or type(error).__name__) from None
+        raise FileUnreadable("other", path_text, error.strerror or str(error) or "I/O") from None
     return message.strip(), [(content, None, path.name)]
 
 

@@ -38,6 +38,7 @@ from bookkeeper.application.authorization import ROLES
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.replay import ReplayReport
 from bookkeeper.container import Container, Database, migrated_database, resolve, shutdown
+from bookkeeper.domain.errors import BookkeeperError
 from bookkeeper.entrypoints.cli.arguments import ask, role_name, tenant_id, tenant_or_any
 from bookkeeper.entrypoints.cli.progress import progress
 from bookkeeper.entrypoints.http.server import Launch, exec_server, run_granian, run_uvicorn
@@ -459,11 +460,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, SigningKeyError) as error:
         _fail(str(error))
         return 1
-    except Exception as error:  # the last line of defence: one line, not a traceback
+    except BookkeeperError as error:  # ours: the message is written for people
         _log.debug("command failed", exc_info=error)
-        first_line = (str(error).strip().splitlines() or [""])[0]
-        _fail(f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__)
+        _fail(_first_line(error.message) or error.code)
         return 1
+    except Exception as error:  # the last line of defence: one line, not a traceback
+        # A person reads it: the message alone, never a Python class name.
+        _log.debug("command failed", exc_info=error)
+        first_line = _first_line(str(error))
+        _fail(f"{UNEXPECTED}: {first_line}" if first_line else UNEXPECTED)
+        return 1
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
+
+
+#: What the CLI says of an error that is not ours (a defect): where to look for more.
+UNEXPECTED: Final = "the command failed unexpectedly (BOOKKEEPER_LOG_LEVEL=DEBUG shows where)"
 
 
 def _fail(message: str) -> None:

@@ -33,13 +33,22 @@ _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 
 
 def validation_error(
-    error: msgspec.ValidationError | msgspec.DecodeError, prefix: str = "$"
+    error: msgspec.ValidationError | msgspec.DecodeError,
+    prefix: str = "$",
+    body: bytes | None = None,
 ) -> ValidationException:
-    """A 400 naming the JSON path of the error, e.g. `$.data.amount`."""
+    """A 400 naming the JSON path of the error, e.g. `$.data.amount`; of a `body` that is
+    no JSON, what is wrong with it when we can tell better than the decoder."""
     message = str(error)
     if isinstance(error, msgspec.DecodeError) and not isinstance(error, msgspec.ValidationError):
+        escape = lone_surrogate(body) if body is not None else None
+        if escape is not None:
+            # msgspec says "Input data was truncated" of a high surrogate at a string's end.
+            message = f"the text holds an invalid unicode escape, {escape} ({HALF_A_PAIR})"
         return ValidationException(
-            "the request body is not valid JSON",
+            f"the request body is not valid JSON: {message}"
+            if escape is not None
+            else "the request body is not valid JSON",
             extra=[{"message": message, "key": None, "source": "body"}],
         )
     text, marker, path = message.rpartition(" - at `")
@@ -56,6 +65,32 @@ def validation_error(
         f"{field}: {text}",
         extra=[{"message": text, "key": field, "source": "body"}],
     )
+
+
+#: Why a lone surrogate escape is no text.
+HALF_A_PAIR: Final = "half of a UTF-16 surrogate pair, which is no character"
+
+#: A JSON escape: `\\uXXXX` (its code unit captured) or any other (`\\\\`, `\\n`), so
+#: that an escaped backslash is never read as the start of one.
+_ESCAPE: Final = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
+
+
+def lone_surrogate(body: bytes) -> str | None:
+    """The first `\\uXXXX` escape of a JSON text that is half a surrogate pair (a high
+    one not followed at once by a low one, or a low one alone), as written; else None."""
+    pending: re.Match[bytes] | None = None
+    for found in _ESCAPE.finditer(body):
+        unit = int(found.group(1), 16) if found.group(1) is not None else None
+        if pending is not None:
+            if unit is not None and 0xDC00 <= unit <= 0xDFFF and found.start() == pending.end():
+                pending = None
+                continue
+            return pending.group(0).decode("ascii")
+        if unit is not None and 0xD800 <= unit <= 0xDBFF:
+            pending = found
+        elif unit is not None and 0xDC00 <= unit <= 0xDFFF:
+            return found.group(0).decode("ascii")
+    return pending.group(0).decode("ascii") if pending is not None else None
 
 
 #: What msgspec says of a string in a Decimal field that Python's Decimal cannot read.
@@ -113,7 +148,7 @@ class StrictJson(AbstractDTO[T], Generic[T]):
         try:
             decoded = self._decoders[type(self)].decode(value)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
-            raise validation_error(error) from None
+            raise validation_error(error, body=value) from None
         refuse_duplicates(value)
         refuse_misspelt(decoded, value)
         return decoded

@@ -229,7 +229,7 @@ class LeanSubmit:
                 try:
                     data = _DECODER.decode(body)
                 except (msgspec.ValidationError, msgspec.DecodeError) as error:
-                    raise validation_error(error) from None
+                    raise validation_error(error, body=body) from None
                 refuse_duplicates(body)
             handlers = self._handlers()
             if data is None:
@@ -237,7 +237,7 @@ class LeanSubmit:
             try:
                 command = submit_command(data, principal, idempotency_key)
             except msgspec.DecodeError as error:  # a ValidationError, or no UTF-8 in `data`
-                raise validation_error(error, prefix="$.data") from None
+                raise validation_error(error, prefix="$.data", body=body) from None
             result: SubmitResult = await handlers.dispatch(command)
             content = _ENCODER.encode(submission_out(result))
         except Exception as error:

@@ -146,6 +146,33 @@ def _takes_json(handler: Any) -> bool:
 
 _JSON_BODY: dict[Any, bool] = {}
 
+
+def _takes_form(handler: Any) -> bool:
+    """Whether a route handler's body (`data`) is a multipart form."""
+    try:
+        field = handler.parsed_fn_signature.parameters.get("data")
+    except AttributeError:
+        return False
+    kwarg = None if field is None else field.kwarg_definition
+    return isinstance(kwarg, BodyKwarg) and kwarg.media_type == RequestEncodingType.MULTI_PART
+
+
+async def _check_form_fields(request: Request[Any, Any, Any]) -> None:
+    """A 400 naming the field when a multipart form sends one more than once (two `file`
+    parts): every field of our forms is one value, and Litestar would hand the handler a
+    list it cannot take ("Unsupported type: <class 'list'>"). The parsed form is kept on
+    the request, so the handler reads it from there, not from the stream again."""
+    seen: dict[str, int] = {}
+    for name, _ in (await request.form()).multi_items():
+        seen[name] = seen.get(name, 0) + 1
+    for name, count in seen.items():
+        if count > 1:
+            message = f"'{name}' is sent {count} times; send it once (one file per request)"
+            raise ValidationException(
+                f"{name}: {message}", extra=[{"key": name, "source": "body", "message": message}]
+            )
+
+
 _XML_TYPES: Final = ("application/xml", "text/xml")
 
 
@@ -226,10 +253,11 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
     [EARLIEST, LATEST], else a 400 naming it. Litestar parses the value afterwards as it
     always did; this only refuses what would overflow a date computation further in (ADR
     0021); no query value holds a NUL character, a JSON body says it is JSON or nothing,
-    the Accept header admits what the route answers (406 if not; ADR 0049), and a request
-    carries one Idempotency-Key at most. A coroutine although it awaits nothing: Litestar
-    runs a plain function given as `before_request` in its thread pool, a thread hop (and
-    GIL hand-over) on every request of the API (ADR 0039).
+    the Accept header admits what the route answers (406 if not; ADR 0049), a request
+    carries one Idempotency-Key at most, and a multipart form each field once. A coroutine
+    (most requests await nothing here): Litestar runs a plain function given as
+    `before_request` in its thread pool, a thread hop (and GIL hand-over) on every request
+    of the API (ADR 0039).
     Parameters typed as text (the RFC 3339 `from`/`to` above) are checked by `aware`.
     Integers are bounded where they are declared (`ge`/`le`, like `After`), or clamped
     (`Limit`); tests/integration/test_http_bounds.py holds every route to that."""
@@ -253,6 +281,8 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
     _check_accept(request, handler)
     if _takes_json(handler):
         _check_json_content_type(request)
+    elif _takes_form(handler):
+        await _check_form_fields(request)
     kinds = _query_kinds(handler)
     if not kinds:
         return

@@ -119,7 +119,7 @@ class EventController(Controller):
         try:
             command = submit_command(data, request.user, idempotency_key)
         except msgspec.DecodeError as error:  # a ValidationError, or no UTF-8 in `data`
-            raise validation_error(error, prefix="$.data") from None
+            raise validation_error(error, prefix="$.data", body=bytes(data.data)) from None
         result: SubmitResult = await handlers.dispatch(command)
         headers = {"Location": f"{API_PREFIX}/events/{result.event_id}"}
         if result.replayed:
