@@ -10,7 +10,6 @@ status, duration, principal actor and tenant; never the path's ids, query, heade
 or bodies. Metrics label by route template, so no tenant data reaches /metrics.
 """
 
-
 import logging
 import os
 import re

@@ -10,7 +10,6 @@ refusal is shown as a sentence on the page with its HTTP status (403, 404, 409, 
 never a 500.
 """
 
-
 import datetime as dt
 import re
 import secrets

@@ -6,7 +6,6 @@ and ABAC as the JetStream consumer, but the caller gets the reason of a refusal 
 problem) instead of a dead letter.
 """
 
-
 import uuid
 from typing import Annotated, Any, Literal
 

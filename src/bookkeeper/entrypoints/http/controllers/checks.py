@@ -2,7 +2,6 @@
 it cost, what the chart lacks, what failed. Each records its event and answers with what it
 found. `check_routes(container)` is what the app mounts."""
 
-
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable

@@ -1,6 +1,5 @@
 """/correlations: everything that happened for one user action."""
 
-
 import uuid
 
 from litestar import Controller, get

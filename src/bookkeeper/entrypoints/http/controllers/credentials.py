@@ -12,7 +12,6 @@ only (`bookkeeper credentials set --base-url`), never over HTTP: a tenant's admi
 point the service at another host.
 """
 
-
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any

@@ -2,7 +2,6 @@
 
 The raw file store without a proposal is /files (files.py)."""
 
-
 import datetime as dt
 import uuid
 from dataclasses import dataclass

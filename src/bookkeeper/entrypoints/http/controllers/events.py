@@ -1,6 +1,5 @@
 """/events: propose an action or record a query, read the log, approve or reject a proposal."""
 
-
 import uuid
 from decimal import Decimal
 from typing import Annotated, Final

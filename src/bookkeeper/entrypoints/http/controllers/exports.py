@@ -6,7 +6,6 @@ neither side holds a year of lines in memory. `export_routes(container)` is what
 mounts: the export service is resolved from the container on first use.
 """
 
-
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any

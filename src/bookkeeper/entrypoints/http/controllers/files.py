@@ -2,7 +2,6 @@
 
 Only stores the file; POST /documents (documents.py) also reads it and proposes."""
 
-
 from dataclasses import dataclass
 from email.message import Message
 from typing import Annotated, Final

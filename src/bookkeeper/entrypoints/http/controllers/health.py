@@ -1,6 +1,5 @@
 """/health: is the process up and does its database answer? No authentication."""
 
-
 import asyncio
 import logging
 from typing import Final

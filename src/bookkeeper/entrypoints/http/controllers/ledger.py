@@ -5,7 +5,6 @@ Dates are plain calendar dates (`2026-03-31`), periods inclusive at both ends. A
 decimal strings; a balance is debit minus credit.
 """
 
-
 import datetime as dt
 import re
 import uuid

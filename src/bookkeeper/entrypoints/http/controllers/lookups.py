@@ -1,7 +1,6 @@
 """/bank and /books: read-only questions to the bank (Folio or the sandbox) and the books
 (Fiken or the sandbox). Each answer is recorded as a query event, whose id it carries."""
 
-
 import datetime as dt
 import uuid
 from typing import Annotated, Final

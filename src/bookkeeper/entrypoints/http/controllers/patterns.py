@@ -1,6 +1,5 @@
 """/patterns: the merchant patterns a reviewer approved for the tenant."""
 
-
 from litestar import Controller, get
 from litestar.di import NamedDependency
 

@@ -1,6 +1,5 @@
 """/proposals: the review queue and the current state of one proposal (the read model)."""
 
-
 import uuid
 from typing import Annotated
 

@@ -1,6 +1,5 @@
 """/reports: figures derived from the read models."""
 
-
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 

@@ -6,7 +6,6 @@ rules and reopening a period `rules:manage` (admin); closing a period and lockin
 term `periods:close` (accountant, admin). `rules_routes(container)` is what the app mounts.
 """
 
-
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from decimal import Decimal

@@ -13,7 +13,6 @@ budget or price table is not addressable at all.
 `spending_routes(container)` is what the app mounts; the service is resolved on first use.
 """
 
-
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
