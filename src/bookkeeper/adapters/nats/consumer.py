@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ REASON_HEADER: Final = "Bookkeeper-Reason"
 CODE_HEADER: Final = "Bookkeeper-Error-Code"
 SUBJECT_HEADER: Final = "Bookkeeper-Original-Subject"
 DELIVERIES_HEADER: Final = "Bookkeeper-Deliveries"
+#: On a dead letter too large to keep whole: the body's length and SHA-256, and where the
+#: whole message stays (the inbound stream and its sequence there).
+TRUNCATED_HEADER: Final = "Bookkeeper-Truncated"
 #: The prefix under which a dead letter keeps the original message's JetStream headers.
 ORIGINAL_HEADER_PREFIX: Final = "Bookkeeper-Original-"
 #: Seconds one fetch waits for messages before polling again.
@@ -454,13 +458,34 @@ class NatsConsumer:
         headers[CODE_HEADER] = _header_value(code or "dead-letter")
         headers[SUBJECT_HEADER] = message.subject
         headers[DELIVERIES_HEADER] = str(deliveries)
+        # What js.publish(stream=…) adds, set here so that the size below counts it.
+        headers[api.Header.EXPECTED_STREAM] = self._settings.dead_letter_stream
+        data = message.data
+        limit = self._nc.max_payload if self._nc is not None else len(data)
+        if len(data) + _headers_size(headers) > limit:
+            # The server counts headers and body against max_payload, nats-py only the
+            # body: a body that fitted on the way in, with the reason added, made the
+            # server close this connection for good (and the bus stopped booking). The
+            # reason is what the dead letter is for; the whole message stays inbound.
+            digest = hashlib.sha256(data).hexdigest()
+            headers[TRUNCATED_HEADER] = (
+                f"{len(data)} bytes, SHA-256 {digest}; whole in "
+                f"{self._settings.stream} #{message.metadata.sequence.stream}"
+            )
+            data = data[: max(0, limit - _headers_size(headers))]
         ack = await self._js.publish(
             self._settings.dead_letter_subject,
-            message.data,
+            data,
             headers=headers,
             stream=self._settings.dead_letter_stream,
         )
         return f"{ack.stream} #{ack.seq}"
+
+
+def _headers_size(headers: dict[str, str]) -> int:
+    """The bytes `headers` take on the wire (NATS/1.0, one `Name: value` line each)."""
+    lines = sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
+    return len(b"NATS/1.0\r\n\r\n") + lines
 
 
 async def ensure_stream(js: JetStreamContext, name: str, subjects: list[str]) -> Any:
