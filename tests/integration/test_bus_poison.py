@@ -391,3 +391,25 @@ async def test_a_message_as_large_as_nats_takes_is_dead_lettered_and_the_bus_goe
         assert f"{bus.stream} #1" in headers[TRUNCATED_HEADER]
     finally:
         await consumer.close()
+
+
+async def test_a_consumer_whose_connection_the_server_closed_connects_again(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """nats-py reconnects after a lost socket, but a server's -ERR (a payload violation,
+    among others) closes the client for good: the running consumer then failed every pull
+    with 'connection closed', once a second, booking nothing until a restart. It makes a
+    new connection and goes on booking."""
+    consumer = NatsConsumer(intake_on_accounts(uow_factory), bus)
+    await consumer.start()
+    try:
+        assert consumer._nc is not None
+        await consumer._nc.close()  # as nats-py does on the server's -ERR
+        await publish(bus, [invoice("AGAIN-1")])
+        for _ in polls(30):
+            if await _booked_ids(uow_factory) == [_entry("AGAIN-1")]:
+                break
+            await asyncio.sleep(0.2)
+        assert await _booked_ids(uow_factory) == [_entry("AGAIN-1")]
+    finally:
+        await consumer.close()

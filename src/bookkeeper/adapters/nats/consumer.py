@@ -292,6 +292,7 @@ class NatsConsumer:
                 except Exception:
                     log.exception("NATS consumer %s: pulling failed; retrying", self._name)
                     await asyncio.sleep(LOOP_PAUSE)
+                    await self._connect_again()
         finally:
             for task in booking:
                 task.cancel()
@@ -300,6 +301,27 @@ class NatsConsumer:
                     await task
             if ahead is not None:
                 await self._give_back(ahead)
+
+    async def _connect_again(self) -> None:
+        """A new connection when the server closed this one for good: nats-py reconnects
+        after a lost socket, but a server's -ERR (a payload violation, among others)
+        leaves the client closed, and every pull after it failed until a restart. What
+        the old connection held unacknowledged is redelivered after `ack_wait` (booked
+        already: acknowledged as a duplicate)."""
+        if self._sub is not None and self._nc is not None and not self._nc.is_closed:
+            return
+        if self._nc is not None and not self._nc.is_closed:  # a connect() that failed halfway
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+        self._sub = None  # bound to the closed connection; connect() binds a new one
+        try:
+            await self.connect()
+        except Exception:
+            log.exception("NATS consumer %s: connecting again failed; retrying", self._name)
+        else:
+            log.warning(
+                "NATS consumer %s: the server closed the connection; connected again", self._name
+            )
 
     async def _fetch(self, wait: float = FETCH_TIMEOUT) -> list[Msg]:
         """The next batch, or none within `wait` seconds."""
