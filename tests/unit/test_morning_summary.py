@@ -8,9 +8,12 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookkeeper.application.morning import compose_summary, next_vat_due
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.application.event_log import scheduled_run_id, stamp
+from bookkeeper.application.morning import compose_summary, next_vat_due, todays_summary
 from bookkeeper.domain.events import CostTotal, MissingReceipt, MorningCheckRanData
 from bookkeeper.domain.ledger import vat_term
+from tests.unit.conftest import FixedClock
 
 ALL_DUES = sorted(vat_term(y, t).due for y in range(1999, 2102) for t in range(1, 7))
 
@@ -88,3 +91,27 @@ def test_a_run_recorded_before_the_list_was_kept_shows_its_count_only() -> None:
     lines = compose_summary(_run(missing_receipts=12)).splitlines()
     assert lines[1] == "Manglende kvitteringer (siste 30 dager): 12"
     assert lines[2].startswith("Forbruk i går")
+
+
+async def test_the_chat_shows_todays_run_not_a_past_day_caught_up_later() -> None:
+    """`bookkeeper check run --date 2026-11-18` run on the 20th, after the 20th's own
+    run, records the 18th's summary today: the chat, which greets with today's summary,
+    showed the 18th's (the latest recorded) instead of the 20th's."""
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock(dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC))  # 07:00 in Oslo
+    for day, summary in ((dt.date(2026, 11, 20), "today"), (dt.date(2026, 11, 18), "past")):
+        run_id = scheduled_run_id("acme", "morning", day)
+        event = stamp(
+            "MorningCheckRan",
+            _run(date=day, summary=summary),
+            event_id=run_id,
+            actor="system:cron",
+            at=clock.now(),
+            correlation_id=run_id,
+        )
+        async with uow() as unit:
+            await unit.events.append("acme", run_id, 0, [event])
+            await unit.commit()
+        clock.advance(hours=1)
+    assert await todays_summary(uow, clock, "acme") == "today"
+    assert await todays_summary(uow, clock, "globex") is None

@@ -438,20 +438,30 @@ class MorningSummaries:
 async def todays_summary(
     uow_factory: UnitOfWorkFactory, clock: Clock, tenant_id: str
 ) -> str | None:
-    """The summary of the tenant's morning run recorded today (in Norway), if any."""
+    """The summary of the tenant's morning run for today (in Norway), if any."""
     today = clock.now().astimezone(OSLO).date()
     midnight = dt.datetime.combine(today, dt.time(), OSLO).astimezone(dt.UTC)
-    return await latest_summary(uow_factory, tenant_id, midnight)
+    return await latest_summary(uow_factory, tenant_id, midnight, day=today)
 
 
 async def latest_summary(
-    uow_factory: UnitOfWorkFactory, tenant_id: str, since: dt.datetime
+    uow_factory: UnitOfWorkFactory,
+    tenant_id: str,
+    since: dt.datetime,
+    *,
+    day: dt.date | None = None,
 ) -> str | None:
-    """The summary of the tenant's latest morning run recorded since `since` (for chat)."""
+    """The summary of the tenant's latest morning run recorded since `since` (for chat),
+    of the run for `day` when given: a past day caught up later (`check run --date`) is
+    recorded today too, and is not today's summary."""
     where = EventFilter(types=("MorningCheckRan",), created_from=since, limit=100)
     async with uow_factory() as uow:
         events = await uow.events.query(tenant_id, where)
-    runs = [e.data for e in events if isinstance(e.data, MorningCheckRanData)]
+    runs = [
+        e.data
+        for e in events
+        if isinstance(e.data, MorningCheckRanData) and (day is None or e.data.date == day)
+    ]
     return runs[-1].summary if runs else None
 
 
