@@ -13,7 +13,9 @@ from bookkeeper.application.event_log import scheduled_run_id, stamp
 from bookkeeper.application.morning import compose_summary, next_vat_due, todays_summary
 from bookkeeper.domain.events import CostTotal, MissingReceipt, MorningCheckRanData
 from bookkeeper.domain.ledger import vat_term
+from bookkeeper.domain.rules import VAT_TERM, FiscalPeriod
 from tests.unit.conftest import FixedClock
+from tests.unit.test_morning_cron import morning_check
 
 ALL_DUES = sorted(vat_term(y, t).due for y in range(1999, 2102) for t in range(1, 7))
 
@@ -115,3 +117,28 @@ async def test_the_chat_shows_todays_run_not_a_past_day_caught_up_later() -> Non
         clock.advance(hours=1)
     assert await todays_summary(uow, clock, "acme") == "today"
     assert await todays_summary(uow, clock, "globex") is None
+
+
+async def test_a_reported_term_is_no_longer_the_next_vat_deadline() -> None:
+    """On 3 December term 5's return (due 10 December) is the next deadline — unless it
+    was reported already (its term locked, `rules lock-vat-term`): then the morning told
+    people of a deadline they had met, and not of term 6's (10 February)."""
+    clock = FixedClock(dt.datetime(2026, 12, 3, 6, 0, tzinfo=dt.UTC))
+    morning, uow = morning_check(clock)
+    term = vat_term(2026, 5)
+    async with uow() as unit:
+        await unit.rules.add_period(
+            FiscalPeriod(
+                tenant_id="acme",
+                kind=VAT_TERM,
+                name="2026-5",
+                start=term.start,
+                end=term.end,
+                closed_by="human:kari",
+                closed_at=clock.now(),
+            )
+        )
+        await unit.commit()
+    dues = {o.tenant_id: o.summary for o in await morning.run()}
+    assert "Neste mva-frist: 10.02.2027" in (dues["acme"] or "")
+    assert "Neste mva-frist: 10.12.2026" in (dues["beta"] or "")
