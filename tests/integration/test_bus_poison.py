@@ -413,3 +413,24 @@ async def test_a_consumer_whose_connection_the_server_closed_connects_again(
         assert await _booked_ids(uow_factory) == [_entry("AGAIN-1")]
     finally:
         await consumer.close()
+
+
+async def test_a_message_dead_lettered_again_after_a_crash_is_kept_once(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """A process that dies between keeping the dead letter and acknowledging the message
+    gets it redelivered, and dead-letters it again: the dead-letter stream held it twice
+    (a replay of the dead letters would send it twice). The dead letter's message id is
+    the original's place in the inbound stream, so JetStream keeps the first only."""
+    consumer = NatsConsumer(intake_on_accounts(uow_factory), bus)
+    await consumer.connect()
+    body = invoice("O-3", net="1.005", vat="0.25")
+    try:
+        await publish(bus, [body])
+        [message] = await consumer._fetch(wait=2)
+        first = await consumer._dead_letter(message, "malformed", "malformed-message", 1)
+        again = await consumer._dead_letter(message, "malformed", "malformed-message", 2)
+        assert again == first
+        assert [data for data, _ in await _dead_letters(bus)] == [body]
+    finally:
+        await consumer.close()

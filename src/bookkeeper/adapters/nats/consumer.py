@@ -482,6 +482,9 @@ class NatsConsumer:
         headers[DELIVERIES_HEADER] = str(deliveries)
         # What js.publish(stream=…) adds, set here so that the size below counts it.
         headers[api.Header.EXPECTED_STREAM] = self._settings.dead_letter_stream
+        # Its place in the inbound stream: the same message dead-lettered again (its
+        # process died before the ack, and it came back) is dropped as a duplicate.
+        headers[api.Header.MSG_ID] = f"{self._settings.stream}:{message.metadata.sequence.stream}"
         data = message.data
         limit = self._nc.max_payload if self._nc is not None else len(data)
         if len(data) + _headers_size(headers) > limit:
