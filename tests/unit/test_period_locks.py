@@ -352,37 +352,14 @@ async def test_closing_and_reopening_is_recorded_in_the_tenants_log() -> None:
     await rules.close_period(ACCOUNTANT, dt.date(2026, 10, 1), dt.date(2026, 10, 31))
     async with h.uow_factory() as uow:
         logged = await uow.events.read_all(after_position=0, limit=100)
+    term5 = PeriodChangedData(
+        kind="vat-term", name="2026-5", start=dt.date(2026, 9, 1), end=dt.date(2026, 10, 31)
+    )
+    october = PeriodChangedData(
+        kind="period", name="2026-10", start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 31)
+    )
     assert [(e.tenant_id, e.type, e.actor, e.data) for e in logged] == [
-        (
-            TENANT,
-            change,
-            actor,
-            PeriodChangedData(kind=kind, name=name, start=start, end=end),
-        )
-        for change, actor, kind, name, start, end in (
-            (
-                "PeriodClosed",
-                "human:anna",
-                "vat-term",
-                "2026-5",
-                dt.date(2026, 9, 1),
-                dt.date(2026, 10, 31),
-            ),
-            (
-                "PeriodReopened",
-                "human:ada",
-                "vat-term",
-                "2026-5",
-                dt.date(2026, 9, 1),
-                dt.date(2026, 10, 31),
-            ),
-            (
-                "PeriodClosed",
-                "human:anna",
-                "period",
-                "2026-10",
-                dt.date(2026, 10, 1),
-                dt.date(2026, 10, 31),
-            ),
-        )
+        (TENANT, "PeriodClosed", "human:anna", term5),
+        (TENANT, "PeriodReopened", "human:ada", term5),
+        (TENANT, "PeriodClosed", "human:anna", october),
     ]
