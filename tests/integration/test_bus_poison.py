@@ -22,6 +22,7 @@ from bookkeeper.adapters.nats.consumer import (
     CODE_HEADER,
     DELIVERIES_HEADER,
     REASON_HEADER,
+    TRUNCATED_HEADER,
     NatsConsumer,
 )
 from bookkeeper.adapters.system import UuidV7Ids
@@ -348,5 +349,88 @@ async def test_a_message_published_with_jetstream_expectations_is_still_dead_let
         assert header not in headers
         assert headers[f"Bookkeeper-Original-{header}"] == "3"
         await _acknowledged(consumer)
+    finally:
+        await consumer.close()
+
+
+async def test_a_message_as_large_as_nats_takes_is_dead_lettered_and_the_bus_goes_on(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """A malformed message a few bytes under the server's max_payload: its dead letter
+    (the body plus the reason's headers) used to exceed max_payload, the server closed the
+    consumer's connection ('maximum payload violation'; nats-py does not reconnect after
+    it) and the bus booked nothing more until a restart, which met the same message. The
+    dead letter now keeps the reason and what fits of the body, and says where the whole
+    message is; the message after it is booked on the same connection."""
+    consumer = NatsConsumer(intake_on_accounts(uow_factory), bus)
+    await consumer.connect()
+    outcomes = await _settled_outcomes(consumer)
+    assert consumer._nc is not None
+    limit = consumer._nc.max_payload
+    envelope = json.loads(invoice("HUGE-1"))
+    envelope["data"]["customer"] = ""
+    head = len(json.dumps(envelope).encode())
+    envelope["data"]["customer"] = "x" * (limit - head - 20)
+    huge = json.dumps(envelope).encode()
+    try:
+        nc = await nats.connect(bus.url)  # no headers (`publish` names the stream in one)
+        await nc.jetstream().publish(f"{bus.subject_prefix}.invoicing.InvoiceIssued", huge)
+        await nc.close()
+        await publish(bus, [invoice("AFTER-1")])
+        for _ in polls(30):
+            await consumer.pull_once(wait=0.3)
+            if len(outcomes) >= 2 and await consumer.lag() == (0, 0):
+                break
+        assert outcomes == [Outcome.DEAD, Outcome.BOOKED]
+        assert await _booked_ids(uow_factory) == [_entry("AFTER-1")]
+        [(kept, headers)] = await _dead_letters(bus)
+        assert headers[CODE_HEADER] == "malformed-message"
+        assert "customer" in headers[REASON_HEADER]
+        assert huge.startswith(kept) and len(kept) < len(huge)
+        assert f"{len(huge)} bytes" in headers[TRUNCATED_HEADER]
+        assert f"{bus.stream} #1" in headers[TRUNCATED_HEADER]
+    finally:
+        await consumer.close()
+
+
+async def test_a_consumer_whose_connection_the_server_closed_connects_again(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """nats-py reconnects after a lost socket, but a server's -ERR (a payload violation,
+    among others) closes the client for good: the running consumer then failed every pull
+    with 'connection closed', once a second, booking nothing until a restart. It makes a
+    new connection and goes on booking."""
+    consumer = NatsConsumer(intake_on_accounts(uow_factory), bus)
+    await consumer.start()
+    try:
+        assert consumer._nc is not None
+        await consumer._nc.close()  # as nats-py does on the server's -ERR
+        await publish(bus, [invoice("AGAIN-1")])
+        for _ in polls(30):
+            if await _booked_ids(uow_factory) == [_entry("AGAIN-1")]:
+                break
+            await asyncio.sleep(0.2)
+        assert await _booked_ids(uow_factory) == [_entry("AGAIN-1")]
+    finally:
+        await consumer.close()
+
+
+async def test_a_message_dead_lettered_again_after_a_crash_is_kept_once(
+    bus: NatsSettings, uow_factory: UnitOfWorkFactory
+) -> None:
+    """A process that dies between keeping the dead letter and acknowledging the message
+    gets it redelivered, and dead-letters it again: the dead-letter stream held it twice
+    (a replay of the dead letters would send it twice). The dead letter's message id is
+    the original's place in the inbound stream, so JetStream keeps the first only."""
+    consumer = NatsConsumer(intake_on_accounts(uow_factory), bus)
+    await consumer.connect()
+    body = invoice("O-3", net="1.005", vat="0.25")
+    try:
+        await publish(bus, [body])
+        [message] = await consumer._fetch(wait=2)
+        first = await consumer._dead_letter(message, "malformed", "malformed-message", 1)
+        again = await consumer._dead_letter(message, "malformed", "malformed-message", 2)
+        assert again == first
+        assert [data for data, _ in await _dead_letters(bus)] == [body]
     finally:
         await consumer.close()

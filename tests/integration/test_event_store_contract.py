@@ -400,6 +400,9 @@ SAMPLES: dict[type[Payload], Payload] = {
         provider="fiken", fingerprint="sha256:0123456789ab", company="acme-as"
     ),
     events.CredentialsRemovedData: events.CredentialsRemovedData(provider="folio"),
+    events.PeriodChangedData: events.PeriodChangedData(
+        kind="vat-term", name="2026-5", start=dt.date(2026, 9, 1), end=dt.date(2026, 10, 31)
+    ),
     events.CredentialsReencryptedData: events.CredentialsReencryptedData(
         providers=("fiken", "folio"), fingerprints=("sha256:0123456789ab", "sha256:ba9876543210")
     ),

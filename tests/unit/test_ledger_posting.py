@@ -256,6 +256,8 @@ def test_a_balanced_entry_passes() -> None:
         ([line(debit="NaN"), line("1920", credit="1")], "non-negative"),
         ([line(debit="Infinity"), line("1920", credit="Infinity")], "non-negative"),
         ([line(debit="1e12"), line("1920", credit="1e12")], "implausibly large"),
+        # More digits than the context can round to øre: still too large, not "not in øre".
+        ([line(debit="1" + "0" * 40), line("1920", credit="1" + "0" * 40)], "implausibly large"),
         ([line(debit="1", vat_part="base"), line("1920", credit="1")], "vatPart"),
         ([line(debit="1", vat_code="1", vat_part="net"), line("1920", credit="1")], "vatPart"),
         ([line(debit="1", description="a\x00b"), line("1920", credit="1")], "NUL"),

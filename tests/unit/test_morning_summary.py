@@ -8,9 +8,14 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookkeeper.application.morning import compose_summary, next_vat_due
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.application.event_log import scheduled_run_id, stamp
+from bookkeeper.application.morning import compose_summary, next_vat_due, todays_summary
 from bookkeeper.domain.events import CostTotal, MissingReceipt, MorningCheckRanData
 from bookkeeper.domain.ledger import vat_term
+from bookkeeper.domain.rules import VAT_TERM, FiscalPeriod
+from tests.unit.conftest import FixedClock
+from tests.unit.test_morning_cron import morning_check
 
 ALL_DUES = sorted(vat_term(y, t).due for y in range(1999, 2102) for t in range(1, 7))
 
@@ -88,3 +93,52 @@ def test_a_run_recorded_before_the_list_was_kept_shows_its_count_only() -> None:
     lines = compose_summary(_run(missing_receipts=12)).splitlines()
     assert lines[1] == "Manglende kvitteringer (siste 30 dager): 12"
     assert lines[2].startswith("Forbruk i går")
+
+
+async def test_the_chat_shows_todays_run_not_a_past_day_caught_up_later() -> None:
+    """`bookkeeper check run --date 2026-11-18` run on the 20th, after the 20th's own
+    run, records the 18th's summary today: the chat, which greets with today's summary,
+    showed the 18th's (the latest recorded) instead of the 20th's."""
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock(dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC))  # 07:00 in Oslo
+    for day, summary in ((dt.date(2026, 11, 20), "today"), (dt.date(2026, 11, 18), "past")):
+        run_id = scheduled_run_id("acme", "morning", day)
+        event = stamp(
+            "MorningCheckRan",
+            _run(date=day, summary=summary),
+            event_id=run_id,
+            actor="system:cron",
+            at=clock.now(),
+            correlation_id=run_id,
+        )
+        async with uow() as unit:
+            await unit.events.append("acme", run_id, 0, [event])
+            await unit.commit()
+        clock.advance(hours=1)
+    assert await todays_summary(uow, clock, "acme") == "today"
+    assert await todays_summary(uow, clock, "globex") is None
+
+
+async def test_a_reported_term_is_no_longer_the_next_vat_deadline() -> None:
+    """On 3 December term 5's return (due 10 December) is the next deadline — unless it
+    was reported already (its term locked, `rules lock-vat-term`): then the morning told
+    people of a deadline they had met, and not of term 6's (10 February)."""
+    clock = FixedClock(dt.datetime(2026, 12, 3, 6, 0, tzinfo=dt.UTC))
+    morning, uow = morning_check(clock)
+    term = vat_term(2026, 5)
+    async with uow() as unit:
+        await unit.rules.add_period(
+            FiscalPeriod(
+                tenant_id="acme",
+                kind=VAT_TERM,
+                name="2026-5",
+                start=term.start,
+                end=term.end,
+                closed_by="human:kari",
+                closed_at=clock.now(),
+            )
+        )
+        await unit.commit()
+    dues = {o.tenant_id: o.summary for o in await morning.run()}
+    assert "Neste mva-frist: 10.02.2027" in (dues["acme"] or "")
+    assert "Neste mva-frist: 10.12.2026" in (dues["beta"] or "")

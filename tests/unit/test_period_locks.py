@@ -22,7 +22,7 @@ from bookkeeper.application.ledger import LedgerService, VatReport
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.rules import RulesService
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import JournalEntryPostedData, Status
+from bookkeeper.domain.events import JournalEntryPostedData, PeriodChangedData, Status
 from bookkeeper.domain.rules import PeriodClosed, VatTermLocked
 from tests.unit.conftest import credit, debit, principal
 from tests.unit.external_doubles import TENANT, Harness, correction, expense, reversal
@@ -333,3 +333,33 @@ async def test_a_locked_terms_vat_and_a_closed_periods_balances_never_change(
         except DomainError:
             pass  # refused (a manual entry into a closed period, an overlap …): nothing posted
         await check()
+
+
+async def test_closing_and_reopening_is_recorded_in_the_tenants_log() -> None:
+    """The table of closed periods holds what is closed now: a reported term unlocked,
+    posted into and locked again — or a month reopened for a late entry — left no trace
+    in the log of who opened it, and when. Each close and reopening is an event, by its
+    actor, in the tenant's log (and nowhere else)."""
+    h = Harness()
+    rules, _ = services(h)
+    admin = principal("ada", "admin")
+    await rules.lock_vat_term(ACCOUNTANT, 2026, 5)
+    await rules.lock_vat_term(ACCOUNTANT, 2026, 5)  # already locked: nothing new
+    h.clock.advance(minutes=5)
+    assert await rules.reopen(admin, "vat-term", dt.date(2026, 9, 1))
+    assert not await rules.reopen(admin, "vat-term", dt.date(2026, 9, 1))  # not locked now
+    h.clock.advance(minutes=5)
+    await rules.close_period(ACCOUNTANT, dt.date(2026, 10, 1), dt.date(2026, 10, 31))
+    async with h.uow_factory() as uow:
+        logged = await uow.events.read_all(after_position=0, limit=100)
+    term5 = PeriodChangedData(
+        kind="vat-term", name="2026-5", start=dt.date(2026, 9, 1), end=dt.date(2026, 10, 31)
+    )
+    october = PeriodChangedData(
+        kind="period", name="2026-10", start=dt.date(2026, 10, 1), end=dt.date(2026, 10, 31)
+    )
+    assert [(e.tenant_id, e.type, e.actor, e.data) for e in logged] == [
+        (TENANT, "PeriodClosed", "human:anna", term5),
+        (TENANT, "PeriodReopened", "human:ada", term5),
+        (TENANT, "PeriodClosed", "human:anna", october),
+    ]

@@ -219,3 +219,34 @@ async def test_an_envelope_name_may_hold_anything_printable_up_to_its_length(
         message("InvoiceIssued", json.loads(invoice())["data"], tenant=tenant)
     )
     assert envelope.tenant == tenant
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # 10^27 EUR at 11.5: its NOK figure has more digits than a Decimal context holds,
+        # so rounding it to øre raises decimal.InvalidOperation in the translator.
+        message(
+            "PaymentReceived",
+            {
+                "payment_id": "P-BIG",
+                "date": "2026-05-01",
+                "amount": "1" + "0" * 27,
+                "currency": "EUR",
+                "exchange_rate": "11.5",
+            },
+        ),
+        # The same overflow while the schema checks the VAT (msgspec's __post_init__).
+        invoice("F-BIG", net="1" + "0" * 30, vat="25" + "0" * 28),
+    ],
+)
+async def test_a_figure_no_decimal_holds_is_rejected_not_retried(
+    ingest: Ingest, uow_factory: MemoryUnitOfWorkFactory, raw: bytes
+) -> None:
+    """Translating is a pure function of the message: an arithmetic error there fails
+    the same way on every delivery, so it is a Rejected with a reason a person can read
+    (dead-lettered at once), never a transient failure redelivered until it runs out."""
+    with pytest.raises((MalformedMessage, NotBookable), match="too large"):
+        await ingest.book(raw, bus_principal())
+    async with uow_factory() as uow:
+        assert await uow.events.read_all(after_position=0, limit=10) == []

@@ -66,6 +66,9 @@ class Namespaces:
     #: Issue 14 (P5): a journal entry imported from the books: (tenant, what, books id,
     #: purpose); and the stream of a tenant's import runs: (tenant, "runs").
     BOOKS_IMPORT: Final = uuid.UUID("e3c1a7f4-8b2d-4f5e-9a60-1d7c3b5e2f48")
+    #: A period closed or reopened, a VAT term locked or unlocked: (tenant, change, kind,
+    #: first day, when).
+    PERIOD_CHANGE: Final = uuid.UUID("2f6a9c1e-4d7b-4e3a-8c5f-0b1d9e7a3c62")
 
 
 def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
@@ -168,6 +171,16 @@ def cost_snapshot_id(
 def cost_revision_id(stream_id: uuid.UUID, revision: int, fingerprint: str) -> uuid.UUID:
     """The id of a snapshot's revision `revision` (2, 3 …) with the figure `fingerprint`."""
     return uuid.uuid5(Namespaces.COST_REVISION, f"{stream_id}:{revision}:{fingerprint}")
+
+
+def period_change_id(
+    tenant_id: str, change: str, kind: str, start: dt.date, at: dt.datetime
+) -> uuid.UUID:
+    """The record of one close or reopening of a tenant's period (or VAT term)."""
+    return uuid.uuid5(
+        Namespaces.PERIOD_CHANGE,
+        "\x00".join((tenant_id, change, kind, start.isoformat(), at.isoformat())),
+    )
 
 
 def spending_setting_id(tenant_id: str, kind: str, source: str) -> uuid.UUID:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Final, Protocol
 
@@ -60,6 +60,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import vat_term, vat_term_of
 from bookkeeper.domain.money import amount_text, kroner_text
+from bookkeeper.domain.rules import VAT_TERM
 
 log = logging.getLogger("bookkeeper.morning")
 
@@ -134,15 +135,18 @@ class StaticTenants:
         return self._tenants[:limit]
 
 
-def next_vat_due(day: dt.date) -> dt.date:
-    """The first VAT return due on or after `day` (the term before may still be open)."""
+def next_vat_due(day: dt.date, reported: Collection[dt.date] = ()) -> dt.date:
+    """The first VAT return due on or after `day` (the term before may still be open)
+    that is not `reported` already (the start days of the tenant's locked terms)."""
     current = vat_term_of(day)
     previous = (
         vat_term(current.year - 1, 6)
         if current.term == 1
         else vat_term(current.year, current.term - 1)
     )
-    return previous.due if previous.due >= day else current.due
+    if previous.due >= day and previous.start not in reported:
+        return previous.due
+    return current.due
 
 
 class MorningCheck:
@@ -264,7 +268,9 @@ class MorningCheck:
         month_start = day.replace(day=1)
         costs_month = (await checks.find_costs(tenant_id, month_start, day)).totals
         executions = await checks.find_executions(tenant_id)
-        due = next_vat_due(day)
+        async with self._uow() as uow:  # a locked term's return was reported (ADR 0040)
+            locked = await uow.rules.periods(tenant_id, VAT_TERM)
+        due = next_vat_due(day, {p.start for p in locked})
         spending: tuple[SourceSpending, ...] = ()
         if self._spending is not None:
             try:
@@ -438,20 +444,30 @@ class MorningSummaries:
 async def todays_summary(
     uow_factory: UnitOfWorkFactory, clock: Clock, tenant_id: str
 ) -> str | None:
-    """The summary of the tenant's morning run recorded today (in Norway), if any."""
+    """The summary of the tenant's morning run for today (in Norway), if any."""
     today = clock.now().astimezone(OSLO).date()
     midnight = dt.datetime.combine(today, dt.time(), OSLO).astimezone(dt.UTC)
-    return await latest_summary(uow_factory, tenant_id, midnight)
+    return await latest_summary(uow_factory, tenant_id, midnight, day=today)
 
 
 async def latest_summary(
-    uow_factory: UnitOfWorkFactory, tenant_id: str, since: dt.datetime
+    uow_factory: UnitOfWorkFactory,
+    tenant_id: str,
+    since: dt.datetime,
+    *,
+    day: dt.date | None = None,
 ) -> str | None:
-    """The summary of the tenant's latest morning run recorded since `since` (for chat)."""
+    """The summary of the tenant's latest morning run recorded since `since` (for chat),
+    of the run for `day` when given: a past day caught up later (`check run --date`) is
+    recorded today too, and is not today's summary."""
     where = EventFilter(types=("MorningCheckRan",), created_from=since, limit=100)
     async with uow_factory() as uow:
         events = await uow.events.query(tenant_id, where)
-    runs = [e.data for e in events if isinstance(e.data, MorningCheckRanData)]
+    runs = [
+        e.data
+        for e in events
+        if isinstance(e.data, MorningCheckRanData) and (day is None or e.data.date == day)
+    ]
     return runs[-1].summary if runs else None
 
 

@@ -18,7 +18,15 @@ from decimal import Decimal
 import msgspec
 
 from bookkeeper.application.authorization import PERIODS_CLOSE, RULES_MANAGE, RULES_READ
-from bookkeeper.application.ports import Authorizer, Clock, Principal, UnitOfWorkFactory
+from bookkeeper.application.event_log import period_change_id, stamp
+from bookkeeper.application.ports import (
+    Authorizer,
+    Clock,
+    Principal,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+from bookkeeper.domain.events import PeriodChangedData
 from bookkeeper.domain.ledger import vat_term
 from bookkeeper.domain.review import ReviewRules, review_rules_problem
 from bookkeeper.domain.rules import (
@@ -222,7 +230,10 @@ class RulesService:
         if kind not in (PERIOD, VAT_TERM):
             raise InvalidRule(f"kind is {PERIOD} or {VAT_TERM}")
         async with self._uow() as uow:
+            closed = await uow.rules.periods(principal.tenant_id, kind)
             removed = await uow.rules.remove_period(principal.tenant_id, kind, start)
+            for period in (p for p in closed if removed and p.start == start):
+                await self._record(uow, principal, "PeriodReopened", period)
             await uow.commit()
         return removed
 
@@ -250,8 +261,31 @@ class RulesService:
                         f"{name} overlaps {existing.name} ({existing.start} to {existing.end})"
                     )
             await uow.rules.add_period(period)
+            await self._record(uow, principal, "PeriodClosed", period)
             await uow.commit()
         return period, True
+
+    async def _record(
+        self, uow: UnitOfWork, principal: Principal, change: str, period: FiscalPeriod
+    ) -> None:
+        """The close or reopening in the tenant's log, in the same transaction: the table
+        of closed periods holds only what is closed now, and a reported VAT term unlocked,
+        posted into and locked again left no trace of ever having been open."""
+        at = self._clock.now()
+        event_id = period_change_id(period.tenant_id, change, period.kind, period.start, at)
+        data = PeriodChangedData(
+            kind=period.kind, name=period.name, start=period.start, end=period.end
+        )
+        event = stamp(
+            change,
+            data,
+            event_id=event_id,
+            actor=principal.actor,
+            at=at,
+            correlation_id=event_id,
+            metadata={"source": "rules"},
+        )
+        await uow.events.append(period.tenant_id, event_id, 0, [event])
 
     # --- review rules and the approval threshold ------------------------------------------
 

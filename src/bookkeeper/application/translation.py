@@ -58,6 +58,11 @@ MAX_DEPTH: Final = 32
 _BRACKETS: Final = bytes.maketrans(b"{}", b"[]")
 _STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+#: Why a message whose figures overflow the translator's arithmetic is refused. Decoding
+#: and translating are pure functions of the message, so a decimal.InvalidOperation (or
+#: any ArithmeticError) there fails the same way on every delivery: a Rejected, never a
+#: transient failure redelivered until it runs out with no reason a person can read.
+_OUT_OF_RANGE: Final = "a figure is too large to reckon with (more digits than a decimal holds)"
 
 
 def nests_deeper_than(body: bytes, limit: int = MAX_DEPTH) -> bool:
@@ -284,6 +289,8 @@ class Ingest:
             data = msgspec.json.decode(envelope.data, type=translator.schema)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             raise MalformedMessage(f"{envelope.type}: {error}") from None
+        except ArithmeticError:  # a schema's own checks (__post_init__) reckon with it
+            raise MalformedMessage(f"{envelope.type}: {_OUT_OF_RANGE}") from None
         misspelt = misspelt_decimal(data, bytes(envelope.data), "data")
         if misspelt is not None:  # " 1", "1e3", "1_000": no publisher of ours writes them
             raise MalformedMessage(f"{envelope.type}: {misspelt} {SPELLING}")
@@ -298,6 +305,8 @@ class Ingest:
             command = translator.translate(message)
         except (ValueError, DomainError) as error:
             raise NotBookable(f"{envelope.type}: {error}") from None
+        except ArithmeticError:
+            raise NotBookable(f"{envelope.type}: {_OUT_OF_RANGE}") from None
         return envelope, command
 
     async def book_many(

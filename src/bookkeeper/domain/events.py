@@ -658,6 +658,17 @@ class LedgerQueriedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     count: int | None = None
 
 
+class PeriodChangedData(Payload, frozen=True, kw_only=True):
+    """A tenant's period was closed or reopened, or a VAT term locked or unlocked
+    (`kind`: "period" or "vat-term"; ADR 0029 addendum): who did it is the event's actor.
+    A reopened reported term can take entries again, so the log says when it was open."""
+
+    kind: str
+    name: str
+    start: dt.date
+    end: dt.date
+
+
 class CredentialsSetData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     """Issue 14: a tenant's own Fiken or Folio credentials were set (or replaced). The
     secret is never in the log: only which provider, the company, and a short fingerprint
@@ -800,6 +811,9 @@ def _build_catalogue() -> dict[str, EventType]:
         ("CredentialsSet", CredentialsSetData),
         ("CredentialsRemoved", CredentialsRemovedData),
         ("CredentialsReencrypted", CredentialsReencryptedData),
+        # Closed periods and locked VAT terms: each close and reopening (ADR 0029 addendum).
+        ("PeriodClosed", PeriodChangedData),
+        ("PeriodReopened", PeriodChangedData),
     ):
         catalogue[name] = EventType(name, query_payload, Step.QUERY, None)
     catalogue["JournalEntryPosted"] = EventType(
@@ -848,6 +862,9 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "CredentialsSet",
         "CredentialsRemoved",
         "CredentialsReencrypted",
+        # Recorded by the rules service only, with the close or reopening itself.
+        "PeriodClosed",
+        "PeriodReopened",
     }
 )
 SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(

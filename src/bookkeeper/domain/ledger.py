@@ -190,10 +190,14 @@ _SPACE_OR_NUL: Final = re.compile(r"[\s\x00]")
 
 
 def _check_amount(value: Decimal, index: int, name: str) -> None:
-    if not value.is_finite() or value < 0 or not money.has_at_most_two_decimals(value):
+    # Size before øre: a figure of more digits than the context holds cannot be rounded
+    # to øre either, and "not an amount in øre" would send its sender after decimals.
+    if not value.is_finite() or value < 0:
         raise UnbalancedEntry(f"lines[{index}].{name} must be a non-negative amount in øre")
     if value >= _IMPLAUSIBLE:
         raise UnbalancedEntry(f"lines[{index}].{name} is implausibly large")
+    if not money.has_at_most_two_decimals(value):
+        raise UnbalancedEntry(f"lines[{index}].{name} must be a non-negative amount in øre")
 
 
 CUSTOMER: Final = "customer"

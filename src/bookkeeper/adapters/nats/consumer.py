@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ REASON_HEADER: Final = "Bookkeeper-Reason"
 CODE_HEADER: Final = "Bookkeeper-Error-Code"
 SUBJECT_HEADER: Final = "Bookkeeper-Original-Subject"
 DELIVERIES_HEADER: Final = "Bookkeeper-Deliveries"
+#: On a dead letter too large to keep whole: the body's length and SHA-256, and where the
+#: whole message stays (the inbound stream and its sequence there).
+TRUNCATED_HEADER: Final = "Bookkeeper-Truncated"
 #: The prefix under which a dead letter keeps the original message's JetStream headers.
 ORIGINAL_HEADER_PREFIX: Final = "Bookkeeper-Original-"
 #: Seconds one fetch waits for messages before polling again.
@@ -288,6 +292,7 @@ class NatsConsumer:
                 except Exception:
                     log.exception("NATS consumer %s: pulling failed; retrying", self._name)
                     await asyncio.sleep(LOOP_PAUSE)
+                    await self._connect_again()
         finally:
             for task in booking:
                 task.cancel()
@@ -296,6 +301,27 @@ class NatsConsumer:
                     await task
             if ahead is not None:
                 await self._give_back(ahead)
+
+    async def _connect_again(self) -> None:
+        """A new connection when the server closed this one for good: nats-py reconnects
+        after a lost socket, but a server's -ERR (a payload violation, among others)
+        leaves the client closed, and every pull after it failed until a restart. What
+        the old connection held unacknowledged is redelivered after `ack_wait` (booked
+        already: acknowledged as a duplicate)."""
+        if self._sub is not None and self._nc is not None and not self._nc.is_closed:
+            return
+        if self._nc is not None and not self._nc.is_closed:  # a connect() that failed halfway
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+        self._sub = None  # bound to the closed connection; connect() binds a new one
+        try:
+            await self.connect()
+        except Exception:
+            log.exception("NATS consumer %s: connecting again failed; retrying", self._name)
+        else:
+            log.warning(
+                "NATS consumer %s: the server closed the connection; connected again", self._name
+            )
 
     async def _fetch(self, wait: float = FETCH_TIMEOUT) -> list[Msg]:
         """The next batch, or none within `wait` seconds."""
@@ -454,13 +480,37 @@ class NatsConsumer:
         headers[CODE_HEADER] = _header_value(code or "dead-letter")
         headers[SUBJECT_HEADER] = message.subject
         headers[DELIVERIES_HEADER] = str(deliveries)
+        # What js.publish(stream=…) adds, set here so that the size below counts it.
+        headers[api.Header.EXPECTED_STREAM] = self._settings.dead_letter_stream
+        # Its place in the inbound stream: the same message dead-lettered again (its
+        # process died before the ack, and it came back) is dropped as a duplicate.
+        headers[api.Header.MSG_ID] = f"{self._settings.stream}:{message.metadata.sequence.stream}"
+        data = message.data
+        limit = self._nc.max_payload if self._nc is not None else len(data)
+        if len(data) + _headers_size(headers) > limit:
+            # The server counts headers and body against max_payload, nats-py only the
+            # body: a body that fitted on the way in, with the reason added, made the
+            # server close this connection for good (and the bus stopped booking). The
+            # reason is what the dead letter is for; the whole message stays inbound.
+            digest = hashlib.sha256(data).hexdigest()
+            headers[TRUNCATED_HEADER] = (
+                f"{len(data)} bytes, SHA-256 {digest}; whole in "
+                f"{self._settings.stream} #{message.metadata.sequence.stream}"
+            )
+            data = data[: max(0, limit - _headers_size(headers))]
         ack = await self._js.publish(
             self._settings.dead_letter_subject,
-            message.data,
+            data,
             headers=headers,
             stream=self._settings.dead_letter_stream,
         )
         return f"{ack.stream} #{ack.seq}"
+
+
+def _headers_size(headers: dict[str, str]) -> int:
+    """The bytes `headers` take on the wire (NATS/1.0, one `Name: value` line each)."""
+    lines = sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
+    return len(b"NATS/1.0\r\n\r\n") + lines
 
 
 async def ensure_stream(js: JetStreamContext, name: str, subjects: list[str]) -> Any:
