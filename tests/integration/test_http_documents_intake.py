@@ -259,3 +259,18 @@ async def test_a_form_field_sent_twice_is_a_400_naming_it_and_reads_nothing(
     assert "class" not in problem["detail"]
     assert extractor.calls == 0
     assert await api.events() == []
+
+
+async def test_a_part_the_form_does_not_have_is_ignored_even_repeated(
+    api: Api, extractor: ExtractorDouble
+) -> None:
+    """Only the form's own fields must come once: another part, sent once or twice, is
+    ignored as the route ignores it (the schema allows more properties)."""
+    parts = [
+        ("file", ("a.pdf", PDF, "application/pdf")),
+        ("note", "first"),
+        ("note", "second"),
+    ]
+    response = await api.client.post(f"{API}/documents", files=parts, headers=api.agent)
+    assert response.status_code == 201, response.text
+    assert extractor.calls == 1

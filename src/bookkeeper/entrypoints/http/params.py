@@ -147,24 +147,31 @@ def _takes_json(handler: Any) -> bool:
 _JSON_BODY: dict[Any, bool] = {}
 
 
-def _takes_form(handler: Any) -> bool:
-    """Whether a route handler's body (`data`) is a multipart form."""
+def _form_fields(handler: Any) -> frozenset[str]:
+    """The fields of a route handler's multipart form (`data`), none when it takes none."""
     try:
         field = handler.parsed_fn_signature.parameters.get("data")
     except AttributeError:
-        return False
+        return frozenset()
     kwarg = None if field is None else field.kwarg_definition
-    return isinstance(kwarg, BodyKwarg) and kwarg.media_type == RequestEncodingType.MULTI_PART
+    if not (isinstance(kwarg, BodyKwarg) and kwarg.media_type == RequestEncodingType.MULTI_PART):
+        return frozenset()
+    return frozenset(getattr(field.annotation, "__dataclass_fields__", ()))
 
 
-async def _check_form_fields(request: Request[Any, Any, Any]) -> None:
-    """A 400 naming the field when a multipart form sends one more than once (two `file`
-    parts): every field of our forms is one value, and Litestar would hand the handler a
-    list it cannot take ("Unsupported type: <class 'list'>"). The parsed form is kept on
-    the request, so the handler reads it from there, not from the stream again."""
+_FORM_FIELDS: dict[Any, frozenset[str]] = {}
+
+
+async def _check_form_fields(request: Request[Any, Any, Any], fields: frozenset[str]) -> None:
+    """A 400 naming the field when a multipart form sends one of its `fields` more than
+    once (two `file` parts): each is one value, and Litestar would hand the handler a list
+    it cannot take ("Unsupported type: <class 'list'>"). A part the form does not have is
+    ignored, repeated or not, as the handler ignores it. The parsed form is kept on the
+    request, so the handler reads it from there, not from the stream again."""
     seen: dict[str, int] = {}
     for name, _ in (await request.form()).multi_items():
-        seen[name] = seen.get(name, 0) + 1
+        if name in fields:
+            seen[name] = seen.get(name, 0) + 1
     for name, count in seen.items():
         if count > 1:
             message = f"'{name}' is sent {count} times; send it once (one file per request)"
@@ -281,8 +288,12 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
     _check_accept(request, handler)
     if _takes_json(handler):
         _check_json_content_type(request)
-    elif _takes_form(handler):
-        await _check_form_fields(request)
+    else:
+        form = _FORM_FIELDS.get(handler)
+        if form is None:
+            form = _FORM_FIELDS[handler] = _form_fields(handler)
+        if form:
+            await _check_form_fields(request, form)
     kinds = _query_kinds(handler)
     if not kinds:
         return
