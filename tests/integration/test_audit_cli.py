@@ -110,5 +110,5 @@ def test_export_to_a_file_in_a_missing_directory_fails_with_one_line(
 ) -> None:
     assert main([*EXPORT, "--out", str(tmp_path / "nowhere" / "books.xml")]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("bookkeeper: error: FileNotFoundError: no directory")
+    assert err.startswith("bookkeeper: error: no directory")
     assert not (tmp_path / "nowhere").exists()

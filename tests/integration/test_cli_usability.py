@@ -224,3 +224,14 @@ async def test_a_chat_line_that_fails_is_a_sentence_in_the_users_language(
     text = await _chat("hva skylder vi leverandørene\n", interactive=False)
     assert "KeyError" not in text
     assert m.text("chat.failed", "nb", reason="").split(":")[0] in text
+
+
+def test_an_error_of_the_system_is_said_without_its_errno_or_class() -> None:
+    from bookkeeper.entrypoints.cli.main import _os_message
+
+    assert _os_message(PermissionError(13, "Permission denied", "/srv/books.xml")) == (
+        "Permission denied: '/srv/books.xml'"
+    )
+    assert _os_message(FileNotFoundError("no directory 'x' to write 'y' in")) == (
+        "no directory 'x' to write 'y' in"
+    )

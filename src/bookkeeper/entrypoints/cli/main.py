@@ -464,12 +464,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log.debug("command failed", exc_info=error)
         _fail(_first_line(error.message) or error.code)
         return 1
+    except OSError as error:  # a file, directory or connection the command named
+        _log.debug("command failed", exc_info=error)
+        _fail(_first_line(_os_message(error)) or UNEXPECTED)
+        return 1
     except Exception as error:  # the last line of defence: one line, not a traceback
         # A person reads it: the message alone, never a Python class name.
         _log.debug("command failed", exc_info=error)
         first_line = _first_line(str(error))
         _fail(f"{UNEXPECTED}: {first_line}" if first_line else UNEXPECTED)
         return 1
+
+
+def _os_message(error: OSError) -> str:
+    """What the system says (`No such file or directory: 'x.xml'`), without its errno."""
+    if error.strerror and error.filename is not None:
+        return f"{error.strerror}: {error.filename!r}"
+    return error.strerror or str(error)
 
 
 def _first_line(text: str) -> str:
