@@ -21,10 +21,10 @@ lint: $(BIN)/bookkeeper
 	$(BIN)/mypy src
 	$(BIN)/hadolint Dockerfile
 
-# Three workers (pytest-xdist) on CI's two cores: the suite is ~5,500 tests, many of them
-# waiting on servers, subprocesses, NATS and the browser (each of two workers used 0.5-0.7
-# of a core). Measured on a fresh clone: two workers 13:32 and 14:36, three 14:15 — near
-# the 15 minutes CI allows either way; the slowest tests are printed to cut next.
+# Three workers (pytest-xdist) on CI's two cores, stealing work from each other: the suite
+# is ~5,600 tests, many of them waiting on servers, subprocesses, NATS and the browser.
+# Measured on a fresh clone: 7:16 (14:15 before ADR 0063's cuts); the slowest tests are
+# printed to cut next.
 test: lint  ## the whole suite: lint, types, Dockerfile, unit and integration tests
 	$(BIN)/pytest -n 3 --dist worksteal -p no:cacheprovider --durations=15
 
