@@ -242,9 +242,9 @@ OPERATIONS = st.lists(
 )
 
 
-def _month(month: int) -> tuple[dt.date, dt.date]:
-    start = dt.date(2026, month, 1)
-    end = dt.date(2026 + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+def _month(month: int, year: int = 2026) -> tuple[dt.date, dt.date]:
+    start = dt.date(year, month, 1)
+    end = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
     return start, end
 
 
@@ -363,3 +363,39 @@ async def test_closing_and_reopening_is_recorded_in_the_tenants_log() -> None:
         (TENANT, "PeriodReopened", "human:ada", term5),
         (TENANT, "PeriodClosed", "human:anna", october),
     ]
+
+
+async def test_a_year_closes_over_its_closed_months_and_a_month_inside_it_adds_nothing() -> None:
+    """Closing the months one by one, then the year: the year absorbs the months (one
+    row, one PeriodClosed); a month of the closed year closes nothing more; a period
+    that cuts through a closed one is still refused; reopening the year opens it all."""
+    h = Harness()
+    rules, ledger = services(h)
+    admin = principal("ada", "admin")
+    for month in range(1, 13):
+        await rules.close_period(ACCOUNTANT, *_month(month, 2025))
+    year, closed_now = await rules.close_period(
+        ACCOUNTANT, dt.date(2025, 1, 1), dt.date(2025, 12, 31)
+    )
+    assert closed_now and (year.start, year.end) == (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+    assert [(p.start, p.end) for p in await rules.periods(ACCOUNTANT, "period")] == [
+        (year.start, year.end)
+    ]
+    again, closed_now = await rules.close_period(ACCOUNTANT, *_month(3, 2025))
+    assert not closed_now and again.name == year.name
+    with pytest.raises(DomainError, match="overlaps"):
+        await rules.close_period(ACCOUNTANT, dt.date(2025, 12, 1), dt.date(2026, 1, 31))
+    with pytest.raises(PeriodClosed):
+        await ledger.post_manual(
+            ACCOUNTANT,
+            dt.date(2025, 6, 1),
+            "Bilag",
+            (debit("5000", "1.00"), credit("1920", "1.00")),
+        )
+    async with h.uow_factory() as uow:
+        logged = await uow.events.read_all(after_position=0, limit=100)
+    assert [(e.type, e.data.name) for e in logged if isinstance(e.data, PeriodChangedData)][
+        -2:
+    ] == [("PeriodClosed", "2025-12"), ("PeriodClosed", year.name)]
+    assert await rules.reopen(admin, "period", year.start)
+    assert await rules.periods(ACCOUNTANT, "period") == []

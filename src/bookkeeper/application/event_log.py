@@ -174,12 +174,13 @@ def cost_revision_id(stream_id: uuid.UUID, revision: int, fingerprint: str) -> u
 
 
 def period_change_id(
-    tenant_id: str, change: str, kind: str, start: dt.date, at: dt.datetime
+    tenant_id: str, change: str, kind: str, start: dt.date, end: dt.date, at: dt.datetime
 ) -> uuid.UUID:
-    """The record of one close or reopening of a tenant's period (or VAT term)."""
+    """The record of one close or reopening of a tenant's period (or VAT term); by both
+    ends, since a year and its January start on the same day and may close together."""
     return uuid.uuid5(
         Namespaces.PERIOD_CHANGE,
-        "\x00".join((tenant_id, change, kind, start.isoformat(), at.isoformat())),
+        "\x00".join((tenant_id, change, kind, start.isoformat(), end.isoformat(), at.isoformat())),
     )
 
 

@@ -208,7 +208,9 @@ class RulesService:
         self, principal: Principal, start: dt.date, end: dt.date
     ) -> tuple[FiscalPeriod, bool]:
         """Close [start, end]: nothing dated in it can be posted any more. The period and
-        whether it was closed now (False: the same period was closed already)."""
+        whether it was closed now (False: it lies inside a closed period already, which is
+        the one returned). Closed periods it covers whole are absorbed into it; one it only
+        overlaps is refused."""
         self._authorizer.check(principal, PERIODS_CLOSE)
         check_period(start, end)
         return await self._add(principal, PERIOD, start, end, period_name(start, end))
@@ -253,13 +255,24 @@ class RulesService:
             # Under the exclusive period lock: a concurrent close of an overlapping
             # period waits for this one to commit, then sees it (ADR 0040 §3).
             periods = await uow.rules.periods(principal.tenant_id, kind, lock_for="closing")
-            for existing in periods:
-                if (existing.start, existing.end) == (start, end):
+            overlapping = [p for p in periods if p.start <= end and start <= p.end]
+            for existing in overlapping:
+                # Inside one closed period (the same one, or a month of a closed year):
+                # nothing more to close.
+                if existing.start <= start and end <= existing.end:
                     return existing, False
-                if existing.start <= end and start <= existing.end:
+            for existing in overlapping:
+                # Only a close that covers a closed period whole may absorb it (a year over
+                # its closed months); one that cuts through it would leave the two at odds.
+                if existing.start < start or end < existing.end:
                     raise InvalidRule(
                         f"{name} overlaps {existing.name} ({existing.start} to {existing.end})"
                     )
+            # The wider period replaces the closed ones inside it (ADR 0029 addendum): the
+            # table holds one row per first day, and reopening the wider period reopens
+            # all of it. Nothing was open in between, so no PeriodReopened is recorded.
+            for existing in overlapping:
+                await uow.rules.remove_period(principal.tenant_id, kind, existing.start)
             await uow.rules.add_period(period)
             await self._record(uow, principal, "PeriodClosed", period)
             await uow.commit()
@@ -272,7 +285,9 @@ class RulesService:
         of closed periods holds only what is closed now, and a reported VAT term unlocked,
         posted into and locked again left no trace of ever having been open."""
         at = self._clock.now()
-        event_id = period_change_id(period.tenant_id, change, period.kind, period.start, at)
+        event_id = period_change_id(
+            period.tenant_id, change, period.kind, period.start, period.end, at
+        )
         data = PeriodChangedData(
             kind=period.kind, name=period.name, start=period.start, end=period.end
         )
