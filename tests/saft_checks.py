@@ -83,20 +83,29 @@ def check_against_trial_balance(
     period: Any,
     to_date: Any,
     start: dt.date,
+    before_year: Any,
 ) -> None:
     """The file's totals equal the trial balance of the period, and each account's closing
     balance equals its balance up to the period's end (`to_date`: trial balance up to end,
-    with the opening = balance before `start`)."""
+    with the opening = balance before `start`), except that what earlier years
+    (`before_year`: the trial balance up to the financial year's eve) left on the
+    income-statement accounts (3xxx–8xxx) is in 2050 Annen egenkapital instead: they open
+    the year at zero."""
     summary = file_summary(root)
     assert summary["total_debit"] == period.debit == summary["line_debit"]
     assert summary["total_credit"] == period.credit == summary["line_credit"]
     assert summary["entries"] == summary["transactions"]
-    closing = {a.account: a.balance for a in to_date.accounts}
+    earlier = {a.account: a.balance for a in before_year.accounts if a.account[:1] in set("345678")}
+    closing = {a.account: a.balance - earlier.get(a.account, Decimal(0)) for a in to_date.accounts}
+    if any(earlier.values()):
+        closing["2050"] = closing.get("2050", Decimal(0)) + sum(earlier.values(), Decimal(0))
     assert set(summary["accounts"]) == set(closing)
     for account, (opening, close) in summary["accounts"].items():
         assert close == closing[account], account
         turnover = next((a.balance for a in period.accounts if a.account == account), Decimal(0))
         assert opening + turnover == close, account
+        if start.timetuple().tm_yday == 1 and account[:1] in set("345678"):
+            assert opening == 0, account
 
 
 def customers(root: ElementTree.Element) -> dict[str, Any]:

@@ -123,7 +123,8 @@ async def test_the_sql_export_is_valid_and_equals_the_trial_balance(
     ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
     period = await ledger.trial_balance(ACCOUNTANT, START, END)
     to_end = await ledger.trial_balance(ACCOUNTANT, None, END)
-    check_against_trial_balance(root, period, to_end, START)
+    before = await ledger.trial_balance(ACCOUNTANT, None, START - dt.timedelta(days=1))
+    check_against_trial_balance(root, period, to_end, START, before)
     summary = file_summary(root)
     assert summary["entries"] == 10
     suppliers = root.findall("s:MasterFiles/s:Suppliers/s:Supplier", NS)

@@ -115,6 +115,7 @@ async def test_one_supplier_and_one_customer_per_organisation_number(
         await ledger.trial_balance(ACCOUNTANT, START, END),
         await ledger.trial_balance(ACCOUNTANT, None, END),
         START,
+        await ledger.trial_balance(ACCOUNTANT, None, START - dt.timedelta(days=1)),
     )
 
     found = suppliers(root)

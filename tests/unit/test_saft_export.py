@@ -151,13 +151,32 @@ async def test_the_file_is_valid_and_its_figures_are_the_ledgers(
     ledger = LedgerService(factory, FixedClock(NOW), UuidV7Ids(), RoleAuthorizer())
     period = await ledger.trial_balance(ACCOUNTANT, START, END)
     to_end = await ledger.trial_balance(ACCOUNTANT, None, END)
-    check_against_trial_balance(root, period, to_end, START)
+    before = await ledger.trial_balance(ACCOUNTANT, None, START - dt.timedelta(days=1))
+    check_against_trial_balance(root, period, to_end, START, before)
     summary = file_summary(root)
     # office, food, train, the reversal, mixed, receipt, the payment, the sale, and
     # Nordlys' payment and credit note
     assert summary["entries"] == 10
     assert "6300" not in summary["accounts"]  # only after the period (and in another tenant)
     assert summary["accounts"]["2000"] == (Decimal("-100000.00"), Decimal("-100000.00"))
+
+
+async def test_income_accounts_open_the_year_at_zero_and_earlier_results_open_in_equity(
+    factory: MemoryUnitOfWorkFactory,
+) -> None:
+    """2025 was never closed: its revenue and costs open 2026 in 2050 Annen egenkapital,
+    not on 3xxx–8xxx; from February, those accounts open with January's turnover only."""
+    ledger = LedgerService(factory, FixedClock(NOW), UuidV7Ids(), RoleAuthorizer())
+    before = await ledger.trial_balance(ACCOUNTANT, None, START - dt.timedelta(days=1))
+    earlier = sum((a.balance for a in before.accounts if a.account[:1] in "345678"), Decimal(0))
+    assert earlier != 0  # the ledger has an unclosed 2025 result to carry
+    for start in (START, dt.date(2026, 2, 1)):
+        root = validate((await _bytes(_export(factory), start, END))[1])
+        period = await ledger.trial_balance(ACCOUNTANT, start, END)
+        to_end = await ledger.trial_balance(ACCOUNTANT, None, END)
+        check_against_trial_balance(root, period, to_end, start, before)
+        opening_2050 = file_summary(root)["accounts"]["2050"][0]
+        assert opening_2050 == earlier
 
 
 async def test_header_master_files_and_lines(factory: MemoryUnitOfWorkFactory) -> None:

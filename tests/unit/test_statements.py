@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookkeeper.domain.statements import account_class, balance_sheet, income_statement
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
+from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.ledger import LedgerService
+from bookkeeper.domain.statements import (
+    account_class,
+    balance_sheet,
+    carry_forward,
+    income_statement,
+)
+from tests.http_helpers import FixedClock
+from tests.unit.conftest import credit, debit, principal
 
 codes = st.builds(
     lambda cls, rest, sub: f"{cls}{rest:03d}" + (f":{sub}" if sub else ""),
@@ -105,3 +117,49 @@ def test_tax_is_below_the_result_before_tax_and_dispositions_after_the_annual_re
     sheet = balance_sheet(totals, no_names)
     assert sheet.unallocated_result == Decimal("0.00")  # closed into equity
     assert sheet.total_assets == sheet.total_equity_and_liabilities
+
+
+@given(balanced_totals(), balanced_totals())
+def test_carrying_earlier_results_forward_keeps_the_ledger_balanced(
+    now: dict[str, Decimal], earlier: dict[str, Decimal]
+) -> None:
+    """Each income-statement account loses what it held before the year, 2050 gains the
+    sum, and the ledger still balances: no result of an earlier year is unallocated."""
+    carried = carry_forward(now, earlier)
+    assert sum(carried.values(), Decimal(0)) == sum(now.values(), Decimal(0))
+    moved = Decimal(0)
+    for code, balance in now.items():
+        if account_class(code) in set("345678"):
+            moved += earlier.get(code, Decimal(0))
+            assert carried[code] == balance - earlier.get(code, Decimal(0))
+        elif code != "2050":
+            assert carried[code] == balance
+    result_earlier = sum(
+        (b for c, b in earlier.items() if account_class(c) in set("345678")), Decimal(0)
+    )
+    assert carried.get("2050", Decimal(0)) == now.get("2050", Decimal(0)) + result_earlier
+
+
+async def test_the_balance_sheet_after_an_unclosed_year_shows_its_result_in_equity() -> None:
+    """2025 earned 1000 and was never closed: at mid-2026 the balance sheet shows it in
+    2050 Annen egenkapital and only 2026's result (a 300 cost) as unallocated."""
+    accountant = principal("anna", "accountant")
+    clock = FixedClock(dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC))
+    ledger = LedgerService(MemoryUnitOfWorkFactory(), clock, UuidV7Ids(), RoleAuthorizer())
+    await ledger.post_manual(
+        accountant, dt.date(2025, 5, 1), "Salg", (debit("1920", "1000"), credit("3000", "1000"))
+    )
+    await ledger.post_manual(
+        accountant, dt.date(2026, 3, 1), "Husleie", (debit("6300", "300"), credit("1920", "300"))
+    )
+    for at in (dt.date(2026, 6, 30), None):
+        sheet = await ledger.balance_sheet(accountant, at)
+        assert sheet.unallocated_result == Decimal("-300.00")
+        equity = next(g for g in sheet.groups if g.key == "equityAndLiabilities")
+        assert [(line.account, line.amount) for line in equity.lines] == [
+            ("2050", Decimal("1000.00"))
+        ]
+        assert sheet.total_assets == sheet.total_equity_and_liabilities == Decimal("700.00")
+    year_end = await ledger.balance_sheet(accountant, dt.date(2025, 12, 31))
+    assert year_end.unallocated_result == Decimal("1000.00")
+    assert [g.lines for g in year_end.groups if g.key == "equityAndLiabilities"] == [[]]

@@ -1068,10 +1068,18 @@ class LedgerService:
         return statements.income_statement(((a.account, a.balance) for a in report.accounts), names)
 
     async def balance_sheet(self, principal: Principal, at: dt.date | None) -> BalanceSheet:
-        """Assets, equity and liabilities at the end of `at` (every posting up to it)."""
+        """Assets, equity and liabilities at the end of `at` (every posting up to it; no
+        `at`: today's financial year). The result of the year is unallocated; earlier
+        years' that no closing entries moved is in equity (statements.carry_forward)."""
         report = await self.trial_balance(principal, None, at)
+        eve = statements.year_start(at or self._clock.now().date()) - dt.timedelta(days=1)
+        earlier = await self.trial_balance(principal, None, eve)
         names = await self.account_names(principal)
-        return statements.balance_sheet(((a.account, a.balance) for a in report.accounts), names)
+        balances = statements.carry_forward(
+            {a.account: a.balance for a in report.accounts},
+            {a.account: a.balance for a in earlier.accounts},
+        )
+        return statements.balance_sheet(balances.items(), names)
 
 
 #: Seconds the chart's account names are reused before the books are asked again.

@@ -55,6 +55,7 @@ from bookkeeper.domain.ledger import (
 )
 from bookkeeper.domain.patterns import normalise_merchant
 from bookkeeper.domain.rules import NORWAY_TAX_RATES, Exchange, TaxTable
+from bookkeeper.domain.statements import carry_forward, year_start
 
 EXPORTS_READ: Final = "exports:read"
 #: Lines read per round trip: big enough that the round trips do not dominate, small
@@ -939,21 +940,32 @@ class SaftExport:
         async with self._reads.snapshot(tenant_id) as snapshot:
             totals = await snapshot.entry_totals(start, end)
             balances = await snapshot.account_balances(start, end)
+            # Income-statement accounts open each financial year at zero: what earlier
+            # years left on them, unclosed, opens in equity instead (ADR 0020 addendum).
+            first_day = year_start(start)
+            before_year = (
+                balances
+                if start == first_day
+                else await snapshot.account_balances(first_day, first_day)
+            )
+            earlier = {b.account: b.opening for b in before_year}
+            opening = carry_forward({b.account: b.opening for b in balances}, earlier)
+            closing = carry_forward({b.account: b.closing for b in balances}, earlier)
             groupings = await snapshot.groupings()
             suppliers = await snapshot.suppliers(start, end)
             customers = await snapshot.customers(start, end)
             codes = await snapshot.vat_codes(start, end)
             accounts = []
-            for balance in balances:
-                grouping = grouping_of(balance.account, groupings)
+            for account in _with_new_accounts([b.account for b in balances], opening):
+                grouping = grouping_of(account, groupings)
                 accounts.append(
                     SaftAccount(
-                        account=balance.account,
-                        description=_account_name(balance.account, chart),
+                        account=account,
+                        description=_account_name(account, chart),
                         grouping_category=grouping.category,
                         grouping_code=grouping.code,
-                        opening=balance.opening,
-                        closing=balance.closing,
+                        opening=opening[account],
+                        closing=closing[account],
                     )
                 )
             document = SaftDocument(
@@ -1012,6 +1024,15 @@ class SaftExport:
             ),
             chart,
         )
+
+
+def _with_new_accounts(codes: list[str], balances: Mapping[str, Decimal]) -> list[str]:
+    """The ledger's accounts in its order, and each one `balances` adds (the equity account
+    carry_forward gave earlier years' result to) before the first code after it."""
+    ordered = list(codes)
+    for code in sorted(set(balances) - set(codes)):
+        ordered.insert(next((i for i, c in enumerate(ordered) if c > code), len(ordered)), code)
+    return ordered
 
 
 def _account_name(account: str, chart: dict[str, str]) -> str:

@@ -19,6 +19,7 @@ the ledger is debit − credit, so the credit-normal groups flip it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Final
@@ -53,6 +54,37 @@ BALANCE_GROUPS: Final = (
     GroupSpec("equityAndLiabilities", "Egenkapital og gjeld", frozenset("2"), -1),
 )
 _RESULT_CLASSES: Final = frozenset("345678")
+#: Where the result of earlier financial years is carried when no year-end closing entries
+#: moved it there: 2050 Annen egenkapital (NS 4102; SAF-T grouping 2050, positive equity).
+#: ADR 0020 addendum: norway.md names no account, so this is our choice.
+RETAINED_EARNINGS: Final = "2050"
+
+
+def is_result_account(code: str) -> bool:
+    """An income-statement account (classes 3–8): it opens every financial year at zero."""
+    return account_class(code) in _RESULT_CLASSES
+
+
+def year_start(day: dt.date) -> dt.date:
+    """The first day of the financial year holding `day` (the calendar year, norway.md)."""
+    return dt.date(day.year, 1, 1)
+
+
+def carry_forward(
+    balances: Mapping[str, Decimal], earlier: Mapping[str, Decimal]
+) -> dict[str, Decimal]:
+    """`balances` (debit − credit by account) with earlier years' result in equity: each
+    income-statement account less its balance before the financial year (`earlier`), and
+    RETAINED_EARNINGS plus what they held, so the total is unchanged. A year that was
+    closed (its result moved to equity by closing entries) leaves nothing to carry."""
+    carried = {c: b for c, b in earlier.items() if is_result_account(c) and b}
+    result = dict(balances)
+    for code, balance in carried.items():
+        result[code] = result.get(code, ZERO) - balance
+    moved = sum(carried.values(), ZERO)
+    if moved:
+        result[RETAINED_EARNINGS] = result.get(RETAINED_EARNINGS, ZERO) + moved
+    return result
 
 
 def account_class(code: str) -> str | None:
