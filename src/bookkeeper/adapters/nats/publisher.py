@@ -41,6 +41,7 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import ConnectionClosedError
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NoStreamResponseError
 
@@ -208,11 +209,16 @@ class NatsPublisher:
         #: Whether frames are queued on nats-py's connection directly (see connect).
         self._raw = False
         self._max_body = 0
+        #: Set by close(): a closed connection is then not connected again.
+        self._closing = False
 
     async def connect(self) -> None:
         """Connect, create the outbound stream when missing, listen for acks."""
         s = self._settings
-        self._nc = await nats.connect(s.url, name="bookkeeper:bus-publisher")
+        self._closing = False
+        self._nc = await nats.connect(
+            s.url, name="bookkeeper:bus-publisher", closed_cb=self._closed
+        )
         self._js = self._nc.jetstream()
         await ensure_stream(self._js, s.out_stream, [f"{s.out_prefix}.>"])
         self._inbox = self._nc.new_inbox()
@@ -224,7 +230,33 @@ class NatsPublisher:
         self._max_body = self._nc.max_payload - len(self._headers) - 300
         log.info("publishing the ledger to %s.> (stream %s)", s.out_prefix, s.out_stream)
 
+    async def _closed(self) -> None:
+        """The connection closed (for good, or by `close`): what waits for an ack from it
+        fails at once, rather than after ack_timeout (the page is sent again)."""
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionClosedError())
+        self._waiting.clear()
+
+    async def _connect_again(self) -> None:
+        """A new connection when the server closed this one for good: nats-py reconnects
+        after a lost socket, but a server's -ERR (a max-payload violation, among others)
+        leaves the client closed, and every catch-up after it failed until a restart (as
+        the consumer did before it connected again too)."""
+        closed = self._nc
+        try:
+            await self.connect()
+        except BaseException:
+            # Left closed, so that the next catch-up tries again (a half-made connection:
+            # connected, without its stream or its acks' subscription, is closed too).
+            if self._nc is not None and self._nc is not closed:
+                with contextlib.suppress(Exception):
+                    await self._nc.close()
+            raise
+        log.warning("bus-publisher: the server closed the connection; connected again")
+
     async def close(self) -> None:
+        self._closing = True
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await self._nc.drain()
@@ -264,6 +296,8 @@ class NatsPublisher:
         """Send the entry and its lines, pipelined on the one connection (so they reach
         the stream in the order sent); `flush` waits for JetStream's acks. JetStream drops
         a re-sent message id."""
+        if self._nc is not None and self._nc.is_closed and not self._closing:
+            await self._connect_again()  # raises when it cannot: the catch-up retries
         nc = self._nc
         if nc is None:
             raise RuntimeError("the bus-publisher is not connected")
