@@ -224,6 +224,7 @@ async def test_health_reports_the_database(api: Api) -> None:
 
     assert response.json() == {
         "status": "ok",
+        "reasons": [],
         "database": {"dialect": "memory", "url": "memory://"},
         "version": __version__,
         "backends": {"books": "sandbox", "bank": "sandbox", "executor": "off"},

@@ -291,3 +291,30 @@ async def test_health_with_every_source_configured(api: tuple[Api, Fakes]) -> No
         "cloudflare": "configured",
     }
     assert "secret" not in json.dumps(body)
+
+
+async def test_a_budget_names_a_known_source_and_one_not_configured_gets_a_warning(
+    tmp_path: Path,
+) -> None:
+    """PUT /spending/budgets kept a budget for "nosuch" (shown as "0,0 % brukt"): an
+    unknown source is a 422 naming the known ones. One not configured yet (no credentials
+    here) is kept, with a warning saying its costs are not read."""
+    async with running_api(tmp_path) as client:
+        admin = client.headers("ada", "admin")
+        unknown = await client.client.put(
+            f"{API}/spending/budgets",
+            json={"source": "nosuch", "monthlyNok": "100.00"},
+            headers=admin,
+        )
+        body = assert_problem(unknown, 422, "unknown-source")
+        for name in ("bookkeeper", "anthropic", "google", "cloudflare"):
+            assert name in body["detail"]
+        absent = await client.client.put(
+            f"{API}/spending/budgets",
+            json={"source": "anthropic", "monthlyNok": "100.00"},
+            headers=admin,
+        )
+        assert absent.status_code == 200, absent.text
+        assert "not configured" in absent.json()["warning"]
+        listed = await client.client.get(f"{API}/spending/budgets", headers=client.viewer)
+        assert listed.json() == [{"source": "anthropic", "monthlyNok": "100.00"}]

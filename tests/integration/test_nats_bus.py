@@ -329,6 +329,8 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
                     "durable": bus.durable,
                     "stream": bus.stream,
                     "role": "ledger",
+                    "state": "connected",
+                    "reason": None,
                     "waiting": 0,
                     "unacknowledged": 0,
                 },
@@ -336,12 +338,22 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
                     "durable": bus.accounts_durable,
                     "stream": bus.accounts_stream,
                     "role": "accounts-master",
+                    "state": "connected",
+                    "reason": None,
                     "waiting": 0,
                     "unacknowledged": 0,
                 },
             ],
-            "publisher": {"name": "bus-publisher", "position": head, "head": head, "behind": 0},
+            "publisher": {
+                "name": "bus-publisher",
+                "state": "connected",
+                "reason": None,
+                "position": head,
+                "head": head,
+                "behind": 0,
+            },
         }
+        assert health["status"] == "ok" and health["reasons"] == []
     nc = await nats.connect(bus.url)
     published = await nc.jetstream().get_last_msg(
         bus.out_stream, f"{bus.out_prefix}.{TENANT}.JournalEntryPosted"
@@ -349,6 +361,89 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
     await nc.close()
     assert json.loads(published.data)["entry_id"] == str(entry_id)
     assert published.headers is not None and published.headers["Nats-Msg-Id"]
+
+
+async def test_health_says_when_the_bus_connections_are_closed_and_when_they_are_back(
+    bus: NatsSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/health said `ok` while the consumer's connection was closed for good (a server's
+    -ERR): an operator's load balancer and monitoring could not tell. With the ledger
+    consumer's and the bus-publisher's connections closed (and their new ones held back),
+    it is `degraded` (503) and says which and why, without the server's URL; once they
+    connected again it is `ok`, and an entry is booked and published."""
+    started: list[NatsConsumer] = []
+    start = NatsConsumer.start
+
+    async def recorded(consumer: NatsConsumer) -> None:
+        started.append(consumer)
+        await start(consumer)
+
+    monkeypatch.setattr(NatsConsumer, "start", recorded)
+    container = memory_container(tmp_path, clock=FixedClock())
+    container.nats_settings.override(providers.Object(bus))
+    async with running_api(tmp_path, container=container) as api:
+        [ledger] = [c for c in started if c.durable == bus.durable]
+        publisher = container.bus_publisher()
+        assert publisher is not None
+        assert (await api.client.get("/health")).json()["status"] == "ok"
+        back = asyncio.Event()  # the new connections wait for it
+        for client in (ledger, publisher):
+            client.connect = _held(client.connect, back)  # type: ignore[method-assign]
+        assert ledger._nc is not None and publisher._nc is not None
+        await ledger._nc.close()  # as nats-py does on the server's -ERR
+        await publisher._nc.close()
+
+        answer = await api.client.get("/health")
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"]
+        health = answer.json()
+        assert health["status"] == "degraded"
+        states = {c["role"]: (c["state"], c["reason"]) for c in health["bus"]["consumers"]}
+        assert states["ledger"][0] == "closed" and "closed" in states["ledger"][1]
+        assert states["accounts-master"] == ("connected", None)
+        assert health["bus"]["publisher"]["state"] == "closed"
+        assert [r.split(":")[0] for r in health["reasons"]] == [
+            f"bus consumer {bus.durable}",
+            "bus publisher bus-publisher",
+        ]
+        assert bus.url not in answer.text
+
+        back.set()
+        for _ in polls():
+            health = (await api.client.get("/health")).json()
+            if health["status"] == "ok":
+                break
+            await asyncio.sleep(0.1)
+        assert health["status"] == "ok", health
+        assert health["reasons"] == []
+
+        await publish(bus, [invoice("F-back")])
+        entry_id = external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-back")
+        system = api.headers("checker", "system")
+        for _ in polls():
+            read = await api.client.get(f"{API}/journal-entries/{entry_id}", headers=system)
+            health = (await api.client.get("/health")).json()
+            if read.status_code == 200 and health["bus"]["publisher"]["behind"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert read.status_code == 200, read.text
+        assert health["bus"]["publisher"]["behind"] == 0
+    nc = await nats.connect(bus.url)
+    published = await nc.jetstream().get_last_msg(
+        bus.out_stream, f"{bus.out_prefix}.{TENANT}.JournalEntryPosted"
+    )
+    await nc.close()
+    assert json.loads(published.data)["entry_id"] == str(entry_id)
+
+
+def _held(connect: Callable[[], Any], back: asyncio.Event) -> Callable[[], Any]:
+    """`connect`, once `back` is set."""
+
+    async def held() -> None:
+        await back.wait()
+        await connect()
+
+    return held
 
 
 async def test_a_crash_between_commit_and_ack_is_redelivered_and_booked_once(

@@ -243,3 +243,38 @@ async def test_the_frames_it_builds_store_what_nats_pys_publish_stores(
             await drop_out_stream(settings)
     assert len(seen[0]) == 3 * 4
     assert seen[0] == seen[1]
+
+
+async def test_a_publisher_whose_connection_the_server_closed_connects_again(
+    out: NatsSettings,
+) -> None:
+    """nats-py reconnects after a lost socket, but a server's -ERR (a max-payload
+    violation, among others) closes the client for good: the bus-publisher then failed
+    every catch-up until a restart. What was in flight fails at once (not after the ack
+    timeout), the next catch-up makes a new connection, and the entry is published."""
+    dispatcher = Dispatcher()
+    factory = MemoryUnitOfWorkFactory()
+    publisher = NatsPublisher(out, ack_timeout=120.0)  # a wait for lost acks fails the test
+    await publisher.connect()
+    dispatcher.subscribe(publisher, in_order=True)
+    subscriptions = Subscriptions(factory, dispatcher)
+    ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
+    lines = [
+        JournalLine(account="6300", debit=Decimal(5)),
+        JournalLine(account="1920", credit=Decimal(5)),
+    ]
+    try:
+        first = await ledger.post_manual(accountant("acme"), dt.date(2026, 3, 1), "Before", lines)
+        assert (await subscriptions.catch_up())[publisher.name] == 1
+        second = await ledger.post_manual(accountant("acme"), dt.date(2026, 3, 2), "After", lines)
+        [event] = [e for e in await _log(factory) if e.stream_id == second.entry_id]
+        await publisher.handle(event)
+        assert publisher._nc is not None
+        await publisher._nc.close()  # as nats-py does on the server's -ERR
+        with pytest.raises(nats.errors.ConnectionClosedError):
+            await publisher.flush()  # its acks cannot come back on a closed connection
+        assert (await subscriptions.catch_up())[publisher.name] == 1
+        published = [body["entry_id"] for _, _, body in await stored(out)]
+        assert published[::3] == [str(first.entry_id), str(second.entry_id)]
+    finally:
+        await publisher.close()

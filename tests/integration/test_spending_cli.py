@@ -66,3 +66,17 @@ def test_a_failing_source_is_named_and_the_exit_status_says_so(
     out = capsys.readouterr().out
     assert code == 1
     assert "anthropic: not read" in out and "cli-secret" not in out
+
+
+def test_a_budget_for_an_unknown_source_is_refused_and_one_not_configured_warned_of(
+    fakes: tuple[FakeAnthropicAdmin, FakeNorgesBank], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = ["--tenant", "acme"]
+    assert main(["spending", "budget", "nosuch", "100", *tenant]) != 0
+    refused = capsys.readouterr()
+    assert "unknown source 'nosuch'" in refused.err
+    assert "anthropic" in refused.err and "cloudflare" in refused.err
+    assert main(["spending", "budget", "cloudflare", "50", *tenant]) == 0
+    kept = capsys.readouterr()
+    assert kept.out == "cloudflare: 50.00 NOK a month\n"
+    assert "warning: cloudflare is not configured (BOOKKEEPER_CLOUDFLARE_TOKEN unset)" in kept.err

@@ -4,14 +4,17 @@ attributes is reached into."""
 
 from __future__ import annotations
 
-from bookkeeper.application.ports import BusConsumerStatus, BusStatus
+from bookkeeper.application.ports import BusConnection, BusConsumerStatus, BusStatus
 from bookkeeper.entrypoints.http.controllers.health import _bus
 from bookkeeper.entrypoints.http.runtime import Runtime
 from bookkeeper.entrypoints.http.wire import BusConsumerOut, BusOut
 
+CLOSED = "the connection was closed for good; connecting again"
+
 
 class StandInBus:
-    """A BusStatus with two consumers; the Accounts Master's lag unknown (NATS too slow)."""
+    """A BusStatus with two consumers; the Accounts Master's lag unknown (its connection
+    closed by the server)."""
 
     def __init__(self) -> None:
         self.asked: list[float] = []
@@ -27,11 +30,15 @@ class StandInBus:
                 durable="bookkeeper-ledger",
                 stream="EXTERNAL",
                 role="ledger",
+                connection=BusConnection(state="connected"),
                 waiting=3,
                 unacknowledged=2,
             ),
             BusConsumerStatus(
-                durable="bookkeeper-accounts", stream="ACCOUNTS", role="accounts-master"
+                durable="bookkeeper-accounts",
+                stream="ACCOUNTS",
+                role="accounts-master",
+                connection=BusConnection(state="closed", reason=CLOSED),
             ),
         ]
 
@@ -49,6 +56,7 @@ async def test_the_bus_section_comes_from_the_port() -> None:
                 durable="bookkeeper-ledger",
                 stream="EXTERNAL",
                 role="ledger",
+                state="connected",
                 waiting=3,
                 unacknowledged=2,
             ),
@@ -56,6 +64,8 @@ async def test_the_bus_section_comes_from_the_port() -> None:
                 durable="bookkeeper-accounts",
                 stream="ACCOUNTS",
                 role="accounts-master",
+                state="closed",
+                reason=CLOSED,
                 waiting=None,
                 unacknowledged=None,
             ),

@@ -22,6 +22,7 @@ from bookkeeper.application.spending import (
     ExchangeRate,
     InvalidSpending,
     SpendingService,
+    UnknownSource,
 )
 from bookkeeper.domain.events import (
     BudgetThresholdReachedData,
@@ -256,7 +257,7 @@ async def test_budget_alerts_at_80_and_100_percent_once_each_per_month(
 async def test_budgets_are_tenant_data_set_by_admins_and_accountants_only(
     uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
 ) -> None:
-    spending = service(uow_factory, clock)
+    spending = service(uow_factory, clock, Source("anthropic"), absent=GOOGLE_ABSENT)
     with pytest.raises(Forbidden):
         await spending.set_budget(VIEWER, "anthropic", D("10"))
     with pytest.raises(InvalidSpending):
@@ -384,3 +385,39 @@ async def test_every_grouping_adds_up_to_the_latest_figures(
     assert sum((r.amount_nok for r in report.rows), D(0)) == expected
     assert report.totals.get("USD", D(0)) == sum(latest.values(), D(0))
     assert sum(r.records for r in report.rows) == len(latest)
+
+
+GOOGLE_ABSENT = {"google": "BOOKKEEPER_GOOGLE_BILLING_KEY_FILE unset"}
+
+
+async def test_a_budget_for_a_source_the_service_does_not_know_is_refused(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    """'nosuch' was kept and shown as '0,0 % brukt' every morning; now it is refused,
+    naming every source a budget may name (configured or not yet). Removing a budget (0)
+    is never refused: one kept before this rule can be taken away."""
+    spending = service(uow_factory, clock, Source("anthropic"), absent=GOOGLE_ABSENT)
+    with pytest.raises(UnknownSource) as refused:
+        await spending.set_budget(ADMIN, "nosuch", D("100"))
+    assert refused.value.code == "unknown-source"
+    for name in ("bookkeeper", "anthropic", "google"):
+        assert name in refused.value.message
+    assert await spending.budgets("acme") == []
+    removed = await spending.set_budget(ADMIN, "nosuch", D("0"))
+    assert removed.warning is None
+
+
+async def test_a_budget_for_a_source_not_configured_yet_is_kept_with_a_warning(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    spending = service(uow_factory, clock, Source("anthropic"), absent=GOOGLE_ABSENT)
+    configured = await spending.set_budget(ADMIN, "Anthropic", D("10"))
+    assert (configured.source, configured.warning) == ("anthropic", None)
+    absent = await spending.set_budget(ADMIN, "google", D("5"))
+    assert absent.warning is not None
+    assert "not configured" in absent.warning
+    assert "BOOKKEEPER_GOOGLE_BILLING_KEY_FILE unset" in absent.warning
+    assert [(b.source, b.monthly_nok) for b in await spending.budgets("acme")] == [
+        ("anthropic", D("10.00")),
+        ("google", D("5.00")),
+    ]

@@ -1331,14 +1331,30 @@ class DocumentRetentionStore(Protocol):
 # --- the external bus's status (/health) ----------------------------------------------
 
 
+#: How a bus client stands, as it last saw itself: `connected`; `reconnecting` (the socket
+#: was lost, the client is connecting again by itself); `closed` (the server closed the
+#: connection for good: it is made again on the next try); `failing` (connected, but its
+#: latest pull or publish failed); `stopped` (it does not run).
+BusState = Literal["connected", "reconnecting", "closed", "failing", "stopped"]
+
+
+class BusConnection(msgspec.Struct, frozen=True, kw_only=True):
+    """A bus client's state and, unless connected, why (never its URL or credentials)."""
+
+    state: BusState
+    reason: str | None = None
+
+
 class BusConsumerStatus(msgspec.Struct, frozen=True, kw_only=True):
     """One durable consumer of the external bus and how far behind it is: `waiting`
     messages of its stream not yet delivered to it, `unacknowledged` delivered and not yet
-    acknowledged; both None when the bus does not answer (in time)."""
+    acknowledged; both None when the bus does not answer (in time). `connection`: what
+    the consumer knows of its connection without asking the server."""
 
     durable: str
     stream: str
     role: Literal["ledger", "accounts-master"]
+    connection: BusConnection
     waiting: int | None = None
     unacknowledged: int | None = None
 
@@ -1354,6 +1370,19 @@ class BusStatus(Protocol):
     async def consumers_status(self, wait_seconds: float) -> list[BusConsumerStatus]:
         """Every durable consumer, the ledger's first; a consumer whose lag is not known
         within `wait_seconds` has None for it."""
+        ...
+
+
+class BusPublisherStatus(Protocol):
+    """What /health asks of the bus-publisher (the ledger sent out on the bus)."""
+
+    @property
+    def name(self) -> str:
+        """Its subscriber name (its tracking position's)."""
+        ...
+
+    def connection(self) -> BusConnection:
+        """Its connection as it last saw it (no round trip to the server)."""
         ...
 
 

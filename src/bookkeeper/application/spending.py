@@ -160,6 +160,13 @@ class InvalidSpending(DomainError):
     code = "invalid-spending"
 
 
+class UnknownSource(InvalidSpending):
+    """A budget for a source the service does not have, configured or not ("nosuch" was
+    kept, and shown as "0,0 % brukt" every morning)."""
+
+    code = "unknown-source"
+
+
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     """The latest figure of one (source, day, service, model), and its stream."""
 
@@ -206,6 +213,15 @@ class CostReport(msgspec.Struct, frozen=True, kw_only=True):
 class Budget(msgspec.Struct, frozen=True, kw_only=True):
     source: str
     monthly_nok: Decimal
+
+
+class BudgetAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """A budget recorded: its event, the source as kept, and a warning when no costs are
+    read for that source yet (not configured)."""
+
+    event_id: uuid.UUID
+    source: str
+    warning: str | None = None
 
 
 def fingerprint(data: CostSnapshotData) -> str:
@@ -553,16 +569,34 @@ class SpendingService:
 
     # --- budgets and price tables (tenant data, as events) --------------------------------
 
+    @property
+    def known_sources(self) -> list[str]:
+        """Every source a budget may name: the configured ones, then those absent (a
+        budget may be set before the source's credentials are)."""
+        return [*self.source_names, *sorted(set(self.absent) - set(self.source_names))]
+
     async def set_budget(
         self, principal: Principal, source: str, monthly_nok: Decimal
-    ) -> uuid.UUID:
-        """Set a source's monthly budget in NOK (0 removes it)."""
+    ) -> BudgetAccepted:
+        """Set a source's monthly budget in NOK (0 removes it, whatever the source). A
+        source the service does not know is refused (UnknownSource, naming the known
+        ones); one that is not configured yet is accepted with a warning."""
         self._authorizer.check(principal, SETTINGS_ACTION)
         source = _source_name(source)
         if not monthly_nok.is_finite() or monthly_nok < 0 or monthly_nok >= Decimal("1e12"):
             raise InvalidSpending("a budget is a non-negative amount in NOK")
+        known = self.known_sources
+        if monthly_nok > 0 and source not in known:
+            raise UnknownSource(f"unknown source {source!r}; the known sources: {', '.join(known)}")
+        warning = None
+        if monthly_nok > 0 and source not in self.source_names:
+            warning = (
+                f"{source} is not configured ({self.absent[source]}): its costs are not read, "
+                "and the budget shows none spent until it is"
+            )
         data = BudgetSetData(source=source, monthly_nok=monthly_nok.quantize(Decimal("0.01")))
-        return await self._set(principal, "budget", source, "BudgetSet", data)
+        event_id = await self._set(principal, "budget", source, "BudgetSet", data)
+        return BudgetAccepted(event_id=event_id, source=source, warning=warning)
 
     async def budgets(self, tenant_id: str) -> list[Budget]:
         """The tenant's budgets (latest per source, none at 0)."""

@@ -95,8 +95,10 @@ async def budget(spending: SpendingService, principal: Principal, args: Any, out
     except ValueError:
         print(f"not an amount: {args.amount!r} {SPELLING}", file=sys.stderr)
         return 2
-    await spending.set_budget(principal, args.source, amount)
-    print(f"{args.source.strip().lower()}: {amount:.2f} NOK a month", file=out)
+    accepted = await spending.set_budget(principal, args.source, amount)
+    print(f"{accepted.source}: {amount:.2f} NOK a month", file=out)
+    if accepted.warning is not None:
+        print(f"warning: {accepted.warning}", file=sys.stderr)
     return 0
 
 

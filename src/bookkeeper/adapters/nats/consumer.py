@@ -41,6 +41,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
 from bookkeeper.adapters.nats.config import NatsSettings, subject_token
+from bookkeeper.adapters.nats.connection import connection_state, failure_text
 from bookkeeper.application.bus import (
     MAX_REASON,
     UNKNOWN_TENANT,
@@ -49,7 +50,7 @@ from bookkeeper.application.bus import (
     Outcome,
     tenant_of,
 )
-from bookkeeper.application.ports import BusConsumerStatus
+from bookkeeper.application.ports import BusConnection, BusConsumerStatus
 
 log = logging.getLogger("bookkeeper.bus.nats")
 
@@ -137,6 +138,8 @@ class NatsConsumer:
         self._ahead: list[Msg] = []
         #: A second consumer that runs and stops with this one (the Accounts Master's).
         self.accounts: NatsConsumer | None = None
+        #: Why the latest pull (or connecting again) failed; None once a pull works.
+        self._failure: str | None = None
 
     @property
     def settings(self) -> NatsSettings:
@@ -220,15 +223,24 @@ class NatsConsumer:
     def durable(self) -> str:
         return self._settings.durable
 
+    def connection(self) -> BusConnection:
+        """The consumer's connection as it last saw it (no round trip): `stopped` when its
+        loop does not run, `closed` until it connected again, `failing` until a pull
+        works again."""
+        return connection_state(self._nc, running=self.running, failure=self._failure)
+
     async def consumers_status(self, wait_seconds: float) -> list[BusConsumerStatus]:
         """The BusStatus port (/health): this consumer (the ledger's) and the Accounts
-        Master's when it runs, each with its lag (None when NATS does not answer within
-        `timeout` seconds); asked at the same time."""
+        Master's when it runs, each with its connection and its lag (None when NATS does
+        not answer within `timeout` seconds, and not asked when the connection is not up:
+        /health does not wait for it); asked at the same time."""
         roles: list[tuple[NatsConsumer, Literal["ledger", "accounts-master"]]] = [(self, "ledger")]
         if self.accounts is not None:
             roles.append((self.accounts, "accounts-master"))
 
         async def lag(consumer: NatsConsumer) -> tuple[int, int] | None:
+            if consumer._nc is None or not consumer._nc.is_connected:
+                return None
             try:
                 return await asyncio.wait_for(consumer.lag(), wait_seconds)
             except TimeoutError:
@@ -240,6 +252,7 @@ class NatsConsumer:
                 durable=consumer.settings.durable,
                 stream=consumer.settings.stream,
                 role=role,
+                connection=consumer.connection(),
                 waiting=None if found is None else found[0],
                 unacknowledged=None if found is None else found[1],
             )
@@ -289,8 +302,9 @@ class NatsConsumer:
                         task.result()  # a failure of the batch itself: logged below
                 except asyncio.CancelledError:
                     raise
-                except Exception:
+                except Exception as error:
                     log.exception("NATS consumer %s: pulling failed; retrying", self._name)
+                    self._failure = f"pulling failed: {failure_text(error)}"
                     await asyncio.sleep(LOOP_PAUSE)
                     await self._connect_again()
         finally:
@@ -316,8 +330,9 @@ class NatsConsumer:
         self._sub = None  # bound to the closed connection; connect() binds a new one
         try:
             await self.connect()
-        except Exception:
+        except Exception as error:
             log.exception("NATS consumer %s: connecting again failed; retrying", self._name)
+            self._failure = f"connecting again failed: {failure_text(error)}"
         else:
             log.warning(
                 "NATS consumer %s: the server closed the connection; connected again", self._name
@@ -327,9 +342,11 @@ class NatsConsumer:
         """The next batch, or none within `wait` seconds."""
         assert self._sub is not None, "connect() first"
         try:
-            return list(await self._sub.fetch(self._settings.batch, timeout=wait))
+            fetched = list(await self._sub.fetch(self._settings.batch, timeout=wait))
         except (TimeoutError, nats.errors.TimeoutError):
-            return []
+            fetched = []
+        self._failure = None
+        return fetched
 
     async def _fetch_ahead(self) -> list[Msg]:
         """`_fetch`, keeping what it got in `_ahead` until it is booked (so that a wait for

@@ -41,14 +41,16 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import ConnectionClosedError
 from nats.js import JetStreamContext
 from nats.js.errors import APIError, NoStreamResponseError
 
 from bookkeeper.adapters.nats.config import NatsSettings, subject_token
+from bookkeeper.adapters.nats.connection import connection_state, failure_text
 from bookkeeper.adapters.nats.consumer import ensure_stream
 from bookkeeper.application.dispatch import LogFollower
 from bookkeeper.application.event_log import published_line_texts
-from bookkeeper.application.ports import RecordedEvent
+from bookkeeper.application.ports import BusConnection, RecordedEvent
 from bookkeeper.domain.events import JournalEntryPostedData
 
 log = logging.getLogger("bookkeeper.bus.publisher")
@@ -62,6 +64,8 @@ ACK_TIMEOUT: Final = 10.0
 IN_FLIGHT: Final = 2000
 #: Publishes queued between two pauses that let nats-py write them to the socket.
 SEND_EVERY: Final = 128
+#: Seconds between two tries to connect again after the server closed the connection.
+RECONNECT_PAUSE: Final = 1.0
 MSG_ID: Final = "Nats-Msg-Id"
 EXPECTED_STREAM: Final = "Nats-Expected-Stream"
 _MSG_ID_LINE: Final = f"NATS/1.0\r\n{MSG_ID}: ".encode()
@@ -208,11 +212,21 @@ class NatsPublisher:
         #: Whether frames are queued on nats-py's connection directly (see connect).
         self._raw = False
         self._max_body = 0
+        #: Set by close(): a closed connection is then not connected again.
+        self._closing = True
+        #: One connection made again at a time (the background task's, a catch-up's).
+        self._connecting = asyncio.Lock()
+        self._reconnecting: asyncio.Task[None] | None = None
+        #: Why the latest flush or connection failed (None: the latest one worked).
+        self._failure: str | None = None
 
     async def connect(self) -> None:
         """Connect, create the outbound stream when missing, listen for acks."""
         s = self._settings
-        self._nc = await nats.connect(s.url, name="bookkeeper:bus-publisher")
+        self._closing = False
+        self._nc = await nats.connect(
+            s.url, name="bookkeeper:bus-publisher", closed_cb=self._closed
+        )
         self._js = self._nc.jetstream()
         await ensure_stream(self._js, s.out_stream, [f"{s.out_prefix}.>"])
         self._inbox = self._nc.new_inbox()
@@ -222,9 +236,71 @@ class NatsPublisher:
         # Room for the headers and the longest reply subject; a bigger body goes through
         # nats-py's publish, which refuses it as nats-py always did (MaxPayloadError).
         self._max_body = self._nc.max_payload - len(self._headers) - 300
+        self._failure = None
         log.info("publishing the ledger to %s.> (stream %s)", s.out_prefix, s.out_stream)
 
+    async def _closed(self) -> None:
+        """The connection closed (for good, or by `close`): what waits for an ack from it
+        fails at once, rather than after ack_timeout (the page is sent again), and a new
+        connection is made in the background — not only when the next entry comes, so
+        that /health does not say `closed` until then."""
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionClosedError())
+        self._waiting.clear()
+        if not self._closing and self._reconnecting is None:
+            self._reconnecting = asyncio.create_task(self._reconnect(), name="bus-publisher")
+
+    async def _reconnect(self) -> None:
+        """Connect again until it works (or the publisher is closed)."""
+        try:
+            while not self._closing and self._lost:
+                try:
+                    await self._connect_again()
+                except Exception as error:
+                    self._failure = f"connecting again failed: {failure_text(error)}"
+                    log.warning("bus-publisher: %s; retrying", self._failure)
+                    await asyncio.sleep(RECONNECT_PAUSE)
+        finally:
+            self._reconnecting = None
+
+    @property
+    def _lost(self) -> bool:
+        """Whether the server closed the connection for good (nats-py stays closed)."""
+        return self._nc is not None and self._nc.is_closed
+
+    async def _connect_again(self) -> None:
+        """A new connection when the server closed this one for good: nats-py reconnects
+        after a lost socket, but a server's -ERR (a max-payload violation, among others)
+        leaves the client closed, and every catch-up after it failed until a restart (as
+        the consumer did before it connected again too)."""
+        async with self._connecting:
+            if not self._lost or self._closing:  # made again meanwhile, or closed by us
+                return
+            closed = self._nc
+            try:
+                await self.connect()
+            except BaseException:
+                # Left closed, so that the next try starts afresh (a half-made connection:
+                # connected, without its stream or its acks' subscription, is closed too).
+                if self._nc is not None and self._nc is not closed:
+                    with contextlib.suppress(Exception):
+                        await self._nc.close()
+                raise
+        log.warning("bus-publisher: the server closed the connection; connected again")
+
+    def connection(self) -> BusConnection:
+        """The BusPublisherStatus port (/health): the connection as last seen, no round
+        trip."""
+        return connection_state(self._nc, running=not self._closing, failure=self._failure)
+
     async def close(self) -> None:
+        self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reconnecting
+            self._reconnecting = None
         if self._nc is not None:
             with contextlib.suppress(Exception):
                 await self._nc.drain()
@@ -264,6 +340,8 @@ class NatsPublisher:
         """Send the entry and its lines, pipelined on the one connection (so they reach
         the stream in the order sent); `flush` waits for JetStream's acks. JetStream drops
         a re-sent message id."""
+        if self._lost and not self._closing:
+            await self._connect_again()  # raises when it cannot: the catch-up retries
         nc = self._nc
         if nc is None:
             raise RuntimeError("the bus-publisher is not connected")
@@ -324,11 +402,14 @@ class NatsPublisher:
             return
         try:
             await asyncio.wait_for(asyncio.gather(*pending), self._ack_timeout)
-        except BaseException:
+        except BaseException as error:
+            if isinstance(error, Exception):
+                self._failure = f"publishing failed: {failure_text(error)}"
             for future in pending:
                 future.cancel()
             self._waiting = {t: f for t, f in self._waiting.items() if not f.done()}
             raise
+        self._failure = None
 
 
 def publisher_of(settings: NatsSettings | None) -> NatsPublisher | None:

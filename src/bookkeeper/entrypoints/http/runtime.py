@@ -11,7 +11,7 @@ from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.pipeline import DocumentPipeline
-from bookkeeper.application.ports import BusStatus
+from bookkeeper.application.ports import BusPublisherStatus, BusStatus
 from bookkeeper.application.queries import Queries
 from bookkeeper.application.spending import SpendingService
 from bookkeeper.backends import Backends
@@ -43,10 +43,10 @@ class Runtime:
     #: The external bus (NATS), through the port /health reads; None: the in-process bus.
     bus: BusStatus | None = None
     spending: SpendingService | None = None
-    #: The log's subscribers (health: the bus-publisher's lag), and that publisher's name
-    #: when it runs.
+    #: The log's subscribers (health: the bus-publisher's lag), and that publisher when it
+    #: runs (health: its name and its connection).
     subscriptions: Subscriptions | None = None
-    bus_publisher: str | None = None
+    bus_publisher: BusPublisherStatus | None = None
 
     def start(self, process: Process) -> None:
         """Take the started process's services (the lifespan calls it once)."""
@@ -66,7 +66,7 @@ class Runtime:
         self.bus = process.bus
         self.spending = services.spending
         self.subscriptions = services.subscriptions
-        self.bus_publisher = process.bus_publisher.name if process.bus_publisher else None
+        self.bus_publisher = process.bus_publisher
 
     def get_documents(self) -> Documents:
         if self.documents is None:

@@ -17,7 +17,7 @@ import msgspec
 from msgspec import Meta
 
 from bookkeeper.application.handlers import DecisionResult, SubmitResult
-from bookkeeper.application.ports import PatternView, ProposalView, RecordedEvent
+from bookkeeper.application.ports import BusState, PatternView, ProposalView, RecordedEvent
 from bookkeeper.application.queries import ApprovalRate
 from bookkeeper.domain import money
 from bookkeeper.domain.confidence import Confidence
@@ -279,11 +279,17 @@ class BackendsOut(ResponseBody, frozen=True, kw_only=True):
 class BusConsumerOut(ResponseBody, frozen=True, kw_only=True):
     """One durable JetStream consumer and how far behind it is: `waiting` messages of its
     stream not yet delivered to it, `unacknowledged` delivered and not yet acknowledged
-    (booked and acknowledged is 0 and 0); both null when NATS does not answer."""
+    (booked and acknowledged is 0 and 0); both null when NATS does not answer or the
+    connection is not up. `state`: its connection as it last saw it — `connected`,
+    `reconnecting` (the socket was lost), `closed` (the server closed it for good; it
+    connects again), `failing` (its latest pull failed), `stopped` — and `reason` unless
+    connected."""
 
     durable: str
     stream: str
     role: Literal["ledger", "accounts-master"]
+    state: BusState
+    reason: str | None = None
     waiting: int | None = None
     unacknowledged: int | None = None
 
@@ -291,12 +297,16 @@ class BusConsumerOut(ResponseBody, frozen=True, kw_only=True):
 class BusPublisherOut(ResponseBody, frozen=True, kw_only=True):
     """The bus-publisher (the committed ledger to JetStream): its tracking position, the
     head of the log, and `behind` = head - position (positions not yet published or
-    passed; holes in the positions counted)."""
+    passed; holes in the positions counted), null when the database does not answer;
+    `state` and `reason` of its connection as for a consumer (`failing`: its latest
+    publish was refused or not acknowledged)."""
 
     name: str
-    position: int
-    head: int
-    behind: int
+    state: BusState
+    reason: str | None = None
+    position: int | None = None
+    head: int | None = None
+    behind: int | None = None
 
 
 class BusOut(ResponseBody, frozen=True, kw_only=True):
@@ -338,6 +348,8 @@ class TenantBackendsOut(ResponseBody, frozen=True, kw_only=True):
 
 class HealthOut(ResponseBody, frozen=True, kw_only=True):
     status: Literal["ok", "degraded", "unavailable"]
+    #: Why the status is not `ok` (empty when it is); never a URL or a credential.
+    reasons: list[str] = []
     database: DatabaseOut
     version: str
     backends: BackendsOut | None = None

@@ -1,9 +1,11 @@
-"""/health: is the process up and does its database answer? No authentication."""
+"""/health: is the process up, does its database answer, are its bus clients connected?
+No authentication."""
 
 import asyncio
 import logging
-from typing import Final
+from typing import Final, Literal
 
+import msgspec
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -50,7 +52,8 @@ class HealthController(Controller):
             406: documented(406)[406],
             503: ResponseSpec(
                 data_container=HealthOut,
-                description="The database does not answer, or its latest queries failed",
+                description="The database does not answer, or its latest queries failed, "
+                "or a bus client (NATS consumer, bus-publisher) is not connected",
                 generate_examples=False,
             ),
         },
@@ -58,14 +61,18 @@ class HealthController(Controller):
     async def health(self, runtime: NamedDependency[Runtime]) -> Response[HealthOut]:
         """`ok` (200) when the database answers a ping, `unavailable` (503) when it does
         not, `degraded` (503) when it answers but the latest units of work failed on it
-        (a statement timeout, poisoned sessions; until one succeeds). A 503 carries
+        (a statement timeout, poisoned sessions; until one succeeds) or a client of the
+        bus is not connected (a NATS consumer or the bus-publisher: its connection lost or
+        closed by the server, its latest pull or publish failed, or it stopped — read from
+        what each keeps, no round trip to NATS); `reasons` says which. A 503 carries
         Retry-After. Shows which database is used, with its password masked, which books and bank
         the service talks to (`fiken`/`folio`, or the local `sandbox` when no credentials
         are configured) and whether the executor runs; `tenantBackends`: a tenant's own
         Fiken/Folio credentials come first (issue 14), whether they can be stored and how
         many tenants have their own. Needs no token."""
         database = runtime.database
-        status: str = "ok"
+        status: Literal["ok", "degraded", "unavailable"] = "ok"
+        reasons: list[str] = []
         try:
             if database is None:
                 raise RuntimeError("the application has not started")
@@ -73,15 +80,21 @@ class HealthController(Controller):
         except StorageDegraded as error:
             _log.warning("health check: database degraded: %s", error.message)
             status = "degraded"
+            reasons.append("database: its latest queries failed")
         except Exception as error:  # any failure means "not ready"; the log says which
             _log.warning("health check: database ping failed: %s", type(error).__name__)
             status = "unavailable"
+            reasons.append("database: it does not answer")
+        database_ok = status == "ok"
+        bus = await _bus(runtime) if runtime.backends is not None else None
+        bus_reasons = _bus_reasons(bus)
+        if bus_reasons:
+            _log.warning("health check: %s", "; ".join(bus_reasons))
+            reasons += bus_reasons
+            status = "degraded" if status == "ok" else status
         body = HealthOut(
-            status="ok"
-            if status == "ok"
-            else "degraded"
-            if status == "degraded"
-            else "unavailable",
+            status=status,
+            reasons=reasons,
             database=DatabaseOut(
                 dialect=database.dialect if database is not None else "unknown",
                 url=runtime.database_url,
@@ -96,9 +109,9 @@ class HealthController(Controller):
                 if runtime.backends is not None
                 else None
             ),
-            bus=await _bus(runtime) if runtime.backends is not None else None,
+            bus=bus,
             spending=_spending(runtime),
-            tenant_backends=await _tenant_backends(runtime) if status == "ok" else None,
+            tenant_backends=await _tenant_backends(runtime) if database_ok else None,
         )
         if status == "ok":
             return Response(body, status_code=200)
@@ -118,6 +131,8 @@ async def _bus(runtime: Runtime) -> BusOut:
             durable=status.durable,
             stream=status.stream,
             role=status.role,
+            state=status.connection.state,
+            reason=status.connection.reason,
             waiting=status.waiting,
             unacknowledged=status.unacknowledged,
         )
@@ -137,18 +152,35 @@ async def _bus(runtime: Runtime) -> BusOut:
 
 
 async def _publisher(runtime: Runtime) -> BusPublisherOut | None:
-    """The bus-publisher's tracking position against the head of the log (None when it
-    does not run, or the database does not answer)."""
-    name = runtime.bus_publisher
-    if name is None or runtime.subscriptions is None:
+    """The bus-publisher's connection and its tracking position against the head of the
+    log (None when it does not run; no position when the database does not answer)."""
+    publisher = runtime.bus_publisher
+    if publisher is None or runtime.subscriptions is None:
         return None
+    connection = publisher.connection()
+    state = BusPublisherOut(name=publisher.name, state=connection.state, reason=connection.reason)
     try:
         head, positions = await asyncio.wait_for(runtime.subscriptions.lag(), PING_TIMEOUT_SECONDS)
     except Exception as error:  # the database's own state is the health's status
         _log.warning("health check: the publisher's lag unknown: %s", type(error).__name__)
-        return None
-    position = positions.get(name, 0)
-    return BusPublisherOut(name=name, position=position, head=head, behind=head - position)
+        return state
+    position = positions.get(publisher.name, 0)
+    return msgspec.structs.replace(state, position=position, head=head, behind=head - position)
+
+
+def _bus_reasons(bus: BusOut | None) -> list[str]:
+    """Why the bus makes the service degraded: each client whose connection is not up."""
+    if bus is None:
+        return []
+    reasons = [
+        f"bus consumer {c.durable}: {c.state}, {c.reason}"
+        for c in bus.consumers
+        if c.state != "connected"
+    ]
+    publisher = bus.publisher
+    if publisher is not None and publisher.state != "connected":
+        reasons.append(f"bus publisher {publisher.name}: {publisher.state}, {publisher.reason}")
+    return reasons
 
 
 def _spending(runtime: Runtime) -> SpendingOut | None:

@@ -101,6 +101,8 @@ class BudgetOut(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
     source: str
     monthly_nok: str
     event_id: uuid.UUID | None = None
+    #: When the source is not configured yet: its costs are not read until it is.
+    warning: str | None = None
 
 
 class UnitPriceIn(RequestBody, frozen=True, kw_only=True):
@@ -283,11 +285,18 @@ class SpendingController(Controller):
         request: AuthenticatedRequest,
         spending: NamedDependency[SpendingService],
     ) -> BudgetOut:
-        """Recorded as a BudgetSet event (tenant data); `0` removes the budget. Needs
-        `spending:write` (admins and accountants by default)."""
+        """Recorded as a BudgetSet event (tenant data); `0` removes the budget. A source
+        the service does not know is a 422 (`unknown-source`) naming the known ones; one
+        not configured yet is accepted with a `warning`. Needs `spending:write` (admins
+        and accountants by default)."""
         amount = Decimal(data.monthly_nok)
-        event_id = await spending.set_budget(request.user, data.source, amount)
-        return BudgetOut(source=data.source.lower(), monthly_nok=_kr(amount), event_id=event_id)
+        accepted = await spending.set_budget(request.user, data.source, amount)
+        return BudgetOut(
+            source=accepted.source,
+            monthly_nok=_kr(amount),
+            event_id=accepted.event_id,
+            warning=accepted.warning,
+        )
 
     @get(
         "/prices",
