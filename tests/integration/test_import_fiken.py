@@ -534,8 +534,10 @@ async def imported_and_exported(base_url: str, sql_database: SqlDatabase) -> Ele
     )
     file = await export.export(ACCOUNTANT, START, end)
     root = validate(b"".join([chunk async for chunk in file.chunks]))
-    period = await ledger(factory, FixedClock(FIRST_RUN)).trial_balance(ACCOUNTANT, START, end)
-    check_against_trial_balance(root, period, period, START)
+    books = ledger(factory, FixedClock(FIRST_RUN))
+    period = await books.trial_balance(ACCOUNTANT, START, end)
+    before = await books.trial_balance(ACCOUNTANT, None, START - dt.timedelta(days=1))
+    check_against_trial_balance(root, period, period, START, before)
     return root
 
 

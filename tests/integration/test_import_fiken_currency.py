@@ -145,8 +145,10 @@ async def test_imported_foreign_currency_lines_carry_their_currency(
     )
     file = await export.export(ACCOUNTANT, START, END)
     root = validate(b"".join([chunk async for chunk in file.chunks]))
-    period = await ledger(factory, FixedClock(FIRST_RUN)).trial_balance(ACCOUNTANT, START, END)
-    check_against_trial_balance(root, period, period, START)
+    books = ledger(factory, FixedClock(FIRST_RUN))
+    period = await books.trial_balance(ACCOUNTANT, START, END)
+    before = await books.trial_balance(ACCOUNTANT, None, START - dt.timedelta(days=1))
+    check_against_trial_balance(root, period, period, START, before)
     lines = _lines(root)
 
     [invoice] = [rows for text, rows in lines.items() if "FIG-9" in text and "Betaling" not in text]
