@@ -3,6 +3,7 @@ bounds every query parameter of the API is held to (`bounded_query`, ADR 0021)."
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final
@@ -128,38 +129,35 @@ def _query_kinds(handler: Any) -> dict[str, type]:
 _KINDS: dict[Any, dict[str, type]] = {}
 
 
-def _takes_json(handler: Any) -> bool:
-    """Whether a route handler's body (`data`) is JSON. Computed once per handler."""
-    cached = _JSON_BODY.get(handler)
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Body:
+    """What a route handler's body (`data`) is: JSON, or a multipart form with these
+    fields (empty for neither). Read once per handler."""
+
+    json: bool
+    form_fields: frozenset[str]
+
+
+def _body_of(handler: Any) -> _Body:
+    cached = _BODIES.get(handler)
     if cached is None:
         try:
             field = handler.parsed_fn_signature.parameters.get("data")
         except AttributeError:
             field = None
         kwarg = None if field is None else field.kwarg_definition
-        cached = field is not None and (
-            not isinstance(kwarg, BodyKwarg) or kwarg.media_type == RequestEncodingType.JSON
+        form = isinstance(kwarg, BodyKwarg) and kwarg.media_type == RequestEncodingType.MULTI_PART
+        cached = _BODIES[handler] = _Body(
+            json=field is not None
+            and (not isinstance(kwarg, BodyKwarg) or kwarg.media_type == RequestEncodingType.JSON),
+            form_fields=frozenset(getattr(field.annotation, "__dataclass_fields__", ()))
+            if form and field is not None
+            else frozenset(),
         )
-        _JSON_BODY[handler] = cached
     return cached
 
 
-_JSON_BODY: dict[Any, bool] = {}
-
-
-def _form_fields(handler: Any) -> frozenset[str]:
-    """The fields of a route handler's multipart form (`data`), none when it takes none."""
-    try:
-        field = handler.parsed_fn_signature.parameters.get("data")
-    except AttributeError:
-        return frozenset()
-    kwarg = None if field is None else field.kwarg_definition
-    if not (isinstance(kwarg, BodyKwarg) and kwarg.media_type == RequestEncodingType.MULTI_PART):
-        return frozenset()
-    return frozenset(getattr(field.annotation, "__dataclass_fields__", ()))
-
-
-_FORM_FIELDS: dict[Any, frozenset[str]] = {}
+_BODIES: dict[Any, _Body] = {}
 
 
 async def _check_form_fields(request: Request[Any, Any, Any], fields: frozenset[str]) -> None:
@@ -286,14 +284,11 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
     if handler is None:
         return
     _check_accept(request, handler)
-    if _takes_json(handler):
+    body = _body_of(handler)
+    if body.json:
         _check_json_content_type(request)
-    else:
-        form = _FORM_FIELDS.get(handler)
-        if form is None:
-            form = _FORM_FIELDS[handler] = _form_fields(handler)
-        if form:
-            await _check_form_fields(request, form)
+    elif body.form_fields:
+        await _check_form_fields(request, body.form_fields)
     kinds = _query_kinds(handler)
     if not kinds:
         return
