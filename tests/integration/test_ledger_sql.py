@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, text
 
+from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.adapters.sql.database import alembic_config
 from bookkeeper.adapters.sql.ledger import journal_lines, ledger_daily
@@ -35,6 +36,7 @@ from bookkeeper.domain.events import JournalEntryPostedData, JournalLine, Receip
 from bookkeeper.domain.ledger import mirror, posting_for
 from tests.unit.conftest import FixedClock, credit, debit
 from tests.unit.test_ledger_properties import actions, check_ledger_invariants, windows
+from tests.unit.test_ledger_years import check_columns, columns, two_years
 
 D = Decimal
 ACCOUNTANT = Principal(subject="anna", tenant_id="acme", roles=frozenset({"accountant"}))
@@ -101,13 +103,58 @@ async def test_trial_balance_over_date_ranges(service: LedgerService) -> None:
     up_to_february = await service.trial_balance(VIEWER, None, dt.date(2026, 2, 1))
     assert up_to_february.debit == D("2100.13")
     from_february = await service.trial_balance(VIEWER, dt.date(2026, 2, 2), None)
+    # Accounts with an opening balance and no turnover are listed too (with their IB/UB).
     assert table(from_february) == [
         ("1920", "0.00", "1000.00", "-1000.00"),
+        ("2710", "0.00", "0.00", "0.00"),
         ("6300", "1000.00", "0.00", "1000.00"),
+        ("6540", "0.00", "0.00", "0.00"),
+    ]
+    assert [(a.account, str(a.opening), str(a.closing)) for a in from_february.accounts] == [
+        ("1920", "-2100.13", "-3100.13"),
+        ("2710", "20.03", "20.03"),
+        ("6300", "2000.00", "3000.00"),
+        ("6540", "80.10", "80.10"),
     ]
     everything = await service.trial_balance(VIEWER, None, None)
     assert everything.debit == everything.credit == D("3100.13")
     assert sum((a.balance for a in everything.accounts), D(0)) == 0
+
+
+YEAR_PERIODS = [
+    (None, None),
+    (dt.date(2026, 5, 1), dt.date(2026, 6, 30)),
+    (dt.date(2025, 7, 1), dt.date(2026, 6, 30)),
+    (dt.date(2026, 1, 1), None),
+    (None, dt.date(2025, 12, 31)),
+    (dt.date(2027, 1, 1), None),
+]
+
+
+async def test_reports_across_two_years_read_as_in_memory(
+    database: SqlDatabase, clock: FixedClock
+) -> None:
+    """Opening, movement, carried and closing per account, and the general ledger's
+    opening and running balances, from the daily totals as the in-memory reference has
+    them (tests/unit/test_ledger_years.py: the figures)."""
+    sql = await two_years(database.uow_factory(), clock)
+    memory = await two_years(MemoryUnitOfWorkFactory(), clock)
+    mid = await sql.trial_balance(VIEWER, dt.date(2026, 5, 1), dt.date(2026, 6, 30))
+    assert columns(mid)["3000"] == ("-500.00", "0.00", "0.00", "0.00", "-500.00")
+    assert columns(mid)["2050"] == ("-850.00", "0.00", "0.00", "0.00", "-850.00")
+    for start, end in YEAR_PERIODS:
+        report = await sql.trial_balance(VIEWER, start, end)
+        assert columns(report) == columns(await memory.trial_balance(VIEWER, start, end))
+        check_columns(report)
+        for a in report.accounts:
+            page = await sql.general_ledger(VIEWER, a.account, start, end, limit=1)
+            balances = [str(i.balance) for i in page.lines]
+            while page.next_cursor is not None:
+                page = await sql.general_ledger(VIEWER, a.account, start, end, page.next_cursor, 1)
+                balances += [str(i.balance) for i in page.lines]
+            reference = await memory.general_ledger(VIEWER, a.account, start, end, limit=500)
+            assert balances == [str(i.balance) for i in reference.lines]
+            assert (page.closing_balance, reference.closing_balance) == (a.closing, a.closing)
 
 
 async def test_general_ledger_pages_lose_and_repeat_nothing(service: LedgerService) -> None:

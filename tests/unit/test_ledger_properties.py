@@ -21,15 +21,15 @@ from hypothesis import strategies as st
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.ledger import LedgerService, post_entry
+from bookkeeper.application.ledger import LedgerService, TrialBalance, post_entry
 from bookkeeper.application.ports import Principal, UnitOfWorkFactory
-from bookkeeper.domain import money
+from bookkeeper.domain import money, statements
 from bookkeeper.domain.events import JournalEntryPostedData, JournalLine
 from bookkeeper.domain.ledger import check_balanced, mirror, posting_for
 from tests.unit.conftest import FixedClock
 from tests.unit.strategies import dates, expenses, invoices, receipts
 
-ACCOUNTS = ["1920", "2400:20001", "6300", "6540", "2710", "3000", "1500"]
+ACCOUNTS = ["1920", "2400:20001", "6300", "6540", "2710", "3000", "1500", "2050", "8300"]
 documents = st.one_of(receipts, invoices(), expenses)
 
 
@@ -79,6 +79,53 @@ def test_every_posting_of_a_document_balances(data: Any) -> None:
 @given(manual_lines())
 def test_the_manual_entry_strategy_balances(lines: list[JournalLine]) -> None:
     check_balanced(lines)
+
+
+def model_balances(
+    posted: list[tuple[uuid.UUID, JournalEntryPostedData]],
+    until: Any,
+    year: int,
+    *,
+    inclusive: bool,
+) -> dict[str, Decimal]:
+    """Debit − credit per account of the lines up to `until` (None: all) as of `year`:
+    an income-statement account with that year's lines only, 2050 with every earlier
+    year's result besides its own lines (a plain model of statements.carry_forward)."""
+    balances: dict[str, Decimal] = defaultdict(Decimal)
+    for _, entry in posted:
+        day = entry.date
+        if until is not None and (day > until if inclusive else day >= until):
+            continue
+        for line in entry.lines:
+            amount = line.debit - line.credit
+            if statements.is_result_account(line.account) and day.year < year:
+                balances[statements.RETAINED_EARNINGS] += amount
+            else:
+                balances[line.account] += amount
+    return {a: b for a, b in balances.items() if b}
+
+
+def check_years(
+    report: TrialBalance,
+    posted: list[tuple[uuid.UUID, JournalEntryPostedData]],
+    start: Any,
+    end: Any,
+) -> None:
+    """Opening + movement + carried = closing per account, each column balancing, and
+    opening and closing as the model has them on the start's and the end's day."""
+    for a in report.accounts:
+        assert a.opening + a.debit - a.credit + a.carried == a.closing
+    assert report.opening == report.carried == report.closing == 0
+    opening = {a.account: a.opening for a in report.accounts if a.opening}
+    closing = {a.account: a.closing for a in report.accounts if a.closing}
+    if start is None:
+        assert opening == {}
+    else:
+        assert opening == model_balances(posted, start, start.year, inclusive=False)
+    last = end.year if end else max([e.date.year for _, e in posted] + [start.year if start else 0])
+    assert closing == model_balances(posted, end, last, inclusive=True)
+    if start is not None and last == start.year:  # within one financial year
+        assert all(a.carried == 0 for a in report.accounts)
 
 
 async def check_ledger_invariants(
@@ -132,11 +179,19 @@ async def check_ledger_invariants(
     everything = await service.trial_balance(viewer, None, None)
     assert everything.debit == everything.credit
     assert sum((a.balance for a in everything.accounts), Decimal(0)) == 0
+    check_years(everything, posted, None, None)
     if start is None or end is None or start <= end:
         period = await service.trial_balance(viewer, start, end)
         assert period.debit == period.credit
         assert sum((a.balance for a in period.accounts), Decimal(0)) == 0
-        assert {a.account: [a.debit, a.credit] for a in period.accounts} == dict(model)
+        moved = {a.account: [a.debit, a.credit] for a in period.accounts if a.debit or a.credit}
+        assert moved == dict(model)
+        check_years(period, posted, start, end)
+        for line in period.accounts:
+            opened = await service.general_ledger(viewer, line.account, start, end, None, page)
+            assert opened.opening_balance == line.opening
+            ledger = await service.general_ledger(viewer, line.account, start, end, None, 10**4)
+            assert ledger.closing_balance == line.closing
 
     for account in everything.accounts:
         seen: list[tuple[uuid.UUID, int]] = []
@@ -146,7 +201,8 @@ async def check_ledger_invariants(
             seen.extend((item.line.entry_id, item.line.line_no) for item in result.lines)
             cursor = result.next_cursor
             if cursor is None:
-                assert result.closing_balance == account.balance
+                # The whole books close in the last year: 3xxx–8xxx with that year's lines.
+                assert result.closing_balance == account.closing
                 break
         assert len(seen) == len(set(seen)) == lines_of[account.account]
 

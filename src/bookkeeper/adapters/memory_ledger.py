@@ -24,6 +24,7 @@ from bookkeeper.application.ports import AccountTotal, LedgerLineView, VatTotal
 from bookkeeper.domain.events import JournalEntryPostedData
 from bookkeeper.domain.ledger import TAX, is_income_account
 from bookkeeper.domain.rules import is_output_vat_account
+from bookkeeper.domain.statements import YearTotal
 
 _ZERO = Decimal("0.00")
 
@@ -111,6 +112,29 @@ class MemoryLedger:
             ),
             _ZERO,
         )
+
+    async def year_totals(
+        self, tenant_id: str, start: dt.date | None, end: dt.date | None
+    ) -> list[YearTotal]:
+        totals: dict[tuple[str, int], tuple[Decimal, Decimal, Decimal]] = {}
+        for line in self._lines(tenant_id):
+            if end is not None and line.date > end:
+                continue
+            key = (line.account, line.date.year)
+            before, debit, credit = totals.get(key, (_ZERO, _ZERO, _ZERO))
+            if start is not None and line.date < start:
+                before += line.debit - line.credit
+            else:
+                debit += line.debit
+                credit += line.credit
+            totals[key] = (before, debit, credit)
+        return [
+            YearTotal(account=account, year=year, before=before, debit=debit, credit=credit)
+            for (account, year), (before, debit, credit) in sorted(totals.items())
+        ]
+
+    async def last_date(self, tenant_id: str) -> dt.date | None:
+        return max((line.date for line in self._lines(tenant_id)), default=None)
 
     async def general_ledger(
         self,

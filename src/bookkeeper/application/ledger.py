@@ -369,14 +369,27 @@ class PostedEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TrialBalanceLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One account; every balance debit − credit (statements.period_balances)."""
+
     account: str
+    #: Inngående balanse at the start: a balance-sheet account with every line before it,
+    #: an income-statement account with its financial year's lines before it (zero on
+    #: 1 January), 2050 with earlier years' result too; zero for an open start.
+    opening: Decimal
     debit: Decimal
     credit: Decimal
-    balance: Decimal  # debit − credit
+    balance: Decimal  # debit − credit: the period's movement
+    #: Ended years' result moved from 3xxx–8xxx to 2050 inside the period (a period that
+    #: crosses a year end); zero within one financial year.
+    carried: Decimal
+    #: Utgående balanse at the end (opening + balance + carried), by the same rule.
+    closing: Decimal
 
 
 class TrialBalance(msgspec.Struct, frozen=True, kw_only=True):
-    """Turnover per account over [start, end]; debit always equals credit in the totals."""
+    """Opening balance, turnover and closing balance per account over [start, end];
+    debit always equals credit in the totals, and the opening, carried and closing
+    columns each sum to zero."""
 
     start: dt.date | None
     end: dt.date | None
@@ -384,17 +397,24 @@ class TrialBalance(msgspec.Struct, frozen=True, kw_only=True):
     debit: Decimal
     credit: Decimal
     balance: Decimal
+    opening: Decimal
+    carried: Decimal
+    closing: Decimal
 
 
 class GeneralLedgerLine(msgspec.Struct, frozen=True, kw_only=True):
     line: LedgerLineView
-    balance: Decimal  # running: the opening balance plus every line up to this one
+    #: Running: the opening balance plus every line up to this one. On the first line of
+    #: a later financial year an income-statement account starts again from zero, and
+    #: 2050 takes in the result of the years ended (as the trial balance's closing does).
+    balance: Decimal
 
 
 class GeneralLedgerPage(msgspec.Struct, frozen=True, kw_only=True):
     account: str
     start: dt.date | None
     end: dt.date | None
+    #: As the trial balance's opening: an income-statement account from its own year only.
     opening_balance: Decimal
     lines: list[GeneralLedgerLine]
     next_cursor: str | None
@@ -522,6 +542,11 @@ def _replay_of(original: RecordedEvent | None, fingerprint: str) -> PostedEntry:
 def entry_fingerprint(entry: JournalEntryPostedData) -> str:
     """A hash of what a manual post asked for, to tell a retry from a reused key."""
     return hashlib.sha256(encode_payload(entry)).hexdigest()
+
+
+def _no_carry(year: int | None) -> Decimal:
+    """No earlier result carried (every account but 2050)."""
+    return _ZERO
 
 
 def _check_period(start: dt.date | None, end: dt.date | None) -> None:
@@ -859,16 +884,25 @@ class LedgerService:
     async def trial_balance(
         self, principal: Principal, start: dt.date | None, end: dt.date | None
     ) -> TrialBalance:
-        """Debits, credits and their difference per account over [start, end]."""
+        """Opening balance, debits, credits, their difference and closing balance per
+        account over [start, end] (statements.period_balances): one aggregate of the daily
+        totals up to `end`, per account and year. An open end closes in the year of the
+        last line in the books."""
         self._authorizer.check(principal, "reports:read")
         _check_period(start, end)
         async with self._uow() as uow:
-            totals = await uow.ledger.trial_balance(principal.tenant_id, start, end)
+            totals = await uow.ledger.year_totals(principal.tenant_id, start, end)
         accounts = [
             TrialBalanceLine(
-                account=t.account, debit=t.debit, credit=t.credit, balance=t.debit - t.credit
+                account=b.account,
+                opening=b.opening,
+                debit=b.debit,
+                credit=b.credit,
+                balance=b.debit - b.credit,
+                carried=b.carried,
+                closing=b.closing,
             )
-            for t in totals
+            for b in statements.period_balances(totals, start, end)
         ]
         debit = sum((a.debit for a in accounts), _ZERO)
         credit = sum((a.credit for a in accounts), _ZERO)
@@ -879,7 +913,20 @@ class LedgerService:
             debit=debit,
             credit=credit,
             balance=debit - credit,
+            opening=sum((a.opening for a in accounts), _ZERO),
+            carried=sum((a.carried for a in accounts), _ZERO),
+            closing=sum((a.closing for a in accounts), _ZERO),
         )
+
+    async def _turnover(
+        self, principal: Principal, start: dt.date | None, end: dt.date | None
+    ) -> dict[str, Decimal]:
+        """Debit − credit per account over [start, end]: the statements' input."""
+        self._authorizer.check(principal, "reports:read")
+        _check_period(start, end)
+        async with self._uow() as uow:
+            totals = await uow.ledger.trial_balance(principal.tenant_id, start, end)
+        return {t.account: t.balance for t in totals}
 
     async def general_ledger(
         self,
@@ -891,24 +938,60 @@ class LedgerService:
         limit: int | None = None,
     ) -> GeneralLedgerPage:
         """One page of the account's lines in [start, end] by (date, position, line), with
-        the balance before `start` and the running balance on every line."""
+        the opening balance at `start` and the running balance on every line, by the
+        trial balance's rule: an income-statement account opens each financial year at
+        zero, 2050 with the earlier years' result (statements.carry_forward)."""
         self._authorizer.check(principal, "reports:read")
         _check_period(start, end)
         size = clamp_limit(limit)
         after = None if cursor is None else _decode_cursor(cursor, account, start, end)
         tenant = principal.tenant_id
+        result_account = statements.is_result_account(account)
+        equity = account == statements.RETAINED_EARNINGS
+        opening = _ZERO
         async with self._uow() as uow:
-            opening = (
-                _ZERO if start is None else await uow.ledger.opening_balance(tenant, account, start)
-            )
+            if after is None and start is not None:
+                opening = await uow.ledger.opening_balance(tenant, account, start)
+                if result_account:
+                    first_day = statements.year_start(start)
+                    opening -= await uow.ledger.opening_balance(tenant, account, first_day)
             keyset = None if after is None else (after.date, after.position, after.line_no)
             found = await uow.ledger.general_ledger(tenant, account, start, end, keyset, size + 1)
+            more = len(found) > size
+            shown = found[:size]
+            # The year the balance so far is in: the last line shown, else the start's.
+            year = after.date.year if after is not None else start.year if start else None
+            closing_year = None
+            if not more and (result_account or equity):
+                until = end if end is not None else await uow.ledger.last_date(tenant)
+                closing_year = None if until is None else until.year
+            carried: Callable[[int | None], Decimal] = _no_carry
+            years = [y for y in (year, closing_year, *(x.date.year for x in shown)) if y]
+            if equity and years:
+                eve = dt.date(max(years), 1, 1) - dt.timedelta(days=1)
+                carried = statements.carried_before(await uow.ledger.year_totals(tenant, None, eve))
+        if after is None and start is not None and equity:
+            opening += carried(start.year)
         balance = opening if after is None else after.balance
+
+        def into(day_year: int | None) -> None:
+            """The balance carried into a later financial year (`year` → `day_year`)."""
+            nonlocal balance, year
+            if day_year is None or (year is not None and day_year <= year):
+                return
+            if result_account:
+                balance = _ZERO
+            elif equity:
+                balance += carried(day_year) - carried(year)
+            year = day_year
+
         lines: list[GeneralLedgerLine] = []
-        for line in found[:size]:
+        for line in shown:
+            into(line.date.year)
             balance += line.debit - line.credit
             lines.append(GeneralLedgerLine(line=line, balance=balance))
-        more = len(found) > size
+        if not more:
+            into(closing_year)
         next_cursor = None
         if more:
             last = lines[-1].line
@@ -1063,22 +1146,19 @@ class LedgerService:
         self, principal: Principal, start: dt.date | None, end: dt.date | None
     ) -> IncomeStatement:
         """Revenue, costs and result over [start, end], grouped by NS 4102 classes."""
-        report = await self.trial_balance(principal, start, end)
+        turnover = await self._turnover(principal, start, end)
         names = await self.account_names(principal)
-        return statements.income_statement(((a.account, a.balance) for a in report.accounts), names)
+        return statements.income_statement(turnover.items(), names)
 
     async def balance_sheet(self, principal: Principal, at: dt.date | None) -> BalanceSheet:
         """Assets, equity and liabilities at the end of `at` (every posting up to it; no
         `at`: today's financial year). The result of the year is unallocated; earlier
         years' that no closing entries moved is in equity (statements.carry_forward)."""
-        report = await self.trial_balance(principal, None, at)
+        report = await self._turnover(principal, None, at)
         eve = statements.year_start(at or self._clock.now().date()) - dt.timedelta(days=1)
-        earlier = await self.trial_balance(principal, None, eve)
+        earlier = await self._turnover(principal, None, eve)
         names = await self.account_names(principal)
-        balances = statements.carry_forward(
-            {a.account: a.balance for a in report.accounts},
-            {a.account: a.balance for a in earlier.accounts},
-        )
+        balances = statements.carry_forward(report, earlier)
         return statements.balance_sheet(balances.items(), names)
 
 

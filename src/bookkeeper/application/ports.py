@@ -18,6 +18,7 @@ from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.domain.events import CostSnapshotData, JournalEntryPostedData, Payload, Status
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import Country, Currency, FiscalPeriod, TaxRate, TaxTable
+from bookkeeper.domain.statements import YearTotal
 
 # --- events -----------------------------------------------------------------------------
 
@@ -550,6 +551,18 @@ class LedgerProjection(Protocol):
 
     async def opening_balance(self, tenant_id: str, account: str, before: dt.date) -> Decimal:
         """Debit minus credit of the account before a date."""
+        ...
+
+    async def year_totals(
+        self, tenant_id: str, start: dt.date | None, end: dt.date | None
+    ) -> list[YearTotal]:
+        """Per account and calendar year, every line up to `end` (inclusive; None: all):
+        debit minus credit of those before `start`, debits and credits of the others (of
+        all, for no `start`). One aggregate of the daily totals; rows: accounts × years."""
+        ...
+
+    async def last_date(self, tenant_id: str) -> dt.date | None:
+        """The date of the tenant's latest line (None: the ledger is empty)."""
         ...
 
     async def general_ledger(

@@ -87,6 +87,107 @@ def carry_forward(
     return result
 
 
+class YearTotal(msgspec.Struct, frozen=True, kw_only=True):
+    """One account's lines of one calendar (financial) year up to a period's end, split at
+    the period's start: what came before it (debit − credit) and the debits and credits
+    in it. A year wholly before the start has only `before`; one after it, none."""
+
+    account: str
+    year: int
+    before: Decimal
+    debit: Decimal
+    credit: Decimal
+
+
+class PeriodBalance(msgspec.Struct, frozen=True, kw_only=True):
+    """One account in a period: opening balance (IB), the period's debits and credits,
+    the result of ended years carried to equity inside the period, and the closing
+    balance (UB) — opening + debit − credit + carried = closing. Balances debit − credit."""
+
+    account: str
+    opening: Decimal
+    debit: Decimal
+    credit: Decimal
+    carried: Decimal
+    closing: Decimal
+
+
+def closing_year(totals: Iterable[YearTotal], start: dt.date | None, end: dt.date | None) -> int:
+    """The financial year the closing balance is taken in: the end's, or for an open end
+    the year of the last line in the books (not before the start's year)."""
+    if end is not None:
+        return end.year
+    years = [t.year for t in totals]
+    if start is not None:
+        years.append(start.year)
+    return max(years, default=0)
+
+
+def period_balances(
+    totals: Iterable[YearTotal], start: dt.date | None, end: dt.date | None
+) -> list[PeriodBalance]:
+    """Per account, by code: opening at `start` (zero for an open start: the beginning of
+    the books), the debits and credits of [start, end], and closing at `end`, each as
+    `carry_forward` gives it on its day — a balance-sheet account with everything before,
+    an income-statement account with its own financial year's lines only, and
+    RETAINED_EARNINGS with the result of every earlier year. A period crossing a year end
+    moves that year's result from 3xxx–8xxx to equity: `carried`, which sums to zero. So
+    the opening and closing columns each sum to zero when the ledger balances."""
+    rows = list(totals)
+    last_year = closing_year(rows, start, end)
+    before_start: dict[str, Decimal] = {}
+    before_start_year: dict[str, Decimal] = {}
+    up_to_end: dict[str, Decimal] = {}
+    before_end_year: dict[str, Decimal] = {}
+    moved: dict[str, tuple[Decimal, Decimal]] = {}
+    for t in rows:
+        whole = t.before + t.debit - t.credit
+        a = t.account
+        before_start[a] = before_start.get(a, ZERO) + t.before
+        if start is not None and t.year < start.year:
+            before_start_year[a] = before_start_year.get(a, ZERO) + whole
+        up_to_end[a] = up_to_end.get(a, ZERO) + whole
+        if t.year < last_year:
+            before_end_year[a] = before_end_year.get(a, ZERO) + whole
+        debit, credit = moved.get(a, (ZERO, ZERO))
+        moved[a] = (debit + t.debit, credit + t.credit)
+    opening = {} if start is None else carry_forward(before_start, before_start_year)
+    closing = carry_forward(up_to_end, before_end_year)
+    result = []
+    for account in sorted(opening.keys() | closing.keys() | moved.keys()):
+        debit, credit = moved.get(account, (ZERO, ZERO))
+        first, last = opening.get(account, ZERO), closing.get(account, ZERO)
+        if not (first or debit or credit or last):
+            continue
+        result.append(
+            PeriodBalance(
+                account=account,
+                opening=first,
+                debit=debit,
+                credit=credit,
+                carried=last - first - (debit - credit),
+                closing=last,
+            )
+        )
+    return result
+
+
+def carried_before(totals: Iterable[YearTotal]) -> Callable[[int | None], Decimal]:
+    """The result (debit − credit of 3xxx–8xxx) of every year before a given one, which
+    RETAINED_EARNINGS holds from that year on (None: before any year, nothing)."""
+    by_year: dict[int, Decimal] = {}
+    for t in totals:
+        if is_result_account(t.account):
+            by_year[t.year] = by_year.get(t.year, ZERO) + t.before + t.debit - t.credit
+
+    def before(year: int | None) -> Decimal:
+        if year is None:
+            return ZERO
+        return sum((b for y, b in by_year.items() if y < year), ZERO)
+
+    return before
+
+
 def account_class(code: str) -> str | None:
     """The NS 4102 class (first digit) of an account code, None when it is not numeric."""
     main = code.split(":", 1)[0]

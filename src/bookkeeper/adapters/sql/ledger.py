@@ -44,11 +44,16 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
+    case,
+    cast,
     delete,
+    extract,
     func,
+    literal_column,
     select,
     text,
     tuple_,
+    type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import Executable
@@ -64,6 +69,7 @@ from bookkeeper.application.ports import AccountTotal, LedgerLineView, VatTotal
 from bookkeeper.domain.events import JournalEntryPostedData
 from bookkeeper.domain.ledger import TAX, is_income_account
 from bookkeeper.domain.rules import is_output_vat_account
+from bookkeeper.domain.statements import YearTotal
 
 journal_lines = Table(
     "journal_lines",
@@ -294,6 +300,49 @@ class SqlLedger:
         )
         debit, credit = result.one()  # NULL (None) when the account has no earlier line
         return (debit or _ZERO) - (credit or _ZERO)
+
+    async def year_totals(
+        self, tenant_id: str, start: dt.date | None, end: dt.date | None
+    ) -> list[YearTotal]:
+        ld = ledger_daily
+        year = cast(extract("year", ld.c.date), Integer)
+        if start is None:
+            before: Any = literal_column("0")
+            debit: Any = ld.c.debit
+            credit: Any = ld.c.credit
+        else:
+            earlier = ld.c.date < start
+            before = case((earlier, ld.c.debit - ld.c.credit), else_=0)
+            debit = case((earlier, 0), else_=ld.c.debit)
+            credit = case((earlier, 0), else_=ld.c.credit)
+        stmt = select(
+            ld.c.account,
+            year,
+            type_coerce(func.sum(before), Amount),
+            type_coerce(func.sum(debit), Amount),
+            type_coerce(func.sum(credit), Amount),
+        ).where(ld.c.tenant_id == tenant_id)
+        if end is not None:
+            stmt = stmt.where(ld.c.date <= end)
+        stmt = stmt.group_by(ld.c.account, year).order_by(ld.c.account, year)
+        return [
+            YearTotal(
+                account=account,
+                year=int(year_),
+                before=(earlier_ or _ZERO) + _ZERO,
+                debit=(debit_ or _ZERO) + _ZERO,
+                credit=(credit_ or _ZERO) + _ZERO,
+            )
+            for account, year_, earlier_, debit_, credit_ in await self._tx.execute(stmt)
+        ]
+
+    async def last_date(self, tenant_id: str) -> dt.date | None:
+        ld = ledger_daily
+        result = await self._tx.execute(
+            select(func.max(ld.c.date)).where(ld.c.tenant_id == tenant_id)
+        )
+        last: dt.date | None = result.scalar_one()
+        return last
 
     async def general_ledger(
         self,
