@@ -226,10 +226,63 @@ async def test_an_idempotency_key_replays_the_original(api: Api) -> None:
     assert conflict.status_code == 409
     assert conflict.json()["code"] == "idempotency-conflict"
     trial = (await api.client.get(f"{API}/reports/trial-balance", headers=api.viewer)).json()
-    assert trial["totals"] == {"debit": "1000.00", "credit": "1000.00", "balance": "0.00"}
+    assert trial["totals"] == ZERO_TOTALS
 
 
 # --- reports ----------------------------------------------------------------------------
+
+#: One rent entry's totals: the balance columns (opening, carried, closing) sum to zero.
+ZERO_TOTALS = {
+    "debit": "1000.00",
+    "credit": "1000.00",
+    "balance": "0.00",
+    "opening": "0.00",
+    "carried": "0.00",
+    "closing": "0.00",
+}
+
+
+async def test_the_reports_open_each_year_of_the_income_statement_at_zero(api: Api) -> None:
+    for date in ("2025-03-01", "2026-03-01"):
+        assert (await post(api, rent(date))).status_code == 201
+
+    async def trial(**period: str) -> dict[str, dict[str, str]]:
+        response = await api.client.get(
+            f"{API}/reports/trial-balance", params=period, headers=api.viewer
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["totals"]["opening"] == body["totals"]["closing"] == "0.00"
+        keys = ("opening", "debit", "credit", "carried", "closing")
+        return {a["account"]: {k: a[k] for k in keys} for a in body["accounts"]}
+
+    year = await trial(**{"from": "2026-01-01", "to": "2026-12-31"})
+    # 2025's rent is no 2026 cost: 6300 opens at zero, the loss is in 2050.
+    assert year["6300"] == {
+        "opening": "0.00",
+        "debit": "1000.00",
+        "credit": "0.00",
+        "carried": "0.00",
+        "closing": "1000.00",
+    }
+    assert (year["2050"]["opening"], year["2050"]["closing"]) == ("1000.00", "1000.00")
+    assert (year["1920"]["opening"], year["1920"]["closing"]) == ("-1000.00", "-2000.00")
+    across = await trial(**{"from": "2025-06-01", "to": "2026-12-31"})
+    assert across["6300"] == {
+        "opening": "1000.00",
+        "debit": "1000.00",
+        "credit": "0.00",
+        "carried": "-1000.00",
+        "closing": "1000.00",
+    }
+    assert (across["2050"]["opening"], across["2050"]["carried"]) == ("0.00", "1000.00")
+    ledger = await api.client.get(
+        f"{API}/reports/general-ledger",
+        params={"account": "6300", "from": "2026-01-01"},
+        headers=api.viewer,
+    )
+    body = ledger.json()
+    assert (body["openingBalance"], body["closingBalance"]) == ("0.00", "1000.00")
 
 
 async def test_the_trial_balance_over_a_period(api: Api) -> None:
@@ -248,19 +301,33 @@ async def test_the_trial_balance_over_a_period(api: Api) -> None:
             {
                 "account": "1920",
                 "name": "Konto 1920",
+                "opening": "-1000.00",
                 "debit": "0.00",
                 "credit": "2000.00",
                 "balance": "-2000.00",
+                "carried": "0.00",
+                "closing": "-3000.00",
             },
             {
+                # January's rent is the year's: a cost account opens with it in February.
                 "account": "6300",
                 "name": "Konto 6300",
+                "opening": "1000.00",
                 "debit": "2000.00",
                 "credit": "0.00",
                 "balance": "2000.00",
+                "carried": "0.00",
+                "closing": "3000.00",
             },
         ],
-        "totals": {"debit": "2000.00", "credit": "2000.00", "balance": "0.00"},
+        "totals": {
+            "debit": "2000.00",
+            "credit": "2000.00",
+            "balance": "0.00",
+            "opening": "0.00",
+            "carried": "0.00",
+            "closing": "0.00",
+        },
     }
     backwards = await api.client.get(
         f"{API}/reports/trial-balance",
@@ -409,7 +476,7 @@ async def test_the_ledger_on_a_real_sqlite_file(tmp_path: Path, sqlite_url: str)
         assert first.status_code == again.status_code == 201, first.text
         assert again.json() == first.json()
         trial = (await api.client.get(f"{API}/reports/trial-balance", headers=api.viewer)).json()
-        assert trial["totals"] == {"debit": "1000.00", "credit": "1000.00", "balance": "0.00"}
+        assert trial["totals"] == ZERO_TOTALS
         ledger = await api.client.get(
             f"{API}/reports/general-ledger", params={"account": "6300"}, headers=api.viewer
         )

@@ -152,6 +152,7 @@ async def test_reports_across_two_years_read_as_in_memory(
             while page.next_cursor is not None:
                 page = await sql.general_ledger(VIEWER, a.account, start, end, page.next_cursor, 1)
                 balances += [str(i.balance) for i in page.lines]
+                assert page.opening_balance == a.opening  # every page shows the period's
             reference = await memory.general_ledger(VIEWER, a.account, start, end, limit=500)
             assert balances == [str(i.balance) for i in reference.lines]
             assert (page.closing_balance, reference.closing_balance) == (a.closing, a.closing)

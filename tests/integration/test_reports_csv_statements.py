@@ -88,16 +88,15 @@ async def test_the_trial_balance_as_csv_has_the_json_figures(api: Api, how: str)
         )
     ).json()
     assert [r["account"] for r in table[:-1]] == [a["account"] for a in as_json["accounts"]]
+    columns = ("opening", "debit", "credit", "balance", "carried", "closing")
+    assert list(table[0]) == ["account", "name", *columns]
     for row, account in zip(table, as_json["accounts"], strict=False):
-        assert (row["name"] or None, row["debit"], row["credit"], row["balance"]) == (
-            account["name"],
-            account["debit"],
-            account["credit"],
-            account["balance"],
-        )
+        assert (row["name"] or None) == account["name"]
+        assert [row[k] for k in columns] == [account[k] for k in columns]
     assert table[-1]["account"] == "total"
     assert table[-1]["debit"] == table[-1]["credit"] == as_json["totals"]["debit"]
-    assert all(two_decimals(r[k]) for r in table for k in ("debit", "credit", "balance"))
+    assert [table[-1][k] for k in columns] == [as_json["totals"][k] for k in columns]
+    assert all(two_decimals(r[k]) for r in table for k in columns)
 
 
 async def test_json_stays_the_default_and_a_wrong_format_is_a_400(api: Api) -> None:

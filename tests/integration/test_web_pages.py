@@ -186,6 +186,30 @@ async def test_every_report_page_renders(api: Api, path: str) -> None:
     assert "default-src 'self'" in csp and "cdn" not in response.text.lower()
 
 
+async def test_the_trial_balance_page_shows_opening_and_closing_balances(api: Api) -> None:
+    accountant = api.headers("anna", "accountant")
+    for date in ("2025-03-01", "2026-03-01"):
+        entry = {
+            "date": date,
+            "description": "Husleie",
+            "lines": [
+                {"account": "6300", "debit": "1000.00"},
+                {"account": "1920", "credit": "1000.00"},
+            ],
+        }
+        posted = await api.client.post(f"{API}/journal-entries", json=entry, headers=accountant)
+        assert posted.status_code == 201, posted.text
+    await login(api, "vera", "viewer")
+    year = await api.client.get(f"{APP}/reports/trial-balance?start=2026-01-01&end=2026-12-31")
+    assert year.status_code == 200
+    assert "Inngående saldo" in year.text and "Utgående saldo" in year.text
+    assert "Overført resultat" not in year.text  # within one year nothing is carried
+    across = await api.client.get(f"{APP}/reports/trial-balance?start=2025-06-01&end=2026-12-31")
+    assert "Overført resultat" in across.text
+    row = re.search(r'<a href="[^"]*account=2050">2050</a>.*?</tr>', across.text, re.S)
+    assert row is not None  # the earlier year's result appears in equity
+
+
 async def test_a_report_csv_is_the_apis_csv(api: Api) -> None:
     await login(api, "vera", "viewer")
     for name in ("trial-balance", "income-statement", "balance-sheet"):

@@ -211,8 +211,17 @@ async def test_the_trial_balance_sums_each_account_over_the_period(
     assert february.debit == february.credit == D("1100.00")
     january = await service.trial_balance(VIEWER, None, dt.date(2026, 1, 31))
     assert january.debit == D("1000.00")
-    empty = await service.trial_balance(VIEWER, dt.date(2026, 3, 1), None)
-    assert (empty.accounts, empty.debit, empty.credit) == ([], D(0), D(0))
+    # After the last posting: no turnover, the balances it opens and closes with.
+    after = await service.trial_balance(VIEWER, dt.date(2026, 3, 1), None)
+    assert (after.debit, after.credit) == (D(0), D(0))
+    assert [
+        (a.account, str(a.opening), str(a.balance), str(a.closing)) for a in after.accounts
+    ] == [
+        ("1920", "-2100.00", "0.00", "-2100.00"),
+        ("2710", "20.00", "0.00", "20.00"),
+        ("6300", "2000.00", "0.00", "2000.00"),
+        ("6540", "80.00", "0.00", "80.00"),
+    ]
 
 
 async def test_a_period_that_ends_before_it_starts_is_refused(service: LedgerService) -> None:

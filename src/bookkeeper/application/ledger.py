@@ -950,7 +950,7 @@ class LedgerService:
         equity = account == statements.RETAINED_EARNINGS
         opening = _ZERO
         async with self._uow() as uow:
-            if after is None and start is not None:
+            if start is not None:  # on every page, as the page shows it
                 opening = await uow.ledger.opening_balance(tenant, account, start)
                 if result_account:
                     first_day = statements.year_start(start)
@@ -966,11 +966,13 @@ class LedgerService:
                 until = end if end is not None else await uow.ledger.last_date(tenant)
                 closing_year = None if until is None else until.year
             carried: Callable[[int | None], Decimal] = _no_carry
-            years = [y for y in (year, closing_year, *(x.date.year for x in shown)) if y]
+            first_year = None if start is None else start.year
+            shown_years = (x.date.year for x in shown)
+            years = [y for y in (first_year, year, closing_year, *shown_years) if y]
             if equity and years:
                 eve = dt.date(max(years), 1, 1) - dt.timedelta(days=1)
                 carried = statements.carried_before(await uow.ledger.year_totals(tenant, None, eve))
-        if after is None and start is not None and equity:
+        if start is not None and equity:
             opening += carried(start.year)
         balance = opening if after is None else after.balance
 

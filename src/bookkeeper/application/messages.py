@@ -815,6 +815,8 @@ TEXTS.update(
         "web.description": {"nb": "Tekst", "en": "Description"},
         "web.opening_balance": {"nb": "Inngående saldo", "en": "Opening balance"},
         "web.closing_balance": {"nb": "Utgående saldo", "en": "Closing balance"},
+        "web.movement": {"nb": "Periodens endring", "en": "Movement"},
+        "web.carried": {"nb": "Overført resultat", "en": "Result carried"},
         "web.next_page": {"nb": "Neste side", "en": "Next page"},
         "web.vat_code": {"nb": "Mva-kode", "en": "VAT code"},
         "web.rate": {"nb": "Sats", "en": "Rate"},

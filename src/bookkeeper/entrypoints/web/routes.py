@@ -774,7 +774,7 @@ def _report_routes() -> list[Any]:
             return trial_balance_csv(report, names)
         lang = i18n.choose(request)
         chart = charts.bar_chart(
-            i18n.text("balance", lang),
+            i18n.text("movement", lang),
             [(f"{a.account} {names(a.account) or ''}".strip(), a.balance) for a in report.accounts],
             lang,
         )

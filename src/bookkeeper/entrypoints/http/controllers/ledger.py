@@ -154,23 +154,40 @@ class JournalEntryOut(ResponseBody, frozen=True, kw_only=True):
 
 
 class AccountTotalOut(ResponseBody, frozen=True, kw_only=True):
+    """One account; every balance is debit − credit."""
+
     account: str
     #: The account's name in the tenant's chart (None when the chart lacks it or the
     #: books could not be read).
     name: str | None = None
+    #: Opening balance (IB) at `start`: an income-statement account (3xxx–8xxx) with its
+    #: own financial year's lines only, 2050 with earlier years' unclosed result; 0.00
+    #: without `start` (the beginning of the books).
+    opening: str
     debit: str
     credit: str
-    balance: str
+    balance: str  # the period's movement: debit − credit
+    #: Ended years' result moved from 3xxx–8xxx to 2050 inside a period that crosses a
+    #: year end; 0.00 within one financial year.
+    carried: str
+    #: Closing balance (UB) at `end` (without `end`: after the last line, in its year):
+    #: opening + balance + carried.
+    closing: str
 
 
 class TotalsOut(ResponseBody, frozen=True, kw_only=True):
     debit: str
     credit: str
     balance: str
+    #: The sums of the opening, carried and closing columns: 0.00 when the ledger balances.
+    opening: str
+    carried: str
+    closing: str
 
 
 class TrialBalanceOut(ResponseBody, frozen=True, kw_only=True):
-    """Debits, credits and balance per account over the period; the totals balance."""
+    """Opening balance, debits, credits, movement, carried result and closing balance per
+    account over the period; debit equals credit and the balance columns sum to zero."""
 
     start: dt.date | None
     end: dt.date | None
@@ -349,9 +366,12 @@ def trial_balance_out(report: TrialBalance, names: Names = _no_names) -> TrialBa
             AccountTotalOut(
                 account=a.account,
                 name=names(a.account),
+                opening=amount_out(a.opening),
                 debit=amount_out(a.debit),
                 credit=amount_out(a.credit),
                 balance=amount_out(a.balance),
+                carried=amount_out(a.carried),
+                closing=amount_out(a.closing),
             )
             for a in report.accounts
         ],
@@ -359,6 +379,9 @@ def trial_balance_out(report: TrialBalance, names: Names = _no_names) -> TrialBa
             debit=amount_out(report.debit),
             credit=amount_out(report.credit),
             balance=amount_out(report.balance),
+            opening=amount_out(report.opening),
+            carried=amount_out(report.carried),
+            closing=amount_out(report.closing),
         ),
     )
 
@@ -446,17 +469,19 @@ def _statement_rows(groups: list[StatementGroup]) -> list[list[object]]:
 
 
 def trial_balance_csv(report: TrialBalance, names: Names = _no_names) -> Response[Any]:
-    """The trial balance as CSV: one row per account and a total row."""
+    """The trial balance as CSV: one row per account and a total row; the JSON's columns
+    (opening, debit, credit, balance = the movement, carried, closing)."""
     return csv_response(
         "trial-balance.csv",
-        ["account", "name", "debit", "credit", "balance"],
+        ["account", "name", "opening", "debit", "credit", "balance", "carried", "closing"],
         [
-            [a.account, names(a.account), amount(a.debit), amount(a.credit),
-             amount(a.balance)]
+            [a.account, names(a.account), amount(a.opening), amount(a.debit),
+             amount(a.credit), amount(a.balance), amount(a.carried), amount(a.closing)]
             for a in report.accounts
         ]
-        + [["total", None, amount(report.debit), amount(report.credit),
-            amount(report.balance)]],
+        + [["total", None, amount(report.opening), amount(report.debit),
+            amount(report.credit), amount(report.balance), amount(report.carried),
+            amount(report.closing)]],
     )  # fmt: skip
 
 
@@ -629,10 +654,14 @@ class LedgerReportController(Controller):
         end: ToDate = None,
         format: ReportFormat = None,
     ) -> Response[TrialBalanceOut]:
-        """Debit and credit turnover and their difference per account over [from, to]
-        (either may be left open), with totals; total debit always equals total credit.
-        Each account carries its name from the tenant's chart where the chart has it. CSV
-        with `Accept: text/csv` or `?format=csv`."""
+        """Per account over [from, to] (either may be left open): the opening balance
+        (IB) at `from`, debit and credit turnover and their difference, the result of
+        ended years carried to equity inside the period, and the closing balance (UB) at
+        `to`, with totals; total debit always equals total credit and the opening,
+        carried and closing columns each sum to zero. Income-statement accounts
+        (3xxx–8xxx) open each financial year at zero, earlier years' unclosed result is in
+        2050 (ADR 0062 addendum). Each account carries its name from the tenant's chart
+        where the chart has it. CSV with `Accept: text/csv` or `?format=csv`."""
         report = await ledger.trial_balance(request.user, start, end)
         names = await ledger.account_names(request.user)
         if wants_csv(request, format):
@@ -668,7 +697,9 @@ class LedgerReportController(Controller):
         format: ReportFormat = None,
     ) -> Response[GeneralLedgerOut]:
         """The account's lines in [from, to] by date and posting order, a page at a time,
-        with the balance before `from` and the running balance after every line, and the
+        with the opening balance at `from` and the running balance after every line, as
+        the trial balance has them (an income-statement account starts each financial year
+        at zero; 2050 takes in ended years' result), and the
         account's name from the chart. CSV (`Accept: text/csv` or `?format=csv`): the page's
         lines after an opening-balance row; the next page's cursor is in the `Next-Cursor`
         header."""
