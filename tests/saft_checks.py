@@ -106,6 +106,12 @@ def check_against_trial_balance(
         assert opening + turnover == close, account
         if start.timetuple().tm_yday == 1 and account[:1] in set("345678"):
             assert opening == 0, account
+    # The ledger's trial balance of the same period opens and closes every account as
+    # the file does (one financial year: ADR 0062 addendum "years").
+    ledger = {a.account: (a.opening, a.closing) for a in period.accounts}
+    zero = (Decimal(0), Decimal(0))
+    for account in set(ledger) | set(summary["accounts"]):
+        assert ledger.get(account, zero) == summary["accounts"].get(account, zero), account
 
 
 def customers(root: ElementTree.Element) -> dict[str, Any]:

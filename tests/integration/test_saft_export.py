@@ -193,6 +193,8 @@ async def test_get_streams_the_file(api: Api) -> None:
         ({"from": "2026-13-01", "to": "2026-03-31"}, 400),
         ({"from": "2026-03-31", "to": "2026-01-01"}, 422),
         ({"from": "2020-01-01", "to": "2026-03-31"}, 422),
+        # Across a year end: one file per financial year (ADR 0062 addendum "years").
+        ({"from": "2025-12-01", "to": "2026-01-31"}, 422),
     ],
 )
 async def test_a_bad_or_missing_period_is_a_problem(
@@ -204,6 +206,10 @@ async def test_a_bad_or_missing_period_is_a_problem(
     )
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
+    if params.get("from") == "2025-12-01":
+        problem = response.json()
+        assert problem["code"] == "invalid-report-period"
+        assert "one financial year" in problem["detail"]
 
 
 @pytest.mark.parametrize("role", ["viewer", "reviewer", "agent", "system"])

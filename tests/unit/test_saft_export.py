@@ -279,6 +279,9 @@ async def test_the_caller_needs_exports_read(factory: MemoryUnitOfWorkFactory) -
         (START, None),
         (END, START),
         (dt.date(2020, 1, 1), dt.date(2026, 1, 1)),
+        # Two financial years, however short: one file per year (ADR 0062 addendum).
+        (dt.date(2025, 12, 31), dt.date(2026, 1, 1)),
+        (dt.date(2025, 7, 1), dt.date(2026, 6, 30)),
         (dt.date(1960, 1, 1), dt.date(1960, 2, 1)),
     ],
 )

@@ -61,8 +61,6 @@ EXPORTS_READ: Final = "exports:read"
 #: Lines read per round trip: big enough that the round trips do not dominate, small
 #: enough that a page is a few megabytes at most.
 PAGE_SIZE: Final = 5000
-#: The longest period one file may cover: SAF-T files are asked for per financial year.
-MAX_PERIOD_DAYS: Final = 366 * 2
 _ZERO: Final = Decimal("0.00")
 
 
@@ -562,16 +560,26 @@ class CompanySettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def check_period(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
-    """The period of an export: both ends given, in order, at most two years, within the
-    years SAF-T allows (PeriodYear 1970–2100)."""
+    """The period of an export: both ends given, in order, within one financial year (the
+    calendar year, norway.md) and the years SAF-T allows (PeriodYear 1970–2100).
+
+    One file per financial year (ADR 0062 addendum "years"): an account has one opening
+    and one closing balance in the file, and a validator holds closing − opening to the
+    account's lines in it. Across a year end an income-statement account would have to
+    close either with both years' turnover (a wrong balance) or with the second year's
+    only (its lines then no longer add up), so such a period is refused (422) rather
+    than exported wrong; the auditor gets one file per year."""
     if start is None or end is None:
         raise InvalidReportPeriod("a SAF-T export needs both `from` and `to`")
     if start > end:
         raise InvalidReportPeriod(f"the period starts ({start}) after it ends ({end})")
-    if (end - start).days > MAX_PERIOD_DAYS:
-        raise InvalidReportPeriod(f"a SAF-T export covers at most {MAX_PERIOD_DAYS} days")
     if start.year < 1970 or end.year > 2100:
         raise InvalidReportPeriod("SAF-T periods lie between 1970 and 2100")
+    if year_start(start) != year_start(end):
+        raise InvalidReportPeriod(
+            f"a SAF-T file covers one financial year: {start} and {end} lie in "
+            f"{start.year} and {end.year}; export each year on its own"
+        )
     return start, end
 
 
