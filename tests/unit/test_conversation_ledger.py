@@ -467,6 +467,12 @@ async def test_costs_of_a_group_with_nothing_posted_and_of_an_unknown_word() -> 
             "-1850.00",
         ),
         ("saldo på konto 1910", "Saldo på konto 1910 per 20.11.2026: 0,00 kr (debet).", "0.00"),
+        # 2025's unclosed profit (5 000 − 100) is equity in 2026 (ADR 0062 addendum).
+        (
+            "saldo på konto 2050",
+            "Saldo på konto 2050 per 20.11.2026: 4 900,00 kr (kredit).",
+            "-4900.00",
+        ),
         # A result account: the year so far (or the period named).
         ("saldo på konto 6810", "Konto 6810 01.01.2026 – 20.11.2026: 0,00 kr (debet).", "0.00"),
         (

@@ -793,7 +793,8 @@ class ConversationService:
         report = await self._ledger.trial_balance(
             ask.principal, None if balance_sheet else start, end
         )
-        pairs = [(a.account, a.balance) for a in report.accounts]
+        # Up to the end: the closing balance, with earlier years' result in 2050.
+        pairs = [(a.account, a.closing if balance_sheet else a.balance) for a in report.accounts]
         if ":" in account:
             balance = sum((b for c, b in pairs if c == account), Decimal("0.00"))
         else:
