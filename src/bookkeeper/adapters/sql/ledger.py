@@ -44,16 +44,12 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
-    case,
     cast,
     delete,
-    extract,
     func,
-    literal_column,
     select,
     text,
     tuple_,
-    type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import Executable
@@ -304,36 +300,37 @@ class SqlLedger:
     async def year_totals(
         self, tenant_id: str, start: dt.date | None, end: dt.date | None
     ) -> list[YearTotal]:
+        # Grouped by account, year and whether before `start`: two sums per group, no CASE
+        # per row. date_part (a double) rather than EXTRACT (a numeric on PostgreSQL 14+),
+        # measured about half the cost per row; SQLite's year is strftime's.
         ld = ledger_daily
-        year = cast(extract("year", ld.c.date), Integer)
-        if start is None:
-            before: Any = literal_column("0")
-            debit: Any = ld.c.debit
-            credit: Any = ld.c.credit
+        if self._tx.dialect == "postgresql":
+            year: Any = cast(func.date_part("year", ld.c.date), Integer)
         else:
-            earlier = ld.c.date < start
-            before = case((earlier, ld.c.debit - ld.c.credit), else_=0)
-            debit = case((earlier, 0), else_=ld.c.debit)
-            credit = case((earlier, 0), else_=ld.c.credit)
-        stmt = select(
-            ld.c.account,
-            year,
-            type_coerce(func.sum(before), Amount),
-            type_coerce(func.sum(debit), Amount),
-            type_coerce(func.sum(credit), Amount),
-        ).where(ld.c.tenant_id == tenant_id)
+            year = cast(func.strftime("%Y", ld.c.date), Integer)
+        keys: list[Any] = [ld.c.account, year]
+        if start is not None:
+            keys.append(ld.c.date < start)
+        stmt = select(*keys, func.sum(ld.c.debit), func.sum(ld.c.credit))
+        stmt = stmt.where(ld.c.tenant_id == tenant_id)
         if end is not None:
             stmt = stmt.where(ld.c.date <= end)
-        stmt = stmt.group_by(ld.c.account, year).order_by(ld.c.account, year)
+        stmt = stmt.group_by(*keys)
+        totals: dict[tuple[str, int], tuple[Decimal, Decimal, Decimal]] = {}
+        for row in await self._tx.execute(stmt):
+            account, year_, debit, credit = row[0], row[1], row[-2], row[-1]
+            before_start = start is not None and row[2]
+            key = (account, int(year_))
+            before, in_debit, in_credit = totals.get(key, (_ZERO, _ZERO, _ZERO))
+            if before_start:
+                before += debit - credit
+            else:
+                in_debit += debit
+                in_credit += credit
+            totals[key] = (before, in_debit, in_credit)
         return [
-            YearTotal(
-                account=account,
-                year=int(year_),
-                before=(earlier_ or _ZERO) + _ZERO,
-                debit=(debit_ or _ZERO) + _ZERO,
-                credit=(credit_ or _ZERO) + _ZERO,
-            )
-            for account, year_, earlier_, debit_, credit_ in await self._tx.execute(stmt)
+            YearTotal(account=account, year=year_, before=before, debit=debit, credit=credit)
+            for (account, year_), (before, debit, credit) in sorted(totals.items())
         ]
 
     async def last_date(self, tenant_id: str) -> dt.date | None:
