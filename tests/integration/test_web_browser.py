@@ -214,7 +214,7 @@ async def test_a_reviewer_approves_in_the_browser_and_downloads_the_csv(
     assert download.suggested_filename == "trial-balance.csv"
     content = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8")
     header, *rows = content.splitlines()
-    assert header == "account,name,debit,credit,balance"
+    assert header == "account,name,opening,debit,credit,balance,carried,closing"
     accounts = {r.split(",")[0] for r in rows}
     assert {"6800", "2710", "1920", "total"} <= accounts
 
