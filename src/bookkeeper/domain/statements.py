@@ -12,6 +12,11 @@ dividends), shown after it and never counted as a cost. A sub-ledger code ("2400
 belongs to the group of its main account. Codes that are not numeric or of another class
 (9, or none) are "unclassified" and listed apart, so nothing is silently dropped.
 
+Across financial years (the calendar year): an income-statement account opens each year
+at zero and earlier years' unclosed result is equity in RETAINED_EARNINGS (`carry_forward`);
+`period_balances` gives the trial balance's opening, turnover, carried result and closing
+by that rule (ADR 0062 addendum "years").
+
 Signs are the ones a reader expects: revenue and financial income positive, costs positive
 (they are subtracted), assets positive, equity and liabilities positive. Every balance in
 the ledger is debit − credit, so the credit-normal groups flip it.
