@@ -534,6 +534,10 @@ class ConversationService:
         except InvalidReportPeriod:
             return Reply(text=m.text("vat.no_term", language), language=language)
         reports = [await self._ledger.vat_report(principal, t.year, t.term) for t in terms]
+        if not all(report.vat_registered for report in reports):
+            # ADR 0056 addendum 4: no return to pay, no term, no deadline; nothing answered
+            # from the figures, so no VatQueried is recorded.
+            return Reply(text=m.text("vat.not_registered", language), language=language)
         first_id = self._ids.new_id()
         events: list[NewEvent] = []
         for term, report in zip(terms, reports, strict=True):

@@ -51,7 +51,7 @@ from bookkeeper.application.ports import (
 from bookkeeper.application.queries import clamp_limit
 from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.application.ttl_cache import TtlCache
-from bookkeeper.domain import approval, money, statements
+from bookkeeper.domain import approval, money, statements, vat_registration
 from bookkeeper.domain.events import (
     JournalEntryPostedData,
     JournalLine,
@@ -428,6 +428,10 @@ class VatReport(msgspec.Struct, frozen=True, kw_only=True):
     #: unknown code), a purchase under 6, and the basis of 14 / 15: shown apart so nothing
     #: booked disappears, never counted in the totals.
     not_in_return: list[VatReportLine] = msgspec.field(default_factory=list)
+    #: False for a company outside the VAT register (ADR 0056, addendum 4): it has no
+    #: return, so nothing is in one (every line is `not_in_return`, the totals 0) and no
+    #: due date applies.
+    vat_registered: bool = True
 
 
 #: The unknown-accounts report's backend when the Accounts Master's chart was used.
@@ -669,7 +673,12 @@ class LedgerService:
     def _prepare(
         self, principal: Principal, command: RecordJournalEntry, rules: ReviewRules
     ) -> tuple[JournalEntryPostedData, str, str]:
-        """The entry as it will be posted, its fingerprint and the ABAC rule allowing it."""
+        """The entry as it will be posted, its fingerprint and the ABAC rule allowing it.
+        A company outside the VAT register books no VAT code that carries VAT (ADR 0056,
+        addendum 4): refused here, for REST and the bus alike (a bus message is
+        dead-lettered with the reason)."""
+        if not rules.vat_registered:
+            vat_registration.check_entry(command.lines)
         lines = tuple(
             msgspec.structs.replace(
                 line, debit=money.round_kr(line.debit), credit=money.round_kr(line.credit)
@@ -942,6 +951,7 @@ class LedgerService:
         # which a rate changes is summed in parts split at the change, one line per
         # (code, rate).
         async with self._uow() as uow:
+            registered = (await uow.settings.review_rules(principal.tenant_id)).vat_registered
             table = await tenant_tax_table(uow, principal.tenant_id)
             starts = [period.start, *table.boundaries(period.start, period.end)]
             parts = []
@@ -993,6 +1003,18 @@ class LedgerService:
                         apart.append(msgspec.structs.replace(line, vat=_ZERO))
                 else:
                     (lines if vat_code in RETURN_CODES else apart).append(line)
+        if not registered:
+            # No VAT return (ADR 0056, addendum 4): whatever was booked with a code is
+            # shown apart, nothing counted.
+            return VatReport(
+                term=period,
+                lines=[],
+                input_vat=_ZERO,
+                output_vat=_ZERO,
+                payable=_ZERO,
+                not_in_return=[*lines, *apart],
+                vat_registered=False,
+            )
         input_vat = sum((line.vat for line in lines if line.direction == INPUT), _ZERO)
         output_vat = sum((line.vat for line in lines if line.direction == OUTPUT), _ZERO)
         return VatReport(

@@ -270,7 +270,9 @@ class MorningCheck:
         executions = await checks.find_executions(tenant_id)
         async with self._uow() as uow:  # a locked term's return was reported (ADR 0040)
             locked = await uow.rules.periods(tenant_id, VAT_TERM)
-        due = next_vat_due(day, {p.start for p in locked})
+            company = await uow.settings.review_rules(tenant_id)
+        # A company outside the VAT register has no return, so no deadline (ADR 0056, add. 4).
+        due = next_vat_due(day, {p.start for p in locked}) if company.vat_registered else None
         spending: tuple[SourceSpending, ...] = ()
         if self._spending is not None:
             try:
@@ -349,7 +351,10 @@ def compose_summary(data: MorningCheckRanData) -> str:
     failed_sources = [u.removeprefix("costs:") for u in data.unavailable if u.startswith("costs")]
     if failed_sources:
         lines.append("Kostnader ikke hentet: " + ", ".join(failed_sources))
-    lines.append(f"Neste mva-frist: {date_text(data.next_vat_due)}")
+    if data.next_vat_due is None:
+        lines.append(m.text("morning.no_vat_return", "nb"))
+    else:
+        lines.append(f"Neste mva-frist: {date_text(data.next_vat_due)}")
     lines.append(
         f"Feilede utføringer: {len(data.failed_executions)}"
         f", ventende over tid: {len(data.stuck_executions)}"

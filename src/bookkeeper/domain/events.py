@@ -487,7 +487,8 @@ class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     missing_receipts: int | None = None
     costs_yesterday: tuple[CostTotal, ...] = ()
     costs_month: tuple[CostTotal, ...] = ()
-    next_vat_due: dt.date
+    #: None: the company is not VAT-registered and has no VAT return (ADR 0056, add. 4).
+    next_vat_due: dt.date | None
     failed_executions: tuple[str, ...] = ()
     stuck_executions: tuple[str, ...] = ()
     unknown_accounts: tuple[str, ...] | None = None
