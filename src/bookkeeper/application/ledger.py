@@ -72,6 +72,7 @@ from bookkeeper.domain.ledger import (
     check_deductions,
     check_description,
     check_entry_date,
+    company_vat_term,
     natural_amount,
     saft_vat_code,
     unknown_accounts,
@@ -944,14 +945,18 @@ class LedgerService:
         )
 
     async def vat_report(self, principal: Principal, year: int, term: int) -> VatReport:
-        """Basis and VAT per SAF-T code of one bi-monthly term, with the return's due date."""
+        """Basis and VAT per SAF-T code of one term, with the return's due date: the
+        bi-monthly `term` of `year`, or the year for a company on the yearly term (ADR
+        0064; any of 1–6 asks for it)."""
         self._authorizer.check(principal, "reports:read")
-        period = vat_term(year, term)
+        vat_term(year, term)  # 1–6, whatever the company's term
         # Issue 12: each code's rate is the one valid on the posting's date; a term in
         # which a rate changes is summed in parts split at the change, one line per
         # (code, rate).
         async with self._uow() as uow:
-            registered = (await uow.settings.review_rules(principal.tenant_id)).vat_registered
+            company = await uow.settings.review_rules(principal.tenant_id)
+            registered = company.vat_registered
+            period = company_vat_term(year, term, company.vat_term)
             table = await tenant_tax_table(uow, principal.tenant_id)
             starts = [period.start, *table.boundaries(period.start, period.end)]
             parts = []

@@ -321,6 +321,14 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "nb": "Hittil i termin {term} {year} ({start} – {end}):",
         "en": "So far in term {term} {year} ({start} – {end}):",
     },
+    "vat.year_header": {
+        "nb": "Mva for {year} (årstermin, {start} – {end}):",
+        "en": "VAT for {year} (yearly term, {start} – {end}):",
+    },
+    "vat.year_so_far": {
+        "nb": "Hittil i {year} (årstermin, {start} – {end}):",
+        "en": "So far in {year} (yearly term, {start} – {end}):",
+    },
     "vat.pay": {"nb": "å betale {amount}", "en": "to pay {amount}"},
     "vat.refund": {"nb": "til gode {amount}", "en": "to get back {amount}"},
     "vat.nothing": {"nb": "ingenting å betale", "en": "nothing to pay"},
@@ -647,6 +655,7 @@ def sentence(detail: str, language: Language) -> str:
 TEXTS.update(
     {
         "web.app": {"nb": "Bokføring", "en": "Bookkeeping"},
+        "web.yearly_term": {"nb": "årstermin", "en": "yearly term"},
         "vat.not_registered": {
             "nb": "Selskapet er ikke mva-registrert: det leverer ingen mva-melding, har ingen "
             "mva-frist og trekker ikke fra inngående mva (kjøp føres brutto som kostnad).",

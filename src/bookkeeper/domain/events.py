@@ -643,6 +643,9 @@ class VatQueriedData(Payload, frozen=True, kw_only=True):
     input_vat: Decimal
     payable: Decimal
     due: dt.date
+    #: "yearly" for a company on the yearly term (ADR 0064: `term` 1 is the year); unset
+    #: (not written) for the bi-monthly terms, so earlier events are unchanged.
+    term_length: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class LedgerQueriedData(Payload, frozen=True, kw_only=True, omit_defaults=True):

@@ -226,7 +226,8 @@ class VatReportOut(ResponseBody, frozen=True, kw_only=True):
     the return has no line for (0, 7, 20, 21–23), purchases under 6 and the basis of 14 /
     15, outside the totals. A company outside the VAT register (`vatRegistered` false)
     files no return: no lines, totals 0, everything booked in `notInReturn`, no
-    `dueDate`, and `note` says why."""
+    `dueDate`, and `note` says why. A company on the yearly term gets its year whatever
+    `term` (1–6) it asks for."""
 
     year: int
     term: int
@@ -240,6 +241,9 @@ class VatReportOut(ResponseBody, frozen=True, kw_only=True):
     not_in_return: list[VatLineOut] = msgspec.field(default_factory=list)
     vat_registered: bool = True
     note: str | None = None
+    #: "bimonthly", or "yearly" for a company on the yearly term (årstermin, ADR 0064):
+    #: then the report is the calendar year (`term` 1) and the return is due on 10 March.
+    term_length: str = "bimonthly"
 
 
 class UnknownAccountsOut(ResponseBody, frozen=True, kw_only=True):
@@ -423,6 +427,7 @@ def vat_report_out(report: VatReport) -> VatReportOut:
         not_in_return=[_vat_line_out(line) for line in report.not_in_return],
         vat_registered=report.vat_registered,
         note=None if report.vat_registered else NO_VAT_RETURN,
+        term_length=term.length,
     )
 
 
