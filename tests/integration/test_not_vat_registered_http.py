@@ -84,6 +84,13 @@ async def test_a_receipt_with_vat_is_a_cost_of_its_gross_and_no_return_is_due(
     warned = [m.sentence(w, m.NORWEGIAN) for w in body["warnings"]]
     assert any(w.startswith("selskapet er ikke mva-registrert: mva-en på bilaget") for w in warned)
 
+    # The review page offers no reverse charge to such a company (it would be refused).
+    await login(api, "kari", "reviewer")
+    review = (await api.client.get(f"{APP}/review/{proposal['id']}")).text
+    assert 'id="corrections"' in review
+    assert 'name="reverse_charge"' not in review
+    assert "selskapet er ikke mva-registrert: ingen fradragsrett" in review
+
     approved = await api.approve(proposal["id"])
     assert approved.status_code == 200, approved.text
     await api.executed(proposal["id"])
@@ -108,7 +115,6 @@ async def test_a_receipt_with_vat_is_a_cost_of_its_gross_and_no_return_is_due(
     assert [(ln["vatCode"], ln["base"]) for ln in vat["notInReturn"]] == [("0", "1250.00")]
 
     # The web page says so instead of a due date and a sum to pay.
-    await login(api, "kari", "reviewer")
     page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
     assert m.text("web.no_vat_return", m.NORWEGIAN) in page
     assert "01.11.2026 – 31.12.2026" in page and "10.02.2027" not in page
