@@ -78,9 +78,12 @@ from bookkeeper.domain.events import (
     VatQueriedData,
 )
 from bookkeeper.domain.ledger import (
+    BIMONTHLY,
+    YEARLY,
     InvalidReportPeriod,
     VatTerm,
-    vat_term,
+    VatTermLength,
+    company_vat_term,
     vat_term_due_next,
     vat_term_of,
 )
@@ -529,11 +532,21 @@ class ConversationService:
         answered, in one stream."""
         assert self._ledger is not None
         today = self._clock.now().astimezone(OSLO).date()
+        async with self._uow() as uow:  # the company's term: bi-monthly or yearly (ADR 0064)
+            length = (await uow.settings.review_rules(principal.tenant_id)).vat_term
         try:
-            terms = (vat_term_of(intent.start),) if intent.start else vat_terms_asked(text, today)
+            terms = (
+                (vat_term_of(intent.start, length),)
+                if intent.start
+                else vat_terms_asked(text, today, length)
+            )
         except InvalidReportPeriod:
             return Reply(text=m.text("vat.no_term", language), language=language)
         reports = [await self._ledger.vat_report(principal, t.year, t.term) for t in terms]
+        if not all(report.vat_registered for report in reports):
+            # ADR 0056 addendum 4: no return to pay, no term, no deadline; nothing answered
+            # from the figures, so no VatQueried is recorded.
+            return Reply(text=m.text("vat.not_registered", language), language=language)
         first_id = self._ids.new_id()
         events: list[NewEvent] = []
         for term, report in zip(terms, reports, strict=True):
@@ -544,6 +557,7 @@ class ConversationService:
                 input_vat=report.input_vat,
                 payable=report.payable,
                 due=term.due,
+                **({"term_length": YEARLY} if term.length == YEARLY else {}),
             )
             events.append(
                 stamp(
@@ -563,8 +577,11 @@ class ConversationService:
         answers = []
         for term, report in zip(terms, reports, strict=True):
             so_far = len(terms) > 1 and term.start <= today <= term.end
+            yearly = term.length == YEARLY
             header = m.text(
-                "vat.so_far" if so_far else "vat.header",
+                ("vat.year_so_far" if yearly else "vat.so_far")
+                if so_far
+                else ("vat.year_header" if yearly else "vat.header"),
                 language,
                 term=term.term,
                 year=term.year,
@@ -1069,20 +1086,24 @@ _VAT_TERM: Final = re.compile(r"\b(?:termin|term|periode|period)\s*(\d{1,2})\b|\
 _YEAR: Final = re.compile(r"\b(20\d\d)\b")
 
 
-def vat_terms_asked(text: str, today: dt.date) -> tuple[VatTerm, ...]:
+def vat_terms_asked(
+    text: str, today: dt.date, length: VatTermLength = BIMONTHLY
+) -> tuple[VatTerm, ...]:
     """The VAT terms a question asks about: the one it names — "termin 5" / "term 5" /
     "5. termin" (of the year named, else this year), "forrige termin" / "last term" — or,
     when it names none, the term whose return is due next (while one is) and the current
-    term. InvalidReportPeriod for a term outside 1–6."""
+    term. InvalidReportPeriod for a term outside 1–6. On the yearly term (ADR 0064) a
+    term is a year: a named term is its year's, the last term last year."""
     lowered = " ".join(text.lower().split())
-    current = vat_term_of(today)
+    current = vat_term_of(today, length)
     match = _VAT_TERM.search(lowered)
     if match is not None:
         year = _YEAR.search(lowered)
-        return (vat_term(int(year[1]) if year else today.year, int(match[1] or match[2])),)
+        named = (int(year[1]) if year else today.year, int(match[1] or match[2]))
+        return (company_vat_term(*named, length),)
     if any(p in lowered for p in ("forrige termin", "last term", "previous term")):
-        return (vat_term_of(current.start - dt.timedelta(days=1)),)
-    due_next = vat_term_due_next(today)
+        return (vat_term_of(current.start - dt.timedelta(days=1), length),)
+    due_next = vat_term_due_next(today, length)
     return (current,) if due_next is None else (due_next, current)
 
 

@@ -54,7 +54,7 @@ from bookkeeper.application.projections import fold_proposal, pattern_from, patt
 from bookkeeper.application.spending import ExchangeRates
 from bookkeeper.application.tax_rates import valid_rates
 from bookkeeper.application.ttl_cache import TtlCache
-from bookkeeper.domain import approval
+from bookkeeper.domain import approval, vat_registration
 from bookkeeper.domain import confidence as scoring
 from bookkeeper.domain.bank_matching import Payable, check_named_payment
 from bookkeeper.domain.errors import (
@@ -337,6 +337,11 @@ class Handlers:
                     # deciders are that department's; the log's word, not the body's).
                     metadata[approval.DEPARTMENT_METADATA] = entry_department
             rules = await uow.settings.review_rules(tenant)
+            if not rules.vat_registered:
+                # ADR 0056 addendum 4: a company outside the VAT register books no VAT.
+                vat_registration.check_purchase(data)
+                if isinstance(data, CorrectionData):
+                    vat_registration.check_corrections(data.changes)
             context = await self._scoring_context(uow, tenant, event_id, command, data, rules)
             beyond_invoice: CreditBeyondInvoice | None = None
             if is_credit_note(data):
@@ -674,6 +679,7 @@ class Handlers:
             proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
         ) -> dict[str, Any] | None:
             grant = None
+            vat_registered = True
             if proposal.status is Status.PROPOSED:  # otherwise approve() says why not (409)
                 if unknown:
                     raise InvalidCorrection(
@@ -685,6 +691,7 @@ class Handlers:
                     uow, principal.tenant_id, proposal, events, command.corrections, late
                 )
                 grant = approval.authorise_approval(rules, facts, _decider(principal))
+                vat_registered = rules.vat_registered
                 # After who may decide: a reviewer who may not is told that first.
                 await _require_bank_event_free(
                     uow, principal.tenant_id, proposal, command.corrections
@@ -696,6 +703,11 @@ class Handlers:
                 rule=grant.rule if grant is not None else None,
                 approvals_required=grant.approvals_required if grant is not None else 1,
             )
+            if not vat_registered:
+                # ADR 0056 addendum 4: what would be executed, the reviewer's corrections
+                # (and the VAT they imply) applied, books no VAT for a company outside the
+                # VAT register. Raised before anything is recorded (no commit).
+                vat_registration.check_purchase(proposal.effective_data)
             return _approval_exchange(proposal, events, command, late)
 
         try:

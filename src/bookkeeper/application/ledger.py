@@ -51,7 +51,7 @@ from bookkeeper.application.ports import (
 from bookkeeper.application.queries import clamp_limit
 from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.application.ttl_cache import TtlCache
-from bookkeeper.domain import approval, money, statements
+from bookkeeper.domain import approval, money, statements, vat_registration
 from bookkeeper.domain.events import (
     JournalEntryPostedData,
     JournalLine,
@@ -72,6 +72,7 @@ from bookkeeper.domain.ledger import (
     check_deductions,
     check_description,
     check_entry_date,
+    company_vat_term,
     natural_amount,
     saft_vat_code,
     unknown_accounts,
@@ -448,6 +449,10 @@ class VatReport(msgspec.Struct, frozen=True, kw_only=True):
     #: unknown code), a purchase under 6, and the basis of 14 / 15: shown apart so nothing
     #: booked disappears, never counted in the totals.
     not_in_return: list[VatReportLine] = msgspec.field(default_factory=list)
+    #: False for a company outside the VAT register (ADR 0056, addendum 4): it has no
+    #: return, so nothing is in one (every line is `not_in_return`, the totals 0) and no
+    #: due date applies.
+    vat_registered: bool = True
 
 
 #: The unknown-accounts report's backend when the Accounts Master's chart was used.
@@ -694,7 +699,12 @@ class LedgerService:
     def _prepare(
         self, principal: Principal, command: RecordJournalEntry, rules: ReviewRules
     ) -> tuple[JournalEntryPostedData, str, str]:
-        """The entry as it will be posted, its fingerprint and the ABAC rule allowing it."""
+        """The entry as it will be posted, its fingerprint and the ABAC rule allowing it.
+        A company outside the VAT register books no VAT code that carries VAT (ADR 0056,
+        addendum 4): refused here, for REST and the bus alike (a bus message is
+        dead-lettered with the reason)."""
+        if not rules.vat_registered:
+            vat_registration.check_entry(command.lines)
         lines = tuple(
             msgspec.structs.replace(
                 line, debit=money.round_kr(line.debit), credit=money.round_kr(line.credit)
@@ -1020,13 +1030,18 @@ class LedgerService:
         )
 
     async def vat_report(self, principal: Principal, year: int, term: int) -> VatReport:
-        """Basis and VAT per SAF-T code of one bi-monthly term, with the return's due date."""
+        """Basis and VAT per SAF-T code of one term, with the return's due date: the
+        bi-monthly `term` of `year`, or the year for a company on the yearly term (ADR
+        0064; any of 1–6 asks for it)."""
         self._authorizer.check(principal, "reports:read")
-        period = vat_term(year, term)
+        vat_term(year, term)  # 1–6, whatever the company's term
         # Issue 12: each code's rate is the one valid on the posting's date; a term in
         # which a rate changes is summed in parts split at the change, one line per
         # (code, rate).
         async with self._uow() as uow:
+            company = await uow.settings.review_rules(principal.tenant_id)
+            registered = company.vat_registered
+            period = company_vat_term(year, term, company.vat_term)
             table = await tenant_tax_table(uow, principal.tenant_id)
             starts = [period.start, *table.boundaries(period.start, period.end)]
             parts = []
@@ -1078,6 +1093,18 @@ class LedgerService:
                         apart.append(msgspec.structs.replace(line, vat=_ZERO))
                 else:
                     (lines if vat_code in RETURN_CODES else apart).append(line)
+        if not registered:
+            # No VAT return (ADR 0056, addendum 4): whatever was booked with a code is
+            # shown apart, nothing counted.
+            return VatReport(
+                term=period,
+                lines=[],
+                input_vat=_ZERO,
+                output_vat=_ZERO,
+                payable=_ZERO,
+                not_in_return=[*lines, *apart],
+                vat_registered=False,
+            )
         input_vat = sum((line.vat for line in lines if line.direction == INPUT), _ZERO)
         output_vat = sum((line.vat for line in lines if line.direction == OUTPUT), _ZERO)
         return VatReport(

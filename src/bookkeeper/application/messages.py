@@ -321,6 +321,14 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
         "nb": "Hittil i termin {term} {year} ({start} – {end}):",
         "en": "So far in term {term} {year} ({start} – {end}):",
     },
+    "vat.year_header": {
+        "nb": "Mva for {year} (årstermin, {start} – {end}):",
+        "en": "VAT for {year} (yearly term, {start} – {end}):",
+    },
+    "vat.year_so_far": {
+        "nb": "Hittil i {year} (årstermin, {start} – {end}):",
+        "en": "So far in {year} (yearly term, {start} – {end}):",
+    },
     "vat.pay": {"nb": "å betale {amount}", "en": "to pay {amount}"},
     "vat.refund": {"nb": "til gode {amount}", "en": "to get back {amount}"},
     "vat.nothing": {"nb": "ingenting å betale", "en": "nothing to pay"},
@@ -570,6 +578,15 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          r"abroad; booked gross as the cost",
          "selskapet er ikke mva-registrert: ingen omvendt avgiftsplikt på tjenester kjøpt fra "
          "utlandet; ført brutto som kostnad"),
+        (r"the company is not VAT-registered: the VAT the document shows is no input VAT it "
+         r"may deduct; booked gross at 0 % as the cost",
+         "selskapet er ikke mva-registrert: mva-en på bilaget er ikke inngående mva det kan "
+         "trekke fra; ført brutto med 0 % som kostnad"),
+        (r"the company is not VAT-registered: no input VAT deduction \(merverdiavgiftsloven "
+         r"§ 8-1\); the whole amount, any VAT shown included, is booked as the cost at 0 %",
+         "selskapet er ikke mva-registrert: ingen fradragsrett for inngående mva "
+         "(merverdiavgiftsloven § 8-1); hele beløpet, også mva som står på bilaget, føres som "
+         "kostnad med 0 %"),
         (r"the only amount on the document, read as the total \(no total label\)",
          "det eneste beløpet i dokumentet, lest som totalen (uten etikett for total)"),
         (r"a negative amount \((?P<a>.+)\) was read: a credit, not a purchase; (?P<p>\S+) "
@@ -638,6 +655,24 @@ def sentence(detail: str, language: Language) -> str:
 TEXTS.update(
     {
         "web.app": {"nb": "Bokføring", "en": "Bookkeeping"},
+        "web.yearly_term": {"nb": "årstermin", "en": "yearly term"},
+        "vat.not_registered": {
+            "nb": "Selskapet er ikke mva-registrert: det leverer ingen mva-melding, har ingen "
+            "mva-frist og trekker ikke fra inngående mva (kjøp føres brutto som kostnad).",
+            "en": "The company is not VAT-registered: it files no VAT return, has no VAT "
+            "deadline and deducts no input VAT (purchases are booked gross as costs).",
+        },
+        "morning.no_vat_return": {
+            "nb": "Mva-frist: ingen — selskapet er ikke mva-registrert og leverer ingen "
+            "mva-melding",
+            "en": "VAT deadline: none — the company is not VAT-registered and files no VAT return",
+        },
+        "web.no_vat_return": {
+            "nb": "Selskapet er ikke mva-registrert: det leverer ingen mva-melding og har ingen "
+            "mva-frist. Det som er bokført med mva-kode, står under «Ikke i mva-meldingen».",
+            "en": "The company is not VAT-registered: it files no VAT return and has no VAT "
+            "deadline. What was booked with a VAT code is listed under “Not in the VAT return”.",
+        },
         "web.skip": {"nb": "Hopp til innholdet", "en": "Skip to content"},
         "web.review": {"nb": "Til godkjenning", "en": "Review"},
         "web.reports": {"nb": "Rapporter", "en": "Reports"},
@@ -1257,6 +1292,37 @@ TEXTS.update(
         "refusal.code.unbalanced-entry": {
             "nb": "bilaget ville gitt en postering som ikke går opp",
             "en": "the document would make an entry that does not balance",
+        },
+        # domain/vat_registration.py: a company outside the VAT register (ADR 0056 add. 4)
+        "refusal.not_vat_registered": {
+            "nb": "selskapet er ikke mva-registrert: det har ikke fradrag for inngående mva og "
+            "beregner ikke omvendt avgiftsplikt (merverdiavgiftsloven § 8-1, § 3-30); før hele "
+            "beløpet som kostnad med mva-sats 0, uten omvendt avgiftsplikt",
+            "en": "the company is not VAT-registered: it deducts no input VAT and accounts for "
+            "no reverse charge (merverdiavgiftsloven § 8-1, § 3-30); book the whole amount as "
+            "the cost at VAT rate 0, without reverse charge",
+        },
+        "refusal.not_vat_registered_sale": {
+            "nb": "linje {i}: selskapet er ikke mva-registrert, så mva-kode {c} (utgående mva) "
+            "kan ikke brukes: et selskap utenfor Merverdiavgiftsregisteret beregner ikke mva, "
+            "og mva det likevel har fakturert skal betales til staten "
+            "(merverdiavgiftsloven § 11-3); krediter fakturaen og send den på nytt uten mva",
+            "en": "lines[{i}]: the company is not VAT-registered, so VAT code {c} (output VAT) "
+            "cannot be used: a company outside the VAT register charges no VAT, and VAT it "
+            "invoiced is owed to the state all the same (merverdiavgiftsloven § 11-3); credit "
+            "the invoice and issue it again without VAT",
+        },
+        "refusal.not_vat_registered_entry": {
+            "nb": "linje {i}: selskapet er ikke mva-registrert, så mva-kode {c} kan ikke "
+            "brukes: det har ikke fradrag for inngående mva og beregner ikke omvendt "
+            "avgiftsplikt (merverdiavgiftsloven § 8-1, § 3-30); før bruttobeløpet med mva-kode 0",
+            "en": "lines[{i}]: the company is not VAT-registered, so VAT code {c} cannot be "
+            "used: it deducts no input VAT and accounts for no reverse charge "
+            "(merverdiavgiftsloven § 8-1, § 3-30); book the gross amount with VAT code 0",
+        },
+        "refusal.code.not-vat-registered": {
+            "nb": "selskapet er ikke mva-registrert: ingen mva kan føres på dette",
+            "en": "the company is not VAT-registered: no VAT can be booked on this",
         },
         "refusal.code.invalid-journal-entry": {
             "nb": "posteringen er ikke gyldig",

@@ -58,7 +58,7 @@ from bookkeeper.domain.events import (
     MorningSummaryPostedData,
     SourceSpending,
 )
-from bookkeeper.domain.ledger import vat_term, vat_term_of
+from bookkeeper.domain.ledger import BIMONTHLY, VatTermLength, vat_term_of
 from bookkeeper.domain.money import amount_text, kroner_text
 from bookkeeper.domain.rules import VAT_TERM
 
@@ -135,15 +135,14 @@ class StaticTenants:
         return self._tenants[:limit]
 
 
-def next_vat_due(day: dt.date, reported: Collection[dt.date] = ()) -> dt.date:
+def next_vat_due(
+    day: dt.date, reported: Collection[dt.date] = (), length: VatTermLength = BIMONTHLY
+) -> dt.date:
     """The first VAT return due on or after `day` (the term before may still be open)
-    that is not `reported` already (the start days of the tenant's locked terms)."""
-    current = vat_term_of(day)
-    previous = (
-        vat_term(current.year - 1, 6)
-        if current.term == 1
-        else vat_term(current.year, current.term - 1)
-    )
+    that is not `reported` already (the start days of the tenant's locked terms). On the
+    yearly term (ADR 0064) the terms are years: last year's return is due on 10 March."""
+    current = vat_term_of(day, length)
+    previous = vat_term_of(current.start - dt.timedelta(days=1), length)
     if previous.due >= day and previous.start not in reported:
         return previous.due
     return current.due
@@ -270,7 +269,10 @@ class MorningCheck:
         executions = await checks.find_executions(tenant_id)
         async with self._uow() as uow:  # a locked term's return was reported (ADR 0040)
             locked = await uow.rules.periods(tenant_id, VAT_TERM)
-        due = next_vat_due(day, {p.start for p in locked})
+            company = await uow.settings.review_rules(tenant_id)
+        # A company outside the VAT register has no return, so no deadline (ADR 0056, add. 4).
+        reported = {p.start for p in locked}
+        due = next_vat_due(day, reported, company.vat_term) if company.vat_registered else None
         spending: tuple[SourceSpending, ...] = ()
         if self._spending is not None:
             try:
@@ -349,7 +351,10 @@ def compose_summary(data: MorningCheckRanData) -> str:
     failed_sources = [u.removeprefix("costs:") for u in data.unavailable if u.startswith("costs")]
     if failed_sources:
         lines.append("Kostnader ikke hentet: " + ", ".join(failed_sources))
-    lines.append(f"Neste mva-frist: {date_text(data.next_vat_due)}")
+    if data.next_vat_due is None:
+        lines.append(m.text("morning.no_vat_return", "nb"))
+    else:
+        lines.append(f"Neste mva-frist: {date_text(data.next_vat_due)}")
     lines.append(
         f"Feilede utføringer: {len(data.failed_executions)}"
         f", ventende over tid: {len(data.stuck_executions)}"

@@ -46,6 +46,7 @@ from bookkeeper.application.ports import (
     BankProvider,
     Clock,
     DocumentExtractor,
+    ExtractedLine,
     Extraction,
     Ids,
     Principal,
@@ -104,6 +105,12 @@ FOREIGN_VAT_WARNING: Final = (
 NOT_VAT_REGISTERED_WARNING: Final = (
     "the company is not VAT-registered: no reverse charge on a service bought from abroad; "
     "booked gross as the cost"
+)
+#: What the reviewer reads when a company outside the VAT register gets a document that
+#: shows VAT (ADR 0056, addendum 4): it deducts none, so the gross is the cost.
+NOT_VAT_REGISTERED_VAT_WARNING: Final = (
+    "the company is not VAT-registered: the VAT the document shows is no input VAT it may "
+    "deduct; booked gross at 0 % as the cost"
 )
 _MAX_TEXT: Final = 200
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
@@ -374,7 +381,15 @@ class DocumentPipeline:
             parts = facts.receipt_parts(assumed_rate=choice.vat_rate)
         vat_rate = choice.vat_rate
         guessed = choice.vat_rate_assumed
-        if guessed:
+        if not facts.vat_registered:
+            # ADR 0056 addendum 4: no input VAT for a company outside the VAT register,
+            # whatever the document, a pattern or the default account say: one line (or
+            # the invoice's lines) at 0 %, the gross as the cost; no rate is assumed.
+            facts.without_vat()
+            parts = ()
+            vat_rate = Decimal("0")
+            guessed = False
+        elif guessed:
             facts.warnings.append(f"no VAT rate read; {DEFAULT_VAT_RATE} % assumed")
         common: dict[str, Any] = {
             "amount": facts.gross,
@@ -577,19 +592,19 @@ class _Facts:
         is booked at 0 % on the cost, line by line."""
         self.vat_rate = Decimal("0")
         self.vat_amount = Decimal("0.00")
-        self._lines = tuple(
-            msgspec.structs.replace(
-                line,
-                gross=line.gross
-                if line.gross is not None or line.net is None
-                else line.net + (line.vat_amount or Decimal("0.00")),
-                net=None,
-                vat_amount=None,
-                vat_rate=Decimal("0"),
-            )
-            for line in extraction.lines
-        )
+        self._lines = _gross_at_zero(extraction.lines)
         self.warnings.append(warning)
+
+    def without_vat(self) -> None:
+        """A company outside the VAT register (ADR 0056, addendum 4) deducts no VAT: the
+        gross at 0 %, line by line, with a warning when the document showed VAT."""
+        shown = bool(self.vat_rate) or bool(self.vat_amount)
+        shown = shown or any(line.vat_rate or line.vat_amount for line in self._lines)
+        self.vat_rate = Decimal("0")
+        self.vat_amount = Decimal("0.00")
+        self._lines = _gross_at_zero(self._lines)
+        if shown:
+            self.warnings.append(NOT_VAT_REGISTERED_VAT_WARNING)
 
     def reverse_charge(self, vat_rate: Decimal, line_items: tuple[LineItem, ...]) -> bool:
         """A purchase — an invoice (ADR 0056), a receipt or an expense paid by card (its
@@ -704,6 +719,22 @@ class _Facts:
             (money.vat_of_gross(part.amount, part.vat_rate) for part in parts), Decimal("0.00")
         )
         return parts
+
+
+def _gross_at_zero(lines: tuple[ExtractedLine, ...]) -> tuple[ExtractedLine, ...]:
+    """The lines with their gross amounts at 0 %, no VAT of their own."""
+    return tuple(
+        msgspec.structs.replace(
+            line,
+            gross=line.gross
+            if line.gross is not None or line.net is None
+            else line.net + (line.vat_amount or Decimal("0.00")),
+            net=None,
+            vat_amount=None,
+            vat_rate=Decimal("0"),
+        )
+        for line in lines
+    )
 
 
 def _charges_vat(extraction: Extraction) -> bool:

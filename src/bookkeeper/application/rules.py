@@ -27,7 +27,7 @@ from bookkeeper.application.ports import (
     UnitOfWorkFactory,
 )
 from bookkeeper.domain.events import PeriodChangedData
-from bookkeeper.domain.ledger import vat_term
+from bookkeeper.domain.ledger import YEARLY, vat_term, vat_year
 from bookkeeper.domain.review import ReviewRules, review_rules_problem
 from bookkeeper.domain.rules import (
     NORWAY,
@@ -224,6 +224,12 @@ class RulesService:
         it (ADR 0040 addendum on every kind of posting)."""
         self._authorizer.check(principal, PERIODS_CLOSE)
         t = vat_term(year, term)
+        async with self._uow() as uow:
+            length = (await uow.settings.review_rules(principal.tenant_id)).vat_term
+        if length == YEARLY:
+            # ADR 0064: a company on the yearly term reports the year in one return.
+            t = vat_year(year)
+            return await self._add(principal, VAT_TERM, t.start, t.end, f"{year}")
         return await self._add(principal, VAT_TERM, t.start, t.end, f"{year}-{term}")
 
     async def reopen(self, principal: Principal, kind: str, start: dt.date) -> bool:

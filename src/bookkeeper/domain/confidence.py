@@ -41,6 +41,7 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.ledger import foreign_service_code, is_reverse_charge
 from bookkeeper.domain.patterns import MatchKind, PatternMatch
 from bookkeeper.domain.review import ReviewRules
+from bookkeeper.domain.vat_registration import NOT_VAT_REGISTERED_REASON, is_purchase
 
 _kr = money.kroner_text
 
@@ -342,6 +343,11 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         for booked in dict.fromkeys(used):
             if isinstance(booked, str) and no_deduction(booked):
                 add("vat-deduction", "0", no_deduction_reason(booked))
+
+    # A company outside the VAT register (ADR 0056, addendum 4): why no VAT is deducted;
+    # it neither raises nor lowers the score.
+    if not rules.vat_registered and is_purchase(data):
+        add("vat-registration", "0", NOT_VAT_REGISTERED_REASON)
 
     # A service bought from abroad (ADR 0056 and its addendum): why the purchase is booked
     # with reverse charge, and under which code; it neither raises nor lowers the score.

@@ -487,7 +487,8 @@ class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     missing_receipts: int | None = None
     costs_yesterday: tuple[CostTotal, ...] = ()
     costs_month: tuple[CostTotal, ...] = ()
-    next_vat_due: dt.date
+    #: None: the company is not VAT-registered and has no VAT return (ADR 0056, add. 4).
+    next_vat_due: dt.date | None
     failed_executions: tuple[str, ...] = ()
     stuck_executions: tuple[str, ...] = ()
     unknown_accounts: tuple[str, ...] | None = None
@@ -642,6 +643,9 @@ class VatQueriedData(Payload, frozen=True, kw_only=True):
     input_vat: Decimal
     payable: Decimal
     due: dt.date
+    #: "yearly" for a company on the yearly term (ADR 0064: `term` 1 is the year); unset
+    #: (not written) for the bi-monthly terms, so earlier events are unchanged.
+    term_length: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class LedgerQueriedData(Payload, frozen=True, kw_only=True, omit_defaults=True):

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Final
+from typing import Final, Literal
 
 import msgspec
 
@@ -574,14 +574,23 @@ class InvalidReportPeriod(DomainError):
     code = "invalid-report-period"
 
 
+#: The length of a company's VAT term (ADR 0064): the ordinary six terms of two months, or
+#: the yearly term (årstermin) Skatteetaten grants a company with turnover under NOK 1 M.
+BIMONTHLY: Final = "bimonthly"
+YEARLY: Final = "yearly"
+VatTermLength = Literal["bimonthly", "yearly"]
+
+
 class VatTerm(msgspec.Struct, frozen=True, kw_only=True):
-    """One bi-monthly VAT reporting term: its dates (inclusive) and when the return is due."""
+    """One VAT reporting term: its dates (inclusive) and when the return is due. A yearly
+    term (årstermin) is the calendar year, `term` 1, `length` "yearly"."""
 
     year: int
     term: int
     start: dt.date
     end: dt.date
     due: dt.date
+    length: VatTermLength = "bimonthly"
 
 
 #: (month, day) the return of each term is due (norway.md): the sixth term's falls in
@@ -610,16 +619,47 @@ def vat_term(year: int, term: int) -> VatTerm:
     return VatTerm(year=year, term=term, start=start, end=after - dt.timedelta(days=1), due=due)
 
 
-def vat_term_of(date: dt.date) -> VatTerm:
+#: (month, day) of the following year the yearly return is due (norway.md: 10 March).
+_YEARLY_DUE: Final = (3, 10)
+
+
+def vat_year(year: int) -> VatTerm:
+    """The yearly term (årstermin) of `year`: 1 January – 31 December, its return due on 10
+    March of the following year, moved to the next working day (ADR 0057 addendum)."""
+    if not dt.MINYEAR < year < dt.MAXYEAR:
+        raise InvalidReportPeriod(f"no VAT term in year {year}")
+    month, day = _YEARLY_DUE
+    return VatTerm(
+        year=year,
+        term=1,
+        start=dt.date(year, 1, 1),
+        end=dt.date(year, 12, 31),
+        due=next_working_day(dt.date(year + 1, month, day)),
+        length=YEARLY,
+    )
+
+
+def company_vat_term(year: int, term: int, length: VatTermLength = BIMONTHLY) -> VatTerm:
+    """The company's term asked as (year, term): the bi-monthly `term`, or — for a company
+    on the yearly term — the year, whichever of 1–6 is asked (its only term holds them
+    all)."""
+    period = vat_term(year, term)
+    return vat_year(year) if length == YEARLY else period
+
+
+def vat_term_of(date: dt.date, length: VatTermLength = BIMONTHLY) -> VatTerm:
     """The term a date falls in."""
+    if length == YEARLY:
+        return vat_year(date.year)
     return vat_term(date.year, (date.month + 1) // 2)
 
 
-def vat_term_due_next(date: dt.date) -> VatTerm | None:
+def vat_term_due_next(date: dt.date, length: VatTermLength = BIMONTHLY) -> VatTerm | None:
     """The ended term whose return is due next on `date`: the latest term that has ended
-    and whose due date has not passed (on 6 December term 5, due 10 December), or None
-    when that return's due date has passed (on 11 December)."""
-    ended = vat_term_of(vat_term_of(date).start - dt.timedelta(days=1))
+    and whose due date has not passed (on 6 December term 5, due 10 December; a yearly
+    term: on 20 February last year's, due 10 March), or None when that return's due date
+    has passed (on 11 December)."""
+    ended = vat_term_of(vat_term_of(date, length).start - dt.timedelta(days=1), length)
     return ended if date <= ended.due else None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 import msgspec
 
@@ -63,6 +64,10 @@ class ReviewRules(
     #: registered company accounts for reverse charge on services bought from abroad in its
     #: return (ADR 0056, addendum 3); the pipeline proposes it only then. Default: registered.
     vat_registered: bool = True
+    #: The VAT term granted: "bimonthly" (the six ordinary terms) or "yearly" (årstermin,
+    #: for turnover under NOK 1 M, by Skatteetaten's decision): the VAT report, the morning
+    #: check's deadline, the chat and the VAT term locks follow it (ADR 0064).
+    vat_term: Literal["bimonthly", "yearly"] = "bimonthly"
 
     def band(self, score: Decimal) -> Band:
         if score > self.auto_approve_above:

@@ -38,6 +38,7 @@ from bookkeeper.domain.statements import (
     StatementGroup,
     StatementLine,
 )
+from bookkeeper.domain.vat_registration import NO_VAT_RETURN
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, IdempotencyKey
 from bookkeeper.entrypoints.http.csv_out import (
     CsvOperation,
@@ -240,18 +241,26 @@ class VatReportOut(ResponseBody, frozen=True, kw_only=True):
     input VAT and its basis are positive when booked as debits, output VAT when booked as
     credits; 14 and 15 have the VAT only. `notInReturn` lists what was booked under codes
     the return has no line for (0, 7, 20, 21–23), purchases under 6 and the basis of 14 /
-    15, outside the totals."""
+    15, outside the totals. A company outside the VAT register (`vatRegistered` false)
+    files no return: no lines, totals 0, everything booked in `notInReturn`, no
+    `dueDate`, and `note` says why. A company on the yearly term gets its year whatever
+    `term` (1–6) it asks for."""
 
     year: int
     term: int
     start: dt.date
     end: dt.date
-    due_date: dt.date
+    due_date: dt.date | None
     lines: list[VatLineOut]
     input_vat: str
     output_vat: str
     payable: str
     not_in_return: list[VatLineOut] = msgspec.field(default_factory=list)
+    vat_registered: bool = True
+    note: str | None = None
+    #: "bimonthly", or "yearly" for a company on the yearly term (årstermin, ADR 0064):
+    #: then the report is the calendar year (`term` 1) and the return is due on 10 March.
+    term_length: str = "bimonthly"
 
 
 class UnknownAccountsOut(ResponseBody, frozen=True, kw_only=True):
@@ -433,12 +442,15 @@ def vat_report_out(report: VatReport) -> VatReportOut:
         term=term.term,
         start=term.start,
         end=term.end,
-        due_date=term.due,
+        due_date=term.due if report.vat_registered else None,
         lines=[_vat_line_out(line) for line in report.lines],
         input_vat=amount_out(report.input_vat),
         output_vat=amount_out(report.output_vat),
         payable=amount_out(report.payable),
         not_in_return=[_vat_line_out(line) for line in report.not_in_return],
+        vat_registered=report.vat_registered,
+        note=None if report.vat_registered else NO_VAT_RETURN,
+        term_length=term.length,
     )
 
 

@@ -111,6 +111,8 @@ class ReviewRulesOut(ResponseBody, frozen=True, kw_only=True):
     require_approval_limit: bool
     departments: bool
     vat_registered: bool
+    #: "bimonthly" or "yearly" (årstermin, ADR 0064).
+    vat_term: str
 
 
 def _review_rules(r: ReviewRules) -> ReviewRulesOut:
@@ -128,6 +130,7 @@ def _review_rules(r: ReviewRules) -> ReviewRulesOut:
         require_approval_limit=r.require_approval_limit,
         departments=r.departments,
         vat_registered=r.vat_registered,
+        vat_term=r.vat_term,
     )
 
 
