@@ -191,7 +191,7 @@ class NatsPublisher:
         #: The connection, made again in the background when the server closes it for
         #: good (reconnect.py); an attempt calls `self.connect()` as it is then.
         self._link = Reconnecting(
-            settings, PUBLISHER_NAME, lambda: self.connect(), on_closed=self._closed
+            settings, PUBLISHER_NAME, lambda: self.connect(), on_lost=self._lost
         )
         self._js: JetStreamContext | None = None
         self._ack_timeout = ack_timeout
@@ -243,11 +243,13 @@ class NatsPublisher:
         self._max_body = nc.max_payload - len(self._headers) - 300
         log.info("publishing the ledger to %s.> (stream %s)", s.out_prefix, s.out_stream)
 
-    def _closed(self) -> None:
-        """The connection closed for good: what waits for an ack from it fails at once,
-        rather than after ack_timeout (the page is sent again); the link makes a new
-        connection in the background — not only when the next entry comes, so that
-        /health does not say `closed` until then."""
+    def _lost(self) -> None:
+        """The connection's socket was lost, or it closed for good: what waits for an ack
+        fails at once, rather than after ack_timeout — an ack on its way when the socket
+        went never comes (the page is sent again, and JetStream drops what it stored
+        already by its message id). A connection closed for good the link makes again in
+        the background — not only when the next entry comes, so that /health does not say
+        `closed` until then."""
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(ConnectionClosedError())

@@ -60,7 +60,7 @@ class Reconnecting:
         name: str,
         connect: Callable[[], Awaitable[None]],
         *,
-        on_closed: Callable[[], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
         draw: Callable[[], float] = random.random,
         attempt_timeout: float = ATTEMPT_TIMEOUT,
     ) -> None:
@@ -68,7 +68,9 @@ class Reconnecting:
         #: The client's name towards the server and in the log (`bookkeeper:<name>`).
         self.name = name
         self._connect = connect
-        self._on_closed = on_closed
+        #: Told when the current connection is lost (its socket, or closed for good):
+        #: what waits for an answer on it may never get one.
+        self._on_lost = on_lost
         self._draw = draw
         self._attempt_timeout = attempt_timeout
         #: The current connection (set up completely); None before the first.
@@ -105,11 +107,14 @@ class Reconnecting:
         async def closed() -> None:
             await self._closed(nc)
 
+        async def disconnected() -> None:
+            await self._disconnected(nc)
+
         options: dict[str, Any] = {
             "name": f"bookkeeper:{self.name}",
             "closed_cb": closed,
             "error_cb": self._error,
-            "disconnected_cb": self._disconnected,
+            "disconnected_cb": disconnected,
             "reconnected_cb": self._reconnected,
             "max_reconnect_attempts": s.reconnect_attempts,
             "reconnect_time_wait": s.reconnect_wait,
@@ -193,12 +198,12 @@ class Reconnecting:
 
     async def _closed(self, nc: Client) -> None:
         """nats-py's closed callback of `nc`: when it is the current connection, what
-        waits on it is told (`on_closed`) and it is made again. A half-made connection (or
+        waits on it is told (`on_lost`) and it is made again. A half-made connection (or
         one replaced already) is not the current one: nothing to do."""
         if nc is not self.nc:
             return
-        if self._on_closed is not None:
-            self._on_closed()
+        if self._on_lost is not None:
+            self._on_lost()
         if self._running:
             log.warning("NATS %s: the connection was closed (%s)", self.name, _why(nc))
             self.start()
@@ -207,9 +212,16 @@ class Reconnecting:
         # nats-py's own logs each with a traceback: one line, no URL.
         log.warning("NATS %s: %s", self.name, failure_text(error))
 
-    async def _disconnected(self) -> None:
+    async def _disconnected(self, nc: Client) -> None:
+        """nats-py lost the socket of `nc` (it reconnects by itself, or closes it): when it
+        is the current connection, what waits for an answer on it is told (`on_lost`) —
+        an answer the server sent as the socket went is not coming."""
+        if nc is not self.nc:
+            return
         if self._running:
             log.info("NATS %s: disconnected", self.name)
+        if self._on_lost is not None:
+            self._on_lost()
 
     async def _reconnected(self) -> None:
         log.warning("NATS %s: reconnected (nats-py)", self.name)
