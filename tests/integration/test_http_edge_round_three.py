@@ -187,17 +187,26 @@ PROMETHEUS = (
 )
 
 
+HEALTH_PATHS = ("/health", "/health/live", "/health/ready")
+
+
+@pytest.mark.parametrize("path", HEALTH_PATHS)
 @pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/*", ""])
-async def test_health_answers_probes_and_json_clients(api: Api, accept: str | None) -> None:
+async def test_health_answers_probes_and_json_clients(
+    api: Api, path: str, accept: str | None
+) -> None:
     headers = {} if accept is None else {"Accept": accept}
-    response = await api.client.get("/health", headers=headers)
+    response = await api.client.get(path, headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "ok"
 
 
+@pytest.mark.parametrize("path", HEALTH_PATHS)
 @pytest.mark.parametrize("accept", ["text/html", "application/xml", "application/json;q=0"])
-async def test_health_with_an_accept_without_json_is_a_406(api: Api, accept: str) -> None:
-    response = await api.client.get("/health", headers={"Accept": accept})
+async def test_health_with_an_accept_without_json_is_a_406(
+    api: Api, path: str, accept: str
+) -> None:
+    response = await api.client.get(path, headers={"Accept": accept})
     problem = assert_problem(response, 406, "not-acceptable")
     assert "application/json" in problem["detail"]
 
@@ -218,5 +227,5 @@ async def test_metrics_with_an_accept_without_text_is_a_406(api: Api, accept: st
 
 async def test_health_and_metrics_document_the_406(api: Api) -> None:
     document = (await api.client.get("/schema/openapi.json")).json()
-    for path in ("/health", "/metrics"):
+    for path in (*HEALTH_PATHS, "/metrics"):
         assert "406" in document["paths"][path]["get"]["responses"], path

@@ -77,6 +77,8 @@ ROUTES = {
     ("GET", f"{API}/tenants/{{tenant}}/credentials/{{provider}}"): "getTenantCredentials",
     ("DELETE", f"{API}/tenants/{{tenant}}/credentials/{{provider}}"): "removeTenantCredentials",
     ("GET", "/health"): "getHealth",
+    ("GET", "/health/live"): "getLiveness",
+    ("GET", "/health/ready"): "getReadiness",
     ("GET", "/metrics"): "getMetrics",
 }
 
@@ -141,7 +143,9 @@ async def test_the_storage_being_down_is_a_503_problem(
 # --- headers ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [f"{API}/events", f"{API}/nothing", "/health"])
+@pytest.mark.parametrize(
+    "path", [f"{API}/events", f"{API}/nothing", "/health", "/health/live", "/health/ready"]
+)
 async def test_api_answers_carry_security_headers(api: Api, path: str) -> None:
     response = await api.client.get(path, headers=api.viewer)
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -175,10 +179,10 @@ async def test_the_openapi_document_declares_the_bearer_scheme(api: Api) -> None
     for (method, path), _ in ROUTES.items():
         operation = schema["paths"][path][method.lower()]
         assert operation.get("description"), f"{method} {path} has no docstring"
-        if path == "/health":
+        if path in ("/health", "/health/ready"):
             assert "security" not in operation
             assert "503" in operation["responses"]
-        elif path == "/metrics":
+        elif path in ("/health/live", "/metrics"):
             assert "security" not in operation
         else:
             assert operation["security"] == [{"bearerAuth": []}]
@@ -268,6 +272,53 @@ async def test_health_is_503_when_the_database_does_not_answer(api: Api) -> None
     response = await api.client.get("/health")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
+
+
+async def test_liveness_and_readiness_need_no_token_and_say_ok(api: Api) -> None:
+    from bookkeeper import __version__
+
+    live = await api.client.get("/health/live")
+    assert live.status_code == 200, live.text
+    assert live.json() == {"status": "ok", "version": __version__}
+    ready = await api.client.get("/health/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ok", "reasons": []}
+
+
+async def test_without_its_database_the_process_is_live_and_not_ready(api: Api) -> None:
+    """A liveness probe must not restart a process for what a restart does not bring back
+    (the database); a balancer must not send it requests it cannot serve."""
+    assert api.database is not None
+    api.database.healthy = False
+    live = await api.client.get("/health/live")
+    assert live.status_code == 200 and live.json()["status"] == "ok"
+    ready = await api.client.get("/health/ready")
+    assert ready.status_code == 503, ready.text
+    assert int(ready.headers["retry-after"]) >= 1
+    assert ready.json() == {"status": "unavailable", "reasons": ["database: it does not answer"]}
+    api.database.healthy = True
+    assert (await api.client.get("/health/ready")).status_code == 200
+
+
+async def test_a_degraded_database_keeps_the_process_ready(tmp_path: Path) -> None:
+    """Answering a ping while its latest units of work failed: /health is degraded (503),
+    but /health/ready lets requests in (200, `degraded`), since one that succeeds is what
+    clears it."""
+    from bookkeeper.application.errors import StorageDegraded
+
+    class DegradedDatabase(MemoryDatabase):
+        async def ping(self) -> None:
+            raise StorageDegraded("the latest 3 units of work failed")
+
+    async with running_api(tmp_path, database=DegradedDatabase()) as api:
+        health = await api.client.get("/health")
+        ready = await api.client.get("/health/ready")
+    assert health.status_code == 503 and health.json()["status"] == "degraded"
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {
+        "status": "degraded",
+        "reasons": ["database: its latest queries failed"],
+    }
 
 
 # --- lifespan -----------------------------------------------------------------------------

@@ -67,6 +67,15 @@ def _delete(path: str) -> Call:
     return call
 
 
+#: The routes outside the API (at the root), open to anyone: the health report, liveness,
+#: readiness (ADR 0044 addendum) and the metrics.
+PUBLIC: set[tuple[str, str]] = {
+    ("GET", "/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/metrics"),
+}
+
 #: (method, OpenAPI path) → (the action the route needs, a request that a role holding the
 #: action gets through authorization with).
 ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
@@ -262,6 +271,13 @@ async def test_every_route_answers_403_exactly_where_the_seeded_policy_denies(
         if method in ("get", "post", "put", "patch", "delete") and path.startswith(API)
     }
     assert routes == set(ROUTES), "every API route needs its action in ROUTES"
+    public = {
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete") and not path.startswith(API)
+    }
+    assert public == PUBLIC, "a route outside the API is open to anyone: name it in PUBLIC"
 
     mismatches: list[str] = []
     for (method, path), (action, call) in sorted(ROUTES.items()):
@@ -274,6 +290,18 @@ async def test_every_route_answers_403_exactly_where_the_seeded_policy_denies(
                     f": {response.status_code} {response.text[:120]}"
                 )
     assert not mismatches, "\n".join(mismatches)
+
+
+async def test_the_public_routes_answer_every_role_and_no_token_alike(api: Api) -> None:
+    """The health checks and the metrics need no grant: no role is refused them, and a
+    probe without a token gets the same answer."""
+    for method, path in sorted(PUBLIC):
+        assert method == "GET"
+        anonymous = await api.client.get(path)
+        assert anonymous.status_code == 200, f"{path}: {anonymous.text[:120]}"
+        for role in ROLES:
+            response = await api.client.get(path, headers=api.headers(f"matrix-{role}", role))
+            assert response.status_code == 200, f"{path} as {role}: {response.status_code}"
 
 
 async def test_a_role_with_no_grant_is_403_everywhere(api: Api) -> None:

@@ -43,7 +43,7 @@ from tests.http_helpers import memory_container, mint, receipt
 
 SCHEMA_PATH = "/schema/openapi.json"
 #: Operations anyone may call (everything else under the API prefix needs a token).
-PUBLIC_OPERATIONS = frozenset({"getHealth", "getMetrics"})
+PUBLIC_OPERATIONS = frozenset({"getHealth", "getLiveness", "getReadiness", "getMetrics"})
 MAX_EXAMPLES = 8
 PARAMETER_EXAMPLES = 30
 STATEFUL_EXAMPLES = 15

@@ -27,6 +27,7 @@ from tests.fakes.oidc import ATTACKS, FakeIssuer, attack_tokens, running_fake_is
 from tests.http_helpers import API, TENANT, Api, bearer, running_api
 from tests.integration.test_http_auth import BAD_TOKEN_NAMES, _bad_tokens, _claims
 from tests.integration.test_http_oidc import oidc_container
+from tests.integration.test_http_role_matrix import PUBLIC
 from tests.integration.test_tenant_route_walk import Route, _send, routes_of
 
 #: A tenant claim that is there but unusable: each must be a 401, never a principal.
@@ -106,6 +107,19 @@ async def test_every_route_refuses_every_bad_local_token(api: Api) -> None:
     assert (await api.client.get(f"{API}/events", headers=bearer(good))).status_code == 200
     cells, failures = await _walk(api, tokens)
     assert not failures, f"{len(failures)} of {cells}:\n" + "\n".join(failures)
+
+
+async def test_the_public_routes_answer_whatever_token_is_sent(api: Api) -> None:
+    """The health checks and the metrics are outside authentication: a probe that sends
+    a bad token (a balancer configured with a stale one) gets the answer it gets without
+    one, not a 401 that takes the replica out."""
+    tokens = _bad_tokens(api)
+    for _, path in sorted(PUBLIC):
+        plain = await api.client.get(path)
+        assert plain.status_code == 200, f"{path}: {plain.status_code}"
+        for name in BAD_TOKEN_NAMES:
+            response = await api.client.get(path, headers=bearer(tokens[name]))
+            assert response.status_code == 200, f"{path} with {name}: {response.status_code}"
 
 
 @pytest.fixture(scope="module")

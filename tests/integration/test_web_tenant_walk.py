@@ -153,12 +153,14 @@ async def test_tenant_b_walks_every_page_and_never_reaches_tenant_a(
 async def test_what_needs_no_token_shows_nothing_of_any_tenant(
     filled: tuple[Api, dict[str, str]],
 ) -> None:
-    """/health, /metrics, the login page and the OpenAPI document are open to anyone:
-    nothing of tenant A's (names, amounts, ids, file names, credentials) is in them."""
+    """/health (and its liveness and readiness), /metrics, the login page and the OpenAPI
+    document are open to anyone: nothing of tenant A's (names, amounts, ids, file names,
+    credentials) is in them."""
     api, ids = filled
     api.client.cookies.clear()
     markers = [m for m in (*A_STRINGS, *ids.values()) if m != "acme"]
-    for path in ("/health", "/metrics", f"{APP}/login", "/schema/openapi.json"):
+    public = ("/health", "/health/live", "/health/ready", "/metrics", f"{APP}/login")
+    for path in (*public, "/schema/openapi.json"):
         response = await api.client.get(path)
         assert response.status_code == 200, f"{path}: {response.status_code}"
         assert not [m for m in markers if m in response.text], path

@@ -88,6 +88,14 @@ class NatsSettings:
     accounts_durable: str = "bookkeeper-accounts"
     #: The tenant is the first subject token after the prefix, and must be the envelope's.
     tenant_subjects: bool = False
+    #: nats-py's own reconnect after a lost socket: tries, and seconds between two (its
+    #: defaults). When they run out the client is closed for good, and the connection is
+    #: made again with back-off (reconnect.py): base * 2**(attempt-1) seconds, at most
+    #: max, of which a random half (jitter).
+    reconnect_attempts: int = 60
+    reconnect_wait: float = 2.0
+    reconnect_backoff_base: float = 0.5
+    reconnect_backoff_max: float = 30.0
 
     def accounts(self) -> NatsSettings:
         """The settings of the Accounts Master's consumer: its own stream, subjects and

@@ -41,7 +41,8 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
 from bookkeeper.adapters.nats.config import NatsSettings, subject_token
-from bookkeeper.adapters.nats.connection import connection_state, failure_text
+from bookkeeper.adapters.nats.connection import failure_text
+from bookkeeper.adapters.nats.reconnect import Reconnecting
 from bookkeeper.application.bus import (
     MAX_REASON,
     UNKNOWN_TENANT,
@@ -68,6 +69,8 @@ ORIGINAL_HEADER_PREFIX: Final = "Bookkeeper-Original-"
 FETCH_TIMEOUT: Final = 1.0
 #: Seconds to wait after an unexpected error of the loop itself (connection trouble).
 LOOP_PAUSE: Final = 1.0
+#: Seconds the loop waits for a connection made again before it tries a pull anyway.
+RESTORE_WAIT: Final = 30.0
 #: Batches being booked at once by one consumer (each in its own transaction).
 IN_FLIGHT: Final = 2
 #: The dead letter's code of a message for another tenant than its subject names.
@@ -127,7 +130,9 @@ class NatsConsumer:
         self._intake = intake
         self._settings = settings
         self._name = name or settings.durable
-        self._nc: Client | None = None
+        #: The connection, made again when the server closes it for good (reconnect.py);
+        #: an attempt calls `self.connect()` as it is then.
+        self._link = Reconnecting(settings, self._name, lambda: self.connect())
         self._js: JetStreamContext | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -149,13 +154,20 @@ class NatsConsumer:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def _nc(self) -> Client | None:
+        return self._link.nc
+
     async def connect(self) -> None:
-        """Connect, create the streams and the durable consumer when missing, bind to it."""
+        """Connect, create the streams and the durable consumer when missing, bind to it
+        (a connection whose set-up fails is closed by the link, never kept)."""
+        await self._link.open(self._set_up)
+
+    async def _set_up(self, nc: Client) -> None:
         s = self._settings
-        self._nc = await nats.connect(s.url, name=f"bookkeeper:{self._name}")
-        self._js = self._nc.jetstream()
-        await ensure_stream(self._js, s.stream, [s.filter_subject])
-        await ensure_stream(self._js, s.dead_letter_stream, [s.dead_letter_subject])
+        js = nc.jetstream()
+        await ensure_stream(js, s.stream, [s.filter_subject])
+        await ensure_stream(js, s.dead_letter_stream, [s.dead_letter_subject])
         config = api.ConsumerConfig(
             durable_name=s.durable,
             ack_policy=api.AckPolicy.EXPLICIT,
@@ -169,10 +181,11 @@ class NatsConsumer:
             filter_subject=s.filter_subject,
             max_ack_pending=max(1000, s.batch * 16),
         )
-        await self._unlimit_deliveries(s.stream, config)
-        self._sub = await self._js.pull_subscribe(
+        await self._unlimit_deliveries(js, s.stream, config)
+        sub = await js.pull_subscribe(
             s.filter_subject, durable=s.durable, stream=s.stream, config=config
         )
+        self._js, self._sub = js, sub
         log.info(
             "NATS bus: consuming %s (stream %s) as durable %s; dead letters to %s",
             s.filter_subject,
@@ -181,17 +194,18 @@ class NatsConsumer:
             s.dead_letter_stream,
         )
 
-    async def _unlimit_deliveries(self, stream: str, config: api.ConsumerConfig) -> None:
+    async def _unlimit_deliveries(
+        self, js: JetStreamContext, stream: str, config: api.ConsumerConfig
+    ) -> None:
         """A durable made by an earlier version with JetStream's own delivery limit is
         updated to none (nats-py's `pull_subscribe` binds an existing durable as it is)."""
-        assert self._js is not None
         try:
-            info = await self._js.consumer_info(stream, config.durable_name or "")
+            info = await js.consumer_info(stream, config.durable_name or "")
         except NotFoundError:
             return
         if info.config.max_deliver not in (None, -1):
             log.info("NATS bus: durable %s redelivers without limit now", config.durable_name)
-            await self._js.add_consumer(stream, config=config)
+            await js.add_consumer(stream, config=config)
 
     async def start(self) -> None:
         """Connect and run the pull loop in the background."""
@@ -210,14 +224,11 @@ class NatsConsumer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._sub is not None:
+        if self._sub is not None and not self._link.lost:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
-            self._sub = None
-        if self._nc is not None:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
-            self._nc = None
+        self._sub = None
+        await self._link.close()
 
     @property
     def durable(self) -> str:
@@ -227,7 +238,7 @@ class NatsConsumer:
         """The consumer's connection as it last saw it (no round trip): `stopped` when its
         loop does not run, `closed` until it connected again, `failing` until a pull
         works again."""
-        return connection_state(self._nc, running=self.running, failure=self._failure)
+        return self._link.state(running=self.running, failure=self._failure)
 
     async def consumers_status(self, wait_seconds: float) -> list[BusConsumerStatus]:
         """The BusStatus port (/health): this consumer (the ledger's) and the Accounts
@@ -303,7 +314,12 @@ class NatsConsumer:
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
-                    log.exception("NATS consumer %s: pulling failed; retrying", self._name)
+                    if self._link.lost:
+                        log.warning(
+                            "NATS consumer %s: pulling failed: %s", self._name, failure_text(error)
+                        )
+                    else:
+                        log.exception("NATS consumer %s: pulling failed; retrying", self._name)
                     self._failure = f"pulling failed: {failure_text(error)}"
                     await asyncio.sleep(LOOP_PAUSE)
                     await self._connect_again()
@@ -317,26 +333,16 @@ class NatsConsumer:
                 await self._give_back(ahead)
 
     async def _connect_again(self) -> None:
-        """A new connection when the server closed this one for good: nats-py reconnects
-        after a lost socket, but a server's -ERR (a payload violation, among others)
-        leaves the client closed, and every pull after it failed until a restart. What
-        the old connection held unacknowledged is redelivered after `ack_wait` (booked
-        already: acknowledged as a duplicate)."""
-        if self._sub is not None and self._nc is not None and not self._nc.is_closed:
+        """When the server closed the connection for good (nats-py reconnects after a lost
+        socket, but a server's -ERR, or an outage longer than its tries, leaves the client
+        closed, and every pull failed until a restart): wait for the link to make it again
+        (reconnect.py: back-off with jitter). What the old connection held unacknowledged
+        is redelivered after `ack_wait` (booked already: acknowledged as a duplicate)."""
+        if not self._link.lost:
             return
-        if self._nc is not None and not self._nc.is_closed:  # a connect() that failed halfway
-            with contextlib.suppress(Exception):
-                await self._nc.close()
-        self._sub = None  # bound to the closed connection; connect() binds a new one
-        try:
-            await self.connect()
-        except Exception as error:
-            log.exception("NATS consumer %s: connecting again failed; retrying", self._name)
-            self._failure = f"connecting again failed: {failure_text(error)}"
-        else:
-            log.warning(
-                "NATS consumer %s: the server closed the connection; connected again", self._name
-            )
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RESTORE_WAIT):
+                await self._link.restored()
 
     async def _fetch(self, wait: float = FETCH_TIMEOUT) -> list[Msg]:
         """The next batch, or none within `wait` seconds."""

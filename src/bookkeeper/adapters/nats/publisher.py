@@ -29,7 +29,6 @@ Message bodies (JSON, amounts as decimal strings):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import re
@@ -37,7 +36,6 @@ from decimal import Decimal
 from typing import Final
 
 import msgspec
-import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -46,8 +44,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NoStreamResponseError
 
 from bookkeeper.adapters.nats.config import NatsSettings, subject_token
-from bookkeeper.adapters.nats.connection import connection_state, failure_text
+from bookkeeper.adapters.nats.connection import failure_text
 from bookkeeper.adapters.nats.consumer import ensure_stream
+from bookkeeper.adapters.nats.reconnect import Reconnecting
 from bookkeeper.application.dispatch import LogFollower
 from bookkeeper.application.event_log import published_line_texts
 from bookkeeper.application.ports import BusConnection, RecordedEvent
@@ -64,8 +63,6 @@ ACK_TIMEOUT: Final = 10.0
 IN_FLIGHT: Final = 2000
 #: Publishes queued between two pauses that let nats-py write them to the socket.
 SEND_EVERY: Final = 128
-#: Seconds between two tries to connect again after the server closed the connection.
-RECONNECT_PAUSE: Final = 1.0
 MSG_ID: Final = "Nats-Msg-Id"
 EXPECTED_STREAM: Final = "Nats-Expected-Stream"
 _MSG_ID_LINE: Final = f"NATS/1.0\r\n{MSG_ID}: ".encode()
@@ -191,7 +188,11 @@ class NatsPublisher:
 
     def __init__(self, settings: NatsSettings, *, ack_timeout: float = ACK_TIMEOUT) -> None:
         self._settings = settings
-        self._nc: Client | None = None
+        #: The connection, made again in the background when the server closes it for
+        #: good (reconnect.py); an attempt calls `self.connect()` as it is then.
+        self._link = Reconnecting(
+            settings, PUBLISHER_NAME, lambda: self.connect(), on_lost=self._lost
+        )
         self._js: JetStreamContext | None = None
         self._ack_timeout = ack_timeout
         #: What runs its catch-up in the background when served (serve.start_publisher).
@@ -212,99 +213,57 @@ class NatsPublisher:
         #: Whether frames are queued on nats-py's connection directly (see connect).
         self._raw = False
         self._max_body = 0
-        #: Set by close(): a closed connection is then not connected again.
+        #: Set by close(), cleared by connect(): /health says `stopped` meanwhile.
         self._closing = True
-        #: One connection made again at a time (the background task's, a catch-up's).
-        self._connecting = asyncio.Lock()
-        self._reconnecting: asyncio.Task[None] | None = None
-        #: Why the latest flush or connection failed (None: the latest one worked).
+        #: Why the latest flush failed (None: the latest one worked).
         self._failure: str | None = None
 
+    @property
+    def _nc(self) -> Client | None:
+        return self._link.nc
+
     async def connect(self) -> None:
-        """Connect, create the outbound stream when missing, listen for acks."""
-        s = self._settings
+        """Connect, create the outbound stream when missing, listen for acks (a
+        connection whose set-up fails is closed by the link, never kept)."""
+        await self._link.open(self._set_up)
         self._closing = False
-        self._nc = await nats.connect(
-            s.url, name="bookkeeper:bus-publisher", closed_cb=self._closed
-        )
-        self._js = self._nc.jetstream()
-        await ensure_stream(self._js, s.out_stream, [f"{s.out_prefix}.>"])
-        self._inbox = self._nc.new_inbox()
-        self._acks = await self._nc.subscribe(f"{self._inbox}.*", cb=self._acked)
+        self._failure = None
+
+    async def _set_up(self, nc: Client) -> None:
+        s = self._settings
+        js = nc.jetstream()
+        await ensure_stream(js, s.out_stream, [f"{s.out_prefix}.>"])
+        inbox = nc.new_inbox()
+        acks = await nc.subscribe(f"{inbox}.*", cb=self._acked)
+        self._js, self._inbox, self._acks = js, inbox, acks
         self._raw = self.raw_frames and _frames_fit(s.out_prefix, self._stream)
         self._headers = f"\r\n{EXPECTED_STREAM}: {self._stream}\r\n\r\n".encode()
         # Room for the headers and the longest reply subject; a bigger body goes through
         # nats-py's publish, which refuses it as nats-py always did (MaxPayloadError).
-        self._max_body = self._nc.max_payload - len(self._headers) - 300
-        self._failure = None
+        self._max_body = nc.max_payload - len(self._headers) - 300
         log.info("publishing the ledger to %s.> (stream %s)", s.out_prefix, s.out_stream)
 
-    async def _closed(self) -> None:
-        """The connection closed (for good, or by `close`): what waits for an ack from it
-        fails at once, rather than after ack_timeout (the page is sent again), and a new
-        connection is made in the background — not only when the next entry comes, so
-        that /health does not say `closed` until then."""
+    def _lost(self) -> None:
+        """The connection's socket was lost, or it closed for good: what waits for an ack
+        fails at once, rather than after ack_timeout — an ack on its way when the socket
+        went never comes (the page is sent again, and JetStream drops what it stored
+        already by its message id). A connection closed for good the link makes again in
+        the background — not only when the next entry comes, so that /health does not say
+        `closed` until then."""
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(ConnectionClosedError())
         self._waiting.clear()
-        if not self._closing and self._reconnecting is None:
-            self._reconnecting = asyncio.create_task(self._reconnect(), name="bus-publisher")
-
-    async def _reconnect(self) -> None:
-        """Connect again until it works (or the publisher is closed)."""
-        try:
-            while not self._closing and self._lost:
-                try:
-                    await self._connect_again()
-                except Exception as error:
-                    self._failure = f"connecting again failed: {failure_text(error)}"
-                    log.warning("bus-publisher: %s; retrying", self._failure)
-                    await asyncio.sleep(RECONNECT_PAUSE)
-        finally:
-            self._reconnecting = None
-
-    @property
-    def _lost(self) -> bool:
-        """Whether the server closed the connection for good (nats-py stays closed)."""
-        return self._nc is not None and self._nc.is_closed
-
-    async def _connect_again(self) -> None:
-        """A new connection when the server closed this one for good: nats-py reconnects
-        after a lost socket, but a server's -ERR (a max-payload violation, among others)
-        leaves the client closed, and every catch-up after it failed until a restart (as
-        the consumer did before it connected again too)."""
-        async with self._connecting:
-            if not self._lost or self._closing:  # made again meanwhile, or closed by us
-                return
-            closed = self._nc
-            try:
-                await self.connect()
-            except BaseException:
-                # Left closed, so that the next try starts afresh (a half-made connection:
-                # connected, without its stream or its acks' subscription, is closed too).
-                if self._nc is not None and self._nc is not closed:
-                    with contextlib.suppress(Exception):
-                        await self._nc.close()
-                raise
-        log.warning("bus-publisher: the server closed the connection; connected again")
 
     def connection(self) -> BusConnection:
         """The BusPublisherStatus port (/health): the connection as last seen, no round
         trip."""
-        return connection_state(self._nc, running=not self._closing, failure=self._failure)
+        return self._link.state(running=not self._closing, failure=self._failure)
 
     async def close(self) -> None:
         self._closing = True
-        if self._reconnecting is not None:
-            self._reconnecting.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reconnecting
-            self._reconnecting = None
-        if self._nc is not None:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
-        self._nc = self._js = None
+        await self._link.close()
+        self._js = None
         self._acks = None
         for future in self._waiting.values():
             future.cancel()
@@ -340,11 +299,16 @@ class NatsPublisher:
         """Send the entry and its lines, pipelined on the one connection (so they reach
         the stream in the order sent); `flush` waits for JetStream's acks. JetStream drops
         a re-sent message id."""
-        if self._lost and not self._closing:
-            await self._connect_again()  # raises when it cannot: the catch-up retries
+        if self._link.lost and not self._closing:
+            # Closed for good: wait a while for the link to make it again; raises when it
+            # does not (the catch-up tries again later).
+            async with asyncio.timeout(self._ack_timeout):
+                await self._link.restored()
         nc = self._nc
         if nc is None:
             raise RuntimeError("the bus-publisher is not connected")
+        if nc.is_closed:
+            raise ConnectionClosedError()
         if len(self._pending) >= IN_FLIGHT:
             # Enough in flight: wait for their acks (bounded by ack_timeout) before more.
             await self.flush()

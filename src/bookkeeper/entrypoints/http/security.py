@@ -23,8 +23,9 @@ from bookkeeper.entrypoints.http.problems import (
     WWW_AUTHENTICATE_MISSING,
 )
 
-#: Routes anyone may call: the health check and the OpenAPI document with its viewers.
-PUBLIC_PATHS: Final = ["^/health$", "^/schema"]
+#: Routes anyone may call: the health checks (the report, liveness, readiness) and the
+#: OpenAPI document with its viewers.
+PUBLIC_PATHS: Final = ["^/health(/live|/ready)?$", "^/schema"]
 #: The web page (entrypoints/web) authenticates its own requests from the session cookie.
 WEB_PATHS: Final = ["^/app(/|$)"]
 

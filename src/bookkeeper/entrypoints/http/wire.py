@@ -346,6 +346,21 @@ class TenantBackendsOut(ResponseBody, frozen=True, kw_only=True):
     tenants: int | None = None
 
 
+class LivenessOut(ResponseBody, frozen=True, kw_only=True):
+    """GET /health/live: the process answers HTTP (nothing else is asked)."""
+
+    status: Literal["ok"]
+    version: str
+
+
+class ReadinessOut(ResponseBody, frozen=True, kw_only=True):
+    """GET /health/ready: whether the process can serve the API — its database."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    #: Why the status is not `ok` (empty when it is); never a URL or a credential.
+    reasons: list[str] = []
+
+
 class HealthOut(ResponseBody, frozen=True, kw_only=True):
     status: Literal["ok", "degraded", "unavailable"]
     #: Why the status is not `ok` (empty when it is); never a URL or a credential.

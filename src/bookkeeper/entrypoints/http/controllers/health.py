@@ -1,5 +1,13 @@
-"""/health: is the process up, does its database answer, are its bus clients connected?
-No authentication."""
+"""The health checks, no authentication (ADR 0044, addendum on liveness and readiness):
+
+- /health/live: the process answers HTTP — what a liveness probe restarts a process on;
+- /health/ready: its database answers — what a load balancer (and the Dockerfile's
+  HEALTHCHECK) routes on: 503 only when the database does not answer, so an outage of
+  NATS does not take every replica out of the balancer while the API works;
+- /health: the detailed report (the database, the backends, the bus and its clients, the
+  cost sources) — what an operator and a monitor read: `degraded` (503) whenever a part
+  is, the bus included.
+"""
 
 import asyncio
 import logging
@@ -23,6 +31,8 @@ from bookkeeper.entrypoints.http.wire import (
     BusPublisherOut,
     DatabaseOut,
     HealthOut,
+    LivenessOut,
+    ReadinessOut,
     SpendingOut,
     SpendingSourceOut,
     TenantBackendsOut,
@@ -33,9 +43,11 @@ RETRY_AFTER_SECONDS: Final = 5
 
 _log = logging.getLogger("bookkeeper.http")
 
+Status = Literal["ok", "degraded", "unavailable"]
+
 
 class HealthController(Controller):
-    """Liveness and readiness."""
+    """The detailed report, liveness and readiness."""
 
     path = "/health"
     tags = ["operations"]  # noqa: RUF012 - Litestar reads these class attributes
@@ -53,7 +65,8 @@ class HealthController(Controller):
             503: ResponseSpec(
                 data_container=HealthOut,
                 description="The database does not answer, or its latest queries failed, "
-                "or a bus client (NATS consumer, bus-publisher) is not connected",
+                "or a bus client (NATS consumer, bus-publisher) is not connected "
+                "(a load balancer routes on /health/ready instead)",
                 generate_examples=False,
             ),
         },
@@ -69,22 +82,13 @@ class HealthController(Controller):
         the service talks to (`fiken`/`folio`, or the local `sandbox` when no credentials
         are configured) and whether the executor runs; `tenantBackends`: a tenant's own
         Fiken/Folio credentials come first (issue 14), whether they can be stored and how
-        many tenants have their own. Needs no token."""
+        many tenants have their own. Needs no token.
+
+        A monitor reads this; a load balancer routes on /health/ready and a liveness probe
+        asks /health/live, so that an outage of the bus (503 here) takes no replica out
+        of the balancer and restarts none."""
         database = runtime.database
-        status: Literal["ok", "degraded", "unavailable"] = "ok"
-        reasons: list[str] = []
-        try:
-            if database is None:
-                raise RuntimeError("the application has not started")
-            await asyncio.wait_for(database.ping(), PING_TIMEOUT_SECONDS)
-        except StorageDegraded as error:
-            _log.warning("health check: database degraded: %s", error.message)
-            status = "degraded"
-            reasons.append("database: its latest queries failed")
-        except Exception as error:  # any failure means "not ready"; the log says which
-            _log.warning("health check: database ping failed: %s", type(error).__name__)
-            status = "unavailable"
-            reasons.append("database: it does not answer")
+        status, reasons = await _database(runtime)
         database_ok = status == "ok"
         bus = await _bus(runtime) if runtime.backends is not None else None
         bus_reasons = _bus_reasons(bus)
@@ -116,6 +120,68 @@ class HealthController(Controller):
         if status == "ok":
             return Response(body, status_code=200)
         return Response(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    @get(
+        "/live",
+        operation_id="getLiveness",
+        summary="Liveness: the process answers",
+        exclude_from_auth=True,
+        before_request=accepting(*JSON_TYPES),
+        responses={406: documented(406)[406]},
+    )
+    async def live(self) -> LivenessOut:
+        """`ok` (200) whenever the process answers HTTP; nothing else is asked — neither
+        the database nor the bus, which a restart would not bring back. What a liveness
+        probe (Kubernetes `livenessProbe`) asks. Needs no token."""
+        return LivenessOut(status="ok", version=__version__)
+
+    @get(
+        "/ready",
+        operation_id="getReadiness",
+        summary="Readiness: the database answers",
+        exclude_from_auth=True,
+        before_request=accepting(*JSON_TYPES),
+        responses={
+            406: documented(406)[406],
+            503: ResponseSpec(
+                data_container=ReadinessOut,
+                description="The database does not answer (or the application has not "
+                "started): the API cannot serve",
+                generate_examples=False,
+            ),
+        },
+    )
+    async def ready(self, runtime: NamedDependency[Runtime]) -> Response[ReadinessOut]:
+        """Whether the process can serve the API: `ok` (200) when its database answers a
+        ping; `unavailable` (503, Retry-After) when it does not. `degraded` (200) when
+        it answers but the latest units of work failed on it: requests are still let in,
+        since a unit of work that succeeds is what clears it (a balancer that stopped
+        sending them could keep it so). The bus is not asked: the API works without it,
+        and its state is in /health. What a load balancer, a Kubernetes
+        `readinessProbe` and the Dockerfile's HEALTHCHECK route on. Needs no token."""
+        status, reasons = await _database(runtime)
+        body = ReadinessOut(status=status, reasons=reasons)
+        if status != "unavailable":
+            return Response(body, status_code=200)
+        return Response(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def _database(runtime: Runtime) -> tuple[Status, list[str]]:
+    """The database's part of the health: `ok` when it answers a ping, `degraded` when it
+    answers but its latest units of work failed, `unavailable` when it does not answer
+    (or the application has not started); the reason, never its URL."""
+    database = runtime.database
+    try:
+        if database is None:
+            raise RuntimeError("the application has not started")
+        await asyncio.wait_for(database.ping(), PING_TIMEOUT_SECONDS)
+    except StorageDegraded as error:
+        _log.warning("health check: database degraded: %s", error.message)
+        return "degraded", ["database: its latest queries failed"]
+    except Exception as error:  # any failure means "not ready"; the log says which
+        _log.warning("health check: database ping failed: %s", type(error).__name__)
+        return "unavailable", ["database: it does not answer"]
+    return "ok", []
 
 
 async def _bus(runtime: Runtime) -> BusOut:
