@@ -789,7 +789,8 @@ def review_text(
     if view.confidence is not None:
         lines.append(f"Sikkerhet {m.score(view.confidence, m.NORWEGIAN)}.")
     for concern in concerns[:MAX_CONCERNS]:
-        lines.append(f"- {concern[:MAX_CONCERN_LENGTH]}")
+        # Written in English where they are recorded; said in Norwegian, as on the page.
+        lines.append(f"- {m.sentence(concern, m.NORWEGIAN)[:MAX_CONCERN_LENGTH]}")
     lines.append(f"Forslag {view.id}")
     return "\n".join(lines)
 
