@@ -12,9 +12,11 @@ by name instead:
     book-e, system:review-rules, system:executor … ──▶ a word in the reader's language
     anything else ──▶ as it is
 
-Learnt names live in memory (bounded): a process that never saw the person shows the
-configured name or the bare subject. A name is one printable line of at most MAX_NAME
-characters; anything else is not learnt.
+Learnt names live in memory (bounded), per tenant: a subject is a name within its tenant
+("kari" of one company is not "kari" of another), so what one tenant's user is called is
+never shown in another's. A process that never saw the person shows the configured name or
+the bare subject. A name is one printable line of at most MAX_NAME characters; anything
+else is not learnt.
 """
 
 from __future__ import annotations
@@ -61,28 +63,32 @@ def parse_people(entries: Iterable[str]) -> dict[str, str]:
 
 
 class People:
-    """Names of people by principal subject: configured ones first, then learnt ones."""
+    """Names of people by principal subject: configured ones first (the operator's, for
+    every tenant), then those learnt in the reader's tenant."""
 
     def __init__(self, configured: Mapping[str, str] | None = None) -> None:
         self._configured = dict(configured or {})
-        self._learnt: OrderedDict[str, str] = OrderedDict()
+        self._learnt: OrderedDict[tuple[str, str], str] = OrderedDict()
 
-    def learn(self, subject: str, name: object) -> None:
-        """Remember what `subject` is called (a claim, a Discord display name); a name that
-        is not a printable line, or is the subject itself, is ignored."""
+    def learn(self, tenant: str, subject: str, name: object) -> None:
+        """Remember what `subject` of `tenant` is called (a claim, a Discord display name);
+        a name that is not a printable line, or is the subject itself, is ignored."""
         cleaned = clean_name(name)
-        subject = subject.removeprefix(HUMAN)
-        if cleaned is None or not subject or cleaned == subject:
+        key = (tenant, subject.removeprefix(HUMAN))
+        if cleaned is None or not key[1] or cleaned == key[1]:
             return
-        if self._learnt.get(subject) == cleaned:
+        if self._learnt.get(key) == cleaned:
             return
-        self._learnt[subject] = cleaned
-        self._learnt.move_to_end(subject)
+        self._learnt[key] = cleaned
+        self._learnt.move_to_end(key)
         while len(self._learnt) > MAX_LEARNT:
             self._learnt.popitem(last=False)
 
-    def name(self, actor: str | None, language: m.Language = m.NORWEGIAN) -> str:
-        """What a reader is shown for `actor` (a principal or an actor of an event)."""
+    def name(
+        self, actor: str | None, language: m.Language = m.NORWEGIAN, *, tenant: str | None
+    ) -> str:
+        """What a reader of `tenant` is shown for `actor` (a principal or an actor of one
+        of the tenant's events); no tenant (nobody signed in): no learnt name."""
         if not actor:
             return "?"
         if actor in _SERVICES:
@@ -90,4 +96,5 @@ class People:
         if not actor.startswith(HUMAN):
             return actor
         subject = actor.removeprefix(HUMAN)
-        return self._configured.get(subject) or self._learnt.get(subject) or subject
+        learnt = self._learnt.get((tenant, subject)) if tenant is not None else None
+        return self._configured.get(subject) or learnt or subject

@@ -210,7 +210,7 @@ class DiscordHandler:
             principal = Principal(
                 subject=user.subject, tenant_id=self.tenant, roles=user.roles, name=name
             )
-        self.people.learn(principal.subject, name)
+        self.people.learn(self.tenant, principal.subject, name)
         return principal
 
     @property
@@ -623,7 +623,7 @@ def _review_state(view: ProposalView, people: People) -> tuple[str, list[Any] | 
     if view.status is Status.PROPOSED:
         text = review_text(view, people=people)
         if view.endorsed_by:
-            first = people.name(view.endorsed_by)
+            first = people.name(view.endorsed_by, tenant=view.tenant_id)
             text += f"\nFørste godkjenning gitt av {first}; venter på en godkjenner til."
         return _clip(text), None
     return _clip(outcome_text(view, people)), []
@@ -781,7 +781,7 @@ def review_text(
     view: ProposalView, concerns: Sequence[str] = (), people: People | None = None
 ) -> str:
     """The review request: what, booked how, proposed by whom, how sure and why not more."""
-    proposer = (people or People()).name(view.proposed_by)
+    proposer = (people or People()).name(view.proposed_by, tenant=view.tenant_id)
     lines = [
         f"Til godkjenning: {_subject(view)}",
         f"Konto {view.account_code or '?'}, mva {_vat(view)}. Foreslått av {proposer}.",
@@ -797,7 +797,7 @@ def review_text(
 
 def outcome_text(view: ProposalView, people: People | None = None) -> str:
     """The review message after a decision (and after the executor's outcome)."""
-    by = (people or People()).name(view.decided_by)
+    by = (people or People()).name(view.decided_by, tenant=view.tenant_id)
     if view.status is Status.REJECTED:
         head = f"Avvist av {by}: {_subject(view)}\nBegrunnelse: {view.rejection_reason or '?'}"
     else:
