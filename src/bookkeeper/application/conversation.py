@@ -224,6 +224,7 @@ class ConversationService:
         """Answer one message: propose from each attachment, else answer the question."""
         if principal.name:
             self.people.learn(principal.tenant_id, principal.subject, principal.name)
+        await self.people.sync()
         if len(text) > MAX_MESSAGE:  # a question is short: the rest is neither kept nor read
             text = text[: MAX_MESSAGE - 1] + "…"
         history = await self._store.history(principal.tenant_id, channel_id)

@@ -312,6 +312,7 @@ class DiscordHandler:
         `concerns`: what speaks against it (its confidence's negative reasons)."""
         if self.review_channel is None or view.tenant_id != self.tenant:
             return None
+        await self.people.sync()
         async with self._review_lock:
             if view.id in self.reviews:
                 return None
@@ -334,6 +335,7 @@ class DiscordHandler:
         whether the message was edited. Unknown messages and unchanged texts are left."""
         if self.review_channel is None or view.tenant_id != self.tenant:
             return False
+        await self.people.sync()
         async with self._review_lock:
             message = self.reviews.get(view.id)
             if message is None:

@@ -1007,8 +1007,10 @@ def web_router(
 
     async def provide_user(request: Request[Any, Any, Any]) -> Principal:
         user = await sessions.principal(request)
-        if people is not None and user.name:
-            people.learn(user.tenant_id, user.subject, user.name)
+        if people is not None:
+            if user.name:
+                people.learn(user.tenant_id, user.subject, user.name)
+            await people.sync()  # kept for the others; theirs read (at most once a minute)
         if limiter is not None:
             await limiter.spend_for(user, request.method)
         return user
