@@ -61,7 +61,7 @@ from bookkeeper.application.ledger import BooksSource, LedgerService
 from bookkeeper.application.lookups import Lookups
 from bookkeeper.application.morning import MorningCheck, MorningSummaries
 from bookkeeper.application.pattern_learning import PatternLearner
-from bookkeeper.application.people import People, parse_people
+from bookkeeper.application.people import NameStore, People, parse_people
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import (
     AfterCommit,
@@ -265,8 +265,22 @@ def _intent_classifier(settings: Settings, clock: Clock) -> IntentClassifier:
     return KeywordClassifier()
 
 
-def _people(settings: Settings) -> People:
-    return People(parse_people(settings.people))
+def _people(settings: Settings, clock: Clock) -> People:
+    """Configured names, then learnt ones (kept in the database once the services open:
+    `name_store`, entrypoints/serve.open_services)."""
+    return People(parse_people(settings.people), now=clock.now)
+
+
+def _name_store(database: Database) -> NameStore | None:
+    """Learnt names in the SQL database (`people_names`) so that a restart or another
+    replica shows them too; none on a test stand-in (memory only, as before)."""
+    from bookkeeper.adapters.sql import SqlDatabase
+
+    if not isinstance(database, SqlDatabase):
+        return None
+    from bookkeeper.adapters.sql.people import SqlNameStore
+
+    return SqlNameStore(database)
 
 
 def _conversation_store(database: Database) -> ConversationStore:
@@ -638,7 +652,8 @@ class Container(containers.DeclarativeContainer):
     intent_classifier = providers.Singleton(_intent_classifier, settings, clock)
     #: What people are called where people read (BOOKKEEPER_PEOPLE, then names learnt
     #: from logins and Discord); events keep the principal.
-    people = providers.Singleton(_people, settings)
+    people = providers.Singleton(_people, settings, clock)
+    name_store = providers.Singleton(_name_store, database)
     conversation = providers.Singleton(
         ConversationService,
         pipeline=pipeline,

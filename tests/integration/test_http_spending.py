@@ -318,3 +318,26 @@ async def test_a_budget_names_a_known_source_and_one_not_configured_gets_a_warni
         assert "not configured" in absent.json()["warning"]
         listed = await client.client.get(f"{API}/spending/budgets", headers=client.viewer)
         assert listed.json() == [{"source": "anthropic", "monthlyNok": "100.00"}]
+
+
+async def test_a_price_table_names_a_known_source_as_a_budget_does(tmp_path: Path) -> None:
+    """PUT /spending/prices kept a table for any name: the same 422 as a budget's."""
+    table = {"currency": "USD", "prices": [{"metric": "requests", "price": "1"}]}
+    async with running_api(tmp_path) as client:
+        admin = client.headers("ada", "admin")
+        unknown = await client.client.put(
+            f"{API}/spending/prices", json={"source": "nosuch", **table}, headers=admin
+        )
+        body = assert_problem(unknown, 422, "unknown-source")
+        for name in ("bookkeeper", "anthropic", "google", "cloudflare"):
+            assert name in body["detail"]
+        missing = await client.client.get(
+            f"{API}/spending/prices", params={"source": "nosuch"}, headers=client.viewer
+        )
+        assert_problem(missing, 404)
+        absent = await client.client.put(
+            f"{API}/spending/prices", json={"source": "Cloudflare", **table}, headers=admin
+        )
+        assert absent.status_code == 200, absent.text
+        assert absent.json()["source"] == "cloudflare"
+        assert "not configured" in absent.json()["warning"]

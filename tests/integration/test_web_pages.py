@@ -667,6 +667,35 @@ async def test_people_are_shown_by_name_and_the_record_keeps_the_principal(api: 
     assert state["decidedBy"] == "human:kari"
 
 
+async def test_a_name_learnt_in_one_tenant_is_not_shown_in_another(api: Api) -> None:
+    """Learnt names were kept by subject alone: a user of another tenant with the same
+    subject ("kari") named herself, and acme's pages showed acme's kari by that name."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt(accountCode="6540"))
+    csrf = await login(api, "kari", "reviewer")
+    approved = await api.client.post(
+        f"{APP}/review/{proposed['proposalId']}/approve",
+        data={"_csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303, approved.text
+    api.client.cookies.clear()
+    page = await api.client.get(f"{APP}/login")
+    token = api.container.token_issuer().mint(
+        "kari", "globex", ["reviewer"], dt.timedelta(hours=1), name="Mallory Globex"
+    )
+    signed_in = await api.client.post(
+        f"{APP}/login",
+        data={"token": token, "_csrf_token": _csrf(page.text), "next": f"{APP}/review"},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    assert "Mallory Globex" in (await api.client.get(f"{APP}/review")).text
+    await login(api, "revisor", "viewer")
+    detail = (await api.client.get(f"{APP}/review/{proposed['proposalId']}")).text
+    assert "Avgjort av kari" in detail
+    assert "Mallory" not in detail
+
+
 async def test_the_readers_warnings_are_shown_beside_the_proposal(api: Api) -> None:
     """What the reader doubted (here: a total with no VAT beside it, and a tip the VAT is
     not on) is what the reviewer must weigh: shown on the page, in its language."""

@@ -31,7 +31,7 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.spending import OSLO
 from bookkeeper.domain.events import APPROVAL_TYPES, Corrections, PatternSuggestionData, Status
-from tests.unit.external_doubles import PDF, Harness, agent, principal, reviewer
+from tests.unit.external_doubles import PDF, Harness, agent, invoice, principal, reviewer
 from tests.unit.pipeline_doubles import ExtractorDouble
 
 DAY = dt.date(2026, 11, 20)
@@ -471,3 +471,32 @@ def test_every_question_the_help_suggests_is_one_the_chat_answers() -> None:
     )
     assert len(suggested) >= 12
     assert [s for s in suggested if intent_of(s) is None] == []
+
+
+async def test_a_credit_note_beyond_its_invoice_is_said_once_in_the_reply() -> None:
+    """The chat said only "Venter på godkjenning." of a credit note for more than its
+    invoice: the warning naming both amounts is the reply's, once."""
+    chat = Chat(
+        extraction(
+            "Telenor Norge AS",
+            document_type="invoice",
+            organization_number="976967631",
+            document_number="K-1",
+            gross=Decimal("99999.00"),
+            vat_amount=Decimal("19999.80"),
+            vat_rate=Decimal("25"),
+            credit_note=True,
+            credited_invoice="10012",
+        )
+    )
+    await chat.harness.propose(invoice(invoice_number="10012", amount=Decimal("12345.60")))
+    [reply] = await chat.say("", PDF)
+    assert reply.status == "PROPOSED", reply.text
+    [proposed] = [
+        e
+        for e in await chat.events("InvoiceRegistrationProposed")
+        if e.stream_id == reply.proposal_id
+    ]
+    assert proposed.metadata["review"]["rule"] == "credit-beyond-invoice"
+    said = "kreditnotaene på fakturaen blir 99 999,00 kr med denne, mer enn fakturaens 12 345,60 kr"
+    assert reply.text.count(said) == 1, reply.text

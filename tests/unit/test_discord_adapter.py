@@ -378,7 +378,7 @@ async def test_the_review_request_says_what_speaks_against_the_proposal() -> Non
     assert f"Forslag {first}" in texts
     repeated = texts[f"Forslag {second}"]
     concerns = [line for line in repeated.splitlines() if line.startswith("- ")]
-    assert concerns and "possible duplicate of" in concerns[0]  # the weightiest first
+    assert concerns and "mulig duplikat av" in concerns[0]  # the weightiest first, in Norwegian
 
 
 async def test_a_rejection_elsewhere_and_the_executor_outcome_edit_the_message() -> None:

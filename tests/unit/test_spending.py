@@ -421,3 +421,26 @@ async def test_a_budget_for_a_source_not_configured_yet_is_kept_with_a_warning(
         ("anthropic", D("10.00")),
         ("google", D("5.00")),
     ]
+
+
+async def test_a_price_table_for_a_source_the_service_does_not_know_is_refused(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    """set_prices kept a table for any name, where a budget is refused for one the
+    service does not know: the same check, the same answer (naming the known sources);
+    one not configured yet is kept with a warning, as a budget is."""
+    spending = service(uow_factory, clock, Source("cloudflare"), absent=GOOGLE_ABSENT)
+    table = [UnitPrice(metric="requests", price=D("1"), per=1_000_000)]
+    with pytest.raises(UnknownSource) as refused:
+        await spending.set_prices(ADMIN, "nosuch", "usd", table)
+    assert refused.value.code == "unknown-source"
+    for name in ("bookkeeper", "cloudflare", "google"):
+        assert name in refused.value.message
+    assert await spending.prices("acme", "nosuch") is None
+    configured = await spending.set_prices(ADMIN, "Cloudflare", "usd", table)
+    assert (configured.source, configured.warning) == ("cloudflare", None)
+    absent = await spending.set_prices(ADMIN, "google", "usd", table)
+    assert absent.warning is not None
+    assert "not configured (BOOKKEEPER_GOOGLE_BILLING_KEY_FILE unset)" in absent.warning
+    kept = await spending.prices("acme", "google")
+    assert kept is not None and kept.currency == "USD"

@@ -226,7 +226,8 @@ class ConversationService:
     ) -> list[Reply]:
         """Answer one message: propose from each attachment, else answer the question."""
         if principal.name:
-            self.people.learn(principal.subject, principal.name)
+            self.people.learn(principal.tenant_id, principal.subject, principal.name)
+        await self.people.sync()
         if len(text) > MAX_MESSAGE:  # a question is short: the rest is neither kept nor read
             text = text[: MAX_MESSAGE - 1] + "…"
         history = await self._store.history(principal.tenant_id, channel_id)
@@ -879,11 +880,15 @@ class ConversationService:
             decider = deciders.get(event.id)
             if decider:
                 who = m.text(
-                    "ledger.journal.approved", language, name=self.people.name(decider, language)
+                    "ledger.journal.approved",
+                    language,
+                    name=self.people.name(decider, language, tenant=tenant),
                 )
             else:
                 who = m.text(
-                    "ledger.journal.posted", language, name=self.people.name(event.actor, language)
+                    "ledger.journal.posted",
+                    language,
+                    name=self.people.name(event.actor, language, tenant=tenant),
                 )
             lines.append(
                 m.text(
@@ -1302,7 +1307,7 @@ def _news(view: ProposalView, language: m.Language, people: People) -> Reply:
         merchant=_merchant(view, None, language),
         amount=m.kroner(view.amount, currency),
     )
-    by = people.name(view.decided_by, language)
+    by = people.name(view.decided_by, language, tenant=view.tenant_id)
     if view.status is Status.EXECUTED:
         detail = m.text(
             "executed.detail",

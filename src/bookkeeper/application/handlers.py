@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -141,6 +141,9 @@ class SubmitResult(msgspec.Struct, frozen=True, kw_only=True):
     confidence: scoring.Confidence | None
     decision: ReviewDecision
     replayed: bool = False
+    #: The proposal's recorded warnings (metadata "warnings"): the proposer's own and the
+    #: service's (a credit beyond its invoice), for the reviewer to weigh.
+    warnings: tuple[str, ...] = ()
 
 
 class DecisionResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -352,7 +355,8 @@ class Handlers:
                     metadata[CREDITED_PROPOSAL_METADATA] = str(credited.id)
                     beyond_invoice = await _credit_beyond_invoice(uow, tenant, credited, data)
                 if beyond_invoice is not None:
-                    # Shown with the reading warnings, beside the rule that holds it.
+                    # The amounts are a warning (what the reviewer checks); the rule's
+                    # explanation only names the rule, so every surface says them once.
                     said = metadata.setdefault("warnings", [])
                     said.append(beyond_invoice.sentence)
                 context = msgspec.structs.replace(
@@ -431,6 +435,7 @@ class Handlers:
             status=view.status,
             confidence=confidence,
             decision=decision,
+            warnings=_recorded_warnings(metadata),
         )
 
     async def _exchange(self, data: object) -> Exchange | None:
@@ -661,6 +666,7 @@ class Handlers:
             ),
             decision=msgspec.convert(original.metadata["review"], ReviewDecision, strict=False),
             replayed=True,
+            warnings=_recorded_warnings(original.metadata),
         )
 
     # --- decisions ----------------------------------------------------------------------
@@ -1142,6 +1148,12 @@ async def _credited_proposal(
 #: notes of an invoice: one backward walk of the events' (tenant, type, position) index,
 #: stopped by the limit (ADR 0032). A credit note further back is not counted.
 EARLIER_CREDITS_LIMIT: Final = 200
+
+
+def _recorded_warnings(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    """The warnings a proposal's first event records (metadata "warnings"), as strings."""
+    found = metadata.get("warnings")
+    return tuple(str(w) for w in found) if isinstance(found, list) else ()
 
 
 async def _credit_beyond_invoice(

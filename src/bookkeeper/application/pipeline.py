@@ -268,7 +268,8 @@ class DocumentPipeline:
                 decision=result.decision,
             ),
             extraction=extraction,
-            warnings=tuple(dict.fromkeys(warnings)),
+            # With the service's own (a credit beyond its invoice), once each.
+            warnings=tuple(dict.fromkeys([*warnings, *result.warnings])),
             bank_match=match,
         )
 

@@ -161,8 +161,8 @@ class InvalidSpending(DomainError):
 
 
 class UnknownSource(InvalidSpending):
-    """A budget for a source the service does not have, configured or not ("nosuch" was
-    kept, and shown as "0,0 % brukt" every morning)."""
+    """A budget or price table for a source the service does not have, configured or not
+    ("nosuch" was kept, and shown as "0,0 % brukt" every morning)."""
 
     code = "unknown-source"
 
@@ -215,9 +215,9 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True):
     monthly_nok: Decimal
 
 
-class BudgetAccepted(msgspec.Struct, frozen=True, kw_only=True):
-    """A budget recorded: its event, the source as kept, and a warning when no costs are
-    read for that source yet (not configured)."""
+class SettingAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    """A budget or price table recorded: its event, the source as kept, and a warning
+    when nothing is read for that source yet (not configured)."""
 
     event_id: uuid.UUID
     source: str
@@ -571,13 +571,24 @@ class SpendingService:
 
     @property
     def known_sources(self) -> list[str]:
-        """Every source a budget may name: the configured ones, then those absent (a
-        budget may be set before the source's credentials are)."""
+        """Every source a budget or price table may name: the configured ones, then those
+        absent (either may be set before the source's credentials are)."""
         return [*self.source_names, *sorted(set(self.absent) - set(self.source_names))]
+
+    def _known_source(self, source: str, until: str) -> str | None:
+        """Refuse a source the service does not know (UnknownSource, naming the known
+        ones); for one not configured yet, the warning (what shows nothing `until` it
+        is). Budgets and price tables both ask it."""
+        known = self.known_sources
+        if source not in known:
+            raise UnknownSource(f"unknown source {source!r}; the known sources: {', '.join(known)}")
+        if source in self.source_names:
+            return None
+        return f"{source} is not configured ({self.absent[source]}): {until}"
 
     async def set_budget(
         self, principal: Principal, source: str, monthly_nok: Decimal
-    ) -> BudgetAccepted:
+    ) -> SettingAccepted:
         """Set a source's monthly budget in NOK (0 removes it, whatever the source). A
         source the service does not know is refused (UnknownSource, naming the known
         ones); one that is not configured yet is accepted with a warning."""
@@ -585,18 +596,14 @@ class SpendingService:
         source = _source_name(source)
         if not monthly_nok.is_finite() or monthly_nok < 0 or monthly_nok >= Decimal("1e12"):
             raise InvalidSpending("a budget is a non-negative amount in NOK")
-        known = self.known_sources
-        if monthly_nok > 0 and source not in known:
-            raise UnknownSource(f"unknown source {source!r}; the known sources: {', '.join(known)}")
         warning = None
-        if monthly_nok > 0 and source not in self.source_names:
-            warning = (
-                f"{source} is not configured ({self.absent[source]}): its costs are not read, "
-                "and the budget shows none spent until it is"
+        if monthly_nok > 0:
+            warning = self._known_source(
+                source, "its costs are not read, and the budget shows none spent until it is"
             )
         data = BudgetSetData(source=source, monthly_nok=monthly_nok.quantize(Decimal("0.01")))
         event_id = await self._set(principal, "budget", source, "BudgetSet", data)
-        return BudgetAccepted(event_id=event_id, source=source, warning=warning)
+        return SettingAccepted(event_id=event_id, source=source, warning=warning)
 
     async def budgets(self, tenant_id: str) -> list[Budget]:
         """The tenant's budgets (latest per source, none at 0)."""
@@ -608,10 +615,15 @@ class SpendingService:
 
     async def set_prices(
         self, principal: Principal, source: str, currency: str, prices: Sequence[UnitPrice]
-    ) -> uuid.UUID:
-        """Set the price table a source's metered usage is priced with."""
+    ) -> SettingAccepted:
+        """Set the price table a source's metered usage is priced with. A source the
+        service does not know is refused as a budget's is (UnknownSource); one not
+        configured yet is accepted with a warning."""
         self._authorizer.check(principal, SETTINGS_ACTION)
         source = _source_name(source)
+        warning = self._known_source(
+            source, "its usage is not read, and the table prices nothing until it is"
+        )
         currency = currency.upper()
         if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
             raise InvalidSpending(f"not a currency code: {currency!r}")
@@ -624,7 +636,8 @@ class SpendingService:
             if price.included_per_month < 0:
                 raise InvalidSpending(f"bad included quantity for {price.metric!r}")
         data = PriceTableSetData(source=source, currency=currency, prices=tuple(prices))
-        return await self._set(principal, "prices", source, "PriceTableSet", data)
+        event_id = await self._set(principal, "prices", source, "PriceTableSet", data)
+        return SettingAccepted(event_id=event_id, source=source, warning=warning)
 
     async def prices(self, tenant_id: str, source: str) -> PriceTableSetData | None:
         """The tenant's price table of a source, else the default one (None: none)."""

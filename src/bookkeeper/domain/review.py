@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 import msgspec
 
@@ -117,7 +117,8 @@ def review_rules_problem(rules: ReviewRules) -> str | None:
 
 class CreditBeyondInvoice(msgspec.Struct, frozen=True, kw_only=True):
     """A supplier's credit note that, with the invoice's earlier credit notes, credits more
-    than the invoice it names (ADR 0054): a person must see both amounts."""
+    than the invoice it names (ADR 0054): a person must see both amounts (`sentence`, the
+    proposal's warning; the rule's explanation only names the rule)."""
 
     credited: Decimal  # this credit note and the invoice's earlier ones, together
     invoice: Decimal
@@ -129,6 +130,10 @@ class CreditBeyondInvoice(msgspec.Struct, frozen=True, kw_only=True):
             f"the invoice's credit notes come to {kroner_text(self.credited, self.currency)} "
             f"with this one, more than the invoice's {kroner_text(self.invoice, self.currency)}"
         )
+
+
+#: The credit-beyond-invoice rule's explanation (its amounts are the proposal's warning).
+CREDIT_BEYOND_INVOICE: Final = "a credit note for more than its invoice is always reviewed"
 
 
 def credit_beyond_invoice(
@@ -203,7 +208,8 @@ def decide(
             outcome=waiting,
             band=band,
             rule="credit-beyond-invoice",
-            explanation=credit_beyond_invoice.sentence,
+            # The amounts are the proposal's warning (what the reviewer checks), shown once.
+            explanation=CREDIT_BEYOND_INVOICE,
         )
     if credit_note:
         # ADR 0054: a supplier's credit note reverses an earlier purchase; a person

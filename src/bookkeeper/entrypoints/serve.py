@@ -64,6 +64,7 @@ from bookkeeper.application.execution import Executor
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import Lookups
+from bookkeeper.application.people import People
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.queries import Queries
 from bookkeeper.application.seal import Sealer
@@ -195,6 +196,8 @@ async def open_services(container: Container) -> Services:
     """Resolve the services every entrypoint needs and subscribe the log's subscribers
     (idempotent per container)."""
     database: Database = await migrated_database(container)
+    people: People = container.people()
+    people.keep_in(await resolve(container.name_store))
     dispatcher: Dispatcher = await resolve(container.dispatcher)
     subscribers: list[Subscriber] = await resolve(container.subscribers)
     for subscriber in subscribers:

@@ -210,7 +210,7 @@ class DiscordHandler:
             principal = Principal(
                 subject=user.subject, tenant_id=self.tenant, roles=user.roles, name=name
             )
-        self.people.learn(principal.subject, name)
+        self.people.learn(self.tenant, principal.subject, name)
         return principal
 
     @property
@@ -312,6 +312,7 @@ class DiscordHandler:
         `concerns`: what speaks against it (its confidence's negative reasons)."""
         if self.review_channel is None or view.tenant_id != self.tenant:
             return None
+        await self.people.sync()
         async with self._review_lock:
             if view.id in self.reviews:
                 return None
@@ -334,6 +335,7 @@ class DiscordHandler:
         whether the message was edited. Unknown messages and unchanged texts are left."""
         if self.review_channel is None or view.tenant_id != self.tenant:
             return False
+        await self.people.sync()
         async with self._review_lock:
             message = self.reviews.get(view.id)
             if message is None:
@@ -623,7 +625,7 @@ def _review_state(view: ProposalView, people: People) -> tuple[str, list[Any] | 
     if view.status is Status.PROPOSED:
         text = review_text(view, people=people)
         if view.endorsed_by:
-            first = people.name(view.endorsed_by)
+            first = people.name(view.endorsed_by, tenant=view.tenant_id)
             text += f"\nFørste godkjenning gitt av {first}; venter på en godkjenner til."
         return _clip(text), None
     return _clip(outcome_text(view, people)), []
@@ -781,7 +783,7 @@ def review_text(
     view: ProposalView, concerns: Sequence[str] = (), people: People | None = None
 ) -> str:
     """The review request: what, booked how, proposed by whom, how sure and why not more."""
-    proposer = (people or People()).name(view.proposed_by)
+    proposer = (people or People()).name(view.proposed_by, tenant=view.tenant_id)
     lines = [
         f"Til godkjenning: {_subject(view)}",
         f"Konto {view.account_code or '?'}, mva {_vat(view)}. Foreslått av {proposer}.",
@@ -789,14 +791,15 @@ def review_text(
     if view.confidence is not None:
         lines.append(f"Sikkerhet {m.score(view.confidence, m.NORWEGIAN)}.")
     for concern in concerns[:MAX_CONCERNS]:
-        lines.append(f"- {concern[:MAX_CONCERN_LENGTH]}")
+        # Written in English where they are recorded; said in Norwegian, as on the page.
+        lines.append(f"- {m.sentence(concern, m.NORWEGIAN)[:MAX_CONCERN_LENGTH]}")
     lines.append(f"Forslag {view.id}")
     return "\n".join(lines)
 
 
 def outcome_text(view: ProposalView, people: People | None = None) -> str:
     """The review message after a decision (and after the executor's outcome)."""
-    by = (people or People()).name(view.decided_by)
+    by = (people or People()).name(view.decided_by, tenant=view.tenant_id)
     if view.status is Status.REJECTED:
         head = f"Avvist av {by}: {_subject(view)}\nBegrunnelse: {view.rejection_reason or '?'}"
     else:

@@ -86,8 +86,11 @@ class ReviewSubscriber:
 
 
 def concerns(event: RecordedEvent) -> list[str]:
-    """What speaks against a proposal: its confidence's negative reasons (recorded with its
-    proposed event), the weightiest first."""
+    """What speaks against a proposal, as its proposed event records it: its warnings
+    first (what the reviewer must check, e.g. a credit note's amount beyond its invoice's),
+    then its confidence's negative reasons, the weightiest first; each once."""
+    recorded = event.metadata.get("warnings")
+    warnings = [w for w in recorded if isinstance(w, str)] if isinstance(recorded, list) else []
     confidence = event.metadata.get("confidence")
     reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
     found: list[tuple[Decimal, str]] = []
@@ -100,4 +103,5 @@ def concerns(event: RecordedEvent) -> list[str]:
             continue
         if effect < 0:
             found.append((effect, reason["detail"]))
-    return [detail for _, detail in sorted(found, key=lambda pair: pair[0])]
+    reasons = [detail for _, detail in sorted(found, key=lambda pair: pair[0])]
+    return list(dict.fromkeys([*warnings, *reasons]))

@@ -128,7 +128,7 @@ class DecisionOut(ResponseBody, frozen=True, kw_only=True):
     explanation: str
 
 
-class SubmissionOut(ResponseBody, frozen=True, kw_only=True):
+class SubmissionOut(ResponseBody, frozen=True, kw_only=True, omit_defaults=True):
     """What POST /events recorded and what the review rules decided."""
 
     event_id: uuid.UUID
@@ -139,6 +139,9 @@ class SubmissionOut(ResponseBody, frozen=True, kw_only=True):
     status: StatusName | None
     confidence: ConfidenceOut | None
     decision: DecisionOut
+    #: What the reviewer must weigh: the proposer's own warnings and the service's (a
+    #: credit note for more than its invoice names both amounts here); absent when none.
+    warnings: list[str] = []
 
 
 class EventOut(ResponseBody, frozen=True, kw_only=True):
@@ -465,6 +468,7 @@ def submission_out(result: SubmitResult) -> SubmissionOut:
             rule=decision.rule,
             explanation=decision.explanation,
         ),
+        warnings=list(result.warnings),
     )
 
 

@@ -138,7 +138,9 @@ def render(
         #: The kind a proposal is shown as: a supplier's credit note by that name (ADR 0054).
         kind_of=lambda view: shown_kind(view.kind, view.data),
         #: A person by name (application/people.py), an actor of an event or a decision.
-        who=lambda actor: _people(request).name(str(actor) if actor else None, lang),
+        who=lambda actor: _people(request).name(
+            str(actor) if actor else None, lang, tenant=user.tenant_id if user else None
+        ),
         user=user,
         csrf=_csrf(request),
         path=request.url.path,
@@ -1005,8 +1007,10 @@ def web_router(
 
     async def provide_user(request: Request[Any, Any, Any]) -> Principal:
         user = await sessions.principal(request)
-        if people is not None and user.name:
-            people.learn(user.subject, user.name)
+        if people is not None:
+            if user.name:
+                people.learn(user.tenant_id, user.subject, user.name)
+            await people.sync()  # kept for the others; theirs read (at most once a minute)
         if limiter is not None:
             await limiter.spend_for(user, request.method)
         return user

@@ -135,6 +135,8 @@ class PriceTableOut(ResponseBody, frozen=True, kw_only=True, omit_defaults=True)
     currency: str
     prices: list[UnitPriceOut]
     event_id: uuid.UUID | None = None
+    #: When the source is not configured yet: its usage is not read until it is.
+    warning: str | None = None
 
 
 class AlertOut(ResponseBody, frozen=True, kw_only=True):
@@ -196,7 +198,9 @@ def cost_report_csv(out: CostReportOut) -> Response[Any]:
     )  # fmt: skip
 
 
-def _table_out(table: PriceTableSetData, event_id: uuid.UUID | None = None) -> PriceTableOut:
+def _table_out(
+    table: PriceTableSetData, event_id: uuid.UUID | None = None, warning: str | None = None
+) -> PriceTableOut:
     return PriceTableOut(
         source=table.source,
         currency=table.currency,
@@ -210,6 +214,7 @@ def _table_out(table: PriceTableSetData, event_id: uuid.UUID | None = None) -> P
             for p in table.prices
         ],
         event_id=event_id,
+        warning=warning,
     )
 
 
@@ -334,7 +339,9 @@ class SpendingController(Controller):
         spending: NamedDependency[SpendingService],
     ) -> PriceTableOut:
         """Recorded as a PriceTableSet event; the next pull prices usage with it (a changed
-        figure is recorded as a revision). Needs `spending:write`."""
+        figure is recorded as a revision). A source the service does not know is a 422
+        (`unknown-source`) naming the known ones, as for a budget; one not configured yet
+        is accepted with a `warning`. Needs `spending:write`."""
         prices = [
             UnitPrice(
                 metric=p.metric,
@@ -344,11 +351,11 @@ class SpendingController(Controller):
             )
             for p in data.prices
         ]
-        event_id = await spending.set_prices(request.user, data.source, data.currency, prices)
+        accepted = await spending.set_prices(request.user, data.source, data.currency, prices)
         table = PriceTableSetData(
-            source=data.source.lower(), currency=data.currency.upper(), prices=tuple(prices)
+            source=accepted.source, currency=data.currency.upper(), prices=tuple(prices)
         )
-        return _table_out(table, event_id)
+        return _table_out(table, accepted.event_id, accepted.warning)
 
     @post(
         "/pull",
