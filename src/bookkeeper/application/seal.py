@@ -495,3 +495,50 @@ async def _check_block(
         detail = f"seal {seal.number}'s chain rows do not add up to its head"
         found.add(Finding(seal.first_position, "seal", detail))
     return chain
+
+
+# --- The projections (ADR 0024 addendum 2: `verify --projections`) -----------------------
+
+ProjectionProblem = Literal["changed", "missing", "extra"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionDifference:
+    """One row of a projection that is not what the log folds to: `changed` (the key is
+    in both, `columns` differ: each as "name (log …, table …)"), `missing` (the log gives
+    the row, the table has not got it) or `extra` (the table has a row the log does not
+    give). `key` names the row: (column, value) pairs of its primary key."""
+
+    table: str
+    key: tuple[tuple[str, str], ...]
+    problem: ProjectionProblem
+    columns: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        key = " ".join(f"{name}={value}" for name, value in self.key)
+        detail = {
+            "changed": ", ".join(self.columns),
+            "missing": "the log gives this row, the table does not have it",
+            "extra": "the table has this row, the log does not give it",
+        }[self.problem]
+        return f"{self.table} {key}: {self.problem}: {detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionCheck:
+    """What `verify --projections` found: the log up to `head` refolded and compared with
+    the projections as of the same moment; every difference counted (`problems`), the
+    first `shown` kept (`differences`, table by table in key order)."""
+
+    differences: tuple[ProjectionDifference, ...]
+    problems: int
+    head: int
+    tables: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.problems == 0
+
+    @property
+    def not_shown(self) -> int:
+        return self.problems - len(self.differences)

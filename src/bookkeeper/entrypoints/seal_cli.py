@@ -1,7 +1,7 @@
 """`bookkeeper seal` and `bookkeeper verify`: the event log's tamper evidence (ADR 0024).
 
     bookkeeper seal [--show] [--margin SECONDS]
-    bookkeeper verify [--from-position N] [--expect SEAL_HASH]
+    bookkeeper verify [--from-position N] [--expect SEAL_HASH] [--limit N] [--projections]
 
 `seal` extends the hash chain over what has been committed (the serving process does the
 same every SEAL_INTERVAL seconds) and prints the newest seal; `--show` only prints it.
@@ -9,7 +9,10 @@ Keep that line outside the database (print it, mail it, post it): `verify --expe
 its seal hash then also catches a rewrite of the chain itself. `verify` recomputes the
 chain and prints OK, or every position that no longer matches and what is wrong with it
 (one `TAMPERED:` line each, the first --limit of them, then how many more there were and a
-summary line), and exits 1.
+summary line), and exits 1. With `--projections` it then also refolds the log and compares
+the read models the reports come from (journal lines, daily ledger, proposals, patterns,
+cost snapshots) with it (ADR 0024 addendum 2): OK, or one `DIFFERS:` line per row that is
+not what the log folds to (table, key, which columns or missing/extra), and exit 1.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bookkeeper.adapters.sql.seal import SqlSealStore
 from bookkeeper.application.seal import (
     DEFAULT_MARGIN,
     DEFAULT_SHOWN,
+    ProjectionCheck,
     Sealer,
     Verification,
     verify,
@@ -92,6 +96,11 @@ def add_parser(commands: Any) -> None:
         default=DEFAULT_SHOWN,
         help="print at most this many findings; the rest are counted (default %(default)s)",
     )
+    p.add_argument(
+        "--projections",
+        action="store_true",
+        help="also refold the log and compare the read models with it",
+    )
     p.set_defaults(run=verify_log)
 
 
@@ -119,8 +128,18 @@ async def _seal(container: Container, show: bool, margin: dt.timedelta) -> str:
 
 
 def verify_log(args: argparse.Namespace, container: Container) -> int:
-    """Print OK, or every finding (the first --limit) and their count; exit 1 on any."""
-    result = asyncio.run(_verify(container, args.from_position, args.expect, args.limit))
+    """Print OK, or every finding (the first --limit) and their count; exit 1 on any.
+    With --projections, the same for the read models after the chain."""
+    result, projections = asyncio.run(
+        _verify(container, args.from_position, args.expect, args.limit, args.projections)
+    )
+    chain = _print_chain(result)
+    if projections is None:
+        return chain
+    return max(chain, _print_projections(projections))
+
+
+def _print_chain(result: Verification) -> int:
     if not result.ok:
         for finding in result.findings:
             print(f"TAMPERED: {finding}")
@@ -139,17 +158,44 @@ def verify_log(args: argparse.Namespace, container: Container) -> int:
     return 0
 
 
+def _print_projections(check: ProjectionCheck) -> int:
+    if not check.ok:
+        for difference in check.differences:
+            print(f"DIFFERS: {difference}")
+        if check.not_shown:
+            print(f"… and {check.not_shown} more difference(s) not shown (--limit)")
+        print(
+            f"DIFFERS: {check.problems} projection row(s) are not what the log up to "
+            f"position {check.head} folds to"
+        )
+        return 1
+    print(
+        f"OK: the projections ({', '.join(check.tables)}) are what the log up to position "
+        f"{check.head} folds to"
+    )
+    return 0
+
+
 async def _verify(
-    container: Container, start: int, expect: bytes | None, shown: int = DEFAULT_SHOWN
-) -> Verification:
+    container: Container,
+    start: int,
+    expect: bytes | None,
+    shown: int = DEFAULT_SHOWN,
+    projections: bool = False,
+) -> tuple[Verification, ProjectionCheck | None]:
     try:
         database = await migrated_database(container)
         from bookkeeper.adapters.sql import SqlDatabase
 
         if not isinstance(database, SqlDatabase):
             print("no SQL database: nothing to verify", file=sys.stderr)
-            return Verification((), 0, 0, 0, None)
+            return Verification((), 0, 0, 0, None), None
         store = SqlSealStore(database)
-        return await verify(store, from_position=start, expect=expect, shown=shown)
+        chain = await verify(store, from_position=start, expect=expect, shown=shown)
+        if not projections:
+            return chain, None
+        from bookkeeper.adapters.sql.verify_projections import check_projections
+
+        return chain, await check_projections(database, shown)
     finally:
         await shutdown(container)

@@ -28,6 +28,18 @@ def between_statement(tenant_id: str, start: dt.date, end: dt.date) -> Select[An
     return select(c).where(c.c.tenant_id == tenant_id, c.c.day >= start, c.c.day <= end)
 
 
+def snapshot_values(row: CostSnapshotRow) -> dict[str, Any]:
+    """A snapshot's row but its key (tenant, stream), as `put` writes it (and as
+    `bookkeeper verify --projections` expects it on PostgreSQL)."""
+    return {
+        "day": row.data.day,
+        "version": row.version,
+        "recorded_at": row.recorded_at,
+        "schema_version": event_type(_TYPE).schema_version,
+        "data": payload_to_builtins(row.data),
+    }
+
+
 class SqlCostSnapshots:
     """The CostSnapshotProjection port on the unit of work's transaction."""
 
@@ -36,13 +48,7 @@ class SqlCostSnapshots:
 
     async def put(self, tenant_id: str, row: CostSnapshotRow) -> None:
         c = cost_snapshots
-        values = {
-            "day": row.data.day,
-            "version": row.version,
-            "recorded_at": row.recorded_at,
-            "schema_version": event_type(_TYPE).schema_version,
-            "data": payload_to_builtins(row.data),
-        }
+        values = snapshot_values(row)
         key = and_(c.c.tenant_id == tenant_id, c.c.stream_id == row.stream_id)
         found = await self._tx.execute(select(c.c.version).where(key))
         kept = found.first()

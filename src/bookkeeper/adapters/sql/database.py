@@ -57,6 +57,8 @@ POOL_RECYCLE_SECONDS = 300
 SQLITE_TURN_TIMEOUT_SECONDS = 30.0
 #: Execution option that makes a SQLite transaction start deferred (read-only work).
 _READ_ONLY = "bookkeeper_read_only"
+#: The same, for an adapter that reads in a unit of work (`verify --projections`).
+READ_ONLY: Final = _READ_ONLY
 
 
 def _json_text(value: Any) -> str:

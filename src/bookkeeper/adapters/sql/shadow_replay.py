@@ -49,7 +49,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 import psycopg
@@ -77,9 +77,12 @@ _EVENT_COLUMNS: Final = (
     "position, id, tenant_id, stream_id, version, type, schema_version, status, actor, "
     "data::text, metadata, parent_id, correlation_id, created_at"
 )
+#: The columns `_recorded` reads, for another reader of the log in a replay's snapshot.
+EVENT_COLUMNS: Final = _EVENT_COLUMNS
 _ENCODER: Final = msgspec.json.Encoder()
 _LINE_COLUMNS: Final = tuple(LedgerLineView.__struct_fields__)
 _INDEX_TARGET: Final = re.compile(r" ON (ONLY )?\S+ USING ")
+_T = TypeVar("_T")
 
 
 class ReplayTimings(msgspec.Struct, kw_only=True):
@@ -341,6 +344,69 @@ class ShadowReplay:
         except psycopg.OperationalError as error:
             raise StorageUnavailable(f"replay: {error}") from error
 
+    async def refold_in_snapshot(
+        self,
+        compare: Callable[[psycopg.AsyncConnection[Any], str, int], Awaitable[_T]],
+        extra_tables: Sequence[str] = (),
+        progress: Callable[[int], None] | None = None,
+    ) -> _T:
+        """`bookkeeper verify --projections` (ADR 0024 addendum): the bulk phase alone, in
+        one REPEATABLE READ transaction, then `compare(connection, live schema, head)` in
+        that same transaction.
+
+        The shadow tables (`TABLES` and `extra_tables`, which the caller fills) are written
+        on the snapshot's own connection (one process, no helpers): `compare` sees them as
+        its own writes, and the live tables as of the same snapshot, so a write committed
+        after the cut is on neither side. Writers wait only for the cut's SHARE lock, as for
+        a replay. Then everything is rolled back and the shadow schema dropped; the live
+        projections are only read. One replay or verify at a time (the same advisory lock:
+        they share the shadow schema). `progress` hears the events folded so far."""
+        try:
+            async with self._connection() as main, self._connection() as locker:
+                await main.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_KEY,))
+                try:
+                    live = self._live = str(await self._scalar(main, "SELECT current_schema()"))
+                    await self._create_shadow(main, live, (*TABLES, *extra_tables))
+                    await main.execute(
+                        sql.SQL("SET search_path TO {}, {}").format(
+                            sql.Identifier(SHADOW), sql.Identifier(live)
+                        )
+                    )
+                    head = await self._cut(main, locker)
+                    processes, self._processes = self._processes, 1
+                    try:
+                        await self._bulk(main, main, progress)
+                    finally:
+                        self._processes = processes
+                    return await compare(main, live, head)
+                finally:
+                    with contextlib.suppress(psycopg.Error):
+                        await main.execute("ROLLBACK")
+                        await main.execute(
+                            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                                sql.Identifier(SHADOW)
+                            )
+                        )
+                        await main.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_KEY,))
+        except psycopg.OperationalError as error:
+            raise StorageUnavailable(f"verify: {error}") from error
+
+    @staticmethod
+    async def _create_shadow(
+        main: psycopg.AsyncConnection[Any], live: str, tables: Sequence[str]
+    ) -> None:
+        """The shadow schema, afresh, with an empty unindexed copy of each table."""
+        await main.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SHADOW))
+        )
+        await main.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SHADOW)))
+        for table in tables:
+            await main.execute(
+                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL EXCLUDING INDEXES)").format(
+                    sql.Identifier(SHADOW, table), sql.Identifier(live, table)
+                )
+            )
+
     async def _run(
         self,
         main: psycopg.AsyncConnection[Any],
@@ -352,16 +418,7 @@ class ShadowReplay:
         path = sql.SQL("SET search_path TO {}, {}").format(
             sql.Identifier(SHADOW), sql.Identifier(live)
         )
-        await main.execute(
-            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SHADOW))
-        )
-        await main.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SHADOW)))
-        for table in TABLES:
-            await main.execute(
-                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL EXCLUDING INDEXES)").format(
-                    sql.Identifier(SHADOW, table), sql.Identifier(live, table)
-                )
-            )
+        await self._create_shadow(main, live, TABLES)
         # Unqualified names: the shadow tables, and `events` (which has no shadow) the live one.
         await main.execute(path)
         await writer.execute(path)
