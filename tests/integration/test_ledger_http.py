@@ -412,6 +412,8 @@ async def test_the_vat_report_of_a_term(api: Api) -> None:
         # ADR 0056 addendum 4: a company in the VAT register (the default) files a return.
         "vatRegistered": True,
         "note": None,
+        # ADR 0064: the term's length, bi-monthly unless the company reports yearly.
+        "termLength": "bimonthly",
     }
     for bad in ({"year": 2026, "term": 7}, {"year": 2026}, {"year": "i år", "term": 1}):
         refused = await api.client.get(f"{API}/reports/vat", params=bad, headers=api.viewer)
