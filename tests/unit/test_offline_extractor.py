@@ -339,11 +339,37 @@ def test_vat_lines(line: str, rate: str, amount: str) -> None:
         ("Dato 3.2.26", "2026-02-03"),
         ("Kjøpsdato 2026-02-03", "2026-02-03"),
         ("Ugyldig 31.02.2026 og så Dato 01.03.2026", "2026-03-01"),
+        # Danish suppliers write the day first with dashes; Swedish, Asian and some web
+        # shops the year first with slashes or dots; a US receipt the month first, which
+        # is read where it cannot be a day (27/11 is no month: 11/27 is November 27).
+        ("Dato 12-11-2026", "2026-11-12"),
+        ("Fakturadato: 3-2-2026", "2026-02-03"),
+        ("Datum 2026/11/27", "2026-11-27"),
+        ("Order date 2026.11.27", "2026-11-27"),
+        ("Date: 11/27/2026", "2026-11-27"),
+        ("Date: 03/04/2026", "2026-04-03"),  # either way round: day first, as before
     ],
 )
 def test_date_formats(line: str, expected: str) -> None:
     result = extract_text_fields(f"Firma AS\n{line}\n")
     assert result.date is not None and result.date.isoformat() == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Tlf 22-33-4455",  # a phone number, no month 33
+        "Konto 1503.22.44891",  # a bank account
+        "Ref 2026/13/01",  # no month 13
+        "Lot 12-11-20261",
+        "Art.nr 1-2-2026-7",
+        "Versjon 2026.1.3",  # a version, not zero-padded
+    ],
+)
+def test_numbers_that_are_no_dates(line: str) -> None:
+    from bookkeeper.adapters.extraction.offline import find_dates
+
+    assert find_dates(line) == []
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,9 @@ _WRITTEN_DATE = re.compile(
     r"|" + _MONTH + r"\s+(\d{1,2}),?\s+(\d{4}))(?![\d])"  # April 2, 2026
 )
 _SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")  # dd/mm/yyyy
+_DASH_DATE = re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{4})(?![\d-])")  # dd-mm-yyyy (Danish)
+#: yyyy/mm/dd and yyyy.mm.dd (Swedish, Asian and some web shops), zero-padded as they print it.
+_YEAR_FIRST_DATE = re.compile(r"(?<![\d./])(\d{4})([./])(\d{2})\2(\d{2})(?![\d./])")
 
 
 def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
@@ -119,9 +122,17 @@ def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
             found.append((m.start(), m.end(), dt.date(year, month, day)))
         except (ValueError, KeyError):
             continue
-    for m in _SLASH_DATE.finditer(line):
+    for m in (*_SLASH_DATE.finditer(line), *_DASH_DATE.finditer(line)):
+        day, month, year = int(m[1]), int(m[2]), int(m[3])
+        if month > 12 >= day and m[0].count("/"):
+            day, month = month, day  # 11/27/2026: a US date, month first (27 is no month)
         try:
-            found.append((m.start(), m.end(), dt.date(int(m[3]), int(m[2]), int(m[1]))))
+            found.append((m.start(), m.end(), dt.date(year, month, day)))
+        except ValueError:
+            continue
+    for m in _YEAR_FIRST_DATE.finditer(line):
+        try:
+            found.append((m.start(), m.end(), dt.date(int(m[1]), int(m[3]), int(m[4]))))
         except ValueError:
             continue
     return sorted(found, key=lambda t: t[0])
