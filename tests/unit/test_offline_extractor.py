@@ -685,6 +685,35 @@ def test_a_sales_receipts_number_is_its_document_number(line: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("499,00-", "-499.00"),  # a till's return or discount: the minus after the amount
+        ("1 234,50-", "-1234.50"),
+        ("-499,00", "-499.00"),
+        ("199,-", "199.00"),  # whole kroner, not a minus
+        ("12 340,-", "12340.00"),
+    ],
+)
+def test_a_minus_after_the_amount_is_a_negative_amount(text: str, expected: str) -> None:
+    assert parse_amount(text) == Decimal(expected)
+
+
+def test_a_return_receipt_with_the_minus_after_its_amounts_is_read_as_negative() -> None:
+    """Tills print a return (and a discount) with the minus behind the amount: read as a
+    positive total, the return of 499 kr would be proposed as a purchase of 499 kr."""
+    result = extract_text_fields(
+        "Elkjøp Storo\nOrg.nr 912 345 688 MVA\nReturkvittering 9982\nDato 27.11.2026\n"
+        "Hodetelefoner 499,00-\nTotalt 499,00-\nMVA 25% 99,80-\n"
+    )
+    assert (result.gross, result.vat_amount) == (Decimal("-499.00"), Decimal("-99.80"))
+    discounted = extract_text_fields(
+        "Kiwi Storo\nOrg.nr 912 345 688 MVA\nKvittering 77\nDato 27.11.2026\n"
+        "Kaffe 600,00\nRabatt 60,00-\nTotalt 540,00\nMVA 25% 108,00\n"
+    )
+    assert (discounted.gross, discounted.vat_amount) == (Decimal("540.00"), Decimal("108.00"))
+
+
 def test_a_credit_note_says_what_it_is_and_stays_in_review() -> None:
     """A credit note is no purchase: the reviewer is told so (and what to do instead), in
     both languages, rather than being shown an expense to approve."""

@@ -73,7 +73,8 @@ _AMOUNT = re.compile(
     r"|\d+[.,]\d{2}"  # 1234,50  199.00
     r"|\d+,-"  # 199,-
     r"|\d{1,3}(?:[ .]\d{3})+,-"  # 12 340,-  1.234,-
-    r")(?![\d])"
+    r")(?:(?<!,-)-(?![\d-]))?"  # 499,00-: a till's minus behind the amount (a return, a discount)
+    r"(?![\d])"
 )
 _PREFIXED_AMOUNT = re.compile(r"(?i)\b(?:kr|nok)\.?\s*(\d{1,7})(?![\d.,])")
 _RATE = re.compile(r"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,2})?)\s*%")
@@ -141,6 +142,8 @@ def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
 def parse_amount(text: str) -> Decimal | None:
     """A Norwegian (or English) amount string as Decimal kroner; None when it is not one."""
     s = re.sub(r"[\s'’\u00a0\u202f]", "", text).removesuffix(",-")
+    if s.endswith("-"):  # 499,00-: the minus behind the amount, as tills print a return
+        s = "-" + s[:-1].removeprefix("-")
     if "," in s and "." in s:
         decimal_sep = "," if s.rfind(",") > s.rfind(".") else "."
         thousands = "." if decimal_sep == "," else ","
