@@ -327,6 +327,13 @@ class Handlers:
                 vat_rates=vat_rates,
             )
             data = proposal.effective_data  # validated and normalised
+            currency = getattr(data, "currency", NOK)
+            if currency != NOK and await uow.rules.currency(currency) is None:
+                # The shape (three capitals) is the domain's check; which codes exist is
+                # data (the currencies table): one Fiken refuses never gets that far.
+                raise InvalidProposal(
+                    f"currency {currency} is not an ISO 4217 currency (GET /rules/currencies)"
+                )
             if isinstance(data, ReversalData | CorrectionData):
                 target_correlation, entry_department = await self._compensation_target(
                     uow, tenant, data
