@@ -291,6 +291,18 @@ def test_a_pay_label_wins_over_a_sum_and_net_is_not_gross() -> None:
     assert any("inferred" in w for w in result.warnings)
 
 
+def test_a_total_including_vat_wins_over_a_plain_total_above_it() -> None:
+    """An invoice summing up as "Totalt 1 000,00 / MVA 25 % 250,00 / Totalt inkl. mva
+    1 250,00": the first total is the net (it has no "eks."), the one that says it includes
+    the VAT is the gross; the first was taken, with a warning that the VAT did not fit."""
+    result = extract_text_fields(
+        "Konsulent AS\nFaktura 1001\nTimer 1 000,00\nTotalt 1 000,00\nMVA 25% 250,00\n"
+        "Totalt inkl. mva 1 250,00\n"
+    )
+    assert (result.gross, result.vat_amount) == (Decimal("1250.00"), Decimal("250.00"))
+    assert not any("does not match" in w for w in result.warnings)
+
+
 @pytest.mark.parametrize(
     ("total", "vat", "rate"),
     [

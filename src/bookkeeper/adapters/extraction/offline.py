@@ -613,7 +613,9 @@ _BARE_RATE = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)(?=\s)")
 
 
 def _read_amounts(lines: list[str], f: _Fields) -> None:
-    gross: tuple[int, Decimal, str] | None = None
+    #: (rank, amount, line) of the strongest total so far: its label's priority, then
+    #: whether it says it includes the VAT ("Totalt inkl. mva" over a plain "Totalt").
+    gross: tuple[tuple[int, bool], Decimal, str] | None = None
     by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]] = {}
     gross_index = 0
     plain_vat: tuple[Decimal, str] | None = None
@@ -694,8 +696,9 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             amounts = _amounts(line)
             if not amounts and index + 1 < len(lines) and _bare_amount(lines[index + 1]):
                 amounts = _amounts(lines[index + 1])
-            if amounts and (gross is None or priority > gross[0]):
-                gross = (priority, amounts[-1], raw)
+            rank = (priority, bool(_INCL.search(line)))
+            if amounts and (gross is None or rank > gross[0]):
+                gross = (rank, amounts[-1], raw)
                 gross_index = index
             continue
         net_m = _NET.search(line)
