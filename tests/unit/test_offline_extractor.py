@@ -304,6 +304,24 @@ def test_a_total_including_vat_wins_over_a_plain_total_above_it() -> None:
 
 
 @pytest.mark.parametrize(
+    "paid",
+    [
+        "Innbetalt 1 250,00\nÅ betale 0,00\n",  # paid when ordered: nothing left to pay
+        "Gavekort -1 250,00\nÅ betale 0,00\n",  # paid with a gift card
+        "Betalt med Vipps 1 250,00\nBalance due 0.00\n",
+    ],
+)
+def test_nothing_left_to_pay_is_not_the_total(paid: str) -> None:
+    """An invoice or receipt already paid says "Å betale 0,00" under its total: the
+    purchase was still 1 250 kr. Read as 0,00, the amount was lost (a 0,01 placeholder
+    that had to be corrected by hand)."""
+    result = extract_text_fields(
+        "Nettbutikk AS\nOrdre 1001\nVarer 1 000,00\nMVA 25% 250,00\nTotalt 1 250,00\n" + paid
+    )
+    assert result.gross == Decimal("1250.00")
+
+
+@pytest.mark.parametrize(
     ("total", "vat", "rate"),
     [
         ("1 250,00", "250,00", "25"),

@@ -613,9 +613,10 @@ _BARE_RATE = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)(?=\s)")
 
 
 def _read_amounts(lines: list[str], f: _Fields) -> None:
-    #: (rank, amount, line) of the strongest total so far: its label's priority, then
-    #: whether it says it includes the VAT ("Totalt inkl. mva" over a plain "Totalt").
-    gross: tuple[tuple[int, bool], Decimal, str] | None = None
+    #: (rank, amount, line) of the strongest total so far: any amount over nothing left to
+    #: pay (a paid order's "Å betale 0,00" under its "Totalt 1 250,00"), then its label's
+    #: priority, then whether it says it includes the VAT ("Totalt inkl. mva" over "Totalt").
+    gross: tuple[tuple[bool, int, bool], Decimal, str] | None = None
     by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]] = {}
     gross_index = 0
     plain_vat: tuple[Decimal, str] | None = None
@@ -696,7 +697,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             amounts = _amounts(line)
             if not amounts and index + 1 < len(lines) and _bare_amount(lines[index + 1]):
                 amounts = _amounts(lines[index + 1])
-            rank = (priority, bool(_INCL.search(line)))
+            rank = (bool(amounts) and amounts[-1] != 0, priority, bool(_INCL.search(line)))
             if amounts and (gross is None or rank > gross[0]):
                 gross = (rank, amounts[-1], raw)
                 gross_index = index
