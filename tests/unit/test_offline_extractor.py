@@ -98,6 +98,31 @@ async def test_every_read_field_has_its_evidence_in_the_text(
             assert part in text, (field_name, part)
 
 
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+async def test_a_rotated_page_is_read_as_the_upright_one(
+    degrees: int, extractor: OfflineExtractor
+) -> None:
+    """A page with /Rotate (a landscape receipt, a scanner app's PDF) is shown turned, its
+    text the same: the ink check compared the text's places with a turned rendering, found
+    no ink there and hid every word as covered, so the receipt went to review unread and
+    under suspicion of hidden text."""
+    content, content_type, _ = documents.clas_ohlson_receipt()
+    upright = await extractor.extract(content, content_type, None)
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(content)))
+    writer.pages[0].rotate(degrees)
+    turned = io.BytesIO()
+    writer.write(turned)
+    result = await extractor.extract(turned.getvalue(), content_type, None)
+    assert (result.gross, result.date, result.vat_amount, result.merchant_name) == (
+        upright.gross,
+        upright.date,
+        upright.vat_amount,
+        upright.merchant_name,
+    )
+    assert result.warnings == upright.warnings
+
+
 def test_norwegian_letters_round_trip_through_pypdf() -> None:
     content, _, _ = documents.consultant_invoice()
     text = pdf_text(content)
