@@ -229,6 +229,16 @@ def assert_problem(response: Any, status: int, code: str | None = None) -> dict[
     return body
 
 
+def media_type_parameters(content_type: str) -> list[str]:
+    """The parameter names of a Content-Type value, in order (lower case), after checking
+    that none is repeated, as strict parsers do: Go's mime.ParseMediaType, which Prometheus
+    3 reads a scrape's Content-Type with, refuses "text/plain; charset=utf-8; charset=utf-8"
+    ("duplicate parameter name") and fails the scrape."""
+    names = [part.split("=", 1)[0].strip().lower() for part in content_type.split(";")[1:]]
+    assert len(names) == len(set(names)), f"a parameter is repeated in {content_type!r}"
+    return names
+
+
 def problem_fields(body: dict[str, Any]) -> set[str]:
     return {str(e.get("field")) for e in body.get("errors") or ()}
 

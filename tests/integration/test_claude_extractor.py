@@ -227,6 +227,18 @@ async def test_a_bad_org_number_becomes_none_with_a_warning(env: Env) -> None:
     assert result.gross == Decimal("1234.50")
 
 
+@pytest.mark.parametrize(("said", "read"), [("RMB", None), ("eur", "EUR"), ("US$", None)])
+async def test_a_currency_iso_4217_does_not_know_becomes_none_with_a_warning(
+    env: Env, said: str, read: str | None
+) -> None:
+    """'RMB' (China's is CNY) has the shape of a code but is none: proposed as it was, the
+    proposal was refused (422) and the upload with it; read as none, it is a warning."""
+    env.fake.answer_next(tool_input=_bad(currency=said))
+    result = await env.extractor().extract(PDF, "application/pdf", None)
+    assert result.currency == read
+    assert any("ISO 4217" in warning for warning in result.warnings) is (read is None)
+
+
 async def test_cost_for_another_model_and_an_unknown_one(env: Env) -> None:
     result = await env.extractor(model="claude-haiku-5-5").extract(PDF, "application/pdf", None)
     assert result.usage is not None and result.usage.cost_usd == Decimal("0.0003")

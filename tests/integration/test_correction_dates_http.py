@@ -48,7 +48,7 @@ async def test_a_corrections_two_entries_share_one_date(api: Api, locked: bool, 
     correction: dict[str, Any] = {
         "targetProposalId": target,
         "reason": "Feil konto",
-        "changes": {"accountCode": "7100"},
+        "changes": {"accountCode": "6800"},
     }
     submitted = await api.submit("CorrectionProposed", correction, headers=accountant)
     assert submitted.status_code == 201, submitted.text
@@ -57,7 +57,7 @@ async def test_a_corrections_two_entries_share_one_date(api: Api, locked: bool, 
     await api.executed(corrected_id)
 
     old = await ledger(api, "7140")
-    new = await ledger(api, "7100")
+    new = await ledger(api, "6800")
     # The original on its date, then its reversal and the corrected entry on one date.
     assert [(d, dr, cr) for d, dr, cr, _ in old] == [
         (ORIGINAL, "400.00", "0.00"),
@@ -85,5 +85,5 @@ async def test_a_corrections_two_entries_share_one_date(api: Api, locked: bool, 
     replay = await resolve(api.container.replay)
     await replay(None)
     assert await ledger(api, "7140") == old
-    assert await ledger(api, "7100") == new
+    assert await ledger(api, "6800") == new
     assert await ledger(api, "2713") == vat

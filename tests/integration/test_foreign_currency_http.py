@@ -181,3 +181,15 @@ async def test_the_saft_file_carries_the_documents_currency(api: Api) -> None:
     assert [a["Amount"] for a in foreign] == [paid, paid]
     assert {(a["CurrencyAmount"], Decimal(a["ExchangeRate"])) for a in foreign} == {("41.00", rate)}
     assert all(set(a) == {"Amount"} for a in amounts if a.get("CurrencyCode") is None)
+
+
+async def test_a_currency_that_does_not_exist_is_a_422_and_nothing_is_kept(api: Api) -> None:
+    """The currencies table (ISO 4217) decides, on SQLite and PostgreSQL alike: 'ABC' was
+    proposed, approved with a NOK amount and sent to the books in no currency at all."""
+    event = await _card_event(api)
+    refused = await api.submit("ReceiptAttachmentProposed", _usd_receipt(event, currency="ABC"))
+    problem = assert_problem(refused, 422, "invalid-proposal")
+    assert "ABC is not an ISO 4217 currency" in problem["detail"]
+    queue = await api.client.get(f"{API}/proposals", headers=api.reviewer)
+    assert queue.json()["items"] == []
+    await api.propose("ReceiptAttachmentProposed", _usd_receipt(event, currency="SEK"))

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bookkeeper.adapters.metrics import MeteredTransport, record_pass
 from bookkeeper.application.execution.policy import ExecutionReport
 from bookkeeper.entrypoints.logs import choose_format, make_handler, request_id
-from tests.http_helpers import API, Api, expense
+from tests.http_helpers import API, Api, expense, media_type_parameters
 
 Sample = tuple[str, dict[str, str], float]
 
@@ -78,6 +78,15 @@ async def test_every_request_gets_one_access_line_without_secrets(
     assert token not in text
     assert "not-a-token" not in text
     assert created["proposalId"] not in text  # the route template, never the path's ids
+
+
+async def test_metrics_name_their_charset_once(api: Api) -> None:
+    """Prometheus 3 reads the Content-Type strictly and fails a scrape whose value repeats a
+    parameter: the exposition format's own type, with one charset."""
+    response = await api.client.get("/metrics")
+    content_type = response.headers["content-type"]
+    assert content_type.split(";")[0] == "text/plain"
+    assert media_type_parameters(content_type) == ["version", "charset"]
 
 
 async def test_metrics_count_requests_by_route_template_and_status(api: Api) -> None:

@@ -18,7 +18,7 @@ from dependency_injector import providers
 
 from bookkeeper.application.errors import ExternalError
 from bookkeeper.backends import Backends
-from tests.http_helpers import API, Api, memory_container, running_api
+from tests.http_helpers import API, Api, media_type_parameters, memory_container, running_api
 from tests.integration.test_ledger_http import CHART, accountant, post, with_stub_backends
 
 SALE = (
@@ -135,6 +135,12 @@ async def test_every_report_answers_csv(api: Api, path: str) -> None:
     )
     table = rows(response)
     assert table or response.text.count("\r\n") == 1  # at least the header
+
+
+async def test_a_csv_download_names_its_charset_once(api: Api) -> None:
+    response = await api.client.get(f"{API}/reports/trial-balance?format=csv", headers=api.viewer)
+    assert response.status_code == 200
+    assert media_type_parameters(response.headers["content-type"]) == ["charset"]
 
 
 async def test_the_income_statement_groups_by_ns4102(api: Api) -> None:

@@ -19,7 +19,7 @@ from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.spending import CostRecord, ExchangeRate, SpendingService
 from bookkeeper.container import resolve
 from bookkeeper.entrypoints.web import i18n
-from tests.http_helpers import API, Api, mint, receipt, running_api
+from tests.http_helpers import API, Api, media_type_parameters, mint, receipt, running_api
 
 APP = "/app"
 
@@ -248,6 +248,14 @@ async def test_the_api_still_wants_a_bearer_token_with_a_session_cookie(api: Api
     await login(api, "kari", "reviewer")
     response = await api.client.get(f"{API}/proposals")
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/review", "/static/app.css", "/static/app.js"])
+async def test_pages_and_their_files_name_their_charset_once(api: Api, path: str) -> None:
+    await login(api, "vera", "viewer")
+    response = await api.client.get(APP + path)
+    assert response.status_code == 200
+    assert media_type_parameters(response.headers["content-type"]) == ["charset"]
 
 
 @pytest.mark.parametrize(

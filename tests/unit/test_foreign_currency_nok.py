@@ -161,6 +161,17 @@ async def test_a_nok_amount_is_refused_on_a_nok_document_and_must_be_positive() 
         await h.approve(usd, corrections=Corrections(nok_amount=Decimal("-1")))
 
 
+@pytest.mark.parametrize("code", ["ABC", "KRN", "EUO"])
+async def test_a_currency_iso_4217_does_not_know_is_refused(code: str) -> None:
+    """Three capitals are no currency: 'ABC' went to review as a foreign document, was
+    approved with a NOK amount and sent to the books in a currency Fiken refuses (FAILED
+    for good); the sandbox took it. Refused when proposed, naming the list to look in."""
+    h = harness()
+    with pytest.raises(InvalidProposal, match=f"currency {code} is not an ISO 4217 currency"):
+        await submitted(h, usd_receipt(await h.store(), currency=code))
+    assert (await submitted(h, usd_receipt(await h.store(), currency="SEK"))).stream_id
+
+
 def test_a_correction_of_an_executed_proposal_does_not_carry_a_nok_amount() -> None:
     from tests.unit.external_doubles import correction
 

@@ -98,6 +98,31 @@ async def test_every_read_field_has_its_evidence_in_the_text(
             assert part in text, (field_name, part)
 
 
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+async def test_a_rotated_page_is_read_as_the_upright_one(
+    degrees: int, extractor: OfflineExtractor
+) -> None:
+    """A page with /Rotate (a landscape receipt, a scanner app's PDF) is shown turned, its
+    text the same: the ink check compared the text's places with a turned rendering, found
+    no ink there and hid every word as covered, so the receipt went to review unread and
+    under suspicion of hidden text."""
+    content, content_type, _ = documents.clas_ohlson_receipt()
+    upright = await extractor.extract(content, content_type, None)
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(content)))
+    writer.pages[0].rotate(degrees)
+    turned = io.BytesIO()
+    writer.write(turned)
+    result = await extractor.extract(turned.getvalue(), content_type, None)
+    assert (result.gross, result.date, result.vat_amount, result.merchant_name) == (
+        upright.gross,
+        upright.date,
+        upright.vat_amount,
+        upright.merchant_name,
+    )
+    assert result.warnings == upright.warnings
+
+
 def test_norwegian_letters_round_trip_through_pypdf() -> None:
     content, _, _ = documents.consultant_invoice()
     text = pdf_text(content)
@@ -291,6 +316,36 @@ def test_a_pay_label_wins_over_a_sum_and_net_is_not_gross() -> None:
     assert any("inferred" in w for w in result.warnings)
 
 
+def test_a_total_including_vat_wins_over_a_plain_total_above_it() -> None:
+    """An invoice summing up as "Totalt 1 000,00 / MVA 25 % 250,00 / Totalt inkl. mva
+    1 250,00": the first total is the net (it has no "eks."), the one that says it includes
+    the VAT is the gross; the first was taken, with a warning that the VAT did not fit."""
+    result = extract_text_fields(
+        "Konsulent AS\nFaktura 1001\nTimer 1 000,00\nTotalt 1 000,00\nMVA 25% 250,00\n"
+        "Totalt inkl. mva 1 250,00\n"
+    )
+    assert (result.gross, result.vat_amount) == (Decimal("1250.00"), Decimal("250.00"))
+    assert not any("does not match" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    "paid",
+    [
+        "Innbetalt 1 250,00\nÅ betale 0,00\n",  # paid when ordered: nothing left to pay
+        "Gavekort -1 250,00\nÅ betale 0,00\n",  # paid with a gift card
+        "Betalt med Vipps 1 250,00\nBalance due 0.00\n",
+    ],
+)
+def test_nothing_left_to_pay_is_not_the_total(paid: str) -> None:
+    """An invoice or receipt already paid says "Å betale 0,00" under its total: the
+    purchase was still 1 250 kr. Read as 0,00, the amount was lost (a 0,01 placeholder
+    that had to be corrected by hand)."""
+    result = extract_text_fields(
+        "Nettbutikk AS\nOrdre 1001\nVarer 1 000,00\nMVA 25% 250,00\nTotalt 1 250,00\n" + paid
+    )
+    assert result.gross == Decimal("1250.00")
+
+
 @pytest.mark.parametrize(
     ("total", "vat", "rate"),
     [
@@ -339,11 +394,37 @@ def test_vat_lines(line: str, rate: str, amount: str) -> None:
         ("Dato 3.2.26", "2026-02-03"),
         ("Kjøpsdato 2026-02-03", "2026-02-03"),
         ("Ugyldig 31.02.2026 og så Dato 01.03.2026", "2026-03-01"),
+        # Danish suppliers write the day first with dashes; Swedish, Asian and some web
+        # shops the year first with slashes or dots; a US receipt the month first, which
+        # is read where it cannot be a day (27/11 is no month: 11/27 is November 27).
+        ("Dato 12-11-2026", "2026-11-12"),
+        ("Fakturadato: 3-2-2026", "2026-02-03"),
+        ("Datum 2026/11/27", "2026-11-27"),
+        ("Order date 2026.11.27", "2026-11-27"),
+        ("Date: 11/27/2026", "2026-11-27"),
+        ("Date: 03/04/2026", "2026-04-03"),  # either way round: day first, as before
     ],
 )
 def test_date_formats(line: str, expected: str) -> None:
     result = extract_text_fields(f"Firma AS\n{line}\n")
     assert result.date is not None and result.date.isoformat() == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Tlf 22-33-4455",  # a phone number, no month 33
+        "Konto 1503.22.44891",  # a bank account
+        "Ref 2026/13/01",  # no month 13
+        "Lot 12-11-20261",
+        "Art.nr 1-2-2026-7",
+        "Versjon 2026.1.3",  # a version, not zero-padded
+    ],
+)
+def test_numbers_that_are_no_dates(line: str) -> None:
+    from bookkeeper.adapters.extraction.offline import find_dates
+
+    assert find_dates(line) == []
 
 
 @pytest.mark.parametrize(
@@ -657,6 +738,35 @@ def test_a_sales_receipts_number_is_its_document_number(line: str) -> None:
     assert extract_text_fields(f"Elektro Sentrum AS\n{line}\nTotalt 199,00\n").document_number == (
         "48213"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("499,00-", "-499.00"),  # a till's return or discount: the minus after the amount
+        ("1 234,50-", "-1234.50"),
+        ("-499,00", "-499.00"),
+        ("199,-", "199.00"),  # whole kroner, not a minus
+        ("12 340,-", "12340.00"),
+    ],
+)
+def test_a_minus_after_the_amount_is_a_negative_amount(text: str, expected: str) -> None:
+    assert parse_amount(text) == Decimal(expected)
+
+
+def test_a_return_receipt_with_the_minus_after_its_amounts_is_read_as_negative() -> None:
+    """Tills print a return (and a discount) with the minus behind the amount: read as a
+    positive total, the return of 499 kr would be proposed as a purchase of 499 kr."""
+    result = extract_text_fields(
+        "Elkjøp Storo\nOrg.nr 912 345 688 MVA\nReturkvittering 9982\nDato 27.11.2026\n"
+        "Hodetelefoner 499,00-\nTotalt 499,00-\nMVA 25% 99,80-\n"
+    )
+    assert (result.gross, result.vat_amount) == (Decimal("-499.00"), Decimal("-99.80"))
+    discounted = extract_text_fields(
+        "Kiwi Storo\nOrg.nr 912 345 688 MVA\nKvittering 77\nDato 27.11.2026\n"
+        "Kaffe 600,00\nRabatt 60,00-\nTotalt 540,00\nMVA 25% 108,00\n"
+    )
+    assert (discounted.gross, discounted.vat_amount) == (Decimal("540.00"), Decimal("108.00"))
 
 
 def test_a_credit_note_says_what_it_is_and_stays_in_review() -> None:

@@ -327,6 +327,30 @@ def test_reasons_and_comments_without_nul() -> None:
         proposed().approve(actor="human:kari", comment="ok\x00")
 
 
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Feil beløp, faktura F-\u202e0001", "bidi override"),  # shown as "F-1000"
+        ("godkjent \u2066av leder\u2069", "bidi override"),
+        ("\x1b[2J\x1b[Hgodkjent", "control"),  # clears a reviewer's terminal
+        ("ok\x07", "control"),
+    ],
+)
+def test_reasons_and_comments_neither_steer_nor_control_the_text(text: str, kind: str) -> None:
+    """A rejection's reason and an approval's comment are free text shown on the page, in
+    Discord, the terminal and the audit trail: held to ADR 0049's rule for every name and
+    free text of a proposal (a compensating proposal's reason already is); nothing is
+    decided."""
+    p = proposed()
+    with pytest.raises(RejectionReasonRequired, match=kind):
+        p.reject(actor="human:kari", reason=text)
+    with pytest.raises(InvalidCorrection, match=kind):
+        p.approve(actor="human:kari", comment=text)
+    assert p.status is Status.PROPOSED and len(p.pending) == 1
+    p.approve(actor="human:kari", comment="sjekket\nmot kontoutskrift\t(ok) \u200f")
+    assert p.status is Status.APPROVED
+
+
 def test_a_proposed_correction_keeps_its_changes_in_canonical_form() -> None:
     """A CorrectionProposed's changes are stored as every proposed amount is: two decimals,
     no exponent, no negative zero; the rate in its shortest form."""

@@ -16,16 +16,24 @@ from hypothesis import strategies as st
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.commands import ApproveProposal, SubmitEvent
+from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
 from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.handlers import Handlers
 from bookkeeper.application.ports import BooksAccount
 from bookkeeper.domain.confidence import ScoringContext, score
 from bookkeeper.domain.errors import InvalidCorrection, ProposalNotPending
-from bookkeeper.domain.events import Corrections, Kind
+from bookkeeper.domain.events import CorrectionData, Corrections, Kind
 from bookkeeper.domain.review import DEFAULT_RULES, decide
-from tests.unit.conftest import AGENT, REVIEWER, FixedClock, GatedChart, open_when_all_wait
+from tests.unit.conftest import (
+    AGENT,
+    OTHER_REVIEWER,
+    REVIEWER,
+    FixedClock,
+    GatedChart,
+    open_when_all_wait,
+)
 from tests.unit.conftest import adobe_receipt_data as receipt
+from tests.unit.test_handlers import execute
 
 CHART = ("1920:10001", "2400", "6540", "6800", "7140")
 
@@ -47,11 +55,13 @@ class Books:
         return [BooksAccount(code=code, name=f"konto {code}") for code in self.chart]
 
 
-def handlers_with(books: Books | GatedChart) -> Handlers:
+def handlers_with(
+    books: Books | GatedChart, uow: MemoryUnitOfWorkFactory | None = None
+) -> Handlers:
     async def books_source() -> Any:
         return lambda tenant: books
 
-    uow = MemoryUnitOfWorkFactory()
+    uow = uow or MemoryUnitOfWorkFactory()
     return Handlers(uow, FixedClock(), UuidV7Ids(), RoleAuthorizer(), books_source=books_source)
 
 
@@ -193,3 +203,58 @@ async def test_a_decided_proposal_is_still_a_conflict_whatever_the_correction() 
         await handlers.approve(
             msgspec.structs.replace(decide, corrections=Corrections(account_code="6999"))
         )
+
+
+async def correction_of_an_executed_receipt(books: Books, account: str) -> tuple[Handlers, Any]:
+    """An executed receipt on 6540 and a CorrectionProposed moving it to `account`."""
+    uow = MemoryUnitOfWorkFactory()
+    handlers = handlers_with(books, uow)
+    original = await propose(handlers, "6540")
+    await handlers.approve(ApproveProposal(principal=REVIEWER, proposal_id=original.stream_id))
+    await execute(uow, original.stream_id)
+    changes = Corrections(account_code=account)
+    data = CorrectionData(
+        target_proposal_id=str(original.stream_id), reason="feil konto", changes=changes
+    )
+    correction = await handlers.submit(
+        SubmitEvent(type="CorrectionProposed", data=data, principal=AGENT)
+    )
+    return handlers, correction
+
+
+async def test_a_correction_to_an_account_the_chart_lacks_is_a_reason() -> None:
+    """The account a CorrectionProposed moves a cost to is checked as a proposal's own is."""
+    _, correction = await correction_of_an_executed_receipt(Books(), "6999")
+    assert reasons(correction, "unknown-account") == [
+        "account 6999 is not in the books' chart of accounts"
+    ]
+    _, known = await correction_of_an_executed_receipt(Books(), "6800")
+    assert reasons(known, "unknown-account") == []
+
+
+async def test_approving_a_correction_to_an_account_the_chart_lacks_is_refused() -> None:
+    """It would be approved, executed against the books (Fiken refuses the account: FAILED
+    for good; the sandbox posts it) and the ledger would carry the account: refused as a
+    reviewer's correction to it is, and nothing is decided."""
+    handlers, correction = await correction_of_an_executed_receipt(Books(), "6999")
+    decide = ApproveProposal(principal=OTHER_REVIEWER, proposal_id=correction.stream_id)
+    with pytest.raises(InvalidCorrection, match="6999 is not in the books' chart of accounts"):
+        await handlers.approve(decide)
+    rejected = await handlers.reject(
+        RejectProposal(principal=OTHER_REVIEWER, proposal_id=correction.stream_id, reason="typo")
+    )
+    assert rejected.proposal.status.value == "REJECTED"
+    handlers, correction = await correction_of_an_executed_receipt(Books(), "6800")
+    approved = await handlers.approve(
+        ApproveProposal(principal=OTHER_REVIEWER, proposal_id=correction.stream_id)
+    )
+    assert approved.proposal.status.value == "APPROVED"
+
+
+async def test_a_correction_is_approved_when_the_chart_cannot_be_read() -> None:
+    books = Books(error=ExternalUnavailable("fiken is down", system="fiken"))
+    handlers, correction = await correction_of_an_executed_receipt(books, "6999")
+    approved = await handlers.approve(
+        ApproveProposal(principal=OTHER_REVIEWER, proposal_id=correction.stream_id)
+    )
+    assert approved.proposal.status.value == "APPROVED"

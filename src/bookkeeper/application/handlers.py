@@ -330,6 +330,13 @@ class Handlers:
                 vat_rates=vat_rates,
             )
             data = proposal.effective_data  # validated and normalised
+            currency = getattr(data, "currency", NOK)
+            if currency != NOK and await uow.rules.currency(currency) is None:
+                # The shape (three capitals) is the domain's check; which codes exist is
+                # data (the currencies table): one Fiken refuses never gets that far.
+                raise InvalidProposal(
+                    f"currency {currency} is not an ISO 4217 currency (GET /rules/currencies)"
+                )
             if isinstance(data, ReversalData | CorrectionData):
                 target_correlation, entry_department = await self._compensation_target(
                     uow, tenant, data
@@ -591,6 +598,8 @@ class Handlers:
         not know it: Fiken would refuse it with a 400 after approval, so it is a reason to
         review now. Best effort: books that cannot be read, or an empty chart, check
         nothing (logged); the executor still meets a refusal."""
+        if isinstance(data, CorrectionData):
+            data = data.changes  # the account a correction moves the cost to
         code = getattr(data, "account_code", None)
         if self._books_source is None or not isinstance(code, str) or not code.strip():
             return ()
@@ -680,6 +689,9 @@ class Handlers:
         unknown = await self._accounts_not_in_chart(principal.tenant_id, command.corrections)
         #: A NOK amount found after submission (ADR 0051): see below.
         late: Exchange | None = None
+        #: The account a CorrectionProposed moves the cost to, checked the same way once
+        #: the proposal is known to be one (None: not yet read; see `decide`).
+        changed_unknown: tuple[str, ...] | None = None
 
         async def decide_on(
             proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
@@ -690,6 +702,14 @@ class Handlers:
                 if unknown:
                     raise InvalidCorrection(
                         f"account {', '.join(unknown)} is not in the books' chart of accounts"
+                    )
+                changes = _account_changes(proposal)
+                if changes is not None and changed_unknown is None:
+                    raise _ChartNotAsked(changes)
+                if changed_unknown:
+                    raise InvalidCorrection(  # the message the page shows in Norwegian
+                        f"account {', '.join(changed_unknown)} is not in the books' chart of "
+                        "accounts"
                     )
                 _require_unread_corrected(events, command.corrections)
                 rules = await uow.settings.review_rules(principal.tenant_id)
@@ -716,8 +736,20 @@ class Handlers:
                 vat_registration.check_purchase(proposal.effective_data)
             return _approval_exchange(proposal, events, command, late)
 
+        async def decide() -> DecisionResult:
+            nonlocal changed_unknown
+            try:
+                return await self._decide(principal, command.proposal_id, decide_on)
+            except _ChartNotAsked as asked:
+                # A correction's new account: the chart is asked outside the unit of work
+                # (as above), only for a correction that changes the account, then decided.
+                changed_unknown = await self._accounts_not_in_chart(
+                    principal.tenant_id, asked.changes
+                )
+                return await self._decide(principal, command.proposal_id, decide_on)
+
         try:
-            return await self._decide(principal, command.proposal_id, decide_on)
+            return await decide()
         except NokAmountStale:
             raise  # a NOK amount for the old amount: only the reviewer can say the new one
         except NokAmountMissing:
@@ -727,7 +759,7 @@ class Handlers:
             late = await self._late_exchange(principal.tenant_id, command)
             if late is None:
                 raise
-            return await self._decide(principal, command.proposal_id, decide_on)
+            return await decide()
 
     async def _late_exchange(self, tenant: str, command: ApproveProposal) -> Exchange | None:
         """A foreign-currency proposal's NOK amount from the rate source or its bank
@@ -871,6 +903,23 @@ class Handlers:
                 await uow.patterns.upsert(pattern)
             await uow.commit()
         return DecisionResult(event_id=recorded[0].id, proposal=folded)
+
+
+class _ChartNotAsked(Exception):
+    """Approving a correction that changes the account needs the books' chart, which is
+    read outside the unit of work: `approve` asks it and decides again."""
+
+    def __init__(self, changes: Corrections) -> None:
+        super().__init__("the books' chart is needed for the correction's account")
+        self.changes = changes
+
+
+def _account_changes(proposal: Proposal) -> Corrections | None:
+    """A CorrectionProposed's changes when they move the cost to another account."""
+    data = proposal.data
+    if isinstance(data, CorrectionData) and data.changes.account_code:
+        return data.changes
+    return None
 
 
 def _approval_exchange(

@@ -58,7 +58,7 @@ from bookkeeper.domain.events import (
     type_name,
 )
 from bookkeeper.domain.rules import foreign_currency
-from bookkeeper.domain.text import control_in, has_visible, steering_in, tidy
+from bookkeeper.domain.text import control_in, has_visible, steering_in, tidy, unfit_in
 from bookkeeper.domain.walk import first
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -652,6 +652,8 @@ class Proposal:
         self._require_pending("approve")
         if comment is not None and ("\x00" in comment or len(comment) > MAX_REASON):
             raise InvalidCorrection(f"a comment has at most {MAX_REASON} characters and no NUL")
+        if comment is not None and (unfit := unfit_in(comment, breaks=True)) is not None:
+            raise InvalidCorrection(f"the comment must not contain {unfit}")  # ADR 0049
         if actor == self.proposed_by:
             raise SelfApprovalNotAllowed(f"{actor} cannot approve a proposal they made")
         if actor in self.endorsed_by:
@@ -690,8 +692,8 @@ class Proposal:
         self._require_pending("reject")
         if not reason or not has_visible(reason):
             raise RejectionReasonRequired("a rejection needs a reason")
-        if control_in(reason, breaks=True) is not None:
-            raise RejectionReasonRequired("the reason must not contain control characters")
+        if (unfit := unfit_in(reason, breaks=True)) is not None:  # ADR 0049, round four
+            raise RejectionReasonRequired(f"the reason must not contain {unfit}")
         if "\x00" in reason:
             raise RejectionReasonRequired("the reason must not contain NUL characters")
         if len(reason) > MAX_REASON:

@@ -27,6 +27,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any, Final, Literal
 
 import msgspec
@@ -37,6 +38,7 @@ from bookkeeper.adapters.anthropic_api import (
     read_json,
     with_retries,
 )
+from bookkeeper.adapters.currencies import iso_currencies
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import ExtractedLine, Extraction, ExtractionUsage
 from bookkeeper.domain.confidence import valid_org_number
@@ -322,6 +324,14 @@ def _file_block(content: bytes, content_type: str) -> dict[str, Any]:
 # --- parsing ----------------------------------------------------------------------------------
 
 _CURRENCY: Final = re.compile(r"[A-Z]{3}\Z")
+
+
+@cache
+def _iso_codes() -> frozenset[str]:
+    """The ISO 4217 codes (the currencies table's): "RMB" has the shape and is none."""
+    return frozenset(currency.code for currency in iso_currencies())
+
+
 _MAX_SNIPPET: Final = 500
 
 
@@ -378,7 +388,7 @@ def _parse(body: bytes, model: str, request_id: str | None) -> Extraction:
     currency = _text(wire.currency)
     if currency is not None:
         currency = currency.upper()
-        if not _CURRENCY.match(currency):
+        if not _CURRENCY.match(currency) or currency not in _iso_codes():
             warnings.append(f"currency {currency[:10]!r} is not an ISO 4217 code")
             currency = None
 

@@ -110,7 +110,11 @@ def _mark_inkless(page: pdfium.PdfPage, words: list[Word]) -> None:
     """Words that leave no ink on a rendering (white on white, covered) become hidden."""
     if not words:
         return
-    bitmap = page.render(scale=INK_SCALE, grayscale=True)
+    # The characters' boxes are in the page's own (unrotated) space; a page with /Rotate
+    # is rendered turned unless the rendering turns it back.
+    bitmap = page.render(
+        scale=INK_SCALE, grayscale=True, rotation=(360 - page.get_rotation()) % 360
+    )
     image = np.asarray(bitmap.to_pil().convert("L"), dtype=np.int16)
     height, width = image.shape
     page_left, _, _, page_top = page.get_bbox()

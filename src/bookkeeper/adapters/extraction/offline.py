@@ -73,7 +73,8 @@ _AMOUNT = re.compile(
     r"|\d+[.,]\d{2}"  # 1234,50  199.00
     r"|\d+,-"  # 199,-
     r"|\d{1,3}(?:[ .]\d{3})+,-"  # 12 340,-  1.234,-
-    r")(?![\d])"
+    r")(?:(?<!,-)-(?![\d-]))?"  # 499,00-: a till's minus behind the amount (a return, a discount)
+    r"(?![\d])"
 )
 _PREFIXED_AMOUNT = re.compile(r"(?i)\b(?:kr|nok)\.?\s*(\d{1,7})(?![\d.,])")
 _RATE = re.compile(r"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,2})?)\s*%")
@@ -102,6 +103,9 @@ _WRITTEN_DATE = re.compile(
     r"|" + _MONTH + r"\s+(\d{1,2}),?\s+(\d{4}))(?![\d])"  # April 2, 2026
 )
 _SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")  # dd/mm/yyyy
+_DASH_DATE = re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{4})(?![\d-])")  # dd-mm-yyyy (Danish)
+#: yyyy/mm/dd and yyyy.mm.dd (Swedish, Asian and some web shops), zero-padded as they print it.
+_YEAR_FIRST_DATE = re.compile(r"(?<![\d./])(\d{4})([./])(\d{2})\2(\d{2})(?![\d./])")
 
 
 def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
@@ -119,9 +123,17 @@ def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
             found.append((m.start(), m.end(), dt.date(year, month, day)))
         except (ValueError, KeyError):
             continue
-    for m in _SLASH_DATE.finditer(line):
+    for m in (*_SLASH_DATE.finditer(line), *_DASH_DATE.finditer(line)):
+        day, month, year = int(m[1]), int(m[2]), int(m[3])
+        if month > 12 >= day and m[0].count("/"):
+            day, month = month, day  # 11/27/2026: a US date, month first (27 is no month)
         try:
-            found.append((m.start(), m.end(), dt.date(int(m[3]), int(m[2]), int(m[1]))))
+            found.append((m.start(), m.end(), dt.date(year, month, day)))
+        except ValueError:
+            continue
+    for m in _YEAR_FIRST_DATE.finditer(line):
+        try:
+            found.append((m.start(), m.end(), dt.date(int(m[1]), int(m[3]), int(m[4]))))
         except ValueError:
             continue
     return sorted(found, key=lambda t: t[0])
@@ -130,6 +142,8 @@ def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
 def parse_amount(text: str) -> Decimal | None:
     """A Norwegian (or English) amount string as Decimal kroner; None when it is not one."""
     s = re.sub(r"[\s'’\u00a0\u202f]", "", text).removesuffix(",-")
+    if s.endswith("-"):  # 499,00-: the minus behind the amount, as tills print a return
+        s = "-" + s[:-1].removeprefix("-")
     if "," in s and "." in s:
         decimal_sep = "," if s.rfind(",") > s.rfind(".") else "."
         thousands = "." if decimal_sep == "," else ","
@@ -599,7 +613,10 @@ _BARE_RATE = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)(?=\s)")
 
 
 def _read_amounts(lines: list[str], f: _Fields) -> None:
-    gross: tuple[int, Decimal, str] | None = None
+    #: (rank, amount, line) of the strongest total so far: any amount over nothing left to
+    #: pay (a paid order's "Å betale 0,00" under its "Totalt 1 250,00"), then its label's
+    #: priority, then whether it says it includes the VAT ("Totalt inkl. mva" over "Totalt").
+    gross: tuple[tuple[bool, int, bool], Decimal, str] | None = None
     by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]] = {}
     gross_index = 0
     plain_vat: tuple[Decimal, str] | None = None
@@ -680,8 +697,9 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             amounts = _amounts(line)
             if not amounts and index + 1 < len(lines) and _bare_amount(lines[index + 1]):
                 amounts = _amounts(lines[index + 1])
-            if amounts and (gross is None or priority > gross[0]):
-                gross = (priority, amounts[-1], raw)
+            rank = (bool(amounts) and amounts[-1] != 0, priority, bool(_INCL.search(line)))
+            if amounts and (gross is None or rank > gross[0]):
+                gross = (rank, amounts[-1], raw)
                 gross_index = index
             continue
         net_m = _NET.search(line)

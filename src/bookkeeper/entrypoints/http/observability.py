@@ -146,4 +146,12 @@ def metrics() -> Response[bytes]:
     attempts, external calls by system and status. No tenant data; no token needed, like
     /health (expose it only where your Prometheus can reach it)."""
     body, content_type = exposition()
-    return Response(content=body, media_type=content_type)
+    # Litestar adds "; charset=utf-8" to every text/* type; the exposition's own type names
+    # it already, and a repeated parameter makes Prometheus 3 fail the scrape.
+    return Response(content=body, media_type=_without_charset(content_type))
+
+
+def _without_charset(content_type: str) -> str:
+    """A media type without its charset parameter ("text/plain; version=1.0.0")."""
+    parts = [part.strip() for part in content_type.split(";")]
+    return "; ".join(p for p in parts if not p.lower().startswith("charset="))

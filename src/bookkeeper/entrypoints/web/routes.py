@@ -154,7 +154,9 @@ def render(
         **context,
     )
     response: Response[str] = Response(
-        html, status_code=status, media_type="text/html; charset=utf-8"
+        html,
+        status_code=status,
+        media_type="text/html",  # Litestar adds the charset
     )
     if request.query_params.get("lang") in i18n.LANGS:
         response.set_cookie(
@@ -942,7 +944,7 @@ async def static(name: FromPath[str]) -> Response[bytes]:
     content = resources.files("bookkeeper.entrypoints.web").joinpath("static", name).read_bytes()
     return Response(
         content,
-        media_type=f"{media}; charset=utf-8",
+        media_type=media,  # Litestar adds "; charset=utf-8" to every text/* type itself
         headers={"Cache-Control": "public, max-age=3600"},
     )
 
