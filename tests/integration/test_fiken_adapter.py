@@ -21,6 +21,7 @@ from bookkeeper.adapters.fiken import (
     SlidingWindow,
     fiken_books_provider,
 )
+from bookkeeper.adapters.fiken.history import FikenHistory
 from bookkeeper.adapters.fiken.wire import from_ore
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
@@ -30,12 +31,13 @@ from bookkeeper.application.errors import (
     ExternalUnavailable,
 )
 from bookkeeper.application.ports import (
+    HistoryQuery,
     JournalEntryLineOut,
     NewJournalEntry,
     NewPurchase,
     PurchaseLine,
 )
-from tests.fakes.contract import FIKEN_SPEC, errors
+from tests.fakes.contract import FIKEN_SPEC, SpecCheckingTransport, errors, request_errors
 from tests.fakes.fiken import (
     BANK_ACCOUNT_CODE,
     DEFAULT_COMPANY,
@@ -831,3 +833,95 @@ async def test_a_document_is_attached_to_a_journal_entry_and_listed_by_name(
     with pytest.raises(ExternalRejected, match="PDF"):
         await books.attach_to_journal_entry(entry_id, "notes.txt", b"hello", "text/plain")
     assert len(fake.attachments) == 1
+
+
+async def test_every_request_the_adapter_makes_is_one_the_spec_allows(
+    fiken: tuple[FakeFiken, str], sleep: RecordingSleep
+) -> None:
+    """A fake generated from the spec (or Fiken itself) refuses what the spec does not
+    allow: every Books and history method's requests (paths, path and query parameters
+    with their types and formats, JSON bodies with readOnly fields refused, multipart
+    field names) are checked against the operation they call."""
+    fake, base_url = fiken
+    checked = SpecCheckingTransport(FIKEN_SPEC, "/api/v2")
+    client = FikenClient(
+        base_url, DEFAULT_TOKEN, timeout=5.0, sleep=sleep, window=unlimited(), transport=checked
+    )
+    books = FikenBooks(client, DEFAULT_COMPANY)
+    history = FikenHistory(client, DEFAULT_COMPANY)
+    pdf = b"%PDF-1.7\n%%EOF"
+    try:
+        await books.company()
+        await books.accounts()
+        await books.account_balances(DAY)
+        await books.bank_accounts()
+        supplier = await books.create_supplier("Telenor Norge AS", "976 967 631")
+        assert await books.find_supplier("976967631", "Telenor Norge AS") is not None
+        assert await books.find_supplier(None, "Telenor Norge AS") is not None
+        ref = reference()
+        purchase_id = await books.create_purchase(cash_purchase(ref))
+        await books.create_purchase(
+            cash_purchase(
+                reference(),
+                kind="supplier",
+                paid=False,
+                payment_account=None,
+                supplier_id=supplier.id,
+                due_date=DAY + dt.timedelta(days=14),
+                identifier="F-1",
+                kid="1234567890128",
+            )
+        )
+        assert await books.find_purchase(ref, DAY) is not None
+        await books.purchases(DAY, DAY, "cash_purchase")
+        await books.attach_to_purchase(purchase_id, "kvittering.pdf", pdf, "application/pdf")
+        await books.delete_purchase(purchase_id, "Feilført")
+        entry_ref = reference()
+        entry_id = await books.create_journal_entry(
+            NewJournalEntry(
+                date=DAY,
+                description="Periodisering",
+                lines=(
+                    JournalEntryLineOut(
+                        amount=Decimal("100.00"), debit_account="6800", debit_vat_code=1
+                    ),
+                    JournalEntryLineOut(amount=Decimal("125.00"), credit_account="1920:10001"),
+                ),
+                reference=entry_ref,
+            )
+        )
+        assert await books.find_journal_entry(entry_ref, DAY) is not None
+        await books.attach_to_journal_entry(entry_id, "bilag.pdf", pdf, "application/pdf")
+        fake.add_sale(DAY, [{"description": "Salg", "vatType": "HIGH", "netPrice": 100}])
+        query = HistoryQuery(
+            start=DAY - dt.timedelta(days=30),
+            end=DAY,
+            modified_since=DAY - dt.timedelta(days=1),
+            dated_since=DAY - dt.timedelta(days=2),
+            settled_since=DAY - dt.timedelta(days=3),
+        )
+        for pages in (history.journal_entries, history.sales, history.purchases):
+            assert [page async for page in pages(query)]
+        for what, record_id in (("purchase", purchase_id), ("journal entry", entry_id)):
+            assert await history.record(what, record_id) is not None
+    finally:
+        await client.aclose()
+
+    assert checked.problems == []
+    assert len(checked.seen) >= 20
+    # and the check has teeth: an unknown query parameter, a bad date, a missing body
+    assert request_errors(
+        FIKEN_SPEC,
+        "GET",
+        f"/companies/{DEFAULT_COMPANY}/purchases",
+        [("date", "14.03.2026")],
+        {},
+        b"",
+    )
+    assert request_errors(
+        FIKEN_SPEC, "GET", f"/companies/{DEFAULT_COMPANY}/purchases", [("fromDate", "x")], {}, b""
+    )
+    assert request_errors(
+        FIKEN_SPEC, "POST", f"/companies/{DEFAULT_COMPANY}/purchases", [], {}, b""
+    )
+
