@@ -567,6 +567,10 @@ class FakeFiken:
             raise Invalid("a cash purchase is paid")
         if paid and body.get("paymentAccount") not in self._bank_codes():
             raise Invalid("paymentAccount must be a bank account's accountCode")
+        if paid and body["currency"] != "NOK" and "paymentAmountInNok" not in body:
+            # The spec's purchaseRequest.paymentAmountInNok: "Required when creating a
+            # purchase with payment in a foreign currency".
+            raise Invalid("paymentAmountInNok is required for a payment in a foreign currency")
         lines = body["lines"]
         if not lines:
             raise Invalid("a purchase needs lines")

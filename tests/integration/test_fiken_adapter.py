@@ -925,3 +925,34 @@ async def test_every_request_the_adapter_makes_is_one_the_spec_allows(
         FIKEN_SPEC, "POST", f"/companies/{DEFAULT_COMPANY}/purchases", [], {}, b""
     )
 
+
+async def test_a_paid_foreign_currency_purchase_says_what_was_paid_in_nok(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    """purchaseRequest.paymentAmountInNok: "Required when creating a purchase with payment
+    in a foreign currency" — the NOK that left the bank account, here the lines' NOK
+    amounts at the rate recorded with the proposal."""
+    ref = reference()
+    line = PurchaseLine(
+        description="Figma",
+        net=Decimal("12.00"),
+        vat=Decimal("3.00"),
+        vat_type="HIGH",
+        account="6800",
+        net_nok=Decimal("139.20"),
+        vat_nok=Decimal("34.80"),
+    )
+    purchase_id = await books.create_purchase(
+        cash_purchase(ref, currency="EUR", lines=(line, line))
+    )
+
+    sent = fake.purchase_requests[int(purchase_id)]
+    assert sent["paymentAmountInNok"] == 2 * (13920 + 3480)
+    assert [(s["netPrice"], s["netPriceInCurrency"]) for s in sent["lines"]] == [(13920, 1200)] * 2
+
+    # Without the NOK amounts there is nothing to say, and Fiken refuses it.
+    unknown = msgspec_replace_line(line, net_nok=None, vat_nok=None)
+    with pytest.raises(ExternalRejected, match="paymentAmountInNok") as refused:
+        await books.create_purchase(cash_purchase(reference(), currency="EUR", lines=(unknown,)))
+    assert refused.value.status == 400
+    assert len(fake.purchase_requests) == 1

@@ -274,6 +274,7 @@ def purchase_request(purchase: NewPurchase) -> wire.PurchaseRequest:
             )
         )
     return wire.PurchaseRequest(
+        payment_amount_in_nok=_paid_in_nok(lines) if purchase.paid and foreign else None,
         date=purchase.date,
         kind=purchase.kind,
         paid=purchase.paid,
@@ -290,6 +291,14 @@ def purchase_request(purchase: NewPurchase) -> wire.PurchaseRequest:
         payment_date=purchase.payment_date or (purchase.date if purchase.paid else None),
         kid=purchase.kid,
     )
+
+
+def _paid_in_nok(lines: list[wire.OrderLine]) -> int | None:
+    """A paid foreign-currency purchase's paymentAmountInNok (which Fiken requires): what
+    its lines come to in NOK; None without every line's NOK amounts (Fiken refuses it)."""
+    if any(line.net_price is None or line.vat is None for line in lines):
+        return None
+    return sum((line.net_price or 0) + (line.vat or 0) for line in lines)
 
 
 def journal_entry_request(entry: NewJournalEntry) -> wire.GeneralJournalEntryRequest:

@@ -201,6 +201,9 @@ class PurchaseRequest(msgspec.Struct, frozen=True, rename="camel", omit_defaults
     supplier_id: int | None = None
     payment_account: str | None = None
     payment_date: dt.date | None = None
+    #: "Required when creating a purchase with payment in a foreign currency": the NOK
+    #: that left the bank account, in øre.
+    payment_amount_in_nok: int | None = None
     kid: str | None = None
 
 
