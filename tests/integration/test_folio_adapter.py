@@ -26,7 +26,7 @@ from bookkeeper.application.errors import (
     ExternalUnavailable,
 )
 from bookkeeper.application.ports import Bank
-from tests.fakes.contract import FOLIO_SPEC, errors
+from tests.fakes.contract import FOLIO_SPEC, SpecCheckingTransport, errors, request_errors
 from tests.fakes.folio import CARD, OPERATIONAL, TOKEN, FakeFolio, running_fake_folio, stable_id
 
 JAN_1, FEB_28 = dt.date(2025, 1, 1), dt.date(2025, 2, 28)
@@ -626,3 +626,35 @@ async def test_everything_the_adapter_was_told_conformed(bank: FolioBank, fake: 
 
     assert fake.violations == []
     assert len(fake.requests) >= 8
+
+
+async def test_every_request_the_adapter_makes_is_one_the_spec_allows(
+    folio: tuple[FakeFolio, str], sleeps: Sleeps
+) -> None:
+    """A fake generated from the spec refuses what the spec does not allow: every Bank
+    method's requests (paths, uuid path parameters, query parameters with their types
+    and formats, the attachment's Content-Type header and media type, the PATCH body)
+    are checked against the operation they call."""
+    _, base_url = folio
+    checked = SpecCheckingTransport(FOLIO_SPEC, "/v2")
+    client = FolioClient(base_url, TOKEN, timeout=30.0, sleep=sleeps, transport=checked)
+    bank = FolioBank(client)
+    event_id = stable_id("event:2025-01-07:Ruter")
+    try:
+        await bank.accounts()
+        await bank.balance(OPERATIONAL, dt.date(2025, 1, 31))
+        await bank.transactions(JAN_1, FEB_28)
+        await bank.events(JAN_1, dt.date(2025, 3, 31))
+        await bank.attach_receipt(event_id, "kvittering æøå.pdf", PDF, "application/pdf")
+        await bank.find_attachment(event_id, "kvittering æøå.pdf", dt.date(2025, 1, 7))
+        await bank.annotate(event_id, "MVA 25 %: 100,00", dt.date(2025, 1, 7))
+        await bank.mark_complete(event_id)
+        await bank.mark_incomplete(event_id)
+    finally:
+        await client.aclose()
+
+    assert checked.problems == []
+    assert len(checked.seen) >= 10
+    # and the check has teeth: an event id that is not a uuid, a missing startDate
+    assert request_errors(FOLIO_SPEC, "POST", "/events/42/complete", [], {}, b"")
+    assert request_errors(FOLIO_SPEC, "GET", "/events", [("endDate", "2025-01-01")], {}, b"")
