@@ -287,6 +287,10 @@ class FakeFiken:
         self._waiters: list[asyncio.Future[None]] = []
         #: Seconds every authorised request waits before it is handled (a slow Fiken).
         self.latency = 0.0
+        #: What POST /generalJournalEntries' Location names (undocumented): the new
+        #: journalEntries/{id}, its transactions/{id}, or generalJournalEntries/{an id of
+        #: its own}.
+        self.journal_entry_location = "journalEntries"
         self._clock = clock
         self._today = today or dt.date(2026, 1, 1)
         self._ids = iter(range(1001, 10**9))
@@ -917,7 +921,15 @@ class FakeFiken:
         async def create_journal_entries(request: AnyRequest) -> Response[bytes]:
             slug = fake._company(request)
             ids = fake._create_journal_entries(await _body(request))
-            return _created(request, f"/companies/{slug}/journalEntries/{ids[0]}")
+            entry = fake.journal_entries[ids[0]]
+            # Which resource the Location names is not documented ("Full URL of newly
+            # created General Journal Entry"): the journal entry unless told otherwise.
+            named = {
+                "journalEntries": entry["journalEntryId"],
+                "transactions": entry["transactionId"],
+                "generalJournalEntries": entry["journalEntryId"] + 500_000,
+            }[fake.journal_entry_location]
+            return _created(request, f"/companies/{slug}/{fake.journal_entry_location}/{named}")
 
         @get("/companies/{slug:str}/journalEntries", sync_to_thread=False)
         def journal_entries(request: AnyRequest) -> Response[bytes]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import httpx
@@ -956,3 +956,99 @@ async def test_a_paid_foreign_currency_purchase_says_what_was_paid_in_nok(
         await books.create_purchase(cash_purchase(reference(), currency="EUR", lines=(unknown,)))
     assert refused.value.status == 400
     assert len(fake.purchase_requests) == 1
+
+
+@pytest.mark.parametrize("named", ["journalEntries", "transactions", "generalJournalEntries"])
+async def test_a_journal_entry_is_known_by_its_id_whatever_the_location_names(
+    books: FikenBooks, fake: FakeFiken, named: str
+) -> None:
+    """The spec's Location of POST /generalJournalEntries is the "Full URL of newly created
+    General Journal Entry", which it has no path for: a counterpart may name the journal
+    entry, its transaction or an id of its own. The id handed back is the journalEntryId
+    (the attachment goes to /journalEntries/{id}/attachments), looked up by our reference
+    when the Location is not a journal entry's."""
+    fake.journal_entry_location = named
+    ref = reference()
+    entry = NewJournalEntry(
+        date=DAY,
+        description="Kreditnota K-3",
+        lines=(
+            JournalEntryLineOut(amount=Decimal("500.00"), debit_account="2400"),
+            JournalEntryLineOut(amount=Decimal("500.00"), credit_account="6800"),
+        ),
+        reference=ref,
+    )
+
+    entry_id = await books.create_journal_entry(entry)
+
+    [(journal_entry_id, stored)] = fake.journal_entries.items()
+    assert entry_id == str(journal_entry_id)
+    await books.attach_to_journal_entry(entry_id, "k3.pdf", b"%PDF-1.7", "application/pdf")
+    assert [a.journal_entry_id for a in fake.attachments] == [journal_entry_id]
+    assert stored["attachments"]
+
+
+def answering(
+    handler: Callable[[httpx.Request], httpx.Response], sleep: RecordingSleep
+) -> FikenClient:
+    """A client whose Fiken is `handler` (httpx.MockTransport): answers our fake never
+    gives, which a counterpart written from the same spec may."""
+    return FikenClient(
+        "https://fiken.test/api/v2",
+        DEFAULT_TOKEN,
+        sleep=sleep,
+        window=unlimited(),
+        transport=httpx.MockTransport(handler),
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "location", "body"),
+    [
+        (201, "https://api.fiken.no/api/v2/companies/x/purchases/77", b""),
+        (201, "/api/v2/companies/x/purchases/77", b""),  # relative
+        (201, "https://api.fiken.no/api/v2/companies/x/purchases/77/?a=b", b""),
+        (201, "https://api.fiken.no/api/v2/companies/x/purchases/77", b'{"purchaseId": 77}'),
+        (200, "companies/x/purchases/77", b"{}"),
+    ],
+)
+async def test_the_new_id_is_read_from_any_location_the_spec_allows(
+    sleep: RecordingSleep, status: int, location: str, body: bytes
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"Location": location, "Content-Type": "application/json; charset=utf-8"}
+        return httpx.Response(status, headers=headers, content=body)
+
+    client = answering(handler, sleep)
+    try:
+        assert await FikenBooks(client, "x").create_purchase(cash_purchase(reference())) == "77"
+    finally:
+        await client.aclose()
+
+
+async def test_a_journal_entry_the_location_does_not_name_and_no_list_has_is_unavailable(
+    sleep: RecordingSleep,
+) -> None:
+    """Something was created, but which entry cannot be told: ExternalUnavailable, so the
+    executor reconciles by reference later instead of booking it twice."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(201, headers={"Location": "/companies/x/transactions/9"})
+        return httpx.Response(200, json=[])
+
+    client = answering(handler, sleep)
+    entry = NewJournalEntry(
+        date=DAY,
+        description="Kreditnota",
+        lines=(
+            JournalEntryLineOut(amount=Decimal("1.00"), debit_account="2400"),
+            JournalEntryLineOut(amount=Decimal("1.00"), credit_account="6800"),
+        ),
+        reference=reference(),
+    )
+    try:
+        with pytest.raises(ExternalUnavailable, match="names no journal entry"):
+            await FikenBooks(client, "x").create_journal_entry(entry)
+    finally:
+        await client.aclose()

@@ -22,7 +22,7 @@ import msgspec
 
 from bookkeeper.adapters.fiken import wire
 from bookkeeper.adapters.fiken.client import SYSTEM, FikenClient, QueryParams
-from bookkeeper.application.errors import ExternalRejected
+from bookkeeper.application.errors import ExternalRejected, ExternalUnavailable
 from bookkeeper.application.ports import (
     BooksAccount,
     BooksAccountBalance,
@@ -201,10 +201,23 @@ class FikenBooks:
     # --- journal entries --------------------------------------------------------------
 
     async def create_journal_entry(self, entry: NewJournalEntry) -> str:
+        """The new entry's journalEntryId. The spec's Location is the "Full URL of newly
+        created General Journal Entry", a resource it has no path for: when it names no
+        /journalEntries/{id}, the entry is found by our reference instead."""
         body = journal_entry_request(entry)
-        return await self._client.create(
-            f"{self._base}/generalJournalEntries", msgspec.json.encode(body)
-        )
+        path = f"{self._base}/generalJournalEntries"
+        segments = await self._client.create_at(path, msgspec.json.encode(body))
+        if len(segments) >= 2 and segments[-2] == "journalEntries" and segments[-1].isdigit():
+            return segments[-1]
+        found = await self.find_journal_entry(entry.reference, entry.date)
+        if found is None:
+            # Created, but which entry it is cannot be told: the caller reconciles.
+            raise ExternalUnavailable(
+                f"{SYSTEM} POST {path} answered a Location that names no journal entry "
+                f"({'/'.join(segments[-2:])}), and none carries reference {entry.reference}",
+                system=SYSTEM,
+            )
+        return found.id
 
     async def find_journal_entry(self, reference: str, date: dt.date) -> BooksJournalEntry | None:
         """GET /journalEntries of `date`: the entry whose description ends in `reference`

@@ -227,6 +227,13 @@ class FikenClient:
         response = await self.request("POST", path, body=body)
         return location_id(response, path)
 
+    async def create_at(self, path: str, body: bytes) -> list[str]:
+        """POST a JSON body; the path segments of the Location header (absolute or
+        relative), for a caller that must see which resource it names."""
+        response = await self.request("POST", path, body=body)
+        location_id(response, path)  # a Location with an id, or ExternalUnavailable
+        return location_segments(response)
+
     # --- one attempt --------------------------------------------------------------------
 
     async def _send(
@@ -324,8 +331,8 @@ def location_id(response: httpx.Response, path: str) -> str:
 
     Without one we cannot tell what was created, though something was: ExternalUnavailable,
     so the caller reconciles by reference."""
-    location = response.headers.get("Location", "")
-    segment = httpx.URL(location).path.rstrip("/").rsplit("/", 1)[-1] if location else ""
+    segments = location_segments(response)
+    segment = segments[-1] if segments else ""
     if not segment:
         raise ExternalUnavailable(
             f"{SYSTEM} POST {path} answered {response.status_code} without a Location",
@@ -333,6 +340,14 @@ def location_id(response: httpx.Response, path: str) -> str:
             status=response.status_code,
         )
     return segment
+
+
+def location_segments(response: httpx.Response) -> list[str]:
+    """The non-empty path segments of the answer's Location header (none without one)."""
+    location = response.headers.get("Location", "").strip()
+    if not location:
+        return []
+    return [segment for segment in httpx.URL(location).path.split("/") if segment]
 
 
 def decode(decoder: msgspec.json.Decoder[T], response: httpx.Response, path: str) -> T:
