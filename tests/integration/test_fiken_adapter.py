@@ -1052,3 +1052,47 @@ async def test_a_journal_entry_the_location_does_not_name_and_no_list_has_is_una
             await FikenBooks(client, "x").create_journal_entry(entry)
     finally:
         await client.aclose()
+
+
+def _accounts(count: int) -> list[dict[str, str]]:
+    return [{"code": str(1000 + n), "name": f"Konto {n}"} for n in range(count)]
+
+
+@pytest.mark.parametrize(("count", "requests"), [(150, 1), (100, 2), (40, 1)])
+async def test_a_counterpart_that_does_not_page_is_read_once(
+    sleep: RecordingSleep, count: int, requests: int
+) -> None:
+    """A list answered whole, whatever page and pageSize say, without the Fiken-Api-Page
+    headers (which the spec does not make required): more than a page is the whole list,
+    and a page answered again is the end, never the same records over and over."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.params["page"])
+        return httpx.Response(200, json=_accounts(count))
+
+    client = answering(handler, sleep)
+    try:
+        found = await FikenBooks(client, "x").accounts()
+    finally:
+        await client.aclose()
+
+    assert [a.code for a in found] == [str(1000 + n) for n in range(count)]
+    assert len(seen) == requests
+
+
+async def test_pages_are_read_by_the_headers_or_until_a_short_one(sleep: RecordingSleep) -> None:
+    """Paging as the spec has it, with the headers and without them (a short page ends it)."""
+    rows = _accounts(250)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page, size = int(request.url.params["page"]), int(request.url.params["pageSize"])
+        headers = {} if page % 2 else {"Fiken-Api-Page-Count": "3", "Fiken-Api-Page": str(page)}
+        return httpx.Response(200, json=rows[page * size : (page + 1) * size], headers=headers)
+
+    client = answering(handler, sleep)
+    try:
+        found = await FikenBooks(client, "x").accounts()
+    finally:
+        await client.aclose()
+    assert len(found) == 250

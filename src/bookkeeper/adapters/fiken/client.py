@@ -184,21 +184,11 @@ class FikenClient:
         decoder: msgspec.json.Decoder[list[T]],
         params: QueryParams | None = None,
     ) -> list[T]:
-        """GET every page of a list (`page` from 0, `pageSize` 100) until the
-        Fiken-Api-Page-Count header says it was the last; without the header, until a
-        page comes back short."""
+        """GET every page of a list (`page` from 0, `pageSize` 100), as `pages` reads them."""
         items: list[T] = []
-        for page in range(MAX_PAGES):
-            query: dict[str, str | int | bool] = dict(params or {})
-            query.update(page=page, pageSize=PAGE_SIZE)
-            response = await self.request("GET", path, params=query)
-            batch = decode(decoder, response, path)
+        async for batch, _ in self.pages(path, decoder, params):
             items.extend(batch)
-            count = _int_header(response, "Fiken-Api-Page-Count")
-            last = page + 1 >= count if count is not None else len(batch) < PAGE_SIZE
-            if last:
-                return items
-        raise ExternalError(f"{SYSTEM}: {path} has more than {MAX_PAGES} pages", system=SYSTEM)
+        return items
 
     async def pages(
         self,
@@ -208,18 +198,33 @@ class FikenClient:
         *,
         page_size: int = PAGE_SIZE,
     ) -> AsyncIterator[tuple[list[T], int | None]]:
-        """`get_all` one page at a time, each with Fiken-Api-Result-Count (the total, when
-        Fiken says it), so a long list is handled as it arrives. Each page is its own
-        request through the gate: one at a time, at most four a second."""
+        """Every page of a list, one at a time, each with Fiken-Api-Result-Count (the total,
+        when Fiken says it), so a long list is handled as it arrives. Each page is its own
+        request through the gate: one at a time, at most four a second.
+
+        The last page is the one the Fiken-Api-Page-Count header says; without the header
+        (the spec does not require it), a short one. A counterpart that does not page
+        ends it too: more records than a page holds are the whole list, and a page
+        answered with the previous one's very bytes means `page` was not heard (reading
+        on would only repeat it)."""
+        previous: bytes | None = None
         for page in range(MAX_PAGES):
             query: dict[str, str | int | bool] = dict(params or {})
             query.update(page=page, pageSize=page_size)
             response = await self.request("GET", path, params=query)
+            if previous is not None and response.content == previous:
+                _log.warning(
+                    "%s %s answered page %d as page %d: not paged", SYSTEM, path, page, page - 1
+                )
+                return
             batch = decode(decoder, response, path)
             yield batch, _int_header(response, "Fiken-Api-Result-Count")
             count = _int_header(response, "Fiken-Api-Page-Count")
+            if len(batch) > page_size:
+                return
             if (page + 1 >= count) if count is not None else len(batch) < page_size:
                 return
+            previous = response.content
         raise ExternalError(f"{SYSTEM}: {path} has more than {MAX_PAGES} pages", system=SYSTEM)
 
     async def create(self, path: str, body: bytes) -> str:
