@@ -658,3 +658,58 @@ async def test_every_request_the_adapter_makes_is_one_the_spec_allows(
     # and the check has teeth: an event id that is not a uuid, a missing startDate
     assert request_errors(FOLIO_SPEC, "POST", "/events/42/complete", [], {}, b"")
     assert request_errors(FOLIO_SPEC, "GET", "/events", [("endDate", "2025-01-01")], {}, b"")
+
+
+def answering(routes: dict[str, Any]) -> FolioClient:
+    """A client whose Folio answers each path (below /v2) with its JSON body; 202 else."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = routes.get(request.url.path.removeprefix("/v2"))
+        return httpx.Response(202) if body is None else httpx.Response(200, json=body)
+
+    transport = httpx.MockTransport(handle)
+    return FolioClient("https://folio.test/v2", TOKEN, transport=transport, sleep=Sleeps())
+
+
+async def test_a_pending_event_the_spec_leaves_without_a_direction_is_left_out() -> None:
+    """The spec's Event requires only id, time, amount, attachments, transactions and
+    complete: a pending event with neither card authorisation nor payment says nothing of
+    which way its (unsigned) amount goes. It is left out — it is listed again once booked,
+    when its transactions' parties tell — instead of failing every other event with it."""
+    card_id, merchant = (
+        "5a3c1c1e-93c1-4a6e-9d59-2f1c3f0c0a11",
+        "b1e4c9f2-0e7e-4a55-8a5b-7d3c1d2e9f00",
+    )
+    bare = {
+        "id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "time": "2025-01-10T09:30:00.123+01:00",
+        "amount": {"amount": "250.00", "currency": "NOK"},
+        "transactions": [],
+        "attachments": [],
+        "complete": False,
+    }
+    card = {
+        **bare,
+        "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "cardAuthorization": {
+            "cardId": card_id,
+            "merchantId": merchant,
+            "merchantName": "RUTER AS",
+            "mcc": 4111,
+            "terminalId": "T1",
+            "physicalTerminal": False,
+            "currencyAmount": {"amount": "42.00", "currency": "NOK"},
+        },
+    }
+    events = {"events": [bare, card]}
+    accounts = {"accounts": []}
+    assert errors(FOLIO_SPEC, "EventsResponse", events) == []
+    client = answering({"/events": events, "/accounts": accounts, "/transactions": {}})
+    try:
+        found = await FolioBank(client).events(JAN_1, JAN_1 + dt.timedelta(days=20))
+    finally:
+        await client.aclose()
+
+    assert [(e.id, e.amount, e.merchant_name) for e in found] == [
+        (card["id"], Decimal("-250.00"), "RUTER AS")
+    ]
