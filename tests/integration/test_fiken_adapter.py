@@ -24,6 +24,7 @@ from bookkeeper.adapters.fiken import (
 from bookkeeper.adapters.fiken.history import FikenHistory
 from bookkeeper.adapters.fiken.wire import from_ore
 from bookkeeper.application.errors import (
+    ExternalAnswerInvalid,
     ExternalAuthFailed,
     ExternalNotFound,
     ExternalRateLimited,
@@ -1096,3 +1097,77 @@ async def test_pages_are_read_by_the_headers_or_until_a_short_one(sleep: Recordi
     finally:
         await client.aclose()
     assert len(found) == 250
+
+
+async def test_optional_fields_answered_as_null_are_read_as_absent(sleep: RecordingSleep) -> None:
+    """A counterpart whose models serialise an unset optional field as null (FastAPI with
+    models generated from the spec does by default) must not fail the whole list: null
+    where the spec has an optional field is read as the field left out. A null where it
+    requires a value stays a broken answer."""
+    purchase = {
+        "purchaseId": 7,
+        "transactionId": None,
+        "identifier": None,
+        "date": "2026-03-14",
+        "dueDate": None,
+        "kind": "cash_purchase",
+        "paid": True,
+        "lines": [
+            {
+                "description": "Kontorrekvisita [bk-null-1]",
+                "vatType": "HIGH",
+                "netPrice": 80000,
+                "vat": 20000,
+                "account": "6800",
+                "netPriceInCurrency": None,
+                "vatInCurrency": None,
+            }
+        ],
+        "supplier": None,
+        "currency": "NOK",
+        "payments": None,
+        "purchaseAttachments": None,
+        "deleted": None,
+        "settled": None,
+        "settledDate": None,
+    }
+    contact = {
+        "contactId": 3,
+        "name": "Telenor Norge AS",
+        "organizationNumber": "976967631",
+        "supplierAccountCode": None,
+        "supplier": True,
+        "inactive": None,
+        "email": None,
+    }
+    bodies = {
+        "/api/v2/companies/x": {"slug": "x", "name": None, "hasApiAccess": None, "vatType": None},
+        "/api/v2/companies/x/purchases": [purchase],
+        "/api/v2/companies/x/purchases/7": purchase,
+        "/api/v2/companies/x/contacts": [contact],
+        "/api/v2/companies/x/bankAccounts": [
+            {"bankAccountId": 1, "accountCode": "1920:10001", "name": None, "inactive": None}
+        ],
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=bodies[request.url.path])
+
+    client = answering(handler, sleep)
+    books = FikenBooks(client, "x")
+    try:
+        assert (await books.company()).name == ""
+        found = await books.find_purchase("bk-null-1", DAY)
+        supplier = await books.find_supplier("976967631", "Telenor")
+        [bank] = await books.bank_accounts()
+        page = await FikenHistory(client, "x").record("purchase", "7")
+        bodies["/api/v2/companies/x/purchases"] = [{**purchase, "date": None}]
+        with pytest.raises(ExternalAnswerInvalid, match="date"):
+            await books.find_purchase("bk-null-1", DAY)
+    finally:
+        await client.aclose()
+
+    assert found is not None and (found.id, found.gross, found.deleted) == ("7", 1000, False)
+    assert supplier is not None and supplier.id == "3"
+    assert (bank.account_code, bank.inactive) == ("1920:10001", False)
+    assert page is not None and [t.id for t in page.trades] == ["7"] and not page.problems

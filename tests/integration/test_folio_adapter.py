@@ -713,3 +713,62 @@ async def test_a_pending_event_the_spec_leaves_without_a_direction_is_left_out()
     assert [(e.id, e.amount, e.merchant_name) for e in found] == [
         (card["id"], Decimal("-250.00"), "RUTER AS")
     ]
+
+
+async def test_optional_fields_answered_as_null_are_read_as_absent() -> None:
+    """A counterpart whose models serialise an unset optional field as null (FastAPI with
+    models generated from the spec does by default): includes, purpose, note, payment,
+    a party's name, an attachment's filename — read as left out, not as a broken list."""
+    event = {
+        "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "time": "2025-01-10T09:30:00Z",
+        "amount": {"amount": "42.00", "currency": "NOK"},
+        "transactions": [],
+        "attachments": [
+            {
+                "id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                "mimeType": "application/pdf",
+                "filename": None,
+                "orgNum": "",
+                "fileSize": 10,
+                "uploadedByAgentId": "1b4e28ba-2fa1-11d2-883f-0016d3cca428",
+                "averageColor": "#fff",
+                "extractedText": None,
+            }
+        ],
+        "complete": False,
+        "payment": None,
+        "purpose": None,
+        "note": None,
+        "ledgerCategory": None,
+        "cardAuthorization": {
+            "cardId": "5a3c1c1e-93c1-4a6e-9d59-2f1c3f0c0a11",
+            "merchantId": "b1e4c9f2-0e7e-4a55-8a5b-7d3c1d2e9f00",
+            "merchantName": "RUTER AS",
+            "mcc": 4111,
+            "terminalId": "T1",
+            "physicalTerminal": False,
+            "currencyAmount": {"amount": "42.00", "currency": "NOK"},
+        },
+    }
+    routes = {
+        "/accounts": {"accounts": []},
+        "/events": {"events": [event], "includes": {"merchants": None, "cards": None}},
+        "/transactions": {"transactions": None, "includes": None},
+        f"/accounts/{OPERATIONAL}/balance/2025-01-10": {
+            "incomingBalance": None,
+            "outgoingBalance": "10.00",
+        },
+    }
+    client = answering(routes)
+    bank = FolioBank(client)
+    try:
+        [found] = await bank.events(JAN_1, JAN_1 + dt.timedelta(days=20))
+        assert await bank.transactions(JAN_1, JAN_1) == []
+        balance = await bank.balance(OPERATIONAL, dt.date(2025, 1, 10))
+    finally:
+        await client.aclose()
+
+    assert (found.amount, found.merchant_name) == (Decimal("-42.00"), "RUTER AS")
+    assert [a.filename for a in found.attachments] == [None]
+    assert (balance.incoming, balance.outgoing) == (Decimal("0"), Decimal("10.00"))

@@ -22,13 +22,19 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import httpx
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from bookkeeper.adapters.answers import AnswerTooLarge, BoundedTransport, require_json, too_large
+from bookkeeper.adapters.answers import (
+    AnswerTooLarge,
+    BoundedTransport,
+    decode_json,
+    require_json,
+    too_large,
+)
 from bookkeeper.adapters.fiken.ratelimit import (
     FikenGate,
     GatePaused,
@@ -61,6 +67,8 @@ MAX_BODY_IN_MESSAGE: Final = 500
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 
 T = TypeVar("T")
+#: Types read as they are (each record decoded on its own later).
+_RAW_TYPES: Final[tuple[object, ...]] = (msgspec.Raw, list[msgspec.Raw])
 QueryParams = Mapping[str, str | int | bool]
 _log = logging.getLogger(__name__)
 
@@ -356,11 +364,20 @@ def location_segments(response: httpx.Response) -> list[str]:
 
 
 def decode(decoder: msgspec.json.Decoder[T], response: httpx.Response, path: str) -> T:
-    """A JSON answer decoded strictly into its documented type; anything else (another
-    content type, not JSON, not the shape) is ExternalAnswerInvalid, never data."""
+    """A JSON answer decoded strictly into its documented type, a null member read as
+    absent (answers.decode_json); anything else (another content type, not JSON, not the
+    shape) is ExternalAnswerInvalid, never data. Raw records are left for `record`."""
     content = require_json(response, system=SYSTEM, where=f"{SYSTEM} {path}")
+    return record(decoder, content, path)
+
+
+def record(decoder: msgspec.json.Decoder[T], content: bytes, path: str) -> T:
+    """`content` (a whole answer or one raw record of a list) as `decoder`'s type, a null
+    member read as absent; ExternalAnswerInvalid if it is not that."""
     try:
-        return decoder.decode(content)
+        if decoder.type in _RAW_TYPES:
+            return decoder.decode(content)
+        return decode_json(content, cast("type[T]", decoder.type))
     except msgspec.DecodeError as error:  # ValidationError is a DecodeError
         raise ExternalAnswerInvalid(
             f"{SYSTEM} {path}: unexpected answer ({str(error)[:200]})", system=SYSTEM

@@ -19,10 +19,11 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import msgspec
 
+from bookkeeper.adapters.answers import decode_json
 from bookkeeper.adapters.fiken import wire
 from bookkeeper.adapters.fiken.client import SYSTEM, FikenClient
 from bookkeeper.application.errors import ExternalNotFound
@@ -151,7 +152,7 @@ def _decoded(
     has no NOK amount — under `record_id` when the caller asked for it by id, else the id
     read leniently from the record."""
     try:
-        return convert(decoder.decode(raw))
+        return convert(decode_json(raw, cast("type[T]", decoder.type)))
     except (msgspec.DecodeError, NotBookable) as error:
         found_id = record_id if record_id is not None else _id_of(raw, what)
         return HistoryProblem(what=what, id=found_id, reason=_reason(error))
