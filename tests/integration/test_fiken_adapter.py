@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email.utils
 import uuid
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -1171,3 +1172,55 @@ async def test_optional_fields_answered_as_null_are_read_as_absent(sleep: Record
     assert supplier is not None and supplier.id == "3"
     assert (bank.account_code, bank.inactive) == ("1920:10001", False)
     assert page is not None and [t.id for t in page.trades] == ["7"] and not page.problems
+
+
+def _http_date(seconds: float) -> str:
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+    return email.utils.format_datetime(when, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("first", "waited"),
+    [
+        (httpx.Response(429, headers={"Retry-After": "3"}), (2.9, 3.0)),
+        (httpx.Response(429, headers={"Retry-After": _http_date(20)}), (1.0, 20.0)),
+        (httpx.Response(429), (0.5, 0.5)),  # none: our own back-off
+        (httpx.Response(429, headers={"Retry-After": "soon"}), (0.5, 0.5)),
+        (httpx.Response(503, html="<html><body><h1>503</h1></body></html>"), (0.5, 0.5)),
+        (httpx.Response(502, text="Bad gateway", headers={"Retry-After": "1"}), (0.5, 0.5)),
+    ],
+)
+async def test_a_refusal_in_any_form_the_spec_allows_is_waited_out_on_a_read(
+    sleep: RecordingSleep, first: httpx.Response, waited: tuple[float, float]
+) -> None:
+    """429 with Retry-After in seconds, as an HTTP date, without one or unreadable; a 5xx
+    with an HTML body: a read waits (as told, else its own back-off) and asks again."""
+    answers = [first, httpx.Response(200, json={"slug": "x", "name": "Demo AS"})]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    client = answering(handler, sleep)
+    try:
+        assert (await FikenBooks(client, "x").company()).name == "Demo AS"
+    finally:
+        await client.aclose()
+    [pause] = sleep.calls
+    assert waited[0] <= pause <= waited[1]
+
+
+async def test_a_5xx_with_an_html_body_is_unavailable_with_a_short_message(
+    sleep: RecordingSleep,
+) -> None:
+    page = "<html><head><title>Oops</title></head><body>" + "x" * 10_000 + "</body></html>"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, html=page)
+
+    client = answering(handler, sleep)
+    try:
+        with pytest.raises(ExternalUnavailable) as failed:
+            await FikenBooks(client, "x").accounts()
+    finally:
+        await client.aclose()
+    assert failed.value.status == 500 and len(str(failed.value)) < 300

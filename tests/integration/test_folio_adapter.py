@@ -6,6 +6,7 @@ month windows, error translation and retries, and the fake's own conformance to 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import logging
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -772,3 +773,31 @@ async def test_optional_fields_answered_as_null_are_read_as_absent() -> None:
     assert (found.amount, found.merchant_name) == (Decimal("-42.00"), "RUTER AS")
     assert [a.filename for a in found.attachments] == [None]
     assert (balance.incoming, balance.outgoing) == (Decimal("0"), Decimal("10.00"))
+
+
+async def test_a_retry_after_date_and_an_html_5xx_are_read_as_such() -> None:
+    """429 with Retry-After as an HTTP date is waited out as told; a 5xx with an HTML
+    page is unavailable, retried on a read, its excerpt cut short."""
+    when = email.utils.format_datetime(
+        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20), usegmt=True
+    )
+    accounts = httpx.Response(
+        200, content=b'{"accounts": []}', headers={"Content-Type": "application/json;charset=UTF-8"}
+    )
+    html = "<html><body>" + "x" * 5000 + "</body></html>"
+    transport, seen = scripted(
+        httpx.Response(429, headers={"Retry-After": when}),
+        httpx.Response(502, html=html),
+        accounts,
+    )
+    sleeps = Sleeps()
+    client = FolioClient("https://folio.test/v2", TOKEN, transport=transport, sleep=sleeps)
+    assert await FolioBank(client).accounts() == []
+    assert seen == ["GET"] * 3
+    assert 1.0 <= sleeps[0] <= 20.0 and sleeps[1] == 1.0
+
+    transport, _ = scripted(*[httpx.Response(503, html=html)] * 3)
+    client = FolioClient("https://folio.test/v2", TOKEN, transport=transport, sleep=Sleeps())
+    with pytest.raises(ExternalUnavailable) as failed:
+        await FolioBank(client).accounts()
+    assert failed.value.status == 503 and len(str(failed.value)) < 700
