@@ -1226,3 +1226,81 @@ async def test_a_5xx_with_an_html_body_is_unavailable_with_a_short_message(
     finally:
         await client.aclose()
     assert failed.value.status == 500 and len(str(failed.value)) < 300
+
+
+async def test_records_without_what_the_spec_leaves_optional_are_passed_over(
+    sleep: RecordingSleep,
+) -> None:
+    """The spec requires no id (purchaseId, contactId, journalEntryId, bankAccountId), no
+    account code and no company slug in its answers. A record that lacks what makes it
+    usable is passed over, not the whole list failed; the company keeps the slug it was
+    asked by, a contact just created the id its Location gave. One that lacks its id but
+    carries our reference cannot be told apart: that stays a broken answer (never a
+    second purchase)."""
+    ours = {
+        "purchaseId": 7,
+        "date": "2026-03-14",
+        "kind": "cash_purchase",
+        "paid": True,
+        "currency": "NOK",
+        "lines": [{"description": "Rekvisita [bk-mine-1]", "vatType": "HIGH", "netPrice": 100}],
+    }
+    idless = {**ours, "lines": [{"description": "Annet", "vatType": "HIGH", "netPrice": 5}]}
+    del idless["purchaseId"]
+    entry = {"journalEntryId": 9, "description": "Fri postering [bk-je-1]", "date": "2026-03-14"}
+    bodies: dict[str, object] = {
+        "/api/v2/companies/x": {"name": "Demo AS"},
+        "/api/v2/companies/x/accounts": [{"code": "6800", "name": "Rekvisita"}, {"name": "?"}],
+        "/api/v2/companies/x/bankAccounts": [
+            {"bankAccountId": 1, "accountCode": "1920:10001", "name": "Drift"},
+            {"bankAccountId": 2, "name": "Uten kode"},
+            {"accountCode": "1920:10003", "name": "Uten id"},
+        ],
+        "/api/v2/companies/x/contacts": [
+            {"name": "Telenor Norge AS", "supplier": True},
+            {"contactId": 3, "name": "Telenor Norge AS", "supplier": True},
+        ],
+        "/api/v2/companies/x/contacts/4": {"name": "Ny AS", "supplier": True},
+        "/api/v2/companies/x/purchases": [idless, ours],
+        "/api/v2/companies/x/journalEntries": [
+            {"description": "Uten id", "date": "2026-03-14", "lines": [{"amount": 1}]},
+            {**entry, "lines": [{"amount": 1}]},
+        ],
+    }
+    for schema, body in (
+        ("company", bodies["/api/v2/companies/x"]),
+        ("purchaseResult", idless),
+        ("contact", bodies["/api/v2/companies/x/contacts/4"]),
+    ):
+        assert errors(FIKEN_SPEC, schema, body) == []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(201, headers={"Location": "/api/v2/companies/x/contacts/4"})
+        return httpx.Response(200, json=bodies[request.url.path])
+
+    client = answering(handler, sleep)
+    books = FikenBooks(client, "x")
+    try:
+        company = await books.company()
+        accounts = await books.accounts()
+        banks = await books.bank_accounts()
+        supplier = await books.find_supplier(None, "Telenor Norge AS")
+        created = await books.create_supplier("Ny AS", None)
+        found = await books.find_purchase("bk-mine-1", DAY)
+        listed = await books.purchases(DAY, DAY)
+        journal = await books.find_journal_entry("bk-je-1", DAY)
+        bodies["/api/v2/companies/x/purchases"] = [{**idless, "lines": ours["lines"]}]
+        with pytest.raises(ExternalAnswerInvalid, match="bk-mine-1"):
+            await books.find_purchase("bk-mine-1", DAY)
+    finally:
+        await client.aclose()
+
+    assert (company.slug, company.name) == ("x", "Demo AS")
+    assert [a.code for a in accounts] == ["6800"]
+    assert [(b.id, b.account_code) for b in banks] == [("1", "1920:10001")]
+    assert supplier is not None and supplier.id == "3"
+    assert (created.id, created.name) == ("4", "Ny AS")
+    assert found is not None and found.id == "7"
+    assert [p.id for p in listed] == ["7"]
+    assert journal is not None and journal.id == "9"

@@ -162,6 +162,7 @@ def _decoded(
 
 
 def journal_entry(entry: wire.JournalEntry) -> HistoryJournalEntry:
+    entry_id = _required_id(entry.journal_entry_id, "journalEntryId")
     lines = []
     for number, line in enumerate(entry.lines):
         if not line.account:
@@ -174,7 +175,7 @@ def journal_entry(entry: wire.JournalEntry) -> HistoryJournalEntry:
             )
         )
     return HistoryJournalEntry(
-        id=str(entry.journal_entry_id),
+        id=entry_id,
         date=entry.date,
         description=_strip_prefix(entry.description),
         lines=tuple(lines),
@@ -189,7 +190,7 @@ def purchase(found: wire.Purchase) -> HistoryTrade:
     supplier = found.supplier
     return HistoryTrade(
         what=PURCHASE,
-        id=str(found.purchase_id),
+        id=_required_id(found.purchase_id, "purchaseId"),
         date=found.date,
         kind=found.kind,
         lines=_order_lines(found.lines, found.currency),
@@ -215,7 +216,7 @@ def sale(found: wire.Sale) -> HistoryTrade:
     customer = found.customer
     return HistoryTrade(
         what=SALE,
-        id=str(found.sale_id),
+        id=_required_id(found.sale_id, "saleId"),
         date=found.date,
         kind=found.kind,
         lines=_order_lines(found.lines, found.currency),
@@ -245,6 +246,13 @@ _BY_ID: Final[
     PURCHASE: ("/purchases", wire.PURCHASE, purchase),
     SALE: ("/sales", wire.SALE, sale),
 }
+
+
+def _required_id(value: int | None, field: str) -> str:
+    """A record's id, which the spec does not require but nothing can be imported without."""
+    if value is None:
+        raise NotBookable(f"the record has no {field}")
+    return str(value)
 
 
 def _transaction(transaction_id: int | None) -> str | None:
