@@ -1304,3 +1304,21 @@ async def test_records_without_what_the_spec_leaves_optional_are_passed_over(
     assert found is not None and found.id == "7"
     assert [p.id for p in listed] == ["7"]
     assert journal is not None and journal.id == "9"
+
+
+async def test_the_fake_refuses_a_request_the_spec_does_not_allow(
+    fiken: tuple[FakeFiken, str],
+) -> None:
+    """As a fake generated from the spec would: every test against the fake runs its
+    adapter's requests through the spec's operations."""
+    fake, base_url = fiken
+    headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers) as http:
+        path = f"/companies/{DEFAULT_COMPANY}/purchases"
+        assert (await http.get(path, params={"dateGe": "2026-03-14"})).status_code == 200
+        refused = await http.get(path, params={"fromDate": "2026-03-14", "pageSize": "500"})
+        wrong_id = await http.get(f"{path}/abc")
+
+    assert refused.status_code == 400 and "fromDate" in refused.text
+    assert wrong_id.status_code == 400
+    assert len(fake.spec_violations) == 3  # fromDate, pageSize > 100, a purchaseId not int64
