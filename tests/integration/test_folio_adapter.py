@@ -612,6 +612,7 @@ async def test_the_fake_speaks_the_folio_contract(folio: tuple[FakeFolio, str]) 
     assert len(bodies["TransactionResponse"]["transactions"]["booked"]) == 15
     assert len(bodies["EventsResponse"]["events"]) == 16
     assert fake.violations == []
+    assert fake.spec_violations == ["GET /events: required query parameter 'startDate' missing"]
     # and the check has teeth: a signed amount is outside the spec's pattern
     signed = bodies["TransactionResponse"]
     signed["transactions"]["booked"][0]["transactionAmount"]["amount"] = "-3000.00"
@@ -625,7 +626,7 @@ async def test_everything_the_adapter_was_told_conformed(bank: FolioBank, fake: 
     await bank.events(JAN_1, dt.date(2025, 3, 31))
     await bank.attach_receipt(stable_id("event:2025-01-07:Ruter"), "r.png", b"\x89PNG", "image/png")
 
-    assert fake.violations == []
+    assert fake.violations == [] and fake.spec_violations == []
     assert len(fake.requests) >= 8
 
 
