@@ -4,14 +4,17 @@
 entries, attachments) and `.app` the ASGI application; `running_fake_fiken()` serves one and
 yields `(fake, base_url)`, base_url ending in `/api/v2` as the real one does.
 
-What it checks, as Fiken would: the bearer token (401); request bodies against the vendored
-OpenAPI document (400 with a JSON error body); the business rules the spec does not write
-down (a supplier purchase needs an existing supplierId, a cash purchase is paid from a bank
-account, accounts exist, amounts are integers, attachments are .pdf/.png/.jpeg/.jpg/.gif
-— a purchase's with attachToSale or attachToPayment true, a general journal entry's (POST
-/journalEntries/{id}/attachments, listed back in its `attachments`) with neither —, a
-journal entry's description fits with Fiken's prefix). POST answers 201 with an empty
-body and a Location header with the full URL.
+What it checks, as Fiken would: the bearer token (401); every request against its operation
+in the vendored OpenAPI document — path, path and query parameters with their types and
+formats, the body's media type and schema, multipart field names — as a fake generated from
+the spec would (400 with a JSON error body, the problems also kept in `spec_violations`);
+request bodies against their schemas again where they are handled; the business rules the
+spec does not write down (a supplier purchase needs an existing supplierId, a cash purchase
+is paid from a bank account, accounts exist, amounts are integers, attachments are
+.pdf/.png/.jpeg/.jpg/.gif — a purchase's with attachToSale or attachToPayment true, a
+general journal entry's (POST /journalEntries/{id}/attachments, listed back in its
+`attachments`) with neither —, a journal entry's description fits with Fiken's prefix). POST
+answers 201 with an empty body and a Location header with the full URL.
 
 What it watches, always: requests that arrive while another request with the same token is
 in flight (`concurrent_violations`, answered 429 like the real API) and the arrival times
@@ -49,7 +52,7 @@ from typing import Any, Final, cast
 from litestar import Litestar, Request, Response, Router, get, patch, post
 from litestar.datastructures import UploadFile
 
-from tests.fakes.contract import FIKEN_SPEC, errors
+from tests.fakes.contract import FIKEN_SPEC, errors, request_errors
 from tests.fakes.hostile import Misbehaviour
 from tests.fakes.server import serve
 
@@ -280,6 +283,9 @@ class FakeFiken:
         self.postings: list[tuple[dt.date, str, int]] = []
 
         self.requests: list[SeenRequest] = []
+        #: Every way a request broke the spec's operation (contract.request_errors),
+        #: answered 400 as a fake generated from the spec would answer it.
+        self.spec_violations: list[str] = []
         self.concurrent_violations = 0
         self.max_in_flight = 0
         self._in_flight: dict[str, int] = {}
@@ -287,6 +293,10 @@ class FakeFiken:
         self._waiters: list[asyncio.Future[None]] = []
         #: Seconds every authorised request waits before it is handled (a slow Fiken).
         self.latency = 0.0
+        #: What POST /generalJournalEntries' Location names (undocumented): the new
+        #: journalEntries/{id}, its transactions/{id}, or generalJournalEntries/{an id of
+        #: its own}.
+        self.journal_entry_location = "journalEntries"
         self._clock = clock
         self._today = today or dt.date(2026, 1, 1)
         self._ids = iter(range(1001, 10**9))
@@ -344,6 +354,12 @@ class FakeFiken:
             await self._finish(seen, send, 401, _error("unauthorized", "invalid bearer token"))
             return
         seen.authorized = True
+        receive, problems = await _checked_against_spec(seen, scope, receive)
+        if problems:
+            # As a fake generated from the spec would: the request is refused unread.
+            self.spec_violations.extend(problems)
+            await self._finish(seen, send, 400, _error("bad_request", "; ".join(problems)))
+            return
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         fault = self._take_fault(seen.method, seen.path)
@@ -567,6 +583,10 @@ class FakeFiken:
             raise Invalid("a cash purchase is paid")
         if paid and body.get("paymentAccount") not in self._bank_codes():
             raise Invalid("paymentAccount must be a bank account's accountCode")
+        if paid and body["currency"] != "NOK" and "paymentAmountInNok" not in body:
+            # The spec's purchaseRequest.paymentAmountInNok: "Required when creating a
+            # purchase with payment in a foreign currency".
+            raise Invalid("paymentAmountInNok is required for a payment in a foreign currency")
         lines = body["lines"]
         if not lines:
             raise Invalid("a purchase needs lines")
@@ -913,7 +933,15 @@ class FakeFiken:
         async def create_journal_entries(request: AnyRequest) -> Response[bytes]:
             slug = fake._company(request)
             ids = fake._create_journal_entries(await _body(request))
-            return _created(request, f"/companies/{slug}/journalEntries/{ids[0]}")
+            entry = fake.journal_entries[ids[0]]
+            # Which resource the Location names is not documented ("Full URL of newly
+            # created General Journal Entry"): the journal entry unless told otherwise.
+            named = {
+                "journalEntries": entry["journalEntryId"],
+                "transactions": entry["transactionId"],
+                "generalJournalEntries": entry["journalEntryId"] + 500_000,
+            }[fake.journal_entry_location]
+            return _created(request, f"/companies/{slug}/{fake.journal_entry_location}/{named}")
 
         @get("/companies/{slug:str}/journalEntries", sync_to_thread=False)
         def journal_entries(request: AnyRequest) -> Response[bytes]:
@@ -1345,6 +1373,37 @@ def _by_date(
         if row.get(field) is not None
         and all(test(_date(row[field], field), bound) for test, bound in bounds)
     ]
+
+
+async def _checked_against_spec(
+    seen: SeenRequest, scope: Scope, receive: Receive
+) -> tuple[Receive, list[str]]:
+    """The request's body read (and handed on by the returned `receive`), and every way
+    the request breaks its operation in the spec."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return receive, []  # gone before it was read: nothing to check
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    query = urllib.parse.parse_qsl(
+        scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+    )
+    problems = request_errors(FIKEN_SPEC, seen.method, seen.path, query, headers, body)
+    return replay, problems
 
 
 def _seconds(fault: _Fault) -> str:

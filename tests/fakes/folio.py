@@ -5,7 +5,10 @@
 answers is shaped by tests/fakes/contracts/folio-openapi.yml: amounts are unsigned decimal
 strings of kroner and the direction of money is in debtor/creditor, as the spec has it.
 Each JSON body it produces is also checked against the spec's schema; anything that does not
-conform lands in `fake.violations`, which a test asserts empty.
+conform lands in `fake.violations`, which a test asserts empty. Each request is checked
+against its operation in the spec (path, uuid ids, query parameters, headers, the body's
+media type and schema) and refused, as a fake generated from the spec would, when it breaks
+it: 400, or 415 for a media type the operation does not take (`fake.spec_violations`).
 
 Where the spec says nothing, the fake does what Folio documents elsewhere or what the
 community mock does: an unknown event on a write (attachments, complete) answers 403, as
@@ -44,7 +47,7 @@ from typing import Any, Literal
 from litestar import Litestar, Request, Response, Router, delete, get, patch, post
 from litestar.params import FromPath
 
-from tests.fakes.contract import FOLIO_SPEC, errors
+from tests.fakes.contract import FOLIO_SPEC, errors, request_errors
 from tests.fakes.hostile import Misbehaviour
 from tests.fakes.server import serve
 
@@ -191,6 +194,9 @@ class FakeFolio:
         self.requests: list[Seen] = []
         self.uploads: list[Upload] = []
         self.violations: list[str] = []
+        #: Every way a request broke its operation in the spec (contract.request_errors),
+        #: answered 400 (415 for a media type it does not take) before any handler.
+        self.spec_violations: list[str] = []
         #: The PATCH /events/{id} bodies taken, in order (event id, body).
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self._before: collections.deque[_Fault] = collections.deque()
@@ -526,6 +532,18 @@ class FakeFolio:
         self.requests.append(Seen(request.method, path, dict(request.query_params)))
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return _text(401, "Unauthorized")
+        problems = request_errors(
+            FOLIO_SPEC,
+            request.method,
+            path,
+            request.query_params.multi_items(),
+            dict(request.headers),
+            await request.body(),
+        )
+        if problems:  # refused unread, as a fake generated from the spec would
+            self.spec_violations.extend(problems)
+            unsupported = any("content type" in problem for problem in problems)
+            return _text(415 if unsupported else 400, "; ".join(problems))
         if not self._before:
             return None
         fault = self._before.popleft()

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email.utils
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import httpx
@@ -21,8 +22,10 @@ from bookkeeper.adapters.fiken import (
     SlidingWindow,
     fiken_books_provider,
 )
+from bookkeeper.adapters.fiken.history import FikenHistory
 from bookkeeper.adapters.fiken.wire import from_ore
 from bookkeeper.application.errors import (
+    ExternalAnswerInvalid,
     ExternalAuthFailed,
     ExternalNotFound,
     ExternalRateLimited,
@@ -30,12 +33,13 @@ from bookkeeper.application.errors import (
     ExternalUnavailable,
 )
 from bookkeeper.application.ports import (
+    HistoryQuery,
     JournalEntryLineOut,
     NewJournalEntry,
     NewPurchase,
     PurchaseLine,
 )
-from tests.fakes.contract import FIKEN_SPEC, errors
+from tests.fakes.contract import FIKEN_SPEC, SpecCheckingTransport, errors, request_errors
 from tests.fakes.fiken import (
     BANK_ACCOUNT_CODE,
     DEFAULT_COMPANY,
@@ -831,3 +835,490 @@ async def test_a_document_is_attached_to_a_journal_entry_and_listed_by_name(
     with pytest.raises(ExternalRejected, match="PDF"):
         await books.attach_to_journal_entry(entry_id, "notes.txt", b"hello", "text/plain")
     assert len(fake.attachments) == 1
+
+
+async def test_every_request_the_adapter_makes_is_one_the_spec_allows(
+    fiken: tuple[FakeFiken, str], sleep: RecordingSleep
+) -> None:
+    """A fake generated from the spec (or Fiken itself) refuses what the spec does not
+    allow: every Books and history method's requests (paths, path and query parameters
+    with their types and formats, JSON bodies with readOnly fields refused, multipart
+    field names) are checked against the operation they call."""
+    fake, base_url = fiken
+    checked = SpecCheckingTransport(FIKEN_SPEC, "/api/v2")
+    client = FikenClient(
+        base_url, DEFAULT_TOKEN, timeout=5.0, sleep=sleep, window=unlimited(), transport=checked
+    )
+    books = FikenBooks(client, DEFAULT_COMPANY)
+    history = FikenHistory(client, DEFAULT_COMPANY)
+    pdf = b"%PDF-1.7\n%%EOF"
+    try:
+        await books.company()
+        await books.accounts()
+        await books.account_balances(DAY)
+        await books.bank_accounts()
+        supplier = await books.create_supplier("Telenor Norge AS", "976 967 631")
+        assert await books.find_supplier("976967631", "Telenor Norge AS") is not None
+        assert await books.find_supplier(None, "Telenor Norge AS") is not None
+        ref = reference()
+        purchase_id = await books.create_purchase(cash_purchase(ref))
+        await books.create_purchase(
+            cash_purchase(
+                reference(),
+                kind="supplier",
+                paid=False,
+                payment_account=None,
+                supplier_id=supplier.id,
+                due_date=DAY + dt.timedelta(days=14),
+                identifier="F-1",
+                kid="1234567890128",
+            )
+        )
+        assert await books.find_purchase(ref, DAY) is not None
+        await books.purchases(DAY, DAY, "cash_purchase")
+        await books.attach_to_purchase(purchase_id, "kvittering.pdf", pdf, "application/pdf")
+        await books.delete_purchase(purchase_id, "Feilført")
+        entry_ref = reference()
+        entry_id = await books.create_journal_entry(
+            NewJournalEntry(
+                date=DAY,
+                description="Periodisering",
+                lines=(
+                    JournalEntryLineOut(
+                        amount=Decimal("100.00"), debit_account="6800", debit_vat_code=1
+                    ),
+                    JournalEntryLineOut(amount=Decimal("125.00"), credit_account="1920:10001"),
+                ),
+                reference=entry_ref,
+            )
+        )
+        assert await books.find_journal_entry(entry_ref, DAY) is not None
+        await books.attach_to_journal_entry(entry_id, "bilag.pdf", pdf, "application/pdf")
+        fake.add_sale(DAY, [{"description": "Salg", "vatType": "HIGH", "netPrice": 100}])
+        query = HistoryQuery(
+            start=DAY - dt.timedelta(days=30),
+            end=DAY,
+            modified_since=DAY - dt.timedelta(days=1),
+            dated_since=DAY - dt.timedelta(days=2),
+            settled_since=DAY - dt.timedelta(days=3),
+        )
+        for pages in (history.journal_entries, history.sales, history.purchases):
+            assert [page async for page in pages(query)]
+        for what, record_id in (("purchase", purchase_id), ("journal entry", entry_id)):
+            assert await history.record(what, record_id) is not None
+    finally:
+        await client.aclose()
+
+    assert checked.problems == []
+    assert len(checked.seen) >= 20
+    # and the check has teeth: an unknown query parameter, a bad date, a missing body
+    assert request_errors(
+        FIKEN_SPEC,
+        "GET",
+        f"/companies/{DEFAULT_COMPANY}/purchases",
+        [("date", "14.03.2026")],
+        {},
+        b"",
+    )
+    assert request_errors(
+        FIKEN_SPEC, "GET", f"/companies/{DEFAULT_COMPANY}/purchases", [("fromDate", "x")], {}, b""
+    )
+    assert request_errors(
+        FIKEN_SPEC, "POST", f"/companies/{DEFAULT_COMPANY}/purchases", [], {}, b""
+    )
+
+
+async def test_a_paid_foreign_currency_purchase_says_what_was_paid_in_nok(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    """purchaseRequest.paymentAmountInNok: "Required when creating a purchase with payment
+    in a foreign currency" — the NOK that left the bank account, here the lines' NOK
+    amounts at the rate recorded with the proposal."""
+    ref = reference()
+    line = PurchaseLine(
+        description="Figma",
+        net=Decimal("12.00"),
+        vat=Decimal("3.00"),
+        vat_type="HIGH",
+        account="6800",
+        net_nok=Decimal("139.20"),
+        vat_nok=Decimal("34.80"),
+    )
+    purchase_id = await books.create_purchase(
+        cash_purchase(ref, currency="EUR", lines=(line, line))
+    )
+
+    sent = fake.purchase_requests[int(purchase_id)]
+    assert sent["paymentAmountInNok"] == 2 * (13920 + 3480)
+    assert [(s["netPrice"], s["netPriceInCurrency"]) for s in sent["lines"]] == [(13920, 1200)] * 2
+
+    # Without the NOK amounts there is nothing to say, and Fiken refuses it.
+    unknown = msgspec_replace_line(line, net_nok=None, vat_nok=None)
+    with pytest.raises(ExternalRejected, match="paymentAmountInNok") as refused:
+        await books.create_purchase(cash_purchase(reference(), currency="EUR", lines=(unknown,)))
+    assert refused.value.status == 400
+    assert len(fake.purchase_requests) == 1
+
+
+@pytest.mark.parametrize("named", ["journalEntries", "transactions", "generalJournalEntries"])
+async def test_a_journal_entry_is_known_by_its_id_whatever_the_location_names(
+    books: FikenBooks, fake: FakeFiken, named: str
+) -> None:
+    """The spec's Location of POST /generalJournalEntries is the "Full URL of newly created
+    General Journal Entry", which it has no path for: a counterpart may name the journal
+    entry, its transaction or an id of its own. The id handed back is the journalEntryId
+    (the attachment goes to /journalEntries/{id}/attachments), looked up by our reference
+    when the Location is not a journal entry's."""
+    fake.journal_entry_location = named
+    ref = reference()
+    entry = NewJournalEntry(
+        date=DAY,
+        description="Kreditnota K-3",
+        lines=(
+            JournalEntryLineOut(amount=Decimal("500.00"), debit_account="2400"),
+            JournalEntryLineOut(amount=Decimal("500.00"), credit_account="6800"),
+        ),
+        reference=ref,
+    )
+
+    entry_id = await books.create_journal_entry(entry)
+
+    [(journal_entry_id, stored)] = fake.journal_entries.items()
+    assert entry_id == str(journal_entry_id)
+    await books.attach_to_journal_entry(entry_id, "k3.pdf", b"%PDF-1.7", "application/pdf")
+    assert [a.journal_entry_id for a in fake.attachments] == [journal_entry_id]
+    assert stored["attachments"]
+
+
+def answering(
+    handler: Callable[[httpx.Request], httpx.Response], sleep: RecordingSleep
+) -> FikenClient:
+    """A client whose Fiken is `handler` (httpx.MockTransport): answers our fake never
+    gives, which a counterpart written from the same spec may."""
+    return FikenClient(
+        "https://fiken.test/api/v2",
+        DEFAULT_TOKEN,
+        sleep=sleep,
+        window=unlimited(),
+        transport=httpx.MockTransport(handler),
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "location", "body"),
+    [
+        (201, "https://api.fiken.no/api/v2/companies/x/purchases/77", b""),
+        (201, "/api/v2/companies/x/purchases/77", b""),  # relative
+        (201, "https://api.fiken.no/api/v2/companies/x/purchases/77/?a=b", b""),
+        (201, "https://api.fiken.no/api/v2/companies/x/purchases/77", b'{"purchaseId": 77}'),
+        (200, "companies/x/purchases/77", b"{}"),
+    ],
+)
+async def test_the_new_id_is_read_from_any_location_the_spec_allows(
+    sleep: RecordingSleep, status: int, location: str, body: bytes
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"Location": location, "Content-Type": "application/json; charset=utf-8"}
+        return httpx.Response(status, headers=headers, content=body)
+
+    client = answering(handler, sleep)
+    try:
+        assert await FikenBooks(client, "x").create_purchase(cash_purchase(reference())) == "77"
+    finally:
+        await client.aclose()
+
+
+async def test_a_journal_entry_the_location_does_not_name_and_no_list_has_is_unavailable(
+    sleep: RecordingSleep,
+) -> None:
+    """Something was created, but which entry cannot be told: ExternalUnavailable, so the
+    executor reconciles by reference later instead of booking it twice."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(201, headers={"Location": "/companies/x/transactions/9"})
+        return httpx.Response(200, json=[])
+
+    client = answering(handler, sleep)
+    entry = NewJournalEntry(
+        date=DAY,
+        description="Kreditnota",
+        lines=(
+            JournalEntryLineOut(amount=Decimal("1.00"), debit_account="2400"),
+            JournalEntryLineOut(amount=Decimal("1.00"), credit_account="6800"),
+        ),
+        reference=reference(),
+    )
+    try:
+        with pytest.raises(ExternalUnavailable, match="names no journal entry"):
+            await FikenBooks(client, "x").create_journal_entry(entry)
+    finally:
+        await client.aclose()
+
+
+def _accounts(count: int) -> list[dict[str, str]]:
+    return [{"code": str(1000 + n), "name": f"Konto {n}"} for n in range(count)]
+
+
+@pytest.mark.parametrize(("count", "requests"), [(150, 1), (100, 2), (40, 1)])
+async def test_a_counterpart_that_does_not_page_is_read_once(
+    sleep: RecordingSleep, count: int, requests: int
+) -> None:
+    """A list answered whole, whatever page and pageSize say, without the Fiken-Api-Page
+    headers (which the spec does not make required): more than a page is the whole list,
+    and a page answered again is the end, never the same records over and over."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.params["page"])
+        return httpx.Response(200, json=_accounts(count))
+
+    client = answering(handler, sleep)
+    try:
+        found = await FikenBooks(client, "x").accounts()
+    finally:
+        await client.aclose()
+
+    assert [a.code for a in found] == [str(1000 + n) for n in range(count)]
+    assert len(seen) == requests
+
+
+async def test_pages_are_read_by_the_headers_or_until_a_short_one(sleep: RecordingSleep) -> None:
+    """Paging as the spec has it, with the headers and without them (a short page ends it)."""
+    rows = _accounts(250)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page, size = int(request.url.params["page"]), int(request.url.params["pageSize"])
+        headers = {} if page % 2 else {"Fiken-Api-Page-Count": "3", "Fiken-Api-Page": str(page)}
+        return httpx.Response(200, json=rows[page * size : (page + 1) * size], headers=headers)
+
+    client = answering(handler, sleep)
+    try:
+        found = await FikenBooks(client, "x").accounts()
+    finally:
+        await client.aclose()
+    assert len(found) == 250
+
+
+async def test_optional_fields_answered_as_null_are_read_as_absent(sleep: RecordingSleep) -> None:
+    """A counterpart whose models serialise an unset optional field as null (FastAPI with
+    models generated from the spec does by default) must not fail the whole list: null
+    where the spec has an optional field is read as the field left out. A null where it
+    requires a value stays a broken answer."""
+    purchase = {
+        "purchaseId": 7,
+        "transactionId": None,
+        "identifier": None,
+        "date": "2026-03-14",
+        "dueDate": None,
+        "kind": "cash_purchase",
+        "paid": True,
+        "lines": [
+            {
+                "description": "Kontorrekvisita [bk-null-1]",
+                "vatType": "HIGH",
+                "netPrice": 80000,
+                "vat": 20000,
+                "account": "6800",
+                "netPriceInCurrency": None,
+                "vatInCurrency": None,
+            }
+        ],
+        "supplier": None,
+        "currency": "NOK",
+        "payments": None,
+        "purchaseAttachments": None,
+        "deleted": None,
+        "settled": None,
+        "settledDate": None,
+    }
+    contact = {
+        "contactId": 3,
+        "name": "Telenor Norge AS",
+        "organizationNumber": "976967631",
+        "supplierAccountCode": None,
+        "supplier": True,
+        "inactive": None,
+        "email": None,
+    }
+    bodies = {
+        "/api/v2/companies/x": {"slug": "x", "name": None, "hasApiAccess": None, "vatType": None},
+        "/api/v2/companies/x/purchases": [purchase],
+        "/api/v2/companies/x/purchases/7": purchase,
+        "/api/v2/companies/x/contacts": [contact],
+        "/api/v2/companies/x/bankAccounts": [
+            {"bankAccountId": 1, "accountCode": "1920:10001", "name": None, "inactive": None}
+        ],
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=bodies[request.url.path])
+
+    client = answering(handler, sleep)
+    books = FikenBooks(client, "x")
+    try:
+        assert (await books.company()).name == ""
+        found = await books.find_purchase("bk-null-1", DAY)
+        supplier = await books.find_supplier("976967631", "Telenor")
+        [bank] = await books.bank_accounts()
+        page = await FikenHistory(client, "x").record("purchase", "7")
+        bodies["/api/v2/companies/x/purchases"] = [{**purchase, "date": None}]
+        with pytest.raises(ExternalAnswerInvalid, match="date"):
+            await books.find_purchase("bk-null-1", DAY)
+    finally:
+        await client.aclose()
+
+    assert found is not None and (found.id, found.gross, found.deleted) == ("7", 1000, False)
+    assert supplier is not None and supplier.id == "3"
+    assert (bank.account_code, bank.inactive) == ("1920:10001", False)
+    assert page is not None and [t.id for t in page.trades] == ["7"] and not page.problems
+
+
+def _http_date(seconds: float) -> str:
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+    return email.utils.format_datetime(when, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("first", "waited"),
+    [
+        (httpx.Response(429, headers={"Retry-After": "3"}), (2.9, 3.0)),
+        (httpx.Response(429, headers={"Retry-After": "<a date 20 s ahead>"}), (1.0, 20.0)),
+        (httpx.Response(429), (0.5, 0.5)),  # none: our own back-off
+        (httpx.Response(429, headers={"Retry-After": "soon"}), (0.5, 0.5)),
+        (httpx.Response(503, html="<html><body><h1>503</h1></body></html>"), (0.5, 0.5)),
+        (httpx.Response(502, text="Bad gateway", headers={"Retry-After": "1"}), (0.5, 0.5)),
+    ],
+)
+async def test_a_refusal_in_any_form_the_spec_allows_is_waited_out_on_a_read(
+    sleep: RecordingSleep, first: httpx.Response, waited: tuple[float, float]
+) -> None:
+    """429 with Retry-After in seconds, as an HTTP date, without one or unreadable; a 5xx
+    with an HTML body: a read waits (as told, else its own back-off) and asks again."""
+    if first.headers.get("Retry-After", "").startswith("<"):  # the date when the test runs
+        first = httpx.Response(429, headers={"Retry-After": _http_date(20)})
+    answers = [first, httpx.Response(200, json={"slug": "x", "name": "Demo AS"})]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    client = answering(handler, sleep)
+    try:
+        assert (await FikenBooks(client, "x").company()).name == "Demo AS"
+    finally:
+        await client.aclose()
+    [pause] = sleep.calls
+    assert waited[0] <= pause <= waited[1]
+
+
+async def test_a_5xx_with_an_html_body_is_unavailable_with_a_short_message(
+    sleep: RecordingSleep,
+) -> None:
+    page = "<html><head><title>Oops</title></head><body>" + "x" * 10_000 + "</body></html>"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, html=page)
+
+    client = answering(handler, sleep)
+    try:
+        with pytest.raises(ExternalUnavailable) as failed:
+            await FikenBooks(client, "x").accounts()
+    finally:
+        await client.aclose()
+    assert failed.value.status == 500 and len(str(failed.value)) < 300
+
+
+async def test_records_without_what_the_spec_leaves_optional_are_passed_over(
+    sleep: RecordingSleep,
+) -> None:
+    """The spec requires no id (purchaseId, contactId, journalEntryId, bankAccountId), no
+    account code and no company slug in its answers. A record that lacks what makes it
+    usable is passed over, not the whole list failed; the company keeps the slug it was
+    asked by, a contact just created the id its Location gave. One that lacks its id but
+    carries our reference cannot be told apart: that stays a broken answer (never a
+    second purchase)."""
+    ours = {
+        "purchaseId": 7,
+        "date": "2026-03-14",
+        "kind": "cash_purchase",
+        "paid": True,
+        "currency": "NOK",
+        "lines": [{"description": "Rekvisita [bk-mine-1]", "vatType": "HIGH", "netPrice": 100}],
+    }
+    idless = {**ours, "lines": [{"description": "Annet", "vatType": "HIGH", "netPrice": 5}]}
+    del idless["purchaseId"]
+    entry = {"journalEntryId": 9, "description": "Fri postering [bk-je-1]", "date": "2026-03-14"}
+    bodies: dict[str, object] = {
+        "/api/v2/companies/x": {"name": "Demo AS"},
+        "/api/v2/companies/x/accounts": [{"code": "6800", "name": "Rekvisita"}, {"name": "?"}],
+        "/api/v2/companies/x/bankAccounts": [
+            {"bankAccountId": 1, "accountCode": "1920:10001", "name": "Drift"},
+            {"bankAccountId": 2, "name": "Uten kode"},
+            {"accountCode": "1920:10003", "name": "Uten id"},
+        ],
+        "/api/v2/companies/x/contacts": [
+            {"name": "Telenor Norge AS", "supplier": True},
+            {"contactId": 3, "name": "Telenor Norge AS", "supplier": True},
+        ],
+        "/api/v2/companies/x/contacts/4": {"name": "Ny AS", "supplier": True},
+        "/api/v2/companies/x/purchases": [idless, ours],
+        "/api/v2/companies/x/journalEntries": [
+            {"description": "Uten id", "date": "2026-03-14", "lines": [{"amount": 1}]},
+            {**entry, "lines": [{"amount": 1}]},
+        ],
+    }
+    for schema, body in (
+        ("company", bodies["/api/v2/companies/x"]),
+        ("purchaseResult", idless),
+        ("contact", bodies["/api/v2/companies/x/contacts/4"]),
+    ):
+        assert errors(FIKEN_SPEC, schema, body) == []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(201, headers={"Location": "/api/v2/companies/x/contacts/4"})
+        return httpx.Response(200, json=bodies[request.url.path])
+
+    client = answering(handler, sleep)
+    books = FikenBooks(client, "x")
+    try:
+        company = await books.company()
+        accounts = await books.accounts()
+        banks = await books.bank_accounts()
+        supplier = await books.find_supplier(None, "Telenor Norge AS")
+        created = await books.create_supplier("Ny AS", None)
+        found = await books.find_purchase("bk-mine-1", DAY)
+        listed = await books.purchases(DAY, DAY)
+        journal = await books.find_journal_entry("bk-je-1", DAY)
+        bodies["/api/v2/companies/x/purchases"] = [{**idless, "lines": ours["lines"]}]
+        with pytest.raises(ExternalAnswerInvalid, match="bk-mine-1"):
+            await books.find_purchase("bk-mine-1", DAY)
+    finally:
+        await client.aclose()
+
+    assert (company.slug, company.name) == ("x", "Demo AS")
+    assert [a.code for a in accounts] == ["6800"]
+    assert [(b.id, b.account_code) for b in banks] == [("1", "1920:10001")]
+    assert supplier is not None and supplier.id == "3"
+    assert (created.id, created.name) == ("4", "Ny AS")
+    assert found is not None and found.id == "7"
+    assert [p.id for p in listed] == ["7"]
+    assert journal is not None and journal.id == "9"
+
+
+async def test_the_fake_refuses_a_request_the_spec_does_not_allow(
+    fiken: tuple[FakeFiken, str],
+) -> None:
+    """As a fake generated from the spec would: every test against the fake runs its
+    adapter's requests through the spec's operations."""
+    fake, base_url = fiken
+    headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers) as http:
+        path = f"/companies/{DEFAULT_COMPANY}/purchases"
+        assert (await http.get(path, params={"dateGe": "2026-03-14"})).status_code == 200
+        refused = await http.get(path, params={"fromDate": "2026-03-14", "pageSize": "500"})
+        wrong_id = await http.get(f"{path}/abc")
+
+    assert refused.status_code == 400 and "fromDate" in refused.text
+    assert wrong_id.status_code == 400
+    assert len(fake.spec_violations) == 3  # fromDate, pageSize > 100, a purchaseId not int64

@@ -6,6 +6,7 @@ month windows, error translation and retries, and the fake's own conformance to 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import logging
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -26,7 +27,7 @@ from bookkeeper.application.errors import (
     ExternalUnavailable,
 )
 from bookkeeper.application.ports import Bank
-from tests.fakes.contract import FOLIO_SPEC, errors
+from tests.fakes.contract import FOLIO_SPEC, SpecCheckingTransport, errors, request_errors
 from tests.fakes.folio import CARD, OPERATIONAL, TOKEN, FakeFolio, running_fake_folio, stable_id
 
 JAN_1, FEB_28 = dt.date(2025, 1, 1), dt.date(2025, 2, 28)
@@ -611,6 +612,7 @@ async def test_the_fake_speaks_the_folio_contract(folio: tuple[FakeFolio, str]) 
     assert len(bodies["TransactionResponse"]["transactions"]["booked"]) == 15
     assert len(bodies["EventsResponse"]["events"]) == 16
     assert fake.violations == []
+    assert fake.spec_violations == ["GET /events: required query parameter 'startDate' missing"]
     # and the check has teeth: a signed amount is outside the spec's pattern
     signed = bodies["TransactionResponse"]
     signed["transactions"]["booked"][0]["transactionAmount"]["amount"] = "-3000.00"
@@ -624,5 +626,179 @@ async def test_everything_the_adapter_was_told_conformed(bank: FolioBank, fake: 
     await bank.events(JAN_1, dt.date(2025, 3, 31))
     await bank.attach_receipt(stable_id("event:2025-01-07:Ruter"), "r.png", b"\x89PNG", "image/png")
 
-    assert fake.violations == []
+    assert fake.violations == [] and fake.spec_violations == []
     assert len(fake.requests) >= 8
+
+
+async def test_every_request_the_adapter_makes_is_one_the_spec_allows(
+    folio: tuple[FakeFolio, str], sleeps: Sleeps
+) -> None:
+    """A fake generated from the spec refuses what the spec does not allow: every Bank
+    method's requests (paths, uuid path parameters, query parameters with their types
+    and formats, the attachment's Content-Type header and media type, the PATCH body)
+    are checked against the operation they call."""
+    _, base_url = folio
+    checked = SpecCheckingTransport(FOLIO_SPEC, "/v2")
+    client = FolioClient(base_url, TOKEN, timeout=30.0, sleep=sleeps, transport=checked)
+    bank = FolioBank(client)
+    event_id = stable_id("event:2025-01-07:Ruter")
+    try:
+        await bank.accounts()
+        await bank.balance(OPERATIONAL, dt.date(2025, 1, 31))
+        await bank.transactions(JAN_1, FEB_28)
+        await bank.events(JAN_1, dt.date(2025, 3, 31))
+        await bank.attach_receipt(event_id, "kvittering æøå.pdf", PDF, "application/pdf")
+        await bank.find_attachment(event_id, "kvittering æøå.pdf", dt.date(2025, 1, 7))
+        await bank.annotate(event_id, "MVA 25 %: 100,00", dt.date(2025, 1, 7))
+        await bank.mark_complete(event_id)
+        await bank.mark_incomplete(event_id)
+    finally:
+        await client.aclose()
+
+    assert checked.problems == []
+    assert len(checked.seen) >= 10
+    # and the check has teeth: an event id that is not a uuid, a missing startDate
+    assert request_errors(FOLIO_SPEC, "POST", "/events/42/complete", [], {}, b"")
+    assert request_errors(FOLIO_SPEC, "GET", "/events", [("endDate", "2025-01-01")], {}, b"")
+
+
+def answering(routes: dict[str, Any]) -> FolioClient:
+    """A client whose Folio answers each path (below /v2) with its JSON body; 202 else."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = routes.get(request.url.path.removeprefix("/v2"))
+        return httpx.Response(202) if body is None else httpx.Response(200, json=body)
+
+    transport = httpx.MockTransport(handle)
+    return FolioClient("https://folio.test/v2", TOKEN, transport=transport, sleep=Sleeps())
+
+
+async def test_a_pending_event_the_spec_leaves_without_a_direction_is_left_out() -> None:
+    """The spec's Event requires only id, time, amount, attachments, transactions and
+    complete: a pending event with neither card authorisation nor payment says nothing of
+    which way its (unsigned) amount goes. It is left out — it is listed again once booked,
+    when its transactions' parties tell — instead of failing every other event with it."""
+    card_id, merchant = (
+        "5a3c1c1e-93c1-4a6e-9d59-2f1c3f0c0a11",
+        "b1e4c9f2-0e7e-4a55-8a5b-7d3c1d2e9f00",
+    )
+    bare = {
+        "id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+        "time": "2025-01-10T09:30:00.123+01:00",
+        "amount": {"amount": "250.00", "currency": "NOK"},
+        "transactions": [],
+        "attachments": [],
+        "complete": False,
+    }
+    card = {
+        **bare,
+        "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "cardAuthorization": {
+            "cardId": card_id,
+            "merchantId": merchant,
+            "merchantName": "RUTER AS",
+            "mcc": 4111,
+            "terminalId": "T1",
+            "physicalTerminal": False,
+            "currencyAmount": {"amount": "42.00", "currency": "NOK"},
+        },
+    }
+    events = {"events": [bare, card]}
+    accounts = {"accounts": []}
+    assert errors(FOLIO_SPEC, "EventsResponse", events) == []
+    client = answering({"/events": events, "/accounts": accounts, "/transactions": {}})
+    try:
+        found = await FolioBank(client).events(JAN_1, JAN_1 + dt.timedelta(days=20))
+    finally:
+        await client.aclose()
+
+    assert [(e.id, e.amount, e.merchant_name) for e in found] == [
+        (card["id"], Decimal("-250.00"), "RUTER AS")
+    ]
+
+
+async def test_optional_fields_answered_as_null_are_read_as_absent() -> None:
+    """A counterpart whose models serialise an unset optional field as null (FastAPI with
+    models generated from the spec does by default): includes, purpose, note, payment,
+    a party's name, an attachment's filename — read as left out, not as a broken list."""
+    event = {
+        "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+        "time": "2025-01-10T09:30:00Z",
+        "amount": {"amount": "42.00", "currency": "NOK"},
+        "transactions": [],
+        "attachments": [
+            {
+                "id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                "mimeType": "application/pdf",
+                "filename": None,
+                "orgNum": "",
+                "fileSize": 10,
+                "uploadedByAgentId": "1b4e28ba-2fa1-11d2-883f-0016d3cca428",
+                "averageColor": "#fff",
+                "extractedText": None,
+            }
+        ],
+        "complete": False,
+        "payment": None,
+        "purpose": None,
+        "note": None,
+        "ledgerCategory": None,
+        "cardAuthorization": {
+            "cardId": "5a3c1c1e-93c1-4a6e-9d59-2f1c3f0c0a11",
+            "merchantId": "b1e4c9f2-0e7e-4a55-8a5b-7d3c1d2e9f00",
+            "merchantName": "RUTER AS",
+            "mcc": 4111,
+            "terminalId": "T1",
+            "physicalTerminal": False,
+            "currencyAmount": {"amount": "42.00", "currency": "NOK"},
+        },
+    }
+    routes = {
+        "/accounts": {"accounts": []},
+        "/events": {"events": [event], "includes": {"merchants": None, "cards": None}},
+        "/transactions": {"transactions": None, "includes": None},
+        f"/accounts/{OPERATIONAL}/balance/2025-01-10": {
+            "incomingBalance": None,
+            "outgoingBalance": "10.00",
+        },
+    }
+    client = answering(routes)
+    bank = FolioBank(client)
+    try:
+        [found] = await bank.events(JAN_1, JAN_1 + dt.timedelta(days=20))
+        assert await bank.transactions(JAN_1, JAN_1) == []
+        balance = await bank.balance(OPERATIONAL, dt.date(2025, 1, 10))
+    finally:
+        await client.aclose()
+
+    assert (found.amount, found.merchant_name) == (Decimal("-42.00"), "RUTER AS")
+    assert [a.filename for a in found.attachments] == [None]
+    assert (balance.incoming, balance.outgoing) == (Decimal("0"), Decimal("10.00"))
+
+
+async def test_a_retry_after_date_and_an_html_5xx_are_read_as_such() -> None:
+    """429 with Retry-After as an HTTP date is waited out as told; a 5xx with an HTML
+    page is unavailable, retried on a read, its excerpt cut short."""
+    when = email.utils.format_datetime(
+        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=20), usegmt=True
+    )
+    accounts = httpx.Response(
+        200, content=b'{"accounts": []}', headers={"Content-Type": "application/json;charset=UTF-8"}
+    )
+    html = "<html><body>" + "x" * 5000 + "</body></html>"
+    transport, seen = scripted(
+        httpx.Response(429, headers={"Retry-After": when}),
+        httpx.Response(502, html=html),
+        accounts,
+    )
+    sleeps = Sleeps()
+    client = FolioClient("https://folio.test/v2", TOKEN, transport=transport, sleep=sleeps)
+    assert await FolioBank(client).accounts() == []
+    assert seen == ["GET"] * 3
+    assert 1.0 <= sleeps[0] <= 20.0 and sleeps[1] == 1.0
+
+    transport, _ = scripted(*[httpx.Response(503, html=html)] * 3)
+    client = FolioClient("https://folio.test/v2", TOKEN, transport=transport, sleep=Sleeps())
+    with pytest.raises(ExternalUnavailable) as failed:
+        await FolioBank(client).accounts()
+    assert failed.value.status == 503 and len(str(failed.value)) < 700

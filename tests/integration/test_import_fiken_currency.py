@@ -90,6 +90,7 @@ def _seed(fake: FakeFiken) -> None:
                 }
             ],
             currency="USD",
+            paymentAmountInNok=21_000,
         )
     )
     # Paid in USD, as Fiken's payment of a foreign purchase says (the fake pays in NOK).

@@ -6,7 +6,11 @@ Folio, the Anthropic API; the OIDC issuer has its own 64 KiB bound):
 - `BoundedTransport` ends the read of a body larger than a limit (declared or streamed)
   with `AnswerTooLarge`, so an endless or huge answer costs at most the limit in memory;
 - `require_json` refuses a 2xx answer whose content type is not JSON (`application/json`
-  or `…+json`) before a decoder sees it.
+  or `…+json`) before a decoder sees it;
+- `decode_json` reads a member that is null as one left out (`without_nulls`), so that a
+  counterpart serialising unset optional fields as null (FastAPI with models generated
+  from an OpenAPI document does by default) is read as the spec means, while a null where
+  a value is required stays a broken answer.
 
 The adapters turn both into their named errors (application/errors.py:
 ExternalAnswerInvalid for the books and the bank, ExtractionFailed for extraction), and
@@ -18,11 +22,14 @@ is ever used as data.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Final
+from typing import Any, Final, TypeVar
 
 import httpx
+import msgspec
 
 from bookkeeper.application.errors import ExternalAnswerInvalid
+
+T = TypeVar("T")
 
 #: The largest answer the books' and the bank's APIs give (a page of 100 purchases is
 #: ~100 KiB; an attachment is sent, never read back).
@@ -115,3 +122,20 @@ def too_large(
         system=system,
         retryable=write,
     )
+
+
+def without_nulls(value: Any) -> Any:
+    """Decoded JSON with every object member whose value is null left out (at any depth);
+    null items of arrays stay."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
+def decode_json(content: bytes, into: type[T]) -> T:
+    """`content` decoded strictly into `into`, a null member read as absent (its default,
+    or missing when required). Raises msgspec.DecodeError (ValidationError) as decoding
+    does."""
+    return msgspec.convert(without_nulls(msgspec.json.decode(content)), into)

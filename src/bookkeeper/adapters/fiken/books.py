@@ -22,7 +22,11 @@ import msgspec
 
 from bookkeeper.adapters.fiken import wire
 from bookkeeper.adapters.fiken.client import SYSTEM, FikenClient, QueryParams
-from bookkeeper.application.errors import ExternalRejected
+from bookkeeper.application.errors import (
+    ExternalAnswerInvalid,
+    ExternalRejected,
+    ExternalUnavailable,
+)
 from bookkeeper.application.ports import (
     BooksAccount,
     BooksAccountBalance,
@@ -56,6 +60,7 @@ class FikenBooks:
         if not company_slug or "/" in company_slug:
             raise ValueError("a Fiken company slug is required")
         self._client = client
+        self._slug = company_slug
         self._base = f"/companies/{urllib.parse.quote(company_slug, safe='')}"
         self._company_key = f"fiken:{company_slug}"
 
@@ -64,7 +69,7 @@ class FikenBooks:
     async def company(self) -> BooksCompany:
         company = await self._client.get_json(self._base, wire.COMPANY)
         return BooksCompany(
-            slug=company.slug,
+            slug=company.slug or self._slug,
             name=company.name,
             organization_number=company.organization_number,
             vat_type=company.vat_type,
@@ -78,7 +83,11 @@ class FikenBooks:
 
     async def accounts(self) -> list[BooksAccount]:
         accounts = await self._client.get_all(f"{self._base}/accounts", wire.ACCOUNTS)
-        return [BooksAccount(code=account.code, name=account.name) for account in accounts]
+        return [
+            BooksAccount(code=account.code, name=account.name)
+            for account in accounts
+            if account.code  # a row without its code is no account to book to
+        ]
 
     async def account_balances(self, date: dt.date) -> list[BooksAccountBalance]:
         balances = await self._client.get_all(
@@ -87,6 +96,7 @@ class FikenBooks:
         return [
             BooksAccountBalance(code=row.code, name=row.name, balance=wire.from_ore(row.balance))
             for row in balances
+            if row.code
         ]
 
     async def bank_accounts(self) -> list[BooksBankAccount]:
@@ -100,6 +110,8 @@ class FikenBooks:
                 inactive=account.inactive,
             )
             for account in accounts
+            # Without its id or its code (what paymentAccount takes) it cannot be used.
+            if account.bank_account_id is not None and account.account_code
         ]
 
     # --- suppliers ------------------------------------------------------------------
@@ -133,13 +145,15 @@ class FikenBooks:
         )
         contact_id = await self._client.create(f"{self._base}/contacts", msgspec.json.encode(body))
         contact = await self._client.get_json(f"{self._base}/contacts/{contact_id}", wire.CONTACT)
+        if contact.contact_id is None:  # the one we asked for by its Location's id
+            return _contact(contact, contact_id)
         return _contact(contact)
 
     async def _suppliers(self, query: QueryParams) -> list[wire.Contact]:
         found = await self._client.get_all(
             f"{self._base}/contacts", wire.CONTACTS, {**query, "supplier": True}
         )
-        return [contact for contact in found if contact.supplier]
+        return [c for c in found if c.supplier and c.contact_id is not None]
 
     # --- purchases ------------------------------------------------------------------
 
@@ -161,6 +175,11 @@ class FikenBooks:
         ]
         if not matches:
             return None
+        if any(p.purchase_id is None for p in matches):
+            raise ExternalAnswerInvalid(
+                f"{SYSTEM}: a purchase carrying reference {reference} has no purchaseId",
+                system=SYSTEM,
+            )
         if len(matches) > 1:
             _log.warning("fiken: %d purchases carry reference %s", len(matches), reference)
         matches.sort(key=lambda p: (p.deleted, p.purchase_id))
@@ -174,7 +193,11 @@ class FikenBooks:
             wire.PURCHASES,
             {"dateGe": start.isoformat(), "dateLe": end.isoformat()},
         )
-        return [to_purchase(p) for p in found if kind is None or p.kind == kind]
+        return [
+            to_purchase(p)
+            for p in found
+            if p.purchase_id is not None and (kind is None or p.kind == kind)
+        ]
 
     async def attach_to_purchase(
         self, purchase_id: str, filename: str, content: bytes, content_type: str
@@ -201,10 +224,23 @@ class FikenBooks:
     # --- journal entries --------------------------------------------------------------
 
     async def create_journal_entry(self, entry: NewJournalEntry) -> str:
+        """The new entry's journalEntryId. The spec's Location is the "Full URL of newly
+        created General Journal Entry", a resource it has no path for: when it names no
+        /journalEntries/{id}, the entry is found by our reference instead."""
         body = journal_entry_request(entry)
-        return await self._client.create(
-            f"{self._base}/generalJournalEntries", msgspec.json.encode(body)
-        )
+        path = f"{self._base}/generalJournalEntries"
+        segments = await self._client.create_at(path, msgspec.json.encode(body))
+        if len(segments) >= 2 and segments[-2] == "journalEntries" and segments[-1].isdigit():
+            return segments[-1]
+        found = await self.find_journal_entry(entry.reference, entry.date)
+        if found is None:
+            # Created, but which entry it is cannot be told: the caller reconciles.
+            raise ExternalUnavailable(
+                f"{SYSTEM} POST {path} answered a Location that names no journal entry "
+                f"({'/'.join(segments[-2:])}), and none carries reference {entry.reference}",
+                system=SYSTEM,
+            )
+        return found.id
 
     async def find_journal_entry(self, reference: str, date: dt.date) -> BooksJournalEntry | None:
         """GET /journalEntries of `date`: the entry whose description ends in `reference`
@@ -215,6 +251,11 @@ class FikenBooks:
         matches = [e for e in found if wire.reference_in(e.description) == reference]
         if not matches:
             return None
+        if any(e.journal_entry_id is None for e in matches):
+            raise ExternalAnswerInvalid(
+                f"{SYSTEM}: a journal entry carrying reference {reference} has no journalEntryId",
+                system=SYSTEM,
+            )
         if len(matches) > 1:
             _log.warning("fiken: %d journal entries carry reference %s", len(matches), reference)
         matches.sort(key=lambda e: (e.offset_transaction_id is not None, e.journal_entry_id))
@@ -274,6 +315,7 @@ def purchase_request(purchase: NewPurchase) -> wire.PurchaseRequest:
             )
         )
     return wire.PurchaseRequest(
+        payment_amount_in_nok=_paid_in_nok(lines) if purchase.paid and foreign else None,
         date=purchase.date,
         kind=purchase.kind,
         paid=purchase.paid,
@@ -290,6 +332,14 @@ def purchase_request(purchase: NewPurchase) -> wire.PurchaseRequest:
         payment_date=purchase.payment_date or (purchase.date if purchase.paid else None),
         kid=purchase.kid,
     )
+
+
+def _paid_in_nok(lines: list[wire.OrderLine]) -> int | None:
+    """A paid foreign-currency purchase's paymentAmountInNok (which Fiken requires): what
+    its lines come to in NOK; None without every line's NOK amounts (Fiken refuses it)."""
+    if any(line.net_price is None or line.vat is None for line in lines):
+        return None
+    return sum((line.net_price or 0) + (line.vat or 0) for line in lines)
 
 
 def journal_entry_request(entry: NewJournalEntry) -> wire.GeneralJournalEntryRequest:
@@ -328,7 +378,11 @@ def to_purchase(purchase: wire.Purchase) -> Purchase:
         currency=purchase.currency,
         paid=purchase.paid,
         deleted=purchase.deleted,
-        supplier_id=str(purchase.supplier.contact_id) if purchase.supplier else None,
+        supplier_id=(
+            str(purchase.supplier.contact_id)
+            if purchase.supplier and purchase.supplier.contact_id is not None
+            else None
+        ),
         due_date=purchase.due_date,
         reference=wire.reference_in(purchase.lines[0].description) if purchase.lines else None,
         transaction_id=(
@@ -372,9 +426,9 @@ def _line_gross(line: wire.OrderLine, *, foreign: bool) -> int:
     return (line.net_price or 0) + (line.vat or 0)
 
 
-def _contact(contact: wire.Contact) -> Contact:
+def _contact(contact: wire.Contact, contact_id: str | None = None) -> Contact:
     return Contact(
-        id=str(contact.contact_id),
+        id=contact_id or str(contact.contact_id),
         name=contact.name,
         organization_number=contact.organization_number,
         supplier_account_code=contact.supplier_account_code,

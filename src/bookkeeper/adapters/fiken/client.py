@@ -22,13 +22,19 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import httpx
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from bookkeeper.adapters.answers import AnswerTooLarge, BoundedTransport, require_json, too_large
+from bookkeeper.adapters.answers import (
+    AnswerTooLarge,
+    BoundedTransport,
+    decode_json,
+    require_json,
+    too_large,
+)
 from bookkeeper.adapters.fiken.ratelimit import (
     FikenGate,
     GatePaused,
@@ -61,6 +67,8 @@ MAX_BODY_IN_MESSAGE: Final = 500
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 
 T = TypeVar("T")
+#: Types read as they are (each record decoded on its own later).
+_RAW_TYPES: Final[tuple[object, ...]] = (msgspec.Raw, list[msgspec.Raw])
 QueryParams = Mapping[str, str | int | bool]
 _log = logging.getLogger(__name__)
 
@@ -184,21 +192,11 @@ class FikenClient:
         decoder: msgspec.json.Decoder[list[T]],
         params: QueryParams | None = None,
     ) -> list[T]:
-        """GET every page of a list (`page` from 0, `pageSize` 100) until the
-        Fiken-Api-Page-Count header says it was the last; without the header, until a
-        page comes back short."""
+        """GET every page of a list (`page` from 0, `pageSize` 100), as `pages` reads them."""
         items: list[T] = []
-        for page in range(MAX_PAGES):
-            query: dict[str, str | int | bool] = dict(params or {})
-            query.update(page=page, pageSize=PAGE_SIZE)
-            response = await self.request("GET", path, params=query)
-            batch = decode(decoder, response, path)
+        async for batch, _ in self.pages(path, decoder, params):
             items.extend(batch)
-            count = _int_header(response, "Fiken-Api-Page-Count")
-            last = page + 1 >= count if count is not None else len(batch) < PAGE_SIZE
-            if last:
-                return items
-        raise ExternalError(f"{SYSTEM}: {path} has more than {MAX_PAGES} pages", system=SYSTEM)
+        return items
 
     async def pages(
         self,
@@ -208,24 +206,46 @@ class FikenClient:
         *,
         page_size: int = PAGE_SIZE,
     ) -> AsyncIterator[tuple[list[T], int | None]]:
-        """`get_all` one page at a time, each with Fiken-Api-Result-Count (the total, when
-        Fiken says it), so a long list is handled as it arrives. Each page is its own
-        request through the gate: one at a time, at most four a second."""
+        """Every page of a list, one at a time, each with Fiken-Api-Result-Count (the total,
+        when Fiken says it), so a long list is handled as it arrives. Each page is its own
+        request through the gate: one at a time, at most four a second.
+
+        The last page is the one the Fiken-Api-Page-Count header says; without the header
+        (the spec does not require it), a short one. A counterpart that does not page
+        ends it too: more records than a page holds are the whole list, and a page
+        answered with the previous one's very bytes means `page` was not heard (reading
+        on would only repeat it)."""
+        previous: bytes | None = None
         for page in range(MAX_PAGES):
             query: dict[str, str | int | bool] = dict(params or {})
             query.update(page=page, pageSize=page_size)
             response = await self.request("GET", path, params=query)
+            if previous is not None and response.content == previous:
+                _log.warning(
+                    "%s %s answered page %d as page %d: not paged", SYSTEM, path, page, page - 1
+                )
+                return
             batch = decode(decoder, response, path)
             yield batch, _int_header(response, "Fiken-Api-Result-Count")
             count = _int_header(response, "Fiken-Api-Page-Count")
+            if len(batch) > page_size:
+                return
             if (page + 1 >= count) if count is not None else len(batch) < page_size:
                 return
+            previous = response.content
         raise ExternalError(f"{SYSTEM}: {path} has more than {MAX_PAGES} pages", system=SYSTEM)
 
     async def create(self, path: str, body: bytes) -> str:
         """POST a JSON body; the new object's id, the last segment of the Location header."""
         response = await self.request("POST", path, body=body)
         return location_id(response, path)
+
+    async def create_at(self, path: str, body: bytes) -> list[str]:
+        """POST a JSON body; the path segments of the Location header (absolute or
+        relative), for a caller that must see which resource it names."""
+        response = await self.request("POST", path, body=body)
+        location_id(response, path)  # a Location with an id, or ExternalUnavailable
+        return location_segments(response)
 
     # --- one attempt --------------------------------------------------------------------
 
@@ -324,8 +344,8 @@ def location_id(response: httpx.Response, path: str) -> str:
 
     Without one we cannot tell what was created, though something was: ExternalUnavailable,
     so the caller reconciles by reference."""
-    location = response.headers.get("Location", "")
-    segment = httpx.URL(location).path.rstrip("/").rsplit("/", 1)[-1] if location else ""
+    segments = location_segments(response)
+    segment = segments[-1] if segments else ""
     if not segment:
         raise ExternalUnavailable(
             f"{SYSTEM} POST {path} answered {response.status_code} without a Location",
@@ -335,12 +355,29 @@ def location_id(response: httpx.Response, path: str) -> str:
     return segment
 
 
+def location_segments(response: httpx.Response) -> list[str]:
+    """The non-empty path segments of the answer's Location header (none without one)."""
+    location = response.headers.get("Location", "").strip()
+    if not location:
+        return []
+    return [segment for segment in httpx.URL(location).path.split("/") if segment]
+
+
 def decode(decoder: msgspec.json.Decoder[T], response: httpx.Response, path: str) -> T:
-    """A JSON answer decoded strictly into its documented type; anything else (another
-    content type, not JSON, not the shape) is ExternalAnswerInvalid, never data."""
+    """A JSON answer decoded strictly into its documented type, a null member read as
+    absent (answers.decode_json); anything else (another content type, not JSON, not the
+    shape) is ExternalAnswerInvalid, never data. Raw records are left for `record`."""
     content = require_json(response, system=SYSTEM, where=f"{SYSTEM} {path}")
+    return record(decoder, content, path)
+
+
+def record(decoder: msgspec.json.Decoder[T], content: bytes, path: str) -> T:
+    """`content` (a whole answer or one raw record of a list) as `decoder`'s type, a null
+    member read as absent; ExternalAnswerInvalid if it is not that."""
     try:
-        return decoder.decode(content)
+        if decoder.type in _RAW_TYPES:
+            return decoder.decode(content)
+        return decode_json(content, cast("type[T]", decoder.type))
     except msgspec.DecodeError as error:  # ValidationError is a DecodeError
         raise ExternalAnswerInvalid(
             f"{SYSTEM} {path}: unexpected answer ({str(error)[:200]})", system=SYSTEM

@@ -19,10 +19,11 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import msgspec
 
+from bookkeeper.adapters.answers import decode_json
 from bookkeeper.adapters.fiken import wire
 from bookkeeper.adapters.fiken.client import SYSTEM, FikenClient
 from bookkeeper.application.errors import ExternalNotFound
@@ -151,7 +152,7 @@ def _decoded(
     has no NOK amount — under `record_id` when the caller asked for it by id, else the id
     read leniently from the record."""
     try:
-        return convert(decoder.decode(raw))
+        return convert(decode_json(raw, cast("type[T]", decoder.type)))
     except (msgspec.DecodeError, NotBookable) as error:
         found_id = record_id if record_id is not None else _id_of(raw, what)
         return HistoryProblem(what=what, id=found_id, reason=_reason(error))
@@ -161,6 +162,7 @@ def _decoded(
 
 
 def journal_entry(entry: wire.JournalEntry) -> HistoryJournalEntry:
+    entry_id = _required_id(entry.journal_entry_id, "journalEntryId")
     lines = []
     for number, line in enumerate(entry.lines):
         if not line.account:
@@ -173,7 +175,7 @@ def journal_entry(entry: wire.JournalEntry) -> HistoryJournalEntry:
             )
         )
     return HistoryJournalEntry(
-        id=str(entry.journal_entry_id),
+        id=entry_id,
         date=entry.date,
         description=_strip_prefix(entry.description),
         lines=tuple(lines),
@@ -188,7 +190,7 @@ def purchase(found: wire.Purchase) -> HistoryTrade:
     supplier = found.supplier
     return HistoryTrade(
         what=PURCHASE,
-        id=str(found.purchase_id),
+        id=_required_id(found.purchase_id, "purchaseId"),
         date=found.date,
         kind=found.kind,
         lines=_order_lines(found.lines, found.currency),
@@ -214,7 +216,7 @@ def sale(found: wire.Sale) -> HistoryTrade:
     customer = found.customer
     return HistoryTrade(
         what=SALE,
-        id=str(found.sale_id),
+        id=_required_id(found.sale_id, "saleId"),
         date=found.date,
         kind=found.kind,
         lines=_order_lines(found.lines, found.currency),
@@ -244,6 +246,13 @@ _BY_ID: Final[
     PURCHASE: ("/purchases", wire.PURCHASE, purchase),
     SALE: ("/sales", wire.SALE, sale),
 }
+
+
+def _required_id(value: int | None, field: str) -> str:
+    """A record's id, which the spec does not require but nothing can be imported without."""
+    if value is None:
+        raise NotBookable(f"the record has no {field}")
+    return str(value)
 
 
 def _transaction(transaction_id: int | None) -> str | None:

@@ -93,8 +93,13 @@ def reference_in(text: str | None) -> str | None:
 # --- what Fiken answers ----------------------------------------------------------------
 
 
+# The spec requires none of the ids, codes and slugs below in an answer (they are readOnly,
+# not required): each is optional here, and a record without the one that makes it usable
+# is passed over by the adapter (or, in the history, reported as a problem).
+
+
 class Company(msgspec.Struct, frozen=True, rename="camel"):
-    slug: str
+    slug: str | None = None
     name: str = ""
     organization_number: str | None = None
     vat_type: str | None = None
@@ -103,26 +108,26 @@ class Company(msgspec.Struct, frozen=True, rename="camel"):
 
 
 class Account(msgspec.Struct, frozen=True, rename="camel"):
-    code: str
+    code: str | None = None
     name: str = ""
 
 
 class AccountBalance(msgspec.Struct, frozen=True, rename="camel"):
-    code: str
+    code: str | None = None
     name: str = ""
     balance: int = 0
 
 
 class BankAccount(msgspec.Struct, frozen=True, rename="camel"):
-    bank_account_id: int
-    account_code: str
+    bank_account_id: int | None = None
+    account_code: str | None = None
     name: str = ""
     bank_account_number: str | None = None
     inactive: bool = False
 
 
 class Contact(msgspec.Struct, frozen=True, rename="camel"):
-    contact_id: int
+    contact_id: int | None = None
     name: str = ""
     organization_number: str | None = None
     supplier_account_code: str | None = None
@@ -163,7 +168,6 @@ class Payment(msgspec.Struct, frozen=True, rename="camel"):
 
 
 class Purchase(msgspec.Struct, frozen=True, rename="camel"):
-    purchase_id: int
     date: dt.date
     kind: str
     paid: bool = False
@@ -177,6 +181,7 @@ class Purchase(msgspec.Struct, frozen=True, rename="camel"):
     deleted: bool = False
     payments: list[Payment] = []
     settled_date: dt.date | None = None
+    purchase_id: int | None = None
 
 
 # --- what we send ----------------------------------------------------------------------
@@ -201,6 +206,9 @@ class PurchaseRequest(msgspec.Struct, frozen=True, rename="camel", omit_defaults
     supplier_id: int | None = None
     payment_account: str | None = None
     payment_date: dt.date | None = None
+    #: "Required when creating a purchase with payment in a foreign currency": the NOK
+    #: that left the bank account, in øre.
+    payment_amount_in_nok: int | None = None
     kid: str | None = None
 
 
@@ -246,10 +254,10 @@ class JournalEntryLine(msgspec.Struct, frozen=True, rename="camel"):
 
 
 class JournalEntry(msgspec.Struct, frozen=True, rename="camel"):
-    journal_entry_id: int
     date: dt.date
     lines: list[JournalEntryLine]
     description: str = ""
+    journal_entry_id: int | None = None
     journal_entry_number: int | None = None
     transaction_id: int | None = None
     offset_transaction_id: int | None = None
@@ -263,9 +271,9 @@ JOURNAL_ENTRIES: Final = msgspec.json.Decoder(list[JournalEntry])
 
 
 class Sale(msgspec.Struct, frozen=True, rename="camel"):
-    sale_id: int
     date: dt.date
     kind: str
+    sale_id: int | None = None
     lines: list[OrderLine] = []
     currency: str = "NOK"
     sale_number: str | None = None

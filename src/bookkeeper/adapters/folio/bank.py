@@ -11,7 +11,9 @@ who is creditor. The port wants money out negative, so `_direction` decides:
   5. an event between two of our accounts (its transactions carry no creditorEventId)
      takes the sign of its booked transaction, fetched for that window only when needed;
   6. anything else cannot be told apart, and that is reported as a broken contract rather
-     than guessed: a wrong sign in the books is worse than a failed sync.
+     than guessed: a wrong sign in the books is worse than a failed sync. Except a pending
+     event (no transactions yet; the spec makes card authorisation and payment optional),
+     which is left out of the list: it comes back once booked, when its parties tell.
 
 Date ranges. Folio documents no pagination (a community client advises narrowing the dates),
 so a range longer than MAX_WINDOW_DAYS is fetched as calendar-month windows, one request
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import logging
 import unicodedata
 import urllib.parse
 import zoneinfo
@@ -62,6 +65,7 @@ NORWAY: Final = zoneinfo.ZoneInfo("Europe/Oslo")
 ZERO: Final = Decimal("0")
 
 T = TypeVar("T")
+_log = logging.getLogger("bookkeeper.adapters.folio")
 
 
 class FolioBank:
@@ -136,6 +140,12 @@ class FolioBank:
                 try:
                     found.append(_event(item, own, merchants, cards, booked))
                 except _Ambiguous:
+                    if not item.transactions:
+                        # Pending, and nothing says which way: listed again once booked.
+                        _log.warning(
+                            "Folio event %s: pending, direction unknown; left out", item.id
+                        )
+                        continue
                     if booked is not None:
                         raise
                     booked = await self._booked_by_event(first, last, own)

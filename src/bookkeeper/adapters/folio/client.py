@@ -35,7 +35,13 @@ import httpx
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState
 
-from bookkeeper.adapters.answers import AnswerTooLarge, BoundedTransport, is_json, too_large
+from bookkeeper.adapters.answers import (
+    AnswerTooLarge,
+    BoundedTransport,
+    decode_json,
+    is_json,
+    too_large,
+)
 from bookkeeper.adapters.folio.wire import SYSTEM, contract_broken
 from bookkeeper.adapters.metrics import metered
 from bookkeeper.adapters.retry_after import retry_after as read_retry_after
@@ -146,7 +152,7 @@ class FolioClient:
                 f"{what}: answered {shown!r}, not JSON", status=response.status_code
             )
         try:
-            return msgspec.json.decode(response.content, type=into)
+            return decode_json(response.content, into)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise contract_broken(
                 f"{what}: {self._scrub(str(exc))}", status=response.status_code
