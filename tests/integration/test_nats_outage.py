@@ -230,9 +230,12 @@ async def test_nothing_is_lost_or_doubled_when_the_server_goes_away_and_comes_ba
         live = await api.client.get("/health/live")
         assert live.status_code == 200
         if closed_for_good:  # the link is trying again, and /health says so
-            for _ in polls():
+            for _ in polls():  # each link on its own back-off: wait for all three
                 down = (await api.client.get("/health")).json()
-                if "attempts failed" in down["bus"]["publisher"]["reason"]:
+                reasons = [c["reason"] for c in down["bus"]["consumers"]]
+                if all(
+                    "attempts failed" in r for r in [*reasons, down["bus"]["publisher"]["reason"]]
+                ):
                     break
                 await asyncio.sleep(0.05)
             assert "attempts failed" in down["bus"]["publisher"]["reason"]
@@ -265,3 +268,63 @@ async def test_nothing_is_lost_or_doubled_when_the_server_goes_away_and_comes_ba
             assert all(link.reconnects >= 1 for link in links)
         else:  # nats-py reconnected by itself: the link had nothing to do
             assert all(link.reconnects == 0 for link in links)
+
+
+async def test_the_service_starts_while_the_server_is_down_and_books_once_it_is_up(
+    server: NatsServer, tmp_path: Path
+) -> None:
+    """NATS down when the service starts: it starts all the same (it did not: the first
+    connect tried for nats-py's whole retry budget, then `serve` failed), its API works,
+    /health says which bus clients are not connected and why, and once the server is
+    there the clients connect by themselves — what was published meanwhile is booked
+    once, and what was posted meanwhile is published once."""
+    settings = settings_for(server, closed_for_good=False)
+    server.kill()
+    database = MemoryDatabase()
+    started = time.monotonic()
+    async with served(tmp_path, settings, database) as (api, consumers):
+        assert time.monotonic() - started < 60  # the attempt's timeout, not nats-py's budget
+        accountant = api.headers("anna", "accountant")
+        posted = await api.client.post(
+            f"{API}/journal-entries",
+            json={
+                "date": "2026-03-01",
+                "description": "Before the bus",
+                "lines": [{"account": "6300", "debit": "10"}, {"account": "1920", "credit": "10"}],
+            },
+            headers=accountant,
+        )
+        assert posted.status_code == 201, posted.text
+        answer = await api.client.get("/health")
+        down = answer.json()
+        assert answer.status_code == 503, answer.text
+        assert {c["state"] for c in down["bus"]["consumers"]} == {"closed"}
+        assert down["bus"]["publisher"]["state"] == "closed"
+        assert "connecting failed" in down["bus"]["publisher"]["reason"]
+        assert settings.url not in answer.text
+        assert (await api.client.get("/health/ready")).status_code == 200
+        assert len(consumers) == 2
+
+        server.start()
+        for _ in polls(60):  # the consumers make their streams as they connect
+            states = {
+                c["state"] for c in (await api.client.get("/health")).json()["bus"]["consumers"]
+            }
+            if states == {"connected"}:
+                break
+            await asyncio.sleep(0.1)
+        await publish(settings, [invoice("LATE-1"), invoice("LATE-2")])
+        expected = sorted([bus_entry("LATE-1"), bus_entry("LATE-2"), posted.json()["entryId"]])
+        health: dict[str, Any] = {}
+        for _ in polls(90):
+            health = (await api.client.get("/health")).json()
+            if (
+                health["status"] == "ok"
+                and health["bus"]["publisher"]["behind"] == 0
+                and sorted(set(await booked(database))) == expected
+            ):
+                break
+            await asyncio.sleep(0.1)
+        assert health["status"] == "ok", health
+        assert sorted(await booked(database)) == expected
+        assert sorted(await published(settings)) == expected

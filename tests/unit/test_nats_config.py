@@ -96,3 +96,12 @@ def test_the_accounts_master_has_its_own_stream_subjects_and_durable() -> None:
     defaults = load_nats_settings(URL)
     assert defaults is not None
     assert defaults.accounts().filter_subject == "bookkeeper.accounts.>"
+
+
+def test_the_url_the_log_shows_has_no_credentials() -> None:
+    from bookkeeper.adapters.nats.config import shown_url
+
+    assert shown_url("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
+    assert shown_url("nats://svc:s3cret@nats.internal:4222") == "nats://***@nats.internal:4222"
+    assert shown_url("tls://t0ken@a:4222, nats://b:4222") == "tls://***@a:4222,nats://b:4222"
+    assert "s3cret" not in shown_url("nats://u:s3cret@x:1,nats://u:s3cret@y:2")

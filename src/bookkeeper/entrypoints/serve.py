@@ -296,8 +296,11 @@ async def start_process(container: Container) -> Process:
         )
         await process.shared.begin()
         await scheduler.start()
-        process.bus_intake, process.bus = await start_bus(container)
-        process.bus_publisher = await start_publisher(container, services)
+        # The bus's clients connect at the same time (with NATS down, the start waits out
+        # one attempt, not one per client).
+        (process.bus_intake, process.bus), process.bus_publisher = await asyncio.gather(
+            start_bus(container), start_publisher(container, services)
+        )
     except BaseException:
         await process.close()
         await shutdown(container)
@@ -480,14 +483,18 @@ async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | Non
     if settings is None:
         log.info("bus: in-process (POST /bus/events); BOOKKEEPER_NATS_URL unset")
         return intake, None
+    from bookkeeper.adapters.nats.config import shown_url
     from bookkeeper.adapters.nats.consumer import NatsConsumer
 
     consumer = NatsConsumer(intake, settings)
-    await consumer.start()
-    log.info("bus: NATS JetStream at %s, durable consumer %s", settings.url, settings.durable)
     # The Accounts Master's AccountCreated / AccountUpdated: their own stream and durable.
     consumer.accounts = NatsConsumer(intake, settings.accounts())
-    await consumer.accounts.start()
+    # At once: with the server down, each waits out one attempt before it connects in the
+    # background (reconnect.py, `Reconnecting.first`), and the start waits for one only.
+    await asyncio.gather(consumer.start(), consumer.accounts.start())
+    log.info(
+        "bus: NATS JetStream at %s, durable consumer %s", shown_url(settings.url), settings.durable
+    )
     log.info(
         "bus: Accounts Master from %s.> (durable %s)",
         settings.accounts_prefix,
@@ -502,7 +509,7 @@ async def start_publisher(container: Container, services: Services) -> NatsPubli
     publisher: NatsPublisher | None = container.bus_publisher()
     if publisher is None:
         return None
-    await publisher.connect()
+    await publisher.start()
     if publisher not in services.dispatcher.subscribers:
         # In order: fed only from the log, woken by each commit (per-tenant order kept).
         services.dispatcher.subscribe(publisher, in_order=True)

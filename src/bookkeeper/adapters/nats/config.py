@@ -61,6 +61,15 @@ def subject_token(tenant: str) -> str:
     return f"{_NOT_IN_TOKEN.sub('_', tenant)}~{digest}"
 
 
+def shown_url(url: str) -> str:
+    """The server URL(s) as the log may show them: a user, password or token in a URL
+    (nats://user:secret@host, nats://token@host) is replaced by ***."""
+    return ",".join(
+        re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1***@", part.strip(), flags=re.I)
+        for part in url.split(",")
+    )
+
+
 @dataclass(frozen=True)
 class NatsSettings:
     url: str

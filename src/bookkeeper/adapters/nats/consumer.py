@@ -208,8 +208,10 @@ class NatsConsumer:
             await js.add_consumer(stream, config=config)
 
     async def start(self) -> None:
-        """Connect and run the pull loop in the background."""
-        await self.connect()
+        """Connect and run the pull loop in the background. A server not reachable now is
+        connected to in the background (reconnect.py, `Reconnecting.first`): the loop
+        waits for it."""
+        await self._link.first()
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name=f"nats-consumer:{self._name}")
 
@@ -297,6 +299,11 @@ class NatsConsumer:
         try:
             while not self._stopping.is_set():
                 try:
+                    if self._sub is None:  # not connected since the start (yet)
+                        await self._connect_again()
+                        if self._sub is None:
+                            await asyncio.sleep(LOOP_PAUSE)
+                        continue
                     if ahead is not None:
                         fetched, ahead = ahead, None
                         messages = await fetched

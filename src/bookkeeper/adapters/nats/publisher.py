@@ -229,6 +229,13 @@ class NatsPublisher:
         self._closing = False
         self._failure = None
 
+    async def start(self) -> None:
+        """`connect` at the service's start; a server not reachable now is connected to in
+        the background (reconnect.py, `Reconnecting.first`), and what is committed
+        meanwhile is published from the log once it is (the follower's catch-up)."""
+        self._closing = False
+        await self._link.first()
+
     async def _set_up(self, nc: Client) -> None:
         s = self._settings
         js = nc.jetstream()

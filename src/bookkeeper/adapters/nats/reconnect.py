@@ -150,6 +150,36 @@ class Reconnecting:
         if self._running and self.lost and not self.reconnecting:
             self._task = asyncio.create_task(self._reconnect(), name=f"nats-reconnect:{self.name}")
 
+    async def first(self) -> None:
+        """The owner's first connection, at the service's start. When the server cannot be
+        reached within the attempt's timeout, it is made in the background as one closed
+        for good is (back-off with jitter; /health says why meanwhile) and this returns:
+        the service starts without its bus rather than not at all — its API, its reviews
+        and its executions do not need NATS, and what the bus brings waits in JetStream
+        (the ledger it publishes is caught up from the log)."""
+        try:
+            await asyncio.wait_for(self._connect(), self._attempt_timeout)
+        except Exception as error:
+            self._running = True
+            self.attempts = 1
+            self.failure = f"connecting failed: {failure_text(error)}"
+            self.next_in = backoff(
+                1,
+                self._settings.reconnect_backoff_base,
+                self._settings.reconnect_backoff_max,
+                self._draw,
+            )
+            log.warning(
+                "NATS %s: not reachable at start (%s); the service runs without it and "
+                "connects in the background, next in %.1fs",
+                self.name,
+                self.failure,
+                self.next_in,
+            )
+            self._task = asyncio.create_task(
+                self._reconnect(self.next_in), name=f"nats-reconnect:{self.name}"
+            )
+
     async def restored(self) -> None:
         """Return once the connection is up again (at once when it is, or when the owner
         is closed): waits for the background task, starting it if needed. Cancelling the
@@ -173,8 +203,10 @@ class Reconnecting:
             with contextlib.suppress(Exception):
                 await nc.drain()
 
-    async def _reconnect(self) -> None:
+    async def _reconnect(self, wait: float = 0.0) -> None:
         s = self._settings
+        if wait > 0:
+            await asyncio.sleep(wait)
         while self._running and self.lost:
             try:
                 await asyncio.wait_for(self._connect(), self._attempt_timeout)
