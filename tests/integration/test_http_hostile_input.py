@@ -524,7 +524,8 @@ async def test_every_free_text_query_parameter_documents_that_nul_is_refused(
                     text = next(o for o in options if o.get("type") == "string")
                     free_text.append((operation["operationId"], parameter["name"], schema | text))
     names = {(o, n) for o, n, _ in free_text}
-    assert {("getPriceTable", "source"), ("listEvents", "type")} <= names
+    # (`type` of listEvents was one until it listed the event types: an unknown one is a 400.)
+    assert {("getPriceTable", "source"), ("listEvents", "actor")} <= names
     for operation_id, name, schema in free_text:
         pattern = (
             schema.get("pattern")

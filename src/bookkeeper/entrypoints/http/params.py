@@ -1,17 +1,24 @@
 """Query parameters shared by several routes: time ranges and keyset paging, and the
-bounds every query parameter of the API is held to (`bounded_query`, ADR 0021)."""
+bounds every query parameter of the API is held to (`bounded_query`, ADR 0021): one value
+of a parameter that takes one, a value of its set for one typed as a Literal or an Enum
+(ADR 0007 addendum)."""
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import datetime as dt
+import enum
+import types
+import typing
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Final
 
 from litestar import Request
+from litestar.constants import RESERVED_KWARGS
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, HTTPException, ValidationException
-from litestar.params import BodyKwarg, ParameterKwarg, QueryParameter
+from litestar.params import BodyKwarg, ParameterKwarg, PathParameter, QueryParameter
 
 from bookkeeper.application.queries import MAX_PAGE, clamp_limit
 from bookkeeper.entrypoints.http.csv_out import CsvOperation
@@ -79,10 +86,10 @@ def aware(value: str | None, name: str) -> dt.datetime | None:
         parsed = None
     if parsed is not None and parsed.utcoffset() is not None:
         if not EARLIEST <= parsed.date() <= LATEST:
-            raise _invalid(name, _WINDOW_MESSAGE)
+            raise invalid_query(name, _WINDOW_MESSAGE)
         return parsed
     message = "must be an RFC 3339 timestamp with a UTC offset, e.g. 2026-11-01T00:00:00Z"
-    raise _invalid(name, message)
+    raise invalid_query(name, message)
 
 
 def page_limit(limit: int) -> int:
@@ -93,19 +100,49 @@ def page_limit(limit: int) -> int:
 _WINDOW_MESSAGE: Final = f"must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
 
 
-def _invalid(name: str, message: str) -> ValidationException:
+def invalid_query(name: str, message: str) -> ValidationException:
+    """The 400 `validation-failed` naming query parameter `name` (ADR 0007 addendum)."""
     return ValidationException(
         f"{name}: {message}", extra=[{"key": name, "source": "query", "message": message}]
     )
 
 
-def _query_kinds(handler: Any) -> dict[str, type]:
-    """The query parameters of a route handler that `bounded_query` checks, by wire name:
-    those typed as a date or a timestamp. Computed once per handler."""
-    cached: dict[str, type] | None = _KINDS.get(handler)
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Query:
+    """What `bounded_query` knows of one query parameter of a route handler: whether it
+    takes several values (a list: `?status=A&status=B`), the values it admits (a Literal
+    or an Enum, per value), and whether it is a date or a timestamp (the window)."""
+
+    repeatable: bool
+    choices: tuple[str, ...] | None
+    kind: type | None
+
+
+def _shape(annotation: Any) -> tuple[bool, tuple[str, ...] | None]:
+    """(repeatable, choices) of a query parameter's type: `X | None` is X, a list (tuple,
+    set) is repeatable with its item's choices, a Literal's choices are its values, an
+    Enum's its members' values; anything else admits any value Litestar parses."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _shape(members[0]) if len(members) == 1 else (False, None)
+    if origin in (list, tuple, set, frozenset, collections.abc.Sequence):
+        item = typing.get_args(annotation)
+        return True, _shape(item[0])[1] if item else None
+    if origin is typing.Literal:
+        return False, tuple(str(getattr(a, "value", a)) for a in typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return False, tuple(str(m.value) for m in annotation)
+    return False, None
+
+
+def _query_parameters(handler: Any) -> dict[str, _Query]:
+    """The query parameters of a route handler, by wire name (`from`, not `created_from`),
+    as `bounded_query` checks them. Computed once per handler."""
+    cached = _QUERIES.get(handler)
     if cached is not None:
         return cached
-    kinds: dict[str, type] = {}
+    found: dict[str, _Query] = {}
     try:
         parameters = handler.parsed_fn_signature.parameters
     except AttributeError:
@@ -114,19 +151,90 @@ def _query_kinds(handler: Any) -> dict[str, type]:
         kwarg = field.kwarg_definition
         if kwarg is not None and not isinstance(kwarg, ParameterKwarg):
             continue  # a body, a dependency
-        if isinstance(kwarg, ParameterKwarg) and (kwarg.header or kwarg.cookie):
+        if isinstance(kwarg, PathParameter) or (
+            isinstance(kwarg, ParameterKwarg) and (kwarg.header or kwarg.cookie)
+        ):
             continue
+        if key in RESERVED_KWARGS:
+            continue  # the request, its scope …: Litestar's own
         wire = (kwarg.query or kwarg.name) if isinstance(kwarg, ParameterKwarg) else None
-        name = wire or key
-        for kind in (dt.datetime, dt.date):  # datetime first: it is a date
-            if field.is_subclass_of(kind) or field.has_inner_subclass_of(kind):
-                kinds[name] = kind
+        kind = _FORMATS.get(getattr(kwarg, "format", None) or "")  # text read by `aware`
+        for candidate in (dt.datetime, dt.date):  # datetime first: it is a date
+            if field.is_subclass_of(candidate) or field.has_inner_subclass_of(candidate):
+                kind = candidate
                 break
-    _KINDS[handler] = kinds
-    return kinds
+        repeatable, choices = _shape(field.annotation)
+        found[wire or key] = _Query(repeatable, choices, kind)
+    _QUERIES[handler] = found
+    return found
 
 
-_KINDS: dict[Any, dict[str, type]] = {}
+_QUERIES: dict[Any, dict[str, _Query]] = {}
+_FORMATS: Final[dict[str, type]] = {"date-time": dt.datetime, "date": dt.date}
+#: How much of a refused value a problem quotes back.
+_QUOTED: Final = 60
+
+
+def _check_query(request: Request[Any, Any, Any], handler: Any) -> None:
+    """A 400 naming the parameter when a query parameter that takes one value is given
+    twice (`?limit=5&limit=500`: which one would count?), when a parameter with a fixed set
+    of values (a Literal or an Enum: `status`, `kind`, `type`, `format` …) is given one
+    outside it (it would filter to nothing, or Litestar would say only "Invalid enum
+    value"): the answer lists what it admits, as the OpenAPI document does, or when a
+    date lies outside the window. A parameter the route does not have is ignored, as
+    Litestar ignores it."""
+    parameters = _query_parameters(handler)
+    if not parameters:
+        return
+    seen: set[str] = set()
+    path = request.scope.get("path_params") or {}
+    moments: dict[str, tuple[dt.date, str]] = {}
+    for name, value in request.query_params.multi_items():
+        query = parameters.get(name)
+        if query is None or name in path:
+            continue  # not the route's, or a path parameter (`{kind}`) named alike
+        if not query.repeatable:
+            if name in seen:
+                raise invalid_query(name, "is given more than once; it takes one value")
+            seen.add(name)
+        if query.choices is not None and value not in query.choices:
+            shown = value if len(value) <= _QUOTED else value[:_QUOTED] + "…"
+            raise invalid_query(name, f"{shown!r} is not one of: {', '.join(query.choices)}")
+        if query.kind is not None:
+            moment = _in_window(name, value, query.kind)
+            if moment is not None:
+                moments[name] = (moment, value)
+    start, end = moments.get("from"), moments.get("to")
+    if start is not None and end is not None and _after(start[0], end[0]):
+        # A range backwards, wherever it is asked (ADR 0007 addendum): a 400, not the
+        # empty page, the report of no days or the service's refusal it was.
+        raise invalid_query("from", f"{start[1]} is after to ({end[1]})")
+
+
+def _in_window(name: str, value: str, kind: type) -> dt.date | None:
+    """The date or timestamp `value` names, None if it names none (Litestar's or `aware`'s
+    400 follows); a 400 if it lies outside the window."""
+    try:
+        moment = (
+            dt.datetime.fromisoformat(value)
+            if kind is dt.datetime
+            else dt.date.fromisoformat(value)
+        )
+    except ValueError:
+        return None
+    day = moment.date() if isinstance(moment, dt.datetime) else moment
+    if not EARLIEST <= day <= LATEST:
+        raise invalid_query(name, _WINDOW_MESSAGE)
+    return moment
+
+
+def _after(start: dt.date, end: dt.date) -> bool:
+    """Whether `start` lies after `end`; False for timestamps that cannot be compared (one
+    without a UTC offset, which `aware` refuses)."""
+    try:
+        return start > end
+    except TypeError:
+        return False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -257,7 +365,9 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
     """Before any handler runs: every date or timestamp query parameter lies in the window
     [EARLIEST, LATEST], else a 400 naming it. Litestar parses the value afterwards as it
     always did; this only refuses what would overflow a date computation further in (ADR
-    0021); no query value holds a NUL character, a JSON body says it is JSON or nothing,
+    0021); no query value holds a NUL character, a query parameter that takes one value
+    is given once and one with a fixed set of values one of them (`_check_query`, ADR 0007
+    addendum), a JSON body says it is JSON or nothing,
     the Accept header admits what the route answers (406 if not; ADR 0049), a request
     carries one Idempotency-Key at most, and a multipart form each field once. A coroutine
     (most requests await nothing here): Litestar runs a plain function given as
@@ -279,7 +389,7 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
         # No database keeps a NUL in text: PostgreSQL refuses the statement (a 500).
         for name, value in request.query_params.multi_items():
             if "\x00" in value:
-                raise _invalid(name, "must not contain NUL (\\u0000) characters")
+                raise invalid_query(name, "must not contain NUL (\\u0000) characters")
     handler = request.scope.get("route_handler")
     if handler is None:
         return
@@ -289,20 +399,5 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
         _check_json_content_type(request)
     elif body.form_fields:
         await _check_form_fields(request, body.form_fields)
-    kinds = _query_kinds(handler)
-    if not kinds:
-        return
-    for name, value in request.query_params.items():
-        kind = kinds.get(name)
-        if kind is None:
-            continue
-        try:
-            day = (
-                dt.datetime.fromisoformat(value).date()
-                if kind is dt.datetime
-                else dt.date.fromisoformat(value)
-            )
-        except ValueError:
-            continue  # Litestar's own 400
-        if not EARLIEST <= day <= LATEST:
-            raise _invalid(name, _WINDOW_MESSAGE)
+    if request.scope["query_string"]:
+        _check_query(request, handler)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -21,7 +21,7 @@ from bookkeeper.application.ports import BusState, PatternView, ProposalView, Re
 from bookkeeper.application.queries import ApprovalRate
 from bookkeeper.domain import money
 from bookkeeper.domain.confidence import Confidence
-from bookkeeper.domain.events import Corrections, payload_to_builtins
+from bookkeeper.domain.events import CATALOGUE, Corrections, payload_to_builtins
 from bookkeeper.domain.review import Outcome
 
 MAX_TEXT = 2000
@@ -36,6 +36,12 @@ KindName = Literal[
     "correction",
 ]
 OutcomeName = Literal["auto_approved", "awaiting_review", "recorded"]
+if TYPE_CHECKING:
+    EventTypeName = str
+else:
+    #: Every event type (domain.events.CATALOGUE), as a Literal: a filter names one of them
+    #: or is refused (400, params.bounded_query), and the OpenAPI document lists them.
+    EventTypeName = Literal[tuple(CATALOGUE)]
 
 
 class RequestBody(

@@ -11,7 +11,6 @@ from typing import Annotated, Any, Final
 import msgspec
 from litestar import Controller, post
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
 from bookkeeper.application.checks import Checks
@@ -22,6 +21,7 @@ from bookkeeper.entrypoints.http.controllers.lookups import (
     BankTransactionsOut,
     _transactions_out,
 )
+from bookkeeper.entrypoints.http.params import invalid_query
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.routing import FreshRouter
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
@@ -107,10 +107,7 @@ def _range(lookups: Lookups, start: dt.date | None, end: dt.date | None) -> None
     try:
         lookups.date_range(start, end)
     except InvalidDateRange as error:
-        raise ValidationException(
-            error.message,
-            extra=[{"key": error.field, "source": "query", "message": error.message}],
-        ) from None
+        raise invalid_query(error.field, error.message) from None
 
 
 class CheckController(Controller):

@@ -25,6 +25,7 @@ from bookkeeper.entrypoints.http.wire import (
     EventOut,
     EventPage,
     EventSubmission,
+    EventTypeName,
     RejectionRequest,
     StatusName,
     SubmissionOut,
@@ -136,13 +137,8 @@ class EventController(Controller):
         request: AuthenticatedRequest,
         queries: NamedDependency[Queries],
         types: Annotated[
-            list[str] | None,
-            QueryParameter(
-                name="type",
-                description="Event type name; repeat for several",
-                # For an array value, each item: Litestar leaves an item's Meta out.
-                schema_extra={"items": {"type": "string", "pattern": NO_NUL}},
-            ),
+            list[EventTypeName] | None,
+            QueryParameter(name="type", description="Event type name; repeat for several"),
         ] = None,
         statuses: Annotated[
             list[StatusName] | None,

@@ -8,7 +8,6 @@ from typing import Annotated, Final
 import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
 from bookkeeper.application.lookups import (
@@ -21,6 +20,7 @@ from bookkeeper.application.lookups import (
     PurchasesResult,
 )
 from bookkeeper.application.ports import BankTransaction, Purchase
+from bookkeeper.entrypoints.http.params import invalid_query
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import ResponseBody, amount_out
@@ -205,10 +205,7 @@ def _checked_range(
     try:
         return lookups.date_range(start, end)
     except InvalidDateRange as error:
-        raise ValidationException(
-            error.message,
-            extra=[{"key": error.field, "source": "query", "message": error.message}],
-        ) from None
+        raise invalid_query(error.field, error.message) from None
 
 
 # --- routes -------------------------------------------------------------------------------
