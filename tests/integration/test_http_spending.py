@@ -251,8 +251,15 @@ async def test_price_tables_are_tenant_data(api: tuple[Api, Fakes]) -> None:
     assert revised["revised"] == 1
     body = (await report(client, **{"from": "2026-11-03", "to": "2026-11-03"})).json()
     assert body["rows"][0]["amount"] == "1.00"
-    missing = await client.client.get(
+    unknown = await client.client.get(
         f"{API}/spending/prices", params={"source": "nothing"}, headers=client.viewer
+    )
+    problem = assert_problem(unknown, 400, "validation-failed")
+    assert problem["errors"][0]["field"] == "source"
+    assert "anthropic, google, cloudflare" in problem["errors"][0]["message"], problem
+    # A source the service knows without a table of its own (priced by its bill): none.
+    missing = await client.client.get(
+        f"{API}/spending/prices", params={"source": "anthropic"}, headers=client.viewer
     )
     assert_problem(missing, 404)
 
@@ -268,7 +275,9 @@ async def test_bad_report_parameters_are_4xx_never_500(api: tuple[Api, Fakes]) -
         response = await client.client.get(
             f"{API}/reports/costs", params=params, headers=client.viewer
         )
-        assert response.status_code in (400, 422), (params, response.text)
+        # Query parameters the route cannot answer: a 400 naming one (ADR 0007 addendum).
+        problem = assert_problem(response, 400, "validation-failed")
+        assert problem["errors"][0]["field"] in params, (params, problem)
 
 
 async def test_health_names_each_source_and_says_which_are_absent(tmp_path: Path) -> None:
@@ -321,7 +330,8 @@ async def test_a_budget_names_a_known_source_and_one_not_configured_gets_a_warni
 
 
 async def test_a_price_table_names_a_known_source_as_a_budget_does(tmp_path: Path) -> None:
-    """PUT /spending/prices kept a table for any name: the same 422 as a budget's."""
+    """PUT /spending/prices kept a table for any name: the same 422 as a budget's (and
+    GET a 400 for it)."""
     table = {"currency": "USD", "prices": [{"metric": "requests", "price": "1"}]}
     async with running_api(tmp_path) as client:
         admin = client.headers("ada", "admin")
@@ -331,10 +341,15 @@ async def test_a_price_table_names_a_known_source_as_a_budget_does(tmp_path: Pat
         body = assert_problem(unknown, 422, "unknown-source")
         for name in ("bookkeeper", "anthropic", "google", "cloudflare"):
             assert name in body["detail"]
+        # The same source as a query parameter: a 400 naming it and the known ones, as
+        # any query value outside its set (ADR 0007 addendum); the body's is a 422.
         missing = await client.client.get(
             f"{API}/spending/prices", params={"source": "nosuch"}, headers=client.viewer
         )
-        assert_problem(missing, 404)
+        problem = assert_problem(missing, 400, "validation-failed")
+        assert problem["errors"][0]["field"] == "source"
+        for name in ("bookkeeper", "anthropic", "google", "cloudflare"):
+            assert name in problem["detail"]
         absent = await client.client.put(
             f"{API}/spending/prices", json={"source": "Cloudflare", **table}, headers=admin
         )

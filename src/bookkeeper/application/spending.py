@@ -160,6 +160,15 @@ class InvalidSpending(DomainError):
     code = "invalid-spending"
 
 
+class InvalidSpendingRange(InvalidSpending):
+    """A range reversed or longer than MAX_RANGE_DAYS: `field` names the end that is
+    wrong (`from`, `to`), so the API answers it as a 400 naming that query parameter."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class UnknownSource(InvalidSpending):
     """A budget or price table for a source the service does not have, configured or not
     ("nosuch" was kept, and shown as "0,0 % brukt" every morning)."""
@@ -864,9 +873,9 @@ def _days(start: dt.date, end: dt.date) -> list[dt.date]:
 
 def _check_range(start: dt.date, end: dt.date) -> None:
     if start > end:
-        raise InvalidSpending("from is after to")
+        raise InvalidSpendingRange("from is after to", field="from")
     if (end - start).days >= MAX_RANGE_DAYS:
-        raise InvalidSpending(f"a range spans at most {MAX_RANGE_DAYS} days")
+        raise InvalidSpendingRange(f"a range spans at most {MAX_RANGE_DAYS} days", field="to")
 
 
 def _source_name(source: str) -> str:

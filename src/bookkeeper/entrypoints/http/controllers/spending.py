@@ -13,9 +13,10 @@ budget or price table is not addressable at all.
 `spending_routes(container)` is what the app mounts; the service is resolved on first use.
 """
 
+import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Final, Literal
 
@@ -25,11 +26,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, QueryParameter
 from msgspec import Meta
 
-from bookkeeper.application.spending import CostReport, SpendingService
+from bookkeeper.application.spending import CostReport, InvalidSpendingRange, SpendingService
 from bookkeeper.domain.events import PriceTableSetData, UnitPrice
 from bookkeeper.entrypoints.http.csv_out import CsvOperation, ReportFormat, csv_response, wants_csv
 from bookkeeper.entrypoints.http.decoding import StrictJson
-from bookkeeper.entrypoints.http.params import NO_NUL
+from bookkeeper.entrypoints.http.params import NO_NUL, invalid_query
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.routing import FreshRouter
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
@@ -225,6 +226,17 @@ def _default_range(
     return start or end.replace(day=1), end
 
 
+@contextlib.contextmanager
+def _query_range() -> Iterator[None]:
+    """A range the service refuses (longer than it reads) as the 400 naming the query
+    parameter, as every route answers a range (ADR 0007 addendum); `from` after `to` is
+    refused before (params.bounded_query)."""
+    try:
+        yield
+    except InvalidSpendingRange as error:
+        raise invalid_query(error.field, error.message) from None
+
+
 class CostReportController(Controller):
     path = "/"
     tags = ["reports"]  # noqa: RUF012 - Litestar reads these class attributes
@@ -250,7 +262,8 @@ class CostReportController(Controller):
         currency: totals in the source's currency and in NOK (Norges Bank's rate of each
         day). A revised figure counts once, as revised. CSV with `?format=csv`."""
         start, end = _default_range(spending, start, end)
-        out = report_out(await spending.report(request.user, start, end, group_by))
+        with _query_range():
+            out = report_out(await spending.report(request.user, start, end, group_by))
         if wants_csv(request, format):
             return cost_report_csv(out)
         return Response(out)
@@ -315,9 +328,17 @@ class SpendingController(Controller):
         spending: NamedDependency[SpendingService],
         source: SourceQuery,
     ) -> PriceTableOut:
-        """The tenant's table, else the default one (Cloudflare Workers list prices)."""
+        """The tenant's table, else the default one (Cloudflare Workers list prices). A
+        source the service does not know is a 400 naming the known ones; a known one
+        without a table a 404."""
         spending.authorize_read(request.user)
-        table = await spending.prices(request.user.tenant_id, source.strip().lower())
+        name, known = source.strip().lower(), spending.known_sources
+        if name not in known:
+            # As every query parameter with a set of values answers one outside it (ADR
+            # 0007 addendum); the set is the service's configuration, not the document's.
+            shown = source if len(source) <= 60 else source[:60] + "…"
+            raise invalid_query("source", f"{shown!r} is not one of: {', '.join(known)}")
+        table = await spending.prices(request.user.tenant_id, name)
         if table is None:
             from litestar.exceptions import NotFoundException
 
@@ -375,7 +396,8 @@ class SpendingController(Controller):
         (default: the last three days) as cost snapshots — new figures recorded, revised
         ones as revisions, the same ones not again — then the budget alerts. Needs
         `checks:run` (system and admin)."""
-        result = await spending.pull_as(request.user, start, end)
+        with _query_range():
+            result = await spending.pull_as(request.user, start, end)
         return PullOut(
             from_=result.start,
             to=result.end,
