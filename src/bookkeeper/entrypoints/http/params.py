@@ -180,9 +180,9 @@ def _check_query(request: Request[Any, Any, Any], handler: Any) -> None:
     twice (`?limit=5&limit=500`: which one would count?), when a parameter with a fixed set
     of values (a Literal or an Enum: `status`, `kind`, `type`, `format` …) is given one
     outside it (it would filter to nothing, or Litestar would say only "Invalid enum
-    value"): the answer lists what it admits, as the OpenAPI document does, or when a
-    date lies outside the window. A parameter the route does not have is ignored, as
-    Litestar ignores it."""
+    value"): the answer lists what it admits, as the OpenAPI document does; when a date
+    lies outside the window; and, naming `from`, when `from` lies after `to`. A parameter
+    the route does not have is ignored, as Litestar ignores it."""
     parameters = _query_parameters(handler)
     if not parameters:
         return
