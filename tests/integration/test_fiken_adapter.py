@@ -193,6 +193,33 @@ async def test_supplier_is_found_by_number_then_by_exact_name(
     assert await books.find_supplier(None, "Kontorland") is None  # exact names only
 
 
+async def test_a_name_longer_than_fiken_takes_is_cut_at_a_word_and_found_again(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    """The contact's name has maxLength 200: a longer one is cut at a word with an
+    ellipsis, and looked up by that same cut name, so an attempt after a crash finds
+    the contact the first one created instead of creating a second."""
+    long = "Nordlys   Regnskap og Rådgivning AS " * 8  # 288 characters, spaces collapsed
+
+    created = await books.create_supplier(long, None)
+
+    stored = fake.contacts[int(created.id)]["name"]
+    words = " ".join(long.split())
+    assert len(stored) <= 200 and stored.endswith("…")
+    kept = stored.removesuffix("…")
+    assert words.startswith(kept) and words[len(kept)] == " "  # a whole word kept
+    assert fake.spec_violations == []
+    assert await books.find_supplier(None, long) == created
+    assert await books.find_supplier(None, stored) == created  # the name Fiken shows
+
+
+async def test_a_supplier_without_a_name_is_not_sent(books: FikenBooks, fake: FakeFiken) -> None:
+    with pytest.raises(ExternalRejected, match="not sent"):
+        await books.create_supplier(" \t ", "913312465")
+    assert fake.spec_violations == []
+    assert not any(r.method == "POST" for r in fake.requests)
+
+
 async def test_a_namesake_with_another_organisation_number_is_not_the_supplier(
     books: FikenBooks, fake: FakeFiken
 ) -> None:
@@ -308,8 +335,11 @@ async def test_a_long_description_is_cut_but_never_the_reference(
     purchase_id = await books.create_purchase(msgspec_replace(long, lines=(line,)))
 
     description = fake.purchase_requests[int(purchase_id)]["lines"][0]["description"]
-    assert len(description) == 200
+    assert len(description) <= 200
     assert description.endswith(f"… [{ref}]")
+    kept = description.removesuffix(f"… [{ref}]")
+    assert kept.endswith("kaker") or kept.endswith("og") or kept.endswith("Kaffe")  # a word
+    assert fake.spec_violations == []
     found = await books.find_purchase(ref, DAY)
     assert found is not None and found.reference == ref
 

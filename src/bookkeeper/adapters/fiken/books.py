@@ -125,7 +125,8 @@ class FikenBooks:
             by_number = [c for c in found if _organization_number(c.organization_number) == number]
             if by_number:
                 return _contact(_first_active(by_number))
-        name = " ".join(name.split())
+        # As create_supplier sends it: a name beyond Fiken's limit was sent cut.
+        name = wire.contact_name(name)
         if not name:
             return None
         found = await self._suppliers({"name": name})
@@ -138,8 +139,13 @@ class FikenBooks:
         return _contact(_first_active(by_name)) if by_name else None
 
     async def create_supplier(self, name: str, organization_number: str | None) -> Contact:
+        """A name beyond Fiken's maxLength is cut at a word (`wire.contact_name`), as
+        `find_supplier` looks it up; the organisation number, an identifier, never is."""
+        name = wire.contact_name(name)
+        if not name:
+            raise _not_sent("a supplier needs a name")
         body = wire.ContactRequest(
-            name=" ".join(name.split()),
+            name=name,
             supplier=True,
             organization_number=_organization_number(organization_number),
         )
@@ -214,7 +220,7 @@ class FikenBooks:
         )
 
     async def delete_purchase(self, purchase_id: str, description: str) -> None:
-        description = " ".join(description.split())[: wire.MAX_DESCRIPTION] or "Reversert"
+        description = wire.shorten(description, wire.MAX_DESCRIPTION) or "Reversert"
         await self._client.request(
             "PATCH",
             f"{self._base}/purchases/{_numeric_id(purchase_id, 'purchase')}/delete",
@@ -467,8 +473,7 @@ def _with_reference(text: str, reference: str) -> str:
 
 
 def _trim(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= wire.MAX_DESCRIPTION else text[: wire.MAX_DESCRIPTION - 1] + "…"
+    return wire.shorten(text, wire.MAX_DESCRIPTION)
 
 
 def _not_sent(reason: str) -> ExternalRejected:

@@ -18,8 +18,12 @@ import msgspec
 
 from bookkeeper.domain import money
 
-#: Fiken's limit for line and journal entry descriptions.
+#: Fiken's limit for line and journal entry descriptions (maxLength in the spec).
 MAX_DESCRIPTION: Final = 200
+#: Fiken's limit for a contact's name (maxLength 200, minLength 1 in the spec).
+MAX_CONTACT_NAME: Final = 200
+#: How far back from the limit a cut looks for a space before it cuts inside a word.
+_WORD_ROOM: Final = 30
 #: What Fiken puts before a general journal entry's description (counts toward the limit).
 JOURNAL_PREFIX: Final = "Fri postering registrert via API: "
 
@@ -59,18 +63,38 @@ def is_reference(text: str) -> bool:
     return _REFERENCE_ONLY.fullmatch(text) is not None
 
 
+def shorten(text: str, limit: int) -> str:
+    """`text` with its whitespace collapsed, within `limit` characters: a longer one is
+    cut after its last whole word that leaves room for "…" and ends in it (inside a word
+    only when no space is near the limit: one long word). The same text always gives the
+    same result, so a name sent cut can be looked up again by the same cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    if limit < 2:
+        return text[:limit]
+    room = limit - 1  # for the ellipsis
+    space = text.rfind(" ", 0, room + 1)
+    kept = text[:space] if space >= max(1, room - _WORD_ROOM) else text[:room]
+    return (kept.rstrip(" ,;:.-–") or text[:room].rstrip()) + "…"
+
+
+def contact_name(name: str) -> str:
+    """A contact's name as sent to Fiken and looked up again: `shorten`ed to its limit."""
+    return shorten(name, MAX_CONTACT_NAME)
+
+
 def with_reference(text: str, reference: str, limit: int = MAX_DESCRIPTION) -> str:
-    """`text [reference]` within `limit` characters: the text is cut, never the reference,
-    which must survive for a lookup to find the object again."""
+    """`text [reference]` within `limit` characters: the text is cut (at a word, with an
+    ellipsis), never the reference, which must survive for a lookup to find the object
+    again."""
     if not is_reference(reference):
         raise ValueError(f"unusable reference {reference!r}")
     tag = f"[{reference}]"
     room = limit - len(tag) - 1
     if room < 1:
         raise ValueError(f"reference {reference!r} does not fit in {limit} characters")
-    text = " ".join(text.split())
-    if len(text) > room:
-        text = text[: room - 1].rstrip() + "…"
+    text = shorten(text, room)
     return f"{text} {tag}" if text else tag
 
 
