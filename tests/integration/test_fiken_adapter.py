@@ -325,6 +325,16 @@ async def test_supplier_invoice_carries_supplier_due_date_kid_and_number(
     assert found.gross == Decimal("499.00")
 
 
+async def test_a_kid_fiken_would_refuse_is_not_sent(books: FikenBooks, fake: FakeFiken) -> None:
+    """An identifier is never cut: a KID that is not 2 to 25 digits (one proposed before
+    the proposal checked it) is refused before it is sent, with the reason."""
+    for kid in ("1234 5678", "1" * 26, "KID1"):
+        purchase = cash_purchase(reference(), kind="supplier", supplier_id="1", kid=kid)
+        with pytest.raises(ExternalRejected, match=r"not sent: KID .* 2 to 25 digits"):
+            await books.create_purchase(purchase)
+    assert fake.requests == []
+
+
 async def test_a_long_description_is_cut_but_never_the_reference(
     books: FikenBooks, fake: FakeFiken
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import posixpath
+import re
 import urllib.parse
 from collections.abc import Iterable
 from decimal import Decimal
@@ -47,6 +48,9 @@ EXTENSION_OF_TYPE: Final = {
     "image/jpeg": ".jpg",
     "image/gif": ".gif",
 }
+
+#: A KID as Fiken takes it: "Number from 2 to 25 digits long".
+_KID: Final = re.compile(r"[0-9]{2,25}\Z")
 
 _log = logging.getLogger(__name__)
 
@@ -294,6 +298,9 @@ def purchase_request(purchase: NewPurchase) -> wire.PurchaseRequest:
     """The POST /purchases body: øre amounts, our reference on the first line."""
     if not purchase.lines:
         raise _not_sent("a purchase needs at least one line")
+    if purchase.kid is not None and not _KID.match(purchase.kid):
+        # An identifier is never cut or guessed at (the proposal refuses one since).
+        raise _not_sent(f"KID {purchase.kid[:40]!r} is not 2 to 25 digits")
     foreign = purchase.currency != "NOK"
     lines = []
     for index, line in enumerate(purchase.lines):
