@@ -934,6 +934,32 @@ async def test_every_request_the_adapter_makes_is_one_the_spec_allows(
         )
         assert await books.find_journal_entry(entry_ref, DAY) is not None
         await books.attach_to_journal_entry(entry_id, "bilag.pdf", pdf, "application/pdf")
+        # Every text beyond the spec's maxLength (name, descriptions): cut, still allowed.
+        long = "Nordlys Regnskap og Rådgivning AS avdeling Trondheim " * 6
+        long_supplier = await books.create_supplier(long, None)
+        assert await books.find_supplier(None, long) == long_supplier
+        long_line = PurchaseLine(
+            description=long,
+            net=Decimal("10.00"),
+            vat=Decimal("2.50"),
+            vat_type="HIGH",
+            account="6800",
+        )
+        long_id = await books.create_purchase(
+            cash_purchase(reference(), lines=(long_line, long_line))
+        )
+        await books.delete_purchase(long_id, long)
+        await books.create_journal_entry(
+            NewJournalEntry(
+                date=DAY,
+                description=long,
+                lines=(
+                    JournalEntryLineOut(amount=Decimal("1.00"), debit_account="6800"),
+                    JournalEntryLineOut(amount=Decimal("1.00"), credit_account="1920:10001"),
+                ),
+                reference=reference(),
+            )
+        )
         fake.add_sale(DAY, [{"description": "Salg", "vatType": "HIGH", "netPrice": 100}])
         query = HistoryQuery(
             start=DAY - dt.timedelta(days=30),
@@ -965,6 +991,29 @@ async def test_every_request_the_adapter_makes_is_one_the_spec_allows(
     )
     assert request_errors(
         FIKEN_SPEC, "POST", f"/companies/{DEFAULT_COMPANY}/purchases", [], {}, b""
+    )
+    # … and the spec's limits on strings: maxLength and minLength in a JSON body
+    contacts = f"/companies/{DEFAULT_COMPANY}/contacts"
+    json_type = {"content-type": "application/json"}
+    for name, refused in (("x" * 200, False), ("x" * 201, True), ("", True)):
+        body = msgspec.json.encode({"name": name, "supplier": True})
+        found = request_errors(FIKEN_SPEC, "POST", contacts, [], json_type, body)
+        assert bool(found) is refused, (len(name), found)
+    # and a purchase line's description (orderLine.description, maxLength 200)
+    purchases = f"/companies/{DEFAULT_COMPANY}/purchases"
+    line = {"description": "x" * 201, "vatType": "HIGH", "netPrice": 100}
+    body = msgspec.json.encode(
+        {
+            "date": "2026-03-14",
+            "kind": "cash_purchase",
+            "paid": False,
+            "currency": "NOK",
+            "lines": [line],
+        }
+    )
+    assert any(
+        "lines/0/description" in problem and "too long" in problem
+        for problem in request_errors(FIKEN_SPEC, "POST", purchases, [], json_type, body)
     )
 
 
