@@ -19,7 +19,6 @@ from bookkeeper.adapters.fiken.wire import (
     NotWholeOre,
     from_ore,
     reference_in,
-    shorten,
     to_ore,
     with_reference,
 )
@@ -380,16 +379,3 @@ def test_the_reference_survives_any_description() -> None:
     assert reference_in("no reference") is None
     with pytest.raises(ValueError, match="reference"):
         with_reference("text", "has space")
-
-
-def test_a_text_beyond_a_limit_is_cut_after_a_whole_word() -> None:
-    assert shorten("  Kaffe   og kaker ", 20) == "Kaffe og kaker"  # fits: only collapsed
-    assert shorten("Kaffe og kaker til møtet", 16) == "Kaffe og kaker…"
-    assert shorten("Kaffe, og kaker", 12) == "Kaffe, og…"
-    assert shorten("Kaffe, og kaker", 9) == "Kaffe…"  # the comma before the cut goes
-    # one word longer than the limit (no space near it): cut inside it
-    assert shorten("x" * 300, 200) == "x" * 199 + "…"
-    assert shorten("Kaffe " + "x" * 300, 200) == "Kaffe " + "x" * 193 + "…"
-    for text, limit in (("Nordlys Regnskap og Rådgivning AS " * 9, 200), ("a b " * 99, 7)):
-        cut = shorten(text, limit)
-        assert len(cut) <= limit and cut == shorten(text, limit)  # the same every time

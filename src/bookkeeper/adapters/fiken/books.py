@@ -39,6 +39,7 @@ from bookkeeper.application.ports import (
     NewPurchase,
     Purchase,
 )
+from bookkeeper.domain.text import shorten
 
 #: File types Fiken accepts as attachments, by extension, and the extension of each type.
 ATTACHMENT_EXTENSIONS: Final = frozenset({".pdf", ".png", ".jpeg", ".jpg", ".gif"})
@@ -224,7 +225,7 @@ class FikenBooks:
         )
 
     async def delete_purchase(self, purchase_id: str, description: str) -> None:
-        description = wire.shorten(description, wire.MAX_DESCRIPTION) or "Reversert"
+        description = shorten(description, wire.MAX_DESCRIPTION) or "Reversert"
         await self._client.request(
             "PATCH",
             f"{self._base}/purchases/{_numeric_id(purchase_id, 'purchase')}/delete",
@@ -480,7 +481,7 @@ def _with_reference(text: str, reference: str) -> str:
 
 
 def _trim(text: str) -> str:
-    return wire.shorten(text, wire.MAX_DESCRIPTION)
+    return shorten(text, wire.MAX_DESCRIPTION)
 
 
 def _not_sent(reason: str) -> ExternalRejected:

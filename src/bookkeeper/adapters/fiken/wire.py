@@ -17,13 +17,12 @@ from typing import Final
 import msgspec
 
 from bookkeeper.domain import money
+from bookkeeper.domain.text import shorten
 
 #: Fiken's limit for line and journal entry descriptions (maxLength in the spec).
 MAX_DESCRIPTION: Final = 200
 #: Fiken's limit for a contact's name (maxLength 200, minLength 1 in the spec).
 MAX_CONTACT_NAME: Final = 200
-#: How far back from the limit a cut looks for a space before it cuts inside a word.
-_WORD_ROOM: Final = 30
 #: What Fiken puts before a general journal entry's description (counts toward the limit).
 JOURNAL_PREFIX: Final = "Fri postering registrert via API: "
 
@@ -61,22 +60,6 @@ def from_ore(ore: int) -> Decimal:
 def is_reference(text: str) -> bool:
     """Whether `text` can be stored as a reference and parsed back (letters, digits, _.:-)."""
     return _REFERENCE_ONLY.fullmatch(text) is not None
-
-
-def shorten(text: str, limit: int) -> str:
-    """`text` with its whitespace collapsed, within `limit` characters: a longer one is
-    cut after its last whole word that leaves room for "…" and ends in it (inside a word
-    only when no space is near the limit: one long word). The same text always gives the
-    same result, so a name sent cut can be looked up again by the same cut."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    if limit < 2:
-        return text[:limit]
-    room = limit - 1  # for the ellipsis
-    space = text.rfind(" ", 0, room + 1)
-    kept = text[:space] if space >= max(1, room - _WORD_ROOM) else text[:room]
-    return (kept.rstrip(" ,;:.-–") or text[:room].rstrip()) + "…"
 
 
 def contact_name(name: str) -> str:
