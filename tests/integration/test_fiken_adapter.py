@@ -193,6 +193,33 @@ async def test_supplier_is_found_by_number_then_by_exact_name(
     assert await books.find_supplier(None, "Kontorland") is None  # exact names only
 
 
+async def test_a_name_longer_than_fiken_takes_is_cut_at_a_word_and_found_again(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    """The contact's name has maxLength 200: a longer one is cut at a word with an
+    ellipsis, and looked up by that same cut name, so an attempt after a crash finds
+    the contact the first one created instead of creating a second."""
+    long = "Nordlys   Regnskap og Rådgivning AS " * 8  # 288 characters, spaces collapsed
+
+    created = await books.create_supplier(long, None)
+
+    stored = fake.contacts[int(created.id)]["name"]
+    words = " ".join(long.split())
+    assert len(stored) <= 200 and stored.endswith("…")
+    kept = stored.removesuffix("…")
+    assert words.startswith(kept) and words[len(kept)] == " "  # a whole word kept
+    assert fake.spec_violations == []
+    assert await books.find_supplier(None, long) == created
+    assert await books.find_supplier(None, stored) == created  # the name Fiken shows
+
+
+async def test_a_supplier_without_a_name_is_not_sent(books: FikenBooks, fake: FakeFiken) -> None:
+    with pytest.raises(ExternalRejected, match="not sent"):
+        await books.create_supplier(" \t ", "913312465")
+    assert fake.spec_violations == []
+    assert not any(r.method == "POST" for r in fake.requests)
+
+
 async def test_a_namesake_with_another_organisation_number_is_not_the_supplier(
     books: FikenBooks, fake: FakeFiken
 ) -> None:
@@ -298,6 +325,16 @@ async def test_supplier_invoice_carries_supplier_due_date_kid_and_number(
     assert found.gross == Decimal("499.00")
 
 
+async def test_a_kid_fiken_would_refuse_is_not_sent(books: FikenBooks, fake: FakeFiken) -> None:
+    """An identifier is never cut: a KID that is not 2 to 25 digits (one proposed before
+    the proposal checked it) is refused before it is sent, with the reason."""
+    for kid in ("1234 5678", "1" * 26, "KID1"):
+        purchase = cash_purchase(reference(), kind="supplier", supplier_id="1", kid=kid)
+        with pytest.raises(ExternalRejected, match=r"not sent: KID .* 2 to 25 digits"):
+            await books.create_purchase(purchase)
+    assert fake.requests == []
+
+
 async def test_a_long_description_is_cut_but_never_the_reference(
     books: FikenBooks, fake: FakeFiken
 ) -> None:
@@ -308,8 +345,11 @@ async def test_a_long_description_is_cut_but_never_the_reference(
     purchase_id = await books.create_purchase(msgspec_replace(long, lines=(line,)))
 
     description = fake.purchase_requests[int(purchase_id)]["lines"][0]["description"]
-    assert len(description) == 200
+    assert len(description) <= 200
     assert description.endswith(f"… [{ref}]")
+    kept = description.removesuffix(f"… [{ref}]")
+    assert kept.endswith("kaker") or kept.endswith("og") or kept.endswith("Kaffe")  # a word
+    assert fake.spec_violations == []
     found = await books.find_purchase(ref, DAY)
     assert found is not None and found.reference == ref
 
@@ -894,6 +934,32 @@ async def test_every_request_the_adapter_makes_is_one_the_spec_allows(
         )
         assert await books.find_journal_entry(entry_ref, DAY) is not None
         await books.attach_to_journal_entry(entry_id, "bilag.pdf", pdf, "application/pdf")
+        # Every text beyond the spec's maxLength (name, descriptions): cut, still allowed.
+        long = "Nordlys Regnskap og Rådgivning AS avdeling Trondheim " * 6
+        long_supplier = await books.create_supplier(long, None)
+        assert await books.find_supplier(None, long) == long_supplier
+        long_line = PurchaseLine(
+            description=long,
+            net=Decimal("10.00"),
+            vat=Decimal("2.50"),
+            vat_type="HIGH",
+            account="6800",
+        )
+        long_id = await books.create_purchase(
+            cash_purchase(reference(), lines=(long_line, long_line))
+        )
+        await books.delete_purchase(long_id, long)
+        await books.create_journal_entry(
+            NewJournalEntry(
+                date=DAY,
+                description=long,
+                lines=(
+                    JournalEntryLineOut(amount=Decimal("1.00"), debit_account="6800"),
+                    JournalEntryLineOut(amount=Decimal("1.00"), credit_account="1920:10001"),
+                ),
+                reference=reference(),
+            )
+        )
         fake.add_sale(DAY, [{"description": "Salg", "vatType": "HIGH", "netPrice": 100}])
         query = HistoryQuery(
             start=DAY - dt.timedelta(days=30),
@@ -925,6 +991,29 @@ async def test_every_request_the_adapter_makes_is_one_the_spec_allows(
     )
     assert request_errors(
         FIKEN_SPEC, "POST", f"/companies/{DEFAULT_COMPANY}/purchases", [], {}, b""
+    )
+    # … and the spec's limits on strings: maxLength and minLength in a JSON body
+    contacts = f"/companies/{DEFAULT_COMPANY}/contacts"
+    json_type = {"content-type": "application/json"}
+    for name, refused in (("x" * 200, False), ("x" * 201, True), ("", True)):
+        body = msgspec.json.encode({"name": name, "supplier": True})
+        found = request_errors(FIKEN_SPEC, "POST", contacts, [], json_type, body)
+        assert bool(found) is refused, (len(name), found)
+    # and a purchase line's description (orderLine.description, maxLength 200)
+    purchases = f"/companies/{DEFAULT_COMPANY}/purchases"
+    line = {"description": "x" * 201, "vatType": "HIGH", "netPrice": 100}
+    body = msgspec.json.encode(
+        {
+            "date": "2026-03-14",
+            "kind": "cash_purchase",
+            "paid": False,
+            "currency": "NOK",
+            "lines": [line],
+        }
+    )
+    assert any(
+        "lines/0/description" in problem and "too long" in problem
+        for problem in request_errors(FIKEN_SPEC, "POST", purchases, [], json_type, body)
     )
 
 

@@ -11,6 +11,8 @@ refused with its reason."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,16 @@ async def test_a_receipt_with_vat_is_a_cost_of_its_gross_and_no_return_is_due(
     assert vat["note"] == NO_VAT_RETURN
     assert vat["lines"] == [] and vat["payable"] == "0.00" and vat["inputVat"] == "0.00"
     assert [(ln["vatCode"], ln["base"]) for ln in vat["notInReturn"]] == [("0", "1250.00")]
+    # The CSV says it too: a note row after the totals (0.00: no return pays them).
+    exported = await api.client.get(
+        f"{API}/reports/vat",
+        params={"year": 2026, "term": 6, "format": "csv"},
+        headers=api.viewer,
+    )
+    rows = list(csv.reader(io.StringIO(exported.text)))
+    assert rows[0][-1] == "note"
+    assert ["note", "", "", "", "", "", "", NO_VAT_RETURN] in rows
+    assert rows.index(["note", "", "", "", "", "", "", NO_VAT_RETURN]) == 4  # after payable
 
     # The web page says so instead of a due date and a sum to pay.
     page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text

@@ -130,3 +130,34 @@ async def test_a_message_whose_names_steer_or_control_is_dead_lettered(
     delivery = await intake(MemoryUnitOfWorkFactory()).receive(message("InvoiceIssued", fields))
     assert (delivery.outcome, delivery.code) == (Outcome.DEAD, "not-bookable")
     assert "bidi" in delivery.reason or "control" in delivery.reason
+
+
+def foreign_invoice(invoice_id: str, currency: str) -> bytes:
+    return message(
+        "InvoiceIssued",
+        {
+            "invoice_id": invoice_id,
+            "issue_date": "2026-03-01",
+            "net_amount": "100.00",
+            "vat_amount": "0.00",
+            "currency": currency,
+            "exchange_rate": "11.50",
+        },
+    )
+
+
+async def test_a_currency_the_currencies_table_does_not_know_is_dead_lettered() -> None:
+    """'ABC' has the shape of a currency code (three capitals) and is none: as a proposal
+    is refused, a bus message is dead-lettered with the reason, one by one and in a batch."""
+    bus = intake(MemoryUnitOfWorkFactory())
+    dead = await bus.receive(foreign_invoice("F-1", "ABC"))
+    assert (dead.outcome, dead.code) == (Outcome.DEAD, "malformed-message")
+    assert "currency 'ABC' is not an ISO 4217 currency" in dead.reason
+    assert dead.reason.startswith("InvoiceIssued: ")
+    assert (await bus.receive(foreign_invoice("F-2", "EUR"))).outcome is Outcome.BOOKED
+
+    batch = await bus.receive_many(
+        [foreign_invoice("F-3", "XYZ"), foreign_invoice("F-4", "SEK"), invoice("F-5")]
+    )
+    assert [d.outcome for d in batch] == [Outcome.DEAD, Outcome.BOOKED, Outcome.BOOKED]
+    assert batch[0].code == "malformed-message" and "'XYZ'" in batch[0].reason

@@ -391,3 +391,26 @@ async def test_discords_korriger_adding_vat_is_refused_in_norwegian() -> None:
     await bot.handler.on_interaction(fine)
     [approved] = await bot.events("ReceiptAttachmentApproved")
     assert approved.data.corrections.account_code == "6540"
+
+
+async def test_discords_korriger_modal_offers_no_reverse_charge_to_an_unregistered_company() -> (
+    None
+):
+    """As the review page hides its checkbox: the proposal carries the vat-registration
+    reason, so the modal has no "Omvendt avgiftsplikt (ja/nei)" row ("ja" could only be
+    refused); the rest of the modal is as for anyone."""
+    from tests.unit.test_discord_adapter import KARI, Bot, button
+
+    bot = Bot()
+    await _not_registered(bot.chat.harness)
+    proposal_id = await bot.document()
+    [proposed] = await bot.events("ReceiptAttachmentProposed")
+    reasons = proposed.metadata["confidence"]["reasons"]
+    assert any(r["signal"] == "vat-registration" for r in reasons)
+    assert proposed.data.vat_rate == 0  # what a purchase is offered reverse charge for
+
+    pressed = button(KARI, "correct", proposal_id)
+    await bot.handler.on_interaction(pressed)
+    call = pressed.interaction.create_modal_response.await_args
+    inputs = [c.custom_id for row in call.kwargs["components"] for c in row.components]
+    assert inputs == ["account", "vat"]

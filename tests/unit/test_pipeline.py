@@ -15,6 +15,7 @@ from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.errors import Forbidden
 from bookkeeper.application.handlers import Handlers
+from bookkeeper.application.messages import NORWEGIAN, sentence
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import (
     BankTransaction,
@@ -370,6 +371,30 @@ async def test_an_invoice_without_due_date_or_usable_lines_gets_defaults_and_war
     assert data.vat_rate == Decimal("25")
     assert any("not a Norwegian rate" in w for w in result.warnings)
     assert any("lines could not be used" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("read", "kid"),
+    [
+        ("1234 5678 903", "12345678903"),  # printed in groups: the digits are the KID
+        ("KID: 12345678903", None),
+        ("1", None),
+        ("1" * 26, None),
+    ],
+)
+async def test_a_kid_fiken_would_refuse_is_left_out_with_a_warning(
+    read: str, kid: str | None
+) -> None:
+    """Fiken takes a KID of 2 to 25 digits (and the proposal refuses another): a reading
+    that is none is dropped, said in a warning, and the invoice is still proposed."""
+    setup = Setup(telenor_invoice(kid=read))
+    result = await setup.pipeline.process(agent(), PDF, None, None)
+    [event] = await setup.harness.stream(result.proposal.id)
+    assert isinstance(event.data, InvoiceRegistrationData)
+    assert event.data.kid == kid
+    said = [w for w in result.warnings if "KID" in w and "2 to 25 digits" in w]
+    assert bool(said) is (kid is None)
+    assert all("er ikke 2 til 25 sifre" in sentence(w, NORWEGIAN) for w in said)
 
 
 async def test_a_viewer_may_not_upload_and_nothing_is_extracted() -> None:

@@ -182,6 +182,46 @@ def test_invoice_lines_must_add_up_and_due_date_follow_the_invoice_date() -> Non
         )
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"kid": "1"}, "kid must be 2 to 25 digits"),
+        ({"kid": "1" * 26}, "kid must be 2 to 25 digits"),
+        ({"kid": "1234 5678 903"}, "kid must be 2 to 25 digits"),
+        ({"kid": "KID12345"}, "kid must be 2 to 25 digits"),
+        ({"kid": "１２３４５"}, "kid must be 2 to 25 digits"),  # full-width digits
+        ({"supplier_org_number": "9" * 201}, "supplierOrgNumber is longer than 200"),
+        ({"supplier_org_number": "923\x07609016"}, "supplierOrgNumber must not contain"),
+    ],
+)
+def test_an_identifier_fiken_would_refuse_is_refused_when_proposed(
+    changes: dict[str, object], message: str
+) -> None:
+    """Fiken takes a KID of 2 to 25 digits and a contact's organisation number of at most
+    200 characters; an identifier is never cut, so one beyond that is refused now, not
+    answered 400 after the approval."""
+    base: dict[str, object] = {
+        "supplier": "Lev AS",
+        "amount": Decimal("100.00"),
+        "date": dt.date(2026, 1, 10),
+        "due_date": dt.date(2026, 2, 10),
+        "vat_rate": Decimal("25"),
+        "account_code": "6300",
+    }
+    with pytest.raises(InvalidProposal, match=message):
+        Proposal.propose(
+            "i",
+            InvoiceRegistrationData(**{**base, **changes}),  # type: ignore[arg-type]
+            actor="book-e",
+        )
+    fine = {"kid": "1234567890128", "supplier_org_number": "NO 976 967 631 MVA"}
+    assert Proposal.propose(
+        "i",
+        InvoiceRegistrationData(**{**base, **fine}),  # type: ignore[arg-type]
+        actor="book-e",
+    )
+
+
 def test_corrections_must_fit_the_kind_and_stay_valid() -> None:
     p = proposed()
     with pytest.raises(InvalidCorrection, match="supplier"):

@@ -17,7 +17,7 @@ from bookkeeper.domain.ledger import (
     check_party,
 )
 from bookkeeper.domain.proposals import normalise, validate
-from bookkeeper.domain.text import control_in, has_visible, steering_in, tidy
+from bookkeeper.domain.text import control_in, has_visible, shorten, steering_in, tidy
 
 #: Texts that show nothing: each is no name.
 INVISIBLE = [
@@ -172,3 +172,16 @@ def test_a_journal_description_or_party_that_steers_or_controls_is_refused(text:
 
 def test_a_journal_description_keeps_a_line_break_and_a_mark() -> None:
     check_description("Faktura F-1\nlinje to \u200f")
+
+
+def test_a_text_beyond_a_limit_is_cut_after_a_whole_word() -> None:
+    assert shorten("  Kaffe   og kaker ", 20) == "Kaffe og kaker"  # fits: only collapsed
+    assert shorten("Kaffe og kaker til møtet", 16) == "Kaffe og kaker…"
+    assert shorten("Kaffe, og kaker", 12) == "Kaffe, og…"
+    assert shorten("Kaffe, og kaker", 9) == "Kaffe…"  # the comma before the cut goes
+    # one word longer than the limit (no space near it): cut inside it
+    assert shorten("x" * 300, 200) == "x" * 199 + "…"
+    assert shorten("Kaffe " + "x" * 300, 200) == "Kaffe " + "x" * 193 + "…"
+    for text, limit in (("Nordlys Regnskap og Rådgivning AS " * 9, 200), ("a b " * 99, 7)):
+        cut = shorten(text, limit)
+        assert len(cut) <= limit and cut == shorten(text, limit)  # the same every time

@@ -638,6 +638,14 @@ class LedgerService:
         #: tenant → (code → name): the chart's names, see `account_names`.
         self._names: TtlCache[str, dict[str, str]] = TtlCache(NAMES_TTL, NAMES_CACHE_SIZE)
 
+    async def unknown_currencies(self, codes: Iterable[str]) -> frozenset[str]:
+        """Of `codes`, those the currencies table (ISO 4217, GET /rules/currencies) lacks,
+        read in one unit of work (StorageUnavailable propagates)."""
+        async with self._uow() as uow:
+            return frozenset(
+                [code for code in set(codes) if await uow.rules.currency(code) is None]
+            )
+
     # --- POST /journal-entries ----------------------------------------------------------
 
     async def post_manual(

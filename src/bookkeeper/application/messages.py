@@ -600,6 +600,8 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"no text: needs review", "ingen tekst: må gjennomgås"),
         (r"KID (?P<k>\S+) fails the MOD10/MOD11 check",
          "KID {k} består ikke MOD10/MOD11-kontrollen"),
+        (r"KID (?P<k>.+) is not 2 to 25 digits; left out",
+         "KID {k} er ikke 2 til 25 sifre; utelatt"),
         (r"bank account (?P<k>\S+) fails the MOD11 check",
          "kontonummeret {k} består ikke MOD11-kontrollen"),
         (r"IBAN (?P<k>\S+) fails its check", "IBAN {k} består ikke kontrollen"),

@@ -113,6 +113,8 @@ NOT_VAT_REGISTERED_VAT_WARNING: Final = (
     "deduct; booked gross at 0 % as the cost"
 )
 _MAX_TEXT: Final = 200
+#: A KID as Fiken takes it (and the proposal checks): 2 to 25 ASCII digits.
+_KID: Final = re.compile(r"[0-9]{2,25}\Z")
 _CURRENCY: Final = re.compile(r"^[A-Z]{3}$")
 _CENT: Final = Decimal("0.01")
 
@@ -552,7 +554,7 @@ class _Facts:
         self.vat_amount = vat if vat is not None and vat <= gross else None
         self.document_number = _text(extraction.document_number)
         self.organization_number = _text(extraction.organization_number)
-        self.kid = _text(extraction.kid)
+        self.kid = _kid(_text(extraction.kid), warnings)
         #: The account the document asks to be paid to: its Norwegian account number, else
         #: its (foreign) IBAN (issue 13: compared with the supplier's known one).
         self.payment_account = _text(extraction.bank_account) or _text(extraction.iban)
@@ -794,6 +796,18 @@ def _text(value: str | None) -> str | None:
     cleaned = "".join(ch for ch in value if unicodedata.category(ch)[0] != "C" or ch == " ")
     cleaned = " ".join(cleaned.split())[:_MAX_TEXT].strip()
     return cleaned or None
+
+
+def _kid(text: str | None, warnings: list[str]) -> str | None:
+    """A KID as the proposal takes it and Fiken wants it, 2 to 25 digits ("1234 5678 903"
+    printed in groups is 12345678903); another reading is left out with a warning."""
+    if text is None:
+        return None
+    digits = "".join(text.split())
+    if _KID.match(digits):
+        return digits
+    warnings.append(f"KID {text[:40]!r} is not 2 to 25 digits; left out")
+    return None
 
 
 def _amount(value: Decimal | None, *, allow_zero: bool = False) -> Decimal | None:

@@ -42,6 +42,7 @@ from bookkeeper.application.ledger import LedgerService, PostedEntry
 from bookkeeper.application.ports import Principal
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
+from bookkeeper.domain.rules import NOK
 
 log = logging.getLogger("bookkeeper.translation")
 
@@ -281,6 +282,13 @@ class Ingest:
 
     def translate(self, raw: bytes) -> tuple[Envelope, RecordJournalEntry]:
         """The envelope and the command of a message, or a Rejected."""
+        envelope, command, _ = self._translate(raw)
+        return envelope, command
+
+    def _translate(self, raw: bytes) -> tuple[Envelope, RecordJournalEntry, str | None]:
+        """`translate`, and the message's currency when its data names one other than
+        NOK (`currency`): which codes exist is data (the currencies table), asked by
+        `_check_currencies` before anything is booked."""
         envelope = read_envelope(raw)
         translator = self._translators.get(envelope.type)
         if translator is None:
@@ -307,7 +315,15 @@ class Ingest:
             raise NotBookable(f"{envelope.type}: {error}") from None
         except ArithmeticError:
             raise NotBookable(f"{envelope.type}: {_OUT_OF_RANGE}") from None
-        return envelope, command
+        currency = getattr(data, "currency", None)
+        foreign = currency if isinstance(currency, str) and currency != NOK else None
+        return envelope, command, foreign
+
+    async def _unknown_currencies(self, codes: Iterable[str]) -> frozenset[str]:
+        """Of `codes`, those the currencies table (ISO 4217) lacks: 'ABC' has the shape
+        a schema checks and is no currency, as a proposal's is refused (handlers)."""
+        wanted = set(codes)
+        return await self._ledger.unknown_currencies(wanted) if wanted else frozenset()
 
     async def book_many(
         self, raws: Sequence[bytes], principal_for: PrincipalFor
@@ -315,15 +331,21 @@ class Ingest:
         """`book` of many messages with one commit (LedgerService.record_many): per message
         its PostedEntry or its Rejected. StorageUnavailable propagates (none booked)."""
         results: list[PostedEntry | Exception | None] = [None] * len(raws)
-        items: list[tuple[Principal, RecordJournalEntry]] = []
-        where: list[tuple[int, str]] = []
+        translated: list[tuple[int, Envelope, RecordJournalEntry, str | None]] = []
         for index, raw in enumerate(raws):
             try:
-                envelope, command = self.translate(raw)
-                items.append((principal_for(envelope.tenant), command))
-                where.append((index, envelope.type))
+                translated.append((index, *self._translate(raw)))
             except Rejected as error:
                 results[index] = error
+        unknown = await self._unknown_currencies(c for *_, c in translated if c is not None)
+        items: list[tuple[Principal, RecordJournalEntry]] = []
+        where: list[tuple[int, str]] = []
+        for index, envelope, command, currency in translated:
+            if currency in unknown:
+                results[index] = _unknown_currency(envelope, currency)
+                continue
+            items.append((principal_for(envelope.tenant), command))
+            where.append((index, envelope.type))
         recorded = await self._ledger.record_many(items) if items else []
         for (index, type_name), result in zip(where, recorded, strict=True):
             if isinstance(result, DomainError | Forbidden | IdempotencyConflict):
@@ -335,8 +357,17 @@ class Ingest:
     async def book(self, raw: bytes, principal_for: PrincipalFor) -> PostedEntry:
         """Translate and record the message (`replayed` when it was booked before).
         Rejected for what can never succeed; anything else is transient."""
-        envelope, command = self.translate(raw)
+        envelope, command, currency = self._translate(raw)
+        if currency is not None and currency in await self._unknown_currencies([currency]):
+            raise _unknown_currency(envelope, currency)
         try:
             return await self._ledger.record(principal_for(envelope.tenant), command)
         except (DomainError, Forbidden, IdempotencyConflict) as error:
             raise NotBookable(f"{envelope.type}: {error}") from None
+
+
+def _unknown_currency(envelope: Envelope, currency: str) -> MalformedMessage:
+    return MalformedMessage(
+        f"{envelope.type}: currency {currency!r} is not an ISO 4217 currency "
+        "(GET /rules/currencies)"
+    )

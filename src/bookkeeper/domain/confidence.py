@@ -41,7 +41,11 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.ledger import foreign_service_code, is_reverse_charge
 from bookkeeper.domain.patterns import MatchKind, PatternMatch
 from bookkeeper.domain.review import ReviewRules
-from bookkeeper.domain.vat_registration import NOT_VAT_REGISTERED_REASON, is_purchase
+from bookkeeper.domain.vat_registration import (
+    NOT_VAT_REGISTERED_REASON,
+    VAT_REGISTRATION_SIGNAL,
+    is_purchase,
+)
 
 _kr = money.kroner_text
 
@@ -347,7 +351,7 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
     # A company outside the VAT register (ADR 0056, addendum 4): why no VAT is deducted;
     # it neither raises nor lowers the score.
     if not rules.vat_registered and is_purchase(data):
-        add("vat-registration", "0", NOT_VAT_REGISTERED_REASON)
+        add(VAT_REGISTRATION_SIGNAL, "0", NOT_VAT_REGISTERED_REASON)
 
     # A service bought from abroad (ADR 0056 and its addendum): why the purchase is booked
     # with reverse charge, and under which code; it neither raises nor lowers the score.

@@ -62,6 +62,8 @@ from bookkeeper.domain.text import control_in, has_visible, steering_in, tidy, u
 from bookkeeper.domain.walk import first
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+#: A KID as Fiken takes it ("Number from 2 to 25 digits long"): ASCII digits only.
+_KID: Final = re.compile(r"[0-9]{2,25}\Z")
 _ENCODER: Final = msgspec.json.Encoder()
 _MAX_TEXT = 200
 _MAX_ACCOUNT = 32
@@ -261,6 +263,12 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
             _check_date("dueDate", data.due_date)
             _check_text("paymentAccount", data.payment_account, required=False)
             _check_text("invoiceNumber", data.invoice_number, required=False)
+            # Identifiers Fiken takes as they are (a contact's organizationNumber has
+            # maxLength 200, a purchase's KID 2–25 digits): never cut, so refused here
+            # rather than answered 400 after the approval.
+            _check_text("supplierOrgNumber", data.supplier_org_number, required=False)
+            if data.kid is not None and not _KID.match(data.kid):
+                raise InvalidProposal("kid must be 2 to 25 digits (a KID number)")
             if data.due_date < data.date:
                 raise InvalidProposal("dueDate is before the invoice date")
             if isinstance(data.credited_invoice, str):

@@ -28,6 +28,8 @@ _TAG: Final = "\U000e0020"
 _CANCEL_TAG: Final = "\U000e007f"
 #: Control characters that free text may hold: a line break, a tab.
 _BREAKS: Final = frozenset("\t\n\r")
+#: How far back from a limit `shorten` looks for a space before it cuts inside a word.
+_WORD_ROOM: Final = 30
 #: The bidi embeddings, overrides (U+202A–U+202E) and isolates (U+2066–U+2069): they
 #: reorder what follows them, so "Faktura \u202e0001-F" reads "Faktura F-1000" on a page, a
 #: report or an audit line while the books hold another text ("Trojan Source"). No name or
@@ -93,3 +95,19 @@ def tidy(text: str) -> str:
     while end > start and unseen(text[end - 1]) and not _TAG <= text[end - 1] <= _CANCEL_TAG:
         end -= 1
     return text[start:end]
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` with its whitespace collapsed, within `limit` characters: a longer one is
+    cut after its last whole word that leaves room for "…" and ends in it (inside a word
+    only when no space is near the limit: one long word). The same text always gives the
+    same result, so a name sent cut can be looked up again by the same cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    if limit < 2:
+        return text[:limit]
+    room = limit - 1  # for the ellipsis
+    space = text.rfind(" ", 0, room + 1)
+    kept = text[:space] if space >= max(1, room - _WORD_ROOM) else text[:room]
+    return (kept.rstrip(" ,;:.-–") or text[:room].rstrip()) + "…"

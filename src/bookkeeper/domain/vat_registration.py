@@ -46,6 +46,10 @@ NOT_VAT_REGISTERED_REASON: Final = (
 
 #: What the VAT report, the morning check and the chat say instead of a term and its due
 #: date: a company outside the VAT register files no VAT return (mva-melding).
+#: The confidence reason a purchase of a company outside the register carries (effect 0):
+#: what the review page and Discord's Korriger modal read to offer no reverse charge.
+VAT_REGISTRATION_SIGNAL: Final = "vat-registration"
+
 NO_VAT_RETURN: Final = (
     "the company is not VAT-registered: it files no VAT return (mva-melding) and has no VAT "
     "deadline"

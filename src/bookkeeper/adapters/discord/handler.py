@@ -60,6 +60,7 @@ from bookkeeper.domain.approval import OwnDocumentApprovalNotAllowed, SecondAppr
 from bookkeeper.domain.errors import DomainError, SelfApprovalNotAllowed
 from bookkeeper.domain.events import Corrections, Status
 from bookkeeper.domain.numerals import parse_written_amount, parse_written_rate
+from bookkeeper.domain.vat_registration import VAT_REGISTRATION_SIGNAL
 
 log = logging.getLogger("bookkeeper.discord")
 
@@ -313,6 +314,9 @@ class DiscordHandler:
         if self.review_channel is None or view.tenant_id != self.tenant:
             return None
         await self.people.sync()
+        reverse = offered_reverse_charge(view)
+        if reverse is False and await self._outside_vat_register(view):
+            reverse = None  # as the review page: "ja" could only be refused
         async with self._review_lock:
             if view.id in self.reviews:
                 return None
@@ -324,10 +328,26 @@ class DiscordHandler:
             self.review_texts[view.id] = text
             self.review_values[view.id] = (view.account_code, view.vat_rate)
             self.review_currencies[view.id] = str(view.data.get("currency") or "NOK")
-            reverse = offered_reverse_charge(view)
             if reverse is not None:
                 self.review_reverse_charge[view.id] = reverse
             return message
+
+    async def _outside_vat_register(self, view: ProposalView) -> bool:
+        """Whether the proposal was made for a company outside the VAT register (ADR 0056
+        addendum 4), as its proposed event's confidence reasons say (the review page reads
+        the same): the proposal's own record, not the tenant's rules today. A log that
+        cannot be read says no (the modal offers the row, and "ja" is refused as before)."""
+        try:
+            found = await self._queries.events(self.agent, EventFilter(stream_id=view.id, limit=1))
+        except Exception:
+            log.exception("Discord review: the proposal %s could not be read", view.id)
+            return False
+        confidence = found[0].metadata.get("confidence") if found else None
+        reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
+        return any(
+            isinstance(reason, dict) and reason.get("signal") == VAT_REGISTRATION_SIGNAL
+            for reason in (reasons if isinstance(reasons, list | tuple) else ())
+        )
 
     async def update_review(self, view: ProposalView) -> bool:
         """Edit the proposal's review message to show where it stands now (a decision made

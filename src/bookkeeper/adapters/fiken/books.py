@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import posixpath
+import re
 import urllib.parse
 from collections.abc import Iterable
 from decimal import Decimal
@@ -38,6 +39,7 @@ from bookkeeper.application.ports import (
     NewPurchase,
     Purchase,
 )
+from bookkeeper.domain.text import shorten
 
 #: File types Fiken accepts as attachments, by extension, and the extension of each type.
 ATTACHMENT_EXTENSIONS: Final = frozenset({".pdf", ".png", ".jpeg", ".jpg", ".gif"})
@@ -47,6 +49,9 @@ EXTENSION_OF_TYPE: Final = {
     "image/jpeg": ".jpg",
     "image/gif": ".gif",
 }
+
+#: A KID as Fiken takes it: "Number from 2 to 25 digits long".
+_KID: Final = re.compile(r"[0-9]{2,25}\Z")
 
 _log = logging.getLogger(__name__)
 
@@ -125,7 +130,8 @@ class FikenBooks:
             by_number = [c for c in found if _organization_number(c.organization_number) == number]
             if by_number:
                 return _contact(_first_active(by_number))
-        name = " ".join(name.split())
+        # As create_supplier sends it: a name beyond Fiken's limit was sent cut.
+        name = wire.contact_name(name)
         if not name:
             return None
         found = await self._suppliers({"name": name})
@@ -138,8 +144,13 @@ class FikenBooks:
         return _contact(_first_active(by_name)) if by_name else None
 
     async def create_supplier(self, name: str, organization_number: str | None) -> Contact:
+        """A name beyond Fiken's maxLength is cut at a word (`wire.contact_name`), as
+        `find_supplier` looks it up; the organisation number, an identifier, never is."""
+        name = wire.contact_name(name)
+        if not name:
+            raise _not_sent("a supplier needs a name")
         body = wire.ContactRequest(
-            name=" ".join(name.split()),
+            name=name,
             supplier=True,
             organization_number=_organization_number(organization_number),
         )
@@ -214,7 +225,7 @@ class FikenBooks:
         )
 
     async def delete_purchase(self, purchase_id: str, description: str) -> None:
-        description = " ".join(description.split())[: wire.MAX_DESCRIPTION] or "Reversert"
+        description = shorten(description, wire.MAX_DESCRIPTION) or "Reversert"
         await self._client.request(
             "PATCH",
             f"{self._base}/purchases/{_numeric_id(purchase_id, 'purchase')}/delete",
@@ -288,6 +299,9 @@ def purchase_request(purchase: NewPurchase) -> wire.PurchaseRequest:
     """The POST /purchases body: øre amounts, our reference on the first line."""
     if not purchase.lines:
         raise _not_sent("a purchase needs at least one line")
+    if purchase.kid is not None and not _KID.match(purchase.kid):
+        # An identifier is never cut or guessed at (the proposal refuses one since).
+        raise _not_sent(f"KID {purchase.kid[:40]!r} is not 2 to 25 digits")
     foreign = purchase.currency != "NOK"
     lines = []
     for index, line in enumerate(purchase.lines):
@@ -467,8 +481,7 @@ def _with_reference(text: str, reference: str) -> str:
 
 
 def _trim(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= wire.MAX_DESCRIPTION else text[: wire.MAX_DESCRIPTION - 1] + "…"
+    return shorten(text, wire.MAX_DESCRIPTION)
 
 
 def _not_sent(reason: str) -> ExternalRejected:

@@ -17,9 +17,12 @@ from typing import Final
 import msgspec
 
 from bookkeeper.domain import money
+from bookkeeper.domain.text import shorten
 
-#: Fiken's limit for line and journal entry descriptions.
+#: Fiken's limit for line and journal entry descriptions (maxLength in the spec).
 MAX_DESCRIPTION: Final = 200
+#: Fiken's limit for a contact's name (maxLength 200, minLength 1 in the spec).
+MAX_CONTACT_NAME: Final = 200
 #: What Fiken puts before a general journal entry's description (counts toward the limit).
 JOURNAL_PREFIX: Final = "Fri postering registrert via API: "
 
@@ -59,18 +62,22 @@ def is_reference(text: str) -> bool:
     return _REFERENCE_ONLY.fullmatch(text) is not None
 
 
+def contact_name(name: str) -> str:
+    """A contact's name as sent to Fiken and looked up again: `shorten`ed to its limit."""
+    return shorten(name, MAX_CONTACT_NAME)
+
+
 def with_reference(text: str, reference: str, limit: int = MAX_DESCRIPTION) -> str:
-    """`text [reference]` within `limit` characters: the text is cut, never the reference,
-    which must survive for a lookup to find the object again."""
+    """`text [reference]` within `limit` characters: the text is cut (at a word, with an
+    ellipsis), never the reference, which must survive for a lookup to find the object
+    again."""
     if not is_reference(reference):
         raise ValueError(f"unusable reference {reference!r}")
     tag = f"[{reference}]"
     room = limit - len(tag) - 1
     if room < 1:
         raise ValueError(f"reference {reference!r} does not fit in {limit} characters")
-    text = " ".join(text.split())
-    if len(text) > room:
-        text = text[: room - 1].rstrip() + "…"
+    text = shorten(text, room)
     return f"{text} {tag}" if text else tag
 
 

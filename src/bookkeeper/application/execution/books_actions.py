@@ -58,6 +58,7 @@ from bookkeeper.domain.ledger import (
 )
 from bookkeeper.domain.proposals import Proposal
 from bookkeeper.domain.rules import TaxTable
+from bookkeeper.domain.text import shorten
 
 _MAX_DESCRIPTION: Final = 200
 
@@ -481,4 +482,6 @@ def purchase_lines(
 
 
 def _trim(text: str) -> str:
-    return text if len(text) <= _MAX_DESCRIPTION else text[: _MAX_DESCRIPTION - 1] + "…"
+    """A description within Fiken's 200 characters, cut at a word (the adapter cuts
+    again, at a word too, where our reference follows it)."""
+    return shorten(text, _MAX_DESCRIPTION)

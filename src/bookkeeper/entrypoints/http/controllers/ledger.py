@@ -520,8 +520,10 @@ def general_ledger_csv(page: GeneralLedgerPage) -> Response[Any]:
 
 def vat_csv(report: VatReport) -> Response[Any]:
     """Basis and VAT per code of one term as the return shows them, then input, output and
-    payable rows, then what is not in the return (inReturn false). The two last columns
-    came later, so a reader of the first five by position reads what it always did."""
+    payable rows, then, for a company outside the VAT register, a `note` row saying it
+    files no return (the JSON's `note`, ADR 0056 addendum 4), then what is not in the
+    return (inReturn false). The three last columns came later, so a reader of the first
+    five by position reads what it always did."""
 
     def row(line: VatReportLine, in_return: bool) -> list[str | None]:
         return [
@@ -532,15 +534,18 @@ def vat_csv(report: VatReport) -> Response[Any]:
             amount(line.vat),
             line.side,
             "true" if in_return else "false",
+            None,
         ]
 
+    note = [] if report.vat_registered else [["note", *[None] * 6, NO_VAT_RETURN]]
     return csv_response(
         f"vat-{report.term.year}-{report.term.term}.csv",
-        ["vatCode", "rate", "direction", "base", "vat", "side", "inReturn"],
+        ["vatCode", "rate", "direction", "base", "vat", "side", "inReturn", "note"],
         [row(line, True) for line in report.lines]
-        + [["inputVat", None, None, None, amount(report.input_vat), None, None],
-           ["outputVat", None, None, None, amount(report.output_vat), None, None],
-           ["payable", None, None, None, amount(report.payable), None, None]]
+        + [["inputVat", None, None, None, amount(report.input_vat), None, None, None],
+           ["outputVat", None, None, None, amount(report.output_vat), None, None, None],
+           ["payable", None, None, None, amount(report.payable), None, None, None]]
+        + note
         + [row(line, False) for line in report.not_in_return],
     )  # fmt: skip
 
