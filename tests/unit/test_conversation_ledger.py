@@ -231,6 +231,29 @@ def test_the_period_a_question_names(
 
 
 @pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        # A year after the quarter is the quarter's year (it answered 2026's quarter).
+        ("resultat for 3. kvartal 2025", ((2025, 7, 1), (2025, 9, 30))),
+        ("result for Q2 2025", ((2025, 4, 1), (2025, 6, 30))),
+        ("omsetning andre kvartal 2024?", ((2024, 4, 1), (2024, 6, 30))),
+        ("revenue in the first quarter of 2025", ((2025, 1, 1), (2025, 3, 31))),
+        # "i fjor" with a month or a quarter is that month or quarter of last year (it
+        # answered the whole of last year).
+        ("omsetning i mars i fjor", ((2025, 3, 1), (2025, 3, 31))),
+        ("resultatet i januar i fjor", ((2025, 1, 1), (2025, 1, 31))),
+        ("resultatet for andre kvartal i fjor", ((2025, 4, 1), (2025, 6, 30))),
+        ("result for q4 last year", ((2025, 10, 1), (2025, 12, 31))),
+    ],
+)
+def test_a_year_named_with_a_month_or_a_quarter_is_that_ones_year(
+    text: str, period: tuple[tuple[int, int, int], tuple[int, int, int]]
+) -> None:
+    start, end = (dt.date(*day) for day in period)
+    assert lq.ledger_period(text, TODAY) == (start, end)
+
+
+@pytest.mark.parametrize(
     ("text", "account"),
     [
         ("saldo på konto 6810", "6810"),

@@ -1168,7 +1168,8 @@ def spending_sources(text: str) -> tuple[str, ...]:
 def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     """The period a spending question names, in Norwegian or English: a month by name
     (the latest one not after today, or of the year given), this or last month, this
-    year, yesterday, today; this month by default."""
+    year, yesterday, today, or — as `ledger_period` reads them — a year, last year, a
+    quarter, a month of last year; this month by default."""
     lowered = " ".join(text.lower().split())
     month_start = today.replace(day=1)
     if any(p in lowered for p in ("forrige måned", "last month", "sist måned")):
@@ -1181,6 +1182,8 @@ def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
         return today, today
     if any(p in lowered for p in ("i år", "this year", "hittil i år", "so far this year")):
         return today.replace(month=1, day=1), today
+    if lq.names_a_period(text):  # a year, last year, a quarter: as a question on the books
+        return lq.ledger_period(text, today)
     if not any(p in lowered for p in ("denne måned", "this month", "måneden")):
         match = _MONTH_WORDS.search(lowered)
         if match is not None:
