@@ -1095,19 +1095,28 @@ def vat_terms_asked(
     text: str, today: dt.date, length: VatTermLength = BIMONTHLY
 ) -> tuple[VatTerm, ...]:
     """The VAT terms a question asks about: the one it names — "termin 5" / "term 5" /
-    "5. termin" (of the year named, else this year), "forrige termin" / "last term" — or,
-    when it names none, the term whose return is due next (while one is) and the current
+    "5. termin" (of the year named, "i fjor" too, else this year), "forrige termin" /
+    "last term" — or a year's terms begun by today ("mva for 2025", "i fjor"), or, when
+    it names none, the term whose return is due next (while one is) and the current
     term. InvalidReportPeriod for a term outside 1–6. On the yearly term (ADR 0064) a
     term is a year: a named term is its year's, the last term last year."""
     lowered = " ".join(text.lower().split())
     current = vat_term_of(today, length)
+    year = lq.year_asked(text, today)
     match = _VAT_TERM.search(lowered)
     if match is not None:
-        year = _YEAR.search(lowered)
-        named = (int(year[1]) if year else today.year, int(match[1] or match[2]))
-        return (company_vat_term(*named, length),)
+        if year is None:
+            bare = _YEAR.search(lowered)  # "termin 2 2025"
+            year = int(bare[1]) if bare else today.year
+        return (company_vat_term(year, int(match[1] or match[2]), length),)
     if any(p in lowered for p in ("forrige termin", "last term", "previous term")):
         return (vat_term_of(current.start - dt.timedelta(days=1), length),)
+    if year is not None:  # "mva for 2025", "i fjor": the year's term(s) begun by today
+        if length == YEARLY:
+            return (company_vat_term(year, 1, length),)
+        terms = tuple(company_vat_term(year, n, length) for n in range(1, 7))
+        begun = tuple(t for t in terms if t.start <= today)
+        return begun or terms[:1]
     due_next = vat_term_due_next(today, length)
     return (current,) if due_next is None else (due_next, current)
 

@@ -143,6 +143,15 @@ def _month(year: int, month: int, today: dt.date) -> tuple[dt.date, dt.date]:
     return first, min(last, today) if first <= today else last
 
 
+def year_asked(text: str, today: dt.date) -> int | None:
+    """The year a question names ("i 2025", "for 2025", "i fjor", "last year"), or None."""
+    lowered = _lowered(text)
+    if _LAST_YEAR.search(lowered):
+        return today.year - 1
+    named = _YEAR_NAMED.search(lowered)
+    return int(named[1]) if named else None
+
+
 def names_a_period(text: str) -> bool:
     """Whether a question names a year, last year or a quarter (`ledger_period` reads it)."""
     lowered = _lowered(text)
