@@ -208,6 +208,31 @@ def test_the_keywords_tell_the_books_questions_from_the_others(text: str, intent
 
 
 @pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # What we invoiced or sold is revenue (probe4: "hvor mye har vi fakturert i år?"
+        # was answered "Ingen leverandørfakturaer", the supplier invoices).
+        ("hvor mye har vi fakturert i år?", "result"),
+        ("how much have we invoiced this year?", "result"),
+        ("hvor mye har vi solgt for i mars?", "result"),
+        ("how much did we sell last year?", "result"),
+        ("hva tjente vi i fjor?", "result"),
+        ("what did we earn in q3?", "result"),
+        # Invoices to customers are what customers owe us.
+        ("utestående kundefakturaer", "receivables"),
+        ("ubetalte fakturaer fra kunder", "receivables"),
+        ("which customer invoices are unpaid?", "receivables"),
+        # Invoices without a customer stay the suppliers'.
+        ("hvilke fakturaer er ubetalt?", "supplier_invoices"),
+        ("vis leverandørfakturaer", "supplier_invoices"),
+        ("which invoices are unpaid?", "supplier_invoices"),
+    ],
+)
+def test_sales_and_customer_invoices_are_not_the_suppliers(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+@pytest.mark.parametrize(
     ("text", "period"),
     [
         ("hva er resultatet hittil i år?", ((2026, 1, 1), (2026, 11, 20))),

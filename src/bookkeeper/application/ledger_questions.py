@@ -357,7 +357,10 @@ _JOURNAL: Final = re.compile(
 )
 _RECEIVABLES: Final = re.compile(
     r"\b(kundefordring\w*|skylder kunde\w*|kunde\w* skylder|kunder som skylder|"
-    r"utestående fra kunde\w*|owe us|owes us|receivables?|accounts receivable)\b"
+    r"utestående fra kunde\w*|owe us|owes us|receivables?|accounts receivable|"
+    # Invoices to customers are receivables, not the suppliers' invoices (probe4).
+    r"kundefaktura\w*|faktura\w* (?:fra|til) kunde\w*|customer invoices?|"
+    r"invoices? (?:to|from) customers?)\b"
 )
 _PAYABLES: Final = re.compile(
     r"\b(leverandørgjeld\w*|skylder vi|hva skylder|gjeld til leverandør\w*|"
@@ -366,7 +369,10 @@ _PAYABLES: Final = re.compile(
 _RESULT: Final = re.compile(
     r"\b(resultat\w*|hvordan går det|går det bra|overskudd\w*|underskudd\w*|tjent|"
     r"omsetning\w*|inntekt\w*|profit\w*|result|results|how are we doing|how is business|"
-    r"income statement|revenue|earnings|earned)\b"
+    r"income statement|revenue|earnings|earned|"
+    # What we invoiced, sold or earned is revenue (probe4: "hvor mye har vi fakturert?"
+    # was answered with the supplier invoices); what a supplier invoiced us is not.
+    r"fakturert(?! oss)|invoiced(?! us)|solgt|salg|salget|sold|sell|tjente|earn)\b"
 )
 _LEDGER_BALANCE_WORDS: Final = re.compile(
     r"\b(saldo\w*|balanse\w*|balance|står|bokføring\w*|hovedbok\w*|regnskap\w*|ledger|"
