@@ -205,6 +205,15 @@ def test_a_year_named_without_a_term_is_that_years_terms() -> None:
     assert _terms("mva for 2026", dt.date(2026, 3, 5)) == [(2026, 1), (2026, 2)]
 
 
+def test_a_term_named_by_its_ordinal_is_that_term() -> None:
+    """probe4: "mva for første termin" / "VAT for the first term" were answered with the
+    terms due next and current (5 and 6)."""
+    assert _terms("mva for første termin", TODAY) == [(2026, 1)]
+    assert _terms("how much VAT for the third term of 2025?", TODAY) == [(2025, 3)]
+    assert _terms("kva er mvaen for sjette termin i fjor", TODAY) == [(2025, 6)]
+    assert _terms("VAT for the sixth term", TODAY) == [(2026, 6)]
+
+
 def test_the_return_due_next() -> None:
     assert vat_term_due_next(dt.date(2026, 12, 6)).due == dt.date(2026, 12, 10)  # type: ignore[union-attr]
     assert vat_term_due_next(dt.date(2026, 12, 11)) is None

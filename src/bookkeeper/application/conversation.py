@@ -1087,7 +1087,16 @@ def _is_greeting(text: str) -> bool:
 #: Words of a VAT question, whole words only ("private" is not "vat"); "mva-oppgjør",
 #: "mva-melding" and "skyldig mva" are found by their "mva".
 _VAT_WORDS: Final = re.compile(r"\b(mva\w*|moms\w*|merverdiavgift\w*|vat)\b")
-_VAT_TERM: Final = re.compile(r"\b(?:termin|term|periode|period)\s*(\d{1,2})\b|\b(\d)\.\s*termin")
+_VAT_TERM: Final = re.compile(
+    r"\b(?:termin|term|periode|period)\s*(\d{1,2})\b|\b(\d)\.\s*termin"
+    r"|\b(første|fyrste|andre|tredje|fjerde|femte|sjette|"
+    r"first|second|third|fourth|fifth|sixth)\s+(?:termin|term)\b"
+)
+#: A term named by its ordinal ("første termin", "the third term").
+_TERM_ORDINALS: Final = {
+    "første": 1, "fyrste": 1, "first": 1, "andre": 2, "second": 2, "tredje": 3, "third": 3,
+    "fjerde": 4, "fourth": 4, "femte": 5, "fifth": 5, "sjette": 6, "sixth": 6,
+}  # fmt: skip
 _YEAR: Final = re.compile(r"\b(20\d\d)\b")
 
 
@@ -1108,7 +1117,8 @@ def vat_terms_asked(
         if year is None:
             bare = _YEAR.search(lowered)  # "termin 2 2025"
             year = int(bare[1]) if bare else today.year
-        return (company_vat_term(year, int(match[1] or match[2]), length),)
+        number = int(match[1] or match[2]) if match[3] is None else _TERM_ORDINALS[match[3]]
+        return (company_vat_term(year, number, length),)
     if any(p in lowered for p in ("forrige termin", "last term", "previous term")):
         return (vat_term_of(current.start - dt.timedelta(days=1), length),)
     if year is not None:  # "mva for 2025", "i fjor": the year's term(s) begun by today
