@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import os
 import sqlite3
+import threading
 import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bookkeeper.adapters.extraction import ocr
+from bookkeeper.application.documents import MAX_DOCUMENT_BYTES
 from bookkeeper.domain.ledger import vat_term_due_next
 from bookkeeper.entrypoints.cli.main import main
 from tests.documents import ruter_ticket
@@ -71,6 +73,46 @@ def test_chat_reports_an_unreadable_path_and_goes_on(
     assert "Fant ikke filen /no/such/file.pdf." in out
     assert "Errno" not in out + err
     assert "Send en kvittering" in out
+
+
+def test_chat_reads_no_more_of_a_file_than_a_document_may_hold(
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """probe4: `/file` read the whole file before anything looked at its size: a pipe
+    (a FIFO) hung the chat for good, /dev/zero read until memory ran out. A file that is
+    not a regular one is refused by name; of a regular one at most the document limit
+    (and one byte) is read, and a larger one is refused with the limit, unread."""
+    pipe = tmp_path / "kvittering.pdf"
+    os.mkfifo(pipe)
+    # A writer that writes a few bytes and goes after a second: where the pipe is read,
+    # it gives them and ends, so the test fails rather than hangs.
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(pipe, os.O_WRONLY)
+    os.write(writer, b"%PDF-1.4\n")
+    closing = threading.Timer(1.0, os.close, (writer,))
+    closing.start()
+    big = tmp_path / "stor.pdf"
+    with big.open("wb") as sparse:  # a hole: no disk or memory spent on it here
+        sparse.truncate(MAX_DOCUMENT_BYTES + 1)
+    script = f"/file {pipe}\n/file {big}\n/file /dev/null\nhva er saldoen?\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(script))
+    try:
+        status = main(["chat", "--tenant", "acme", "--user", "ola"])
+    finally:
+        closing.join()
+        os.close(reader)
+
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert f"{pipe} er ikke en vanlig fil" in out, out
+    assert "/dev/null er ikke en vanlig fil" in out, out
+    assert f"{big} er større enn 10 MB" in out, out
+    assert "Saldo per " in out  # and the conversation goes on
+    with sqlite3.connect(data_dir / "bookkeeper.db") as db:
+        assert db.execute("SELECT count(*) FROM documents").fetchone() == (0,)
 
 
 async def test_sql_conversation_store_keeps_history_by_channel_and_purges(

@@ -26,6 +26,7 @@ from tests import documents
 from tests.fakes.fiken import FakeFiken
 from tests.http_helpers import API, Api, api_with_fiken, assert_problem
 from tests.integration.test_web_pages import APP, login
+from tests.saft_checks import NS, validate
 
 TOKEN = "fiken-not-registered-token"
 COMPANY = "not-registered-as"
@@ -222,3 +223,34 @@ async def test_a_manual_entry_or_a_bus_sale_with_vat_is_refused_with_its_reason(
         f"{API}/bus/events", json=invoice("F-2", "0.00"), headers=system
     )
     assert without.status_code == 201, without.text
+
+
+async def test_the_saft_header_claims_no_vat_registration(
+    world: tuple[Api, FakeFiken],
+) -> None:
+    """SAF-T's Company/TaxRegistration is the company's VAT number (orgnr + "MVA"),
+    "mandatory if the company is subject to VAT": the file of a company outside the
+    register names none (probe4: it said "<orgnr>MVA" whatever the company's rules)."""
+    api, _ = world
+    auditor = api.headers("revisor", "admin")
+    period = {"from": "2026-01-01", "to": "2026-12-31"}
+    unregistered = await api.client.get(f"{API}/exports/saf-t", params=period, headers=auditor)
+    assert unregistered.status_code == 200, unregistered.text
+    root = validate(unregistered.content)
+    assert root.find("s:Header/s:Company/s:TaxRegistration", NS) is None
+    assert root.findtext("s:Header/s:Company/s:RegistrationNumber", namespaces=NS)
+
+    saved = await api.client.put(
+        f"{API}/rules/review-rules",
+        json={"vatRegistered": True},
+        headers=api.headers("ada", "admin"),
+    )
+    assert saved.status_code == 200, saved.text
+    registered = validate(
+        (await api.client.get(f"{API}/exports/saf-t", params=period, headers=auditor)).content
+    )
+    number = registered.findtext(
+        "s:Header/s:Company/s:TaxRegistration/s:TaxRegistrationNumber", namespaces=NS
+    )
+    orgnr = registered.findtext("s:Header/s:Company/s:RegistrationNumber", namespaces=NS)
+    assert number == f"{orgnr}MVA"

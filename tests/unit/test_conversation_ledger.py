@@ -208,6 +208,31 @@ def test_the_keywords_tell_the_books_questions_from_the_others(text: str, intent
 
 
 @pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # What we invoiced or sold is revenue (probe4: "hvor mye har vi fakturert i år?"
+        # was answered "Ingen leverandørfakturaer", the supplier invoices).
+        ("hvor mye har vi fakturert i år?", "result"),
+        ("how much have we invoiced this year?", "result"),
+        ("hvor mye har vi solgt for i mars?", "result"),
+        ("how much did we sell last year?", "result"),
+        ("hva tjente vi i fjor?", "result"),
+        ("what did we earn in q3?", "result"),
+        # Invoices to customers are what customers owe us.
+        ("utestående kundefakturaer", "receivables"),
+        ("ubetalte fakturaer fra kunder", "receivables"),
+        ("which customer invoices are unpaid?", "receivables"),
+        # Invoices without a customer stay the suppliers'.
+        ("hvilke fakturaer er ubetalt?", "supplier_invoices"),
+        ("vis leverandørfakturaer", "supplier_invoices"),
+        ("which invoices are unpaid?", "supplier_invoices"),
+    ],
+)
+def test_sales_and_customer_invoices_are_not_the_suppliers(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+@pytest.mark.parametrize(
     ("text", "period"),
     [
         ("hva er resultatet hittil i år?", ((2026, 1, 1), (2026, 11, 20))),
@@ -224,6 +249,29 @@ def test_the_keywords_tell_the_books_questions_from_the_others(text: str, intent
     ],
 )
 def test_the_period_a_question_names(
+    text: str, period: tuple[tuple[int, int, int], tuple[int, int, int]]
+) -> None:
+    start, end = (dt.date(*day) for day in period)
+    assert lq.ledger_period(text, TODAY) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        # A year after the quarter is the quarter's year (it answered 2026's quarter).
+        ("resultat for 3. kvartal 2025", ((2025, 7, 1), (2025, 9, 30))),
+        ("result for Q2 2025", ((2025, 4, 1), (2025, 6, 30))),
+        ("omsetning andre kvartal 2024?", ((2024, 4, 1), (2024, 6, 30))),
+        ("revenue in the first quarter of 2025", ((2025, 1, 1), (2025, 3, 31))),
+        # "i fjor" with a month or a quarter is that month or quarter of last year (it
+        # answered the whole of last year).
+        ("omsetning i mars i fjor", ((2025, 3, 1), (2025, 3, 31))),
+        ("resultatet i januar i fjor", ((2025, 1, 1), (2025, 1, 31))),
+        ("resultatet for andre kvartal i fjor", ((2025, 4, 1), (2025, 6, 30))),
+        ("result for q4 last year", ((2025, 10, 1), (2025, 12, 31))),
+    ],
+)
+def test_a_year_named_with_a_month_or_a_quarter_is_that_ones_year(
     text: str, period: tuple[tuple[int, int, int], tuple[int, int, int]]
 ) -> None:
     start, end = (dt.date(*day) for day in period)

@@ -143,6 +143,26 @@ def test_periods_and_sources_in_both_languages(
     assert spending_sources(text) == sources
 
 
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("hva brukte vi på AI i fjor?", "2025-01-01", "2025-12-31"),
+        ("hva kostet Anthropic i 2025", "2025-01-01", "2025-12-31"),
+        ("AI spend in Q1", "2026-01-01", "2026-03-31"),
+        ("what did Claude cost in Q3 2025", "2025-07-01", "2025-09-30"),
+        ("hva kostet Cloudflare i mars i fjor", "2025-03-01", "2025-03-31"),
+    ],
+)
+def test_a_year_or_a_quarter_named_is_the_period_answered(text: str, start: str, end: str) -> None:
+    """A year, last year or a quarter is the period, not this month (probe4: "hva brukte
+    vi på AI i fjor?" answered 1–20 November)."""
+    assert intent_of(text) == "spending"
+    assert spending_period(text, TODAY) == (
+        dt.date.fromisoformat(start),
+        dt.date.fromisoformat(end),
+    )
+
+
 @given(st.dates(dt.date(2000, 1, 1), dt.date(2100, 12, 31)), st.text(max_size=80))
 def test_a_period_is_never_reversed_and_never_past_today_for_this_month(
     today: dt.date, text: str

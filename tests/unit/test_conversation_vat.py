@@ -192,6 +192,28 @@ def test_a_named_term_is_the_only_term_asked() -> None:
     assert _terms("mva for termin 6", TODAY) == [(2026, 6)]
 
 
+def test_a_year_named_without_a_term_is_that_years_terms() -> None:
+    """probe4: "mva for 2025" and "hva skylder vi i mva i fjor?" were answered with this
+    year's terms (the year counted only beside a term number)."""
+    whole_2025 = [(2025, term) for term in range(1, 7)]
+    assert _terms("mva for 2025", TODAY) == whole_2025
+    assert _terms("hva skylder vi i mva i fjor?", TODAY) == whole_2025
+    assert _terms("VAT last year", TODAY) == whole_2025
+    assert _terms("mva termin 3 i fjor", TODAY) == [(2025, 3)]
+    # This year: its terms so far.
+    assert _terms("mva for 2026", TODAY) == [(2026, term) for term in range(1, 7)]
+    assert _terms("mva for 2026", dt.date(2026, 3, 5)) == [(2026, 1), (2026, 2)]
+
+
+def test_a_term_named_by_its_ordinal_is_that_term() -> None:
+    """probe4: "mva for første termin" / "VAT for the first term" were answered with the
+    terms due next and current (5 and 6)."""
+    assert _terms("mva for første termin", TODAY) == [(2026, 1)]
+    assert _terms("how much VAT for the third term of 2025?", TODAY) == [(2025, 3)]
+    assert _terms("kva er mvaen for sjette termin i fjor", TODAY) == [(2025, 6)]
+    assert _terms("VAT for the sixth term", TODAY) == [(2026, 6)]
+
+
 def test_the_return_due_next() -> None:
     assert vat_term_due_next(dt.date(2026, 12, 6)).due == dt.date(2026, 12, 10)  # type: ignore[union-attr]
     assert vat_term_due_next(dt.date(2026, 12, 11)) is None

@@ -183,6 +183,36 @@ async def test_an_attachment_gets_a_thread_the_proposal_and_a_review_request() -
     assert ids == [f"bk:{a}:{proposal_id}" for a in ("approve", "reject", "correct")]
 
 
+#: A merchant name a document (or a model reading it) may carry: a masked link, a spoiler
+#: that hides part of the name, bold, code, a heading and a role mention.
+HOSTILE_MERCHANT = "# Rimi ||skjult|| **AS** `x` [Betal her](https://evil.example/pay) <@&42>"
+
+
+async def test_what_a_document_says_is_shown_as_text_not_as_discord_markdown() -> None:
+    """The bot's messages quote merchant names, suppliers and descriptions from the
+    documents: Discord would render a masked link (a phishing link in the bot's voice, in
+    the review channel), hide a spoiler from the reviewer, or make a heading of them
+    (probe4). Every character Discord reads as markdown is escaped; what is shown reads
+    as written."""
+    bot = Bot(merchant=HOSTILE_MERCHANT)
+    await bot.post(OLA, files=1)
+    [(proposal_id, thread)] = bot.handler.threads.items()
+    [reply] = bot.rest.messages(thread)
+    [request] = bot.rest.messages(REVIEW)
+    for text in (reply, request):
+        assert "[Betal her](" not in text and "||skjult||" not in text and "**AS**" not in text
+        assert "<@&42>" not in text and "`x`" not in text
+        assert r"\[Betal her\]" in text and r"\|\|skjult\|\|" in text, text
+        unescaped = re.sub(r"\\(.)", r"\1", text)
+        assert HOSTILE_MERCHANT in unescaped
+    assert f"Forslag {proposal_id}" in request  # still found after a restart
+    approve = button(KARI, "approve", proposal_id)
+    await bot.handler.on_interaction(approve)
+    decided_text, _ = response(approve)  # the review message as decided
+    assert decided_text.startswith("Godkjent av kari: ")
+    assert "[Betal her](" not in decided_text and r"\[Betal her\]" in decided_text
+
+
 async def test_a_refused_url_is_answered_and_nothing_is_proposed() -> None:
     bot = Bot(Fetcher(FetchRefused("evil.example is not an allowed host")))
     await bot.post(OLA, files=1)

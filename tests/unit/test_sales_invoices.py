@@ -82,6 +82,15 @@ async def test_a_sale_is_booked_under_the_code_of_its_own_rate(
         ("1000.00", "250.00", {"vat_code": "1"}, "not a code of sales"),  # an input code
         ("1000.00", "250.00", {"vat_rate": "25", "vat_code": "31"}, "code 31"),
         ("1000.00", "0.00", {"vat_rate": "25"}, "25 %"),
+        # A zero-rated, exported or untaxed sale has no VAT at all: no line of it rounds
+        # to an øre of VAT, so the one-krone tolerance of a taxed rate is not its.
+        ("5000.00", "0.50", {"vat_code": "6"}, "0 % of net_amount"),
+        ("5000.00", "1.00", {"vat_code": "5"}, "0 % of net_amount"),
+        ("5000.00", "0.99", {"vat_code": "52"}, "0 % of net_amount"),
+        ("5000.00", "0.01", {"customer_country": "DE", "vat_rate": "0"}, "0 % of net_amount"),
+        # VAT on nothing: no rate gives it, whatever the tolerance.
+        ("0.00", "0.99", {}, "no rate gives VAT on nothing"),
+        ("-0.00", "-0.50", {}, "no rate gives VAT on nothing"),
     ],
 )
 async def test_a_sale_whose_vat_fits_no_rate_it_names_is_refused_and_books_nothing(

@@ -159,3 +159,7 @@ async def test_the_chat_answers_for_the_year() -> None:
     )
     [reply] = await chat.say("what was the VAT last term")
     assert reply.text.startswith("VAT for 2025 (yearly term, 01.01.2025 – 31.12.2025)")
+    # A year named is that year's term (probe4: both were answered for 2026).
+    for asked in ("mva for 2025", "hva skylder vi i mva i fjor?"):
+        [reply] = await chat.say(asked)
+        assert reply.text.startswith("Mva for 2025 (årstermin, 01.01.2025 – 31.12.2025)"), asked

@@ -1087,7 +1087,16 @@ def _is_greeting(text: str) -> bool:
 #: Words of a VAT question, whole words only ("private" is not "vat"); "mva-oppgjør",
 #: "mva-melding" and "skyldig mva" are found by their "mva".
 _VAT_WORDS: Final = re.compile(r"\b(mva\w*|moms\w*|merverdiavgift\w*|vat)\b")
-_VAT_TERM: Final = re.compile(r"\b(?:termin|term|periode|period)\s*(\d{1,2})\b|\b(\d)\.\s*termin")
+_VAT_TERM: Final = re.compile(
+    r"\b(?:termin|term|periode|period)\s*(\d{1,2})\b|\b(\d)\.\s*termin"
+    r"|\b(første|fyrste|andre|tredje|fjerde|femte|sjette|"
+    r"first|second|third|fourth|fifth|sixth)\s+(?:termin|term)\b"
+)
+#: A term named by its ordinal ("første termin", "the third term").
+_TERM_ORDINALS: Final = {
+    "første": 1, "fyrste": 1, "first": 1, "andre": 2, "second": 2, "tredje": 3, "third": 3,
+    "fjerde": 4, "fourth": 4, "femte": 5, "fifth": 5, "sjette": 6, "sixth": 6,
+}  # fmt: skip
 _YEAR: Final = re.compile(r"\b(20\d\d)\b")
 
 
@@ -1095,19 +1104,29 @@ def vat_terms_asked(
     text: str, today: dt.date, length: VatTermLength = BIMONTHLY
 ) -> tuple[VatTerm, ...]:
     """The VAT terms a question asks about: the one it names — "termin 5" / "term 5" /
-    "5. termin" (of the year named, else this year), "forrige termin" / "last term" — or,
-    when it names none, the term whose return is due next (while one is) and the current
+    "5. termin" (of the year named, "i fjor" too, else this year), "forrige termin" /
+    "last term" — or a year's terms begun by today ("mva for 2025", "i fjor"), or, when
+    it names none, the term whose return is due next (while one is) and the current
     term. InvalidReportPeriod for a term outside 1–6. On the yearly term (ADR 0064) a
     term is a year: a named term is its year's, the last term last year."""
     lowered = " ".join(text.lower().split())
     current = vat_term_of(today, length)
+    year = lq.year_asked(text, today)
     match = _VAT_TERM.search(lowered)
     if match is not None:
-        year = _YEAR.search(lowered)
-        named = (int(year[1]) if year else today.year, int(match[1] or match[2]))
-        return (company_vat_term(*named, length),)
+        if year is None:
+            bare = _YEAR.search(lowered)  # "termin 2 2025"
+            year = int(bare[1]) if bare else today.year
+        number = int(match[1] or match[2]) if match[3] is None else _TERM_ORDINALS[match[3]]
+        return (company_vat_term(year, number, length),)
     if any(p in lowered for p in ("forrige termin", "last term", "previous term")):
         return (vat_term_of(current.start - dt.timedelta(days=1), length),)
+    if year is not None:  # "mva for 2025", "i fjor": the year's term(s) begun by today
+        if length == YEARLY:
+            return (company_vat_term(year, 1, length),)
+        terms = tuple(company_vat_term(year, n, length) for n in range(1, 7))
+        begun = tuple(t for t in terms if t.start <= today)
+        return begun or terms[:1]
     due_next = vat_term_due_next(today, length)
     return (current,) if due_next is None else (due_next, current)
 
@@ -1168,7 +1187,8 @@ def spending_sources(text: str) -> tuple[str, ...]:
 def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     """The period a spending question names, in Norwegian or English: a month by name
     (the latest one not after today, or of the year given), this or last month, this
-    year, yesterday, today; this month by default."""
+    year, yesterday, today, or — as `ledger_period` reads them — a year, last year, a
+    quarter, a month of last year; this month by default."""
     lowered = " ".join(text.lower().split())
     month_start = today.replace(day=1)
     if any(p in lowered for p in ("forrige måned", "last month", "sist måned")):
@@ -1181,6 +1201,8 @@ def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
         return today, today
     if any(p in lowered for p in ("i år", "this year", "hittil i år", "so far this year")):
         return today.replace(month=1, day=1), today
+    if lq.names_a_period(text):  # a year, last year, a quarter: as a question on the books
+        return lq.ledger_period(text, today)
     if not any(p in lowered for p in ("denne måned", "this month", "måneden")):
         match = _MONTH_WORDS.search(lowered)
         if match is not None:

@@ -118,8 +118,23 @@ _MONTH: Final = re.compile(
 _YEAR_NAMED: Final = re.compile(r"\b(?:i|in|for|år|year|regnskapsåret)\s+(20\d\d)\b")
 _QUARTER: Final = re.compile(
     r"\bq([1-4])\b|\b([1-4])\.\s*kvartal|\b(første|andre|tredje|fjerde)\s+kvartal"
+    r"|\b(first|second|third|fourth)\s+quarter"
 )
-_ORDINALS: Final = {"første": 1, "andre": 2, "tredje": 3, "fjerde": 4}
+_ORDINALS: Final = {
+    "første": 1,
+    "andre": 2,
+    "tredje": 3,
+    "fjerde": 4,
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+}
+#: A year right after a quarter ("q3 2025", "3. kvartal 2025", "first quarter of 2025"):
+#: that quarter's. A bare year elsewhere may be an account (2050), so it counts only here
+#: or after a word that points at it (`_YEAR_NAMED`).
+_YEAR_AFTER: Final = re.compile(r"\s+(?:of\s+|i\s+|in\s+)?(20\d\d)\b")
+_LAST_YEAR: Final = re.compile(r"\b(i fjor|ifjor|last year|forrige år|previous year)\b")
 
 
 def _month(year: int, month: int, today: dt.date) -> tuple[dt.date, dt.date]:
@@ -128,37 +143,57 @@ def _month(year: int, month: int, today: dt.date) -> tuple[dt.date, dt.date]:
     return first, min(last, today) if first <= today else last
 
 
+def year_asked(text: str, today: dt.date) -> int | None:
+    """The year a question names ("i 2025", "for 2025", "i fjor", "last year"), or None."""
+    lowered = _lowered(text)
+    if _LAST_YEAR.search(lowered):
+        return today.year - 1
+    named = _YEAR_NAMED.search(lowered)
+    return int(named[1]) if named else None
+
+
+def names_a_period(text: str) -> bool:
+    """Whether a question names a year, last year or a quarter (`ledger_period` reads it)."""
+    lowered = _lowered(text)
+    return any(p.search(lowered) for p in (_LAST_YEAR, _YEAR_NAMED, _QUARTER))
+
+
 def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     """The period a question about the books names, in Norwegian or English: last year
-    ("i fjor"), a year ("i 2025"), a quarter ("q3", "3. kvartal"), a month ("i november",
-    the latest one not after today unless a year is given), this or last month; the year
-    to date by default ("hittil i år", "i år", or nothing)."""
+    ("i fjor"), a year ("i 2025"), a quarter ("q3", "3. kvartal", "q3 2025"), a month ("i
+    november", the latest one not after today unless a year is given), a month or quarter
+    of last year ("i mars i fjor"), this or last month; the year to date by default
+    ("hittil i år", "i år", or nothing)."""
     lowered = _lowered(text)
-    if re.search(r"\b(i fjor|ifjor|last year|forrige år|previous year)\b", lowered):
-        year = today.year - 1
-        return dt.date(year, 1, 1), dt.date(year, 12, 31)
     if re.search(r"\b(forrige måned|sist måned|last month|previous month)\b", lowered):
         end = today.replace(day=1) - dt.timedelta(days=1)
         return end.replace(day=1), end
     if re.search(r"\b(denne måneden|denne måned|this month|hittil i måneden)\b", lowered):
         return today.replace(day=1), today
+    named = _YEAR_NAMED.search(lowered)
+    year: int | None = int(named[1]) if named else None
+    if _LAST_YEAR.search(lowered):
+        year = today.year - 1
     month = _MONTH.search(lowered)
     if month is not None:
         number = _MONTHS[month[1]]
-        year = int(month[2]) if month[2] else today.year
-        if not month[2] and number > today.month:
-            year -= 1
+        if month[2]:
+            year = int(month[2])
+        if year is None:
+            year = today.year if number <= today.month else today.year - 1
         return _month(year, number, today)
-    named = _YEAR_NAMED.search(lowered)
-    year = int(named[1]) if named else today.year
     quarter = _QUARTER.search(lowered)
     if quarter is not None:
-        number = int(quarter[1] or quarter[2] or _ORDINALS[quarter[3]])
+        after = _YEAR_AFTER.match(lowered, quarter.end())
+        if after is not None:
+            year = int(after[1])
+        year = today.year if year is None else year
+        number = int(quarter[1] or quarter[2] or _ORDINALS[quarter[3] or quarter[4]])
         first = dt.date(year, 3 * number - 2, 1)
         last_month = 3 * number
         last = dt.date(year, last_month, calendar.monthrange(year, last_month)[1])
         return first, min(last, today) if first <= today else last
-    if named is not None and year != today.year:
+    if year is not None and year != today.year:
         return dt.date(year, 1, 1), dt.date(year, 12, 31)
     return today.replace(month=1, day=1), today
 
@@ -322,7 +357,10 @@ _JOURNAL: Final = re.compile(
 )
 _RECEIVABLES: Final = re.compile(
     r"\b(kundefordring\w*|skylder kunde\w*|kunde\w* skylder|kunder som skylder|"
-    r"utestående fra kunde\w*|owe us|owes us|receivables?|accounts receivable)\b"
+    r"utestående fra kunde\w*|owe us|owes us|receivables?|accounts receivable|"
+    # Invoices to customers are receivables, not the suppliers' invoices (probe4).
+    r"kundefaktura\w*|faktura\w* (?:fra|til) kunde\w*|customer invoices?|"
+    r"invoices? (?:to|from) customers?)\b"
 )
 _PAYABLES: Final = re.compile(
     r"\b(leverandørgjeld\w*|skylder vi|hva skylder|gjeld til leverandør\w*|"
@@ -331,7 +369,10 @@ _PAYABLES: Final = re.compile(
 _RESULT: Final = re.compile(
     r"\b(resultat\w*|hvordan går det|går det bra|overskudd\w*|underskudd\w*|tjent|"
     r"omsetning\w*|inntekt\w*|profit\w*|result|results|how are we doing|how is business|"
-    r"income statement|revenue|earnings|earned)\b"
+    r"income statement|revenue|earnings|earned|"
+    # What we invoiced, sold or earned is revenue (probe4: "hvor mye har vi fakturert?"
+    # was answered with the supplier invoices); what a supplier invoiced us is not.
+    r"fakturert(?! oss)|invoiced(?! us)|solgt|salg|salget|sold|sell|tjente|earn)\b"
 )
 _LEDGER_BALANCE_WORDS: Final = re.compile(
     r"\b(saldo\w*|balanse\w*|balance|står|bokføring\w*|hovedbok\w*|regnskap\w*|ledger|"

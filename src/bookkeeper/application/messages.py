@@ -1044,6 +1044,14 @@ TEXTS.update(
             "nb": "Kunne ikke lese filen {path} ({reason}).",
             "en": "Could not read the file {path} ({reason}).",
         },
+        "chat.not_a_file": {
+            "nb": "{path} er ikke en vanlig fil (men en enhet, et rør eller en sokkel).",
+            "en": "{path} is not a regular file (but a device, a pipe or a socket).",
+        },
+        "chat.too_large": {
+            "nb": "{path} er større enn {reason} MB, det meste et bilag kan være.",
+            "en": "{path} is larger than {reason} MB, the most a document may be.",
+        },
         "chat.usage": {"nb": "Bruk: /file STI [melding]", "en": "Usage: /file PATH [message]"},
         "chat.failed": {
             "nb": "Det gikk ikke: {reason}. Prøv igjen, eller spør om noe annet.",

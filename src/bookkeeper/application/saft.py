@@ -447,6 +447,10 @@ class SaftCompany(msgspec.Struct, frozen=True, kw_only=True):
     orgnr: str
     contact_first_name: str
     contact_last_name: str
+    #: In the VAT register (the tenant's `vatRegistered`): only then does the header carry
+    #: a TaxRegistration, the VAT number "<orgnr>MVA" (the XSD: "mandatory if the company
+    #: is subject to VAT"); a company outside the register claims none.
+    vat_registered: bool = True
 
 
 class SaftHeader(msgspec.Struct, frozen=True, kw_only=True):
@@ -894,6 +898,7 @@ class SaftExport:
         books_source: BooksSource | None = None,
         page_size: int = PAGE_SIZE,
         tax_table: Callable[[str], Awaitable[TaxTable]] | None = None,
+        vat_registered: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._reads = reads
         self._authorizer = authorizer
@@ -905,6 +910,8 @@ class SaftExport:
         self._page_size = page_size
         #: A tenant's tax rates, for the TaxTable's rate periods; None: the shipped ones.
         self._tax_table = tax_table
+        #: Whether a tenant is in the VAT register; None: every tenant is.
+        self._vat_registered = vat_registered
 
     async def export(
         self,
@@ -1023,12 +1030,18 @@ class SaftExport:
             )
         chart = {} if books is None else {a.code: a.name for a in await books.accounts()}
         first, last = split_name(settings.contact or principal.subject)
+        registered = (
+            True
+            if self._vat_registered is None
+            else await self._vat_registered(principal.tenant_id)
+        )
         return (
             SaftCompany(
                 name=name,
                 orgnr=orgnr.replace(" ", ""),
                 contact_first_name=first,
                 contact_last_name=last,
+                vat_registered=registered,
             ),
             chart,
         )

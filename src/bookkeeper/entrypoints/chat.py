@@ -4,9 +4,10 @@
 
 Reads stdin line by line. `/file PATH` sends that file (its type is read from its bytes:
 PDF, JPEG or PNG) with the rest of the line after the path, if any, as the message; any
-other line is a message. The agent's replies are printed, then — after the executor has
-carried out what is due — the news of the channel's proposals (executed, rejected with a
-question back, failed). End of input exits 0.
+other line is a message. Only a regular file of at most the document limit (10 MB) is
+read: a pipe or a device (/dev/zero) is refused by name, not read. The agent's replies
+are printed, then — after the executor has carried out what is due — the news of the
+channel's proposals (executed, rejected with a question back, failed). End of input exits 0.
 
 Everything runs in this process through the container, like `serve`
 (entrypoints/serve.py: the same services and subscribers): the document pipeline, the
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import stat
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -37,6 +39,7 @@ from typing import TextIO
 
 from bookkeeper.application import messages as m
 from bookkeeper.application.conversation import Attachment, ConversationService, Reply
+from bookkeeper.application.documents import MAX_DOCUMENT_BYTES
 from bookkeeper.application.errors import ApplicationError
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.failures import explain_error
@@ -176,7 +179,7 @@ def parse_line(text: str) -> tuple[str, list[Attachment]]:
     path_text, _, message = rest.partition(" ")
     path = Path(path_text).expanduser()
     try:
-        content = path.read_bytes()
+        content = _read_document(path, path_text)
     except FileNotFoundError:
         raise FileUnreadable("missing", path_text) from None
     except IsADirectoryError:
@@ -186,6 +189,23 @@ def parse_line(text: str) -> tuple[str, list[Attachment]]:
     except OSError as error:
         raise FileUnreadable("other", path_text, error.strerror or str(error) or "I/O") from None
     return message.strip(), [(content, None, path.name)]
+
+
+def _read_document(path: Path, path_text: str) -> bytes:
+    """The bytes of the file at `path`, at most MAX_DOCUMENT_BYTES of them. Only a regular
+    file is opened: reading a pipe waits for a writer that may never come, and a device
+    such as /dev/zero never ends. Of a regular file one byte more than a document may hold
+    is read, so a larger one is refused unread rather than loaded whole (the pipeline
+    would refuse it after)."""
+    if path.is_dir():
+        raise IsADirectoryError(path_text)
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise FileUnreadable("not_a_file", path_text)
+    with path.open("rb") as file:
+        content = file.read(MAX_DOCUMENT_BYTES + 1)
+    if len(content) > MAX_DOCUMENT_BYTES:
+        raise FileUnreadable("too_large", path_text, str(MAX_DOCUMENT_BYTES // (1024 * 1024)))
+    return content
 
 
 def _language_of(text: str, previous: m.Language) -> m.Language:

@@ -59,6 +59,8 @@ SALES_CODES: Final[dict[str, tuple[Decimal, str]]] = {
 #: rounded to øre, so the sum may miss by a few øre (norway.md: checked within one krone),
 #: or, on an invoice of very many lines, by up to 0.1 % of its net (far from any other
 #: rate: the two nearest, 11.11 and 12 %, lie 0.89 % of the net apart).
+#: At 0 % (codes 5, 52, 6) nothing is rounded: the VAT is 0, exactly. VAT on a net of 0
+#: fits no rate.
 VAT_TOLERANCE: Final = Decimal("1.00")
 VAT_TOLERANCE_SHARE: Final = Decimal("0.001")
 
@@ -171,11 +173,19 @@ def sales_code(invoice: InvoiceIssued) -> str:
         country = invoice.customer_country
         abroad = country.upper() != "NO" if country else invoice.currency != NOK
         code = "52" if abroad else "5"
+    if net == _ZERO and vat != _ZERO:
+        raise ValueError(
+            f"vat_amount {vat} on net_amount {net} is no Norwegian VAT rate "
+            "(no rate gives VAT on nothing)"
+        )
     if code is None:
         code = _nearest_code(net, vat)
     rate = SALES_CODES[code][0]
     expected = (net * rate / _HUNDRED).quantize(Decimal("0.01"))
-    if abs(vat - expected) > _tolerance(net):
+    # At 0 % every line's VAT is exactly 0: no rounding for a tolerance to forgive (a
+    # zero-rated, exported or untaxed sale with 0.50 VAT put output VAT into the return
+    # under a code that carries none).
+    if abs(vat - expected) > (_tolerance(net) if rate else _ZERO):
         raise ValueError(
             f"vat_amount {vat} is not {rate.normalize()} % of net_amount {net} "
             f"({expected}), the rate of code {code}"

@@ -40,6 +40,7 @@ from typing import Any, Final, Protocol
 import hikari
 import msgspec
 
+from bookkeeper.adapters.discord.notifier import discord_escaped
 from bookkeeper.adapters.fetch import FetchError
 from bookkeeper.application import messages as m
 from bookkeeper.application.commands import ApproveProposal, RejectProposal
@@ -140,6 +141,8 @@ def conversation_channel(channel_id: int) -> str:
 
 
 def _clip(text: str) -> str:
+    """A message as it is sent to Discord: markdown escaped, within its length limit."""
+    text = discord_escaped(text)
     return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
 
 
@@ -266,11 +269,13 @@ class DiscordHandler:
                 log.warning("could not fetch Discord attachment %s: %s", file.filename, error)
                 await self._rest.create_message(
                     channel_id,
-                    m.text(
-                        "document_failed",
-                        m.NORWEGIAN,
-                        filename=file.filename,
-                        error=explain_error(error, m.NORWEGIAN),
+                    _clip(
+                        m.text(
+                            "document_failed",
+                            m.NORWEGIAN,
+                            filename=file.filename,
+                            error=explain_error(error, m.NORWEGIAN),
+                        )
                     ),
                 )
                 continue

@@ -45,6 +45,11 @@ def saft_export(
     async def tax_table(tenant_id: str) -> TaxTable:
         return await read_tax_table(uow_factory, tenant_id)
 
+    async def vat_registered(tenant_id: str) -> bool:
+        async with uow_factory() as uow:
+            registered: bool = (await uow.settings.review_rules(tenant_id)).vat_registered
+        return registered
+
     return SaftExport(
         audit_reads_for(database),
         authorizer,
@@ -58,4 +63,5 @@ def saft_export(
         ),
         books_source=books_source,
         tax_table=tax_table,
+        vat_registered=vat_registered,
     )
