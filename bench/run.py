@@ -57,6 +57,10 @@ TARGET_RATIO = 1.5
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 WIDE_SCAN_ROWS = 20  # rows read per index/table scan above which the report warns
+#: Seconds between the warm-up and the measurement with no load: PostgreSQL's idle backends
+#: publish their pending statistics after 10 s (PGSTAT_IDLE_INTERVAL), so that what the
+#: warm-up read is counted before the measurement's counts start.
+STATS_SETTLE_SECONDS = 11.0
 
 
 # --- results -----------------------------------------------------------------------------
@@ -705,6 +709,17 @@ def bench_bookkeeper(
     log(f"warming up for {settings.warmup:.0f}s")
     warmup = run_wrk(base_url, token, settings, settings.warmup, f"{nonce}w{workers}warm")
 
+    # Wide scans are told apart: the warm-up's (a fresh database's plans, chosen before its
+    # first ANALYZE, ADR 0048, read a few hundred to a few thousand rows for up to
+    # FIRST_STATISTICS_INTERVAL seconds) from the measurement's (a plan that stays wrong as
+    # the data grows, which the report warns of). A backend publishes its counts at the end
+    # of a transaction at most once a second, and one that then stays idle only after
+    # PostgreSQL's idle interval (10 s): without the pause, a pooled connection's warm-up
+    # scans were counted in the measurement (seen in auto_explain's log: wide scans at a
+    # table size of the warm-up's, reported as the measurement's).
+    time.sleep(STATS_SETTLE_SECONDS)
+    reads_before = postgres.index_reads(dbname)
+
     profile_path = RESULTS_DIR / f"{stamp}-profile-w{workers}{suffix}.txt"
     profiler = None
     if settings.profile > 0:
@@ -712,12 +727,6 @@ def bench_bookkeeper(
         profiler = start_profiler(server.pid, seconds, profile_path, stack)
         log(f"py-spy recording the server for {seconds:.0f}s -> {profile_path.name}")
 
-    # Wide scans are told apart: the warm-up's (a fresh database's plans, chosen before its
-    # first ANALYZE, ADR 0048, may read a few hundred rows for a while) from the
-    # measurement's (a plan that stays wrong as the data grows, which the report warns of).
-    # PostgreSQL publishes a busy backend's counts about once a second: the last second of
-    # the warm-up may be counted with the measurement.
-    reads_before = postgres.index_reads(dbname)
     log(f"measuring for {settings.duration:.0f}s at {settings.connections} connections")
     with CpuMeter(
         {"server": server.pid, "wrk+runner": os.getpid()}, lambda: postgres.backends(dbname)
