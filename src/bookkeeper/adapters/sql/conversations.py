@@ -10,8 +10,7 @@ of work (ConversationService never does).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 from sqlalchemy import (
     BigInteger,
@@ -26,13 +25,9 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookkeeper.adapters.sql.database import SqlDatabase
 from bookkeeper.adapters.sql.schema import UtcDateTime
-from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.application.conversation import HISTORY_LIMIT, ConversationMessage
 
 metadata = MetaData()
@@ -59,7 +54,6 @@ class SqlConversationStore:
 
     def __init__(self, database: SqlDatabase) -> None:
         self._database = database
-        self._sqlite = database.dialect == "sqlite"
 
     async def add(self, messages: Sequence[ConversationMessage]) -> None:
         if not messages:
@@ -79,7 +73,7 @@ class SqlConversationStore:
             }
             for m in messages
         ]
-        async with self._transaction() as connection:
+        async with self._database.transaction() as connection:
             await connection.execute(insert(conversation_messages), rows)
 
     async def history(
@@ -92,7 +86,7 @@ class SqlConversationStore:
             .order_by(t.c.seq.desc())
             .limit(max(limit, 0))
         )
-        async with self._transaction() as connection:
+        async with self._database.transaction() as connection:
             rows = (await connection.execute(statement)).all()
         return [
             ConversationMessage(
@@ -112,22 +106,6 @@ class SqlConversationStore:
 
     async def purge(self, before: dt.datetime) -> int:
         statement = delete(conversation_messages).where(conversation_messages.c.created_at < before)
-        async with self._transaction() as connection:
+        async with self._database.transaction() as connection:
             result = await connection.execute(statement)
         return int(result.rowcount or 0)
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        if self._sqlite:
-            await self._database.acquire_writer()
-        try:
-            async with self._database.engine.connect() as connection, connection.begin():
-                yield connection
-        except (DBAPIError, PoolTimeoutError, OSError) as error:
-            translated = storage_error(error)
-            if translated is error:
-                raise
-            raise translated from error
-        finally:
-            if self._sqlite:
-                self._database.release_writer()

@@ -20,18 +20,20 @@ each, and the unique indexes arbitrate appends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import InvalidatePoolError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 import bookkeeper
@@ -275,6 +277,23 @@ class SqlDatabase:
         if self._turn is not None and self._turn.locked():
             self._turn_holder = None
             self._turn.release()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One short transaction of a store's own (never a caller's unit of work) on a
+        pooled connection, after the writer's turn on SQLite; a driver error, or no
+        connection in time, as ours (StorageUnavailable and the like)."""
+        await self.acquire_writer()
+        try:
+            async with self.engine.connect() as connection, connection.begin():
+                yield connection
+        except (DBAPIError, PoolTimeoutError, OSError) as error:
+            translated = storage_error(error)
+            if translated is error:
+                raise
+            raise translated from error
+        finally:
+            self.release_writer()
 
     async def migrate(self) -> None:
         """Upgrade the schema to the newest revision (alembic, in a worker thread)."""

@@ -9,18 +9,12 @@ work; on SQLite it takes the database's writer turn first (as the conversation s
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from sqlalchemy import Column, Index, MetaData, Table, Text, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookkeeper.adapters.sql.database import SqlDatabase
 from bookkeeper.adapters.sql.schema import UtcDateTime
-from bookkeeper.adapters.sql.session import storage_error
 
 metadata = MetaData()
 
@@ -51,7 +45,7 @@ class SqlNameStore:
             index_elements=[t.c.tenant_id, t.c.subject],
             set_={"name": insert.excluded.name, "learnt_at": insert.excluded.learnt_at},
         )
-        async with self._transaction() as connection:
+        async with self._database.transaction() as connection:
             await connection.execute(statement)
 
     async def recent(self, limit: int) -> list[tuple[str, str, str]]:
@@ -61,22 +55,6 @@ class SqlNameStore:
             .order_by(t.c.learnt_at.desc(), t.c.tenant_id, t.c.subject)
             .limit(max(limit, 0))
         )
-        async with self._transaction() as connection:
+        async with self._database.transaction() as connection:
             rows = (await connection.execute(statement)).all()
         return [(r.tenant_id, r.subject, r.name) for r in rows]
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        if self._sqlite:
-            await self._database.acquire_writer()
-        try:
-            async with self._database.engine.connect() as connection, connection.begin():
-                yield connection
-        except (DBAPIError, PoolTimeoutError, OSError) as error:
-            translated = storage_error(error)
-            if translated is error:
-                raise
-            raise translated from error
-        finally:
-            if self._sqlite:
-                self._database.release_writer()
