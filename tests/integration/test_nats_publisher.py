@@ -21,6 +21,7 @@ from bookkeeper.adapters.nats.publisher import NatsPublisher, subject_token
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
+from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.event_log import published_line_id
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import Principal
@@ -271,8 +272,11 @@ async def test_a_publisher_whose_connection_the_server_closed_connects_again(
         await publisher.handle(event)
         assert publisher._nc is not None
         await publisher._nc.close()  # as nats-py does on the server's -ERR
-        with pytest.raises(nats.errors.ConnectionClosedError):
-            await publisher.flush()  # its acks cannot come back on a closed connection
+        # Its acks cannot come back on a closed connection: an outage, said as ours.
+        with pytest.raises(ExternalUnavailable) as refused:
+            await publisher.flush()
+        assert isinstance(refused.value.__cause__, nats.errors.ConnectionClosedError)
+        assert refused.value.system == "nats" and refused.value.retryable
         assert (await subscriptions.catch_up())[publisher.name] == 1
         published = [body["entry_id"] for _, _, body in await stored(out)]
         assert published[::3] == [str(first.entry_id), str(second.entry_id)]

@@ -10,6 +10,7 @@ import pytest
 
 from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
+from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.event_log import stamp
 from bookkeeper.application.ports import RecordedEvent
 from bookkeeper.domain.events import BalanceQueriedData
@@ -179,6 +180,45 @@ async def test_a_failed_event_is_retried_from_the_log_and_nothing_is_lost() -> N
     recorder.fail_on.clear()
     await subscriptions.catch_up()  # retried from the log: now handled, then the rest
     assert recorder.seen == [first, third, first, poisoned_id, third]
+
+
+class Away(Recorder):
+    """A subscriber whose counterpart is away (an outage): it says so as ours."""
+
+    name = "away"
+
+    async def handle(self, event: RecordedEvent) -> None:
+        if event.id in self.fail_on:
+            raise ExternalUnavailable("the ledger is not published to NATS: gone", system="nats")
+        self.seen.append(event.id)
+
+
+async def test_an_outage_is_a_warning_without_traceback_and_the_event_is_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A subscriber that cannot reach what it sends to (NATS down) fails every page until
+    it is back: each try is one warning saying why, not an ERROR with a traceback; a
+    failure of another kind still is one."""
+    dispatcher = Dispatcher()
+    away = Away()
+    dispatcher.subscribe(away)
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    subscriptions = Subscriptions(factory, dispatcher)
+    event_id, new = _query()
+    away.fail_on.add(event_id)
+    with caplog.at_level("WARNING", logger="bookkeeper.dispatch"):
+        async with factory() as uow:
+            await uow.events.append("acme", event_id, 0, new)  # type: ignore[arg-type]
+            await uow.commit()  # handed over at once: fails
+        assert (await subscriptions.catch_up())["away"] == 0  # from the log: fails again
+    outage = [r for r in caplog.records if "not published to NATS" in r.getMessage()]
+    assert len(outage) == 2
+    assert all(r.levelname == "WARNING" and r.exc_info is None for r in outage)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+    away.fail_on.clear()
+    assert (await subscriptions.catch_up())["away"] == 1
+    assert away.seen == [event_id]
 
 
 class FakeMonotonic:

@@ -36,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Final, Protocol
 
+from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.ports import RecordedEvent, UnitOfWorkFactory
 
 #: A page of the log as one catch-up reads it: (the position read after, the database's
@@ -130,6 +131,14 @@ class Dispatcher:
                     flush = getattr(subscriber, "flush", None)
                     if flush is not None:
                         await flush()
+                except ExternalUnavailable as error:
+                    log.warning(
+                        "subscriber %s: %s; %s %s is retried from the log",
+                        subscriber.name,
+                        error,
+                        event.type,
+                        event.id,
+                    )
                 except Exception:
                     log.exception(
                         "subscriber %s failed on %s %s; it is retried from the log",
@@ -287,6 +296,15 @@ class Subscriptions:
             if event.type in subscriber.types:
                 try:
                     await subscriber.handle(event)
+                except ExternalUnavailable as error:
+                    # What it sends to is away (an outage): said once per try, no traceback.
+                    log.warning(
+                        "subscriber %s: %s (position %s); retried later",
+                        subscriber.name,
+                        error,
+                        event.position,
+                    )
+                    return reached, handled, False
                 except Exception:
                     log.exception(
                         "subscriber %s failed on %s %s (position %s); retried later",
@@ -309,6 +327,11 @@ class Subscriptions:
             return True
         try:
             await flush()
+        except ExternalUnavailable as error:
+            log.warning(
+                "subscriber %s could not finish its batch: %s; retried", subscriber.name, error
+            )
+            return False
         except Exception:
             log.exception("subscriber %s could not finish its batch; retried", subscriber.name)
             return False

@@ -48,6 +48,7 @@ from bookkeeper.adapters.nats.connection import failure_text
 from bookkeeper.adapters.nats.consumer import ensure_stream
 from bookkeeper.adapters.nats.reconnect import Reconnecting
 from bookkeeper.application.dispatch import LogFollower
+from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.event_log import published_line_texts
 from bookkeeper.application.ports import BusConnection, RecordedEvent
 from bookkeeper.domain.events import JournalEntryPostedData
@@ -309,13 +310,14 @@ class NatsPublisher:
         if self._link.lost and not self._closing:
             # Closed for good: wait a while for the link to make it again; raises when it
             # does not (the catch-up tries again later).
-            async with asyncio.timeout(self._ack_timeout):
-                await self._link.restored()
+            try:
+                async with asyncio.timeout(self._ack_timeout):
+                    await self._link.restored()
+            except TimeoutError:
+                raise _not_connected("connecting again") from None
         nc = self._nc
-        if nc is None:
-            raise RuntimeError("the bus-publisher is not connected")
-        if nc.is_closed:
-            raise ConnectionClosedError()
+        if nc is None or nc.is_closed:
+            raise _not_connected("not connected")
         if len(self._pending) >= IN_FLIGHT:
             # Enough in flight: wait for their acks (bounded by ack_timeout) before more.
             await self.flush()
@@ -379,8 +381,18 @@ class NatsPublisher:
             for future in pending:
                 future.cancel()
             self._waiting = {t: f for t, f in self._waiting.items() if not f.done()}
+            if isinstance(error, TimeoutError | ConnectionClosedError):
+                # The connection went (or no ack came): sent again from the log once it is
+                # back — an outage, not a fault of this batch.
+                raise _not_connected(f"publishing failed: {failure_text(error)}") from error
             raise
         self._failure = None
+
+
+def _not_connected(detail: str) -> ExternalUnavailable:
+    """What the catch-up is told while NATS cannot be reached: it tries again later and
+    logs it as the outage it is (a warning, not a traceback per page)."""
+    return ExternalUnavailable(f"the ledger is not published to NATS: {detail}", system="nats")
 
 
 def publisher_of(settings: NatsSettings | None) -> NatsPublisher | None:
