@@ -776,3 +776,26 @@ async def test_a_number_the_page_cannot_read_is_a_form_error_and_decides_nothing
     assert "er ikke et tall" in refused.text and "1 234,50" in refused.text
     state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
     assert state.json()["status"] == "PROPOSED"
+
+
+async def test_a_reason_or_comment_too_long_is_refused_never_cut_short(api: Api) -> None:
+    """The domain keeps at most 2000 characters of a reason or comment and refuses a
+    longer one (as the API does): the page must not cut what the reviewer wrote to fit
+    and record the first 2000 characters as if they had written only those."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    url = f"{APP}/review/{proposed['proposalId']}"
+    long = "word " * 500 + "the end that matters"
+    rejected = await api.client.post(
+        f"{url}/reject", data={"_csrf_token": csrf, "reason": long}, follow_redirects=False
+    )
+    assert rejected.status_code == 422, rejected.text
+    assert "2000" in rejected.text
+    approved = await api.client.post(
+        f"{url}/approve", data={"_csrf_token": csrf, "comment": long}, follow_redirects=False
+    )
+    assert approved.status_code == 422, approved.text
+    assert "the end that matters" in approved.text  # what was typed is shown again, whole
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["status"] == "PROPOSED"
+

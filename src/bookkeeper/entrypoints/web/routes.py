@@ -183,6 +183,14 @@ def _field(form: Any, name: str) -> str:
     return str(value).strip()[:MAX_FIELD] if value is not None else ""
 
 
+def _words(form: Any, name: str) -> str:
+    """A reason or comment as written, never cut: the domain refuses one longer than it
+    keeps (proposals.MAX_REASON) with a sentence, where a cut would record the first part
+    as if it were all the reviewer wrote (the request's body limit bounds it)."""
+    value = form.get(name)
+    return str(value).strip() if value is not None else ""
+
+
 def _here(request: Request[Any, Any, Any]) -> str:
     """The local path (and query) to come back to after logging in."""
     query = request.url.query
@@ -670,7 +678,7 @@ def _review_routes() -> list[Any]:
             history = []
         # What the reviewer typed, shown again when the approval is refused.
         posted = {name: _field(form, name) for name, _, _ in offered_fields(view)}
-        posted["comment"] = _field(form, "comment")
+        posted["comment"] = _words(form, "comment")
         try:
             corrections = _corrections(form, view, _unread(view, history))
         except FormErrors as bad:
@@ -708,7 +716,7 @@ def _review_routes() -> list[Any]:
         try:
             await runtime.get_handlers().dispatch(
                 RejectProposal(
-                    principal=user, proposal_id=proposal_id, reason=_field(form, "reason")
+                    principal=user, proposal_id=proposal_id, reason=_words(form, "reason")
                 )
             )
         except BookkeeperError as error:
