@@ -799,3 +799,17 @@ async def test_a_reason_or_comment_too_long_is_refused_never_cut_short(api: Api)
     state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
     assert state.json()["status"] == "PROPOSED"
 
+
+@pytest.mark.parametrize("done", ["approved", "rejected"])
+async def test_a_decision_notice_is_shown_only_when_the_record_holds_that_decision(
+    api: Api, done: str
+) -> None:
+    """`?done=` is in the URL the page redirects to after a decision; the same URL from a
+    link, a bookmark or the back button must not tell a reviewer that a pending
+    proposal was approved or rejected."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    await login(api, "kari", "reviewer")
+    page = await api.client.get(f"{APP}/review/{proposed['proposalId']}?done={done}")
+    assert page.status_code == 200
+    assert 'class="alert ok"' not in page.text
+    assert i18n.text(f"{done}_msg", "nb", status="x").split(".")[0] not in page.text

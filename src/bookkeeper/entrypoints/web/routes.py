@@ -637,14 +637,16 @@ def _review_routes() -> list[Any]:
     ) -> Response[str]:
         done = request.query_params.get("done")
         notice = None
-        if done == "approved":
+        if done in ("approved", "rejected"):
+            # Only what the record holds: the URL may come from a link or a bookmark.
             view = await runtime.get_queries().proposal(user, proposal_id)
             lang = i18n.choose(request)
-            notice = i18n.text(
-                "approved_msg", lang, status=i18n.text(f"status.{view.status.value}", lang)
-            )
-        elif done == "rejected":
-            notice = i18n.text("rejected_msg", i18n.choose(request))
+            if done == "approved" and view.status not in (Status.PROPOSED, Status.REJECTED):
+                notice = i18n.text(
+                    "approved_msg", lang, status=i18n.text(f"status.{view.status.value}", lang)
+                )
+            elif done == "rejected" and view.status is Status.REJECTED:
+                notice = i18n.text("rejected_msg", lang)
         return await proposal_page(request, user, runtime, proposal_id, notice=notice)
 
     async def refused(
