@@ -813,3 +813,30 @@ async def test_a_decision_notice_is_shown_only_when_the_record_holds_that_decisi
     assert page.status_code == 200
     assert 'class="alert ok"' not in page.text
     assert i18n.text(f"{done}_msg", "nb", status="x").split(".")[0] not in page.text
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "said"),
+    [
+        ("vat_rate", "250", "250 er ikke en norsk mva-sats"),
+        ("date", "01.01.1999", "datoen 01.01.1999 er utenfor 01.01.2000–31.12.2100"),
+        ("vat_amount", "500", "mva-beløpet må være mellom 0 og bruttobeløpet"),
+        ("merchant_name", "x" * 300, "leverandørnavnet er lengre enn 200 tegn"),
+        ("comment", "c" * 2001, "kommentaren kan ha høyst 2000 tegn"),
+    ],
+)
+async def test_a_correction_the_domain_refuses_is_said_in_norwegian_with_its_reason(
+    api: Api, field: str, written: str, said: str
+) -> None:
+    """The Norwegian page (the default) named only "the correction cannot be used on this
+    proposal" where the English page says which value is wrong and why: the reviewer
+    must know what to change."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    refused = await api.client.post(
+        f"{APP}/review/{proposed['proposalId']}/approve",
+        data={"_csrf_token": csrf, field: written},
+    )
+    assert refused.status_code == 422, refused.text
+    assert said in refused.text
+    assert "kan ikke brukes på dette forslaget" not in refused.text
