@@ -840,3 +840,20 @@ async def test_a_correction_the_domain_refuses_is_said_in_norwegian_with_its_rea
     assert refused.status_code == 422, refused.text
     assert said in refused.text
     assert "kan ikke brukes på dette forslaget" not in refused.text
+
+
+async def test_a_refusal_page_says_who_is_signed_in_and_lets_them_log_out(api: Api) -> None:
+    """Someone signed in to one tenant who follows a link to another's proposal meets a
+    404; the page must say which tenant they are in and offer the logout (to sign in to
+    the other), as every other page does, not leave them with no way out."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    await login(api, "fred", "reviewer", tenant="globex")
+    missing = await api.client.get(f"{APP}/review/{proposed['proposalId']}")
+    assert missing.status_code == 404
+    assert "globex" in missing.text
+    assert 'action="/app/logout"' in missing.text
+    out = await api.client.post(
+        f"{APP}/logout", data={"_csrf_token": _csrf(missing.text)}, follow_redirects=False
+    )
+    assert out.status_code == 303
+    assert any(c.startswith("bk_session=") for c in out.headers.get_list("set-cookie"))

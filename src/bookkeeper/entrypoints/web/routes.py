@@ -988,7 +988,16 @@ def _error_page(request: Request[Any, Any, Any], error: Exception) -> Response[A
         status, detail = web_status(error), str(error)
     else:  # pragma: no cover - the app's own handler logs and answers anything else
         raise error
-    response = render(request, "error.html", status=status, detail=detail)
+    # Who is signed in (when the session was verified before the refusal): the page says
+    # so and offers the logout, as every page does, e.g. to sign in to another tenant.
+    user = request.state.get(_USER_STATE)
+    response = render(
+        request,
+        "error.html",
+        status=status,
+        user=user if isinstance(user, Principal) else None,
+        detail=detail,
+    )
     if isinstance(error, HTTPException) and error.headers:
         response.headers.update(error.headers)  # Retry-After of a 429
     return response
@@ -1002,6 +1011,8 @@ def _people(request: Request[Any, Any, Any]) -> People:
 
 
 _PEOPLE_STATE: Final = "bookkeeper.people"
+#: The request's verified session principal (for the error page, which has no dependency).
+_USER_STATE: Final = "bookkeeper.web_user"
 _NOBODY: Final = People()
 
 
@@ -1019,6 +1030,7 @@ def web_router(
 
     async def provide_user(request: Request[Any, Any, Any]) -> Principal:
         user = await sessions.principal(request)
+        request.state[_USER_STATE] = user
         if people is not None:
             if user.name:
                 people.learn(user.tenant_id, user.subject, user.name)
