@@ -857,3 +857,25 @@ async def test_a_refusal_page_says_who_is_signed_in_and_lets_them_log_out(api: A
     )
     assert out.status_code == 303
     assert any(c.startswith("bk_session=") for c in out.headers.get_list("set-cookie"))
+
+
+async def test_a_refusal_page_says_why_in_the_pages_language(api: Api) -> None:
+    """The error page showed the error's English text ("proposal … not found", "human:ivar
+    may not reports:read in tenant acme") on a Norwegian page; the refusal on the
+    proposal page already says it in the page's words (explain_error)."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    await login(api, "fred", "reviewer", tenant="globex")
+    missing = await api.client.get(f"{APP}/review/{proposed['proposalId']}")
+    assert missing.status_code == 404
+    assert "fant det ikke" in missing.text and "not found" not in missing.text
+    api.client.cookies.clear()
+    form = await api.client.get(f"{APP}/login")
+    await api.client.post(
+        f"{APP}/login",
+        data={"token": mint(api.container, "ivar", "nobody"), "_csrf_token": _csrf(form.text)},
+    )
+    refused = await api.client.get(f"{APP}/reports/trial-balance")
+    assert refused.status_code == 403
+    assert "du har ikke tilgang" in refused.text and "may not" not in refused.text
+    english = await api.client.get(f"{APP}/reports/trial-balance?lang=en")
+    assert english.status_code == 403 and "Norsk" in english.text

@@ -985,7 +985,8 @@ def _error_page(request: Request[Any, Any, Any], error: Exception) -> Response[A
     if isinstance(error, HTTPException):
         status, detail = error.status_code, error.detail
     elif isinstance(error, BookkeeperError):
-        status, detail = web_status(error), str(error)
+        # In the page's words, as a refusal on the proposal page is (never English on nb).
+        status, detail = web_status(error), explain_error(error, i18n.choose(request))
     else:  # pragma: no cover - the app's own handler logs and answers anything else
         raise error
     # Who is signed in (when the session was verified before the refusal): the page says
