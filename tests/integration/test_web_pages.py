@@ -206,7 +206,7 @@ async def test_the_trial_balance_page_shows_opening_and_closing_balances(api: Ap
     assert "Overført resultat" not in year.text  # within one year nothing is carried
     across = await api.client.get(f"{APP}/reports/trial-balance?start=2025-06-01&end=2026-12-31")
     assert "Overført resultat" in across.text
-    row = re.search(r'<a href="[^"]*account=2050">2050</a>.*?</tr>', across.text, re.S)
+    row = re.search(r'<a href="[^"]*account=2050[&"][^>]*>2050</a>.*?</tr>', across.text, re.S)
     assert row is not None  # the earlier year's result appears in equity
 
 
@@ -879,3 +879,32 @@ async def test_a_refusal_page_says_why_in_the_pages_language(api: Api) -> None:
     assert "du har ikke tilgang" in refused.text and "may not" not in refused.text
     english = await api.client.get(f"{APP}/reports/trial-balance?lang=en")
     assert english.status_code == 403 and "Norsk" in english.text
+
+
+async def test_an_account_of_the_trial_balance_opens_its_ledger_for_the_same_period(
+    api: Api,
+) -> None:
+    """The trial balance of a period links each account to its general ledger; the link
+    dropped the period, so the ledger opened on every year and its lines did not add up
+    to the row the reviewer clicked."""
+    entry = {
+        "date": "2026-03-01",
+        "description": "Husleie",
+        "lines": [
+            {"account": "6300", "debit": "1000.00"},
+            {"account": "1920", "credit": "1000.00"},
+        ],
+    }
+    posted = await api.client.post(
+        f"{API}/journal-entries", json=entry, headers=api.headers("anna", "accountant")
+    )
+    assert posted.status_code == 201, posted.text
+    await login(api, "vera", "viewer")
+    page = await api.client.get(f"{APP}/reports/trial-balance?start=2026-01-01&end=2026-06-30")
+    link = re.search(r'<a href="([^"]*account=6300[^"]*)">6300</a>', page.text)
+    assert link is not None, page.text
+    href = link.group(1).replace("&amp;", "&")
+    assert "start=2026-01-01" in href and "end=2026-06-30" in href
+    ledger = await api.client.get(href)
+    assert ledger.status_code == 200
+    assert 'name="start" value="2026-01-01"' in ledger.text

@@ -792,9 +792,17 @@ def _report_routes() -> list[Any]:
             [(f"{a.account} {names(a.account) or ''}".strip(), a.balance) for a in report.accounts],
             lang,
         )
+        period = {"start": _date(start), "end": _date(end)}
+        shown = {name: day.isoformat() for name, day in period.items() if day is not None}
+
+        def ledger_link(account: str) -> str:
+            """An account's general ledger for the period shown (its row's figures)."""
+            return f"{APP_PATH}/reports/general-ledger?" + urlencode({"account": account, **shown})
+
         return render(
             request, "trial_balance.html", user=user, report=report, names=names, chart=chart,
-            start=_date(start), end=_date(end), csv=_csv_link(request),
+            start=period["start"], end=period["end"], csv=_csv_link(request),
+            ledger_link=ledger_link,
         )  # fmt: skip
 
     @get("/reports/general-ledger", include_in_schema=False)
