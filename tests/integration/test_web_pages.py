@@ -908,3 +908,31 @@ async def test_an_account_of_the_trial_balance_opens_its_ledger_for_the_same_per
     ledger = await api.client.get(href)
     assert ledger.status_code == 200
     assert 'name="start" value="2026-01-01"' in ledger.text
+
+
+async def test_an_approval_sent_twice_is_shown_as_done_and_another_one_is_refused(
+    api: Api,
+) -> None:
+    """A double click (or a reload that posts again) sends the same approval twice: the
+    second answer was the refusal "no longer awaiting review", the last page the browser
+    shows, so the reviewer believed the approval had failed. The same approval by the
+    same person is answered as done; a different one is still refused."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    url = f"{APP}/review/{proposed['proposalId']}/approve"
+    form = {"_csrf_token": csrf, "account_code": "6551", "comment": "ok"}
+    first = await api.client.post(url, data=form, follow_redirects=False)
+    assert first.status_code == 303, first.text
+    again = await api.client.post(url, data=form, follow_redirects=False)
+    assert again.status_code == 303, again.text
+    assert again.headers["location"] == first.headers["location"]
+    other = await api.client.post(
+        url, data={**form, "account_code": "6540"}, follow_redirects=False
+    )
+    assert other.status_code == 409
+    await login(api, "rita", "reviewer")
+    page = await api.client.get(url.removesuffix("/approve"))
+    someone = await api.client.post(url, data={**form, "_csrf_token": _csrf(page.text)})
+    assert someone.status_code == 409  # someone else's stale form is told it was decided
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["corrections"] == {"accountCode": "6551"}

@@ -42,9 +42,10 @@ from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter,
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
 from bookkeeper.application.spending import month_of
 from bookkeeper.domain.deduction import no_deduction, no_deduction_reason
-from bookkeeper.domain.errors import BookkeeperError, DomainError
+from bookkeeper.domain.errors import BookkeeperError, DomainError, ProposalNotPending
 from bookkeeper.domain.events import (
     PROPOSAL_PAYLOAD,
+    ApprovedData,
     Corrections,
     Kind,
     Status,
@@ -565,6 +566,34 @@ async def _names(runtime: Runtime, user: Principal) -> Callable[[str], str | Non
         return lambda code: None
 
 
+async def _approved_as_posted(
+    runtime: Runtime,
+    user: Principal,
+    proposal_id: uuid.UUID,
+    corrections: Corrections | None,
+    comment: str | None,
+) -> bool:
+    """Whether the proposal is approved by `user` as this form asks (its values, its
+    comment): the same form sent twice (a double click, a reload), whose second answer
+    should be the first's, not "no longer awaiting review". Anything else (another
+    person's decision, other values) is still refused."""
+    queries = runtime.get_queries()
+    view = await queries.proposal(user, proposal_id)
+    if view.status is Status.PROPOSED or view.status is Status.REJECTED:
+        return False
+    if view.decided_by != user.actor:
+        return False
+    events = await queries.events(user, EventFilter(stream_id=view.id, limit=PAGE))
+    approvals = [e.data for e in events if isinstance(e.data, ApprovedData)]
+    # The form is read against the proposal as it is now, corrected: a form that shows
+    # what was approved asks no change (None), or the same changes (a field left unread).
+    return (
+        bool(approvals)
+        and (corrections is None or approvals[-1].corrections == corrections)
+        and approvals[-1].comment == comment
+    )
+
+
 def _review_routes() -> list[Any]:
     @get("/", include_in_schema=False)
     async def home() -> Redirect:
@@ -703,6 +732,11 @@ def _review_routes() -> list[Any]:
                     comment=posted["comment"] or None,
                 )
             )
+        except ProposalNotPending as error:
+            if not await _approved_as_posted(
+                runtime, user, proposal_id, corrections, posted["comment"] or None
+            ):
+                return await refused(request, user, runtime, proposal_id, error, posted)
         except BookkeeperError as error:
             return await refused(request, user, runtime, proposal_id, error, posted)
         return Redirect(f"{APP_PATH}/review/{proposal_id}?done=approved", status_code=303)
