@@ -936,3 +936,25 @@ async def test_an_approval_sent_twice_is_shown_as_done_and_another_one_is_refuse
     assert someone.status_code == 409  # someone else's stale form is told it was decided
     state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
     assert state.json()["corrections"] == {"accountCode": "6551"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/reports/trial-balance?start=2026-02-30&end=2026-12-31",
+        "/reports/general-ledger?account=1920&end=2026-13-01",
+        "/reports/income-statement?start=yesterday",
+        "/reports/balance-sheet?at=31.12.2026x",
+        "/reports/spending?from=2026-11-01&to=2026-11-31",
+        "/reports/trial-balance?start=2026-02-30&format=csv",
+    ],
+)
+async def test_a_date_the_report_cannot_read_is_refused_not_dropped(api: Api, path: str) -> None:
+    """A report page read an unreadable date as no date and showed (or downloaded) the
+    report of every year under the period the reviewer typed, where the API refuses it;
+    it is a 422 naming the date."""
+    await login(api, "vera", "viewer")
+    response = await api.client.get(APP + path)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert "er ikke en dato" in response.text

@@ -790,6 +790,26 @@ def _date(value: str | None) -> dt.date | None:
         return None
 
 
+#: A report's date parameters and the label of their field on the page.
+_DAY_FIELDS: Final = {"start": "from", "end": "to", "at": "at", "from": "from", "to": "to"}
+
+
+def _check_days(request: Request[Any, Any, Any]) -> None:
+    """Refuse (422, in the page's words) a report's date that is given but cannot be read:
+    read as no date, it silently widened the report to every year, where the API refuses
+    it."""
+    for name, label in _DAY_FIELDS.items():
+        value = _q(request, name)
+        if value is not None and (len(value) > 10 or _date(value) is None):
+            lang = i18n.choose(request)
+            raise HTTPException(
+                status_code=422,
+                detail=i18n.text(
+                    "form.bad_date", lang, field=i18n.text(label, lang), text=value[:40]
+                ),
+            )
+
+
 def _statement_chart(groups: list[Any], lang: i18n.Lang, title: str) -> Any:
     return charts.bar_chart(
         title, [(i18n.text(f"group.{g.key}", lang), g.total) for g in groups], lang
@@ -814,6 +834,7 @@ def _report_routes() -> list[Any]:
         user: NamedDependency[Principal],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
+        _check_days(request)
         start, end, format = _q(request, "start"), _q(request, "end"), _q(request, "format")
         ledger: LedgerService = runtime.get_ledger()
         report = await ledger.trial_balance(user, _date(start), _date(end))
@@ -845,6 +866,7 @@ def _report_routes() -> list[Any]:
         user: NamedDependency[Principal],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
+        _check_days(request)
         account, cursor = _q(request, "account"), _q(request, "cursor")
         start, end, format = _q(request, "start"), _q(request, "end"), _q(request, "format")
         ledger = runtime.get_ledger()
@@ -902,6 +924,7 @@ def _report_routes() -> list[Any]:
         user: NamedDependency[Principal],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
+        _check_days(request)
         start, end, format = _q(request, "start"), _q(request, "end"), _q(request, "format")
         report = await runtime.get_ledger().income_statement(user, _date(start), _date(end))
         if format == "csv":
@@ -930,6 +953,7 @@ def _report_routes() -> list[Any]:
         user: NamedDependency[Principal],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
+        _check_days(request)
         at, format = _q(request, "at"), _q(request, "format")
         report = await runtime.get_ledger().balance_sheet(user, _date(at))
         if format == "csv":
@@ -956,6 +980,7 @@ def _report_routes() -> list[Any]:
         """GET /reports/costs as a page (issue 11/15): the same query parameters, defaults,
         permission (`reports:read`, checked by the report first) and CSV; budget use of the
         month of `to`; the 30 days up to `to` per source as a chart."""
+        _check_days(request)
         service = runtime.get_spending()
         group_by = _q(request, "groupBy") or "source"
         group_by = group_by if group_by in SPENDING_GROUPS else "source"
