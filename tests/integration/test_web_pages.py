@@ -958,3 +958,21 @@ async def test_a_date_the_report_cannot_read_is_refused_not_dropped(api: Api, pa
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("text/html")
     assert "er ikke en dato" in response.text
+
+
+async def test_a_rejection_sent_twice_is_shown_as_done_and_another_one_is_refused(
+    api: Api,
+) -> None:
+    """As an approval sent twice: the second POST of the same rejection by the same person
+    answers as the first did; another reason is still refused."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    url = f"{APP}/review/{proposed['proposalId']}/reject"
+    form = {"_csrf_token": csrf, "reason": "feil firma – Ærlig"}
+    first = await api.client.post(url, data=form, follow_redirects=False)
+    assert first.status_code == 303, first.text
+    again = await api.client.post(url, data=form, follow_redirects=False)
+    assert again.status_code == 303, again.text
+    assert again.headers["location"] == first.headers["location"]
+    other = await api.client.post(url, data={**form, "reason": "annen grunn"})
+    assert other.status_code == 409

@@ -51,6 +51,7 @@ from bookkeeper.domain.events import (
     Status,
 )
 from bookkeeper.domain.numerals import parse_written_amount, parse_written_rate
+from bookkeeper.domain.text import tidy
 from bookkeeper.entrypoints.http.controllers.files import download_type
 from bookkeeper.entrypoints.http.controllers.ledger import (
     balance_sheet_csv,
@@ -749,12 +750,20 @@ def _review_routes() -> list[Any]:
         proposal_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
         form = await request.form()
+        reason = _words(form, "reason")
         try:
             await runtime.get_handlers().dispatch(
-                RejectProposal(
-                    principal=user, proposal_id=proposal_id, reason=_words(form, "reason")
-                )
+                RejectProposal(principal=user, proposal_id=proposal_id, reason=reason)
             )
+        except ProposalNotPending as error:
+            # The same rejection sent twice (a double click) answers as the first did.
+            view = await runtime.get_queries().proposal(user, proposal_id)
+            if not (
+                view.status is Status.REJECTED
+                and view.decided_by == user.actor
+                and view.rejection_reason == tidy(reason)
+            ):
+                return await refused(request, user, runtime, proposal_id, error)
         except BookkeeperError as error:
             return await refused(request, user, runtime, proposal_id, error)
         return Redirect(f"{APP_PATH}/review/{proposal_id}?done=rejected", status_code=303)
