@@ -206,7 +206,7 @@ async def test_the_trial_balance_page_shows_opening_and_closing_balances(api: Ap
     assert "Overført resultat" not in year.text  # within one year nothing is carried
     across = await api.client.get(f"{APP}/reports/trial-balance?start=2025-06-01&end=2026-12-31")
     assert "Overført resultat" in across.text
-    row = re.search(r'<a href="[^"]*account=2050">2050</a>.*?</tr>', across.text, re.S)
+    row = re.search(r'<a href="[^"]*account=2050[&"][^>]*>2050</a>.*?</tr>', across.text, re.S)
     assert row is not None  # the earlier year's result appears in equity
 
 
@@ -776,3 +776,203 @@ async def test_a_number_the_page_cannot_read_is_a_form_error_and_decides_nothing
     assert "er ikke et tall" in refused.text and "1 234,50" in refused.text
     state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
     assert state.json()["status"] == "PROPOSED"
+
+
+async def test_a_reason_or_comment_too_long_is_refused_never_cut_short(api: Api) -> None:
+    """The domain keeps at most 2000 characters of a reason or comment and refuses a
+    longer one (as the API does): the page must not cut what the reviewer wrote to fit
+    and record the first 2000 characters as if they had written only those."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    url = f"{APP}/review/{proposed['proposalId']}"
+    long = "word " * 500 + "the end that matters"
+    rejected = await api.client.post(
+        f"{url}/reject", data={"_csrf_token": csrf, "reason": long}, follow_redirects=False
+    )
+    assert rejected.status_code == 422, rejected.text
+    assert "2000" in rejected.text
+    approved = await api.client.post(
+        f"{url}/approve", data={"_csrf_token": csrf, "comment": long}, follow_redirects=False
+    )
+    assert approved.status_code == 422, approved.text
+    assert "the end that matters" in approved.text  # what was typed is shown again, whole
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["status"] == "PROPOSED"
+
+
+@pytest.mark.parametrize("done", ["approved", "rejected"])
+async def test_a_decision_notice_is_shown_only_when_the_record_holds_that_decision(
+    api: Api, done: str
+) -> None:
+    """`?done=` is in the URL the page redirects to after a decision; the same URL from a
+    link, a bookmark or the back button must not tell a reviewer that a pending
+    proposal was approved or rejected."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    await login(api, "kari", "reviewer")
+    page = await api.client.get(f"{APP}/review/{proposed['proposalId']}?done={done}")
+    assert page.status_code == 200
+    assert 'class="alert ok"' not in page.text
+    assert i18n.text(f"{done}_msg", "nb", status="x").split(".")[0] not in page.text
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "said"),
+    [
+        ("vat_rate", "250", "250 er ikke en norsk mva-sats"),
+        ("date", "01.01.1999", "datoen 01.01.1999 er utenfor 01.01.2000–31.12.2100"),
+        ("vat_amount", "500", "mva-beløpet må være mellom 0 og bruttobeløpet"),
+        ("merchant_name", "x" * 300, "leverandørnavnet er lengre enn 200 tegn"),
+        ("comment", "c" * 2001, "kommentaren kan ha høyst 2000 tegn"),
+    ],
+)
+async def test_a_correction_the_domain_refuses_is_said_in_norwegian_with_its_reason(
+    api: Api, field: str, written: str, said: str
+) -> None:
+    """The Norwegian page (the default) named only "the correction cannot be used on this
+    proposal" where the English page says which value is wrong and why: the reviewer
+    must know what to change."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    refused = await api.client.post(
+        f"{APP}/review/{proposed['proposalId']}/approve",
+        data={"_csrf_token": csrf, field: written},
+    )
+    assert refused.status_code == 422, refused.text
+    assert said in refused.text
+    assert "kan ikke brukes på dette forslaget" not in refused.text
+
+
+async def test_a_refusal_page_says_who_is_signed_in_and_lets_them_log_out(api: Api) -> None:
+    """Someone signed in to one tenant who follows a link to another's proposal meets a
+    404; the page must say which tenant they are in and offer the logout (to sign in to
+    the other), as every other page does, not leave them with no way out."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    await login(api, "fred", "reviewer", tenant="globex")
+    missing = await api.client.get(f"{APP}/review/{proposed['proposalId']}")
+    assert missing.status_code == 404
+    assert "globex" in missing.text
+    assert 'action="/app/logout"' in missing.text
+    out = await api.client.post(
+        f"{APP}/logout", data={"_csrf_token": _csrf(missing.text)}, follow_redirects=False
+    )
+    assert out.status_code == 303
+    assert any(c.startswith("bk_session=") for c in out.headers.get_list("set-cookie"))
+
+
+async def test_a_refusal_page_says_why_in_the_pages_language(api: Api) -> None:
+    """The error page showed the error's English text ("proposal … not found", "human:ivar
+    may not reports:read in tenant acme") on a Norwegian page; the refusal on the
+    proposal page already says it in the page's words (explain_error)."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    await login(api, "fred", "reviewer", tenant="globex")
+    missing = await api.client.get(f"{APP}/review/{proposed['proposalId']}")
+    assert missing.status_code == 404
+    assert "fant det ikke" in missing.text and "not found" not in missing.text
+    api.client.cookies.clear()
+    form = await api.client.get(f"{APP}/login")
+    await api.client.post(
+        f"{APP}/login",
+        data={"token": mint(api.container, "ivar", "nobody"), "_csrf_token": _csrf(form.text)},
+    )
+    refused = await api.client.get(f"{APP}/reports/trial-balance")
+    assert refused.status_code == 403
+    assert "du har ikke tilgang" in refused.text and "may not" not in refused.text
+    english = await api.client.get(f"{APP}/reports/trial-balance?lang=en")
+    assert english.status_code == 403 and "Norsk" in english.text
+
+
+async def test_an_account_of_the_trial_balance_opens_its_ledger_for_the_same_period(
+    api: Api,
+) -> None:
+    """The trial balance of a period links each account to its general ledger; the link
+    dropped the period, so the ledger opened on every year and its lines did not add up
+    to the row the reviewer clicked."""
+    entry = {
+        "date": "2026-03-01",
+        "description": "Husleie",
+        "lines": [
+            {"account": "6300", "debit": "1000.00"},
+            {"account": "1920", "credit": "1000.00"},
+        ],
+    }
+    posted = await api.client.post(
+        f"{API}/journal-entries", json=entry, headers=api.headers("anna", "accountant")
+    )
+    assert posted.status_code == 201, posted.text
+    await login(api, "vera", "viewer")
+    page = await api.client.get(f"{APP}/reports/trial-balance?start=2026-01-01&end=2026-06-30")
+    link = re.search(r'<a href="([^"]*account=6300[^"]*)">6300</a>', page.text)
+    assert link is not None, page.text
+    href = link.group(1).replace("&amp;", "&")
+    assert "start=2026-01-01" in href and "end=2026-06-30" in href
+    ledger = await api.client.get(href)
+    assert ledger.status_code == 200
+    assert 'name="start" value="2026-01-01"' in ledger.text
+
+
+async def test_an_approval_sent_twice_is_shown_as_done_and_another_one_is_refused(
+    api: Api,
+) -> None:
+    """A double click (or a reload that posts again) sends the same approval twice: the
+    second answer was the refusal "no longer awaiting review", the last page the browser
+    shows, so the reviewer believed the approval had failed. The same approval by the
+    same person is answered as done; a different one is still refused."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    url = f"{APP}/review/{proposed['proposalId']}/approve"
+    form = {"_csrf_token": csrf, "account_code": "6551", "comment": "ok"}
+    first = await api.client.post(url, data=form, follow_redirects=False)
+    assert first.status_code == 303, first.text
+    again = await api.client.post(url, data=form, follow_redirects=False)
+    assert again.status_code == 303, again.text
+    assert again.headers["location"] == first.headers["location"]
+    other = await api.client.post(
+        url, data={**form, "account_code": "6540"}, follow_redirects=False
+    )
+    assert other.status_code == 409
+    await login(api, "rita", "reviewer")
+    page = await api.client.get(url.removesuffix("/approve"))
+    someone = await api.client.post(url, data={**form, "_csrf_token": _csrf(page.text)})
+    assert someone.status_code == 409  # someone else's stale form is told it was decided
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["corrections"] == {"accountCode": "6551"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/reports/trial-balance?start=2026-02-30&end=2026-12-31",
+        "/reports/general-ledger?account=1920&end=2026-13-01",
+        "/reports/income-statement?start=yesterday",
+        "/reports/balance-sheet?at=31.12.2026x",
+        "/reports/spending?from=2026-11-01&to=2026-11-31",
+        "/reports/trial-balance?start=2026-02-30&format=csv",
+    ],
+)
+async def test_a_date_the_report_cannot_read_is_refused_not_dropped(api: Api, path: str) -> None:
+    """A report page read an unreadable date as no date and showed (or downloaded) the
+    report of every year under the period the reviewer typed, where the API refuses it;
+    it is a 422 naming the date."""
+    await login(api, "vera", "viewer")
+    response = await api.client.get(APP + path)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert "er ikke en dato" in response.text
+
+
+async def test_a_rejection_sent_twice_is_shown_as_done_and_another_one_is_refused(
+    api: Api,
+) -> None:
+    """As an approval sent twice: the second POST of the same rejection by the same person
+    answers as the first did; another reason is still refused."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    url = f"{APP}/review/{proposed['proposalId']}/reject"
+    form = {"_csrf_token": csrf, "reason": "feil firma – Ærlig"}
+    first = await api.client.post(url, data=form, follow_redirects=False)
+    assert first.status_code == 303, first.text
+    again = await api.client.post(url, data=form, follow_redirects=False)
+    assert again.status_code == 303, again.text
+    assert again.headers["location"] == first.headers["location"]
+    other = await api.client.post(url, data={**form, "reason": "annen grunn"})
+    assert other.status_code == 409

@@ -1018,6 +1018,50 @@ TEXTS.update(
             "en": "correction makes the proposal invalid: amount must have at most two "
             "decimals (øre)",
         },
+        # The domain's other checks a corrected value meets (domain/proposals.py).
+        "refusal.correction.vat_rate": {
+            "nb": "rettelsen gjør forslaget ugyldig: {rate} er ikke en norsk mva-sats ({rates})",
+            "en": "correction makes the proposal invalid: vatRate {rate} is not a Norwegian "
+            "VAT rate ({rates})",
+        },
+        "refusal.correction.vat_rate_on_date": {
+            "nb": "rettelsen gjør forslaget ugyldig: mva-satsen {rate} gjelder ikke på "
+            "bilagets dato ({rates})",
+            "en": "correction makes the proposal invalid: vatRate {rate} is not a VAT rate "
+            "valid on its date ({rates})",
+        },
+        "refusal.correction.date_range": {
+            "nb": "rettelsen gjør forslaget ugyldig: datoen {date} er utenfor {start}–{end}",
+            "en": "correction makes the proposal invalid: date {date} is outside {start}–{end}",
+        },
+        "refusal.correction.due_date_range": {
+            "nb": "rettelsen gjør forslaget ugyldig: forfallsdatoen {date} er utenfor "
+            "{start}–{end}",
+            "en": "correction makes the proposal invalid: dueDate {date} is outside {start}–{end}",
+        },
+        "refusal.correction.vat_amount": {
+            "nb": "rettelsen gjør forslaget ugyldig: mva-beløpet må være mellom 0 og bruttobeløpet",
+            "en": "correction makes the proposal invalid: vatAmount must be between 0 and the "
+            "gross amount",
+        },
+        "refusal.correction.merchant_long": {
+            "nb": "rettelsen gjør forslaget ugyldig: leverandørnavnet er lengre enn {max} tegn",
+            "en": "correction makes the proposal invalid: merchantName is longer than {max} "
+            "characters",
+        },
+        "refusal.correction.supplier_long": {
+            "nb": "rettelsen gjør forslaget ugyldig: leverandøren er lengre enn {max} tegn",
+            "en": "correction makes the proposal invalid: supplier is longer than {max} characters",
+        },
+        "refusal.correction.nul": {
+            "nb": "rettelsen gjør forslaget ugyldig: teksten kan ikke inneholde NUL-tegn",
+            "en": "correction makes the proposal invalid: text must not contain NUL "
+            "(\\u0000) characters",
+        },
+        "refusal.comment_too_long": {
+            "nb": "kommentaren kan ha høyst {max} tegn og ingen NUL-tegn",
+            "en": "a comment has at most {max} characters and no NUL",
+        },
         "web.event.TransactionFailedCompliance": {
             "nb": "Stoppet av kontrollregel",
             "en": "Stopped by a compliance rule",

@@ -42,14 +42,16 @@ from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter,
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
 from bookkeeper.application.spending import month_of
 from bookkeeper.domain.deduction import no_deduction, no_deduction_reason
-from bookkeeper.domain.errors import BookkeeperError, DomainError
+from bookkeeper.domain.errors import BookkeeperError, DomainError, ProposalNotPending
 from bookkeeper.domain.events import (
     PROPOSAL_PAYLOAD,
+    ApprovedData,
     Corrections,
     Kind,
     Status,
 )
 from bookkeeper.domain.numerals import parse_written_amount, parse_written_rate
+from bookkeeper.domain.text import tidy
 from bookkeeper.entrypoints.http.controllers.files import download_type
 from bookkeeper.entrypoints.http.controllers.ledger import (
     balance_sheet_csv,
@@ -181,6 +183,14 @@ def _int(value: str | None) -> int | None:
 def _field(form: Any, name: str) -> str:
     value = form.get(name)
     return str(value).strip()[:MAX_FIELD] if value is not None else ""
+
+
+def _words(form: Any, name: str) -> str:
+    """A reason or comment as written, never cut: the domain refuses one longer than it
+    keeps (proposals.MAX_REASON) with a sentence, where a cut would record the first part
+    as if it were all the reviewer wrote (the request's body limit bounds it)."""
+    value = form.get(name)
+    return str(value).strip() if value is not None else ""
 
 
 def _here(request: Request[Any, Any, Any]) -> str:
@@ -557,6 +567,34 @@ async def _names(runtime: Runtime, user: Principal) -> Callable[[str], str | Non
         return lambda code: None
 
 
+async def _approved_as_posted(
+    runtime: Runtime,
+    user: Principal,
+    proposal_id: uuid.UUID,
+    corrections: Corrections | None,
+    comment: str | None,
+) -> bool:
+    """Whether the proposal is approved by `user` as this form asks (its values, its
+    comment): the same form sent twice (a double click, a reload), whose second answer
+    should be the first's, not "no longer awaiting review". Anything else (another
+    person's decision, other values) is still refused."""
+    queries = runtime.get_queries()
+    view = await queries.proposal(user, proposal_id)
+    if view.status is Status.PROPOSED or view.status is Status.REJECTED:
+        return False
+    if view.decided_by != user.actor:
+        return False
+    events = await queries.events(user, EventFilter(stream_id=view.id, limit=PAGE))
+    approvals = [e.data for e in events if isinstance(e.data, ApprovedData)]
+    # The form is read against the proposal as it is now, corrected: a form that shows
+    # what was approved asks no change (None), or the same changes (a field left unread).
+    return (
+        bool(approvals)
+        and (corrections is None or approvals[-1].corrections == corrections)
+        and approvals[-1].comment == comment
+    )
+
+
 def _review_routes() -> list[Any]:
     @get("/", include_in_schema=False)
     async def home() -> Redirect:
@@ -629,14 +667,16 @@ def _review_routes() -> list[Any]:
     ) -> Response[str]:
         done = request.query_params.get("done")
         notice = None
-        if done == "approved":
+        if done in ("approved", "rejected"):
+            # Only what the record holds: the URL may come from a link or a bookmark.
             view = await runtime.get_queries().proposal(user, proposal_id)
             lang = i18n.choose(request)
-            notice = i18n.text(
-                "approved_msg", lang, status=i18n.text(f"status.{view.status.value}", lang)
-            )
-        elif done == "rejected":
-            notice = i18n.text("rejected_msg", i18n.choose(request))
+            if done == "approved" and view.status not in (Status.PROPOSED, Status.REJECTED):
+                notice = i18n.text(
+                    "approved_msg", lang, status=i18n.text(f"status.{view.status.value}", lang)
+                )
+            elif done == "rejected" and view.status is Status.REJECTED:
+                notice = i18n.text("rejected_msg", lang)
         return await proposal_page(request, user, runtime, proposal_id, notice=notice)
 
     async def refused(
@@ -670,7 +710,7 @@ def _review_routes() -> list[Any]:
             history = []
         # What the reviewer typed, shown again when the approval is refused.
         posted = {name: _field(form, name) for name, _, _ in offered_fields(view)}
-        posted["comment"] = _field(form, "comment")
+        posted["comment"] = _words(form, "comment")
         try:
             corrections = _corrections(form, view, _unread(view, history))
         except FormErrors as bad:
@@ -693,6 +733,11 @@ def _review_routes() -> list[Any]:
                     comment=posted["comment"] or None,
                 )
             )
+        except ProposalNotPending as error:
+            if not await _approved_as_posted(
+                runtime, user, proposal_id, corrections, posted["comment"] or None
+            ):
+                return await refused(request, user, runtime, proposal_id, error, posted)
         except BookkeeperError as error:
             return await refused(request, user, runtime, proposal_id, error, posted)
         return Redirect(f"{APP_PATH}/review/{proposal_id}?done=approved", status_code=303)
@@ -705,12 +750,20 @@ def _review_routes() -> list[Any]:
         proposal_id: FromPath[uuid.UUID],
     ) -> Response[Any]:
         form = await request.form()
+        reason = _words(form, "reason")
         try:
             await runtime.get_handlers().dispatch(
-                RejectProposal(
-                    principal=user, proposal_id=proposal_id, reason=_field(form, "reason")
-                )
+                RejectProposal(principal=user, proposal_id=proposal_id, reason=reason)
             )
+        except ProposalNotPending as error:
+            # The same rejection sent twice (a double click) answers as the first did.
+            view = await runtime.get_queries().proposal(user, proposal_id)
+            if not (
+                view.status is Status.REJECTED
+                and view.decided_by == user.actor
+                and view.rejection_reason == tidy(reason)
+            ):
+                return await refused(request, user, runtime, proposal_id, error)
         except BookkeeperError as error:
             return await refused(request, user, runtime, proposal_id, error)
         return Redirect(f"{APP_PATH}/review/{proposal_id}?done=rejected", status_code=303)
@@ -746,6 +799,26 @@ def _date(value: str | None) -> dt.date | None:
         return None
 
 
+#: A report's date parameters and the label of their field on the page.
+_DAY_FIELDS: Final = {"start": "from", "end": "to", "at": "at", "from": "from", "to": "to"}
+
+
+def _check_days(request: Request[Any, Any, Any]) -> None:
+    """Refuse (422, in the page's words) a report's date that is given but cannot be read:
+    read as no date, it silently widened the report to every year, where the API refuses
+    it."""
+    for name, label in _DAY_FIELDS.items():
+        value = _q(request, name)
+        if value is not None and (len(value) > 10 or _date(value) is None):
+            lang = i18n.choose(request)
+            raise HTTPException(
+                status_code=422,
+                detail=i18n.text(
+                    "form.bad_date", lang, field=i18n.text(label, lang), text=value[:40]
+                ),
+            )
+
+
 def _statement_chart(groups: list[Any], lang: i18n.Lang, title: str) -> Any:
     return charts.bar_chart(
         title, [(i18n.text(f"group.{g.key}", lang), g.total) for g in groups], lang
@@ -770,6 +843,7 @@ def _report_routes() -> list[Any]:
         user: NamedDependency[Principal],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
+        _check_days(request)
         start, end, format = _q(request, "start"), _q(request, "end"), _q(request, "format")
         ledger: LedgerService = runtime.get_ledger()
         report = await ledger.trial_balance(user, _date(start), _date(end))
@@ -782,9 +856,17 @@ def _report_routes() -> list[Any]:
             [(f"{a.account} {names(a.account) or ''}".strip(), a.balance) for a in report.accounts],
             lang,
         )
+        period = {"start": _date(start), "end": _date(end)}
+        shown = {name: day.isoformat() for name, day in period.items() if day is not None}
+
+        def ledger_link(account: str) -> str:
+            """An account's general ledger for the period shown (its row's figures)."""
+            return f"{APP_PATH}/reports/general-ledger?" + urlencode({"account": account, **shown})
+
         return render(
             request, "trial_balance.html", user=user, report=report, names=names, chart=chart,
-            start=_date(start), end=_date(end), csv=_csv_link(request),
+            start=period["start"], end=period["end"], csv=_csv_link(request),
+            ledger_link=ledger_link,
         )  # fmt: skip
 
     @get("/reports/general-ledger", include_in_schema=False)
@@ -793,6 +875,7 @@ def _report_routes() -> list[Any]:
         user: NamedDependency[Principal],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
+        _check_days(request)
         account, cursor = _q(request, "account"), _q(request, "cursor")
         start, end, format = _q(request, "start"), _q(request, "end"), _q(request, "format")
         ledger = runtime.get_ledger()
@@ -850,6 +933,7 @@ def _report_routes() -> list[Any]:
         user: NamedDependency[Principal],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
+        _check_days(request)
         start, end, format = _q(request, "start"), _q(request, "end"), _q(request, "format")
         report = await runtime.get_ledger().income_statement(user, _date(start), _date(end))
         if format == "csv":
@@ -878,6 +962,7 @@ def _report_routes() -> list[Any]:
         user: NamedDependency[Principal],
         runtime: NamedDependency[Runtime],
     ) -> Response[Any]:
+        _check_days(request)
         at, format = _q(request, "at"), _q(request, "format")
         report = await runtime.get_ledger().balance_sheet(user, _date(at))
         if format == "csv":
@@ -904,6 +989,7 @@ def _report_routes() -> list[Any]:
         """GET /reports/costs as a page (issue 11/15): the same query parameters, defaults,
         permission (`reports:read`, checked by the report first) and CSV; budget use of the
         month of `to`; the 30 days up to `to` per source as a chart."""
+        _check_days(request)
         service = runtime.get_spending()
         group_by = _q(request, "groupBy") or "source"
         group_by = group_by if group_by in SPENDING_GROUPS else "source"
@@ -975,10 +1061,20 @@ def _error_page(request: Request[Any, Any, Any], error: Exception) -> Response[A
     if isinstance(error, HTTPException):
         status, detail = error.status_code, error.detail
     elif isinstance(error, BookkeeperError):
-        status, detail = web_status(error), str(error)
+        # In the page's words, as a refusal on the proposal page is (never English on nb).
+        status, detail = web_status(error), explain_error(error, i18n.choose(request))
     else:  # pragma: no cover - the app's own handler logs and answers anything else
         raise error
-    response = render(request, "error.html", status=status, detail=detail)
+    # Who is signed in (when the session was verified before the refusal): the page says
+    # so and offers the logout, as every page does, e.g. to sign in to another tenant.
+    user = request.state.get(_USER_STATE)
+    response = render(
+        request,
+        "error.html",
+        status=status,
+        user=user if isinstance(user, Principal) else None,
+        detail=detail,
+    )
     if isinstance(error, HTTPException) and error.headers:
         response.headers.update(error.headers)  # Retry-After of a 429
     return response
@@ -992,6 +1088,8 @@ def _people(request: Request[Any, Any, Any]) -> People:
 
 
 _PEOPLE_STATE: Final = "bookkeeper.people"
+#: The request's verified session principal (for the error page, which has no dependency).
+_USER_STATE: Final = "bookkeeper.web_user"
 _NOBODY: Final = People()
 
 
@@ -1009,6 +1107,7 @@ def web_router(
 
     async def provide_user(request: Request[Any, Any, Any]) -> Principal:
         user = await sessions.principal(request)
+        request.state[_USER_STATE] = user
         if people is not None:
             if user.name:
                 people.learn(user.tenant_id, user.subject, user.name)
