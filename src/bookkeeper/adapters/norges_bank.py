@@ -104,7 +104,14 @@ class NorgesBankRates:
             )
         try:
             return parse_sdmx(response.json())
-        except (KeyError, IndexError, TypeError, ValueError, InvalidOperation) as error:
+        except (
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+            AttributeError,  # a list where an object was expected
+            InvalidOperation,
+        ) as error:
             raise ExternalRejected(f"{path}: not the SDMX-JSON expected", system=SYSTEM) from error
 
 
@@ -112,7 +119,13 @@ def parse_sdmx(body: dict[str, Any]) -> list[tuple[dt.date, Decimal]]:
     """(date, NOK per one unit) of each observation of the answer's one series."""
     data = body["data"]
     structure = data["structure"]
-    time = next(d for d in structure["dimensions"]["observation"] if d["id"] == "TIME_PERIOD")
+    # No TIME_PERIOD is a KeyError: a StopIteration out of next() would leave the caller's
+    # coroutine as a RuntimeError.
+    time = next(
+        (d for d in structure["dimensions"]["observation"] if d["id"] == "TIME_PERIOD"), None
+    )
+    if time is None:
+        raise KeyError("TIME_PERIOD")
     dates = [dt.date.fromisoformat(v["id"]) for v in time["values"]]
     series_list = list(data["dataSets"][0].get("series", {}).values())
     if not series_list:
