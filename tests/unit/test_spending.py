@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -162,6 +163,33 @@ async def test_a_source_that_fails_is_named_and_the_others_are_recorded(
     assert set(result.failed) == {"google"} and result.recorded == 1
     down.down = False
     assert (await spending.pull("acme", DAY, DAY)).recorded == 1
+
+
+class StrictRates(Rates):
+    """As Norges Bank's adapter: a currency that is not a code is a ValueError."""
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
+            raise ValueError(f"not a currency code: {currency!r}")
+        return await super().to_nok(currency, day)
+
+
+@pytest.mark.parametrize("currency", ["US$", "ØRE", "1.5"])
+async def test_a_figure_in_no_currency_fails_its_source_and_the_others_are_recorded(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock, currency: str
+) -> None:
+    # A provider's row in "US$" (Cloudflare's FOCUS export checks only the length) was a
+    # ValueError out of the rates that ended the whole pull, and the morning run with it.
+    odd = Source(
+        "cloudflare", [msgspec.structs.replace(usd("cloudflare", DAY, "3"), currency=currency)]
+    )
+    up = Source("anthropic", [usd("anthropic", DAY, "1")])
+    spending = SpendingService(
+        uow_factory, clock, UuidV7Ids(), RoleAuthorizer(), StrictRates(), [odd, up]
+    )
+    result = await spending.pull("acme", DAY, DAY)
+    assert set(result.failed) == {"cloudflare"} and result.recorded == 1
+    assert "currency" in result.failed["cloudflare"]
 
 
 async def test_external_sources_are_pulled_only_for_their_tenant(

@@ -378,6 +378,10 @@ class SpendingService:
                 return None
             amount, currency = price_usage(record, table)
             basis = "estimated"
+        if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+            # A provider's row in "US$" is that source's failure (named in the pull's
+            # `failed`), not the rates' ValueError ending the pull of every source.
+            raise InvalidSpending(f"{record.source}: {currency!r} is not a currency code")
         if self._rates is None:
             if currency != "NOK":
                 raise InvalidSpending("no exchange rates configured for " + currency)
