@@ -105,3 +105,22 @@ async def test_an_answer_not_in_the_sdmx_shape_is_the_banks_error(
         await rates.to_nok("USD", FRIDAY)
     fake.mangle = None
     assert (await rates.to_nok("USD", FRIDAY)).rate == Decimal("11")
+
+
+async def test_a_days_rate_read_before_it_is_published_is_asked_again_later(
+    bank: tuple[FakeNorgesBank, NorgesBankRates],
+) -> None:
+    # Norges Bank publishes a banking day's rate in the afternoon: asked in the morning, the
+    # day takes the last published one (Thursday's). That answer was kept for the process's
+    # life, so Friday's costs stayed at Thursday's rate after Friday's was out.
+    fake, rates = bank
+    thursday = FRIDAY - dt.timedelta(days=1)
+    fake.rates[("USD", thursday)] = Decimal("11.0102")
+    early = await rates.to_nok("USD", FRIDAY)
+    assert (early.date, early.rate) == (thursday, Decimal("11.0102"))
+    fake.rates[("USD", FRIDAY)] = Decimal("11.1234")  # published at 16:00
+    late = await rates.to_nok("USD", FRIDAY)
+    assert (late.date, late.rate) == (FRIDAY, Decimal("11.1234"))
+    asked = len(fake.requests)
+    assert (await rates.to_nok("USD", FRIDAY)).rate == Decimal("11.1234")
+    assert len(fake.requests) == asked  # the day's own rate is final: kept, not asked again

@@ -131,6 +131,37 @@ async def test_a_weekend_day_takes_the_last_published_rate_and_keeps_its_date(
     assert snapshot.data.amount_nok == D("22")
 
 
+class UnpublishedRates:
+    """A day's rate not out yet (Norges Bank publishes in the afternoon): the day before's,
+    until `published`."""
+
+    def __init__(self) -> None:
+        self.published = False
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        if self.published:
+            return ExchangeRate(currency=currency, date=day, rate=D("11.00"))
+        return ExchangeRate(currency=currency, date=day - dt.timedelta(days=1), rate=D("10.00"))
+
+
+async def test_a_figure_converted_before_its_days_rate_was_out_is_revised_at_that_rate(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # The figure was the same, so the pull saw nothing new and kept the day before's rate
+    # for good: yesterday's NOK in the morning summary was at the wrong day's rate.
+    rates = UnpublishedRates()
+    source = Source("anthropic", [usd("anthropic", DAY, "2")])
+    spending = SpendingService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer(), rates, [source])
+    await spending.pull("acme", DAY, DAY)
+    rates.published = True
+    again = await spending.pull("acme", DAY, DAY)
+    assert (again.recorded, again.revised) == (0, 1)
+    [snapshot] = await spending.snapshots("acme", DAY, DAY)
+    assert (snapshot.data.rate_date, snapshot.data.rate) == (DAY, D("11.00"))
+    assert snapshot.data.amount_nok == D("22")
+    assert (await spending.pull("acme", DAY, DAY)).unchanged == 1  # and then no more
+
+
 async def test_a_revised_figure_is_a_revision_the_projection_shows_and_the_log_keeps_both(
     uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
 ) -> None:

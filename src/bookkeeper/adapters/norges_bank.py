@@ -8,9 +8,10 @@ one published before it (a weekend or a holiday takes Friday's): the window aske
 ten days up to the day. The answer is SDMX-JSON: the observations of the one series are
 `data.dataSets[0].series["0:0:0:0"].observations{"i": ["rate", …]}`, their dates
 `data.structure.dimensions.observation[TIME_PERIOD].values[i].id`; the series attribute
-UNIT_MULT says per how many units (10^n: JPY and SEK are quoted per 100). Rates are kept
-per (currency, date) once read. 404 (no data in the window) is ExternalNotFound; 5xx and
-timeouts ExternalUnavailable.
+UNIT_MULT says per how many units (10^n: JPY and SEK are quoted per 100). A day's own rate
+is kept per (currency, date) once read; the last one before it is not (the day's may not be
+published yet: Norges Bank publishes in the afternoon), so it is asked again next time.
+404 (no data in the window) is ExternalNotFound; 5xx and timeouts ExternalUnavailable.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class NorgesBankRates:
             )
         date, rate = max(published)
         found = ExchangeRate(currency=currency, date=date, rate=rate)
-        self._known[(currency, day)] = found
+        if date == day:
+            self._known[(currency, day)] = found
         return found
 
     async def _observations(

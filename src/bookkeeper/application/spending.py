@@ -234,10 +234,13 @@ class SettingAccepted(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def fingerprint(data: CostSnapshotData) -> str:
-    """What makes two figures of one snapshot the same (the rate of a day never changes)."""
+    """What makes two figures of one snapshot the same. The rate's date is in it: a figure
+    converted before its day's rate was published (the last before it was used) is revised
+    once the day's own rate is out; a published rate never changes."""
     return ":".join(
         (
             data.currency,
+            data.rate_date.isoformat(),
             str(data.amount.normalize()),
             str(data.input_tokens),
             str(data.output_tokens),
