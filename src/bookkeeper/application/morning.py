@@ -330,8 +330,20 @@ class MorningCheck:
 def _costs_line(label: str, totals: Sequence[CostTotal]) -> str:
     if not totals:
         return f"{label}: ingenting registrert"
-    parts = [f"{t.source} {kroner_text(t.amount, t.currency)}" for t in totals]
+    parts = [f"{t.source} {_cost_text(t)}" for t in totals]
     return f"{label}: " + ", ".join(parts)
+
+
+#: A cost this small shows as 0,00: it is said to be under a cent instead.
+_UNDER_A_CENT: Final = Decimal("0.005")
+
+
+def _cost_text(total: CostTotal) -> str:
+    """A cost as people read it; one that rounds to 0,00 but is not nothing (a quiet day of
+    the service's own model calls costs fractions of a cent) says "under 0,01"."""
+    if 0 < total.amount < _UNDER_A_CENT:
+        return "under " + kroner_text(Decimal("0.01"), total.currency)
+    return kroner_text(total.amount, total.currency)
 
 
 def _spending_line(spend: SourceSpending) -> str:
