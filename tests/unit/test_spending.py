@@ -223,6 +223,29 @@ async def test_a_figure_in_no_currency_fails_its_source_and_the_others_are_recor
     assert "currency" in result.failed["cloudflare"]
 
 
+@dataclass
+class Garbled:
+    """A source whose adapter trips over an answer it did not expect (Cloudflare's
+    `int(result_info.total_pages)` of "many"): a ValueError, not an ExternalError."""
+
+    name: str = "cloudflare"
+
+    async def costs(self, start: dt.date, end: dt.date) -> list[CostRecord]:
+        raise ValueError("invalid literal for int() with base 10: 'many'")
+
+
+async def test_a_source_failing_in_a_way_not_foreseen_is_named_and_the_others_recorded(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # Only ApplicationError and DomainError were caught: any other error of one source's
+    # adapter ended the pull of every source, and with it the morning run.
+    up = Source("anthropic", [usd("anthropic", DAY, "1")])
+    spending = service(uow_factory, clock, Garbled(), up)  # type: ignore[arg-type]
+    result = await spending.pull("acme", DAY, DAY)
+    assert set(result.failed) == {"cloudflare"} and result.recorded == 1
+    assert "ValueError" in result.failed["cloudflare"]
+
+
 async def test_external_sources_are_pulled_only_for_their_tenant(
     uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
 ) -> None:

@@ -348,6 +348,9 @@ class SpendingService:
                 except (ApplicationError, DomainError) as error:
                     log.warning("costs of %s unavailable: %s", source.name, error)
                     result.failed[source.name] = str(error)
+                except Exception as error:  # an adapter's bug is its source's failure only
+                    log.exception("costs of %s: unexpected error", source.name)
+                    result.failed[source.name] = f"unexpected error ({type(error).__name__})"
         latest = {s.stream_id: s for s in await self.snapshots(tenant_id, start, end)}
         tables: dict[str, PriceTableSetData | None] = {}
         for record in records:
