@@ -70,6 +70,8 @@ class FakeAnthropicAdmin:
     requests: list[tuple[str, list[tuple[str, str]]]] = dataclasses.field(default_factory=list)
     _rate_limits: list[float | None] = dataclasses.field(default_factory=list)
     _failures: list[int] = dataclasses.field(default_factory=list)
+    #: Answer `results` as a string (a broken proxy, a changed contract).
+    nonsense_results: bool = False
 
     def rate_limit_next(self, n: int = 1, retry_after: float | None = 0.0) -> None:
         self._rate_limits.extend([retry_after] * n)
@@ -136,7 +138,9 @@ class FakeAnthropicAdmin:
             {
                 "starting_at": f"{day.isoformat()}T00:00:00Z",
                 "ending_at": f"{(day + dt.timedelta(1)).isoformat()}T00:00:00Z",
-                "results": self._costs(day, grouped) if cost else self._usage(day, grouped),
+                "results": "n/a"
+                if self.nonsense_results
+                else (self._costs(day, grouped) if cost else self._usage(day, grouped)),
             }
             for day in shown
         ]

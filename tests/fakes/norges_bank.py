@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +28,8 @@ class FakeNorgesBank:
     unit_mult: dict[str, int] = dataclasses.field(default_factory=dict)
     requests: list[dict[str, str]] = dataclasses.field(default_factory=list)
     _failures: list[int] = dataclasses.field(default_factory=list)
+    #: Changes the next answers' SDMX-JSON body in place (a changed or broken contract).
+    mangle: Callable[[dict[str, Any]], None] | None = None
 
     def fail_next(self, n: int = 1, status: int = 503) -> None:
         self._failures.extend([status] * n)
@@ -109,6 +111,8 @@ class FakeNorgesBank:
                 },
             },
         }
+        if self.mangle is not None:
+            self.mangle(body)
         return Response(body, media_type="application/vnd.sdmx.data+json")
 
 

@@ -12,6 +12,7 @@ from bookkeeper.adapters.anthropic_admin import AnthropicAdminUsage
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalRateLimited,
+    ExternalRejected,
     ExternalUnavailable,
 )
 from tests.fakes.anthropic_admin import (
@@ -158,3 +159,45 @@ async def test_429_waits_what_retry_after_says_capped(
     finally:
         await source.aclose()
     assert slept == [7.0, 60.0]  # as asked; a long wait is capped at MAX_RETRY_AFTER
+
+
+@pytest.mark.parametrize(
+    "nonsense",
+    [
+        {"output_tokens": "lots"},  # a number as words: int() raised ValueError
+        {"uncached_input_tokens": {"n": 1}},  # an object: int() raised TypeError
+        {"cache_5m": ["x"]},  # cache_creation's count as a list
+        {"output_tokens": -5},  # fewer than none
+    ],
+)
+async def test_a_usage_report_of_nonsense_is_rejected_as_the_sources_error(
+    fake: tuple[FakeAnthropicAdmin, str], nonsense: dict[str, object]
+) -> None:
+    # A source answering nonsense is that source's failure (ExternalRejected, which the
+    # pull names in `failed`), never a ValueError that ends the morning run of every tenant.
+    state, url = fake
+    state.costs.append(CostRow(day=day(0), model="m", amount_cents="100"))
+    row = UsageRow(day=day(0), model="m", output_tokens=1)
+    for name, value in nonsense.items():
+        setattr(row, name, value)
+    state.usage.append(row)
+    source = AnthropicAdminUsage(KEY, base_url=url)
+    try:
+        with pytest.raises(ExternalRejected, match="token"):
+            await source.costs(day(0), day(0))
+    finally:
+        await source.aclose()
+
+
+async def test_a_result_that_is_not_an_object_is_rejected(
+    fake: tuple[FakeAnthropicAdmin, str],
+) -> None:
+    state, url = fake
+    state.costs.append(CostRow(day=day(0), model="m", amount_cents="100"))
+    state.nonsense_results = True
+    source = AnthropicAdminUsage(KEY, base_url=url)
+    try:
+        with pytest.raises(ExternalRejected):
+            await source.costs(day(0), day(0))
+    finally:
+        await source.aclose()

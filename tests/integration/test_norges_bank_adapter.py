@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from bookkeeper.adapters.norges_bank import NorgesBankRates
 from bookkeeper.application.errors import (
     ExternalNotFound,
     ExternalRateLimited,
+    ExternalRejected,
     ExternalUnavailable,
 )
 from tests.fakes.norges_bank import FakeNorgesBank, running_fake_norges_bank
@@ -75,3 +77,50 @@ async def test_no_rate_in_the_window_and_a_failing_service_are_external_errors(
     assert limited.value.retry_after == 120.0
     with pytest.raises(ValueError, match="currency"):
         await rates.to_nok("US$", FRIDAY)
+
+
+def _no_time_period(body: dict[str, Any]) -> None:
+    body["data"]["structure"]["dimensions"]["observation"] = [{"id": "TIME", "values": []}]
+
+
+def _data_sets_of_lists(body: dict[str, Any]) -> None:
+    body["data"]["dataSets"] = [[]]
+
+
+def _series_as_a_list(body: dict[str, Any]) -> None:
+    body["data"]["dataSets"][0]["series"] = ["0:0:0:0"]
+
+
+@pytest.mark.parametrize("mangle", [_no_time_period, _data_sets_of_lists, _series_as_a_list])
+async def test_an_answer_not_in_the_sdmx_shape_is_the_banks_error(
+    bank: tuple[FakeNorgesBank, NorgesBankRates], mangle: Callable[[dict[str, Any]], None]
+) -> None:
+    # Nonsense from the bank is ExternalRejected (a cost figure waits for the next pull),
+    # not a RuntimeError (StopIteration out of a coroutine) or an AttributeError that ends
+    # the pull of every source and the morning run with it.
+    fake, rates = bank
+    fake.rates[("USD", FRIDAY)] = Decimal("11")
+    fake.mangle = mangle
+    with pytest.raises(ExternalRejected, match="SDMX"):
+        await rates.to_nok("USD", FRIDAY)
+    fake.mangle = None
+    assert (await rates.to_nok("USD", FRIDAY)).rate == Decimal("11")
+
+
+async def test_a_days_rate_read_before_it_is_published_is_asked_again_later(
+    bank: tuple[FakeNorgesBank, NorgesBankRates],
+) -> None:
+    # Norges Bank publishes a banking day's rate in the afternoon: asked in the morning, the
+    # day takes the last published one (Thursday's). That answer was kept for the process's
+    # life, so Friday's costs stayed at Thursday's rate after Friday's was out.
+    fake, rates = bank
+    thursday = FRIDAY - dt.timedelta(days=1)
+    fake.rates[("USD", thursday)] = Decimal("11.0102")
+    early = await rates.to_nok("USD", FRIDAY)
+    assert (early.date, early.rate) == (thursday, Decimal("11.0102"))
+    fake.rates[("USD", FRIDAY)] = Decimal("11.1234")  # published at 16:00
+    late = await rates.to_nok("USD", FRIDAY)
+    assert (late.date, late.rate) == (FRIDAY, Decimal("11.1234"))
+    asked = len(fake.requests)
+    assert (await rates.to_nok("USD", FRIDAY)).rate == Decimal("11.1234")
+    assert len(fake.requests) == asked  # the day's own rate is final: kept, not asked again

@@ -128,3 +128,31 @@ def test_the_chart_draws_each_source_in_its_own_colour() -> None:
     assert (31, 119, 180) in colours and (255, 127, 14) in colours
     empty = PillowChart().render({}, dt.date(2026, 11, 1))
     assert empty.startswith(b"\x89PNG")
+
+
+class BrokenBank:
+    """A tenant's bank adapter with a bug (not an ApplicationError): a KeyError."""
+
+    name = "broken"
+
+    async def events(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
+        raise KeyError("amount")
+
+
+async def test_one_tenants_failing_run_does_not_stop_the_others_and_is_tried_again() -> None:
+    # The scheduler's run went tenant after tenant: an error for the first ended the run,
+    # so every later company had no morning check, and the hourly catch-up stopped at the
+    # same company every hour, all day.
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    banks: dict[str, Any] = {"acme": BrokenBank(), "beta": Bank()}
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, Ledger(), banks.__getitem__)  # type: ignore[arg-type]
+    morning = MorningCheck(checks, uow, clock, StaticTenants(["acme", "beta"]))
+    acme, beta = await morning.run()
+    assert (acme.tenant_id, acme.ran, acme.error) == ("acme", False, "KeyError")
+    assert (beta.tenant_id, beta.ran, beta.error) == ("beta", True, None)
+    assert await morning.ran("acme", TODAY) is None
+    banks["acme"] = Bank()  # fixed: the next catch-up runs it, and only it
+    again = await morning.run()
+    assert [(o.tenant_id, o.ran) for o in again] == [("acme", True), ("beta", False)]

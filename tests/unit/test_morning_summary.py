@@ -142,3 +142,20 @@ async def test_a_reported_term_is_no_longer_the_next_vat_deadline() -> None:
     dues = {o.tenant_id: o.summary for o in await morning.run()}
     assert "Neste mva-frist: 10.02.2027" in (dues["acme"] or "")
     assert "Neste mva-frist: 10.12.2026" in (dues["beta"] or "")
+
+
+def test_a_cost_under_one_cent_is_not_shown_as_nothing_spent() -> None:
+    # A quiet day of the service's own model calls costs fractions of a cent: "0,00 USD"
+    # read as nothing spent, the same as a day without a single call.
+    text = compose_summary(
+        _run(
+            costs_yesterday=(
+                CostTotal(source="bookkeeper", currency="USD", amount=Decimal("0.0042")),
+                CostTotal(source="google", currency="USD", amount=Decimal("0")),
+            ),
+            costs_month=(CostTotal(source="bookkeeper", currency="USD", amount=Decimal("0.005")),),
+        )
+    )
+    lines = text.splitlines()
+    assert "Forbruk i går: bookkeeper under 0,01 USD, google 0,00 USD" in lines
+    assert "Forbruk denne måneden: bookkeeper 0,01 USD" in lines  # rounds half up

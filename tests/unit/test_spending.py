@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -130,6 +131,37 @@ async def test_a_weekend_day_takes_the_last_published_rate_and_keeps_its_date(
     assert snapshot.data.amount_nok == D("22")
 
 
+class UnpublishedRates:
+    """A day's rate not out yet (Norges Bank publishes in the afternoon): the day before's,
+    until `published`."""
+
+    def __init__(self) -> None:
+        self.published = False
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        if self.published:
+            return ExchangeRate(currency=currency, date=day, rate=D("11.00"))
+        return ExchangeRate(currency=currency, date=day - dt.timedelta(days=1), rate=D("10.00"))
+
+
+async def test_a_figure_converted_before_its_days_rate_was_out_is_revised_at_that_rate(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # The figure was the same, so the pull saw nothing new and kept the day before's rate
+    # for good: yesterday's NOK in the morning summary was at the wrong day's rate.
+    rates = UnpublishedRates()
+    source = Source("anthropic", [usd("anthropic", DAY, "2")])
+    spending = SpendingService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer(), rates, [source])
+    await spending.pull("acme", DAY, DAY)
+    rates.published = True
+    again = await spending.pull("acme", DAY, DAY)
+    assert (again.recorded, again.revised) == (0, 1)
+    [snapshot] = await spending.snapshots("acme", DAY, DAY)
+    assert (snapshot.data.rate_date, snapshot.data.rate) == (DAY, D("11.00"))
+    assert snapshot.data.amount_nok == D("22")
+    assert (await spending.pull("acme", DAY, DAY)).unchanged == 1  # and then no more
+
+
 async def test_a_revised_figure_is_a_revision_the_projection_shows_and_the_log_keeps_both(
     uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
 ) -> None:
@@ -162,6 +194,56 @@ async def test_a_source_that_fails_is_named_and_the_others_are_recorded(
     assert set(result.failed) == {"google"} and result.recorded == 1
     down.down = False
     assert (await spending.pull("acme", DAY, DAY)).recorded == 1
+
+
+class StrictRates(Rates):
+    """As Norges Bank's adapter: a currency that is not a code is a ValueError."""
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
+            raise ValueError(f"not a currency code: {currency!r}")
+        return await super().to_nok(currency, day)
+
+
+@pytest.mark.parametrize("currency", ["US$", "ØRE", "1.5"])
+async def test_a_figure_in_no_currency_fails_its_source_and_the_others_are_recorded(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock, currency: str
+) -> None:
+    # A provider's row in "US$" (Cloudflare's FOCUS export checks only the length) was a
+    # ValueError out of the rates that ended the whole pull, and the morning run with it.
+    odd = Source(
+        "cloudflare", [msgspec.structs.replace(usd("cloudflare", DAY, "3"), currency=currency)]
+    )
+    up = Source("anthropic", [usd("anthropic", DAY, "1")])
+    spending = SpendingService(
+        uow_factory, clock, UuidV7Ids(), RoleAuthorizer(), StrictRates(), [odd, up]
+    )
+    result = await spending.pull("acme", DAY, DAY)
+    assert set(result.failed) == {"cloudflare"} and result.recorded == 1
+    assert "currency" in result.failed["cloudflare"]
+
+
+@dataclass
+class Garbled:
+    """A source whose adapter trips over an answer it did not expect (Cloudflare's
+    `int(result_info.total_pages)` of "many"): a ValueError, not an ExternalError."""
+
+    name: str = "cloudflare"
+
+    async def costs(self, start: dt.date, end: dt.date) -> list[CostRecord]:
+        raise ValueError("invalid literal for int() with base 10: 'many'")
+
+
+async def test_a_source_failing_in_a_way_not_foreseen_is_named_and_the_others_recorded(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # Only ApplicationError and DomainError were caught: any other error of one source's
+    # adapter ended the pull of every source, and with it the morning run.
+    up = Source("anthropic", [usd("anthropic", DAY, "1")])
+    spending = service(uow_factory, clock, Garbled(), up)  # type: ignore[arg-type]
+    result = await spending.pull("acme", DAY, DAY)
+    assert set(result.failed) == {"cloudflare"} and result.recorded == 1
+    assert "ValueError" in result.failed["cloudflare"]
 
 
 async def test_external_sources_are_pulled_only_for_their_tenant(

@@ -83,7 +83,7 @@ class AnthropicAdminUsage:
             "/v1/organizations/cost_report", [*window, ("group_by[]", "description")]
         ):
             day = _day(bucket)
-            for result in bucket.get("results") or ():
+            for result in _results(bucket):
                 currency = result.get("currency") or "USD"
                 if currency != "USD":
                     raise ExternalRejected(
@@ -95,10 +95,10 @@ class AnthropicAdminUsage:
             "/v1/organizations/usage_report/messages", [*window, ("group_by[]", "model")]
         ):
             day = _day(bucket)
-            for result in bucket.get("results") or ():
+            for result in _results(bucket):
                 key = (day, result.get("model"))
                 tokens[key][0] += _input_tokens(result)
-                tokens[key][1] += int(result.get("output_tokens") or 0)
+                tokens[key][1] += _count(result, "output_tokens")
         keys = sorted(set(amounts) | set(tokens), key=lambda k: (k[0], k[1] or ""))
         return [
             CostRecord(
@@ -207,13 +207,32 @@ def _cents(raw: object) -> Decimal:
     return value / _CENTS
 
 
+def _results(bucket: dict[str, Any]) -> list[dict[str, Any]]:
+    """A bucket's results: a list of objects, or the answer is not the report's."""
+    results = bucket.get("results") or []
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise ExternalRejected("a bucket's results are not a list of objects", system=SYSTEM)
+    return results
+
+
+def _count(result: dict[str, Any], name: str) -> int:
+    """A token count: a whole number, not negative (nonsense is the source's failure, not
+    a ValueError that ends the caller's run)."""
+    raw = result.get(name) or 0
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ExternalRejected(f"token count {name}={raw!r}", system=SYSTEM)
+    return raw
+
+
 def _input_tokens(result: dict[str, Any]) -> int:
     creation = result.get("cache_creation") or {}
+    if not isinstance(creation, dict):
+        raise ExternalRejected(f"token count cache_creation={creation!r}", system=SYSTEM)
     return (
-        int(result.get("uncached_input_tokens") or 0)
-        + int(result.get("cache_read_input_tokens") or 0)
-        + int(creation.get("ephemeral_5m_input_tokens") or 0)
-        + int(creation.get("ephemeral_1h_input_tokens") or 0)
+        _count(result, "uncached_input_tokens")
+        + _count(result, "cache_read_input_tokens")
+        + _count(creation, "ephemeral_5m_input_tokens")
+        + _count(creation, "ephemeral_1h_input_tokens")
     )
 
 

@@ -8,9 +8,10 @@ one published before it (a weekend or a holiday takes Friday's): the window aske
 ten days up to the day. The answer is SDMX-JSON: the observations of the one series are
 `data.dataSets[0].series["0:0:0:0"].observations{"i": ["rate", …]}`, their dates
 `data.structure.dimensions.observation[TIME_PERIOD].values[i].id`; the series attribute
-UNIT_MULT says per how many units (10^n: JPY and SEK are quoted per 100). Rates are kept
-per (currency, date) once read. 404 (no data in the window) is ExternalNotFound; 5xx and
-timeouts ExternalUnavailable.
+UNIT_MULT says per how many units (10^n: JPY and SEK are quoted per 100). A day's own rate
+is kept per (currency, date) once read; the last one before it is not (the day's may not be
+published yet: Norges Bank publishes in the afternoon), so it is asked again next time.
+404 (no data in the window) is ExternalNotFound; 5xx and timeouts ExternalUnavailable.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class NorgesBankRates:
             )
         date, rate = max(published)
         found = ExchangeRate(currency=currency, date=date, rate=rate)
-        self._known[(currency, day)] = found
+        if date == day:
+            self._known[(currency, day)] = found
         return found
 
     async def _observations(
@@ -104,7 +106,14 @@ class NorgesBankRates:
             )
         try:
             return parse_sdmx(response.json())
-        except (KeyError, IndexError, TypeError, ValueError, InvalidOperation) as error:
+        except (
+            KeyError,
+            IndexError,
+            TypeError,
+            ValueError,
+            AttributeError,  # a list where an object was expected
+            InvalidOperation,
+        ) as error:
             raise ExternalRejected(f"{path}: not the SDMX-JSON expected", system=SYSTEM) from error
 
 
@@ -112,7 +121,13 @@ def parse_sdmx(body: dict[str, Any]) -> list[tuple[dt.date, Decimal]]:
     """(date, NOK per one unit) of each observation of the answer's one series."""
     data = body["data"]
     structure = data["structure"]
-    time = next(d for d in structure["dimensions"]["observation"] if d["id"] == "TIME_PERIOD")
+    # No TIME_PERIOD is a KeyError: a StopIteration out of next() would leave the caller's
+    # coroutine as a RuntimeError.
+    time = next(
+        (d for d in structure["dimensions"]["observation"] if d["id"] == "TIME_PERIOD"), None
+    )
+    if time is None:
+        raise KeyError("TIME_PERIOD")
     dates = [dt.date.fromisoformat(v["id"]) for v in time["values"]]
     series_list = list(data["dataSets"][0].get("series", {}).values())
     if not series_list:

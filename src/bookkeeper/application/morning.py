@@ -123,6 +123,9 @@ class RunOutcome(msgspec.Struct, frozen=True, kw_only=True):
     ran: bool  # False: the day's run was already in the log (this or another process)
     run_id: str
     summary: str | None = None
+    #: The kind of error that kept the tenant's run from being recorded (None: it was
+    #: recorded or already in the log); the next run or catch-up tries it again.
+    error: str | None = None
 
 
 class StaticTenants:
@@ -181,7 +184,29 @@ class MorningCheck:
     async def run(self, now: dt.datetime | None = None) -> list[RunOutcome]:
         """Run the day's check for every tenant that has not had it (the scheduler job)."""
         day = self.day_of(now or self._clock.now())
-        return [await self.run_tenant(t, day) for t in await self.tenants()]
+        outcomes: list[RunOutcome] = []
+        for tenant_id in await self.tenants():
+            try:
+                outcomes.append(await self.run_tenant(tenant_id, day))
+            except Exception as error:  # one company's failure is not every company's
+                log.exception(
+                    "%s run of %s for %s failed; the other tenants go on, and the next "
+                    "catch-up tries this one again",
+                    self.job,
+                    tenant_id,
+                    day,
+                )
+                run_id = scheduled_run_id(tenant_id, self.job, day)
+                outcomes.append(
+                    RunOutcome(
+                        tenant_id=tenant_id,
+                        date=day,
+                        ran=False,
+                        run_id=str(run_id),
+                        error=type(error).__name__,
+                    )
+                )
+        return outcomes
 
     async def catch_up(self, now: dt.datetime, at: dt.time | RunSchedule) -> list[RunOutcome]:
         """At start-up (and hourly): if today (in Norway) is a day the run is scheduled for
@@ -305,8 +330,20 @@ class MorningCheck:
 def _costs_line(label: str, totals: Sequence[CostTotal]) -> str:
     if not totals:
         return f"{label}: ingenting registrert"
-    parts = [f"{t.source} {kroner_text(t.amount, t.currency)}" for t in totals]
+    parts = [f"{t.source} {_cost_text(t)}" for t in totals]
     return f"{label}: " + ", ".join(parts)
+
+
+#: A cost this small shows as 0,00: it is said to be under a cent instead.
+_UNDER_A_CENT: Final = Decimal("0.005")
+
+
+def _cost_text(total: CostTotal) -> str:
+    """A cost as people read it; one that rounds to 0,00 but is not nothing (a quiet day of
+    the service's own model calls costs fractions of a cent) says "under 0,01"."""
+    if 0 < total.amount < _UNDER_A_CENT:
+        return "under " + kroner_text(Decimal("0.01"), total.currency)
+    return kroner_text(total.amount, total.currency)
 
 
 def _spending_line(spend: SourceSpending) -> str:

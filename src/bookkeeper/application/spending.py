@@ -234,10 +234,13 @@ class SettingAccepted(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def fingerprint(data: CostSnapshotData) -> str:
-    """What makes two figures of one snapshot the same (the rate of a day never changes)."""
+    """What makes two figures of one snapshot the same. The rate's date is in it: a figure
+    converted before its day's rate was published (the last before it was used) is revised
+    once the day's own rate is out; a published rate never changes."""
     return ":".join(
         (
             data.currency,
+            data.rate_date.isoformat(),
             str(data.amount.normalize()),
             str(data.input_tokens),
             str(data.output_tokens),
@@ -345,6 +348,9 @@ class SpendingService:
                 except (ApplicationError, DomainError) as error:
                     log.warning("costs of %s unavailable: %s", source.name, error)
                     result.failed[source.name] = str(error)
+                except Exception as error:  # an adapter's bug is its source's failure only
+                    log.exception("costs of %s: unexpected error", source.name)
+                    result.failed[source.name] = f"unexpected error ({type(error).__name__})"
         latest = {s.stream_id: s for s in await self.snapshots(tenant_id, start, end)}
         tables: dict[str, PriceTableSetData | None] = {}
         for record in records:
@@ -378,6 +384,10 @@ class SpendingService:
                 return None
             amount, currency = price_usage(record, table)
             basis = "estimated"
+        if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+            # A provider's row in "US$" is that source's failure (named in the pull's
+            # `failed`), not the rates' ValueError ending the pull of every source.
+            raise InvalidSpending(f"{record.source}: {currency!r} is not a currency code")
         if self._rates is None:
             if currency != "NOK":
                 raise InvalidSpending("no exchange rates configured for " + currency)
