@@ -310,3 +310,35 @@ def test_a_line_whose_text_steers_or_controls_is_a_bad_line(
         parse_line(3, msgspec.json.encode(line))
     assert caught.value.number == 3
     assert "$.data.description" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("lines", "reason"),
+    [
+        (
+            [{"account": "1920", "debit": "5.00"}, {"account": "2000", "credit": "100000.00"}],
+            "do not equal",
+        ),
+        ([{"account": "1920", "debit": "0.001"}, {"account": "2000", "credit": "0.001"}], "øre"),
+        ([{"account": "1920", "debit": "100.00"}], "two lines"),
+    ],
+)
+def test_a_journal_entry_that_does_not_balance_is_a_bad_line(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    lines: list[dict[str, str]],
+    reason: str,
+) -> None:
+    """An imported entry is held to the rule every entry that comes in is held to (the API,
+    the bus, the Fiken import): debits equal credits, amounts in øre. One that did not got
+    into the log and the ledger, and the trial balance of the tenant no longer balanced."""
+    posted = next(e for e in source if e.type == "JournalEntryPosted")
+    raw = msgspec.json.decode(encode(posted))
+    raw["data"]["lines"] = lines
+    file = write(tmp_path / "unbalanced.jsonl", [encode(source[0]), msgspec.json.encode(raw)])
+    assert main(["import", "events", str(file)]) == 1
+    _, err = capsys.readouterr()
+    assert f"{file}:2:" in err and reason in err
+    assert asyncio.run(recorded(target)) == []

@@ -11,6 +11,8 @@ are skipped.
   and version another event holds, stops the import with its line number and rolls back
   everything it wrote. (A first version checked the whole file in a pass of its own and
   committed per batch: twice the parsing, and a conflict could leave earlier batches.)
+* A journal entry is held to the ledger's rule (`check_balanced`: debits equal credits,
+  amounts in øre, two lines or more), as the API, the bus and the Fiken import hold it.
 * **Idempotent by event id.** An event whose id the log holds is skipped, so the same file
   (or one that overlaps an earlier import) can be imported again.
 * The read models are rebuilt afterwards (`rebuild_projections`) by the caller.
@@ -30,7 +32,8 @@ from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict
 from bookkeeper.application.json_keys import duplicate_key
 from bookkeeper.application.ports import EventImport, RecordedEvent
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import Status, decode_payload
+from bookkeeper.domain.events import JournalEntryPostedData, Status, decode_payload
+from bookkeeper.domain.ledger import check_balanced
 from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
 from bookkeeper.domain.text import unfit_in
 from bookkeeper.domain.walk import first
@@ -101,6 +104,10 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
         if unfit is not None:  # read otherwise than it is stored (ADR 0049, round four)
             where, what = unfit
             raise ValueError(f"{where} must not contain {what}")
+        if isinstance(payload, JournalEntryPostedData):
+            # The rule every entry coming in is held to (API, bus, Fiken import): one
+            # that does not balance would unbalance the tenant's books.
+            check_balanced(payload.lines)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, DomainError) as error:
         raise BadImportLine(number, str(error) or type(error).__name__) from None
     return RecordedEvent(
