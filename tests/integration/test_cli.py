@@ -365,9 +365,10 @@ def test_token_refuses_a_role_that_does_not_exist(
     argv = ["token", "--subject", "s", "--tenant", "acme"]
     for role in roles:
         argv += ["--role", role]
-    status = main(argv)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
     out, err = capsys.readouterr()
-    assert status != 0
+    assert exited.value.code == 2  # a bad argument, as for `policy … --role`
     assert out == ""  # no token printed
     bad = next(role for role in roles if role not in ROLES)
     assert repr(bad) in err
