@@ -342,3 +342,36 @@ def test_a_journal_entry_that_does_not_balance_is_a_bad_line(
     _, err = capsys.readouterr()
     assert f"{file}:2:" in err and reason in err
     assert asyncio.run(recorded(target)) == []
+
+
+def test_a_file_saved_with_a_byte_order_mark_is_read_as_utf8(
+    source: list[RecordedEvent], target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An editor on Windows saves UTF-8 with a BOM; JSON allows a reader to ignore it
+    (RFC 8259 § 8.1). It was line 1's 'JSON is malformed: invalid character (byte 0)'."""
+    lines = [encode(e) for e in source]
+    lines[0] = b"\xef\xbb\xbf" + lines[0]
+    file = write(tmp_path / "bom.jsonl", lines)
+    assert main(["import", "events", str(file)]) == 0
+    assert len(asyncio.run(recorded(target))) == len(source)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_file_in_another_encoding_is_refused_by_name(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    encoding: str,
+) -> None:
+    """'invalid character (byte 0)' did not tell the operator the file was UTF-16."""
+    text = b"\n".join(encode(e) for e in source).decode()
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    file = tmp_path / "wide.jsonl"
+    file.write_bytes(data)
+    assert main(["import", "events", str(file)]) == 1
+    _, err = capsys.readouterr()
+    assert f"{file}:1:" in err and "UTF-8" in err and encoding[:6].upper() in err
+    assert asyncio.run(recorded(target)) == []

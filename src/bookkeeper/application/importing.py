@@ -24,7 +24,7 @@ import datetime as dt
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -128,9 +128,29 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
     )
 
 
+#: Byte order marks of the encodings a file is not in (UTF-32 before UTF-16: they share
+#: the first two bytes of the little-endian mark).
+_WIDE_BOMS: Final = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+
+
 def parsed(lines: Iterable[bytes]) -> Iterator[tuple[int, RecordedEvent]]:
-    """(line number, event) of every non-blank line, numbered from 1."""
+    """(line number, event) of every non-blank line, numbered from 1. A UTF-8 byte order
+    mark before the first line is ignored (RFC 8259 § 8.1 lets a reader); a file in UTF-16
+    or UTF-32 is refused by name, not as 'invalid character (byte 0)'."""
     for number, raw in enumerate(lines, start=1):
+        if number == 1:
+            for mark, encoding in _WIDE_BOMS:
+                if raw.startswith(mark):
+                    raise BadImportLine(
+                        1, f"the file is {encoding}; import reads UTF-8 (one JSON event a line)"
+                    )
+            raw = raw.removeprefix(_UTF8_BOM)
         if raw.strip():
             yield number, parse_line(number, raw)
 
