@@ -375,3 +375,21 @@ def test_a_file_in_another_encoding_is_refused_by_name(
     _, err = capsys.readouterr()
     assert f"{file}:1:" in err and "UTF-8" in err and encoding[:6].upper() in err
     assert asyncio.run(recorded(target)) == []
+
+
+def test_a_line_longer_than_any_event_is_refused_without_reading_it_whole(
+    source: list[RecordedEvent], target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 60 MB description was imported as one event (the API takes no body over 1 MB),
+    the whole line read into memory first (835 MB resident for it): a file that is not
+    JSON Lines at all, one line of gigabytes, was read whole before anything was said."""
+    from bookkeeper.application.importing import MAX_LINE_BYTES
+
+    posted = next(e for e in source if e.type == "JournalEntryPosted")
+    raw = msgspec.json.decode(encode(posted))
+    raw["data"]["description"] = "x" * MAX_LINE_BYTES
+    file = write(tmp_path / "huge.jsonl", [encode(source[0]), msgspec.json.encode(raw)])
+    assert main(["import", "events", str(file)]) == 1
+    _, err = capsys.readouterr()
+    assert f"{file}:2:" in err and "longer than" in err
+    assert asyncio.run(recorded(target)) == []

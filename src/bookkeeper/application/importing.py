@@ -128,6 +128,11 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
     )
 
 
+#: The longest line read: eight times the largest body the API takes (1 MB), so no event
+#: it ever recorded is refused. A reader hands over at most one byte more of a line
+#: (`readline(MAX_LINE_BYTES + 1)`), so a file that is not JSON Lines is not read whole.
+MAX_LINE_BYTES: Final = 8 * 1024 * 1024
+
 #: Byte order marks of the encodings a file is not in (UTF-32 before UTF-16: they share
 #: the first two bytes of the little-endian mark).
 _WIDE_BOMS: Final = (
@@ -151,6 +156,10 @@ def parsed(lines: Iterable[bytes]) -> Iterator[tuple[int, RecordedEvent]]:
                         1, f"the file is {encoding}; import reads UTF-8 (one JSON event a line)"
                     )
             raw = raw.removeprefix(_UTF8_BOM)
+        if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
+            raise BadImportLine(
+                number, f"the line is longer than {MAX_LINE_BYTES:,} bytes: no event is"
+            )
         if raw.strip():
             yield number, parse_line(number, raw)
 
