@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
@@ -393,3 +394,54 @@ def test_a_line_longer_than_any_event_is_refused_without_reading_it_whole(
     _, err = capsys.readouterr()
     assert f"{file}:2:" in err and "longer than" in err
     assert asyncio.run(recorded(target)) == []
+
+
+def _altered(event: RecordedEvent) -> bytes:
+    """The event's line with another amount: the same id, another event."""
+    raw = msgspec.json.decode(encode(event))
+    for line in raw["data"]["lines"]:
+        for side in ("debit", "credit"):
+            if line.get(side) not in (None, "0.00"):
+                line[side] = str(Decimal(line[side]) + 1)
+    return msgspec.json.encode(raw)
+
+
+async def _import_altered(url: str, events: list[RecordedEvent], batch: int) -> None:
+    """Import the events, then a file holding one of them again with another amount
+    (and a new event before it): refused by its line, nothing of it written."""
+    posted = next(i for i, e in enumerate(events) if e.type == "JournalEntryPosted")
+    target = SqlDatabase(url)
+    try:
+        sink = SqlEventImport(target)
+        await import_events(lambda: [encode(e) for e in events], sink, batch=batch)
+        new = msgspec.structs.replace(events[0], id=uuid.uuid4(), stream_id=uuid.uuid4())
+        lines = [encode(new), encode(events[posted]), _altered(events[posted])]
+        with pytest.raises(BadImportLine) as caught:
+            await import_events(lambda: lines, sink, batch=batch)
+        assert caught.value.number == 3
+        assert str(events[posted].id) in caught.value.reason
+        async with target.uow_factory()() as uow:
+            stored = await uow.events.read_all(limit=100_000)
+        assert [e.id for e in stored] == [e.id for e in events]
+        # The same file again, unchanged, is still skipped as a whole.
+        again = await import_events(lambda: [encode(e) for e in events], sink, batch=batch)
+        assert (again.imported, again.skipped) == (0, len(events))
+    finally:
+        await target.dispose()
+
+
+@pytest.mark.parametrize("batch", [1, 5_000])
+def test_sqlite_refuses_a_known_id_that_comes_with_another_event(
+    source: list[RecordedEvent], target: str, batch: int
+) -> None:
+    """An event whose id the log holds was skipped as 'already in the log' even when the
+    line said something else (another amount): the operator was told it was imported,
+    and what the file held was dropped without a word."""
+    asyncio.run(_import_altered(target, source, batch))
+
+
+@pytest.mark.parametrize("batch", [1, 5_000])
+async def test_postgres_refuses_a_known_id_that_comes_with_another_event(
+    postgres_url: str, source: list[RecordedEvent], batch: int
+) -> None:
+    await _import_altered(postgres_url, source, batch)

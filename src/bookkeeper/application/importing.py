@@ -14,7 +14,8 @@ are skipped.
 * A journal entry is held to the ledger's rule (`check_balanced`: debits equal credits,
   amounts in øre, two lines or more), as the API, the bus and the Fiken import hold it.
 * **Idempotent by event id.** An event whose id the log holds is skipped, so the same file
-  (or one that overlaps an earlier import) can be imported again.
+  (or one that overlaps an earlier import) can be imported again — when it is the same
+  event: one the log holds as another (other data, stream, actor, …) is a bad line.
 * The read models are rebuilt afterwards (`rebuild_projections`) by the caller.
 """
 
@@ -52,6 +53,48 @@ class BadImportLine(ApplicationError):
         super().__init__(f"line {number}: {reason}")
         self.number = number
         self.reason = reason
+
+
+class KnownIdDiffers(ApplicationError):
+    """An event of the file whose id the log holds for another event (another tenant,
+    stream, version, type, actor, correlation or data): neither is taken for the other."""
+
+    code = "import-id-differs"
+
+    def __init__(self, event: RecordedEvent) -> None:
+        super().__init__(f"event {event.id} is in the log as another event")
+        self.event = event
+
+
+#: What the log holds of an event, as the import compares it: tenant_id, stream_id,
+#: version, type, schema_version, actor, correlation_id and data (decoded JSON).
+StoredEvent = tuple[str, uuid.UUID, int, str, int, str, uuid.UUID, Any]
+
+
+def refuse_differing(batch: Sequence[RecordedEvent], stored: dict[uuid.UUID, StoredEvent]) -> None:
+    """KnownIdDiffers for the first event of the batch that the log holds (by id) as
+    another event. The stored data is decoded by its type as the file's was, so an event
+    exported and imported again compares equal however its JSON was spelt."""
+    for event in batch:
+        held = stored.get(event.id)
+        if held is None:
+            continue
+        tenant, stream, version, type_, schema_version, actor, correlation, data = held
+        if (tenant, stream, version, type_, actor, correlation) != (
+            event.tenant_id,
+            event.stream_id,
+            event.version,
+            event.type,
+            event.actor,
+            event.correlation_id,
+        ):
+            raise KnownIdDiffers(event)
+        try:
+            payload = decode_payload(type_, data, schema_version)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, DomainError):
+            raise KnownIdDiffers(event) from None
+        if payload != event.data:
+            raise KnownIdDiffers(event)
 
 
 class EventLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -204,6 +247,14 @@ async def import_events(
 
     try:
         imported = await sink.insert_all(batches())
+    except KnownIdDiffers as differs:
+        candidates = [item for handed in recent for item in handed]
+        number = next((n for n, e in candidates if e is differs.event), 0)
+        raise BadImportLine(
+            number,
+            f"event {differs.event.id} is in the log (or earlier in the file) as "
+            "another event: same id, other content",
+        ) from None
     except ConcurrencyConflict as conflict:
         version = conflict.expected_version + 1
         slot = (conflict.stream_id, version)
