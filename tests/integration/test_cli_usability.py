@@ -133,6 +133,13 @@ def test_on_a_terminal_a_policy_change_without_a_tenant_asks_for_it(
         ["chat", "--user", "ola", "--tenant"],
         ["export", "saf-t", "--from", "2026-01-01", "--to", "2026-01-31", "--tenant"],
         ["policy", "grant-role", "--subject", "kari", "--role", "reviewer", "--tenant"],
+        # These took any text: `purge documents --tenant ""` purged nothing and said so
+        # with status 0, `rules close --tenant a,b` closed a period in a tenant no token
+        # can name, and the others answered "human:cli may not … in tenant ".
+        ["purge", "documents", "--tenant"],
+        ["rules", "close", "--from", "2026-01-01", "--to", "2026-01-31", "--tenant"],
+        ["rules", "periods", "--tenant"],
+        ["spending", "report", "--tenant"],
     ],
 )
 def test_a_tenant_no_one_can_have_is_refused_before_anything_runs(
