@@ -365,10 +365,43 @@ def test_token_refuses_a_role_that_does_not_exist(
     argv = ["token", "--subject", "s", "--tenant", "acme"]
     for role in roles:
         argv += ["--role", role]
-    status = main(argv)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
     out, err = capsys.readouterr()
-    assert status != 0
+    assert exited.value.code == 2  # a bad argument, as for `policy … --role`
     assert out == ""  # no token printed
     bad = next(role for role in roles if role not in ROLES)
     assert repr(bad) in err
     assert all(role in err for role in ROLES)
+
+
+def test_migrate_of_a_database_that_cannot_be_reached_says_so_as_replay_does(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`migrate` against a PostgreSQL that is down said 'the command failed unexpectedly
+    …: (psycopg.OperationalError) connection failed …': a defect's words and a class
+    name for the commonest condition of all; `replay` says 'database unavailable'."""
+    monkeypatch.setenv("BOOKKEEPER_DATABASE_URL", "postgresql://bk:s3cret@127.0.0.1:9/none")
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bookkeeper: error: ") and err.count("\n") == 1
+    assert "database unavailable" in err
+    assert "unexpectedly" not in err and "OperationalError" not in err and "s3cret" not in err
+
+
+def test_migrate_of_a_database_a_newer_version_migrated_says_which(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Going back to an older bookkeeper after a newer one migrated the database: alembic's
+    "Can't locate revision identified by '0099'" came out as a defect ('failed
+    unexpectedly'), not as what it is and what to do."""
+    import sqlite3
+
+    assert main(["migrate"]) == 0
+    with sqlite3.connect(data_dir / "bookkeeper.db") as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0099_from_the_future'")
+    capsys.readouterr()
+    assert main(["migrate"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpectedly" not in err
+    assert "0099_from_the_future" in err and "newer" in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
@@ -310,3 +311,137 @@ def test_a_line_whose_text_steers_or_controls_is_a_bad_line(
         parse_line(3, msgspec.json.encode(line))
     assert caught.value.number == 3
     assert "$.data.description" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("lines", "reason"),
+    [
+        (
+            [{"account": "1920", "debit": "5.00"}, {"account": "2000", "credit": "100000.00"}],
+            "do not equal",
+        ),
+        ([{"account": "1920", "debit": "0.001"}, {"account": "2000", "credit": "0.001"}], "øre"),
+        ([{"account": "1920", "debit": "100.00"}], "two lines"),
+    ],
+)
+def test_a_journal_entry_that_does_not_balance_is_a_bad_line(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    lines: list[dict[str, str]],
+    reason: str,
+) -> None:
+    """An imported entry is held to the rule every entry that comes in is held to (the API,
+    the bus, the Fiken import): debits equal credits, amounts in øre. One that did not got
+    into the log and the ledger, and the trial balance of the tenant no longer balanced."""
+    posted = next(e for e in source if e.type == "JournalEntryPosted")
+    raw = msgspec.json.decode(encode(posted))
+    raw["data"]["lines"] = lines
+    file = write(tmp_path / "unbalanced.jsonl", [encode(source[0]), msgspec.json.encode(raw)])
+    assert main(["import", "events", str(file)]) == 1
+    _, err = capsys.readouterr()
+    assert f"{file}:2:" in err and reason in err
+    assert asyncio.run(recorded(target)) == []
+
+
+def test_a_file_saved_with_a_byte_order_mark_is_read_as_utf8(
+    source: list[RecordedEvent], target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An editor on Windows saves UTF-8 with a BOM; JSON allows a reader to ignore it
+    (RFC 8259 § 8.1). It was line 1's 'JSON is malformed: invalid character (byte 0)'."""
+    lines = [encode(e) for e in source]
+    lines[0] = b"\xef\xbb\xbf" + lines[0]
+    file = write(tmp_path / "bom.jsonl", lines)
+    assert main(["import", "events", str(file)]) == 0
+    assert len(asyncio.run(recorded(target))) == len(source)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_file_in_another_encoding_is_refused_by_name(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    encoding: str,
+) -> None:
+    """'invalid character (byte 0)' did not tell the operator the file was UTF-16."""
+    text = b"\n".join(encode(e) for e in source).decode()
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    file = tmp_path / "wide.jsonl"
+    file.write_bytes(data)
+    assert main(["import", "events", str(file)]) == 1
+    _, err = capsys.readouterr()
+    assert f"{file}:1:" in err and "UTF-8" in err and encoding[:6].upper() in err
+    assert asyncio.run(recorded(target)) == []
+
+
+def test_a_line_longer_than_any_event_is_refused_without_reading_it_whole(
+    source: list[RecordedEvent], target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 60 MB description was imported as one event (the API takes no body over 1 MB),
+    the whole line read into memory first (835 MB resident for it): a file that is not
+    JSON Lines at all, one line of gigabytes, was read whole before anything was said."""
+    from bookkeeper.application.importing import MAX_LINE_BYTES
+
+    posted = next(e for e in source if e.type == "JournalEntryPosted")
+    raw = msgspec.json.decode(encode(posted))
+    raw["data"]["description"] = "x" * MAX_LINE_BYTES
+    file = write(tmp_path / "huge.jsonl", [encode(source[0]), msgspec.json.encode(raw)])
+    assert main(["import", "events", str(file)]) == 1
+    _, err = capsys.readouterr()
+    assert f"{file}:2:" in err and "longer than" in err
+    assert asyncio.run(recorded(target)) == []
+
+
+def _altered(event: RecordedEvent) -> bytes:
+    """The event's line with another amount: the same id, another event."""
+    raw = msgspec.json.decode(encode(event))
+    for line in raw["data"]["lines"]:
+        for side in ("debit", "credit"):
+            if line.get(side) not in (None, "0.00"):
+                line[side] = str(Decimal(line[side]) + 1)
+    return msgspec.json.encode(raw)
+
+
+async def _import_altered(url: str, events: list[RecordedEvent], batch: int) -> None:
+    """Import the events, then a file holding one of them again with another amount
+    (and a new event before it): refused by its line, nothing of it written."""
+    posted = next(i for i, e in enumerate(events) if e.type == "JournalEntryPosted")
+    target = SqlDatabase(url)
+    try:
+        sink = SqlEventImport(target)
+        await import_events(lambda: [encode(e) for e in events], sink, batch=batch)
+        new = msgspec.structs.replace(events[0], id=uuid.uuid4(), stream_id=uuid.uuid4())
+        lines = [encode(new), encode(events[posted]), _altered(events[posted])]
+        with pytest.raises(BadImportLine) as caught:
+            await import_events(lambda: lines, sink, batch=batch)
+        assert caught.value.number == 3
+        assert str(events[posted].id) in caught.value.reason
+        async with target.uow_factory()() as uow:
+            stored = await uow.events.read_all(limit=100_000)
+        assert [e.id for e in stored] == [e.id for e in events]
+        # The same file again, unchanged, is still skipped as a whole.
+        again = await import_events(lambda: [encode(e) for e in events], sink, batch=batch)
+        assert (again.imported, again.skipped) == (0, len(events))
+    finally:
+        await target.dispose()
+
+
+@pytest.mark.parametrize("batch", [1, 5_000])
+def test_sqlite_refuses_a_known_id_that_comes_with_another_event(
+    source: list[RecordedEvent], target: str, batch: int
+) -> None:
+    """An event whose id the log holds was skipped as 'already in the log' even when the
+    line said something else (another amount): the operator was told it was imported,
+    and what the file held was dropped without a word."""
+    asyncio.run(_import_altered(target, source, batch))
+
+
+@pytest.mark.parametrize("batch", [1, 5_000])
+async def test_postgres_refuses_a_known_id_that_comes_with_another_event(
+    postgres_url: str, source: list[RecordedEvent], batch: int
+) -> None:
+    await _import_altered(postgres_url, source, batch)

@@ -149,6 +149,27 @@ async def test_bad_input_is_refused_and_loses_nothing(
     assert len(await world.events()) == 1
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://ola:hunter2@api.fiken.no/api/v2",
+        "https://api.fiken.no/api/v2?access_token=hunter2",
+        "https://api.fiken.no/api/v2#hunter2",
+        "https:///api/v2",
+    ],
+)
+async def test_a_base_url_carrying_a_secret_is_refused_without_quoting_it(base_url: str) -> None:
+    """The base URL is stored in the clear, recorded in the CredentialsSet event of the
+    log that is never deleted, and printed by `credentials show`: a password in its
+    user-info, a token in its query (or a URL without a host) was all three."""
+    world = World()
+    with pytest.raises(InvalidCredentials) as refused:
+        await world.service.set(admin(), "acme", "fiken", SECRET, company="x", base_url=base_url)
+    assert "hunter2" not in refused.value.message
+    assert world.store.rows == {}
+    assert await world.events() == []
+
+
 async def test_only_an_admin_of_the_tenant_itself_manages_its_credentials() -> None:
     world = World()
     await world.service.set(admin(), "acme", "folio", SECRET)

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from itertools import groupby
 from typing import Final, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -204,6 +205,18 @@ def _check_base_url(base_url: str | None) -> str | None:
     value = base_url.strip()
     if not value.startswith(("https://", "http://")) or any(c.isspace() for c in value):
         raise InvalidCredentials("a base URL is an http(s):// URL")
+    # Stored in the clear, recorded in the log for good and shown by `show`: a password
+    # (user-info) or a token (query, fragment) in it would be all three. Not quoted.
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (a port that is not a number raises)
+    except ValueError:
+        raise InvalidCredentials("a base URL is an http(s):// URL") from None
+    if not parts.hostname or "@" in parts.netloc or parts.query or parts.fragment or "?" in value:
+        raise InvalidCredentials(
+            "a base URL is scheme, host, port and path only: no user:password@, ?query or "
+            "#fragment (the token goes in the secret)"
+        )
     return value.rstrip("/")
 
 

@@ -100,6 +100,13 @@ class StorageUnavailable(ApplicationError):
 # --- external systems (Fiken, Folio, the sandbox) ----------------------------------------
 
 
+class SchemaUnknown(ApplicationError):
+    """The database's schema is at a revision this version does not know: a newer version
+    migrated it. Nothing is changed; run that version, or restore a backup."""
+
+    code = "schema-unknown"
+
+
 class ExternalError(ApplicationError):
     """An external system (books or bank) refused or failed a request.
 

@@ -11,8 +11,11 @@ are skipped.
   and version another event holds, stops the import with its line number and rolls back
   everything it wrote. (A first version checked the whole file in a pass of its own and
   committed per batch: twice the parsing, and a conflict could leave earlier batches.)
+* A journal entry is held to the ledger's rule (`check_balanced`: debits equal credits,
+  amounts in øre, two lines or more), as the API, the bus and the Fiken import hold it.
 * **Idempotent by event id.** An event whose id the log holds is skipped, so the same file
-  (or one that overlaps an earlier import) can be imported again.
+  (or one that overlaps an earlier import) can be imported again — when it is the same
+  event: one the log holds as another (other data, stream, actor, …) is a bad line.
 * The read models are rebuilt afterwards (`rebuild_projections`) by the caller.
 """
 
@@ -22,7 +25,7 @@ import datetime as dt
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -30,7 +33,8 @@ from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict
 from bookkeeper.application.json_keys import duplicate_key
 from bookkeeper.application.ports import EventImport, RecordedEvent
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import Status, decode_payload
+from bookkeeper.domain.events import JournalEntryPostedData, Status, decode_payload
+from bookkeeper.domain.ledger import check_balanced
 from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
 from bookkeeper.domain.text import unfit_in
 from bookkeeper.domain.walk import first
@@ -49,6 +53,48 @@ class BadImportLine(ApplicationError):
         super().__init__(f"line {number}: {reason}")
         self.number = number
         self.reason = reason
+
+
+class KnownIdDiffers(ApplicationError):
+    """An event of the file whose id the log holds for another event (another tenant,
+    stream, version, type, actor, correlation or data): neither is taken for the other."""
+
+    code = "import-id-differs"
+
+    def __init__(self, event: RecordedEvent) -> None:
+        super().__init__(f"event {event.id} is in the log as another event")
+        self.event = event
+
+
+#: What the log holds of an event, as the import compares it: tenant_id, stream_id,
+#: version, type, schema_version, actor, correlation_id and data (decoded JSON).
+StoredEvent = tuple[str, uuid.UUID, int, str, int, str, uuid.UUID, Any]
+
+
+def refuse_differing(batch: Sequence[RecordedEvent], stored: dict[uuid.UUID, StoredEvent]) -> None:
+    """KnownIdDiffers for the first event of the batch that the log holds (by id) as
+    another event. The stored data is decoded by its type as the file's was, so an event
+    exported and imported again compares equal however its JSON was spelt."""
+    for event in batch:
+        held = stored.get(event.id)
+        if held is None:
+            continue
+        tenant, stream, version, type_, schema_version, actor, correlation, data = held
+        if (tenant, stream, version, type_, actor, correlation) != (
+            event.tenant_id,
+            event.stream_id,
+            event.version,
+            event.type,
+            event.actor,
+            event.correlation_id,
+        ):
+            raise KnownIdDiffers(event)
+        try:
+            payload = decode_payload(type_, data, schema_version)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, DomainError):
+            raise KnownIdDiffers(event) from None
+        if payload != event.data:
+            raise KnownIdDiffers(event)
 
 
 class EventLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -101,6 +147,10 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
         if unfit is not None:  # read otherwise than it is stored (ADR 0049, round four)
             where, what = unfit
             raise ValueError(f"{where} must not contain {what}")
+        if isinstance(payload, JournalEntryPostedData):
+            # The rule every entry coming in is held to (API, bus, Fiken import): one
+            # that does not balance would unbalance the tenant's books.
+            check_balanced(payload.lines)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, DomainError) as error:
         raise BadImportLine(number, str(error) or type(error).__name__) from None
     return RecordedEvent(
@@ -121,9 +171,38 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
     )
 
 
+#: The longest line read: eight times the largest body the API takes (1 MB), so no event
+#: it ever recorded is refused. A reader hands over at most one byte more of a line
+#: (`readline(MAX_LINE_BYTES + 1)`), so a file that is not JSON Lines is not read whole.
+MAX_LINE_BYTES: Final = 8 * 1024 * 1024
+
+#: Byte order marks of the encodings a file is not in (UTF-32 before UTF-16: they share
+#: the first two bytes of the little-endian mark).
+_WIDE_BOMS: Final = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+
+
 def parsed(lines: Iterable[bytes]) -> Iterator[tuple[int, RecordedEvent]]:
-    """(line number, event) of every non-blank line, numbered from 1."""
+    """(line number, event) of every non-blank line, numbered from 1. A UTF-8 byte order
+    mark before the first line is ignored (RFC 8259 § 8.1 lets a reader); a file in UTF-16
+    or UTF-32 is refused by name, not as 'invalid character (byte 0)'."""
     for number, raw in enumerate(lines, start=1):
+        if number == 1:
+            for mark, encoding in _WIDE_BOMS:
+                if raw.startswith(mark):
+                    raise BadImportLine(
+                        1, f"the file is {encoding}; import reads UTF-8 (one JSON event a line)"
+                    )
+            raw = raw.removeprefix(_UTF8_BOM)
+        if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
+            raise BadImportLine(
+                number, f"the line is longer than {MAX_LINE_BYTES:,} bytes: no event is"
+            )
         if raw.strip():
             yield number, parse_line(number, raw)
 
@@ -168,6 +247,14 @@ async def import_events(
 
     try:
         imported = await sink.insert_all(batches())
+    except KnownIdDiffers as differs:
+        candidates = [item for handed in recent for item in handed]
+        number = next((n for n, e in candidates if e is differs.event), 0)
+        raise BadImportLine(
+            number,
+            f"event {differs.event.id} is in the log (or earlier in the file) as "
+            "another event: same id, other content",
+        ) from None
     except ConcurrencyConflict as conflict:
         version = conflict.expected_version + 1
         slot = (conflict.stream_id, version)

@@ -1409,8 +1409,9 @@ class EventImport(Protocol):
         """Append, in one transaction, the events of every batch (taken in order, one at a
         time) whose id the log does not hold yet; how many were new. `position` is ignored
         (the log assigns its own). Another event at an event's (stream, version) is a
-        ConcurrencyConflict; it, or an exception raised while taking the next batch, rolls
-        everything back."""
+        ConcurrencyConflict; an event whose id the log holds as another event is
+        application.importing.KnownIdDiffers; either, or an exception raised while taking
+        the next batch, rolls everything back."""
         ...
 
 

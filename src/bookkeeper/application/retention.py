@@ -69,7 +69,9 @@ class Retention:
         dry_run: bool = False,
     ) -> PurgeReport:
         """Purge the tenant's documents past retention (only the named ones, when given)."""
-        today = now.astimezone(OSLO).date()
+        # The UTC day, never ahead of Oslo's: SQLite's guard trigger judges by
+        # date('now') (UTC), and a day later than the law's never purges early.
+        today = now.astimezone(dt.UTC).date()
         report = PurgeReport(dry_run=dry_run)
         documents = await self._store.documents(tenant_id)
         wanted = {h.lower() for h in only}

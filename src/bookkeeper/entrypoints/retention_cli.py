@@ -29,6 +29,7 @@ from bookkeeper.adapters.sql.retention import SqlDocumentRetention
 from bookkeeper.application.documents import valid_hash
 from bookkeeper.application.retention import PurgeReport, Retention
 from bookkeeper.container import Container, Database, migrated_database, shutdown
+from bookkeeper.entrypoints.cli.arguments import tenant_id
 
 #: The actor a purge is recorded under.
 PURGE_ACTOR = "cli:purge"
@@ -49,7 +50,9 @@ def add_parser(commands: Any) -> None:
         "documents",
         help="receipts and invoices older than 5 years after their financial year",
     )
-    q.add_argument("--tenant", required=True, help="the tenant whose documents are purged")
+    q.add_argument(
+        "--tenant", required=True, type=tenant_id, help="the tenant whose documents are purged"
+    )
     q.add_argument("--dry-run", action="store_true", help="only say what would be purged")
     q.add_argument(
         "sha256", nargs="*", type=_sha256, help="only these documents (refused if younger)"

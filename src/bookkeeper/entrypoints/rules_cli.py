@@ -38,7 +38,7 @@ from bookkeeper.domain.errors import BookkeeperError
 from bookkeeper.domain.numerals import decimal_fields, parse_plain
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import PERIOD, VAT_TERM, FiscalPeriod, TaxRate
-from bookkeeper.entrypoints.cli.arguments import iso_date, user_name
+from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id, user_name
 
 CLI_ROLE = "admin"
 #: The review rules' amounts and scores, by the names `--set` takes.
@@ -71,7 +71,9 @@ def add_parser(commands: Any) -> None:
     ) -> argparse.ArgumentParser:
         described = help_[0].upper() + help_[1:] + "."
         q: argparse.ArgumentParser = actions.add_parser(name, help=help_, description=described)
-        q.add_argument("--tenant", required=tenant, default=default, help="the company")
+        q.add_argument(
+            "--tenant", required=tenant, default=default, type=tenant_id, help="the company"
+        )
         q.add_argument(
             "--user", type=user_name, default="cli", help="who acts (written on what changes)"
         )

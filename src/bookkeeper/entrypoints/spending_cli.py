@@ -21,7 +21,7 @@ from bookkeeper.application.ports import Principal
 from bookkeeper.application.spending import GROUPS, SpendingService
 from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.domain.numerals import SPELLING, parse_plain
-from bookkeeper.entrypoints.cli.arguments import iso_date, user_name
+from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id, user_name
 from bookkeeper.entrypoints.serve import open_services
 
 CLI_ROLE = "admin"
@@ -46,7 +46,7 @@ def add_parser(commands: Any) -> None:
     q.set_defaults(run=_run(report))
     for action in ("pull", "budget", "report"):
         parser = actions.choices[action]
-        parser.add_argument("--tenant", required=True, help="the company")
+        parser.add_argument("--tenant", required=True, type=tenant_id, help="the company")
         parser.add_argument(
             "--user", type=user_name, default="cli", help="who acts (recorded as the actor)"
         )

@@ -48,7 +48,7 @@ from bookkeeper.adapters.sql.urls import DatabaseUrl, redact_url, sqlite_on_conn
 
 if TYPE_CHECKING:  # alembic (and mako) load when a migration runs, not in every worker (P7)
     from alembic.config import Config
-from bookkeeper.application.errors import StorageDegraded
+from bookkeeper.application.errors import SchemaUnknown, StorageDegraded
 from bookkeeper.application.ports import AfterCommit, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,17 @@ def run_migrations(url: str) -> None:
 
     with _ALEMBIC_LOCK:
         command.upgrade(alembic_config(url), "head")
+
+
+def _unknown_revision(error: BaseException) -> str | None:
+    """The revision alembic could not find in our scripts (the database's own), if that
+    is what `error` is (alembic's CommandError from a ResolutionError)."""
+    from alembic.script.revision import ResolutionError
+
+    cause = error.__cause__
+    if isinstance(cause, ResolutionError):
+        return str(cause.argument)
+    return None
 
 
 def _upgrade_on(connection: Connection, config: Config) -> None:
@@ -296,7 +307,25 @@ class SqlDatabase:
             self.release_writer()
 
     async def migrate(self) -> None:
-        """Upgrade the schema to the newest revision (alembic, in a worker thread)."""
+        """Upgrade the schema to the newest revision (alembic, in a worker thread).
+        StorageUnavailable when the database cannot be reached; SchemaUnknown when a newer
+        version migrated it (a revision this one does not know)."""
+        try:
+            await self._migrate()
+        except Exception as error:
+            revision = _unknown_revision(error)
+            if revision is not None:
+                raise SchemaUnknown(
+                    f"the database is at schema revision {revision!r}, which this version "
+                    f"({bookkeeper.__version__}) does not know: a newer version of bookkeeper "
+                    "migrated it; run that version, or restore a backup made before"
+                ) from error
+            mapped = storage_error(error)
+            if mapped is error:
+                raise
+            raise mapped from error
+
+    async def _migrate(self) -> None:
         if not self._url.in_memory:
             await asyncio.to_thread(run_migrations, self._url.sync_url.render_as_string(False))
             return

@@ -35,7 +35,7 @@ from bookkeeper.adapters.sql.database import SqlDatabase
 from bookkeeper.adapters.sql.schema import events
 from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict
-from bookkeeper.application.importing import event_rows
+from bookkeeper.application.importing import StoredEvent, event_rows, refuse_differing
 from bookkeeper.application.ports import RecordedEvent
 from bookkeeper.domain.events import encode_payload
 
@@ -65,7 +65,8 @@ class SqlEventImport:
                     if result.rowcount < len(batch):
                         # SQLite's guard trigger (migration 0001) skips a row whose id OR
                         # whose (stream, version) is taken, silently: an event that was
-                        # skipped and is not in the log lost its slot to another.
+                        # skipped and is not in the log lost its slot to another; one that
+                        # is there must be the same event.
                         await _refuse_lost_slots(connection, batch)
                     inserted += int(result.rowcount)
         except ConcurrencyConflict:
@@ -120,7 +121,7 @@ async def _copy_all(connection: AsyncConnection, batches: Iterable[Sequence[Reco
                     continue
                 async with cursor.copy(f"COPY import_stage ({_STAGE_NAMES}) FROM STDIN") as copy:
                     await copy.write(_copy_text(batch))
-                moving = asyncio.ensure_future(_move(cursor))
+                moving = asyncio.ensure_future(_move(cursor, batch))
                 await asyncio.sleep(0)  # the move is sent before the next batch is read
         finally:
             if moving is not None and not moving.done():
@@ -129,11 +130,16 @@ async def _copy_all(connection: AsyncConnection, batches: Iterable[Sequence[Reco
                     await moving
 
 
-async def _move(cursor: psycopg.AsyncCursor[Any]) -> int:
-    """The staged batch into `events`; how many rows were new. The stage is emptied."""
+async def _move(cursor: psycopg.AsyncCursor[Any], batch: Sequence[RecordedEvent]) -> int:
+    """The staged batch into `events`; how many rows were new. The stage is emptied. When
+    some were skipped (their id known), KnownIdDiffers for one the log holds as another
+    event."""
     await cursor.execute(_POSTGRES_MOVE)
     moved = cursor.rowcount
     await cursor.execute("TRUNCATE import_stage")
+    if moved < len(batch):
+        await cursor.execute(_STORED_BY_ID, ([event.id for event in batch],))
+        refuse_differing(batch, {row[0]: tuple(row[1:]) for row in await cursor.fetchall()})
     return moved
 
 
@@ -197,14 +203,32 @@ _POSTGRES_MOVE: Final = (
 )
 
 
+_STORED_BY_ID: Final = (
+    "SELECT id, tenant_id, stream_id, version, type, schema_version, actor, correlation_id, "
+    "data FROM events WHERE id = ANY(%s)"
+)
+_STORED: Final = (
+    events.c.tenant_id,
+    events.c.stream_id,
+    events.c.version,
+    events.c.type,
+    events.c.schema_version,
+    events.c.actor,
+    events.c.correlation_id,
+    events.c.data,
+)
+
+
 async def _refuse_lost_slots(connection: AsyncConnection, batch: Sequence[RecordedEvent]) -> None:
     """ConcurrencyConflict (rolling the batch back) for the first event of the batch that
-    is not in the log after the insert."""
-    held: set[uuid.UUID] = set()
+    is not in the log after the insert; KnownIdDiffers for one the log holds as another."""
+    held: dict[uuid.UUID, StoredEvent] = {}
     ids = [event.id for event in batch]
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        held.update(await connection.scalars(select(events.c.id).where(events.c.id.in_(chunk))))
+        rows = await connection.execute(select(events.c.id, *_STORED).where(events.c.id.in_(chunk)))
+        held.update((row[0], tuple(row[1:])) for row in rows)
     for event in batch:
         if event.id not in held:
             raise ConcurrencyConflict(event.stream_id, event.version - 1)
+    refuse_differing(batch, held)
