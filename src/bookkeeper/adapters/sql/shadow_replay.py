@@ -333,14 +333,7 @@ class ShadowReplay:
                         await self._then()
                     return report
                 finally:
-                    with contextlib.suppress(psycopg.Error):
-                        await main.execute("ROLLBACK")
-                        await main.execute(
-                            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                                sql.Identifier(SHADOW)
-                            )
-                        )
-                        await main.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_KEY,))
+                    await _clean_up(main)
         except psycopg.OperationalError as error:
             raise StorageUnavailable(f"replay: {error}") from error
 
@@ -380,14 +373,7 @@ class ShadowReplay:
                         self._processes = processes
                     return await compare(main, live, head)
                 finally:
-                    with contextlib.suppress(psycopg.Error):
-                        await main.execute("ROLLBACK")
-                        await main.execute(
-                            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                                sql.Identifier(SHADOW)
-                            )
-                        )
-                        await main.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_KEY,))
+                    await _clean_up(main)
         except psycopg.OperationalError as error:
             raise StorageUnavailable(f"verify: {error}") from error
 
@@ -793,3 +779,15 @@ class ShadowReplay:
         row = await cursor.fetchone()
         assert row is not None
         return {"proposals": int(row[0]), "patterns": int(row[1])}
+
+
+async def _clean_up(main: psycopg.AsyncConnection[Any]) -> None:
+    """What a replay or a verify leaves behind on its connection, whatever happened: its
+    transaction rolled back, the shadow schema dropped, the advisory lock given up (a
+    connection already broken has nothing left to give up)."""
+    with contextlib.suppress(psycopg.Error):
+        await main.execute("ROLLBACK")
+        await main.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SHADOW))
+        )
+        await main.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_KEY,))
