@@ -233,6 +233,12 @@ class SettingAccepted(msgspec.Struct, frozen=True, kw_only=True):
     warning: str | None = None
 
 
+def _currency_code(text: str) -> bool:
+    """Whether `text` has a currency code's shape (three ASCII letters; which codes the
+    rates know is theirs to say)."""
+    return len(text) == 3 and text.isascii() and text.isalpha()
+
+
 def fingerprint(data: CostSnapshotData) -> str:
     """What makes two figures of one snapshot the same. The rate's date is in it: a figure
     converted before its day's rate was published (the last before it was used) is revised
@@ -384,7 +390,7 @@ class SpendingService:
                 return None
             amount, currency = price_usage(record, table)
             basis = "estimated"
-        if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+        if not _currency_code(currency):
             # A provider's row in "US$" is that source's failure (named in the pull's
             # `failed`), not the rates' ValueError ending the pull of every source.
             raise InvalidSpending(f"{record.source}: {currency!r} is not a currency code")
@@ -644,7 +650,7 @@ class SpendingService:
             source, "its usage is not read, and the table prices nothing until it is"
         )
         currency = currency.upper()
-        if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
+        if not _currency_code(currency):
             raise InvalidSpending(f"not a currency code: {currency!r}")
         metrics = [p.metric for p in prices]
         if not prices or len(set(metrics)) != len(metrics):
