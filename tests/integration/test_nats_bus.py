@@ -76,12 +76,12 @@ def nats_url() -> str:
     return url
 
 
-@pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[NatsSettings]:
-    """Settings naming streams, subjects and a durable of this test alone; removed after."""
+def isolated_settings(url: str, **tuned: Any) -> NatsSettings:
+    """NatsSettings whose streams, subjects and durables are this test's alone (a random
+    tag in every name), with `tuned` on top."""
     tag = uuid.uuid4().hex[:12]
-    settings = NatsSettings(
-        url=nats_url,
+    return NatsSettings(
+        url=url,
         stream=f"TEST_IN_{tag}",
         subject_prefix=f"test.{tag}.in",
         durable=f"ledger-{tag}",
@@ -92,11 +92,15 @@ async def bus(nats_url: str) -> AsyncIterator[NatsSettings]:
         accounts_stream=f"TEST_ACC_{tag}",
         accounts_prefix=f"test.{tag}.accounts",
         accounts_durable=f"accounts-{tag}",
-        max_deliver=6,
-        ack_wait=5.0,
-        backoff_base=0.05,
-        backoff_max=0.2,
-        batch=32,
+        **tuned,
+    )
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[NatsSettings]:
+    """Settings naming streams, subjects and a durable of this test alone; removed after."""
+    settings = isolated_settings(
+        nats_url, max_deliver=6, ack_wait=5.0, backoff_base=0.05, backoff_max=0.2, batch=32
     )
     yield settings
     nc = await nats.connect(nats_url)

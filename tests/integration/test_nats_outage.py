@@ -21,7 +21,6 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from bookkeeper.adapters.nats.config import NatsSettings
 from bookkeeper.adapters.nats.consumer import NatsConsumer
 from bookkeeper.application.event_log import external_entry_id
 from tests.http_helpers import API, Api, MemoryDatabase, memory_container, running_api
-from tests.integration.test_nats_bus import TENANT, invoice, publish
+from tests.integration.test_nats_bus import TENANT, invoice, isolated_settings, publish
 from tests.polling import polls
 from tests.unit.conftest import FixedClock
 
@@ -97,19 +96,8 @@ def server(tmp_path: Path) -> Iterator[NatsServer]:
 def settings_for(server: NatsServer, *, closed_for_good: bool) -> NatsSettings:
     """Short waits all round; nats-py gives up after two tries (0.2 s apart) when the
     outage is to close the clients for good, never otherwise."""
-    tag = uuid.uuid4().hex[:12]
-    return NatsSettings(
-        url=server.url,
-        stream=f"TEST_IN_{tag}",
-        subject_prefix=f"test.{tag}.in",
-        durable=f"ledger-{tag}",
-        dead_letter_stream=f"TEST_DLQ_{tag}",
-        dead_letter_subject=f"test.{tag}.dlq",
-        out_stream=f"TEST_OUT_{tag}",
-        out_prefix=f"test.{tag}.ledger",
-        accounts_stream=f"TEST_ACC_{tag}",
-        accounts_prefix=f"test.{tag}.accounts",
-        accounts_durable=f"accounts-{tag}",
+    return isolated_settings(
+        server.url,
         ack_wait=2.0,
         backoff_base=0.05,
         backoff_max=0.2,
