@@ -56,7 +56,7 @@ class Recorder:
     name: str = "recorder"
     posts: list[tuple[str, str]] = field(default_factory=list)
 
-    async def post(self, tenant_id: str, text: str) -> None:
+    async def post(self, tenant_id: str, text: str, *, key: str | None = None) -> None:
         self.posts.append((tenant_id, text))
 
 

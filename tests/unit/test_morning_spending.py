@@ -64,10 +64,12 @@ class PictureNotifier:
     posts: list[str] = field(default_factory=list)
     images: list[tuple[bytes, str]] = field(default_factory=list)
 
-    async def post(self, tenant_id: str, text: str) -> None:
+    async def post(self, tenant_id: str, text: str, *, key: str | None = None) -> None:
         self.posts.append(text)
 
-    async def post_image(self, tenant_id: str, png: bytes, filename: str, text: str) -> None:
+    async def post_image(
+        self, tenant_id: str, png: bytes, filename: str, text: str, *, key: str | None = None
+    ) -> None:
         self.images.append((png, filename))
 
 

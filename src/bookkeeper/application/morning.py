@@ -17,8 +17,9 @@ Norway it:
 
 Posting the summary is a subscriber (`MorningSummaries`) on MorningCheckRan, so a post
 that fails is retried from the log; it records MorningSummaryPosted as the run stream's
-second event and skips a run that has it (a post may repeat if the process dies between
-posting and recording, never be lost).
+second event and skips a run that has it (a post is never lost; it may repeat if the
+process dies between posting and recording, except where the notifier tells a repeat by
+its key: Discord within a few minutes, by the message's nonce).
 """
 
 from __future__ import annotations
@@ -94,8 +95,9 @@ class Notifier(Protocol):
 
     name: str
 
-    async def post(self, tenant_id: str, text: str) -> None:
-        """Post the text; raises when it could not (the subscriber retries)."""
+    async def post(self, tenant_id: str, text: str, *, key: str | None = None) -> None:
+        """Post the text; raises when it could not (the subscriber retries). `key` names
+        what is posted: a notifier that can (Discord's nonce) posts a key at most once."""
         ...
 
 
@@ -110,7 +112,9 @@ class ImageNotifier(Protocol):
 
     name: str
 
-    async def post_image(self, tenant_id: str, png: bytes, filename: str, text: str) -> None: ...
+    async def post_image(
+        self, tenant_id: str, png: bytes, filename: str, text: str, *, key: str | None = None
+    ) -> None: ...
 
 
 #: Days the morning chart shows (up to yesterday).
@@ -408,7 +412,7 @@ class LoggingNotifier:
 
     name = "log"
 
-    async def post(self, tenant_id: str, text: str) -> None:
+    async def post(self, tenant_id: str, text: str, *, key: str | None = None) -> None:
         log.info("morning summary for %s:\n%s", tenant_id, text)
 
 
@@ -455,8 +459,11 @@ class MorningSummaries:
         if any(e.type == "MorningSummaryPosted" for e in stream):
             return
         png = await self.chart(event.tenant_id, data.date) if data.spending else None
+        # The keys name the run and the part: a retry (the post's answer lost, the picture
+        # or the record below failed) posts what was posted no second time where the
+        # notifier can tell (Discord's nonce, a few minutes).
         for notifier in self._notifiers:
-            await notifier.post(event.tenant_id, data.summary)
+            await notifier.post(event.tenant_id, data.summary, key=f"{event.id}:summary")
             post_image = getattr(notifier, "post_image", None)
             if png is not None and post_image is not None:
                 await post_image(
@@ -464,6 +471,7 @@ class MorningSummaries:
                     png,
                     f"forbruk-{data.date.isoformat()}.png",
                     "Forbruk siste 30 dager per kilde (NOK)",
+                    key=f"{event.id}:chart",
                 )
         notice_id = run_notice_id(event.id)
         notice = stamp(
