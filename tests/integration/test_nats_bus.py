@@ -394,8 +394,17 @@ async def test_health_says_when_the_bus_connections_are_closed_and_when_they_are
         for client in (ledger, publisher):
             client.connect = _held(client.connect, back)  # type: ignore[method-assign]
         assert ledger._nc is not None and publisher._nc is not None
-        await ledger._nc.close()  # as nats-py does on the server's -ERR
-        await publisher._nc.close()
+        closing = (ledger._nc, publisher._nc)
+
+        async def close() -> None:
+            for nc in closing:
+                await nc.close()  # as nats-py does on the server's -ERR
+
+        # In the app's event loop (the test client's portal thread), where the clients
+        # and their reconnects run: closed from the test's loop, the new connections were
+        # made there, and every /health waited 5 s for an answer that loop, blocked by the
+        # request, could not read (and the shutdown's drains timed out: 55 s in all).
+        await asyncio.to_thread(api.client.blocking_portal.call, close)
 
         answer = await api.client.get("/health")
         assert answer.status_code == 503, answer.text
@@ -412,7 +421,10 @@ async def test_health_says_when_the_bus_connections_are_closed_and_when_they_are
         ]
         assert bus.url not in answer.text
 
-        back.set()
+        async def let_connect() -> None:
+            back.set()  # in the loop that waits for it
+
+        await asyncio.to_thread(api.client.blocking_portal.call, let_connect)
         for _ in polls():
             health = (await api.client.get("/health")).json()
             if health["status"] == "ok":
