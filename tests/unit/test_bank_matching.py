@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
+
 from bookkeeper.application.ports import BankAttachment
 from bookkeeper.domain.bank_matching import (
     WINDOW_DAYS,
@@ -82,6 +84,51 @@ def test_a_short_bank_name_leading_the_documents_name_pays() -> None:
     assert not pays(card_event(amount=Decimal("-416.56"), merchant_name="Ruter"), vy)
     assert not pays(card_event(amount=Decimal("-416.56"), merchant_name="V", description="V"), vy)
     assert not merchant_matches("vygruppen", card_event(merchant_name="Vyrk", description="x"))
+
+
+@pytest.mark.parametrize(
+    ("document", "descriptor"),
+    [
+        ("Adobe Systems Software Ireland Ltd", "PAYPAL *ADOBESYSTEM"),
+        ("Rema 1000 Norge AS", "NETS*REMA 1000 GRUNERLOK"),
+        ("Ruter AS", "Vipps*Ruter"),
+        ("Vygruppen AS", "VIPPS *VY"),
+        ("Bakeriet Mitt AS", "SQ *BAKERIET MITT"),
+        ("Adobe Systems Software Ireland Ltd", "ADOBE *CREATIVE CLOUD"),
+        ("Finn.no AS", "WWW.FINN.NO"),
+        ("Amazon Web Services EMEA SARL", "AWS EMEA"),
+        ("Scandinavian Airlines System", "SAS 1172345678"),
+    ],
+)
+def test_a_card_descriptor_names_its_merchant_either_side_of_its_star_or_by_initials(
+    document: str, descriptor: str
+) -> None:
+    """Card networks print `FACILITATOR *MERCHANT` or `MERCHANT *PRODUCT`, a web shop's
+    address, or the merchant's initials: a receipt from the merchant is paid by it, by
+    the merchant name or the description alike."""
+    payable = Payable(gross=Decimal("199.00"), currency="NOK", date=DAY, merchant=document)
+    assert pays(card_event(merchant_name=descriptor, description="Varekjøp"), payable)
+    assert pays(card_event(merchant_name=None, description=descriptor), payable)
+
+
+@pytest.mark.parametrize(
+    ("document", "descriptor"),
+    [
+        ("Adobe Systems Software Ireland Ltd", "PAYPAL *SPOTIFY"),
+        ("Rema 1000 Norge AS", "NETS*KIWI 123 SANDAKER"),
+        ("Ruter AS", "Vipps*Vy"),
+        ("Amazon Web Services EMEA SARL", "AMBITA AS"),
+        ("Telenor Norge AS", "WWW.TELIA.NO"),
+        ("Apotek 1 Storo", "A1S"),  # initials need letters, three or more of them
+        ("Circle K Norge AS", "CKN"),  # "circle k": two words, not three initials
+    ],
+)
+def test_neither_side_of_a_descriptor_naming_another_merchant_pays(
+    document: str, descriptor: str
+) -> None:
+    payable = Payable(gross=Decimal("199.00"), currency="NOK", date=DAY, merchant=document)
+    assert not pays(card_event(merchant_name=descriptor, description="Varekjøp"), payable)
+    assert not pays(card_event(merchant_name=None, description=descriptor), payable)
 
 
 def test_a_foreign_receipt_is_paid_by_its_merchants_nok_payment_in_the_window() -> None:

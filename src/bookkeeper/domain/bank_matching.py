@@ -3,7 +3,8 @@
 A receipt is matched to the card payment it records: money out of exactly the document's
 gross amount, in its currency, within WINDOW_DAYS days of its date, from the same merchant
 (by the event's merchant name or its description, compared as merchant patterns are, or
-the bank's brand leading the document's name: "Vy" pays "Vygruppen AS"). A receipt in
+the bank's brand leading the document's name: "Vy" pays "Vygruppen AS"; either side of a
+card descriptor's '*', "PAYPAL *ADOBESYSTEM"; initials, "AWS EMEA"). A receipt in
 another currency is paid from a NOK account too: by its merchant, in the window, at its
 published NOK gross give or take CURRENCY_SHARE, or, with no rate, the amounts not
 compared (the bank's kroner then become its NOK amount, ADR 0051). Among
@@ -32,6 +33,8 @@ from bookkeeper.domain.patterns import (
 WINDOW_DAYS: Final = 3
 #: A bank's brand ("Vy", "SAS") leading a document's name needs this many letters.
 MIN_BRAND = 2
+#: Initials standing for a name ("AWS" for Amazon Web Services) need this many letters.
+MIN_INITIALS = 3
 
 
 class BankEvent(Protocol):
@@ -87,11 +90,45 @@ def merchant_matches(key: str, event: BankEvent) -> bool:
     """True when the event's merchant name or description names the merchant of the
     normalised `key`: the same merchant, or a near match."""
     for name in (event.merchant_name, event.description):
-        other = normalise_merchant(name) if name else ""
-        if other and (
-            same_merchant(key, other)
-            or similarity(key, other) >= NEAR_MATCH_THRESHOLD
-            or _brand_leads(key, other)
+        for other in bank_names(name or ""):
+            if (
+                same_merchant(key, other)
+                or similarity(key, other) >= NEAR_MATCH_THRESHOLD
+                or _brand_leads(key, other)
+                or _initials(key, other)
+            ):
+                return True
+    return False
+
+
+def bank_names(name: str) -> list[str]:
+    """The normalised names a bank's merchant text may give its merchant by: the whole
+    text, and on either side of a card descriptor's '*' ("ADOBE *CREATIVE CLOUD" names
+    Adobe before it; a payment facilitator's "PAYPAL *ADOBESYSTEM", "NETS*REMA 1000",
+    "Vipps*Ruter", "SQ *BAKERIET" name the merchant after it), each without a web
+    address's leading "www" ("WWW.FINN.NO" is Finn.no)."""
+    names: list[str] = []
+    for part in (name, *name.split("*")):
+        words = normalise_merchant(part).split()
+        if words and words[0] == "www":
+            words = words[1:]
+        key = " ".join(words)
+        if key and key not in names:
+            names.append(key)
+    return names
+
+
+def _initials(a: str, b: str) -> bool:
+    """True when one key's first word is the initials of the other's leading words, three
+    letters or more: the bank's "aws" and the receipt's "amazon web services emea"."""
+    for short, long_ in ((a, b), (b, a)):
+        first = short.split(" ", 1)[0]
+        words = long_.split()
+        if (
+            len(first) >= MIN_INITIALS
+            and first.isalpha()
+            and len(words) >= len(first)
+            and "".join(w[0] for w in words[: len(first)]) == first
         ):
             return True
     return False
