@@ -10,7 +10,7 @@ import pytest
 
 from bookkeeper.adapters.memory import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
-from bookkeeper.application.errors import ExternalUnavailable
+from bookkeeper.application.errors import ExternalRejected, ExternalUnavailable
 from bookkeeper.application.event_log import stamp
 from bookkeeper.application.ports import RecordedEvent
 from bookkeeper.domain.events import BalanceQueriedData
@@ -327,16 +327,20 @@ async def test_a_failed_flush_drops_the_page_read_ahead_and_keeps_the_position()
     assert flusher.seen == [*ids[:2], *ids]
 
 
-@pytest.mark.parametrize("outage", [True, False], ids=["outage", "defect"])
+@pytest.mark.parametrize("kind", ["outage", "refusal", "defect"])
 async def test_one_rule_for_a_failure_at_hand_over_in_the_log_and_at_flush(
-    caplog: pytest.LogCaptureFixture, outage: bool
+    caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
     """Handed over after commit, followed from the log, finishing its batch: an outage
-    (ExternalUnavailable) is a WARNING saying why without a traceback, anything else an
-    ERROR with its traceback, wherever the subscriber failed."""
-    error: Exception = (
-        ExternalUnavailable("NATS is away", system="nats") if outage else RuntimeError("bug")
-    )
+    (ExternalUnavailable) is a WARNING saying why without a traceback, an external
+    system's refusal an ERROR saying why without one, anything else an ERROR with its
+    traceback, wherever the subscriber failed."""
+    outage = kind == "outage"
+    error: Exception = {
+        "outage": ExternalUnavailable("NATS is away", system="nats"),
+        "refusal": ExternalRejected("the bot may not post in channel 42", system="discord"),
+        "defect": RuntimeError("bug"),
+    }[kind]
 
     class Failing(Flusher):
         async def handle(self, event: RecordedEvent) -> None:
@@ -369,6 +373,9 @@ async def test_one_rule_for_a_failure_at_hand_over_in_the_log_and_at_flush(
         if outage:
             assert record.levelname == "WARNING" and record.exc_info is None
             assert "NATS is away" in record.getMessage()
+        elif kind == "refusal":
+            assert record.levelname == "ERROR" and record.exc_info is None
+            assert "may not post in channel 42 (discord)" in record.getMessage()
         else:
             assert record.levelname == "ERROR" and record.exc_info is not None
             assert record.exc_info[1] is error

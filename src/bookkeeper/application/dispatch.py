@@ -36,7 +36,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Final, Protocol
 
-from bookkeeper.application.errors import ExternalUnavailable
+from bookkeeper.application.errors import ExternalError, ExternalUnavailable
 from bookkeeper.application.ports import RecordedEvent, UnitOfWorkFactory
 
 #: A page of the log as one catch-up reads it: (the position read after, the database's
@@ -61,9 +61,14 @@ def _subscriber_failed(error: Exception, message: str, *args: object) -> None:
     """The one rule for a subscriber's failure, handed over after commit, followed from the
     log or finishing its batch (retried in every case): when what it sends to is away
     (ExternalUnavailable: an outage, failing every try until it is back) one warning per
-    try saying why, without a traceback; anything else an ERROR with its traceback."""
+    try saying why, without a traceback; when it refused (another ExternalError: a bot
+    that may not post, a token refused — an operator's to mend, said by the adapter in a
+    sentence naming the system) an ERROR saying why, without a traceback; anything else
+    an ERROR with its traceback."""
     if isinstance(error, ExternalUnavailable):
         log.warning(message + ": %s", *args, error)
+    elif isinstance(error, ExternalError):
+        log.error(message + ": %s (%s)", *args, error, error.system)
     else:
         log.error(message, *args, exc_info=error)
 
