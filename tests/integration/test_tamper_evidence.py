@@ -409,3 +409,75 @@ async def test_the_chain_and_the_seals_are_append_only(
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
                 connection.execute(statement(name))
     assert (await verify(SqlSealStore(sql_database))).ok
+
+
+#: SQLite's REPLACE deletes the row it collides with without firing DELETE triggers (unless
+#: recursive_triggers is on), so it is an UPDATE the UPDATE/DELETE triggers never see.
+REPLACED: list[tuple[str, str]] = [
+    ("replace-chain", "INSERT OR REPLACE INTO event_chain SELECT * FROM event_chain"),
+    (
+        "replace-chain-hash",
+        "REPLACE INTO event_chain (position, event_id, hash) "
+        "SELECT position, event_id, zeroblob(32) FROM event_chain",
+    ),
+    ("replace-seal", "INSERT OR REPLACE INTO seals SELECT * FROM seals"),
+    (
+        "replace-seal-count",
+        "REPLACE INTO seals SELECT number, first_position, last_position, event_count + 1, "
+        "skipped, head_hash, previous_seal_hash, seal_hash, sealed_at FROM seals",
+    ),
+    (
+        "upsert-seal",
+        "INSERT INTO seals SELECT * FROM seals WHERE true "
+        "ON CONFLICT (number) DO UPDATE SET event_count = 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "statement"), REPLACED, ids=[n for n, _ in REPLACED])
+async def test_sqlite_refuses_replace_on_the_chain_and_the_seals(
+    sqlite_database: SqlDatabase, sqlite_url: str, name: str, statement: str
+) -> None:
+    """REPLACE on the chain's tables is refused like UPDATE and DELETE, and changes nothing."""
+    await append(sqlite_database, 3)
+    await sealer(sqlite_database).seal()
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        before = [
+            connection.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+            for table in ("event_chain", "seals")
+        ]
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            connection.execute(statement)
+        after = [
+            connection.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+            for table in ("event_chain", "seals")
+        ]
+    connection.close()
+    assert after == before
+    assert (await verify(SqlSealStore(sqlite_database))).ok
+
+
+async def test_sqlite_refuses_replace_on_the_purge_record(sqlite_url: str) -> None:
+    """The record of a purge (document_purges) is append-only: REPLACE cannot rewrite who
+    purged what, while an ordinary insert (the purge's own) still goes in."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    record = (
+        "INSERT INTO document_purges (tenant_id, sha256, filename, content_type, size, "
+        "stored_at, retention, financial_year, retained_until, purged_at, purged_by) "
+        "VALUES ('acme', 'ab', 'kvittering.pdf', 'application/pdf', 10, "
+        "'2019-03-01 10:00:00.000000', 'primary', 2019, '2024-12-31', "
+        "'2025-01-02 10:00:00.000000', 'human:anna')"
+    )
+    with sqlite3.connect(path) as connection:
+        connection.execute(record)
+        before = connection.execute("SELECT * FROM document_purges").fetchall()
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            connection.execute(
+                "INSERT OR REPLACE INTO document_purges SELECT id, tenant_id, sha256, "
+                "filename, content_type, size, stored_at, retention, financial_year, "
+                "retained_until, purged_at, 'human:nobody' FROM document_purges"
+            )
+        after = connection.execute("SELECT * FROM document_purges").fetchall()
+    connection.close()
+    assert after == before
