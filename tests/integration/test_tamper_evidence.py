@@ -14,7 +14,7 @@ import datetime as dt
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import psycopg
 import pytest
@@ -22,7 +22,7 @@ import pytest
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.adapters.sql.seal import SqlSealStore
 from bookkeeper.adapters.system import SystemClock
-from bookkeeper.application.seal import Sealer, verify
+from bookkeeper.application.seal import Seal, Sealer, verify
 from tests.integration.builders import NOW, proposed
 from tests.unit.conftest import FixedClock
 
@@ -481,3 +481,65 @@ async def test_sqlite_refuses_replace_on_the_purge_record(sqlite_url: str) -> No
         after = connection.execute("SELECT * FROM document_purges").fetchall()
     connection.close()
     assert after == before
+
+
+async def test_the_newest_seals_deleted_are_found_and_their_events_still_checked(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest
+) -> None:
+    """No later seal tells that the newest ones are gone, but their chain rows do (the
+    sealer writes a block's rows and its seal in one transaction): deleting the last seals
+    is a finding, and a change to their events is still found. Without this, deleting
+    the newest seal made a change to its block pass `verify`."""
+    await append(sql_database, 9)
+    await sealer(sql_database, batch=3).seal()
+    store = SqlSealStore(sql_database)
+    statements = [
+        "DELETE FROM seals WHERE number = 3",
+        *tampering(sql_database, "update", 8),
+    ]
+    as_superuser(sql_database, url_of(sql_database, request), statements, "disable")
+    result = await verify(store)
+    assert [(f.position, f.problem) for f in result.findings] == [(7, "seal"), (8, "changed")]
+    assert result.findings[0].detail == "seal 3 is missing (the chain goes on to position 9)"
+    assert (result.checked, result.seals, result.unsealed) == (6, 2, 0)
+    # The last two seals: one finding, every event of theirs still checked.
+    as_superuser(
+        sql_database,
+        url_of(sql_database, request),
+        ["DELETE FROM seals WHERE number = 2"],
+        "disable",
+    )
+    result = await verify(store)
+    assert [(f.position, f.problem) for f in result.findings] == [(4, "seal"), (8, "changed")]
+    assert result.findings[0].detail == "seal 2 is missing (the chain goes on to position 9)"
+    # From a position inside the lost blocks: what lies from there on.
+    later = await verify(store, from_position=8)
+    assert [(f.position, f.problem) for f in later.findings] == [(4, "seal"), (8, "changed")]
+
+
+class SealingDuringTheWalk:
+    """A SqlSealStore whose seal walk ends as another sealer commits a new block."""
+
+    def __init__(self, store: SqlSealStore, sealing: Sealer) -> None:
+        self._store = store
+        self._sealing = sealing
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def seals(self, from_position: int) -> AsyncIterator[Seal]:
+        async for seal in self._store.seals(from_position):
+            yield seal
+        await self._sealing.seal()
+
+
+async def test_a_seal_committed_during_verify_is_no_finding(sql_database: SqlDatabase) -> None:
+    """The chain's end is read before the seals are walked: a block sealed meanwhile has
+    its seal and its rows committed together, so it is never taken for a missing seal."""
+    await append(sql_database, 6)
+    await sealer(sql_database, batch=3).seal()
+    await append(sql_database, 2)
+    store = SqlSealStore(sql_database)
+    result = await verify(SealingDuringTheWalk(store, sealer(sql_database)))  # type: ignore[arg-type]
+    assert result.ok, result.findings
+    assert (await verify(store)).ok
