@@ -543,3 +543,30 @@ async def test_a_seal_committed_during_verify_is_no_finding(sql_database: SqlDat
     result = await verify(SealingDuringTheWalk(store, sealer(sql_database)))  # type: ignore[arg-type]
     assert result.ok, result.findings
     assert (await verify(store)).ok
+
+
+async def test_a_sealer_blocked_by_chain_rows_past_the_newest_seal_says_so(
+    sql_database: SqlDatabase,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With the newest seal deleted but its chain rows left, the next block collides with
+    those rows: that is no other sealer's win (the newest seal is still the same), and
+    nothing will be sealed any more. The sealer logs it as an error naming `verify`,
+    where it used to return as if another sealer had stored the block."""
+    await append(sql_database, 6)
+    await sealer(sql_database, batch=3).seal()
+    as_superuser(
+        sql_database,
+        url_of(sql_database, request),
+        ["DELETE FROM seals WHERE number = 2"],
+        "disable",
+    )
+    await append(sql_database, 1)
+    with caplog.at_level("ERROR", logger="bookkeeper.seal"):
+        made = await sealer(sql_database, batch=3).seal()
+    assert made == []
+    [record] = [r for r in caplog.records if r.name == "bookkeeper.seal"]
+    assert record.levelname == "ERROR"
+    assert "bookkeeper verify" in record.getMessage()
+    assert "seal 2" in record.getMessage()

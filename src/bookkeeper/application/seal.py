@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from typing import Any, Final, Literal, Protocol
 import msgspec
 
 from bookkeeper.application.ports import Clock
+
+log = logging.getLogger("bookkeeper.seal")
 
 #: The hash before the first event, and the "previous seal" of the first seal.
 GENESIS: Final = bytes(32)
@@ -329,6 +332,16 @@ class Sealer:
         )
         seal = _with_hash(draft)
         if not await self._store.append_seal(links, seal):
+            newest = await self._store.latest_seal()
+            if (newest.number if newest is not None else 0) < number:
+                # No other sealer stored this block: its chain rows were already there,
+                # left by a seal that is gone. Nothing can be sealed past them any more.
+                log.error(
+                    "cannot seal: the hash chain has rows past the newest seal, so seal "
+                    "%d was deleted; run `bookkeeper verify` (nothing is sealed until the "
+                    "chain is repaired)",
+                    number,
+                )
             return None
         return seal
 
