@@ -12,10 +12,18 @@ from decimal import Decimal
 from xml.etree import ElementTree
 
 import msgspec
+from bookkeeper_example_translators import (
+    InvoiceIssued,
+    InvoiceIssuedTranslator,
+    PaymentReceived,
+    PaymentReceivedTranslator,
+)
 
 from bookkeeper.adapters.saft.xml_writer import render
+from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.event_log import posting_id, stamp
+from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.ports import Principal, UnitOfWorkFactory
 from bookkeeper.application.postings import EXCHANGE_METADATA
 from bookkeeper.application.saft import AuditReads, CompanySettings, SaftExport
@@ -24,7 +32,7 @@ from bookkeeper.domain.ledger import posting_for
 from bookkeeper.domain.rules import Exchange, implied_exchange, in_nok
 from tests.http_helpers import FixedClock
 from tests.saft_checks import amount_lines, file_summary, validate
-from tests.saft_ledger import TENANT, LedgerBuilder, _view
+from tests.saft_ledger import TENANT, LedgerBuilder, _view, message
 
 D = Decimal
 ACCOUNTANT = Principal(subject="anna", tenant_id=TENANT, roles=frozenset({"accountant"}))
@@ -276,3 +284,99 @@ def test_an_entrys_currency_amounts_add_up_like_its_nok_amounts() -> None:
     )
     mixed = transaction_of([lines[0], other, lines[2], lines[3]]).lines
     assert [x.currency.amount for x in mixed if x.currency] == [D("3.33")] * 3 + [D("10.00")]
+
+
+async def test_bus_sales_and_payments_in_a_currency_carry_it_in_the_file(
+    audit_storage: tuple[UnitOfWorkFactory, AuditReads],
+) -> None:
+    """A sale, a credit note and a payment in EUR from the bus (the example translators,
+    booked by LedgerService.record and by the batch append, record_many) are in NOK at the
+    sender's rate, and their lines carry the EUR amounts and the rate as a foreign
+    purchase's do. Before, the conversion was only in the description: the file said
+    nothing of it. A payment with agio (two rates) and a NOK sale carry the Amount only."""
+    factory, reads = audit_storage
+    ledger = LedgerService(factory, FixedClock(), UuidV7Ids(), RoleAuthorizer())
+    system = Principal(subject="bus", tenant_id=TENANT, roles=frozenset({"system"}))
+    customer = {"customer": "Müller GmbH", "customer_id": "DE-1", "customer_country": "DE"}
+    eur = {"currency": "EUR", "exchange_rate": D("11.6543")}
+    sale = InvoiceIssued(
+        invoice_id="F-1",
+        issue_date=dt.date(2026, 2, 2),
+        net_amount=D("1000.00"),
+        vat_amount=D("0.00"),
+        **customer,
+        **eur,
+    )
+    credit = InvoiceIssued(
+        invoice_id="F-2",
+        issue_date=dt.date(2026, 2, 3),
+        net_amount=D("200.00"),
+        vat_amount=D("0.00"),
+        credit_note=True,
+        credited_invoice_id="F-1",
+        **customer,
+        **eur,
+    )
+    paid = PaymentReceived(
+        payment_id="P-1",
+        date=dt.date(2026, 2, 4),
+        amount=D("300.00"),
+        invoice_id="F-1",
+        customer="Müller GmbH",
+        customer_id="DE-1",
+        **eur,
+    )
+    agio = PaymentReceived(
+        payment_id="P-2",
+        date=dt.date(2026, 2, 5),
+        amount=D("100.00"),
+        invoice_id="F-1",
+        customer_id="DE-1",
+        currency="EUR",
+        exchange_rate=D("11.80"),
+        settled_nok_amount=D("1165.43"),
+    )
+    home = InvoiceIssued(
+        invoice_id="F-3", issue_date=dt.date(2026, 2, 6), net_amount=D("80"), vat_amount=D("20")
+    )
+    await ledger.record(system, InvoiceIssuedTranslator().translate(message(TENANT, sale)))
+    answers = await ledger.record_many(
+        [
+            (system, InvoiceIssuedTranslator().translate(message(TENANT, credit))),
+            (system, PaymentReceivedTranslator().translate(message(TENANT, paid))),
+            (system, PaymentReceivedTranslator().translate(message(TENANT, agio))),
+            (system, InvoiceIssuedTranslator().translate(message(TENANT, home))),
+        ]
+    )
+    assert not [a for a in answers if isinstance(a, Exception)], answers
+
+    by_entry: dict[str, dict[str, dict[str, str]]] = {}
+    for description, account, fields in _lines(await _export(reads)):
+        by_entry.setdefault(description.split()[1], {})[account] = fields
+    rate = "11.6543"
+    assert by_entry["F-1"] == {
+        "1500 debit": {
+            "Amount": "11654.30",
+            "CurrencyCode": "EUR",
+            "CurrencyAmount": "1000.00",
+            "ExchangeRate": rate,
+        },
+        "3100 credit": {
+            "Amount": "11654.30",
+            "CurrencyCode": "EUR",
+            "CurrencyAmount": "1000.00",
+            "ExchangeRate": rate,
+        },
+    }
+    credited = {"CurrencyCode": "EUR", "CurrencyAmount": "200.00", "ExchangeRate": rate}
+    assert by_entry["F-2"] == {
+        "3100 debit": {"Amount": "2330.86", **credited},
+        "1500 credit": {"Amount": "2330.86", **credited},
+    }
+    received = {"CurrencyCode": "EUR", "CurrencyAmount": "300.00", "ExchangeRate": rate}
+    assert by_entry["P-1"] == {
+        "1920 debit": {"Amount": "3496.29", **received},
+        "1500 credit": {"Amount": "3496.29", **received},
+    }
+    assert all(set(fields) == {"Amount"} for fields in by_entry["P-2"].values())
+    assert all(set(fields) == {"Amount"} for fields in by_entry["F-3"].values())

@@ -14,7 +14,7 @@ import datetime as dt
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import psycopg
 import pytest
@@ -22,7 +22,7 @@ import pytest
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.adapters.sql.seal import SqlSealStore
 from bookkeeper.adapters.system import SystemClock
-from bookkeeper.application.seal import Sealer, verify
+from bookkeeper.application.seal import Seal, Sealer, verify
 from tests.integration.builders import NOW, proposed
 from tests.unit.conftest import FixedClock
 
@@ -409,3 +409,164 @@ async def test_the_chain_and_the_seals_are_append_only(
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
                 connection.execute(statement(name))
     assert (await verify(SqlSealStore(sql_database))).ok
+
+
+#: SQLite's REPLACE deletes the row it collides with without firing DELETE triggers (unless
+#: recursive_triggers is on), so it is an UPDATE the UPDATE/DELETE triggers never see.
+REPLACED: list[tuple[str, str]] = [
+    ("replace-chain", "INSERT OR REPLACE INTO event_chain SELECT * FROM event_chain"),
+    (
+        "replace-chain-hash",
+        "REPLACE INTO event_chain (position, event_id, hash) "
+        "SELECT position, event_id, zeroblob(32) FROM event_chain",
+    ),
+    ("replace-seal", "INSERT OR REPLACE INTO seals SELECT * FROM seals"),
+    (
+        "replace-seal-count",
+        "REPLACE INTO seals SELECT number, first_position, last_position, event_count + 1, "
+        "skipped, head_hash, previous_seal_hash, seal_hash, sealed_at FROM seals",
+    ),
+    (
+        "upsert-seal",
+        "INSERT INTO seals SELECT * FROM seals WHERE true "
+        "ON CONFLICT (number) DO UPDATE SET event_count = 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "statement"), REPLACED, ids=[n for n, _ in REPLACED])
+async def test_sqlite_refuses_replace_on_the_chain_and_the_seals(
+    sqlite_database: SqlDatabase, sqlite_url: str, name: str, statement: str
+) -> None:
+    """REPLACE on the chain's tables is refused like UPDATE and DELETE, and changes nothing."""
+    await append(sqlite_database, 3)
+    await sealer(sqlite_database).seal()
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        before = [
+            connection.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+            for table in ("event_chain", "seals")
+        ]
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            connection.execute(statement)
+        after = [
+            connection.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+            for table in ("event_chain", "seals")
+        ]
+    connection.close()
+    assert after == before
+    assert (await verify(SqlSealStore(sqlite_database))).ok
+
+
+async def test_sqlite_refuses_replace_on_the_purge_record(sqlite_url: str) -> None:
+    """The record of a purge (document_purges) is append-only: REPLACE cannot rewrite who
+    purged what, while an ordinary insert (the purge's own) still goes in."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    record = (
+        "INSERT INTO document_purges (tenant_id, sha256, filename, content_type, size, "
+        "stored_at, retention, financial_year, retained_until, purged_at, purged_by) "
+        "VALUES ('acme', 'ab', 'kvittering.pdf', 'application/pdf', 10, "
+        "'2019-03-01 10:00:00.000000', 'primary', 2019, '2024-12-31', "
+        "'2025-01-02 10:00:00.000000', 'human:anna')"
+    )
+    with sqlite3.connect(path) as connection:
+        connection.execute(record)
+        before = connection.execute("SELECT * FROM document_purges").fetchall()
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            connection.execute(
+                "INSERT OR REPLACE INTO document_purges SELECT id, tenant_id, sha256, "
+                "filename, content_type, size, stored_at, retention, financial_year, "
+                "retained_until, purged_at, 'human:nobody' FROM document_purges"
+            )
+        after = connection.execute("SELECT * FROM document_purges").fetchall()
+    connection.close()
+    assert after == before
+
+
+async def test_the_newest_seals_deleted_are_found_and_their_events_still_checked(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest
+) -> None:
+    """No later seal tells that the newest ones are gone, but their chain rows do (the
+    sealer writes a block's rows and its seal in one transaction): deleting the last seals
+    is a finding, and a change to their events is still found. Without this, deleting
+    the newest seal made a change to its block pass `verify`."""
+    await append(sql_database, 9)
+    await sealer(sql_database, batch=3).seal()
+    store = SqlSealStore(sql_database)
+    statements = [
+        "DELETE FROM seals WHERE number = 3",
+        *tampering(sql_database, "update", 8),
+    ]
+    as_superuser(sql_database, url_of(sql_database, request), statements, "disable")
+    result = await verify(store)
+    assert [(f.position, f.problem) for f in result.findings] == [(7, "seal"), (8, "changed")]
+    assert result.findings[0].detail == "seal 3 is missing (the chain goes on to position 9)"
+    assert (result.checked, result.seals, result.unsealed) == (6, 2, 0)
+    # The last two seals: one finding, every event of theirs still checked.
+    as_superuser(
+        sql_database,
+        url_of(sql_database, request),
+        ["DELETE FROM seals WHERE number = 2"],
+        "disable",
+    )
+    result = await verify(store)
+    assert [(f.position, f.problem) for f in result.findings] == [(4, "seal"), (8, "changed")]
+    assert result.findings[0].detail == "seal 2 is missing (the chain goes on to position 9)"
+    # From a position inside the lost blocks: what lies from there on.
+    later = await verify(store, from_position=8)
+    assert [(f.position, f.problem) for f in later.findings] == [(4, "seal"), (8, "changed")]
+
+
+class SealingDuringTheWalk:
+    """A SqlSealStore whose seal walk ends as another sealer commits a new block."""
+
+    def __init__(self, store: SqlSealStore, sealing: Sealer) -> None:
+        self._store = store
+        self._sealing = sealing
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def seals(self, from_position: int) -> AsyncIterator[Seal]:
+        async for seal in self._store.seals(from_position):
+            yield seal
+        await self._sealing.seal()
+
+
+async def test_a_seal_committed_during_verify_is_no_finding(sql_database: SqlDatabase) -> None:
+    """The chain's end is read before the seals are walked: a block sealed meanwhile has
+    its seal and its rows committed together, so it is never taken for a missing seal."""
+    await append(sql_database, 6)
+    await sealer(sql_database, batch=3).seal()
+    await append(sql_database, 2)
+    store = SqlSealStore(sql_database)
+    result = await verify(SealingDuringTheWalk(store, sealer(sql_database)))  # type: ignore[arg-type]
+    assert result.ok, result.findings
+    assert (await verify(store)).ok
+
+
+async def test_a_sealer_blocked_by_chain_rows_past_the_newest_seal_says_so(
+    sql_database: SqlDatabase,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With the newest seal deleted but its chain rows left, the next block collides with
+    those rows: that is no other sealer's win (the newest seal is still the same), and
+    nothing will be sealed any more. The sealer logs it as an error naming `verify`,
+    where it used to return as if another sealer had stored the block."""
+    await append(sql_database, 6)
+    await sealer(sql_database, batch=3).seal()
+    as_superuser(
+        sql_database,
+        url_of(sql_database, request),
+        ["DELETE FROM seals WHERE number = 2"],
+        "disable",
+    )
+    await append(sql_database, 1)
+    with caplog.at_level("ERROR", logger="bookkeeper.seal"):
+        made = await sealer(sql_database, batch=3).seal()
+    assert made == []
+    [record] = [r for r in caplog.records if r.name == "bookkeeper.seal"]
+    assert record.levelname == "ERROR"
+    assert "bookkeeper verify" in record.getMessage()
+    assert "seal 2" in record.getMessage()

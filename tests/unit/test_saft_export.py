@@ -22,7 +22,7 @@ from bookkeeper.adapters.saft.xml_writer import (
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.errors import Forbidden
-from bookkeeper.application.ledger import LedgerService
+from bookkeeper.application.ledger import LedgerService, post_entry
 from bookkeeper.application.ports import BooksAccount, BooksCompany
 from bookkeeper.application.saft import (
     AuditLine,
@@ -36,7 +36,7 @@ from bookkeeper.application.saft import (
     standard_tax_code,
     transaction_of,
 )
-from bookkeeper.domain.events import Party
+from bookkeeper.domain.events import JournalEntryPostedData, Party
 from bookkeeper.domain.ledger import InvalidReportPeriod, RatePeriod, rate_periods
 from bookkeeper.domain.rules import NORWAY, NORWAY_TAX_RATES, TaxRate, TaxTable
 from tests.http_helpers import FixedClock
@@ -78,12 +78,13 @@ def _export(
     *,
     company: CompanySettings | None = COMPANY,
     page_size: int = 3,
+    now: dt.datetime = NOW,
     **kw: Any,
 ) -> SaftExport:
     return SaftExport(
         MemoryAuditReads(factory.db, **kw),
         RoleAuthorizer(),
-        FixedClock(NOW),
+        FixedClock(now),
         render,
         software_version="0.1.0",
         company=company,
@@ -146,7 +147,7 @@ async def test_the_file_is_valid_and_its_figures_are_the_ledgers(
     factory: MemoryUnitOfWorkFactory,
 ) -> None:
     name, xml = await _bytes(_export(factory))
-    assert name == "SAF-T Financial_923609016_20260402083015_1_1.xml"
+    assert name == "SAF-T Financial_923609016_20260402103015_1_1.xml"
     root = validate(xml)
     ledger = LedgerService(factory, FixedClock(NOW), UuidV7Ids(), RoleAuthorizer())
     period = await ledger.trial_balance(ACCOUNTANT, START, END)
@@ -365,7 +366,7 @@ def test_every_standard_tax_code_is_its_own_in_the_export() -> None:
 
 
 def test_filename() -> None:
-    assert filename("923609016", NOW) == "SAF-T Financial_923609016_20260402083015_1_1.xml"
+    assert filename("923609016", NOW) == "SAF-T Financial_923609016_20260402103015_1_1.xml"
 
 
 def test_a_lone_vat_line_carries_its_own_amount() -> None:
@@ -640,3 +641,40 @@ def test_days_of_the_export_no_row_gives_get_the_codes_one_rate_dated_to_them() 
     _each_day_once(periods, start, end)
     for code in ("1", "13", "33", "88", "89", "99"):
         _each_day_once(rate_periods(code, table, start, end), start, end)
+
+
+async def test_the_files_times_are_norways() -> None:
+    """The file is read in Norway: its creation date, its name's time and each entry's
+    SystemEntryDate are Oslo's, not UTC's. At 23:30 UTC on 31 December it is 00:30 on
+    1 January in Oslo: a file made then, of an entry entered then for 1 January, said it
+    was created in the old year and the entry entered the day before its own date."""
+    factory = MemoryUnitOfWorkFactory()
+    entered = dt.datetime(2026, 12, 31, 23, 30, 5, tzinfo=dt.UTC)
+    entry = JournalEntryPostedData(
+        date=dt.date(2027, 1, 1),
+        description="Nyttårskasse",
+        lines=(dr("6800", "100"), cr("1920", "100")),
+        source="manual",
+    )
+    async with factory() as uow:
+        entry_id = uuid.uuid4()
+        await post_entry(
+            uow,
+            "acme",
+            entry,
+            entry_id=entry_id,
+            actor="anna",
+            correlation_id=entry_id,
+            parent_id=None,
+            now=entered,
+        )
+        await uow.commit()
+    export = _export(factory, now=entered)
+    name, xml = await _bytes(export, dt.date(2027, 1, 1), dt.date(2027, 1, 31))
+    assert name == "SAF-T Financial_923609016_20270101003005_1_1.xml"
+    root = validate(xml)
+    assert root.findtext("s:Header/s:AuditFileDateCreated", namespaces=NS) == "2027-01-01"
+    tx = root.find("s:GeneralLedgerEntries/s:Journal/s:Transaction", NS)
+    assert tx is not None
+    assert tx.findtext("s:TransactionDate", namespaces=NS) == "2027-01-01"
+    assert tx.findtext("s:SystemEntryDate", namespaces=NS) == "2027-01-01"

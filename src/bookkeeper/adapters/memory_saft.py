@@ -35,7 +35,7 @@ from bookkeeper.application.saft import (
 )
 from bookkeeper.domain.events import JournalEntryPostedData, Party
 from bookkeeper.domain.ledger import CUSTOMER, SUPPLIER
-from bookkeeper.domain.rules import IMPORTED, NOK, Exchange
+from bookkeeper.domain.rules import NOK, Exchange
 
 _ZERO = Decimal("0.00")
 
@@ -234,10 +234,9 @@ class MemoryAuditReads:
         """The conversion of the foreign-currency document the line was booked from: the
         proposal's own, or its target's for a reversal or correction (as the SQL reads)."""
         if line.proposal_id is None:
-            if line.source != IMPORTED:
-                return None
-            # An imported foreign-currency document (ADR 0056 addendum): its conversion
-            # is recorded with the entry's own event.
+            # An imported foreign-currency document (ADR 0056 addendum), or a sale or
+            # payment from the bus in another currency: its conversion is recorded with
+            # the entry's own event (none for a manual or NOK entry).
             return exchange_of(self._db.streams.get(line.entry_id) or [], line.entry_id)
         proposal = self._db.proposals.get(line.proposal_id)
         if proposal is None:

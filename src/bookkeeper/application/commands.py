@@ -10,6 +10,7 @@ import msgspec
 
 from bookkeeper.application.ports import Principal
 from bookkeeper.domain.events import Corrections, JournalLine, Payload
+from bookkeeper.domain.rules import Exchange
 
 
 class SubmitEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,3 +65,7 @@ class RecordJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_key: str | None = None
     #: The external event this entry books ("InvoiceIssued:invoicing:F-1001"), if any.
     external_ref: str | None = None
+    #: How the foreign-currency document the entry books was converted to NOK (ADR 0051),
+    #: recorded in the event's metadata as an executed proposal's is: SAF-T's currency of
+    #: its lines (ADR 0020 addendum). None for a NOK entry.
+    exchange: Exchange | None = None

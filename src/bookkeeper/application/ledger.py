@@ -48,6 +48,7 @@ from bookkeeper.application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from bookkeeper.application.postings import EXCHANGE_METADATA
 from bookkeeper.application.queries import clamp_limit
 from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.application.ttl_cache import TtlCache
@@ -82,6 +83,7 @@ from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import (
     PERIOD,
     REVERSE_CHARGE,
+    Exchange,
     FiscalPeriod,
     PeriodClosed,
     VatTermLocked,
@@ -687,10 +689,13 @@ class LedgerService:
         entry_id = command.entry_id
         if entry_id is None and key is not None:
             entry_id = manual_entry_id(principal.tenant_id, principal.actor, key)
+        exchange = command.exchange
         if entry_id is None:
-            return await self._post(principal, entry, self._ids.new_id(), fingerprint, None, rule)
+            return await self._post(
+                principal, entry, self._ids.new_id(), fingerprint, None, rule, exchange
+            )
         try:
-            return await self._post(principal, entry, entry_id, fingerprint, key, rule)
+            return await self._post(principal, entry, entry_id, fingerprint, key, rule, exchange)
         except (DuplicateEvent, ConcurrencyConflict):
             return await self._replayed(principal, entry_id, fingerprint)
 
@@ -793,9 +798,7 @@ class LedgerService:
                     results[index] = error
                     continue
                 assert command.entry_id is not None
-                metadata: dict[str, Any] = {"requestHash": fingerprint}
-                if rule:
-                    metadata["rule"] = rule
+                metadata = _entry_metadata(fingerprint, rule, command.exchange)
                 prepared.append((index, principal, entry, command.entry_id, fingerprint))
                 new_events.append(
                     (
@@ -858,10 +861,9 @@ class LedgerService:
         fingerprint: str,
         idempotency_key: str | None,
         rule: str = "",
+        exchange: Exchange | None = None,
     ) -> PostedEntry:
-        metadata: dict[str, Any] = {"requestHash": fingerprint}
-        if rule:
-            metadata["rule"] = rule
+        metadata = _entry_metadata(fingerprint, rule, exchange)
         if idempotency_key is not None:
             metadata["idempotencyKey"] = idempotency_key
         now = self._clock.now()
@@ -1218,3 +1220,14 @@ class AccountNames:
 
     def __bool__(self) -> bool:
         return bool(self._names)
+
+
+def _entry_metadata(fingerprint: str, rule: str, exchange: Exchange | None) -> dict[str, Any]:
+    """A posted entry's metadata: its fingerprint, the ABAC rule that allowed it and, for
+    a foreign-currency document, its conversion (as a proposal's stream records one)."""
+    metadata: dict[str, Any] = {"requestHash": fingerprint}
+    if rule:
+        metadata["rule"] = rule
+    if exchange is not None:
+        metadata[EXCHANGE_METADATA] = msgspec.to_builtins(exchange)
+    return metadata

@@ -38,6 +38,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Protocol
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -62,6 +63,8 @@ EXPORTS_READ: Final = "exports:read"
 #: enough that a page is a few megabytes at most.
 PAGE_SIZE: Final = 5000
 _ZERO: Final = Decimal("0.00")
+#: Where the file is read: its creation date, its name's time, each SystemEntryDate.
+OSLO: Final = ZoneInfo("Europe/Oslo")
 
 
 class CompanyUnknown(ApplicationError):
@@ -636,8 +639,8 @@ def split_name(name: str) -> tuple[str, str]:
 
 def filename(orgnr: str, now: dt.datetime) -> str:
     """Skatteetaten's file name: SAF-T Financial_<orgnr>_<yyyymmddhhmmss>_1_1.xml (the
-    last two numbers: file 1 of 1)."""
-    return f"SAF-T Financial_{orgnr}_{now.strftime('%Y%m%d%H%M%S')}_1_1.xml"
+    last two numbers: file 1 of 1), the time Oslo's."""
+    return f"SAF-T Financial_{orgnr}_{now.astimezone(OSLO).strftime('%Y%m%d%H%M%S')}_1_1.xml"
 
 
 #: A code's rate on a day (None: it has none).
@@ -747,7 +750,7 @@ def transaction_of(
         date=date,
         source_id=first.actor[:35],
         description=first.entry_description,
-        system_entry_date=first.posted_at.date(),
+        system_entry_date=first.posted_at.astimezone(OSLO).date(),
         supplier_id=supplier,
         lines=out,
         customer_id=customer,
@@ -927,7 +930,8 @@ class SaftExport:
         self._authorizer.check(principal, EXPORTS_READ)
         start, end = check_period(start, end)
         company, chart = await self._company_and_chart(principal)
-        now = self._clock.now()
+        # The file is read in Norway: its dates and its name's time are Oslo's.
+        now = self._clock.now().astimezone(OSLO)
         header = SaftHeader(
             company=company,
             start=start,

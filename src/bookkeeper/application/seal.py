@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from typing import Any, Final, Literal, Protocol
 import msgspec
 
 from bookkeeper.application.ports import Clock
+
+log = logging.getLogger("bookkeeper.seal")
 
 #: The hash before the first event, and the "previous seal" of the first seal.
 GENESIS: Final = bytes(32)
@@ -257,6 +260,10 @@ class SealStore(Protocol):
         """How many events the log holds after `position` (not sealed yet)."""
         ...
 
+    async def last_link_position(self) -> int | None:
+        """The highest position the chain has a row for (None: no row)."""
+        ...
+
 
 class Sealer:
     """Extends the chain over the committed log, one sealed block per batch."""
@@ -325,6 +332,16 @@ class Sealer:
         )
         seal = _with_hash(draft)
         if not await self._store.append_seal(links, seal):
+            newest = await self._store.latest_seal()
+            if (newest.number if newest is not None else 0) < number:
+                # No other sealer stored this block: its chain rows were already there,
+                # left by a seal that is gone. Nothing can be sealed past them any more.
+                log.error(
+                    "cannot seal: the hash chain has rows past the newest seal, so seal "
+                    "%d was deleted; run `bookkeeper verify` (nothing is sealed until the "
+                    "chain is repaired)",
+                    number,
+                )
             return None
         return seal
 
@@ -365,6 +382,9 @@ async def verify(
     database: the chain must still contain a seal with that hash, or the seals
     themselves were rewritten."""
     found = _Findings(shown)
+    # Read before the seals: a block sealed meanwhile commits its rows with its seal, so
+    # every row up to here belongs to a seal the walk below will see (unless deleted).
+    chained_to = await store.last_link_position() or 0
     before = await store.seal_before(from_position)
     chain = before.head_hash if before is not None else GENESIS
     seal_link = before.seal_hash if before is not None else GENESIS
@@ -409,12 +429,31 @@ async def verify(
         head = seal
         if expect is not None and seal.seal_hash == expect:
             expected_seen = True
+    sealed_to = head.last_position if head is not None else 0
+    if chained_to > sealed_to:
+        # No later seal says so, but the chain's rows do: the newest seals are gone. Their
+        # events are still checked against those rows, a batch of positions at a time.
+        number = head.number + 1 if head is not None else 1
+        detail = f"seal {number} is missing (the chain goes on to position {chained_to})"
+        found.add(Finding(sealed_to + 1, "seal", detail))
+        for first in range(sealed_to + 1, chained_to + 1, DEFAULT_BATCH):
+            lost_block = Seal(
+                number=number,
+                first_position=first,
+                last_position=min(first + DEFAULT_BATCH - 1, chained_to),
+                event_count=0,
+                skipped=(),
+                head_hash=b"",
+                previous_seal_hash=seal_link,
+                sealed_at=dt.datetime.min.replace(tzinfo=dt.UTC),
+            )
+            chain = await _check_block(store, lost_block, chain, from_position, found, lost=True)
     if not expected_seen:
-        position = head.last_position if head is not None else 0
+        position = sealed_to
         found.add(
             Finding(position, "seal", f"no seal has the hash {expect.hex() if expect else ''}")
         )
-    unsealed = await store.count_after(head.last_position if head is not None else 0)
+    unsealed = await store.count_after(max(sealed_to, chained_to))
     return Verification(tuple(found.kept), checked, count, unsealed, head, found.count)
 
 

@@ -31,6 +31,7 @@ from bookkeeper.application.commands import RecordJournalEntry
 from bookkeeper.application.translation import ExternalMessage
 from bookkeeper.domain.events import JournalLine, Party
 from bookkeeper.domain.ledger import MAX_DESCRIPTION
+from bookkeeper.domain.rules import Exchange
 
 Amount = Decimal
 Key = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -144,6 +145,28 @@ def in_nok(amount: Decimal, currency: str, rate: Decimal | None) -> Decimal:
 
 def _in_currency(currency: str, amount: Decimal, rate: Decimal | None) -> str:
     return "" if currency == NOK else f" ({currency} {amount} à {rate})"
+
+
+#: Exchange.source of a conversion at the rate the sending system gave with its event.
+EXCHANGE_FROM_SENDER: Final = "sender"
+
+
+def _exchange(
+    currency: str, amount: Decimal, nok_amount: Decimal, rate: Decimal | None, day: dt.date
+) -> Exchange | None:
+    """How a document in another currency than NOK was booked (`amount` in it, at
+    `rate`, `nok_amount` in the books), recorded with the entry so that SAF-T can give
+    its lines' currency amounts (ADR 0020 addendum); None for NOK."""
+    if currency == NOK or rate is None or amount <= 0 or nok_amount <= 0:
+        return None
+    return Exchange(
+        currency=currency,
+        amount=amount,
+        nok_amount=nok_amount,
+        rate=rate,
+        rate_date=day,
+        source=EXCHANGE_FROM_SENDER,
+    )
 
 
 def sales_code(invoice: InvoiceIssued) -> str:
@@ -327,6 +350,7 @@ class InvoiceIssuedTranslator:
                 _credit(revenue, net, vat_code=code, vat_part="base"),
                 _credit("2700", vat, vat_code=code, vat_part="tax"),
             )
+        total = abs(invoice.net_amount + invoice.vat_amount)
         return RecordJournalEntry(
             entry_id=message.entry_id(invoice.invoice_id),
             date=invoice.issue_date,
@@ -335,6 +359,7 @@ class InvoiceIssuedTranslator:
             source=message.source,
             department=invoice.department,
             external_ref=f"{message.type}:{message.source}:{invoice.invoice_id}",
+            exchange=_exchange(currency, total, net + vat, rate, invoice.issue_date),
         )
 
 
@@ -366,6 +391,11 @@ class PaymentReceivedTranslator:
             source=message.source,
             department=payment.department,
             external_ref=f"{message.type}:{message.source}:{payment.payment_id}",
+            # With agio or disagio the receivable was booked at another rate than the
+            # payment's: no one rate converts both lines, so none is recorded.
+            exchange=None
+            if difference
+            else _exchange(currency, payment.amount, received, rate, payment.date),
         )
 
 

@@ -83,7 +83,7 @@ from bookkeeper.application.saft import (
 from bookkeeper.domain import money
 from bookkeeper.domain.events import JournalEntryPostedData, decode_payload
 from bookkeeper.domain.ledger import CUSTOMER, SUPPLIER
-from bookkeeper.domain.rules import IMPORTED, NOK
+from bookkeeper.domain.rules import NOK
 
 saft_grouping = Table(
     "saft_grouping",
@@ -506,12 +506,14 @@ class SqlAuditSnapshot:
 
     def _exchange_owner(self) -> Any:
         """The stream recording the conversion of a line's foreign-currency document: its
-        proposal's (by _currency), or an imported entry's own when its event records
-        one (ADR 0056 addendum: Fiken's amounts in the currency); NULL for the rest."""
-        imported = and_(_jl.c.source == IMPORTED, self._names_an_exchange(_event))
+        proposal's (by _currency), or the entry's own when it has no proposal and its
+        event records one (an imported entry, ADR 0056 addendum: Fiken's amounts in the
+        currency; a sale or payment from the bus in another currency, ADR 0020
+        addendum); NULL for the rest."""
+        own = and_(_jl.c.proposal_id.is_(None), self._names_an_exchange(_event))
         return case(
             (_currency != NOK, func.coalesce(_proposal.c.target_proposal_id, _proposal.c.id)),
-            (imported, _jl.c.entry_id),
+            (own, _jl.c.entry_id),
             else_=None,
         )
 

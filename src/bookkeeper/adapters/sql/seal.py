@@ -241,6 +241,10 @@ class SqlSealStore:
         rows = await self._rows(select(_e.c.position).where(_e.c.id == event_id).limit(1))
         return int(rows[0][0]) if rows else None
 
+    async def last_link_position(self) -> int | None:
+        rows = await self._rows(select(func.max(event_chain.c.position)))
+        return None if rows[0][0] is None else int(rows[0][0])
+
     async def count_after(self, position: int) -> int:
         rows = await self._rows(select(func.count()).where(_e.c.position > position))
         return int(rows[0][0])
