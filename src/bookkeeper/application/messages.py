@@ -957,6 +957,42 @@ TEXTS.update(
             "en": "{field}: “{text}” is not a date (write yyyy-mm-dd, for example 2026-11-18)",
         },
         "web.form.date_placeholder": {"nb": "dd.mm.åååå", "en": "yyyy-mm-dd"},
+        "web.form.repeated": {
+            "nb": "«{name}» er gitt mer enn én gang i adressen; den tar én verdi",
+            "en": "“{name}” is given more than once in the address; it takes one value",
+        },
+        # The error page (ADR 0027 addendum): where its link leads, and Litestar's own
+        # refusals (no such page, a form's address opened as a page …) in words.
+        "web.back.previous": {"nb": "Tilbake til forrige side", "en": "Back to the previous page"},
+        "web.back.proposal": {"nb": "Tilbake til forslaget", "en": "Back to the proposal"},
+        "web.back.review": {"nb": "Til listen over forslag", "en": "To the list of proposals"},
+        "web.back.reports": {"nb": "Til rapportene", "en": "To the reports"},
+        "web.back.page": {"nb": "Tilbake", "en": "Back"},
+        "web.http.400": {
+            "nb": "Adressen eller skjemaet kan ikke leses.",
+            "en": "The address or the form cannot be read.",
+        },
+        "web.http.403": {
+            "nb": "Skjemaet kunne ikke bekreftes (det er for gammelt, eller sendt fra et annet "
+            "sted). Åpne siden på nytt og prøv igjen.",
+            "en": "The form could not be verified (it is too old, or was sent from elsewhere). "
+            "Open the page again and try once more.",
+        },
+        "web.http.404": {"nb": "Siden finnes ikke.", "en": "There is no such page."},
+        "web.http.405": {
+            "nb": "Denne adressen er handlingen til et skjema og kan ikke åpnes som en side. "
+            "Bruk knappen på siden skjemaet står på.",
+            "en": "This address is a form's action and cannot be opened as a page. Use the "
+            "button on the page the form is on.",
+        },
+        "web.http.413": {
+            "nb": "Det som ble sendt, er for stort.",
+            "en": "What was sent is too large.",
+        },
+        "web.http.429": {
+            "nb": "For mange forespørsler på kort tid. Vent litt og prøv igjen.",
+            "en": "Too many requests in a short time. Wait a little and try again.",
+        },
         # Confidence signals (domain/confidence.py): what each reason weighs.
         "web.signal.amount": {"nb": "Beløp", "en": "Amount"},
         "web.signal.bank": {"nb": "Bankmatch", "en": "Bank match"},
