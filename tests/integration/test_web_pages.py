@@ -1121,3 +1121,53 @@ async def test_the_language_link_of_a_refused_approval_opens_the_proposal(api: A
     assert link is not None and link.group(1).replace("&amp;", "&") == f"{proposal}?lang=en"
     english = await api.client.get(link.group(1).replace("&amp;", "&"))
     assert english.status_code == 200 and "Approve" in english.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/reports/spending?to=0001-01-01",
+        "/reports/spending?from=0001-01-01&to=0001-01-02",
+        "/reports/balance-sheet?at=0001-01-01",
+        "/reports/trial-balance?end=2201-01-01",
+        "/reports/income-statement?start=1899-12-31",
+    ],
+)
+async def test_a_date_outside_the_window_is_a_422_page(api: Api, query: str) -> None:
+    """A date the API holds to 1900–2200 (ADR 0021) reached the reports from the page: the
+    day before 0001-01-01 is no date, and the spending page and the balance sheet answered
+    the app's JSON 500."""
+    await login(api, "vera", "viewer")
+    response = await api.client.get(APP + query)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "ligger utenfor 01.01.1900–31.12.2200" in response.text
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        (
+            "/reports/trial-balance?start=2026-02-01&end=2026-01-01",
+            "perioden starter (01.02.2026) etter at den slutter (01.01.2026)",
+        ),
+        (
+            "/reports/general-ledger?account=1920&start=2026-02-01&end=2026-01-01",
+            "perioden starter (01.02.2026) etter at den slutter (01.01.2026)",
+        ),
+        ("/reports/general-ledger?account=1920&cursor=garbage", "lenken til neste side"),
+        ("/reports/spending?from=2026-02-01&to=2026-01-01", "fra-datoen er etter til-datoen"),
+        ("/reports/spending?from=2024-01-01&to=2026-01-01", "høyst 400 dager"),
+    ],
+)
+async def test_a_reports_refusal_is_said_as_a_report_refusal(
+    api: Api, query: str, said: str
+) -> None:
+    """A period backwards, a range too long or a cursor not handed out were said as
+    "forslaget ble stoppet av en kontroll hos oss" (a proposal stopped by a check): no
+    words of the catalogue knew them, so the page fell back to a proposal's failure."""
+    await login(api, "vera", "viewer")
+    response = await api.client.get(APP + query)
+    assert response.status_code == 422
+    assert said in response.text
+    assert "forslaget" not in response.text

@@ -957,6 +957,10 @@ TEXTS.update(
             "en": "{field}: “{text}” is not a date (write yyyy-mm-dd, for example 2026-11-18)",
         },
         "web.form.date_placeholder": {"nb": "dd.mm.åååå", "en": "yyyy-mm-dd"},
+        "web.form.date_window": {
+            "nb": "{field}: «{text}» ligger utenfor 01.01.1900–31.12.2200",
+            "en": "{field}: “{text}” lies outside 1900-01-01 – 2200-12-31",
+        },
         "web.form.repeated": {
             "nb": "«{name}» er gitt mer enn én gang i adressen; den tar én verdi",
             "en": "“{name}” is given more than once in the address; it takes one value",
@@ -1415,6 +1419,40 @@ TEXTS.update(
         "refusal.code.not-vat-registered": {
             "nb": "selskapet er ikke mva-registrert: ingen mva kan føres på dette",
             "en": "the company is not VAT-registered: no VAT can be booked on this",
+        },
+        # A report's own refusals (ledger, SAF-T, spending), said on its page.
+        "refusal.period_backwards": {
+            "nb": "perioden starter ({start}) etter at den slutter ({end})",
+            "en": "the period starts ({start}) after it ends ({end})",
+        },
+        "refusal.spending_backwards": {
+            "nb": "fra-datoen er etter til-datoen",
+            "en": "from is after to",
+        },
+        "refusal.spending_span": {
+            "nb": "et tidsrom kan være høyst {days} dager",
+            "en": "a range spans at most {days} days",
+        },
+        "refusal.cursor_foreign": {
+            "nb": "lenken til neste side er ikke en denne rapporten ga; åpne rapporten på nytt",
+            "en": "the cursor is not one this report handed out",
+        },
+        "refusal.cursor_elsewhere": {
+            "nb": "lenken til neste side hører til en annen konto eller periode; åpne "
+            "rapporten på nytt",
+            "en": "the cursor belongs to another account or period",
+        },
+        "refusal.code.invalid-report-period": {
+            "nb": "perioden kan ikke brukes i denne rapporten",
+            "en": "the period cannot be used for this report",
+        },
+        "refusal.code.invalid-cursor": {
+            "nb": "lenken til neste side kan ikke brukes; åpne rapporten på nytt",
+            "en": "the next page's link cannot be used; open the report again",
+        },
+        "refusal.code.invalid-spending": {
+            "nb": "kostnadsrapporten kan ikke lages slik",
+            "en": "the cost report cannot be made that way",
         },
         "refusal.code.invalid-journal-entry": {
             "nb": "posteringen er ikke gyldig",

@@ -65,6 +65,7 @@ from bookkeeper.entrypoints.http.controllers.spending import (
     cost_report_csv,
     report_out,
 )
+from bookkeeper.entrypoints.http.params import EARLIEST, LATEST
 from bookkeeper.entrypoints.http.problems import _status_of
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.routing import FreshRouter
@@ -815,16 +816,20 @@ _DAY_FIELDS: Final = {"start": "from", "end": "to", "at": "at", "from": "from", 
 def _check_days(request: Request[Any, Any, Any]) -> None:
     """Refuse (422, in the page's words) a report's date that is given but cannot be read:
     read as no date, it silently widened the report to every year, where the API refuses
-    it."""
+    it; and one outside the API's window (params.EARLIEST..LATEST, ADR 0021), whose day
+    before or month around left Python's dates (a 500 on the spending page and the
+    balance sheet for 0001-01-01)."""
     for name, label in _DAY_FIELDS.items():
         value = _q(request, name)
-        if value is not None and (len(value) > 10 or _date(value) is None):
+        if value is None:
+            continue
+        day = _date(value) if len(value) <= 10 else None
+        if day is None or not EARLIEST <= day <= LATEST:
             lang = i18n.choose(request)
+            said = "form.bad_date" if day is None else "form.date_window"
             raise PageRefusal(
                 status_code=422,
-                detail=i18n.text(
-                    "form.bad_date", lang, field=i18n.text(label, lang), text=value[:40]
-                ),
+                detail=i18n.text(said, lang, field=i18n.text(label, lang), text=value[:40]),
             )
 
 
