@@ -1171,3 +1171,24 @@ async def test_a_reports_refusal_is_said_as_a_report_refusal(
     assert response.status_code == 422
     assert said in response.text
     assert "forslaget" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("token", "lang", "said"),
+    [
+        ("not-a-jwt", "nb", "tilgangsnøkkelen er ikke en gyldig nøkkel"),
+        ("x" * 20_000, "nb", "tilgangsnøkkelen er tom eller for lang"),
+        ("not-a-jwt", "en", "the token is malformed"),
+    ],
+)
+async def test_a_refused_login_says_why_in_the_pages_language(
+    api: Api, token: str, lang: str, said: str
+) -> None:
+    """The login form showed the verifier's English ("Innloggingen feilet: the token is
+    malformed") on a Norwegian page."""
+    page = await api.client.get(f"{APP}/login?lang={lang}")
+    response = await api.client.post(
+        f"{APP}/login", data={"token": token, "_csrf_token": _csrf(page.text)}
+    )
+    assert response.status_code == 401
+    assert said in response.text

@@ -1420,6 +1420,64 @@ TEXTS.update(
             "nb": "selskapet er ikke mva-registrert: ingen mva kan føres på dette",
             "en": "the company is not VAT-registered: no VAT can be booked on this",
         },
+        # Why a token does not log in (adapters/auth, the web page's login), said on the
+        # login form.
+        "refusal.token_empty": {
+            "nb": "tilgangsnøkkelen er tom eller for lang",
+            "en": "the token is empty or too long",
+        },
+        "refusal.token_malformed": {
+            "nb": "tilgangsnøkkelen er ikke en gyldig nøkkel (er hele nøkkelen limt inn?)",
+            "en": "the token is malformed",
+        },
+        "refusal.token_expired": {
+            "nb": "tilgangsnøkkelen er utløpt; lag en ny med «bookkeeper token»",
+            "en": "the token has expired",
+        },
+        "refusal.token_early": {
+            "nb": "tilgangsnøkkelen gjelder ikke ennå",
+            "en": "the token is not valid yet",
+        },
+        "refusal.token_signature": {
+            "nb": "tilgangsnøkkelens signatur stemmer ikke",
+            "en": "the token signature does not verify",
+        },
+        "refusal.token_kid": {
+            "nb": "tilgangsnøkkelen er signert med en nøkkel som ikke er vår",
+            "en": "the token names a key that is not ours (kid)",
+        },
+        "refusal.token_unknown_key": {
+            "nb": "tilgangsnøkkelen er signert med en ukjent nøkkel",
+            "en": "the token was signed with an unknown key",
+        },
+        "refusal.token_audience": {
+            "nb": "tilgangsnøkkelen er laget for en annen tjeneste",
+            "en": "the token is meant for another audience",
+        },
+        "refusal.token_issuer": {
+            "nb": "tilgangsnøkkelen kommer fra en ukjent utsteder",
+            "en": "the token comes from an unknown issuer",
+        },
+        "refusal.token_claim": {
+            "nb": "tilgangsnøkkelen mangler feltet {claim}",
+            "en": "the token lacks the {claim} claim",
+        },
+        "refusal.login_stale": {
+            "nb": "innloggingen ble ikke startet her, eller tok for lang tid; prøv igjen",
+            "en": "the login was not started here, or took too long",
+        },
+        "refusal.login_no_code": {
+            "nb": "identitetstjenesten ga ingen kode",
+            "en": "the identity provider gave no code",
+        },
+        "refusal.login_provider": {
+            "nb": "identitetstjenesten svarte {answer}",
+            "en": "the identity provider said {answer}",
+        },
+        "refusal.code.invalid-token": {
+            "nb": "tilgangsnøkkelen kan ikke brukes",
+            "en": "the token cannot be used",
+        },
         # A report's own refusals (ledger, SAF-T, spending), said on its page.
         "refusal.period_backwards": {
             "nb": "perioden starter ({start}) etter at den slutter ({end})",

@@ -258,7 +258,7 @@ def _login_routes(
                 status=401,
                 next=target,
                 oidc=oidc is not None,
-                error=str(error),
+                error=explain_error(error, i18n.choose(request)),
             )
         response: Response[Any] = Redirect(target, status_code=303)
         sessions.start(response, request, token)
@@ -311,7 +311,7 @@ def _login_routes(
         except InvalidToken as refused:
             return render(
                 request, "login.html", status=401, next=APP_PATH + "/review", oidc=True,
-                error=str(refused),
+                error=explain_error(refused, i18n.choose(request)),
             )  # fmt: skip
         response: Response[Any] = Redirect(_safe_next(saved[2]), status_code=303)
         response.delete_cookie(STATE_COOKIE, path=APP_PATH + "/oidc")
