@@ -1007,6 +1007,10 @@ async def test_a_form_action_opened_as_a_page_is_a_405_page_that_leads_to_the_fo
         assert "handlingen til et skjema" in response.text
         assert _back(response.text)[0] == form_page
         assert "default-src 'self'" in response.headers["content-security-policy"]
+    # A page sent something it does not take is not called a form's action.
+    posted = await api.client.post(f"{APP}/review", data={"status": "all"})
+    assert posted.status_code == 405 and "GET" in posted.headers["allow"]
+    assert "Denne siden tar ikke imot POST" in posted.text
     rest = await api.client.get(f"{API}/events/{proposed['proposalId']}/approve")
     assert rest.status_code == 405
     assert rest.headers["content-type"].startswith("application/problem+json")

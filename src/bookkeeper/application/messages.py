@@ -989,6 +989,10 @@ TEXTS.update(
             "en": "This address is a form's action and cannot be opened as a page. Use the "
             "button on the page the form is on.",
         },
+        "web.http.405.page": {
+            "nb": "Denne siden tar ikke imot {method}; åpne den som en side.",
+            "en": "This page does not take {method}; open it as a page.",
+        },
         "web.http.413": {
             "nb": "Det som ble sendt, er for stort.",
             "en": "What was sent is too large.",

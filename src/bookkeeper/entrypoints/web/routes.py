@@ -1176,9 +1176,11 @@ def _error_page(request: Request[Any, Any, Any], error: Exception) -> Response[A
     lang = i18n.choose(request)
     if isinstance(error, HTTPException):
         status, said = error.status_code, f"http.{error.status_code}"
+        if status == 405 and request.method not in ("GET", "HEAD"):
+            said = "http.405.page"  # a page sent a form (or PUT …), not a form's action opened
         # Litestar's own words are English and technical; ours are already the page's.
         known = not isinstance(error, PageRefusal) and said in i18n.TEXTS
-        detail = i18n.text(said, lang) if known else error.detail
+        detail = i18n.text(said, lang, method=request.method) if known else error.detail
     elif isinstance(error, BookkeeperError):
         # In the page's words, as a refusal on the proposal page is (never English on nb).
         status, detail = web_status(error), explain_error(error, lang)
