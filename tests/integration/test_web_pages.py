@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -1196,3 +1197,19 @@ async def test_a_refused_login_says_why_in_the_pages_language(
     )
     assert response.status_code == 401
     assert said in response.text
+
+
+async def test_the_language_link_of_a_refused_login_keeps_where_it_leads(api: Api) -> None:
+    """A refused login is shown at POST /app/login; its language link dropped `next`, so
+    the login after switching language landed on the list, not the page asked for."""
+    wanted = f"{APP}/reports/vat?year=2026&term=1"
+    page = await api.client.get(f"{APP}/login?next={quote(wanted, safe='')}")
+    refused = await api.client.post(
+        f"{APP}/login", data={"token": "nope", "_csrf_token": _csrf(page.text), "next": wanted}
+    )
+    assert refused.status_code == 401
+    link = re.search(r'<a class="lang" href="([^"]+)"', refused.text)
+    assert link is not None
+    english = await api.client.get(link.group(1).replace("&amp;", "&"))
+    assert f'name="next" value="{wanted.replace("&", "&amp;")}"' in english.text
+    assert "Log in" in english.text

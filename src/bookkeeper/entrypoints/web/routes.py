@@ -18,7 +18,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from importlib import resources
 from typing import Any, Final
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Request, Response, get, post
@@ -118,13 +118,15 @@ def render(
     address: str | None = None,
     **context: Any,
 ) -> Response[str]:
-    """The page `template` in the request's language. `address`: the one that shows it
-    by GET when it answers a form (a refused approval is shown at the form's action,
-    which is no page: the language link must lead to the proposal)."""
+    """The page `template` in the request's language. `address`: the one (path and
+    query) that shows it by GET when it answers a form (a refused approval is shown at
+    the form's action, which is no page: the language link must lead to the proposal; a
+    refused login keeps where it leads after)."""
     lang = i18n.choose(request)
     other = "en" if lang == "nb" else "nb"
-    shown_at = address if address is not None else request.url.path
-    kept = {} if address is not None else request.query_params
+    shown_at, _, query = (address or "").partition("?")
+    kept = dict(parse_qsl(query)) if address is not None else request.query_params
+    shown_at = shown_at or request.url.path
 
     def t(key: str, **values: object) -> str:
         return i18n.text(key, lang, **values)
@@ -256,6 +258,7 @@ def _login_routes(
                 request,
                 "login.html",
                 status=401,
+                address=f"{APP_PATH}/login?" + urlencode({"next": target}),
                 next=target,
                 oidc=oidc is not None,
                 error=explain_error(error, i18n.choose(request)),
