@@ -1213,3 +1213,23 @@ async def test_the_language_link_of_a_refused_login_keeps_where_it_leads(api: Ap
     english = await api.client.get(link.group(1).replace("&amp;", "&"))
     assert f'name="next" value="{wanted.replace("&", "&amp;")}"' in english.text
     assert "Log in" in english.text
+
+
+async def test_a_form_sent_after_the_session_ended_logs_in_back_to_the_form(api: Api) -> None:
+    """A decision posted after the session expired sent the login to the list, away from
+    the proposal the reviewer was deciding; it now leads back to the proposal's page."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    proposal = f"{APP}/review/{proposed['proposalId']}"
+    api.client.cookies.delete("bk_session", path="/app")
+    for headers in ({}, {"referer": f"{str(api.client.base_url).rstrip('/')}{proposal}"}):
+        sent = await api.client.post(
+            f"{proposal}/approve",
+            data={"_csrf_token": csrf, "comment": "ok"},
+            headers=headers,
+            follow_redirects=False,
+        )
+        assert sent.status_code == 303
+        assert sent.headers["location"].startswith(f"{APP}/login?next={quote(proposal, safe='')}")
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["status"] == "PROPOSED"

@@ -1167,8 +1167,9 @@ def on_web_paths(api: RefusalHandler) -> RefusalHandler:
 
 
 def _login_redirect(request: Request[Any, Any, Any], error: LoginRequired) -> Response[Any]:
-    # After logging in, come back to the page (a form's POST cannot be repeated by a GET).
-    back = _here(request) if request.method == "GET" else APP_PATH + "/review"
+    # After logging in, come back to the page; after a form's POST (which a GET cannot
+    # repeat) to the page the form is on, as the error page's link finds it.
+    back = _here(request) if request.method == "GET" else back_link(request, 401)[0]
     target = f"{APP_PATH}/login?next={quote(back, safe='')}"
     if error.reason:
         target += "&expired=1"
