@@ -329,6 +329,67 @@ async def test_a_reviewer_gives_the_amount_the_reader_could_not_read(
     await context.close()
 
 
+async def test_an_error_page_leads_somewhere_useful(server: tuple[str, Any], browser: Any) -> None:
+    """What a person sees when a page refuses: an HTML page in Norwegian (never the API's
+    JSON) whose link leads on, never back to the page that refused. A role that may not
+    read proposals lands on the refusing list after logging in; its link went to the list
+    again. A form's address opened as a page (405), an address naming no page (404) and a
+    parameter given twice (400) each get a page whose link leads to the form, upwards or
+    back; the language link of a refused approval opens the proposal, not the action."""
+    base, container = server
+    proposal_id = await _propose_receipt(base, container, _png())
+    context = await browser.new_context(locale="nb-NO", viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+
+    async def refusal() -> str:
+        assert "text/html" in (await page.evaluate("document.contentType"))
+        assert await page.locator("h1").inner_text() == "Noe gikk galt"
+        return await page.inner_text("[role=alert]")
+
+    await page.goto(f"{base}/app/review")
+    await page.fill("#token", mint(container, "ivar", "auditor"))
+    await page.click("form[action='/app/login'] button[type=submit]")
+    await page.wait_for_url(f"{base}/app/review")
+    assert "ikke tilgang" in await refusal()
+    await page.click("#back")
+    await page.wait_for_url(f"{base}/app/reports")
+    assert await page.locator("h1").inner_text() == "Rapporter"
+    await page.click("form[action='/app/logout'] button[type=submit]")
+
+    await _login(page, base, mint(container, "kari", "reviewer"))
+    answer = await page.goto(f"{base}/app/review/{proposal_id}/approve")
+    assert answer is not None and answer.status == 405
+    assert "handlingen til et skjema" in await refusal()
+    await page.click("#back")
+    await page.wait_for_url(f"{base}/app/review/{proposal_id}")
+    assert await page.locator("#approve-form").count() == 1
+
+    answer = await page.goto(f"{base}/app/reports/no-such-report")
+    assert answer is not None and answer.status == 404
+    assert "Siden finnes ikke" in await refusal()
+    await page.click("#back")
+    await page.wait_for_url(f"{base}/app/reports")
+
+    shown = f"{base}/app/reports/vat?year=2026&term=1"
+    await page.goto(shown)
+    answer = await page.goto(f"{shown}&year=2025", referer=shown)
+    assert answer is not None and answer.status == 400
+    assert "«year» er gitt mer enn én gang" in await refusal()
+    assert await page.inner_text("#back") == "Tilbake til forrige side"
+    await page.click("#back")
+    await page.wait_for_url(shown)
+
+    # A refused approval is shown at the action's address; English opens the proposal.
+    await page.goto(f"{base}/app/review/{proposal_id}")
+    await page.fill("#approve-form input[name=vat_rate]", "mye")
+    await page.click("#approve-form button[type=submit]")
+    assert "«mye»" in await page.inner_text("[role=alert]")
+    await page.click("a.lang")
+    await page.wait_for_url(f"{base}/app/review/{proposal_id}?lang=en")
+    assert await page.locator("#approve-form button[type=submit]").inner_text() == "Approve"
+    await context.close()
+
+
 async def _seed_costs(database_url: str) -> None:
     """Two days of Anthropic costs (USD, 10 NOK/USD) for acme, through SpendingService."""
     from bookkeeper.adapters.sql import SqlDatabase

@@ -86,6 +86,7 @@ async def test_a_callback_with_another_state_is_refused(api: Api, fake: FakeIssu
     code = urllib.parse.parse_qs(callback.query)["code"][0]
     forged = await api.client.get(f"{callback.path}?code={code}&state=forged")
     assert forged.status_code == 401
+    assert "innloggingen ble ikke startet her" in forged.text  # in the page's words
     assert "bk_session" not in forged.headers.get("set-cookie", "")
     assert fake.token_requests == 0
 

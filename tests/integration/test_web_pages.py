@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -976,3 +977,259 @@ async def test_a_rejection_sent_twice_is_shown_as_done_and_another_one_is_refuse
     assert again.headers["location"] == first.headers["location"]
     other = await api.client.post(url, data={**form, "reason": "annen grunn"})
     assert other.status_code == 409
+
+
+def _back(html: str) -> tuple[str, str]:
+    """The error page's link: (href, words)."""
+    found = re.search(r'<a href="([^"]*)" id="back">([^<]*)</a>', html)
+    assert found, html[-800:]
+    return found.group(1).replace("&amp;", "&"), found.group(2)
+
+
+async def test_a_form_action_opened_as_a_page_is_a_405_page_that_leads_to_the_form(
+    api: Api,
+) -> None:
+    """Approve, reject and logout take only POST: opened in the browser (a bookmark, the
+    history, a pasted address) they answered the API's problem+json. Now a 405 HTML page
+    with `Allow`, saying so, whose link leads to the page the form is on; the API's own
+    POST-only routes keep problem+json."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    await login(api, "kari", "reviewer")
+    proposal = f"{APP}/review/{proposed['proposalId']}"
+    for action, form_page in (
+        (f"{proposal}/approve", proposal),
+        (f"{proposal}/reject", proposal),
+        (f"{APP}/logout", f"{APP}/review"),
+    ):
+        response = await api.client.get(action)
+        assert response.status_code == 405, action
+        assert response.headers["content-type"].startswith("text/html")
+        assert "POST" in response.headers["allow"]
+        assert "handlingen til et skjema" in response.text
+        assert _back(response.text)[0] == form_page
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+    # A page sent something it does not take is not called a form's action.
+    posted = await api.client.post(f"{APP}/review", data={"status": "all"})
+    assert posted.status_code == 405 and "GET" in posted.headers["allow"]
+    assert "Denne siden tar ikke imot POST" in posted.text
+    rest = await api.client.get(f"{API}/events/{proposed['proposalId']}/approve")
+    assert rest.status_code == 405
+    assert rest.headers["content-type"].startswith("application/problem+json")
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["status"] == "PROPOSED"
+
+
+@pytest.mark.parametrize(
+    ("path", "back"),
+    [
+        ("/review/not-a-uuid", "/review"),
+        ("/review/01a25000-0000-7000-8000-000000000000", "/review"),
+        ("/review/01a25000-0000-7000-8000-000000000000/approve/x", "/review"),
+        ("/reports/no-such-report", "/reports"),
+        ("/reports/trial-balance/2026", "/reports/trial-balance"),
+        ("/no-such-page", "/review"),
+    ],
+)
+async def test_an_address_that_names_no_page_is_a_404_page(api: Api, path: str, back: str) -> None:
+    """A path value the pages do not know (a report, an id that is none) was the API's
+    JSON 404 (no route matched); now the Not found page, whose link is the nearest page
+    above that exists, never one naming the id that was not found."""
+    await login(api, "kari", "reviewer")
+    response = await api.client.get(APP + path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'role="alert"' in response.text
+    assert _back(response.text)[0] == APP + back
+    rest = await api.client.get(f"{API}/reports/no-such-report", headers=api.viewer)
+    assert rest.status_code == 404
+    assert rest.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("/reports/trial-balance?start=2026-01-01&start=2026-02-01", "start"),
+        ("/reports/general-ledger?account=1920&account=6300", "account"),
+        ("/reports/vat?year=2026&term=1&year=2025", "year"),
+        ("/reports/income-statement?end=2026-12-31&end=2025-12-31", "end"),
+        ("/reports/balance-sheet?at=2026-01-01&at=2026-06-30", "at"),
+        ("/reports/spending?from=2026-01-01&from=2026-02-01", "from"),
+        ("/reports/spending?groupBy=day&groupBy=model", "groupBy"),
+        ("/reports/trial-balance?format=csv&format=html", "format"),
+        ("/review?status=PROPOSED&status=REJECTED", "status"),
+        ("/review?lang=en&lang=nb", "lang"),
+    ],
+)
+async def test_a_parameter_given_twice_is_a_400_page_naming_it(
+    api: Api, query: str, name: str
+) -> None:
+    """The pages read the first of a repeated parameter without a word (`?year=2026&
+    year=2025` showed 2026's VAT); the API answers 400 for it (ADR 0007 addendum), and
+    so do the pages now, naming it, with a link to the same page without the query."""
+    await login(api, "vera", "viewer")
+    response = await api.client.get(APP + query)
+    assert response.status_code == 400, response.text[-500:]
+    assert response.headers["content-type"].startswith("text/html")
+    assert f"«{name}» er gitt mer enn én gang" in response.text or (
+        f"“{name}” is given more than once" in response.text
+    )
+    assert _back(response.text)[0] == APP + query.split("?")[0]
+
+
+async def test_a_parameter_the_page_does_not_read_may_come_twice(api: Api) -> None:
+    """As on the API, a parameter the page does not have is ignored, repeated or not."""
+    await login(api, "vera", "viewer")
+    response = await api.client.get(f"{APP}/reports/trial-balance?utm=a&utm=b&year=1&year=2")
+    assert response.status_code == 200
+
+
+async def test_the_error_page_link_never_leads_back_to_the_page_that_failed(api: Api) -> None:
+    """Its link was always the list of proposals, so a list that refused (a role that may
+    not read proposals: where the login lands) linked to itself. It leads to the page the
+    person came from when that is another of ours on this host, else upwards, else the
+    reports."""
+    api.client.cookies.clear()
+    form = await api.client.get(f"{APP}/login")
+    await api.client.post(
+        f"{APP}/login",
+        data={"token": mint(api.container, "ivar", "auditor"), "_csrf_token": _csrf(form.text)},
+    )
+    refused = await api.client.get(f"{APP}/review")
+    assert refused.status_code == 403
+    assert _back(refused.text) == (f"{APP}/reports", "Til rapportene")
+    # The page it came from (same host), not when it is the failing page or another host's.
+    host = str(api.client.base_url).rstrip("/")
+    came = await api.client.get(
+        f"{APP}/review", headers={"referer": f"{host}{APP}/reports/vat?year=2026"}
+    )
+    assert _back(came.text) == (f"{APP}/reports/vat?year=2026", "Tilbake til forrige side")
+    for referer in (f"{host}{APP}/review", f"https://evil.example{APP}/reports/vat"):
+        again = await api.client.get(f"{APP}/review", headers={"referer": referer})
+        assert _back(again.text)[0] == f"{APP}/reports", referer
+    for query in ("", "?start=2026-01-01"):  # refused whatever the period: up, not again
+        report = await api.client.get(f"{APP}/reports/trial-balance{query}")
+        assert report.status_code == 403
+        assert _back(report.text) == (f"{APP}/reports", "Til rapportene")
+
+
+async def test_the_language_link_of_a_refused_approval_opens_the_proposal(api: Api) -> None:
+    """A refused approval is shown at the form's action; its language link was that
+    address with ?lang=, a GET the action does not take (405)."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    proposal = f"{APP}/review/{proposed['proposalId']}"
+    refused = await api.client.post(
+        f"{proposal}/approve", data={"_csrf_token": csrf, "vat_rate": "lots"}
+    )
+    assert refused.status_code == 422
+    link = re.search(r'<a class="lang" href="([^"]+)"', refused.text)
+    assert link is not None and link.group(1).replace("&amp;", "&") == f"{proposal}?lang=en"
+    english = await api.client.get(link.group(1).replace("&amp;", "&"))
+    assert english.status_code == 200 and "Approve" in english.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "/reports/spending?to=0001-01-01",
+        "/reports/spending?from=0001-01-01&to=0001-01-02",
+        "/reports/balance-sheet?at=0001-01-01",
+        "/reports/trial-balance?end=2201-01-01",
+        "/reports/income-statement?start=1899-12-31",
+    ],
+)
+async def test_a_date_outside_the_window_is_a_422_page(api: Api, query: str) -> None:
+    """A date the API holds to 1900–2200 (ADR 0021) reached the reports from the page: the
+    day before 0001-01-01 is no date, and the spending page and the balance sheet answered
+    the app's JSON 500."""
+    await login(api, "vera", "viewer")
+    response = await api.client.get(APP + query)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "ligger utenfor 01.01.1900–31.12.2200" in response.text
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        (
+            "/reports/trial-balance?start=2026-02-01&end=2026-01-01",
+            "perioden starter (01.02.2026) etter at den slutter (01.01.2026)",
+        ),
+        (
+            "/reports/general-ledger?account=1920&start=2026-02-01&end=2026-01-01",
+            "perioden starter (01.02.2026) etter at den slutter (01.01.2026)",
+        ),
+        ("/reports/general-ledger?account=1920&cursor=garbage", "lenken til neste side"),
+        ("/reports/spending?from=2026-02-01&to=2026-01-01", "fra-datoen er etter til-datoen"),
+        ("/reports/spending?from=2024-01-01&to=2026-01-01", "høyst 400 dager"),
+    ],
+)
+async def test_a_reports_refusal_is_said_as_a_report_refusal(
+    api: Api, query: str, said: str
+) -> None:
+    """A period backwards, a range too long or a cursor not handed out were said as
+    "forslaget ble stoppet av en kontroll hos oss" (a proposal stopped by a check): no
+    words of the catalogue knew them, so the page fell back to a proposal's failure."""
+    await login(api, "vera", "viewer")
+    response = await api.client.get(APP + query)
+    assert response.status_code == 422
+    assert said in response.text
+    assert "forslaget" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("token", "lang", "said"),
+    [
+        ("not-a-jwt", "nb", "tilgangsnøkkelen er ikke en gyldig nøkkel"),
+        ("x" * 20_000, "nb", "tilgangsnøkkelen er tom eller for lang"),
+        ("not-a-jwt", "en", "the token is malformed"),
+    ],
+)
+async def test_a_refused_login_says_why_in_the_pages_language(
+    api: Api, token: str, lang: str, said: str
+) -> None:
+    """The login form showed the verifier's English ("Innloggingen feilet: the token is
+    malformed") on a Norwegian page."""
+    page = await api.client.get(f"{APP}/login?lang={lang}")
+    response = await api.client.post(
+        f"{APP}/login", data={"token": token, "_csrf_token": _csrf(page.text)}
+    )
+    assert response.status_code == 401
+    assert said in response.text
+
+
+async def test_the_language_link_of_a_refused_login_keeps_where_it_leads(api: Api) -> None:
+    """A refused login is shown at POST /app/login; its language link dropped `next`, so
+    the login after switching language landed on the list, not the page asked for."""
+    wanted = f"{APP}/reports/vat?year=2026&term=1"
+    page = await api.client.get(f"{APP}/login?next={quote(wanted, safe='')}")
+    refused = await api.client.post(
+        f"{APP}/login", data={"token": "nope", "_csrf_token": _csrf(page.text), "next": wanted}
+    )
+    assert refused.status_code == 401
+    link = re.search(r'<a class="lang" href="([^"]+)"', refused.text)
+    assert link is not None
+    english = await api.client.get(link.group(1).replace("&amp;", "&"))
+    assert f'name="next" value="{wanted.replace("&", "&amp;")}"' in english.text
+    assert "Log in" in english.text
+
+
+async def test_a_form_sent_after_the_session_ended_logs_in_back_to_the_form(api: Api) -> None:
+    """A decision posted after the session expired sent the login to the list, away from
+    the proposal the reviewer was deciding; it now leads back to the proposal's page."""
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    csrf = await login(api, "kari", "reviewer")
+    proposal = f"{APP}/review/{proposed['proposalId']}"
+    api.client.cookies.delete("bk_session", path="/app")
+    for headers in ({}, {"referer": f"{str(api.client.base_url).rstrip('/')}{proposal}"}):
+        sent = await api.client.post(
+            f"{proposal}/approve",
+            data={"_csrf_token": csrf, "comment": "ok"},
+            headers=headers,
+            follow_redirects=False,
+        )
+        assert sent.status_code == 303
+        assert sent.headers["location"].startswith(f"{APP}/login?next={quote(proposal, safe='')}")
+    state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
+    assert state.json()["status"] == "PROPOSED"

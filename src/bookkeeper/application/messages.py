@@ -957,6 +957,50 @@ TEXTS.update(
             "en": "{field}: “{text}” is not a date (write yyyy-mm-dd, for example 2026-11-18)",
         },
         "web.form.date_placeholder": {"nb": "dd.mm.åååå", "en": "yyyy-mm-dd"},
+        "web.form.date_window": {
+            "nb": "{field}: «{text}» ligger utenfor 01.01.1900–31.12.2200",
+            "en": "{field}: “{text}” lies outside 1900-01-01 – 2200-12-31",
+        },
+        "web.form.repeated": {
+            "nb": "«{name}» er gitt mer enn én gang i adressen; den tar én verdi",
+            "en": "“{name}” is given more than once in the address; it takes one value",
+        },
+        # The error page (ADR 0027 addendum): where its link leads, and Litestar's own
+        # refusals (no such page, a form's address opened as a page …) in words.
+        "web.back.previous": {"nb": "Tilbake til forrige side", "en": "Back to the previous page"},
+        "web.back.proposal": {"nb": "Tilbake til forslaget", "en": "Back to the proposal"},
+        "web.back.review": {"nb": "Til listen over forslag", "en": "To the list of proposals"},
+        "web.back.reports": {"nb": "Til rapportene", "en": "To the reports"},
+        "web.back.page": {"nb": "Tilbake", "en": "Back"},
+        "web.http.400": {
+            "nb": "Adressen eller skjemaet kan ikke leses.",
+            "en": "The address or the form cannot be read.",
+        },
+        "web.http.403": {
+            "nb": "Skjemaet kunne ikke bekreftes (det er for gammelt, eller sendt fra et annet "
+            "sted). Åpne siden på nytt og prøv igjen.",
+            "en": "The form could not be verified (it is too old, or was sent from elsewhere). "
+            "Open the page again and try once more.",
+        },
+        "web.http.404": {"nb": "Siden finnes ikke.", "en": "There is no such page."},
+        "web.http.405": {
+            "nb": "Denne adressen er handlingen til et skjema og kan ikke åpnes som en side. "
+            "Bruk knappen på siden skjemaet står på.",
+            "en": "This address is a form's action and cannot be opened as a page. Use the "
+            "button on the page the form is on.",
+        },
+        "web.http.405.page": {
+            "nb": "Denne siden tar ikke imot {method}; åpne den som en side.",
+            "en": "This page does not take {method}; open it as a page.",
+        },
+        "web.http.413": {
+            "nb": "Det som ble sendt, er for stort.",
+            "en": "What was sent is too large.",
+        },
+        "web.http.429": {
+            "nb": "For mange forespørsler på kort tid. Vent litt og prøv igjen.",
+            "en": "Too many requests in a short time. Wait a little and try again.",
+        },
         # Confidence signals (domain/confidence.py): what each reason weighs.
         "web.signal.amount": {"nb": "Beløp", "en": "Amount"},
         "web.signal.bank": {"nb": "Bankmatch", "en": "Bank match"},
@@ -1379,6 +1423,98 @@ TEXTS.update(
         "refusal.code.not-vat-registered": {
             "nb": "selskapet er ikke mva-registrert: ingen mva kan føres på dette",
             "en": "the company is not VAT-registered: no VAT can be booked on this",
+        },
+        # Why a token does not log in (adapters/auth, the web page's login), said on the
+        # login form.
+        "refusal.token_empty": {
+            "nb": "tilgangsnøkkelen er tom eller for lang",
+            "en": "the token is empty or too long",
+        },
+        "refusal.token_malformed": {
+            "nb": "tilgangsnøkkelen er ikke en gyldig nøkkel (er hele nøkkelen limt inn?)",
+            "en": "the token is malformed",
+        },
+        "refusal.token_expired": {
+            "nb": "tilgangsnøkkelen er utløpt; lag en ny med «bookkeeper token»",
+            "en": "the token has expired",
+        },
+        "refusal.token_early": {
+            "nb": "tilgangsnøkkelen gjelder ikke ennå",
+            "en": "the token is not valid yet",
+        },
+        "refusal.token_signature": {
+            "nb": "tilgangsnøkkelens signatur stemmer ikke",
+            "en": "the token signature does not verify",
+        },
+        "refusal.token_kid": {
+            "nb": "tilgangsnøkkelen er signert med en nøkkel som ikke er vår",
+            "en": "the token names a key that is not ours (kid)",
+        },
+        "refusal.token_unknown_key": {
+            "nb": "tilgangsnøkkelen er signert med en ukjent nøkkel",
+            "en": "the token was signed with an unknown key",
+        },
+        "refusal.token_audience": {
+            "nb": "tilgangsnøkkelen er laget for en annen tjeneste",
+            "en": "the token is meant for another audience",
+        },
+        "refusal.token_issuer": {
+            "nb": "tilgangsnøkkelen kommer fra en ukjent utsteder",
+            "en": "the token comes from an unknown issuer",
+        },
+        "refusal.token_claim": {
+            "nb": "tilgangsnøkkelen mangler feltet {claim}",
+            "en": "the token lacks the {claim} claim",
+        },
+        "refusal.login_stale": {
+            "nb": "innloggingen ble ikke startet her, eller tok for lang tid; prøv igjen",
+            "en": "the login was not started here, or took too long",
+        },
+        "refusal.login_no_code": {
+            "nb": "identitetstjenesten ga ingen kode",
+            "en": "the identity provider gave no code",
+        },
+        "refusal.login_provider": {
+            "nb": "identitetstjenesten svarte {answer}",
+            "en": "the identity provider said {answer}",
+        },
+        "refusal.code.invalid-token": {
+            "nb": "tilgangsnøkkelen kan ikke brukes",
+            "en": "the token cannot be used",
+        },
+        # A report's own refusals (ledger, SAF-T, spending), said on its page.
+        "refusal.period_backwards": {
+            "nb": "perioden starter ({start}) etter at den slutter ({end})",
+            "en": "the period starts ({start}) after it ends ({end})",
+        },
+        "refusal.spending_backwards": {
+            "nb": "fra-datoen er etter til-datoen",
+            "en": "from is after to",
+        },
+        "refusal.spending_span": {
+            "nb": "et tidsrom kan være høyst {days} dager",
+            "en": "a range spans at most {days} days",
+        },
+        "refusal.cursor_foreign": {
+            "nb": "lenken til neste side er ikke en denne rapporten ga; åpne rapporten på nytt",
+            "en": "the cursor is not one this report handed out",
+        },
+        "refusal.cursor_elsewhere": {
+            "nb": "lenken til neste side hører til en annen konto eller periode; åpne "
+            "rapporten på nytt",
+            "en": "the cursor belongs to another account or period",
+        },
+        "refusal.code.invalid-report-period": {
+            "nb": "perioden kan ikke brukes i denne rapporten",
+            "en": "the period cannot be used for this report",
+        },
+        "refusal.code.invalid-cursor": {
+            "nb": "lenken til neste side kan ikke brukes; åpne rapporten på nytt",
+            "en": "the next page's link cannot be used; open the report again",
+        },
+        "refusal.code.invalid-spending": {
+            "nb": "kostnadsrapporten kan ikke lages slik",
+            "en": "the cost report cannot be made that way",
         },
         "refusal.code.invalid-journal-entry": {
             "nb": "posteringen er ikke gyldig",

@@ -21,6 +21,7 @@ from typing import Final
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Tag
@@ -69,7 +70,7 @@ from bookkeeper.entrypoints.http.security import (
 )
 from bookkeeper.entrypoints.logs import configure_logging
 from bookkeeper.entrypoints.serve import start_process
-from bookkeeper.entrypoints.web.routes import web_router
+from bookkeeper.entrypoints.web.routes import on_web_paths, web_router
 from bookkeeper.entrypoints.web.session import Sessions, web_secret
 
 #: Largest request body accepted (a proposal is a few kilobytes; documents are URLs).
@@ -165,6 +166,9 @@ def create_app(container: Container, *, lean_submit: bool = True) -> Litestar:
         redis_url=settings.redis_url,
         login_limit=settings.rate_limit_login,
     )
+    # An address under /app that no page takes is answered by a page too (ADR 0027).
+    refusals = exception_handlers()
+    refusals[HTTPException] = on_web_paths(refusals[HTTPException])
     app = Litestar(
         route_handlers=[
             api,
@@ -184,7 +188,7 @@ def create_app(container: Container, *, lean_submit: bool = True) -> Litestar:
             # After authentication: the budget is per tenant and principal (ratelimit.py).
             limiter,
         ],
-        exception_handlers=exception_handlers(),
+        exception_handlers=refusals,
         before_send=[add_security_headers],
         cors_config=cors_config(settings.cors_origins),
         lifespan=[lifespan],

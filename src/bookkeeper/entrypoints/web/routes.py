@@ -18,7 +18,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from importlib import resources
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Request, Response, get, post
@@ -65,6 +65,7 @@ from bookkeeper.entrypoints.http.controllers.spending import (
     cost_report_csv,
     report_out,
 )
+from bookkeeper.entrypoints.http.params import EARLIEST, LATEST
 from bookkeeper.entrypoints.http.problems import _status_of
 from bookkeeper.entrypoints.http.ratelimit import RateLimitMiddleware
 from bookkeeper.entrypoints.http.routing import FreshRouter
@@ -86,6 +87,11 @@ PAGE: Final = 50
 MAX_FIELD: Final = 2000
 #: The spending page's chart: the days up to the end of the range.
 SPENDING_DAYS: Final = 30
+#: A route's `opt` key naming the query parameters its page reads, each one value
+#: (`single_values`); `lang` is every page's.
+QUERY: Final = "bookkeeper.query"
+EVERY_PAGE_QUERY: Final = ("lang",)
+_PERIOD: Final = ("start", "end", "format")
 
 _env = Environment(
     loader=PackageLoader("bookkeeper.entrypoints.web", "templates"),
@@ -109,11 +115,18 @@ def render(
     *,
     status: int = 200,
     user: Principal | None = None,
+    address: str | None = None,
     **context: Any,
 ) -> Response[str]:
-    """The page `template` in the request's language."""
+    """The page `template` in the request's language. `address`: the one (path and
+    query) that shows it by GET when it answers a form (a refused approval is shown at
+    the form's action, which is no page: the language link must lead to the proposal; a
+    refused login keeps where it leads after)."""
     lang = i18n.choose(request)
     other = "en" if lang == "nb" else "nb"
+    shown_at, _, query = (address or "").partition("?")
+    kept = dict(parse_qsl(query)) if address is not None else request.query_params
+    shown_at = shown_at or request.url.path
 
     def t(key: str, **values: object) -> str:
         return i18n.text(key, lang, **values)
@@ -148,11 +161,9 @@ def render(
         path=request.url.path,
         query=dict(request.query_params),
         other_lang=other,
-        lang_link=request.url.path
+        lang_link=shown_at
         + "?"
-        + urlencode(
-            {**{k: v for k, v in request.query_params.items() if k != "lang"}, "lang": other}
-        ),
+        + urlencode({**{k: v for k, v in kept.items() if k != "lang"}, "lang": other}),
         **context,
     )
     response: Response[str] = Response(
@@ -229,7 +240,7 @@ def _login_routes(
         if limiter is not None:
             await limiter.spend_login(_address(request))
 
-    @get("/login", include_in_schema=False)
+    @get("/login", include_in_schema=False, opt={QUERY: ("next", "expired")})
     async def login_form(request: Request[Any, Any, Any]) -> Response[str]:
         target = _safe_next(_q(request, "next"))
         return render(request, "login.html", next=target, oidc=oidc is not None)
@@ -247,9 +258,10 @@ def _login_routes(
                 request,
                 "login.html",
                 status=401,
+                address=f"{APP_PATH}/login?" + urlencode({"next": target}),
                 next=target,
                 oidc=oidc is not None,
-                error=str(error),
+                error=explain_error(error, i18n.choose(request)),
             )
         response: Response[Any] = Redirect(target, status_code=303)
         sessions.start(response, request, token)
@@ -264,7 +276,7 @@ def _login_routes(
     def callback_uri(request: Request[Any, Any, Any]) -> str:
         return str(request.base_url).rstrip("/") + APP_PATH + "/oidc/callback"
 
-    @get("/oidc/start", include_in_schema=False)
+    @get("/oidc/start", include_in_schema=False, opt={QUERY: ("next",)})
     async def oidc_start(request: Request[Any, Any, Any]) -> Response[Any]:
         if oidc is None:
             raise NotFoundException("no identity provider is configured")
@@ -283,7 +295,7 @@ def _login_routes(
         )
         return response
 
-    @get("/oidc/callback", include_in_schema=False)
+    @get("/oidc/callback", include_in_schema=False, opt={QUERY: ("code", "state", "error")})
     async def oidc_callback(request: Request[Any, Any, Any]) -> Response[Any]:
         if oidc is None:
             raise NotFoundException("no identity provider is configured")
@@ -302,7 +314,7 @@ def _login_routes(
         except InvalidToken as refused:
             return render(
                 request, "login.html", status=401, next=APP_PATH + "/review", oidc=True,
-                error=str(refused),
+                error=explain_error(refused, i18n.choose(request)),
             )  # fmt: skip
         response: Response[Any] = Redirect(_safe_next(saved[2]), status_code=303)
         response.delete_cookie(STATE_COOKIE, path=APP_PATH + "/oidc")
@@ -600,7 +612,7 @@ def _review_routes() -> list[Any]:
     async def home() -> Redirect:
         return Redirect(APP_PATH + "/review")
 
-    @get("/review", include_in_schema=False)
+    @get("/review", include_in_schema=False, opt={QUERY: ("status", "after")})
     async def queue(
         request: Request[Any, Any, Any],
         user: NamedDependency[Principal],
@@ -656,9 +668,10 @@ def _review_routes() -> list[Any]:
             event_name=lambda name: i18n.event_name(name, i18n.choose(request)),
             notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
             names=await _names(runtime, user), credited=_credited(view, history),
+            address=None if request.method == "GET" else f"{APP_PATH}/review/{proposal_id}",
         )  # fmt: skip
 
-    @get("/review/{proposal_id:uuid}", include_in_schema=False)
+    @get("/review/{proposal_id:uuid}", include_in_schema=False, opt={QUERY: ("done",)})
     async def proposal(
         request: Request[Any, Any, Any],
         user: NamedDependency[Principal],
@@ -806,16 +819,20 @@ _DAY_FIELDS: Final = {"start": "from", "end": "to", "at": "at", "from": "from", 
 def _check_days(request: Request[Any, Any, Any]) -> None:
     """Refuse (422, in the page's words) a report's date that is given but cannot be read:
     read as no date, it silently widened the report to every year, where the API refuses
-    it."""
+    it; and one outside the API's window (params.EARLIEST..LATEST, ADR 0021), whose day
+    before or month around left Python's dates (a 500 on the spending page and the
+    balance sheet for 0001-01-01)."""
     for name, label in _DAY_FIELDS.items():
         value = _q(request, name)
-        if value is not None and (len(value) > 10 or _date(value) is None):
+        if value is None:
+            continue
+        day = _date(value) if len(value) <= 10 else None
+        if day is None or not EARLIEST <= day <= LATEST:
             lang = i18n.choose(request)
-            raise HTTPException(
+            said = "form.bad_date" if day is None else "form.date_window"
+            raise PageRefusal(
                 status_code=422,
-                detail=i18n.text(
-                    "form.bad_date", lang, field=i18n.text(label, lang), text=value[:40]
-                ),
+                detail=i18n.text(said, lang, field=i18n.text(label, lang), text=value[:40]),
             )
 
 
@@ -837,7 +854,7 @@ def _report_routes() -> list[Any]:
     ) -> Response[str]:
         return render(request, "reports.html", user=user)
 
-    @get("/reports/trial-balance", include_in_schema=False)
+    @get("/reports/trial-balance", include_in_schema=False, opt={QUERY: _PERIOD})
     async def trial_balance(
         request: Request[Any, Any, Any],
         user: NamedDependency[Principal],
@@ -869,7 +886,11 @@ def _report_routes() -> list[Any]:
             ledger_link=ledger_link,
         )  # fmt: skip
 
-    @get("/reports/general-ledger", include_in_schema=False)
+    @get(
+        "/reports/general-ledger",
+        include_in_schema=False,
+        opt={QUERY: ("account", "cursor", *_PERIOD)},
+    )
     async def general_ledger(
         request: Request[Any, Any, Any],
         user: NamedDependency[Principal],
@@ -898,7 +919,7 @@ def _report_routes() -> list[Any]:
             start=_date(start), end=_date(end), csv=_csv_link(request), next_link=next_link,
         )  # fmt: skip
 
-    @get("/reports/vat", include_in_schema=False)
+    @get("/reports/vat", include_in_schema=False, opt={QUERY: ("year", "term", "format")})
     async def vat(
         request: Request[Any, Any, Any],
         user: NamedDependency[Principal],
@@ -927,7 +948,7 @@ def _report_routes() -> list[Any]:
             csv=_csv_link(request),
         )  # fmt: skip
 
-    @get("/reports/income-statement", include_in_schema=False)
+    @get("/reports/income-statement", include_in_schema=False, opt={QUERY: _PERIOD})
     async def income_statement(
         request: Request[Any, Any, Any],
         user: NamedDependency[Principal],
@@ -956,7 +977,7 @@ def _report_routes() -> list[Any]:
             csv=_csv_link(request),
         )  # fmt: skip
 
-    @get("/reports/balance-sheet", include_in_schema=False)
+    @get("/reports/balance-sheet", include_in_schema=False, opt={QUERY: ("at", "format")})
     async def balance_sheet(
         request: Request[Any, Any, Any],
         user: NamedDependency[Principal],
@@ -980,7 +1001,11 @@ def _report_routes() -> list[Any]:
             csv=_csv_link(request),
         )  # fmt: skip
 
-    @get("/reports/spending", include_in_schema=False)
+    @get(
+        "/reports/spending",
+        include_in_schema=False,
+        opt={QUERY: ("from", "to", "groupBy", "format")},
+    )
     async def spending(
         request: Request[Any, Any, Any],
         user: NamedDependency[Principal],
@@ -1048,9 +1073,103 @@ def web_status(error: Exception) -> int:
     return 422
 
 
+class PageRefusal(HTTPException):
+    """A refusal of a page whose detail is already in the page's words (Litestar's own
+    refusals are said by their status: `web.http.<status>`)."""
+
+
+def single_values(request: Request[Any, Any, Any]) -> None:
+    """A 400 page naming the parameter when one a page reads (its route's `opt[QUERY]`,
+    and `lang`) is given more than once (`?from=2026-01-01&from=2026-02-01`): which one
+    would count? The page read the first without a word; the API refuses it the same
+    way (ADR 0007 addendum). A parameter the page does not read is ignored, as there."""
+    handler = request.scope.get("route_handler")
+    opt = getattr(handler, "opt", None) or {}
+    names = {*EVERY_PAGE_QUERY, *opt.get(QUERY, ())}
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name not in names:
+            continue
+        if name in seen:
+            raise PageRefusal(
+                status_code=400,
+                detail=i18n.text("form.repeated", i18n.choose(request), name=name),
+            )
+        seen.add(name)
+
+
+#: The pages a person can open (GET) and be sent back to: the list, a proposal, the
+#: reports and each report.
+_PAGES: Final = re.compile(
+    r"/app/review(/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?"
+    r"|/app/reports(/(trial-balance|general-ledger|vat|income-statement|balance-sheet|spending))?"
+)
+_START: Final = APP_PATH + "/review"
+_REPORTS: Final = APP_PATH + "/reports"
+
+
+def back_link(request: Request[Any, Any, Any], status: int) -> tuple[str, str]:
+    """Where the error page's link leads, and the key of its words. Never the address that
+    failed (the link went to the list, so a failing list linked to itself): the page the
+    person came from (Referer, one of our pages, same host) when it is another address;
+    for a 400/422 of a page, the same page without what was asked of it; else the nearest
+    page above the address (a proposal above its form's action; after a 404, none naming
+    the id that was not found); else the list of proposals, or the reports when the list
+    is what failed (the reports' index needs nothing but the session)."""
+    here = _here(request) if request.method == "GET" else None
+    path = request.url.path.rstrip("/") or "/"
+    came = urlsplit(request.headers.get("referer", ""))
+    if came.netloc == request.url.netloc and _PAGES.fullmatch(came.path):
+        previous = came.path + (f"?{came.query}" if came.query else "")
+        if previous != here:
+            return previous, "back.previous"
+    candidates: list[tuple[str, str]] = []
+    if here is not None and request.url.query and status in (400, 422):
+        candidates.append((path, "back.page"))
+    parts = path.split("/")
+    for end in range(len(parts) - 1, 2, -1):  # "/app/review/<id>/approve" → …/<id>, /review
+        candidates.append(("/".join(parts[:end]), ""))
+    candidates += [(_START, ""), (_REPORTS, "")]
+    for target, words in candidates:
+        found = _PAGES.fullmatch(target)
+        if found is None or target == here or (status == 404 and found.group(1)):
+            continue
+        if not words:
+            words = (
+                "back.proposal" if found.group(1)
+                else "back.review" if target == _START
+                else "back.reports" if target == _REPORTS
+                else "back.page"
+            )  # fmt: skip
+        return target, words
+    return _REPORTS, "back.reports"  # pragma: no cover - the list and the reports differ
+
+
+#: An exception handler of the app (litestar.types.ExceptionHandler, a string at run time).
+RefusalHandler = Callable[[Request[Any, Any, Any], Exception], Response[Any]]
+
+
+def on_web_paths(api: RefusalHandler) -> RefusalHandler:
+    """The app's handler of Litestar's own refusals, except for an address under /app that
+    no page took: there an HTML page, as for every other refusal on /app (a 404 for an
+    address that names no page — an unknown report, a proposal id that is no id —, a 405
+    with `Allow` for a form's action opened as a page); the API keeps its problem+json.
+    A 5xx stays the app's (logged, nothing internal said)."""
+
+    def handle(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+        path = request.url.path
+        under_app = path == APP_PATH or path.startswith(APP_PATH + "/")
+        if under_app and isinstance(error, HTTPException) and error.status_code < 500:
+            return _error_page(request, error)
+        return api(request, error)
+
+    return handle
+
+
 def _login_redirect(request: Request[Any, Any, Any], error: LoginRequired) -> Response[Any]:
-    # After logging in, come back to the page (a form's POST cannot be repeated by a GET).
-    back = _here(request) if request.method == "GET" else APP_PATH + "/review"
+    # After logging in, come back to the page; after a form's POST (which a GET cannot
+    # repeat) to the page the form is on, as the error page's link finds it.
+    back = _here(request) if request.method == "GET" else back_link(request, 401)[0]
     target = f"{APP_PATH}/login?next={quote(back, safe='')}"
     if error.reason:
         target += "&expired=1"
@@ -1058,22 +1177,31 @@ def _login_redirect(request: Request[Any, Any, Any], error: LoginRequired) -> Re
 
 
 def _error_page(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    lang = i18n.choose(request)
     if isinstance(error, HTTPException):
-        status, detail = error.status_code, error.detail
+        status, said = error.status_code, f"http.{error.status_code}"
+        if status == 405 and request.method not in ("GET", "HEAD"):
+            said = "http.405.page"  # a page sent a form (or PUT …), not a form's action opened
+        # Litestar's own words are English and technical; ours are already the page's.
+        known = not isinstance(error, PageRefusal) and said in i18n.TEXTS
+        detail = i18n.text(said, lang, method=request.method) if known else error.detail
     elif isinstance(error, BookkeeperError):
         # In the page's words, as a refusal on the proposal page is (never English on nb).
-        status, detail = web_status(error), explain_error(error, i18n.choose(request))
+        status, detail = web_status(error), explain_error(error, lang)
     else:  # pragma: no cover - the app's own handler logs and answers anything else
         raise error
     # Who is signed in (when the session was verified before the refusal): the page says
     # so and offers the logout, as every page does, e.g. to sign in to another tenant.
     user = request.state.get(_USER_STATE)
+    back, back_words = back_link(request, status)
     response = render(
         request,
         "error.html",
         status=status,
         user=user if isinstance(user, Principal) else None,
         detail=detail,
+        back=back,
+        back_words=back_words,
     )
     if isinstance(error, HTTPException) and error.headers:
         response.headers.update(error.headers)  # Retry-After of a 429
@@ -1116,13 +1244,15 @@ def web_router(
             await limiter.spend_for(user, request.method)
         return user
 
-    async def with_people(request: Request[Any, Any, Any]) -> None:
+    async def before(request: Request[Any, Any, Any]) -> None:
+        single_values(request)
         # The registry itself (a router's opt would be copied, and a copy learns alone).
-        request.state[_PEOPLE_STATE] = people
+        if people is not None:
+            request.state[_PEOPLE_STATE] = people
 
     return FreshRouter(
         path=APP_PATH,
-        before_request=with_people if people is not None else None,
+        before_request=before,
         route_handlers=[
             *_login_routes(sessions, _oidc(settings), limiter),
             *_review_routes(),
