@@ -1313,10 +1313,15 @@ class IntentClassifier(Protocol):
 
 
 class RetainedDocument(msgspec.Struct, frozen=True, kw_only=True):
-    """A stored document as the purge sees it: metadata and its retention class."""
+    """A stored document as the purge sees it: metadata, its retention class and the
+    date of what it documents in the books."""
 
     document: StoredDocument
     retention: str
+    #: The latest journal-entry date booked for the proposals that name this document (and
+    #: the corrections and reversals of those): its financial year is this date's. None
+    #: while nothing it documents is booked — then it is kept.
+    booked_on: dt.date | None = None
 
 
 class DocumentRetentionStore(Protocol):
