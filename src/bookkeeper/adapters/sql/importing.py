@@ -9,6 +9,10 @@ ADR 0039: the COPY data is formatted here as text lines (psycopg's `write_row` a
 into `events` (its indexes are most of the server's work) the next batch is read and
 checked: the two sides work at once instead of in turn.
 SQLite: an executemany of INSERT … ON CONFLICT (id) DO NOTHING.
+After each batch, one query finds its first event at a version v > 1 whose stream holds no
+v − 1 (StreamGap): the log was whole before, so every stream the batch touched is whole
+after (PostgreSQL: the staged rows against `events`; SQLite: the batch's (stream,
+version) pairs as one JSON array). Each is an index probe of uq_events_stream_version.
 Another event at a (stream, version) is a ConcurrencyConflict of that stream and the
 batch's transaction is rolled back: on PostgreSQL uq_events_stream_version refuses it; on
 SQLite the log's guard trigger skips it silently, so a batch that inserted fewer rows than
@@ -26,7 +30,7 @@ from typing import Any, Final
 
 import msgspec
 import psycopg
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,7 +39,12 @@ from bookkeeper.adapters.sql.database import SqlDatabase
 from bookkeeper.adapters.sql.schema import events
 from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict
-from bookkeeper.application.importing import StoredEvent, event_rows, refuse_differing
+from bookkeeper.application.importing import (
+    StoredEvent,
+    StreamGap,
+    event_rows,
+    refuse_differing,
+)
 from bookkeeper.application.ports import RecordedEvent
 from bookkeeper.domain.events import encode_payload
 
@@ -68,6 +77,7 @@ class SqlEventImport:
                         # skipped and is not in the log lost its slot to another; one that
                         # is there must be the same event.
                         await _refuse_lost_slots(connection, batch)
+                    await _refuse_gaps(connection, batch)
                     inserted += int(result.rowcount)
         except ConcurrencyConflict:
             raise
@@ -136,6 +146,10 @@ async def _move(cursor: psycopg.AsyncCursor[Any], batch: Sequence[RecordedEvent]
     event."""
     await cursor.execute(_POSTGRES_MOVE)
     moved = cursor.rowcount
+    await cursor.execute(_POSTGRES_GAP)
+    gap = await cursor.fetchone()
+    if gap is not None:
+        raise StreamGap(gap[0], int(gap[1]))
     await cursor.execute("TRUNCATE import_stage")
     if moved < len(batch):
         await cursor.execute(_STORED_BY_ID, ([event.id for event in batch],))
@@ -201,6 +215,31 @@ _POSTGRES_MOVE: Final = (
     f"INSERT INTO events ({_NAMES}) SELECT {_NAMES} FROM import_stage "  # noqa: S608
     "ORDER BY seq ON CONFLICT (id) DO NOTHING"
 )
+
+#: The batch's first event (in file order) at a version > 1 whose stream has no
+#: version − 1 once the batch is in.
+_POSTGRES_GAP: Final = (
+    "SELECT s.stream_id, s.version FROM import_stage s WHERE s.version > 1 AND NOT EXISTS "
+    "(SELECT 1 FROM events e WHERE e.stream_id = s.stream_id AND e.version = s.version - 1) "
+    "ORDER BY s.seq LIMIT 1"
+)
+_SQLITE_GAP: Final = text(
+    "SELECT j.key FROM json_each(:pairs) j "
+    "WHERE json_extract(j.value, '$[1]') > 1 AND NOT EXISTS (SELECT 1 FROM events e "
+    "WHERE e.stream_id = json_extract(j.value, '$[0]') "
+    "AND e.version = json_extract(j.value, '$[1]') - 1) "
+    "ORDER BY j.key LIMIT 1"
+)
+
+
+async def _refuse_gaps(connection: AsyncConnection, batch: Sequence[RecordedEvent]) -> None:
+    """SQLite: StreamGap for the batch's first event whose stream lacks the version before
+    it (streams are stored as 32 hex digits)."""
+    pairs = _JSON.encode([(event.stream_id.hex, event.version) for event in batch]).decode()
+    index = (await connection.execute(_SQLITE_GAP, {"pairs": pairs})).scalar()
+    if index is not None:
+        event = batch[int(index)]
+        raise StreamGap(event.stream_id, event.version)
 
 
 _STORED_BY_ID: Final = (
