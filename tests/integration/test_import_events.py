@@ -494,6 +494,14 @@ def test_a_stream_may_go_on_where_the_log_holds_its_earlier_versions(
     skip = write(tmp_path / "skip.jsonl", [encode(four), encode(five)])
     assert main(["import", "events", "--no-replay", str(skip)]) == 1
     assert f"{skip}:1: " in capsys.readouterr()[1]
+    # Another tenant's event cannot go on with this tenant's stream.
+    other = msgspec.structs.replace(three, tenant_id="other")
+    foreign = write(tmp_path / "foreign.jsonl", [encode(other)])
+    assert main(["import", "events", "--no-replay", str(foreign)]) == 1
+    assert (
+        f"{foreign}:1: stream {one.stream_id} has no version 2 of tenant other"
+        in (capsys.readouterr()[1])
+    )
     # Overlapping what the log holds (skipped by id), then going on: taken.
     rest = write(tmp_path / "rest.jsonl", [encode(two), encode(three), encode(four)])
     assert main(["import", "events", "--no-replay", str(rest)]) == 0
@@ -537,6 +545,10 @@ async def test_postgres_refuses_a_stream_gap_across_batches_and_writes_nothing(
         assert (report.imported, report.skipped) == (5, 0)
         onward = _stream(events[0], [1])[0]
         again = msgspec.structs.replace(onward, stream_id=whole[0].stream_id, version=4)
+        foreign = msgspec.structs.replace(again, tenant_id="other")
+        with pytest.raises(BadImportLine) as mixed:
+            await import_events(lambda: [encode(foreign)], sink)
+        assert "no version 3 of tenant other" in mixed.value.reason
         assert (await import_events(lambda: [encode(again)], sink)).imported == 1
     finally:
         await target.dispose()

@@ -17,11 +17,11 @@ are skipped.
   (or one that overlaps an earlier import) can be imported again — when it is the same
   event: one the log holds as another (other data, stream, actor, …) is a bad line.
 * **No stream begins in the middle.** After each batch every stream it touched runs from
-  version 1 without a hole: an event at version v > 1 needs v − 1 in the log or earlier
-  in the file (`StreamGap`). A file whose first event of a stream is version 3 while the
-  log holds nothing of it, or a stream 1, 2, 4, is refused at the line of the event after
-  the hole, and nothing is written (the log's folds and `expected_version` appends assume
-  a stream's history is whole). A file that goes on where the log's stream ends is taken.
+  version 1 without a hole, all of one tenant: an event at version v > 1 needs v − 1 of
+  its tenant in the log or earlier in the file (`StreamGap`). A file whose first event of
+  a stream is version 3 while the log holds nothing of it, or a stream 1, 2, 4, is refused
+  at the line of the event after the hole, and nothing is written (the folds assume a
+  stream's history is whole). A file that goes on where the log's stream ends is taken.
   A stream's events come in version order, as an export writes them.
 * The read models are rebuilt afterwards (`rebuild_projections`) by the caller.
 """
@@ -74,16 +74,17 @@ class KnownIdDiffers(ApplicationError):
 
 
 class StreamGap(ApplicationError):
-    """An event of the file at version `version` > 1 whose stream holds no version − 1,
-    neither in the log nor earlier in the file: the stream would begin in the middle, or
-    have a hole."""
+    """An event of the file at version `version` > 1 whose stream holds no version − 1 of
+    the same tenant, neither in the log nor earlier in the file: the stream would begin in
+    the middle, have a hole, or mix tenants."""
 
     code = "import-stream-gap"
 
-    def __init__(self, stream_id: uuid.UUID, version: int) -> None:
+    def __init__(self, stream_id: uuid.UUID, version: int, tenant_id: str) -> None:
         super().__init__(f"stream {stream_id} has no version {version - 1} before {version}")
         self.stream_id = stream_id
         self.version = version
+        self.tenant_id = tenant_id
 
 
 #: What the log holds of an event, as the import compares it: tenant_id, stream_id,
@@ -281,9 +282,10 @@ async def import_events(
         number = next((n for n, e in candidates if (e.stream_id, e.version) == slot), 0)
         raise BadImportLine(
             number,
-            f"stream {gap.stream_id} has no version {gap.version - 1} (neither in the log nor "
-            f"earlier in the file) before this event's version {gap.version}: a stream is "
-            "imported from its first event, in order, without holes",
+            f"stream {gap.stream_id} has no version {gap.version - 1} of tenant "
+            f"{gap.tenant_id} (neither in the log nor earlier in the file) before this "
+            f"event's version {gap.version}: a stream is one tenant's, imported from its "
+            "first event, in order, without holes",
         ) from None
     except ConcurrencyConflict as conflict:
         version = conflict.expected_version + 1

@@ -10,9 +10,10 @@ into `events` (its indexes are most of the server's work) the next batch is read
 checked: the two sides work at once instead of in turn.
 SQLite: an executemany of INSERT … ON CONFLICT (id) DO NOTHING.
 After each batch, one query finds its first event at a version v > 1 whose stream holds no
-v − 1 (StreamGap): the log was whole before, so every stream the batch touched is whole
-after (PostgreSQL: the staged rows against `events`; SQLite: the batch's (stream,
-version) pairs as one JSON array). Each is an index probe of uq_events_stream_version.
+v − 1 of the same tenant (StreamGap): the log was whole before, so every stream the batch
+touched is whole after (PostgreSQL: the staged rows against `events`; SQLite: the batch's
+(stream, version, tenant) as one JSON array). Each is an index probe of
+uq_events_stream_version.
 Another event at a (stream, version) is a ConcurrencyConflict of that stream and the
 batch's transaction is rolled back: on PostgreSQL uq_events_stream_version refuses it; on
 SQLite the log's guard trigger skips it silently, so a batch that inserted fewer rows than
@@ -149,7 +150,7 @@ async def _move(cursor: psycopg.AsyncCursor[Any], batch: Sequence[RecordedEvent]
     await cursor.execute(_POSTGRES_GAP)
     gap = await cursor.fetchone()
     if gap is not None:
-        raise StreamGap(gap[0], int(gap[1]))
+        raise StreamGap(gap[0], int(gap[1]), gap[2])
     await cursor.execute("TRUNCATE import_stage")
     if moved < len(batch):
         await cursor.execute(_STORED_BY_ID, ([event.id for event in batch],))
@@ -219,27 +220,31 @@ _POSTGRES_MOVE: Final = (
 #: The batch's first event (in file order) at a version > 1 whose stream has no
 #: version − 1 once the batch is in.
 _POSTGRES_GAP: Final = (
-    "SELECT s.stream_id, s.version FROM import_stage s WHERE s.version > 1 AND NOT EXISTS "
-    "(SELECT 1 FROM events e WHERE e.stream_id = s.stream_id AND e.version = s.version - 1) "
-    "ORDER BY s.seq LIMIT 1"
+    "SELECT s.stream_id, s.version, s.tenant_id FROM import_stage s "
+    "WHERE s.version > 1 AND NOT EXISTS "
+    "(SELECT 1 FROM events e WHERE e.stream_id = s.stream_id AND e.version = s.version - 1 "
+    "AND e.tenant_id = s.tenant_id) ORDER BY s.seq LIMIT 1"
 )
 _SQLITE_GAP: Final = text(
     "SELECT j.key FROM json_each(:pairs) j "
     "WHERE json_extract(j.value, '$[1]') > 1 AND NOT EXISTS (SELECT 1 FROM events e "
     "WHERE e.stream_id = json_extract(j.value, '$[0]') "
-    "AND e.version = json_extract(j.value, '$[1]') - 1) "
+    "AND e.version = json_extract(j.value, '$[1]') - 1 "
+    "AND e.tenant_id = json_extract(j.value, '$[2]')) "
     "ORDER BY j.key LIMIT 1"
 )
 
 
 async def _refuse_gaps(connection: AsyncConnection, batch: Sequence[RecordedEvent]) -> None:
     """SQLite: StreamGap for the batch's first event whose stream lacks the version before
-    it (streams are stored as 32 hex digits)."""
-    pairs = _JSON.encode([(event.stream_id.hex, event.version) for event in batch]).decode()
+    it, of its tenant (streams are stored as 32 hex digits)."""
+    pairs = _JSON.encode(
+        [(event.stream_id.hex, event.version, event.tenant_id) for event in batch]
+    ).decode()
     index = (await connection.execute(_SQLITE_GAP, {"pairs": pairs})).scalar()
     if index is not None:
         event = batch[int(index)]
-        raise StreamGap(event.stream_id, event.version)
+        raise StreamGap(event.stream_id, event.version, event.tenant_id)
 
 
 _STORED_BY_ID: Final = (
