@@ -10,6 +10,7 @@ years ago as secondary (3.5 years: past), last year as secondary (kept).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import sqlite3
@@ -378,3 +379,49 @@ def test_the_purge_command_names_what_it_kept_and_refuses_young_ones(
         left = {r[0] for r in connection.execute("SELECT sha256 FROM documents")}
     connection.close()
     assert left == {docs["young"], docs["young-secondary"]}
+
+
+async def test_an_uploaded_receipt_is_judged_by_its_booking_once_executed(
+    fiken_world: tuple[object, object],
+) -> None:
+    """End to end (POST /documents, approve, the executor against the Fiken fake): the
+    purge finds the booking through the proposal that names the file — before approval
+    nothing is booked and the file is kept as such; once executed, its financial year is
+    the receipt's booking date's (2 March 2026), whenever the file was stored."""
+    from bookkeeper.container import resolve
+    from tests import documents as samples
+    from tests.http_helpers import API, Api
+    from tests.polling import polls
+
+    api, _ = fiken_world
+    assert isinstance(api, Api)
+    content, content_type, _ = samples.kiwi_receipt()
+    uploaded = await api.client.post(
+        f"{API}/documents", files={"file": ("kiwi.pdf", content, content_type)}, headers=api.agent
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    proposal = uploaded.json()["proposal"]["id"]
+    database = await resolve(api.container.database)
+    assert isinstance(database, SqlDatabase)
+    retention = Retention(SqlDocumentRetention(database))
+    far = dt.datetime(2040, 1, 1, tzinfo=dt.UTC)
+
+    before = await retention.purge_documents("acme", now=far, actor="test", dry_run=True)
+    assert before.purged == [] and len(before.kept) == 1
+    assert "documents nothing booked yet" in before.kept[0].reason
+
+    approved = await api.approve(proposal, {"corrections": {"accountCode": "7790"}})
+    assert approved.status_code == 200, approved.text
+    for _ in polls():
+        shown = await api.client.get(f"{API}/proposals/{proposal}", headers=api.viewer)
+        if shown.json()["status"] in ("EXECUTED", "FAILED"):
+            break
+        await asyncio.sleep(0.2)
+    assert shown.json()["status"] == "EXECUTED", shown.json()
+
+    after = await retention.purge_documents("acme", now=far, actor="test", dry_run=True)
+    [outcome] = after.purged
+    assert "(financial year 2026): kept until 2031-12-31" in outcome.reason
+    early = dt.datetime(2031, 12, 31, 12, tzinfo=dt.UTC)
+    kept = await retention.purge_documents("acme", now=early, actor="test", dry_run=True)
+    assert [o.sha256 for o in kept.kept] == [outcome.sha256]
