@@ -425,3 +425,64 @@ async def test_an_uploaded_receipt_is_judged_by_its_booking_once_executed(
     early = dt.datetime(2031, 12, 31, 12, tzinfo=dt.UTC)
     kept = await retention.purge_documents("acme", now=early, actor="test", dry_run=True)
     assert [o.sha256 for o in kept.kept] == [outcome.sha256]
+
+
+async def test_two_purges_of_one_document_leave_one_record(postgres_url: str) -> None:
+    """A purge that read the document while another purge was deleting it waits on the
+    row, finds nothing to delete and rolls its record back: `document_purges` documents
+    one deletion, once (it is append-only: a second row could never be taken back)."""
+    database = SqlDatabase(postgres_url)
+    try:
+        sha = await store(database, b"raced", years_ago(8))
+        period = Period(RetentionClass.PRIMARY, NOW.year - 8)
+        store_ = SqlDocumentRetention(database)
+        async with database.engine.connect() as first:
+            transaction = await first.begin()
+            await first.execute(
+                insert(document_purges).values(
+                    tenant_id=TENANT,
+                    sha256=sha,
+                    filename="r.pdf",
+                    content_type="application/pdf",
+                    size=1,
+                    stored_at=NOW,
+                    retention="primary",
+                    financial_year=period.financial_year,
+                    retained_until=period.until,
+                    purged_at=NOW,
+                    purged_by="first",
+                )
+            )
+            await first.execute(text(f"DELETE FROM documents WHERE sha256 = '{sha}'"))
+            second = asyncio.ensure_future(
+                store_.purge(
+                    TENANT,
+                    sha,
+                    financial_year=period.financial_year,
+                    retained_until=period.until,
+                    purged_at=NOW,
+                    purged_by="second",
+                )
+            )
+            async with database.engine.connect() as watcher:
+                for _ in range(200):  # until the second purge waits on the row's lock
+                    waiting = await watcher.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                        )
+                    )
+                    found = waiting.scalar()
+                    await watcher.commit()  # pg_stat_activity is fixed within a transaction
+                    if found:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    pytest.fail("the second purge never waited for the first")
+            await transaction.commit()
+        assert await second is False
+        async with database.engine.connect() as connection:
+            rows = (await connection.execute(document_purges.select())).all()
+        assert [r.purged_by for r in rows] == ["first"]
+    finally:
+        await database.dispose()

@@ -94,15 +94,15 @@ class Retention:
             if period is None or not period.expired(today):
                 (report.refused if wanted else report.kept).append(outcome)
                 continue
-            if not dry_run:
-                await self._store.purge(
-                    tenant_id,
-                    document.document.sha256,
-                    financial_year=period.financial_year,
-                    retained_until=period.until,
-                    purged_at=now,
-                    purged_by=actor,
-                )
+            if not dry_run and not await self._store.purge(
+                tenant_id,
+                document.document.sha256,
+                financial_year=period.financial_year,
+                retained_until=period.until,
+                purged_at=now,
+                purged_by=actor,
+            ):
+                continue  # another purge took it meanwhile: its record says so, not ours
             report.purged.append(
                 Outcome(
                     outcome.sha256,

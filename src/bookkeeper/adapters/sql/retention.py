@@ -51,6 +51,10 @@ def booked_on_sql(dialect: str, tenant: str, sha256: str) -> str:
     )
 
 
+class _Gone(Exception):
+    """The document went between the purge's read and its delete (rolls the record back)."""
+
+
 def _date(value: object) -> dt.date | None:
     """A date read from a raw SQL expression (SQLite gives its ISO text)."""
     if value is None or isinstance(value, dt.date):
@@ -151,7 +155,14 @@ class SqlDocumentRetention:
                 deleted = await connection.execute(
                     delete(_d).where(_d.c.tenant_id == tenant_id, _d.c.sha256 == sha256)
                 )
-                return deleted.rowcount == 1
+                if deleted.rowcount != 1:
+                    # Another purge deleted it after our read (PostgreSQL: our DELETE
+                    # waited for its commit): our record would document a second
+                    # deletion that never happened, in an append-only table.
+                    raise _Gone
+                return True
+        except _Gone:
+            return False
         except Exception as error:
             translated = storage_error(error)
             if translated is error:
