@@ -552,3 +552,52 @@ async def test_postgres_refuses_a_stream_gap_across_batches_and_writes_nothing(
         assert (await import_events(lambda: [encode(again)], sink)).imported == 1
     finally:
         await target.dispose()
+
+
+def test_an_event_whose_parent_is_nowhere_is_refused_by_line(
+    source: list[RecordedEvent], target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A parent_id the log does not hold and no earlier line brings: before, the log's
+    foreign key refused the whole file with a database error and no line. A parent on an
+    earlier line is fine."""
+    child, orphan = _stream(source[0], [1]) + _stream(source[1], [1])
+    child = msgspec.structs.replace(child, parent_id=source[0].id)
+    orphan = msgspec.structs.replace(orphan, parent_id=uuid.uuid4())
+    bad = write(tmp_path / "orphan.jsonl", [encode(source[0]), encode(child), encode(orphan)])
+    assert main(["import", "events", "--no-replay", str(bad)]) == 1
+    err = capsys.readouterr()[1]
+    assert f"{bad}:3: parent_id {orphan.parent_id} is neither in the log" in err, err
+    assert asyncio.run(recorded(target)) == []
+    good = write(tmp_path / "good.jsonl", [encode(source[0]), encode(child)])
+    assert main(["import", "events", "--no-replay", str(good)]) == 0
+
+
+async def test_postgres_refuses_an_event_whose_parent_is_nowhere(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    run_migrations(url)
+    database = SqlDatabase(url)
+    try:
+        await build_ledger(database.uow_factory())
+    finally:
+        await database.dispose()
+    events = await recorded(url)
+    target = SqlDatabase(postgres_url)
+    try:
+        sink = SqlEventImport(target)
+        [child] = _stream(events[0], [1])
+        child = msgspec.structs.replace(child, parent_id=events[0].id)
+        [orphan] = _stream(events[1], [1])
+        orphan = msgspec.structs.replace(orphan, parent_id=uuid.uuid4())
+        lines = [encode(e) for e in (events[0], events[1], child, orphan)]
+        with pytest.raises(BadImportLine) as caught:
+            await import_events(lambda: lines, sink, batch=2)
+        assert caught.value.number == 4
+        assert f"parent_id {orphan.parent_id}" in caught.value.reason
+        async with target.uow_factory()() as uow:
+            assert await uow.events.read_all(limit=100) == []
+        report = await import_events(lambda: lines[:3], sink, batch=2)
+        assert report.imported == 3  # the parent in an earlier batch
+    finally:
+        await target.dispose()

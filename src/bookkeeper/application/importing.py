@@ -73,6 +73,28 @@ class KnownIdDiffers(ApplicationError):
         self.event = event
 
 
+class UnknownParent(ApplicationError):
+    """An event of the file whose parent_id names an event neither in the log nor earlier
+    in the file (the log's foreign key would refuse it without saying which line)."""
+
+    code = "import-unknown-parent"
+
+    def __init__(self, event: RecordedEvent) -> None:
+        super().__init__(f"event {event.id}: no parent {event.parent_id}")
+        self.event = event
+
+
+def refuse_unknown_parents(batch: Sequence[RecordedEvent], held: set[uuid.UUID]) -> None:
+    """UnknownParent for the batch's first event whose parent is not among `held` (the
+    parent ids the log holds) nor an earlier event of the batch."""
+    seen: set[uuid.UUID] = set()
+    for event in batch:
+        parent = event.parent_id
+        if parent is not None and parent not in held and parent not in seen:
+            raise UnknownParent(event)
+        seen.add(event.id)
+
+
 class StreamGap(ApplicationError):
     """An event of the file at version `version` > 1 whose stream holds no version − 1 of
     the same tenant, neither in the log nor earlier in the file: the stream would begin in
@@ -275,6 +297,13 @@ async def import_events(
             number,
             f"event {differs.event.id} is in the log (or earlier in the file) as "
             "another event: same id, other content",
+        ) from None
+    except UnknownParent as orphan:
+        candidates = [item for handed in recent for item in handed]
+        number = next((n for n, e in candidates if e is orphan.event), 0)
+        raise BadImportLine(
+            number,
+            f"parent_id {orphan.event.parent_id} is neither in the log nor earlier in the file",
         ) from None
     except StreamGap as gap:
         slot = (gap.stream_id, gap.version)

@@ -13,7 +13,9 @@ After each batch, one query finds its first event at a version v > 1 whose strea
 v − 1 of the same tenant (StreamGap): the log was whole before, so every stream the batch
 touched is whole after (PostgreSQL: the staged rows against `events`; SQLite: the batch's
 (stream, version, tenant) as one JSON array). Each is an index probe of
-uq_events_stream_version.
+uq_events_stream_version. Before it, the batch's parent ids are looked up: a parent neither
+in the log nor earlier in the file is UnknownParent (the foreign key would refuse the
+batch without naming the line).
 Another event at a (stream, version) is a ConcurrencyConflict of that stream and the
 batch's transaction is rolled back: on PostgreSQL uq_events_stream_version refuses it; on
 SQLite the log's guard trigger skips it silently, so a batch that inserted fewer rows than
@@ -45,6 +47,7 @@ from bookkeeper.application.importing import (
     StreamGap,
     event_rows,
     refuse_differing,
+    refuse_unknown_parents,
 )
 from bookkeeper.application.ports import RecordedEvent
 from bookkeeper.domain.events import encode_payload
@@ -71,6 +74,7 @@ class SqlEventImport:
                 for batch in batches:
                     if not batch:
                         continue
+                    await _refuse_orphans(connection, batch)
                     result = await connection.execute(_SQLITE, event_rows(batch))
                     if result.rowcount < len(batch):
                         # SQLite's guard trigger (migration 0001) skips a row whose id OR
@@ -145,6 +149,10 @@ async def _move(cursor: psycopg.AsyncCursor[Any], batch: Sequence[RecordedEvent]
     """The staged batch into `events`; how many rows were new. The stage is emptied. When
     some were skipped (their id known), KnownIdDiffers for one the log holds as another
     event."""
+    parents = list({e.parent_id for e in batch if e.parent_id is not None})
+    if parents:
+        await cursor.execute("SELECT id FROM events WHERE id = ANY(%s)", (parents,))
+        refuse_unknown_parents(batch, {row[0] for row in await cursor.fetchall()})
     await cursor.execute(_POSTGRES_MOVE)
     moved = cursor.rowcount
     await cursor.execute(_POSTGRES_GAP)
@@ -233,6 +241,18 @@ _SQLITE_GAP: Final = text(
     "AND e.tenant_id = json_extract(j.value, '$[2]')) "
     "ORDER BY j.key LIMIT 1"
 )
+
+
+async def _refuse_orphans(connection: AsyncConnection, batch: Sequence[RecordedEvent]) -> None:
+    """SQLite: UnknownParent for the batch's first event whose parent is neither in the
+    log nor earlier in the batch (before the insert: the foreign key names no line)."""
+    parents = list({e.parent_id for e in batch if e.parent_id is not None})
+    held: set[uuid.UUID] = set()
+    for start in range(0, len(parents), 500):
+        chunk = parents[start : start + 500]
+        rows = await connection.execute(select(events.c.id).where(events.c.id.in_(chunk)))
+        held.update(row[0] for row in rows)
+    refuse_unknown_parents(batch, held)
 
 
 async def _refuse_gaps(connection: AsyncConnection, batch: Sequence[RecordedEvent]) -> None:
