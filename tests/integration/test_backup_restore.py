@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.sql import SqlDatabase, run_migrations
@@ -32,6 +33,7 @@ ANNA = Principal(
     roles=frozenset({"accountant"}),
     attributes={"approval_limit": "1000000"},
 )
+POSTGRES = os.environ.get("BOOKKEEPER_TEST_POSTGRES_URL")
 #: Tables a replay rebuilds or that hold nothing of the books (compared after the replay).
 SKIPPED = {"alembic_version", "sqlite_sequence"}
 
@@ -133,6 +135,12 @@ def test_a_backup_taken_while_writing_restores_verifies_and_replays_equal(
     env.setenv("BOOKKEEPER_DATA_DIR", str(fresh))
     assert main(["verify"]) == 0
     assert capsys.readouterr().out.startswith("OK: ")
+    # The last seal's hash, printed and in the manifest, is what a restore verifies against.
+    assert f"last seal {manifest['last_seal_hash']}: keep it apart" in out
+    assert main(["verify", "--expect", manifest["last_seal_hash"]]) == 0
+    assert capsys.readouterr().out.startswith("OK: ")
+    assert main(["verify", "--expect", "0" * 64]) == 1
+    capsys.readouterr()
     assert main(["replay"]) == 0
     assert capsys.readouterr().out.startswith(f"events={manifest['events']} ")
     assert main(["verify"]) == 0
@@ -162,3 +170,63 @@ def test_backup_refuses_a_used_directory_and_postgres(
     env.setenv("BOOKKEEPER_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
     assert main(["backup", "--to", str(tmp_path / "c")]) == 1
     assert "pg_dump" in capsys.readouterr().err
+
+
+def test_a_postgres_dump_restored_as_the_readme_says_verifies_and_stays_guarded(
+    env: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README, Retention and backups: `pg_dump --format=custom`, `createdb` +
+    `pg_restore`, then `bookkeeper verify` against the last seal and `verify
+    --projections`; the restored database has its guards back (documents refuse a
+    delete, events an update) and takes new appends after the restored positions."""
+    base = POSTGRES  # read before `env` clears the BOOKKEEPER_ variables
+    tools = [shutil.which(t) for t in ("pg_dump", "pg_restore")]
+    if not base or not all(tools):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs BOOKKEEPER_TEST_POSTGRES_URL, pg_dump and pg_restore")
+        pytest.skip("no PostgreSQL or no pg_dump / pg_restore")
+    import subprocess
+    import uuid
+
+    import psycopg
+
+    suffix = uuid.uuid4().hex[:10]
+    names = (f"backup_src_{suffix}", f"backup_dst_{suffix}")
+    admin = make_url(base)
+    urls = [admin.set(database=name).render_as_string(hide_password=False) for name in names]
+    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as connection:
+        for name in names:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        run_migrations(urls[0])
+        asyncio.run(write(urls[0], 25))
+        dump_file = tmp_path / "bookkeeper.dump"
+        subprocess.run(["pg_dump", "--format=custom", f"--file={dump_file}", urls[0]], check=True)
+        subprocess.run(["pg_restore", f"--dbname={urls[1]}", str(dump_file)], check=True)
+
+        env.setenv("BOOKKEEPER_DATABASE_URL", urls[1])
+        with psycopg.connect(urls[1]) as connection:
+            row = connection.execute(
+                "SELECT encode(seal_hash, 'hex') FROM seals ORDER BY number DESC LIMIT 1"
+            ).fetchone()
+            assert row is not None
+            for statement in (
+                "DELETE FROM documents",
+                "UPDATE events SET actor = 'x'",
+            ):
+                with pytest.raises(psycopg.errors.Error):
+                    connection.execute(statement)
+                connection.rollback()
+        assert main(["verify", "--expect", row[0]]) == 0
+        assert capsys.readouterr().out.startswith("OK: 20 sealed event(s) in 2 seal(s)")
+        assert main(["verify", "--projections"]) == 0
+        assert "are what the log up to position 25 folds to" in capsys.readouterr().out
+        asyncio.run(write(urls[1], 10))  # positions and seals go on after the restored ones
+        assert main(["verify", "--expect", row[0]]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("OK: ") and " in 3 seal(s) match; " in out
+    finally:
+        with psycopg.connect(plain, autocommit=True) as connection:
+            for name in names:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -445,3 +445,159 @@ async def test_postgres_refuses_a_known_id_that_comes_with_another_event(
     postgres_url: str, source: list[RecordedEvent], batch: int
 ) -> None:
     await _import_altered(postgres_url, source, batch)
+
+
+def _stream(template: RecordedEvent, versions: list[int]) -> list[RecordedEvent]:
+    """Events of one new stream at `versions` (copies of `template`, new ids)."""
+    stream = uuid.uuid4()
+    return [
+        msgspec.structs.replace(
+            template, id=uuid.uuid4(), stream_id=stream, version=v, parent_id=None
+        )
+        for v in versions
+    ]
+
+
+@pytest.mark.parametrize(
+    ("versions", "line"),
+    [([3, 4], 2), ([1, 2, 4], 4), ([2], 2)],
+    ids=["starts-at-3", "hole-1-2-4", "starts-at-2"],
+)
+def test_a_stream_that_does_not_start_at_version_1_or_has_a_hole_is_refused_by_line(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    versions: list[int],
+    line: int,
+) -> None:
+    """The log holds nothing of the stream: its first event in the file must be version 1
+    and no version may be skipped. The line after the hole is named; nothing is written,
+    not even the good events before it."""
+    events = [source[0], *_stream(source[0], versions), source[1]]
+    file = write(tmp_path / "gap.jsonl", [encode(e) for e in events])
+    assert main(["import", "events", "--no-replay", str(file)]) == 1
+    _, err = capsys.readouterr()
+    missing = events[line - 1].version - 1
+    assert f"{file}:{line}:" in err, err
+    assert f"stream {events[1].stream_id} has no version {missing}" in err
+    assert asyncio.run(recorded(target)) == []
+
+
+def test_a_stream_may_go_on_where_the_log_holds_its_earlier_versions(
+    source: list[RecordedEvent], target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Versions 1 and 2 in the log: a file from version 3 on is taken; one from 4 is not."""
+    one, two, three, four, five = _stream(source[0], [1, 2, 3, 4, 5])
+    first = write(tmp_path / "first.jsonl", [encode(one), encode(two)])
+    assert main(["import", "events", "--no-replay", str(first)]) == 0
+    skip = write(tmp_path / "skip.jsonl", [encode(four), encode(five)])
+    assert main(["import", "events", "--no-replay", str(skip)]) == 1
+    assert f"{skip}:1: " in capsys.readouterr()[1]
+    # Another tenant's event cannot go on with this tenant's stream.
+    other = msgspec.structs.replace(three, tenant_id="other")
+    foreign = write(tmp_path / "foreign.jsonl", [encode(other)])
+    assert main(["import", "events", "--no-replay", str(foreign)]) == 1
+    assert (
+        f"{foreign}:1: stream {one.stream_id} has no version 2 of tenant other"
+        in (capsys.readouterr()[1])
+    )
+    # Overlapping what the log holds (skipped by id), then going on: taken.
+    rest = write(tmp_path / "rest.jsonl", [encode(two), encode(three), encode(four)])
+    assert main(["import", "events", "--no-replay", str(rest)]) == 0
+    assert "imported 2 of 3 events (1 already in the log)" in capsys.readouterr()[0]
+    stored = [e for e in asyncio.run(recorded(target)) if e.stream_id == one.stream_id]
+    assert [e.version for e in stored] == [1, 2, 3, 4]
+
+
+async def test_postgres_refuses_a_stream_gap_across_batches_and_writes_nothing(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Batches of two (the next read while the last is moved, ADR 0039): a stream whose
+    version 3 comes in a later batch than 1 and 2 is taken; one whose version 3 follows 1
+    is refused at its line, even when a bad line comes after it, and nothing is written."""
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    run_migrations(url)
+    database = SqlDatabase(url)
+    try:
+        await build_ledger(database.uow_factory())
+    finally:
+        await database.dispose()
+    events = await recorded(url)
+    target = SqlDatabase(postgres_url)
+    try:
+        sink = SqlEventImport(target)
+        whole = _stream(events[0], [1, 2, 3])
+        holed = _stream(events[0], [1, 3])
+        lines = [encode(e) for e in (events[1], holed[0], events[2], holed[1], events[3])]
+        with pytest.raises(BadImportLine) as caught:
+            await import_events(lambda: [*lines, b"{"], sink, batch=2)
+        assert caught.value.number == 4
+        assert f"stream {holed[0].stream_id} has no version 2" in caught.value.reason
+        starts = _stream(events[0], [3])
+        with pytest.raises(BadImportLine) as late:
+            await import_events(lambda: [encode(events[1]), encode(starts[0])], sink)
+        assert late.value.number == 2
+        async with target.uow_factory()() as uow:
+            assert await uow.events.read_all(limit=100) == []
+        ok = [encode(e) for e in (whole[0], events[1], whole[1], events[2], whole[2])]
+        report = await import_events(lambda: ok, sink, batch=2)
+        assert (report.imported, report.skipped) == (5, 0)
+        onward = _stream(events[0], [1])[0]
+        again = msgspec.structs.replace(onward, stream_id=whole[0].stream_id, version=4)
+        foreign = msgspec.structs.replace(again, tenant_id="other")
+        with pytest.raises(BadImportLine) as mixed:
+            await import_events(lambda: [encode(foreign)], sink)
+        assert "no version 3 of tenant other" in mixed.value.reason
+        assert (await import_events(lambda: [encode(again)], sink)).imported == 1
+    finally:
+        await target.dispose()
+
+
+def test_an_event_whose_parent_is_nowhere_is_refused_by_line(
+    source: list[RecordedEvent], target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A parent_id the log does not hold and no earlier line brings: before, the log's
+    foreign key refused the whole file with a database error and no line. A parent on an
+    earlier line is fine."""
+    child, orphan = _stream(source[0], [1]) + _stream(source[1], [1])
+    child = msgspec.structs.replace(child, parent_id=source[0].id)
+    orphan = msgspec.structs.replace(orphan, parent_id=uuid.uuid4())
+    bad = write(tmp_path / "orphan.jsonl", [encode(source[0]), encode(child), encode(orphan)])
+    assert main(["import", "events", "--no-replay", str(bad)]) == 1
+    err = capsys.readouterr()[1]
+    assert f"{bad}:3: parent_id {orphan.parent_id} is neither in the log" in err, err
+    assert asyncio.run(recorded(target)) == []
+    good = write(tmp_path / "good.jsonl", [encode(source[0]), encode(child)])
+    assert main(["import", "events", "--no-replay", str(good)]) == 0
+
+
+async def test_postgres_refuses_an_event_whose_parent_is_nowhere(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    run_migrations(url)
+    database = SqlDatabase(url)
+    try:
+        await build_ledger(database.uow_factory())
+    finally:
+        await database.dispose()
+    events = await recorded(url)
+    target = SqlDatabase(postgres_url)
+    try:
+        sink = SqlEventImport(target)
+        [child] = _stream(events[0], [1])
+        child = msgspec.structs.replace(child, parent_id=events[0].id)
+        [orphan] = _stream(events[1], [1])
+        orphan = msgspec.structs.replace(orphan, parent_id=uuid.uuid4())
+        lines = [encode(e) for e in (events[0], events[1], child, orphan)]
+        with pytest.raises(BadImportLine) as caught:
+            await import_events(lambda: lines, sink, batch=2)
+        assert caught.value.number == 4
+        assert f"parent_id {orphan.parent_id}" in caught.value.reason
+        async with target.uow_factory()() as uow:
+            assert await uow.events.read_all(limit=100) == []
+        report = await import_events(lambda: lines[:3], sink, batch=2)
+        assert report.imported == 3  # the parent in an earlier batch
+    finally:
+        await target.dispose()

@@ -17,10 +17,16 @@ SHA = "a" * 64
 
 
 class Store:
-    """One primary document stored in 2026 (kept until 2031-12-31); the purges asked."""
+    """One primary document booked in 2026 (kept until 2031-12-31); the purges asked."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        booked_on: dt.date | None = dt.date(2026, 6, 1),
+        stored: dt.datetime = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC),
+    ) -> None:
         self.purged: list[str] = []
+        self.booked_on = booked_on
+        self.stored = stored
 
     async def documents(self, tenant_id: str) -> list[RetainedDocument]:
         stored = StoredDocument(
@@ -29,9 +35,9 @@ class Store:
             content_type="application/pdf",
             filename="kvittering.pdf",
             size=10,
-            created_at=dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC),
+            created_at=self.stored,
         )
-        return [RetainedDocument(document=stored, retention="primary")]
+        return [RetainedDocument(document=stored, retention="primary", booked_on=self.booked_on)]
 
     async def purge(self, tenant_id: str, sha256: str, **_: object) -> bool:
         self.purged.append(sha256)
@@ -52,3 +58,35 @@ async def test_the_document_goes_once_the_day_has_passed_everywhere() -> None:
         "acme", now=dt.datetime(2032, 1, 1, 0, 0, 1, tzinfo=dt.UTC), actor="cli:purge"
     )
     assert store.purged == [SHA] and [o.sha256 for o in report.purged] == [SHA]
+
+
+async def test_a_receipt_stored_in_january_for_december_belongs_to_december_s_year() -> None:
+    """Stored on 3 January 2027 for a purchase booked on 28 December 2026: financial year
+    2026, so it may go on 1 January 2032, not a year later."""
+    store = Store(dt.date(2026, 12, 28), dt.datetime(2027, 1, 3, 9, tzinfo=dt.UTC))
+    report = await Retention(store).purge_documents(
+        "acme", now=dt.datetime(2032, 1, 1, 0, 0, 1, tzinfo=dt.UTC), actor="cli:purge"
+    )
+    assert store.purged == [SHA]
+    assert "financial year 2026): kept until 2031-12-31" in report.purged[0].reason
+
+
+async def test_stored_in_december_for_a_booking_of_january_is_kept_a_year_longer() -> None:
+    """Stored on 20 December 2026 (23:30 Oslo is already 21st; either way 2026) for a
+    booking dated 2 January 2027: financial year 2027, kept until 2032-12-31 — judged by the
+    day stored it went on 1 January 2032, a year early."""
+    store = Store(dt.date(2027, 1, 2), dt.datetime(2026, 12, 20, 22, 30, tzinfo=dt.UTC))
+    report = await Retention(store).purge_documents(
+        "acme", now=dt.datetime(2032, 6, 1, tzinfo=dt.UTC), actor="cli:purge"
+    )
+    assert store.purged == []
+    assert "financial year 2027): kept until 2032-12-31" in report.kept[0].reason
+
+
+async def test_a_document_nothing_booked_refers_to_is_never_purged() -> None:
+    store = Store(None, dt.datetime(2010, 1, 1, tzinfo=dt.UTC))
+    report = await Retention(store).purge_documents(
+        "acme", now=dt.datetime(2040, 1, 1, tzinfo=dt.UTC), actor="cli:purge", only=[SHA]
+    )
+    assert store.purged == [] and [o.sha256 for o in report.refused] == [SHA]
+    assert report.refused[0].period is None

@@ -16,6 +16,13 @@ are skipped.
 * **Idempotent by event id.** An event whose id the log holds is skipped, so the same file
   (or one that overlaps an earlier import) can be imported again — when it is the same
   event: one the log holds as another (other data, stream, actor, …) is a bad line.
+* **No stream begins in the middle.** After each batch every stream it touched runs from
+  version 1 without a hole, all of one tenant: an event at version v > 1 needs v − 1 of
+  its tenant in the log or earlier in the file (`StreamGap`). A file whose first event of
+  a stream is version 3 while the log holds nothing of it, or a stream 1, 2, 4, is refused
+  at the line of the event after the hole, and nothing is written (the folds assume a
+  stream's history is whole). A file that goes on where the log's stream ends is taken.
+  A stream's events come in version order, as an export writes them.
 * The read models are rebuilt afterwards (`rebuild_projections`) by the caller.
 """
 
@@ -64,6 +71,42 @@ class KnownIdDiffers(ApplicationError):
     def __init__(self, event: RecordedEvent) -> None:
         super().__init__(f"event {event.id} is in the log as another event")
         self.event = event
+
+
+class UnknownParent(ApplicationError):
+    """An event of the file whose parent_id names an event neither in the log nor earlier
+    in the file (the log's foreign key would refuse it without saying which line)."""
+
+    code = "import-unknown-parent"
+
+    def __init__(self, event: RecordedEvent) -> None:
+        super().__init__(f"event {event.id}: no parent {event.parent_id}")
+        self.event = event
+
+
+def refuse_unknown_parents(batch: Sequence[RecordedEvent], held: set[uuid.UUID]) -> None:
+    """UnknownParent for the batch's first event whose parent is not among `held` (the
+    parent ids the log holds) nor an earlier event of the batch."""
+    seen: set[uuid.UUID] = set()
+    for event in batch:
+        parent = event.parent_id
+        if parent is not None and parent not in held and parent not in seen:
+            raise UnknownParent(event)
+        seen.add(event.id)
+
+
+class StreamGap(ApplicationError):
+    """An event of the file at version `version` > 1 whose stream holds no version − 1 of
+    the same tenant, neither in the log nor earlier in the file: the stream would begin in
+    the middle, have a hole, or mix tenants."""
+
+    code = "import-stream-gap"
+
+    def __init__(self, stream_id: uuid.UUID, version: int, tenant_id: str) -> None:
+        super().__init__(f"stream {stream_id} has no version {version - 1} before {version}")
+        self.stream_id = stream_id
+        self.version = version
+        self.tenant_id = tenant_id
 
 
 #: What the log holds of an event, as the import compares it: tenant_id, stream_id,
@@ -254,6 +297,24 @@ async def import_events(
             number,
             f"event {differs.event.id} is in the log (or earlier in the file) as "
             "another event: same id, other content",
+        ) from None
+    except UnknownParent as orphan:
+        candidates = [item for handed in recent for item in handed]
+        number = next((n for n, e in candidates if e is orphan.event), 0)
+        raise BadImportLine(
+            number,
+            f"parent_id {orphan.event.parent_id} is neither in the log nor earlier in the file",
+        ) from None
+    except StreamGap as gap:
+        slot = (gap.stream_id, gap.version)
+        candidates = [item for handed in recent for item in handed]
+        number = next((n for n, e in candidates if (e.stream_id, e.version) == slot), 0)
+        raise BadImportLine(
+            number,
+            f"stream {gap.stream_id} has no version {gap.version - 1} of tenant "
+            f"{gap.tenant_id} (neither in the log nor earlier in the file) before this "
+            f"event's version {gap.version}: a stream is one tenant's, imported from its "
+            "first event, in order, without holes",
         ) from None
     except ConcurrencyConflict as conflict:
         version = conflict.expected_version + 1

@@ -1313,10 +1313,15 @@ class IntentClassifier(Protocol):
 
 
 class RetainedDocument(msgspec.Struct, frozen=True, kw_only=True):
-    """A stored document as the purge sees it: metadata and its retention class."""
+    """A stored document as the purge sees it: metadata, its retention class and the
+    date of what it documents in the books."""
 
     document: StoredDocument
     retention: str
+    #: The latest journal-entry date booked for the proposals that name this document (and
+    #: the corrections and reversals of those): its financial year is this date's. None
+    #: while nothing it documents is booked — then it is kept.
+    booked_on: dt.date | None = None
 
 
 class DocumentRetentionStore(Protocol):
@@ -1337,8 +1342,9 @@ class DocumentRetentionStore(Protocol):
         purged_by: str,
     ) -> bool:
         """Record the purge and delete the document in one transaction (the database's
-        trigger lets the delete through only when the record says its retention ended);
-        False when the tenant has no such document."""
+        trigger computes the retention itself from the booking's date and lets the delete
+        through only when it has ended and the record names that same last day); False
+        when the tenant has no such document."""
 
 
 # --- the external bus's status (/health) ----------------------------------------------
@@ -1410,8 +1416,10 @@ class EventImport(Protocol):
         time) whose id the log does not hold yet; how many were new. `position` is ignored
         (the log assigns its own). Another event at an event's (stream, version) is a
         ConcurrencyConflict; an event whose id the log holds as another event is
-        application.importing.KnownIdDiffers; either, or an exception raised while taking
-        the next batch, rolls everything back."""
+        application.importing.KnownIdDiffers; an event at version v > 1 whose stream holds
+        no v − 1 of its tenant once its batch is in is application.importing.StreamGap; any
+        of these, or an exception raised while taking the next batch, rolls everything
+        back."""
         ...
 
 

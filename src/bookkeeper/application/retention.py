@@ -15,20 +15,23 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from bookkeeper.application.ports import DocumentRetentionStore, RetainedDocument
 from bookkeeper.domain.retention import Retention as Period
 from bookkeeper.domain.retention import RetentionClass
 
-OSLO: Final = ZoneInfo("Europe/Oslo")
+#: Why a document that documents nothing booked yet is kept.
+NOT_BOOKED: Final = "documents nothing booked yet: kept until it is booked, then by its year"
 
 
-def period_of(document: RetainedDocument) -> Period:
-    """The document's retention: its class and the financial year it was stored in
-    (Norwegian time)."""
-    stored = document.document.created_at.astimezone(OSLO)
-    return Period(RetentionClass(document.retention), stored.year)
+def period_of(document: RetainedDocument) -> Period | None:
+    """The document's retention: its class and the financial year of what it documents —
+    the year of its booking's date (bokføringsloven § 13 counts from the end of that
+    financial year, not from the day the file was stored). None when nothing it documents
+    is booked yet: it cannot be purged."""
+    if document.booked_on is None:
+        return None
+    return Period(RetentionClass(document.retention), document.booked_on.year)
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class Outcome:
 
     sha256: str
     filename: str
-    period: Period
+    #: None: refused because it is not there, or kept because nothing it documents is booked.
+    period: Period | None
     reason: str
 
     def describe(self) -> str:
@@ -78,26 +82,27 @@ class Retention:
         if wanted:
             documents = [d for d in documents if d.document.sha256 in wanted]
             for missing in sorted(wanted - {d.document.sha256 for d in documents}):
-                report.refused.append(
-                    Outcome(missing, "-", Period(RetentionClass.PRIMARY, 0), "no such document")
-                )
+                report.refused.append(Outcome(missing, "-", None, "no such document"))
         for document in documents:
             period = period_of(document)
             outcome = Outcome(
-                document.document.sha256, document.document.filename, period, period.reason()
+                document.document.sha256,
+                document.document.filename,
+                period,
+                NOT_BOOKED if period is None else period.reason(),
             )
-            if not period.expired(today):
+            if period is None or not period.expired(today):
                 (report.refused if wanted else report.kept).append(outcome)
                 continue
-            if not dry_run:
-                await self._store.purge(
-                    tenant_id,
-                    document.document.sha256,
-                    financial_year=period.financial_year,
-                    retained_until=period.until,
-                    purged_at=now,
-                    purged_by=actor,
-                )
+            if not dry_run and not await self._store.purge(
+                tenant_id,
+                document.document.sha256,
+                financial_year=period.financial_year,
+                retained_until=period.until,
+                purged_at=now,
+                purged_by=actor,
+            ):
+                continue  # another purge took it meanwhile: its record says so, not ours
             report.purged.append(
                 Outcome(
                     outcome.sha256,

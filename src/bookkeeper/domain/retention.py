@@ -5,9 +5,12 @@ booked and deleted entries) is kept 5 years after the end of the financial year;
 secondary documentation (agreements, packing slips, price lists) 3.5 years. Nothing is
 purged before that; after it, a purge may delete it.
 
-The financial year is the calendar year (regnskapsloven § 1-7) of the date the document
-belongs to. We take the date it was stored, never earlier than the date it documents, so
-the period computed is never shorter than the law's.
+The financial year is the calendar year (regnskapsloven § 1-7) of what the document
+documents: the date its booking is dated (the journal entry), not the day the file was
+stored — a receipt stored on 3 January 2027 for a purchase booked on 28 December 2026
+belongs to 2026, and one stored in December 2026 for a booking dated 2027 to 2027 (judged
+by the day stored, it would go a year early). A document nothing booked yet refers to has
+no financial year and is kept (application/retention.py).
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ triggers refuse any other delete. `--dry-run` only reports.
 
 `backup --to DIR` makes a consistent online copy of the embedded SQLite database (the
 event log, its seals, the projections and the document store) and a manifest; restore it
-by copying `DIR/bookkeeper.db` into a data directory, then run `bookkeeper verify` and
-`bookkeeper replay`. PostgreSQL: see the README (pg_dump / pg_basebackup).
+by copying `DIR/bookkeeper.db` into a data directory, then run `bookkeeper verify --expect
+HASH` (the last seal's hash the backup printed, kept apart) and `bookkeeper replay`.
+PostgreSQL: see the README (pg_dump / pg_basebackup).
 """
 
 from __future__ import annotations
@@ -109,4 +110,9 @@ def backup(args: argparse.Namespace, container: Container) -> int:
         f"{manifest.documents} document(s) and {manifest.seals} seal(s) "
         f"to {args.to / manifest.file} (sha256 {manifest.sha256})"
     )
+    if manifest.last_seal_hash:
+        print(
+            f"last seal {manifest.last_seal_hash}: keep it apart from the copy; after a "
+            f"restore, bookkeeper verify --expect {manifest.last_seal_hash}"
+        )
     return 0

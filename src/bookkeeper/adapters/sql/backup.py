@@ -42,6 +42,9 @@ class BackupManifest:
     last_position: int
     documents: int
     seals: int
+    #: The newest seal's hash (hex; None when nothing is sealed yet): kept apart from the
+    #: copy, `bookkeeper verify --expect` it after a restore.
+    last_seal_hash: str | None = None
 
 
 def sqlite_path(database_url: str) -> Path:
@@ -84,6 +87,9 @@ def backup_sqlite(source: Path, target_dir: Path, now: dt.datetime) -> BackupMan
             last = _count(writer, "SELECT max(position) FROM events")
             documents = _count(writer, "SELECT count(*) FROM documents")
             seals = _count(writer, "SELECT count(*) FROM seals")
+            newest = writer.execute(
+                "SELECT seal_hash FROM seals ORDER BY number DESC LIMIT 1"
+            ).fetchone()
         finally:
             writer.close()
     finally:
@@ -103,6 +109,7 @@ def backup_sqlite(source: Path, target_dir: Path, now: dt.datetime) -> BackupMan
         last_position=last,
         documents=documents,
         seals=seals,
+        last_seal_hash=bytes(newest[0]).hex() if newest else None,
     )
     (target_dir / MANIFEST_FILE).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest

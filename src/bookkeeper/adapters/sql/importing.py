@@ -9,6 +9,13 @@ ADR 0039: the COPY data is formatted here as text lines (psycopg's `write_row` a
 into `events` (its indexes are most of the server's work) the next batch is read and
 checked: the two sides work at once instead of in turn.
 SQLite: an executemany of INSERT … ON CONFLICT (id) DO NOTHING.
+After each batch, one query finds its first event at a version v > 1 whose stream holds no
+v − 1 of the same tenant (StreamGap): the log was whole before, so every stream the batch
+touched is whole after (PostgreSQL: the staged rows against `events`; SQLite: the batch's
+(stream, version, tenant) as one JSON array). Each is an index probe of
+uq_events_stream_version. Before it, the batch's parent ids are looked up: a parent neither
+in the log nor earlier in the file is UnknownParent (the foreign key would refuse the
+batch without naming the line).
 Another event at a (stream, version) is a ConcurrencyConflict of that stream and the
 batch's transaction is rolled back: on PostgreSQL uq_events_stream_version refuses it; on
 SQLite the log's guard trigger skips it silently, so a batch that inserted fewer rows than
@@ -26,7 +33,7 @@ from typing import Any, Final
 
 import msgspec
 import psycopg
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,7 +42,13 @@ from bookkeeper.adapters.sql.database import SqlDatabase
 from bookkeeper.adapters.sql.schema import events
 from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict
-from bookkeeper.application.importing import StoredEvent, event_rows, refuse_differing
+from bookkeeper.application.importing import (
+    StoredEvent,
+    StreamGap,
+    event_rows,
+    refuse_differing,
+    refuse_unknown_parents,
+)
 from bookkeeper.application.ports import RecordedEvent
 from bookkeeper.domain.events import encode_payload
 
@@ -61,6 +74,7 @@ class SqlEventImport:
                 for batch in batches:
                     if not batch:
                         continue
+                    await _refuse_orphans(connection, batch)
                     result = await connection.execute(_SQLITE, event_rows(batch))
                     if result.rowcount < len(batch):
                         # SQLite's guard trigger (migration 0001) skips a row whose id OR
@@ -68,6 +82,7 @@ class SqlEventImport:
                         # skipped and is not in the log lost its slot to another; one that
                         # is there must be the same event.
                         await _refuse_lost_slots(connection, batch)
+                    await _refuse_gaps(connection, batch)
                     inserted += int(result.rowcount)
         except ConcurrencyConflict:
             raise
@@ -134,8 +149,16 @@ async def _move(cursor: psycopg.AsyncCursor[Any], batch: Sequence[RecordedEvent]
     """The staged batch into `events`; how many rows were new. The stage is emptied. When
     some were skipped (their id known), KnownIdDiffers for one the log holds as another
     event."""
+    parents = list({e.parent_id for e in batch if e.parent_id is not None})
+    if parents:
+        await cursor.execute("SELECT id FROM events WHERE id = ANY(%s)", (parents,))
+        refuse_unknown_parents(batch, {row[0] for row in await cursor.fetchall()})
     await cursor.execute(_POSTGRES_MOVE)
     moved = cursor.rowcount
+    await cursor.execute(_POSTGRES_GAP)
+    gap = await cursor.fetchone()
+    if gap is not None:
+        raise StreamGap(gap[0], int(gap[1]), gap[2])
     await cursor.execute("TRUNCATE import_stage")
     if moved < len(batch):
         await cursor.execute(_STORED_BY_ID, ([event.id for event in batch],))
@@ -201,6 +224,47 @@ _POSTGRES_MOVE: Final = (
     f"INSERT INTO events ({_NAMES}) SELECT {_NAMES} FROM import_stage "  # noqa: S608
     "ORDER BY seq ON CONFLICT (id) DO NOTHING"
 )
+
+#: The batch's first event (in file order) at a version > 1 whose stream has no
+#: version − 1 once the batch is in.
+_POSTGRES_GAP: Final = (
+    "SELECT s.stream_id, s.version, s.tenant_id FROM import_stage s "
+    "WHERE s.version > 1 AND NOT EXISTS "
+    "(SELECT 1 FROM events e WHERE e.stream_id = s.stream_id AND e.version = s.version - 1 "
+    "AND e.tenant_id = s.tenant_id) ORDER BY s.seq LIMIT 1"
+)
+_SQLITE_GAP: Final = text(
+    "SELECT j.key FROM json_each(:pairs) j "
+    "WHERE json_extract(j.value, '$[1]') > 1 AND NOT EXISTS (SELECT 1 FROM events e "
+    "WHERE e.stream_id = json_extract(j.value, '$[0]') "
+    "AND e.version = json_extract(j.value, '$[1]') - 1 "
+    "AND e.tenant_id = json_extract(j.value, '$[2]')) "
+    "ORDER BY j.key LIMIT 1"
+)
+
+
+async def _refuse_orphans(connection: AsyncConnection, batch: Sequence[RecordedEvent]) -> None:
+    """SQLite: UnknownParent for the batch's first event whose parent is neither in the
+    log nor earlier in the batch (before the insert: the foreign key names no line)."""
+    parents = list({e.parent_id for e in batch if e.parent_id is not None})
+    held: set[uuid.UUID] = set()
+    for start in range(0, len(parents), 500):
+        chunk = parents[start : start + 500]
+        rows = await connection.execute(select(events.c.id).where(events.c.id.in_(chunk)))
+        held.update(row[0] for row in rows)
+    refuse_unknown_parents(batch, held)
+
+
+async def _refuse_gaps(connection: AsyncConnection, batch: Sequence[RecordedEvent]) -> None:
+    """SQLite: StreamGap for the batch's first event whose stream lacks the version before
+    it, of its tenant (streams are stored as 32 hex digits)."""
+    pairs = _JSON.encode(
+        [(event.stream_id.hex, event.version, event.tenant_id) for event in batch]
+    ).decode()
+    index = (await connection.execute(_SQLITE_GAP, {"pairs": pairs})).scalar()
+    if index is not None:
+        event = batch[int(index)]
+        raise StreamGap(event.stream_id, event.version, event.tenant_id)
 
 
 _STORED_BY_ID: Final = (
