@@ -170,3 +170,14 @@ def test_a_period_is_never_reversed_and_never_past_today_for_this_month(
     start, end = spending_period(text, today)
     assert start <= end
     assert spending_period("this month", today) == (today.replace(day=1), today)
+
+
+async def test_what_did_we_spend_on_cloud_is_google_cloud_and_cloudflare() -> None:
+    chat = await spending_chat()
+    [reply] = await chat.say("what did we spend on cloud last month")
+    assert reply.text.splitlines() == [
+        "Spending on google, cloudflare (01.10.2026 – 31.10.2026):",
+        "  cloudflare: 5,00 kr",
+    ]  # Anthropic's 500 kr that month is AI, not the cloud
+    [event] = await chat.events("SpendingQueried")
+    assert event.data.sources == ("google", "cloudflare")

@@ -38,6 +38,22 @@ class Counting:
         ("vis utlegg", "expenses"),
         ("leverandørfakturaer", "supplier_invoices"),
         ("hvem er statsministeren", None),
+        # The bank's balance without "saldo" (they were not understood).
+        ("how much money do we have", "balance"),
+        ("hvor mye penger har vi", "balance"),
+        ("kor mykje pengar har vi", "balance"),  # Nynorsk
+        ("hva har vi i banken", "balance"),
+        ("how much is in the bank?", "balance"),
+        ("hvor mye er det på bankkontoen", "balance"),
+        ("hva er bankbeholdningen", "balance"),
+        ("hvor mye penger brukte vi på AI", "spending"),  # money spent is not the balance
+        # Missing receipts said with "lack" or "no receipt".
+        ("which payments lack receipts", "missing_receipts"),
+        ("which payments have no receipt?", "missing_receipts"),
+        ("betalinger med ingen kvittering", "missing_receipts"),
+        # The cloud is the cost snapshots' (it was a ledger cost group nobody knew).
+        ("what did we spend on cloud last month", "spending"),
+        ("hva kostet skyen i november", "spending"),
     ],
 )
 def test_questions_as_people_write_them(text: str, intent: str | None) -> None:
@@ -55,6 +71,9 @@ def test_questions_as_people_write_them(text: str, intent: str | None) -> None:
         ("hvilke forslag venter på godkjenning?", False),  # a question, not an order
         ("which invoices were approved last month", False),
         ("er kvitteringen utført?", False),
+        ("kan du godkjenne kvitteringen fra Adobe?", True),  # asked as a favour
+        ("vil du slette bilaget", True),
+        ("hvem kan godkjenne fakturaen?", False),
     ],
 )
 def test_orders_are_told_from_questions(text: str, order: bool) -> None:
@@ -121,3 +140,10 @@ async def test_a_question_with_an_order_in_it_is_answered_and_the_order_is_not()
     async with chat.harness.uow_factory() as uow:
         view = await uow.proposals.get("acme", proposed.proposal_id)
     assert view is not None and view.status.value == "PROPOSED"
+
+
+async def test_how_much_money_do_we_have_is_the_banks_balance() -> None:
+    chat = Chat()
+    [reply] = await chat.say("how much money do we have")
+    assert "Driftskonto" in reply.text and "15 234,50 kr" in reply.text
+    assert (await chat.events("BalanceQueried"))[-1].id == reply.event_id

@@ -1028,11 +1028,28 @@ def _keyword_intent(lowered: str) -> str | None:
             return intent  # "vis kvitteringer som mangler", "receipts we are missing"
         if intent == "vat" and _VAT_WORDS.search(lowered):
             return intent
+        if intent == "balance" and _BALANCE_WORDS.search(lowered):
+            return intent  # "hvor mye penger har vi", "how much money do we have"
     return None
 
 
+#: The bank's balance asked without "saldo"/"balance": money or cash we have, what is in
+#: the bank or on the bank account, the bank holding. Money asked about with a spending
+#: word after it is a spending question ("hvor mye penger brukte vi på AI").
+_BALANCE_WORDS: Final = re.compile(
+    r"\b(?:hvor mye|how much)\s+(?:penger|pengar|money|cash)\b"
+    r"(?!.*\b(?:brukt\w*|brukte|bruker|betalt\w*|kost\w*|spen[dt]\w*|paid|cost\w*)\b)"
+    r"|\b(?:i|in|på|on)\s+(?:banken|bankkonto\w*|(?:the|our)\s+bank(?:\s+accounts?)?)\b"
+    r"|\bbank\s*(?:beholdning\w*|innskudd\w*|balances?)\b|\bkontantbeholdning\w*"
+    r"|\bhow much (?:do we have|have we got)\b|\bhvor mye har vi igjen\b"
+)
+
+
 #: "Missing" and "receipt" anywhere in one message, in either order.
-_MISSING_WORDS: Final = re.compile(r"\b(mangl\w*|missing|uten|without|lacking)\b")
+_MISSING_WORDS: Final = re.compile(
+    r"\b(mangl\w*|missing|uten|without|lack\w*)\b"
+    r"|\b(?:no|ingen)\s+(?:kvittering\w*|receipts?|bilag\w*)\b"  # "payments with no receipt"
+)
 _RECEIPT_WORDS: Final = re.compile(r"\b(kvittering\w*|receipts?|bilag\w*)\b")
 #: The keywords a typo is corrected to (words of five letters or more only).
 _VOCABULARY: Final = (
@@ -1064,6 +1081,9 @@ def _corrected(lowered: str) -> str:
 _ORDERS: Final = re.compile(
     r"\b(godkjenn|avvis|slett|fjern|endre|korriger|utfør|tilbakestill|overstyr|"
     r"approve|reject|delete|remove|execute|cancel|undo|override)\b"
+    # Asked as a favour: "kan du godkjenne kvitteringen fra Adobe?"
+    r"|\b(?:kan|kunne|vil|ville|må)\s+du\s+(?:\w+\s+)?(?:godkjenne|avvise|slette|fjerne|"
+    r"endre|korrigere|utføre|bokføre|betale)\b"
     r"|\b(ignore|disregard|forget|ignorer|glem|overse)\b.{0,60}?"
     r"\b(instructions?|instruksjon\w*|instrukser|rules?|regler|regelen|prompt\w*)\b"
 )
@@ -1146,6 +1166,10 @@ _SOURCE_WORDS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("bookkeeper", ("bookkeeper", "tolkning", "extraction", "egne kall")),
 )
 _AI_WORDS: Final = re.compile(r"\b(ai|ki|kunstig intelligens|llm|språkmodell\w*|modell\w*)\b")
+#: Words naming the cloud ("what did we spend on cloud"): the cloud providers among the
+#: sources, Google Cloud and Cloudflare (Anthropic's API is named by the AI words).
+_CLOUD_WORDS: Final = re.compile(r"\b(cloud|sky|skyen|nettsky\w*|skytjeneste\w*|hosting)\b")
+CLOUD_SOURCES: Final = ("google", "cloudflare")
 _MONTHS: Final[dict[str, int]] = {
     name: number
     for number, names in enumerate(
@@ -1178,6 +1202,8 @@ def spending_sources(text: str) -> tuple[str, ...]:
     found: list[str] = []
     if _AI_WORDS.search(lowered):
         found += list(AI_SOURCES)
+    if _CLOUD_WORDS.search(lowered):
+        found += list(CLOUD_SOURCES)
     for source, words in _SOURCE_WORDS:
         if any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words):
             found.append(source)
