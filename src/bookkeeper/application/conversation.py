@@ -23,7 +23,9 @@ Intents are keywords (offline, no model): "saldo"/"balance" → bank balances; "
 kvittering"/"missing receipt" → bank events without a receipt; "leverandørfaktura"/
 "invoice" → supplier invoices; "mva"/"moms"/"VAT" → what the VAT return of the current
 (or named: "termin 5", "forrige termin") term pays or refunds and when it is due, from the
-ledger's VAT report (VatQueried). They are read-only: no proposal is ever made from text.
+ledger's VAT report (VatQueried); "er kvitteringen fra Adobe godkjent?"/"hva venter på
+godkjenning" → what became of the documents sent in (LedgerQueried "proposals"). They are
+read-only: no proposal is ever made from text.
 
 Pattern learning (story 2) is a subscriber of its own: application/pattern_learning.py.
 """
@@ -62,6 +64,7 @@ from bookkeeper.application.ports import (
     IntentClassifier,
     NewEvent,
     Principal,
+    ProposalFilter,
     ProposalView,
     Purchase,
     UnitOfWorkFactory,
@@ -73,9 +76,12 @@ from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     IntentClassifiedData,
     JournalEntryPostedData,
+    Kind,
     LedgerQueriedData,
     Status,
+    Step,
     VatQueriedData,
+    type_name,
 )
 from bookkeeper.domain.ledger import (
     BIMONTHLY,
@@ -101,6 +107,15 @@ MAX_LINES: Final = 10
 BOOKS_QUESTIONS: Final = frozenset(
     {"result", "payables", "receivables", "costs", "account_balance", "journal"}
 )
+#: Documents read, newest first, for "er kvitteringen fra Adobe godkjent?".
+STATUS_SCAN: Final = 200
+#: The proposals made from documents, and the events that propose them.
+DOCUMENT_KINDS: Final = (
+    Kind.RECEIPT_ATTACHMENT.value,
+    Kind.INVOICE_REGISTRATION.value,
+    Kind.EXPENSE_REGISTRATION.value,
+)
+DOCUMENT_PROPOSED: Final = tuple(type_name(Kind(k), Step.PROPOSED) for k in DOCUMENT_KINDS)
 #: Days of supplier invoices read for the open ones ("hva skylder vi leverandører").
 OPEN_INVOICE_DAYS: Final = 366
 #: Messages of a channel read back for its state (language, proposals told about).
@@ -365,6 +380,8 @@ class ConversationService:
                 return await self._spent(principal, text, intent, language, source)
             if intent.name == "vat" and self._ledger is not None:
                 return await self._vat(principal, text, intent, language, source)
+            if intent.name == "proposal_status":
+                return await self._proposal_status(principal, text, language, source)
             if intent.name in BOOKS_QUESTIONS and self._ledger is not None:
                 return await self._books(principal, text, intent, language, source)
         except Forbidden:
@@ -604,6 +621,97 @@ class ConversationService:
             due = m.text("vat.due", language, due=_date(term.due))
             answers.append(f"{header} {result} ({parts}).\n{due}")
         return Reply(text="\n".join(answers), language=language, event_id=first_id)
+
+    # --- what became of a document ------------------------------------------------------
+
+    async def _proposal_status(
+        self, principal: Principal, text: str, language: m.Language, source: str
+    ) -> Reply:
+        """What became of the documents a question names (by their merchant or supplier,
+        among the newest STATUS_SCAN), newest first; with no name, what waits for approval
+        ("hva venter på godkjenning") or the newest documents. Recorded as LedgerQueried
+        (question "proposals", the number listed)."""
+        self._authorizer.check(principal, "proposals:read")
+        tenant = principal.tenant_id
+        lowered = lq.in_bokmal(" ".join(text.lower().split()))
+        asked = _name_words(lowered)
+        async with self._uow() as uow:
+            if asked or not _WAITING.search(lowered):
+                created = await uow.events.query(
+                    tenant,
+                    EventFilter(types=DOCUMENT_PROPOSED, newest_first=True, limit=STATUS_SCAN),
+                )
+                views = [await uow.proposals.get(tenant, e.stream_id) for e in created]
+                found = [v for v in views if v is not None]
+            else:  # what waits for approval: every pending document, oldest first
+                found = await uow.proposals.page(
+                    tenant,
+                    ProposalFilter(
+                        statuses=(Status.PROPOSED,), kinds=DOCUMENT_KINDS, limit=STATUS_SCAN
+                    ),
+                )
+        scanned = bool(found)
+        named = [v for v in found if asked & _name_words(named_counterparty(v) or "")]
+        if asked and not named:
+            found = []
+        elif named:
+            found = named
+        elif _WAITING.search(lowered):
+            found = [v for v in found if v.status is Status.PROPOSED]
+        elif _WHICH.search(lowered):  # "hvilke ble avvist?": those; "er den godkjent?": all
+            statuses = {st for word, sts in _STATUS_FILTER if word.search(lowered) for st in sts}
+            found = [v for v in found if not statuses or v.status in statuses]
+        event_id = await self._record_books(
+            _BooksQuestion(
+                principal=principal,
+                text=text,
+                intent=Intent(name="proposal_status"),
+                start=self._lookups.today(),
+                end=self._lookups.today(),
+                language=language,
+                source=source,
+            ),
+            LedgerQueriedData(question="proposals", count=min(len(found), MAX_LINES)),
+        )
+        if not found:
+            if asked:
+                key = "proposals.none.named"
+            elif _WAITING.search(lowered):
+                key = "proposals.none"
+            else:
+                key = "proposals.none.status" if scanned else "proposals.nothing"
+            name = " ".join(w for w in lowered.split() if w.strip(_PUNCTUATION) in asked)
+            reply = m.text(key, language, name=name.strip(_PUNCTUATION))
+            return Reply(text=reply, language=language, event_id=event_id)
+        lines = [m.text("proposals.header", language, count=len(found))]
+        lines += [self._status_line(v, language) for v in found[:MAX_LINES]]
+        if len(found) > MAX_LINES:
+            lines.append(m.text("more", language, count=len(found) - MAX_LINES))
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
+
+    def _status_line(self, view: ProposalView, language: m.Language) -> str:
+        subject = m.text(
+            "subject",
+            language,
+            kind=m.kind_word(view.kind, language, view.data),
+            merchant=_merchant(view, None, language),
+            amount=m.kroner(view.amount, str(view.data.get("currency") or "NOK")),
+        )
+        by = self.people.name(view.decided_by, language, tenant=view.tenant_id)
+        if view.status is Status.PROPOSED:
+            status = m.text("proposals.waiting", language)
+        elif view.status is Status.REJECTED:
+            status = m.text(
+                "proposals.rejected", language, by=by, reason=view.rejection_reason or "?"
+            )
+        elif view.status is Status.FAILED:
+            error = explain_failure(view.last_error, language, kind=view.kind)
+            status = m.text("proposals.failed", language, error=error)
+        elif view.status is Status.EXECUTED:
+            status = m.text("proposals.executed", language, by=by)
+        else:
+            status = m.text("proposals.approved", language, by=by)
+        return m.text("proposals.line", language, subject=subject, status=status)
 
     # --- story 8: questions about the books, from the ledger -----------------------------
 
@@ -1011,6 +1119,9 @@ def _keyword_intent(lowered: str) -> str | None:
             _MISSING_WORDS.search(lowered) and _RECEIPT_WORDS.search(lowered)
         ):
             return intent
+    # What became of a document: before the supplier invoices' "faktura" (ADR 0061).
+    if _asks_status(lowered):
+        return "proposal_status"
     # Story 8: the books themselves, before "saldo" (the bank) and the cost snapshots.
     books = lq.ledger_intent(
         lowered,
@@ -1051,6 +1162,71 @@ _MISSING_WORDS: Final = re.compile(
     r"|\b(?:no|ingen)\s+(?:kvittering\w*|receipts?|bilag\w*)\b"  # "payments with no receipt"
 )
 _RECEIPT_WORDS: Final = re.compile(r"\b(kvittering\w*|receipts?|bilag\w*)\b")
+#: A question about what became of a document sent in: a document word and a status word
+#: ("er kvitteringen fra Adobe godkjent?", "status på fakturaen"), or what waits for
+#: approval ("hva venter på godkjenning", "pending approvals").
+_DOCUMENT_WORDS: Final = re.compile(
+    r"\b(kvittering\w*|faktura\w*|receipts?|invoices?|forslag\w*|proposals?|dokument\w*|"
+    r"documents?|utlegg\w*)\b"
+)
+_STATUS_WORDS: Final = re.compile(
+    r"\b(status|godkjent|avvist|avslått|bokført|utført|behandlet|venter|ventende|"
+    r"approved|rejected|booked|executed|processed|pending|waiting|gått gjennom)\b"
+)
+_WAITING: Final = re.compile(
+    r"\b(venter på godkjenning|til godkjenning|venter på behandling|ikke godkjent ennå|"
+    r"awaiting (?:approval|review)|pending (?:approvals?|reviews?)|waiting for approval|"
+    r"not (?:yet )?approved)\b"
+)
+
+
+#: Words of a status question that name no merchant or supplier.
+_NOT_NAMES: Final = frozenset(
+    {"er", "is", "the", "har", "has", "have", "blitt", "been", "fra", "from", "til", "to",
+     "for", "på", "on", "of", "hva", "what", "hvilke", "which", "den", "det", "de", "vi",
+     "we", "our", "min", "mine", "my", "ennå", "yet", "nå", "now", "was", "were", "ble",
+     "sent", "sendt", "siste", "last", "latest", "med", "with", "and", "og", "how", "hvordan",
+     "går", "godkjenning", "approval", "review", "ikke", "not", "kan", "can", "you",
+     "du", "ditt", "any", "noen", "all", "alle", "som", "that", "i", "in", "a", "an",
+     "there", "are", "fortsatt", "still", "status", "statusen", "gikk", "went", "enda",
+     "allerede", "already", "denne", "this", "forrige", "previous", "måned", "måneden",
+     "month", "uke", "uken", "week", "år", "year", "today", "idag", "yesterday", "dag",
+     "did", "does", "get", "got", "fikk", "bli", "vil", "will", "when", "når", "hvem", "who"}
+)  # fmt: skip
+
+
+def _name_words(text: str) -> frozenset[str]:
+    """The words of a merchant's name, or of a status question once its document, status
+    and question words are left out ("adobe" of "er adobe-kvitteringen godkjent?")."""
+    words = re.findall(r"[\wæøå]+", text.lower())
+    return frozenset(
+        w
+        for w in words
+        if len(w) >= 3
+        and not w.isdigit()  # "kvitteringen på 500 kr" names an amount, not a merchant
+        and w not in _NOT_NAMES
+        and not _DOCUMENT_WORDS.fullmatch(w)
+        and not _STATUS_WORDS.fullmatch(w)
+        and w not in ("as", "asa", "ltd", "inc", "norge", "norway", "gmbh", "ab", "nok")
+    )
+
+
+#: A question asking which documents are in a status (not whether one is).
+_WHICH: Final = re.compile(r"\b(hvilke|hvilken|which|vis|show|list\w*)\b")
+_STATUS_FILTER: Final = (
+    (re.compile(r"\b(avvist|avslått|rejected)\b"), (Status.REJECTED,)),
+    (re.compile(r"\b(godkjent|approved)\b"), (Status.APPROVED, Status.EXECUTED)),
+    (re.compile(r"\b(bokført|utført|booked|executed)\b"), (Status.EXECUTED,)),
+    (re.compile(r"\b(feilet|failed)\b"), (Status.FAILED,)),
+)
+
+
+def _asks_status(lowered: str) -> bool:
+    return _WAITING.search(lowered) is not None or (
+        _DOCUMENT_WORDS.search(lowered) is not None and _STATUS_WORDS.search(lowered) is not None
+    )
+
+
 #: The keywords a typo is corrected to (words of five letters or more only).
 _VOCABULARY: Final = (
     "kvittering", "kvitteringer", "kvitteringen", "kvitteringene", "mangler", "manglende",
