@@ -639,3 +639,33 @@ async def test_the_model_classifiers_names_reach_the_ledger(
     assert reply.text.startswith(start_of_text), reply.text
     [event] = [e for e in await chat.events("LedgerQueried") if e.id == reply.event_id]
     assert isinstance(event.data, LedgerQueriedData) and event.data.question == intent.name
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # The costs as a whole, the operating result and turnover as a verb were not
+        # understood ("Det kan jeg ikke svare på").
+        ("hva er kostnadene i år", "result"),
+        ("hvor mye har vi brukt totalt i år", "result"),
+        ("what are our total costs this year", "result"),
+        ("hva er driftsresultatet", "result"),
+        ("hvor mye omsatte vi for i 2025", "result"),
+        ("what was our turnover last year", "result"),
+        # A group, a source or VAT keeps its question.
+        ("hva er kostnadene til reise i år", "costs"),
+        ("kostnadene til Anthropic i november", "spending"),
+        ("hva kostet AI totalt i år", "spending"),
+    ],
+)
+def test_the_costs_as_a_whole_are_the_income_statements(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+async def test_what_are_the_costs_this_year_answers_the_operating_costs() -> None:
+    chat = await books_chat()
+    text, language, data = await ask(chat, "hva er kostnadene i år?")
+    assert language == "nb" and "  Driftskostnader: 3 746,43 kr" in text
+    assert data.question == "result" and data.start == dt.date(2026, 1, 1)
+    text, _, data = await ask(chat, "hvor mye omsatte vi for i 2025")
+    assert "  Driftsinntekter: 5 000,00 kr" in text and data.start == dt.date(2025, 1, 1)

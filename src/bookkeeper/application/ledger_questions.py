@@ -367,12 +367,22 @@ _PAYABLES: Final = re.compile(
     r"skyldig til leverandør\w*|what do we owe|do we owe|we owe|payables?|accounts payable)\b"
 )
 _RESULT: Final = re.compile(
-    r"\b(resultat\w*|hvordan går det|går det bra|overskudd\w*|underskudd\w*|tjent|"
+    r"\b(resultat\w*|driftsresultat\w*|årsresultat\w*|hvordan går det|går det bra|"
+    r"overskudd\w*|underskudd\w*|tjent|"
     r"omsetning\w*|inntekt\w*|profit\w*|result|results|how are we doing|how is business|"
     r"income statement|revenue|earnings|earned|"
     # What we invoiced, sold or earned is revenue (probe4: "hvor mye har vi fakturert?"
     # was answered with the supplier invoices); what a supplier invoiced us is not.
-    r"fakturert(?! oss)|invoiced(?! us)|solgt|salg|salget|sold|sell|tjente|earn)\b"
+    r"fakturert(?! oss)|invoiced(?! us)|solgt|salg|salget|sold|sell|tjente|earn|"
+    r"omsatte|omsatt|omsetter|turnover)\b"
+)
+#: The costs as a whole ("hva er kostnadene i år", "total costs this year"): the income
+#: statement's cost lines, not a group of them nor the cost snapshots.
+_TOTAL_COSTS: Final = re.compile(
+    r"\b(driftskostnad\w*|kostnadene|utgiftene|totale (?:kostnader|utgifter)|"
+    r"(?:brukt|brukte vi|kostet|betalt) totalt|totalt (?:brukt|kostet)|"
+    r"total (?:costs?|expenses|spending)|(?:spent|spend) in total|"
+    r"operating (?:costs|expenses)|our (?:costs|expenses))\b"
 )
 _LEDGER_BALANCE_WORDS: Final = re.compile(
     r"\b(saldo\w*|balanse\w*|balance|står|bokføring\w*|hovedbok\w*|regnskap\w*|ledger|"
@@ -398,6 +408,8 @@ def ledger_intent(lowered: str, *, vat: bool, sources: bool) -> str | None:
         return "account_balance"
     if _RESULT.search(lowered) and not vat:
         return "result"
+    if _TOTAL_COSTS.search(lowered) and not (vat or sources or named):
+        return "result"  # the costs as a whole are the income statement's
     return None
 
 
