@@ -669,3 +669,28 @@ async def test_what_are_the_costs_this_year_answers_the_operating_costs() -> Non
     assert data.question == "result" and data.start == dt.date(2026, 1, 1)
     text, _, data = await ask(chat, "hvor mye omsatte vi for i 2025")
     assert "  Driftsinntekter: 5 000,00 kr" in text and data.start == dt.date(2025, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("hva kostet AWS i oktober", "costs"),
+        ("what did AWS cost last month", "costs"),
+        # Sources, groups and no name at all keep their questions.
+        ("hva kostet Anthropic i november", "spending"),
+        ("What did Cloudflare cost in November?", "spending"),
+        ("hva kostet lunsj i november", "costs"),
+        ("hva kostet det i oktober", "spending"),
+    ],
+)
+def test_a_name_after_cost_is_what_the_costs_were_for(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+async def test_what_an_unknown_vendor_cost_is_not_answered_with_every_source() -> None:
+    """«Hva kostet AWS i oktober» was the cost snapshots' question for every source: the
+    answer summed Anthropic, Google and Cloudflare under a header that named no AWS."""
+    chat = await books_chat()
+    [reply] = await chat.say("hva kostet AWS i oktober?")
+    assert reply.text.startswith("Jeg vet ikke hvilke kontoer «aws» er.")
+    assert await chat.events("SpendingQueried") == []

@@ -282,12 +282,20 @@ _COST_FOR: Final = re.compile(
     r"utgifter|spent|spend|spending|paid|costs?|expenses?)\s+(?:på|til|for|on|in|til)\s+"
     r"(?:konto\s+\d{4}\s*)?([a-zæøå][\wæøå-]*(?:\s+[a-zæøå][\wæøå-]*)?)"
 )
+#: A name right after "kostet" or before "cost" ("hva kostet AWS i oktober", "what did
+#: AWS cost"): what the costs were for, said without a preposition.
+_COST_OF: Final = re.compile(
+    r"\bkostet\s+(?:oss\s+)?([a-zæøå][\wæøå-]*)"
+    r"|\b(?:what|how much)\s+(?:did|does|do|has)\s+([a-zæøå][\wæøå-]*)\s+cost\b"
+)
 _COST_WORDS: Final = re.compile(
     r"\b(brukt|brukte|bruker|kostet|kost\w*|utgift\w*|spent|spend\w*|costs?|expenses?)\b"
 )
 _STOP: Final = frozenset(
     {"i", "in", "this", "denne", "dette", "hittil", "siste", "last", "så", "so", "for", "på",
-     "år", "year", "måned", "month", "fjor", "til", "og", "and", "the", "vi", "we", "oss"}
+     "år", "year", "måned", "month", "fjor", "til", "og", "and", "the", "vi", "we", "oss",
+     "det", "den", "alt", "it", "that", "everything", "all", "totalt", "mest",
+     "us", "you", "our", "vår", "våre", "mye", "much", "egentlig"}
 )  # fmt: skip
 
 
@@ -301,7 +309,11 @@ def topic_asked(text: str) -> tuple[str, Topic | None] | None:
             return found[1], topic
     match = _COST_FOR.search(lowered)
     if match is None:
-        return None
+        of = _COST_OF.search(lowered)
+        name = (of[1] or of[2]) if of is not None else None
+        if name is None or name in _STOP or len(name) < 3:
+            return None
+        return name, None
     words = [w for w in match[1].split() if w not in _STOP]
     if not words or len(words[0]) < 3:
         return None
