@@ -51,6 +51,15 @@ class Counting:
         ("which payments lack receipts", "missing_receipts"),
         ("which payments have no receipt?", "missing_receipts"),
         ("betalinger med ingen kvittering", "missing_receipts"),
+        ("unreceipted payments", "missing_receipts"),
+        ("payments without documentation", "missing_receipts"),
+        # Bills and what is overdue are the suppliers'; earning is the result.
+        ("hva er forfalt", "payables"),
+        ("hvilke regninger har forfalt?", "payables"),
+        ("unpaid bills", "payables"),
+        ("hvilke kundefakturaer har forfalt", "receivables"),
+        ("tjener vi penger?", "result"),
+        ("hvordan ligger vi an", "result"),
         # The cloud is the cost snapshots' (it was a ledger cost group nobody knew).
         ("what did we spend on cloud last month", "spending"),
         ("hva kostet skyen i november", "spending"),
@@ -147,3 +156,19 @@ async def test_how_much_money_do_we_have_is_the_banks_balance() -> None:
     [reply] = await chat.say("how much money do we have")
     assert "Driftskonto" in reply.text and "15 234,50 kr" in reply.text
     assert (await chat.events("BalanceQueried"))[-1].id == reply.event_id
+
+
+async def test_a_lookup_answers_the_period_the_question_names() -> None:
+    """The keyword intents carry no dates: "hvilke kvitteringer mangler for oktober" was
+    answered for the last 30 days (and listed November's Rimi payment)."""
+    chat = Chat()
+    [october] = await chat.say("hvilke kvitteringer mangler for oktober?")
+    assert october.text == "Ingen transaksjoner mangler kvittering (01.10.2026 – 31.10.2026)."
+    [last] = await chat.say("missing receipts last month")
+    assert last.text == "No transactions are missing a receipt (01.10.2026 – 31.10.2026)."
+    [unnamed] = await chat.say("mangler kvittering")
+    assert "(22.10.2026 – 20.11.2026)" in unnamed.text and "Rimi" in unnamed.text
+    [english] = await chat.say("unreceipted payments in November")
+    assert english.language == "en" and "(01.11.2026 – 20.11.2026)" in english.text
+    [invoices] = await chat.say("leverandørfakturaer i oktober")
+    assert "(01.10.2026 – 31.10.2026)" in invoices.text

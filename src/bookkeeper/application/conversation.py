@@ -363,6 +363,10 @@ class ConversationService:
         if intent.usage is not None:
             await self._record_classification(principal, intent)
         start, end = intent.start, intent.end
+        if start is None and end is None and intent.name in _LOOKUPS_OVER_A_PERIOD:
+            # "hvilke kvitteringer mangler for november": the month asked, not the last 30
+            # days (the keywords give no dates; the model does).
+            start, end = lookup_period(text, self._lookups.today()) or (None, None)
         try:
             self._lookups.date_range(start, end)
         except InvalidDateRange:
@@ -1070,6 +1074,8 @@ _INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "without receipt",
             "without a receipt",
             "receipts missing",
+            "unreceipted",
+            "udokumentert",
         ),
     ),
     ("supplier_invoices", ("leverandørfaktura", "faktura", "invoice")),
@@ -1161,7 +1167,9 @@ _MISSING_WORDS: Final = re.compile(
     r"\b(mangl\w*|missing|uten|without|lack\w*)\b"
     r"|\b(?:no|ingen)\s+(?:kvittering\w*|receipts?|bilag\w*)\b"  # "payments with no receipt"
 )
-_RECEIPT_WORDS: Final = re.compile(r"\b(kvittering\w*|receipts?|bilag\w*)\b")
+_RECEIPT_WORDS: Final = re.compile(
+    r"\b(kvittering\w*|receipts?|bilag\w*|dokumentasjon\w*|documentation)\b"
+)
 #: A question about what became of a document sent in: a document word and a status word
 #: ("er kvitteringen fra Adobe godkjent?", "status på fakturaen"), or what waits for
 #: approval ("hva venter på godkjenning", "pending approvals").
@@ -1325,6 +1333,20 @@ def vat_terms_asked(
         return begun or terms[:1]
     due_next = vat_term_due_next(today, length)
     return (current,) if due_next is None else (due_next, current)
+
+
+#: The lookups a period is asked of (the bank's and the books' lists).
+_LOOKUPS_OVER_A_PERIOD: Final = frozenset({"missing_receipts", "supplier_invoices", "expenses"})
+_THIS_YEAR: Final = re.compile(r"\b(i år|hittil i år|this year|so far this year)\b")
+
+
+def lookup_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The period a question names as the books' questions read it (a month, this or last
+    month, a quarter, a year, last year, this year), or None when it names none."""
+    period = lq.ledger_period(text, today)
+    if period != lq.ledger_period("", today) or _THIS_YEAR.search(lq.in_bokmal(text.lower())):
+        return period
+    return None
 
 
 class KeywordClassifier:

@@ -376,7 +376,9 @@ _RECEIVABLES: Final = re.compile(
 )
 _PAYABLES: Final = re.compile(
     r"\b(leverandørgjeld\w*|skylder vi|hva skylder|gjeld til leverandør\w*|"
-    r"skyldig til leverandør\w*|what do we owe|do we owe|we owe|payables?|accounts payable)\b"
+    r"skyldig til leverandør\w*|what do we owe|do we owe|we owe|payables?|accounts payable|"
+    # Bills and what is overdue are the suppliers' ("hvilke regninger har forfalt?").
+    r"regning\w*|forfalt\w*|forfalte|overdue|bills?)\b"
 )
 _RESULT: Final = re.compile(
     r"\b(resultat\w*|driftsresultat\w*|årsresultat\w*|hvordan går det|går det bra|"
@@ -386,7 +388,7 @@ _RESULT: Final = re.compile(
     # What we invoiced, sold or earned is revenue (probe4: "hvor mye har vi fakturert?"
     # was answered with the supplier invoices); what a supplier invoiced us is not.
     r"fakturert(?! oss)|invoiced(?! us)|solgt|salg|salget|sold|sell|tjente|earn|"
-    r"omsatte|omsatt|omsetter|turnover)\b"
+    r"omsatte|omsatt|omsetter|turnover|tjener|ligger vi an)\b"
 )
 #: The costs as a whole ("hva er kostnadene i år", "total costs this year"): the income
 #: statement's cost lines, not a group of them nor the cost snapshots.

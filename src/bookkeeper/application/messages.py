@@ -56,6 +56,9 @@ _ENGLISH_WORDS: Final = frozenset(
         "can", "weather", "who", "where", "when", "why", "it", "of", "on", "result",
         "profit", "revenue", "doing", "year", "far", "entries", "latest", "customers", "us",
         "suppliers", "software", "travel", "food", "payable", "receivable", "ledger",
+        "payments", "payment", "transactions", "bills", "unpaid", "overdue", "money",
+        "cloud", "cost", "costs", "pending", "approved", "approvals", "rejected", "booked",
+        "turnover", "lack", "unreceipted", "documents",
     }
 )  # fmt: skip
 
