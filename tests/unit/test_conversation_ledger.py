@@ -694,3 +694,14 @@ async def test_what_an_unknown_vendor_cost_is_not_answered_with_every_source() -
     [reply] = await chat.say("hva kostet AWS i oktober?")
     assert reply.text.startswith("Jeg vet ikke hvilke kontoer «aws» er.")
     assert await chat.events("SpendingQueried") == []
+
+
+async def test_saldo_with_a_bare_account_number_is_the_ledgers_balance() -> None:
+    """«saldo 1920» was answered with the bank's balance (15 234,50 kr from the bank) and
+    not the ledger's account 1920, as «saldo på konto 1920» is."""
+    chat = await books_chat()
+    text, _, data = await ask(chat, "saldo 1920")
+    assert text == "Saldo på konto 1920 Bankinnskudd per 20.11.2026: 5 012,50 kr (debet)."
+    assert data.accounts == ("1920",)
+    [bank] = await chat.say("saldo")
+    assert "Driftskonto" in bank.text

@@ -88,3 +88,9 @@ async def test_a_merchant_with_no_document_is_said_so() -> None:
     chat, _, _ = await two_documents()
     [reply] = await chat.say("er fakturaen fra Elkjøp godkjent?")
     assert reply.text == "Jeg finner ingen kvittering eller faktura fra «elkjøp» blant de siste."
+
+
+async def test_is_the_voucher_from_adobe_booked_is_a_status_question() -> None:
+    """«er bilaget fra Adobe bokført?» listed the latest journal entries ("bilaget")."""
+    assert intent_of("er bilaget fra Adobe bokført?") == "proposal_status"
+    assert intent_of("vis de siste 5 bilagene") == "journal"

@@ -1175,7 +1175,7 @@ _RECEIPT_WORDS: Final = re.compile(
 #: approval ("hva venter på godkjenning", "pending approvals").
 _DOCUMENT_WORDS: Final = re.compile(
     r"\b(kvittering\w*|faktura\w*|receipts?|invoices?|forslag\w*|proposals?|dokument\w*|"
-    r"documents?|utlegg\w*)\b"
+    r"documents?|utlegg\w*|bilaget)\b"
 )
 _STATUS_WORDS: Final = re.compile(
     r"\b(status|godkjent|avvist|avslått|bokført|utført|behandlet|venter|ventende|"

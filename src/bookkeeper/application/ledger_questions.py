@@ -202,8 +202,11 @@ def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
 _ACCOUNT_NAMED: Final = re.compile(
     r"\b(?:konto|kontoen|kontonummer|account|acct)\s*(?:nr\.?|no\.?|number)?\s*(\d{4}(?::[\w-]+)?)\b"
 )
-#: A bare account number (1000–8999) after a word that points at it ("hva står på 1920").
-_ACCOUNT_BARE: Final = re.compile(r"\b(?:på|on|of|for|til)\s+([1-8]\d{3})\b(?!\s*(?:kr|nok|,))")
+#: A bare account number (1000–8999) after a word that points at it ("hva står på 1920",
+#: "saldo 1920": a balance with an account number is the ledger's, not the bank's).
+_ACCOUNT_BARE: Final = re.compile(
+    r"\b(?:på|on|of|for|til|saldo|saldoen|balance)\s+([1-8]\d{3})\b(?!\s*(?:kr|nok|,))"
+)
 
 
 def account_asked(text: str) -> str | None:
