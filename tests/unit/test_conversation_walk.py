@@ -172,3 +172,13 @@ async def test_a_lookup_answers_the_period_the_question_names() -> None:
     assert english.language == "en" and "(01.11.2026 – 20.11.2026)" in english.text
     [invoices] = await chat.say("leverandørfakturaer i oktober")
     assert "(01.10.2026 – 31.10.2026)" in invoices.text
+
+
+@pytest.mark.parametrize(
+    "text", ["hva kan du?", "what can you do?", "Hvordan fungerer dette?", "hva kan du hjelpe med"]
+)
+async def test_asking_what_it_can_do_gets_the_help_not_a_refusal(text: str) -> None:
+    """They were answered "Det kan jeg ikke svare på." before the help, as if off topic."""
+    chat = Chat()
+    [reply] = await chat.say(text)
+    assert reply.text == messages.text("help", reply.language)  # type: ignore[arg-type]

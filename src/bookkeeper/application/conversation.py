@@ -1274,7 +1274,10 @@ _ORDERS: Final = re.compile(
 #: Words of a greeting or a plea for help: answered with the help text alone.
 _GREETINGS: Final = frozenset(
     {"hei", "hallo", "heisann", "hello", "hi", "hey", "hjelp", "help", "takk", "thanks",
-     "thank", "you", "god", "morgen", "good", "morning", "meg", "me", "kan", "du", "can"}
+     "thank", "you", "god", "morgen", "good", "morning", "meg", "me", "kan", "du", "can",
+     # "hva kan du?", "what can you do?", "hvordan fungerer dette?": the help is the answer
+     "hva", "what", "do", "gjøre", "gjør", "hjelpe", "deg", "with", "med", "how", "does",
+     "this", "work", "hvordan", "fungerer", "funker", "dette", "det", "please"}
 )  # fmt: skip
 
 
