@@ -705,3 +705,14 @@ async def test_saldo_with_a_bare_account_number_is_the_ledgers_balance() -> None
     assert data.accounts == ("1920",)
     [bank] = await chat.say("saldo")
     assert "Driftskonto" in bank.text
+
+
+async def test_a_balance_per_a_date_is_the_balance_that_day() -> None:
+    """«saldo på konto 1920 per 31.10.2026» was answered as of today."""
+    chat = await books_chat()
+    text, _, data = await ask(chat, "saldo på konto 1920 per 31.10.2026")
+    # 5 000 − 100 − 400 + 2 500 + 12,50 (the interest of 1 October); November's not yet.
+    assert text == "Saldo på konto 1920 Bankinnskudd per 31.10.2026: 7 012,50 kr (debet)."
+    assert data.end == dt.date(2026, 10, 31)
+    text, _, _ = await ask(chat, "kostnader til reise fra 1.11 til 4.11")
+    assert "Kostnader til reise 01.11.2026 – 04.11.2026:" in text and "446,43 kr" in text

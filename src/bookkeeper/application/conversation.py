@@ -1418,6 +1418,9 @@ def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     quarter, a month of last year; this month by default."""
     lowered = " ".join(text.lower().split())
     month_start = today.replace(day=1)
+    explicit = lq.explicit_period(text, today)  # a date, a range, the last N days, a week
+    if explicit is not None:
+        return explicit
     if any(p in lowered for p in ("forrige måned", "last month", "sist måned")):
         end = month_start - dt.timedelta(days=1)
         return end.replace(day=1), end

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -158,6 +159,135 @@ def names_a_period(text: str) -> bool:
     return any(p.search(lowered) for p in (_LAST_YEAR, _YEAR_NAMED, _QUARTER))
 
 
+# --- days, ranges and weeks -------------------------------------------------------------
+
+#: The month names a date is written with ("3. november", "november 3rd", "3 nov").
+_DATE_MONTHS: Final[dict[str, int]] = {
+    **_MONTHS,
+    **{name[:3]: number for name, number in _MONTHS.items() if name != "may"},
+    "sept": 9,
+}
+_MONTH_NAMES: Final = "|".join(sorted(map(re.escape, _DATE_MONTHS), key=len, reverse=True))
+_DAY_MONTH: Final = re.compile(
+    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\.?\s+(?:of\s+)?({_MONTH_NAMES})\b\.?(?:\s+(20\d\d)\b)?"
+)
+_MONTH_DAY: Final = re.compile(
+    rf"\b({_MONTH_NAMES})\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\.\d)(?:,?\s+(20\d\d)\b)?"
+)
+_NUMERIC_DATE: Final = re.compile(
+    r"\b(\d{1,2})\.(\d{1,2})\.?(?:(20\d\d)\b)?(?![\d,])(?!\s*(?:kr|nok|usd|eur|\$|%))"
+)
+_ISO_DATE: Final = re.compile(r"\b(20\d\d)-(\d{2})-(\d{2})\b")
+_WHOLE_MONTH: Final = re.compile(rf"\b({'|'.join(sorted(_MONTHS, key=len, reverse=True))})\b")
+#: What stands between the two ends of a range: "1. oktober til 15. november", "1.10–15.11".
+_RANGE_JOIN: Final = re.compile(r"\s*(?:-|–|—|til|to|until|og|and|t\.o\.m\.?)\s*")
+_LAST_DAYS: Final = re.compile(
+    r"\b(?:siste|de siste|last|past|the last|the past)\s+(\d{1,3})\s+"
+    r"(dager|døgn|days|uker|weeks|måneder|months)\b"
+)
+_LAST_WEEK: Final = re.compile(r"\b(forrige uke|sist uke|last week|previous week)\b")
+_THIS_WEEK: Final = re.compile(r"\b(denne uken|denne uka|hittil denne uken|this week)\b")
+
+
+def _on(year: int | None, month: int, day: int) -> tuple[int | None, int, int] | None:
+    if not 1 <= month <= 12 or not 1 <= day <= 31:
+        return None
+    return year, month, day
+
+
+def _mentions(lowered: str) -> list[tuple[int, int, tuple[int | None, int, int | None]]]:
+    """The days and months a question names, in order: (where, where it ends, (year or
+    None, month, day or None for a whole month))."""
+    found: list[tuple[int, int, tuple[int | None, int, int | None]]] = []
+    taken: list[range] = []
+
+    def add(start: int, end: int, value: tuple[int | None, int, int | None]) -> None:
+        if not any(start in r or end - 1 in r for r in taken):
+            found.append((start, end, value))
+            taken.append(range(start, end))
+
+    for match in _ISO_DATE.finditer(lowered):
+        day = _on(int(match[1]), int(match[2]), int(match[3]))
+        if day is not None:
+            add(match.start(), match.end(), day)
+    for match in _DAY_MONTH.finditer(lowered):
+        year = int(match[3]) if match[3] else None
+        day = _on(year, _DATE_MONTHS[match[2]], int(match[1]))
+        if day is not None:
+            add(match.start(), match.end(), day)
+    for match in _MONTH_DAY.finditer(lowered):
+        year = int(match[3]) if match[3] else None
+        day = _on(year, _DATE_MONTHS[match[1]], int(match[2]))
+        if day is not None:
+            add(match.start(), match.end(), day)
+    for match in _NUMERIC_DATE.finditer(lowered):
+        year = int(match[3]) if match[3] else None
+        day = _on(year, int(match[2]), int(match[1]))
+        if day is not None:
+            add(match.start(), match.end(), day)
+    for match in _WHOLE_MONTH.finditer(lowered):
+        year_after = _YEAR_AFTER.match(lowered, match.end())
+        end = year_after.end() if year_after else match.end()
+        year = int(year_after[1]) if year_after else None
+        add(match.start(), end, (year, _MONTHS[match[1]], None))
+    return sorted(found)
+
+
+def _span(value: tuple[int | None, int, int | None], year: int) -> tuple[dt.date, dt.date]:
+    named, month, day = value
+    year = named or year
+    if day is None:
+        last = calendar.monthrange(year, month)[1]
+        return dt.date(year, month, 1), dt.date(year, month, last)
+    day = min(day, calendar.monthrange(year, month)[1])
+    return dt.date(year, month, day), dt.date(year, month, day)
+
+
+def _latest(value: tuple[int | None, int, int | None], today: dt.date) -> tuple[dt.date, dt.date]:
+    """A day or month without a year: the latest one begun by today."""
+    first, last = _span(value, today.year)
+    if value[0] is None and first > today:
+        first, last = _span(value, today.year - 1)
+    return first, last
+
+
+def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """A period a question names by its days — a date ("3. november", "03.11.2026",
+    "november 3rd"), a range of dates or months ("fra 1. oktober til 15. november",
+    "1.10–15.11", "from October to November"), the last N days, weeks or months, this or
+    last week — or None. A date or month without a year is the latest one begun by today
+    (a range's start the latest one not after its end)."""
+    lowered = _lowered(text)
+    last = _LAST_DAYS.search(lowered)
+    if last is not None:
+        count = max(1, int(last[1]))
+        unit = last[2]
+        if unit in ("måneder", "months"):
+            back = today.month - 1 - count
+            year, month = today.year + back // 12, back % 12 + 1
+            start = dt.date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
+            return start + dt.timedelta(days=1), today
+        days = count * (7 if unit in ("uker", "weeks") else 1)
+        return today - dt.timedelta(days=days - 1), today
+    monday = today - dt.timedelta(days=today.weekday())
+    if _LAST_WEEK.search(lowered):
+        return monday - dt.timedelta(days=7), monday - dt.timedelta(days=1)
+    if _THIS_WEEK.search(lowered):
+        return monday, today
+    mentions = _mentions(lowered)
+    for (_, gap_from, first), (gap_to, _, second) in itertools.pairwise(mentions):
+        if _RANGE_JOIN.fullmatch(lowered, gap_from, gap_to):
+            _, until = _latest(second, today) if second[0] is None else _span(second, today.year)
+            since, _ = _span(first, until.year)
+            if first[0] is None and since > until:
+                since, _ = _span(first, until.year - 1)
+            return since, until
+    named = [value for _, _, value in mentions if value[2] is not None]
+    if len(named) == 1:
+        return _latest(named[0], today) if named[0][0] is None else _span(named[0], today.year)
+    return None
+
+
 def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     """The period a question about the books names, in Norwegian or English: last year
     ("i fjor"), a year ("i 2025"), a quarter ("q3", "3. kvartal", "q3 2025"), a month ("i
@@ -165,6 +295,9 @@ def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     of last year ("i mars i fjor"), this or last month; the year to date by default
     ("hittil i år", "i år", or nothing)."""
     lowered = _lowered(text)
+    explicit = explicit_period(text, today)
+    if explicit is not None:
+        return explicit
     if re.search(r"\b(forrige måned|sist måned|last month|previous month)\b", lowered):
         end = today.replace(day=1) - dt.timedelta(days=1)
         return end.replace(day=1), end
