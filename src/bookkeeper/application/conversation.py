@@ -1305,6 +1305,9 @@ _TERM_ORDINALS: Final = {
     "fjerde": 4, "fourth": 4, "femte": 5, "fifth": 5, "sjette": 6, "sixth": 6,
 }  # fmt: skip
 _YEAR: Final = re.compile(r"\b(20\d\d)\b")
+#: A VAT question about paying or a deadline, and one about a period's VAT ("mva for").
+_PAYING: Final = re.compile(r"\b(betale\w*|betalt|betalte|betales|pay|paid|due|frist\w*)\b")
+_VAT_FOR: Final = re.compile(r"\b(?:mva|moms|vat)\s+(?:for|i|in|on)\b")
 
 
 def vat_terms_asked(
@@ -1328,6 +1331,26 @@ def vat_terms_asked(
         return (company_vat_term(year, number, length),)
     if any(p in lowered for p in ("forrige termin", "last term", "previous term")):
         return (vat_term_of(current.start - dt.timedelta(days=1), length),)
+    month = lq.month_named(text)
+    if month is not None and _PAYING.search(lowered) and not _VAT_FOR.search(lowered):
+        # "hvor mye mva skal vi betale i desember": the term whose return is due that
+        # month (the nearest December), not the term December falls in.
+        due_in = [dt.date(today.year + shift, month, 1) for shift in (-1, 0, 1)]
+        nearest = min(due_in, key=lambda d: abs((d - today.replace(day=1)).days))
+        due = tuple(
+            t
+            for t in (vat_term_of(nearest - dt.timedelta(days=d), length) for d in (31, 62, 93))
+            if (t.due.year, t.due.month) == (nearest.year, month)
+        )
+        if due:
+            return due[:1]
+    asked = lq.month_or_days_asked(text, today)
+    if asked is not None:  # "mva for mars", "mva i januar og februar": the terms they span
+        first, last = vat_term_of(asked[0], length), vat_term_of(asked[1], length)
+        spanned = [first]
+        while spanned[-1].end < last.start:
+            spanned.append(vat_term_of(spanned[-1].end + dt.timedelta(days=1), length))
+        return tuple(spanned)
     if year is not None:  # "mva for 2025", "i fjor": the year's term(s) begun by today
         if length == YEARLY:
             return (company_vat_term(year, 1, length),)

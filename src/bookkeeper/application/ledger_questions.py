@@ -288,6 +288,26 @@ def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None
     return None
 
 
+def month_or_days_asked(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The period of the month(s), quarter or days a question names ("i mars", "for
+    januar og februar", "q3", "3. november", "fra mars til april"), or None when it names
+    none of them (a year alone, "i fjor", is not one)."""
+    lowered = _lowered(text)
+    if (
+        explicit_period(text, today) is None
+        and _MONTH.search(lowered) is None
+        and _QUARTER.search(lowered) is None
+    ):
+        return None
+    return ledger_period(text, today)
+
+
+def month_named(text: str) -> int | None:
+    """The number of the first month a question names by name, or None."""
+    found = _WHOLE_MONTH.search(_lowered(text))
+    return _MONTHS[found[1]] if found else None
+
+
 def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     """The period a question about the books names, in Norwegian or English: last year
     ("i fjor"), a year ("i 2025"), a quarter ("q3", "3. kvartal", "q3 2025"), a month ("i
