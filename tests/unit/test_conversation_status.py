@@ -94,3 +94,34 @@ async def test_is_the_voucher_from_adobe_booked_is_a_status_question() -> None:
     """«er bilaget fra Adobe bokført?» listed the latest journal entries ("bilaget")."""
     assert intent_of("er bilaget fra Adobe bokført?") == "proposal_status"
     assert intent_of("vis de siste 5 bilagene") == "journal"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hvem godkjente kvitteringen fra Adobe?",
+        "hva skjedde med kvitteringen fra adobe",
+        "what happened to my receipt?",
+        "har du fått kvitteringen?",
+        "did you get my receipt",
+        "er kvitteringa frå Adobe godkjend?",  # Nynorsk
+        "hvorfor ble kvitteringen avvist?",
+    ],
+)
+def test_what_became_of_it_asked_with_verbs(text: str) -> None:
+    assert intent_of(text) == "proposal_status"
+
+
+async def test_why_was_the_receipt_rejected_names_the_reason() -> None:
+    chat, _, rimi = await two_documents()
+    await chat.harness.handlers.reject(
+        RejectProposal(principal=reviewer(), proposal_id=rimi, reason="privat kjøp")
+    )
+    [why] = await chat.say("hvorfor ble kvitteringen avvist?")
+    assert "Kvittering fra Rimi (1 234,50 kr): avvist av kari: «privat kjøp»" in why.text
+    [what] = await chat.say("what happened to my receipt?")
+    assert what.text.splitlines()[1:] == [
+        '  Receipt from Rimi (1 234,50 kr): rejected by kari: "privat kjøp"',
+        "  Expense from Adobe Systems Software Ireland Ltd (1 234,50 kr): "
+        "approved by kari, not yet booked",
+    ]

@@ -1178,8 +1178,11 @@ _DOCUMENT_WORDS: Final = re.compile(
     r"documents?|utlegg\w*|bilaget)\b"
 )
 _STATUS_WORDS: Final = re.compile(
-    r"\b(status|godkjent|avvist|avslått|bokført|utført|behandlet|venter|ventende|"
-    r"approved|rejected|booked|executed|processed|pending|waiting|gått gjennom)\b"
+    r"\b(status|godkjent|godkjente|godkjend|avvist|avviste|avslått|bokført|bokførte|utført|"
+    r"behandlet|venter|ventende|skjedde med|approved|rejected|booked|executed|processed|"
+    r"pending|waiting|gått gjennom|happened to|"
+    # "har du fått kvitteringen?", "did you get my receipt?": was it received
+    r"(?:har|fikk) du (?:fått|mottatt)|fikk du|(?:did|have) you (?:get|got|receive|received))\b"
 )
 _WAITING: Final = re.compile(
     r"\b(venter på godkjenning|til godkjenning|venter på behandling|ikke godkjent ennå|"
@@ -1199,7 +1202,9 @@ _NOT_NAMES: Final = frozenset(
      "there", "are", "fortsatt", "still", "status", "statusen", "gikk", "went", "enda",
      "allerede", "already", "denne", "this", "forrige", "previous", "måned", "måneden",
      "month", "uke", "uken", "week", "år", "year", "today", "idag", "yesterday", "dag",
-     "did", "does", "get", "got", "fikk", "bli", "vil", "will", "when", "når", "hvem", "who"}
+     "did", "does", "get", "got", "fikk", "bli", "vil", "will", "when", "når", "hvem", "who",
+     "skjedde", "happened", "fått", "mottatt", "receive", "received", "hvorfor", "why",
+     "godkjente", "avviste", "bokførte", "its", "dens"}
 )  # fmt: skip
 
 
