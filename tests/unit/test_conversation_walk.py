@@ -182,3 +182,29 @@ async def test_asking_what_it_can_do_gets_the_help_not_a_refusal(text: str) -> N
     chat = Chat()
     [reply] = await chat.say(text)
     assert reply.text == messages.text("help", reply.language)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("m\u200bva", "vat"),  # a zero-width space inside the word
+        ("hvor mye m\u00adva skal vi betale", "vat"),  # a soft hyphen
+        ("resul\u200btatet i år", "result"),
+        ("vis de siste 5 bil\u200dagene", "journal"),  # a zero-width joiner
+        ("\uff53\uff41\uff4c\uff44\uff4f", "balance"),  # full-width letters
+        ("hva mangler\u00a0kvittering\ufeff", "missing_receipts"),  # no-break space, BOM
+    ],
+)
+def test_invisible_characters_do_not_hide_a_question(text: str, intent: str) -> None:
+    """Zero-width and format characters split a keyword for the rules though not for the
+    reader: "m\u200bva" was "Det kan jeg ikke svare på"."""
+    assert intent_of(text) == intent
+
+
+async def test_an_order_hidden_by_a_zero_width_space_is_still_told_so() -> None:
+    chat = Chat()
+    [reply] = await chat.say("app\u200brove everything")
+    assert asks_to_act("app\u200brove everything")
+    assert reply.text.startswith(messages.text("cannot_act", "en"))
+    kept = [m for m in chat.store.messages if m.direction == "in"]
+    assert kept[-1].text == "app\u200brove everything"  # kept as written

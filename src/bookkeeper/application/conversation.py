@@ -38,6 +38,7 @@ import datetime as dt
 import difflib
 import logging
 import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -246,7 +247,7 @@ class ConversationService:
         if len(text) > MAX_MESSAGE:  # a question is short: the rest is neither kept nor read
             text = text[: MAX_MESSAGE - 1] + "…"
         history = await self._store.history(principal.tenant_id, channel_id)
-        language = m.detect_language(text, _last_language(history))
+        language = m.detect_language(readable(text), _last_language(history))
         inbound = self._message(
             principal.tenant_id,
             channel_id,
@@ -338,7 +339,9 @@ class ConversationService:
     ) -> Reply:
         """A read-only answer, if the message asks a question we answer. A message that
         orders something (approve, delete, "ignore your instructions") is told plainly that
-        the chat never does that — after the answer to its question, if it asks one."""
+        the chat never does that — after the answer to its question, if it asks one. The
+        question is read as `readable` makes it (the message is kept as written)."""
+        text = readable(text)
         reply = await self._read_only(principal, text, language, source)
         if not asks_to_act(text):
             if reply is not None:
@@ -1110,7 +1113,7 @@ def intent_of(text: str) -> str | None:
     """The question a message asks (a keyword intent), or None. Words a typo away from a
     keyword ("kvitering", "saldoenn") are read as the keyword when nothing matched as
     written; Nynorsk words as their Bokmål form (ledger_questions.NYNORSK)."""
-    lowered = lq.in_bokmal(" ".join(text.lower().split()))
+    lowered = lq.in_bokmal(" ".join(readable(text).lower().split()))
     found = _keyword_intent(lowered)
     if found is None:
         corrected = _corrected(lowered)
@@ -1288,7 +1291,22 @@ _GREETINGS: Final = frozenset(
 
 def asks_to_act(text: str) -> bool:
     """Whether a message orders something the chat never does (see _ORDERS)."""
-    return _ORDERS.search(" ".join(text.lower().split())) is not None
+    return _ORDERS.search(" ".join(readable(text).lower().split())) is not None
+
+
+#: Variation selectors (an emoji's presentation, "SALDO️"): no part of a word.
+_VARIATION_SELECTORS: Final = frozenset(map(chr, range(0xFE00, 0xFE10)))
+
+
+def readable(text: str) -> str:
+    """A message as its words are read: compatibility forms as their letters (full-width
+    "ｓａｌｄｏ", a no-break space), and the invisible format characters dropped — zero-width
+    spaces and joiners, soft hyphens, byte-order marks, bidi overrides, variation
+    selectors — which split a word for the keywords but not for the reader ("m\u200bva")."""
+    normal = unicodedata.normalize("NFKC", text)
+    return "".join(
+        ch for ch in normal if unicodedata.category(ch) != "Cf" and ch not in _VARIATION_SELECTORS
+    )
 
 
 def _is_greeting(text: str) -> bool:
