@@ -716,3 +716,25 @@ async def test_a_balance_per_a_date_is_the_balance_that_day() -> None:
     assert data.end == dt.date(2026, 10, 31)
     text, _, _ = await ask(chat, "kostnader til reise fra 1.11 til 4.11")
     assert "Kostnader til reise 01.11.2026 – 04.11.2026:" in text and "446,43 kr" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("how much do customers owe", "receivables"),
+        ("hvem skylder oss penger?", "receivables"),
+        ("hva skylder vi?", "payables"),
+    ],
+)
+def test_what_is_owed_to_us_is_the_receivables(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+async def test_last_quarter_is_the_quarter_before_this_one() -> None:
+    """«last quarter» was answered for the year so far."""
+    chat = await books_chat()
+    text, _, data = await ask(chat, "how much did we spend on software last quarter?")
+    assert (data.start, data.end) == (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
+    assert text == "No costs for software are posted 01.07.2026 – 30.09.2026."
+    _, _, data = await ask(chat, "resultatet dette kvartalet")
+    assert (data.start, data.end) == (dt.date(2026, 10, 1), TODAY)

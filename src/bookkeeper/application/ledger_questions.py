@@ -187,6 +187,12 @@ _LAST_DAYS: Final = re.compile(
 )
 _LAST_WEEK: Final = re.compile(r"\b(forrige uke|sist uke|last week|previous week)\b")
 _THIS_WEEK: Final = re.compile(r"\b(denne uken|denne uka|hittil denne uken|this week)\b")
+_LAST_QUARTER: Final = re.compile(
+    r"\b(forrige kvartal|sist kvartal|last quarter|previous quarter)\b"
+)
+_THIS_QUARTER: Final = re.compile(
+    r"\b(dette kvartalet|dette kvartal|hittil i kvartalet|this quarter|quarter to date)\b"
+)
 
 
 def _on(year: int | None, month: int, day: int) -> tuple[int | None, int, int] | None:
@@ -274,6 +280,12 @@ def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None
         return monday - dt.timedelta(days=7), monday - dt.timedelta(days=1)
     if _THIS_WEEK.search(lowered):
         return monday, today
+    quarter_start = today.replace(month=today.month - (today.month - 1) % 3, day=1)
+    if _THIS_QUARTER.search(lowered):
+        return quarter_start, today
+    if _LAST_QUARTER.search(lowered):
+        end = quarter_start - dt.timedelta(days=1)
+        return end.replace(month=end.month - 2, day=1), end
     mentions = _mentions(lowered)
     for (_, gap_from, first), (gap_to, _, second) in itertools.pairwise(mentions):
         if _RANGE_JOIN.fullmatch(lowered, gap_from, gap_to):
@@ -524,7 +536,8 @@ _JOURNAL: Final = re.compile(
     r"journal entr\w*|entries|vouchers?|bokføringer|siste bokført\w*|latest postings?)\b"
 )
 _RECEIVABLES: Final = re.compile(
-    r"\b(kundefordring\w*|skylder kunde\w*|kunde\w* skylder|kunder som skylder|"
+    r"\b(kundefordring\w*|skylder kunde\w*|kunde\w* skylder|kunder som skylder|skylder oss|"
+    r"customers? owe|clients? owe|"
     r"utestående fra kunde\w*|owe us|owes us|receivables?|accounts receivable|"
     # Invoices to customers are receivables, not the suppliers' invoices (probe4).
     r"kundefaktura\w*|faktura\w* (?:fra|til) kunde\w*|customer invoices?|"
