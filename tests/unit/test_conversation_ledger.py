@@ -639,3 +639,102 @@ async def test_the_model_classifiers_names_reach_the_ledger(
     assert reply.text.startswith(start_of_text), reply.text
     [event] = [e for e in await chat.events("LedgerQueried") if e.id == reply.event_id]
     assert isinstance(event.data, LedgerQueriedData) and event.data.question == intent.name
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # The costs as a whole, the operating result and turnover as a verb were not
+        # understood ("Det kan jeg ikke svare på").
+        ("hva er kostnadene i år", "result"),
+        ("hvor mye har vi brukt totalt i år", "result"),
+        ("what are our total costs this year", "result"),
+        ("hva er driftsresultatet", "result"),
+        ("hvor mye omsatte vi for i 2025", "result"),
+        ("what was our turnover last year", "result"),
+        # A group, a source or VAT keeps its question.
+        ("hva er kostnadene til reise i år", "costs"),
+        ("kostnadene til Anthropic i november", "spending"),
+        ("hva kostet AI totalt i år", "spending"),
+    ],
+)
+def test_the_costs_as_a_whole_are_the_income_statements(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+async def test_what_are_the_costs_this_year_answers_the_operating_costs() -> None:
+    chat = await books_chat()
+    text, language, data = await ask(chat, "hva er kostnadene i år?")
+    assert language == "nb" and "  Driftskostnader: 3 746,43 kr" in text
+    assert data.question == "result" and data.start == dt.date(2026, 1, 1)
+    text, _, data = await ask(chat, "hvor mye omsatte vi for i 2025")
+    assert "  Driftsinntekter: 5 000,00 kr" in text and data.start == dt.date(2025, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("hva kostet AWS i oktober", "costs"),
+        ("what did AWS cost last month", "costs"),
+        # Sources, groups and no name at all keep their questions.
+        ("hva kostet Anthropic i november", "spending"),
+        ("What did Cloudflare cost in November?", "spending"),
+        ("hva kostet lunsj i november", "costs"),
+        ("hva kostet det i oktober", "spending"),
+    ],
+)
+def test_a_name_after_cost_is_what_the_costs_were_for(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+async def test_what_an_unknown_vendor_cost_is_not_answered_with_every_source() -> None:
+    """«Hva kostet AWS i oktober» was the cost snapshots' question for every source: the
+    answer summed Anthropic, Google and Cloudflare under a header that named no AWS."""
+    chat = await books_chat()
+    [reply] = await chat.say("hva kostet AWS i oktober?")
+    assert reply.text.startswith("Jeg vet ikke hvilke kontoer «aws» er.")
+    assert await chat.events("SpendingQueried") == []
+
+
+async def test_saldo_with_a_bare_account_number_is_the_ledgers_balance() -> None:
+    """«saldo 1920» was answered with the bank's balance (15 234,50 kr from the bank) and
+    not the ledger's account 1920, as «saldo på konto 1920» is."""
+    chat = await books_chat()
+    text, _, data = await ask(chat, "saldo 1920")
+    assert text == "Saldo på konto 1920 Bankinnskudd per 20.11.2026: 5 012,50 kr (debet)."
+    assert data.accounts == ("1920",)
+    [bank] = await chat.say("saldo")
+    assert "Driftskonto" in bank.text
+
+
+async def test_a_balance_per_a_date_is_the_balance_that_day() -> None:
+    """«saldo på konto 1920 per 31.10.2026» was answered as of today."""
+    chat = await books_chat()
+    text, _, data = await ask(chat, "saldo på konto 1920 per 31.10.2026")
+    # 5 000 − 100 − 400 + 2 500 + 12,50 (the interest of 1 October); November's not yet.
+    assert text == "Saldo på konto 1920 Bankinnskudd per 31.10.2026: 7 012,50 kr (debet)."
+    assert data.end == dt.date(2026, 10, 31)
+    text, _, _ = await ask(chat, "kostnader til reise fra 1.11 til 4.11")
+    assert "Kostnader til reise 01.11.2026 – 04.11.2026:" in text and "446,43 kr" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("how much do customers owe", "receivables"),
+        ("hvem skylder oss penger?", "receivables"),
+        ("hva skylder vi?", "payables"),
+    ],
+)
+def test_what_is_owed_to_us_is_the_receivables(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+async def test_last_quarter_is_the_quarter_before_this_one() -> None:
+    """«last quarter» was answered for the year so far."""
+    chat = await books_chat()
+    text, _, data = await ask(chat, "how much did we spend on software last quarter?")
+    assert (data.start, data.end) == (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
+    assert text == "No costs for software are posted 01.07.2026 – 30.09.2026."
+    _, _, data = await ask(chat, "resultatet dette kvartalet")
+    assert (data.start, data.end) == (dt.date(2026, 10, 1), TODAY)

@@ -170,3 +170,56 @@ def test_a_period_is_never_reversed_and_never_past_today_for_this_month(
     start, end = spending_period(text, today)
     assert start <= end
     assert spending_period("this month", today) == (today.replace(day=1), today)
+
+
+async def test_what_did_we_spend_on_cloud_is_google_cloud_and_cloudflare() -> None:
+    chat = await spending_chat()
+    [reply] = await chat.say("what did we spend on cloud last month")
+    assert reply.text.splitlines() == [
+        "Spending on google, cloudflare (01.10.2026 – 31.10.2026):",
+        "  cloudflare: 5,00 kr",
+    ]  # Anthropic's 500 kr that month is AI, not the cloud
+    [event] = await chat.events("SpendingQueried")
+    assert event.data.sources == ("google", "cloudflare")
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("hva brukte vi på AI 3. november", dt.date(2026, 11, 3), dt.date(2026, 11, 3)),
+        ("what did Claude cost on November 3rd", dt.date(2026, 11, 3), dt.date(2026, 11, 3)),
+        ("forbruk 03.11.2026", dt.date(2026, 11, 3), dt.date(2026, 11, 3)),
+        ("fra 1. oktober til 15. november", dt.date(2026, 10, 1), dt.date(2026, 11, 15)),
+        ("1.10–15.11", dt.date(2026, 10, 1), dt.date(2026, 11, 15)),
+        ("from October to November", dt.date(2026, 10, 1), dt.date(2026, 11, 30)),
+        ("fra desember til februar", dt.date(2025, 12, 1), dt.date(2026, 2, 28)),
+        ("siste 30 dager", dt.date(2026, 10, 22), TODAY),
+        ("the last 2 weeks", dt.date(2026, 11, 7), TODAY),
+        ("forrige uke", dt.date(2026, 11, 9), dt.date(2026, 11, 15)),
+        ("this week", dt.date(2026, 11, 16), TODAY),
+        ("den 24. desember", dt.date(2025, 12, 24), dt.date(2025, 12, 24)),  # the latest
+        # Not dates: an amount, a quarter, a term, a month alone (read as before).
+        ("hva kostet 12.5 kr", dt.date(2026, 11, 1), TODAY),
+        ("i november", dt.date(2026, 11, 1), TODAY),
+    ],
+)
+def test_days_ranges_and_weeks_are_the_period_asked(
+    text: str, start: dt.date, end: dt.date
+) -> None:
+    assert spending_period(text, TODAY) == (start, end)
+
+
+async def test_a_range_of_dates_is_answered_for_the_whole_range() -> None:
+    """«fra 1. oktober til 15. november» was answered for October alone (the first month
+    named), and «3. november» for the whole month."""
+    chat = await spending_chat()
+    [reply] = await chat.say("hva brukte vi på anthropic fra 1. oktober til 15. november?")
+    assert reply.text.splitlines() == [
+        "Forbruk på anthropic (01.10.2026 – 15.11.2026):",
+        "  anthropic: 520,00 kr",
+    ]
+    [day] = await chat.say("hva brukte vi på AI 3. november")
+    assert day.text.splitlines() == [
+        "Forbruk på anthropic, google, bookkeeper (03.11.2026 – 03.11.2026):",
+        "  anthropic: 20,00 kr",
+    ]

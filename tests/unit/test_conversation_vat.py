@@ -217,3 +217,37 @@ def test_a_term_named_by_its_ordinal_is_that_term() -> None:
 def test_the_return_due_next() -> None:
     assert vat_term_due_next(dt.date(2026, 12, 6)).due == dt.date(2026, 12, 10)  # type: ignore[union-attr]
     assert vat_term_due_next(dt.date(2026, 12, 11)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "terms"),
+    [
+        ("mva i mars", [(2026, 2)]),
+        ("vat for march", [(2026, 2)]),
+        ("momsen for juli", [(2026, 4)]),
+        ("mva i mars i fjor", [(2025, 2)]),
+        ("hvor mye mva for januar og februar", [(2026, 1)]),
+        ("mva for q3", [(2026, 4), (2026, 5)]),
+        ("mva for 15.10.2026", [(2026, 5)]),
+        # A month to pay in is the term due that month (the nearest one).
+        ("hvor mye mva skal vi betale i desember", [(2026, 5)]),
+        ("what VAT is due in February", [(2026, 6)]),
+        ("hvor mye mva betalte vi i oktober", [(2026, 4)]),
+        # Unchanged: a term, a year, nothing named.
+        ("mva for termin 5", [(2026, 5)]),
+        ("hvor mye mva skal vi betale", [(2026, 5), (2026, 6)]),
+    ],
+)
+def test_a_month_named_is_the_term_it_falls_in_or_is_paid_in(
+    text: str, terms: list[tuple[int, int]]
+) -> None:
+    """«mva i mars» was answered with the term due next and the current one (terms 5 and
+    6 on 20 November), not with March's term 2."""
+    assert [(t.year, t.term) for t in vat_terms_asked(text, TODAY)] == terms
+
+
+async def test_the_vat_of_october_is_term_5s() -> None:
+    chat = await vat_chat()
+    [reply] = await chat.say("hvor mye mva var det i oktober?")
+    assert reply.text.splitlines()[0].startswith("Mva for termin 5 2026 (01.09.2026 – 31.10.2026)")
+    assert "inngående mva 39,80 kr" in reply.text and "termin 6" not in reply.text

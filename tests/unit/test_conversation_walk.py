@@ -38,6 +38,31 @@ class Counting:
         ("vis utlegg", "expenses"),
         ("leverandørfakturaer", "supplier_invoices"),
         ("hvem er statsministeren", None),
+        # The bank's balance without "saldo" (they were not understood).
+        ("how much money do we have", "balance"),
+        ("hvor mye penger har vi", "balance"),
+        ("kor mykje pengar har vi", "balance"),  # Nynorsk
+        ("hva har vi i banken", "balance"),
+        ("how much is in the bank?", "balance"),
+        ("hvor mye er det på bankkontoen", "balance"),
+        ("hva er bankbeholdningen", "balance"),
+        ("hvor mye penger brukte vi på AI", "spending"),  # money spent is not the balance
+        # Missing receipts said with "lack" or "no receipt".
+        ("which payments lack receipts", "missing_receipts"),
+        ("which payments have no receipt?", "missing_receipts"),
+        ("betalinger med ingen kvittering", "missing_receipts"),
+        ("unreceipted payments", "missing_receipts"),
+        ("payments without documentation", "missing_receipts"),
+        # Bills and what is overdue are the suppliers'; earning is the result.
+        ("hva er forfalt", "payables"),
+        ("hvilke regninger har forfalt?", "payables"),
+        ("unpaid bills", "payables"),
+        ("hvilke kundefakturaer har forfalt", "receivables"),
+        ("tjener vi penger?", "result"),
+        ("hvordan ligger vi an", "result"),
+        # The cloud is the cost snapshots' (it was a ledger cost group nobody knew).
+        ("what did we spend on cloud last month", "spending"),
+        ("hva kostet skyen i november", "spending"),
     ],
 )
 def test_questions_as_people_write_them(text: str, intent: str | None) -> None:
@@ -55,6 +80,9 @@ def test_questions_as_people_write_them(text: str, intent: str | None) -> None:
         ("hvilke forslag venter på godkjenning?", False),  # a question, not an order
         ("which invoices were approved last month", False),
         ("er kvitteringen utført?", False),
+        ("kan du godkjenne kvitteringen fra Adobe?", True),  # asked as a favour
+        ("vil du slette bilaget", True),
+        ("hvem kan godkjenne fakturaen?", False),
     ],
 )
 def test_orders_are_told_from_questions(text: str, order: bool) -> None:
@@ -121,3 +149,62 @@ async def test_a_question_with_an_order_in_it_is_answered_and_the_order_is_not()
     async with chat.harness.uow_factory() as uow:
         view = await uow.proposals.get("acme", proposed.proposal_id)
     assert view is not None and view.status.value == "PROPOSED"
+
+
+async def test_how_much_money_do_we_have_is_the_banks_balance() -> None:
+    chat = Chat()
+    [reply] = await chat.say("how much money do we have")
+    assert "Driftskonto" in reply.text and "15 234,50 kr" in reply.text
+    assert (await chat.events("BalanceQueried"))[-1].id == reply.event_id
+
+
+async def test_a_lookup_answers_the_period_the_question_names() -> None:
+    """The keyword intents carry no dates: "hvilke kvitteringer mangler for oktober" was
+    answered for the last 30 days (and listed November's Rimi payment)."""
+    chat = Chat()
+    [october] = await chat.say("hvilke kvitteringer mangler for oktober?")
+    assert october.text == "Ingen transaksjoner mangler kvittering (01.10.2026 – 31.10.2026)."
+    [last] = await chat.say("missing receipts last month")
+    assert last.text == "No transactions are missing a receipt (01.10.2026 – 31.10.2026)."
+    [unnamed] = await chat.say("mangler kvittering")
+    assert "(22.10.2026 – 20.11.2026)" in unnamed.text and "Rimi" in unnamed.text
+    [english] = await chat.say("unreceipted payments in November")
+    assert english.language == "en" and "(01.11.2026 – 20.11.2026)" in english.text
+    [invoices] = await chat.say("leverandørfakturaer i oktober")
+    assert "(01.10.2026 – 31.10.2026)" in invoices.text
+
+
+@pytest.mark.parametrize(
+    "text", ["hva kan du?", "what can you do?", "Hvordan fungerer dette?", "hva kan du hjelpe med"]
+)
+async def test_asking_what_it_can_do_gets_the_help_not_a_refusal(text: str) -> None:
+    """They were answered "Det kan jeg ikke svare på." before the help, as if off topic."""
+    chat = Chat()
+    [reply] = await chat.say(text)
+    assert reply.text == messages.text("help", reply.language)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("m\u200bva", "vat"),  # a zero-width space inside the word
+        ("hvor mye m\u00adva skal vi betale", "vat"),  # a soft hyphen
+        ("resul\u200btatet i år", "result"),
+        ("vis de siste 5 bil\u200dagene", "journal"),  # a zero-width joiner
+        ("\uff53\uff41\uff4c\uff44\uff4f", "balance"),  # full-width letters
+        ("hva mangler\u00a0kvittering\ufeff", "missing_receipts"),  # no-break space, BOM
+    ],
+)
+def test_invisible_characters_do_not_hide_a_question(text: str, intent: str) -> None:
+    """Zero-width and format characters split a keyword for the rules though not for the
+    reader: "m\u200bva" was "Det kan jeg ikke svare på"."""
+    assert intent_of(text) == intent
+
+
+async def test_an_order_hidden_by_a_zero_width_space_is_still_told_so() -> None:
+    chat = Chat()
+    [reply] = await chat.say("app\u200brove everything")
+    assert asks_to_act("app\u200brove everything")
+    assert reply.text.startswith(messages.text("cannot_act", "en"))
+    kept = [m for m in chat.store.messages if m.direction == "in"]
+    assert kept[-1].text == "app\u200brove everything"  # kept as written

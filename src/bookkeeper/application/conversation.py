@@ -23,7 +23,9 @@ Intents are keywords (offline, no model): "saldo"/"balance" → bank balances; "
 kvittering"/"missing receipt" → bank events without a receipt; "leverandørfaktura"/
 "invoice" → supplier invoices; "mva"/"moms"/"VAT" → what the VAT return of the current
 (or named: "termin 5", "forrige termin") term pays or refunds and when it is due, from the
-ledger's VAT report (VatQueried). They are read-only: no proposal is ever made from text.
+ledger's VAT report (VatQueried); "er kvitteringen fra Adobe godkjent?"/"hva venter på
+godkjenning" → what became of the documents sent in (LedgerQueried "proposals"). They are
+read-only: no proposal is ever made from text.
 
 Pattern learning (story 2) is a subscriber of its own: application/pattern_learning.py.
 """
@@ -36,6 +38,7 @@ import datetime as dt
 import difflib
 import logging
 import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -62,6 +65,7 @@ from bookkeeper.application.ports import (
     IntentClassifier,
     NewEvent,
     Principal,
+    ProposalFilter,
     ProposalView,
     Purchase,
     UnitOfWorkFactory,
@@ -73,9 +77,12 @@ from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     IntentClassifiedData,
     JournalEntryPostedData,
+    Kind,
     LedgerQueriedData,
     Status,
+    Step,
     VatQueriedData,
+    type_name,
 )
 from bookkeeper.domain.ledger import (
     BIMONTHLY,
@@ -101,6 +108,15 @@ MAX_LINES: Final = 10
 BOOKS_QUESTIONS: Final = frozenset(
     {"result", "payables", "receivables", "costs", "account_balance", "journal"}
 )
+#: Documents read, newest first, for "er kvitteringen fra Adobe godkjent?".
+STATUS_SCAN: Final = 200
+#: The proposals made from documents, and the events that propose them.
+DOCUMENT_KINDS: Final = (
+    Kind.RECEIPT_ATTACHMENT.value,
+    Kind.INVOICE_REGISTRATION.value,
+    Kind.EXPENSE_REGISTRATION.value,
+)
+DOCUMENT_PROPOSED: Final = tuple(type_name(Kind(k), Step.PROPOSED) for k in DOCUMENT_KINDS)
 #: Days of supplier invoices read for the open ones ("hva skylder vi leverandører").
 OPEN_INVOICE_DAYS: Final = 366
 #: Messages of a channel read back for its state (language, proposals told about).
@@ -231,7 +247,7 @@ class ConversationService:
         if len(text) > MAX_MESSAGE:  # a question is short: the rest is neither kept nor read
             text = text[: MAX_MESSAGE - 1] + "…"
         history = await self._store.history(principal.tenant_id, channel_id)
-        language = m.detect_language(text, _last_language(history))
+        language = m.detect_language(readable(text), _last_language(history))
         inbound = self._message(
             principal.tenant_id,
             channel_id,
@@ -323,7 +339,9 @@ class ConversationService:
     ) -> Reply:
         """A read-only answer, if the message asks a question we answer. A message that
         orders something (approve, delete, "ignore your instructions") is told plainly that
-        the chat never does that — after the answer to its question, if it asks one."""
+        the chat never does that — after the answer to its question, if it asks one. The
+        question is read as `readable` makes it (the message is kept as written)."""
+        text = readable(text)
         reply = await self._read_only(principal, text, language, source)
         if not asks_to_act(text):
             if reply is not None:
@@ -348,6 +366,10 @@ class ConversationService:
         if intent.usage is not None:
             await self._record_classification(principal, intent)
         start, end = intent.start, intent.end
+        if start is None and end is None and intent.name in _LOOKUPS_OVER_A_PERIOD:
+            # "hvilke kvitteringer mangler for november": the month asked, not the last 30
+            # days (the keywords give no dates; the model does).
+            start, end = lookup_period(text, self._lookups.today()) or (None, None)
         try:
             self._lookups.date_range(start, end)
         except InvalidDateRange:
@@ -365,6 +387,8 @@ class ConversationService:
                 return await self._spent(principal, text, intent, language, source)
             if intent.name == "vat" and self._ledger is not None:
                 return await self._vat(principal, text, intent, language, source)
+            if intent.name == "proposal_status":
+                return await self._proposal_status(principal, text, language, source)
             if intent.name in BOOKS_QUESTIONS and self._ledger is not None:
                 return await self._books(principal, text, intent, language, source)
         except Forbidden:
@@ -604,6 +628,97 @@ class ConversationService:
             due = m.text("vat.due", language, due=_date(term.due))
             answers.append(f"{header} {result} ({parts}).\n{due}")
         return Reply(text="\n".join(answers), language=language, event_id=first_id)
+
+    # --- what became of a document ------------------------------------------------------
+
+    async def _proposal_status(
+        self, principal: Principal, text: str, language: m.Language, source: str
+    ) -> Reply:
+        """What became of the documents a question names (by their merchant or supplier,
+        among the newest STATUS_SCAN), newest first; with no name, what waits for approval
+        ("hva venter på godkjenning") or the newest documents. Recorded as LedgerQueried
+        (question "proposals", the number listed)."""
+        self._authorizer.check(principal, "proposals:read")
+        tenant = principal.tenant_id
+        lowered = lq.in_bokmal(" ".join(text.lower().split()))
+        asked = _name_words(lowered)
+        async with self._uow() as uow:
+            if asked or not _WAITING.search(lowered):
+                created = await uow.events.query(
+                    tenant,
+                    EventFilter(types=DOCUMENT_PROPOSED, newest_first=True, limit=STATUS_SCAN),
+                )
+                views = [await uow.proposals.get(tenant, e.stream_id) for e in created]
+                found = [v for v in views if v is not None]
+            else:  # what waits for approval: every pending document, oldest first
+                found = await uow.proposals.page(
+                    tenant,
+                    ProposalFilter(
+                        statuses=(Status.PROPOSED,), kinds=DOCUMENT_KINDS, limit=STATUS_SCAN
+                    ),
+                )
+        scanned = bool(found)
+        named = [v for v in found if asked & _name_words(named_counterparty(v) or "")]
+        if asked and not named:
+            found = []
+        elif named:
+            found = named
+        elif _WAITING.search(lowered):
+            found = [v for v in found if v.status is Status.PROPOSED]
+        elif _WHICH.search(lowered):  # "hvilke ble avvist?": those; "er den godkjent?": all
+            statuses = {st for word, sts in _STATUS_FILTER if word.search(lowered) for st in sts}
+            found = [v for v in found if not statuses or v.status in statuses]
+        event_id = await self._record_books(
+            _BooksQuestion(
+                principal=principal,
+                text=text,
+                intent=Intent(name="proposal_status"),
+                start=self._lookups.today(),
+                end=self._lookups.today(),
+                language=language,
+                source=source,
+            ),
+            LedgerQueriedData(question="proposals", count=min(len(found), MAX_LINES)),
+        )
+        if not found:
+            if asked:
+                key = "proposals.none.named"
+            elif _WAITING.search(lowered):
+                key = "proposals.none"
+            else:
+                key = "proposals.none.status" if scanned else "proposals.nothing"
+            name = " ".join(w for w in lowered.split() if w.strip(_PUNCTUATION) in asked)
+            reply = m.text(key, language, name=name.strip(_PUNCTUATION))
+            return Reply(text=reply, language=language, event_id=event_id)
+        lines = [m.text("proposals.header", language, count=len(found))]
+        lines += [self._status_line(v, language) for v in found[:MAX_LINES]]
+        if len(found) > MAX_LINES:
+            lines.append(m.text("more", language, count=len(found) - MAX_LINES))
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
+
+    def _status_line(self, view: ProposalView, language: m.Language) -> str:
+        subject = m.text(
+            "subject",
+            language,
+            kind=m.kind_word(view.kind, language, view.data),
+            merchant=_merchant(view, None, language),
+            amount=m.kroner(view.amount, str(view.data.get("currency") or "NOK")),
+        )
+        by = self.people.name(view.decided_by, language, tenant=view.tenant_id)
+        if view.status is Status.PROPOSED:
+            status = m.text("proposals.waiting", language)
+        elif view.status is Status.REJECTED:
+            status = m.text(
+                "proposals.rejected", language, by=by, reason=view.rejection_reason or "?"
+            )
+        elif view.status is Status.FAILED:
+            error = explain_failure(view.last_error, language, kind=view.kind)
+            status = m.text("proposals.failed", language, error=error)
+        elif view.status is Status.EXECUTED:
+            status = m.text("proposals.executed", language, by=by)
+        else:
+            status = m.text("proposals.approved", language, by=by)
+        return m.text("proposals.line", language, subject=subject, status=status)
 
     # --- story 8: questions about the books, from the ledger -----------------------------
 
@@ -962,6 +1077,8 @@ _INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "without receipt",
             "without a receipt",
             "receipts missing",
+            "unreceipted",
+            "udokumentert",
         ),
     ),
     ("supplier_invoices", ("leverandørfaktura", "faktura", "invoice")),
@@ -996,7 +1113,7 @@ def intent_of(text: str) -> str | None:
     """The question a message asks (a keyword intent), or None. Words a typo away from a
     keyword ("kvitering", "saldoenn") are read as the keyword when nothing matched as
     written; Nynorsk words as their Bokmål form (ledger_questions.NYNORSK)."""
-    lowered = lq.in_bokmal(" ".join(text.lower().split()))
+    lowered = lq.in_bokmal(" ".join(readable(text).lower().split()))
     found = _keyword_intent(lowered)
     if found is None:
         corrected = _corrected(lowered)
@@ -1011,6 +1128,9 @@ def _keyword_intent(lowered: str) -> str | None:
             _MISSING_WORDS.search(lowered) and _RECEIPT_WORDS.search(lowered)
         ):
             return intent
+    # What became of a document: before the supplier invoices' "faktura" (ADR 0061).
+    if _asks_status(lowered):
+        return "proposal_status"
     # Story 8: the books themselves, before "saldo" (the bank) and the cost snapshots.
     books = lq.ledger_intent(
         lowered,
@@ -1028,12 +1148,101 @@ def _keyword_intent(lowered: str) -> str | None:
             return intent  # "vis kvitteringer som mangler", "receipts we are missing"
         if intent == "vat" and _VAT_WORDS.search(lowered):
             return intent
+        if intent == "balance" and _BALANCE_WORDS.search(lowered):
+            return intent  # "hvor mye penger har vi", "how much money do we have"
     return None
 
 
+#: The bank's balance asked without "saldo"/"balance": money or cash we have, what is in
+#: the bank or on the bank account, the bank holding. Money asked about with a spending
+#: word after it is a spending question ("hvor mye penger brukte vi på AI").
+_BALANCE_WORDS: Final = re.compile(
+    r"\b(?:hvor mye|how much)\s+(?:penger|pengar|money|cash)\b"
+    r"(?!.*\b(?:brukt\w*|brukte|bruker|betalt\w*|kost\w*|spen[dt]\w*|paid|cost\w*)\b)"
+    r"|\b(?:i|in|på|on)\s+(?:banken|bankkonto\w*|(?:the|our)\s+bank(?:\s+accounts?)?)\b"
+    r"|\bbank\s*(?:beholdning\w*|innskudd\w*|balances?)\b|\bkontantbeholdning\w*"
+    r"|\bhow much (?:do we have|have we got)\b|\bhvor mye har vi igjen\b"
+)
+
+
 #: "Missing" and "receipt" anywhere in one message, in either order.
-_MISSING_WORDS: Final = re.compile(r"\b(mangl\w*|missing|uten|without|lacking)\b")
-_RECEIPT_WORDS: Final = re.compile(r"\b(kvittering\w*|receipts?|bilag\w*)\b")
+_MISSING_WORDS: Final = re.compile(
+    r"\b(mangl\w*|missing|uten|without|lack\w*)\b"
+    r"|\b(?:no|ingen)\s+(?:kvittering\w*|receipts?|bilag\w*)\b"  # "payments with no receipt"
+)
+_RECEIPT_WORDS: Final = re.compile(
+    r"\b(kvittering\w*|receipts?|bilag\w*|dokumentasjon\w*|documentation)\b"
+)
+#: A question about what became of a document sent in: a document word and a status word
+#: ("er kvitteringen fra Adobe godkjent?", "status på fakturaen"), or what waits for
+#: approval ("hva venter på godkjenning", "pending approvals").
+_DOCUMENT_WORDS: Final = re.compile(
+    r"\b(kvittering\w*|faktura\w*|receipts?|invoices?|forslag\w*|proposals?|dokument\w*|"
+    r"documents?|utlegg\w*|bilaget)\b"
+)
+_STATUS_WORDS: Final = re.compile(
+    r"\b(status|godkjent|godkjente|godkjend|avvist|avviste|avslått|bokført|bokførte|utført|"
+    r"behandlet|venter|ventende|skjedde med|approved|rejected|booked|executed|processed|"
+    r"pending|waiting|gått gjennom|happened to|"
+    # "har du fått kvitteringen?", "did you get my receipt?": was it received
+    r"(?:har|fikk) du (?:fått|mottatt)|fikk du|(?:did|have) you (?:get|got|receive|received))\b"
+)
+_WAITING: Final = re.compile(
+    r"\b(venter på godkjenning|til godkjenning|venter på behandling|ikke godkjent ennå|"
+    r"awaiting (?:approval|review)|pending (?:approvals?|reviews?)|waiting for approval|"
+    r"not (?:yet )?approved)\b"
+)
+
+
+#: Words of a status question that name no merchant or supplier.
+_NOT_NAMES: Final = frozenset(
+    {"er", "is", "the", "har", "has", "have", "blitt", "been", "fra", "from", "til", "to",
+     "for", "på", "on", "of", "hva", "what", "hvilke", "which", "den", "det", "de", "vi",
+     "we", "our", "min", "mine", "my", "ennå", "yet", "nå", "now", "was", "were", "ble",
+     "sent", "sendt", "siste", "last", "latest", "med", "with", "and", "og", "how", "hvordan",
+     "går", "godkjenning", "approval", "review", "ikke", "not", "kan", "can", "you",
+     "du", "ditt", "any", "noen", "all", "alle", "som", "that", "i", "in", "a", "an",
+     "there", "are", "fortsatt", "still", "status", "statusen", "gikk", "went", "enda",
+     "allerede", "already", "denne", "this", "forrige", "previous", "måned", "måneden",
+     "month", "uke", "uken", "week", "år", "year", "today", "idag", "yesterday", "dag",
+     "did", "does", "get", "got", "fikk", "bli", "vil", "will", "when", "når", "hvem", "who",
+     "skjedde", "happened", "fått", "mottatt", "receive", "received", "hvorfor", "why",
+     "godkjente", "avviste", "bokførte", "its", "dens"}
+)  # fmt: skip
+
+
+def _name_words(text: str) -> frozenset[str]:
+    """The words of a merchant's name, or of a status question once its document, status
+    and question words are left out ("adobe" of "er adobe-kvitteringen godkjent?")."""
+    words = re.findall(r"[\wæøå]+", text.lower())
+    return frozenset(
+        w
+        for w in words
+        if len(w) >= 3
+        and not w.isdigit()  # "kvitteringen på 500 kr" names an amount, not a merchant
+        and w not in _NOT_NAMES
+        and not _DOCUMENT_WORDS.fullmatch(w)
+        and not _STATUS_WORDS.fullmatch(w)
+        and w not in ("as", "asa", "ltd", "inc", "norge", "norway", "gmbh", "ab", "nok")
+    )
+
+
+#: A question asking which documents are in a status (not whether one is).
+_WHICH: Final = re.compile(r"\b(hvilke|hvilken|which|vis|show|list\w*)\b")
+_STATUS_FILTER: Final = (
+    (re.compile(r"\b(avvist|avslått|rejected)\b"), (Status.REJECTED,)),
+    (re.compile(r"\b(godkjent|approved)\b"), (Status.APPROVED, Status.EXECUTED)),
+    (re.compile(r"\b(bokført|utført|booked|executed)\b"), (Status.EXECUTED,)),
+    (re.compile(r"\b(feilet|failed)\b"), (Status.FAILED,)),
+)
+
+
+def _asks_status(lowered: str) -> bool:
+    return _WAITING.search(lowered) is not None or (
+        _DOCUMENT_WORDS.search(lowered) is not None and _STATUS_WORDS.search(lowered) is not None
+    )
+
+
 #: The keywords a typo is corrected to (words of five letters or more only).
 _VOCABULARY: Final = (
     "kvittering", "kvitteringer", "kvitteringen", "kvitteringene", "mangler", "manglende",
@@ -1064,19 +1273,40 @@ def _corrected(lowered: str) -> str:
 _ORDERS: Final = re.compile(
     r"\b(godkjenn|avvis|slett|fjern|endre|korriger|utfør|tilbakestill|overstyr|"
     r"approve|reject|delete|remove|execute|cancel|undo|override)\b"
+    # Asked as a favour: "kan du godkjenne kvitteringen fra Adobe?"
+    r"|\b(?:kan|kunne|vil|ville|må)\s+du\s+(?:\w+\s+)?(?:godkjenne|avvise|slette|fjerne|"
+    r"endre|korrigere|utføre|bokføre|betale)\b"
     r"|\b(ignore|disregard|forget|ignorer|glem|overse)\b.{0,60}?"
     r"\b(instructions?|instruksjon\w*|instrukser|rules?|regler|regelen|prompt\w*)\b"
 )
 #: Words of a greeting or a plea for help: answered with the help text alone.
 _GREETINGS: Final = frozenset(
     {"hei", "hallo", "heisann", "hello", "hi", "hey", "hjelp", "help", "takk", "thanks",
-     "thank", "you", "god", "morgen", "good", "morning", "meg", "me", "kan", "du", "can"}
+     "thank", "you", "god", "morgen", "good", "morning", "meg", "me", "kan", "du", "can",
+     # "hva kan du?", "what can you do?", "hvordan fungerer dette?": the help is the answer
+     "hva", "what", "do", "gjøre", "gjør", "hjelpe", "deg", "with", "med", "how", "does",
+     "this", "work", "hvordan", "fungerer", "funker", "dette", "det", "please"}
 )  # fmt: skip
 
 
 def asks_to_act(text: str) -> bool:
     """Whether a message orders something the chat never does (see _ORDERS)."""
-    return _ORDERS.search(" ".join(text.lower().split())) is not None
+    return _ORDERS.search(" ".join(readable(text).lower().split())) is not None
+
+
+#: Variation selectors (an emoji's presentation, "SALDO️"): no part of a word.
+_VARIATION_SELECTORS: Final = frozenset(map(chr, range(0xFE00, 0xFE10)))
+
+
+def readable(text: str) -> str:
+    """A message as its words are read: compatibility forms as their letters (full-width
+    "ｓａｌｄｏ", a no-break space), and the invisible format characters dropped — zero-width
+    spaces and joiners, soft hyphens, byte-order marks, bidi overrides, variation
+    selectors — which split a word for the keywords but not for the reader ("m\u200bva")."""
+    normal = unicodedata.normalize("NFKC", text)
+    return "".join(
+        ch for ch in normal if unicodedata.category(ch) != "Cf" and ch not in _VARIATION_SELECTORS
+    )
 
 
 def _is_greeting(text: str) -> bool:
@@ -1098,6 +1328,9 @@ _TERM_ORDINALS: Final = {
     "fjerde": 4, "fourth": 4, "femte": 5, "fifth": 5, "sjette": 6, "sixth": 6,
 }  # fmt: skip
 _YEAR: Final = re.compile(r"\b(20\d\d)\b")
+#: A VAT question about paying or a deadline, and one about a period's VAT ("mva for").
+_PAYING: Final = re.compile(r"\b(betale\w*|betalt|betalte|betales|pay|paid|due|frist\w*)\b")
+_VAT_FOR: Final = re.compile(r"\b(?:mva|moms|vat)\s+(?:for|i|in|on)\b")
 
 
 def vat_terms_asked(
@@ -1121,6 +1354,26 @@ def vat_terms_asked(
         return (company_vat_term(year, number, length),)
     if any(p in lowered for p in ("forrige termin", "last term", "previous term")):
         return (vat_term_of(current.start - dt.timedelta(days=1), length),)
+    month = lq.month_named(text)
+    if month is not None and _PAYING.search(lowered) and not _VAT_FOR.search(lowered):
+        # "hvor mye mva skal vi betale i desember": the term whose return is due that
+        # month (the nearest December), not the term December falls in.
+        due_in = [dt.date(today.year + shift, month, 1) for shift in (-1, 0, 1)]
+        nearest = min(due_in, key=lambda d: abs((d - today.replace(day=1)).days))
+        due = tuple(
+            t
+            for t in (vat_term_of(nearest - dt.timedelta(days=d), length) for d in (31, 62, 93))
+            if (t.due.year, t.due.month) == (nearest.year, month)
+        )
+        if due:
+            return due[:1]
+    asked = lq.month_or_days_asked(text, today)
+    if asked is not None:  # "mva for mars", "mva i januar og februar": the terms they span
+        first, last = vat_term_of(asked[0], length), vat_term_of(asked[1], length)
+        spanned = [first]
+        while spanned[-1].end < last.start:
+            spanned.append(vat_term_of(spanned[-1].end + dt.timedelta(days=1), length))
+        return tuple(spanned)
     if year is not None:  # "mva for 2025", "i fjor": the year's term(s) begun by today
         if length == YEARLY:
             return (company_vat_term(year, 1, length),)
@@ -1129,6 +1382,20 @@ def vat_terms_asked(
         return begun or terms[:1]
     due_next = vat_term_due_next(today, length)
     return (current,) if due_next is None else (due_next, current)
+
+
+#: The lookups a period is asked of (the bank's and the books' lists).
+_LOOKUPS_OVER_A_PERIOD: Final = frozenset({"missing_receipts", "supplier_invoices", "expenses"})
+_THIS_YEAR: Final = re.compile(r"\b(i år|hittil i år|this year|so far this year)\b")
+
+
+def lookup_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The period a question names as the books' questions read it (a month, this or last
+    month, a quarter, a year, last year, this year), or None when it names none."""
+    period = lq.ledger_period(text, today)
+    if period != lq.ledger_period("", today) or _THIS_YEAR.search(lq.in_bokmal(text.lower())):
+        return period
+    return None
 
 
 class KeywordClassifier:
@@ -1146,6 +1413,10 @@ _SOURCE_WORDS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("bookkeeper", ("bookkeeper", "tolkning", "extraction", "egne kall")),
 )
 _AI_WORDS: Final = re.compile(r"\b(ai|ki|kunstig intelligens|llm|språkmodell\w*|modell\w*)\b")
+#: Words naming the cloud ("what did we spend on cloud"): the cloud providers among the
+#: sources, Google Cloud and Cloudflare (Anthropic's API is named by the AI words).
+_CLOUD_WORDS: Final = re.compile(r"\b(cloud|sky|skyen|nettsky\w*|skytjeneste\w*|hosting)\b")
+CLOUD_SOURCES: Final = ("google", "cloudflare")
 _MONTHS: Final[dict[str, int]] = {
     name: number
     for number, names in enumerate(
@@ -1178,6 +1449,8 @@ def spending_sources(text: str) -> tuple[str, ...]:
     found: list[str] = []
     if _AI_WORDS.search(lowered):
         found += list(AI_SOURCES)
+    if _CLOUD_WORDS.search(lowered):
+        found += list(CLOUD_SOURCES)
     for source, words in _SOURCE_WORDS:
         if any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words):
             found.append(source)
@@ -1191,6 +1464,9 @@ def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     quarter, a month of last year; this month by default."""
     lowered = " ".join(text.lower().split())
     month_start = today.replace(day=1)
+    explicit = lq.explicit_period(text, today)  # a date, a range, the last N days, a week
+    if explicit is not None:
+        return explicit
     if any(p in lowered for p in ("forrige måned", "last month", "sist måned")):
         end = month_start - dt.timedelta(days=1)
         return end.replace(day=1), end

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -158,6 +159,167 @@ def names_a_period(text: str) -> bool:
     return any(p.search(lowered) for p in (_LAST_YEAR, _YEAR_NAMED, _QUARTER))
 
 
+# --- days, ranges and weeks -------------------------------------------------------------
+
+#: The month names a date is written with ("3. november", "november 3rd", "3 nov").
+_DATE_MONTHS: Final[dict[str, int]] = {
+    **_MONTHS,
+    **{name[:3]: number for name, number in _MONTHS.items() if name != "may"},
+    "sept": 9,
+}
+_MONTH_NAMES: Final = "|".join(sorted(map(re.escape, _DATE_MONTHS), key=len, reverse=True))
+_DAY_MONTH: Final = re.compile(
+    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\.?\s+(?:of\s+)?({_MONTH_NAMES})\b\.?(?:\s+(20\d\d)\b)?"
+)
+_MONTH_DAY: Final = re.compile(
+    rf"\b({_MONTH_NAMES})\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?!\.\d)(?:,?\s+(20\d\d)\b)?"
+)
+_NUMERIC_DATE: Final = re.compile(
+    r"\b(\d{1,2})\.(\d{1,2})\.?(?:(20\d\d)\b)?(?![\d,])(?!\s*(?:kr|nok|usd|eur|\$|%))"
+)
+_ISO_DATE: Final = re.compile(r"\b(20\d\d)-(\d{2})-(\d{2})\b")
+_WHOLE_MONTH: Final = re.compile(rf"\b({'|'.join(sorted(_MONTHS, key=len, reverse=True))})\b")
+#: What stands between the two ends of a range: "1. oktober til 15. november", "1.10–15.11".
+_RANGE_JOIN: Final = re.compile(r"\s*(?:-|–|—|til|to|until|og|and|t\.o\.m\.?)\s*")
+_LAST_DAYS: Final = re.compile(
+    r"\b(?:siste|de siste|last|past|the last|the past)\s+(\d{1,3})\s+"
+    r"(dager|døgn|days|uker|weeks|måneder|months)\b"
+)
+_LAST_WEEK: Final = re.compile(r"\b(forrige uke|sist uke|last week|previous week)\b")
+_THIS_WEEK: Final = re.compile(r"\b(denne uken|denne uka|hittil denne uken|this week)\b")
+_LAST_QUARTER: Final = re.compile(
+    r"\b(forrige kvartal|sist kvartal|last quarter|previous quarter)\b"
+)
+_THIS_QUARTER: Final = re.compile(
+    r"\b(dette kvartalet|dette kvartal|hittil i kvartalet|this quarter|quarter to date)\b"
+)
+
+
+def _on(year: int | None, month: int, day: int) -> tuple[int | None, int, int] | None:
+    if not 1 <= month <= 12 or not 1 <= day <= 31:
+        return None
+    return year, month, day
+
+
+def _mentions(lowered: str) -> list[tuple[int, int, tuple[int | None, int, int | None]]]:
+    """The days and months a question names, in order: (where, where it ends, (year or
+    None, month, day or None for a whole month))."""
+    found: list[tuple[int, int, tuple[int | None, int, int | None]]] = []
+    taken: list[range] = []
+
+    def add(start: int, end: int, value: tuple[int | None, int, int | None]) -> None:
+        if not any(start in r or end - 1 in r for r in taken):
+            found.append((start, end, value))
+            taken.append(range(start, end))
+
+    for match in _ISO_DATE.finditer(lowered):
+        day = _on(int(match[1]), int(match[2]), int(match[3]))
+        if day is not None:
+            add(match.start(), match.end(), day)
+    for match in _DAY_MONTH.finditer(lowered):
+        year = int(match[3]) if match[3] else None
+        day = _on(year, _DATE_MONTHS[match[2]], int(match[1]))
+        if day is not None:
+            add(match.start(), match.end(), day)
+    for match in _MONTH_DAY.finditer(lowered):
+        year = int(match[3]) if match[3] else None
+        day = _on(year, _DATE_MONTHS[match[1]], int(match[2]))
+        if day is not None:
+            add(match.start(), match.end(), day)
+    for match in _NUMERIC_DATE.finditer(lowered):
+        year = int(match[3]) if match[3] else None
+        day = _on(year, int(match[2]), int(match[1]))
+        if day is not None:
+            add(match.start(), match.end(), day)
+    for match in _WHOLE_MONTH.finditer(lowered):
+        year_after = _YEAR_AFTER.match(lowered, match.end())
+        end = year_after.end() if year_after else match.end()
+        year = int(year_after[1]) if year_after else None
+        add(match.start(), end, (year, _MONTHS[match[1]], None))
+    return sorted(found)
+
+
+def _span(value: tuple[int | None, int, int | None], year: int) -> tuple[dt.date, dt.date]:
+    named, month, day = value
+    year = named or year
+    if day is None:
+        last = calendar.monthrange(year, month)[1]
+        return dt.date(year, month, 1), dt.date(year, month, last)
+    day = min(day, calendar.monthrange(year, month)[1])
+    return dt.date(year, month, day), dt.date(year, month, day)
+
+
+def _latest(value: tuple[int | None, int, int | None], today: dt.date) -> tuple[dt.date, dt.date]:
+    """A day or month without a year: the latest one begun by today."""
+    first, last = _span(value, today.year)
+    if value[0] is None and first > today:
+        first, last = _span(value, today.year - 1)
+    return first, last
+
+
+def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """A period a question names by its days — a date ("3. november", "03.11.2026",
+    "november 3rd"), a range of dates or months ("fra 1. oktober til 15. november",
+    "1.10–15.11", "from October to November"), the last N days, weeks or months, this or
+    last week — or None. A date or month without a year is the latest one begun by today
+    (a range's start the latest one not after its end)."""
+    lowered = _lowered(text)
+    last = _LAST_DAYS.search(lowered)
+    if last is not None:
+        count = max(1, int(last[1]))
+        unit = last[2]
+        if unit in ("måneder", "months"):
+            back = today.month - 1 - count
+            year, month = today.year + back // 12, back % 12 + 1
+            start = dt.date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
+            return start + dt.timedelta(days=1), today
+        days = count * (7 if unit in ("uker", "weeks") else 1)
+        return today - dt.timedelta(days=days - 1), today
+    monday = today - dt.timedelta(days=today.weekday())
+    if _LAST_WEEK.search(lowered):
+        return monday - dt.timedelta(days=7), monday - dt.timedelta(days=1)
+    if _THIS_WEEK.search(lowered):
+        return monday, today
+    quarter_start = today.replace(month=today.month - (today.month - 1) % 3, day=1)
+    if _THIS_QUARTER.search(lowered):
+        return quarter_start, today
+    if _LAST_QUARTER.search(lowered):
+        end = quarter_start - dt.timedelta(days=1)
+        return end.replace(month=end.month - 2, day=1), end
+    mentions = _mentions(lowered)
+    for (_, gap_from, first), (gap_to, _, second) in itertools.pairwise(mentions):
+        if _RANGE_JOIN.fullmatch(lowered, gap_from, gap_to):
+            _, until = _latest(second, today) if second[0] is None else _span(second, today.year)
+            since, _ = _span(first, until.year)
+            if first[0] is None and since > until:
+                since, _ = _span(first, until.year - 1)
+            return since, until
+    named = [value for _, _, value in mentions if value[2] is not None]
+    if len(named) == 1:
+        return _latest(named[0], today) if named[0][0] is None else _span(named[0], today.year)
+    return None
+
+
+def month_or_days_asked(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The period of the month(s), quarter or days a question names ("i mars", "for
+    januar og februar", "q3", "3. november", "fra mars til april"), or None when it names
+    none of them (a year alone, "i fjor", is not one)."""
+    lowered = _lowered(text)
+    if (
+        explicit_period(text, today) is None
+        and _MONTH.search(lowered) is None
+        and _QUARTER.search(lowered) is None
+    ):
+        return None
+    return ledger_period(text, today)
+
+
+def month_named(text: str) -> int | None:
+    """The number of the first month a question names by name, or None."""
+    found = _WHOLE_MONTH.search(_lowered(text))
+    return _MONTHS[found[1]] if found else None
+
+
 def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     """The period a question about the books names, in Norwegian or English: last year
     ("i fjor"), a year ("i 2025"), a quarter ("q3", "3. kvartal", "q3 2025"), a month ("i
@@ -165,6 +327,9 @@ def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     of last year ("i mars i fjor"), this or last month; the year to date by default
     ("hittil i år", "i år", or nothing)."""
     lowered = _lowered(text)
+    explicit = explicit_period(text, today)
+    if explicit is not None:
+        return explicit
     if re.search(r"\b(forrige måned|sist måned|last month|previous month)\b", lowered):
         end = today.replace(day=1) - dt.timedelta(days=1)
         return end.replace(day=1), end
@@ -202,8 +367,11 @@ def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
 _ACCOUNT_NAMED: Final = re.compile(
     r"\b(?:konto|kontoen|kontonummer|account|acct)\s*(?:nr\.?|no\.?|number)?\s*(\d{4}(?::[\w-]+)?)\b"
 )
-#: A bare account number (1000–8999) after a word that points at it ("hva står på 1920").
-_ACCOUNT_BARE: Final = re.compile(r"\b(?:på|on|of|for|til)\s+([1-8]\d{3})\b(?!\s*(?:kr|nok|,))")
+#: A bare account number (1000–8999) after a word that points at it ("hva står på 1920",
+#: "saldo 1920": a balance with an account number is the ledger's, not the bank's).
+_ACCOUNT_BARE: Final = re.compile(
+    r"\b(?:på|on|of|for|til|saldo|saldoen|balance)\s+([1-8]\d{3})\b(?!\s*(?:kr|nok|,))"
+)
 
 
 def account_asked(text: str) -> str | None:
@@ -282,12 +450,20 @@ _COST_FOR: Final = re.compile(
     r"utgifter|spent|spend|spending|paid|costs?|expenses?)\s+(?:på|til|for|on|in|til)\s+"
     r"(?:konto\s+\d{4}\s*)?([a-zæøå][\wæøå-]*(?:\s+[a-zæøå][\wæøå-]*)?)"
 )
+#: A name right after "kostet" or before "cost" ("hva kostet AWS i oktober", "what did
+#: AWS cost"): what the costs were for, said without a preposition.
+_COST_OF: Final = re.compile(
+    r"\bkostet\s+(?:oss\s+)?([a-zæøå][\wæøå-]*)"
+    r"|\b(?:what|how much)\s+(?:did|does|do|has)\s+([a-zæøå][\wæøå-]*)\s+cost\b"
+)
 _COST_WORDS: Final = re.compile(
     r"\b(brukt|brukte|bruker|kostet|kost\w*|utgift\w*|spent|spend\w*|costs?|expenses?)\b"
 )
 _STOP: Final = frozenset(
     {"i", "in", "this", "denne", "dette", "hittil", "siste", "last", "så", "so", "for", "på",
-     "år", "year", "måned", "month", "fjor", "til", "og", "and", "the", "vi", "we", "oss"}
+     "år", "year", "måned", "month", "fjor", "til", "og", "and", "the", "vi", "we", "oss",
+     "det", "den", "alt", "it", "that", "everything", "all", "totalt", "mest",
+     "us", "you", "our", "vår", "våre", "mye", "much", "egentlig"}
 )  # fmt: skip
 
 
@@ -301,7 +477,11 @@ def topic_asked(text: str) -> tuple[str, Topic | None] | None:
             return found[1], topic
     match = _COST_FOR.search(lowered)
     if match is None:
-        return None
+        of = _COST_OF.search(lowered)
+        name = (of[1] or of[2]) if of is not None else None
+        if name is None or name in _STOP or len(name) < 3:
+            return None
+        return name, None
     words = [w for w in match[1].split() if w not in _STOP]
     if not words or len(words[0]) < 3:
         return None
@@ -356,7 +536,8 @@ _JOURNAL: Final = re.compile(
     r"journal entr\w*|entries|vouchers?|bokføringer|siste bokført\w*|latest postings?)\b"
 )
 _RECEIVABLES: Final = re.compile(
-    r"\b(kundefordring\w*|skylder kunde\w*|kunde\w* skylder|kunder som skylder|"
+    r"\b(kundefordring\w*|skylder kunde\w*|kunde\w* skylder|kunder som skylder|skylder oss|"
+    r"customers? owe|clients? owe|"
     r"utestående fra kunde\w*|owe us|owes us|receivables?|accounts receivable|"
     # Invoices to customers are receivables, not the suppliers' invoices (probe4).
     r"kundefaktura\w*|faktura\w* (?:fra|til) kunde\w*|customer invoices?|"
@@ -364,15 +545,27 @@ _RECEIVABLES: Final = re.compile(
 )
 _PAYABLES: Final = re.compile(
     r"\b(leverandørgjeld\w*|skylder vi|hva skylder|gjeld til leverandør\w*|"
-    r"skyldig til leverandør\w*|what do we owe|do we owe|we owe|payables?|accounts payable)\b"
+    r"skyldig til leverandør\w*|what do we owe|do we owe|we owe|payables?|accounts payable|"
+    # Bills and what is overdue are the suppliers' ("hvilke regninger har forfalt?").
+    r"regning\w*|forfalt\w*|forfalte|overdue|bills?)\b"
 )
 _RESULT: Final = re.compile(
-    r"\b(resultat\w*|hvordan går det|går det bra|overskudd\w*|underskudd\w*|tjent|"
+    r"\b(resultat\w*|driftsresultat\w*|årsresultat\w*|hvordan går det|går det bra|"
+    r"overskudd\w*|underskudd\w*|tjent|"
     r"omsetning\w*|inntekt\w*|profit\w*|result|results|how are we doing|how is business|"
     r"income statement|revenue|earnings|earned|"
     # What we invoiced, sold or earned is revenue (probe4: "hvor mye har vi fakturert?"
     # was answered with the supplier invoices); what a supplier invoiced us is not.
-    r"fakturert(?! oss)|invoiced(?! us)|solgt|salg|salget|sold|sell|tjente|earn)\b"
+    r"fakturert(?! oss)|invoiced(?! us)|solgt|salg|salget|sold|sell|tjente|earn|"
+    r"omsatte|omsatt|omsetter|turnover|tjener|ligger vi an)\b"
+)
+#: The costs as a whole ("hva er kostnadene i år", "total costs this year"): the income
+#: statement's cost lines, not a group of them nor the cost snapshots.
+_TOTAL_COSTS: Final = re.compile(
+    r"\b(driftskostnad\w*|kostnadene|utgiftene|totale (?:kostnader|utgifter)|"
+    r"(?:brukt|brukte vi|kostet|betalt) totalt|totalt (?:brukt|kostet)|"
+    r"total (?:costs?|expenses|spending)|(?:spent|spend) in total|"
+    r"operating (?:costs|expenses)|our (?:costs|expenses))\b"
 )
 _LEDGER_BALANCE_WORDS: Final = re.compile(
     r"\b(saldo\w*|balanse\w*|balance|står|bokføring\w*|hovedbok\w*|regnskap\w*|ledger|"
@@ -398,6 +591,8 @@ def ledger_intent(lowered: str, *, vat: bool, sources: bool) -> str | None:
         return "account_balance"
     if _RESULT.search(lowered) and not vat:
         return "result"
+    if _TOTAL_COSTS.search(lowered) and not (vat or sources or named):
+        return "result"  # the costs as a whole are the income statement's
     return None
 
 

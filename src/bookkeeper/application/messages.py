@@ -56,6 +56,9 @@ _ENGLISH_WORDS: Final = frozenset(
         "can", "weather", "who", "where", "when", "why", "it", "of", "on", "result",
         "profit", "revenue", "doing", "year", "far", "entries", "latest", "customers", "us",
         "suppliers", "software", "travel", "food", "payable", "receivable", "ledger",
+        "payments", "payment", "transactions", "bills", "unpaid", "overdue", "money",
+        "cloud", "cost", "costs", "pending", "approved", "approvals", "rejected", "booked",
+        "turnover", "lack", "unreceipted", "documents",
     }
 )  # fmt: skip
 
@@ -189,15 +192,16 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
             "Du kan også spørre om «saldo», «mangler kvittering», «leverandørfakturaer», "
             "«utlegg», «forbruk på Anthropic denne måneden», «hvor mye mva skal vi betale», "
             "«resultatet hittil i år», «hva skylder vi leverandører», «hvor mye har vi brukt "
-            "på reise i år», «saldo på konto 1920» eller «vis de siste 5 bilagene»."
+            "på reise i år», «saldo på konto 1920», «vis de siste 5 bilagene» eller «er "
+            "kvitteringen fra Adobe godkjent?»."
         ),
         "en": (
             "Send a receipt or an invoice (PDF or image) and I will propose how to book it. "
             'You can also ask about the "balance", "missing receipts", "supplier invoices", '
             '"expense claims", "spending on Anthropic this month", "what VAT do we owe", '
             '"the result so far this year", "what do we owe suppliers", "how much did we '
-            'spend on travel this year", "balance of account 1920" or "show the latest 5 '
-            'entries".'
+            'spend on travel this year", "balance of account 1920", "show the latest 5 '
+            'entries" or "is the Adobe receipt approved?".'
         ),
     },
     "update.approved": {
@@ -1741,6 +1745,39 @@ TEXTS.update(
         "ledger.journal.approved": {"nb": "godkjent av {name}", "en": "approved by {name}"},
         "ledger.journal.posted": {"nb": "bokført av {name}", "en": "posted by {name}"},
         "ledger.journal.none": {"nb": "Ingenting er bokført ennå.", "en": "Nothing is posted yet."},
+        # What became of the documents sent in ("er kvitteringen fra Adobe godkjent?").
+        "proposals.header": {"nb": "Dokumenter ({count}):", "en": "Documents ({count}):"},
+        "proposals.line": {"nb": "  {subject}: {status}", "en": "  {subject}: {status}"},
+        "proposals.waiting": {"nb": "venter på godkjenning", "en": "awaiting approval"},
+        "proposals.approved": {
+            "nb": "godkjent av {by}, ikke bokført ennå",
+            "en": "approved by {by}, not yet booked",
+        },
+        "proposals.executed": {
+            "nb": "godkjent av {by} og bokført",
+            "en": "approved by {by} and booked",
+        },
+        "proposals.rejected": {
+            "nb": "avvist av {by}: «{reason}»",
+            "en": 'rejected by {by}: "{reason}"',
+        },
+        "proposals.failed": {"nb": "ikke bokført: {error}", "en": "not booked: {error}"},
+        "proposals.none": {
+            "nb": "Ingen dokumenter venter på godkjenning.",
+            "en": "No documents are awaiting approval.",
+        },
+        "proposals.nothing": {
+            "nb": "Ingen kvitteringer eller fakturaer er sendt inn ennå.",
+            "en": "No receipts or invoices have been sent in yet.",
+        },
+        "proposals.none.status": {
+            "nb": "Ingen av de siste dokumentene er det.",
+            "en": "None of the latest documents are.",
+        },
+        "proposals.none.named": {
+            "nb": "Jeg finner ingen kvittering eller faktura fra «{name}» blant de siste.",
+            "en": 'I find no receipt or invoice from "{name}" among the latest.',
+        },
     }
 )
 

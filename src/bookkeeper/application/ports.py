@@ -1262,6 +1262,7 @@ IntentName = Literal[
     "costs",
     "account_balance",
     "journal",
+    "proposal_status",
 ]
 INTENT_NAMES: tuple[IntentName, ...] = (
     "balance",
@@ -1280,6 +1281,8 @@ INTENT_NAMES: tuple[IntentName, ...] = (
     "costs",  # costs of an account or an account group (programvare, reise, mat …)
     "account_balance",  # the ledger balance of one account ("saldo på konto 6810")
     "journal",  # the latest journal entries ("vis de siste 5 bilagene")
+    # What became of a document sent in ("er kvitteringen fra Adobe godkjent?").
+    "proposal_status",
 )
 
 

@@ -145,11 +145,20 @@ _DESCRIPTIONS: Final[Mapping[IntentName, str]] = {
         "The user asks to see the latest journal entries / vouchers (vis de siste 5 "
         "bilagene, latest postings); give `count` if the message names one."
     ),
+    "proposal_status": (
+        "The user asks what became of a receipt or invoice sent in, or which wait for "
+        "approval (er kvitteringen fra Adobe godkjent?, status på fakturaen, hva venter på "
+        "godkjenning, is the Adobe receipt approved?)."
+    ),
 }
 
 
+#: The intents the model gives no input for (a proposal's name is read from the text).
+_WITHOUT_INPUT: Final = ("balance", "help", "payables", "receivables", "proposal_status")
+
+
 def _input_schema(name: IntentName) -> dict[str, Any]:
-    if name in ("balance", "help", "payables", "receivables"):
+    if name in _WITHOUT_INPUT:
         return _NO_INPUT
     if name == "journal":
         return {**_NO_INPUT, "properties": {"count": _COUNT}}
@@ -339,7 +348,7 @@ def _parse(body: bytes) -> Intent | None:
         return None
     raw = use.input or b"{}"
     try:
-        if name in ("balance", "help", "payables", "receivables"):
+        if name in _WITHOUT_INPUT:
             msgspec.json.decode(raw, type=_NoInput)
             return Intent(name=name)
         if name == "journal":
