@@ -1,7 +1,7 @@
 """SQLite: REPLACE on the chain, the seals and the purge record is refused (ADR 0024).
 
-Revision ID: 0030
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-07
 
 0011 and 0014 made `event_chain`, `seals` and `document_purges` append-only on SQLite with
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0030"
-down_revision = "0025"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
