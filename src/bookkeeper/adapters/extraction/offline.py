@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -99,7 +100,8 @@ def _month_names() -> dict[str, int]:
 _MONTHS: Final = _month_names()
 _MONTH = r"(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _WRITTEN_DATE = re.compile(
-    r"(?i)(?<![\d])(?:(\d{1,2})\.?\s*" + _MONTH + r",?\s+(\d{4})"  # 2. april 2026, 2 Apr 2026
+    # 2. april 2026, 2 Apr 2026, 07-DEC-2026
+    r"(?i)(?<![\d])(?:(\d{1,2})(?:\.?\s*|-)" + _MONTH + r"(?:,?\s+|-)(\d{4})"
     r"|" + _MONTH + r"\s+(\d{1,2}),?\s+(\d{4}))(?![\d])"  # April 2, 2026
 )
 _SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")  # dd/mm/yyyy
@@ -108,8 +110,18 @@ _DASH_DATE = re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{4})(?![\d-])")  # dd
 _YEAR_FIRST_DATE = re.compile(r"(?<![\d./])(\d{4})([./])(\d{2})\2(\d{2})(?![\d./])")
 
 
-def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
-    """Every date in a line: (start, end, date), numeric or written, in reading order."""
+def month_first(lines: Sequence[str]) -> bool:
+    """Whether a document writes its slashed dates month first (a US document): one of them
+    cannot be day first ("12/31/2026") and none can only be day first ("31/12/2026"). Then
+    its "12/01/2026" is December 1 too, as the person who wrote the due date meant it."""
+    firsts = [(int(m[1]), int(m[2])) for line in lines for m in _SLASH_DATE.finditer(line)]
+    us = any(month > 12 >= day for day, month in firsts)
+    return us and not any(day > 12 >= month for day, month in firsts)
+
+
+def find_dates(line: str, *, us_order: bool = False) -> list[tuple[int, int, dt.date]]:
+    """Every date in a line: (start, end, date), numeric or written, in reading order;
+    `us_order`: the document writes slashed dates month first (`month_first`)."""
     found: list[tuple[int, int, dt.date]] = []
     for m in _DATE.finditer(line):
         if (value := _date(m)) is not None:
@@ -125,7 +137,7 @@ def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
             continue
     for m in (*_SLASH_DATE.finditer(line), *_DASH_DATE.finditer(line)):
         day, month, year = int(m[1]), int(m[2]), int(m[3])
-        if month > 12 >= day and m[0].count("/"):
+        if m[0].count("/") and (month > 12 >= day or (us_order and month <= 12)):
             day, month = month, day  # 11/27/2026: a US date, month first (27 is no month)
         try:
             found.append((m.start(), m.end(), dt.date(year, month, day)))
@@ -166,6 +178,18 @@ def _amounts(line: str) -> list[Decimal]:
     if not found:
         found = [Decimal(m.group(1)).quantize(money.ORE) for m in _PREFIXED_AMOUNT.finditer(line)]
     return found
+
+
+#: An amount with one decimal ("Totalt 1234.5", an app that drops the trailing zero): read
+#: only where a total label names it; elsewhere "0,5 L" and "1,5 kg" are no money.
+_ONE_DECIMAL = re.compile(
+    r"(?i)(?<![\d.,'’])-?(?:\d{1,3}(?:[ .,]\d{3})+|\d+)[.,]\d(?![\d.,])"
+    r"(?!\s*(?:%|(?:l|kg|g|cl|dl|ml|m|km|t|h|stk|pcs|x)\b))"
+)
+
+
+def _one_decimal(line: str) -> list[Decimal]:
+    return [a for m in _ONE_DECIMAL.finditer(line) if (a := parse_amount(m.group(0))) is not None]
 
 
 def _date(m: re.Match[str]) -> dt.date | None:
@@ -260,8 +284,11 @@ _NUMBER = re.compile(
     r"(?:salgs)?kvitteringsnummer|kreditnotanr|kreditnota nr|kreditnotanummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
     r"ordrenr|ordrenummer|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|billett ?nr|ref|^nr|"
-    r"order no|order number|order id|order ?#|transaksjons-?id|transaction id)"
-    r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9\-/]*)"
+    r"order no|order number|order id|order ?#|transaksjons-?id|transaction id|"
+    # Swedish "Kvitto nr", Norwegian "Bestillingsnr", a plane's or train's "Ticket number"
+    r"kvitto ?nr|kvittonummer|bestillingsnr|bestillingsnummer|ticket number|ticket no|"
+    r"billettnummer)"
+    r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9_\-/]*)"
 )
 _ORG_LABEL = (
     r"(?:org\.?\s*nr\.?|org\.?\s*nummer|organisasjonsnummer|organisasjonsnr\.?|"
@@ -482,9 +509,10 @@ def _read_dates(lines: list[str], f: _Fields) -> None:
     labelled: tuple[dt.date, str] | None = None
     unlabelled: tuple[dt.date, str] | None = None
     due: tuple[dt.date, str] | None = None
+    us_order = month_first(lines)
     for line in lines:
         previous_end = 0
-        for start, end, value in find_dates(line):
+        for start, end, value in find_dates(line, us_order=us_order):
             segment = line[previous_end:start]
             previous_end = end
             if _NOT_DOCUMENT_DATE.search(segment):
@@ -612,7 +640,24 @@ _RATE_COLUMN = re.compile(r"(?i)(%|\bsats\b|-sats\b)")
 _BARE_RATE = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)(?=\s)")
 
 
+#: A VAT word with its rate: where a line names a second one ("MVA 15%: 8,83  MVA 25%:
+#: 0,00", a till that prints its VAT table on one line), a second VAT line begins.
+_VAT_WITH_RATE = re.compile(
+    r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift)\W{0,3}\d{1,2}(?:[.,]\d{1,2})?\s*%"
+)
+
+
+def _vat_pairs(line: str) -> list[str]:
+    """A line cut before each VAT word with a rate after the first: one VAT line each."""
+    starts = [m.start() for m in _VAT_WITH_RATE.finditer(line)][1:]
+    if not starts:
+        return [line]
+    cuts = [0, *starts, len(line)]
+    return [line[a:b].strip(" \t") for a, b in itertools.pairwise(cuts)]
+
+
 def _read_amounts(lines: list[str], f: _Fields) -> None:
+    lines = [part for line in lines for part in _vat_pairs(line)]
     #: (rank, amount, line) of the strongest total so far: any amount over nothing left to
     #: pay (a paid order's "Å betale 0,00" under its "Totalt 1 250,00"), then its label's
     #: priority, then whether it says it includes the VAT ("Totalt inkl. mva" over "Totalt").
@@ -694,7 +739,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             and not _NOT_GROSS.search(line)
             and not (has_vat_word and not _INCL.search(line))
         ):
-            amounts = _amounts(line)
+            amounts = _amounts(line) or _one_decimal(line)
             if not amounts and index + 1 < len(lines) and _bare_amount(lines[index + 1]):
                 amounts = _amounts(lines[index + 1])
             rank = (bool(amounts) and amounts[-1] != 0, priority, bool(_INCL.search(line)))

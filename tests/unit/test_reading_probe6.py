@@ -1,0 +1,95 @@
+"""Readings an outside probe of new realistic documents found wrong (reading probe 6): a US
+document's ambiguous slashed date, "07-DEC-2026", a total with one decimal, two VAT rates
+on one till line, and number labels a receipt prints ("Bestillingsnummer", "Kvitto nr",
+"Ticket number", a Stripe-style "ch_…" id)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from bookkeeper.adapters.extraction.offline import extract_text_fields, find_dates
+
+
+def test_a_us_documents_slashed_dates_are_all_month_first() -> None:
+    """A due date of 12/31/2026 can only be month first, so the same document's invoice
+    date 12/01/2026 is December 1, not January 12."""
+    text = (
+        "Microsoft Ireland Operations Ltd\nInvoice date\t12/01/2026\nDue date\t12/31/2026\n"
+        "Total\tNOK 3,300.00\n"
+    )
+    result = extract_text_fields(text)
+    assert result.date == dt.date(2026, 12, 1)
+    assert result.due_date == dt.date(2026, 12, 31)
+
+
+def test_a_day_first_document_stays_day_first() -> None:
+    text = "Firma Ltd\nInvoice date\t12/01/2026\nDue date\t26/01/2026\nTotal\t100.00\n"
+    result = extract_text_fields(text)
+    assert result.date == dt.date(2026, 1, 12)
+    assert result.due_date == dt.date(2026, 1, 26)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Invoice Date 07-DEC-2026", dt.date(2026, 12, 7)),
+        ("Fakturadato 3-des-2026", dt.date(2026, 12, 3)),
+        ("Date: 1-May-2026", dt.date(2026, 5, 1)),
+    ],
+)
+def test_a_date_with_its_month_named_between_dashes(line: str, expected: dt.date) -> None:
+    assert [d for _, _, d in find_dates(line)] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("line", "gross"),
+    [
+        ("Totalt\t1234.5", "1234.50"),
+        ("Totalt kr 1234,5", "1234.50"),
+        ("Total NOK 1,234.5", "1234.50"),
+    ],
+)
+def test_a_total_with_one_decimal(line: str, gross: str) -> None:
+    assert extract_text_fields(f"Ruter AS\n{line}\n").gross == Decimal(gross)
+
+
+@pytest.mark.parametrize("line", ["Totalt 0,5 L", "Totalt 12,5 %", "Sum 1,5 kg"])
+def test_a_quantity_with_one_decimal_is_no_total(line: str) -> None:
+    assert extract_text_fields(f"Butikk AS\n{line}\n").gross is None
+
+
+def test_two_vat_rates_on_one_till_line_are_two_vat_lines() -> None:
+    text = (
+        "7-Eleven Storgata\nDato 16.12.2026\nPølse i brød\t35,00\nSolo 0,5L\t32,90\n"
+        "Sum\t69,90\nMVA 15%: 8,83\tMVA 25%: 0,00\nVisa\t69,90\n"
+    )
+    result = extract_text_fields(text)
+    assert (result.vat_rate, result.vat_amount) == (Decimal("15"), Decimal("8.83"))
+
+
+def test_two_used_vat_rates_on_one_line_add_up() -> None:
+    text = "Kiosk AS\nSum 112,50\nMva 25 % 12,50 Mva 15 % 7,50\n"
+    result = extract_text_fields(text)
+    assert result.vat_amount == Decimal("20.00")
+    assert [(ln.vat_rate, ln.vat_amount) for ln in result.lines] == [
+        (Decimal("15"), Decimal("7.50")),
+        (Decimal("25"), Decimal("12.50")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "number"),
+    [
+        ("Bestillingsnummer\tfd-n4x9-23kk", "fd-n4x9-23kk"),
+        ("Bestillingsnr: 4471-22", "4471-22"),
+        ("Kvitto nr 5523101", "5523101"),
+        ("Ticket number\t117-2400123456", "117-2400123456"),
+        ("Transaction ID\tch_3PqR7x", "ch_3PqR7x"),
+    ],
+)
+def test_receipt_number_labels(line: str, number: str) -> None:
+    text = f"Butikk AS\n{line}\nTotalt 199,00\n"
+    assert extract_text_fields(text).document_number == number
