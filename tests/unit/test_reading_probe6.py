@@ -93,3 +93,26 @@ def test_two_used_vat_rates_on_one_line_add_up() -> None:
 def test_receipt_number_labels(line: str, number: str) -> None:
     text = f"Butikk AS\n{line}\nTotalt 199,00\n"
     assert extract_text_fields(text).document_number == number
+
+
+def test_a_footers_seller_is_the_name_before_its_address() -> None:
+    """Invoice systems print the seller in the footer, the buyer's address at the top."""
+    text = (
+        "FAKTURA\nFjordlys Konsulent AS\nStorgata 1\n0155 Oslo\n"
+        "Fakturadato 01.12.2026\nÅ betale\t3 171,25\n"
+        "Webfabrikken AS · Industriveien 12, 1481 Hagan · Org.nr 914553993 MVA · post@web.no\n"
+    )
+    assert extract_text_fields(text).merchant_name == "Webfabrikken AS"
+
+
+def test_a_till_lists_an_unused_zero_rate_at_zero() -> None:
+    """A till's "Mva 0 % 0,00" beside "Mva 25 % 43,80" is no second rate: nothing is at 0 %."""
+    text = "Posten Norge AS\nSum\t291,00\nMva 25 %\t43,80\nMva 0 %\t0,00\nBankAxept\t291,00\n"
+    result = extract_text_fields(text)
+    assert (result.vat_rate, result.vat_amount) == (Decimal("25"), Decimal("43.80"))
+
+
+def test_ordre_hash_is_an_order_number() -> None:
+    assert extract_text_fields("Nettbutikk AS\nOrdre #1042\nTotalt 677,00\n").document_number == (
+        "1042"
+    )

@@ -283,7 +283,8 @@ _NUMBER = re.compile(
     r"(?i)\b(fakturanr|faktura nr|fakturanummer|(?:salgs)?kvitteringsnr|(?:salgs)?kvittering nr|"
     r"(?:salgs)?kvitteringsnummer|kreditnotanr|kreditnota nr|kreditnotanummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
-    r"ordrenr|ordrenummer|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|billett ?nr|ref|^nr|"
+    r"ordrenr|ordrenummer|ordre ?#|ordre ?nr|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|"
+    r"billett ?nr|ref|^nr|"
     r"order no|order number|order id|order ?#|transaksjons-?id|transaction id|"
     # Swedish "Kvitto nr", Norwegian "Bestillingsnr", a plane's or train's "Ticket number"
     r"kvitto ?nr|kvittonummer|bestillingsnr|bestillingsnummer|ticket number|ticket no|"
@@ -467,12 +468,19 @@ def _clean_name(text: str) -> str | None:
     return name
 
 
+#: Between a footer's parts: "·", "•", "|", a dash between spaces.
+_FOOTER_SEPARATOR = re.compile(r"\s*[·•|]\s*|\s+[-–—]\s+")
+
+
 def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
     if org_index is not None:
         line = lines[org_index]
         m = _ORG_LABEL_ONLY.search(line) or _ORG_BARE.search(line)
         before = _MERCHANT_PREFIX.sub("", line[: m.start()].split("\t")[-1]) if m else ""
-        if m is not None and (name := _clean_name(before)):
+        # A footer names the seller first, then its address: "Webfabrikken AS · Industri-
+        # veien 12, 1481 Hagan · Org.nr …": the first part that is a name, not the address.
+        parts = [before, *_FOOTER_SEPARATOR.split(before)] if m is not None else []
+        if (name := next(filter(None, map(_clean_name, parts)), None)) is not None:
             f.merchant_name = name
             f.evidence["merchant_name"] = _evidence(line)
             return
@@ -776,7 +784,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             by_rate[base_rate] = (Decimal("0.00"), stated_base, base_evidence)
     # A till's VAT table lists every rate, the unused ones at 0,00 ("Mva 25% 0,00"): a
     # rate with neither VAT nor a base of its own is no part of the receipt.
-    unused = [r for r, (vat, base, _) in by_rate.items() if r > 0 and vat == 0 and not base]
+    unused = [r for r, (vat, base, _) in by_rate.items() if vat == 0 and not base]
     if len(unused) < len(by_rate):
         for rate in unused:
             del by_rate[rate]
