@@ -116,3 +116,54 @@ def test_ordre_hash_is_an_order_number() -> None:
     assert extract_text_fields("Nettbutikk AS\nOrdre #1042\nTotalt 677,00\n").document_number == (
         "1042"
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "number"),
+    [("Faktura 10023", "10023"), ("Invoice INV-0012-4471", "INV-0012-4471")],
+)
+def test_a_title_with_its_number(line: str, number: str) -> None:
+    text = f"Lysaker Data AS\n{line}\nFakturadato 01.12.2026\nTotalt 199,00\n"
+    assert extract_text_fields(text).document_number == number
+
+
+def test_a_kid_after_its_name_in_brackets() -> None:
+    text = "Lysaker Data AS\nÅ betale 2 487,50\nKundeidentifikasjon (KID)\t202612017774\n"
+    assert extract_text_fields(text).kid == "202612017774"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Betales senest\t15.12.2026",
+        "Beløpet bes innbetalt til konto 1503.66.77880 innen 15.12.2026. Merk betalingen.",
+    ],
+)
+def test_due_dates_in_words(line: str) -> None:
+    text = f"Grønn Hage AS\nFaktura nr 4410\nDato: 01.12.2026\nSum å betale 6 500,00\n{line}\n"
+    result = extract_text_fields(text)
+    assert (result.date, result.due_date) == (dt.date(2026, 12, 1), dt.date(2026, 12, 15))
+
+
+def test_a_delivery_within_a_date_is_no_due_date() -> None:
+    text = "Grønn Hage AS\nDato: 01.12.2026\nLevering innen 15.12.2026\nSum 6 500,00\n"
+    assert extract_text_fields(text).due_date is None
+
+
+@pytest.mark.parametrize(
+    ("text", "currency"),
+    [
+        ("IKEA AB\nOrg.nr 556036-0793\nAtt betala 614,00 kr\nMoms 25% 119,80\n", "SEK"),
+        ("Netto A/S\nCVR 12345678\nI alt 614,00 kr\nHeraf moms 122,80\n", "DKK"),
+        ("Clas Ohlson AS\nOrg.nr 937 214 499 MVA\nSUM 238,90 kr\nVarav moms 25% 47,78\n", "NOK"),
+        ("Kiosk AS\nTotalt 99,00 kr\nMva 25% 19,80\n", "NOK"),
+        ("Example Software AG\nTotal CHF 1'234.50\n", "CHF"),
+    ],
+)
+def test_which_currency(text: str, currency: str) -> None:
+    assert extract_text_fields(text).currency == currency
+
+
+def test_a_name_after_its_label_on_the_org_line() -> None:
+    text = "Oslo Taxi\nLøyvehaver: Kjør AS org.nr 977665558\nPris kr 312,00\n"
+    assert extract_text_fields(text).merchant_name == "Kjør AS"

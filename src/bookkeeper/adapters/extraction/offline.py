@@ -270,7 +270,9 @@ _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
 _DUE_LABEL = re.compile(
     r"(?i)(forfallsdato|forfall|betalingsfrist|due date|betales innen|\bdue\b|betal innen|"
     r"payment due|\bforfalt\b|förfallodatum|förfallodag|forfaldsdato|forfaldsdag|"
-    r"sista betalningsdag)"
+    r"sista betalningsdag|betales senest|betal senest|"
+    # "Beløpet bes innbetalt til konto 1503.66.77880 innen 23.12.2026"
+    r"\b(?:inn)?betal\w*\b.*\b(?:innen|senest)\b)"
 )
 _DATE_LABEL = re.compile(
     r"(?i)(fakturadato|fakturadatum|kvitteringsdato|kjøpsdato|bilagsdato|invoice date|"
@@ -288,7 +290,9 @@ _NUMBER = re.compile(
     r"order no|order number|order id|order ?#|transaksjons-?id|transaction id|"
     # Swedish "Kvitto nr", Norwegian "Bestillingsnr", a plane's or train's "Ticket number"
     r"kvitto ?nr|kvittonummer|bestillingsnr|bestillingsnummer|ticket number|ticket no|"
-    r"billettnummer)"
+    r"billettnummer|"
+    # a title with its number: "Faktura 10023", "Invoice INV-0012-4471"
+    r"^faktura(?= )|^invoice(?= ))"
     r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9_\-/]*)"
 )
 _ORG_LABEL = (
@@ -348,7 +352,7 @@ _ACCOUNT = re.compile(
 )
 _ACCOUNT_BARE = re.compile(r"(?<![\d.])(\d{4}\.\d{2}\.\d{5})(?![\d.])")
 _KID = re.compile(
-    r"(?i)\bkid(?:[\s-]?nr\.?|[\s-]?nummer|[\s-]?no\.?)?[\s:.#]*(\d+(?: \d+)*)(?![\d.,])"
+    r"(?i)\bkid(?:[\s-]?nr\.?|[\s-]?nummer|[\s-]?no\.?)?\)?[\s:.#]*(\d+(?: \d+)*)(?![\d.,])"
 )
 _INVOICE_WORD = re.compile(r"(?i)\b(faktura|invoice)")
 _HEADER_ONLY = re.compile(
@@ -479,7 +483,9 @@ def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
         before = _MERCHANT_PREFIX.sub("", line[: m.start()].split("\t")[-1]) if m else ""
         # A footer names the seller first, then its address: "Webfabrikken AS · Industri-
         # veien 12, 1481 Hagan · Org.nr …": the first part that is a name, not the address.
-        parts = [before, *_FOOTER_SEPARATOR.split(before)] if m is not None else []
+        # "Løyvehaver: Kjør AS Org.nr …": the name after its label.
+        labelled = re.sub(r"^[^\W\d_]+:\s*", "", before)
+        parts = [labelled, *_FOOTER_SEPARATOR.split(labelled)] if m is not None else []
         if (name := next(filter(None, map(_clean_name, parts)), None)) is not None:
             f.merchant_name = name
             f.evidence["merchant_name"] = _evidence(line)
@@ -664,6 +670,39 @@ def _vat_pairs(line: str) -> list[str]:
     return [line[a:b].strip(" \t") for a, b in itertools.pairwise(cuts)]
 
 
+#: A currency named beside an amount: "USD", "€", "$", "CHF 1'234.50".
+_CURRENCY_MARK = (
+    ("EUR", "€"),
+    ("USD", "$"),
+    ("SEK", "SEK"),
+    ("DKK", "DKK"),
+    ("GBP", "£"),
+    ("CHF", "CHF"),
+    ("PLN", "PLN"),
+    ("CAD", "CAD"),
+    ("AUD", "AUD"),
+    ("JPY", "JPY"),
+)
+#: "kr" is the Swedish and Danish krone too: a document that says "moms" and never "mva"
+#: is Swedish ("Att betala", "Varav moms", "Kvitto", an org. nr 556036-0793) or Danish
+#: ("At betale", "I alt", "Heraf moms", "CVR").
+_NORWEGIAN_VAT = re.compile(r"(?i)\bmva\b|mei?rverdiavgift|\bnok\b")
+_SWEDISH = re.compile(r"(?i)\b(att betala|varav moms|kvitto|summa|datum)\b|\b\d{6}-\d{4}\b")
+_DANISH = re.compile(r"(?i)\b(at betale|i alt|heraf moms|cvr)\b")
+
+
+def _krone(text: str) -> str:
+    """The krone a document's "kr" means: NOK unless it speaks Swedish or Danish VAT (and
+    has no Norwegian organisation number: the caller asks only then)."""
+    if _NORWEGIAN_VAT.search(text) or not re.search(r"(?i)\bmoms\b", text):
+        return "NOK"
+    if _SWEDISH.search(text) and not _DANISH.search(text):
+        return "SEK"
+    if _DANISH.search(text) and not _SWEDISH.search(text):
+        return "DKK"
+    return "NOK"
+
+
 def _read_amounts(lines: list[str], f: _Fields) -> None:
     lines = [part for line in lines for part in _vat_pairs(line)]
     #: (rank, amount, line) of the strongest total so far: any amount over nothing left to
@@ -770,11 +809,11 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     else:
         f.warnings.append("no total amount")
         currency_line = ""
-    for code, sign in (("EUR", "€"), ("USD", "$"), ("SEK", "SEK"), ("DKK", "DKK"), ("GBP", "£")):
+    for code, sign in _CURRENCY_MARK:
         if re.search(rf"\b{code}\b", currency_line.upper()) or sign in currency_line:
             f.currency = code
     if f.currency is None and re.search(r"(?i)\b(nok|kr)\b", "\n".join(lines)):
-        f.currency = "NOK"
+        f.currency = "NOK" if f.organization_number else _krone("\n".join(lines))
 
     for base_rate, (stated_base, base_evidence) in bases.items():
         if base_rate in by_rate and by_rate[base_rate][1] is None:
@@ -1230,7 +1269,6 @@ def _tip_explains(lines: list[str], f: _Fields) -> bool:
 
 
 #: A currency named beside an amount: "USD", "€", "$".
-_CURRENCY_MARK = (("EUR", "€"), ("USD", "$"), ("SEK", "SEK"), ("DKK", "DKK"), ("GBP", "£"))
 
 
 _MONEY_MARK = re.compile(r"(?i)\b(kr|nok|sek|dkk|eur|usd|gbp)\b|[€$£]")
