@@ -167,3 +167,11 @@ def test_which_currency(text: str, currency: str) -> None:
 def test_a_name_after_its_label_on_the_org_line() -> None:
     text = "Oslo Taxi\nLøyvehaver: Kjør AS org.nr 977665558\nPris kr 312,00\n"
     assert extract_text_fields(text).merchant_name == "Kjør AS"
+
+
+@pytest.mark.parametrize(
+    "line", ["Faktura-nr.\t2026-055", "Fakt.nr.\t2026-055", "Fakt. nr 2026-055"]
+)
+def test_shortened_invoice_number_labels(line: str) -> None:
+    text = f"Fjellet Arkitekter AS\n{line}\nFakturadato 12.12.2026\nÅ betale 25 000,00\n"
+    assert extract_text_fields(text).document_number == "2026-055"

@@ -282,7 +282,8 @@ _DATE_LABEL = re.compile(
 #: Dates that are not the document's (arrival, a period's start, a birth date …).
 _NOT_DOCUMENT_DATE = re.compile(r"(?i)(ankomst|arrival|periode fra|fødsels|født|gyldig til)")
 _NUMBER = re.compile(
-    r"(?i)\b(fakturanr|faktura nr|fakturanummer|(?:salgs)?kvitteringsnr|(?:salgs)?kvittering nr|"
+    r"(?i)\b(faktura-?nr|faktura nr|fakturanummer|fakt\.? ?nr|"
+    r"(?:salgs)?kvitteringsnr|(?:salgs)?kvittering nr|"
     r"(?:salgs)?kvitteringsnummer|kreditnotanr|kreditnota nr|kreditnotanummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
     r"ordrenr|ordrenummer|ordre ?#|ordre ?nr|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|"
@@ -316,7 +317,7 @@ _RECEIPT_SIGNAL = re.compile(
     r"betalt med|amount paid|godkjent|kvittering|salgskvittering|bong|bord \d|terminal)\b"
 )
 _INVOICE_NUMBER = re.compile(
-    r"(?i)\b(fakturanr|faktura nr|fakturanummer|invoice no|invoice number|invoice #|"
+    r"(?i)\b(faktura-?nr|faktura nr|fakturanummer|fakt\.? ?nr|invoice no|invoice number|invoice #|"
     r"kreditnotanr|kreditnota nr|kreditnotanummer|credit note no|credit note number)"
 )
 #: A credit note: it reduces an invoice booked earlier, it is no purchase of its own.
