@@ -175,3 +175,31 @@ def test_a_name_after_its_label_on_the_org_line() -> None:
 def test_shortened_invoice_number_labels(line: str) -> None:
     text = f"Fjellet Arkitekter AS\n{line}\nFakturadato 12.12.2026\nÅ betale 25 000,00\n"
     assert extract_text_fields(text).document_number == "2026-055"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Dato 07/12/26 14:32", dt.date(2026, 12, 7)),  # a card terminal's two-digit year
+        ("07.des.2026", dt.date(2026, 12, 7)),
+        ("December 7th, 2026", dt.date(2026, 12, 7)),
+        ("7th December 2026", dt.date(2026, 12, 7)),
+        ("Invoice date: 1st Dec 2026", dt.date(2026, 12, 1)),
+    ],
+)
+def test_more_written_and_short_dates(line: str, expected: dt.date) -> None:
+    assert [d for _, _, d in find_dates(line)] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("line", "gross"),
+    [
+        ("Totalt kr 1 234", "1234.00"),  # was read as 1,00
+        ("Totalt: NOK 1.234", "1234.00"),
+        ("Grand total $ 1,234", "1234.00"),
+        ("Totalt 12 499,–", "12499.00"),  # an en dash for the øre
+        ("Sum 499,—", "499.00"),
+    ],
+)
+def test_whole_amounts_with_thousands_and_dashes(line: str, gross: str) -> None:
+    assert extract_text_fields(f"Butikk AS\n{line}\n").gross == Decimal(gross)

@@ -72,12 +72,15 @@ _AMOUNT = re.compile(
     r"\d{1,3}(?:[ .'’]\d{3})+,\d{2}"  # 1 234,50  1.234,50  1'234,50
     r"|\d{1,3}(?:[ ,'’]\d{3})+\.\d{2}"  # 1,234.50  1'234.50
     r"|\d+[.,]\d{2}"  # 1234,50  199.00
-    r"|\d+,-"  # 199,-
-    r"|\d{1,3}(?:[ .]\d{3})+,-"  # 12 340,-  1.234,-
+    r"|\d+,[-–—]"  # 199,-  199,–
+    r"|\d{1,3}(?:[ .]\d{3})+,[-–—]"  # 12 340,-  1.234,-
     r")(?:(?<!,-)-(?![\d-]))?"  # 499,00-: a till's minus behind the amount (a return, a discount)
     r"(?![\d])"
 )
-_PREFIXED_AMOUNT = re.compile(r"(?i)\b(?:kr|nok)\.?\s*(\d{1,7})(?![\d.,])")
+#: A whole amount after its currency: "kr 499", "kr 1 234", "NOK 1.234", "$ 1,234".
+_PREFIXED_AMOUNT = re.compile(
+    r"(?i)(?:\b(?:kr|nok)\.?|[$€£])\s*(\d{1,3}(?:([ .,])\d{3})(?:\2\d{3})*|\d{1,7})(?![\d.,])"
+)
 _RATE = re.compile(r"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,2})?)\s*%")
 _DATE = re.compile(
     r"(?<![\d.])(?:(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})|(\d{4})-(\d{2})-(\d{2}))(?![\d])"
@@ -99,12 +102,15 @@ def _month_names() -> dict[str, int]:
 
 _MONTHS: Final = _month_names()
 _MONTH = r"(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+#: A day of the month, English ordinals too ("7th").
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _WRITTEN_DATE = re.compile(
-    # 2. april 2026, 2 Apr 2026, 07-DEC-2026
-    r"(?i)(?<![\d])(?:(\d{1,2})(?:\.?\s*|-)" + _MONTH + r"(?:,?\s+|-)(\d{4})"
-    r"|" + _MONTH + r"\s+(\d{1,2}),?\s+(\d{4}))(?![\d])"  # April 2, 2026
+    # 2. april 2026, 2 Apr 2026, 07-DEC-2026, 07.des.2026, 7th December 2026
+    rf"(?i)(?<![\d])(?:{_DAY}(?:\.?\s*|-){_MONTH}(?:,?\s+|-|(?<=\.))(\d{{4}})"
+    rf"|{_MONTH}\s+{_DAY},?\s+(\d{{4}}))(?![\d])"  # April 2nd, 2026
 )
-_SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")  # dd/mm/yyyy
+#: dd/mm/yyyy, and dd/mm/yy as card terminals print it
+_SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])")
 _DASH_DATE = re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{4})(?![\d-])")  # dd-mm-yyyy (Danish)
 #: yyyy/mm/dd and yyyy.mm.dd (Swedish, Asian and some web shops), zero-padded as they print it.
 _YEAR_FIRST_DATE = re.compile(r"(?<![\d./])(\d{4})([./])(\d{2})\2(\d{2})(?![\d./])")
@@ -137,6 +143,7 @@ def find_dates(line: str, *, us_order: bool = False) -> list[tuple[int, int, dt.
             continue
     for m in (*_SLASH_DATE.finditer(line), *_DASH_DATE.finditer(line)):
         day, month, year = int(m[1]), int(m[2]), int(m[3])
+        year += 2000 if year < 100 else 0
         if m[0].count("/") and (month > 12 >= day or (us_order and month <= 12)):
             day, month = month, day  # 11/27/2026: a US date, month first (27 is no month)
         try:
@@ -153,7 +160,7 @@ def find_dates(line: str, *, us_order: bool = False) -> list[tuple[int, int, dt.
 
 def parse_amount(text: str) -> Decimal | None:
     """A Norwegian (or English) amount string as Decimal kroner; None when it is not one."""
-    s = re.sub(r"[\s'’\u00a0\u202f]", "", text).removesuffix(",-")
+    s = re.sub(r",[-–—]$", "", re.sub(r"[\s'’\u00a0\u202f]", "", text))
     if s.endswith("-"):  # 499,00-: the minus behind the amount, as tills print a return
         s = "-" + s[:-1].removeprefix("-")
     if "," in s and "." in s:
@@ -176,7 +183,10 @@ def parse_amount(text: str) -> Decimal | None:
 def _amounts(line: str) -> list[Decimal]:
     found = [a for m in _AMOUNT.finditer(line) if (a := parse_amount(m.group(0))) is not None]
     if not found:
-        found = [Decimal(m.group(1)).quantize(money.ORE) for m in _PREFIXED_AMOUNT.finditer(line)]
+        found = [
+            Decimal(_digits(m.group(1))).quantize(money.ORE)
+            for m in _PREFIXED_AMOUNT.finditer(line)
+        ]
     return found
 
 
