@@ -203,3 +203,16 @@ def test_more_written_and_short_dates(line: str, expected: dt.date) -> None:
 )
 def test_whole_amounts_with_thousands_and_dashes(line: str, gross: str) -> None:
     assert extract_text_fields(f"Butikk AS\n{line}\n").gross == Decimal(gross)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "TOTALT NOK 1 250,00\nMVA-GRUNNLAG 1 000,00\nMVA 250,00\n",
+        "TOTALT NOK 1 250,00\nMva\t250,00\nMva-grunnlag\t1 000,00\n",
+    ],
+)
+def test_a_vat_base_without_a_rate_is_not_the_vat(text: str) -> None:
+    """A till's "MVA-GRUNNLAG 1 000,00" over "MVA 250,00" gave a VAT of 1 000,00."""
+    result = extract_text_fields(f"Butikk AS\n{text}")
+    assert (result.vat_amount, result.vat_rate) == (Decimal("250.00"), Decimal("25"))

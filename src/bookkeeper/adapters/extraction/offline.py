@@ -811,6 +811,8 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             if f.net is None:
                 f.net, f.evidence["net"] = amounts[-1], _evidence(raw)
             continue
+        if has_vat_word and _VAT_BASE_LABEL.search(line):
+            continue  # "MVA-grunnlag 1 000,00" with no rate: the VAT's base, not the VAT
         if has_vat_word and plain_vat is None and (amounts := _amounts(line)):
             plain_vat = (amounts[-1], raw)
 
