@@ -216,3 +216,38 @@ def test_a_vat_base_without_a_rate_is_not_the_vat(text: str) -> None:
     """A till's "MVA-GRUNNLAG 1 000,00" over "MVA 250,00" gave a VAT of 1 000,00."""
     result = extract_text_fields(f"Butikk AS\n{text}")
     assert (result.vat_amount, result.vat_rate) == (Decimal("250.00"), Decimal("25"))
+
+
+@pytest.mark.parametrize(
+    "line", ["Konto nr. 15032244898", "Kto.nr 1503 22 44898", "Giro: 1503 22 44898"]
+)
+def test_more_bank_account_labels(line: str) -> None:
+    assert extract_text_fields(f"Firma AS\nÅ betale 100,00\n{line}\n").bank_account == "15032244898"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Organization no: 923609016",
+        "Org: 923609016",
+        "MVA-reg. 923 609 016 MVA",
+        "NO-923609016-MVA",
+    ],
+)
+def test_more_organisation_number_spellings(line: str) -> None:
+    text = f"Firma AS\n{line}\nTotalt 100,00\n"
+    assert extract_text_fields(text).organization_number == "923609016"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Faktura nummer: 10023",
+        "Invoice ID: 10023",
+        "Invoice: #10023",
+        "Receipt #10023",
+        "Ref.nr: 10023",
+    ],
+)
+def test_more_document_number_labels(line: str) -> None:
+    assert extract_text_fields(f"Firma AS\nTotalt 100,00\n{line}\n").document_number == "10023"

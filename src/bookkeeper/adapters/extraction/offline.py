@@ -292,27 +292,27 @@ _DATE_LABEL = re.compile(
 #: Dates that are not the document's (arrival, a period's start, a birth date …).
 _NOT_DOCUMENT_DATE = re.compile(r"(?i)(ankomst|arrival|periode fra|fødsels|født|gyldig til)")
 _NUMBER = re.compile(
-    r"(?i)\b(faktura-?nr|faktura nr|fakturanummer|fakt\.? ?nr|"
+    r"(?i)\b(faktura-?nr|faktura nr|fakturanummer|faktura nummer|fakt\.? ?nr|invoice id|"
     r"(?:salgs)?kvitteringsnr|(?:salgs)?kvittering nr|"
     r"(?:salgs)?kvitteringsnummer|kreditnotanr|kreditnota nr|kreditnotanummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
     r"ordrenr|ordrenummer|ordre ?#|ordre ?nr|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|"
-    r"billett ?nr|ref|^nr|"
+    r"billett ?nr|ref\.? ?nr|ref|^nr|receipt ?#|"
     r"order no|order number|order id|order ?#|transaksjons-?id|transaction id|"
     # Swedish "Kvitto nr", Norwegian "Bestillingsnr", a plane's or train's "Ticket number"
     r"kvitto ?nr|kvittonummer|bestillingsnr|bestillingsnummer|ticket number|ticket no|"
     r"billettnummer|"
     # a title with its number: "Faktura 10023", "Invoice INV-0012-4471"
-    r"^faktura(?= )|^invoice(?= ))"
-    r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9_\-/]*)"
+    r"^faktura(?=[\s:#])|^invoice(?=[\s:#]))"
+    r"\.?(?:\s*[:#])?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_\-/]*)"
 )
 _ORG_LABEL = (
     r"(?:org\.?\s*nr\.?|org\.?\s*nummer|organisasjonsnummer|organisasjonsnr\.?|"
-    r"f[oø]retaksreg(?:isteret|\.)?|org\.?\s*no\.?|organi[sz]ation number|vat no\.?|mva-nr\.?|"
-    r"vat number|mva-nummer|or9\.?\s*nr\.?)"
+    r"f[oø]retaksreg(?:isteret|\.)?|org\.?\s*no\.?|organi[sz]ation (?:number|no\.?)|vat no\.?|"
+    r"mva-nr\.?|vat number|mva-nummer|mva-reg\.?|or9\.?\s*nr\.?|org(?=:))"
 )
 _ORG = re.compile(r"(?i)" + _ORG_LABEL + r"[\s:.#]*(?:NO\s*)?(\d{3}[ .]?\d{3}[ .]?\d{3})(?!\d)")
-_ORG_BARE = re.compile(r"\bNO\s?(\d{3}[ .]?\d{3}[ .]?\d{3})\s?MVA")
+_ORG_BARE = re.compile(r"\bNO[\s-]?(\d{3}[ .]?\d{3}[ .]?\d{3})[\s-]?MVA")
 _ORG_LABEL_ONLY = re.compile(r"(?i)" + _ORG_LABEL)
 _NOT_SELLER = re.compile(
     r"(?i)\b(kunde|kundens|kjøper|customer|buyer|bill to|mottaker|faktureres til|"
@@ -358,8 +358,8 @@ _INSTRUCTION = re.compile(
 )
 _IBAN = re.compile(r"(?i)\biban\b[\s:.#]*([A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]){8,30})")
 _ACCOUNT = re.compile(
-    r"(?i)(?:kontonr\.?|kontonummer|bankkonto|konto|account no\.?|account number|"
-    r"bank account)[\s:.#]*(\d{4}[ .]?\d{2}[ .]?\d{5})(?!\d)"
+    r"(?i)(?:kontonr\.?|kontonummer|bankkonto|konto(?: ?nr\.?)?|kto\.? ?nr\.?|(?:bank)?giro|"
+    r"account no\.?|account number|bank account)[\s:.#]*(\d{4}[ .]?\d{2}[ .]?\d{5})(?!\d)"
 )
 _ACCOUNT_BARE = re.compile(r"(?<![\d.])(\d{4}\.\d{2}\.\d{5})(?![\d.])")
 _KID = re.compile(
