@@ -251,3 +251,40 @@ def test_more_organisation_number_spellings(line: str) -> None:
 )
 def test_more_document_number_labels(line: str) -> None:
     assert extract_text_fields(f"Firma AS\nTotalt 100,00\n{line}\n").document_number == "10023"
+
+
+def test_a_dotted_bank_account_is_no_amount() -> None:
+    """ "Å betale til konto 1503.22.44898" made 1 503,22 the total (a pay label beats
+    "Totalt"): the account's first two groups were read as an amount."""
+    text = "Firma AS\nTotalt 2 250,00\nÅ betale til konto 1503.22.44898\n"
+    result = extract_text_fields(text)
+    assert result.gross == Decimal("2250.00")
+    assert result.bank_account == "15032244898"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Fakturabeløp 1 250,00",
+        "Kortbeløp 1 250,00",
+        "Endelig beløp 1 250,00",
+        "Til sammen 1 250,00",
+    ],
+)
+def test_more_total_labels(line: str) -> None:
+    text = f"Firma AS\nVare 1 000,00\nMva 25 % 250,00\n{line}\n"
+    assert extract_text_fields(text).gross == Decimal("1250.00")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Pay by 15 December 2026",
+        "Siste betalingsdag: 15.12.2026",
+        "Please pay before 15.12.2026",
+        "Payable by 15.12.2026",
+    ],
+)
+def test_more_due_date_labels(line: str) -> None:
+    text = f"Firma AS\nFakturadato 01.12.2026\nÅ betale 100,00\n{line}\n"
+    assert extract_text_fields(text).due_date == dt.date(2026, 12, 15)

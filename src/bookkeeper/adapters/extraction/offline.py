@@ -75,7 +75,7 @@ _AMOUNT = re.compile(
     r"|\d+,[-–—]"  # 199,-  199,–
     r"|\d{1,3}(?:[ .]\d{3})+,[-–—]"  # 12 340,-  1.234,-
     r")(?:(?<!,-)-(?![\d-]))?"  # 499,00-: a till's minus behind the amount (a return, a discount)
-    r"(?![\d])"
+    r"(?![\d]|[.,]\d)"  # not the start of "1503.22.44898" (an account) or "01.12.2026"
 )
 #: A whole amount after its currency: "kr 499", "kr 1 234", "NOK 1.234", "$ 1,234".
 _PREFIXED_AMOUNT = re.compile(
@@ -257,7 +257,8 @@ _TOTAL_LABELS = (
                    # A credit note's total (ADR 0054).
                    r"å kreditere|til gode|kreditert beløp|amount credited|total credit)")),
     (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|totalsum|sluttsum|amount paid|"
-                   r"grand total|i alt)\b")),
+                   r"grand total|i alt|fakturabeløp|kortbeløp|endelig beløp|"
+                   r"til sammen)\b")),
     (1, re.compile(r"(?i)\b(sum|summa)\b")),
     (0, re.compile(r"(?i)^(kjøp|beløp|purchase|amount|betalt)\b")),
 )  # fmt: skip
@@ -280,7 +281,8 @@ _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
 _DUE_LABEL = re.compile(
     r"(?i)(forfallsdato|forfall|betalingsfrist|due date|betales innen|\bdue\b|betal innen|"
     r"payment due|\bforfalt\b|förfallodatum|förfallodag|forfaldsdato|forfaldsdag|"
-    r"sista betalningsdag|betales senest|betal senest|"
+    r"sista betalningsdag|betales senest|betal senest|siste? betalingsdag|pay by|"
+    r"pay before|payable by|"
     # "Beløpet bes innbetalt til konto 1503.66.77880 innen 23.12.2026"
     r"\b(?:inn)?betal\w*\b.*\b(?:innen|senest)\b)"
 )
