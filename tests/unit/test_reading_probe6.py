@@ -288,3 +288,30 @@ def test_more_total_labels(line: str) -> None:
 def test_more_due_date_labels(line: str) -> None:
     text = f"Firma AS\nFakturadato 01.12.2026\nÅ betale 100,00\n{line}\n"
     assert extract_text_fields(text).due_date == dt.date(2026, 12, 15)
+
+
+@pytest.mark.parametrize(
+    ("head", "merchant"),
+    [
+        ("Velkommen til\nREMA 1000 Storo\nVitaminveien 1", "REMA 1000 Storo"),
+        ("Takk for handelen!\nJernia Storo", "Jernia Storo"),
+        (
+            "Side 1 av 1\nFaktura\nByggmester Hansen AS\nOrg.nr 923609016 MVA",
+            "Byggmester Hansen AS",
+        ),
+        ("FAKTURA\nFra: Byggmester Hansen AS\nTil: Fjordlys AS", "Byggmester Hansen AS"),
+        ("Selger: Byggmester Hansen AS\nKjøper: Fjordlys AS", "Byggmester Hansen AS"),
+        ("Leverandør\nByggmester Hansen AS\nKunde\nFjordlys AS", "Byggmester Hansen AS"),
+        ("Bill to:\nFjordlys AS\nFrom:\nCloudly Inc.", "Cloudly Inc."),
+        ("Your receipt from Cloudly Inc. #1234-5678", "Cloudly Inc."),
+    ],
+)
+def test_the_seller_not_a_greeting_a_page_number_or_the_buyer(head: str, merchant: str) -> None:
+    assert extract_text_fields(f"{head}\nTotalt 100,00\n").merchant_name == merchant
+
+
+@pytest.mark.parametrize(
+    "head", ["Oslo Taxi\nFra: Oslo S\nTil: Sagene", "Nordvik AS\nVendor ID: 12345"]
+)
+def test_a_journey_or_an_id_is_no_seller(head: str) -> None:
+    assert extract_text_fields(f"{head}\nTotalt 100,00\n").merchant_name == head.split("\n")[0]

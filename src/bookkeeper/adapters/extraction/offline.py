@@ -375,7 +375,24 @@ _HEADER_ONLY = re.compile(
     r"kortkjøp|varekjøp|kjøp|purchase|sale|salg|kundens kopi|customer copy|kontaktløs|"
     r"contactless)\W*$"
 )
-_MERCHANT_PREFIX = re.compile(r"(?i)^(faktura|invoice|kvittering|receipt) (fra|from)\s+")
+_MERCHANT_PREFIX = re.compile(
+    r"(?i)^(?:(?:your|din|ditt) )?(faktura|invoice|kvittering|receipt) (fra|from)\s+"
+)
+#: A seller named by its role: "Selger: Byggmester Hansen AS", "Leverandør" over the name.
+#: "Fra"/"From" also start a journey ("Fra: Oslo S"), so they name a seller only with a
+#: company form after them.
+_SELLER_ROLE = re.compile(
+    r"(?i)^(selger|leverandør|leverandor|supplier|seller|vendor|sold by|issued by|avsender|"
+    r"utsteder|fra|from)\s*:?\s*(.*)$"
+)
+_COMPANY_FORM = re.compile(
+    r"(?i)\b(as|asa|da|ans|enk|sa|ab|aps|a/s|oy|gmbh|ag|inc|ltd|llc|limited|plc|pbc|b\.v|"
+    r"s\.r\.o|sarl|bv|nv)\.?$"
+)
+#: A greeting, a page number or a till's heading above the seller's name, not the name.
+_NOT_NAME = re.compile(
+    r"(?i)^(velkommen|welcome|takk for|tusen takk|thank you|thanks for|side \d|page \d)"
+)
 #: A postal address, not a name: "Storgata 12, 0150 Oslo", "Parkveien 53".
 _ADDRESS = re.compile(
     r"(?i)(^|,\s*)\d{4} [^\W\d_]{2,}"  # "…, 0150 Oslo"
@@ -489,6 +506,28 @@ def _clean_name(text: str) -> str | None:
 _FOOTER_SEPARATOR = re.compile(r"\s*[·•|]\s*|\s+[-–—]\s+")
 
 
+def _seller_by_role(lines: list[str], f: _Fields) -> bool:
+    """The seller a line names by its role ("Selger: X", "Leverandør" over X, "From:
+    Cloudly Inc."): the name after the label or on the next line."""
+    for index, line in enumerate(lines[:20]):
+        m = _SELLER_ROLE.match(line.split("\t")[0].strip())
+        if m is None:
+            continue
+        value = m[2].strip()
+        if not value and index + 1 < len(lines):
+            value = lines[index + 1].split("\t")[0].strip()
+        journey_word = m[1].lower() in ("fra", "from")
+        if journey_word and (":" not in line or not _COMPANY_FORM.search(value)):
+            continue
+        if ":" in value or len(re.findall(r"[^\W\d_]", value)) < 3:
+            continue  # "Vendor ID: 12345": a number, not a name
+        if (name := _clean_name(value)) is not None and not _ORG_LABEL_ONLY.search(name):
+            f.merchant_name = name
+            f.evidence["merchant_name"] = _evidence(line if m[2].strip() else line + " " + value)
+            return True
+    return False
+
+
 def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
     if org_index is not None:
         line = lines[org_index]
@@ -503,7 +542,11 @@ def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
             f.merchant_name = name
             f.evidence["merchant_name"] = _evidence(line)
             return
+    if _seller_by_role(lines, f):
+        return
     for number, full in enumerate(lines[:12]):
+        if number and _BUYER_BLOCK.match(lines[number - 1]) and ":" not in lines[number - 1][:-1]:
+            continue  # the name under "Bill to:" / "Kunde": the buyer
         letters = [
             seg
             for seg in full.split("\t")
@@ -512,6 +555,7 @@ def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
             or (number == 0 and re.fullmatch(r"[^\W\d_]{2}", seg.strip()) is not None)
         ]
         line = _MERCHANT_PREFIX.sub("", letters[0] if letters else "")
+        line = re.sub(r"\s+#\S*$", "", line)  # "… from Cloudly Inc. #1234-5678"
         if (
             not line
             or len(line) > 60
@@ -523,6 +567,8 @@ def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
             or _CONTACT.search(line)
             or _ORG_LABEL_ONLY.search(line)
             or _ORG_BARE.search(line)
+            or _NOT_NAME.match(line)
+            or ((role := _SELLER_ROLE.fullmatch(line.strip(" :"))) is not None and not role[2])
         ):
             continue
         if (name := _clean_name(line)) is not None:
