@@ -311,7 +311,13 @@ def test_the_seller_not_a_greeting_a_page_number_or_the_buyer(head: str, merchan
 
 
 @pytest.mark.parametrize(
-    "head", ["Oslo Taxi\nFra: Oslo S\nTil: Sagene", "Nordvik AS\nVendor ID: 12345"]
+    "head",
+    [
+        "Oslo Taxi\nFra: Oslo S\nTil: Sagene",
+        "Nordvik AS\nVendor ID: 12345",
+        "Elkjøp Storo\nSelger: Anne",  # the till's salesperson
+        "Nordvik AS\nLeverandørnummer 12345",
+    ],
 )
-def test_a_journey_or_an_id_is_no_seller(head: str) -> None:
+def test_a_journey_a_salesperson_or_an_id_is_no_seller(head: str) -> None:
     assert extract_text_fields(f"{head}\nTotalt 100,00\n").merchant_name == head.split("\n")[0]

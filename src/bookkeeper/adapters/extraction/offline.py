@@ -378,13 +378,14 @@ _HEADER_ONLY = re.compile(
 _MERCHANT_PREFIX = re.compile(
     r"(?i)^(?:(?:your|din|ditt) )?(faktura|invoice|kvittering|receipt) (fra|from)\s+"
 )
-#: A seller named by its role: "Selger: Byggmester Hansen AS", "Leverandør" over the name.
-#: "Fra"/"From" also start a journey ("Fra: Oslo S"), so they name a seller only with a
-#: company form after them.
+#: A seller named by its role: "Leverandør" over the name, "Selger: Byggmester Hansen AS".
+#: "Fra"/"From" also start a journey ("Fra: Oslo S") and a till's "Selger: Anne" is its
+#: salesperson, so those (`_PERSON_OR_PLACE`) name a seller only with a company form after.
 _SELLER_ROLE = re.compile(
     r"(?i)^(selger|leverandør|leverandor|supplier|seller|vendor|sold by|issued by|avsender|"
-    r"utsteder|fra|from)\s*:?\s*(.*)$"
+    r"utsteder|fra|from)\b\s*:?\s*(.*)$"
 )
+_PERSON_OR_PLACE = frozenset({"selger", "seller", "avsender", "fra", "from"})
 _COMPANY_FORM = re.compile(
     r"(?i)\b(as|asa|da|ans|enk|sa|ab|aps|a/s|oy|gmbh|ag|inc|ltd|llc|limited|plc|pbc|b\.v|"
     r"s\.r\.o|sarl|bv|nv)\.?$"
@@ -516,8 +517,9 @@ def _seller_by_role(lines: list[str], f: _Fields) -> bool:
         value = m[2].strip()
         if not value and index + 1 < len(lines):
             value = lines[index + 1].split("\t")[0].strip()
-        journey_word = m[1].lower() in ("fra", "from")
-        if journey_word and (":" not in line or not _COMPANY_FORM.search(value)):
+        if m[1].lower() in _PERSON_OR_PLACE and (
+            ":" not in line or not _COMPANY_FORM.search(value)
+        ):
             continue
         if ":" in value or len(re.findall(r"[^\W\d_]", value)) < 3:
             continue  # "Vendor ID: 12345": a number, not a name
