@@ -63,3 +63,14 @@ def test_no_rate_read_and_no_pattern_assumes_the_default_rate() -> None:
     assert (choice.account_code, choice.category) == ("7790", "other")
     unnamed = choose_account(None, None, [pattern("Adobe", "6553")])
     assert unnamed.pattern is None and unnamed.account_code == "7790"
+
+
+def test_equipment_chains_office_suppliers_and_more_subscriptions() -> None:
+    """Reading probe 6: an Elkjøp or Clas Ohlson receipt went to 7790 "Annen kostnad", an
+    AWS or Canva invoice too; equipment, office supplies and software have accounts."""
+    assert default_account("Elkjøp Norge AS", Decimal("25")).account == "6540"
+    assert default_account("Clas Ohlson AS", Decimal("25")).category == "equipment"
+    assert default_account("Biltema Norge AS", Decimal("25")).account == "6540"
+    assert default_account("Nordvik Kontorservice AS", Decimal("25")).account == "6800"
+    assert default_account("Amazon Web Services EMEA SARL", Decimal("0")).category == "software"
+    assert default_account("Canva Pty Ltd", Decimal("25")).account == "6540"

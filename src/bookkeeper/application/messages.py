@@ -1024,6 +1024,8 @@ TEXTS.update(
         "web.category.telecom": {"nb": "Telefon og internett", "en": "Telecom"},
         "web.category.software": {"nb": "Programvare", "en": "Software"},
         "web.category.food": {"nb": "Mat og drikke", "en": "Food and drink"},
+        "web.category.equipment": {"nb": "Inventar og utstyr", "en": "Equipment"},
+        "web.category.office": {"nb": "Kontorrekvisita", "en": "Office supplies"},
         "web.category.other": {"nb": "Annet", "en": "Other"},
         "web.category.pattern": {"nb": "Etter mønster", "en": "By pattern"},
         # A proposal's lifecycle steps (domain.events.Step), after its kind: "Utlegg: godkjent".

@@ -84,8 +84,51 @@ DEFAULT_ACCOUNTS: Final[tuple[DefaultAccount, ...]] = (
                 "jetbrains",
                 "dropbox",
                 "zoom",
+                # more of the subscriptions a small company pays abroad (reading probe 6)
+                "aws",
+                "amazon",  # "Amazon Web Services EMEA SARL" (a shop order is 6540 as well)
+                "canva",
+                "hetzner",
+                "digitalocean",
+                "heroku",
+                "vercel",
+                "mailchimp",
+                "hubspot",
+                "shopify",
+                "miro",
+                "asana",
+                "1password",
+                "visma",
+                "tripletex",
+                "fiken",
             }
         ),
+    ),
+    DefaultAccount(
+        category="equipment",  # 6540 Inventar og utstyr: electronics and hardware chains
+        account="6540",
+        keywords=frozenset(
+            {
+                "elkjop",
+                "power",
+                "komplett",
+                "netonnet",
+                "clas",
+                "biltema",
+                "jernia",
+                "jula",
+                "ikea",
+                "byggmakker",
+                "maxbo",
+                "monter",
+                "obs",
+            }
+        ),
+    ),
+    DefaultAccount(
+        category="office",  # 6800 Kontorrekvisita
+        account="6800",
+        keywords=frozenset({"kontorrekvisita", "kontorservice", "lyreco", "staples"}),
     ),
     DefaultAccount(
         category="travel",  # 12 %: passenger transport and hotels

@@ -194,16 +194,28 @@ def _has_digit(text: str) -> bool:
     return any(ch.isdigit() for ch in text)
 
 
+#: A rate in a label ("Mva 25 %"): a one-rate summary strip names it in its heading.
+_RATE_IN_LABEL = re.compile(r"\d{1,2}(?:[.,]\d{1,2})?\s*%")
+
+
+def _labels(cells: Sequence[str]) -> bool:
+    """Whether a row's cells are labels for the values under them: no figures but a rate,
+    not an item table's header, and not a VAT table's header (one row per rate follows)
+    unless a label names the one rate ("Grunnlag | Mva 25 % | Totalt" over three sums)."""
+    if len(cells) < 2 or any(_has_digit(_RATE_IN_LABEL.sub("", t)) for t in cells):
+        return False
+    if any(_TABLE_HEADER.search(t) for t in cells):
+        return False
+    one_rate = sum(bool(_RATE_IN_LABEL.search(t)) for t in cells) == 1
+    return one_rate or not any(_VAT_TABLE_HEADER.search(t) for t in cells)
+
+
 def _label_rows(
     previous: list[tuple[float, float, str]], current: list[tuple[float, float, str]]
 ) -> list[str]:
     """A row of labels over a row of values, matched by horizontal overlap."""
-    if len(previous) < 2 or any(_has_digit(t) for _, _, t in previous):
+    if not _labels([t for _, _, t in previous]):
         return []
-    if any(_TABLE_HEADER.search(t) for _, _, t in previous):
-        return []  # an item table's header: its rows are items, not one value per label
-    if any(_VAT_TABLE_HEADER.search(t) for _, _, t in previous):
-        return []  # a VAT table's header: one row per rate follows, read as a table
     if not any(_has_digit(t) for _, _, t in current):
         return []
     pairs: list[str] = []
@@ -255,13 +267,7 @@ def pair_label_rows(text: str) -> str:
     for line in lines:
         cells = [c.strip() for c in line.split("\t") if c.strip()]
         out.append(line)
-        if (
-            len(previous) >= 2
-            and len(cells) == len(previous)
-            and not any(_has_digit(c) for c in previous)
-            and not any(_TABLE_HEADER.search(c) or _VAT_TABLE_HEADER.search(c) for c in previous)
-            and any(_has_digit(c) for c in cells)
-        ):
+        if len(cells) == len(previous) and _labels(previous) and any(_has_digit(c) for c in cells):
             out.extend(f"{label} {value}" for label, value in zip(previous, cells, strict=True))
         previous = cells
     return "\n".join(out)

@@ -106,13 +106,18 @@ def open_image(content: bytes) -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
+#: The largest tilt straightened (degrees): a receipt photographed in a hurry is often
+#: 8–14° off; ±6° left such a photo crooked, and Tesseract misread most of it.
+MAX_SKEW = 15.0
+
+
 def _deskew_angle(gray: Image.Image) -> float:
-    """The small rotation (±6°) that makes text rows sharpest, on a thumbnail."""
+    """The rotation (±MAX_SKEW) that makes text rows sharpest, on a thumbnail."""
     thumb = gray.copy()
     thumb.thumbnail((700, 700))
     ink = ImageOps.invert(thumb).point(lambda v: 255 if v > 90 else 0)
     best, best_score = 0.0, -1.0
-    for angle in np.arange(-6.0, 6.01, 0.5):
+    for angle in np.arange(-MAX_SKEW, MAX_SKEW + 0.01, 0.5):
         rows = np.asarray(ink.rotate(float(angle), resample=Image.Resampling.NEAREST)).sum(axis=1)
         score = float(np.var(np.diff(rows.astype(np.float64))))
         if score > best_score:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -71,12 +72,15 @@ _AMOUNT = re.compile(
     r"\d{1,3}(?:[ .'’]\d{3})+,\d{2}"  # 1 234,50  1.234,50  1'234,50
     r"|\d{1,3}(?:[ ,'’]\d{3})+\.\d{2}"  # 1,234.50  1'234.50
     r"|\d+[.,]\d{2}"  # 1234,50  199.00
-    r"|\d+,-"  # 199,-
-    r"|\d{1,3}(?:[ .]\d{3})+,-"  # 12 340,-  1.234,-
+    r"|\d+,[-–—]"  # 199,-  199,–
+    r"|\d{1,3}(?:[ .]\d{3})+,[-–—]"  # 12 340,-  1.234,-
     r")(?:(?<!,-)-(?![\d-]))?"  # 499,00-: a till's minus behind the amount (a return, a discount)
-    r"(?![\d])"
+    r"(?![\d]|[.,]\d)"  # not the start of "1503.22.44898" (an account) or "01.12.2026"
 )
-_PREFIXED_AMOUNT = re.compile(r"(?i)\b(?:kr|nok)\.?\s*(\d{1,7})(?![\d.,])")
+#: A whole amount after its currency: "kr 499", "kr 1 234", "NOK 1.234", "$ 1,234".
+_PREFIXED_AMOUNT = re.compile(
+    r"(?i)(?:\b(?:kr|nok)\.?|[$€£])\s*(\d{1,3}(?:([ .,])\d{3})(?:\2\d{3})*|\d{1,7})(?![\d.,])"
+)
 _RATE = re.compile(r"(?<![\d.,])(\d{1,2}(?:[.,]\d{1,2})?)\s*%")
 _DATE = re.compile(
     r"(?<![\d.])(?:(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})|(\d{4})-(\d{2})-(\d{2}))(?![\d])"
@@ -98,18 +102,32 @@ def _month_names() -> dict[str, int]:
 
 _MONTHS: Final = _month_names()
 _MONTH = r"(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+#: A day of the month, English ordinals too ("7th").
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _WRITTEN_DATE = re.compile(
-    r"(?i)(?<![\d])(?:(\d{1,2})\.?\s*" + _MONTH + r",?\s+(\d{4})"  # 2. april 2026, 2 Apr 2026
-    r"|" + _MONTH + r"\s+(\d{1,2}),?\s+(\d{4}))(?![\d])"  # April 2, 2026
+    # 2. april 2026, 2 Apr 2026, 07-DEC-2026, 07.des.2026, 7th December 2026
+    rf"(?i)(?<![\d])(?:{_DAY}(?:\.?\s*|-){_MONTH}(?:,?\s+|-|(?<=\.))(\d{{4}})"
+    rf"|{_MONTH}\s+{_DAY},?\s+(\d{{4}}))(?![\d])"  # April 2nd, 2026
 )
-_SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4})(?![\d/])")  # dd/mm/yyyy
+#: dd/mm/yyyy, and dd/mm/yy as card terminals print it
+_SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])")
 _DASH_DATE = re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{4})(?![\d-])")  # dd-mm-yyyy (Danish)
 #: yyyy/mm/dd and yyyy.mm.dd (Swedish, Asian and some web shops), zero-padded as they print it.
 _YEAR_FIRST_DATE = re.compile(r"(?<![\d./])(\d{4})([./])(\d{2})\2(\d{2})(?![\d./])")
 
 
-def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
-    """Every date in a line: (start, end, date), numeric or written, in reading order."""
+def month_first(lines: Sequence[str]) -> bool:
+    """Whether a document writes its slashed dates month first (a US document): one of them
+    cannot be day first ("12/31/2026") and none can only be day first ("31/12/2026"). Then
+    its "12/01/2026" is December 1 too, as the person who wrote the due date meant it."""
+    firsts = [(int(m[1]), int(m[2])) for line in lines for m in _SLASH_DATE.finditer(line)]
+    us = any(month > 12 >= day for day, month in firsts)
+    return us and not any(day > 12 >= month for day, month in firsts)
+
+
+def find_dates(line: str, *, us_order: bool = False) -> list[tuple[int, int, dt.date]]:
+    """Every date in a line: (start, end, date), numeric or written, in reading order;
+    `us_order`: the document writes slashed dates month first (`month_first`)."""
     found: list[tuple[int, int, dt.date]] = []
     for m in _DATE.finditer(line):
         if (value := _date(m)) is not None:
@@ -125,7 +143,8 @@ def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
             continue
     for m in (*_SLASH_DATE.finditer(line), *_DASH_DATE.finditer(line)):
         day, month, year = int(m[1]), int(m[2]), int(m[3])
-        if month > 12 >= day and m[0].count("/"):
+        year += 2000 if year < 100 else 0
+        if m[0].count("/") and (month > 12 >= day or (us_order and month <= 12)):
             day, month = month, day  # 11/27/2026: a US date, month first (27 is no month)
         try:
             found.append((m.start(), m.end(), dt.date(year, month, day)))
@@ -141,7 +160,7 @@ def find_dates(line: str) -> list[tuple[int, int, dt.date]]:
 
 def parse_amount(text: str) -> Decimal | None:
     """A Norwegian (or English) amount string as Decimal kroner; None when it is not one."""
-    s = re.sub(r"[\s'’\u00a0\u202f]", "", text).removesuffix(",-")
+    s = re.sub(r",[-–—]$", "", re.sub(r"[\s'’\u00a0\u202f]", "", text))
     if s.endswith("-"):  # 499,00-: the minus behind the amount, as tills print a return
         s = "-" + s[:-1].removeprefix("-")
     if "," in s and "." in s:
@@ -164,8 +183,23 @@ def parse_amount(text: str) -> Decimal | None:
 def _amounts(line: str) -> list[Decimal]:
     found = [a for m in _AMOUNT.finditer(line) if (a := parse_amount(m.group(0))) is not None]
     if not found:
-        found = [Decimal(m.group(1)).quantize(money.ORE) for m in _PREFIXED_AMOUNT.finditer(line)]
+        found = [
+            Decimal(_digits(m.group(1))).quantize(money.ORE)
+            for m in _PREFIXED_AMOUNT.finditer(line)
+        ]
     return found
+
+
+#: An amount with one decimal ("Totalt 1234.5", an app that drops the trailing zero): read
+#: only where a total label names it; elsewhere "0,5 L" and "1,5 kg" are no money.
+_ONE_DECIMAL = re.compile(
+    r"(?i)(?<![\d.,'’])-?(?:\d{1,3}(?:[ .,]\d{3})+|\d+)[.,]\d(?![\d.,])"
+    r"(?!\s*(?:%|(?:l|kg|g|cl|dl|ml|m|km|t|h|stk|pcs|x)\b))"
+)
+
+
+def _one_decimal(line: str) -> list[Decimal]:
+    return [a for m in _ONE_DECIMAL.finditer(line) if (a := parse_amount(m.group(0))) is not None]
 
 
 def _date(m: re.Match[str]) -> dt.date | None:
@@ -223,7 +257,8 @@ _TOTAL_LABELS = (
                    # A credit note's total (ADR 0054).
                    r"å kreditere|til gode|kreditert beløp|amount credited|total credit)")),
     (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|totalsum|sluttsum|amount paid|"
-                   r"grand total|i alt)\b")),
+                   r"grand total|i alt|fakturabeløp|kortbeløp|endelig beløp|"
+                   r"til sammen)\b")),
     (1, re.compile(r"(?i)\b(sum|summa)\b")),
     (0, re.compile(r"(?i)^(kjøp|beløp|purchase|amount|betalt)\b")),
 )  # fmt: skip
@@ -246,7 +281,10 @@ _BASE_WORD = re.compile(r"(?i)(grunnlag|\bbase\b|\bnetto\b|eks)")
 _DUE_LABEL = re.compile(
     r"(?i)(forfallsdato|forfall|betalingsfrist|due date|betales innen|\bdue\b|betal innen|"
     r"payment due|\bforfalt\b|förfallodatum|förfallodag|forfaldsdato|forfaldsdag|"
-    r"sista betalningsdag)"
+    r"sista betalningsdag|betales senest|betal senest|siste? betalingsdag|pay by|"
+    r"pay before|payable by|"
+    # "Beløpet bes innbetalt til konto 1503.66.77880 innen 23.12.2026"
+    r"\b(?:inn)?betal\w*\b.*\b(?:innen|senest)\b)"
 )
 _DATE_LABEL = re.compile(
     r"(?i)(fakturadato|fakturadatum|kvitteringsdato|kjøpsdato|bilagsdato|invoice date|"
@@ -256,20 +294,27 @@ _DATE_LABEL = re.compile(
 #: Dates that are not the document's (arrival, a period's start, a birth date …).
 _NOT_DOCUMENT_DATE = re.compile(r"(?i)(ankomst|arrival|periode fra|fødsels|født|gyldig til)")
 _NUMBER = re.compile(
-    r"(?i)\b(fakturanr|faktura nr|fakturanummer|(?:salgs)?kvitteringsnr|(?:salgs)?kvittering nr|"
+    r"(?i)\b(faktura-?nr|faktura nr|fakturanummer|faktura nummer|fakt\.? ?nr|invoice id|"
+    r"(?:salgs)?kvitteringsnr|(?:salgs)?kvittering nr|"
     r"(?:salgs)?kvitteringsnummer|kreditnotanr|kreditnota nr|kreditnotanummer|"
     r"bilagsnr|bilagsnummer|invoice no|invoice number|invoice #|receipt no|receipt number|"
-    r"ordrenr|ordrenummer|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|billett ?nr|ref|^nr|"
-    r"order no|order number|order id|order ?#|transaksjons-?id|transaction id)"
-    r"\.?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9\-/]*)"
+    r"ordrenr|ordrenummer|ordre ?#|ordre ?nr|kvitt\.? ?nr|bong(?: ?nr)?|folio ?nr|tur ?nr|"
+    r"billett ?nr|ref\.? ?nr|ref|^nr|receipt ?#|"
+    r"order no|order number|order id|order ?#|transaksjons-?id|transaction id|"
+    # Swedish "Kvitto nr", Norwegian "Bestillingsnr", a plane's or train's "Ticket number"
+    r"kvitto ?nr|kvittonummer|bestillingsnr|bestillingsnummer|ticket number|ticket no|"
+    r"billettnummer|"
+    # a title with its number: "Faktura 10023", "Invoice INV-0012-4471"
+    r"^faktura(?=[\s:#])|^invoice(?=[\s:#]))"
+    r"\.?(?:\s*[:#])?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_\-/]*)"
 )
 _ORG_LABEL = (
     r"(?:org\.?\s*nr\.?|org\.?\s*nummer|organisasjonsnummer|organisasjonsnr\.?|"
-    r"f[oø]retaksreg(?:isteret|\.)?|org\.?\s*no\.?|organi[sz]ation number|vat no\.?|mva-nr\.?|"
-    r"vat number|mva-nummer|or9\.?\s*nr\.?)"
+    r"f[oø]retaksreg(?:isteret|\.)?|org\.?\s*no\.?|organi[sz]ation (?:number|no\.?)|vat no\.?|"
+    r"mva-nr\.?|vat number|mva-nummer|mva-reg\.?|or9\.?\s*nr\.?|org(?=:))"
 )
 _ORG = re.compile(r"(?i)" + _ORG_LABEL + r"[\s:.#]*(?:NO\s*)?(\d{3}[ .]?\d{3}[ .]?\d{3})(?!\d)")
-_ORG_BARE = re.compile(r"\bNO\s?(\d{3}[ .]?\d{3}[ .]?\d{3})\s?MVA")
+_ORG_BARE = re.compile(r"\bNO[\s-]?(\d{3}[ .]?\d{3}[ .]?\d{3})[\s-]?MVA")
 _ORG_LABEL_ONLY = re.compile(r"(?i)" + _ORG_LABEL)
 _NOT_SELLER = re.compile(
     r"(?i)\b(kunde|kundens|kjøper|customer|buyer|bill to|mottaker|faktureres til|"
@@ -284,7 +329,7 @@ _RECEIPT_SIGNAL = re.compile(
     r"betalt med|amount paid|godkjent|kvittering|salgskvittering|bong|bord \d|terminal)\b"
 )
 _INVOICE_NUMBER = re.compile(
-    r"(?i)\b(fakturanr|faktura nr|fakturanummer|invoice no|invoice number|invoice #|"
+    r"(?i)\b(faktura-?nr|faktura nr|fakturanummer|fakt\.? ?nr|invoice no|invoice number|invoice #|"
     r"kreditnotanr|kreditnota nr|kreditnotanummer|credit note no|credit note number)"
 )
 #: A credit note: it reduces an invoice booked earlier, it is no purchase of its own.
@@ -315,12 +360,12 @@ _INSTRUCTION = re.compile(
 )
 _IBAN = re.compile(r"(?i)\biban\b[\s:.#]*([A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]){8,30})")
 _ACCOUNT = re.compile(
-    r"(?i)(?:kontonr\.?|kontonummer|bankkonto|konto|account no\.?|account number|"
-    r"bank account)[\s:.#]*(\d{4}[ .]?\d{2}[ .]?\d{5})(?!\d)"
+    r"(?i)(?:kontonr\.?|kontonummer|bankkonto|konto(?: ?nr\.?)?|kto\.? ?nr\.?|(?:bank)?giro|"
+    r"account no\.?|account number|bank account)[\s:.#]*(\d{4}[ .]?\d{2}[ .]?\d{5})(?!\d)"
 )
 _ACCOUNT_BARE = re.compile(r"(?<![\d.])(\d{4}\.\d{2}\.\d{5})(?![\d.])")
 _KID = re.compile(
-    r"(?i)\bkid(?:[\s-]?nr\.?|[\s-]?nummer|[\s-]?no\.?)?[\s:.#]*(\d+(?: \d+)*)(?![\d.,])"
+    r"(?i)\bkid(?:[\s-]?nr\.?|[\s-]?nummer|[\s-]?no\.?)?\)?[\s:.#]*(\d+(?: \d+)*)(?![\d.,])"
 )
 _INVOICE_WORD = re.compile(r"(?i)\b(faktura|invoice)")
 _HEADER_ONLY = re.compile(
@@ -330,7 +375,25 @@ _HEADER_ONLY = re.compile(
     r"kortkjøp|varekjøp|kjøp|purchase|sale|salg|kundens kopi|customer copy|kontaktløs|"
     r"contactless)\W*$"
 )
-_MERCHANT_PREFIX = re.compile(r"(?i)^(faktura|invoice|kvittering|receipt) (fra|from)\s+")
+_MERCHANT_PREFIX = re.compile(
+    r"(?i)^(?:(?:your|din|ditt) )?(faktura|invoice|kvittering|receipt) (fra|from)\s+"
+)
+#: A seller named by its role: "Leverandør" over the name, "Selger: Byggmester Hansen AS".
+#: "Fra"/"From" also start a journey ("Fra: Oslo S") and a till's "Selger: Anne" is its
+#: salesperson, so those (`_PERSON_OR_PLACE`) name a seller only with a company form after.
+_SELLER_ROLE = re.compile(
+    r"(?i)^(selger|leverandør|leverandor|supplier|seller|vendor|sold by|issued by|avsender|"
+    r"utsteder|fra|from)\b\s*:?\s*(.*)$"
+)
+_PERSON_OR_PLACE = frozenset({"selger", "seller", "avsender", "fra", "from"})
+_COMPANY_FORM = re.compile(
+    r"(?i)\b(as|asa|da|ans|enk|sa|ab|aps|a/s|oy|gmbh|ag|inc|ltd|llc|limited|plc|pbc|b\.v|"
+    r"s\.r\.o|sarl|bv|nv)\.?$"
+)
+#: A greeting, a page number or a till's heading above the seller's name, not the name.
+_NOT_NAME = re.compile(
+    r"(?i)^(velkommen|welcome|takk for|tusen takk|thank you|thanks for|side \d|page \d)"
+)
 #: A postal address, not a name: "Storgata 12, 0150 Oslo", "Parkveien 53".
 _ADDRESS = re.compile(
     r"(?i)(^|,\s*)\d{4} [^\W\d_]{2,}"  # "…, 0150 Oslo"
@@ -440,16 +503,52 @@ def _clean_name(text: str) -> str | None:
     return name
 
 
+#: Between a footer's parts: "·", "•", "|", a dash between spaces.
+_FOOTER_SEPARATOR = re.compile(r"\s*[·•|]\s*|\s+[-–—]\s+")
+
+
+def _seller_by_role(lines: list[str], f: _Fields) -> bool:
+    """The seller a line names by its role ("Selger: X", "Leverandør" over X, "From:
+    Cloudly Inc."): the name after the label or on the next line."""
+    for index, line in enumerate(lines[:20]):
+        m = _SELLER_ROLE.match(line.split("\t")[0].strip())
+        if m is None:
+            continue
+        value = m[2].strip()
+        if not value and index + 1 < len(lines):
+            value = lines[index + 1].split("\t")[0].strip()
+        if m[1].lower() in _PERSON_OR_PLACE and (
+            ":" not in line or not _COMPANY_FORM.search(value)
+        ):
+            continue
+        if ":" in value or len(re.findall(r"[^\W\d_]", value)) < 3:
+            continue  # "Vendor ID: 12345": a number, not a name
+        if (name := _clean_name(value)) is not None and not _ORG_LABEL_ONLY.search(name):
+            f.merchant_name = name
+            f.evidence["merchant_name"] = _evidence(line if m[2].strip() else line + " " + value)
+            return True
+    return False
+
+
 def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
     if org_index is not None:
         line = lines[org_index]
         m = _ORG_LABEL_ONLY.search(line) or _ORG_BARE.search(line)
         before = _MERCHANT_PREFIX.sub("", line[: m.start()].split("\t")[-1]) if m else ""
-        if m is not None and (name := _clean_name(before)):
+        # A footer names the seller first, then its address: "Webfabrikken AS · Industri-
+        # veien 12, 1481 Hagan · Org.nr …": the first part that is a name, not the address.
+        # "Løyvehaver: Kjør AS Org.nr …": the name after its label.
+        labelled = re.sub(r"^[^\W\d_]+:\s*", "", before)
+        parts = [labelled, *_FOOTER_SEPARATOR.split(labelled)] if m is not None else []
+        if (name := next(filter(None, map(_clean_name, parts)), None)) is not None:
             f.merchant_name = name
             f.evidence["merchant_name"] = _evidence(line)
             return
+    if _seller_by_role(lines, f):
+        return
     for number, full in enumerate(lines[:12]):
+        if number and _BUYER_BLOCK.match(lines[number - 1]) and ":" not in lines[number - 1][:-1]:
+            continue  # the name under "Bill to:" / "Kunde": the buyer
         letters = [
             seg
             for seg in full.split("\t")
@@ -458,6 +557,7 @@ def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
             or (number == 0 and re.fullmatch(r"[^\W\d_]{2}", seg.strip()) is not None)
         ]
         line = _MERCHANT_PREFIX.sub("", letters[0] if letters else "")
+        line = re.sub(r"\s+#\S*$", "", line)  # "… from Cloudly Inc. #1234-5678"
         if (
             not line
             or len(line) > 60
@@ -469,6 +569,8 @@ def _read_merchant(lines: list[str], org_index: int | None, f: _Fields) -> None:
             or _CONTACT.search(line)
             or _ORG_LABEL_ONLY.search(line)
             or _ORG_BARE.search(line)
+            or _NOT_NAME.match(line)
+            or ((role := _SELLER_ROLE.fullmatch(line.strip(" :"))) is not None and not role[2])
         ):
             continue
         if (name := _clean_name(line)) is not None:
@@ -482,9 +584,10 @@ def _read_dates(lines: list[str], f: _Fields) -> None:
     labelled: tuple[dt.date, str] | None = None
     unlabelled: tuple[dt.date, str] | None = None
     due: tuple[dt.date, str] | None = None
+    us_order = month_first(lines)
     for line in lines:
         previous_end = 0
-        for start, end, value in find_dates(line):
+        for start, end, value in find_dates(line, us_order=us_order):
             segment = line[previous_end:start]
             previous_end = end
             if _NOT_DOCUMENT_DATE.search(segment):
@@ -612,7 +715,57 @@ _RATE_COLUMN = re.compile(r"(?i)(%|\bsats\b|-sats\b)")
 _BARE_RATE = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)(?=\s)")
 
 
+#: A VAT word with its rate: where a line names a second one ("MVA 15%: 8,83  MVA 25%:
+#: 0,00", a till that prints its VAT table on one line), a second VAT line begins.
+_VAT_WITH_RATE = re.compile(
+    r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift)\W{0,3}\d{1,2}(?:[.,]\d{1,2})?\s*%"
+)
+
+
+def _vat_pairs(line: str) -> list[str]:
+    """A line cut before each VAT word with a rate after the first: one VAT line each."""
+    starts = [m.start() for m in _VAT_WITH_RATE.finditer(line)][1:]
+    if not starts:
+        return [line]
+    cuts = [0, *starts, len(line)]
+    return [line[a:b].strip(" \t") for a, b in itertools.pairwise(cuts)]
+
+
+#: A currency named beside an amount: "USD", "€", "$", "CHF 1'234.50".
+_CURRENCY_MARK = (
+    ("EUR", "€"),
+    ("USD", "$"),
+    ("SEK", "SEK"),
+    ("DKK", "DKK"),
+    ("GBP", "£"),
+    ("CHF", "CHF"),
+    ("PLN", "PLN"),
+    ("CAD", "CAD"),
+    ("AUD", "AUD"),
+    ("JPY", "JPY"),
+)
+#: "kr" is the Swedish and Danish krone too: a document that says "moms" and never "mva"
+#: is Swedish ("Att betala", "Varav moms", "Kvitto", an org. nr 556036-0793) or Danish
+#: ("At betale", "I alt", "Heraf moms", "CVR").
+_NORWEGIAN_VAT = re.compile(r"(?i)\bmva\b|mei?rverdiavgift|\bnok\b")
+_SWEDISH = re.compile(r"(?i)\b(att betala|varav moms|kvitto|summa|datum)\b|\b\d{6}-\d{4}\b")
+_DANISH = re.compile(r"(?i)\b(at betale|i alt|heraf moms|cvr)\b")
+
+
+def _krone(text: str) -> str:
+    """The krone a document's "kr" means: NOK unless it speaks Swedish or Danish VAT (and
+    has no Norwegian organisation number: the caller asks only then)."""
+    if _NORWEGIAN_VAT.search(text) or not re.search(r"(?i)\bmoms\b", text):
+        return "NOK"
+    if _SWEDISH.search(text) and not _DANISH.search(text):
+        return "SEK"
+    if _DANISH.search(text) and not _SWEDISH.search(text):
+        return "DKK"
+    return "NOK"
+
+
 def _read_amounts(lines: list[str], f: _Fields) -> None:
+    lines = [part for line in lines for part in _vat_pairs(line)]
     #: (rank, amount, line) of the strongest total so far: any amount over nothing left to
     #: pay (a paid order's "Å betale 0,00" under its "Totalt 1 250,00"), then its label's
     #: priority, then whether it says it includes the VAT ("Totalt inkl. mva" over "Totalt").
@@ -694,7 +847,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             and not _NOT_GROSS.search(line)
             and not (has_vat_word and not _INCL.search(line))
         ):
-            amounts = _amounts(line)
+            amounts = _amounts(line) or _one_decimal(line)
             if not amounts and index + 1 < len(lines) and _bare_amount(lines[index + 1]):
                 amounts = _amounts(lines[index + 1])
             rank = (bool(amounts) and amounts[-1] != 0, priority, bool(_INCL.search(line)))
@@ -708,6 +861,8 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             if f.net is None:
                 f.net, f.evidence["net"] = amounts[-1], _evidence(raw)
             continue
+        if has_vat_word and _VAT_BASE_LABEL.search(line):
+            continue  # "MVA-grunnlag 1 000,00" with no rate: the VAT's base, not the VAT
         if has_vat_word and plain_vat is None and (amounts := _amounts(line)):
             plain_vat = (amounts[-1], raw)
 
@@ -717,11 +872,11 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     else:
         f.warnings.append("no total amount")
         currency_line = ""
-    for code, sign in (("EUR", "€"), ("USD", "$"), ("SEK", "SEK"), ("DKK", "DKK"), ("GBP", "£")):
+    for code, sign in _CURRENCY_MARK:
         if re.search(rf"\b{code}\b", currency_line.upper()) or sign in currency_line:
             f.currency = code
     if f.currency is None and re.search(r"(?i)\b(nok|kr)\b", "\n".join(lines)):
-        f.currency = "NOK"
+        f.currency = "NOK" if f.organization_number else _krone("\n".join(lines))
 
     for base_rate, (stated_base, base_evidence) in bases.items():
         if base_rate in by_rate and by_rate[base_rate][1] is None:
@@ -731,7 +886,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             by_rate[base_rate] = (Decimal("0.00"), stated_base, base_evidence)
     # A till's VAT table lists every rate, the unused ones at 0,00 ("Mva 25% 0,00"): a
     # rate with neither VAT nor a base of its own is no part of the receipt.
-    unused = [r for r, (vat, base, _) in by_rate.items() if r > 0 and vat == 0 and not base]
+    unused = [r for r, (vat, base, _) in by_rate.items() if vat == 0 and not base]
     if len(unused) < len(by_rate):
         for rate in unused:
             del by_rate[rate]
@@ -1177,7 +1332,6 @@ def _tip_explains(lines: list[str], f: _Fields) -> bool:
 
 
 #: A currency named beside an amount: "USD", "€", "$".
-_CURRENCY_MARK = (("EUR", "€"), ("USD", "$"), ("SEK", "SEK"), ("DKK", "DKK"), ("GBP", "£"))
 
 
 _MONEY_MARK = re.compile(r"(?i)\b(kr|nok|sek|dkk|eur|usd|gbp)\b|[€$£]")
