@@ -28,9 +28,9 @@ done, until the client gives up) and `commit_then_hang` (done, then no answer un
 client gives up: the "timeout after committing" case).
 
 Assumptions where Fiken documents nothing (an adapter must not rely on them): the error body
-shape, attachment download URLs ending in the file name, a general journal entry's Location
-pointing at /journalEntries/{id}, a second delete of a purchase answering 400, and account
-balances that ignore VAT codes on journal entry lines.
+shape, attachment download URLs ending in the file name (`download_urls` "opaque": not), a
+general journal entry's Location pointing at /journalEntries/{id}, a second delete of a
+purchase answering 400, and account balances that ignore VAT codes on journal entry lines.
 """
 
 from __future__ import annotations
@@ -297,6 +297,9 @@ class FakeFiken:
         #: journalEntries/{id}, its transactions/{id}, or generalJournalEntries/{an id of
         #: its own}.
         self.journal_entry_location = "journalEntries"
+        #: How an attachment's downloadUrl reads (undocumented): "named", ending in the
+        #: file name as uploaded, or "opaque", a file id only (nothing in it says the name).
+        self.download_urls = "named"
         self._clock = clock
         self._today = today or dt.date(2026, 1, 1)
         self._ids = iter(range(1001, 10**9))
@@ -1121,11 +1124,10 @@ class FakeFiken:
         """An attachment as the spec's `attachment` schema reads it back (its download URL
         ending in the file name: an assumption, see the module's docstring)."""
         root = str(request.base_url).rstrip("/")
+        named = f"/{urllib.parse.quote(filename)}" if self.download_urls == "named" else ""
         return {
             "identifier": str(len(self.attachments)),
-            "downloadUrl": (
-                f"{root}{API_PREFIX}/files/{uuid.uuid4()}/{urllib.parse.quote(filename)}"
-            ),
+            "downloadUrl": f"{root}{API_PREFIX}/files/{uuid.uuid4()}{named}",
             "comment": "",
             "type": kind,
         }

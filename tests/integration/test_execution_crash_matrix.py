@@ -313,3 +313,26 @@ async def test_the_rate_checking_fake_never_saw_two_requests_at_once(
     await world.close()
     assert world.fiken.concurrent_violations == 0
     assert world.fiken.max_requests_in_any_second() <= 4
+
+
+@pytest.mark.parametrize("kind", ["invoice", "expense", "credit_note"])
+async def test_a_document_is_attached_once_when_fiken_names_no_file(
+    world: World, kind: str
+) -> None:
+    """A Fiken whose attachments' download URLs are file ids only (the spec's attachment
+    has no file name, and nothing says its URL ends in one): a crash after the document
+    was attached, and the restarted attempt finds the object by our reference and must
+    not attach the document a second time."""
+    world.fiken.download_urls = "opaque"
+    harness = world.harness
+    proposal_id, event_id = await _approved(world, kind)
+    _, method = _last_remote_call(kind)
+    crashing = Crashing(world.books, method)
+    with pytest.raises(SimulatedCrash):
+        await _until_crash(world.executor("doomed", books=crashing), harness)
+
+    view = await _run_until_settled(world, proposal_id)
+
+    assert view.status is Status.EXECUTED, view.last_error
+    assert _remote_objects(world, kind, proposal_id, event_id) == 1
+    assert len(world.fiken.attachments) == 1

@@ -271,10 +271,12 @@ class FikenBooks:
             _log.warning("fiken: %d journal entries carry reference %s", len(matches), reference)
         matches.sort(key=lambda e: (e.offset_transaction_id is not None, e.journal_entry_id))
         first = matches[0]
+        names = [_attachment_file(attachment) for attachment in first.attachments]
         return BooksJournalEntry(
             id=str(first.journal_entry_id),
             cancelled=first.offset_transaction_id is not None,
-            attachments=tuple(name for name in map(_attachment_file, first.attachments) if name),
+            attachments=tuple(name for name in names if name),
+            unnamed_attachments=names.count(None),
         )
 
     async def attach_to_journal_entry(
@@ -382,6 +384,7 @@ def journal_entry_request(entry: NewJournalEntry) -> wire.GeneralJournalEntryReq
 
 def to_purchase(purchase: wire.Purchase) -> Purchase:
     foreign = purchase.currency != "NOK"
+    names = [_attachment_file(attachment) for attachment in purchase.purchase_attachments]
     gross = sum(_line_gross(line, foreign=foreign) for line in purchase.lines)
     return Purchase(
         id=str(purchase.purchase_id),
@@ -402,9 +405,8 @@ def to_purchase(purchase: wire.Purchase) -> Purchase:
         transaction_id=(
             str(purchase.transaction_id) if purchase.transaction_id is not None else None
         ),
-        attachments=tuple(
-            name for name in map(_attachment_file, purchase.purchase_attachments) if name
-        ),
+        attachments=tuple(name for name in names if name),
+        unnamed_attachments=names.count(None),
         description=(purchase.supplier.name if purchase.supplier else "")
         or (wire.without_reference(purchase.lines[0].description) if purchase.lines else None),
     )
@@ -424,14 +426,17 @@ def attachment_name(filename: str, content_type: str) -> str:
 
 
 def _attachment_file(attachment: wire.Attachment) -> str | None:
-    """An attachment's file name: the last segment of its download URL (the attachment
-    schema has no name field), else its identifier."""
-    if attachment.download_url:
-        path = urllib.parse.urlsplit(attachment.download_url).path
-        name = urllib.parse.unquote(path.rstrip("/").rsplit("/", 1)[-1])
-        if name:
-            return name
-    return attachment.identifier
+    """An attachment's file name: the last segment of its download URL when that is a file
+    name Fiken takes (.pdf, .png …). The attachment schema has no name field and nothing
+    says its URL ends in one: a URL ending in a file id, or none, names no file (None), and
+    neither does the user-defined `identifier` (an invoice or receipt number)."""
+    if not attachment.download_url:
+        return None
+    path = urllib.parse.urlsplit(attachment.download_url).path
+    name = urllib.parse.unquote(path.rstrip("/").rsplit("/", 1)[-1])
+    if posixpath.splitext(name)[1].lower() in ATTACHMENT_EXTENSIONS:
+        return name
+    return None
 
 
 def _line_gross(line: wire.OrderLine, *, foreign: bool) -> int:

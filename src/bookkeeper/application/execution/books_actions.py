@@ -121,10 +121,12 @@ class BooksActions:
                     m.text("refusal.purchase_deleted", m.ENGLISH, id=existing.id, reference=ref)
                 )
         ids: dict[str, str] = {}
+        unnamed = 0
         if existing is not None:
             attempt.reconciled = True
             purchase_id = existing.id
             attached = existing.attachments
+            unnamed = existing.unnamed_attachments
             if existing.supplier_id is not None:
                 ids["fikenContactId"] = existing.supplier_id
         else:
@@ -137,7 +139,7 @@ class BooksActions:
             attached = ()
         if document is not None and content is not None:
             filename = attachment_filename(proposal_id, document)
-            if filename not in attached:
+            if not _attached(filename, attached, unnamed):
                 await attempt.call(
                     lambda: books.attach_to_purchase(
                         purchase_id, filename, content, document.content_type
@@ -177,7 +179,14 @@ class BooksActions:
                     )
                 attempt.reconciled = True
                 await self._attach_to_entry(
-                    attempt, books, found.id, found.attachments, proposal_id, document, content
+                    attempt,
+                    books,
+                    found.id,
+                    found.attachments,
+                    proposal_id,
+                    document,
+                    content,
+                    unnamed=found.unnamed_attachments,
                 )
                 return Acted(external_ids={"fikenJournalEntryId": found.id})
         supplier = await self._supplier(attempt, books, data)
@@ -207,13 +216,16 @@ class BooksActions:
         proposal_id: uuid.UUID,
         document: StoredDocument | None,
         content: bytes | None,
+        *,
+        unnamed: int = 0,
     ) -> None:
         """The credit note's document on its journal entry, unless it is there already
-        (`attached`: the entry's file names as found; none on a new entry)."""
+        (`attached`: the entry's file names as found, `unnamed` how many more it has
+        whose names the books do not tell; none on a new entry)."""
         if document is None or content is None:
             return
         filename = attachment_filename(proposal_id, document)
-        if filename not in attached:
+        if not _attached(filename, attached, unnamed):
             await attempt.call(
                 lambda: books.attach_to_journal_entry(
                     entry_id, filename, content, document.content_type
@@ -479,6 +491,16 @@ def purchase_lines(
                 for part in parts
             )
     return (line(description, data.amount, data.vat_rate, data.account_code, data.vat_amount),)
+
+
+def _attached(filename: str, names: tuple[str, ...], unnamed: int) -> bool:
+    """Whether the document named `filename` is among an object's attachments (`names`
+    as the books tell them, and `unnamed` more whose names they do not), on an object
+    found by our reference, i.e. created by an earlier attempt. We attach one document to
+    it, ours: an attachment whose name cannot be read is that one. Fiken's attachments
+    have no name field, and one whose download URL ends in a file id would otherwise be
+    uploaded again by every attempt that finds the object (a duplicate in the books)."""
+    return filename in names or unnamed > 0
 
 
 def _trim(text: str) -> str:
