@@ -9,6 +9,11 @@ Errors (application.errors), by what Fiken or the network did:
         ├── ExternalAuthFailed    401, 403
         └── ExternalNotFound      404
 
+`timeout` bounds each wait on the network (connecting, each read); an attempt as a whole,
+the answer's last byte included, has `deadline` (three timeouts unless told): a server
+that trickles its answer a byte at a time would otherwise hold the token, and the tenant's
+executor worker, for as long as it pleased.
+
 Only reads are retried on timeouts and 5xx (twice, from 0.5 s, doubling): Fiken has no
 idempotency, so a POST that timed out may have committed; the executor looks it up by our
 reference instead of sending it again. Every request is retried on 429, since Fiken refused
@@ -63,6 +68,8 @@ PAGE_SIZE: Final = 100
 #: A guard against a server that keeps announcing more pages (100 000 objects).
 MAX_PAGES: Final = 1000
 MAX_BODY_IN_MESSAGE: Final = 500
+#: An attempt's deadline as a whole, in timeouts (the timeout bounds each network wait).
+DEADLINE_TIMEOUTS: Final = 3
 #: Idempotent methods, retried on timeouts and 5xx.
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 
@@ -108,9 +115,12 @@ class FikenClient:
         window: SlidingWindow | None = None,
         retry: RetryPolicy | None = None,
         gate: FikenGate | None = None,
+        deadline: float | None = None,
     ) -> None:
         if not token:
             raise ValueError("a Fiken API token is required")
+        #: An attempt's whole exchange, the answer's body included, ends within this.
+        self._deadline = deadline if deadline is not None else DEADLINE_TIMEOUTS * timeout
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={
@@ -265,15 +275,23 @@ class FikenClient:
             headers["Content-Type"] = "application/json"
         where = f"{SYSTEM} {method} {path}"
         try:
-            response = await self._http.request(
-                method,
-                path,
-                params=_query(params),
-                content=body,
-                data=data,
-                files=files,
-                headers=headers,
+            async with asyncio.timeout(self._deadline):
+                response = await self._http.request(
+                    method,
+                    path,
+                    params=_query(params),
+                    content=body,
+                    data=data,
+                    files=files,
+                    headers=headers,
+                )
+        except TimeoutError:
+            _log.warning(
+                "%s not answered within %g s (request %s)", where, self._deadline, request_id
             )
+            raise ExternalUnavailable(
+                f"{where} not answered within {self._deadline:g} s", system=SYSTEM
+            ) from None
         except AnswerTooLarge as error:
             _log.warning("%s answered too much (request %s)", where, request_id)
             write = method not in SAFE_METHODS
