@@ -29,7 +29,7 @@ from bookkeeper.adapters.folio import FolioBank, FolioClient
 from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, Executor, reference
 from bookkeeper.application.ports import Bank, Books
-from bookkeeper.domain.events import Status
+from bookkeeper.domain.events import AlertRaisedData, Status
 from tests.fakes.fiken import FakeFiken, FikenServer, running_fiken_server
 from tests.fakes.folio import FakeFolio, running_fake_folio
 from tests.unit.external_doubles import Harness, SimulatedCrash, expense, invoice, receipt
@@ -336,3 +336,34 @@ async def test_a_document_is_attached_once_when_fiken_names_no_file(
     assert view.status is Status.EXECUTED, view.last_error
     assert _remote_objects(world, kind, proposal_id, event_id) == 1
     assert len(world.fiken.attachments) == 1
+
+
+@pytest.mark.parametrize("kind", ["invoice", "expense", "credit_note"])
+@pytest.mark.parametrize("status", [400, 413])
+async def test_a_document_fiken_refuses_leaves_the_booking_executed_and_alerts(
+    world: World, kind: str, status: int
+) -> None:
+    """The purchase (or journal entry) is in Fiken, but Fiken refuses its document for
+    good (a file too large, a validation error): the booking is not undone by failing the
+    proposal, which would leave Fiken holding an entry our ledger never posted. It is
+    EXECUTED with its ids and posting, and an alert says the document must be attached
+    by hand."""
+    harness = world.harness
+    proposal_id, event_id = await _approved(world, kind)
+    world.fiken.fail_next(1, status=status, method="POST", path=r"/attachments$")
+
+    view = await _run_until_settled(world, proposal_id)
+
+    assert view.status is Status.EXECUTED, view.last_error
+    assert _remote_objects(world, kind, proposal_id, event_id) == 1
+    assert world.fiken.attachments == []
+    postings = [p for p in await harness.postings() if p.proposal_id == str(proposal_id)]
+    assert len(postings) == 1
+    alerts = [
+        e.data
+        for e in await harness.all_events()
+        if isinstance(e.data, AlertRaisedData) and e.data.proposal_id == str(proposal_id)
+    ]
+    assert [a.code for a in alerts] == ["document-not-attached"]
+    assert reference(proposal_id) in alerts[0].message
+    assert str(status) in alerts[0].message

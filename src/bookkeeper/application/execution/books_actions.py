@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Final
 
 import msgspec
 
 from bookkeeper.application import messages as m
+from bookkeeper.application.errors import ExternalRejected
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import (
@@ -22,6 +24,7 @@ from bookkeeper.application.execution.policy import (
     ExecutionRefused,
     attachment_filename,
     reference,
+    safe_error,
 )
 from bookkeeper.application.ports import (
     Books,
@@ -137,16 +140,20 @@ class BooksActions:
             purchase = await self._new_purchase(attempt, books, ref, data, supplier_id)
             purchase_id = await attempt.call(lambda: books.create_purchase(purchase))
             attached = ()
+        alerts: list[tuple[str, str, str]] = []
         if document is not None and content is not None:
             filename = attachment_filename(proposal_id, document)
             if not _attached(filename, attached, unnamed):
-                await attempt.call(
+                alerts = await _attach(
+                    attempt,
                     lambda: books.attach_to_purchase(
                         purchase_id, filename, content, document.content_type
-                    )
+                    ),
+                    f"purchase {purchase_id}",
+                    ref,
                 )
         ids["fikenPurchaseId"] = purchase_id
-        return Acted(external_ids=ids)
+        return Acted(external_ids=ids, alerts=alerts)
 
     async def register_credit_note(
         self, attempt: Attempt, proposal_id: uuid.UUID, data: InvoiceRegistrationData
@@ -178,7 +185,7 @@ class BooksActions:
                         )
                     )
                 attempt.reconciled = True
-                await self._attach_to_entry(
+                alerts = await self._attach_to_entry(
                     attempt,
                     books,
                     found.id,
@@ -188,7 +195,7 @@ class BooksActions:
                     content,
                     unnamed=found.unnamed_attachments,
                 )
-                return Acted(external_ids={"fikenJournalEntryId": found.id})
+                return Acted(external_ids={"fikenJournalEntryId": found.id}, alerts=alerts)
         supplier = await self._supplier(attempt, books, data)
         ids["fikenContactId"] = supplier.id
         payable = supplier.supplier_account_code or self._policy.payables_account
@@ -203,9 +210,11 @@ class BooksActions:
             reference=ref,
         )
         entry_id = await attempt.call(lambda: books.create_journal_entry(entry))
-        await self._attach_to_entry(attempt, books, entry_id, (), proposal_id, document, content)
+        alerts = await self._attach_to_entry(
+            attempt, books, entry_id, (), proposal_id, document, content
+        )
         ids["fikenJournalEntryId"] = entry_id
-        return Acted(external_ids=ids)
+        return Acted(external_ids=ids, alerts=alerts)
 
     async def _attach_to_entry(
         self,
@@ -218,19 +227,24 @@ class BooksActions:
         content: bytes | None,
         *,
         unnamed: int = 0,
-    ) -> None:
+    ) -> list[tuple[str, str, str]]:
         """The credit note's document on its journal entry, unless it is there already
         (`attached`: the entry's file names as found, `unnamed` how many more it has
-        whose names the books do not tell; none on a new entry)."""
+        whose names the books do not tell; none on a new entry); the alert if the books
+        refused it."""
         if document is None or content is None:
-            return
+            return []
         filename = attachment_filename(proposal_id, document)
-        if not _attached(filename, attached, unnamed):
-            await attempt.call(
-                lambda: books.attach_to_journal_entry(
-                    entry_id, filename, content, document.content_type
-                )
-            )
+        if _attached(filename, attached, unnamed):
+            return []
+        return await _attach(
+            attempt,
+            lambda: books.attach_to_journal_entry(
+                entry_id, filename, content, document.content_type
+            ),
+            f"journal entry {entry_id}",
+            reference(proposal_id),
+        )
 
     async def _credit_note_lines(
         self,
@@ -491,6 +505,25 @@ def purchase_lines(
                 for part in parts
             )
     return (line(description, data.amount, data.vat_rate, data.account_code, data.vat_amount),)
+
+
+async def _attach(
+    attempt: Attempt, upload: Callable[[], Awaitable[None]], target: str, ref: str
+) -> list[tuple[str, str, str]]:
+    """Upload a document to the object just created or found (`target`, carrying `ref`);
+    an alert if the books refuse it for good (a 4xx: too large, invalid …). The booking
+    stands then: failing the proposal would leave the books holding an entry our ledger
+    never posts. A failure that may pass (timeout, 5xx, 429) is raised as ever, and the
+    next attempt finds the object by reference and uploads the document again."""
+    try:
+        await attempt.call(upload)
+    except ExternalRejected as error:
+        message = (
+            f"The {target} (reference {ref}) is booked, but its document was refused: "
+            f"{safe_error(error)}. Attach the document to it by hand."
+        )
+        return [("document-not-attached", "error", message)]
+    return []
 
 
 def _attached(filename: str, names: tuple[str, ...], unnamed: int) -> bool:
