@@ -32,7 +32,14 @@ from bookkeeper.application.ports import Bank, Books
 from bookkeeper.domain.events import AlertRaisedData, Status
 from tests.fakes.fiken import FakeFiken, FikenServer, running_fiken_server
 from tests.fakes.folio import FakeFolio, running_fake_folio
-from tests.unit.external_doubles import Harness, SimulatedCrash, expense, invoice, receipt
+from tests.unit.external_doubles import (
+    Harness,
+    SimulatedCrash,
+    correction,
+    expense,
+    invoice,
+    receipt,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -367,3 +374,46 @@ async def test_a_document_fiken_refuses_leaves_the_booking_executed_and_alerts(
     assert [a.code for a in alerts] == ["document-not-attached"]
     assert reference(proposal_id) in alerts[0].message
     assert str(status) in alerts[0].message
+
+
+@pytest.mark.parametrize("kind", ["invoice", "expense"])
+async def test_a_correction_fiken_refuses_leaves_the_original_purchase_standing(
+    world: World, kind: str
+) -> None:
+    """A correction whose corrected purchase Fiken refuses for good (an account or a date
+    it will not take): the correction fails, and the original purchase is still live in
+    Fiken, as it is still booked in our ledger. (It was deleted first, so Fiken had
+    neither the original nor the correction while the ledger kept the original.)"""
+    harness = world.harness
+    target, _ = await _approved(world, kind)
+    assert (await _run_until_settled(world, target)).status is Status.EXECUTED
+    [original] = world.fiken.purchases_with_reference(reference(target))
+    fixed = await harness.approved(correction(target, account_code="6800"))
+    world.fiken.fail_next(1, status=400, method="POST", path=r"/purchases$")
+
+    view = await _run_until_settled(world, fixed)
+
+    assert view.status is Status.FAILED
+    assert not world.fiken.purchases[original["purchaseId"]]["deleted"]
+    assert world.fiken.purchases_with_reference(reference(fixed)) == []
+    assert (await harness.view(target)).status is Status.EXECUTED
+
+
+async def test_a_correction_whose_target_fiken_will_not_delete_withdraws_its_purchase(
+    world: World,
+) -> None:
+    """The corrected purchase is registered, but Fiken refuses to delete the original (a
+    locked period, say): the correction fails, and its new purchase is deleted again, so
+    the books hold the original alone, as the ledger does."""
+    target, _ = await _approved(world, "invoice")
+    assert (await _run_until_settled(world, target)).status is Status.EXECUTED
+    [original] = world.fiken.purchases_with_reference(reference(target))
+    fixed = await world.harness.approved(correction(target, account_code="6800"))
+    world.fiken.fail_next(1, status=400, method="PATCH", path=rf"/{original['purchaseId']}/delete$")
+
+    view = await _run_until_settled(world, fixed)
+
+    assert view.status is Status.FAILED
+    assert not world.fiken.purchases[original["purchaseId"]]["deleted"]
+    [replacement] = world.fiken.purchases_with_reference(reference(fixed))
+    assert replacement["deleted"]

@@ -8,6 +8,7 @@ one created instead of creating it again.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -16,7 +17,7 @@ from typing import Final
 import msgspec
 
 from bookkeeper.application import messages as m
-from bookkeeper.application.errors import ExternalRejected
+from bookkeeper.application.errors import ExternalError, ExternalRejected
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import (
@@ -64,6 +65,7 @@ from bookkeeper.domain.rules import TaxTable
 from bookkeeper.domain.text import shorten
 
 _MAX_DESCRIPTION: Final = 200
+_log = logging.getLogger("bookkeeper.executor")
 
 
 def supplier_keys(
@@ -352,6 +354,27 @@ class BooksActions:
                 lambda: books.delete_purchase(purchase_id, _trim(f"Reversert: {reason}"))
             )
         return Acted(external_ids={"reversedFikenPurchaseId": purchase_id})
+
+    async def withdraw(self, attempt: Attempt, registered: Acted, reason: str) -> None:
+        """Delete the purchase a correction just registered (`registered`), when the
+        purchase it replaces cannot be taken back: the correction fails, and the books are
+        left as the ledger is. Best effort: if this fails too, the correction's failure
+        says what was refused, and the purchase is found by its reference."""
+        purchase_id = registered.external_ids.get("fikenPurchaseId")
+        if purchase_id is None:
+            return
+        books = self._books(attempt.claim.tenant_id)
+        try:
+            await attempt.call(
+                lambda: books.delete_purchase(purchase_id, _trim(f"Korreksjon avbrutt: {reason}"))
+            )
+        except ExternalError as error:
+            _log.warning(
+                "could not withdraw purchase %s of correction %s: %s",
+                purchase_id,
+                attempt.claim.proposal_id,
+                safe_error(error),
+            )
 
     async def _supplier(
         self, attempt: Attempt, books: Books, data: InvoiceRegistrationData
