@@ -374,8 +374,9 @@ class FakeFiken:
             extra = [] if fault.retry_after is None else [("retry-after", _seconds(fault))]
             await self._finish(seen, send, 429, _error("too_many_requests", "slow down"), extra)
             return
+        failed = [] if fault.retry_after is None else [("retry-after", _seconds(fault))]
         if fault.kind == "fail" and not fault.after_commit:
-            await self._finish(seen, send, fault.status, _error("server_error", "injected"))
+            await self._finish(seen, send, fault.status, _error("server_error", "injected"), failed)
             return
         if fault.kind == "hang":
             if not await _until_disconnect(receive, fault.seconds):
@@ -389,7 +390,7 @@ class FakeFiken:
 
         await self._litestar(scope, receive, hold)
         if fault.kind == "fail":
-            await self._finish(seen, send, fault.status, _error("server_error", "injected"))
+            await self._finish(seen, send, fault.status, _error("server_error", "injected"), failed)
             return
         if await _until_disconnect(receive, fault.seconds):
             return
@@ -422,9 +423,19 @@ class FakeFiken:
         after_commit: bool = False,
         method: str | None = None,
         path: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
-        """Answer `status` to the next n matching requests (after doing them, if asked)."""
-        self._add("fail", n, method, path, status=status, after_commit=after_commit)
+        """Answer `status` to the next n matching requests (after doing them, if asked),
+        with Retry-After seconds if given (a 503 may say when to come back)."""
+        self._add(
+            "fail",
+            n,
+            method,
+            path,
+            status=status,
+            after_commit=after_commit,
+            retry_after=retry_after,
+        )
 
     def rate_limit_next(
         self,

@@ -29,7 +29,7 @@ from bookkeeper.adapters.folio import FolioBank, FolioClient
 from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, Executor, reference
 from bookkeeper.application.ports import Bank, Books
-from bookkeeper.domain.events import AlertRaisedData, Status
+from bookkeeper.domain.events import AlertRaisedData, ExecutionFailedData, Status
 from tests.fakes.fiken import FakeFiken, FikenServer, running_fiken_server
 from tests.fakes.folio import FakeFolio, running_fake_folio
 from tests.unit.external_doubles import (
@@ -417,3 +417,24 @@ async def test_a_correction_whose_target_fiken_will_not_delete_withdraws_its_pur
     assert not world.fiken.purchases[original["purchaseId"]]["deleted"]
     [replacement] = world.fiken.purchases_with_reference(reference(fixed))
     assert replacement["deleted"]
+
+
+@pytest.mark.parametrize("status", [502, 503])
+async def test_a_fiken_outage_that_says_when_it_ends_is_retried_then(
+    world: World, status: int
+) -> None:
+    """A 5xx with Retry-After (RFC 9110: how long the service expects to be down): the
+    next attempt is due no earlier than that, as after a 429's — retrying at the usual 30 s
+    back-off only spends the proposal's attempts against a Fiken that said it is down."""
+    harness = world.harness
+    proposal_id, _ = await _approved(world, "invoice")
+    world.fiken.fail_next(1, status=status, method="POST", path=r"/purchases$", retry_after=900)
+    started = harness.clock.now()
+
+    await world.executor("first").run_once()
+
+    [failed] = [
+        e.data for e in await harness.stream(proposal_id) if isinstance(e.data, ExecutionFailedData)
+    ]
+    assert failed.retryable
+    assert failed.next_attempt_at >= started + dt.timedelta(seconds=900)

@@ -347,7 +347,13 @@ def error_for(response: httpx.Response, where: str, *, secret: str = "") -> Exte
             f"{where} was rate limited (429)", system=SYSTEM, retry_after=retry_after
         )
     if status >= 500:
-        return ExternalUnavailable(f"{where} answered {status}", system=SYSTEM, status=status)
+        # A 503 may say how long the outage lasts (RFC 9110): the executor waits as long.
+        return ExternalUnavailable(
+            f"{where} answered {status}",
+            system=SYSTEM,
+            status=status,
+            retry_after=read_retry_after(response.headers),
+        )
     text = _body_text(response, secret)
     message = f"{where} answered {status}: {text}" if text else f"{where} answered {status}"
     if status in (401, 403):

@@ -220,7 +220,12 @@ class FolioClient:
         if status == 404:
             return ExternalNotFound(message, system=SYSTEM, status=status)
         if status >= 500 and status != 501:  # 501: "not implemented", and it will stay so
-            return ExternalUnavailable(message, system=SYSTEM, status=status)
+            return ExternalUnavailable(
+                message,
+                system=SYSTEM,
+                status=status,
+                retry_after=read_retry_after(response.headers),
+            )
         if 400 <= status < 600:
             return ExternalRejected(message, system=SYSTEM, status=status)
         return ExternalError(f"{message} (unexpected)", system=SYSTEM, status=status)
