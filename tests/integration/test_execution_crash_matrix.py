@@ -26,6 +26,7 @@ import pytest_asyncio
 from bookkeeper.adapters.fiken import FikenBooks, FikenClient
 from bookkeeper.adapters.fiken.ratelimit import SlidingWindow
 from bookkeeper.adapters.folio import FolioBank, FolioClient
+from bookkeeper.application.errors import ExternalRejected
 from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, Executor, reference
 from bookkeeper.application.ports import Bank, Books
@@ -438,3 +439,41 @@ async def test_a_fiken_outage_that_says_when_it_ends_is_retried_then(
     ]
     assert failed.retryable
     assert failed.next_attempt_at >= started + dt.timedelta(seconds=900)
+
+
+class RefusingComplete:
+    """A Bank whose mark_complete Folio refuses for good (a ledger category that wants a
+    purpose first, say), everything else as the real adapter does it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def mark_complete(self, event_id: str) -> None:
+        raise ExternalRejected("Folio POST /events/…/complete answered 400", system="folio")
+
+
+async def test_a_receipt_folio_will_not_mark_complete_is_still_booked(world: World) -> None:
+    """The receipt is attached to its bank event, but Folio refuses to mark the event
+    complete: the attachment stands (Folio's API cannot remove it), so failing the
+    proposal would leave a receipt in the bank our ledger never posted. EXECUTED, posted,
+    and an alert says the event must be completed by hand."""
+    harness = world.harness
+    proposal_id, event_id = await _approved(world, "receipt")
+    await world.executor("one", bank=RefusingComplete(world.bank)).run_once()
+
+    view = await harness.view(proposal_id)
+    assert view.status is Status.EXECUTED, view.last_error
+    assert _remote_objects(world, "receipt", proposal_id, event_id) == 1
+    postings = [p for p in await harness.postings() if p.proposal_id == str(proposal_id)]
+    assert len(postings) == 1
+    alerts = [
+        e.data
+        for e in await harness.all_events()
+        if isinstance(e.data, AlertRaisedData) and e.data.proposal_id == str(proposal_id)
+    ]
+    assert [a.code for a in alerts] == ["bank-event-not-complete"]
+    assert event_id is not None and event_id in alerts[0].message
