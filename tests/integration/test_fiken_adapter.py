@@ -375,6 +375,29 @@ async def test_find_purchase_matches_only_our_reference_on_that_date(
     assert lookup.query["pageSize"] == "100"
 
 
+async def test_find_purchase_reads_our_reference_on_whichever_line_it_comes_back(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    """Our reference goes on the first line sent, and an invoice's identifier is its own
+    number; nothing in the spec says Fiken answers the lines in the order they were sent
+    (one that lists them by account, say): the lookup after a timeout still finds the
+    purchase, instead of registering it a second time."""
+    ref = reference()
+    first = cash_purchase(ref).lines[0]
+    second = msgspec_replace_line(first, description="Frakt", account="6900")
+    purchase_id = await books.create_purchase(
+        cash_purchase(ref, identifier="F-77", lines=(first, second))
+    )
+    stored = fake.purchases[int(purchase_id)]
+    stored["lines"].reverse()
+
+    found = await books.find_purchase(ref, DAY)
+
+    assert found is not None and found.id == purchase_id
+    assert found.reference == ref
+    assert found.description == "Kontorrekvisita"
+
+
 def seed_purchase(fake: FakeFiken, number: int, date: dt.date) -> None:
     """A purchase stored straight in the fake (every tenth from a supplier)."""
     body: dict[str, object] = {

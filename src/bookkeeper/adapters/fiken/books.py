@@ -178,12 +178,7 @@ class FikenBooks:
         found = await self._client.get_all(
             f"{self._base}/purchases", wire.PURCHASES, {"date": date.isoformat()}
         )
-        matches = [
-            p
-            for p in found
-            if p.identifier == reference
-            or (p.lines and wire.reference_in(p.lines[0].description) == reference)
-        ]
+        matches = [p for p in found if p.identifier == reference or _line_reference(p) == reference]
         if not matches:
             return None
         if any(p.purchase_id is None for p in matches):
@@ -401,15 +396,33 @@ def to_purchase(purchase: wire.Purchase) -> Purchase:
             else None
         ),
         due_date=purchase.due_date,
-        reference=wire.reference_in(purchase.lines[0].description) if purchase.lines else None,
+        reference=_line_reference(purchase),
         transaction_id=(
             str(purchase.transaction_id) if purchase.transaction_id is not None else None
         ),
         attachments=tuple(name for name in names if name),
         unnamed_attachments=names.count(None),
         description=(purchase.supplier.name if purchase.supplier else "")
-        or (wire.without_reference(purchase.lines[0].description) if purchase.lines else None),
+        or (
+            wire.without_reference(_referenced_line(purchase).description)
+            if purchase.lines
+            else None
+        ),
     )
+
+
+def _referenced_line(purchase: wire.Purchase) -> wire.OrderLine:
+    """The line carrying our reference (sent first; the spec does not say the lines come
+    back in the order sent), else the first line. The purchase has lines."""
+    for line in purchase.lines:
+        if wire.reference_in(line.description) is not None:
+            return line
+    return purchase.lines[0]
+
+
+def _line_reference(purchase: wire.Purchase) -> str | None:
+    """Our reference on any of the purchase's lines (`_referenced_line`), if one has it."""
+    return wire.reference_in(_referenced_line(purchase).description) if purchase.lines else None
 
 
 def attachment_name(filename: str, content_type: str) -> str:
