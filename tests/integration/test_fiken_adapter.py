@@ -666,6 +666,24 @@ async def test_5xx_on_a_read_is_retried_then_reported(
     assert len(fake.requests) == 3 + 3
 
 
+async def test_a_read_answered_503_with_retry_after_waits_that_long(
+    books: FikenBooks, fake: FakeFiken, sleep: RecordingSleep
+) -> None:
+    """A 5xx's Retry-After (RFC 9110) is the wait before the read is tried again, and one
+    longer than the client waits is handed to the caller at once (not asked again at
+    0.5 s and 1 s of a Fiken that said it is down for ten minutes)."""
+    fake.fail_next(1, 503, method="GET", retry_after=3)
+    await books.company()
+    assert sleep.calls == [3.0]
+
+    fake.fail_next(1, 503, method="GET", retry_after=600)
+    with pytest.raises(ExternalUnavailable) as down:
+        await books.company()
+    assert down.value.retry_after == 600
+    assert sleep.calls == [3.0]
+    assert [r.status for r in fake.requests] == [503, 200, 503]
+
+
 async def test_429_honours_retry_after_then_succeeds(
     books: FikenBooks, fake: FakeFiken, sleep: RecordingSleep
 ) -> None:
@@ -1299,14 +1317,16 @@ def _http_date(seconds: float) -> str:
         (httpx.Response(429), (0.5, 0.5)),  # none: our own back-off
         (httpx.Response(429, headers={"Retry-After": "soon"}), (0.5, 0.5)),
         (httpx.Response(503, html="<html><body><h1>503</h1></body></html>"), (0.5, 0.5)),
-        (httpx.Response(502, text="Bad gateway", headers={"Retry-After": "1"}), (0.5, 0.5)),
+        # A 5xx's Retry-After says how long the outage lasts (RFC 9110): waited as told.
+        (httpx.Response(502, text="Bad gateway", headers={"Retry-After": "1"}), (1.0, 1.0)),
     ],
 )
 async def test_a_refusal_in_any_form_the_spec_allows_is_waited_out_on_a_read(
     sleep: RecordingSleep, first: httpx.Response, waited: tuple[float, float]
 ) -> None:
     """429 with Retry-After in seconds, as an HTTP date, without one or unreadable; a 5xx
-    with an HTML body: a read waits (as told, else its own back-off) and asks again."""
+    with an HTML body, or with Retry-After: a read waits (as told, else its own back-off)
+    and asks again."""
     if first.headers.get("Retry-After", "").startswith("<"):  # the date when the test runs
         first = httpx.Response(429, headers={"Retry-After": _http_date(20)})
     answers = [first, httpx.Response(200, json={"slug": "x", "name": "Demo AS"})]

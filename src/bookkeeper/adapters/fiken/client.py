@@ -320,15 +320,21 @@ class FikenClient:
 
     def _stop(self, state: RetryCallState) -> bool:
         error = state.outcome.exception() if state.outcome else None
+        # A Retry-After (a 429's, or a 5xx's: how long Fiken expects to be down) longer
+        # than we wait here goes to the caller, which schedules the next attempt.
+        if (
+            isinstance(error, ExternalUnavailable)
+            and error.retry_after is not None
+            and error.retry_after > self._retry.max_retry_after
+        ):
+            return True
         if isinstance(error, ExternalRateLimited):
-            if error.retry_after is not None and error.retry_after > self._retry.max_retry_after:
-                return True
             return state.attempt_number >= self._retry.rate_limited_attempts
         return state.attempt_number >= self._retry.read_attempts
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, ExternalRateLimited) and error.retry_after is not None:
+        if isinstance(error, ExternalUnavailable) and error.retry_after is not None:
             return error.retry_after
         backoff: float = self._retry.first_backoff * 2.0 ** (state.attempt_number - 1)
         return min(backoff, self._retry.max_backoff)
