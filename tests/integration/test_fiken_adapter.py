@@ -1230,6 +1230,29 @@ async def test_pages_are_read_by_the_headers_or_until_a_short_one(sleep: Recordi
     assert len(found) == 250
 
 
+async def test_a_counterpart_whose_pages_are_smaller_than_asked_is_read_whole(
+    sleep: RecordingSleep,
+) -> None:
+    """A Fiken that pages at a size of its own below the 100 asked for (its default 25,
+    say) and says so in Fiken-Api-Page-Size, without Fiken-Api-Page-Count: a full page of
+    its size is not the end — read as one, the lookup by reference missed whatever came
+    after the first 25 purchases of the day, and the retry created a second purchase."""
+    rows = _accounts(60)
+    own = 25
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        headers = {"Fiken-Api-Page": str(page), "Fiken-Api-Page-Size": str(own)}
+        return httpx.Response(200, json=rows[page * own : (page + 1) * own], headers=headers)
+
+    client = answering(handler, sleep)
+    try:
+        found = await FikenBooks(client, "x").accounts()
+    finally:
+        await client.aclose()
+    assert len(found) == 60
+
+
 async def test_optional_fields_answered_as_null_are_read_as_absent(sleep: RecordingSleep) -> None:
     """A counterpart whose models serialise an unset optional field as null (FastAPI with
     models generated from the spec does by default) must not fail the whole list: null

@@ -221,7 +221,8 @@ class FikenClient:
         request through the gate: one at a time, at most four a second.
 
         The last page is the one the Fiken-Api-Page-Count header says; without the header
-        (the spec does not require it), a short one. A counterpart that does not page
+        (the spec does not require it), a short one (shorter than Fiken-Api-Page-Size when
+        the server pages at a smaller size than asked). A counterpart that does not page
         ends it too: more records than a page holds are the whole list, and a page
         answered with the previous one's very bytes means `page` was not heard (reading
         on would only repeat it)."""
@@ -240,7 +241,11 @@ class FikenClient:
             count = _int_header(response, "Fiken-Api-Page-Count")
             if len(batch) > page_size:
                 return
-            if (page + 1 >= count) if count is not None else len(batch) < page_size:
+            # A server paging at a smaller size of its own says it in Fiken-Api-Page-Size:
+            # a full page of that size is no short one.
+            size = _int_header(response, "Fiken-Api-Page-Size")
+            full = size if size is not None and 0 < size < page_size else page_size
+            if (page + 1 >= count) if count is not None else len(batch) < full:
                 return
             previous = response.content
         raise ExternalError(f"{SYSTEM}: {path} has more than {MAX_PAGES} pages", system=SYSTEM)
