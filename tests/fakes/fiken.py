@@ -28,9 +28,9 @@ done, until the client gives up) and `commit_then_hang` (done, then no answer un
 client gives up: the "timeout after committing" case).
 
 Assumptions where Fiken documents nothing (an adapter must not rely on them): the error body
-shape, attachment download URLs ending in the file name, a general journal entry's Location
-pointing at /journalEntries/{id}, a second delete of a purchase answering 400, and account
-balances that ignore VAT codes on journal entry lines.
+shape, attachment download URLs ending in the file name (`download_urls` "opaque": not), a
+general journal entry's Location pointing at /journalEntries/{id}, a second delete of a
+purchase answering 400, and account balances that ignore VAT codes on journal entry lines.
 """
 
 from __future__ import annotations
@@ -297,6 +297,9 @@ class FakeFiken:
         #: journalEntries/{id}, its transactions/{id}, or generalJournalEntries/{an id of
         #: its own}.
         self.journal_entry_location = "journalEntries"
+        #: How an attachment's downloadUrl reads (undocumented): "named", ending in the
+        #: file name as uploaded, or "opaque", a file id only (nothing in it says the name).
+        self.download_urls = "named"
         self._clock = clock
         self._today = today or dt.date(2026, 1, 1)
         self._ids = iter(range(1001, 10**9))
@@ -371,8 +374,9 @@ class FakeFiken:
             extra = [] if fault.retry_after is None else [("retry-after", _seconds(fault))]
             await self._finish(seen, send, 429, _error("too_many_requests", "slow down"), extra)
             return
+        failed = [] if fault.retry_after is None else [("retry-after", _seconds(fault))]
         if fault.kind == "fail" and not fault.after_commit:
-            await self._finish(seen, send, fault.status, _error("server_error", "injected"))
+            await self._finish(seen, send, fault.status, _error("server_error", "injected"), failed)
             return
         if fault.kind == "hang":
             if not await _until_disconnect(receive, fault.seconds):
@@ -386,7 +390,7 @@ class FakeFiken:
 
         await self._litestar(scope, receive, hold)
         if fault.kind == "fail":
-            await self._finish(seen, send, fault.status, _error("server_error", "injected"))
+            await self._finish(seen, send, fault.status, _error("server_error", "injected"), failed)
             return
         if await _until_disconnect(receive, fault.seconds):
             return
@@ -419,9 +423,19 @@ class FakeFiken:
         after_commit: bool = False,
         method: str | None = None,
         path: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
-        """Answer `status` to the next n matching requests (after doing them, if asked)."""
-        self._add("fail", n, method, path, status=status, after_commit=after_commit)
+        """Answer `status` to the next n matching requests (after doing them, if asked),
+        with Retry-After seconds if given (a 503 may say when to come back)."""
+        self._add(
+            "fail",
+            n,
+            method,
+            path,
+            status=status,
+            after_commit=after_commit,
+            retry_after=retry_after,
+        )
 
     def rate_limit_next(
         self,
@@ -1121,11 +1135,10 @@ class FakeFiken:
         """An attachment as the spec's `attachment` schema reads it back (its download URL
         ending in the file name: an assumption, see the module's docstring)."""
         root = str(request.base_url).rstrip("/")
+        named = f"/{urllib.parse.quote(filename)}" if self.download_urls == "named" else ""
         return {
             "identifier": str(len(self.attachments)),
-            "downloadUrl": (
-                f"{root}{API_PREFIX}/files/{uuid.uuid4()}/{urllib.parse.quote(filename)}"
-            ),
+            "downloadUrl": f"{root}{API_PREFIX}/files/{uuid.uuid4()}{named}",
             "comment": "",
             "type": kind,
         }

@@ -208,9 +208,19 @@ class FakeFolio:
 
     # --- switches ---------------------------------------------------------------------
 
-    def fail_next(self, n: int = 1, status: int = 500, *, after_commit: bool = False) -> None:
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 500,
+        *,
+        after_commit: bool = False,
+        retry_after: float | str | None = None,
+    ) -> None:
+        """Answer `status` to the next n requests (after doing a write, if asked), with
+        Retry-After when given (a 503 may say when to come back)."""
         queue = self._after_commit if after_commit else self._before
-        queue.extend(_Fault("status", status=status) for _ in range(n))
+        header = None if retry_after is None else str(retry_after)
+        queue.extend(_Fault("status", status=status, retry_after=header) for _ in range(n))
 
     def rate_limit_next(self, n: int = 1, retry_after: float | str | None = None) -> None:
         header = None if retry_after is None else str(retry_after)
@@ -550,7 +560,8 @@ class FakeFolio:
         if fault.kind == "rate_limit":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return _text(429, "Too Many Requests", headers)
-        return _text(fault.status, f"fake failure {fault.status}")
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+        return _text(fault.status, f"fake failure {fault.status}", headers)
 
     async def after_write(self) -> Response[bytes] | None:
         """After a write took effect: the next after-commit fault, if any."""

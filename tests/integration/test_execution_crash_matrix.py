@@ -26,13 +26,21 @@ import pytest_asyncio
 from bookkeeper.adapters.fiken import FikenBooks, FikenClient
 from bookkeeper.adapters.fiken.ratelimit import SlidingWindow
 from bookkeeper.adapters.folio import FolioBank, FolioClient
+from bookkeeper.application.errors import ExternalRejected
 from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, Executor, reference
 from bookkeeper.application.ports import Bank, Books
-from bookkeeper.domain.events import Status
+from bookkeeper.domain.events import AlertRaisedData, ExecutionFailedData, Status
 from tests.fakes.fiken import FakeFiken, FikenServer, running_fiken_server
 from tests.fakes.folio import FakeFolio, running_fake_folio
-from tests.unit.external_doubles import Harness, SimulatedCrash, expense, invoice, receipt
+from tests.unit.external_doubles import (
+    Harness,
+    SimulatedCrash,
+    correction,
+    expense,
+    invoice,
+    receipt,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -313,3 +321,159 @@ async def test_the_rate_checking_fake_never_saw_two_requests_at_once(
     await world.close()
     assert world.fiken.concurrent_violations == 0
     assert world.fiken.max_requests_in_any_second() <= 4
+
+
+@pytest.mark.parametrize("kind", ["invoice", "expense", "credit_note"])
+async def test_a_document_is_attached_once_when_fiken_names_no_file(
+    world: World, kind: str
+) -> None:
+    """A Fiken whose attachments' download URLs are file ids only (the spec's attachment
+    has no file name, and nothing says its URL ends in one): a crash after the document
+    was attached, and the restarted attempt finds the object by our reference and must
+    not attach the document a second time."""
+    world.fiken.download_urls = "opaque"
+    harness = world.harness
+    proposal_id, event_id = await _approved(world, kind)
+    _, method = _last_remote_call(kind)
+    crashing = Crashing(world.books, method)
+    with pytest.raises(SimulatedCrash):
+        await _until_crash(world.executor("doomed", books=crashing), harness)
+
+    view = await _run_until_settled(world, proposal_id)
+
+    assert view.status is Status.EXECUTED, view.last_error
+    assert _remote_objects(world, kind, proposal_id, event_id) == 1
+    assert len(world.fiken.attachments) == 1
+
+
+@pytest.mark.parametrize("kind", ["invoice", "expense", "credit_note"])
+@pytest.mark.parametrize("status", [400, 413])
+async def test_a_document_fiken_refuses_leaves_the_booking_executed_and_alerts(
+    world: World, kind: str, status: int
+) -> None:
+    """The purchase (or journal entry) is in Fiken, but Fiken refuses its document for
+    good (a file too large, a validation error): the booking is not undone by failing the
+    proposal, which would leave Fiken holding an entry our ledger never posted. It is
+    EXECUTED with its ids and posting, and an alert says the document must be attached
+    by hand."""
+    harness = world.harness
+    proposal_id, event_id = await _approved(world, kind)
+    world.fiken.fail_next(1, status=status, method="POST", path=r"/attachments$")
+
+    view = await _run_until_settled(world, proposal_id)
+
+    assert view.status is Status.EXECUTED, view.last_error
+    assert _remote_objects(world, kind, proposal_id, event_id) == 1
+    assert world.fiken.attachments == []
+    postings = [p for p in await harness.postings() if p.proposal_id == str(proposal_id)]
+    assert len(postings) == 1
+    alerts = [
+        e.data
+        for e in await harness.all_events()
+        if isinstance(e.data, AlertRaisedData) and e.data.proposal_id == str(proposal_id)
+    ]
+    assert [a.code for a in alerts] == ["document-not-attached"]
+    assert reference(proposal_id) in alerts[0].message
+    assert str(status) in alerts[0].message
+
+
+@pytest.mark.parametrize("kind", ["invoice", "expense"])
+async def test_a_correction_fiken_refuses_leaves_the_original_purchase_standing(
+    world: World, kind: str
+) -> None:
+    """A correction whose corrected purchase Fiken refuses for good (an account or a date
+    it will not take): the correction fails, and the original purchase is still live in
+    Fiken, as it is still booked in our ledger. (It was deleted first, so Fiken had
+    neither the original nor the correction while the ledger kept the original.)"""
+    harness = world.harness
+    target, _ = await _approved(world, kind)
+    assert (await _run_until_settled(world, target)).status is Status.EXECUTED
+    [original] = world.fiken.purchases_with_reference(reference(target))
+    fixed = await harness.approved(correction(target, account_code="6800"))
+    world.fiken.fail_next(1, status=400, method="POST", path=r"/purchases$")
+
+    view = await _run_until_settled(world, fixed)
+
+    assert view.status is Status.FAILED
+    assert not world.fiken.purchases[original["purchaseId"]]["deleted"]
+    assert world.fiken.purchases_with_reference(reference(fixed)) == []
+    assert (await harness.view(target)).status is Status.EXECUTED
+
+
+async def test_a_correction_whose_target_fiken_will_not_delete_withdraws_its_purchase(
+    world: World,
+) -> None:
+    """The corrected purchase is registered, but Fiken refuses to delete the original (a
+    locked period, say): the correction fails, and its new purchase is deleted again, so
+    the books hold the original alone, as the ledger does."""
+    target, _ = await _approved(world, "invoice")
+    assert (await _run_until_settled(world, target)).status is Status.EXECUTED
+    [original] = world.fiken.purchases_with_reference(reference(target))
+    fixed = await world.harness.approved(correction(target, account_code="6800"))
+    world.fiken.fail_next(1, status=400, method="PATCH", path=rf"/{original['purchaseId']}/delete$")
+
+    view = await _run_until_settled(world, fixed)
+
+    assert view.status is Status.FAILED
+    assert not world.fiken.purchases[original["purchaseId"]]["deleted"]
+    [replacement] = world.fiken.purchases_with_reference(reference(fixed))
+    assert replacement["deleted"]
+
+
+@pytest.mark.parametrize("status", [502, 503])
+async def test_a_fiken_outage_that_says_when_it_ends_is_retried_then(
+    world: World, status: int
+) -> None:
+    """A 5xx with Retry-After (RFC 9110: how long the service expects to be down): the
+    next attempt is due no earlier than that, as after a 429's — retrying at the usual 30 s
+    back-off only spends the proposal's attempts against a Fiken that said it is down."""
+    harness = world.harness
+    proposal_id, _ = await _approved(world, "invoice")
+    world.fiken.fail_next(1, status=status, method="POST", path=r"/purchases$", retry_after=900)
+    started = harness.clock.now()
+
+    await world.executor("first").run_once()
+
+    [failed] = [
+        e.data for e in await harness.stream(proposal_id) if isinstance(e.data, ExecutionFailedData)
+    ]
+    assert failed.retryable
+    assert failed.next_attempt_at >= started + dt.timedelta(seconds=900)
+
+
+class RefusingComplete:
+    """A Bank whose mark_complete Folio refuses for good (a ledger category that wants a
+    purpose first, say), everything else as the real adapter does it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def mark_complete(self, event_id: str) -> None:
+        raise ExternalRejected("Folio POST /events/…/complete answered 400", system="folio")
+
+
+async def test_a_receipt_folio_will_not_mark_complete_is_still_booked(world: World) -> None:
+    """The receipt is attached to its bank event, but Folio refuses to mark the event
+    complete: the attachment stands (Folio's API cannot remove it), so failing the
+    proposal would leave a receipt in the bank our ledger never posted. EXECUTED, posted,
+    and an alert says the event must be completed by hand."""
+    harness = world.harness
+    proposal_id, event_id = await _approved(world, "receipt")
+    await world.executor("one", bank=RefusingComplete(world.bank)).run_once()
+
+    view = await harness.view(proposal_id)
+    assert view.status is Status.EXECUTED, view.last_error
+    assert _remote_objects(world, "receipt", proposal_id, event_id) == 1
+    postings = [p for p in await harness.postings() if p.proposal_id == str(proposal_id)]
+    assert len(postings) == 1
+    alerts = [
+        e.data
+        for e in await harness.all_events()
+        if isinstance(e.data, AlertRaisedData) and e.data.proposal_id == str(proposal_id)
+    ]
+    assert [a.code for a in alerts] == ["bank-event-not-complete"]
+    assert event_id is not None and event_id in alerts[0].message

@@ -375,6 +375,29 @@ async def test_find_purchase_matches_only_our_reference_on_that_date(
     assert lookup.query["pageSize"] == "100"
 
 
+async def test_find_purchase_reads_our_reference_on_whichever_line_it_comes_back(
+    books: FikenBooks, fake: FakeFiken
+) -> None:
+    """Our reference goes on the first line sent, and an invoice's identifier is its own
+    number; nothing in the spec says Fiken answers the lines in the order they were sent
+    (one that lists them by account, say): the lookup after a timeout still finds the
+    purchase, instead of registering it a second time."""
+    ref = reference()
+    first = cash_purchase(ref).lines[0]
+    second = msgspec_replace_line(first, description="Frakt", account="6900")
+    purchase_id = await books.create_purchase(
+        cash_purchase(ref, identifier="F-77", lines=(first, second))
+    )
+    stored = fake.purchases[int(purchase_id)]
+    stored["lines"].reverse()
+
+    found = await books.find_purchase(ref, DAY)
+
+    assert found is not None and found.id == purchase_id
+    assert found.reference == ref
+    assert found.description == "Kontorrekvisita"
+
+
 def seed_purchase(fake: FakeFiken, number: int, date: dt.date) -> None:
     """A purchase stored straight in the fake (every tenth from a supplier)."""
     body: dict[str, object] = {
@@ -641,6 +664,24 @@ async def test_5xx_on_a_read_is_retried_then_reported(
         await books.company()
     assert failed.value.status == 500
     assert len(fake.requests) == 3 + 3
+
+
+async def test_a_read_answered_503_with_retry_after_waits_that_long(
+    books: FikenBooks, fake: FakeFiken, sleep: RecordingSleep
+) -> None:
+    """A 5xx's Retry-After (RFC 9110) is the wait before the read is tried again, and one
+    longer than the client waits is handed to the caller at once (not asked again at
+    0.5 s and 1 s of a Fiken that said it is down for ten minutes)."""
+    fake.fail_next(1, 503, method="GET", retry_after=3)
+    await books.company()
+    assert sleep.calls == [3.0]
+
+    fake.fail_next(1, 503, method="GET", retry_after=600)
+    with pytest.raises(ExternalUnavailable) as down:
+        await books.company()
+    assert down.value.retry_after == 600
+    assert sleep.calls == [3.0]
+    assert [r.status for r in fake.requests] == [503, 200, 503]
 
 
 async def test_429_honours_retry_after_then_succeeds(
@@ -1189,6 +1230,29 @@ async def test_pages_are_read_by_the_headers_or_until_a_short_one(sleep: Recordi
     assert len(found) == 250
 
 
+async def test_a_counterpart_whose_pages_are_smaller_than_asked_is_read_whole(
+    sleep: RecordingSleep,
+) -> None:
+    """A Fiken that pages at a size of its own below the 100 asked for (its default 25,
+    say) and says so in Fiken-Api-Page-Size, without Fiken-Api-Page-Count: a full page of
+    its size is not the end — read as one, the lookup by reference missed whatever came
+    after the first 25 purchases of the day, and the retry created a second purchase."""
+    rows = _accounts(60)
+    own = 25
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        headers = {"Fiken-Api-Page": str(page), "Fiken-Api-Page-Size": str(own)}
+        return httpx.Response(200, json=rows[page * own : (page + 1) * own], headers=headers)
+
+    client = answering(handler, sleep)
+    try:
+        found = await FikenBooks(client, "x").accounts()
+    finally:
+        await client.aclose()
+    assert len(found) == 60
+
+
 async def test_optional_fields_answered_as_null_are_read_as_absent(sleep: RecordingSleep) -> None:
     """A counterpart whose models serialise an unset optional field as null (FastAPI with
     models generated from the spec does by default) must not fail the whole list: null
@@ -1276,14 +1340,16 @@ def _http_date(seconds: float) -> str:
         (httpx.Response(429), (0.5, 0.5)),  # none: our own back-off
         (httpx.Response(429, headers={"Retry-After": "soon"}), (0.5, 0.5)),
         (httpx.Response(503, html="<html><body><h1>503</h1></body></html>"), (0.5, 0.5)),
-        (httpx.Response(502, text="Bad gateway", headers={"Retry-After": "1"}), (0.5, 0.5)),
+        # A 5xx's Retry-After says how long the outage lasts (RFC 9110): waited as told.
+        (httpx.Response(502, text="Bad gateway", headers={"Retry-After": "1"}), (1.0, 1.0)),
     ],
 )
 async def test_a_refusal_in_any_form_the_spec_allows_is_waited_out_on_a_read(
     sleep: RecordingSleep, first: httpx.Response, waited: tuple[float, float]
 ) -> None:
     """429 with Retry-After in seconds, as an HTTP date, without one or unreadable; a 5xx
-    with an HTML body: a read waits (as told, else its own back-off) and asks again."""
+    with an HTML body, or with Retry-After: a read waits (as told, else its own back-off)
+    and asks again."""
     if first.headers.get("Retry-After", "").startswith("<"):  # the date when the test runs
         first = httpx.Response(429, headers={"Retry-After": _http_date(20)})
     answers = [first, httpx.Response(200, json={"slug": "x", "name": "Demo AS"})]

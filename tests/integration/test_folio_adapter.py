@@ -390,6 +390,16 @@ async def test_5xx_on_an_upload_is_not_repeated(bank: FolioBank, fake: FakeFolio
     assert await bank.find_attachment(event_id, "ruter.pdf", dt.date(2025, 1, 22))
 
 
+async def test_a_503_says_how_long_folio_stays_down(bank: FolioBank, fake: FakeFolio) -> None:
+    """A 5xx's Retry-After (RFC 9110) reaches the caller, which waits that long before the
+    next attempt (the executor), as after a 429."""
+    fake.fail_next(3, status=503, retry_after=900)
+
+    with pytest.raises(ExternalUnavailable) as down:
+        await bank.accounts()
+    assert down.value.retry_after == 900.0 and down.value.retryable
+
+
 async def test_429_is_waited_out_as_retry_after_says(
     bank: FolioBank, fake: FakeFolio, sleeps: Sleeps
 ) -> None:

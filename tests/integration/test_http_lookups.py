@@ -332,6 +332,17 @@ async def test_throttling_says_when_to_retry(tmp_path: Path) -> None:
         assert response.json()["code"] == "external-rate-limited"
 
 
+async def test_an_outage_that_says_when_it_ends_says_so_too(tmp_path: Path) -> None:
+    """A 503 from the bank with Retry-After (how long it stays down): our 503 passes the
+    wait on, as it does a 429's."""
+    error = ExternalUnavailable("folio answered 503", system="folio", status=503, retry_after=120)
+    async with failing_api(tmp_path, error) as api:
+        response = await api.client.get(f"{API}/bank/accounts", headers=api.agent)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "120"
+        assert response.json()["code"] == "external-unavailable"
+
+
 async def test_refused_credentials_are_a_502_that_shows_no_token(tmp_path: Path) -> None:
     error = ExternalAuthFailed(
         "folio answered 401 to token sk-live-123", system="folio", status=401

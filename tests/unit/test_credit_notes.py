@@ -390,11 +390,13 @@ async def test_a_corrected_credit_note_is_cancelled_and_posted_again() -> None:
     pid = await h.approved(correction(target, account_code="6860"))
     assert (await h.executor.run_once()).executed == 1
     books = h.world.books(TENANT)
-    original, counter, again = books.journal_entries.values()
-    assert [e.reference for e in (original, counter, again)] == [
+    # The corrected credit note is posted before the original is cancelled: one the
+    # books refuse leaves the original standing (test_execution_crash_matrix).
+    original, again, counter = books.journal_entries.values()
+    assert [e.reference for e in (original, again, counter)] == [
         reference(target),
-        f"{reference(pid)}-r",
         reference(pid),
+        f"{reference(pid)}-r",
     ]
     assert [(ln.credit_account, ln.credit_vat_code) for ln in again.lines[1:]] == [("6860", 1)]
     assert set((await h.view(pid)).external_ids) >= {

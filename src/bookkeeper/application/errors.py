@@ -124,10 +124,23 @@ class ExternalError(ApplicationError):
 
 
 class ExternalUnavailable(ExternalError):
-    """Timeout, connection failure or 5xx: the request may or may not have taken effect."""
+    """Timeout, connection failure or 5xx: the request may or may not have taken effect.
+    `retry_after`: seconds the server said it will stay unavailable (a 503's Retry-After,
+    RFC 9110), if it said."""
 
     code = "external-unavailable"
     retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, system=system, status=status)
+        self.retry_after = retry_after
 
 
 class ExternalRateLimited(ExternalUnavailable):
@@ -143,8 +156,7 @@ class ExternalRateLimited(ExternalUnavailable):
         status: int | None = 429,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, system=system, status=status)
-        self.retry_after = retry_after
+        super().__init__(message, system=system, status=status, retry_after=retry_after)
 
 
 class ExternalAnswerInvalid(ExternalError):

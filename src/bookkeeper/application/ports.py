@@ -974,6 +974,9 @@ class Purchase(msgspec.Struct, frozen=True, kw_only=True):
     reference: str | None = None
     transaction_id: str | None = None
     attachments: tuple[str, ...] = ()  # file names
+    #: Attachments whose file name the books do not tell (Fiken's attachment has no name
+    #: field; its download URL need not end in one).
+    unnamed_attachments: int = 0
     #: What the purchase was, as a person names it: the supplier's name, else its first
     #: line's text (without our reference).
     description: str | None = None
@@ -992,11 +995,13 @@ class JournalEntryLineOut(msgspec.Struct, frozen=True, kw_only=True):
 
 class BooksJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
     """A general journal entry found in the books: its id, whether it was cancelled
-    (a counter-entry offsets it), and the file names attached to it."""
+    (a counter-entry offsets it), and the file names attached to it (and how many
+    attachments it has whose name the books do not tell)."""
 
     id: str
     cancelled: bool = False
     attachments: tuple[str, ...] = ()  # file names
+    unnamed_attachments: int = 0
 
 
 class NewJournalEntry(msgspec.Struct, frozen=True, kw_only=True):

@@ -178,12 +178,7 @@ class FikenBooks:
         found = await self._client.get_all(
             f"{self._base}/purchases", wire.PURCHASES, {"date": date.isoformat()}
         )
-        matches = [
-            p
-            for p in found
-            if p.identifier == reference
-            or (p.lines and wire.reference_in(p.lines[0].description) == reference)
-        ]
+        matches = [p for p in found if p.identifier == reference or _line_reference(p) == reference]
         if not matches:
             return None
         if any(p.purchase_id is None for p in matches):
@@ -271,10 +266,12 @@ class FikenBooks:
             _log.warning("fiken: %d journal entries carry reference %s", len(matches), reference)
         matches.sort(key=lambda e: (e.offset_transaction_id is not None, e.journal_entry_id))
         first = matches[0]
+        names = [_attachment_file(attachment) for attachment in first.attachments]
         return BooksJournalEntry(
             id=str(first.journal_entry_id),
             cancelled=first.offset_transaction_id is not None,
-            attachments=tuple(name for name in map(_attachment_file, first.attachments) if name),
+            attachments=tuple(name for name in names if name),
+            unnamed_attachments=names.count(None),
         )
 
     async def attach_to_journal_entry(
@@ -382,6 +379,7 @@ def journal_entry_request(entry: NewJournalEntry) -> wire.GeneralJournalEntryReq
 
 def to_purchase(purchase: wire.Purchase) -> Purchase:
     foreign = purchase.currency != "NOK"
+    names = [_attachment_file(attachment) for attachment in purchase.purchase_attachments]
     gross = sum(_line_gross(line, foreign=foreign) for line in purchase.lines)
     return Purchase(
         id=str(purchase.purchase_id),
@@ -398,16 +396,33 @@ def to_purchase(purchase: wire.Purchase) -> Purchase:
             else None
         ),
         due_date=purchase.due_date,
-        reference=wire.reference_in(purchase.lines[0].description) if purchase.lines else None,
+        reference=_line_reference(purchase),
         transaction_id=(
             str(purchase.transaction_id) if purchase.transaction_id is not None else None
         ),
-        attachments=tuple(
-            name for name in map(_attachment_file, purchase.purchase_attachments) if name
-        ),
+        attachments=tuple(name for name in names if name),
+        unnamed_attachments=names.count(None),
         description=(purchase.supplier.name if purchase.supplier else "")
-        or (wire.without_reference(purchase.lines[0].description) if purchase.lines else None),
+        or (
+            wire.without_reference(_referenced_line(purchase).description)
+            if purchase.lines
+            else None
+        ),
     )
+
+
+def _referenced_line(purchase: wire.Purchase) -> wire.OrderLine:
+    """The line carrying our reference (sent first; the spec does not say the lines come
+    back in the order sent), else the first line. The purchase has lines."""
+    for line in purchase.lines:
+        if wire.reference_in(line.description) is not None:
+            return line
+    return purchase.lines[0]
+
+
+def _line_reference(purchase: wire.Purchase) -> str | None:
+    """Our reference on any of the purchase's lines (`_referenced_line`), if one has it."""
+    return wire.reference_in(_referenced_line(purchase).description) if purchase.lines else None
 
 
 def attachment_name(filename: str, content_type: str) -> str:
@@ -424,14 +439,17 @@ def attachment_name(filename: str, content_type: str) -> str:
 
 
 def _attachment_file(attachment: wire.Attachment) -> str | None:
-    """An attachment's file name: the last segment of its download URL (the attachment
-    schema has no name field), else its identifier."""
-    if attachment.download_url:
-        path = urllib.parse.urlsplit(attachment.download_url).path
-        name = urllib.parse.unquote(path.rstrip("/").rsplit("/", 1)[-1])
-        if name:
-            return name
-    return attachment.identifier
+    """An attachment's file name: the last segment of its download URL when that is a file
+    name Fiken takes (.pdf, .png …). The attachment schema has no name field and nothing
+    says its URL ends in one: a URL ending in a file id, or none, names no file (None), and
+    neither does the user-defined `identifier` (an invoice or receipt number)."""
+    if not attachment.download_url:
+        return None
+    path = urllib.parse.urlsplit(attachment.download_url).path
+    name = urllib.parse.unquote(path.rstrip("/").rsplit("/", 1)[-1])
+    if posixpath.splitext(name)[1].lower() in ATTACHMENT_EXTENSIONS:
+        return name
+    return None
 
 
 def _line_gross(line: wire.OrderLine, *, foreign: bool) -> int:

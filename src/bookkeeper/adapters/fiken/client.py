@@ -9,6 +9,11 @@ Errors (application.errors), by what Fiken or the network did:
         ├── ExternalAuthFailed    401, 403
         └── ExternalNotFound      404
 
+`timeout` bounds each wait on the network (connecting, each read); an attempt as a whole,
+the answer's last byte included, has `deadline` (three timeouts unless told): a server
+that trickles its answer a byte at a time would otherwise hold the token, and the tenant's
+executor worker, for as long as it pleased.
+
 Only reads are retried on timeouts and 5xx (twice, from 0.5 s, doubling): Fiken has no
 idempotency, so a POST that timed out may have committed; the executor looks it up by our
 reference instead of sending it again. Every request is retried on 429, since Fiken refused
@@ -63,6 +68,8 @@ PAGE_SIZE: Final = 100
 #: A guard against a server that keeps announcing more pages (100 000 objects).
 MAX_PAGES: Final = 1000
 MAX_BODY_IN_MESSAGE: Final = 500
+#: An attempt's deadline as a whole, in timeouts (the timeout bounds each network wait).
+DEADLINE_TIMEOUTS: Final = 3
 #: Idempotent methods, retried on timeouts and 5xx.
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 
@@ -108,9 +115,12 @@ class FikenClient:
         window: SlidingWindow | None = None,
         retry: RetryPolicy | None = None,
         gate: FikenGate | None = None,
+        deadline: float | None = None,
     ) -> None:
         if not token:
             raise ValueError("a Fiken API token is required")
+        #: An attempt's whole exchange, the answer's body included, ends within this.
+        self._deadline = deadline if deadline is not None else DEADLINE_TIMEOUTS * timeout
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={
@@ -211,7 +221,8 @@ class FikenClient:
         request through the gate: one at a time, at most four a second.
 
         The last page is the one the Fiken-Api-Page-Count header says; without the header
-        (the spec does not require it), a short one. A counterpart that does not page
+        (the spec does not require it), a short one (shorter than Fiken-Api-Page-Size when
+        the server pages at a smaller size than asked). A counterpart that does not page
         ends it too: more records than a page holds are the whole list, and a page
         answered with the previous one's very bytes means `page` was not heard (reading
         on would only repeat it)."""
@@ -230,7 +241,11 @@ class FikenClient:
             count = _int_header(response, "Fiken-Api-Page-Count")
             if len(batch) > page_size:
                 return
-            if (page + 1 >= count) if count is not None else len(batch) < page_size:
+            # A server paging at a smaller size of its own says it in Fiken-Api-Page-Size:
+            # a full page of that size is no short one.
+            size = _int_header(response, "Fiken-Api-Page-Size")
+            full = size if size is not None and 0 < size < page_size else page_size
+            if (page + 1 >= count) if count is not None else len(batch) < full:
                 return
             previous = response.content
         raise ExternalError(f"{SYSTEM}: {path} has more than {MAX_PAGES} pages", system=SYSTEM)
@@ -265,15 +280,23 @@ class FikenClient:
             headers["Content-Type"] = "application/json"
         where = f"{SYSTEM} {method} {path}"
         try:
-            response = await self._http.request(
-                method,
-                path,
-                params=_query(params),
-                content=body,
-                data=data,
-                files=files,
-                headers=headers,
+            async with asyncio.timeout(self._deadline):
+                response = await self._http.request(
+                    method,
+                    path,
+                    params=_query(params),
+                    content=body,
+                    data=data,
+                    files=files,
+                    headers=headers,
+                )
+        except TimeoutError:
+            _log.warning(
+                "%s not answered within %g s (request %s)", where, self._deadline, request_id
             )
+            raise ExternalUnavailable(
+                f"{where} not answered within {self._deadline:g} s", system=SYSTEM
+            ) from None
         except AnswerTooLarge as error:
             _log.warning("%s answered too much (request %s)", where, request_id)
             write = method not in SAFE_METHODS
@@ -302,15 +325,21 @@ class FikenClient:
 
     def _stop(self, state: RetryCallState) -> bool:
         error = state.outcome.exception() if state.outcome else None
+        # A Retry-After (a 429's, or a 5xx's: how long Fiken expects to be down) longer
+        # than we wait here goes to the caller, which schedules the next attempt.
+        if (
+            isinstance(error, ExternalUnavailable)
+            and error.retry_after is not None
+            and error.retry_after > self._retry.max_retry_after
+        ):
+            return True
         if isinstance(error, ExternalRateLimited):
-            if error.retry_after is not None and error.retry_after > self._retry.max_retry_after:
-                return True
             return state.attempt_number >= self._retry.rate_limited_attempts
         return state.attempt_number >= self._retry.read_attempts
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, ExternalRateLimited) and error.retry_after is not None:
+        if isinstance(error, ExternalUnavailable) and error.retry_after is not None:
             return error.retry_after
         backoff: float = self._retry.first_backoff * 2.0 ** (state.attempt_number - 1)
         return min(backoff, self._retry.max_backoff)
@@ -329,7 +358,13 @@ def error_for(response: httpx.Response, where: str, *, secret: str = "") -> Exte
             f"{where} was rate limited (429)", system=SYSTEM, retry_after=retry_after
         )
     if status >= 500:
-        return ExternalUnavailable(f"{where} answered {status}", system=SYSTEM, status=status)
+        # A 503 may say how long the outage lasts (RFC 9110): the executor waits as long.
+        return ExternalUnavailable(
+            f"{where} answered {status}",
+            system=SYSTEM,
+            status=status,
+            retry_after=read_retry_after(response.headers),
+        )
     text = _body_text(response, secret)
     message = f"{where} answered {status}: {text}" if text else f"{where} answered {status}"
     if status in (401, 403):

@@ -205,9 +205,10 @@ def purchase(found: wire.Purchase) -> HistoryTrade:
         reference=(
             found.identifier
             if found.identifier and found.identifier.startswith("bk-")
-            else wire.reference_in(found.lines[0].description)
-            if found.lines
-            else None
+            else next(
+                (ref for line in found.lines if (ref := wire.reference_in(line.description))),
+                None,
+            )
         ),
     )
 

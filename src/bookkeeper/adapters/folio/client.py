@@ -3,6 +3,7 @@
     httpx / status                          raised (application.errors)
     connect error, pool or connect timeout  ExternalUnavailable (the request never left)
     read/write timeout, other transport     ExternalUnavailable (it may have taken effect)
+    no whole answer within `deadline`       ExternalUnavailable (it may have taken effect)
     5xx (but 501)                           ExternalUnavailable
     429 after backing off                   ExternalRateLimited (retry_after if given)
     401, 403                                ExternalAuthFailed
@@ -56,6 +57,9 @@ from bookkeeper.application.errors import (
 
 DEFAULT_BASE_URL: Final = "https://api.folio.no/v2"
 BODY_EXCERPT: Final = 500
+#: An attempt's deadline as a whole, in timeouts: httpx's timeout bounds each network wait,
+#: so an answer trickled a byte at a time would otherwise never time out.
+DEADLINE_TIMEOUTS: Final = 3
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -83,11 +87,15 @@ class FolioClient:
         rate_limit_attempts: int = 3,
         backoff: float = 0.5,
         max_retry_after: float = 30.0,
+        deadline: float | None = None,
     ) -> None:
         if not token:
             raise ValueError("a Folio API key is required")
         self._token = token
         self._timeout = timeout
+        #: An attempt's whole exchange, the answer's body included, ends within this
+        #: (`timeout` bounds each network wait: a trickled answer never trips it).
+        self._deadline = deadline if deadline is not None else DEADLINE_TIMEOUTS * timeout
         self._sleep = sleep
         self._attempts = max(1, attempts)
         self._rate_limit_attempts = max(1, rate_limit_attempts)
@@ -170,9 +178,14 @@ class FolioClient:
     ) -> httpx.Response:
         what = f"{method} {path}"
         try:
-            response = await self._http.request(
-                method, path, params=params, content=content, headers=headers
-            )
+            async with asyncio.timeout(self._deadline):
+                response = await self._http.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+        except TimeoutError:
+            raise ExternalUnavailable(
+                f"Folio {what}: not answered within {self._deadline:g} s", system=SYSTEM
+            ) from None
         except AnswerTooLarge as exc:
             write = method not in ("GET", "HEAD")
             raise too_large(exc, system=SYSTEM, where=f"Folio {what}", write=write) from None
@@ -207,7 +220,12 @@ class FolioClient:
         if status == 404:
             return ExternalNotFound(message, system=SYSTEM, status=status)
         if status >= 500 and status != 501:  # 501: "not implemented", and it will stay so
-            return ExternalUnavailable(message, system=SYSTEM, status=status)
+            return ExternalUnavailable(
+                message,
+                system=SYSTEM,
+                status=status,
+                retry_after=read_retry_after(response.headers),
+            )
         if 400 <= status < 600:
             return ExternalRejected(message, system=SYSTEM, status=status)
         return ExternalError(f"{message} (unexpected)", system=SYSTEM, status=status)

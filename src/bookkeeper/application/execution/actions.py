@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from bookkeeper.application import messages as m
+from bookkeeper.application.errors import ExternalRejected
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.bank_actions import BankActions
 from bookkeeper.application.execution.books_actions import BooksActions
@@ -131,11 +132,22 @@ class Actions:
                 # Only the booking changes (account, VAT …): the file stays where it is.
                 return Acted(external_ids=dict(target.external_ids))
             case InvoiceRegistrationData() | ExpenseRegistrationData():
-                undone = await self._undo(attempt, target_id, target, data.reason)
+                # The corrected version first: when the books refuse it for good, the
+                # target still stands there as it does in our ledger (taken back first,
+                # the books had neither while the ledger kept the target).
                 registered = await self._books.register_purchase(
                     attempt, claim.proposal_id, corrected
                 )
-                return Acted(external_ids={**undone.external_ids, **registered.external_ids})
+                try:
+                    undone = await self._undo(attempt, target_id, target, data.reason)
+                except ExternalRejected:
+                    # The target cannot be taken back: nor does its replacement stay.
+                    await self._books.withdraw(attempt, registered, data.reason)
+                    raise
+                return Acted(
+                    external_ids={**undone.external_ids, **registered.external_ids},
+                    alerts=[*registered.alerts, *undone.alerts],
+                )
         refused = m.text("refusal.not_correctable", m.ENGLISH, kind=target.kind)  # pragma: no cover
         raise ExecutionRefused(refused)  # pragma: no cover
 

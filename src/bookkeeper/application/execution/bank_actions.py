@@ -8,9 +8,15 @@ from typing import Final
 
 from bookkeeper.application import messages as m
 from bookkeeper.application.bank_claims import BankHold, held_event, read_bank_hold
+from bookkeeper.application.errors import ExternalRejected
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
-from bookkeeper.application.execution.policy import ExecutionRefused, attachment_filename
+from bookkeeper.application.execution.policy import (
+    ExecutionRefused,
+    attachment_filename,
+    reference,
+    safe_error,
+)
 from bookkeeper.application.ports import BankProvider, UnitOfWorkFactory
 from bookkeeper.domain import money
 from bookkeeper.domain.deduction import no_deduction
@@ -70,14 +76,26 @@ class BankActions:
             attachment_id = await attempt.call(
                 lambda: bank.attach_receipt(event_id, filename, content, document.content_type)
             )
-        if len(line_rates(data)) > 1 or is_reverse_charge(data):
-            # Folio has one VAT code per event (its ledger category): the parts per rate
-            # go in the event's note, for whoever books it from the bank (ADR 0052), and
-            # so does a reverse charge and its code (ADR 0056 addendum).
-            note = vat_note(data)
-            await attempt.call(lambda: bank.annotate(event_id, note, data.date))
-        await attempt.call(lambda: bank.mark_complete(event_id))
-        return Acted(external_ids={"folioEventId": event_id, "folioAttachmentId": attachment_id})
+        ids = {"folioEventId": event_id, "folioAttachmentId": attachment_id}
+        try:
+            if len(line_rates(data)) > 1 or is_reverse_charge(data):
+                # Folio has one VAT code per event (its ledger category): the parts per rate
+                # go in the event's note, for whoever books it from the bank (ADR 0052), and
+                # so does a reverse charge and its code (ADR 0056 addendum).
+                note = vat_note(data)
+                await attempt.call(lambda: bank.annotate(event_id, note, data.date))
+            await attempt.call(lambda: bank.mark_complete(event_id))
+        except ExternalRejected as error:
+            # The receipt is attached, and Folio's API cannot take it off again: failing
+            # the proposal would leave it in the bank unbooked. A failure that may pass
+            # (timeout, 5xx, 429) is raised as ever; the next attempt finds the file.
+            message = (
+                f"The receipt (reference {reference(proposal_id)}) is attached to bank event "
+                f"{event_id} and booked, but Folio refused to annotate or complete the event: "
+                f"{safe_error(error)}. Complete it in Folio by hand."
+            )
+            return Acted(external_ids=ids, alerts=[("bank-event-not-complete", "error", message)])
+        return Acted(external_ids=ids)
 
     async def _require_event_free(
         self, attempt: Attempt, proposal_id: uuid.UUID, event_id: str

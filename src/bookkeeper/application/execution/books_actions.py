@@ -8,13 +8,16 @@ one created instead of creating it again.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Final
 
 import msgspec
 
 from bookkeeper.application import messages as m
+from bookkeeper.application.errors import ExternalError, ExternalRejected
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import (
@@ -22,6 +25,7 @@ from bookkeeper.application.execution.policy import (
     ExecutionRefused,
     attachment_filename,
     reference,
+    safe_error,
 )
 from bookkeeper.application.ports import (
     Books,
@@ -61,6 +65,7 @@ from bookkeeper.domain.rules import TaxTable
 from bookkeeper.domain.text import shorten
 
 _MAX_DESCRIPTION: Final = 200
+_log = logging.getLogger("bookkeeper.executor")
 
 
 def supplier_keys(
@@ -121,10 +126,12 @@ class BooksActions:
                     m.text("refusal.purchase_deleted", m.ENGLISH, id=existing.id, reference=ref)
                 )
         ids: dict[str, str] = {}
+        unnamed = 0
         if existing is not None:
             attempt.reconciled = True
             purchase_id = existing.id
             attached = existing.attachments
+            unnamed = existing.unnamed_attachments
             if existing.supplier_id is not None:
                 ids["fikenContactId"] = existing.supplier_id
         else:
@@ -135,16 +142,20 @@ class BooksActions:
             purchase = await self._new_purchase(attempt, books, ref, data, supplier_id)
             purchase_id = await attempt.call(lambda: books.create_purchase(purchase))
             attached = ()
+        alerts: list[tuple[str, str, str]] = []
         if document is not None and content is not None:
             filename = attachment_filename(proposal_id, document)
-            if filename not in attached:
-                await attempt.call(
+            if not _attached(filename, attached, unnamed):
+                alerts = await _attach(
+                    attempt,
                     lambda: books.attach_to_purchase(
                         purchase_id, filename, content, document.content_type
-                    )
+                    ),
+                    f"purchase {purchase_id}",
+                    ref,
                 )
         ids["fikenPurchaseId"] = purchase_id
-        return Acted(external_ids=ids)
+        return Acted(external_ids=ids, alerts=alerts)
 
     async def register_credit_note(
         self, attempt: Attempt, proposal_id: uuid.UUID, data: InvoiceRegistrationData
@@ -176,10 +187,17 @@ class BooksActions:
                         )
                     )
                 attempt.reconciled = True
-                await self._attach_to_entry(
-                    attempt, books, found.id, found.attachments, proposal_id, document, content
+                alerts = await self._attach_to_entry(
+                    attempt,
+                    books,
+                    found.id,
+                    found.attachments,
+                    proposal_id,
+                    document,
+                    content,
+                    unnamed=found.unnamed_attachments,
                 )
-                return Acted(external_ids={"fikenJournalEntryId": found.id})
+                return Acted(external_ids={"fikenJournalEntryId": found.id}, alerts=alerts)
         supplier = await self._supplier(attempt, books, data)
         ids["fikenContactId"] = supplier.id
         payable = supplier.supplier_account_code or self._policy.payables_account
@@ -194,9 +212,11 @@ class BooksActions:
             reference=ref,
         )
         entry_id = await attempt.call(lambda: books.create_journal_entry(entry))
-        await self._attach_to_entry(attempt, books, entry_id, (), proposal_id, document, content)
+        alerts = await self._attach_to_entry(
+            attempt, books, entry_id, (), proposal_id, document, content
+        )
         ids["fikenJournalEntryId"] = entry_id
-        return Acted(external_ids=ids)
+        return Acted(external_ids=ids, alerts=alerts)
 
     async def _attach_to_entry(
         self,
@@ -207,18 +227,26 @@ class BooksActions:
         proposal_id: uuid.UUID,
         document: StoredDocument | None,
         content: bytes | None,
-    ) -> None:
+        *,
+        unnamed: int = 0,
+    ) -> list[tuple[str, str, str]]:
         """The credit note's document on its journal entry, unless it is there already
-        (`attached`: the entry's file names as found; none on a new entry)."""
+        (`attached`: the entry's file names as found, `unnamed` how many more it has
+        whose names the books do not tell; none on a new entry); the alert if the books
+        refused it."""
         if document is None or content is None:
-            return
+            return []
         filename = attachment_filename(proposal_id, document)
-        if filename not in attached:
-            await attempt.call(
-                lambda: books.attach_to_journal_entry(
-                    entry_id, filename, content, document.content_type
-                )
-            )
+        if _attached(filename, attached, unnamed):
+            return []
+        return await _attach(
+            attempt,
+            lambda: books.attach_to_journal_entry(
+                entry_id, filename, content, document.content_type
+            ),
+            f"journal entry {entry_id}",
+            reference(proposal_id),
+        )
 
     async def _credit_note_lines(
         self,
@@ -326,6 +354,27 @@ class BooksActions:
                 lambda: books.delete_purchase(purchase_id, _trim(f"Reversert: {reason}"))
             )
         return Acted(external_ids={"reversedFikenPurchaseId": purchase_id})
+
+    async def withdraw(self, attempt: Attempt, registered: Acted, reason: str) -> None:
+        """Delete the purchase a correction just registered (`registered`), when the
+        purchase it replaces cannot be taken back: the correction fails, and the books are
+        left as the ledger is. Best effort: if this fails too, the correction's failure
+        says what was refused, and the purchase is found by its reference."""
+        purchase_id = registered.external_ids.get("fikenPurchaseId")
+        if purchase_id is None:
+            return
+        books = self._books(attempt.claim.tenant_id)
+        try:
+            await attempt.call(
+                lambda: books.delete_purchase(purchase_id, _trim(f"Korreksjon avbrutt: {reason}"))
+            )
+        except ExternalError as error:
+            _log.warning(
+                "could not withdraw purchase %s of correction %s: %s",
+                purchase_id,
+                attempt.claim.proposal_id,
+                safe_error(error),
+            )
 
     async def _supplier(
         self, attempt: Attempt, books: Books, data: InvoiceRegistrationData
@@ -479,6 +528,35 @@ def purchase_lines(
                 for part in parts
             )
     return (line(description, data.amount, data.vat_rate, data.account_code, data.vat_amount),)
+
+
+async def _attach(
+    attempt: Attempt, upload: Callable[[], Awaitable[None]], target: str, ref: str
+) -> list[tuple[str, str, str]]:
+    """Upload a document to the object just created or found (`target`, carrying `ref`);
+    an alert if the books refuse it for good (a 4xx: too large, invalid …). The booking
+    stands then: failing the proposal would leave the books holding an entry our ledger
+    never posts. A failure that may pass (timeout, 5xx, 429) is raised as ever, and the
+    next attempt finds the object by reference and uploads the document again."""
+    try:
+        await attempt.call(upload)
+    except ExternalRejected as error:
+        message = (
+            f"The {target} (reference {ref}) is booked, but its document was refused: "
+            f"{safe_error(error)}. Attach the document to it by hand."
+        )
+        return [("document-not-attached", "error", message)]
+    return []
+
+
+def _attached(filename: str, names: tuple[str, ...], unnamed: int) -> bool:
+    """Whether the document named `filename` is among an object's attachments (`names`
+    as the books tell them, and `unnamed` more whose names they do not), on an object
+    found by our reference, i.e. created by an earlier attempt. We attach one document to
+    it, ours: an attachment whose name cannot be read is that one. Fiken's attachments
+    have no name field, and one whose download URL ends in a file id would otherwise be
+    uploaded again by every attempt that finds the object (a duplicate in the books)."""
+    return filename in names or unnamed > 0
 
 
 def _trim(text: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Final
 
 from bookkeeper.application import messages as m
-from bookkeeper.application.errors import ExternalError, ExternalRateLimited, ExternalUnavailable
+from bookkeeper.application.errors import ExternalError, ExternalUnavailable
 from bookkeeper.application.execution.actions import Actions
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import Claim, Claimer
@@ -321,7 +321,7 @@ class Executor:
         call (`release` lets go of its lease's renewal first); one on its last attempt
         stays in the queue and is tried. The outcome of each deferred (ABANDONED if the
         record failed: its lease runs out, as after a crash)."""
-        retry_after = cause.retry_after if isinstance(cause, ExternalRateLimited) else None
+        retry_after = cause.retry_after
         error = Deferred(
             m.text("refusal.deferred", m.ENGLISH, system=cause.system, error=safe_error(cause))
         )
@@ -463,7 +463,8 @@ class Executor:
         except ExternalError as error:
             if isinstance(error, ExternalUnavailable):
                 attempt.unavailable = error
-            retry_after = error.retry_after if isinstance(error, ExternalRateLimited) else None
+            # A 429's Retry-After, or a 5xx's (how long the outage lasts, RFC 9110).
+            retry_after = error.retry_after if isinstance(error, ExternalUnavailable) else None
             return await recorder.record_failure(claim, error, error.retryable, retry_after), False
         except (ExecutionRefused, DomainError) as error:
             # A refusal is for good, but for one that waits (bank_actions.BankEventBusy).

@@ -50,7 +50,6 @@ from bookkeeper.application.errors import (
     DuplicateEvent,
     ExternalAuthFailed,
     ExternalError,
-    ExternalRateLimited,
     ExternalUnavailable,
     Forbidden,
     IdempotencyConflict,
@@ -164,7 +163,8 @@ def _external_error(request: Request[Any, Any, Any], error: ExternalError) -> Re
     if isinstance(error, ExternalUnavailable):
         status = 503
         detail = f"{error.system} is unavailable or busy; retry later"
-        if isinstance(error, ExternalRateLimited) and error.retry_after is not None:
+        # A 429's Retry-After, or a 5xx's (how long the outage lasts), passed on.
+        if error.retry_after is not None:
             headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
     elif isinstance(error, ExternalAuthFailed):
         status = 502
