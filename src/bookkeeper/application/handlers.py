@@ -485,6 +485,9 @@ class Handlers:
             raise InvalidProposal(
                 "targetProposalId must be a proposal or journal entry id (UUID)"
             ) from None
+        # Until this proposal commits, another reversal or correction of the same target
+        # waits here, then finds this one (PostgreSQL): two cannot both pass the check.
+        await uow.proposals.lock_compensations(tenant, target_id)
         events = await uow.events.read_stream(tenant, target_id)
         target_view = fold_proposal(events)
         if target_view is None:
