@@ -543,6 +543,29 @@ def check_correction_vat(data: ProposalData, corrections: Corrections) -> None:
             f"the corrected rate or amount leaves the stated VAT {money.kroner_text(stated)}, "
             f"which does not fit it: give vatAmount too ({money.kroner_text(vat)} fits)"
         )
+    # The VAT it names must fit the corrected rate and amount as well: a 25 % VAT named
+    # with a rate corrected to 15 % was booked as 15 % input VAT, more than the rate gives.
+    given = corrections.vat_amount
+    if given is None or len(line_rates(data)) > 1:
+        return  # a purchase at several rates: each part's VAT from its own rate
+    changed = any(
+        (value := getattr(corrections, name)) is not None and value != getattr(data, name, None)
+        for name in ("vat_rate", "amount")
+    )
+    merged = apply_corrections(data, corrections)
+    amount, rate = getattr(merged, "amount", None), getattr(merged, "vat_rate", None)
+    if (
+        changed
+        and amount is not None
+        and rate is not None
+        and not money.vat_consistent(amount, rate, given)
+    ):
+        fits = money.vat_of_gross(amount, rate)
+        raise InvalidProposal(
+            f"vatAmount {money.kroner_text(given)} does not fit the corrected rate and "
+            f"amount ({rate.normalize()} % of {money.kroner_text(amount)} is "
+            f"{money.kroner_text(fits)})"
+        )
 
 
 def _with_fitting_vat(data: ProposalData, corrections: Corrections) -> Corrections:
