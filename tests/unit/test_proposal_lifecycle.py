@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from bookkeeper.application.messages import refusal_form
 from bookkeeper.domain.errors import (
     DomainError,
     InvalidCorrection,
@@ -480,3 +481,52 @@ def test_a_rate_correction_that_its_invoice_lines_would_not_follow_is_refused() 
     q = Proposal.propose("j", shown, actor="book-e")
     q.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("15"), account_code="6551"))
     assert q.status is Status.APPROVED
+
+
+def test_a_purchase_is_not_booked_to_the_bank_or_with_vat_to_a_vat_account() -> None:
+    # Its entry credits the bank and debits the rate's VAT account by itself: a cost booked
+    # to 1920 vanished (bank debited and credited), one booked to 2710 at 25 % claimed its
+    # whole gross as input VAT. The VAT settlement paid (2740, no VAT) is a booking of its own.
+    for code in ("1920", "1920:10001", "2710", "2740"):
+        with pytest.raises(InvalidProposal, match=code):
+            Proposal.propose("p", receipt(account_code=code), actor="book-e")
+    line = LineItem(
+        description="Varer", amount=Decimal("199.00"), vat_rate=Decimal("25"), account_code="2710"
+    )
+    with pytest.raises(InvalidProposal, match=r"lineItems\[0\]\.accountCode 2710"):
+        Proposal.propose(
+            "p",
+            InvoiceRegistrationData(
+                supplier="Lev AS",
+                amount=Decimal("199.00"),
+                date=dt.date(2026, 11, 30),
+                due_date=dt.date(2026, 12, 14),
+                vat_rate=Decimal("25"),
+                account_code="4300",
+                line_items=(line,),
+            ),
+            actor="book-e",
+        )
+    settled = Proposal.propose(
+        "s", receipt(account_code="2740", vat_rate=Decimal("0")), actor="book-e"
+    )
+    with pytest.raises(InvalidCorrection, match="VAT account"):
+        settled.approve(actor="kari", corrections=Corrections(vat_rate=Decimal("25")))
+    p = proposed()
+    with pytest.raises(InvalidCorrection, match="bank account"):
+        p.approve(actor="kari", corrections=Corrections(account_code="1920"))
+    assert p.status is Status.PROPOSED
+    # A correction of something else leaves the proposed account as it is.
+    p.approve(actor="kari", corrections=Corrections(amount=Decimal("200.00")))
+    assert p.status is Status.APPROVED
+
+
+def test_a_correction_to_the_bank_or_a_vat_account_is_refused_in_words_of_the_catalogue() -> None:
+    # The page and Discord say a refusal in Norwegian when the catalogue knows its words.
+    for code, key in (("1920", "bank_account"), ("2710", "vat_account")):
+        with pytest.raises(InvalidCorrection) as refused:
+            proposed().approve(actor="kari", corrections=Corrections(account_code=code))
+        assert refusal_form(str(refused.value)) == (
+            f"refusal.correction.{key}",
+            {"field": "accountCode", "code": code},
+        )

@@ -315,6 +315,9 @@ class MemoryProposals:
         found.sort(key=lambda v: (v.proposed_at, v.id))
         return found[:BANK_CLAIMS_LIMIT]
 
+    async def lock_compensations(self, tenant_id: str, target_id: uuid.UUID) -> None:
+        return None  # one process: a unit's check and its commit do not interleave
+
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         return [
             v.id

@@ -87,6 +87,7 @@ from bookkeeper.domain.patterns import best_match, normalise_merchant
 from bookkeeper.domain.proposals import (
     Proposal,
     apply_corrections,
+    check_corrected_cost_account,
     check_correction_vat,
     check_document_date,
     check_text_safe,
@@ -484,6 +485,9 @@ class Handlers:
             raise InvalidProposal(
                 "targetProposalId must be a proposal or journal entry id (UUID)"
             ) from None
+        # Until this proposal commits, another reversal or correction of the same target
+        # waits here, then finds this one (PostgreSQL): two cannot both pass the check.
+        await uow.proposals.lock_compensations(tenant, target_id)
         events = await uow.events.read_stream(tenant, target_id)
         target_view = fold_proposal(events)
         if target_view is None:
@@ -506,6 +510,7 @@ class Handlers:
         target.ensure_compensable()
         if isinstance(data, CorrectionData):
             corrected = apply_corrections(target.effective_data, data.changes)
+            check_corrected_cost_account(corrected, data.changes)
             check_correction_vat(target.effective_data, data.changes)
             try:
                 # A corrected amount is booked at the published rate on it; a NOK amount
@@ -518,9 +523,12 @@ class Handlers:
                     "correction cannot carry a NOK amount: reverse it and propose the "
                     "document again, approved with the corrected amount's nokAmount"
                 ) from None
-        if await uow.proposals.open_compensations(tenant, target_id):
+        if earlier := await uow.proposals.open_compensations(tenant, target_id):
+            # Pending, approved or executed (a rejected or failed one is no obstacle):
+            # named, so that a second try is told which one and that it may be done.
             raise InvalidProposal(
-                f"proposal {target_id} already has a reversal or correction in progress"
+                f"proposal {target_id} already has a reversal or correction in progress or "
+                f"done ({earlier[0]}): see GET /proposals/{earlier[0]}"
             )
         return target_view.correlation_id, None
 

@@ -1108,6 +1108,22 @@ TEXTS.update(
             "en": "correction makes the proposal invalid: text must not contain NUL "
             "(\\u0000) characters",
         },
+        "refusal.correction.bank_account": {
+            "nb": "rettelsen gjør forslaget ugyldig: {field} {code} er bankkontoen kjøpet betales "
+            "fra, ikke en kostnadskonto: bilaget ville debitere og kreditere banken og ikke føre "
+            "noen kostnad",
+            "en": "correction makes the proposal invalid: {field} {code} is the bank account a "
+            "purchase is paid from, not a cost account: its entry would debit and credit the "
+            "bank and book no cost",
+        },
+        "refusal.correction.vat_account": {
+            "nb": "rettelsen gjør forslaget ugyldig: {field} {code} er en mva-konto: kjøpets mva "
+            "føres der etter satsen, kostnaden på en kostnadskonto (hele beløpet ville blitt "
+            "inngående mva)",
+            "en": "correction makes the proposal invalid: {field} {code} is a VAT account: a "
+            "purchase's VAT is booked there by its rate, its cost goes to a cost account (the "
+            "whole amount would be input VAT)",
+        },
         "refusal.comment_too_long": {
             "nb": "kommentaren kan ha høyst {max} tegn og ingen NUL-tegn",
             "en": "a comment has at most {max} characters and no NUL",

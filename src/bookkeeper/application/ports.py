@@ -327,6 +327,14 @@ class ProposalProjection(Protocol):
         (SQLite's write turn) or single-process, nothing."""
         ...
 
+    async def lock_compensations(self, tenant_id: str, target_id: uuid.UUID) -> None:
+        """Serialise this unit of work, until it ends, with every other that proposes a
+        reversal or correction of the same target of the tenant (its check that the target
+        has none, `open_compensations`, and its commit): PostgreSQL a transaction-scoped
+        advisory lock; where units of work are serialised already (SQLite's write turn)
+        or single-process, nothing."""
+        ...
+
     async def approval_counts(
         self, tenant_id: str, start: dt.datetime | None, end: dt.datetime | None
     ) -> list[ApprovalCounts]:

@@ -57,6 +57,7 @@ from bookkeeper.domain.events import (
     line_rates,
     type_name,
 )
+from bookkeeper.domain.ledger import BANK_ACCOUNT, base_account
 from bookkeeper.domain.rules import foreign_currency
 from bookkeeper.domain.text import control_in, has_visible, steering_in, tidy, unfit_in
 from bookkeeper.domain.walk import first
@@ -221,6 +222,49 @@ def check_document_date(data: ProposalData) -> None:
     day = getattr(data, "date", None)
     if isinstance(day, dt.date):
         _check_date("date", day)
+
+
+def check_cost_account(data: ProposalData) -> None:
+    """Refuse a purchase (or a pattern for one) whose cost account is one its own entry
+    books by itself (ledger.py): the bank (1920) it is paid from, which it would debit
+    and credit at once, so the purchase would vanish from the accounts; or, when it books
+    VAT, a VAT account (27xx), where its rate books the VAT, so the whole gross would be
+    claimed as input VAT. Both are balanced entries no check downstream refuses, and both
+    make the books wrong. A purchase without VAT (the VAT settlement paid, 2740 at 0 %)
+    may name a VAT account. Checked when something is proposed, corrected or approved
+    with a correction, never on a recorded event (old ones fold as they were)."""
+    match data:
+        case ReceiptAttachmentData() | ExpenseRegistrationData() | InvoiceRegistrationData():
+            codes = [("accountCode", data.account_code)] + [
+                (f"lineItems[{index}].accountCode", item.account_code)
+                for index, item in enumerate(line_items_of(data))
+                if item.account_code is not None
+            ]
+            books_vat = (
+                data.vat_rate > 0
+                or any(rate > 0 for rate in line_rates(data))
+                or getattr(data, "reverse_charge", None) is True
+            )
+        case PatternSuggestionData():
+            codes, books_vat = [("accountCode", data.account_code)], data.vat_rate > 0
+        case _:
+            return
+    for field, code in codes:
+        main = base_account(code)
+        if main == BANK_ACCOUNT:
+            raise InvalidProposal(
+                f"{field} {code} is the bank account a purchase is paid from, not a cost "
+                "account: its entry would debit and credit the bank and book no cost"
+            )
+        if books_vat and _VAT_ACCOUNT.fullmatch(main):
+            raise InvalidProposal(
+                f"{field} {code} is a VAT account: a purchase's VAT is booked there by its "
+                "rate, its cost goes to a cost account (the whole amount would be input VAT)"
+            )
+
+
+#: The VAT accounts of the standard chart (NS 4102 27xx: output, input, settlement).
+_VAT_ACCOUNT: Final = re.compile(r"27[0-9]{2}")
 
 
 def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) -> None:
@@ -444,6 +488,22 @@ def apply_corrections(data: ProposalData, corrections: Corrections | None) -> Pr
     return normalise(merged)
 
 
+def check_corrected_cost_account(corrected: ProposalData, corrections: Corrections) -> None:
+    """`check_cost_account` of what a correction of the account, rate or reverse charge
+    makes of a proposal (InvalidCorrection); other corrections leave the account as it
+    was proposed."""
+    if (
+        corrections.account_code is None
+        and corrections.vat_rate is None
+        and corrections.reverse_charge is None
+    ):
+        return
+    try:
+        check_cost_account(corrected)
+    except InvalidProposal as error:
+        raise InvalidCorrection(f"correction makes the proposal invalid: {error}") from None
+
+
 def fitting_vat(data: ProposalData, corrections: Corrections) -> Decimal | None:
     """The VAT amount a corrected rate or amount implies when the document's stated VAT
     no longer fits them (more than a krone off), else None: a reviewer who corrects 25 %
@@ -482,6 +542,29 @@ def check_correction_vat(data: ProposalData, corrections: Corrections) -> None:
         raise InvalidProposal(
             f"the corrected rate or amount leaves the stated VAT {money.kroner_text(stated)}, "
             f"which does not fit it: give vatAmount too ({money.kroner_text(vat)} fits)"
+        )
+    # The VAT it names must fit the corrected rate and amount as well: a 25 % VAT named
+    # with a rate corrected to 15 % was booked as 15 % input VAT, more than the rate gives.
+    given = corrections.vat_amount
+    if given is None or len(line_rates(data)) > 1:
+        return  # a purchase at several rates: each part's VAT from its own rate
+    changed = any(
+        (value := getattr(corrections, name)) is not None and value != getattr(data, name, None)
+        for name in ("vat_rate", "amount")
+    )
+    merged = apply_corrections(data, corrections)
+    amount, rate = getattr(merged, "amount", None), getattr(merged, "vat_rate", None)
+    if (
+        changed
+        and amount is not None
+        and rate is not None
+        and not money.vat_consistent(amount, rate, given)
+    ):
+        fits = money.vat_of_gross(amount, rate)
+        raise InvalidProposal(
+            f"vatAmount {money.kroner_text(given)} does not fit the corrected rate and "
+            f"amount ({rate.normalize()} % of {money.kroner_text(amount)} is "
+            f"{money.kroner_text(fits)})"
         )
 
 
@@ -630,6 +713,7 @@ class Proposal:
         """A new proposal; InvalidProposal when the data breaks a rule of its kind (its VAT
         rate: one of `vat_rates`, those valid on its date, when given)."""
         validate(data, vat_rates)
+        check_cost_account(data)
         data = normalise(data)
         proposal = cls(proposal_id)
         proposal._record(type_name(kind_of(data), Step.PROPOSED), data, actor)
@@ -669,8 +753,9 @@ class Proposal:
                 f"{actor} already approved this proposal; a second person must approve it"
             )
         assert self.data is not None
-        apply_corrections(self.data, corrections)
+        corrected = apply_corrections(self.data, corrections)
         if corrections is not None:
+            check_corrected_cost_account(corrected, corrections)
             _check_rate_of_lines(self.data, corrections)
             corrections = _with_fitting_vat(self.data, corrections)
         kept = (

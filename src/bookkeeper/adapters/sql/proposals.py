@@ -151,6 +151,13 @@ def bank_event_lock_key(tenant_id: str, folio_event_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
 
 
+def compensations_lock_key(tenant_id: str, target_id: uuid.UUID) -> int:
+    """The advisory lock key of the compensations of a tenant's proposal or journal entry
+    (as `bank_event_lock_key`, in a namespace of its own)."""
+    name = f"compensations:{tenant_id}:{target_id}".encode()
+    return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
+
+
 def bank_event_claims_statement(dialect: str) -> Select[Any]:
     """The live receipts and corrections naming a bank event (binds `tenant_id`,
     `folio_event_id`), first proposed first: one walk of ix_proposals_bank_event (migration
@@ -517,6 +524,13 @@ class SqlProposals:
         # outside a transaction (ADR 0041) — no BEGIN and no ROLLBACK round trips.
         params = {"tenant_id": tenant_id, "folio_event_id": folio_event_id}
         return [_proposal(row) for row in await self._tx.rows(self._sql.bank_event_claims, params)]
+
+    async def lock_compensations(self, tenant_id: str, target_id: uuid.UUID) -> None:
+        # As lock_bank_event: it opens the unit's transaction, in which the proposal is
+        # then written and committed, so a racing proposal waits and reads this one.
+        if self._tx.dialect == "postgresql":
+            key = compensations_lock_key(tenant_id, target_id)
+            await self._tx.execute(_LOCK_BANK_EVENT, {"key": key})
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         result = await self._tx.execute(
