@@ -59,6 +59,10 @@ def _decision(action: str, body: Any) -> Probe:
     return probe
 
 
+def _resolved(world: World, object_id: str) -> tuple[str, str, Any]:
+    return "POST", f"{API}/check/executions/{object_id}/resolved", {"note": "dealt with"}
+
+
 def _get(collection: str) -> Probe:
     def probe(world: World, object_id: str) -> tuple[str, str, Any]:
         return "GET", f"{API}/{collection}/{object_id}", None
@@ -82,6 +86,7 @@ PROBES: dict[tuple[str, str], tuple[Probe, str]] = {
         "proposal_id",
     ),
     ("GET", f"{API}/proposals/{{proposal_id}}"): (_get("proposals"), "proposal_id"),
+    ("POST", f"{API}/check/executions/{{proposal_id}}/resolved"): (_resolved, "proposal_id"),
     ("GET", f"{API}/correlations/{{correlation_id}}"): (_get("correlations"), "correlation_id"),
     ("GET", f"{API}/journal-entries/{{entry_id}}"): (_get("journal-entries"), "entry_id"),
     ("GET", f"{API}/files/{{sha256}}"): (_get("files"), "sha256"),

@@ -180,6 +180,7 @@ async def test_every_json_body_nested_without_end_is_a_400(api: Api) -> None:
     deep = b"[" * 10_000 + b"]" * 10_000
     for method, path, operation_id in operations:
         url = path.replace("{event_id}", "01a24cd0-98f1-7000-8338-06d7660c6e22")
+        url = url.replace("{proposal_id}", "01a24cd0-98f1-7000-8338-06d7660c6e22")
         url = url.replace("{tenant}", "acme").replace("{provider}", "fiken")
         response = await api.client.request(
             method, url, content=deep, headers=root | {"Content-Type": "application/json"}
@@ -461,6 +462,7 @@ async def test_a_json_body_sent_as_another_media_type_is_a_415_on_every_json_rou
         declared = document["paths"][path][method.lower()]["responses"]
         assert "415" in declared, operation_id
         url = path.replace("{event_id}", "01a24cd0-98f1-7000-8338-06d7660c6e22")
+        url = url.replace("{proposal_id}", "01a24cd0-98f1-7000-8338-06d7660c6e22")
         url = url.replace("{tenant}", "acme").replace("{provider}", "fiken")
         response = await api.client.request(
             method, url, content=body, headers=root | {"Content-Type": content_type}
