@@ -52,7 +52,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -525,6 +525,9 @@ class BooksImportReport(msgspec.Struct, kw_only=True):
     imported: int = 0
     known: int = 0
     executed_here: int = 0
+    #: Entries the books changed since they were imported (of `imported`: each is booked
+    #: again as a revision, with the cancellation of what the ledger held).
+    revised: int = 0
     #: Journal entries that are a purchase's or sale's own posting (not imported twice).
     same_as_trade: int = 0
     #: The books' transactions of the purchases and sales this run read.
@@ -771,15 +774,28 @@ class BooksImport:
                     report.problems.append(problem)
                     continue
                 records.append((record, entries))
-            exchanges: dict[uuid.UUID, Exchange] = {}
+            metadata: dict[uuid.UUID, dict[str, Any]] = {}
             for record, _ in records:
                 if isinstance(record, HistoryTrade):
-                    exchanges.update(trade_exchanges(tenant_id, record))
+                    for entry_id, exchange in trade_exchanges(tenant_id, record).items():
+                        metadata[entry_id] = {EXCHANGE_METADATA: msgspec.to_builtins(exchange)}
             ids = [entry_id for _, entries in records for entry_id, _ in entries]
-            existing = await uow.events.read_streams([(tenant_id, i) for i in ids]) if ids else {}
-            held = {stream for stream, events in existing.items() if events}
-            fresh = [(i, e) for _, entries in records for i, e in entries if i not in held]
-            report.known += len(ids) - len(fresh)
+            # Each entry's stream and its first revision's, in one read: a record the books
+            # changed since (or changed back) is told from one they did not.
+            asked = [*ids, *(revision_id(i, 1) for i in ids)]
+            existing = await uow.events.read_streams([(tenant_id, i) for i in asked]) if ids else {}
+            fresh: Entries = []
+            for _, entries in records:
+                for entry_id, entry in entries:
+                    if not existing.get(entry_id):
+                        fresh.append((entry_id, entry))
+                        continue
+                    revised = await _revised(uow, tenant_id, entry_id, entry, existing, metadata)
+                    if revised:
+                        report.revised += 1
+                        fresh.extend(revised)
+                    else:
+                        report.known += 1
             report.imported += len(fresh)
             _count_shut(report, fresh, shut)
             if report.dry_run or not fresh:
@@ -787,7 +803,6 @@ class BooksImport:
             now = self._clock.now()
             recorded: list[RecordedEvent] = []
             for entry_id, entry in fresh:
-                exchange = exchanges.get(entry_id)
                 event = stamp(
                     JOURNAL_ENTRY_POSTED,
                     entry,
@@ -797,9 +812,7 @@ class BooksImport:
                     correlation_id=entry_id,
                     # A foreign-currency document's conversion, as a proposal's stream
                     # records an executed one's (ADR 0051): SAF-T's currency of its lines.
-                    metadata=None
-                    if exchange is None
-                    else {EXCHANGE_METADATA: msgspec.to_builtins(exchange)},
+                    metadata=metadata.get(entry_id),
                 )
                 recorded.extend(await uow.events.append(tenant_id, entry_id, 0, [event]))
             await fold_journal_entries(uow, recorded)
@@ -930,6 +943,71 @@ async def _executed_here(uow: UnitOfWork, tenant_id: str, record: HistoryTrade) 
     return record.id in (ids.get("fikenPurchaseId"), ids.get("reversedFikenPurchaseId"))
 
 
+def revision_id(entry_id: uuid.UUID, revision: int, *, cancel: bool = False) -> uuid.UUID:
+    """The id of an imported entry's `revision` (1, 2, …: the books changed the record after
+    it was imported), or of the cancellation of the version before it."""
+    return uuid.uuid5(entry_id, f"revision:{revision}{':cancel' if cancel else ''}")
+
+
+def _same_booking(held: JournalEntryPostedData, entry: JournalEntryPostedData) -> bool:
+    """Whether two versions of an entry book the same (date, accounts, amounts, VAT): a
+    renamed party or a reworded text is no change of the books."""
+
+    def booked(data: JournalEntryPostedData) -> tuple[object, ...]:
+        return (
+            data.date,
+            tuple(
+                (line.account, line.debit, line.credit, line.vat_code, line.vat_part)
+                for line in data.lines
+            ),
+        )
+
+    return booked(held) == booked(entry)
+
+
+async def _revised(
+    uow: UnitOfWork,
+    tenant_id: str,
+    entry_id: uuid.UUID,
+    entry: JournalEntryPostedData,
+    existing: dict[uuid.UUID, list[RecordedEvent]],
+    metadata: dict[uuid.UUID, dict[str, Any]],
+) -> Entries:
+    """An imported entry the books hold otherwise now (a sale corrected in Fiken, a payment's
+    amount changed): the cancellation of the version the ledger holds, dated as it was, and
+    the new version as the next revision — nothing when the latest version books the same.
+    Revision ids derive from the entry's, so the same change is never booked twice.
+    `metadata` gains the new version's (the entry's conversion) and the cancellation's
+    (the held version's)."""
+    latest, revision = existing[entry_id][0], 0
+    following = existing.get(revision_id(entry_id, 1))
+    while following:
+        latest, revision = following[0], revision + 1
+        later = revision_id(entry_id, revision + 1)
+        following = (await uow.events.read_streams([(tenant_id, later)])).get(later)
+    held = latest.data
+    if not isinstance(held, JournalEntryPostedData) or _same_booking(held, entry):
+        return []
+    revision += 1
+    ref = entry.external_ref or ""
+    cancel = mirror(held, entry_id=str(latest.stream_id), date=held.date, proposal_id=None)
+    cancel = msgspec.structs.replace(
+        cancel,
+        description=_text(f"Endret i Fiken: {held.description}", held.description),
+        source=SOURCE,
+        external_ref=f"{ref}:revision:{revision}:cancel",
+    )
+    new = msgspec.structs.replace(entry, external_ref=f"{ref}:revision:{revision}")
+    cancel_id = revision_id(entry_id, revision, cancel=True)
+    new_id = revision_id(entry_id, revision)
+    if latest.metadata.get(EXCHANGE_METADATA) is not None:
+        metadata[cancel_id] = {EXCHANGE_METADATA: latest.metadata[EXCHANGE_METADATA]}
+    if entry_id in metadata:
+        metadata[new_id] = metadata[entry_id]
+    log.info("import: %s changed in the books: booked again (revision %d)", ref, revision)
+    return [(cancel_id, cancel), (new_id, new)]
+
+
 def _count_shut(
     report: BooksImportReport,
     fresh: Sequence[tuple[uuid.UUID, JournalEntryPostedData]],
@@ -985,6 +1063,11 @@ def summary(report: BooksImportReport) -> Sequence[str]:
             "dated in closed periods or locked VAT terms, kept at their date in the books "
             "(not moved to the first open day): "
             + ", ".join(f"{count:,} in {label}" for label, count in report.in_shut_periods.items())
+        )
+    if report.revised:
+        lines.append(
+            f"{report.revised:,} imported {_plural('entry', report.revised)} changed in the "
+            "books since: the version held cancelled and booked again as the books hold it"
         )
     if report.retried:
         lines.append(
