@@ -10,8 +10,11 @@ from decimal import Decimal
 
 import pytest
 
+from bookkeeper.adapters.saft.xml_writer import render
+from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.books_import import BooksImport, summary
 from bookkeeper.application.ports import UnitOfWorkFactory
+from bookkeeper.application.saft import AuditReads, CompanySettings, SaftExport
 from tests.fakes.fiken import BANK_ACCOUNT_CODE, FakeFiken, running_fake_fiken
 from tests.integration.test_import_fiken import (
     ACCOUNTANT,
@@ -21,6 +24,7 @@ from tests.integration.test_import_fiken import (
     fiken_history,
     ledger,
 )
+from tests.saft_checks import check_against_trial_balance, validate
 from tests.unit.conftest import FixedClock
 
 
@@ -95,3 +99,101 @@ async def test_a_sale_changed_in_fiken_after_the_import_is_booked_as_it_is_now(
         assert balance["3000"] == Decimal("-2000.00")
         assert balance[receivable] == Decimal("2500.00")
         assert balance.get(BANK_ACCOUNT_CODE, Decimal(0)) == 0
+
+
+async def test_a_foreign_invoice_paid_at_another_rate_leaves_no_balance_with_the_supplier(
+    fiken: tuple[FakeFiken, str], audit_storage: tuple[UnitOfWorkFactory, AuditReads]
+) -> None:
+    """A EUR invoice booked at 11.70 and paid at 11.80 (and a USD sale paid at a better
+    rate): the payment clears the supplier's (customer's) NOK balance of what it paid in
+    the currency, and the difference is a currency loss (8160) or gain (8060), as Fiken
+    books it — not an open balance on a settled invoice."""
+    fake, base_url = fiken
+    fake.accounts.update({"2700": "Utgående merverdiavgift, høy sats"})
+    vendor = fake.add_contact("Figma, Inc.")
+    invoice = fake.create_purchase(
+        {
+            "date": "2026-02-10",
+            "kind": "supplier",
+            "paid": False,
+            "currency": "EUR",
+            "supplierId": vendor,
+            "identifier": "FIG-9",
+            "lines": [
+                {
+                    "description": "Figma Professional",
+                    "vatType": "HIGH",
+                    "netPrice": 105_300,
+                    "vat": 26_325,
+                    "netPriceInCurrency": 9_000,
+                    "vatInCurrency": 2_250,
+                    "account": "6540",
+                }
+            ],
+        }
+    )
+    paid = {"date": "2026-02-20", "account": BANK_ACCOUNT_CODE, "currency": "EUR"}
+    # Paid in two parts: 50 EUR at 11.75, the rest (62.50 EUR) at 11.80.
+    fake.purchases[invoice]["payments"].extend(
+        [
+            {**paid, "paymentId": 990_001, "amount": 5_000, "amountInNok": 58_750},
+            {**paid, "paymentId": 990_002, "amount": 6_250, "amountInNok": 73_750},
+        ]
+    )
+    customer = fake.add_contact("Acme Inc.", supplier=False, customer=True)
+    sale = fake.add_sale(
+        dt.date(2026, 2, 11),
+        [
+            {
+                "description": "Konsulent",
+                "vatType": "EXEMPT_IMPORT_EXPORT",
+                "netPrice": 100_000,
+                "vat": 0,
+                "netPriceInCurrency": 10_000,
+                "vatInCurrency": 0,
+                "account": "3100",
+            }
+        ],
+        customer_id=customer,
+        modified=dt.date(2026, 2, 21),
+    )
+    fake.sales[sale]["currency"] = "USD"
+    fake.sales[sale]["salePayments"] = [
+        {
+            "paymentId": 990_003,
+            "date": "2026-02-21",
+            "account": BANK_ACCOUNT_CODE,
+            "amount": 10_000,
+            "amountInNok": 102_000,
+            "currency": "USD",
+        }
+    ]
+    uow_factory, reads = audit_storage
+    clock = FixedClock(FIRST_RUN)
+    async with fiken_history(base_url) as source:
+        report = await BooksImport(uow_factory, source, clock).run(TENANT, START)
+    assert report.problems == []
+    books = ledger(uow_factory, clock)
+    trial = await books.trial_balance(ACCOUNTANT, START, dt.date(2026, 2, 28))
+    balance = {line.account: line.balance for line in trial.accounts}
+    assert trial.debit == trial.credit
+    assert balance[fake.contacts[vendor]["supplierAccountCode"]] == 0
+    assert balance[fake.contacts[customer]["customerAccountCode"]] == 0
+    # 1,316.25 booked; 587.50 + 737.50 = 1,325.00 paid: 8.75 lost.
+    assert balance["8160"] == Decimal("8.75")
+    # 1,000.00 booked; 1,020.00 received: 20.00 gained.
+    assert balance["8060"] == Decimal("-20.00")
+    assert balance[BANK_ACCOUNT_CODE] == Decimal("-1325.00") + Decimal("1020.00")
+    # The SAF-T file is valid and holds the same books.
+    export = SaftExport(
+        reads,
+        RoleAuthorizer(),
+        clock,
+        render,
+        software_version="0.1.0",
+        company=CompanySettings(name="Fiken Demo AS", orgnr="912345678"),
+    )
+    file = await export.export(ACCOUNTANT, START, dt.date(2026, 2, 28))
+    root = validate(b"".join([chunk async for chunk in file.chunks]))
+    before = await books.trial_balance(ACCOUNTANT, None, START - dt.timedelta(days=1))
+    check_against_trial_balance(root, trial, trial, START, before)

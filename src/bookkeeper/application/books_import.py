@@ -175,6 +175,10 @@ SALE_VAT: Final[dict[str, tuple[str, str | None]]] = {
 #: the next run): at Fiken's four requests a second, 25 s.
 RETRY_LIMIT: Final = 100
 PAYABLES: Final = "2400"
+#: Where a foreign-currency payment's difference to the booked NOK amount goes (NS 4102:
+#: valutagevinst (agio), valutatap (disagio)), as Fiken books it.
+CURRENCY_GAIN: Final = "8060"
+CURRENCY_LOSS: Final = "8160"
 RECEIVABLES: Final = "1500"
 CASH_KINDS: Final = frozenset({"cash_purchase", "cash_sale"})
 _ZERO: Final = Decimal("0.00")
@@ -430,12 +434,36 @@ def trade_entries(
         entries = _with_mirror(tenant_id, record.what, record.id, posting, record.deleted)
     if cash:
         return entries
+    in_currency = _gross_in_currency(record)
+    paid_in_currency = _ZERO
     for index, payment in enumerate(record.payments):
         key = payment.id or f"{index}:{payment.date.isoformat()}:{payment.amount}"
+        # A payment in the document's currency clears what it paid of it at the rate the
+        # document was booked at; what the bank paid more or less is a currency loss or
+        # gain (agio/disagio), so a settled invoice leaves nothing open. The running
+        # total in the currency makes the full payment clear the whole NOK amount.
+        cleared = payment.amount
+        if (
+            in_currency is not None
+            and payment.amount_in_currency is not None
+            and (payment.currency or "").strip().upper() == record.currency.strip().upper()
+        ):
+            before = money.two_places(gross * paid_in_currency / in_currency)
+            paid_in_currency += payment.amount_in_currency
+            cleared = money.two_places(gross * paid_in_currency / in_currency) - before
+        difference = sign * (payment.amount - cleared)
         paid = _lines(
             [
-                (counter, sign * payment.amount, None, None, None, counter_party),
+                (counter, sign * cleared, None, None, None, counter_party),
                 (payment.account, -sign * payment.amount, None, None, None, None),
+                (
+                    CURRENCY_LOSS if difference > 0 else CURRENCY_GAIN,
+                    difference,
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
             ]
         )
         if not paid:
@@ -446,6 +474,21 @@ def trade_entries(
             (imported_entry_id(tenant_id, record.what, record.id, f"payment:{key}"), entry)
         )
     return entries
+
+
+def _gross_in_currency(record: HistoryTrade) -> Decimal | None:
+    """What a foreign-currency trade's counter line holds, in its currency (the gross; a
+    reverse-charge line's net): None for a NOK trade or one whose lines do not all give
+    their amounts in the currency."""
+    if record.currency.strip().upper() == "NOK":
+        return None
+    total = _ZERO
+    for line in record.lines:
+        if line.net_in_currency is None:
+            return None
+        reverse = record.what == PURCHASE and line.vat_type in PURCHASE_REVERSE_CHARGE
+        total += line.net_in_currency + (_ZERO if reverse else line.vat_in_currency or _ZERO)
+    return total or None
 
 
 #: Who converted an imported foreign-currency document: the books (Exchange.source).
