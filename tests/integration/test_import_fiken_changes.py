@@ -13,9 +13,9 @@ import pytest
 from bookkeeper.adapters.saft.xml_writer import render
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.books_import import BooksImport, summary
-from bookkeeper.application.ports import UnitOfWorkFactory
+from bookkeeper.application.ports import Principal, UnitOfWorkFactory
 from bookkeeper.application.saft import AuditReads, CompanySettings, SaftExport
-from tests.fakes.fiken import BANK_ACCOUNT_CODE, FakeFiken, running_fake_fiken
+from tests.fakes.fiken import BANK_ACCOUNT_CODE, FakeFiken, cash_purchase, running_fake_fiken
 from tests.integration.test_import_fiken import (
     ACCOUNTANT,
     FIRST_RUN,
@@ -197,3 +197,65 @@ async def test_a_foreign_invoice_paid_at_another_rate_leaves_no_balance_with_the
     root = validate(b"".join([chunk async for chunk in file.chunks]))
     before = await books.trial_balance(ACCOUNTANT, None, START - dt.timedelta(days=1))
     check_against_trial_balance(root, trial, trial, START, before)
+
+
+async def test_a_purchase_entered_late_is_booked_once_and_not_missed(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """A receipt registered in Fiken days after the last run, dated before that run's
+    newest purchase (an everyday thing): the next incremental run books it, and a later
+    full run does not book it again — with Fiken listing the purchases' postings among
+    the journal entries (ADR 0044 §6) and without."""
+    for lists in (False, True):
+        async with running_fake_fiken(today=dt.date(2026, 2, 26), lists_trade_postings=lists) as (
+            fake,
+            base_url,
+        ):
+            fake.create_purchase(
+                cash_purchase(
+                    "2026-02-20",
+                    [
+                        {
+                            "description": "Skriver",
+                            "vatType": "HIGH",
+                            "netPrice": 40_000,
+                            "vat": 10_000,
+                            "account": "6540",
+                        }
+                    ],
+                )
+            )
+            clock = FixedClock(FIRST_RUN)
+            tenant = f"{TENANT}-{lists}".lower()
+            who = Principal(subject="anna", tenant_id=tenant, roles=frozenset({"accountant"}))
+            async with fiken_history(base_url) as source:
+                service = BooksImport(uow_factory, source, clock)
+                await service.run(tenant, START)
+                fake._today = dt.date(2026, 3, 3)
+                fake.create_purchase(
+                    cash_purchase(
+                        "2026-02-12",
+                        [
+                            {
+                                "description": "Papir",
+                                "vatType": "HIGH",
+                                "netPrice": 8_000,
+                                "vat": 2_000,
+                                "account": "6800",
+                            }
+                        ],
+                    )
+                )
+                clock.advance(days=7)
+                await service.run(tenant, START)
+                trial = await ledger(uow_factory, clock).trial_balance(
+                    who, START, dt.date(2026, 2, 28)
+                )
+                balance = {line.account: line.balance for line in trial.accounts}
+                assert balance.get("6800") == Decimal("80.00"), lists
+                await service.run(tenant, dt.date(2025, 1, 1))
+                trial = await ledger(uow_factory, clock).trial_balance(
+                    who, START, dt.date(2026, 2, 28)
+                )
+                balance = {line.account: line.balance for line in trial.accounts}
+                assert balance.get("6800") == Decimal("80.00"), lists
