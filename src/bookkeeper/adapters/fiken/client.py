@@ -211,7 +211,8 @@ class FikenClient:
         request through the gate: one at a time, at most four a second.
 
         The last page is the one the Fiken-Api-Page-Count header says; without the header
-        (the spec does not require it), a short one. A counterpart that does not page
+        (the spec does not require it), a short one — short of Fiken-Api-Page-Size when
+        the answer says it paged by fewer than asked. A counterpart that does not page
         ends it too: more records than a page holds are the whole list, and a page
         answered with the previous one's very bytes means `page` was not heard (reading
         on would only repeat it)."""
@@ -230,7 +231,12 @@ class FikenClient:
             count = _int_header(response, "Fiken-Api-Page-Count")
             if len(batch) > page_size:
                 return
-            if (page + 1 >= count) if count is not None else len(batch) < page_size:
+            # "Up to Fiken-Api-Page-Size elements": the size it paged by, which a
+            # counterpart capping pageSize says is smaller than asked; a short page is
+            # short of that.
+            paged_by = _int_header(response, "Fiken-Api-Page-Size")
+            full = paged_by if paged_by is not None and 0 < paged_by < page_size else page_size
+            if (page + 1 >= count) if count is not None else len(batch) < full:
                 return
             previous = response.content
         raise ExternalError(f"{SYSTEM}: {path} has more than {MAX_PAGES} pages", system=SYSTEM)
