@@ -100,6 +100,17 @@ async def test_a_sale_changed_in_fiken_after_the_import_is_booked_as_it_is_now(
         assert balance[receivable] == Decimal("2500.00")
         assert balance.get(BANK_ACCOUNT_CODE, Decimal(0)) == 0
 
+        # Changed once more and deleted: nothing of it is left in the books.
+        fake.sales[sale]["lines"] = [_line(100_000, 25_000)]
+        fake.sales[sale]["deleted"] = True
+        fake.sales[sale]["lastModifiedDate"] = "2026-03-20"
+        clock.advance(days=14)
+        await service.run(TENANT, START)
+        trial = await reports.trial_balance(ACCOUNTANT, START, dt.date(2026, 3, 31))
+        balance = {line.account: line.balance for line in trial.accounts}
+        assert trial.debit == trial.credit
+        assert [balance.get(a, Decimal(0)) for a in ("3000", "2700", receivable)] == [0, 0, 0]
+
 
 async def test_a_foreign_invoice_paid_at_another_rate_leaves_no_balance_with_the_supplier(
     fiken: tuple[FakeFiken, str], audit_storage: tuple[UnitOfWorkFactory, AuditReads]
@@ -232,7 +243,7 @@ async def test_a_purchase_entered_late_is_booked_once_and_not_missed(
                 service = BooksImport(uow_factory, source, clock)
                 await service.run(tenant, START)
                 fake._today = dt.date(2026, 3, 3)
-                fake.create_purchase(
+                late = fake.create_purchase(
                     cash_purchase(
                         "2026-02-12",
                         [
@@ -259,3 +270,14 @@ async def test_a_purchase_entered_late_is_booked_once_and_not_missed(
                 )
                 balance = {line.account: line.balance for line in trial.accounts}
                 assert balance.get("6800") == Decimal("80.00"), lists
+                # Deleted in Fiken later (Fiken keeps it, marked): its mirror is booked
+                # by the next incremental run, although it is older than the mark.
+                fake.purchases[late]["deleted"] = True
+                clock.advance(days=7)
+                await service.run(tenant, START)
+                trial = await ledger(uow_factory, clock).trial_balance(
+                    who, START, dt.date(2026, 2, 28)
+                )
+                balance = {line.account: line.balance for line in trial.accounts}
+                assert balance.get("6800", Decimal(0)) == 0, lists
+                assert balance["2710"] == Decimal("100.00"), lists
