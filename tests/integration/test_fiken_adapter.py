@@ -1230,27 +1230,29 @@ async def test_pages_are_read_by_the_headers_or_until_a_short_one(sleep: Recordi
     assert len(found) == 250
 
 
-async def test_a_counterpart_whose_pages_are_smaller_than_asked_is_read_whole(
+async def test_a_counterpart_that_pages_smaller_than_asked_is_read_to_the_end(
     sleep: RecordingSleep,
 ) -> None:
-    """A Fiken that pages at a size of its own below the 100 asked for (its default 25,
-    say) and says so in Fiken-Api-Page-Size, without Fiken-Api-Page-Count: a full page of
-    its size is not the end — read as one, the lookup by reference missed whatever came
-    after the first 25 purchases of the day, and the retry created a second purchase."""
-    rows = _accounts(60)
-    own = 25
+    """The spec: a page holds "up to Fiken-Api-Page-Size elements", the header saying the
+    size it paged by. A counterpart that caps pageSize below our 100 (its default is 25)
+    and says so, without Fiken-Api-Page-Count, has full pages of 25: read on until a
+    shorter one, not stopped after the first (75 of 100 records lost, silently)."""
+    rows = _accounts(100)
+    seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         page = int(request.url.params["page"])
-        headers = {"Fiken-Api-Page": str(page), "Fiken-Api-Page-Size": str(own)}
-        return httpx.Response(200, json=rows[page * own : (page + 1) * own], headers=headers)
+        seen.append(str(page))
+        headers = {"Fiken-Api-Page": str(page), "Fiken-Api-Page-Size": "25"}
+        return httpx.Response(200, json=rows[page * 25 : (page + 1) * 25], headers=headers)
 
     client = answering(handler, sleep)
     try:
         found = await FikenBooks(client, "x").accounts()
     finally:
         await client.aclose()
-    assert len(found) == 60
+    assert len(found) == 100
+    assert seen == ["0", "1", "2", "3", "4"]  # the fifth, empty, ends it
 
 
 async def test_optional_fields_answered_as_null_are_read_as_absent(sleep: RecordingSleep) -> None:

@@ -259,10 +259,13 @@ async def test_the_next_run_asks_only_for_what_changed_and_picks_up_just_that(
         asked = {r.path.rsplit("/", 1)[-1]: r.query for r in fake.requests}
         assert asked["journalEntries"]["lastModifiedGe"] == "2026-02-26"
         assert asked["sales"]["lastModifiedGe"] == "2026-02-25"
+        # Purchases have no lastModified filter: all of the range again (one entered
+        # late, dated before the mark, is seen so; ADR 0037 addendum).
+        assert asked["purchases"]["dateGe"] == "2026-01-01"
         # What changed came back, and what was modified on the last mark's day again
-        # (dates are all Fiken has; known ones are skipped): not the older purchase.
-        assert second.records == {"journal entry": 3, "purchase": 1, "sale": 1}
-        assert second.known == 5
+        # (dates are all Fiken has; known ones are skipped), and every purchase.
+        assert second.records == {"journal entry": 3, "purchase": 2, "sale": 1}
+        assert second.known == 6
         entries = await imported_entries(uow_factory)
         assert f"fiken:journalEntry:{new_entry}" in entries
         payment = fake.purchases[books.invoice]["payments"][0]["paymentId"]
@@ -308,9 +311,8 @@ async def test_journal_entries_that_are_purchases_or_sales_are_not_imported_twic
             assert balance["6300"] == kr("10800.00") and balance["2710"] == kr("325.00")
             assert balance["3000"] == kr("-2000.00")
 
-            # A week later Fiken touches the cash purchase's posting again (the purchase
-            # itself is not read again: purchases are asked for by date, from the last
-            # run's newest) and a manual entry is added.
+            # A week later Fiken touches the cash purchase's posting again and a manual
+            # entry is added.
             fake._today = dt.date(2026, 3, 6)
             cash_tx = fake.purchases[books.cash]["transactionId"]
             fake.trade_postings()  # built
@@ -321,9 +323,9 @@ async def test_journal_entries_that_are_purchases_or_sales_are_not_imported_twic
             clock.advance(days=7)
             second = await service.run(TENANT, START)
             assert second.since is not None and second.problems == []
-            assert str(cash_tx) not in second.trade_transactions  # not read this time
-            # The cash purchase's posting (known from run 1 only) and the invoice's (its
-            # purchase read again on the mark's day).
+            # Every purchase of the range is read again (ADR 0037 addendum), so the
+            # postings of both are known as theirs.
+            assert str(cash_tx) in second.trade_transactions
             assert second.same_as_trade == 2
             assert second.imported == 1  # the new manual entry only
             again = await reports.trial_balance(ACCOUNTANT, START, dt.date(2026, 2, 28))
@@ -812,6 +814,23 @@ def refused_purchase(fake: FakeFiken, date: str, description: str) -> int:
     return purchase_id
 
 
+def refused_sale(fake: FakeFiken, date: str, description: str) -> int:
+    """A sale modified on its date (before the last run's mark) whose line carries a
+    vatType the books do not document; fixed later without a new lastModifiedDate (as a
+    vatType the import learns to book would be), so only asking by id finds it again."""
+    day = dt.date.fromisoformat(date)
+    line = {
+        "description": description,
+        "vatType": "HIGH",
+        "netPrice": 8_000,
+        "vat": 2_000,
+        "account": "3000",
+    }
+    sale_id = fake.add_sale(day, [line], modified=day)
+    fake.sales[sale_id]["lines"][0]["vatType"] = "SOMETHING_NEW"
+    return sale_id
+
+
 def by_id(fake: FakeFiken) -> list[str]:
     """The records the fake was asked for by id (GET …/purchases/{id} and the like)."""
     return [
@@ -824,10 +843,10 @@ def by_id(fake: FakeFiken) -> list[str]:
 async def test_a_refused_record_is_asked_for_again_and_booked_once_it_can_be(
     fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
 ) -> None:
-    """ADR 0037, addendum: a purchase refused on run 1 (purchases have no lastModified
-    filter, and it is older than the mark) is asked for by id on run 2 and booked once
-    fixed in Fiken, without an earlier --from; one still refused stays pending and is
-    reported once per run (also when the list reads it again); one deleted is dropped."""
+    """ADR 0037, addendum: a purchase refused on run 1 is booked on run 2 once fixed in
+    Fiken, without an earlier --from (the list reads every purchase of the range again,
+    so it is not asked for by id); one still refused stays pending and is reported once
+    per run; one deleted (no longer listed) is asked for by id and dropped."""
     fake, base_url = fiken
     Books(fake)
     fixed = refused_purchase(fake, "2026-02-05", "Fikses")
@@ -860,8 +879,8 @@ async def test_a_refused_record_is_asked_for_again_and_booked_once_it_can_be(
         fake.requests.clear()
         second = await service.run(TENANT, START)
         assert second.since is not None
-        assert sorted(by_id(fake)) == sorted(f"purchases/{i}" for i in (fixed, still, deleted))
-        assert second.retried == 3
+        assert by_id(fake) == [f"purchases/{deleted}"]
+        assert second.retried == 1
         # Through the same gate as the lists: one at a time, at most four a second.
         assert fake.max_in_flight == 1 and fake.max_requests_in_any_second() <= 4
         assert [(g.what, g.id) for g in second.gone] == [("purchase", str(deleted))]
@@ -883,12 +902,12 @@ async def test_a_refused_record_is_asked_for_again_and_booked_once_it_can_be(
         assert mark is not None
         assert [(p.what, p.id) for p in mark.pending] == [("purchase", str(still))]
 
-        # Run 3: only the one still refused is asked for again; the booked one is not
-        # booked twice (asked again by an overlapping run: known).
+        # Run 3: the one still refused is read (by the list) and refused again; the
+        # booked one is not booked twice (read again by an overlapping run: known).
         fake.requests.clear()
         clock.advance(days=1)
         third = await service.run(TENANT, START)
-        assert by_id(fake) == [f"purchases/{still}"]
+        assert by_id(fake) == []
         assert [(p.what, p.id) for p in third.problems] == [("purchase", str(still))]
         full = await service.run(TENANT, dt.date(2025, 1, 1))
         assert full.imported == 0
@@ -903,13 +922,15 @@ async def test_refused_records_over_the_limit_wait_for_the_next_run(
 ) -> None:
     fake, base_url = fiken
     Books(fake)
-    refused = [refused_purchase(fake, f"2026-02-0{day}", f"Ukjent {day}") for day in (5, 6, 7)]
+    # Sales: the list asks for the ones modified since the mark only (a purchase is read
+    # by the list every run, ADR 0037 addendum), so these are asked for by id.
+    refused = [refused_sale(fake, f"2026-02-0{day}", f"Ukjent {day}") for day in (5, 6, 7)]
     clock = FixedClock(FIRST_RUN)
     async with fiken_history(base_url) as source:
         service = BooksImport(uow_factory, source, clock, retry_limit=2)
         await service.run(TENANT, START)
-        for purchase_id in refused:
-            fake.purchases[purchase_id]["lines"][0]["vatType"] = "HIGH"
+        for sale_id in refused:
+            fake.sales[sale_id]["lines"][0]["vatType"] = "HIGH"
         clock.advance(days=7)
         fake.requests.clear()
         second = await service.run(TENANT, START)
@@ -922,7 +943,7 @@ async def test_refused_records_over_the_limit_wait_for_the_next_run(
         assert (third.retried, third.deferred, third.imported) == (1, 0, 1)
         assert len(by_id(fake)) == 1
         entries = await imported_entries(uow_factory)
-        assert all(f"fiken:purchase:{i}" in entries for i in refused)
+        assert all(f"fiken:sale:{i}" in entries for i in refused)
         last = await service.last_run(TENANT)
         assert last is not None and last.pending == ()
 
@@ -932,18 +953,18 @@ async def test_a_dry_run_asks_again_but_keeps_the_pending_list(
 ) -> None:
     fake, base_url = fiken
     Books(fake)
-    refused = refused_purchase(fake, "2026-02-05", "Ukjent")
+    refused = refused_sale(fake, "2026-02-05", "Ukjent")
     clock = FixedClock(FIRST_RUN)
     async with fiken_history(base_url) as source:
         service = BooksImport(uow_factory, source, clock)
         await service.run(TENANT, START)
-        fake.purchases[refused]["lines"][0]["vatType"] = "HIGH"
+        fake.sales[refused]["lines"][0]["vatType"] = "HIGH"
         clock.advance(days=7)
         dry = await service.run(TENANT, START, dry_run=True)
         assert (dry.retried, dry.imported) == (1, 1)
         last = await service.last_run(TENANT)
         assert last is not None and [p.id for p in last.pending] == [str(refused)]
-        assert f"fiken:purchase:{refused}" not in await imported_entries(uow_factory)
+        assert f"fiken:sale:{refused}" not in await imported_entries(uow_factory)
 
 
 #: A run's record as the code before ADR 0037's addendum stored it (no `pending`).

@@ -52,7 +52,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -175,6 +175,10 @@ SALE_VAT: Final[dict[str, tuple[str, str | None]]] = {
 #: the next run): at Fiken's four requests a second, 25 s.
 RETRY_LIMIT: Final = 100
 PAYABLES: Final = "2400"
+#: Where a foreign-currency payment's difference to the booked NOK amount goes (NS 4102:
+#: valutagevinst (agio), valutatap (disagio)), as Fiken books it.
+CURRENCY_GAIN: Final = "8060"
+CURRENCY_LOSS: Final = "8160"
 RECEIVABLES: Final = "1500"
 CASH_KINDS: Final = frozenset({"cash_purchase", "cash_sale"})
 _ZERO: Final = Decimal("0.00")
@@ -430,12 +434,36 @@ def trade_entries(
         entries = _with_mirror(tenant_id, record.what, record.id, posting, record.deleted)
     if cash:
         return entries
+    in_currency = _gross_in_currency(record)
+    paid_in_currency = _ZERO
     for index, payment in enumerate(record.payments):
         key = payment.id or f"{index}:{payment.date.isoformat()}:{payment.amount}"
+        # A payment in the document's currency clears what it paid of it at the rate the
+        # document was booked at; what the bank paid more or less is a currency loss or
+        # gain (agio/disagio), so a settled invoice leaves nothing open. The running
+        # total in the currency makes the full payment clear the whole NOK amount.
+        cleared = payment.amount
+        if (
+            in_currency is not None
+            and payment.amount_in_currency is not None
+            and (payment.currency or "").strip().upper() == record.currency.strip().upper()
+        ):
+            before = money.two_places(gross * paid_in_currency / in_currency)
+            paid_in_currency += payment.amount_in_currency
+            cleared = money.two_places(gross * paid_in_currency / in_currency) - before
+        difference = sign * (payment.amount - cleared)
         paid = _lines(
             [
-                (counter, sign * payment.amount, None, None, None, counter_party),
+                (counter, sign * cleared, None, None, None, counter_party),
                 (payment.account, -sign * payment.amount, None, None, None, None),
+                (
+                    CURRENCY_LOSS if difference > 0 else CURRENCY_GAIN,
+                    difference,
+                    None,
+                    None,
+                    None,
+                    None,
+                ),
             ]
         )
         if not paid:
@@ -446,6 +474,21 @@ def trade_entries(
             (imported_entry_id(tenant_id, record.what, record.id, f"payment:{key}"), entry)
         )
     return entries
+
+
+def _gross_in_currency(record: HistoryTrade) -> Decimal | None:
+    """What a foreign-currency trade's counter line holds, in its currency (the gross; a
+    reverse-charge line's net): None for a NOK trade or one whose lines do not all give
+    their amounts in the currency."""
+    if record.currency.strip().upper() == "NOK":
+        return None
+    total = _ZERO
+    for line in record.lines:
+        if line.net_in_currency is None:
+            return None
+        reverse = record.what == PURCHASE and line.vat_type in PURCHASE_REVERSE_CHARGE
+        total += line.net_in_currency + (_ZERO if reverse else line.vat_in_currency or _ZERO)
+    return total or None
 
 
 #: Who converted an imported foreign-currency document: the books (Exchange.source).
@@ -525,6 +568,9 @@ class BooksImportReport(msgspec.Struct, kw_only=True):
     imported: int = 0
     known: int = 0
     executed_here: int = 0
+    #: Entries the books changed since they were imported (of `imported`: each is booked
+    #: again as a revision, with the cancellation of what the ledger held).
+    revised: int = 0
     #: Journal entries that are a purchase's or sale's own posting (not imported twice).
     same_as_trade: int = 0
     #: The books' transactions of the purchases and sales this run read.
@@ -606,19 +652,14 @@ class BooksImport:
         totals: dict[str, int | None] = {}
 
         # Purchases and sales first: a journal entry that is one of their own postings
-        # (the same transaction) is then known before it is read (ADR 0044 §6).
+        # (the same transaction) is then known before it is read (ADR 0044 §6). The
+        # purchases of the whole range, every run: they have no lastModified filter, and
+        # one registered after the last run but dated before its newest (a receipt
+        # entered late), changed, paid or deleted since, is only seen so — read from the
+        # mark, it was missed, or booked from its journal entry and then again by a full
+        # run (ADR 0037 addendum). Known ones are skipped as any known record is.
         lists: list[tuple[str, AsyncIterator[HistoryPage]]] = [
-            (
-                PURCHASE,
-                self._history.purchases(
-                    HistoryQuery(
-                        start=start,
-                        end=end,
-                        dated_since=marks[PURCHASE],
-                        settled_since=since.ran_on if since else None,
-                    )
-                ),
-            ),
+            (PURCHASE, self._history.purchases(HistoryQuery(start=start, end=end))),
             (
                 SALE,
                 self._history.sales(HistoryQuery(start=start, end=end, modified_since=marks[SALE])),
@@ -637,10 +678,16 @@ class BooksImport:
             shut = await uow.rules.periods(tenant_id)
         # What the last run refused: asked for again by id first (an incremental run only:
         # a full run reads its range anyway), within the limit; the rest wait.
+        # Purchases are not: the list reads them all again (above); only the ones it does
+        # not answer with are asked for by id after it (gone, or outside the range).
         pending = [p for p in (last.pending if last else ()) if p.what in _KINDS]
         waiting = pending
+        room = self._retry_limit
+        pending_purchases = [p for p in pending if p.what == PURCHASE]
         if since is not None and pending:
-            asked, waiting = pending[: self._retry_limit], pending[self._retry_limit :]
+            first = [p for p in pending if p.what != PURCHASE]
+            asked, waiting = first[:room], first[room:]
+            room -= len(asked)
             await self._retry(tenant_id, asked, report, trades, shut)
         #: The records the lists answered with (a pending one read there is settled there).
         listed: set[tuple[str, str]] = set()
@@ -659,6 +706,11 @@ class BooksImport:
                 newest[what] = _later(newest[what], trade.modified if what == SALE else trade.date)
             done += count
             progress(done, sum(t for t in totals.values() if t is not None) or None)
+        if since is not None and pending_purchases:
+            unlisted = [p for p in pending_purchases if (p.what, p.id) not in listed]
+            if unlisted[:room]:
+                await self._retry(tenant_id, unlisted[:room], report, trades, shut)
+            waiting = [*waiting, *unlisted[room:]]
         # A record refused both by id and in a list is reported once.
         report.problems = _once(report.problems, {(p.what, p.id) for p in pending})
         once = {(p.what, p.id): p for p in report.problems}
@@ -771,15 +823,28 @@ class BooksImport:
                     report.problems.append(problem)
                     continue
                 records.append((record, entries))
-            exchanges: dict[uuid.UUID, Exchange] = {}
+            metadata: dict[uuid.UUID, dict[str, Any]] = {}
             for record, _ in records:
                 if isinstance(record, HistoryTrade):
-                    exchanges.update(trade_exchanges(tenant_id, record))
+                    for entry_id, exchange in trade_exchanges(tenant_id, record).items():
+                        metadata[entry_id] = {EXCHANGE_METADATA: msgspec.to_builtins(exchange)}
             ids = [entry_id for _, entries in records for entry_id, _ in entries]
-            existing = await uow.events.read_streams([(tenant_id, i) for i in ids]) if ids else {}
-            held = {stream for stream, events in existing.items() if events}
-            fresh = [(i, e) for _, entries in records for i, e in entries if i not in held]
-            report.known += len(ids) - len(fresh)
+            # Each entry's stream and its first revision's, in one read: a record the books
+            # changed since (or changed back) is told from one they did not.
+            asked = [*ids, *(revision_id(i, 1) for i in ids)]
+            existing = await uow.events.read_streams([(tenant_id, i) for i in asked]) if ids else {}
+            fresh: Entries = []
+            for _, entries in records:
+                for entry_id, entry in entries:
+                    if not existing.get(entry_id):
+                        fresh.append((entry_id, entry))
+                        continue
+                    revised = await _revised(uow, tenant_id, entry_id, entry, existing, metadata)
+                    if revised:
+                        report.revised += 1
+                        fresh.extend(revised)
+                    else:
+                        report.known += 1
             report.imported += len(fresh)
             _count_shut(report, fresh, shut)
             if report.dry_run or not fresh:
@@ -787,7 +852,6 @@ class BooksImport:
             now = self._clock.now()
             recorded: list[RecordedEvent] = []
             for entry_id, entry in fresh:
-                exchange = exchanges.get(entry_id)
                 event = stamp(
                     JOURNAL_ENTRY_POSTED,
                     entry,
@@ -797,9 +861,7 @@ class BooksImport:
                     correlation_id=entry_id,
                     # A foreign-currency document's conversion, as a proposal's stream
                     # records an executed one's (ADR 0051): SAF-T's currency of its lines.
-                    metadata=None
-                    if exchange is None
-                    else {EXCHANGE_METADATA: msgspec.to_builtins(exchange)},
+                    metadata=metadata.get(entry_id),
                 )
                 recorded.extend(await uow.events.append(tenant_id, entry_id, 0, [event]))
             await fold_journal_entries(uow, recorded)
@@ -930,6 +992,71 @@ async def _executed_here(uow: UnitOfWork, tenant_id: str, record: HistoryTrade) 
     return record.id in (ids.get("fikenPurchaseId"), ids.get("reversedFikenPurchaseId"))
 
 
+def revision_id(entry_id: uuid.UUID, revision: int, *, cancel: bool = False) -> uuid.UUID:
+    """The id of an imported entry's `revision` (1, 2, …: the books changed the record after
+    it was imported), or of the cancellation of the version before it."""
+    return uuid.uuid5(entry_id, f"revision:{revision}{':cancel' if cancel else ''}")
+
+
+def _same_booking(held: JournalEntryPostedData, entry: JournalEntryPostedData) -> bool:
+    """Whether two versions of an entry book the same (date, accounts, amounts, VAT): a
+    renamed party or a reworded text is no change of the books."""
+
+    def booked(data: JournalEntryPostedData) -> tuple[object, ...]:
+        return (
+            data.date,
+            tuple(
+                (line.account, line.debit, line.credit, line.vat_code, line.vat_part)
+                for line in data.lines
+            ),
+        )
+
+    return booked(held) == booked(entry)
+
+
+async def _revised(
+    uow: UnitOfWork,
+    tenant_id: str,
+    entry_id: uuid.UUID,
+    entry: JournalEntryPostedData,
+    existing: dict[uuid.UUID, list[RecordedEvent]],
+    metadata: dict[uuid.UUID, dict[str, Any]],
+) -> Entries:
+    """An imported entry the books hold otherwise now (a sale corrected in Fiken, a payment's
+    amount changed): the cancellation of the version the ledger holds, dated as it was, and
+    the new version as the next revision — nothing when the latest version books the same.
+    Revision ids derive from the entry's, so the same change is never booked twice.
+    `metadata` gains the new version's (the entry's conversion) and the cancellation's
+    (the held version's)."""
+    latest, revision = existing[entry_id][0], 0
+    following = existing.get(revision_id(entry_id, 1))
+    while following:
+        latest, revision = following[0], revision + 1
+        later = revision_id(entry_id, revision + 1)
+        following = (await uow.events.read_streams([(tenant_id, later)])).get(later)
+    held = latest.data
+    if not isinstance(held, JournalEntryPostedData) or _same_booking(held, entry):
+        return []
+    revision += 1
+    ref = entry.external_ref or ""
+    cancel = mirror(held, entry_id=str(latest.stream_id), date=held.date, proposal_id=None)
+    cancel = msgspec.structs.replace(
+        cancel,
+        description=_text(f"Endret i Fiken: {held.description}", held.description),
+        source=SOURCE,
+        external_ref=f"{ref}:revision:{revision}:cancel",
+    )
+    new = msgspec.structs.replace(entry, external_ref=f"{ref}:revision:{revision}")
+    cancel_id = revision_id(entry_id, revision, cancel=True)
+    new_id = revision_id(entry_id, revision)
+    if latest.metadata.get(EXCHANGE_METADATA) is not None:
+        metadata[cancel_id] = {EXCHANGE_METADATA: latest.metadata[EXCHANGE_METADATA]}
+    if entry_id in metadata:
+        metadata[new_id] = metadata[entry_id]
+    log.info("import: %s changed in the books: booked again (revision %d)", ref, revision)
+    return [(cancel_id, cancel), (new_id, new)]
+
+
 def _count_shut(
     report: BooksImportReport,
     fresh: Sequence[tuple[uuid.UUID, JournalEntryPostedData]],
@@ -985,6 +1112,11 @@ def summary(report: BooksImportReport) -> Sequence[str]:
             "dated in closed periods or locked VAT terms, kept at their date in the books "
             "(not moved to the first open day): "
             + ", ".join(f"{count:,} in {label}" for label, count in report.in_shut_periods.items())
+        )
+    if report.revised:
+        lines.append(
+            f"{report.revised:,} imported {_plural('entry', report.revised)} changed in the "
+            "books since: the version held cancelled and booked again as the books hold it"
         )
     if report.retried:
         lines.append(
