@@ -57,6 +57,7 @@ from bookkeeper.domain.events import (
     EndorsedData,
     ExecutedData,
     ExecutionFailedData,
+    ExecutionFailureResolvedData,
     ExecutionsCheckedData,
     ExecutionStartedData,
     ExpenseRegistrationData,
@@ -302,6 +303,9 @@ SAMPLES: dict[type[Payload], Payload] = {
     ),
     UnknownAccountsCheckedData: UnknownAccountsCheckedData(
         backend="sandbox", chart_size=40, accounts=("6301", "2400:20001")
+    ),
+    ExecutionFailureResolvedData: ExecutionFailureResolvedData(
+        proposal_id="0192f0c4-0000-7000-8000-000000000001", note="booked by hand in Fiken"
     ),
     ExecutionsCheckedData: ExecutionsCheckedData(
         failed=("a",), stuck=("b", "c"), stuck_after_minutes=60

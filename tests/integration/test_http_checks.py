@@ -12,7 +12,7 @@ from bookkeeper.application.event_log import stamp
 from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.container import resolve
 from bookkeeper.domain.events import DocumentExtractedData
-from tests.http_helpers import API, Api, assert_problem
+from tests.http_helpers import API, Api, assert_problem, pattern
 
 SYSTEM = ("system:cron", "system")
 
@@ -133,3 +133,23 @@ async def test_a_client_cannot_submit_a_check_record_or_a_morning_run(api: Api) 
             headers=api.headers("ada", "admin"),
         )
         assert 400 <= response.status_code < 500, (type_, response.status_code)
+
+
+async def test_a_failed_execution_is_marked_resolved_by_a_reviewer_only_when_failed(
+    api: Api,
+) -> None:
+    # Proposed, not failed: 409 not-failed; another id: 404; a note too long: 400; a viewer
+    # 403. (Resolving a FAILED one and the counts: tests/unit/test_failed_executions_resolved.)
+    submitted = await api.submit("PatternSuggested", pattern())
+    assert submitted.status_code == 201, submitted.text
+    proposal_id = submitted.json()["eventId"]
+    reviewer = api.headers("kari", "reviewer")
+    path = f"{API}/check/executions/{proposal_id}/resolved"
+    refused = await api.client.post(path, json={"note": "done"}, headers=reviewer)
+    assert assert_problem(refused, 409)["code"] == "not-failed"
+    missing = await api.client.post(
+        f"{API}/check/executions/{uuid.uuid4()}/resolved", json={}, headers=reviewer
+    )
+    assert_problem(missing, 404)
+    assert_problem(await api.client.post(path, json={"note": "x" * 501}, headers=reviewer), 400)
+    assert_problem(await api.client.post(path, json={}, headers=api.viewer), 403)

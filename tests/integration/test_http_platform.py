@@ -55,6 +55,7 @@ ROUTES = {
     ("POST", f"{API}/check/costs"): "checkCosts",
     ("POST", f"{API}/check/unknown-accounts"): "checkUnknownAccounts",
     ("POST", f"{API}/check/executions"): "checkExecutions",
+    ("POST", f"{API}/check/executions/{{proposal_id}}/resolved"): "resolveFailedExecution",
     # Issue 12: rules as data.
     ("GET", f"{API}/rules/tax-rates"): "listTaxRates",
     ("POST", f"{API}/rules/tax-rates"): "changeTaxRate",

@@ -163,6 +163,11 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
     ("POST", "/check/costs"): ("checks:run", _post("/check/costs")),
     ("POST", "/check/unknown-accounts"): ("checks:run", _post("/check/unknown-accounts")),
     ("POST", "/check/executions"): ("checks:run", _post("/check/executions")),
+    # A failed execution marked dealt with: a reviewer's decision about a proposal.
+    ("POST", "/check/executions/{proposal_id}/resolved"): (
+        "proposals:decide",
+        _post(f"/check/executions/{SOME_ID}/resolved", {}),
+    ),
     # Issue 11: spending (the cost report and budgets read like reports; setting them
     # needs spending:write; a pull on demand is a check).
     ("GET", "/reports/costs"): ("reports:read", _get("/reports/costs")),

@@ -11,9 +11,9 @@ import pytest
 
 from bookkeeper.adapters.norges_bank import NorgesBankRates
 from bookkeeper.application.errors import (
+    ExternalAnswerInvalid,
     ExternalNotFound,
     ExternalRateLimited,
-    ExternalRejected,
     ExternalUnavailable,
 )
 from tests.fakes.norges_bank import FakeNorgesBank, running_fake_norges_bank
@@ -75,8 +75,12 @@ async def test_no_rate_in_the_window_and_a_failing_service_are_external_errors(
     with pytest.raises(ExternalRateLimited) as limited:
         await rates.to_nok("USD", FRIDAY + dt.timedelta(days=7))
     assert limited.value.retry_after == 120.0
-    with pytest.raises(ValueError, match="currency"):
+    # A code that is no currency has no rate: the port's error, not a bare ValueError
+    # that the handlers (which catch ours) would let out as a 500. Nothing is asked.
+    asked = len(fake.requests)
+    with pytest.raises(ExternalNotFound, match="not a currency code"):
         await rates.to_nok("US$", FRIDAY)
+    assert len(fake.requests) == asked
 
 
 def _no_time_period(body: dict[str, Any]) -> None:
@@ -91,18 +95,53 @@ def _series_as_a_list(body: dict[str, Any]) -> None:
     body["data"]["dataSets"][0]["series"] = ["0:0:0:0"]
 
 
-@pytest.mark.parametrize("mangle", [_no_time_period, _data_sets_of_lists, _series_as_a_list])
+def _unit_mult(exponent: str) -> Callable[[dict[str, Any]], None]:
+    def mangle(body: dict[str, Any]) -> None:
+        attributes = body["data"]["structure"]["attributes"]["series"]
+        next(a for a in attributes if a["id"] == "UNIT_MULT")["values"] = [{"id": exponent}]
+
+    return mangle
+
+
+def _rate(raw: str) -> Callable[[dict[str, Any]], None]:
+    def mangle(body: dict[str, Any]) -> None:
+        body["data"]["dataSets"][0]["series"]["0:0:0:0"]["observations"]["0"] = [raw]
+
+    return mangle
+
+
+def _observation_before_the_dates(body: dict[str, Any]) -> None:
+    series = body["data"]["dataSets"][0]["series"]["0:0:0:0"]
+    series["observations"] = {"-1": series["observations"]["0"]}
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        _no_time_period,
+        _data_sets_of_lists,
+        _series_as_a_list,
+        # Numbers no Decimal holds: decimal's Overflow and DivisionByZero are no ValueError
+        # and left the adapter bare.
+        pytest.param(_unit_mult("999999999"), id="unit-mult-overflow"),
+        pytest.param(_unit_mult("-999999999"), id="unit-mult-to-zero"),
+        pytest.param(_rate("1E+999999999"), id="rate-overflow"),
+        # "-1" read as the window's last date: a rate booked for the wrong day.
+        _observation_before_the_dates,
+    ],
+)
 async def test_an_answer_not_in_the_sdmx_shape_is_the_banks_error(
     bank: tuple[FakeNorgesBank, NorgesBankRates], mangle: Callable[[dict[str, Any]], None]
 ) -> None:
-    # Nonsense from the bank is ExternalRejected (a cost figure waits for the next pull),
-    # not a RuntimeError (StopIteration out of a coroutine) or an AttributeError that ends
-    # the pull of every source and the morning run with it.
+    # Nonsense from the bank is ExternalAnswerInvalid (ADR 0026; a cost figure waits for
+    # the next pull), not a RuntimeError (StopIteration out of a coroutine), an
+    # AttributeError or a decimal.Overflow that ends the pull of every source.
     fake, rates = bank
     fake.rates[("USD", FRIDAY)] = Decimal("11")
     fake.mangle = mangle
-    with pytest.raises(ExternalRejected, match="SDMX"):
+    with pytest.raises(ExternalAnswerInvalid, match="SDMX") as invalid:
         await rates.to_nok("USD", FRIDAY)
+    assert invalid.value.retryable is False
     fake.mangle = None
     assert (await rates.to_nok("USD", FRIDAY)).rate == Decimal("11")
 

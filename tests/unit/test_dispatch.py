@@ -325,3 +325,50 @@ async def test_a_failed_flush_drops_the_page_read_ahead_and_keeps_the_position()
     flusher.flush_fails = False
     assert await subscriptions.catch_up_one(flusher) == 4  # sent again from the log
     assert flusher.seen == [*ids[:2], *ids]
+
+
+@pytest.mark.parametrize("outage", [True, False], ids=["outage", "defect"])
+async def test_one_rule_for_a_failure_at_hand_over_in_the_log_and_at_flush(
+    caplog: pytest.LogCaptureFixture, outage: bool
+) -> None:
+    """Handed over after commit, followed from the log, finishing its batch: an outage
+    (ExternalUnavailable) is a WARNING saying why without a traceback, anything else an
+    ERROR with its traceback, wherever the subscriber failed."""
+    error: Exception = (
+        ExternalUnavailable("NATS is away", system="nats") if outage else RuntimeError("bug")
+    )
+
+    class Failing(Flusher):
+        async def handle(self, event: RecordedEvent) -> None:
+            if self.fail_on:
+                raise error
+            await super().handle(event)
+
+        async def flush(self) -> None:
+            if self.flush_fails:
+                raise error
+
+    failing = Failing([])
+    dispatcher = Dispatcher()
+    dispatcher.subscribe(failing)
+    factory = MemoryUnitOfWorkFactory(after_commit=dispatcher.dispatch)
+    subscriptions = Subscriptions(factory, dispatcher)
+    event_id, new = _query()
+    failing.fail_on.add(event_id)
+    with caplog.at_level("WARNING", logger="bookkeeper.dispatch"):
+        async with factory() as uow:
+            await uow.events.append("acme", event_id, 0, new)  # type: ignore[arg-type]
+            await uow.commit()  # handed over at once: fails
+        assert (await subscriptions.catch_up())["recorder"] == 0  # from the log: fails
+        failing.fail_on.clear()
+        failing.flush_fails = True
+        assert (await subscriptions.catch_up())["recorder"] == 0  # handled, flush fails
+    said = [r for r in caplog.records if r.name == "bookkeeper.dispatch"]
+    assert len(said) == 3
+    for record in said:
+        if outage:
+            assert record.levelname == "WARNING" and record.exc_info is None
+            assert "NATS is away" in record.getMessage()
+        else:
+            assert record.levelname == "ERROR" and record.exc_info is not None
+            assert record.exc_info[1] is error

@@ -1,6 +1,11 @@
-"""BOOKKEEPER_NATS_*: no URL is no NATS; names NATS cannot hold are refused by name."""
+"""BOOKKEEPER_NATS_*: no URL is no NATS; names NATS cannot hold, and reconnect settings out
+of their range, are refused by name."""
 
 from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
 
 import pytest
 
@@ -9,6 +14,7 @@ from bookkeeper.adapters.nats.config import (
     load_bus_approval_limit,
     load_nats_settings,
 )
+from bookkeeper.adapters.nats.reconnect import Reconnecting
 from bookkeeper.settings import SettingsError
 
 URL = {"BOOKKEEPER_NATS_URL": "nats://127.0.0.1:4222"}
@@ -64,11 +70,68 @@ def test_names_are_configurable() -> None:
         ("NATS_ACCOUNTS_SUBJECT_PREFIX", "bookkeeper"),
         ("NATS_ACCOUNTS_STREAM", "BOOKKEEPER_IN"),
         ("NATS_ACCOUNTS_DURABLE", "bad durable"),
+        ("NATS_RECONNECT_ATTEMPTS", "-2"),
+        ("NATS_RECONNECT_ATTEMPTS", "many"),
+        ("NATS_RECONNECT_ATTEMPTS", "100001"),
+        ("NATS_RECONNECT_WAIT", "0"),
+        ("NATS_RECONNECT_WAIT", "nan"),
+        ("NATS_RECONNECT_WAIT", "2s"),
+        ("NATS_RECONNECT_BACKOFF_BASE", "inf"),
+        ("NATS_RECONNECT_BACKOFF_MAX", "0.2"),  # below the default base's 0.5
+        ("NATS_CONNECT_TIMEOUT", "0.5"),
+        ("NATS_CONNECT_TIMEOUT", "-10"),
     ],
 )
 def test_a_bad_value_is_refused_with_its_name(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"BOOKKEEPER_{name}"):
         load_nats_settings(URL | {f"BOOKKEEPER_{name}": value})
+
+
+def test_the_reconnect_is_configurable() -> None:
+    settings = load_nats_settings(
+        URL
+        | {
+            "BOOKKEEPER_NATS_RECONNECT_ATTEMPTS": "-1",
+            "BOOKKEEPER_NATS_RECONNECT_WAIT": "0.5",
+            "BOOKKEEPER_NATS_RECONNECT_BACKOFF_BASE": "2",
+            "BOOKKEEPER_NATS_RECONNECT_BACKOFF_MAX": "120",
+            "BOOKKEEPER_NATS_CONNECT_TIMEOUT": "3",
+        }
+    )
+    assert settings is not None
+    assert (
+        settings.reconnect_attempts,
+        settings.reconnect_wait,
+        settings.reconnect_backoff_base,
+        settings.reconnect_backoff_max,
+        settings.connect_timeout,
+    ) == (-1, 0.5, 2.0, 120.0, 3.0)
+
+
+def test_a_back_off_ceiling_below_its_base_names_both() -> None:
+    with pytest.raises(SettingsError, match=r"BACKOFF_MAX .*BACKOFF_BASE"):
+        load_nats_settings(
+            URL
+            | {
+                "BOOKKEEPER_NATS_RECONNECT_BACKOFF_BASE": "60",
+                "BOOKKEEPER_NATS_RECONNECT_BACKOFF_MAX": "30",
+            }
+        )
+
+
+async def test_the_first_attempt_at_start_waits_the_connect_timeout_only() -> None:
+    # A server that never answers: the start gives up after BOOKKEEPER_NATS_CONNECT_TIMEOUT
+    # (not a hard-coded 10 s) and connects in the background.
+    settings = dataclasses.replace(NatsSettings(url="nats://127.0.0.1:1"), connect_timeout=1.0)
+    hangs = asyncio.Event()
+    link = Reconnecting(settings, "test", hangs.wait, draw=lambda: 0.0)
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(link.first(), 5.0)
+        assert time.monotonic() - started < 5.0
+        assert link.attempts == 1 and link.failure is not None
+    finally:
+        await link.close()
 
 
 def test_the_bus_approval_limit() -> None:

@@ -11,19 +11,23 @@ ten days up to the day. The answer is SDMX-JSON: the observations of the one ser
 UNIT_MULT says per how many units (10^n: JPY and SEK are quoted per 100). A day's own rate
 is kept per (currency, date) once read; the last one before it is not (the day's may not be
 published yet: Norges Bank publishes in the afternoon), so it is asked again next time.
-404 (no data in the window) is ExternalNotFound; 5xx and timeouts ExternalUnavailable.
+404 (no data in the window) is ExternalNotFound; 5xx and timeouts ExternalUnavailable; a
+2xx answer that is not that SDMX-JSON (a broken shape, an observation index outside the
+dates, a rate or multiplier no Decimal holds) ExternalAnswerInvalid (ADR 0026); a currency
+that is no ISO code has no rate: ExternalNotFound without asking. Nothing else leaves.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Final
 
 import httpx
 
 from bookkeeper.adapters.retry_after import retry_after
 from bookkeeper.application.errors import (
+    ExternalAnswerInvalid,
     ExternalNotFound,
     ExternalRateLimited,
     ExternalRejected,
@@ -58,7 +62,9 @@ class NorgesBankRates:
         if currency == "NOK":
             return ExchangeRate(currency="NOK", date=day, rate=Decimal(1))
         if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
-            raise ValueError(f"not a currency code: {currency!r}")
+            raise ExternalNotFound(
+                f"no rate for {currency[:12]!r}: not a currency code", system=SYSTEM, status=None
+            )
         known = self._known.get((currency, day))
         if known is not None:
             return known
@@ -112,9 +118,14 @@ class NorgesBankRates:
             TypeError,
             ValueError,
             AttributeError,  # a list where an object was expected
-            InvalidOperation,
+            ArithmeticError,  # decimal's InvalidOperation, Overflow, DivisionByZero
+            RecursionError,  # JSON nested deeper than the parser goes
         ) as error:
-            raise ExternalRejected(f"{path}: not the SDMX-JSON expected", system=SYSTEM) from error
+            raise ExternalAnswerInvalid(
+                f"{path}: not the SDMX-JSON expected ({type(error).__name__})",
+                system=SYSTEM,
+                status=response.status_code,
+            ) from error
 
 
 def parse_sdmx(body: dict[str, Any]) -> list[tuple[dt.date, Decimal]]:
@@ -142,7 +153,10 @@ def parse_sdmx(body: dict[str, Any]) -> list[tuple[dt.date, Decimal]]:
         rate = Decimal(str(raw)) / multiplier
         if not rate.is_finite() or rate <= 0:
             raise ValueError(f"rate {raw!r}")
-        rates.append((dates[int(index)], rate))
+        position = int(index)
+        if not 0 <= position < len(dates):  # -1 would read as the window's last date
+            raise IndexError(f"observation {index!r} of {len(dates)} dates")
+        rates.append((dates[position], rate))
     return sorted(rates)
 
 

@@ -6,6 +6,11 @@ stream of its own, with the caller as actor. Running them needs `checks:run` (th
 and `admin` roles by default, migration 0012); the morning run (application/morning.py)
 uses the `find_*` halves and records one MorningCheckRan instead.
 
+A failed execution (a FAILED proposal: final, its history kept) counts as failing until a
+person marks it resolved (`resolve_failure`, ExecutionFailureResolved, `proposals:decide`):
+booked by hand in Fiken, submitted again, or not to be booked. An attempt that failed and
+was retried into EXECUTED never counted (only the status FAILED does).
+
 Costs come from what the log already holds: the service's own Claude calls
 (DocumentExtracted, and the chat's IntentClassified: model, tokens, cost in USD) are the
 first source, `bookkeeper`.
@@ -13,6 +18,7 @@ first source, `bookkeeper`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from collections import defaultdict
@@ -22,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from bookkeeper.application.event_log import record_alone, stamp
+from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent, NotFound
+from bookkeeper.application.event_log import failure_resolved_id, record_alone, stamp
 from bookkeeper.application.ledger import LedgerService, UnknownAccountsReport
 from bookkeeper.application.lookups import BankTransactionsResult, Lookups, needs_receipt
 from bookkeeper.application.ports import (
@@ -37,11 +44,13 @@ from bookkeeper.application.ports import (
     ProposalView,
     UnitOfWorkFactory,
 )
+from bookkeeper.domain.errors import IllegalTransition
 from bookkeeper.domain.events import (
     CostsCheckedData,
     CostTotal,
     DateRange,
     DocumentExtractedData,
+    ExecutionFailureResolvedData,
     ExecutionsCheckedData,
     IntentClassifiedData,
     Payload,
@@ -51,6 +60,11 @@ from bookkeeper.domain.events import (
 
 OSLO: Final = ZoneInfo("Europe/Oslo")
 CHECK_ACTION: Final = "checks:run"
+#: Marking a failed execution resolved is a reviewer's decision about a proposal.
+RESOLVE_ACTION: Final = "proposals:decide"
+RESOLVED: Final = "ExecutionFailureResolved"
+#: A resolution's note at most (characters).
+MAX_NOTE: Final = 500
 #: The service's own calls to Claude (DocumentExtracted and IntentClassified events).
 OWN_SOURCE: Final = "bookkeeper"
 #: An approved proposal not carried out after this long is reported as stuck.
@@ -66,6 +80,12 @@ class ExecutionsFound(msgspec.Struct, frozen=True, kw_only=True):
     failed: list[ProposalView]
     stuck: list[ProposalView]
     stuck_after: dt.timedelta
+
+
+class NotFailed(IllegalTransition):
+    """Only a failed execution (a FAILED proposal) can be marked resolved (409)."""
+
+    code = "not-failed"
 
 
 class CostsFound(msgspec.Struct, frozen=True, kw_only=True):
@@ -224,9 +244,10 @@ class Checks:
         return CostsFound(start=start, end=end, totals=totals)
 
     async def find_executions(self, tenant_id: str) -> ExecutionsFound:
-        """FAILED proposals, and APPROVED ones decided longer than `stuck_after` ago (or
-        whose executor's lease ran out) that are still not carried out."""
+        """FAILED proposals not marked resolved, and APPROVED ones decided longer than
+        `stuck_after` ago (or whose executor's lease ran out) still not carried out."""
         now = self._clock.now()
+        resolved = await self._resolved(tenant_id)
         failed: list[ProposalView] = []
         stuck: list[ProposalView] = []
         position = 0
@@ -238,13 +259,65 @@ class Checks:
                 page = await uow.proposals.page(tenant_id, where)
             for view in page:
                 if view.status is Status.FAILED:
-                    failed.append(view)
+                    if view.id not in resolved:
+                        failed.append(view)
                 elif _is_stuck(view, now, self._stuck_after):
                     stuck.append(view)
             if len(page) < _PAGE:
                 break
             position = page[-1].last_position
         return ExecutionsFound(failed=failed, stuck=stuck, stuck_after=self._stuck_after)
+
+    async def resolve_failure(
+        self, principal: Principal, proposal_id: uuid.UUID, note: str | None = None
+    ) -> uuid.UUID:
+        """Mark a failed execution dealt with (ExecutionFailureResolved, its id derived from
+        the proposal's, so marking it again changes nothing): the checks and the morning
+        summary stop counting it. NotFound for no such proposal of the tenant, NotFailed
+        unless it is FAILED."""
+        self._authorizer.check(principal, RESOLVE_ACTION)
+        tenant = principal.tenant_id
+        async with self._uow() as uow:
+            view = await uow.proposals.get(tenant, proposal_id)
+        if view is None:
+            raise NotFound(f"proposal {proposal_id} not found")
+        if view.status is not Status.FAILED:
+            raise NotFailed(
+                f"proposal {proposal_id} is {view.status.value}: only a failed execution "
+                "can be marked resolved",
+                current=view.status.value,
+            )
+        event_id = failure_resolved_id(tenant, proposal_id)
+        text = (note or "").strip()[:MAX_NOTE] or None
+        data = ExecutionFailureResolvedData(proposal_id=str(proposal_id), note=text)
+        event = stamp(
+            RESOLVED,
+            data,
+            event_id=event_id,
+            actor=principal.actor,
+            at=self._clock.now(),
+            correlation_id=view.correlation_id,
+            metadata={"source": "check"},
+        )
+        # Marked before (by this person or another): it stays resolved, as it was.
+        with contextlib.suppress(ConcurrencyConflict, DuplicateEvent):
+            await record_alone(self._uow, tenant, event)
+        return event_id
+
+    async def _resolved(self, tenant_id: str) -> set[uuid.UUID]:
+        """The failed proposals of the tenant marked resolved."""
+        found: set[uuid.UUID] = set()
+        position = 0
+        while True:
+            where = EventFilter(types=(RESOLVED,), after_position=position, limit=_PAGE)
+            async with self._uow() as uow:
+                events = await uow.events.query(tenant_id, where)
+            for event in events:
+                if isinstance(event.data, ExecutionFailureResolvedData):
+                    found.add(uuid.UUID(event.data.proposal_id))
+            if len(events) < _PAGE:
+                return found
+            position = events[-1].position
 
     async def _record(self, principal: Principal, type_name: str, data: Payload) -> uuid.UUID:
         event_id = self._ids.new_id()

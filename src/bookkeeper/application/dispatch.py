@@ -57,6 +57,17 @@ CATCH_UP_BATCH: Final = 500
 FOLLOW_PAGES: Final = 20
 
 
+def _subscriber_failed(error: Exception, message: str, *args: object) -> None:
+    """The one rule for a subscriber's failure, handed over after commit, followed from the
+    log or finishing its batch (retried in every case): when what it sends to is away
+    (ExternalUnavailable: an outage, failing every try until it is back) one warning per
+    try saying why, without a traceback; anything else an ERROR with its traceback."""
+    if isinstance(error, ExternalUnavailable):
+        log.warning(message + ": %s", *args, error)
+    else:
+        log.error(message, *args, exc_info=error)
+
+
 class Subscriber(Protocol):
     """Follows the committed log: handles each event of its types at least once."""
 
@@ -131,16 +142,9 @@ class Dispatcher:
                     flush = getattr(subscriber, "flush", None)
                     if flush is not None:
                         await flush()
-                except ExternalUnavailable as error:
-                    log.warning(
-                        "subscriber %s: %s; %s %s is retried from the log",
-                        subscriber.name,
+                except Exception as error:
+                    _subscriber_failed(
                         error,
-                        event.type,
-                        event.id,
-                    )
-                except Exception:
-                    log.exception(
                         "subscriber %s failed on %s %s; it is retried from the log",
                         subscriber.name,
                         event.type,
@@ -296,17 +300,9 @@ class Subscriptions:
             if event.type in subscriber.types:
                 try:
                     await subscriber.handle(event)
-                except ExternalUnavailable as error:
-                    # What it sends to is away (an outage): said once per try, no traceback.
-                    log.warning(
-                        "subscriber %s: %s (position %s); retried later",
-                        subscriber.name,
+                except Exception as error:
+                    _subscriber_failed(
                         error,
-                        event.position,
-                    )
-                    return reached, handled, False
-                except Exception:
-                    log.exception(
                         "subscriber %s failed on %s %s (position %s); retried later",
                         subscriber.name,
                         event.type,
@@ -327,13 +323,10 @@ class Subscriptions:
             return True
         try:
             await flush()
-        except ExternalUnavailable as error:
-            log.warning(
-                "subscriber %s could not finish its batch: %s; retried", subscriber.name, error
+        except Exception as error:
+            _subscriber_failed(
+                error, "subscriber %s could not finish its batch; retried", subscriber.name
             )
-            return False
-        except Exception:
-            log.exception("subscriber %s could not finish its batch; retried", subscriber.name)
             return False
         return True
 

@@ -69,6 +69,8 @@ class Namespaces:
     #: A period closed or reopened, a VAT term locked or unlocked: (tenant, change, kind,
     #: first day, when).
     PERIOD_CHANGE: Final = uuid.UUID("2f6a9c1e-4d7b-4e3a-8c5f-0b1d9e7a3c62")
+    #: A failed execution marked resolved by a person: (tenant, proposal).
+    FAILURE_RESOLVED: Final = uuid.UUID("6b0e2d94-3a7c-4f18-b5e1-9c4d7a2f0e83")
 
 
 def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
@@ -95,6 +97,12 @@ def alert_id(proposal_id: uuid.UUID, code: str) -> uuid.UUID:
 def document_proposal_id(tenant_id: str, sha256: str) -> uuid.UUID:
     """The proposal made from a stored document: one per tenant and file content."""
     return uuid.uuid5(Namespaces.DOCUMENT_PROPOSAL, f"{tenant_id}\x00{sha256}")
+
+
+def failure_resolved_id(tenant_id: str, proposal_id: uuid.UUID) -> uuid.UUID:
+    """The one ExecutionFailureResolved of a failed proposal (its stream and event id):
+    marking it resolved again is a duplicate, not a second record."""
+    return uuid.uuid5(Namespaces.FAILURE_RESOLVED, f"{tenant_id}\x00{proposal_id}")
 
 
 def suggestion_id(tenant_id: str, proposal_id: uuid.UUID) -> uuid.UUID:

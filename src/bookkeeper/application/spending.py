@@ -392,7 +392,7 @@ class SpendingService:
             basis = "estimated"
         if not _currency_code(currency):
             # A provider's row in "US$" is that source's failure (named in the pull's
-            # `failed`), not the rates' ValueError ending the pull of every source.
+            # `failed`) in words saying so, before the rates are asked for a rate of it.
             raise InvalidSpending(f"{record.source}: {currency!r} is not a currency code")
         if self._rates is None:
             if currency != "NOK":

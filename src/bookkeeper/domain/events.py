@@ -457,6 +457,15 @@ class ExecutionsCheckedData(Payload, frozen=True, kw_only=True):
     stuck_after_minutes: int
 
 
+class ExecutionFailureResolvedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """A person says a failed execution (a FAILED proposal) is dealt with — booked by hand
+    in Fiken, submitted again, or not to be booked — so the checks and the morning summary
+    stop counting it as failing. The proposal and its history stay as they are."""
+
+    proposal_id: str
+    note: str | None = None
+
+
 class SourceSpending(Payload, frozen=True, kw_only=True, omit_defaults=True):
     """One source's spending in NOK in the morning summary: yesterday, this month so far,
     and the month's budget with the share of it used (None: no budget set)."""
@@ -801,6 +810,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("CostsChecked", CostsCheckedData),
         ("UnknownAccountsChecked", UnknownAccountsCheckedData),
         ("ExecutionsChecked", ExecutionsCheckedData),
+        ("ExecutionFailureResolved", ExecutionFailureResolvedData),
         ("MorningCheckRan", MorningCheckRanData),
         ("MorningSummaryPosted", MorningSummaryPostedData),
         ("CostSnapshotRecorded", CostSnapshotData),
@@ -848,6 +858,8 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "CostsChecked",
         "UnknownAccountsChecked",
         "ExecutionsChecked",
+        # A failed execution marked resolved: through its route (checks), not POST /events.
+        "ExecutionFailureResolved",
         "MorningCheckRan",
         "MorningSummaryPosted",
         # Spending (application/spending.py): pulled, set and answered by the service only.

@@ -26,6 +26,18 @@
                                         its subject is dead-lettered unbooked, so NATS
                                         publish permissions bind a publisher to its tenants
                                         (default off; ADR 0013 addendum)
+    BOOKKEEPER_NATS_RECONNECT_ATTEMPTS  nats-py's own reconnects after a lost socket
+                                        before the client is closed for good (default
+                                        60, 0..100000; -1: for ever)
+    BOOKKEEPER_NATS_RECONNECT_WAIT      seconds between two of them (default 2, 0.1..600)
+    BOOKKEEPER_NATS_RECONNECT_BACKOFF_BASE  the first back-off (seconds) of a new connection
+                                        once closed for good, doubling (default 0.5,
+                                        0.1..600; a random half of it: jitter)
+    BOOKKEEPER_NATS_RECONNECT_BACKOFF_MAX   the back-off's ceiling (default 30, at least
+                                        the base, at most 3600)
+    BOOKKEEPER_NATS_CONNECT_TIMEOUT     seconds one attempt to connect (and set up the
+                                        streams) may take, the first at start included
+                                        (default 10, 1..600)
 
 Missing streams and the consumer are created on start.
 """
@@ -36,7 +48,7 @@ import dataclasses
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -48,6 +60,8 @@ _NOT_IN_TOKEN: Final = re.compile(r"[^A-Za-z0-9_-]")
 _SUBJECT: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 MAX_DELIVER_LIMIT: Final = 1000
 MAX_BATCH: Final = 4096
+#: nats-py's reconnects after a lost socket at most (-1: for ever).
+MAX_RECONNECT_ATTEMPTS: Final = 100_000
 
 
 def subject_token(tenant: str) -> str:
@@ -105,6 +119,8 @@ class NatsSettings:
     reconnect_wait: float = 2.0
     reconnect_backoff_base: float = 0.5
     reconnect_backoff_max: float = 30.0
+    #: Seconds one attempt to connect (with its set-up) may take, the first one too.
+    connect_timeout: float = 10.0
 
     def accounts(self) -> NatsSettings:
         """The settings of the Accounts Master's consumer: its own stream, subjects and
@@ -174,6 +190,7 @@ def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings
         if raw.lower() not in ("1", "true", "on", "yes", "0", "false", "off", "no"):
             raise SettingsError(f"{PREFIX}NATS_TENANT_SUBJECTS must be on or off")
         fields["tenant_subjects"] = raw.lower() in ("1", "true", "on", "yes")
+    fields.update(_reconnect_fields(get))
     settings = NatsSettings(**fields)  # type: ignore[arg-type]
     if settings.dead_letter_subject.startswith(settings.subject_prefix + "."):
         raise SettingsError(f"{PREFIX}NATS_DEAD_LETTER_SUBJECT must be outside the inbound prefix")
@@ -190,6 +207,47 @@ def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings
     if len({settings.stream, settings.out_stream, settings.accounts_stream}) < 3:
         raise SettingsError(f"{PREFIX}NATS_ACCOUNTS_STREAM must be a stream of its own")
     return settings
+
+
+def _seconds(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # NaN and inf fail here too
+        raise SettingsError(f"{PREFIX}{name} must be seconds in {low:g}..{high:g}, not {raw!r}")
+    return value
+
+
+def _reconnect_fields(get: Callable[[str], str | None]) -> dict[str, object]:
+    """The reconnect settings given (BOOKKEEPER_NATS_RECONNECT_*, _CONNECT_TIMEOUT)."""
+    fields: dict[str, object] = {}
+    raw = get("NATS_RECONNECT_ATTEMPTS")
+    if raw is not None:
+        if not re.fullmatch(r"-1|\d{1,6}", raw) or int(raw) > MAX_RECONNECT_ATTEMPTS:
+            raise SettingsError(
+                f"{PREFIX}NATS_RECONNECT_ATTEMPTS must be 0..{MAX_RECONNECT_ATTEMPTS} "
+                "(or -1: for ever)"
+            )
+        fields["reconnect_attempts"] = int(raw)
+    for name, key, low, high in (
+        ("NATS_RECONNECT_WAIT", "reconnect_wait", 0.1, 600.0),
+        ("NATS_RECONNECT_BACKOFF_BASE", "reconnect_backoff_base", 0.1, 600.0),
+        ("NATS_RECONNECT_BACKOFF_MAX", "reconnect_backoff_max", 0.1, 3600.0),
+        ("NATS_CONNECT_TIMEOUT", "connect_timeout", 1.0, 600.0),
+    ):
+        raw = get(name)
+        if raw is not None:
+            fields[key] = _seconds(name, raw, low, high)
+    base = fields.get("reconnect_backoff_base", NatsSettings.reconnect_backoff_base)
+    ceiling = fields.get("reconnect_backoff_max", NatsSettings.reconnect_backoff_max)
+    assert isinstance(base, float) and isinstance(ceiling, float)
+    if ceiling < base:
+        raise SettingsError(
+            f"{PREFIX}NATS_RECONNECT_BACKOFF_MAX ({ceiling:g}) must be at least "
+            f"{PREFIX}NATS_RECONNECT_BACKOFF_BASE ({base:g})"
+        )
+    return fields
 
 
 def load_bus_approval_limit(environ: Mapping[str, str] | None = None) -> str | None:

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any
 
 from nats.aio.client import Client
 
@@ -35,9 +35,6 @@ from bookkeeper.adapters.nats.connection import connection_state, failure_text
 from bookkeeper.application.ports import BusConnection
 
 log = logging.getLogger("bookkeeper.bus.nats")
-
-#: Seconds one attempt to connect again (the connection and its set-up) may take.
-ATTEMPT_TIMEOUT: Final = 10.0
 
 
 def backoff(attempt: int, base: float, cap: float, draw: Callable[[], float]) -> float:
@@ -62,7 +59,7 @@ class Reconnecting:
         *,
         on_lost: Callable[[], None] | None = None,
         draw: Callable[[], float] = random.random,
-        attempt_timeout: float = ATTEMPT_TIMEOUT,
+        attempt_timeout: float | None = None,
     ) -> None:
         self._settings = settings
         #: The client's name towards the server and in the log (`bookkeeper:<name>`).
@@ -72,7 +69,11 @@ class Reconnecting:
         #: what waits for an answer on it may never get one.
         self._on_lost = on_lost
         self._draw = draw
-        self._attempt_timeout = attempt_timeout
+        #: Seconds one attempt (the connection and its set-up) may take: the settings'
+        #: BOOKKEEPER_NATS_CONNECT_TIMEOUT unless a test says otherwise.
+        self._attempt_timeout = (
+            settings.connect_timeout if attempt_timeout is None else attempt_timeout
+        )
         #: The current connection (set up completely); None before the first.
         self.nc: Client | None = None
         #: Whether the owner runs: a connection closed then is made again.

@@ -14,7 +14,7 @@ from bookkeeper.application import messages as m
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.bank_actions import BankActions
 from bookkeeper.application.execution.books_actions import BooksActions
-from bookkeeper.application.execution.claims import rehydrate
+from bookkeeper.application.execution.claims import Claim, rehydrate
 from bookkeeper.application.execution.policy import ExecutionPolicy, ExecutionRefused
 from bookkeeper.application.ports import (
     BankProvider,
@@ -41,6 +41,12 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.proposals import Proposal, apply_corrections
 from bookkeeper.domain.rules import TaxTable, foreign_currency
+from bookkeeper.domain.vat_registration import (
+    NOT_VAT_REGISTERED,
+    NotVatRegistered,
+    carries_vat,
+    is_purchase,
+)
 
 
 class Actions:
@@ -64,6 +70,9 @@ class Actions:
         ExecutionRefused or a DomainError when it could not)."""
         claim = attempt.claim
         data = claim.data
+        # A purchase booking VAT for a company that left the VAT register after the
+        # approval: refused for good, before any remote call (ADR 0056 addendum 6).
+        await self._check_registration(claim, data)
         # A booking we cannot post: fail first.
         await self._check_posting(
             claim.tenant_id, claim.proposal_id, data, claim.rates, converted_by=claim.proposal_id
@@ -105,6 +114,7 @@ class Actions:
         claim = attempt.claim
         target_id, target = await self._target(claim.tenant_id, data.target_proposal_id)
         corrected = apply_corrections(target.effective_data, data.changes)
+        await self._check_registration(claim, corrected)
         await self._check_posting(
             claim.tenant_id, claim.proposal_id, corrected, claim.rates, converted_by=target_id
         )
@@ -128,6 +138,21 @@ class Actions:
                 return Acted(external_ids={**undone.external_ids, **registered.external_ids})
         refused = m.text("refusal.not_correctable", m.ENGLISH, kind=target.kind)  # pragma: no cover
         raise ExecutionRefused(refused)  # pragma: no cover
+
+    async def _check_registration(self, claim: Claim, data: ProposalData) -> None:
+        """NotVatRegistered (a DomainError: FAILED for good, with an alert) when `data` is a
+        purchase that books VAT — input VAT deducted, reverse charge — and the tenant is
+        not VAT-registered now: approved while it was, it may not deduct what it no longer
+        has the right to (merverdiavgiftsloven § 8-1). A purchase approved at 0 % executes
+        whatever the registration: booking the gross amount as the cost is never wrong."""
+        if not is_purchase(data) or not carries_vat(data):
+            return
+        registered = claim.vat_registered
+        if registered is None:
+            async with self._uow() as uow:
+                registered = (await uow.settings.review_rules(claim.tenant_id)).vat_registered
+        if not registered:
+            raise NotVatRegistered(NOT_VAT_REGISTERED)
 
     async def _check_posting(
         self,

@@ -41,6 +41,7 @@ from bookkeeper.application.projections import fold_proposal
 from bookkeeper.application.tax_rates import batch_tax_table
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
+    CorrectionData,
     ExpenseRegistrationData,
     InvoiceRegistrationData,
     Kind,
@@ -52,6 +53,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.proposals import PendingEvent, Proposal
 from bookkeeper.domain.rules import TaxTable
+from bookkeeper.domain.vat_registration import is_purchase
 
 log = logging.getLogger("bookkeeper.executor")
 
@@ -80,6 +82,15 @@ class Claim:
     #: without a unit of work of its own. None: the action names no bank event (or the
     #: claim was made elsewhere), so the re-check reads them itself.
     bank_hold: BankHold | None = field(default=None, repr=False, compare=False)
+    #: Whether the tenant is VAT-registered now (its rules, read with the claim of a
+    #: purchase or a correction: ADR 0056 addendum 6). None: not read, the act reads it.
+    vat_registered: bool | None = field(default=None, repr=False, compare=False)
+
+
+def asks_registration(data: ProposalData) -> bool:
+    """Whether carrying out the action depends on the tenant's VAT registration: a
+    purchase, or a correction (whose corrected purchase may book VAT)."""
+    return is_purchase(data) or isinstance(data, CorrectionData)
 
 
 def rehydrate(proposal_id: uuid.UUID, events: Sequence[RecordedEvent]) -> Proposal | None:
@@ -213,6 +224,11 @@ class Claimer:
                         correlation_id=events[0].correlation_id,
                         stream=tuple(stream),
                         rates=await batch_tax_table(uow, view.tenant_id, tables),
+                        vat_registered=(
+                            (await uow.settings.review_rules(view.tenant_id)).vat_registered
+                            if asks_registration(data)
+                            else None
+                        ),
                     )
                 )
             if not claims:

@@ -11,9 +11,10 @@ from typing import Annotated, Any, Final
 import msgspec
 from litestar import Controller, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
+from msgspec import Meta
 
-from bookkeeper.application.checks import Checks
+from bookkeeper.application.checks import MAX_NOTE, Checks
 from bookkeeper.application.lookups import InvalidDateRange, Lookups
 from bookkeeper.application.ports import ProposalView
 from bookkeeper.domain.events import CostTotal
@@ -21,11 +22,12 @@ from bookkeeper.entrypoints.http.controllers.lookups import (
     BankTransactionsOut,
     _transactions_out,
 )
+from bookkeeper.entrypoints.http.decoding import StrictJson
 from bookkeeper.entrypoints.http.params import invalid_query
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.routing import FreshRouter
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
-from bookkeeper.entrypoints.http.wire import ResponseBody
+from bookkeeper.entrypoints.http.wire import RequestBody, ResponseBody
 
 FromDate = Annotated[
     dt.date | None,
@@ -77,6 +79,17 @@ class ExecutionsCheckOut(ResponseBody, frozen=True, kw_only=True):
     stuck_after_minutes: int
     failed: list[ExecutionOut]
     stuck: list[ExecutionOut]
+
+
+class ResolutionIn(RequestBody, frozen=True, kw_only=True):
+    #: What was done about it (booked by hand in Fiken, submitted again …); optional.
+    note: Annotated[str, Meta(max_length=MAX_NOTE)] | None = None
+
+
+class ResolutionOut(ResponseBody, frozen=True, kw_only=True):
+    proposal_id: uuid.UUID
+    #: The ExecutionFailureResolved event (the same id when marked again).
+    resolution_event_id: uuid.UUID
 
 
 def _cost_out(total: CostTotal) -> CostTotalOut:
@@ -207,6 +220,30 @@ class CheckController(Controller):
             failed=[_execution_out(v) for v in found.failed],
             stuck=[_execution_out(v) for v in found.stuck],
         )
+
+    @post(
+        "/executions/{proposal_id:uuid}/resolved",
+        operation_id="resolveFailedExecution",
+        dto=StrictJson[ResolutionIn],
+        return_dto=None,
+        summary="Mark a failed execution as dealt with",
+        status_code=200,
+        responses=documented(401, 403, 404, 409, 415, 422),
+    )
+    async def resolve_execution(
+        self,
+        data: JSONBody[ResolutionIn],
+        request: AuthenticatedRequest,
+        checks: NamedDependency[Checks],
+        proposal_id: FromPath[uuid.UUID],
+    ) -> ResolutionOut:
+        """A FAILED proposal dealt with otherwise (booked by hand, submitted again, not to
+        be booked): the executions check and the morning summary stop counting it; the
+        proposal and its history are unchanged. Recorded as an ExecutionFailureResolved
+        event (marking it again changes nothing). Needs `proposals:decide`; 409 unless the
+        proposal is FAILED."""
+        event_id = await checks.resolve_failure(request.user, proposal_id, data.note)
+        return ResolutionOut(proposal_id=proposal_id, resolution_event_id=event_id)
 
 
 def check_routes(container: Any) -> FreshRouter:
