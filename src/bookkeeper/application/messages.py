@@ -1297,6 +1297,10 @@ TEXTS.update(
             "nb": "forslaget er ikke godkjent",
             "en": "the proposal is not approved",
         },
+        "refusal.code.proposal-not-failed": {
+            "nb": "bare en feilet utføring kan prøves på nytt",
+            "en": "only a failed execution can be retried",
+        },
         "refusal.code.illegal-transition": {
             "nb": "forslaget er ikke i en tilstand som tillater dette",
             "en": "the proposal is not in a state that allows this",

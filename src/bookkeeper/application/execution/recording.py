@@ -207,10 +207,12 @@ class Recorder:
         retry_after: float | None,
         *,
         at_once: bool = False,
+        outage: bool = False,
     ) -> Outcome:
         """Record a failed attempt: a retry after the back-off (`at_once`: due again now,
         for an attempt handed back unstarted), or FAILED with an alert when the error is
-        permanent or no attempt is left; never raises an Exception."""
+        permanent or no attempt is left (an `outage`: when the give-up time has passed);
+        never raises an Exception."""
         text = safe_error(error)
         try:
             now = self._clock.now()
@@ -227,6 +229,9 @@ class Recorder:
                         retryable=retryable,
                         next_attempt_at=next_attempt_at,
                         max_attempts=self._policy.max_attempts,
+                        outage=outage,
+                        now=now,
+                        give_up_after=self._policy.give_up_after,
                     ),
                 )
                 if loaded is None:
