@@ -282,3 +282,23 @@ async def test_a_tenants_queued_claims_deferred_in_an_outage_are_not_counted() -
         h.clock.advance(hours=1)
         assert (await h.executor.run_once()).failed == 0
     assert len(h.world.books(TENANT).purchases) == 2
+
+
+async def test_a_retried_proposal_failing_again_is_failed_with_an_alert_of_its_own() -> None:
+    """The failure alert's stream was derived from the proposal alone: a retried proposal
+    failing again could not record its failure (the alert was a duplicate), so the attempt
+    was abandoned, its lease ran out and it was tried again and again."""
+    h = Harness()
+    pid = await h.approved(invoice(await h.store(PDF)))
+    h.world.faults.fail_next(1, retryable=False, operations={"find_supplier"})
+    assert (await h.executor.run_once()).failed == 1
+    await h.handlers.retry(RetryExecution(principal=reviewer(), proposal_id=pid))
+    h.world.faults.fail_next(1, retryable=False, operations={"find_supplier"})
+    report = await h.executor.run_once()
+    assert (report.failed, report.abandoned) == (1, 0)
+    view = await h.view(pid)
+    assert view.status is Status.FAILED and view.lease_until is None
+    [first] = await h.stream(alert_id(pid, "execution-failed"))
+    [second] = await h.stream(alert_id(pid, "execution-failed:2"))
+    assert first.data.code == second.data.code == "execution-failed"
+    assert "after attempt 2" in second.data.message

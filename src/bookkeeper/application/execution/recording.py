@@ -243,8 +243,11 @@ class Recorder:
                         f"{claim.kind.value} {claim.proposal_id} failed after attempt "
                         f"{claim.attempt}: {text}"
                     )
+                    # One alert per failure: after a person's retry (ADR 0009 addendum) the
+                    # proposal can fail again, and its first alert's stream is taken.
+                    key = str(claim.attempt) if proposal.budget_from else None
                     await self._alert(
-                        uow, claim, recorded[-1], "execution-failed", "error", message, now
+                        uow, claim, recorded[-1], "execution-failed", "error", message, now, key
                     )
                 folded = fold_proposal([*events, *recorded])
                 assert folded is not None
@@ -332,10 +335,12 @@ class Recorder:
         severity: str,
         message: str,
         now: dt.datetime,
+        key: str | None = None,
     ) -> None:
-        """Raise the alert `code` about the claim's proposal, once: its stream is derived."""
+        """Raise the alert `code` about the claim's proposal, once (once per `key`, if
+        given): its stream is derived."""
         tenant, stream, expected, alert = self._alert_event(
-            claim, parent, code, severity, message, now
+            claim, parent, code, severity, message, now, key
         )
         await uow.events.append(tenant, stream, expected, [alert])
 
@@ -347,10 +352,12 @@ class Recorder:
         severity: str,
         message: str,
         now: dt.datetime,
+        key: str | None = None,
     ) -> tuple[str, uuid.UUID, int, NewEvent]:
         """The alert `code` about the claim's proposal as an append (tenant, stream,
-        expected version, event): the first event of a stream derived from the two."""
-        stream = alert_id(claim.proposal_id, code)
+        expected version, event): the first event of a stream derived from the two (and
+        `key`, when given)."""
+        stream = alert_id(claim.proposal_id, code if key is None else f"{code}:{key}")
         alert = stamp(
             ALERT_RAISED,
             AlertRaisedData(
