@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from bookkeeper.application.execution import reference
 from bookkeeper.container import resolve
 from tests.fakes.fiken import FakeFiken
 from tests.http_helpers import API, Api, api_with_fiken, assert_problem, invoice
+from tests.integration.test_web_pages import APP, login
 
 INVOICE = "InvoiceRegistrationProposed"
 CREATE_PURCHASE = r"/purchases$"
@@ -169,3 +171,40 @@ async def test_only_a_failed_proposal_is_retried(world: tuple[Api, FakeFiken]) -
     assert (await view(api, pid))["status"] == "PROPOSED"
     unknown = await api.client.post(f"{API}/events/{uuid.uuid4()}/retry", headers=api.reviewer)
     assert_problem(unknown, 404)
+
+
+async def test_a_reviewer_retries_a_failed_invoice_on_the_page(
+    world: tuple[Api, FakeFiken],
+) -> None:
+    api, fiken = world
+    pid = await approved(api, "F-504")
+    fiken.fail_next(1, 401, method="GET")  # the token was revoked: FAILED at once
+    assert (await run_pass(api)).failed == 1
+    csrf = await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{pid}")).text
+    assert 'id="retry-form"' in page and "Prøv igjen" in page
+
+    url = f"{APP}/review/{pid}/retry"
+    done = await api.client.post(
+        url, data={"_csrf_token": csrf, "comment": "nøkkelen er fornyet"}, follow_redirects=False
+    )
+    assert done.status_code == 303, done.text
+    assert done.headers["location"].endswith(f"/review/{pid}?done=retried")
+    # A double click answers as the first did; nothing more is recorded.
+    twice = await api.client.post(url, data={"_csrf_token": csrf}, follow_redirects=False)
+    assert twice.status_code == 303, twice.text
+    shown = (await api.client.get(done.headers["location"])).text
+    assert "Sendt til utføring igjen. Status nå:" in shown
+    assert "sendt til utføring igjen" in shown  # the history's row
+    assert 'id="retry-form"' not in shown
+
+    assert (await run_pass(api)).executed == 1
+    assert (await view(api, pid))["status"] == "EXECUTED"
+    assert len(fiken.purchases) == 1
+    # Another person's retry of an executed proposal is refused on the page.
+    await login(api, "ola", "reviewer")
+    page = await api.client.get(f"{APP}/review/{pid}")
+    csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+    assert csrf is not None
+    refused = await api.client.post(url, data={"_csrf_token": csrf.group(1)})
+    assert refused.status_code == 409, refused.text
