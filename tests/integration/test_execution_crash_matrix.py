@@ -26,13 +26,21 @@ import pytest_asyncio
 from bookkeeper.adapters.fiken import FikenBooks, FikenClient
 from bookkeeper.adapters.fiken.ratelimit import SlidingWindow
 from bookkeeper.adapters.folio import FolioBank, FolioClient
+from bookkeeper.application.commands import RetryExecution
 from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, Executor, reference
 from bookkeeper.application.ports import Bank, Books
 from bookkeeper.domain.events import Status
 from tests.fakes.fiken import FakeFiken, FikenServer, running_fiken_server
 from tests.fakes.folio import FakeFolio, running_fake_folio
-from tests.unit.external_doubles import Harness, SimulatedCrash, expense, invoice, receipt
+from tests.unit.external_doubles import (
+    Harness,
+    SimulatedCrash,
+    expense,
+    invoice,
+    receipt,
+    reviewer,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -313,3 +321,50 @@ async def test_the_rate_checking_fake_never_saw_two_requests_at_once(
     await world.close()
     assert world.fiken.concurrent_violations == 0
     assert world.fiken.max_requests_in_any_second() <= 4
+
+
+RETRY_CASES = [(k, c) for k in KINDS for c in ("none", "after_claim", "after_remote_2xx")]
+
+
+@pytest.mark.parametrize(("kind", "crash"), RETRY_CASES, ids=["-".join(c) for c in RETRY_CASES])
+async def test_a_failed_proposal_retried_by_a_person_is_carried_out_once(
+    world: World, kind: str, crash: str
+) -> None:
+    """ADR 0009 addendum: the first write took effect but its answer was a 502, the next
+    attempt met a revoked token (401: FAILED for good); a reviewer retries it, and the
+    retried attempt is claimed and lost, or crashes after its last write answered. The end
+    state is the matrix's: EXECUTED, one remote object, one posting."""
+    harness = world.harness
+    proposal_id, event_id = await _approved(world, kind)
+    _inject(world, kind, "5xx_after_commit")
+    assert (await world.executor("first").run_once()).retried == 1
+    harness.clock.advance(minutes=61)
+    if kind == "receipt":
+        world.folio.fail_next(1, status=401)
+    else:
+        world.fiken.fail_next(1, status=401)
+    assert (await world.executor("second").run_once()).failed == 1
+    assert (await harness.view(proposal_id)).status is Status.FAILED
+    assert _remote_objects(world, kind, proposal_id, event_id) == 1
+
+    await harness.handlers.retry(RetryExecution(principal=reviewer(), proposal_id=proposal_id))
+    port, method = _last_remote_call(kind)
+    if crash == "after_claim":
+        claims = await world.executor("doomed").claim(harness.clock.now())
+        assert [c.proposal_id for c in claims] == [proposal_id]
+    elif crash == "after_remote_2xx":
+        crashing = Crashing(world.bank if port == "bank" else world.books, method)
+        doomed = (
+            world.executor("doomed", bank=crashing)
+            if port == "bank"
+            else world.executor("doomed", books=crashing)
+        )
+        with pytest.raises(SimulatedCrash):
+            await _until_crash(doomed, harness)
+
+    view = await _run_until_settled(world, proposal_id)
+
+    assert view.status is Status.EXECUTED, view.last_error
+    assert _remote_objects(world, kind, proposal_id, event_id) == 1
+    postings = [p for p in await harness.postings() if p.proposal_id == str(proposal_id)]
+    assert len(postings) == 1
