@@ -425,11 +425,16 @@ async def raw_asgi(
 
 @asynccontextmanager
 async def api_with_fiken(
-    tmp_path: Path, database_url: str | None, token: str, company: str
+    tmp_path: Path,
+    database_url: str | None,
+    token: str,
+    company: str,
+    **settings: object,
 ) -> AsyncIterator[tuple[Api, FakeFiken]]:
     """The app with its own executor on, booking in the loopback Fiken fake (the real client
     and adapter over HTTP), on SQLite (`database_url` None) or the database named; yields
-    the API and the fake. Fiken's client lives on the app's event loop."""
+    the API and the fake. Fiken's client lives on the app's event loop. `settings`
+    override more (`executor_enabled=False`: the test runs the passes itself)."""
     from tests.fakes.fiken import API_PREFIX, FakeFiken
     from tests.fakes.server import serve_in_thread
 
@@ -441,6 +446,7 @@ async def api_with_fiken(
             "fiken_token": token,
             "fiken_company": company,
             "fiken_base_url": f"{root}{API_PREFIX}",
+            **settings,
         }
         if database_url:
             overrides["database_url"] = database_url

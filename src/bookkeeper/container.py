@@ -198,6 +198,13 @@ def _execution_policy(settings: Settings) -> ExecutionPolicy:
     """The execution policy the process is configured with (BOOKKEEPER_EXECUTOR_*)."""
     return ExecutionPolicy(
         max_attempts=settings.executor_max_attempts,
+        # Outages are retried on the capped back-off until the give-up time (ADR 0009
+        # addendum); 0 hours: they count against max_attempts.
+        give_up_after=(
+            dt.timedelta(hours=settings.executor_give_up_hours)
+            if settings.executor_give_up_hours
+            else None
+        ),
         tenant_concurrency=settings.executor_tenant_concurrency,
         payment_account=settings.payment_account,
         # A short lease renewed by a heartbeat (ADR 0026): no remote call is started in

@@ -35,7 +35,8 @@ variable, so a misconfigured container fails at start with one clear line.
 | BOOKKEEPER_ANTHROPIC_MODEL        | claude-haiku-4-5                                 |
 | BOOKKEEPER_EXECUTOR               | on (off: approved actions wait for another process) |
 | BOOKKEEPER_EXECUTOR_INTERVAL      | 5 (seconds between polls for due work)           |
-| BOOKKEEPER_EXECUTOR_MAX_ATTEMPTS  | 6                                                |
+| BOOKKEEPER_EXECUTOR_MAX_ATTEMPTS  | 6 (attempts for failures other than outages)     |
+| BOOKKEEPER_EXECUTOR_GIVE_UP_HOURS | 24 (outages retried this long; 0: counted as attempts) |
 | BOOKKEEPER_EXECUTOR_TENANTS       | 8 (tenants executed at once; each one at a time) |
 | BOOKKEEPER_EXECUTOR_LEASE_SECONDS | 30 (an attempt's lease, renewed while it runs; 3..3600) |
 | BOOKKEEPER_EXECUTOR_RETRY_SECONDS | 30 (first back-off after a failed attempt, doubling to 1 h) |
@@ -150,6 +151,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     executor_enabled: bool = True
     executor_interval_seconds: int = 5
     executor_max_attempts: int = 6
+    #: How long outages are retried, from the first failed attempt (0: they count against
+    #: executor_max_attempts, as before the ADR 0009 addendum).
+    executor_give_up_hours: int = 24
     executor_tenant_concurrency: int = 8
     payment_account: str | None = None
     rate_limit: str = "600/minute"
@@ -356,6 +360,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         executor_max_attempts=_integer(
             "EXECUTOR_MAX_ATTEMPTS", get("EXECUTOR_MAX_ATTEMPTS"), default=6, low=1, high=100
+        ),
+        executor_give_up_hours=_integer(
+            "EXECUTOR_GIVE_UP_HOURS", get("EXECUTOR_GIVE_UP_HOURS"), default=24, low=0, high=720
         ),
         executor_tenant_concurrency=_integer(
             "EXECUTOR_TENANTS", get("EXECUTOR_TENANTS"), default=8, low=1, high=256

@@ -85,6 +85,7 @@ PROBES: dict[tuple[str, str], tuple[Probe, str]] = {
         _decision("reject", {"reason": "not ours"}),
         "proposal_id",
     ),
+    ("POST", f"{API}/events/{{event_id}}/retry"): (_decision("retry", {}), "proposal_id"),
     ("GET", f"{API}/proposals/{{proposal_id}}"): (_get("proposals"), "proposal_id"),
     ("POST", f"{API}/check/executions/{{proposal_id}}/resolved"): (_resolved, "proposal_id"),
     ("GET", f"{API}/correlations/{{correlation_id}}"): (_get("correlations"), "correlation_id"),

@@ -58,6 +58,7 @@ from bookkeeper.domain.events import (
     ExecutedData,
     ExecutionFailedData,
     ExecutionFailureResolvedData,
+    ExecutionRetriedData,
     ExecutionsCheckedData,
     ExecutionStartedData,
     ExpenseRegistrationData,
@@ -254,8 +255,11 @@ SAMPLES: dict[type[Payload], Payload] = {
         error="503",
         retryable=True,
         next_attempt_at=dt.datetime(2026, 11, 20, 10, 0, 0, 1, tzinfo=dt.UTC),
+        outage=True,
+        failing_since=dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC),
     ),
     FailedData: FailedData(attempt=5, error="gave up"),
+    ExecutionRetriedData: ExecutionRetriedData(attempt=5, comment="Fiken er oppe igjen"),
     BalanceQueriedData: BalanceQueriedData(
         accounts=(
             AccountBalance(account="1920", balance=Decimal("-1234567.89"), name="Bank"),

@@ -26,6 +26,7 @@ import pytest_asyncio
 from bookkeeper.adapters.fiken import FikenBooks, FikenClient
 from bookkeeper.adapters.fiken.ratelimit import SlidingWindow
 from bookkeeper.adapters.folio import FolioBank, FolioClient
+from bookkeeper.application.commands import RetryExecution
 from bookkeeper.application.errors import ExternalRejected
 from bookkeeper.application.event_log import posting_id
 from bookkeeper.application.execution import ExecutionPolicy, Executor, reference
@@ -40,6 +41,7 @@ from tests.unit.external_doubles import (
     expense,
     invoice,
     receipt,
+    reviewer,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -477,3 +479,50 @@ async def test_a_receipt_folio_will_not_mark_complete_is_still_booked(world: Wor
     ]
     assert [a.code for a in alerts] == ["bank-event-not-complete"]
     assert event_id is not None and event_id in alerts[0].message
+
+
+RETRY_CASES = [(k, c) for k in KINDS for c in ("none", "after_claim", "after_remote_2xx")]
+
+
+@pytest.mark.parametrize(("kind", "crash"), RETRY_CASES, ids=["-".join(c) for c in RETRY_CASES])
+async def test_a_failed_proposal_retried_by_a_person_is_carried_out_once(
+    world: World, kind: str, crash: str
+) -> None:
+    """ADR 0009 addendum: the first write took effect but its answer was a 502, the next
+    attempt met a revoked token (401: FAILED for good); a reviewer retries it, and the
+    retried attempt is claimed and lost, or crashes after its last write answered. The end
+    state is the matrix's: EXECUTED, one remote object, one posting."""
+    harness = world.harness
+    proposal_id, event_id = await _approved(world, kind)
+    _inject(world, kind, "5xx_after_commit")
+    assert (await world.executor("first").run_once()).retried == 1
+    harness.clock.advance(minutes=61)
+    if kind == "receipt":
+        world.folio.fail_next(1, status=401)
+    else:
+        world.fiken.fail_next(1, status=401)
+    assert (await world.executor("second").run_once()).failed == 1
+    assert (await harness.view(proposal_id)).status is Status.FAILED
+    assert _remote_objects(world, kind, proposal_id, event_id) == 1
+
+    await harness.handlers.retry(RetryExecution(principal=reviewer(), proposal_id=proposal_id))
+    port, method = _last_remote_call(kind)
+    if crash == "after_claim":
+        claims = await world.executor("doomed").claim(harness.clock.now())
+        assert [c.proposal_id for c in claims] == [proposal_id]
+    elif crash == "after_remote_2xx":
+        crashing = Crashing(world.bank if port == "bank" else world.books, method)
+        doomed = (
+            world.executor("doomed", bank=crashing)
+            if port == "bank"
+            else world.executor("doomed", books=crashing)
+        )
+        with pytest.raises(SimulatedCrash):
+            await _until_crash(doomed, harness)
+
+    view = await _run_until_settled(world, proposal_id)
+
+    assert view.status is Status.EXECUTED, view.last_error
+    assert _remote_objects(world, kind, proposal_id, event_id) == 1
+    postings = [p for p in await harness.postings() if p.proposal_id == str(proposal_id)]
+    assert len(postings) == 1

@@ -28,6 +28,7 @@ ROUTES = {
     ("GET", f"{API}/events/{{event_id}}"): "getEvent",
     ("POST", f"{API}/events/{{event_id}}/approve"): "approveProposal",
     ("POST", f"{API}/events/{{event_id}}/reject"): "rejectProposal",
+    ("POST", f"{API}/events/{{event_id}}/retry"): "retryExecution",
     ("GET", f"{API}/proposals"): "listProposals",
     ("GET", f"{API}/proposals/{{proposal_id}}"): "getProposal",
     ("GET", f"{API}/correlations/{{correlation_id}}"): "getCorrelation",

@@ -95,6 +95,11 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
         "proposals:decide",
         _post(f"/events/{SOME_ID}/reject", {"reason": "not ours"}),
     ),
+    # A failed execution sent back to execution: a reviewer's decision (ADR 0009 addendum).
+    ("POST", "/events/{event_id}/retry"): (
+        "proposals:decide",
+        _post(f"/events/{SOME_ID}/retry"),
+    ),
     ("GET", "/proposals"): ("proposals:read", _get("/proposals")),
     ("GET", "/proposals/{proposal_id}"): ("proposals:read", _get(f"/proposals/{SOME_ID}")),
     ("GET", "/correlations/{correlation_id}"): (

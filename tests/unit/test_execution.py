@@ -391,7 +391,9 @@ async def test_an_executed_proposal_keeps_no_error_of_an_earlier_attempt() -> No
 
 
 async def test_retryable_failures_back_off_then_fail_for_good_with_an_alert() -> None:
-    h = Harness(policy=ExecutionPolicy(max_attempts=3))
+    """Without a give-up time (BOOKKEEPER_EXECUTOR_GIVE_UP_HOURS=0) an outage counts against
+    max_attempts, as before the ADR 0009 addendum (test_execution_give_up: with one)."""
+    h = Harness(policy=ExecutionPolicy(max_attempts=3, give_up_after=None))
     pid = await h.approved(invoice())
     h.world.faults.fail_next(10, operations={"find_supplier"})
     start = h.clock.now()

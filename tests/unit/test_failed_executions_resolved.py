@@ -13,6 +13,7 @@ import pytest
 from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.checks import Checks, NotFailed
+from bookkeeper.application.commands import RetryExecution
 from bookkeeper.application.errors import Forbidden, NotFound
 from bookkeeper.application.morning import MorningCheck, StaticTenants
 from bookkeeper.application.ports import EventFilter
@@ -105,3 +106,26 @@ async def test_an_attempt_that_failed_and_then_executed_never_counts() -> None:
     assert (await h.view(proposal_id)).status is Status.EXECUTED
     found = await checks.find_executions("acme")
     assert found.failed == [] and found.stuck == []
+
+
+async def test_a_resolved_failure_retried_and_failing_again_counts_again() -> None:
+    """A person's retry (ADR 0009 addendum) sends a FAILED proposal back to execution: the
+    resolution of its first failure must not hide a second one, and the second can be
+    marked resolved in turn (the resolution's id was the proposal's alone: a duplicate)."""
+    h = Harness()
+    checks = _checks(h)
+    failed = await _failed(h, "F-1")
+    first = await checks.resolve_failure(reviewer(), failed)
+    assert (await checks.find_executions("acme")).failed == []
+
+    await h.handlers.retry(RetryExecution(principal=reviewer(), proposal_id=failed))
+    assert (await checks.find_executions("acme")).failed == []  # APPROVED, due now
+    h.world.faults.fail_next(retryable=False)
+    await h.executor.run_once()
+    assert (await h.view(failed)).status is Status.FAILED
+    assert [v.id for v in (await checks.find_executions("acme")).failed] == [failed]
+
+    second = await checks.resolve_failure(reviewer(), failed, "booked by hand")
+    assert second != first
+    assert (await checks.find_executions("acme")).failed == []
+    assert await checks.resolve_failure(reviewer(), failed) == second

@@ -265,7 +265,8 @@ ALLOWED = {
     Status.APPROVED: {Status.APPROVED, Status.EXECUTED, Status.FAILED},
     Status.REJECTED: {Status.REJECTED},
     Status.EXECUTED: {Status.EXECUTED},
-    Status.FAILED: {Status.FAILED},
+    # A person's retry sends a failed execution back to execution (ADR 0009 addendum).
+    Status.FAILED: {Status.FAILED, Status.APPROVED},
 }
 
 
@@ -305,8 +306,13 @@ class LifecycleMachine(RuleBasedStateMachine):
             lambda: self.proposal.record_executed(actor="system:executor", external_ids=external)
         )
 
-    @rule(retryable=st.booleans(), max_attempts=st.integers(1, 4))
-    def failed(self, retryable: bool, max_attempts: int) -> None:
+    @rule(
+        retryable=st.booleans(),
+        max_attempts=st.integers(1, 4),
+        outage=st.booleans(),
+        hours=st.integers(0, 30),
+    )
+    def failed(self, retryable: bool, max_attempts: int, outage: bool, hours: int) -> None:
         self._attempt(
             lambda: self.proposal.record_failure(
                 actor="system:executor",
@@ -314,8 +320,15 @@ class LifecycleMachine(RuleBasedStateMachine):
                 retryable=retryable,
                 next_attempt_at=NOW,
                 max_attempts=max_attempts,
+                outage=outage,
+                now=NOW + dt.timedelta(hours=hours),
+                give_up_after=dt.timedelta(hours=24),
             )
         )
+
+    @rule(actor=st.sampled_from(["human:kari", "book-e"]))
+    def retry(self, actor: str) -> None:
+        self._attempt(lambda: self.proposal.retry(actor=actor))
 
     @invariant()
     def only_legal_transitions(self) -> None:

@@ -6,7 +6,7 @@ stream of its own, with the caller as actor. Running them needs `checks:run` (th
 and `admin` roles by default, migration 0012); the morning run (application/morning.py)
 uses the `find_*` halves and records one MorningCheckRan instead.
 
-A failed execution (a FAILED proposal: final, its history kept) counts as failing until a
+A failed execution (a FAILED proposal, its history kept) counts as failing until a
 person marks it resolved (`resolve_failure`, ExecutionFailureResolved, `proposals:decide`):
 booked by hand in Fiken, submitted again, or not to be booked. An attempt that failed and
 was retried into EXECUTED never counted (only the status FAILED does).
@@ -259,7 +259,9 @@ class Checks:
                 page = await uow.proposals.page(tenant_id, where)
             for view in page:
                 if view.status is Status.FAILED:
-                    if view.id not in resolved:
+                    # Resolved after its last event: this failure. One resolved before a
+                    # person's retry failed again (ADR 0009 addendum) counts again.
+                    if resolved.get(view.id, -1) < view.last_position:
                         failed.append(view)
                 elif _is_stuck(view, now, self._stuck_after):
                     stuck.append(view)
@@ -287,7 +289,7 @@ class Checks:
                 "can be marked resolved",
                 current=view.status.value,
             )
-        event_id = failure_resolved_id(tenant, proposal_id)
+        event_id = failure_resolved_id(tenant, proposal_id, view.version)
         text = (note or "").strip()[:MAX_NOTE] or None
         data = ExecutionFailureResolvedData(proposal_id=str(proposal_id), note=text)
         event = stamp(
@@ -304,9 +306,10 @@ class Checks:
             await record_alone(self._uow, tenant, event)
         return event_id
 
-    async def _resolved(self, tenant_id: str) -> set[uuid.UUID]:
-        """The failed proposals of the tenant marked resolved."""
-        found: set[uuid.UUID] = set()
+    async def _resolved(self, tenant_id: str) -> dict[uuid.UUID, int]:
+        """The proposals of the tenant marked resolved: the log position of the last
+        marking of each."""
+        found: dict[uuid.UUID, int] = {}
         position = 0
         while True:
             where = EventFilter(types=(RESOLVED,), after_position=position, limit=_PAGE)
@@ -314,7 +317,7 @@ class Checks:
                 events = await uow.events.query(tenant_id, where)
             for event in events:
                 if isinstance(event.data, ExecutionFailureResolvedData):
-                    found.add(uuid.UUID(event.data.proposal_id))
+                    found[uuid.UUID(event.data.proposal_id)] = event.position
             if len(events) < _PAGE:
                 return found
             position = events[-1].position

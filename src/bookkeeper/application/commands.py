@@ -43,7 +43,15 @@ class RejectProposal(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
-Command = SubmitEvent | ApproveProposal | RejectProposal
+class RetryExecution(msgspec.Struct, frozen=True, kw_only=True):
+    """Send a FAILED proposal back to execution (a fresh attempt budget)."""
+
+    principal: Principal
+    proposal_id: uuid.UUID
+    comment: str | None = None
+
+
+Command = SubmitEvent | ApproveProposal | RejectProposal | RetryExecution
 
 
 class RecordJournalEntry(msgspec.Struct, frozen=True, kw_only=True):

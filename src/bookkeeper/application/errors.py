@@ -7,7 +7,8 @@ them. HTTP maps them to problem details (entrypoints/http/problems.py).
     BookkeeperError
     ├── DomainError                      a business rule (422 unless said otherwise)
     │   ├── InvalidProposal, InvalidCorrection, RejectionReasonRequired, UnknownEventType
-    │   ├── IllegalTransition ── ProposalNotPending, ProposalNotApproved, NotCompensable
+    │   ├── IllegalTransition ── ProposalNotPending, ProposalNotApproved, ProposalNotFailed,
+    │   │                       NotCompensable
     │   ├── SelfApprovalNotAllowed, ApprovalRefused (domain/approval.py) …
     │   ├── InvalidJournalEntry, InvalidReportPeriod (domain/ledger.py)
     │   └── InvalidDateRange (application/lookups.py)

@@ -99,10 +99,11 @@ def document_proposal_id(tenant_id: str, sha256: str) -> uuid.UUID:
     return uuid.uuid5(Namespaces.DOCUMENT_PROPOSAL, f"{tenant_id}\x00{sha256}")
 
 
-def failure_resolved_id(tenant_id: str, proposal_id: uuid.UUID) -> uuid.UUID:
-    """The one ExecutionFailureResolved of a failed proposal (its stream and event id):
-    marking it resolved again is a duplicate, not a second record."""
-    return uuid.uuid5(Namespaces.FAILURE_RESOLVED, f"{tenant_id}\x00{proposal_id}")
+def failure_resolved_id(tenant_id: str, proposal_id: uuid.UUID, version: int) -> uuid.UUID:
+    """The one ExecutionFailureResolved of a failure of a proposal (its stream and event id),
+    `version` the proposal's while FAILED: marking it resolved again is a duplicate, not a
+    second record; after a person's retry (ADR 0009 addendum) a new failure is a new one."""
+    return uuid.uuid5(Namespaces.FAILURE_RESOLVED, f"{tenant_id}\x00{proposal_id}\x00{version}")
 
 
 def suggestion_id(tenant_id: str, proposal_id: uuid.UUID) -> uuid.UUID:

@@ -20,7 +20,13 @@ import msgspec
 
 from bookkeeper.application import messages as m
 from bookkeeper.application.bank_claims import bank_event_holders, held_event
-from bookkeeper.application.commands import ApproveProposal, Command, RejectProposal, SubmitEvent
+from bookkeeper.application.commands import (
+    ApproveProposal,
+    Command,
+    RejectProposal,
+    RetryExecution,
+    SubmitEvent,
+)
 from bookkeeper.application.errors import (
     ApplicationError,
     DuplicateEvent,
@@ -208,6 +214,7 @@ class Handlers:
             SubmitEvent: self.submit,
             ApproveProposal: self.approve,
             RejectProposal: self.reject,
+            RetryExecution: self.retry,
         }
 
     async def dispatch(self, command: Command) -> Any:
@@ -805,6 +812,23 @@ class Handlers:
                     )
                     rule = approval.authorise_rejection(rules, facts, _decider(principal))
             proposal.reject(actor=principal.actor, reason=command.reason, rule=rule)
+            return None
+
+        return await self._decide(principal, command.proposal_id, decide_on)
+
+    async def retry(self, command: RetryExecution) -> DecisionResult:
+        """Send a FAILED proposal back to execution: APPROVED again with a fresh attempt
+        budget (ExecutionRetried), picked up by the executor, which looks our reference up
+        remotely before acting (ADR 0009 addendum). A reviewer's decision
+        (`proposals:decide`); ProposalNotFailed (409) unless FAILED, NotFound for another
+        tenant's."""
+        self._authorizer.check(command.principal, "proposals:decide")
+        principal = command.principal
+
+        async def decide_on(
+            proposal: Proposal, uow: UnitOfWork, events: Sequence[RecordedEvent]
+        ) -> dict[str, Any] | None:
+            proposal.retry(actor=principal.actor, comment=command.comment)
             return None
 
         return await self._decide(principal, command.proposal_id, decide_on)

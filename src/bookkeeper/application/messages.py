@@ -791,6 +791,19 @@ TEXTS.update(
             "en": "Approved. Status now: {status}.",
         },
         "web.rejected_msg": {"nb": "Avvist.", "en": "Rejected."},
+        "web.retry": {"nb": "Prøv igjen", "en": "Try again"},
+        "web.retry_help": {
+            "nb": "Utføringen feilet. Når årsaken er rettet (Fiken er oppe igjen, nøkkelen er "
+            "fornyet …), sendes forslaget til utføring igjen slik det ble godkjent; det som "
+            "alt ble registrert, finnes igjen og registreres ikke to ganger.",
+            "en": "The execution failed. Once its cause is fixed (Fiken is back, the token "
+            "renewed …), the proposal is sent back to execution as it was approved; what was "
+            "registered already is found again, not registered twice.",
+        },
+        "web.retried_msg": {
+            "nb": "Sendt til utføring igjen. Status nå: {status}.",
+            "en": "Sent back to execution. Status now: {status}.",
+        },
         "web.refused": {"nb": "Ikke utført: {reason}", "en": "Not done: {reason}"},
         "web.back": {"nb": "Tilbake til listen", "en": "Back to the list"},
         "web.error": {"nb": "Noe gikk galt", "en": "Something went wrong"},
@@ -1037,6 +1050,10 @@ TEXTS.update(
         "web.step.executed": {"nb": "utført", "en": "carried out"},
         "web.step.execution_failed": {"nb": "forsøk feilet", "en": "attempt failed"},
         "web.step.failed": {"nb": "feilet", "en": "failed"},
+        "web.step.execution_retried": {
+            "nb": "sendt til utføring igjen",
+            "en": "sent back to execution",
+        },
         # Other events a proposal's history holds.
         "web.event.DocumentExtracted": {"nb": "Dokumentet lest", "en": "Document read"},
         "web.event.IntentClassified": {"nb": "Meldingen tolket", "en": "Message understood"},
@@ -1362,6 +1379,10 @@ TEXTS.update(
         "refusal.code.proposal-not-approved": {
             "nb": "forslaget er ikke godkjent",
             "en": "the proposal is not approved",
+        },
+        "refusal.code.proposal-not-failed": {
+            "nb": "bare en feilet utføring kan prøves på nytt",
+            "en": "only a failed execution can be retried",
         },
         "refusal.code.illegal-transition": {
             "nb": "forslaget er ikke i en tilstand som tillater dette",

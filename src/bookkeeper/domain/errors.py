@@ -59,6 +59,12 @@ class ProposalNotApproved(IllegalTransition):
     code = "proposal-not-approved"
 
 
+class ProposalNotFailed(IllegalTransition):
+    """A retry of a proposal whose execution has not failed for good (only FAILED is)."""
+
+    code = "proposal-not-failed"
+
+
 class NotCompensable(IllegalTransition):
     """A reversal or correction targets a proposal that was never executed."""
 

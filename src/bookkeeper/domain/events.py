@@ -51,6 +51,8 @@ class Step(StrEnum):
     EXECUTED = "executed"
     EXECUTION_FAILED = "execution_failed"
     FAILED = "failed"
+    #: A person sends a FAILED proposal back to execution (APPROVED, a fresh attempt budget).
+    EXECUTION_RETRIED = "execution_retried"
     QUERY = "query"
     POSTED = "posted"
     ALERT = "alert"
@@ -274,11 +276,26 @@ class ExecutionFailedData(Payload, frozen=True, kw_only=True):
     error: str
     retryable: bool
     next_attempt_at: dt.datetime | None = None
+    #: The remote side was unreachable or rate limited (ExternalUnavailable): such a failure
+    #: is retried until `failingSince` + the give-up time, not counted against the attempts.
+    outage: bool = False
+    #: When the first failed attempt since the approval (or the last retry) was recorded.
+    failing_since: dt.datetime | None = None
 
 
 class FailedData(Payload, frozen=True, kw_only=True):
     attempt: int
     error: str
+
+
+class ExecutionRetriedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """A person sends a FAILED proposal back to execution: it is APPROVED again with a
+    fresh attempt budget, and the next attempt reconciles by reference before acting."""
+
+    #: The attempts made before the retry (the next one is `attempt + 1`).
+    attempt: int
+    #: Why (what was fixed: Fiken is back, the supplier was corrected …); optional.
+    comment: str | None = None
 
 
 # --- the ledger ------------------------------------------------------------------------
@@ -735,6 +752,7 @@ _STEP_STATUS: Final[dict[Step, Status | None]] = {
     Step.EXECUTED: Status.EXECUTED,
     Step.EXECUTION_FAILED: None,
     Step.FAILED: Status.FAILED,
+    Step.EXECUTION_RETRIED: None,
     Step.QUERY: Status.EXECUTED,
     Step.POSTED: None,
     Step.ALERT: None,
@@ -766,6 +784,7 @@ _STEP_PAYLOAD: Final[dict[Step, type[Payload]]] = {
     Step.EXECUTED: ExecutedData,
     Step.EXECUTION_FAILED: ExecutionFailedData,
     Step.FAILED: FailedData,
+    Step.EXECUTION_RETRIED: ExecutionRetriedData,
 }
 
 _SUFFIX: Final[dict[Step, str]] = {
@@ -777,6 +796,7 @@ _SUFFIX: Final[dict[Step, str]] = {
     Step.EXECUTED: "Executed",
     Step.EXECUTION_FAILED: "ExecutionFailed",
     Step.FAILED: "Failed",
+    Step.EXECUTION_RETRIED: "ExecutionRetried",
 }
 
 # The seed names the pattern events PatternSuggested → PatternApproved → PatternApplied.
@@ -891,6 +911,10 @@ SUBMITTABLE_TYPES: Final[frozenset[str]] = frozenset(
 #: Every event type that approves a proposal (a reviewer's or the review rules').
 APPROVAL_TYPES: Final[frozenset[str]] = frozenset(
     t.name for t in CATALOGUE.values() if t.step is Step.APPROVED
+)
+#: Every event type that sends a FAILED proposal back to execution (a person's retry).
+RETRY_TYPES: Final[frozenset[str]] = frozenset(
+    t.name for t in CATALOGUE.values() if t.step is Step.EXECUTION_RETRIED
 )
 
 

@@ -2,6 +2,7 @@
 
     PROPOSED ──approve──▶ APPROVED ──executed──▶ EXECUTED
        │  │                  │ └─failure (retry)─▶ APPROVED … ──final failure──▶ FAILED
+       │  │                  ◀──────────── retry (a person; a fresh attempt budget) ──┘
        │  └─approve (1 of 2)─▶ PROPOSED + endorsed ──approve (another person)─▶ APPROVED
        └──reject──▶ REJECTED
 
@@ -27,6 +28,7 @@ from bookkeeper.domain.errors import (
     InvalidProposal,
     NotCompensable,
     ProposalNotApproved,
+    ProposalNotFailed,
     ProposalNotPending,
     RejectionReasonRequired,
     SelfApprovalNotAllowed,
@@ -39,6 +41,7 @@ from bookkeeper.domain.events import (
     EndorsedData,
     ExecutedData,
     ExecutionFailedData,
+    ExecutionRetriedData,
     ExecutionStartedData,
     ExpenseRegistrationData,
     FailedData,
@@ -697,6 +700,12 @@ class Proposal:
         self.external_ids: dict[str, str] = {}
         self.last_error: str | None = None
         self.next_attempt_at: dt.datetime | None = None
+        #: The attempts made before the current attempt budget (a person's last retry).
+        self.budget_from = 0
+        #: Failed attempts of the current budget that were outages (not counted).
+        self.outages = 0
+        #: When the first failure of the current budget was recorded (None: none yet).
+        self.failing_since: dt.datetime | None = None
         self.pending: list[PendingEvent] = []
 
     # --- construction -------------------------------------------------------------------
@@ -842,11 +851,30 @@ class Proposal:
         retryable: bool,
         next_attempt_at: dt.datetime | None,
         max_attempts: int,
+        outage: bool = False,
+        now: dt.datetime | None = None,
+        give_up_after: dt.timedelta | None = None,
     ) -> None:
-        """A failed attempt: retried later while attempts remain, otherwise FAILED for good."""
+        """A failed attempt: retried later while the budget lasts, otherwise FAILED for good.
+
+        An `outage` (the remote side unreachable or rate limited; the next attempt
+        reconciles by reference, so retrying is safe) is retried until `give_up_after` has
+        passed since the budget's first failure (`now` tells) and is not counted against
+        `max_attempts`; without `give_up_after` it counts like any failure. Other
+        retryable failures are retried while fewer than `max_attempts` counted attempts
+        were made; a permanent one fails at once."""
         self._require_approved("record a failure of")
         attempt = max(self.attempts, 1)
-        if retryable and attempt < max_attempts and next_attempt_at is not None:
+        failing_since = self.failing_since or now
+        counted = outage and give_up_after is not None
+        if not retryable or next_attempt_at is None:
+            retry = False
+        elif counted:
+            assert give_up_after is not None
+            retry = now is None or failing_since is None or now < failing_since + give_up_after
+        else:
+            retry = self.counted_attempts < max_attempts
+        if retry:
             self._record(
                 self._name(Step.EXECUTION_FAILED),
                 ExecutionFailedData(
@@ -854,6 +882,8 @@ class Proposal:
                     error=error[:2000],
                     retryable=True,
                     next_attempt_at=next_attempt_at,
+                    outage=counted,
+                    failing_since=failing_since,
                 ),
                 actor,
             )
@@ -861,6 +891,32 @@ class Proposal:
             self._record(
                 self._name(Step.FAILED), FailedData(attempt=attempt, error=error[:2000]), actor
             )
+
+    def retry(self, *, actor: str, comment: str | None = None) -> None:
+        """A person sends a FAILED proposal back to execution: APPROVED again with a fresh
+        attempt budget (its attempts and give-up time count from now). What runs is what
+        was approved; the next attempt looks our reference up remotely first, so an
+        earlier attempt that took effect is reconciled, not repeated."""
+        if self.status is not Status.FAILED:
+            current = self.status.value if self.status else "NONE"
+            raise ProposalNotFailed(
+                f"cannot retry proposal {self.id}: it is {current}, not FAILED", current=current
+            )
+        if comment is not None and ("\x00" in comment or len(comment) > MAX_REASON):
+            raise InvalidCorrection(f"a comment has at most {MAX_REASON} characters and no NUL")
+        if comment is not None and (unfit := unfit_in(comment, breaks=True)) is not None:
+            raise InvalidCorrection(f"the comment must not contain {unfit}")
+        self._record(
+            self._name(Step.EXECUTION_RETRIED),
+            ExecutionRetriedData(attempt=self.attempts, comment=tidy(comment) if comment else None),
+            actor,
+        )
+
+    @property
+    def counted_attempts(self) -> int:
+        """The attempts of the current budget that count against the maximum: every one
+        since the last retry (including one under way) but the outages."""
+        return self.attempts - self.budget_from - self.outages
 
     def ensure_compensable(self) -> None:
         """A reversal or correction may only target an executed financial action."""
@@ -951,9 +1007,20 @@ class Proposal:
             self.lease_until = None
             self.last_error = data.error
             self.next_attempt_at = data.next_attempt_at
+            self.outages += data.outage
+            if self.failing_since is None:
+                self.failing_since = data.failing_since
         elif step is Step.FAILED:
             self.status = Status.FAILED
             self.executing = False
             self.lease_until = None
             self.last_error = data.error
             self.next_attempt_at = None
+        elif step is Step.EXECUTION_RETRIED:
+            self.status = Status.APPROVED
+            self.executing = False
+            self.lease_until = None
+            self.next_attempt_at = None
+            self.budget_from = data.attempt
+            self.outages = 0
+            self.failing_since = None

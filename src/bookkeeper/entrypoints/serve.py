@@ -71,7 +71,7 @@ from bookkeeper.application.seal import Sealer
 from bookkeeper.application.spending import SpendingService
 from bookkeeper.backends import Backends
 from bookkeeper.container import Container, Database, migrated_database, resolve, shutdown
-from bookkeeper.domain.events import APPROVAL_TYPES
+from bookkeeper.domain.events import APPROVAL_TYPES, RETRY_TYPES
 from bookkeeper.entrypoints.morning_job import register_morning
 from bookkeeper.entrypoints.scheduler import Scheduler, executor_run
 from bookkeeper.entrypoints.spending_job import register_spending
@@ -279,7 +279,10 @@ async def start_process(container: Container) -> Process:
                 settings.executor_interval_seconds,
                 executor_run(MeteredPass(executor)),
             )
-            services.dispatcher.on(APPROVAL_TYPES, lambda _event: scheduler.wake(EXECUTOR_JOB))
+            # An approval, or a person's retry of a failed execution: due at once.
+            services.dispatcher.on(
+                APPROVAL_TYPES | RETRY_TYPES, lambda _event: scheduler.wake(EXECUTOR_JOB)
+            )
             log.info(
                 "executor started: approved actions go to books=%s, bank=%s",
                 services.backends.books_backend,

@@ -39,6 +39,8 @@ STEPS: Final = frozenset(
         Step.REJECTED,
         Step.EXECUTED,
         Step.FAILED,
+        # A person's retry of a failed execution: the message no longer says "Feilet".
+        Step.EXECUTION_RETRIED,
     }
 )
 TYPES: Final = frozenset(

@@ -82,6 +82,17 @@ class Claim:
     #: without a unit of work of its own. None: the action names no bank event (or the
     #: claim was made elsewhere), so the re-check reads them itself.
     bank_hold: BankHold | None = field(default=None, repr=False, compare=False)
+    #: The attempts of the proposal's current budget counted against max_attempts, this
+    #: one included (outages and attempts before a person's retry are not); None: `attempt`.
+    counted: int | None = None
+    #: When the current budget's first failure was recorded (None: no failure yet).
+    failing_since: dt.datetime | None = None
+
+    @property
+    def counted_attempt(self) -> int:
+        """This attempt's number in the budget counted against max_attempts."""
+        return self.attempt if self.counted is None else self.counted
+
     #: Whether the tenant is VAT-registered now (its rules, read with the claim of a
     #: purchase or a correction: ADR 0056 addendum 6). None: not read, the act reads it.
     vat_registered: bool | None = field(default=None, repr=False, compare=False)
@@ -221,6 +232,8 @@ class Claimer:
                         attempt=proposal.attempts,
                         lease_until=lease_until,
                         data=data,
+                        counted=proposal.counted_attempts,
+                        failing_since=proposal.failing_since,
                         correlation_id=events[0].correlation_id,
                         stream=tuple(stream),
                         rates=await batch_tax_table(uow, view.tenant_id, tables),

@@ -298,7 +298,7 @@ class Executor:
         async def release() -> None:
             nonlocal handed
             for claim in claims:
-                if claim.attempt >= self._policy.max_attempts:
+                if claim.counted_attempt >= self._policy.max_attempts:
                     continue
                 outcome = await self.recorder.record_failure(claim, error, True, None, at_once=True)
                 handed += outcome is Outcome.RETRY
@@ -328,14 +328,22 @@ class Executor:
         kept: list[Claim] = []
         deferred: list[Outcome] = []
         tenant = queue[0].tenant_id if queue else ""
+        policy = self._policy
+        now = self._clock.now()
         while queue:
             claim = queue.popleft()
-            if claim.attempt >= self._policy.max_attempts:
-                kept.append(claim)
+            if (
+                claim.counted_attempt >= policy.max_attempts
+                if policy.give_up_after is None
+                else policy.gives_up(claim.failing_since, now)
+            ):
+                kept.append(claim)  # a deferral would fail it: it is tried instead
                 continue
             if release is not None:
                 release(claim)
-            deferred.append(await self.recorder.record_failure(claim, error, True, retry_after))
+            deferred.append(
+                await self.recorder.record_failure(claim, error, True, retry_after, outage=True)
+            )
         queue.extend(kept)
         if deferred:
             log.warning(
@@ -430,15 +438,16 @@ class Executor:
         attempt that did not get that far, its failure recorded."""
         claim = attempt.claim
         recorder = self.recorder
-        if claim.attempt > self._policy.max_attempts:
+        if claim.counted_attempt > self._policy.max_attempts:
             # Only an attempt that never finished (a crash, a lost lease) leads here: every
-            # recorded failure counts towards max_attempts. Stop instead of looping forever
-            # on what may be a poison pill; the remote side may hold a partial result.
+            # recorded failure but an outage counts towards max_attempts. Stop instead of
+            # looping forever on what may be a poison pill; the remote side may hold a
+            # partial result.
             error = ExecutionRefused(
                 m.text(
                     "refusal.no_outcome",
                     m.ENGLISH,
-                    count=claim.attempt - 1,
+                    count=claim.counted_attempt - 1,
                     reference=reference(claim.proposal_id),
                 )
             )
@@ -465,7 +474,13 @@ class Executor:
                 attempt.unavailable = error
             # A 429's Retry-After, or a 5xx's (how long the outage lasts, RFC 9110).
             retry_after = error.retry_after if isinstance(error, ExternalUnavailable) else None
-            return await recorder.record_failure(claim, error, error.retryable, retry_after), False
+            # An outage is retried until the give-up time (ADR 0009 addendum): the next
+            # attempt looks our reference up before acting, so trying again is safe.
+            outage = isinstance(error, ExternalUnavailable) and error.retryable
+            failure = recorder.record_failure(
+                claim, error, error.retryable, retry_after, outage=outage
+            )
+            return await failure, False
         except (ExecutionRefused, DomainError) as error:
             # A refusal is for good, but for one that waits (bank_actions.BankEventBusy).
             retryable = isinstance(error, ExecutionRefused) and error.retryable

@@ -78,7 +78,14 @@ class LeaseLost(ApplicationError):
 class ExecutionPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """How the executor retries, how long a claim holds, and which accounts it posts to."""
 
+    #: Attempts before FAILED for failures that are not outages (refusals that wait,
+    #: unexpected errors, attempts that never recorded an outcome); since a person's last
+    #: retry. Outages count too when `give_up_after` is None.
     max_attempts: int = 6
+    #: How long outages (ExternalUnavailable, rate limits) are retried on the capped
+    #: back-off, from the first failed attempt since the approval or the last retry
+    #: (ADR 0009 addendum); None: outages count against max_attempts like any failure.
+    give_up_after: dt.timedelta | None = dt.timedelta(hours=24)
     base_delay: dt.timedelta = dt.timedelta(seconds=30)
     max_delay: dt.timedelta = dt.timedelta(hours=1)
     #: How long a claimed attempt is ours; after that it counts as crashed.
@@ -106,6 +113,8 @@ class ExecutionPolicy(msgspec.Struct, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.batch_size < 1 or self.tenant_concurrency < 1:
             raise ValueError("max_attempts, batch_size and tenant_concurrency must be >= 1")
+        if self.give_up_after is not None and self.give_up_after <= dt.timedelta(0):
+            raise ValueError("give_up_after must be positive (or None)")
         if self.refill_interval is not None and self.refill_interval <= dt.timedelta(0):
             raise ValueError("refill_interval must be positive (or None)")
         if self.prefetch_document_bytes < 0:
@@ -132,6 +141,12 @@ class ExecutionPolicy(msgspec.Struct, frozen=True, kw_only=True):
         if retry_after is not None and retry_after > 0:
             delay = max(delay, dt.timedelta(seconds=min(retry_after, 86_400)))
         return delay
+
+    def gives_up(self, claim_failing_since: dt.datetime | None, now: dt.datetime) -> bool:
+        """Whether an outage recorded `now` would end the proposal FAILED."""
+        if self.give_up_after is None or claim_failing_since is None:
+            return False
+        return now >= claim_failing_since + self.give_up_after
 
     @property
     def ledger_payment_account(self) -> str:

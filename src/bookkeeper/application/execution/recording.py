@@ -207,10 +207,12 @@ class Recorder:
         retry_after: float | None,
         *,
         at_once: bool = False,
+        outage: bool = False,
     ) -> Outcome:
         """Record a failed attempt: a retry after the back-off (`at_once`: due again now,
         for an attempt handed back unstarted), or FAILED with an alert when the error is
-        permanent or no attempt is left; never raises an Exception."""
+        permanent or no attempt is left (an `outage`: when the give-up time has passed);
+        never raises an Exception."""
         text = safe_error(error)
         try:
             now = self._clock.now()
@@ -227,6 +229,9 @@ class Recorder:
                         retryable=retryable,
                         next_attempt_at=next_attempt_at,
                         max_attempts=self._policy.max_attempts,
+                        outage=outage,
+                        now=now,
+                        give_up_after=self._policy.give_up_after,
                     ),
                 )
                 if loaded is None:
@@ -238,8 +243,11 @@ class Recorder:
                         f"{claim.kind.value} {claim.proposal_id} failed after attempt "
                         f"{claim.attempt}: {text}"
                     )
+                    # One alert per failure: after a person's retry (ADR 0009 addendum) the
+                    # proposal can fail again, and its first alert's stream is taken.
+                    key = str(claim.attempt) if proposal.budget_from else None
                     await self._alert(
-                        uow, claim, recorded[-1], "execution-failed", "error", message, now
+                        uow, claim, recorded[-1], "execution-failed", "error", message, now, key
                     )
                 folded = fold_proposal([*events, *recorded])
                 assert folded is not None
@@ -327,10 +335,12 @@ class Recorder:
         severity: str,
         message: str,
         now: dt.datetime,
+        key: str | None = None,
     ) -> None:
-        """Raise the alert `code` about the claim's proposal, once: its stream is derived."""
+        """Raise the alert `code` about the claim's proposal, once (once per `key`, if
+        given): its stream is derived."""
         tenant, stream, expected, alert = self._alert_event(
-            claim, parent, code, severity, message, now
+            claim, parent, code, severity, message, now, key
         )
         await uow.events.append(tenant, stream, expected, [alert])
 
@@ -342,10 +352,12 @@ class Recorder:
         severity: str,
         message: str,
         now: dt.datetime,
+        key: str | None = None,
     ) -> tuple[str, uuid.UUID, int, NewEvent]:
         """The alert `code` about the claim's proposal as an append (tenant, stream,
-        expected version, event): the first event of a stream derived from the two."""
-        stream = alert_id(claim.proposal_id, code)
+        expected version, event): the first event of a stream derived from the two (and
+        `key`, when given)."""
+        stream = alert_id(claim.proposal_id, code if key is None else f"{code}:{key}")
         alert = stamp(
             ALERT_RAISED,
             AlertRaisedData(

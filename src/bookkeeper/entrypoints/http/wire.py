@@ -113,6 +113,12 @@ class RejectionRequest(RequestBody, frozen=True, kw_only=True):
     reason: Annotated[str, Meta(max_length=MAX_TEXT)]
 
 
+class RetryRequest(RequestBody, frozen=True, kw_only=True):
+    """POST /events/{id}/retry (the body is optional)."""
+
+    comment: Annotated[str, Meta(max_length=MAX_TEXT)] | None = None
+
+
 # --- responses --------------------------------------------------------------------------
 
 

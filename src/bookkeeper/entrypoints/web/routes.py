@@ -32,7 +32,7 @@ from litestar.response import Redirect
 from litestar.utils.scope.state import ScopeState
 
 from bookkeeper.adapters.auth.oidc_login import OidcLogin, pkce_pair
-from bookkeeper.application.commands import ApproveProposal, RejectProposal
+from bookkeeper.application.commands import ApproveProposal, RejectProposal, RetryExecution
 from bookkeeper.application.errors import ApplicationError, ExternalError, InvalidToken
 from bookkeeper.application.failures import explain_error, explain_failure
 from bookkeeper.application.ledger import ChartUnavailable, LedgerService
@@ -42,9 +42,15 @@ from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter,
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
 from bookkeeper.application.spending import month_of
 from bookkeeper.domain.deduction import no_deduction, no_deduction_reason
-from bookkeeper.domain.errors import BookkeeperError, DomainError, ProposalNotPending
+from bookkeeper.domain.errors import (
+    BookkeeperError,
+    DomainError,
+    ProposalNotFailed,
+    ProposalNotPending,
+)
 from bookkeeper.domain.events import (
     PROPOSAL_PAYLOAD,
+    RETRY_TYPES,
     ApprovedData,
     Corrections,
     Kind,
@@ -680,7 +686,7 @@ def _review_routes() -> list[Any]:
     ) -> Response[str]:
         done = request.query_params.get("done")
         notice = None
-        if done in ("approved", "rejected"):
+        if done in ("approved", "rejected", "retried"):
             # Only what the record holds: the URL may come from a link or a bookmark.
             view = await runtime.get_queries().proposal(user, proposal_id)
             lang = i18n.choose(request)
@@ -690,6 +696,10 @@ def _review_routes() -> list[Any]:
                 )
             elif done == "rejected" and view.status is Status.REJECTED:
                 notice = i18n.text("rejected_msg", lang)
+            elif done == "retried" and view.status in (Status.APPROVED, Status.EXECUTED):
+                notice = i18n.text(
+                    "retried_msg", lang, status=i18n.text(f"status.{view.status.value}", lang)
+                )
         return await proposal_page(request, user, runtime, proposal_id, notice=notice)
 
     async def refused(
@@ -781,6 +791,36 @@ def _review_routes() -> list[Any]:
             return await refused(request, user, runtime, proposal_id, error)
         return Redirect(f"{APP_PATH}/review/{proposal_id}?done=rejected", status_code=303)
 
+    @post("/review/{proposal_id:uuid}/retry", include_in_schema=False, status_code=303)
+    async def retry(
+        request: Request[Any, Any, Any],
+        user: NamedDependency[Principal],
+        runtime: NamedDependency[Runtime],
+        proposal_id: FromPath[uuid.UUID],
+    ) -> Response[Any]:
+        """A FAILED proposal sent back to execution (ADR 0009 addendum); the same retry
+        sent twice (a double click) answers as the first did."""
+        form = await request.form()
+        comment = _words(form, "comment")
+        try:
+            await runtime.get_handlers().dispatch(
+                RetryExecution(principal=user, proposal_id=proposal_id, comment=comment or None)
+            )
+        except ProposalNotFailed as error:
+            retried = await runtime.get_queries().events(
+                user,
+                EventFilter(
+                    stream_id=proposal_id, types=tuple(RETRY_TYPES), actor=user.actor, limit=1
+                ),
+            )
+            if not retried:
+                posted = {"comment": comment}
+                return await refused(request, user, runtime, proposal_id, error, posted)
+        except BookkeeperError as error:
+            posted = {"comment": comment}
+            return await refused(request, user, runtime, proposal_id, error, posted)
+        return Redirect(f"{APP_PATH}/review/{proposal_id}?done=retried", status_code=303)
+
     @get("/files/{sha256:str}", include_in_schema=False)
     async def file(
         user: NamedDependency[Principal], runtime: NamedDependency[Runtime], sha256: FromPath[str]
@@ -796,7 +836,7 @@ def _review_routes() -> list[Any]:
             headers={"Content-Disposition": f'{disposition}; filename="document"'},
         )
 
-    return [home, queue, proposal, approve, reject, file]
+    return [home, queue, proposal, approve, reject, retry, file]
 
 
 # --- reports ----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""/events: propose an action or record a query, read the log, approve or reject a proposal."""
+"""/events: propose an action or record a query, read the log, approve or reject a proposal,
+retry a failed one."""
 
 import uuid
 from decimal import Decimal
@@ -10,7 +11,12 @@ from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
-from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
+from bookkeeper.application.commands import (
+    ApproveProposal,
+    RejectProposal,
+    RetryExecution,
+    SubmitEvent,
+)
 from bookkeeper.application.handlers import DecisionResult, Handlers, SubmitResult
 from bookkeeper.application.ports import EventFilter, Principal
 from bookkeeper.application.queries import Queries
@@ -27,6 +33,7 @@ from bookkeeper.entrypoints.http.wire import (
     EventSubmission,
     EventTypeName,
     RejectionRequest,
+    RetryRequest,
     StatusName,
     SubmissionOut,
     decision_out,
@@ -238,5 +245,32 @@ class EventController(Controller):
         """Reject the proposal whose id is `event_id`; the reason goes back to the proposer."""
         result: DecisionResult = await handlers.dispatch(
             RejectProposal(principal=request.user, proposal_id=event_id, reason=data.reason)
+        )
+        return decision_out(result)
+
+    @post(
+        "/{event_id:uuid}/retry",
+        operation_id="retryExecution",
+        summary="Send a failed proposal back to execution",
+        status_code=200,
+        dto=StrictJson[RetryRequest | None],
+        return_dto=None,
+        responses=documented(401, 403, 404, 409, 415, 422),
+    )
+    async def retry(
+        self,
+        event_id: FromPath[uuid.UUID],
+        request: AuthenticatedRequest,
+        handlers: NamedDependency[Handlers],
+        data: JSONBody[RetryRequest | None] = None,
+    ) -> DecisionResultOut:
+        """Execute a FAILED proposal again, as it was approved (Fiken was down for longer
+        than the executor waits, the supplier was fixed in Fiken …): it is APPROVED again
+        with a fresh attempt budget (recorded as `…ExecutionRetried`), and the next attempt
+        looks our reference up in Fiken before acting, so it is carried out once. Needs
+        `proposals:decide`; a proposal that is not FAILED is a 409."""
+        body = data or RetryRequest()
+        result: DecisionResult = await handlers.dispatch(
+            RetryExecution(principal=request.user, proposal_id=event_id, comment=body.comment)
         )
         return decision_out(result)
