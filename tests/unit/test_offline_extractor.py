@@ -860,3 +860,77 @@ def test_a_rate_the_till_lists_at_0_00_is_no_part_of_the_receipt() -> None:
         text.replace("Mva 25% 0,00", "Mva 25% 2,00").replace("88,00", "98,00")
     )
     assert [line.vat_rate for line in both.lines] == [Decimal("15"), Decimal("25")]
+
+
+def _scan_pdf(width_pt: float, height_pt: float) -> bytes:
+    """An image-only PDF (a scan: no text) of one page of the given size."""
+    from PIL import Image
+
+    pdf = FPDF(unit="pt", format=(width_pt, height_pt))
+    pdf.add_page()
+    picture = io.BytesIO()
+    Image.new("L", (50, 50), 128).save(picture, format="PNG")
+    picture.seek(0)
+    pdf.image(picture, x=10, y=10, w=100, h=100)
+    return bytes(pdf.output())
+
+
+def test_a_scan_with_a_huge_page_is_rendered_for_ocr_within_a_bounded_bitmap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Hostile upload: a 1 KB PDF whose one page claims to be 5,000 pt square rendered at
+    # OCR_SCALE to 15,000² pixels (225 MB; at the format's 14,400 pt, 1.9 GB). The bitmap
+    # is now at most OCR_MAX_RENDER_SIDE on its longest side; an A4 scan keeps OCR_SCALE.
+    from bookkeeper.adapters.extraction import ocr, offline
+
+    rendered: list[tuple[int, int]] = []
+
+    def image_text(image: Any) -> str:
+        rendered.append(image.size)
+        return ""
+
+    monkeypatch.setattr(ocr, "image_text", image_text)
+    huge = _scan_pdf(5000, 4000)
+    assert len(huge) < 2048
+    offline._ocr_pdf(huge)
+    offline._ocr_pdf(_scan_pdf(595, 842))
+    assert max(rendered[0]) <= 2 * ocr.MAX_SIDE
+    assert rendered[0][0] > rendered[0][1]  # the same page, smaller
+    assert rendered[1] == (round(595 * offline.OCR_SCALE), round(842 * offline.OCR_SCALE))
+
+
+def _blank_png(width: int, height: int) -> bytes:
+    """A valid greyscale PNG, compressed row by row (never held whole in memory)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" + b"\xff" * width  # filter "none", white
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_a_photo_of_more_pixels_than_ocr_takes_is_refused_before_it_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A decompression bomb below Pillow's own error (twice MAX_IMAGE_PIXELS: Pillow only
+    # warns between) was decoded whole: 8,000² pixels from a ~60 KB PNG.
+    from bookkeeper.adapters.extraction import ocr
+
+    read: list[object] = []
+    monkeypatch.setattr(ocr, "available", lambda: True)
+    monkeypatch.setattr(ocr, "read", lambda image, **_: read.append(image) or ("", 0))
+    bomb = _blank_png(8000, 8000)
+    assert len(bomb) < 200_000 and ocr.MAX_PIXELS < 8000 * 8000
+    with pytest.raises(ExtractionFailed, match="DecompressionBomb"):
+        OfflineExtractor().extract_sync(bomb, "image/png", "kvittering.png")
+    assert read == []
+    small = _blank_png(600, 800)
+    OfflineExtractor().extract_sync(small, "image/png", "kvittering.png")
+    assert len(read) >= 1

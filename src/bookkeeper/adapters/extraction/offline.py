@@ -56,6 +56,11 @@ SECOND_PASS_BELOW = Decimal("0.80")
 SUSPICIOUS_STEP = Decimal("0.05")
 #: Render pages of an image-only PDF for OCR at this scale (72 dpi × 3 ≈ 216 dpi).
 OCR_SCALE = 3.0
+#: ... but never wider or taller than this (pixels): a page's size is whatever the file says
+#: (up to 14,400 pt, more with UserUnit), and a 1 KB PDF of one 200 × 200 inch page would
+#: render at 43,200² (1.9 GB). OCR reads at most ocr.MAX_SIDE anyway; A4 and Letter at
+#: OCR_SCALE stay well inside.
+OCR_MAX_RENDER_SIDE = 2 * ocr.MAX_SIDE
 pdfium_c_image = 3  # FPDF_PAGEOBJ_IMAGE
 MAX_PAGES = 20
 #: Pages of a scan that are read by OCR (a receipt or invoice says what it must on these).
@@ -1367,6 +1372,13 @@ def pdf_text(content: bytes) -> str:
     return read_pdf(content).text
 
 
+def _ocr_scale(page: pdfium.PdfPage) -> float:
+    """OCR_SCALE, less for a page so large that its bitmap would exceed OCR_MAX_RENDER_SIDE."""
+    width, height = page.get_size()
+    longest: float = max(float(width), float(height), 1.0)
+    return min(OCR_SCALE, OCR_MAX_RENDER_SIDE / longest)
+
+
 def _ocr_pdf(content: bytes) -> str:
     """The text of a scanned PDF's first pages, read in parallel (one engine per thread)."""
     doc = _open_pdf(content)
@@ -1375,7 +1387,7 @@ def _ocr_pdf(content: bytes) -> str:
         for index in range(min(len(doc), OCR_PAGES)):
             page = doc[index]
             try:
-                images.append(page.render(scale=OCR_SCALE, grayscale=True).to_pil())
+                images.append(page.render(scale=_ocr_scale(page), grayscale=True).to_pil())
             finally:
                 page.close()
     finally:
