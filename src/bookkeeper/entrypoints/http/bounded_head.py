@@ -10,10 +10,19 @@ A head longer than one read of the transport is cut short as its bytes arrive (o
 read while a head is being read count: a read that starts inside a body, or in which a head
 completes, does not, so large uploads and pipelined requests are untouched); a head that
 arrived in one read is measured when it is complete.
+
+A head must also arrive in time: HEAD_TIMEOUT_SECONDS from the connection (or from the first
+byte of a later request on it) to the end of its headers, else a 408 and the connection
+closed. uvicorn times only the idle wait between requests (timeout_keep_alive): a client
+that opened a connection and sent nothing, or a head a byte at a time (slowloris), held its
+socket and file descriptor for as long as it liked (found by the attacks helper: open after
+minutes), so a few thousand such connections would exhaust the worker's descriptors. nginx's
+client_header_timeout is 60 s; a client that means to send a request sends its head at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 import msgspec
@@ -22,18 +31,62 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 #: The most a request's line and headers may take together.
 MAX_HEAD_BYTES: Final = 64 * 1024
 
+#: Seconds a request's line and headers may take to arrive.
+HEAD_TIMEOUT_SECONDS: Final = 20.0
+
 _TOO_LARGE: Final = "request line and headers are larger than the server accepts"
+_TOO_SLOW: Final = "the request line and headers did not arrive in time"
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """HttpToolsProtocol that refuses a request head over MAX_HEAD_BYTES with a 431."""
+    """HttpToolsProtocol that refuses a request head over MAX_HEAD_BYTES with a 431, and one
+    that takes longer than HEAD_TIMEOUT_SECONDS with a 408."""
 
     _head_bytes: int = 0
     _heads_done: int = 0
     _in_body: bool = False
     _refused: bool = False
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_head_timer()  # a later request on the connection: its own deadline
+
+    def _start_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self._head_too_slow)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._refused or self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head behind a response still being written: not the client's
+            # delay alone; its deadline starts again (a 408 now would cut that response).
+            self._start_head_timer()
+            return
+        self._refused = True
+        self.logger.warning(
+            "a request head took over %g s and was refused (408)", HEAD_TIMEOUT_SECONDS
+        )
+        self.transport.write(problem_response(408, "Request Timeout", _TOO_SLOW))
+        self.transport.close()
 
     def on_headers_complete(self) -> None:
+        self._cancel_head_timer()
         self._heads_done += 1
         self._in_body = True
         if self._refused:
