@@ -934,3 +934,57 @@ def test_a_photo_of_more_pixels_than_ocr_takes_is_refused_before_it_is_decoded(
     small = _blank_png(600, 800)
     OfflineExtractor().extract_sync(small, "image/png", "kvittering.png")
     assert len(read) >= 1
+
+
+def _deflate_bomb_pdf(megabytes: int, wrapper: str = "") -> bytes:
+    """A valid one-page PDF whose content stream is `megabytes` MiB of spaces, deflated
+    (~1000:1), then drawing "Hei"; `wrapper` "AHx" or "A85" wraps the deflated data."""
+    import base64
+    import zlib
+
+    packer = zlib.compressobj(9)
+    spaces = b" " * (1024 * 1024)
+    data = b"".join(packer.compress(spaces) for _ in range(megabytes))
+    data += packer.compress(b"BT /F1 12 Tf 10 10 Td (Hei) Tj ET") + packer.flush()
+    filters = "/FlateDecode"
+    if wrapper == "AHx":
+        data, filters = data.hex().encode() + b">", "[/ASCIIHexDecode /FlateDecode]"
+    elif wrapper == "A85":
+        data, filters = base64.a85encode(data) + b"~>", "[/ASCII85Decode /FlateDecode]"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d /Filter %s >>\nstream\n" % (len(data), filters.encode())
+        + data
+        + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+def test_a_small_pdf_is_read_and_its_deflated_stream_counted() -> None:
+    assert pdf_text(_deflate_bomb_pdf(1)).strip() == "Hei"
+    assert pdf_text(_deflate_bomb_pdf(1, "AHx")).strip() == "Hei"
+    assert pdf_text(_deflate_bomb_pdf(1, "A85")).strip() == "Hei"
+
+
+@pytest.mark.parametrize("wrapper", ["", "AHx", "A85"])
+def test_a_deflate_bomb_is_refused_before_pdfium_inflates_it(wrapper: str) -> None:
+    # A ~100 KB PDF whose content stream inflates to 100 MiB was read by PDFium whole: a
+    # 1 MB one took 2 GB and 11 s, a 10 MB upload would take the server down.
+    bomb = _deflate_bomb_pdf(100, wrapper)
+    assert len(bomb) < 300_000
+    with pytest.raises(ExtractionFailed, match="inflate to more than"):
+        pdf_text(bomb)

@@ -39,7 +39,7 @@ from schwifty.exceptions import SchwiftyException
 from stdnum import luhn
 from stdnum.no import kontonr, orgnr
 
-from bookkeeper.adapters.extraction import layout, ocr
+from bookkeeper.adapters.extraction import inflation, layout, ocr
 from bookkeeper.application.documents import PDF, is_image, sniff_media_type
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import ExtractedLine, Extraction
@@ -66,6 +66,10 @@ MAX_PAGES = 20
 #: Pages of a scan that are read by OCR (a receipt or invoice says what it must on these).
 OCR_PAGES = 3
 MAX_CHARS = 200_000
+#: What a PDF's deflated streams may inflate to: this much, plus INFLATION_PER_BYTE times
+#: the file's size (text and scans deflate 2-30:1; a bomb ~1000:1; inflation.py).
+MAX_INFLATED_BYTES = 64 * 1024 * 1024
+INFLATION_PER_BYTE = 10
 EVIDENCE_CHARS = 120
 
 
@@ -1329,6 +1333,14 @@ class PdfText:
 def _open_pdf(content: bytes) -> pdfium.PdfDocument:
     if b"%%EOF" not in content[-2048:]:
         raise ExtractionFailed("the PDF could not be read: truncated (no end-of-file marker)")
+    # PDFium inflates streams whole and unbounded (inflation.py): a deflate bomb is refused
+    # before it is opened.
+    limit = MAX_INFLATED_BYTES + INFLATION_PER_BYTE * len(content)
+    if inflation.inflated_size(content, limit) > limit:
+        raise ExtractionFailed(
+            f"the PDF could not be read: its compressed streams inflate to more than "
+            f"{limit // (1024 * 1024)} MiB"
+        )
     try:
         return pdfium.PdfDocument(content)
     except pdfium.PdfiumError as exc:
