@@ -365,6 +365,10 @@ def _transport(answers: dict[str, httpx.Response]) -> httpx.MockTransport:
     [
         {"issuer": "https://other.test", "jwks_uri": "https://issuer.test/jwks"},
         {"issuer": "https://issuer.test", "jwks_uri": "http://issuer.test/jwks"},
+        # http to loopback is for a local IdP, not for an https issuer's document to send
+        # the service to a port of its own host
+        {"issuer": "https://issuer.test", "jwks_uri": "http://127.0.0.1:6379/jwks"},
+        {"issuer": "https://issuer.test", "jwks_uri": "http://localhost/jwks"},
         {"issuer": "https://issuer.test"},
         ["not", "an", "object"],
     ],

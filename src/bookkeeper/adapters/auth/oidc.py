@@ -410,9 +410,17 @@ class OidcVerifier:
                     raise JwksUnavailable("the discovery document names another issuer")
                 jwks_uri = discovery.get("jwks_uri")
                 try:
-                    self._jwks_url = require_secure_url(str(jwks_uri), "discovered jwks_uri")
+                    jwks_url = require_secure_url(str(jwks_uri), "discovered jwks_uri")
                 except ValueError as error:
                     raise JwksUnavailable(str(error)) from None
+                # Plain http to loopback is for a local IdP: an https issuer's document
+                # must not send us to a port of our own host.
+                issuer_host = urllib.parse.urlsplit(self._issuer).hostname
+                if urllib.parse.urlsplit(jwks_url).scheme != "https" and not is_loopback(
+                    issuer_host
+                ):
+                    raise JwksUnavailable("the discovered jwks_uri of an https issuer is not https")
+                self._jwks_url = jwks_url
             return parse_jwks(await self._get_json(client, self._jwks_url), self._algorithms)
 
     async def _get_json(self, client: httpx.AsyncClient, url: str) -> object:
