@@ -97,6 +97,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _start_body_timer(self) -> None:
+        self._cancel_body_timer()
         self._body_deadline = self.loop.time() + BODY_TIMEOUT_SECONDS
         self._body_timer = self.loop.call_later(BODY_TIMEOUT_SECONDS, self._body_too_slow)
 
