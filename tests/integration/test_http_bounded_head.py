@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from bookkeeper.entrypoints.http import bounded_head
 from bookkeeper.entrypoints.http.bounded_head import MAX_HEAD_BYTES
 from bookkeeper.entrypoints.http.server import uvicorn_options
 
@@ -121,3 +122,71 @@ async def test_heads_below_the_bound_large_bodies_and_pipelining_are_served() ->
     assert near.startswith(b"HTTP/1.1 200 ")
     assert uploaded.startswith(b"HTTP/1.1 200 ") and uploaded.endswith(str(len(body)).encode())
     assert pipelined.count(b"HTTP/1.1 200 ") == 101 and b" 431 " not in pipelined
+
+
+async def _drip(port: int, parts: list[bytes], every: float) -> tuple[bytes, float]:
+    """Sends `parts` one every `every` seconds (stopping when the server closes); what the
+    server answered (b"" if it closed without an answer, b"reset" if it closed under the
+    client's feet: bytes still arriving at a closed socket make its kernel reset) and
+    after how long."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answer = asyncio.ensure_future(reader.read())
+    try:
+        for part in parts:
+            if answer.done():
+                break
+            writer.write(part)
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            await asyncio.wait([answer], timeout=every)
+        try:
+            result = await asyncio.wait_for(answer, 2 * every)
+        except ConnectionError:
+            result = b"reset"
+        return result, loop.time() - started
+    finally:
+        answer.cancel()
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def test_a_head_that_does_not_arrive_in_time_is_408_and_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Slowloris: uvicorn timed only the idle wait between requests, so a connection that
+    # sent nothing, or a head a byte at a time, stayed open for as long as the client liked.
+    monkeypatch.setattr(bounded_head, "HEAD_TIMEOUT_SECONDS", 0.5, raising=False)
+    head = _get(b"X-Slow: " + b"s" * 40 + b"\r\n")
+    async with served() as port:
+        silent, silent_after = await _drip(port, [b""] * 8, 0.25)
+        dripped, dripped_after = await _drip(port, [bytes([b]) for b in head], 0.1)
+        prompt = await _exchange(port, _get())
+        # Keep-alive: the deadline is each head's own, not the connection's.
+        slow_second = await _drip(port, [_get(close=False), *[bytes([b]) for b in _get()]], 0.2)
+    assert silent.startswith(b"HTTP/1.1 408 ") and b'"status":408' in silent
+    assert dripped == b"reset" or dripped.startswith(b"HTTP/1.1 408 ")
+    assert silent_after < 3.0 and dripped_after < 3.0
+    assert prompt.startswith(b"HTTP/1.1 200 ")
+    assert slow_second[0].startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408 " in slow_second[0]
+
+
+async def test_a_body_that_comes_too_slowly_is_408_and_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A slow POST: the head at once, then the body a byte at a time. The app awaited it for
+    # as long as the client liked. Now: BODY_TIMEOUT_SECONDS, plus a second per
+    # BODY_MIN_RATE bytes received.
+    monkeypatch.setattr(bounded_head, "BODY_TIMEOUT_SECONDS", 0.5, raising=False)
+    monkeypatch.setattr(bounded_head, "BODY_MIN_RATE", 500.0, raising=False)
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nConnection: close\r\n\r\n"
+    async with served() as port:
+        dripped, after = await _drip(port, [head, *[b"b"] * 40], 0.1)
+        steady, _ = await _drip(port, [head, b"b" * 20, b"b" * 20], 0.1)
+    assert dripped == b"reset" or (
+        dripped.startswith(b"HTTP/1.1 408 ") and b'"status":408' in dripped
+    )
+    assert after < 3.0
+    assert steady.startswith(b"HTTP/1.1 200 ") and steady.endswith(b"40")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -362,6 +365,10 @@ def _transport(answers: dict[str, httpx.Response]) -> httpx.MockTransport:
     [
         {"issuer": "https://other.test", "jwks_uri": "https://issuer.test/jwks"},
         {"issuer": "https://issuer.test", "jwks_uri": "http://issuer.test/jwks"},
+        # http to loopback is for a local IdP, not for an https issuer's document to send
+        # the service to a port of its own host
+        {"issuer": "https://issuer.test", "jwks_uri": "http://127.0.0.1:6379/jwks"},
+        {"issuer": "https://issuer.test", "jwks_uri": "http://localhost/jwks"},
         {"issuer": "https://issuer.test"},
         ["not", "an", "object"],
     ],
@@ -406,6 +413,36 @@ async def test_a_jwks_that_does_not_answer_yields_no_keys(fake: FakeIssuer, cloc
     verifier = make_verifier(fake, clocks, transport=httpx.MockTransport(hang))
     with pytest.raises(InvalidToken, match="unknown key"):
         await verifier.averify(fake.token())
+
+
+async def test_a_jwks_that_drips_its_answer_is_cut_off_by_the_timeout(
+    fake: FakeIssuer, clocks: Clocks
+) -> None:
+    # Slowloris: each chunk comes well within a read timeout, the whole answer does not.
+    # httpx times each read only; the refresh holds the lock every request queues behind.
+    body = json.dumps(fake.jwks()).encode()
+
+    class Drip(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for start in range(0, len(body), 16):
+                await asyncio.sleep(0.05)
+                yield body[start : start + 16]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "application/json"}, stream=Drip())
+
+    assert len(body) // 16 * 0.05 > 1.0  # the whole answer takes over a second
+    verifier = make_verifier(
+        fake,
+        clocks,
+        jwks_url="https://issuer.test/jwks",
+        transport=httpx.MockTransport(handler),
+        timeout=dt.timedelta(seconds=0.3),
+    )
+    started = time.monotonic()
+    with pytest.raises(InvalidToken, match="unknown key"):
+        await verifier.averify(fake.token())
+    assert time.monotonic() - started < 1.0
 
 
 def test_only_usable_signature_keys_are_taken(rsa_keys: list[rsa.RSAPrivateKey]) -> None:

@@ -860,3 +860,131 @@ def test_a_rate_the_till_lists_at_0_00_is_no_part_of_the_receipt() -> None:
         text.replace("Mva 25% 0,00", "Mva 25% 2,00").replace("88,00", "98,00")
     )
     assert [line.vat_rate for line in both.lines] == [Decimal("15"), Decimal("25")]
+
+
+def _scan_pdf(width_pt: float, height_pt: float) -> bytes:
+    """An image-only PDF (a scan: no text) of one page of the given size."""
+    from PIL import Image
+
+    pdf = FPDF(unit="pt", format=(width_pt, height_pt))
+    pdf.add_page()
+    picture = io.BytesIO()
+    Image.new("L", (50, 50), 128).save(picture, format="PNG")
+    picture.seek(0)
+    pdf.image(picture, x=10, y=10, w=100, h=100)
+    return bytes(pdf.output())
+
+
+def test_a_scan_with_a_huge_page_is_rendered_for_ocr_within_a_bounded_bitmap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Hostile upload: a 1 KB PDF whose one page claims to be 5,000 pt square rendered at
+    # OCR_SCALE to 15,000² pixels (225 MB; at the format's 14,400 pt, 1.9 GB). The bitmap
+    # is now at most OCR_MAX_RENDER_SIDE on its longest side; an A4 scan keeps OCR_SCALE.
+    from bookkeeper.adapters.extraction import ocr, offline
+
+    rendered: list[tuple[int, int]] = []
+
+    def image_text(image: Any) -> str:
+        rendered.append(image.size)
+        return ""
+
+    monkeypatch.setattr(ocr, "image_text", image_text)
+    huge = _scan_pdf(5000, 4000)
+    assert len(huge) < 2048
+    offline._ocr_pdf(huge)
+    offline._ocr_pdf(_scan_pdf(595, 842))
+    assert max(rendered[0]) <= 2 * ocr.MAX_SIDE
+    assert rendered[0][0] > rendered[0][1]  # the same page, smaller
+    assert rendered[1] == (round(595 * offline.OCR_SCALE), round(842 * offline.OCR_SCALE))
+
+
+def _blank_png(width: int, height: int) -> bytes:
+    """A valid greyscale PNG, compressed row by row (never held whole in memory)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" + b"\xff" * width  # filter "none", white
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    signature = b"\x89PNG\r\n\x1a\n"
+    return signature + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_a_photo_of_more_pixels_than_ocr_takes_is_refused_before_it_is_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A decompression bomb below Pillow's own error (twice MAX_IMAGE_PIXELS: Pillow only
+    # warns between) was decoded whole: 8,000² pixels from a ~60 KB PNG.
+    from bookkeeper.adapters.extraction import ocr
+
+    read: list[object] = []
+    monkeypatch.setattr(ocr, "available", lambda: True)
+    monkeypatch.setattr(ocr, "read", lambda image, **_: read.append(image) or ("", 0))
+    bomb = _blank_png(8000, 8000)
+    assert len(bomb) < 200_000 and ocr.MAX_PIXELS < 8000 * 8000
+    with pytest.raises(ExtractionFailed, match="DecompressionBomb"):
+        OfflineExtractor().extract_sync(bomb, "image/png", "kvittering.png")
+    assert read == []
+    small = _blank_png(600, 800)
+    OfflineExtractor().extract_sync(small, "image/png", "kvittering.png")
+    assert len(read) >= 1
+
+
+def _deflate_bomb_pdf(megabytes: int, wrapper: str = "") -> bytes:
+    """A valid one-page PDF whose content stream is `megabytes` MiB of spaces, deflated
+    (~1000:1), then drawing "Hei"; `wrapper` "AHx" or "A85" wraps the deflated data."""
+    import base64
+    import zlib
+
+    packer = zlib.compressobj(9)
+    spaces = b" " * (1024 * 1024)
+    data = b"".join(packer.compress(spaces) for _ in range(megabytes))
+    data += packer.compress(b"BT /F1 12 Tf 10 10 Td (Hei) Tj ET") + packer.flush()
+    filters = "/FlateDecode"
+    if wrapper == "AHx":
+        data, filters = data.hex().encode() + b">", "[/ASCIIHexDecode /FlateDecode]"
+    elif wrapper == "A85":
+        data, filters = base64.a85encode(data) + b"~>", "[/ASCII85Decode /FlateDecode]"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d /Filter %s >>\nstream\n" % (len(data), filters.encode())
+        + data
+        + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
+
+
+def test_a_small_pdf_is_read_and_its_deflated_stream_counted() -> None:
+    assert pdf_text(_deflate_bomb_pdf(1)).strip() == "Hei"
+    assert pdf_text(_deflate_bomb_pdf(1, "AHx")).strip() == "Hei"
+    assert pdf_text(_deflate_bomb_pdf(1, "A85")).strip() == "Hei"
+
+
+@pytest.mark.parametrize("wrapper", ["", "AHx", "A85"])
+def test_a_deflate_bomb_is_refused_before_pdfium_inflates_it(wrapper: str) -> None:
+    # A ~100 KB PDF whose content stream inflates to 100 MiB was read by PDFium whole: a
+    # 1 MB one took 2 GB and 11 s, a 10 MB upload would take the server down.
+    bomb = _deflate_bomb_pdf(100, wrapper)
+    assert len(bomb) < 300_000
+    with pytest.raises(ExtractionFailed, match="inflate to more than"):
+        pdf_text(bomb)

@@ -123,6 +123,9 @@ URL_PAYLOADS = {
     "other-host": "https://example.com/a.pdf",
     "empty": "",
     "garbage": "https://[/",
+    # punycode that is no IDNA: httpx raised idna's own error when asked for the host
+    "bad-punycode": "https://xn--cdn-discordapp-com/a.pdf",
+    "empty-punycode": "https://xn--/a.pdf",
 }
 
 

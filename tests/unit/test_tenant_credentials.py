@@ -129,6 +129,10 @@ async def test_without_a_key_nothing_is_stored() -> None:
         ("dropbox", SECRET, None, None),
         ("fiken", SECRET, None, None),  # Fiken needs the company slug
         ("fiken", SECRET, "has blanks", None),
+        # A dot segment: "/companies/../purchases" is Fiken's "/purchases" (httpx resolves
+        # it), so the slug walked the service out of the company's part of the API.
+        ("fiken", SECRET, "..", None),
+        ("fiken", SECRET, ".", None),
         ("folio", "", None, None),
         ("folio", "two\nlines", None, None),
         ("folio", SECRET, None, "ftp://files.example"),

@@ -194,8 +194,9 @@ def _check_company(provider: str, company: str | None) -> str | None:
         len(company) > MAX_COMPANY_LENGTH
         or not company.isprintable()
         or any(c.isspace() or c == "/" for c in company)
+        or company in (".", "..")  # a dot segment: "/companies/.." is the API's root
     ):
-        raise InvalidCredentials("a company slug is one word without / or blanks")
+        raise InvalidCredentials("a company slug is one word without / or blanks, not . or ..")
     return company
 
 

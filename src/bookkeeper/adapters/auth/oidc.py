@@ -24,8 +24,9 @@ again when
   after the next refresh, even for tokens already remembered as verified.
 Every attempt, failed or not, starts a cool-down. A failed fetch keeps the keys we have
 (the issuer being briefly down must not log everybody out) and refuses only tokens that
-need a key we lack, as 401. Fetches do not follow redirects, time out after 5 s and read at
-most 64 KiB. RSA keys shorter than 2048 bits and keys not meant for signatures are ignored.
+need a key we lack, as 401. Fetches do not follow redirects, time out after 5 s (the whole
+answer, not each read) and read at most 64 KiB. RSA keys shorter than 2048 bits and keys
+not meant for signatures are ignored.
 
 Claims → Principal is shared with the local verifier (claims.py): the tenant and roles
 claims are configurable (e.g. `realm_access.roles` for Keycloak); one tenant per token
@@ -409,14 +410,25 @@ class OidcVerifier:
                     raise JwksUnavailable("the discovery document names another issuer")
                 jwks_uri = discovery.get("jwks_uri")
                 try:
-                    self._jwks_url = require_secure_url(str(jwks_uri), "discovered jwks_uri")
+                    jwks_url = require_secure_url(str(jwks_uri), "discovered jwks_uri")
                 except ValueError as error:
                     raise JwksUnavailable(str(error)) from None
+                # Plain http to loopback is for a local IdP: an https issuer's document
+                # must not send us to a port of our own host.
+                issuer_host = urllib.parse.urlsplit(self._issuer).hostname
+                if urllib.parse.urlsplit(jwks_url).scheme != "https" and not is_loopback(
+                    issuer_host
+                ):
+                    raise JwksUnavailable("the discovered jwks_uri of an https issuer is not https")
+                self._jwks_url = jwks_url
             return parse_jwks(await self._get_json(client, self._jwks_url), self._algorithms)
 
     async def _get_json(self, client: httpx.AsyncClient, url: str) -> object:
+        # httpx's timeouts bound each read, not the answer: an issuer dripping a byte every
+        # few seconds would hold the refresh lock, and every request queued behind it, for
+        # hours. The whole GET gets the timeout.
         try:
-            async with client.stream("GET", url) as response:
+            async with asyncio.timeout(self._timeout), client.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise JwksUnavailable(f"GET {url} answered {response.status_code}")
                 if not is_json(response.headers.get("content-type")):
@@ -428,6 +440,8 @@ class OidcVerifier:
                         raise JwksUnavailable(f"GET {url} answered more than 64 KiB")
         except httpx.HTTPError as error:
             raise JwksUnavailable(f"GET {url} failed: {type(error).__name__}") from None
+        except TimeoutError:
+            raise JwksUnavailable(f"GET {url} took longer than {self._timeout:g} s") from None
         try:
             document: object = json.loads(body)
         except (ValueError, UnicodeDecodeError):

@@ -16,6 +16,7 @@ token) or ExternalUnavailable (the issuer could not be reached).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -25,7 +26,7 @@ from typing import Any, Final
 
 import httpx
 
-from bookkeeper.adapters.auth.oidc import DISCOVERY_PATH, require_secure_url
+from bookkeeper.adapters.auth.oidc import DISCOVERY_PATH, is_loopback, require_secure_url
 from bookkeeper.application.errors import ExternalUnavailable, InvalidToken
 
 TIMEOUT: Final = 5.0
@@ -58,19 +59,28 @@ class OidcLogin:
         self._endpoints: tuple[str, str] | None = None
 
     async def _fetch(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        # The answer is read up to MAX_BYTES, within TIMEOUT as a whole: httpx's timeouts
+        # bound each read, and reading `content` would take an endless answer whole.
+        body = bytearray()
         try:
-            async with httpx.AsyncClient(
-                timeout=TIMEOUT, follow_redirects=False, transport=self._transport
-            ) as client:
-                response = await client.request(method, url, **kwargs)
-        except httpx.HTTPError as error:
+            async with (
+                asyncio.timeout(TIMEOUT),
+                httpx.AsyncClient(
+                    timeout=TIMEOUT, follow_redirects=False, transport=self._transport
+                ) as client,
+                client.stream(method, url, **kwargs) as response,
+            ):
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_BYTES:
+                        break
+        except (httpx.HTTPError, TimeoutError) as error:
             raise ExternalUnavailable(
                 f"the identity provider could not be reached ({type(error).__name__})",
                 system="oidc",
             ) from None
-        body = response.content[:MAX_BYTES]
         try:
-            document = json.loads(body)
+            document = json.loads(body[:MAX_BYTES])
         except ValueError:
             document = None
         if not isinstance(document, dict):
@@ -93,6 +103,12 @@ class OidcLogin:
                 token = require_secure_url(str(document["token_endpoint"]), "token endpoint")
             except (KeyError, ValueError) as error:
                 raise InvalidToken(f"the discovery document is not usable: {error}") from None
+            # http to loopback is for a local IdP: an https issuer's document must not send
+            # the browser, or the code and client secret, to a port of our own host.
+            if not is_loopback(urllib.parse.urlsplit(self.issuer).hostname) and any(
+                urllib.parse.urlsplit(url).scheme != "https" for url in (authorize, token)
+            ):
+                raise InvalidToken("the discovery document of an https issuer names http")
             self._endpoints = (authorize, token)
         return self._endpoints
 

@@ -102,6 +102,13 @@ def open_image(content: bytes) -> Image.Image:
     if image.format == "JPEG" and max(image.size) >= 2 * MAX_SIDE:
         factor = max(image.size) / MAX_SIDE
         image.draft("L", (int(image.width / factor), int(image.height / factor)))
+    # Pillow only warns between MAX_IMAGE_PIXELS and twice that (it raises beyond): a
+    # 300 KB PNG of 100 megapixels would decode to 400 MB. The size to decode decides
+    # (after a JPEG's draft), before any pixel is decoded.
+    if image.width * image.height > MAX_PIXELS:
+        raise Image.DecompressionBombError(
+            f"{image.width}x{image.height} pixels is more than {MAX_PIXELS}"
+        )
     image.load()
     return ImageOps.exif_transpose(image)
 

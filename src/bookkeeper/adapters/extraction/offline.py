@@ -40,7 +40,7 @@ from schwifty.exceptions import SchwiftyException
 from stdnum import luhn
 from stdnum.no import kontonr, orgnr
 
-from bookkeeper.adapters.extraction import layout, ocr
+from bookkeeper.adapters.extraction import inflation, layout, ocr
 from bookkeeper.application.documents import PDF, is_image, sniff_media_type
 from bookkeeper.application.errors import ExtractionFailed
 from bookkeeper.application.ports import ExtractedLine, Extraction
@@ -57,11 +57,20 @@ SECOND_PASS_BELOW = Decimal("0.80")
 SUSPICIOUS_STEP = Decimal("0.05")
 #: Render pages of an image-only PDF for OCR at this scale (72 dpi × 3 ≈ 216 dpi).
 OCR_SCALE = 3.0
+#: ... but never wider or taller than this (pixels): a page's size is whatever the file says
+#: (up to 14,400 pt, more with UserUnit), and a 1 KB PDF of one 200 × 200 inch page would
+#: render at 43,200² (1.9 GB). OCR reads at most ocr.MAX_SIDE anyway; A4 and Letter at
+#: OCR_SCALE stay well inside.
+OCR_MAX_RENDER_SIDE = 2 * ocr.MAX_SIDE
 pdfium_c_image = 3  # FPDF_PAGEOBJ_IMAGE
 MAX_PAGES = 20
 #: Pages of a scan that are read by OCR (a receipt or invoice says what it must on these).
 OCR_PAGES = 3
 MAX_CHARS = 200_000
+#: What a PDF's deflated streams may inflate to: this much, plus INFLATION_PER_BYTE times
+#: the file's size (text and scans deflate 2-30:1; a bomb ~1000:1; inflation.py).
+MAX_INFLATED_BYTES = 64 * 1024 * 1024
+INFLATION_PER_BYTE = 10
 EVIDENCE_CHARS = 120
 
 
@@ -1478,6 +1487,14 @@ class PdfText:
 def _open_pdf(content: bytes) -> pdfium.PdfDocument:
     if b"%%EOF" not in content[-2048:]:
         raise ExtractionFailed("the PDF could not be read: truncated (no end-of-file marker)")
+    # PDFium inflates streams whole and unbounded (inflation.py): a deflate bomb is refused
+    # before it is opened.
+    limit = MAX_INFLATED_BYTES + INFLATION_PER_BYTE * len(content)
+    if inflation.inflated_size(content, limit) > limit:
+        raise ExtractionFailed(
+            f"the PDF could not be read: its compressed streams inflate to more than "
+            f"{limit // (1024 * 1024)} MiB"
+        )
     try:
         return pdfium.PdfDocument(content)
     except pdfium.PdfiumError as exc:
@@ -1521,6 +1538,13 @@ def pdf_text(content: bytes) -> str:
     return read_pdf(content).text
 
 
+def _ocr_scale(page: pdfium.PdfPage) -> float:
+    """OCR_SCALE, less for a page so large that its bitmap would exceed OCR_MAX_RENDER_SIDE."""
+    width, height = page.get_size()
+    longest: float = max(float(width), float(height), 1.0)
+    return min(OCR_SCALE, OCR_MAX_RENDER_SIDE / longest)
+
+
 def _ocr_pdf(content: bytes) -> str:
     """The text of a scanned PDF's first pages, read in parallel (one engine per thread)."""
     doc = _open_pdf(content)
@@ -1529,7 +1553,7 @@ def _ocr_pdf(content: bytes) -> str:
         for index in range(min(len(doc), OCR_PAGES)):
             page = doc[index]
             try:
-                images.append(page.render(scale=OCR_SCALE, grayscale=True).to_pil())
+                images.append(page.render(scale=_ocr_scale(page), grayscale=True).to_pil())
             finally:
                 page.close()
     finally:

@@ -171,6 +171,9 @@ class SafeFetcher:
             split = urllib.parse.urlsplit(url)
             parsed = httpx.URL(url)
             split_port = split.port
+            # httpx decodes an "xn--" label on reading `host`: a malformed one raises
+            # idna's IDNAError (a ValueError) here, not at parsing.
+            host = parsed.host
         except (ValueError, httpx.InvalidURL):
             raise FetchRefused("the URL cannot be parsed") from None
         if split.scheme.lower() != "https" or parsed.scheme != "https":
@@ -179,7 +182,6 @@ class SafeFetcher:
             raise FetchRefused("a URL with user info is not fetched")
         if split_port not in (None, 443) or parsed.port not in (None, 443):
             raise FetchRefused("only the default https port is allowed")
-        host = parsed.host
         if (split.hostname or "") != host or not is_dns_name(host):
             raise FetchRefused("the URL's host must be a DNS name, not an address")
         if host not in self.allowed_hosts:
