@@ -87,6 +87,37 @@ def test_bad_settings_exit_2_with_one_line_naming_the_variable(
     assert "BOOKKEEPER_PORT" in err
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BOOKKEEPER_NATS_URL", "http://nats.example:4222"),
+        ("BOOKKEEPER_CREDENTIALS_KEY", "not-a-fernet-key-but-a-secret"),
+        ("BOOKKEEPER_BUS_APPROVAL_LIMIT", "lots"),
+    ],
+)
+def test_serve_refuses_a_bad_variable_its_adapters_read_before_it_serves(
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+) -> None:
+    """These were read only when the app was built in the server's worker: `serve` became
+    the server, the worker's start failed with a traceback and exit status 3."""
+    from bookkeeper.entrypoints.cli import main as cli
+
+    served: list[object] = []
+    monkeypatch.setattr(cli, "exec_server", served.append)
+    monkeypatch.setattr(cli, "run_uvicorn", served.append)
+    monkeypatch.setenv(name, value)
+    status = main(["serve", "--port", "8123"])
+    _out, err = capsys.readouterr()
+    assert (status, served) == (2, [])
+    assert err.startswith("bookkeeper: error: ") and len(err.strip().splitlines()) == 1
+    assert name in err
+    assert value not in err
+
+
 def test_an_empty_subject_fails_with_one_line(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -76,6 +76,15 @@ def test_the_bus_approval_limit() -> None:
     assert load_bus_approval_limit({"BOOKKEEPER_BUS_APPROVAL_LIMIT": "5000"}) == "5000"
 
 
+@pytest.mark.parametrize("value", ["lots", "-5", "5,000", "NaN"])
+def test_a_bus_approval_limit_that_is_no_amount_is_refused_at_start(value: str) -> None:
+    """It was taken as it stood: every message the bus booked then failed its approval
+    ("nothing can be approved with it"), long after a start that looked fine."""
+    with pytest.raises(SettingsError, match="BOOKKEEPER_BUS_APPROVAL_LIMIT") as refused:
+        load_bus_approval_limit({"BOOKKEEPER_BUS_APPROVAL_LIMIT": value})
+    assert value not in str(refused.value)
+
+
 def test_the_accounts_master_has_its_own_stream_subjects_and_durable() -> None:
     settings = load_nats_settings(
         URL

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from bookkeeper.adapters.auth.claims import approval_limit
 from bookkeeper.settings import PREFIX, SettingsError
 
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -196,7 +197,18 @@ def load_bus_approval_limit(environ: Mapping[str, str] | None = None) -> str | N
     """BOOKKEEPER_BUS_APPROVAL_LIMIT: the bus's own approval limit (unset: the tenant's
     default), the bound of its service principal (translation.bus_principal)."""
     env = os.environ if environ is None else environ
-    return env.get(PREFIX + "BUS_APPROVAL_LIMIT", "").strip() or None
+    raw = env.get(PREFIX + "BUS_APPROVAL_LIMIT", "").strip() or None
+    if raw is None:
+        return None
+    # Checked here, at start: a value that is no amount made every message the bus booked
+    # fail its approval ("nothing can be approved with it"), long after the start.
+    try:
+        approval_limit(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{PREFIX}BUS_APPROVAL_LIMIT must be a non-negative decimal amount such as 5000.00"
+        ) from None
+    return raw
 
 
 def load_bus_tenants(environ: Mapping[str, str] | None = None) -> frozenset[str] | None:

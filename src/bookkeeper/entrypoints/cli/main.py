@@ -36,7 +36,14 @@ from bookkeeper import __version__
 from bookkeeper.adapters.auth.errors import SigningKeyError
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.replay import ReplayReport
-from bookkeeper.container import Container, Database, migrated_database, resolve, shutdown
+from bookkeeper.container import (
+    Container,
+    Database,
+    check_settings,
+    migrated_database,
+    resolve,
+    shutdown,
+)
 from bookkeeper.domain.errors import BookkeeperError
 from bookkeeper.entrypoints.cli.arguments import ask, role_name, tenant_id, tenant_or_any
 from bookkeeper.entrypoints.cli.progress import progress
@@ -444,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Command = args.run
     container = Container()
     try:
-        container.settings()  # read and checked once, before any command does anything
+        check_settings(container)  # read and checked once, before any command does anything
         return run(args, container)
     except SettingsError as error:
         _fail(str(error))
