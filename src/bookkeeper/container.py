@@ -112,6 +112,11 @@ class Database(Protocol):
         """Bring the schema to the newest revision (alembic upgrade head)."""
         ...
 
+    async def check_schema(self) -> None:
+        """Return if the schema is at the newest revision; raise (SchemaBehind, SchemaUnknown,
+        StorageUnavailable) otherwise."""
+        ...
+
     async def ping(self) -> None:
         """Return if the database answers; raise otherwise."""
         ...

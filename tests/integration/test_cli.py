@@ -17,6 +17,7 @@ import pytest
 from bookkeeper.adapters.auth.local_jwt import LocalJwtVerifier, load_or_create_signing_key
 from bookkeeper.entrypoints.cli.main import main
 from tests.http_helpers import API, address_in_use, announced_port, free_port, refusing_port
+from tests.integration.conftest import PostgresServer
 
 STARTUP_DEADLINE_SECONDS = 60
 #: Starts of a server given a free port, which another process may take first.
@@ -436,3 +437,44 @@ def test_migrate_of_a_database_a_newer_version_migrated_says_which(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unexpectedly" not in err
     assert "0099_from_the_future" in err and "newer" in err
+
+
+def test_serve_refuses_a_postgresql_database_not_at_its_schema(
+    data_dir: Path,
+    postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`serve` migrates only the embedded SQLite. On a PostgreSQL database never migrated it
+    served anyway, healthy and ready, and every request that touched the database failed
+    with 500 (relation "proposals" does not exist); one a newer version migrated, the same.
+    It refuses now, saying what to do, and serves once `migrate` has run."""
+    import psycopg
+
+    from bookkeeper.entrypoints.cli import main as cli
+
+    served: list[object] = []
+    monkeypatch.setattr(cli, "exec_server", served.append)
+    monkeypatch.setattr(cli, "run_uvicorn", served.append)
+    empty = postgres_server.create()
+    url = postgres_server.url_of(empty)
+    monkeypatch.setenv("BOOKKEEPER_DATABASE_URL", url)
+    try:
+        assert main(["serve", "--port", "8123"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "never migrated" in err and "bookkeeper migrate" in err
+        assert served == []
+
+        assert main(["migrate"]) == 0
+        assert main(["serve", "--port", "8123"]) == 0
+        assert len(served) == 2  # the lean server (here: returns), then uvicorn in-process
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as db:
+            db.execute("UPDATE alembic_version SET version_num = '0099_from_the_future'")
+        capsys.readouterr()
+        assert main(["serve", "--port", "8123"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "0099_from_the_future" in err and "newer" in err
+        assert len(served) == 2
+    finally:
+        postgres_server.drop_later(empty)

@@ -78,7 +78,11 @@ def serve(args: argparse.Namespace, container: Container) -> int:
         asyncio.run(_migrate(container))
         _log.info("embedded SQLite database %s is migrated", database_url)
     else:
-        _log.info("database %s (migrate it with `bookkeeper migrate`)", database_url)
+        # Not migrated here (`bookkeeper migrate`, once, for every replica), but checked:
+        # a database never migrated, or left behind by an upgrade, was served healthy and
+        # ready while every request that touched it failed with 500.
+        asyncio.run(_check_schema(container))
+        _log.info("database %s is at this version's schema", database_url)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     launch = Launch(
@@ -268,6 +272,14 @@ async def _migrate(container: Container) -> None:
         first_statistics = await resolve(container.first_statistics)
         if first_statistics is not None:
             await first_statistics.run()
+    finally:
+        await shutdown(container)
+
+
+async def _check_schema(container: Container) -> None:
+    try:
+        database: Database = await resolve(container.database)
+        await database.check_schema()
     finally:
         await shutdown(container)
 
