@@ -374,6 +374,20 @@ def test_token_mints_abac_attributes(data_dir: Path, capsys: pytest.CaptureFixtu
     assert principal.attributes == {"approval_limit": "5000.00", "department": "sales"}
 
 
+@pytest.mark.parametrize("subject", ["kari\nadmin", "kari\x00", "kari\u2028"])
+def test_token_refuses_a_subject_the_api_would_refuse(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], subject: str
+) -> None:
+    """A subject with a line break was minted (exit 0), and every request with the token
+    then got 401 ("the token's subject is not a usable name")."""
+    status = main(["token", "--subject", subject, "--tenant", "t", "--role", "viewer"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""
+    assert err.startswith("bookkeeper: error:") and len(err.strip().splitlines()) == 1
+    assert "printable" in err
+
+
 @pytest.mark.parametrize(
     "attr", ["approval_limit", "approval_limit=lots", "clearance=top", "department=a\x01b"]
 )
