@@ -636,12 +636,15 @@ def _rate_limit(name: str, raw: str | None) -> str | None:
     if raw is None or raw.lower() == "off":
         return None if raw is None else "off"
     try:
-        parse_many(raw)
+        items = parse_many(raw)
     except ValueError:
         raise SettingsError(
             f"{PREFIX}{name} must be like 600/minute (several: 10/second;600/minute) "
             f"or off, got {raw!r}"
         ) from None
+    if any(item.amount < 1 for item in items):
+        # 0/minute was taken, and refused every request it counts (429 for ever).
+        raise SettingsError(f"{PREFIX}{name} must allow at least 1 per period (off: no limit)")
     return raw
 
 

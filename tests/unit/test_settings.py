@@ -145,6 +145,16 @@ def test_a_readable_postgresql_url_is_accepted() -> None:
         assert load_settings(HOME | {"BOOKKEEPER_DATABASE_URL": url}).database_url == url
 
 
+@pytest.mark.parametrize(
+    "name", ["BOOKKEEPER_RATE_LIMIT", "BOOKKEEPER_RATE_LIMIT_WRITES", "BOOKKEEPER_RATE_LIMIT_LOGIN"]
+)
+@pytest.mark.parametrize("value", ["0/minute", "10/second;0/hour"])
+def test_a_rate_limit_of_nothing_is_refused(name: str, value: str) -> None:
+    """0/minute was taken, and every request it counts was refused with 429."""
+    with pytest.raises(SettingsError, match=f"{name} must allow at least 1"):
+        load_settings(HOME | {name: value})
+
+
 def test_the_fiken_gate_in_the_database_needs_postgresql_at_start() -> None:
     """Refused only when serve's first request built the backends: a traceback of the
     app's start, exit 3."""
