@@ -451,6 +451,15 @@ def _redis_url(raw: str | None) -> str | None:
         return None
     if raw.split("://", 1)[0].lower() not in ("redis", "rediss", "unix") or "://" not in raw:
         raise SettingsError(f"{PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    try:
+        urllib.parse.urlsplit(raw).port  # noqa: B018 (raises on a port that is no number)
+    except ValueError:
+        # The limits library refused it at serve's app start with a traceback that
+        # printed the URL, password and all. Never repeated here.
+        raise SettingsError(
+            f"{PREFIX}REDIS_URL's port must be a number from 1 to 65535 (percent-encode @ : / "
+            "in the password)"
+        ) from None
     return raw
 
 

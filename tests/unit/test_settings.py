@@ -155,6 +155,16 @@ def test_a_rate_limit_of_nothing_is_refused(name: str, value: str) -> None:
         load_settings(HOME | {name: value})
 
 
+@pytest.mark.parametrize(
+    "url", ["redis://:redispass@cache.example:badport/0", "rediss://u:redispass@cache:99999"]
+)
+def test_a_redis_url_with_a_bad_port_is_refused_without_its_password(url: str) -> None:
+    """It was taken, and serve's app start failed with a traceback printing the URL."""
+    with pytest.raises(SettingsError, match="BOOKKEEPER_REDIS_URL") as refused:
+        load_settings(HOME | {"BOOKKEEPER_REDIS_URL": url})
+    assert "redispass" not in str(refused.value)
+
+
 def test_the_fiken_gate_in_the_database_needs_postgresql_at_start() -> None:
     """Refused only when serve's first request built the backends: a traceback of the
     app's start, exit 3."""
