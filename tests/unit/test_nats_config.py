@@ -71,6 +71,17 @@ def test_a_bad_value_is_refused_with_its_name(name: str, value: str) -> None:
         load_nats_settings(URL | {f"BOOKKEEPER_{name}": value})
 
 
+@pytest.mark.parametrize(
+    "url", ["nats://bus:natspass@127.0.0.1:notaport", "nats://a:4222,nats://bus:natspass@b:99999"]
+)
+def test_a_nats_url_with_a_bad_port_is_refused_without_its_password(url: str) -> None:
+    """It was taken, and the bus retried "invalid connect url option" for ever."""
+    with pytest.raises(SettingsError, match="BOOKKEEPER_NATS_URL") as refused:
+        load_nats_settings({"BOOKKEEPER_NATS_URL": url})
+    assert "natspass" not in str(refused.value)
+    assert load_nats_settings({"BOOKKEEPER_NATS_URL": "nats://a:4222,nats://b:4223"}) is not None
+
+
 def test_the_bus_approval_limit() -> None:
     assert load_bus_approval_limit({}) is None
     assert load_bus_approval_limit({"BOOKKEEPER_BUS_APPROVAL_LIMIT": "5000"}) == "5000"

@@ -36,6 +36,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -142,6 +143,15 @@ def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings
         return None
     if not url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise SettingsError(f"{PREFIX}NATS_URL must be a nats:// (or tls://) URL")
+    for server in url.split(","):  # nats-py takes a comma list of servers
+        try:
+            urllib.parse.urlsplit(server.strip()).port  # noqa: B018 (raises if not a number)
+        except ValueError:
+            # Taken, it was retried in the background for ever ("invalid connect url
+            # option") while the service looked up. Never repeated: it may hold a password.
+            raise SettingsError(
+                f"{PREFIX}NATS_URL's port must be a number from 1 to 65535"
+            ) from None
     fields: dict[str, object] = {"url": url}
     for name, key, pattern in (
         ("NATS_STREAM", "stream", _NAME),
