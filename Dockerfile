@@ -28,7 +28,8 @@ WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8000
 # Readiness (the database answers): a NATS outage leaves the container healthy, since the
-# API works without the bus; /health, which reports the bus too, is for monitors.
+# API works without the bus; /health, which reports the bus too, is for monitors. On the
+# port serve binds: `-e BOOKKEEPER_PORT=9000` left a check of 8000 failing for ever.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/ready' % os.environ.get('BOOKKEEPER_PORT', '8000').strip(), timeout=2)"]
 CMD ["bookkeeper", "serve"]

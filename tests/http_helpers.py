@@ -57,6 +57,9 @@ class MemoryDatabase:
     async def migrate(self) -> None:
         self.migrations += 1
 
+    async def check_schema(self) -> None:
+        """In memory there is no schema to be behind."""
+
     async def ping(self) -> None:
         if not self.healthy:
             raise ConnectionError("database is down")

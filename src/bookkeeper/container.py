@@ -112,6 +112,11 @@ class Database(Protocol):
         """Bring the schema to the newest revision (alembic upgrade head)."""
         ...
 
+    async def check_schema(self) -> None:
+        """Return if the schema is at the newest revision; raise (SchemaBehind, SchemaUnknown,
+        StorageUnavailable) otherwise."""
+        ...
+
     async def ping(self) -> None:
         """Return if the database answers; raise otherwise."""
         ...
@@ -521,6 +526,18 @@ def _credentials_box(settings: Settings) -> Any:
         return secret_box(settings.credentials_key)
     except InvalidCredentialsKey as error:
         raise SettingsError(str(error)) from None
+
+
+def check_settings(container: Container) -> Settings:
+    """Every BOOKKEEPER_* variable, checked before a command does anything: those of
+    Settings and those its adapters read themselves (the bus's, the credentials key).
+    Read only when first used, a bad one reached `serve`'s operator as a traceback of the
+    app's start and exit status 3, not as one line naming it and status 2."""
+    settings: Settings = container.settings()
+    container.nats_settings()
+    load_bus_approval_limit()
+    _credentials_box(settings)
+    return settings
 
 
 class Container(containers.DeclarativeContainer):

@@ -318,6 +318,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"{PREFIX}DATABASE_URL must be a sqlite:/// or postgresql:// URL, "
             f"not one with scheme {scheme!r}"
         )
+    if scheme != "sqlite":
+        _check_server_url(database_url)
     fiken_token, fiken_company = get("FIKEN_TOKEN"), get("FIKEN_COMPANY")
     if fiken_token is not None and fiken_company is None:
         raise SettingsError(
@@ -398,7 +400,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         oidc_client_secret=get("OIDC_CLIENT_SECRET"),
         web_secret=get("WEB_SECRET"),
         redis_url=_redis_url(get("REDIS_URL")),
-        fiken_gate=_fiken_gate(get("FIKEN_GATE")),
+        fiken_gate=_fiken_gate(get("FIKEN_GATE"), on_postgres=scheme != "sqlite"),
         **_spending(get),
         exchange_rates_url=_exchange_rates_setting(get),
         credentials_key=get("CREDENTIALS_KEY"),
@@ -456,14 +458,26 @@ def _redis_url(raw: str | None) -> str | None:
         return None
     if raw.split("://", 1)[0].lower() not in ("redis", "rediss", "unix") or "://" not in raw:
         raise SettingsError(f"{PREFIX}REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    try:
+        urllib.parse.urlsplit(raw).port  # noqa: B018 (raises on a port that is no number)
+    except ValueError:
+        # The limits library refused it at serve's app start with a traceback that
+        # printed the URL, password and all. Never repeated here.
+        raise SettingsError(
+            f"{PREFIX}REDIS_URL's port must be a number from 1 to 65535 (percent-encode @ : / "
+            "in the password)"
+        ) from None
     return raw
 
 
-def _fiken_gate(raw: str | None) -> str:
-    """auto, process or database (ADR 0035)."""
+def _fiken_gate(raw: str | None, *, on_postgres: bool) -> str:
+    """auto, process or database (ADR 0035); database only on PostgreSQL (refused at start,
+    not when `serve`'s first request builds the backends)."""
     value = (raw or "auto").strip().lower()
     if value not in ("auto", "process", "database"):
         raise SettingsError(f"{PREFIX}FIKEN_GATE must be auto, process or database")
+    if value == "database" and not on_postgres:
+        raise SettingsError(f"{PREFIX}FIKEN_GATE=database needs a PostgreSQL database")
     return value
 
 
@@ -638,12 +652,15 @@ def _rate_limit(name: str, raw: str | None) -> str | None:
     if raw is None or raw.lower() == "off":
         return None if raw is None else "off"
     try:
-        parse_many(raw)
+        items = parse_many(raw)
     except ValueError:
         raise SettingsError(
             f"{PREFIX}{name} must be like 600/minute (several: 10/second;600/minute) "
             f"or off, got {raw!r}"
         ) from None
+    if any(item.amount < 1 for item in items):
+        # 0/minute was taken, and refused every request it counts (429 for ever).
+        raise SettingsError(f"{PREFIX}{name} must allow at least 1 per period (off: no limit)")
     return raw
 
 
@@ -670,6 +687,29 @@ def _switch(name: str, raw: str | None, *, default: bool) -> bool:
     if value in ("0", "false", "off", "no"):
         return False
     raise SettingsError(f"{PREFIX}{name} must be on or off, got {raw!r}")
+
+
+def _check_server_url(url: str) -> None:
+    """A PostgreSQL URL as SQLAlchemy reads it: a port that is a number (a URL it cannot read
+    reached the operator as "failed unexpectedly") and one host; an unencoded `@` in the
+    password made the rest of the password the host, which the connection error then
+    printed. The message never repeats the URL, which may hold a password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    encode = "percent-encode @ : / ? # in the user name and password (@ is %40)"
+    try:
+        parsed = make_url(url)
+        port = parsed.port
+    except (ArgumentError, ValueError):
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL is not a URL that can be read: the port must be a number, "
+            f"and {encode}"
+        ) from None
+    if "@" in (parsed.host or ""):
+        raise SettingsError(f"{PREFIX}DATABASE_URL has more than one @: {encode}")
+    if port is not None and not 1 <= port <= 65535:
+        raise SettingsError(f"{PREFIX}DATABASE_URL's port must be between 1 and 65535")
 
 
 def _path(name: str, raw: str) -> Path:

@@ -17,6 +17,7 @@ import pytest
 from bookkeeper.adapters.auth.local_jwt import LocalJwtVerifier, load_or_create_signing_key
 from bookkeeper.entrypoints.cli.main import main
 from tests.http_helpers import API, address_in_use, announced_port, free_port, refusing_port
+from tests.integration.conftest import PostgresServer
 
 STARTUP_DEADLINE_SECONDS = 60
 #: Starts of a server given a free port, which another process may take first.
@@ -85,6 +86,37 @@ def test_bad_settings_exit_2_with_one_line_naming_the_variable(
     assert out == ""
     assert len(err.strip().splitlines()) == 1
     assert "BOOKKEEPER_PORT" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BOOKKEEPER_NATS_URL", "http://nats.example:4222"),
+        ("BOOKKEEPER_CREDENTIALS_KEY", "not-a-fernet-key-but-a-secret"),
+        ("BOOKKEEPER_BUS_APPROVAL_LIMIT", "lots"),
+    ],
+)
+def test_serve_refuses_a_bad_variable_its_adapters_read_before_it_serves(
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+) -> None:
+    """These were read only when the app was built in the server's worker: `serve` became
+    the server, the worker's start failed with a traceback and exit status 3."""
+    from bookkeeper.entrypoints.cli import main as cli
+
+    served: list[object] = []
+    monkeypatch.setattr(cli, "exec_server", served.append)
+    monkeypatch.setattr(cli, "run_uvicorn", served.append)
+    monkeypatch.setenv(name, value)
+    status = main(["serve", "--port", "8123"])
+    _out, err = capsys.readouterr()
+    assert (status, served) == (2, [])
+    assert err.startswith("bookkeeper: error: ") and len(err.strip().splitlines()) == 1
+    assert name in err
+    assert value not in err
 
 
 def test_an_empty_subject_fails_with_one_line(
@@ -342,6 +374,20 @@ def test_token_mints_abac_attributes(data_dir: Path, capsys: pytest.CaptureFixtu
     assert principal.attributes == {"approval_limit": "5000.00", "department": "sales"}
 
 
+@pytest.mark.parametrize("subject", ["kari\nadmin", "kari\x00", "kari\u2028"])
+def test_token_refuses_a_subject_the_api_would_refuse(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], subject: str
+) -> None:
+    """A subject with a line break was minted (exit 0), and every request with the token
+    then got 401 ("the token's subject is not a usable name")."""
+    status = main(["token", "--subject", subject, "--tenant", "t", "--role", "viewer"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""
+    assert err.startswith("bookkeeper: error:") and len(err.strip().splitlines()) == 1
+    assert "printable" in err
+
+
 @pytest.mark.parametrize(
     "attr", ["approval_limit", "approval_limit=lots", "clearance=top", "department=a\x01b"]
 )
@@ -405,3 +451,44 @@ def test_migrate_of_a_database_a_newer_version_migrated_says_which(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unexpectedly" not in err
     assert "0099_from_the_future" in err and "newer" in err
+
+
+def test_serve_refuses_a_postgresql_database_not_at_its_schema(
+    data_dir: Path,
+    postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`serve` migrates only the embedded SQLite. On a PostgreSQL database never migrated it
+    served anyway, healthy and ready, and every request that touched the database failed
+    with 500 (relation "proposals" does not exist); one a newer version migrated, the same.
+    It refuses now, saying what to do, and serves once `migrate` has run."""
+    import psycopg
+
+    from bookkeeper.entrypoints.cli import main as cli
+
+    served: list[object] = []
+    monkeypatch.setattr(cli, "exec_server", served.append)
+    monkeypatch.setattr(cli, "run_uvicorn", served.append)
+    empty = postgres_server.create()
+    url = postgres_server.url_of(empty)
+    monkeypatch.setenv("BOOKKEEPER_DATABASE_URL", url)
+    try:
+        assert main(["serve", "--port", "8123"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "never migrated" in err and "bookkeeper migrate" in err
+        assert served == []
+
+        assert main(["migrate"]) == 0
+        assert main(["serve", "--port", "8123"]) == 0
+        assert len(served) == 2  # the lean server (here: returns), then uvicorn in-process
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as db:
+            db.execute("UPDATE alembic_version SET version_num = '0099_from_the_future'")
+        capsys.readouterr()
+        assert main(["serve", "--port", "8123"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "0099_from_the_future" in err and "newer" in err
+        assert len(served) == 2
+    finally:
+        postgres_server.drop_later(empty)

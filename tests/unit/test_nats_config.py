@@ -134,9 +134,29 @@ async def test_the_first_attempt_at_start_waits_the_connect_timeout_only() -> No
         await link.close()
 
 
+@pytest.mark.parametrize(
+    "url", ["nats://bus:natspass@127.0.0.1:notaport", "nats://a:4222,nats://bus:natspass@b:99999"]
+)
+def test_a_nats_url_with_a_bad_port_is_refused_without_its_password(url: str) -> None:
+    """It was taken, and the bus retried "invalid connect url option" for ever."""
+    with pytest.raises(SettingsError, match="BOOKKEEPER_NATS_URL") as refused:
+        load_nats_settings({"BOOKKEEPER_NATS_URL": url})
+    assert "natspass" not in str(refused.value)
+    assert load_nats_settings({"BOOKKEEPER_NATS_URL": "nats://a:4222,nats://b:4223"}) is not None
+
+
 def test_the_bus_approval_limit() -> None:
     assert load_bus_approval_limit({}) is None
     assert load_bus_approval_limit({"BOOKKEEPER_BUS_APPROVAL_LIMIT": "5000"}) == "5000"
+
+
+@pytest.mark.parametrize("value", ["lots", "-5", "5,000", "NaN"])
+def test_a_bus_approval_limit_that_is_no_amount_is_refused_at_start(value: str) -> None:
+    """It was taken as it stood: every message the bus booked then failed its approval
+    ("nothing can be approved with it"), long after a start that looked fine."""
+    with pytest.raises(SettingsError, match="BOOKKEEPER_BUS_APPROVAL_LIMIT") as refused:
+        load_bus_approval_limit({"BOOKKEEPER_BUS_APPROVAL_LIMIT": value})
+    assert value not in str(refused.value)
 
 
 def test_the_accounts_master_has_its_own_stream_subjects_and_durable() -> None:

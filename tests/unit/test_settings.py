@@ -118,6 +118,64 @@ def test_bad_values_name_their_variable(name: str, value: str) -> None:
         load_settings(HOME | {name: value})
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://kari:s3cret@db.example:notaport/books",
+        "postgresql://kari:s3cret@db.example:70000/books",
+        "postgresql://kari:s3cret@[::1/books",
+        "postgresql://kari:p@zzw0rd@db.example/books",
+    ],
+)
+def test_a_postgresql_url_that_cannot_be_read_is_refused_without_its_password(url: str) -> None:
+    """A port that is no number reached the operator as "failed unexpectedly" (exit 1); an
+    unencoded @ in the password made its rest the host, printed by the connection error."""
+    with pytest.raises(SettingsError, match="BOOKKEEPER_DATABASE_URL") as refused:
+        load_settings(HOME | {"BOOKKEEPER_DATABASE_URL": url})
+    assert "s3cret" not in str(refused.value) and "zzw0rd" not in str(refused.value)
+
+
+def test_a_readable_postgresql_url_is_accepted() -> None:
+    for url in (
+        "postgresql://bookkeeper@db.example/bookkeeper",
+        "postgresql://kari:p%40ss@db.example:5433/books",
+        "postgresql://bookkeeper@/bookkeeper?host=/var/run/postgresql",
+        "postgresql+psycopg://bookkeeper@127.0.0.1:5432/test",
+    ):
+        assert load_settings(HOME | {"BOOKKEEPER_DATABASE_URL": url}).database_url == url
+
+
+@pytest.mark.parametrize(
+    "name", ["BOOKKEEPER_RATE_LIMIT", "BOOKKEEPER_RATE_LIMIT_WRITES", "BOOKKEEPER_RATE_LIMIT_LOGIN"]
+)
+@pytest.mark.parametrize("value", ["0/minute", "10/second;0/hour"])
+def test_a_rate_limit_of_nothing_is_refused(name: str, value: str) -> None:
+    """0/minute was taken, and every request it counts was refused with 429."""
+    with pytest.raises(SettingsError, match=f"{name} must allow at least 1"):
+        load_settings(HOME | {name: value})
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://:redispass@cache.example:badport/0", "rediss://u:redispass@cache:99999"]
+)
+def test_a_redis_url_with_a_bad_port_is_refused_without_its_password(url: str) -> None:
+    """It was taken, and serve's app start failed with a traceback printing the URL."""
+    with pytest.raises(SettingsError, match="BOOKKEEPER_REDIS_URL") as refused:
+        load_settings(HOME | {"BOOKKEEPER_REDIS_URL": url})
+    assert "redispass" not in str(refused.value)
+
+
+def test_the_fiken_gate_in_the_database_needs_postgresql_at_start() -> None:
+    """Refused only when serve's first request built the backends: a traceback of the
+    app's start, exit 3."""
+    with pytest.raises(SettingsError, match="BOOKKEEPER_FIKEN_GATE"):
+        load_settings(HOME | {"BOOKKEEPER_FIKEN_GATE": "database"})
+    postgres = {"BOOKKEEPER_DATABASE_URL": "postgresql://bookkeeper@db.example/bookkeeper"}
+    assert load_settings(HOME | postgres | {"BOOKKEEPER_FIKEN_GATE": "database"}).fiken_gate == (
+        "database"
+    )
+
+
 def test_for_data_dir_builds_test_settings(tmp_path: Path) -> None:
     settings = Settings.for_data_dir(tmp_path, port=1234)
     assert settings.database_url == f"sqlite:///{tmp_path}/bookkeeper.db"

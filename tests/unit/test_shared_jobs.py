@@ -6,6 +6,7 @@ imports out. With real `bookkeeper serve` processes: tests/integration/test_shar
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import signal
 import subprocess
@@ -233,6 +234,25 @@ def test_an_import_left_out_fails_as_if_not_installed_and_only_within(tmp_path: 
         sys.path.remove(str(tmp_path))
         sys.modules.pop(package, None)
     assert "httpx._main" in LEFT_OUT and "pydantic" in LEFT_OUT
+
+
+def test_a_package_loaded_before_imports_its_submodules_within(tmp_path: Path) -> None:
+    """`serve` builds the app in-process when it cannot exec the lean server, with pydantic
+    already loaded (an SDK's models): Litestar's pydantic plugin then imported a submodule
+    through pydantic's lazy `__getattr__`, which was refused, and nothing was served."""
+    package = "bk_left_out_loaded"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / package / "networks.py").write_text("VALUE = 2\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        __import__(package)
+        with left_out(package):
+            assert importlib.import_module(f"{package}.networks").VALUE == 2
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop(package, None)
+        sys.modules.pop(f"{package}.networks", None)
 
 
 def test_several_workers_get_a_lock_file_of_their_serve(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -108,6 +108,13 @@ class SchemaUnknown(ApplicationError):
     code = "schema-unknown"
 
 
+class SchemaBehind(ApplicationError):
+    """The database's schema is older than this version's (or was never migrated): what
+    `serve` refuses on a database it does not migrate itself. `bookkeeper migrate` fixes it."""
+
+    code = "schema-behind"
+
+
 class ExternalError(ApplicationError):
     """An external system (books or bank) refused or failed a request.
 

@@ -210,8 +210,10 @@ class LocalJwtIssuer:
 
 
 def _check_claim(name: str, value: str) -> None:
-    if not value or not value.strip() or len(value) > MAX_CLAIM_LENGTH:
-        raise ValueError(f"the {name} must be 1–{MAX_CLAIM_LENGTH} characters")
+    # The verifier's rule (claims._usable_name): a subject with a line break or another
+    # control character was minted, and every request with the token then got 401.
+    if not value or not value.strip() or len(value) > MAX_CLAIM_LENGTH or not value.isprintable():
+        raise ValueError(f"the {name} must be 1–{MAX_CLAIM_LENGTH} printable characters")
 
 
 # --- verifying ------------------------------------------------------------------------

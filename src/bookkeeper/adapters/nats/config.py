@@ -48,10 +48,12 @@ import dataclasses
 import hashlib
 import os
 import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from bookkeeper.adapters.auth.claims import approval_limit
 from bookkeeper.settings import PREFIX, SettingsError
 
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -157,6 +159,15 @@ def load_nats_settings(environ: Mapping[str, str] | None = None) -> NatsSettings
         return None
     if not url.startswith(("nats://", "tls://", "ws://", "wss://")):
         raise SettingsError(f"{PREFIX}NATS_URL must be a nats:// (or tls://) URL")
+    for server in url.split(","):  # nats-py takes a comma list of servers
+        try:
+            urllib.parse.urlsplit(server.strip()).port  # noqa: B018 (raises if not a number)
+        except ValueError:
+            # Taken, it was retried in the background for ever ("invalid connect url
+            # option") while the service looked up. Never repeated: it may hold a password.
+            raise SettingsError(
+                f"{PREFIX}NATS_URL's port must be a number from 1 to 65535"
+            ) from None
     fields: dict[str, object] = {"url": url}
     for name, key, pattern in (
         ("NATS_STREAM", "stream", _NAME),
@@ -254,7 +265,18 @@ def load_bus_approval_limit(environ: Mapping[str, str] | None = None) -> str | N
     """BOOKKEEPER_BUS_APPROVAL_LIMIT: the bus's own approval limit (unset: the tenant's
     default), the bound of its service principal (translation.bus_principal)."""
     env = os.environ if environ is None else environ
-    return env.get(PREFIX + "BUS_APPROVAL_LIMIT", "").strip() or None
+    raw = env.get(PREFIX + "BUS_APPROVAL_LIMIT", "").strip() or None
+    if raw is None:
+        return None
+    # Checked here, at start: a value that is no amount made every message the bus booked
+    # fail its approval ("nothing can be approved with it"), long after the start.
+    try:
+        approval_limit(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{PREFIX}BUS_APPROVAL_LIMIT must be a non-negative decimal amount such as 5000.00"
+        ) from None
+    return raw
 
 
 def load_bus_tenants(environ: Mapping[str, str] | None = None) -> frozenset[str] | None:

@@ -48,7 +48,7 @@ from bookkeeper.adapters.sql.urls import DatabaseUrl, redact_url, sqlite_on_conn
 
 if TYPE_CHECKING:  # alembic (and mako) load when a migration runs, not in every worker (P7)
     from alembic.config import Config
-from bookkeeper.application.errors import SchemaUnknown, StorageDegraded
+from bookkeeper.application.errors import SchemaBehind, SchemaUnknown, StorageDegraded
 from bookkeeper.application.ports import AfterCommit, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -324,6 +324,42 @@ class SqlDatabase:
             if mapped is error:
                 raise
             raise mapped from error
+
+    async def check_schema(self) -> None:
+        """Return if the schema is at this version's newest revision. SchemaBehind when it
+        is older or was never migrated (`bookkeeper migrate`), SchemaUnknown when a newer
+        version migrated it, StorageUnavailable when the database cannot be reached."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        def current(connection: Connection) -> set[str]:
+            return set(MigrationContext.configure(connection).get_current_heads())
+
+        try:
+            async with self.engine.connect() as connection:
+                revisions = await connection.run_sync(current)
+        except Exception as error:
+            mapped = storage_error(error)
+            if mapped is error:
+                raise
+            raise mapped from error
+        script = ScriptDirectory.from_config(alembic_config(self.url))
+        heads = set(script.get_heads())
+        if revisions == heads:
+            return
+        known = {r.revision for r in script.walk_revisions()}
+        unknown = sorted(revisions - known)
+        if unknown:
+            raise SchemaUnknown(
+                f"the database is at schema revision {unknown[0]!r}, which this version "
+                f"({bookkeeper.__version__}) does not know: a newer version of bookkeeper "
+                "migrated it; run that version, or restore a backup made before"
+            )
+        at = ", ".join(sorted(revisions)) or "none (never migrated)"
+        raise SchemaBehind(
+            f"the database's schema is at revision {at}; this version needs "
+            f"{', '.join(sorted(heads))}: run `bookkeeper migrate` first"
+        )
 
     async def _migrate(self) -> None:
         if not self._url.in_memory:

@@ -36,7 +36,14 @@ from bookkeeper import __version__
 from bookkeeper.adapters.auth.errors import SigningKeyError
 from bookkeeper.application.execution import Executor
 from bookkeeper.application.replay import ReplayReport
-from bookkeeper.container import Container, Database, migrated_database, resolve, shutdown
+from bookkeeper.container import (
+    Container,
+    Database,
+    check_settings,
+    migrated_database,
+    resolve,
+    shutdown,
+)
 from bookkeeper.domain.errors import BookkeeperError
 from bookkeeper.entrypoints.cli.arguments import ask, role_name, tenant_id, tenant_or_any
 from bookkeeper.entrypoints.cli.progress import progress
@@ -71,7 +78,11 @@ def serve(args: argparse.Namespace, container: Container) -> int:
         asyncio.run(_migrate(container))
         _log.info("embedded SQLite database %s is migrated", database_url)
     else:
-        _log.info("database %s (migrate it with `bookkeeper migrate`)", database_url)
+        # Not migrated here (`bookkeeper migrate`, once, for every replica), but checked:
+        # a database never migrated, or left behind by an upgrade, was served healthy and
+        # ready while every request that touched it failed with 500.
+        asyncio.run(_check_schema(container))
+        _log.info("database %s is at this version's schema", database_url)
     host = args.host or settings.host
     port = settings.port if args.port is None else args.port
     launch = Launch(
@@ -265,6 +276,14 @@ async def _migrate(container: Container) -> None:
         await shutdown(container)
 
 
+async def _check_schema(container: Container) -> None:
+    try:
+        database: Database = await resolve(container.database)
+        await database.check_schema()
+    finally:
+        await shutdown(container)
+
+
 async def _replay(container: Container, step: Callable[[int], None]) -> ReplayReport:
     try:
         replay = await resolve(container.replay)
@@ -444,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Command = args.run
     container = Container()
     try:
-        container.settings()  # read and checked once, before any command does anything
+        check_settings(container)  # read and checked once, before any command does anything
         return run(args, container)
     except SettingsError as error:
         _fail(str(error))

@@ -45,7 +45,12 @@ class _Refuse(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname in self._names or fullname.split(".")[0] in self._names:
+        top = fullname.split(".")[0]
+        # A package loaded before the block is not refused, nor are its submodules: a
+        # loaded package imports them lazily (pydantic's `__getattr__` does), and refusing
+        # them broke it. `serve` builds the app in a process that may have loaded pydantic
+        # (an SDK's models) when it cannot become the lean server process.
+        if (fullname in self._names or top in self._names) and top not in sys.modules:
             raise ModuleNotFoundError(f"No module named {fullname!r} (left out)", name=fullname)
         return None
 
