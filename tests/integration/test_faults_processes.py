@@ -14,7 +14,10 @@ from outside the way an operator or the platform would.
 - every backend of the database terminated under a burst of POSTs to the process: clean
   201s or 503s with Retry-After, no 201 lost, and recovery without a restart;
 - a poisoned session setting (ALTER DATABASE … SET statement_timeout) that every new
-  connection picks up: clean 503s, and recovery after RESET without a restart.
+  connection picks up: clean 503s, and recovery after RESET without a restart;
+- SIGTERM under a load of POSTs while a request waits on a hung Fiken: the process exits
+  within its grace (the hung request is cut, not waited for), every 201 is there after a
+  restart.
 
 Each test is bounded in time (DEADLINE per step); the processes are always killed at the
 end. The fake Fiken runs in the test's event loop, so every wait here is asynchronous.
@@ -241,3 +244,72 @@ async def test_a_poisoned_session_setting_heals_after_reset_without_a_restart(
         _alter_database(postgres_url, "statement_timeout", None)
         await _recovers(client, headers, "after reset")
     assert served.process.poll() is None
+
+
+async def _keep_posting(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    answers: list[httpx.Response | httpx.TransportError],
+) -> None:
+    """POSTs one after another until the process no longer takes any (or is cancelled)."""
+    n = 0
+    while True:
+        n += 1
+        body = {"type": "PatternSuggested", "data": pattern(merchant=f"term {n}")}
+        try:
+            answers.append(await client.post(f"{API}/events", json=body, headers=headers))
+        except httpx.TransportError as error:  # the listener closed: it failed clearly
+            answers.append(error)
+            return
+
+
+async def test_sigterm_under_load_with_a_request_on_a_hung_fiken_exits_within_its_grace(
+    cluster: Cluster,
+) -> None:
+    served = await cluster.start("api", BOOKKEEPER_EXECUTOR="off")
+    headers = cluster.token()
+    answers: list[httpx.Response | httpx.TransportError] = []
+    async with (
+        httpx.AsyncClient(base_url=served.base, timeout=DEADLINE) as lookups,
+        httpx.AsyncClient(base_url=served.base, timeout=DEADLINE) as writes,
+    ):
+        # The first write reads Fiken's chart of accounts (kept after): later ones need
+        # the database only.
+        warm = await _burst(writes, headers, "warm", 1)
+        assert warm[0].status_code == 201, warm[0].text
+        # Every read of Fiken hangs: the lookup would take three 20 s timeouts to give up.
+        cluster.fiken.hang_next(10, seconds=300, method="GET", path=r"/purchases$")
+        lookup = asyncio.create_task(lookups.get(f"{API}/books/supplier-invoices", headers=headers))
+        await asyncio.wait_for(cluster.fiken.arrived(len(cluster.fiken.requests) + 1), DEADLINE)
+        writers = [asyncio.create_task(_keep_posting(writes, headers, answers)) for _ in range(4)]
+        await cluster.wait_for(lambda: len(answers) >= 8, "writes under way")
+
+        stopped_at = time.monotonic()
+        served.process.send_signal(signal.SIGTERM)
+        # A deadline of the loaded machine, far below the minute the hung lookup held the
+        # process while uvicorn waited for every connection without a bound.
+        assert await served.exited(GRACE + 20) in (0, -signal.SIGTERM), served.text()
+        assert time.monotonic() - stopped_at < GRACE + 20
+        assert "Application shutdown complete" in served.text()
+        await asyncio.wait_for(asyncio.gather(*writers), DEADLINE)
+        # The cut lookup failed clearly: a 503, or the connection closed without an answer.
+        try:
+            cut = await asyncio.wait_for(lookup, DEADLINE)
+            assert cut.status_code == 503, cut.text
+        except httpx.TransportError:
+            pass
+
+    accepted = []
+    for answer in answers:
+        if isinstance(answer, httpx.Response):
+            _assert_clean(answer)
+            if answer.status_code == 201:
+                accepted.append(answer.json()["eventId"])
+    assert accepted, "no POST was accepted before the SIGTERM"
+
+    again = await cluster.start("again", BOOKKEEPER_EXECUTOR="off")
+    viewer = cluster.token("viewer")
+    async with httpx.AsyncClient(base_url=again.base, timeout=DEADLINE) as client:
+        for event_id in accepted:
+            read = await client.get(f"{API}/events/{event_id}", headers=viewer)
+            assert read.status_code == 200, read.text
