@@ -15,6 +15,9 @@ from outside the way an operator or the platform would.
   201s or 503s with Retry-After, no 201 lost, and recovery without a restart;
 - a poisoned session setting (ALTER DATABASE … SET statement_timeout) that every new
   connection picks up: clean 503s, and recovery after RESET without a restart;
+- a database that refuses every connection for a while (ALLOW_CONNECTIONS false, which
+  binds superusers too): clean 503s, /health/ready 503 `unavailable` (not a ready
+  `degraded`), and recovery without a restart;
 - SIGTERM under a load of POSTs while a request waits on a hung Fiken: the process exits
   within its grace (the hung request is cut, not waited for), every 201 is there after a
   restart.
@@ -34,12 +37,18 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from psycopg import sql
 
 from bookkeeper.domain.events import ExecutedData, ExecutionFailedData, ExecutionStartedData
 from tests.fakes.fiken import FakeFiken, FikenServer, running_fiken_server
 from tests.http_helpers import API, pattern
 from tests.integration.processes import DEADLINE, GRACE, LONG_LEASE, Cluster
-from tests.integration.test_faults_postgres import _alter_database, _terminate_backends
+from tests.integration.test_faults_postgres import (
+    _admin,
+    _alter_database,
+    _database_name,
+    _terminate_backends,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -313,3 +322,45 @@ async def test_sigterm_under_load_with_a_request_on_a_hung_fiken_exits_within_it
         for event_id in accepted:
             read = await client.get(f"{API}/events/{event_id}", headers=viewer)
             assert read.status_code == 200, read.text
+
+
+def _allow_connections(url: str, allow: bool) -> None:
+    with _admin(url) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(_database_name(url)), sql.Literal(allow)
+            )
+        )
+
+
+@pytest.fixture
+def reopen_database(postgres_url: str) -> Iterator[None]:
+    yield
+    _allow_connections(postgres_url, True)
+
+
+async def test_a_database_refusing_connections_makes_the_process_unready_until_it_heals(
+    cluster: Cluster, postgres_url: str, reopen_database: None
+) -> None:
+    served = await cluster.start("api", BOOKKEEPER_EXECUTOR="off")
+    headers = cluster.token()
+    async with httpx.AsyncClient(base_url=served.base, timeout=20) as client:
+        for answer in await _burst(client, headers, "warm", 4):
+            assert answer.status_code == 201, answer.text
+        _allow_connections(postgres_url, False)
+        _terminate_backends(postgres_url)  # no pooled connection survives either
+        for round_ in range(3):
+            for answer in await _burst(client, headers, f"refused {round_}", 4):
+                _assert_clean(answer)
+                assert answer.status_code == 503, answer.text
+            # Failed units of work are no answer of the database: not ready.
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["status"] == "unavailable", ready.text
+            assert int(ready.headers["retry-after"]) >= 1
+            assert (await client.get("/health/live")).status_code == 200
+        _allow_connections(postgres_url, True)
+        await _recovers(client, headers, "reopened")
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200 and ready.json()["status"] == "ok", ready.text
+    assert served.process.poll() is None
