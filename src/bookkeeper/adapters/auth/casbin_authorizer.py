@@ -305,9 +305,17 @@ class CasbinAuthorizer:
                     policy = _LoadedPolicy(self._store, version)
                     self._policy = policy
                     log.info("authorization policy version %d loaded", version)
-            except Exception:
+            except Exception as error:
                 if policy is None:
-                    raise  # no policy at all: fail closed (the request errors)
+                    # No policy at all: fail closed. A database that cannot be reached is
+                    # StorageUnavailable (503, Retry-After) like everywhere else: a process
+                    # whose first request met an outage answered 500.
+                    from bookkeeper.adapters.sql.session import storage_error
+
+                    translated = storage_error(error)
+                    if translated is error:
+                        raise
+                    raise translated from error
                 log.warning("could not reload the authorization policy; keeping the last one")
             self._next_probe = now + self._interval
             return policy
