@@ -18,6 +18,8 @@ from outside the way an operator or the platform would.
 - a database that refuses every connection for a while (ALLOW_CONNECTIONS false, which
   binds superusers too): clean 503s, /health/ready 503 `unavailable` (not a ready
   `degraded`), and recovery without a restart;
+- a lock held on the policy's table (a migration, a LOCK TABLE): requests go on with the
+  last policy while it is held (its synchronous read froze the event loop till then);
 - SIGTERM under a load of POSTs while a request waits on a hung Fiken: the process exits
   within its grace (the hung request is cut, not waited for), every 201 is there after a
   restart.
@@ -30,14 +32,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import pytest_asyncio
 from psycopg import sql
+from sqlalchemy import make_url
 
 from bookkeeper.domain.events import ExecutedData, ExecutionFailedData, ExecutionStartedData
 from tests.fakes.fiken import FakeFiken, FikenServer, running_fiken_server
@@ -363,3 +368,45 @@ async def test_a_database_refusing_connections_makes_the_process_unready_until_i
         ready = await client.get("/health/ready")
         assert ready.status_code == 200 and ready.json()["status"] == "ok", ready.text
     assert served.process.poll() is None
+
+
+async def test_a_lock_on_the_policy_table_does_not_freeze_the_process(
+    cluster: Cluster, postgres_url: str
+) -> None:
+    served = await cluster.start(
+        "api", BOOKKEEPER_EXECUTOR="off", BOOKKEEPER_POLICY_RELOAD_SECONDS="1"
+    )
+    viewer = cluster.token("viewer")
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_the_lock() -> None:
+        database = psycopg.connect(
+            make_url(postgres_url).render_as_string(False), connect_timeout=5
+        )
+        with database, database.transaction():
+            database.execute("LOCK TABLE policy_version IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            release.wait(DEADLINE * 2)
+
+    holder = threading.Thread(target=hold_the_lock, daemon=True)
+    async with httpx.AsyncClient(base_url=served.base, timeout=DEADLINE) as client:
+        assert (await client.get(f"{API}/events", headers=viewer)).status_code == 200
+        holder.start()
+        try:
+            assert await asyncio.to_thread(locked.wait, DEADLINE)
+            await asyncio.sleep(1.5)  # the policy's next probe is due: it meets the lock
+            # Answered while the lock is still held (without a bound, only its release
+            # would let the event loop go on: these would time out).
+            for _ in range(3):
+                answer = await asyncio.wait_for(
+                    client.get(f"{API}/events", headers=viewer), DEADLINE / 2
+                )
+                assert answer.status_code == 200, answer.text
+                live = await asyncio.wait_for(client.get("/health/live"), DEADLINE / 2)
+                assert live.status_code == 200
+            assert holder.is_alive(), "the lock was released before the requests were answered"
+        finally:
+            release.set()
+            await asyncio.to_thread(holder.join, DEADLINE)
+    assert "could not reload the authorization policy" in served.text()
