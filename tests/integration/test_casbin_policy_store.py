@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bookkeeper.adapters.auth.casbin_authorizer import PolicyAdmin, SqlPolicyStore, default_rules
+from bookkeeper.adapters.auth.casbin_authorizer import (
+    CasbinAuthorizer,
+    PolicyAdmin,
+    SqlPolicyStore,
+    default_rules,
+)
+from bookkeeper.application.errors import StorageUnavailable
+from bookkeeper.application.ports import Principal
 from bookkeeper.entrypoints.cli.main import main
 from tests.http_helpers import API, Api, running_api
 from tests.integration.test_http_role_matrix import policy_container
@@ -79,6 +86,25 @@ async def test_a_revoke_on_postgres_is_403_on_the_next_request(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=2",
+        "sqlite:////nonexistent-dir/for/sure/books.sqlite3",
+    ],
+)
+def test_no_policy_loaded_and_no_database_is_storage_unavailable(url: str) -> None:
+    """Fail closed, as the database's outage (503 with Retry-After), not as a bug (500)."""
+    store = SqlPolicyStore(url)
+    try:
+        authorizer = CasbinAuthorizer(store)
+        principal = Principal(subject="s", tenant_id="acme", roles=frozenset({"agent"}))
+        with pytest.raises(StorageUnavailable):
+            authorizer.allows(principal, "events:read")
+    finally:
+        store.close()
+
+
 def test_the_postgres_seed_and_the_version_trigger(postgres_url: str) -> None:
     store = SqlPolicyStore(postgres_url)
     try:

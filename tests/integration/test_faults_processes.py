@@ -14,7 +14,15 @@ from outside the way an operator or the platform would.
 - every backend of the database terminated under a burst of POSTs to the process: clean
   201s or 503s with Retry-After, no 201 lost, and recovery without a restart;
 - a poisoned session setting (ALTER DATABASE … SET statement_timeout) that every new
-  connection picks up: clean 503s, and recovery after RESET without a restart.
+  connection picks up: clean 503s, and recovery after RESET without a restart;
+- a database that refuses every connection for a while (ALLOW_CONNECTIONS false, which
+  binds superusers too): clean 503s, /health/ready 503 `unavailable` (not a ready
+  `degraded`), and recovery without a restart;
+- a lock held on the policy's table (a migration, a LOCK TABLE): requests go on with the
+  last policy while it is held (its synchronous read froze the event loop till then);
+- SIGTERM under a load of POSTs while a request waits on a hung Fiken: the process exits
+  within its grace (the hung request is cut, not waited for), every 201 is there after a
+  restart.
 
 Each test is bounded in time (DEADLINE per step); the processes are always killed at the
 end. The fake Fiken runs in the test's event loop, so every wait here is asynchronous.
@@ -24,19 +32,28 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import pytest_asyncio
+from psycopg import sql
+from sqlalchemy import make_url
 
 from bookkeeper.domain.events import ExecutedData, ExecutionFailedData, ExecutionStartedData
 from tests.fakes.fiken import FakeFiken, FikenServer, running_fiken_server
 from tests.http_helpers import API, pattern
 from tests.integration.processes import DEADLINE, GRACE, LONG_LEASE, Cluster
-from tests.integration.test_faults_postgres import _alter_database, _terminate_backends
+from tests.integration.test_faults_postgres import (
+    _admin,
+    _alter_database,
+    _database_name,
+    _terminate_backends,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -241,3 +258,155 @@ async def test_a_poisoned_session_setting_heals_after_reset_without_a_restart(
         _alter_database(postgres_url, "statement_timeout", None)
         await _recovers(client, headers, "after reset")
     assert served.process.poll() is None
+
+
+async def _keep_posting(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    answers: list[httpx.Response | httpx.TransportError],
+) -> None:
+    """POSTs one after another until the process no longer takes any (or is cancelled)."""
+    n = 0
+    while True:
+        n += 1
+        body = {"type": "PatternSuggested", "data": pattern(merchant=f"term {n}")}
+        try:
+            answers.append(await client.post(f"{API}/events", json=body, headers=headers))
+        except httpx.TransportError as error:  # the listener closed: it failed clearly
+            answers.append(error)
+            return
+
+
+async def test_sigterm_under_load_with_a_request_on_a_hung_fiken_exits_within_its_grace(
+    cluster: Cluster,
+) -> None:
+    served = await cluster.start("api", BOOKKEEPER_EXECUTOR="off")
+    headers = cluster.token()
+    answers: list[httpx.Response | httpx.TransportError] = []
+    async with (
+        httpx.AsyncClient(base_url=served.base, timeout=DEADLINE) as lookups,
+        httpx.AsyncClient(base_url=served.base, timeout=DEADLINE) as writes,
+    ):
+        # The first write reads Fiken's chart of accounts (kept after): later ones need
+        # the database only.
+        warm = await _burst(writes, headers, "warm", 1)
+        assert warm[0].status_code == 201, warm[0].text
+        # Every read of Fiken hangs: the lookup would take three 20 s timeouts to give up.
+        cluster.fiken.hang_next(10, seconds=300, method="GET", path=r"/purchases$")
+        lookup = asyncio.create_task(lookups.get(f"{API}/books/supplier-invoices", headers=headers))
+        await asyncio.wait_for(cluster.fiken.arrived(len(cluster.fiken.requests) + 1), DEADLINE)
+        writers = [asyncio.create_task(_keep_posting(writes, headers, answers)) for _ in range(4)]
+        await cluster.wait_for(lambda: len(answers) >= 8, "writes under way")
+
+        stopped_at = time.monotonic()
+        served.process.send_signal(signal.SIGTERM)
+        # A deadline of the loaded machine, far below the minute the hung lookup held the
+        # process while uvicorn waited for every connection without a bound.
+        assert await served.exited(GRACE + 20) in (0, -signal.SIGTERM), served.text()
+        assert time.monotonic() - stopped_at < GRACE + 20
+        assert "Application shutdown complete" in served.text()
+        await asyncio.wait_for(asyncio.gather(*writers), DEADLINE)
+        # The cut lookup failed clearly: a 503, or the connection closed without an answer.
+        try:
+            cut = await asyncio.wait_for(lookup, DEADLINE)
+            assert cut.status_code == 503, cut.text
+        except httpx.TransportError:
+            pass
+
+    accepted = []
+    for answer in answers:
+        if isinstance(answer, httpx.Response):
+            _assert_clean(answer)
+            if answer.status_code == 201:
+                accepted.append(answer.json()["eventId"])
+    assert accepted, "no POST was accepted before the SIGTERM"
+
+    again = await cluster.start("again", BOOKKEEPER_EXECUTOR="off")
+    viewer = cluster.token("viewer")
+    async with httpx.AsyncClient(base_url=again.base, timeout=DEADLINE) as client:
+        for event_id in accepted:
+            read = await client.get(f"{API}/events/{event_id}", headers=viewer)
+            assert read.status_code == 200, read.text
+
+
+def _allow_connections(url: str, allow: bool) -> None:
+    with _admin(url) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(_database_name(url)), sql.Literal(allow)
+            )
+        )
+
+
+@pytest.fixture
+def reopen_database(postgres_url: str) -> Iterator[None]:
+    yield
+    _allow_connections(postgres_url, True)
+
+
+async def test_a_database_refusing_connections_makes_the_process_unready_until_it_heals(
+    cluster: Cluster, postgres_url: str, reopen_database: None
+) -> None:
+    served = await cluster.start("api", BOOKKEEPER_EXECUTOR="off")
+    headers = cluster.token()
+    async with httpx.AsyncClient(base_url=served.base, timeout=20) as client:
+        # Before its first request: nothing loaded yet (the authorization policy) either.
+        _allow_connections(postgres_url, False)
+        _terminate_backends(postgres_url)  # no pooled connection survives either
+        for round_ in range(3):
+            for answer in await _burst(client, headers, f"refused {round_}", 4):
+                _assert_clean(answer)
+                assert answer.status_code == 503, answer.text
+            # Failed units of work are no answer of the database: not ready.
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["status"] == "unavailable", ready.text
+            assert int(ready.headers["retry-after"]) >= 1
+            assert (await client.get("/health/live")).status_code == 200
+        _allow_connections(postgres_url, True)
+        await _recovers(client, headers, "reopened")
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200 and ready.json()["status"] == "ok", ready.text
+    assert served.process.poll() is None
+
+
+async def test_a_lock_on_the_policy_table_does_not_freeze_the_process(
+    cluster: Cluster, postgres_url: str
+) -> None:
+    served = await cluster.start(
+        "api", BOOKKEEPER_EXECUTOR="off", BOOKKEEPER_POLICY_RELOAD_SECONDS="1"
+    )
+    viewer = cluster.token("viewer")
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_the_lock() -> None:
+        database = psycopg.connect(
+            make_url(postgres_url).render_as_string(False), connect_timeout=5
+        )
+        with database, database.transaction():
+            database.execute("LOCK TABLE policy_version IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            release.wait(DEADLINE * 2)
+
+    holder = threading.Thread(target=hold_the_lock, daemon=True)
+    async with httpx.AsyncClient(base_url=served.base, timeout=DEADLINE) as client:
+        assert (await client.get(f"{API}/events", headers=viewer)).status_code == 200
+        holder.start()
+        try:
+            assert await asyncio.to_thread(locked.wait, DEADLINE)
+            await asyncio.sleep(1.5)  # the policy's next probe is due: it meets the lock
+            # Answered while the lock is still held (without a bound, only its release
+            # would let the event loop go on: these would time out).
+            for _ in range(3):
+                answer = await asyncio.wait_for(
+                    client.get(f"{API}/events", headers=viewer), DEADLINE / 2
+                )
+                assert answer.status_code == 200, answer.text
+                live = await asyncio.wait_for(client.get("/health/live"), DEADLINE / 2)
+                assert live.status_code == 200
+            assert holder.is_alive(), "the lock was released before the requests were answered"
+        finally:
+            release.set()
+            await asyncio.to_thread(holder.join, DEADLINE)
+    assert "could not reload the authorization policy" in served.text()

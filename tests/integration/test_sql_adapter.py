@@ -23,7 +23,7 @@ from bookkeeper.adapters.sql import SqlDatabase, migrations_dir, redact_url
 from bookkeeper.adapters.sql.database import alembic_config
 from bookkeeper.adapters.sql.schema import tenant_settings
 from bookkeeper.adapters.sql.tenant_settings import SqlTenantSettings
-from bookkeeper.application.errors import DuplicateEvent, StorageUnavailable
+from bookkeeper.application.errors import DuplicateEvent, StorageDegraded, StorageUnavailable
 from bookkeeper.domain.events import Kind
 from bookkeeper.domain.review import DEFAULT_RULES, ReviewRules
 from tests.integration.builders import NOW
@@ -198,6 +198,11 @@ async def test_an_unreachable_database_is_storage_unavailable() -> None:
             with pytest.raises(StorageUnavailable):
                 async with database.uow_factory()():
                     pass
+            # Its units of work failed, but that is no answer: it is unavailable, not
+            # degraded (which /health/ready reports as ready).
+            with pytest.raises(StorageUnavailable) as pinged:
+                await database.ping()
+            assert not isinstance(pinged.value, StorageDegraded), pinged.value
         finally:
             await database.dispose()
     # aiosqlite stops the thread of a connection that failed to open without waiting for

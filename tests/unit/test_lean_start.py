@@ -60,6 +60,10 @@ def test_the_lean_server_command_runs_this_python_with_the_settings() -> None:
     assert "--access-log" not in server.command(server.Launch(host="h", port=1))
     timed = server.command(server.Launch(host="h", port=1, workers=2, health_timeout=7))
     assert timed[-2:] == ["--health-timeout", "7"]
+    graced = server.command(server.Launch(host="h", port=1, shutdown_grace=4))
+    assert graced[-2:] == ["--shutdown-grace", "4"]
+    # uvicorn cuts the requests still running that many seconds after a SIGTERM.
+    assert server.uvicorn_options("h", 1, "INFO", False, 4)["timeout_graceful_shutdown"] == 4
 
 
 def test_the_supervisor_gets_the_workers_health_timeout(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -174,11 +174,22 @@ class MemoryPolicyStore:
         return None
 
 
+#: PostgreSQL session settings of a serving process's policy reads (`store_for(…,
+#: serving=True)`): they run synchronously in the event loop (casbin's adapter is
+#: synchronous), so a lock on the policy tables (a migration, `LOCK TABLE`) or a database
+#: that does not answer froze every request, /health/live and the executor's lease
+#: heartbeat until it went away. Bounded, the probe fails and the last policy is kept.
+SERVING_CONNECT_TIMEOUT_SECONDS: Final = 2
+SERVING_OPTIONS: Final = "-c lock_timeout=1000 -c statement_timeout=5000"
+
+
 class SqlPolicyStore:
     """The `casbin_rule` table, through casbin-sqlalchemy-adapter on a small synchronous pool
-    of its own (the adapter is synchronous; migration 0006 made the tables)."""
+    of its own (the adapter is synchronous; migration 0006 made the tables). `serving`:
+    its waits on PostgreSQL are bounded (SERVING_OPTIONS), for a process that reads the
+    policy inside its event loop."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, serving: bool = False) -> None:
         from casbin_sqlalchemy_adapter import Adapter
         from sqlalchemy import create_engine, event
 
@@ -188,7 +199,15 @@ class SqlPolicyStore:
         if target.in_memory:
             raise PolicyError("policies need a database file or server, not in-memory SQLite")
         self.dialect = target.dialect
-        self._engine = create_engine(target.sync_url, pool_size=1, max_overflow=4)
+        bounds: dict[str, Any] = {}
+        if serving and target.dialect == "postgresql":
+            bounds = {
+                "connect_timeout": SERVING_CONNECT_TIMEOUT_SECONDS,
+                "options": SERVING_OPTIONS,
+            }
+        self._engine = create_engine(
+            target.sync_url, pool_size=1, max_overflow=4, connect_args=bounds
+        )
         if target.dialect == "sqlite":
 
             @event.listens_for(self._engine, "connect")
@@ -213,16 +232,16 @@ class SqlPolicyStore:
         self._engine.dispose()
 
 
-def store_for(database: object) -> PolicyStore:
+def store_for(database: object, *, serving: bool = False) -> PolicyStore:
     """The policy store of the container's database: its tables for a SQL database on a file
-    or server, the defaults in memory otherwise."""
+    or server, the defaults in memory otherwise (`serving`: see SqlPolicyStore)."""
     from bookkeeper.adapters.sql import SqlDatabase
     from bookkeeper.adapters.sql.urls import DatabaseUrl
 
     if isinstance(database, SqlDatabase):
         url = database.engine.url.render_as_string(hide_password=False)
         if not DatabaseUrl(url).in_memory:
-            return SqlPolicyStore(url)
+            return SqlPolicyStore(url, serving=serving)
     return MemoryPolicyStore()
 
 
@@ -305,9 +324,17 @@ class CasbinAuthorizer:
                     policy = _LoadedPolicy(self._store, version)
                     self._policy = policy
                     log.info("authorization policy version %d loaded", version)
-            except Exception:
+            except Exception as error:
                 if policy is None:
-                    raise  # no policy at all: fail closed (the request errors)
+                    # No policy at all: fail closed. A database that cannot be reached is
+                    # StorageUnavailable (503, Retry-After) like everywhere else: a process
+                    # whose first request met an outage answered 500.
+                    from bookkeeper.adapters.sql.session import storage_error
+
+                    translated = storage_error(error)
+                    if translated is error:
+                        raise
+                    raise translated from error
                 log.warning("could not reload the authorization policy; keeping the last one")
             self._next_probe = now + self._interval
             return policy
@@ -317,7 +344,7 @@ async def open_authorizer(
     database: object, reload_seconds: float = 5.0
 ) -> AsyncIterator[CasbinAuthorizer]:
     """The container's authorizer (a Resource: its pool is closed at shutdown)."""
-    store = store_for(database)
+    store = store_for(database, serving=True)
     try:
         yield CasbinAuthorizer(store, reload_seconds=reload_seconds)
     finally:

@@ -378,11 +378,13 @@ class SqlDatabase:
 
     async def ping(self) -> None:
         """Raise StorageUnavailable unless the database answers a trivial query, and
-        StorageDegraded when it does but the latest units of work failed on it."""
-        if self.health.degraded:
-            raise StorageDegraded(
-                f"the latest units of work failed on the database: {self.health.last_error}"
-            )
+        StorageDegraded when it does but the latest units of work failed on it.
+
+        The database is asked first: a database that refuses every connection (down,
+        `ALLOW_CONNECTIONS false`, out of connection slots) fails the units of work too,
+        and answering StorageDegraded from their record alone kept /health/ready at 200
+        (`degraded`) for as long as requests kept failing — the load balancer went on
+        sending them to a process that could not reach its database."""
         shared = self._url.in_memory  # its single connection may be inside a unit of work
         if shared:
             await self.acquire_writer()
@@ -399,6 +401,10 @@ class SqlDatabase:
         finally:
             if shared:
                 self.release_writer()
+        if self.health.degraded:
+            raise StorageDegraded(
+                f"the latest units of work failed on the database: {self.health.last_error}"
+            )
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -93,6 +93,7 @@ def serve(args: argparse.Namespace, container: Container) -> int:
         log_level=settings.log_level,
         access_log=settings.log_level == "DEBUG",
         health_timeout=settings.worker_health_timeout_seconds,
+        shutdown_grace=settings.shutdown_grace_seconds,
     )
     if port == 0:
         # The system picks the port when the server binds it: logging ":0" here named an

@@ -48,6 +48,9 @@ class Launch:
     access_log: bool = False
     #: Seconds a worker has to answer a health check (None: the supervisor's default).
     health_timeout: float | None = None
+    #: Seconds uvicorn lets the requests under way finish after a SIGTERM before it
+    #: cancels them (BOOKKEEPER_SHUTDOWN_GRACE_SECONDS; None: it waits for ever).
+    shutdown_grace: float | None = None
 
 
 def command(launch: Launch) -> list[str]:
@@ -63,6 +66,8 @@ def command(launch: Launch) -> list[str]:
         argv.append("--access-log")
     if launch.health_timeout is not None:
         argv += ["--health-timeout", f"{launch.health_timeout:g}"]
+    if launch.shutdown_grace is not None:
+        argv += ["--shutdown-grace", f"{launch.shutdown_grace:g}"]
     return argv
 
 
@@ -108,8 +113,17 @@ def jobs_lock(workers: int) -> Iterator[None]:
             os.unlink(path)
 
 
-def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> dict[str, Any]:
-    """How uvicorn serves the app, whoever runs it (uvicorn.run or one supervised worker)."""
+def uvicorn_options(
+    host: str, port: int, log_level: str, access_log: bool, shutdown_grace: float | None = None
+) -> dict[str, Any]:
+    """How uvicorn serves the app, whoever runs it (uvicorn.run or one supervised worker).
+
+    `shutdown_grace` bounds how long a SIGTERM waits for the requests under way: without
+    it uvicorn waits for every connection however long, and one request waiting on a
+    hung Fiken (three 20 s timeouts) kept the process up a minute, its executor still
+    claiming, before the lifespan's shutdown (the executor's hand-back) even began.
+    A request still running then is cancelled (its transaction rolls back; the client
+    sees the connection close without an answer, nothing was accepted)."""
     return {
         "factory": True,
         "host": host,
@@ -123,6 +137,7 @@ def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> d
         # httptools with a bound on a request's head (431 over 64 KiB; bounded_head.py),
         # a response's head and body sent in one write (coalesce.py).
         "http": _http_protocol(),
+        "timeout_graceful_shutdown": shutdown_grace,
     }
 
 
@@ -140,7 +155,9 @@ def _http_protocol() -> Any:
 def run_uvicorn(launch: Launch) -> None:
     import uvicorn
 
-    options = uvicorn_options(launch.host, launch.port, launch.log_level, launch.access_log)
+    options = uvicorn_options(
+        launch.host, launch.port, launch.log_level, launch.access_log, launch.shutdown_grace
+    )
     if launch.health_timeout is not None:  # uvicorn's own supervisor (several workers)
         options["timeout_worker_healthcheck"] = launch.health_timeout
     with jobs_lock(launch.workers):
@@ -157,13 +174,21 @@ def supervise_uvicorn(launch: Launch) -> int:
     argv += ["--log-level", launch.log_level]
     if launch.access_log:
         argv.append("--access-log")
+    if launch.shutdown_grace is not None:
+        argv += ["--shutdown-grace", f"{launch.shutdown_grace:g}"]
     timeout = HEALTH_TIMEOUT if launch.health_timeout is None else launch.health_timeout
     with jobs_lock(launch.workers):
         return supervise(argv, host, port, launch.workers, launch.log_level, health_timeout=timeout)
 
 
 def run_worker(
-    listen_fd: int, health_fd: int, host: str, port: int, log_level: str, access_log: bool
+    listen_fd: int,
+    health_fd: int,
+    host: str,
+    port: int,
+    log_level: str,
+    access_log: bool,
+    shutdown_grace: float | None = None,
 ) -> int:
     """One worker of `supervise_uvicorn`: uvicorn's Server (the options `run_uvicorn` gives
     uvicorn) on the listening socket it inherited, answering the supervisor's checks."""
@@ -177,7 +202,8 @@ def run_worker(
 
     import uvicorn
 
-    config = uvicorn.Config(APP_FACTORY, **uvicorn_options(host, port, log_level, access_log))
+    options = uvicorn_options(host, port, log_level, access_log, shutdown_grace)
+    config = uvicorn.Config(APP_FACTORY, **options)
     server = uvicorn.Server(config)
     servers.append(server)
     server.run(sockets=[socket.socket(fileno=listen_fd)])
@@ -219,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--access-log", action="store_true")
     # Seconds a worker has to answer a health check (BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS).
     parser.add_argument("--health-timeout", type=float, default=None)
+    # Seconds the requests under way get after a SIGTERM (BOOKKEEPER_SHUTDOWN_GRACE_SECONDS).
+    parser.add_argument("--shutdown-grace", type=float, default=None)
     # A worker of the lean supervisor (supervise_uvicorn): its inherited descriptors.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
@@ -228,7 +256,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.listen_fd is None or args.health_fd is None:
             parser.error("--worker needs --listen-fd and --health-fd")
         return run_worker(
-            args.listen_fd, args.health_fd, args.host, args.port, args.log_level, args.access_log
+            args.listen_fd,
+            args.health_fd,
+            args.host,
+            args.port,
+            args.log_level,
+            args.access_log,
+            args.shutdown_grace,
         )
     launch = Launch(
         server=args.server,
@@ -238,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
         health_timeout=args.health_timeout,
+        shutdown_grace=args.shutdown_grace,
     )
     if launch.server == "granian":
         run_granian(launch)
