@@ -45,13 +45,15 @@ class _Refuse(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        top = fullname.split(".")[0]
-        # A package loaded before the block is not refused, nor are its submodules: a
-        # loaded package imports them lazily (pydantic's `__getattr__` does), and refusing
-        # them broke it. `serve` builds the app in a process that may have loaded pydantic
-        # (an SDK's models) when it cannot become the lean server process.
-        if (fullname in self._names or top in self._names) and top not in sys.modules:
-            raise ModuleNotFoundError(f"No module named {fullname!r} (left out)", name=fullname)
+        # A left-out module loaded before the block is not refused, nor are its
+        # submodules: a loaded package imports them lazily (pydantic's `__getattr__` does),
+        # and refusing them broke it. `serve` builds the app in a process that may have
+        # loaded pydantic (an SDK's models) when it cannot become the lean server process.
+        # What counts is the left-out name itself, not its top package: httpx is always
+        # loaded, its command line `httpx._main` (rich, pygments) still left out.
+        for name in self._names:
+            if (fullname == name or fullname.startswith(name + ".")) and name not in sys.modules:
+                raise ModuleNotFoundError(f"No module named {fullname!r} (left out)", name=fullname)
         return None
 
 
