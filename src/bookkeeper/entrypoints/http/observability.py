@@ -8,21 +8,37 @@ new one is made), echoes it in the response and sets it for every log record wri
 the request is served (entrypoints/logs.py). The access line says method, route template,
 status, duration, principal actor and tenant; never the path's ids, query, headers, tokens
 or bodies. Metrics label by route template, so no tenant data reaches /metrics.
+
+A request the server cancels before it answered — after a SIGTERM, once the shutdown's
+grace (BOOKKEEPER_SHUTDOWN_GRACE_SECONDS) is over — is answered 503 with Retry-After and
+`Connection: close` as a problem document: uvicorn answered it a plain-text 500 "Internal
+Server Error", as if the request had failed rather than the process stopped under it (its
+transaction rolled back: nothing was accepted, and sending it again is safe).
 """
 
+import asyncio
 import logging
 import os
 import re
 import time
 from typing import Any, Final
 
+import msgspec
 from litestar import Response, get
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 from bookkeeper.adapters.metrics import HTTP_LATENCY, HTTP_REQUESTS, exposition
 from bookkeeper.entrypoints.http.params import accepting
-from bookkeeper.entrypoints.http.problems import documented
+from bookkeeper.entrypoints.http.problems import TYPE_PREFIX, documented
 from bookkeeper.entrypoints.logs import request_id
 
 access_log = logging.getLogger("bookkeeper.access")
@@ -32,6 +48,18 @@ REQUEST_ID_HEADER: Final = b"x-request-id"
 _SAFE_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 #: The route label of a request no route matched (its path is not used: unbounded).
 UNMATCHED: Final = "unmatched"
+#: Seconds a client is asked to wait after the process stopped under its request.
+STOPPED_RETRY_AFTER: Final = 5
+_STOPPED_BODY: Final = msgspec.json.encode(
+    {
+        "type": TYPE_PREFIX + "service-unavailable",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "the service stopped while the request was served; nothing of it was "
+        "kept, send it again",
+        "code": "service-unavailable",
+    }
+)
 
 
 def _incoming_id(scope: Scope) -> str:
@@ -56,10 +84,12 @@ def observe(app: ASGIApp) -> ASGIApp:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        answered = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
+                answered = True
                 status = int(message["status"])
                 headers = [
                     (k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER
@@ -70,6 +100,28 @@ def observe(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            if answered:
+                raise
+            # The server cancelled it (its shutdown's grace is over): the process stopped
+            # under the request. Answered, the request is done; the task ends as it would.
+            start: HTTPResponseStartEvent = {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(_STOPPED_BODY)).encode("ascii")),
+                    (b"retry-after", str(STOPPED_RETRY_AFTER).encode("ascii")),
+                    (b"connection", b"close"),
+                ],
+            }
+            await send_with_id(start)
+            body: HTTPResponseBodyEvent = {
+                "type": "http.response.body",
+                "body": _STOPPED_BODY,
+                "more_body": False,
+            }
+            await send(body)
         finally:
             _record(scope, status, time.perf_counter() - started, rid)
             request_id.reset(token)
