@@ -398,7 +398,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         **_morning(get),
         oidc_client_id=get("OIDC_CLIENT_ID"),
         oidc_client_secret=get("OIDC_CLIENT_SECRET"),
-        web_secret=get("WEB_SECRET"),
+        web_secret=_web_secret(get("WEB_SECRET")),
         redis_url=_redis_url(get("REDIS_URL")),
         fiken_gate=_fiken_gate(get("FIKEN_GATE"), on_postgres=scheme != "sqlite"),
         **_spending(get),
@@ -450,6 +450,26 @@ def _server(raw: str | None) -> str:
     if value not in SERVERS:
         raise SettingsError(f"{PREFIX}SERVER must be one of {', '.join(SERVERS)}, not {raw!r}")
     return value
+
+
+#: The shortest BOOKKEEPER_WEB_SECRET taken: what `secrets.token_urlsafe(24)` gives (the
+#: secret made on first use has 32 bytes of randomness).
+WEB_SECRET_MIN: Final = 32
+
+
+def _web_secret(raw: str | None) -> str | None:
+    """The key of the web page's CSRF tokens, when set: at least WEB_SECRET_MIN characters.
+    A short one ("secret", a word) lets anyone who guesses it forge a form's token; it was
+    taken as it was. Unset or empty: the data directory's own (session.web_secret)."""
+    if not raw:
+        return None
+    if len(raw) < WEB_SECRET_MIN:
+        raise SettingsError(
+            f"{PREFIX}WEB_SECRET must be at least {WEB_SECRET_MIN} characters (it keys the "
+            "web page's CSRF tokens), e.g. python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'; unset, one is made in the data directory"
+        )
+    return raw
 
 
 def _redis_url(raw: str | None) -> str | None:

@@ -165,6 +165,17 @@ def test_a_redis_url_with_a_bad_port_is_refused_without_its_password(url: str) -
     assert "redispass" not in str(refused.value)
 
 
+@pytest.mark.parametrize("secret", ["hunter2", "x" * 31])
+def test_a_short_web_secret_is_refused_without_repeating_it(secret: str) -> None:
+    """It was taken as it was: a guessable key of the web page's CSRF tokens."""
+    with pytest.raises(SettingsError, match="BOOKKEEPER_WEB_SECRET must be at least 32") as no:
+        load_settings(HOME | {"BOOKKEEPER_WEB_SECRET": secret})
+    assert secret not in str(no.value)
+    strong = "k" * 32
+    assert load_settings(HOME | {"BOOKKEEPER_WEB_SECRET": strong}).web_secret == strong
+    assert load_settings(HOME | {"BOOKKEEPER_WEB_SECRET": ""}).web_secret is None
+
+
 def test_the_fiken_gate_in_the_database_needs_postgresql_at_start() -> None:
     """Refused only when serve's first request built the backends: a traceback of the
     app's start, exit 3."""
