@@ -141,21 +141,24 @@ def bank_event_sql(dialect: str) -> str:
     return f"CASE WHEN kind = 'correction' THEN {correction} ELSE {receipt} END"
 
 
-_LOCK_BANK_EVENT: Final = text("SELECT pg_advisory_xact_lock(:key)")
+_XACT_LOCK: Final = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _advisory_key(name: str) -> int:
+    """An advisory lock key: a signed 64-bit hash of `name` (namespace:tenant:id), stable
+    across processes and versions (unlike Python's hash)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def bank_event_lock_key(tenant_id: str, folio_event_id: str) -> int:
-    """The advisory lock key of a tenant's bank event: a signed 64-bit hash, stable across
-    processes and versions (unlike Python's hash)."""
-    name = f"bank-event:{tenant_id}:{folio_event_id}".encode()
-    return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
+    """The advisory lock key of a tenant's bank event."""
+    return _advisory_key(f"bank-event:{tenant_id}:{folio_event_id}")
 
 
 def compensations_lock_key(tenant_id: str, target_id: uuid.UUID) -> int:
-    """The advisory lock key of the compensations of a tenant's proposal or journal entry
-    (as `bank_event_lock_key`, in a namespace of its own)."""
-    name = f"compensations:{tenant_id}:{target_id}".encode()
-    return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
+    """The advisory lock key of the compensations of a tenant's proposal or journal entry."""
+    return _advisory_key(f"compensations:{tenant_id}:{target_id}")
 
 
 def bank_event_claims_statement(dialect: str) -> Select[Any]:
@@ -513,11 +516,13 @@ class SqlProposals:
         return [{**(row.data or {}), **(row.corrections or {})} for row in rows]
 
     async def lock_bank_event(self, tenant_id: str, folio_event_id: str) -> None:
+        await self._xact_lock(bank_event_lock_key(tenant_id, folio_event_id))
+
+    async def _xact_lock(self, key: int) -> None:
         # Through SQLAlchemy: it opens the unit's transaction, which holds the lock until
-        # the approval commits (SQLite: the write turn serialises units already).
+        # the unit commits (SQLite: the write turn serialises units already).
         if self._tx.dialect == "postgresql":
-            key = bank_event_lock_key(tenant_id, folio_event_id)
-            await self._tx.execute(_LOCK_BANK_EVENT, {"key": key})
+            await self._tx.execute(_XACT_LOCK, {"key": key})
 
     async def bank_event_claims(self, tenant_id: str, folio_event_id: str) -> list[ProposalView]:
         # On the execute path of every receipt (ADR 0051 addendum): a hot statement, read
@@ -526,11 +531,9 @@ class SqlProposals:
         return [_proposal(row) for row in await self._tx.rows(self._sql.bank_event_claims, params)]
 
     async def lock_compensations(self, tenant_id: str, target_id: uuid.UUID) -> None:
-        # As lock_bank_event: it opens the unit's transaction, in which the proposal is
-        # then written and committed, so a racing proposal waits and reads this one.
-        if self._tx.dialect == "postgresql":
-            key = compensations_lock_key(tenant_id, target_id)
-            await self._tx.execute(_LOCK_BANK_EVENT, {"key": key})
+        # The proposal is then written and committed in the same unit, so a racing
+        # proposal waits and reads this one.
+        await self._xact_lock(compensations_lock_key(tenant_id, target_id))
 
     async def open_compensations(self, tenant_id: str, target_id: uuid.UUID) -> list[uuid.UUID]:
         result = await self._tx.execute(
