@@ -97,6 +97,18 @@ def require_secure_url(url: str, what: str) -> str:
     return url
 
 
+def require_discovered_url(url: str, what: str, issuer: str) -> str:
+    """`url`, named by `issuer`'s discovery document, if it is as secure as the issuer:
+    `require_secure_url`, and https unless the issuer itself is on loopback. Plain http to
+    loopback is for a local identity provider: an https issuer's document must not send us
+    (or the browser, the code and the client secret) to a port of our own host."""
+    require_secure_url(url, what)
+    issuer_local = is_loopback(urllib.parse.urlsplit(issuer).hostname)
+    if urllib.parse.urlsplit(url).scheme != "https" and not issuer_local:
+        raise ValueError(f"the {what} of an https issuer names http, not https")
+    return url
+
+
 def is_loopback(host: str | None) -> bool:
     """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
     if host is None:
@@ -410,17 +422,11 @@ class OidcVerifier:
                     raise JwksUnavailable("the discovery document names another issuer")
                 jwks_uri = discovery.get("jwks_uri")
                 try:
-                    jwks_url = require_secure_url(str(jwks_uri), "discovered jwks_uri")
+                    self._jwks_url = require_discovered_url(
+                        str(jwks_uri), "discovered jwks_uri", self._issuer
+                    )
                 except ValueError as error:
                     raise JwksUnavailable(str(error)) from None
-                # Plain http to loopback is for a local IdP: an https issuer's document
-                # must not send us to a port of our own host.
-                issuer_host = urllib.parse.urlsplit(self._issuer).hostname
-                if urllib.parse.urlsplit(jwks_url).scheme != "https" and not is_loopback(
-                    issuer_host
-                ):
-                    raise JwksUnavailable("the discovered jwks_uri of an https issuer is not https")
-                self._jwks_url = jwks_url
             return parse_jwks(await self._get_json(client, self._jwks_url), self._algorithms)
 
     async def _get_json(self, client: httpx.AsyncClient, url: str) -> object:

@@ -26,11 +26,16 @@ from typing import Any, Final
 
 import httpx
 
-from bookkeeper.adapters.auth.oidc import DISCOVERY_PATH, is_loopback, require_secure_url
+from bookkeeper.adapters.auth.oidc import (
+    DISCOVERY_PATH,
+    MAX_DOCUMENT_BYTES,
+    require_discovered_url,
+)
 from bookkeeper.application.errors import ExternalUnavailable, InvalidToken
 
 TIMEOUT: Final = 5.0
-MAX_BYTES: Final = 64 * 1024
+#: The most of an answer read: as much as the key fetches take.
+MAX_BYTES: Final = MAX_DOCUMENT_BYTES
 SCOPE: Final = "openid profile"
 
 
@@ -97,18 +102,14 @@ class OidcLogin:
             if str(document.get("issuer", "")).rstrip("/") != self.issuer:
                 raise InvalidToken("the discovery document names another issuer")
             try:
-                authorize = require_secure_url(
-                    str(document["authorization_endpoint"]), "authorization endpoint"
+                authorize = require_discovered_url(
+                    str(document["authorization_endpoint"]), "authorization endpoint", self.issuer
                 )
-                token = require_secure_url(str(document["token_endpoint"]), "token endpoint")
+                token = require_discovered_url(
+                    str(document["token_endpoint"]), "token endpoint", self.issuer
+                )
             except (KeyError, ValueError) as error:
                 raise InvalidToken(f"the discovery document is not usable: {error}") from None
-            # http to loopback is for a local IdP: an https issuer's document must not send
-            # the browser, or the code and client secret, to a port of our own host.
-            if not is_loopback(urllib.parse.urlsplit(self.issuer).hostname) and any(
-                urllib.parse.urlsplit(url).scheme != "https" for url in (authorize, token)
-            ):
-                raise InvalidToken("the discovery document of an https issuer names http")
             self._endpoints = (authorize, token)
         return self._endpoints
 
