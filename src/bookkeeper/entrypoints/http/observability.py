@@ -39,6 +39,7 @@ from litestar.types import (
 from bookkeeper.adapters.metrics import HTTP_LATENCY, HTTP_REQUESTS, exposition
 from bookkeeper.entrypoints.http.params import accepting
 from bookkeeper.entrypoints.http.problems import TYPE_PREFIX, documented
+from bookkeeper.entrypoints.http.wire import Problem
 from bookkeeper.entrypoints.logs import request_id
 
 access_log = logging.getLogger("bookkeeper.access")
@@ -51,14 +52,14 @@ UNMATCHED: Final = "unmatched"
 #: Seconds a client is asked to wait after the process stopped under its request.
 STOPPED_RETRY_AFTER: Final = 5
 _STOPPED_BODY: Final = msgspec.json.encode(
-    {
-        "type": TYPE_PREFIX + "service-unavailable",
-        "title": "Service Unavailable",
-        "status": 503,
-        "detail": "the service stopped while the request was served; nothing of it was "
-        "kept, send it again",
-        "code": "service-unavailable",
-    }
+    Problem(
+        type=TYPE_PREFIX + "service-unavailable",
+        title="Service Unavailable",
+        status=503,
+        detail="the service stopped while the request was served; nothing of it was kept, "
+        "send it again",
+        code="service-unavailable",
+    )
 )
 
 
