@@ -22,6 +22,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from bookkeeper.adapters.sql.patterns import candidate_params
 from bookkeeper.adapters.sql.proposals import bank_event_claims_statement, duplicate_params
+from bookkeeper.adapters.sql.retention import document_hash_sql
 from bookkeeper.adapters.sql.scoring import statements_for
 from bookkeeper.application.ports import DUPLICATE_LIMIT, DuplicateProbe, PatternView
 from bookkeeper.domain.events import Status
@@ -294,3 +295,58 @@ async def test_the_bank_event_holders_are_one_index_walk_whatever_the_tenant_hol
         steps = [str(step[-1]) for step in plan]
         assert not [s for s in steps if s.startswith("SCAN proposals")], steps
         assert any("ix_proposals_bank_event" in s for s in steps), steps
+
+
+async def test_the_document_index_holds_only_proposals_that_name_a_document(
+    backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    """ix_proposals_document (migration 0026, partial since 0028): a proposal that names
+    no document has no entry (the index does not grow with, nor get maintained for, bank
+    matches, sales and receipts without their file), and the retention's lookup of the
+    proposals that name a file — compared case-blind, as `booked_on_sql` does — still
+    reads it (an index SEARCH on SQLite; the index, few rows, on PostgreSQL)."""
+    if backend.name == "memory":
+        pytest.skip("no SQL index in the memory store")
+    named = "AB" * 32
+    plain = proposal_view()
+    await upsert(
+        backend,
+        *(msgspec.structs.replace(plain, id=uuid.uuid4()) for _ in range(300)),
+        msgspec.structs.replace(plain, id=uuid.uuid4(), data=plain.data | {"documentHash": named}),
+    )
+    dialect = "postgresql" if backend.name == "postgres" else "sqlite"
+    lookup = (
+        f"SELECT p.id FROM proposals p WHERE p.tenant_id = '{ACME}' "
+        f"AND {document_hash_sql(dialect)} = lower('{named}')"
+    )
+    if backend.name == "postgres":
+        url = _libpq_url(request.getfixturevalue("postgres_url"))
+        with psycopg.connect(url) as connection:
+            entries = connection.execute(
+                f"SELECT count(*) FROM proposals p WHERE {document_hash_sql(dialect)} IS NOT NULL"
+            ).fetchone()
+            predicate = connection.execute(
+                "SELECT pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'ix_proposals_document'"
+            ).fetchone()
+            connection.execute("SET enable_seqscan = off")
+            row = connection.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + lookup).fetchone()
+        assert entries == (1,)
+        assert predicate is not None and predicate[0] is not None, "not a partial index"
+        assert "documentHash" in predicate[0]
+        assert row is not None
+        plan = row[0] if isinstance(row[0], list) else json.loads(row[0])
+        assert "ix_proposals_document" in json.dumps(plan)
+        assert _rows_read(plan[0]["Plan"]) == 1
+    else:
+        path = request.getfixturevalue("sqlite_url").removeprefix("sqlite:///")
+        connection = sqlite3.connect(path)
+        try:
+            partial = {row[1]: row[4] for row in connection.execute("PRAGMA index_list(proposals)")}
+            steps = [str(s[-1]) for s in connection.execute("EXPLAIN QUERY PLAN " + lookup)]
+            found = connection.execute(lookup).fetchall()
+        finally:
+            connection.close()
+        assert partial["ix_proposals_document"] == 1, partial
+        assert any("ix_proposals_document" in s for s in steps), steps
+        assert len(found) == 1
