@@ -55,6 +55,7 @@ from bookkeeper.entrypoints.http.controllers.reports import ReportController
 from bookkeeper.entrypoints.http.controllers.rules import rules_routes
 from bookkeeper.entrypoints.http.controllers.spending import spending_routes
 from bookkeeper.entrypoints.http.docs import assets_router, render_plugins
+from bookkeeper.entrypoints.http.head import head_as_get
 from bookkeeper.entrypoints.http.lean_submit import LeanSubmit
 from bookkeeper.entrypoints.http.observability import metrics, observe
 from bookkeeper.entrypoints.http.params import bounded_query
@@ -209,6 +210,8 @@ def create_app(container: Container, *, lean_submit: bool = True) -> Litestar:
             max_body=MAX_BODY_BYTES,
             cors=app.cors_config is not None,
         )
+    # HEAD is the GET's answer without its body (head.py).
+    app.asgi_handler = head_as_get(app.asgi_handler)
     # Outermost: request id, access log and HTTP metrics see every request, refused or not.
     app.asgi_handler = observe(app.asgi_handler)
     return app
