@@ -4,6 +4,8 @@ domains, deny rows, reload interval and decision cache, and the policy admin's c
 from __future__ import annotations
 
 import importlib.util
+import threading
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -194,6 +196,74 @@ def test_changes_show_only_after_the_reload_interval() -> None:
     assert not authorizer.allows(who("viewer"), "events:read")
     admin.allow("viewer", "events:read", "acme")
     authorizer.reload()  # forced, whatever the interval
+    assert authorizer.allows(who("viewer"), "events:read")
+
+
+class HangingStore(MemoryPolicyStore):
+    """The defaults, whose version probe hangs while `hang` is set (a policy table locked
+    by a migration, a database that does not answer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = threading.Event()
+        self.go_on = threading.Event()
+        self.probes = 0
+
+    def version(self) -> int:
+        self.probes += 1
+        if self.hang.is_set():
+            self.go_on.wait(timeout=10)
+        return super().version()
+
+
+def test_a_serving_authorizer_decides_at_once_while_its_probe_hangs() -> None:
+    """With `background` (every serving process), a due probe runs in a thread of its own:
+    the request that found it due, and every one after it, is decided on the policy loaded
+    at once — never waiting on the store — and the change is used once the probe is back.
+    Without it, the decision waited for the probe (up to the statement timeout, 5 s)."""
+    store = HangingStore()
+    clock = Clock()
+    authorizer = CasbinAuthorizer(store, reload_seconds=5, clock=clock, background=True)
+    admin = PolicyAdmin(store)
+    assert authorizer.allows(who("viewer"), "events:read")  # the first load, in line
+    admin.revoke("viewer", "events:read", "acme")
+    store.hang.set()
+    clock.now = 6.0
+    started = time.monotonic()
+    for _ in range(50):
+        assert authorizer.allows(who("viewer"), "events:read")  # the last policy
+    assert time.monotonic() - started < 1.0
+    deadline = time.monotonic() + 5
+    while store.probes < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.probes == 2  # one probe in flight, not one per request
+    store.go_on.set()
+    deadline = time.monotonic() + 5
+    while authorizer.allows(who("viewer"), "events:read") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not authorizer.allows(who("viewer"), "events:read")
+    assert store.probes == 2  # the next one is due an interval after that one started
+
+
+def test_a_serving_authorizer_keeps_its_policy_when_a_probe_fails() -> None:
+    class Failing(MemoryPolicyStore):
+        fail = False
+
+        def version(self) -> int:
+            if self.fail:
+                raise OSError("the database went away")
+            return super().version()
+
+    store = Failing()
+    clock = Clock()
+    authorizer = CasbinAuthorizer(store, reload_seconds=5, clock=clock, background=True)
+    assert authorizer.allows(who("viewer"), "events:read")
+    store.fail = True
+    clock.now = 6.0
+    assert authorizer.allows(who("viewer"), "events:read")
+    deadline = time.monotonic() + 5
+    while authorizer._probing and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert authorizer.allows(who("viewer"), "events:read")
 
 

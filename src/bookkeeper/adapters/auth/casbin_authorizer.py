@@ -175,10 +175,12 @@ class MemoryPolicyStore:
 
 
 #: PostgreSQL session settings of a serving process's policy reads (`store_for(…,
-#: serving=True)`): they run synchronously in the event loop (casbin's adapter is
-#: synchronous), so a lock on the policy tables (a migration, `LOCK TABLE`) or a database
-#: that does not answer froze every request, /health/live and the executor's lease
-#: heartbeat until it went away. Bounded, the probe fails and the last policy is kept.
+#: serving=True)`): casbin's adapter is synchronous, and a serving process's first load
+#: runs in the event loop (later probes run in a thread, `background`), so a lock on the
+#: policy tables (a migration, `LOCK TABLE`) or a database that does not answer froze
+#: every request, /health/live and the executor's lease heartbeat until it went away, and
+#: would hold a probe's thread for ever. Bounded, the probe fails and the last policy is
+#: kept.
 SERVING_CONNECT_TIMEOUT_SECONDS: Final = 2
 SERVING_OPTIONS: Final = "-c lock_timeout=1000 -c statement_timeout=5000"
 
@@ -287,6 +289,7 @@ class CasbinAuthorizer:
         *,
         reload_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ) -> None:
         self._store = store
         self._interval = reload_seconds
@@ -294,6 +297,12 @@ class CasbinAuthorizer:
         self._lock = threading.Lock()
         self._policy: _LoadedPolicy | None = None
         self._next_probe = -math.inf
+        # `background`: once a policy is loaded, a due probe runs in a thread of its own
+        # and the request that found it due is decided on the policy it has (a serving
+        # process: the store is synchronous and its waits would be the event loop's). An
+        # interval of 0 promises no staleness at all: every decision waits for its probe.
+        self._background = background and reload_seconds > 0
+        self._probing = False
 
     def check(self, principal: Principal, action: str) -> None:
         if not self.allows(principal, action):
@@ -305,16 +314,38 @@ class CasbinAuthorizer:
     def reload(self) -> None:
         """Probe the version now (and reload if it changed), whatever the interval says."""
         self._next_probe = -math.inf
-        self._current()
+        self._probe(due_only=False)
 
     def _current(self) -> _LoadedPolicy:
         policy = self._policy
         if policy is not None and self._clock() < self._next_probe:
             return policy
+        if policy is not None and self._background:
+            self._probe_in_background()
+            return policy
+        return self._probe(due_only=True)
+
+    def _probe_in_background(self) -> None:
+        """One probe at a time in a daemon thread; the next is due an interval after this
+        one started, so a store that hangs is not asked again by every request."""
+        if self._probing:
+            return
+        self._probing = True
+        self._next_probe = self._clock() + self._interval
+
+        def probe() -> None:
+            try:
+                self._probe(due_only=False)
+            finally:
+                self._probing = False
+
+        threading.Thread(target=probe, name="policy-probe", daemon=True).start()
+
+    def _probe(self, *, due_only: bool) -> _LoadedPolicy:
         with self._lock:
             policy = self._policy
             now = self._clock()
-            if policy is not None and now < self._next_probe:
+            if due_only and policy is not None and now < self._next_probe:
                 return policy
             try:
                 # The version is read before the rules: a change in between is loaded now
@@ -346,7 +377,9 @@ async def open_authorizer(
     """The container's authorizer (a Resource: its pool is closed at shutdown)."""
     store = store_for(database, serving=True)
     try:
-        yield CasbinAuthorizer(store, reload_seconds=reload_seconds)
+        # Probes after the first load run beside the event loop: a policy table locked or
+        # a database slow to answer costs requests nothing (they keep the last policy).
+        yield CasbinAuthorizer(store, reload_seconds=reload_seconds, background=True)
     finally:
         store.close()
 
