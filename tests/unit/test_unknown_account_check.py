@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.adapters.system import UuidV7Ids
+from bookkeeper.application import handlers as handlers_module
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.commands import ApproveProposal, RejectProposal, SubmitEvent
 from bookkeeper.application.errors import ExternalUnavailable
@@ -132,6 +133,31 @@ async def test_a_chart_that_could_not_be_read_is_read_again_by_the_next_proposal
         "account 6999 is not in the books' chart of accounts"
     ]
     assert books.reads == 2
+
+
+async def test_books_that_hang_do_not_hold_the_proposal_and_the_read_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A first chart read that does not answer (Fiken hung, or a company's one request at a
+    time queued behind executions) held every proposal of the tenant until the books'
+    own deadline; now a proposal waits CHART_WAIT_SECONDS, is scored without the check, and
+    the read goes on: what it reads is kept for the proposals after it."""
+    monkeypatch.setattr(handlers_module, "CHART_WAIT_SECONDS", 0.05)
+    books = GatedChart(CHART, held=True)
+    handlers = handlers_with(books)
+    result = await asyncio.wait_for(propose(handlers, "6999", "R-1"), 2)
+    assert reasons(result, "unknown-account") == []
+    assert "did not answer within 0.05 s" in caplog.text
+    books.gate.set()
+    for _ in range(100):
+        if handlers._charts.get(AGENT.tenant_id) is not None:
+            break
+        await asyncio.sleep(0.01)
+    later = await propose(handlers, "6999", "R-2")
+    assert reasons(later, "unknown-account") == [
+        "account 6999 is not in the books' chart of accounts"
+    ]
+    assert books.reads == 1  # not cancelled, not read again
 
 
 @given(st.decimals(min_value=0, max_value=1, places=2))

@@ -7,6 +7,7 @@ races), update the projections in the same transaction, commit.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -135,6 +136,11 @@ BooksChartSource = Callable[[], Awaitable[BooksProvider]]
 CHART_TTL_SECONDS = 300.0
 #: Tenants whose chart is kept at most, oldest dropped first.
 CHART_CACHE_SIZE = 1024
+#: How long a proposal or a decision waits for the books' chart when it is not kept: the
+#: check is best effort, and books that hang (or queue a company's requests one at a time
+#: behind executions, as Fiken's do) must not hold the intake. The read goes on after it,
+#: and what it reads is kept for the requests after it.
+CHART_WAIT_SECONDS = 2.0
 log = logging.getLogger("bookkeeper.handlers")
 PATTERN_APPLIER = "system:patterns"
 
@@ -205,6 +211,8 @@ class Handlers:
         #: The charts' codes per tenant; the proposals meeting a tenant's miss while its
         #: chart is read wait for that read instead of each asking the books.
         self._charts: TtlCache[str, frozenset[str]] = TtlCache(CHART_TTL_SECONDS, CHART_CACHE_SIZE)
+        #: Chart reads that requests stopped waiting for (held until they end).
+        self._chart_reads: set[asyncio.Future[frozenset[str]]] = set()
         #: The bank's listings per (tenant, window); a window's listing being read: the
         #: receipts meeting its miss meanwhile wait for it instead of each asking the bank.
         self._bank_events: TtlCache[tuple[str, dt.date, dt.date], dict[str, BankTransaction]] = (
@@ -619,13 +627,32 @@ class Handlers:
         if self._books_source is None or not isinstance(code, str) or not code.strip():
             return ()
         try:
-            chart = await self._chart(tenant)
+            chart = await self._chart_within(tenant, CHART_WAIT_SECONDS)
+        except TimeoutError:  # an OSError too: caught first
+            log.warning(
+                "account %s not checked against the chart: the books did not answer within "
+                "%g s (the read goes on for later requests)",
+                code,
+                CHART_WAIT_SECONDS,
+            )
+            return ()
         except (ApplicationError, OSError) as error:
             log.warning("account %s not checked against the chart: %s", code, error)
             return ()
         if not chart:
             return ()
         return tuple(unknown_accounts([code.strip()], chart))
+
+    async def _chart_within(self, tenant: str, seconds: float) -> frozenset[str]:
+        """The tenant's chart, kept or read within `seconds` (TimeoutError after them; the
+        read itself is not cancelled: it goes on, and keeps what it reads)."""
+        kept = self._charts.get(tenant)
+        if kept is not None:
+            return kept
+        read = asyncio.ensure_future(self._chart(tenant))
+        self._chart_reads.add(read)
+        read.add_done_callback(_chart_read_done(self._chart_reads))
+        return await asyncio.wait_for(asyncio.shield(read), seconds)
 
     async def _chart(self, tenant: str) -> frozenset[str]:
         """The tenant's chart's account codes, read at most once per CHART_TTL_SECONDS (a
@@ -935,6 +962,20 @@ class Handlers:
                 await uow.patterns.upsert(pattern)
             await uow.commit()
         return DecisionResult(event_id=recorded[0].id, proposal=folded)
+
+
+def _chart_read_done(
+    reads: set[asyncio.Future[frozenset[str]]],
+) -> Callable[[asyncio.Future[frozenset[str]]], None]:
+    """Forget a chart read once it ended; its failure was the waiters' to see (or, for a
+    read nobody waits for any more, logged by `_accounts_not_in_chart`'s next miss)."""
+
+    def done(read: asyncio.Future[frozenset[str]]) -> None:
+        reads.discard(read)
+        if not read.cancelled():
+            read.exception()  # retrieved: no "never retrieved" noise for a late failure
+
+    return done
 
 
 class _ChartNotAsked(Exception):
