@@ -6,6 +6,7 @@ position a running writer holds (migration 0028, ADR 0030 addendum)."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -20,11 +21,12 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.projections import fold_proposal
 from bookkeeper.application.queries import Queries
+from tests.http_helpers import API, receipt, running_api, sqlite_container
 from tests.integration.builders import proposed
 
 pytestmark = pytest.mark.postgres
 
-TENANT = "acme"
+TENANT = "acme"  # the HTTP helpers' tenant too
 READER = Principal(subject="client", tenant_id=TENANT, roles=frozenset({"admin"}))
 
 
@@ -57,10 +59,14 @@ async def test_a_page_stops_below_a_position_a_running_writer_holds(
 
     async def page() -> None:
         nonlocal event_after, proposal_after
-        events = await queries.events(READER, EventFilter(after_position=event_after))
+        events = await queries.events(
+            READER, EventFilter(after_position=event_after), resumable=True
+        )
         seen_events.extend(e.stream_id for e in events)
         event_after = events[-1].position if events else event_after
-        views = await queries.proposals(READER, ProposalFilter(after_position=proposal_after))
+        views = await queries.proposals(
+            READER, ProposalFilter(after_position=proposal_after), resumable=True
+        )
         seen_proposals.extend(v.id for v in views)
         proposal_after = views[-1].last_position if views else proposal_after
 
@@ -96,10 +102,38 @@ async def test_a_page_is_bounded_by_the_oldest_running_writer_only(
         held = await _propose(slow)
         also_held = await _propose(slow)  # the same writer again: no second floor
         after = await _committed(factory)
-        page = await queries.events(READER, EventFilter())
+        page = await queries.events(READER, EventFilter(), resumable=True)
         assert [e.stream_id for e in page] == [before]
         await slow.commit()
-    page = await queries.events(READER, EventFilter(after_position=page[-1].position))
+    page = await queries.events(
+        READER, EventFilter(after_position=page[-1].position), resumable=True
+    )
     assert [e.stream_id for e in page] == [held, also_held, after]
     async with factory() as uow:  # every floor let go with its transaction
         assert await uow.tracking.settled() == max(e.position for e in page)
+
+
+async def test_the_http_pages_stop_below_a_running_writer(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """GET /events and GET /proposals are such pages: a later proposal committed while
+    an earlier position is open is listed only once the earlier one can be too."""
+    writer = SqlDatabase(postgres_url, pool_size=2, max_overflow=0)
+    try:
+        async with running_api(tmp_path, container=sqlite_container(tmp_path, postgres_url)) as api:
+
+            async def listed(path: str, after: int) -> list[str]:
+                response = await api.client.get(f"{API}/{path}?after={after}", headers=api.viewer)
+                assert response.status_code == 200, response.text
+                return [str(item.get("streamId", item["id"])) for item in response.json()["items"]]
+
+            async with writer.uow_factory()() as slow:
+                held = str(await _propose(slow))
+                later = (await api.propose("ReceiptAttachmentProposed", receipt()))["proposalId"]
+                assert await listed("events", 0) == []
+                assert await listed("proposals", 0) == []
+                await slow.commit()
+            assert await listed("events", 0) == [held, later]
+            assert await listed("proposals", 0) == [held, later]
+    finally:
+        await writer.dispose()

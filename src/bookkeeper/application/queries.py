@@ -73,11 +73,18 @@ class Queries:
         self._uow = uow_factory
         self._authorizer = authorizer
 
-    async def events(self, principal: Principal, where: EventFilter) -> list[RecordedEvent]:
+    async def events(
+        self, principal: Principal, where: EventFilter, *, resumable: bool = False
+    ) -> list[RecordedEvent]:
+        """The tenant's events matching `where`. `resumable`: a page a client resumes
+        after the last position it got (GET /events), stopped below any position a
+        running writer holds; otherwise everything committed (a proposal's history just
+        after its decision, a lookup)."""
         self._authorizer.check(principal, "events:read")
         where = msgspec.structs.replace(where, limit=clamp_limit(where.limit))
         async with self._uow() as uow:
-            where = _settled(where, await uow.tracking.settled())
+            if resumable:
+                where = _settled(where, await uow.tracking.settled())
             return await uow.events.query(principal.tenant_id, where)
 
     async def event(self, principal: Principal, event_id: uuid.UUID) -> RecordedEvent:
@@ -113,11 +120,16 @@ class Queries:
             raise NotFound(f"correlation {correlation_id} not found")
         return history
 
-    async def proposals(self, principal: Principal, where: ProposalFilter) -> list[ProposalView]:
+    async def proposals(
+        self, principal: Principal, where: ProposalFilter, *, resumable: bool = False
+    ) -> list[ProposalView]:
+        """The tenant's proposals by last change; `resumable` as in `events` (GET
+        /proposals and the review queue page after the last position they showed)."""
         self._authorizer.check(principal, "proposals:read")
         where = msgspec.structs.replace(where, limit=clamp_limit(where.limit))
         async with self._uow() as uow:
-            where = _settled(where, await uow.tracking.settled())
+            if resumable:
+                where = _settled(where, await uow.tracking.settled())
             return await uow.proposals.page(principal.tenant_id, where)
 
     async def proposal(self, principal: Principal, proposal_id: uuid.UUID) -> ProposalView:
