@@ -24,8 +24,6 @@ from bookkeeper.application.queries import Queries
 from tests.http_helpers import API, receipt, running_api, sqlite_container
 from tests.integration.builders import proposed
 
-pytestmark = pytest.mark.postgres
-
 TENANT = "acme"  # the HTTP helpers' tenant too
 READER = Principal(subject="client", tenant_id=TENANT, roles=frozenset({"admin"}))
 
@@ -47,6 +45,7 @@ async def _committed(factory: UnitOfWorkFactory) -> uuid.UUID:
     return stream
 
 
+@pytest.mark.postgres
 async def test_a_page_stops_below_a_position_a_running_writer_holds(
     postgres_database: SqlDatabase,
 ) -> None:
@@ -87,6 +86,7 @@ async def test_a_page_stops_below_a_position_a_running_writer_holds(
     assert seen_events == [first, held, later]  # each exactly once
 
 
+@pytest.mark.postgres
 async def test_a_page_is_bounded_by_the_oldest_running_writer_only(
     postgres_database: SqlDatabase,
 ) -> None:
@@ -113,6 +113,7 @@ async def test_a_page_is_bounded_by_the_oldest_running_writer_only(
         assert await uow.tracking.settled() == max(e.position for e in page)
 
 
+@pytest.mark.postgres
 async def test_the_http_pages_stop_below_a_running_writer(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -137,3 +138,19 @@ async def test_the_http_pages_stop_below_a_running_writer(
             assert await listed("proposals", 0) == [held, later]
     finally:
         await writer.dispose()
+
+
+async def test_until_position_bounds_events_and_proposals_on_every_store(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    streams = [await _committed(uow_factory) for _ in range(3)]
+    async with uow_factory() as uow:
+        everything = await uow.events.query(TENANT, EventFilter())
+        bound = everything[1].position
+        events = await uow.events.query(TENANT, EventFilter(until_position=bound))
+        views = await uow.proposals.page(TENANT, ProposalFilter(until_position=bound))
+        settled = await uow.tracking.settled()
+    assert [e.stream_id for e in events] == streams[:2]
+    assert [v.id for v in views] == streams[:2]
+    # Nothing runs: PostgreSQL's bound is the head; elsewhere positions commit in order.
+    assert settled in (None, everything[-1].position)
