@@ -189,6 +189,8 @@ class MemoryEventStore:
                 break
             if e.tenant_id != tenant_id or e.position <= where.after_position:
                 continue
+            if where.until_position is not None and e.position > where.until_position:
+                continue
             if where.types and e.type not in where.types:
                 continue
             if where.statuses and e.status not in where.statuses:
@@ -241,6 +243,7 @@ class MemoryProposals:
                 for v in self._db.proposals.values()
                 if v.tenant_id == tenant_id
                 and v.last_position > where.after_position
+                and (where.until_position is None or v.last_position <= where.until_position)
                 and (not where.statuses or v.status in where.statuses)
                 and (not where.kinds or v.kind in where.kinds)
             ),
@@ -550,6 +553,9 @@ class MemoryTracking:
 
     async def horizon(self) -> tuple[int, int] | None:
         return None  # positions are taken at commit here: no hole fills later
+
+    async def settled(self) -> int | None:
+        return None  # positions are taken at commit here, in order
 
     async def head(self) -> int:
         return self._db.log[-1].position if self._db.log else 0

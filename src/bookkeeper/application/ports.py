@@ -66,6 +66,9 @@ class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
     created_from: dt.datetime | None = None
     created_to: dt.datetime | None = None
     after_position: int = 0
+    #: None above this position (None: no bound): a client's page stops where a position
+    #: below it could still commit (`TrackingStore.settled`).
+    until_position: int | None = None
     limit: int = 50
     #: Newest first (descending position): the latest `limit` events that match (the
     #: chat's "siste bilag"), one backward walk of the (tenant, type, position) index.
@@ -222,6 +225,8 @@ class ProposalFilter(msgspec.Struct, frozen=True, kw_only=True):
     statuses: tuple[Status, ...] = ()
     kinds: tuple[str, ...] = ()
     after_position: int = 0
+    #: None changed last above this position (None: no bound), as EventFilter's.
+    until_position: int | None = None
     limit: int = 50
 
 
@@ -739,6 +744,14 @@ class TrackingStore(Protocol):
         may still commit (PostgreSQL: every transaction below xmin has ended, none at or
         above xmax had begun); None elsewhere. Lets a subscriber tell a hole in the
         positions that a running transaction will still fill from one left for good."""
+        ...
+
+    async def settled(self) -> int | None:
+        """A position at or below which no writer still running can commit an event
+        (None where positions commit in their order: SQLite's one writer, memory). Read it
+        before a page that a client resumes after its last position (`until_position`):
+        positions are drawn at insert, so one may commit after a higher one, and a cursor
+        past the higher one would never see it."""
         ...
 
 

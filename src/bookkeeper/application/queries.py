@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypeVar
 
 import msgspec
 
@@ -22,6 +23,8 @@ from bookkeeper.application.ports import (
 )
 
 MAX_PAGE = 200
+
+_Page = TypeVar("_Page", EventFilter, ProposalFilter)
 
 
 def clamp_limit(limit: int | None, default: int = 50) -> int:
@@ -46,6 +49,19 @@ class ApprovalRate(msgspec.Struct, frozen=True, kw_only=True):
     by_kind: list[ApprovalCounts]
 
 
+def _settled(where: _Page, settled: int | None) -> _Page:
+    """A client's page bounded where a lower position could still commit (None: no
+    bound). Positions are drawn at insert, so on PostgreSQL one may commit after a higher
+    one: a page past the higher one would move the client's cursor (`after` = the last
+    position it got) beyond the lower one for good. A newest-first read is not resumed
+    after a position and is left as it is."""
+    if settled is None or getattr(where, "newest_first", False):
+        return where
+    if where.until_position is not None:
+        settled = min(settled, where.until_position)
+    return msgspec.structs.replace(where, until_position=settled)
+
+
 def _ratio(part: int, whole: int) -> Decimal | None:
     if whole == 0:
         return None
@@ -57,10 +73,18 @@ class Queries:
         self._uow = uow_factory
         self._authorizer = authorizer
 
-    async def events(self, principal: Principal, where: EventFilter) -> list[RecordedEvent]:
+    async def events(
+        self, principal: Principal, where: EventFilter, *, resumable: bool = False
+    ) -> list[RecordedEvent]:
+        """The tenant's events matching `where`. `resumable`: a page a client resumes
+        after the last position it got (GET /events), stopped below any position a
+        running writer holds; otherwise everything committed (a proposal's history just
+        after its decision, a lookup)."""
         self._authorizer.check(principal, "events:read")
         where = msgspec.structs.replace(where, limit=clamp_limit(where.limit))
         async with self._uow() as uow:
+            if resumable:
+                where = _settled(where, await uow.tracking.settled())
             return await uow.events.query(principal.tenant_id, where)
 
     async def event(self, principal: Principal, event_id: uuid.UUID) -> RecordedEvent:
@@ -96,10 +120,16 @@ class Queries:
             raise NotFound(f"correlation {correlation_id} not found")
         return history
 
-    async def proposals(self, principal: Principal, where: ProposalFilter) -> list[ProposalView]:
+    async def proposals(
+        self, principal: Principal, where: ProposalFilter, *, resumable: bool = False
+    ) -> list[ProposalView]:
+        """The tenant's proposals by last change; `resumable` as in `events` (GET
+        /proposals and the review queue page after the last position they showed)."""
         self._authorizer.check(principal, "proposals:read")
         where = msgspec.structs.replace(where, limit=clamp_limit(where.limit))
         async with self._uow() as uow:
+            if resumable:
+                where = _settled(where, await uow.tracking.settled())
             return await uow.proposals.page(principal.tenant_id, where)
 
     async def proposal(self, principal: Principal, proposal_id: uuid.UUID) -> ProposalView:

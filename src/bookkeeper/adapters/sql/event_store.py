@@ -540,6 +540,8 @@ class SqlEventStore:
             e.c.tenant_id == tenant_id,
             e.c.position > where.after_position,
         ]
+        if where.until_position is not None:
+            conditions.append(e.c.position <= where.until_position)
         if where.types:
             conditions.append(e.c.type.in_(where.types))
         if where.statuses:

@@ -469,6 +469,8 @@ class SqlProposals:
         stmt: Select[Any] = select(p).where(
             p.c.tenant_id == tenant_id, p.c.last_position > where.after_position
         )
+        if where.until_position is not None:
+            stmt = stmt.where(p.c.last_position <= where.until_position)
         if where.statuses:
             stmt = stmt.where(p.c.status.in_([s.value for s in where.statuses]))
         if where.kinds:

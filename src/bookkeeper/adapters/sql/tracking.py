@@ -67,6 +67,14 @@ class TrackingStatements:
         )
         if self.horizon is not None:
             self.horizon.reads = True  # a SELECT, written as text
+        # The writers' floors (migration 0028): a statement of its own, before the page.
+        self.settled = (
+            Hot(text("SELECT events_settled_position()"), compile_for)
+            if dialect == "postgresql"
+            else None
+        )
+        if self.settled is not None:
+            self.settled.reads = True
 
 
 @cache
@@ -106,3 +114,9 @@ class SqlTracking:
             return None  # SQLite: one writer at a time; holes are settled by time
         rows = await self._tx.rows(self._sql.horizon, {})
         return int(rows[0][0]), int(rows[0][1])
+
+    async def settled(self) -> int | None:
+        if self._sql.settled is None:
+            return None  # SQLite: one writer at a time, positions commit in order
+        rows = await self._tx.rows(self._sql.settled, {})
+        return int(rows[0][0])

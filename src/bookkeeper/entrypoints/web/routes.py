@@ -631,6 +631,7 @@ def _review_routes() -> list[Any]:
         views = await runtime.get_queries().proposals(
             user,
             ProposalFilter(statuses=statuses, after_position=max(after, 0), limit=PAGE),
+            resumable=True,
         )
         next_after = views[-1].last_position if len(views) == PAGE else None
         return render(

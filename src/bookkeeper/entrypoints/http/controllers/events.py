@@ -175,6 +175,7 @@ class EventController(Controller):
                 after_position=after,
                 limit=size,
             ),
+            resumable=True,
         )
         return EventPage(
             items=[event_out(e) for e in events],

@@ -63,6 +63,7 @@ class ProposalController(Controller):
                 after_position=after,
                 limit=size,
             ),
+            resumable=True,
         )
         return ProposalPage(
             items=[proposal_out(v) for v in views],
