@@ -1,7 +1,7 @@
 """A client paging the log (`GET /events`) or the proposals by last change (`GET
 /proposals`) after the last position it got sees every row exactly once on PostgreSQL,
 where positions are drawn at insert and commit in another order: a page stops below a
-position a running writer holds (migration 0028, ADR 0030 addendum)."""
+position a running writer holds (migration 0029, ADR 0030 addendum)."""
 
 from __future__ import annotations
 

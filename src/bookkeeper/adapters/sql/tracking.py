@@ -67,7 +67,7 @@ class TrackingStatements:
         )
         if self.horizon is not None:
             self.horizon.reads = True  # a SELECT, written as text
-        # The writers' floors (migration 0028): a statement of its own, before the page.
+        # The writers' floors (migration 0029): a statement of its own, before the page.
         self.settled = (
             Hot(text("SELECT events_settled_position()"), compile_for)
             if dialect == "postgresql"

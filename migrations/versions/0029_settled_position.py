@@ -1,8 +1,8 @@
 """PostgreSQL: every writer of the log says, while it runs, below which position it writes
 nothing; a reader that pages by position stops there (ADR 0030 addendum, 2026-12-07).
 
-Revision ID: 0028
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-07
 
 Positions are drawn from the identity's sequence at insert and commit in another order: a
@@ -37,8 +37,8 @@ from typing import Final
 
 from alembic import op
 
-revision = "0028"
-down_revision = "0027"
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
