@@ -59,7 +59,7 @@ from bookkeeper.domain.events import (
     MorningSummaryPostedData,
     SourceSpending,
 )
-from bookkeeper.domain.ledger import BIMONTHLY, VatTermLength, vat_term_of
+from bookkeeper.domain.ledger import BIMONTHLY, VatTermLength, files_return_for, vat_term_of
 from bookkeeper.domain.money import amount_text, kroner_text
 from bookkeeper.domain.rules import VAT_TERM
 
@@ -143,15 +143,28 @@ class StaticTenants:
 
 
 def next_vat_due(
-    day: dt.date, reported: Collection[dt.date] = (), length: VatTermLength = BIMONTHLY
+    day: dt.date,
+    reported: Collection[dt.date] = (),
+    length: VatTermLength = BIMONTHLY,
+    registered_from: dt.date | None = None,
 ) -> dt.date:
     """The first VAT return due on or after `day` (the term before may still be open)
     that is not `reported` already (the start days of the tenant's locked terms). On the
-    yearly term (ADR 0064) the terms are years: last year's return is due on 10 March."""
+    yearly term (ADR 0064) the terms are years: last year's return is due on 10 March. A
+    company registered from `registered_from` has no return for a term that ended before
+    that day (ADR 0064, addendum): registered on 15 March, on 2 April its first return is
+    term 2's, due 10 June, not term 1's of 10 April."""
     current = vat_term_of(day, length)
     previous = vat_term_of(current.start - dt.timedelta(days=1), length)
-    if previous.due >= day and previous.start not in reported:
+    if (
+        previous.due >= day
+        and previous.start not in reported
+        and files_return_for(previous, registered_from)
+    ):
         return previous.due
+    if not files_return_for(current, registered_from):
+        assert registered_from is not None  # a registration yet to take effect
+        return vat_term_of(registered_from, length).due
     return current.due
 
 
@@ -301,7 +314,11 @@ class MorningCheck:
             company = await uow.settings.review_rules(tenant_id)
         # A company outside the VAT register has no return, so no deadline (ADR 0056, add. 4).
         reported = {p.start for p in locked}
-        due = next_vat_due(day, reported, company.vat_term) if company.vat_registered else None
+        due = (
+            next_vat_due(day, reported, company.vat_term, company.vat_registered_from)
+            if company.vat_registered
+            else None
+        )
         spending: tuple[SourceSpending, ...] = ()
         if self._spending is not None:
             try:
