@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tests.fakes.fiken import FakeFiken
 from tests.http_helpers import API, Api
+from tests.integration.test_web_pages import APP, login
 from tests.integration.test_yearly_vat_term_http import _sale
 
 
@@ -57,6 +58,10 @@ async def test_no_vat_return_for_a_term_before_the_registration(
         "250.00",
     )
     assert after["note"] is None
+
+    await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=1")).text
+    assert "mva-registrert fra 01.03.2026" in page and "ikke mva-registrert" not in page
 
     cleared = await api.client.put(
         f"{API}/rules/review-rules", json={"vatRegisteredFrom": None}, headers=admin

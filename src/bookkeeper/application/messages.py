@@ -681,6 +681,14 @@ TEXTS.update(
             "mva-melding",
             "en": "VAT deadline: none — the company is not VAT-registered and files no VAT return",
         },
+        "web.vat_before_registration": {
+            "nb": "Selskapet er mva-registrert fra {date}: det leverer ingen mva-melding for "
+            "en termin som sluttet før det. Det som er bokført med mva-kode, står under «Ikke "
+            "i mva-meldingen».",
+            "en": "The company is VAT-registered from {date}: it files no VAT return for a term "
+            "that ended before then. What was booked with a VAT code is listed under “Not in "
+            "the VAT return”.",
+        },
         "web.no_vat_return": {
             "nb": "Selskapet er ikke mva-registrert: det leverer ingen mva-melding og har ingen "
             "mva-frist. Det som er bokført med mva-kode, står under «Ikke i mva-meldingen».",
