@@ -9,7 +9,11 @@ Norway it:
 1. derives the run's id from (tenant, job, date) (application/event_log.py) and skips the
    tenant when that stream exists (the day ran);
 2. finds what the checks find (missing receipts, spending yesterday and this month, the
-   next VAT due date, failed or stuck executions, unknown accounts) without recording each;
+   next VAT due date, failed or stuck executions, unknown accounts) without recording each.
+   A check that asks the outside (the bank, the books, the cost sources) and fails with an
+   error of ours, or does not answer within CHECK_SECONDS, is named unavailable in the run
+   and its summary ("banken svarte ikke"); the other checks, and the other tenants, run
+   all the same;
 3. appends one MorningCheckRan carrying the findings and the summary, as the first event of
    the run's stream (expected version 0). A second replica racing for the same day gets a
    conflict there and skips: the log holds one run per tenant and day, however many
@@ -24,11 +28,12 @@ its key: Discord within a few minutes, by the message's nonce).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from decimal import Decimal
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import msgspec
 
@@ -74,6 +79,12 @@ MAX_TENANTS: Final = 1000
 #: event keeps (a busy company's 30 days may have hundreds; the count is always whole).
 MISSING_SHOWN: Final = 10
 MISSING_KEPT: Final = 100
+#: How long one check of the outside (the bank's listing, the books' chart, the cost pull)
+#: may take in a morning run before it is reported unavailable: the run goes tenant by
+#: tenant, so one that hung held every company after it (and, the job being one instance
+#: at a time, the next runs and catch-ups too).
+CHECK_SECONDS: Final = 300.0
+_T = TypeVar("_T")
 
 
 class TenantDirectory(Protocol):
@@ -179,8 +190,10 @@ class MorningCheck:
         tenants: TenantDirectory,
         job: str = MORNING_JOB,
         spending: SpendingService | None = None,
+        check_seconds: float = CHECK_SECONDS,
     ) -> None:
         self._checks = checks
+        self._check_seconds = check_seconds
         self._uow = uow_factory
         self._clock = clock
         self._tenants = tenants
@@ -274,16 +287,44 @@ class MorningCheck:
             tenant_id=tenant_id, date=day, ran=True, run_id=str(run_id), summary=data.summary
         )
 
+    async def _outside(
+        self, tenant_id: str, check: str, work: Callable[[], Awaitable[_T]]
+    ) -> _T | None:
+        """One check that asks the outside, or None when it failed with an error of ours
+        (the bank or the books down) or did not answer within `check_seconds`, as if it
+        had timed out itself (logged; the caller names it unavailable)."""
+        try:
+            async with asyncio.timeout(self._check_seconds):
+                return await work()
+        except TimeoutError:
+            log.warning(
+                "morning check of %s: %s unavailable: no answer within %g s",
+                tenant_id,
+                check,
+                self._check_seconds,
+            )
+        except (ApplicationError, DomainError) as error:
+            log.warning("morning check of %s: %s unavailable: %s", tenant_id, check, error)
+        # Anything else (an adapter's bug) fails the tenant's run, which the next catch-up
+        # tries again (`run`).
+        return None
+
     async def _findings(self, tenant_id: str, day: dt.date) -> MorningCheckRanData:
         checks = self._checks
         principal = Principal(subject=CRON_ACTOR, tenant_id=tenant_id, roles=frozenset({"system"}))
         unavailable: list[str] = []
         missing: int | None = None
         listed: tuple[MissingReceipt, ...] = ()
-        try:
-            receipts = await checks.find_missing_receipts(
+        receipts = await self._outside(
+            tenant_id,
+            "missing receipts",
+            lambda: checks.find_missing_receipts(
                 tenant_id, day - dt.timedelta(days=DEFAULT_DAYS - 1), day
-            )
+            ),
+        )
+        if receipts is None:
+            unavailable.append("missing-receipts")
+        else:
             missing = len(receipts)
             listed = tuple(
                 MissingReceipt(
@@ -295,14 +336,11 @@ class MorningCheck:
                 )
                 for t in sorted(receipts, key=lambda t: (t.date, t.id))[:MISSING_KEPT]
             )
-        except (ApplicationError, DomainError) as error:
-            log.warning("morning check of %s: missing receipts unavailable: %s", tenant_id, error)
-            unavailable.append("missing-receipts")
-        unknown: tuple[str, ...] | None = None
-        try:
-            unknown = tuple(await checks.find_unknown_accounts(principal))
-        except (ApplicationError, DomainError) as error:
-            log.warning("morning check of %s: unknown accounts unavailable: %s", tenant_id, error)
+        found = await self._outside(
+            tenant_id, "unknown accounts", lambda: checks.find_unknown_accounts(principal)
+        )
+        unknown = None if found is None else tuple(found)
+        if unknown is None:
             unavailable.append("unknown-accounts")
         yesterday = day - dt.timedelta(days=1)
         costs_yesterday = (await checks.find_costs(tenant_id, yesterday, yesterday)).totals
@@ -320,16 +358,20 @@ class MorningCheck:
             else None
         )
         spending: tuple[SourceSpending, ...] = ()
-        if self._spending is not None:
-            try:
-                pulled = await self._spending.pull(
+        service = self._spending
+        if service is not None:
+            pulled = await self._outside(
+                tenant_id,
+                "spending",
+                lambda: service.pull(
                     tenant_id, day - dt.timedelta(days=PULL_DAYS), day, actor=CRON_ACTOR
-                )
-                unavailable += [f"costs:{source}" for source in sorted(pulled.failed)]
-                spending = await self._spending.morning(tenant_id, day)
-            except (ApplicationError, DomainError) as error:
-                log.warning("morning check of %s: spending unavailable: %s", tenant_id, error)
+                ),
+            )
+            if pulled is None:
                 unavailable.append("costs")
+            else:
+                unavailable += [f"costs:{source}" for source in sorted(pulled.failed)]
+                spending = await service.morning(tenant_id, day)
         data = MorningCheckRanData(
             job=self.job,
             date=day,
