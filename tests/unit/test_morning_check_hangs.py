@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from typing import Any
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
@@ -15,10 +16,11 @@ from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.checks import Checks
 from bookkeeper.application.errors import ExternalUnavailable
+from bookkeeper.application.event_log import stamp
 from bookkeeper.application.ledger import UnknownAccountsReport
-from bookkeeper.application.morning import MorningCheck, StaticTenants
+from bookkeeper.application.morning import LogTenants, MorningCheck, StaticTenants
 from bookkeeper.application.ports import BankTransaction
-from bookkeeper.domain.events import MorningCheckRanData
+from bookkeeper.domain.events import AlertRaisedData, MorningCheckRanData
 from tests.unit.conftest import FixedClock
 
 NOW = dt.datetime(2027, 4, 2, 5, 0, tzinfo=dt.UTC)  # 07:00 in Norway
@@ -71,3 +73,33 @@ async def test_a_hung_or_broken_check_is_reported_and_the_rest_still_run() -> No
     gamma = await morning.ran("gamma", dt.date(2027, 4, 2))
     assert gamma is not None and isinstance(gamma.data, MorningCheckRanData)
     assert (gamma.data.missing_receipts, gamma.data.unavailable) == (0, ())
+
+
+async def test_the_tenants_are_read_page_after_page() -> None:
+    """Configured (StaticTenants) and read from the log (LogTenants, the memory store):
+    every tenant, however small the page."""
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock(NOW)
+    unused: Any = None
+    names = ["a", "b", "c", "d", "e"]
+    static = MorningCheck(unused, uow, clock, StaticTenants(names), tenant_page=2)
+    assert await static.tenants() == names
+    for name in reversed(names):
+        await record_alert(uow, name, clock)
+    logged = MorningCheck(unused, uow, clock, LogTenants(uow), tenant_page=2)
+    assert await logged.tenants() == names
+
+
+async def record_alert(uow: MemoryUnitOfWorkFactory, tenant: str, clock: FixedClock) -> None:
+    alert_id = uuid.uuid4()
+    event = stamp(
+        "AlertRaised",
+        AlertRaisedData(severity="info", code="probe", message="x"),
+        event_id=alert_id,
+        actor="system:probe",
+        at=clock.now(),
+        correlation_id=alert_id,
+    )
+    async with uow() as unit:
+        await unit.events.append(tenant, alert_id, 0, [event])
+        await unit.commit()

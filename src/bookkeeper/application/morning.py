@@ -73,7 +73,8 @@ log = logging.getLogger("bookkeeper.morning")
 MORNING_JOB: Final = "morning"
 #: The scheduler's principal: what the morning run's events are written as.
 CRON_ACTOR: Final = "system:cron"
-#: Tenants a run looks at, at most (a bounded query of the log's tenants).
+#: Tenants one query of the directory returns at most; a run reads page after page (keyset
+#: on the tenant id) until a page is short, so the 1001st company has its run too.
 MAX_TENANTS: Final = 1000
 #: Transactions without a receipt the summary lists (the rest are counted), and the
 #: event keeps (a busy company's 30 days may have hundreds; the count is always whole).
@@ -90,7 +91,10 @@ _T = TypeVar("_T")
 class TenantDirectory(Protocol):
     """The tenants a scheduled job runs for."""
 
-    async def tenants(self, limit: int = MAX_TENANTS) -> list[str]: ...
+    async def tenants(self, limit: int = MAX_TENANTS, after: str | None = None) -> list[str]:
+        """At most `limit` tenants, in the directory's order, those after `after` (None:
+        from the first)."""
+        ...
 
 
 class RunSchedule(Protocol):
@@ -149,8 +153,9 @@ class StaticTenants:
     def __init__(self, tenants: Sequence[str]) -> None:
         self._tenants = list(dict.fromkeys(t for t in tenants if t))
 
-    async def tenants(self, limit: int = MAX_TENANTS) -> list[str]:
-        return self._tenants[:limit]
+    async def tenants(self, limit: int = MAX_TENANTS, after: str | None = None) -> list[str]:
+        start = 0 if after is None else self._tenants.index(after) + 1
+        return self._tenants[start : start + limit]
 
 
 def next_vat_due(
@@ -191,9 +196,11 @@ class MorningCheck:
         job: str = MORNING_JOB,
         spending: SpendingService | None = None,
         check_seconds: float = CHECK_SECONDS,
+        tenant_page: int = MAX_TENANTS,
     ) -> None:
         self._checks = checks
         self._check_seconds = check_seconds
+        self._tenant_page = max(tenant_page, 1)
         self._uow = uow_factory
         self._clock = clock
         self._tenants = tenants
@@ -202,10 +209,20 @@ class MorningCheck:
         self._spending = spending
 
     async def tenants(self) -> list[str]:
-        """The tenants a run is for: no pseudo-tenant of the log (the bus's dead letters
-        that name no tenant the bus books for are alerted under `_bus`, which is no
-        company: a run for it read the default company's bank as `_bus`'s)."""
-        return [t for t in await self._tenants.tenants() if t != UNKNOWN_TENANT]
+        """The tenants a run is for, every one of them (the directory read a page of
+        `tenant_page` at a time; a single page stopped at the 1000th, and every company
+        after it had no morning check and no spending pull, silently): no pseudo-tenant of
+        the log (the bus's dead letters that name no tenant the bus books for are alerted
+        under `_bus`, which is no company: a run for it read the default company's bank as
+        `_bus`'s)."""
+        found: list[str] = []
+        after: str | None = None
+        while True:
+            page = await self._tenants.tenants(self._tenant_page, after)
+            found += page
+            if len(page) < self._tenant_page:
+                return [t for t in found if t != UNKNOWN_TENANT]
+            after = page[-1]
 
     def day_of(self, now: dt.datetime) -> dt.date:
         """The day a run at `now` is for: the date in Norway."""
@@ -588,17 +605,16 @@ class LogTenants:
         self._uow = uow_factory
         self._scan = scan
 
-    async def tenants(self, limit: int = MAX_TENANTS) -> list[str]:
-        found: dict[str, None] = {}
+    async def tenants(self, limit: int = MAX_TENANTS, after: str | None = None) -> list[str]:
+        found: set[str] = set()
         position = 0
         seen = 0
-        while seen < self._scan and len(found) < limit:
+        while seen < self._scan:
             async with self._uow() as uow:
                 page = await uow.events.read_all(after_position=position, limit=1000)
             if not page:
                 break
-            for event in page:
-                found.setdefault(event.tenant_id)
+            found.update(e.tenant_id for e in page if after is None or e.tenant_id > after)
             seen += len(page)
             position = page[-1].position
         return sorted(found)[:limit]
