@@ -14,7 +14,7 @@ from dependency_injector import providers
 
 from bookkeeper.application.bus import UNKNOWN_TENANT
 from bookkeeper.application.event_log import stamp
-from bookkeeper.application.morning import MorningCheck
+from bookkeeper.application.morning import MAX_TENANTS, MorningCheck
 from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.container import Container, resolve, shutdown
 from bookkeeper.domain.events import AlertRaisedData
@@ -54,5 +54,37 @@ async def test_the_morning_check_runs_for_the_tenants_of_the_log_but_not_the_bus
         found = await morning.tenants()
         assert UNKNOWN_TENANT not in found
         assert {"acme", "beta"} <= set(found)
+    finally:
+        await shutdown(container)
+
+
+async def test_the_morning_check_runs_for_every_tenant_past_a_thousand(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The directory's query stopped at MAX_TENANTS (1,000): the 1,001st company of the
+    log — and every later one — had no morning check and no spending pull, silently. The
+    run now reads the tenants a page at a time until a short page."""
+    container = Container()
+    settings = Settings.for_data_dir(tmp_path, database_url=database_url, executor_enabled=False)
+    container.settings.override(providers.Object(settings))
+    clock = FixedClock()
+    names = [f"t{n:04d}" for n in range(MAX_TENANTS + 5)]
+    try:
+        uow: UnitOfWorkFactory = await resolve(container.uow_factory)
+        async with uow() as unit:
+            for tenant in names:
+                alert_id = uuid.uuid4()
+                event = stamp(
+                    "AlertRaised",
+                    AlertRaisedData(severity="info", code="probe", message="x"),
+                    event_id=alert_id,
+                    actor="system:probe",
+                    at=clock.now(),
+                    correlation_id=alert_id,
+                )
+                await unit.events.append(tenant, alert_id, 0, [event])
+            await unit.commit()
+        morning: MorningCheck = await resolve(container.morning_check)
+        assert await morning.tenants() == names
     finally:
         await shutdown(container)

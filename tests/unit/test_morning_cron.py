@@ -260,3 +260,62 @@ def test_a_bad_cron_setting_fails_at_load_naming_the_variable(bad: str) -> None:
 def test_setting_both_the_cron_and_the_older_time_is_refused() -> None:
     with pytest.raises(SettingsError, match="set one of them"):
         load_settings({"BOOKKEEPER_MORNING_CRON": WEEKDAYS, "BOOKKEEPER_MORNING_AT": "07:00"})
+
+
+# --- daylight saving: the fires only move forward ------------------------------------------
+
+#: The changes of 2027: summer time from Sunday 28 March, winter time from Sunday 31 October.
+SPRING_2027 = dt.datetime(2027, 3, 27, 22, 0, tzinfo=dt.UTC)
+AUTUMN_2027 = dt.datetime(2027, 10, 30, 22, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("expression", "start", "fires"),
+    [
+        # A Sunday's 02:15 that the spring change skips: once, at the change (03:00 summer
+        # time), then the next Sunday's 02:15 summer time.
+        ("15 2 * * 0", SPRING_2027, [utc(2027, 3, 28, 1, 0), utc(2027, 4, 4, 0, 15)]),
+        # One the autumn change repeats: at both 02:15s, then the next Sunday's.
+        (
+            "15 2 * * 0",
+            AUTUMN_2027,
+            [utc(2027, 10, 31, 0, 15), utc(2027, 10, 31, 1, 15), utc(2027, 11, 7, 1, 15)],
+        ),
+        ("30 2 * * 1-5,0", SPRING_2027, [utc(2027, 3, 28, 1, 0), utc(2027, 3, 29, 0, 30)]),
+        (
+            "30 2 * * 0-6",
+            AUTUMN_2027,
+            [utc(2027, 10, 31, 0, 30), utc(2027, 10, 31, 1, 30), utc(2027, 11, 1, 1, 30)],
+        ),
+    ],
+)
+def test_a_schedule_with_a_weekday_crosses_a_change_of_daylight_saving_forwards(
+    expression: str, start: dt.datetime, fires: list[dt.datetime]
+) -> None:
+    schedule = CronSchedule(expression, OSLO)
+    seen: list[dt.datetime] = []
+    moment = start
+    for _ in fires:
+        fire = schedule.next_after(moment)
+        assert fire is not None
+        seen.append(fire)
+        moment = fire
+    assert seen == fires
+
+
+@given(
+    minute=st.integers(0, 59),
+    hour=st.sampled_from([0, 1, 2, 3, 7, 23]),
+    weekdays=st.sampled_from(["*", "0", "1-5", "0,6", "0-6", "*/2"]),
+    start=st.sampled_from([SPRING_2027, AUTUMN_2027]),
+    offset=st.integers(0, 8 * 3600),
+)
+def test_every_fire_is_after_the_moment_asked_about(
+    minute: int, hour: int, weekdays: str, start: dt.datetime, offset: int
+) -> None:
+    schedule = CronSchedule(f"{minute} {hour} * * {weekdays}", OSLO)
+    moment = start + dt.timedelta(seconds=offset)
+    for _ in range(4):
+        fire = schedule.next_after(moment)
+        assert fire is not None and fire > moment
+        moment = fire

@@ -91,6 +91,7 @@ from bookkeeper.domain.ledger import (
     VatTerm,
     VatTermLength,
     company_vat_term,
+    files_return_for,
     vat_term_due_next,
     vat_term_of,
 )
@@ -558,19 +559,25 @@ class ConversationService:
         assert self._ledger is not None
         today = self._clock.now().astimezone(OSLO).date()
         async with self._uow() as uow:  # the company's term: bi-monthly or yearly (ADR 0064)
-            length = (await uow.settings.review_rules(principal.tenant_id)).vat_term
+            company = await uow.settings.review_rules(principal.tenant_id)
+        length = company.vat_term
         try:
             terms = (
                 (vat_term_of(intent.start, length),)
                 if intent.start
-                else vat_terms_asked(text, today, length)
+                else vat_terms_asked(text, today, length, company.vat_registered_from)
             )
         except InvalidReportPeriod:
             return Reply(text=m.text("vat.no_term", language), language=language)
         reports = [await self._ledger.vat_report(principal, t.year, t.term) for t in terms]
         if not all(report.vat_registered for report in reports):
             # ADR 0056 addendum 4: no return to pay, no term, no deadline; nothing answered
-            # from the figures, so no VatQueried is recorded.
+            # from the figures, so no VatQueried is recorded. A term asked that ended before
+            # the registration took effect has none either (ADR 0064, addendum).
+            before = [r.registered_from for r in reports if r.registered_from is not None]
+            if before:
+                said = m.text("vat.before_registration", language, date=m.date_text(before[0]))
+                return Reply(text=said, language=language)
             return Reply(text=m.text("vat.not_registered", language), language=language)
         first_id = self._ids.new_id()
         events: list[NewEvent] = []
@@ -1334,14 +1341,19 @@ _VAT_FOR: Final = re.compile(r"\b(?:mva|moms|vat)\s+(?:for|i|in|on)\b")
 
 
 def vat_terms_asked(
-    text: str, today: dt.date, length: VatTermLength = BIMONTHLY
+    text: str,
+    today: dt.date,
+    length: VatTermLength = BIMONTHLY,
+    registered_from: dt.date | None = None,
 ) -> tuple[VatTerm, ...]:
     """The VAT terms a question asks about: the one it names — "termin 5" / "term 5" /
     "5. termin" (of the year named, "i fjor" too, else this year), "forrige termin" /
     "last term" — or a year's terms begun by today ("mva for 2025", "i fjor"), or, when
     it names none, the term whose return is due next (while one is) and the current
     term. InvalidReportPeriod for a term outside 1–6. On the yearly term (ADR 0064) a
-    term is a year: a named term is its year's, the last term last year."""
+    term is a year: a named term is its year's, the last term last year. A company
+    registered from `registered_from` has no return due for a term that ended before then
+    (ADR 0064, addendum): unasked, only the current term is answered."""
     lowered = " ".join(text.lower().split())
     current = vat_term_of(today, length)
     year = lq.year_asked(text, today)
@@ -1381,7 +1393,9 @@ def vat_terms_asked(
         begun = tuple(t for t in terms if t.start <= today)
         return begun or terms[:1]
     due_next = vat_term_due_next(today, length)
-    return (current,) if due_next is None else (due_next, current)
+    if due_next is None or not files_return_for(due_next, registered_from):
+        return (current,)
+    return (due_next, current)
 
 
 #: The lookups a period is asked of (the bank's and the books' lists).

@@ -74,6 +74,7 @@ from bookkeeper.domain.ledger import (
     check_description,
     check_entry_date,
     company_vat_term,
+    files_return_for,
     natural_amount,
     saft_vat_code,
     unknown_accounts,
@@ -453,8 +454,10 @@ class VatReport(msgspec.Struct, frozen=True, kw_only=True):
     not_in_return: list[VatReportLine] = msgspec.field(default_factory=list)
     #: False for a company outside the VAT register (ADR 0056, addendum 4): it has no
     #: return, so nothing is in one (every line is `not_in_return`, the totals 0) and no
-    #: due date applies.
+    #: due date applies. False too for a term that ended before the company's registration
+    #: took effect (ADR 0064, addendum): then `registered_from` says when it did.
     vat_registered: bool = True
+    registered_from: dt.date | None = None
 
 
 #: The unknown-accounts report's backend when the Accounts Master's chart was used.
@@ -1050,8 +1053,10 @@ class LedgerService:
         # (code, rate).
         async with self._uow() as uow:
             company = await uow.settings.review_rules(principal.tenant_id)
-            registered = company.vat_registered
             period = company_vat_term(year, term, company.vat_term)
+            registered = company.vat_registered and files_return_for(
+                period, company.vat_registered_from
+            )
             table = await tenant_tax_table(uow, principal.tenant_id)
             starts = [period.start, *table.boundaries(period.start, period.end)]
             parts = []
@@ -1114,6 +1119,7 @@ class LedgerService:
                 payable=_ZERO,
                 not_in_return=[*lines, *apart],
                 vat_registered=False,
+                registered_from=company.vat_registered_from if company.vat_registered else None,
             )
         input_vat = sum((line.vat for line in lines if line.direction == INPUT), _ZERO)
         output_vat = sum((line.vat for line in lines if line.direction == OUTPUT), _ZERO)

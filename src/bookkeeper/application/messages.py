@@ -670,10 +670,24 @@ TEXTS.update(
             "en": "The company is not VAT-registered: it files no VAT return, has no VAT "
             "deadline and deducts no input VAT (purchases are booked gross as costs).",
         },
+        "vat.before_registration": {
+            "nb": "Selskapet er mva-registrert fra {date}: det leverer ingen mva-melding for "
+            "en termin som sluttet før det.",
+            "en": "The company is VAT-registered from {date}: it files no VAT return for a "
+            "term that ended before then.",
+        },
         "morning.no_vat_return": {
             "nb": "Mva-frist: ingen — selskapet er ikke mva-registrert og leverer ingen "
             "mva-melding",
             "en": "VAT deadline: none — the company is not VAT-registered and files no VAT return",
+        },
+        "web.vat_before_registration": {
+            "nb": "Selskapet er mva-registrert fra {date}: det leverer ingen mva-melding for "
+            "en termin som sluttet før det. Det som er bokført med mva-kode, står under «Ikke "
+            "i mva-meldingen».",
+            "en": "The company is VAT-registered from {date}: it files no VAT return for a term "
+            "that ended before then. What was booked with a VAT code is listed under “Not in "
+            "the VAT return”.",
         },
         "web.no_vat_return": {
             "nb": "Selskapet er ikke mva-registrert: det leverer ingen mva-melding og har ingen "

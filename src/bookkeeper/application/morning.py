@@ -9,7 +9,11 @@ Norway it:
 1. derives the run's id from (tenant, job, date) (application/event_log.py) and skips the
    tenant when that stream exists (the day ran);
 2. finds what the checks find (missing receipts, spending yesterday and this month, the
-   next VAT due date, failed or stuck executions, unknown accounts) without recording each;
+   next VAT due date, failed or stuck executions, unknown accounts) without recording each.
+   A check that asks the outside (the bank, the books, the cost sources) and fails with an
+   error of ours, or does not answer within CHECK_SECONDS, is named unavailable in the run
+   and its summary ("banken svarte ikke"); the other checks, and the other tenants, run
+   all the same;
 3. appends one MorningCheckRan carrying the findings and the summary, as the first event of
    the run's stream (expected version 0). A second replica racing for the same day gets a
    conflict there and skips: the log holds one run per tenant and day, however many
@@ -24,11 +28,12 @@ its key: Discord within a few minutes, by the message's nonce).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from decimal import Decimal
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import msgspec
 
@@ -59,7 +64,7 @@ from bookkeeper.domain.events import (
     MorningSummaryPostedData,
     SourceSpending,
 )
-from bookkeeper.domain.ledger import BIMONTHLY, VatTermLength, vat_term_of
+from bookkeeper.domain.ledger import BIMONTHLY, VatTermLength, files_return_for, vat_term_of
 from bookkeeper.domain.money import amount_text, kroner_text
 from bookkeeper.domain.rules import VAT_TERM
 
@@ -68,18 +73,28 @@ log = logging.getLogger("bookkeeper.morning")
 MORNING_JOB: Final = "morning"
 #: The scheduler's principal: what the morning run's events are written as.
 CRON_ACTOR: Final = "system:cron"
-#: Tenants a run looks at, at most (a bounded query of the log's tenants).
+#: Tenants one query of the directory returns at most; a run reads page after page (keyset
+#: on the tenant id) until a page is short, so the 1001st company has its run too.
 MAX_TENANTS: Final = 1000
 #: Transactions without a receipt the summary lists (the rest are counted), and the
 #: event keeps (a busy company's 30 days may have hundreds; the count is always whole).
 MISSING_SHOWN: Final = 10
 MISSING_KEPT: Final = 100
+#: How long one check of the outside (the bank's listing, the books' chart, the cost pull)
+#: may take in a morning run before it is reported unavailable: the run goes tenant by
+#: tenant, so one that hung held every company after it (and, the job being one instance
+#: at a time, the next runs and catch-ups too).
+CHECK_SECONDS: Final = 300.0
+_T = TypeVar("_T")
 
 
 class TenantDirectory(Protocol):
     """The tenants a scheduled job runs for."""
 
-    async def tenants(self, limit: int = MAX_TENANTS) -> list[str]: ...
+    async def tenants(self, limit: int = MAX_TENANTS, after: str | None = None) -> list[str]:
+        """At most `limit` tenants, in the directory's order, those after `after` (None:
+        from the first)."""
+        ...
 
 
 class RunSchedule(Protocol):
@@ -138,20 +153,34 @@ class StaticTenants:
     def __init__(self, tenants: Sequence[str]) -> None:
         self._tenants = list(dict.fromkeys(t for t in tenants if t))
 
-    async def tenants(self, limit: int = MAX_TENANTS) -> list[str]:
-        return self._tenants[:limit]
+    async def tenants(self, limit: int = MAX_TENANTS, after: str | None = None) -> list[str]:
+        start = 0 if after is None else self._tenants.index(after) + 1
+        return self._tenants[start : start + limit]
 
 
 def next_vat_due(
-    day: dt.date, reported: Collection[dt.date] = (), length: VatTermLength = BIMONTHLY
+    day: dt.date,
+    reported: Collection[dt.date] = (),
+    length: VatTermLength = BIMONTHLY,
+    registered_from: dt.date | None = None,
 ) -> dt.date:
     """The first VAT return due on or after `day` (the term before may still be open)
     that is not `reported` already (the start days of the tenant's locked terms). On the
-    yearly term (ADR 0064) the terms are years: last year's return is due on 10 March."""
+    yearly term (ADR 0064) the terms are years: last year's return is due on 10 March. A
+    company registered from `registered_from` has no return for a term that ended before
+    that day (ADR 0064, addendum): registered on 15 March, on 2 April its first return is
+    term 2's, due 10 June, not term 1's of 10 April."""
     current = vat_term_of(day, length)
     previous = vat_term_of(current.start - dt.timedelta(days=1), length)
-    if previous.due >= day and previous.start not in reported:
+    if (
+        previous.due >= day
+        and previous.start not in reported
+        and files_return_for(previous, registered_from)
+    ):
         return previous.due
+    if not files_return_for(current, registered_from):
+        assert registered_from is not None  # a registration yet to take effect
+        return vat_term_of(registered_from, length).due
     return current.due
 
 
@@ -166,8 +195,12 @@ class MorningCheck:
         tenants: TenantDirectory,
         job: str = MORNING_JOB,
         spending: SpendingService | None = None,
+        check_seconds: float = CHECK_SECONDS,
+        tenant_page: int = MAX_TENANTS,
     ) -> None:
         self._checks = checks
+        self._check_seconds = check_seconds
+        self._tenant_page = max(tenant_page, 1)
         self._uow = uow_factory
         self._clock = clock
         self._tenants = tenants
@@ -176,10 +209,20 @@ class MorningCheck:
         self._spending = spending
 
     async def tenants(self) -> list[str]:
-        """The tenants a run is for: no pseudo-tenant of the log (the bus's dead letters
-        that name no tenant the bus books for are alerted under `_bus`, which is no
-        company: a run for it read the default company's bank as `_bus`'s)."""
-        return [t for t in await self._tenants.tenants() if t != UNKNOWN_TENANT]
+        """The tenants a run is for, every one of them (the directory read a page of
+        `tenant_page` at a time; a single page stopped at the 1000th, and every company
+        after it had no morning check and no spending pull, silently): no pseudo-tenant of
+        the log (the bus's dead letters that name no tenant the bus books for are alerted
+        under `_bus`, which is no company: a run for it read the default company's bank as
+        `_bus`'s)."""
+        found: list[str] = []
+        after: str | None = None
+        while True:
+            page = await self._tenants.tenants(self._tenant_page, after)
+            found += page
+            if len(page) < self._tenant_page:
+                return [t for t in found if t != UNKNOWN_TENANT]
+            after = page[-1]
 
     def day_of(self, now: dt.datetime) -> dt.date:
         """The day a run at `now` is for: the date in Norway."""
@@ -261,16 +304,44 @@ class MorningCheck:
             tenant_id=tenant_id, date=day, ran=True, run_id=str(run_id), summary=data.summary
         )
 
+    async def _outside(
+        self, tenant_id: str, check: str, work: Callable[[], Awaitable[_T]]
+    ) -> _T | None:
+        """One check that asks the outside, or None when it failed with an error of ours
+        (the bank or the books down) or did not answer within `check_seconds`, as if it
+        had timed out itself (logged; the caller names it unavailable)."""
+        try:
+            async with asyncio.timeout(self._check_seconds):
+                return await work()
+        except TimeoutError:
+            log.warning(
+                "morning check of %s: %s unavailable: no answer within %g s",
+                tenant_id,
+                check,
+                self._check_seconds,
+            )
+        except (ApplicationError, DomainError) as error:
+            log.warning("morning check of %s: %s unavailable: %s", tenant_id, check, error)
+        # Anything else (an adapter's bug) fails the tenant's run, which the next catch-up
+        # tries again (`run`).
+        return None
+
     async def _findings(self, tenant_id: str, day: dt.date) -> MorningCheckRanData:
         checks = self._checks
         principal = Principal(subject=CRON_ACTOR, tenant_id=tenant_id, roles=frozenset({"system"}))
         unavailable: list[str] = []
         missing: int | None = None
         listed: tuple[MissingReceipt, ...] = ()
-        try:
-            receipts = await checks.find_missing_receipts(
+        receipts = await self._outside(
+            tenant_id,
+            "missing receipts",
+            lambda: checks.find_missing_receipts(
                 tenant_id, day - dt.timedelta(days=DEFAULT_DAYS - 1), day
-            )
+            ),
+        )
+        if receipts is None:
+            unavailable.append("missing-receipts")
+        else:
             missing = len(receipts)
             listed = tuple(
                 MissingReceipt(
@@ -282,14 +353,11 @@ class MorningCheck:
                 )
                 for t in sorted(receipts, key=lambda t: (t.date, t.id))[:MISSING_KEPT]
             )
-        except (ApplicationError, DomainError) as error:
-            log.warning("morning check of %s: missing receipts unavailable: %s", tenant_id, error)
-            unavailable.append("missing-receipts")
-        unknown: tuple[str, ...] | None = None
-        try:
-            unknown = tuple(await checks.find_unknown_accounts(principal))
-        except (ApplicationError, DomainError) as error:
-            log.warning("morning check of %s: unknown accounts unavailable: %s", tenant_id, error)
+        found = await self._outside(
+            tenant_id, "unknown accounts", lambda: checks.find_unknown_accounts(principal)
+        )
+        unknown = None if found is None else tuple(found)
+        if unknown is None:
             unavailable.append("unknown-accounts")
         yesterday = day - dt.timedelta(days=1)
         costs_yesterday = (await checks.find_costs(tenant_id, yesterday, yesterday)).totals
@@ -301,18 +369,26 @@ class MorningCheck:
             company = await uow.settings.review_rules(tenant_id)
         # A company outside the VAT register has no return, so no deadline (ADR 0056, add. 4).
         reported = {p.start for p in locked}
-        due = next_vat_due(day, reported, company.vat_term) if company.vat_registered else None
+        due = (
+            next_vat_due(day, reported, company.vat_term, company.vat_registered_from)
+            if company.vat_registered
+            else None
+        )
         spending: tuple[SourceSpending, ...] = ()
-        if self._spending is not None:
-            try:
-                pulled = await self._spending.pull(
+        service = self._spending
+        if service is not None:
+            pulled = await self._outside(
+                tenant_id,
+                "spending",
+                lambda: service.pull(
                     tenant_id, day - dt.timedelta(days=PULL_DAYS), day, actor=CRON_ACTOR
-                )
-                unavailable += [f"costs:{source}" for source in sorted(pulled.failed)]
-                spending = await self._spending.morning(tenant_id, day)
-            except (ApplicationError, DomainError) as error:
-                log.warning("morning check of %s: spending unavailable: %s", tenant_id, error)
+                ),
+            )
+            if pulled is None:
                 unavailable.append("costs")
+            else:
+                unavailable += [f"costs:{source}" for source in sorted(pulled.failed)]
+                spending = await service.morning(tenant_id, day)
         data = MorningCheckRanData(
             job=self.job,
             date=day,
@@ -529,17 +605,16 @@ class LogTenants:
         self._uow = uow_factory
         self._scan = scan
 
-    async def tenants(self, limit: int = MAX_TENANTS) -> list[str]:
-        found: dict[str, None] = {}
+    async def tenants(self, limit: int = MAX_TENANTS, after: str | None = None) -> list[str]:
+        found: set[str] = set()
         position = 0
         seen = 0
-        while seen < self._scan and len(found) < limit:
+        while seen < self._scan:
             async with self._uow() as uow:
                 page = await uow.events.read_all(after_position=position, limit=1000)
             if not page:
                 break
-            for event in page:
-                found.setdefault(event.tenant_id)
+            found.update(e.tenant_id for e in page if after is None or e.tenant_id > after)
             seen += len(page)
             position = page[-1].position
         return sorted(found)[:limit]

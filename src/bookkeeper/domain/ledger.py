@@ -654,6 +654,14 @@ def vat_term_of(date: dt.date, length: VatTermLength = BIMONTHLY) -> VatTerm:
     return vat_term(date.year, (date.month + 1) // 2)
 
 
+def files_return_for(term: VatTerm, registered_from: dt.date | None) -> bool:
+    """Whether a company registered from `registered_from` (None: always) files a return
+    for `term`: every term that has not ended before its registration took effect. The
+    first return of a company registered on 15 March is term 2's (March–April, due 10
+    June), none for January–February (ADR 0064, addendum)."""
+    return registered_from is None or term.end >= registered_from
+
+
 def vat_term_due_next(date: dt.date, length: VatTermLength = BIMONTHLY) -> VatTerm | None:
     """The ended term whose return is due next on `date`: the latest term that has ended
     and whose due date has not passed (on 6 December term 5, due 10 December; a yearly

@@ -9,6 +9,7 @@ A tenant may store its own rules; they replace the defaults as a whole.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final, Literal
@@ -68,6 +69,11 @@ class ReviewRules(
     #: for turnover under NOK 1 M, by Skatteetaten's decision): the VAT report, the morning
     #: check's deadline, the chat and the VAT term locks follow it (ADR 0064).
     vat_term: Literal["bimonthly", "yearly"] = "bimonthly"
+    #: The day the registration took effect ("registrert fra" in the register; ADR 0064,
+    #: addendum): a company registered in the middle of a year files no return for a term
+    #: that ended before it — its first is the term holding that day. None: registered
+    #: for as long as the books go back.
+    vat_registered_from: dt.date | None = None
 
     def band(self, score: Decimal) -> Band:
         if score > self.auto_approve_above:

@@ -55,6 +55,13 @@ NO_VAT_RETURN: Final = (
     "deadline"
 )
 
+#: What the VAT report says of a term that ended before the company's registration took
+#: effect (ADR 0064, addendum): no return for it; its first is the term holding that day.
+BEFORE_REGISTRATION: Final = (
+    "the company is VAT-registered from {date}: it files no VAT return (mva-melding) for a "
+    "term that ended before then"
+)
+
 _PURCHASES: Final = (ReceiptAttachmentData, InvoiceRegistrationData, ExpenseRegistrationData)
 _ZERO: Final = Decimal(0)
 

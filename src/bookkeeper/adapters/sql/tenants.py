@@ -18,10 +18,12 @@ class SqlTenantDirectory:
     def __init__(self, database: SqlDatabase) -> None:
         self._database = database
 
-    async def tenants(self, limit: int = MAX_TENANTS) -> list[str]:
+    async def tenants(self, limit: int = MAX_TENANTS, after: str | None = None) -> list[str]:
         statement = (
             select(events.c.tenant_id).distinct().order_by(events.c.tenant_id).limit(max(limit, 0))
         )
+        if after is not None:
+            statement = statement.where(events.c.tenant_id > after)
         try:
             async with self._database.engine.connect() as connection:
                 rows = (await connection.execute(statement)).scalars().all()

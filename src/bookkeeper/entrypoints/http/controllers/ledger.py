@@ -38,7 +38,7 @@ from bookkeeper.domain.statements import (
     StatementGroup,
     StatementLine,
 )
-from bookkeeper.domain.vat_registration import NO_VAT_RETURN
+from bookkeeper.domain.vat_registration import BEFORE_REGISTRATION, NO_VAT_RETURN
 from bookkeeper.entrypoints.http.controllers.events import API_PREFIX, IdempotencyKey
 from bookkeeper.entrypoints.http.csv_out import (
     CsvOperation,
@@ -435,6 +435,16 @@ def _vat_line_out(line: VatReportLine) -> VatLineOut:
     )
 
 
+def _vat_note(report: VatReport) -> str | None:
+    """Why a report has no return: the company is outside the VAT register, or the term
+    ended before its registration took effect (ADR 0064, addendum); None when it has one."""
+    if report.vat_registered:
+        return None
+    if report.registered_from is not None:
+        return BEFORE_REGISTRATION.format(date=report.registered_from.isoformat())
+    return NO_VAT_RETURN
+
+
 def vat_report_out(report: VatReport) -> VatReportOut:
     term = report.term
     return VatReportOut(
@@ -449,7 +459,7 @@ def vat_report_out(report: VatReport) -> VatReportOut:
         payable=amount_out(report.payable),
         not_in_return=[_vat_line_out(line) for line in report.not_in_return],
         vat_registered=report.vat_registered,
-        note=None if report.vat_registered else NO_VAT_RETURN,
+        note=_vat_note(report),
         term_length=term.length,
     )
 
@@ -537,7 +547,8 @@ def vat_csv(report: VatReport) -> Response[Any]:
             None,
         ]
 
-    note = [] if report.vat_registered else [["note", *[None] * 6, NO_VAT_RETURN]]
+    text = _vat_note(report)
+    note = [] if text is None else [["note", *[None] * 6, text]]
     return csv_response(
         f"vat-{report.term.year}-{report.term.term}.csv",
         ["vatCode", "rate", "direction", "base", "vat", "side", "inReturn", "note"],

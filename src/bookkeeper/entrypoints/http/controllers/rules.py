@@ -113,6 +113,9 @@ class ReviewRulesOut(ResponseBody, frozen=True, kw_only=True):
     vat_registered: bool
     #: "bimonthly" or "yearly" (årstermin, ADR 0064).
     vat_term: str
+    #: The day the VAT registration took effect; no return for a term ended before it
+    #: (ADR 0064, addendum). Null: registered for as long as the books go back.
+    vat_registered_from: dt.date | None = None
 
 
 def _review_rules(r: ReviewRules) -> ReviewRulesOut:
@@ -131,6 +134,7 @@ def _review_rules(r: ReviewRules) -> ReviewRulesOut:
         departments=r.departments,
         vat_registered=r.vat_registered,
         vat_term=r.vat_term,
+        vat_registered_from=r.vat_registered_from,
     )
 
 
