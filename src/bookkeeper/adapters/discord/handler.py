@@ -7,7 +7,9 @@
                        thread; a proposal awaiting review ──▶ post_review_request
         question   ──▶ ConversationService.handle ──▶ replies in place
     review channel ──▶ on_interaction
-        Godkjenn / Avvis / Korriger buttons (custom ids `bk:<action>:<proposal id>`);
+        Godkjenn / Avvis / Korriger buttons (custom ids `bk:<action>:<proposal id>`), and
+        Prøv igjen on a proposal whose execution FAILED (back to execution, as REST's
+        POST /events/{id}/retry and the page's button);
         Avvis asks the reason and Korriger the account and VAT rate in a modal (prefilled
         from what was posted, no storage read before the modal). The Discord user must map
         to a principal allowed `proposals:decide` in the tenant (checked in memory, answered
@@ -43,7 +45,7 @@ import msgspec
 from bookkeeper.adapters.discord.notifier import discord_escaped
 from bookkeeper.adapters.fetch import FetchError
 from bookkeeper.application import messages as m
-from bookkeeper.application.commands import ApproveProposal, RejectProposal
+from bookkeeper.application.commands import ApproveProposal, RejectProposal, RetryExecution
 from bookkeeper.application.conversation import ConversationService, Reply
 from bookkeeper.application.errors import ApplicationError, Forbidden
 from bookkeeper.application.failures import explain_error, explain_failure
@@ -73,6 +75,9 @@ MAX_THREAD_NAME: Final = 100
 APPROVE: Final = "approve"
 REJECT: Final = "reject"
 CORRECT: Final = "correct"
+#: A FAILED proposal's button: back to execution (POST /events/{id}/retry, the page's
+#: "Prøv igjen"), a reviewer's decision as the others.
+RETRY: Final = "retry"
 REJECT_MODAL: Final = "reject-modal"
 CORRECT_MODAL: Final = "correct-modal"
 PREFIX: Final = "bk"
@@ -415,6 +420,13 @@ class DiscordHandler:
                     ApproveProposal(principal=principal, proposal_id=proposal_id)
                 ),
             )
+        elif action == RETRY:
+            await self._decide(
+                interaction,
+                lambda: self._handlers.retry(
+                    RetryExecution(principal=principal, proposal_id=proposal_id)
+                ),
+            )
         elif action == REJECT:
             row = hikari.impl.ModalActionRowBuilder()
             row.add_text_input(
@@ -644,15 +656,26 @@ def _buttons(proposal_id: uuid.UUID) -> Any:
     return row
 
 
+def _retry_button(proposal_id: uuid.UUID) -> Any:
+    row = hikari.impl.MessageActionRowBuilder()
+    row.add_interactive_button(
+        hikari.ButtonStyle.PRIMARY, custom_id(RETRY, proposal_id), label="Prøv igjen"
+    )
+    return row
+
+
 def _review_state(view: ProposalView, people: People) -> tuple[str, list[Any] | None]:
     """The review message's text for where the proposal stands, and its components: None
-    keeps the buttons (still in review), [] removes them (decided)."""
+    keeps the buttons (still in review), [] removes them (decided), a FAILED proposal's
+    is the Prøv igjen button (sent back to execution once the cause is put right)."""
     if view.status is Status.PROPOSED:
         text = review_text(view, people=people)
         if view.endorsed_by:
             first = people.name(view.endorsed_by, tenant=view.tenant_id)
             text += f"\nFørste godkjenning gitt av {first}; venter på en godkjenner til."
         return _clip(text), None
+    if view.status is Status.FAILED:
+        return _clip(outcome_text(view, people)), [_retry_button(view.id)]
     return _clip(outcome_text(view, people)), []
 
 
@@ -838,6 +861,7 @@ def outcome_text(view: ProposalView, people: People | None = None) -> str:
             head += "\nUtført."
         elif view.status is Status.FAILED:
             head += f"\nFeilet: {explain_failure(view.last_error, m.NORWEGIAN, kind=view.kind)}."
+            head += "\nTrykk «Prøv igjen» når feilen er rettet."
         elif view.last_error and view.next_attempt_at is not None:
             again = explain_failure(
                 view.last_error, m.NORWEGIAN, kind=view.kind, retry_at=view.next_attempt_at
