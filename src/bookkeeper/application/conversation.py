@@ -102,6 +102,8 @@ log = logging.getLogger("bookkeeper.conversation")
 RETENTION: Final = dt.timedelta(days=30)
 #: Characters of a message kept and read (Discord's own limit is 2,000; a terminal has none).
 MAX_MESSAGE: Final = 4000
+#: Characters of a document's caption kept with its proposal (and quoted to the reviewer).
+MAX_CAPTION: Final = 300
 #: Lines listed in one answer before "… and N more".
 MAX_LINES: Final = 10
 #: The questions about the books answered from the ledger (story 8, ledger_questions.py).
@@ -271,10 +273,16 @@ class ConversationService:
         )
         await self._store.add([inbound])
         replies: list[Reply] = []
+        caption = " ".join(readable(text).split())[:MAX_CAPTION]
         for content, content_type, filename in attachments:
             replies.append(
                 await self._document(
-                    principal, channel_id, content, content_type, filename, language, source
+                    principal,
+                    channel_id,
+                    (content, content_type, filename),
+                    language,
+                    source,
+                    caption,
                 )
             )
         if not attachments:
@@ -314,19 +322,26 @@ class ConversationService:
         self,
         principal: Principal,
         channel_id: str,
-        content: bytes,
-        content_type: str | None,
-        filename: str | None,
+        attachment: Attachment,
         language: m.Language,
         source: str,
+        caption: str = "",
     ) -> Reply:
+        """Propose from one document. What its sender wrote with it (`caption`) is kept
+        with the proposal's source; words against booking it as read ("privat", "ikke
+        bokfør", "feil beløp") keep it from automatic approval (`has_reservation`)."""
+        content, content_type, filename = attachment
+        where = {"channel": source, "channelId": channel_id, "user": principal.subject}
+        if caption:
+            where["caption"] = caption
         try:
             result = await self._pipeline.process(
                 principal,
                 content,
                 content_type,
                 filename,
-                source={"channel": source, "channelId": channel_id, "user": principal.subject},
+                source=where,
+                reservation=caption if has_reservation(caption) else None,
             )
         except Forbidden:
             return Reply(text=m.text("forbidden", language), language=language)
@@ -1521,6 +1536,28 @@ _GREETINGS: Final = frozenset(
      "hva", "what", "do", "gjøre", "gjør", "hjelpe", "deg", "with", "med", "how", "does",
      "this", "work", "hvordan", "fungerer", "funker", "dette", "det", "please"}
 )  # fmt: skip
+
+
+#: Words a sender writes with a document against booking it as it reads: private, not to
+#: be booked, wrong, already sent, returned or refunded ("privat kjøp, ikke bokfør",
+#: "feil beløp", "duplikat", "personal, don't book").
+_RESERVATION: Final = re.compile(
+    r"\b(privat\w*|private(?:ly)?|personal|personlig\w*|"
+    r"ikke (?:bokfør\w*|før\w*|registrer\w*|ta med|send\w*|betal\w*|godkjenn\w*)|"
+    r"skal ikke (?:bokføres|føres|med|betales|registreres)|"
+    r"ikke (?:firma|bedrift|jobb)\w*|ikke vår\w*|not ours|not (?:a )?(?:business|company|work)|"
+    r"don'?t (?:book|post|pay|approve|register)|do not (?:book|post|pay|approve|register)|"
+    r"feil\w*|wrong|incorrect|duplikat\w*|duplicate|dobbelt\w*|"
+    r"allerede (?:sendt|levert|bokført|betalt|registrert)|"
+    r"already (?:sent|booked|submitted|paid|registered)|"
+    r"refundert|refunded|refusjon|returnert|returned|kreditert|credited|annullert|cancell?ed|"
+    r"stemmer ikke|doesn'?t match|does not match|ignorer\w*|ignore|glem\w*|forget)\b"
+)
+
+
+def has_reservation(caption: str) -> bool:
+    """Whether a document's caption speaks against booking it as read (`_RESERVATION`)."""
+    return _RESERVATION.search(caption.lower()) is not None
 
 
 def asks_to_act(text: str) -> bool:

@@ -541,6 +541,10 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "(kostnaden og den inngående mvaen reverseres), godkjennes alltid av en person"),
         (r"a supplier's credit note is always reviewed",
          "kreditnotaer fra leverandører godkjennes alltid av en person"),
+        (r"the sender wrote a reservation with the document",
+         "innsenderen tok et forbehold med dokumentet"),
+        (r'the sender wrote with the document: "(?P<q>.+)"',
+         "innsenderen skrev med dokumentet: «{q}»"),
         (r"a credit note for more than its invoice is always reviewed",
          "kreditnotaer for mer enn fakturaen godkjennes alltid av en person"),
         (r"the invoice's credit notes come to (?P<c>.+) with this one, more than the invoice's "
