@@ -778,6 +778,10 @@ async def test_last_quarter_is_the_quarter_before_this_one() -> None:
         ("hva har vi brukt hos Anthropic i år?", "spending"),
         ("hva har vi brukt til reise i år?", "costs"),
         ("hva skylder vi Adobe", "payables"),
+        # A typo of the books' words is read as the word ("hva skyldr vi", "balnsen").
+        ("hva skyldr vi leverandørene", "payables"),
+        ("balnsen", "balance_sheet"),
+        ("resulatet i fjor", "result"),
     ],
 )
 def test_the_balance_sheet_and_costs_by_supplier_are_asked(text: str, intent: str) -> None:
@@ -795,6 +799,9 @@ def test_the_balance_sheet_and_costs_by_supplier_are_asked(text: str, intent: st
         ("brukt hos Adobe 3. kvartal", "adobe"),
         ("kostnader per leverandør", None),
         ("hva har vi brukt til mat", None),
+        ("hva har vi brukt hos «Adobe»?", "adobe"),
+        ("kostnader hos Adobe per måned", "adobe"),
+        ("costs at Clas Ohlson AS", "clas ohlson as"),
     ],
 )
 def test_the_supplier_a_question_names(text: str, name: str | None) -> None:
@@ -870,6 +877,12 @@ async def test_costs_at_a_supplier_are_read_from_the_entries_in_the_period() -> 
     # "Jeg vet ikke hvilke kontoer «telenor» er".
     text, _, _ = await ask(chat, "hva kostet Telenor i år?")
     assert text.startswith("Kostnader hos Telenor 01.01.2026 – 20.11.2026: 1 000,00 kr")
+    # A name neither the chart nor an entry of the period knows: said so with the period.
+    [reply] = await chat.say("hvor mye brukte vi på Telenor i oktober?")
+    assert reply.text.startswith(
+        "Jeg vet ikke hvilke kontoer «telenor» er. Ingen bilag 01.10.2026 – 31.10.2026 "
+        "nevner det heller."
+    )
 
 
 async def test_costs_per_supplier_are_listed_largest_first() -> None:

@@ -920,7 +920,7 @@ class ConversationService:
                 by_supplier = await self._supplier_costs(ask, word, only_found=True)
                 if by_supplier is not None:
                     return by_supplier
-                text_ = m.text("ledger.costs.unknown", language, topic=word)
+                text_ = m.text("ledger.costs.unknown", language, topic=word, **span)
                 return Reply(text=text_, language=language)
         found = [(code, balances[code]) for code in codes if balances[code]]
         total = sum((amount for _, amount in found), Decimal("0.00"))
@@ -1498,6 +1498,9 @@ _VOCABULARY: Final = (
     "saldo", "saldoen", "balance", "leverandørfaktura", "leverandørfakturaer", "faktura",
     "fakturaer", "invoice", "invoices", "receipt", "receipts", "missing", "utlegg",
     "disponibel", "forbruk", "budsjett", "budget", "kostnad", "merverdiavgift",
+    # the books' questions ("hva skyldr vi", "balnsen", "resultatt")
+    "skylder", "leverandører", "leverandørene", "balansen", "resultatet", "leverandørgjeld",
+    "kundefordringer",
 )  # fmt: skip
 _PUNCTUATION: Final = "?!.,:;«»\"'()"
 

@@ -609,9 +609,10 @@ _SUPPLIER_LIST: Final = re.compile(
 _SPENT_AT: Final = re.compile(
     r"\b(?:brukt|brukte|bruker|bruke|handlet|handla|handler|handle|kjøpt|kjøpte|kjøper|"
     r"betalt|betalte|betaler|lagt igjen|la vi igjen|la igjen|spent|spend|spending|paid|pay|"
-    r"bought|buy|purchased|shopped)\b"
+    r"bought|buy|purchased|shopped|kostnader|kostnad|utgifter|utgift|costs?|expenses?)\b"
     r"(?:\s+(?:vi|we|oss|us|totalt|in total|penger|money|for|til sammen))*\s+"
-    r"(?:hos|at|with|from|fra|til|to)\s+([\w&][\w&.'’-]*(?:\s+[\w&][\w&.'’-]*){0,3})"
+    r"(?:hos|at|with|from|fra|til|to)\s+[«\"'“‘]?"
+    r"([\w&][\w&.'’-]*(?:\s+[\w&][\w&.'’-]*){0,3})"
 )
 #: Words that end a supplier's name in a question ("hos Clas Ohlson i fjor").
 _NAME_ENDS: Final = frozenset(

@@ -1771,12 +1771,14 @@ TEXTS.update(
         },
         "ledger.costs.unknown": {
             "nb": (
-                "Jeg vet ikke hvilke kontoer «{topic}» er. Spør gjerne om en konto: "
-                "«hvor mye har vi brukt på konto 6540 i år»."
+                "Jeg vet ikke hvilke kontoer «{topic}» er. Ingen bilag {start} – {end} "
+                "nevner det heller. Spør gjerne om en konto: «hvor mye har vi brukt på konto "
+                "6540 i år»."
             ),
             "en": (
-                'I do not know which accounts "{topic}" are. Ask about an account instead: '
-                '"how much did we spend on account 6540 this year".'
+                'I do not know which accounts "{topic}" are. No entry {start} – {end} names it '
+                'either. Ask about an account instead: "how much did we spend on account 6540 '
+                'this year".'
             ),
         },
         # The balance sheet ("vis balansen", "balanse i fjor", "balance sheet").
