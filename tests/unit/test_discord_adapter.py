@@ -804,3 +804,37 @@ async def test_a_failed_proposal_gets_a_retry_button_that_sends_it_back_to_execu
         for name, args, _ in again.interaction.fake.answers
     )
     assert len(await bot.events("ReceiptAttachmentExecutionRetried")) == 1
+
+
+async def test_a_correction_in_the_thread_reaches_the_review_message() -> None:
+    # "feil, det skal være konto 6540" in a document's thread was answered with the help
+    # text ("Det kan jeg ikke svare på") and reached no one: the reviewer approved as read.
+    bot = Bot()
+    proposal_id = await bot.document(OLA)
+    [thread] = {t for t in bot.handler.threads.values()}
+    review = bot.handler.reviews[proposal_id]
+
+    await bot.post(OLA, "Feil – det skal være konto 6540, **ikke** 5990 @everyone", channel=thread)
+    [(note, kwargs)] = [
+        (a[1], kw) for n, a, kw in bot.rest.calls if n == "create_message" and a[0] == REVIEW
+    ][1:]
+    assert kwargs["reply"] == review
+    assert note == (
+        "ola skrev i tråden om dette forslaget: «Feil – det skal være konto 6540, "
+        "\\*\\*ikke\\*\\* 5990 @everyone»"
+    )
+    assert "mentions_everyone" not in kwargs  # hikari sends no mention unless asked
+    told = bot.rest.messages(thread)[-1]
+    assert told.startswith("Jeg kan ikke endre forslaget selv, men godkjenneren har fått")
+    assert "Det kan jeg ikke svare på" not in told
+
+    # A question in the thread is answered, not handed on.
+    await bot.post(OLA, "hva er saldoen?", channel=thread)
+    assert bot.rest.messages(thread)[-1].startswith("Saldo per ")
+    assert len(bot.rest.messages(REVIEW)) == 2
+
+    # Once decided, a correction is no longer the reviewer's: the conversation answers.
+    await bot.handler.on_interaction(button(KARI, "approve", proposal_id))
+    await bot.post(OLA, "dette var privat, sorry", channel=thread)
+    assert len(bot.rest.messages(REVIEW)) == 2
+    assert not bot.rest.messages(thread)[-1].startswith("Jeg kan ikke endre forslaget selv")

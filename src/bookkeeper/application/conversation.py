@@ -1558,6 +1558,23 @@ _RESERVATION: Final = re.compile(
 )
 
 
+#: What a correction of a document says besides a reservation: what it should be ("det
+#: skal være konto 6540", "beløpet var 199 kr", "should be 25 % VAT").
+_CORRECTION: Final = re.compile(
+    r"\b(skal være|skulle vært|skulle være|burde vært|should be|should have been|egentlig|"
+    r"actually|riktig\w*|correct\w*|rett (?:konto|beløp|sats|dato)|konto \d{4}|account \d{4}|"
+    r"\d+(?:[.,]\d+)?\s*(?:kr|nok|%)|mva|vat)\b"
+)
+
+
+def reads_as_correction(text: str) -> bool:
+    """Whether a message in a document's thread corrects it or speaks against booking it
+    ("feil, det skal være konto 6540", "dette var privat"), not a question (the Discord
+    adapter hands such a message on to the review)."""
+    lowered = " ".join(readable(text).lower().split())
+    return has_reservation(lowered) or _CORRECTION.search(lowered) is not None
+
+
 def has_reservation(caption: str) -> bool:
     """Whether a document's caption speaks against booking it as read (`_RESERVATION`)."""
     return _RESERVATION.search(caption.lower()) is not None

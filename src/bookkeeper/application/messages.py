@@ -1268,6 +1268,22 @@ TEXTS.update(
             "nb": "Omvendt avgiftsplikt: skriv ja eller nei.",
             "en": "Reverse charge: write yes or no.",
         },
+        # A correction written in a document's thread while it waits for review: handed on
+        # to its review message, where the reviewer decides.
+        "discord.note": {
+            "nb": "{name} skrev i tråden om dette forslaget: «{text}»",
+            "en": '{name} wrote in the thread about this proposal: "{text}"',
+        },
+        "discord.note_forwarded": {
+            "nb": (
+                "Jeg kan ikke endre forslaget selv, men godkjenneren har fått meldingen din "
+                "ved forslaget i godkjenningskanalen, og kan korrigere eller avvise det der."
+            ),
+            "en": (
+                "I cannot change the proposal myself, but the reviewer has your message next "
+                "to the proposal in the review channel, and can correct or reject it there."
+            ),
+        },
         "discord.yes": {"nb": "ja", "en": "yes"},
         "discord.no": {"nb": "nei", "en": "no"},
         "note.reverse_charge": {

@@ -46,7 +46,11 @@ from bookkeeper.adapters.discord.notifier import discord_escaped
 from bookkeeper.adapters.fetch import FetchError
 from bookkeeper.application import messages as m
 from bookkeeper.application.commands import ApproveProposal, RejectProposal, RetryExecution
-from bookkeeper.application.conversation import ConversationService, Reply
+from bookkeeper.application.conversation import (
+    ConversationService,
+    Reply,
+    reads_as_correction,
+)
 from bookkeeper.application.errors import ApplicationError, Forbidden
 from bookkeeper.application.failures import explain_error, explain_failure
 from bookkeeper.application.handlers import DecisionResult, Handlers
@@ -92,6 +96,8 @@ _PURCHASE_KINDS: Final = frozenset(
     {"receipt_attachment", "invoice_registration", "expense_registration"}
 )
 REASON_INPUT: Final = "reason"
+#: Characters of a correction written in a document's thread handed on to its review.
+MAX_NOTE: Final = 500
 #: Reasons against a proposal shown in its review request, and how much of each.
 MAX_CONCERNS: Final = 4
 MAX_CONCERN_LENGTH: Final = 200
@@ -255,7 +261,40 @@ class DiscordHandler:
             replies = await self._conversation.handle(
                 principal, conversation_channel(channel_id), text, source=SOURCE
             )
+            if known and await self._hand_on(principal, channel_id, text, replies):
+                return
             await self._post(channel_id, replies)
+
+    async def _hand_on(
+        self, principal: Principal, channel_id: int, text: str, replies: Sequence[Reply]
+    ) -> bool:
+        """A correction written in a document's thread while its proposal waits for review
+        ("feil, det skal være konto 6540", "dette var privat") goes to the proposal's review
+        message as a reply, where the reviewer decides, and the writer is told so: it was
+        answered with the help text and reached no one. A question answered, or a proposal
+        decided or not posted for review here, is left to the conversation's reply."""
+        if any(r.event_id is not None for r in replies) or not reads_as_correction(text):
+            return False
+        waiting = [pid for pid, thread in self.threads.items() if thread == channel_id]
+        for proposal_id in reversed(waiting):  # the thread's latest document first
+            review = self.reviews.get(proposal_id)
+            if review is None or self.review_channel is None:
+                continue
+            try:
+                view = await self._queries.proposal(self.agent, proposal_id)
+            except ApplicationError:
+                continue
+            if view.status is not Status.PROPOSED:
+                continue
+            name = self.people.name(principal.subject, tenant=self.tenant)
+            note = m.text("discord.note", m.NORWEGIAN, name=name, text=text[:MAX_NOTE])
+            await self._rest.create_message(self.review_channel, _clip(note), reply=review)
+            english = bool(replies) and replies[0].language == m.ENGLISH
+            language: m.Language = m.ENGLISH if english else m.NORWEGIAN
+            said = Reply(text=m.text("discord.note_forwarded", language), language=language)
+            await self._post(channel_id, [said])
+            return True
+        return False
 
     async def _documents(
         self,
