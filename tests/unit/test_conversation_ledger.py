@@ -802,6 +802,10 @@ def test_the_balance_sheet_and_costs_by_supplier_are_asked(text: str, intent: st
         ("hva har vi brukt hos «Adobe»?", "adobe"),
         ("kostnader hos Adobe per måned", "adobe"),
         ("costs at Clas Ohlson AS", "clas ohlson as"),
+        ("what are our expenses to date", None),
+        ("costs with VAT this year", None),
+        ("hvor mye har vi brukt hos dem", None),
+        ("hva brukte vi fra kontoen", None),
     ],
 )
 def test_the_supplier_a_question_names(text: str, name: str | None) -> None:

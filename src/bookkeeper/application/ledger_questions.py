@@ -621,7 +621,12 @@ _NAME_ENDS: Final = frozenset(
      "forrige", "previous", "kvartal", "quarter", "uke", "week", "since", "siden", "fra",
      "from", "til", "to", "until", "during", "ifjor", "idag", "today",
      "per", "etter", "om", "vs", "eller", "or", "med", "with", "uten", "without",
-     "da", "then", "nå", "now", "egentlig", "really", "mon", "tro"}
+     "da", "then", "nå", "now", "egentlig", "really", "mon", "tro", "date", "dato",
+     "vat", "mva", "moms",
+     # not a name: a pronoun, or where the money came from ("brukt fra kontoen")
+     "dem", "them", "de", "den", "det", "it", "ham", "him", "henne", "her", "deg", "you",
+     "meg", "me", "oss", "us", "konto", "kontoen", "account", "kortet", "card", "banken",
+     "bank", "kassa", "kassen"}
 )  # fmt: skip
 #: A supplier's legal form: no part of the name a question matches.
 _LEGAL_FORMS: Final = frozenset({"as", "asa", "ab", "ltd", "inc", "gmbh", "llc", "sa", "ug"})
