@@ -776,6 +776,7 @@ async def test_last_quarter_is_the_quarter_before_this_one() -> None:
         ("hvem har vi handlet mest hos i år", "supplier_costs"),
         # A spending source keeps the cost snapshots', a cost group the accounts'.
         ("hva har vi brukt hos Anthropic i år?", "spending"),
+        ("hvor mye har vi brukt hos dem", None),
         ("hva har vi brukt til reise i år?", "costs"),
         ("hva skylder vi Adobe", "payables"),
         # A typo of the books' words is read as the word ("hva skyldr vi", "balnsen").

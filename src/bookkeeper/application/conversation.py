@@ -1341,8 +1341,6 @@ _INTENTS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             "brukte vi",
             "bruker vi",
             "brukt på",
-            "brukt hos",
-            "betalt til",
             "kostet",
             "koster",
             "kostnad",
@@ -1380,6 +1378,8 @@ def _keyword_intent(lowered: str) -> str | None:
     # What became of a document: before the supplier invoices' "faktura" (ADR 0061).
     if _asks_status(lowered):
         return "proposal_status"
+    if spending_sources(lowered) and lq.supplier_asked(lowered):
+        return "spending"  # "hva har vi brukt hos Anthropic": the cost snapshots'
     # Story 8: the books themselves, before "saldo" (the bank) and the cost snapshots.
     books = lq.ledger_intent(
         lowered,
