@@ -910,3 +910,26 @@ async def test_costs_per_supplier_are_listed_largest_first() -> None:
         "  Lisens 2025: 100,00 kr (1 bilag)",
         "  Sum: 100,00 kr",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        # "siden 1. september" was that one day, "siden mars" and "f.o.m. mars 2025" the
+        # year so far: a period since a day or month runs to today.
+        ("kostnader siden 1. september", ((2026, 9, 1), (2026, 11, 20))),
+        ("resultat siden mars", ((2026, 3, 1), (2026, 11, 20))),
+        ("costs since March", ((2026, 3, 1), (2026, 11, 20))),
+        ("hva har vi brukt hos Adobe f.o.m. august", ((2026, 8, 1), (2026, 11, 20))),
+        ("resultat fra og med mars 2025", ((2025, 3, 1), (2026, 11, 20))),
+        ("siden desember", ((2025, 12, 1), (2026, 11, 20))),
+        # A range keeps its end, a plain "fra" month is that month.
+        ("resultat fra mars til mai", ((2026, 3, 1), (2026, 5, 31))),
+        ("kvitteringer fra oktober", ((2026, 10, 1), (2026, 10, 31))),
+    ],
+)
+def test_a_period_since_a_day_or_month_runs_to_today(
+    text: str, period: tuple[tuple[int, int, int], tuple[int, int, int]]
+) -> None:
+    start, end = (dt.date(*day) for day in period)
+    assert lq.ledger_period(text, TODAY) == (start, end)

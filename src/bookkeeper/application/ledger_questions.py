@@ -201,6 +201,13 @@ _THIS_QUARTER: Final = re.compile(
 )
 
 
+#: A day or month a period starts at and runs to today from ("siden mars", "since 1 March",
+#: "fra og med august"); plain "fra" is left out: "kvitteringer fra oktober" is October's.
+_SINCE: Final = re.compile(
+    r"\b(?:siden|since|fra og med|f\.o\.m\.?|starting(?: from)?|helt fra)\s+"
+)
+
+
 def _on(year: int | None, month: int, day: int) -> tuple[int | None, int, int] | None:
     if not 1 <= month <= 12 or not 1 <= day <= 31:
         return None
@@ -267,8 +274,9 @@ def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None
     """A period a question names by its days — a date ("3. november", "03.11.2026",
     "november 3rd"), a range of dates or months ("fra 1. oktober til 15. november",
     "1.10–15.11", "from October to November"), the last N days, weeks or months, this or
-    last week — or None. A date or month without a year is the latest one begun by today
-    (a range's start the latest one not after its end)."""
+    last week, or since a day or month ("siden mars": to today) — or None. A date or month
+    without a year is the latest one begun by today (a range's start the latest one not
+    after its end)."""
     lowered = _lowered(text)
     last = _LAST_DAYS.search(lowered)
     if last is not None:
@@ -300,6 +308,14 @@ def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None
             if first[0] is None and since > until:
                 since, _ = _span(first, until.year - 1)
             return since, until
+    begun = _SINCE.search(lowered)
+    if begun is not None:
+        # "siden 1. september", "since March", "f.o.m. mars 2025": from then to today.
+        for at, _, value in mentions:
+            if at == begun.end():
+                day, _ = _latest(value, today) if value[0] is None else _span(value, today.year)
+                if day <= today:
+                    return day, today
     named = [value for _, _, value in mentions if value[2] is not None]
     if len(named) == 1:
         return _latest(named[0], today) if named[0][0] is None else _span(named[0], today.year)
