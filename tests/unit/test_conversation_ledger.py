@@ -882,6 +882,9 @@ async def test_costs_at_a_supplier_are_read_from_the_entries_in_the_period() -> 
     # "Jeg vet ikke hvilke kontoer «telenor» er".
     text, _, _ = await ask(chat, "hva kostet Telenor i år?")
     assert text.startswith("Kostnader hos Telenor 01.01.2026 – 20.11.2026: 1 000,00 kr")
+    # A sale names its customer, not a supplier: no cost, not listed (its output VAT was).
+    text, _, data = await ask(chat, "hva har vi brukt hos Salg i januar?")
+    assert text == "Ingen kostnader hos «Salg» er bokført 01.01.2026 – 31.01.2026."
     # A name neither the chart nor an entry of the period knows: said so with the period.
     [reply] = await chat.say("hvor mye brukte vi på Telenor i oktober?")
     assert reply.text.startswith(

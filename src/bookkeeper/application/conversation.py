@@ -1102,7 +1102,7 @@ class ConversationService:
                     if not start <= data.date <= end:
                         continue
                     cost, vat = lq.entry_cost(data)
-                    if cost or vat:
+                    if cost:  # a sale (output VAT only) is no cost
                         found.append((data, name, cost, vat))
                 read += len(page)
                 if len(page) < SUPPLIER_PAGE:
