@@ -249,6 +249,10 @@ def test_chat_answers_questions_about_the_books_from_the_ledger(
         "saldo på konto 1500",
         "vis de siste 5 bilagene",
         "what do customers owe us?",
+        # The balance sheet and costs by supplier, read through the SQL log and ledger.
+        "vis balansen",
+        "hva har vi brukt hos Adobe i år?",
+        "costs by supplier this year",
     ]
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(questions) + "\n"))
 
@@ -268,6 +272,11 @@ def test_chat_answers_questions_about_the_books_from_the_ledger(
         f"{day} Salg til Kunde AS: 2 000,00 kr, bokført av anna"
     )
     assert f"Accounts receivable (account 1500) as of {day}: 2 000,00 kr." in out
+    assert f"Balanse per {day}:" in out and "Eiendeler: 2 000,00 kr" in out
+    assert "Årets resultat, ikke disponert: 1 200,00 kr" in out
+    assert f"Kostnader hos Adobe {first} – {day}: 800,00 kr uten mva, 1 bilag:" in out
+    assert f"Costs by supplier {first} – {day}, largest first" in out
+    assert "Adobe lisens: 800,00 kr (1 entry)" in out
     assert "Send en kvittering" not in out and "Ingen kostnader registrert" not in out
     with sqlite3.connect(data_dir / "bookkeeper.db") as db:
         events = db.execute("SELECT type, actor FROM events ORDER BY position").fetchall()

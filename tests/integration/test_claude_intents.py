@@ -267,3 +267,41 @@ async def test_the_books_questions_are_offered_and_their_inputs_read_strictly(en
         env.fake.answer_next(content=[hostile], stop_reason="tool_use")
         fallback = await env.classifier.classify("vis de siste bilagene")
         assert (fallback.name, fallback.count, fallback.account) == ("journal", None, None)
+
+
+async def test_the_balance_sheet_and_costs_by_supplier_are_offered_with_their_inputs(
+    env: Env,
+) -> None:
+    # The chat could not answer "vis balansen" or "hva har vi brukt hos Adobe" at all;
+    # the model is offered both, a supplier named as written, at most 40 characters.
+    env.fake.answer_next(
+        content=[tool_call("balance_sheet", {"to": "2025-12-31"})], stop_reason="tool_use"
+    )
+    sheet = await env.classifier.classify("hvordan så balansen ut ved nyttår?")
+    assert (sheet.name, sheet.end) == ("balance_sheet", dt.date(2025, 12, 31))
+    env.fake.answer_next(
+        content=[
+            tool_call("supplier_costs", {"supplier": "  Clas   Ohlson ", "from": "2025-01-01"})
+        ],
+        stop_reason="tool_use",
+    )
+    asked = await env.classifier.classify("hva la vi igjen på Clas Ohlson i fjor?")
+    assert (asked.name, asked.topic, asked.start) == (
+        "supplier_costs",
+        "Clas Ohlson",
+        dt.date(2025, 1, 1),
+    )
+    env.fake.answer_next(content=[tool_call("supplier_costs", {})], stop_reason="tool_use")
+    every = await env.classifier.classify("hvem bruker vi pengene på?")
+    assert (every.name, every.topic) == ("supplier_costs", None)
+    schemas = {
+        t["name"]: t["input_schema"]["properties"] for t in env.fake.requests[0]["body"]["tools"]
+    }
+    assert set(schemas["balance_sheet"]) == {"from", "to"}
+    assert set(schemas["supplier_costs"]) == {"from", "to", "supplier"}
+    # An input another tool takes: the keywords' answer.
+    env.fake.answer_next(
+        content=[tool_call("supplier_costs", {"account": "6540"})], stop_reason="tool_use"
+    )
+    fallback = await env.classifier.classify("kostnader per leverandør")
+    assert (fallback.name, fallback.account) == ("supplier_costs", None)

@@ -221,6 +221,45 @@ async def test_a_known_merchant_is_auto_approved_and_the_reply_says_so() -> None
     assert "Godkjent automatisk" in reply.text
 
 
+@pytest.mark.parametrize(
+    "caption",
+    [
+        "Privat kjøp, ikke bokfør denne!",
+        "dette var feil kort, beklager",
+        "allerede sendt inn forrige uke",
+        "personal purchase, don't book it",
+        "returned it, refunded",
+    ],
+)
+async def test_a_caption_against_booking_the_document_keeps_it_from_automatic_approval(
+    caption: str,
+) -> None:
+    # A known merchant's receipt sent with "privat, ikke bokfør" was approved and attached
+    # at once: the caption was neither read nor kept, so no person ever saw it.
+    chat = Chat(extraction("Rimi"))
+    await chat.learn("Rimi", "5990")
+    [reply] = await chat.say(caption, PDF)
+
+    assert reply.outcome == "awaiting_review" and reply.status == "PROPOSED"
+    [proposed] = await chat.events("ReceiptAttachmentProposed")
+    assert proposed.metadata["review"]["rule"] == "sender-reservation"
+    assert proposed.metadata["source"]["caption"] == caption
+    said = f'the sender wrote with the document: "{caption}"'
+    assert said in proposed.metadata["warnings"]
+    assert "skrev med dokumentet: «" in reply.text or said in reply.text
+    assert await chat.events("ReceiptAttachmentApproved") == []
+
+
+async def test_a_plain_caption_is_kept_for_the_reviewer_and_approves_as_before() -> None:
+    chat = Chat(extraction("Rimi"))
+    await chat.learn("Rimi", "5990")
+    [reply] = await chat.say("Lunsj med kunden  Hansen 🙂", PDF)
+    assert reply.outcome == "auto_approved"
+    [proposed] = await chat.events("ReceiptAttachmentProposed")
+    assert proposed.metadata["source"]["caption"] == "Lunsj med kunden Hansen 🙂"
+    assert "warnings" not in proposed.metadata
+
+
 def test_a_score_is_written_with_the_languages_decimal_mark() -> None:
     assert messages.score(Decimal("0.92"), "nb") == "0,92"
     assert messages.score(Decimal("0.92"), "en") == "0.92"

@@ -738,3 +738,201 @@ async def test_last_quarter_is_the_quarter_before_this_one() -> None:
     assert text == "No costs for software are posted 01.07.2026 – 30.09.2026."
     _, _, data = await ask(chat, "resultatet dette kvartalet")
     assert (data.start, data.end) == (dt.date(2026, 10, 1), TODAY)
+
+
+# --- the balance sheet and costs by supplier ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # The balance sheet was not answered: "balanse" was a typo of "balance" (the
+        # bank), "vis balansen" and "the balance sheet" the help text.
+        ("vis balansen", "balance_sheet"),
+        ("Balanse?", "balance_sheet"),
+        ("balanse i fjor", "balance_sheet"),
+        ("hva var balansen per 30.09?", "balance_sheet"),
+        ("show the balance sheet", "balance_sheet"),
+        ("balance sheet for last year", "balance_sheet"),
+        ("eiendeler og gjeld", "balance_sheet"),
+        ("hva er egenkapitalen?", "balance_sheet"),
+        ("what do we own", "balance_sheet"),
+        # The bank's and one account's balance keep their questions.
+        ("balance?", "balance"),
+        ("hva er saldoen?", "balance"),
+        ("hva er balansen på bankkontoen", "balance"),
+        ("balanse på konto 1920", "account_balance"),
+        # Costs by supplier, a supplier named or not.
+        ("hva har vi brukt hos Adobe?", "supplier_costs"),
+        ("hvor mye har vi handlet hos Clas Ohlson i fjor", "supplier_costs"),
+        ("hva har vi kjøpt fra Elkjøp forrige måned", "supplier_costs"),
+        ("hvor mye har vi betalt til Adobe i Q3?", "supplier_costs"),
+        ("how much did we spend at Adobe last year?", "supplier_costs"),
+        ("what have we bought from IKEA this year", "supplier_costs"),
+        ("kostnader per leverandør", "supplier_costs"),
+        ("costs by supplier in 2025", "supplier_costs"),
+        ("hvilke leverandører har vi brukt mest på?", "supplier_costs"),
+        ("top suppliers this year", "supplier_costs"),
+        ("hvem har vi handlet mest hos i år", "supplier_costs"),
+        # A spending source keeps the cost snapshots', a cost group the accounts'.
+        ("hva har vi brukt hos Anthropic i år?", "spending"),
+        ("hvor mye har vi brukt hos dem", None),
+        ("hva har vi brukt til reise i år?", "costs"),
+        ("hva skylder vi Adobe", "payables"),
+        # A typo of the books' words is read as the word ("hva skyldr vi", "balnsen").
+        ("hva skyldr vi leverandørene", "payables"),
+        ("balnsen", "balance_sheet"),
+        ("resulatet i fjor", "result"),
+    ],
+)
+def test_the_balance_sheet_and_costs_by_supplier_are_asked(text: str, intent: str) -> None:
+    assert intent_of(text) == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("hva har vi brukt hos Adobe?", "adobe"),
+        ("hvor mye har vi handlet hos Clas Ohlson i fjor", "clas ohlson"),
+        ("hva har vi kjøpt fra Elkjøp forrige måned", "elkjøp"),
+        ("spent at Google Workspace in March", "google workspace"),
+        ("hva la vi igjen hos Rema 1000?", "rema 1000"),  # a number in a name
+        ("brukt hos Adobe 3. kvartal", "adobe"),
+        ("kostnader per leverandør", None),
+        ("hva har vi brukt til mat", None),
+        ("hva har vi brukt hos «Adobe»?", "adobe"),
+        ("kostnader hos Adobe per måned", "adobe"),
+        ("costs at Clas Ohlson AS", "clas ohlson as"),
+        ("what are our expenses to date", None),
+        ("costs with VAT this year", None),
+        ("hvor mye har vi brukt hos dem", None),
+        ("hva brukte vi fra kontoen", None),
+    ],
+)
+def test_the_supplier_a_question_names(text: str, name: str | None) -> None:
+    assert lq.supplier_asked(text) == name
+
+
+def test_who_an_entry_paid_is_read_from_its_description() -> None:
+    def entry(description: str) -> Any:
+        from bookkeeper.domain.events import JournalEntryPostedData
+
+        return JournalEntryPostedData(date=TODAY, description=description, lines=())
+
+    assert lq.supplier_of(entry("Adobe Systems 2026-03-10")) == "Adobe Systems"
+    assert lq.supplier_of(entry("Telenor Norge AS faktura F-1001")) == "Telenor Norge AS"
+    assert lq.supplier_of(entry("Telenor Norge AS kreditnota 77")) == "Telenor Norge AS"
+    assert lq.supplier_of(entry("Reversering: Adobe 2026-03-10")) == "Adobe"
+    assert lq.supplier_of(entry("Kurs i Bergen")) == "Kurs i Bergen"
+    assert lq.names_supplier("adobe", "Adobe Systems Software Ireland Ltd")
+    assert lq.names_supplier("clas ohlson as", "Clas Ohlson")
+    assert not lq.names_supplier("adobe", "Telenor")
+
+
+async def test_the_balance_sheet_is_answered_from_the_ledger() -> None:
+    chat = await books_chat()
+    text, language, data = await ask(chat, "Vis balansen")
+    assert language == "nb"
+    # Assets 7 500 + 5 012,50; equity and liabilities: 2025's result in 2050, what we owe
+    # (2400 600 + 1 250), the VAT accounts and this year's result not yet allocated.
+    assert text.splitlines() == [
+        "Balanse per 20.11.2026:",
+        "  Eiendeler: 12 512,50 kr",
+        "    1500 Kundefordringer: 7 500,00 kr",
+        "    1920 Bankinnskudd: 5 012,50 kr",
+        "  Egenkapital og gjeld: 12 512,50 kr",
+        "    2050: 4 900,00 kr",
+        "    2400 Leverandørgjeld: 1 850,00 kr",
+        "    2700: 2 000,00 kr",
+        "    2710: -503,57 kr",
+        "    Årets resultat, ikke disponert: 4 266,07 kr",
+    ]
+    assert (data.question, data.end, data.amount) == ("balance_sheet", TODAY, D("12512.50"))
+
+    text, _, data = await ask(chat, "balanse i fjor")
+    assert text.splitlines()[:3] == [
+        "Balanse per 31.12.2025:",
+        "  Eiendeler: 4 900,00 kr",
+        "    1920 Bankinnskudd: 4 900,00 kr",
+    ]
+    assert data.end == dt.date(2025, 12, 31)
+
+    text, language, _ = await ask(chat, "show the balance sheet at the end of Q1")
+    assert language == "en" and text.startswith("Balance sheet as of 31.03.2026:\n  Assets: ")
+
+
+async def test_costs_at_a_supplier_are_read_from_the_entries_in_the_period() -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, "hva har vi brukt hos Adobe i år?")
+    assert text.splitlines() == [
+        "Kostnader hos Adobe 01.01.2026 – 20.11.2026: 800,00 kr uten mva "
+        "(1 000,00 kr med mva), 1 bilag:",
+        "  10.03.2026 Adobe: 800,00 kr",
+    ]
+    assert (data.question, data.amount, data.count) == ("supplier_costs", D("800.00"), 1)
+
+    # The supplier invoice Kari approved is named by its supplier, whatever its lines say.
+    text, _, _ = await ask(chat, "hvor mye har vi handlet hos telenor i november")
+    assert text.startswith("Kostnader hos telenor 01.11.2026 – 20.11.2026: 1 000,00 kr uten mva")
+    # A name no entry of the period has, said so with the period asked.
+    text, _, data = await ask(chat, "hva har vi brukt hos Adobe i fjor?")
+    assert text == "Ingen kostnader hos «Adobe» er bokført 01.01.2025 – 31.12.2025."
+    assert (data.amount, data.count) == (D("0.00"), 0)
+    # "hva kostet X" with a name that is no account group: the supplier's costs, not
+    # "Jeg vet ikke hvilke kontoer «telenor» er".
+    text, _, _ = await ask(chat, "hva kostet Telenor i år?")
+    assert text.startswith("Kostnader hos Telenor 01.01.2026 – 20.11.2026: 1 000,00 kr")
+    # A sale names its customer, not a supplier: no cost, not listed (its output VAT was).
+    text, _, data = await ask(chat, "hva har vi brukt hos Salg i januar?")
+    assert text == "Ingen kostnader hos «Salg» er bokført 01.01.2026 – 31.01.2026."
+    # A name neither the chart nor an entry of the period knows: said so with the period.
+    [reply] = await chat.say("hvor mye brukte vi på Telenor i oktober?")
+    assert reply.text.startswith(
+        "Jeg vet ikke hvilke kontoer «telenor» er. Ingen bilag 01.10.2026 – 31.10.2026 "
+        "nevner det heller."
+    )
+
+
+async def test_costs_per_supplier_are_listed_largest_first() -> None:
+    chat = await books_chat()
+    text, language, data = await ask(chat, "costs by supplier this year")
+    assert language == "en"
+    assert text.splitlines() == [
+        "Costs by supplier 01.01.2026 – 20.11.2026, largest first (without VAT):",
+        "  Kurs: 1 200,00 kr (1 entry)",
+        "  Telenor Norge AS: 1 000,00 kr (1 entry)",
+        "  Adobe: 800,00 kr (1 entry)",
+        "  Flytog: 446,43 kr (1 entry)",
+        "  Lunsj: 300,00 kr (1 entry)",
+        "  Total: 3 746,43 kr",
+    ]
+    assert (data.question, data.amount, data.count) == ("supplier_costs", D("3746.43"), 5)
+    text, _, _ = await ask(chat, "kostnader per leverandør i fjor")
+    assert text.splitlines() == [
+        "Kostnader per leverandør 01.01.2025 – 31.12.2025, størst først (uten mva):",
+        "  Lisens 2025: 100,00 kr (1 bilag)",
+        "  Sum: 100,00 kr",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        # "siden 1. september" was that one day, "siden mars" and "f.o.m. mars 2025" the
+        # year so far: a period since a day or month runs to today.
+        ("kostnader siden 1. september", ((2026, 9, 1), (2026, 11, 20))),
+        ("resultat siden mars", ((2026, 3, 1), (2026, 11, 20))),
+        ("costs since March", ((2026, 3, 1), (2026, 11, 20))),
+        ("hva har vi brukt hos Adobe f.o.m. august", ((2026, 8, 1), (2026, 11, 20))),
+        ("resultat fra og med mars 2025", ((2025, 3, 1), (2026, 11, 20))),
+        ("siden desember", ((2025, 12, 1), (2026, 11, 20))),
+        # A range keeps its end, a plain "fra" month is that month.
+        ("resultat fra mars til mai", ((2026, 3, 1), (2026, 5, 31))),
+        ("kvitteringer fra oktober", ((2026, 10, 1), (2026, 10, 31))),
+    ],
+)
+def test_a_period_since_a_day_or_month_runs_to_today(
+    text: str, period: tuple[tuple[int, int, int], tuple[int, int, int]]
+) -> None:
+    start, end = (dt.date(*day) for day in period)
+    assert lq.ledger_period(text, TODAY) == (start, end)

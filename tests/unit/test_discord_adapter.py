@@ -755,3 +755,86 @@ def test_the_review_message_explains_a_failure_and_a_retry_never_quoting_fiken()
     assert "\nForsøk 1 feilet: Fiken svarte ikke — prøver igjen kl. 14:05.\n" in outcome_text(
         retrying
     )
+
+
+async def test_a_failed_proposal_gets_a_retry_button_that_sends_it_back_to_execution() -> None:
+    # REST had POST /events/{id}/retry and the page a "Prøv igjen" button; the review
+    # message of a FAILED proposal lost all its buttons, so a reviewer in Discord had to
+    # leave Discord to send it back once Fiken's answer was put right.
+    bot = Bot(subscribe=True)
+    h = bot.chat.harness
+    proposal_id = await h.propose(receipt("Biltema", await h.store()))
+    await h.approve(proposal_id)
+    h.world.faults.fail_next(retryable=False)
+    await h.executor.run_once()
+    assert (await h.view(proposal_id)).status == "FAILED"
+
+    [message] = [
+        held
+        for held in review_messages(bot).values()
+        if held.content.endswith(f"Forslag {proposal_id}")
+    ]
+    assert "\nFeilet: " in message.content and "«Prøv igjen»" in message.content
+    [row] = message.components
+    [retry] = row.components
+    assert retry.custom_id == f"bk:retry:{proposal_id}" and retry.label == "Prøv igjen"
+
+    # Someone who may not decide is told so, and nothing happens.
+    for user in (OLA, STRANGER):
+        event = button(user, "retry", proposal_id)
+        await bot.handler.on_interaction(event)
+        assert "ikke tilgang" in refused(event)
+    assert await bot.events("ReceiptAttachmentExecutionRetried") == []
+
+    event = button(KARI, "retry", proposal_id)
+    await bot.handler.on_interaction(event)
+    text, kwargs = response(event)
+    assert kwargs["components"] == [] and "Feilet" not in text
+    [retried] = await bot.events("ReceiptAttachmentExecutionRetried")
+    assert retried.actor == "human:kari" and retried.stream_id == proposal_id
+    await h.executor.run_once()
+    assert (await h.view(proposal_id)).status == "EXECUTED"
+    assert "\nUtført." in message.content and message.components == []
+
+    # Pressed again on a message not yet edited: said why, nothing recorded twice.
+    again = button(KARI, "retry", proposal_id)
+    await bot.handler.on_interaction(again)
+    assert any(
+        name == "execute" and "Ikke utført" in args[0]
+        for name, args, _ in again.interaction.fake.answers
+    )
+    assert len(await bot.events("ReceiptAttachmentExecutionRetried")) == 1
+
+
+async def test_a_correction_in_the_thread_reaches_the_review_message() -> None:
+    # "feil, det skal være konto 6540" in a document's thread was answered with the help
+    # text ("Det kan jeg ikke svare på") and reached no one: the reviewer approved as read.
+    bot = Bot()
+    proposal_id = await bot.document(OLA)
+    [thread] = {t for t in bot.handler.threads.values()}
+    review = bot.handler.reviews[proposal_id]
+
+    await bot.post(OLA, "Feil – det skal være konto 6540, **ikke** 5990 @everyone", channel=thread)
+    [(note, kwargs)] = [
+        (a[1], kw) for n, a, kw in bot.rest.calls if n == "create_message" and a[0] == REVIEW
+    ][1:]
+    assert kwargs["reply"] == review
+    assert note == (
+        "ola skrev i tråden om dette forslaget: «Feil – det skal være konto 6540, "
+        "\\*\\*ikke\\*\\* 5990 @everyone»"
+    )
+    assert "mentions_everyone" not in kwargs  # hikari sends no mention unless asked
+    told = bot.rest.messages(thread)[-1]
+    assert told.startswith("Jeg kan ikke endre forslaget selv, men godkjenneren har fått")
+    assert "Det kan jeg ikke svare på" not in told
+
+    # A question in the thread is answered, not handed on.
+    await bot.post(OLA, "hva er saldoen?", channel=thread)
+    assert bot.rest.messages(thread)[-1].startswith("Saldo per ")
+    assert len(bot.rest.messages(REVIEW)) == 2
+
+    # Once decided, a correction is no longer the reviewer's: the conversation answers.
+    await bot.handler.on_interaction(button(KARI, "approve", proposal_id))
+    await bot.post(OLA, "dette var privat, sorry", channel=thread)
+    assert len(bot.rest.messages(REVIEW)) == 2
+    assert not bot.rest.messages(thread)[-1].startswith("Jeg kan ikke endre forslaget selv")

@@ -97,3 +97,29 @@ def test_a_tenant_can_store_stricter_rules_as_data() -> None:
 def test_unknown_rule_fields_are_refused() -> None:
     with pytest.raises(msgspec.ValidationError):
         msgspec.json.decode(b'{"autoApproveEverything": true}', type=ReviewRules)
+
+
+def test_a_senders_reservation_is_never_approved_automatically() -> None:
+    # "privat, ikke bokfør" with the document: a person reads it, whatever the pattern,
+    # the score or a tenant's low threshold; named before the other reasons to wait.
+    lenient = msgspec.structs.replace(DEFAULT_RULES, auto_approve_above=Decimal("0.5"))
+    for rules in (DEFAULT_RULES, lenient):
+        d = decide(
+            rules,
+            kind=Kind.RECEIPT_ATTACHMENT,
+            score=Decimal("0.99"),
+            approved_pattern=True,
+            duplicate_suspected=True,
+            amount=Decimal("100"),
+            sender_reservation=True,
+        )
+        assert (d.outcome, d.rule) == (Outcome.AWAITING_REVIEW, "sender-reservation")
+    plain = decide(
+        DEFAULT_RULES,
+        kind=Kind.RECEIPT_ATTACHMENT,
+        score=Decimal("0.99"),
+        approved_pattern=True,
+        duplicate_suspected=False,
+        amount=Decimal("100"),
+    )
+    assert plain.outcome is Outcome.AUTO_APPROVED

@@ -28,6 +28,9 @@ class SubmitEvent(msgspec.Struct, frozen=True, kw_only=True):
     #: What the proposer assumed itself (the pipeline: "no VAT rate read; 25 % assumed"),
     #: recorded in the proposal event's metadata ("warnings") for the reviewer to read.
     warnings: tuple[str, ...] = ()
+    #: What the sender wrote with the document against booking it as read ("privat, ikke
+    #: bokfør"): the proposal is never approved automatically (domain.review).
+    reservation: str | None = None
 
 
 class ApproveProposal(msgspec.Struct, frozen=True, kw_only=True):

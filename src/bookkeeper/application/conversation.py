@@ -103,12 +103,27 @@ log = logging.getLogger("bookkeeper.conversation")
 RETENTION: Final = dt.timedelta(days=30)
 #: Characters of a message kept and read (Discord's own limit is 2,000; a terminal has none).
 MAX_MESSAGE: Final = 4000
+#: Characters of a document's caption kept with its proposal (and quoted to the reviewer).
+MAX_CAPTION: Final = 300
 #: Lines listed in one answer before "… and N more".
 MAX_LINES: Final = 10
 #: The questions about the books answered from the ledger (story 8, ledger_questions.py).
 BOOKS_QUESTIONS: Final = frozenset(
-    {"result", "payables", "receivables", "costs", "account_balance", "journal"}
+    {
+        "result",
+        "payables",
+        "receivables",
+        "costs",
+        "account_balance",
+        "journal",
+        "balance_sheet",
+        "supplier_costs",
+    }
 )
+#: Journal entries read at most for a question about costs by supplier (from the period's
+#: start on, a page at a time); an answer that reached it says so.
+SUPPLIER_SCAN: Final = 20_000
+SUPPLIER_PAGE: Final = 500
 #: Documents read, newest first, for "er kvitteringen fra Adobe godkjent?".
 STATUS_SCAN: Final = 200
 #: The proposals made from documents, and the events that propose them.
@@ -259,10 +274,16 @@ class ConversationService:
         )
         await self._store.add([inbound])
         replies: list[Reply] = []
+        caption = " ".join(readable(text).split())[:MAX_CAPTION]
         for content, content_type, filename in attachments:
             replies.append(
                 await self._document(
-                    principal, channel_id, content, content_type, filename, language, source
+                    principal,
+                    channel_id,
+                    (content, content_type, filename),
+                    language,
+                    source,
+                    caption,
                 )
             )
         if not attachments:
@@ -302,19 +323,26 @@ class ConversationService:
         self,
         principal: Principal,
         channel_id: str,
-        content: bytes,
-        content_type: str | None,
-        filename: str | None,
+        attachment: Attachment,
         language: m.Language,
         source: str,
+        caption: str = "",
     ) -> Reply:
+        """Propose from one document. What its sender wrote with it (`caption`) is kept
+        with the proposal's source; words against booking it as read ("privat", "ikke
+        bokfør", "feil beløp") keep it from automatic approval (`has_reservation`)."""
+        content, content_type, filename = attachment
+        where = {"channel": source, "channelId": channel_id, "user": principal.subject}
+        if caption:
+            where["caption"] = caption
         try:
             result = await self._pipeline.process(
                 principal,
                 content,
                 content_type,
                 filename,
-                source={"channel": source, "channelId": channel_id, "user": principal.subject},
+                source=where,
+                reservation=caption if has_reservation(caption) else None,
             )
         except Forbidden:
             return Reply(text=m.text("forbidden", language), language=language)
@@ -763,6 +791,13 @@ class ConversationService:
             return await self._costs(ask)
         if intent.name == "account_balance":
             return await self._account(ask)
+        if intent.name == "balance_sheet":
+            return await self._balance_sheet(ask)
+        if intent.name == "supplier_costs":
+            asked = ask.intent.topic or lq.supplier_asked(text)
+            reply = await self._supplier_costs(ask, asked)
+            assert reply is not None  # None only for `only_found`
+            return reply
         return await self._result(ask)
 
     async def _record_books(self, ask: _BooksQuestion, data: LedgerQueriedData) -> uuid.UUID:
@@ -887,7 +922,12 @@ class ConversationService:
             word, topic = asked
             codes = lq.cost_accounts(list(balances), topic, word, names)
             if topic is None and not codes:
-                text_ = m.text("ledger.costs.unknown", language, topic=word)
+                # No account group by that name: a supplier's, if entries name it ("hva
+                # kostet AWS i oktober", "what did we spend on Adobe").
+                by_supplier = await self._supplier_costs(ask, word, only_found=True)
+                if by_supplier is not None:
+                    return by_supplier
+                text_ = m.text("ledger.costs.unknown", language, topic=word, **span)
                 return Reply(text=text_, language=language)
         found = [(code, balances[code]) for code in codes if balances[code]]
         total = sum((amount for _, amount in found), Decimal("0.00"))
@@ -964,6 +1004,213 @@ class ConversationService:
                 "ledger.account.period", language, start=_date(start), end=_date(end), **values
             )
         return Reply(text=text_, language=language, event_id=event_id)
+
+    async def _balance_sheet(self, ask: _BooksQuestion) -> Reply:
+        """Assets, equity and liabilities at the period's end (today by default; "i fjor":
+        31.12 last year), per main account, with the result of the year not yet allocated."""
+        assert self._ledger is not None
+        end, language = ask.end, ask.language
+        sheet = await self._ledger.balance_sheet(ask.principal, end)
+        names = await self._ledger.account_names(ask.principal)
+        event_id = await self._record_books(
+            ask,
+            LedgerQueriedData(question="balance_sheet", end=end, amount=sheet.total_assets),
+        )
+        date = _date(end)
+        if not any(group.lines for group in sheet.groups) and not sheet.unallocated_result:
+            text_ = m.text("ledger.balance.none", language, date=date)
+            return Reply(text=text_, language=language, event_id=event_id)
+        lines = [m.text("ledger.balance.header", language, date=date)]
+        for group in sheet.groups:
+            title = m.text(f"ledger.balance.{group.key}", language)
+            total = group.total
+            if group.key == "equityAndLiabilities":
+                total = sheet.total_equity_and_liabilities
+            lines.append(
+                m.text("ledger.balance.group", language, title=title, amount=m.kroner(total))
+            )
+            by_main: dict[str, Decimal] = {}
+            for line in group.lines:
+                main = lq.main_account(line.account)
+                by_main[main] = by_main.get(main, Decimal("0.00")) + line.amount
+            shown = [(code, amount) for code, amount in sorted(by_main.items()) if amount]
+            for code, amount in shown[:MAX_LINES]:
+                lines.append(
+                    m.text(
+                        "ledger.balance.line",
+                        language,
+                        account=code,
+                        name=_named(names(code)),
+                        amount=m.kroner(amount),
+                    )
+                )
+            if len(shown) > MAX_LINES:
+                lines.append("  " + m.text("more", language, count=len(shown) - MAX_LINES))
+            if group.key == "equityAndLiabilities" and sheet.unallocated_result:
+                lines.append(
+                    m.text(
+                        "ledger.balance.result",
+                        language,
+                        amount=m.kroner(sheet.unallocated_result),
+                    )
+                )
+        difference = sheet.total_assets - sheet.total_equity_and_liabilities
+        if difference or sheet.unclassified:
+            lines.append(
+                m.text(
+                    "ledger.balance.unbalanced",
+                    language,
+                    difference=m.kroner(difference),
+                    accounts=", ".join(line.account for line in sheet.unclassified[:5]) or "–",
+                )
+            )
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
+
+    async def _supplier_costs(
+        self, ask: _BooksQuestion, asked: str | None, *, only_found: bool = False
+    ) -> Reply | None:
+        """The costs (classes 4–7, without the deductible VAT) of the entries dated in the
+        period whose description names the supplier `asked`, each listed; or, for none
+        asked, every supplier's sum, largest first. Read from the journal entries posted
+        since the period's start (at most SUPPLIER_SCAN). `only_found`: None when no entry
+        names the supplier (the caller says something else)."""
+        self._authorizer.check(ask.principal, "reports:read")
+        start, end, language = ask.start, ask.end, ask.language
+        tenant = ask.principal.tenant_id
+        since = dt.datetime.combine(start, dt.time(), OSLO).astimezone(dt.UTC)
+        # An entry may be recorded a little before the day it is dated (a bill booked
+        # ahead): a month's slack, read and then left out by its date.
+        since -= dt.timedelta(days=31)
+        names: dict[uuid.UUID, str] = {}
+        found: list[tuple[JournalEntryPostedData, str, Decimal, Decimal]] = []
+        read = 0
+        after = 0
+        capped = False
+        async with self._uow() as uow:
+            while True:
+                page = await uow.events.query(
+                    tenant,
+                    EventFilter(
+                        types=("JournalEntryPosted",),
+                        created_from=since,
+                        after_position=after,
+                        limit=SUPPLIER_PAGE,
+                    ),
+                )
+                for event in page:
+                    data = event.data
+                    if not isinstance(data, JournalEntryPostedData):
+                        continue
+                    name = lq.supplier_of(data)
+                    reversed_id = _uuid_or_none(data.reverses_entry_id)
+                    if reversed_id is not None:
+                        name = names.get(reversed_id, name)  # a reversal is its original's
+                    names[event.id] = name
+                    if not start <= data.date <= end:
+                        continue
+                    cost, vat = lq.entry_cost(data)
+                    if cost:  # a sale (output VAT only) is no cost
+                        found.append((data, name, cost, vat))
+                read += len(page)
+                if len(page) < SUPPLIER_PAGE:
+                    break
+                if read >= SUPPLIER_SCAN:
+                    capped = True
+                    break
+                after = page[-1].position
+        span = {"start": _date(start), "end": _date(end)}
+        if asked is not None:
+            mine = [f for f in found if lq.names_supplier(asked, f[1])]
+            if not mine and only_found:
+                return None
+            shown_name = _as_written(asked, ask.text)
+            cost = sum((c for _, _, c, _ in mine), Decimal("0.00"))
+            vat = sum((v for _, _, _, v in mine), Decimal("0.00"))
+            event_id = await self._record_books(
+                ask,
+                LedgerQueriedData(
+                    question="supplier_costs",
+                    start=start,
+                    end=end,
+                    amount=cost,
+                    count=len(mine),
+                ),
+            )
+            if not mine:
+                text_ = m.text("ledger.supplier.none", language, name=shown_name, **span)
+                lines = [text_]
+            else:
+                gross = (
+                    m.text("ledger.supplier.gross", language, amount=m.kroner(cost + vat))
+                    if vat
+                    else ""
+                )
+                lines = [
+                    m.text(
+                        "ledger.supplier.header",
+                        language,
+                        name=shown_name,
+                        amount=m.kroner(cost),
+                        gross=gross,
+                        count=len(mine),
+                        noun=_entries_noun(len(mine), language),
+                        **span,
+                    )
+                ]
+                mine.sort(key=lambda f: f[0].date, reverse=True)
+                for data, _, amount, _ in mine[:MAX_LINES]:
+                    lines.append(
+                        m.text(
+                            "ledger.supplier.line",
+                            language,
+                            date=_date(data.date),
+                            description=data.description,
+                            amount=m.kroner(amount),
+                        )
+                    )
+                if len(mine) > MAX_LINES:
+                    lines.append("  " + m.text("more", language, count=len(mine) - MAX_LINES))
+        else:
+            totals: dict[str, tuple[str, Decimal, int]] = {}
+            for _, name, amount, _ in found:
+                key = " ".join(lq.supplier_words(name)) or name.casefold()
+                shown, total, count = totals.get(key, (name, Decimal("0.00"), 0))
+                totals[key] = (shown, total + amount, count + 1)
+            ranked = sorted(
+                (t for t in totals.values() if t[1]), key=lambda t: (-t[1], t[0].casefold())
+            )
+            cost = sum((t[1] for t in ranked), Decimal("0.00"))
+            event_id = await self._record_books(
+                ask,
+                LedgerQueriedData(
+                    question="supplier_costs",
+                    start=start,
+                    end=end,
+                    amount=cost,
+                    count=len(ranked),
+                ),
+            )
+            if not ranked:
+                lines = [m.text("ledger.suppliers.none", language, **span)]
+            else:
+                lines = [m.text("ledger.suppliers.header", language, **span)]
+                for shown, total, count in ranked[:MAX_LINES]:
+                    lines.append(
+                        m.text(
+                            "ledger.suppliers.line",
+                            language,
+                            name=shown,
+                            amount=m.kroner(total),
+                            count=count,
+                            noun=_entries_noun(count, language),
+                        )
+                    )
+                if len(ranked) > MAX_LINES:
+                    lines.append("  " + m.text("more", language, count=len(ranked) - MAX_LINES))
+                lines.append(m.text("ledger.costs.total", language, amount=m.kroner(cost)))
+        if capped:
+            lines.append(m.text("ledger.suppliers.capped", language, count=read))
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
     async def _journal(self, ask: _BooksQuestion) -> Reply:
         """The latest journal entries (newest first): date, text, amount and who approved
@@ -1138,6 +1385,8 @@ def _keyword_intent(lowered: str) -> str | None:
     # What became of a document: before the supplier invoices' "faktura" (ADR 0061).
     if _asks_status(lowered):
         return "proposal_status"
+    if spending_sources(lowered) and lq.supplier_asked(lowered):
+        return "spending"  # "hva har vi brukt hos Anthropic": the cost snapshots'
     # Story 8: the books themselves, before "saldo" (the bank) and the cost snapshots.
     books = lq.ledger_intent(
         lowered,
@@ -1256,6 +1505,9 @@ _VOCABULARY: Final = (
     "saldo", "saldoen", "balance", "leverandørfaktura", "leverandørfakturaer", "faktura",
     "fakturaer", "invoice", "invoices", "receipt", "receipts", "missing", "utlegg",
     "disponibel", "forbruk", "budsjett", "budget", "kostnad", "merverdiavgift",
+    # the books' questions ("hva skyldr vi", "balnsen", "resultatt")
+    "skylder", "leverandører", "leverandørene", "balansen", "resultatet", "leverandørgjeld",
+    "kundefordringer",
 )  # fmt: skip
 _PUNCTUATION: Final = "?!.,:;«»\"'()"
 
@@ -1294,6 +1546,45 @@ _GREETINGS: Final = frozenset(
      "hva", "what", "do", "gjøre", "gjør", "hjelpe", "deg", "with", "med", "how", "does",
      "this", "work", "hvordan", "fungerer", "funker", "dette", "det", "please"}
 )  # fmt: skip
+
+
+#: Words a sender writes with a document against booking it as it reads: private, not to
+#: be booked, wrong, already sent, returned or refunded ("privat kjøp, ikke bokfør",
+#: "feil beløp", "duplikat", "personal, don't book").
+_RESERVATION: Final = re.compile(
+    r"\b(privat\w*|private(?:ly)?|personal|personlig\w*|"
+    r"ikke (?:bokfør\w*|før\w*|registrer\w*|ta med|send\w*|betal\w*|godkjenn\w*)|"
+    r"skal ikke (?:bokføres|føres|med|betales|registreres)|"
+    r"ikke (?:firma|bedrift|jobb)\w*|ikke vår\w*|not ours|not (?:a )?(?:business|company|work)|"
+    r"don'?t (?:book|post|pay|approve|register)|do not (?:book|post|pay|approve|register)|"
+    r"feil\w*|wrong|incorrect|duplikat\w*|duplicate|dobbelt\w*|"
+    r"allerede (?:sendt|levert|bokført|betalt|registrert)|"
+    r"already (?:sent|booked|submitted|paid|registered)|"
+    r"refundert|refunded|refusjon|returnert|returned|kreditert|credited|annullert|cancell?ed|"
+    r"stemmer ikke|doesn'?t match|does not match|ignorer\w*|ignore|glem\w*|forget)\b"
+)
+
+
+#: What a correction of a document says besides a reservation: what it should be ("det
+#: skal være konto 6540", "beløpet var 199 kr", "should be 25 % VAT").
+_CORRECTION: Final = re.compile(
+    r"\b(skal være|skulle vært|skulle være|burde vært|should be|should have been|egentlig|"
+    r"actually|riktig\w*|correct\w*|rett (?:konto|beløp|sats|dato)|konto \d{4}|account \d{4}|"
+    r"\d+(?:[.,]\d+)?\s*(?:kr|nok|%)|mva|vat)\b"
+)
+
+
+def reads_as_correction(text: str) -> bool:
+    """Whether a message in a document's thread corrects it or speaks against booking it
+    ("feil, det skal være konto 6540", "dette var privat"), not a question (the Discord
+    adapter hands such a message on to the review)."""
+    lowered = " ".join(readable(text).lower().split())
+    return has_reservation(lowered) or _CORRECTION.search(lowered) is not None
+
+
+def has_reservation(caption: str) -> bool:
+    """Whether a document's caption speaks against booking it as read (`_RESERVATION`)."""
+    return _RESERVATION.search(caption.lower()) is not None
 
 
 def asks_to_act(text: str) -> bool:
@@ -1531,6 +1822,24 @@ def _inbound_text(text: str, attachments: Sequence[Attachment]) -> str:
 
 def _date(value: dt.date) -> str:
     return m.date_text(value)
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _entries_noun(count: int, language: m.Language) -> str:
+    return m.text("ledger.entries.one" if count == 1 else "ledger.entries.many", language)
+
+
+def _as_written(lowered: str, text: str) -> str:
+    """`lowered` (a name read from `text` in lower case) as `text` writes it."""
+    spaced = " ".join(text.split())
+    at = spaced.casefold().find(lowered)
+    return spaced[at : at + len(lowered)] if at >= 0 else lowered
 
 
 def _named(name: str | None) -> str:

@@ -419,6 +419,7 @@ class Handlers:
                     payment_account_changed=scoring.payment_account_changed(
                         context.known_payment_account, getattr(data, "payment_account", None)
                     ),
+                    sender_reservation=command.reservation is not None,
                 )
 
             confidence, decision = scored(context)

@@ -11,6 +11,11 @@
         account up to today, a result account over the period (year to date)
     "vis de siste 5 bilagene"                               ──▶ journal: the latest entries
         (date, text, amount, who approved them)
+    "vis balansen" / "balanse i fjor" / "balance sheet"      ──▶ balance_sheet: assets, equity
+        and liabilities at the period's end (today unless a date or period is named)
+    "hva har vi brukt hos Adobe i fjor?" / "spent at Adobe" ──▶ supplier_costs: the costs of the
+    "kostnader per leverandør" / "costs by supplier"            entries naming a supplier, or
+                                                                 every supplier's, largest first
 
 Read-only: every answer reads the ledger through `LedgerService` (`reports:read`) or the log,
 and is recorded as one LedgerQueried event with the asker as actor. Nothing is proposed,
@@ -30,6 +35,7 @@ from decimal import Decimal
 from typing import Final
 
 from bookkeeper.domain import statements
+from bookkeeper.domain.events import JournalEntryPostedData
 
 #: Entries listed by "vis de siste bilagene" when no number is named, and at most.
 DEFAULT_ENTRIES: Final = 5
@@ -195,6 +201,13 @@ _THIS_QUARTER: Final = re.compile(
 )
 
 
+#: A day or month a period starts at and runs to today from ("siden mars", "since 1 March",
+#: "fra og med august"); plain "fra" is left out: "kvitteringer fra oktober" is October's.
+_SINCE: Final = re.compile(
+    r"\b(?:siden|since|fra og med|f\.o\.m\.?|starting(?: from)?|helt fra)\s+"
+)
+
+
 def _on(year: int | None, month: int, day: int) -> tuple[int | None, int, int] | None:
     if not 1 <= month <= 12 or not 1 <= day <= 31:
         return None
@@ -261,8 +274,9 @@ def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None
     """A period a question names by its days — a date ("3. november", "03.11.2026",
     "november 3rd"), a range of dates or months ("fra 1. oktober til 15. november",
     "1.10–15.11", "from October to November"), the last N days, weeks or months, this or
-    last week — or None. A date or month without a year is the latest one begun by today
-    (a range's start the latest one not after its end)."""
+    last week, or since a day or month ("siden mars": to today) — or None. A date or month
+    without a year is the latest one begun by today (a range's start the latest one not
+    after its end)."""
     lowered = _lowered(text)
     last = _LAST_DAYS.search(lowered)
     if last is not None:
@@ -294,6 +308,14 @@ def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None
             if first[0] is None and since > until:
                 since, _ = _span(first, until.year - 1)
             return since, until
+    begun = _SINCE.search(lowered)
+    if begun is not None:
+        # "siden 1. september", "since March", "f.o.m. mars 2025": from then to today.
+        for at, _, value in mentions:
+            if at == begun.end():
+                day, _ = _latest(value, today) if value[0] is None else _span(value, today.year)
+                if day <= today:
+                    return day, today
     named = [value for _, _, value in mentions if value[2] is not None]
     if len(named) == 1:
         return _latest(named[0], today) if named[0][0] is None else _span(named[0], today.year)
@@ -573,6 +595,108 @@ _LEDGER_BALANCE_WORDS: Final = re.compile(
 )
 
 
+#: The balance sheet as a whole ("vis balansen", "balanse i fjor", "the balance sheet",
+#: "eiendeler og gjeld"). English "balance" alone stays the bank's (the product's
+#: "balance?"), and so does a balance word with the bank in it ("balansen på bankkontoen").
+_BALANCE_SHEET: Final = re.compile(
+    r"\b(balanse|balansen|balanser|balanseregnskap\w*|balanseoppstilling\w*|balansetall\w*|"
+    r"balance ?sheets?|eiendeler og gjeld|eiendelene og gjelden|assets and liabilities|"
+    r"egenkapital og gjeld|egenkapitalen|equity and liabilities|hva eier vi|what do we own|"
+    r"statement of financial position)\b"
+)
+_BANK: Final = re.compile(r"\bbank\w*")
+#: Costs by supplier as a list ("kostnader per leverandør", "costs by supplier",
+#: "hvilke leverandører har vi brukt mest på", "top suppliers").
+_SUPPLIER_LIST: Final = re.compile(
+    r"\b(?:per|by|etter|pr\.?|fordelt på|split by|broken down by)\s+"
+    r"(?:leverandør\w*|supplier\w*|vendors?|merchants?|butikk\w*|firma\w*)"
+    r"|\b(?:største|biggest|largest|top|topp)\s+(?:\d+\s+)?"
+    r"(?:leverandør\w*|suppliers?|vendors?|merchants?)"
+    r"|\bhvilke(?:n)?\s+leverandør\w*\s+(?:har vi\s+|bruker vi\s+|brukte vi\s+)?"
+    r"(?:brukt|bruker|brukte|handlet|betalt|betaler|kjøpt|kostet|koster)"
+    r"|\bwhich\s+(?:suppliers?|vendors?)\s+(?:do|did|have)\s+we\s+"
+    r"(?:spend|spent|pay|paid|buy|bought)"
+    r"|\b(?:hvem|hvor)\s+(?:har vi\s+)?(?:brukt|handlet|betalt|kjøpt)\w*\s+mest\b"
+    r"|\bwho\s+(?:do|did|have)\s+we\s+(?:spend|spent|pay|paid)\s+(?:the\s+)?most\b"
+)
+#: Where a question names the supplier the money went to: "brukt hos Adobe", "handlet hos
+#: Elkjøp", "kjøpt fra Clas Ohlson", "betalt til Adobe", "spent at Adobe", "paid to AWS",
+#: "bought from IKEA". The name is the words after it, up to a period or little word.
+_SPENT_AT: Final = re.compile(
+    r"\b(?:brukt|brukte|bruker|bruke|handlet|handla|handler|handle|kjøpt|kjøpte|kjøper|"
+    r"betalt|betalte|betaler|lagt igjen|la vi igjen|la igjen|spent|spend|spending|paid|pay|"
+    r"bought|buy|purchased|shopped|kostnader|kostnad|utgifter|utgift|costs?|expenses?)\b"
+    r"(?:\s+(?:vi|we|oss|us|totalt|in total|penger|money|for|til sammen))*\s+"
+    r"(?:hos|at|with|from|fra|til|to)\s+[«\"'“‘]?"
+    r"([\w&][\w&.'’-]*(?:\s+[\w&][\w&.'’-]*){0,3})"
+)
+#: Words that end a supplier's name in a question ("hos Clas Ohlson i fjor").
+_NAME_ENDS: Final = frozenset(
+    {"i", "in", "for", "this", "denne", "dette", "hittil", "siste", "last", "så", "so", "på",
+     "og", "and", "the", "totalt", "total", "year", "år", "måned", "month", "fjor",
+     "forrige", "previous", "kvartal", "quarter", "uke", "week", "since", "siden", "fra",
+     "from", "til", "to", "until", "during", "ifjor", "idag", "today",
+     "per", "etter", "om", "vs", "eller", "or", "med", "with", "uten", "without",
+     "da", "then", "nå", "now", "egentlig", "really", "mon", "tro", "date", "dato",
+     "vat", "mva", "moms",
+     # not a name: a pronoun, or where the money came from ("brukt fra kontoen")
+     "dem", "them", "de", "den", "det", "it", "ham", "him", "henne", "her", "deg", "you",
+     "meg", "me", "oss", "us", "konto", "kontoen", "account", "kortet", "card", "banken",
+     "bank", "kassa", "kassen"}
+)  # fmt: skip
+#: A supplier's legal form: no part of the name a question matches.
+_LEGAL_FORMS: Final = frozenset({"as", "asa", "ab", "ltd", "inc", "gmbh", "llc", "sa", "ug"})
+#: What the money went to that is not one supplier: the list question.
+_NOT_A_SUPPLIER: Final = re.compile(
+    r"^(?:leverandør\w*|suppliers?|vendors?|merchants?|butikk\w*|hvem|who|whom|"
+    r"hvilke\w*|which|alle|all|everyone|everybody)$"
+)
+
+
+def supplier_asked(text: str) -> str | None:
+    """The supplier a cost question names ("hos Adobe", "spent at Clas Ohlson"), lowered,
+    or None (none named, or a word of TOPICS or a period instead of a name)."""
+    lowered = _lowered(text)
+    found = _SPENT_AT.search(lowered)
+    if found is None:
+        return None
+    words: list[str] = []
+    for raw in found[1].split():
+        word = raw.strip("?!.,:;«»\"'()’")
+        if (
+            not word
+            or word in _NAME_ENDS
+            or word in _MONTHS
+            or re.fullmatch(r"q[1-4]|20\d\d", word)
+            or re.fullmatch(r"\d{1,2}\.", raw)  # "3. kvartal", "1. mars"
+        ):
+            break
+        words.append(word)
+        if raw != word and raw.rstrip("?!.,:;«»\"')’") != raw:
+            break  # "hos Adobe? i fjor": punctuation ends the name
+    name = " ".join(words)
+    if not name or _NOT_A_SUPPLIER.match(name):
+        return None
+    if any(topic.words.fullmatch(name) for topic in TOPICS):
+        return None  # "brukt til reise" is the travel accounts' question
+    return name
+
+
+def asks_suppliers(text: str) -> bool:
+    """Whether a question asks for the costs per supplier ("kostnader per leverandør")."""
+    lowered = _lowered(text)
+    if _SUPPLIER_LIST.search(lowered):
+        return True
+    found = _SPENT_AT.search(lowered)
+    return (
+        found is not None and _NOT_A_SUPPLIER.match(found[1].split()[0].strip("?!.,")) is not None
+    )
+
+
+def asks_balance_sheet(lowered: str) -> bool:
+    return _BALANCE_SHEET.search(lowered) is not None and _BANK.search(lowered) is None
+
+
 def ledger_intent(lowered: str, *, vat: bool, sources: bool) -> str | None:
     """The question about the books a lowered message asks, or None: `vat` when it has
     VAT words (then "hva skylder vi" is the VAT question's), `sources` when it names a
@@ -584,11 +708,15 @@ def ledger_intent(lowered: str, *, vat: bool, sources: bool) -> str | None:
     if _PAYABLES.search(lowered) and not vat:
         return "payables"
     account = account_asked(lowered)
+    if account is None and not sources and (asks_suppliers(lowered) or supplier_asked(lowered)):
+        return "supplier_costs"
     named = account is not None or topic_asked(lowered) is not None
     if _COST_WORDS.search(lowered) and not sources and named:
         return "costs"
     if account is not None and _LEDGER_BALANCE_WORDS.search(lowered):
         return "account_balance"
+    if asks_balance_sheet(lowered):
+        return "balance_sheet"
     if _RESULT.search(lowered) and not vat:
         return "result"
     if _TOTAL_COSTS.search(lowered) and not (vat or sources or named):
@@ -610,3 +738,57 @@ def main_account(code: str) -> str:
 def total_of(balances: Sequence[tuple[str, Decimal]], account: str) -> Decimal:
     """The balance of `account` with its sub-ledger accounts ("2400:20001")."""
     return sum((b for code, b in balances if main_account(code) == account), _ZERO)
+
+
+# --- costs by supplier, from the entries' texts ------------------------------------------
+
+#: The date a receipt's entry ends its description with, and the words an invoice's
+#: entry names its document with (domain/ledger.posting_for): "Adobe 2026-03-10",
+#: "Telenor faktura 1234", "Telenor kreditnota 77"; a correction's note after it.
+_ENTRY_DATE: Final = re.compile(r"\s+\d{4}-\d{2}-\d{2}\b.*$")
+_ENTRY_DOCUMENT: Final = re.compile(r"\s+(?:faktura|kreditnota)\b.*$", re.IGNORECASE)
+_ENTRY_NOTE: Final = re.compile(r"\s+\((?:korrigering|reversering)\b.*$")
+_REVERSAL: Final = re.compile(r"^(?:reversering|reversert|korrigering):\s*", re.IGNORECASE)
+#: Longest supplier name shown.
+MAX_SUPPLIER_NAME: Final = 60
+
+
+def supplier_of(entry: JournalEntryPostedData) -> str:
+    """Who an entry's costs went to, as its description names them: a receipt's or
+    invoice's entry begins with the merchant or supplier (then its date, or "faktura N");
+    a manual entry is its text."""
+    text = " ".join(entry.description.split())
+    text = _REVERSAL.sub("", text)
+    for pattern in (_ENTRY_NOTE, _ENTRY_DOCUMENT, _ENTRY_DATE):
+        shorter = pattern.sub("", text)
+        if shorter:
+            text = shorter
+    text = text.strip(" -–:,")
+    if len(text) > MAX_SUPPLIER_NAME:
+        text = text[: MAX_SUPPLIER_NAME - 1] + "…"
+    return text or "?"
+
+
+def entry_cost(entry: JournalEntryPostedData) -> tuple[Decimal, Decimal]:
+    """An entry's costs (classes 4–7, debit − credit) and the input VAT on them (the VAT
+    accounts' lines of the entry's tax part, debit − credit)."""
+    cost = vat = _ZERO
+    for line in entry.lines:
+        if statements.account_class(line.account) in ("4", "5", "6", "7"):
+            cost += line.debit - line.credit
+        elif line.vat_part == "tax" and main_account(line.account).startswith("27"):
+            vat += line.debit - line.credit
+    return cost, vat
+
+
+def supplier_words(text: str) -> list[str]:
+    """A supplier's name as words to compare: lower case, without its legal form."""
+    return [w for w in re.findall(r"[\w&]+", text.casefold()) if w not in _LEGAL_FORMS]
+
+
+def names_supplier(asked: str, name: str) -> bool:
+    """Whether an entry's supplier `name` is the one asked: every word asked begins a
+    word of the name ("adobe" in "Adobe Systems Software Ireland", "clas ohlson")."""
+    wanted = supplier_words(asked)
+    have = supplier_words(name)
+    return bool(wanted) and all(any(h.startswith(w) for h in have) for w in wanted)

@@ -192,16 +192,18 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
             "Du kan også spørre om «saldo», «mangler kvittering», «leverandørfakturaer», "
             "«utlegg», «forbruk på Anthropic denne måneden», «hvor mye mva skal vi betale», "
             "«resultatet hittil i år», «hva skylder vi leverandører», «hvor mye har vi brukt "
-            "på reise i år», «saldo på konto 1920», «vis de siste 5 bilagene» eller «er "
-            "kvitteringen fra Adobe godkjent?»."
+            "på reise i år», «hva har vi brukt hos Adobe i fjor», «vis balansen», «saldo på "
+            "konto 1920», «vis de siste 5 bilagene» eller «er kvitteringen fra Adobe "
+            "godkjent?»."
         ),
         "en": (
             "Send a receipt or an invoice (PDF or image) and I will propose how to book it. "
             'You can also ask about the "balance", "missing receipts", "supplier invoices", '
             '"expense claims", "spending on Anthropic this month", "what VAT do we owe", '
             '"the result so far this year", "what do we owe suppliers", "how much did we '
-            'spend on travel this year", "balance of account 1920", "show the latest 5 '
-            'entries" or "is the Adobe receipt approved?".'
+            'spend on travel this year", "what did we spend at Adobe last year", "the '
+            'balance sheet", "balance of account 1920", "show the latest 5 entries" or "is '
+            'the Adobe receipt approved?".'
         ),
     },
     "update.approved": {
@@ -539,6 +541,10 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "(kostnaden og den inngående mvaen reverseres), godkjennes alltid av en person"),
         (r"a supplier's credit note is always reviewed",
          "kreditnotaer fra leverandører godkjennes alltid av en person"),
+        (r"the sender wrote a reservation with the document",
+         "innsenderen tok et forbehold med dokumentet"),
+        (r'the sender wrote with the document: "(?P<q>.+)"',
+         "innsenderen skrev med dokumentet: «{q}»"),
         (r"a credit note for more than its invoice is always reviewed",
          "kreditnotaer for mer enn fakturaen godkjennes alltid av en person"),
         (r"the invoice's credit notes come to (?P<c>.+) with this one, more than the invoice's "
@@ -1276,6 +1282,22 @@ TEXTS.update(
             "nb": "Omvendt avgiftsplikt: skriv ja eller nei.",
             "en": "Reverse charge: write yes or no.",
         },
+        # A correction written in a document's thread while it waits for review: handed on
+        # to its review message, where the reviewer decides.
+        "discord.note": {
+            "nb": "{name} skrev i tråden om dette forslaget: «{text}»",
+            "en": '{name} wrote in the thread about this proposal: "{text}"',
+        },
+        "discord.note_forwarded": {
+            "nb": (
+                "Jeg kan ikke endre forslaget selv, men godkjenneren har fått meldingen din "
+                "ved forslaget i godkjenningskanalen, og kan korrigere eller avvise det der."
+            ),
+            "en": (
+                "I cannot change the proposal myself, but the reviewer has your message next "
+                "to the proposal in the review channel, and can correct or reject it there."
+            ),
+        },
         "discord.yes": {"nb": "ja", "en": "yes"},
         "discord.no": {"nb": "nei", "en": "no"},
         "note.reverse_charge": {
@@ -1779,13 +1801,77 @@ TEXTS.update(
         },
         "ledger.costs.unknown": {
             "nb": (
-                "Jeg vet ikke hvilke kontoer «{topic}» er. Spør gjerne om en konto: "
-                "«hvor mye har vi brukt på konto 6540 i år»."
+                "Jeg vet ikke hvilke kontoer «{topic}» er. Ingen bilag {start} – {end} "
+                "nevner det heller. Spør gjerne om en konto: «hvor mye har vi brukt på konto "
+                "6540 i år»."
             ),
             "en": (
-                'I do not know which accounts "{topic}" are. Ask about an account instead: '
-                '"how much did we spend on account 6540 this year".'
+                'I do not know which accounts "{topic}" are. No entry {start} – {end} names it '
+                'either. Ask about an account instead: "how much did we spend on account 6540 '
+                'this year".'
             ),
+        },
+        # The balance sheet ("vis balansen", "balanse i fjor", "balance sheet").
+        "ledger.balance.header": {"nb": "Balanse per {date}:", "en": "Balance sheet as of {date}:"},
+        "ledger.balance.assets": {"nb": "Eiendeler", "en": "Assets"},
+        "ledger.balance.equityAndLiabilities": {
+            "nb": "Egenkapital og gjeld",
+            "en": "Equity and liabilities",
+        },
+        "ledger.balance.group": {"nb": "  {title}: {amount}", "en": "  {title}: {amount}"},
+        "ledger.balance.line": {
+            "nb": "    {account}{name}: {amount}",
+            "en": "    {account}{name}: {amount}",
+        },
+        "ledger.balance.result": {
+            "nb": "    Årets resultat, ikke disponert: {amount}",
+            "en": "    This year's result, not yet allocated: {amount}",
+        },
+        "ledger.balance.unbalanced": {
+            "nb": (
+                "  Merk: eiendelene og egenkapital og gjeld skiller seg med {difference} "
+                "(kontoer utenfor kontoplanens klasser: {accounts})."
+            ),
+            "en": (
+                "  Note: assets and equity and liabilities differ by {difference} (accounts "
+                "outside the chart's classes: {accounts})."
+            ),
+        },
+        "ledger.balance.none": {
+            "nb": "Ingenting er bokført på balansekontoene per {date}.",
+            "en": "Nothing is posted on the balance sheet's accounts as of {date}.",
+        },
+        # Costs by supplier, from the entries' texts ("hva har vi brukt hos Adobe?").
+        "ledger.supplier.header": {
+            "nb": "Kostnader hos {name} {start} – {end}: {amount} uten mva{gross}, {count} {noun}:",
+            "en": "Costs at {name} {start} – {end}: {amount} without VAT{gross}, {count} {noun}:",
+        },
+        "ledger.supplier.gross": {"nb": " ({amount} med mva)", "en": " ({amount} with VAT)"},
+        "ledger.supplier.line": {
+            "nb": "  {date} {description}: {amount}",
+            "en": "  {date} {description}: {amount}",
+        },
+        "ledger.supplier.none": {
+            "nb": "Ingen kostnader hos «{name}» er bokført {start} – {end}.",
+            "en": 'No costs at "{name}" are posted {start} – {end}.',
+        },
+        "ledger.suppliers.header": {
+            "nb": "Kostnader per leverandør {start} – {end}, størst først (uten mva):",
+            "en": "Costs by supplier {start} – {end}, largest first (without VAT):",
+        },
+        "ledger.suppliers.line": {
+            "nb": "  {name}: {amount} ({count} {noun})",
+            "en": "  {name}: {amount} ({count} {noun})",
+        },
+        "ledger.entries.one": {"nb": "bilag", "en": "entry"},
+        "ledger.entries.many": {"nb": "bilag", "en": "entries"},
+        "ledger.suppliers.none": {
+            "nb": "Ingen kostnader er bokført {start} – {end}.",
+            "en": "No costs are posted {start} – {end}.",
+        },
+        "ledger.suppliers.capped": {
+            "nb": "(Bare de første {count} bilagene fra perioden er lest.)",
+            "en": "(Only the first {count} entries of the period were read.)",
         },
         "ledger.journal.header": {
             "nb": "De siste {count} bilagene:",

@@ -198,7 +198,11 @@ class DocumentPipeline:
         filename: str | None,
         *,
         source: dict[str, str] | None = None,
+        reservation: str | None = None,
     ) -> IntakeResult:
+        """Propose from one document; `reservation`: what its sender wrote against booking
+        it as read (a chat caption: "privat", "ikke bokfør"), which keeps the proposal
+        from automatic approval and is recorded as a warning for the reviewer."""
         # Both permissions before anything costs money (upload checks documents:write).
         self._authorizer.check(principal, "events:propose")
         upload = await self._documents.upload(principal, content, content_type, filename)
@@ -247,7 +251,9 @@ class DocumentPipeline:
             bank_transaction_verified=True if match is not None else None,
             source=dict(source or {}),
             # The pipeline's own warnings (the extractor's are in DocumentExtracted).
-            warnings=tuple(dict.fromkeys(warnings[len(extraction.warnings) :])),
+            warnings=tuple(dict.fromkeys(warnings[len(extraction.warnings) :]))
+            + ((f'the sender wrote with the document: "{reservation}"',) if reservation else ()),
+            reservation=reservation,
         )
         try:
             result = await self._handlers.submit(command)

@@ -1289,6 +1289,8 @@ IntentName = Literal[
     "account_balance",
     "journal",
     "proposal_status",
+    "balance_sheet",
+    "supplier_costs",
 ]
 INTENT_NAMES: tuple[IntentName, ...] = (
     "balance",
@@ -1309,6 +1311,8 @@ INTENT_NAMES: tuple[IntentName, ...] = (
     "journal",  # the latest journal entries ("vis de siste 5 bilagene")
     # What became of a document sent in ("er kvitteringen fra Adobe godkjent?").
     "proposal_status",
+    "balance_sheet",  # assets, equity and liabilities at a day ("vis balansen")
+    "supplier_costs",  # costs of one supplier, or per supplier ("brukt hos Adobe")
 )
 
 
@@ -1322,7 +1326,8 @@ class Intent(msgspec.Struct, frozen=True, kw_only=True):
     sources: tuple[str, ...] = ()
     #: For `account_balance` / `costs`: the account asked about ("6810").
     account: str | None = None
-    #: For `costs`: what the costs were for, as the user wrote it ("programvare").
+    #: For `costs`: what the costs were for, as the user wrote it ("programvare"); for
+    #: `supplier_costs`: the supplier named ("Adobe"; none: every supplier's).
     topic: str | None = None
     #: For `journal`: how many entries were asked for.
     count: int | None = None

@@ -176,13 +176,16 @@ def decide(
     nok_amount_missing: bool = False,
     credit_note: bool = False,
     credit_beyond_invoice: CreditBeyondInvoice | None = None,
+    sender_reservation: bool = False,
 ) -> ReviewDecision:
     """Apply the rules to a scored proposal (kind None = a read-only query). A receipt that
     disagrees with the bank event it names (`bank_mismatch`) is never approved
     automatically, nor is a proposal booking to an account the chart does not know
     (`unknown_account`), nor a foreign-currency purchase without a NOK amount
     (`nok_amount_missing`, ADR 0051: a person must give it), nor a credit note that credits
-    more than its invoice (`credit_beyond_invoice`, ADR 0054)."""
+    more than its invoice (`credit_beyond_invoice`, ADR 0054), nor a document its sender
+    handed in with words against booking it as read (`sender_reservation`: "privat",
+    "ikke bokfør", "feil beløp")."""
     if kind is None:
         return ReviewDecision(
             outcome=Outcome.RECORDED,
@@ -192,6 +195,14 @@ def decide(
         )
     band = rules.band(score)
     waiting = Outcome.AWAITING_REVIEW
+    if sender_reservation:
+        # The sender's own words come first: whatever the pattern, a person reads them.
+        return ReviewDecision(
+            outcome=waiting,
+            band=band,
+            rule="sender-reservation",
+            explanation="the sender wrote a reservation with the document",
+        )
     # Before the per-kind rule, so that the reason a person must look is the one named
     # (issue 13: a changed payment account is how invoice fraud looks).
     if payment_account_changed:

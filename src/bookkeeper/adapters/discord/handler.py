@@ -7,7 +7,9 @@
                        thread; a proposal awaiting review ──▶ post_review_request
         question   ──▶ ConversationService.handle ──▶ replies in place
     review channel ──▶ on_interaction
-        Godkjenn / Avvis / Korriger buttons (custom ids `bk:<action>:<proposal id>`);
+        Godkjenn / Avvis / Korriger buttons (custom ids `bk:<action>:<proposal id>`), and
+        Prøv igjen on a proposal whose execution FAILED (back to execution, as REST's
+        POST /events/{id}/retry and the page's button);
         Avvis asks the reason and Korriger the account and VAT rate in a modal (prefilled
         from what was posted, no storage read before the modal). The Discord user must map
         to a principal allowed `proposals:decide` in the tenant (checked in memory, answered
@@ -43,8 +45,12 @@ import msgspec
 from bookkeeper.adapters.discord.notifier import discord_escaped
 from bookkeeper.adapters.fetch import FetchError
 from bookkeeper.application import messages as m
-from bookkeeper.application.commands import ApproveProposal, RejectProposal
-from bookkeeper.application.conversation import ConversationService, Reply
+from bookkeeper.application.commands import ApproveProposal, RejectProposal, RetryExecution
+from bookkeeper.application.conversation import (
+    ConversationService,
+    Reply,
+    reads_as_correction,
+)
 from bookkeeper.application.errors import ApplicationError, Forbidden
 from bookkeeper.application.failures import explain_error, explain_failure
 from bookkeeper.application.handlers import DecisionResult, Handlers
@@ -73,6 +79,9 @@ MAX_THREAD_NAME: Final = 100
 APPROVE: Final = "approve"
 REJECT: Final = "reject"
 CORRECT: Final = "correct"
+#: A FAILED proposal's button: back to execution (POST /events/{id}/retry, the page's
+#: "Prøv igjen"), a reviewer's decision as the others.
+RETRY: Final = "retry"
 REJECT_MODAL: Final = "reject-modal"
 CORRECT_MODAL: Final = "correct-modal"
 PREFIX: Final = "bk"
@@ -87,6 +96,8 @@ _PURCHASE_KINDS: Final = frozenset(
     {"receipt_attachment", "invoice_registration", "expense_registration"}
 )
 REASON_INPUT: Final = "reason"
+#: Characters of a correction written in a document's thread handed on to its review.
+MAX_NOTE: Final = 500
 #: Reasons against a proposal shown in its review request, and how much of each.
 MAX_CONCERNS: Final = 4
 MAX_CONCERN_LENGTH: Final = 200
@@ -250,7 +261,40 @@ class DiscordHandler:
             replies = await self._conversation.handle(
                 principal, conversation_channel(channel_id), text, source=SOURCE
             )
+            if known and await self._hand_on(principal, channel_id, text, replies):
+                return
             await self._post(channel_id, replies)
+
+    async def _hand_on(
+        self, principal: Principal, channel_id: int, text: str, replies: Sequence[Reply]
+    ) -> bool:
+        """A correction written in a document's thread while its proposal waits for review
+        ("feil, det skal være konto 6540", "dette var privat") goes to the proposal's review
+        message as a reply, where the reviewer decides, and the writer is told so: it was
+        answered with the help text and reached no one. A question answered, or a proposal
+        decided or not posted for review here, is left to the conversation's reply."""
+        if any(r.event_id is not None for r in replies) or not reads_as_correction(text):
+            return False
+        waiting = [pid for pid, thread in self.threads.items() if thread == channel_id]
+        for proposal_id in reversed(waiting):  # the thread's latest document first
+            review = self.reviews.get(proposal_id)
+            if review is None or self.review_channel is None:
+                continue
+            try:
+                view = await self._queries.proposal(self.agent, proposal_id)
+            except ApplicationError:
+                continue
+            if view.status is not Status.PROPOSED:
+                continue
+            name = self.people.name(principal.subject, tenant=self.tenant)
+            note = m.text("discord.note", m.NORWEGIAN, name=name, text=text[:MAX_NOTE])
+            await self._rest.create_message(self.review_channel, _clip(note), reply=review)
+            english = bool(replies) and replies[0].language == m.ENGLISH
+            language: m.Language = m.ENGLISH if english else m.NORWEGIAN
+            said = Reply(text=m.text("discord.note_forwarded", language), language=language)
+            await self._post(channel_id, [said])
+            return True
+        return False
 
     async def _documents(
         self,
@@ -413,6 +457,13 @@ class DiscordHandler:
                 interaction,
                 lambda: self._handlers.approve(
                     ApproveProposal(principal=principal, proposal_id=proposal_id)
+                ),
+            )
+        elif action == RETRY:
+            await self._decide(
+                interaction,
+                lambda: self._handlers.retry(
+                    RetryExecution(principal=principal, proposal_id=proposal_id)
                 ),
             )
         elif action == REJECT:
@@ -644,15 +695,26 @@ def _buttons(proposal_id: uuid.UUID) -> Any:
     return row
 
 
+def _retry_button(proposal_id: uuid.UUID) -> Any:
+    row = hikari.impl.MessageActionRowBuilder()
+    row.add_interactive_button(
+        hikari.ButtonStyle.PRIMARY, custom_id(RETRY, proposal_id), label="Prøv igjen"
+    )
+    return row
+
+
 def _review_state(view: ProposalView, people: People) -> tuple[str, list[Any] | None]:
     """The review message's text for where the proposal stands, and its components: None
-    keeps the buttons (still in review), [] removes them (decided)."""
+    keeps the buttons (still in review), [] removes them (decided), a FAILED proposal's
+    is the Prøv igjen button (sent back to execution once the cause is put right)."""
     if view.status is Status.PROPOSED:
         text = review_text(view, people=people)
         if view.endorsed_by:
             first = people.name(view.endorsed_by, tenant=view.tenant_id)
             text += f"\nFørste godkjenning gitt av {first}; venter på en godkjenner til."
         return _clip(text), None
+    if view.status is Status.FAILED:
+        return _clip(outcome_text(view, people)), [_retry_button(view.id)]
     return _clip(outcome_text(view, people)), []
 
 
@@ -838,6 +900,7 @@ def outcome_text(view: ProposalView, people: People | None = None) -> str:
             head += "\nUtført."
         elif view.status is Status.FAILED:
             head += f"\nFeilet: {explain_failure(view.last_error, m.NORWEGIAN, kind=view.kind)}."
+            head += "\nTrykk «Prøv igjen» når feilen er rettet."
         elif view.last_error and view.next_attempt_at is not None:
             again = explain_failure(
                 view.last_error, m.NORWEGIAN, kind=view.kind, retry_at=view.next_attempt_at

@@ -2,12 +2,14 @@
 
 The model is offered ONLY the read-only intents, one tool each (balance, missing_receipts,
 supplier_invoices, expenses, spending, vat, help, and story 8's questions about the books:
-result, payables, receivables, costs, account_balance, journal), with `tool_choice: any`
+result, payables, receivables, costs, account_balance, journal, balance_sheet,
+supplier_costs), with `tool_choice: any`
 and parallel tool use off. The user's text is sent as untrusted data (a JSON string in a
 text block, the system prompt says so). The answer is decoded strictly: anything but
 exactly one `tool_use` block naming one of those tools with a valid input (optional
 `from`/`to` dates; for `costs`/`account_balance` a 4-digit `account`, for `costs` a short
-`topic`, for `journal` a `count` of 1–20; nothing else) — a text answer, an unknown tool
+`topic`, for `supplier_costs` a `supplier` of at most 40 characters, for `journal` a
+`count` of 1–20; nothing else) — a text answer, an unknown tool
 such as `approve_proposal`, several calls, a malformed input, a refusal — falls back to
 the keyword intent (`fallback`, by default `KeywordClassifier`). So does any API error,
 after bounded retries on 429/529/5xx/408/409 and connection errors (our retries, the SDK's
@@ -80,10 +82,19 @@ _COUNT: Final = {
     "maximum": 20,
     "description": "How many entries the message asks for.",
 }
+_SUPPLIER: Final = {
+    "type": ["string", "null"],
+    "maxLength": 40,
+    "description": (
+        "The supplier or shop the message names, as written (Adobe, Clas Ohlson), if one "
+        "is named; none for the costs per supplier."
+    ),
+}
 #: Story 8: the inputs of the questions about the books, beyond the date range.
 _LEDGER_INPUTS: Final[Mapping[str, dict[str, Any]]] = {
     "costs": {"account": _ACCOUNT, "topic": _TOPIC},
     "account_balance": {"account": _ACCOUNT},
+    "supplier_costs": {"supplier": _SUPPLIER},
 }
 _NO_INPUT: Final[dict[str, Any]] = {
     "type": "object",
@@ -150,6 +161,18 @@ _DESCRIPTIONS: Final[Mapping[IntentName, str]] = {
         "approval (er kvitteringen fra Adobe godkjent?, status på fakturaen, hva venter på "
         "godkjenning, is the Adobe receipt approved?)."
     ),
+    "balance_sheet": (
+        "The user asks for the balance sheet: assets, equity and liabilities (vis balansen, "
+        "balanse i fjor, eiendeler og gjeld, the balance sheet); give the day as `to` if "
+        "the message names one (otherwise today). The bank's balance (saldo) is `balance`."
+    ),
+    "supplier_costs": (
+        "The user asks how much the company spent at one supplier or shop (hva har vi brukt "
+        "hos Adobe i fjor, handlet hos Elkjøp, spent at Adobe), or the costs per supplier "
+        "(kostnader per leverandør, costs by supplier); give `supplier` if one is named, "
+        "and the period as `from`/`to` if the message names one. AI and cloud providers "
+        "(Anthropic, Google, Cloudflare) are `spending`."
+    ),
 }
 
 
@@ -194,6 +217,10 @@ class _Costs(_Range, forbid_unknown_fields=True):
 
 class _Account(_Range, forbid_unknown_fields=True):
     account: str | None = None
+
+
+class _Supplier(_Range, forbid_unknown_fields=True):
+    supplier: str | None = None
 
 
 class _Journal(msgspec.Struct, forbid_unknown_fields=True):
@@ -364,6 +391,10 @@ def _parse(body: bytes) -> Intent | None:
             topic = getattr(asked, "topic", None)
             topic = topic.strip()[:40] or None if topic else None
             return Intent(name=name, start=asked.start, end=asked.end, account=account, topic=topic)
+        if name == "supplier_costs":
+            named = msgspec.json.decode(raw, type=_Supplier)
+            supplier = " ".join((named.supplier or "").split())[:40] or None
+            return Intent(name=name, start=named.start, end=named.end, topic=supplier)
         span = msgspec.json.decode(raw, type=_Range)
     except (msgspec.ValidationError, msgspec.DecodeError):
         log.warning("claude intents: malformed input for %s", name)
