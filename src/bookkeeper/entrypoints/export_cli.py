@@ -210,6 +210,7 @@ async def run_database_export(container: Container, out: Path, status: IO[str]) 
         database = await migrated_database(container)
         if not isinstance(database, SqlDatabase):
             raise TypeError("export needs the SQL database")
+        await database.check_schema()  # never migrated, or behind: said so
         done = 0
         with progress("Exporting the database", unit="lines", stream=status) as bar:
 

@@ -221,6 +221,7 @@ async def run_database_import(
         database: Database = await migrated_database(container)
         if not isinstance(database, SqlDatabase):
             raise TypeError("import needs the SQL database")
+        await database.check_schema()  # never migrated, or behind: said so
         box = secret_box(container.settings().credentials_key)
         check = None if box is None else box.decrypt
         show = status.isatty()
