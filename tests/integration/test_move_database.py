@@ -583,3 +583,17 @@ def test_a_row_of_every_carried_table_comes_back_the_same_through_both_engines(
     carried = rows(first)
     assert {json.loads(r)["table"] for r in carried} >= {str(t.name) for t in OWNED}
     assert rows(second) == carried and rows(third) == carried
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_a_new_database_that_was_served_once_takes_the_move(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moved_file: Path
+) -> None:
+    """`serve` started on the new database before the import leaves its subscribers at 0:
+    no data, so not a database in use."""
+    url = fresh_sqlite(tmp_path, monkeypatch, "served")
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        connection.execute("INSERT INTO tracking VALUES ('discord', 0, '2026-12-07 12:00:00')")
+    assert main(["import", "database", str(moved_file)]) == 0
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        assert connection.execute("SELECT count(*) FROM fiscal_periods").fetchone() == (2,)

@@ -416,6 +416,8 @@ async def _refuse_unless_empty(connection: AsyncConnection) -> None:
             "events to a database in use, `import events` a file of `export events --tenant`"
         )
     for table in OWNED:
+        if table is tracking:
+            continue  # a served, empty database's subscribers are at 0: replaced below
         some = (await connection.execute(select(func.count()).select_from(table))).scalar_one()
         if some:
             raise MoveRefused(
@@ -452,7 +454,7 @@ async def import_database(
             if database.dialect == "postgresql":
                 await connection.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
             await _refuse_unless_empty(connection)
-            for table in reversed(REPLACED):
+            for table in (*reversed(REPLACED), tracking):
                 await connection.execute(delete(table))
             # Pass 1: the rows, up to the first event.
             state_lines = 1
