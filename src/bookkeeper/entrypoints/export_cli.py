@@ -56,6 +56,13 @@ def add_parser(commands: Any) -> None:
     e.add_argument("--tenant", type=tenant_id, help="one company's events (default: every one)")
     e.add_argument("--out", help="the file to write (default: stdout)")
     e.set_defaults(run=export_events_command)
+    d = kinds.add_parser(
+        "database",
+        help="the whole database (log, policy, closed periods, credentials, documents, …) "
+        "for `bookkeeper import database` into a new one",
+    )
+    d.add_argument("--out", required=True, help="the file to write")
+    d.set_defaults(run=export_database_command)
 
 
 def export_saft(args: argparse.Namespace, container: Container) -> int:
@@ -184,3 +191,35 @@ async def _write_chunks(chunks: AsyncIterator[bytes], target: Path | None, *, pr
         _discard(handle.name)
         raise
     return str(target)
+
+
+def export_database_command(args: argparse.Namespace, container: Container) -> int:
+    """Write the move file; say on stderr how many lines went where."""
+    target = _events_file(args.out)
+    lines = asyncio.run(run_database_export(container, target, sys.stderr))
+    print(f"exported the database ({lines:,} lines) to {target}", file=sys.stderr)
+    return 0
+
+
+async def run_database_export(container: Container, out: Path, status: IO[str]) -> int:
+    """Export the whole database (adapters/sql/moving.py) to `out`; the lines written."""
+    from bookkeeper.adapters.sql import SqlDatabase
+    from bookkeeper.adapters.sql.moving import export_database
+
+    try:
+        database = await migrated_database(container)
+        if not isinstance(database, SqlDatabase):
+            raise TypeError("export needs the SQL database")
+        await database.check_schema()  # never migrated, or behind: said so
+        done = 0
+        with progress("Exporting the database", unit="lines", stream=status) as bar:
+
+            def advance(n: int) -> None:
+                nonlocal done
+                done = n
+                bar.update(n)
+
+            await _write_chunks(export_database(database, advance), out, prefix=".database-")
+        return done
+    finally:
+        await shutdown(container)

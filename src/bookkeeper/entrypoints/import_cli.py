@@ -52,6 +52,11 @@ def add_parser(commands: Any) -> None:
         "--no-replay", action="store_true", help="leave the read models to `bookkeeper replay`"
     )
     q.set_defaults(run=import_events_command)
+    d = kinds.add_parser(
+        "database", help="a whole database, from `bookkeeper export database`, into a new one"
+    )
+    d.add_argument("file", type=Path, help="the file `export database` wrote")
+    d.set_defaults(run=import_database_command)
     f = kinds.add_parser(
         "fiken", help="the company's journal entries, purchases and sales from Fiken"
     )
@@ -123,7 +128,10 @@ def import_events_command(args: argparse.Namespace, container: Container) -> int
             run_import(container, path, replay=not args.no_replay, status=sys.stderr)
         )
     except BadImportLine as bad:
-        print(f"bookkeeper: error: {path}:{bad.number}: {bad.reason}", file=sys.stderr)
+        reason = bad.reason
+        if bad.number == 1 and _is_database_export(path):
+            reason = "a file of `export database`: `bookkeeper import database` reads it"
+        print(f"bookkeeper: error: {path}:{bad.number}: {reason}", file=sys.stderr)
         return 1
     rate = report.lines / seconds if seconds > 0 else 0.0
     print(
@@ -131,6 +139,11 @@ def import_events_command(args: argparse.Namespace, container: Container) -> int
         f"({report.skipped:,} already in the log) in {seconds:.1f} s ({rate:,.0f}/s)"
     )
     return 0
+
+
+def _is_database_export(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(64).startswith(b'{"format":"bookkeeper-database"')
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -166,6 +179,64 @@ async def run_import(
             status.write("\n")
         if replay and report.imported:
             await rebuild_projections(await resolve(container.uow_factory))
+        return report, seconds
+    finally:
+        await shutdown(container)
+
+
+def import_database_command(args: argparse.Namespace, container: Container) -> int:
+    """Move the file in; print what was carried. A bad line: its number on stderr, status
+    1; a database that cannot take it: why, status 1. Nothing is written either way."""
+    from bookkeeper.adapters.sql.moving import MoveRefused
+
+    path: Path = args.file
+    if not path.is_file():
+        print(f"bookkeeper: error: {path}: no such file", file=sys.stderr)
+        return 1
+    try:
+        report, seconds = asyncio.run(run_database_import(container, path, sys.stderr))
+    except BadImportLine as bad:
+        print(f"bookkeeper: error: {path}:{bad.number}: {bad.reason}", file=sys.stderr)
+        return 1
+    except MoveRefused as refused:
+        print(f"bookkeeper: error: {refused}; nothing was written", file=sys.stderr)
+        return 1
+    rows = ", ".join(f"{table} {count:,}" for table, count in sorted(report.rows.items()))
+    print(
+        f"imported {report.events.imported:,} events and {sum(report.rows.values()):,} rows "
+        f"({rows or 'none'}) in {seconds:.1f} s"
+    )
+    return 0
+
+
+async def run_database_import(
+    container: Container, path: Path, status: IO[str]
+) -> tuple[Any, float]:
+    """Move the file into the (new, migrated) database, then rebuild the read models."""
+    from bookkeeper.adapters.credentials.fernet import secret_box
+    from bookkeeper.adapters.sql import SqlDatabase
+    from bookkeeper.adapters.sql.moving import import_database
+
+    try:
+        database: Database = await migrated_database(container)
+        if not isinstance(database, SqlDatabase):
+            raise TypeError("import needs the SQL database")
+        await database.check_schema()  # never migrated, or behind: said so
+        box = secret_box(container.settings().credentials_key)
+        check = None if box is None else box.decrypt
+        show = status.isatty()
+
+        def advance(done: int) -> None:
+            if show:
+                status.write(f"\rimport: {done:,} events")
+                status.flush()
+
+        started = time.perf_counter()
+        report = await import_database(database, path, check_secret=check, progress=advance)
+        seconds = time.perf_counter() - started
+        if show:
+            status.write("\n")
+        await rebuild_projections(await resolve(container.uow_factory))
         return report, seconds
     finally:
         await shutdown(container)

@@ -65,25 +65,40 @@ class SqlEventImport:
         self._database = database
 
     async def insert_all(self, batches: Iterable[Sequence[RecordedEvent]]) -> int:
+        try:
+            async with self._database.engine.begin() as connection:
+                return await self.insert_on(connection, batches)
+        except ApplicationError:
+            raise
+        except Exception as error:
+            mapped = storage_error(error)
+            if mapped is error:
+                raise
+            raise mapped from error
+
+    async def insert_on(
+        self, connection: AsyncConnection, batches: Iterable[Sequence[RecordedEvent]]
+    ) -> int:
+        """`insert_all` inside a transaction the caller holds (`bookkeeper import
+        database` writes the rows beside the log in the same one); the caller commits."""
         postgres = self._database.dialect == "postgresql"
         inserted = 0
         try:
-            async with self._database.engine.begin() as connection:
-                if postgres:
-                    return await _copy_all(connection, batches)
-                for batch in batches:
-                    if not batch:
-                        continue
-                    await _refuse_orphans(connection, batch)
-                    result = await connection.execute(_SQLITE, event_rows(batch))
-                    if result.rowcount < len(batch):
-                        # SQLite's guard trigger (migration 0001) skips a row whose id OR
-                        # whose (stream, version) is taken, silently: an event that was
-                        # skipped and is not in the log lost its slot to another; one that
-                        # is there must be the same event.
-                        await _refuse_lost_slots(connection, batch)
-                    await _refuse_gaps(connection, batch)
-                    inserted += int(result.rowcount)
+            if postgres:
+                return await _copy_all(connection, batches)
+            for batch in batches:
+                if not batch:
+                    continue
+                await _refuse_orphans(connection, batch)
+                result = await connection.execute(_SQLITE, event_rows(batch))
+                if result.rowcount < len(batch):
+                    # SQLite's guard trigger (migration 0001) skips a row whose id OR
+                    # whose (stream, version) is taken, silently: an event that was
+                    # skipped and is not in the log lost its slot to another; one that
+                    # is there must be the same event.
+                    await _refuse_lost_slots(connection, batch)
+                await _refuse_gaps(connection, batch)
+                inserted += int(result.rowcount)
         except ConcurrencyConflict:
             raise
         except (IntegrityError, psycopg.errors.UniqueViolation) as error:
