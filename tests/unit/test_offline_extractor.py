@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 
+from bookkeeper.adapters.extraction import inflation
 from bookkeeper.adapters.extraction.offline import (
     CREDIT_NOTE_WARNING,
     MAX_CONFIDENCE,
@@ -945,12 +947,61 @@ def _deflate_bomb_pdf(megabytes: int, wrapper: str = "") -> bytes:
     packer = zlib.compressobj(9)
     spaces = b" " * (1024 * 1024)
     data = b"".join(packer.compress(spaces) for _ in range(megabytes))
-    data += packer.compress(b"BT /F1 12 Tf 10 10 Td (Hei) Tj ET") + packer.flush()
+    data += packer.compress(_HEI) + packer.flush()
     filters = "/FlateDecode"
     if wrapper == "AHx":
         data, filters = data.hex().encode() + b">", "[/ASCIIHexDecode /FlateDecode]"
     elif wrapper == "A85":
         data, filters = base64.a85encode(data) + b"~>", "[/ASCII85Decode /FlateDecode]"
+    return _one_stream_pdf(data, filters)
+
+
+_HEI = b"BT /F1 12 Tf 10 10 Td (Hei) Tj ET"
+
+
+def _run_length_bomb_pdf(megabytes: int) -> bytes:
+    """A one-page PDF whose content stream is `megabytes` MiB of spaces run-length encoded
+    (two bytes make 128: 64:1), then drawing "Hei"."""
+    spaces = bytes([129, 32]) * (megabytes * 1024 * 1024 // 128)
+    data = spaces + bytes([len(_HEI) - 1]) + _HEI + bytes([128])
+    return _one_stream_pdf(data, "/RunLengthDecode")
+
+
+def _lzw_codes(codes: list[int]) -> bytes:
+    """`codes` packed as PDF's LZW writes them: 9 to 12 bits, most significant first, the
+    width growing one code early (EarlyChange 1)."""
+    out = bytearray()
+    buffer = bits = 0
+    width, entries, previous = 9, 258, False
+    for code in codes:
+        buffer, bits = (buffer << width) | code, bits + width
+        while bits >= 8:
+            bits -= 8
+            out.append((buffer >> bits) & 0xFF)
+        buffer &= (1 << bits) - 1
+        if code == 256:
+            width, entries, previous = 9, 258, False
+            continue
+        if previous:
+            entries += 1
+        previous = True
+        if entries + 1 >= 1 << width and width < 12:
+            width += 1
+    if bits:
+        out.append((buffer << (8 - bits)) & 0xFF)
+    return bytes(out)
+
+
+def _lzw_bomb_pdf(cycles: int) -> bytes:
+    """A one-page PDF whose content stream is spaces LZW encoded, then drawing "Hei": each
+    cycle of the table (codes of 1, 2, … 3837 spaces) is ~7 MiB from ~5.5 KB."""
+    cycle = [256, 32, *range(258, 4094)]
+    codes = cycle * cycles + [256, *_HEI, 257]
+    return _one_stream_pdf(_lzw_codes(codes), "/LZWDecode")
+
+
+def _one_stream_pdf(data: bytes, filters: str) -> bytes:
+    """A one-page PDF whose content stream is `data`, decoded by `filters`."""
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -978,6 +1029,28 @@ def test_a_small_pdf_is_read_and_its_deflated_stream_counted() -> None:
     assert pdf_text(_deflate_bomb_pdf(1)).strip() == "Hei"
     assert pdf_text(_deflate_bomb_pdf(1, "AHx")).strip() == "Hei"
     assert pdf_text(_deflate_bomb_pdf(1, "A85")).strip() == "Hei"
+
+
+def test_a_small_pdf_of_lzw_or_run_length_streams_is_read_and_counted() -> None:
+    assert pdf_text(_run_length_bomb_pdf(2)).strip() == "Hei"
+    assert pdf_text(_lzw_bomb_pdf(1)).strip() == "Hei"
+    lzw, run_length = _lzw_bomb_pdf(1), _run_length_bomb_pdf(2)
+    assert inflation.inflated_size(lzw, 1 << 30) == 1 + sum(range(2, 3838)) + len(_HEI)
+    assert inflation.inflated_size(run_length, 1 << 30) == 2 * 1024 * 1024 + len(_HEI)
+
+
+@pytest.mark.parametrize(
+    "bomb", [lambda: _run_length_bomb_pdf(200), lambda: _lzw_bomb_pdf(15)], ids=["RL", "LZW"]
+)
+def test_an_lzw_or_run_length_bomb_is_refused_before_pdfium_decodes_it(
+    bomb: Callable[[], bytes],
+) -> None:
+    # PDFium decodes LZW and RunLength streams whole and unbounded, as it inflates: they
+    # were let through uncounted. 200 MiB from 3.2 MB (RunLength), 105 MiB from 80 KB (LZW).
+    content = bomb()
+    assert len(content) < 4 * 1024 * 1024
+    with pytest.raises(ExtractionFailed, match="inflate to more than"):
+        pdf_text(content)
 
 
 @pytest.mark.parametrize("wrapper", ["", "AHx", "A85"])

@@ -1,10 +1,12 @@
 """Answers from outside, read as untrusted (OWASP API10, ADR 0026).
 
 What every HTTP adapter of ours shares when it reads a foreign API's answer (Fiken,
-Folio, the Anthropic API; the OIDC issuer has its own 64 KiB bound):
+Folio, the Anthropic API, the usage sources, Norges Bank; the OIDC issuer's bound is
+64 KiB):
 
-- `BoundedTransport` ends the read of a body larger than a limit (declared or streamed)
-  with `AnswerTooLarge`, so an endless or huge answer costs at most the limit in memory;
+- the transport of every outbound client (outbound.py) ends the read of a body larger
+  than a limit (declared or streamed) with `AnswerTooLarge`, and of an answer not whole
+  within a deadline with `AnswerTooSlow`;
 - `require_json` refuses a 2xx answer whose content type is not JSON (`application/json`
   or `…+json`) before a decoder sees it;
 - `decode_json` reads a member that is null as one left out (`without_nulls`), so that a
@@ -21,74 +23,15 @@ is ever used as data.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
 
+from bookkeeper.adapters.outbound import AnswerTooLarge
 from bookkeeper.application.errors import ExternalAnswerInvalid
 
 T = TypeVar("T")
-
-#: The largest answer the books' and the bank's APIs give (a page of 100 purchases is
-#: ~100 KiB; an attachment is sent, never read back).
-MAX_ANSWER_BYTES: Final = 8 * 1024 * 1024
-
-
-class AnswerTooLarge(httpx.ReadError):
-    """The answer's body is larger than the transport's limit (read no further)."""
-
-    def __init__(self, limit: int, request: httpx.Request) -> None:
-        super().__init__(f"an answer larger than {limit} bytes", request=request)
-        self.limit = limit
-
-
-class _BoundedStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, limit: int, request: httpx.Request) -> None:
-        self._inner = inner
-        self._limit = limit
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        size = 0
-        async for chunk in self._inner:
-            size += len(chunk)
-            if size > self._limit:
-                raise AnswerTooLarge(self._limit, self._request)
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class BoundedTransport(httpx.AsyncBaseTransport):
-    """`inner` (by default the network), with every answer's body bounded to `limit`
-    bytes as it arrives (the raw bytes: clients of ours ask for no compression)."""
-
-    def __init__(
-        self, inner: httpx.AsyncBaseTransport | None = None, *, limit: int = MAX_ANSWER_BYTES
-    ) -> None:
-        self._inner = inner or httpx.AsyncHTTPTransport()
-        self._limit = limit
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._limit:
-            await response.aclose()
-            raise AnswerTooLarge(self._limit, request)
-        stream = response.stream
-        assert isinstance(stream, httpx.AsyncByteStream)
-        return httpx.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_BoundedStream(stream, self._limit, request),
-            extensions=response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 def is_json(content_type: str | None) -> bool:

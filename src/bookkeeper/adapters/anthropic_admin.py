@@ -26,6 +26,9 @@ from typing import Any, Final
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from bookkeeper.adapters import outbound
+from bookkeeper.adapters.answers import too_large
+from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
 from bookkeeper.adapters.retry_after import retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
@@ -58,10 +61,15 @@ class AnthropicAdminUsage:
         *,
         base_url: str = BASE_URL,
         timeout: float = 30.0,
+        deadline: float | None = None,
         client: httpx.AsyncClient | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._client = client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        #: Each GET's whole answer ends within this (outbound.GuardedTransport).
+        self._deadline = outbound.deadline_for(timeout, deadline)
+        self._client = client or outbound.client(
+            base_url=base_url, timeout=timeout, deadline=self._deadline
+        )
         self._sleep = sleep
         self._headers = {"x-api-key": admin_key, "anthropic-version": VERSION}
 
@@ -156,6 +164,12 @@ class AnthropicAdminUsage:
     async def _get_once(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         try:
             response = await self._client.get(path, params=tuple(params), headers=self._headers)
+        except AnswerTooSlow:
+            raise ExternalUnavailable(
+                f"{path}: not answered within {self._deadline:g} s", system=SYSTEM
+            ) from None
+        except AnswerTooLarge as error:
+            raise too_large(error, system=SYSTEM, where=path, write=False) from None
         except httpx.TimeoutException as error:
             raise ExternalUnavailable(f"{path}: timed out", system=SYSTEM) from error
         except httpx.TransportError as error:

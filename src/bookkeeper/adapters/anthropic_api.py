@@ -17,7 +17,9 @@ from typing import Any, Final, TypeVar
 import anthropic
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from bookkeeper.adapters import outbound
 from bookkeeper.adapters.answers import is_json
+from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
 from bookkeeper.adapters.retry_after import retry_after
 
 log = logging.getLogger("bookkeeper.anthropic")
@@ -42,7 +44,9 @@ class AnthropicCallFailed(Exception):
 def new_client(api_key: str, base_url: str | None, timeout: float) -> anthropic.AsyncAnthropic:
     """The async SDK client with its own retries off (ours are bounded and injectable) and
     the documented headers pinned: this SDK version sends the key only as a bearer token and
-    a newer anthropic-version."""
+    a newer anthropic-version. (The SDK's HTTP library is httpx2, not httpx: its answers
+    are bounded by `with_retries`' deadline and `read_json`, outbound.py's non-httpx
+    pieces.)"""
     if not api_key:
         raise ValueError("an Anthropic API key is required")
     return anthropic.AsyncAnthropic(
@@ -59,29 +63,23 @@ def new_client(api_key: str, base_url: str | None, timeout: float) -> anthropic.
     )
 
 
-async def read_json(raw: Any, label: str, limit: int = MAX_ANSWER_BYTES) -> bytes:
+async def read_json(raw: Any, label: str) -> bytes:
     """The body of a streamed Messages answer (`with_streaming_response`), read as
     untrusted (ADR 0026): refused for good unless labelled JSON or when larger than
-    `limit` (read no further); an answer that breaks off is a retryable failure."""
+    MAX_ANSWER_BYTES (read no further); an answer that breaks off is a retryable
+    failure."""
     content_type = raw.headers.get("content-type")
     if not is_json(content_type):
         shown = (content_type or "no content type")[:60]
         raise AnthropicCallFailed(f"{label}: answered {shown!r}, not JSON", retryable=False)
-    body = bytearray()
     try:
-        async for chunk in raw.iter_bytes():
-            body += chunk
-            if len(body) > limit:
-                raise AnthropicCallFailed(
-                    f"{label}: an answer larger than {limit} bytes", retryable=False
-                )
-    except AnthropicCallFailed:
-        raise
+        return await outbound.read_at_most(raw.iter_bytes(), MAX_ANSWER_BYTES)
+    except AnswerTooLarge as exc:
+        raise _too_large(label, exc) from None
     except Exception as exc:  # the SDK's HTTP library: the answer broke off
         raise AnthropicCallFailed(
             f"{label}: the answer broke off ({type(exc).__name__})", retryable=True
         ) from None
-    return bytes(body)
 
 
 def status_failure(label: str, exc: anthropic.APIStatusError) -> AnthropicCallFailed:
@@ -105,6 +103,12 @@ def status_failure(label: str, exc: anthropic.APIStatusError) -> AnthropicCallFa
 MAX_HONOURED_RETRY_AFTER = 3600.0
 
 
+def _too_large(label: str, error: AnswerTooLarge) -> AnthropicCallFailed:
+    return AnthropicCallFailed(
+        f"{label}: an answer larger than {error.limit} bytes", retryable=False
+    )
+
+
 def _failure_of(label: str, error: Exception) -> AnthropicCallFailed:
     """The SDK's exception as our failure, with the server's Retry-After (if any)."""
     if isinstance(error, anthropic.APIStatusError):
@@ -125,14 +129,22 @@ async def with_retries(
     max_delay: float,
     sleep: Sleep,
     jitter: Callable[[], float],
+    deadline: float,
 ) -> T:
     """`send()`, retried (tenacity) while the failure is retryable and retries remain:
     after what the server asked (`retry-after(-ms)`), else exponential back-off with
-    jitter, never longer than `max_delay`."""
+    jitter, never longer than `max_delay`. Each attempt, the answer's last byte included,
+    ends within `deadline` seconds (outbound.within; the SDK's timeout bounds each network
+    wait): one not whole by then is a retryable failure."""
 
     async def attempt() -> T:
         try:
-            return await send()
+            async with outbound.within(deadline):
+                return await send()
+        except AnswerTooSlow:
+            raise AnthropicCallFailed(
+                f"{label}: not answered within {deadline:g} s", retryable=True
+            ) from None
         except (anthropic.APIStatusError, anthropic.APIConnectionError) as error:
             # APITimeoutError is an APIConnectionError.
             raise _failure_of(label, error) from None

@@ -33,6 +33,9 @@ from typing import Any, Final
 
 import httpx
 
+from bookkeeper.adapters import outbound
+from bookkeeper.adapters.answers import too_large
+from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalRateLimited,
@@ -99,13 +102,18 @@ class CloudflareUsage:
         *,
         base_url: str = BASE_URL,
         timeout: float = 30.0,
+        deadline: float | None = None,
         client: httpx.AsyncClient | None = None,
         billable_usage: bool = True,
     ) -> None:
         if not re.fullmatch(r"[0-9a-f]{32}", account_id):
             raise ValueError("a Cloudflare account id is 32 hex digits")
         self._account = account_id
-        self._client = client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        #: Each call's whole answer ends within this (outbound.GuardedTransport).
+        self._deadline = outbound.deadline_for(timeout, deadline)
+        self._client = client or outbound.client(
+            base_url=base_url, timeout=timeout, deadline=self._deadline
+        )
         self._headers = {"authorization": f"Bearer {token}"}
         #: "billed" (billable usage answers), "estimated" (GraphQL × prices), or None
         #: before the first pull.
@@ -255,6 +263,12 @@ class CloudflareUsage:
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return await self._client.request(method, path, headers=self._headers, **kwargs)
+        except AnswerTooSlow:
+            raise ExternalUnavailable(
+                f"{path}: not answered within {self._deadline:g} s", system=SYSTEM
+            ) from None
+        except AnswerTooLarge as error:
+            raise too_large(error, system=SYSTEM, where=path, write=False) from None
         except httpx.TimeoutException as error:
             raise ExternalUnavailable(f"{path}: timed out", system=SYSTEM) from error
         except httpx.TransportError as error:

@@ -34,6 +34,9 @@ from google.auth import exceptions as google_exceptions
 from google.auth import transport as google_transport
 from google.oauth2 import service_account
 
+from bookkeeper.adapters import outbound
+from bookkeeper.adapters.answers import too_large
+from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalNotFound,
@@ -93,8 +96,9 @@ class _Response(google_transport.Response):
 class HttpxTransport(google_transport.Request):
     """google-auth's transport interface over a synchronous httpx client (token refresh)."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, deadline: float | None = None) -> None:
         self._timeout = timeout
+        self._deadline = outbound.deadline_for(timeout, deadline)
 
     def __call__(
         self,
@@ -106,7 +110,9 @@ class HttpxTransport(google_transport.Request):
         **kwargs: Any,
     ) -> _Response:
         try:
-            with httpx.Client(timeout=timeout or self._timeout) as client:
+            with outbound.sync_client(
+                timeout=timeout or self._timeout, deadline=self._deadline
+            ) as client:
                 response = client.request(method, url, content=body, headers=headers)
         except httpx.HTTPError as error:
             raise google_exceptions.TransportError(  # type: ignore[no-untyped-call]
@@ -130,6 +136,7 @@ class GoogleBillingUsage:
         location: str | None = None,
         base_url: str = BASE_URL,
         timeout: float = 60.0,
+        deadline: float | None = None,
         client: httpx.AsyncClient | None = None,
         poll_interval: float = 1.0,
     ) -> None:
@@ -147,8 +154,12 @@ class GoogleBillingUsage:
         self._table = table
         self._services = list(services)
         self._location = location
-        self._client = client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
-        self._transport = HttpxTransport(timeout)
+        #: Each call's whole answer ends within this (outbound.GuardedTransport).
+        self._deadline = outbound.deadline_for(timeout, deadline)
+        self._client = client or outbound.client(
+            base_url=base_url, timeout=timeout, deadline=self._deadline
+        )
+        self._transport = HttpxTransport(timeout, self._deadline)
         self._token_lock = asyncio.Lock()
         self._poll_interval = poll_interval
 
@@ -235,6 +246,12 @@ class GoogleBillingUsage:
         headers = {"authorization": f"Bearer {await self._token()}"}
         try:
             response = await self._client.request(method, path, headers=headers, **kwargs)
+        except AnswerTooSlow:
+            raise ExternalUnavailable(
+                f"BigQuery: not answered within {self._deadline:g} s", system=SYSTEM
+            ) from None
+        except AnswerTooLarge as error:
+            raise too_large(error, system=SYSTEM, where="BigQuery", write=False) from None
         except httpx.TimeoutException as error:
             raise ExternalUnavailable("BigQuery timed out", system=SYSTEM) from error
         except httpx.TransportError as error:

@@ -11,9 +11,10 @@ ten days up to the day. The answer is SDMX-JSON: the observations of the one ser
 UNIT_MULT says per how many units (10^n: JPY and SEK are quoted per 100). A day's own rate
 is kept per (currency, date) once read; the last one before it is not (the day's may not be
 published yet: Norges Bank publishes in the afternoon), so it is asked again next time.
-404 (no data in the window) is ExternalNotFound; 5xx and timeouts ExternalUnavailable; a
-2xx answer that is not that SDMX-JSON (a broken shape, an observation index outside the
-dates, a rate or multiplier no Decimal holds) ExternalAnswerInvalid (ADR 0026); a currency
+404 (no data in the window) is ExternalNotFound; 5xx, timeouts and an answer not whole
+within its deadline (three timeouts; outbound.py) ExternalUnavailable; a 2xx answer that is
+not that SDMX-JSON (a broken shape, an observation index outside the dates, a rate or
+multiplier no Decimal holds) or larger than 8 MiB ExternalAnswerInvalid (ADR 0026); a currency
 that is no ISO code has no rate: ExternalNotFound without asking. Nothing else leaves.
 """
 
@@ -25,6 +26,9 @@ from typing import Any, Final
 
 import httpx
 
+from bookkeeper.adapters import outbound
+from bookkeeper.adapters.answers import too_large
+from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
 from bookkeeper.adapters.retry_after import retry_after
 from bookkeeper.application.errors import (
     ExternalAnswerInvalid,
@@ -49,9 +53,14 @@ class NorgesBankRates:
         *,
         base_url: str = BASE_URL,
         timeout: float = 20.0,
+        deadline: float | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._client = client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        #: Each GET's whole answer ends within this (outbound.GuardedTransport).
+        self._deadline = outbound.deadline_for(timeout, deadline)
+        self._client = client or outbound.client(
+            base_url=base_url, timeout=timeout, deadline=self._deadline
+        )
         self._known: dict[tuple[str, dt.date], ExchangeRate] = {}
 
     async def aclose(self) -> None:
@@ -92,6 +101,12 @@ class NorgesBankRates:
         }
         try:
             response = await self._client.get(path, params=params)
+        except AnswerTooSlow:
+            raise ExternalUnavailable(
+                f"{path}: not answered within {self._deadline:g} s", system=SYSTEM
+            ) from None
+        except AnswerTooLarge as error:
+            raise too_large(error, system=SYSTEM, where=path, write=False) from None
         except httpx.TimeoutException as error:
             raise ExternalUnavailable(f"{path}: timed out", system=SYSTEM) from error
         except httpx.TransportError as error:

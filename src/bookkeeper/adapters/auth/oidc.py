@@ -49,6 +49,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from bookkeeper.adapters import outbound
 from bookkeeper.adapters.answers import is_json
 from bookkeeper.adapters.auth.claims import MAX_CLAIM_LENGTH, principal_from_claims
 from bookkeeper.adapters.auth.errors import InvalidToken
@@ -58,6 +59,7 @@ from bookkeeper.adapters.auth.local_jwt import (
     LEEWAY,
     MAX_TOKEN_LENGTH,
 )
+from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
 from bookkeeper.application.ports import Principal
 
 if TYPE_CHECKING:
@@ -410,10 +412,15 @@ class OidcVerifier:
             self._fetched_at = self._attempted_at
 
     async def _fetch(self) -> dict[str, _Key]:
-        async with httpx.AsyncClient(
+        # The whole GET, the answer's last byte included, within the timeout, and at most
+        # 64 KiB of it (outbound.GuardedTransport): an issuer dripping a byte every few
+        # seconds would otherwise hold the refresh lock, and every request queued behind
+        # it, for hours.
+        async with outbound.client(
             transport=self._transport,
             timeout=self._timeout,
-            follow_redirects=False,
+            deadline=self._timeout,
+            limit=MAX_DOCUMENT_BYTES,
             headers={"Accept": "application/json"},
         ) as client:
             if self._jwks_url is None:
@@ -430,24 +437,19 @@ class OidcVerifier:
             return parse_jwks(await self._get_json(client, self._jwks_url), self._algorithms)
 
     async def _get_json(self, client: httpx.AsyncClient, url: str) -> object:
-        # httpx's timeouts bound each read, not the answer: an issuer dripping a byte every
-        # few seconds would hold the refresh lock, and every request queued behind it, for
-        # hours. The whole GET gets the timeout.
         try:
-            async with asyncio.timeout(self._timeout), client.stream("GET", url) as response:
+            async with client.stream("GET", url) as response:
                 if response.status_code != 200:
                     raise JwksUnavailable(f"GET {url} answered {response.status_code}")
                 if not is_json(response.headers.get("content-type")):
                     raise JwksUnavailable(f"GET {url} answered something other than JSON")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_DOCUMENT_BYTES:
-                        raise JwksUnavailable(f"GET {url} answered more than 64 KiB")
+                body = await response.aread()
+        except AnswerTooLarge:
+            raise JwksUnavailable(f"GET {url} answered more than 64 KiB") from None
+        except AnswerTooSlow:
+            raise JwksUnavailable(f"GET {url} took longer than {self._timeout:g} s") from None
         except httpx.HTTPError as error:
             raise JwksUnavailable(f"GET {url} failed: {type(error).__name__}") from None
-        except TimeoutError:
-            raise JwksUnavailable(f"GET {url} took longer than {self._timeout:g} s") from None
         try:
             document: object = json.loads(body)
         except (ValueError, UnicodeDecodeError):

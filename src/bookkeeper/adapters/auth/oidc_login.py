@@ -16,7 +16,6 @@ token) or ExternalUnavailable (the issuer could not be reached).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -26,11 +25,13 @@ from typing import Any, Final
 
 import httpx
 
+from bookkeeper.adapters import outbound
 from bookkeeper.adapters.auth.oidc import (
     DISCOVERY_PATH,
     MAX_DOCUMENT_BYTES,
     require_discovered_url,
 )
+from bookkeeper.adapters.outbound import AnswerTooLarge
 from bookkeeper.application.errors import ExternalUnavailable, InvalidToken
 
 TIMEOUT: Final = 5.0
@@ -64,28 +65,28 @@ class OidcLogin:
         self._endpoints: tuple[str, str] | None = None
 
     async def _fetch(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-        # The answer is read up to MAX_BYTES, within TIMEOUT as a whole: httpx's timeouts
-        # bound each read, and reading `content` would take an endless answer whole.
-        body = bytearray()
+        # The whole answer within TIMEOUT and at most MAX_BYTES of it (the guarded client:
+        # httpx's timeouts bound each read, and `content` would read an endless answer
+        # whole). An answer larger than that is no JSON document we read.
         try:
             async with (
-                asyncio.timeout(TIMEOUT),
-                httpx.AsyncClient(
-                    timeout=TIMEOUT, follow_redirects=False, transport=self._transport
+                outbound.client(
+                    timeout=TIMEOUT, deadline=TIMEOUT, limit=MAX_BYTES, transport=self._transport
                 ) as client,
                 client.stream(method, url, **kwargs) as response,
             ):
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_BYTES:
-                        break
-        except (httpx.HTTPError, TimeoutError) as error:
+                body = await response.aread()
+        except AnswerTooLarge:
+            raise InvalidToken(
+                f"the identity provider answered more than {MAX_BYTES} bytes, not JSON"
+            ) from None
+        except httpx.HTTPError as error:
             raise ExternalUnavailable(
                 f"the identity provider could not be reached ({type(error).__name__})",
                 system="oidc",
             ) from None
         try:
-            document = json.loads(body[:MAX_BYTES])
+            document = json.loads(body)
         except ValueError:
             document = None
         if not isinstance(document, dict):

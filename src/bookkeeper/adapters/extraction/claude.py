@@ -32,6 +32,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
+from bookkeeper.adapters import outbound
 from bookkeeper.adapters.anthropic_api import (
     AnthropicCallFailed,
     new_client,
@@ -246,6 +247,7 @@ class ClaudeExtractor:
         base_url: str | None = None,
         max_retries: int = 3,
         timeout: float = 60.0,
+        deadline: float | None = None,
         max_tokens: int = 4096,
         backoff_base: float = 1.0,
         max_delay: float = 60.0,
@@ -256,6 +258,8 @@ class ClaudeExtractor:
             raise ValueError("max_retries must be >= 0")
         self.model = model
         self._client = new_client(api_key, base_url, timeout)
+        #: Each attempt, the answer's last byte included, ends within this.
+        self._deadline = outbound.deadline_for(timeout, deadline)
         self._max_retries = max_retries
         self._max_tokens = max_tokens
         self._backoff_base = backoff_base
@@ -303,6 +307,7 @@ class ClaudeExtractor:
                 max_delay=self._max_delay,
                 sleep=self._sleep,
                 jitter=self._jitter,
+                deadline=self._deadline,
             )
         except AnthropicCallFailed as failure:
             raise ExtractionFailed(failure.message, retryable=failure.retryable) from None

@@ -33,13 +33,8 @@ import httpx
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from bookkeeper.adapters.answers import (
-    AnswerTooLarge,
-    BoundedTransport,
-    decode_json,
-    require_json,
-    too_large,
-)
+from bookkeeper.adapters import outbound
+from bookkeeper.adapters.answers import decode_json, require_json, too_large
 from bookkeeper.adapters.fiken.ratelimit import (
     FikenGate,
     GatePaused,
@@ -49,6 +44,7 @@ from bookkeeper.adapters.fiken.ratelimit import (
     SlidingWindow,
 )
 from bookkeeper.adapters.metrics import metered
+from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
 from bookkeeper.adapters.retry_after import retry_after as read_retry_after
 from bookkeeper.application.errors import (
     ExternalAnswerInvalid,
@@ -69,7 +65,7 @@ PAGE_SIZE: Final = 100
 MAX_PAGES: Final = 1000
 MAX_BODY_IN_MESSAGE: Final = 500
 #: An attempt's deadline as a whole, in timeouts (the timeout bounds each network wait).
-DEADLINE_TIMEOUTS: Final = 3
+DEADLINE_TIMEOUTS: Final = outbound.DEADLINE_TIMEOUTS
 #: Idempotent methods, retried on timeouts and 5xx.
 SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 
@@ -119,19 +115,15 @@ class FikenClient:
     ) -> None:
         if not token:
             raise ValueError("a Fiken API token is required")
-        #: An attempt's whole exchange, the answer's body included, ends within this.
-        self._deadline = deadline if deadline is not None else DEADLINE_TIMEOUTS * timeout
-        self._http = httpx.AsyncClient(
+        #: An attempt's whole exchange, the answer's body included, ends within this
+        #: (outbound.GuardedTransport), and reads at most outbound.MAX_ANSWER_BYTES.
+        self._deadline = outbound.deadline_for(timeout, deadline)
+        self._http = outbound.client(
             base_url=base_url.rstrip("/"),
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                # Answers are bounded as they arrive (BoundedTransport): uncompressed.
-                "Accept-Encoding": "identity",
-            },
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            transport=BoundedTransport(metered(SYSTEM, transport)),
-            follow_redirects=False,
+            deadline=self._deadline,
+            transport=metered(SYSTEM, transport),
         )
         self._token = token
         self._gate: FikenGate = gate or RequestGate(window, clock=clock, sleep=sleep)
@@ -280,17 +272,16 @@ class FikenClient:
             headers["Content-Type"] = "application/json"
         where = f"{SYSTEM} {method} {path}"
         try:
-            async with asyncio.timeout(self._deadline):
-                response = await self._http.request(
-                    method,
-                    path,
-                    params=_query(params),
-                    content=body,
-                    data=data,
-                    files=files,
-                    headers=headers,
-                )
-        except TimeoutError:
+            response = await self._http.request(
+                method,
+                path,
+                params=_query(params),
+                content=body,
+                data=data,
+                files=files,
+                headers=headers,
+            )
+        except AnswerTooSlow:
             _log.warning(
                 "%s not answered within %g s (request %s)", where, self._deadline, request_id
             )

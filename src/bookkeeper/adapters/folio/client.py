@@ -36,15 +36,11 @@ import httpx
 import msgspec
 from tenacity import AsyncRetrying, RetryCallState
 
-from bookkeeper.adapters.answers import (
-    AnswerTooLarge,
-    BoundedTransport,
-    decode_json,
-    is_json,
-    too_large,
-)
+from bookkeeper.adapters import outbound
+from bookkeeper.adapters.answers import decode_json, is_json, too_large
 from bookkeeper.adapters.folio.wire import SYSTEM, contract_broken
 from bookkeeper.adapters.metrics import metered
+from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
 from bookkeeper.adapters.retry_after import retry_after as read_retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
@@ -59,7 +55,7 @@ DEFAULT_BASE_URL: Final = "https://api.folio.no/v2"
 BODY_EXCERPT: Final = 500
 #: An attempt's deadline as a whole, in timeouts: httpx's timeout bounds each network wait,
 #: so an answer trickled a byte at a time would otherwise never time out.
-DEADLINE_TIMEOUTS: Final = 3
+DEADLINE_TIMEOUTS: Final = outbound.DEADLINE_TIMEOUTS
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
@@ -94,24 +90,20 @@ class FolioClient:
         self._token = token
         self._timeout = timeout
         #: An attempt's whole exchange, the answer's body included, ends within this
-        #: (`timeout` bounds each network wait: a trickled answer never trips it).
-        self._deadline = deadline if deadline is not None else DEADLINE_TIMEOUTS * timeout
+        #: (`timeout` bounds each network wait: a trickled answer never trips it), and
+        #: reads at most outbound.MAX_ANSWER_BYTES (outbound.GuardedTransport).
+        self._deadline = outbound.deadline_for(timeout, deadline)
         self._sleep = sleep
         self._attempts = max(1, attempts)
         self._rate_limit_attempts = max(1, rate_limit_attempts)
         self._backoff = backoff
         self._max_retry_after = max_retry_after
-        self._http = httpx.AsyncClient(
+        self._http = outbound.client(
             base_url=base_url,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                # Answers are bounded as they arrive (BoundedTransport): uncompressed.
-                "Accept-Encoding": "identity",
-            },
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=httpx.Timeout(timeout),
-            transport=BoundedTransport(metered(SYSTEM, transport)),
-            follow_redirects=False,
+            deadline=self._deadline,
+            transport=metered(SYSTEM, transport),
         )
 
     def __repr__(self) -> str:
@@ -178,11 +170,10 @@ class FolioClient:
     ) -> httpx.Response:
         what = f"{method} {path}"
         try:
-            async with asyncio.timeout(self._deadline):
-                response = await self._http.request(
-                    method, path, params=params, content=content, headers=headers
-                )
-        except TimeoutError:
+            response = await self._http.request(
+                method, path, params=params, content=content, headers=headers
+            )
+        except AnswerTooSlow:
             raise ExternalUnavailable(
                 f"Folio {what}: not answered within {self._deadline:g} s", system=SYSTEM
             ) from None

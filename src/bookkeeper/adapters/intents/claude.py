@@ -34,6 +34,7 @@ from typing import Any, Final
 
 import msgspec
 
+from bookkeeper.adapters import outbound
 from bookkeeper.adapters.anthropic_api import (
     AnthropicCallFailed,
     new_client,
@@ -265,6 +266,7 @@ class ClaudeIntentClassifier:
         today: Callable[[], dt.date] = dt.date.today,
         max_retries: int = 2,
         timeout: float = 20.0,
+        deadline: float | None = None,
         max_tokens: int = 256,
         backoff_base: float = 1.0,
         max_delay: float = 10.0,
@@ -275,6 +277,8 @@ class ClaudeIntentClassifier:
             raise ValueError("max_retries must be >= 0")
         self.model = model
         self._client = new_client(api_key, base_url, timeout)
+        #: Each attempt, the answer's last byte included, ends within this.
+        self._deadline = outbound.deadline_for(timeout, deadline)
         self._fallback: IntentClassifier = fallback or KeywordClassifier()
         self._today = today
         self._max_retries = max_retries
@@ -352,6 +356,7 @@ class ClaudeIntentClassifier:
             max_delay=self._max_delay,
             sleep=self._sleep,
             jitter=self._jitter,
+            deadline=self._deadline,
         )
 
 
