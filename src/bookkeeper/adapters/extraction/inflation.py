@@ -15,8 +15,8 @@ bytes into 128, 64:1; LZW turns ~80 KB of codes for one repeated byte into 100 M
 1000:1). Only lengths are kept (LZW's table as the length of each entry), never the
 output; the codes are counted in Python, ~1.5 µs each (a 10 MB LZW stream takes ~12 s,
 where zlib inflates as fast as PDFium: LZW is rare in receipts, a bomb stops at the limit
-within a fraction of a second). A stream that is neither (JPEG, CCITT, JBIG2, …, or broken) counts for nothing
-here: PDFium judges it as before.
+within a fraction of a second). A stream that is neither (JPEG, CCITT, JBIG2, …, or
+broken) counts for nothing here: PDFium judges it as before.
 """
 
 from __future__ import annotations
