@@ -574,10 +574,18 @@ class Handlers:
             match = best_match(merchant, patterns) if patterns else None
             duplicates = tuple(str(d) for d in inputs.duplicates)
         known_account = await _known_payment_account(uow, tenant, data)
+        # The same file sent again is the same receipt, whatever its fields now say (another
+        # merchant spelling, amount, date or event id): every intake proposes through here.
+        same_file: tuple[str, ...] = ()
+        document_hash = getattr(data, "document_hash", None)
+        if isinstance(document_hash, str) and document_hash:
+            found = await uow.proposals.same_document(tenant, document_hash, event_id)
+            same_file = tuple(str(d) for d in found)
         return scoring.ScoringContext(
             known_payment_account=known_account,
             pattern_match=match,
             duplicate_of=duplicates,
+            same_document_as=same_file,
             bank_transaction_verified=command.bank_transaction_verified,
             proposer_estimate=command.proposer_confidence,
         )

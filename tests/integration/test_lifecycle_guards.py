@@ -1,0 +1,148 @@
+"""Guards of the proposal lifecycle over HTTP, on memory, SQLite and PostgreSQL:
+
+- the same receipt file proposed again, whatever its fields now say, is a suspected
+  duplicate (review, never approved automatically) naming the earlier proposal;
+- an approval limit holds against the largest amount a proposal has carried: a reviewer
+  cannot correct an amount down under their limit and approve it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from dependency_injector import providers
+
+from bookkeeper.application.ports import Principal, TokenVerifier
+from tests.http_helpers import (
+    API,
+    Api,
+    memory_container,
+    receipt,
+    running_api,
+    sqlite_container,
+)
+
+PDF = b"%PDF-1.4\n% kvittering Adobe\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+OTHER_PDF = b"%PDF-1.4\n% another receipt\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+#: The ABAC attributes of each subject, as an identity provider would put them in tokens.
+ATTRIBUTES: dict[str, dict[str, str]] = {
+    "kari": {"approval_limit": "5000.00"},
+    "ola": {"approval_limit": "100000.00"},
+}
+
+
+class WithAttributes:
+    """The real verifier, with the test's attributes added to the principals it returns."""
+
+    def __init__(self, inner: TokenVerifier, attributes: Mapping[str, dict[str, str]]) -> None:
+        self._inner = inner
+        self._attributes = attributes
+
+    def verify(self, token: str) -> Principal:
+        principal = self._inner.verify(token)
+        extra = self._attributes.get(principal.subject, {})
+        return msgspec.structs.replace(principal, attributes={**principal.attributes, **extra})
+
+
+@contextlib.asynccontextmanager
+async def _api(tmp_path: Path, url: str | None) -> AsyncIterator[Api]:
+    container = memory_container(tmp_path) if url is None else sqlite_container(tmp_path, url)
+    inner = container.token_verifier()
+    container.token_verifier.override(providers.Object(WithAttributes(inner, ATTRIBUTES)))
+    async with running_api(tmp_path, container=container) as running:
+        yield running
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
+    url = {
+        "memory": None,
+        "sqlite": f"sqlite:///{tmp_path / 'guards.db'}",
+        "postgres": None,
+    }[request.param]
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    async with _api(tmp_path, url) as running:
+        yield running
+
+
+async def _upload(api: Api, content: bytes) -> str:
+    uploaded = await api.client.post(
+        f"{API}/files",
+        content=content,
+        params={"filename": "kvittering.pdf"},
+        headers=api.agent | {"Content-Type": "application/pdf"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    return hashlib.sha256(content).hexdigest()
+
+
+def _duplicate_reason(created: dict[str, Any]) -> str:
+    details = [r["detail"] for r in created["confidence"]["reasons"] if r["signal"] == "duplicate"]
+    assert len(details) == 1, created["confidence"]["reasons"]
+    return str(details[0])
+
+
+# --- the same document file -------------------------------------------------------------
+
+
+async def test_the_same_file_with_other_fields_is_a_suspected_duplicate(api: Api) -> None:
+    await api.learn_adobe()
+    sha = await _upload(api, PDF)
+    first = await api.propose("ReceiptAttachmentProposed", receipt(documentHash=sha))
+    assert first["decision"]["outcome"] == "auto_approved"
+    # The same file again: another amount, date, document number and bank event — nothing
+    # the merchant-and-amount probe sees — and the hash in capitals.
+    again = await api.propose(
+        "ReceiptAttachmentProposed",
+        receipt(
+            documentHash=sha.upper(),
+            amount="249.00",
+            vatAmount="49.80",
+            date="2026-10-02",
+            documentNumber="R-77",
+            folioEventId="ev-777",
+        ),
+    )
+    assert again["decision"]["outcome"] == "awaiting_review", again["decision"]
+    # The duplicate's -0.50 takes it out of the automatic band (review required).
+    assert again["decision"]["rule"] == "review-required"
+    assert _duplicate_reason(again) == f"the same document file as {first['proposalId']}"
+    # Another merchant spelling and an expense instead of a receipt: the same file still.
+    respelled = await api.propose(
+        "ReceiptAttachmentProposed",
+        receipt(documentHash=sha, merchantName="ADOBE IRELAND", folioEventId="ev-778"),
+    )
+    assert respelled["decision"]["outcome"] == "awaiting_review"
+    assert first["proposalId"] in _duplicate_reason(respelled)
+    # Another file of the same merchant is no duplicate of it.
+    other = await api.propose(
+        "ReceiptAttachmentProposed",
+        receipt(
+            documentHash=await _upload(api, OTHER_PDF),
+            amount="99.00",
+            vatAmount="19.80",
+            documentNumber="R-2",
+            folioEventId="ev-124",
+        ),
+    )
+    assert other["decision"]["outcome"] == "auto_approved", other["decision"]
+
+
+async def test_a_rejected_proposal_of_the_file_is_no_obstacle(api: Api) -> None:
+    sha = await _upload(api, PDF)
+    wrong = await api.propose(
+        "ReceiptAttachmentProposed", receipt(documentHash=sha, merchantName="Ukjent")
+    )
+    rejected = await api.reject(wrong["proposalId"], {"reason": "wrong merchant"})
+    assert rejected.status_code == 200, rejected.text
+    await api.learn_adobe()
+    right = await api.propose("ReceiptAttachmentProposed", receipt(documentHash=sha))
+    assert right["decision"]["outcome"] == "auto_approved", right["decision"]
