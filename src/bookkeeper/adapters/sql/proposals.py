@@ -198,6 +198,12 @@ def same_document_statement(dialect: str) -> Select[Any]:
     of ix_proposals_document (migration 0026) over the proposals naming that one file."""
     p = proposals
     named = literal_column(document_hash_sql(dialect, ""), Text())
+    order: tuple[ColumnElement[Any], ...] = DUPLICATE_ORDER
+    if dialect == "sqlite":
+        # SQLite's unary + (a no-op on any value) keeps its planner from walking
+        # ix_proposals_tenant_proposed, every proposal of the tenant, to skip sorting the
+        # few naming this file (it has no statistics to know how many that is).
+        order = (literal_column("+proposed_at"), literal_column("+id"))
     return (
         select(p.c.id)
         .where(
@@ -207,7 +213,7 @@ def same_document_statement(dialect: str) -> Select[Any]:
             p.c.id != bindparam("exclude_id"),
             p.c.status != Status.REJECTED.value,
         )
-        .order_by(*DUPLICATE_ORDER)
+        .order_by(*order)
         .limit(DUPLICATE_LIMIT)
     )
 
