@@ -22,6 +22,8 @@ from bookkeeper.application.ports import Principal, TokenVerifier
 from tests.http_helpers import (
     API,
     Api,
+    assert_problem,
+    invoice,
     memory_container,
     receipt,
     running_api,
@@ -35,6 +37,7 @@ OTHER_PDF = b"%PDF-1.4\n% another receipt\n1 0 obj <<>> endobj\ntrailer <<>>\n%%
 ATTRIBUTES: dict[str, dict[str, str]] = {
     "kari": {"approval_limit": "5000.00"},
     "ola": {"approval_limit": "100000.00"},
+    "ida": {"approval_limit": "100000.00"},
 }
 
 
@@ -146,3 +149,76 @@ async def test_a_rejected_proposal_of_the_file_is_no_obstacle(api: Api) -> None:
     await api.learn_adobe()
     right = await api.propose("ReceiptAttachmentProposed", receipt(documentHash=sha))
     assert right["decision"]["outcome"] == "auto_approved", right["decision"]
+
+
+# --- the approval limit holds against the largest amount carried ------------------------
+
+
+async def _set_rules(api: Api, **rules: Any) -> None:
+    response = await api.client.put(
+        f"{API}/rules/review-rules", json=rules, headers=api.headers("ada", "admin")
+    )
+    assert response.status_code == 200, response.text
+
+
+async def _status(api: Api, proposal_id: str) -> dict[str, Any]:
+    response = await api.client.get(f"{API}/proposals/{proposal_id}", headers=api.viewer)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_correcting_the_amount_under_the_limit_does_not_approve_it(api: Api) -> None:
+    created = await api.propose(
+        "ReceiptAttachmentProposed", receipt(amount="6250.00", vatAmount="1250.00")
+    )
+    proposal_id = created["proposalId"]
+    assert created["decision"]["outcome"] == "awaiting_review"
+    # kari may approve 5000.00: correcting the 6250.00 down to 4000.00 is not hers to do.
+    lowered = {"corrections": {"amount": "4000.00", "vatAmount": "800.00"}}
+    problem = assert_problem(
+        await api.approve(proposal_id, lowered), 403, "approval-limit-exceeded"
+    )
+    assert "carried the amount 6 250,00 kr" in problem["detail"], problem
+    assert "corrected to 4 000,00 kr" in problem["detail"], problem
+    state = await _status(api, proposal_id)
+    assert (state["status"], state["amount"]) == ("PROPOSED", "6250.00")
+    # ola's limit covers what it was: he may lower it.
+    allowed = await api.approve(proposal_id, lowered, api.headers("ola", "reviewer"))
+    assert allowed.status_code == 200, allowed.text
+    assert (allowed.json()["proposal"]["status"], allowed.json()["proposal"]["amount"]) == (
+        "APPROVED",
+        "4000.00",
+    )
+    # A correction within the limit of a proposal within it is still hers (nothing carried
+    # above 5000.00).
+    small = await api.propose(
+        "ReceiptAttachmentProposed",
+        receipt(amount="4500.00", vatAmount="900.00", documentNumber="R-3", folioEventId="ev-3"),
+    )
+    fixed = await api.approve(
+        small["proposalId"], {"corrections": {"amount": "4400.00", "vatAmount": "880.00"}}
+    )
+    assert fixed.status_code == 200, fixed.text
+
+
+async def test_correcting_the_amount_under_the_threshold_still_needs_two(api: Api) -> None:
+    await _set_rules(api, twoApproversAbove="50000.00")
+    created = await api.propose("InvoiceRegistrationProposed", invoice(amount="60000.00"))
+    proposal_id = created["proposalId"]
+    ola = api.headers("ola", "reviewer")
+    first = await api.approve(proposal_id, {"corrections": {"amount": "40000.00"}}, ola)
+    assert first.status_code == 200, first.text
+    endorsed = first.json()["proposal"]
+    # An endorsement, not the approval: 60000.00 was proposed, above the threshold.
+    assert (endorsed["status"], endorsed["endorsedBy"], endorsed["amount"]) == (
+        "PROPOSED",
+        "human:ola",
+        "40000.00",
+    )
+    # The second approver needs a limit covering 60000.00 too, not only the 40000.00.
+    kari = await api.approve(proposal_id)
+    assert_problem(kari, 403, "approval-limit-exceeded")
+    second = await api.approve(proposal_id, headers=api.headers("ida", "reviewer"))
+    assert second.status_code == 200, second.text
+    assert second.json()["proposal"]["status"] == "APPROVED"

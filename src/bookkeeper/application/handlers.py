@@ -52,6 +52,7 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.postings import (
     EXCHANGE_METADATA,
+    exchange_in,
     exchange_of,
     posted_entry,
     reversible_entry,
@@ -888,6 +889,9 @@ class Handlers:
                     amounts = [sum((line.debit for line in entry.lines), Decimal(0))]
             known = [a for a in amounts if a is not None]
             amount, unconverted = (max(known) if known else None), None
+            carried = None
+        else:
+            carried = _carried_in_nok(proposal, events)
         uploaded_by = None
         document_hash: str | None = getattr(data, "document_hash", None)
         if document_hash:
@@ -896,6 +900,7 @@ class Handlers:
         return approval.ApprovalFacts(
             proposed_by=proposal.proposed_by,
             amount=amount,
+            carried=carried,
             unconverted=unconverted,
             uploaded_by=uploaded_by,
             department=_department(events),
@@ -1003,6 +1008,27 @@ def _approval_exchange(
             f"in NOK): approve it with corrections.nokAmount, the amount paid in NOK"
         )
     return None
+
+
+def _carried_in_nok(proposal: Proposal, events: Sequence[RecordedEvent]) -> Decimal | None:
+    """The largest gross amount in NOK the proposal carried before this decision: as it
+    was proposed (at the conversion its submission recorded) and as an endorser's
+    corrections left it (at the newest conversion); None when neither is known (a
+    foreign-currency document never converted)."""
+    assert proposal.data is not None
+    proposal_id = uuid.UUID(proposal.id)
+    carried: list[Decimal] = []
+    for data, exchange in (
+        (proposal.data, exchange_in([events[0].metadata], proposal_id)),
+        (proposal.effective_data, exchange_of(events, proposal_id)),
+    ):
+        try:
+            amount, _ = _at_stake_in_nok(data, None, exchange)
+        except NokAmountStale:
+            continue  # a NOK amount given for another amount says nothing of this one
+        if amount is not None:
+            carried.append(amount)
+    return max(carried, default=None)
 
 
 def _at_stake_in_nok(
