@@ -346,10 +346,14 @@ class Handlers:
                 raise InvalidProposal(
                     f"currency {currency} is not an ISO 4217 currency (GET /rules/currencies)"
                 )
+            #: What the review rules weigh: a reversal or correction has no amount of its
+            #: own but moves its target's (a correction: the larger, before or after).
+            at_stake: Decimal | None = getattr(data, "amount", None)
             if isinstance(data, ReversalData | CorrectionData):
                 target_correlation, entry_department = await self._compensation_target(
                     uow, tenant, data
                 )
+                at_stake = await _compensation_at_stake(uow, tenant, data)
                 correlation_id = command.correlation_id or target_correlation
                 if entry_department is not None:
                     # A journal entry's reversal belongs to the entry's department (its
@@ -403,7 +407,7 @@ class Handlers:
                     # without is never approved automatically (nok_amount_missing).
                     amount=exchange.nok_amount
                     if exchange is not None and foreign_currency(data) is not None
-                    else getattr(data, "amount", None),
+                    else at_stake,
                     bank_mismatch=bool(bank_mismatches),
                     unknown_account=bool(unknown_accounts),
                     nok_amount_missing=nok_amount_missing is not None,
@@ -866,29 +870,7 @@ class Handlers:
             data, nok_amount, exchange_of(events, uuid.UUID(proposal.id)), late
         )
         if isinstance(data, ReversalData | CorrectionData):
-            target_id = uuid.UUID(data.target_proposal_id)
-            target_events = await uow.events.read_stream(tenant, target_id)
-            amounts: list[Decimal | None] = [None]
-            if target_events and fold_proposal(target_events) is not None:
-                target = Proposal.rehydrate(str(target_id), target_events)
-                target_data = target.effective_data
-                target_exchange = exchange_of(target_events, target_id)
-                amounts = []
-                for at_stake in (
-                    [target_data, apply_corrections(target_data, data.changes)]
-                    if isinstance(data, CorrectionData)
-                    else [target_data]
-                ):
-                    nok, _ = _at_stake_in_nok(at_stake, None, target_exchange)
-                    # Executed without a conversion (before ADR 0051): booked as it reads.
-                    amounts.append(nok if nok is not None else getattr(at_stake, "amount", None))
-            else:
-                # A journal entry reversed directly (ADR 0040 §4): what it moves.
-                entry = await posted_entry(uow, tenant, target_id)
-                if entry is not None:
-                    amounts = [sum((line.debit for line in entry.lines), Decimal(0))]
-            known = [a for a in amounts if a is not None]
-            amount, unconverted = (max(known) if known else None), None
+            amount, unconverted = await _compensation_at_stake(uow, tenant, data), None
             carried = None
         else:
             carried = _carried_in_nok(proposal, events)
@@ -1008,6 +990,37 @@ def _approval_exchange(
             f"in NOK): approve it with corrections.nokAmount, the amount paid in NOK"
         )
     return None
+
+
+async def _compensation_at_stake(
+    uow: UnitOfWork, tenant: str, data: ReversalData | CorrectionData
+) -> Decimal | None:
+    """The gross amount in NOK a reversal or correction moves, as the approval rules and
+    the review rules weigh it: its target's amount, or for a correction the larger of the
+    target's and the corrected one; for a journal entry reversed directly (ADR 0040 §4)
+    what the entry moves. None when the target is not known."""
+    target_id = uuid.UUID(data.target_proposal_id)
+    target_events = await uow.events.read_stream(tenant, target_id)
+    amounts: list[Decimal | None] = [None]
+    if target_events and fold_proposal(target_events) is not None:
+        target = Proposal.rehydrate(str(target_id), target_events)
+        target_data = target.effective_data
+        target_exchange = exchange_of(target_events, target_id)
+        amounts = []
+        for at_stake in (
+            [target_data, apply_corrections(target_data, data.changes)]
+            if isinstance(data, CorrectionData)
+            else [target_data]
+        ):
+            nok, _ = _at_stake_in_nok(at_stake, None, target_exchange)
+            # Executed without a conversion (before ADR 0051): booked as it reads.
+            amounts.append(nok if nok is not None else getattr(at_stake, "amount", None))
+    else:
+        entry = await posted_entry(uow, tenant, target_id)
+        if entry is not None:
+            amounts = [sum((line.debit for line in entry.lines), Decimal(0))]
+    known = [a for a in amounts if a is not None]
+    return max(known) if known else None
 
 
 def _carried_in_nok(proposal: Proposal, events: Sequence[RecordedEvent]) -> Decimal | None:
