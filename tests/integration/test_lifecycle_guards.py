@@ -139,6 +139,17 @@ async def test_the_same_file_with_other_fields_is_a_suspected_duplicate(api: Api
     assert other["decision"]["outcome"] == "auto_approved", other["decision"]
 
 
+async def test_a_document_hash_is_a_sha256_kept_in_lower_case(api: Api) -> None:
+    sha = await _upload(api, PDF)
+    for wrong in (" " + sha, sha + "\n", sha[:63], "kvittering.pdf", sha[:-1] + "g"):
+        refused = await api.submit("ReceiptAttachmentProposed", receipt(documentHash=wrong))
+        problem = assert_problem(refused, 422)
+        assert "documentHash" in problem["detail"], problem
+    created = await api.propose("ReceiptAttachmentProposed", receipt(documentHash=sha.upper()))
+    # As the file is kept: the executor finds it, and the same-file probe compares it.
+    assert (await _status(api, created["proposalId"]))["data"]["documentHash"] == sha
+
+
 async def test_a_rejected_proposal_of_the_file_is_no_obstacle(api: Api) -> None:
     sha = await _upload(api, PDF)
     wrong = await api.propose(
