@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Mapping
@@ -137,6 +138,33 @@ async def test_the_same_file_with_other_fields_is_a_suspected_duplicate(api: Api
         ),
     )
     assert other["decision"]["outcome"] == "auto_approved", other["decision"]
+
+
+async def test_one_file_proposed_many_times_at_once_is_approved_automatically_once(
+    api: Api,
+) -> None:
+    """Eight requests at once: the rules approve one, and the others name an earlier
+    proposal of the file."""
+    await api.learn_adobe()
+    sha = await _upload(api, PDF)
+    answers = await asyncio.gather(
+        *(
+            api.submit(
+                "ReceiptAttachmentProposed",
+                receipt(
+                    documentHash=sha,
+                    amount=f"{100 + n}.00",
+                    vatAmount=None,
+                    documentNumber=f"R-{n}",
+                    folioEventId=f"ev-{n}",
+                ),
+            )
+            for n in range(8)
+        )
+    )
+    assert [a.status_code for a in answers] == [201] * 8, [a.text for a in answers]
+    outcomes = sorted(a.json()["decision"]["outcome"] for a in answers)
+    assert outcomes == ["auto_approved"] + ["awaiting_review"] * 7, outcomes
 
 
 async def test_a_document_hash_is_a_sha256_kept_in_lower_case(api: Api) -> None:
