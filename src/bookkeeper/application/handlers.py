@@ -350,15 +350,19 @@ class Handlers:
             #: own but moves its target's (a correction: the larger, before or after).
             at_stake: Decimal | None = getattr(data, "amount", None)
             if isinstance(data, ReversalData | CorrectionData):
-                target_correlation, entry_department = await self._compensation_target(
+                target_correlation, entry_department, of_proposal = await self._compensation_target(
                     uow, tenant, data
                 )
                 at_stake = await _compensation_at_stake(uow, tenant, data)
                 correlation_id = command.correlation_id or target_correlation
                 if entry_department is not None:
-                    # A journal entry's reversal belongs to the entry's department (its
+                    # A reversal or correction belongs to its target's department (its
                     # deciders are that department's; the log's word, not the body's).
                     metadata[approval.DEPARTMENT_METADATA] = entry_department
+                elif of_proposal:
+                    # A proposal of no department (the agent's) is decided tenant-wide,
+                    # and so is what compensates it, whoever proposes that.
+                    metadata.pop(approval.DEPARTMENT_METADATA, None)
             rules = await uow.settings.review_rules(tenant)
             if not rules.vat_registered:
                 # ADR 0056 addendum 4: a company outside the VAT register books no VAT.
@@ -487,10 +491,11 @@ class Handlers:
 
     async def _compensation_target(
         self, uow: UnitOfWork, tenant: str, data: ReversalData | CorrectionData
-    ) -> tuple[uuid.UUID, str | None]:
-        """The target's correlation id and, for a journal entry reversed directly (ADR
-        0040 §4: a manual or bus entry, by its entry id), the entry's department; raises
-        when the target may not be compensated (again)."""
+    ) -> tuple[uuid.UUID, str | None, bool]:
+        """The target's correlation id, its department (a proposal's, recorded on its
+        first event; a journal entry's reversed directly, ADR 0040 §4: a manual or bus
+        entry, by its entry id) and whether it is a proposal; raises when the target may
+        not be compensated (again)."""
         try:
             target_id = uuid.UUID(data.target_proposal_id)
         except ValueError:
@@ -517,7 +522,7 @@ class Handlers:
                     f"journal entry {target_id} already has a reversal in progress or done"
                 )
             assert isinstance(entry.data, JournalEntryPostedData)
-            return entry.correlation_id, entry.data.department
+            return entry.correlation_id, entry.data.department, False
         target = Proposal.rehydrate(str(target_id), events)
         target.ensure_compensable()
         if isinstance(data, CorrectionData):
@@ -542,7 +547,9 @@ class Handlers:
                 f"proposal {target_id} already has a reversal or correction in progress or "
                 f"done ({earlier[0]}): see GET /proposals/{earlier[0]}"
             )
-        return target_view.correlation_id, None
+        # A proposal's reversal or correction belongs to the proposal's department, as a
+        # journal entry's does: its deciders are that department's, not the corrector's.
+        return target_view.correlation_id, approval.clean_department(_department(events)), True
 
     async def _scoring_context(
         self,
