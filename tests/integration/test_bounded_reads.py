@@ -21,7 +21,11 @@ from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from bookkeeper.adapters.sql.patterns import candidate_params
-from bookkeeper.adapters.sql.proposals import bank_event_claims_statement, duplicate_params
+from bookkeeper.adapters.sql.proposals import (
+    bank_event_claims_statement,
+    duplicate_params,
+    same_document_statement,
+)
 from bookkeeper.adapters.sql.retention import document_hash_sql
 from bookkeeper.adapters.sql.scoring import statements_for
 from bookkeeper.application.ports import DUPLICATE_LIMIT, DuplicateProbe, PatternView
@@ -350,3 +354,75 @@ async def test_the_document_index_holds_only_proposals_that_name_a_document(
         assert partial["ix_proposals_document"] == 1, partial
         assert any("ix_proposals_document" in s for s in steps), steps
         assert len(found) == 1
+
+
+async def test_the_same_file_probe_is_one_index_walk_whatever_the_tenant_holds(
+    backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    """The propose path asks which proposals name the same document file (its SHA-256):
+    with 1,500 proposals of other files, it finds the earlier ones naming it (not the
+    rejected one, not the one proposing, not another tenant's) through ix_proposals_document
+    (migration 0026), reading a few rows (EXPLAIN ANALYZE on PostgreSQL; an index SEARCH,
+    never a SCAN, on SQLite)."""
+    asked = "ab" * 32
+    receipt = proposal_view()
+    others = [
+        msgspec.structs.replace(
+            receipt, id=uuid.uuid4(), data=receipt.data | {"documentHash": f"{n:064x}"}
+        )
+        for n in range(1500)
+    ]
+    earlier = [
+        msgspec.structs.replace(
+            receipt,
+            id=uuid.uuid4(),
+            status=status,
+            proposed_at=receipt.proposed_at + dt.timedelta(minutes=n),
+            merchant_key=f"spelled {n}",
+            data=receipt.data | {"documentHash": asked.upper() if n else asked},
+        )
+        for n, status in enumerate((Status.EXECUTED, Status.REJECTED, Status.PROPOSED))
+    ]
+    proposing = msgspec.structs.replace(
+        receipt, id=uuid.uuid4(), data=receipt.data | {"documentHash": asked}
+    )
+    theirs = msgspec.structs.replace(
+        receipt, id=uuid.uuid4(), tenant_id=GLOBEX, data=receipt.data | {"documentHash": asked}
+    )
+    await upsert(backend, *others, *earlier, proposing, theirs)
+    async with backend.factory() as uow:
+        found = await uow.proposals.same_document(ACME, asked, proposing.id)
+    assert found == [earlier[0].id, earlier[2].id]
+    if backend.name == "memory":
+        return
+    dialect = "postgresql" if backend.name == "postgres" else "sqlite"
+    stmt = same_document_statement(dialect).params(
+        tenant_id=ACME, document_hash=asked, exclude_id=proposing.id
+    )
+    if backend.name == "postgres":
+        compiled = stmt.compile(
+            dialect=postgresql_dialect.dialect(),  # type: ignore[attr-defined]
+            compile_kwargs={"literal_binds": True},
+        )
+        url = _libpq_url(request.getfixturevalue("postgres_url"))
+        with psycopg.connect(url) as connection:
+            explain = "EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled)
+            row = connection.execute(explain.replace("%", "%%")).fetchone()
+        assert row is not None
+        plan = row[0] if isinstance(row[0], list) else json.loads(row[0])
+        assert "ix_proposals_document" in json.dumps(plan)
+        assert _rows_read(plan[0]["Plan"]) <= 10
+    else:
+        compiled = stmt.compile(
+            dialect=sqlite_dialect.dialect(),  # type: ignore[attr-defined]
+            compile_kwargs={"literal_binds": True},
+        )
+        path = request.getfixturevalue("sqlite_url").removeprefix("sqlite:///")
+        connection = sqlite3.connect(path)
+        try:
+            plan = connection.execute("EXPLAIN QUERY PLAN " + str(compiled)).fetchall()
+        finally:
+            connection.close()
+        steps = [str(step[-1]) for step in plan]
+        assert not [s for s in steps if s.startswith("SCAN proposals")], steps
+        assert any("ix_proposals_document" in s for s in steps), steps

@@ -737,10 +737,12 @@ async def test_the_limit_weighs_the_recorded_nok_amount() -> None:
     pid = await world.propose(_usd_receipt("1000.00"))  # 10 800.00 kr at 10.8
     with pytest.raises(ApprovalLimitExceeded, match="10 800,00"):
         await world.approve(pid, who("kari", limit="5000.00"))
-    # A corrected amount: at the same rate (400 USD = 4 320.00 kr).
-    corrected = await world.approve(
-        pid, who("kari", limit="5000.00"), Corrections(amount=Decimal("400.00"))
-    )
+    # A corrected amount: at the same rate (400 USD = 4 320.00 kr) — under kari's limit,
+    # but lowering 10 800.00 kr is for an approver whose limit covers it.
+    lowered = Corrections(amount=Decimal("400.00"))
+    with pytest.raises(ApprovalLimitExceeded, match=r"10 800,00 kr before .* 4 320,00 kr"):
+        await world.approve(pid, who("kari", limit="5000.00"), lowered)
+    corrected = await world.approve(pid, who("ola", limit="20000.00"), lowered)
     assert corrected.status is Status.APPROVED
 
 

@@ -83,6 +83,16 @@ def test_duplicate_suspicion_drags_the_score_down() -> None:
     assert result.duplicate_of == ("earlier",)
 
 
+def test_the_same_file_is_a_duplicate_named_first_and_said_once() -> None:
+    data = receipt()
+    context = with_pattern(data, duplicate_of=("near", "file"), same_document_as=("file",))
+    result = score(data, context, DEFAULT_RULES)
+    assert result.score <= Decimal("0.45")
+    assert result.duplicate_of == ("file", "near")
+    said = [r.detail for r in result.reasons if r.signal == "duplicate"]
+    assert said == ["the same document file as file; possible duplicate of near"]
+
+
 def test_amount_outside_tenant_bounds() -> None:
     data = receipt(amount=Decimal("90000.00"), vat_amount=Decimal("18000.00"))
     result = score(data, with_pattern(data), DEFAULT_RULES)

@@ -123,6 +123,11 @@ def test_each_decisions_explanation_is_said_in_norwegian(explanation: str) -> No
         ("VAT rate 12.5 % is not a Norwegian rate", "mva-sats 12,5 % er ikke en norsk sats"),
         # Not a bare number: a date, an amount already in kroner, a name stay as written.
         ("possible duplicate of 20.11.2026 1.50", "mulig duplikat av 20.11.2026 1.50"),
+        ("the same document file as p-1, p-2", "samme dokumentfil som p-1, p-2"),
+        (
+            "the same document file as p-1; possible duplicate of p-2",
+            "samme dokumentfil som p-1; mulig duplikat av p-2",
+        ),
         (
             "approved pattern for Web 2.0: account 6540, 25 % VAT",
             "godkjent mønster for Web 2.0: konto 6540, 25 % mva",

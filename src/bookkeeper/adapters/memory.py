@@ -298,6 +298,21 @@ class MemoryProposals:
                 found.append((probe.order_key(same_doc, v.document_date, v.id), v.id))
         return [proposal_id for _, proposal_id in sorted(found)[:DUPLICATE_LIMIT]]
 
+    async def same_document(
+        self, tenant_id: str, document_hash: str, exclude_id: uuid.UUID
+    ) -> list[uuid.UUID]:
+        wanted = document_hash.lower()
+        found = sorted(
+            (v.proposed_at, v.id)
+            for v in self._db.proposals.values()
+            if v.tenant_id == tenant_id
+            and v.id != exclude_id
+            and v.status is not Status.REJECTED
+            and isinstance(named := v.data.get("documentHash"), str)
+            and named.lower() == wanted
+        )
+        return [proposal_id for _, proposal_id in found[:DUPLICATE_LIMIT]]
+
     async def lock_bank_event(self, tenant_id: str, folio_event_id: str) -> None:
         return None  # one process; the executor's re-check covers its interleavings
 

@@ -53,6 +53,7 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.postings import (
     EXCHANGE_METADATA,
+    exchange_in,
     exchange_of,
     posted_entry,
     reversible_entry,
@@ -353,15 +354,23 @@ class Handlers:
                 raise InvalidProposal(
                     f"currency {currency} is not an ISO 4217 currency (GET /rules/currencies)"
                 )
+            #: What the review rules weigh: a reversal or correction has no amount of its
+            #: own but moves its target's (a correction: the larger, before or after).
+            at_stake: Decimal | None = getattr(data, "amount", None)
             if isinstance(data, ReversalData | CorrectionData):
-                target_correlation, entry_department = await self._compensation_target(
+                target_correlation, entry_department, of_proposal = await self._compensation_target(
                     uow, tenant, data
                 )
+                at_stake = await _compensation_at_stake(uow, tenant, data)
                 correlation_id = command.correlation_id or target_correlation
                 if entry_department is not None:
-                    # A journal entry's reversal belongs to the entry's department (its
+                    # A reversal or correction belongs to its target's department (its
                     # deciders are that department's; the log's word, not the body's).
                     metadata[approval.DEPARTMENT_METADATA] = entry_department
+                elif of_proposal:
+                    # A proposal of no department (the agent's) is decided tenant-wide,
+                    # and so is what compensates it, whoever proposes that.
+                    metadata.pop(approval.DEPARTMENT_METADATA, None)
             rules = await uow.settings.review_rules(tenant)
             if not rules.vat_registered:
                 # ADR 0056 addendum 4: a company outside the VAT register books no VAT.
@@ -410,7 +419,7 @@ class Handlers:
                     # without is never approved automatically (nok_amount_missing).
                     amount=exchange.nok_amount
                     if exchange is not None and foreign_currency(data) is not None
-                    else getattr(data, "amount", None),
+                    else at_stake,
                     bank_mismatch=bool(bank_mismatches),
                     unknown_account=bool(unknown_accounts),
                     nok_amount_missing=nok_amount_missing is not None,
@@ -491,10 +500,11 @@ class Handlers:
 
     async def _compensation_target(
         self, uow: UnitOfWork, tenant: str, data: ReversalData | CorrectionData
-    ) -> tuple[uuid.UUID, str | None]:
-        """The target's correlation id and, for a journal entry reversed directly (ADR
-        0040 §4: a manual or bus entry, by its entry id), the entry's department; raises
-        when the target may not be compensated (again)."""
+    ) -> tuple[uuid.UUID, str | None, bool]:
+        """The target's correlation id, its department (a proposal's, recorded on its
+        first event; a journal entry's reversed directly, ADR 0040 §4: a manual or bus
+        entry, by its entry id) and whether it is a proposal; raises when the target may
+        not be compensated (again)."""
         try:
             target_id = uuid.UUID(data.target_proposal_id)
         except ValueError:
@@ -521,7 +531,7 @@ class Handlers:
                     f"journal entry {target_id} already has a reversal in progress or done"
                 )
             assert isinstance(entry.data, JournalEntryPostedData)
-            return entry.correlation_id, entry.data.department
+            return entry.correlation_id, entry.data.department, False
         target = Proposal.rehydrate(str(target_id), events)
         target.ensure_compensable()
         if isinstance(data, CorrectionData):
@@ -546,7 +556,9 @@ class Handlers:
                 f"proposal {target_id} already has a reversal or correction in progress or "
                 f"done ({earlier[0]}): see GET /proposals/{earlier[0]}"
             )
-        return target_view.correlation_id, None
+        # A proposal's reversal or correction belongs to the proposal's department, as a
+        # journal entry's does: its deciders are that department's, not the corrector's.
+        return target_view.correlation_id, approval.clean_department(_department(events)), True
 
     async def _scoring_context(
         self,
@@ -583,10 +595,18 @@ class Handlers:
             match = best_match(merchant, patterns) if patterns else None
             duplicates = tuple(str(d) for d in inputs.duplicates)
         known_account = await _known_payment_account(uow, tenant, data)
+        # The same file sent again is the same receipt, whatever its fields now say (another
+        # merchant spelling, amount, date or event id): every intake proposes through here.
+        same_file: tuple[str, ...] = ()
+        document_hash = getattr(data, "document_hash", None)
+        if isinstance(document_hash, str) and document_hash:
+            found = await uow.proposals.same_document(tenant, document_hash, event_id)
+            same_file = tuple(str(d) for d in found)
         return scoring.ScoringContext(
             known_payment_account=known_account,
             pattern_match=match,
             duplicate_of=duplicates,
+            same_document_as=same_file,
             bank_transaction_verified=command.bank_transaction_verified,
             proposer_estimate=command.proposer_confidence,
         )
@@ -885,29 +905,10 @@ class Handlers:
             data, nok_amount, exchange_of(events, uuid.UUID(proposal.id)), late
         )
         if isinstance(data, ReversalData | CorrectionData):
-            target_id = uuid.UUID(data.target_proposal_id)
-            target_events = await uow.events.read_stream(tenant, target_id)
-            amounts: list[Decimal | None] = [None]
-            if target_events and fold_proposal(target_events) is not None:
-                target = Proposal.rehydrate(str(target_id), target_events)
-                target_data = target.effective_data
-                target_exchange = exchange_of(target_events, target_id)
-                amounts = []
-                for at_stake in (
-                    [target_data, apply_corrections(target_data, data.changes)]
-                    if isinstance(data, CorrectionData)
-                    else [target_data]
-                ):
-                    nok, _ = _at_stake_in_nok(at_stake, None, target_exchange)
-                    # Executed without a conversion (before ADR 0051): booked as it reads.
-                    amounts.append(nok if nok is not None else getattr(at_stake, "amount", None))
-            else:
-                # A journal entry reversed directly (ADR 0040 §4): what it moves.
-                entry = await posted_entry(uow, tenant, target_id)
-                if entry is not None:
-                    amounts = [sum((line.debit for line in entry.lines), Decimal(0))]
-            known = [a for a in amounts if a is not None]
-            amount, unconverted = (max(known) if known else None), None
+            amount, unconverted = await _compensation_at_stake(uow, tenant, data), None
+            carried = None
+        else:
+            carried = _carried_in_nok(proposal, events)
         uploaded_by = None
         document_hash: str | None = getattr(data, "document_hash", None)
         if document_hash:
@@ -916,6 +917,7 @@ class Handlers:
         return approval.ApprovalFacts(
             proposed_by=proposal.proposed_by,
             amount=amount,
+            carried=carried,
             unconverted=unconverted,
             uploaded_by=uploaded_by,
             department=_department(events),
@@ -1037,6 +1039,58 @@ def _approval_exchange(
             f"in NOK): approve it with corrections.nokAmount, the amount paid in NOK"
         )
     return None
+
+
+async def _compensation_at_stake(
+    uow: UnitOfWork, tenant: str, data: ReversalData | CorrectionData
+) -> Decimal | None:
+    """The gross amount in NOK a reversal or correction moves, as the approval rules and
+    the review rules weigh it: its target's amount, or for a correction the larger of the
+    target's and the corrected one; for a journal entry reversed directly (ADR 0040 §4)
+    what the entry moves. None when the target is not known."""
+    target_id = uuid.UUID(data.target_proposal_id)
+    target_events = await uow.events.read_stream(tenant, target_id)
+    amounts: list[Decimal | None] = [None]
+    if target_events and fold_proposal(target_events) is not None:
+        target = Proposal.rehydrate(str(target_id), target_events)
+        target_data = target.effective_data
+        target_exchange = exchange_of(target_events, target_id)
+        amounts = []
+        for at_stake in (
+            [target_data, apply_corrections(target_data, data.changes)]
+            if isinstance(data, CorrectionData)
+            else [target_data]
+        ):
+            nok, _ = _at_stake_in_nok(at_stake, None, target_exchange)
+            # Executed without a conversion (before ADR 0051): booked as it reads.
+            amounts.append(nok if nok is not None else getattr(at_stake, "amount", None))
+    else:
+        entry = await posted_entry(uow, tenant, target_id)
+        if entry is not None:
+            amounts = [sum((line.debit for line in entry.lines), Decimal(0))]
+    known = [a for a in amounts if a is not None]
+    return max(known) if known else None
+
+
+def _carried_in_nok(proposal: Proposal, events: Sequence[RecordedEvent]) -> Decimal | None:
+    """The largest gross amount in NOK the proposal carried before this decision: as it
+    was proposed (at the conversion its submission recorded) and as an endorser's
+    corrections left it (at the newest conversion); None when neither is known (a
+    foreign-currency document never converted)."""
+    assert proposal.data is not None
+    proposal_id = uuid.UUID(proposal.id)
+    carried: list[Decimal] = []
+    for data, exchange in (
+        (proposal.data, exchange_in([events[0].metadata], proposal_id)),
+        (proposal.effective_data, exchange_of(events, proposal_id)),
+    ):
+        try:
+            amount, _ = _at_stake_in_nok(data, None, exchange)
+        except NokAmountStale:
+            continue  # a NOK amount given for another amount says nothing of this one
+        if amount is not None:
+            carried.append(amount)
+    return max(carried, default=None)
 
 
 def _at_stake_in_nok(

@@ -296,6 +296,16 @@ class ProposalProjection(Protocol):
         nearest document dates). Bounded by an index whatever the tenant's size (ADR 0032)."""
         ...
 
+    async def same_document(
+        self, tenant_id: str, document_hash: str, exclude_id: uuid.UUID
+    ) -> list[uuid.UUID]:
+        """Other, not rejected proposals of the tenant whose document (`documentHash`, the
+        SHA-256 of the file, compared in lower case) is `document_hash`, whatever their
+        fields say: at most DUPLICATE_LIMIT, first proposed first. The same receipt file
+        sent again with another merchant spelling, amount, date or event id is the same
+        receipt. Bounded by the (tenant, document) index whatever the tenant's size."""
+        ...
+
     async def settled_data(
         self, tenant_id: str, kind: str, merchant_key: str, limit: int
     ) -> list[dict[str, Any]]:

@@ -8,10 +8,13 @@ may decide *this* proposal, from the decider's attributes (the token's `approval
    whose document (`documentHash`) they uploaded;
 2. approval limit: the gross amount at stake in NOK (after this approver's corrections; a
    foreign-currency document's NOK amount, ADR 0051) must not be above the approver's
-   limit — from the token, else the tenant's default; with neither, unlimited unless the
-   tenant requires a limit. A malformed limit grants nothing;
-3. two approvers: above `two_approvers_above` the first approval is an endorsement and a
-   second, different person (not the proposer, not the uploader) approves;
+   limit, nor the largest amount the proposal carried before (as proposed, as endorsed):
+   lowering an amount is for an approver whose limit covers what it was. The limit comes
+   from the token, else the tenant's default; with neither, unlimited unless the tenant
+   requires a limit. A malformed limit grants nothing;
+3. two approvers: above `two_approvers_above` (the largest amount carried, as in 2) the
+   first approval is an endorsement and a second, different person (not the proposer, not
+   the uploader) approves;
 4. departments (when the tenant enables them): a decider with a department decides only
    proposals made by someone of that department; admins and deciders without a department
    are tenant-wide.
@@ -91,6 +94,11 @@ class ApprovalFacts(msgspec.Struct, frozen=True, kw_only=True):
     #: its target's amount); None when the proposal moves no money (a pattern suggestion).
     #: In NOK: a foreign-currency document's NOK amount (ADR 0051), never its own.
     amount: Decimal | None = None
+    #: The largest gross amount in NOK the proposal carried before this decision (as
+    #: proposed, as an endorser corrected it); None when not known. The limit and the
+    #: two-approver threshold hold against it as well as against `amount`: a reviewer does
+    #: not correct an amount down under their limit (or the threshold) and approve it.
+    carried: Decimal | None = None
     #: The currency of a foreign-currency document whose NOK amount is not known (yet):
     #: `amount` is then None, and a limit or the two-approver threshold cannot be applied
     #: to it (NokAmountMissing: the approver gives the NOK amount).
@@ -191,6 +199,13 @@ def _limit_rule(rules: ReviewRules, facts: ApprovalFacts, decider: Decider) -> s
             f"the amount {money.kroner_text(facts.amount)} is above the approval limit "
             f"{money.kroner_text(shown)} of {decider.actor}"
         )
+    if facts.carried is not None and facts.carried > limit:
+        raise ApprovalLimitExceeded(
+            f"the proposal carried the amount {money.kroner_text(facts.carried)} before it "
+            f"was corrected to {money.kroner_text(facts.amount)}, above the approval limit "
+            f"{money.kroner_text(shown)} of {decider.actor}: an amount is lowered by an "
+            "approver whose limit covers the amount it had"
+        )
     return f"approval-limit:{source}{shown}"
 
 
@@ -219,7 +234,12 @@ def authorise_approval(rules: ReviewRules, facts: ApprovalFacts, decider: Decide
             f"the {facts.unconverted} document has no NOK amount to tell whether it needs two "
             "approvers: approve it with corrections.nokAmount, the amount paid in NOK"
         )
-    required = max(required_approvals(rules, facts.amount), 1)
+    # The threshold too holds against the largest amount carried: correcting an amount
+    # under it does not spare the second approver.
+    at_stake = facts.amount
+    if at_stake is not None and facts.carried is not None:
+        at_stake = max(at_stake, facts.carried)
+    required = max(required_approvals(rules, at_stake), 1)
     if required > 1:
         parts.append(f"two-approvers:{min(len(facts.endorsed_by) + 1, required)}/{required}")
     return Grant(rule=";".join(parts), approvals_required=required)

@@ -16,6 +16,7 @@ Weights (sum 0.95 for a complete, consistent receipt of a known merchant, as in 
   § 5-1-1 documentary field missing (each)            -0.02
   organisation number fails the MOD11 check           -0.10
   possible duplicate of an earlier document           -0.50
+    (the same merchant and amount near its date, the same number, or the same file)
   payment account differs from the supplier's known one -0.30
 """
 
@@ -81,6 +82,10 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
 
     pattern_match: PatternMatch | None = None
     duplicate_of: tuple[str, ...] = ()
+    #: Earlier proposals whose document is the same file (its content hash), whatever
+    #: their fields: the same receipt sent again. Duplicates too (`Confidence.duplicate_of`
+    #: names them first), and the reason says why.
+    same_document_as: tuple[str, ...] = ()
     bank_transaction_verified: bool | None = None
     proposer_estimate: Decimal | None = None
     #: How a receipt disagrees with the bank event it names (bank_matching.Mismatch
@@ -364,8 +369,18 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         if codes:
             add("reverse-charge", "0", reverse_charge_reason(codes))
 
-    if context.duplicate_of:
-        add("duplicate", "-0.50", "possible duplicate of " + ", ".join(context.duplicate_of[:3]))
+    # The same file first: it is the surest sign, and the one the reason names first.
+    duplicates = tuple(dict.fromkeys((*context.same_document_as, *context.duplicate_of)))
+    if duplicates:
+        shown = duplicates[:3]
+        same_file = [d for d in shown if d in context.same_document_as]
+        others = [d for d in shown if d not in context.same_document_as]
+        parts: list[str] = []
+        if same_file:
+            parts.append("the same document file as " + ", ".join(same_file))
+        if others:
+            parts.append("possible duplicate of " + ", ".join(others))
+        add("duplicate", "-0.50", "; ".join(parts))
 
     total = sum((r.effect for r in reasons), ZERO)
     total = min(max(total, ZERO), MAX_SCORE)
@@ -397,5 +412,5 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         reasons=tuple(reasons),
         pattern_id=pattern_id,
         approved_pattern=approved_pattern,
-        duplicate_of=tuple(context.duplicate_of),
+        duplicate_of=duplicates,
     )

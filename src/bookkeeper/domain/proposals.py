@@ -66,6 +66,8 @@ from bookkeeper.domain.text import control_in, has_visible, steering_in, tidy, u
 from bookkeeper.domain.walk import first
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+#: A document's SHA-256 in hex, as POST /files answers (any case; kept in lower case).
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 #: A KID as Fiken takes it ("Number from 2 to 25 digits long"): ASCII digits only.
 _KID: Final = re.compile(r"[0-9]{2,25}\Z")
 _ENCODER: Final = msgspec.json.Encoder()
@@ -291,6 +293,13 @@ def validate(data: ProposalData, vat_rates: frozenset[Decimal] | None = None) ->
                 raise InvalidProposal("vatAmount must be between 0 and the gross amount")
             if data.file_url is not None and len(data.file_url) > 2048:
                 raise InvalidProposal("fileUrl is too long")
+            if data.document_hash is not None and not _SHA256.fullmatch(data.document_hash):
+                # Else accepted, approved, and FAILED at execution (no such file), and
+                # another spelling of one file's hash is not seen as the same file.
+                raise InvalidProposal(
+                    "documentHash must be the SHA-256 of a stored file, 64 hexadecimal "
+                    "characters (POST /files answers with it)"
+                )
     match data:
         case ReceiptAttachmentData():
             _check_text("merchantName", data.merchant_name)
@@ -426,6 +435,9 @@ def normalise(data: ProposalData) -> ProposalData:
             changes[name] = tidied
     if getattr(data, "reverse_charge", None) is False:
         changes["reverse_charge"] = msgspec.UNSET  # one spelling: not reverse charge
+    document_hash = getattr(data, "document_hash", None)
+    if isinstance(document_hash, str) and document_hash != document_hash.lower():
+        changes["document_hash"] = document_hash.lower()  # as files are kept
     return msgspec.structs.replace(data, **changes) if changes else data
 
 

@@ -181,6 +181,43 @@ def bank_event_claims_statement(dialect: str) -> Select[Any]:
     )
 
 
+def document_hash_sql(dialect: str, proposal: str = "p") -> str:
+    """The document a proposal's row names (`documentHash` of a receipt, an invoice or an
+    expense), lower-case, as SQL of `dialect`: the expression of ix_proposals_document
+    (migration 0026, which imports it through adapters.sql.retention) and of the same-file
+    duplicate probe; `proposal` qualifies the column ("" leaves it bare)."""
+    data = f"{proposal}.data" if proposal else "data"
+    if dialect == "postgresql":
+        return f"lower({data} ->> 'documentHash')"
+    return f"lower(json_extract({data}, '$.documentHash'))"
+
+
+def same_document_statement(dialect: str) -> Select[Any]:
+    """The tenant's other, not rejected proposals naming a document (binds `tenant_id`,
+    `document_hash`, `exclude_id`), first proposed first, at most DUPLICATE_LIMIT: a walk
+    of ix_proposals_document (migration 0026) over the proposals naming that one file."""
+    p = proposals
+    named = literal_column(document_hash_sql(dialect, ""), Text())
+    order: tuple[ColumnElement[Any], ...] = DUPLICATE_ORDER
+    if dialect == "sqlite":
+        # SQLite's unary + (a no-op on any value) keeps its planner from walking
+        # ix_proposals_tenant_proposed, every proposal of the tenant, to skip sorting the
+        # few naming this file (it has no statistics to know how many that is).
+        order = (literal_column("+proposed_at"), literal_column("+id"))
+    return (
+        select(p.c.id)
+        .where(
+            p.c.tenant_id == bindparam("tenant_id"),
+            # lower() on both sides, as the index's expression (SQLite uses it only so).
+            named == func.lower(bindparam("document_hash", type_=Text())),
+            p.c.id != bindparam("exclude_id"),
+            p.c.status != Status.REJECTED.value,
+        )
+        .order_by(*order)
+        .limit(DUPLICATE_LIMIT)
+    )
+
+
 def duplicate_params(tenant_id: str, probe: DuplicateProbe) -> dict[str, Any]:
     """The bind values of `duplicate_parts` (by_number when the probe has a number)."""
     params: dict[str, Any] = {
@@ -292,6 +329,7 @@ class ProposalStatements:
         self.bank_event_claims = hot(bank_event_claims_statement(dialect), standalone=True)
         self.duplicates_by_amount = hot(union_of(duplicate_parts(by_number=False)))
         self.duplicates_by_amount_or_number = hot(union_of(duplicate_parts(by_number=True)))
+        self.same_document = hot(same_document_statement(dialect))
         self.open_compensations = (
             select(p.c.id)
             .where(
@@ -486,6 +524,12 @@ class SqlProposals:
             stmt = self._sql.duplicates_by_amount_or_number
         rows = await self._tx.rows(stmt, params)
         return nearest_duplicates(probe, ((r[0], r[1], r[2]) for r in rows))
+
+    async def same_document(
+        self, tenant_id: str, document_hash: str, exclude_id: uuid.UUID
+    ) -> list[uuid.UUID]:
+        params = {"tenant_id": tenant_id, "document_hash": document_hash, "exclude_id": exclude_id}
+        return [row[0] for row in await self._tx.rows(self._sql.same_document, params)]
 
     async def settled_data(
         self, tenant_id: str, kind: str, merchant_key: str, limit: int

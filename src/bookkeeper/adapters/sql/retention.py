@@ -12,21 +12,14 @@ import datetime as dt
 from sqlalchemy import delete, insert, literal_column, select
 
 from bookkeeper.adapters.sql.database import SqlDatabase
+from bookkeeper.adapters.sql.proposals import (
+    document_hash_sql as document_hash_sql,
+)  # migration 0026
 from bookkeeper.adapters.sql.schema import document_purges, documents
 from bookkeeper.adapters.sql.session import storage_error
 from bookkeeper.application.ports import RetainedDocument, StoredDocument
 
 _d = documents
-
-
-def document_hash_sql(dialect: str, proposal: str = "p") -> str:
-    """The document a proposal's row names (`documentHash` of a receipt, an invoice or an
-    expense), lower-case, as SQL of `dialect`: the expression of ix_proposals_document
-    (migration 0026); `proposal` qualifies the column ("" leaves it bare)."""
-    data = f"{proposal}.data" if proposal else "data"
-    if dialect == "postgresql":
-        return f"lower({data} ->> 'documentHash')"
-    return f"lower(json_extract({data}, '$.documentHash'))"
 
 
 def booked_on_sql(dialect: str, tenant: str, sha256: str) -> str:
