@@ -65,9 +65,11 @@ from bookkeeper.application.ports import (
     HistoryJournalEntry,
     HistoryOrderLine,
     HistoryPage,
+    HistoryPayment,
     HistoryProblem,
     HistoryQuery,
     HistoryTrade,
+    NewEvent,
     RecordedEvent,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -78,6 +80,7 @@ from bookkeeper.domain import money
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     BooksImportedData,
+    BooksRecordPartsData,
     JournalEntryPostedData,
     JournalLine,
     Party,
@@ -118,6 +121,10 @@ log = logging.getLogger("bookkeeper.import")
 #: do not flag it as posted into a locked term.
 SOURCE: Final = IMPORTED
 BOOKS_IMPORTED: Final = "BooksImported"
+#: What an imported purchase or sale holds besides its posting (payments, a write-off).
+BOOKS_RECORD_PARTS: Final = "BooksRecordParts"
+#: The purpose of that record's stream (`imported_entry_id`).
+PARTS: Final = "parts"
 #: Who the imported entries are recorded as.
 IMPORT_ACTOR: Final = "system:books-import"
 
@@ -180,6 +187,12 @@ PAYABLES: Final = "2400"
 CURRENCY_GAIN: Final = "8060"
 CURRENCY_LOSS: Final = "8160"
 RECEIVABLES: Final = "1500"
+#: A payment's fee (NS 4102 7770 Bank- og kortgebyrer).
+BANK_FEES: Final = "7770"
+#: A sale written off: tap på fordringer, fradragsberettiget (NS 4102 7830).
+BAD_DEBTS: Final = "7830"
+#: The key of a written-off sale's loss entry among the sale's entries.
+WRITE_OFF: Final = "write-off"
 CASH_KINDS: Final = frozenset({"cash_purchase", "cash_sale"})
 _ZERO: Final = Decimal("0.00")
 _MAX_TEXT: Final = 200
@@ -415,16 +428,18 @@ def trade_entries(
             signed.append((vat_account, sign * line.vat, text, code, TAX, None))
         gross += line.net + line.vat
     cash = record.kind in CASH_KINDS
+    for index, payment in enumerate(record.payments):
+        if payment.fee is not None and payment.fee < 0:
+            raise NotImportable(f"payments[{index}] has a negative fee ({payment.fee})")
     if cash:
         if not record.payments:
             raise NotImportable(f"a {record.kind} without a payment account")
         # Paid at once: no sub-ledger line, so the payment line names the counterparty
         # (the SAF-T file lists the supplier or customer, without a balance).
-        counter, counter_party = record.payments[0].account, party
+        signed.extend(_cash_counter(record, gross, sign, party))
     else:
         counter = record.party_account or (PAYABLES if purchase else RECEIVABLES)
-        counter_party = party
-    signed.append((counter, -sign * gross, None, None, None, counter_party))
+        signed.append((counter, -sign * gross, None, None, None, party))
     entries: Entries = []
     if not payments_only:
         lines = _lines(signed)
@@ -436,6 +451,7 @@ def trade_entries(
         return entries
     in_currency = _gross_in_currency(record)
     paid_in_currency = _ZERO
+    cleared_total = _ZERO
     for index, payment in enumerate(record.payments):
         key = payment.id or f"{index}:{payment.date.isoformat()}:{payment.amount}"
         # A payment in the document's currency clears what it paid of it at the rate the
@@ -451,11 +467,12 @@ def trade_entries(
             before = money.two_places(gross * paid_in_currency / in_currency)
             paid_in_currency += payment.amount_in_currency
             cleared = money.two_places(gross * paid_in_currency / in_currency) - before
+        cleared_total += cleared
         difference = sign * (payment.amount - cleared)
         paid = _lines(
             [
-                (counter, sign * cleared, None, None, None, counter_party),
-                (payment.account, -sign * payment.amount, None, None, None, None),
+                (counter, sign * cleared, None, None, None, party),
+                *_paid_from(payment, sign),
                 (
                     CURRENCY_LOSS if difference > 0 else CURRENCY_GAIN,
                     difference,
@@ -473,7 +490,115 @@ def trade_entries(
         entries.append(
             (imported_entry_id(tenant_id, record.what, record.id, f"payment:{key}"), entry)
         )
+    if record.write_off and not purchase and not record.deleted:
+        written_off = _write_off(record, description, ref, counter, party, gross - cleared_total)
+        if written_off is not None:
+            entries.append(
+                (imported_entry_id(tenant_id, record.what, record.id, WRITE_OFF), written_off)
+            )
     return entries
+
+
+def _paid_from(payment: HistoryPayment, sign: Decimal) -> Signed:
+    """The lines of what a payment moved on the account paid from or into: its NOK amount
+    and, when it carries one, the fee (NOK, "additional to the amount paid": the account
+    paid it besides, 7770 bank charges took it) — so a purchase's payment takes amount
+    plus fee from the bank, a sale's brings in the amount less the fee."""
+    fee = payment.fee or _ZERO
+    return [
+        (payment.account, -sign * payment.amount - fee, None, None, None, None),
+        (BANK_FEES, fee, None, None, None, None),
+    ]
+
+
+def _cash_counter(
+    record: HistoryTrade, gross: Decimal, sign: Decimal, party: Party | None
+) -> Signed:
+    """The counter lines of a cash purchase or sale: the account paid from or into.
+
+    A NOK one: the gross, on the first payment's account (and its fees). A foreign-
+    currency one: what each payment moved in NOK (Fiken's `amountInNok`, what the bank
+    paid or received — `paymentAmountInNok` of the purchase), and the difference to the
+    lines' NOK total a realised currency loss (8160) or gain (8060), as an invoice's
+    payment at another rate is (ADR 0051: paid at once, nothing stays unrealised)."""
+    first = record.payments[0]
+    foreign = record.currency.strip().upper() != "NOK"
+    if not foreign or any(p.currency is None for p in record.payments):
+        fees = [(BANK_FEES, p.fee, None, None, None, None) for p in record.payments if p.fee]
+        fees_out = [(p.account, -p.fee, None, None, None, None) for p in record.payments if p.fee]
+        return [(first.account, -sign * gross, None, None, None, party), *fees, *fees_out]
+    signed: Signed = []
+    paid = _ZERO
+    for number, payment in enumerate(record.payments):
+        lines = _paid_from(payment, sign)
+        if number == 0:
+            account, amount, text, code, part, _ = lines[0]
+            lines[0] = (account, amount, text, code, part, party)
+        signed.extend(lines)
+        paid += payment.amount
+    difference = sign * (paid - gross)
+    signed.append(
+        (CURRENCY_LOSS if difference > 0 else CURRENCY_GAIN, difference, None, None, None, None)
+    )
+    return signed
+
+
+def _write_off(
+    record: HistoryTrade,
+    description: str,
+    ref: str,
+    receivables: str,
+    party: Party | None,
+    left: Decimal,
+) -> JournalEntryPostedData | None:
+    """A sale written off (tapsføring): what its payments left open is a loss on
+    receivables (7830), and the output VAT on that part is given back (Fiken: "fører det
+    som en utgift, og redusert mva"): each line's share of the open amount, its VAT on
+    2700 and its net on 7830 under the line's code, so the VAT return's basis and VAT
+    of the code go down by it. Dated when the books settled it, else when they last
+    modified it (the read model has no write-off date), never before the sale. None when
+    nothing is open."""
+    if left <= 0:
+        return None
+    gross = sum((line.net + line.vat for line in record.lines), _ZERO)
+    if gross <= 0:
+        return None
+    signed: Signed = []
+    shared = _ZERO
+    for line in record.lines:
+        code, vat_account = SALE_VAT.get(line.vat_type, (None, None))
+        net = money.two_places(line.net * left / gross)
+        vat = money.two_places(line.vat * left / gross) if vat_account else _ZERO
+        if vat_account is None:
+            net = money.two_places((line.net + line.vat) * left / gross)
+        signed.append((BAD_DEBTS, net, None, code if vat_account else None, BASE, None))
+        if vat:
+            signed.append((vat_account or "2700", vat, None, code, TAX, None))
+        shared += net + vat
+    # Rounding of the shares: the loss line takes it (what was open is credited whole).
+    signed.append((BAD_DEBTS, left - shared, None, None, None, None))
+    signed.append((receivables, -left, None, None, None, party))
+    day = record.settled_date or record.modified or record.date
+    text = _text(f"Tapsført: {description}", description)
+    return _entry(max(day, record.date), text, _merged(_lines(signed)), f"{ref}:{WRITE_OFF}")
+
+
+def _merged(lines: tuple[JournalLine, ...]) -> tuple[JournalLine, ...]:
+    """Lines of one account, code and part added up (a loss line without code stays)."""
+    merged: dict[tuple[str, str | None, str | None], JournalLine] = {}
+    for line in lines:
+        key = (line.account, line.vat_code, line.vat_part)
+        held = merged.get(key)
+        if held is None:
+            merged[key] = line
+            continue
+        amount = held.debit - held.credit + line.debit - line.credit
+        merged[key] = msgspec.structs.replace(
+            held,
+            debit=amount if amount > 0 else _ZERO,
+            credit=-amount if amount < 0 else _ZERO,
+        )
+    return tuple(line for line in merged.values() if line.debit or line.credit)
 
 
 def _gross_in_currency(record: HistoryTrade) -> Decimal | None:
@@ -568,6 +693,8 @@ class BooksImportReport(msgspec.Struct, kw_only=True):
     imported: int = 0
     known: int = 0
     executed_here: int = 0
+    #: Payments (and write-offs) the books no longer list that the ledger held: cancelled.
+    removed: int = 0
     #: Entries the books changed since they were imported (of `imported`: each is booked
     #: again as a revision, with the cancellation of what the ledger held).
     revised: int = 0
@@ -829,17 +956,51 @@ class BooksImport:
                     for entry_id, exchange in trade_exchanges(tenant_id, record).items():
                         metadata[entry_id] = {EXCHANGE_METADATA: msgspec.to_builtins(exchange)}
             ids = [entry_id for _, entries in records for entry_id, _ in entries]
+            # The parts (payments, write-off) each purchase and sale held when last read.
+            parts = {
+                imported_entry_id(tenant_id, record.what, record.id, PARTS): (
+                    record,
+                    _parts(record, entries),
+                )
+                for record, entries in records
+                if isinstance(record, HistoryTrade)
+            }
             # Each entry's stream and its first revision's, in one read: a record the books
             # changed since (or changed back) is told from one they did not.
-            asked = [*ids, *(revision_id(i, 1) for i in ids)]
+            asked = [*ids, *(revision_id(i, 1) for i in ids), *parts]
             existing = await uow.events.read_streams([(tenant_id, i) for i in asked]) if ids else {}
             fresh: Entries = []
+            restored: set[uuid.UUID] = set()
+            listed: list[tuple[uuid.UUID, int, NewEvent]] = []
+            for parts_id, (trade, now_parts) in parts.items():
+                held_events = existing.get(parts_id) or []
+                held = held_events[-1].data if held_events else None
+                if not isinstance(held, BooksRecordPartsData):
+                    if now_parts:  # first listed (or imported before parts were kept)
+                        listed.append(self._parts_event(parts_id, trade, now_parts, 0))
+                    continue
+                if set(held.parts) == set(now_parts):
+                    continue
+                for part in sorted(set(held.parts) - set(now_parts)):
+                    # Gone from the books (a payment removed in Fiken): the version the
+                    # ledger holds is cancelled.
+                    part_id = imported_entry_id(tenant_id, trade.what, trade.id, part)
+                    gone = await _withdrawn(uow, tenant_id, part_id, existing, metadata)
+                    report.removed += 1 if gone else 0
+                    fresh.extend(gone)
+                for part in set(now_parts) - set(held.parts):
+                    part_id = imported_entry_id(tenant_id, trade.what, trade.id, part)
+                    if existing.get(part_id):
+                        restored.add(part_id)  # listed again after it was removed
+                listed.append(self._parts_event(parts_id, trade, now_parts, len(held_events)))
             for _, entries in records:
                 for entry_id, entry in entries:
                     if not existing.get(entry_id):
                         fresh.append((entry_id, entry))
                         continue
-                    revised = await _revised(uow, tenant_id, entry_id, entry, existing, metadata)
+                    revised = await _revised(
+                        uow, tenant_id, entry_id, entry, existing, metadata, entry_id in restored
+                    )
                     if revised:
                         report.revised += 1
                         fresh.extend(revised)
@@ -847,7 +1008,7 @@ class BooksImport:
                         report.known += 1
             report.imported += len(fresh)
             _count_shut(report, fresh, shut)
-            if report.dry_run or not fresh:
+            if report.dry_run or not (fresh or listed):
                 return
             now = self._clock.now()
             recorded: list[RecordedEvent] = []
@@ -864,8 +1025,25 @@ class BooksImport:
                     metadata=metadata.get(entry_id),
                 )
                 recorded.extend(await uow.events.append(tenant_id, entry_id, 0, [event]))
+            for stream_id, version, event in listed:
+                await uow.events.append(tenant_id, stream_id, version, [event])
             await fold_journal_entries(uow, recorded)
             await uow.commit()
+
+    def _parts_event(
+        self, stream_id: uuid.UUID, trade: HistoryTrade, parts: tuple[str, ...], version: int
+    ) -> tuple[uuid.UUID, int, NewEvent]:
+        """The record of what `trade` holds besides its posting, appended after `version`."""
+        data = BooksRecordPartsData(what=trade.what, id=trade.id, parts=parts)
+        event = stamp(
+            BOOKS_RECORD_PARTS,
+            data,
+            event_id=uuid.uuid5(stream_id, str(version)),
+            actor=self._actor,
+            at=self._clock.now(),
+            correlation_id=stream_id,
+        )
+        return stream_id, version, event
 
     async def _record_run(
         self,
@@ -1014,6 +1192,37 @@ def _same_booking(held: JournalEntryPostedData, entry: JournalEntryPostedData) -
     return booked(held) == booked(entry)
 
 
+async def _latest(
+    uow: UnitOfWork,
+    tenant_id: str,
+    entry_id: uuid.UUID,
+    existing: dict[uuid.UUID, list[RecordedEvent]],
+) -> tuple[RecordedEvent | None, int]:
+    """The version of an imported entry the ledger holds last (its own, or its latest
+    revision's) and that revision's number (0: the entry's own); None when never booked.
+    The entry's and its first revision's streams are taken from `existing` when there."""
+    held = existing.get(entry_id)
+    if held is None:
+        first = revision_id(entry_id, 1)
+        found = await uow.events.read_streams([(tenant_id, entry_id), (tenant_id, first)])
+        held, following = found.get(entry_id), found.get(first)
+    else:
+        following = existing.get(revision_id(entry_id, 1))
+    if not held:
+        return None, 0
+    latest, revision = held[0], 0
+    while following:
+        latest, revision = following[0], revision + 1
+        later = revision_id(entry_id, revision + 1)
+        following = (await uow.events.read_streams([(tenant_id, later)])).get(later)
+    return latest, revision
+
+
+def _base_ref(ref: str) -> str:
+    """An imported entry's reference without its revision's suffix."""
+    return re.sub(r":revision:\d+(?::cancel)?$", "", ref)
+
+
 async def _revised(
     uow: UnitOfWork,
     tenant_id: str,
@@ -1021,24 +1230,33 @@ async def _revised(
     entry: JournalEntryPostedData,
     existing: dict[uuid.UUID, list[RecordedEvent]],
     metadata: dict[uuid.UUID, dict[str, Any]],
+    restored: bool = False,
 ) -> Entries:
     """An imported entry the books hold otherwise now (a sale corrected in Fiken, a payment's
     amount changed): the cancellation of the version the ledger holds, dated as it was, and
     the new version as the next revision — nothing when the latest version books the same.
     Revision ids derive from the entry's, so the same change is never booked twice.
     `metadata` gains the new version's (the entry's conversion) and the cancellation's
-    (the held version's)."""
-    latest, revision = existing[entry_id][0], 0
-    following = existing.get(revision_id(entry_id, 1))
-    while following:
-        latest, revision = following[0], revision + 1
-        later = revision_id(entry_id, revision + 1)
-        following = (await uow.events.read_streams([(tenant_id, later)])).get(later)
+    (the held version's). `restored`: a part of a purchase or sale the books list again
+    after it was removed (its last version cancelled, `_withdrawn`): booked again as it is
+    now, without a cancellation."""
+    latest, revision = await _latest(uow, tenant_id, entry_id, existing)
+    if latest is None:
+        return []
     held = latest.data
+    ref = entry.external_ref or ""
+    if restored:
+        cancelled = revision_id(entry_id, revision + 1, cancel=True)
+        if (await uow.events.read_streams([(tenant_id, cancelled)])).get(cancelled):
+            new_id = revision_id(entry_id, revision + 1)
+            if entry_id in metadata:
+                metadata[new_id] = metadata[entry_id]
+            log.info("import: %s listed again in the books: booked again", ref)
+            new = msgspec.structs.replace(entry, external_ref=f"{ref}:revision:{revision + 1}")
+            return [(new_id, new)]
     if not isinstance(held, JournalEntryPostedData) or _same_booking(held, entry):
         return []
     revision += 1
-    ref = entry.external_ref or ""
     cancel = mirror(held, entry_id=str(latest.stream_id), date=held.date, proposal_id=None)
     cancel = msgspec.structs.replace(
         cancel,
@@ -1055,6 +1273,50 @@ async def _revised(
         metadata[new_id] = metadata[entry_id]
     log.info("import: %s changed in the books: booked again (revision %d)", ref, revision)
     return [(cancel_id, cancel), (new_id, new)]
+
+
+async def _withdrawn(
+    uow: UnitOfWork,
+    tenant_id: str,
+    entry_id: uuid.UUID,
+    existing: dict[uuid.UUID, list[RecordedEvent]],
+    metadata: dict[uuid.UUID, dict[str, Any]],
+) -> Entries:
+    """A part of a purchase or sale (a payment) the books no longer list: the cancellation
+    of the version the ledger holds, dated as it was, as the next revision's cancellation
+    (a later listing of it again books it as that revision, `_revised`). Nothing when the
+    ledger holds none, or holds it cancelled already."""
+    latest, revision = await _latest(uow, tenant_id, entry_id, existing)
+    if latest is None or not isinstance(latest.data, JournalEntryPostedData):
+        return []
+    cancel_id = revision_id(entry_id, revision + 1, cancel=True)
+    if (await uow.events.read_streams([(tenant_id, cancel_id)])).get(cancel_id):
+        return []
+    held = latest.data
+    ref = _base_ref(held.external_ref or "")
+    cancel = mirror(held, entry_id=str(latest.stream_id), date=held.date, proposal_id=None)
+    cancel = msgspec.structs.replace(
+        cancel,
+        description=_text(f"Fjernet i Fiken: {held.description}", held.description),
+        source=SOURCE,
+        external_ref=f"{ref}:revision:{revision + 1}:cancel",
+    )
+    if latest.metadata.get(EXCHANGE_METADATA) is not None:
+        metadata[cancel_id] = {EXCHANGE_METADATA: latest.metadata[EXCHANGE_METADATA]}
+    log.info("import: %s removed in the books: cancelled", ref)
+    return [(cancel_id, cancel)]
+
+
+def _parts(record: HistoryTrade, entries: Entries) -> tuple[str, ...]:
+    """The parts of a purchase's or sale's entries besides its posting and reversal: the
+    purpose each was derived under ("payment:<key>", "write-off")."""
+    prefix = f"fiken:{record.what}:{record.id}:"
+    found = []
+    for _, entry in entries:
+        ref = entry.external_ref or ""
+        if ref.startswith(prefix) and ref[len(prefix) :] != "reversal":
+            found.append(ref[len(prefix) :])
+    return tuple(sorted(found))
 
 
 def _count_shut(
@@ -1117,6 +1379,11 @@ def summary(report: BooksImportReport) -> Sequence[str]:
         lines.append(
             f"{report.revised:,} imported {_plural('entry', report.revised)} changed in the "
             "books since: the version held cancelled and booked again as the books hold it"
+        )
+    if report.removed:
+        lines.append(
+            f"{report.removed:,} imported {_plural('payment', report.removed)} no longer in "
+            "the books: cancelled"
         )
     if report.retried:
         lines.append(

@@ -1503,6 +1503,8 @@ class HistoryPayment(msgspec.Struct, frozen=True, kw_only=True):
     #: amount beside amountInNok), for SAF-T's CurrencyAmount.
     currency: str | None = None
     amount_in_currency: Decimal | None = None
+    #: A fee paid with it (Fiken's `fee`: NOK, "additional to the amount paid"), kroner.
+    fee: Decimal | None = None
 
 
 class HistoryTrade(msgspec.Struct, frozen=True, kw_only=True):
@@ -1529,6 +1531,10 @@ class HistoryTrade(msgspec.Struct, frozen=True, kw_only=True):
     modified: dt.date | None = None
     #: The books' transaction of the purchase's or sale's posting (Fiken's transactionId).
     transaction: str | None = None
+    #: A sale written off (Fiken's `writeOff`, tapsføring): what it left open is a loss.
+    write_off: bool = False
+    #: When the books marked it settled (Fiken's `settledDate`), when they say.
+    settled_date: dt.date | None = None
 
 
 class HistoryProblem(msgspec.Struct, frozen=True, kw_only=True):

@@ -230,6 +230,8 @@ def sale(found: wire.Sale) -> HistoryTrade:
         deleted=found.deleted,
         modified=found.last_modified_date,
         transaction=_transaction(found.transaction_id),
+        write_off=found.write_off,
+        settled_date=found.settled_date,
     )
 
 
@@ -309,6 +311,7 @@ def _payments(payments: list[wire.Payment], currency: str) -> tuple[HistoryPayme
                 amount=wire.from_ore(amount),
                 currency=(payment.currency or currency) if foreign else None,
                 amount_in_currency=wire.from_ore(payment.amount) if foreign else None,
+                fee=wire.from_ore(payment.fee) if payment.fee else None,
             )
         )
     return tuple(result)
