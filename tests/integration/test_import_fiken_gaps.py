@@ -289,3 +289,79 @@ async def test_a_sale_written_off_is_a_loss_with_its_vat_given_back(
         balance = await _balances(uow_factory, clock)
         assert balance[receivables] == Decimal("750.00")
         assert balance.get("7830", Decimal(0)) == 0
+
+
+def _both(fake: FakeFiken, day: dt.date, lines: list[tuple[str, int]], description: str) -> None:
+    """A journal entry in the books' records and in their balances alike."""
+    fake.add_journal_entry(day, lines, description, modified=day)
+    fake.postings.extend((day, account, amount) for account, amount in lines)
+
+
+async def test_the_opening_balance_is_imported_once_and_follows_an_earlier_start(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    """What the books held before `--from` (GET /accountBalances the day before) is one
+    opening entry: the 2026 trial balance opens with the bank, the share capital, the
+    supplier's open invoice and 2025's result in 2050. A run from an earlier start books
+    that day's opening instead and the records between, so 2026 opens the same; a later
+    incremental run asks for no balances."""
+    fake, base_url = fiken
+    fake.accounts.update({"2000": "Aksjekapital"})
+    supplier = fake.add_contact("Gårdeier AS")
+    payables = fake.contacts[supplier]["supplierAccountCode"]
+    fake.postings.extend(
+        [
+            (dt.date(2025, 3, 1), BANK_ACCOUNT_CODE, 4_000_000),
+            (dt.date(2025, 3, 1), "2000", -1_000_000),
+            (dt.date(2025, 3, 1), "3000", -3_000_000),
+        ]
+    )
+    _both(fake, dt.date(2025, 12, 20), [("6300", 500_000), (payables, -500_000)], "Leie")
+    _both(
+        fake, dt.date(2026, 1, 15), [(payables, 500_000), (BANK_ACCOUNT_CODE, -500_000)], "Betalt"
+    )
+    clock = FixedClock(FIRST_RUN)
+
+    async def opening_2026() -> dict[str, Decimal]:
+        trial = await ledger(uow_factory, clock).trial_balance(ACCOUNTANT, START, END)
+        assert trial.debit == trial.credit and trial.opening == 0 and trial.closing == 0
+        return {line.account: line.opening for line in trial.accounts if line.opening}
+
+    expected = {
+        BANK_ACCOUNT_CODE: Decimal("40000.00"),
+        "2000": Decimal("-10000.00"),
+        "2050": Decimal("-25000.00"),  # 2025: 30,000 revenue less 5,000 rent
+        payables: Decimal("-5000.00"),
+    }
+    async with fiken_history(base_url) as source:
+        service = BooksImport(uow_factory, source, clock)
+        first = await service.run(TENANT, START)
+        assert (first.problems, first.imported, first.opening_accounts) == ([], 2, 5)
+        assert "opening balance before 2026-01-01: 5 accounts" in summary(first)
+        assert await opening_2026() == expected
+        assert (await _balances(uow_factory, clock))[payables] == Decimal("5000.00")  # paid
+        assert (await service.run(TENANT, START)).imported == 0
+
+        # From an earlier start: that day's balances, and the records after it.
+        earlier = await service.run(TENANT, dt.date(2025, 7, 1))
+        assert (earlier.problems, earlier.revised) == ([], 1)
+        assert earlier.opening_accounts == 3
+        assert await opening_2026() == expected
+        asked = len([r for r in fake.requests if r.path.endswith("/accountBalances")])
+        assert (await service.run(TENANT, START)).imported == 0
+        assert len([r for r in fake.requests if r.path.endswith("/accountBalances")]) == asked
+        assert await opening_2026() == expected
+
+
+async def test_balances_that_do_not_add_up_are_reported_and_nothing_written(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    fake, base_url = fiken
+    fake.postings.append((dt.date(2025, 3, 1), BANK_ACCOUNT_CODE, 4_000_000))
+    clock = FixedClock(FIRST_RUN)
+    async with fiken_history(base_url) as source:
+        report = await BooksImport(uow_factory, source, clock).run(TENANT, START)
+    [problem] = report.problems
+    assert (problem.what, problem.id, report.imported) == ("opening balance", "2025-12-31", 0)
+    assert "do not add up" in problem.reason
+    assert await _balances(uow_factory, clock) == {}

@@ -56,10 +56,11 @@ from typing import Any, Final
 
 import msgspec
 
-from bookkeeper.application.errors import ApplicationError
+from bookkeeper.application.errors import ApplicationError, ExternalAnswerInvalid
 from bookkeeper.application.event_log import books_import_runs_id, imported_entry_id, stamp
 from bookkeeper.application.ledger import JOURNAL_ENTRY_POSTED, fold_journal_entries
 from bookkeeper.application.ports import (
+    BooksAccountBalance,
     BooksHistory,
     Clock,
     HistoryJournalEntry,
@@ -129,6 +130,9 @@ PARTS: Final = "parts"
 IMPORT_ACTOR: Final = "system:books-import"
 
 JOURNAL_ENTRY: Final = "journal entry"
+#: The books' balances before the first day imported (inngående balanse).
+OPENING: Final = "opening balance"
+OPENING_REF: Final = "fiken:openingBalance"
 PURCHASE: Final = "purchase"
 SALE: Final = "sale"
 
@@ -681,6 +685,50 @@ def _exchange(
     )
 
 
+def opening_entry_id(tenant_id: str) -> uuid.UUID:
+    """The tenant's imported opening balance: one entry, its revisions the later ones."""
+    return imported_entry_id(tenant_id, OPENING, "books", "posting")
+
+
+def opening_entries(
+    tenant_id: str, start: dt.date, balances: Sequence[BooksAccountBalance]
+) -> Entries:
+    """The books' closing balances on the day before `start` as one opening entry dated
+    that day (inngående balanse): every account with a balance, debit positive, a
+    sub-ledger account's line naming its supplier or customer. A base account listed
+    beside its sub-ledger accounts (1500 and 1500:10001) with their sum is their total
+    and is left out. Dated before the start, an income-statement account's balance is
+    an earlier year's result when the start is 1 January (the ledger carries it to 2050).
+    Nothing when no account has a balance; NotImportable when they do not add up."""
+    day = start - dt.timedelta(days=1)
+    by_code: dict[str, Decimal] = {}
+    for row in balances:
+        code = row.code.strip()
+        if row.balance and code:
+            by_code[code] = by_code.get(code, _ZERO) + row.balance
+    subs: dict[str, Decimal] = {}
+    for code, amount in by_code.items():
+        base, sep, _ = code.partition(":")
+        if sep:
+            subs[base] = subs.get(base, _ZERO) + amount
+    for base, total in subs.items():
+        if by_code.get(base) == total:
+            del by_code[base]
+    total = sum(by_code.values(), _ZERO)
+    if total != 0:
+        raise NotImportable(
+            f"the account balances on {day.isoformat()} do not add up: they differ by {total}"
+        )
+    lines = _lines(
+        (code, amount, None, None, None, _ledger_party(code))
+        for code, amount in sorted(by_code.items())
+    )
+    if not lines:
+        return []
+    description = f"Inngående balanse fra Fiken per {day.isoformat()}"
+    return [(opening_entry_id(tenant_id), _entry(day, description, lines, OPENING_REF))]
+
+
 # --- the use case -----------------------------------------------------------------------
 
 
@@ -693,6 +741,8 @@ class BooksImportReport(msgspec.Struct, kw_only=True):
     imported: int = 0
     known: int = 0
     executed_here: int = 0
+    #: Accounts of the opening balance this run booked or found (0: none asked or none).
+    opening_accounts: int = 0
     #: Payments (and write-offs) the books no longer list that the ledger held: cancelled.
     removed: int = 0
     #: Entries the books changed since they were imported (of `imported`: each is booked
@@ -798,6 +848,11 @@ class BooksImport:
                 ),
             ),
         ]
+        # What the books held before the start, when no earlier run started before it:
+        # the records from an earlier start are the ledger's already.
+        earliest = await self._earliest_start(tenant_id)
+        if earliest is None or start <= earliest:
+            await self._opening(tenant_id, start, report)
         #: Transactions of purchases and sales: of earlier runs, and of this one as read.
         trades = await self.trade_transactions(tenant_id)
         #: The tenant's closed periods and locked VAT terms (counted, not enforced).
@@ -1010,25 +1065,79 @@ class BooksImport:
             _count_shut(report, fresh, shut)
             if report.dry_run or not (fresh or listed):
                 return
-            now = self._clock.now()
-            recorded: list[RecordedEvent] = []
-            for entry_id, entry in fresh:
-                event = stamp(
-                    JOURNAL_ENTRY_POSTED,
-                    entry,
-                    event_id=entry_id,
-                    actor=self._actor,
-                    at=now,
-                    correlation_id=entry_id,
-                    # A foreign-currency document's conversion, as a proposal's stream
-                    # records an executed one's (ADR 0051): SAF-T's currency of its lines.
-                    metadata=metadata.get(entry_id),
-                )
-                recorded.extend(await uow.events.append(tenant_id, entry_id, 0, [event]))
-            for stream_id, version, event in listed:
-                await uow.events.append(tenant_id, stream_id, version, [event])
-            await fold_journal_entries(uow, recorded)
-            await uow.commit()
+            await self._write(uow, tenant_id, fresh, metadata, listed)
+
+    async def _write(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        fresh: Entries,
+        metadata: dict[uuid.UUID, dict[str, Any]],
+        listed: Sequence[tuple[uuid.UUID, int, NewEvent]] = (),
+    ) -> None:
+        """Append the new entries (each its own stream at version 0) and the records' parts,
+        fold the entries into the ledger and commit."""
+        now = self._clock.now()
+        recorded: list[RecordedEvent] = []
+        for entry_id, entry in fresh:
+            event = stamp(
+                JOURNAL_ENTRY_POSTED,
+                entry,
+                event_id=entry_id,
+                actor=self._actor,
+                at=now,
+                correlation_id=entry_id,
+                # A foreign-currency document's conversion, as a proposal's stream
+                # records an executed one's (ADR 0051): SAF-T's currency of its lines.
+                metadata=metadata.get(entry_id),
+            )
+            recorded.extend(await uow.events.append(tenant_id, entry_id, 0, [event]))
+        for stream_id, version, event in listed:
+            await uow.events.append(tenant_id, stream_id, version, [event])
+        await fold_journal_entries(uow, recorded)
+        await uow.commit()
+
+    async def _opening(self, tenant_id: str, start: dt.date, report: BooksImportReport) -> None:
+        """The books' balances before `start` as one opening entry dated the day before
+        (ADR 0037 addendum): booked once; a run from an earlier start books that one's
+        instead (the held one cancelled, as a revision), and balances the books changed
+        since are booked again the same way. A balance list that does not add up, or an
+        answer that breaks the contract, is a problem and nothing of it is written."""
+        day = start - dt.timedelta(days=1)
+        try:
+            balances = await self._history.balances(day)
+            entries = opening_entries(tenant_id, start, balances)
+        except (NotImportable, ExternalAnswerInvalid) as error:
+            problem = HistoryProblem(what=OPENING, id=day.isoformat(), reason=str(error)[:300])
+            log.warning("import: opening balance skipped: %s", problem.reason)
+            report.problems.append(problem)
+            return
+        entry_id = opening_entry_id(tenant_id)
+        async with self._uow() as uow:
+            asked = [(tenant_id, entry_id), (tenant_id, revision_id(entry_id, 1))]
+            existing = await uow.events.read_streams(asked)
+            fresh: Entries = []
+            if not entries:  # nothing before the start (any more): none held
+                fresh = await _withdrawn(uow, tenant_id, entry_id, existing, {})
+            elif not existing.get(entry_id):
+                fresh = entries
+            else:
+                [(_, entry)] = entries
+                fresh = await _revised(uow, tenant_id, entry_id, entry, existing, {}, restored=True)
+                report.revised += 1 if fresh else 0
+                report.known += 0 if fresh else 1
+            report.opening_accounts = len(entries[0][1].lines) if entries else 0
+            report.imported += len(fresh)
+            if report.dry_run or not fresh:
+                return
+            await self._write(uow, tenant_id, fresh, {})
+
+    async def _earliest_start(self, tenant_id: str) -> dt.date | None:
+        """The earliest start of the tenant's recorded runs (None: never ran)."""
+        async with self._uow() as uow:
+            events = await uow.events.read_stream(tenant_id, books_import_runs_id(tenant_id))
+        starts = [e.data.start for e in events if isinstance(e.data, BooksImportedData)]
+        return min(starts, default=None)
 
     def _parts_event(
         self, stream_id: uuid.UUID, trade: HistoryTrade, parts: tuple[str, ...], version: int
@@ -1379,6 +1488,11 @@ def summary(report: BooksImportReport) -> Sequence[str]:
         lines.append(
             f"{report.revised:,} imported {_plural('entry', report.revised)} changed in the "
             "books since: the version held cancelled and booked again as the books hold it"
+        )
+    if report.opening_accounts:
+        lines.append(
+            f"opening balance before {report.start.isoformat()}: "
+            f"{report.opening_accounts:,} {_plural('account', report.opening_accounts)}"
         )
     if report.removed:
         lines.append(

@@ -1586,6 +1586,11 @@ class BooksHistory(Protocol):
         None when the books no longer have it (deleted)."""
         ...
 
+    async def balances(self, at: dt.date) -> list[BooksAccountBalance]:
+        """Every account's closing balance on `at` (debit positive, kroner), within the
+        same limits: what the books held before the first day an import reads."""
+        ...
+
 
 class Exclusive(Protocol):
     """Sections that run one holder at a time per key, in every process that shares what

@@ -16,6 +16,7 @@ separately, the ones settled since it, which is when a payment was added).
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -28,6 +29,7 @@ from bookkeeper.adapters.fiken import wire
 from bookkeeper.adapters.fiken.client import SYSTEM, FikenClient
 from bookkeeper.application.errors import ExternalNotFound
 from bookkeeper.application.ports import (
+    BooksAccountBalance,
     HistoryJournalEntry,
     HistoryLine,
     HistoryOrderLine,
@@ -118,6 +120,23 @@ class FikenHistory:
         if isinstance(found, HistoryJournalEntry):
             return HistoryPage(entries=[found])
         return HistoryPage(trades=[found])
+
+    async def balances(self, at: dt.date) -> list[BooksAccountBalance]:
+        """GET /accountBalances?date= (the spec's getAccountBalances: "closing balances
+        for a given date"), every page, through the same client and gate."""
+        rows = []
+        async for batch, _ in self._client.pages(
+            f"{self._base}/accountBalances",
+            wire.ACCOUNT_BALANCES,
+            {"date": at.isoformat()},
+            page_size=self._page_size,
+        ):
+            rows.extend(batch)
+        return [
+            BooksAccountBalance(code=row.code, name=row.name, balance=wire.from_ore(row.balance))
+            for row in rows
+            if row.code
+        ]
 
     async def _pages(
         self,
