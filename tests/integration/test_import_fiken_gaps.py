@@ -14,7 +14,7 @@ import pytest
 
 from bookkeeper.adapters.saft.xml_writer import render
 from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.books_import import BooksImport, summary
+from bookkeeper.application.books_import import BooksImport, BooksRangeRefused, summary
 from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.application.saft import AuditReads, CompanySettings, SaftExport
 from tests.fakes.fiken import BANK_ACCOUNT_CODE, FakeFiken, cash_purchase, running_fake_fiken
@@ -350,6 +350,12 @@ async def test_the_opening_balance_is_imported_once_and_follows_an_earlier_start
         asked = len([r for r in fake.requests if r.path.endswith("/accountBalances")])
         assert (await service.run(TENANT, START)).imported == 0
         assert len([r for r in fake.requests if r.path.endswith("/accountBalances")]) == asked
+        assert await opening_2026() == expected
+
+        # A range before the opening that does not reach it would book what the opening
+        # holds (or, moving it, lose the days after its end): refused, nothing written.
+        with pytest.raises(BooksRangeRefused, match="must reach that day"):
+            await service.run(TENANT, dt.date(2025, 1, 1), dt.date(2025, 5, 31))
         assert await opening_2026() == expected
 
 

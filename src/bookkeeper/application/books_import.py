@@ -208,6 +208,12 @@ class BooksNotConfigured(ApplicationError):
     code = "books-not-configured"
 
 
+class BooksRangeRefused(ApplicationError):
+    """A run whose range would book records the imported opening balance holds already."""
+
+    code = "books-range-refused"
+
+
 class NotImportable(ValueError):
     """A record of the books that cannot be booked; the message says why."""
 
@@ -815,6 +821,21 @@ class BooksImport:
         if end is not None and end < start:
             raise ValueError(f"the period starts ({start}) after it ends ({end})")
         last = await self.last_run(tenant_id)
+        earliest = await self._earliest_start(tenant_id)
+        if (
+            earliest is not None
+            and end is not None
+            and start < earliest
+            and end < earliest - dt.timedelta(days=1)
+            and await self._opening_held(tenant_id)
+        ):
+            # The opening balance held (the books before `earliest`) holds these records
+            # already; moving it to `start` would lose the ones after `end` instead.
+            raise BooksRangeRefused(
+                f"the ledger opens on {earliest.isoformat()} with the books' balances before "
+                f"it: a run from {start.isoformat()} must reach that day (--to "
+                f"{(earliest - dt.timedelta(days=1)).isoformat()} or later, or none)"
+            )
         incremental = last is not None and end is None and last.end is None and last.start <= start
         since = last if incremental else None
         report = BooksImportReport(start=start, end=end, dry_run=dry_run, since=since)
@@ -850,7 +871,6 @@ class BooksImport:
         ]
         # What the books held before the start, when no earlier run started before it:
         # the records from an earlier start are the ledger's already.
-        earliest = await self._earliest_start(tenant_id)
         if earliest is None or start <= earliest:
             await self._opening(tenant_id, start, report)
         #: Transactions of purchases and sales: of earlier runs, and of this one as read.
@@ -1131,6 +1151,13 @@ class BooksImport:
             if report.dry_run or not fresh:
                 return
             await self._write(uow, tenant_id, fresh, {})
+
+    async def _opening_held(self, tenant_id: str) -> bool:
+        """Whether the tenant's ledger holds an imported opening balance (or did)."""
+        entry_id = opening_entry_id(tenant_id)
+        async with self._uow() as uow:
+            found = await uow.events.read_streams([(tenant_id, entry_id)])
+        return bool(found.get(entry_id))
 
     async def _earliest_start(self, tenant_id: str) -> dt.date | None:
         """The earliest start of the tenant's recorded runs (None: never ran)."""
