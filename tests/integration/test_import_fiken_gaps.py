@@ -371,3 +371,22 @@ async def test_balances_that_do_not_add_up_are_reported_and_nothing_written(
     assert (problem.what, problem.id, report.imported) == ("opening balance", "2025-12-31", 0)
     assert "do not add up" in problem.reason
     assert await _balances(uow_factory, clock) == {}
+
+
+async def test_a_sale_of_nothing_is_no_problem_and_not_asked_for_again(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    """An invoice at 0.00 (all discounted) is valid in Fiken: it posts nothing, and is not
+    reported as refused (which made every run exit 1 and ask for it again by id)."""
+    fake, base_url = fiken
+    customer = fake.add_contact("Kunde AS", supplier=False, customer=True)
+    fake.add_sale(dt.date(2026, 2, 4), [_sale_line(0, 0)], customer_id=customer)
+    clock = FixedClock(FIRST_RUN)
+    async with fiken_history(base_url) as source:
+        service = BooksImport(uow_factory, source, clock)
+        first = await service.run(TENANT, START)
+        assert (first.problems, first.pending, first.imported) == ([], [], 0)
+        fake.requests.clear()
+        second = await service.run(TENANT, START)
+        assert (second.problems, second.retried) == ([], 0)
+    assert await _balances(uow_factory, clock) == {}

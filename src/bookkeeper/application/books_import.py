@@ -451,10 +451,10 @@ def trade_entries(
         counter = record.party_account or (PAYABLES if purchase else RECEIVABLES)
         signed.append((counter, -sign * gross, None, None, None, party))
     entries: Entries = []
-    if not payments_only:
-        lines = _lines(signed)
-        if not lines:
-            raise NotImportable(f"the {record.what} has no amounts")
+    lines = _lines(signed)
+    if not payments_only and lines:
+        # A purchase or sale of nothing (an invoice at 0.00, all discounted) posts
+        # nothing: it is no problem to report and ask for again on every run.
         posting = _entry(record.date, description, lines, ref)
         entries = _with_mirror(tenant_id, record.what, record.id, posting, record.deleted)
     if cash:
