@@ -213,6 +213,26 @@ async def test_a_foreign_cash_purchase_credits_the_bank_what_it_paid(
             paymentAmountInNok=99_000,
         )
     )
+    in_nok = fake.create_purchase(  # and one paid from a NOK account: 1,005.00
+        cash_purchase(
+            "2026-02-14",
+            [
+                {
+                    "description": "Hotell Roma",
+                    "vatType": "HIGH",
+                    "netPrice": 80_000,
+                    "vat": 20_000,
+                    "netPriceInCurrency": 8_000,
+                    "vatInCurrency": 2_000,
+                    "account": "6540",
+                }
+            ],
+            currency="EUR",
+            paymentAmountInNok=100_500,
+        )
+    )
+    fake.purchases[in_nok]["payments"][0].update({"currency": "NOK", "amount": 100_500})
+    del fake.purchases[in_nok]["payments"][0]["amountInNok"]
     clock = FixedClock(FIRST_RUN)
     async with fiken_history(base_url) as source:
         service = BooksImport(uow_factory, source, clock)
@@ -220,10 +240,10 @@ async def test_a_foreign_cash_purchase_credits_the_bank_what_it_paid(
         assert report.problems == []
         assert (await service.run(TENANT, START)).imported == 0
     balance = await _balances(uow_factory, clock)
-    assert balance[BANK_ACCOUNT_CODE] == Decimal("-2010.00")
-    assert balance["6540"] == Decimal("1600.00")
-    assert balance["2710"] == Decimal("400.00")
-    assert balance["8160"] == Decimal("20.00")
+    assert balance[BANK_ACCOUNT_CODE] == Decimal("-2010.00") - Decimal("1005.00")
+    assert balance["6540"] == Decimal("2400.00")
+    assert balance["2710"] == Decimal("600.00")
+    assert balance["8160"] == Decimal("25.00")
     assert balance["8060"] == Decimal("-10.00")
     # The SAF-T file is valid and holds the same books.
     export = SaftExport(

@@ -528,12 +528,13 @@ def _cash_counter(
 
     A NOK one: the gross, on the first payment's account (and its fees). A foreign-
     currency one: what each payment moved in NOK (Fiken's `amountInNok`, what the bank
-    paid or received — `paymentAmountInNok` of the purchase), and the difference to the
-    lines' NOK total a realised currency loss (8160) or gain (8060), as an invoice's
-    payment at another rate is (ADR 0051: paid at once, nothing stays unrealised)."""
+    paid or received — `paymentAmountInNok` of the purchase —, or its amount when it was
+    paid in NOK), and the difference to the lines' NOK total a realised currency loss
+    (8160) or gain (8060), as an invoice's payment at another rate is (ADR 0051: paid at
+    once, nothing stays unrealised)."""
     first = record.payments[0]
     foreign = record.currency.strip().upper() != "NOK"
-    if not foreign or any(p.currency is None for p in record.payments):
+    if not foreign:
         fees = [(BANK_FEES, p.fee, None, None, None, None) for p in record.payments if p.fee]
         fees_out = [(p.account, -p.fee, None, None, None, None) for p in record.payments if p.fee]
         return [(first.account, -sign * gross, None, None, None, party), *fees, *fees_out]
