@@ -410,3 +410,40 @@ async def test_a_sale_of_nothing_is_no_problem_and_not_asked_for_again(
         second = await service.run(TENANT, START)
         assert (second.problems, second.retried) == ([], 0)
     assert await _balances(uow_factory, clock) == {}
+
+
+async def test_a_cancelled_journal_entrys_balancing_entry_is_not_booked_twice(
+    fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
+) -> None:
+    """Deleting a journal entry in Fiken sets its offsetTransactionId and creates the
+    balancing transaction; where /journalEntries lists that one too, the import (which
+    posts the cancelled entry's mirror itself) must not book it again: the rent is gone,
+    not credited. Cancelled after a first import, and listed on the same day."""
+    fake, base_url = fiken
+    rent = fake.add_journal_entry(
+        dt.date(2026, 2, 3), [("6300", 1_000_000), (BANK_ACCOUNT_CODE, -1_000_000)], "Husleie"
+    )
+    clock = FixedClock(FIRST_RUN)
+    async with fiken_history(base_url) as source:
+        service = BooksImport(uow_factory, source, clock)
+        await service.run(TENANT, START)
+        assert (await _balances(uow_factory, clock))["6300"] == Decimal("10000.00")
+
+        fake._today = dt.date(2026, 3, 3)
+        balancing = fake.add_journal_entry(
+            dt.date(2026, 2, 3),
+            [("6300", -1_000_000), (BANK_ACCOUNT_CODE, 1_000_000)],
+            "Husleie (slettet)",
+        )
+        offset = fake.journal_entries[balancing]["transactionId"]
+        fake.journal_entries[rent].update(offsetTransactionId=offset, lastModifiedDate="2026-03-03")
+        clock.advance(days=3)
+        report = await service.run(TENANT, START)
+        assert (report.problems, report.imported) == ([], 1)  # the mirror, once
+        balance = await _balances(uow_factory, clock)
+        assert balance.get("6300", Decimal(0)) == 0
+        assert balance.get(BANK_ACCOUNT_CODE, Decimal(0)) == 0
+        # Later runs, incremental and full, keep it so.
+        await service.run(TENANT, START)
+        await service.run(TENANT, dt.date(2025, 1, 1))
+        assert (await _balances(uow_factory, clock)).get("6300", Decimal(0)) == 0

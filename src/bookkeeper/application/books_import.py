@@ -197,6 +197,9 @@ BANK_FEES: Final = "7770"
 BAD_DEBTS: Final = "7830"
 #: The key of a written-off sale's loss entry among the sale's entries.
 WRITE_OFF: Final = "write-off"
+#: How a cancelled journal entry's balancing transaction is kept among the run's
+#: transactions (`BooksImportedData.trade_transactions`): its entries are not booked.
+OFFSET: Final = "offset:"
 CASH_KINDS: Final = frozenset({"cash_purchase", "cash_sale"})
 _ZERO: Final = Decimal("0.00")
 _MAX_TEXT: Final = 200
@@ -968,6 +971,14 @@ class BooksImport:
         for problem in page.problems:
             log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
         seen = {t.transaction for t in page.trades if t.transaction is not None}
+        # A cancelled journal entry's balancing transaction (kept as "offset:<id>"): the
+        # import posts the entry's mirror itself, so the books' own counter-entry, when
+        # they list it, is not booked again (`_page`).
+        seen |= {
+            f"{OFFSET}{e.offset_transaction}"
+            for e in page.entries
+            if e.offset_transaction is not None
+        }
         report.trade_transactions |= seen
         trades |= seen
         if page.entries or page.trades:
@@ -1011,6 +1022,15 @@ class BooksImport:
                             report.executed_here += 1
                         entries = trade_entries(tenant_id, record, payments_only=ours, rates=rates)
                     elif record.transaction is not None and record.transaction in trades:
+                        report.same_as_trade += 1
+                        continue
+                    elif (
+                        record.transaction is not None
+                        and record.offset_transaction is None
+                        and f"{OFFSET}{record.transaction}" in trades
+                    ):
+                        # The balancing entry of a cancelled one, whose mirror is posted
+                        # with it (one that is cancelled itself is booked, with its own).
                         report.same_as_trade += 1
                         continue
                     elif await _posted_here(uow, tenant_id, record):

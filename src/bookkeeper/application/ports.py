@@ -1476,6 +1476,9 @@ class HistoryJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
     #: The books' transaction the entry belongs to (Fiken's transactionId): a purchase's
     #: or a sale's own posting shares it with that purchase or sale.
     transaction: str | None = None
+    #: A cancelled entry's balancing transaction (Fiken's offsetTransactionId): its own
+    #: journal entries, when the books list them, are the mirror the import posts.
+    offset_transaction: str | None = None
 
 
 class HistoryOrderLine(msgspec.Struct, frozen=True, kw_only=True):

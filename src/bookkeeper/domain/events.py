@@ -640,6 +640,7 @@ class BooksImportedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     same_as_trade: int = 0
     #: The books' transactions of the purchases and sales this run read: a later run
     #: knows a journal entry of one of them without reading the purchase or sale again.
+    #: "offset:<id>": a cancelled journal entry's balancing transaction (its mirror).
     trade_transactions: tuple[str, ...] = ()
     #: The records still refused (or not yet asked for again) after this run: the next
     #: incremental run asks the books for each by id first. Absent in older runs' records.

@@ -202,6 +202,7 @@ def journal_entry(entry: wire.JournalEntry) -> HistoryJournalEntry:
         cancelled=entry.offset_transaction_id is not None,
         modified=entry.last_modified_date,
         transaction=_transaction(entry.transaction_id),
+        offset_transaction=_transaction(entry.offset_transaction_id),
     )
 
 
