@@ -639,14 +639,25 @@ class FakeFiken:
         if supplier is not None:
             purchase["supplier"] = supplier
         if paid:
-            purchase["payments"].append(
-                {
-                    "paymentId": next(self._ids),
-                    "date": body.get("paymentDate", body["date"]),
-                    "account": body["paymentAccount"],
-                    "amount": gross,
-                }
-            )
+            payment: dict[str, Any] = {
+                "paymentId": next(self._ids),
+                "date": body.get("paymentDate", body["date"]),
+                "account": body["paymentAccount"],
+                "amount": gross,
+            }
+            if body["currency"] != "NOK":
+                # As Fiken reads a foreign payment back: the amount in the currency, and
+                # what the bank paid in NOK (the request's paymentAmountInNok).
+                in_currency = [line.get("netPriceInCurrency") for line in lines]
+                if all(amount is not None for amount in in_currency):
+                    payment["amount"] = sum(
+                        line["netPriceInCurrency"]
+                        + (0 if line["vatType"] in REVERSE_CHARGE else line.get("vatInCurrency", 0))
+                        for line in lines
+                    )
+                payment["currency"] = body["currency"]
+                payment["amountInNok"] = body["paymentAmountInNok"]
+            purchase["payments"].append(payment)
             purchase["settledDate"] = body.get("paymentDate", body["date"])
         self.purchases[purchase_id] = purchase
         self.purchase_requests[purchase_id] = body

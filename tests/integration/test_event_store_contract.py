@@ -403,6 +403,9 @@ SAMPLES: dict[type[Payload], Payload] = {
         executed_here=1,
         problems=1,
     ),
+    events.BooksRecordPartsData: events.BooksRecordPartsData(
+        what="sale", id="1234", parts=("payment:55", "write-off")
+    ),
     # Issue 14: a tenant's own credentials set and removed (no secret in either).
     events.CredentialsSetData: events.CredentialsSetData(
         provider="fiken", fingerprint="sha256:0123456789ab", company="acme-as"

@@ -56,18 +56,25 @@ from typing import Any, Final
 
 import msgspec
 
-from bookkeeper.application.errors import ApplicationError
+from bookkeeper.application.errors import (
+    ApplicationError,
+    ConcurrencyConflict,
+    ExternalAnswerInvalid,
+)
 from bookkeeper.application.event_log import books_import_runs_id, imported_entry_id, stamp
 from bookkeeper.application.ledger import JOURNAL_ENTRY_POSTED, fold_journal_entries
 from bookkeeper.application.ports import (
+    BooksAccountBalance,
     BooksHistory,
     Clock,
     HistoryJournalEntry,
     HistoryOrderLine,
     HistoryPage,
+    HistoryPayment,
     HistoryProblem,
     HistoryQuery,
     HistoryTrade,
+    NewEvent,
     RecordedEvent,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -78,6 +85,7 @@ from bookkeeper.domain import money
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     BooksImportedData,
+    BooksRecordPartsData,
     JournalEntryPostedData,
     JournalLine,
     Party,
@@ -118,10 +126,17 @@ log = logging.getLogger("bookkeeper.import")
 #: do not flag it as posted into a locked term.
 SOURCE: Final = IMPORTED
 BOOKS_IMPORTED: Final = "BooksImported"
+#: What an imported purchase or sale holds besides its posting (payments, a write-off).
+BOOKS_RECORD_PARTS: Final = "BooksRecordParts"
+#: The purpose of that record's stream (`imported_entry_id`).
+PARTS: Final = "parts"
 #: Who the imported entries are recorded as.
 IMPORT_ACTOR: Final = "system:books-import"
 
 JOURNAL_ENTRY: Final = "journal entry"
+#: The books' balances before the first day imported (inngående balanse).
+OPENING: Final = "opening balance"
+OPENING_REF: Final = "fiken:openingBalance"
 PURCHASE: Final = "purchase"
 SALE: Final = "sale"
 
@@ -180,6 +195,15 @@ PAYABLES: Final = "2400"
 CURRENCY_GAIN: Final = "8060"
 CURRENCY_LOSS: Final = "8160"
 RECEIVABLES: Final = "1500"
+#: A payment's fee (NS 4102 7770 Bank- og kortgebyrer).
+BANK_FEES: Final = "7770"
+#: A sale written off: tap på fordringer, fradragsberettiget (NS 4102 7830).
+BAD_DEBTS: Final = "7830"
+#: The key of a written-off sale's loss entry among the sale's entries.
+WRITE_OFF: Final = "write-off"
+#: How a cancelled journal entry's balancing transaction is kept among the run's
+#: transactions (`BooksImportedData.trade_transactions`): its entries are not booked.
+OFFSET: Final = "offset:"
 CASH_KINDS: Final = frozenset({"cash_purchase", "cash_sale"})
 _ZERO: Final = Decimal("0.00")
 _MAX_TEXT: Final = 200
@@ -189,6 +213,12 @@ class BooksNotConfigured(ApplicationError):
     """No books to import from (no Fiken credentials in the environment)."""
 
     code = "books-not-configured"
+
+
+class BooksRangeRefused(ApplicationError):
+    """A run whose range would book records the imported opening balance holds already."""
+
+    code = "books-range-refused"
 
 
 class NotImportable(ValueError):
@@ -415,27 +445,30 @@ def trade_entries(
             signed.append((vat_account, sign * line.vat, text, code, TAX, None))
         gross += line.net + line.vat
     cash = record.kind in CASH_KINDS
+    for index, payment in enumerate(record.payments):
+        if payment.fee is not None and payment.fee < 0:
+            raise NotImportable(f"payments[{index}] has a negative fee ({payment.fee})")
     if cash:
         if not record.payments:
             raise NotImportable(f"a {record.kind} without a payment account")
         # Paid at once: no sub-ledger line, so the payment line names the counterparty
         # (the SAF-T file lists the supplier or customer, without a balance).
-        counter, counter_party = record.payments[0].account, party
+        signed.extend(_cash_counter(record, gross, sign, party))
     else:
         counter = record.party_account or (PAYABLES if purchase else RECEIVABLES)
-        counter_party = party
-    signed.append((counter, -sign * gross, None, None, None, counter_party))
+        signed.append((counter, -sign * gross, None, None, None, party))
     entries: Entries = []
-    if not payments_only:
-        lines = _lines(signed)
-        if not lines:
-            raise NotImportable(f"the {record.what} has no amounts")
+    lines = _lines(signed)
+    if not payments_only and lines:
+        # A purchase or sale of nothing (an invoice at 0.00, all discounted) posts
+        # nothing: it is no problem to report and ask for again on every run.
         posting = _entry(record.date, description, lines, ref)
         entries = _with_mirror(tenant_id, record.what, record.id, posting, record.deleted)
     if cash:
         return entries
     in_currency = _gross_in_currency(record)
     paid_in_currency = _ZERO
+    cleared_total = _ZERO
     for index, payment in enumerate(record.payments):
         key = payment.id or f"{index}:{payment.date.isoformat()}:{payment.amount}"
         # A payment in the document's currency clears what it paid of it at the rate the
@@ -451,11 +484,12 @@ def trade_entries(
             before = money.two_places(gross * paid_in_currency / in_currency)
             paid_in_currency += payment.amount_in_currency
             cleared = money.two_places(gross * paid_in_currency / in_currency) - before
+        cleared_total += cleared
         difference = sign * (payment.amount - cleared)
         paid = _lines(
             [
-                (counter, sign * cleared, None, None, None, counter_party),
-                (payment.account, -sign * payment.amount, None, None, None, None),
+                (counter, sign * cleared, None, None, None, party),
+                *_paid_from(payment, sign),
                 (
                     CURRENCY_LOSS if difference > 0 else CURRENCY_GAIN,
                     difference,
@@ -473,7 +507,116 @@ def trade_entries(
         entries.append(
             (imported_entry_id(tenant_id, record.what, record.id, f"payment:{key}"), entry)
         )
+    if record.write_off and not purchase and not record.deleted:
+        written_off = _write_off(record, description, ref, counter, party, gross - cleared_total)
+        if written_off is not None:
+            entries.append(
+                (imported_entry_id(tenant_id, record.what, record.id, WRITE_OFF), written_off)
+            )
     return entries
+
+
+def _paid_from(payment: HistoryPayment, sign: Decimal) -> Signed:
+    """The lines of what a payment moved on the account paid from or into: its NOK amount
+    and, when it carries one, the fee (NOK, "additional to the amount paid": the account
+    paid it besides, 7770 bank charges took it) — so a purchase's payment takes amount
+    plus fee from the bank, a sale's brings in the amount less the fee."""
+    fee = payment.fee or _ZERO
+    return [
+        (payment.account, -sign * payment.amount - fee, None, None, None, None),
+        (BANK_FEES, fee, None, None, None, None),
+    ]
+
+
+def _cash_counter(
+    record: HistoryTrade, gross: Decimal, sign: Decimal, party: Party | None
+) -> Signed:
+    """The counter lines of a cash purchase or sale: the account paid from or into.
+
+    A NOK one: the gross, on the first payment's account (and its fees). A foreign-
+    currency one: what each payment moved in NOK (Fiken's `amountInNok`, what the bank
+    paid or received — `paymentAmountInNok` of the purchase —, or its amount when it was
+    paid in NOK), and the difference to the lines' NOK total a realised currency loss
+    (8160) or gain (8060), as an invoice's payment at another rate is (ADR 0051: paid at
+    once, nothing stays unrealised)."""
+    first = record.payments[0]
+    foreign = record.currency.strip().upper() != "NOK"
+    if not foreign:
+        fees = [(BANK_FEES, p.fee, None, None, None, None) for p in record.payments if p.fee]
+        fees_out = [(p.account, -p.fee, None, None, None, None) for p in record.payments if p.fee]
+        return [(first.account, -sign * gross, None, None, None, party), *fees, *fees_out]
+    signed: Signed = []
+    paid = _ZERO
+    for number, payment in enumerate(record.payments):
+        lines = _paid_from(payment, sign)
+        if number == 0:
+            account, amount, text, code, part, _ = lines[0]
+            lines[0] = (account, amount, text, code, part, party)
+        signed.extend(lines)
+        paid += payment.amount
+    difference = sign * (paid - gross)
+    signed.append(
+        (CURRENCY_LOSS if difference > 0 else CURRENCY_GAIN, difference, None, None, None, None)
+    )
+    return signed
+
+
+def _write_off(
+    record: HistoryTrade,
+    description: str,
+    ref: str,
+    receivables: str,
+    party: Party | None,
+    left: Decimal,
+) -> JournalEntryPostedData | None:
+    """A sale written off (tapsføring): what its payments left open is a loss on
+    receivables (7830), and the output VAT on that part is given back (Fiken: "fører det
+    som en utgift, og redusert mva"): each line's share of the open amount, its VAT on
+    2700 and its net on 7830 under the line's code, so the VAT return's basis and VAT
+    of the code go down by it. Dated when the books settled it, else when they last
+    modified it (the read model has no write-off date), never before the sale. None when
+    nothing is open."""
+    if left <= 0:
+        return None
+    gross = sum((line.net + line.vat for line in record.lines), _ZERO)
+    if gross <= 0:
+        return None
+    signed: Signed = []
+    shared = _ZERO
+    for line in record.lines:
+        code, vat_account = SALE_VAT.get(line.vat_type, (None, None))
+        net = money.two_places(line.net * left / gross)
+        vat = money.two_places(line.vat * left / gross) if vat_account else _ZERO
+        if vat_account is None:
+            net = money.two_places((line.net + line.vat) * left / gross)
+        signed.append((BAD_DEBTS, net, None, code if vat_account else None, BASE, None))
+        if vat:
+            signed.append((vat_account or "2700", vat, None, code, TAX, None))
+        shared += net + vat
+    # Rounding of the shares: the loss line takes it (what was open is credited whole).
+    signed.append((BAD_DEBTS, left - shared, None, None, None, None))
+    signed.append((receivables, -left, None, None, None, party))
+    day = record.settled_date or record.modified or record.date
+    text = _text(f"Tapsført: {description}", description)
+    return _entry(max(day, record.date), text, _merged(_lines(signed)), f"{ref}:{WRITE_OFF}")
+
+
+def _merged(lines: tuple[JournalLine, ...]) -> tuple[JournalLine, ...]:
+    """Lines of one account, code and part added up (a loss line without code stays)."""
+    merged: dict[tuple[str, str | None, str | None], JournalLine] = {}
+    for line in lines:
+        key = (line.account, line.vat_code, line.vat_part)
+        held = merged.get(key)
+        if held is None:
+            merged[key] = line
+            continue
+        amount = held.debit - held.credit + line.debit - line.credit
+        merged[key] = msgspec.structs.replace(
+            held,
+            debit=amount if amount > 0 else _ZERO,
+            credit=-amount if amount < 0 else _ZERO,
+        )
+    return tuple(line for line in merged.values() if line.debit or line.credit)
 
 
 def _gross_in_currency(record: HistoryTrade) -> Decimal | None:
@@ -556,6 +699,50 @@ def _exchange(
     )
 
 
+def opening_entry_id(tenant_id: str) -> uuid.UUID:
+    """The tenant's imported opening balance: one entry, its revisions the later ones."""
+    return imported_entry_id(tenant_id, OPENING, "books", "posting")
+
+
+def opening_entries(
+    tenant_id: str, start: dt.date, balances: Sequence[BooksAccountBalance]
+) -> Entries:
+    """The books' closing balances on the day before `start` as one opening entry dated
+    that day (inngående balanse): every account with a balance, debit positive, a
+    sub-ledger account's line naming its supplier or customer. A base account listed
+    beside its sub-ledger accounts (1500 and 1500:10001) with their sum is their total
+    and is left out. Dated before the start, an income-statement account's balance is
+    an earlier year's result when the start is 1 January (the ledger carries it to 2050).
+    Nothing when no account has a balance; NotImportable when they do not add up."""
+    day = start - dt.timedelta(days=1)
+    by_code: dict[str, Decimal] = {}
+    for row in balances:
+        code = row.code.strip()
+        if row.balance and code:
+            by_code[code] = by_code.get(code, _ZERO) + row.balance
+    subs: dict[str, Decimal] = {}
+    for code, amount in by_code.items():
+        base, sep, _ = code.partition(":")
+        if sep:
+            subs[base] = subs.get(base, _ZERO) + amount
+    for base, total in subs.items():
+        if by_code.get(base) == total:
+            del by_code[base]
+    total = sum(by_code.values(), _ZERO)
+    if total != 0:
+        raise NotImportable(
+            f"the account balances on {day.isoformat()} do not add up: they differ by {total}"
+        )
+    lines = _lines(
+        (code, amount, None, None, None, _ledger_party(code))
+        for code, amount in sorted(by_code.items())
+    )
+    if not lines:
+        return []
+    description = f"Inngående balanse fra Fiken per {day.isoformat()}"
+    return [(opening_entry_id(tenant_id), _entry(day, description, lines, OPENING_REF))]
+
+
 # --- the use case -----------------------------------------------------------------------
 
 
@@ -568,6 +755,10 @@ class BooksImportReport(msgspec.Struct, kw_only=True):
     imported: int = 0
     known: int = 0
     executed_here: int = 0
+    #: Accounts of the opening balance this run booked or found (0: none asked or none).
+    opening_accounts: int = 0
+    #: Payments (and write-offs) the books no longer list that the ledger held: cancelled.
+    removed: int = 0
     #: Entries the books changed since they were imported (of `imported`: each is booked
     #: again as a revision, with the cancellation of what the ledger held).
     revised: int = 0
@@ -638,6 +829,21 @@ class BooksImport:
         if end is not None and end < start:
             raise ValueError(f"the period starts ({start}) after it ends ({end})")
         last = await self.last_run(tenant_id)
+        earliest = await self._earliest_start(tenant_id)
+        if (
+            earliest is not None
+            and end is not None
+            and start < earliest
+            and end < earliest - dt.timedelta(days=1)
+            and await self._opening_held(tenant_id)
+        ):
+            # The opening balance held (the books before `earliest`) holds these records
+            # already; moving it to `start` would lose the ones after `end` instead.
+            raise BooksRangeRefused(
+                f"the ledger opens on {earliest.isoformat()} with the books' balances before "
+                f"it: a run from {start.isoformat()} must reach that day (--to "
+                f"{(earliest - dt.timedelta(days=1)).isoformat()} or later, or none)"
+            )
         incremental = last is not None and end is None and last.end is None and last.start <= start
         since = last if incremental else None
         report = BooksImportReport(start=start, end=end, dry_run=dry_run, since=since)
@@ -671,6 +877,10 @@ class BooksImport:
                 ),
             ),
         ]
+        # What the books held before the start, when no earlier run started before it:
+        # the records from an earlier start are the ledger's already.
+        if earliest is None or start <= earliest:
+            await self._opening(tenant_id, start, report)
         #: Transactions of purchases and sales: of earlier runs, and of this one as read.
         trades = await self.trade_transactions(tenant_id)
         #: The tenant's closed periods and locked VAT terms (counted, not enforced).
@@ -765,6 +975,14 @@ class BooksImport:
         for problem in page.problems:
             log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
         seen = {t.transaction for t in page.trades if t.transaction is not None}
+        # A cancelled journal entry's balancing transaction (kept as "offset:<id>"): the
+        # import posts the entry's mirror itself, so the books' own counter-entry, when
+        # they list it, is not booked again (`_page`).
+        seen |= {
+            f"{OFFSET}{e.offset_transaction}"
+            for e in page.entries
+            if e.offset_transaction is not None
+        }
         report.trade_transactions |= seen
         trades |= seen
         if page.entries or page.trades:
@@ -810,6 +1028,15 @@ class BooksImport:
                     elif record.transaction is not None and record.transaction in trades:
                         report.same_as_trade += 1
                         continue
+                    elif (
+                        record.transaction is not None
+                        and record.offset_transaction is None
+                        and f"{OFFSET}{record.transaction}" in trades
+                    ):
+                        # The balancing entry of a cancelled one, whose mirror is posted
+                        # with it (one that is cancelled itself is booked, with its own).
+                        report.same_as_trade += 1
+                        continue
                     elif await _posted_here(uow, tenant_id, record):
                         # A credit note's journal entry, or its counter-entry, that the
                         # executor posted (ADR 0054): the ledger has it from the proposal.
@@ -829,17 +1056,51 @@ class BooksImport:
                     for entry_id, exchange in trade_exchanges(tenant_id, record).items():
                         metadata[entry_id] = {EXCHANGE_METADATA: msgspec.to_builtins(exchange)}
             ids = [entry_id for _, entries in records for entry_id, _ in entries]
+            # The parts (payments, write-off) each purchase and sale held when last read.
+            parts = {
+                imported_entry_id(tenant_id, record.what, record.id, PARTS): (
+                    record,
+                    _parts(record, entries),
+                )
+                for record, entries in records
+                if isinstance(record, HistoryTrade)
+            }
             # Each entry's stream and its first revision's, in one read: a record the books
             # changed since (or changed back) is told from one they did not.
-            asked = [*ids, *(revision_id(i, 1) for i in ids)]
+            asked = [*ids, *(revision_id(i, 1) for i in ids), *parts]
             existing = await uow.events.read_streams([(tenant_id, i) for i in asked]) if ids else {}
             fresh: Entries = []
+            restored: set[uuid.UUID] = set()
+            listed: list[tuple[uuid.UUID, int, NewEvent]] = []
+            for parts_id, (trade, now_parts) in parts.items():
+                held_events = existing.get(parts_id) or []
+                held = held_events[-1].data if held_events else None
+                if not isinstance(held, BooksRecordPartsData):
+                    if now_parts:  # first listed (or imported before parts were kept)
+                        listed.append(self._parts_event(parts_id, trade, now_parts, 0))
+                    continue
+                if set(held.parts) == set(now_parts):
+                    continue
+                for part in sorted(set(held.parts) - set(now_parts)):
+                    # Gone from the books (a payment removed in Fiken): the version the
+                    # ledger holds is cancelled.
+                    part_id = imported_entry_id(tenant_id, trade.what, trade.id, part)
+                    gone = await _withdrawn(uow, tenant_id, part_id, existing, metadata)
+                    report.removed += 1 if gone else 0
+                    fresh.extend(gone)
+                for part in set(now_parts) - set(held.parts):
+                    part_id = imported_entry_id(tenant_id, trade.what, trade.id, part)
+                    if existing.get(part_id):
+                        restored.add(part_id)  # listed again after it was removed
+                listed.append(self._parts_event(parts_id, trade, now_parts, len(held_events)))
             for _, entries in records:
                 for entry_id, entry in entries:
                     if not existing.get(entry_id):
                         fresh.append((entry_id, entry))
                         continue
-                    revised = await _revised(uow, tenant_id, entry_id, entry, existing, metadata)
+                    revised = await _revised(
+                        uow, tenant_id, entry_id, entry, existing, metadata, entry_id in restored
+                    )
                     if revised:
                         report.revised += 1
                         fresh.extend(revised)
@@ -847,25 +1108,113 @@ class BooksImport:
                         report.known += 1
             report.imported += len(fresh)
             _count_shut(report, fresh, shut)
+            if report.dry_run or not (fresh or listed):
+                return
+            await self._write(uow, tenant_id, fresh, metadata, listed)
+
+    async def _write(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        fresh: Entries,
+        metadata: dict[uuid.UUID, dict[str, Any]],
+        listed: Sequence[tuple[uuid.UUID, int, NewEvent]] = (),
+    ) -> None:
+        """Append the new entries (each its own stream at version 0) and the records' parts,
+        fold the entries into the ledger and commit."""
+        now = self._clock.now()
+        # Every new entry starts its own stream, and so does a record's first parts record:
+        # all in one `append_first` (one multi-row insert on SQL). A stream taken meanwhile
+        # (another run booked it) fails the page as a stale `append` would.
+        first: list[tuple[str, uuid.UUID, NewEvent]] = []
+        for entry_id, entry in fresh:
+            event = stamp(
+                JOURNAL_ENTRY_POSTED,
+                entry,
+                event_id=entry_id,
+                actor=self._actor,
+                at=now,
+                correlation_id=entry_id,
+                # A foreign-currency document's conversion, as a proposal's stream
+                # records an executed one's (ADR 0051): SAF-T's currency of its lines.
+                metadata=metadata.get(entry_id),
+            )
+            first.append((tenant_id, entry_id, event))
+        first.extend((tenant_id, stream, event) for stream, version, event in listed if not version)
+        appended = await uow.events.append_first(first) if first else []
+        for (_, stream_id, _), done in zip(first, appended, strict=True):
+            if done is None:
+                raise ConcurrencyConflict(stream_id, 0)
+        for stream_id, version, event in listed:
+            if version:
+                await uow.events.append(tenant_id, stream_id, version, [event])
+        recorded = [e for e in appended if e is not None and e.type == JOURNAL_ENTRY_POSTED]
+        await fold_journal_entries(uow, recorded)
+        await uow.commit()
+
+    async def _opening(self, tenant_id: str, start: dt.date, report: BooksImportReport) -> None:
+        """The books' balances before `start` as one opening entry dated the day before
+        (ADR 0037 addendum): booked once; a run from an earlier start books that one's
+        instead (the held one cancelled, as a revision), and balances the books changed
+        since are booked again the same way. A balance list that does not add up, or an
+        answer that breaks the contract, is a problem and nothing of it is written."""
+        day = start - dt.timedelta(days=1)
+        try:
+            balances = await self._history.balances(day)
+            entries = opening_entries(tenant_id, start, balances)
+        except (NotImportable, ExternalAnswerInvalid) as error:
+            problem = HistoryProblem(what=OPENING, id=day.isoformat(), reason=str(error)[:300])
+            log.warning("import: opening balance skipped: %s", problem.reason)
+            report.problems.append(problem)
+            return
+        entry_id = opening_entry_id(tenant_id)
+        async with self._uow() as uow:
+            asked = [(tenant_id, entry_id), (tenant_id, revision_id(entry_id, 1))]
+            existing = await uow.events.read_streams(asked)
+            fresh: Entries = []
+            if not entries:  # nothing before the start (any more): none held
+                fresh = await _withdrawn(uow, tenant_id, entry_id, existing, {})
+            elif not existing.get(entry_id):
+                fresh = entries
+            else:
+                [(_, entry)] = entries
+                fresh = await _revised(uow, tenant_id, entry_id, entry, existing, {}, restored=True)
+                report.revised += 1 if fresh else 0
+                report.known += 0 if fresh else 1
+            report.opening_accounts = len(entries[0][1].lines) if entries else 0
+            report.imported += len(fresh)
             if report.dry_run or not fresh:
                 return
-            now = self._clock.now()
-            recorded: list[RecordedEvent] = []
-            for entry_id, entry in fresh:
-                event = stamp(
-                    JOURNAL_ENTRY_POSTED,
-                    entry,
-                    event_id=entry_id,
-                    actor=self._actor,
-                    at=now,
-                    correlation_id=entry_id,
-                    # A foreign-currency document's conversion, as a proposal's stream
-                    # records an executed one's (ADR 0051): SAF-T's currency of its lines.
-                    metadata=metadata.get(entry_id),
-                )
-                recorded.extend(await uow.events.append(tenant_id, entry_id, 0, [event]))
-            await fold_journal_entries(uow, recorded)
-            await uow.commit()
+            await self._write(uow, tenant_id, fresh, {})
+
+    async def _opening_held(self, tenant_id: str) -> bool:
+        """Whether the tenant's ledger holds an imported opening balance (or did)."""
+        entry_id = opening_entry_id(tenant_id)
+        async with self._uow() as uow:
+            found = await uow.events.read_streams([(tenant_id, entry_id)])
+        return bool(found.get(entry_id))
+
+    async def _earliest_start(self, tenant_id: str) -> dt.date | None:
+        """The earliest start of the tenant's recorded runs (None: never ran)."""
+        async with self._uow() as uow:
+            events = await uow.events.read_stream(tenant_id, books_import_runs_id(tenant_id))
+        starts = [e.data.start for e in events if isinstance(e.data, BooksImportedData)]
+        return min(starts, default=None)
+
+    def _parts_event(
+        self, stream_id: uuid.UUID, trade: HistoryTrade, parts: tuple[str, ...], version: int
+    ) -> tuple[uuid.UUID, int, NewEvent]:
+        """The record of what `trade` holds besides its posting, appended after `version`."""
+        data = BooksRecordPartsData(what=trade.what, id=trade.id, parts=parts)
+        event = stamp(
+            BOOKS_RECORD_PARTS,
+            data,
+            event_id=uuid.uuid5(stream_id, str(version)),
+            actor=self._actor,
+            at=self._clock.now(),
+            correlation_id=stream_id,
+        )
+        return stream_id, version, event
 
     async def _record_run(
         self,
@@ -1014,6 +1363,37 @@ def _same_booking(held: JournalEntryPostedData, entry: JournalEntryPostedData) -
     return booked(held) == booked(entry)
 
 
+async def _latest(
+    uow: UnitOfWork,
+    tenant_id: str,
+    entry_id: uuid.UUID,
+    existing: dict[uuid.UUID, list[RecordedEvent]],
+) -> tuple[RecordedEvent | None, int]:
+    """The version of an imported entry the ledger holds last (its own, or its latest
+    revision's) and that revision's number (0: the entry's own); None when never booked.
+    The entry's and its first revision's streams are taken from `existing` when there."""
+    held = existing.get(entry_id)
+    if held is None:
+        first = revision_id(entry_id, 1)
+        found = await uow.events.read_streams([(tenant_id, entry_id), (tenant_id, first)])
+        held, following = found.get(entry_id), found.get(first)
+    else:
+        following = existing.get(revision_id(entry_id, 1))
+    if not held:
+        return None, 0
+    latest, revision = held[0], 0
+    while following:
+        latest, revision = following[0], revision + 1
+        later = revision_id(entry_id, revision + 1)
+        following = (await uow.events.read_streams([(tenant_id, later)])).get(later)
+    return latest, revision
+
+
+def _base_ref(ref: str) -> str:
+    """An imported entry's reference without its revision's suffix."""
+    return re.sub(r":revision:\d+(?::cancel)?$", "", ref)
+
+
 async def _revised(
     uow: UnitOfWork,
     tenant_id: str,
@@ -1021,24 +1401,33 @@ async def _revised(
     entry: JournalEntryPostedData,
     existing: dict[uuid.UUID, list[RecordedEvent]],
     metadata: dict[uuid.UUID, dict[str, Any]],
+    restored: bool = False,
 ) -> Entries:
     """An imported entry the books hold otherwise now (a sale corrected in Fiken, a payment's
     amount changed): the cancellation of the version the ledger holds, dated as it was, and
     the new version as the next revision — nothing when the latest version books the same.
     Revision ids derive from the entry's, so the same change is never booked twice.
     `metadata` gains the new version's (the entry's conversion) and the cancellation's
-    (the held version's)."""
-    latest, revision = existing[entry_id][0], 0
-    following = existing.get(revision_id(entry_id, 1))
-    while following:
-        latest, revision = following[0], revision + 1
-        later = revision_id(entry_id, revision + 1)
-        following = (await uow.events.read_streams([(tenant_id, later)])).get(later)
+    (the held version's). `restored`: a part of a purchase or sale the books list again
+    after it was removed (its last version cancelled, `_withdrawn`): booked again as it is
+    now, without a cancellation."""
+    latest, revision = await _latest(uow, tenant_id, entry_id, existing)
+    if latest is None:
+        return []
     held = latest.data
+    ref = entry.external_ref or ""
+    if restored:
+        cancelled = revision_id(entry_id, revision + 1, cancel=True)
+        if (await uow.events.read_streams([(tenant_id, cancelled)])).get(cancelled):
+            new_id = revision_id(entry_id, revision + 1)
+            if entry_id in metadata:
+                metadata[new_id] = metadata[entry_id]
+            log.info("import: %s listed again in the books: booked again", ref)
+            new = msgspec.structs.replace(entry, external_ref=f"{ref}:revision:{revision + 1}")
+            return [(new_id, new)]
     if not isinstance(held, JournalEntryPostedData) or _same_booking(held, entry):
         return []
     revision += 1
-    ref = entry.external_ref or ""
     cancel = mirror(held, entry_id=str(latest.stream_id), date=held.date, proposal_id=None)
     cancel = msgspec.structs.replace(
         cancel,
@@ -1055,6 +1444,50 @@ async def _revised(
         metadata[new_id] = metadata[entry_id]
     log.info("import: %s changed in the books: booked again (revision %d)", ref, revision)
     return [(cancel_id, cancel), (new_id, new)]
+
+
+async def _withdrawn(
+    uow: UnitOfWork,
+    tenant_id: str,
+    entry_id: uuid.UUID,
+    existing: dict[uuid.UUID, list[RecordedEvent]],
+    metadata: dict[uuid.UUID, dict[str, Any]],
+) -> Entries:
+    """A part of a purchase or sale (a payment) the books no longer list: the cancellation
+    of the version the ledger holds, dated as it was, as the next revision's cancellation
+    (a later listing of it again books it as that revision, `_revised`). Nothing when the
+    ledger holds none, or holds it cancelled already."""
+    latest, revision = await _latest(uow, tenant_id, entry_id, existing)
+    if latest is None or not isinstance(latest.data, JournalEntryPostedData):
+        return []
+    cancel_id = revision_id(entry_id, revision + 1, cancel=True)
+    if (await uow.events.read_streams([(tenant_id, cancel_id)])).get(cancel_id):
+        return []
+    held = latest.data
+    ref = _base_ref(held.external_ref or "")
+    cancel = mirror(held, entry_id=str(latest.stream_id), date=held.date, proposal_id=None)
+    cancel = msgspec.structs.replace(
+        cancel,
+        description=_text(f"Fjernet i Fiken: {held.description}", held.description),
+        source=SOURCE,
+        external_ref=f"{ref}:revision:{revision + 1}:cancel",
+    )
+    if latest.metadata.get(EXCHANGE_METADATA) is not None:
+        metadata[cancel_id] = {EXCHANGE_METADATA: latest.metadata[EXCHANGE_METADATA]}
+    log.info("import: %s removed in the books: cancelled", ref)
+    return [(cancel_id, cancel)]
+
+
+def _parts(record: HistoryTrade, entries: Entries) -> tuple[str, ...]:
+    """The parts of a purchase's or sale's entries besides its posting and reversal: the
+    purpose each was derived under ("payment:<key>", "write-off")."""
+    prefix = f"fiken:{record.what}:{record.id}:"
+    found = []
+    for _, entry in entries:
+        ref = entry.external_ref or ""
+        if ref.startswith(prefix) and ref[len(prefix) :] != "reversal":
+            found.append(ref[len(prefix) :])
+    return tuple(sorted(found))
 
 
 def _count_shut(
@@ -1117,6 +1550,16 @@ def summary(report: BooksImportReport) -> Sequence[str]:
         lines.append(
             f"{report.revised:,} imported {_plural('entry', report.revised)} changed in the "
             "books since: the version held cancelled and booked again as the books hold it"
+        )
+    if report.opening_accounts:
+        lines.append(
+            f"opening balance before {report.start.isoformat()}: "
+            f"{report.opening_accounts:,} {_plural('account', report.opening_accounts)}"
+        )
+    if report.removed:
+        lines.append(
+            f"{report.removed:,} imported {_plural('payment', report.removed)} no longer in "
+            "the books: cancelled"
         )
     if report.retried:
         lines.append(

@@ -1504,6 +1504,9 @@ class HistoryJournalEntry(msgspec.Struct, frozen=True, kw_only=True):
     #: The books' transaction the entry belongs to (Fiken's transactionId): a purchase's
     #: or a sale's own posting shares it with that purchase or sale.
     transaction: str | None = None
+    #: A cancelled entry's balancing transaction (Fiken's offsetTransactionId): its own
+    #: journal entries, when the books list them, are the mirror the import posts.
+    offset_transaction: str | None = None
 
 
 class HistoryOrderLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -1531,6 +1534,8 @@ class HistoryPayment(msgspec.Struct, frozen=True, kw_only=True):
     #: amount beside amountInNok), for SAF-T's CurrencyAmount.
     currency: str | None = None
     amount_in_currency: Decimal | None = None
+    #: A fee paid with it (Fiken's `fee`: NOK, "additional to the amount paid"), kroner.
+    fee: Decimal | None = None
 
 
 class HistoryTrade(msgspec.Struct, frozen=True, kw_only=True):
@@ -1557,6 +1562,10 @@ class HistoryTrade(msgspec.Struct, frozen=True, kw_only=True):
     modified: dt.date | None = None
     #: The books' transaction of the purchase's or sale's posting (Fiken's transactionId).
     transaction: str | None = None
+    #: A sale written off (Fiken's `writeOff`, tapsføring): what it left open is a loss.
+    write_off: bool = False
+    #: When the books marked it settled (Fiken's `settledDate`), when they say.
+    settled_date: dt.date | None = None
 
 
 class HistoryProblem(msgspec.Struct, frozen=True, kw_only=True):
@@ -1606,6 +1615,11 @@ class BooksHistory(Protocol):
         """One record by its id ("journal entry", "purchase" or "sale"), within the same
         limits: a page of that record alone (or its problem, when it cannot be read);
         None when the books no longer have it (deleted)."""
+        ...
+
+    async def balances(self, at: dt.date) -> list[BooksAccountBalance]:
+        """Every account's closing balance on `at` (debit positive, kroner), within the
+        same limits: what the books held before the first day an import reads."""
         ...
 
 

@@ -640,10 +640,22 @@ class BooksImportedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     same_as_trade: int = 0
     #: The books' transactions of the purchases and sales this run read: a later run
     #: knows a journal entry of one of them without reading the purchase or sale again.
+    #: "offset:<id>": a cancelled journal entry's balancing transaction (its mirror).
     trade_transactions: tuple[str, ...] = ()
     #: The records still refused (or not yet asked for again) after this run: the next
     #: incremental run asks the books for each by id first. Absent in older runs' records.
     pending: tuple[PendingRecord, ...] = ()
+
+
+class BooksRecordPartsData(Payload, frozen=True, kw_only=True):
+    """The entries one imported purchase or sale holds besides its posting, as the books
+    last listed them (`import fiken`, ADR 0037 addendum): its payments' keys
+    ("payment:<id>") and a write-off ("write-off"). The next run that reads the record
+    cancels each part the books no longer list (a payment removed in Fiken)."""
+
+    what: str
+    id: str
+    parts: tuple[str, ...] = ()
 
 
 class SourceSpend(Payload, frozen=True, kw_only=True, omit_defaults=True):
@@ -841,6 +853,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("VatQueried", VatQueriedData),
         ("LedgerQueried", LedgerQueriedData),
         ("BooksImported", BooksImportedData),
+        ("BooksRecordParts", BooksRecordPartsData),
         # Issue 14: per-tenant credentials set and removed (an audit record, no secret).
         ("CredentialsSet", CredentialsSetData),
         ("CredentialsRemoved", CredentialsRemovedData),
@@ -894,6 +907,7 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "LedgerQueried",
         # `bookkeeper import fiken` (issue 14): a run's record, the service's own.
         "BooksImported",
+        "BooksRecordParts",
         # Issue 14: recorded by the credentials service only.
         "CredentialsSet",
         "CredentialsRemoved",

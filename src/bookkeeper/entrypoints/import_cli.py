@@ -71,7 +71,11 @@ def add_parser(commands: Any) -> None:
 
 def import_fiken_command(args: argparse.Namespace, container: Container) -> int:
     """Import from Fiken; print the summary and every skipped record (status 1 if any)."""
-    from bookkeeper.application.books_import import BooksNotConfigured, summary
+    from bookkeeper.application.books_import import (
+        BooksNotConfigured,
+        BooksRangeRefused,
+        summary,
+    )
     from bookkeeper.application.errors import ExternalError
 
     if args.end is not None and args.end < args.start:
@@ -79,7 +83,7 @@ def import_fiken_command(args: argparse.Namespace, container: Container) -> int:
         return 2
     try:
         report, seconds = asyncio.run(run_fiken_import(container, args))
-    except BooksNotConfigured as error:
+    except (BooksNotConfigured, BooksRangeRefused) as error:
         print(f"bookkeeper: error: {error}", file=sys.stderr)
         return 2
     except ExternalError as error:

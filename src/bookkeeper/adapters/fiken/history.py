@@ -16,6 +16,7 @@ separately, the ones settled since it, which is when a payment was added).
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -28,6 +29,7 @@ from bookkeeper.adapters.fiken import wire
 from bookkeeper.adapters.fiken.client import SYSTEM, FikenClient
 from bookkeeper.application.errors import ExternalNotFound
 from bookkeeper.application.ports import (
+    BooksAccountBalance,
     HistoryJournalEntry,
     HistoryLine,
     HistoryOrderLine,
@@ -119,6 +121,23 @@ class FikenHistory:
             return HistoryPage(entries=[found])
         return HistoryPage(trades=[found])
 
+    async def balances(self, at: dt.date) -> list[BooksAccountBalance]:
+        """GET /accountBalances?date= (the spec's getAccountBalances: "closing balances
+        for a given date"), every page, through the same client and gate."""
+        rows = []
+        async for batch, _ in self._client.pages(
+            f"{self._base}/accountBalances",
+            wire.ACCOUNT_BALANCES,
+            {"date": at.isoformat()},
+            page_size=self._page_size,
+        ):
+            rows.extend(batch)
+        return [
+            BooksAccountBalance(code=row.code, name=row.name, balance=wire.from_ore(row.balance))
+            for row in rows
+            if row.code
+        ]
+
     async def _pages(
         self,
         path: str,
@@ -183,6 +202,7 @@ def journal_entry(entry: wire.JournalEntry) -> HistoryJournalEntry:
         cancelled=entry.offset_transaction_id is not None,
         modified=entry.last_modified_date,
         transaction=_transaction(entry.transaction_id),
+        offset_transaction=_transaction(entry.offset_transaction_id),
     )
 
 
@@ -230,6 +250,8 @@ def sale(found: wire.Sale) -> HistoryTrade:
         deleted=found.deleted,
         modified=found.last_modified_date,
         transaction=_transaction(found.transaction_id),
+        write_off=found.write_off,
+        settled_date=found.settled_date,
     )
 
 
@@ -309,6 +331,7 @@ def _payments(payments: list[wire.Payment], currency: str) -> tuple[HistoryPayme
                 amount=wire.from_ore(amount),
                 currency=(payment.currency or currency) if foreign else None,
                 amount_in_currency=wire.from_ore(payment.amount) if foreign else None,
+                fee=wire.from_ore(payment.fee) if payment.fee else None,
             )
         )
     return tuple(result)

@@ -293,6 +293,7 @@ class Sale(msgspec.Struct, frozen=True, rename="camel"):
     deleted: bool = False
     transaction_id: int | None = None
     last_modified_date: dt.date | None = None
+    settled_date: dt.date | None = None
 
 
 JOURNAL_ENTRY: Final = msgspec.json.Decoder(JournalEntry)
