@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import re
@@ -251,7 +252,12 @@ class _Translating:
         self.results: list[Translated | Exception] = []
         #: (the index of the message being translated, since when: time.monotonic()).
         self._current = (0, time.monotonic())
-        threading.Thread(target=self._run, name="bookkeeper-translate", daemon=True).start()
+        # In a copy of the caller's context (a request's id for the log, the decimal
+        # context), as on the loop.
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run, args=(self._run,), name="bookkeeper-translate", daemon=True
+        ).start()
 
     def _run(self) -> None:
         for index, raw in enumerate(self._raws):
