@@ -392,6 +392,7 @@ class NatsConsumer:
         batch = _Batch(list(messages))
         token = _BATCH.set(batch)
         self._batches.add(batch)
+        alive = asyncio.create_task(self._keep_alive(batch))
         try:
             foreign = [m for m in messages if not self._bound(m)]
             messages = [m for m in messages if all(m is not f for f in foreign)]
@@ -420,8 +421,23 @@ class NatsConsumer:
             for message, delivery in zip(messages, deliveries, strict=True):
                 await self.settle(message, delivery)
         finally:
+            alive.cancel()
             self._batches.discard(batch)
             _BATCH.reset(token)
+
+    async def _keep_alive(self, batch: _Batch) -> None:
+        """While a batch is being booked, tell JetStream every third of `ack_wait` that
+        its messages not yet settled are still in hand (`in_progress`). A batch that took
+        longer than ack_wait — a database slow under load, a translator given up only
+        after its time limit — was delivered again to another replica while this one
+        still booked it: the same work twice, on the database that was slow already."""
+        interval = max(self._settings.ack_wait / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            for message in batch.messages:
+                if not message.is_acked:  # acked, nak'ed or dead-lettered: settled
+                    with contextlib.suppress(Exception):
+                        await message.in_progress()
 
     async def _wait_for_storage(self, message: Msg, delivery: Delivery) -> Delivery:
         """While the database is down, keep the message (and the rest of the batch) in
