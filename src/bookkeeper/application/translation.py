@@ -252,6 +252,9 @@ class _Translating:
         self.results: list[Translated | Exception] = []
         #: (the index of the message being translated, since when: time.monotonic()).
         self._current = (0, time.monotonic())
+        #: Set once the loop gave up on this thread: should its translator return after
+        #: all, it stops there (the rest are translated by the next thread).
+        self._given_up = False
         # In a copy of the caller's context (a request's id for the log, the decimal
         # context), as on the loop.
         context = contextvars.copy_context()
@@ -261,6 +264,8 @@ class _Translating:
 
     def _run(self) -> None:
         for index, raw in enumerate(self._raws):
+            if self._given_up:
+                return
             self._current = (index, time.monotonic())
             try:
                 result: Translated | Exception = self._translate(raw)
@@ -278,6 +283,7 @@ class _Translating:
             remaining = since + limit - time.monotonic()
             if remaining <= 0:
                 if len(self.results) <= index:
+                    self._given_up = True
                     return index
                 await asyncio.sleep(0.001)  # it has just finished that one
                 continue
