@@ -87,12 +87,14 @@ class AccountsMaster:
         self._uow = uow_factory
         self._clock = clock
 
-    async def record(self, raw: bytes) -> bool:
+    async def record(self, raw: bytes, delivered_as: str | None = None) -> bool:
         """Record one message: True when new, False for a duplicate; MalformedMessage
-        when it cannot be (StorageUnavailable propagates)."""
-        return (await self.recorded(raw)).new
+        when it cannot be (StorageUnavailable propagates). `delivered_as`: what tells
+        this message from another with the same body when it has no `id` (the bus: its
+        place in its stream, the same on a redelivery)."""
+        return (await self.recorded(raw, delivered_as)).new
 
-    async def recorded(self, raw: bytes) -> AccountRecorded:
+    async def recorded(self, raw: bytes, delivered_as: str | None = None) -> AccountRecorded:
         """`record`, answering what was kept (the in-process route shows it)."""
         envelope = read_envelope(raw)
         if envelope.type not in ACCOUNT_TYPES:
@@ -106,7 +108,9 @@ class AccountsMaster:
             raise MalformedMessage(f"{envelope.type}: {code[:40]!r} is not an account code")
         if not name or len(name) > MAX_ACCOUNT_NAME or not name.isprintable():
             raise MalformedMessage(f"{envelope.type}: the account name is empty or too long")
-        message_id = envelope.id or fingerprint(raw)
+        # Without an id, the body alone made a rename back ("Salg", "Salgsinntekt",
+        # "Salg") a duplicate of the first message: the name stayed "Salgsinntekt".
+        message_id = envelope.id or delivered_as or fingerprint(raw)
         event_id = external_entry_id(envelope.tenant, envelope.source, envelope.type, message_id)
         event = stamp(
             envelope.type,

@@ -137,10 +137,12 @@ class BusIntake:
     def ingest(self) -> Ingest:
         return self._ingest
 
-    async def _receive_account(self, accounts: AccountsMaster, raw: bytes) -> Delivery:
+    async def _receive_account(
+        self, accounts: AccountsMaster, raw: bytes, delivered_as: str | None
+    ) -> Delivery:
         """Record an Accounts Master message (kept as tenant data, not booked)."""
         try:
-            new = await accounts.record(raw)
+            new = await accounts.record(raw, delivered_as)
         except Rejected as error:
             return Delivery(Outcome.DEAD, reason=str(error)[:MAX_REASON], code=error.code)
         except StorageUnavailable as error:
@@ -166,13 +168,15 @@ class BusIntake:
             code=UNKNOWN_TENANT_CODE,
         )
 
-    async def receive(self, raw: bytes) -> Delivery:
-        """Book the message; never raises — the outcome says what to do with it."""
+    async def receive(self, raw: bytes, delivered_as: str | None = None) -> Delivery:
+        """Book the message; never raises — the outcome says what to do with it.
+        `delivered_as`: the message's place on the bus, the same on every redelivery
+        (an Accounts Master message without an `id` is told apart by it)."""
         stranger = self._stranger(raw)
         if stranger is not None:
             return stranger
         if self._accounts is not None and is_account_message(raw):
-            return await self._receive_account(self._accounts, raw)
+            return await self._receive_account(self._accounts, raw, delivered_as)
         try:
             posted = await self._ingest.book(raw, self._principal_for)
         except Rejected as error:
@@ -186,15 +190,18 @@ class BusIntake:
             return Delivery(Outcome.DUPLICATE, entry=posted)
         return Delivery(Outcome.BOOKED, entry=posted)
 
-    async def receive_many(self, raws: Sequence[bytes]) -> list[Delivery]:
+    async def receive_many(
+        self, raws: Sequence[bytes], delivered_as: Sequence[str | None] | None = None
+    ) -> list[Delivery]:
         """`receive` of a whole batch with one commit (Ingest.book_many); never raises.
         The database down: every message RETRY (storage_down). Anything unexpected about
         the batch as a whole: each message is received on its own instead."""
+        places = list(delivered_as) if delivered_as is not None else [None] * len(raws)
         try:
             if (self._accounts is not None and any(is_account_message(r) for r in raws)) or (
                 self._tenants is not None and any(self._stranger(r) for r in raws)
             ):
-                return [await self.receive(raw) for raw in raws]
+                return [await self.receive(r, p) for r, p in zip(raws, places, strict=True)]
             results = await self._ingest.book_many(raws, self._principal_for)
         except StorageUnavailable as error:
             return [Delivery(Outcome.RETRY, reason=str(error), code=error.code) for _ in raws]

@@ -21,9 +21,14 @@ The envelope (JSON, one message):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import hashlib
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Final, Protocol, runtime_checkable
@@ -57,13 +62,24 @@ MAX_NAME: Final = 100
 #: RecursionError, not a DecodeError, which no caller would take for a malformed message.
 MAX_DEPTH: Final = 32
 _BRACKETS: Final = bytes.maketrans(b"{}", b"[]")
-_STRING: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
+#: A JSON string, or what is left of the body after a quote that is never closed: every
+#: match that starts succeeds, so the search is linear. A pattern that required the
+#: closing quote failed, from every quote of an unclosed run of `\"`, only at the end of
+#: the body — quadratic: 48 KB of them held the event loop (the bus, the API) for a
+#: minute, the 1 MB NATS lets through for hours.
+_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
 #: Why a message whose figures overflow the translator's arithmetic is refused. Decoding
 #: and translating are pure functions of the message, so a decimal.InvalidOperation (or
 #: any ArithmeticError) there fails the same way on every delivery: a Rejected, never a
 #: transient failure redelivered until it runs out with no reason a person can read.
 _OUT_OF_RANGE: Final = "a figure is too large to reckon with (more digits than a decimal holds)"
+#: Seconds a translator may take over one message. Translators are plugin code, called
+#: in a thread of their own: one that hangs (a loop that never ends, a lock never
+#: released, a call to a service that never answers) stopped the event loop — the bus,
+#: the HTTP API, /health and the bus-publisher — until it returned. Past this limit its
+#: message is refused (`TranslationTimedOut`) and the thread is left behind.
+TRANSLATION_TIME_LIMIT = 10.0
 
 
 def nests_deeper_than(body: bytes, limit: int = MAX_DEPTH) -> bool:
@@ -147,6 +163,14 @@ class NotBookable(Rejected):
     code = "not-bookable"
 
 
+class TranslationTimedOut(Rejected):
+    """The translator took longer than TRANSLATION_TIME_LIMIT over the message. Refused
+    at once rather than retried: translating is a function of the message alone, so it
+    would hang again on every delivery, each time holding one more thread."""
+
+    code = "translation-timeout"
+
+
 class Translators:
     """The installed translators, by event type (the dispatcher routes by type)."""
 
@@ -210,6 +234,62 @@ BUS_TENANT: Final = "_bus"
 _NOT_IN_TENANT: Final = frozenset("*,")
 
 PrincipalFor = Callable[[str], Principal]
+#: A message translated: its envelope, its command, and its currency when not NOK.
+Translated = tuple[Envelope, RecordJournalEntry, str | None]
+
+
+class _Translating:
+    """Messages translated one after another in a daemon thread of their own, watched
+    from the event loop (`finished`): one whose translation hangs is given up, never
+    waited for (a thread cannot be stopped; it is left to end or not)."""
+
+    def __init__(self, translate: Callable[[bytes], Translated], raws: Sequence[bytes]) -> None:
+        self._translate = translate
+        self._raws = raws
+        self._loop = asyncio.get_running_loop()
+        self._done = asyncio.Event()
+        #: Each message's translation, or the exception it raised, in order.
+        self.results: list[Translated | Exception] = []
+        #: (the index of the message being translated, since when: time.monotonic()).
+        self._current = (0, time.monotonic())
+        #: Set once the loop gave up on this thread: should its translator return after
+        #: all, it stops there (the rest are translated by the next thread).
+        self._given_up = False
+        # In a copy of the caller's context (a request's id for the log, the decimal
+        # context), as on the loop.
+        context = contextvars.copy_context()
+        threading.Thread(
+            target=context.run, args=(self._run,), name="bookkeeper-translate", daemon=True
+        ).start()
+
+    def _run(self) -> None:
+        for index, raw in enumerate(self._raws):
+            if self._given_up:
+                return
+            self._current = (index, time.monotonic())
+            try:
+                result: Translated | Exception = self._translate(raw)
+            except Exception as error:
+                result = error
+            self.results.append(result)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            self._loop.call_soon_threadsafe(self._done.set)
+
+    async def finished(self, limit: float) -> int | None:
+        """None once every message is translated; the index of the first one whose
+        translation took more than `limit` seconds otherwise."""
+        while not self._done.is_set():
+            index, since = self._current
+            remaining = since + limit - time.monotonic()
+            if remaining <= 0:
+                if len(self.results) <= index:
+                    self._given_up = True
+                    return index
+                await asyncio.sleep(0.001)  # it has just finished that one
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), remaining)
+        return None
 
 
 def names_a_tenant(value: str) -> bool:
@@ -285,7 +365,7 @@ class Ingest:
         envelope, command, _ = self._translate(raw)
         return envelope, command
 
-    def _translate(self, raw: bytes) -> tuple[Envelope, RecordJournalEntry, str | None]:
+    def _translate(self, raw: bytes) -> Translated:
         """`translate`, and the message's currency when its data names one other than
         NOK (`currency`): which codes exist is data (the currencies table), asked by
         `_check_currencies` before anything is booked."""
@@ -319,6 +399,39 @@ class Ingest:
         foreign = currency if isinstance(currency, str) and currency != NOK else None
         return envelope, command, foreign
 
+    async def _translate_all(self, raws: Sequence[bytes]) -> list[Translated | Exception]:
+        """`_translate` of each message, off the event loop (a thread, `_Translating`):
+        per message its translation or the exception it raised; TranslationTimedOut for
+        one whose translator took longer than TRANSLATION_TIME_LIMIT, after which the
+        rest are translated in a new thread."""
+        results: list[Translated | Exception] = []
+        while len(results) < len(raws):
+            run = _Translating(self._translate, raws[len(results) :])
+            hung = await run.finished(TRANSLATION_TIME_LIMIT)
+            if hung is None:
+                results.extend(run.results)
+                continue
+            results.extend(run.results[:hung])
+            raw = raws[len(results)]
+            try:
+                type_name = read_envelope(raw).type
+            except Rejected:  # not expected: the translator was reached after it
+                type_name = "the message"
+            log.error(
+                "the translator of %s took more than %gs over one message (SHA-256 %s); "
+                "refused, its thread left running",
+                type_name,
+                TRANSLATION_TIME_LIMIT,
+                fingerprint(raw),
+            )
+            results.append(
+                TranslationTimedOut(
+                    f"{type_name}: its translator did not finish within "
+                    f"{TRANSLATION_TIME_LIMIT:g} s"
+                )
+            )
+        return results
+
     async def _unknown_currencies(self, codes: Iterable[str]) -> frozenset[str]:
         """Of `codes`, those the currencies table (ISO 4217) lacks: 'ABC' has the shape
         a schema checks and is no currency, as a proposal's is refused (handlers)."""
@@ -332,11 +445,13 @@ class Ingest:
         its PostedEntry or its Rejected. StorageUnavailable propagates (none booked)."""
         results: list[PostedEntry | Exception | None] = [None] * len(raws)
         translated: list[tuple[int, Envelope, RecordJournalEntry, str | None]] = []
-        for index, raw in enumerate(raws):
-            try:
-                translated.append((index, *self._translate(raw)))
-            except Rejected as error:
-                results[index] = error
+        for index, outcome in enumerate(await self._translate_all(raws)):
+            if isinstance(outcome, Rejected):
+                results[index] = outcome
+            elif isinstance(outcome, Exception):
+                raise outcome  # unexpected: the intake books the batch one by one
+            else:
+                translated.append((index, *outcome))
         unknown = await self._unknown_currencies(c for *_, c in translated if c is not None)
         items: list[tuple[Principal, RecordJournalEntry]] = []
         where: list[tuple[int, str]] = []
@@ -357,7 +472,10 @@ class Ingest:
     async def book(self, raw: bytes, principal_for: PrincipalFor) -> PostedEntry:
         """Translate and record the message (`replayed` when it was booked before).
         Rejected for what can never succeed; anything else is transient."""
-        envelope, command, currency = self._translate(raw)
+        [outcome] = await self._translate_all([raw])
+        if isinstance(outcome, Exception):
+            raise outcome
+        envelope, command, currency = outcome
         if currency is not None and currency in await self._unknown_currencies([currency]):
             raise _unknown_currency(envelope, currency)
         try:

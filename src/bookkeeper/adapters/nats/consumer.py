@@ -392,6 +392,7 @@ class NatsConsumer:
         batch = _Batch(list(messages))
         token = _BATCH.set(batch)
         self._batches.add(batch)
+        alive = asyncio.create_task(self._keep_alive(batch))
         try:
             foreign = [m for m in messages if not self._bound(m)]
             messages = [m for m in messages if all(m is not f for f in foreign)]
@@ -399,9 +400,13 @@ class NatsConsumer:
                 await self.settle(message, _MISMATCH)
             try:
                 if len(messages) == 1:
-                    deliveries = [await self._intake.receive(messages[0].data)]
+                    deliveries = [
+                        await self._intake.receive(messages[0].data, self._place(messages[0]))
+                    ]
                 elif messages:
-                    deliveries = await self._intake.receive_many([m.data for m in messages])
+                    deliveries = await self._intake.receive_many(
+                        [m.data for m in messages], [self._place(m) for m in messages]
+                    )
                 else:
                     deliveries = []
             except Exception as error:
@@ -416,8 +421,23 @@ class NatsConsumer:
             for message, delivery in zip(messages, deliveries, strict=True):
                 await self.settle(message, delivery)
         finally:
+            alive.cancel()
             self._batches.discard(batch)
             _BATCH.reset(token)
+
+    async def _keep_alive(self, batch: _Batch) -> None:
+        """While a batch is being booked, tell JetStream every third of `ack_wait` that
+        its messages not yet settled are still in hand (`in_progress`). A batch that took
+        longer than ack_wait — a database slow under load, a translator given up only
+        after its time limit — was delivered again to another replica while this one
+        still booked it: the same work twice, on the database that was slow already."""
+        interval = max(self._settings.ack_wait / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            for message in batch.messages:
+                if not message.is_acked:  # acked, nak'ed or dead-lettered: settled
+                    with contextlib.suppress(Exception):
+                        await message.in_progress()
 
     async def _wait_for_storage(self, message: Msg, delivery: Delivery) -> Delivery:
         """While the database is down, keep the message (and the rest of the batch) in
@@ -426,7 +446,7 @@ class NatsConsumer:
         the stream holds everything behind it."""
         batch = _BATCH.get(None) or _Batch([message])
         if batch.recovered:  # the database came back for an earlier message of the batch
-            delivery = await self._intake.receive(message.data)
+            delivery = await self._intake.receive(message.data, self._place(message))
         attempt = 0
         while delivery.storage_down and not self._stopping.is_set():
             delay = min(self._settings.backoff_base * 2**attempt, self._settings.backoff_max)
@@ -440,7 +460,7 @@ class NatsConsumer:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             if self._stopping.is_set():
                 break
-            delivery = await self._intake.receive(message.data)
+            delivery = await self._intake.receive(message.data, self._place(message))
         batch.recovered = not delivery.storage_down
         return delivery
 
@@ -448,7 +468,16 @@ class NatsConsumer:
         """Book one message and ack, nak or dead-letter it."""
         if not self._bound(message):
             return await self.settle(message, _MISMATCH)
-        return await self.settle(message, await self._intake.receive(message.data))
+        return await self.settle(
+            message, await self._intake.receive(message.data, self._place(message))
+        )
+
+    def _place(self, message: Msg) -> str:
+        """The message's place in its stream — name, sequence and the time it was stored
+        (a stream made again numbers from 1 again) — the same on every redelivery."""
+        meta = message.metadata
+        stored = meta.timestamp.timestamp() if meta.timestamp is not None else 0.0
+        return f"{self._settings.stream}:{meta.sequence.stream}:{stored:.9f}"
 
     def _bound(self, message: Msg) -> bool:
         """Whether the message may be booked for the tenant its envelope names: always,
