@@ -73,6 +73,9 @@ def upgrade() -> None:
         "CREATE TRIGGER events_position_floor BEFORE INSERT ON events "
         "FOR EACH STATEMENT EXECUTE FUNCTION events_position_floor()"
     )
+    # As the log's other triggers (0001): also under session_replication_role = replica
+    # (a restore or a replication apply), whose inserts readers page through too.
+    op.execute("ALTER TABLE events ENABLE ALWAYS TRIGGER events_position_floor")
     op.execute(
         f"""
         CREATE FUNCTION events_settled_position() RETURNS bigint LANGUAGE plpgsql

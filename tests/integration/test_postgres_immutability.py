@@ -66,5 +66,10 @@ def test_the_triggers_fire_always(postgres_url: str) -> None:
             "SELECT tgname, tgenabled FROM pg_trigger "
             "WHERE tgrelid = 'events'::regclass AND NOT tgisinternal ORDER BY tgname"
         ).fetchall()
-    # 'A': enabled ALWAYS, i.e. also under session_replication_role = replica or local.
-    assert triggers == [("events_no_truncate", "A"), ("events_no_update_delete", "A")]
+    # 'A': enabled ALWAYS, i.e. also under session_replication_role = replica or local;
+    # the writers' position floor (migration 0029) too, for readers paging the log.
+    assert triggers == [
+        ("events_no_truncate", "A"),
+        ("events_no_update_delete", "A"),
+        ("events_position_floor", "A"),
+    ]
