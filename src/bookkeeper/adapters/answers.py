@@ -23,13 +23,15 @@ is ever used as data.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import httpx
 import msgspec
 
-from bookkeeper.adapters.outbound import AnswerTooLarge
-from bookkeeper.application.errors import ExternalAnswerInvalid
+from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
+from bookkeeper.application.errors import ExternalAnswerInvalid, ExternalUnavailable
 
 T = TypeVar("T")
 
@@ -65,6 +67,25 @@ def too_large(
         system=system,
         retryable=write,
     )
+
+
+@contextlib.contextmanager
+def reading_errors(*, system: str, where: str, deadline: float) -> Iterator[None]:
+    """A read-only exchange's network failures as ours: not whole within the deadline, a
+    timeout or a transport error is ExternalUnavailable (retryable), an answer cut off at
+    the limit ExternalAnswerInvalid (`too_large`). The status is the caller's to judge."""
+    try:
+        yield
+    except AnswerTooSlow:
+        raise ExternalUnavailable(
+            f"{where}: not answered within {deadline:g} s", system=system
+        ) from None
+    except AnswerTooLarge as error:
+        raise too_large(error, system=system, where=where, write=False) from None
+    except httpx.TimeoutException as error:
+        raise ExternalUnavailable(f"{where}: timed out", system=system) from error
+    except httpx.TransportError as error:
+        raise ExternalUnavailable(f"{where}: {type(error).__name__}", system=system) from error
 
 
 def without_nulls(value: Any) -> Any:

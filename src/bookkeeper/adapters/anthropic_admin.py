@@ -27,8 +27,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from bookkeeper.adapters import outbound
-from bookkeeper.adapters.answers import too_large
-from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
+from bookkeeper.adapters.answers import reading_errors
 from bookkeeper.adapters.retry_after import retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
@@ -162,18 +161,8 @@ class AnthropicAdminUsage:
         return body
 
     async def _get_once(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
-        try:
+        with reading_errors(system=SYSTEM, where=path, deadline=self._deadline):
             response = await self._client.get(path, params=tuple(params), headers=self._headers)
-        except AnswerTooSlow:
-            raise ExternalUnavailable(
-                f"{path}: not answered within {self._deadline:g} s", system=SYSTEM
-            ) from None
-        except AnswerTooLarge as error:
-            raise too_large(error, system=SYSTEM, where=path, write=False) from None
-        except httpx.TimeoutException as error:
-            raise ExternalUnavailable(f"{path}: timed out", system=SYSTEM) from error
-        except httpx.TransportError as error:
-            raise ExternalUnavailable(f"{path}: {type(error).__name__}", system=SYSTEM) from error
         status = response.status_code
         if status == 429:
             raise ExternalRateLimited(

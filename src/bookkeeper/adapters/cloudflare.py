@@ -34,8 +34,7 @@ from typing import Any, Final
 import httpx
 
 from bookkeeper.adapters import outbound
-from bookkeeper.adapters.answers import too_large
-from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
+from bookkeeper.adapters.answers import reading_errors
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalRateLimited,
@@ -261,18 +260,8 @@ class CloudflareUsage:
         }
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
+        with reading_errors(system=SYSTEM, where=path, deadline=self._deadline):
             return await self._client.request(method, path, headers=self._headers, **kwargs)
-        except AnswerTooSlow:
-            raise ExternalUnavailable(
-                f"{path}: not answered within {self._deadline:g} s", system=SYSTEM
-            ) from None
-        except AnswerTooLarge as error:
-            raise too_large(error, system=SYSTEM, where=path, write=False) from None
-        except httpx.TimeoutException as error:
-            raise ExternalUnavailable(f"{path}: timed out", system=SYSTEM) from error
-        except httpx.TransportError as error:
-            raise ExternalUnavailable(f"{path}: {type(error).__name__}", system=SYSTEM) from error
 
 
 def _raise_for_status(path: str, response: httpx.Response) -> None:

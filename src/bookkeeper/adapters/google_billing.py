@@ -35,8 +35,7 @@ from google.auth import transport as google_transport
 from google.oauth2 import service_account
 
 from bookkeeper.adapters import outbound
-from bookkeeper.adapters.answers import too_large
-from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
+from bookkeeper.adapters.answers import reading_errors
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalNotFound,
@@ -244,18 +243,8 @@ class GoogleBillingUsage:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         headers = {"authorization": f"Bearer {await self._token()}"}
-        try:
+        with reading_errors(system=SYSTEM, where="BigQuery", deadline=self._deadline):
             response = await self._client.request(method, path, headers=headers, **kwargs)
-        except AnswerTooSlow:
-            raise ExternalUnavailable(
-                f"BigQuery: not answered within {self._deadline:g} s", system=SYSTEM
-            ) from None
-        except AnswerTooLarge as error:
-            raise too_large(error, system=SYSTEM, where="BigQuery", write=False) from None
-        except httpx.TimeoutException as error:
-            raise ExternalUnavailable("BigQuery timed out", system=SYSTEM) from error
-        except httpx.TransportError as error:
-            raise ExternalUnavailable(f"BigQuery: {type(error).__name__}", system=SYSTEM) from error
         status = response.status_code
         if status >= 400:
             message, reasons = _error(response)

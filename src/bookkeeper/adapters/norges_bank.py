@@ -27,8 +27,7 @@ from typing import Any, Final
 import httpx
 
 from bookkeeper.adapters import outbound
-from bookkeeper.adapters.answers import too_large
-from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
+from bookkeeper.adapters.answers import reading_errors
 from bookkeeper.adapters.retry_after import retry_after
 from bookkeeper.application.errors import (
     ExternalAnswerInvalid,
@@ -99,18 +98,8 @@ class NorgesBankRates:
             "endPeriod": end.isoformat(),
             "format": "sdmx-json",
         }
-        try:
+        with reading_errors(system=SYSTEM, where=path, deadline=self._deadline):
             response = await self._client.get(path, params=params)
-        except AnswerTooSlow:
-            raise ExternalUnavailable(
-                f"{path}: not answered within {self._deadline:g} s", system=SYSTEM
-            ) from None
-        except AnswerTooLarge as error:
-            raise too_large(error, system=SYSTEM, where=path, write=False) from None
-        except httpx.TimeoutException as error:
-            raise ExternalUnavailable(f"{path}: timed out", system=SYSTEM) from error
-        except httpx.TransportError as error:
-            raise ExternalUnavailable(f"{path}: {type(error).__name__}", system=SYSTEM) from error
         if response.status_code == 404:
             return []
         if response.status_code == 429:
