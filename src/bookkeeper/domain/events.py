@@ -528,6 +528,18 @@ class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     missing: tuple[MissingReceipt, ...] = ()
 
 
+class MorningCheckClaimedData(Payload, frozen=True, kw_only=True):
+    """A replica took a tenant's day of a daily job (ADR 0023, addendum): it alone asks the
+    bank, the books and the cost sources for that day until `until` (UTC); a claim whose
+    `until` has passed is free to take (its holder died, or gave it back on failure by
+    recording one that ends when it failed). The claims of a day are their own stream."""
+
+    job: str
+    date: dt.date
+    holder: str
+    until: dt.datetime
+
+
 class MorningSummaryPostedData(Payload, frozen=True, kw_only=True):
     """The morning summary of a run (the event before it in the stream) was posted."""
 
@@ -845,6 +857,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("ExecutionFailureResolved", ExecutionFailureResolvedData),
         ("MorningCheckRan", MorningCheckRanData),
         ("MorningSummaryPosted", MorningSummaryPostedData),
+        ("MorningCheckClaimed", MorningCheckClaimedData),
         ("CostSnapshotRecorded", CostSnapshotData),
         ("CostSnapshotRevised", CostSnapshotData),
         ("BudgetSet", BudgetSetData),
@@ -895,6 +908,7 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "ExecutionFailureResolved",
         "MorningCheckRan",
         "MorningSummaryPosted",
+        "MorningCheckClaimed",
         # Spending (application/spending.py): pulled, set and answered by the service only.
         "CostSnapshotRecorded",
         "CostSnapshotRevised",
