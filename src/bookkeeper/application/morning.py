@@ -74,9 +74,16 @@ from bookkeeper.domain.events import (
     MorningCheckClaimedData,
     MorningCheckRanData,
     MorningSummaryPostedData,
+    OverdueVatReturn,
     SourceSpending,
 )
-from bookkeeper.domain.ledger import BIMONTHLY, VatTermLength, files_return_for, vat_term_of
+from bookkeeper.domain.ledger import (
+    BIMONTHLY,
+    VatTerm,
+    VatTermLength,
+    files_return_for,
+    vat_term_of,
+)
 from bookkeeper.domain.money import amount_text, kroner_text
 from bookkeeper.domain.rules import VAT_TERM
 
@@ -198,6 +205,34 @@ def next_vat_due(
         assert registered_from is not None  # a registration yet to take effect
         return vat_term_of(registered_from, length).due
     return current.due
+
+
+#: How far back (days before the run's day) a return due and not reported is still flagged:
+#: the terms of the last year. Older ones are not the morning's news (and a company that
+#: starts using the service has its earlier terms unlocked, reported elsewhere).
+OVERDUE_VAT_DAYS: Final = 365
+
+
+def overdue_vat_returns(
+    day: dt.date,
+    reported: Collection[dt.date] = (),
+    length: VatTermLength = BIMONTHLY,
+    registered_from: dt.date | None = None,
+) -> list[VatTerm]:
+    """The terms whose return was due before `day` (its due date passed) and is not
+    `reported` (the start days of the locked terms), of the company's terms (none that
+    ended before `registered_from`), due after the day OVERDUE_VAT_DAYS before `day`; oldest
+    first. `next_vat_due` moves on past such a term: this is what keeps it in sight."""
+    earliest = day - dt.timedelta(days=OVERDUE_VAT_DAYS)
+    found: list[VatTerm] = []
+    term = vat_term_of(day, length)
+    while True:
+        term = vat_term_of(term.start - dt.timedelta(days=1), length)
+        if term.due <= earliest or not files_return_for(term, registered_from):
+            break
+        if term.due < day and term.start not in reported:
+            found.append(term)
+    return found[::-1]
 
 
 class MorningCheck:
@@ -449,6 +484,16 @@ class MorningCheck:
             if company.vat_registered
             else None
         )
+        overdue = (
+            tuple(
+                OverdueVatReturn(start=t.start, end=t.end, due=t.due)
+                for t in overdue_vat_returns(
+                    day, reported, company.vat_term, company.vat_registered_from
+                )
+            )
+            if company.vat_registered
+            else ()
+        )
         spending: tuple[SourceSpending, ...] = ()
         service = self._spending
         if service is not None:
@@ -472,6 +517,7 @@ class MorningCheck:
             costs_yesterday=tuple(costs_yesterday),
             costs_month=tuple(costs_month),
             next_vat_due=due,
+            overdue_vat=overdue,
             failed_executions=tuple(str(p.id) for p in executions.failed),
             stuck_executions=tuple(str(p.id) for p in executions.stuck),
             unknown_accounts=unknown,
@@ -543,6 +589,16 @@ def compose_summary(data: MorningCheckRanData) -> str:
     failed_sources = [u.removeprefix("costs:") for u in data.unavailable if u.startswith("costs")]
     if failed_sources:
         lines.append("Kostnader ikke hentet: " + ", ".join(failed_sources))
+    lines += [
+        m.text(
+            "morning.vat_overdue",
+            "nb",
+            start=date_text(t.start),
+            end=date_text(t.end),
+            due=date_text(t.due),
+        )
+        for t in data.overdue_vat
+    ]
     if data.next_vat_due is None:
         lines.append(m.text("morning.no_vat_return", "nb"))
     else:

@@ -504,6 +504,15 @@ class MissingReceipt(Payload, frozen=True, kw_only=True):
     event_id: str | None = None
 
 
+class OverdueVatReturn(Payload, frozen=True, kw_only=True):
+    """A VAT term whose return was due before the run's day and is not reported (the term
+    is not locked): its dates (inclusive) and its due date."""
+
+    start: dt.date
+    end: dt.date
+    due: dt.date
+
+
 class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     """One tenant's daily check for one day: what was found, and the summary sent. Its id
     is derived from (tenant, job, date) and it opens its own stream, so a day has one."""
@@ -526,6 +535,9 @@ class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     #: The transactions counted in `missing_receipts`, oldest first (at most
     #: application.morning.MISSING_KEPT; the count is always the whole number).
     missing: tuple[MissingReceipt, ...] = ()
+    #: VAT returns past their due date and not reported (the term not locked), oldest
+    #: first; flagged every morning until the term is locked.
+    overdue_vat: tuple[OverdueVatReturn, ...] = ()
 
 
 class MorningCheckClaimedData(Payload, frozen=True, kw_only=True):
