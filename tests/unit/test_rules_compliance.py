@@ -38,7 +38,6 @@ from bookkeeper.domain.ledger import BASE, TAX
 from bookkeeper.domain.rules import (
     IMPORTED,
     INPUT_VAT_BEFORE_REGISTRATION,
-
     LOCKED_VAT_TERM,
     NORWAY,
     NORWAY_TAX_RATES,
