@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import io
 from pathlib import Path
 
 import pytest
 
+from bookkeeper.application.event_log import scheduled_run_id
+from bookkeeper.application.morning import MorningCheck
 from bookkeeper.entrypoints.cli.main import main
 
 
@@ -49,3 +53,30 @@ def test_chat_shows_todays_morning_summary_once_the_check_ran(
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert main(["chat", "--tenant", "beta", "--user", "ola"]) == 0
     assert "Morgensjekk" not in capsys.readouterr().out  # another tenant's is not shown
+
+
+async def _claim_elsewhere(data_dir: Path, tenant: str, day: dt.date) -> None:
+    """Another process takes the tenant's day (its claim) and is still at it."""
+    from bookkeeper.container import Container, resolve, shutdown
+    from bookkeeper.entrypoints.serve import open_services
+
+    container = Container()
+    try:
+        await open_services(container)
+        morning: MorningCheck = await resolve(container.morning_check)
+        assert await morning._take(tenant, day, scheduled_run_id(tenant, "morning", day))
+    finally:
+        await shutdown(container)
+
+
+def test_check_run_says_a_day_another_process_is_running_is_not_done_yet(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said "already ran" (with no summary) of a day no run was recorded for.
+    asyncio.run(_claim_elsewhere(data_dir, "acme", dt.date(2026, 11, 20)))
+    args = ["check", "run", "--date", "2026-11-20", "--tenant", "acme", "--tenant", "beta"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "acme: 2026-11-20 is being run by another process\n" in out
+    assert "acme: 2026-11-20 already ran" not in out
+    assert "beta: 2026-11-20 ran\n" in out

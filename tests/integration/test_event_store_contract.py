@@ -69,6 +69,7 @@ from bookkeeper.domain.events import (
     JournalLine,
     LineItem,
     MissingReceiptsCheckedData,
+    MorningCheckClaimedData,
     MorningCheckRanData,
     MorningSummaryPostedData,
     Party,
@@ -327,6 +328,12 @@ SAMPLES: dict[type[Payload], Payload] = {
         summary="Morgensjekk",
     ),
     MorningSummaryPostedData: MorningSummaryPostedData(channels=("log", "discord")),
+    MorningCheckClaimedData: MorningCheckClaimedData(
+        job="morning",
+        date=DAY,
+        holder="0f3c",
+        until=dt.datetime(2026, 11, 20, 6, 20, tzinfo=dt.UTC),
+    ),
     JournalEntryPostedData: JournalEntryPostedData(
         date=DAY,
         description="Husleie",

@@ -1,15 +1,19 @@
 """The morning check runs exactly once per tenant and day, however many replicas run it.
 
 Two "replicas" — two containers, each with its own engine, dispatcher and subscribers — on
-one SQLite file or one PostgreSQL database race for the same day. A bank that waits for
-both replicas to be inside the run before answering makes sure both got past the "has the
-day run?" read, so the append at version 0 is what decides. The clock is fixed and moved by
-hand (daylight saving included).
+one SQLite file or one PostgreSQL database race for the same day. One bank is shared by
+both, and it holds its first caller until a second one arrives (or a moment passes): the
+replica that took the tenant's day (its claim, ADR 0023 addendum) is the only one that may
+ask it — the other skips the tenant before anything outside is asked, so N replicas do not
+make N× the bank's, Fiken's and the providers' calls. (This test once required both
+replicas to reach the bank, and the append at version 0 to decide afterwards.) The clock is
+fixed and moved by hand (daylight saving included).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,6 +28,8 @@ from bookkeeper.application.checks import Checks
 from bookkeeper.application.dispatch import Subscriptions
 from bookkeeper.application.event_log import scheduled_run_id
 from bookkeeper.application.morning import (
+    CHECK_SECONDS,
+    CLAIM_CHECKS,
     MorningCheck,
     MorningSummaries,
     RunOutcome,
@@ -61,16 +67,24 @@ class Recorder:
 
 
 class MeetingBank:
-    """A bank whose `events` answers only once `parties` callers are waiting in it (each
-    replica's run is then past its "has the day run?" read), with one receipt missing."""
+    """A bank shared by the replicas, with one receipt missing, that counts its callers
+    and, when `wait` is set, holds each until another caller arrives or `wait` seconds
+    passed (were the replicas both to ask it, the second would come while the first
+    waits)."""
 
-    def __init__(self, barrier: asyncio.Barrier | None) -> None:
-        self._barrier = barrier
+    def __init__(self, wait: float | None) -> None:
+        self._wait = wait
+        self._next = asyncio.Event()  # set by the next caller
+        self.calls = 0
         self.name = "meeting"
 
     async def events(self, start: dt.date, end: dt.date) -> list[BankTransaction]:
-        if self._barrier is not None:
-            await asyncio.wait_for(self._barrier.wait(), 20)
+        self.calls += 1
+        came, self._next = self._next, asyncio.Event()
+        came.set()
+        if self._wait is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._next.wait(), self._wait)
         return [
             BankTransaction(
                 id="t1",
@@ -104,7 +118,7 @@ async def replica(
     database_url: str,
     clock: FixedClock,
     recorder: Recorder,
-    barrier: asyncio.Barrier | None,
+    bank: MeetingBank,
 ) -> Replica:
     container = Container()
     settings = Settings.for_data_dir(
@@ -122,7 +136,6 @@ async def replica(
     )
     services = await open_services(container)
     uow: UnitOfWorkFactory = await resolve(container.uow_factory)
-    bank = MeetingBank(barrier)
     checks = Checks(
         uow_factory=uow,
         clock=clock,
@@ -153,12 +166,16 @@ def recorder() -> Recorder:
 
 
 @pytest.fixture
+def bank() -> MeetingBank:
+    return MeetingBank(wait=0.5)
+
+
+@pytest.fixture
 async def pair(
-    tmp_path: Path, database_url: str, clock: FixedClock, recorder: Recorder
+    tmp_path: Path, database_url: str, clock: FixedClock, recorder: Recorder, bank: MeetingBank
 ) -> AsyncIterator[tuple[Replica, Replica]]:
-    barrier = asyncio.Barrier(2)
-    one = await replica(tmp_path / "one", database_url, clock, recorder, barrier)
-    two = await replica(tmp_path / "two", database_url, clock, recorder, barrier)
+    one = await replica(tmp_path / "one", database_url, clock, recorder, bank)
+    two = await replica(tmp_path / "two", database_url, clock, recorder, bank)
     try:
         yield one, two
     finally:
@@ -177,10 +194,12 @@ async def race(one: Replica, two: Replica, now: dt.datetime) -> list[RunOutcome]
 
 
 async def test_two_replicas_racing_record_one_run_per_tenant_and_post_it_once(
-    pair: tuple[Replica, Replica], clock: FixedClock, recorder: Recorder
+    pair: tuple[Replica, Replica], clock: FixedClock, recorder: Recorder, bank: MeetingBank
 ) -> None:
     one, two = pair
     outcomes = await race(one, two, clock.now())
+    # One replica took each tenant's day; the other asked nothing outside for it.
+    assert bank.calls == len(TENANTS)
 
     for tenant in TENANTS:
         mine = [o for o in outcomes if o.tenant_id == tenant]
@@ -267,8 +286,8 @@ async def test_a_run_missed_while_down_is_caught_up_once(
 ) -> None:
     at = dt.time(7, 0)
     clock = FixedClock(oslo(2026, 11, 20, 6, 30))
-    one = await replica(tmp_path / "one", database_url, clock, recorder, None)
-    two = await replica(tmp_path / "two", database_url, clock, recorder, None)
+    one = await replica(tmp_path / "one", database_url, clock, recorder, MeetingBank(None))
+    two = await replica(tmp_path / "two", database_url, clock, recorder, MeetingBank(None))
     try:
         assert await one.morning.catch_up(clock.now(), at) == []  # not 07:00 yet
         clock.current = oslo(2026, 11, 20, 9, 15)  # started after a night down
@@ -301,3 +320,20 @@ def test_the_settings_name_when_and_for_whom() -> None:
     for bad in ("7", "24:00", "07:60", "seven"):
         with pytest.raises(SettingsError, match="MORNING_AT"):
             load_settings({"BOOKKEEPER_MORNING_AT": bad})
+
+
+async def test_a_day_claimed_by_a_replica_that_died_runs_once_its_claim_ran_out(
+    pair: tuple[Replica, Replica], clock: FixedClock, bank: MeetingBank
+) -> None:
+    one, two = pair
+    day = dt.date(2026, 11, 20)
+    # Replica one takes acme's day and dies before asking anything.
+    assert await one.morning._take("acme", day, scheduled_run_id("acme", "morning", day))
+    first = await two.morning.run(clock.now())
+    assert [(o.tenant_id, o.ran) for o in first] == [("acme", False), ("beta", True)]
+    assert bank.calls == 1  # beta's only: acme's day is held
+    clock.advance(seconds=CLAIM_CHECKS * CHECK_SECONDS + 1)  # the claim ran out
+    later = await two.morning.run(clock.now())
+    assert [(o.tenant_id, o.ran) for o in later] == [("acme", True), ("beta", False)]
+    assert bank.calls == 2
+    assert len(await runs(two.uow, "acme")) == 1

@@ -254,3 +254,31 @@ async def test_the_saft_header_claims_no_vat_registration(
     )
     orgnr = registered.findtext("s:Header/s:Company/s:RegistrationNumber", namespaces=NS)
     assert number == f"{orgnr}MVA"
+
+    # Registered from 2027 (`vatRegisteredFrom`): not in the register in 2026, so 2026's
+    # file claims no VAT number (it did, whatever the date), and 2027's does; both valid.
+    later = await api.client.put(
+        f"{API}/rules/review-rules",
+        json={"vatRegistered": True, "vatRegisteredFrom": "2027-01-01"},
+        headers=api.headers("ada", "admin"),
+    )
+    assert later.status_code == 200, later.text
+    before = validate(
+        (await api.client.get(f"{API}/exports/saf-t", params=period, headers=auditor)).content
+    )
+    assert before.find("s:Header/s:Company/s:TaxRegistration", NS) is None
+    after = validate(
+        (
+            await api.client.get(
+                f"{API}/exports/saf-t",
+                params={"from": "2027-01-01", "to": "2027-12-31"},
+                headers=auditor,
+            )
+        ).content
+    )
+    assert (
+        after.findtext(
+            "s:Header/s:Company/s:TaxRegistration/s:TaxRegistrationNumber", namespaces=NS
+        )
+        == f"{orgnr}MVA"
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -18,11 +19,12 @@ from bookkeeper.adapters.system import UuidV7Ids
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.checks import Checks
 from bookkeeper.application.errors import ExternalUnavailable
+from bookkeeper.application.event_log import stamp
 from bookkeeper.application.ledger import UnknownAccountsReport
 from bookkeeper.application.morning import MorningCheck, MorningSummaries, StaticTenants
 from bookkeeper.application.ports import BankTransaction, EventFilter
 from bookkeeper.application.spending import CostRecord, ExchangeRate, SpendingService
-from bookkeeper.domain.events import MorningCheckRanData
+from bookkeeper.domain.events import DocumentExtractedData, MorningCheckRanData
 from tests.unit.conftest import FixedClock, principal
 
 D = Decimal
@@ -158,3 +160,47 @@ async def test_one_tenants_failing_run_does_not_stop_the_others_and_is_tried_aga
     banks["acme"] = Bank()  # fixed: the next catch-up runs it, and only it
     again = await morning.run()
     assert [(o.tenant_id, o.ran) for o in again] == [("acme", True), ("beta", False)]
+
+
+async def test_yesterdays_own_spending_is_the_same_norwegian_day_in_both_lines() -> None:
+    # "Forbruk i går" summed the service's own model calls per day in Norway, the
+    # per-source line per UTC day: a call at 00:30 in Oslo (23:30 UTC the day before) was
+    # yesterday's in one line and the day before's in the other, on the same summary.
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    calls = [
+        (dt.datetime(2026, 11, 18, 23, 30, tzinfo=dt.UTC), "0.40"),  # 19.11 00:30 in Oslo
+        (dt.datetime(2026, 11, 19, 23, 30, tzinfo=dt.UTC), "0.10"),  # 20.11 00:30 in Oslo
+    ]
+    async with uow() as unit:
+        for n, (at, cost) in enumerate(calls, 1):
+            event_id = uuid.UUID(int=n)
+            data = DocumentExtractedData(
+                document_hash=f"h{n}", extractor="claude", document_type="receipt",
+                model="m", cost_usd=D(cost),
+            )  # fmt: skip
+            await unit.events.append(
+                "acme",
+                event_id,
+                0,
+                [
+                    stamp(
+                        "DocumentExtracted",
+                        data,
+                        event_id=event_id,
+                        actor="x",
+                        at=at,
+                        correlation_id=event_id,
+                    )
+                ],
+            )
+        await unit.commit()
+    spending = SpendingService(uow, clock, UuidV7Ids(), RoleAuthorizer(), Rates(), [])
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, Ledger(), lambda _t: Bank())  # type: ignore[arg-type]
+    morning = MorningCheck(checks, uow, clock, StaticTenants(["acme"]), spending=spending)
+    [outcome] = await morning.run()
+    assert outcome.summary is not None
+    lines = outcome.summary.splitlines()
+    assert "Forbruk i går: bookkeeper 0,40 USD" in lines
+    assert "  bookkeeper: 4,00 / 5,00" in lines  # 0,40 USD at 10 kr: the same day

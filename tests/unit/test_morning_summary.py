@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.application.event_log import scheduled_run_id, stamp
-from bookkeeper.application.morning import compose_summary, next_vat_due, todays_summary
+from bookkeeper.application.messages import date_text
+from bookkeeper.application.morning import (
+    compose_summary,
+    next_vat_due,
+    overdue_vat_returns,
+    todays_summary,
+)
 from bookkeeper.domain.events import CostTotal, MissingReceipt, MorningCheckRanData
 from bookkeeper.domain.ledger import vat_term
 from bookkeeper.domain.rules import VAT_TERM, FiscalPeriod
@@ -159,3 +165,58 @@ def test_a_cost_under_one_cent_is_not_shown_as_nothing_spent() -> None:
     lines = text.splitlines()
     assert "Forbruk i går: bookkeeper under 0,01 USD, google 0,00 USD" in lines
     assert "Forbruk denne måneden: bookkeeper 0,01 USD" in lines  # rounds half up
+
+
+def _lock(tenant: str, year: int, number: int, at: dt.datetime) -> FiscalPeriod:
+    term = vat_term(year, number)
+    return FiscalPeriod(
+        tenant_id=tenant,
+        kind=VAT_TERM,
+        name=f"{year}-{number}",
+        start=term.start,
+        end=term.end,
+        closed_by="human:kari",
+        closed_at=at,
+    )
+
+
+async def test_an_overdue_unreported_vat_return_is_flagged_until_its_term_is_locked() -> None:
+    """On 20 November term 4's return (July–August, due 12 October: the 10th was a
+    Saturday) has not been reported: the morning said only "Neste mva-frist: 10.12.2026",
+    as if nothing were late. It is flagged every morning until the term is locked."""
+    clock = FixedClock(dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC))
+    morning, uow = morning_check(clock)
+    async with uow() as unit:
+        for tenant in ("acme", "beta"):  # the terms before, reported
+            for year, number in ((2025, 5), (2025, 6), (2026, 1), (2026, 2), (2026, 3)):
+                await unit.rules.add_period(_lock(tenant, year, number, clock.now()))
+        await unit.rules.add_period(_lock("beta", 2026, 4, clock.now()))
+        await unit.commit()
+    runs = {o.tenant_id: o.summary or "" for o in await morning.run()}
+    term = vat_term(2026, 4)
+    late = f"Mva-melding ikke levert: 01.07.2026–31.08.2026, fristen var {date_text(term.due)}"
+    assert any(line.startswith(late) for line in runs["acme"].splitlines()), runs["acme"]
+    assert "Neste mva-frist: 10.12.2026" in runs["acme"].splitlines()
+    assert "ikke levert" not in runs["beta"]
+    event = await morning.ran("acme", dt.date(2026, 11, 20))
+    assert event is not None and isinstance(event.data, MorningCheckRanData)
+    assert [(t.start, t.due) for t in event.data.overdue_vat] == [(term.start, term.due)]
+
+
+def test_the_overdue_returns_are_the_companys_terms_of_the_last_year_not_locked() -> None:
+    day = dt.date(2026, 11, 20)
+    reported = {vat_term(2026, n).start for n in (1, 3)}
+    # Terms 5 and 6 of 2025 and 2 and 4 of 2026; not term 5 of 2026, not yet due.
+    assert [(t.year, t.term) for t in overdue_vat_returns(day, reported)] == [
+        (2025, 5),
+        (2025, 6),
+        (2026, 2),
+        (2026, 4),
+    ]
+    # Registered from 1 May: no return for a term that ended before.
+    registered = overdue_vat_returns(day, reported, registered_from=dt.date(2026, 5, 1))
+    assert [(t.year, t.term) for t in registered] == [(2026, 4)]
+    # The yearly term: 2025's return was due 10 March 2026.
+    assert [t.year for t in overdue_vat_returns(dt.date(2026, 3, 11), (), "yearly")] == [2025]
+    assert overdue_vat_returns(dt.date(2026, 3, 10), (), "yearly") == []
+    assert overdue_vat_returns(day, {vat_term(2026, 4).start}, registered_from=day) == []

@@ -36,6 +36,8 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import BASE, TAX
 from bookkeeper.domain.rules import (
+    IMPORTED,
+    INPUT_VAT_BEFORE_REGISTRATION,
     LOCKED_VAT_TERM,
     NORWAY,
     NORWAY_TAX_RATES,
@@ -724,3 +726,39 @@ def test_a_tables_valid_vat_rates_are_found_once_per_day_and_stay_right() -> Non
     assert first == [valid_vat_rates(TaxTable(fresh.rates), day) for day in days]
     assert [Decimal(7) in (rates or ()) for rates in first] == [False, True, True, False]
     assert valid_vat_rates(table, days[1], "SE") is None  # another country, another answer
+
+
+def test_input_vat_before_the_registration_took_effect_is_a_finding() -> None:
+    """A company VAT-registered from 15 March deducts no input VAT on a purchase of
+    1 March (merverdiavgiftsloven § 8-1): the check ignored `vatRegisteredFrom`."""
+    since = dt.date(2026, 3, 15)
+    early = purchase(dt.date(2026, 3, 1), "800.00", "200.00")
+    [found] = compliance_findings(early, table=TABLE, registered_from=since)
+    assert found.rule == INPUT_VAT_BEFORE_REGISTRATION
+    assert found.evidence == {
+        "date": "2026-03-01",
+        "vatRegisteredFrom": "2026-03-15",
+        "lines": "2",
+        "vatCodes": "1",
+    }
+    on_the_day = purchase(since, "800.00", "200.00")
+    assert compliance_findings(on_the_day, table=TABLE, registered_from=since) == []
+    assert compliance_findings(early, table=TABLE) == []  # registered all along
+    # The books' imported history is as it was reported (as for a locked term).
+    imported = msgspec.structs.replace(early, source=IMPORTED)
+    assert compliance_findings(imported, table=TABLE, registered_from=since) == []
+
+
+async def test_the_context_flags_a_receipt_dated_before_the_registration() -> None:
+    h = Harness()
+    rules = RulesService(h.uow_factory, h.clock, RoleAuthorizer())
+    context = ComplianceContext(h.uow_factory, h.handlers, h.clock)
+    h.dispatcher.subscribe(context)
+    sha = await h.store()
+    await h.approved(receipt(sha, amount=Decimal("1250.00")))  # 18 November, 15 %
+    await rules.set_review_rules(ADMIN, {"vatRegisteredFrom": "2026-11-19"})
+    await h.executor.run_once()
+    [found] = await compliance_events(h, "TransactionFailedCompliance")
+    assert isinstance(found.data, TransactionFailedComplianceData)
+    assert [f.rule for f in found.data.findings] == [INPUT_VAT_BEFORE_REGISTRATION]
+    assert len(await compliance_events(h, "ReversalProposed")) == 1  # a person decides

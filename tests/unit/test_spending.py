@@ -259,9 +259,11 @@ async def test_external_sources_are_pulled_only_for_their_tenant(
     assert (await spending.pull("acme", DAY, DAY)).recorded == 1
 
 
-async def test_the_services_own_extractions_are_the_bookkeeper_source_per_utc_day_and_model(
+async def test_the_services_own_extractions_are_the_bookkeeper_source_per_oslo_day_and_model(
     uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
 ) -> None:
+    # Days in Norway, as the morning's "Forbruk i går" counts them: 23:30 UTC is 00:30 the
+    # next day in Oslo (this test pinned UTC days, which the summary's lines disagreed on).
     for hour, cost in ((0, "0.10"), (23, "0.05"), (24, "1.00")):
         at = dt.datetime.combine(DAY, dt.time(), dt.UTC) + dt.timedelta(hours=hour, minutes=30)
         event_id = uuid.uuid4()
@@ -295,8 +297,8 @@ async def test_the_services_own_extractions_are_the_bookkeeper_source_per_utc_da
     await spending.pull("acme", DAY, DAY + dt.timedelta(days=1))
     snaps = await spending.snapshots("acme", DAY, DAY + dt.timedelta(days=1))
     assert [(s.data.source, s.data.day, s.data.amount, s.data.input_tokens) for s in snaps] == [
-        ("bookkeeper", DAY, D("0.15"), 200),
-        ("bookkeeper", DAY + dt.timedelta(days=1), D("1.00"), 100),
+        ("bookkeeper", DAY, D("0.10"), 100),
+        ("bookkeeper", DAY + dt.timedelta(days=1), D("1.05"), 200),
     ]
     assert {s.data.basis for s in snaps} == {"estimated"}
 

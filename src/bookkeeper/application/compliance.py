@@ -8,7 +8,9 @@ tracking position, so a posting never waits for it and none is missed. The check
 that is not its basis × the rate valid then; amounts with more decimals than the
 currency allows; an entry with VAT lines in a locked VAT term (which no posting path
 writes any more, ADR 0040 addendum: kept for what was posted before that rule and for an
-`import events` restore; imported books history is exempt); an account the chart does not know.
+`import events` restore; imported books history is exempt); input VAT deducted on an entry
+dated before the company's VAT registration took effect (`vatRegisteredFrom`; imported
+history exempt likewise); an account the chart does not know.
 
 A finding records `TransactionFailedCompliance` (the rules and their evidence) and an
 `AlertRaised`, and proposes a reversal of the entry's proposal as the compliance
@@ -112,6 +114,7 @@ class ComplianceContext:
             table = await tenant_tax_table(uow, tenant, self._country)
             locked = await uow.rules.periods(tenant, VAT_TERM)
             currency = await uow.rules.currency(self._currency)
+            company = await uow.settings.review_rules(tenant)
         chart = await self._chart(tenant)
         findings = compliance_findings(
             entry,
@@ -121,6 +124,8 @@ class ComplianceContext:
             currency=self._currency,
             locked=locked,
             chart=chart,
+            # No input VAT deducted before the registration took effect (ADR 0064 addendum).
+            registered_from=company.vat_registered_from if company.vat_registered else None,
         )
         if not findings:
             return None

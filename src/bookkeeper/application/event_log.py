@@ -163,6 +163,12 @@ def run_notice_id(run_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(Namespaces.RUN_NOTICE, str(run_id))
 
 
+def run_claim_id(run_id: uuid.UUID, version: int = 0) -> uuid.UUID:
+    """The stream of a scheduled run's claims (version 0), and the id of its claim at
+    `version` (1, 2 …): every replica derives the same, so one takes each turn."""
+    return uuid.uuid5(Namespaces.RUN_NOTICE, f"claim\x00{run_id}\x00{version}")
+
+
 def compliance_id(entry_event_id: uuid.UUID, purpose: str) -> uuid.UUID:
     """The compliance context's finding, alert or reversal proposal about one entry."""
     return uuid.uuid5(Namespaces.COMPLIANCE, f"{entry_event_id}:{purpose}")

@@ -685,6 +685,11 @@ TEXTS.update(
             "en": "The company is VAT-registered from {date}: it files no VAT return for a "
             "term that ended before then.",
         },
+        "morning.vat_overdue": {
+            "nb": "Mva-melding ikke levert: {start}–{end}, fristen var {due} (terminen er "
+            "ikke låst)",
+            "en": "VAT return not filed: {start}–{end}, it was due {due} (the term is not locked)",
+        },
         "morning.no_vat_return": {
             "nb": "Mva-frist: ingen — selskapet er ikke mva-registrert og leverer ingen "
             "mva-melding",

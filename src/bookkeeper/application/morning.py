@@ -8,16 +8,21 @@ Norway it:
 
 1. derives the run's id from (tenant, job, date) (application/event_log.py) and skips the
    tenant when that stream exists (the day ran);
-2. finds what the checks find (missing receipts, spending yesterday and this month, the
+2. takes the tenant's day (`MorningCheckClaimed`, appended at the next version of the day's
+   claim stream, a lease of `claim_seconds`) and skips the tenant when another replica
+   holds it: with N replicas the bank, the books and the cost sources are asked once, not
+   N times (Fiken serves one request at a time). A claim whose lease ran out (its holder
+   died) is taken by the next run or catch-up; a run that fails gives its claim back;
+3. finds what the checks find (missing receipts, spending yesterday and this month, the
    next VAT due date, failed or stuck executions, unknown accounts) without recording each.
    A check that asks the outside (the bank, the books, the cost sources) and fails with an
    error of ours, or does not answer within CHECK_SECONDS, is named unavailable in the run
    and its summary ("banken svarte ikke"); the other checks, and the other tenants, run
    all the same;
-3. appends one MorningCheckRan carrying the findings and the summary, as the first event of
-   the run's stream (expected version 0). A second replica racing for the same day gets a
-   conflict there and skips: the log holds one run per tenant and day, however many
-   processes tried.
+4. appends one MorningCheckRan carrying the findings and the summary, as the first event of
+   the run's stream (expected version 0). A replica that took over an expired claim while
+   the first holder was still at work gets a conflict there and skips: the log holds one
+   run per tenant and day, however many processes tried.
 
 Posting the summary is a subscriber (`MorningSummaries`) on MorningCheckRan, so a post
 that fails is retried from the log; it records MorningSummaryPosted as the run stream's
@@ -31,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Final, Protocol, TypeVar
@@ -45,7 +51,12 @@ from bookkeeper.application.errors import (
     ConcurrencyConflict,
     DuplicateEvent,
 )
-from bookkeeper.application.event_log import run_notice_id, scheduled_run_id, stamp
+from bookkeeper.application.event_log import (
+    run_claim_id,
+    run_notice_id,
+    scheduled_run_id,
+    stamp,
+)
 from bookkeeper.application.lookups import DEFAULT_DAYS
 from bookkeeper.application.messages import date_text
 from bookkeeper.application.ports import (
@@ -60,11 +71,19 @@ from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     CostTotal,
     MissingReceipt,
+    MorningCheckClaimedData,
     MorningCheckRanData,
     MorningSummaryPostedData,
+    OverdueVatReturn,
     SourceSpending,
 )
-from bookkeeper.domain.ledger import BIMONTHLY, VatTermLength, files_return_for, vat_term_of
+from bookkeeper.domain.ledger import (
+    BIMONTHLY,
+    VatTerm,
+    VatTermLength,
+    files_return_for,
+    vat_term_of,
+)
 from bookkeeper.domain.money import amount_text, kroner_text
 from bookkeeper.domain.rules import VAT_TERM
 
@@ -85,6 +104,10 @@ MISSING_KEPT: Final = 100
 #: tenant, so one that hung held every company after it (and, the job being one instance
 #: at a time, the next runs and catch-ups too).
 CHECK_SECONDS: Final = 300.0
+#: How long a replica's claim on a tenant's day lasts, in CHECK_SECONDS: the three checks
+#: of the outside at most, and the rest of the run. A holder that died leaves the day to
+#: the first catch-up after that (hourly).
+CLAIM_CHECKS: Final = 4
 _T = TypeVar("_T")
 
 
@@ -184,6 +207,34 @@ def next_vat_due(
     return current.due
 
 
+#: How far back (days before the run's day) a return due and not reported is still flagged:
+#: the terms of the last year. Older ones are not the morning's news (and a company that
+#: starts using the service has its earlier terms unlocked, reported elsewhere).
+OVERDUE_VAT_DAYS: Final = 365
+
+
+def overdue_vat_returns(
+    day: dt.date,
+    reported: Collection[dt.date] = (),
+    length: VatTermLength = BIMONTHLY,
+    registered_from: dt.date | None = None,
+) -> list[VatTerm]:
+    """The terms whose return was due before `day` (its due date passed) and is not
+    `reported` (the start days of the locked terms), of the company's terms (none that
+    ended before `registered_from`), due after the day OVERDUE_VAT_DAYS before `day`; oldest
+    first. `next_vat_due` moves on past such a term: this is what keeps it in sight."""
+    earliest = day - dt.timedelta(days=OVERDUE_VAT_DAYS)
+    found: list[VatTerm] = []
+    term = vat_term_of(day, length)
+    while True:
+        term = vat_term_of(term.start - dt.timedelta(days=1), length)
+        if term.due <= earliest or not files_return_for(term, registered_from):
+            break
+        if term.due < day and term.start not in reported:
+            found.append(term)
+    return found[::-1]
+
+
 class MorningCheck:
     """The daily run of the checks (see the module docstring)."""
 
@@ -197,9 +248,15 @@ class MorningCheck:
         spending: SpendingService | None = None,
         check_seconds: float = CHECK_SECONDS,
         tenant_page: int = MAX_TENANTS,
+        claim_seconds: float | None = None,
     ) -> None:
         self._checks = checks
         self._check_seconds = check_seconds
+        self._claim = dt.timedelta(
+            seconds=CLAIM_CHECKS * check_seconds if claim_seconds is None else claim_seconds
+        )
+        #: Who holds a claim (for the log; the claim's stream version decides).
+        self._holder = uuid.uuid4().hex
         self._tenant_page = max(tenant_page, 1)
         self._uow = uow_factory
         self._clock = clock
@@ -231,8 +288,14 @@ class MorningCheck:
     async def run(self, now: dt.datetime | None = None) -> list[RunOutcome]:
         """Run the day's check for every tenant that has not had it (the scheduler job)."""
         day = self.day_of(now or self._clock.now())
+        return await self.run_tenants(await self.tenants(), day)
+
+    async def run_tenants(self, tenants: Sequence[str], day: dt.date) -> list[RunOutcome]:
+        """Run `day`'s check for each of `tenants` in turn: one that fails is named in its
+        outcome (`error`) and the others run all the same (the scheduler's run and
+        `check run` alike)."""
         outcomes: list[RunOutcome] = []
-        for tenant_id in await self.tenants():
+        for tenant_id in tenants:
             try:
                 outcomes.append(await self.run_tenant(tenant_id, day))
             except Exception as error:  # one company's failure is not every company's
@@ -282,7 +345,15 @@ class MorningCheck:
         run_id = scheduled_run_id(tenant_id, self.job, day)
         if await self.ran(tenant_id, day) is not None:
             return RunOutcome(tenant_id=tenant_id, date=day, ran=False, run_id=str(run_id))
-        data = await self._findings(tenant_id, day)
+        claim = await self._take(tenant_id, day, run_id)
+        if claim is None:
+            log.info("%s run of %s for %s: another process is running it", self.job, tenant_id, day)
+            return RunOutcome(tenant_id=tenant_id, date=day, ran=False, run_id=str(run_id))
+        try:
+            data = await self._findings(tenant_id, day)
+        except BaseException:
+            await self._give_back(tenant_id, day, run_id, claim)
+            raise
         event = stamp(
             "MorningCheckRan",
             data,
@@ -303,6 +374,51 @@ class MorningCheck:
         return RunOutcome(
             tenant_id=tenant_id, date=day, ran=True, run_id=str(run_id), summary=data.summary
         )
+
+    async def _take(self, tenant_id: str, day: dt.date, run_id: uuid.UUID) -> int | None:
+        """Claim the tenant's day before anything outside is asked: the claim's version, or
+        None when another process holds an unexpired claim or took the turn first."""
+        stream = run_claim_id(run_id)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            claims = await uow.events.read_stream(tenant_id, stream)
+        if claims:
+            last = claims[-1].data
+            if isinstance(last, MorningCheckClaimedData) and last.until > now:
+                return None
+        return await self._claim_at(tenant_id, day, run_id, len(claims), now + self._claim)
+
+    async def _give_back(self, tenant_id: str, day: dt.date, run_id: uuid.UUID, held: int) -> None:
+        """A run that failed ends its claim now, so the next catch-up tries the day again
+        (best effort: otherwise the claim runs out by itself)."""
+        try:
+            await self._claim_at(tenant_id, day, run_id, held, self._clock.now())
+        except Exception:
+            log.warning("%s run of %s for %s: claim not given back", self.job, tenant_id, day)
+
+    async def _claim_at(
+        self, tenant_id: str, day: dt.date, run_id: uuid.UUID, version: int, until: dt.datetime
+    ) -> int | None:
+        """Append a claim of the day until `until` after `version` claims (None: another
+        process appended there first)."""
+        stream = run_claim_id(run_id)
+        event_id = run_claim_id(run_id, version + 1)
+        event = stamp(
+            "MorningCheckClaimed",
+            MorningCheckClaimedData(job=self.job, date=day, holder=self._holder, until=until),
+            event_id=event_id,
+            actor=CRON_ACTOR,
+            at=self._clock.now(),
+            correlation_id=run_id,
+            metadata={"source": "scheduler", "job": self.job},
+        )
+        try:
+            async with self._uow() as uow:
+                await uow.events.append(tenant_id, stream, version, [event])
+                await uow.commit()
+        except (ConcurrencyConflict, DuplicateEvent):
+            return None
+        return version + 1
 
     async def _outside(
         self, tenant_id: str, check: str, work: Callable[[], Awaitable[_T]]
@@ -374,6 +490,16 @@ class MorningCheck:
             if company.vat_registered
             else None
         )
+        overdue = (
+            tuple(
+                OverdueVatReturn(start=t.start, end=t.end, due=t.due)
+                for t in overdue_vat_returns(
+                    day, reported, company.vat_term, company.vat_registered_from
+                )
+            )
+            if company.vat_registered
+            else ()
+        )
         spending: tuple[SourceSpending, ...] = ()
         service = self._spending
         if service is not None:
@@ -397,6 +523,7 @@ class MorningCheck:
             costs_yesterday=tuple(costs_yesterday),
             costs_month=tuple(costs_month),
             next_vat_due=due,
+            overdue_vat=overdue,
             failed_executions=tuple(str(p.id) for p in executions.failed),
             stuck_executions=tuple(str(p.id) for p in executions.stuck),
             unknown_accounts=unknown,
@@ -468,6 +595,16 @@ def compose_summary(data: MorningCheckRanData) -> str:
     failed_sources = [u.removeprefix("costs:") for u in data.unavailable if u.startswith("costs")]
     if failed_sources:
         lines.append("Kostnader ikke hentet: " + ", ".join(failed_sources))
+    lines += [
+        m.text(
+            "morning.vat_overdue",
+            "nb",
+            start=date_text(t.start),
+            end=date_text(t.end),
+            due=date_text(t.due),
+        )
+        for t in data.overdue_vat
+    ]
     if data.next_vat_due is None:
         lines.append(m.text("morning.no_vat_return", "nb"))
     else:

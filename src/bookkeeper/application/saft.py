@@ -901,7 +901,7 @@ class SaftExport:
         books_source: BooksSource | None = None,
         page_size: int = PAGE_SIZE,
         tax_table: Callable[[str], Awaitable[TaxTable]] | None = None,
-        vat_registered: Callable[[str], Awaitable[bool]] | None = None,
+        vat_registered: Callable[[str, dt.date], Awaitable[bool]] | None = None,
     ) -> None:
         self._reads = reads
         self._authorizer = authorizer
@@ -913,7 +913,8 @@ class SaftExport:
         self._page_size = page_size
         #: A tenant's tax rates, for the TaxTable's rate periods; None: the shipped ones.
         self._tax_table = tax_table
-        #: Whether a tenant is in the VAT register; None: every tenant is.
+        #: Whether a tenant is in the VAT register during the period ending on the date
+        #: (`vatRegistered`, and `vatRegisteredFrom` on or before it); None: every tenant is.
         self._vat_registered = vat_registered
 
     async def export(
@@ -929,7 +930,7 @@ class SaftExport:
         file's name and its bytes, produced as they are read."""
         self._authorizer.check(principal, EXPORTS_READ)
         start, end = check_period(start, end)
-        company, chart = await self._company_and_chart(principal)
+        company, chart = await self._company_and_chart(principal, end)
         # The file is read in Norway: its dates and its name's time are Oslo's.
         now = self._clock.now().astimezone(OSLO)
         header = SaftHeader(
@@ -1017,7 +1018,9 @@ class SaftExport:
             async for chunk in self._render(document):
                 yield chunk
 
-    async def _company_and_chart(self, principal: Principal) -> tuple[SaftCompany, dict[str, str]]:
+    async def _company_and_chart(
+        self, principal: Principal, end: dt.date
+    ) -> tuple[SaftCompany, dict[str, str]]:
         settings = self._company
         books = None
         if self._books_source is not None:
@@ -1037,7 +1040,7 @@ class SaftExport:
         registered = (
             True
             if self._vat_registered is None
-            else await self._vat_registered(principal.tenant_id)
+            else await self._vat_registered(principal.tenant_id, end)
         )
         return (
             SaftCompany(

@@ -481,10 +481,13 @@ class SpendingService:
             result.revised += 1
 
     async def _own_costs(self, tenant_id: str, start: dt.date, end: dt.date) -> list[CostRecord]:
-        """The service's own model calls (DocumentExtracted, IntentClassified), per UTC day,
-        service and model."""
-        first = dt.datetime.combine(start, dt.time(), dt.UTC)
-        after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
+        """The service's own model calls (DocumentExtracted, IntentClassified), per day in
+        Norway, service and model: the days the morning summary's "Forbruk i går" counts
+        (Checks.find_costs), so its `bookkeeper` total and the per-source line of the same
+        source agree (a call at 00:30 in Oslo is that day's, not the UTC day before). The
+        providers' own sources answer per UTC day, which no pull can split."""
+        first = dt.datetime.combine(start, dt.time(), OSLO).astimezone(dt.UTC)
+        after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), OSLO).astimezone(dt.UTC)
         sums: dict[tuple[dt.date, str, str | None], list[Any]] = {}
         position = 0
         while True:
@@ -504,7 +507,7 @@ class SpendingService:
                 if not first <= event.created_at < after:
                     continue
                 service = OWN_RECORDS[event.type]
-                key = (event.created_at.astimezone(dt.UTC).date(), service, data.model)
+                key = (event.created_at.astimezone(OSLO).date(), service, data.model)
                 entry = sums.setdefault(key, [Decimal(0), 0, 0])
                 entry[0] += data.cost_usd
                 entry[1] += data.input_tokens

@@ -504,6 +504,15 @@ class MissingReceipt(Payload, frozen=True, kw_only=True):
     event_id: str | None = None
 
 
+class OverdueVatReturn(Payload, frozen=True, kw_only=True):
+    """A VAT term whose return was due before the run's day and is not reported (the term
+    is not locked): its dates (inclusive) and its due date."""
+
+    start: dt.date
+    end: dt.date
+    due: dt.date
+
+
 class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     """One tenant's daily check for one day: what was found, and the summary sent. Its id
     is derived from (tenant, job, date) and it opens its own stream, so a day has one."""
@@ -526,6 +535,21 @@ class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     #: The transactions counted in `missing_receipts`, oldest first (at most
     #: application.morning.MISSING_KEPT; the count is always the whole number).
     missing: tuple[MissingReceipt, ...] = ()
+    #: VAT returns past their due date and not reported (the term not locked), oldest
+    #: first; flagged every morning until the term is locked.
+    overdue_vat: tuple[OverdueVatReturn, ...] = ()
+
+
+class MorningCheckClaimedData(Payload, frozen=True, kw_only=True):
+    """A replica took a tenant's day of a daily job (ADR 0023, addendum): it alone asks the
+    bank, the books and the cost sources for that day until `until` (UTC); a claim whose
+    `until` has passed is free to take (its holder died, or gave it back on failure by
+    recording one that ends when it failed). The claims of a day are their own stream."""
+
+    job: str
+    date: dt.date
+    holder: str
+    until: dt.datetime
 
 
 class MorningSummaryPostedData(Payload, frozen=True, kw_only=True):
@@ -845,6 +869,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("ExecutionFailureResolved", ExecutionFailureResolvedData),
         ("MorningCheckRan", MorningCheckRanData),
         ("MorningSummaryPosted", MorningSummaryPostedData),
+        ("MorningCheckClaimed", MorningCheckClaimedData),
         ("CostSnapshotRecorded", CostSnapshotData),
         ("CostSnapshotRevised", CostSnapshotData),
         ("BudgetSet", BudgetSetData),
@@ -895,6 +920,7 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "ExecutionFailureResolved",
         "MorningCheckRan",
         "MorningSummaryPosted",
+        "MorningCheckClaimed",
         # Spending (application/spending.py): pulled, set and answered by the service only.
         "CostSnapshotRecorded",
         "CostSnapshotRevised",

@@ -586,6 +586,10 @@ RATE_NOT_VALID: Final = "rate-not-valid"
 TOO_MANY_DECIMALS: Final = "too-many-decimals"
 LOCKED_VAT_TERM: Final = "locked-vat-term"
 UNKNOWN_ACCOUNT: Final = "unknown-account"
+#: Input VAT deducted on an entry dated before the company's VAT registration took effect
+#: (`vatRegisteredFrom`, ADR 0064 addendum): only a registered business deducts input VAT
+#: (merverdiavgiftsloven § 8-1); before, the VAT is part of the cost.
+INPUT_VAT_BEFORE_REGISTRATION: Final = "input-vat-before-registration"
 #: The source of the entries `import fiken` writes (ADR 0037): the books' history.
 IMPORTED: Final = "import"
 
@@ -599,10 +603,12 @@ def compliance_findings(
     currency: str = NOK,
     locked: Sequence[FiscalPeriod] = (),
     chart: Iterable[str] | None = None,
+    registered_from: dt.date | None = None,
 ) -> list[Finding]:
     """What is wrong with a posted entry, by the rules valid on its date. A reversal is
     not checked: it carries what it reverses on purpose (and checking it would propose a
-    reversal of the reversal)."""
+    reversal of the reversal). `registered_from`: the day the company's VAT registration
+    took effect (None: registered for as long as the books go back)."""
     if entry.reverses_entry_id is not None:
         return []
     findings: list[Finding] = []
@@ -639,6 +645,33 @@ def compliance_findings(
                         f"locked by {period.closed_by} once reported"
                     ),
                     evidence={"date": entry.date.isoformat(), "term": period.name},
+                )
+            )
+    if vat and registered_from is not None and entry.date < registered_from:
+        deducted = [
+            (number, line)
+            for number, line in enumerate(entry.lines, start=1)
+            if line.vat_code
+            and line.vat_part == "tax"
+            and is_vat_account(line.account)
+            and not is_output_vat_account(line.account)
+        ]
+        if deducted:
+            numbers = ", ".join(str(number) for number, _ in deducted)
+            findings.append(
+                Finding(
+                    rule=INPUT_VAT_BEFORE_REGISTRATION,
+                    message=(
+                        f"dated {entry.date}, before the company's VAT registration took "
+                        f"effect on {registered_from}, it deducts input VAT (line {numbers}): "
+                        "no deduction before registration; the VAT is part of the cost"
+                    ),
+                    evidence={
+                        "date": entry.date.isoformat(),
+                        "vatRegisteredFrom": registered_from.isoformat(),
+                        "lines": numbers,
+                        "vatCodes": ",".join(sorted({str(ln.vat_code) for _, ln in deducted})),
+                    },
                 )
             )
     if chart is not None:

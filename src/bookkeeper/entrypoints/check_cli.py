@@ -40,8 +40,9 @@ def add_parser(commands: Any) -> None:
 
 
 def check_run(args: argparse.Namespace, container: Container) -> int:
-    asyncio.run(run_check(container, args.date, args.tenant, sys.stdout))
-    return 0
+    outcomes = asyncio.run(run_check(container, args.date, args.tenant, sys.stdout))
+    # An external cron sees a tenant whose run failed (the next call tries it again).
+    return 1 if any(o.error is not None for o in outcomes) else 0
 
 
 async def run_check(
@@ -53,17 +54,21 @@ async def run_check(
         morning: MorningCheck = await resolve(container.morning_check)
         clock: Clock = await resolve(container.clock)
         day = day or morning.day_of(clock.now())
-        if tenants:
-            outcomes = [await morning.run_tenant(t, day) for t in dict.fromkeys(tenants)]
-        else:
-            outcomes = [await morning.run_tenant(t, day) for t in await morning.tenants()]
+        # Tenant by tenant as the scheduler's run: one whose run fails stopped every
+        # tenant after it here.
+        chosen = list(dict.fromkeys(tenants)) if tenants else await morning.tenants()
+        outcomes = await morning.run_tenants(chosen, day)
         for outcome in outcomes:
             summary = outcome.summary
-            if not outcome.ran:
+            if outcome.error is not None:
+                print(f"{outcome.tenant_id}: {day} failed ({outcome.error})", file=out)
+            elif not outcome.ran:
                 recorded = await morning.ran(outcome.tenant_id, day)
                 if recorded is not None and isinstance(recorded.data, MorningCheckRanData):
                     summary = recorded.data.summary
-                print(f"{outcome.tenant_id}: {day} already ran", file=out)
+                    print(f"{outcome.tenant_id}: {day} already ran", file=out)
+                else:  # another process holds the day's claim and is running it
+                    print(f"{outcome.tenant_id}: {day} is being run by another process", file=out)
             else:
                 print(f"{outcome.tenant_id}: {day} ran", file=out)
             if summary:

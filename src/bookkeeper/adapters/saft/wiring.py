@@ -3,6 +3,7 @@ renderer, the company from the settings, the books for the chart and the fallbac
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from bookkeeper import __version__
@@ -45,10 +46,14 @@ def saft_export(
     async def tax_table(tenant_id: str) -> TaxTable:
         return await read_tax_table(uow_factory, tenant_id)
 
-    async def vat_registered(tenant_id: str) -> bool:
+    async def vat_registered(tenant_id: str, end: dt.date) -> bool:
+        """In the register during a period ending on `end`: a company registered from a
+        later day (`vatRegisteredFrom`, ADR 0064 addendum) was not, and its file claims no
+        VAT number for that period."""
         async with uow_factory() as uow:
-            registered: bool = (await uow.settings.review_rules(tenant_id)).vat_registered
-        return registered
+            rules = await uow.settings.review_rules(tenant_id)
+        since = rules.vat_registered_from
+        return bool(rules.vat_registered) and (since is None or since <= end)
 
     return SaftExport(
         audit_reads_for(database),
