@@ -936,3 +936,76 @@ def test_a_period_since_a_day_or_month_runs_to_today(
 ) -> None:
     start, end = (dt.date(*day) for day in period)
     assert lq.ledger_period(text, TODAY) == (start, end)
+
+
+# --- several suppliers, and costs per month ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # "hos Adobe og Telenor" answered Adobe only.
+        ("hva har vi brukt hos Adobe og Telenor i år", ["adobe", "telenor"]),
+        (
+            "hva har vi brukt hos adobe, telenor og microsoft i fjor",
+            ["adobe", "telenor", "microsoft"],
+        ),
+        ("spent at Adobe and Clas Ohlson in March", ["adobe", "clas ohlson"]),
+        ("hva har vi brukt hos Clas Ohlson og Rema 1000?", ["clas ohlson", "rema 1000"]),
+        # A joining word before no name keeps the one supplier.
+        ("brukt hos Adobe og totalt", ["adobe"]),
+        ("hva har vi brukt hos Adobe og hva med Telenor", ["adobe"]),
+        ("hva har vi brukt hos H&M", ["h&m"]),
+        ("kostnader per leverandør", []),
+    ],
+)
+def test_the_suppliers_a_question_names(text: str, names: list[str]) -> None:
+    assert lq.suppliers_asked(text) == names
+
+
+async def test_costs_at_several_suppliers_are_each_answered() -> None:
+    chat = await books_chat()
+    [reply] = await chat.say("hva har vi brukt hos Adobe og Telenor i år")
+    adobe, telenor = reply.text.split("\n\n")
+    assert adobe.startswith("Kostnader hos Adobe 01.01.2026 – 20.11.2026: 800,00 kr uten mva")
+    assert telenor.startswith("Kostnader hos Telenor 01.01.2026 – 20.11.2026: 1 000,00 kr")
+    recorded = [e.data for e in await chat.events("LedgerQueried")]
+    assert [(d.question, d.amount) for d in recorded] == [
+        ("supplier_costs", D("800.00")),
+        ("supplier_costs", D("1000.00")),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kostnader per måned i år",
+        "hva har vi brukt per måned i år?",
+        "månedlige kostnader i år",
+        "utgifter måned for måned",
+        "costs per month this year",
+        "monthly expenses",
+    ],
+)
+def test_costs_per_month_are_asked(text: str) -> None:
+    assert intent_of(text) == "monthly_costs"
+
+
+async def test_costs_per_month_are_answered_from_the_ledger() -> None:
+    chat = await books_chat()
+    text, language, data = await ask(chat, "kostnader per måned i år")
+    assert language == "nb"
+    lines = text.splitlines()
+    assert lines[0] == "Kostnader per måned 01.01.2026 – 20.11.2026 (uten mva):"
+    assert lines[1] == "  januar 2026: 0,00 kr"
+    assert lines[3] == "  mars 2026: 800,00 kr"
+    assert lines[11] == "  november 2026: 2 946,43 kr"  # to today, the 20th
+    assert lines[-1] == "  Sum: 3 746,43 kr"  # the result's operating costs
+    assert len(lines) == 13
+    assert (data.question, data.amount, data.count) == ("monthly_costs", D("3746.43"), 11)
+
+    text, language, _ = await ask(chat, "costs per month in 2025")
+    assert language == "en"
+    assert text.splitlines()[0] == "Costs per month 01.01.2025 – 31.12.2025 (without VAT):"
+    assert "  June 2025: 100,00 kr" in text.splitlines()
+    assert text.splitlines()[-1] == "  Total: 100,00 kr"

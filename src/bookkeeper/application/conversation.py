@@ -118,6 +118,7 @@ BOOKS_QUESTIONS: Final = frozenset(
         "journal",
         "balance_sheet",
         "supplier_costs",
+        "monthly_costs",
     }
 )
 #: Journal entries read at most for a question about costs by supplier (from the period's
@@ -794,11 +795,72 @@ class ConversationService:
         if intent.name == "balance_sheet":
             return await self._balance_sheet(ask)
         if intent.name == "supplier_costs":
-            asked = ask.intent.topic or lq.supplier_asked(text)
+            return await self._each_supplier(ask)
+        if intent.name == "monthly_costs":
+            return await self._monthly_costs(ask)
+        return await self._result(ask)
+
+    async def _each_supplier(self, ask: _BooksQuestion) -> Reply:
+        """The costs of each supplier the question names, in turn ("hva har vi brukt hos
+        Adobe og Telenor i år": both, each recorded), or every supplier's for none."""
+        named = lq.suppliers_asked(ask.text)
+        topic = ask.intent.topic
+        if topic and not any(
+            lq.names_supplier(topic, name) or lq.names_supplier(name, topic) for name in named
+        ):
+            named = [topic]  # the model's reading, when the words name another
+        replies: list[Reply] = []
+        for asked in named or (None,):
             reply = await self._supplier_costs(ask, asked)
             assert reply is not None  # None only for `only_found`
-            return reply
-        return await self._result(ask)
+            replies.append(reply)
+        if len(replies) == 1:
+            return replies[0]
+        return Reply(
+            text="\n\n".join(r.text for r in replies),
+            language=ask.language,
+            event_id=replies[0].event_id,
+        )
+
+    async def _monthly_costs(self, ask: _BooksQuestion) -> Reply:
+        """The income statement's operating costs (classes 4–7, without the deductible VAT)
+        of each month of the period (Europe/Oslo dates; a month cut to the period), and
+        their sum; recorded as LedgerQueried (monthly_costs, the sum, the months)."""
+        assert self._ledger is not None
+        language = ask.language
+        months = lq.months_of(ask.start, ask.end)
+        figures: list[tuple[dt.date, dt.date, Decimal]] = []
+        for first, last in months:
+            report = await self._ledger.income_statement(ask.principal, first, last)
+            figures.append((first, last, report.operating_costs))
+        total = sum((cost for _, _, cost in figures), Decimal("0.00"))
+        span = {"start": _date(ask.start), "end": _date(ask.end)}
+        event_id = await self._record_books(
+            ask,
+            LedgerQueriedData(
+                question="monthly_costs",
+                start=ask.start,
+                end=ask.end,
+                amount=total,
+                count=len(months),
+            ),
+        )
+        if not any(cost for _, _, cost in figures):
+            text = m.text("ledger.suppliers.none", language, **span)
+            return Reply(text=text, language=language, event_id=event_id)
+        lines = [m.text("ledger.monthly.header", language, **span)]
+        for first, _, cost in figures:
+            month = m.text(f"month.{first.month}", language)
+            lines.append(
+                m.text(
+                    "ledger.monthly.line",
+                    language,
+                    month=f"{month} {first.year}",
+                    amount=m.kroner(cost),
+                )
+            )
+        lines.append(m.text("ledger.costs.total", language, amount=m.kroner(total)))
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
     async def _record_books(self, ask: _BooksQuestion, data: LedgerQueriedData) -> uuid.UUID:
         event_id = self._ids.new_id()
