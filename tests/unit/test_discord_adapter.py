@@ -886,3 +886,24 @@ async def test_a_first_of_two_approvals_keeps_the_review_messages_concerns() -> 
             assert "Første godkjenning gitt av kari" in edited, edited
             kept = [line for line in posted.splitlines() if line.startswith("- ")]
             assert all(line in edited.splitlines() for line in kept), edited
+
+
+async def test_a_correction_in_the_thread_is_kept_with_the_proposal() -> None:
+    # The note reached the review channel only: the audit trail and the page lost it.
+    bot = Bot()
+    proposal_id = await bot.document(OLA)
+    [thread] = set(bot.handler.threads.values())
+    await bot.post(OLA, "feil, det skal være konto 6540", channel=thread)
+    await bot.post(OLA, "hva er saldoen?", channel=thread)  # a question is no note
+
+    [noted] = await bot.events("ProposalNoted")
+    view = await bot.chat.harness.view(proposal_id)
+    assert noted.actor == "human:ola" and noted.correlation_id == view.correlation_id
+    assert noted.data.proposal_id == str(proposal_id)
+    assert (noted.data.text, noted.data.channel) == ("feil, det skal være konto 6540", "discord")
+    assert noted.metadata["source"] == {"channel": "discord", "channelId": f"discord:{thread}"}
+    assert view.status is Status.PROPOSED  # the reviewer decides
+
+    # A stranger in the invoices channel (an agent) is recorded as who they are.
+    await bot.post(STRANGER, "dette var privat", channel=thread)
+    assert [e.actor for e in await bot.events("ProposalNoted")][1] == f"human:discord:{STRANGER}"

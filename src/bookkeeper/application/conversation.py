@@ -48,7 +48,12 @@ import msgspec
 
 from bookkeeper.application import ledger_questions as lq
 from bookkeeper.application import messages as m
-from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
+from bookkeeper.application.errors import (
+    ApplicationError,
+    ExternalError,
+    Forbidden,
+    NotFound,
+)
 from bookkeeper.application.event_log import record_alone, stamp
 from bookkeeper.application.failures import explain_error, explain_failure, system_name
 from bookkeeper.application.ledger import LedgerService
@@ -79,6 +84,7 @@ from bookkeeper.domain.events import (
     JournalEntryPostedData,
     Kind,
     LedgerQueriedData,
+    ProposalNotedData,
     Status,
     Step,
     VatQueriedData,
@@ -105,6 +111,8 @@ RETENTION: Final = dt.timedelta(days=30)
 MAX_MESSAGE: Final = 4000
 #: Characters of a document's caption kept with its proposal (and quoted to the reviewer).
 MAX_CAPTION: Final = 300
+#: Characters of a note on a proposal (ProposalNoted) kept.
+MAX_NOTE: Final = 500
 #: Lines listed in one answer before "… and N more".
 MAX_LINES: Final = 10
 #: The questions about the books answered from the ledger (story 8, ledger_questions.py).
@@ -313,6 +321,44 @@ class ConversationService:
         ]
         await self._remember(tenant, channel_id, replies)
         return replies
+
+    async def note(
+        self,
+        principal: Principal,
+        proposal_id: uuid.UUID,
+        text: str,
+        *,
+        source: str,
+        channel_id: str,
+    ) -> uuid.UUID:
+        """Record what a person wrote about a proposal where its document was handed in
+        (a correction in its thread) as ProposalNoted, in the proposal's correlation, the
+        writer as actor: the audit trail and the proposal's page keep it, the proposal is
+        unchanged. The writer may hand documents in (`events:propose`) or decide them;
+        NotFound for no such proposal of the tenant. Its id."""
+        try:
+            self._authorizer.check(principal, "events:propose")
+        except Forbidden:
+            self._authorizer.check(principal, "proposals:decide")
+        async with self._uow() as uow:
+            view = await uow.proposals.get(principal.tenant_id, proposal_id)
+        if view is None:
+            raise NotFound(f"proposal {proposal_id} not found")
+        event_id = self._ids.new_id()
+        data = ProposalNotedData(
+            proposal_id=str(proposal_id), text=text.strip()[:MAX_NOTE], channel=source
+        )
+        event = stamp(
+            "ProposalNoted",
+            data,
+            event_id=event_id,
+            actor=principal.actor,
+            at=self._clock.now(),
+            correlation_id=view.correlation_id,
+            metadata={"source": {"channel": source, "channelId": channel_id}},
+        )
+        await record_alone(self._uow, principal.tenant_id, event)
+        return event_id
 
     async def purge(self, now: dt.datetime) -> int:
         """Forget messages older than RETENTION; how many (for a daily scheduler job)."""

@@ -1079,6 +1079,8 @@ TEXTS.update(
         },
         # Other events a proposal's history holds.
         "web.event.DocumentExtracted": {"nb": "Dokumentet lest", "en": "Document read"},
+        "web.event.ProposalNoted": {"nb": "Merknad", "en": "Note"},
+        "web.notes": {"nb": "Merknader", "en": "Notes"},
         "web.event.IntentClassified": {"nb": "Meldingen tolket", "en": "Message understood"},
         "web.event.JournalEntryPosted": {"nb": "Bilag bokført", "en": "Journal entry posted"},
         "web.event.AlertRaised": {"nb": "Varsel", "en": "Alert"},

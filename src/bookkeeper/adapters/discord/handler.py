@@ -341,6 +341,17 @@ class DiscordHandler:
                 continue
             if view.status is not Status.PROPOSED:
                 continue
+            # Kept with the proposal first (its audit trail and page), then handed on.
+            try:
+                await self._conversation.note(
+                    principal,
+                    proposal_id,
+                    text[:MAX_NOTE],
+                    source=SOURCE,
+                    channel_id=conversation_channel(channel_id),
+                )
+            except Exception:  # the reviewer still hears of it in Discord
+                log.exception("Discord: the note on %s could not be recorded", proposal_id)
             name = self.people.name(principal.subject, tenant=self.tenant)
             note = m.text("discord.note", m.NORWEGIAN, name=name, text=text[:MAX_NOTE])
             await self._rest.create_message(self.review_channel, _clip(note), reply=review)
