@@ -1009,3 +1009,31 @@ async def test_costs_per_month_are_answered_from_the_ledger() -> None:
     assert text.splitlines()[0] == "Costs per month 01.01.2025 – 31.12.2025 (without VAT):"
     assert "  June 2025: 100,00 kr" in text.splitlines()
     assert text.splitlines()[-1] == "  Total: 100,00 kr"
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        # A year written alone was passed over: "resultat 2025" was answered for 2026.
+        ("resultat 2025", ((2025, 1, 1), (2025, 12, 31))),
+        ("månedlige kostnader 2025", ((2025, 1, 1), (2025, 12, 31))),
+        ("hva har vi brukt hos Adobe 2025", ((2025, 1, 1), (2025, 12, 31))),
+        ("resultat 2026", ((2026, 1, 1), (2026, 11, 20))),
+        # An account word claims the number: the account's, the year so far.
+        ("saldo på konto 2050", ((2026, 1, 1), (2026, 11, 20))),
+        ("hva står på 2050", ((2026, 1, 1), (2026, 11, 20))),
+        ("saldo 2050 i fjor", ((2025, 1, 1), (2025, 12, 31))),
+    ],
+)
+def test_a_year_written_alone_is_the_period(
+    text: str, period: tuple[tuple[int, int, int], tuple[int, int, int]]
+) -> None:
+    start, end = (dt.date(*day) for day in period)
+    assert lq.ledger_period(text, TODAY) == (start, end)
+
+
+async def test_the_result_of_a_year_written_alone_is_that_years() -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, "resultat 2025")
+    assert text.startswith("Resultat 01.01.2025 – 31.12.2025:")
+    assert (data.start, data.end) == (dt.date(2025, 1, 1), dt.date(2025, 12, 31))

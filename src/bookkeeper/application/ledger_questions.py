@@ -345,6 +345,22 @@ def month_named(text: str) -> int | None:
     return _MONTHS[found[1]] if found else None
 
 
+#: A year written alone ("resultat 2025", "månedlige kostnader 2025"): not a date's part,
+#: an amount or a number after an account word.
+_BARE_YEAR: Final = re.compile(r"(?<![\d.,:/-])\b(20\d\d)\b(?![\d.,:/-])(?!\s*(?:kr|nok|,-|%))")
+
+
+def _bare_year(lowered: str, today: dt.date) -> int | None:
+    """A year written alone in a question about the books, when no account word claims
+    the number ("saldo 2050", "på 2025" are accounts): it was passed over and the year
+    so far answered instead ("resultat 2025" was 2026's). Only years up to next year."""
+    found = _BARE_YEAR.search(lowered)
+    if found is None or account_asked(lowered) == found[1]:
+        return None
+    year = int(found[1])
+    return year if year <= today.year + 1 else None
+
+
 def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     """The period a question about the books names, in Norwegian or English: last year
     ("i fjor"), a year ("i 2025"), a quarter ("q3", "3. kvartal", "q3 2025"), a month ("i
@@ -364,6 +380,8 @@ def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     year: int | None = int(named[1]) if named else None
     if _LAST_YEAR.search(lowered):
         year = today.year - 1
+    if year is None:
+        year = _bare_year(lowered, today)
     month = _MONTH.search(lowered)
     if month is not None:
         number = _MONTHS[month[1]]
