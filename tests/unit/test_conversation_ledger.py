@@ -985,10 +985,16 @@ async def test_costs_at_several_suppliers_are_each_answered() -> None:
         "utgifter måned for måned",
         "costs per month this year",
         "monthly expenses",
+        "hvor mye bruker vi i måneden?",  # was the help text
+        "how much do we spend a month",
     ],
 )
 def test_costs_per_month_are_asked(text: str) -> None:
     assert intent_of(text) == "monthly_costs"
+
+
+def test_a_month_ago_is_no_question_per_month() -> None:
+    assert intent_of("what did we spend a month ago") != "monthly_costs"
 
 
 async def test_costs_per_month_are_answered_from_the_ledger() -> None:

@@ -759,7 +759,7 @@ def asks_suppliers(text: str) -> bool:
 _PER_MONTH: Final = re.compile(
     r"\b(?:per|pr\.?|hver|each|every|by)\s+(?:måned|mnd|month)\b|\bmåned for måned\b|"
     r"\bmonth by month\b|\bmånedlig\w*|\bmonthly\b|\bmånedsvis\b|\bfordelt på måned\w*|"
-    r"\bbroken down by month\b"
+    r"\bbroken down by month\b|(?<!hittil )\bi måneden\b|\ba month\b(?! ago)"
 )
 _MONTHLY_COST_WORDS: Final = re.compile(
     r"\b(kostnad\w*|utgift\w*|brukt|brukte|bruker|forbruk\w*|costs?|expenses?|spent|"
