@@ -907,3 +907,19 @@ async def test_a_correction_in_the_thread_is_kept_with_the_proposal() -> None:
     # A stranger in the invoices channel (an agent) is recorded as who they are.
     await bot.post(STRANGER, "dette var privat", channel=thread)
     assert [e.actor for e in await bot.events("ProposalNoted")][1] == f"human:discord:{STRANGER}"
+
+
+@pytest.mark.parametrize(
+    "text", ["kan du endre konto til 6540?", "change the account to 6540 please", "kontoen: 6540"]
+)
+async def test_a_change_asked_in_the_thread_reaches_the_reviewer(text: str) -> None:
+    # "kan du endre konto til 6540?" was told the chat never acts on orders, and reached
+    # no one: the reviewer approved 5990.
+    bot = Bot()
+    proposal_id = await bot.document(OLA)
+    [thread] = set(bot.handler.threads.values())
+    await bot.post(OLA, text, channel=thread)
+    note = bot.rest.messages(REVIEW)[-1]
+    assert note.endswith(f"«{text}»"), note
+    assert [e.data.text for e in await bot.events("ProposalNoted")] == [text]
+    assert str(proposal_id) in bot.rest.messages(REVIEW)[0]

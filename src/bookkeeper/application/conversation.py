@@ -1677,7 +1677,9 @@ _RESERVATION: Final = re.compile(
 #: skal være konto 6540", "beløpet var 199 kr", "should be 25 % VAT").
 _CORRECTION: Final = re.compile(
     r"\b(skal være|skulle vært|skulle være|burde vært|should be|should have been|egentlig|"
-    r"actually|riktig\w*|correct\w*|rett (?:konto|beløp|sats|dato)|konto \d{4}|account \d{4}|"
+    r"actually|riktig\w*|correct\w*|rett (?:konto|beløp|sats|dato)|"
+    # "konto 6540", and a change asked for: "endre konto til 6540", "kontoen til 6540"
+    r"(?:konto|kontoen|account)(?:\s*(?:til|to|=|:))?\s+\d{4}|"
     r"\d+(?:[.,]\d+)?\s*(?:kr|nok|%)|mva|vat)\b"
 )
 
