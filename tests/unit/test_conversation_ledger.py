@@ -952,6 +952,8 @@ def test_a_period_since_a_day_or_month_runs_to_today(
         ),
         ("spent at Adobe and Clas Ohlson in March", ["adobe", "clas ohlson"]),
         ("hva har vi brukt hos Clas Ohlson og Rema 1000?", ["clas ohlson", "rema 1000"]),
+        # The preposition said again: "hos Telenor" was a supplier's name.
+        ("hvor mye har vi handlet hos Adobe og hos Telenor", ["adobe", "telenor"]),
         # A joining word before no name keeps the one supplier.
         ("brukt hos Adobe og totalt", ["adobe"]),
         ("hva har vi brukt hos Adobe og hva med Telenor", ["adobe"]),
@@ -961,6 +963,20 @@ def test_a_period_since_a_day_or_month_runs_to_today(
 )
 def test_the_suppliers_a_question_names(text: str, names: list[str]) -> None:
     assert lq.suppliers_asked(text) == names
+
+
+@pytest.mark.parametrize(
+    "question", ["hva har vi brukt på Adobe og Telenor i år", "Hva kostet Adobe og Telenor i år?"]
+)
+async def test_costs_of_several_names_no_account_group_has_are_each_answered(
+    question: str,
+) -> None:
+    # A cost name that is no account group fell back to the first supplier only.
+    chat = await books_chat()
+    [reply] = await chat.say(question)
+    adobe, telenor = reply.text.split("\n\n")
+    assert adobe.startswith("Kostnader hos Adobe 01.01.2026 – 20.11.2026: 800,00 kr")
+    assert telenor.startswith("Kostnader hos Telenor 01.01.2026 – 20.11.2026: 1 000,00 kr")
 
 
 async def test_costs_at_several_suppliers_are_each_answered() -> None:

@@ -1033,6 +1033,14 @@ class ConversationService:
                 # No account group by that name: a supplier's, if entries name it ("hva
                 # kostet AWS i oktober", "what did we spend on Adobe").
                 by_supplier = await self._supplier_costs(ask, word, only_found=True)
+                listed = lq.names_listed(ask.text, word)
+                if by_supplier is not None and len(listed) > 1:
+                    # "hva kostet Adobe og Telenor": each named, as "brukt hos" answers.
+                    rest = [await self._supplier_costs(ask, name) for name in listed[1:]]
+                    texts = [by_supplier.text, *(r.text for r in rest if r is not None)]
+                    return Reply(
+                        text="\n\n".join(texts), language=language, event_id=by_supplier.event_id
+                    )
                 if by_supplier is not None:
                     return by_supplier
                 text_ = m.text("ledger.costs.unknown", language, topic=word, **span)

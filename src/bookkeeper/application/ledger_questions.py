@@ -715,7 +715,26 @@ def suppliers_asked(text: str) -> list[str]:
     found = _SPENT_AT.search(lowered)
     if found is None:
         return []
-    raws = lowered[found.start(1) :].split()
+    return _names_from(lowered[found.start(1) :].split())
+
+
+def names_listed(text: str, first: str) -> list[str]:
+    """`first`, a name a cost question names ("hva kostet Adobe og Telenor"), and the
+    names listed after it ("og Telenor"); [first] when none follow or it is not found."""
+    lowered = _lowered(text)
+    found = re.search(rf"(?<![\w&]){re.escape(first)}(?![\w&])", lowered)
+    if found is None:
+        return [first]
+    listed = _names_from(lowered[found.start() :].split())
+    return listed if listed and listed[0] == first else [first]
+
+
+#: A preposition repeated after a joining word ("hos Adobe og hos Telenor").
+_REPEATED_AT: Final = frozenset({"hos", "at", "with", "from", "fra", "til", "to", "på", "on"})
+
+
+def _names_from(raws: list[str]) -> list[str]:
+    """The names listed from the start of `raws` ("adobe og telenor i år")."""
     names: list[str] = []
     at = 0
     while at < len(raws):
@@ -730,6 +749,8 @@ def suppliers_asked(text: str) -> list[str]:
             if at >= len(raws) or raws[at].strip("?!.,:;") not in _NAME_JOINS:
                 break
             at += 1
+        if at < len(raws) and raws[at] in _REPEATED_AT:
+            at += 1  # "og hos Telenor"
         if at >= len(raws) or raws[at].strip("?!.,:;«»\"'") in _NOT_A_NAME_START:
             break
     return list(dict.fromkeys(names))
