@@ -75,6 +75,7 @@ from bookkeeper.domain.events import (
     Party,
     PatternSuggestionData,
     Payload,
+    ProposalNotedData,
     PurchasesQueriedData,
     ReceiptAttachmentData,
     RejectedData,
@@ -314,6 +315,11 @@ SAMPLES: dict[type[Payload], Payload] = {
     ),
     ExecutionsCheckedData: ExecutionsCheckedData(
         failed=("a",), stuck=("b", "c"), stuck_after_minutes=60
+    ),
+    ProposalNotedData: ProposalNotedData(
+        proposal_id="0192f0c4-0000-7000-8000-000000000001",
+        text="feil, det skal være konto 6540 «ikke» 5990",
+        channel="discord",
     ),
     MorningCheckRanData: MorningCheckRanData(
         job="morning",

@@ -1233,3 +1233,35 @@ async def test_a_form_sent_after_the_session_ended_logs_in_back_to_the_form(api:
         assert sent.headers["location"].startswith(f"{APP}/login?next={quote(proposal, safe='')}")
     state = await api.client.get(f"{API}/proposals/{proposed['proposalId']}", headers=api.viewer)
     assert state.json()["status"] == "PROPOSED"
+
+
+async def test_a_note_written_in_a_documents_thread_is_shown_with_the_proposal(api: Api) -> None:
+    """A correction written in a document's Discord thread ("feil, det skal være konto
+    6540") reached the reviewer in Discord only: the page and the audit trail lost it."""
+    import uuid
+
+    from bookkeeper.application.ports import Principal
+
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    proposal = proposed["streamId"]
+    conversation = await resolve(api.container.conversation)
+    writer = Principal(subject="discord:55", tenant_id="acme", roles=frozenset({"agent"}))
+    await conversation.note(
+        writer,
+        uuid.UUID(proposal),
+        "feil, det skal være konto 6540 <b>ikke</b> 5990",
+        source="discord",
+        channel_id="discord:4242",
+    )
+    await login(api, "kari", "reviewer")
+    page = await api.client.get(f"{APP}/review/{proposal}?lang=nb")
+    notes = page.text.split('id="notes"', 1)[1].split("</ul>", 1)[0]
+    assert "«feil, det skal være konto 6540 &lt;b&gt;ikke&lt;/b&gt; 5990»" in notes
+    assert "Merknad" in page.text  # in the history too, by its name
+    # The audit trail: in the proposal's correlation, the writer as actor.
+    trail = await api.client.get(
+        f"{API}/events", params={"correlationId": proposed["correlationId"]}, headers=api.agent
+    )
+    [noted] = [e for e in trail.json()["items"] if e["type"] == "ProposalNoted"]
+    assert noted["actor"] == "human:discord:55"
+    assert noted["data"]["proposalId"] == proposal and noted["data"]["channel"] == "discord"

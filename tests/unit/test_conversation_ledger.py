@@ -936,3 +936,126 @@ def test_a_period_since_a_day_or_month_runs_to_today(
 ) -> None:
     start, end = (dt.date(*day) for day in period)
     assert lq.ledger_period(text, TODAY) == (start, end)
+
+
+# --- several suppliers, and costs per month ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        # "hos Adobe og Telenor" answered Adobe only.
+        ("hva har vi brukt hos Adobe og Telenor i år", ["adobe", "telenor"]),
+        (
+            "hva har vi brukt hos adobe, telenor og microsoft i fjor",
+            ["adobe", "telenor", "microsoft"],
+        ),
+        ("spent at Adobe and Clas Ohlson in March", ["adobe", "clas ohlson"]),
+        ("hva har vi brukt hos Clas Ohlson og Rema 1000?", ["clas ohlson", "rema 1000"]),
+        # The preposition said again: "hos Telenor" was a supplier's name.
+        ("hvor mye har vi handlet hos Adobe og hos Telenor", ["adobe", "telenor"]),
+        # A joining word before no name keeps the one supplier.
+        ("brukt hos Adobe og totalt", ["adobe"]),
+        ("hva har vi brukt hos Adobe og hva med Telenor", ["adobe"]),
+        ("hva har vi brukt hos H&M", ["h&m"]),
+        ("kostnader per leverandør", []),
+    ],
+)
+def test_the_suppliers_a_question_names(text: str, names: list[str]) -> None:
+    assert lq.suppliers_asked(text) == names
+
+
+@pytest.mark.parametrize(
+    "question", ["hva har vi brukt på Adobe og Telenor i år", "Hva kostet Adobe og Telenor i år?"]
+)
+async def test_costs_of_several_names_no_account_group_has_are_each_answered(
+    question: str,
+) -> None:
+    # A cost name that is no account group fell back to the first supplier only.
+    chat = await books_chat()
+    [reply] = await chat.say(question)
+    adobe, telenor = reply.text.split("\n\n")
+    assert adobe.startswith("Kostnader hos Adobe 01.01.2026 – 20.11.2026: 800,00 kr")
+    assert telenor.startswith("Kostnader hos Telenor 01.01.2026 – 20.11.2026: 1 000,00 kr")
+
+
+async def test_costs_at_several_suppliers_are_each_answered() -> None:
+    chat = await books_chat()
+    [reply] = await chat.say("hva har vi brukt hos Adobe og Telenor i år")
+    adobe, telenor = reply.text.split("\n\n")
+    assert adobe.startswith("Kostnader hos Adobe 01.01.2026 – 20.11.2026: 800,00 kr uten mva")
+    assert telenor.startswith("Kostnader hos Telenor 01.01.2026 – 20.11.2026: 1 000,00 kr")
+    recorded = [e.data for e in await chat.events("LedgerQueried")]
+    assert [(d.question, d.amount) for d in recorded] == [
+        ("supplier_costs", D("800.00")),
+        ("supplier_costs", D("1000.00")),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kostnader per måned i år",
+        "hva har vi brukt per måned i år?",
+        "månedlige kostnader i år",
+        "utgifter måned for måned",
+        "costs per month this year",
+        "monthly expenses",
+        "hvor mye bruker vi i måneden?",  # was the help text
+        "how much do we spend a month",
+    ],
+)
+def test_costs_per_month_are_asked(text: str) -> None:
+    assert intent_of(text) == "monthly_costs"
+
+
+def test_a_month_ago_is_no_question_per_month() -> None:
+    assert intent_of("what did we spend a month ago") != "monthly_costs"
+
+
+async def test_costs_per_month_are_answered_from_the_ledger() -> None:
+    chat = await books_chat()
+    text, language, data = await ask(chat, "kostnader per måned i år")
+    assert language == "nb"
+    lines = text.splitlines()
+    assert lines[0] == "Kostnader per måned 01.01.2026 – 20.11.2026 (uten mva):"
+    assert lines[1] == "  januar 2026: 0,00 kr"
+    assert lines[3] == "  mars 2026: 800,00 kr"
+    assert lines[11] == "  november 2026: 2 946,43 kr"  # to today, the 20th
+    assert lines[-1] == "  Sum: 3 746,43 kr"  # the result's operating costs
+    assert len(lines) == 13
+    assert (data.question, data.amount, data.count) == ("monthly_costs", D("3746.43"), 11)
+
+    text, language, _ = await ask(chat, "costs per month in 2025")
+    assert language == "en"
+    assert text.splitlines()[0] == "Costs per month 01.01.2025 – 31.12.2025 (without VAT):"
+    assert "  June 2025: 100,00 kr" in text.splitlines()
+    assert text.splitlines()[-1] == "  Total: 100,00 kr"
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        # A year written alone was passed over: "resultat 2025" was answered for 2026.
+        ("resultat 2025", ((2025, 1, 1), (2025, 12, 31))),
+        ("månedlige kostnader 2025", ((2025, 1, 1), (2025, 12, 31))),
+        ("hva har vi brukt hos Adobe 2025", ((2025, 1, 1), (2025, 12, 31))),
+        ("resultat 2026", ((2026, 1, 1), (2026, 11, 20))),
+        # An account word claims the number: the account's, the year so far.
+        ("saldo på konto 2050", ((2026, 1, 1), (2026, 11, 20))),
+        ("hva står på 2050", ((2026, 1, 1), (2026, 11, 20))),
+        ("saldo 2050 i fjor", ((2025, 1, 1), (2025, 12, 31))),
+    ],
+)
+def test_a_year_written_alone_is_the_period(
+    text: str, period: tuple[tuple[int, int, int], tuple[int, int, int]]
+) -> None:
+    start, end = (dt.date(*day) for day in period)
+    assert lq.ledger_period(text, TODAY) == (start, end)
+
+
+async def test_the_result_of_a_year_written_alone_is_that_years() -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, "resultat 2025")
+    assert text.startswith("Resultat 01.01.2025 – 31.12.2025:")
+    assert (data.start, data.end) == (dt.date(2025, 1, 1), dt.date(2025, 12, 31))

@@ -838,3 +838,88 @@ async def test_a_correction_in_the_thread_reaches_the_review_message() -> None:
     await bot.post(OLA, "dette var privat, sorry", channel=thread)
     assert len(bot.rest.messages(REVIEW)) == 2
     assert not bot.rest.messages(thread)[-1].startswith("Jeg kan ikke endre forslaget selv")
+
+
+async def test_the_review_message_says_the_same_whichever_path_posts_it_first() -> None:
+    # The handler's own post (the subscriber failing or slow) carried no warning, concern
+    # or caption: the reviewer approved "privat, ikke bokfør" as read.
+    direct = Bot()  # no subscriber: the handler's direct post is the only one
+    await direct.post(OLA, "privat, ikke bokfør", files=1)
+    [posted] = direct.rest.messages(REVIEW)
+    concerns = [line for line in posted.splitlines() if line.startswith("- ")]
+    assert concerns and "privat, ikke bokfør" in concerns[0], posted
+
+    subscribed = Bot(subscribe=True)  # the subscriber posts first, from the event
+    await subscribed.post(OLA, "privat, ikke bokfør", files=1)
+    [by_event] = subscribed.rest.messages(REVIEW)
+    assert by_event.splitlines()[:-1] == posted.splitlines()[:-1]  # all but the proposal id
+
+    # A caption with nothing against booking is shown to the reviewer too, by either path.
+    plain = Bot()
+    await plain.post(OLA, "Middag med kunde Equinor", files=1)
+    [text] = plain.rest.messages(REVIEW)
+    assert "Avsender skrev: «Middag med kunde Equinor»" in text
+    [proposal_id] = plain.handler.threads
+    [proposed] = [e for e in await plain.chat.harness.all_events() if e.stream_id == proposal_id]
+    await plain.reviews.handle(proposed)  # the late subscriber posts nothing more
+    assert plain.rest.messages(REVIEW) == [text] and plain.rest.edits(REVIEW) == []
+
+
+async def test_a_first_of_two_approvals_keeps_the_review_messages_concerns() -> None:
+    # The edit after the first approval rebuilt the message without its concerns.
+    from bookkeeper.domain.review import ReviewRules
+
+    for subscribe in (False, True):
+        bot = Bot(subscribe=subscribe)
+        bot.chat.harness.memory.db.rules["acme"] = ReviewRules(two_approvers_above=Decimal("1000"))
+        await bot.post(OLA, "feil beløp? sjekk", files=1)
+        [proposal_id] = bot.handler.threads
+        [posted] = bot.rest.messages(REVIEW)
+        assert any(line.startswith("- ") for line in posted.splitlines()), posted
+
+        pressed = button(KARI, "approve", proposal_id)
+        await bot.handler.on_interaction(pressed)
+        shown, kwargs = response(pressed)
+        assert "components" not in kwargs  # still in review: the buttons stay
+        # The interaction's edit, and the subscriber's edit of the message when it follows.
+        for edited in [shown, *(text for _, text, _ in bot.rest.edits(REVIEW))]:
+            assert "Første godkjenning gitt av kari" in edited, edited
+            kept = [line for line in posted.splitlines() if line.startswith("- ")]
+            assert all(line in edited.splitlines() for line in kept), edited
+
+
+async def test_a_correction_in_the_thread_is_kept_with_the_proposal() -> None:
+    # The note reached the review channel only: the audit trail and the page lost it.
+    bot = Bot()
+    proposal_id = await bot.document(OLA)
+    [thread] = set(bot.handler.threads.values())
+    await bot.post(OLA, "feil, det skal være konto 6540", channel=thread)
+    await bot.post(OLA, "hva er saldoen?", channel=thread)  # a question is no note
+
+    [noted] = await bot.events("ProposalNoted")
+    view = await bot.chat.harness.view(proposal_id)
+    assert noted.actor == "human:ola" and noted.correlation_id == view.correlation_id
+    assert noted.data.proposal_id == str(proposal_id)
+    assert (noted.data.text, noted.data.channel) == ("feil, det skal være konto 6540", "discord")
+    assert noted.metadata["source"] == {"channel": "discord", "channelId": f"discord:{thread}"}
+    assert view.status is Status.PROPOSED  # the reviewer decides
+
+    # A stranger in the invoices channel (an agent) is recorded as who they are.
+    await bot.post(STRANGER, "dette var privat", channel=thread)
+    assert [e.actor for e in await bot.events("ProposalNoted")][1] == f"human:discord:{STRANGER}"
+
+
+@pytest.mark.parametrize(
+    "text", ["kan du endre konto til 6540?", "change the account to 6540 please", "kontoen: 6540"]
+)
+async def test_a_change_asked_in_the_thread_reaches_the_reviewer(text: str) -> None:
+    # "kan du endre konto til 6540?" was told the chat never acts on orders, and reached
+    # no one: the reviewer approved 5990.
+    bot = Bot()
+    proposal_id = await bot.document(OLA)
+    [thread] = set(bot.handler.threads.values())
+    await bot.post(OLA, text, channel=thread)
+    note = bot.rest.messages(REVIEW)[-1]
+    assert note.endswith(f"«{text}»"), note
+    assert [e.data.text for e in await bot.events("ProposalNoted")] == [text]
+    assert str(proposal_id) in bot.rest.messages(REVIEW)[0]

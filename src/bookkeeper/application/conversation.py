@@ -48,7 +48,12 @@ import msgspec
 
 from bookkeeper.application import ledger_questions as lq
 from bookkeeper.application import messages as m
-from bookkeeper.application.errors import ApplicationError, ExternalError, Forbidden
+from bookkeeper.application.errors import (
+    ApplicationError,
+    ExternalError,
+    Forbidden,
+    NotFound,
+)
 from bookkeeper.application.event_log import record_alone, stamp
 from bookkeeper.application.failures import explain_error, explain_failure, system_name
 from bookkeeper.application.ledger import LedgerService
@@ -79,6 +84,7 @@ from bookkeeper.domain.events import (
     JournalEntryPostedData,
     Kind,
     LedgerQueriedData,
+    ProposalNotedData,
     Status,
     Step,
     VatQueriedData,
@@ -105,6 +111,8 @@ RETENTION: Final = dt.timedelta(days=30)
 MAX_MESSAGE: Final = 4000
 #: Characters of a document's caption kept with its proposal (and quoted to the reviewer).
 MAX_CAPTION: Final = 300
+#: Characters of a note on a proposal (ProposalNoted) kept.
+MAX_NOTE: Final = 500
 #: Lines listed in one answer before "… and N more".
 MAX_LINES: Final = 10
 #: The questions about the books answered from the ledger (story 8, ledger_questions.py).
@@ -118,6 +126,7 @@ BOOKS_QUESTIONS: Final = frozenset(
         "journal",
         "balance_sheet",
         "supplier_costs",
+        "monthly_costs",
     }
 )
 #: Journal entries read at most for a question about costs by supplier (from the period's
@@ -312,6 +321,44 @@ class ConversationService:
         ]
         await self._remember(tenant, channel_id, replies)
         return replies
+
+    async def note(
+        self,
+        principal: Principal,
+        proposal_id: uuid.UUID,
+        text: str,
+        *,
+        source: str,
+        channel_id: str,
+    ) -> uuid.UUID:
+        """Record what a person wrote about a proposal where its document was handed in
+        (a correction in its thread) as ProposalNoted, in the proposal's correlation, the
+        writer as actor: the audit trail and the proposal's page keep it, the proposal is
+        unchanged. The writer may hand documents in (`events:propose`) or decide them;
+        NotFound for no such proposal of the tenant. Its id."""
+        try:
+            self._authorizer.check(principal, "events:propose")
+        except Forbidden:
+            self._authorizer.check(principal, "proposals:decide")
+        async with self._uow() as uow:
+            view = await uow.proposals.get(principal.tenant_id, proposal_id)
+        if view is None:
+            raise NotFound(f"proposal {proposal_id} not found")
+        event_id = self._ids.new_id()
+        data = ProposalNotedData(
+            proposal_id=str(proposal_id), text=text.strip()[:MAX_NOTE], channel=source
+        )
+        event = stamp(
+            "ProposalNoted",
+            data,
+            event_id=event_id,
+            actor=principal.actor,
+            at=self._clock.now(),
+            correlation_id=view.correlation_id,
+            metadata={"source": {"channel": source, "channelId": channel_id}},
+        )
+        await record_alone(self._uow, principal.tenant_id, event)
+        return event_id
 
     async def purge(self, now: dt.datetime) -> int:
         """Forget messages older than RETENTION; how many (for a daily scheduler job)."""
@@ -794,11 +841,72 @@ class ConversationService:
         if intent.name == "balance_sheet":
             return await self._balance_sheet(ask)
         if intent.name == "supplier_costs":
-            asked = ask.intent.topic or lq.supplier_asked(text)
+            return await self._each_supplier(ask)
+        if intent.name == "monthly_costs":
+            return await self._monthly_costs(ask)
+        return await self._result(ask)
+
+    async def _each_supplier(self, ask: _BooksQuestion) -> Reply:
+        """The costs of each supplier the question names, in turn ("hva har vi brukt hos
+        Adobe og Telenor i år": both, each recorded), or every supplier's for none."""
+        named = lq.suppliers_asked(ask.text)
+        topic = ask.intent.topic
+        if topic and not any(
+            lq.names_supplier(topic, name) or lq.names_supplier(name, topic) for name in named
+        ):
+            named = [topic]  # the model's reading, when the words name another
+        replies: list[Reply] = []
+        for asked in named or (None,):
             reply = await self._supplier_costs(ask, asked)
             assert reply is not None  # None only for `only_found`
-            return reply
-        return await self._result(ask)
+            replies.append(reply)
+        if len(replies) == 1:
+            return replies[0]
+        return Reply(
+            text="\n\n".join(r.text for r in replies),
+            language=ask.language,
+            event_id=replies[0].event_id,
+        )
+
+    async def _monthly_costs(self, ask: _BooksQuestion) -> Reply:
+        """The income statement's operating costs (classes 4–7, without the deductible VAT)
+        of each month of the period (Europe/Oslo dates; a month cut to the period), and
+        their sum; recorded as LedgerQueried (monthly_costs, the sum, the months)."""
+        assert self._ledger is not None
+        language = ask.language
+        months = lq.months_of(ask.start, ask.end)
+        figures: list[tuple[dt.date, dt.date, Decimal]] = []
+        for first, last in months:
+            report = await self._ledger.income_statement(ask.principal, first, last)
+            figures.append((first, last, report.operating_costs))
+        total = sum((cost for _, _, cost in figures), Decimal("0.00"))
+        span = {"start": _date(ask.start), "end": _date(ask.end)}
+        event_id = await self._record_books(
+            ask,
+            LedgerQueriedData(
+                question="monthly_costs",
+                start=ask.start,
+                end=ask.end,
+                amount=total,
+                count=len(months),
+            ),
+        )
+        if not any(cost for _, _, cost in figures):
+            text = m.text("ledger.suppliers.none", language, **span)
+            return Reply(text=text, language=language, event_id=event_id)
+        lines = [m.text("ledger.monthly.header", language, **span)]
+        for first, _, cost in figures:
+            month = m.text(f"month.{first.month}", language)
+            lines.append(
+                m.text(
+                    "ledger.monthly.line",
+                    language,
+                    month=f"{month} {first.year}",
+                    amount=m.kroner(cost),
+                )
+            )
+        lines.append(m.text("ledger.costs.total", language, amount=m.kroner(total)))
+        return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
     async def _record_books(self, ask: _BooksQuestion, data: LedgerQueriedData) -> uuid.UUID:
         event_id = self._ids.new_id()
@@ -925,6 +1033,14 @@ class ConversationService:
                 # No account group by that name: a supplier's, if entries name it ("hva
                 # kostet AWS i oktober", "what did we spend on Adobe").
                 by_supplier = await self._supplier_costs(ask, word, only_found=True)
+                listed = lq.names_listed(ask.text, word)
+                if by_supplier is not None and len(listed) > 1:
+                    # "hva kostet Adobe og Telenor": each named, as "brukt hos" answers.
+                    rest = [await self._supplier_costs(ask, name) for name in listed[1:]]
+                    texts = [by_supplier.text, *(r.text for r in rest if r is not None)]
+                    return Reply(
+                        text="\n\n".join(texts), language=language, event_id=by_supplier.event_id
+                    )
                 if by_supplier is not None:
                     return by_supplier
                 text_ = m.text("ledger.costs.unknown", language, topic=word, **span)
@@ -1569,7 +1685,9 @@ _RESERVATION: Final = re.compile(
 #: skal være konto 6540", "beløpet var 199 kr", "should be 25 % VAT").
 _CORRECTION: Final = re.compile(
     r"\b(skal være|skulle vært|skulle være|burde vært|should be|should have been|egentlig|"
-    r"actually|riktig\w*|correct\w*|rett (?:konto|beløp|sats|dato)|konto \d{4}|account \d{4}|"
+    r"actually|riktig\w*|correct\w*|rett (?:konto|beløp|sats|dato)|"
+    # "konto 6540", and a change asked for: "endre konto til 6540", "kontoen til 6540"
+    r"(?:konto|kontoen|account)(?:\s*(?:til|to|=|:))?\s+\d{4}|"
     r"\d+(?:[.,]\d+)?\s*(?:kr|nok|%)|mva|vat)\b"
 )
 

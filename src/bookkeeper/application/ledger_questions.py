@@ -16,6 +16,9 @@
     "hva har vi brukt hos Adobe i fjor?" / "spent at Adobe" ──▶ supplier_costs: the costs of the
     "kostnader per leverandør" / "costs by supplier"            entries naming a supplier, or
                                                                  every supplier's, largest first
+        ("brukt hos Adobe og Telenor": each supplier named, answered in turn)
+    "kostnader per måned i år" / "costs per month"          ──▶ monthly_costs: the income
+        statement's operating costs of each month of the period (Europe/Oslo months)
 
 Read-only: every answer reads the ledger through `LedgerService` (`reports:read`) or the log,
 and is recorded as one LedgerQueried event with the asker as actor. Nothing is proposed,
@@ -342,6 +345,22 @@ def month_named(text: str) -> int | None:
     return _MONTHS[found[1]] if found else None
 
 
+#: A year written alone ("resultat 2025", "månedlige kostnader 2025"): not a date's part,
+#: an amount or a number after an account word.
+_BARE_YEAR: Final = re.compile(r"(?<![\d.,:/-])\b(20\d\d)\b(?![\d.,:/-])(?!\s*(?:kr|nok|,-|%))")
+
+
+def _bare_year(lowered: str, today: dt.date) -> int | None:
+    """A year written alone in a question about the books, when no account word claims
+    the number ("saldo 2050", "på 2025" are accounts): it was passed over and the year
+    so far answered instead ("resultat 2025" was 2026's). Only years up to next year."""
+    found = _BARE_YEAR.search(lowered)
+    if found is None or account_asked(lowered) == found[1]:
+        return None
+    year = int(found[1])
+    return year if year <= today.year + 1 else None
+
+
 def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     """The period a question about the books names, in Norwegian or English: last year
     ("i fjor"), a year ("i 2025"), a quarter ("q3", "3. kvartal", "q3 2025"), a month ("i
@@ -361,6 +380,8 @@ def ledger_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
     year: int | None = int(named[1]) if named else None
     if _LAST_YEAR.search(lowered):
         year = today.year - 1
+    if year is None:
+        year = _bare_year(lowered, today)
     month = _MONTH.search(lowered)
     if month is not None:
         number = _MONTHS[month[1]]
@@ -653,33 +674,93 @@ _NOT_A_SUPPLIER: Final = re.compile(
 )
 
 
-def supplier_asked(text: str) -> str | None:
-    """The supplier a cost question names ("hos Adobe", "spent at Clas Ohlson"), lowered,
-    or None (none named, or a word of TOPICS or a period instead of a name)."""
-    lowered = _lowered(text)
-    found = _SPENT_AT.search(lowered)
-    if found is None:
-        return None
+#: Words that join one supplier's name to the next ("hos Adobe og Telenor", "Adobe, Telenor
+#: and Microsoft"), and words after them that begin no name ("hos Adobe og hva …").
+_NAME_JOINS: Final = frozenset({"og", "and", "&", "samt", "eller", "or"})
+_NOT_A_NAME_START: Final = frozenset(
+    {"hva", "what", "hvor", "how", "hvem", "who", "vi", "we", "jeg", "i", "totalt", "total",
+     "sammenlagt", "hver", "each", "ellers", "andre", "other", "others", "resten", "rest",
+     "alle", "all", "også", "also", "så", "so"}
+)  # fmt: skip
+
+
+def _name_at(raws: list[str]) -> tuple[str, int, bool]:
+    """The supplier's name the words `raws` begin with, how many words it took, and
+    whether punctuation ended it (a comma: another name may follow)."""
     words: list[str] = []
-    for raw in found[1].split():
+    used = 0
+    for raw in raws:
         word = raw.strip("?!.,:;«»\"'()’")
         if (
             not word
             or word in _NAME_ENDS
+            or word in _NAME_JOINS
             or word in _MONTHS
             or re.fullmatch(r"q[1-4]|20\d\d", word)
             or re.fullmatch(r"\d{1,2}\.", raw)  # "3. kvartal", "1. mars"
         ):
             break
         words.append(word)
+        used += 1
         if raw != word and raw.rstrip("?!.,:;«»\"')’") != raw:
-            break  # "hos Adobe? i fjor": punctuation ends the name
-    name = " ".join(words)
-    if not name or _NOT_A_SUPPLIER.match(name):
-        return None
-    if any(topic.words.fullmatch(name) for topic in TOPICS):
-        return None  # "brukt til reise" is the travel accounts' question
-    return name
+            return " ".join(words), used, raw.rstrip("«»\"')’").endswith(",")
+    return " ".join(words), used, False
+
+
+def suppliers_asked(text: str) -> list[str]:
+    """The suppliers a cost question names, lowered, in the order named: "hos Adobe"
+    one, "hos Adobe og Telenor" / "at Adobe, Telenor and Microsoft" each; [] for none
+    (none named, or a word of TOPICS or a period instead of a name)."""
+    lowered = _lowered(text)
+    found = _SPENT_AT.search(lowered)
+    if found is None:
+        return []
+    return _names_from(lowered[found.start(1) :].split())
+
+
+def names_listed(text: str, first: str) -> list[str]:
+    """`first`, a name a cost question names ("hva kostet Adobe og Telenor"), and the
+    names listed after it ("og Telenor"); [first] when none follow or it is not found."""
+    lowered = _lowered(text)
+    found = re.search(rf"(?<![\w&]){re.escape(first)}(?![\w&])", lowered)
+    if found is None:
+        return [first]
+    listed = _names_from(lowered[found.start() :].split())
+    return listed if listed and listed[0] == first else [first]
+
+
+#: A preposition repeated after a joining word ("hos Adobe og hos Telenor").
+_REPEATED_AT: Final = frozenset({"hos", "at", "with", "from", "fra", "til", "to", "på", "on"})
+
+
+def _names_from(raws: list[str]) -> list[str]:
+    """The names listed from the start of `raws` ("adobe og telenor i år")."""
+    names: list[str] = []
+    at = 0
+    while at < len(raws):
+        name, used, comma = _name_at(raws[at:])
+        if not name or _NOT_A_SUPPLIER.match(name):
+            break
+        if any(topic.words.fullmatch(name) for topic in TOPICS):
+            break  # "brukt til reise" is the travel accounts' question
+        names.append(name)
+        at += used
+        if not comma:  # "Adobe og Telenor": a joining word, then the next name
+            if at >= len(raws) or raws[at].strip("?!.,:;") not in _NAME_JOINS:
+                break
+            at += 1
+        if at < len(raws) and raws[at] in _REPEATED_AT:
+            at += 1  # "og hos Telenor"
+        if at >= len(raws) or raws[at].strip("?!.,:;«»\"'") in _NOT_A_NAME_START:
+            break
+    return list(dict.fromkeys(names))
+
+
+def supplier_asked(text: str) -> str | None:
+    """The (first) supplier a cost question names ("hos Adobe", "spent at Clas Ohlson"),
+    lowered, or None (none named, or a word of TOPICS or a period instead of a name)."""
+    names = suppliers_asked(text)
+    return names[0] if names else None
 
 
 def asks_suppliers(text: str) -> bool:
@@ -691,6 +772,38 @@ def asks_suppliers(text: str) -> bool:
     return (
         found is not None and _NOT_A_SUPPLIER.match(found[1].split()[0].strip("?!.,")) is not None
     )
+
+
+#: Costs month by month ("kostnader per måned i år", "costs per month", "månedlige
+#: utgifter", "hva har vi brukt hver måned"): each month's costs, not a supplier's or a
+#: spending source's.
+_PER_MONTH: Final = re.compile(
+    r"\b(?:per|pr\.?|hver|each|every|by)\s+(?:måned|mnd|month)\b|\bmåned for måned\b|"
+    r"\bmonth by month\b|\bmånedlig\w*|\bmonthly\b|\bmånedsvis\b|\bfordelt på måned\w*|"
+    r"\bbroken down by month\b|(?<!hittil )\bi måneden\b|\ba month\b(?! ago)"
+)
+_MONTHLY_COST_WORDS: Final = re.compile(
+    r"\b(kostnad\w*|utgift\w*|brukt|brukte|bruker|forbruk\w*|costs?|expenses?|spent|"
+    r"spend\w*)\b"
+)
+
+
+def asks_monthly_costs(lowered: str) -> bool:
+    """Whether a question asks for the costs month by month ("kostnader per måned i år")."""
+    return (
+        _PER_MONTH.search(lowered) is not None and _MONTHLY_COST_WORDS.search(lowered) is not None
+    )
+
+
+def months_of(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """The calendar months [start, end] touches, each cut to the period."""
+    months: list[tuple[dt.date, dt.date]] = []
+    day = start
+    while day <= end:
+        last = dt.date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+        months.append((day, min(last, end)))
+        day = last + dt.timedelta(days=1)
+    return months
 
 
 def asks_balance_sheet(lowered: str) -> bool:
@@ -711,6 +824,8 @@ def ledger_intent(lowered: str, *, vat: bool, sources: bool) -> str | None:
     if account is None and not sources and (asks_suppliers(lowered) or supplier_asked(lowered)):
         return "supplier_costs"
     named = account is not None or topic_asked(lowered) is not None
+    if not (named or sources or vat) and asks_monthly_costs(lowered):
+        return "monthly_costs"
     if _COST_WORDS.search(lowered) and not sources and named:
         return "costs"
     if account is not None and _LEDGER_BALANCE_WORDS.search(lowered):

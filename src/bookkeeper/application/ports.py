@@ -1301,6 +1301,7 @@ IntentName = Literal[
     "proposal_status",
     "balance_sheet",
     "supplier_costs",
+    "monthly_costs",
 ]
 INTENT_NAMES: tuple[IntentName, ...] = (
     "balance",
@@ -1323,6 +1324,7 @@ INTENT_NAMES: tuple[IntentName, ...] = (
     "proposal_status",
     "balance_sheet",  # assets, equity and liabilities at a day ("vis balansen")
     "supplier_costs",  # costs of one supplier, or per supplier ("brukt hos Adobe")
+    "monthly_costs",  # the costs of each month of a period ("kostnader per måned i år")
 )
 
 

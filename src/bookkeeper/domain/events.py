@@ -483,6 +483,20 @@ class ExecutionFailureResolvedData(Payload, frozen=True, kw_only=True, omit_defa
     note: str | None = None
 
 
+class ProposalNotedData(Payload, frozen=True, kw_only=True):
+    """A person's note on a proposal, written where its document was handed in while it
+    waited for review (a correction in its Discord thread: "feil, det skal være konto
+    6540", "dette var privat"; ADR 0017 addendum). The proposal is unchanged — the
+    reviewer decides — but the note is kept with it: in its correlation (the audit trail,
+    the page's history and notes), the writer as the event's actor."""
+
+    proposal_id: str
+    #: What was written, as written (at most 500 characters).
+    text: str
+    #: Where it was written: "discord" (its thread is in the event's metadata).
+    channel: str
+
+
 class SourceSpending(Payload, frozen=True, kw_only=True, omit_defaults=True):
     """One source's spending in NOK in the morning summary: yesterday, this month so far,
     and the month's budget with the share of it used (None: no budget set)."""
@@ -867,6 +881,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("UnknownAccountsChecked", UnknownAccountsCheckedData),
         ("ExecutionsChecked", ExecutionsCheckedData),
         ("ExecutionFailureResolved", ExecutionFailureResolvedData),
+        ("ProposalNoted", ProposalNotedData),
         ("MorningCheckRan", MorningCheckRanData),
         ("MorningSummaryPosted", MorningSummaryPostedData),
         ("MorningCheckClaimed", MorningCheckClaimedData),
@@ -918,6 +933,8 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         "ExecutionsChecked",
         # A failed execution marked resolved: through its route (checks), not POST /events.
         "ExecutionFailureResolved",
+        # A note written in a document's thread: the conversation's, not POST /events.
+        "ProposalNoted",
         "MorningCheckRan",
         "MorningSummaryPosted",
         "MorningCheckClaimed",

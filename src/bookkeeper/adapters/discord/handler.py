@@ -61,6 +61,7 @@ from bookkeeper.application.ports import (
     EventFilter,
     Principal,
     ProposalView,
+    RecordedEvent,
 )
 from bookkeeper.application.queries import Queries
 from bookkeeper.domain.approval import OwnDocumentApprovalNotAllowed, SecondApproverRequired
@@ -108,6 +109,57 @@ class DiscordUser(msgspec.Struct, frozen=True, kw_only=True):
 
     subject: str
     roles: frozenset[str]
+
+
+class ReviewContent(msgspec.Struct, frozen=True, kw_only=True):
+    """What a proposal's review message says beyond its state, from its proposed event."""
+
+    #: Its warnings, then its confidence's reasons against it (the weightiest first).
+    concerns: tuple[str, ...] = ()
+    #: What its sender wrote with the document (the chat's caption), if anything.
+    caption: str | None = None
+    #: Proposed for a company outside the VAT register (ADR 0056 addendum 4).
+    outside_vat_register: bool = False
+
+
+def read_review_content(event: RecordedEvent) -> ReviewContent:
+    """The review content of a proposal's proposed event: one function, whichever path
+    posts the review message (the review subscriber, the Discord handler's own)."""
+    source = event.metadata.get("source")
+    caption = source.get("caption") if isinstance(source, dict) else None
+    confidence = event.metadata.get("confidence")
+    reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
+    outside = any(
+        isinstance(reason, dict) and reason.get("signal") == VAT_REGISTRATION_SIGNAL
+        for reason in (reasons if isinstance(reasons, list | tuple) else ())
+    )
+    return ReviewContent(
+        concerns=tuple(concerns(event)),
+        caption=caption if isinstance(caption, str) and caption.strip() else None,
+        outside_vat_register=outside,
+    )
+
+
+def concerns(event: RecordedEvent) -> list[str]:
+    """What speaks against a proposal, as its proposed event records it: its warnings
+    first (what the reviewer must check, e.g. a credit note's amount beyond its invoice's),
+    then its confidence's negative reasons, the weightiest first; each once."""
+    recorded = event.metadata.get("warnings")
+    warnings = [w for w in recorded if isinstance(w, str)] if isinstance(recorded, list) else []
+    confidence = event.metadata.get("confidence")
+    reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
+    found: list[tuple[Decimal, str]] = []
+    for reason in reasons if isinstance(reasons, list | tuple) else ():
+        if not isinstance(reason, dict) or not isinstance(reason.get("detail"), str):
+            continue
+        try:
+            effect = Decimal(str(reason.get("effect")))
+        except InvalidOperation:
+            continue
+        if effect < 0:
+            found.append((effect, reason["detail"]))
+    details = [detail for _, detail in sorted(found, key=lambda pair: pair[0])]
+    return list(dict.fromkeys([*warnings, *details]))
 
 
 def parse_users(entries: Iterable[str]) -> dict[int, DiscordUser]:
@@ -204,6 +256,9 @@ class DiscordHandler:
         #: proposal id ─▶ its reverse charge as posted, for a purchase the modal offers it
         #: on (one without VAT, or already marked; ADR 0056 addendum).
         self.review_reverse_charge: dict[uuid.UUID, bool] = {}
+        #: proposal id ─▶ what its proposed event says to the reviewer (concerns, caption):
+        #: read once, shown by every post and edit of its review message.
+        self.review_contents: dict[uuid.UUID, ReviewContent] = {}
         self._review_lock = asyncio.Lock()
 
     # --- who ---------------------------------------------------------------------------
@@ -286,6 +341,17 @@ class DiscordHandler:
                 continue
             if view.status is not Status.PROPOSED:
                 continue
+            # Kept with the proposal first (its audit trail and page), then handed on.
+            try:
+                await self._conversation.note(
+                    principal,
+                    proposal_id,
+                    text[:MAX_NOTE],
+                    source=SOURCE,
+                    channel_id=conversation_channel(channel_id),
+                )
+            except Exception:  # the reviewer still hears of it in Discord
+                log.exception("Discord: the note on %s could not be recorded", proposal_id)
             name = self.people.name(principal.subject, tenant=self.tenant)
             note = m.text("discord.note", m.NORWEGIAN, name=name, text=text[:MAX_NOTE])
             await self._rest.create_message(self.review_channel, _clip(note), reply=review)
@@ -356,20 +422,22 @@ class DiscordHandler:
 
     # --- review requests ---------------------------------------------------------------
 
-    async def post_review_request(self, view: ProposalView, concerns: Sequence[str] = ()) -> Any:
+    async def post_review_request(self, view: ProposalView) -> Any:
         """Post a proposal to the review channel with Godkjenn / Avvis / Korriger buttons,
-        once per proposal (the direct path and the review subscriber may both ask), with
-        `concerns`: what speaks against it (its confidence's negative reasons)."""
+        once per proposal (the direct path and the review subscriber may both ask). What
+        it says is read from the proposal's own record (`review_content`), whichever path
+        posts it first: its warnings, what speaks against it, its sender's caption."""
         if self.review_channel is None or view.tenant_id != self.tenant:
             return None
         await self.people.sync()
+        content = await self.review_content(view.id)
         reverse = offered_reverse_charge(view)
-        if reverse is False and await self._outside_vat_register(view):
+        if reverse is False and content.outside_vat_register:
             reverse = None  # as the review page: "ja" could only be refused
         async with self._review_lock:
             if view.id in self.reviews:
                 return None
-            text = _clip(review_text(view, concerns, self.people))
+            text = _clip(review_text(view, content.concerns, self.people, content.caption))
             message = await self._rest.create_message(
                 self.review_channel, text, components=[_buttons(view.id)]
             )
@@ -381,22 +449,24 @@ class DiscordHandler:
                 self.review_reverse_charge[view.id] = reverse
             return message
 
-    async def _outside_vat_register(self, view: ProposalView) -> bool:
-        """Whether the proposal was made for a company outside the VAT register (ADR 0056
-        addendum 4), as its proposed event's confidence reasons say (the review page reads
-        the same): the proposal's own record, not the tenant's rules today. A log that
-        cannot be read says no (the modal offers the row, and "ja" is refused as before)."""
+    async def review_content(self, proposal_id: uuid.UUID) -> ReviewContent:
+        """What a proposal's review message says beyond the proposal's state, read from its
+        proposed event (`read_review_content`) once and kept: the same for the first post,
+        whichever path makes it, and for every edit while it waits for review. A log that
+        cannot be read says nothing more (and is read again next time)."""
+        known = self.review_contents.get(proposal_id)
+        if known is not None:
+            return known
         try:
-            found = await self._queries.events(self.agent, EventFilter(stream_id=view.id, limit=1))
+            found = await self._queries.events(
+                self.agent, EventFilter(stream_id=proposal_id, limit=1)
+            )
         except Exception:
-            log.exception("Discord review: the proposal %s could not be read", view.id)
-            return False
-        confidence = found[0].metadata.get("confidence") if found else None
-        reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
-        return any(
-            isinstance(reason, dict) and reason.get("signal") == VAT_REGISTRATION_SIGNAL
-            for reason in (reasons if isinstance(reasons, list | tuple) else ())
-        )
+            log.exception("Discord review: the proposal %s could not be read", proposal_id)
+            return ReviewContent()
+        content = read_review_content(found[0]) if found else ReviewContent()
+        self.review_contents[proposal_id] = content
+        return content
 
     async def update_review(self, view: ProposalView) -> bool:
         """Edit the proposal's review message to show where it stands now (a decision made
@@ -407,9 +477,11 @@ class DiscordHandler:
         await self.people.sync()
         async with self._review_lock:
             message = self.reviews.get(view.id)
-            if message is None:
-                return False
-            text, components = _review_state(view, self.people)
+        if message is None:
+            return False
+        content = await self.review_content(view.id)
+        async with self._review_lock:
+            text, components = _review_state(view, self.people, content)
             if self.review_texts.get(view.id) == text:
                 return False
             await self._rest.edit_message(self.review_channel, message, text, components=components)
@@ -616,7 +688,7 @@ class DiscordHandler:
             await _followup(interaction, "Noe gikk galt; beslutningen ble ikke lagret. Prøv igjen.")
             return
         view = result.proposal
-        text, components = _review_state(view, self.people)
+        text, components = _review_state(view, self.people, await self.review_content(view.id))
         async with self._review_lock:
             self.review_texts[view.id] = text
         if components is None:
@@ -703,12 +775,15 @@ def _retry_button(proposal_id: uuid.UUID) -> Any:
     return row
 
 
-def _review_state(view: ProposalView, people: People) -> tuple[str, list[Any] | None]:
+def _review_state(
+    view: ProposalView, people: People, content: ReviewContent
+) -> tuple[str, list[Any] | None]:
     """The review message's text for where the proposal stands, and its components: None
     keeps the buttons (still in review), [] removes them (decided), a FAILED proposal's
-    is the Prøv igjen button (sent back to execution once the cause is put right)."""
+    is the Prøv igjen button (sent back to execution once the cause is put right). While
+    it waits it says what its first post said (`content`), and who approved it first."""
     if view.status is Status.PROPOSED:
-        text = review_text(view, people=people)
+        text = review_text(view, content.concerns, people, content.caption)
         if view.endorsed_by:
             first = people.name(view.endorsed_by, tenant=view.tenant_id)
             text += f"\nFørste godkjenning gitt av {first}; venter på en godkjenner til."
@@ -867,9 +942,13 @@ def _vat(view: ProposalView) -> str:
 
 
 def review_text(
-    view: ProposalView, concerns: Sequence[str] = (), people: People | None = None
+    view: ProposalView,
+    concerns: Sequence[str] = (),
+    people: People | None = None,
+    caption: str | None = None,
 ) -> str:
-    """The review request: what, booked how, proposed by whom, how sure and why not more."""
+    """The review request: what, booked how, proposed by whom, how sure and why not more,
+    and what its sender wrote with the document (`caption`) unless a concern quotes it."""
     proposer = (people or People()).name(view.proposed_by, tenant=view.tenant_id)
     lines = [
         f"Til godkjenning: {_subject(view)}",
@@ -880,6 +959,8 @@ def review_text(
     for concern in concerns[:MAX_CONCERNS]:
         # Written in English where they are recorded; said in Norwegian, as on the page.
         lines.append(f"- {m.sentence(concern, m.NORWEGIAN)[:MAX_CONCERN_LENGTH]}")
+    if caption and not any(caption in concern for concern in concerns[:MAX_CONCERNS]):
+        lines.append(f"Avsender skrev: «{caption[:MAX_CONCERN_LENGTH]}»")
     lines.append(f"Forslag {view.id}")
     return "\n".join(lines)
 

@@ -17,10 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Final
 
-from bookkeeper.adapters.discord.handler import DiscordHandler
+from bookkeeper.adapters.discord.handler import (
+    DiscordHandler,
+    concerns,
+    read_review_content,
+)
 from bookkeeper.application.errors import NotFound
 from bookkeeper.application.ports import RecordedEvent
 from bookkeeper.application.queries import Queries
@@ -43,6 +46,8 @@ STEPS: Final = frozenset(
         Step.EXECUTION_RETRIED,
     }
 )
+__all__ = ["MAX_AGE", "NAME", "STEPS", "TYPES", "ReviewSubscriber", "concerns"]
+
 TYPES: Final = frozenset(
     t.name for t in CATALOGUE.values() if t.kind is not None and t.step in STEPS
 )
@@ -81,29 +86,10 @@ class ReviewSubscriber:
             return
         # Where it stands now, not where this event left it: a proposal approved by a rule
         # in the same commit is never posted, and a late event never rolls a message back.
+        if CATALOGUE[event.type].step is Step.PROPOSED:
+            # The event at hand is what the handler would read for the message's content.
+            self._handler.review_contents.setdefault(event.stream_id, read_review_content(event))
         if CATALOGUE[event.type].step is Step.PROPOSED and view.status is Status.PROPOSED:
-            await self._handler.post_review_request(view, concerns(event))
+            await self._handler.post_review_request(view)
         else:
             await self._handler.update_review(view)
-
-
-def concerns(event: RecordedEvent) -> list[str]:
-    """What speaks against a proposal, as its proposed event records it: its warnings
-    first (what the reviewer must check, e.g. a credit note's amount beyond its invoice's),
-    then its confidence's negative reasons, the weightiest first; each once."""
-    recorded = event.metadata.get("warnings")
-    warnings = [w for w in recorded if isinstance(w, str)] if isinstance(recorded, list) else []
-    confidence = event.metadata.get("confidence")
-    reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
-    found: list[tuple[Decimal, str]] = []
-    for reason in reasons if isinstance(reasons, list | tuple) else ():
-        if not isinstance(reason, dict) or not isinstance(reason.get("detail"), str):
-            continue
-        try:
-            effect = Decimal(str(reason.get("effect")))
-        except InvalidOperation:
-            continue
-        if effect < 0:
-            found.append((effect, reason["detail"]))
-    reasons = [detail for _, detail in sorted(found, key=lambda pair: pair[0])]
-    return list(dict.fromkeys([*warnings, *reasons]))

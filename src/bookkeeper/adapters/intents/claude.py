@@ -3,7 +3,7 @@
 The model is offered ONLY the read-only intents, one tool each (balance, missing_receipts,
 supplier_invoices, expenses, spending, vat, help, and story 8's questions about the books:
 result, payables, receivables, costs, account_balance, journal, balance_sheet,
-supplier_costs), with `tool_choice: any`
+supplier_costs, monthly_costs), with `tool_choice: any`
 and parallel tool use off. The user's text is sent as untrusted data (a JSON string in a
 text block, the system prompt says so). The answer is decoded strictly: anything but
 exactly one `tool_use` block naming one of those tools with a valid input (optional
@@ -173,6 +173,11 @@ _DESCRIPTIONS: Final[Mapping[IntentName, str]] = {
         "(kostnader per leverandør, costs by supplier); give `supplier` if one is named, "
         "and the period as `from`/`to` if the message names one. AI and cloud providers "
         "(Anthropic, Google, Cloudflare) are `spending`."
+    ),
+    "monthly_costs": (
+        "The user asks for the company's costs month by month (kostnader per måned i år, "
+        "hva har vi brukt hver måned, costs per month); the period as `from`/`to` if the "
+        "message names one (otherwise the year so far)."
     ),
 }
 
