@@ -43,7 +43,13 @@ from bookkeeper.application.errors import (
 )
 from bookkeeper.application.event_log import dead_letter_alert_id, stamp
 from bookkeeper.application.ledger import PostedEntry
-from bookkeeper.application.ports import Authorizer, Clock, Principal, UnitOfWorkFactory
+from bookkeeper.application.ports import (
+    Authorizer,
+    BusPlace,
+    Clock,
+    Principal,
+    UnitOfWorkFactory,
+)
 from bookkeeper.application.translation import (
     BUS_SUBJECT,
     BUS_TENANT,
@@ -138,7 +144,7 @@ class BusIntake:
         return self._ingest
 
     async def _receive_account(
-        self, accounts: AccountsMaster, raw: bytes, delivered_as: str | None
+        self, accounts: AccountsMaster, raw: bytes, delivered_as: BusPlace | None
     ) -> Delivery:
         """Record an Accounts Master message (kept as tenant data, not booked)."""
         try:
@@ -168,7 +174,7 @@ class BusIntake:
             code=UNKNOWN_TENANT_CODE,
         )
 
-    async def receive(self, raw: bytes, delivered_as: str | None = None) -> Delivery:
+    async def receive(self, raw: bytes, delivered_as: BusPlace | None = None) -> Delivery:
         """Book the message; never raises — the outcome says what to do with it.
         `delivered_as`: the message's place on the bus, the same on every redelivery
         (an Accounts Master message without an `id` is told apart by it)."""
@@ -191,7 +197,7 @@ class BusIntake:
         return Delivery(Outcome.BOOKED, entry=posted)
 
     async def receive_many(
-        self, raws: Sequence[bytes], delivered_as: Sequence[str | None] | None = None
+        self, raws: Sequence[bytes], delivered_as: Sequence[BusPlace | None] | None = None
     ) -> list[Delivery]:
         """`receive` of a whole batch with one commit (Ingest.book_many); never raises.
         The database down: every message RETRY (storage_down). Anything unexpected about
@@ -207,7 +213,7 @@ class BusIntake:
             return [Delivery(Outcome.RETRY, reason=str(error), code=error.code) for _ in raws]
         except Exception:
             log.exception("booking a batch of bus messages failed; booking them one by one")
-            return [await self.receive(raw) for raw in raws]
+            return [await self.receive(r, p) for r, p in zip(raws, places, strict=True)]
         deliveries: list[Delivery] = []
         for raw, result in zip(raws, results, strict=True):
             if isinstance(result, PostedEntry):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 from contextvars import ContextVar
@@ -51,7 +52,7 @@ from bookkeeper.application.bus import (
     Outcome,
     tenant_of,
 )
-from bookkeeper.application.ports import BusConnection, BusConsumerStatus
+from bookkeeper.application.ports import BusConnection, BusConsumerStatus, BusPlace
 
 log = logging.getLogger("bookkeeper.bus.nats")
 
@@ -73,6 +74,8 @@ LOOP_PAUSE: Final = 1.0
 RESTORE_WAIT: Final = 30.0
 #: Batches being booked at once by one consumer (each in its own transaction).
 IN_FLIGHT: Final = 2
+#: A stored time for a message without one (not expected from JetStream).
+_EPOCH: Final = dt.datetime.fromtimestamp(0, dt.UTC)
 #: The dead letter's code of a message for another tenant than its subject names.
 TENANT_MISMATCH: Final = "tenant-mismatch"
 
@@ -472,12 +475,12 @@ class NatsConsumer:
             message, await self._intake.receive(message.data, self._place(message))
         )
 
-    def _place(self, message: Msg) -> str:
+    def _place(self, message: Msg) -> BusPlace:
         """The message's place in its stream — name, sequence and the time it was stored
         (a stream made again numbers from 1 again) — the same on every redelivery."""
         meta = message.metadata
-        stored = meta.timestamp.timestamp() if meta.timestamp is not None else 0.0
-        return f"{self._settings.stream}:{meta.sequence.stream}:{stored:.9f}"
+        stored = meta.timestamp if meta.timestamp is not None else _EPOCH
+        return BusPlace(stream=self._settings.stream, sequence=meta.sequence.stream, stored=stored)
 
     def _bound(self, message: Msg) -> bool:
         """Whether the message may be booked for the tenant its envelope names: always,
