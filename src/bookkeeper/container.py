@@ -48,7 +48,7 @@ from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
 from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
 from bookkeeper.application.accounts_master import AccountsMaster
-from bookkeeper.application.bus import BusIntake
+from bookkeeper.application.bus import BusIntake, PublishAlerts
 from bookkeeper.application.checks import Checks
 from bookkeeper.application.compliance import ComplianceContext
 from bookkeeper.application.conversation import ConversationService, ConversationStore
@@ -714,7 +714,11 @@ class Container(containers.DeclarativeContainer):
         tenants=providers.Callable(load_bus_tenants),
     )
     #: The bus-publisher Subscriber (the ledger to NATS), None without NATS.
-    bus_publisher = providers.Singleton(publisher_of, nats_settings)
+    bus_publisher = providers.Singleton(
+        publisher_of,
+        nats_settings,
+        providers.Singleton(PublishAlerts, uow_factory=uow_factory, clock=clock),
+    )
 
     #: Fetches document URLs (Discord attachments) from BOOKKEEPER_FETCH_ALLOWED_HOSTS only,
     #: pinned to public addresses (adapters/fetch); for the document pipeline.

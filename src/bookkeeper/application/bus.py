@@ -116,6 +116,51 @@ def tenant_of(raw: bytes) -> str:
     return UNKNOWN_TENANT
 
 
+#: The alert's code for a ledger message too large for the bus (max_payload).
+TOO_LARGE_CODE: Final = "bus-message-too-large"
+
+
+class PublishAlerts:
+    """What the bus-publisher tells a person about an entry it cannot publish whole: one
+    `AlertRaised` in the entry's tenant per message left out (derived id: a batch sent
+    again raises it once)."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+
+    async def too_large(
+        self, tenant: str, event_id: uuid.UUID, subject: str, size: int, limit: int
+    ) -> uuid.UUID:
+        """The message `subject` of the entry whose JournalEntryPosted is `event_id` is
+        `size` bytes, over the bus's `limit`: not published. StorageUnavailable
+        propagates (the publisher tries the entry again)."""
+        alert_id = dead_letter_alert_id(tenant, f"too-large:{event_id}:{subject}")
+        event = stamp(
+            ALERT_RAISED,
+            AlertRaisedData(
+                severity="error",
+                code=TOO_LARGE_CODE,
+                message=(
+                    f"the ledger entry of event {event_id} was not published as {subject}: "
+                    f"{size} bytes, over the bus's max_payload of {limit} (it stays in the "
+                    "log: GET /events, the exports)"
+                )[:MAX_REASON],
+            ),
+            event_id=alert_id,
+            actor=BUS_SUBJECT,
+            at=self._clock.now(),
+            correlation_id=alert_id,
+        )
+        try:
+            async with self._uow() as uow:
+                await uow.events.append(tenant, alert_id, 0, [event])
+                await uow.commit()
+        except (DuplicateEvent, ConcurrencyConflict):
+            pass  # the same entry handed to the publisher again: one alert
+        return alert_id
+
+
 class BusIntake:
     """Books delivered messages and raises the alert about the dead ones."""
 
