@@ -86,13 +86,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def publisher_of(settings: NatsSettings | None) -> NatsPublisher | None:
-    """The bus-publisher when NATS is configured; nats (and aiohttp) load only then (P7)."""
+def publisher_of(
+    settings: NatsSettings | None, alerts: PublishAlerts | None = None
+) -> NatsPublisher | None:
+    """The bus-publisher when NATS is configured; nats (and aiohttp) load only then (P7).
+    `alerts`: told about an entry too large for the bus."""
     if settings is None:
         return None
     from bookkeeper.adapters.nats.publisher import publisher_of as build
 
-    return build(settings)
+    return build(settings, alerts)
 
 
 class Database(Protocol):
