@@ -17,6 +17,7 @@ any (the books' chart otherwise).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Final
@@ -29,6 +30,8 @@ from bookkeeper.application.event_log import external_entry_id, stamp
 from bookkeeper.application.ports import BusPlace, Clock, UnitOfWorkFactory
 from bookkeeper.application.translation import (
     BUS_SUBJECT,
+    OFF_LOOP_BYTES,
+    Envelope,
     MalformedMessage,
     fingerprint,
     nests_deeper_than,
@@ -69,6 +72,23 @@ def is_account_message(raw: bytes) -> bool:
         return False
 
 
+def _read(raw: bytes) -> tuple[Envelope, str, str]:
+    """The envelope, account code and name of a message, or MalformedMessage."""
+    envelope = read_envelope(raw)
+    if envelope.type not in ACCOUNT_TYPES:
+        raise MalformedMessage(f"{envelope.type} is not an Accounts Master message")
+    try:
+        data = msgspec.json.decode(envelope.data, type=AccountMessage)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise MalformedMessage(f"{envelope.type}: {error}") from None
+    code, name = data.code.strip(), " ".join(data.name.split())
+    if not _CODE.fullmatch(code):
+        raise MalformedMessage(f"{envelope.type}: {code[:40]!r} is not an account code")
+    if not name or len(name) > MAX_ACCOUNT_NAME or not name.isprintable():
+        raise MalformedMessage(f"{envelope.type}: the account name is empty or too long")
+    return envelope, code, name
+
+
 class AccountRecorded(msgspec.Struct, frozen=True, kw_only=True):
     """What recording one Accounts Master message kept: the account as named, the event
     id, and whether it was new (False: the same message was recorded before)."""
@@ -97,18 +117,10 @@ class AccountsMaster:
 
     async def recorded(self, raw: bytes, delivered_as: BusPlace | None = None) -> AccountRecorded:
         """`record`, answering what was kept (the in-process route shows it)."""
-        envelope = read_envelope(raw)
-        if envelope.type not in ACCOUNT_TYPES:
-            raise MalformedMessage(f"{envelope.type} is not an Accounts Master message")
-        try:
-            data = msgspec.json.decode(envelope.data, type=AccountMessage)
-        except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            raise MalformedMessage(f"{envelope.type}: {error}") from None
-        code, name = data.code.strip(), " ".join(data.name.split())
-        if not _CODE.fullmatch(code):
-            raise MalformedMessage(f"{envelope.type}: {code[:40]!r} is not an account code")
-        if not name or len(name) > MAX_ACCOUNT_NAME or not name.isprintable():
-            raise MalformedMessage(f"{envelope.type}: the account name is empty or too long")
+        if len(raw) > OFF_LOOP_BYTES:  # read in a worker thread, not on the event loop
+            envelope, code, name = await asyncio.to_thread(_read, raw)
+        else:
+            envelope, code, name = _read(raw)
         # Without an id, the body alone made a rename back ("Salg", "Salgsinntekt",
         # "Salg") a duplicate of the first message: the name stayed "Salgsinntekt".
         place = delivered_as

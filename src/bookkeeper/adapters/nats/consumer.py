@@ -50,7 +50,8 @@ from bookkeeper.application.bus import (
     BusIntake,
     Delivery,
     Outcome,
-    tenant_of,
+    Reading,
+    readings,
 )
 from bookkeeper.application.ports import BusConnection, BusConsumerStatus, BusPlace
 
@@ -397,18 +398,24 @@ class NatsConsumer:
         self._batches.add(batch)
         alive = asyncio.create_task(self._keep_alive(batch))
         try:
-            foreign = [m for m in messages if not self._bound(m)]
-            messages = [m for m in messages if all(m is not f for f in foreign)]
-            for message in foreign:
-                await self.settle(message, _MISMATCH)
+            # Read once per delivery, off the event loop when a message is large.
+            read = await readings([m.data for m in messages])
+            bound = [self._bound(m, r) for m, r in zip(messages, read, strict=True)]
+            for message, ok in zip(messages, bound, strict=True):
+                if not ok:
+                    await self.settle(message, _MISMATCH)
+            read = [r for r, ok in zip(read, bound, strict=True) if ok]
+            messages = [m for m, ok in zip(messages, bound, strict=True) if ok]
             try:
                 if len(messages) == 1:
                     deliveries = [
-                        await self._intake.receive(messages[0].data, self._place(messages[0]))
+                        await self._intake.receive(
+                            messages[0].data, self._place(messages[0]), read[0]
+                        )
                     ]
                 elif messages:
                     deliveries = await self._intake.receive_many(
-                        [m.data for m in messages], [self._place(m) for m in messages]
+                        [m.data for m in messages], [self._place(m) for m in messages], read
                     )
                 else:
                     deliveries = []
@@ -469,10 +476,11 @@ class NatsConsumer:
 
     async def handle(self, message: Msg) -> Outcome:
         """Book one message and ack, nak or dead-letter it."""
-        if not self._bound(message):
+        [read] = await readings([message.data])
+        if not self._bound(message, read):
             return await self.settle(message, _MISMATCH)
         return await self.settle(
-            message, await self._intake.receive(message.data, self._place(message))
+            message, await self._intake.receive(message.data, self._place(message), read)
         )
 
     def _place(self, message: Msg) -> BusPlace:
@@ -482,7 +490,7 @@ class NatsConsumer:
         stored = meta.timestamp if meta.timestamp is not None else _EPOCH
         return BusPlace(stream=self._settings.stream, sequence=meta.sequence.stream, stored=stored)
 
-    def _bound(self, message: Msg) -> bool:
+    def _bound(self, message: Msg, read: Reading) -> bool:
         """Whether the message may be booked for the tenant its envelope names: always,
         unless subjects name tenants (`tenant_subjects`); then only when its subject names
         that tenant (its `subject_token`, as the published ledger's subjects do) — so
@@ -491,7 +499,7 @@ class NatsConsumer:
         if not self._settings.tenant_subjects:
             return True
         named = self._settings.subject_tenant(message.subject)
-        tenant = tenant_of(message.data)
+        tenant = read.tenant
         return named is not None and tenant != UNKNOWN_TENANT and named == subject_token(tenant)
 
     async def settle(self, message: Msg, delivery: Delivery) -> Outcome:
