@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -120,7 +121,16 @@ def tenant_of(raw: bytes) -> str:
     try:
         tenant = _tenant_only.decode(raw).tenant
     except (msgspec.DecodeError, RecursionError):
-        return UNKNOWN_TENANT
+        # What msgspec refuses and json reads (NaN, UTF-16, a BOM): the envelope's check
+        # refuses it, and its alert goes to the tenant it names, as before — for a small
+        # body (a large one would hold the GIL as long as json builds it).
+        if len(raw) > OFF_LOOP_BYTES:
+            return UNKNOWN_TENANT
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return UNKNOWN_TENANT
+        tenant = body.get("tenant") if isinstance(body, dict) else None
     # A message naming no tenant one can be in (`*`, a list, a padded name) is alerted
     # under UNKNOWN_TENANT (and refused by the envelope's check, never booked).
     if isinstance(tenant, str) and names_a_tenant(tenant):
