@@ -48,7 +48,7 @@ from bookkeeper.adapters.saft.wiring import saft_export as build_saft_export
 from bookkeeper.adapters.sealing import sealer_for
 from bookkeeper.adapters.system import SystemClock, UuidV7Ids
 from bookkeeper.application.accounts_master import AccountsMaster
-from bookkeeper.application.bus import BusIntake
+from bookkeeper.application.bus import BusIntake, PublishAlerts
 from bookkeeper.application.checks import Checks
 from bookkeeper.application.compliance import ComplianceContext
 from bookkeeper.application.conversation import ConversationService, ConversationStore
@@ -86,13 +86,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def publisher_of(settings: NatsSettings | None) -> NatsPublisher | None:
-    """The bus-publisher when NATS is configured; nats (and aiohttp) load only then (P7)."""
+def publisher_of(
+    settings: NatsSettings | None, alerts: PublishAlerts | None = None
+) -> NatsPublisher | None:
+    """The bus-publisher when NATS is configured; nats (and aiohttp) load only then (P7).
+    `alerts`: told about an entry too large for the bus."""
     if settings is None:
         return None
     from bookkeeper.adapters.nats.publisher import publisher_of as build
 
-    return build(settings)
+    return build(settings, alerts)
 
 
 class Database(Protocol):
@@ -714,7 +717,11 @@ class Container(containers.DeclarativeContainer):
         tenants=providers.Callable(load_bus_tenants),
     )
     #: The bus-publisher Subscriber (the ledger to NATS), None without NATS.
-    bus_publisher = providers.Singleton(publisher_of, nats_settings)
+    bus_publisher = providers.Singleton(
+        publisher_of,
+        nats_settings,
+        providers.Singleton(PublishAlerts, uow_factory=uow_factory, clock=clock),
+    )
 
     #: Fetches document URLs (Discord attachments) from BOOKKEEPER_FETCH_ALLOWED_HOSTS only,
     #: pinned to public addresses (adapters/fetch); for the document pipeline.

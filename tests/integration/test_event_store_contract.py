@@ -358,7 +358,13 @@ SAMPLES: dict[type[Payload], Payload] = {
         severity="error", code="execution-failed", message="gave up", proposal_id="p"
     ),
     AccountMasterData: AccountMasterData(
-        code="2400:20001", name="Leverandørgjeld Elkjøp", source="accounts-master", message_id="m"
+        code="2400:20001",
+        name="Leverandørgjeld Elkjøp",
+        source="accounts-master",
+        message_id="m",
+        stream="BOOKKEEPER_ACCOUNTS",
+        sequence=17,
+        stored=T0,
     ),
     # Issue 12: a compliance finding on a posted entry.
     events.TransactionFailedComplianceData: events.TransactionFailedComplianceData(

@@ -17,8 +17,14 @@ _PAGE: Final = 1000
 
 
 async def names(uow: UnitOfWork, tenant_id: str) -> dict[str, str]:
-    """The tenant's accounts from the Accounts Master: code → name (latest wins)."""
-    found: dict[str, str] = {}
+    """The tenant's accounts from the Accounts Master: code → name (latest wins).
+
+    "Latest" is the bus's order where both events know it (the time the stream stored
+    the message, then its sequence in the same stream), so that a rename committed after
+    a newer one — two replicas, a nak'ed message redelivered — does not win; otherwise
+    (events recorded before the bus's place was kept, the in-process route) the later
+    position, as before."""
+    found: dict[str, AccountMasterData] = {}
     after = 0
     while True:
         events = await uow.events.query(
@@ -26,8 +32,20 @@ async def names(uow: UnitOfWork, tenant_id: str) -> dict[str, str]:
             EventFilter(types=tuple(sorted(ACCOUNT_TYPES)), after_position=after, limit=_PAGE),
         )
         for event in events:
-            if isinstance(event.data, AccountMasterData):
-                found[event.data.code] = event.data.name
+            data = event.data
+            if isinstance(data, AccountMasterData):
+                kept = found.get(data.code)
+                if kept is None or not _older(data, kept):
+                    found[data.code] = data
         if len(events) < _PAGE or len(found) >= MAX_ACCOUNTS:
-            return found
+            return {code: data.name for code, data in found.items()}
         after = events[-1].position
+
+
+def _older(new: AccountMasterData, kept: AccountMasterData) -> bool:
+    """Whether the bus took `new` before `kept` (False when either lacks its place)."""
+    if new.stored is None or kept.stored is None:
+        return False
+    if new.stored != kept.stored:
+        return new.stored < kept.stored
+    return new.stream == kept.stream and new.sequence < kept.sequence

@@ -8,14 +8,16 @@ as another service owns it, consumed from the bus and kept as tenant data.
 
 are recorded as events of the same type in the log, each in a stream of its own whose id
 is derived from tenant, source, type and the message id (or the body's SHA-256), at
-version 0 — a redelivery is a harmless duplicate. The latest event by position names a
-code. `names(uow, tenant)` reads them; the ledger's reports show these names (over the
+version 0 — a redelivery is a harmless duplicate. The latest event names a code: by the
+bus's order (the stream's stored time and sequence, kept with the event) where known, by
+position otherwise. `names(uow, tenant)` reads them; the ledger's reports show these names (over the
 books' chart's) and the unknown-accounts report checks against them when the tenant has
 any (the books' chart otherwise).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Final
@@ -25,9 +27,11 @@ import msgspec
 from bookkeeper.application.account_names import ACCOUNT_TYPES, names
 from bookkeeper.application.errors import ConcurrencyConflict, DuplicateEvent
 from bookkeeper.application.event_log import external_entry_id, stamp
-from bookkeeper.application.ports import Clock, UnitOfWorkFactory
+from bookkeeper.application.ports import BusPlace, Clock, UnitOfWorkFactory
 from bookkeeper.application.translation import (
     BUS_SUBJECT,
+    OFF_LOOP_BYTES,
+    Envelope,
     MalformedMessage,
     fingerprint,
     nests_deeper_than,
@@ -68,6 +72,23 @@ def is_account_message(raw: bytes) -> bool:
         return False
 
 
+def _read(raw: bytes) -> tuple[Envelope, str, str]:
+    """The envelope, account code and name of a message, or MalformedMessage."""
+    envelope = read_envelope(raw)
+    if envelope.type not in ACCOUNT_TYPES:
+        raise MalformedMessage(f"{envelope.type} is not an Accounts Master message")
+    try:
+        data = msgspec.json.decode(envelope.data, type=AccountMessage)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise MalformedMessage(f"{envelope.type}: {error}") from None
+    code, name = data.code.strip(), " ".join(data.name.split())
+    if not _CODE.fullmatch(code):
+        raise MalformedMessage(f"{envelope.type}: {code[:40]!r} is not an account code")
+    if not name or len(name) > MAX_ACCOUNT_NAME or not name.isprintable():
+        raise MalformedMessage(f"{envelope.type}: the account name is empty or too long")
+    return envelope, code, name
+
+
 class AccountRecorded(msgspec.Struct, frozen=True, kw_only=True):
     """What recording one Accounts Master message kept: the account as named, the event
     id, and whether it was new (False: the same message was recorded before)."""
@@ -87,34 +108,35 @@ class AccountsMaster:
         self._uow = uow_factory
         self._clock = clock
 
-    async def record(self, raw: bytes, delivered_as: str | None = None) -> bool:
+    async def record(self, raw: bytes, delivered_as: BusPlace | None = None) -> bool:
         """Record one message: True when new, False for a duplicate; MalformedMessage
         when it cannot be (StorageUnavailable propagates). `delivered_as`: what tells
         this message from another with the same body when it has no `id` (the bus: its
         place in its stream, the same on a redelivery)."""
         return (await self.recorded(raw, delivered_as)).new
 
-    async def recorded(self, raw: bytes, delivered_as: str | None = None) -> AccountRecorded:
+    async def recorded(self, raw: bytes, delivered_as: BusPlace | None = None) -> AccountRecorded:
         """`record`, answering what was kept (the in-process route shows it)."""
-        envelope = read_envelope(raw)
-        if envelope.type not in ACCOUNT_TYPES:
-            raise MalformedMessage(f"{envelope.type} is not an Accounts Master message")
-        try:
-            data = msgspec.json.decode(envelope.data, type=AccountMessage)
-        except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            raise MalformedMessage(f"{envelope.type}: {error}") from None
-        code, name = data.code.strip(), " ".join(data.name.split())
-        if not _CODE.fullmatch(code):
-            raise MalformedMessage(f"{envelope.type}: {code[:40]!r} is not an account code")
-        if not name or len(name) > MAX_ACCOUNT_NAME or not name.isprintable():
-            raise MalformedMessage(f"{envelope.type}: the account name is empty or too long")
+        if len(raw) > OFF_LOOP_BYTES:  # read in a worker thread, not on the event loop
+            envelope, code, name = await asyncio.to_thread(_read, raw)
+        else:
+            envelope, code, name = _read(raw)
         # Without an id, the body alone made a rename back ("Salg", "Salgsinntekt",
         # "Salg") a duplicate of the first message: the name stayed "Salgsinntekt".
-        message_id = envelope.id or delivered_as or fingerprint(raw)
+        place = delivered_as
+        message_id = envelope.id or (str(place) if place is not None else fingerprint(raw))
         event_id = external_entry_id(envelope.tenant, envelope.source, envelope.type, message_id)
         event = stamp(
             envelope.type,
-            AccountMasterData(code=code, name=name, source=envelope.source, message_id=message_id),
+            AccountMasterData(
+                code=code,
+                name=name,
+                source=envelope.source,
+                message_id=message_id,
+                stream=place.stream if place is not None else "",
+                sequence=place.sequence if place is not None else 0,
+                stored=place.stored if place is not None else None,
+            ),
             event_id=event_id,
             actor=BUS_SUBJECT,
             at=self._clock.now(),

@@ -21,13 +21,16 @@ The in-process route (`POST /bus/events`) and the NATS JetStream consumer
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
+
+import msgspec
 
 from bookkeeper.application.accounts_master import (
     AccountRecorded,
@@ -43,11 +46,18 @@ from bookkeeper.application.errors import (
 )
 from bookkeeper.application.event_log import dead_letter_alert_id, stamp
 from bookkeeper.application.ledger import PostedEntry
-from bookkeeper.application.ports import Authorizer, Clock, Principal, UnitOfWorkFactory
+from bookkeeper.application.ports import (
+    Authorizer,
+    BusPlace,
+    Clock,
+    Principal,
+    UnitOfWorkFactory,
+)
 from bookkeeper.application.translation import (
     BUS_SUBJECT,
     BUS_TENANT,
     MAX_NAME,
+    OFF_LOOP_BYTES,
     Ingest,
     PrincipalFor,
     Rejected,
@@ -93,21 +103,113 @@ class Delivery:
         return self.outcome is Outcome.RETRY and self.code == StorageUnavailable.code
 
 
+class _TenantOnly(msgspec.Struct):
+    tenant: Any = None
+
+
+#: The envelope's tenant alone: the rest of the body is skipped, not built (json.loads
+#: built every object of it — of a 1 MB body of small objects, on the event loop, three
+#: times per message).
+_tenant_only: Final = msgspec.json.Decoder(_TenantOnly)
+
+
 def tenant_of(raw: bytes) -> str:
     """The tenant a message names, as far as it can be read (UNKNOWN_TENANT otherwise:
-    also one nested too deep to read, which json.loads would answer with a RecursionError)."""
+    also one nested too deep to read, which a decoder would answer with a RecursionError)."""
     if nests_deeper_than(raw):
         return UNKNOWN_TENANT
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return UNKNOWN_TENANT
-    tenant = body.get("tenant") if isinstance(body, dict) else None
+        tenant = _tenant_only.decode(raw).tenant
+    except (msgspec.DecodeError, RecursionError):
+        # What msgspec refuses and json reads (NaN, UTF-16, a BOM): the envelope's check
+        # refuses it, and its alert goes to the tenant it names, as before — for a small
+        # body (a large one would hold the GIL as long as json builds it).
+        if len(raw) > OFF_LOOP_BYTES:
+            return UNKNOWN_TENANT
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return UNKNOWN_TENANT
+        tenant = body.get("tenant") if isinstance(body, dict) else None
     # A message naming no tenant one can be in (`*`, a list, a padded name) is alerted
     # under UNKNOWN_TENANT (and refused by the envelope's check, never booked).
     if isinstance(tenant, str) and names_a_tenant(tenant):
         return tenant
     return UNKNOWN_TENANT
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the intake reads of a message before booking it, once per delivery: the
+    tenant it names and whether it is an Accounts Master message."""
+
+    tenant: str
+    account: bool
+
+
+def read_message(raw: bytes) -> Reading:
+    return Reading(tenant_of(raw), is_account_message(raw))
+
+
+async def readings(raws: Sequence[bytes]) -> list[Reading]:
+    """`read_message` of each message — off the event loop when one is large: reading a
+    pathological 1 MB body held the loop (the other batch, the HTTP API, /health, the
+    publisher) for a second."""
+    if all(len(raw) <= OFF_LOOP_BYTES for raw in raws):
+        return [read_message(raw) for raw in raws]
+    return await asyncio.to_thread(lambda: [read_message(raw) for raw in raws])
+
+
+async def _tenant_off_loop(raw: bytes) -> str:
+    """`tenant_of`, in a worker thread for a large body."""
+    if len(raw) <= OFF_LOOP_BYTES:
+        return tenant_of(raw)
+    return await asyncio.to_thread(tenant_of, raw)
+
+
+#: The alert's code for a ledger message too large for the bus (max_payload).
+TOO_LARGE_CODE: Final = "bus-message-too-large"
+
+
+class PublishAlerts:
+    """What the bus-publisher tells a person about an entry it cannot publish whole: one
+    `AlertRaised` in the entry's tenant per message left out (derived id: a batch sent
+    again raises it once)."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow_factory
+        self._clock = clock
+
+    async def too_large(
+        self, tenant: str, event_id: uuid.UUID, subject: str, size: int, limit: int
+    ) -> uuid.UUID:
+        """The message `subject` of the entry whose JournalEntryPosted is `event_id` is
+        `size` bytes, over the bus's `limit`: not published. StorageUnavailable
+        propagates (the publisher tries the entry again)."""
+        alert_id = dead_letter_alert_id(tenant, f"too-large:{event_id}:{subject}")
+        event = stamp(
+            ALERT_RAISED,
+            AlertRaisedData(
+                severity="error",
+                code=TOO_LARGE_CODE,
+                message=(
+                    f"the ledger entry of event {event_id} was not published as {subject}: "
+                    f"{size} bytes, over the bus's max_payload of {limit} (it stays in the "
+                    "log: GET /events, the exports)"
+                )[:MAX_REASON],
+            ),
+            event_id=alert_id,
+            actor=BUS_SUBJECT,
+            at=self._clock.now(),
+            correlation_id=alert_id,
+        )
+        try:
+            async with self._uow() as uow:
+                await uow.events.append(tenant, alert_id, 0, [event])
+                await uow.commit()
+        except (DuplicateEvent, ConcurrencyConflict):
+            pass  # the same entry handed to the publisher again: one alert
+        return alert_id
 
 
 class BusIntake:
@@ -138,7 +240,7 @@ class BusIntake:
         return self._ingest
 
     async def _receive_account(
-        self, accounts: AccountsMaster, raw: bytes, delivered_as: str | None
+        self, accounts: AccountsMaster, raw: bytes, delivered_as: BusPlace | None
     ) -> Delivery:
         """Record an Accounts Master message (kept as tenant data, not booked)."""
         try:
@@ -152,13 +254,13 @@ class BusIntake:
             return Delivery(Outcome.RETRY, reason=f"{type(error).__name__}: {error}")
         return Delivery(Outcome.BOOKED if new else Outcome.DUPLICATE)
 
-    def _stranger(self, raw: bytes) -> Delivery | None:
+    def _stranger(self, reading: Reading) -> Delivery | None:
         """DEAD (`unknown-tenant`) for a message naming a tenant the bus does not book
         for (BOOKKEEPER_BUS_TENANTS); None otherwise — also for one whose tenant cannot
         be read, which the envelope's check refuses with its own reason."""
         if self._tenants is None:
             return None
-        tenant = tenant_of(raw)
+        tenant = reading.tenant
         if tenant == UNKNOWN_TENANT or tenant in self._tenants:
             return None
         return Delivery(
@@ -168,14 +270,19 @@ class BusIntake:
             code=UNKNOWN_TENANT_CODE,
         )
 
-    async def receive(self, raw: bytes, delivered_as: str | None = None) -> Delivery:
+    async def receive(
+        self, raw: bytes, delivered_as: BusPlace | None = None, reading: Reading | None = None
+    ) -> Delivery:
         """Book the message; never raises — the outcome says what to do with it.
         `delivered_as`: the message's place on the bus, the same on every redelivery
-        (an Accounts Master message without an `id` is told apart by it)."""
-        stranger = self._stranger(raw)
+        (an Accounts Master message without an `id` is told apart by it); `reading`: the
+        message read already (`readings`), read here otherwise."""
+        if reading is None:
+            [reading] = await readings([raw])
+        stranger = self._stranger(reading)
         if stranger is not None:
             return stranger
-        if self._accounts is not None and is_account_message(raw):
+        if self._accounts is not None and reading.account:
             return await self._receive_account(self._accounts, raw, delivered_as)
         try:
             posted = await self._ingest.book(raw, self._principal_for)
@@ -191,25 +298,36 @@ class BusIntake:
         return Delivery(Outcome.BOOKED, entry=posted)
 
     async def receive_many(
-        self, raws: Sequence[bytes], delivered_as: Sequence[str | None] | None = None
+        self,
+        raws: Sequence[bytes],
+        delivered_as: Sequence[BusPlace | None] | None = None,
+        read: Sequence[Reading] | None = None,
     ) -> list[Delivery]:
         """`receive` of a whole batch with one commit (Ingest.book_many); never raises.
         The database down: every message RETRY (storage_down). Anything unexpected about
-        the batch as a whole: each message is received on its own instead."""
+        the batch as a whole: each message is received on its own instead. `read`: the
+        messages read already (`readings`)."""
         places = list(delivered_as) if delivered_as is not None else [None] * len(raws)
+        found = list(read) if read is not None else await readings(raws)
         try:
-            if (self._accounts is not None and any(is_account_message(r) for r in raws)) or (
-                self._tenants is not None and any(self._stranger(r) for r in raws)
+            if (self._accounts is not None and any(r.account for r in found)) or (
+                self._tenants is not None and any(self._stranger(r) for r in found)
             ):
-                return [await self.receive(r, p) for r, p in zip(raws, places, strict=True)]
+                return [
+                    await self.receive(raw, place, reading)
+                    for raw, place, reading in zip(raws, places, found, strict=True)
+                ]
             results = await self._ingest.book_many(raws, self._principal_for)
         except StorageUnavailable as error:
             return [Delivery(Outcome.RETRY, reason=str(error), code=error.code) for _ in raws]
         except Exception:
             log.exception("booking a batch of bus messages failed; booking them one by one")
-            return [await self.receive(raw) for raw in raws]
+            return [
+                await self.receive(raw, place, reading)
+                for raw, place, reading in zip(raws, places, found, strict=True)
+            ]
         deliveries: list[Delivery] = []
-        for raw, result in zip(raws, results, strict=True):
+        for raw, place, reading, result in zip(raws, places, found, results, strict=True):
             if isinstance(result, PostedEntry):
                 outcome = Outcome.DUPLICATE if result.replayed else Outcome.BOOKED
                 deliveries.append(Delivery(outcome, entry=result))
@@ -218,7 +336,7 @@ class BusIntake:
                     Delivery(Outcome.DEAD, reason=str(result)[:MAX_REASON], code=result.code)
                 )
             else:  # not expected per message: book it alone (transient if it fails again)
-                deliveries.append(await self.receive(raw))
+                deliveries.append(await self.receive(raw, place, reading))
         return deliveries
 
     async def submit_account(self, principal: Principal, raw: bytes) -> AccountRecorded:
@@ -255,7 +373,8 @@ class BusIntake:
         # A message for a tenant the bus does not book for is alerted apart, not in the
         # books of that tenant, which no one keeps.
         if tenant is None:
-            tenant = UNKNOWN_TENANT if code == UNKNOWN_TENANT_CODE else tenant_of(raw)
+            unknown = code == UNKNOWN_TENANT_CODE
+            tenant = UNKNOWN_TENANT if unknown else await _tenant_off_loop(raw)
         alert_id = dead_letter_alert_id(tenant, fingerprint(raw))
         event = stamp(
             ALERT_RAISED,

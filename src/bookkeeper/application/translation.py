@@ -80,6 +80,10 @@ _OUT_OF_RANGE: Final = "a figure is too large to reckon with (more digits than a
 #: the HTTP API, /health and the bus-publisher — until it returned. Past this limit its
 #: message is refused (`TranslationTimedOut`) and the thread is left behind.
 TRANSLATION_TIME_LIMIT = 10.0
+#: A bus message larger than this is read (its tenant, its type, an Accounts Master's
+#: envelope) in a worker thread, not on the event loop; smaller ones in place (a thread's
+#: hand-off would cost an ordinary batch more than reading it).
+OFF_LOOP_BYTES: Final = 64 * 1024
 
 
 def nests_deeper_than(body: bytes, limit: int = MAX_DEPTH) -> bool:

@@ -575,13 +575,20 @@ class MorningSummaryPostedData(Payload, frozen=True, kw_only=True):
 class AccountMasterData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     """An account of the tenant's chart as the Accounts Master service announced it
     (AccountCreated / AccountUpdated, issue 10; decisions 12-14): tenant data, the
-    latest by position naming the code."""
+    latest (by the bus's order where known, by position otherwise) naming the code."""
 
     code: str
     name: str
     #: The service it came from and its message id (or the body's SHA-256).
     source: str
     message_id: str
+    #: Where the bus kept the message: its stream, sequence there and stored time (absent
+    #: on events recorded before they were kept, and from the in-process route). Of two
+    #: events for one code that both have them, the one the bus stored later names it,
+    #: whatever order they were committed in.
+    stream: str = ""
+    sequence: int = 0
+    stored: dt.datetime | None = None
 
 
 # --- spending (application/spending.py; issue 11) -----------------------------------------

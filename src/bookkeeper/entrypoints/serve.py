@@ -509,7 +509,7 @@ async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | Non
 async def start_publisher(container: Container, services: Services) -> NatsPublisher | None:
     """The bus-publisher subscriber (the committed ledger to NATS) when NATS is configured;
     the `subscriptions` job's catch-up publishes what was committed while it was away."""
-    publisher: NatsPublisher | None = container.bus_publisher()
+    publisher: NatsPublisher | None = await resolve(container.bus_publisher)
     if publisher is None:
         return None
     await publisher.start()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 from contextvars import ContextVar
@@ -49,9 +50,10 @@ from bookkeeper.application.bus import (
     BusIntake,
     Delivery,
     Outcome,
-    tenant_of,
+    Reading,
+    readings,
 )
-from bookkeeper.application.ports import BusConnection, BusConsumerStatus
+from bookkeeper.application.ports import BusConnection, BusConsumerStatus, BusPlace
 
 log = logging.getLogger("bookkeeper.bus.nats")
 
@@ -73,6 +75,8 @@ LOOP_PAUSE: Final = 1.0
 RESTORE_WAIT: Final = 30.0
 #: Batches being booked at once by one consumer (each in its own transaction).
 IN_FLIGHT: Final = 2
+#: A stored time for a message without one (not expected from JetStream).
+_EPOCH: Final = dt.datetime.fromtimestamp(0, dt.UTC)
 #: The dead letter's code of a message for another tenant than its subject names.
 TENANT_MISMATCH: Final = "tenant-mismatch"
 
@@ -394,18 +398,24 @@ class NatsConsumer:
         self._batches.add(batch)
         alive = asyncio.create_task(self._keep_alive(batch))
         try:
-            foreign = [m for m in messages if not self._bound(m)]
-            messages = [m for m in messages if all(m is not f for f in foreign)]
-            for message in foreign:
-                await self.settle(message, _MISMATCH)
+            # Read once per delivery, off the event loop when a message is large.
+            read = await readings([m.data for m in messages])
+            bound = [self._bound(m, r) for m, r in zip(messages, read, strict=True)]
+            for message, ok in zip(messages, bound, strict=True):
+                if not ok:
+                    await self.settle(message, _MISMATCH)
+            read = [r for r, ok in zip(read, bound, strict=True) if ok]
+            messages = [m for m, ok in zip(messages, bound, strict=True) if ok]
             try:
                 if len(messages) == 1:
                     deliveries = [
-                        await self._intake.receive(messages[0].data, self._place(messages[0]))
+                        await self._intake.receive(
+                            messages[0].data, self._place(messages[0]), read[0]
+                        )
                     ]
                 elif messages:
                     deliveries = await self._intake.receive_many(
-                        [m.data for m in messages], [self._place(m) for m in messages]
+                        [m.data for m in messages], [self._place(m) for m in messages], read
                     )
                 else:
                     deliveries = []
@@ -466,20 +476,21 @@ class NatsConsumer:
 
     async def handle(self, message: Msg) -> Outcome:
         """Book one message and ack, nak or dead-letter it."""
-        if not self._bound(message):
+        [read] = await readings([message.data])
+        if not self._bound(message, read):
             return await self.settle(message, _MISMATCH)
         return await self.settle(
-            message, await self._intake.receive(message.data, self._place(message))
+            message, await self._intake.receive(message.data, self._place(message), read)
         )
 
-    def _place(self, message: Msg) -> str:
+    def _place(self, message: Msg) -> BusPlace:
         """The message's place in its stream — name, sequence and the time it was stored
         (a stream made again numbers from 1 again) — the same on every redelivery."""
         meta = message.metadata
-        stored = meta.timestamp.timestamp() if meta.timestamp is not None else 0.0
-        return f"{self._settings.stream}:{meta.sequence.stream}:{stored:.9f}"
+        stored = meta.timestamp if meta.timestamp is not None else _EPOCH
+        return BusPlace(stream=self._settings.stream, sequence=meta.sequence.stream, stored=stored)
 
-    def _bound(self, message: Msg) -> bool:
+    def _bound(self, message: Msg, read: Reading) -> bool:
         """Whether the message may be booked for the tenant its envelope names: always,
         unless subjects name tenants (`tenant_subjects`); then only when its subject names
         that tenant (its `subject_token`, as the published ledger's subjects do) — so
@@ -488,7 +499,7 @@ class NatsConsumer:
         if not self._settings.tenant_subjects:
             return True
         named = self._settings.subject_tenant(message.subject)
-        tenant = tenant_of(message.data)
+        tenant = read.tenant
         return named is not None and tenant != UNKNOWN_TENANT and named == subject_token(tenant)
 
     async def settle(self, message: Msg, delivery: Delivery) -> Outcome:

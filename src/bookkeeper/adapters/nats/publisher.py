@@ -47,6 +47,7 @@ from bookkeeper.adapters.nats.config import NatsSettings, subject_token
 from bookkeeper.adapters.nats.connection import failure_text
 from bookkeeper.adapters.nats.consumer import ensure_stream
 from bookkeeper.adapters.nats.reconnect import Reconnecting
+from bookkeeper.application.bus import PublishAlerts
 from bookkeeper.application.dispatch import LogFollower
 from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.event_log import published_line_texts
@@ -187,8 +188,16 @@ class NatsPublisher:
     #: validates and encodes the headers dict every time. False: nats-py's publish only.
     raw_frames = True
 
-    def __init__(self, settings: NatsSettings, *, ack_timeout: float = ACK_TIMEOUT) -> None:
+    def __init__(
+        self,
+        settings: NatsSettings,
+        *,
+        ack_timeout: float = ACK_TIMEOUT,
+        alerts: PublishAlerts | None = None,
+    ) -> None:
         self._settings = settings
+        #: Told about a message too large for the server (None: logged only).
+        self._alerts = alerts
         #: The connection, made again in the background when the server closes it for
         #: good (reconnect.py); an attempt calls `self.connect()` as it is then.
         self._link = Reconnecting(
@@ -328,7 +337,8 @@ class NatsPublisher:
             await asyncio.sleep(0)
         loop = asyncio.get_running_loop()
         raw = self._raw and nc.is_connected
-        for subject, message_id, body in messages(self._settings.out_prefix, event):
+        fitting, too_large = self._fitting(nc, messages(self._settings.out_prefix, event))
+        for subject, message_id, body in fitting:
             self._tokens += 1
             token = str(self._tokens)
             future: asyncio.Future[None] = loop.create_future()
@@ -358,6 +368,39 @@ class NatsPublisher:
                 )
         if raw:
             await self._kick_flusher(nc)
+        for subject, size in too_large:
+            await self._refuse(event, subject, size, nc.max_payload)
+
+    def _fitting(
+        self, nc: Client, found: list[tuple[str, str, bytes]]
+    ) -> tuple[list[tuple[str, str, bytes]], list[tuple[str, int]]]:
+        """The messages the server takes, and (subject, size) of those over its
+        max_payload — which counts the headers with the body. Sent, such a message was
+        refused (nats-py's MaxPayloadError, or the server closing the connection): the
+        entry was retried for ever and every later entry of the log waited behind it."""
+        fitting: list[tuple[str, str, bytes]] = []
+        too_large: list[tuple[str, int]] = []
+        limit = nc.max_payload
+        for subject, message_id, body in found:
+            size = len(body) + len(_MSG_ID_LINE) + len(message_id.encode()) + len(self._headers)
+            if size > limit:
+                too_large.append((subject, size))
+            else:
+                fitting.append((subject, message_id, body))
+        return fitting, too_large
+
+    async def _refuse(self, event: RecordedEvent, subject: str, size: int, limit: int) -> None:
+        """Leave out one message too large for the bus, with an alert (the rest of the
+        entry, and the log behind it, are published)."""
+        log.error(
+            "entry of event %s: %s is %d bytes, over NATS max_payload %d; not published",
+            event.id,
+            subject,
+            size,
+            limit,
+        )
+        if self._alerts is not None:
+            await self._alerts.too_large(event.tenant_id, event.id, subject, size, limit)
 
     async def _kick_flusher(self, nc: Client) -> None:
         """What nats-py's publish does after queueing a frame: wake its flusher task
@@ -395,6 +438,8 @@ def _not_connected(detail: str) -> ExternalUnavailable:
     return ExternalUnavailable(f"the ledger is not published to NATS: {detail}", system="nats")
 
 
-def publisher_of(settings: NatsSettings | None) -> NatsPublisher | None:
+def publisher_of(
+    settings: NatsSettings | None, alerts: PublishAlerts | None = None
+) -> NatsPublisher | None:
     """The container's bus-publisher: one when NATS is configured."""
-    return None if settings is None else NatsPublisher(settings)
+    return None if settings is None else NatsPublisher(settings, alerts=alerts)
