@@ -204,6 +204,15 @@ WRITE_OFF: Final = "write-off"
 #: How a cancelled journal entry's balancing transaction is kept among the run's
 #: transactions (`BooksImportedData.trade_transactions`): its entries are not booked.
 OFFSET: Final = "offset:"
+#: How a booked journal entry's own transaction is kept there: a cancelled entry read
+#: after the books' balancing entry (on a later page or run) posts no mirror of its own.
+BOOKED_ENTRY: Final = "entry:"
+#: How a sale's write-off is kept there (`WRITE_OFF_KEY`): the books' own posting of it,
+#: where /journalEntries lists it (its own transaction), is not booked besides ours.
+WRITTEN_OFF: Final = "writeOff:"
+#: Accounts a write-off's posting moves besides the receivable: the loss (class 7,
+#: 7830 tap på fordringer) and the output VAT given back (27xx).
+_WRITE_OFF_ACCOUNTS: Final = ("7", "27")
 CASH_KINDS: Final = frozenset({"cash_purchase", "cash_sale"})
 _ZERO: Final = Decimal("0.00")
 _MAX_TEXT: Final = 200
@@ -599,6 +608,32 @@ def _write_off(
     day = record.settled_date or record.modified or record.date
     text = _text(f"Tapsført: {description}", description)
     return _entry(max(day, record.date), text, _merged(_lines(signed)), f"{ref}:{WRITE_OFF}")
+
+
+def _write_off_key(record: HistoryJournalEntry) -> str | None:
+    """The key (`WRITTEN_OFF`) a journal entry would be the books' posting of a sale's
+    write-off under: one line on the receivable, the others on the loss (class 7) and
+    output VAT (27xx) accounts, in either direction (the write-off or its cancellation).
+    None for any other entry."""
+    lines = [line for line in record.lines if line.amount]
+    others = [line for line in lines if not line.account.startswith(_WRITE_OFF_ACCOUNTS)]
+    if len(others) != 1 or len(lines) < 2:
+        return None
+    [receivable] = others
+    return f"{WRITTEN_OFF}{receivable.account}:{money.two_places(abs(receivable.amount))}"
+
+
+def _write_off_keys(entries: Entries) -> set[str]:
+    """The key of the write-off among a sale's entries (the receivable it credits and
+    by how much), as `_write_off_key` reads the books' own posting of it."""
+    keys: set[str] = set()
+    for _, entry in entries:
+        if not entry.external_ref or not entry.external_ref.endswith(f":{WRITE_OFF}"):
+            continue
+        for line in entry.lines:
+            if line.credit and not line.account.startswith(_WRITE_OFF_ACCOUNTS):
+                keys.add(f"{WRITTEN_OFF}{line.account}:{money.two_places(line.credit)}")
+    return keys
 
 
 def _merged(lines: tuple[JournalLine, ...]) -> tuple[JournalLine, ...]:
@@ -1003,7 +1038,7 @@ class BooksImport:
         tenant_id: str,
         page: HistoryPage,
         report: BooksImportReport,
-        trades: AbstractSet[str] = frozenset(),
+        trades: set[str],
         shut: Sequence[FiscalPeriod] = (),
     ) -> None:
         """Map the page's records and write the new entries in one transaction. A journal
@@ -1014,7 +1049,8 @@ class BooksImport:
             # The tenant's rates (reverse charge is calculated with them): the store's
             # cache answers, one read per page at most.
             rates = await tenant_tax_table(uow, tenant_id) if page.trades else None
-            everything: list[HistoryJournalEntry | HistoryTrade] = [*page.entries, *page.trades]
+            # Trades first: a write-off they book is known before a journal entry of it.
+            everything: list[HistoryJournalEntry | HistoryTrade] = [*page.trades, *page.entries]
             for record in everything:
                 what = record.what if isinstance(record, HistoryTrade) else JOURNAL_ENTRY
                 try:
@@ -1025,6 +1061,9 @@ class BooksImport:
                         if ours:
                             report.executed_here += 1
                         entries = trade_entries(tenant_id, record, payments_only=ours, rates=rates)
+                        seen = _write_off_keys(entries)
+                        report.trade_transactions |= seen
+                        trades |= seen
                     elif record.transaction is not None and record.transaction in trades:
                         report.same_as_trade += 1
                         continue
@@ -1042,8 +1081,22 @@ class BooksImport:
                         # executor posted (ADR 0054): the ledger has it from the proposal.
                         report.executed_here += 1
                         continue
+                    elif _write_off_key(record) in trades:
+                        # The books' own posting of a write-off the import booked from
+                        # the sale (or its cancellation, the write-off undone).
+                        report.same_as_trade += 1
+                        continue
                     else:
                         entries = journal_entry_entries(tenant_id, record)
+                        offset = record.offset_transaction
+                        if offset is not None and f"{BOOKED_ENTRY}{offset}" in trades:
+                            # The books' balancing entry was read (and booked) before this
+                            # one on an earlier page or run: it is the reversal.
+                            entries = entries[:1]
+                        elif record.transaction is not None and offset is None:
+                            booked = {f"{BOOKED_ENTRY}{record.transaction}"}
+                            report.trade_transactions |= booked
+                            trades |= booked
                 except NotImportable as error:
                     problem = HistoryProblem(what=what, id=record.id, reason=str(error))
                     log.warning("import: %s %s skipped: %s", what, record.id, problem.reason)
