@@ -7,12 +7,23 @@ a second run adds nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
+import msgspec
+
 from bookkeeper.application.books_import import BooksImport
+from bookkeeper.application.event_log import books_import_runs_id, stamp
 from bookkeeper.application.ports import UnitOfWorkFactory
 from tests.fakes.fiken import BANK_ACCOUNT_CODE, FakeFiken
-from tests.integration.test_import_fiken import FIRST_RUN, START, TENANT, fiken_history
+from tests.integration.test_import_fiken import (
+    ACCOUNTANT,
+    FIRST_RUN,
+    START,
+    TENANT,
+    fiken_history,
+    ledger,
+)
 from tests.integration.test_import_fiken_gaps import _balances, _sale_line, fiken  # noqa: F401
 from tests.unit.conftest import FixedClock
 
@@ -142,3 +153,102 @@ async def test_the_books_own_posting_of_a_write_off_is_not_booked_twice(
         assert balance[receivables] == Decimal("750.00")
         assert balance.get("7830", ZERO) == 0
         assert (await service.run(TENANT, START)).imported == 0
+
+
+def _balance_requests(fake: FakeFiken) -> list[str]:
+    return [r.query.get("date", "") for r in fake.requests if r.path.endswith("/accountBalances")]
+
+
+async def test_a_mid_year_opening_carries_only_this_years_result(
+    fiken: tuple[FakeFiken, str],  # noqa: F811
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """From 1 March: Fiken's balances on 28 February are cumulative, so 3000 holds 2024's,
+    2025's and 2026's revenue. The opening carries 2026's (10,000) on 3000 and the earlier
+    years' (30,000 + 5,000) as equity on 2050: 2026's result is 10,000, not 45,000.
+    Incremental runs ask for no balances; a full run does, and finds them unchanged."""
+    fake, base_url = fiken
+    fake.postings.extend(
+        [
+            (dt.date(2024, 6, 1), BANK_ACCOUNT_CODE, 500_000),
+            (dt.date(2024, 6, 1), "3000", -500_000),
+            (dt.date(2025, 3, 1), BANK_ACCOUNT_CODE, 3_000_000),
+            (dt.date(2025, 3, 1), "3000", -3_000_000),
+            (dt.date(2026, 2, 1), BANK_ACCOUNT_CODE, 1_000_000),
+            (dt.date(2026, 2, 1), "3000", -1_000_000),
+        ]
+    )
+    clock = FixedClock(FIRST_RUN)
+    march = dt.date(2026, 3, 1)
+    async with fiken_history(base_url) as source:
+        service = BooksImport(uow_factory, source, clock)
+        first = await service.run(TENANT, march)
+        assert (first.problems, first.imported) == ([], 1)
+        balance = await _balances(uow_factory, clock)
+        assert balance["3000"] == Decimal("-10000.00")
+        assert balance["2050"] == Decimal("-35000.00")
+        assert balance[BANK_ACCOUNT_CODE] == Decimal("45000.00")
+        assert _balance_requests(fake) == ["2026-02-28", "2025-12-31"]
+
+        fake.requests.clear()
+        clock.advance(days=2)
+        again = await service.run(TENANT, march)
+        assert (again.problems, again.imported, _balance_requests(fake)) == ([], 0, [])
+        full = await service.run(TENANT, march, dt.date(2026, 3, 31))
+        assert (full.problems, full.imported, full.known) == ([], 0, 1)
+        assert len(_balance_requests(fake)) == 2
+        assert await _balances(uow_factory, clock) == balance
+
+        # A run recorded before openings were booked by year (no opening_by_year): the
+        # next incremental run asks once (its opening is revised if it carried earlier
+        # years), the one after does not.
+        last = await service.last_run(TENANT)
+        assert last is not None and last.opening_by_year
+        stream = books_import_runs_id(TENANT)
+        async with uow_factory() as uow:
+            version = len(await uow.events.read_stream(TENANT, stream))
+            older = msgspec.structs.replace(last, opening_by_year=False)
+            event = stamp(
+                "BooksImported",
+                older,
+                event_id=uuid.uuid5(stream, "older"),
+                actor="system:books-import",
+                at=FIRST_RUN,
+                correlation_id=stream,
+            )
+            await uow.events.append(TENANT, stream, version, [event])
+            await uow.commit()
+        fake.requests.clear()
+        assert (await service.run(TENANT, march)).imported == 0
+        assert len(_balance_requests(fake)) == 2
+        fake.requests.clear()
+        await service.run(TENANT, march)
+        assert _balance_requests(fake) == []
+
+
+async def test_an_opening_refused_is_asked_for_again_by_the_next_incremental_run(
+    fiken: tuple[FakeFiken, str],  # noqa: F811
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """Balances that do not add up are refused; the next incremental run asks again (and
+    books them once fixed in the books), the one after asks no more."""
+    fake, base_url = fiken
+    fake.postings.append((dt.date(2025, 3, 1), BANK_ACCOUNT_CODE, 4_000_000))
+    clock = FixedClock(FIRST_RUN)
+    async with fiken_history(base_url) as source:
+        service = BooksImport(uow_factory, source, clock)
+        first = await service.run(TENANT, START)
+        assert [p.what for p in first.problems] == ["opening balance"]
+        second = await service.run(TENANT, START)
+        assert [p.what for p in second.problems] == ["opening balance"]
+        fake.postings.append((dt.date(2025, 3, 1), "2000", -4_000_000))
+        fake.requests.clear()
+        third = await service.run(TENANT, START)
+        assert (third.problems, third.imported, third.pending) == ([], 1, [])
+        assert _balance_requests(fake) == ["2025-12-31"]
+        fake.requests.clear()
+        assert (await service.run(TENANT, START)).imported == 0
+        assert _balance_requests(fake) == []
+    trial = await ledger(uow_factory, clock).trial_balance(ACCOUNTANT, START, START)
+    opening = {line.account: line.opening for line in trial.accounts}
+    assert (opening["2000"], opening[BANK_ACCOUNT_CODE]) == (-40000, 40000)
