@@ -81,7 +81,7 @@ from bookkeeper.application.ports import (
 )
 from bookkeeper.application.postings import BOOKS_TIME_ZONE, EXCHANGE_METADATA
 from bookkeeper.application.tax_rates import tenant_tax_table
-from bookkeeper.domain import money
+from bookkeeper.domain import money, statements
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     BooksImportedData,
@@ -204,6 +204,15 @@ WRITE_OFF: Final = "write-off"
 #: How a cancelled journal entry's balancing transaction is kept among the run's
 #: transactions (`BooksImportedData.trade_transactions`): its entries are not booked.
 OFFSET: Final = "offset:"
+#: How a booked journal entry's own transaction is kept there: a cancelled entry read
+#: after the books' balancing entry (on a later page or run) posts no mirror of its own.
+BOOKED_ENTRY: Final = "entry:"
+#: How a sale's write-off is kept there (`WRITE_OFF_KEY`): the books' own posting of it,
+#: where /journalEntries lists it (its own transaction), is not booked besides ours.
+WRITTEN_OFF: Final = "writeOff:"
+#: Accounts a write-off's posting moves besides the receivable: the loss (class 7,
+#: 7830 tap på fordringer) and the output VAT given back (27xx).
+_WRITE_OFF_ACCOUNTS: Final = ("7", "27")
 CASH_KINDS: Final = frozenset({"cash_purchase", "cash_sale"})
 _ZERO: Final = Decimal("0.00")
 _MAX_TEXT: Final = 200
@@ -601,6 +610,39 @@ def _write_off(
     return _entry(max(day, record.date), text, _merged(_lines(signed)), f"{ref}:{WRITE_OFF}")
 
 
+def _write_off_key(record: HistoryJournalEntry) -> str | None:
+    """The key (`WRITTEN_OFF`) a journal entry would be the books' posting of a sale's
+    write-off under: one line on the receivable, the others on the loss (class 7) and
+    output VAT (27xx) accounts, in either direction (the write-off or its cancellation).
+    None for any other entry."""
+    lines = [line for line in record.lines if line.amount]
+    others = [line for line in lines if not line.account.startswith(_WRITE_OFF_ACCOUNTS)]
+    if len(others) != 1 or len(lines) < 2:
+        return None
+    [receivable] = others
+    return _written_off(receivable.account, abs(receivable.amount))
+
+
+def _write_off_keys(entries: Entries) -> set[str]:
+    """The key of the write-off among a sale's entries (the receivable it credits and
+    by how much), as `_write_off_key` reads the books' own posting of it."""
+    keys: set[str] = set()
+    for _, entry in entries:
+        if not entry.external_ref or not entry.external_ref.endswith(f":{WRITE_OFF}"):
+            continue
+        for line in entry.lines:
+            if line.credit and not line.account.startswith(_WRITE_OFF_ACCOUNTS):
+                keys.add(_written_off(line.account, line.credit))
+    return keys
+
+
+def _written_off(account: str, amount: Decimal) -> str:
+    """The key of a write-off: the receivables account it credits by its main account
+    (the sale may name no customer account where the books post to one: 1500 and
+    1500:10001 alike) and the amount."""
+    return f"{WRITTEN_OFF}{account.partition(':')[0]}:{money.two_places(amount)}"
+
+
 def _merged(lines: tuple[JournalLine, ...]) -> tuple[JournalLine, ...]:
     """Lines of one account, code and part added up (a loss line without code stays)."""
     merged: dict[tuple[str, str | None, str | None], JournalLine] = {}
@@ -699,22 +741,9 @@ def _exchange(
     )
 
 
-def opening_entry_id(tenant_id: str) -> uuid.UUID:
-    """The tenant's imported opening balance: one entry, its revisions the later ones."""
-    return imported_entry_id(tenant_id, OPENING, "books", "posting")
-
-
-def opening_entries(
-    tenant_id: str, start: dt.date, balances: Sequence[BooksAccountBalance]
-) -> Entries:
-    """The books' closing balances on the day before `start` as one opening entry dated
-    that day (inngående balanse): every account with a balance, debit positive, a
-    sub-ledger account's line naming its supplier or customer. A base account listed
-    beside its sub-ledger accounts (1500 and 1500:10001) with their sum is their total
-    and is left out. Dated before the start, an income-statement account's balance is
-    an earlier year's result when the start is 1 January (the ledger carries it to 2050).
-    Nothing when no account has a balance; NotImportable when they do not add up."""
-    day = start - dt.timedelta(days=1)
+def _by_code(balances: Sequence[BooksAccountBalance]) -> dict[str, Decimal]:
+    """Balances by account, a base account listed with its sub-ledger accounts' sum left
+    out (it is their total)."""
     by_code: dict[str, Decimal] = {}
     for row in balances:
         code = row.code.strip()
@@ -728,6 +757,33 @@ def opening_entries(
     for base, total in subs.items():
         if by_code.get(base) == total:
             del by_code[base]
+    return by_code
+
+
+def opening_entry_id(tenant_id: str) -> uuid.UUID:
+    """The tenant's imported opening balance: one entry, its revisions the later ones."""
+    return imported_entry_id(tenant_id, OPENING, "books", "posting")
+
+
+def opening_entries(
+    tenant_id: str,
+    start: dt.date,
+    balances: Sequence[BooksAccountBalance],
+    earlier: Sequence[BooksAccountBalance] = (),
+) -> Entries:
+    """The books' closing balances on the day before `start` as one opening entry dated
+    that day (inngående balanse): every account with a balance, debit positive, a
+    sub-ledger account's line naming its supplier or customer. A base account listed
+    beside its sub-ledger accounts (1500 and 1500:10001) with their sum is their total
+    and is left out. The books' balances are cumulative: an income-statement account
+    (3000–8999) carries only that day's financial year, less its balance at the end of
+    the year before (`earlier`: the balances then), and what earlier years held is
+    equity on 2050 (statements.carry_forward, as the ledger carries an ended year's
+    result). Nothing when no account has a balance; NotImportable when they do not add
+    up."""
+    day = start - dt.timedelta(days=1)
+    by_code = statements.carry_forward(_by_code(balances), _by_code(earlier))
+    by_code = {code: amount for code, amount in by_code.items() if amount}
     total = sum(by_code.values(), _ZERO)
     if total != 0:
         raise NotImportable(
@@ -780,6 +836,8 @@ class BooksImportReport(msgspec.Struct, kw_only=True):
     deferred: int = 0
     #: What the next incremental run asks for again (this run's refused and deferred).
     pending: list[PendingRecord] = []
+    #: The opening balance held is booked by financial year (`BooksImportedData`).
+    opening_by_year: bool = False
     #: Entries (of `imported`) dated in a closed period or, with VAT lines, a locked VAT
     #: term, by that period ("closed period 2025", "locked VAT term 2026-1"): imported at
     #: their date in the books all the same — the import mirrors the books and moves
@@ -877,10 +935,20 @@ class BooksImport:
                 ),
             ),
         ]
-        # What the books held before the start, when no earlier run started before it:
-        # the records from an earlier start are the ledger's already.
-        if earliest is None or start <= earliest:
+        # What the books held before the start, when no earlier run started before it
+        # (the records from an earlier start are the ledger's already): asked by the
+        # first run, a run from an earlier start and a full run of the same start; an
+        # incremental run asks only when the last run could not book it (ADR 0037
+        # addendum: a change the books back-date before the start waits for a full run).
+        opening_pending = any(p.what == OPENING for p in (last.pending if last else ()))
+        by_year = last is not None and last.opening_by_year
+        opening_asked = (earliest is None or start <= earliest) and (
+            since is None or opening_pending or not by_year
+        )
+        if opening_asked:
             await self._opening(tenant_id, start, report)
+            by_year = not any(p.what == OPENING for p in report.problems)
+        report.opening_by_year = by_year
         #: Transactions of purchases and sales: of earlier runs, and of this one as read.
         trades = await self.trade_transactions(tenant_id)
         #: The tenant's closed periods and locked VAT terms (counted, not enforced).
@@ -929,7 +997,12 @@ class BooksImport:
         ]
         report.deferred = len(deferred) if since is not None else 0
         refused = [PendingRecord(what=w, id=i) for w, i in once if w in _KINDS and i != "?"]
-        report.pending = [*deferred, *refused]
+        # An opening balance refused (or not asked this run, and refused before) is asked
+        # for again by the next incremental run.
+        opening = [PendingRecord(what=w, id=i) for w, i in once if w == OPENING]
+        if not opening_asked and opening_pending and last is not None:
+            opening = [p for p in last.pending if p.what == OPENING]
+        report.pending = [*deferred, *refused, *opening]
         if not dry_run:
             await self._record_run(tenant_id, report, newest, today)
         return report
@@ -1003,7 +1076,7 @@ class BooksImport:
         tenant_id: str,
         page: HistoryPage,
         report: BooksImportReport,
-        trades: AbstractSet[str] = frozenset(),
+        trades: set[str],
         shut: Sequence[FiscalPeriod] = (),
     ) -> None:
         """Map the page's records and write the new entries in one transaction. A journal
@@ -1014,7 +1087,8 @@ class BooksImport:
             # The tenant's rates (reverse charge is calculated with them): the store's
             # cache answers, one read per page at most.
             rates = await tenant_tax_table(uow, tenant_id) if page.trades else None
-            everything: list[HistoryJournalEntry | HistoryTrade] = [*page.entries, *page.trades]
+            # Trades first: a write-off they book is known before a journal entry of it.
+            everything: list[HistoryJournalEntry | HistoryTrade] = [*page.trades, *page.entries]
             for record in everything:
                 what = record.what if isinstance(record, HistoryTrade) else JOURNAL_ENTRY
                 try:
@@ -1025,6 +1099,9 @@ class BooksImport:
                         if ours:
                             report.executed_here += 1
                         entries = trade_entries(tenant_id, record, payments_only=ours, rates=rates)
+                        seen = _write_off_keys(entries)
+                        report.trade_transactions |= seen
+                        trades |= seen
                     elif record.transaction is not None and record.transaction in trades:
                         report.same_as_trade += 1
                         continue
@@ -1042,8 +1119,22 @@ class BooksImport:
                         # executor posted (ADR 0054): the ledger has it from the proposal.
                         report.executed_here += 1
                         continue
+                    elif _write_off_key(record) in trades:
+                        # The books' own posting of a write-off the import booked from
+                        # the sale (or its cancellation, the write-off undone).
+                        report.same_as_trade += 1
+                        continue
                     else:
                         entries = journal_entry_entries(tenant_id, record)
+                        offset = record.offset_transaction
+                        if offset is not None and f"{BOOKED_ENTRY}{offset}" in trades:
+                            # The books' balancing entry was read (and booked) before this
+                            # one on an earlier page or run: it is the reversal.
+                            entries = entries[:1]
+                        elif record.transaction is not None and offset is None:
+                            booked = {f"{BOOKED_ENTRY}{record.transaction}"}
+                            report.trade_transactions |= booked
+                            trades |= booked
                 except NotImportable as error:
                     problem = HistoryProblem(what=what, id=record.id, reason=str(error))
                     log.warning("import: %s %s skipped: %s", what, record.id, problem.reason)
@@ -1161,7 +1252,15 @@ class BooksImport:
         day = start - dt.timedelta(days=1)
         try:
             balances = await self._history.balances(day)
-            entries = opening_entries(tenant_id, start, balances)
+            # The books' balances are cumulative: what the result accounts held at the end
+            # of the year before that day's is earlier years' result (asked only when a
+            # result account has a balance).
+            earlier: Sequence[BooksAccountBalance] = ()
+            if any(r.balance and statements.is_result_account(r.code) for r in balances):
+                earlier = await self._history.balances(
+                    statements.year_start(day) - dt.timedelta(days=1)
+                )
+            entries = opening_entries(tenant_id, start, balances, earlier)
         except (NotImportable, ExternalAnswerInvalid) as error:
             problem = HistoryProblem(what=OPENING, id=day.isoformat(), reason=str(error)[:300])
             log.warning("import: opening balance skipped: %s", problem.reason)
@@ -1238,6 +1337,7 @@ class BooksImport:
             same_as_trade=report.same_as_trade,
             trade_transactions=tuple(sorted(report.trade_transactions)),
             pending=tuple(report.pending),
+            opening_by_year=report.opening_by_year,
         )
         stream = books_import_runs_id(tenant_id)
         async with self._uow() as uow:

@@ -685,11 +685,17 @@ class BooksImportedData(Payload, frozen=True, kw_only=True, omit_defaults=True):
     same_as_trade: int = 0
     #: The books' transactions of the purchases and sales this run read: a later run
     #: knows a journal entry of one of them without reading the purchase or sale again.
-    #: "offset:<id>": a cancelled journal entry's balancing transaction (its mirror).
+    #: "offset:<id>": a cancelled journal entry's balancing transaction (its mirror);
+    #: "entry:<id>": a journal entry's own, booked; "writeOff:<account>:<amount>": a
+    #: sale's write-off the import booked (ADR 0037 addendum on listing order).
     trade_transactions: tuple[str, ...] = ()
     #: The records still refused (or not yet asked for again) after this run: the next
     #: incremental run asks the books for each by id first. Absent in older runs' records.
     pending: tuple[PendingRecord, ...] = ()
+    #: The opening balance held carries only its financial year's result on the income
+    #: accounts (earlier years' on 2050): asked for and booked so by this run or one
+    #: before it. False (absent) in older runs' records: the next run asks for it again.
+    opening_by_year: bool = False
 
 
 class BooksRecordPartsData(Payload, frozen=True, kw_only=True):
