@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -139,7 +140,14 @@ def entries(draw: st.DrawFn) -> Entry:
             ("2400", -net, None, None),
         ]
     else:
-        lines = [(draw(st.sampled_from(["8050", "8150", "1920", "2050", "5000"])), net, None, None)]
+        lines = [
+            (
+                draw(st.sampled_from(["8050", "8150", "1920", "2050", "5000", "8300", "8800"])),
+                net,
+                None,
+                None,
+            )
+        ]
         lines.append(("1920" if lines[0][0] != "1920" else "2000", -net, None, None))
     return Entry(date, [line for line in lines if line[1]])
 
@@ -152,6 +160,16 @@ def books(draw: st.DrawFn) -> list[Entry]:
         later = draw(st.dates(min_value=entry.date, max_value=dt.date(2027, 2, 28)))
         found.append(Entry(later, [(a, -x, c, p) for a, x, c, p in entry.lines]))
     return found
+
+
+@st.composite
+def spans(draw: st.DrawFn) -> tuple[dt.date | None, dt.date | None]:
+    """A report's period: either end open or a day, often one at a term or year end."""
+    start = draw(st.none() | days)
+    end = draw(st.none() | days)
+    if start is not None and end is not None and end < start:
+        start, end = end, start
+    return start, end
 
 
 def hledger_balances(journal: list[Entry], *args: str) -> dict[str, Decimal]:
@@ -190,11 +208,13 @@ class AuditBooks:
         return [BooksAccount(code=code, name=f"Konto {code}") for code in CHART]
 
 
-async def _running(kind: str, tmp_path: Path) -> Any:
+async def _running(kind: str, url: str | None, tmp_path: Path) -> Any:
     if kind == "memory":
         container = memory_container(tmp_path)
     else:
-        container = sqlite_container(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'books.db'}")
+        container = sqlite_container(
+            tmp_path, url or f"sqlite+aiosqlite:///{tmp_path / 'books.db'}"
+        )
     books = AuditBooks()
     container.backends.override(
         providers.Object(
@@ -214,24 +234,43 @@ def dec(value: str) -> Decimal:
 
 
 @pytest.mark.skipif(HLEDGER is None, reason="hledger is not installed")
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_random_books_hold_the_reports_identities(kind: str) -> None:
+@pytest.mark.parametrize(
+    "kind", ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_random_books_hold_the_reports_identities(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("postgres_url") if kind == "postgres" else None
+
     @settings(
         max_examples=int(os.environ.get("BOOKKEEPER_PROBE_EXAMPLES", "12")),
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
-    @given(journal=books(), period=st.sampled_from([(1, 3), (2, 6), (3, 1), (5, 2)]))
-    def check(journal: list[Entry], period: tuple[int, int]) -> None:
+    @given(
+        journal=books(),
+        period=st.sampled_from([(1, 3), (2, 6), (3, 1), (5, 2)]),
+        span=spans(),
+    )
+    def check(
+        journal: list[Entry], period: tuple[int, int], span: tuple[dt.date | None, dt.date | None]
+    ) -> None:
         with tempfile.TemporaryDirectory() as folder:
-            asyncio.run(probe(kind, Path(folder), journal, period))
+            asyncio.run(probe(kind, url, Path(folder), journal, period, span))
 
     check()
 
 
-async def probe(kind: str, folder: Path, journal: list[Entry], period: tuple[int, int]) -> None:
-    async with await _running(kind, folder) as api:
-        tenant = "acme"
+async def probe(
+    kind: str,
+    url: str | None,
+    folder: Path,
+    journal: list[Entry],
+    period: tuple[int, int],
+    span: tuple[dt.date | None, dt.date | None],
+) -> None:
+    async with await _running(kind, url, folder) as api:
+        tenant = f"t{uuid.uuid4().hex[:12]}"
         writer = api.headers("anna", "accountant", tenant=tenant)
         viewer = api.headers("vera", "viewer", tenant=tenant)
         for entry in journal:
@@ -246,36 +285,57 @@ async def probe(kind: str, folder: Path, journal: list[Entry], period: tuple[int
             assert answer.status_code == 200, answer.text
             return answer.json()
 
-        # --- trial balance against hledger, over a period that crosses the year end ------
-        start, end = dt.date(2026, 11, 1), dt.date(2027, 1, 31)
-        trial = await get("trial-balance", **{"from": start.isoformat(), "to": end.isoformat()})
+        # --- trial balance against hledger, over a period open at either end or not ----
+        start, end = span
+        shown = {
+            name: day.isoformat() for name, day in (("from", start), ("to", end)) if day is not None
+        }
+        trial = await get("trial-balance", **shown)
         totals = trial["totals"]
         assert dec(totals["debit"]) == dec(totals["credit"])
         for column in ("opening", "carried", "closing"):
             assert dec(totals[column]) == 0, column
-        after = (end + dt.timedelta(days=1)).isoformat()
-        moved = hledger_balances(journal, "-b", start.isoformat(), "-e", after)
-        ever = hledger_balances(journal, "-e", after)
-        this_year = hledger_balances(journal, "-b", "2027-01-01", "-e", after)
-        before_year = hledger_balances(journal, "-e", "2027-01-01")
-        earlier_result = sum((b for a, b in before_year.items() if is_result(a)), ZERO)
+        ends = [] if end is None else ["-e", (end + dt.timedelta(days=1)).isoformat()]
+        moved = hledger_balances(journal, *(["-b", start.isoformat()] if start else []), *ends)
+        # The closing year: the end's, else the last line's (not before the start's).
+        years = [e.date.year for e in journal] + ([start.year] if start else [])
+        year = end.year if end is not None else max(years)
+        first_day = f"{year}-01-01"
+
+        def balances_at(until: list[str], first: str) -> dict[str, Decimal]:
+            """What the trial balance says an account holds at a day (`until`)."""
+            ever = hledger_balances(journal, *until)
+            this_year = hledger_balances(journal, "-b", first, *until)
+            before = hledger_balances(journal, "-e", first)
+            earlier = sum((b for a, b in before.items() if is_result(a)), ZERO)
+            expected = {a: b for a, b in ever.items() if not is_result(a)}
+            expected |= {a: b for a, b in this_year.items() if is_result(a)}
+            if earlier:
+                expected["2050"] = expected.get("2050", ZERO) + earlier
+            return expected
+
+        closing = balances_at(ends, first_day)
+        opening = (
+            {} if start is None else balances_at(["-e", start.isoformat()], f"{start.year}-01-01")
+        )
         ours = {a["account"]: a for a in trial["accounts"]}
-        for account in ours.keys() | moved.keys() | ever.keys():
+        for account in ours.keys() | moved.keys() | closing.keys() | opening.keys():
             row = ours.get(account)
-            movement = ZERO if row is None else dec(row["balance"])
-            closing = ZERO if row is None else dec(row["closing"])
-            assert movement == moved.get(account, ZERO), account
-            if is_result(account):
-                expected = this_year.get(account, ZERO)
-            elif account == "2050":
-                expected = ever.get(account, ZERO) + earlier_result
-            else:
-                expected = ever.get(account, ZERO)
-            assert closing == expected, (account, closing, expected)
+            got = (
+                (ZERO, ZERO, ZERO)
+                if row is None
+                else (dec(row["opening"]), dec(row["balance"]), dec(row["closing"]))
+            )
+            expected = (
+                opening.get(account, ZERO),
+                moved.get(account, ZERO),
+                closing.get(account, ZERO),
+            )
+            assert got == expected, (account, got, expected)
 
         # --- each account's general ledger, a few lines a page, agrees with it ----------
         for account, row in ours.items():
-            params = {"account": account, "from": start.isoformat(), "to": end.isoformat()}
+            params = {"account": account, **shown}
             page = await get("general-ledger", **params, limit="3")
             assert dec(page["openingBalance"]) == dec(row["opening"]), account
             lines = list(page["items"])
@@ -288,7 +348,7 @@ async def probe(kind: str, folder: Path, journal: list[Entry], period: tuple[int
         # ... and its CSV has the JSON's figures.
         answer = await api.client.get(
             f"{API}/reports/trial-balance",
-            params={"from": start.isoformat(), "to": end.isoformat(), "format": "csv"},
+            params={**shown, "format": "csv"},
             headers=viewer,
         )
         table = list(csv.DictReader(io.StringIO(answer.text)))
