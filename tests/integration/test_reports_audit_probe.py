@@ -37,11 +37,12 @@ from dependency_injector import providers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bookkeeper.adapters.saft.xml_writer import NAMESPACE
 from bookkeeper.application.ports import BooksAccount, BooksCompany
 from bookkeeper.backends import Backends
 from tests.http_helpers import API, FixedClock, memory_container, running_api, sqlite_container
 from tests.integration.test_ledger_http import CHART, with_stub_backends
-from tests.saft_checks import file_summary, validate
+from tests.saft_checks import NS, file_summary, validate
 
 HLEDGER = shutil.which("hledger")
 ORE = Decimal("0.01")
@@ -390,7 +391,23 @@ async def probe(
             f"{API}/exports/saf-t", params={"from": first, "to": last}, headers=writer
         )
         assert answer.status_code == 200, answer.text
-        summary = file_summary(validate(answer.content))
+        root = validate(answer.content)
+        summary = file_summary(root)
+        # Each VAT amount booked is in the file once, under its code (TaxInformation).
+        taxed: dict[str, Decimal] = {}
+        for info in root.iter(f"{{{NAMESPACE}}}TaxInformation"):
+            code = info.findtext("s:TaxCode", namespaces=NS) or ""
+            debit = info.findtext("s:DebitTaxAmount/s:Amount", namespaces=NS)
+            credit = info.findtext("s:CreditTaxAmount/s:Amount", namespaces=NS)
+            amount = Decimal(debit) if debit is not None else -Decimal(credit or "0")
+            taxed[code] = taxed.get(code, ZERO) + amount
+        booked_tax: dict[str, Decimal] = {}
+        for entry in journal:
+            if first <= entry.date.isoformat() <= last:
+                for _, amount, code, part in entry.lines:
+                    if code and part == "tax":
+                        booked_tax[code] = booked_tax.get(code, ZERO) + amount
+        assert {c: x for c, x in taxed.items() if x} == {c: x for c, x in booked_tax.items() if x}
         trial = await get("trial-balance", **{"from": first, "to": last})
         assert summary["total_debit"] == dec(trial["totals"]["debit"]) == summary["line_debit"]
         assert summary["total_credit"] == dec(trial["totals"]["credit"]) == summary["line_credit"]
