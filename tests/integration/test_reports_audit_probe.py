@@ -244,7 +244,7 @@ def test_random_books_hold_the_reports_identities(
     url = request.getfixturevalue("postgres_url") if kind == "postgres" else None
 
     @settings(
-        max_examples=int(os.environ.get("BOOKKEEPER_PROBE_EXAMPLES", "12")),
+        max_examples=int(os.environ.get("BOOKKEEPER_PROBE_EXAMPLES", "5")),
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
@@ -385,8 +385,10 @@ async def probe(
         assert dec(vat["payable"]) == -movement
         assert dec(vat["payable"]) == outputs - inputs
 
-        # --- SAF-T of November–December 2026 against the trial balance -------------------
+        # --- SAF-T of a period (of one year) against the trial balance ----------------------
         first, last = "2026-11-01", "2026-12-31"
+        if start is not None and end is not None and start.year == end.year:
+            first, last = start.isoformat(), end.isoformat()  # the drawn period, in one year
         answer = await api.client.get(
             f"{API}/exports/saf-t", params={"from": first, "to": last}, headers=writer
         )
