@@ -384,6 +384,24 @@ async def probe(
         movement = sum((x for e in in_term for a, x, _, _ in e.lines if a in vat_accounts), ZERO)
         assert dec(vat["payable"]) == -movement
         assert dec(vat["payable"]) == outputs - inputs
+        # Its CSV: the JSON's lines in the return, then the totals, then the rest.
+        answer = await api.client.get(
+            f"{API}/reports/vat",
+            params={"year": str(year), "term": str(term), "format": "csv"},
+            headers=viewer,
+        )
+        table = list(csv.DictReader(io.StringIO(answer.text)))
+        assert [
+            (r["vatCode"], r["direction"] or None, r["base"], r["vat"])
+            for r in table
+            if r["inReturn"] == "true"
+        ] == [(x["vatCode"], x["direction"], x["base"], x["vat"]) for x in vat["lines"]]
+        assert {
+            r["vatCode"]: r["vat"] for r in table if r["vatCode"] in ("inputVat", "payable")
+        } == {
+            "inputVat": vat["inputVat"],
+            "payable": vat["payable"],
+        }
 
         # --- SAF-T of a period (of one year) against the trial balance ----------------------
         first, last = "2026-11-01", "2026-12-31"
