@@ -48,7 +48,7 @@ from bookkeeper.application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from bookkeeper.application.postings import EXCHANGE_METADATA
+from bookkeeper.application.postings import BOOKS_TIME_ZONE, EXCHANGE_METADATA
 from bookkeeper.application.queries import clamp_limit
 from bookkeeper.application.tax_rates import tenant_tax_table
 from bookkeeper.application.ttl_cache import TtlCache
@@ -1197,10 +1197,13 @@ class LedgerService:
 
     async def balance_sheet(self, principal: Principal, at: dt.date | None) -> BalanceSheet:
         """Assets, equity and liabilities at the end of `at` (every posting up to it; no
-        `at`: today's financial year). The result of the year is unallocated; earlier
-        years' that no closing entries moved is in equity (statements.carry_forward)."""
+        `at`: today's financial year, today as the company's calendar has it — at 23:30
+        UTC on 31 December it is already 1 January in Oslo). The result of the year is
+        unallocated; earlier years' that no closing entries moved is in equity
+        (statements.carry_forward)."""
         report = await self._turnover(principal, None, at)
-        eve = statements.year_start(at or self._clock.now().date()) - dt.timedelta(days=1)
+        today = self._clock.now().astimezone(BOOKS_TIME_ZONE).date()
+        eve = statements.year_start(at or today) - dt.timedelta(days=1)
         earlier = await self._turnover(principal, None, eve)
         names = await self.account_names(principal)
         balances = statements.carry_forward(report, earlier)
