@@ -22,9 +22,10 @@ lint: $(BIN)/bookkeeper
 	$(BIN)/hadolint Dockerfile
 
 # Three workers (pytest-xdist) on CI's two cores, stealing work from each other: the suite
-# is ~6,000 tests, many of them waiting on servers, subprocesses, NATS and the browser.
-# Measured on a fresh clone: 7:16 for 6,577 tests on this stop's machine (9:59 for 6,026 on
-# the slower one before; 14:15 before ADR 0063's cuts); the slowest tests are printed to cut next.
+# is ~6,900 tests, many of them waiting on servers, subprocesses, NATS and the browser.
+# Measured on a fresh clone: 9:25 for 6,901 tests on the sixth stop's machine (about 0.6 x
+# the fifth's, where 6,577 took 7:16; 14:15 before ADR 0063's cuts); the slowest tests are
+# printed to cut next.
 test: lint  ## the whole suite: lint, types, Dockerfile, unit and integration tests
 	$(BIN)/pytest -n 3 --dist worksteal -p no:cacheprovider --durations=15
 
