@@ -47,12 +47,25 @@ def _free_port() -> int:
         return port
 
 
-class NatsServer:
-    """A nats-server process of the test's own, killed and started again at will."""
+def require_nats_server() -> None:
+    """Skip a test that starts its own nats-server when the binary is not there; fail it
+    under CI=true, where the NATS tests are mandatory."""
+    if not os.access(NATS_SERVER, os.X_OK):
+        reason = f"no nats-server at {NATS_SERVER}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the NATS tests are mandatory)")
+        pytest.skip(reason)
 
-    def __init__(self, store: Path) -> None:
+
+class NatsServer:
+    """A nats-server process of the test's own, killed and started again at will;
+    `max_payload`: the largest message it takes (a server setting only its configuration
+    file can set), else its default."""
+
+    def __init__(self, store: Path, *, max_payload: int | None = None) -> None:
         self.store = store
         self.port = _free_port()
+        self.max_payload = max_payload
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -60,10 +73,13 @@ class NatsServer:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        arguments = ["-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)]
+        if self.max_payload is not None:
+            config = self.store.with_name(f"{self.store.name}.conf")
+            config.write_text(f"max_payload: {self.max_payload}\n")
+            arguments = ["-c", str(config), *arguments]
         self.process = subprocess.Popen(
-            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [NATS_SERVER, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -82,11 +98,7 @@ class NatsServer:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[NatsServer]:
-    if not os.access(NATS_SERVER, os.X_OK):
-        reason = f"no nats-server at {NATS_SERVER}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the NATS tests are mandatory)")
-        pytest.skip(reason)
+    require_nats_server()
     running = NatsServer(tmp_path / "jetstream")
     running.start()
     yield running

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -29,7 +25,7 @@ from bookkeeper.application.bus import TOO_LARGE_CODE, PublishAlerts
 from bookkeeper.application.dispatch import Dispatcher, Subscriptions
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.domain.events import AlertRaisedData, JournalLine
-from tests.integration.test_nats_outage import NATS_SERVER, _free_port
+from tests.integration.test_nats_outage import NatsServer, require_nats_server
 from tests.integration.test_nats_publisher import accountant
 from tests.unit.conftest import FixedClock
 
@@ -38,34 +34,13 @@ MAX_PAYLOAD = 4096
 
 @pytest.fixture
 def small_server(tmp_path: Path) -> Iterator[str]:
-    if not os.access(NATS_SERVER, os.X_OK):
-        reason = f"no nats-server at {NATS_SERVER}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason} (CI=true: the NATS tests are mandatory)")
-        pytest.skip(reason)
-    port = _free_port()
-    config = tmp_path / "nats.conf"
-    config.write_text(
-        f'listen: "127.0.0.1:{port}"\nmax_payload: {MAX_PAYLOAD}\n'
-        f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
-    )
-    process = subprocess.Popen(
-        [NATS_SERVER, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    require_nats_server()
+    running = NatsServer(tmp_path / "jetstream", max_payload=MAX_PAYLOAD)
+    running.start()
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port)).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"nats://127.0.0.1:{port}"
+        yield running.url
     finally:
-        process.kill()
-        process.wait()
+        running.kill()
 
 
 async def test_an_entry_over_max_payload_is_left_out_with_an_alert_and_the_log_goes_on(
