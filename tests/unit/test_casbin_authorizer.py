@@ -206,12 +206,14 @@ class HangingStore(MemoryPolicyStore):
     def __init__(self) -> None:
         super().__init__()
         self.hang = threading.Event()
+        self.hanging = threading.Event()
         self.go_on = threading.Event()
         self.probes = 0
 
     def version(self) -> int:
         self.probes += 1
         if self.hang.is_set():
+            self.hanging.set()
             self.go_on.wait(timeout=10)
         return super().version()
 
@@ -233,9 +235,7 @@ def test_a_serving_authorizer_decides_at_once_while_its_probe_hangs() -> None:
     for _ in range(50):
         assert authorizer.allows(who("viewer"), "events:read")  # the last policy
     assert time.monotonic() - started < 1.0
-    deadline = time.monotonic() + 5
-    while store.probes < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert store.hanging.wait(5)
     assert store.probes == 2  # one probe in flight, not one per request
     store.go_on.set()
     deadline = time.monotonic() + 5
