@@ -230,6 +230,53 @@ def _rows_read(node: dict[str, Any]) -> int:
     return own + sum(_rows_read(child) for child in node.get("Plans", []))
 
 
+def _literal_sql(stmt: Any, dialect: str) -> str:
+    """`stmt` as SQL of `dialect` with its values written in (for EXPLAIN)."""
+    compiler = postgresql_dialect if dialect == "postgresql" else sqlite_dialect
+    return str(
+        stmt.compile(
+            dialect=compiler.dialect(),
+            compile_kwargs={"literal_binds": True},
+        )
+    )
+
+
+def assert_index_walk(
+    request: pytest.FixtureRequest,
+    backend: Backend,
+    sql: str,
+    index: str,
+    *,
+    rows: int,
+    seqscan: bool = True,
+) -> None:
+    """`sql` reads through `index`: on PostgreSQL (EXPLAIN ANALYZE; `seqscan` False: with
+    sequential scans off, where a table too small for an index would hide the plan) reading
+    at most `rows` rows; on SQLite (EXPLAIN QUERY PLAN) as a SEARCH, never a SCAN of
+    proposals."""
+    if backend.name == "postgres":
+        url = _libpq_url(request.getfixturevalue("postgres_url"))
+        with psycopg.connect(url) as connection:
+            if not seqscan:
+                connection.execute("SET enable_seqscan = off")
+            row = connection.execute(
+                ("EXPLAIN (ANALYZE, FORMAT JSON) " + sql).replace("%", "%%")
+            ).fetchone()
+        assert row is not None
+        plan = row[0] if isinstance(row[0], list) else json.loads(row[0])
+        assert index in json.dumps(plan), plan
+        assert _rows_read(plan[0]["Plan"]) <= rows, plan
+        return
+    path = request.getfixturevalue("sqlite_url").removeprefix("sqlite:///")
+    database = sqlite3.connect(path)
+    try:
+        steps = [str(step[-1]) for step in database.execute("EXPLAIN QUERY PLAN " + sql)]
+    finally:
+        database.close()
+    assert not [s for s in steps if s.startswith("SCAN proposals")], steps
+    assert any(index in s for s in steps), steps
+
+
 async def test_the_bank_event_holders_are_one_index_walk_whatever_the_tenant_holds(
     backend: Backend, request: pytest.FixtureRequest
 ) -> None:
@@ -266,39 +313,11 @@ async def test_the_bank_event_holders_are_one_index_walk_whatever_the_tenant_hol
         assert await uow.proposals.bank_event_claims(GLOBEX, "ev-asked") == []
     if backend.name == "memory":
         return
-    if backend.name == "postgres":
-        stmt = bank_event_claims_statement("postgresql").params(
-            tenant_id=ACME, folio_event_id="ev-asked"
-        )
-        compiled = stmt.compile(
-            dialect=postgresql_dialect.dialect(),  # type: ignore[attr-defined]
-            compile_kwargs={"literal_binds": True},
-        )
-        url = _libpq_url(request.getfixturevalue("postgres_url"))
-        with psycopg.connect(url) as connection:
-            explain = "EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled)
-            row = connection.execute(explain.replace("%", "%%")).fetchone()
-        assert row is not None
-        plan = row[0] if isinstance(row[0], list) else json.loads(row[0])
-        assert "ix_proposals_bank_event" in json.dumps(plan)
-        assert _rows_read(plan[0]["Plan"]) <= 10
-    else:
-        stmt = bank_event_claims_statement("sqlite").params(
-            tenant_id=ACME, folio_event_id="ev-asked"
-        )
-        compiled = stmt.compile(
-            dialect=sqlite_dialect.dialect(),  # type: ignore[attr-defined]
-            compile_kwargs={"literal_binds": True},
-        )
-        path = request.getfixturevalue("sqlite_url").removeprefix("sqlite:///")
-        connection = sqlite3.connect(path)
-        try:
-            plan = connection.execute("EXPLAIN QUERY PLAN " + str(compiled)).fetchall()
-        finally:
-            connection.close()
-        steps = [str(step[-1]) for step in plan]
-        assert not [s for s in steps if s.startswith("SCAN proposals")], steps
-        assert any("ix_proposals_bank_event" in s for s in steps), steps
+    dialect = "postgresql" if backend.name == "postgres" else "sqlite"
+    stmt = bank_event_claims_statement(dialect).params(tenant_id=ACME, folio_event_id="ev-asked")
+    assert_index_walk(
+        request, backend, _literal_sql(stmt, dialect), "ix_proposals_bank_event", rows=10
+    )
 
 
 async def test_the_document_index_holds_only_proposals_that_name_a_document(
@@ -323,6 +342,7 @@ async def test_the_document_index_holds_only_proposals_that_name_a_document(
         f"SELECT p.id FROM proposals p WHERE p.tenant_id = '{ACME}' "
         f"AND {document_hash_sql(dialect)} = lower('{named}')"
     )
+    assert_index_walk(request, backend, lookup, "ix_proposals_document", rows=1, seqscan=False)
     if backend.name == "postgres":
         url = _libpq_url(request.getfixturevalue("postgres_url"))
         with psycopg.connect(url) as connection:
@@ -333,26 +353,18 @@ async def test_the_document_index_holds_only_proposals_that_name_a_document(
                 "SELECT pg_get_expr(i.indpred, i.indrelid) FROM pg_index i "
                 "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'ix_proposals_document'"
             ).fetchone()
-            connection.execute("SET enable_seqscan = off")
-            row = connection.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + lookup).fetchone()
         assert entries == (1,)
         assert predicate is not None and predicate[0] is not None, "not a partial index"
         assert "documentHash" in predicate[0]
-        assert row is not None
-        plan = row[0] if isinstance(row[0], list) else json.loads(row[0])
-        assert "ix_proposals_document" in json.dumps(plan)
-        assert _rows_read(plan[0]["Plan"]) == 1
     else:
         path = request.getfixturevalue("sqlite_url").removeprefix("sqlite:///")
-        connection = sqlite3.connect(path)
+        database = sqlite3.connect(path)
         try:
-            partial = {row[1]: row[4] for row in connection.execute("PRAGMA index_list(proposals)")}
-            steps = [str(s[-1]) for s in connection.execute("EXPLAIN QUERY PLAN " + lookup)]
-            found = connection.execute(lookup).fetchall()
+            partial = {row[1]: row[4] for row in database.execute("PRAGMA index_list(proposals)")}
+            found = database.execute(lookup).fetchall()
         finally:
-            connection.close()
+            database.close()
         assert partial["ix_proposals_document"] == 1, partial
-        assert any("ix_proposals_document" in s for s in steps), steps
         assert len(found) == 1
 
 
@@ -399,30 +411,6 @@ async def test_the_same_file_probe_is_one_index_walk_whatever_the_tenant_holds(
     stmt = same_document_statement(dialect).params(
         tenant_id=ACME, document_hash=asked, exclude_id=proposing.id
     )
-    if backend.name == "postgres":
-        compiled = stmt.compile(
-            dialect=postgresql_dialect.dialect(),  # type: ignore[attr-defined]
-            compile_kwargs={"literal_binds": True},
-        )
-        url = _libpq_url(request.getfixturevalue("postgres_url"))
-        with psycopg.connect(url) as connection:
-            explain = "EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled)
-            row = connection.execute(explain.replace("%", "%%")).fetchone()
-        assert row is not None
-        plan = row[0] if isinstance(row[0], list) else json.loads(row[0])
-        assert "ix_proposals_document" in json.dumps(plan)
-        assert _rows_read(plan[0]["Plan"]) <= 10
-    else:
-        compiled = stmt.compile(
-            dialect=sqlite_dialect.dialect(),  # type: ignore[attr-defined]
-            compile_kwargs={"literal_binds": True},
-        )
-        path = request.getfixturevalue("sqlite_url").removeprefix("sqlite:///")
-        connection = sqlite3.connect(path)
-        try:
-            plan = connection.execute("EXPLAIN QUERY PLAN " + str(compiled)).fetchall()
-        finally:
-            connection.close()
-        steps = [str(step[-1]) for step in plan]
-        assert not [s for s in steps if s.startswith("SCAN proposals")], steps
-        assert any("ix_proposals_document" in s for s in steps), steps
+    assert_index_walk(
+        request, backend, _literal_sql(stmt, dialect), "ix_proposals_document", rows=10
+    )
