@@ -855,18 +855,9 @@ class ConversationService:
             lq.names_supplier(topic, name) or lq.names_supplier(name, topic) for name in named
         ):
             named = [topic]  # the model's reading, when the words name another
-        replies: list[Reply] = []
-        for asked in named or (None,):
-            reply = await self._supplier_costs(ask, asked)
-            assert reply is not None  # None only for `only_found`
-            replies.append(reply)
-        if len(replies) == 1:
-            return replies[0]
-        return Reply(
-            text="\n\n".join(r.text for r in replies),
-            language=ask.language,
-            event_id=replies[0].event_id,
-        )
+        reply = await self._supplier_costs(ask, named or [None])
+        assert reply is not None  # None only for `only_found`
+        return reply
 
     async def _monthly_costs(self, ask: _BooksQuestion) -> Reply:
         """The income statement's operating costs (classes 4–7, without the deductible VAT)
@@ -1032,15 +1023,9 @@ class ConversationService:
             if topic is None and not codes:
                 # No account group by that name: a supplier's, if entries name it ("hva
                 # kostet AWS i oktober", "what did we spend on Adobe").
-                by_supplier = await self._supplier_costs(ask, word, only_found=True)
+                # "hva kostet Adobe og Telenor": each named, as "brukt hos" answers.
                 listed = lq.names_listed(ask.text, word)
-                if by_supplier is not None and len(listed) > 1:
-                    # "hva kostet Adobe og Telenor": each named, as "brukt hos" answers.
-                    rest = [await self._supplier_costs(ask, name) for name in listed[1:]]
-                    texts = [by_supplier.text, *(r.text for r in rest if r is not None)]
-                    return Reply(
-                        text="\n\n".join(texts), language=language, event_id=by_supplier.event_id
-                    )
+                by_supplier = await self._supplier_costs(ask, [word, *listed[1:]], only_found=True)
                 if by_supplier is not None:
                     return by_supplier
                 text_ = m.text("ledger.costs.unknown", language, topic=word, **span)
@@ -1183,15 +1168,42 @@ class ConversationService:
         return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
     async def _supplier_costs(
-        self, ask: _BooksQuestion, asked: str | None, *, only_found: bool = False
+        self,
+        ask: _BooksQuestion,
+        suppliers: Sequence[str | None],
+        *,
+        only_found: bool = False,
     ) -> Reply | None:
-        """The costs (classes 4–7, without the deductible VAT) of the entries dated in the
-        period whose description names the supplier `asked`, each listed; or, for none
-        asked, every supplier's sum, largest first. Read from the journal entries posted
-        since the period's start (at most SUPPLIER_SCAN). `only_found`: None when no entry
-        names the supplier (the caller says something else)."""
+        """For each of `suppliers` in turn, the costs (classes 4–7, without the deductible
+        VAT) of the entries dated in the period whose description names it, each listed;
+        for None, every supplier's sum, largest first. The journal entries posted since the
+        period's start (at most SUPPLIER_SCAN) are read once for all of them. `only_found`:
+        None when no entry names the first supplier (the caller says something else)."""
         self._authorizer.check(ask.principal, "reports:read")
-        start, end, language = ask.start, ask.end, ask.language
+        found, read, capped = await self._cost_entries(ask)
+        replies: list[Reply] = []
+        for asked in suppliers:
+            reply = await self._supplier_reply(
+                ask, asked, found, read, capped, only_found=only_found and not replies
+            )
+            if reply is None:
+                return None
+            replies.append(reply)
+        if len(replies) == 1:
+            return replies[0]
+        return Reply(
+            text="\n\n".join(r.text for r in replies),
+            language=ask.language,
+            event_id=replies[0].event_id,
+        )
+
+    async def _cost_entries(
+        self, ask: _BooksQuestion
+    ) -> tuple[list[tuple[JournalEntryPostedData, str, Decimal, Decimal]], int, bool]:
+        """The journal entries dated in the period that carry a cost, each with the supplier
+        it names (a reversal its original's), its cost and VAT; how many entries were read,
+        and whether SUPPLIER_SCAN stopped the reading."""
+        start, end = ask.start, ask.end
         tenant = ask.principal.tenant_id
         since = dt.datetime.combine(start, dt.time(), OSLO).astimezone(dt.UTC)
         # An entry may be recorded a little before the day it is dated (a bill booked
@@ -1234,6 +1246,21 @@ class ConversationService:
                     capped = True
                     break
                 after = page[-1].position
+        return found, read, capped
+
+    async def _supplier_reply(
+        self,
+        ask: _BooksQuestion,
+        asked: str | None,
+        found: list[tuple[JournalEntryPostedData, str, Decimal, Decimal]],
+        read: int,
+        capped: bool,
+        *,
+        only_found: bool,
+    ) -> Reply | None:
+        """`_supplier_costs`' answer for one supplier (None: every supplier's), from the
+        entries `_cost_entries` read, recorded as a LedgerQueried."""
+        start, end, language = ask.start, ask.end, ask.language
         span = {"start": _date(start), "end": _date(end)}
         if asked is not None:
             mine = [f for f in found if lq.names_supplier(asked, f[1])]
