@@ -702,6 +702,32 @@ class FakeFiken:
         self.journal_entries[entry_id] = entry
         return entry_id
 
+    def cancel_journal_entry(
+        self, entry_id: int, date: dt.date | None = None, description: str | None = None
+    ) -> int:
+        """Delete a journal entry as Fiken does: a balancing entry of the opposite lines
+        (dated `date`, else the entry's own day) is added, and the entry names its
+        transaction as `offsetTransactionId`, modified today. Returns the balancing entry,
+        listed after the cancelled one."""
+        entry = self.journal_entries[entry_id]
+        balancing = self.add_journal_entry(
+            date or dt.date.fromisoformat(entry["date"]),
+            [
+                (
+                    line["account"],
+                    -line["amount"],
+                    *([line["vatCode"]] if "vatCode" in line else []),
+                )
+                for line in entry["lines"]
+            ],
+            description or f"{entry['description']} (slettet)",
+        )
+        entry.update(
+            offsetTransactionId=self.journal_entries[balancing]["transactionId"],
+            lastModifiedDate=self._today.isoformat(),
+        )
+        return balancing
+
     def add_sale(
         self,
         date: dt.date,
