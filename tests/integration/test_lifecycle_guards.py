@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from dependency_injector import providers
 
-from bookkeeper.application.ports import Principal, TokenVerifier
 from tests.http_helpers import (
     API,
     Api,
@@ -30,6 +28,7 @@ from tests.http_helpers import (
     running_api,
     sqlite_container,
 )
+from tests.integration.test_http_approval_rules import WithAttributes
 
 PDF = b"%PDF-1.4\n% kvittering Adobe\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 OTHER_PDF = b"%PDF-1.4\n% another receipt\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -40,19 +39,6 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
     "ola": {"approval_limit": "100000.00"},
     "ida": {"approval_limit": "100000.00"},
 }
-
-
-class WithAttributes:
-    """The real verifier, with the test's attributes added to the principals it returns."""
-
-    def __init__(self, inner: TokenVerifier, attributes: Mapping[str, dict[str, str]]) -> None:
-        self._inner = inner
-        self._attributes = attributes
-
-    def verify(self, token: str) -> Principal:
-        principal = self._inner.verify(token)
-        extra = self._attributes.get(principal.subject, {})
-        return msgspec.structs.replace(principal, attributes={**principal.attributes, **extra})
 
 
 @contextlib.asynccontextmanager
