@@ -171,6 +171,32 @@ async def _tenant_off_loop(raw: bytes) -> str:
 TOO_LARGE_CODE: Final = "bus-message-too-large"
 
 
+async def _raise_alert_once(
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    tenant: str,
+    alert_id: uuid.UUID,
+    data: AlertRaisedData,
+) -> None:
+    """Record `data` as the AlertRaised `alert_id` (its own stream) in `tenant` by the bus,
+    unless it is recorded already (a derived id: the same cause raises it once).
+    StorageUnavailable propagates."""
+    event = stamp(
+        ALERT_RAISED,
+        data,
+        event_id=alert_id,
+        actor=BUS_SUBJECT,
+        at=clock.now(),
+        correlation_id=alert_id,
+    )
+    try:
+        async with uow_factory() as uow:
+            await uow.events.append(tenant, alert_id, 0, [event])
+            await uow.commit()
+    except (DuplicateEvent, ConcurrencyConflict):
+        pass
+
+
 class PublishAlerts:
     """What the bus-publisher tells a person about an entry it cannot publish whole: one
     `AlertRaised` in the entry's tenant per message left out (derived id: a batch sent
@@ -187,8 +213,12 @@ class PublishAlerts:
         `size` bytes, over the bus's `limit`: not published. StorageUnavailable
         propagates (the publisher tries the entry again)."""
         alert_id = dead_letter_alert_id(tenant, f"too-large:{event_id}:{subject}")
-        event = stamp(
-            ALERT_RAISED,
+        # The same entry handed to the publisher again raises it once.
+        await _raise_alert_once(
+            self._uow,
+            self._clock,
+            tenant,
+            alert_id,
             AlertRaisedData(
                 severity="error",
                 code=TOO_LARGE_CODE,
@@ -198,17 +228,7 @@ class PublishAlerts:
                     "log: GET /events, the exports)"
                 )[:MAX_REASON],
             ),
-            event_id=alert_id,
-            actor=BUS_SUBJECT,
-            at=self._clock.now(),
-            correlation_id=alert_id,
         )
-        try:
-            async with self._uow() as uow:
-                await uow.events.append(tenant, alert_id, 0, [event])
-                await uow.commit()
-        except (DuplicateEvent, ConcurrencyConflict):
-            pass  # the same entry handed to the publisher again: one alert
         return alert_id
 
 
@@ -376,23 +396,17 @@ class BusIntake:
             unknown = code == UNKNOWN_TENANT_CODE
             tenant = UNKNOWN_TENANT if unknown else await _tenant_off_loop(raw)
         alert_id = dead_letter_alert_id(tenant, fingerprint(raw))
-        event = stamp(
-            ALERT_RAISED,
+        # The same message dead-lettered again raises it once.
+        await _raise_alert_once(
+            self._uow,
+            self._clock,
+            tenant,
+            alert_id,
             AlertRaisedData(
                 severity="error",
                 code=code or "dead-letter",
                 message=f"a bus message was dead-lettered ({where}): {reason}"[:MAX_REASON],
             ),
-            event_id=alert_id,
-            actor=BUS_SUBJECT,
-            at=self._clock.now(),
-            correlation_id=alert_id,
         )
-        try:
-            async with self._uow() as uow:
-                await uow.events.append(tenant, alert_id, 0, [event])
-                await uow.commit()
-        except (DuplicateEvent, ConcurrencyConflict):
-            pass  # the same message dead-lettered again: one alert
         log.warning("dead letter (%s) for tenant %s: %s", where, tenant, reason)
         return alert_id
