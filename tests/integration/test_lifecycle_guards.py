@@ -129,8 +129,9 @@ async def test_the_same_file_with_other_fields_is_a_suspected_duplicate(api: Api
 async def test_one_file_proposed_many_times_at_once_is_approved_automatically_once(
     api: Api,
 ) -> None:
-    """Eight requests at once: the rules approve one, and the others name an earlier
-    proposal of the file."""
+    """Eight requests sent together: the rules approve one, and the others name an earlier
+    proposal of the file. (The test client runs them one after another; the race of truly
+    simultaneous ones is test_duplicate_race_postgres.py's.)"""
     await api.learn_adobe()
     sha = await _upload(api, PDF)
     answers = await asyncio.gather(

@@ -313,6 +313,9 @@ class MemoryProposals:
         )
         return [proposal_id for _, proposal_id in found[:DUPLICATE_LIMIT]]
 
+    async def lock_purchase(self, tenant_id: str, marks: Sequence[str]) -> None:
+        return None  # as lock_bank_event: one process, the tests' store
+
     async def lock_bank_event(self, tenant_id: str, folio_event_id: str) -> None:
         return None  # one process; the executor's re-check covers its interleavings
 

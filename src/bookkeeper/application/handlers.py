@@ -440,9 +440,17 @@ class Handlers:
                 # until this unit commits (PostgreSQL): a racing approval, by the rules or
                 # by a person, reads this one as its holder.
                 held = await _bank_event_held(uow, tenant, event_id, data)
-                if held:
+                # The same for the purchase itself: the probes above read what was
+                # committed, so receipts of one purchase proposed at the same instant
+                # each found none of the others and were all approved (ADR 0053 addendum).
+                earlier, same_file = await _purchase_held(uow, tenant, event_id, data, rules)
+                if is_credit_note(data):
+                    earlier = await _credit_notes_only(uow, tenant, earlier)
+                if held or earlier or same_file:
                     context = msgspec.structs.replace(
-                        context, duplicate_of=(*held, *context.duplicate_of)
+                        context,
+                        duplicate_of=tuple(dict.fromkeys((*held, *earlier))),
+                        same_document_as=same_file,
                     )
                     confidence, decision = scored(context)
             metadata["confidence"] = msgspec.to_builtins(confidence)
@@ -575,20 +583,7 @@ class Handlers:
         duplicates: tuple[str, ...] = ()
         if merchant:
             key = normalise_merchant(merchant)
-            amount = getattr(data, "amount", None)
-            date = getattr(data, "date", None)
-            probe = None
-            if amount is not None and date is not None:
-                window = timedelta(days=rules.duplicate_window_days)
-                probe = DuplicateProbe(
-                    merchant_key=key,
-                    amount=amount,
-                    date_from=date - window,
-                    date_to=date + window,
-                    document_number=getattr(data, "document_number", None)
-                    or getattr(data, "invoice_number", None),
-                    exclude_id=event_id,
-                )
+            probe = _duplicate_probe(data, key, rules, event_id)
             # One read for both (one round trip on SQL).
             inputs = await uow.scoring.inputs(tenant, key, probe)
             patterns = [pattern_of(p) for p in inputs.patterns]
@@ -1227,6 +1222,63 @@ async def _bank_event_held(
     await uow.proposals.lock_bank_event(tenant, event)
     holders = await bank_event_holders(uow, tenant, event, exclude=exclude)
     return tuple(str(view.id) for view in holders)
+
+
+def _duplicate_probe(
+    data: Any, merchant_key: str, rules: Any, event_id: uuid.UUID
+) -> DuplicateProbe | None:
+    """What makes another proposal of the merchant a suspected duplicate of this one: the
+    same amount within the rules' window of days, or the same document number; None for
+    data without an amount and a date."""
+    amount = getattr(data, "amount", None)
+    date = getattr(data, "date", None)
+    if amount is None or date is None:
+        return None
+    window = timedelta(days=rules.duplicate_window_days)
+    return DuplicateProbe(
+        merchant_key=merchant_key,
+        amount=amount,
+        date_from=date - window,
+        date_to=date + window,
+        document_number=getattr(data, "document_number", None)
+        or getattr(data, "invoice_number", None),
+        exclude_id=event_id,
+    )
+
+
+async def _purchase_held(
+    uow: UnitOfWork, tenant: str, event_id: uuid.UUID, data: Any, rules: Any
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The proposals that make a new one a suspected duplicate — of the same merchant and
+    amount or document number, and of the same file — by id, read under locks on exactly
+    those marks. Read only for a proposal about to be approved automatically: until this
+    unit commits it, another proposal of the same purchase about to be approved waits at
+    the lock and then reads this one (PostgreSQL; SQLite's write turn serialises units of
+    work already). Locks are taken in one order (`lock_purchase`), after the bank event's."""
+    merchant = None if isinstance(data, PatternSuggestionData) else counterparty(data)
+    probe = (
+        _duplicate_probe(data, normalise_merchant(merchant), rules, event_id) if merchant else None
+    )
+    document_hash = getattr(data, "document_hash", None)
+    if not isinstance(document_hash, str) or not document_hash:
+        document_hash = None
+    marks: list[str] = []
+    if probe is not None:
+        marks.append(f"amount:{probe.merchant_key}:{probe.amount.normalize():f}")
+        if probe.document_number is not None:
+            marks.append(f"number:{probe.merchant_key}:{probe.document_number}")
+    if document_hash is not None:
+        marks.append(f"file:{document_hash}")
+    if not marks:
+        return (), ()
+    await uow.proposals.lock_purchase(tenant, marks)
+    earlier = await uow.proposals.find_duplicates(tenant, probe) if probe is not None else []
+    same = (
+        await uow.proposals.same_document(tenant, document_hash, event_id)
+        if document_hash is not None
+        else []
+    )
+    return tuple(str(d) for d in earlier), tuple(str(d) for d in same)
 
 
 def _require_unread_corrected(

@@ -334,6 +334,15 @@ class ProposalProjection(Protocol):
         addendum: one bank transaction is paid out once in the books)."""
         ...
 
+    async def lock_purchase(self, tenant_id: str, marks: Sequence[str]) -> None:
+        """Serialise this unit of work, until it ends, with every other that locks one of
+        the same marks of the tenant (what would make two proposals one purchase: the
+        merchant's amount, its document number, the file), each mark once and all in one
+        order, so that two units never wait for each other: PostgreSQL transaction-scoped
+        advisory locks; where units of work are serialised already (SQLite's write turn)
+        or single-process, nothing."""
+        ...
+
     async def lock_bank_event(self, tenant_id: str, folio_event_id: str) -> None:
         """Serialise this unit of work, until it ends, with every other that locks the
         same bank event of the tenant (an approval's check and its commit, by a person or

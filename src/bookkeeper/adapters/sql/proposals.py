@@ -156,6 +156,11 @@ def bank_event_lock_key(tenant_id: str, folio_event_id: str) -> int:
     return _advisory_key(f"bank-event:{tenant_id}:{folio_event_id}")
 
 
+def purchase_lock_key(tenant_id: str, mark: str) -> int:
+    """The advisory lock key of one mark of a tenant's purchase (`lock_purchase`)."""
+    return _advisory_key(f"purchase:{tenant_id}:{mark}")
+
+
 def compensations_lock_key(tenant_id: str, target_id: uuid.UUID) -> int:
     """The advisory lock key of the compensations of a tenant's proposal or journal entry."""
     return _advisory_key(f"compensations:{tenant_id}:{target_id}")
@@ -563,6 +568,11 @@ class SqlProposals:
 
     async def lock_bank_event(self, tenant_id: str, folio_event_id: str) -> None:
         await self._xact_lock(bank_event_lock_key(tenant_id, folio_event_id))
+
+    async def lock_purchase(self, tenant_id: str, marks: Sequence[str]) -> None:
+        # In the keys' order: two units locking overlapping marks never wait for each other.
+        for key in sorted({purchase_lock_key(tenant_id, mark) for mark in marks}):
+            await self._xact_lock(key)
 
     async def _xact_lock(self, key: int) -> None:
         # Through SQLAlchemy: it opens the unit's transaction, which holds the lock until
