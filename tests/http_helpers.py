@@ -265,7 +265,7 @@ class Api:
     def __init__(
         self,
         container: Container,
-        client: AsyncTestClient[Litestar],
+        client: AsyncTestClient[Litestar] | httpx.AsyncClient,
         clock: FixedClock,
         database: MemoryDatabase | None,
     ) -> None:
@@ -385,6 +385,26 @@ async def running_api(
     app = create_app(container)
     async with AsyncTestClient(app) as client:
         yield Api(container, client, clock, database)
+
+
+@asynccontextmanager
+async def served_api(data_dir: Path, *, container: Container | None = None) -> AsyncIterator[Api]:
+    """`running_api`, but served by uvicorn on a loopback socket (its own thread and event
+    loop, lifespan included) and reached by a plain httpx client: requests sent together
+    (`asyncio.gather`) are in the app at the same time. Litestar's AsyncTestClient runs
+    each request to its end through its portal before the next starts, so a race tested
+    through it never races."""
+    from tests.fakes.server import serve_in_thread
+
+    clock = FixedClock()
+    database = None
+    if container is None:
+        database = MemoryDatabase()
+        container = memory_container(data_dir, clock=clock, database=database)
+    with serve_in_thread(create_app(container), lifespan=True, start_timeout=30) as base:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+            yield Api(container, client, clock, database)
 
 
 async def raw_asgi(

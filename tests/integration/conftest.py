@@ -34,7 +34,7 @@ from bookkeeper.adapters.sql.saft import SqlAuditReads
 from bookkeeper.application.ports import UnitOfWorkFactory
 from bookkeeper.application.saft import AuditReads
 from tests.fakes.fiken import FakeFiken
-from tests.http_helpers import Api, api_with_fiken, running_api
+from tests.http_helpers import Api, api_with_fiken, running_api, served_api
 from tests.unit.conftest import FixedClock
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -257,10 +257,12 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    """The app on in-memory storage (http_helpers.running_api); a module that needs another
+async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Api]:
+    """The app on in-memory storage (http_helpers.running_api; a test marked `at_once` gets
+    it served on a socket, http_helpers.served_api); a module that needs another
     container defines its own `api`."""
-    async with running_api(tmp_path) as running:
+    run = served_api if request.node.get_closest_marker("at_once") else running_api
+    async with run(tmp_path) as running:
         yield running
 
 

@@ -77,6 +77,7 @@ async def test_approving_twice_is_409(api: Api) -> None:
     assert "APPROVED" in problem["detail"]
 
 
+@pytest.mark.at_once
 async def test_two_reviewers_at_once_give_one_approval_and_one_409(api: Api) -> None:
     proposal_id = await _pending_receipt(api)
     responses = await asyncio.gather(

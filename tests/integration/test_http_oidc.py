@@ -27,7 +27,7 @@ from tests.fakes.oidc import (
     new_key,
     running_fake_issuer,
 )
-from tests.http_helpers import API, Api, bearer, memory_container, mint, running_api
+from tests.http_helpers import API, Api, bearer, memory_container, mint, running_api, served_api
 
 
 class ManualMonotonic:
@@ -63,6 +63,13 @@ def oidc_container(data_dir: Path, fake: FakeIssuer) -> Container:
 @pytest.fixture
 async def api(tmp_path: Path, fake: FakeIssuer) -> AsyncIterator[Api]:
     async with running_api(tmp_path, container=oidc_container(tmp_path, fake)) as running:
+        yield running
+
+
+@pytest.fixture
+async def served(tmp_path: Path, fake: FakeIssuer) -> AsyncIterator[Api]:
+    """The app served on a socket: a flood's requests are in it at the same time."""
+    async with served_api(tmp_path, container=oidc_container(tmp_path, fake)) as running:
         yield running
 
 
@@ -103,7 +110,8 @@ async def test_an_attack_before_any_key_is_known_is_401_too(api: Api, fake: Fake
     _assert_invalid_token(await api.client.get(f"{API}/events", headers=bearer(token)), token)
 
 
-async def test_an_unknown_kid_flood_costs_at_most_one_fetch(api: Api, fake: FakeIssuer) -> None:
+async def test_an_unknown_kid_flood_costs_at_most_one_fetch(served: Api, fake: FakeIssuer) -> None:
+    api = served
     assert (await api.client.get(f"{API}/events", headers=bearer(fake.token()))).status_code == 200
     attacker = new_key("ES256")
     tokens = [
@@ -118,7 +126,8 @@ async def test_an_unknown_kid_flood_costs_at_most_one_fetch(api: Api, fake: Fake
     assert fake.jwks_requests == 1
 
 
-async def test_a_flood_on_a_cold_start_costs_one_fetch(api: Api, fake: FakeIssuer) -> None:
+async def test_a_flood_on_a_cold_start_costs_one_fetch(served: Api, fake: FakeIssuer) -> None:
+    api = served
     attacker = new_key("ES256")
     tokens = [
         jwt.encode(fake.claims(), attacker, algorithm="ES256", headers={"kid": uuid.uuid4().hex})

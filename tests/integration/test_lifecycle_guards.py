@@ -26,6 +26,7 @@ from tests.http_helpers import (
     memory_container,
     receipt,
     running_api,
+    served_api,
     sqlite_container,
 )
 from tests.integration.test_http_approval_rules import WithAttributes
@@ -42,11 +43,12 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
 
 
 @contextlib.asynccontextmanager
-async def _api(tmp_path: Path, url: str | None) -> AsyncIterator[Api]:
+async def _api(tmp_path: Path, url: str | None, *, served: bool = False) -> AsyncIterator[Api]:
     container = memory_container(tmp_path) if url is None else sqlite_container(tmp_path, url)
     inner = container.token_verifier()
     container.token_verifier.override(providers.Object(WithAttributes(inner, ATTRIBUTES)))
-    async with running_api(tmp_path, container=container) as running:
+    run = served_api if served else running_api
+    async with run(tmp_path, container=container) as running:
         yield running
 
 
@@ -59,7 +61,10 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
     }[request.param]
     if request.param == "postgres":
         url = request.getfixturevalue("postgres_url")
-    async with _api(tmp_path, url) as running:
+    # Served on a socket where a test sends requests together (the test client would run
+    # them one after another).
+    served = request.node.get_closest_marker("at_once") is not None
+    async with _api(tmp_path, url, served=served) as running:
         yield running
 
 
@@ -126,12 +131,12 @@ async def test_the_same_file_with_other_fields_is_a_suspected_duplicate(api: Api
     assert other["decision"]["outcome"] == "auto_approved", other["decision"]
 
 
+@pytest.mark.at_once
 async def test_one_file_proposed_many_times_at_once_is_approved_automatically_once(
     api: Api,
 ) -> None:
-    """Eight requests sent together: the rules approve one, and the others name an earlier
-    proposal of the file. (The test client runs them one after another; the race of truly
-    simultaneous ones is test_duplicate_race_postgres.py's.)"""
+    """Eight requests at once (served on a socket): the rules approve one, and the others
+    name an earlier proposal of the file."""
     await api.learn_adobe()
     sha = await _upload(api, PDF)
     answers = await asyncio.gather(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.http_helpers import API, pattern, receipt, running_api, sqlite_container
+from tests.http_helpers import API, pattern, receipt, running_api, served_api, sqlite_container
 from tests.integration.test_http_sqlite import _exercise
 
 pytestmark = pytest.mark.postgres
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.postgres
 async def test_50_concurrent_approvals_give_one_approval_and_409s(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    async with running_api(tmp_path, container=sqlite_container(tmp_path, postgres_url)) as api:
+    async with served_api(tmp_path, container=sqlite_container(tmp_path, postgres_url)) as api:
         created = await api.propose("ReceiptAttachmentProposed", receipt(merchantName="Ukjent"))
         proposal = created["proposalId"]
         reviewers = [api.headers(f"reviewer-{i}", "reviewer") for i in range(50)]
@@ -45,7 +45,7 @@ async def test_50_concurrent_approvals_give_one_approval_and_409s(
 async def test_concurrent_retries_of_one_idempotency_key_have_one_effect(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    async with running_api(tmp_path, container=sqlite_container(tmp_path, postgres_url)) as api:
+    async with served_api(tmp_path, container=sqlite_container(tmp_path, postgres_url)) as api:
         headers = api.agent | {"Idempotency-Key": "retry-storm"}
         answers = await asyncio.gather(
             *(api.submit("PatternSuggested", pattern(), headers=headers) for _ in range(20))
