@@ -923,6 +923,8 @@ class ConversationService:
         )
         if not any(group.lines for group in report.groups):
             text = m.text("ledger.result.none", language, **span)
+            if lq.costs_could_be_cloud(lq.in_bokmal(" ".join(ask.text.lower().split()))):
+                text += "\n" + m.text("ledger.cloud_hint", language)
             return Reply(text=text, language=language, event_id=event_id)
         verdict = "ledger.profit" if report.result > 0 else "ledger.loss"
         lines = [
@@ -939,6 +941,8 @@ class ConversationService:
                 verdict=m.text(verdict if report.result else "ledger.even", language),
             ),
         ]
+        if lq.costs_could_be_cloud(lq.in_bokmal(" ".join(ask.text.lower().split()))):
+            lines.append(m.text("ledger.cloud_hint", language))
         return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
     async def _owed(self, ask: _BooksQuestion) -> Reply:
@@ -1648,6 +1652,8 @@ _VOCABULARY: Final = (
     "saldo", "saldoen", "balance", "leverandørfaktura", "leverandørfakturaer", "faktura",
     "fakturaer", "invoice", "invoices", "receipt", "receipts", "missing", "utlegg",
     "disponibel", "forbruk", "budsjett", "budget", "kostnad", "merverdiavgift",
+    # costs in everyday words ("kostnder i november", "utgiftr i år")
+    "kostnader", "kostnadene", "utgifter", "utgiftene", "forbruket",
     # the books' questions ("hva skyldr vi", "balnsen", "resultatt")
     "skylder", "leverandører", "leverandørene", "balansen", "resultatet", "leverandørgjeld",
     "kundefordringer",
@@ -1865,7 +1871,13 @@ _SOURCE_WORDS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 _AI_WORDS: Final = re.compile(r"\b(ai|ki|kunstig intelligens|llm|språkmodell\w*|modell\w*)\b")
 #: Words naming the cloud ("what did we spend on cloud"): the cloud providers among the
 #: sources, Google Cloud and Cloudflare (Anthropic's API is named by the AI words).
-_CLOUD_WORDS: Final = re.compile(r"\b(cloud|sky|skyen|nettsky\w*|skytjeneste\w*|hosting)\b")
+_CLOUD_WORDS: Final = re.compile(
+    r"\b(cloud|sky|skyen|nettsky\w*|skytjeneste\w*|hosting|"
+    # compounds: "skykostnader", "skyforbruket", "cloud-kostnader", "cloudkostnader"
+    r"sky(?:kostnad|forbruk|utgift|regning)\w*|cloud(?!flare)\w+)\b"
+)
+#: The APIs we pay for ("API-kostnader", "hva kostet API-ene"): every source's calls.
+_API_WORDS: Final = re.compile(r"\b(api|apis|apier|api-ene|apiene|api-kall)\b")
 CLOUD_SOURCES: Final = ("google", "cloudflare")
 _MONTHS: Final[dict[str, int]] = {
     name: number
@@ -1901,6 +1913,8 @@ def spending_sources(text: str) -> tuple[str, ...]:
         found += list(AI_SOURCES)
     if _CLOUD_WORDS.search(lowered):
         found += list(CLOUD_SOURCES)
+    if _API_WORDS.search(lowered):
+        found += [*AI_SOURCES, *CLOUD_SOURCES]
     for source, words in _SOURCE_WORDS:
         if any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words):
             found.append(source)

@@ -836,7 +836,50 @@ def ledger_intent(lowered: str, *, vat: bool, sources: bool) -> str | None:
         return "result"
     if _TOTAL_COSTS.search(lowered) and not (vat or sources or named):
         return "result"  # the costs as a whole are the income statement's
+    if asks_costs_generally(lowered) and not (vat or sources or named or _AT.search(lowered)):
+        # "kostnader i november", "hva brukte vi i fjor", "forbruk i år": the company's
+        # costs, in the books; the cost snapshots' only with a source named (the answer
+        # says how to ask for those).
+        return "result"
     return None
+
+
+#: Words of costs or spending that name neither a group, an account, a supplier nor a
+#: spending source ("kostnader i november", "hva brukte vi i fjor", "expenses last month").
+_GENERIC_COSTS: Final = re.compile(
+    r"\b(kostnad\w*|kostet|koster|utgift\w*|forbruk\w*|brukt|brukte|"
+    r"spent|spend|spending|costs?|expenses?|expenditures?)\b"
+    # "bruker" alone is everyday ("hvilken konto bruker vi"); "hvor mye bruker vi" is costs
+    r"|\bhvor mye\b.*\bbruker\b"
+)
+#: Costs at someone the question does not name ("hvor mye har vi brukt hos dem"): not the
+#: costs as a whole.
+_AT: Final = re.compile(r"\b(hos|at)\b")
+#: A budget is the cost snapshots' (the spending alerts'), not the books'.
+_BUDGET: Final = re.compile(r"\b(budsjett\w*|budget\w*)\b")
+#: Words that make a cost question the books' without doubt ("driftskostnader",
+#: "kostnadene i regnskapet"): no hint of the cost snapshots is given with the answer.
+_BOOKS_WORDS: Final = re.compile(
+    r"\b(regnskap\w*|bokført\w*|driftskostnad\w*|resultat\w*|hovedbok\w*|books|ledger|"
+    r"accounts|accounting|income statement)\b"
+)
+
+
+def asks_costs_generally(lowered: str) -> bool:
+    """Whether a question asks about costs or spending without naming what on (no budget
+    either): the books' costs as a whole."""
+    return _GENERIC_COSTS.search(lowered) is not None and _BUDGET.search(lowered) is None
+
+
+def costs_could_be_cloud(lowered: str) -> bool:
+    """Whether a cost question answered from the books could have meant the cost
+    snapshots (cloud and AI spending): it asks about costs in everyday words and names
+    no books word nor the result ("hva brukte vi i november", "kostnader i år")."""
+    return (
+        asks_costs_generally(lowered)
+        and _BOOKS_WORDS.search(lowered) is None
+        and _RESULT.search(lowered) is None
+    )
 
 
 def signed(balance: Decimal, language_words: Callable[[str], str]) -> tuple[Decimal, str]:

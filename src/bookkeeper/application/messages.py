@@ -1753,6 +1753,18 @@ TEXTS.update(
                 "  Tax: {tax}\n  Annual result: {result} ({verdict})"
             ),
         },
+        # A cost question in everyday words is answered from the books; the cost
+        # snapshots (cloud and AI) are asked by name.
+        "ledger.cloud_hint": {
+            "nb": (
+                "Dette er regnskapets kostnader. Sky- og AI-forbruket (Anthropic, Google, "
+                "Cloudflare) får du med for eksempel «hva har vi brukt på sky og AI i år?»."
+            ),
+            "en": (
+                "These are the books' costs. For the cloud and AI spending (Anthropic, "
+                "Google, Cloudflare) ask e.g. “what did we spend on cloud and AI this year?”."
+            ),
+        },
         "ledger.profit": {"nb": "overskudd", "en": "profit"},
         "ledger.loss": {"nb": "underskudd", "en": "loss"},
         "ledger.even": {"nb": "går i null", "en": "break-even"},
