@@ -441,11 +441,26 @@ class ConversationService:
         intent = await self._classifier.classify(text)
         if intent.usage is not None:
             await self._record_classification(principal, intent)
+        if intent.name in _READS_A_PERIOD:
+            wrong = lq.impossible_dates(text, self._lookups.today())
+            if wrong:  # "resultat 31. februar": not read as 28 February
+                written, month, days = wrong[0]
+                said = m.text(
+                    "period.no_such_date",
+                    language,
+                    date=written,
+                    month=m.text(f"month.{month}", language),
+                    days=days,
+                )
+                return Reply(text=said, language=language)
         start, end = intent.start, intent.end
         if start is None and end is None and intent.name in _LOOKUPS_OVER_A_PERIOD:
             # "hvilke kvitteringer mangler for november": the month asked, not the last 30
             # days (the keywords give no dates; the model does).
             start, end = lookup_period(text, self._lookups.today()) or (None, None)
+            today = self._lookups.today()
+            if start is not None and end is not None and start > today:
+                return _not_begun(start, end, today, language)  # was the last 30 days
         try:
             self._lookups.date_range(start, end)
         except InvalidDateRange:
@@ -600,6 +615,8 @@ class ConversationService:
         start, end = intent.start, intent.end
         if start is None or end is None:
             start, end = spending_period(text, today)
+        if start > today:
+            return _not_begun(start, end, today, language)
         sources = intent.sources or spending_sources(text)
         totals, event_id = await self._spending.answer(
             principal, start, end, sources, source=source
@@ -821,6 +838,9 @@ class ConversationService:
             start, end = intent.start or start, intent.end or end
             if start > end:
                 start, end = lq.ledger_period("", today)
+        if start > today and intent.name != "journal":
+            # "1. kvartal 2027", "resultat i desember 2027": nothing to read yet.
+            return _not_begun(start, end, today, language)
         ask = _BooksQuestion(
             principal=principal,
             text=text,
@@ -1842,6 +1862,8 @@ def vat_terms_asked(
 
 #: The lookups a period is asked of (the bank's and the books' lists).
 _LOOKUPS_OVER_A_PERIOD: Final = frozenset({"missing_receipts", "supplier_invoices", "expenses"})
+#: The questions whose answer reads a period the words may name.
+_READS_A_PERIOD: Final = _LOOKUPS_OVER_A_PERIOD | BOOKS_QUESTIONS | {"spending", "vat"}
 _THIS_YEAR: Final = re.compile(r"\b(i år|hittil i år|this year|so far this year)\b")
 
 
@@ -1954,6 +1976,12 @@ def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
             last = first.replace(day=calendar.monthrange(year, month)[1])
             return first, min(last, today) if first <= today else last
     return month_start, today
+
+
+def _not_begun(start: dt.date, end: dt.date, today: dt.date, language: m.Language) -> Reply:
+    """A period asked that has not begun: said, and nothing read."""
+    text = m.text("period.future", language, start=_date(start), end=_date(end), today=_date(today))
+    return Reply(text=text, language=language)
 
 
 def _purchase_name(purchase: Purchase) -> str:

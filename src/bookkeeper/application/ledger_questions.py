@@ -190,14 +190,26 @@ _ISO_DATE: Final = re.compile(r"\b(20\d\d)-(\d{2})-(\d{2})\b")
 _WHOLE_MONTH: Final = re.compile(rf"\b({'|'.join(sorted(_MONTHS, key=len, reverse=True))})\b")
 #: What stands between the two ends of a range: "1. oktober til 15. november", "1.10–15.11".
 _RANGE_JOIN: Final = re.compile(r"\s*(?:-|–|—|til|to|until|og|and|t\.o\.m\.?)\s*")
+#: A count said in words ("de siste tre månedene", "the last two quarters").
+_COUNTS: Final[dict[str, int]] = {
+    "en": 1, "ett": 1, "one": 1, "to": 2, "two": 2, "tre": 3, "three": 3, "fire": 4,
+    "four": 4, "fem": 5, "five": 5, "seks": 6, "six": 6, "sju": 7, "syv": 7, "seven": 7,
+    "åtte": 8, "eight": 8, "ni": 9, "nine": 9, "ti": 10, "ten": 10, "elleve": 11,
+    "eleven": 11, "tolv": 12, "twelve": 12, "fjorten": 14, "fourteen": 14, "tretti": 30,
+    "thirty": 30, "seksti": 60, "sixty": 60, "nitti": 90, "ninety": 90,
+}  # fmt: skip
 _LAST_DAYS: Final = re.compile(
-    r"\b(?:siste|de siste|last|past|the last|the past)\s+(\d{1,3})\s+"
-    r"(dager|døgn|days|uker|weeks|måneder|months)\b"
+    r"\b(?:siste|de siste|last|past|the last|the past)\s+"
+    r"(\d{1,3}|" + "|".join(_COUNTS) + r")\s+"
+    r"(dager|dagene|døgn|days|uker|ukene|weeks|måneder|månedene|months|"
+    r"kvartaler|kvartalene|quarters)\b"
 )
 _LAST_WEEK: Final = re.compile(r"\b(forrige uke|sist uke|last week|previous week)\b")
 _THIS_WEEK: Final = re.compile(r"\b(denne uken|denne uka|hittil denne uken|this week)\b")
+#: The last quarter ended ("siste kvartal", "forrige kvartal", "det siste kvartalet").
 _LAST_QUARTER: Final = re.compile(
-    r"\b(forrige kvartal|sist kvartal|last quarter|previous quarter)\b"
+    r"\b(forrige kvartal|forrige kvartalet|sist kvartal|siste kvartal|siste kvartalet|"
+    r"last quarter|previous quarter|the last quarter)\b"
 )
 _THIS_QUARTER: Final = re.compile(
     r"\b(dette kvartalet|dette kvartal|hittil i kvartalet|this quarter|quarter to date)\b"
@@ -273,6 +285,23 @@ def _latest(value: tuple[int | None, int, int | None], today: dt.date) -> tuple[
     return first, last
 
 
+def impossible_dates(text: str, today: dt.date) -> list[tuple[str, int, int]]:
+    """The dates a question names that the calendar does not have ("31. februar",
+    "30.02.2026", "31. april"): each as written, with its month and how many days that
+    month has (in the year written, else this year). They were read as the month's last
+    day, and the answer named a day nobody asked for."""
+    lowered = _lowered(text)
+    found: list[tuple[str, int, int]] = []
+    for start, end, (year, month, day) in _mentions(lowered):
+        if day is None:
+            continue
+        days = calendar.monthrange(year or today.year, month)[1]
+        leap_day = year is None and (month, day) == (2, 29)  # the latest one that was
+        if day > days and not leap_day:
+            found.append((lowered[start:end].strip(" .,"), month, days))
+    return found
+
+
 def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
     """A period a question names by its days — a date ("3. november", "03.11.2026",
     "november 3rd"), a range of dates or months ("fra 1. oktober til 15. november",
@@ -283,14 +312,16 @@ def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None
     lowered = _lowered(text)
     last = _LAST_DAYS.search(lowered)
     if last is not None:
-        count = max(1, int(last[1]))
+        count = max(1, int(last[1]) if last[1].isdigit() else _COUNTS[last[1]])
         unit = last[2]
-        if unit in ("måneder", "months"):
+        if unit in ("kvartaler", "kvartalene", "quarters"):
+            unit, count = "months", 3 * count
+        if unit in ("måneder", "månedene", "months"):
             back = today.month - 1 - count
             year, month = today.year + back // 12, back % 12 + 1
             start = dt.date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
             return start + dt.timedelta(days=1), today
-        days = count * (7 if unit in ("uker", "weeks") else 1)
+        days = count * (7 if unit in ("uker", "ukene", "weeks") else 1)
         return today - dt.timedelta(days=days - 1), today
     monday = today - dt.timedelta(days=today.weekday())
     if _LAST_WEEK.search(lowered):

@@ -1765,6 +1765,29 @@ TEXTS.update(
                 "Google, Cloudflare) ask e.g. “what did we spend on cloud and AI this year?”."
             ),
         },
+        # A period asked that has not begun, or a date that does not exist: said, and
+        # nothing read (they were answered for an empty period, or the month's last day).
+        "period.future": {
+            "nb": (
+                "Perioden {start} – {end} har ikke begynt ennå (i dag er {today}), så det "
+                "finnes ingen tall for den. Spør om en periode som er begynt, for eksempel "
+                "«hittil i år» eller «forrige kvartal»."
+            ),
+            "en": (
+                "The period {start} – {end} has not begun yet (today is {today}), so there "
+                "are no figures for it. Ask about a period that has begun, e.g. “so far this "
+                "year” or “last quarter”."
+            ),
+        },
+        "period.no_such_date": {
+            "nb": (
+                "«{date}» finnes ikke: {month} har {days} dager. Spør igjen med en dato som finnes."
+            ),
+            "en": (
+                "“{date}” does not exist: {month} has {days} days. Ask again with a date "
+                "that exists."
+            ),
+        },
         "ledger.profit": {"nb": "overskudd", "en": "profit"},
         "ledger.loss": {"nb": "underskudd", "en": "loss"},
         "ledger.even": {"nb": "går i null", "en": "break-even"},
