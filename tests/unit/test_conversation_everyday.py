@@ -8,7 +8,8 @@ import datetime as dt
 
 import pytest
 
-from bookkeeper.application.conversation import intent_of, spending_sources
+from bookkeeper.application.conversation import document_question, intent_of, spending_sources
+from tests.unit.test_conversation import PDF, Chat, extraction
 from tests.unit.test_conversation_ledger import ask, books_chat
 
 # --- costs: the books', unless the cloud or AI is named ----------------------------------
@@ -134,3 +135,76 @@ async def test_a_date_that_does_not_exist_is_said(text: str, said: str) -> None:
     [reply] = await chat.say(text)
     assert reply.text.startswith(said)
     assert await chat.events("LedgerQueried") == []
+
+
+# --- questions about the document, where it was handed in --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [
+        ("hvorfor konto 6540?", "why"),
+        ("hvorfor?", "why"),
+        ("why this account?", "why"),
+        ("hvilken konto er denne ført på?", "why"),
+        ("hva er mva her?", "vat"),
+        ("what's the VAT on this one?", "vat"),
+        ("er denne godkjent?", "status"),
+        ("hvorfor ble den avvist?", "status"),
+        ("er kvitteringen godkjent?", "status"),
+        ("is this approved yet?", "status"),
+        ("hva er dette?", "summary"),
+        ("hvor mye var den?", "summary"),
+        # Not about the document: the channel's questions, and corrections for the reviewer.
+        ("hva er mva for denne terminen?", None),
+        ("hva er saldoen?", None),
+        ("er kvitteringen fra Adobe godkjent?", None),
+        ("feil, det skal være konto 6540", None),
+        ("mva er 15 % her", None),
+        ("kan du endre konto til 6540?", None),
+        ("dette var privat", None),
+    ],
+)
+def test_what_a_question_asks_about_this_document(text: str, asked: str | None) -> None:
+    assert document_question(text) == asked
+
+
+def test_a_document_named_by_its_kind_is_this_one_only_when_the_channel_has_one() -> None:
+    """With several documents sent, "er kvitteringen godkjent?" is the channel's status
+    question (which lists them by name); "denne" still points at the latest."""
+    assert document_question("er kvitteringen godkjent?", several=True) is None
+    assert document_question("er denne godkjent?", several=True) == "status"
+
+
+async def test_questions_about_the_document_sent_are_answered_about_it() -> None:
+    """In a document's thread (or the chat it was sent in) they were answered with the
+    help text, or as questions about the books ("hvorfor konto 6540?" was account 6540's
+    balance, "hva er mva her?" the VAT term)."""
+    chat = Chat(extraction("Rimi"))
+    [sent] = await chat.say("", PDF)
+    assert sent.proposal_id is not None and sent.status == "PROPOSED"
+
+    [why] = await chat.say("hvorfor konto 6540?")
+    assert why.proposal_id == sent.proposal_id and why.event_id is not None
+    assert why.text.startswith("Kvittering fra Rimi: 1 234,50 kr, konto 5990, mva 15 %.")
+    assert "Forslaget bruker konto 5990, ikke 6540." in why.text
+    assert "Konto 5990 er standardkontoen for mat og drikke" in why.text
+    assert "Sikkerhet 0,36: " in why.text and "Status: venter på godkjenning." in why.text
+
+    [vat] = await chat.say("hva er mva her?")
+    assert "Mva" in vat.text and "15 %" in vat.text and "termin" not in vat.text
+
+    [status] = await chat.say("er denne godkjent?")
+    assert status.text.endswith("Status: venter på godkjenning.")
+    await chat.harness.approve(sent.proposal_id)
+    [status] = await chat.say("is this approved?")
+    assert status.language == "en" and "Status: approved by" in status.text
+
+    recorded = [e for e in await chat.events("LedgerQueried") if e.data.question == "document"]
+    assert len(recorded) == 4 and all(e.actor == "human:ola" for e in recorded)
+
+
+async def test_without_a_document_sent_the_same_words_are_the_channels_questions() -> None:
+    chat = Chat()
+    [reply] = await chat.say("er denne godkjent?")
+    assert reply.proposal_id is None

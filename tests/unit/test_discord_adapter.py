@@ -923,3 +923,22 @@ async def test_a_change_asked_in_the_thread_reaches_the_reviewer(text: str) -> N
     assert note.endswith(f"«{text}»"), note
     assert [e.data.text for e in await bot.events("ProposalNoted")] == [text]
     assert str(proposal_id) in bot.rest.messages(REVIEW)[0]
+
+
+async def test_a_question_about_the_document_in_its_thread_is_answered_about_it() -> None:
+    # "hvorfor konto 6540?" was answered with account 6540's balance in the books, "er
+    # denne godkjent?" with the help text: the thread is about its document.
+    bot = Bot()
+    proposal_id = await bot.document(OLA)
+    [thread] = set(bot.handler.threads.values())
+    view = await bot.chat.harness.view(proposal_id)
+
+    await bot.post(OLA, "hvorfor konto 6540?", channel=thread)
+    why = bot.rest.messages(thread)[-1]
+    assert f"Forslaget bruker konto {view.account_code}, ikke 6540." in why, why
+    await bot.post(OLA, "er denne godkjent?", channel=thread)
+    assert bot.rest.messages(thread)[-1].endswith("Status: venter på godkjenning.")
+    await bot.post(OLA, "hva er mva her?", channel=thread)
+    assert "termin" not in bot.rest.messages(thread)[-1]
+    assert len(bot.rest.messages(REVIEW)) == 1  # questions, not notes for the reviewer
+    assert await bot.events("ProposalNoted") == []

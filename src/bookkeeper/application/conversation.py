@@ -40,7 +40,7 @@ import logging
 import re
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
@@ -78,6 +78,7 @@ from bookkeeper.application.ports import (
 from bookkeeper.application.projections import named_counterparty
 from bookkeeper.application.spending import AI_SOURCES, OSLO, SpendingService
 from bookkeeper.domain import statements
+from bookkeeper.domain.accounts import DEFAULT_VAT_RATE, default_account
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     IntentClassifiedData,
@@ -296,7 +297,8 @@ class ConversationService:
                 )
             )
         if not attachments:
-            replies.append(await self._question(principal, text, language, source))
+            about, several = _latest_document(history)
+            replies.append(await self._question(principal, text, language, source, about, several))
         await self._remember(principal.tenant_id, channel_id, replies)
         return replies
 
@@ -411,14 +413,29 @@ class ConversationService:
     # --- questions -----------------------------------------------------------------------
 
     async def _question(
-        self, principal: Principal, text: str, language: m.Language, source: str
+        self,
+        principal: Principal,
+        text: str,
+        language: m.Language,
+        source: str,
+        about: uuid.UUID | None = None,
+        several: bool = False,
     ) -> Reply:
         """A read-only answer, if the message asks a question we answer. A message that
         orders something (approve, delete, "ignore your instructions") is told plainly that
         the chat never does that — after the answer to its question, if it asks one. The
-        question is read as `readable` makes it (the message is kept as written)."""
+        question is read as `readable` makes it (the message is kept as written). A
+        question about "this" document ("hvorfor konto 6540?", "hva er mva her?", "er denne
+        godkjent?") is answered about `about`, the channel's latest document (a Discord
+        document's thread, a DM or the terminal chat it was sent in), if there is one."""
         text = readable(text)
-        reply = await self._read_only(principal, text, language, source)
+        asked = document_question(text, several=several) if about is not None else None
+        if about is not None and asked is not None:
+            reply = await self._document_answer(principal, about, asked, text, language, source)
+        else:
+            reply = None
+        if reply is None:
+            reply = await self._read_only(principal, text, language, source)
         if not asks_to_act(text):
             if reply is not None:
                 return reply
@@ -488,6 +505,89 @@ class ConversationService:
             system = system_name(getattr(error, "system", None) or "banken", language)
             return Reply(text=m.text("lookup_failed", language, system=system), language=language)
         return None
+
+    async def _document_answer(
+        self,
+        principal: Principal,
+        proposal_id: uuid.UUID,
+        asked: str,
+        text: str,
+        language: m.Language,
+        source: str,
+    ) -> Reply | None:
+        """What a question asked where a document was handed in says about it: what it is
+        and how it is proposed, and — as `asked` — why (the confidence's reasons, the
+        account asked about if another), its VAT, or where it stands. Recorded as
+        LedgerQueried (question "document", one listed). None when the proposal is gone
+        (the question is then read as any other)."""
+        self._authorizer.check(principal, "proposals:read")
+        tenant = principal.tenant_id
+        async with self._uow() as uow:
+            view = await uow.proposals.get(tenant, proposal_id)
+            proposed = await uow.events.query(tenant, EventFilter(stream_id=proposal_id, limit=1))
+        if view is None:
+            return None
+        currency = str(view.data.get("currency") or "NOK")
+        lines = [
+            m.text(
+                "proposal",
+                language,
+                kind=m.kind_word(view.kind, language, view.data),
+                merchant=_merchant(view, None, language),
+                amount=m.kroner(view.amount, currency),
+                account=view.account_code or "?",
+                vat=m.percent(view.vat_rate),
+            )
+        ]
+        if asked == "why":
+            named = lq.account_asked(text)
+            if named is not None and view.account_code and named != view.account_code:
+                lines.append(
+                    m.text(
+                        "document.other_account", language, asked=named, account=view.account_code
+                    )
+                )
+            metadata = proposed[0].metadata if proposed else {}
+            origin = _account_origin(view, metadata, language)
+            if origin:
+                lines.append(origin)
+            reasons = _reasons(metadata, language)
+            score = m.score(view.confidence, language)
+            key = "confidence" if reasons else "confidence.bare"
+            lines.append(m.text(key, language, reasons=reasons, score=score))
+        elif asked == "vat":
+            vat = view.data.get("vat_amount", view.data.get("vatAmount"))
+            try:
+                vat_amount = m.kroner(Decimal(str(vat)), currency) if vat is not None else None
+            except ArithmeticError:
+                vat_amount = None
+            rate = m.percent(view.vat_rate)
+            if vat_amount is not None:
+                lines.append(m.text("document.vat", language, rate=rate, amount=vat_amount))
+            else:
+                lines.append(m.text("document.vat.rate", language, rate=rate))
+        if asked in ("status", "why", "vat", "summary"):
+            status = self._status_of(view, language)
+            lines.append(m.text("document.status", language, status=status))
+        event_id = await self._record_books(
+            _BooksQuestion(
+                principal=principal,
+                text=text,
+                intent=Intent(name="proposal_status"),
+                start=self._lookups.today(),
+                end=self._lookups.today(),
+                language=language,
+                source=source,
+            ),
+            LedgerQueriedData(question="document", count=1),
+        )
+        return Reply(
+            text="\n".join(lines),
+            language=language,
+            event_id=event_id,
+            proposal_id=view.id,
+            status=view.status.value,
+        )
 
     async def _record_classification(self, principal: Principal, intent: Intent) -> None:
         """IntentClassified: the model call that classified a message, with what it cost
@@ -803,6 +903,12 @@ class ConversationService:
             merchant=_merchant(view, None, language),
             amount=m.kroner(view.amount, str(view.data.get("currency") or "NOK")),
         )
+        status = self._status_of(view, language)
+        return m.text("proposals.line", language, subject=subject, status=status)
+
+    def _status_of(self, view: ProposalView, language: m.Language) -> str:
+        """Where a proposal stands, in words: awaiting approval, approved or booked by
+        whom, rejected by whom and why, or failed and why."""
         by = self.people.name(view.decided_by, language, tenant=view.tenant_id)
         if view.status is Status.PROPOSED:
             status = m.text("proposals.waiting", language)
@@ -817,7 +923,7 @@ class ConversationService:
             status = m.text("proposals.executed", language, by=by)
         else:
             status = m.text("proposals.approved", language, by=by)
-        return m.text("proposals.line", language, subject=subject, status=status)
+        return status
 
     # --- story 8: questions about the books, from the ledger -----------------------------
 
@@ -1743,6 +1849,146 @@ _CORRECTION: Final = re.compile(
     r"(?:konto|kontoen|account)(?:\s*(?:til|to|=|:))?\s+\d{4}|"
     r"\d+(?:[.,]\d+)?\s*(?:kr|nok|%)|mva|vat)\b"
 )
+
+
+#: Words pointing at the document a question is asked next to: "her", "denne", "dette",
+#: "den", "this" — not "denne måneden", "dette året".
+_THIS_DOCUMENT: Final = re.compile(
+    r"\b(?:her|denne|dette|den|this|here|this one)\b"
+    r"(?!\s+(?:termin\w*|måned\w*|uke\w*|uka|året|år|kvartal\w*|perioden|month|week|"
+    r"year|quarter|term|period|gangen|time)\b)"
+)
+#: A document named by its kind ("kvitteringen", "the invoice"): the one handed in, when
+#: the channel has one document; with several, the channel's status question lists them.
+_THE_DOCUMENT: Final = re.compile(
+    r"\b(?:kvitteringen|fakturaen|bilaget|dokumentet|utlegget|kreditnotaen|regningen|"
+    r"the (?:receipt|invoice|document|bill|expense|credit note))\b"
+)
+#: The pointing words of `_THIS_DOCUMENT`, no merchant's name.
+_POINTING: Final = frozenset({"her", "here", "denne", "dette", "den", "this", "one", "yet"})
+_WHY: Final = re.compile(r"\b(hvorfor|why|begrunnelse\w*|begrunn\w*|forklar\w*|explain\w*)\b")
+_ACCOUNT_WORD: Final = re.compile(r"\b(konto\w*|account)\b")
+_WHAT_IS_IT: Final = re.compile(
+    r"\b(?:hva|what)\s+(?:er|var|is|was)\s+(?:dette|denne|den|det|this|it)\s*\??$"
+    r"|\b(?:hvor mye|how much)\s+(?:er|var|is|was|kostet|did)\b.*\b(?:denne|den|dette|this|it)\b"
+)
+#: What a correction says rather than asks ("det skal være konto 6540"): no question.
+_SAYS_WHAT_IT_SHOULD_BE: Final = re.compile(
+    r"\b(skal være|skulle vært|skulle være|burde vært|burde være|should be|"
+    r"should have been|egentlig|actually|feil|wrong|ikke riktig|not right)\b"
+)
+
+
+#: A question, not a statement: a question mark, or a question word first.
+_ASKS: Final = re.compile(
+    r"\?|^(?:hva|hvorfor|hvilken|hvilke|hvilket|hvor|hvordan|hvem|når|er|har|ble|var|kan|"
+    r"what|why|which|how|who|when|is|was|has|have|did|does|do|can)\b"
+)
+_AMOUNT_SAID: Final = re.compile(r"\d+(?:[.,]\d+)?\s*(?:kr|nok|%|prosent|percent)\b|\d\s*%")
+
+
+def document_question(text: str, *, several: bool = False) -> str | None:
+    """What a message asks about "this" document — "why" (its account or reasons: "hvorfor
+    konto 6540?", "hvilken konto er denne ført på?"), "vat" ("hva er mva her?"), "status"
+    ("er denne godkjent?") or "summary" ("hva er dette?", "hvor mye var den?") — or None
+    when it asks nothing about it, or corrects it rather than asks (`reads_as_correction`
+    hands those on to the review)."""
+    lowered = lq.in_bokmal(" ".join(readable(text).lower().split()))
+    if (
+        not _ASKS.search(lowered)
+        or has_reservation(lowered)
+        or _SAYS_WHAT_IT_SHOULD_BE.search(lowered)
+        or _AMOUNT_SAID.search(lowered)  # "er mva 15 % her?": what it should be
+    ):
+        return None
+    this = _THIS_DOCUMENT.search(lowered) is not None or (
+        not several and _THE_DOCUMENT.search(lowered) is not None
+    )
+    if _WHY.search(lowered) and this and _STATUS_WORDS.search(lowered):
+        # "hvorfor ble den avvist?": where it stands says why (the rejection's reason).
+        return None if _name_words(lowered) - _POINTING else "status"
+    if _WHY.search(lowered) and (
+        this
+        or _ACCOUNT_WORD.search(lowered)
+        or _VAT_WORDS.search(lowered)
+        or len(lowered.split()) <= 2
+    ):
+        return "why"
+    if not this:
+        # "er kvitteringen godkjent?" names the document by its kind alone: this one.
+        return None
+    if _VAT_WORDS.search(lowered):
+        return "vat"
+    if _ACCOUNT_WORD.search(lowered):
+        return "why"
+    if _STATUS_WORDS.search(lowered):
+        # "er kvitteringen fra Adobe godkjent?" names another: the channel's question.
+        return None if _name_words(lowered) - _POINTING else "status"
+    if _WHAT_IS_IT.search(lowered):
+        return "summary"
+    return None
+
+
+def _latest_document(
+    history: Sequence[ConversationMessage],
+) -> tuple[uuid.UUID | None, bool]:
+    """The proposal of the latest document handed in on a channel (its reply), if any,
+    and whether the channel has had several."""
+    sent = [
+        message.proposal_id
+        for message in history
+        if message.direction == OUTBOUND and message.proposal_id is not None
+    ]
+    return (sent[-1] if sent else None), len(set(sent)) > 1
+
+
+def _account_origin(
+    view: ProposalView, metadata: Mapping[str, Any], language: m.Language
+) -> str | None:
+    """Where a proposal's account came from, in words: a correction, an approved pattern
+    of the merchant, or the default table's row for the merchant's name and VAT rate
+    (domain/accounts.py, as the pipeline chose it); None when none of them gave it."""
+    account = view.account_code
+    if account is None:
+        return None
+    merchant = named_counterparty(view) or m.text("unknown_merchant", language)
+    if any(key in (view.corrections or {}) for key in ("account_code", "accountCode")):
+        return m.text("document.account.corrected", language, account=account)
+    confidence = metadata.get("confidence")
+    if isinstance(confidence, dict) and (
+        confidence.get("approvedPattern") or confidence.get("patternId")
+    ):
+        return m.text("document.account.pattern", language, account=account, merchant=merchant)
+    row = default_account(named_counterparty(view), view.vat_rate or DEFAULT_VAT_RATE)
+    if row.account != account:
+        return None
+    category = m.text(f"category.{row.category}", language)
+    return m.text(
+        "document.account.default",
+        language,
+        account=account,
+        category=category,
+        merchant=merchant,
+        vat=m.percent(view.vat_rate),
+    )
+
+
+def _reasons(metadata: Mapping[str, Any], language: m.Language) -> str:
+    """The weightiest three reasons of a proposal's confidence (its proposed event's
+    metadata), in the language, joined; "" when it recorded none."""
+    confidence = metadata.get("confidence")
+    reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
+    found: list[tuple[Decimal, str]] = []
+    for reason in reasons if isinstance(reasons, list | tuple) else ():
+        if not isinstance(reason, dict) or not isinstance(reason.get("detail"), str):
+            continue
+        try:
+            effect = Decimal(str(reason.get("effect")))
+        except ArithmeticError:
+            continue
+        found.append((effect, reason["detail"]))
+    found.sort(key=lambda pair: abs(pair[0]), reverse=True)
+    return "; ".join(m.sentence(detail, language) for _, detail in found[:3])
 
 
 def reads_as_correction(text: str) -> bool:

@@ -124,6 +124,42 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     },
     "confidence": {"nb": "Sikkerhet {score}: {reasons}.", "en": "Confidence {score}: {reasons}."},
     "confidence.bare": {"nb": "Sikkerhet {score}.", "en": "Confidence {score}."},
+    # A question about the document a thread (or chat) is about ("hvorfor konto 6540?").
+    "document.account.default": {
+        "nb": (
+            "Konto {account} er standardkontoen for {category}, valgt etter navnet "
+            "«{merchant}» og mva {vat}: ingen godkjent regel for {merchant} ennå."
+        ),
+        "en": (
+            "Account {account} is the default account for {category}, chosen by the name "
+            "“{merchant}” and VAT {vat}: no approved rule for {merchant} yet."
+        ),
+    },
+    "document.account.pattern": {
+        "nb": "Konto {account} kommer fra den godkjente regelen for {merchant}.",
+        "en": "Account {account} comes from the approved rule for {merchant}.",
+    },
+    "document.account.corrected": {
+        "nb": "Konto {account} ble satt ved en korrigering.",
+        "en": "Account {account} was set by a correction.",
+    },
+    "category.travel": {"nb": "reise og transport", "en": "travel and transport"},
+    "category.telecom": {"nb": "telefon og internett", "en": "phone and internet"},
+    "category.software": {"nb": "programvare", "en": "software"},
+    "category.equipment": {"nb": "inventar og utstyr", "en": "equipment"},
+    "category.office": {"nb": "kontorrekvisita", "en": "office supplies"},
+    "category.food": {"nb": "mat og drikke", "en": "food and drink"},
+    "category.other": {"nb": "andre kostnader", "en": "other costs"},
+    "document.other_account": {
+        "nb": "Forslaget bruker konto {account}, ikke {asked}.",
+        "en": "The proposal uses account {account}, not {asked}.",
+    },
+    "document.vat": {
+        "nb": "Mva: {rate}, {amount}.",
+        "en": "VAT: {rate}, {amount}.",
+    },
+    "document.vat.rate": {"nb": "Mva-sats: {rate}.", "en": "VAT rate: {rate}."},
+    "document.status": {"nb": "Status: {status}.", "en": "Status: {status}."},
     "outcome.auto": {
         "nb": "Godkjent automatisk; utføres nå.",
         "en": "Approved automatically; it is being carried out.",
