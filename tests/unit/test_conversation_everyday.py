@@ -10,7 +10,7 @@ import pytest
 
 from bookkeeper.application.conversation import document_question, intent_of, spending_sources
 from tests.unit.test_conversation import PDF, Chat, extraction
-from tests.unit.test_conversation_ledger import ask, books_chat
+from tests.unit.test_conversation_ledger import ACCOUNTANT, ask, books_chat, credit, debit
 
 # --- costs: the books', unless the cloud or AI is named ----------------------------------
 
@@ -208,3 +208,53 @@ async def test_without_a_document_sent_the_same_words_are_the_channels_questions
     chat = Chat()
     [reply] = await chat.say("er denne godkjent?")
     assert reply.proposal_id is None
+
+
+# --- from probing: periods after "in", and suppliers with Norwegian letters ---------------
+
+
+async def test_how_much_did_we_spend_in_november_is_that_months_costs() -> None:
+    """ "November" after "spend in" was read as what the costs were for: "I do not know
+    which accounts «november» are"."""
+    chat = await books_chat()
+    text, language, data = await ask(chat, "how much did we spend in November?")
+    assert language == "en" and data.question == "result"
+    assert (data.start, data.end) == (dt.date(2026, 11, 1), dt.date(2026, 11, 20))
+    assert "Operating costs:" in text
+
+
+async def norwegian_suppliers() -> Chat:
+    chat = await books_chat()
+    ledger = chat.service._ledger
+    assert ledger is not None
+    await ledger.post_manual(
+        ACCOUNTANT,
+        dt.date(2026, 11, 6),
+        "Ærlig Øl & Å-bakeri AS 2026-11-06",
+        [debit("5990", "1234.50"), credit("1920", "1234.50")],
+    )
+    await ledger.post_manual(
+        ACCOUNTANT,
+        dt.date(2026, 11, 7),
+        "Bøker og Blåbær 2026-11-07",
+        [debit("6540", "2000.00"), credit("1920", "2000.00")],
+    )
+    return chat
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("hva har vi brukt hos Ærlig Øl i år?", "1 234,50 kr"),
+        ("kostnader hos aerlig ol", "1 234,50 kr"),  # written without æ, ø, å
+        ("hva har vi brukt hos Bøker og Blåbær", "2 000,00 kr"),  # "og" in the name
+        ("spent at Boeker og Blaabaer this year", "2 000,00 kr"),
+    ],
+)
+async def test_suppliers_with_norwegian_letters_are_found(text: str, amount: str) -> None:
+    """ "aerlig ol" found no entry of "Ærlig Øl", and "Bøker og Blåbær" was answered as
+    two suppliers, "Bøker" and "Blåbær", each with the same entry."""
+    chat = await norwegian_suppliers()
+    [reply] = await chat.say(text)
+    assert f": {amount} uten mva, 1 bilag:" in reply.text, reply.text
+    assert reply.text.count("\n\n") == 0  # one supplier answered

@@ -1311,6 +1311,12 @@ class ConversationService:
         None when no entry names the first supplier (the caller says something else)."""
         self._authorizer.check(ask.principal, "reports:read")
         found, read, capped = await self._cost_entries(ask)
+        if len(suppliers) > 1 and all(suppliers):
+            # "hos Bøker og Blåbær": one supplier with a joining word in its name, when an
+            # entry of the period names it whole; "hos Adobe og Telenor" stays two.
+            whole = lq.whole_name(ask.text, [s for s in suppliers if s])
+            if whole is not None and any(lq.names_supplier(whole, f[1]) for f in found):
+                suppliers = [whole]
         replies: list[Reply] = []
         for asked in suppliers:
             reply = await self._supplier_reply(

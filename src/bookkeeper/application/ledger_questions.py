@@ -553,13 +553,26 @@ def topic_asked(text: str) -> tuple[str, Topic | None] | None:
     if match is None:
         of = _COST_OF.search(lowered)
         name = (of[1] or of[2]) if of is not None else None
-        if name is None or name in _STOP or len(name) < 3:
+        if name is None or name in _STOP or len(name) < 3 or _names_a_period(name):
             return None
         return name, None
     words = [w for w in match[1].split() if w not in _STOP]
-    if not words or len(words[0]) < 3:
-        return None
+    if not words or len(words[0]) < 3 or _names_a_period(words[0]):
+        return None  # "how much did we spend in November": a period, not what on
     return words[0], None
+
+
+def _names_a_period(word: str) -> bool:
+    return (
+        word in _DATE_MONTHS or word in _PERIOD_WORDS or re.fullmatch(r"q[1-4]", word) is not None
+    )
+
+
+#: Words of a period said where a cost question's "what on" would be ("spent in total").
+_PERIOD_WORDS: Final = frozenset(
+    {"quarter", "kvartal", "week", "uke", "today", "yesterday", "idag", "igår", "fjor",
+     "ifjor", "total", "totalt", "sum", "all", "the", "our", "these", "those"}
+)  # fmt: skip
 
 
 def cost_accounts(
@@ -970,9 +983,34 @@ def entry_cost(entry: JournalEntryPostedData) -> tuple[Decimal, Decimal]:
     return cost, vat
 
 
+#: The Norwegian letters as they are written without them ("aerlig ol", "Boeker og
+#: Blaabaer"): both the name asked and the entry's are compared in this form.
+_FOLDED: Final = (("æ", "ae"), ("ø", "o"), ("å", "a"), ("oe", "o"), ("aa", "a"))
+
+
+def _folded(word: str) -> str:
+    for letter, written in _FOLDED:
+        word = word.replace(letter, written)
+    return word
+
+
 def supplier_words(text: str) -> list[str]:
-    """A supplier's name as words to compare: lower case, without its legal form."""
-    return [w for w in re.findall(r"[\w&]+", text.casefold()) if w not in _LEGAL_FORMS]
+    """A supplier's name as words to compare: lower case, without its legal form, the
+    Norwegian letters as they are written without them ("Ærlig Øl" ~ "aerlig ol")."""
+    words = re.findall(r"[\w&]+", text.casefold())
+    return [_folded(w) for w in words if w not in _LEGAL_FORMS]
+
+
+def whole_name(text: str, names: Sequence[str]) -> str | None:
+    """The words a question names from the first of `names` to the last, as one name
+    ("bøker og blåbær" of "hos Bøker og Blåbær"): a supplier whose name has a joining
+    word in it was answered as two. None when they are not found in order."""
+    lowered = _lowered(text)
+    first = lowered.find(names[0])
+    last = lowered.find(names[-1], first + len(names[0])) if first >= 0 else -1
+    if first < 0 or last < 0:
+        return None
+    return lowered[first : last + len(names[-1])]
 
 
 def names_supplier(asked: str, name: str) -> bool:
