@@ -1666,6 +1666,8 @@ def _keyword_intent(lowered: str) -> str | None:
         return "proposal_status"
     if spending_sources(lowered) and lq.supplier_asked(lowered):
         return "spending"  # "hva har vi brukt hos Anthropic": the cost snapshots'
+    if spending_sources(lowered) and _SOURCE_BILL.search(lowered) and not _OWE.search(lowered):
+        return "spending"  # "what is our cloud bill", "skyregningen": not the payables'
     # Story 8: the books themselves, before "saldo" (the bank) and the cost snapshots.
     books = lq.ledger_intent(
         lowered,
@@ -1686,6 +1688,14 @@ def _keyword_intent(lowered: str) -> str | None:
         if intent == "balance" and _BALANCE_WORDS.search(lowered):
             return intent  # "hvor mye penger har vi", "how much money do we have"
     return None
+
+
+#: A bill of a spending source ("our cloud bill", "skyregningen", "AI-regningen"): the cost
+#: snapshots' question, not the suppliers' bills (the payables), unless what we owe.
+_SOURCE_BILL: Final = re.compile(r"\b(?:regning\w*|bills?)\b|\w+-?regning\w*")
+_OWE: Final = re.compile(
+    r"\b(skylder|skyldig|owe|owes|owed|ubetalt\w*|unpaid|forfalt\w*|overdue)\b"
+)
 
 
 #: The bank's balance asked without "saldo"/"balance": money or cash we have, what is in
