@@ -162,6 +162,8 @@ async def test_a_date_that_does_not_exist_is_said(text: str, said: str) -> None:
         # Not about the document: the channel's questions, and corrections for the reviewer.
         ("hva er mva for denne terminen?", None),
         ("hva er saldoen?", None),
+        ("hva er saldoen på den kontoen?", None),
+        ("what did this supplier cost?", None),
         ("er kvitteringen fra Adobe godkjent?", None),
         ("feil, det skal være konto 6540", None),
         ("mva er 15 % her", None),

@@ -1872,7 +1872,10 @@ _CORRECTION: Final = re.compile(
 _THIS_DOCUMENT: Final = re.compile(
     r"\b(?:her|denne|dette|den|this|here|this one)\b"
     r"(?!\s+(?:termin\w*|måned\w*|uke\w*|uka|året|år|kvartal\w*|perioden|month|week|"
-    r"year|quarter|term|period|gangen|time)\b)"
+    r"year|quarter|term|period|gangen|time|"
+    # nor "den kontoen", "this supplier": another thing than the document
+    r"konto\w*|account\w*|leverandør\w*|suppliers?|kunde\w*|customers?|bank\w*|"
+    r"saldo\w*|balanse\w*|regnskap\w*|rapport\w*|reports?)\b)"
 )
 #: A document named by its kind ("kvitteringen", "the invoice"): the one handed in, when
 #: the channel has one document; with several, the channel's status question lists them.
