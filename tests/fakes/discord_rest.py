@@ -48,6 +48,9 @@ class FakeDiscordRest:
     forbidden: set[int] = dataclasses.field(default_factory=set)
     #: The bot lacks Attach Files: a message with files is refused (403, 50013).
     refuse_files: bool = False
+    #: Bytes of padding in the answer to a created message (a broken or hostile Discord
+    #: that answers without end): 0 for Discord's own answer.
+    answer_padding: int = 0
     #: Every created message, in order.
     messages: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: Every request that reached the route (created or not).
@@ -152,6 +155,8 @@ class FakeDiscordRest:
             "components": [],
         }
         self.messages.append(message)
+        if self.answer_padding:
+            return Response({**message, "padding": "x" * self.answer_padding}, status_code=200)
         return Response(message, status_code=200)
 
     async def _body(

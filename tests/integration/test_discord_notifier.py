@@ -108,6 +108,22 @@ async def test_discords_refusals_and_outages_are_our_errors_naming_the_channel(
     assert [m["content"] for m in fake.posted(CHANNEL)] == ["etter ventetid"]
 
 
+async def test_an_answer_larger_than_a_message_is_read_no_further_and_posted_once(
+    discord: tuple[FakeDiscordRest, str],
+) -> None:
+    """Discord's answer to a post is a message object of a few KiB: a larger one is read
+    no further (it was read whole), the post is Discord's outage, and the retry with the
+    same key leaves one message (the nonce)."""
+    fake, api = discord
+    fake.answer_padding = 4 * 1024 * 1024
+    with pytest.raises(ExternalUnavailable) as too_large:
+        await notifier(api).post(TENANT, "God morgen", key="run-9:summary")
+    assert "bytes" in str(too_large.value) and too_large.value.system == "discord"
+    fake.answer_padding = 0
+    await notifier(api).post(TENANT, "God morgen", key="run-9:summary")
+    assert [m["content"] for m in fake.posted(CHANNEL)] == ["God morgen"]
+
+
 async def test_a_summary_whose_chart_was_refused_is_posted_whole_once_on_the_retry(
     discord: tuple[FakeDiscordRest, str],
 ) -> None:

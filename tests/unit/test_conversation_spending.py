@@ -113,7 +113,7 @@ async def test_a_period_without_costs_says_so() -> None:
 async def test_without_permission_the_answer_is_forbidden_not_a_crash() -> None:
     chat = await spending_chat()
     chat.user = principal("nobody", "nobody")
-    [reply] = await chat.say("what did we spend this month?")
+    [reply] = await chat.say("what did we spend on AI this month?")
     assert reply.text == m.text("forbidden", m.ENGLISH)
     assert await chat.events("SpendingQueried") == []
 
@@ -127,9 +127,11 @@ async def test_without_permission_the_answer_is_forbidden_not_a_crash() -> None:
         ("hva kostet Claude i går", "2026-11-19", "2026-11-19", ("anthropic",)),
         ("AI spend last month", "2026-10-01", "2026-10-31",
          ("anthropic", "google", "bookkeeper")),
-        ("hva brukte vi i desember", "2025-12-01", "2025-12-31", ()),
+        ("hva brukte vi på skyen i desember", "2025-12-01", "2025-12-31",
+         ("google", "cloudflare")),
         ("what did Vertex cost in march 2026", "2026-03-01", "2026-03-31", ("google",)),
-        ("forbruk i år", "2026-01-01", "2026-11-20", ()),
+        ("API-forbruk i år", "2026-01-01", "2026-11-20",
+         ("anthropic", "google", "bookkeeper", "cloudflare")),
     ],
 )  # fmt: skip
 def test_periods_and_sources_in_both_languages(

@@ -22,6 +22,7 @@ from bookkeeper.adapters.discord import (
     parse_corrections,
     parse_users,
 )
+from bookkeeper.adapters.discord.handler import MAX_PIECES, pieces
 from bookkeeper.adapters.discord.reviews import ReviewSubscriber
 from bookkeeper.adapters.fetch import FetchRefused
 from bookkeeper.application import messages as m
@@ -923,3 +924,38 @@ async def test_a_change_asked_in_the_thread_reaches_the_reviewer(text: str) -> N
     assert note.endswith(f"«{text}»"), note
     assert [e.data.text for e in await bot.events("ProposalNoted")] == [text]
     assert str(proposal_id) in bot.rest.messages(REVIEW)[0]
+
+
+async def test_a_question_about_the_document_in_its_thread_is_answered_about_it() -> None:
+    # "hvorfor konto 6540?" was answered with account 6540's balance in the books, "er
+    # denne godkjent?" with the help text: the thread is about its document.
+    bot = Bot()
+    proposal_id = await bot.document(OLA)
+    [thread] = set(bot.handler.threads.values())
+    view = await bot.chat.harness.view(proposal_id)
+
+    await bot.post(OLA, "hvorfor konto 6540?", channel=thread)
+    why = bot.rest.messages(thread)[-1]
+    assert f"Forslaget bruker konto {view.account_code}, ikke 6540." in why, why
+    await bot.post(OLA, "er denne godkjent?", channel=thread)
+    assert bot.rest.messages(thread)[-1].endswith("Status: venter på godkjenning.")
+    await bot.post(OLA, "hva er mva her?", channel=thread)
+    assert "termin" not in bot.rest.messages(thread)[-1]
+    assert len(bot.rest.messages(REVIEW)) == 1  # questions, not notes for the reviewer
+    assert await bot.events("ProposalNoted") == []
+
+
+def test_a_long_answer_is_split_between_lines_within_discords_limit() -> None:
+    # A long answer (every supplier's costs, a balance sheet) was cut at 2,000 characters.
+    lines = [f"  Leverandør {n:02d} *Ærlig Øl*: 1 234,50 kr" for n in range(120)]
+    sent = pieces("\n".join(lines))
+    assert 1 < len(sent) <= MAX_PIECES and all(0 < len(p) <= 2000 for p in sent)
+    shown = "\n".join(sent).splitlines()
+    assert shown == [line.replace("*", "\\*") for line in lines]  # every line, escaped
+    # One line longer than a message is cut between characters, never inside an escape.
+    long = pieces("*" * 3000)
+    assert all(len(p) <= 2000 and not p.endswith("\\") for p in long)
+    assert "".join(long) == "\\*" * 3000
+    # Beyond MAX_PIECES messages the rest is cut, and said to be.
+    many = pieces("\n".join("x" * 1500 for _ in range(10)))
+    assert len(many) == MAX_PIECES and many[-1].endswith("…")

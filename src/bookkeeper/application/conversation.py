@@ -40,7 +40,7 @@ import logging
 import re
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final, Protocol
 
@@ -78,6 +78,7 @@ from bookkeeper.application.ports import (
 from bookkeeper.application.projections import named_counterparty
 from bookkeeper.application.spending import AI_SOURCES, OSLO, SpendingService
 from bookkeeper.domain import statements
+from bookkeeper.domain.accounts import DEFAULT_VAT_RATE, default_account
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     IntentClassifiedData,
@@ -296,7 +297,8 @@ class ConversationService:
                 )
             )
         if not attachments:
-            replies.append(await self._question(principal, text, language, source))
+            about, several = _latest_document(history)
+            replies.append(await self._question(principal, text, language, source, about, several))
         await self._remember(principal.tenant_id, channel_id, replies)
         return replies
 
@@ -411,14 +413,29 @@ class ConversationService:
     # --- questions -----------------------------------------------------------------------
 
     async def _question(
-        self, principal: Principal, text: str, language: m.Language, source: str
+        self,
+        principal: Principal,
+        text: str,
+        language: m.Language,
+        source: str,
+        about: uuid.UUID | None = None,
+        several: bool = False,
     ) -> Reply:
         """A read-only answer, if the message asks a question we answer. A message that
         orders something (approve, delete, "ignore your instructions") is told plainly that
         the chat never does that — after the answer to its question, if it asks one. The
-        question is read as `readable` makes it (the message is kept as written)."""
+        question is read as `readable` makes it (the message is kept as written). A
+        question about "this" document ("hvorfor konto 6540?", "hva er mva her?", "er denne
+        godkjent?") is answered about `about`, the channel's latest document (a Discord
+        document's thread, a DM or the terminal chat it was sent in), if there is one."""
         text = readable(text)
-        reply = await self._read_only(principal, text, language, source)
+        asked = document_question(text, several=several) if about is not None else None
+        if about is not None and asked is not None:
+            reply = await self._document_answer(principal, about, asked, text, language, source)
+        else:
+            reply = None
+        if reply is None:
+            reply = await self._read_only(principal, text, language, source)
         if not asks_to_act(text):
             if reply is not None:
                 return reply
@@ -441,11 +458,26 @@ class ConversationService:
         intent = await self._classifier.classify(text)
         if intent.usage is not None:
             await self._record_classification(principal, intent)
+        if intent.name in _READS_A_PERIOD:
+            wrong = lq.impossible_dates(text, self._lookups.today())
+            if wrong:  # "resultat 31. februar": not read as 28 February
+                written, month, days = wrong[0]
+                said = m.text(
+                    "period.no_such_date",
+                    language,
+                    date=written,
+                    month=m.text(f"month.{month}", language),
+                    days=days,
+                )
+                return Reply(text=said, language=language)
         start, end = intent.start, intent.end
         if start is None and end is None and intent.name in _LOOKUPS_OVER_A_PERIOD:
             # "hvilke kvitteringer mangler for november": the month asked, not the last 30
             # days (the keywords give no dates; the model does).
             start, end = lookup_period(text, self._lookups.today()) or (None, None)
+            today = self._lookups.today()
+            if start is not None and end is not None and start > today:
+                return _not_begun(start, end, today, language)  # was the last 30 days
         try:
             self._lookups.date_range(start, end)
         except InvalidDateRange:
@@ -473,6 +505,89 @@ class ConversationService:
             system = system_name(getattr(error, "system", None) or "banken", language)
             return Reply(text=m.text("lookup_failed", language, system=system), language=language)
         return None
+
+    async def _document_answer(
+        self,
+        principal: Principal,
+        proposal_id: uuid.UUID,
+        asked: str,
+        text: str,
+        language: m.Language,
+        source: str,
+    ) -> Reply | None:
+        """What a question asked where a document was handed in says about it: what it is
+        and how it is proposed, and — as `asked` — why (the confidence's reasons, the
+        account asked about if another), its VAT, or where it stands. Recorded as
+        LedgerQueried (question "document", one listed). None when the proposal is gone
+        (the question is then read as any other)."""
+        self._authorizer.check(principal, "proposals:read")
+        tenant = principal.tenant_id
+        async with self._uow() as uow:
+            view = await uow.proposals.get(tenant, proposal_id)
+            proposed = await uow.events.query(tenant, EventFilter(stream_id=proposal_id, limit=1))
+        if view is None:
+            return None
+        currency = str(view.data.get("currency") or "NOK")
+        lines = [
+            m.text(
+                "proposal",
+                language,
+                kind=m.kind_word(view.kind, language, view.data),
+                merchant=_merchant(view, None, language),
+                amount=m.kroner(view.amount, currency),
+                account=view.account_code or "?",
+                vat=m.percent(view.vat_rate),
+            )
+        ]
+        if asked == "why":
+            named = lq.account_asked(text)
+            if named is not None and view.account_code and named != view.account_code:
+                lines.append(
+                    m.text(
+                        "document.other_account", language, asked=named, account=view.account_code
+                    )
+                )
+            metadata = proposed[0].metadata if proposed else {}
+            origin = _account_origin(view, metadata, language)
+            if origin:
+                lines.append(origin)
+            reasons = _reasons(metadata, language)
+            score = m.score(view.confidence, language)
+            key = "confidence" if reasons else "confidence.bare"
+            lines.append(m.text(key, language, reasons=reasons, score=score))
+        elif asked == "vat":
+            vat = view.data.get("vat_amount", view.data.get("vatAmount"))
+            try:
+                vat_amount = m.kroner(Decimal(str(vat)), currency) if vat is not None else None
+            except ArithmeticError:
+                vat_amount = None
+            rate = m.percent(view.vat_rate)
+            if vat_amount is not None:
+                lines.append(m.text("document.vat", language, rate=rate, amount=vat_amount))
+            else:
+                lines.append(m.text("document.vat.rate", language, rate=rate))
+        if asked in ("status", "why", "vat", "summary"):
+            status = self._status_of(view, language)
+            lines.append(m.text("document.status", language, status=status))
+        event_id = await self._record_books(
+            _BooksQuestion(
+                principal=principal,
+                text=text,
+                intent=Intent(name="proposal_status"),
+                start=self._lookups.today(),
+                end=self._lookups.today(),
+                language=language,
+                source=source,
+            ),
+            LedgerQueriedData(question="document", count=1),
+        )
+        return Reply(
+            text="\n".join(lines),
+            language=language,
+            event_id=event_id,
+            proposal_id=view.id,
+            status=view.status.value,
+        )
 
     async def _record_classification(self, principal: Principal, intent: Intent) -> None:
         """IntentClassified: the model call that classified a message, with what it cost
@@ -600,6 +715,8 @@ class ConversationService:
         start, end = intent.start, intent.end
         if start is None or end is None:
             start, end = spending_period(text, today)
+        if start > today:
+            return _not_begun(start, end, today, language)
         sources = intent.sources or spending_sources(text)
         totals, event_id = await self._spending.answer(
             principal, start, end, sources, source=source
@@ -786,6 +903,12 @@ class ConversationService:
             merchant=_merchant(view, None, language),
             amount=m.kroner(view.amount, str(view.data.get("currency") or "NOK")),
         )
+        status = self._status_of(view, language)
+        return m.text("proposals.line", language, subject=subject, status=status)
+
+    def _status_of(self, view: ProposalView, language: m.Language) -> str:
+        """Where a proposal stands, in words: awaiting approval, approved or booked by
+        whom, rejected by whom and why, or failed and why."""
         by = self.people.name(view.decided_by, language, tenant=view.tenant_id)
         if view.status is Status.PROPOSED:
             status = m.text("proposals.waiting", language)
@@ -800,7 +923,7 @@ class ConversationService:
             status = m.text("proposals.executed", language, by=by)
         else:
             status = m.text("proposals.approved", language, by=by)
-        return m.text("proposals.line", language, subject=subject, status=status)
+        return status
 
     # --- story 8: questions about the books, from the ledger -----------------------------
 
@@ -821,6 +944,9 @@ class ConversationService:
             start, end = intent.start or start, intent.end or end
             if start > end:
                 start, end = lq.ledger_period("", today)
+        if start > today and intent.name != "journal":
+            # "1. kvartal 2027", "resultat i desember 2027": nothing to read yet.
+            return _not_begun(start, end, today, language)
         ask = _BooksQuestion(
             principal=principal,
             text=text,
@@ -923,6 +1049,8 @@ class ConversationService:
         )
         if not any(group.lines for group in report.groups):
             text = m.text("ledger.result.none", language, **span)
+            if lq.costs_could_be_cloud(lq.in_bokmal(" ".join(ask.text.lower().split()))):
+                text += "\n" + m.text("ledger.cloud_hint", language)
             return Reply(text=text, language=language, event_id=event_id)
         verdict = "ledger.profit" if report.result > 0 else "ledger.loss"
         lines = [
@@ -939,6 +1067,8 @@ class ConversationService:
                 verdict=m.text(verdict if report.result else "ledger.even", language),
             ),
         ]
+        if lq.costs_could_be_cloud(lq.in_bokmal(" ".join(ask.text.lower().split()))):
+            lines.append(m.text("ledger.cloud_hint", language))
         return Reply(text="\n".join(lines), language=language, event_id=event_id)
 
     async def _owed(self, ask: _BooksQuestion) -> Reply:
@@ -1181,6 +1311,12 @@ class ConversationService:
         None when no entry names the first supplier (the caller says something else)."""
         self._authorizer.check(ask.principal, "reports:read")
         found, read, capped = await self._cost_entries(ask)
+        if len(suppliers) > 1 and all(suppliers):
+            # "hos Bøker og Blåbær": one supplier with a joining word in its name, when an
+            # entry of the period names it whole; "hos Adobe og Telenor" stays two.
+            whole = lq.whole_name(ask.text, [s for s in suppliers if s])
+            if whole is not None and any(lq.names_supplier(whole, f[1]) for f in found):
+                suppliers = [whole]
         replies: list[Reply] = []
         for asked in suppliers:
             reply = await self._supplier_reply(
@@ -1530,6 +1666,8 @@ def _keyword_intent(lowered: str) -> str | None:
         return "proposal_status"
     if spending_sources(lowered) and lq.supplier_asked(lowered):
         return "spending"  # "hva har vi brukt hos Anthropic": the cost snapshots'
+    if spending_sources(lowered) and _SOURCE_BILL.search(lowered) and not _OWE.search(lowered):
+        return "spending"  # "what is our cloud bill", "skyregningen": not the payables'
     # Story 8: the books themselves, before "saldo" (the bank) and the cost snapshots.
     books = lq.ledger_intent(
         lowered,
@@ -1550,6 +1688,14 @@ def _keyword_intent(lowered: str) -> str | None:
         if intent == "balance" and _BALANCE_WORDS.search(lowered):
             return intent  # "hvor mye penger har vi", "how much money do we have"
     return None
+
+
+#: A bill of a spending source ("our cloud bill", "skyregningen", "AI-regningen"): the cost
+#: snapshots' question, not the suppliers' bills (the payables), unless what we owe.
+_SOURCE_BILL: Final = re.compile(r"\b(?:regning\w*|bills?)\b|\w+-?regning\w*")
+_OWE: Final = re.compile(
+    r"\b(skylder|skyldig|owe|owes|owed|ubetalt\w*|unpaid|forfalt\w*|overdue)\b"
+)
 
 
 #: The bank's balance asked without "saldo"/"balance": money or cash we have, what is in
@@ -1648,6 +1794,8 @@ _VOCABULARY: Final = (
     "saldo", "saldoen", "balance", "leverandørfaktura", "leverandørfakturaer", "faktura",
     "fakturaer", "invoice", "invoices", "receipt", "receipts", "missing", "utlegg",
     "disponibel", "forbruk", "budsjett", "budget", "kostnad", "merverdiavgift",
+    # costs in everyday words ("kostnder i november", "utgiftr i år")
+    "kostnader", "kostnadene", "utgifter", "utgiftene", "forbruket",
     # the books' questions ("hva skyldr vi", "balnsen", "resultatt")
     "skylder", "leverandører", "leverandørene", "balansen", "resultatet", "leverandørgjeld",
     "kundefordringer",
@@ -1717,6 +1865,149 @@ _CORRECTION: Final = re.compile(
     r"(?:konto|kontoen|account)(?:\s*(?:til|to|=|:))?\s+\d{4}|"
     r"\d+(?:[.,]\d+)?\s*(?:kr|nok|%)|mva|vat)\b"
 )
+
+
+#: Words pointing at the document a question is asked next to: "her", "denne", "dette",
+#: "den", "this" — not "denne måneden", "dette året".
+_THIS_DOCUMENT: Final = re.compile(
+    r"\b(?:her|denne|dette|den|this|here|this one)\b"
+    r"(?!\s+(?:termin\w*|måned\w*|uke\w*|uka|året|år|kvartal\w*|perioden|month|week|"
+    r"year|quarter|term|period|gangen|time|"
+    # nor "den kontoen", "this supplier": another thing than the document
+    r"konto\w*|account\w*|leverandør\w*|suppliers?|kunde\w*|customers?|bank\w*|"
+    r"saldo\w*|balanse\w*|regnskap\w*|rapport\w*|reports?)\b)"
+)
+#: A document named by its kind ("kvitteringen", "the invoice"): the one handed in, when
+#: the channel has one document; with several, the channel's status question lists them.
+_THE_DOCUMENT: Final = re.compile(
+    r"\b(?:kvitteringen|fakturaen|bilaget|dokumentet|utlegget|kreditnotaen|regningen|"
+    r"the (?:receipt|invoice|document|bill|expense|credit note))\b"
+)
+#: The pointing words of `_THIS_DOCUMENT`, no merchant's name.
+_POINTING: Final = frozenset({"her", "here", "denne", "dette", "den", "this", "one", "yet"})
+_WHY: Final = re.compile(r"\b(hvorfor|why|begrunnelse\w*|begrunn\w*|forklar\w*|explain\w*)\b")
+_ACCOUNT_WORD: Final = re.compile(r"\b(konto\w*|account)\b")
+_WHAT_IS_IT: Final = re.compile(
+    r"\b(?:hva|what)\s+(?:er|var|is|was)\s+(?:dette|denne|den|det|this|it)\s*\??$"
+    r"|\b(?:hvor mye|how much)\s+(?:er|var|is|was|kostet|did)\b.*\b(?:denne|den|dette|this|it)\b"
+)
+#: What a correction says rather than asks ("det skal være konto 6540"): no question.
+_SAYS_WHAT_IT_SHOULD_BE: Final = re.compile(
+    r"\b(skal være|skulle vært|skulle være|burde vært|burde være|should be|"
+    r"should have been|egentlig|actually|feil|wrong|ikke riktig|not right)\b"
+)
+
+
+#: A question, not a statement: a question mark, or a question word first.
+_ASKS: Final = re.compile(
+    r"\?|^(?:hva|hvorfor|hvilken|hvilke|hvilket|hvor|hvordan|hvem|når|er|har|ble|var|kan|"
+    r"what|why|which|how|who|when|is|was|has|have|did|does|do|can)\b"
+)
+_AMOUNT_SAID: Final = re.compile(r"\d+(?:[.,]\d+)?\s*(?:kr|nok|%|prosent|percent)\b|\d\s*%")
+
+
+def document_question(text: str, *, several: bool = False) -> str | None:
+    """What a message asks about "this" document — "why" (its account or reasons: "hvorfor
+    konto 6540?", "hvilken konto er denne ført på?"), "vat" ("hva er mva her?"), "status"
+    ("er denne godkjent?") or "summary" ("hva er dette?", "hvor mye var den?") — or None
+    when it asks nothing about it, or corrects it rather than asks (`reads_as_correction`
+    hands those on to the review)."""
+    lowered = lq.in_bokmal(" ".join(readable(text).lower().split()))
+    if (
+        not _ASKS.search(lowered)
+        or has_reservation(lowered)
+        or _SAYS_WHAT_IT_SHOULD_BE.search(lowered)
+        or _AMOUNT_SAID.search(lowered)  # "er mva 15 % her?": what it should be
+    ):
+        return None
+    this = _THIS_DOCUMENT.search(lowered) is not None or (
+        not several and _THE_DOCUMENT.search(lowered) is not None
+    )
+    if _WHY.search(lowered) and this and _STATUS_WORDS.search(lowered):
+        # "hvorfor ble den avvist?": where it stands says why (the rejection's reason).
+        return None if _name_words(lowered) - _POINTING else "status"
+    if _WHY.search(lowered) and (
+        this
+        or _ACCOUNT_WORD.search(lowered)
+        or _VAT_WORDS.search(lowered)
+        or len(lowered.split()) <= 2
+    ):
+        return "why"
+    if not this:
+        # "er kvitteringen godkjent?" names the document by its kind alone: this one.
+        return None
+    if _VAT_WORDS.search(lowered):
+        return "vat"
+    if _ACCOUNT_WORD.search(lowered):
+        return "why"
+    if _STATUS_WORDS.search(lowered):
+        # "er kvitteringen fra Adobe godkjent?" names another: the channel's question.
+        return None if _name_words(lowered) - _POINTING else "status"
+    if _WHAT_IS_IT.search(lowered):
+        return "summary"
+    return None
+
+
+def _latest_document(
+    history: Sequence[ConversationMessage],
+) -> tuple[uuid.UUID | None, bool]:
+    """The proposal of the latest document handed in on a channel (its reply), if any,
+    and whether the channel has had several."""
+    sent = [
+        message.proposal_id
+        for message in history
+        if message.direction == OUTBOUND and message.proposal_id is not None
+    ]
+    return (sent[-1] if sent else None), len(set(sent)) > 1
+
+
+def _account_origin(
+    view: ProposalView, metadata: Mapping[str, Any], language: m.Language
+) -> str | None:
+    """Where a proposal's account came from, in words: a correction, an approved pattern
+    of the merchant, or the default table's row for the merchant's name and VAT rate
+    (domain/accounts.py, as the pipeline chose it); None when none of them gave it."""
+    account = view.account_code
+    if account is None:
+        return None
+    merchant = named_counterparty(view) or m.text("unknown_merchant", language)
+    if any(key in (view.corrections or {}) for key in ("account_code", "accountCode")):
+        return m.text("document.account.corrected", language, account=account)
+    confidence = metadata.get("confidence")
+    if isinstance(confidence, dict) and (
+        confidence.get("approvedPattern") or confidence.get("patternId")
+    ):
+        return m.text("document.account.pattern", language, account=account, merchant=merchant)
+    row = default_account(named_counterparty(view), view.vat_rate or DEFAULT_VAT_RATE)
+    if row.account != account:
+        return None
+    category = m.text(f"category.{row.category}", language)
+    return m.text(
+        "document.account.default",
+        language,
+        account=account,
+        category=category,
+        merchant=merchant,
+        vat=m.percent(view.vat_rate),
+    )
+
+
+def _reasons(metadata: Mapping[str, Any], language: m.Language) -> str:
+    """The weightiest three reasons of a proposal's confidence (its proposed event's
+    metadata), in the language, joined; "" when it recorded none."""
+    confidence = metadata.get("confidence")
+    reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
+    found: list[tuple[Decimal, str]] = []
+    for reason in reasons if isinstance(reasons, list | tuple) else ():
+        if not isinstance(reason, dict) or not isinstance(reason.get("detail"), str):
+            continue
+        try:
+            effect = Decimal(str(reason.get("effect")))
+        except ArithmeticError:
+            continue
+        found.append((effect, reason["detail"]))
+    found.sort(key=lambda pair: abs(pair[0]), reverse=True)
+    return "; ".join(m.sentence(detail, language) for _, detail in found[:3])
 
 
 def reads_as_correction(text: str) -> bool:
@@ -1836,6 +2127,8 @@ def vat_terms_asked(
 
 #: The lookups a period is asked of (the bank's and the books' lists).
 _LOOKUPS_OVER_A_PERIOD: Final = frozenset({"missing_receipts", "supplier_invoices", "expenses"})
+#: The questions whose answer reads a period the words may name.
+_READS_A_PERIOD: Final = _LOOKUPS_OVER_A_PERIOD | BOOKS_QUESTIONS | {"spending", "vat"}
 _THIS_YEAR: Final = re.compile(r"\b(i år|hittil i år|this year|so far this year)\b")
 
 
@@ -1865,7 +2158,13 @@ _SOURCE_WORDS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 _AI_WORDS: Final = re.compile(r"\b(ai|ki|kunstig intelligens|llm|språkmodell\w*|modell\w*)\b")
 #: Words naming the cloud ("what did we spend on cloud"): the cloud providers among the
 #: sources, Google Cloud and Cloudflare (Anthropic's API is named by the AI words).
-_CLOUD_WORDS: Final = re.compile(r"\b(cloud|sky|skyen|nettsky\w*|skytjeneste\w*|hosting)\b")
+_CLOUD_WORDS: Final = re.compile(
+    r"\b(cloud|sky|skyen|nettsky\w*|skytjeneste\w*|hosting|"
+    # compounds: "skykostnader", "skyforbruket", "cloud-kostnader", "cloudkostnader"
+    r"sky(?:kostnad|forbruk|utgift|regning)\w*|cloud(?!flare)\w+)\b"
+)
+#: The APIs we pay for ("API-kostnader", "hva kostet API-ene"): every source's calls.
+_API_WORDS: Final = re.compile(r"\b(api|apis|apier|api-ene|apiene|api-kall)\b")
 CLOUD_SOURCES: Final = ("google", "cloudflare")
 _MONTHS: Final[dict[str, int]] = {
     name: number
@@ -1901,6 +2200,8 @@ def spending_sources(text: str) -> tuple[str, ...]:
         found += list(AI_SOURCES)
     if _CLOUD_WORDS.search(lowered):
         found += list(CLOUD_SOURCES)
+    if _API_WORDS.search(lowered):
+        found += [*AI_SOURCES, *CLOUD_SOURCES]
     for source, words in _SOURCE_WORDS:
         if any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words):
             found.append(source)
@@ -1940,6 +2241,12 @@ def spending_period(text: str, today: dt.date) -> tuple[dt.date, dt.date]:
             last = first.replace(day=calendar.monthrange(year, month)[1])
             return first, min(last, today) if first <= today else last
     return month_start, today
+
+
+def _not_begun(start: dt.date, end: dt.date, today: dt.date, language: m.Language) -> Reply:
+    """A period asked that has not begun: said, and nothing read."""
+    text = m.text("period.future", language, start=_date(start), end=_date(end), today=_date(today))
+    return Reply(text=text, language=language)
 
 
 def _purchase_name(purchase: Purchase) -> str:

@@ -190,14 +190,26 @@ _ISO_DATE: Final = re.compile(r"\b(20\d\d)-(\d{2})-(\d{2})\b")
 _WHOLE_MONTH: Final = re.compile(rf"\b({'|'.join(sorted(_MONTHS, key=len, reverse=True))})\b")
 #: What stands between the two ends of a range: "1. oktober til 15. november", "1.10–15.11".
 _RANGE_JOIN: Final = re.compile(r"\s*(?:-|–|—|til|to|until|og|and|t\.o\.m\.?)\s*")
+#: A count said in words ("de siste tre månedene", "the last two quarters").
+_COUNTS: Final[dict[str, int]] = {
+    "en": 1, "ett": 1, "one": 1, "to": 2, "two": 2, "tre": 3, "three": 3, "fire": 4,
+    "four": 4, "fem": 5, "five": 5, "seks": 6, "six": 6, "sju": 7, "syv": 7, "seven": 7,
+    "åtte": 8, "eight": 8, "ni": 9, "nine": 9, "ti": 10, "ten": 10, "elleve": 11,
+    "eleven": 11, "tolv": 12, "twelve": 12, "fjorten": 14, "fourteen": 14, "tretti": 30,
+    "thirty": 30, "seksti": 60, "sixty": 60, "nitti": 90, "ninety": 90,
+}  # fmt: skip
 _LAST_DAYS: Final = re.compile(
-    r"\b(?:siste|de siste|last|past|the last|the past)\s+(\d{1,3})\s+"
-    r"(dager|døgn|days|uker|weeks|måneder|months)\b"
+    r"\b(?:siste|de siste|last|past|the last|the past)\s+"
+    r"(\d{1,3}|" + "|".join(_COUNTS) + r")\s+"
+    r"(dager|dagene|døgn|days|uker|ukene|weeks|måneder|månedene|months|"
+    r"kvartaler|kvartalene|quarters)\b"
 )
 _LAST_WEEK: Final = re.compile(r"\b(forrige uke|sist uke|last week|previous week)\b")
 _THIS_WEEK: Final = re.compile(r"\b(denne uken|denne uka|hittil denne uken|this week)\b")
+#: The last quarter ended ("siste kvartal", "forrige kvartal", "det siste kvartalet").
 _LAST_QUARTER: Final = re.compile(
-    r"\b(forrige kvartal|sist kvartal|last quarter|previous quarter)\b"
+    r"\b(forrige kvartal|forrige kvartalet|sist kvartal|siste kvartal|siste kvartalet|"
+    r"last quarter|previous quarter|the last quarter)\b"
 )
 _THIS_QUARTER: Final = re.compile(
     r"\b(dette kvartalet|dette kvartal|hittil i kvartalet|this quarter|quarter to date)\b"
@@ -273,6 +285,23 @@ def _latest(value: tuple[int | None, int, int | None], today: dt.date) -> tuple[
     return first, last
 
 
+def impossible_dates(text: str, today: dt.date) -> list[tuple[str, int, int]]:
+    """The dates a question names that the calendar does not have ("31. februar",
+    "30.02.2026", "31. april"): each as written, with its month and how many days that
+    month has (in the year written, else this year). They were read as the month's last
+    day, and the answer named a day nobody asked for."""
+    lowered = _lowered(text)
+    found: list[tuple[str, int, int]] = []
+    for start, end, (year, month, day) in _mentions(lowered):
+        if day is None:
+            continue
+        days = calendar.monthrange(year or today.year, month)[1]
+        leap_day = year is None and (month, day) == (2, 29)  # the latest one that was
+        if day > days and not leap_day:
+            found.append((lowered[start:end].strip(" .,"), month, days))
+    return found
+
+
 def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None:
     """A period a question names by its days — a date ("3. november", "03.11.2026",
     "november 3rd"), a range of dates or months ("fra 1. oktober til 15. november",
@@ -283,14 +312,16 @@ def explicit_period(text: str, today: dt.date) -> tuple[dt.date, dt.date] | None
     lowered = _lowered(text)
     last = _LAST_DAYS.search(lowered)
     if last is not None:
-        count = max(1, int(last[1]))
+        count = max(1, int(last[1]) if last[1].isdigit() else _COUNTS[last[1]])
         unit = last[2]
-        if unit in ("måneder", "months"):
+        if unit in ("kvartaler", "kvartalene", "quarters"):
+            unit, count = "months", 3 * count
+        if unit in ("måneder", "månedene", "months"):
             back = today.month - 1 - count
             year, month = today.year + back // 12, back % 12 + 1
             start = dt.date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
             return start + dt.timedelta(days=1), today
-        days = count * (7 if unit in ("uker", "weeks") else 1)
+        days = count * (7 if unit in ("uker", "ukene", "weeks") else 1)
         return today - dt.timedelta(days=days - 1), today
     monday = today - dt.timedelta(days=today.weekday())
     if _LAST_WEEK.search(lowered):
@@ -522,13 +553,26 @@ def topic_asked(text: str) -> tuple[str, Topic | None] | None:
     if match is None:
         of = _COST_OF.search(lowered)
         name = (of[1] or of[2]) if of is not None else None
-        if name is None or name in _STOP or len(name) < 3:
+        if name is None or name in _STOP or len(name) < 3 or _names_a_period(name):
             return None
         return name, None
     words = [w for w in match[1].split() if w not in _STOP]
-    if not words or len(words[0]) < 3:
-        return None
+    if not words or len(words[0]) < 3 or _names_a_period(words[0]):
+        return None  # "how much did we spend in November": a period, not what on
     return words[0], None
+
+
+def _names_a_period(word: str) -> bool:
+    return (
+        word in _DATE_MONTHS or word in _PERIOD_WORDS or re.fullmatch(r"q[1-4]", word) is not None
+    )
+
+
+#: Words of a period said where a cost question's "what on" would be ("spent in total").
+_PERIOD_WORDS: Final = frozenset(
+    {"quarter", "kvartal", "week", "uke", "today", "yesterday", "idag", "igår", "fjor",
+     "ifjor", "total", "totalt", "sum", "all", "the", "our", "these", "those"}
+)  # fmt: skip
 
 
 def cost_accounts(
@@ -836,7 +880,50 @@ def ledger_intent(lowered: str, *, vat: bool, sources: bool) -> str | None:
         return "result"
     if _TOTAL_COSTS.search(lowered) and not (vat or sources or named):
         return "result"  # the costs as a whole are the income statement's
+    if asks_costs_generally(lowered) and not (vat or sources or named or _AT.search(lowered)):
+        # "kostnader i november", "hva brukte vi i fjor", "forbruk i år": the company's
+        # costs, in the books; the cost snapshots' only with a source named (the answer
+        # says how to ask for those).
+        return "result"
     return None
+
+
+#: Words of costs or spending that name neither a group, an account, a supplier nor a
+#: spending source ("kostnader i november", "hva brukte vi i fjor", "expenses last month").
+_GENERIC_COSTS: Final = re.compile(
+    r"\b(kostnad\w*|kostet|koster|utgift\w*|forbruk\w*|brukt|brukte|"
+    r"spent|spend|spending|costs?|expenses?|expenditures?)\b"
+    # "bruker" alone is everyday ("hvilken konto bruker vi"); "hvor mye bruker vi" is costs
+    r"|\bhvor mye\b.*\bbruker\b"
+)
+#: Costs at someone the question does not name ("hvor mye har vi brukt hos dem"): not the
+#: costs as a whole.
+_AT: Final = re.compile(r"\b(hos|at)\b")
+#: A budget is the cost snapshots' (the spending alerts'), not the books'.
+_BUDGET: Final = re.compile(r"\b(budsjett\w*|budget\w*)\b")
+#: Words that make a cost question the books' without doubt ("driftskostnader",
+#: "kostnadene i regnskapet"): no hint of the cost snapshots is given with the answer.
+_BOOKS_WORDS: Final = re.compile(
+    r"\b(regnskap\w*|bokført\w*|driftskostnad\w*|resultat\w*|hovedbok\w*|books|ledger|"
+    r"accounts|accounting|income statement)\b"
+)
+
+
+def asks_costs_generally(lowered: str) -> bool:
+    """Whether a question asks about costs or spending without naming what on (no budget
+    either): the books' costs as a whole."""
+    return _GENERIC_COSTS.search(lowered) is not None and _BUDGET.search(lowered) is None
+
+
+def costs_could_be_cloud(lowered: str) -> bool:
+    """Whether a cost question answered from the books could have meant the cost
+    snapshots (cloud and AI spending): it asks about costs in everyday words and names
+    no books word nor the result ("hva brukte vi i november", "kostnader i år")."""
+    return (
+        asks_costs_generally(lowered)
+        and _BOOKS_WORDS.search(lowered) is None
+        and _RESULT.search(lowered) is None
+    )
 
 
 def signed(balance: Decimal, language_words: Callable[[str], str]) -> tuple[Decimal, str]:
@@ -896,9 +983,34 @@ def entry_cost(entry: JournalEntryPostedData) -> tuple[Decimal, Decimal]:
     return cost, vat
 
 
+#: The Norwegian letters as they are written without them ("aerlig ol", "Boeker og
+#: Blaabaer"): both the name asked and the entry's are compared in this form.
+_FOLDED: Final = (("æ", "ae"), ("ø", "o"), ("å", "a"), ("oe", "o"), ("aa", "a"))
+
+
+def _folded(word: str) -> str:
+    for letter, written in _FOLDED:
+        word = word.replace(letter, written)
+    return word
+
+
 def supplier_words(text: str) -> list[str]:
-    """A supplier's name as words to compare: lower case, without its legal form."""
-    return [w for w in re.findall(r"[\w&]+", text.casefold()) if w not in _LEGAL_FORMS]
+    """A supplier's name as words to compare: lower case, without its legal form, the
+    Norwegian letters as they are written without them ("Ærlig Øl" ~ "aerlig ol")."""
+    words = re.findall(r"[\w&]+", text.casefold())
+    return [_folded(w) for w in words if w not in _LEGAL_FORMS]
+
+
+def whole_name(text: str, names: Sequence[str]) -> str | None:
+    """The words a question names from the first of `names` to the last, as one name
+    ("bøker og blåbær" of "hos Bøker og Blåbær"): a supplier whose name has a joining
+    word in it was answered as two. None when they are not found in order."""
+    lowered = _lowered(text)
+    first = lowered.find(names[0])
+    last = lowered.find(names[-1], first + len(names[0])) if first >= 0 else -1
+    if first < 0 or last < 0:
+        return None
+    return lowered[first : last + len(names[-1])]
 
 
 def names_supplier(asked: str, name: str) -> bool:

@@ -124,6 +124,42 @@ TEXTS: Final[dict[str, dict[Language, str]]] = {
     },
     "confidence": {"nb": "Sikkerhet {score}: {reasons}.", "en": "Confidence {score}: {reasons}."},
     "confidence.bare": {"nb": "Sikkerhet {score}.", "en": "Confidence {score}."},
+    # A question about the document a thread (or chat) is about ("hvorfor konto 6540?").
+    "document.account.default": {
+        "nb": (
+            "Konto {account} er standardkontoen for {category}, valgt etter navnet "
+            "«{merchant}» og mva {vat}: ingen godkjent regel for {merchant} ennå."
+        ),
+        "en": (
+            "Account {account} is the default account for {category}, chosen by the name "
+            "“{merchant}” and VAT {vat}: no approved rule for {merchant} yet."
+        ),
+    },
+    "document.account.pattern": {
+        "nb": "Konto {account} kommer fra den godkjente regelen for {merchant}.",
+        "en": "Account {account} comes from the approved rule for {merchant}.",
+    },
+    "document.account.corrected": {
+        "nb": "Konto {account} ble satt ved en korrigering.",
+        "en": "Account {account} was set by a correction.",
+    },
+    "category.travel": {"nb": "reise og transport", "en": "travel and transport"},
+    "category.telecom": {"nb": "telefon og internett", "en": "phone and internet"},
+    "category.software": {"nb": "programvare", "en": "software"},
+    "category.equipment": {"nb": "inventar og utstyr", "en": "equipment"},
+    "category.office": {"nb": "kontorrekvisita", "en": "office supplies"},
+    "category.food": {"nb": "mat og drikke", "en": "food and drink"},
+    "category.other": {"nb": "andre kostnader", "en": "other costs"},
+    "document.other_account": {
+        "nb": "Forslaget bruker konto {account}, ikke {asked}.",
+        "en": "The proposal uses account {account}, not {asked}.",
+    },
+    "document.vat": {
+        "nb": "Mva: {rate}, {amount}.",
+        "en": "VAT: {rate}, {amount}.",
+    },
+    "document.vat.rate": {"nb": "Mva-sats: {rate}.", "en": "VAT rate: {rate}."},
+    "document.status": {"nb": "Status: {status}.", "en": "Status: {status}."},
     "outcome.auto": {
         "nb": "Godkjent automatisk; utføres nå.",
         "en": "Approved automatically; it is being carried out.",
@@ -1751,6 +1787,41 @@ TEXTS.update(
                 "  Operating revenue: {revenue}\n  Operating costs: {costs}\n"
                 "  Operating result: {operating}\n  Financial items: {financial}\n"
                 "  Tax: {tax}\n  Annual result: {result} ({verdict})"
+            ),
+        },
+        # A cost question in everyday words is answered from the books; the cost
+        # snapshots (cloud and AI) are asked by name.
+        "ledger.cloud_hint": {
+            "nb": (
+                "Dette er regnskapets kostnader. Sky- og AI-forbruket (Anthropic, Google, "
+                "Cloudflare) får du med for eksempel «hva har vi brukt på sky og AI i år?»."
+            ),
+            "en": (
+                "These are the books' costs. For the cloud and AI spending (Anthropic, "
+                "Google, Cloudflare) ask e.g. “what did we spend on cloud and AI this year?”."
+            ),
+        },
+        # A period asked that has not begun, or a date that does not exist: said, and
+        # nothing read (they were answered for an empty period, or the month's last day).
+        "period.future": {
+            "nb": (
+                "Perioden {start} – {end} har ikke begynt ennå (i dag er {today}), så det "
+                "finnes ingen tall for den. Spør om en periode som er begynt, for eksempel "
+                "«hittil i år» eller «forrige kvartal»."
+            ),
+            "en": (
+                "The period {start} – {end} has not begun yet (today is {today}), so there "
+                "are no figures for it. Ask about a period that has begun, e.g. “so far this "
+                "year” or “last quarter”."
+            ),
+        },
+        "period.no_such_date": {
+            "nb": (
+                "«{date}» finnes ikke: {month} har {days} dager. Spør igjen med en dato som finnes."
+            ),
+            "en": (
+                "“{date}” does not exist: {month} has {days} days. Ask again with a date "
+                "that exists."
             ),
         },
         "ledger.profit": {"nb": "overskudd", "en": "profit"},

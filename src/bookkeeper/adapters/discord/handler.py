@@ -209,6 +209,43 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
 
 
+#: Messages one answer is split into at most (the rest is cut, "…").
+MAX_PIECES: Final = 5
+
+
+def pieces(text: str) -> list[str]:
+    """An answer as the messages it is sent in: markdown escaped, split between lines into
+    messages within Discord's length limit (a line longer than that between characters,
+    never inside an escape), at most MAX_PIECES, the last cut with "…" if it had to be.
+    A long answer (a journal, a balance sheet, every supplier's costs) was cut at 2,000
+    characters, its end lost."""
+    escaped = discord_escaped(text)
+    found: list[str] = []
+    current = ""
+    for line in escaped.split("\n"):
+        while len(line) > MAX_CONTENT:
+            cut = MAX_CONTENT
+            if (cut - len(line[:cut].rstrip("\\"))) % 2:
+                cut -= 1  # not between an escape and what it escapes
+            if current:
+                found.append(current)
+                current = ""
+            found.append(line[:cut])
+            line = line[cut:]
+        joined = f"{current}\n{line}" if current else line
+        if len(joined) <= MAX_CONTENT:
+            current = joined
+        else:
+            found.append(current)
+            current = line
+    if current or not found:
+        found.append(current)
+    if len(found) > MAX_PIECES:
+        last = found[MAX_PIECES - 1]
+        found = [*found[: MAX_PIECES - 1], last[: MAX_CONTENT - 1] + "…"]
+    return found
+
+
 class DiscordHandler:
     """Messages and interactions of one Discord application serving one tenant."""
 
@@ -418,7 +455,8 @@ class DiscordHandler:
     async def _post(self, channel_id: int, replies: Sequence[Reply]) -> None:
         self.channels[conversation_channel(channel_id)] = channel_id
         for reply in replies:
-            await self._rest.create_message(channel_id, _clip(reply.text))
+            for piece in pieces(reply.text):
+                await self._rest.create_message(channel_id, piece)
 
     # --- review requests ---------------------------------------------------------------
 

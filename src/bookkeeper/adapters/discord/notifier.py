@@ -1,8 +1,10 @@
-"""Posts the morning summary to the Discord tenant's morning channel over hikari's REST
-client (no gateway connection needed: a process without the bot posts too).
+"""Posts the morning summary to the Discord tenant's morning channel over Discord's REST
+API (no gateway connection needed: a process without the bot posts too), through the
+guarded client of adapters/outbound.py: a deadline, and at most MAX_ANSWER bytes of
+Discord's answer read (hikari's REST client read the answer whole, however large).
 
 A post carries a nonce derived from what it posts (the run's event id and the part), with
-Discord's `enforce_nonce` (hikari sets it with every nonce): Discord answers a second
+Discord's `enforce_nonce`: Discord answers a second
 message of the same nonce from the same bot within a few minutes with the first one and
 creates none, so a retry after a post whose answer was lost, or whose recording failed,
 does not post the summary twice (ADR 0023 addendum, "the morning post once"). Discord's
@@ -12,14 +14,17 @@ says them in one line and tries again later.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 import re
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
-import aiohttp
-import hikari
+import httpx
 
+from bookkeeper.adapters import outbound
+from bookkeeper.adapters.retry_after import retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalNotFound,
@@ -30,6 +35,16 @@ from bookkeeper.application.errors import (
 
 #: Discord's longest message.
 MAX_MESSAGE: int = 2000
+#: Discord's REST API (hikari's default) unless another is given.
+API_URL: Final = "https://discord.com/api/v10"
+#: The most of Discord's answer read: a message object is a few KiB.
+MAX_ANSWER: Final = 256 * 1024
+#: Seconds of each network wait, and of back-off per attempt after a 5xx or lost answer.
+TIMEOUT: Final = 10.0
+BACKOFF: Final = 1.0
+#: The longest wait a 429 asks for that is waited out here (longer: ExternalRateLimited).
+MAX_WAIT: Final = 60.0
+USER_AGENT: Final = "DiscordBot (https://github.com/bookkeeper, 1) bookkeeper"
 
 #: What Discord reads as markdown in a message: emphasis (* _ ~), code (`), spoilers (|),
 #: quotes and headings (> #), masked links ([text](url)) and mentions, channels, emoji
@@ -74,9 +89,9 @@ class DiscordNotifier:
         self._token = token
         self._tenant_id = tenant_id
         self._channel_id = channel_id
-        #: Discord's REST API base (hikari's default, https://discord.com/api/v10, when None).
-        self._api_url = api_url
-        #: hikari's own tries again after a 5xx or a lost connection, with back-off.
+        #: Discord's REST API base (API_URL when None).
+        self._api_url = (api_url or API_URL).rstrip("/")
+        #: Tries again after a 5xx, a short 429 or a lost connection, with back-off.
         self._retries = retries
 
     async def post(self, tenant_id: str, text: str, *, key: str | None = None) -> None:
@@ -99,82 +114,134 @@ class DiscordNotifier:
         text = discord_escaped(text)
         if len(text) > MAX_MESSAGE:
             text = text[: MAX_MESSAGE - 1] + "…"
-        await self._create(text, key=key, attachment=hikari.Bytes(png, filename))
+        await self._create(text, key=key, attachment=(png, filename))
 
     async def _create(
-        self, content: str, *, key: str | None, attachment: hikari.Bytes | None = None
+        self, content: str, *, key: str | None, attachment: tuple[bytes, str] | None = None
     ) -> None:
-        # A wait Discord asks for beyond a minute is its refusal, tried again by the
-        # subscriber later, not a post that holds the summaries behind it for minutes.
-        app = hikari.RESTApp(url=self._api_url, max_rate_limit=60.0, max_retries=self._retries)
-        await app.start()
-        try:
-            async with app.acquire(self._token, hikari.TokenType.BOT) as rest:
-                await rest.create_message(
-                    self._channel_id,
-                    content,
-                    nonce=hikari.UNDEFINED if key is None else message_nonce(key),
-                    attachment=hikari.UNDEFINED if attachment is None else attachment,
-                )
-        except hikari.HTTPError as error:
-            self._translate(error)
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            raise ExternalUnavailable(
-                f"Discord did not answer: {type(error).__name__}", system="discord"
-            ) from error
-        finally:
-            await app.close()
+        """POST one message to Discord's REST API over the guarded client (outbound.client:
+        a deadline and MAX_ANSWER bytes of answer at most — hikari's REST client read
+        Discord's answer whole, however large). A 5xx or a lost connection is tried again
+        `retries` times with back-off; a 429 asking to wait at most MAX_WAIT is waited out,
+        longer is our ExternalRateLimited, tried again by the subscriber later."""
+        payload: dict[str, Any] = {"content": content}
+        if key is not None:
+            payload.update(nonce=message_nonce(key), enforce_nonce=True)
+        url = f"{self._api_url}/channels/{self._channel_id}/messages"
+        headers = {"Authorization": f"Bot {self._token}", "User-Agent": USER_AGENT}
+        attempt = 0
+        async with outbound.client(
+            timeout=TIMEOUT, deadline=outbound.deadline_for(TIMEOUT), limit=MAX_ANSWER
+        ) as http:
+            while True:
+                try:
+                    if attachment is None:
+                        response = await http.post(url, json=payload, headers=headers)
+                    else:
+                        data, filename = attachment
+                        response = await http.post(
+                            url,
+                            data={
+                                "payload_json": json.dumps(
+                                    {**payload, "attachments": [{"id": 0, "filename": filename}]}
+                                )
+                            },
+                            files={"files[0]": (filename, data, "image/png")},
+                            headers=headers,
+                        )
+                except outbound.AnswerTooLarge as error:
+                    # Posted or not, the answer is no message of Discord's: the subscriber
+                    # tries again later, and the nonce keeps a posted one to one message.
+                    raise ExternalUnavailable(
+                        f"Discord answered the post in channel {self._channel_id} with more "
+                        f"than {MAX_ANSWER} bytes",
+                        system="discord",
+                    ) from error
+                except httpx.HTTPError as error:
+                    if attempt < self._retries:
+                        attempt += 1
+                        await asyncio.sleep(BACKOFF * attempt)
+                        continue
+                    raise ExternalUnavailable(
+                        f"Discord did not answer: {type(error).__name__}", system="discord"
+                    ) from error
+                status = response.status_code
+                if status < 300:
+                    return
+                said = _said(response)
+                if status == 429:
+                    wait = _wait(response)
+                    if wait <= MAX_WAIT and attempt < self._retries:
+                        attempt += 1
+                        await asyncio.sleep(wait)
+                        continue
+                    raise ExternalRateLimited(
+                        f"Discord asks to wait {wait:.0f} s before posting in channel "
+                        f"{self._channel_id}",
+                        system="discord",
+                        retry_after=wait,
+                    )
+                if status >= 500 and attempt < self._retries:
+                    attempt += 1
+                    await asyncio.sleep(BACKOFF * attempt)
+                    continue
+                self._refused(status, said)
 
-    def _translate(self, error: hikari.HTTPError) -> NoReturn:
+    def _refused(self, status: int, said: str) -> NoReturn:
         """Discord's refusal as our error, naming the channel and Discord's own words."""
         channel = self._channel_id
-        said = _said(error)
-        if isinstance(error, hikari.RateLimitTooLongError):
-            raise ExternalRateLimited(
-                f"Discord asks to wait {error.retry_after:.0f} s before posting in channel "
-                f"{channel}",
-                system="discord",
-                retry_after=error.retry_after,
-            ) from error
-        if isinstance(error, hikari.UnauthorizedError):
+        if status == 401:
             raise ExternalAuthFailed(
                 f"Discord refused the bot's token{said}", system="discord", status=401
-            ) from error
-        if isinstance(error, hikari.NotFoundError):
+            )
+        if status == 404:
             raise ExternalNotFound(
                 f"Discord knows no channel {channel} for the bot{said}",
                 system="discord",
                 status=404,
-            ) from error
-        if isinstance(error, hikari.ForbiddenError):
+            )
+        if status == 403:
             raise ExternalRejected(
                 f"Discord does not let the bot post in channel {channel}{said} (its "
                 "permissions: View Channel, Send Messages, Attach Files)",
                 system="discord",
                 status=403,
-            ) from error
-        if isinstance(error, hikari.ClientHTTPResponseError):
+            )
+        if 400 <= status < 500:
             raise ExternalRejected(
                 f"Discord refused the post in channel {channel}{said}",
                 system="discord",
-                status=int(error.status),
-            ) from error
-        status = getattr(error, "status", None)
+                status=status,
+            )
         raise ExternalUnavailable(
-            f"Discord failed the post in channel {channel}{said}",
-            system="discord",
-            status=None if status is None else int(status),
-        ) from error
+            f"Discord failed the post in channel {channel}{said}", system="discord", status=status
+        )
 
 
-def _said(error: hikari.HTTPError) -> str:
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _wait(response: httpx.Response) -> float:
+    """Seconds a 429 asks to wait: the body's `retry_after`, else the headers'."""
+    raw = _json(response).get("retry_after")
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and 0 <= raw < 1e6:
+        return float(raw)
+    return retry_after(response.headers) or BACKOFF
+
+
+def _said(response: httpx.Response) -> str:
     """': <status> <Discord's message> (code N)', or '' when Discord said nothing."""
-    status = getattr(error, "status", None)
-    message = getattr(error, "message", "") or ""
-    code = getattr(error, "code", 0) or 0
-    parts = [str(int(status))] if status is not None else []
-    if message:
+    body = _json(response)
+    message = body.get("message")
+    code = body.get("code")
+    parts = [str(response.status_code)]
+    if isinstance(message, str) and message:
         parts.append(message[:200])
-    if code:
+    if isinstance(code, int) and code:
         parts.append(f"(code {code})")
-    return (": " + " ".join(parts)) if parts else ""
+    return ": " + " ".join(parts)

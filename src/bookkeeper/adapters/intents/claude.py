@@ -118,9 +118,10 @@ _DESCRIPTIONS: Final[Mapping[IntentName, str]] = {
     ),
     "help": "Anything else: greetings, requests to do something, or unclear messages.",
     "spending": (
-        "The user asks what the company spent or what something cost (AI, Anthropic/Claude, "
-        "Google/Gemini, Cloudflare; hva brukte vi, hva kostet), optionally within a date "
-        "range."
+        "The user asks what the cloud and AI providers cost (AI, API, sky/cloud, "
+        "Anthropic/Claude, Google/Gemini, Cloudflare; hva brukte vi på AI, hva kostet "
+        "Cloudflare), optionally within a date range. Costs that name no such provider "
+        "(hva brukte vi i november, kostnader i år) are the books': `result`."
     ),
     "vat": (
         "The user asks how much VAT (mva, merverdiavgift) the company owes or gets back for "
