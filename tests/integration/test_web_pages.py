@@ -1265,3 +1265,42 @@ async def test_a_note_written_in_a_documents_thread_is_shown_with_the_proposal(a
     [noted] = [e for e in trail.json()["items"] if e["type"] == "ProposalNoted"]
     assert noted["actor"] == "human:discord:55"
     assert noted["data"]["proposalId"] == proposal and noted["data"]["channel"] == "discord"
+
+
+@pytest.mark.parametrize(
+    ("now", "length", "heading", "due"),
+    [
+        # 00:30 on 1 January in Oslo is still 31 December in UTC: the term to report is
+        # last year's sixth (due 10 February), not the empty first term of the new year.
+        (dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.UTC), "bimonthly", "2026-6", "10.02.2027"),
+        # The day after that return's due date (00:30 on 11 February in Oslo): the term
+        # the company is in.
+        (dt.datetime(2027, 2, 10, 23, 30, tzinfo=dt.UTC), "bimonthly", "2027-1", "12.04.2027"),
+        # A yearly company: last year's return until its due date (10 March), then the year.
+        (dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.UTC), "yearly", "2026 (årstermin)",
+         "10.03.2027"),
+        (dt.datetime(2027, 3, 10, 23, 30, tzinfo=dt.UTC), "yearly", "2027 (årstermin)",
+         "10.03.2028"),
+    ],
+)  # fmt: skip
+async def test_the_vat_page_opens_on_the_term_to_report_as_oslo_and_the_company_count_it(
+    api: Api, now: dt.datetime, length: str, heading: str, due: str
+) -> None:
+    """The page's default term came from the server's wall clock and the bi-monthly
+    calendar whatever the company's term: not the application's clock (so never what a
+    reviewer at 00:30 on 1 January in Oslo needs), and a yearly company got a term picker
+    of six terms its report does not have."""
+    saved = await api.client.put(
+        f"{API}/rules/review-rules", json={"vatTerm": length}, headers=api.headers("ada", "admin")
+    )
+    assert saved.status_code == 200, saved.text
+    api.clock.current = now
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat")).text
+    title = page.split("<h1>", 1)[1].split("</h1>", 1)[0]
+    assert heading in title, title
+    assert f"{i18n.text('due', 'nb')} {due}" in page
+    assert ('<select name="term">' in page) == (length == "bimonthly")
+    # A term asked for is still the one shown.
+    asked = (await api.client.get(f"{APP}/reports/vat?year=2025&term=3")).text
+    assert ("2025-3" if length == "bimonthly" else "2025 (årstermin)") in asked

@@ -79,6 +79,7 @@ from bookkeeper.domain.ledger import (
     saft_vat_code,
     unknown_accounts,
     vat_term,
+    vat_term_to_show,
 )
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import (
@@ -1042,18 +1043,26 @@ class LedgerService:
             closing_balance=None if more else balance,
         )
 
-    async def vat_report(self, principal: Principal, year: int, term: int) -> VatReport:
+    async def vat_report(
+        self, principal: Principal, year: int | None = None, term: int | None = None
+    ) -> VatReport:
         """Basis and VAT per SAF-T code of one term, with the return's due date: the
         bi-monthly `term` of `year`, or the year for a company on the yearly term (ADR
-        0064; any of 1–6 asks for it)."""
+        0064; any of 1–6 asks for it). Without a year and a term: the term to report
+        today as the company's calendar has it (`vat_term_to_show`, ADR 0064 addendum)."""
         self._authorizer.check(principal, "reports:read")
-        vat_term(year, term)  # 1–6, whatever the company's term
+        if year is not None and term is not None:
+            vat_term(year, term)  # 1–6, whatever the company's term
+        today = self._clock.now().astimezone(BOOKS_TIME_ZONE).date()
         # Issue 12: each code's rate is the one valid on the posting's date; a term in
         # which a rate changes is summed in parts split at the change, one line per
         # (code, rate).
         async with self._uow() as uow:
             company = await uow.settings.review_rules(principal.tenant_id)
-            period = company_vat_term(year, term, company.vat_term)
+            if year is None or term is None:
+                period = vat_term_to_show(today, company.vat_term, company.vat_registered_from)
+            else:
+                period = company_vat_term(year, term, company.vat_term)
             registered = company.vat_registered and files_return_for(
                 period, company.vat_registered_from
             )

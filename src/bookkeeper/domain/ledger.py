@@ -671,6 +671,20 @@ def vat_term_due_next(date: dt.date, length: VatTermLength = BIMONTHLY) -> VatTe
     return ended if date <= ended.due else None
 
 
+def vat_term_to_show(
+    today: dt.date, length: VatTermLength = BIMONTHLY, registered_from: dt.date | None = None
+) -> VatTerm:
+    """The term a VAT report opens on when none is asked (ADR 0064, addendum 2): the ended
+    term whose return is due next while it is (on 1 January at 00:30 in Oslo, term 6 of
+    the year before, due 10 February; a yearly company: last year, due 10 March), else the
+    term `today` is in. `today` is the company's calendar day (Europe/Oslo), never UTC's. An
+    ended term before the company's VAT registration has no return, so it is not shown."""
+    due_next = vat_term_due_next(today, length)
+    if due_next is not None and files_return_for(due_next, registered_from):
+        return due_next
+    return vat_term_of(today, length)
+
+
 class VatCode(msgspec.Struct, frozen=True, kw_only=True):
     """A SAF-T standard tax code: its rate (None when it has none) and whether it is
     purchase (input) or sales (output) VAT, or both (reverse charge) — None for codes

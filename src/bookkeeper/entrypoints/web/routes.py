@@ -968,10 +968,14 @@ def _report_routes() -> list[Any]:
     ) -> Response[Any]:
         year, term = _int(_q(request, "year")), _int(_q(request, "term"))
         format = _q(request, "format")
-        today = dt.datetime.now(i18n.OSLO).date()
-        year = year if year is not None and 1900 <= year <= 2999 else today.year
-        term = term if term is not None and 1 <= term <= 6 else (today.month - 1) // 2 + 1
+        # A year or term missing or out of range: the term to report today, as the
+        # company's calendar (Europe/Oslo, the application's clock) and its term length
+        # have it (ADR 0064, addendum 2) — not the server's wall clock.
+        if year is None or not 1900 <= year <= 2999 or term is None or not 1 <= term <= 6:
+            year = term = None
         report = await runtime.get_ledger().vat_report(user, year, term)
+        year = report.term.year
+        term = term or (report.term.start.month + 1) // 2
         if format == "csv":
             return vat_csv(report)
         lang = i18n.choose(request)
