@@ -1304,3 +1304,37 @@ async def test_the_vat_page_opens_on_the_term_to_report_as_oslo_and_the_company_
     # A term asked for is still the one shown.
     asked = (await api.client.get(f"{APP}/reports/vat?year=2025&term=3")).text
     assert ("2025-3" if length == "bimonthly" else "2025 (årstermin)") in asked
+
+
+async def test_a_form_opened_before_another_persons_plain_first_approval_still_approves(
+    api: Api,
+) -> None:
+    """The stale-form check (test_web_browser: a proposal another person changed) refuses
+    only a form whose values are no longer the proposal's: after a first approval that
+    changed nothing, the page's approval is the second one, not a refusal."""
+    from bookkeeper.domain.review import ReviewRules
+    from tests.http_helpers import TENANT
+
+    api.database.factory.db.rules[TENANT] = ReviewRules(two_approvers_above=Decimal("100"))
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    proposal = proposed["proposalId"]
+    csrf = await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposal}")).text
+    seen = re.search(r'name="seen" value="(\d+)"', page)
+    assert seen, page
+    shown = dict(re.findall(r'<input name="([a-z_]+)" id="fix-[a-z_]+" value="([^"]*)"', page))
+    assert shown["account_code"] == "6540"
+    endorsed = await api.approve(proposal, None, api.headers("ola", "reviewer"))
+    assert endorsed.status_code == 200, endorsed.text
+    approved = await api.client.post(
+        f"{APP}/review/{proposal}/approve",
+        data={"_csrf_token": csrf, "seen": seen.group(1), **shown, "comment": ""},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303, approved.text
+    state = (await api.client.get(f"{API}/proposals/{proposal}", headers=api.viewer)).json()
+    assert (state["status"], state["endorsedBy"], state["decidedBy"]) == (
+        "APPROVED",
+        "human:ola",
+        "human:kari",
+    )

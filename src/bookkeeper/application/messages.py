@@ -833,6 +833,12 @@ TEXTS.update(
             "en": "Sent back to execution. Status now: {status}.",
         },
         "web.refused": {"nb": "Ikke utført: {reason}", "en": "Not done: {reason}"},
+        "web.stale_form": {
+            "nb": "Ikke utført: {who} endret forslaget etter at du åpnet det. Skjemaet viser "
+            "det nå slik det er; se over og godkjenn eller avvis på nytt.",
+            "en": "Not done: {who} changed this proposal after you opened it. The form now "
+            "shows it as it is; check it, then approve or reject again.",
+        },
         "web.back": {"nb": "Tilbake til listen", "en": "Back to the list"},
         "web.error": {"nb": "Noe gikk galt", "en": "Something went wrong"},
         "web.external_ids": {"nb": "Utført som", "en": "Carried out as"},

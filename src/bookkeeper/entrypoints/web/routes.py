@@ -585,6 +585,23 @@ async def _names(runtime: Runtime, user: Principal) -> Callable[[str], str | Non
         return lambda code: None
 
 
+async def _changed_since_shown(
+    runtime: Runtime, user: Principal, view: ProposalView, seen: int | None
+) -> str | None:
+    """Who else changed the proposal, still awaiting review, after the form was rendered
+    at its event position `seen`: the first actor other than `user` among its events since
+    (an endorsement, with or without corrections). None when nothing changed, when only
+    `user` did (the same form sent twice answers as before), when the proposal is decided
+    (the handler refuses that, or answers a repeat as the first), or for a form without
+    the position (an older page)."""
+    if seen is None or view.status is not Status.PROPOSED or view.last_position <= seen:
+        return None
+    since = await runtime.get_queries().events(
+        user, EventFilter(stream_id=view.id, after_position=seen, limit=PAGE)
+    )
+    return next((e.actor for e in since if e.actor != user.actor), None)
+
+
 async def _approved_as_posted(
     runtime: Runtime,
     user: Principal,
@@ -728,6 +745,21 @@ def _review_routes() -> list[Any]:
         form = await request.form()
         queries = runtime.get_queries()
         view = await queries.proposal(user, proposal_id)
+        changed_by = await _changed_since_shown(runtime, user, view, _int(_field(form, "seen")))
+
+        async def stale(changed_by: str) -> Response[str]:
+            """A stale form whose values are not what the proposal says now (another
+            person's first approval with its corrections): they would correct it back
+            unseen, or be refused with no way out. The page comes back with the proposal
+            as it is now (the comment kept) and says who changed it."""
+            lang = i18n.choose(request)
+            return await proposal_page(
+                request, user, runtime, proposal_id, status=409,
+                error=i18n.text("stale_form", lang, who=_people(request).name(
+                    changed_by, lang, tenant=user.tenant_id)),
+                posted={"comment": _words(form, "comment")},
+            )  # fmt: skip
+
         try:  # which fields were unread (the handler enforces them in any case)
             history = await queries.events(user, EventFilter(stream_id=view.id, limit=1))
         except BookkeeperError:
@@ -738,6 +770,8 @@ def _review_routes() -> list[Any]:
         try:
             corrections = _corrections(form, view, _unread(view, history))
         except FormErrors as bad:
+            if changed_by is not None:
+                return await stale(changed_by)
             lang = i18n.choose(request)
             reasons = "; ".join(
                 i18n.text(problem, lang, field=i18n.text(f"field.{_key_of(name)}", lang), text=text)
@@ -748,6 +782,8 @@ def _review_routes() -> list[Any]:
                 error=i18n.text("refused", lang, reason=reasons), posted=posted,
                 invalid=frozenset(name for name, _, _ in bad.errors),
             )  # fmt: skip
+        if changed_by is not None and corrections is not None:
+            return await stale(changed_by)
         try:
             await runtime.get_handlers().dispatch(
                 ApproveProposal(
