@@ -1338,3 +1338,27 @@ async def test_a_form_opened_before_another_persons_plain_first_approval_still_a
         "human:ola",
         "human:kari",
     )
+
+
+async def test_the_vat_page_says_a_rate_with_a_decimal_comma(api: Api) -> None:
+    """A sale of raw fish (code 32, 11.11 %): the Norwegian VAT page said "11.11" beside
+    amounts written "1 000,00" — a rate is written as the proposal page writes it."""
+    sale = {
+        "date": "2026-11-30",
+        "description": "Salg av råfisk",
+        "lines": [
+            {"account": "1500", "debit": "1111.10"},
+            {"account": "3000", "credit": "1000.00", "vatCode": "32", "vatPart": "base"},
+            {"account": "2700", "credit": "111.10", "vatCode": "32", "vatPart": "tax"},
+        ],
+    }
+    posted = await api.client.post(
+        f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
+    )
+    assert posted.status_code == 201, posted.text
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
+    row = page.split('data-label="Mva-kode">32<', 1)[1].split("</tr>", 1)[0]
+    assert ">11,11<" in row and "11.11" not in row, row
+    english = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6&lang=en")).text
+    assert ">11.11<" in english
