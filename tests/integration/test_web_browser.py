@@ -332,6 +332,39 @@ async def test_a_proposal_another_person_changed_while_the_page_was_open(
         await context.close()
 
 
+async def test_a_long_supplier_name_stays_on_a_phones_screen(
+    server: tuple[str, Any], browser: Any
+) -> None:
+    """A supplier name of one long word (a name read off a receipt without its spaces)
+    pushed the proposal's heading, and with it the page, eight times a phone's width: the
+    buttons to decide it were off the screen."""
+    base, container = server
+    agent = {"Authorization": f"Bearer {mint(container, 'book-e', 'agent')}"}
+    name = "Aksjeselskapet" + "Ø" * 150
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        proposed = await client.post(
+            f"{API}/events",
+            headers=agent,
+            json={
+                "type": "ReceiptAttachmentProposed",
+                "data": {"merchantName": name, "amount": "1234567.50", "date": "2026-11-18",
+                         "vatRate": "25", "accountCode": "6800", "folioEventId": "ev-long"},
+            },
+        )  # fmt: skip
+        assert proposed.status_code == 201, proposed.text
+    proposal_id = proposed.json()["proposalId"]
+    context = await browser.new_context(locale="nb-NO", viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    await _login(page, base, mint(container, "kari", "reviewer"))
+    fits = "document.documentElement.scrollWidth <= window.innerWidth + 1"
+    assert await page.evaluate(fits)
+    await page.goto(f"{base}/app/review/{proposal_id}")
+    assert name in await page.inner_text("h1")
+    assert await page.evaluate(fits), await page.evaluate("document.documentElement.scrollWidth")
+    assert "1 234 567,50" in (await page.inner_text(".facts")).replace("\u00a0", " ")
+    await context.close()
+
+
 async def test_a_reviewer_gives_the_amount_the_reader_could_not_read(
     server: tuple[str, Any], browser: Any
 ) -> None:
