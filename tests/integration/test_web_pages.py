@@ -1362,3 +1362,14 @@ async def test_the_vat_page_says_a_rate_with_a_decimal_comma(api: Api) -> None:
     assert ">11,11<" in row and "11.11" not in row, row
     english = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6&lang=en")).text
     assert ">11.11<" in english
+
+
+async def test_an_empty_vat_term_says_its_return_is_still_due(api: Api) -> None:
+    """norway.md: a return is due even with nothing to report. The page of an empty term
+    said only "no postings", as if there were nothing to do."""
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2027&term=1")).text
+    note = page.split('id="nil-return">', 1)[1].split("</p>", 1)[0]
+    assert "skal likevel leveres innen 12.04.2027" in note, note
+    english = (await api.client.get(f"{APP}/reports/vat?year=2027&term=1&lang=en")).text
+    assert "still due by 2027-04-12" in english

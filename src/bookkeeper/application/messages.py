@@ -953,6 +953,13 @@ TEXTS.update(
         "web.unclassified": {"nb": "Uklassifisert", "en": "Unclassified"},
         "web.chart": {"nb": "Diagram", "en": "Chart"},
         "web.nothing": {"nb": "Ingen posteringer i perioden.", "en": "No postings in the period."},
+        # norway.md: "A return is due even with nothing to report."
+        "web.vat_nothing_to_report": {
+            "nb": "Ingenting å rapportere i terminen, men mva-meldingen skal likevel leveres "
+            "innen {due} (uten beløp).",
+            "en": "Nothing to report this term, but the VAT return is still due by {due} "
+            "(with no amounts).",
+        },
         "web.account_required": {"nb": "Velg en konto.", "en": "Choose an account."},
         # NS 4102 groups (statements.py keys)
         "web.group.revenue": {"nb": "Driftsinntekter", "en": "Operating revenue"},
