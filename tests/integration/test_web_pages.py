@@ -1373,3 +1373,60 @@ async def test_an_empty_vat_term_says_its_return_is_still_due(api: Api) -> None:
     assert "skal likevel leveres innen 12.04.2027" in note, note
     english = (await api.client.get(f"{APP}/reports/vat?year=2027&term=1&lang=en")).text
     assert "still due by 2027-04-12" in english
+
+
+async def test_a_vat_line_off_its_basis_times_rate_is_flagged_before_filing(api: Api) -> None:
+    """Skatteetaten's rule R019: a return line's VAT must be its basis × rate; a return
+    with a line more than rounding off is marked as deviating. The report summed what was
+    booked and said nothing: one sale of four booked at 15 % under code 3 made the line
+    ten kroner off, unseen until the return was filed."""
+    sales = [("1000.00", "250.00"), ("99.99", "25.00"), ("100.00", "15.00"), ("400.00", "100.00")]
+    for number, (base, vat) in enumerate(sales):
+        gross = str(Decimal(base) + Decimal(vat))
+        sale = {
+            "date": f"2026-11-{number + 2:02d}",
+            "description": "Salg",
+            "lines": [
+                {"account": "1500", "debit": gross},
+                {"account": "3000", "credit": base, "vatCode": "3", "vatPart": "base"},
+                {"account": "2700", "credit": vat, "vatCode": "3", "vatPart": "tax"},
+            ],
+        }
+        posted = await api.client.post(
+            f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
+        )
+        assert posted.status_code == 201, posted.text
+    report = await api.client.get(
+        f"{API}/reports/vat", params={"year": 2026, "term": 6}, headers=api.viewer
+    )
+    [line] = report.json()["lines"]
+    assert (line["vatCode"], line["base"], line["vat"]) == ("3", "1599.99", "390.00")
+    assert line["deviation"] == "-10.00"  # 1 599,99 × 25 % = 400,00
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
+    alert = page.split('id="vat-deviation">', 1)[1].split("</p>", 1)[0]
+    assert f"kode 3 ({i18n.money('-10.00', 'nb')})" in alert, alert
+    assert 'class="deviation"' in page
+
+
+async def test_a_vat_line_within_rounding_is_not_flagged(api: Api) -> None:
+    """Each document's VAT rounded to øre: a term's line may lie øre off basis × rate."""
+    for day in range(1, 11):
+        sale = {
+            "date": f"2026-11-{day:02d}",
+            "description": "Salg",
+            "lines": [
+                {"account": "1500", "debit": "0.03"},
+                {"account": "3000", "credit": "0.02", "vatCode": "3", "vatPart": "base"},
+                {"account": "2700", "credit": "0.01", "vatCode": "3", "vatPart": "tax"},
+            ],
+        }
+        posted = await api.client.post(
+            f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
+        )
+        assert posted.status_code == 201, posted.text
+    report = await api.client.get(
+        f"{API}/reports/vat", params={"year": 2026, "term": 6}, headers=api.viewer
+    )
+    [line] = report.json()["lines"]
+    assert (line["base"], line["vat"], line["deviation"]) == ("0.20", "0.10", None)

@@ -76,6 +76,7 @@ from bookkeeper.domain.ledger import (
     company_vat_term,
     files_return_for,
     natural_amount,
+    return_line_deviation,
     saft_vat_code,
     unknown_accounts,
     vat_term,
@@ -439,6 +440,10 @@ class VatReportLine(msgspec.Struct, frozen=True, kw_only=True):
     #: was booked on income accounts (shown credit-positive, as turnover), else PURCHASES
     #: (debit-positive); None for the others (ADR 0047 addendum 4).
     side: str | None = None
+    #: A return line with a basis (output VAT, the reverse-charge VAT calculated) whose VAT
+    #: lies more than a krone from basis × rate: by how much (VAT − basis × rate), else
+    #: None. Skatteetaten marks such a return as deviating (R019, ADR 0064 addendum 3).
+    deviation: Decimal | None = None
 
 
 class VatReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -1130,6 +1135,14 @@ class LedgerService:
                 vat_registered=False,
                 registered_from=company.vat_registered_from if company.vat_registered else None,
             )
+        lines = [
+            msgspec.structs.replace(
+                line, deviation=return_line_deviation(line.base, line.vat, line.rate)
+            )
+            if line.direction == OUTPUT
+            else line
+            for line in lines
+        ]
         input_vat = sum((line.vat for line in lines if line.direction == INPUT), _ZERO)
         output_vat = sum((line.vat for line in lines if line.direction == OUTPUT), _ZERO)
         return VatReport(

@@ -953,6 +953,15 @@ TEXTS.update(
         "web.unclassified": {"nb": "Uklassifisert", "en": "Unclassified"},
         "web.chart": {"nb": "Diagram", "en": "Chart"},
         "web.nothing": {"nb": "Ingen posteringer i perioden.", "en": "No postings in the period."},
+        "web.vat_deviation": {
+            "nb": "Mva avviker fra grunnlag × sats med mer enn én krone på {lines}. "
+            "Skatteetaten markerer da mva-meldingen som avvikende: se over bilagene i "
+            "terminen før den sendes.",
+            "en": "The VAT differs from basis × rate by more than one krone on {lines}. "
+            "Skatteetaten then marks the VAT return as deviating: check the term's "
+            "documents before it is filed.",
+        },
+        "web.vat_deviation_line": {"nb": "kode {code} ({amount})", "en": "code {code} ({amount})"},
         # norway.md: "A return is due even with nothing to report."
         "web.vat_nothing_to_report": {
             "nb": "Ingenting å rapportere i terminen, men mva-meldingen skal likevel leveres "

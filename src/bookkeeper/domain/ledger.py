@@ -35,6 +35,7 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.rules import (
     OUTPUT_VAT_ACCOUNT,
     REVERSE_CHARGE,
+    VAT_TOLERANCE,
     TaxTable,
     reverse_charge_rate,
 )
@@ -844,6 +845,23 @@ def is_income_account(account: str) -> bool:
     A basis booked there under a code without a direction is a sale (SALES)."""
     main = account.partition(":")[0]
     return len(main) == 4 and main.isdigit() and (main[0] == "3" or main[:2] == "80")
+
+
+def return_line_deviation(base: Decimal, vat: Decimal, rate: Decimal | None) -> Decimal | None:
+    """How far a return line's VAT lies from its basis × rate (VAT − basis × rate, to øre
+    half up) when that is more than VAT_TOLERANCE (norway.md: one krone), else None.
+
+    Skatteetaten validates every line of the mva-melding that has a basis (rule R019,
+    "beregnet avgift i avgiftslinje er ulik produktet av grunnlag og sats"; input VAT
+    lines have none) and marks a return whose line fails as deviating
+    (AVVIKENDE_SKATTEMELDING). Each document's VAT is rounded to øre on its own, so a
+    term's sum may lie some øre off; more than a krone is a document booked at a wrong
+    rate or VAT, which the return would carry unless someone looks first (ADR 0064,
+    addendum 3)."""
+    if rate is None:
+        return None
+    deviation = vat - money.round_kr(base * rate / 100)
+    return deviation if abs(deviation) > VAT_TOLERANCE else None
 
 
 def natural_amount(code: VatCode, debit_minus_credit: Decimal) -> Decimal:
