@@ -1430,3 +1430,46 @@ async def test_a_vat_line_within_rounding_is_not_flagged(api: Api) -> None:
     )
     [line] = report.json()["lines"]
     assert (line["base"], line["vat"], line["deviation"]) == ("0.20", "0.10", None)
+
+
+async def test_a_first_of_two_approvals_is_confirmed_and_a_double_click_answers_as_it(
+    api: Api,
+) -> None:
+    """Two approvals required: the page after Kari's approval said nothing (it looked as if
+    nothing had happened), and the same form sent twice (a double click) answered the
+    second time "Ikke utført: du har allerede godkjent dette" — the page the browser shows
+    said her approval failed, though it was recorded."""
+    from bookkeeper.domain.review import ReviewRules
+    from tests.http_helpers import TENANT
+
+    api.database.factory.db.rules[TENANT] = ReviewRules(two_approvers_above=Decimal("100"))
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    proposal = proposed["proposalId"]
+    csrf = await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposal}")).text
+    seen = re.search(r'name="seen" value="(\d+)"', page)
+    assert seen, page
+    form = {"_csrf_token": csrf, "seen": seen.group(1), "account_code": "6810", "comment": "ok"}
+    for _ in range(2):
+        sent = await api.client.post(
+            f"{APP}/review/{proposal}/approve", data=form, follow_redirects=False
+        )
+        assert sent.status_code == 303, sent.text
+        assert sent.headers["location"] == f"{APP}/review/{proposal}?done=approved"
+    shown = (await api.client.get(f"{APP}/review/{proposal}?done=approved")).text
+    notice = shown.split('role="status">', 1)[1].split("</p>", 1)[0]
+    assert "første av to" in notice, notice
+    state = (await api.client.get(f"{API}/proposals/{proposal}", headers=api.viewer)).json()
+    assert (state["status"], state["endorsedBy"], state["accountCode"]) == (
+        "PROPOSED",
+        "human:kari",
+        "6810",
+    )
+    # Another value in the second form is still refused, and says why.
+    other = await api.client.post(
+        f"{APP}/review/{proposal}/approve",
+        data={**form, "account_code": "6540"},
+        follow_redirects=False,
+    )
+    assert other.status_code == 403, other.text
+    assert "annen godkjenner" in other.text

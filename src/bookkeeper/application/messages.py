@@ -814,6 +814,12 @@ TEXTS.update(
         "web.reject": {"nb": "Avvis", "en": "Reject"},
         "web.reject_reason": {"nb": "Begrunnelse", "en": "Reason"},
         "web.decided": {"nb": "Avgjort av {who}", "en": "Decided by {who}"},
+        "web.endorsed_msg": {
+            "nb": "Din godkjenning er registrert som den første av to. Forslaget venter nå "
+            "på en annen godkjenner før det utføres.",
+            "en": "Your approval is recorded as the first of two. The proposal now waits for "
+            "another approver before it is carried out.",
+        },
         "web.approved_msg": {
             "nb": "Godkjent. Status nå: {status}.",
             "en": "Approved. Status now: {status}.",

@@ -41,6 +41,7 @@ from bookkeeper.application.people import People
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
 from bookkeeper.application.spending import month_of
+from bookkeeper.domain.approval import SecondApproverRequired
 from bookkeeper.domain.deduction import no_deduction, no_deduction_reason
 from bookkeeper.domain.errors import (
     BookkeeperError,
@@ -53,6 +54,7 @@ from bookkeeper.domain.events import (
     RETRY_TYPES,
     ApprovedData,
     Corrections,
+    EndorsedData,
     Kind,
     Status,
 )
@@ -611,16 +613,23 @@ async def _approved_as_posted(
 ) -> bool:
     """Whether the proposal is approved by `user` as this form asks (its values, its
     comment): the same form sent twice (a double click, a reload), whose second answer
-    should be the first's, not "no longer awaiting review". Anything else (another
-    person's decision, other values) is still refused."""
+    should be the first's, not "no longer awaiting review" — nor, when two approvals are
+    required and the first was `user`'s, "a second person must approve". Anything else
+    (another person's decision, other values) is still refused."""
     queries = runtime.get_queries()
     view = await queries.proposal(user, proposal_id)
-    if view.status is Status.PROPOSED or view.status is Status.REJECTED:
+    if view.status is Status.REJECTED:
         return False
-    if view.decided_by != user.actor:
+    if view.status is Status.PROPOSED:
+        if user.actor not in (view.endorsed_by or "").split(","):
+            return False
+        kind: type[ApprovedData | EndorsedData] = EndorsedData
+    elif view.decided_by != user.actor:
         return False
+    else:
+        kind = ApprovedData
     events = await queries.events(user, EventFilter(stream_id=view.id, limit=PAGE))
-    approvals = [e.data for e in events if isinstance(e.data, ApprovedData)]
+    approvals = [e.data for e in events if isinstance(e.data, kind) and e.actor == user.actor]
     # The form is read against the proposal as it is now, corrected: a form that shows
     # what was approved asks no change (None), or the same changes (a field left unread).
     return (
@@ -712,6 +721,12 @@ def _review_routes() -> list[Any]:
                 notice = i18n.text(
                     "approved_msg", lang, status=i18n.text(f"status.{view.status.value}", lang)
                 )
+            elif (
+                done == "approved"
+                and view.status is Status.PROPOSED
+                and user.actor in (view.endorsed_by or "").split(",")
+            ):  # the first of two approvals (ADR 0014): said, or the page looks unchanged
+                notice = i18n.text("endorsed_msg", lang)
             elif done == "rejected" and view.status is Status.REJECTED:
                 notice = i18n.text("rejected_msg", lang)
             elif done == "retried" and view.status in (Status.APPROVED, Status.EXECUTED):
@@ -793,7 +808,7 @@ def _review_routes() -> list[Any]:
                     comment=posted["comment"] or None,
                 )
             )
-        except ProposalNotPending as error:
+        except (ProposalNotPending, SecondApproverRequired) as error:
             if not await _approved_as_posted(
                 runtime, user, proposal_id, corrections, posted["comment"] or None
             ):
