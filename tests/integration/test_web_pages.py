@@ -1473,3 +1473,36 @@ async def test_a_first_of_two_approvals_is_confirmed_and_a_double_click_answers_
     )
     assert other.status_code == 403, other.text
     assert "annen godkjenner" in other.text
+
+
+async def test_a_term_across_the_change_to_summer_time_holds_exactly_its_days(api: Api) -> None:
+    """March–April 2026 has 29 March, the day clocks go forward: the term is its calendar
+    days, the sale on its first and last day in it and 1 May's in the next (checked; it
+    held before)."""
+    for day in ("2026-03-01", "2026-03-29", "2026-04-30", "2026-05-01"):
+        sale = {
+            "date": day,
+            "description": "Salg",
+            "lines": [
+                {"account": "1500", "debit": "125.00"},
+                {"account": "3000", "credit": "100.00", "vatCode": "3", "vatPart": "base"},
+                {"account": "2700", "credit": "25.00", "vatCode": "3", "vatPart": "tax"},
+            ],
+        }
+        posted = await api.client.post(
+            f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
+        )
+        assert posted.status_code == 201, posted.text
+    for term, base in ((2, "300.00"), (3, "100.00")):
+        report = await api.client.get(
+            f"{API}/reports/vat", params={"year": 2026, "term": term}, headers=api.viewer
+        )
+        [line] = report.json()["lines"]
+        assert (line["base"], line["deviation"]) == (base, None)
+    # At 00:30 on 1 May in Oslo (22:30 UTC on 30 April, summer time) the page opens on
+    # March–April, the term whose return is due next (10 June).
+    api.clock.current = dt.datetime(2026, 4, 30, 22, 30, tzinfo=dt.UTC)
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat")).text
+    assert "2026-2" in page.split("<h1>", 1)[1].split("</h1>", 1)[0]
+    assert "01.03.2026 – 30.04.2026" in page and "10.06.2026" in page
