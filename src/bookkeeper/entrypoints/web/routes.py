@@ -604,6 +604,12 @@ async def _changed_since_shown(
     return next((e.actor for e in since if e.actor != user.actor), None)
 
 
+def _endorsed_by(view: ProposalView, user: Principal) -> bool:
+    """Whether `user` gave one of the proposal's first approvals (the projection keeps
+    the endorsers comma-separated, ports.ProposalView)."""
+    return user.actor in (view.endorsed_by or "").split(",")
+
+
 async def _approved_as_posted(
     runtime: Runtime,
     user: Principal,
@@ -621,7 +627,7 @@ async def _approved_as_posted(
     if view.status is Status.REJECTED:
         return False
     if view.status is Status.PROPOSED:
-        if user.actor not in (view.endorsed_by or "").split(","):
+        if not _endorsed_by(view, user):
             return False
         kind: type[ApprovedData | EndorsedData] = EndorsedData
     elif view.decided_by != user.actor:
@@ -722,9 +728,7 @@ def _review_routes() -> list[Any]:
                     "approved_msg", lang, status=i18n.text(f"status.{view.status.value}", lang)
                 )
             elif (
-                done == "approved"
-                and view.status is Status.PROPOSED
-                and user.actor in (view.endorsed_by or "").split(",")
+                done == "approved" and view.status is Status.PROPOSED and _endorsed_by(view, user)
             ):  # the first of two approvals (ADR 0014): said, or the page looks unchanged
                 notice = i18n.text("endorsed_msg", lang)
             elif done == "rejected" and view.status is Status.REJECTED:
