@@ -413,6 +413,7 @@ async def test_the_vat_report_of_a_term(api: Api) -> None:
                 "base": "1000.00",
                 "vat": "250.00",
                 "side": None,
+                "deviation": None,
             }
         ],
         "inputVat": "0.00",

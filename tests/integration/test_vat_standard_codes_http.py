@@ -129,8 +129,11 @@ async def test_the_vat_report_shows_the_import_of_goods_as_the_return_does(api: 
         for row in re.findall(r"<tr>(.*?)</tr>", body_html, re.S)
         if "<td" in row
     ]
-    # The direction as the page's language (Norwegian by default) says it.
-    assert rows_shown == [(code, rate, NB_DIRECTION[way]) for code, rate, way, _, _ in EXPECTED]
+    # The direction and the rate (decimal comma) as the page's language (Norwegian by
+    # default) says them.
+    assert rows_shown == [
+        (code, rate.replace(".", ","), NB_DIRECTION[way]) for code, rate, way, _, _ in EXPECTED
+    ]
     # Output, input, payable, as the page writes amounts.
     assert re.findall(r"<td[^>]*>(?:<strong>)?([^<]*)", foot_html)[:3] == [
         "506,10",

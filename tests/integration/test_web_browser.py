@@ -270,6 +270,101 @@ async def test_on_a_phone_by_keyboard_in_english(server: tuple[str, Any], browse
     await context.close()
 
 
+async def test_a_proposal_another_person_changed_while_the_page_was_open(
+    server: tuple[str, Any], browser: Any
+) -> None:
+    """Two approvers are required; Ola gives the first approval over REST, moving the
+    account, while Kari has the proposal open. Her stale form carried the old account: the
+    approval was refused as a correction of an endorsed proposal and the page came back
+    with her stale values, so "approve it as it is" could never succeed (and had she
+    typed the new account, she would never have been told why). Now the form carries the
+    proposal's position it was drawn at; the page says who changed it and shows it as it
+    is; her next approval is the second one, of what Ola endorsed — nothing lost, nothing
+    approved twice."""
+    base, container = server
+    admin = {"Authorization": f"Bearer {mint(container, 'ada', 'admin')}"}
+    ola = {"Authorization": f"Bearer {mint(container, 'ola', 'reviewer')}"}
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        saved = await client.put(
+            f"{API}/rules/review-rules", json={"twoApproversAbove": "0.01"}, headers=admin
+        )
+        assert saved.status_code == 200, saved.text
+        proposal_id = await _propose_receipt(base, container, _png())
+        context = await browser.new_context(locale="nb-NO")
+        page = await context.new_page()
+        await _login(page, base, mint(container, "kari", "reviewer"))
+        await page.goto(f"{base}/app/review/{proposal_id}")
+        assert await page.input_value("#fix-account_code") == "6800"
+        await page.fill("input[name=comment]", "sjekket mot kvitteringen")
+
+        endorsed = await client.post(
+            f"{API}/events/{proposal_id}/approve",
+            json={"corrections": {"accountCode": "6810"}},
+            headers=ola,
+        )
+        assert endorsed.status_code == 200, endorsed.text
+
+        # By keyboard: from the comment, Tab reaches Approve, Enter sends the stale form.
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.textContent.trim()") == "Godkjenn"
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(f"{base}/app/review/{proposal_id}/approve")
+        alert = await page.inner_text("[role=alert]")
+        assert "ola endret forslaget etter at du åpnet det" in alert, alert
+        assert (await page.inner_text("#status")).strip() == "Venter"
+        assert await page.input_value("#fix-account_code") == "6810"
+        assert await page.input_value("input[name=comment]") == "sjekket mot kvitteringen"
+
+        await page.click("#approve-form button[type=submit]")
+        await page.wait_for_url(f"{base}/app/review/{proposal_id}?done=approved")
+        state = (await client.get(f"{API}/proposals/{proposal_id}", headers=ola)).json()
+        assert (state["accountCode"], state["endorsedBy"], state["decidedBy"]) == (
+            "6810",
+            "human:ola",
+            "human:kari",
+        )
+        events = await client.get(
+            f"{API}/events", params={"streamId": proposal_id, "limit": 100}, headers=ola
+        )
+        steps = [e["type"] for e in events.json()["items"]]
+        assert steps.count("ReceiptAttachmentEndorsed") == 1, steps
+        assert steps.count("ReceiptAttachmentApproved") == 1, steps
+        await context.close()
+
+
+async def test_a_long_supplier_name_stays_on_a_phones_screen(
+    server: tuple[str, Any], browser: Any
+) -> None:
+    """A supplier name of one long word (a name read off a receipt without its spaces)
+    pushed the proposal's heading, and with it the page, eight times a phone's width: the
+    buttons to decide it were off the screen."""
+    base, container = server
+    agent = {"Authorization": f"Bearer {mint(container, 'book-e', 'agent')}"}
+    name = "Aksjeselskapet" + "Ø" * 150
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        proposed = await client.post(
+            f"{API}/events",
+            headers=agent,
+            json={
+                "type": "ReceiptAttachmentProposed",
+                "data": {"merchantName": name, "amount": "1234567.50", "date": "2026-11-18",
+                         "vatRate": "25", "accountCode": "6800", "folioEventId": "ev-long"},
+            },
+        )  # fmt: skip
+        assert proposed.status_code == 201, proposed.text
+    proposal_id = proposed.json()["proposalId"]
+    context = await browser.new_context(locale="nb-NO", viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    await _login(page, base, mint(container, "kari", "reviewer"))
+    fits = "document.documentElement.scrollWidth <= window.innerWidth + 1"
+    assert await page.evaluate(fits)
+    await page.goto(f"{base}/app/review/{proposal_id}")
+    assert name in await page.inner_text("h1")
+    assert await page.evaluate(fits), await page.evaluate("document.documentElement.scrollWidth")
+    assert "1 234 567,50" in (await page.inner_text(".facts")).replace("\u00a0", " ")
+    await context.close()
+
+
 async def test_a_reviewer_gives_the_amount_the_reader_could_not_read(
     server: tuple[str, Any], browser: Any
 ) -> None:

@@ -1265,3 +1265,244 @@ async def test_a_note_written_in_a_documents_thread_is_shown_with_the_proposal(a
     [noted] = [e for e in trail.json()["items"] if e["type"] == "ProposalNoted"]
     assert noted["actor"] == "human:discord:55"
     assert noted["data"]["proposalId"] == proposal and noted["data"]["channel"] == "discord"
+
+
+@pytest.mark.parametrize(
+    ("now", "length", "heading", "due"),
+    [
+        # 00:30 on 1 January in Oslo is still 31 December in UTC: the term to report is
+        # last year's sixth (due 10 February), not the empty first term of the new year.
+        (dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.UTC), "bimonthly", "2026-6", "10.02.2027"),
+        # The day after that return's due date (00:30 on 11 February in Oslo): the term
+        # the company is in.
+        (dt.datetime(2027, 2, 10, 23, 30, tzinfo=dt.UTC), "bimonthly", "2027-1", "12.04.2027"),
+        # A yearly company: last year's return until its due date (10 March), then the year.
+        (dt.datetime(2026, 12, 31, 23, 30, tzinfo=dt.UTC), "yearly", "2026 (årstermin)",
+         "10.03.2027"),
+        (dt.datetime(2027, 3, 10, 23, 30, tzinfo=dt.UTC), "yearly", "2027 (årstermin)",
+         "10.03.2028"),
+    ],
+)  # fmt: skip
+async def test_the_vat_page_opens_on_the_term_to_report_as_oslo_and_the_company_count_it(
+    api: Api, now: dt.datetime, length: str, heading: str, due: str
+) -> None:
+    """The page's default term came from the server's wall clock and the bi-monthly
+    calendar whatever the company's term: not the application's clock (so never what a
+    reviewer at 00:30 on 1 January in Oslo needs), and a yearly company got a term picker
+    of six terms its report does not have."""
+    saved = await api.client.put(
+        f"{API}/rules/review-rules", json={"vatTerm": length}, headers=api.headers("ada", "admin")
+    )
+    assert saved.status_code == 200, saved.text
+    api.clock.current = now
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat")).text
+    title = page.split("<h1>", 1)[1].split("</h1>", 1)[0]
+    assert heading in title, title
+    assert f"{i18n.text('due', 'nb')} {due}" in page
+    assert ('<select name="term">' in page) == (length == "bimonthly")
+    # A term asked for is still the one shown.
+    asked = (await api.client.get(f"{APP}/reports/vat?year=2025&term=3")).text
+    assert ("2025-3" if length == "bimonthly" else "2025 (årstermin)") in asked
+
+
+async def test_a_form_opened_before_another_persons_plain_first_approval_still_approves(
+    api: Api,
+) -> None:
+    """The stale-form check (test_web_browser: a proposal another person changed) refuses
+    only a form whose values are no longer the proposal's: after a first approval that
+    changed nothing, the page's approval is the second one, not a refusal."""
+    from bookkeeper.domain.review import ReviewRules
+    from tests.http_helpers import TENANT
+
+    api.database.factory.db.rules[TENANT] = ReviewRules(two_approvers_above=Decimal("100"))
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    proposal = proposed["proposalId"]
+    csrf = await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposal}")).text
+    seen = re.search(r'name="seen" value="(\d+)"', page)
+    assert seen, page
+    shown = dict(re.findall(r'<input name="([a-z_]+)" id="fix-[a-z_]+" value="([^"]*)"', page))
+    assert shown["account_code"] == "6540"
+    endorsed = await api.approve(proposal, None, api.headers("ola", "reviewer"))
+    assert endorsed.status_code == 200, endorsed.text
+    approved = await api.client.post(
+        f"{APP}/review/{proposal}/approve",
+        data={"_csrf_token": csrf, "seen": seen.group(1), **shown, "comment": ""},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303, approved.text
+    state = (await api.client.get(f"{API}/proposals/{proposal}", headers=api.viewer)).json()
+    assert (state["status"], state["endorsedBy"], state["decidedBy"]) == (
+        "APPROVED",
+        "human:ola",
+        "human:kari",
+    )
+
+
+async def test_the_vat_page_says_a_rate_with_a_decimal_comma(api: Api) -> None:
+    """A sale of raw fish (code 32, 11.11 %): the Norwegian VAT page said "11.11" beside
+    amounts written "1 000,00" — a rate is written as the proposal page writes it."""
+    sale = {
+        "date": "2026-11-30",
+        "description": "Salg av råfisk",
+        "lines": [
+            {"account": "1500", "debit": "1111.10"},
+            {"account": "3000", "credit": "1000.00", "vatCode": "32", "vatPart": "base"},
+            {"account": "2700", "credit": "111.10", "vatCode": "32", "vatPart": "tax"},
+        ],
+    }
+    posted = await api.client.post(
+        f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
+    )
+    assert posted.status_code == 201, posted.text
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
+    row = page.split('data-label="Mva-kode">32<', 1)[1].split("</tr>", 1)[0]
+    assert ">11,11<" in row and "11.11" not in row, row
+    english = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6&lang=en")).text
+    assert ">11.11<" in english
+
+
+async def test_an_empty_vat_term_says_its_return_is_still_due(api: Api) -> None:
+    """norway.md: a return is due even with nothing to report. The page of an empty term
+    said only "no postings", as if there were nothing to do."""
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2027&term=1")).text
+    note = page.split('id="nil-return">', 1)[1].split("</p>", 1)[0]
+    assert "skal likevel leveres innen 12.04.2027" in note, note
+    english = (await api.client.get(f"{APP}/reports/vat?year=2027&term=1&lang=en")).text
+    assert "still due by 2027-04-12" in english
+
+
+async def test_a_vat_line_off_its_basis_times_rate_is_flagged_before_filing(api: Api) -> None:
+    """Skatteetaten's rule R019: a return line's VAT must be its basis × rate; a return
+    with a line more than rounding off is marked as deviating. The report summed what was
+    booked and said nothing: one sale of four booked at 15 % under code 3 made the line
+    ten kroner off, unseen until the return was filed."""
+    sales = [("1000.00", "250.00"), ("99.99", "25.00"), ("100.00", "15.00"), ("400.00", "100.00")]
+    for number, (base, vat) in enumerate(sales):
+        gross = str(Decimal(base) + Decimal(vat))
+        sale = {
+            "date": f"2026-11-{number + 2:02d}",
+            "description": "Salg",
+            "lines": [
+                {"account": "1500", "debit": gross},
+                {"account": "3000", "credit": base, "vatCode": "3", "vatPart": "base"},
+                {"account": "2700", "credit": vat, "vatCode": "3", "vatPart": "tax"},
+            ],
+        }
+        posted = await api.client.post(
+            f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
+        )
+        assert posted.status_code == 201, posted.text
+    report = await api.client.get(
+        f"{API}/reports/vat", params={"year": 2026, "term": 6}, headers=api.viewer
+    )
+    [line] = report.json()["lines"]
+    assert (line["vatCode"], line["base"], line["vat"]) == ("3", "1599.99", "390.00")
+    assert line["deviation"] == "-10.00"  # 1 599,99 × 25 % = 400,00
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
+    alert = page.split('id="vat-deviation">', 1)[1].split("</p>", 1)[0]
+    assert f"kode 3 ({i18n.money('-10.00', 'nb')})" in alert, alert
+    assert 'class="deviation"' in page
+
+
+async def test_a_vat_line_within_rounding_is_not_flagged(api: Api) -> None:
+    """Each document's VAT rounded to øre: a term's line may lie øre off basis × rate."""
+    for day in range(1, 11):
+        sale = {
+            "date": f"2026-11-{day:02d}",
+            "description": "Salg",
+            "lines": [
+                {"account": "1500", "debit": "0.03"},
+                {"account": "3000", "credit": "0.02", "vatCode": "3", "vatPart": "base"},
+                {"account": "2700", "credit": "0.01", "vatCode": "3", "vatPart": "tax"},
+            ],
+        }
+        posted = await api.client.post(
+            f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
+        )
+        assert posted.status_code == 201, posted.text
+    report = await api.client.get(
+        f"{API}/reports/vat", params={"year": 2026, "term": 6}, headers=api.viewer
+    )
+    [line] = report.json()["lines"]
+    assert (line["base"], line["vat"], line["deviation"]) == ("0.20", "0.10", None)
+
+
+async def test_a_first_of_two_approvals_is_confirmed_and_a_double_click_answers_as_it(
+    api: Api,
+) -> None:
+    """Two approvals required: the page after Kari's approval said nothing (it looked as if
+    nothing had happened), and the same form sent twice (a double click) answered the
+    second time "Ikke utført: du har allerede godkjent dette" — the page the browser shows
+    said her approval failed, though it was recorded."""
+    from bookkeeper.domain.review import ReviewRules
+    from tests.http_helpers import TENANT
+
+    api.database.factory.db.rules[TENANT] = ReviewRules(two_approvers_above=Decimal("100"))
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    proposal = proposed["proposalId"]
+    csrf = await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposal}")).text
+    seen = re.search(r'name="seen" value="(\d+)"', page)
+    assert seen, page
+    form = {"_csrf_token": csrf, "seen": seen.group(1), "account_code": "6810", "comment": "ok"}
+    for _ in range(2):
+        sent = await api.client.post(
+            f"{APP}/review/{proposal}/approve", data=form, follow_redirects=False
+        )
+        assert sent.status_code == 303, sent.text
+        assert sent.headers["location"] == f"{APP}/review/{proposal}?done=approved"
+    shown = (await api.client.get(f"{APP}/review/{proposal}?done=approved")).text
+    notice = shown.split('role="status">', 1)[1].split("</p>", 1)[0]
+    assert "første av to" in notice, notice
+    state = (await api.client.get(f"{API}/proposals/{proposal}", headers=api.viewer)).json()
+    assert (state["status"], state["endorsedBy"], state["accountCode"]) == (
+        "PROPOSED",
+        "human:kari",
+        "6810",
+    )
+    # Another value in the second form is still refused, and says why.
+    other = await api.client.post(
+        f"{APP}/review/{proposal}/approve",
+        data={**form, "account_code": "6540"},
+        follow_redirects=False,
+    )
+    assert other.status_code == 403, other.text
+    assert "annen godkjenner" in other.text
+
+
+async def test_a_term_across_the_change_to_summer_time_holds_exactly_its_days(api: Api) -> None:
+    """March–April 2026 has 29 March, the day clocks go forward: the term is its calendar
+    days, the sale on its first and last day in it and 1 May's in the next (checked; it
+    held before)."""
+    for day in ("2026-03-01", "2026-03-29", "2026-04-30", "2026-05-01"):
+        sale = {
+            "date": day,
+            "description": "Salg",
+            "lines": [
+                {"account": "1500", "debit": "125.00"},
+                {"account": "3000", "credit": "100.00", "vatCode": "3", "vatPart": "base"},
+                {"account": "2700", "credit": "25.00", "vatCode": "3", "vatPart": "tax"},
+            ],
+        }
+        posted = await api.client.post(
+            f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
+        )
+        assert posted.status_code == 201, posted.text
+    for term, base in ((2, "300.00"), (3, "100.00")):
+        report = await api.client.get(
+            f"{API}/reports/vat", params={"year": 2026, "term": term}, headers=api.viewer
+        )
+        [line] = report.json()["lines"]
+        assert (line["base"], line["deviation"]) == (base, None)
+    # At 00:30 on 1 May in Oslo (22:30 UTC on 30 April, summer time) the page opens on
+    # March–April, the term whose return is due next (10 June).
+    api.clock.current = dt.datetime(2026, 4, 30, 22, 30, tzinfo=dt.UTC)
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat")).text
+    assert "2026-2" in page.split("<h1>", 1)[1].split("</h1>", 1)[0]
+    assert "01.03.2026 – 30.04.2026" in page and "10.06.2026" in page

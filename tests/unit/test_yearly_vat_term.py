@@ -22,6 +22,7 @@ from bookkeeper.domain.ledger import (
     vat_term,
     vat_term_due_next,
     vat_term_of,
+    vat_term_to_show,
     vat_year,
 )
 from bookkeeper.domain.review import ReviewRules
@@ -163,3 +164,16 @@ async def test_the_chat_answers_for_the_year() -> None:
     for asked in ("mva for 2025", "hva skylder vi i mva i fjor?"):
         [reply] = await chat.say(asked)
         assert reply.text.startswith("Mva for 2025 (årstermin, 01.01.2025 – 31.12.2025)"), asked
+
+
+def test_the_term_a_report_opens_on() -> None:
+    """ADR 0064 addendum 2: the ended term while its return is due, then the current one;
+    an ended term before the registration has no return and is not the one shown."""
+    new_year = dt.date(2027, 1, 1)
+    assert vat_term_to_show(new_year) == vat_term(2026, 6)
+    assert vat_term_to_show(dt.date(2027, 2, 10)) == vat_term(2026, 6)
+    assert vat_term_to_show(dt.date(2027, 2, 11)) == vat_term(2027, 1)
+    assert vat_term_to_show(new_year, "yearly") == vat_year(2026)
+    assert vat_term_to_show(dt.date(2027, 3, 11), "yearly") == vat_year(2027)
+    registered = dt.date(2027, 3, 15)
+    assert vat_term_to_show(dt.date(2027, 3, 20), registered_from=registered) == vat_term(2027, 2)

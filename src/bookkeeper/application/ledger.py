@@ -76,9 +76,11 @@ from bookkeeper.domain.ledger import (
     company_vat_term,
     files_return_for,
     natural_amount,
+    return_line_deviation,
     saft_vat_code,
     unknown_accounts,
     vat_term,
+    vat_term_to_show,
 )
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import (
@@ -438,6 +440,10 @@ class VatReportLine(msgspec.Struct, frozen=True, kw_only=True):
     #: was booked on income accounts (shown credit-positive, as turnover), else PURCHASES
     #: (debit-positive); None for the others (ADR 0047 addendum 4).
     side: str | None = None
+    #: A return line with a basis (output VAT, the reverse-charge VAT calculated) whose VAT
+    #: lies more than a krone from basis × rate: by how much (VAT − basis × rate), else
+    #: None. Skatteetaten marks such a return as deviating (R019, ADR 0064 addendum 3).
+    deviation: Decimal | None = None
 
 
 class VatReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -1042,18 +1048,26 @@ class LedgerService:
             closing_balance=None if more else balance,
         )
 
-    async def vat_report(self, principal: Principal, year: int, term: int) -> VatReport:
+    async def vat_report(
+        self, principal: Principal, year: int | None = None, term: int | None = None
+    ) -> VatReport:
         """Basis and VAT per SAF-T code of one term, with the return's due date: the
         bi-monthly `term` of `year`, or the year for a company on the yearly term (ADR
-        0064; any of 1–6 asks for it)."""
+        0064; any of 1–6 asks for it). Without a year and a term: the term to report
+        today as the company's calendar has it (`vat_term_to_show`, ADR 0064 addendum)."""
         self._authorizer.check(principal, "reports:read")
-        vat_term(year, term)  # 1–6, whatever the company's term
+        if year is not None and term is not None:
+            vat_term(year, term)  # 1–6, whatever the company's term
+        today = self._clock.now().astimezone(BOOKS_TIME_ZONE).date()
         # Issue 12: each code's rate is the one valid on the posting's date; a term in
         # which a rate changes is summed in parts split at the change, one line per
         # (code, rate).
         async with self._uow() as uow:
             company = await uow.settings.review_rules(principal.tenant_id)
-            period = company_vat_term(year, term, company.vat_term)
+            if year is None or term is None:
+                period = vat_term_to_show(today, company.vat_term, company.vat_registered_from)
+            else:
+                period = company_vat_term(year, term, company.vat_term)
             registered = company.vat_registered and files_return_for(
                 period, company.vat_registered_from
             )
@@ -1121,6 +1135,14 @@ class LedgerService:
                 vat_registered=False,
                 registered_from=company.vat_registered_from if company.vat_registered else None,
             )
+        lines = [
+            msgspec.structs.replace(
+                line, deviation=return_line_deviation(line.base, line.vat, line.rate)
+            )
+            if line.direction == OUTPUT
+            else line
+            for line in lines
+        ]
         input_vat = sum((line.vat for line in lines if line.direction == INPUT), _ZERO)
         output_vat = sum((line.vat for line in lines if line.direction == OUTPUT), _ZERO)
         return VatReport(

@@ -850,6 +850,12 @@ TEXTS.update(
         "web.reject": {"nb": "Avvis", "en": "Reject"},
         "web.reject_reason": {"nb": "Begrunnelse", "en": "Reason"},
         "web.decided": {"nb": "Avgjort av {who}", "en": "Decided by {who}"},
+        "web.endorsed_msg": {
+            "nb": "Din godkjenning er registrert som den første av to. Forslaget venter nå "
+            "på en annen godkjenner før det utføres.",
+            "en": "Your approval is recorded as the first of two. The proposal now waits for "
+            "another approver before it is carried out.",
+        },
         "web.approved_msg": {
             "nb": "Godkjent. Status nå: {status}.",
             "en": "Approved. Status now: {status}.",
@@ -869,6 +875,12 @@ TEXTS.update(
             "en": "Sent back to execution. Status now: {status}.",
         },
         "web.refused": {"nb": "Ikke utført: {reason}", "en": "Not done: {reason}"},
+        "web.stale_form": {
+            "nb": "Ikke utført: {who} endret forslaget etter at du åpnet det. Skjemaet viser "
+            "det nå slik det er; se over og godkjenn eller avvis på nytt.",
+            "en": "Not done: {who} changed this proposal after you opened it. The form now "
+            "shows it as it is; check it, then approve or reject again.",
+        },
         "web.back": {"nb": "Tilbake til listen", "en": "Back to the list"},
         "web.error": {"nb": "Noe gikk galt", "en": "Something went wrong"},
         "web.external_ids": {"nb": "Utført som", "en": "Carried out as"},
@@ -983,6 +995,22 @@ TEXTS.update(
         "web.unclassified": {"nb": "Uklassifisert", "en": "Unclassified"},
         "web.chart": {"nb": "Diagram", "en": "Chart"},
         "web.nothing": {"nb": "Ingen posteringer i perioden.", "en": "No postings in the period."},
+        "web.vat_deviation": {
+            "nb": "Mva avviker fra grunnlag × sats med mer enn én krone på {lines}. "
+            "Skatteetaten markerer da mva-meldingen som avvikende: se over bilagene i "
+            "terminen før den sendes.",
+            "en": "The VAT differs from basis × rate by more than one krone on {lines}. "
+            "Skatteetaten then marks the VAT return as deviating: check the term's "
+            "documents before it is filed.",
+        },
+        "web.vat_deviation_line": {"nb": "kode {code} ({amount})", "en": "code {code} ({amount})"},
+        # norway.md: "A return is due even with nothing to report."
+        "web.vat_nothing_to_report": {
+            "nb": "Ingenting å rapportere i terminen, men mva-meldingen skal likevel leveres "
+            "innen {due} (uten beløp).",
+            "en": "Nothing to report this term, but the VAT return is still due by {due} "
+            "(with no amounts).",
+        },
         "web.account_required": {"nb": "Velg en konto.", "en": "Choose an account."},
         # NS 4102 groups (statements.py keys)
         "web.group.revenue": {"nb": "Driftsinntekter", "en": "Operating revenue"},

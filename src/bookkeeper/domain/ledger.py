@@ -35,6 +35,7 @@ from bookkeeper.domain.events import (
 from bookkeeper.domain.rules import (
     OUTPUT_VAT_ACCOUNT,
     REVERSE_CHARGE,
+    VAT_TOLERANCE,
     TaxTable,
     reverse_charge_rate,
 )
@@ -671,6 +672,20 @@ def vat_term_due_next(date: dt.date, length: VatTermLength = BIMONTHLY) -> VatTe
     return ended if date <= ended.due else None
 
 
+def vat_term_to_show(
+    today: dt.date, length: VatTermLength = BIMONTHLY, registered_from: dt.date | None = None
+) -> VatTerm:
+    """The term a VAT report opens on when none is asked (ADR 0064, addendum 2): the ended
+    term whose return is due next while it is (on 1 January at 00:30 in Oslo, term 6 of
+    the year before, due 10 February; a yearly company: last year, due 10 March), else the
+    term `today` is in. `today` is the company's calendar day (Europe/Oslo), never UTC's. An
+    ended term before the company's VAT registration has no return, so it is not shown."""
+    due_next = vat_term_due_next(today, length)
+    if due_next is not None and files_return_for(due_next, registered_from):
+        return due_next
+    return vat_term_of(today, length)
+
+
 class VatCode(msgspec.Struct, frozen=True, kw_only=True):
     """A SAF-T standard tax code: its rate (None when it has none) and whether it is
     purchase (input) or sales (output) VAT, or both (reverse charge) — None for codes
@@ -830,6 +845,23 @@ def is_income_account(account: str) -> bool:
     A basis booked there under a code without a direction is a sale (SALES)."""
     main = account.partition(":")[0]
     return len(main) == 4 and main.isdigit() and (main[0] == "3" or main[:2] == "80")
+
+
+def return_line_deviation(base: Decimal, vat: Decimal, rate: Decimal | None) -> Decimal | None:
+    """How far a return line's VAT lies from its basis × rate (VAT − basis × rate, to øre
+    half up) when that is more than VAT_TOLERANCE (norway.md: one krone), else None.
+
+    Skatteetaten validates every line of the mva-melding that has a basis (rule R019,
+    "beregnet avgift i avgiftslinje er ulik produktet av grunnlag og sats"; input VAT
+    lines have none) and marks a return whose line fails as deviating
+    (AVVIKENDE_SKATTEMELDING). Each document's VAT is rounded to øre on its own, so a
+    term's sum may lie some øre off; more than a krone is a document booked at a wrong
+    rate or VAT, which the return would carry unless someone looks first (ADR 0064,
+    addendum 3)."""
+    if rate is None:
+        return None
+    deviation = vat - money.round_kr(base * rate / 100)
+    return deviation if abs(deviation) > VAT_TOLERANCE else None
 
 
 def natural_amount(code: VatCode, debit_minus_credit: Decimal) -> Decimal:

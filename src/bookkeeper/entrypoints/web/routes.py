@@ -41,6 +41,7 @@ from bookkeeper.application.people import People
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
 from bookkeeper.application.spending import month_of
+from bookkeeper.domain.approval import SecondApproverRequired
 from bookkeeper.domain.deduction import no_deduction, no_deduction_reason
 from bookkeeper.domain.errors import (
     BookkeeperError,
@@ -53,6 +54,7 @@ from bookkeeper.domain.events import (
     RETRY_TYPES,
     ApprovedData,
     Corrections,
+    EndorsedData,
     Kind,
     Status,
 )
@@ -585,6 +587,29 @@ async def _names(runtime: Runtime, user: Principal) -> Callable[[str], str | Non
         return lambda code: None
 
 
+async def _changed_since_shown(
+    runtime: Runtime, user: Principal, view: ProposalView, seen: int | None
+) -> str | None:
+    """Who else changed the proposal, still awaiting review, after the form was rendered
+    at its event position `seen`: the first actor other than `user` among its events since
+    (an endorsement, with or without corrections). None when nothing changed, when only
+    `user` did (the same form sent twice answers as before), when the proposal is decided
+    (the handler refuses that, or answers a repeat as the first), or for a form without
+    the position (an older page)."""
+    if seen is None or view.status is not Status.PROPOSED or view.last_position <= seen:
+        return None
+    since = await runtime.get_queries().events(
+        user, EventFilter(stream_id=view.id, after_position=seen, limit=PAGE)
+    )
+    return next((e.actor for e in since if e.actor != user.actor), None)
+
+
+def _endorsed_by(view: ProposalView, user: Principal) -> bool:
+    """Whether `user` gave one of the proposal's first approvals (the projection keeps
+    the endorsers comma-separated, ports.ProposalView)."""
+    return user.actor in (view.endorsed_by or "").split(",")
+
+
 async def _approved_as_posted(
     runtime: Runtime,
     user: Principal,
@@ -594,16 +619,23 @@ async def _approved_as_posted(
 ) -> bool:
     """Whether the proposal is approved by `user` as this form asks (its values, its
     comment): the same form sent twice (a double click, a reload), whose second answer
-    should be the first's, not "no longer awaiting review". Anything else (another
-    person's decision, other values) is still refused."""
+    should be the first's, not "no longer awaiting review" — nor, when two approvals are
+    required and the first was `user`'s, "a second person must approve". Anything else
+    (another person's decision, other values) is still refused."""
     queries = runtime.get_queries()
     view = await queries.proposal(user, proposal_id)
-    if view.status is Status.PROPOSED or view.status is Status.REJECTED:
+    if view.status is Status.REJECTED:
         return False
-    if view.decided_by != user.actor:
+    if view.status is Status.PROPOSED:
+        if not _endorsed_by(view, user):
+            return False
+        kind: type[ApprovedData | EndorsedData] = EndorsedData
+    elif view.decided_by != user.actor:
         return False
+    else:
+        kind = ApprovedData
     events = await queries.events(user, EventFilter(stream_id=view.id, limit=PAGE))
-    approvals = [e.data for e in events if isinstance(e.data, ApprovedData)]
+    approvals = [e.data for e in events if isinstance(e.data, kind) and e.actor == user.actor]
     # The form is read against the proposal as it is now, corrected: a form that shows
     # what was approved asks no change (None), or the same changes (a field left unread).
     return (
@@ -695,6 +727,10 @@ def _review_routes() -> list[Any]:
                 notice = i18n.text(
                     "approved_msg", lang, status=i18n.text(f"status.{view.status.value}", lang)
                 )
+            elif (
+                done == "approved" and view.status is Status.PROPOSED and _endorsed_by(view, user)
+            ):  # the first of two approvals (ADR 0014): said, or the page looks unchanged
+                notice = i18n.text("endorsed_msg", lang)
             elif done == "rejected" and view.status is Status.REJECTED:
                 notice = i18n.text("rejected_msg", lang)
             elif done == "retried" and view.status in (Status.APPROVED, Status.EXECUTED):
@@ -728,6 +764,21 @@ def _review_routes() -> list[Any]:
         form = await request.form()
         queries = runtime.get_queries()
         view = await queries.proposal(user, proposal_id)
+        changed_by = await _changed_since_shown(runtime, user, view, _int(_field(form, "seen")))
+
+        async def stale(changed_by: str) -> Response[str]:
+            """A stale form whose values are not what the proposal says now (another
+            person's first approval with its corrections): they would correct it back
+            unseen, or be refused with no way out. The page comes back with the proposal
+            as it is now (the comment kept) and says who changed it."""
+            lang = i18n.choose(request)
+            return await proposal_page(
+                request, user, runtime, proposal_id, status=409,
+                error=i18n.text("stale_form", lang, who=_people(request).name(
+                    changed_by, lang, tenant=user.tenant_id)),
+                posted={"comment": _words(form, "comment")},
+            )  # fmt: skip
+
         try:  # which fields were unread (the handler enforces them in any case)
             history = await queries.events(user, EventFilter(stream_id=view.id, limit=1))
         except BookkeeperError:
@@ -738,6 +789,8 @@ def _review_routes() -> list[Any]:
         try:
             corrections = _corrections(form, view, _unread(view, history))
         except FormErrors as bad:
+            if changed_by is not None:
+                return await stale(changed_by)
             lang = i18n.choose(request)
             reasons = "; ".join(
                 i18n.text(problem, lang, field=i18n.text(f"field.{_key_of(name)}", lang), text=text)
@@ -748,6 +801,8 @@ def _review_routes() -> list[Any]:
                 error=i18n.text("refused", lang, reason=reasons), posted=posted,
                 invalid=frozenset(name for name, _, _ in bad.errors),
             )  # fmt: skip
+        if changed_by is not None and corrections is not None:
+            return await stale(changed_by)
         try:
             await runtime.get_handlers().dispatch(
                 ApproveProposal(
@@ -757,7 +812,7 @@ def _review_routes() -> list[Any]:
                     comment=posted["comment"] or None,
                 )
             )
-        except ProposalNotPending as error:
+        except (ProposalNotPending, SecondApproverRequired) as error:
             if not await _approved_as_posted(
                 runtime, user, proposal_id, corrections, posted["comment"] or None
             ):
@@ -968,10 +1023,14 @@ def _report_routes() -> list[Any]:
     ) -> Response[Any]:
         year, term = _int(_q(request, "year")), _int(_q(request, "term"))
         format = _q(request, "format")
-        today = dt.datetime.now(i18n.OSLO).date()
-        year = year if year is not None and 1900 <= year <= 2999 else today.year
-        term = term if term is not None and 1 <= term <= 6 else (today.month - 1) // 2 + 1
+        # A year or term missing or out of range: the term to report today, as the
+        # company's calendar (Europe/Oslo, the application's clock) and its term length
+        # have it (ADR 0064, addendum 2) — not the server's wall clock.
+        if year is None or not 1900 <= year <= 2999 or term is None or not 1 <= term <= 6:
+            year = term = None
         report = await runtime.get_ledger().vat_report(user, year, term)
+        year = report.term.year
+        term = term or (report.term.start.month + 1) // 2
         if format == "csv":
             return vat_csv(report)
         lang = i18n.choose(request)

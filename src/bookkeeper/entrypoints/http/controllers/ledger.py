@@ -234,6 +234,10 @@ class VatLineOut(ResponseBody, frozen=True, kw_only=True):
     #: Of a code without a direction (0, 6, 7, 20): "sales" (booked on income accounts,
     #: credit-positive) or "purchases" (debit-positive); null for the others.
     side: str | None = None
+    #: A line with a basis whose VAT lies more than a krone from basis × rate: VAT minus
+    #: basis × rate ("2.00"); null otherwise. Skatteetaten marks a return with such a
+    #: line as deviating (rule R019): look at the term's documents before filing.
+    deviation: str | None = None
 
 
 class VatReportOut(ResponseBody, frozen=True, kw_only=True):
@@ -432,6 +436,7 @@ def _vat_line_out(line: VatReportLine) -> VatLineOut:
         base=amount_out(line.base),
         vat=amount_out(line.vat),
         side=line.side,
+        deviation=None if line.deviation is None else amount_out(line.deviation),
     )
 
 
