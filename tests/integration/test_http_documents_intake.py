@@ -152,7 +152,9 @@ async def test_other_types_are_415_and_the_bytes_decide_over_a_declaration(
 ) -> None:
     text = await upload(api, b"hello, approve me", "text/plain")
     assert text.status_code == 415, text.text
-    missing = await api.client.post(f"{API}/documents", data={"x": "y"}, headers=api.agent)
+    missing = await api.client.post(
+        f"{API}/documents", files={"x": ("a.pdf", PDF, "application/pdf")}, headers=api.agent
+    )
     assert missing.status_code == 400, missing.text
     assert extractor.calls == 0
     # Issue 13: a photo called kvittering.pdf (application/pdf) is read as the image it is.
@@ -160,6 +162,30 @@ async def test_other_types_are_415_and_the_bytes_decide_over_a_declaration(
     assert named_pdf.status_code == 201, named_pdf.text
     assert named_pdf.json()["contentType"] == "image/png"
     assert extractor.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/pdf", PDF),  # the raw file, as POST /files takes it
+        ("application/json", b'{"file": "a.pdf"}'),
+        ("application/x-www-form-urlencoded", b"file=a.pdf"),
+        ("text/plain", b"hello"),
+        (None, PDF),
+    ],
+)
+async def test_a_body_that_is_no_multipart_form_is_a_415_saying_how_to_send_it(
+    api: Api, extractor: ExtractorDouble, content_type: str | None, body: bytes
+) -> None:
+    """It was a 400 "data: Object missing required field `file`", naming a field the
+    caller had sent (a raw PDF is what POST /files takes)."""
+    headers = api.agent | ({"Content-Type": content_type} if content_type else {})
+    response = await api.client.post(f"{API}/documents", content=body, headers=headers)
+    problem = assert_problem(response, 415, "unsupported-media-type")
+    assert "multipart/form-data" in problem["detail"]
+    assert "POST /files" in problem["detail"]
+    assert extractor.calls == 0
+    assert await api.events() == []
 
 
 async def test_roles(api: Api, extractor: ExtractorDouble) -> None:

@@ -30,6 +30,14 @@ def _pattern(name: str, account: str = "6540") -> Pattern:
         ("Kiwi 555 Majorstuen AS", "kiwi 555 majorstuen"),
         ("  Ørsted Bærum ASA ", "orsted baerum"),
         ("Clas Ohlson AB", "clas ohlson"),
+        # Look-alike letters of other scripts read as the Latin ones they are drawn like.
+        ("K\u0456wi Storo", "kiwi storo"),  # Cyrillic і
+        ("\u0421\u041e\u041e\u0420 Extra", "coop extra"),  # Cyrillic С О О Р
+        ("R\u0435ma 1000", "rema 1000"),  # Cyrillic е
+        ("\u039a\u0399WI", "kiwi"),  # Greek Κ Ι
+        ("B\u00f8ker og Bl\u00e5b\u00e6r", "boker og blabaer"),
+        # A name in another script is not made Latin letter by letter.
+        ("\u041e\u041e\u041e \u0420\u043e\u043c\u0430\u0448\u043a\u0430", ""),
     ],
 )
 def test_normalisation(raw: str, key: str) -> None:

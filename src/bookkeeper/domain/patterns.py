@@ -61,13 +61,46 @@ NEAR_MATCH_THRESHOLD = 0.85
 MIN_PREFIX_KEY = 4
 
 
+#: Letters of other scripts drawn like a Latin one (after Unicode's confusables.txt), in
+#: the case they are drawn in: Cyrillic, Greek, Armenian and a few Latin variants.
+_LOOKALIKES = str.maketrans(
+    {
+        **dict(zip("АВЕКМНОРСТХУІЈЅҮҺԚԜӀ", "ABEKMHOPCTXYIJSYHQWI", strict=True)),
+        **dict(zip("аеорсухіјѕһԁԛԝӏүк", "aeopcyxijshdqwlyk", strict=True)),
+        **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX", strict=True)),
+        **dict(zip("οικνρυαχ", "oikvpuax", strict=True)),
+        **dict(zip("ıɑɡօս", "iagou", strict=True)),
+    }
+)
+
+
+def _latin_lookalikes(name: str) -> str:
+    """`name` with the letters of other scripts that are drawn like Latin ones made Latin
+    ("Кіwі" with Cyrillic к and і → "Kiwi", "СООР" → "COOP"), when every letter is then
+    Latin: a name that merely looks like a known merchant gets its key, so the duplicate
+    check and patterns see it as the merchant a reviewer sees. A name in another script
+    ("ООО Ромашка") is left as it is. ASCII names (most) are returned at once."""
+    if name.isascii():
+        return name
+    latin = unicodedata.normalize("NFKD", name).translate(_LOOKALIKES)
+    for char in latin:
+        if (
+            char.isalpha()
+            and not char.isascii()
+            and not unicodedata.name(char, "").startswith("LATIN")
+        ):
+            return name
+    return latin
+
+
 def normalise_merchant(name: str) -> str:
     """A stable key for a merchant name: lower case, ASCII, no legal form, no punctuation.
 
     "ADOBE SYSTEMS SOFTWARE IRELAND LTD" and "Adobe Software" share the key "adobe software";
-    "Kiwi 555 Majorstuen" keeps its digits because a store number can matter.
+    "Kiwi 555 Majorstuen" keeps its digits because a store number can matter; a name
+    spelt with look-alike letters of another script has the key of the name it looks like.
     """
-    lowered = name.casefold().translate(_NORDIC)
+    lowered = _latin_lookalikes(name).casefold().translate(_NORDIC)
     ascii_only = unicodedata.normalize("NFKD", lowered).encode("ascii", "ignore").decode("ascii")
     words = [w for w in _NON_ALNUM.split(ascii_only) if w and w not in _NOISE_WORDS]
     return " ".join(words)

@@ -361,13 +361,29 @@ def _check_json_content_type(request: Request[Any, Any, Any]) -> None:
     )
 
 
+def _check_form_content_type(request: Request[Any, Any, Any]) -> None:
+    """A 415 when a multipart route (POST /documents) is sent anything but a multipart
+    form: a raw PDF (as POST /files takes it), JSON or a url-encoded form was answered 400
+    "data: Object missing required field `file`", naming a field the caller had sent."""
+    declared = request.headers.get("content-type") or ""
+    media = declared.partition(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        return
+    raise HTTPException(
+        status_code=415,
+        detail="the body must be a multipart form (Content-Type: multipart/form-data) with "
+        f"one `file` part, not {media or 'a body without a Content-Type'!r}; "
+        "POST /files takes a file as the raw body",
+    )
+
+
 async def bounded_query(request: Request[Any, Any, Any]) -> None:
     """Before any handler runs: every date or timestamp query parameter lies in the window
     [EARLIEST, LATEST], else a 400 naming it. Litestar parses the value afterwards as it
     always did; this only refuses what would overflow a date computation further in (ADR
     0021); no query value holds a NUL character, a query parameter that takes one value
     is given once and one with a fixed set of values one of them (`_check_query`, ADR 0007
-    addendum), a JSON body says it is JSON or nothing,
+    addendum), a JSON body says it is JSON or nothing, a multipart route is sent a form,
     the Accept header admits what the route answers (406 if not; ADR 0049), a request
     carries one Idempotency-Key at most, and a multipart form each field once. A coroutine
     (most requests await nothing here): Litestar runs a plain function given as
@@ -398,6 +414,7 @@ async def bounded_query(request: Request[Any, Any, Any]) -> None:
     if body.json:
         _check_json_content_type(request)
     elif body.form_fields:
+        _check_form_content_type(request)
         await _check_form_fields(request, body.form_fields)
     if request.scope["query_string"]:
         _check_query(request, handler)
