@@ -528,3 +528,22 @@ async def test_a_price_table_for_a_source_the_service_does_not_know_is_refused(
     assert "not configured (BOOKKEEPER_GOOGLE_BILLING_KEY_FILE unset)" in absent.warning
     kept = await spending.prices("acme", "google")
     assert kept is not None and kept.currency == "USD"
+
+
+async def test_records_of_one_snapshot_in_one_answer_are_summed_not_revised_in_turn(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # A provider may answer one day, service and model in several rows (a billing export's
+    # line items: usage, tax, an adjustment; one SKU split across result pages). Each was
+    # recorded as a revision of the one before: the snapshot kept only the last row
+    # (0.25 of 1.75 USD), and every later pull revised it back and forth.
+    rows = [usd("google", DAY, "1.00"), usd("google", DAY, "0.50"), usd("google", DAY, "0.25")]
+    source = Source("google", rows)
+    spending = service(uow_factory, clock, source)
+    first = await spending.pull("acme", DAY, DAY)
+    assert (first.recorded, first.revised, first.failed) == (1, 0, {})
+    [snapshot] = await spending.snapshots("acme", DAY, DAY)
+    assert (snapshot.data.amount, snapshot.data.amount_nok) == (D("1.75"), D("17.5"))
+    again = await spending.pull("acme", DAY, DAY)
+    assert (again.recorded, again.revised, again.unchanged) == (0, 0, 1)
+    assert (await spending.report(ADMIN, DAY, DAY)).total_nok == D("17.50")

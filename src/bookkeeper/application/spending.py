@@ -269,6 +269,43 @@ def price_usage(record: CostRecord, table: PriceTableSetData) -> tuple[Decimal, 
     return total.quantize(_AMOUNT_PLACES, rounding=ROUND_HALF_UP), table.currency
 
 
+def merge_records(records: Sequence[CostRecord], failed: dict[str, str]) -> list[CostRecord]:
+    """One record per snapshot (source, day, service, model): a provider that answers one
+    of them in several rows (a billing export's line items, one SKU on two result pages)
+    has them summed — amounts, tokens and quantities — instead of each row recording over
+    the one before. Rows of one snapshot in two currencies or bases cannot be one figure:
+    that snapshot is left out and its source named in `failed`."""
+    merged: dict[tuple[str, dt.date, str, str], CostRecord] = {}
+    clashing: set[tuple[str, dt.date, str, str]] = set()
+    for record in records:
+        key = (record.source, record.day, record.service, record.model or "")
+        known = merged.get(key)
+        if known is None:
+            merged[key] = record
+            continue
+        if (known.currency.upper(), known.basis) != (record.currency.upper(), record.basis):
+            clashing.add(key)
+            continue
+        quantities = dict(known.quantities)
+        for metric, quantity in record.quantities.items():
+            quantities[metric] = quantities.get(metric, 0) + quantity
+        merged[key] = msgspec.structs.replace(
+            known,
+            amount=known.amount + record.amount,
+            input_tokens=known.input_tokens + record.input_tokens,
+            output_tokens=known.output_tokens + record.output_tokens,
+            quantities=quantities,
+        )
+    for key in sorted(clashing, key=lambda k: (k[0], k[1], k[2], k[3])):
+        source, day, service, model = key
+        del merged[key]
+        failed.setdefault(
+            source,
+            f"{source}: {day} {service} {model or '-'} came in more than one currency or basis",
+        )
+    return list(merged.values())
+
+
 def month_of(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
@@ -357,6 +394,7 @@ class SpendingService:
                 except Exception as error:  # an adapter's bug is its source's failure only
                     log.exception("costs of %s: unexpected error", source.name)
                     result.failed[source.name] = f"unexpected error ({type(error).__name__})"
+        records = merge_records(records, result.failed)
         latest = {s.stream_id: s for s in await self.snapshots(tenant_id, start, end)}
         tables: dict[str, PriceTableSetData | None] = {}
         for record in records:
