@@ -101,9 +101,13 @@ async def test_http_200_with_errors_is_an_error_never_an_empty_month(
 ) -> None:
     state, url = fake
     state.usage.append(Invocations(day(0), "api", 5))
-    state.errors_next(message)
+    state.errors_next(message, n=4)  # a rate limit is waited out three times first
+
+    async def sleep(seconds: float) -> None:
+        pass
+
     with pytest.raises(error):
-        await costs(url, day(0), day(0), billable_usage=False)
+        await costs(url, day(0), day(0), billable_usage=False, sleep=sleep)
 
 
 async def test_a_bad_token_and_a_429_are_translated(fake: tuple[FakeCloudflare, str]) -> None:
@@ -111,9 +115,40 @@ async def test_a_bad_token_and_a_429_are_translated(fake: tuple[FakeCloudflare, 
     with pytest.raises(ExternalAuthFailed) as raised:
         await costs(url, day(0), day(0), token="wrong-token-secret", billable_usage=False)
     assert "wrong-token-secret" not in str(raised.value)
-    state.rate_limit_next()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    state.rate_limit_next(4)  # the first try and three more
     with pytest.raises(ExternalRateLimited):
-        await costs(url, day(0), day(0), billable_usage=False)
+        await costs(url, day(0), day(0), billable_usage=False, sleep=sleep)
+    assert slept == [1.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize("billable", ["available", "missing"])
+async def test_a_429_is_waited_out_as_retry_after_asks_then_read(
+    fake: tuple[FakeCloudflare, str], billable: str
+) -> None:
+    # One 429 (300 GraphQL queries per 5 minutes, or the REST API's limit) made the whole
+    # source fail for the pull: the morning summary said "Kostnader ikke hentet:
+    # cloudflare" for a limit that said to come back in 3 seconds.
+    state, url = fake
+    state.billable = billable
+    state.usage.append(Invocations(day(0), "api", 42))
+    state.billed.append(BilledRow(day(0), "0.50"))
+    state.rate_limit_next(2, retry_after="3")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    [record] = await costs(url, day(0), day(0), sleep=sleep)
+    assert slept == [3.0, 3.0]
+    if billable == "available":
+        assert (record.basis, record.amount) == ("billed", D("0.50"))
+    else:
+        assert (record.basis, record.quantities["requests"]) == ("usage", 42)
 
 
 async def test_billable_usage_where_the_account_has_it_is_billed_every_page(
