@@ -667,7 +667,7 @@ class SpendingService:
             warning = self._known_source(
                 source, "its costs are not read, and the budget shows none spent until it is"
             )
-        data = BudgetSetData(source=source, monthly_nok=monthly_nok.quantize(Decimal("0.01")))
+        data = BudgetSetData(source=source, monthly_nok=_kr(monthly_nok))
         event_id = await self._set(principal, "budget", source, "BudgetSet", data)
         return SettingAccepted(event_id=event_id, source=source, warning=warning)
 
