@@ -547,3 +547,28 @@ async def test_records_of_one_snapshot_in_one_answer_are_summed_not_revised_in_t
     again = await spending.pull("acme", DAY, DAY)
     assert (again.recorded, again.revised, again.unchanged) == (0, 0, 1)
     assert (await spending.report(ADMIN, DAY, DAY)).total_nok == D("17.50")
+
+
+class ExactRates:
+    """NOK per USD with Norges Bank's four decimals."""
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        return ExchangeRate(currency=currency, date=day, rate=D("10.0001"))
+
+
+async def test_nok_is_rounded_to_ore_once_at_the_end_not_per_snapshot(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # Each snapshot's NOK was rounded to four decimals first: two models at
+    # 0.000249995 USD × 10.0001 = 0.0025 NOK (from 0.00249997…) each made 0.01 NOK in all,
+    # where the exact sum, 0.0049999…, is 0.00.
+    rows = [usd("anthropic", DAY, "0.000249995", model) for model in ("m1", "m2")]
+    spending = SpendingService(
+        uow_factory, clock, UuidV7Ids(), RoleAuthorizer(), ExactRates(), [Source("anthropic", rows)]
+    )
+    await spending.pull("acme", DAY, DAY)
+    exact = sum((D("0.000249995") * D("10.0001") for _ in rows), D(0))
+    report = await spending.report(ADMIN, DAY, DAY)
+    assert report.total_nok == exact
+    assert report.total_nok.quantize(D("0.01")) == D("0.00")
+    assert (await spending.totals_nok("acme", DAY, DAY)) == {"anthropic": exact}

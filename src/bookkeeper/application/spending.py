@@ -149,7 +149,6 @@ SPENDING_ACTOR: Final = "system:cron"
 #: Words that name a group of sources in a question ("AI" is every model provider).
 AI_SOURCES: Final = ("anthropic", "google", OWN_SOURCE)
 _PAGE: Final = 500
-_NOK_PLACES: Final = Decimal("0.0001")
 _AMOUNT_PLACES: Final = Decimal("0.000001")
 _HUNDRED: Final = Decimal(100)
 
@@ -445,7 +444,9 @@ class SpendingService:
             model=record.model,
             currency=currency,
             amount=amount,
-            amount_nok=(amount * rate.rate).quantize(_NOK_PLACES, rounding=ROUND_HALF_UP),
+            # Exact: rounded to øre once, where a total is shown (_kr); four decimals here
+            # added up over a month's snapshots could move that total by an øre.
+            amount_nok=amount * rate.rate,
             rate=rate.rate,
             rate_date=rate.date,
             input_tokens=record.input_tokens,
