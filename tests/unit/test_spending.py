@@ -572,3 +572,32 @@ async def test_nok_is_rounded_to_ore_once_at_the_end_not_per_snapshot(
     assert report.total_nok == exact
     assert report.total_nok.quantize(D("0.01")) == D("0.00")
     assert (await spending.totals_nok("acme", DAY, DAY)) == {"anthropic": exact}
+
+
+class DownRates:
+    """Norges Bank down: every rate asked for is a 503 (counted)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, dt.date]] = []
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        self.asked.append((currency, day))
+        raise ExternalUnavailable("/data/EXR/B.USD.NOK.SP: 503", system="norges-bank")
+
+
+async def test_a_rate_that_cannot_be_had_is_asked_once_a_pull_and_named_as_the_rate(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # With Norges Bank down, each of a day's records asked it again, and the pull said
+    # {"anthropic": "/data/EXR/B.USD.NOK.SP: 503"}: Anthropic's costs looked broken.
+    rows = [usd("anthropic", DAY, "1", model) for model in ("m1", "m2", "m3")]
+    rates = DownRates()
+    spending = SpendingService(
+        uow_factory, clock, UuidV7Ids(), RoleAuthorizer(), rates, [Source("anthropic", rows)]
+    )
+    result = await spending.pull("acme", DAY, DAY)
+    assert rates.asked == [("USD", DAY)]
+    assert result.recorded == 0
+    assert result.failed["anthropic"] == (
+        "no USD/NOK rate for 2026-11-18 (norges-bank: /data/EXR/B.USD.NOK.SP: 503)"
+    )

@@ -168,6 +168,13 @@ class InvalidSpendingRange(InvalidSpending):
         self.field = field
 
 
+class RateUnavailable(ApplicationError):
+    """No NOK rate for a figure's currency and day (the rates' source down or silent): the
+    figure's source is named in the pull's `failed` with this, and read again next pull."""
+
+    code = "rate-unavailable"
+
+
 class UnknownSource(InvalidSpending):
     """A budget or price table for a source the service does not have, configured or not
     ("nosuch" was kept, and shown as "0,0 % brukt" every morning)."""
@@ -396,9 +403,10 @@ class SpendingService:
         records = merge_records(records, result.failed)
         latest = {s.stream_id: s for s in await self.snapshots(tenant_id, start, end)}
         tables: dict[str, PriceTableSetData | None] = {}
+        rates: dict[tuple[str, dt.date], ExchangeRate | RateUnavailable] = {}
         for record in records:
             try:
-                data = await self._snapshot_data(tenant_id, record, tables)
+                data = await self._snapshot_data(tenant_id, record, tables, rates)
             except (ApplicationError, DomainError) as error:
                 result.failed.setdefault(record.source, str(error))
                 continue
@@ -417,6 +425,7 @@ class SpendingService:
         tenant_id: str,
         record: CostRecord,
         tables: dict[str, PriceTableSetData | None],
+        rates: dict[tuple[str, dt.date], ExchangeRate | RateUnavailable],
     ) -> CostSnapshotData | None:
         amount, currency, basis = record.amount, record.currency.upper(), record.basis
         if record.basis == "usage":
@@ -436,7 +445,7 @@ class SpendingService:
                 raise InvalidSpending("no exchange rates configured for " + currency)
             rate = ExchangeRate(currency="NOK", date=record.day, rate=Decimal(1))
         else:
-            rate = await self._rates.to_nok(currency, record.day)
+            rate = await self._rate(currency, record.day, rates)
         return CostSnapshotData(
             source=record.source,
             day=record.day,
@@ -454,6 +463,29 @@ class SpendingService:
             basis=basis,
             quantities=dict(record.quantities),
         )
+
+    async def _rate(
+        self,
+        currency: str,
+        day: dt.date,
+        known: dict[tuple[str, dt.date], ExchangeRate | RateUnavailable],
+    ) -> ExchangeRate:
+        """The NOK rate of (currency, day), asked once a pull (a day's records share it;
+        a rate that could not be had is not asked again for each of them). Not had: a
+        RateUnavailable saying it is the rate that is missing, not the provider's figure."""
+        assert self._rates is not None
+        found = known.get((currency, day))
+        if found is None:
+            try:
+                found = await self._rates.to_nok(currency, day)
+            except ApplicationError as error:
+                system = getattr(error, "system", None)
+                why = f"{system}: {error}" if system else str(error)
+                found = RateUnavailable(f"no {currency}/NOK rate for {day} ({why})")
+            known[(currency, day)] = found
+        if isinstance(found, RateUnavailable):
+            raise RateUnavailable(str(found))
+        return found
 
     async def _record(
         self,
