@@ -60,6 +60,8 @@ class FakeCloudflare:
     billed: list[BilledRow] = dataclasses.field(default_factory=list)
     billable: str = "missing"
     per_page: int = 20
+    #: Charge periods as plain dates ("2026-11-01", ISO 8601 as FOCUS allows), not instants.
+    plain_dates: bool = False
     calls: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
     _errors: list[str] = dataclasses.field(default_factory=list)
     _rate_limits: list[str | None] = dataclasses.field(default_factory=list)
@@ -135,6 +137,9 @@ class FakeCloudflare:
         account = {k: v[:limit] for k, v in account.items()}
         return Response({"data": {"viewer": {"accounts": [account]}}, "errors": None})
 
+    def _period(self, day: dt.date) -> str:
+        return day.isoformat() if self.plain_dates else f"{day.isoformat()}T00:00:00Z"
+
     def _billable(self, request: Request[Any, Any, Any], account: str) -> Response[Any]:
         params = dict(request.query_params)
         self.calls.append(("billable-usage", params))
@@ -164,8 +169,8 @@ class FakeCloudflare:
                         {
                             "BilledCost": Decimal(r.cost),
                             "BillingCurrency": r.currency,
-                            "ChargePeriodStart": f"{r.day.isoformat()}T00:00:00Z",
-                            "ChargePeriodEnd": f"{(r.day + dt.timedelta(1)).isoformat()}T00:00:00Z",
+                            "ChargePeriodStart": self._period(r.day),
+                            "ChargePeriodEnd": self._period(r.day + dt.timedelta(1)),
                             "ConsumedQuantity": 1000,
                             "ConsumedUnit": "requests",
                             "ServiceName": "Workers",

@@ -4,7 +4,8 @@ billable-usage endpoint: 200-with-errors, windows, paging, and the degraded path
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
 import pytest
@@ -181,6 +182,30 @@ async def test_a_forbidden_billable_usage_endpoint_degrades_to_graphql(
     state.usage.append(Invocations(day(0), "api", 42))
     [record] = await costs(url, day(0), day(0))
     assert (record.basis, record.quantities["requests"]) == ("usage", 42)
+
+
+@pytest.fixture
+def oslo_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is Norway's (TZ=Europe/Oslo, as a host may set)."""
+    monkeypatch.setenv("TZ", "Europe/Oslo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def test_a_charge_period_without_an_offset_is_a_utc_day_whatever_the_local_zone(
+    fake: tuple[FakeCloudflare, str], oslo_local_time: None
+) -> None:
+    # "2026-11-01" (or "2026-11-01T00:00:00") was read in the process's local time: with
+    # TZ=Europe/Oslo it became 2026-10-31T23:00Z, and the day's cost went to the 31st,
+    # out of the window asked for, and was dropped.
+    state, url = fake
+    state.billable = "available"
+    state.plain_dates = True
+    state.billed.append(BilledRow(day(0), "0.75"))
+    [record] = await costs(url, day(0), day(0))
+    assert (record.day, record.amount, record.basis) == (day(0), D("0.75"), "billed")
 
 
 def test_an_account_id_is_32_hex_digits() -> None:

@@ -26,7 +26,7 @@ from typing import Any, Final
 import httpx
 
 from bookkeeper.adapters import outbound
-from bookkeeper.adapters.answers import reading_errors
+from bookkeeper.adapters.answers import reading_errors, utc_day
 from bookkeeper.adapters.retry_after import backing_off, retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
@@ -173,7 +173,7 @@ class AnthropicAdminUsage:
 def _day(bucket: dict[str, Any]) -> dt.date:
     raw = bucket.get("starting_at")
     try:
-        return dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00")).astimezone(dt.UTC).date()
+        return utc_day(str(raw))
     except ValueError as error:
         raise ExternalRejected(f"bucket starting_at {raw!r}", system=SYSTEM) from error
 

@@ -38,7 +38,7 @@ from typing import Any, Final
 import httpx
 
 from bookkeeper.adapters import outbound
-from bookkeeper.adapters.answers import reading_errors
+from bookkeeper.adapters.answers import reading_errors, utc_day
 from bookkeeper.adapters.retry_after import backing_off, retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
@@ -309,7 +309,7 @@ def _json(path: str, response: httpx.Response) -> dict[str, Any]:
 
 def _focus(row: dict[str, Any]) -> tuple[dt.date, str, str | None, str, Decimal]:
     try:
-        day = dt.datetime.fromisoformat(str(row["ChargePeriodStart"]).replace("Z", "+00:00"))
+        day = utc_day(str(row["ChargePeriodStart"]))
         amount = Decimal(str(row["BilledCost"]))
         currency = str(row.get("BillingCurrency") or "USD").upper()
     except (KeyError, ValueError, InvalidOperation) as error:
@@ -318,7 +318,7 @@ def _focus(row: dict[str, Any]) -> tuple[dt.date, str, str | None, str, Decimal]
         raise ExternalRejected("a billable-usage row with a bad cost", system=SYSTEM)
     service = str(row.get("ServiceName") or SERVICE)
     sku = row.get("SkuId") or row.get("ChargeDescription")
-    return day.astimezone(dt.UTC).date(), service, str(sku) if sku else None, currency, amount
+    return day, service, str(sku) if sku else None, currency, amount
 
 
 def _usage_row(row: dict[str, Any], kind: str) -> tuple[dt.date, int, int]:
