@@ -601,3 +601,26 @@ async def test_a_rate_that_cannot_be_had_is_asked_once_a_pull_and_named_as_the_r
     assert result.failed["anthropic"] == (
         "no USD/NOK rate for 2026-11-18 (norges-bank: /data/EXR/B.USD.NOK.SP: 503)"
     )
+
+
+async def test_a_figure_the_provider_no_longer_reports_is_revised_to_nothing(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # A provider restating a day under other keys (a cost moved from one SKU or model to
+    # another, Cloudflare's estimate replaced by its billed figure) left the first figure
+    # standing beside the new one: the day was counted twice, for good.
+    source = Source("google", [usd("google", DAY, "4.00", "sku-old")])
+    spending = service(uow_factory, clock, source)
+    await spending.pull("acme", DAY, DAY)
+    source.records = [usd("google", DAY, "4.00", "sku-new")]
+    result = await spending.pull("acme", DAY, DAY)
+    assert (result.recorded, result.revised) == (1, 1)
+    assert (await spending.report(ADMIN, DAY, DAY)).total_nok == D("40.00")
+    old = cost_snapshot_id("acme", "google", DAY, "api", "sku-old")
+    assert [h.amount for h in await spending.history("acme", old)] == [D("4.00"), D(0)]
+    again = await spending.pull("acme", DAY, DAY)
+    assert (again.recorded, again.revised) == (0, 0)
+    # A source that failed says nothing of its figures: they stay as they were.
+    source.down = True
+    await spending.pull("acme", DAY, DAY)
+    assert (await spending.report(ADMIN, DAY, DAY)).total_nok == D("40.00")

@@ -312,6 +312,19 @@ def merge_records(records: Sequence[CostRecord], failed: dict[str, str]) -> list
     return list(merged.values())
 
 
+def _nothing(data: CostSnapshotData) -> CostSnapshotData:
+    """A snapshot's figure once its source no longer reports it: nothing, in the same
+    currency, rate and basis (so a later pull finds it unchanged)."""
+    return msgspec.structs.replace(
+        data,
+        amount=Decimal(0),
+        amount_nok=Decimal(0),
+        input_tokens=0,
+        output_tokens=0,
+        quantities={},
+    )
+
+
 def month_of(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
@@ -386,12 +399,14 @@ class SpendingService:
         _check_range(start, end)
         result = PullResult(tenant_id=tenant_id, start=start, end=end, failed={}, alerts=[])
         records: list[CostRecord] = []
+        asked = [OWN_SOURCE]
         try:
             records += await self._own_costs(tenant_id, start, end)
         except (ApplicationError, DomainError) as error:
             result.failed[OWN_SOURCE] = str(error)
         if not self._external_tenants or tenant_id in self._external_tenants:
             for source in self._sources:
+                asked.append(source.name)
                 try:
                     records += await source.costs(start, end)
                 except (ApplicationError, DomainError) as error:
@@ -402,6 +417,16 @@ class SpendingService:
                     result.failed[source.name] = f"unexpected error ({type(error).__name__})"
         records = merge_records(records, result.failed)
         latest = {s.stream_id: s for s in await self.snapshots(tenant_id, start, end)}
+        answered = set(asked) - set(result.failed)
+        reported = {
+            cost_snapshot_id(tenant_id, r.source, r.day, r.service, r.model) for r in records
+        }
+        for stream, known in list(latest.items()):
+            # A source that answered for these days answered for all of them: a figure it
+            # no longer reports (restated under another SKU or model; an estimate its
+            # billed figure replaced) is nothing now, not counted beside its successor.
+            if known.data.source in answered and stream not in reported:
+                await self._record(tenant_id, _nothing(known.data), latest, result, actor)
         tables: dict[str, PriceTableSetData | None] = {}
         rates: dict[tuple[str, dt.date], ExchangeRate | RateUnavailable] = {}
         for record in records:
