@@ -204,3 +204,22 @@ async def test_yesterdays_own_spending_is_the_same_norwegian_day_in_both_lines()
     lines = outcome.summary.splitlines()
     assert "Forbruk i går: bookkeeper 0,40 USD" in lines
     assert "  bookkeeper: 4,00 / 5,00" in lines  # 0,40 USD at 10 kr: the same day
+
+
+async def test_the_morning_reads_the_whole_month_so_a_late_figure_or_revision_counts() -> None:
+    # The morning pulled only its last three days: a figure of the 10th that arrived late
+    # (a billing export's backfill, a credit applied days after) or was revised later was
+    # never read, and "this month" against the budget stayed short of the bill for good.
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    tenth = dt.date(2026, 11, 10)
+    google = Source("google", [usd("google", tenth, "1.00")])
+    spending = SpendingService(uow, clock, UuidV7Ids(), RoleAuthorizer(), Rates(), [google])
+    await spending.pull("acme", tenth, tenth)
+    google.records = [usd("google", tenth, "3.00"), usd("google", dt.date(2026, 11, 12), "2")]
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, Ledger(), lambda _t: Bank())  # type: ignore[arg-type]
+    morning = MorningCheck(checks, uow, clock, StaticTenants(["acme"]), spending=spending)
+    [outcome] = await morning.run()
+    assert outcome.summary is not None
+    assert "  google: 0,00 / 50,00" in outcome.summary.splitlines()

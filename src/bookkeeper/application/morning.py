@@ -506,8 +506,15 @@ class MorningCheck:
             pulled = await self._outside(
                 tenant_id,
                 "spending",
+                # The whole month so far (and at least the last PULL_DAYS days): "this
+                # month" against the budget then holds a figure that arrived late or was
+                # revised after its last days of being pulled (a billing export's
+                # backfill, a credit applied days after).
                 lambda: service.pull(
-                    tenant_id, day - dt.timedelta(days=PULL_DAYS), day, actor=CRON_ACTOR
+                    tenant_id,
+                    min(day.replace(day=1), day - dt.timedelta(days=PULL_DAYS)),
+                    day,
+                    actor=CRON_ACTOR,
                 ),
             )
             if pulled is None:
