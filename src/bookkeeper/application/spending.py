@@ -12,6 +12,7 @@ summary and the chat (ADR 0031).
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import datetime as dt
 import logging
@@ -139,6 +140,9 @@ OWN_RECORDS: Final[Mapping[str, str]] = {
 THRESHOLDS: Final = (80, 100)
 #: Days a pull looks back by default (providers revise recent days; data arrives late).
 PULL_DAYS: Final = 3
+#: How long one source may take to answer a pull before it is that pull's failure (the
+#: sources are read side by side; the morning bounds its whole pull at CHECK_SECONDS).
+SOURCE_SECONDS: Final = 120.0
 #: The longest range a pull or a report may span.
 MAX_RANGE_DAYS: Final = 400
 GROUPS: Final = ("source", "service", "model", "day")
@@ -344,6 +348,7 @@ class SpendingService:
         default_prices: Mapping[str, PriceTableSetData] | None = None,
         external_tenants: Sequence[str] = (),
         absent: Mapping[str, str] | None = None,
+        source_seconds: float = SOURCE_SECONDS,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
@@ -353,6 +358,7 @@ class SpendingService:
         self._sources = list(sources)
         self._default_prices = dict(default_prices or {})
         self._external_tenants = frozenset(external_tenants)
+        self._source_seconds = source_seconds
         #: Sources not configured, and why (for /health).
         self.absent = dict(absent or {})
 
@@ -405,16 +411,15 @@ class SpendingService:
         except (ApplicationError, DomainError) as error:
             result.failed[OWN_SOURCE] = str(error)
         if not self._external_tenants or tenant_id in self._external_tenants:
-            for source in self._sources:
+            # Side by side, each within source_seconds: a provider that is slow or hangs
+            # fails alone, not the pull (and the morning's bound on it) with the others.
+            answers = await asyncio.gather(*(self._read(s, start, end) for s in self._sources))
+            for source, answer in zip(self._sources, answers, strict=True):
                 asked.append(source.name)
-                try:
-                    records += await source.costs(start, end)
-                except (ApplicationError, DomainError) as error:
-                    log.warning("costs of %s unavailable: %s", source.name, error)
-                    result.failed[source.name] = str(error)
-                except Exception as error:  # an adapter's bug is its source's failure only
-                    log.exception("costs of %s: unexpected error", source.name)
-                    result.failed[source.name] = f"unexpected error ({type(error).__name__})"
+                if isinstance(answer, str):
+                    result.failed[source.name] = answer
+                else:
+                    records += answer
         records = merge_records(records, result.failed)
         latest = {s.stream_id: s for s in await self.snapshots(tenant_id, start, end)}
         answered = set(asked) - set(result.failed)
@@ -444,6 +449,25 @@ class SpendingService:
                 tenant_id, dt.date(month[0], month[1], 1), actor=actor
             )
         return result
+
+    async def _read(
+        self, source: UsageSource, start: dt.date, end: dt.date
+    ) -> list[CostRecord] | str:
+        """A source's records of [start, end], or why there are none (its failure)."""
+        try:
+            async with asyncio.timeout(self._source_seconds):
+                return await source.costs(start, end)
+        except TimeoutError:
+            log.warning(
+                "costs of %s unavailable: no answer within %g s", source.name, self._source_seconds
+            )
+            return f"no answer within {self._source_seconds:g} s"
+        except (ApplicationError, DomainError) as error:
+            log.warning("costs of %s unavailable: %s", source.name, error)
+            return str(error)
+        except Exception as error:  # an adapter's bug is its source's failure only
+            log.exception("costs of %s: unexpected error", source.name)
+            return f"unexpected error ({type(error).__name__})"
 
     async def _snapshot_data(
         self,
