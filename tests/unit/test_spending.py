@@ -624,3 +624,16 @@ async def test_a_figure_the_provider_no_longer_reports_is_revised_to_nothing(
     source.down = True
     await spending.pull("acme", DAY, DAY)
     assert (await spending.report(ADMIN, DAY, DAY)).total_nok == D("40.00")
+
+
+async def test_rows_of_one_snapshot_in_two_currencies_are_that_sources_failure(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    eur = msgspec.structs.replace(usd("google", DAY, "2.00"), currency="EUR")
+    source = Source("google", [usd("google", DAY, "1.00"), eur, usd("google", DAY, "3", "m2")])
+    spending = service(uow_factory, clock, source)
+    result = await spending.pull("acme", DAY, DAY)
+    assert result.recorded == 1  # m2 only
+    assert "more than one currency" in result.failed["google"]
+    [snapshot] = await spending.snapshots("acme", DAY, DAY)
+    assert snapshot.data.model == "m2"
