@@ -1,6 +1,6 @@
 """The one reading of a server's "wait this long" (RFC 9110 § 10.2.3 Retry-After), shared by
 every adapter that backs off: Fiken, Folio, Norges Bank, the Anthropic Messages and Admin
-APIs.
+APIs, BigQuery (the Google billing export) and Cloudflare.
 
 `Retry-After` is delay-seconds or an HTTP date; Anthropic also sends `retry-after-ms`, which
 is preferred when present (it is the more precise of the two). An absent, unreadable,
