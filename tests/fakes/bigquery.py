@@ -77,6 +77,8 @@ class FakeBigQuery:
     _tokens: set[str] = dataclasses.field(default_factory=set)
     _jobs: dict[str, Job] = dataclasses.field(default_factory=dict)
     _failures: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+    #: The Retry-After header of the injected failures (None: none).
+    retry_after: str | None = None
     _errors_next: int = 0
 
     def __post_init__(self) -> None:
@@ -101,8 +103,15 @@ class FakeBigQuery:
             "token_uri": f"{self.url}/token",
         }
 
-    def fail_next(self, status: int = 503, reason: str = "backendError", n: int = 1) -> None:
+    def fail_next(
+        self,
+        status: int = 503,
+        reason: str = "backendError",
+        n: int = 1,
+        retry_after: str | None = None,
+    ) -> None:
         self._failures.extend([(status, reason)] * n)
+        self.retry_after = retry_after
 
     def errors_next(self) -> None:
         self._errors_next += 1
@@ -170,7 +179,10 @@ class FakeBigQuery:
             )
         if self._failures:
             status, reason = self._failures.pop(0)
-            return _google_error(status, reason, f"fault injected: {reason}")
+            answer = _google_error(status, reason, f"fault injected: {reason}")
+            if self.retry_after is not None:
+                answer.headers["Retry-After"] = self.retry_after
+            return answer
         return None
 
     def _query(self, request: Request[Any, Any, Any], project: str, body: Any) -> Response[Any]:

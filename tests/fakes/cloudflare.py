@@ -12,7 +12,8 @@ Speaks the documented contracts (../shared/docs/integrations.md §5):
   whether the account has it ("available": FOCUS rows in the v4 envelope, `per_page` a
   page; "missing": 404 envelope; "forbidden": 403).
 
-Faults: `errors_next(message)` (200 with errors), `rate_limit_next()` (429). `calls` keeps
+Faults: `errors_next(message)` (200 with errors), `rate_limit_next(n, retry_after)` (429 on
+either endpoint, with `Retry-After` when given). `calls` keeps
 each request's path and variables/query.
 """
 
@@ -59,15 +60,28 @@ class FakeCloudflare:
     billed: list[BilledRow] = dataclasses.field(default_factory=list)
     billable: str = "missing"
     per_page: int = 20
+    #: Charge periods as plain dates ("2026-11-01", ISO 8601 as FOCUS allows), not instants.
+    plain_dates: bool = False
     calls: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
     _errors: list[str] = dataclasses.field(default_factory=list)
-    _rate_limits: int = 0
+    _rate_limits: list[str | None] = dataclasses.field(default_factory=list)
 
     def errors_next(self, message: str = "internal error", n: int = 1) -> None:
         self._errors.extend([message] * n)
 
-    def rate_limit_next(self, n: int = 1) -> None:
-        self._rate_limits += n
+    def rate_limit_next(self, n: int = 1, retry_after: str | None = None) -> None:
+        self._rate_limits.extend([retry_after] * n)
+
+    def _rate_limited(self) -> Response[Any] | None:
+        if not self._rate_limits:
+            return None
+        retry_after = self._rate_limits.pop(0)
+        return Response(
+            {"success": False, "errors": [{"code": 971, "message": "Please wait and consider "
+             "throttling your request speed"}], "messages": [], "result": None},
+            status_code=429,
+            headers={} if retry_after is None else {"Retry-After": retry_after},
+        )  # fmt: skip
 
     @property
     def app(self) -> Litestar:
@@ -86,9 +100,9 @@ class FakeCloudflare:
     def _graphql(self, request: Request[Any, Any, Any], body: Any) -> Response[Any]:
         variables = body.get("variables") or {}
         self.calls.append(("graphql", variables))
-        if self._rate_limits:
-            self._rate_limits -= 1
-            return Response({"errors": [{"message": "rate limited"}]}, status_code=429)
+        limited = self._rate_limited()
+        if limited is not None:
+            return limited
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
             return _errors("not authorized: the token may not read Account Analytics")
         if self._errors:
@@ -123,9 +137,15 @@ class FakeCloudflare:
         account = {k: v[:limit] for k, v in account.items()}
         return Response({"data": {"viewer": {"accounts": [account]}}, "errors": None})
 
+    def _period(self, day: dt.date) -> str:
+        return day.isoformat() if self.plain_dates else f"{day.isoformat()}T00:00:00Z"
+
     def _billable(self, request: Request[Any, Any, Any], account: str) -> Response[Any]:
         params = dict(request.query_params)
         self.calls.append(("billable-usage", params))
+        limited = self._rate_limited()
+        if limited is not None:
+            return limited
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
             return _envelope_error(403, 10000, "Authentication error")
         if self.billable == "forbidden":
@@ -149,8 +169,8 @@ class FakeCloudflare:
                         {
                             "BilledCost": Decimal(r.cost),
                             "BillingCurrency": r.currency,
-                            "ChargePeriodStart": f"{r.day.isoformat()}T00:00:00Z",
-                            "ChargePeriodEnd": f"{(r.day + dt.timedelta(1)).isoformat()}T00:00:00Z",
+                            "ChargePeriodStart": self._period(r.day),
+                            "ChargePeriodEnd": self._period(r.day + dt.timedelta(1)),
                             "ConsumedQuantity": 1000,
                             "ConsumedUnit": "requests",
                             "ServiceName": "Workers",

@@ -4,7 +4,8 @@ billable-usage endpoint: 200-with-errors, windows, paging, and the degraded path
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
 import pytest
@@ -101,9 +102,13 @@ async def test_http_200_with_errors_is_an_error_never_an_empty_month(
 ) -> None:
     state, url = fake
     state.usage.append(Invocations(day(0), "api", 5))
-    state.errors_next(message)
+    state.errors_next(message, n=4)  # a rate limit is waited out three times first
+
+    async def sleep(seconds: float) -> None:
+        pass
+
     with pytest.raises(error):
-        await costs(url, day(0), day(0), billable_usage=False)
+        await costs(url, day(0), day(0), billable_usage=False, sleep=sleep)
 
 
 async def test_a_bad_token_and_a_429_are_translated(fake: tuple[FakeCloudflare, str]) -> None:
@@ -111,9 +116,40 @@ async def test_a_bad_token_and_a_429_are_translated(fake: tuple[FakeCloudflare, 
     with pytest.raises(ExternalAuthFailed) as raised:
         await costs(url, day(0), day(0), token="wrong-token-secret", billable_usage=False)
     assert "wrong-token-secret" not in str(raised.value)
-    state.rate_limit_next()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    state.rate_limit_next(4)  # the first try and three more
     with pytest.raises(ExternalRateLimited):
-        await costs(url, day(0), day(0), billable_usage=False)
+        await costs(url, day(0), day(0), billable_usage=False, sleep=sleep)
+    assert slept == [1.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize("billable", ["available", "missing"])
+async def test_a_429_is_waited_out_as_retry_after_asks_then_read(
+    fake: tuple[FakeCloudflare, str], billable: str
+) -> None:
+    # One 429 (300 GraphQL queries per 5 minutes, or the REST API's limit) made the whole
+    # source fail for the pull: the morning summary said "Kostnader ikke hentet:
+    # cloudflare" for a limit that said to come back in 3 seconds.
+    state, url = fake
+    state.billable = billable
+    state.usage.append(Invocations(day(0), "api", 42))
+    state.billed.append(BilledRow(day(0), "0.50"))
+    state.rate_limit_next(2, retry_after="3")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    [record] = await costs(url, day(0), day(0), sleep=sleep)
+    assert slept == [3.0, 3.0]
+    if billable == "available":
+        assert (record.basis, record.amount) == ("billed", D("0.50"))
+    else:
+        assert (record.basis, record.quantities["requests"]) == ("usage", 42)
 
 
 async def test_billable_usage_where_the_account_has_it_is_billed_every_page(
@@ -146,6 +182,30 @@ async def test_a_forbidden_billable_usage_endpoint_degrades_to_graphql(
     state.usage.append(Invocations(day(0), "api", 42))
     [record] = await costs(url, day(0), day(0))
     assert (record.basis, record.quantities["requests"]) == ("usage", 42)
+
+
+@pytest.fixture
+def oslo_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is Norway's (TZ=Europe/Oslo, as a host may set)."""
+    monkeypatch.setenv("TZ", "Europe/Oslo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def test_a_charge_period_without_an_offset_is_a_utc_day_whatever_the_local_zone(
+    fake: tuple[FakeCloudflare, str], oslo_local_time: None
+) -> None:
+    # "2026-11-01" (or "2026-11-01T00:00:00") was read in the process's local time: with
+    # TZ=Europe/Oslo it became 2026-10-31T23:00Z, and the day's cost went to the 31st,
+    # out of the window asked for, and was dropped.
+    state, url = fake
+    state.billable = "available"
+    state.plain_dates = True
+    state.billed.append(BilledRow(day(0), "0.75"))
+    [record] = await costs(url, day(0), day(0))
+    assert (record.day, record.amount, record.basis) == (day(0), D("0.75"), "billed")
 
 
 def test_an_account_id_is_32_hex_digits() -> None:

@@ -134,8 +134,12 @@ async def test_a_key_the_token_endpoint_refuses_is_an_auth_failure(fake: FakeBig
 async def test_errors_are_translated(
     fake: FakeBigQuery, status: int, reason: str, error: type[Exception]
 ) -> None:
-    fake.fail_next(status, reason)
-    google = source(fake)
+    fake.fail_next(status, reason, n=4)  # a rate limit is waited out three times first
+
+    async def sleep(seconds: float) -> None:
+        pass
+
+    google = source(fake, sleep=sleep)
     try:
         with pytest.raises(error):
             await google.costs(day(0), day(0))
@@ -175,3 +179,26 @@ def test_a_table_name_that_could_change_the_query_is_refused(fake: FakeBigQuery)
         source(fake, table="a.b` WHERE 1=1 --")
     with pytest.raises(ValueError, match="service-account"):
         GoogleBillingUsage({"type": "service_account"}, project=PROJECT, table=TABLE)
+
+
+@pytest.mark.parametrize(("status", "reason"), [(429, "rateLimitExceeded"), (403, "quotaExceeded")])
+async def test_a_rate_limit_is_waited_out_as_retry_after_asks_then_read(
+    fake: FakeBigQuery, status: int, reason: str
+) -> None:
+    # One 429 (or 403 rateLimitExceeded/quotaExceeded, BigQuery's way) made the whole
+    # source fail for the pull: the morning said "Kostnader ikke hentet: google" for a
+    # limit that asked to come back in 2 seconds.
+    fake.rows.append(ExportRow(day(0), "Vertex AI", "Gemini 2.5 Flash output tokens", "2.50"))
+    fake.fail_next(status, reason, n=2, retry_after="2")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    google = source(fake, sleep=sleep)
+    try:
+        [record] = await google.costs(day(0), day(0))
+    finally:
+        await google.aclose()
+    assert record.amount == D("2.50")
+    assert slept == [2.0, 2.0]

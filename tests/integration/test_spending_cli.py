@@ -80,3 +80,24 @@ def test_a_budget_for_an_unknown_source_is_refused_and_one_not_configured_warned
     kept = capsys.readouterr()
     assert kept.out == "cloudflare: 50.00 NOK a month\n"
     assert "warning: cloudflare is not configured (BOOKKEEPER_CLOUDFLARE_TOKEN unset)" in kept.err
+
+
+def test_the_report_rounds_half_a_cent_up_as_the_api_and_the_morning_do(
+    fakes: tuple[FakeAnthropicAdmin, FakeNorgesBank], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # f"{amount:.2f}" rounds a Decimal half to even: 0.125 USD and 1.225 NOK showed as
+    # 0.12 and 1.22 here while GET /reports/costs and the morning said 0.13 and 1.23.
+    anthropic, norges = fakes
+    day = dt.date(2026, 11, 3)
+    norges.rates[("USD", day)] = Decimal("9.80")
+    anthropic.costs.append(CostRow(day=day, model="claude-haiku-4-5", amount_cents="12.5"))
+    tenant = ["--tenant", "acme"]
+    assert main(["spending", "pull", "--from", "2026-11-03", "--to", "2026-11-03", *tenant]) == 0
+    capsys.readouterr()
+    report = ["spending", "report", "--from", "2026-11-01", "--to", "2026-11-30", *tenant]
+    assert main(report) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "source\tcurrency\tamount\tNOK",
+        "anthropic\tUSD\t0.13\t1.23",  # 0.125 USD × 9.80 = 1.225 NOK
+        "total\tNOK\t\t1.23",
+    ]

@@ -4,6 +4,7 @@ read, and the chart of the last 30 days goes to notifiers that take pictures."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import uuid
@@ -204,3 +205,84 @@ async def test_yesterdays_own_spending_is_the_same_norwegian_day_in_both_lines()
     lines = outcome.summary.splitlines()
     assert "Forbruk i går: bookkeeper 0,40 USD" in lines
     assert "  bookkeeper: 4,00 / 5,00" in lines  # 0,40 USD at 10 kr: the same day
+
+
+async def test_the_morning_reads_the_whole_month_so_a_late_figure_or_revision_counts() -> None:
+    # The morning pulled only its last three days: a figure of the 10th that arrived late
+    # (a billing export's backfill, a credit applied days after) or was revised later was
+    # never read, and "this month" against the budget stayed short of the bill for good.
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    tenth = dt.date(2026, 11, 10)
+    google = Source("google", [usd("google", tenth, "1.00")])
+    spending = SpendingService(uow, clock, UuidV7Ids(), RoleAuthorizer(), Rates(), [google])
+    await spending.pull("acme", tenth, tenth)
+    google.records = [usd("google", tenth, "3.00"), usd("google", dt.date(2026, 11, 12), "2")]
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, Ledger(), lambda _t: Bank())  # type: ignore[arg-type]
+    morning = MorningCheck(checks, uow, clock, StaticTenants(["acme"]), spending=spending)
+    [outcome] = await morning.run()
+    assert outcome.summary is not None
+    assert "  google: 0,00 / 50,00" in outcome.summary.splitlines()
+
+
+@dataclass
+class HangingSource:
+    """A provider that accepts the connection and never answers."""
+
+    name: str
+
+    async def costs(self, start: dt.date, end: dt.date) -> list[CostRecord]:
+        await asyncio.Event().wait()
+        return []
+
+
+async def test_a_source_that_never_answers_hides_neither_the_others_nor_what_was_recorded() -> None:
+    # The pull read the sources one after the other and the morning bounded the whole
+    # pull: one provider that hung made the pull "unavailable", the morning then showed no
+    # spending at all — not the other sources' figures of this pull, nor those recorded
+    # before — only "Kostnader ikke hentet".
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    yesterday = TODAY - dt.timedelta(days=1)
+    anthropic = Source("anthropic", [usd("anthropic", dt.date(2026, 11, 5), "1")])
+    spending = SpendingService(
+        uow, clock, UuidV7Ids(), RoleAuthorizer(), Rates(), [HangingSource("google"), anthropic],
+        source_seconds=0.2,
+    )  # fmt: skip
+    await spending.pull("acme", dt.date(2026, 11, 5), dt.date(2026, 11, 5))
+    anthropic.records.append(usd("anthropic", yesterday, "2"))
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, Ledger(), lambda _t: Bank())  # type: ignore[arg-type]
+    morning = MorningCheck(
+        checks, uow, clock, StaticTenants(["acme"]), spending=spending, check_seconds=5.0
+    )
+    [outcome] = await morning.run()
+    assert outcome.summary is not None
+    lines = outcome.summary.splitlines()
+    assert "  anthropic: 20,00 / 30,00" in lines
+    assert "Kostnader ikke hentet: google" in lines
+
+
+async def test_a_pull_that_fails_as_a_whole_still_shows_what_was_recorded_and_says_so() -> None:
+    # The pull not done within the morning's bound (or failing as a whole) left the
+    # summary without a line of spending, and said "Kostnader ikke hentet: costs".
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    anthropic = Source("anthropic", [usd("anthropic", dt.date(2026, 11, 5), "1")])
+    before = SpendingService(uow, clock, UuidV7Ids(), RoleAuthorizer(), Rates(), [anthropic])
+    await before.set_budget(principal("anne", "admin"), "anthropic", D("40"))
+    await before.pull("acme", dt.date(2026, 11, 5), dt.date(2026, 11, 5))
+    spending = SpendingService(
+        uow, clock, UuidV7Ids(), RoleAuthorizer(), Rates(), [HangingSource("google"), anthropic]
+    )
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, Ledger(), lambda _t: Bank())  # type: ignore[arg-type]
+    morning = MorningCheck(
+        checks, uow, clock, StaticTenants(["acme"]), spending=spending, check_seconds=0.3
+    )
+    [outcome] = await morning.run()
+    assert outcome.summary is not None
+    lines = outcome.summary.splitlines()
+    assert "  anthropic: 0,00 / 10,00 / 40,00 (25,0 % brukt)" in lines
+    assert "Kostnader ikke hentet: hentingen ble ikke ferdig (tallene er fra før)" in lines

@@ -528,3 +528,112 @@ async def test_a_price_table_for_a_source_the_service_does_not_know_is_refused(
     assert "not configured (BOOKKEEPER_GOOGLE_BILLING_KEY_FILE unset)" in absent.warning
     kept = await spending.prices("acme", "google")
     assert kept is not None and kept.currency == "USD"
+
+
+async def test_records_of_one_snapshot_in_one_answer_are_summed_not_revised_in_turn(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # A provider may answer one day, service and model in several rows (a billing export's
+    # line items: usage, tax, an adjustment; one SKU split across result pages). Each was
+    # recorded as a revision of the one before: the snapshot kept only the last row
+    # (0.25 of 1.75 USD), and every later pull revised it back and forth.
+    rows = [usd("google", DAY, "1.00"), usd("google", DAY, "0.50"), usd("google", DAY, "0.25")]
+    source = Source("google", rows)
+    spending = service(uow_factory, clock, source)
+    first = await spending.pull("acme", DAY, DAY)
+    assert (first.recorded, first.revised, first.failed) == (1, 0, {})
+    [snapshot] = await spending.snapshots("acme", DAY, DAY)
+    assert (snapshot.data.amount, snapshot.data.amount_nok) == (D("1.75"), D("17.5"))
+    again = await spending.pull("acme", DAY, DAY)
+    assert (again.recorded, again.revised, again.unchanged) == (0, 0, 1)
+    assert (await spending.report(ADMIN, DAY, DAY)).total_nok == D("17.50")
+
+
+class ExactRates:
+    """NOK per USD with Norges Bank's four decimals."""
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        return ExchangeRate(currency=currency, date=day, rate=D("10.0001"))
+
+
+async def test_nok_is_rounded_to_ore_once_at_the_end_not_per_snapshot(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # Each snapshot's NOK was rounded to four decimals first: two models at
+    # 0.000249995 USD × 10.0001 = 0.0025 NOK (from 0.00249997…) each made 0.01 NOK in all,
+    # where the exact sum, 0.0049999…, is 0.00.
+    rows = [usd("anthropic", DAY, "0.000249995", model) for model in ("m1", "m2")]
+    spending = SpendingService(
+        uow_factory, clock, UuidV7Ids(), RoleAuthorizer(), ExactRates(), [Source("anthropic", rows)]
+    )
+    await spending.pull("acme", DAY, DAY)
+    exact = sum((D("0.000249995") * D("10.0001") for _ in rows), D(0))
+    report = await spending.report(ADMIN, DAY, DAY)
+    assert report.total_nok == exact
+    assert report.total_nok.quantize(D("0.01")) == D("0.00")
+    assert (await spending.totals_nok("acme", DAY, DAY)) == {"anthropic": exact}
+
+
+class DownRates:
+    """Norges Bank down: every rate asked for is a 503 (counted)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, dt.date]] = []
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        self.asked.append((currency, day))
+        raise ExternalUnavailable("/data/EXR/B.USD.NOK.SP: 503", system="norges-bank")
+
+
+async def test_a_rate_that_cannot_be_had_is_asked_once_a_pull_and_named_as_the_rate(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # With Norges Bank down, each of a day's records asked it again, and the pull said
+    # {"anthropic": "/data/EXR/B.USD.NOK.SP: 503"}: Anthropic's costs looked broken.
+    rows = [usd("anthropic", DAY, "1", model) for model in ("m1", "m2", "m3")]
+    rates = DownRates()
+    spending = SpendingService(
+        uow_factory, clock, UuidV7Ids(), RoleAuthorizer(), rates, [Source("anthropic", rows)]
+    )
+    result = await spending.pull("acme", DAY, DAY)
+    assert rates.asked == [("USD", DAY)]
+    assert result.recorded == 0
+    assert result.failed["anthropic"] == (
+        "no USD/NOK rate for 2026-11-18 (norges-bank: /data/EXR/B.USD.NOK.SP: 503)"
+    )
+
+
+async def test_a_figure_the_provider_no_longer_reports_is_revised_to_nothing(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    # A provider restating a day under other keys (a cost moved from one SKU or model to
+    # another, Cloudflare's estimate replaced by its billed figure) left the first figure
+    # standing beside the new one: the day was counted twice, for good.
+    source = Source("google", [usd("google", DAY, "4.00", "sku-old")])
+    spending = service(uow_factory, clock, source)
+    await spending.pull("acme", DAY, DAY)
+    source.records = [usd("google", DAY, "4.00", "sku-new")]
+    result = await spending.pull("acme", DAY, DAY)
+    assert (result.recorded, result.revised) == (1, 1)
+    assert (await spending.report(ADMIN, DAY, DAY)).total_nok == D("40.00")
+    old = cost_snapshot_id("acme", "google", DAY, "api", "sku-old")
+    assert [h.amount for h in await spending.history("acme", old)] == [D("4.00"), D(0)]
+    again = await spending.pull("acme", DAY, DAY)
+    assert (again.recorded, again.revised) == (0, 0)
+    # A source that failed says nothing of its figures: they stay as they were.
+    source.down = True
+    await spending.pull("acme", DAY, DAY)
+    assert (await spending.report(ADMIN, DAY, DAY)).total_nok == D("40.00")
+
+
+async def test_rows_of_one_snapshot_in_two_currencies_are_that_sources_failure(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    eur = msgspec.structs.replace(usd("google", DAY, "2.00"), currency="EUR")
+    source = Source("google", [usd("google", DAY, "1.00"), eur, usd("google", DAY, "3", "m2")])
+    spending = service(uow_factory, clock, source)
+    result = await spending.pull("acme", DAY, DAY)
+    assert result.recorded == 1  # m2 only
+    assert "more than one currency" in result.failed["google"]
+    [snapshot] = await spending.snapshots("acme", DAY, DAY)
+    assert snapshot.data.model == "m2"

@@ -12,7 +12,10 @@ Folio, the Anthropic API, the usage sources, Norges Bank; the OIDC issuer's boun
 - `decode_json` reads a member that is null as one left out (`without_nulls`), so that a
   counterpart serialising unset optional fields as null (FastAPI with models generated
   from an OpenAPI document does by default) is read as the spec means, while a null where
-  a value is required stays a broken answer.
+  a value is required stays a broken answer;
+- `utc_day` reads a provider's bucket or charge period start as its UTC day: an instant
+  with an offset is converted, one without (a plain date, or a time with no offset) is
+  UTC, never the process's local time.
 
 The adapters turn both into their named errors (application/errors.py:
 ExternalAnswerInvalid for the books and the bank, ExtractionFailed for extraction), and
@@ -24,6 +27,7 @@ is ever used as data.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
@@ -103,3 +107,12 @@ def decode_json(content: bytes, into: type[T]) -> T:
     or missing when required). Raises msgspec.DecodeError (ValidationError) as decoding
     does."""
     return msgspec.convert(without_nulls(msgspec.json.decode(content)), into)
+
+
+def utc_day(raw: str) -> dt.date:
+    """The UTC day of an ISO 8601 date or instant ("2026-11-01", "2026-11-01T00:00:00Z",
+    "…+01:00"); a value without an offset is UTC (ValueError if it is neither)."""
+    moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(dt.UTC).date()

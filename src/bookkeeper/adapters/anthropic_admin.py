@@ -9,8 +9,8 @@ Headers `x-api-key` (an Admin key, sk-ant-admin…) and `anthropic-version: 2023
 Every page is read (`page=next_page` while `has_more`). A cost `amount` is a decimal string
 in cents of USD: it is kept as a Decimal and divided by 100. Costs are summed per (day,
 model) — the cost types and token types of a model's day are one record — and tokens from
-the usage report are put beside them. 429 is retried after Retry-After (tenacity, a few
-times, then ExternalRateLimited); 5xx and timeouts are ExternalUnavailable; 401/403
+the usage report are put beside them. 429 is retried after Retry-After (retry_after.backing_off,
+a few times, then ExternalRateLimited); 5xx and timeouts are ExternalUnavailable; 401/403
 ExternalAuthFailed; another 4xx ExternalRejected. The key never appears in a message.
 """
 
@@ -24,11 +24,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from bookkeeper.adapters import outbound
-from bookkeeper.adapters.answers import reading_errors
-from bookkeeper.adapters.retry_after import retry_after
+from bookkeeper.adapters.answers import reading_errors, utc_day
+from bookkeeper.adapters.retry_after import backing_off, retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalRateLimited,
@@ -43,8 +42,6 @@ VERSION: Final = "2023-06-01"
 #: Daily buckets per page (the documented maximum for 1d).
 PAGE_DAYS: Final = 31
 MAX_PAGES: Final = 1000
-RATE_LIMIT_RETRIES: Final = 3
-MAX_RETRY_AFTER: Final = 60.0
 SERVICE: Final = "claude-api"
 _CENTS: Final = Decimal(100)
 
@@ -140,25 +137,9 @@ class AnthropicAdminUsage:
         raise ExternalRejected(f"{path}: more than {MAX_PAGES} pages", system=SYSTEM)
 
     async def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
-        """One page; a 429 is retried (tenacity) after what Retry-After says (else 1, 2, 4
-        s), at most MAX_RETRY_AFTER each, RATE_LIMIT_RETRIES times, then
-        ExternalRateLimited."""
-
-        def wait(state: RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            asked = error.retry_after if isinstance(error, ExternalRateLimited) else None
-            pause = asked if asked is not None else 2.0 ** (state.attempt_number - 1)
-            return min(pause, MAX_RETRY_AFTER)
-
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(ExternalRateLimited),
-            stop=stop_after_attempt(RATE_LIMIT_RETRIES + 1),
-            wait=wait,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        body: dict[str, Any] = await retrying(self._get_once, path, params)
-        return body
+        """One page; a 429 is retried after what Retry-After says (retry_after.backing_off),
+        then ExternalRateLimited."""
+        return await backing_off(lambda: self._get_once(path, params), sleep=self._sleep)
 
     async def _get_once(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         with reading_errors(system=SYSTEM, where=path, deadline=self._deadline):
@@ -192,7 +173,7 @@ class AnthropicAdminUsage:
 def _day(bucket: dict[str, Any]) -> dt.date:
     raw = bucket.get("starting_at")
     try:
-        return dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00")).astimezone(dt.UTC).date()
+        return utc_day(str(raw))
     except ValueError as error:
         raise ExternalRejected(f"bucket starting_at {raw!r}", system=SYSTEM) from error
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Final
 
+from bookkeeper.domain.money import round_kr
+
 WIDTH: Final = 640
 HEIGHT: Final = 320
 MARGIN: Final = (56, 16, 16, 40)  # left, top, right, bottom
@@ -59,7 +61,7 @@ class PillowChart:
             elif points:
                 draw.ellipse(_dot(points[0]), fill=colour)
             total = sum(values, Decimal(0))
-            draw.text((x0 + 8, y0 + 6 + 12 * index), f"{source}: {total:.2f} kr", fill=colour)
+            draw.text((x0 + 8, y0 + 6 + 12 * index), f"{source}: {round_kr(total)} kr", fill=colour)
         out = io.BytesIO()
         image.save(out, format="PNG", optimize=True)
         return out.getvalue()

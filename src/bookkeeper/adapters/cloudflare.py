@@ -19,22 +19,27 @@ GraphQL answers HTTP 200 with `errors` when a query fails (a permission missing,
 field, a rate limit): that is ExternalRejected (ExternalAuthFailed when it says the token
 is not authorized, ExternalRateLimited for a limit), never an empty month. A window spans
 at most WINDOW_DAYS (the API allows a month per query); a window that hits the row limit
-is split by day. `Authorization: Bearer <token>`; the token never appears in a message.
+is split by day. A 429 (or GraphQL's own rate-limit error) is waited out as Retry-After asks
+(retry_after.backing_off: a few times, then ExternalRateLimited). `Authorization: Bearer
+<token>`; the token never appears in a message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 import httpx
 
 from bookkeeper.adapters import outbound
-from bookkeeper.adapters.answers import reading_errors
+from bookkeeper.adapters.answers import reading_errors, utc_day
+from bookkeeper.adapters.retry_after import backing_off, retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalRateLimited,
@@ -104,6 +109,7 @@ class CloudflareUsage:
         deadline: float | None = None,
         client: httpx.AsyncClient | None = None,
         billable_usage: bool = True,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not re.fullmatch(r"[0-9a-f]{32}", account_id):
             raise ValueError("a Cloudflare account id is 32 hex digits")
@@ -114,6 +120,7 @@ class CloudflareUsage:
             base_url=base_url, timeout=timeout, deadline=self._deadline
         )
         self._headers = {"authorization": f"Bearer {token}"}
+        self._sleep = sleep
         #: "billed" (billable usage answers), "estimated" (GraphQL × prices), or None
         #: before the first pull.
         self.billing: str | None = None if billable_usage else "estimated"
@@ -144,7 +151,10 @@ class CloudflareUsage:
         page = 1
         for _ in range(MAX_PAGES):
             params = {"from": start.isoformat(), "to": end.isoformat(), "page": str(page)}
-            response = await self._send("GET", path, params=params)
+            response = await backing_off(
+                lambda: self._send("GET", path, params=params),  # noqa: B023 (awaited here)
+                sleep=self._sleep,
+            )
             if response.status_code in (403, 404):
                 return None
             body = self._envelope(path, response)
@@ -198,7 +208,10 @@ class CloudflareUsage:
         ]
         while windows:
             first, last = windows.pop(0)
-            groups = await self._graphql(first, last)
+            groups = await backing_off(
+                lambda: self._graphql(first, last),  # noqa: B023 (awaited here, in the loop)
+                sleep=self._sleep,
+            )
             if any(len(rows) >= ROW_LIMIT for rows in groups.values()):
                 if first == last:
                     raise ExternalRejected(
@@ -260,8 +273,15 @@ class CloudflareUsage:
         }
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; a 429 is ExternalRateLimited with what Retry-After asks (the
+        callers back off: retry_after.backing_off)."""
         with reading_errors(system=SYSTEM, where=path, deadline=self._deadline):
-            return await self._client.request(method, path, headers=self._headers, **kwargs)
+            response = await self._client.request(method, path, headers=self._headers, **kwargs)
+        if response.status_code == 429:
+            raise ExternalRateLimited(
+                f"{path}: rate limited", system=SYSTEM, retry_after=retry_after(response.headers)
+            )
+        return response
 
 
 def _raise_for_status(path: str, response: httpx.Response) -> None:
@@ -289,7 +309,7 @@ def _json(path: str, response: httpx.Response) -> dict[str, Any]:
 
 def _focus(row: dict[str, Any]) -> tuple[dt.date, str, str | None, str, Decimal]:
     try:
-        day = dt.datetime.fromisoformat(str(row["ChargePeriodStart"]).replace("Z", "+00:00"))
+        day = utc_day(str(row["ChargePeriodStart"]))
         amount = Decimal(str(row["BilledCost"]))
         currency = str(row.get("BillingCurrency") or "USD").upper()
     except (KeyError, ValueError, InvalidOperation) as error:
@@ -298,7 +318,7 @@ def _focus(row: dict[str, Any]) -> tuple[dt.date, str, str | None, str, Decimal]
         raise ExternalRejected("a billable-usage row with a bad cost", system=SYSTEM)
     service = str(row.get("ServiceName") or SERVICE)
     sku = row.get("SkuId") or row.get("ChargeDescription")
-    return day.astimezone(dt.UTC).date(), service, str(sku) if sku else None, currency, amount
+    return day, service, str(sku) if sku else None, currency, amount
 
 
 def _usage_row(row: dict[str, Any], kind: str) -> tuple[dt.date, int, int]:

@@ -14,9 +14,10 @@ MAX_POLLS); every page is read (`pageToken`). Values come back as strings: cost 
 credits are cast to NUMERIC and then to STRING in the query, so no float ever carries an
 amount. The caller is a service account (BigQuery Data Viewer + Job User): its key (the
 JSON Google hands out) signs a JWT that google-auth exchanges at the key's `token_uri` for
-a bearer token, refreshed when it expires. 401/403 are ExternalAuthFailed (403 with
-reason rateLimitExceeded/quotaExceeded: ExternalRateLimited), 404 ExternalNotFound (no such
-dataset or table), 429/5xx and timeouts ExternalUnavailable, other 4xx and `errors` in an
+a bearer token, refreshed when it expires. 401/403 are ExternalAuthFailed; 429, and 403
+with reason rateLimitExceeded/quotaExceeded, are waited out as Retry-After asks (else 1, 2,
+4 s; retry_after.backing_off), then ExternalRateLimited; 404 ExternalNotFound (no such
+dataset or table), 5xx and timeouts ExternalUnavailable, other 4xx and `errors` in an
 answer ExternalRejected. The key and the token never appear in a message.
 """
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -36,6 +37,7 @@ from google.oauth2 import service_account
 
 from bookkeeper.adapters import outbound
 from bookkeeper.adapters.answers import reading_errors
+from bookkeeper.adapters.retry_after import backing_off, retry_after
 from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalNotFound,
@@ -138,6 +140,7 @@ class GoogleBillingUsage:
         deadline: float | None = None,
         client: httpx.AsyncClient | None = None,
         poll_interval: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not _TABLE.fullmatch(table):
             raise ValueError("the billing export table is project.dataset.table")
@@ -161,6 +164,7 @@ class GoogleBillingUsage:
         self._transport = HttpxTransport(timeout, self._deadline)
         self._token_lock = asyncio.Lock()
         self._poll_interval = poll_interval
+        self._sleep = sleep
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -242,6 +246,11 @@ class GoogleBillingUsage:
             return token
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One call; a rate limit is waited out as Retry-After asks (else 1, 2, 4 s), a
+        few times, before it is ExternalRateLimited (retry_after.backing_off)."""
+        return await backing_off(lambda: self._call_once(method, path, **kwargs), sleep=self._sleep)
+
+    async def _call_once(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         headers = {"authorization": f"Bearer {await self._token()}"}
         with reading_errors(system=SYSTEM, where="BigQuery", deadline=self._deadline):
             response = await self._client.request(method, path, headers=headers, **kwargs)
@@ -249,7 +258,9 @@ class GoogleBillingUsage:
         if status >= 400:
             message, reasons = _error(response)
             if status == 429 or (status == 403 and reasons & _RATE_REASONS):
-                raise ExternalRateLimited(f"BigQuery: {message}", system=SYSTEM, retry_after=None)
+                raise ExternalRateLimited(
+                    f"BigQuery: {message}", system=SYSTEM, retry_after=retry_after(response.headers)
+                )
             if status in (401, 403):
                 raise ExternalAuthFailed(f"BigQuery: {message}", system=SYSTEM, status=status)
             if status == 404:

@@ -506,15 +506,24 @@ class MorningCheck:
             pulled = await self._outside(
                 tenant_id,
                 "spending",
+                # The whole month so far (and at least the last PULL_DAYS days): "this
+                # month" against the budget then holds a figure that arrived late or was
+                # revised after its last days of being pulled (a billing export's
+                # backfill, a credit applied days after).
                 lambda: service.pull(
-                    tenant_id, day - dt.timedelta(days=PULL_DAYS), day, actor=CRON_ACTOR
+                    tenant_id,
+                    min(day.replace(day=1), day - dt.timedelta(days=PULL_DAYS)),
+                    day,
+                    actor=CRON_ACTOR,
                 ),
             )
             if pulled is None:
                 unavailable.append("costs")
             else:
                 unavailable += [f"costs:{source}" for source in sorted(pulled.failed)]
-                spending = await service.morning(tenant_id, day)
+            # What was recorded is shown all the same (earlier pulls' figures, and this
+            # one's up to where it stopped): a pull that failed says so beside it.
+            spending = await service.morning(tenant_id, day)
         data = MorningCheckRanData(
             job=self.job,
             date=day,
@@ -592,8 +601,10 @@ def compose_summary(data: MorningCheckRanData) -> str:
     if data.spending:
         lines.append("Forbruk per kilde (NOK): i går / denne måneden / budsjett")
         lines += [_spending_line(s) for s in data.spending]
-    failed_sources = [u.removeprefix("costs:") for u in data.unavailable if u.startswith("costs")]
-    if failed_sources:
+    failed_sources = [u.removeprefix("costs:") for u in data.unavailable if u.startswith("costs:")]
+    if "costs" in data.unavailable:  # the pull as a whole: not done in time, or failed
+        lines.append("Kostnader ikke hentet: hentingen ble ikke ferdig (tallene er fra før)")
+    elif failed_sources:
         lines.append("Kostnader ikke hentet: " + ", ".join(failed_sources))
     lines += [
         m.text(

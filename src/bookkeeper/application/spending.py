@@ -12,6 +12,7 @@ summary and the chat (ADR 0031).
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import datetime as dt
 import logging
@@ -139,6 +140,9 @@ OWN_RECORDS: Final[Mapping[str, str]] = {
 THRESHOLDS: Final = (80, 100)
 #: Days a pull looks back by default (providers revise recent days; data arrives late).
 PULL_DAYS: Final = 3
+#: How long one source may take to answer a pull before it is that pull's failure (the
+#: sources are read side by side; the morning bounds its whole pull at CHECK_SECONDS).
+SOURCE_SECONDS: Final = 120.0
 #: The longest range a pull or a report may span.
 MAX_RANGE_DAYS: Final = 400
 GROUPS: Final = ("source", "service", "model", "day")
@@ -149,7 +153,6 @@ SPENDING_ACTOR: Final = "system:cron"
 #: Words that name a group of sources in a question ("AI" is every model provider).
 AI_SOURCES: Final = ("anthropic", "google", OWN_SOURCE)
 _PAGE: Final = 500
-_NOK_PLACES: Final = Decimal("0.0001")
 _AMOUNT_PLACES: Final = Decimal("0.000001")
 _HUNDRED: Final = Decimal(100)
 
@@ -167,6 +170,13 @@ class InvalidSpendingRange(InvalidSpending):
     def __init__(self, message: str, *, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class RateUnavailable(ApplicationError):
+    """No NOK rate for a figure's currency and day (the rates' source down or silent): the
+    figure's source is named in the pull's `failed` with this, and read again next pull."""
+
+    code = "rate-unavailable"
 
 
 class UnknownSource(InvalidSpending):
@@ -269,6 +279,56 @@ def price_usage(record: CostRecord, table: PriceTableSetData) -> tuple[Decimal, 
     return total.quantize(_AMOUNT_PLACES, rounding=ROUND_HALF_UP), table.currency
 
 
+def merge_records(records: Sequence[CostRecord], failed: dict[str, str]) -> list[CostRecord]:
+    """One record per snapshot (source, day, service, model): a provider that answers one
+    of them in several rows (a billing export's line items, one SKU on two result pages)
+    has them summed — amounts, tokens and quantities — instead of each row recording over
+    the one before. Rows of one snapshot in two currencies or bases cannot be one figure:
+    that snapshot is left out and its source named in `failed`."""
+    merged: dict[tuple[str, dt.date, str, str], CostRecord] = {}
+    clashing: set[tuple[str, dt.date, str, str]] = set()
+    for record in records:
+        key = (record.source, record.day, record.service, record.model or "")
+        known = merged.get(key)
+        if known is None:
+            merged[key] = record
+            continue
+        if (known.currency.upper(), known.basis) != (record.currency.upper(), record.basis):
+            clashing.add(key)
+            continue
+        quantities = dict(known.quantities)
+        for metric, quantity in record.quantities.items():
+            quantities[metric] = quantities.get(metric, 0) + quantity
+        merged[key] = msgspec.structs.replace(
+            known,
+            amount=known.amount + record.amount,
+            input_tokens=known.input_tokens + record.input_tokens,
+            output_tokens=known.output_tokens + record.output_tokens,
+            quantities=quantities,
+        )
+    for key in sorted(clashing, key=lambda k: (k[0], k[1], k[2], k[3])):
+        source, day, service, model = key
+        del merged[key]
+        failed.setdefault(
+            source,
+            f"{source}: {day} {service} {model or '-'} came in more than one currency or basis",
+        )
+    return list(merged.values())
+
+
+def _nothing(data: CostSnapshotData) -> CostSnapshotData:
+    """A snapshot's figure once its source no longer reports it: nothing, in the same
+    currency, rate and basis (so a later pull finds it unchanged)."""
+    return msgspec.structs.replace(
+        data,
+        amount=Decimal(0),
+        amount_nok=Decimal(0),
+        input_tokens=0,
+        output_tokens=0,
+        quantities={},
+    )
+
+
 def month_of(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
@@ -288,6 +348,7 @@ class SpendingService:
         default_prices: Mapping[str, PriceTableSetData] | None = None,
         external_tenants: Sequence[str] = (),
         absent: Mapping[str, str] | None = None,
+        source_seconds: float = SOURCE_SECONDS,
     ) -> None:
         self._uow = uow_factory
         self._clock = clock
@@ -297,6 +358,7 @@ class SpendingService:
         self._sources = list(sources)
         self._default_prices = dict(default_prices or {})
         self._external_tenants = frozenset(external_tenants)
+        self._source_seconds = source_seconds
         #: Sources not configured, and why (for /health).
         self.absent = dict(absent or {})
 
@@ -343,25 +405,38 @@ class SpendingService:
         _check_range(start, end)
         result = PullResult(tenant_id=tenant_id, start=start, end=end, failed={}, alerts=[])
         records: list[CostRecord] = []
+        asked = [OWN_SOURCE]
         try:
             records += await self._own_costs(tenant_id, start, end)
         except (ApplicationError, DomainError) as error:
             result.failed[OWN_SOURCE] = str(error)
         if not self._external_tenants or tenant_id in self._external_tenants:
-            for source in self._sources:
-                try:
-                    records += await source.costs(start, end)
-                except (ApplicationError, DomainError) as error:
-                    log.warning("costs of %s unavailable: %s", source.name, error)
-                    result.failed[source.name] = str(error)
-                except Exception as error:  # an adapter's bug is its source's failure only
-                    log.exception("costs of %s: unexpected error", source.name)
-                    result.failed[source.name] = f"unexpected error ({type(error).__name__})"
+            # Side by side, each within source_seconds: a provider that is slow or hangs
+            # fails alone, not the pull (and the morning's bound on it) with the others.
+            answers = await asyncio.gather(*(self._read(s, start, end) for s in self._sources))
+            for source, answer in zip(self._sources, answers, strict=True):
+                asked.append(source.name)
+                if isinstance(answer, str):
+                    result.failed[source.name] = answer
+                else:
+                    records += answer
+        records = merge_records(records, result.failed)
         latest = {s.stream_id: s for s in await self.snapshots(tenant_id, start, end)}
+        answered = set(asked) - set(result.failed)
+        reported = {
+            cost_snapshot_id(tenant_id, r.source, r.day, r.service, r.model) for r in records
+        }
+        for stream, known in list(latest.items()):
+            # A source that answered for these days answered for all of them: a figure it
+            # no longer reports (restated under another SKU or model; an estimate its
+            # billed figure replaced) is nothing now, not counted beside its successor.
+            if known.data.source in answered and stream not in reported:
+                await self._record(tenant_id, _nothing(known.data), latest, result, actor)
         tables: dict[str, PriceTableSetData | None] = {}
+        rates: dict[tuple[str, dt.date], ExchangeRate | RateUnavailable] = {}
         for record in records:
             try:
-                data = await self._snapshot_data(tenant_id, record, tables)
+                data = await self._snapshot_data(tenant_id, record, tables, rates)
             except (ApplicationError, DomainError) as error:
                 result.failed.setdefault(record.source, str(error))
                 continue
@@ -375,11 +450,31 @@ class SpendingService:
             )
         return result
 
+    async def _read(
+        self, source: UsageSource, start: dt.date, end: dt.date
+    ) -> list[CostRecord] | str:
+        """A source's records of [start, end], or why there are none (its failure)."""
+        try:
+            async with asyncio.timeout(self._source_seconds):
+                return await source.costs(start, end)
+        except TimeoutError:
+            log.warning(
+                "costs of %s unavailable: no answer within %g s", source.name, self._source_seconds
+            )
+            return f"no answer within {self._source_seconds:g} s"
+        except (ApplicationError, DomainError) as error:
+            log.warning("costs of %s unavailable: %s", source.name, error)
+            return str(error)
+        except Exception as error:  # an adapter's bug is its source's failure only
+            log.exception("costs of %s: unexpected error", source.name)
+            return f"unexpected error ({type(error).__name__})"
+
     async def _snapshot_data(
         self,
         tenant_id: str,
         record: CostRecord,
         tables: dict[str, PriceTableSetData | None],
+        rates: dict[tuple[str, dt.date], ExchangeRate | RateUnavailable],
     ) -> CostSnapshotData | None:
         amount, currency, basis = record.amount, record.currency.upper(), record.basis
         if record.basis == "usage":
@@ -399,7 +494,7 @@ class SpendingService:
                 raise InvalidSpending("no exchange rates configured for " + currency)
             rate = ExchangeRate(currency="NOK", date=record.day, rate=Decimal(1))
         else:
-            rate = await self._rates.to_nok(currency, record.day)
+            rate = await self._rate(currency, record.day, rates)
         return CostSnapshotData(
             source=record.source,
             day=record.day,
@@ -407,7 +502,9 @@ class SpendingService:
             model=record.model,
             currency=currency,
             amount=amount,
-            amount_nok=(amount * rate.rate).quantize(_NOK_PLACES, rounding=ROUND_HALF_UP),
+            # Exact: rounded to øre once, where a total is shown (_kr); four decimals here
+            # added up over a month's snapshots could move that total by an øre.
+            amount_nok=amount * rate.rate,
             rate=rate.rate,
             rate_date=rate.date,
             input_tokens=record.input_tokens,
@@ -415,6 +512,29 @@ class SpendingService:
             basis=basis,
             quantities=dict(record.quantities),
         )
+
+    async def _rate(
+        self,
+        currency: str,
+        day: dt.date,
+        known: dict[tuple[str, dt.date], ExchangeRate | RateUnavailable],
+    ) -> ExchangeRate:
+        """The NOK rate of (currency, day), asked once a pull (a day's records share it;
+        a rate that could not be had is not asked again for each of them). Not had: a
+        RateUnavailable saying it is the rate that is missing, not the provider's figure."""
+        assert self._rates is not None
+        found = known.get((currency, day))
+        if found is None:
+            try:
+                found = await self._rates.to_nok(currency, day)
+            except ApplicationError as error:
+                system = getattr(error, "system", None)
+                why = f"{system}: {error}" if system else str(error)
+                found = RateUnavailable(f"no {currency}/NOK rate for {day} ({why})")
+            known[(currency, day)] = found
+        if isinstance(found, RateUnavailable):
+            raise RateUnavailable(str(found))
+        return found
 
     async def _record(
         self,
@@ -629,7 +749,7 @@ class SpendingService:
             warning = self._known_source(
                 source, "its costs are not read, and the budget shows none spent until it is"
             )
-        data = BudgetSetData(source=source, monthly_nok=monthly_nok.quantize(Decimal("0.01")))
+        data = BudgetSetData(source=source, monthly_nok=_kr(monthly_nok))
         event_id = await self._set(principal, "budget", source, "BudgetSet", data)
         return SettingAccepted(event_id=event_id, source=source, warning=warning)
 

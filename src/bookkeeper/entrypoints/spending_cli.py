@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from bookkeeper.application.ports import Principal
 from bookkeeper.application.spending import GROUPS, SpendingService
 from bookkeeper.container import Container, resolve, shutdown
+from bookkeeper.domain.money import round_kr
 from bookkeeper.domain.numerals import SPELLING, parse_plain
 from bookkeeper.entrypoints.cli.arguments import iso_date, tenant_id, user_name
 from bookkeeper.entrypoints.serve import open_services
@@ -96,7 +97,7 @@ async def budget(spending: SpendingService, principal: Principal, args: Any, out
         print(f"not an amount: {args.amount!r} {SPELLING}", file=sys.stderr)
         return 2
     accepted = await spending.set_budget(principal, args.source, amount)
-    print(f"{accepted.source}: {amount:.2f} NOK a month", file=out)
+    print(f"{accepted.source}: {round_kr(amount)} NOK a month", file=out)
     if accepted.warning is not None:
         print(f"warning: {accepted.warning}", file=sys.stderr)
     return 0
@@ -106,8 +107,13 @@ async def report(spending: SpendingService, principal: Principal, args: Any, out
     end = args.end or spending.today()
     start = args.start or end.replace(day=1)
     found = await spending.report(principal, start, end, args.group_by)
+    # round_kr (half up), as the API, the web page and the morning round: a format's
+    # ".2f" rounds a Decimal half to even (1.225 NOK read 1.22 here, 1.23 there).
     print(f"{args.group_by}\tcurrency\tamount\tNOK", file=out)
     for row in found.rows:
-        print(f"{row.key}\t{row.currency}\t{row.amount:.2f}\t{row.amount_nok:.2f}", file=out)
-    print(f"total\tNOK\t\t{found.total_nok:.2f}", file=out)
+        print(
+            f"{row.key}\t{row.currency}\t{round_kr(row.amount)}\t{round_kr(row.amount_nok)}",
+            file=out,
+        )
+    print(f"total\tNOK\t\t{round_kr(found.total_nok)}", file=out)
     return 0
