@@ -620,3 +620,36 @@ async def test_seals_deleted_in_the_middle_are_checked_a_batch_at_a_time(
     later = await verify(store, from_position=8)  # type: ignore[arg-type]
     assert [(f.position, f.problem) for f in later.findings] == [(3, "seal")]
     assert store.most <= 3
+
+
+async def test_an_altered_chain_row_is_told_from_an_altered_event(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest
+) -> None:
+    """An owner who rewrites one row of `event_chain` (its hash), leaving the events be,
+    was told that event and the next had changed: two events blamed, neither touched. The
+    next row (or the seal's head) says which it was — it follows from the event's own
+    hash, not from the stored one — so verify names the chain row, once."""
+    await append(sql_database, 9)
+    await sealer(sql_database, batch=3).seal()
+    other = "(SELECT hash FROM event_chain WHERE position = 1)"
+    statements = [
+        f"UPDATE event_chain SET hash = {other} WHERE position = 5",
+        f"UPDATE event_chain SET hash = {other} WHERE position = 6",  # the last of seal 2
+    ]
+    as_superuser(sql_database, url_of(sql_database, request), statements[:1], "disable")
+    result = await verify(SqlSealStore(sql_database))
+    assert [(f.position, f.problem) for f in result.findings] == [(5, "seal")]
+    assert "the chain row of position 5 was altered" in result.findings[0].detail
+    as_superuser(sql_database, url_of(sql_database, request), statements[1:], "disable")
+    result = await verify(SqlSealStore(sql_database))
+    assert [(f.position, f.problem) for f in result.findings] == [(5, "seal"), (6, "seal")]
+    assert "the chain row of position 6 was altered" in result.findings[1].detail
+    # An event changed is still an event changed.
+    as_superuser(
+        sql_database,
+        url_of(sql_database, request),
+        tampering(sql_database, "update", 8),
+        "disable",
+    )
+    result = await verify(SqlSealStore(sql_database))
+    assert [(f.position, f.problem) for f in result.findings][2:] == [(8, "changed")]

@@ -178,6 +178,33 @@ class _Findings:
         if len(self.kept) < self.shown:
             self.kept.append(finding)
 
+    def replace(self, position: int, finding: Finding) -> None:
+        """The finding kept at `position` was another than it said: `finding` instead
+        (still one finding)."""
+        for index in range(len(self.kept) - 1, -1, -1):
+            if self.kept[index].position == position:
+                self.kept[index] = finding
+                return
+
+
+@dataclass(slots=True)
+class _Run:
+    """Events in a row that did not match their chain rows (`positions`, at most
+    DEFAULT_SHOWN), and the hash the chain has after them computed from the events alone
+    (`chain`). If a later row or the seal's head is that hash, the events are what was
+    sealed and the rows in between were altered."""
+
+    positions: list[int]
+    chain: bytes
+
+
+def _chain_row_altered(position: int) -> Finding:
+    detail = (
+        f"the chain row of position {position} was altered (its event is what was sealed: "
+        "a later row follows from the events' own hashes)"
+    )
+    return Finding(position, "seal", detail)
+
 
 def _instant(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
@@ -481,14 +508,21 @@ async def _check_block(
         linked += len(earlier)
         if earlier:
             chain = earlier[-1].hash
+    run: _Run | None = None
     for low in range(max(first, start), last + 1, window):
         high = min(low + window - 1, last)
         links = {x.position: x for x in await store.links_between(low, high)}
         events = {e.position: e for e in await store.events_between(low, high)}
         linked += len(links)
-        chain = await _check_window(store, seal, links, events, low, high, chain, found, lost)
+        chain, run = await _check_window(
+            store, seal, links, events, low, high, chain, found, lost, run
+        )
     if lost:
         return chain
+    if run is not None and chain != seal.head_hash and run.chain == seal.head_hash:
+        for position in run.positions:
+            found.replace(position, _chain_row_altered(position))
+        chain = seal.head_hash
     if linked != seal.event_count or chain != seal.head_hash:
         detail = f"seal {seal.number}'s chain rows do not add up to its head"
         found.add(Finding(seal.first_position, "seal", detail))
@@ -505,12 +539,16 @@ async def _check_window(
     chain: bytes,
     found: _Findings,
     lost: bool,
-) -> bytes:
-    """Check positions low..high of a block against its chain rows; the chain after them."""
+    run: _Run | None,
+) -> tuple[bytes, _Run | None]:
+    """Check positions low..high of a block against its chain rows; the chain after them,
+    and the run of events that did not match their rows still open at `high`."""
     skipped = set(seal.skipped)
     for position in range(low, high + 1):
         chained = links.get(position)
         event = events.get(position)
+        if chained is None or event is None or event.id != chained.event_id:
+            run = None  # another finding here: the run's stay as they are
         if chained is None and event is None:
             if position in skipped or lost:
                 continue
@@ -550,14 +588,30 @@ async def _check_window(
                 found.add(Finding(position, "inserted", detail))
         else:
             recomputed = link(chain, event)
+            if run is not None:
+                run.chain = link(run.chain, event)
+                if run.chain == chained.hash:
+                    # The events' own chain meets the rows again: the events of the run
+                    # are what was sealed, their rows were altered.
+                    for altered in run.positions:
+                        found.replace(altered, _chain_row_altered(altered))
+                    run = None
+                    chain = chained.hash
+                    continue
             if recomputed == chained.hash:
                 chain = recomputed
                 continue
             detail = f"event {event.id} ({event.type}) differs from what was sealed"
             found.add(Finding(position, "changed", detail))
+            if run is None:
+                run = _Run([position], recomputed)
+            elif len(run.positions) < DEFAULT_SHOWN:
+                run.positions.append(position)
+            else:
+                run = None
         # Go on from the chain as sealed here, so the next event is judged on its own.
         chain = chained.hash
-    return chain
+    return chain, run
 
 
 # --- The projections (ADR 0024 addendum 2: `verify --projections`) -----------------------
