@@ -10,28 +10,16 @@ holds only its own entries."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.fakes.fiken import FakeFiken
-from tests.http_helpers import API, Api, api_with_fiken, invoice
+from tests.http_helpers import API, Api, invoice
+from tests.integration.test_no_vat_deduction_http import dinner
 from tests.saft_checks import NS, audit, signed, text_of
 
 INVOICE = "InvoiceRegistrationProposed"
 WEIRD = 'Bær & Sønn <Ørsta> "Å" AS'
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def world(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[Api, FakeFiken]]:
-    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    async with api_with_fiken(tmp_path, url, "probe-saft-token", "probe-as") as pair:
-        yield pair
 
 
 async def _book(api: Api, data: dict[str, Any], corrections: dict[str, Any] | None = None) -> str:
@@ -92,8 +80,8 @@ def _sale(day: str, customer: dict[str, Any], net: str, text: str) -> dict[str, 
     }
 
 
-async def test_an_auditor_finds_every_file_in_order(world: tuple[Api, FakeFiken]) -> None:
-    api, _ = world
+async def test_an_auditor_finds_every_file_in_order(fiken_world: tuple[Api, FakeFiken]) -> None:
+    api, _ = fiken_world
     nordlys = {"kind": "customer", "id": "K-1", "name": WEIRD, "orgNumber": "987654321"}
     fjord = {"kind": "customer", "id": "K-2", "name": "Fjord <Fisk> & Co"}
     # Sales before, in, at the end of and after 2026.
@@ -155,20 +143,7 @@ async def test_an_auditor_finds_every_file_in_order(world: tuple[Api, FakeFiken]
         {"reverseCharge": True},
     )
     # Representation (no input VAT deduction).
-    await _book(
-        api,
-        {
-            "_type": "ExpenseRegistrationProposed",
-            "employee": "Kari Nordmann",
-            "merchantName": "Restaurant Fjord AS",
-            "category": "kundemiddag",
-            "amount": "703.00",
-            "date": "2026-11-12",
-            "vatRate": "25",
-            "vatAmount": "140.60",
-            "accountCode": "7350",
-        },
-    )
+    await _book(api, {"_type": "ExpenseRegistrationProposed", **dinner(accountCode="7350")})
     # A manual entry at two rates, then reversed.
     two = await _manual(
         api,
@@ -221,9 +196,9 @@ async def test_an_auditor_finds_every_file_in_order(world: tuple[Api, FakeFiken]
 
 
 async def test_a_tenant_with_no_books_gets_a_valid_empty_file(
-    world: tuple[Api, FakeFiken],
+    fiken_world: tuple[Api, FakeFiken],
 ) -> None:
-    api, _ = world
+    api, _ = fiken_world
     response = await api.client.get(
         f"{API}/exports/saf-t",
         params={"from": "2026-01-01", "to": "2026-12-31"},
