@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
 from functools import cache
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 import xmlschema
 
-from bookkeeper.adapters.saft.xml_writer import NAMESPACE, xsd_path
+from bookkeeper.adapters.saft.xml_writer import (
+    NAMESPACE,
+    standard_tax_code_descriptions,
+    xsd_path,
+)
 
 NS = {"s": NAMESPACE}
 
@@ -161,3 +168,117 @@ def check_customers(root: ElementTree.Element, expected: dict[str, Any]) -> None
                 (b[account][index] for _, _, b in found.values() if account in b), Decimal(0)
             )
             assert total == accounts[account][index], account
+
+
+#: Skatteetaten's grouping codes (a copy of ../shared/contracts/saf-t, as the OpenAPI ones).
+GROUPINGS = Path(__file__).resolve().parent / "fakes/contracts/naeringsspesifikasjon.csv"
+
+
+@cache
+def listed_groupings() -> set[tuple[str, str]]:
+    """(GroupingCategory, GroupingCode) of every row of Skatteetaten's list."""
+    with GROUPINGS.open(encoding="utf-8-sig") as handle:
+        return {
+            (r["GroupingCategory"], r["GroupingCode"])
+            for r in csv.DictReader(handle, delimiter=";")
+        }
+
+
+def text_of(element: ElementTree.Element, path: str) -> str | None:
+    return element.findtext(path, namespaces=NS)
+
+
+def audit(xml: bytes, start: dt.date, end: dt.date) -> ElementTree.Element:
+    """Every check an auditor makes of any SAF-T file of the period start..end, whatever
+    the books; its root. Valid against the XSD; the selection is the period; every
+    account's grouping is on Skatteetaten's list, and openings and closings each sum to
+    zero; every standard tax code is Skatteetaten's (or NA) and every line's TaxCode is
+    in the TaxTable; NumberOfEntries, TotalDebit and TotalCredit are the transactions';
+    each transaction balances, is dated in the period with its Period and PeriodYear, and
+    names only accounts, customers and suppliers the MasterFiles list; each account's and
+    each party's closing less opening is what its lines moved."""
+    root = validate(xml)
+    header = root.find("s:Header", NS)
+    assert header is not None
+    assert text_of(header, "s:SelectionCriteria/s:SelectionStartDate") == start.isoformat()
+    assert text_of(header, "s:SelectionCriteria/s:SelectionEndDate") == end.isoformat()
+    accounts = {
+        text_of(a, "s:AccountID") or "": a
+        for a in root.findall("s:MasterFiles/s:GeneralLedgerAccounts/s:Account", NS)
+    }
+    for account_id, account in accounts.items():
+        pair = (text_of(account, "s:GroupingCategory"), text_of(account, "s:GroupingCode"))
+        assert pair in listed_groupings(), (account_id, pair)
+    opening = sum((signed(a, "Opening") for a in accounts.values()), Decimal(0))
+    closing = sum((signed(a, "Closing") for a in accounts.values()), Decimal(0))
+    assert opening == 0 and closing == 0, (opening, closing)
+    tax_codes = {}
+    for code in root.findall("s:MasterFiles/s:TaxTable/s:TaxTableEntry/s:TaxCodeDetails", NS):
+        standard = text_of(code, "s:StandardTaxCode")
+        assert standard in standard_tax_code_descriptions() or standard == "NA", standard
+        tax_codes[text_of(code, "s:TaxCode")] = code
+    customers = {
+        text_of(c, "s:CustomerID"): c
+        for c in root.findall("s:MasterFiles/s:Customers/s:Customer", NS)
+    }
+    suppliers = {
+        text_of(c, "s:SupplierID"): c
+        for c in root.findall("s:MasterFiles/s:Suppliers/s:Supplier", NS)
+    }
+    entries = root.find("s:GeneralLedgerEntries", NS)
+    assert entries is not None
+    transactions = entries.findall("s:Journal/s:Transaction", NS)
+    assert int(text_of(entries, "s:NumberOfEntries") or -1) == len(transactions)
+    movement: dict[str, Decimal] = defaultdict(Decimal)
+    party_movement: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+    total_debit = total_credit = Decimal(0)
+    ids = set()
+    for tx in transactions:
+        tx_id = text_of(tx, "s:TransactionID")
+        assert tx_id not in ids
+        ids.add(tx_id)
+        date = dt.date.fromisoformat(text_of(tx, "s:TransactionDate") or "")
+        assert start <= date <= end, (tx_id, date)
+        assert text_of(tx, "s:GLPostingDate") == date.isoformat()
+        assert (int(text_of(tx, "s:Period") or 0), int(text_of(tx, "s:PeriodYear") or 0)) == (
+            date.month,
+            date.year,
+        )
+        for kind, table in (("Customer", customers), ("Supplier", suppliers)):
+            named = text_of(tx, f"s:{kind}ID")
+            assert named is None or named in table, (tx_id, kind, named)
+        debit = credit = Decimal(0)
+        for line in tx.findall("s:Line", NS):
+            line_account = text_of(line, "s:AccountID") or ""
+            assert line_account in accounts, (tx_id, line_account)
+            d = amount(line.find("s:DebitAmount/s:Amount", NS))
+            c = amount(line.find("s:CreditAmount/s:Amount", NS))
+            debit += d
+            credit += c
+            movement[line_account] += d - c
+            for kind, table in (("Customer", customers), ("Supplier", suppliers)):
+                named = text_of(line, f"s:{kind}ID")
+                if named is not None:
+                    assert named in table, (tx_id, kind, named)
+                    party_movement[(kind, named, line_account)] += d - c
+            for tax in line.findall("s:TaxInformation", NS):
+                assert text_of(tax, "s:TaxCode") in tax_codes, (tx_id, text_of(tax, "s:TaxCode"))
+        assert debit == credit, tx_id
+        total_debit += debit
+        total_credit += credit
+    assert amount(entries.find("s:TotalDebit", NS)) == total_debit
+    assert amount(entries.find("s:TotalCredit", NS)) == total_credit
+    for account_id, account in accounts.items():
+        change = signed(account, "Closing") - signed(account, "Opening")
+        assert change == movement.get(account_id or "", Decimal(0)), account_id
+    for kind, table in (("Customer", customers), ("Supplier", suppliers)):
+        for party_id, party in table.items():
+            for balance in party.findall("s:BalanceAccount", NS):
+                on = text_of(balance, "s:AccountID") or ""
+                change = signed(balance, "Closing") - signed(balance, "Opening")
+                assert change == party_movement.get((kind, party_id or "", on), 0), (
+                    kind,
+                    party_id,
+                    on,
+                )
+    return root

@@ -14,7 +14,7 @@ import datetime as dt
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import psycopg
 import pytest
@@ -22,7 +22,8 @@ import pytest
 from bookkeeper.adapters.sql import SqlDatabase
 from bookkeeper.adapters.sql.seal import SqlSealStore
 from bookkeeper.adapters.system import SystemClock
-from bookkeeper.application.seal import Seal, Sealer, verify
+from bookkeeper.application import seal as seal_module
+from bookkeeper.application.seal import ChainLink, Seal, Sealer, StoredEvent, verify
 from tests.integration.builders import NOW, proposed
 from tests.unit.conftest import FixedClock
 
@@ -570,3 +571,85 @@ async def test_a_sealer_blocked_by_chain_rows_past_the_newest_seal_says_so(
     assert record.levelname == "ERROR"
     assert "bookkeeper verify" in record.getMessage()
     assert "seal 2" in record.getMessage()
+
+
+class LargestRead:
+    """A SqlSealStore that remembers the most rows one read of the log or the chain gave."""
+
+    def __init__(self, store: SqlSealStore) -> None:
+        self._store = store
+        self.most = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def events_between(self, first: int, last: int) -> Sequence[StoredEvent]:
+        rows = await self._store.events_between(first, last)
+        self.most = max(self.most, len(rows))
+        return rows
+
+    async def links_between(self, first: int, last: int) -> Sequence[ChainLink]:
+        rows = await self._store.links_between(first, last)
+        self.most = max(self.most, len(rows))
+        return rows
+
+
+async def test_seals_deleted_in_the_middle_are_checked_a_batch_at_a_time(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting seals between two that remain leaves their events to be checked against
+    the chain's rows alone. That block is as long as the seals deleted — on a large log
+    millions of events — and was read whole into memory; it is now read a batch of
+    positions at a time (as the newest seals' lost block already was), and a change in it
+    is still found."""
+    monkeypatch.setattr(seal_module, "DEFAULT_BATCH", 3)
+    await append(sql_database, 12)
+    await sealer(sql_database, batch=2).seal()  # six seals of two events
+    statements = [
+        "DELETE FROM seals WHERE number BETWEEN 2 AND 5",
+        *tampering(sql_database, "update", 6),
+    ]
+    as_superuser(sql_database, url_of(sql_database, request), statements, "disable")
+    store = LargestRead(SqlSealStore(sql_database))
+    result = await verify(store)  # type: ignore[arg-type]
+    assert [(f.position, f.problem) for f in result.findings] == [(3, "seal"), (6, "changed")]
+    assert result.findings[0].detail == "seals 2..5 are missing"
+    assert store.most <= 3
+    # From inside the lost block, and a long block of one seal, alike.
+    store.most = 0
+    later = await verify(store, from_position=8)  # type: ignore[arg-type]
+    assert [(f.position, f.problem) for f in later.findings] == [(3, "seal")]
+    assert store.most <= 3
+
+
+async def test_an_altered_chain_row_is_told_from_an_altered_event(
+    sql_database: SqlDatabase, request: pytest.FixtureRequest
+) -> None:
+    """An owner who rewrites one row of `event_chain` (its hash), leaving the events be,
+    was told that event and the next had changed: two events blamed, neither touched. The
+    next row (or the seal's head) says which it was — it follows from the event's own
+    hash, not from the stored one — so verify names the chain row, once."""
+    await append(sql_database, 9)
+    await sealer(sql_database, batch=3).seal()
+    other = "(SELECT hash FROM event_chain WHERE position = 1)"
+    statements = [
+        f"UPDATE event_chain SET hash = {other} WHERE position = 5",
+        f"UPDATE event_chain SET hash = {other} WHERE position = 6",  # the last of seal 2
+    ]
+    as_superuser(sql_database, url_of(sql_database, request), statements[:1], "disable")
+    result = await verify(SqlSealStore(sql_database))
+    assert [(f.position, f.problem) for f in result.findings] == [(5, "seal")]
+    assert "the chain row of position 5 was altered" in result.findings[0].detail
+    as_superuser(sql_database, url_of(sql_database, request), statements[1:], "disable")
+    result = await verify(SqlSealStore(sql_database))
+    assert [(f.position, f.problem) for f in result.findings] == [(5, "seal"), (6, "seal")]
+    assert "the chain row of position 6 was altered" in result.findings[1].detail
+    # An event changed is still an event changed.
+    as_superuser(
+        sql_database,
+        url_of(sql_database, request),
+        tampering(sql_database, "update", 8),
+        "disable",
+    )
+    result = await verify(SqlSealStore(sql_database))
+    assert [(f.position, f.problem) for f in result.findings][2:] == [(8, "changed")]

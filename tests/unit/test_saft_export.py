@@ -337,6 +337,17 @@ def test_grouping_of_accounts() -> None:
     assert grouping_of("kasse", groupings).code == "7700"
 
 
+def test_every_default_grouping_is_one_skatteetaten_lists() -> None:
+    """Each (GroupingCategory, GroupingCode) the defaults give an account is a row of
+    Skatteetaten's naeringsspesifikasjon.csv: a code under another category, or one not
+    on the list, is refused by the recipient whatever the XSD says."""
+    from tests.saft_checks import listed_groupings
+
+    listed = listed_groupings()
+    given = {(g.category, g.code) for g in default_module.default_groupings()}
+    assert given <= listed, sorted(given - listed)
+
+
 def written(code: str) -> str:
     """The StandardTaxCode the export writes for an entry's VAT code."""
     return written_standard_code(standard_tax_code(code))

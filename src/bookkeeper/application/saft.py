@@ -162,62 +162,87 @@ PartyFold = tuple[str, str, str | None, list[BalanceOnAccount]]
 """(id, name, organisation number, balances on the party's accounts), by id."""
 
 
-def _parties_of(
-    lines: Iterable[PartyLine],
-    kind: str,
-    on_account: Callable[[str], bool],
-    start: dt.date,
-    end: dt.date,
-) -> list[PartyFold]:
-    """The parties of `kind` named on lines dated on or before `end`, by id: the name and
-    organisation number of the latest line that gives them, and the opening (before
-    `start`) and closing balance on each account of theirs (`on_account`) they touch."""
-    named: dict[str, tuple[tuple[dt.date, int], str | None, str | None]] = {}
-    sums: dict[str, dict[str, list[Decimal]]] = {}
-    for line in lines:
-        if line.kind != kind or line.date > end:
-            continue
+class PartyFolder:
+    """Folds the lines that name a party, one at a time, into the parties of one `kind`
+    named on lines dated on or before `end`, by id: the name and organisation number of
+    the latest line that gives them, and the opening (before `start`) and closing balance
+    on each account of theirs (`on_account`) they touch. What it holds grows with the
+    parties and their accounts, not with the lines (an export streams them in)."""
+
+    def __init__(
+        self, kind: str, on_account: Callable[[str], bool], start: dt.date, end: dt.date
+    ) -> None:
+        self.kind, self._on_account, self._start, self._end = kind, on_account, start, end
+        self._named: dict[str, tuple[tuple[dt.date, int], str | None, str | None]] = {}
+        self._sums: dict[str, dict[str, list[Decimal]]] = {}
+
+    def add(self, line: PartyLine) -> None:
+        if line.kind != self.kind or line.date > self._end:
+            return
         order = (line.date, line.position)
-        seen = named.get(line.party_id)
+        seen = self._named.get(line.party_id)
         if seen is None or order >= seen[0]:
             name = line.name or (seen[1] if seen else None)
             org = line.org_number or (seen[2] if seen else None)
-            named[line.party_id] = (order, name, org)
+            self._named[line.party_id] = (order, name, org)
         elif seen is not None and (seen[1] is None or seen[2] is None):
             # An earlier line fills in what the later ones left out.
-            named[line.party_id] = (seen[0], seen[1] or line.name, seen[2] or line.org_number)
-        accounts = sums.setdefault(line.party_id, {})
-        if not on_account(line.account):
-            continue
+            self._named[line.party_id] = (
+                seen[0],
+                seen[1] or line.name,
+                seen[2] or line.org_number,
+            )
+        accounts = self._sums.setdefault(line.party_id, {})
+        if not self._on_account(line.account):
+            return
         row = accounts.setdefault(line.account, [_ZERO, _ZERO])
         amount = line.debit - line.credit
-        if line.date < start:
+        if line.date < self._start:
             row[0] += amount
         row[1] += amount
-    return [
-        (
-            party_id,
-            name or party_id,
-            org,
-            [
-                BalanceOnAccount(account=account, opening=opening, closing=closing)
-                for account, (opening, closing) in sorted(sums[party_id].items())
-            ],
-        )
-        for party_id, (_, name, org) in sorted(named.items())
-    ]
+
+    def folds(self) -> list[PartyFold]:
+        return [
+            (
+                party_id,
+                name or party_id,
+                org,
+                [
+                    BalanceOnAccount(account=account, opening=opening, closing=closing)
+                    for account, (opening, closing) in sorted(self._sums[party_id].items())
+                ],
+            )
+            for party_id, (_, name, org) in sorted(self._named.items())
+        ]
+
+
+def customer_folder(start: dt.date, end: dt.date) -> PartyFolder:
+    """The folder of the customers and their receivables (customers_of)."""
+    return PartyFolder(CUSTOMER, is_receivables, start, end)
+
+
+def supplier_folder(start: dt.date, end: dt.date) -> PartyFolder:
+    """The folder of the suppliers and their payables (suppliers_of)."""
+    return PartyFolder(SUPPLIER, is_payables, start, end)
 
 
 def customers_of(lines: Iterable[PartyLine], start: dt.date, end: dt.date) -> list[CustomerBalance]:
     """The customers named on lines dated on or before `end`, by id: the name and
     organisation number of the latest line that gives them, and the opening (before
     `start`) and closing balance on each receivables account the customer's lines touch."""
-    folded = _parties_of(lines, CUSTOMER, is_receivables, start, end)
+    folder = customer_folder(start, end)
+    for line in lines:
+        folder.add(line)
+    return customers_folded(folder)
+
+
+def customers_folded(folder: PartyFolder) -> list[CustomerBalance]:
+    """The customers a customer_folder folded, one per party (_one_per_party)."""
     return [
         CustomerBalance(
             customer_id=key, name=name, registration_number=org, balances=b, aliases=aliases
         )
-        for (key, name, org, b), aliases in _one_per_party((*f, True) for f in folded)
+        for (key, name, org, b), aliases in _one_per_party((*f, True) for f in folder.folds())
     ]
 
 
@@ -225,9 +250,17 @@ def suppliers_of(lines: Iterable[PartyLine], start: dt.date, end: dt.date) -> li
     """The suppliers named on lines (a line's party of kind supplier: the payables and
     payment lines of purchases imported from the books, and journal entries on a supplier's
     sub-ledger account), as customers_of, with their balances on payables (24xx)."""
+    folder = supplier_folder(start, end)
+    for line in lines:
+        folder.add(line)
+    return suppliers_folded(folder)
+
+
+def suppliers_folded(folder: PartyFolder) -> list[SupplierBalance]:
+    """The suppliers a supplier_folder folded."""
     return [
         SupplierBalance(supplier_id=key, name=name, registration_number=org, balances=balances)
-        for key, name, org, balances in _parties_of(lines, SUPPLIER, is_payables, start, end)
+        for key, name, org, balances in folder.folds()
     ]
 
 

@@ -178,6 +178,33 @@ class _Findings:
         if len(self.kept) < self.shown:
             self.kept.append(finding)
 
+    def replace(self, position: int, finding: Finding) -> None:
+        """The finding kept at `position` was another than it said: `finding` instead
+        (still one finding)."""
+        for index in range(len(self.kept) - 1, -1, -1):
+            if self.kept[index].position == position:
+                self.kept[index] = finding
+                return
+
+
+@dataclass(slots=True)
+class _Run:
+    """Events in a row that did not match their chain rows (`positions`, at most
+    DEFAULT_SHOWN), and the hash the chain has after them computed from the events alone
+    (`chain`). If a later row or the seal's head is that hash, the events are what was
+    sealed and the rows in between were altered."""
+
+    positions: list[int]
+    chain: bytes
+
+
+def _chain_row_altered(position: int) -> Finding:
+    detail = (
+        f"the chain row of position {position} was altered (its event is what was sealed: "
+        "a later row follows from the events' own hashes)"
+    )
+    return Finding(position, "seal", detail)
+
 
 def _instant(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
@@ -432,22 +459,21 @@ async def verify(
     sealed_to = head.last_position if head is not None else 0
     if chained_to > sealed_to:
         # No later seal says so, but the chain's rows do: the newest seals are gone. Their
-        # events are still checked against those rows, a batch of positions at a time.
+        # events are still checked against those rows.
         number = head.number + 1 if head is not None else 1
         detail = f"seal {number} is missing (the chain goes on to position {chained_to})"
         found.add(Finding(sealed_to + 1, "seal", detail))
-        for first in range(sealed_to + 1, chained_to + 1, DEFAULT_BATCH):
-            lost_block = Seal(
-                number=number,
-                first_position=first,
-                last_position=min(first + DEFAULT_BATCH - 1, chained_to),
-                event_count=0,
-                skipped=(),
-                head_hash=b"",
-                previous_seal_hash=seal_link,
-                sealed_at=dt.datetime.min.replace(tzinfo=dt.UTC),
-            )
-            chain = await _check_block(store, lost_block, chain, from_position, found, lost=True)
+        lost_block = Seal(
+            number=number,
+            first_position=sealed_to + 1,
+            last_position=chained_to,
+            event_count=0,
+            skipped=(),
+            head_hash=b"",
+            previous_seal_hash=seal_link,
+            sealed_at=dt.datetime.min.replace(tzinfo=dt.UTC),
+        )
+        chain = await _check_block(store, lost_block, chain, from_position, found, lost=True)
     if not expected_seen:
         position = sealed_to
         found.add(
@@ -469,19 +495,60 @@ async def _check_block(
     """Check one sealed block, adding what is wrong to `found`; the chain after it.
     `lost`: the block of seals that are missing (its skipped positions and head are not
     known: a position with neither event nor chain row is no finding, and there is no
-    head to compare with)."""
+    head to compare with). A block is read DEFAULT_BATCH positions at a time: a sealed
+    one holds at most a batch of events, but a lost one spans every seal deleted, and a
+    seal whose last position was altered whatever range it was given."""
     first, last = seal.first_position, seal.last_position
-    links = {x.position: x for x in await store.links_between(first, last)}
-    events = {e.position: e for e in await store.events_between(first, last)}
-    skipped = set(seal.skipped)
-    if start > first:
-        # Verifying from inside this block: trust the stored hash just before the start.
-        earlier = [p for p in links if p < start]
+    window = DEFAULT_BATCH
+    linked = 0
+    # Verifying from inside this block: count its chain rows before the start, and trust
+    # the stored hash of the last of them.
+    for low in range(first, min(start, last + 1), window):
+        earlier = await store.links_between(low, min(low + window - 1, start - 1, last))
+        linked += len(earlier)
         if earlier:
-            chain = links[max(earlier)].hash
-    for position in range(max(first, start), last + 1):
+            chain = earlier[-1].hash
+    run: _Run | None = None
+    for low in range(max(first, start), last + 1, window):
+        high = min(low + window - 1, last)
+        links = {x.position: x for x in await store.links_between(low, high)}
+        events = {e.position: e for e in await store.events_between(low, high)}
+        linked += len(links)
+        chain, run = await _check_window(
+            store, seal, links, events, low, high, chain, found, lost, run
+        )
+    if lost:
+        return chain
+    if run is not None and chain != seal.head_hash and run.chain == seal.head_hash:
+        for position in run.positions:
+            found.replace(position, _chain_row_altered(position))
+        chain = seal.head_hash
+    if linked != seal.event_count or chain != seal.head_hash:
+        detail = f"seal {seal.number}'s chain rows do not add up to its head"
+        found.add(Finding(seal.first_position, "seal", detail))
+    return chain
+
+
+async def _check_window(
+    store: SealStore,
+    seal: Seal,
+    links: dict[int, ChainLink],
+    events: dict[int, StoredEvent],
+    low: int,
+    high: int,
+    chain: bytes,
+    found: _Findings,
+    lost: bool,
+    run: _Run | None,
+) -> tuple[bytes, _Run | None]:
+    """Check positions low..high of a block against its chain rows; the chain after them,
+    and the run of events that did not match their rows still open at `high`."""
+    skipped = set(seal.skipped)
+    for position in range(low, high + 1):
         chained = links.get(position)
         event = events.get(position)
+        if chained is None or event is None or event.id != chained.event_id:
+            run = None  # another finding here: the run's stay as they are
         if chained is None and event is None:
             if position in skipped or lost:
                 continue
@@ -521,19 +588,30 @@ async def _check_block(
                 found.add(Finding(position, "inserted", detail))
         else:
             recomputed = link(chain, event)
+            if run is not None:
+                run.chain = link(run.chain, event)
+                if run.chain == chained.hash:
+                    # The events' own chain meets the rows again: the events of the run
+                    # are what was sealed, their rows were altered.
+                    for altered in run.positions:
+                        found.replace(altered, _chain_row_altered(altered))
+                    run = None
+                    chain = chained.hash
+                    continue
             if recomputed == chained.hash:
                 chain = recomputed
                 continue
             detail = f"event {event.id} ({event.type}) differs from what was sealed"
             found.add(Finding(position, "changed", detail))
+            if run is None:
+                run = _Run([position], recomputed)
+            elif len(run.positions) < DEFAULT_SHOWN:
+                run.positions.append(position)
+            else:
+                run = None
         # Go on from the chain as sealed here, so the next event is judged on its own.
         chain = chained.hash
-    if lost:
-        return chain
-    if len(links) != seal.event_count or chain != seal.head_hash:
-        detail = f"seal {seal.number}'s chain rows do not add up to its head"
-        found.add(Finding(seal.first_position, "seal", detail))
-    return chain
+    return chain, run
 
 
 # --- The projections (ADR 0024 addendum 2: `verify --projections`) -----------------------

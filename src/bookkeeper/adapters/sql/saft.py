@@ -70,14 +70,17 @@ from bookkeeper.application.saft import (
     EntryTotals,
     Grouping,
     LineKey,
+    PartyFolder,
     PartyLine,
     SupplierBalance,
-    customers_of,
+    customer_folder,
+    customers_folded,
     is_payables,
     is_receivables,
     merge_suppliers,
+    supplier_folder,
     supplier_id_of,
-    suppliers_of,
+    suppliers_folded,
     with_party,
 )
 from bookkeeper.domain import money
@@ -101,6 +104,11 @@ _ZERO: Final = Decimal("0.00")
 _JOURNAL_ENTRY_POSTED: Final = "JournalEntryPosted"
 #: A constant jsonpath (PostgreSQL): an entry with a line that names a party.
 _PARTY_PATH: Final = "'$.lines[*].party'::jsonpath"
+#: Events that name a party, read per page (keyset on position) and folded as they come.
+PARTY_PAGE: Final = 2000
+#: At most this many receivables/payables lines' parties are kept for the line pages
+#: (about 20 MB); a ledger with more sales than that looks each page's up instead.
+LINE_PARTIES_KEPT: Final = 100_000
 
 _jl, _ld = journal_lines, ledger_daily
 _proposal = proposals.alias("proposal")
@@ -142,10 +150,11 @@ class SqlAuditSnapshot:
         self._connection = connection
         self._tenant = tenant_id
         #: (kind, party id) of each receivables or payables line that names its party, by
-        #: (entry id, line no), once the party lines are read: `lines` needs no lookup then.
+        #: (entry id, line no), once the party lines are read: `lines` needs no lookup
+        #: then (None: not read, or more than LINE_PARTIES_KEPT of them).
         self._line_parties: dict[tuple[Any, int], tuple[str, str]] | None = None
-        #: The party lines read so far (up to which end date).
-        self._party_cache: tuple[dt.date, list[PartyLine]] | None = None
+        #: The customers and suppliers folded from the party lines, for which period.
+        self._party_folds: tuple[tuple[dt.date, dt.date], PartyFolder, PartyFolder] | None = None
         self._postgres = connection.dialect.name == "postgresql"
         #: supplier_id_of by merchant key: a page names the same few merchants again.
         self._supplier_ids: dict[str, str] = {}
@@ -196,7 +205,7 @@ class SqlAuditSnapshot:
         ]
 
     async def suppliers(self, start: dt.date, end: dt.date) -> list[SupplierBalance]:
-        named = suppliers_of(await self._party_lines(end), start, end)
+        named = suppliers_folded((await self._folded_parties(start, end))[1])
         return merge_suppliers(await self._executed_suppliers(start, end), named)
 
     async def _executed_suppliers(self, start: dt.date, end: dt.date) -> list[SupplierBalance]:
@@ -246,60 +255,79 @@ class SqlAuditSnapshot:
             supplier.balances.sort(key=lambda b: b.account)
         return sorted(found.values(), key=lambda s: s.supplier_id)
 
-    async def _posted(self, condition: Any) -> list[tuple[uuid.UUID, int, JournalEntryPostedData]]:
-        """The tenant's JournalEntryPosted events that meet `condition`, decoded."""
+    async def _posted(
+        self, condition: Any
+    ) -> AsyncIterator[tuple[uuid.UUID, int, JournalEntryPostedData]]:
+        """The tenant's JournalEntryPosted events that meet `condition`, decoded, in log
+        order, read PARTY_PAGE at a time (a ledger full of sales has one per sale)."""
         e = events
-        stmt = select(e.c.stream_id, e.c.position, e.c.data, e.c.schema_version).where(
-            e.c.tenant_id == self._tenant, e.c.type == _JOURNAL_ENTRY_POSTED, condition
-        )
-        found = []
-        for stream_id, position, data, version in await self._execute(stmt):
-            payload = decode_payload(_JOURNAL_ENTRY_POSTED, data, version)
-            if isinstance(payload, JournalEntryPostedData):
-                found.append((stream_id, position, payload))
-        return found
+        after = 0
+        while True:
+            stmt = (
+                select(e.c.stream_id, e.c.position, e.c.data, e.c.schema_version)
+                .where(
+                    e.c.tenant_id == self._tenant,
+                    e.c.type == _JOURNAL_ENTRY_POSTED,
+                    e.c.position > after,
+                    condition,
+                )
+                .order_by(e.c.position)
+                .limit(PARTY_PAGE)
+            )
+            rows = (await self._execute(stmt)).all()
+            for stream_id, position, data, version in rows:
+                payload = decode_payload(_JOURNAL_ENTRY_POSTED, data, version)
+                if isinstance(payload, JournalEntryPostedData):
+                    yield stream_id, position, payload
+            if len(rows) < PARTY_PAGE:
+                return
+            after = rows[-1][1]
 
     def _names_a_party(self) -> Any:
         if self._connection.dialect.name == "postgresql":
             return func.jsonb_path_exists(events.c.data, literal_column(_PARTY_PATH))
         return func.instr(events.c.data, literal('"party"')) > 0
 
-    async def _party_lines(self, end: dt.date) -> list[PartyLine]:
-        """Every line of the tenant's entries dated on or before `end` that names a party,
-        read once per snapshot (the suppliers and the customers both fold them); also
-        which payables or receivables line names whom, so `lines` needs no lookup."""
-        if self._party_cache is not None and self._party_cache[0] >= end:
-            return [line for line in self._party_cache[1] if line.date <= end]
-        lines: list[PartyLine] = []
-        named: dict[tuple[Any, int], tuple[str, str]] = {}
-        for stream_id, position, entry in await self._posted(self._names_a_party()):
+    async def _folded_parties(
+        self, start: dt.date, end: dt.date
+    ) -> tuple[PartyFolder, PartyFolder]:
+        """The customers and the suppliers of the lines of the tenant's entries dated on
+        or before `end` that name a party, folded as the events stream in, once per
+        snapshot and period; also which payables or receivables line names whom (while
+        there are at most LINE_PARTIES_KEPT), so `lines` needs no lookup."""
+        if self._party_folds is not None and self._party_folds[0] == (start, end):
+            return self._party_folds[1], self._party_folds[2]
+        customers, suppliers = customer_folder(start, end), supplier_folder(start, end)
+        named: dict[tuple[Any, int], tuple[str, str]] | None = {}
+        async for stream_id, position, entry in self._posted(self._names_a_party()):
             if entry.date > end:
                 continue
             for number, line in enumerate(entry.lines, start=1):
                 party = line.party
                 if party is None or party.kind not in (CUSTOMER, SUPPLIER):
                     continue
-                if _owes(party.kind, line.account):
+                if named is not None and _owes(party.kind, line.account):
                     named[(stream_id, number)] = (party.kind, party.id)
-                lines.append(
-                    PartyLine(
-                        date=entry.date,
-                        position=position,
-                        account=line.account,
-                        debit=money.round_kr(line.debit),
-                        credit=money.round_kr(line.credit),
-                        party_id=party.id,
-                        name=party.name,
-                        org_number=party.org_number,
-                        kind=party.kind,
-                    )
+                    if len(named) > LINE_PARTIES_KEPT:
+                        named = None
+                folded = PartyLine(
+                    date=entry.date,
+                    position=position,
+                    account=line.account,
+                    debit=money.round_kr(line.debit),
+                    credit=money.round_kr(line.credit),
+                    party_id=party.id,
+                    name=party.name,
+                    org_number=party.org_number,
+                    kind=party.kind,
                 )
-        self._party_cache = (end, lines)
+                (customers if party.kind == CUSTOMER else suppliers).add(folded)
+        self._party_folds = ((start, end), customers, suppliers)
         self._line_parties = named
-        return lines
+        return customers, suppliers
 
     async def customers(self, start: dt.date, end: dt.date) -> list[CustomerBalance]:
-        return customers_of(await self._party_lines(end), start, end)
+        return customers_folded((await self._folded_parties(start, end))[0])
 
     async def _parties_of_lines(
         self, entry_ids: set[Any]
