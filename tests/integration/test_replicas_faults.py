@@ -10,7 +10,12 @@ processes with their executors on, against one loopback fake Fiken and Redis.
   every request is still answered, and the shared budget is spent again once it is back;
 - the database going away under the replicas as in a restart (every session cut, new
   ones refused a while): they answer 503 meanwhile, come back without a restart, and
-  every approved proposal executes exactly once.
+  every approved proposal executes exactly once;
+- two tenants with Fiken tokens of their own, one slow and answering 429 with a long
+  Retry-After: no replica sends for it during the pause, the other tenant's work is all
+  done within it, and each token keeps one request in flight and 4 a second;
+- a replica of an older or a newer version than the database's schema refuses to start,
+  saying so, while the replica already serving goes on.
 
 Needs PostgreSQL and Redis (skipped without them, except under CI=true).
 """
@@ -19,20 +24,25 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
+import sys
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import pytest_asyncio
+from sqlalchemy.engine import make_url
 
+from bookkeeper.adapters.credentials.fernet import new_key
 from bookkeeper.application.execution import reference
-from bookkeeper.domain.events import ExecutedData, ExecutionStartedData
-from tests.fakes.fiken import FikenServer, running_fiken_server
+from bookkeeper.domain.events import ExecutedData, ExecutionStartedData, Status
+from tests.fakes.fiken import FakeFiken, FikenServer, running_fake_fiken, running_fiken_server
 from tests.fakes.tcp_proxy import SilenceableProxy
-from tests.http_helpers import API
+from tests.http_helpers import API, pattern
 from tests.integration.processes import DEADLINE, Cluster, Served
 from tests.integration.test_faults_postgres import _terminate_backends
 from tests.integration.test_faults_processes import _allow_connections
@@ -44,6 +54,8 @@ pytestmark = pytest.mark.postgres
 REPLICAS = 2
 #: Requests per minute of one principal (BOOKKEEPER_RATE_LIMIT), shared through Redis.
 BUDGET = 4
+#: acme's Fiken's Retry-After: long enough for beta's work on a loaded machine.
+PAUSE = 10.0
 
 
 @pytest_asyncio.fixture
@@ -248,3 +260,102 @@ async def test_the_database_restarting_under_the_replicas_loses_nothing(
             health = await client.get(f"{replica.base}/health")
             assert health.status_code == 200 and health.json()["status"] == "ok", health.text
     assert all(s.process.poll() is None for s in served)
+
+
+async def _own_fiken(cluster: Cluster, tenant: str, fake: FakeFiken, url: str) -> None:
+    """`bookkeeper credentials set`: the tenant's own Fiken token, company and URL."""
+    command = [sys.executable, "-m", "bookkeeper.entrypoints.cli.main", "credentials", "set"]
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*command, "--tenant", tenant, "fiken", "--company", fake.slug, "--base-url", url],
+        input=fake.token.encode(),
+        env=cluster.env,
+        capture_output=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def _executed_in(cluster: Cluster, ids: list[uuid.UUID], tenant: str) -> bool:
+    views = [await cluster.harness.view(i, tenant) for i in ids]
+    return all(v.status == Status.EXECUTED for v in views)
+
+
+async def test_one_tenants_slow_fiken_and_429s_never_delay_another_tenant_on_any_replica(
+    cluster: Cluster,
+) -> None:
+    """Two tenants, each with its own Fiken token (two fakes), executed by two replicas.
+    acme's Fiken is slow and answers its first purchase 429 with a long Retry-After,
+    which the client sleeps through holding acme's token: no replica sends for acme
+    meanwhile, and beta's proposals, approved during that pause, are all executed in it.
+    Each token: never two requests in flight, never more than 4 in a second."""
+    cluster.env["BOOKKEEPER_CREDENTIALS_KEY"] = new_key()
+    async with running_fake_fiken(token=f"beta-{secrets.token_hex(8)}", company="beta-as") as (
+        beta_fiken,
+        beta_url,
+    ):
+        await _own_fiken(cluster, "beta", beta_fiken, beta_url)
+        await _replicas(cluster)
+        acme_fiken = cluster.fiken
+        acme_fiken.latency = beta_fiken.latency = 0.1
+        acme_fiken.rate_limit_next(1, retry_after=PAUSE, method="POST", path=r"/purchases$")
+        acme = await cluster.approved_invoices(4, prefix="ACME")
+        await cluster.wait_for(
+            lambda: any(r.status == 429 for r in acme_fiken.requests), "acme's 429"
+        )
+        limited = next(r for r in acme_fiken.requests if r.status == 429)
+
+        beta = await cluster.approved_invoices(6, tenants=("beta",), prefix="BETA")
+        for _ in polls(DEADLINE):
+            if await _executed_in(cluster, beta, "beta"):
+                break
+            await asyncio.sleep(0.1)
+        assert await _executed_in(cluster, beta, "beta")
+        # All of beta's work was done inside acme's pause: nothing sent for acme since.
+        assert [r for r in acme_fiken.requests if r.arrived > limited.arrived] == [], (
+            "beta waited for acme's pause to end"
+        )
+
+        await cluster.all_executed(acme)
+        cluster.assert_exactly_once(acme)
+        for proposal_id in beta:
+            assert len(beta_fiken.purchases_with_reference(reference(proposal_id))) == 1
+        for fake in (acme_fiken, beta_fiken):
+            assert fake.concurrent_violations == 0
+            assert fake.max_in_flight == 1
+            assert fake.max_requests_in_any_second() <= 4
+        # The pause was kept by every replica: acme's next request came after it.
+        after = [r for r in acme_fiken.requests if r.arrived > limited.arrived]
+        assert after and after[0].arrived - limited.arrived >= PAUSE - 0.5
+
+
+def _schema_at(url: str, revision: str) -> None:
+    with psycopg.connect(make_url(url).render_as_string(False), autocommit=True) as database:
+        database.execute("UPDATE alembic_version SET version_num = %s", (revision,))
+
+
+async def test_a_replica_of_another_schema_is_refused_and_the_running_ones_go_on(
+    cluster: Cluster, postgres_url: str
+) -> None:
+    """A replica of an older version than the database's schema (a newer version migrated
+    it: a revision it does not know), or of a newer one (the database is behind: not
+    migrated yet), refuses to start, saying which and what to do, in one line; the
+    replica already serving goes on serving and writing meanwhile."""
+    with psycopg.connect(make_url(postgres_url).render_as_string(False)) as database:
+        row = database.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert row is not None
+    head = str(row[0])
+    (running,) = await _replicas(cluster, 1, BOOKKEEPER_EXECUTOR="off")
+    agent = cluster.token()
+    try:
+        for revision, says in (("9999_from_the_future", "newer"), ("0028", "bookkeeper migrate")):
+            _schema_at(postgres_url, revision)
+            refused = cluster.spawn(f"at-{revision}")
+            assert await refused.exited(DEADLINE) == 1, refused.text()
+            assert revision in refused.text() and says in refused.text(), refused.text()
+            async with httpx.AsyncClient(base_url=running.base, timeout=DEADLINE) as client:
+                body = {"type": "PatternSuggested", "data": pattern(merchant=f"at {revision}")}
+                answer = await client.post(f"{API}/events", json=body, headers=agent)
+                assert answer.status_code == 201, answer.text
+                assert (await client.get("/health")).json()["status"] == "ok"
+    finally:
+        _schema_at(postgres_url, head)
