@@ -9,8 +9,8 @@ processes with their executors on, against one loopback fake Fiken and Redis.
 - Redis going silent under the replicas (a partition: connections kept, no answers):
   every request is still answered, and the shared budget is spent again once it is back;
 - the database going away under the replicas as in a restart (every session cut, new
-  ones refused a while): they answer 503 meanwhile, come back without a restart, and
-  every approved proposal executes exactly once;
+  ones refused a while): they answer 503 meanwhile, come back without a restart, every
+  approved proposal executes exactly once, and a policy change still reaches them all;
 - two tenants with Fiken tokens of their own, one slow and answering 429 with a long
   Retry-After: no replica sends for it during the pause, the other tenant's work is all
   done within it, and each token keeps one request in flight and 4 a second;
@@ -46,7 +46,7 @@ from tests.http_helpers import API, pattern
 from tests.integration.processes import DEADLINE, Cluster, Served
 from tests.integration.test_faults_postgres import _terminate_backends
 from tests.integration.test_faults_processes import _allow_connections
-from tests.integration.test_replicas import _proposals
+from tests.integration.test_replicas import _policy_change_reaches_every_replica, _proposals
 from tests.polling import polls
 
 pytestmark = pytest.mark.postgres
@@ -216,9 +216,10 @@ async def test_the_database_restarting_under_the_replicas_loses_nothing(
     """What the replicas see of a PostgreSQL restart: every session cut (the Fiken gate's
     and its advisory lock too, the pools', the executors' leases in flight), new ones
     refused a while, then the server back. Approvals meanwhile are clean 503s; afterwards
-    they are taken, every replica serves again without a restart, and every approved
-    proposal is in Fiken exactly once."""
-    served = await _replicas(cluster)
+    they are taken, every replica serves again without a restart, every approved
+    proposal is in Fiken exactly once, and a policy change made after it still reaches
+    every replica (each one's policy probe lost its connection too)."""
+    served = await _replicas(cluster, BOOKKEEPER_POLICY_RELOAD_SECONDS="1")
     cluster.fiken.latency = 0.1
     early = await _proposals(cluster, 6)
     late = await _proposals(cluster, 4)
@@ -259,6 +260,7 @@ async def test_the_database_restarting_under_the_replicas_loses_nothing(
         for replica in served:
             health = await client.get(f"{replica.base}/health")
             assert health.status_code == 200 and health.json()["status"] == "ok", health.text
+    await _policy_change_reaches_every_replica(cluster, served)
     assert all(s.process.poll() is None for s in served)
 
 
