@@ -197,6 +197,8 @@ class SeenRequest:
     fault: str | None = None
     status: int | None = None
     finished: float | None = None
+    #: The body as received (b"" when none, or gone before it was read).
+    body: bytes = b""
 
 
 @dataclasses.dataclass
@@ -1438,7 +1440,7 @@ async def _checked_against_spec(
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
-    body = b"".join(chunks)
+    body = seen.body = b"".join(chunks)
     replayed = False
 
     async def replay() -> Message:

@@ -146,16 +146,17 @@ class Cluster:
         return served
 
     async def approved_invoices(
-        self, count: int, tenants: Sequence[str] = ("acme",)
+        self, count: int, tenants: Sequence[str] = ("acme",), prefix: str = "FAULT"
     ) -> list[uuid.UUID]:
-        """`count` approved invoices of one supplier, of `tenants` in turn."""
+        """`count` approved invoices of one supplier, of `tenants` in turn, numbered
+        `prefix`-0, -1, …"""
         ids = []
         for n in range(count):
             tenant = tenants[n % len(tenants)]
             document = await self.harness.store(
                 content=b"%PDF-1.7\n" + uuid.uuid4().bytes, tenant=tenant
             )
-            data: Any = invoice(document, account_code="6900", invoice_number=f"FAULT-{n}")
+            data: Any = invoice(document, account_code="6900", invoice_number=f"{prefix}-{n}")
             ids.append(await self.harness.approved(data, tenant))
         return ids
 
