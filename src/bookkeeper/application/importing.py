@@ -40,7 +40,12 @@ from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict
 from bookkeeper.application.json_keys import duplicate_key
 from bookkeeper.application.ports import EventImport, RecordedEvent
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import JournalEntryPostedData, Status, decode_payload
+from bookkeeper.domain.events import (
+    JournalEntryPostedData,
+    Status,
+    decode_payload,
+    event_type,
+)
 from bookkeeper.domain.ledger import check_balanced
 from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
 from bookkeeper.domain.text import unfit_in
@@ -178,6 +183,14 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
             raise ValueError("version must be 1 or more")
         if line.created_at.tzinfo is None:
             raise ValueError("created_at needs a time zone")
+        known = event_type(line.type).schema_version
+        if not 1 <= line.schema_version <= known:
+            # 0 or less has no upcaster; a newer one than this installation knows would
+            # be stored as it came and read as if it were today's.
+            raise ValueError(
+                f"schema_version {line.schema_version} of {line.type} is not one this "
+                f"installation reads (1 to {known})"
+            )
         data = bytes(line.data)
         payload = decode_payload(line.type, data, line.schema_version)
         misspelt = misspelt_decimal(payload, data, "data", stored=True)
@@ -228,6 +241,8 @@ _WIDE_BOMS: Final = (
     (b"\xfe\xff", "UTF-16"),
 )
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
+#: The magic number a gzip file starts with (RFC 1952): an export compressed for the move.
+_GZIP: Final = b"\x1f\x8b"
 
 
 def parsed(lines: Iterable[bytes]) -> Iterator[tuple[int, RecordedEvent]]:
@@ -241,6 +256,10 @@ def parsed(lines: Iterable[bytes]) -> Iterator[tuple[int, RecordedEvent]]:
                     raise BadImportLine(
                         1, f"the file is {encoding}; import reads UTF-8 (one JSON event a line)"
                     )
+            if raw.startswith(_GZIP):
+                raise BadImportLine(
+                    1, "the file is gzip-compressed; import reads it uncompressed (gunzip it)"
+                )
             raw = raw.removeprefix(_UTF8_BOM)
         if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
             raise BadImportLine(
