@@ -936,15 +936,14 @@ class BooksImport:
             ),
         ]
         # What the books held before the start, when no earlier run started before it
-        # (the records from an earlier start are the ledger's already): asked by the
-        # first run, a run from an earlier start and a full run of the same start; an
-        # incremental run asks only when the last run could not book it (ADR 0037
-        # addendum: a change the books back-date before the start waits for a full run).
+        # (the records from an earlier start are the ledger's already): asked by every
+        # run of that start, incremental ones too. The lists are read from the start on,
+        # so a change the books back-date before it (a receipt for December entered in
+        # January) reaches the ledger only through the balances; an unchanged answer
+        # writes nothing (ADR 0037 addendum "leftovers").
         opening_pending = any(p.what == OPENING for p in (last.pending if last else ()))
         by_year = last is not None and last.opening_by_year
-        opening_asked = (earliest is None or start <= earliest) and (
-            since is None or opening_pending or not by_year
-        )
+        opening_asked = earliest is None or start <= earliest
         if opening_asked:
             await self._opening(tenant_id, start, report)
             by_year = not any(p.what == OPENING for p in report.problems)
