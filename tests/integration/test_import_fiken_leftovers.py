@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from bookkeeper.application.books_import import BooksImport
 from bookkeeper.application.ports import UnitOfWorkFactory
-from tests.fakes.fiken import BANK_ACCOUNT_CODE, FakeFiken
+from tests.fakes.fiken import BANK_ACCOUNT_CODE, FakeFiken, running_fake_fiken
 from tests.integration.test_import_fiken import (
     ACCOUNTANT,
     FIRST_RUN,
@@ -71,3 +71,92 @@ async def test_a_change_the_books_back_date_before_the_start_reaches_the_opening
         # Booked once: the run after finds the opening as it is.
         assert (await service.run(TENANT, START)).imported == 0
         assert await _closing(uow_factory, clock) == balance
+
+
+async def test_a_sale_refused_then_fixed_is_written_off_once(
+    fiken: tuple[FakeFiken, str],  # noqa: F811
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """A written-off sale the import refuses (a vatType it does not know) while
+    /journalEntries lists the books' own write-off posting: that posting waits with the
+    sale. Before, it was booked as a journal entry on the first run, and the sale, once
+    fixed, booked its write-off besides: 7830 held 1,200.00 for a 600.00 loss and the
+    customer owed -750.00."""
+    fake, base_url = fiken
+    fake.accounts.update({"2700": "Utgående merverdiavgift, høy sats"})
+    customer = fake.add_contact("Konkurs AS", supplier=False, customer=True)
+    receivables = fake.contacts[customer]["customerAccountCode"]
+    sale = fake.add_sale(
+        dt.date(2026, 1, 10),
+        [_sale_line(100_000, 25_000)],
+        customer_id=customer,
+        payments=[(dt.date(2026, 1, 20), BANK_ACCOUNT_CODE, 50_000)],
+        modified=dt.date(2026, 2, 2),
+    )
+    fake.sales[sale].update({"writeOff": True, "settled": True, "settledDate": "2026-02-02"})
+    fake.sales[sale]["lines"][0]["vatType"] = "SOMETHING_NEW"
+    fake.add_journal_entry(
+        dt.date(2026, 2, 2),
+        [("7830", 60_000, "3"), ("2700", 15_000, "3"), (receivables, -75_000)],
+        "Tap på krav",
+        modified=dt.date(2026, 2, 2),
+    )
+    clock = FixedClock(FIRST_RUN)
+    async with fiken_history(base_url) as source:
+        service = BooksImport(uow_factory, source, clock)
+        first = await service.run(TENANT, START)
+        assert [(p.what, p.id) for p in first.problems] == [("sale", str(sale))]
+        held = await _closing(uow_factory, clock)
+        assert held.get("7830", ZERO) == 0 and held.get(receivables, ZERO) == 0
+
+        fake.sales[sale]["lines"][0]["vatType"] = "HIGH"  # fixed (asked for again by id)
+        clock.advance(days=2)
+        second = await service.run(TENANT, START)
+        assert second.problems == []
+        balance = await _closing(uow_factory, clock)
+        assert balance["7830"] == Decimal("600.00")
+        assert balance[receivables] == 0
+        assert balance["3000"] == Decimal("-1000.00")
+        assert (await service.run(TENANT, START)).imported == 0
+        assert (await service.run(TENANT, START, END)).imported == 0
+        assert await _closing(uow_factory, clock) == balance
+
+
+async def test_a_sale_that_breaks_the_contract_keeps_its_posting_out_until_it_is_read(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """Where /journalEntries lists the postings of sales, a sale the adapter cannot read
+    (a payment without its amount) had its posting booked as a journal entry, and the sale
+    once fixed besides: 3000 held -2,000.00 for a 1,000.00 sale. Its transaction is known
+    from the refused record now, so its posting waits with it."""
+    async with running_fake_fiken(today=dt.date(2026, 2, 26), lists_trade_postings=True) as (
+        fake,
+        base_url,
+    ):
+        fake.accounts.update({"2700": "Utgående merverdiavgift, høy sats"})
+        customer = fake.add_contact("Kunde AS", supplier=False, customer=True)
+        sale = fake.add_sale(
+            dt.date(2026, 1, 10),
+            [_sale_line(100_000, 25_000)],
+            customer_id=customer,
+            payments=[(dt.date(2026, 1, 20), BANK_ACCOUNT_CODE, 50_000)],
+            modified=dt.date(2026, 1, 20),
+        )
+        payment = fake.sales[sale]["salePayments"][0]
+        del payment["amount"]
+        clock = FixedClock(FIRST_RUN)
+        async with fiken_history(base_url) as source:
+            service = BooksImport(uow_factory, source, clock)
+            first = await service.run(TENANT, START)
+            assert [(p.what, p.id) for p in first.problems] == [("sale", str(sale))]
+            assert (await _closing(uow_factory, clock)).get("3000", ZERO) == 0
+
+            payment["amount"] = 50_000
+            clock.advance(days=2)
+            second = await service.run(TENANT, START)
+            assert second.problems == []
+            balance = await _closing(uow_factory, clock)
+            assert balance["3000"] == Decimal("-1000.00")
+            assert balance[BANK_ACCOUNT_CODE] == Decimal("500.00")
+            assert (await service.run(TENANT, START, END)).imported == 0
+            assert await _closing(uow_factory, clock) == balance

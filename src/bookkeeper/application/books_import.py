@@ -475,24 +475,10 @@ def trade_entries(
         entries = _with_mirror(tenant_id, record.what, record.id, posting, record.deleted)
     if cash:
         return entries
-    in_currency = _gross_in_currency(record)
-    paid_in_currency = _ZERO
     cleared_total = _ZERO
-    for index, payment in enumerate(record.payments):
+    clearing = _clearing(record, gross)
+    for index, (payment, cleared) in enumerate(zip(record.payments, clearing, strict=True)):
         key = payment.id or f"{index}:{payment.date.isoformat()}:{payment.amount}"
-        # A payment in the document's currency clears what it paid of it at the rate the
-        # document was booked at; what the bank paid more or less is a currency loss or
-        # gain (agio/disagio), so a settled invoice leaves nothing open. The running
-        # total in the currency makes the full payment clear the whole NOK amount.
-        cleared = payment.amount
-        if (
-            in_currency is not None
-            and payment.amount_in_currency is not None
-            and (payment.currency or "").strip().upper() == record.currency.strip().upper()
-        ):
-            before = money.two_places(gross * paid_in_currency / in_currency)
-            paid_in_currency += payment.amount_in_currency
-            cleared = money.two_places(gross * paid_in_currency / in_currency) - before
         cleared_total += cleared
         difference = sign * (payment.amount - cleared)
         paid = _lines(
@@ -523,6 +509,50 @@ def trade_entries(
                 (imported_entry_id(tenant_id, record.what, record.id, WRITE_OFF), written_off)
             )
     return entries
+
+
+def _clearing(record: HistoryTrade, gross: Decimal) -> list[Decimal]:
+    """What each payment of a non-cash purchase or sale clears of its NOK `gross`. A
+    payment in the document's currency clears what it paid of it at the rate the document
+    was booked at; what the bank paid more or less is a currency loss or gain
+    (agio/disagio), so a settled invoice leaves nothing open. The running total in the
+    currency makes the full payment clear the whole NOK amount. Others clear their NOK
+    amount."""
+    in_currency = _gross_in_currency(record)
+    paid_in_currency = _ZERO
+    found: list[Decimal] = []
+    for payment in record.payments:
+        cleared = payment.amount
+        if (
+            in_currency is not None
+            and payment.amount_in_currency is not None
+            and (payment.currency or "").strip().upper() == record.currency.strip().upper()
+        ):
+            before = money.two_places(gross * paid_in_currency / in_currency)
+            paid_in_currency += payment.amount_in_currency
+            cleared = money.two_places(gross * paid_in_currency / in_currency) - before
+        found.append(cleared)
+    return found
+
+
+def _refused_write_off_key(record: HistoryTrade) -> str | None:
+    """The key (`WRITTEN_OFF`) the books' posting of a refused sale's write-off would be
+    told by — what its payments left open of its lines' gross on its receivables — so the
+    posting waits with the sale instead of being booked as a journal entry. None for a
+    record without a write-off, or one whose figures give none."""
+    if (
+        record.what != SALE
+        or not record.write_off
+        or record.deleted
+        or record.kind in CASH_KINDS
+        or not record.lines
+    ):
+        return None
+    gross = sum((line.net + line.vat for line in record.lines), _ZERO)
+    left = gross - sum(_clearing(record, gross), _ZERO)
+    if gross <= 0 or left <= 0:
+        return None
+    return _written_off(record.party_account or RECEIVABLES, left)
 
 
 def _paid_from(payment: HistoryPayment, sign: Decimal) -> Signed:
@@ -1047,6 +1077,14 @@ class BooksImport:
         for problem in page.problems:
             log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
         seen = {t.transaction for t in page.trades if t.transaction is not None}
+        # A purchase or sale refused as it was read (it breaks the contract) whose
+        # transaction could be read: its own posting, where the books list it among the
+        # journal entries, waits with it (booked from the record once it can be read).
+        seen |= {
+            p.transaction
+            for p in page.problems
+            if p.transaction is not None and p.what in (PURCHASE, SALE)
+        }
         # A cancelled journal entry's balancing transaction (kept as "offset:<id>"): the
         # import posts the entry's mirror itself, so the books' own counter-entry, when
         # they list it, is not booked again (`_page`).
@@ -1135,6 +1173,15 @@ class BooksImport:
                             report.trade_transactions |= booked
                             trades |= booked
                 except NotImportable as error:
+                    if isinstance(record, HistoryTrade):
+                        # The books' own posting of its write-off, where /journalEntries
+                        # lists it, waits with the sale (its transaction is the sale's
+                        # already): booked as a journal entry now, it was booked again by
+                        # the sale once fixed.
+                        waiting = _refused_write_off_key(record)
+                        if waiting is not None:
+                            report.trade_transactions.add(waiting)
+                            trades.add(waiting)
                     problem = HistoryProblem(what=what, id=record.id, reason=str(error))
                     log.warning("import: %s %s skipped: %s", what, record.id, problem.reason)
                     report.problems.append(problem)
