@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import msgspec
+
 from bookkeeper.application.books_import import BooksImport
 from bookkeeper.application.ports import UnitOfWorkFactory
 from tests.fakes.fiken import BANK_ACCOUNT_CODE, FakeFiken, running_fake_fiken
@@ -160,3 +162,64 @@ async def test_a_sale_that_breaks_the_contract_keeps_its_posting_out_until_it_is
             assert balance[BANK_ACCOUNT_CODE] == Decimal("500.00")
             assert (await service.run(TENANT, START, END)).imported == 0
             assert await _closing(uow_factory, clock) == balance
+
+
+async def test_the_run_record_does_not_grow_with_the_records_read(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    """A run kept every transaction it read (one per journal entry, purchase and sale) in
+    its `BooksImported` record, and every run read all of them back: a company's years
+    made a record of megabytes, each full run another. The keys are streams of their own
+    now: the record is the same size for 3 entries or 63 (but its counts), and a later
+    run still knows a sale's posting (listed again, its sale not) and a cancelled entry's
+    balancing one."""
+    async with running_fake_fiken(today=dt.date(2026, 2, 26), lists_trade_postings=True) as (
+        fake,
+        base_url,
+    ):
+        fake.accounts.update({"2700": "Utgående merverdiavgift, høy sats"})
+        customer = fake.add_contact("Kunde AS", supplier=False, customer=True)
+        sale = fake.add_sale(
+            dt.date(2026, 1, 10),
+            [_sale_line(100_000, 25_000)],
+            customer_id=customer,
+            modified=dt.date(2026, 1, 10),
+        )
+        rent = fake.add_journal_entry(
+            dt.date(2026, 1, 5), [("6300", 500_000), (BANK_ACCOUNT_CODE, -500_000)], "Husleie"
+        )
+        clock = FixedClock(FIRST_RUN)
+        sizes = []
+        async with fiken_history(base_url) as source:
+            service = BooksImport(uow_factory, source, clock)
+            for count in (3, 60):
+                for day in range(count):
+                    fake.add_journal_entry(
+                        dt.date(2026, 2, 1) + dt.timedelta(days=day % 20),
+                        [("6800", 1_000), (BANK_ACCOUNT_CODE, -1_000)],
+                        f"Kontor {day}",
+                    )
+                report = await service.run(TENANT, START, END)
+                assert report.problems == []
+                last = await service.last_run(TENANT)
+                assert last is not None
+                sizes.append(len(msgspec.json.encode(last)))
+            assert sizes[1] - sizes[0] < 40 and sizes[1] < 400  # its counts' digits
+            balance = await _closing(uow_factory, clock)
+            assert balance["3000"] == Decimal("-1000.00")
+            assert balance["6800"] == Decimal("630.00")
+
+            # Later: Fiken touches the sale's posting (not the sale) and deletes the rent.
+            fake._today = dt.date(2026, 3, 4)
+            posting = fake.sales[sale]["transactionId"]
+            fake.trade_postings()
+            fake._trade_postings[posting]["lastModifiedDate"] = "2026-03-04"
+            fake.cancel_journal_entry(rent)
+            clock.advance(days=4)
+            later = await service.run(TENANT, START)
+            assert later.problems == [] and later.same_as_trade >= 1
+            after = await _closing(uow_factory, clock)
+            assert after["3000"] == Decimal("-1000.00")
+            assert after.get("6300", ZERO) == 0
+            assert (await service.run(TENANT, START, END)).imported == 0
+            assert await _closing(uow_factory, clock) == after
