@@ -639,3 +639,29 @@ def test_a_compressed_file_is_refused_by_name(
     _, err = capsys.readouterr()
     assert f"{file}:1:" in err and "gzip" in err and "gunzip" in err
     assert asyncio.run(recorded(target)) == []
+
+
+@pytest.mark.parametrize("tenant", ["*", "acme,globex", " acme", "acme\u202e", "a" * 256])
+def test_a_tenant_no_token_or_command_can_name_is_a_bad_line(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tenant: str,
+) -> None:
+    """`*` means every tenant in the policy, a comma separates tenants, a padded or
+    steering name reads as another: tokens, the CLI and the bus refuse all of them as a
+    tenant, so events filed under one were imported where nobody could reach them (or
+    under a name that reads as another's)."""
+    lines = [encode(e) for e in source]
+    raw = msgspec.json.decode(lines[3])
+    raw["tenant_id"] = tenant
+    raw["stream_id"] = str(uuid.uuid4())
+    raw["version"] = 1
+    raw["parent_id"] = None
+    lines[3] = msgspec.json.encode(raw)
+    file = write(tmp_path / "tenants.jsonl", lines)
+    assert main(["import", "events", str(file)]) == 1
+    _, err = capsys.readouterr()
+    assert f"{file}:4:" in err and "tenant_id" in err
+    assert asyncio.run(recorded(target)) == []
