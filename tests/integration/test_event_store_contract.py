@@ -425,6 +425,7 @@ SAMPLES: dict[type[Payload], Payload] = {
     events.BooksRecordPartsData: events.BooksRecordPartsData(
         what="sale", id="1234", parts=("payment:55", "write-off")
     ),
+    events.BooksTransactionKnownData: events.BooksTransactionKnownData(key="offset:9876"),
     # Issue 14: a tenant's own credentials set and removed (no secret in either).
     events.CredentialsSetData: events.CredentialsSetData(
         provider="fiken", fingerprint="sha256:0123456789ab", company="acme-as"

@@ -1255,6 +1255,33 @@ async def test_a_counterpart_that_pages_smaller_than_asked_is_read_to_the_end(
     assert seen == ["0", "1", "2", "3", "4"]  # the fifth, empty, ends it
 
 
+@pytest.mark.parametrize("page_count", [None, "1"])
+async def test_a_list_is_read_until_it_has_as_many_records_as_fiken_counts(
+    sleep: RecordingSleep, page_count: str | None
+) -> None:
+    """A counterpart paging at 25 of its own that says only how many records there are
+    (Fiken-Api-Result-Count: 100), or also a page count for the 100 asked for (1): the
+    records counted are read (four pages), not the first 25 with 75 lost silently."""
+    rows = _accounts(100)
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        seen.append(str(page))
+        headers = {"Fiken-Api-Page": str(page), "Fiken-Api-Result-Count": "100"}
+        if page_count is not None:
+            headers["Fiken-Api-Page-Count"] = page_count
+        return httpx.Response(200, json=rows[page * 25 : (page + 1) * 25], headers=headers)
+
+    client = answering(handler, sleep)
+    try:
+        found = await FikenBooks(client, "x").accounts()
+    finally:
+        await client.aclose()
+    assert len(found) == 100
+    assert seen == ["0", "1", "2", "3"]
+
+
 async def test_optional_fields_answered_as_null_are_read_as_absent(sleep: RecordingSleep) -> None:
     """A counterpart whose models serialise an unset optional field as null (FastAPI with
     models generated from the spec does by default) must not fail the whole list: null

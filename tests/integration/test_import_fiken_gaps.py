@@ -323,8 +323,8 @@ async def test_the_opening_balance_is_imported_once_and_follows_an_earlier_start
     """What the books held before `--from` (GET /accountBalances the day before) is one
     opening entry: the 2026 trial balance opens with the bank, the share capital, the
     supplier's open invoice and 2025's result in 2050. A run from an earlier start books
-    that day's opening instead and the records between, so 2026 opens the same; a later
-    incremental run asks for no balances."""
+    that day's opening instead and the records between, so 2026 opens the same; a run
+    from a later start than that asks for no balances."""
     fake, base_url = fiken
     fake.accounts.update({"2000": "Aksjekapital"})
     supplier = fake.add_contact("Gårdeier AS")

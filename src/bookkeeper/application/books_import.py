@@ -86,6 +86,7 @@ from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.events import (
     BooksImportedData,
     BooksRecordPartsData,
+    BooksTransactionKnownData,
     JournalEntryPostedData,
     JournalLine,
     Party,
@@ -128,6 +129,8 @@ SOURCE: Final = IMPORTED
 BOOKS_IMPORTED: Final = "BooksImported"
 #: What an imported purchase or sale holds besides its posting (payments, a write-off).
 BOOKS_RECORD_PARTS: Final = "BooksRecordParts"
+#: A transaction of the books the import knows (what a journal entry listed with it is).
+BOOKS_TRANSACTION_KNOWN: Final = "BooksTransactionKnown"
 #: The purpose of that record's stream (`imported_entry_id`).
 PARTS: Final = "parts"
 #: Who the imported entries are recorded as.
@@ -475,24 +478,10 @@ def trade_entries(
         entries = _with_mirror(tenant_id, record.what, record.id, posting, record.deleted)
     if cash:
         return entries
-    in_currency = _gross_in_currency(record)
-    paid_in_currency = _ZERO
     cleared_total = _ZERO
-    for index, payment in enumerate(record.payments):
+    clearing = _clearing(record, gross)
+    for index, (payment, cleared) in enumerate(zip(record.payments, clearing, strict=True)):
         key = payment.id or f"{index}:{payment.date.isoformat()}:{payment.amount}"
-        # A payment in the document's currency clears what it paid of it at the rate the
-        # document was booked at; what the bank paid more or less is a currency loss or
-        # gain (agio/disagio), so a settled invoice leaves nothing open. The running
-        # total in the currency makes the full payment clear the whole NOK amount.
-        cleared = payment.amount
-        if (
-            in_currency is not None
-            and payment.amount_in_currency is not None
-            and (payment.currency or "").strip().upper() == record.currency.strip().upper()
-        ):
-            before = money.two_places(gross * paid_in_currency / in_currency)
-            paid_in_currency += payment.amount_in_currency
-            cleared = money.two_places(gross * paid_in_currency / in_currency) - before
         cleared_total += cleared
         difference = sign * (payment.amount - cleared)
         paid = _lines(
@@ -523,6 +512,50 @@ def trade_entries(
                 (imported_entry_id(tenant_id, record.what, record.id, WRITE_OFF), written_off)
             )
     return entries
+
+
+def _clearing(record: HistoryTrade, gross: Decimal) -> list[Decimal]:
+    """What each payment of a non-cash purchase or sale clears of its NOK `gross`. A
+    payment in the document's currency clears what it paid of it at the rate the document
+    was booked at; what the bank paid more or less is a currency loss or gain
+    (agio/disagio), so a settled invoice leaves nothing open. The running total in the
+    currency makes the full payment clear the whole NOK amount. Others clear their NOK
+    amount."""
+    in_currency = _gross_in_currency(record)
+    paid_in_currency = _ZERO
+    found: list[Decimal] = []
+    for payment in record.payments:
+        cleared = payment.amount
+        if (
+            in_currency is not None
+            and payment.amount_in_currency is not None
+            and (payment.currency or "").strip().upper() == record.currency.strip().upper()
+        ):
+            before = money.two_places(gross * paid_in_currency / in_currency)
+            paid_in_currency += payment.amount_in_currency
+            cleared = money.two_places(gross * paid_in_currency / in_currency) - before
+        found.append(cleared)
+    return found
+
+
+def _refused_write_off_key(record: HistoryTrade) -> str | None:
+    """The key (`WRITTEN_OFF`) the books' posting of a refused sale's write-off would be
+    told by — what its payments left open of its lines' gross on its receivables — so the
+    posting waits with the sale instead of being booked as a journal entry. None for a
+    record without a write-off, or one whose figures give none."""
+    if (
+        record.what != SALE
+        or not record.write_off
+        or record.deleted
+        or record.kind in CASH_KINDS
+        or not record.lines
+    ):
+        return None
+    gross = sum((line.net + line.vat for line in record.lines), _ZERO)
+    left = gross - sum(_clearing(record, gross), _ZERO)
+    if gross <= 0 or left <= 0:
+        return None
+    return _written_off(record.party_account or RECEIVABLES, left)
 
 
 def _paid_from(payment: HistoryPayment, sign: Decimal) -> Signed:
@@ -936,21 +969,20 @@ class BooksImport:
             ),
         ]
         # What the books held before the start, when no earlier run started before it
-        # (the records from an earlier start are the ledger's already): asked by the
-        # first run, a run from an earlier start and a full run of the same start; an
-        # incremental run asks only when the last run could not book it (ADR 0037
-        # addendum: a change the books back-date before the start waits for a full run).
+        # (the records from an earlier start are the ledger's already): asked by every
+        # run of that start, incremental ones too. The lists are read from the start on,
+        # so a change the books back-date before it (a receipt for December entered in
+        # January) reaches the ledger only through the balances; an unchanged answer
+        # writes nothing (ADR 0037 addendum "leftovers").
         opening_pending = any(p.what == OPENING for p in (last.pending if last else ()))
         by_year = last is not None and last.opening_by_year
-        opening_asked = (earliest is None or start <= earliest) and (
-            since is None or opening_pending or not by_year
-        )
+        opening_asked = earliest is None or start <= earliest
         if opening_asked:
             await self._opening(tenant_id, start, report)
             by_year = not any(p.what == OPENING for p in report.problems)
         report.opening_by_year = by_year
         #: Transactions of purchases and sales: of earlier runs, and of this one as read.
-        trades = await self.trade_transactions(tenant_id)
+        trades = _Known(await self.trade_transactions(tenant_id))
         #: The tenant's closed periods and locked VAT terms (counted, not enforced).
         async with self._uow() as uow:
             shut = await uow.rules.periods(tenant_id)
@@ -1012,7 +1044,7 @@ class BooksImport:
         tenant_id: str,
         pending: Sequence[PendingRecord],
         report: BooksImportReport,
-        trades: set[str],
+        trades: _Known,
         shut: Sequence[FiscalPeriod] = (),
     ) -> None:
         """Ask the books for each pending record by id (one request at a time, through
@@ -1038,7 +1070,7 @@ class BooksImport:
         tenant_id: str,
         page: HistoryPage,
         report: BooksImportReport,
-        trades: set[str],
+        trades: _Known,
         shut: Sequence[FiscalPeriod] = (),
     ) -> None:
         """A page read from a list or asked for by id: its refused records reported, its
@@ -1048,6 +1080,14 @@ class BooksImport:
         for problem in page.problems:
             log.warning("import: %s %s skipped: %s", problem.what, problem.id, problem.reason)
         seen = {t.transaction for t in page.trades if t.transaction is not None}
+        # A purchase or sale refused as it was read (it breaks the contract) whose
+        # transaction could be read: its own posting, where the books list it among the
+        # journal entries, waits with it (booked from the record once it can be read).
+        seen |= {
+            p.transaction
+            for p in page.problems
+            if p.transaction is not None and p.what in (PURCHASE, SALE)
+        }
         # A cancelled journal entry's balancing transaction (kept as "offset:<id>"): the
         # import posts the entry's mirror itself, so the books' own counter-entry, when
         # they list it, is not booked again (`_page`).
@@ -1058,11 +1098,13 @@ class BooksImport:
         }
         report.trade_transactions |= seen
         trades |= seen
-        if page.entries or page.trades:
+        if page.entries or page.trades or not seen <= trades.stored:
             await self._page(tenant_id, page, report, trades, shut)
 
     async def trade_transactions(self, tenant_id: str) -> set[str]:
-        """The books' transactions of every purchase and sale earlier runs read."""
+        """The keys earlier runs kept in their records (`BooksImportedData.
+        trade_transactions`): runs before each key had a stream of its own
+        (`BooksTransactionKnown`) kept every one there; later runs keep none."""
         async with self._uow() as uow:
             events = await uow.events.read_stream(tenant_id, books_import_runs_id(tenant_id))
         found: set[str] = set()
@@ -1076,7 +1118,7 @@ class BooksImport:
         tenant_id: str,
         page: HistoryPage,
         report: BooksImportReport,
-        trades: set[str],
+        trades: _Known,
         shut: Sequence[FiscalPeriod] = (),
     ) -> None:
         """Map the page's records and write the new entries in one transaction. A journal
@@ -1087,6 +1129,9 @@ class BooksImport:
             # The tenant's rates (reverse charge is calculated with them): the store's
             # cache answers, one read per page at most.
             rates = await tenant_tax_table(uow, tenant_id) if page.trades else None
+            # What earlier runs (or pages) learnt of the transactions these journal
+            # entries name: one read of their keys' streams.
+            await _look_up(uow, tenant_id, trades, _keys_of(page.entries))
             # Trades first: a write-off they book is known before a journal entry of it.
             everything: list[HistoryJournalEntry | HistoryTrade] = [*page.trades, *page.entries]
             for record in everything:
@@ -1136,6 +1181,15 @@ class BooksImport:
                             report.trade_transactions |= booked
                             trades |= booked
                 except NotImportable as error:
+                    if isinstance(record, HistoryTrade):
+                        # The books' own posting of its write-off, where /journalEntries
+                        # lists it, waits with the sale (its transaction is the sale's
+                        # already): booked as a journal entry now, it was booked again by
+                        # the sale once fixed.
+                        waiting = _refused_write_off_key(record)
+                        if waiting is not None:
+                            report.trade_transactions.add(waiting)
+                            trades.add(waiting)
                     problem = HistoryProblem(what=what, id=record.id, reason=str(error))
                     log.warning("import: %s %s skipped: %s", what, record.id, problem.reason)
                     report.problems.append(problem)
@@ -1157,9 +1211,19 @@ class BooksImport:
                 if isinstance(record, HistoryTrade)
             }
             # Each entry's stream and its first revision's, in one read: a record the books
-            # changed since (or changed back) is told from one they did not.
-            asked = [*ids, *(revision_id(i, 1) for i in ids), *parts]
-            existing = await uow.events.read_streams([(tenant_id, i) for i in asked]) if ids else {}
+            # changed since (or changed back) is told from one they did not; and the
+            # streams of the keys this run learnt that are not known to be kept yet.
+            unsure = {
+                transaction_key_id(tenant_id, key): key
+                for key in trades - trades.stored - trades.looked
+            }
+            trades.looked |= set(unsure.values())
+            asked = [*ids, *(revision_id(i, 1) for i in ids), *parts, *unsure]
+            existing = (
+                await uow.events.read_streams([(tenant_id, i) for i in asked]) if asked else {}
+            )
+            trades.stored |= {key for stream, key in unsure.items() if existing.get(stream)}
+            keep = sorted(trades - trades.stored)
             fresh: Entries = []
             restored: set[uuid.UUID] = set()
             listed: list[tuple[uuid.UUID, int, NewEvent]] = []
@@ -1199,9 +1263,11 @@ class BooksImport:
                         report.known += 1
             report.imported += len(fresh)
             _count_shut(report, fresh, shut)
-            if report.dry_run or not (fresh or listed):
+            if report.dry_run or not (fresh or listed or keep):
                 return
-            await self._write(uow, tenant_id, fresh, metadata, listed)
+            markers = [self._known_event(tenant_id, key) for key in keep]
+            await self._write(uow, tenant_id, fresh, metadata, listed, markers)
+            trades.stored |= set(keep)
 
     async def _write(
         self,
@@ -1210,9 +1276,11 @@ class BooksImport:
         fresh: Entries,
         metadata: dict[uuid.UUID, dict[str, Any]],
         listed: Sequence[tuple[uuid.UUID, int, NewEvent]] = (),
+        markers: Sequence[tuple[str, uuid.UUID, NewEvent]] = (),
     ) -> None:
-        """Append the new entries (each its own stream at version 0) and the records' parts,
-        fold the entries into the ledger and commit."""
+        """Append the new entries (each its own stream at version 0), the records' parts and
+        the keys learnt (`markers`, each its own stream: one another run kept meanwhile is
+        left as it is), fold the entries into the ledger and commit."""
         now = self._clock.now()
         # Every new entry starts its own stream, and so does a record's first parts record:
         # all in one `append_first` (one multi-row insert on SQL). A stream taken meanwhile
@@ -1239,6 +1307,8 @@ class BooksImport:
         for stream_id, version, event in listed:
             if version:
                 await uow.events.append(tenant_id, stream_id, version, [event])
+        if markers:
+            await uow.events.append_first(markers)
         recorded = [e for e in appended if e is not None and e.type == JOURNAL_ENTRY_POSTED]
         await fold_journal_entries(uow, recorded)
         await uow.commit()
@@ -1300,6 +1370,19 @@ class BooksImport:
         starts = [e.data.start for e in events if isinstance(e.data, BooksImportedData)]
         return min(starts, default=None)
 
+    def _known_event(self, tenant_id: str, key: str) -> tuple[str, uuid.UUID, NewEvent]:
+        """The record that the books' transaction key `key` is known, in its own stream."""
+        stream_id = transaction_key_id(tenant_id, key)
+        event = stamp(
+            BOOKS_TRANSACTION_KNOWN,
+            BooksTransactionKnownData(key=key),
+            event_id=uuid.uuid5(stream_id, "0"),
+            actor=self._actor,
+            at=self._clock.now(),
+            correlation_id=stream_id,
+        )
+        return tenant_id, stream_id, event
+
     def _parts_event(
         self, stream_id: uuid.UUID, trade: HistoryTrade, parts: tuple[str, ...], version: int
     ) -> tuple[uuid.UUID, int, NewEvent]:
@@ -1335,7 +1418,8 @@ class BooksImport:
             executed_here=report.executed_here,
             problems=len(report.problems),
             same_as_trade=report.same_as_trade,
-            trade_transactions=tuple(sorted(report.trade_transactions)),
+            # Kept in streams of their own (BooksTransactionKnown): the record stays the
+            # same size however many records the run read.
             pending=tuple(report.pending),
             opening_by_year=report.opening_by_year,
         )
@@ -1412,6 +1496,49 @@ def _once(
             shown.add(key)
         kept.append(problem)
     return kept
+
+
+class _Known(set[str]):
+    """The books' transaction keys the run knows (`BooksTransactionKnownData`): of
+    earlier runs and of this one as read. `stored`: the ones kept in the log (found
+    there, or written by this run); `looked`: the ones looked for there."""
+
+    def __init__(self, kept: Iterable[str] = ()) -> None:
+        super().__init__(kept)
+        self.stored: set[str] = set(self)
+        self.looked: set[str] = set()
+
+
+def transaction_key_id(tenant_id: str, key: str) -> uuid.UUID:
+    """The stream that records the books' transaction key `key` as known."""
+    return imported_entry_id(tenant_id, "transaction", key, "known")
+
+
+def _keys_of(entries: Iterable[HistoryJournalEntry]) -> set[str]:
+    """The keys that tell what each journal entry is (`_page`): its transaction (a
+    purchase's or sale's), its balancing one, the one it cancels, a write-off's."""
+    keys: set[str] = set()
+    for entry in entries:
+        if entry.transaction is not None:
+            keys |= {entry.transaction, f"{OFFSET}{entry.transaction}"}
+        if entry.offset_transaction is not None:
+            keys.add(f"{BOOKED_ENTRY}{entry.offset_transaction}")
+        written_off = _write_off_key(entry)
+        if written_off is not None:
+            keys.add(written_off)
+    return keys
+
+
+async def _look_up(uow: UnitOfWork, tenant_id: str, known: _Known, keys: set[str]) -> None:
+    """Add to `known` the keys the log keeps of `keys` (each looked for once a run)."""
+    unsure = {transaction_key_id(tenant_id, k): k for k in keys - known - known.looked}
+    if not unsure:
+        return
+    known.looked |= set(unsure.values())
+    found = await uow.events.read_streams([(tenant_id, stream) for stream in unsure])
+    kept = {key for stream, key in unsure.items() if found.get(stream)}
+    known |= kept
+    known.stored |= kept
 
 
 def _later(current: dt.date | None, seen: dt.date | None) -> dt.date | None:

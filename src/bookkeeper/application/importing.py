@@ -40,7 +40,12 @@ from bookkeeper.application.errors import ApplicationError, ConcurrencyConflict
 from bookkeeper.application.json_keys import duplicate_key
 from bookkeeper.application.ports import EventImport, RecordedEvent
 from bookkeeper.domain.errors import DomainError
-from bookkeeper.domain.events import JournalEntryPostedData, Status, decode_payload
+from bookkeeper.domain.events import (
+    JournalEntryPostedData,
+    Status,
+    decode_payload,
+    event_type,
+)
 from bookkeeper.domain.ledger import check_balanced
 from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
 from bookkeeper.domain.text import unfit_in
@@ -162,6 +167,23 @@ class EventLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 _decoder = msgspec.json.Decoder(EventLine)
 
 
+#: The longest tenant id any entry point takes (the CLI's; tokens and the bus take less).
+MAX_TENANT: Final = 255
+#: What no tenant id holds: `*` means every tenant in the policy, a comma separates them.
+_NOT_IN_TENANT: Final = frozenset("*,")
+
+
+def _nameable_tenant(value: str) -> bool:
+    """Whether a tenant id is one a token, a command or the bus could name: events filed
+    under another are out of everyone's reach, or read as another tenant's."""
+    return (
+        len(value) <= MAX_TENANT
+        and value.isprintable()
+        and value == value.strip()
+        and not any(ch in _NOT_IN_TENANT for ch in value)
+    )
+
+
 def _unfit_text(value: Any) -> str | None:
     """Which control character (a line break or a tab aside) or bidi override a text holds:
     the API and the bus refuse both (domain.text)."""
@@ -174,10 +196,23 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
         line = _decoder.decode(raw)
         if not line.tenant_id or not line.actor:
             raise ValueError("tenant_id and actor must not be empty")
+        if not _nameable_tenant(line.tenant_id):
+            raise ValueError(
+                f"tenant_id {line.tenant_id[:40]!r} is no tenant a token or command can "
+                f"name (1–{MAX_TENANT} printable characters, not padded, no '*' or ',')"
+            )
         if line.version < 1:
             raise ValueError("version must be 1 or more")
         if line.created_at.tzinfo is None:
             raise ValueError("created_at needs a time zone")
+        known = event_type(line.type).schema_version
+        if not 1 <= line.schema_version <= known:
+            # 0 or less has no upcaster; a newer one than this installation knows would
+            # be stored as it came and read as if it were today's.
+            raise ValueError(
+                f"schema_version {line.schema_version} of {line.type} is not one this "
+                f"installation reads (1 to {known})"
+            )
         data = bytes(line.data)
         payload = decode_payload(line.type, data, line.schema_version)
         misspelt = misspelt_decimal(payload, data, "data", stored=True)
@@ -228,6 +263,8 @@ _WIDE_BOMS: Final = (
     (b"\xfe\xff", "UTF-16"),
 )
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
+#: The magic number a gzip file starts with (RFC 1952): an export compressed for the move.
+_GZIP: Final = b"\x1f\x8b"
 
 
 def parsed(lines: Iterable[bytes]) -> Iterator[tuple[int, RecordedEvent]]:
@@ -241,6 +278,10 @@ def parsed(lines: Iterable[bytes]) -> Iterator[tuple[int, RecordedEvent]]:
                     raise BadImportLine(
                         1, f"the file is {encoding}; import reads UTF-8 (one JSON event a line)"
                     )
+            if raw.startswith(_GZIP):
+                raise BadImportLine(
+                    1, "the file is gzip-compressed; import reads it uncompressed (gunzip it)"
+                )
             raw = raw.removeprefix(_UTF8_BOM)
         if len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
             raise BadImportLine(

@@ -1595,11 +1595,14 @@ class HistoryTrade(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class HistoryProblem(msgspec.Struct, frozen=True, kw_only=True):
-    """A record of the books that cannot be read or booked: what, its id, and why."""
+    """A record of the books that cannot be read or booked: what, its id, and why; the
+    books' transaction of a purchase or sale when it could be read (its own posting,
+    where the books list it among the journal entries, waits with it)."""
 
     what: str
     id: str
     reason: str
+    transaction: str | None = None
 
 
 class HistoryQuery(msgspec.Struct, frozen=True, kw_only=True):

@@ -709,6 +709,17 @@ class BooksRecordPartsData(Payload, frozen=True, kw_only=True):
     parts: tuple[str, ...] = ()
 
 
+class BooksTransactionKnownData(Payload, frozen=True, kw_only=True):
+    """A transaction of the books (or a key beside one) that tells `import fiken` what a
+    journal entry listed with it is (ADR 0037 addendum "leftovers"): a purchase's or
+    sale's own ("<id>"), a cancelled entry's balancing one ("offset:<id>"), a journal
+    entry's own, booked ("entry:<id>"), a sale's write-off ("writeOff:<account>:<amount>").
+    One event in a stream derived from the key, so a later run asks for the keys of a
+    page's journal entries instead of carrying every key in its run's record."""
+
+    key: str
+
+
 class SourceSpend(Payload, frozen=True, kw_only=True, omit_defaults=True):
     source: str
     amount_nok: Decimal
@@ -907,6 +918,7 @@ def _build_catalogue() -> dict[str, EventType]:
         ("LedgerQueried", LedgerQueriedData),
         ("BooksImported", BooksImportedData),
         ("BooksRecordParts", BooksRecordPartsData),
+        ("BooksTransactionKnown", BooksTransactionKnownData),
         # Issue 14: per-tenant credentials set and removed (an audit record, no secret).
         ("CredentialsSet", CredentialsSetData),
         ("CredentialsRemoved", CredentialsRemovedData),
@@ -964,6 +976,7 @@ SERVICE_RECORDS: Final[frozenset[str]] = frozenset(
         # `bookkeeper import fiken` (issue 14): a run's record, the service's own.
         "BooksImported",
         "BooksRecordParts",
+        "BooksTransactionKnown",
         # Issue 14: recorded by the credentials service only.
         "CredentialsSet",
         "CredentialsRemoved",

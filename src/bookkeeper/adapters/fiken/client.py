@@ -214,11 +214,14 @@ class FikenClient:
 
         The last page is the one the Fiken-Api-Page-Count header says; without the header
         (the spec does not require it), a short one (shorter than Fiken-Api-Page-Size when
-        the server pages at a smaller size than asked). A counterpart that does not page
+        the server pages at a smaller size than asked). Either way, while fewer records
+        were read than Fiken-Api-Result-Count says there are, the next page is asked for
+        (an empty one ends the list). A counterpart that does not page
         ends it too: more records than a page holds are the whole list, and a page
         answered with the previous one's very bytes means `page` was not heard (reading
         on would only repeat it)."""
         previous: bytes | None = None
+        read = 0
         for page in range(MAX_PAGES):
             query: dict[str, str | int | bool] = dict(params or {})
             query.update(page=page, pageSize=page_size)
@@ -229,15 +232,23 @@ class FikenClient:
                 )
                 return
             batch = decode(decoder, response, path)
-            yield batch, _int_header(response, "Fiken-Api-Result-Count")
+            total = _int_header(response, "Fiken-Api-Result-Count")
+            yield batch, total
+            read += len(batch)
             count = _int_header(response, "Fiken-Api-Page-Count")
-            if len(batch) > page_size:
+            if len(batch) > page_size or not batch:
                 return
+            # Fewer records read than Fiken counts: a server paging at a smaller size of
+            # its own (whatever its page count says, reckoned by the size asked for) has
+            # more to give; an empty page ends it all the same (records gone meanwhile).
+            short = total is not None and read < total
             # A server paging at a smaller size of its own says it in Fiken-Api-Page-Size:
             # a full page of that size is no short one.
             size = _int_header(response, "Fiken-Api-Page-Size")
             full = size if size is not None and 0 < size < page_size else page_size
-            if (page + 1 >= count) if count is not None else len(batch) < full:
+            if not short and (
+                (page + 1 >= count) if count is not None else total is not None or len(batch) < full
+            ):
                 return
             previous = response.content
         raise ExternalError(f"{SYSTEM}: {path} has more than {MAX_PAGES} pages", system=SYSTEM)

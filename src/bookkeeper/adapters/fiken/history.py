@@ -174,7 +174,10 @@ def _decoded(
         return convert(decode_json(raw, cast("type[T]", decoder.type)))
     except (msgspec.DecodeError, NotBookable) as error:
         found_id = record_id if record_id is not None else _id_of(raw, what)
-        return HistoryProblem(what=what, id=found_id, reason=_reason(error))
+        transaction = _transaction_of(raw) if what != JOURNAL_ENTRY else None
+        return HistoryProblem(
+            what=what, id=found_id, reason=_reason(error), transaction=transaction
+        )
 
 
 # --- mapping ---------------------------------------------------------------------------
@@ -358,6 +361,15 @@ def _id_of(raw: msgspec.Raw, what: str) -> str:
     except msgspec.DecodeError:
         return "?"
     return str(value)[:40] if value is not None else "?"
+
+
+def _transaction_of(raw: msgspec.Raw) -> str | None:
+    """A refused purchase's or sale's transactionId, read leniently (None: none to read)."""
+    try:
+        value = _loose.decode(raw).get("transactionId")
+    except msgspec.DecodeError:
+        return None
+    return str(value)[:40] if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _reason(error: Exception) -> str:
