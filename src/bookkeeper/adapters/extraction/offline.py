@@ -1545,8 +1545,10 @@ def _ocr_scale(page: pdfium.PdfPage) -> float:
     return min(OCR_SCALE, OCR_MAX_RENDER_SIDE / longest)
 
 
-def _ocr_pdf(content: bytes) -> str:
-    """The text of a scanned PDF's first pages, read in parallel (one engine per thread)."""
+def _ocr_pdf(content: bytes, *, upright: bool = False) -> str | None:
+    """The text of a scanned PDF's first pages, read in parallel (one engine per thread).
+    `upright`: each page turned upright first (a sheet fed upside down or sideways); None
+    when no page needed a turn (the text would be the same)."""
     doc = _open_pdf(content)
     try:
         images = []
@@ -1558,6 +1560,11 @@ def _ocr_pdf(content: bytes) -> str:
                 page.close()
     finally:
         doc.close()
+    if upright:
+        turns = [ocr.upright_turn(image) for image in images]
+        if not any(turns):
+            return None
+        images = [ocr.turned(image, turn) for image, turn in zip(images, turns, strict=True)]
     if len(images) == 1:
         return ocr.image_text(images[0])
     with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1)) as pool:
@@ -1614,7 +1621,7 @@ class OfflineExtractor:
             if found.has_images:
                 if not self._ocr_ready():
                     return no_text_result(NO_OCR)
-                return self._from_ocr(_ocr_pdf(content), found.hidden)
+                return self._from_scan(content, found.hidden)
             return no_text_result()
         if is_image(media_type):
             if not self._ocr_ready():
@@ -1638,7 +1645,26 @@ class OfflineExtractor:
         best = first
         if first[0] < SECOND_PASS_BELOW or not first[1]:
             best = max(first, _photo_reading(*ocr.read(image, thorough=True)), key=_rank)
+        if best[0] < SECOND_PASS_BELOW:
+            # Still poor: a receipt photographed sideways or upside down (EXIF says how the
+            # phone was held, not how the paper lay) reads as noise until it is turned.
+            turn = ocr.upright_turn(image)
+            if turn:
+                turned = ocr.turned(image, turn)
+                best = max(best, _photo_reading(*ocr.read(turned, thorough=True)), key=_rank)
         return self._capped(best[3])
+
+    def _from_scan(self, content: bytes, hidden: Sequence[tuple[str, str]]) -> Extraction:
+        """A scanned PDF; read again with its pages turned upright when the first reading
+        is poor and a page lies sideways or upside down."""
+        result = self._from_ocr(_ocr_pdf(content) or "", hidden)
+        if result.confidence < SECOND_PASS_BELOW - Decimal("0.10"):
+            text = _ocr_pdf(content, upright=True)
+            if text is not None:
+                again = self._from_ocr(text, hidden)
+                if again.confidence > result.confidence:
+                    return again
+        return result
 
     def _from_ocr(self, text: str, hidden: Sequence[tuple[str, str]]) -> Extraction:
         return self._capped(extract_text_fields(layout.pair_label_rows(text), hidden))
