@@ -331,8 +331,12 @@ _NOT_SELLER = re.compile(
 )
 _BUYER_BLOCK = re.compile(
     r"(?i)^(kunde|kjøper|customer|buyer|bill to|billed to|mottaker|faktureres til|"
-    r"fakturamottaker|leveres til)\b"
+    r"fakturamottaker|leveres til|faktura til|fakturert til|invoice to|invoiced to|sold to|"
+    r"levert til|leveringsadresse|fakturaadresse|ship to|deliver to)\b"
 )
+#: The lines under a buyer's heading that are still its block (name, street, post code,
+#: organisation number).
+BUYER_BLOCK_LINES = 4
 _RECEIPT_SIGNAL = re.compile(
     r"(?i)\b(bankaxept|visa|mastercard|kontant|vekslepenger|kortholder|contactless|"
     r"betalt med|amount paid|godkjent|kvittering|salgskvittering|bong|bord \d|terminal)\b"
@@ -475,9 +479,40 @@ class _Fields:
         self.problems += 1
 
 
-def _read_org(lines: list[str], f: _Fields) -> int | None:
-    """The seller's organisation number (the first one not on a buyer's line)."""
+def _buyer_columns(lines: list[str]) -> dict[int, int]:
+    """Line index -> the column (tab-separated part) of a buyer's block on it: the heading
+    ("Faktura til:", "Kunde", "Bill to:") and the BUYER_BLOCK_LINES under it, up to a
+    seller's own heading ("Leverandør", "From:")."""
+    block: dict[int, int] = {}
     for index, line in enumerate(lines):
+        for column, part in enumerate(line.split("\t")):
+            if not _BUYER_BLOCK.match(part.strip()):
+                continue
+            for under in range(index, min(index + BUYER_BLOCK_LINES + 1, len(lines))):
+                if under > index and _SELLER_ROLE.match(lines[under].split("\t")[0].strip()):
+                    break
+                block.setdefault(under, column)
+    return block
+
+
+def _not_the_buyers(line: str, column: int | None) -> str:
+    """`line` without the part that is a buyer's block (a line of one part in the block is
+    all the buyer's; in a two-column head the other column is still the seller's)."""
+    if column is None:
+        return line
+    parts = line.split("\t")
+    if len(parts) == 1:
+        return ""
+    return "\t".join(part for number, part in enumerate(parts) if number != column)
+
+
+def _read_org(lines: list[str], f: _Fields) -> int | None:
+    """The seller's organisation number: the first one not on a buyer's line nor in a
+    buyer's block ("Faktura til: / Bakeriet AS / Org.nr …" is the buyer's number; with no
+    other on the document the seller's is not there)."""
+    buyer = _buyer_columns(lines)
+    for index, full in enumerate(lines):
+        line = _not_the_buyers(full, buyer.get(index))
         if _NOT_SELLER.search(line):
             continue
         m = _ORG.search(line) or _ORG_BARE.search(line)
