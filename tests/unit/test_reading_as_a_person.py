@@ -4,11 +4,16 @@ on a PDF with a text layer built here (tests.unseen_documents.pdf)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from bookkeeper.adapters.extraction.offline import OfflineExtractor
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import Extraction
 from tests.documents import bank_account, org_number
+from tests.unit.external_doubles import TENANT, Harness, agent
+from tests.unit.pipeline_doubles import ListedBank
 from tests.unseen_documents import Row, pdf, spaced
 
 READER = OfflineExtractor(use_ocr=False)
@@ -66,3 +71,55 @@ def test_a_seller_beside_the_buyers_block_keeps_its_number() -> None:
         ("Herav mva 25 %", "500,00"),
     ])  # fmt: skip
     assert result.organization_number == SELLER
+
+
+def _german_receipt() -> list[Row]:
+    return [
+        "Brauhaus am Markt GmbH",
+        "Marktplatz 3, 80331 München",
+        "Rechnung Nr. 4471",
+        "Datum: 07.12.2026",
+        ("2x Weißbier", "11,00"),
+        ("Schweinebraten", "18,90"),
+        ("Summe EUR", "29,90"),
+        ("MwSt 19 %", "4,77"),
+        ("Netto", "25,13"),
+    ]
+
+
+def test_a_german_receipts_total_and_vat_are_read() -> None:
+    """ "Summe" is the total and "MwSt 19 %" its VAT: not a receipt without VAT."""
+    result = _read(_german_receipt())
+    assert (result.gross, result.vat_amount, result.vat_rate) == (
+        Decimal("29.90"),
+        Decimal("4.77"),
+        Decimal("19"),
+    )
+    assert result.currency == "EUR"
+    assert result.date == dt.date(2026, 12, 7)
+    assert not any("no VAT stated" in w for w in result.warnings)
+    assert not any("only amount" in w for w in result.warnings)
+
+
+async def test_a_meal_abroad_with_its_vat_is_not_booked_as_reverse_charge() -> None:
+    """Read as "no VAT stated", a restaurant bill from Germany was proposed as a service
+    bought from abroad with reverse charge (25 % output and input VAT); foreign VAT is
+    simply no Norwegian input VAT: booked gross at 0 %."""
+    h = Harness()
+    pipeline = DocumentPipeline(
+        h.documents,
+        READER,
+        lambda tenant: ListedBank([]),
+        h.handlers,
+        h.uow_factory,
+        h.clock,
+        h.ids,
+        RoleAuthorizer(),
+    )
+    result = await pipeline.process(agent(), pdf(_german_receipt()), "application/pdf", "b.pdf")
+    async with h.uow_factory() as uow:
+        view = await uow.proposals.get(TENANT, result.proposal.id)
+    assert view is not None
+    assert not view.data.get("reverseCharge")
+    assert not any("reverse charge (SAF-T 86)" in w for w in result.warnings)
+    assert view.data["vatRate"] == "0"

@@ -267,7 +267,9 @@ _TOTAL_LABELS = (
                    r"å kreditere|til gode|kreditert beløp|amount credited|total credit)")),
     (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|totalsum|sluttsum|amount paid|"
                    r"grand total|i alt|fakturabeløp|kortbeløp|endelig beløp|"
-                   r"til sammen)\b")),
+                   r"til sammen|"
+                   # abroad: German, French, Italian
+                   r"summe|gesamt|gesamtbetrag|endbetrag|zu zahlen|montant|totale)\b")),
     (1, re.compile(r"(?i)\b(sum|summa)\b")),
     (0, re.compile(r"(?i)^(kjøp|beløp|purchase|amount|betalt)\b")),
 )  # fmt: skip
@@ -282,7 +284,12 @@ _NET = re.compile(
 #: "(eks. mva 25 %)" after an item: its rate, not a VAT amount.
 _NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
 #: "merverdiavgift" in Bokmål, "meirverdiavgift" in Nynorsk.
-_VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift|\b(sales )?tax\b)")
+#: The VAT of a receipt from abroad: German "MwSt"/"USt", French "TVA", Spanish and
+#: Italian "IVA", Dutch "BTW".
+_FOREIGN_VAT_WORDS = r"\bmwst\b|mehrwertsteuer|\bust\b|umsatzsteuer|\btva\b|\biva\b|\bbtw\b"
+_VAT_WORD = re.compile(
+    r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift|\b(sales )?tax\b|" + _FOREIGN_VAT_WORDS + ")"
+)
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
 #: A VAT base stated with its rate ("Mva-grunnlag 15 %", "Grunnlag 25 %", "Basis 12 %").
 _VAT_BASE_LABEL = re.compile(r"(?i)(grunnlag|\bbasis\b|\bbase\b)")
@@ -762,7 +769,9 @@ _BARE_RATE = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)(?=\s)")
 #: A VAT word with its rate: where a line names a second one ("MVA 15%: 8,83  MVA 25%:
 #: 0,00", a till that prints its VAT table on one line), a second VAT line begins.
 _VAT_WITH_RATE = re.compile(
-    r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift)\W{0,3}\d{1,2}(?:[.,]\d{1,2})?\s*%"
+    r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift|"
+    + _FOREIGN_VAT_WORDS
+    + r")\W{0,3}\d{1,2}(?:[.,]\d{1,2})?\s*%"
 )
 
 
