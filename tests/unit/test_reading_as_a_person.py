@@ -123,3 +123,29 @@ async def test_a_meal_abroad_with_its_vat_is_not_booked_as_reverse_charge() -> N
     assert not view.data.get("reverseCharge")
     assert not any("reverse charge (SAF-T 86)" in w for w in result.warnings)
     assert view.data["vatRate"] == "0"
+
+
+def test_a_total_and_its_vat_on_one_line() -> None:
+    """ "Totalt kr 598,00 herav mva 25% kr 119,60": a small till prints both on one line.
+    The VAT word made the whole line a VAT line, and the total was not read at all."""
+    result = _read([
+        "Peppes Pizza Aker Brygge",
+        f"Peppes AS NO{SELLER}MVA",
+        "Dato 07.12.26",
+        ("2 Pizza Large", "598,00"),
+        "Totalt kr 598,00 herav mva 25% kr 119,60",
+    ])  # fmt: skip
+    assert (result.gross, result.vat_amount, result.vat_rate) == (
+        Decimal("598.00"),
+        Decimal("119.60"),
+        Decimal("25"),
+    )
+    assert "no total amount" not in result.warnings
+    two_rates = _read([
+        "Fjordhotellet AS",
+        f"Org.nr. {spaced(SELLER)} MVA",
+        "07.12.2026",
+        "Totalt 2 365,00 (inkl. mva 12 % 240,00, mva 25 % 25,00)",
+    ])  # fmt: skip
+    assert (two_rates.gross, two_rates.vat_amount) == (Decimal("2365.00"), Decimal("265.00"))
+    assert {line.vat_rate for line in two_rates.lines} == {Decimal("12"), Decimal("25")}

@@ -775,8 +775,30 @@ _VAT_WITH_RATE = re.compile(
 )
 
 
+#: A VAT clause after a total on its line: "Totalt kr 598,00 herav mva 25 % kr 119,60".
+_VAT_CLAUSE = re.compile(
+    r"(?i)[(,;]?\s*\b(?:herav|hvorav|derav|varav|heraf|inkl\.?|inkludert|incl\.?|including|"
+    r"of which)\s+(?=" + _VAT_WORD.pattern.removeprefix("(?i)") + ")"
+)
+
+
+def _total_then_vat(line: str) -> list[str]:
+    """A total with its VAT clause on one line, cut into the total and the VAT line:
+    a total label, its amount, then "herav mva …" with amounts of its own."""
+    clause = _VAT_CLAUSE.search(line)
+    if clause is None or not _amounts(line[clause.end() :]):
+        return [line]
+    head = line[: clause.start()]
+    if not any(rx.search(head) for _, rx in _TOTAL_LABELS) or not _amounts(head):
+        return [line]
+    return [head.strip(" \t"), line[clause.end() :].strip(" \t)")]
+
+
 def _vat_pairs(line: str) -> list[str]:
-    """A line cut before each VAT word with a rate after the first: one VAT line each."""
+    """A line cut before each VAT word with a rate after the first: one VAT line each;
+    a total and its VAT clause on one line are two lines."""
+    if len(parts := _total_then_vat(line)) > 1:
+        return [parts[0], *_vat_pairs(parts[1])]
     starts = [m.start() for m in _VAT_WITH_RATE.finditer(line)][1:]
     if not starts:
         return [line]
