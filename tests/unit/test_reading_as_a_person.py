@@ -149,3 +149,41 @@ def test_a_total_and_its_vat_on_one_line() -> None:
     ])  # fmt: skip
     assert (two_rates.gross, two_rates.vat_amount) == (Decimal("2365.00"), Decimal("265.00"))
     assert {line.vat_rate for line in two_rates.lines} == {Decimal("12"), Decimal("25")}
+
+
+def test_a_total_heading_over_its_sums() -> None:
+    """A shop prints "TOTALT  MVA  NETTO" over "548,00  109,60  438,40". The VAT word made
+    the heading a VAT table's, whose rows name their rate, so nothing under it was read:
+    no total, 0,01 standing in. A row of sums without a rate under a heading that names
+    the total is one value per label."""
+    result = _read([
+        "Elkjøp Norge AS",
+        f"NO {spaced(SELLER)} MVA",
+        "Kvittering 100-2231",
+        "7. desember 2026",
+        ("USB-C kabel", "199,00"),
+        ("Mus trådløs", "349,00"),
+        ("TOTALT", "MVA", "NETTO"),
+        ("548,00", "109,60", "438,40"),
+    ])  # fmt: skip
+    assert (result.gross, result.vat_amount, result.net) == (
+        Decimal("548.00"),
+        Decimal("109.60"),
+        Decimal("438.40"),
+    )
+
+
+def test_a_vat_tables_rows_under_a_sum_heading_stay_a_table() -> None:
+    result = _read([
+        "Kiwi Majorstuen",
+        f"Kiwi Norge AS Org.nr: {SELLER} MVA",
+        "07.12.2026",
+        ("TOTALT", "300,00"),
+        ("MVA-sats  Grunnlag", "MVA", "Brutto"),
+        ("25 %  80,00", "20,00", "100,00"),
+        ("15 %  130,43", "19,57", "150,00"),
+        ("0 %  50,00", "0,00", "50,00"),
+    ])  # fmt: skip
+    assert result.gross == Decimal("300.00")
+    assert result.vat_amount == Decimal("39.57")
+    assert {line.vat_rate for line in result.lines} == {Decimal("0"), Decimal("15"), Decimal("25")}
