@@ -187,3 +187,20 @@ def test_a_vat_tables_rows_under_a_sum_heading_stay_a_table() -> None:
     assert result.gross == Decimal("300.00")
     assert result.vat_amount == Decimal("39.57")
     assert {line.vat_rate for line in result.lines} == {Decimal("0"), Decimal("15"), Decimal("25")}
+
+
+def test_a_credit_notes_title_carries_its_number() -> None:
+    """ "KREDITNOTA 5003" is the credit note's number as "Faktura 10023" is an invoice's;
+    "Kreditering av faktura 4471" is the invoice it credits, not its own number."""
+    result = _read([
+        "Kontorland AS",
+        f"Org nr: {SELLER} MVA",
+        "KREDITNOTA 5003",
+        "Dato: 07.12.2026",
+        "Kreditering av faktura 4471",
+        ("Retur skrivebordsstol", "987,60"),
+        ("Mva 25 %", "246,90"),
+        ("Å kreditere", "1 234,50"),
+    ])  # fmt: skip
+    assert result.credit_note
+    assert (result.document_number, result.credited_invoice) == ("5003", "4471")

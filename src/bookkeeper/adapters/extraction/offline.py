@@ -321,7 +321,7 @@ _NUMBER = re.compile(
     r"kvitto ?nr|kvittonummer|bestillingsnr|bestillingsnummer|ticket number|ticket no|"
     r"billettnummer|"
     # a title with its number: "Faktura 10023", "Invoice INV-0012-4471"
-    r"^faktura(?=[\s:#])|^invoice(?=[\s:#]))"
+    r"^faktura(?=[\s:#])|^invoice(?=[\s:#])|^kreditnota(?=[\s:#])|^credit note(?=[\s:#]))"
     r"\.?(?:\s*[:#])?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_\-/]*)"
 )
 _ORG_LABEL = (
