@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from bookkeeper.adapters.extraction.offline import OfflineExtractor
+from bookkeeper.adapters.extraction.offline import OfflineExtractor, extract_text_fields
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import Extraction
@@ -204,3 +204,24 @@ def test_a_credit_notes_title_carries_its_number() -> None:
     ])  # fmt: skip
     assert result.credit_note
     assert (result.document_number, result.credited_invoice) == ("5003", "4471")
+
+
+def test_a_foreign_sellers_own_rate_is_no_doubt_about_the_reading() -> None:
+    """MwSt 19 % is Germany's rate, not a misreading: counted as a doubt, the reading that
+    found it scored below one that missed the VAT line (0.58 against 0.68), and a photo
+    kept the worse of its two OCR passes ("no VAT stated": a meal booked as reverse
+    charge). On a Norwegian document a rate that is not Norway's stays a doubt."""
+    text = "\n".join(r if isinstance(r, str) else "\t".join(r) for r in _german_receipt())
+    with_vat = extract_text_fields(text)
+    without = extract_text_fields("\n".join(ln for ln in text.split("\n") if "MwSt" not in ln))
+    assert with_vat.vat_amount == Decimal("4.77")
+    assert with_vat.confidence >= without.confidence
+    norwegian = extract_text_fields(
+        f"Kafe AS\nOrg.nr {SELLER} MVA\n07.12.2026\nTotalt\t119,00\nMva 19 %\t19,00"
+    )
+    assert (
+        norwegian.confidence
+        < extract_text_fields(
+            f"Kafe AS\nOrg.nr {SELLER} MVA\n07.12.2026\nTotalt\t125,00\nMva 25 %\t25,00"
+        ).confidence
+    )

@@ -1016,7 +1016,11 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             f.vat_rate = inferred
             f.warnings.append(f"VAT rate {inferred} % inferred from the amounts")
     if f.vat_rate is not None and f.vat_rate not in money.NORWEGIAN_VAT_RATES:
-        f.doubt(f"VAT rate {f.vat_rate} % is not a Norwegian rate")
+        warning = f"VAT rate {f.vat_rate} % is not a Norwegian rate"
+        if f.currency in (None, "NOK"):
+            f.doubt(warning)
+        else:  # a seller abroad charges its own country's rate (MwSt 19 %): no misreading
+            f.warnings.append(warning)
     if (
         f.gross is not None
         and f.vat_rate is not None
