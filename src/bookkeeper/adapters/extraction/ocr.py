@@ -290,7 +290,13 @@ def clean(image: Image.Image) -> Image.Image:
     angle = _deskew_angle(flat)
     if angle:
         flat = flat.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
-    return ImageOps.autocontrast(flat, cutoff=1)
+    # Stretch the contrast, clipping 1 % at each end, but never more of the dark end than
+    # half the ink there is: on a sparse page (an invoice's last page with three lines of
+    # totals, 0.3 % ink) clipping 1 % turned the paper's grain and the letters' grey edges
+    # black and the page read as noise.
+    pixels = np.asarray(flat)
+    ink = float((pixels < _otsu(pixels)).mean()) * 100
+    return ImageOps.autocontrast(flat, cutoff=(min(1.0, ink / 2), 1))
 
 
 _pool_lock = threading.Lock()
