@@ -7,14 +7,16 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from fpdf import FPDF
+
 from bookkeeper.adapters.extraction.offline import OfflineExtractor, extract_text_fields
 from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import Extraction
-from tests.documents import bank_account, org_number
+from tests.documents import bank_account, dotted_account, org_number
 from tests.unit.external_doubles import TENANT, Harness, agent
 from tests.unit.pipeline_doubles import ListedBank
-from tests.unseen_documents import Row, pdf, spaced
+from tests.unseen_documents import DEJAVU, Row, pdf, spaced
 
 READER = OfflineExtractor(use_ocr=False)
 SELLER = org_number("91234568")
@@ -225,3 +227,38 @@ def test_a_foreign_sellers_own_rate_is_no_doubt_about_the_reading() -> None:
             f"Kafe AS\nOrg.nr {SELLER} MVA\n07.12.2026\nTotalt\t125,00\nMva 25 %\t25,00"
         ).confidence
     )
+
+
+def _giro_invoice() -> bytes:
+    """An invoice whose only amount to pay is in its giro: "Kundeidentifikasjon (KID) |
+    Kroner | Øre | Til konto" over their values, each in its own box."""
+    doc = FPDF(unit="mm", format="A4")
+    doc.add_page()
+    doc.add_font("DejaVu", "", str(DEJAVU))
+    doc.set_font("DejaVu", "", 10)
+    rows: list[list[tuple[float, str]]] = [
+        [(15, "Lillestrøm Regnskap AS")],
+        [(15, f"Org.nr {SELLER} MVA")],
+        [(15, "FAKTURA 5522")],
+        [(15, "Fakturadato 01.12.2026")],
+        [(15, "Regnskapsføring november, inkl. mva 1 000,00")],
+        [(15, "Betalingsfrist"), (80, "15.12.2026")],
+        [(15, "Kundeidentifikasjon (KID)"), (90, "Kroner"), (120, "Øre"), (150, "Til konto")],
+        [(15, "2026120700013"), (90, "5 000"), (120, "00"), (150, dotted_account(ACCOUNT))],
+    ]
+    for number, row in enumerate(rows):
+        for x, text in row:
+            doc.set_xy(x, 15 + 6 * number)
+            doc.cell(55, 5, text)
+    return bytes(doc.output())
+
+
+def test_a_giros_kroner_and_ore_boxes_are_the_amount_to_pay() -> None:
+    """A Norwegian giro prints the amount in two boxes under "Kroner" and "Øre", beside
+    the KID and the account; with no other total on the invoice it was not read (0,01
+    stood in). The KID and the account beside it are never the amount."""
+    result = READER.extract_sync(_giro_invoice(), "application/pdf", None)
+    assert result.gross == Decimal("5000.00")
+    assert result.vat_amount == Decimal("1000.00")
+    assert result.bank_account == ACCOUNT
+    assert result.due_date == dt.date(2026, 12, 15)

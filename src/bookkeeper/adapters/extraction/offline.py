@@ -1463,10 +1463,30 @@ def _instructions(lines: list[str], f: _Fields) -> None:
             f.suspicious += 1
 
 
+_GIRO_KRONER = re.compile(r"(?i)^kroner:?\s+(\d{1,3}(?:[ .]\d{3})*|\d+)$")
+_GIRO_ORE = re.compile(r"(?i)^øre:?\s+(\d{2})$")
+
+
+def _giro_amounts(lines: list[str]) -> list[str]:
+    """A giro's amount in its two boxes, "Kroner 5 000" and "Øre 00" (the labels over
+    values of a Norwegian giro's "KID | Kroner | Øre | Til konto"), is the amount to
+    pay: a line that says so is added after them."""
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        out.append(line)
+        kroner = _GIRO_KRONER.match(line.strip())
+        if kroner is None or index + 1 >= len(lines):
+            continue
+        ore = _GIRO_ORE.match(lines[index + 1].strip())
+        if ore is not None:
+            out.append(f"Giro kroner {kroner[1]} øre {ore[1]}: å betale {kroner[1]},{ore[1]}")
+    return out
+
+
 def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Extraction:
     """Apply the rules to a document's visible text; `hidden` is (why, text) of what a person
     cannot see: never read, shown to the reviewer, and it keeps the document in review."""
-    lines = _lines(text[:MAX_CHARS])
+    lines = _giro_amounts(_lines(text[:MAX_CHARS]))
     if not lines:
         return no_text_result()
     f = _Fields()
