@@ -262,3 +262,40 @@ def test_a_giros_kroner_and_ore_boxes_are_the_amount_to_pay() -> None:
     assert result.vat_amount == Decimal("1000.00")
     assert result.bank_account == ACCOUNT
     assert result.due_date == dt.date(2026, 12, 15)
+
+
+def test_a_zero_rate_line_beside_a_rate_whose_vat_is_not_all_of_the_total() -> None:
+    """A kiosk's "Herav mva 0 % 0,00" and "Herav mva 15 % 5,09" under "Sum 84,00": a
+    newspaper at 0 % and a coffee at 15 %. The 0 % line was dropped as a till's unused
+    rate and the receipt read as 15 % that "does not match" (in review at one rate). The
+    15 % part is the gross of its VAT, the 0 % part the rest, the VAT as printed."""
+    result = _read([
+        "Narvesen Oslo S",
+        f"Reitan Convenience Norway AS Org.nr {SELLER} MVA",
+        "07.12.2026 07:55",
+        ("Aftenposten", "45,00"),
+        ("Kaffe stor", "39,00"),
+        ("Sum", "84,00"),
+        ("Herav mva 0 %", "0,00"),
+        ("Herav mva 15 %", "5,09"),
+    ])  # fmt: skip
+    parts = {line.vat_rate: line for line in result.lines}
+    assert set(parts) == {Decimal("0"), Decimal("15")}
+    assert parts[Decimal("15")].vat_amount == Decimal("5.09")
+    assert abs(parts[Decimal("15")].gross - Decimal("39.00")) <= Decimal("0.10")
+    assert parts[Decimal("0")].gross + parts[Decimal("15")].gross == Decimal("84.00")
+    assert not any("does not match" in w for w in result.warnings)
+
+
+def test_a_tills_unused_zero_rate_stays_unused() -> None:
+    result = _read([
+        "Kiwi Majorstuen",
+        f"Kiwi Norge AS Org.nr {SELLER} MVA",
+        "07.12.2026",
+        ("Brød", "39,90"),
+        ("Sum", "39,90"),
+        ("Mva 0 %", "0,00"),
+        ("Mva 15 %", "5,20"),
+    ])  # fmt: skip
+    assert result.lines == ()
+    assert result.vat_rate == Decimal("15")

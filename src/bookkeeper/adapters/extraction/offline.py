@@ -962,6 +962,11 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     # A till's VAT table lists every rate, the unused ones at 0,00 ("Mva 25% 0,00"): a
     # rate with neither VAT nor a base of its own is no part of the receipt.
     unused = [r for r, (vat, base, _) in by_rate.items() if vat == 0 and not base]
+    if unused == [Decimal(0)] and _zero_rate_part_in(by_rate, f.gross, lines):
+        # "Herav mva 0 % 0,00" beside a rate whose VAT is not all of the total: a part of
+        # its own, of a size still to be reckoned (its 0,00 is its VAT, not its base)
+        unused = []
+        by_rate[Decimal(0)] = (Decimal("0.00"), None, by_rate[Decimal(0)][2])
     if len(unused) < len(by_rate):
         for rate in unused:
             del by_rate[rate]
@@ -1035,6 +1040,21 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         )
 
 
+def _zero_rate_part_in(
+    by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]],
+    gross: Decimal | None,
+    lines: list[str],
+) -> bool:
+    """Whether a receipt's "mva 0 % 0,00" is a part of its own: one other rate, whose VAT
+    is not that rate's VAT of the total (a newspaper at 0 % beside a coffee at 15 %), and
+    no tip that would explain the difference instead."""
+    others = [(rate, vat) for rate, (vat, _, _) in by_rate.items() if rate]
+    if gross is None or gross <= 0 or len(others) != 1 or any(_TIP.match(ln) for ln in lines):
+        return False
+    rate, vat = others[0]
+    return vat > 0 and not money.vat_consistent(gross, rate, vat)
+
+
 def _bases_from_vat(
     by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]],
     gross: Decimal,
@@ -1046,8 +1066,11 @@ def _bases_from_vat(
     the printed VAT per rate and the total, so the VAT is booked as printed and only the
     bases may differ by those øre, which a warning says."""
     (low, (vat_low, _, ev_low)), (high, (vat_high, _, ev_high)) = sorted(by_rate.items())
-    if not low or not high:
-        return  # a 0 % part has no VAT to tell its size by
+    if not high:
+        return
+    if not low:  # a 0 % part has no VAT of its own: it is what the other part leaves
+        _zero_rate_part(by_rate, gross, warnings)
+        return
     estimate = money.round_kr(vat_low * (100 + low) / low)
     spread = int((100 + low) / low) + 2  # øre of gross per øre of VAT, and the rounding
     found = [
@@ -1066,6 +1089,34 @@ def _bases_from_vat(
     if len(found) > 1:
         warnings.append(
             f"the parts at {low} % and {high} % are reckoned from their VAT and the total "
+            f"(the bases to within {money.kroner_text(found[-1] - found[0])})"
+        )
+
+
+def _zero_rate_part(
+    by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]],
+    gross: Decimal,
+    warnings: list[str],
+) -> None:
+    """0 % and one rate with its VAT, no bases: that rate's part is the gross whose VAT is
+    the printed VAT (the one nearest its estimate), the 0 % part the rest of the total."""
+    (_, (_, _, ev_zero)), (rate, (vat, _, evidence)) = sorted(by_rate.items())
+    estimate = money.round_kr(vat * (100 + rate) / rate)
+    spread = int((100 + rate) / rate) + 2
+    found = [
+        part
+        for step in range(-spread, spread + 1)
+        if 0 < (part := estimate + money.ORE * step) < gross
+        and money.vat_of_gross(part, rate) == vat
+    ]
+    if not found:
+        return
+    part = min(found, key=lambda p: abs(p - estimate))
+    by_rate[Decimal(0)] = (Decimal("0.00"), gross - part, ev_zero)
+    by_rate[rate] = (vat, part - vat, evidence)
+    if len(found) > 1:
+        warnings.append(
+            f"the parts at 0 % and {rate} % are reckoned from their VAT and the total "
             f"(the bases to within {money.kroner_text(found[-1] - found[0])})"
         )
 
