@@ -106,8 +106,10 @@ def test_a_footers_seller_is_the_name_before_its_address() -> None:
 
 
 def test_a_till_lists_an_unused_zero_rate_at_zero() -> None:
-    """A till's "Mva 0 % 0,00" beside "Mva 25 % 43,80" is no second rate: nothing is at 0 %."""
-    text = "Posten Norge AS\nSum\t291,00\nMva 25 %\t43,80\nMva 0 %\t0,00\nBankAxept\t291,00\n"
+    """A till's "Mva 0 % 0,00" beside "Mva 25 % 43,80" (all of the total's VAT at 25 %) is
+    no second rate: nothing is at 0 %. (Where the VAT is not all of the total, the rest is
+    the 0 % part: tests/unit/test_reading_as_a_person.py.)"""
+    text = "Posten Norge AS\nSum\t219,00\nMva 25 %\t43,80\nMva 0 %\t0,00\nBankAxept\t219,00\n"
     result = extract_text_fields(text)
     assert (result.vat_rate, result.vat_amount) == (Decimal("25"), Decimal("43.80"))
 

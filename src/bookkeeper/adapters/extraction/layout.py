@@ -198,23 +198,39 @@ def _has_digit(text: str) -> bool:
 _RATE_IN_LABEL = re.compile(r"\d{1,2}(?:[.,]\d{1,2})?\s*%")
 
 
-def _labels(cells: Sequence[str]) -> bool:
+#: A heading that names the document's total ("TOTALT | MVA | NETTO"): a VAT table's
+#: heading names a sum per rate ("Sum", "Brutto") instead.
+_TOTAL_HEADING = re.compile(r"(?i)\b(totalt|total|totalbeløp|å betale|to pay|amount due)\b")
+#: A cell that is a sum and nothing else ("548,00", "kr 109,60", "NOK 1 234,50").
+_SUM_CELL = re.compile(r"(?i)(?:kr\.?|nok)?\s*-?\d{1,3}(?:[ .]?\d{3})*[.,]\d{2}(?:\s*(?:kr|nok))?")
+
+
+def _labels(cells: Sequence[str], values: Sequence[str] = ()) -> bool:
     """Whether a row's cells are labels for the values under them: no figures but a rate,
     not an item table's header, and not a VAT table's header (one row per rate follows)
-    unless a label names the one rate ("Grunnlag | Mva 25 % | Totalt" over three sums)."""
+    unless a label names the one rate ("Grunnlag | Mva 25 % | Totalt" over three sums), or
+    it names the total and the row under it is sums without a rate ("TOTALT | MVA | NETTO"
+    over "548,00 | 109,60 | 438,40": a VAT table's rows each name their rate)."""
     if len(cells) < 2 or any(_has_digit(_RATE_IN_LABEL.sub("", t)) for t in cells):
         return False
     if any(_TABLE_HEADER.search(t) for t in cells):
         return False
     one_rate = sum(bool(_RATE_IN_LABEL.search(t)) for t in cells) == 1
-    return one_rate or not any(_VAT_TABLE_HEADER.search(t) for t in cells)
+    if one_rate or not any(_VAT_TABLE_HEADER.search(t) for t in cells):
+        return True
+    return (
+        len(values) == len(cells)
+        and not any(_RATE_IN_LABEL.search(t) for t in cells)
+        and any(_TOTAL_HEADING.search(t) for t in cells)
+        and all(_SUM_CELL.fullmatch(v.strip()) for v in values)
+    )
 
 
 def _label_rows(
     previous: list[tuple[float, float, str]], current: list[tuple[float, float, str]]
 ) -> list[str]:
     """A row of labels over a row of values, matched by horizontal overlap."""
-    if not _labels([t for _, _, t in previous]):
+    if not _labels([t for _, _, t in previous], [t for _, _, t in current]):
         return []
     if not any(_has_digit(t) for _, _, t in current):
         return []
@@ -267,7 +283,11 @@ def pair_label_rows(text: str) -> str:
     for line in lines:
         cells = [c.strip() for c in line.split("\t") if c.strip()]
         out.append(line)
-        if len(cells) == len(previous) and _labels(previous) and any(_has_digit(c) for c in cells):
+        if (
+            len(cells) == len(previous)
+            and _labels(previous, cells)
+            and any(_has_digit(c) for c in cells)
+        ):
             out.extend(f"{label} {value}" for label, value in zip(previous, cells, strict=True))
         previous = cells
     return "\n".join(out)

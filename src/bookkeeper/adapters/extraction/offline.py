@@ -267,7 +267,9 @@ _TOTAL_LABELS = (
                    r"å kreditere|til gode|kreditert beløp|amount credited|total credit)")),
     (2, re.compile(r"(?i)\b(totalt|totalbeløp|total|totalpris|totalsum|sluttsum|amount paid|"
                    r"grand total|i alt|fakturabeløp|kortbeløp|endelig beløp|"
-                   r"til sammen)\b")),
+                   r"til sammen|"
+                   # abroad: German, French, Italian
+                   r"summe|gesamt|gesamtbetrag|endbetrag|zu zahlen|montant|totale)\b")),
     (1, re.compile(r"(?i)\b(sum|summa)\b")),
     (0, re.compile(r"(?i)^(kjøp|beløp|purchase|amount|betalt)\b")),
 )  # fmt: skip
@@ -282,7 +284,12 @@ _NET = re.compile(
 #: "(eks. mva 25 %)" after an item: its rate, not a VAT amount.
 _NET_OF_ITEM = re.compile(r"(?i)\b(eks|ekskl|excl)\.? ?(mva|vat)\b")
 #: "merverdiavgift" in Bokmål, "meirverdiavgift" in Nynorsk.
-_VAT_WORD = re.compile(r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift|\b(sales )?tax\b)")
+#: The VAT of a receipt from abroad: German "MwSt"/"USt", French "TVA", Spanish and
+#: Italian "IVA", Dutch "BTW".
+_FOREIGN_VAT_WORDS = r"\bmwst\b|mehrwertsteuer|\bust\b|umsatzsteuer|\btva\b|\biva\b|\bbtw\b"
+_VAT_WORD = re.compile(
+    r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift|\b(sales )?tax\b|" + _FOREIGN_VAT_WORDS + ")"
+)
 _INCL = re.compile(r"(?i)\b(inkl|inkludert|incl|including)\b")
 #: A VAT base stated with its rate ("Mva-grunnlag 15 %", "Grunnlag 25 %", "Basis 12 %").
 _VAT_BASE_LABEL = re.compile(r"(?i)(grunnlag|\bbasis\b|\bbase\b)")
@@ -314,7 +321,7 @@ _NUMBER = re.compile(
     r"kvitto ?nr|kvittonummer|bestillingsnr|bestillingsnummer|ticket number|ticket no|"
     r"billettnummer|"
     # a title with its number: "Faktura 10023", "Invoice INV-0012-4471"
-    r"^faktura(?=[\s:#])|^invoice(?=[\s:#]))"
+    r"^faktura(?=[\s:#])|^invoice(?=[\s:#])|^kreditnota(?=[\s:#])|^credit note(?=[\s:#]))"
     r"\.?(?:\s*[:#])?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_\-/]*)"
 )
 _ORG_LABEL = (
@@ -331,8 +338,12 @@ _NOT_SELLER = re.compile(
 )
 _BUYER_BLOCK = re.compile(
     r"(?i)^(kunde|kjøper|customer|buyer|bill to|billed to|mottaker|faktureres til|"
-    r"fakturamottaker|leveres til)\b"
+    r"fakturamottaker|leveres til|faktura til|fakturert til|invoice to|invoiced to|sold to|"
+    r"levert til|leveringsadresse|fakturaadresse|ship to|deliver to)\b"
 )
+#: The lines under a buyer's heading that are still its block (name, street, post code,
+#: organisation number).
+BUYER_BLOCK_LINES = 4
 _RECEIPT_SIGNAL = re.compile(
     r"(?i)\b(bankaxept|visa|mastercard|kontant|vekslepenger|kortholder|contactless|"
     r"betalt med|amount paid|godkjent|kvittering|salgskvittering|bong|bord \d|terminal)\b"
@@ -475,9 +486,40 @@ class _Fields:
         self.problems += 1
 
 
-def _read_org(lines: list[str], f: _Fields) -> int | None:
-    """The seller's organisation number (the first one not on a buyer's line)."""
+def _buyer_columns(lines: list[str]) -> dict[int, int]:
+    """Line index -> the column (tab-separated part) of a buyer's block on it: the heading
+    ("Faktura til:", "Kunde", "Bill to:") and the BUYER_BLOCK_LINES under it, up to a
+    seller's own heading ("Leverandør", "From:")."""
+    block: dict[int, int] = {}
     for index, line in enumerate(lines):
+        for column, part in enumerate(line.split("\t")):
+            if not _BUYER_BLOCK.match(part.strip()):
+                continue
+            for under in range(index, min(index + BUYER_BLOCK_LINES + 1, len(lines))):
+                if under > index and _SELLER_ROLE.match(lines[under].split("\t")[0].strip()):
+                    break
+                block.setdefault(under, column)
+    return block
+
+
+def _not_the_buyers(line: str, column: int | None) -> str:
+    """`line` without the part that is a buyer's block (a line of one part in the block is
+    all the buyer's; in a two-column head the other column is still the seller's)."""
+    if column is None:
+        return line
+    parts = line.split("\t")
+    if len(parts) == 1:
+        return ""
+    return "\t".join(part for number, part in enumerate(parts) if number != column)
+
+
+def _read_org(lines: list[str], f: _Fields) -> int | None:
+    """The seller's organisation number: the first one not on a buyer's line nor in a
+    buyer's block ("Faktura til: / Bakeriet AS / Org.nr …" is the buyer's number; with no
+    other on the document the seller's is not there)."""
+    buyer = _buyer_columns(lines)
+    for index, full in enumerate(lines):
+        line = _not_the_buyers(full, buyer.get(index))
         if _NOT_SELLER.search(line):
             continue
         m = _ORG.search(line) or _ORG_BARE.search(line)
@@ -727,12 +769,36 @@ _BARE_RATE = re.compile(r"^(\d{1,2}(?:[.,]\d{1,2})?)(?=\s)")
 #: A VAT word with its rate: where a line names a second one ("MVA 15%: 8,83  MVA 25%:
 #: 0,00", a till that prints its VAT table on one line), a second VAT line begins.
 _VAT_WITH_RATE = re.compile(
-    r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift)\W{0,3}\d{1,2}(?:[.,]\d{1,2})?\s*%"
+    r"(?i)(\bmva\b|\bmoms\b|\bvat\b|mei?rverdiavgift|"
+    + _FOREIGN_VAT_WORDS
+    + r")\W{0,3}\d{1,2}(?:[.,]\d{1,2})?\s*%"
 )
 
 
+#: A VAT clause after a total on its line: "Totalt kr 598,00 herav mva 25 % kr 119,60".
+_VAT_CLAUSE = re.compile(
+    r"(?i)[(,;]?\s*\b(?:herav|hvorav|derav|varav|heraf|inkl\.?|inkludert|incl\.?|including|"
+    r"of which)\s+(?=" + _VAT_WORD.pattern.removeprefix("(?i)") + ")"
+)
+
+
+def _total_then_vat(line: str) -> list[str]:
+    """A total with its VAT clause on one line, cut into the total and the VAT line:
+    a total label, its amount, then "herav mva …" with amounts of its own."""
+    clause = _VAT_CLAUSE.search(line)
+    if clause is None or not _amounts(line[clause.end() :]):
+        return [line]
+    head = line[: clause.start()]
+    if not any(rx.search(head) for _, rx in _TOTAL_LABELS) or not _amounts(head):
+        return [line]
+    return [head.strip(" \t"), line[clause.end() :].strip(" \t)")]
+
+
 def _vat_pairs(line: str) -> list[str]:
-    """A line cut before each VAT word with a rate after the first: one VAT line each."""
+    """A line cut before each VAT word with a rate after the first: one VAT line each;
+    a total and its VAT clause on one line are two lines."""
+    if len(parts := _total_then_vat(line)) > 1:
+        return [parts[0], *_vat_pairs(parts[1])]
     starts = [m.start() for m in _VAT_WITH_RATE.finditer(line)][1:]
     if not starts:
         return [line]
@@ -896,6 +962,11 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     # A till's VAT table lists every rate, the unused ones at 0,00 ("Mva 25% 0,00"): a
     # rate with neither VAT nor a base of its own is no part of the receipt.
     unused = [r for r, (vat, base, _) in by_rate.items() if vat == 0 and not base]
+    if unused == [Decimal(0)] and _zero_rate_part_in(by_rate, f.gross, lines):
+        # "Herav mva 0 % 0,00" beside a rate whose VAT is not all of the total: a part of
+        # its own, of a size still to be reckoned (its 0,00 is its VAT, not its base)
+        unused = []
+        by_rate[Decimal(0)] = (Decimal("0.00"), None, by_rate[Decimal(0)][2])
     if len(unused) < len(by_rate):
         for rate in unused:
             del by_rate[rate]
@@ -950,7 +1021,11 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             f.vat_rate = inferred
             f.warnings.append(f"VAT rate {inferred} % inferred from the amounts")
     if f.vat_rate is not None and f.vat_rate not in money.NORWEGIAN_VAT_RATES:
-        f.doubt(f"VAT rate {f.vat_rate} % is not a Norwegian rate")
+        warning = f"VAT rate {f.vat_rate} % is not a Norwegian rate"
+        if f.currency in (None, "NOK"):
+            f.doubt(warning)
+        else:  # a seller abroad charges its own country's rate (MwSt 19 %): no misreading
+            f.warnings.append(warning)
     if (
         f.gross is not None
         and f.vat_rate is not None
@@ -965,6 +1040,21 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         )
 
 
+def _zero_rate_part_in(
+    by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]],
+    gross: Decimal | None,
+    lines: list[str],
+) -> bool:
+    """Whether a receipt's "mva 0 % 0,00" is a part of its own: one other rate, whose VAT
+    is not that rate's VAT of the total (a newspaper at 0 % beside a coffee at 15 %), and
+    no tip that would explain the difference instead."""
+    others = [(rate, vat) for rate, (vat, _, _) in by_rate.items() if rate]
+    if gross is None or gross <= 0 or len(others) != 1 or any(_TIP.match(ln) for ln in lines):
+        return False
+    rate, vat = others[0]
+    return vat > 0 and not money.vat_consistent(gross, rate, vat)
+
+
 def _bases_from_vat(
     by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]],
     gross: Decimal,
@@ -976,8 +1066,11 @@ def _bases_from_vat(
     the printed VAT per rate and the total, so the VAT is booked as printed and only the
     bases may differ by those øre, which a warning says."""
     (low, (vat_low, _, ev_low)), (high, (vat_high, _, ev_high)) = sorted(by_rate.items())
-    if not low or not high:
-        return  # a 0 % part has no VAT to tell its size by
+    if not high:
+        return
+    if not low:  # a 0 % part has no VAT of its own: it is what the other part leaves
+        _zero_rate_part(by_rate, gross, warnings)
+        return
     estimate = money.round_kr(vat_low * (100 + low) / low)
     spread = int((100 + low) / low) + 2  # øre of gross per øre of VAT, and the rounding
     found = [
@@ -996,6 +1089,34 @@ def _bases_from_vat(
     if len(found) > 1:
         warnings.append(
             f"the parts at {low} % and {high} % are reckoned from their VAT and the total "
+            f"(the bases to within {money.kroner_text(found[-1] - found[0])})"
+        )
+
+
+def _zero_rate_part(
+    by_rate: dict[Decimal, tuple[Decimal, Decimal | None, str]],
+    gross: Decimal,
+    warnings: list[str],
+) -> None:
+    """0 % and one rate with its VAT, no bases: that rate's part is the gross whose VAT is
+    the printed VAT (the one nearest its estimate), the 0 % part the rest of the total."""
+    (_, (_, _, ev_zero)), (rate, (vat, _, evidence)) = sorted(by_rate.items())
+    estimate = money.round_kr(vat * (100 + rate) / rate)
+    spread = int((100 + rate) / rate) + 2
+    found = [
+        part
+        for step in range(-spread, spread + 1)
+        if 0 < (part := estimate + money.ORE * step) < gross
+        and money.vat_of_gross(part, rate) == vat
+    ]
+    if not found:
+        return
+    part = min(found, key=lambda p: abs(p - estimate))
+    by_rate[Decimal(0)] = (Decimal("0.00"), gross - part, ev_zero)
+    by_rate[rate] = (vat, part - vat, evidence)
+    if len(found) > 1:
+        warnings.append(
+            f"the parts at 0 % and {rate} % are reckoned from their VAT and the total "
             f"(the bases to within {money.kroner_text(found[-1] - found[0])})"
         )
 
@@ -1393,10 +1514,30 @@ def _instructions(lines: list[str], f: _Fields) -> None:
             f.suspicious += 1
 
 
+_GIRO_KRONER = re.compile(r"(?i)^kroner:?\s+(\d{1,3}(?:[ .]\d{3})*|\d+)$")
+_GIRO_ORE = re.compile(r"(?i)^øre:?\s+(\d{2})$")
+
+
+def _giro_amounts(lines: list[str]) -> list[str]:
+    """A giro's amount in its two boxes, "Kroner 5 000" and "Øre 00" (the labels over
+    values of a Norwegian giro's "KID | Kroner | Øre | Til konto"), is the amount to
+    pay: a line that says so is added after them."""
+    out: list[str] = []
+    for index, line in enumerate(lines):
+        out.append(line)
+        kroner = _GIRO_KRONER.match(line.strip())
+        if kroner is None or index + 1 >= len(lines):
+            continue
+        ore = _GIRO_ORE.match(lines[index + 1].strip())
+        if ore is not None:
+            out.append(f"Giro kroner {kroner[1]} øre {ore[1]}: å betale {kroner[1]},{ore[1]}")
+    return out
+
+
 def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Extraction:
     """Apply the rules to a document's visible text; `hidden` is (why, text) of what a person
     cannot see: never read, shown to the reviewer, and it keeps the document in review."""
-    lines = _lines(text[:MAX_CHARS])
+    lines = _giro_amounts(_lines(text[:MAX_CHARS]))
     if not lines:
         return no_text_result()
     f = _Fields()
@@ -1545,8 +1686,10 @@ def _ocr_scale(page: pdfium.PdfPage) -> float:
     return min(OCR_SCALE, OCR_MAX_RENDER_SIDE / longest)
 
 
-def _ocr_pdf(content: bytes) -> str:
-    """The text of a scanned PDF's first pages, read in parallel (one engine per thread)."""
+def _ocr_pdf(content: bytes, *, upright: bool = False) -> str | None:
+    """The text of a scanned PDF's first pages, read in parallel (one engine per thread).
+    `upright`: each page turned upright first (a sheet fed upside down or sideways); None
+    when no page needed a turn (the text would be the same)."""
     doc = _open_pdf(content)
     try:
         images = []
@@ -1558,6 +1701,11 @@ def _ocr_pdf(content: bytes) -> str:
                 page.close()
     finally:
         doc.close()
+    if upright:
+        turns = [ocr.upright_turn(image) for image in images]
+        if not any(turns):
+            return None
+        images = [ocr.turned(image, turn) for image, turn in zip(images, turns, strict=True)]
     if len(images) == 1:
         return ocr.image_text(images[0])
     with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1)) as pool:
@@ -1614,7 +1762,7 @@ class OfflineExtractor:
             if found.has_images:
                 if not self._ocr_ready():
                     return no_text_result(NO_OCR)
-                return self._from_ocr(_ocr_pdf(content), found.hidden)
+                return self._from_scan(content, found.hidden)
             return no_text_result()
         if is_image(media_type):
             if not self._ocr_ready():
@@ -1638,7 +1786,26 @@ class OfflineExtractor:
         best = first
         if first[0] < SECOND_PASS_BELOW or not first[1]:
             best = max(first, _photo_reading(*ocr.read(image, thorough=True)), key=_rank)
+        if best[0] < SECOND_PASS_BELOW:
+            # Still poor: a receipt photographed sideways or upside down (EXIF says how the
+            # phone was held, not how the paper lay) reads as noise until it is turned.
+            turn = ocr.upright_turn(image)
+            if turn:
+                turned = ocr.turned(image, turn)
+                best = max(best, _photo_reading(*ocr.read(turned, thorough=True)), key=_rank)
         return self._capped(best[3])
+
+    def _from_scan(self, content: bytes, hidden: Sequence[tuple[str, str]]) -> Extraction:
+        """A scanned PDF; read again with its pages turned upright when the first reading
+        is poor and a page lies sideways or upside down."""
+        result = self._from_ocr(_ocr_pdf(content) or "", hidden)
+        if result.confidence < SECOND_PASS_BELOW - Decimal("0.10"):
+            text = _ocr_pdf(content, upright=True)
+            if text is not None:
+                again = self._from_ocr(text, hidden)
+                if again.confidence > result.confidence:
+                    return again
+        return result
 
     def _from_ocr(self, text: str, hidden: Sequence[tuple[str, str]]) -> Extraction:
         return self._capped(extract_text_fields(layout.pair_label_rows(text), hidden))
