@@ -239,22 +239,6 @@ async def test_a_supplied_event_id_makes_a_retry_safe(api: Api) -> None:
     assert_problem(conflicting, 409, "idempotency-conflict")
 
 
-async def test_an_event_id_and_an_idempotency_key_together_are_400(api: Api) -> None:
-    """Each alone makes a retry safe; both together, the id became the event's and the key
-    was only noted, so a retry under the same key with another (or no) id was booked a
-    second time instead of answering the original or a 409. Refused, nothing recorded."""
-    key = {"Idempotency-Key": "receipt-both"}
-    for event_id in (str(uuid.uuid4()), str(uuid.uuid4())):
-        both = await api.submit("PatternSuggested", pattern(), headers=api.agent | key, id=event_id)
-        problem = assert_problem(both, 400, "validation-failed")
-        assert problem_fields(problem) == {"Idempotency-Key"}
-        assert "not both" in problem["detail"]
-    assert (await _events(api))["items"] == []
-    alone = await api.submit("PatternSuggested", pattern(), headers=api.agent | key)
-    assert alone.status_code == 201, alone.text
-    assert "idempotent-replayed" not in alone.headers
-
-
 @pytest.mark.parametrize("key", ["k" * 201, ""])
 async def test_an_unusable_idempotency_key_is_400(api: Api, key: str) -> None:
     response = await api.submit(

@@ -9,7 +9,6 @@ import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
-from litestar.exceptions import ValidationException
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from bookkeeper.application.commands import (
@@ -53,8 +52,7 @@ IdempotencyKey = Annotated[
         max_length=MAX_IDEMPOTENCY_KEY,
         description=(
             "Makes a retry safe: the same key and body answer the original result "
-            "(with Idempotent-Replayed: true); the same key with another body is a 409. "
-            "Not together with the body's `id` (400): one or the other"
+            "(with Idempotent-Replayed: true); the same key with another body is a 409"
         ),
     ),
 ]
@@ -66,19 +64,7 @@ def submit_command(
     """The command of a submission: its `data` decoded by the schema of its `type`
     (msgspec.ValidationError when it does not match; an unknown type as event_type; a
     number written otherwise than plainly, a 422 naming it: domain.numerals). The
-    route and the lean path (lean_submit.py) build it here, so they cannot drift.
-
-    An `id` and an Idempotency-Key together are a 400: the id would become the event's
-    and the key only be noted, so a retry under the same key with another id (or none)
-    would be booked again rather than answer the original or a 409 (ADR 0001 addendum)."""
-    if data.id is not None and idempotency_key is not None:
-        message = (
-            "give the body's `id` or an Idempotency-Key, not both: each alone makes a retry safe"
-        )
-        raise ValidationException(
-            f"Idempotency-Key: {message}",
-            extra=[{"key": "Idempotency-Key", "source": "header", "message": message}],
-        )
+    route and the lean path (lean_submit.py) build it here, so they cannot drift."""
     etype = event_type(data.type)
     raw = bytes(data.data)
     payload = decode_payload(data.type, raw, etype.schema_version)
