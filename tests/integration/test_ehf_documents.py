@@ -215,3 +215,26 @@ async def test_execution_attaches_the_embedded_pdf_or_books_without_one(
     )
     assert alert.status_code == 200, alert.text
     assert "application/xml" in alert.text and "without an attachment" in alert.text
+
+
+async def test_post_files_stores_an_ehf_and_its_pdf(tmp_path: Path) -> None:
+    pdf = tiny_pdf("Faktura F-1")
+    xml = ehf(number="F-1", pdf=pdf)
+    async with running_api(tmp_path) as api:
+        stored = await api.client.post(
+            f"{API}/files",
+            params={"filename": "F-1.xml"},
+            content=xml,
+            headers={**api.agent, "Content-Type": "application/xml"},
+        )
+        assert stored.status_code == 201, stored.text
+        assert stored.json()["sha256"] == _sha(xml)
+        assert stored.json()["contentType"] == "application/xml"
+        rendering = await api.client.get(f"{API}/files/{_sha(pdf)}", headers=api.viewer)
+        assert rendering.status_code == 200 and rendering.content == pdf
+        hostile = await api.client.post(
+            f"{API}/files",
+            content=XXE,
+            headers={**api.agent, "Content-Type": "text/xml"},
+        )
+        assert hostile.status_code == 422, hostile.text

@@ -263,7 +263,8 @@ def _org_number(party: Element, evidence: dict[str, str]) -> str | None:
         if compact.startswith("NO"):
             compact = compact[2:]
         compact = compact.removesuffix("MVA")
-        if orgnr.is_valid(compact):
+        # Enhetsregisteret's numbers start with 8 or 9 ("000000000" passes MOD11).
+        if orgnr.is_valid(compact) and compact[:1] in ("8", "9"):
             evidence["organization_number"] = f"{path}: {value}"[:200]
             return orgnr.compact(compact)
     return None
