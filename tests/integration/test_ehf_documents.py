@@ -189,7 +189,6 @@ async def test_a_huge_embedded_base64_is_a_413(tmp_path: Path) -> None:
         assert response.status_code == 413, response.text
 
 
-@pytest.mark.parametrize("fiken_world", ["sqlite"], indirect=True)
 async def test_execution_attaches_the_embedded_pdf_or_books_without_one(
     fiken_world: tuple[Api, FakeFiken],
 ) -> None:
