@@ -518,3 +518,27 @@ async def test_an_iphone_heic_photo_is_accepted_stored_as_jpeg_and_read(
         discord.data_dir, "SELECT content_type, filename FROM documents WHERE tenant_id = ?", TENANT
     )
     assert stored == [("image/jpeg", "IMG_0042.jpg")]
+
+
+async def test_an_ehf_invoice_dropped_in_discord_is_read_from_its_xml(
+    discord: Discord, tmp_path: Path
+) -> None:
+    # ADR 0033 addendum 6: an EHF invoice (the double serves it as application/pdf, a
+    # misleading type; the bytes decide) is proposed from its elements, its embedded PDF
+    # stored beside the XML as what the books attach.
+    from tests.ehf_documents import ehf, tiny_pdf
+
+    pdf = tiny_pdf("Faktura D-7")
+    xml = tmp_path / "faktura-D-7.xml"
+    xml.write_bytes(ehf(number="D-7", supplier="Leverandør Discord AS", pdf=pdf))
+    thread = await discord.post(OLA, file=xml)
+    [reply] = discord.rest.messages(thread)
+    assert "1 250,00 kr" in reply, reply
+    found = proposal(discord.data_dir, "Leverandør Discord", "invoice_registration")
+    assert found["status"] == "PROPOSED"
+    stored = rows(
+        discord.data_dir,
+        "SELECT content_type, filename FROM documents WHERE tenant_id = ? ORDER BY filename",
+        TENANT,
+    )
+    assert set(stored) == {("application/xml", "faktura-D-7.xml"), ("application/pdf", "D-7.pdf")}

@@ -31,6 +31,9 @@ class SubmitEvent(msgspec.Struct, frozen=True, kw_only=True):
     #: What the sender wrote with the document against booking it as read ("privat, ikke
     #: bokfør"): the proposal is never approved automatically (domain.review).
     reservation: str | None = None
+    #: The fields come from a structured document (an EHF e-invoice's XML elements), not
+    #: from reading text: said as a reason of the confidence. Set by the pipeline only.
+    structured_source: str | None = None
 
 
 class ApproveProposal(msgspec.Struct, frozen=True, kw_only=True):

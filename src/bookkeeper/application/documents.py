@@ -22,6 +22,7 @@ from typing import Final
 import filetype
 import msgspec
 
+from bookkeeper.application import ehf
 from bookkeeper.application.errors import NotFound
 from bookkeeper.application.ports import (
     Authorizer,
@@ -108,6 +109,10 @@ class Upload(msgspec.Struct, frozen=True, kw_only=True):
     duplicate: bool
     #: The bytes as stored: the upload's own, or the converted photo (HEIC/WebP -> JPEG).
     content: bytes = b""
+    #: An EHF invoice or credit note (the stored document is its XML): what it says.
+    e_invoice: ehf.EhfDocument | None = None
+    #: The EHF's embedded PDF, stored as a document of its own: what the books attach.
+    rendering: StoredDocument | None = None
 
 
 def sniff_media_type(content: bytes) -> str:
@@ -142,7 +147,7 @@ def sanitise_filename(name: str | None, content_type: str) -> str:
     """A file name safe to store and to send back in Content-Disposition: no directories,
     no control or quoting characters, at most MAX_FILENAME_LENGTH characters, ending in the
     extension of its (checked) type."""
-    extension = EXTENSIONS[content_type]
+    extension = {**EXTENSIONS, ehf.XML: "xml"}[content_type]
     text = unicodedata.normalize("NFC", name or "")
     text = re.split(r"[/\\]", text)[-1]  # the last path segment only
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")  # controls, NUL
@@ -195,9 +200,12 @@ class Documents:
             raise DocumentRejected("the file is empty")
         declared = normalise_content_type(content_type)
         sniffed = sniff(content)
+        if sniffed is None and (declared in ehf.XML_TYPES or ehf.looks_like_xml(content)):
+            return await self._upload_ehf(principal, content, filename)
         if declared not in _UNDECLARED and declared not in EXTENSIONS | CONVERTIBLE.keys():
             raise UnsupportedDocumentType(
-                f"{declared} is not accepted; send a PDF, JPEG, PNG, HEIC or WebP file"
+                f"{declared} is not accepted; send a PDF, JPEG, PNG, HEIC or WebP file "
+                "or an EHF invoice (XML)"
             )
         if sniffed is None:
             content, sniffed, filename = await self._convert(content, filename)
@@ -216,6 +224,49 @@ class Documents:
             if new:
                 await uow.commit()
         return Upload(document=document, duplicate=not new, content=content)
+
+    async def _upload_ehf(
+        self, principal: Principal, content: bytes, filename: str | None
+    ) -> Upload:
+        """An EHF invoice or credit note: its XML stored as the document (the original),
+        its embedded PDF (if any) stored beside it as what the books can attach."""
+        try:
+            document = ehf.parse(content)
+        except ehf.EhfRejected as exc:
+            if exc.status == 415:
+                raise UnsupportedDocumentType(str(exc)) from exc
+            raise DocumentRejected(str(exc)) from exc
+        now = self._clock.now()
+        async with self._uow() as uow:
+            stored, new = await uow.documents.put(
+                principal.tenant_id,
+                content,
+                ehf.XML,
+                sanitise_filename(filename, ehf.XML),
+                now,
+                uploaded_by=principal.actor,
+            )
+            rendering = None
+            if document.pdf is not None:
+                stem = (filename or "").rsplit(".", 1)[0] or "ehf"
+                rendering, added = await uow.documents.put(
+                    principal.tenant_id,
+                    document.pdf,
+                    PDF,
+                    sanitise_filename(document.pdf_filename or f"{stem}.pdf", PDF),
+                    now,
+                    uploaded_by=principal.actor,
+                )
+                new = new or added
+            if new:
+                await uow.commit()
+        return Upload(
+            document=stored,
+            duplicate=not new,
+            content=content,
+            e_invoice=document,
+            rendering=rendering,
+        )
 
     async def _convert(self, content: bytes, filename: str | None) -> tuple[bytes, str, str | None]:
         """A HEIC/WebP photo as (converted bytes, their type, the name without the photo's

@@ -604,6 +604,7 @@ class Handlers:
             same_document_as=same_file,
             bank_transaction_verified=command.bank_transaction_verified,
             proposer_estimate=command.proposer_confidence,
+            structured_source=command.structured_source,
         )
 
     async def _named_bank_event(

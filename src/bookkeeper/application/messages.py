@@ -647,6 +647,15 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"no text: needs review \(an image, not read: OCR/Tesseract is not available\)",
          "ingen tekst: må gjennomgås (et bilde, ikke lest: OCR/Tesseract er ikke installert)"),
         (r"no text: needs review", "ingen tekst: må gjennomgås"),
+        # EHF e-invoices (ADR 0033, addendum 6).
+        (r"fields read from the elements of a structured EHF e-invoice \(PEPPOL BIS Billing "
+         r"3\.0\), not guessed from text; the checks still apply",
+         "feltene er lest fra elementene i en strukturert EHF-faktura (PEPPOL BIS Billing "
+         "3.0), ikke gjettet fra tekst; kontrollene gjelder likevel"),
+        (r"the EHF e-invoice has no embedded PDF: there is no rendering to attach in Fiken "
+         r"\(only the XML is kept here\); attach a copy by hand if the books need one",
+         "EHF-fakturaen har ingen innebygd PDF: det finnes ingen visning å legge ved i Fiken "
+         "(bare XML-en er lagret her); legg ved en kopi for hånd om regnskapet trenger det"),
         (r"KID (?P<k>\S+) fails the MOD10/MOD11 check",
          "KID {k} består ikke MOD10/MOD11-kontrollen"),
         (r"KID (?P<k>.+) is not 2 to 25 digits; left out",

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from bookkeeper.application import ehf
 from bookkeeper.application.commands import SubmitEvent
 from bookkeeper.application.documents import Documents
 from bookkeeper.application.errors import IdempotencyConflict
@@ -129,6 +130,9 @@ class IncompleteDocument(DomainError):
 #: A stand-in amount for a document whose amount could not be read: the smallest a
 #: proposal takes; approving needs the real one as a correction.
 PLACEHOLDER_AMOUNT: Final = Decimal("0.01")
+#: The key in a proposal's `source` that names the EHF XML a proposal was read from (its
+#: `documentHash` is the embedded PDF when the XML has one).
+EHF_SOURCE_KEY: Final = "ehf"
 #: The key in a proposal's `source` that names the fields that were not read.
 UNREAD_SOURCE_KEY: Final = "unread"
 OSLO: Final = ZoneInfo("Europe/Oslo")
@@ -215,12 +219,25 @@ class DocumentPipeline:
 
         # The stored bytes: a HEIC/WebP photo was converted on upload.
         content = upload.content or content
-        extraction = await self._extractor.extract(content, document.content_type, filename)
+        e_invoice = upload.e_invoice
+        attached = document
+        if e_invoice is not None:
+            # An EHF invoice (ADR 0033, addendum 6): its fields are its XML's, read on
+            # upload; what the books attach is its embedded PDF, stored beside it.
+            extraction = e_invoice.extraction
+            source = {**(source or {}), EHF_SOURCE_KEY: document.sha256, "reading": ehf.CERTAIN}
+            attached = upload.rendering or document
+        else:
+            extraction = await self._extractor.extract(content, document.content_type, filename)
         await self._record_extraction(principal, document, extraction, proposal_id, source)
         if extraction.credit_note:
             extraction = _as_credit(extraction)
 
         warnings = list(extraction.warnings)
+        if e_invoice is not None and upload.rendering is None:
+            if e_invoice.pdf_problem is not None:
+                warnings.append(e_invoice.pdf_problem)
+            warnings.append(ehf.NO_RENDERING)
         received = self._clock.now().astimezone(OSLO).date()
         valid_rates = await read_valid_rates(self._uow, tenant, extraction.date or received)
         async with self._uow() as uow:
@@ -234,7 +251,7 @@ class DocumentPipeline:
         match = None
         if facts.document_type != "invoice" and facts.merchant is not None and not facts.unread:
             match = await self._bank_match(tenant, facts)
-        data, guessed = self._proposal_data(principal, document, facts, patterns, match, source)
+        data, guessed = self._proposal_data(principal, attached, facts, patterns, match, source)
         estimate = min(max(extraction.confidence, Decimal(0)), Decimal(1))
         if guessed or facts.guessed:
             estimate = min(estimate, GUESSED_ESTIMATE)
@@ -254,6 +271,7 @@ class DocumentPipeline:
             warnings=tuple(dict.fromkeys(warnings[len(extraction.warnings) :]))
             + ((f'the sender wrote with the document: "{reservation}"',) if reservation else ()),
             reservation=reservation,
+            structured_source=ehf.STRUCTURED if e_invoice is not None else None,
         )
         try:
             result = await self._handlers.submit(command)

@@ -106,6 +106,9 @@ class ScoringContext(msgspec.Struct, frozen=True, kw_only=True):
     #: bank payment or the reviewer's figure): what the usual-range band, which is in NOK,
     #: weighs instead of the document's own amount.
     nok_amount: Decimal | None = None
+    #: The structured document the fields were taken from ("EHF e-invoice"): said as a
+    #: reason of no weight (certain fields, the checks above still apply).
+    structured_source: str | None = None
 
 
 def reverse_charge_reason(codes: list[str]) -> str:
@@ -381,6 +384,14 @@ def score(data: ProposalData, context: ScoringContext, rules: ReviewRules) -> Co
         if others:
             parts.append("possible duplicate of " + ", ".join(others))
         add("duplicate", "-0.50", "; ".join(parts))
+
+    if context.structured_source:
+        add(
+            "source",
+            "0",
+            f"fields read from the elements of a structured {context.structured_source}, "
+            "not guessed from text; the checks still apply",
+        )
 
     total = sum((r.effect for r in reasons), ZERO)
     total = min(max(total, ZERO), MAX_SCORE)

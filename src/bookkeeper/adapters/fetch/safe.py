@@ -37,8 +37,9 @@ import httpx
 #: Where Discord serves attachments from (integrations.md § Discord).
 DISCORD_CDN_HOSTS: Final = ("cdn.discordapp.com", "media.discordapp.net")
 ALLOWED_CONTENT_TYPES: Final = frozenset(
-    {"application/pdf", "image/jpeg", "image/png", "image/heic", "image/heif", "image/webp"}
-)
+    {"application/pdf", "image/jpeg", "image/png", "image/heic", "image/heif", "image/webp",
+     "application/xml", "text/xml"}  # XML: an EHF invoice (ADR 0033, addendum 6)
+)  # fmt: skip
 #: A server that does not know what a file is (the CDN names types by file extension): the
 #: body is fetched and its bytes decide (application.documents.sniff), never this header.
 UNDECLARED_CONTENT_TYPES: Final = frozenset({"application/octet-stream", "binary/octet-stream"})

@@ -21,6 +21,7 @@ from bookkeeper.application.errors import ExternalError, ExternalRejected
 from bookkeeper.application.execution.attempt import Acted, Attempt
 from bookkeeper.application.execution.claims import claim_document
 from bookkeeper.application.execution.policy import (
+    ATTACHABLE_TYPES,
     ExecutionPolicy,
     ExecutionRefused,
     attachment_filename,
@@ -117,6 +118,7 @@ class BooksActions:
         document, content = await claim_document(
             self._uow, attempt.claim, data.document_hash, required=False
         )
+        document, kept = _attachable(document, ref)
         books = self._books(tenant)
         existing: Purchase | None = None
         if attempt.reconcile:
@@ -155,7 +157,7 @@ class BooksActions:
                     ref,
                 )
         ids["fikenPurchaseId"] = purchase_id
-        return Acted(external_ids=ids, alerts=alerts)
+        return Acted(external_ids=ids, alerts=[*kept, *alerts])
 
     async def register_credit_note(
         self, attempt: Attempt, proposal_id: uuid.UUID, data: InvoiceRegistrationData
@@ -173,6 +175,7 @@ class BooksActions:
         document, content = await claim_document(
             self._uow, attempt.claim, data.document_hash, required=False
         )
+        document, kept = _attachable(document, ref)
         ids: dict[str, str] = {}
         if attempt.reconcile:
             found = await attempt.call(lambda: books.find_journal_entry(ref, data.date))
@@ -197,7 +200,9 @@ class BooksActions:
                     content,
                     unnamed=found.unnamed_attachments,
                 )
-                return Acted(external_ids={"fikenJournalEntryId": found.id}, alerts=alerts)
+                return Acted(
+                    external_ids={"fikenJournalEntryId": found.id}, alerts=[*kept, *alerts]
+                )
         supplier = await self._supplier(attempt, books, data)
         ids["fikenContactId"] = supplier.id
         payable = supplier.supplier_account_code or self._policy.payables_account
@@ -216,7 +221,7 @@ class BooksActions:
             attempt, books, entry_id, (), proposal_id, document, content
         )
         ids["fikenJournalEntryId"] = entry_id
-        return Acted(external_ids=ids, alerts=alerts)
+        return Acted(external_ids=ids, alerts=[*kept, *alerts])
 
     async def _attach_to_entry(
         self,
@@ -547,6 +552,22 @@ async def _attach(
         )
         return [("document-not-attached", "error", message)]
     return []
+
+
+def _attachable(
+    document: StoredDocument | None, ref: str
+) -> tuple[StoredDocument | None, list[tuple[str, str, str]]]:
+    """The document when the books take its type; else None and the alert that it stays
+    here only: an EHF invoice without an embedded PDF is its XML, which Fiken does not
+    take as an attachment (PDF, PNG, JPEG, GIF), and the booking should not fail on it."""
+    if document is None or document.content_type in ATTACHABLE_TYPES:
+        return document, []
+    message = (
+        f"Booked (reference {ref}) without an attachment: the document is "
+        f"{document.content_type} ({document.filename}), which the books do not take; "
+        "it is kept here. Attach a PDF copy by hand if one is needed."
+    )
+    return None, [("document-not-attachable", "warning", message)]
 
 
 def _attached(filename: str, names: tuple[str, ...], unnamed: int) -> bool:

@@ -26,6 +26,8 @@ _SECRETS: Final = (
     ),
 )
 _EXTENSIONS: Final = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+#: The stored types the books and the bank take as an attachment.
+ATTACHABLE_TYPES: Final = frozenset(_EXTENSIONS)
 
 
 def reference(proposal_id: uuid.UUID) -> str:

@@ -34,7 +34,8 @@ from bookkeeper.entrypoints.http.wire import Problem, ResponseBody
 
 _UPLOAD_TYPES: Final = ("application/pdf", "image/jpeg", "image/png")
 #: What an upload may send: the stored types and the photos stored converted (HEIC, WebP).
-_ACCEPTED_TYPES: Final = (*_UPLOAD_TYPES, "image/heic", "image/webp")
+#: And an EHF invoice or credit note (UBL XML, ADR 0033 addendum 6).
+_ACCEPTED_TYPES: Final = (*_UPLOAD_TYPES, "image/heic", "image/webp", "application/xml")
 
 
 @dataclass
