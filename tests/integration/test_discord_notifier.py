@@ -51,12 +51,32 @@ async def test_a_post_is_escaped_cut_to_discords_length_and_carries_its_keys_non
     await notifier(api).post(TENANT, "Mangler kvittering: *Adobe* 199,00", key="run-1:summary")
     await notifier(api).post(TENANT, "x" * 2500)
     await notifier(api).post("other-tenant", "not the Discord tenant's")
-    first, long = fake.posted(CHANNEL)
+    first, long, rest = fake.posted(CHANNEL)
     assert first["content"] == "Mangler kvittering: \\*Adobe\\* 199,00"
     assert first["nonce"] == message_nonce("run-1:summary") and len(first["nonce"]) <= 25
-    assert len(long["content"]) == 2000 and long["content"].endswith("…")
-    assert long["nonce"] is None
-    assert len(fake.messages) == 2
+    assert long["content"] + rest["content"] == "x" * 2500  # a line longer than a message
+    assert len(long["content"]) == 2000 and long["nonce"] is None
+    assert len(fake.messages) == 3
+
+
+async def test_a_long_morning_summary_is_posted_whole_between_lines_and_once(
+    discord: tuple[FakeDiscordRest, str],
+) -> None:
+    """A summary over Discord's 2,000 characters (many missing receipts, every source's
+    spending) was cut there, its end lost: it is posted in messages split between lines,
+    as the chat's long answers are, each with its own nonce, so a retry posts none again."""
+    fake, api = discord
+    lines = [f"Mangler kvittering: leverandør {i:03} 1 234,00 kr" for i in range(80)]
+    summary = "God morgen\n" + "\n".join(lines) + "\nSlutt"
+    assert len(summary) > 3000
+    for _ in range(2):
+        await notifier(api).post(TENANT, summary, key="run-7:summary")
+    posted = fake.posted(CHANNEL)
+    assert 1 < len(posted) <= 5
+    assert all(len(m["content"]) <= 2000 for m in posted)
+    assert "\n".join(m["content"] for m in posted) == summary
+    nonces = [m["nonce"] for m in posted]
+    assert nonces[0] == message_nonce("run-7:summary") and len(set(nonces)) == len(nonces)
 
 
 async def test_the_same_key_posts_once_and_another_key_posts_again(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +20,7 @@ import uvicorn
 
 from bookkeeper.entrypoints.http import bounded_head
 from bookkeeper.entrypoints.http.bounded_head import MAX_HEAD_BYTES
+from bookkeeper.entrypoints.http.problems import TYPE_PREFIX
 from bookkeeper.entrypoints.http.server import uvicorn_options
 
 
@@ -190,3 +192,37 @@ async def test_a_body_that_comes_too_slowly_is_408_and_closed(
     )
     assert after < 3.0
     assert steady.startswith(b"HTTP/1.1 200 ") and steady.endswith(b"40")
+
+
+async def test_the_431_is_a_problem_typed_and_coded_like_every_other() -> None:
+    """The 431 (and the 400, 408 written beside it) carried `type: about:blank` and no
+    `code`, unlike every problem the app answers (`urn:bookkeeper:problem:<code>`)."""
+    head = _get(b"X-Big: " + b"a" * MAX_HEAD_BYTES + b"\r\n")
+    async with served() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            # Just under the bound first, then the bytes that cross it: the server has
+            # read everything sent when it refuses, so it closes without a reset.
+            writer.write(head[: MAX_HEAD_BYTES - 16])
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            writer.write(head[MAX_HEAD_BYTES - 16 : MAX_HEAD_BYTES + 16])
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 30)
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        bad = await _exchange(port, b"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n")
+    for status, code, raw in (
+        (431, "request-header-fields-too-large", answer),
+        (400, "bad-request", bad),
+    ):
+        head_part, _, body = raw.partition(b"\r\n\r\n")
+        assert head_part.startswith(b"HTTP/1.1 %d " % status), raw[:200]
+        assert b"content-type: application/problem+json" in head_part
+        problem = json.loads(body)
+        assert problem["status"] == status
+        assert problem["code"] == code
+        assert problem["type"] == TYPE_PREFIX + code
+        assert problem["detail"]

@@ -525,3 +525,24 @@ async def test_a_line_may_name_its_customer(api: Api) -> None:
         response = await post(api, {**sale, "lines": lines})
         assert response.status_code == 400, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("bad", ["   ", "\u200b", "K\u202e1", "K\x001"])
+async def test_a_party_id_that_names_no_one_is_its_own_422(api: Api, bad: str) -> None:
+    """An invalid party id is a problem of the party, not of the entry's balance: its
+    code says so, and the detail names the field (it was `unbalanced-entry`)."""
+    sale = {
+        "date": "2026-03-01",
+        "description": "Salg",
+        "lines": [
+            {"account": "1500", "debit": "125.00", "party": {"kind": "customer", "id": bad}},
+            {"account": "3000", "credit": "125.00"},
+        ],
+    }
+    response = await post(api, sale)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["code"] == "invalid-party", problem
+    assert problem["type"].endswith(":invalid-party")
+    assert "lines[0].party.id" in problem["detail"]

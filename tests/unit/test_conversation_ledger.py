@@ -208,6 +208,34 @@ def test_the_keywords_tell_the_books_questions_from_the_others(text: str, intent
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "hvilken konto bruker vi?",
+        "hvilken konto bruker vi for programvare?",
+        "Hvilken konto bruker vi for Anthropic?",
+        "hvilke kontoer bruker vi til sky?",
+        "hvilken konto brukes for AI",
+        "which account do we use for Cloudflare?",
+    ],
+)
+def test_which_account_we_use_is_the_books_question_not_cloud_spending(text: str) -> None:
+    """ "hvilken konto bruker vi (for X)?" asks which account X is booked on: the books'
+    costs answer, which names the accounts. Its "bruker vi" made it cloud spending."""
+    assert intent_of(text) == "costs"
+
+
+async def test_which_account_we_use_for_something_is_answered_with_its_accounts() -> None:
+    chat = await books_chat()
+    text, _, data = await ask(chat, "hvilken konto bruker vi for programvare?")
+    assert text.endswith("6540 Programvare og lisenser: 800,00 kr")
+    assert data.question == "costs" and data.accounts == ("6540",)
+    text, _, data = await ask(chat, "which account do we use for travel?")
+    assert "7140" in text and data.accounts == ("7140",)
+    [reply] = await chat.say("hvilken konto bruker vi for Anthropic?")
+    assert "«anthropic»" in reply.text  # the books know no such account: said, not cloud costs
+
+
+@pytest.mark.parametrize(
     ("text", "intent"),
     [
         # What we invoiced or sold is revenue (probe4: "hvor mye har vi fakturert i år?"

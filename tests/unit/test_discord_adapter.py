@@ -22,7 +22,7 @@ from bookkeeper.adapters.discord import (
     parse_corrections,
     parse_users,
 )
-from bookkeeper.adapters.discord.handler import MAX_PIECES, pieces
+from bookkeeper.adapters.discord.notifier import MAX_PIECES, pieces
 from bookkeeper.adapters.discord.reviews import ReviewSubscriber
 from bookkeeper.adapters.fetch import FetchRefused
 from bookkeeper.application import messages as m

@@ -23,6 +23,7 @@ from bookkeeper.domain.ledger import (
     OUTPUT,
     REVERSE,
     InvalidJournalEntry,
+    InvalidParty,
     InvalidReportPeriod,
     UnbalancedEntry,
     check_balanced,
@@ -367,8 +368,9 @@ NORDLYS = Party(kind="customer", id="K-1", name="Nordlys AS", org_number="987654
 )
 def test_a_line_names_a_customer_or_supplier_by_a_saft_sized_id(party: Party, message: str) -> None:
     check_balanced([line("1500", debit="1", party=NORDLYS), line("3000", credit="1")])
-    with pytest.raises(UnbalancedEntry, match=message):
+    with pytest.raises(InvalidParty, match=message) as refused:
         check_balanced([line("1500", debit="1", party=party), line("3000", credit="1")])
+    assert refused.value.code == "invalid-party"
 
 
 def test_the_mirror_keeps_the_party_of_each_line() -> None:

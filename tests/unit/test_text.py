@@ -11,6 +11,7 @@ from bookkeeper.domain.errors import InvalidProposal
 from bookkeeper.domain.events import JournalLine, Party, ReceiptAttachmentData
 from bookkeeper.domain.ledger import (
     InvalidJournalEntry,
+    InvalidParty,
     UnbalancedEntry,
     check_balanced,
     check_description,
@@ -120,7 +121,7 @@ def test_normalise_gives_names_one_spelling() -> None:
 def test_a_journal_entry_description_or_party_of_nothing_is_refused(text: str) -> None:
     with pytest.raises(InvalidJournalEntry):
         check_description(text)
-    with pytest.raises(UnbalancedEntry):
+    with pytest.raises(InvalidParty):
         check_party(Party(kind="supplier", id=text))
 
 
@@ -157,9 +158,9 @@ def test_a_bidi_override_in_a_name_or_free_text_is_refused(ch: str) -> None:
 def test_a_journal_description_or_party_that_steers_or_controls_is_refused(text: str) -> None:
     with pytest.raises(InvalidJournalEntry):
         check_description(text)
-    with pytest.raises(UnbalancedEntry):
+    with pytest.raises(InvalidParty):
         check_party(Party(kind="customer", id="K-1", name=text))
-    with pytest.raises(UnbalancedEntry):
+    with pytest.raises(InvalidParty):
         check_party(Party(kind="customer", id=f"K{text}"[:35]))
     with pytest.raises(UnbalancedEntry):
         check_balanced(

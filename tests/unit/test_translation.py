@@ -143,7 +143,7 @@ async def test_a_payment_is_bank_against_receivables(ingest: Ingest) -> None:
         (message("InvoiceIssued", json.loads(invoice())["data"], tenant="a\x1f"), MalformedMessage),
         (message("InvoiceIssued", json.loads(invoice())["data"], tenant="\x00"), MalformedMessage),
         (
-            message("InvoiceIssued", json.loads(invoice())["data"], tenant="x" * 101),
+            message("InvoiceIssued", json.loads(invoice())["data"], tenant="x" * 256),
             MalformedMessage,
         ),
     ],

@@ -1664,6 +1664,10 @@ def _keyword_intent(lowered: str) -> str | None:
     # What became of a document: before the supplier invoices' "faktura" (ADR 0061).
     if _asks_status(lowered):
         return "proposal_status"
+    if _WHICH_ACCOUNT.search(lowered):
+        # "hvilken konto bruker vi (for X)?": the books' accounts for X (the costs answer
+        # names them), not the cloud spending its "bruker vi" read as, even for a source.
+        return "costs"
     if spending_sources(lowered) and lq.supplier_asked(lowered):
         return "spending"  # "hva har vi brukt hos Anthropic": the cost snapshots'
     if spending_sources(lowered) and _SOURCE_BILL.search(lowered) and not _OWE.search(lowered):
@@ -1690,6 +1694,13 @@ def _keyword_intent(lowered: str) -> str | None:
     return None
 
 
+#: Which account something is booked on ("hvilken konto bruker vi for programvare?",
+#: "hvilke kontoer brukes til reise", "which account do we use for software"): the
+#: account question, answered from the books.
+_WHICH_ACCOUNT: Final = re.compile(
+    r"\b(?:hvilken|hvilke|hvilket|hva slags|which|what)\s+(?:konto\w*|accounts?)\s+"
+    r"(?:\w+\s+){0,2}?(?:bruker|brukes|brukte|bruke|brukt|use|uses|used|using)\b"
+)
 #: A bill of a spending source ("our cloud bill", "skyregningen", "AI-regningen"): the cost
 #: snapshots' question, not the suppliers' bills (the payables), unless what we owe.
 _SOURCE_BILL: Final = re.compile(r"\b(?:regning\w*|bills?)\b|\w+-?regning\w*")

@@ -10,7 +10,7 @@ them. HTTP maps them to problem details (entrypoints/http/problems.py).
     │   ├── IllegalTransition ── ProposalNotPending, ProposalNotApproved, ProposalNotFailed,
     │   │                       NotCompensable
     │   ├── SelfApprovalNotAllowed, ApprovalRefused (domain/approval.py) …
-    │   ├── InvalidJournalEntry, InvalidReportPeriod (domain/ledger.py)
+    │   ├── InvalidJournalEntry, InvalidParty, InvalidReportPeriod (domain/ledger.py)
     │   └── InvalidDateRange (application/lookups.py)
     └── ApplicationError
         ├── NotFound                     another tenant's object is NotFound too

@@ -48,6 +48,7 @@ from bookkeeper.domain.events import (
 )
 from bookkeeper.domain.ledger import check_balanced
 from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
+from bookkeeper.domain.tenants import TENANT_RULE, is_tenant_id
 from bookkeeper.domain.text import unfit_in
 from bookkeeper.domain.walk import first
 
@@ -167,23 +168,6 @@ class EventLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 _decoder = msgspec.json.Decoder(EventLine)
 
 
-#: The longest tenant id any entry point takes (the CLI's; tokens and the bus take less).
-MAX_TENANT: Final = 255
-#: What no tenant id holds: `*` means every tenant in the policy, a comma separates them.
-_NOT_IN_TENANT: Final = frozenset("*,")
-
-
-def _nameable_tenant(value: str) -> bool:
-    """Whether a tenant id is one a token, a command or the bus could name: events filed
-    under another are out of everyone's reach, or read as another tenant's."""
-    return (
-        len(value) <= MAX_TENANT
-        and value.isprintable()
-        and value == value.strip()
-        and not any(ch in _NOT_IN_TENANT for ch in value)
-    )
-
-
 def _unfit_text(value: Any) -> str | None:
     """Which control character (a line break or a tab aside) or bidi override a text holds:
     the API and the bus refuse both (domain.text)."""
@@ -196,10 +180,12 @@ def parse_line(number: int, raw: bytes) -> RecordedEvent:
         line = _decoder.decode(raw)
         if not line.tenant_id or not line.actor:
             raise ValueError("tenant_id and actor must not be empty")
-        if not _nameable_tenant(line.tenant_id):
+        if not is_tenant_id(line.tenant_id):
+            # Events filed under a tenant no token or command can name are out of
+            # everyone's reach, or read as another tenant's (domain.tenants).
             raise ValueError(
                 f"tenant_id {line.tenant_id[:40]!r} is no tenant a token or command can "
-                f"name (1–{MAX_TENANT} printable characters, not padded, no '*' or ',')"
+                f"name ({TENANT_RULE})"
             )
         if line.version < 1:
             raise ValueError("version must be 1 or more")

@@ -520,8 +520,9 @@ TOPICS: Final[tuple[Topic, ...]] = (
 
 #: Where a cost question says what the costs were for: the words after these.
 _COST_FOR: Final = re.compile(
-    r"\b(?:brukt|brukte vi|bruker vi|bruke|betalt|betalte vi|kostet|kostnader|kostnad|"
-    r"utgifter|spent|spend|spending|paid|costs?|expenses?)\s+(?:på|til|for|on|in|til)\s+"
+    r"\b(?:brukt|brukte vi|bruker vi|brukes|bruke|betalt|betalte vi|kostet|kostnader|kostnad|"
+    r"utgifter|spent|spend|spending|paid|costs?|expenses?|(?:do|did) we use|is used)\s+"
+    r"(?:på|til|for|on|in|til)\s+"
     r"(?:konto\s+\d{4}\s*)?([a-zæøå][\wæøå-]*(?:\s+[a-zæøå][\wæøå-]*)?)"
 )
 #: A name right after "kostet" or before "cost" ("hva kostet AWS i oktober", "what did

@@ -1678,6 +1678,10 @@ TEXTS.update(
             "nb": "kostnadsrapporten kan ikke lages slik",
             "en": "the cost report cannot be made that way",
         },
+        "refusal.code.invalid-party": {
+            "nb": "kunden eller leverandøren på en linje er ikke gyldig",
+            "en": "a line's customer or supplier is not valid",
+        },
         "refusal.code.invalid-journal-entry": {
             "nb": "posteringen er ikke gyldig",
             "en": "the entry is not valid",

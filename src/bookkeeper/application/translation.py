@@ -48,6 +48,7 @@ from bookkeeper.application.ports import Principal
 from bookkeeper.domain.errors import DomainError
 from bookkeeper.domain.numerals import SPELLING, misspelt_decimal
 from bookkeeper.domain.rules import NOK
+from bookkeeper.domain.tenants import TENANT_RULE, is_tenant_id
 
 log = logging.getLogger("bookkeeper.translation")
 
@@ -233,9 +234,6 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f]")
 #: The tenant the bus files alerts under when a message names no tenant it can book for
 #: (`bus.UNKNOWN_TENANT`): the operator's, never booked into.
 BUS_TENANT: Final = "_bus"
-#: What no tenant id holds (`*` means every tenant in the policy, a comma separates
-#: tenants in lists).
-_NOT_IN_TENANT: Final = frozenset("*,")
 
 PrincipalFor = Callable[[str], Principal]
 #: A message translated: its envelope, its command, and its currency when not NOK.
@@ -297,16 +295,10 @@ class _Translating:
 
 
 def names_a_tenant(value: str) -> bool:
-    """Whether a message's tenant is one the bus may book for and file alerts under: text
-    of at most MAX_NAME printable characters, not padded with spaces, neither `*` nor a
-    list, and not the operator's BUS_TENANT."""
-    return (
-        0 < len(value) <= MAX_NAME
-        and value.isprintable()
-        and value == value.strip()
-        and not any(ch in _NOT_IN_TENANT for ch in value)
-        and value != BUS_TENANT
-    )
+    """Whether a message's tenant is one the bus may book for and file alerts under: a
+    tenant id (domain.tenants, as a token's or the CLI's) other than the operator's
+    BUS_TENANT."""
+    return is_tenant_id(value) and value != BUS_TENANT
 
 
 def fingerprint(raw: bytes) -> str:
@@ -341,14 +333,14 @@ def read_envelope(raw: bytes) -> Envelope:
     repeated = duplicate_key(raw)
     if repeated is not None:  # readers disagree on which of the two counts (ADR 0049)
         raise MalformedMessage(f"{repeated} appears more than once in its object")
-    for name in ("type", "source", "tenant"):
+    for name in ("type", "source"):
         value = getattr(envelope, name)
         if not value or len(value) > MAX_NAME or _CONTROL.search(value):
             raise MalformedMessage(f"the envelope's {name} is empty, too long or not text")
     if not names_a_tenant(envelope.tenant):
         raise MalformedMessage(
             f"the envelope's tenant {envelope.tenant!r} is no tenant the bus books for "
-            f"(padded with spaces, '*', a list, or the operator's {BUS_TENANT})"
+            f"({TENANT_RULE}, not the operator's {BUS_TENANT})"
         )
     return envelope
 

@@ -60,6 +60,13 @@ class UnbalancedEntry(DomainError):
     code = "unbalanced-entry"
 
 
+class InvalidParty(DomainError):
+    """A line's party (customer or supplier) that names no one SAF-T can carry: an unknown
+    kind, an id that is empty, blank, too long or not fit to read, a bad name or number."""
+
+    code = "invalid-party"
+
+
 class InvalidJournalEntry(DomainError):
     """A journal entry that is malformed apart from its lines (no description …)."""
 
@@ -208,23 +215,26 @@ _MAX_PARTY_ID = 35
 
 
 def check_party(party: Party, where: str = "party") -> None:
-    """Raise UnbalancedEntry unless the party is a customer or supplier with a usable id."""
+    """Raise InvalidParty unless the party is a customer or supplier with a usable id."""
     if party.kind not in (CUSTOMER, SUPPLIER):
-        raise UnbalancedEntry(f"{where}.kind must be 'customer' or 'supplier'")
+        raise InvalidParty(f"{where}.kind must be 'customer' or 'supplier'")
     if not has_visible(party.id) or len(party.id) > _MAX_PARTY_ID or "\x00" in party.id:
-        raise UnbalancedEntry(f"{where}.id must be 1 to {_MAX_PARTY_ID} characters, no NUL")
+        raise InvalidParty(
+            f"{where}.id must name the party: 1 to {_MAX_PARTY_ID} characters, not only "
+            "blanks, no NUL"
+        )
     if party.name is not None and (len(party.name) > MAX_DESCRIPTION or "\x00" in party.name):
-        raise UnbalancedEntry(f"{where}.name is too long or contains NUL")
+        raise InvalidParty(f"{where}.name is too long or contains NUL")
     number = party.org_number
     if number is not None and (
         not number.strip() or len(number) > _MAX_PARTY_ID or "\x00" in number
     ):
-        raise UnbalancedEntry(f"{where}.orgNumber must be 1 to {_MAX_PARTY_ID} characters")
+        raise InvalidParty(f"{where}.orgNumber must be 1 to {_MAX_PARTY_ID} characters")
     # What an audit line, a report or SAF-T shows must read as it is stored (ADR 0049).
     for field, value in (("id", party.id), ("name", party.name), ("orgNumber", number)):
         unfit = None if value is None else unfit_in(value)
         if unfit is not None:
-            raise UnbalancedEntry(f"{where}.{field} must not contain {unfit}")
+            raise InvalidParty(f"{where}.{field} must not contain {unfit}")
 
 
 def check_account_codes(lines: Iterable[JournalLine]) -> None:

@@ -28,14 +28,12 @@ from typing import Any, Final
 
 from bookkeeper.adapters.auth.errors import InvalidToken
 from bookkeeper.application.ports import Principal
+from bookkeeper.domain.tenants import is_tenant_id
 
 MAX_CLAIM_LENGTH: Final = 200
 MAX_ROLES: Final = 32
 #: The claims copied into Principal.attributes, in the form ABAC rules read them.
 ATTRIBUTE_CLAIMS: Final = ("approval_limit", "department")
-#: What a tenant name cannot hold, as the CLI's (entrypoints/cli/arguments.tenant_id): `*`
-#: is every tenant in a policy rule (and the shipped defaults' owner), `,` separates names.
-_NOT_IN_TENANT: Final = frozenset(",*")
 _AMOUNT: Final = re.compile(r"[0-9]{1,15}(\.[0-9]{1,2})?")
 _MAX_AMOUNT: Final = 10**15
 
@@ -91,12 +89,7 @@ def principal_from_claims(
         raise InvalidToken("the token's subject is not a usable name")
     if tenant is None:
         raise InvalidToken(f"the token lacks the {tenant_claim!r} claim")
-    if (
-        not isinstance(tenant, str)
-        or not _usable_name(tenant)
-        or tenant != tenant.strip()
-        or any(ch in _NOT_IN_TENANT for ch in tenant)
-    ):
+    if not is_tenant_id(tenant):  # the CLI's, the bus's and the import's rule
         raise InvalidToken("the token's tenant is not a usable name")
     if (
         not isinstance(roles, list)

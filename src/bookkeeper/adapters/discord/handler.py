@@ -42,7 +42,7 @@ from typing import Any, Final, Protocol
 import hikari
 import msgspec
 
-from bookkeeper.adapters.discord.notifier import discord_escaped
+from bookkeeper.adapters.discord.notifier import discord_escaped, pieces
 from bookkeeper.adapters.fetch import FetchError
 from bookkeeper.application import messages as m
 from bookkeeper.application.commands import ApproveProposal, RejectProposal, RetryExecution
@@ -207,43 +207,6 @@ def _clip(text: str) -> str:
     """A message as it is sent to Discord: markdown escaped, within its length limit."""
     text = discord_escaped(text)
     return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
-
-
-#: Messages one answer is split into at most (the rest is cut, "…").
-MAX_PIECES: Final = 5
-
-
-def pieces(text: str) -> list[str]:
-    """An answer as the messages it is sent in: markdown escaped, split between lines into
-    messages within Discord's length limit (a line longer than that between characters,
-    never inside an escape), at most MAX_PIECES, the last cut with "…" if it had to be.
-    A long answer (a journal, a balance sheet, every supplier's costs) was cut at 2,000
-    characters, its end lost."""
-    escaped = discord_escaped(text)
-    found: list[str] = []
-    current = ""
-    for line in escaped.split("\n"):
-        while len(line) > MAX_CONTENT:
-            cut = MAX_CONTENT
-            if (cut - len(line[:cut].rstrip("\\"))) % 2:
-                cut -= 1  # not between an escape and what it escapes
-            if current:
-                found.append(current)
-                current = ""
-            found.append(line[:cut])
-            line = line[cut:]
-        joined = f"{current}\n{line}" if current else line
-        if len(joined) <= MAX_CONTENT:
-            current = joined
-        else:
-            found.append(current)
-            current = line
-    if current or not found:
-        found.append(current)
-    if len(found) > MAX_PIECES:
-        last = found[MAX_PIECES - 1]
-        found = [*found[: MAX_PIECES - 1], last[: MAX_CONTENT - 1] + "…"]
-    return found
 
 
 class DiscordHandler:

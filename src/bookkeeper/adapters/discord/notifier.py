@@ -61,6 +61,43 @@ def discord_escaped(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
+#: Messages one answer is split into at most (the rest is cut, "…").
+MAX_PIECES: Final = 5
+
+
+def pieces(text: str) -> list[str]:
+    """An answer as the messages it is sent in: markdown escaped, split between lines into
+    messages within Discord's length limit (a line longer than that between characters,
+    never inside an escape), at most MAX_PIECES, the last cut with "…" if it had to be.
+    A long answer (a journal, a balance sheet, every supplier's costs) or morning summary
+    was cut at 2,000 characters, its end lost."""
+    escaped = discord_escaped(text)
+    found: list[str] = []
+    current = ""
+    for line in escaped.split("\n"):
+        while len(line) > MAX_MESSAGE:
+            cut = MAX_MESSAGE
+            if (cut - len(line[:cut].rstrip("\\"))) % 2:
+                cut -= 1  # not between an escape and what it escapes
+            if current:
+                found.append(current)
+                current = ""
+            found.append(line[:cut])
+            line = line[cut:]
+        joined = f"{current}\n{line}" if current else line
+        if len(joined) <= MAX_MESSAGE:
+            current = joined
+        else:
+            found.append(current)
+            current = line
+    if current or not found:
+        found.append(current)
+    if len(found) > MAX_PIECES:
+        last = found[MAX_PIECES - 1]
+        found = [*found[: MAX_PIECES - 1], last[: MAX_MESSAGE - 1] + "…"]
+    return found
+
+
 #: Discord takes a nonce of at most 25 characters.
 NONCE_LENGTH: Final = 25
 
@@ -95,14 +132,18 @@ class DiscordNotifier:
         self._retries = retries
 
     async def post(self, tenant_id: str, text: str, *, key: str | None = None) -> None:
-        """Post `text` when the tenant is the Discord tenant; others have no channel.
-        `key` names what is posted: a retry with the same key posts nothing new."""
+        """Post `text` when the tenant is the Discord tenant (others have no channel), in
+        at most MAX_PIECES messages. `key` names what is posted: a retry with the same key
+        posts nothing new."""
         if tenant_id != self._tenant_id:
             return
-        text = discord_escaped(text)  # bank texts and merchant names, shown as written
-        if len(text) > MAX_MESSAGE:
-            text = text[: MAX_MESSAGE - 1] + "…"
-        await self._create(text, key=key)
+        # Escaped (bank texts and merchant names, shown as written) and split between
+        # lines as the chat's answers are: a long summary was cut at 2,000 characters.
+        # Each message has a key of its own (the first the post's), so a retry posts
+        # none of those already posted again.
+        for index, piece in enumerate(pieces(text)):
+            part = key if key is None or index == 0 else f"{key}#{index + 1}"
+            await self._create(piece, key=part)
 
     async def post_image(
         self, tenant_id: str, png: bytes, filename: str, text: str, *, key: str | None = None

@@ -146,8 +146,10 @@ _DESCRIPTIONS: Final[Mapping[IntentName, str]] = {
     "costs": (
         "The user asks how much the company spent on a kind of cost or an account in the "
         "books (hvor mye har vi brukt på programvare / reise / mat i år, kostnader på konto "
-        "6540) — not on AI or cloud providers (that is `spending`); give `topic` or "
-        "`account`, and the period as `from`/`to` if the message names one."
+        "6540) — not on AI or cloud providers (that is `spending`); also which account "
+        "something is booked on (hvilken konto bruker vi for programvare / for Anthropic), "
+        "whatever it names; give `topic` or `account`, and the period as `from`/`to` if "
+        "the message names one."
     ),
     "account_balance": (
         "The user asks for the balance of one account in the books by its number (saldo på "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+from bookkeeper.domain.tenants import ANY_TENANT, TENANT_RULE, is_tenant_id
+
 
 def iso_date(text: str) -> dt.date:
     """A YYYY-MM-DD argument, or argparse's one-line refusal."""
@@ -14,32 +16,15 @@ def iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-#: What no tenant id can contain: the policy's separators and wildcard, and line breaks.
-_NOT_IN_TENANT = frozenset(",*\n\r\t")
-#: The longest tenant id a token or a policy rule carries.
-MAX_TENANT_LENGTH = 255
-ANY_TENANT = "*"
-
-
 def tenant_id(text: str) -> str:
-    """A tenant id the service can know: 1–255 printable characters without surrounding
-    blanks, commas or `*` (the same names tokens and policy rules accept); else argparse's
-    one-line refusal."""
+    """A tenant id the service can know (domain.tenants: the same names tokens, the bus
+    and `import events` accept); else argparse's one-line refusal."""
     if text == ANY_TENANT:
         raise argparse.ArgumentTypeError(
             "'*' means every tenant and is not a tenant; name one tenant"
         )
-    if (
-        not text
-        or text != text.strip()
-        or len(text) > MAX_TENANT_LENGTH
-        or not text.isprintable()
-        or any(ch in _NOT_IN_TENANT for ch in text)
-    ):
-        raise argparse.ArgumentTypeError(
-            f"not a tenant id: {text!r} (1–{MAX_TENANT_LENGTH} printable characters, "
-            "no surrounding blanks, commas or '*')"
-        )
+    if not is_tenant_id(text):
+        raise argparse.ArgumentTypeError(f"not a tenant id: {text!r} ({TENANT_RULE})")
     return text
 
 

@@ -31,6 +31,8 @@ from typing import Final
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from bookkeeper.entrypoints.http.problems import TYPE_PREFIX
+
 #: The most a request's line and headers may take together.
 MAX_HEAD_BYTES: Final = 64 * 1024
 
@@ -93,7 +95,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.logger.warning(
             "a request head took over %g s and was refused (408)", HEAD_TIMEOUT_SECONDS
         )
-        self.transport.write(problem_response(408, "Request Timeout", _TOO_SLOW))
+        self.transport.write(problem_response(408, "Request Timeout", _TOO_SLOW, "request-timeout"))
         self.transport.close()
 
     def _start_body_timer(self) -> None:
@@ -123,7 +125,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._refused = True
         self.logger.warning("a request body came slower than %g bytes/s (408)", BODY_MIN_RATE)
-        self.transport.write(problem_response(408, "Request Timeout", _BODY_TOO_SLOW))
+        self.transport.write(
+            problem_response(408, "Request Timeout", _BODY_TOO_SLOW, "request-timeout")
+        )
         self.transport.close()
 
     def on_headers_complete(self) -> None:
@@ -171,20 +175,34 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self.logger.warning("a request head over %d bytes was refused (431)", MAX_HEAD_BYTES)
-        self.transport.write(problem_response(431, "Request Header Fields Too Large", _TOO_LARGE))
+        self.transport.write(
+            problem_response(
+                431,
+                "Request Header Fields Too Large",
+                _TOO_LARGE,
+                "request-header-fields-too-large",
+            )
+        )
         self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request its parser refused (a control byte in the request
         line, a broken header), as problem details like every other refusal (ADR 0049)."""
-        self.transport.write(problem_response(400, "Bad Request", msg))
+        self.transport.write(problem_response(400, "Bad Request", msg, "bad-request"))
         self.transport.close()
 
 
-def problem_response(status: int, title: str, detail: str) -> bytes:
-    """A whole HTTP/1.1 response carrying RFC 9457 problem details; the connection closes."""
+def problem_response(status: int, title: str, detail: str, code: str) -> bytes:
+    """A whole HTTP/1.1 response carrying RFC 9457 problem details, typed and coded as the
+    app's (problems.problem_response); the connection closes."""
     body = msgspec.json.encode(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        {
+            "type": TYPE_PREFIX + code,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        }
     )
     return (
         f"HTTP/1.1 {status} {title}\r\n"
