@@ -108,26 +108,6 @@ async def open_backends(
             await close()
 
 
-async def environment_company_lent(
-    opened: Backends, tenant_id: str, others: Callable[[str], Awaitable[bool]]
-) -> bool:
-    """Whether the tenant's books are the environment's Fiken company lent to it, not its
-    own (ADR 0036 addendum): it has no Fiken credentials of its own, the process-wide
-    BOOKKEEPER_FIKEN_* serve it, and other tenants (`others`) share them. That company's
-    name and organisation number are then not the tenant's: a SAF-T file of one tenant
-    carried the name of the company whose token the process holds. The sandbox's company
-    is each tenant's own; a deployment of one tenant is the environment's company."""
-    if opened.books_backend != "fiken":
-        return False
-    if opened.tenants is not None:
-        from bookkeeper.application.credentials import FIKEN
-
-        await opened.tenants.books_for(tenant_id)
-        if (tenant_id, FIKEN) in opened.tenants.own:
-            return False
-    return await others(tenant_id)
-
-
 def fiken_gates(settings: Settings, closers: list[Callable[[], Awaitable[None]]]) -> GateFactory:
     """The process's gate per Fiken token, where Fiken's limits are kept
     (BOOKKEEPER_FIKEN_GATE, ADR 0035): in the database on PostgreSQL, so every replica

@@ -76,7 +76,7 @@ from bookkeeper.application.queries import Queries
 from bookkeeper.application.rules import RulesService
 from bookkeeper.application.spending import SpendingService
 from bookkeeper.application.translation import Ingest, bus_principal, discovered_translators
-from bookkeeper.backends import Backends, environment_company_lent, open_backends
+from bookkeeper.backends import Backends, open_backends
 from bookkeeper.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -326,35 +326,6 @@ def _backend_source(
 
 def _books_source(backends: providers.Provider[Any]) -> BooksSource:
     return _backend_source(backends, lambda opened: opened.books)
-
-
-def _identity_lent(
-    backends: providers.Provider[Any], database: Database, uow_factory: Any
-) -> Callable[[str], Awaitable[bool]]:
-    """Whether a tenant's books are the environment's Fiken company, shared with other
-    tenants of the log (backends.environment_company_lent): the SAF-T header does not
-    give that company's name and number to the tenant."""
-    from bookkeeper.adapters.sql import SqlDatabase
-    from bookkeeper.application.morning import LogTenants
-    from bookkeeper.application.translation import BUS_TENANT
-
-    directory: Any
-    if isinstance(database, SqlDatabase):
-        from bookkeeper.adapters.sql.tenants import SqlTenantDirectory
-
-        directory = SqlTenantDirectory(database)
-    else:
-        directory = LogTenants(uow_factory)
-
-    async def others(tenant_id: str) -> bool:
-        # In id order, at most two ids to pass over (the tenant, the bus's alerts).
-        return any(t not in (tenant_id, BUS_TENANT) for t in await directory.tenants(limit=3))
-
-    async def lent(tenant_id: str) -> bool:
-        opened: Backends = await resolve(backends)
-        return await environment_company_lent(opened, tenant_id, others)
-
-    return lent
 
 
 def _norges_bank(settings: Settings) -> Any:
@@ -673,7 +644,6 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         settings=settings,
         books_source=providers.Callable(_books_source, backends.provider),
-        identity_lent=providers.Callable(_identity_lent, backends.provider, database, uow_factory),
     )
 
     #: Read-only questions to the bank and the books, each recorded as a query event.

@@ -935,7 +935,6 @@ class SaftExport:
         page_size: int = PAGE_SIZE,
         tax_table: Callable[[str], Awaitable[TaxTable]] | None = None,
         vat_registered: Callable[[str, dt.date], Awaitable[bool]] | None = None,
-        identity_lent: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._reads = reads
         self._authorizer = authorizer
@@ -950,10 +949,6 @@ class SaftExport:
         #: Whether a tenant is in the VAT register during the period ending on the date
         #: (`vatRegistered`, and `vatRegisteredFrom` on or before it); None: every tenant is.
         self._vat_registered = vat_registered
-        #: Whether a tenant's books are another company's, lent to it (the environment's
-        #: process-wide Fiken while other tenants share it, ADR 0036 addendum): their
-        #: company is then not the tenant's name and number. None: the books are its own.
-        self._identity_lent = identity_lent
 
     async def export(
         self,
@@ -1064,25 +1059,14 @@ class SaftExport:
         if self._books_source is not None:
             books = (await self._books_source())(principal.tenant_id)
         name, orgnr = settings.name, settings.orgnr
-        lent = False
         if books is not None and (name is None or orgnr is None):
-            lent = self._identity_lent is not None and await self._identity_lent(
-                principal.tenant_id
-            )
-            if not lent:
-                company: BooksCompany = await books.company()
-                name = name or company.name
-                orgnr = orgnr or company.organization_number
+            company: BooksCompany = await books.company()
+            name = name or company.name
+            orgnr = orgnr or company.organization_number
         if not name or not orgnr:
             raise CompanyUnknown(
                 "the company's name and organisation number are not known: set "
                 "BOOKKEEPER_COMPANY_NAME and BOOKKEEPER_COMPANY_ORGNR"
-                + (
-                    ", or give the tenant its own Fiken credentials (the environment's "
-                    "Fiken company is shared by several tenants and is not this one's)"
-                    if lent
-                    else ""
-                )
             )
         chart = {} if books is None else {a.code: a.name for a in await books.accounts()}
         first, last = split_name(settings.contact or principal.subject)

@@ -4,7 +4,6 @@ renderer, the company from the settings, the books for the chart and the fallbac
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bookkeeper import __version__
@@ -38,7 +37,6 @@ def saft_export(
     clock: Clock,
     settings: Settings,
     books_source: BooksSource,
-    identity_lent: Callable[[str], Awaitable[bool]] | None = None,
 ) -> SaftExport:
     """The SAF-T export use case, wired."""
     from bookkeeper.adapters.saft.xml_writer import render
@@ -71,5 +69,4 @@ def saft_export(
         books_source=books_source,
         tax_table=tax_table,
         vat_registered=vat_registered,
-        identity_lent=identity_lent,
     )
