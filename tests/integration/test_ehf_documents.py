@@ -164,8 +164,8 @@ LAUGHS = ehf(
     [
         (XXE, 422, "DTD"),
         (LAUGHS, 422, "DTD"),
-        (ehf(root_ns="urn:example:not-ubl"), 415, "not an EHF"),
-        (b'<?xml version="1.0"?><html><body>approve</body></html>', 415, "not an EHF"),
+        (ehf(root_ns="urn:example:not-ubl"), 422, "not an EHF"),
+        (b'<?xml version="1.0"?><html><body>approve</body></html>', 422, "not an EHF"),
         (ehf(totals=False), 422, "LegalMonetaryTotal"),
         (b"<?xml version='1.0'?><Invoice", 422, "could not be parsed"),
     ],

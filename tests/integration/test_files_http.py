@@ -199,6 +199,7 @@ async def test_the_upload_is_documented_as_a_binary_body(api: Api) -> None:
     assert operation["operationId"] == "uploadFile"
     assert set(operation["requestBody"]["content"]) == {
         "application/pdf",
+        "application/xml",
         "image/jpeg",
         "image/png",
         "image/heic",

@@ -59,6 +59,5 @@ def test_the_embedded_pdf_is_taken_and_a_broken_one_said() -> None:
 def test_a_malformed_element_is_a_rejection_that_names_it(
     change: tuple[bytes, bytes], said: str
 ) -> None:
-    with pytest.raises(reader.EhfRejected, match=said) as raised:
+    with pytest.raises(reader.EhfRejected, match=said):
         reader.parse(ehf().replace(*change, 1))
-    assert raised.value.status == 422

@@ -201,8 +201,13 @@ class Documents:
         declared = normalise_content_type(content_type)
         sniffed = sniff(content)
         if sniffed is None and (declared in ehf.XML_TYPES or ehf.looks_like_xml(content)):
-            return await self._upload_ehf(principal, content, filename)
-        if declared not in _UNDECLARED and declared not in EXTENSIONS | CONVERTIBLE.keys():
+            return await self._upload_ehf(
+                principal, content, filename, declared=declared in ehf.XML_TYPES
+            )
+        # XML declared over a PDF's or a photo's bytes: a type the upload takes, and the
+        # bytes decide below, as for any other declared type they contradict.
+        accepted = EXTENSIONS.keys() | CONVERTIBLE.keys() | ehf.XML_TYPES
+        if declared not in _UNDECLARED and declared not in accepted:
             raise UnsupportedDocumentType(
                 f"{declared} is not accepted; send a PDF, JPEG, PNG, HEIC or WebP file "
                 "or an EHF invoice (XML)"
@@ -226,14 +231,16 @@ class Documents:
         return Upload(document=document, duplicate=not new, content=content)
 
     async def _upload_ehf(
-        self, principal: Principal, content: bytes, filename: str | None
+        self, principal: Principal, content: bytes, filename: str | None, *, declared: bool
     ) -> Upload:
         """An EHF invoice or credit note: its XML stored as the document (the original),
         its embedded PDF (if any) stored beside it as what the books can attach."""
         try:
             document = ehf.parse(content)
         except ehf.EhfRejected as exc:
-            if exc.status == 415:
+            if exc.foreign and not declared:
+                # Sniffed, not declared XML (an HTML page, say): a type the upload does
+                # not take. Declared XML is a type it documents: its content is the fault.
                 raise UnsupportedDocumentType(str(exc)) from exc
             raise DocumentRejected(str(exc)) from exc
         now = self._clock.now()

@@ -54,12 +54,15 @@ _DIGITS: Final = re.compile(r"\D")
 
 
 class EhfRejected(Exception):
-    """The XML is not an EHF invoice or credit note that can be read; `status` 415 when it
-    is no UBL invoice at all, 422 when it is one that is broken or hostile."""
+    """The XML is not an EHF invoice or credit note that can be read (422: XML is a media
+    type the upload takes — documented so in the OpenAPI — so XML of another kind, or a
+    broken or hostile invoice, is content it cannot process, not an unsupported type).
+    `foreign`: well-formed XML of another kind than UBL — for a body that was not declared
+    XML (sniffed), the upload answers that as an unsupported type instead."""
 
-    def __init__(self, message: str, status: int = 422) -> None:
+    def __init__(self, message: str, *, foreign: bool = False) -> None:
         super().__init__(message)
-        self.status = status
+        self.foreign = foreign
 
 
 class EhfDocument(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,7 +96,7 @@ def parse(content: bytes) -> EhfDocument:
         raise EhfRejected(
             f"the XML is not an EHF/UBL invoice or credit note (root {local!r} in "
             f"{namespace or 'no namespace'!r}); send a PDF, JPEG, PNG or an EHF invoice",
-            status=415,
+            foreign=True,
         )
     return _read(root, credit_note=local == "CreditNote")
 
