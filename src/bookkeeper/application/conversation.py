@@ -2003,9 +2003,9 @@ def _account_origin(
     )
 
 
-def _reasons(metadata: Mapping[str, Any], language: m.Language) -> str:
-    """The weightiest three reasons of a proposal's confidence (its proposed event's
-    metadata), in the language, joined; "" when it recorded none."""
+def recorded_reasons(metadata: Mapping[str, Any]) -> list[tuple[Decimal, str]]:
+    """The reasons of a proposal's confidence as its proposed event's metadata recorded
+    them, each as (effect, detail); what cannot be read as one is left out."""
     confidence = metadata.get("confidence")
     reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
     found: list[tuple[Decimal, str]] = []
@@ -2017,6 +2017,13 @@ def _reasons(metadata: Mapping[str, Any], language: m.Language) -> str:
         except ArithmeticError:
             continue
         found.append((effect, reason["detail"]))
+    return found
+
+
+def _reasons(metadata: Mapping[str, Any], language: m.Language) -> str:
+    """The weightiest three reasons of a proposal's confidence (its proposed event's
+    metadata), in the language, joined; "" when it recorded none."""
+    found = recorded_reasons(metadata)
     found.sort(key=lambda pair: abs(pair[0]), reverse=True)
     return "; ".join(m.sentence(detail, language) for _, detail in found[:3])
 

@@ -50,6 +50,7 @@ from bookkeeper.application.conversation import (
     ConversationService,
     Reply,
     reads_as_correction,
+    recorded_reasons,
 )
 from bookkeeper.application.errors import ApplicationError, Forbidden
 from bookkeeper.application.failures import explain_error, explain_failure
@@ -146,18 +147,7 @@ def concerns(event: RecordedEvent) -> list[str]:
     then its confidence's negative reasons, the weightiest first; each once."""
     recorded = event.metadata.get("warnings")
     warnings = [w for w in recorded if isinstance(w, str)] if isinstance(recorded, list) else []
-    confidence = event.metadata.get("confidence")
-    reasons = confidence.get("reasons") if isinstance(confidence, dict) else None
-    found: list[tuple[Decimal, str]] = []
-    for reason in reasons if isinstance(reasons, list | tuple) else ():
-        if not isinstance(reason, dict) or not isinstance(reason.get("detail"), str):
-            continue
-        try:
-            effect = Decimal(str(reason.get("effect")))
-        except InvalidOperation:
-            continue
-        if effect < 0:
-            found.append((effect, reason["detail"]))
+    found = [(effect, detail) for effect, detail in recorded_reasons(event.metadata) if effect < 0]
     details = [detail for _, detail in sorted(found, key=lambda pair: pair[0])]
     return list(dict.fromkeys([*warnings, *details]))
 
