@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,7 @@ from bookkeeper.adapters.sql import database as database_module
 from bookkeeper.adapters.sql.rules import TAX_RATES_TTL_SECONDS, TaxRatesCache
 from bookkeeper.adapters.sql.schema import tax_rates
 from bookkeeper.adapters.sql.session import positional
+from bookkeeper.application.errors import StorageUnavailable
 from bookkeeper.domain.rules import NORWAY, TaxRate, TaxTable, valid_vat_rates
 
 EXTRA = TaxRate(
@@ -227,6 +229,35 @@ async def test_connections_killed_while_idle_are_replaced_at_checkout(
         async with database.uow_factory()() as uow:
             assert await uow.events.read_all(limit=1) == []
         assert not before & set(_backend_pids(postgres_url))
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.postgres
+async def test_after_one_lost_connection_the_others_back_a_moment_ago_are_pinged(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart (here: every backend terminated) while the pool's connections are back
+    within the ping window: the first unit meets a dead connection on the hot path (503);
+    then every other pooled connection is pinged at checkout, so the next units each get a
+    live one — not one 503 per pooled connection (ADR 0021 addendum)."""
+    clock = Monotonic()
+    monkeypatch.setattr(database_module, "time", clock)
+    database = SqlDatabase(postgres_url, pool_size=4, max_overflow=0)
+    factory = database.uow_factory()
+
+    async def same_file() -> None:
+        async with factory() as uow:  # a hot statement: psycopg's raw cursor
+            await uow.proposals.same_document("acme", "0" * 64, uuid.uuid4())
+            await asyncio.sleep(0.05)  # all four held at once: four pooled connections
+
+    try:
+        await asyncio.gather(*(same_file() for _ in range(4)))
+        await asyncio.to_thread(_terminate, postgres_url)
+        with pytest.raises(StorageUnavailable):
+            await same_file()
+        for _ in range(3):  # within the window still (the clock has not moved)
+            await same_file()
     finally:
         await database.dispose()
 

@@ -104,10 +104,30 @@ PING_BYPASS_SECONDS: Final = 0.5
 _RETURNED_AT: Final = "bookkeeper_returned_at"
 
 
-def ping_idle_connections(engine: AsyncEngine, bypass: float = PING_BYPASS_SECONDS) -> None:
+class LostConnections:
+    """When a unit of work last lost its connection (time.monotonic(); 0: never): the
+    connections handed back before then may have been lost with it — a restart or a
+    terminated backend takes them all — so each is pinged at its next checkout, however
+    recently it came back (`ping_idle_connections`)."""
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since = 0.0
+
+    def lost(self) -> None:
+        self.since = time.monotonic()
+
+
+def ping_idle_connections(
+    engine: AsyncEngine,
+    bypass: float = PING_BYPASS_SECONDS,
+    lost: LostConnections | None = None,
+) -> None:
     """Ping a connection at checkout when it was idle in the pool longer than `bypass`
-    seconds; a failed ping invalidates the whole pool (as `pool_pre_ping` does: a restart
-    killed them all) and the pool connects afresh."""
+    seconds, or came back before a unit of work lost its connection (`lost`); a failed
+    ping invalidates the whole pool (as `pool_pre_ping` does: a restart killed them all)
+    and the pool connects afresh."""
     sync_engine = engine.sync_engine
     dialect = sync_engine.dialect
 
@@ -119,8 +139,10 @@ def ping_idle_connections(engine: AsyncEngine, bypass: float = PING_BYPASS_SECON
     @event.listens_for(sync_engine, "checkout")
     def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         returned = record.info.pop(_RETURNED_AT, None)
-        if returned is None or time.monotonic() - returned < bypass:
-            return  # fresh from connect, or in use a moment ago
+        if returned is None:
+            return  # fresh from connect
+        if time.monotonic() - returned < bypass and (lost is None or returned > lost.since):
+            return  # in use a moment ago, and no connection was lost since
         if not dialect._do_ping_w_event(dbapi_connection):
             raise InvalidatePoolError("the pooled connection did not answer a ping")
 
@@ -184,6 +206,8 @@ class SqlDatabase:
         self._pool_recycle = pool_recycle_seconds
         #: How the units of work ended lately; `ping` reads it (ADR 0021).
         self.health = QueryHealth()
+        #: When a unit of work last lost its connection (`connection_lost`).
+        self._lost = LostConnections()
 
     def __repr__(self) -> str:
         return f"SqlDatabase({self.url!r})"
@@ -230,7 +254,7 @@ class SqlDatabase:
                 connect_args={"application_name": "bookkeeper"},
                 **options,
             )
-            ping_idle_connections(engine)
+            ping_idle_connections(engine, lost=self._lost)
             return engine
         if self._url.in_memory:
             # Every connection to :memory: is a different database: keep exactly one. The
@@ -266,6 +290,13 @@ class SqlDatabase:
             return SqlUnitOfWork(self, after_commit)
 
         return open_unit_of_work
+
+    def connection_lost(self) -> None:
+        """A unit of work lost its connection (a restart, a terminated backend): the pooled
+        connections handed back before now are pinged at their next checkout, so that
+        after a restart one request meets the dead pool (503) and the next ones a fresh
+        one, instead of one 503 per pooled connection (ADR 0021 addendum)."""
+        self._lost.lost()
 
     async def acquire_writer(self) -> None:
         """Wait for this unit of work's turn (SQLite only; PostgreSQL runs them concurrently)."""

@@ -240,6 +240,10 @@ class Connector(Protocol):
         """Where units of work report how they ended (the health check reads it)."""
         ...
 
+    def connection_lost(self) -> None:
+        """A unit of work lost its connection: the pool's others may be lost too."""
+        ...
+
     async def acquire_writer(self) -> None:
         """Wait for this unit of work's turn (SQLite; PostgreSQL returns at once)."""
         ...
@@ -393,6 +397,8 @@ class SqlSession:
             if (driver is not None and driver.broken) or isinstance(failure, StorageUnavailable):
                 # Lost under the hot path, which SQLAlchemy's disconnect handling never saw,
                 # or poisoned: either way the pool must not hand it out again.
+                if driver is not None and driver.broken:
+                    self._database.connection_lost()
                 await connection.invalidate()
             elif (
                 driver is not None

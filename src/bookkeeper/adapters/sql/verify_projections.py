@@ -283,6 +283,9 @@ class _Reading:
     def proposal_writer(self) -> GroupWriter | None:
         return None
 
+    def connection_lost(self) -> None:
+        self._database.connection_lost()
+
     async def acquire_writer(self) -> None:
         # This process's turn, as any unit of work takes it (it shares an in-memory
         # database's one connection); writers in other processes are not held back.
