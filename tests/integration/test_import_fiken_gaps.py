@@ -76,6 +76,22 @@ def _sale_line(net: int, vat: int) -> dict[str, object]:
     }
 
 
+def _half_paid_sale(fake: FakeFiken, *, modified: dt.date) -> tuple[int, str]:
+    """Konkurs AS's invoice of 10 January, 1,250.00 (1,000.00 + 25 % VAT), 500.00 of it
+    paid on 20 January: the sale's id and the customer's receivables account."""
+    fake.accounts.update({"2700": "Utgående merverdiavgift, høy sats"})
+    customer = fake.add_contact("Konkurs AS", supplier=False, customer=True)
+    receivables: str = fake.contacts[customer]["customerAccountCode"]
+    sale = fake.add_sale(
+        dt.date(2026, 1, 10),
+        [_sale_line(100_000, 25_000)],
+        customer_id=customer,
+        payments=[(dt.date(2026, 1, 20), BANK_ACCOUNT_CODE, 50_000)],
+        modified=modified,
+    )
+    return sale, receivables
+
+
 async def test_a_payment_removed_in_fiken_is_cancelled_by_the_next_run(
     fiken: tuple[FakeFiken, str], uow_factory: UnitOfWorkFactory
 ) -> None:
@@ -270,16 +286,7 @@ async def test_a_sale_written_off_is_a_loss_with_its_vat_given_back(
     so the customer owes nothing in the books and the VAT return's code 3 goes down by it.
     Undone in Fiken, the write-off is cancelled too."""
     fake, base_url = fiken
-    fake.accounts.update({"2700": "Utgående merverdiavgift, høy sats"})
-    customer = fake.add_contact("Konkurs AS", supplier=False, customer=True)
-    receivables = fake.contacts[customer]["customerAccountCode"]
-    sale = fake.add_sale(
-        dt.date(2026, 1, 10),
-        [_sale_line(100_000, 25_000)],
-        customer_id=customer,
-        payments=[(dt.date(2026, 1, 20), BANK_ACCOUNT_CODE, 50_000)],
-        modified=dt.date(2026, 1, 20),
-    )
+    sale, receivables = _half_paid_sale(fake, modified=dt.date(2026, 1, 20))
     clock = FixedClock(FIRST_RUN)
     async with fiken_history(base_url) as source:
         service = BooksImport(uow_factory, source, clock)

@@ -22,7 +22,13 @@ from tests.integration.test_import_fiken import (
     fiken_history,
     ledger,
 )
-from tests.integration.test_import_fiken_gaps import END, _balances, _sale_line, fiken  # noqa: F401
+from tests.integration.test_import_fiken_gaps import (  # noqa: F401
+    END,
+    _balances,
+    _half_paid_sale,
+    _sale_line,
+    fiken,
+)
 from tests.unit.conftest import FixedClock
 
 ZERO = Decimal(0)
@@ -85,16 +91,7 @@ async def test_a_sale_refused_then_fixed_is_written_off_once(
     fixed, booked its write-off besides: 7830 held 1,200.00 for a 600.00 loss and the
     customer owed -750.00."""
     fake, base_url = fiken
-    fake.accounts.update({"2700": "Utgående merverdiavgift, høy sats"})
-    customer = fake.add_contact("Konkurs AS", supplier=False, customer=True)
-    receivables = fake.contacts[customer]["customerAccountCode"]
-    sale = fake.add_sale(
-        dt.date(2026, 1, 10),
-        [_sale_line(100_000, 25_000)],
-        customer_id=customer,
-        payments=[(dt.date(2026, 1, 20), BANK_ACCOUNT_CODE, 50_000)],
-        modified=dt.date(2026, 2, 2),
-    )
+    sale, receivables = _half_paid_sale(fake, modified=dt.date(2026, 2, 2))
     fake.sales[sale].update({"writeOff": True, "settled": True, "settledDate": "2026-02-02"})
     fake.sales[sale]["lines"][0]["vatType"] = "SOMETHING_NEW"
     fake.add_journal_entry(

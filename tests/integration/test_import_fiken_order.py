@@ -24,7 +24,12 @@ from tests.integration.test_import_fiken import (
     fiken_history,
     ledger,
 )
-from tests.integration.test_import_fiken_gaps import _balances, _sale_line, fiken  # noqa: F401
+from tests.integration.test_import_fiken_gaps import (  # noqa: F401
+    _balances,
+    _half_paid_sale,
+    _sale_line,
+    fiken,
+)
 from tests.unit.conftest import FixedClock
 
 ZERO = Decimal(0)
@@ -96,16 +101,7 @@ async def test_the_books_own_posting_of_a_write_off_is_not_booked_twice(
     the import books from the sale (`writeOff: true`): 7830 holds 600.00 once, the
     customer owes nothing. Undone in Fiken (its balancing entry listed too), both go."""
     fake, base_url = fiken
-    fake.accounts.update({"2700": "Utgående merverdiavgift, høy sats"})
-    customer = fake.add_contact("Konkurs AS", supplier=False, customer=True)
-    receivables = fake.contacts[customer]["customerAccountCode"]
-    sale = fake.add_sale(
-        dt.date(2026, 1, 10),
-        [_sale_line(100_000, 25_000)],
-        customer_id=customer,
-        payments=[(dt.date(2026, 1, 20), BANK_ACCOUNT_CODE, 50_000)],
-        modified=dt.date(2026, 1, 20),
-    )
+    sale, receivables = _half_paid_sale(fake, modified=dt.date(2026, 1, 20))
     fake.sales[sale].update({"writeOff": True, "settled": True, "settledDate": "2026-02-02"})
     posting = fake.add_journal_entry(
         dt.date(2026, 2, 2),
