@@ -537,24 +537,33 @@ async def test_a_role_that_may_not_read_costs_gets_the_refusal_page(costs: Api) 
     assert "anthropic" not in foreign.text and "cloudflare" not in foreign.text
 
 
-async def test_the_pages_say_dates_scores_and_vat_directions_as_people_in_norway_read_them(
-    api: Api,
+async def _sell(
+    api: Api, date: str, base: str, vat: str, *, code: str = "3", description: str = "Salg"
 ) -> None:
-    """On the Norwegian page a date is 20.11.2026 (not 2026-11-20), a score 0,95 (not 0.95)
-    and the VAT report's direction "Inngående"/"Utgående" (not "input"/"output")."""
+    """A sale booked by an accountant's journal entry: the customer (1500) owes base + VAT,
+    3000 takes the base and 2700 the VAT, both under VAT code `code`."""
+    gross = str(Decimal(base) + Decimal(vat))
     sale = {
-        "date": "2026-11-30",
-        "description": "Salg",
+        "date": date,
+        "description": description,
         "lines": [
-            {"account": "1500", "debit": "1250"},
-            {"account": "3000", "credit": "1000", "vatCode": "3", "vatPart": "base"},
-            {"account": "2700", "credit": "250", "vatCode": "3", "vatPart": "tax"},
+            {"account": "1500", "debit": gross},
+            {"account": "3000", "credit": base, "vatCode": code, "vatPart": "base"},
+            {"account": "2700", "credit": vat, "vatCode": code, "vatPart": "tax"},
         ],
     }
     posted = await api.client.post(
         f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
     )
     assert posted.status_code == 201, posted.text
+
+
+async def test_the_pages_say_dates_scores_and_vat_directions_as_people_in_norway_read_them(
+    api: Api,
+) -> None:
+    """On the Norwegian page a date is 20.11.2026 (not 2026-11-20), a score 0,95 (not 0.95)
+    and the VAT report's direction "Inngående"/"Utgående" (not "input"/"output")."""
+    await _sell(api, "2026-11-30", "1000", "250")
     proposed = await api.propose("ReceiptAttachmentProposed", receipt(date="2026-11-18"))
     await login(api, "kari", "reviewer")
 
@@ -1343,19 +1352,7 @@ async def test_a_form_opened_before_another_persons_plain_first_approval_still_a
 async def test_the_vat_page_says_a_rate_with_a_decimal_comma(api: Api) -> None:
     """A sale of raw fish (code 32, 11.11 %): the Norwegian VAT page said "11.11" beside
     amounts written "1 000,00" — a rate is written as the proposal page writes it."""
-    sale = {
-        "date": "2026-11-30",
-        "description": "Salg av råfisk",
-        "lines": [
-            {"account": "1500", "debit": "1111.10"},
-            {"account": "3000", "credit": "1000.00", "vatCode": "32", "vatPart": "base"},
-            {"account": "2700", "credit": "111.10", "vatCode": "32", "vatPart": "tax"},
-        ],
-    }
-    posted = await api.client.post(
-        f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
-    )
-    assert posted.status_code == 201, posted.text
+    await _sell(api, "2026-11-30", "1000.00", "111.10", code="32", description="Salg av råfisk")
     await login(api, "vera", "viewer")
     page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
     row = page.split('data-label="Mva-kode">32<', 1)[1].split("</tr>", 1)[0]
@@ -1382,20 +1379,7 @@ async def test_a_vat_line_off_its_basis_times_rate_is_flagged_before_filing(api:
     ten kroner off, unseen until the return was filed."""
     sales = [("1000.00", "250.00"), ("99.99", "25.00"), ("100.00", "15.00"), ("400.00", "100.00")]
     for number, (base, vat) in enumerate(sales):
-        gross = str(Decimal(base) + Decimal(vat))
-        sale = {
-            "date": f"2026-11-{number + 2:02d}",
-            "description": "Salg",
-            "lines": [
-                {"account": "1500", "debit": gross},
-                {"account": "3000", "credit": base, "vatCode": "3", "vatPart": "base"},
-                {"account": "2700", "credit": vat, "vatCode": "3", "vatPart": "tax"},
-            ],
-        }
-        posted = await api.client.post(
-            f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
-        )
-        assert posted.status_code == 201, posted.text
+        await _sell(api, f"2026-11-{number + 2:02d}", base, vat)
     report = await api.client.get(
         f"{API}/reports/vat", params={"year": 2026, "term": 6}, headers=api.viewer
     )
@@ -1412,19 +1396,7 @@ async def test_a_vat_line_off_its_basis_times_rate_is_flagged_before_filing(api:
 async def test_a_vat_line_within_rounding_is_not_flagged(api: Api) -> None:
     """Each document's VAT rounded to øre: a term's line may lie øre off basis × rate."""
     for day in range(1, 11):
-        sale = {
-            "date": f"2026-11-{day:02d}",
-            "description": "Salg",
-            "lines": [
-                {"account": "1500", "debit": "0.03"},
-                {"account": "3000", "credit": "0.02", "vatCode": "3", "vatPart": "base"},
-                {"account": "2700", "credit": "0.01", "vatCode": "3", "vatPart": "tax"},
-            ],
-        }
-        posted = await api.client.post(
-            f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
-        )
-        assert posted.status_code == 201, posted.text
+        await _sell(api, f"2026-11-{day:02d}", "0.02", "0.01")
     report = await api.client.get(
         f"{API}/reports/vat", params={"year": 2026, "term": 6}, headers=api.viewer
     )
@@ -1480,19 +1452,7 @@ async def test_a_term_across_the_change_to_summer_time_holds_exactly_its_days(ap
     days, the sale on its first and last day in it and 1 May's in the next (checked; it
     held before)."""
     for day in ("2026-03-01", "2026-03-29", "2026-04-30", "2026-05-01"):
-        sale = {
-            "date": day,
-            "description": "Salg",
-            "lines": [
-                {"account": "1500", "debit": "125.00"},
-                {"account": "3000", "credit": "100.00", "vatCode": "3", "vatPart": "base"},
-                {"account": "2700", "credit": "25.00", "vatCode": "3", "vatPart": "tax"},
-            ],
-        }
-        posted = await api.client.post(
-            f"{API}/journal-entries", json=sale, headers=api.headers("anne", "accountant")
-        )
-        assert posted.status_code == 201, posted.text
+        await _sell(api, day, "100.00", "25.00")
     for term, base in ((2, "300.00"), (3, "100.00")):
         report = await api.client.get(
             f"{API}/reports/vat", params={"year": 2026, "term": term}, headers=api.viewer
