@@ -387,6 +387,16 @@ async def running_api(
         yield Api(container, client, clock, database)
 
 
+@contextmanager
+def serving(container: Container) -> Iterator[str]:
+    """The whole app of `container` on 127.0.0.1:<free port> in a thread with its own event
+    loop, lifespan included; its base URL."""
+    from tests.fakes.server import serve_in_thread
+
+    with serve_in_thread(create_app(container), lifespan=True, start_timeout=30) as base:
+        yield base
+
+
 @asynccontextmanager
 async def served_api(data_dir: Path, *, container: Container | None = None) -> AsyncIterator[Api]:
     """`running_api`, but served by uvicorn on a loopback socket (its own thread and event
@@ -394,14 +404,12 @@ async def served_api(data_dir: Path, *, container: Container | None = None) -> A
     (`asyncio.gather`) are in the app at the same time. Litestar's AsyncTestClient runs
     each request to its end through its portal before the next starts, so a race tested
     through it never races."""
-    from tests.fakes.server import serve_in_thread
-
     clock = FixedClock()
     database = None
     if container is None:
         database = MemoryDatabase()
         container = memory_container(data_dir, clock=clock, database=database)
-    with serve_in_thread(create_app(container), lifespan=True, start_timeout=30) as base:
+    with serving(container) as base:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
             yield Api(container, client, clock, database)

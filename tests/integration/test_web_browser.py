@@ -13,7 +13,6 @@ BOOKKEEPER_WEB_SCREENSHOTS=<dir> also saves the screenshots the README shows.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import io
 import os
@@ -27,12 +26,9 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from bookkeeper.container import Container
-from bookkeeper.entrypoints.http.app import create_app
 from bookkeeper.settings import Settings
 from tests.fakes.oidc import running_fake_issuer
-from tests.fakes.server import serve_in_thread
-from tests.http_helpers import API, mint, sqlite_container
+from tests.http_helpers import API, mint, serving, sqlite_container
 from tests.polling import polls
 
 CHROMIUM = os.environ.get("BOOKKEEPER_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -67,13 +63,6 @@ def _browser_available() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: the browser tests are mandatory)")
     pytest.skip(reason)
-
-
-@contextlib.contextmanager
-def serving(container: Container) -> Iterator[str]:
-    """The app on 127.0.0.1:<free port> in a thread, lifespan included; its base URL."""
-    with serve_in_thread(create_app(container), lifespan=True, start_timeout=30) as base:
-        yield base
 
 
 @pytest.fixture
