@@ -449,8 +449,10 @@ class Handlers:
                 if held or earlier or same_file:
                     context = msgspec.structs.replace(
                         context,
-                        duplicate_of=tuple(dict.fromkeys((*held, *earlier))),
-                        same_document_as=same_file,
+                        duplicate_of=tuple(dict.fromkeys((*held, *earlier, *context.duplicate_of))),
+                        same_document_as=tuple(
+                            dict.fromkeys((*same_file, *context.same_document_as))
+                        ),
                     )
                     confidence, decision = scored(context)
             metadata["confidence"] = msgspec.to_builtins(confidence)
