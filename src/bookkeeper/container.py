@@ -87,15 +87,18 @@ T = TypeVar("T")
 
 
 def publisher_of(
-    settings: NatsSettings | None, alerts: PublishAlerts | None = None
+    settings: NatsSettings | None,
+    alerts: PublishAlerts | None,
+    tenants: frozenset[str] | None,
 ) -> NatsPublisher | None:
     """The bus-publisher when NATS is configured; nats (and aiohttp) load only then (P7).
-    `alerts`: told about an entry too large for the bus."""
+    `alerts`: told about an entry too large for the bus; `tenants`: those whose ledger it
+    publishes (BOOKKEEPER_BUS_TENANTS; None: every tenant's)."""
     if settings is None:
         return None
     from bookkeeper.adapters.nats.publisher import publisher_of as build
 
-    return build(settings, alerts)
+    return build(settings, alerts, tenants)
 
 
 class Database(Protocol):
@@ -538,6 +541,7 @@ def check_settings(container: Container) -> Settings:
     app's start and exit status 3, not as one line naming it and status 2."""
     settings: Settings = container.settings()
     container.nats_settings()
+    container.bus_tenants()
     load_bus_approval_limit()
     _credentials_box(settings)
     return settings
@@ -704,6 +708,9 @@ class Container(containers.DeclarativeContainer):
     nats_settings = providers.Singleton(load_nats_settings)
     #: The Accounts Master's AccountCreated / AccountUpdated, kept as tenant data (issue 10).
     accounts_master = providers.Singleton(AccountsMaster, uow_factory=uow_factory, clock=clock)
+    #: The tenants the NATS bus books for and publishes the ledger of
+    #: (BOOKKEEPER_BUS_TENANTS: unset none, `*` every one; ADR 0030 addendum).
+    bus_tenants = providers.Singleton(load_bus_tenants)
     bus_intake = providers.Singleton(
         BusIntake,
         ingest=ingest,
@@ -714,13 +721,15 @@ class Container(containers.DeclarativeContainer):
         ),
         authorizer=authorizer,
         accounts=accounts_master,
-        tenants=providers.Callable(load_bus_tenants),
+        tenants=bus_tenants,
     )
-    #: The bus-publisher Subscriber (the ledger to NATS), None without NATS.
+    #: The bus-publisher Subscriber (the ledger to NATS, of the bus's tenants only), None
+    #: without NATS.
     bus_publisher = providers.Singleton(
         publisher_of,
         nats_settings,
         providers.Singleton(PublishAlerts, uow_factory=uow_factory, clock=clock),
+        bus_tenants,
     )
 
     #: Fetches document URLs (Discord attachments) from BOOKKEEPER_FETCH_ALLOWED_HOSTS only,

@@ -161,7 +161,7 @@ def test_a_dead_letter_naming_no_tenant_one_can_be_in_is_alerted_apart(named: st
 
 
 def test_the_tenants_the_bus_books_for_are_a_comma_list() -> None:
-    assert load_bus_tenants({}) is None
+    assert load_bus_tenants({}) == frozenset()  # unset: none (test_bus_tenant_binding)
     assert load_bus_tenants({"BOOKKEEPER_BUS_TENANTS": " acme, globex ,"}) == {"acme", "globex"}
 
 
@@ -171,8 +171,8 @@ async def test_a_message_for_a_tenant_the_bus_does_not_book_for_is_dead_lettered
     """With BOOKKEEPER_BUS_TENANTS set, a message naming another tenant (a typo of the
     tenant's name, a service pointed at the wrong bus) is dead-lettered with an alert
     the operator sees (under _bus), and booked into no tenant's books; the messages
-    fetched with it are booked. Unset, a message for tenant `ghost` was booked as the
-    first entry of books no one keeps."""
+    fetched with it are booked. Before the setting, a message for tenant `ghost` was
+    booked as the first entry of books no one keeps."""
     clock = FixedClock()
     ledger = LedgerService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer())
     intake = BusIntake(

@@ -247,7 +247,7 @@ class BusIntake:
     ) -> None:
         #: The Accounts Master's messages (AccountCreated / AccountUpdated) go here.
         self._accounts = accounts
-        #: The tenants messages may name (BOOKKEEPER_BUS_TENANTS); None: any.
+        #: The tenants messages may name (BOOKKEEPER_BUS_TENANTS; empty: none); None: any.
         self._tenants = tenants
         self._ingest = ingest
         self._authorizer = authorizer
@@ -258,6 +258,11 @@ class BusIntake:
     @property
     def ingest(self) -> Ingest:
         return self._ingest
+
+    @property
+    def tenants(self) -> frozenset[str] | None:
+        """The tenants messages may name (empty: none); None: any."""
+        return self._tenants
 
     async def _receive_account(
         self, accounts: AccountsMaster, raw: bytes, delivered_as: BusPlace | None
@@ -283,12 +288,26 @@ class BusIntake:
         tenant = reading.tenant
         if tenant == UNKNOWN_TENANT or tenant in self._tenants:
             return None
+        named = repr(tenant[:MAX_NAME])
         return Delivery(
             Outcome.DEAD,
-            reason=f"the bus books for {', '.join(sorted(self._tenants))}, "
-            f"not for tenant {tenant[:MAX_NAME]!r}",
+            reason=f"{self.binding()}, not for tenant {named}"
+            if self._tenants
+            else f"not booked for tenant {named}: {self.binding()}",
             code=UNKNOWN_TENANT_CODE,
         )
+
+    def binding(self) -> str:
+        """The tenants the bus books for, in words (the log at start, a dead letter's
+        reason)."""
+        if self._tenants is None:
+            return "the bus books for every tenant a message names (BOOKKEEPER_BUS_TENANTS=*)"
+        if not self._tenants:
+            return (
+                "the bus is bound to no tenant (BOOKKEEPER_BUS_TENANTS is unset: set it to "
+                "the tenants it books for, or * for every tenant)"
+            )
+        return f"the bus books for {', '.join(sorted(self._tenants))}"
 
     async def receive(
         self, raw: bytes, delivered_as: BusPlace | None = None, reading: Reading | None = None

@@ -503,6 +503,9 @@ async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | Non
         settings.accounts_prefix,
         settings.accounts_durable,
     )
+    # Bound to no tenant, every message is dead-lettered: said at start, not only per message.
+    bound = logging.WARNING if intake.tenants == frozenset() else logging.INFO
+    log.log(bound, "bus: %s (and publishes their ledger only)", intake.binding())
     return intake, consumer
 
 

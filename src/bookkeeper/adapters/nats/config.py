@@ -54,6 +54,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from bookkeeper.adapters.auth.claims import approval_limit
+from bookkeeper.application.translation import BUS_TENANT, MAX_NAME, names_a_tenant
+from bookkeeper.domain.tenants import ANY_TENANT, TENANT_RULE
 from bookkeeper.settings import PREFIX, SettingsError
 
 _NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -280,11 +282,34 @@ def load_bus_approval_limit(environ: Mapping[str, str] | None = None) -> str | N
 
 
 def load_bus_tenants(environ: Mapping[str, str] | None = None) -> frozenset[str] | None:
-    """BOOKKEEPER_BUS_TENANTS: the tenants the bus books for, a comma list (unset: any
-    tenant a message names). A message naming another is dead-lettered (`unknown-tenant`)
-    rather than booked into books no one keeps (a typo of a tenant's name)."""
+    """BOOKKEEPER_BUS_TENANTS: the tenants the NATS bus is bound to — it books messages
+    naming them and publishes their ledger (`<out_prefix>.<tenant>.…`), and no other's.
+
+        acme,globex   only these (a comma list of tenant ids)
+        *             every tenant a message names, and every tenant's ledger published
+                      (None): what the bus did before it was bound; for a deployment whose
+                      NATS permissions bind each publisher and reader to its tenants
+                      (BOOKKEEPER_NATS_TENANT_SUBJECTS=on)
+        unset         none (an empty set): a message naming any tenant is dead-lettered
+                      (`unknown-tenant`, alerted under `_bus`), nothing is published
+
+    A service allowed to publish on the inbound subjects could otherwise book into every
+    company of the deployment, and one allowed to read the published ledger read them all.
+    The in-process bus (`POST /bus/events`) is bound by its caller's token instead."""
     env = os.environ if environ is None else environ
     names = frozenset(
         t.strip() for t in env.get(PREFIX + "BUS_TENANTS", "").split(",") if t.strip()
     )
-    return names or None
+    if ANY_TENANT in names:
+        if len(names) > 1:
+            raise SettingsError(
+                f"{PREFIX}BUS_TENANTS is either * (every tenant) or a list of tenants, not both"
+            )
+        return None
+    for name in sorted(names):
+        if not names_a_tenant(name):
+            raise SettingsError(
+                f"{PREFIX}BUS_TENANTS: {name[:MAX_NAME]!r} is no tenant the bus can book for "
+                f"({TENANT_RULE}, not the operator's {BUS_TENANT})"
+            )
+    return names

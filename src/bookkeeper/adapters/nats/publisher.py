@@ -194,8 +194,16 @@ class NatsPublisher:
         *,
         ack_timeout: float = ACK_TIMEOUT,
         alerts: PublishAlerts | None = None,
+        tenants: frozenset[str] | None = None,
     ) -> None:
         self._settings = settings
+        #: The tenants whose ledger is published (BOOKKEEPER_BUS_TENANTS; empty: none);
+        #: None: every tenant's. Another tenant's entries are passed over: whoever may
+        #: read the outbound stream reads what is on it, and a company the bus is not
+        #: bound to has no business there.
+        self._tenants = tenants
+        #: The tenants passed over so far (each logged once).
+        self._passed: set[str] = set()
         #: Told about a message too large for the server (None: logged only).
         self._alerts = alerts
         #: The connection, made again in the background when the server closes it for
@@ -315,7 +323,11 @@ class NatsPublisher:
     async def handle(self, event: RecordedEvent) -> None:
         """Send the entry and its lines, pipelined on the one connection (so they reach
         the stream in the order sent); `flush` waits for JetStream's acks. JetStream drops
-        a re-sent message id."""
+        a re-sent message id. An entry of a tenant the bus is not bound to is passed over
+        (its position moves on; it stays in the log)."""
+        if self._tenants is not None and event.tenant_id not in self._tenants:
+            self._pass_over(event.tenant_id)
+            return
         if self._link.lost and not self._closing:
             # Closed for good: wait a while for the link to make it again; raises when it
             # does not (the catch-up tries again later).
@@ -370,6 +382,15 @@ class NatsPublisher:
             await self._kick_flusher(nc)
         for subject, size in too_large:
             await self._refuse(event, subject, size, nc.max_payload)
+
+    def _pass_over(self, tenant: str) -> None:
+        if tenant not in self._passed and len(self._passed) < 1000:
+            self._passed.add(tenant)
+            log.info(
+                "the ledger of tenant %r is not published: the bus is not bound to it "
+                "(BOOKKEEPER_BUS_TENANTS)",
+                tenant[:100],
+            )
 
     def _fitting(
         self, nc: Client, found: list[tuple[str, str, bytes]]
@@ -439,7 +460,8 @@ def _not_connected(detail: str) -> ExternalUnavailable:
 
 
 def publisher_of(
-    settings: NatsSettings | None, alerts: PublishAlerts | None = None
+    settings: NatsSettings | None, alerts: PublishAlerts | None, tenants: frozenset[str] | None
 ) -> NatsPublisher | None:
-    """The container's bus-publisher: one when NATS is configured."""
-    return None if settings is None else NatsPublisher(settings, alerts=alerts)
+    """The container's bus-publisher: one when NATS is configured, publishing the ledger
+    of the tenants the bus is bound to (`load_bus_tenants`; None: every tenant's)."""
+    return None if settings is None else NatsPublisher(settings, alerts=alerts, tenants=tenants)
