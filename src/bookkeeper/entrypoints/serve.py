@@ -504,8 +504,15 @@ async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | Non
         settings.accounts_durable,
     )
     # Bound to no tenant, every message is dead-lettered: said at start, not only per message.
-    bound = logging.WARNING if intake.tenants == frozenset() else logging.INFO
-    log.log(bound, "bus: %s (and publishes their ledger only)", intake.binding())
+    if intake.tenants == frozenset():
+        log.warning(
+            "bus: %s — every NATS message is dead-lettered (unknown-tenant), no ledger is "
+            "published",
+            intake.binding(),
+        )
+    else:
+        which = "every tenant's" if intake.tenants is None else "only their"
+        log.info("bus: %s, and publishes %s ledger", intake.binding(), which)
     return intake, consumer
 
 
