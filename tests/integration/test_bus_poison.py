@@ -161,7 +161,7 @@ def test_a_dead_letter_naming_no_tenant_one_can_be_in_is_alerted_apart(named: st
 
 
 def test_the_tenants_the_bus_books_for_are_a_comma_list() -> None:
-    assert load_bus_tenants({}) == frozenset()  # unset: none (test_bus_tenant_binding)
+    assert load_bus_tenants({}) is None  # unset: every tenant (test_bus_tenant_binding)
     assert load_bus_tenants({"BOOKKEEPER_BUS_TENANTS": " acme, globex ,"}) == {"acme", "globex"}
 
 

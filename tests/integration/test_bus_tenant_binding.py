@@ -1,9 +1,9 @@
 """The NATS bus is bound to tenants (BOOKKEEPER_BUS_TENANTS, ADR 0030 addendum), as
-`serve` wires it, against the real nats-server: it books only messages naming a tenant it
-is bound to — unset, none — and dead-letters the others with a reason and an alert in
+`serve` wires it, against the real nats-server: bound to tenants, it books only messages
+naming one of them and dead-letters the others with a reason and an alert in
 `_bus` (never booked, never lost); and it publishes only those tenants' ledger, so that a
-reader of the outbound stream does not read every company of the deployment. `*` keeps
-the unbound bus of before, as an explicit choice.
+reader of the outbound stream does not read every company of the deployment. Unset or
+`*`, it is the bus of one company: every tenant a message names.
 
 Needs NATS JetStream (skipped without it, except under CI=true).
 """
@@ -110,9 +110,9 @@ def _posted(events: list[Any], tenant: str) -> set[str]:
     }
 
 
-def test_the_setting_names_the_tenants_every_tenant_or_none() -> None:
-    assert load_bus_tenants({}) == frozenset()  # unset: bound to no tenant
-    assert load_bus_tenants({"BOOKKEEPER_BUS_TENANTS": " , "}) == frozenset()
+def test_the_setting_names_the_tenants_or_every_tenant() -> None:
+    assert load_bus_tenants({}) is None  # unset: every tenant, as before
+    assert load_bus_tenants({"BOOKKEEPER_BUS_TENANTS": " , "}) is None
     assert load_bus_tenants({"BOOKKEEPER_BUS_TENANTS": " acme, globex.no ,"}) == frozenset(
         {"acme", "globex.no"}
     )
@@ -120,59 +120,6 @@ def test_the_setting_names_the_tenants_every_tenant_or_none() -> None:
     for refused in ("*,acme", "acme,_bus", "ac*me"):
         with pytest.raises(SettingsError, match="BOOKKEEPER_BUS_TENANTS"):
             load_bus_tenants({"BOOKKEEPER_BUS_TENANTS": refused})
-
-
-async def test_unset_the_bus_books_for_no_tenant_and_dead_letters_each_message_with_an_alert(
-    bus: NatsSettings,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """BOOKKEEPER_BUS_TENANTS unset: a service that can publish on the bus can book into
-    no company — each message (the Accounts Master's too) is dead-lettered with a reason
-    that names the setting, alerted once in `_bus`, booked nowhere; and nothing booked
-    otherwise (a REST entry) is published. Before, both messages were booked, and the
-    entry published."""
-    monkeypatch.delenv("BOOKKEEPER_BUS_TENANTS", raising=False)
-    database = MemoryDatabase()
-    async with _served(tmp_path, bus, database) as api:
-        await _post_entry(api, ACME, "By hand")
-        await publish(bus, [_invoice(ACME, "B-1"), _invoice(GLOBEX, "B-2")])
-        nc = await nats.connect(bus.url)
-        account = {
-            "type": "AccountCreated",
-            "source": "accounts-master",
-            "tenant": ACME,
-            "data": {"code": "1500", "name": "Kundefordringer"},
-        }
-        await nc.jetstream().publish(
-            f"{bus.accounts_prefix}.AccountCreated", json.dumps(account).encode()
-        )
-        await nc.close()
-        dead: list[tuple[str, bytes, dict[str, str]]] = []
-        alerts: list[Any] = []
-        health: dict[str, Any] = {}
-        for _ in polls():
-            dead = await _stream(bus, bus.dead_letter_stream)
-            events = await _events(database)
-            alerts = [e for e in events if e.tenant_id == UNKNOWN_TENANT]
-            health = (await api.client.get("/health")).json()
-            if len(dead) == 3 and len(alerts) == 3 and health["bus"]["publisher"]["behind"] == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert len(dead) == 3, dead
-        assert health["bus"]["publisher"]["behind"] == 0, health
-    for _, _, headers in dead:
-        assert headers[CODE_HEADER] == "unknown-tenant"
-        assert "bound to no tenant" in headers[REASON_HEADER]
-        assert "BOOKKEEPER_BUS_TENANTS" in headers[REASON_HEADER]
-    assert sorted(json.loads(body)["tenant"] for _, body, _ in dead) == [ACME, ACME, GLOBEX]
-    assert len(alerts) == 3
-    assert {a.data.code for a in alerts} == {"unknown-tenant"}
-    events = await _events(database)
-    assert [e.type for e in events if e.tenant_id == GLOBEX] == []
-    assert {e.type for e in events if e.tenant_id == ACME} == {"JournalEntryPosted"}
-    assert len(_posted(events, ACME)) == 1  # the REST entry alone
-    assert await _stream(bus, bus.out_stream) == []  # and not published
 
 
 async def test_bound_to_one_tenant_the_bus_books_and_publishes_that_tenants_ledger_only(
@@ -207,6 +154,8 @@ async def test_bound_to_one_tenant_the_bus_books_and_publishes_that_tenants_ledg
     assert dead[0][2][CODE_HEADER] == "unknown-tenant"
     assert "the bus books for acme, not for tenant 'globex'" in dead[0][2][REASON_HEADER]
     events = await _events(database)
+    alerts = [e for e in events if e.tenant_id == UNKNOWN_TENANT]
+    assert [a.data.code for a in alerts] == ["unknown-tenant"]  # the operator's, not globex's
     assert _posted(events, ACME) == wanted
     assert len(_posted(events, GLOBEX)) == 1  # booked by hand, kept, not published
     out = await _stream(bus, bus.out_stream)
@@ -216,15 +165,21 @@ async def test_bound_to_one_tenant_the_bus_books_and_publishes_that_tenants_ledg
     assert len(posted) == 2  # each entry once (and its lines)
 
 
-async def test_star_books_and_publishes_every_tenant_named_as_before(
+@pytest.mark.parametrize("setting", [None, "*"], ids=["unset", "star"])
+async def test_unset_or_star_books_and_publishes_every_tenant_named_as_before(
     bus: NatsSettings,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    setting: str | None,
 ) -> None:
-    """BOOKKEEPER_BUS_TENANTS=*: the unbound bus of before, chosen explicitly (for NATS
-    permissions that bind each service to its tenants' subjects). Before, `*` was taken
-    for a tenant's name and every message was dead-lettered."""
-    monkeypatch.setenv("BOOKKEEPER_BUS_TENANTS", "*")
+    """BOOKKEEPER_BUS_TENANTS unset or `*`: the bus of one company, every tenant a message
+    names (the unset case warns at start: with a second company it must be set). Before,
+    `*` was taken for a tenant's name and every message was dead-lettered."""
+    if setting is None:
+        monkeypatch.delenv("BOOKKEEPER_BUS_TENANTS", raising=False)
+    else:
+        monkeypatch.setenv("BOOKKEEPER_BUS_TENANTS", setting)
     database = MemoryDatabase()
     async with _served(tmp_path, bus, database) as api:
         await publish(bus, [_invoice(ACME, "B-1"), _invoice(GLOBEX, "B-2")])
@@ -241,3 +196,5 @@ async def test_star_books_and_publishes_every_tenant_named_as_before(
     events = await _events(database)
     assert _posted(events, ACME) | _posted(events, GLOBEX) == wanted
     assert await _stream(bus, bus.dead_letter_stream) == []
+    unbound = [r for r in caplog.records if "BOOKKEEPER_BUS_TENANTS is unset" in r.getMessage()]
+    assert len(unbound) == (1 if setting is None else 0)

@@ -305,7 +305,6 @@ async def test_the_served_process_consumes_from_nats_and_shows_its_lag(
     the process's close stops both."""
     container = memory_container(tmp_path, clock=FixedClock())
     container.nats_settings.override(providers.Object(bus))
-    container.bus_tenants.override(providers.Object(frozenset({TENANT})))
     async with running_api(tmp_path, container=container) as api:
         await publish(bus, [invoice("F-served")])
         entry_id = external_entry_id(TENANT, "invoicing", "InvoiceIssued", "F-served")
@@ -386,7 +385,6 @@ async def test_health_says_when_the_bus_connections_are_closed_and_when_they_are
     monkeypatch.setattr(NatsConsumer, "start", recorded)
     container = memory_container(tmp_path, clock=FixedClock())
     container.nats_settings.override(providers.Object(bus))
-    container.bus_tenants.override(providers.Object(frozenset({TENANT})))
     async with running_api(tmp_path, container=container) as api:
         [ledger] = [c for c in started if c.durable == bus.durable]
         publisher = container.bus_publisher()
@@ -562,7 +560,6 @@ async def test_the_accounts_master_names_the_served_reports(
     report checks against it."""
     container = memory_container(tmp_path, clock=FixedClock())
     container.nats_settings.override(providers.Object(bus))
-    container.bus_tenants.override(providers.Object(frozenset({TENANT})))
     async with running_api(tmp_path, container=container) as api:
         nc = await nats.connect(bus.url)
         js = nc.jetstream()

@@ -137,7 +137,6 @@ async def served(
         patch.setattr(NatsConsumer, "start", recorded)
         container = memory_container(tmp_path, clock=FixedClock(), database=database)
         container.nats_settings.override(providers.Object(settings))
-        container.bus_tenants.override(providers.Object(frozenset({TENANT})))
         async with running_api(tmp_path, container=container) as api:
             yield api, started
 

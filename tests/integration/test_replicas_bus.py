@@ -75,7 +75,6 @@ async def cluster(tmp_path: Path, postgres_url: str, bus: NatsSettings) -> Async
         created.env |= {f"BOOKKEEPER_{env}": str(fields[key]) for key, env in _NAMES.items()}
         created.env |= {
             "BOOKKEEPER_NATS_URL": bus.url,
-            "BOOKKEEPER_BUS_TENANTS": TENANT,
             "BOOKKEEPER_NATS_BATCH": str(BATCH),
             "BOOKKEEPER_EXECUTOR": "off",
             "BOOKKEEPER_DB_POOL_SIZE": "4",

@@ -291,9 +291,7 @@ class BusIntake:
         named = repr(tenant[:MAX_NAME])
         return Delivery(
             Outcome.DEAD,
-            reason=f"{self.binding()}, not for tenant {named}"
-            if self._tenants
-            else f"not booked for tenant {named}: {self.binding()}",
+            reason=f"{self.binding()}, not for tenant {named}",
             code=UNKNOWN_TENANT_CODE,
         )
 
@@ -301,12 +299,7 @@ class BusIntake:
         """The tenants the bus books for, in words (the log at start, a dead letter's
         reason)."""
         if self._tenants is None:
-            return "the bus books for every tenant a message names (BOOKKEEPER_BUS_TENANTS=*)"
-        if not self._tenants:
-            return (
-                "the bus is bound to no tenant (BOOKKEEPER_BUS_TENANTS is unset: set it to "
-                "the tenants it books for, or * for every tenant)"
-            )
+            return "the bus books for every tenant a message names (BOOKKEEPER_BUS_TENANTS)"
         return f"the bus books for {', '.join(sorted(self._tenants))}"
 
     async def receive(

@@ -503,12 +503,13 @@ async def start_bus(container: Container) -> tuple[BusIntake, NatsConsumer | Non
         settings.accounts_prefix,
         settings.accounts_durable,
     )
-    # Bound to no tenant, every message is dead-lettered: said at start, not only per message.
-    if intake.tenants == frozenset():
+    # Unbound (the setting unset), any service that may publish on the inbound subjects
+    # books into any company: right for one company, said at start for more (ADR 0030).
+    if intake.tenants is None and not os.environ.get("BOOKKEEPER_BUS_TENANTS", "").strip():
         log.warning(
-            "bus: %s — every NATS message is dead-lettered (unknown-tenant), no ledger is "
-            "published",
-            intake.binding(),
+            "bus: BOOKKEEPER_BUS_TENANTS is unset — the bus books for every tenant a message "
+            "names and publishes every tenant's ledger; with more than one company, set it "
+            "to the tenants this bus serves (ADR 0030)"
         )
     else:
         which = "every tenant's" if intake.tenants is None else "only their"

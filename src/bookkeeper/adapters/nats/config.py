@@ -285,21 +285,21 @@ def load_bus_tenants(environ: Mapping[str, str] | None = None) -> frozenset[str]
     """BOOKKEEPER_BUS_TENANTS: the tenants the NATS bus is bound to — it books messages
     naming them and publishes their ledger (`<out_prefix>.<tenant>.…`), and no other's.
 
-        acme,globex   only these (a comma list of tenant ids)
-        *             every tenant a message names, and every tenant's ledger published
-                      (None): what the bus did before it was bound; for a deployment whose
-                      NATS permissions bind each publisher and reader to its tenants
-                      (BOOKKEEPER_NATS_TENANT_SUBJECTS=on)
-        unset         none (an empty set): a message naming any tenant is dead-lettered
-                      (`unknown-tenant`, alerted under `_bus`), nothing is published
+        acme,globex   only these (a comma list of tenant ids): what a deployment of more
+                      than one company sets, so that a service allowed to publish on the
+                      inbound subjects cannot book into every company, nor one reading the
+                      published ledger read them all
+        * or unset    every tenant a message names, and every tenant's ledger (None): the
+                      bus of one company — the seeds' primary way for the company's services
+                      to book works without a setting; `serve` warns at start while unset
 
-    A service allowed to publish on the inbound subjects could otherwise book into every
-    company of the deployment, and one allowed to read the published ledger read them all.
     The in-process bus (`POST /bus/events`) is bound by its caller's token instead."""
     env = os.environ if environ is None else environ
     names = frozenset(
         t.strip() for t in env.get(PREFIX + "BUS_TENANTS", "").split(",") if t.strip()
     )
+    if not names:
+        return None
     if ANY_TENANT in names:
         if len(names) > 1:
             raise SettingsError(
