@@ -1,0 +1,545 @@
+"""Our HTTP adapters against OTHER honest fakes of Fiken, Folio, Norges Bank and the Anthropic
+Messages API: small loopback servers written here from the specs (../contracts, integrations.md),
+not from tests/fakes, that vary one at a time what the spec leaves to the server — the
+Location header's form, a 201 with or without a body, unknown fields, field order, optional
+fields absent or null, paging at another size with or without the Fiken-Api-* headers, 429
+with Retry-After in seconds, as an HTTP date or without it, 5xx with an HTML or empty body, a
+slow answer within our timeout, gzip, a charset in the Content-Type, ids and amounts at the
+extremes of their types — and drive the product's use cases through them: a purchase
+created once, found again by its reference after an answer was lost, its receipt attached
+once; Folio's transactions listed with the right sign; a day's exchange rate; an extraction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email.utils
+import gzip
+import json
+import re
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bookkeeper.adapters.fiken import FikenBooks, FikenClient, SlidingWindow
+from bookkeeper.adapters.fiken.client import RetryPolicy
+from bookkeeper.application.errors import ExternalUnavailable
+from bookkeeper.application.execution.books_actions import _attached
+from bookkeeper.application.ports import NewPurchase, PurchaseLine
+from tests.fakes.server import serve
+
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+SLUG = "annen-fiken-as"
+TOKEN = "other-fake-token"
+DAY = dt.date(2026, 3, 14)
+#: Beyond 2**53: a JSON number no float holds exactly (int64 in the spec).
+BIG_ID = 2**62 + 12345
+PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+class Sleeps(list[float]):
+    """Back-off recorded instead of taken."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        await asyncio.sleep(0)
+
+
+# --- a tiny ASGI toolkit ------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    #: Seconds to wait before answering (a slow server).
+    delay: float = 0.0
+    #: The write is done before this reply (whose answer then is lost to the client).
+    commit: bool = False
+
+
+@dataclass
+class Style:
+    """What the spec leaves to the server, one knob at a time."""
+
+    #: absolute | relative | path | trailing-slash | query
+    location: str = "absolute"
+    created_body: bool = False
+    #: extra unknown fields in every object
+    extra_fields: bool = False
+    reversed_order: bool = False
+    #: optional fields sent as null instead of left out
+    nulls: bool = False
+    gzip: bool = False
+    charset: bool = False
+    #: the server pages at most this many (whatever pageSize asks)
+    page_cap: int = 100
+    #: send Fiken-Api-Page, -Page-Size, -Page-Count, -Result-Count
+    page_headers: bool = True
+    #: how an attachment's downloadUrl ends: our file name, the server's own name, an id
+    download_name: str = "ours"
+    #: seconds every answer (but those queued in `before`) waits before it is sent
+    delay: float = 0.0
+    #: replies served before the real one, per route name
+    before: dict[str, list[Reply]] = field(default_factory=dict)
+
+
+def _shape(value: Any, style: Style) -> Any:
+    if isinstance(value, dict):
+        items = [(k, _shape(v, style)) for k, v in value.items()]
+        if style.extra_fields:
+            items.append(("someFieldFromTheFuture", {"nested": [1, "x", None]}))
+        if style.reversed_order:
+            items.reverse()
+        return dict(items)
+    if isinstance(value, list):
+        return [_shape(v, style) for v in value]
+    return value
+
+
+def json_reply(
+    status: int, value: Any, style: Style, headers: list[tuple[str, str]] | None = None
+) -> Reply:
+    body = json.dumps(_shape(value, style)).encode()
+    kind = "application/json; charset=utf-8" if style.charset else "application/json"
+    out = [("content-type", kind), *(headers or [])]
+    if style.gzip:
+        body = gzip.compress(body)
+        out.append(("content-encoding", "gzip"))
+    return Reply(status, out, body)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return body
+
+
+async def _send(send: Send, reply: Reply) -> None:
+    if reply.delay:
+        await asyncio.sleep(reply.delay)
+    headers = [(k.encode(), v.encode()) for k, v in reply.headers]
+    headers.append((b"content-length", str(len(reply.body)).encode()))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+def html_503() -> Reply:
+    return Reply(503, [("content-type", "text/html")], b"<html><body>Bad gateway</body></html>")
+
+
+def empty_500() -> Reply:
+    return Reply(500, [], b"")
+
+
+def too_many(retry_after: str | None) -> Reply:
+    headers = [("retry-after", retry_after)] if retry_after is not None else []
+    return Reply(429, headers, b"")
+
+
+def http_date(seconds_from_now: float) -> str:
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds_from_now)
+    return email.utils.format_datetime(when, usegmt=True)
+
+
+# --- Fiken, from fiken-openapi.yaml --------------------------------------------------------
+
+
+class OtherFiken:
+    """Purchases, their attachments and contacts of one company, as the spec describes them."""
+
+    def __init__(self, style: Style | None = None) -> None:
+        self.style = style or Style()
+        self.purchases: dict[int, dict[str, Any]] = {}
+        self.next_id = BIG_ID
+        self.base = ""
+        self.posts: list[str] = []
+        self.seen_page_sizes: list[int] = []
+
+    def _new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def _location(self, path: str) -> str:
+        style = self.style.location
+        if style == "absolute":
+            return f"{self.base}{path}"
+        if style == "path":
+            return path
+        if style == "relative":  # relative to the request's URL (RFC 9110 § 10.2.2)
+            return path.rsplit("/", 2)[-2] + "/" + path.rsplit("/", 1)[-1]
+        if style == "trailing-slash":
+            return f"{self.base}{path}/"
+        if style == "query":
+            return f"{self.base}{path}?from=api"
+        raise AssertionError(style)
+
+    def _created(self, path: str, value: dict[str, Any]) -> Reply:
+        headers = [("location", self._location(path))]
+        if self.style.created_body:
+            return json_reply(201, value, self.style, headers)
+        return Reply(201, headers)
+
+    def _download_url(self, name: str) -> str:
+        stored = uuid.uuid4()
+        if self.style.download_name == "ours":
+            return f"{self.base}/files/{stored}/{urllib.parse.quote(name)}"
+        if self.style.download_name == "server":
+            return f"{self.base}/files/{stored}/original.pdf"
+        return f"{self.base}/files/{stored}"
+
+    def _purchase_out(self, stored: dict[str, Any]) -> dict[str, Any]:
+        out = dict(stored)
+        if self.style.nulls:
+            for name in ("dueDate", "supplier", "settledDate", "kid"):
+                out.setdefault(name, None)
+            out["lines"] = [
+                {**line, "account": line.get("account"), "projectId": None} for line in out["lines"]
+            ]
+        return out
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = await _read_body(receive)
+        reply = self.handle(scope, body)
+        await _send(send, reply)
+
+    def handle(self, scope: Scope, body: bytes) -> Reply:
+        method, path = scope["method"], scope["path"]
+        query = dict(urllib.parse.parse_qsl(scope["query_string"].decode()))
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        if headers.get("authorization") != f"Bearer {TOKEN}":
+            return Reply(401, [("content-type", "text/plain")], b"Unauthorized")
+        prefix = f"/api/v2/companies/{SLUG}"
+        if not path.startswith(prefix):
+            return Reply(404)
+        rest = path[len(prefix) :]
+        route = self._route(method, rest)
+        queued = self.style.before.get(route)
+        if queued:
+            reply = queued.pop(0)
+            if reply.commit:  # done, but the answer is lost (slow or broken)
+                self._commit(route, rest, body, headers)
+            return reply
+        answer = self._answer(route, rest, body, headers, query, path)
+        answer.delay = self.style.delay
+        return answer
+
+    @staticmethod
+    def _route(method: str, rest: str) -> str:
+        if rest == "/purchases":
+            return f"{method} purchases"
+        if re.fullmatch(r"/purchases/\d+", rest):
+            return f"{method} purchase"
+        if re.fullmatch(r"/purchases/\d+/attachments", rest):
+            return f"{method} attachments"
+        return f"{method} {rest}"
+
+    def _commit(
+        self, route: str, rest: str, body: bytes, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        if route == "POST purchases":
+            request = json.loads(body)
+            for name in ("date", "kind", "paid", "lines", "currency"):
+                assert name in request, name
+            purchase_id = self._new_id()
+            stored = {
+                "purchaseId": purchase_id,
+                "transactionId": self._new_id(),
+                "identifier": request.get("identifier"),
+                "date": request["date"],
+                "kind": request["kind"],
+                "paid": request["paid"],
+                "lines": request["lines"],
+                "currency": request["currency"],
+                "payments": [],
+                "purchaseAttachments": [],
+                "deleted": False,
+                "settled": bool(request["paid"]),
+            }
+            self.purchases[purchase_id] = stored
+            self.posts.append(rest)
+            return stored
+        if route == "POST attachments":
+            purchase_id = int(rest.split("/")[2])
+            match = re.search(rb'name="filename"\r\n\r\n([^\r]*)\r\n', body)
+            assert match is not None, "the multipart form has no filename field"
+            assert b'name="file"' in body
+            name = match.group(1).decode()
+            attachment = {
+                "identifier": None,
+                "downloadUrl": self._download_url(name),
+                "comment": None,
+                "type": "unspecified",
+            }
+            self.purchases[purchase_id]["purchaseAttachments"].append(attachment)
+            self.posts.append(rest)
+            return attachment
+        raise AssertionError(route)
+
+    def _answer(
+        self,
+        route: str,
+        rest: str,
+        body: bytes,
+        headers: dict[str, str],
+        query: dict[str, str],
+        path: str,
+    ) -> Reply:
+        style = self.style
+        if route == "POST purchases":
+            stored = self._commit(route, rest, body, headers)
+            return self._created(f"{path}/{stored['purchaseId']}", self._purchase_out(stored))
+        if route == "POST attachments":
+            if int(rest.split("/")[2]) not in self.purchases:
+                return Reply(404)
+            attachment = self._commit(route, rest, body, headers)
+            return self._created(f"{path}/{len(self.posts)}", attachment)
+        if route == "GET purchase":
+            found = self.purchases.get(int(rest.rsplit("/", 1)[1]))
+            if found is None:
+                return Reply(404)
+            return json_reply(200, self._purchase_out(found), style)
+        if route == "GET purchases":
+            rows = [
+                p
+                for p in self.purchases.values()
+                if "date" not in query or p["date"] == query["date"]
+            ]
+            rows.sort(key=lambda p: p["purchaseId"])
+            return self._page(rows, query)
+        return Reply(404)
+
+    def _page(self, rows: list[dict[str, Any]], query: dict[str, str]) -> Reply:
+        style = self.style
+        if "page" in query and "pageSize" in query:
+            asked = int(query["pageSize"])
+            self.seen_page_sizes.append(asked)
+            size = min(asked, style.page_cap, 100)
+            page = int(query["page"])
+        else:
+            size, page = 25, 0
+        chunk = rows[page * size : (page + 1) * size]
+        headers: list[tuple[str, str]] = []
+        if style.page_headers:
+            count = max(1, -(-len(rows) // size))
+            headers = [
+                ("Fiken-Api-Page", str(page)),
+                ("Fiken-Api-Page-Size", str(size)),
+                ("Fiken-Api-Page-Count", str(count)),
+                ("Fiken-Api-Result-Count", str(len(rows))),
+            ]
+        return json_reply(200, [self._purchase_out(p) for p in chunk], style, headers)
+
+
+@contextlib.asynccontextmanager
+async def _fiken(style: Style) -> AsyncIterator[tuple[OtherFiken, FikenBooks, Sleeps]]:
+    fake = OtherFiken(style)
+    async with serve(fake) as base:
+        fake.base = base
+        sleeps = Sleeps()
+        client = FikenClient(
+            f"{base}/api/v2",
+            TOKEN,
+            timeout=2.0,
+            sleep=sleeps,
+            window=SlidingWindow(limit=10_000, window=1.0),
+            retry=RetryPolicy(first_backoff=0.01, max_backoff=0.05),
+        )
+        try:
+            yield fake, FikenBooks(client, SLUG), sleeps
+        finally:
+            await client.aclose()
+
+
+def purchase(reference: str, net: str = "800.00", vat: str = "200.00") -> NewPurchase:
+    return NewPurchase(
+        date=DAY,
+        kind="cash_purchase",
+        paid=True,
+        currency="NOK",
+        reference=reference,
+        lines=(
+            PurchaseLine(
+                description="Kontorrekvisita",
+                vat_type="HIGH",
+                net=Decimal(net),
+                vat=Decimal(vat),
+                account="6800",
+            ),
+        ),
+        payment_account="1920:10001",
+    )
+
+
+def ref() -> str:
+    return f"bk-{uuid.uuid4().hex}"
+
+
+async def execute_once(books: FikenBooks, new: NewPurchase, *, reconcile: bool) -> str:
+    """The executor's steps for an approved receipt (books_actions.register_purchase):
+    look the purchase up by its reference when an earlier attempt may have made it, else
+    create it; then attach the receipt unless it is there already."""
+    filename = f"kvittering-{new.reference}.pdf"
+    existing = await books.find_purchase(new.reference, new.date) if reconcile else None
+    if existing is None:
+        purchase_id = await books.create_purchase(new)
+        attached: tuple[str, ...] = ()
+        unnamed = 0
+    else:
+        purchase_id, attached = existing.id, existing.attachments
+        unnamed = existing.unnamed_attachments
+    if not _attached(filename, attached, unnamed):
+        await books.attach_to_purchase(purchase_id, filename, PDF, "application/pdf")
+    return purchase_id
+
+
+FIKEN_STYLES = {
+    "location-absolute": Style(location="absolute"),
+    "location-path-only": Style(location="path"),
+    "location-relative": Style(location="relative"),
+    "location-trailing-slash": Style(location="trailing-slash"),
+    "location-with-query": Style(location="query"),
+    "201-with-body": Style(created_body=True),
+    "unknown-fields": Style(extra_fields=True),
+    "fields-reversed": Style(reversed_order=True),
+    "optional-null": Style(nulls=True),
+    "gzip": Style(gzip=True),
+    "charset": Style(charset=True),
+}
+
+
+@pytest.mark.parametrize("style", list(FIKEN_STYLES.values()), ids=list(FIKEN_STYLES))
+async def test_fiken_purchase_with_receipt_is_made_once(style: Style) -> None:
+    async with _fiken(style) as (fake, books, _sleeps):
+        new = purchase(ref())
+        purchase_id = await execute_once(books, new, reconcile=False)
+        assert int(purchase_id) in fake.purchases
+        # A later attempt (the executor after a crash) finds it and its receipt: nothing new.
+        again = await execute_once(books, new, reconcile=True)
+        assert again == purchase_id
+        stored = fake.purchases[int(purchase_id)]
+        assert len(fake.purchases) == 1
+        assert len(stored["purchaseAttachments"]) == 1
+        found = await books.find_purchase(new.reference, DAY)
+        assert found is not None
+        assert found.gross == Decimal("1000.00")
+        assert found.id == str(BIG_ID + 1)
+
+
+@pytest.mark.parametrize("download_name", ["ours", "server", "id"])
+async def test_fiken_receipt_is_attached_once_whatever_its_download_url_ends_in(
+    download_name: str,
+) -> None:
+    """The attachment schema has no file name, and nothing says how downloadUrl ends: in
+    the name sent, in a name of the server's own ("original.pdf"), or in an id. An answer
+    to the upload that is lost after Fiken stored the file is reconciled by looking at
+    the purchase: the receipt is there, so it is not uploaded a second time."""
+    lost = Reply(500, commit=True)
+    style = Style(download_name=download_name, before={"POST attachments": [lost]})
+    async with _fiken(style) as (fake, books, _sleeps):
+        new = purchase(ref())
+        with pytest.raises(ExternalUnavailable):
+            await execute_once(books, new, reconcile=False)
+        purchase_id = await execute_once(books, new, reconcile=True)
+        assert list(fake.purchases) == [int(purchase_id)]
+        assert len(fake.purchases[int(purchase_id)]["purchaseAttachments"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("cap", "headers", "rows"),
+    [(100, True, 130), (7, True, 30), (25, True, 26), (100, False, 130), (100, True, 0)],
+)
+async def test_fiken_finds_a_purchase_on_any_page(cap: int, headers: bool, rows: int) -> None:
+    async with _fiken(Style(page_cap=cap, page_headers=headers)) as (_fake, books, _sleeps):
+        references = [ref() for _ in range(rows)]
+        for reference in references:
+            await books.create_purchase(purchase(reference))
+        for reference in references[-3:]:
+            found = await books.find_purchase(reference, DAY)
+            assert found is not None and found.reference == reference
+        assert await books.find_purchase(ref(), DAY) is None
+        assert len(await books.purchases(DAY, DAY)) == rows
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["2", "0", None, "date"], ids=["seconds", "zero", "absent", "http-date"]
+)
+async def test_fiken_429_on_the_write_is_sent_again_and_made_once(retry_after: str | None) -> None:
+    header = http_date(3) if retry_after == "date" else retry_after
+    style = Style(before={"POST purchases": [too_many(header), too_many(header)]})
+    async with _fiken(style) as (fake, books, sleeps):
+        new = purchase(ref())
+        purchase_id = await execute_once(books, new, reconcile=False)
+        assert list(fake.purchases) == [int(purchase_id)]
+        assert len(sleeps) == 2
+        if retry_after == "date":
+            assert all(1.0 <= s <= 3.5 for s in sleeps), sleeps
+        elif retry_after is not None:
+            assert sleeps == [float(retry_after)] * 2
+
+
+@pytest.mark.parametrize("broken", [html_503, empty_500], ids=["html-503", "empty-500"])
+async def test_fiken_5xx_on_a_read_is_read_again(broken: Callable[[], Reply]) -> None:
+    style = Style(before={"GET purchases": [broken()]})
+    async with _fiken(style) as (_fake, books, _sleeps):
+        new = purchase(ref())
+        await books.create_purchase(new)
+        found = await books.find_purchase(new.reference, DAY)
+        assert found is not None
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        Reply(500, commit=True),
+        Reply(502, [("content-type", "text/html")], b"<h1>Bad gateway</h1>", commit=True),
+        Reply(201, commit=True),  # created, but no Location: which one is not said
+    ],
+    ids=["500-after-commit", "html-502-after-commit", "201-without-location"],
+)
+async def test_fiken_a_lost_answer_to_the_write_is_reconciled_not_repeated(lost: Reply) -> None:
+    style = Style(before={"POST purchases": [lost]})
+    async with _fiken(style) as (fake, books, _sleeps):
+        new = purchase(ref())
+        with pytest.raises(ExternalUnavailable):
+            await execute_once(books, new, reconcile=False)
+        purchase_id = await execute_once(books, new, reconcile=True)
+        assert list(fake.purchases) == [int(purchase_id)]
+        assert len(fake.purchases[int(purchase_id)]["purchaseAttachments"]) == 1
+
+
+async def test_fiken_a_slow_answer_within_the_timeout_is_taken() -> None:
+    """Every answer 1.5 s late, the client's timeout 2 s: slow is not down."""
+    async with _fiken(Style(delay=1.5)) as (fake, books, sleeps):
+        new = purchase(ref())
+        purchase_id = await execute_once(books, new, reconcile=False)
+        assert await execute_once(books, new, reconcile=True) == purchase_id
+        assert list(fake.purchases) == [int(purchase_id)] and not sleeps
+
+
+@pytest.mark.parametrize("ore", [1, 2**63 - 1, 999_999_999_999_99])
+async def test_fiken_amounts_at_the_extremes_are_exact(ore: int) -> None:
+    async with _fiken(Style()) as (fake, books, _sleeps):
+        new = purchase(ref(), net=str(Decimal(ore) / 100), vat="0")
+        purchase_id = await books.create_purchase(new)
+        assert fake.purchases[int(purchase_id)]["lines"][0]["netPrice"] == ore
+        found = await books.find_purchase(new.reference, DAY)
+        assert found is not None and found.gross == Decimal(ore) / 100
