@@ -34,7 +34,12 @@ from bookkeeper.adapters.folio import FolioBank, FolioClient
 from bookkeeper.adapters.norges_bank import NorgesBankRates
 from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.execution.books_actions import _attached
-from bookkeeper.application.ports import NewPurchase, PurchaseLine
+from bookkeeper.application.ports import (
+    JournalEntryLineOut,
+    NewJournalEntry,
+    NewPurchase,
+    PurchaseLine,
+)
 from tests.fakes.server import serve
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -171,6 +176,10 @@ class OtherFiken:
     def __init__(self, style: Style | None = None) -> None:
         self.style = style or Style()
         self.purchases: dict[int, dict[str, Any]] = {}
+        self.contacts: dict[int, dict[str, Any]] = {}
+        self.entries: dict[int, dict[str, Any]] = {}
+        #: where a general journal entry's Location points: journalEntries | general | transaction
+        self.entry_location = "journalEntries"
         self.next_id = BIG_ID
         self.base = ""
         self.posts: list[str] = []
@@ -254,7 +263,11 @@ class OtherFiken:
             return f"{method} purchase"
         if re.fullmatch(r"/purchases/\d+/attachments", rest):
             return f"{method} attachments"
-        return f"{method} {rest}"
+        if re.fullmatch(r"/contacts/\d+", rest):
+            return f"{method} contact"
+        if re.fullmatch(r"/journalEntries/\d+/attachments", rest):
+            return f"{method} entry attachments"
+        return f"{method} {rest.lstrip('/')}"
 
     def _commit(
         self, route: str, rest: str, body: bytes, headers: dict[str, str]
@@ -296,6 +309,44 @@ class OtherFiken:
             self.purchases[purchase_id]["purchaseAttachments"].append(attachment)
             self.posts.append(rest)
             return attachment
+        if route == "POST entry attachments":
+            match = re.search(rb'name="filename"\r\n\r\n([^\r]*)\r\n', body)
+            assert match is not None and b'name="file"' in body
+            attachment = {"downloadUrl": self._download_url(match.group(1).decode())}
+            self.entries[int(rest.split("/")[2])]["attachments"].append(attachment)
+            self.posts.append(rest)
+            return attachment
+        if route == "POST contacts":
+            request = json.loads(body)
+            contact_id = self._new_id()
+            self.contacts[contact_id] = {
+                "contactId": contact_id,
+                "name": request["name"],
+                "organizationNumber": request.get("organizationNumber"),
+                "supplier": bool(request.get("supplier")),
+                "supplierAccountCode": f"2400:{20000 + len(self.contacts) + 1}",
+                "inactive": False,
+            }
+            self.posts.append(rest)
+            return self.contacts[contact_id]
+        if route == "POST generalJournalEntries":
+            request = json.loads(body)
+            (entry,) = request["journalEntries"]
+            entry_id = self._new_id()
+            self.entries[entry_id] = {
+                "journalEntryId": entry_id,
+                "transactionId": self._new_id(),
+                "journalEntryNumber": len(self.entries) + 1,
+                "description": f"Fri postering registrert via API: {entry['description']}",
+                "date": entry["date"],
+                "lines": [
+                    {"amount": line["amount"], "account": line.get("debitAccount")}
+                    for line in entry["lines"]
+                ],
+                "attachments": [],
+            }
+            self.posts.append(rest)
+            return self.entries[entry_id]
         raise AssertionError(route)
 
     def _answer(
@@ -316,6 +367,39 @@ class OtherFiken:
                 return Reply(404)
             attachment = self._commit(route, rest, body, headers)
             return self._created(f"{path}/{len(self.posts)}", attachment)
+        if route in ("POST entry attachments", "POST contacts"):
+            if route == "POST entry attachments" and int(rest.split("/")[2]) not in self.entries:
+                return Reply(404)
+            created = self._commit(route, rest, body, headers)
+            made = created.get("contactId", len(self.posts))
+            return self._created(f"{path}/{made}", created)
+        if route == "POST generalJournalEntries":
+            entry = self._commit(route, rest, body, headers)
+            prefix = path.removesuffix("/generalJournalEntries")
+            where = {
+                "journalEntries": f"{prefix}/journalEntries/{entry['journalEntryId']}",
+                "general": f"{path}/{entry['journalEntryId']}",
+                "transaction": f"{prefix}/transactions/{entry['transactionId']}",
+            }[self.entry_location]
+            return self._created(where, entry)
+        if route == "GET journalEntries":
+            rows = [e for e in self.entries.values() if e["date"] == query.get("date", e["date"])]
+            return self._page(rows, query)
+        if route == "GET contact":
+            contact = self.contacts.get(int(rest.rsplit("/", 1)[1]))
+            return json_reply(200, contact, style) if contact else Reply(404)
+        if route == "GET contacts":
+            # Another reading of the name filter: a case-insensitive part of the name.
+            name = query.get("name", "").casefold()
+            number = query.get("organizationNumber")
+            rows = [
+                c
+                for c in self.contacts.values()
+                if name in c["name"].casefold()
+                and (number is None or c["organizationNumber"] == number)
+                and (query.get("supplier") != "true" or c["supplier"])
+            ]
+            return self._page(rows, query)
         if route == "GET purchase":
             found = self.purchases.get(int(rest.rsplit("/", 1)[1]))
             if found is None:
@@ -332,6 +416,7 @@ class OtherFiken:
         return Reply(404)
 
     def _page(self, rows: list[dict[str, Any]], query: dict[str, str]) -> Reply:
+        rows = [self._purchase_out(r) if "purchaseId" in r else r for r in rows]
         style = self.style
         if "page" in query and "pageSize" in query:
             asked = int(query["pageSize"])
@@ -350,7 +435,7 @@ class OtherFiken:
                 ("Fiken-Api-Page-Count", str(count)),
                 ("Fiken-Api-Result-Count", str(len(rows))),
             ]
-        return json_reply(200, [self._purchase_out(p) for p in chunk], style, headers)
+        return json_reply(200, chunk, style, headers)
 
 
 @contextlib.asynccontextmanager
@@ -547,6 +632,47 @@ async def test_fiken_amounts_at_the_extremes_are_exact(ore: int) -> None:
         assert fake.purchases[int(purchase_id)]["lines"][0]["netPrice"] == ore
         found = await books.find_purchase(new.reference, DAY)
         assert found is not None and found.gross == Decimal(ore) / 100
+
+
+@pytest.mark.parametrize("style", ["absolute", "path", "relative", "trailing-slash", "query"])
+@pytest.mark.parametrize("points_at", ["journalEntries", "general", "transaction"])
+async def test_fiken_credit_note_entry_is_made_once_and_its_document_attached_once(
+    style: str, points_at: str
+) -> None:
+    """A supplier's credit note (ADR 0054): the supplier found or made, a general journal
+    entry whose Location may name the entry, the general journal entry or its transaction
+    (the spec says only "Full URL of newly created General Journal Entry"), its document
+    attached; a later attempt finds both by our reference and makes nothing new."""
+    async with _fiken(Style(location=style, download_name="id")) as (fake, books, _sleeps):
+        fake.entry_location = points_at
+        supplier = await books.find_supplier("913 312 465", "Kontorland AS")
+        assert supplier is None
+        supplier = await books.create_supplier("Kontorland AS", "913312465")
+        await books.create_supplier("Kontorland AS Avd. Bergen", None)
+        again = await books.find_supplier(None, "Kontorland AS")
+        assert again is not None and again.id == supplier.id
+        assert supplier.supplier_account_code is not None
+        reference = ref()
+        entry = NewJournalEntry(
+            date=DAY,
+            description="Kreditnota 17 Kontorland AS",
+            reference=reference,
+            lines=(
+                JournalEntryLineOut(
+                    amount=Decimal("1250.00"),
+                    debit_account=supplier.supplier_account_code,
+                    credit_account="6800",
+                    credit_vat_code=1,
+                ),
+            ),
+        )
+        entry_id = await books.create_journal_entry(entry)
+        assert int(entry_id) in fake.entries
+        await books.attach_to_journal_entry(entry_id, f"{reference}.pdf", PDF, "application/pdf")
+        found = await books.find_journal_entry(reference, DAY)
+        assert found is not None and found.id == entry_id and not found.cancelled
+        assert _attached(f"{reference}.pdf", found.attachments, found.unnamed_attachments)
+        assert len(fake.entries) == 1 and len(fake.contacts) == 2
 
 
 # --- Folio, from folio-openapi.yml ------------------------------------------------------------
