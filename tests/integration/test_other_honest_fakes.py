@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from bookkeeper.adapters.anthropic_admin import AnthropicAdminUsage
 from bookkeeper.adapters.fiken import FikenBooks, FikenClient, SlidingWindow
 from bookkeeper.adapters.fiken.client import RetryPolicy
 from bookkeeper.adapters.folio import FolioBank, FolioClient
@@ -1039,3 +1040,125 @@ async def test_norges_bank_other_answers_of_the_same_rate(style: Style) -> None:
             with pytest.raises(ExternalUnavailable):
                 await rates.to_nok("EUR", day)
         assert (await rates.to_nok("EUR", day)).rate == Decimal("11.4725")
+
+
+# --- the Anthropic Admin API's cost and usage reports (integrations.md § 3) ---------------------
+
+ADMIN_KEY = "sk-ant-admin01-other-fake"
+#: (day, model) → (cents as the report spells them, input tokens, output tokens)
+USAGE = {
+    (dt.date(2026, 3, d), model): (cents, 1000 * d, 10 * d)
+    for d in range(1, 15)
+    for model, cents in (("claude-haiku-4-5", f"{d}.5"), ("claude-sonnet-4-5", "123456.789012"))
+}
+
+
+class OtherAnthropicAdmin:
+    """Daily buckets, at most `per_page` of them per answer whatever `limit` asks (the
+    rest behind an opaque `next_page`), `starting_at` spelled with `offset`."""
+
+    def __init__(self, per_page: int, offset: str, style: Style | None = None) -> None:
+        self.per_page = per_page
+        self.offset = offset
+        self.style = style or Style()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await _read_body(receive)
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        assert headers["x-api-key"] == ADMIN_KEY and headers["anthropic-version"] == "2023-06-01"
+        query = urllib.parse.parse_qs(scope["query_string"].decode())
+        queued = self.style.before.get(scope["path"])
+        reply = queued.pop(0) if queued else self.answer(scope["path"], query)
+        await _send(send, reply)
+
+    def answer(self, path: str, query: dict[str, list[str]]) -> Reply:
+        start = dt.datetime.fromisoformat(query["starting_at"][0]).date()
+        end = dt.datetime.fromisoformat(query["ending_at"][0]).date()  # exclusive
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days)]
+        first = int(query.get("page", ["cursor-0"])[0].removeprefix("cursor-"))
+        shown = days[first : first + min(self.per_page, int(query["limit"][0]))]
+        buckets = []
+        for day in shown:
+            results: list[dict[str, Any]] = []
+            for (when, model), (cents, tokens_in, tokens_out) in USAGE.items():
+                if when != day:
+                    continue
+                if path.endswith("cost_report"):
+                    results.append(
+                        {
+                            "currency": "USD",
+                            "amount": cents,
+                            "model": model,
+                            "cost_type": "tokens",
+                            "token_type": "output_tokens",
+                            "description": f"{model} output",
+                            "workspace_id": None,
+                        }
+                    )
+                else:
+                    results.append(
+                        {
+                            "uncached_input_tokens": tokens_in,
+                            "cache_read_input_tokens": 0,
+                            "cache_creation": {
+                                "ephemeral_5m_input_tokens": 0,
+                                "ephemeral_1h_input_tokens": None,
+                            },
+                            "output_tokens": tokens_out,
+                            "server_tool_use": {"web_search_requests": 0},
+                            "model": model,
+                            "workspace_id": None,
+                            "api_key_id": None,
+                        }
+                    )
+            buckets.append(
+                {
+                    "starting_at": f"{day}T00:00:00{self.offset}",
+                    "ending_at": f"{day + dt.timedelta(days=1)}T00:00:00{self.offset}",
+                    "results": results,
+                }
+            )
+        more = first + len(shown) < len(days)
+        body = {
+            "data": buckets,
+            "has_more": more,
+            "next_page": f"cursor-{first + len(shown)}" if more else None,
+        }
+        return json_reply(200, body, self.style)
+
+
+@pytest.mark.parametrize(
+    ("per_page", "offset", "style"),
+    [
+        (31, "Z", Style()),
+        (7, "Z", Style()),
+        (1, "+00:00", Style()),
+        (5, "Z", Style(extra_fields=True, reversed_order=True, gzip=True, charset=True)),
+        (7, "Z", Style(before={"/v1/organizations/cost_report": [too_many(http_date(1))]})),
+        (7, "Z", Style(before={"/v1/organizations/usage_report/messages": [too_many(None)]})),
+    ],
+    ids=["one-page", "pages-of-7", "pages-of-1", "other-shapes", "429-date", "429-bare"],
+)
+async def test_anthropic_costs_are_read_across_every_page(
+    per_page: int, offset: str, style: Style
+) -> None:
+    fake = OtherAnthropicAdmin(per_page, offset, style)
+    sleeps = Sleeps()
+    async with serve(fake) as base:
+        source = AnthropicAdminUsage(ADMIN_KEY, base_url=base, timeout=2.0, sleep=sleeps)
+        try:
+            records = await source.costs(dt.date(2026, 3, 2), dt.date(2026, 3, 12))
+        finally:
+            await source.aclose()
+    expected = {
+        (day, model): (Decimal(cents) / 100, tokens_in, tokens_out)
+        for (day, model), (cents, tokens_in, tokens_out) in USAGE.items()
+        if dt.date(2026, 3, 2) <= day <= dt.date(2026, 3, 12)
+    }
+    assert {
+        (r.day, r.model): (r.amount, r.input_tokens, r.output_tokens) for r in records
+    } == expected
+    assert all(r.currency == "USD" for r in records)
+    assert len(sleeps) == (1 if style.before else 0)
