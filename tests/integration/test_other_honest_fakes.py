@@ -97,6 +97,9 @@ class Style:
     page_cap: int = 100
     #: send Fiken-Api-Page, -Page-Size, -Page-Count, -Result-Count
     page_headers: bool = True
+    #: purchase lines answered with netPriceInCurrency/vatInCurrency only ("Either netPrice
+    #: or netPriceInCurrency must be provided"), a NOK purchase's too
+    lines_in_currency: bool = False
     #: how an attachment's downloadUrl ends: our file name, the server's own name, an id
     download_name: str = "ours"
     #: seconds every answer (but those queued in `before`) waits before it is sent
@@ -220,6 +223,15 @@ class OtherFiken:
 
     def _purchase_out(self, stored: dict[str, Any]) -> dict[str, Any]:
         out = dict(stored)
+        if self.style.lines_in_currency:
+            out["lines"] = [
+                {
+                    **{k: v for k, v in line.items() if k not in ("netPrice", "vat")},
+                    "netPriceInCurrency": line.get("netPriceInCurrency", line.get("netPrice")),
+                    "vatInCurrency": line.get("vatInCurrency", line.get("vat")),
+                }
+                for line in out["lines"]
+            ]
         if self.style.nulls:
             for name in ("dueDate", "supplier", "settledDate", "kid"):
                 out.setdefault(name, None)
@@ -511,6 +523,7 @@ FIKEN_STYLES = {
     "unknown-fields": Style(extra_fields=True),
     "fields-reversed": Style(reversed_order=True),
     "optional-null": Style(nulls=True),
+    "nok-lines-in-currency": Style(lines_in_currency=True),
     "gzip": Style(gzip=True),
     "charset": Style(charset=True),
 }
