@@ -32,6 +32,7 @@ from bookkeeper.adapters.anthropic_admin import AnthropicAdminUsage
 from bookkeeper.adapters.fiken import FikenBooks, FikenClient, SlidingWindow
 from bookkeeper.adapters.fiken.client import RetryPolicy
 from bookkeeper.adapters.folio import FolioBank, FolioClient
+from bookkeeper.adapters.intents.claude import ClaudeIntentClassifier
 from bookkeeper.adapters.norges_bank import NorgesBankRates
 from bookkeeper.application.errors import ExternalUnavailable
 from bookkeeper.application.execution.books_actions import _attached
@@ -110,7 +111,8 @@ class Style:
 
 def _shape(value: Any, style: Style) -> Any:
     if isinstance(value, dict):
-        items = [(k, _shape(v, style)) for k, v in value.items()]
+        # A tool call's input is the model's, after our schema: the server adds nothing.
+        items = [(k, v if k == "input" else _shape(v, style)) for k, v in value.items()]
         # A map keyed by ids (SDMX-JSON's series and observations) takes no unknown field.
         keyed = any(re.fullmatch(r"[0-9:]+", k) for k in value)
         if style.extra_fields and not keyed:
@@ -1175,3 +1177,86 @@ async def test_anthropic_costs_are_read_across_every_page(
     } == expected
     assert all(r.currency == "USD" for r in records)
     assert len(sleeps) == (1 if style.before else 0)
+
+
+# --- the Anthropic Messages API (integrations.md § 6), as the chat's intents call it ----------
+
+
+class OtherMessages:
+    """POST /v1/messages answering one forced tool call (the `costs` intent)."""
+
+    def __init__(self, style: Style) -> None:
+        self.style = style
+        self.calls = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = json.loads(await _read_body(receive))
+        self.calls += 1
+        assert scope["path"] == "/v1/messages" and request["tool_choice"]["type"] == "any"
+        queued = self.style.before.get("POST messages")
+        if queued:
+            await _send(send, queued.pop(0))
+            return
+        message = {
+            "id": "msg_01OtherFake",
+            "type": "message",
+            "role": "assistant",
+            "model": request["model"],
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_01",
+                    "name": "costs",
+                    "input": {"from": "2026-01-01", "to": "2026-03-31", "account": "6810"},
+                }
+            ],
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 812,
+                "output_tokens": 41,
+                "cache_creation_input_tokens": None,
+                "cache_read_input_tokens": 0,
+                "service_tier": "standard",
+            },
+        }
+        reply = json_reply(200, message, self.style, [("request-id", "req_other")])
+        reply.delay = self.style.delay
+        await _send(send, reply)
+
+
+def overloaded_html() -> Reply:
+    return Reply(529, [("content-type", "text/html")], b"<html>Overloaded</html>")
+
+
+@pytest.mark.parametrize(
+    "style",
+    [
+        Style(),
+        Style(gzip=True),
+        Style(charset=True, extra_fields=True, reversed_order=True),
+        Style(delay=1.2),
+        Style(before={"POST messages": [overloaded_html()]}),
+        Style(before={"POST messages": [empty_500()]}),
+        Style(before={"POST messages": [too_many(http_date(1))]}),
+        Style(before={"POST messages": [too_many(None)]}),
+    ],
+    ids=["plain", "gzip", "other-shapes", "slow", "529-html", "500-empty", "429-date", "429-bare"],
+)
+async def test_the_chats_intent_is_read_from_any_honest_answer(style: Style) -> None:
+    fake = OtherMessages(style)
+    sleeps = Sleeps()
+    async with serve(fake) as base:
+        classifier = ClaudeIntentClassifier(
+            "sk-ant-api03-other", base_url=base, timeout=2.0, sleep=sleeps, jitter=lambda: 0.0
+        )
+        try:
+            intent = await classifier.classify("hva brukte vi på konto 6810 i første kvartal?")
+        finally:
+            await classifier.aclose()
+    assert (intent.name, intent.account) == ("costs", "6810")
+    assert (intent.start, intent.end) == (dt.date(2026, 1, 1), dt.date(2026, 3, 31))
+    assert intent.usage is not None
+    assert fake.calls == 1 + len(sleeps)
