@@ -454,7 +454,9 @@ class OtherFiken:
 
 
 @contextlib.asynccontextmanager
-async def _fiken(style: Style) -> AsyncIterator[tuple[OtherFiken, FikenBooks, Sleeps]]:
+async def _fiken(
+    style: Style, *, wait: float = 2.0
+) -> AsyncIterator[tuple[OtherFiken, FikenBooks, Sleeps]]:
     fake = OtherFiken(style)
     async with serve(fake) as base:
         fake.base = base
@@ -462,7 +464,7 @@ async def _fiken(style: Style) -> AsyncIterator[tuple[OtherFiken, FikenBooks, Sl
         client = FikenClient(
             f"{base}/api/v2",
             TOKEN,
-            timeout=2.0,
+            timeout=wait,
             sleep=sleeps,
             window=SlidingWindow(limit=10_000, window=1.0),
             retry=RetryPolicy(first_backoff=0.01, max_backoff=0.05),
@@ -623,6 +625,20 @@ async def test_fiken_5xx_on_a_read_is_read_again(broken: Callable[[], Reply]) ->
 async def test_fiken_a_lost_answer_to_the_write_is_reconciled_not_repeated(lost: Reply) -> None:
     style = Style(before={"POST purchases": [lost]})
     async with _fiken(style) as (fake, books, _sleeps):
+        new = purchase(ref())
+        with pytest.raises(ExternalUnavailable):
+            await execute_once(books, new, reconcile=False)
+        purchase_id = await execute_once(books, new, reconcile=True)
+        assert list(fake.purchases) == [int(purchase_id)]
+        assert len(fake.purchases[int(purchase_id)]["purchaseAttachments"]) == 1
+
+
+async def test_fiken_an_answer_too_late_to_the_write_is_reconciled_not_repeated() -> None:
+    """Fiken makes the purchase and answers after our whole deadline (three timeouts): the
+    next attempt finds it by our reference."""
+    late = Reply(201, [("location", "/purchases/1")], delay=2.0, commit=True)
+    style = Style(before={"POST purchases": [late]})
+    async with _fiken(style, wait=0.4) as (fake, books, _sleeps):
         new = purchase(ref())
         with pytest.raises(ExternalUnavailable):
             await execute_once(books, new, reconcile=False)
