@@ -7,8 +7,10 @@ A rate is published for banking days only, so the rate of a day is that day's or
 one published before it (a weekend or a holiday takes Friday's): the window asked for is the
 ten days up to the day. The answer is SDMX-JSON: the observations of the one series are
 `data.dataSets[0].series["0:0:0:0"].observations{"i": ["rate", …]}`, their dates
-`data.structure.dimensions.observation[TIME_PERIOD].values[i].id`; the series attribute
-UNIT_MULT says per how many units (10^n: JPY and SEK are quoted per 100). A day's own rate
+`data.structure.dimensions.observation[TIME_PERIOD].values[i].id`; the attribute UNIT_MULT
+says per how many units (10^n: JPY and SEK are quoted per 100), attached to the series as
+Norges Bank does, or to the data set or the observation, or given as its default, as
+SDMX-JSON allows any server to (`_unit_exponent`). A day's own rate
 is kept per (currency, date) once read; the last one before it is not (the day's may not be
 published yet: Norges Bank publishes in the afternoon), so it is asked again next time.
 404 (no data in the window) is ExternalNotFound; 5xx, timeouts and an answer not whole
@@ -144,16 +146,17 @@ def parse_sdmx(body: dict[str, Any]) -> list[tuple[dt.date, Decimal]]:
     if time is None:
         raise KeyError("TIME_PERIOD")
     dates = [dt.date.fromisoformat(v["id"]) for v in time["values"]]
-    series_list = list(data["dataSets"][0].get("series", {}).values())
+    data_set = data["dataSets"][0]
+    series_list = list(data_set.get("series", {}).values())
     if not series_list:
         return []
     series = series_list[0]
-    multiplier = _unit_multiplier(structure, series)
     rates: list[tuple[dt.date, Decimal]] = []
     for index, values in series.get("observations", {}).items():
         raw = values[0]
         if raw is None:
             continue
+        multiplier = Decimal(10) ** _unit_exponent(structure, data_set, series, values)
         rate = Decimal(str(raw)) / multiplier
         if not rate.is_finite() or rate <= 0:
             raise ValueError(f"rate {raw!r}")
@@ -164,14 +167,37 @@ def parse_sdmx(body: dict[str, Any]) -> list[tuple[dt.date, Decimal]]:
     return sorted(rates)
 
 
-def _unit_multiplier(structure: dict[str, Any], series: dict[str, Any]) -> Decimal:
-    attributes = structure.get("attributes", {}).get("series", [])
-    for position, attribute in enumerate(attributes):
-        if attribute.get("id") != "UNIT_MULT":
-            continue
-        chosen = series.get("attributes", [])
-        if position >= len(chosen) or chosen[position] is None:
-            return Decimal(1)
-        exponent = int(attribute["values"][chosen[position]]["id"])
-        return Decimal(10) ** exponent
-    return Decimal(1)
+#: Where an attribute's value may be attached in SDMX-JSON, the most specific first: the
+#: field guide lets a server attach it "physically in the message at a different level"
+#: than the data structure defines (one value for the whole data set is typically given
+#: once, at the data set), and a component's `default` applies where no level gives one.
+_ATTACHMENT_LEVELS: Final = ("observation", "series", "dataSet")
+
+
+def _unit_exponent(
+    structure: dict[str, Any],
+    data_set: dict[str, Any],
+    series: dict[str, Any],
+    observation: list[Any],
+) -> int:
+    """UNIT_MULT of one observation (the power of ten its rate is quoted per: JPY and SEK
+    per 100), wherever the answer attaches it; 0 (per one unit) when it says nothing."""
+    attributes = structure.get("attributes") or {}
+    chosen_at: dict[str, list[Any]] = {
+        "observation": observation[1:],
+        "series": series.get("attributes") or [],
+        "dataSet": data_set.get("attributes") or [],
+    }
+    for level in _ATTACHMENT_LEVELS:
+        for position, attribute in enumerate(attributes.get(level) or []):
+            if attribute.get("id") != "UNIT_MULT":
+                continue
+            chosen = chosen_at[level]
+            index = chosen[position] if position < len(chosen) else None
+            if index is not None:
+                if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                    raise ValueError(f"UNIT_MULT value index {index!r}")
+                return int(attribute["values"][index]["id"])
+            if attribute.get("default") is not None:
+                return int(attribute["default"])
+    return 0

@@ -453,8 +453,14 @@ def _attachment_file(attachment: wire.Attachment) -> str | None:
 
 
 def _line_gross(line: wire.OrderLine, *, foreign: bool) -> int:
+    """A line's gross in the purchase's currency. The spec asks for "either netPrice or
+    netPriceInCurrency": a NOK line may come with its amounts in currency only (the
+    currency being NOK), which is no line of 0 kr."""
     if foreign and line.net_price_in_currency is not None:
         return line.net_price_in_currency + (line.vat_in_currency or 0)
+    if line.net_price is None and line.net_price_in_currency is not None:
+        vat = line.vat if line.vat is not None else line.vat_in_currency
+        return line.net_price_in_currency + (vat or 0)
     return (line.net_price or 0) + (line.vat or 0)
 
 

@@ -576,8 +576,11 @@ def _attached(filename: str, names: tuple[str, ...], unnamed: int) -> bool:
     found by our reference, i.e. created by an earlier attempt. We attach one document to
     it, ours: an attachment whose name cannot be read is that one. Fiken's attachments
     have no name field, and one whose download URL ends in a file id would otherwise be
-    uploaded again by every attempt that finds the object (a duplicate in the books)."""
-    return filename in names or unnamed > 0
+    uploaded again by every attempt that finds the object (a duplicate in the books).
+    A name that is not `filename` is ours too: nothing in the spec says a download URL
+    ends in the name sent, and a server that stores the file under a name of its own
+    ("original.pdf") would otherwise get it again from every attempt."""
+    return filename in names or bool(names) or unnamed > 0
 
 
 def _trim(text: str) -> str:
