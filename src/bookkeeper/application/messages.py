@@ -854,6 +854,7 @@ TEXTS.update(
         "web.event": {"nb": "Hendelse", "en": "Event"},
         "web.actor": {"nb": "Av", "en": "By"},
         "web.when": {"nb": "Når", "en": "When"},
+        "web.note": {"nb": "Merknad", "en": "Note"},
         "web.approve": {"nb": "Godkjenn", "en": "Approve"},
         "web.comment": {"nb": "Kommentar", "en": "Comment"},
         "web.reject": {"nb": "Avvis", "en": "Reject"},

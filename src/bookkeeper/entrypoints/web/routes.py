@@ -55,7 +55,9 @@ from bookkeeper.domain.events import (
     ApprovedData,
     Corrections,
     EndorsedData,
+    ExecutionRetriedData,
     Kind,
+    RejectedData,
     Status,
 )
 from bookkeeper.domain.numerals import parse_written_amount, parse_written_rate
@@ -374,6 +376,18 @@ def _deduction_notes(view: ProposalView) -> list[str]:
         for code in dict.fromkeys(used)
         if isinstance(code, str) and no_deduction(code)
     ]
+
+
+def _note(event: Any) -> str:
+    """What the person who decided wrote with the decision ("" for none): an approval's
+    or a first approval's comment, a rejection's reason, a retry's comment. It is kept in
+    the event, and the history is where a second approver or a later reader finds it."""
+    data = event.data
+    if isinstance(data, ApprovedData | EndorsedData | ExecutionRetriedData):
+        return data.comment or ""
+    if isinstance(data, RejectedData):
+        return data.reason
+    return ""
 
 
 def _history_meta(view: ProposalView, history: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -705,6 +719,7 @@ def _review_routes() -> list[Any]:
                                invalid),
             comment=(posted or {}).get("comment", ""),
             event_name=lambda name: i18n.event_name(name, i18n.choose(request)),
+            note=_note,
             notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
             names=await _names(runtime, user), credited=_credited(view, history),
             address=None if request.method == "GET" else f"{APP_PATH}/review/{proposal_id}",
