@@ -1512,3 +1512,36 @@ async def test_the_history_shows_what_each_person_wrote_when_deciding(api: Api) 
     history = page.split('id="hist-h"', 1)[1]
     row = history.split("Privat kjøp", 1)[0].rsplit("<tr>", 1)[1]
     assert "avvist" in row.lower(), row
+
+
+async def test_the_general_ledgers_csv_download_holds_every_line_not_one_page(api: Api) -> None:
+    """ "Last ned CSV" on the general ledger page gave the API's one page (50 lines) with the
+    next cursor in a header no browser shows: an account with more lines was cut short
+    without a word. The page's download is the whole account for the period (the same
+    columns), from whatever page the link was on; the page itself still pages."""
+    for day in range(1, 58):
+        await _sell(api, f"2026-10-{(day - 1) % 28 + 1:02d}", f"{4 * day}.00", f"{day}.00")
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/general-ledger?account=1500")).text
+    assert "cursor=" in page  # the page shows 50 lines and a link to the next
+    csv_link = re.search(r'href="([^"]*format=csv[^"]*)"', page)
+    assert csv_link, page
+    for link in (csv_link.group(1).replace("&amp;", "&"), None):
+        if link is None:  # the link on the second page
+            second = re.search(r'href="([^"]*cursor=[^"]*)"', page)
+            assert second, page
+            follow = (await api.client.get(second.group(1).replace("&amp;", "&"))).text
+            found = re.search(r'href="([^"]*format=csv[^"]*)"', follow)
+            assert found and "cursor=" in found.group(1), follow
+            link = found.group(1).replace("&amp;", "&")
+        download = await api.client.get(link)
+        assert download.status_code == 200, download.text
+        assert "next-cursor" not in download.headers
+        rows = download.text.strip().splitlines()
+        assert rows[0].startswith("date,entryId,lineNo,description,debit,credit,balance")
+        assert rows[1].split(",")[3] == "opening balance"
+        lines = rows[2:]
+        assert len(lines) == 57, len(lines)
+        owed = 5 * 57 * 58 // 2  # each sale's gross is 5 × its day number
+        assert sum(Decimal(r.split(",")[4]) for r in lines) == Decimal(owed)
+        assert lines[-1].split(",")[6] == f"{owed}.00"  # the running balance at the end
