@@ -1466,3 +1466,82 @@ async def test_a_term_across_the_change_to_summer_time_holds_exactly_its_days(ap
     page = (await api.client.get(f"{APP}/reports/vat")).text
     assert "2026-2" in page.split("<h1>", 1)[1].split("</h1>", 1)[0]
     assert "01.03.2026 – 30.04.2026" in page and "10.06.2026" in page
+
+
+async def test_the_history_shows_what_each_person_wrote_when_deciding(api: Api) -> None:
+    """A reviewer's comment on an approval (and on the first of two approvals) was recorded
+    in its event but shown nowhere on the page: the second approver could not read why the
+    first one changed the account, and nobody could read it after. Each decision in the
+    history now carries the words its person wrote (a comment, a rejection's reason)."""
+    from bookkeeper.domain.review import ReviewRules
+    from tests.http_helpers import TENANT
+
+    assert api.database is not None
+    api.database.factory.db.rules[TENANT] = ReviewRules(two_approvers_above=Decimal("100"))
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    proposal = proposed["proposalId"]
+    first = {
+        "corrections": {"accountCode": "6810"},
+        "comment": "Lisensen til Per, 6810 & ikke 6540",
+    }
+    endorsed = await api.approve(proposal, first, api.headers("ola", "reviewer"))
+    assert endorsed.status_code == 200, endorsed.text
+    csrf = await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposal}")).text
+    history = page.split('id="hist-h"', 1)[1]
+    assert "Merknad" in history
+    assert "Lisensen til Per, 6810 &amp; ikke 6540" in history  # escaped, as written
+    seen = re.search(r'name="seen" value="(\d+)"', page)
+    assert seen, page
+    shown = dict(re.findall(r'<input name="([a-z_]+)" id="fix-[a-z_]+" value="([^"]*)"', page))
+    approved = await api.client.post(
+        f"{APP}/review/{proposal}/approve",
+        data={"_csrf_token": csrf, "seen": seen.group(1), **shown, "comment": "Enig med Ola"},
+        follow_redirects=False,
+    )
+    assert approved.status_code == 303, approved.text
+    history = (await api.client.get(f"{APP}/review/{proposal}")).text.split('id="hist-h"', 1)[1]
+    assert "Lisensen til Per" in history and "Enig med Ola" in history
+    english = await api.client.get(f"{APP}/review/{proposal}?lang=en")
+    assert "Note" in english.text.split('id="hist-h"', 1)[1]
+    # A rejection's reason is in its row too.
+    other = (await api.propose("ReceiptAttachmentProposed", receipt(amount="99.00")))["proposalId"]
+    refused = await api.reject(other, {"reason": "Privat kjøp"}, api.headers("ola", "reviewer"))
+    assert refused.status_code == 200, refused.text
+    page = (await api.client.get(f"{APP}/review/{other}?lang=nb")).text
+    history = page.split('id="hist-h"', 1)[1]
+    row = history.split("Privat kjøp", 1)[0].rsplit("<tr>", 1)[1]
+    assert "avvist" in row.lower(), row
+
+
+async def test_the_general_ledgers_csv_download_holds_every_line_not_one_page(api: Api) -> None:
+    """ "Last ned CSV" on the general ledger page gave the API's one page (50 lines) with the
+    next cursor in a header no browser shows: an account with more lines was cut short
+    without a word. The page's download is the whole account for the period (the same
+    columns), from whatever page the link was on; the page itself still pages."""
+    for day in range(1, 58):
+        await _sell(api, f"2026-10-{(day - 1) % 28 + 1:02d}", f"{4 * day}.00", f"{day}.00")
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/general-ledger?account=1500")).text
+    assert "cursor=" in page  # the page shows 50 lines and a link to the next
+    csv_link = re.search(r'href="([^"]*format=csv[^"]*)"', page)
+    assert csv_link, page
+    for link in (csv_link.group(1).replace("&amp;", "&"), None):
+        if link is None:  # the link on the second page
+            second = re.search(r'href="([^"]*cursor=[^"]*)"', page)
+            assert second, page
+            follow = (await api.client.get(second.group(1).replace("&amp;", "&"))).text
+            found = re.search(r'href="([^"]*format=csv[^"]*)"', follow)
+            assert found and "cursor=" in found.group(1), follow
+            link = found.group(1).replace("&amp;", "&")
+        download = await api.client.get(link)
+        assert download.status_code == 200, download.text
+        assert "next-cursor" not in download.headers
+        rows = download.text.strip().splitlines()
+        assert rows[0].startswith("date,entryId,lineNo,description,debit,credit,balance")
+        assert rows[1].split(",")[3] == "opening balance"
+        lines = rows[2:]
+        assert len(lines) == 57, len(lines)
+        owed = 5 * 57 * 58 // 2  # each sale's gross is 5 × its day number
+        assert sum(Decimal(r.split(",")[4]) for r in lines) == Decimal(owed)
+        assert lines[-1].split(",")[6] == f"{owed}.00"  # the running balance at the end

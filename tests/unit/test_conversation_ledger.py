@@ -1088,3 +1088,23 @@ async def test_the_result_of_a_year_written_alone_is_that_years() -> None:
     text, _, data = await ask(chat, "resultat 2025")
     assert text.startswith("Resultat 01.01.2025 – 31.12.2025:")
     assert (data.start, data.end) == (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+
+
+async def test_software_booked_on_the_it_account_is_software_too() -> None:
+    """Story 2's reviewer corrects a subscription to 6810 (Data/EDB-kostnad); asked "hvor
+    mye har vi brukt på programvare i år?" the chat named only 6540 and 6551–6553, so the
+    corrected costs were missing from the answer. NS 4102's 681x (IT costs) is software's
+    group too."""
+    chat = await books_chat()
+    ledger = chat.service._ledger
+    assert ledger is not None
+    await ledger.post_manual(
+        ACCOUNTANT,
+        dt.date(2026, 11, 4),
+        "Figma",
+        [debit("6810", "150.00"), credit("1920", "150.00")],
+    )
+    text, _, data = await ask(chat, "hvor mye har vi brukt på programvare i år?")
+    assert data.accounts == ("6540", "6810"), text
+    assert data.amount == D("950.00"), text
+    assert "6810" in text and "950,00 kr" in text, text

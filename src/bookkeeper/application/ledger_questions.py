@@ -472,12 +472,13 @@ class Topic:
 
 
 #: The cost groups people name, first match wins. Software is booked on 6540 here (the
-#: default table of domain/accounts.py) as well as on NS 4102's 6551–6553.
+#: default table of domain/accounts.py) as well as on NS 4102's 6551–6553 and 681x
+#: (Data/EDB-kostnad: where story 2's reviewer corrects a subscription to).
 TOPICS: Final[tuple[Topic, ...]] = (
     Topic(
         "software",
         r"programvare\w*|software|lisens\w*|licen[cs]e\w*|abonnement\w*|subscriptions?|saas",
-        ("6540", "6551", "6552", "6553"),
+        ("6540", "6551", "6552", "6553", "681"),
     ),
     Topic(
         "travel",

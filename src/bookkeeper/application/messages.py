@@ -466,7 +466,7 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "linje {i}: konto {a} gir ingen fradragsrett for inngående mva (merverdiavgiftsloven "
          "§ 8-3), så mva-kode {c} kan ikke brukes: før bruttobeløpet med mva-kode 0"),
         (r"missing: (?P<f>.+)", "mangler: {f}"),
-        (r"§ 5-1-1 field (?P<f>\S+) is missing", "§ 5-1-1-feltet {f} mangler"),
+        (r"§ 5-1-1 field (?P<f>\S+) is missing", "§ 5-1-1-feltet «{f}» mangler"),
         (r"organisation number (?P<o>\S+) fails the MOD11 check",
          "organisasjonsnummeret {o} består ikke MOD11-kontrollen"),
         (r"VAT amount not stated; (?P<r>\S+) % of (?P<a>.+) is (?P<e>.+)",
@@ -682,11 +682,32 @@ _NESTED: Final = frozenset({"why"})
 #: scores, while the record keeps the point.
 _NUMBERS: Final = frozenset({"s", "t", "e", "r", "v", "w"})
 _DECIMAL: Final = re.compile(r"[-+]?\d+\.\d+")
+#: Groups that hold the names of proposal fields ("merchantOrgNumber", "amount, date"):
+#: said as the page labels the fields ("Org.nr.", "Beløp, Dato"), in either language; a
+#: name without a label is kept as written.
+_FIELDS: Final = frozenset({"f"})
+#: The English reasons that name fields, said with the fields' labels (the rest of an
+#: English reason is kept as written).
+_SENTENCES_EN: Final = tuple(
+    (re.compile(pattern + r"\Z"), english)
+    for pattern, english in (
+        (r"missing: (?P<f>.+)", "missing: {f}"),
+        (r"§ 5-1-1 field (?P<f>\S+) is missing", "§ 5-1-1 field “{f}” is missing"),
+    )
+)
+
+
+def _field_names(value: str, language: Language) -> str:
+    names = value.split(", ")
+    labels = [TEXTS.get(f"web.field.{name}", {}).get(language, name) for name in names]
+    return ", ".join(labels)
 
 
 def _said(name: str, value: str, language: Language) -> str:
     if name in _NESTED:
         return sentence(value, language)
+    if name in _FIELDS:
+        return _field_names(value, language)
     if name in _NUMBERS and _DECIMAL.fullmatch(value):
         return value.replace(".", ",")
     return value
@@ -694,6 +715,10 @@ def _said(name: str, value: str, language: Language) -> str:
 
 def sentence(detail: str, language: Language) -> str:
     """A reason or warning written in English, said in `language` (see above)."""
+    for pattern, english in _SENTENCES_EN if language != NORWEGIAN else ():
+        found = pattern.match(detail)
+        if found is not None:
+            return english.format(f=_field_names(found.group("f"), language))
     if language != NORWEGIAN:
         return detail
     for pattern, norwegian in _SENTENCES_NB:
@@ -854,6 +879,7 @@ TEXTS.update(
         "web.event": {"nb": "Hendelse", "en": "Event"},
         "web.actor": {"nb": "Av", "en": "By"},
         "web.when": {"nb": "Når", "en": "When"},
+        "web.note": {"nb": "Merknad", "en": "Note"},
         "web.approve": {"nb": "Godkjenn", "en": "Approve"},
         "web.comment": {"nb": "Kommentar", "en": "Comment"},
         "web.reject": {"nb": "Avvis", "en": "Reject"},
@@ -1723,8 +1749,10 @@ TEXTS.update(
             "en": "the file cannot be used as a document (empty, broken or unreadable)",
         },
         "refusal.code.unsupported-document-type": {
-            "nb": "filtypen tas ikke imot; send en PDF, JPEG, PNG, HEIC eller WebP",
-            "en": "the file type is not accepted; send a PDF, JPEG, PNG, HEIC or WebP",
+            "nb": "filtypen tas ikke imot; send en PDF, JPEG, PNG, HEIC eller WebP, eller en "
+            "EHF-faktura (XML)",
+            "en": "the file type is not accepted; send a PDF, JPEG, PNG, HEIC or WebP, or an "
+            "EHF invoice (XML)",
         },
         "refusal.code.document-too-large": {
             "nb": "filen er for stor",

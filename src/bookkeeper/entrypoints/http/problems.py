@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -220,11 +221,24 @@ def _http_error(request: Request[Any, Any, Any], error: Exception) -> Response[P
         detail = f"no route for {request.method} {request.url.path}"
     elif status == 405 and detail == _phrase(status):
         detail = f"{request.method} is not allowed on {request.url.path}"
+    missing = _MISSING.fullmatch(detail) if isinstance(error, ValidationException) else None
+    if missing is not None and not errors:  # Litestar's own words, with no field named
+        source, name = missing.group("source"), missing.group("name")
+        detail = f"the {source} parameter '{name}' is required"
+        errors = [FieldError(field=name, source=source, message="required")]
     if isinstance(error, ValidationException) and detail.startswith("Validation failed for "):
         detail = "the request is not valid: " + "; ".join(
             f"{e.field}: {e.message}" if e.field else e.message for e in errors or []
         )
     return problem_response(status, detail, code, errors=errors, headers=error.headers)
+
+
+#: How Litestar says a required parameter was left out (it names no field in `extra`).
+_MISSING: Final = re.compile(
+    r"Missing required (?P<source>query|header|cookie|path) parameter '(?P<name>[^']+)'"
+    r" for path .*",
+    re.DOTALL,
+)
 
 
 def _field_errors(request: Request[Any, Any, Any], extra: Any) -> list[FieldError] | None:

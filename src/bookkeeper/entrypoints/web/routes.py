@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+import msgspec
 from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Request, Response, get, post
 from litestar.config.csrf import CSRFConfig
@@ -35,10 +36,11 @@ from bookkeeper.adapters.auth.oidc_login import OidcLogin, pkce_pair
 from bookkeeper.application.commands import ApproveProposal, RejectProposal, RetryExecution
 from bookkeeper.application.errors import ApplicationError, ExternalError, InvalidToken
 from bookkeeper.application.failures import explain_error, explain_failure
-from bookkeeper.application.ledger import ChartUnavailable, LedgerService
+from bookkeeper.application.ledger import ChartUnavailable, GeneralLedgerPage, LedgerService
 from bookkeeper.application.messages import sentence, shown_kind
 from bookkeeper.application.people import People
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
+from bookkeeper.application.queries import MAX_PAGE
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
 from bookkeeper.application.spending import month_of
 from bookkeeper.domain.approval import SecondApproverRequired
@@ -55,7 +57,9 @@ from bookkeeper.domain.events import (
     ApprovedData,
     Corrections,
     EndorsedData,
+    ExecutionRetriedData,
     Kind,
+    RejectedData,
     Status,
 )
 from bookkeeper.domain.numerals import parse_written_amount, parse_written_rate
@@ -374,6 +378,18 @@ def _deduction_notes(view: ProposalView) -> list[str]:
         for code in dict.fromkeys(used)
         if isinstance(code, str) and no_deduction(code)
     ]
+
+
+def _note(event: Any) -> str:
+    """What the person who decided wrote with the decision ("" for none): an approval's
+    or a first approval's comment, a rejection's reason, a retry's comment. It is kept in
+    the event, and the history is where a second approver or a later reader finds it."""
+    data = event.data
+    if isinstance(data, ApprovedData | EndorsedData | ExecutionRetriedData):
+        return data.comment or ""
+    if isinstance(data, RejectedData):
+        return data.reason
+    return ""
 
 
 def _history_meta(view: ProposalView, history: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -705,6 +721,7 @@ def _review_routes() -> list[Any]:
                                invalid),
             comment=(posted or {}).get("comment", ""),
             event_name=lambda name: i18n.event_name(name, i18n.choose(request)),
+            note=_note,
             notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
             names=await _names(runtime, user), credited=_credited(view, history),
             address=None if request.method == "GET" else f"{APP_PATH}/review/{proposal_id}",
@@ -938,6 +955,22 @@ def _statement_chart(groups: list[Any], lang: i18n.Lang, title: str) -> Any:
     )
 
 
+async def _whole_ledger(
+    ledger: LedgerService, user: Principal, account: str, start: dt.date | None, end: dt.date | None
+) -> GeneralLedgerPage:
+    """Every line of `account` in the period as one page (the general ledger's pages, read
+    to the end): what "Last ned CSV" downloads — a browser shows no `Next-Cursor` header,
+    so a page of it would be a file cut short without a word."""
+    first = await ledger.general_ledger(user, account, start, end, None, MAX_PAGE)
+    lines, last = list(first.lines), first
+    while last.next_cursor is not None:
+        last = await ledger.general_ledger(user, account, start, end, last.next_cursor, MAX_PAGE)
+        lines.extend(last.lines)
+    return msgspec.structs.replace(
+        first, lines=lines, next_cursor=None, closing_balance=last.closing_balance
+    )
+
+
 def _csv_link(request: Request[Any, Any, Any]) -> str:
     params = {k: v for k, v in request.query_params.items() if k not in {"format", "lang"}}
     return request.url.path + "?" + urlencode({**params, "format": "csv"})
@@ -998,12 +1031,14 @@ def _report_routes() -> list[Any]:
         ledger = runtime.get_ledger()
         names = await ledger.account_names(user)
         page = None
+        if account and format == "csv":  # a download: every line of the period, not a page
+            return general_ledger_csv(
+                await _whole_ledger(ledger, user, account.strip()[:100], _date(start), _date(end))
+            )
         if account:
             page = await ledger.general_ledger(
                 user, account.strip()[:100], _date(start), _date(end), cursor, PAGE
             )
-            if format == "csv":
-                return general_ledger_csv(page)
         accounts = (await ledger.trial_balance(user, None, None)).accounts
         next_link = None
         if page is not None and page.next_cursor:
