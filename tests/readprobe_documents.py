@@ -1,4 +1,4 @@
-"""Reading probe 7: 20 documents written as real ones are, in layouts the other sets do not
+"""Reading probe 7: 24 documents written as real ones are, in layouts the other sets do not
 use, with what a person reads on each.
 
 A till roll with a "MVA-grunnlag" table of two rates and "Kort"; a grocery receipt at 15 %
@@ -395,6 +395,40 @@ def german_receipt() -> Probe:
             document_number="4471",
         ),
         {_d("7"): _d("1.57"), _d("19"): _d("0.56")},
+        EXPENSE,
+    )
+
+
+def london_receipt() -> Probe:
+    """A London shop's receipt with its British VAT number written bare ("VAT No.
+    287345567": nine digits that fail the Norwegian check, as they should)."""
+    rows: list[Row] = [
+        "Foyles Charing Cross Ltd",
+        "107 Charing Cross Road, London WC2H 0DT",
+        "VAT No. 287345567",
+        ("Receipt no", "000412-7731"),
+        ("Date", "07/12/2026 13:05"),
+        ("Notebook A5", "£14.00"),
+        ("Pen set", "£9.40"),
+        ("Total", "£23.40"),
+        ("VAT 20% incl.", "£3.90"),
+        "Contactless VISA",
+    ]
+    return Probe(
+        "london_receipt",
+        pdf(rows, width=ROLL, size=8),
+        PDF,
+        _fields(
+            document_type="receipt",
+            merchant_name="Foyles Charing Cross Ltd",
+            date=dt.date(2026, 12, 7),
+            gross=_d("23.40"),
+            currency="GBP",
+            vat_rate=_d("20"),
+            vat_amount=_d("3.90"),
+            document_number="000412-7731",
+        ),
+        {_d("20"): _d("3.90")},
         EXPENSE,
     )
 
@@ -944,6 +978,7 @@ BUILDERS: tuple[Callable[[], Probe], ...] = (
     fuel_litres,
     taxi_12,
     german_receipt,
+    london_receipt,
     vvs_invoice,
     giro_mismatch,
     credit_note,

@@ -2,8 +2,10 @@
 layouts the other sets do not use, read as a person reads them, field by field and VAT per
 rate; and the rules the probe found missing, each on its own: a giro whose amount is not the
 invoice's "Å betale", "7/12-2026", "Regning nr", "Kontantsalg nr", "Kvittering 6612",
-"Beleg-Nr.", and an exempt part ("Gavekort er unntatt mva") beside one rate. The photos
-and scans are read in tests/integration/test_readprobe_photos.py."""
+"Beleg-Nr.", a foreign seller's own number that fails the Norwegian check (it crashed
+the reader), "VAT 20% incl. £3.90", and an exempt part ("Gavekort er unntatt mva")
+beside one rate. The photos and scans are read in tests/integration/test_readprobe_photos.py.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ streaming_dash                    +     +     +     +     .     +     +     +   
 fuel_litres                       +     +     +     +     .     +     +     +     +     .     +     .     .
 taxi_12                           +     +     +     +     .     +     +     +     +     .     +     .     .
 german_receipt                    +     +     .     +     .     +     +     .     +     .     +     .     .
+london_receipt                    +     +     .     +     .     +     +     +     +     .     +     .     .
 vvs_invoice                       +     +     +     +     +     +     +     +     +     +     +     +     .
 giro_mismatch                     +     +     +     +     +     +     +     +     +     +     +     +     .
 credit_note                       +     +     +     +     .     +     +     +     +     .     +     .     .
@@ -59,7 +62,7 @@ def _read(doc: Probe) -> Extraction:
 
 
 def test_the_set_has_both_kinds_several_currencies_and_images() -> None:
-    assert len(DOCUMENTS) == 23
+    assert len(DOCUMENTS) == 24
     assert {doc.expected["document_type"] for doc in DOCUMENTS.values()} == {
         "invoice",
         "receipt",
@@ -232,3 +235,33 @@ def test_an_exempt_statement_beside_one_rate_is_a_zero_rate_part() -> None:
         "Kiosk AS\nTotalt\t1 234,50\nMva 25 %\t246,90\nPant er unntatt mva\n"
     )
     assert (whole.vat_rate, whole.lines) == (Decimal("25"), ())
+
+
+# --- a seller abroad and its own numbers --------------------------------------------------
+
+
+def test_a_foreign_sellers_number_that_fails_the_norwegian_check_is_no_error() -> None:
+    """A British VAT number written bare ("VAT No. 287345567") is nine digits that fail
+    the Norwegian MOD11 check, as they should: the reader raised ValueError on it (the
+    doubt replaced the "no organisation number" it went to remove). It is no misreading
+    for a document in another currency; on a Norwegian one it still is."""
+    result = _read(DOCUMENTS["london_receipt"])
+    assert result.organization_number is None
+    assert "foreign seller: no Norwegian organisation number expected" in result.warnings
+    assert not any("MOD11" in w for w in result.warnings)
+    euro = extract_text_fields("Acme SARL\nOrg.nr 123 456 789\nTotal\t1 234,50 €\n")
+    assert not any("MOD11" in w for w in euro.warnings)
+    norwegian = extract_text_fields("Norsk AS\nOrg.nr 123 456 789\nTotalt\t1 234,50\n")
+    assert "organisation number 123456789 fails the MOD11 check" in norwegian.warnings
+
+
+@pytest.mark.parametrize(
+    ("line", "rate", "vat"),
+    [("VAT 20% incl.\t£3.90", "20", "3.90"), ("Mva 25 % inkl.\t246,90", "25", "246.90")],
+)
+def test_a_vat_line_that_says_the_total_includes_it(line: str, rate: str, vat: str) -> None:
+    result = extract_text_fields(f"Shop Ltd\nTotal\t1 234,50\n{line}\n")
+    assert (result.vat_rate, result.vat_amount) == (Decimal(rate), Decimal(vat))
+    # a total that says it includes the VAT stays the total
+    total = extract_text_fields("Firma AS\nTotalt inkl. mva 25 %\t1 234,50\nMva\t246,90\n")
+    assert (total.gross, total.vat_amount) == (Decimal("1234.50"), Decimal("246.90"))

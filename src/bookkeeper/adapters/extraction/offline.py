@@ -531,6 +531,9 @@ def _not_the_buyers(line: str, column: int | None) -> str:
     return "\t".join(part for number, part in enumerate(parts) if number != column)
 
 
+_ORG_FAILS = re.compile(r"organisation number \d+ fails the MOD11 check")
+
+
 def _read_org(lines: list[str], f: _Fields) -> int | None:
     """The seller's organisation number: the first one not on a buyer's line nor in a
     buyer's block ("Faktura til: / Bakeriet AS / Org.nr …" is the buyer's number; with no
@@ -952,7 +955,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         if (
             (has_vat_word or in_table)
             and rate_m is not None
-            and not _INCL.search(line)
+            # "Totalt inkl. mva 25 %" is a total; "VAT 20% incl. £3.90" (its VAT word first,
+            # "incl." after the rate) is the VAT the total includes
+            and not (
+                (incl := _INCL.search(line))
+                and not (_VAT_WORD.match(line.strip()) and incl.start() > rate_m.start())
+            )
             and not net_statement
         ):
             rate = _rate(rate_m)
@@ -1625,7 +1633,14 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
     _foreign_without_vat(f, f.currency not in (None, "NOK") and not not_a_bill)
     foreign = (f.currency not in (None, "NOK")) or bool(_FOREIGN.search(joined))
     if foreign and f.organization_number is None:
-        f.warnings.remove("no organisation number")
+        # A seller abroad has none; a number of its own country that fails the Norwegian
+        # check ("VAT No. 287345567", a British VAT number) is no misreading either.
+        for warning in list(f.warnings):
+            if warning == "no organisation number":
+                f.warnings.remove(warning)
+            elif _ORG_FAILS.fullmatch(warning):
+                f.warnings.remove(warning)
+                f.problems -= 1
         f.warnings.append("foreign seller: no Norwegian organisation number expected")
     credit_note = bool(_CREDIT_NOTE.search(joined))
     credited: str | None = None
