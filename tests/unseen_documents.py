@@ -24,6 +24,7 @@ import io
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
 from fpdf import FPDF
 
@@ -1156,7 +1157,14 @@ def build_all() -> list[Unseen]:
     return [build() for build in BUILDERS]
 
 
-def marks(doc: Unseen, result: object) -> dict[str, str]:
+class Expected(Protocol):
+    """A document with what a person reads on it (`Unseen`, and the probes' own sets)."""
+
+    @property
+    def expected(self) -> dict[str, object]: ...
+
+
+def marks(doc: Expected, result: object) -> dict[str, str]:
     """Per field: "+" read right, "x" read wrong, "?" not read (a value was there), "."
     nothing there and nothing read, "!" something read where there is nothing."""
     out: dict[str, str] = {}

@@ -566,6 +566,10 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"instruction-like text in the document \(not followed\): (?P<t>.+)",
          "tekst som likner en instruks i dokumentet (ikke fulgt): {t}"),
         (r"two different bank accounts \((?P<a>.+)\)", "to ulike bankkontoer ({a})"),
+        (r"different amounts to pay on one document \((?P<a>.+)\): ask the supplier which is "
+         r"right before paying",
+         "ulike beløp å betale i ett dokument ({a}): spør leverandøren hvilket som stemmer "
+         "før du betaler"),
         (r"two different IBANs \((?P<a>.+)\)", "to ulike IBAN-er ({a})"),
         (r"two different KIDs \((?P<a>.+)\): neither is used",
          "to ulike KID-er ({a}): ingen brukt"),
@@ -591,6 +595,8 @@ _SENTENCES_NB: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
          "kreditnotaene på fakturaen blir {c} med denne, mer enn fakturaens {i}"),
         (r"VAT rate (?P<r>\S+) % inferred from the amounts", "mva-sats {r} % utledet av beløpene"),
         (r"VAT rate (?P<r>\S+) % is not a Norwegian rate", "mva-sats {r} % er ikke en norsk sats"),
+        (r"VAT rate (?P<r>\S+) is not a Norwegian rate on its date; ignored",
+         "mva-sats {r} % er ikke en norsk sats på datoen; den brukes ikke"),
         (r"read by OCR from an image", "lest med OCR fra et bilde"),
         (r"foreign seller: no Norwegian organisation number expected",
          "utenlandsk selger: norsk organisasjonsnummer ventes ikke"),

@@ -121,6 +121,9 @@ _WRITTEN_DATE = re.compile(
 #: dd/mm/yyyy, and dd/mm/yy as card terminals print it
 _SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\d/])")
 _DASH_DATE = re.compile(r"(?<![\d-])(\d{1,2})-(\d{1,2})-(\d{4})(?![\d-])")  # dd-mm-yyyy (Danish)
+#: "7/12-2026", "07/12-26": day/month-year, as Norwegians write a date by hand (never month
+#: first, whatever the document's slashed dates)
+_SLASH_DASH_DATE = re.compile(r"(?<![\d/-])(\d{1,2})/(\d{1,2})-((?:19|20)\d{2}|\d{2})(?![\d/-])")
 #: yyyy/mm/dd and yyyy.mm.dd (Swedish, Asian and some web shops), zero-padded as they print it.
 _YEAR_FIRST_DATE = re.compile(r"(?<![\d./])(\d{4})([./])(\d{2})\2(\d{2})(?![\d./])")
 
@@ -150,10 +153,18 @@ def find_dates(line: str, *, us_order: bool = False) -> list[tuple[int, int, dt.
             found.append((m.start(), m.end(), dt.date(year, month, day)))
         except (ValueError, KeyError):
             continue
-    for m in (*_SLASH_DATE.finditer(line), *_DASH_DATE.finditer(line)):
+    for m in (
+        *_SLASH_DATE.finditer(line),
+        *_DASH_DATE.finditer(line),
+        *_SLASH_DASH_DATE.finditer(line),
+    ):
         day, month, year = int(m[1]), int(m[2]), int(m[3])
         year += 2000 if year < 100 else 0
-        if m[0].count("/") and (month > 12 >= day or (us_order and month <= 12)):
+        if (
+            m[0].count("/")
+            and "-" not in m[0]
+            and (month > 12 >= day or (us_order and month <= 12))
+        ):
             day, month = month, day  # 11/27/2026: a US date, month first (27 is no month)
         try:
             found.append((m.start(), m.end(), dt.date(year, month, day)))
@@ -320,6 +331,13 @@ _NUMBER = re.compile(
     # Swedish "Kvitto nr", Norwegian "Bestillingsnr", a plane's or train's "Ticket number"
     r"kvitto ?nr|kvittonummer|bestillingsnr|bestillingsnummer|ticket number|ticket no|"
     r"billettnummer|"
+    # a restaurant's "Regning nr 30071", a counter's "Kontantsalg nr 88120"
+    r"regning ?nr|regningsnr|regningsnummer|(?:kontant|kreditt)?salg ?nr|salgsnummer|"
+    # German: "Beleg-Nr. 4471", "Rechnungsnr.", "Rechnung Nr."
+    r"beleg-?nr|belegnummer|rechnungs-?nr|rechnung nr|rechnungsnummer|"
+    # "Kvittering 6612" inside a line ("Dato 07.12.2026  Kvittering 6612"): the word and a
+    # number of three or more digits, not a date or an amount after it
+    r"\bkvittering(?=\s+#?\d{3,}\b(?![.,:]\d))|"
     # a title with its number: "Faktura 10023", "Invoice INV-0012-4471"
     r"^faktura(?=[\s:#])|^invoice(?=[\s:#])|^kreditnota(?=[\s:#])|^credit note(?=[\s:#]))"
     r"\.?(?:\s*[:#])?\s*#?\s*([A-Za-z0-9][A-Za-z0-9_\-/]*)"
@@ -511,6 +529,9 @@ def _not_the_buyers(line: str, column: int | None) -> str:
     if len(parts) == 1:
         return ""
     return "\t".join(part for number, part in enumerate(parts) if number != column)
+
+
+_ORG_FAILS = re.compile(r"organisation number \d+ fails the MOD11 check")
 
 
 def _read_org(lines: list[str], f: _Fields) -> int | None:
@@ -839,6 +860,41 @@ def _krone(text: str) -> str:
     return "NOK"
 
 
+#: A giro's or a payment block's amount: "Beløp 2 540,00", "Amount 640.00" (not "Beløp
+#: betalt", what was paid already).
+_PAYMENT_AMOUNT = re.compile(r"(?i)^(beløp|amount)\b(?!.*\bbetalt\b|.*\bpaid\b)")
+
+
+def _asks_to_be_paid(line: str, priority: int) -> bool:
+    """Whether a total line is an amount the document asks to be paid ("Å betale", "Amount
+    due", a giro's "Beløp" or its Kroner/Øre boxes) in the document's own money: a line
+    that names another currency ("Amount due USD 640.00" beside its NOK) is left out."""
+    if priority != 3 and not (priority == 0 and _PAYMENT_AMOUNT.search(line.strip())):
+        return False
+    upper = line.upper()
+    return not any(
+        re.search(rf"\b{code}\b", upper) or (sign != code and sign in line)
+        for code, sign in _CURRENCY_MARK
+    )
+
+
+def _amounts_to_pay_agree(to_pay: list[tuple[Decimal, str]], f: _Fields) -> None:
+    """An invoice asks for one amount: its "Å betale" and its giro's "Beløp" (or Kroner/Øre)
+    are the same. When they differ a person does not pay before asking which is right: a
+    doubt that names both (the strongest label's stays the total). Nothing left to pay
+    ("Å betale 0,00" on a paid order) is no second amount."""
+    seen: list[Decimal] = []
+    for amount, _ in to_pay:
+        if amount != 0 and amount not in seen:
+            seen.append(amount)
+    if len(seen) > 1:
+        f.doubt(
+            "different amounts to pay on one document ("
+            + ", ".join(money.kroner_text(a) for a in seen)
+            + "): ask the supplier which is right before paying"
+        )
+
+
 def _read_amounts(lines: list[str], f: _Fields) -> None:
     lines = [part for line in lines for part in _vat_pairs(line)]
     #: (rank, amount, line) of the strongest total so far: any amount over nothing left to
@@ -851,6 +907,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     bases: dict[Decimal, tuple[Decimal, str]] = {}  # a base stated on its own line, by rate
     vat_table = 0  # lines left in a VAT table (a header with a VAT word and no amounts)
     bare_rates = False  # whether that table's heading names a rate column
+    to_pay: list[tuple[Decimal, str]] = []  # each amount the document asks to be paid
     for index, raw in enumerate(lines):
         line = _ORG_BARE.sub(" ", raw)
         has_vat_word = bool(_VAT_WORD.search(line))
@@ -898,7 +955,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         if (
             (has_vat_word or in_table)
             and rate_m is not None
-            and not _INCL.search(line)
+            # "Totalt inkl. mva 25 %" is a total; "VAT 20% incl. £3.90" (its VAT word first,
+            # "incl." after the rate) is the VAT the total includes
+            and not (
+                (incl := _INCL.search(line))
+                and not (_VAT_WORD.match(line.strip()) and incl.start() > rate_m.start())
+            )
             and not net_statement
         ):
             rate = _rate(rate_m)
@@ -926,6 +988,8 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
             if not amounts and index + 1 < len(lines) and _bare_amount(lines[index + 1]):
                 amounts = _amounts(lines[index + 1])
             rank = (bool(amounts) and amounts[-1] != 0, priority, bool(_INCL.search(line)))
+            if amounts and _asks_to_be_paid(line, priority):
+                to_pay.append((amounts[-1], raw))
             if amounts and (gross is None or rank > gross[0]):
                 gross = (rank, amounts[-1], raw)
                 gross_index = index
@@ -941,6 +1005,7 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
         if has_vat_word and plain_vat is None and (amounts := _amounts(line)):
             plain_vat = (amounts[-1], raw)
 
+    _amounts_to_pay_agree(to_pay, f)
     if gross is not None:
         f.gross, f.evidence["gross"] = gross[1], _evidence(gross[2])
         currency_line = gross[2].upper() + " " + " ".join(lines[gross_index : gross_index + 2])
@@ -970,6 +1035,12 @@ def _read_amounts(lines: list[str], f: _Fields) -> None:
     if len(unused) < len(by_rate):
         for rate in unused:
             del by_rate[rate]
+    if Decimal(0) not in by_rate and _zero_rate_part_in(by_rate, f.gross, lines):
+        # "Gavekort er unntatt mva" beside one rate whose VAT is not all of the total: what
+        # is exempt is the 0 % part, as a printed "mva 0 %" line would say
+        exempt = next((line for line in lines if _EXEMPT.search(line)), None)
+        if exempt is not None:
+            by_rate[Decimal(0)] = (Decimal("0.00"), None, exempt)
     if len(by_rate) > 1:
         _base_by_difference(by_rate, f.gross, f.warnings)
         f.vat_amount = sum((v for v, _, _ in by_rate.values()), money.ORE * 0)
@@ -1562,7 +1633,14 @@ def extract_text_fields(text: str, hidden: Sequence[tuple[str, str]] = ()) -> Ex
     _foreign_without_vat(f, f.currency not in (None, "NOK") and not not_a_bill)
     foreign = (f.currency not in (None, "NOK")) or bool(_FOREIGN.search(joined))
     if foreign and f.organization_number is None:
-        f.warnings.remove("no organisation number")
+        # A seller abroad has none; a number of its own country that fails the Norwegian
+        # check ("VAT No. 287345567", a British VAT number) is no misreading either.
+        for warning in list(f.warnings):
+            if warning == "no organisation number":
+                f.warnings.remove(warning)
+            elif _ORG_FAILS.fullmatch(warning):
+                f.warnings.remove(warning)
+                f.problems -= 1
         f.warnings.append("foreign seller: no Norwegian organisation number expected")
     credit_note = bool(_CREDIT_NOTE.search(joined))
     credited: str | None = None
