@@ -4,7 +4,9 @@ same commands and rules as REST, the reports and their CSV, both languages."""
 
 from __future__ import annotations
 
+import csv as csv_module
 import datetime as dt
+import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -1391,6 +1393,123 @@ async def test_a_vat_line_off_its_basis_times_rate_is_flagged_before_filing(api:
     alert = page.split('id="vat-deviation">', 1)[1].split("</p>", 1)[0]
     assert f"kode 3 ({i18n.money('-10.00', 'nb')})" in alert, alert
     assert 'class="deviation"' in page
+
+
+async def test_a_vat_line_off_its_basis_times_rate_is_flagged_in_the_csv(api: Api) -> None:
+    """The JSON and the page flagged R019's deviation; the CSV had no column for it."""
+    await _sell(api, "2026-11-02", "1000.00", "250.00")
+    await _sell(api, "2026-11-03", "100.00", "15.00")  # 15 % booked under code 3
+    await _sell(api, "2026-11-04", "2000.00", "500.00", code="31")  # 25 % under 31: +200
+    sent = await api.client.get(
+        f"{API}/reports/vat",
+        params={"year": 2026, "term": 6, "format": "csv"},
+        headers=api.viewer,
+    )
+    reader = csv_module.DictReader(io.StringIO(sent.text))
+    by_code = {row["vatCode"]: row for row in reader}
+    header = list(reader.fieldnames or ())
+    assert by_code["3"]["deviation"] == "-10.00"  # 1 100 × 25 % = 275, booked 265
+    assert by_code["31"]["deviation"] == "200.00"  # 2 000 × 15 % = 300, booked 500
+    assert by_code["payable"]["deviation"] == ""
+    assert header[:8] == ["vatCode", "rate", "direction", "base", "vat", "side", "inReturn", "note"]
+
+
+async def _credit_note(api: Api, date: str, base: str, vat: str) -> None:
+    """A credit note of a sale (of this term or an earlier one) under code 3: 3000 and
+    2700 debited, the customer (1500) owes the gross less."""
+    gross = str(Decimal(base) + Decimal(vat))
+    entry = {
+        "date": date,
+        "description": "Kreditnota",
+        "lines": [
+            {"account": "3000", "debit": base, "vatCode": "3", "vatPart": "base"},
+            {"account": "2700", "debit": vat, "vatCode": "3", "vatPart": "tax"},
+            {"account": "1500", "credit": gross},
+        ],
+    }
+    posted = await api.client.post(
+        f"{API}/journal-entries", json=entry, headers=api.headers("anne", "accountant")
+    )
+    assert posted.status_code == 201, posted.text
+
+
+async def _buy(api: Api, date: str, base: str, vat: str, *, code: str = "1") -> None:
+    """A purchase booked by journal entry: 6300 the cost and 2710 the VAT under `code`,
+    2400 owes the whole; a negative base and VAT is the supplier's credit note."""
+    gross = Decimal(base) + Decimal(vat)
+
+    def side(account: str, amount: Decimal, **extra: str) -> dict[str, str]:
+        key = "debit" if amount >= 0 else "credit"
+        return {"account": account, key: str(abs(amount)), **extra}
+
+    entry = {
+        "date": date,
+        "description": "Kjøp",
+        "lines": [
+            side("6300", Decimal(base), vatCode=code, vatPart="base"),
+            side("2710", Decimal(vat), vatCode=code, vatPart="tax"),
+            side("2400", -gross),
+        ],
+    }
+    posted = await api.client.post(
+        f"{API}/journal-entries", json=entry, headers=api.headers("anne", "accountant")
+    )
+    assert posted.status_code == 201, posted.text
+
+
+async def test_a_term_of_credit_notes_says_the_return_needs_a_remark(api: Api) -> None:
+    """Skatteetaten's rules R020 / R021: a line of the sign opposite to its kind (a sale's
+    basis below zero, input VAT that pays back) must carry a remark (merknad) in the
+    return, else it is marked as deviating. A term where a credit note correcting an
+    earlier term's sale outweighs the term's sales, and a supplier's credit note its
+    purchases, said nothing of it: not in the JSON, the page or the CSV."""
+    await _sell(api, "2026-11-02", "200.00", "50.00")
+    await _credit_note(api, "2026-11-03", "1000.00", "250.00")
+    await _buy(api, "2026-11-04", "100.00", "25.00")
+    await _buy(api, "2026-11-05", "-400.00", "-100.00")
+    await _sell(api, "2026-11-06", "300.00", "36.00", code="33")  # an ordinary line
+    report = await api.client.get(
+        f"{API}/reports/vat", params={"year": 2026, "term": 6}, headers=api.viewer
+    )
+    body = report.json()
+    remarks = {line["vatCode"]: line["remark"] for line in body["lines"]}
+    assert remarks == {"1": "R021", "3": "R020", "33": None}, body["lines"]
+    assert "merknad" in body["remarkNote"] and "code 3 (R020)" in body["remarkNote"]
+    assert "code 1 (R021)" in body["remarkNote"]
+    csv = await api.client.get(
+        f"{API}/reports/vat",
+        params={"year": 2026, "term": 6, "format": "csv"},
+        headers=api.viewer,
+    )
+    by_code = {row["vatCode"]: row for row in csv_module.DictReader(io.StringIO(csv.text))}
+    assert (by_code["3"]["remark"], by_code["1"]["remark"], by_code["33"]["remark"]) == (
+        "R020",
+        "R021",
+        "",
+    )
+    assert "merknad" in by_code["remark"]["note"]
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
+    alert = page.split('id="vat-remark">', 1)[1].split("</p>", 1)[0]
+    assert "merknad" in alert and "kode 3 (R020)" in alert and "kode 1 (R021)" in alert, alert
+    assert "kode 33" not in alert
+    assert 'class="remark"' in page
+
+
+async def test_an_ordinary_term_needs_no_remark(api: Api) -> None:
+    """A term whose sales and purchases keep their signs, a credit note included."""
+    await _sell(api, "2026-11-02", "1000.00", "250.00")
+    await _credit_note(api, "2026-11-03", "400.00", "100.00")
+    await _buy(api, "2026-11-04", "100.00", "25.00")
+    report = await api.client.get(
+        f"{API}/reports/vat", params={"year": 2026, "term": 6}, headers=api.viewer
+    )
+    body = report.json()
+    assert [line["remark"] for line in body["lines"]] == [None, None]
+    assert body["remarkNote"] is None
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
+    assert 'id="vat-remark"' not in page
 
 
 async def test_a_vat_line_within_rounding_is_not_flagged(api: Api) -> None:

@@ -1013,6 +1013,17 @@ TEXTS.update(
             "documents before it is filed.",
         },
         "web.vat_deviation_line": {"nb": "kode {code} ({amount})", "en": "code {code} ({amount})"},
+        # Skatteetaten's rules R020 / R021 (ADR 0064 addendum 4).
+        "web.vat_remark": {
+            "nb": "Mva-meldingen må ha en merknad på {lines}: beløpet har motsatt fortegn "
+            "(kreditnotaer eller en korrigering av en tidligere termin er større enn "
+            "terminens beløp). Forklar det i merknaden, ellers markerer Skatteetaten "
+            "meldingen som avvikende.",
+            "en": "The VAT return needs a remark on {lines}: the amount has the opposite "
+            "sign (credit notes or a correction of an earlier term outweigh the term). "
+            "Explain it in the remark, or Skatteetaten marks the return as deviating.",
+        },
+        "web.vat_remark_line": {"nb": "kode {code} ({rule})", "en": "code {code} ({rule})"},
         # norway.md: "A return is due even with nothing to report."
         "web.vat_nothing_to_report": {
             "nb": "Ingenting å rapportere i terminen, men mva-meldingen skal likevel leveres "
