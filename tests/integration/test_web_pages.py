@@ -1351,6 +1351,57 @@ async def test_a_form_opened_before_another_persons_plain_first_approval_still_a
     )
 
 
+async def test_a_rejection_sent_from_a_page_drawn_before_another_persons_change_is_refused(
+    api: Api,
+) -> None:
+    """The approve form was stale-checked (409 when someone else changed the proposal
+    after the page was drawn) but the reject form was not: Kari's rejection decided on a
+    proposal Ola had meanwhile approved with a correction she never saw. Now it comes
+    back 409 with the proposal as it is, her reason kept, and saying who changed it; sent
+    again from that page, it rejects."""
+    from bookkeeper.domain.review import ReviewRules
+    from tests.http_helpers import TENANT
+
+    api.database.factory.db.rules[TENANT] = ReviewRules(two_approvers_above=Decimal("100"))
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    proposal = proposed["proposalId"]
+    csrf = await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposal}")).text
+    reject_form = page.split('id="reject-form"', 1)[1].split("</form>", 1)[0]
+    seen = re.search(r'name="seen" value="(\d+)"', reject_form)
+    assert seen, reject_form
+    endorsed = await api.approve(
+        proposal, {"corrections": {"accountCode": "6810"}}, api.headers("ola", "reviewer")
+    )
+    assert endorsed.status_code == 200, endorsed.text
+    form = {"_csrf_token": csrf, "seen": seen.group(1), "reason": "Privat kjøp"}
+    refused = await api.client.post(
+        f"{APP}/review/{proposal}/reject", data=form, follow_redirects=False
+    )
+    assert refused.status_code == 409, refused.text
+    assert "endret forslaget etter at du åpnet det" in refused.text
+    assert 'value="Privat kjøp"' in refused.text  # the reason is kept
+    state = (await api.client.get(f"{API}/proposals/{proposal}", headers=api.viewer)).json()
+    assert (state["status"], state["accountCode"]) == ("PROPOSED", "6810")
+    fresh = re.search(r'name="seen" value="(\d+)"', refused.text.split('id="reject-form"', 1)[1])
+    assert fresh and int(fresh.group(1)) > int(seen.group(1))
+    again = await api.client.post(
+        f"{APP}/review/{proposal}/reject",
+        data={**form, "seen": fresh.group(1)},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303, again.text
+    state = (await api.client.get(f"{API}/proposals/{proposal}", headers=api.viewer)).json()
+    assert (state["status"], state["decidedBy"]) == ("REJECTED", "human:kari")
+    # The same rejection sent twice (a double click) still answers as the first did.
+    twice = await api.client.post(
+        f"{APP}/review/{proposal}/reject",
+        data={**form, "seen": fresh.group(1)},
+        follow_redirects=False,
+    )
+    assert twice.status_code == 303, twice.text
+
+
 async def test_the_vat_page_says_a_rate_with_a_decimal_comma(api: Api) -> None:
     """A sale of raw fish (code 32, 11.11 %): the Norwegian VAT page said "11.11" beside
     amounts written "1 000,00" — a rate is written as the proposal page writes it."""
