@@ -497,18 +497,31 @@ async def test_the_spending_page_shows_budget_use_where_a_budget_is_set(costs: A
     assert "2026-11" in budgets
     rows = {r[0]: r for r in _cells(budgets.replace("<table>", '<table id="b">'), "b")}
     # anthropic: (1.25 + 120.40) USD × 10 = 1216.50 NOK of 1000: over; cloudflare 24.15 of 20.
+    # The month-end forecast: the 19 whole days' rate over 30 days (ADR 0031 addendum).
     assert rows["anthropic"][1:] == [
         "1\xa0216,50",
         "1\xa0000,00",
         i18n.percent(Decimal("121.7"), "nb"),
+        "1\xa0920,79",
     ]
-    assert rows["cloudflare"][1:] == ["24,15", "20,00", i18n.percent(Decimal("120.8"), "nb")]
+    assert rows["cloudflare"][1:] == [
+        "24,15",
+        "20,00",
+        i18n.percent(Decimal("120.8"), "nb"),
+        "38,13",
+    ]
     assert budgets.count('class="num over"') == 2
+    assert budgets.count('class="num forecast over"') == 2
     # Budget use is of the month of `to`, up to `to`: on 5 November only the 1.25 USD.
     early = await api.client.get(f"{APP}/reports/spending?to=2026-11-05&lang=en")
     budgets = early.text.split('id="budgets"', 1)[1].split("</section>", 1)[0]
     rows = {r[0]: r for r in _cells(budgets.replace("<table>", '<table id="b">'), "b")}
-    assert rows["anthropic"][1:] == ["12.50", "1,000.00", i18n.percent(Decimal("1.3"), "en")]
+    assert rows["anthropic"][1:] == [
+        "12.50",
+        "1,000.00",
+        i18n.percent(Decimal("1.3"), "en"),
+        "93.75",  # 12.50 in the 4 whole days before the 5th, over 30
+    ]
     assert rows["cloudflare"][1] == "0.00"
     assert "over" not in budgets
 

@@ -932,6 +932,13 @@ TEXTS.update(
         "web.spending.spent": {"nb": "Brukt", "en": "Spent"},
         "web.spending.budget": {"nb": "Budsjett", "en": "Budget"},
         "web.spending.used": {"nb": "Brukt av budsjett", "en": "Budget used"},
+        "web.spending.forecast": {"nb": "Prognose for måneden", "en": "Month-end forecast"},
+        "web.spending.forecast_help": {
+            "nb": "Prognosen er månedens kostnader per hele dag (Oslo-tid, til og med dagen "
+            "før {end}) ganget med månedens dager.",
+            "en": "The forecast is the month's cost per whole day (Oslo days, up to the day "
+            "before {end}) times the month's days.",
+        },
         "web.spending.no_budgets": {
             "nb": "Ingen budsjetter er satt.",
             "en": "No budgets are set.",

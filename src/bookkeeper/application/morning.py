@@ -571,6 +571,24 @@ def _spending_line(spend: SourceSpending) -> str:
     return line
 
 
+def _forecast_line(spending: Sequence[SourceSpending]) -> str | None:
+    """Where each source's month ends at the rate of its whole days so far, and whether
+    that is over its budget (ADR 0031 addendum, vatspend); None before a whole day of the
+    month has passed (or with no spending)."""
+    parts = []
+    for spend in spending:
+        if spend.forecast_nok is None:
+            continue
+        part = f"{spend.source} {amount_text(spend.forecast_nok)}"
+        if spend.budget_nok:
+            over = spend.forecast_nok > spend.budget_nok
+            part += f" ({'over' if over else 'innenfor'} budsjett {amount_text(spend.budget_nok)})"
+        parts.append(part)
+    if not parts:
+        return None
+    return "Prognose for måneden med takten så langt (NOK): " + ", ".join(parts)
+
+
 def compose_summary(data: MorningCheckRanData) -> str:
     """The summary people read (Norwegian, dates as in Norway)."""
     lines = [f"Morgensjekk {date_text(data.date)}"]
@@ -601,6 +619,9 @@ def compose_summary(data: MorningCheckRanData) -> str:
     if data.spending:
         lines.append("Forbruk per kilde (NOK): i går / denne måneden / budsjett")
         lines += [_spending_line(s) for s in data.spending]
+        forecast = _forecast_line(data.spending)
+        if forecast is not None:
+            lines.append(forecast)
     failed_sources = [u.removeprefix("costs:") for u in data.unavailable if u.startswith("costs:")]
     if "costs" in data.unavailable:  # the pull as a whole: not done in time, or failed
         lines.append("Kostnader ikke hentet: hentingen ble ikke ferdig (tallene er fra før)")

@@ -207,6 +207,36 @@ class PullResult(msgspec.Struct, kw_only=True):
     alerts: list[BudgetThresholdReachedData] = []
 
 
+class MonthForecast(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one source's month ends at the rate of its whole Oslo days so far."""
+
+    source: str
+    #: The month's spending through the day before `day` (its whole days), NOK unrounded.
+    spent_nok: Decimal
+    #: None when no whole day of the month has passed (the 1st).
+    forecast_nok: Decimal | None
+    budget_nok: Decimal | None = None
+
+
+class SpendingForecast(msgspec.Struct, frozen=True, kw_only=True):
+    """The month of `day` (an Oslo date): its whole days so far and each source's end."""
+
+    month: str
+    day: dt.date
+    days_passed: int
+    days_in_month: int
+    sources: list[MonthForecast]
+
+
+def month_end_forecast(spent: Decimal, days_passed: int, days_in_month: int) -> Decimal | None:
+    """`spent` over the month's first `days_passed` whole days, carried on at that rate to
+    its last day: spent ÷ days_passed × days_in_month (unrounded; rounded where shown).
+    None when no whole day has passed (no rate to carry on)."""
+    if days_passed <= 0:
+        return None
+    return spent * days_in_month / min(days_passed, days_in_month)
+
+
 class CostRow(msgspec.Struct, frozen=True, kw_only=True):
     """One group of a cost report: its key, the source currency's total, and NOK."""
 
@@ -886,16 +916,53 @@ class SpendingService:
 
     # --- the morning summary and the conversation -----------------------------------------
 
+    async def forecast(self, tenant_id: str, day: dt.date) -> SpendingForecast:
+        """Where each source's month of `day` (an Oslo date: the service's today) ends at
+        the rate of its whole days before `day`; `day` itself is not over, and a provider
+        has not reported it yet. Every source with spending this month or a budget."""
+        first = day.replace(day=1)
+        days_in_month = calendar.monthrange(day.year, day.month)[1]
+        days_passed = (day - first).days
+        spent: dict[str, Decimal] = {}
+        if days_passed:
+            spent = await self.totals_nok(tenant_id, first, day - dt.timedelta(days=1))
+        budgets = {b.source: b.monthly_nok for b in await self.budgets(tenant_id)}
+        return SpendingForecast(
+            month=month_of(day),
+            day=day,
+            days_passed=days_passed,
+            days_in_month=days_in_month,
+            sources=[
+                MonthForecast(
+                    source=source,
+                    spent_nok=spent.get(source, Decimal(0)),
+                    forecast_nok=month_end_forecast(
+                        spent.get(source, Decimal(0)), days_passed, days_in_month
+                    ),
+                    budget_nok=budgets.get(source),
+                )
+                for source in sorted(set(spent) | set(budgets))
+            ],
+        )
+
+    async def forecast_as(self, principal: Principal) -> SpendingForecast:
+        """The forecast of this month (in Oslo) for a reader of reports."""
+        self._authorizer.check(principal, REPORT_ACTION)
+        return await self.forecast(principal.tenant_id, self.today())
+
     async def morning(self, tenant_id: str, day: dt.date) -> tuple[SourceSpending, ...]:
-        """Yesterday's and this month's spending per source in NOK, with budget use."""
+        """Yesterday's and this month's spending per source in NOK, with budget use and
+        where the month ends at its rate so far (`forecast`)."""
         yesterday = day - dt.timedelta(days=1)
         month = await self.totals_nok(tenant_id, day.replace(day=1), day)
         before = await self.totals_nok(tenant_id, yesterday, yesterday)
         budgets = {b.source: b.monthly_nok for b in await self.budgets(tenant_id)}
+        ahead = {f.source: f.forecast_nok for f in (await self.forecast(tenant_id, day)).sources}
         lines: list[SourceSpending] = []
         for source in sorted(set(month) | set(before) | set(budgets)):
             spent = month.get(source, Decimal(0))
             budget = budgets.get(source)
+            forecast = ahead.get(source)
             lines.append(
                 SourceSpending(
                     source=source,
@@ -907,6 +974,7 @@ class SpendingService:
                         if budget
                         else None
                     ),
+                    forecast_nok=None if forecast is None else _kr(forecast),
                 )
             )
         return tuple(lines)

@@ -506,6 +506,9 @@ class SourceSpending(Payload, frozen=True, kw_only=True, omit_defaults=True):
     month_nok: Decimal
     budget_nok: Decimal | None = None
     budget_used_percent: Decimal | None = None
+    #: Where the month ends at the rate of its whole Oslo days so far (the month's
+    #: spending before the day ÷ those days × the month's days); None on the 1st.
+    forecast_nok: Decimal | None = None
 
 
 class MissingReceipt(Payload, frozen=True, kw_only=True):
