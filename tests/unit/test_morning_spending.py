@@ -359,3 +359,58 @@ async def test_on_the_first_of_the_month_there_is_no_forecast_yet() -> None:
     forecast = await spending.forecast_as(principal("vera", "viewer"))
     assert (forecast.month, forecast.days_passed, forecast.days_in_month) == ("2026-12", 0, 31)
     assert [(f.source, f.forecast_nok) for f in forecast.sources] == [("anthropic", None)]
+
+
+@dataclass
+class OutageSource:
+    """A provider answering 503 to every request: the adapter's back-off asks it again
+    (retry_after.backing_off, no real waiting here) until it gives up."""
+
+    name: str
+    requests: int = 0
+
+    async def costs(self, start: dt.date, end: dt.date) -> list[CostRecord]:
+        from bookkeeper.adapters.retry_after import backing_off
+
+        async def once() -> list[CostRecord]:
+            self.requests += 1
+            raise ExternalUnavailable("cost_report: 503", system=self.name, status=503)
+
+        async def no_wait(seconds: float) -> None:
+            pass
+
+        return await backing_off(once, sleep=no_wait)
+
+
+async def test_a_source_that_stayed_down_through_every_attempt_is_said_to_be_down() -> None:
+    """A transient 5xx is asked again now; the morning said only "Kostnader ikke hentet:
+    google" whether Google answered one bad minute or stayed down through every attempt —
+    the latter is an outage at the provider, and the summary says so."""
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    google = OutageSource("google")
+    spending = SpendingService(
+        uow,
+        clock,
+        UuidV7Ids(),
+        RoleAuthorizer(),
+        Rates(),
+        [google, Source("cloudflare", down=True)],
+    )
+    pulled = await spending.pull("acme", TODAY, TODAY)
+    assert pulled.down == {"google": 4} and google.requests == 4
+    assert "still down after 4 attempts" in pulled.failed["google"]
+    assert set(pulled.failed) == {"google", "cloudflare"}
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, Ledger(), lambda _t: Bank())  # type: ignore[arg-type]
+    morning = MorningCheck(checks, uow, clock, StaticTenants(["acme"]), spending=spending)
+    [outcome] = await morning.run()
+    assert outcome.summary is not None
+    assert (
+        "Kostnader ikke hentet: cloudflare, google (nede: svarte med feil på hvert forsøk)"
+        in outcome.summary.splitlines()
+    ), outcome.summary
+    async with uow() as unit:
+        [run] = await unit.events.query("acme", EventFilter(types=("MorningCheckRan",)))
+    assert isinstance(run.data, MorningCheckRanData)
+    assert run.data.costs_down == ("google",)

@@ -29,7 +29,11 @@ from typing import Final, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from bookkeeper.application.errors import ExternalRateLimited, ExternalUnavailable
+from bookkeeper.application.errors import (
+    ExternalRateLimited,
+    ExternalStayedDown,
+    ExternalUnavailable,
+)
 
 __all__ = ["backing_off", "parse_retry_after", "retry_after"]
 
@@ -85,11 +89,12 @@ async def backing_off(
     except ExternalUnavailable as error:
         if attempts < 2 or error.status not in TRANSIENT_STATUSES:
             raise
-        raise ExternalUnavailable(
+        raise ExternalStayedDown(
             f"{error} (still down after {attempts} attempts)",
             system=error.system,
             status=error.status,
             retry_after=error.retry_after,
+            attempts=attempts,
         ) from error
     return result
 

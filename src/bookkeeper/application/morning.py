@@ -501,6 +501,7 @@ class MorningCheck:
             else ()
         )
         spending: tuple[SourceSpending, ...] = ()
+        costs_down: tuple[str, ...] = ()
         service = self._spending
         if service is not None:
             pulled = await self._outside(
@@ -521,6 +522,7 @@ class MorningCheck:
                 unavailable.append("costs")
             else:
                 unavailable += [f"costs:{source}" for source in sorted(pulled.failed)]
+                costs_down = tuple(sorted(pulled.down))
             # What was recorded is shown all the same (earlier pulls' figures, and this
             # one's up to where it stopped): a pull that failed says so beside it.
             spending = await service.morning(tenant_id, day)
@@ -537,6 +539,7 @@ class MorningCheck:
             stuck_executions=tuple(str(p.id) for p in executions.stuck),
             unknown_accounts=unknown,
             unavailable=tuple(unavailable),
+            costs_down=costs_down,
             summary="",
             spending=spending,
         )
@@ -626,7 +629,15 @@ def compose_summary(data: MorningCheckRanData) -> str:
     if "costs" in data.unavailable:  # the pull as a whole: not done in time, or failed
         lines.append("Kostnader ikke hentet: hentingen ble ikke ferdig (tallene er fra før)")
     elif failed_sources:
-        lines.append("Kostnader ikke hentet: " + ", ".join(failed_sources))
+        # A source that stayed down through every attempt is said to be down (an outage
+        # at the provider), not only named (ADR 0031 addendum, vatspend).
+        named = [
+            f"{source} (nede: svarte med feil på hvert forsøk)"
+            if source in data.costs_down
+            else source
+            for source in failed_sources
+        ]
+        lines.append("Kostnader ikke hentet: " + ", ".join(named))
     lines += [
         m.text(
             "morning.vat_overdue",

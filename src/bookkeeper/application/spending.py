@@ -28,6 +28,7 @@ from bookkeeper.application.errors import (
     ApplicationError,
     ConcurrencyConflict,
     DuplicateEvent,
+    ExternalStayedDown,
 )
 from bookkeeper.application.event_log import (
     budget_alert_id,
@@ -204,6 +205,9 @@ class PullResult(msgspec.Struct, kw_only=True):
     unchanged: int = 0
     #: Sources that could not be read (source → why), e.g. a provider that is down.
     failed: dict[str, str] = {}
+    #: Of `failed`, those that stayed down through every attempt of a transient 5xx
+    #: (source → attempts): a provider's outage, not a moment's error.
+    down: dict[str, int] = {}
     alerts: list[BudgetThresholdReachedData] = []
 
 
@@ -433,7 +437,9 @@ class SpendingService:
         end = end or self.today()
         start = start or end - dt.timedelta(days=PULL_DAYS - 1)
         _check_range(start, end)
-        result = PullResult(tenant_id=tenant_id, start=start, end=end, failed={}, alerts=[])
+        result = PullResult(
+            tenant_id=tenant_id, start=start, end=end, failed={}, down={}, alerts=[]
+        )
         records: list[CostRecord] = []
         asked = [OWN_SOURCE]
         try:
@@ -443,7 +449,9 @@ class SpendingService:
         if not self._external_tenants or tenant_id in self._external_tenants:
             # Side by side, each within source_seconds: a provider that is slow or hangs
             # fails alone, not the pull (and the morning's bound on it) with the others.
-            answers = await asyncio.gather(*(self._read(s, start, end) for s in self._sources))
+            answers = await asyncio.gather(
+                *(self._read(s, start, end, result.down) for s in self._sources)
+            )
             for source, answer in zip(self._sources, answers, strict=True):
                 asked.append(source.name)
                 if isinstance(answer, str):
@@ -481,12 +489,17 @@ class SpendingService:
         return result
 
     async def _read(
-        self, source: UsageSource, start: dt.date, end: dt.date
+        self, source: UsageSource, start: dt.date, end: dt.date, down: dict[str, int]
     ) -> list[CostRecord] | str:
-        """A source's records of [start, end], or why there are none (its failure)."""
+        """A source's records of [start, end], or why there are none (its failure); one
+        that stayed down through every attempt is put in `down` too."""
         try:
             async with asyncio.timeout(self._source_seconds):
                 return await source.costs(start, end)
+        except ExternalStayedDown as error:
+            log.warning("costs of %s unavailable: %s", source.name, error)
+            down[source.name] = error.attempts
+            return str(error)
         except TimeoutError:
             log.warning(
                 "costs of %s unavailable: no answer within %g s", source.name, self._source_seconds

@@ -546,6 +546,9 @@ class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     unknown_accounts: tuple[str, ...] | None = None
     #: Checks that could not run (the bank or the books were down), by name.
     unavailable: tuple[str, ...] = ()
+    #: Cost sources of `unavailable` that stayed down through every attempt of a
+    #: transient 5xx (asked again, as Retry-After said): an outage, said as one.
+    costs_down: tuple[str, ...] = ()
     summary: str
     #: Spending per source in NOK from the cost snapshots (issue 11), with budget use.
     spending: tuple[SourceSpending, ...] = ()
