@@ -70,14 +70,17 @@ class FakeAnthropicAdmin:
     requests: list[tuple[str, list[tuple[str, str]]]] = dataclasses.field(default_factory=list)
     _rate_limits: list[float | None] = dataclasses.field(default_factory=list)
     _failures: list[int] = dataclasses.field(default_factory=list)
+    #: The Retry-After header of the failures (`fail_next`), if any.
+    failure_retry_after: str | None = None
     #: Answer `results` as a string (a broken proxy, a changed contract).
     nonsense_results: bool = False
 
     def rate_limit_next(self, n: int = 1, retry_after: float | None = 0.0) -> None:
         self._rate_limits.extend([retry_after] * n)
 
-    def fail_next(self, n: int = 1, status: int = 503) -> None:
+    def fail_next(self, n: int = 1, status: int = 503, retry_after: str | None = None) -> None:
         self._failures.extend([status] * n)
+        self.failure_retry_after = retry_after
 
     @property
     def app(self) -> Litestar:
@@ -112,7 +115,9 @@ class FakeAnthropicAdmin:
                 headers=headers,
             )
         if self._failures:
-            return _error(self._failures.pop(0), "api_error", "internal error")
+            after = self.failure_retry_after
+            headers = {} if after is None else {"retry-after": after}
+            return _error(self._failures.pop(0), "api_error", "internal error", headers=headers)
         params = request.query_params
         try:
             start = _day(params["starting_at"])
@@ -197,9 +202,13 @@ def _day(raw: str) -> dt.date:
     return dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(dt.UTC).date()
 
 
-def _error(status: int, kind: str, message: str) -> Response[Any]:
+def _error(
+    status: int, kind: str, message: str, *, headers: dict[str, str] | None = None
+) -> Response[Any]:
     return Response(
-        {"type": "error", "error": {"type": kind, "message": message}}, status_code=status
+        {"type": "error", "error": {"type": kind, "message": message}},
+        status_code=status,
+        headers=headers or {},
     )
 
 

@@ -65,6 +65,7 @@ class FakeCloudflare:
     calls: list[tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=list)
     _errors: list[str] = dataclasses.field(default_factory=list)
     _rate_limits: list[str | None] = dataclasses.field(default_factory=list)
+    _server_errors: list[tuple[int, str | None]] = dataclasses.field(default_factory=list)
 
     def errors_next(self, message: str = "internal error", n: int = 1) -> None:
         self._errors.extend([message] * n)
@@ -72,7 +73,20 @@ class FakeCloudflare:
     def rate_limit_next(self, n: int = 1, retry_after: str | None = None) -> None:
         self._rate_limits.extend([retry_after] * n)
 
+    def fail_next(self, n: int = 1, status: int = 502, retry_after: str | None = None) -> None:
+        """The next `n` requests answer `status` (a gateway's HTML page, as Cloudflare's
+        edge sends when its origin is down)."""
+        self._server_errors.extend([(status, retry_after)] * n)
+
     def _rate_limited(self) -> Response[Any] | None:
+        if self._server_errors:
+            status, after = self._server_errors.pop(0)
+            return Response(
+                "<html><body>Bad gateway</body></html>",
+                status_code=status,
+                media_type="text/html",
+                headers={} if after is None else {"Retry-After": after},
+            )
         if not self._rate_limits:
             return None
         retry_after = self._rate_limits.pop(0)

@@ -126,10 +126,14 @@ async def test_errors_are_external_errors_without_the_key(
         await wrong.aclose()
     assert "sk-ant" not in str(refused.value)
     state, _ = fake
-    state.fail_next(1, 503)
-    source = AnthropicAdminUsage(KEY, base_url=url)
+    state.fail_next(4, 503)  # down through every attempt (a transient 5xx is asked again)
+
+    async def sleep(seconds: float) -> None:
+        pass
+
+    source = AnthropicAdminUsage(KEY, base_url=url, sleep=sleep)
     try:
-        with pytest.raises(ExternalUnavailable):
+        with pytest.raises(ExternalUnavailable, match="still down after 4 attempts"):
             await source.costs(day(0), day(0))
     finally:
         await source.aclose()
@@ -201,3 +205,25 @@ async def test_a_result_that_is_not_an_object_is_rejected(
             await source.costs(day(0), day(0))
     finally:
         await source.aclose()
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_a_transient_5xx_is_asked_again_as_retry_after_says_then_read(
+    fake: tuple[FakeAnthropicAdmin, str], status: int
+) -> None:
+    """A 5xx was the source's failure at once: the day's figure was lost until the next
+    pull (six hours, or the next morning)."""
+    state, url = fake
+    state.costs.append(CostRow(day=day(0), model="m", amount_cents="250"))
+    state.fail_next(2, status, retry_after="5")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    source = AnthropicAdminUsage(KEY, base_url=url, sleep=sleep)
+    try:
+        assert [r.amount for r in await source.costs(day(0), day(0))] == [Decimal("2.5")]
+    finally:
+        await source.aclose()
+    assert slept == [5.0, 5.0]

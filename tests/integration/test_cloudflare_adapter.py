@@ -15,6 +15,7 @@ from bookkeeper.application.errors import (
     ExternalAuthFailed,
     ExternalRateLimited,
     ExternalRejected,
+    ExternalUnavailable,
 )
 from tests.fakes.cloudflare import (
     ACCOUNT,
@@ -211,3 +212,43 @@ async def test_a_charge_period_without_an_offset_is_a_utc_day_whatever_the_local
 def test_an_account_id_is_32_hex_digits() -> None:
     with pytest.raises(ValueError, match="account"):
         CloudflareUsage(TOKEN, "acme")
+
+
+@pytest.mark.parametrize("billable", ["available", "missing"])
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_a_transient_5xx_is_asked_again_as_retry_after_says_then_read(
+    fake: tuple[FakeCloudflare, str], billable: str, status: int
+) -> None:
+    """A 502 from Cloudflare's edge (billable usage or GraphQL) failed the source for the
+    pull at once: the day's figure was missing until the next one."""
+    state, url = fake
+    state.billable = billable
+    state.usage.append(Invocations(day(0), "api", 42))
+    state.billed.append(BilledRow(day(0), "0.50"))
+    state.fail_next(2, status, retry_after="4")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    [record] = await costs(url, day(0), day(0), sleep=sleep)
+    assert slept == [4.0, 4.0]
+    if billable == "available":
+        assert (record.basis, record.amount) == ("billed", D("0.50"))
+    else:
+        assert (record.basis, record.quantities["requests"]) == ("usage", 42)
+
+
+async def test_a_source_down_through_every_attempt_says_it_stayed_down(
+    fake: tuple[FakeCloudflare, str],
+) -> None:
+    state, url = fake
+    state.fail_next(10, 503)
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    with pytest.raises(ExternalUnavailable, match="still down after 4 attempts"):
+        await costs(url, day(0), day(0), billable_usage=False, sleep=sleep)
+    assert slept == [1.0, 2.0, 4.0]

@@ -202,3 +202,41 @@ async def test_a_rate_limit_is_waited_out_as_retry_after_asks_then_read(
         await google.aclose()
     assert record.amount == D("2.50")
     assert slept == [2.0, 2.0]
+
+
+@pytest.mark.parametrize(("status", "reason"), [(503, "backendError"), (500, "internalError")])
+async def test_a_transient_5xx_is_asked_again_as_retry_after_says_then_read(
+    fake: FakeBigQuery, status: int, reason: str
+) -> None:
+    """BigQuery's backendError (503) and internalError (500) are transient, and Google asks
+    clients to retry them: one made the whole source fail for the pull."""
+    fake.rows.append(ExportRow(day(0), "Vertex AI", "Gemini 2.5 Flash output tokens", "2.50"))
+    fake.fail_next(status, reason, n=2, retry_after="7")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    google = source(fake, sleep=sleep)
+    try:
+        [record] = await google.costs(day(0), day(0))
+    finally:
+        await google.aclose()
+    assert record.amount == D("2.50")
+    assert slept == [7.0, 7.0]
+
+
+async def test_a_billing_export_down_through_every_attempt_says_it_stayed_down(
+    fake: FakeBigQuery,
+) -> None:
+    fake.fail_next(503, "backendError", n=4)
+
+    async def sleep(seconds: float) -> None:
+        pass
+
+    google = source(fake, sleep=sleep)
+    try:
+        with pytest.raises(ExternalUnavailable, match="still down after 4 attempts"):
+            await google.costs(day(0), day(0))
+    finally:
+        await google.aclose()

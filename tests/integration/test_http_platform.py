@@ -70,6 +70,7 @@ ROUTES = {
     ("PUT", f"{API}/rules/review-rules"): "setReviewRules",
     ("GET", f"{API}/reports/costs"): "getCostReport",
     ("GET", f"{API}/spending/budgets"): "listBudgets",
+    ("GET", f"{API}/spending/forecast"): "getSpendingForecast",
     ("PUT", f"{API}/spending/budgets"): "setBudget",
     ("GET", f"{API}/spending/prices"): "getPriceTable",
     ("PUT", f"{API}/spending/prices"): "setPriceTable",

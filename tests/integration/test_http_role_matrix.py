@@ -177,6 +177,7 @@ ROUTES: dict[tuple[str, str], tuple[str, Call]] = {
     # needs spending:write; a pull on demand is a check).
     ("GET", "/reports/costs"): ("reports:read", _get("/reports/costs")),
     ("GET", "/spending/budgets"): ("reports:read", _get("/spending/budgets")),
+    ("GET", "/spending/forecast"): ("reports:read", _get("/spending/forecast")),
     ("PUT", "/spending/budgets"): (
         "spending:write",
         _put("/spending/budgets", {"source": "anthropic", "monthlyNok": "1000.00"}),

@@ -184,6 +184,8 @@ async def test_a_provider_that_is_down_is_named_and_the_rest_recorded(
     state.cloudflare.errors_next("not authorized: missing Account Analytics Read")
     body = await pull(client, day(2), day(2))
     assert set(body["failed"]) == {"anthropic", "cloudflare"}
+    # Asked four times (1, 2, 4 s apart): the failure says the source stayed down.
+    assert "still down after 4 attempts" in body["failed"]["anthropic"], body["failed"]
     assert body["recorded"] == 1
     assert "sk-ant-admin01-secret" not in json.dumps(body)
 
@@ -356,3 +358,46 @@ async def test_a_price_table_names_a_known_source_as_a_budget_does(tmp_path: Pat
         assert absent.status_code == 200, absent.text
         assert absent.json()["source"] == "cloudflare"
         assert "not configured" in absent.json()["warning"]
+
+
+async def test_the_forecast_says_where_the_month_ends_at_its_rate_against_the_budget(
+    api: tuple[Api, Fakes],
+) -> None:
+    """ "At this rate the month ends at X NOK, over or under budget": 20 November in Oslo
+    (the clock), 19 whole days passed, the month has 30."""
+    client, state = api
+    usd_rates(state)
+    admin = client.headers("ada", "admin")
+    for source, budget in (("anthropic", "100.00"), ("google", "50.00")):
+        response = await client.client.put(
+            f"{API}/spending/budgets", json={"source": source, "monthlyNok": budget}, headers=admin
+        )
+        assert response.status_code == 200, response.text
+    # 8 USD at 11.01 on 2 November: 88.08 NOK; 1 USD at 11.05 on the 6th: 11.05 NOK.
+    state.anthropic.costs.append(CostRow(day=day(1), model="claude-haiku-4-5", amount_cents="800"))
+    state.google.rows.append(ExportRow(day(5), "Vertex AI", "Gemini Flash", "1.00"))
+    await pull(client, day(0), day(19))
+    response = await client.client.get(f"{API}/spending/forecast", headers=client.viewer)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["month"], body["asOf"], body["daysPassed"], body["daysInMonth"]) == (
+        "2026-11",
+        "2026-11-20",
+        19,
+        30,
+    )
+    by_source = {s["source"]: s for s in body["sources"]}
+    assert by_source["anthropic"] == {
+        "source": "anthropic",
+        "spentNok": "88.08",
+        "forecastNok": "139.07",  # 88.08 / 19 × 30
+        "budgetNok": "100.00",
+        "overBudget": True,
+    }
+    assert (by_source["google"]["forecastNok"], by_source["google"]["overBudget"]) == (
+        "17.45",  # 11.05 / 19 × 30
+        False,
+    )
+    assert body["spentNok"] == "99.13"
+    anonymous = await client.client.get(f"{API}/spending/forecast")
+    assert_problem(anonymous, 401)

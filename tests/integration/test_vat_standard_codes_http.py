@@ -109,15 +109,16 @@ async def test_the_vat_report_shows_the_import_of_goods_as_the_return_does(api: 
     assert exported.status_code == 200
     rows = list(csv.reader(io.StringIO(exported.text)))
     assert rows[0] == [
-        "vatCode", "rate", "direction", "base", "vat", "side", "inReturn", "note"
+        "vatCode", "rate", "direction", "base", "vat", "side", "inReturn", "note",
+        "deviation", "remark",
     ]  # fmt: skip
     assert [tuple(row) for row in rows[1 : len(EXPECTED) + 1]] == [
-        (*line, "", "true", "") for line in EXPECTED
+        (*line, "", "true", "", "", "") for line in EXPECTED
     ]
     assert rows[len(EXPECTED) + 1 :] == [  # no note: the company is VAT-registered
-        ["inputVat", "", "", "", "280.00", "", "", ""],
-        ["outputVat", "", "", "", "506.10", "", "", ""],
-        ["payable", "", "", "", "226.10", "", "", ""],
+        ["inputVat", "", "", "", "280.00", "", "", "", "", ""],
+        ["outputVat", "", "", "", "506.10", "", "", "", "", ""],
+        ["payable", "", "", "", "226.10", "", "", "", "", ""],
     ]
 
     await login(api, "vera", "viewer")
@@ -214,11 +215,11 @@ async def test_what_the_return_has_no_line_for_is_shown_apart(api: Api) -> None:
     )
     rows = list(csv.reader(io.StringIO(exported.text)))
     assert rows[1:] == [
-        *([*map(_csv_cell, line), "true", ""] for line in APART_RETURN),
-        ["inputVat", "", "", "", "250.00", "", "", ""],
-        ["outputVat", "", "", "", "0.00", "", "", ""],
-        ["payable", "", "", "", "-250.00", "", "", ""],
-        *([*map(_csv_cell, line), "false", ""] for line in APART),
+        *([*map(_csv_cell, line), "true", "", "", ""] for line in APART_RETURN),
+        ["inputVat", "", "", "", "250.00", "", "", "", "", ""],
+        ["outputVat", "", "", "", "0.00", "", "", "", "", ""],
+        ["payable", "", "", "", "-250.00", "", "", "", "", ""],
+        *([*map(_csv_cell, line), "false", "", "", ""] for line in APART),
     ]
 
     await login(api, "vera", "viewer")

@@ -4,7 +4,9 @@ same commands and rules as REST, the reports and their CSV, both languages."""
 
 from __future__ import annotations
 
+import csv as csv_module
 import datetime as dt
+import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -495,18 +497,31 @@ async def test_the_spending_page_shows_budget_use_where_a_budget_is_set(costs: A
     assert "2026-11" in budgets
     rows = {r[0]: r for r in _cells(budgets.replace("<table>", '<table id="b">'), "b")}
     # anthropic: (1.25 + 120.40) USD × 10 = 1216.50 NOK of 1000: over; cloudflare 24.15 of 20.
+    # The month-end forecast: the 19 whole days' rate over 30 days (ADR 0031 addendum).
     assert rows["anthropic"][1:] == [
         "1\xa0216,50",
         "1\xa0000,00",
         i18n.percent(Decimal("121.7"), "nb"),
+        "1\xa0920,79",
     ]
-    assert rows["cloudflare"][1:] == ["24,15", "20,00", i18n.percent(Decimal("120.8"), "nb")]
+    assert rows["cloudflare"][1:] == [
+        "24,15",
+        "20,00",
+        i18n.percent(Decimal("120.8"), "nb"),
+        "38,13",
+    ]
     assert budgets.count('class="num over"') == 2
+    assert budgets.count('class="num forecast over"') == 2
     # Budget use is of the month of `to`, up to `to`: on 5 November only the 1.25 USD.
     early = await api.client.get(f"{APP}/reports/spending?to=2026-11-05&lang=en")
     budgets = early.text.split('id="budgets"', 1)[1].split("</section>", 1)[0]
     rows = {r[0]: r for r in _cells(budgets.replace("<table>", '<table id="b">'), "b")}
-    assert rows["anthropic"][1:] == ["12.50", "1,000.00", i18n.percent(Decimal("1.3"), "en")]
+    assert rows["anthropic"][1:] == [
+        "12.50",
+        "1,000.00",
+        i18n.percent(Decimal("1.3"), "en"),
+        "93.75",  # 12.50 in the 4 whole days before the 5th, over 30
+    ]
     assert rows["cloudflare"][1] == "0.00"
     assert "over" not in budgets
 
@@ -1349,6 +1364,57 @@ async def test_a_form_opened_before_another_persons_plain_first_approval_still_a
     )
 
 
+async def test_a_rejection_sent_from_a_page_drawn_before_another_persons_change_is_refused(
+    api: Api,
+) -> None:
+    """The approve form was stale-checked (409 when someone else changed the proposal
+    after the page was drawn) but the reject form was not: Kari's rejection decided on a
+    proposal Ola had meanwhile approved with a correction she never saw. Now it comes
+    back 409 with the proposal as it is, her reason kept, and saying who changed it; sent
+    again from that page, it rejects."""
+    from bookkeeper.domain.review import ReviewRules
+    from tests.http_helpers import TENANT
+
+    api.database.factory.db.rules[TENANT] = ReviewRules(two_approvers_above=Decimal("100"))
+    proposed = await api.propose("ReceiptAttachmentProposed", receipt())
+    proposal = proposed["proposalId"]
+    csrf = await login(api, "kari", "reviewer")
+    page = (await api.client.get(f"{APP}/review/{proposal}")).text
+    reject_form = page.split('id="reject-form"', 1)[1].split("</form>", 1)[0]
+    seen = re.search(r'name="seen" value="(\d+)"', reject_form)
+    assert seen, reject_form
+    endorsed = await api.approve(
+        proposal, {"corrections": {"accountCode": "6810"}}, api.headers("ola", "reviewer")
+    )
+    assert endorsed.status_code == 200, endorsed.text
+    form = {"_csrf_token": csrf, "seen": seen.group(1), "reason": "Privat kjøp"}
+    refused = await api.client.post(
+        f"{APP}/review/{proposal}/reject", data=form, follow_redirects=False
+    )
+    assert refused.status_code == 409, refused.text
+    assert "endret forslaget etter at du åpnet det" in refused.text
+    assert 'value="Privat kjøp"' in refused.text  # the reason is kept
+    state = (await api.client.get(f"{API}/proposals/{proposal}", headers=api.viewer)).json()
+    assert (state["status"], state["accountCode"]) == ("PROPOSED", "6810")
+    fresh = re.search(r'name="seen" value="(\d+)"', refused.text.split('id="reject-form"', 1)[1])
+    assert fresh and int(fresh.group(1)) > int(seen.group(1))
+    again = await api.client.post(
+        f"{APP}/review/{proposal}/reject",
+        data={**form, "seen": fresh.group(1)},
+        follow_redirects=False,
+    )
+    assert again.status_code == 303, again.text
+    state = (await api.client.get(f"{API}/proposals/{proposal}", headers=api.viewer)).json()
+    assert (state["status"], state["decidedBy"]) == ("REJECTED", "human:kari")
+    # The same rejection sent twice (a double click) still answers as the first did.
+    twice = await api.client.post(
+        f"{APP}/review/{proposal}/reject",
+        data={**form, "seen": fresh.group(1)},
+        follow_redirects=False,
+    )
+    assert twice.status_code == 303, twice.text
+
+
 async def test_the_vat_page_says_a_rate_with_a_decimal_comma(api: Api) -> None:
     """A sale of raw fish (code 32, 11.11 %): the Norwegian VAT page said "11.11" beside
     amounts written "1 000,00" — a rate is written as the proposal page writes it."""
@@ -1391,6 +1457,123 @@ async def test_a_vat_line_off_its_basis_times_rate_is_flagged_before_filing(api:
     alert = page.split('id="vat-deviation">', 1)[1].split("</p>", 1)[0]
     assert f"kode 3 ({i18n.money('-10.00', 'nb')})" in alert, alert
     assert 'class="deviation"' in page
+
+
+async def test_a_vat_line_off_its_basis_times_rate_is_flagged_in_the_csv(api: Api) -> None:
+    """The JSON and the page flagged R019's deviation; the CSV had no column for it."""
+    await _sell(api, "2026-11-02", "1000.00", "250.00")
+    await _sell(api, "2026-11-03", "100.00", "15.00")  # 15 % booked under code 3
+    await _sell(api, "2026-11-04", "2000.00", "500.00", code="31")  # 25 % under 31: +200
+    sent = await api.client.get(
+        f"{API}/reports/vat",
+        params={"year": 2026, "term": 6, "format": "csv"},
+        headers=api.viewer,
+    )
+    reader = csv_module.DictReader(io.StringIO(sent.text))
+    by_code = {row["vatCode"]: row for row in reader}
+    header = list(reader.fieldnames or ())
+    assert by_code["3"]["deviation"] == "-10.00"  # 1 100 × 25 % = 275, booked 265
+    assert by_code["31"]["deviation"] == "200.00"  # 2 000 × 15 % = 300, booked 500
+    assert by_code["payable"]["deviation"] == ""
+    assert header[:8] == ["vatCode", "rate", "direction", "base", "vat", "side", "inReturn", "note"]
+
+
+async def _credit_note(api: Api, date: str, base: str, vat: str) -> None:
+    """A credit note of a sale (of this term or an earlier one) under code 3: 3000 and
+    2700 debited, the customer (1500) owes the gross less."""
+    gross = str(Decimal(base) + Decimal(vat))
+    entry = {
+        "date": date,
+        "description": "Kreditnota",
+        "lines": [
+            {"account": "3000", "debit": base, "vatCode": "3", "vatPart": "base"},
+            {"account": "2700", "debit": vat, "vatCode": "3", "vatPart": "tax"},
+            {"account": "1500", "credit": gross},
+        ],
+    }
+    posted = await api.client.post(
+        f"{API}/journal-entries", json=entry, headers=api.headers("anne", "accountant")
+    )
+    assert posted.status_code == 201, posted.text
+
+
+async def _buy(api: Api, date: str, base: str, vat: str, *, code: str = "1") -> None:
+    """A purchase booked by journal entry: 6300 the cost and 2710 the VAT under `code`,
+    2400 owes the whole; a negative base and VAT is the supplier's credit note."""
+    gross = Decimal(base) + Decimal(vat)
+
+    def side(account: str, amount: Decimal, **extra: str) -> dict[str, str]:
+        key = "debit" if amount >= 0 else "credit"
+        return {"account": account, key: str(abs(amount)), **extra}
+
+    entry = {
+        "date": date,
+        "description": "Kjøp",
+        "lines": [
+            side("6300", Decimal(base), vatCode=code, vatPart="base"),
+            side("2710", Decimal(vat), vatCode=code, vatPart="tax"),
+            side("2400", -gross),
+        ],
+    }
+    posted = await api.client.post(
+        f"{API}/journal-entries", json=entry, headers=api.headers("anne", "accountant")
+    )
+    assert posted.status_code == 201, posted.text
+
+
+async def test_a_term_of_credit_notes_says_the_return_needs_a_remark(api: Api) -> None:
+    """Skatteetaten's rules R020 / R021: a line of the sign opposite to its kind (a sale's
+    basis below zero, input VAT that pays back) must carry a remark (merknad) in the
+    return, else it is marked as deviating. A term where a credit note correcting an
+    earlier term's sale outweighs the term's sales, and a supplier's credit note its
+    purchases, said nothing of it: not in the JSON, the page or the CSV."""
+    await _sell(api, "2026-11-02", "200.00", "50.00")
+    await _credit_note(api, "2026-11-03", "1000.00", "250.00")
+    await _buy(api, "2026-11-04", "100.00", "25.00")
+    await _buy(api, "2026-11-05", "-400.00", "-100.00")
+    await _sell(api, "2026-11-06", "300.00", "36.00", code="33")  # an ordinary line
+    report = await api.client.get(
+        f"{API}/reports/vat", params={"year": 2026, "term": 6}, headers=api.viewer
+    )
+    body = report.json()
+    remarks = {line["vatCode"]: line["remark"] for line in body["lines"]}
+    assert remarks == {"1": "R021", "3": "R020", "33": None}, body["lines"]
+    assert "merknad" in body["remarkNote"] and "code 3 (R020)" in body["remarkNote"]
+    assert "code 1 (R021)" in body["remarkNote"]
+    csv = await api.client.get(
+        f"{API}/reports/vat",
+        params={"year": 2026, "term": 6, "format": "csv"},
+        headers=api.viewer,
+    )
+    by_code = {row["vatCode"]: row for row in csv_module.DictReader(io.StringIO(csv.text))}
+    assert (by_code["3"]["remark"], by_code["1"]["remark"], by_code["33"]["remark"]) == (
+        "R020",
+        "R021",
+        "",
+    )
+    assert "merknad" in by_code["remark"]["note"]
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
+    alert = page.split('id="vat-remark">', 1)[1].split("</p>", 1)[0]
+    assert "merknad" in alert and "kode 3 (R020)" in alert and "kode 1 (R021)" in alert, alert
+    assert "kode 33" not in alert
+    assert 'class="remark"' in page
+
+
+async def test_an_ordinary_term_needs_no_remark(api: Api) -> None:
+    """A term whose sales and purchases keep their signs, a credit note included."""
+    await _sell(api, "2026-11-02", "1000.00", "250.00")
+    await _credit_note(api, "2026-11-03", "400.00", "100.00")
+    await _buy(api, "2026-11-04", "100.00", "25.00")
+    report = await api.client.get(
+        f"{API}/reports/vat", params={"year": 2026, "term": 6}, headers=api.viewer
+    )
+    body = report.json()
+    assert [line["remark"] for line in body["lines"]] == [None, None]
+    assert body["remarkNote"] is None
+    await login(api, "vera", "viewer")
+    page = (await api.client.get(f"{APP}/reports/vat?year=2026&term=6")).text
+    assert 'id="vat-remark"' not in page
 
 
 async def test_a_vat_line_within_rounding_is_not_flagged(api: Api) -> None:

@@ -103,6 +103,11 @@ async def test_the_summary_reports_spending_per_source_in_nok_with_budget_use_an
     lines = outcome.summary.splitlines()
     # Yesterday 15 kr; month 15 + 15 + 5 = 35 kr of 40 (87.5 %).
     assert "  anthropic: 15,00 / 35,00 / 40,00 (87,5 % brukt)" in lines
+    # At the rate of the month's 19 whole days (35 kr), its 30 days end at 55,26 kr.
+    assert (
+        "Prognose for måneden med takten så langt (NOK): anthropic 55,26 (over budsjett 40,00)"
+        in lines
+    )
     assert "Kostnader ikke hentet: google" in lines
     async with uow() as unit:
         [run] = await unit.events.query("acme", EventFilter(types=("MorningCheckRan",)))
@@ -286,3 +291,126 @@ async def test_a_pull_that_fails_as_a_whole_still_shows_what_was_recorded_and_sa
     lines = outcome.summary.splitlines()
     assert "  anthropic: 0,00 / 10,00 / 40,00 (25,0 % brukt)" in lines
     assert "Kostnader ikke hentet: hentingen ble ikke ferdig (tallene er fra før)" in lines
+
+
+def test_a_month_end_forecast_carries_the_whole_days_rate_to_the_months_end() -> None:
+    from bookkeeper.application.spending import month_end_forecast
+
+    assert month_end_forecast(D("300"), 10, 30) == D("900")
+    assert month_end_forecast(D("100"), 3, 28) == D("100") * 28 / 3
+    assert month_end_forecast(D("310"), 31, 31) == D("310")  # a month that is over
+    assert month_end_forecast(D("0"), 5, 30) == D("0")
+    assert month_end_forecast(D("50"), 0, 30) is None  # the 1st: no whole day yet
+
+
+async def test_the_forecast_counts_oslo_days_and_is_in_the_morning_summary() -> None:
+    """A user expects "at this rate the month ends at X NOK, over or under budget". At
+    00:30 in Oslo on 11 November (23:30 UTC on the 10th) ten whole days of the month
+    have passed: the 10th's 100 kr count, and the rate is 190 kr over 10 days (570 kr in
+    30) — not 90 kr over 9 UTC days (300 kr)."""
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock(dt.datetime(2026, 11, 10, 23, 30, tzinfo=dt.UTC))
+    days = [usd("anthropic", dt.date(2026, 11, n), "1") for n in range(1, 10)]
+    anthropic = Source("anthropic", [*days, usd("anthropic", dt.date(2026, 11, 10), "10")])
+    google = Source("google", [usd("google", dt.date(2026, 11, n), "0.5") for n in (2, 4)])
+    spending = SpendingService(
+        uow, clock, UuidV7Ids(), RoleAuthorizer(), Rates(), [anthropic, google]
+    )
+    await spending.set_budget(principal("anne", "admin"), "anthropic", D("600"))
+    await spending.set_budget(principal("anne", "admin"), "google", D("20"))
+    await spending.pull("acme", dt.date(2026, 11, 1), dt.date(2026, 11, 10))
+    forecast = await spending.forecast_as(principal("vera", "viewer"))
+    assert (forecast.month, forecast.day, forecast.days_passed, forecast.days_in_month) == (
+        "2026-11",
+        dt.date(2026, 11, 11),
+        10,
+        30,
+    )
+    assert [(f.source, f.spent_nok, f.forecast_nok, f.budget_nok) for f in forecast.sources] == [
+        ("anthropic", D("190"), D("570"), D("600")),
+        ("google", D("10"), D("30"), D("20")),
+    ]
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, Ledger(), lambda _t: Bank())  # type: ignore[arg-type]
+    morning = MorningCheck(checks, uow, clock, StaticTenants(["acme"]), spending=spending)
+    [outcome] = await morning.run()
+    assert outcome.summary is not None
+    lines = outcome.summary.splitlines()
+    assert (
+        "Prognose for måneden med takten så langt (NOK): anthropic 570,00 (innenfor budsjett "
+        "600,00), google 30,00 (over budsjett 20,00)"
+    ) in lines, lines
+    async with uow() as unit:
+        [run] = await unit.events.query("acme", EventFilter(types=("MorningCheckRan",)))
+    assert isinstance(run.data, MorningCheckRanData)
+    assert [(s.source, s.forecast_nok) for s in run.data.spending] == [
+        ("anthropic", D("570.00")),
+        ("google", D("30.00")),
+    ]
+
+
+async def test_on_the_first_of_the_month_there_is_no_forecast_yet() -> None:
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock(dt.datetime(2026, 11, 30, 23, 30, tzinfo=dt.UTC))  # 1 Dec in Oslo
+    anthropic = Source("anthropic", [usd("anthropic", dt.date(2026, 11, 30), "1")])
+    spending = SpendingService(uow, clock, UuidV7Ids(), RoleAuthorizer(), Rates(), [anthropic])
+    await spending.set_budget(principal("anne", "admin"), "anthropic", D("600"))
+    await spending.pull("acme", dt.date(2026, 11, 30), dt.date(2026, 11, 30))
+    forecast = await spending.forecast_as(principal("vera", "viewer"))
+    assert (forecast.month, forecast.days_passed, forecast.days_in_month) == ("2026-12", 0, 31)
+    assert [(f.source, f.forecast_nok) for f in forecast.sources] == [("anthropic", None)]
+
+
+@dataclass
+class OutageSource:
+    """A provider answering 503 to every request: the adapter's back-off asks it again
+    (retry_after.backing_off, no real waiting here) until it gives up."""
+
+    name: str
+    requests: int = 0
+
+    async def costs(self, start: dt.date, end: dt.date) -> list[CostRecord]:
+        from bookkeeper.adapters.retry_after import backing_off
+
+        async def once() -> list[CostRecord]:
+            self.requests += 1
+            raise ExternalUnavailable("cost_report: 503", system=self.name, status=503)
+
+        async def no_wait(seconds: float) -> None:
+            pass
+
+        return await backing_off(once, sleep=no_wait)
+
+
+async def test_a_source_that_stayed_down_through_every_attempt_is_said_to_be_down() -> None:
+    """A transient 5xx is asked again now; the morning said only "Kostnader ikke hentet:
+    google" whether Google answered one bad minute or stayed down through every attempt —
+    the latter is an outage at the provider, and the summary says so."""
+    uow = MemoryUnitOfWorkFactory()
+    clock = FixedClock()
+    google = OutageSource("google")
+    spending = SpendingService(
+        uow,
+        clock,
+        UuidV7Ids(),
+        RoleAuthorizer(),
+        Rates(),
+        [google, Source("cloudflare", down=True)],
+    )
+    pulled = await spending.pull("acme", TODAY, TODAY)
+    assert pulled.down == {"google": 4} and google.requests == 4
+    assert "still down after 4 attempts" in pulled.failed["google"]
+    assert set(pulled.failed) == {"google", "cloudflare"}
+    unused: Any = None
+    checks = Checks(uow, clock, UuidV7Ids(), RoleAuthorizer(), unused, Ledger(), lambda _t: Bank())  # type: ignore[arg-type]
+    morning = MorningCheck(checks, uow, clock, StaticTenants(["acme"]), spending=spending)
+    [outcome] = await morning.run()
+    assert outcome.summary is not None
+    assert (
+        "Kostnader ikke hentet: cloudflare, google (nede: svarte med feil på hvert forsøk)"
+        in outcome.summary.splitlines()
+    ), outcome.summary
+    async with uow() as unit:
+        [run] = await unit.events.query("acme", EventFilter(types=("MorningCheckRan",)))
+    assert isinstance(run.data, MorningCheckRanData)
+    assert run.data.costs_down == ("google",)

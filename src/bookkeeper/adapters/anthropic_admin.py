@@ -10,7 +10,8 @@ Every page is read (`page=next_page` while `has_more`). A cost `amount` is a dec
 in cents of USD: it is kept as a Decimal and divided by 100. Costs are summed per (day,
 model) — the cost types and token types of a model's day are one record — and tokens from
 the usage report are put beside them. 429 is retried after Retry-After (retry_after.backing_off,
-a few times, then ExternalRateLimited); 5xx and timeouts are ExternalUnavailable; 401/403
+a few times, then ExternalRateLimited), and so is a transient 5xx (then ExternalUnavailable
+saying it stayed down); another 5xx and timeouts are ExternalUnavailable; 401/403
 ExternalAuthFailed; another 4xx ExternalRejected. The key never appears in a message.
 """
 
@@ -155,8 +156,13 @@ class AnthropicAdminUsage:
                 system=SYSTEM,
                 status=status,
             )
-        if status >= 500:
-            raise ExternalUnavailable(f"{path}: {status}", system=SYSTEM, status=status)
+        if status >= 500:  # retried when transient (retry_after.backing_off)
+            raise ExternalUnavailable(
+                f"{path}: {status}",
+                system=SYSTEM,
+                status=status,
+                retry_after=retry_after(response.headers),
+            )
         if status >= 400:
             raise ExternalRejected(
                 f"{path}: {status} {_error_message(response)}", system=SYSTEM, status=status

@@ -20,7 +20,8 @@ field, a rate limit): that is ExternalRejected (ExternalAuthFailed when it says 
 is not authorized, ExternalRateLimited for a limit), never an empty month. A window spans
 at most WINDOW_DAYS (the API allows a month per query); a window that hits the row limit
 is split by day. A 429 (or GraphQL's own rate-limit error) is waited out as Retry-After asks
-(retry_after.backing_off: a few times, then ExternalRateLimited). `Authorization: Bearer
+(retry_after.backing_off: a few times, then ExternalRateLimited); a transient 5xx is asked
+again the same way, then ExternalUnavailable saying it stayed down. `Authorization: Bearer
 <token>`; the token never appears in a message.
 """
 
@@ -273,13 +274,22 @@ class CloudflareUsage:
         }
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One request; a 429 is ExternalRateLimited with what Retry-After asks (the
-        callers back off: retry_after.backing_off)."""
+        """One request; a 429 is ExternalRateLimited and a 5xx ExternalUnavailable, with
+        what Retry-After asks (the callers back off: retry_after.backing_off, a 5xx when
+        transient)."""
         with reading_errors(system=SYSTEM, where=path, deadline=self._deadline):
             response = await self._client.request(method, path, headers=self._headers, **kwargs)
-        if response.status_code == 429:
+        status = response.status_code
+        if status == 429:
             raise ExternalRateLimited(
                 f"{path}: rate limited", system=SYSTEM, retry_after=retry_after(response.headers)
+            )
+        if status >= 500:
+            raise ExternalUnavailable(
+                f"{path}: {status}",
+                system=SYSTEM,
+                status=status,
+                retry_after=retry_after(response.headers),
             )
         return response
 

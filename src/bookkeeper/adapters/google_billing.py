@@ -17,7 +17,8 @@ JSON Google hands out) signs a JWT that google-auth exchanges at the key's `toke
 a bearer token, refreshed when it expires. 401/403 are ExternalAuthFailed; 429, and 403
 with reason rateLimitExceeded/quotaExceeded, are waited out as Retry-After asks (else 1, 2,
 4 s; retry_after.backing_off), then ExternalRateLimited; 404 ExternalNotFound (no such
-dataset or table), 5xx and timeouts ExternalUnavailable, other 4xx and `errors` in an
+dataset or table), 5xx and timeouts ExternalUnavailable (a transient 5xx — 500, 502, 503,
+504 — asked again as a rate limit is, then said to have stayed down), other 4xx and `errors` in an
 answer ExternalRejected. The key and the token never appear in a message.
 """
 
@@ -265,8 +266,13 @@ class GoogleBillingUsage:
                 raise ExternalAuthFailed(f"BigQuery: {message}", system=SYSTEM, status=status)
             if status == 404:
                 raise ExternalNotFound(f"BigQuery: {message}", system=SYSTEM, status=status)
-            if status >= 500:
-                raise ExternalUnavailable(f"BigQuery: {status}", system=SYSTEM, status=status)
+            if status >= 500:  # retried when transient (retry_after.backing_off)
+                raise ExternalUnavailable(
+                    f"BigQuery: {status}",
+                    system=SYSTEM,
+                    status=status,
+                    retry_after=retry_after(response.headers),
+                )
             raise ExternalRejected(f"BigQuery: {message}", system=SYSTEM, status=status)
         try:
             body = response.json()

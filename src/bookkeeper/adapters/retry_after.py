@@ -10,9 +10,12 @@ the past are 0 (go now). The date form is parsed by the standard library's RFC 5
 RFC 9110 asks recipients to accept.
 
 `backing_off` is the one back-off of the cost sources (the Anthropic Admin API, BigQuery,
-Cloudflare): a call that raised ExternalRateLimited is made again after what the server
-asked (else 1, 2, 4 s), at most MAX_RETRY_AFTER each, RATE_LIMIT_RETRIES times; then the
-last ExternalRateLimited leaves, as its docstring says ("429 even after backing off").
+Cloudflare): a call that raised ExternalRateLimited, or ExternalUnavailable for a transient
+5xx (500, 502, 503, 504: a provider's bad minute would otherwise lose the day's figure until
+the next pull), is made again after what the server asked (else 1, 2, 4 s), at most
+MAX_RETRY_AFTER each, RATE_LIMIT_RETRIES times; then the last error leaves — a 5xx saying
+the source stayed down through every attempt, which is what the pull's `failed` and the
+morning summary show. A timeout is not retried here: the pull bounds each source's time.
 """
 
 from __future__ import annotations
@@ -24,15 +27,28 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from bookkeeper.application.errors import ExternalRateLimited
+from bookkeeper.application.errors import (
+    ExternalRateLimited,
+    ExternalStayedDown,
+    ExternalUnavailable,
+)
 
 __all__ = ["backing_off", "parse_retry_after", "retry_after"]
 
 RATE_LIMIT_RETRIES: Final = 3
 MAX_RETRY_AFTER: Final = 60.0
+#: The 5xx answers worth asking again: the server's error, a gateway's, "unavailable".
+TRANSIENT_STATUSES: Final = frozenset({500, 502, 503, 504})
 _T = TypeVar("_T")
+
+
+def _transient(error: BaseException) -> bool:
+    """A rate limit, or a provider's transient 5xx (a timeout has no status)."""
+    if isinstance(error, ExternalRateLimited):
+        return True
+    return isinstance(error, ExternalUnavailable) and error.status in TRANSIENT_STATUSES
 
 
 async def backing_off(
@@ -42,27 +58,44 @@ async def backing_off(
     retries: int = RATE_LIMIT_RETRIES,
     longest: float = MAX_RETRY_AFTER,
 ) -> _T:
-    """`call()`, made again after each ExternalRateLimited it raises (see the module)."""
+    """`call()`, made again after each rate limit or transient 5xx it raises (see the
+    module)."""
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
-        asked = error.retry_after if isinstance(error, ExternalRateLimited) else None
+        asked = error.retry_after if isinstance(error, ExternalUnavailable) else None
         pause = asked if asked is not None else 2.0 ** (state.attempt_number - 1)
         return min(pause, longest)
 
     retrying = AsyncRetrying(
-        retry=retry_if_exception_type(ExternalRateLimited),
+        retry=retry_if_exception(_transient),
         stop=stop_after_attempt(retries + 1),
         wait=wait,
         sleep=sleep,
         reraise=True,
     )
+    attempts = 0
 
     async def attempt() -> _T:
         # A coroutine function: tenacity calls a plain callable (a lambda) without awaiting.
+        nonlocal attempts
+        attempts += 1
         return await call()
 
-    result: _T = await retrying(attempt)
+    try:
+        result: _T = await retrying(attempt)
+    except ExternalRateLimited:
+        raise
+    except ExternalUnavailable as error:
+        if attempts < 2 or error.status not in TRANSIENT_STATUSES:
+            raise
+        raise ExternalStayedDown(
+            f"{error} (still down after {attempts} attempts)",
+            system=error.system,
+            status=error.status,
+            retry_after=error.retry_after,
+            attempts=attempts,
+        ) from error
     return result
 
 

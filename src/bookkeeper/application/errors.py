@@ -21,7 +21,7 @@ them. HTTP maps them to problem details (entrypoints/http/problems.py).
         ├── IdempotencyConflict          a key reused for another request
         ├── StorageUnavailable           the database is unreachable or failed transiently
         ├── ExternalError                books, bank (retryable or not)
-        │   ├── ExternalUnavailable ── ExternalRateLimited
+        │   ├── ExternalUnavailable ── ExternalRateLimited, ExternalStayedDown
         │   ├── ExternalAnswerInvalid    a 2xx answer not fit to be read (ADR 0026)
         │   └── ExternalRejected ── ExternalAuthFailed, ExternalNotFound
         ├── ExtractionFailed             a document could not be read
@@ -149,6 +149,23 @@ class ExternalUnavailable(ExternalError):
     ) -> None:
         super().__init__(message, system=system, status=status)
         self.retry_after = retry_after
+
+
+class ExternalStayedDown(ExternalUnavailable):
+    """A transient 5xx asked again (retry_after.backing_off) that answered the same every
+    time: the source stayed down through `attempts` requests."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        attempts: int,
+    ) -> None:
+        super().__init__(message, system=system, status=status, retry_after=retry_after)
+        self.attempts = attempts
 
 
 class ExternalRateLimited(ExternalUnavailable):

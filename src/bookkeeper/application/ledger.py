@@ -77,6 +77,7 @@ from bookkeeper.domain.ledger import (
     files_return_for,
     natural_amount,
     return_line_deviation,
+    return_line_remark,
     saft_vat_code,
     unknown_accounts,
     vat_term,
@@ -444,6 +445,10 @@ class VatReportLine(msgspec.Struct, frozen=True, kw_only=True):
     #: lies more than a krone from basis × rate: by how much (VAT − basis × rate), else
     #: None. Skatteetaten marks such a return as deviating (R019, ADR 0064 addendum 3).
     deviation: Decimal | None = None
+    #: A return line of the sign opposite to its kind (a sale's basis below zero, a
+    #: deduction that pays): the rule that asks a remark (merknad) for it in the return,
+    #: "R020" or "R021", else None (domain.ledger.return_line_remark, ADR 0064 addendum 4).
+    remark: str | None = None
 
 
 class VatReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -1137,10 +1142,12 @@ class LedgerService:
             )
         lines = [
             msgspec.structs.replace(
-                line, deviation=return_line_deviation(line.base, line.vat, line.rate)
+                line,
+                deviation=return_line_deviation(line.base, line.vat, line.rate)
+                if line.direction == OUTPUT
+                else None,
+                remark=return_line_remark(line.vat_code, line.direction, line.base, line.vat),
             )
-            if line.direction == OUTPUT
-            else line
             for line in lines
         ]
         input_vat = sum((line.vat for line in lines if line.direction == INPUT), _ZERO)

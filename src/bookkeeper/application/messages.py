@@ -964,6 +964,13 @@ TEXTS.update(
         "web.spending.spent": {"nb": "Brukt", "en": "Spent"},
         "web.spending.budget": {"nb": "Budsjett", "en": "Budget"},
         "web.spending.used": {"nb": "Brukt av budsjett", "en": "Budget used"},
+        "web.spending.forecast": {"nb": "Prognose for måneden", "en": "Month-end forecast"},
+        "web.spending.forecast_help": {
+            "nb": "Prognosen er månedens kostnader per hele dag (Oslo-tid, til og med dagen "
+            "før {end}) ganget med månedens dager.",
+            "en": "The forecast is the month's cost per whole day (Oslo days, up to the day "
+            "before {end}) times the month's days.",
+        },
         "web.spending.no_budgets": {
             "nb": "Ingen budsjetter er satt.",
             "en": "No budgets are set.",
@@ -1045,6 +1052,17 @@ TEXTS.update(
             "documents before it is filed.",
         },
         "web.vat_deviation_line": {"nb": "kode {code} ({amount})", "en": "code {code} ({amount})"},
+        # Skatteetaten's rules R020 / R021 (ADR 0064 addendum 4).
+        "web.vat_remark": {
+            "nb": "Mva-meldingen må ha en merknad på {lines}: beløpet har motsatt fortegn "
+            "(kreditnotaer eller en korrigering av en tidligere termin er større enn "
+            "terminens beløp). Forklar det i merknaden, ellers markerer Skatteetaten "
+            "meldingen som avvikende.",
+            "en": "The VAT return needs a remark on {lines}: the amount has the opposite "
+            "sign (credit notes or a correction of an earlier term outweigh the term). "
+            "Explain it in the remark, or Skatteetaten marks the return as deviating.",
+        },
+        "web.vat_remark_line": {"nb": "kode {code} ({rule})", "en": "code {code} ({rule})"},
         # norway.md: "A return is due even with nothing to report."
         "web.vat_nothing_to_report": {
             "nb": "Ingenting å rapportere i terminen, men mva-meldingen skal likevel leveres "

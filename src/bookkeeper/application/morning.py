@@ -501,6 +501,7 @@ class MorningCheck:
             else ()
         )
         spending: tuple[SourceSpending, ...] = ()
+        costs_down: tuple[str, ...] = ()
         service = self._spending
         if service is not None:
             pulled = await self._outside(
@@ -521,6 +522,7 @@ class MorningCheck:
                 unavailable.append("costs")
             else:
                 unavailable += [f"costs:{source}" for source in sorted(pulled.failed)]
+                costs_down = tuple(sorted(pulled.down))
             # What was recorded is shown all the same (earlier pulls' figures, and this
             # one's up to where it stopped): a pull that failed says so beside it.
             spending = await service.morning(tenant_id, day)
@@ -537,6 +539,7 @@ class MorningCheck:
             stuck_executions=tuple(str(p.id) for p in executions.stuck),
             unknown_accounts=unknown,
             unavailable=tuple(unavailable),
+            costs_down=costs_down,
             summary="",
             spending=spending,
         )
@@ -571,6 +574,24 @@ def _spending_line(spend: SourceSpending) -> str:
     return line
 
 
+def _forecast_line(spending: Sequence[SourceSpending]) -> str | None:
+    """Where each source's month ends at the rate of its whole days so far, and whether
+    that is over its budget (ADR 0031 addendum, vatspend); None before a whole day of the
+    month has passed (or with no spending)."""
+    parts = []
+    for spend in spending:
+        if spend.forecast_nok is None:
+            continue
+        part = f"{spend.source} {amount_text(spend.forecast_nok)}"
+        if spend.budget_nok:
+            over = spend.forecast_nok > spend.budget_nok
+            part += f" ({'over' if over else 'innenfor'} budsjett {amount_text(spend.budget_nok)})"
+        parts.append(part)
+    if not parts:
+        return None
+    return "Prognose for måneden med takten så langt (NOK): " + ", ".join(parts)
+
+
 def compose_summary(data: MorningCheckRanData) -> str:
     """The summary people read (Norwegian, dates as in Norway)."""
     lines = [f"Morgensjekk {date_text(data.date)}"]
@@ -601,11 +622,22 @@ def compose_summary(data: MorningCheckRanData) -> str:
     if data.spending:
         lines.append("Forbruk per kilde (NOK): i går / denne måneden / budsjett")
         lines += [_spending_line(s) for s in data.spending]
+        forecast = _forecast_line(data.spending)
+        if forecast is not None:
+            lines.append(forecast)
     failed_sources = [u.removeprefix("costs:") for u in data.unavailable if u.startswith("costs:")]
     if "costs" in data.unavailable:  # the pull as a whole: not done in time, or failed
         lines.append("Kostnader ikke hentet: hentingen ble ikke ferdig (tallene er fra før)")
     elif failed_sources:
-        lines.append("Kostnader ikke hentet: " + ", ".join(failed_sources))
+        # A source that stayed down through every attempt is said to be down (an outage
+        # at the provider), not only named (ADR 0031 addendum, vatspend).
+        named = [
+            f"{source} (nede: svarte med feil på hvert forsøk)"
+            if source in data.costs_down
+            else source
+            for source in failed_sources
+        ]
+        lines.append("Kostnader ikke hentet: " + ", ".join(named))
     lines += [
         m.text(
             "morning.vat_overdue",

@@ -28,6 +28,7 @@ from bookkeeper.application.errors import (
     ApplicationError,
     ConcurrencyConflict,
     DuplicateEvent,
+    ExternalStayedDown,
 )
 from bookkeeper.application.event_log import (
     budget_alert_id,
@@ -204,7 +205,40 @@ class PullResult(msgspec.Struct, kw_only=True):
     unchanged: int = 0
     #: Sources that could not be read (source → why), e.g. a provider that is down.
     failed: dict[str, str] = {}
+    #: Of `failed`, those that stayed down through every attempt of a transient 5xx
+    #: (source → attempts): a provider's outage, not a moment's error.
+    down: dict[str, int] = {}
     alerts: list[BudgetThresholdReachedData] = []
+
+
+class MonthForecast(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one source's month ends at the rate of its whole Oslo days so far."""
+
+    source: str
+    #: The month's spending through the day before `day` (its whole days), NOK unrounded.
+    spent_nok: Decimal
+    #: None when no whole day of the month has passed (the 1st).
+    forecast_nok: Decimal | None
+    budget_nok: Decimal | None = None
+
+
+class SpendingForecast(msgspec.Struct, frozen=True, kw_only=True):
+    """The month of `day` (an Oslo date): its whole days so far and each source's end."""
+
+    month: str
+    day: dt.date
+    days_passed: int
+    days_in_month: int
+    sources: list[MonthForecast]
+
+
+def month_end_forecast(spent: Decimal, days_passed: int, days_in_month: int) -> Decimal | None:
+    """`spent` over the month's first `days_passed` whole days, carried on at that rate to
+    its last day: spent ÷ days_passed × days_in_month (unrounded; rounded where shown).
+    None when no whole day has passed (no rate to carry on)."""
+    if days_passed <= 0:
+        return None
+    return spent * days_in_month / min(days_passed, days_in_month)
 
 
 class CostRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -403,7 +437,9 @@ class SpendingService:
         end = end or self.today()
         start = start or end - dt.timedelta(days=PULL_DAYS - 1)
         _check_range(start, end)
-        result = PullResult(tenant_id=tenant_id, start=start, end=end, failed={}, alerts=[])
+        result = PullResult(
+            tenant_id=tenant_id, start=start, end=end, failed={}, down={}, alerts=[]
+        )
         records: list[CostRecord] = []
         asked = [OWN_SOURCE]
         try:
@@ -413,7 +449,9 @@ class SpendingService:
         if not self._external_tenants or tenant_id in self._external_tenants:
             # Side by side, each within source_seconds: a provider that is slow or hangs
             # fails alone, not the pull (and the morning's bound on it) with the others.
-            answers = await asyncio.gather(*(self._read(s, start, end) for s in self._sources))
+            answers = await asyncio.gather(
+                *(self._read(s, start, end, result.down) for s in self._sources)
+            )
             for source, answer in zip(self._sources, answers, strict=True):
                 asked.append(source.name)
                 if isinstance(answer, str):
@@ -451,12 +489,17 @@ class SpendingService:
         return result
 
     async def _read(
-        self, source: UsageSource, start: dt.date, end: dt.date
+        self, source: UsageSource, start: dt.date, end: dt.date, down: dict[str, int]
     ) -> list[CostRecord] | str:
-        """A source's records of [start, end], or why there are none (its failure)."""
+        """A source's records of [start, end], or why there are none (its failure); one
+        that stayed down through every attempt is put in `down` too."""
         try:
             async with asyncio.timeout(self._source_seconds):
                 return await source.costs(start, end)
+        except ExternalStayedDown as error:
+            log.warning("costs of %s unavailable: %s", source.name, error)
+            down[source.name] = error.attempts
+            return str(error)
         except TimeoutError:
             log.warning(
                 "costs of %s unavailable: no answer within %g s", source.name, self._source_seconds
@@ -886,16 +929,53 @@ class SpendingService:
 
     # --- the morning summary and the conversation -----------------------------------------
 
+    async def forecast(self, tenant_id: str, day: dt.date) -> SpendingForecast:
+        """Where each source's month of `day` (an Oslo date: the service's today) ends at
+        the rate of its whole days before `day`; `day` itself is not over, and a provider
+        has not reported it yet. Every source with spending this month or a budget."""
+        first = day.replace(day=1)
+        days_in_month = calendar.monthrange(day.year, day.month)[1]
+        days_passed = (day - first).days
+        spent: dict[str, Decimal] = {}
+        if days_passed:
+            spent = await self.totals_nok(tenant_id, first, day - dt.timedelta(days=1))
+        budgets = {b.source: b.monthly_nok for b in await self.budgets(tenant_id)}
+        return SpendingForecast(
+            month=month_of(day),
+            day=day,
+            days_passed=days_passed,
+            days_in_month=days_in_month,
+            sources=[
+                MonthForecast(
+                    source=source,
+                    spent_nok=spent.get(source, Decimal(0)),
+                    forecast_nok=month_end_forecast(
+                        spent.get(source, Decimal(0)), days_passed, days_in_month
+                    ),
+                    budget_nok=budgets.get(source),
+                )
+                for source in sorted(set(spent) | set(budgets))
+            ],
+        )
+
+    async def forecast_as(self, principal: Principal) -> SpendingForecast:
+        """The forecast of this month (in Oslo) for a reader of reports."""
+        self._authorizer.check(principal, REPORT_ACTION)
+        return await self.forecast(principal.tenant_id, self.today())
+
     async def morning(self, tenant_id: str, day: dt.date) -> tuple[SourceSpending, ...]:
-        """Yesterday's and this month's spending per source in NOK, with budget use."""
+        """Yesterday's and this month's spending per source in NOK, with budget use and
+        where the month ends at its rate so far (`forecast`)."""
         yesterday = day - dt.timedelta(days=1)
         month = await self.totals_nok(tenant_id, day.replace(day=1), day)
         before = await self.totals_nok(tenant_id, yesterday, yesterday)
         budgets = {b.source: b.monthly_nok for b in await self.budgets(tenant_id)}
+        ahead = {f.source: f.forecast_nok for f in (await self.forecast(tenant_id, day)).sources}
         lines: list[SourceSpending] = []
         for source in sorted(set(month) | set(before) | set(budgets)):
             spent = month.get(source, Decimal(0))
             budget = budgets.get(source)
+            forecast = ahead.get(source)
             lines.append(
                 SourceSpending(
                     source=source,
@@ -907,6 +987,7 @@ class SpendingService:
                         if budget
                         else None
                     ),
+                    forecast_nok=None if forecast is None else _kr(forecast),
                 )
             )
         return tuple(lines)

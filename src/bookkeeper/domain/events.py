@@ -506,6 +506,9 @@ class SourceSpending(Payload, frozen=True, kw_only=True, omit_defaults=True):
     month_nok: Decimal
     budget_nok: Decimal | None = None
     budget_used_percent: Decimal | None = None
+    #: Where the month ends at the rate of its whole Oslo days so far (the month's
+    #: spending before the day ÷ those days × the month's days); None on the 1st.
+    forecast_nok: Decimal | None = None
 
 
 class MissingReceipt(Payload, frozen=True, kw_only=True):
@@ -543,6 +546,9 @@ class MorningCheckRanData(Payload, frozen=True, kw_only=True):
     unknown_accounts: tuple[str, ...] | None = None
     #: Checks that could not run (the bank or the books were down), by name.
     unavailable: tuple[str, ...] = ()
+    #: Cost sources of `unavailable` that stayed down through every attempt of a
+    #: transient 5xx (asked again, as Retry-After said): an outage, said as one.
+    costs_down: tuple[str, ...] = ()
     summary: str
     #: Spending per source in NOK from the cost snapshots (issue 11), with budget use.
     spending: tuple[SourceSpending, ...] = ()

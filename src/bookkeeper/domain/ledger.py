@@ -874,6 +874,48 @@ def return_line_deviation(base: Decimal, vat: Decimal, rate: Decimal | None) -> 
     return deviation if abs(deviation) > VAT_TOLERANCE else None
 
 
+#: Skatteetaten's validation rules of the mva-melding (Skatteetaten/mva-meldingen,
+#: "Valideringsregler"): a line of these codes with a basis below zero needs a remark
+#: (merknad) — R020, "Merknad til beløp med motsatt fortegn som gjelder grunnlag og
+#: utgående avgift mangler" (output VAT, and the VAT calculated under reverse charge).
+REMARK_BASIS_CODES: Final = frozenset(
+    {"3", "6", "31", "32", "33", "51", "52", "81", "82", "83", "84", "85", "86", "87", "88"}
+    | {"89", "91", "92"}
+)
+#: R021, "Merknad til beløp med motsatt fortegn som gjelder fradragsført inngående avgift
+#: mangler": a deduction line (no basis) of these codes whose VAT is a payment instead of
+#: a deduction (in the return's sign above zero; in the report's, below).
+REMARK_DEDUCTION_CODES: Final = frozenset(
+    {"1", "11", "12", "13", "14", "15", "81", "83", "86", "88", "91"}
+)
+#: The rule that asks the remark, as Skatteetaten numbers it.
+REMARK_BASIS: Final = "R020"
+REMARK_DEDUCTION: Final = "R021"
+#: What the report (JSON, CSV) says when a return line needs a remark; `codes` lists them.
+VAT_REMARK_NEEDED: Final = (
+    "the VAT return needs a remark (merknad) on {codes}: an amount of the opposite sign "
+    "(credit notes or a correction of an earlier term outweigh the term); explain it in "
+    "the return, or Skatteetaten marks it as deviating"
+)
+
+
+def return_line_remark(
+    vat_code: str, direction: str | None, base: Decimal, vat: Decimal
+) -> str | None:
+    """The rule (R020 / R021) under which the return must carry a remark (merknad) on this
+    line, else None: an amount of the sign opposite to its kind — a term whose credit
+    notes or corrections of an earlier term outweigh what it booked. Without the remark
+    Skatteetaten marks the return as deviating (AVVIKENDE_SKATTEMELDING).
+
+    `direction` and the amounts are the report's (natural_amount): a deduction is INPUT
+    with its VAT positive (the return shows it negative), every other return line has a
+    basis, positive for a sale or a purchase under reverse charge."""
+    if direction == INPUT:
+        deducts = vat_code in REMARK_DEDUCTION_CODES and vat < 0
+        return REMARK_DEDUCTION if deducts else None
+    return REMARK_BASIS if vat_code in REMARK_BASIS_CODES and base < 0 else None
+
+
 def natural_amount(code: VatCode, debit_minus_credit: Decimal) -> Decimal:
     """An amount in the sign a VAT return shows it: input VAT (and its basis) is booked as
     a debit, output VAT as a credit; codes of neither kind stay debit minus credit. A

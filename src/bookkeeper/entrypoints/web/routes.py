@@ -720,6 +720,7 @@ def _review_routes() -> list[Any]:
             fields=form_fields(view, _unread(view, history), i18n.choose(request), posted,
                                invalid),
             comment=(posted or {}).get("comment", ""),
+            reason=(posted or {}).get("reason", ""),
             event_name=lambda name: i18n.event_name(name, i18n.choose(request)),
             note=_note,
             notice=notice, inline=stored is not None and stored.content_type in INLINE_TYPES,
@@ -847,6 +848,20 @@ def _review_routes() -> list[Any]:
     ) -> Response[Any]:
         form = await request.form()
         reason = _words(form, "reason")
+        view = await runtime.get_queries().proposal(user, proposal_id)
+        changed_by = await _changed_since_shown(runtime, user, view, _int(_field(form, "seen")))
+        if changed_by is not None:
+            # A stale form, as the approval's (ADR 0027 addendum, vatspend): someone else
+            # approved or corrected the proposal after the page was drawn, so the
+            # rejection would decide on what the reviewer never saw. The page comes back
+            # as it is now, the reason kept, and says who changed it.
+            lang = i18n.choose(request)
+            return await proposal_page(
+                request, user, runtime, proposal_id, status=409,
+                error=i18n.text("stale_form", lang, who=_people(request).name(
+                    changed_by, lang, tenant=user.tenant_id)),
+                posted={"reason": reason},
+            )  # fmt: skip
         try:
             await runtime.get_handlers().dispatch(
                 RejectProposal(principal=user, proposal_id=proposal_id, reason=reason)

@@ -31,6 +31,7 @@ from bookkeeper.application.ledger import (
     VatReportLine,
 )
 from bookkeeper.domain.events import JournalLine, Party
+from bookkeeper.domain.ledger import VAT_REMARK_NEEDED
 from bookkeeper.domain.money import two_places
 from bookkeeper.domain.statements import (
     BalanceSheet,
@@ -238,6 +239,11 @@ class VatLineOut(ResponseBody, frozen=True, kw_only=True):
     #: basis × rate ("2.00"); null otherwise. Skatteetaten marks a return with such a
     #: line as deviating (rule R019): look at the term's documents before filing.
     deviation: str | None = None
+    #: The line's amount has the sign opposite to its kind (a sale's basis below zero, a
+    #: deduction that pays — credit notes or a correction of an earlier term outweighing
+    #: the term): the return must carry a remark (merknad) on it, under Skatteetaten's
+    #: rule "R020" (basis and output VAT) or "R021" (deducted input VAT); null otherwise.
+    remark: str | None = None
 
 
 class VatReportOut(ResponseBody, frozen=True, kw_only=True):
@@ -265,6 +271,9 @@ class VatReportOut(ResponseBody, frozen=True, kw_only=True):
     #: "bimonthly", or "yearly" for a company on the yearly term (årstermin, ADR 0064):
     #: then the report is the calendar year (`term` 1) and the return is due on 10 March.
     term_length: str = "bimonthly"
+    #: Set when a line needs a remark (`remark`): which codes, and that the return
+    #: without one is marked as deviating. Null otherwise.
+    remark_note: str | None = None
 
 
 class UnknownAccountsOut(ResponseBody, frozen=True, kw_only=True):
@@ -437,7 +446,18 @@ def _vat_line_out(line: VatReportLine) -> VatLineOut:
         vat=amount_out(line.vat),
         side=line.side,
         deviation=None if line.deviation is None else amount_out(line.deviation),
+        remark=line.remark,
     )
+
+
+def _remark_note(report: VatReport) -> str | None:
+    """What the accountant must add before filing when a return line has the sign opposite
+    to its kind (ADR 0064 addendum 4); None when no line does."""
+    flagged = [line for line in report.lines if line.remark is not None]
+    if not flagged:
+        return None
+    codes = ", ".join(f"code {line.vat_code} ({line.remark})" for line in flagged)
+    return VAT_REMARK_NEEDED.format(codes=codes)
 
 
 def _vat_note(report: VatReport) -> str | None:
@@ -466,6 +486,7 @@ def vat_report_out(report: VatReport) -> VatReportOut:
         vat_registered=report.vat_registered,
         note=_vat_note(report),
         term_length=term.length,
+        remark_note=_remark_note(report),
     )
 
 
@@ -536,9 +557,11 @@ def general_ledger_csv(page: GeneralLedgerPage) -> Response[Any]:
 def vat_csv(report: VatReport) -> Response[Any]:
     """Basis and VAT per code of one term as the return shows them, then input, output and
     payable rows, then, for a company outside the VAT register, a `note` row saying it
-    files no return (the JSON's `note`, ADR 0056 addendum 4), then what is not in the
-    return (inReturn false). The three last columns came later, so a reader of the first
-    five by position reads what it always did."""
+    files no return (the JSON's `note`, ADR 0056 addendum 4) or a `remark` row saying
+    which lines need a remark in the return (the JSON's `remarkNote`), then what is not
+    in the return (inReturn false). A line's `deviation` (VAT − basis × rate beyond a
+    krone, R019) and `remark` (R020 / R021) are the JSON's. Columns are only ever added
+    at the end, so a reader of the first ones by position reads what it always did."""
 
     def row(line: VatReportLine, in_return: bool) -> list[str | None]:
         return [
@@ -550,18 +573,22 @@ def vat_csv(report: VatReport) -> Response[Any]:
             line.side,
             "true" if in_return else "false",
             None,
+            None if line.deviation is None else amount(line.deviation),
+            line.remark,
         ]
 
-    text = _vat_note(report)
-    note = [] if text is None else [["note", *[None] * 6, text]]
+    def total(name: str, value: Decimal) -> list[str | None]:
+        return [name, None, None, None, amount(value), None, None, None, None, None]
+
+    notes = [("note", _vat_note(report)), ("remark", _remark_note(report))]
     return csv_response(
         f"vat-{report.term.year}-{report.term.term}.csv",
-        ["vatCode", "rate", "direction", "base", "vat", "side", "inReturn", "note"],
+        ["vatCode", "rate", "direction", "base", "vat", "side", "inReturn", "note",
+         "deviation", "remark"],
         [row(line, True) for line in report.lines]
-        + [["inputVat", None, None, None, amount(report.input_vat), None, None, None],
-           ["outputVat", None, None, None, amount(report.output_vat), None, None, None],
-           ["payable", None, None, None, amount(report.payable), None, None, None]]
-        + note
+        + [total("inputVat", report.input_vat), total("outputVat", report.output_vat),
+           total("payable", report.payable)]
+        + [[name, *[None] * 6, text, None, None] for name, text in notes if text is not None]
         + [row(line, False) for line in report.not_in_return],
     )  # fmt: skip
 

@@ -2,6 +2,7 @@
 
     GET  /reports/costs?from&to&groupBy=source|service|model|day   (reports:read; CSV too)
     GET  /spending/budgets                     the tenant's monthly budgets (reports:read)
+    GET  /spending/forecast                    where this month ends at its rate (reports:read)
     PUT  /spending/budgets                     set one source's (spending:write)
     GET  /spending/prices?source=               the price table usage is priced with
     PUT  /spending/prices                      set a source's (spending:write)
@@ -26,7 +27,12 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, QueryParameter
 from msgspec import Meta
 
-from bookkeeper.application.spending import CostReport, InvalidSpendingRange, SpendingService
+from bookkeeper.application.spending import (
+    CostReport,
+    InvalidSpendingRange,
+    SpendingForecast,
+    SpendingService,
+)
 from bookkeeper.domain.events import PriceTableSetData, UnitPrice
 from bookkeeper.entrypoints.http.csv_out import CsvOperation, ReportFormat, csv_response, wants_csv
 from bookkeeper.entrypoints.http.decoding import StrictJson
@@ -159,6 +165,57 @@ class PullOut(ResponseBody, frozen=True, kw_only=True):
     alerts: list[AlertOut]
 
 
+class SourceForecastOut(ResponseBody, frozen=True, kw_only=True):
+    source: str
+    #: The month's spending over its whole days so far (through yesterday, in Oslo).
+    spent_nok: str
+    #: At that rate, the month's end: null before a whole day of it has passed.
+    forecast_nok: str | None
+    budget_nok: str | None
+    #: Whether the forecast is above the budget; null without a budget or a forecast.
+    over_budget: bool | None
+
+
+class ForecastOut(ResponseBody, frozen=True, kw_only=True):
+    """Where this month (in Oslo) ends at the rate of its whole days so far."""
+
+    month: str
+    #: Today in Oslo: the day not yet counted (it is not over).
+    as_of: dt.date
+    days_passed: int
+    days_in_month: int
+    sources: list[SourceForecastOut]
+    spent_nok: str
+    forecast_nok: str | None
+
+
+def forecast_out(forecast: SpendingForecast) -> ForecastOut:
+    sources = forecast.sources
+    ahead = [f.forecast_nok for f in sources if f.forecast_nok is not None]
+    return ForecastOut(
+        month=forecast.month,
+        as_of=forecast.day,
+        days_passed=forecast.days_passed,
+        days_in_month=forecast.days_in_month,
+        sources=[
+            SourceForecastOut(
+                source=f.source,
+                spent_nok=_kr(f.spent_nok),
+                forecast_nok=None if f.forecast_nok is None else _kr(f.forecast_nok),
+                budget_nok=None if f.budget_nok is None else _kr(f.budget_nok),
+                over_budget=(
+                    None
+                    if f.forecast_nok is None or f.budget_nok is None
+                    else f.forecast_nok > f.budget_nok
+                ),
+            )
+            for f in sources
+        ],
+        spent_nok=_kr(sum((f.spent_nok for f in sources), Decimal(0))),
+        forecast_nok=_kr(sum(ahead, Decimal(0))) if forecast.days_passed else None,
+    )
+
+
 def report_out(report: CostReport) -> CostReportOut:
     return CostReportOut(
         from_=report.start,
@@ -288,6 +345,20 @@ class SpendingController(Controller):
             BudgetOut(source=b.source, monthly_nok=_kr(b.monthly_nok))
             for b in await spending.budgets(request.user.tenant_id)
         ]
+
+    @get(
+        "/forecast",
+        operation_id="getSpendingForecast",
+        summary="Where this month's spending ends at its rate so far",
+        responses=documented(401, 403),
+    )
+    async def forecast(
+        self, request: AuthenticatedRequest, spending: NamedDependency[SpendingService]
+    ) -> ForecastOut:
+        """Each source's spending over this month's whole days so far (Oslo days, through
+        yesterday), carried on at that rate to the month's last day, beside its budget.
+        Before a whole day of the month has passed (the 1st) there is no forecast."""
+        return forecast_out(await spending.forecast_as(request.user))
 
     @put(
         "/budgets",
