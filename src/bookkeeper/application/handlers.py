@@ -176,6 +176,7 @@ MAX_WARNINGS: Final = 20
 MAX_WARNING: Final = 500
 
 
+_ID_TAKEN: Final = "this idempotency key or event id was already used for a different request"
 #: The event metadata holding the `id` a client sent (ADR 0013 addendum).
 SUPPLIED_ID_METADATA: Final = "suppliedId"
 
@@ -301,7 +302,8 @@ class Handlers:
             return await self._submit(command, event_id, fingerprint, supplied)
         except DuplicateEvent:
             result = await self._replay_submission(principal, event_id, fingerprint, supplied)
-            assert result is not None  # missing_ok=False: a missing original is a conflict
+            if result is None:  # pragma: no cover - without missing_ok it raises instead
+                raise IdempotencyConflict(_ID_TAKEN) from None
             return result
 
     async def _submit(
@@ -783,9 +785,7 @@ class Handlers:
             or original.metadata.get("requestHash") != fingerprint
             or not _same_supplied_id(original, supplied)
         ):
-            raise IdempotencyConflict(
-                "this idempotency key or event id was already used for a different request"
-            )
+            raise IdempotencyConflict(_ID_TAKEN)
         confidence = original.metadata.get("confidence")
         return SubmitResult(
             event_id=original.id,
