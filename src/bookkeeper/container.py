@@ -239,7 +239,10 @@ def _token_verifier(
     if settings.oidc_issuer is not None:
         return OidcVerifier.from_settings(settings)
     return LocalJwtVerifier.for_private_key(
-        signing_key(), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        signing_key(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_lifetime=dt.timedelta(hours=settings.jwt_max_lifetime_hours),
     )
 
 

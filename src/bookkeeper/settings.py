@@ -112,6 +112,10 @@ DATABASE_SCHEMES: Final = ("sqlite", "postgresql", "postgres")
 OSLO: Final = ZoneInfo("Europe/Oslo")
 
 
+#: The most BOOKKEEPER_JWT_MAX_LIFETIME_HOURS / _OIDC_MAX_LIFETIME_HOURS may allow: a year.
+MAX_TOKEN_LIFETIME_HOURS: Final = 24 * 366
+
+
 class SettingsError(ValueError):
     """A BOOKKEEPER_* variable has a value that cannot be used; the message names it."""
 
@@ -124,12 +128,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_private_key_file: Path
     jwt_issuer: str = "bookkeeper-local"
     jwt_audience: str = "bookkeeper"
+    #: The longest lifetime (exp − iat) of a token of the local key, in hours; `bookkeeper
+    #: token` mints none longer.
+    jwt_max_lifetime_hours: int = 24
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None
     jwt_algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
     oidc_tenant_claim: str = "tenant"
     oidc_roles_claim: str = "roles"
+    #: The longest lifetime (exp − iat) of an OIDC issuer's token, in hours (30 days).
+    oidc_max_lifetime_hours: int = 720
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -334,6 +343,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_private_key_file=key_file,
         jwt_issuer=get("JWT_ISSUER") or "bookkeeper-local",
         jwt_audience=get("JWT_AUDIENCE") or "bookkeeper",
+        jwt_max_lifetime_hours=_integer(
+            "JWT_MAX_LIFETIME_HOURS",
+            get("JWT_MAX_LIFETIME_HOURS"),
+            default=24,
+            low=1,
+            high=MAX_TOKEN_LIFETIME_HOURS,
+        ),
         **_oidc(get),
         host=get("HOST") or "127.0.0.1",
         port=_integer("PORT", get("PORT"), default=8000, low=1, high=65535),
@@ -559,6 +575,7 @@ class _OidcFields(TypedDict, total=False):
     jwt_algorithms: tuple[str, ...]
     oidc_tenant_claim: str
     oidc_roles_claim: str
+    oidc_max_lifetime_hours: int
 
 
 def _oidc(get: Callable[[str], str | None]) -> _OidcFields:
@@ -574,6 +591,13 @@ def _oidc(get: Callable[[str], str | None]) -> _OidcFields:
         "oidc_jwks_url": jwks_url,
         "oidc_tenant_claim": _claim_name("OIDC_TENANT_CLAIM", get("OIDC_TENANT_CLAIM")) or "tenant",
         "oidc_roles_claim": _claim_name("OIDC_ROLES_CLAIM", get("OIDC_ROLES_CLAIM")) or "roles",
+        "oidc_max_lifetime_hours": _integer(
+            "OIDC_MAX_LIFETIME_HOURS",
+            get("OIDC_MAX_LIFETIME_HOURS"),
+            default=720,
+            low=1,
+            high=MAX_TOKEN_LIFETIME_HOURS,
+        ),
     }
     raw = get("JWT_ALGORITHMS")
     if raw is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bookkeeper.adapters.auth.errors import InvalidToken
 from bookkeeper.adapters.auth.local_jwt import LocalJwtVerifier, load_or_create_signing_key
 from bookkeeper.entrypoints.cli.main import main
 from tests.http_helpers import API, address_in_use, announced_port, free_port, refusing_port
@@ -57,6 +59,31 @@ def test_token_reuses_the_existing_key(data_dir: Path, capsys: pytest.CaptureFix
     out = capsys.readouterr().out.splitlines()
     assert (data_dir / "jwt-signing-key.pem").read_bytes() == key
     assert _verifier(data_dir).verify(out[-1]).subject == "b"
+
+
+def test_token_mints_no_longer_than_the_api_accepts(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--ttl-hours` is bounded by BOOKKEEPER_JWT_MAX_LIFETIME_HOURS (24 by default), the
+    longest lifetime the API's verifier accepts: a token it would refuse is never printed,
+    and one at the bound verifies."""
+    argv = ["token", "--subject", "a", "--tenant", "t", "--role", "viewer", "--ttl-hours", "25"]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert not out and "BOOKKEEPER_JWT_MAX_LIFETIME_HOURS" in err
+    main(["token", "--subject", "a", "--tenant", "t", "--role", "viewer", "--ttl-hours", "24"])
+    assert _verifier(data_dir).verify(capsys.readouterr().out.strip()).subject == "a"
+    monkeypatch.setenv("BOOKKEEPER_JWT_MAX_LIFETIME_HOURS", "720")
+    main(["token", "--subject", "b", "--tenant", "t", "--role", "viewer", "--ttl-hours", "720"])
+    month = dt.timedelta(hours=720)
+    key = load_or_create_signing_key(data_dir / "jwt-signing-key.pem")
+    verifier = LocalJwtVerifier.for_private_key(
+        key, issuer="bookkeeper-local", audience="bookkeeper", max_lifetime=month
+    )
+    token = capsys.readouterr().out.strip()
+    assert verifier.verify(token).subject == "b"
+    with pytest.raises(InvalidToken, match="lives longer"):
+        _verifier(data_dir).verify(token)
 
 
 @pytest.mark.parametrize(

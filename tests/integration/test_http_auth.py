@@ -103,6 +103,9 @@ def _bad_tokens(api: Api) -> dict[str, str]:
         "missing exp": jwt.encode(
             {k: v for k, v in _claims().items() if k != "exp"}, key, algorithm="EdDSA"
         ),
+        "valid for centuries": _issuer(api).mint(
+            "book-e", TENANT, ["agent"], dt.timedelta(days=300 * 365)
+        ),
         "bad signature": _flip_signature(jwt.encode(_claims(), key, algorithm="EdDSA")),
         **{
             f"{name} header": jwt.encode(_claims(), key, algorithm="EdDSA", headers={name: value})
@@ -132,6 +135,7 @@ BAD_TOKEN_NAMES = [
     "no tenant",
     "not yet valid",
     "missing exp",
+    "valid for centuries",
     "bad signature",
     "jku header",
     "x5u header",

@@ -1223,6 +1223,27 @@ async def test_a_refused_login_says_why_in_the_pages_language(
     assert said in response.text
 
 
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("nb", "tilgangsnøkkelen gjelder lenger enn tjenesten godtar (høyst 24 timer)"),
+        ("en", "the token lives longer than this service accepts (at most 24 h)"),
+    ],
+)
+async def test_a_token_living_too_long_does_not_log_in(api: Api, lang: str, said: str) -> None:
+    """The session holds the API's tokens and verifies them alike (ADR 0013 addendum): a
+    token minted for a year is refused at the login form, no cookie, said in words."""
+    token = mint(api.container, "kari", "reviewer", ttl=dt.timedelta(days=365))
+    page = await api.client.get(f"{APP}/login?lang={lang}")
+    response = await api.client.post(
+        f"{APP}/login", data={"token": token, "_csrf_token": _csrf(page.text)}
+    )
+    assert response.status_code == 401
+    assert "bk_session" not in response.headers.get("set-cookie", "")
+    assert said in response.text
+    assert token not in response.text
+
+
 async def test_the_language_link_of_a_refused_login_keeps_where_it_leads(api: Api) -> None:
     """A refused login is shown at POST /app/login; its language link dropped `next`, so
     the login after switching language landed on the list, not the page asked for."""

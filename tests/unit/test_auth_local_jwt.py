@@ -204,6 +204,71 @@ def test_leeway_of_thirty_seconds(key: Ed25519PrivateKey, verifier: LocalJwtVeri
         verifier.verify(future)
 
 
+# --- the longest lifetime (ADR 0013 addendum) ------------------------------------------
+
+
+DAY = dt.timedelta(hours=24)
+
+
+def test_a_token_living_up_to_the_maximum_verifies(
+    key: Ed25519PrivateKey, verifier: LocalJwtVerifier
+) -> None:
+    """`bookkeeper token`'s default (24 h) is the default maximum, to the second; and a
+    token minted a day ago for a day is still good until its exp."""
+    assert verifier.verify(issuer(key).mint("a", "t", [], DAY)).subject == "a"
+    old = issuer(key, offset=-DAY + dt.timedelta(minutes=1)).mint("b", "t", [], DAY)
+    assert verifier.verify(old).subject == "b"
+
+
+@pytest.mark.parametrize(
+    "lifetime",
+    [DAY + dt.timedelta(seconds=1), dt.timedelta(days=365 * 300)],
+    ids=["a second over", "centuries"],
+)
+def test_a_token_living_longer_than_the_maximum_is_refused(
+    key: Ed25519PrivateKey, verifier: LocalJwtVerifier, lifetime: dt.timedelta
+) -> None:
+    token = issuer(key).mint("a", "t", [], lifetime)
+    with pytest.raises(
+        InvalidToken, match=r"lives longer than this service accepts \(at most 24 h\)"
+    ) as error:
+        verifier.verify(token)
+    assert token not in str(error.value)
+
+
+def test_an_old_iat_cannot_hide_a_long_life_nor_a_missing_one(
+    key: Ed25519PrivateKey, verifier: LocalJwtVerifier
+) -> None:
+    """exp − iat counts, also when most of it has passed: a year-long token issued a year
+    ago is as refused as a new one. Without iat (or exp) the token is refused anyway."""
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    year = 365 * 86400
+    with pytest.raises(InvalidToken, match="lives longer"):
+        verifier.verify(signed(key, claims(iat=now - year, nbf=now - year, exp=now + 600)))
+    with pytest.raises(InvalidToken, match="iat"):
+        verifier.verify(signed(key, claims(iat=None, exp=now + year)))
+    with pytest.raises(InvalidToken, match="exp"):
+        verifier.verify(signed(key, claims(exp=None)))
+
+
+def test_the_maximum_is_configurable(key: Ed25519PrivateKey) -> None:
+    week = LocalJwtVerifier.for_private_key(
+        key, issuer=ISSUER, audience=AUDIENCE, max_lifetime=dt.timedelta(days=7)
+    )
+    assert week.verify(issuer(key).mint("a", "t", [], dt.timedelta(days=7))).subject == "a"
+    with pytest.raises(InvalidToken, match=r"at most 168 h\)"):
+        week.verify(issuer(key).mint("a", "t", [], dt.timedelta(days=8)))
+    hour = LocalJwtVerifier.for_private_key(
+        key, issuer=ISSUER, audience=AUDIENCE, max_lifetime=HOUR
+    )
+    with pytest.raises(InvalidToken, match=r"at most 1 h\)"):
+        hour.verify(issuer(key).mint("a", "t", [], 2 * HOUR))
+    with pytest.raises(ValueError, match="positive"):
+        LocalJwtVerifier.for_private_key(
+            key, issuer=ISSUER, audience=AUDIENCE, max_lifetime=dt.timedelta(0)
+        )
+
+
 def _forged_tokens(key: Ed25519PrivateKey) -> dict[str, str]:
     public_pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())

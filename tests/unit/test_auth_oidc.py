@@ -227,6 +227,28 @@ async def test_leeway_is_thirty_seconds(
         await verifier.averify(fake.token(fake.claims(nbf=now + 40)))
 
 
+async def test_a_token_living_longer_than_the_maximum_is_refused(
+    fake: FakeIssuer, verifier: OidcVerifier, clocks: Clocks
+) -> None:
+    """30 days by default (ADR 0013 addendum), measured exp − iat (an old iat does not
+    shorten it) or from now when iat is in the future within the leeway."""
+    now = int(clocks.wall())
+    day = 86400
+    assert await verifier.averify(fake.token(fake.claims(exp=now + 30 * day)))
+    assert await verifier.averify(fake.token(fake.claims(iat=now + 20, exp=now + 30 * day)))
+    for changes in (
+        {"exp": now + 30 * day + 1},
+        {"exp": now + 300 * 365 * day},
+        {"iat": now - 365 * day, "nbf": now - 365 * day, "exp": now + 600},
+    ):
+        with pytest.raises(InvalidToken, match=r"lives longer .* \(at most 720 h\)"):
+            await verifier.averify(fake.token(fake.claims(**changes)))
+    short = make_verifier(fake, clocks, max_lifetime=dt.timedelta(hours=1))
+    assert await short.averify(fake.token(fake.claims(exp=now + 3600)))
+    with pytest.raises(InvalidToken, match=r"at most 1 h\)"):
+        await short.averify(fake.token(fake.claims(exp=now + 3601)))
+
+
 async def test_a_remembered_token_still_expires(
     fake: FakeIssuer, verifier: OidcVerifier, clocks: Clocks
 ) -> None:

@@ -91,6 +91,17 @@ def test_a_relative_data_dir_is_made_absolute_once(
     assert settings.data_dir == tmp_path / "data"
 
 
+def test_token_lifetimes_default_to_a_day_and_thirty_days() -> None:
+    """ADR 0013 addendum: the longest token lifetime the verifiers accept."""
+    settings = load_settings(HOME)
+    assert (settings.jwt_max_lifetime_hours, settings.oidc_max_lifetime_hours) == (24, 720)
+    changed = load_settings(
+        HOME
+        | {"BOOKKEEPER_JWT_MAX_LIFETIME_HOURS": "8784", "BOOKKEEPER_OIDC_MAX_LIFETIME_HOURS": "1"}
+    )
+    assert (changed.jwt_max_lifetime_hours, changed.oidc_max_lifetime_hours) == (8784, 1)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -109,6 +120,9 @@ def test_a_relative_data_dir_is_made_absolute_once(
         ("BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS", "0"),
         ("BOOKKEEPER_WORKER_HEALTH_TIMEOUT_SECONDS", "soon"),
         ("BOOKKEEPER_LOG_LEVEL", "LOUD"),
+        ("BOOKKEEPER_JWT_MAX_LIFETIME_HOURS", "0"),
+        ("BOOKKEEPER_JWT_MAX_LIFETIME_HOURS", "8785"),
+        ("BOOKKEEPER_OIDC_MAX_LIFETIME_HOURS", "forever"),
         ("BOOKKEEPER_DATABASE_URL", "mysql://root@db/x"),
         ("BOOKKEEPER_DATABASE_URL", "bookkeeper.db"),
     ],

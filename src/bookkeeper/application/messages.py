@@ -1650,6 +1650,11 @@ TEXTS.update(
             "nb": "tilgangsnøkkelen er utløpt; lag en ny med «bookkeeper token»",
             "en": "the token has expired",
         },
+        "refusal.token_lifetime": {
+            "nb": "tilgangsnøkkelen gjelder lenger enn tjenesten godtar (høyst {hours} timer); "
+            "lag en med kortere levetid",
+            "en": "the token lives longer than this service accepts (at most {hours} h)",
+        },
         "refusal.token_early": {
             "nb": "tilgangsnøkkelen gjelder ikke ennå",
             "en": "the token is not valid yet",

@@ -9,7 +9,9 @@ What the verifier refuses (RFC 8725): any algorithm but EdDSA (so `none` and the
 "public key as HMAC secret" trick fail before any signature check); headers that point at
 other keys (jku, jwk, x5u, x5c) or claim extensions (crit); a missing exp, iat, iss, aud,
 sub or tenant claim; a wrong issuer or audience; a token that is expired or not yet valid
-beyond 30 seconds of leeway. Tokens never appear in messages or logs.
+beyond 30 seconds of leeway; a token whose lifetime (exp − iat) exceeds the configured
+maximum (24 h by default, BOOKKEEPER_JWT_MAX_LIFETIME_HOURS): a stolen token must not be
+good for years. Tokens never appear in messages or logs.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ ACCEPTED_TYPES: Final = frozenset({"jwt", "at+jwt", "application/jwt", "applicat
 MAX_TOKEN_LENGTH: Final = 8192
 MAX_CLAIM_LENGTH: Final = 200
 MAX_ROLES: Final = 32
+#: The longest lifetime (exp − iat) a local token may have unless configured otherwise:
+#: `bookkeeper token`'s default, and its upper bound.
+MAX_LIFETIME: Final = timedelta(hours=24)
 
 _log = logging.getLogger(__name__)
 
@@ -243,23 +248,34 @@ class LocalJwtVerifier:
         issuer: str,
         audience: str,
         leeway: timedelta = LEEWAY,
+        max_lifetime: timedelta = MAX_LIFETIME,
         cache_size: int = 4096,
     ) -> None:
+        if max_lifetime <= timedelta(0):
+            raise ValueError("the longest token lifetime must be positive")
         self._key = public_key
         self._kid = key_id(public_key)
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway.total_seconds()
+        self._max_lifetime = max_lifetime.total_seconds()
         self._cache_size = cache_size
         self._cache: dict[str, _Verified] = {}
         self._jwt = jwt.PyJWT(options={"require": list(REQUIRED_CLAIMS)})
 
     @classmethod
     def for_private_key(
-        cls, private_key: Ed25519PrivateKey, *, issuer: str, audience: str
+        cls,
+        private_key: Ed25519PrivateKey,
+        *,
+        issuer: str,
+        audience: str,
+        max_lifetime: timedelta = MAX_LIFETIME,
     ) -> LocalJwtVerifier:
         """The verifier of tokens minted with `private_key`."""
-        return cls(private_key.public_key(), issuer=issuer, audience=audience)
+        return cls(
+            private_key.public_key(), issuer=issuer, audience=audience, max_lifetime=max_lifetime
+        )
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; InvalidToken otherwise."""
@@ -318,10 +334,30 @@ class LocalJwtVerifier:
             raise InvalidToken("the token signature does not verify") from None
         except jwt.PyJWTError:
             raise InvalidToken("the token is malformed") from None
-        return _principal(claims), float(claims["exp"])
+        return _principal(claims, self._max_lifetime), float(claims["exp"])
 
 
-def _principal(claims: dict[str, Any]) -> Principal:
-    if not isinstance(claims["exp"], int | float):
+def _principal(claims: dict[str, Any], max_lifetime: float) -> Principal:
+    if not isinstance(claims["exp"], int | float) or isinstance(claims["exp"], bool):
         raise InvalidToken("the token is malformed")
+    check_lifetime(claims, time.time(), max_lifetime)
     return principal_from_claims(claims)
+
+
+def check_lifetime(claims: Mapping[str, Any], now: float, max_lifetime: float) -> None:
+    """InvalidToken unless the token lives at most `max_lifetime` seconds: exp − iat, or
+    exp − now when iat is missing or later than now (so neither an old nor a future `iat`
+    stretches it). Both verifiers call it after the signature and `exp` were checked."""
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        raise InvalidToken("the token is malformed")
+    if iat is None:
+        start = now
+    elif isinstance(iat, bool) or not isinstance(iat, int | float):
+        raise InvalidToken("the token is malformed")
+    else:
+        start = min(float(iat), now)
+    if float(exp) - start > max_lifetime:
+        raise InvalidToken(
+            f"the token lives longer than this service accepts (at most {max_lifetime / 3600:g} h)"
+        )

@@ -11,7 +11,10 @@ RS256 header on an EC key, or anything but the key's own `alg`); headers that po
 keys (jku, jwk, x5u, x5c) or extensions (crit); a token without `kid`; a missing exp, iat,
 iss, aud, sub or tenant claim; a wrong issuer or audience; a token expired, not valid yet
 (nbf) or issued in the future (iat) beyond 30 seconds of leeway, measured on an injectable
-wall clock. Messages say why in words and never contain the token.
+wall clock; a token whose lifetime (exp − iat) exceeds the configured maximum (30 days by
+default, BOOKKEEPER_OIDC_MAX_LIFETIME_HOURS: the longest access-token lifetime common
+issuers offer, so an issuer misconfigured to mint tokens for years is refused). Messages
+say why in words and never contain the token.
 
 Keys. The JWKS URL is configured, or discovered once from
 `{issuer}/.well-known/openid-configuration` (whose `issuer` must be ours). Both must be
@@ -58,6 +61,7 @@ from bookkeeper.adapters.auth.local_jwt import (
     FORBIDDEN_HEADERS,
     LEEWAY,
     MAX_TOKEN_LENGTH,
+    check_lifetime,
 )
 from bookkeeper.adapters.outbound import AnswerTooLarge, AnswerTooSlow
 from bookkeeper.application.ports import Principal
@@ -80,6 +84,8 @@ FETCH_TIMEOUT: Final = timedelta(seconds=5)
 MAX_DOCUMENT_BYTES: Final = 64 * 1024
 MAX_KEYS: Final = 64
 MIN_RSA_BITS: Final = 2048
+#: The longest lifetime (exp − iat) an issuer's token may have unless configured otherwise.
+MAX_LIFETIME: Final = timedelta(days=30)
 REQUIRED_CLAIMS: Final = ("exp", "iat", "iss", "aud", "sub")
 DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 
@@ -201,6 +207,7 @@ class OidcVerifier:
         tenant_claim: str = "tenant",
         roles_claim: str = "roles",
         leeway: timedelta = LEEWAY,
+        max_lifetime: timedelta = MAX_LIFETIME,
         cooldown: timedelta = COOLDOWN,
         refresh_interval: timedelta = REFRESH_INTERVAL,
         timeout: timedelta = FETCH_TIMEOUT,
@@ -214,6 +221,8 @@ class OidcVerifier:
             raise ValueError(
                 f"only asymmetric algorithms may verify issuer tokens; refused: {refused}"
             )
+        if max_lifetime <= timedelta(0):
+            raise ValueError("the longest token lifetime must be positive")
         self._issuer = require_secure_url(issuer, "OIDC issuer")
         self._jwks_url = None if jwks_url is None else require_secure_url(jwks_url, "JWKS URL")
         self._audience = audience
@@ -221,6 +230,7 @@ class OidcVerifier:
         self._tenant_claim = tenant_claim
         self._roles_claim = roles_claim
         self._leeway = leeway.total_seconds()
+        self._max_lifetime = max_lifetime.total_seconds()
         self._cooldown = cooldown.total_seconds()
         self._refresh_interval = refresh_interval.total_seconds()
         self._timeout = timeout.total_seconds()
@@ -255,6 +265,7 @@ class OidcVerifier:
             jwks_url=settings.oidc_jwks_url,
             tenant_claim=settings.oidc_tenant_claim,
             roles_claim=settings.oidc_roles_claim,
+            max_lifetime=timedelta(hours=settings.oidc_max_lifetime_hours),
         )
 
     @property
@@ -371,6 +382,7 @@ class OidcVerifier:
             raise InvalidToken("the token is not valid yet")
         if iat > now + self._leeway:
             raise InvalidToken("the token is not valid yet (issued in the future)")
+        check_lifetime(claims, now, self._max_lifetime)
         return exp
 
     # --- the issuer's keys --------------------------------------------------------------

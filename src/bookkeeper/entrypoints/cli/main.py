@@ -52,8 +52,6 @@ from bookkeeper.entrypoints.logs import configure_logging
 from bookkeeper.entrypoints.serve import open_services
 from bookkeeper.settings import Settings, SettingsError
 
-MAX_TTL_HOURS: Final = 24 * 366
-
 _log = logging.getLogger("bookkeeper.cli")
 
 Command = Callable[[argparse.Namespace, Container], int]
@@ -146,8 +144,13 @@ def migrate(args: argparse.Namespace, container: Container) -> int:
 
 def token(args: argparse.Namespace, container: Container) -> int:
     """Mint a token with the local key (created if missing) and print only the token."""
-    if not 0 < args.ttl_hours <= MAX_TTL_HOURS:
-        raise CommandError(f"--ttl-hours must be between 1 and {MAX_TTL_HOURS}")
+    # No longer than the API accepts (ADR 0013 addendum): a token it would refuse is no use.
+    longest = container.settings().jwt_max_lifetime_hours
+    if not 0 < args.ttl_hours <= longest:
+        raise CommandError(
+            f"--ttl-hours must be between 1 and {longest} "
+            "(BOOKKEEPER_JWT_MAX_LIFETIME_HOURS, the longest lifetime the API accepts)"
+        )
     attributes: dict[str, str] = {}
     for pair in args.attr:
         name, equals, value = pair.partition("=")
