@@ -168,3 +168,13 @@ async def test_the_api_answers_503_schema_changed_and_its_health_says_why(
         assert health.status_code == 503 and any(
             NEWER in reason for reason in health.json()["reasons"]
         )
+
+
+def test_the_refusal_is_said_in_norwegian_where_people_read_it() -> None:
+    """The chat and Discord say a refused write in the person's language: by its code."""
+    from bookkeeper.application.failures import explain_error
+
+    error = SchemaChanged(f"the database was migrated to schema revision {NEWER!r} …")
+    said = explain_error(error, "nb")
+    assert "databasen er oppgradert" in said and "ingenting ble skrevet" in said
+    assert NEWER in explain_error(error, "en")  # in English, our own words
