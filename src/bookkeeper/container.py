@@ -845,10 +845,17 @@ async def resolve(provider: providers.Provider[Any]) -> Any:
 
 async def migrated_database(container: Container) -> Database:
     """The container's database, its schema brought up to date first on the embedded
-    SQLite (PostgreSQL is migrated by `bookkeeper migrate`, never by a command's start)."""
+    SQLite (PostgreSQL is migrated by `bookkeeper migrate`, never by a command's start),
+    and watched: writes stop if the schema moves while the process runs."""
     database: Database = await resolve(container.database)
     if database.dialect == "sqlite":
-        await database.migrate()
+        await database.migrate()  # watches the schema from here on (ADR 0035 addendum)
+    else:
+        # Checked before the process started (`serve`, or the command itself): from here
+        # on a migration by another replica or an operator stops this one's writes.
+        watch = getattr(database, "watch_schema", None)
+        if watch is not None:
+            watch()
     return database
 
 

@@ -285,6 +285,10 @@ class FakeFiken:
         self.postings: list[tuple[dt.date, str, int]] = []
 
         self.requests: list[SeenRequest] = []
+        #: Called with a list's name ("journalEntries", "sales", "purchases") and the page
+        #: asked for before GET of that list is answered: a test changes the records there,
+        #: as someone working in Fiken while the import pages does.
+        self.before_page: Callable[[str, int], None] | None = None
         #: Every way a request broke the spec's operation (contract.request_errors),
         #: answered 400 as a fake generated from the spec would answer it.
         self.spec_violations: list[str] = []
@@ -937,6 +941,7 @@ class FakeFiken:
         @get("/companies/{slug:str}/purchases", sync_to_thread=False)
         def purchases(request: AnyRequest) -> Response[bytes]:
             fake._company(request)
+            fake._paging("purchases", request)
             rows = _by_date(fake.purchases.values(), request.query_params)
             rows = _by_date(rows, request.query_params, "settledDate", "settledDate")
             if "paid" in request.query_params:
@@ -999,6 +1004,7 @@ class FakeFiken:
         @get("/companies/{slug:str}/journalEntries", sync_to_thread=False)
         def journal_entries(request: AnyRequest) -> Response[bytes]:
             fake._company(request)
+            fake._paging("journalEntries", request)
             listed = [*fake.journal_entries.values(), *fake.trade_postings()]
             rows = _by_date(listed, request.query_params)
             rows = _by_date(rows, request.query_params, "lastModified", "lastModifiedDate")
@@ -1008,6 +1014,7 @@ class FakeFiken:
         @get("/companies/{slug:str}/sales", sync_to_thread=False)
         def sales(request: AnyRequest) -> Response[bytes]:
             fake._company(request)
+            fake._paging("sales", request)
             query = request.query_params
             rows = _by_date(fake.sales.values(), query)
             rows = _by_date(rows, query, "lastModified", "lastModifiedDate")
@@ -1095,6 +1102,11 @@ class FakeFiken:
         """A general journal entry by its id (a purchase's or sale's own posting, which
         GET /journalEntries also lists, takes no attachment here: 404)."""
         return _found(self.journal_entries.get(request.path_params["entry_id"]))
+
+    def _paging(self, name: str, request: AnyRequest) -> None:
+        if self.before_page is not None:
+            page = request.query_params.get("page", "0")
+            self.before_page(name, int(page) if page.isdigit() else 0)
 
     def _paged(self, request: AnyRequest, rows: list[dict[str, Any]]) -> Response[bytes]:
         query = request.query_params

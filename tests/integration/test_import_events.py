@@ -5,7 +5,10 @@ stream slot is reported with its line number and writes nothing of the file."""
 from __future__ import annotations
 
 import asyncio
+import gzip
+import io
 import os
+import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +21,7 @@ from bookkeeper.adapters.sql.importing import SqlEventImport
 from bookkeeper.application.importing import BadImportLine, import_events, parse_line
 from bookkeeper.application.ports import RecordedEvent
 from bookkeeper.entrypoints.cli.main import main
+from bookkeeper.entrypoints.import_cli import EventsInput
 from tests.saft_ledger import END, START, build_ledger
 
 
@@ -196,6 +200,34 @@ async def test_postgres_imports_in_file_order_in_batches_and_skips_known_ids(
         with pytest.raises(BadImportLine) as caught:
             await import_events(lambda: [lines[0], encode(clash)], sink)
         assert caught.value.number == 2
+    finally:
+        await target.dispose()
+
+
+async def test_postgres_writes_nothing_of_gzip_input_cut_off_after_batches(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The COPY path reads the next batch while the server moves the last one: input that
+    breaks in the middle still rolls back every batch moved before."""
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    run_migrations(url)
+    database = SqlDatabase(url)
+    try:
+        await build_ledger(database.uow_factory())
+    finally:
+        await database.dispose()
+    events = await recorded(url)
+    data = gzip.compress(b"\n".join(encode(e) for e in events) + b"\n")
+    file = tmp_path / "events.jsonl.gz"
+    file.write_bytes(data[: len(data) * 3 // 4])
+    target = SqlDatabase(postgres_url)
+    try:
+        with pytest.raises(BadImportLine) as caught:
+            await import_events(EventsInput(file).lines, SqlEventImport(target), batch=2)
+        assert 2 < caught.value.number <= len(events)
+        assert "cut off" in caught.value.reason
+        async with target.uow_factory()() as uow:
+            assert await uow.events.read_all(limit=10) == []
     finally:
         await target.dispose()
 
@@ -626,18 +658,105 @@ def test_a_schema_version_this_installation_does_not_know_is_a_bad_line(
     assert asyncio.run(recorded(target)) == []
 
 
-def test_a_compressed_file_is_refused_by_name(
-    source: list[RecordedEvent], target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """`export events --out books.jsonl` then `gzip` for the move: 'JSON is malformed:
-    invalid character (byte 0)' at line 1 did not say the file was compressed."""
-    import gzip
+def _same(imported: list[RecordedEvent], source: list[RecordedEvent]) -> bool:
+    strip = [msgspec.structs.replace(e, position=0) for e in imported]
+    return strip == [msgspec.structs.replace(e, position=0) for e in source]
 
+
+def _stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize("where", ["file", "stdin"])
+@pytest.mark.parametrize("compressed", [True, False], ids=["gzip", "plain"])
+def test_a_gzip_file_or_stdin_is_imported_as_the_plain_file_is(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    compressed: bool,
+) -> None:
+    """`export events --out books.jsonl` then `gzip` for the move (it was refused: 'the
+    file is gzip-compressed … gunzip it'), or piped in (`gunzip -c … | bookkeeper import
+    events -`; `-` was 'no such file'). Compressed input is told by its magic bytes, not
+    its name."""
+    plain = b"\n".join(encode(e) for e in source) + b"\n"
+    data = gzip.compress(plain) if compressed else plain
+    file = tmp_path / ("books.jsonl.gz" if compressed else "books.jsonl")
+    if where == "file":
+        file.write_bytes(data)
+        argument = str(file)
+    else:
+        _stdin(monkeypatch, data)
+        argument = "-"
+    assert main(["import", "events", argument]) == 0
+    printed, err = capsys.readouterr()
+    assert err == ""
+    assert f"imported {len(source):,} of {len(source):,} events" in printed
+    assert _same(asyncio.run(recorded(target)), source)
+    # Again: every event is known, none written twice.
+    if where == "stdin":
+        _stdin(monkeypatch, data)
+    assert main(["import", "events", argument]) == 0
+    assert f"imported 0 of {len(source):,} events" in capsys.readouterr().out
+    assert _same(asyncio.run(recorded(target)), source)
+
+
+@pytest.mark.parametrize("where", ["file", "stdin"])
+def test_a_bad_line_in_gzip_input_is_named_by_its_number_and_nothing_is_written(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    lines = [encode(e) for e in source]
+    lines[6] = lines[6][:-5]  # cut short: not JSON
+    data = gzip.compress(b"\n".join(lines) + b"\n")
     file = tmp_path / "books.jsonl.gz"
-    file.write_bytes(gzip.compress(b"\n".join(encode(e) for e in source) + b"\n"))
+    file.write_bytes(data)
+    if where == "stdin":
+        _stdin(monkeypatch, data)
+    assert main(["import", "events", str(file) if where == "file" else "-"]) == 1
+    _, err = capsys.readouterr()
+    name = str(file) if where == "file" else "<stdin>"
+    assert err.startswith(f"bookkeeper: error: {name}:7: ") and err.count("\n") == 1
+    assert asyncio.run(recorded(target)) == []
+
+
+@pytest.mark.parametrize("damage", ["cut", "garbage"])
+def test_damaged_gzip_input_is_a_bad_line_and_nothing_is_written(
+    source: list[RecordedEvent],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: str,
+) -> None:
+    """A transfer cut short (the end of the compressed stream missing) or a damaged
+    compressed block: the line where reading broke, and none of the events before it
+    written (they were in the same transaction)."""
+    many = (source * (1 + 20_000 // len(source)))[:20_000]  # more than one batch of 5,000
+    plain = b"\n".join(encode(e) for e in many) + b"\n"
+    data = gzip.compress(plain)
+    if damage == "cut":
+        data = data[: len(data) * 3 // 4]
+    else:
+        middle = len(data) * 3 // 4
+        data = (
+            data[:middle]
+            + bytes(b ^ 0xFF for b in data[middle : middle + 64])
+            + data[middle + 64 :]
+        )
+    file = tmp_path / "books.jsonl.gz"
+    file.write_bytes(data)
     assert main(["import", "events", str(file)]) == 1
     _, err = capsys.readouterr()
-    assert f"{file}:1:" in err and "gzip" in err and "gunzip" in err
+    assert err.startswith(f"bookkeeper: error: {file}:") and err.count("\n") == 1
+    number = int(err.split(f"{file}:", 1)[1].split(":", 1)[0])
+    assert 1 < number <= len(many) + 1
     assert asyncio.run(recorded(target)) == []
 
 

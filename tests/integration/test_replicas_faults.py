@@ -340,8 +340,11 @@ async def test_a_replica_of_another_schema_is_refused_and_the_running_ones_go_on
 ) -> None:
     """A replica of an older version than the database's schema (a newer version migrated
     it: a revision it does not know), or of a newer one (the database is behind: not
-    migrated yet), refuses to start, saying which and what to do, in one line; the
-    replica already serving goes on serving and writing meanwhile."""
+    migrated yet), refuses to start, saying which and what to do, in one line. The
+    replica already serving notices the schema moved under it (its health check reads
+    the revision): it stops taking writes (503 schema-changed, its health unavailable
+    and why) but goes on reading, and writes again once the schema is back at its own
+    (ADR 0035 addendum; it went on writing with its old assumptions before)."""
     with psycopg.connect(make_url(postgres_url).render_as_string(False)) as database:
         row = database.execute("SELECT version_num FROM alembic_version").fetchone()
     assert row is not None
@@ -355,9 +358,18 @@ async def test_a_replica_of_another_schema_is_refused_and_the_running_ones_go_on
             assert await refused.exited(DEADLINE) == 1, refused.text()
             assert revision in refused.text() and says in refused.text(), refused.text()
             async with httpx.AsyncClient(base_url=running.base, timeout=DEADLINE) as client:
+                health = await client.get("/health")
+                assert health.status_code == 503, health.text
+                assert any(revision in r for r in health.json()["reasons"]), health.text
                 body = {"type": "PatternSuggested", "data": pattern(merchant=f"at {revision}")}
                 answer = await client.post(f"{API}/events", json=body, headers=agent)
-                assert answer.status_code == 201, answer.text
+                assert answer.status_code == 503, answer.text
+                assert answer.json()["code"] == "schema-changed"
+                viewer = cluster.token("viewer")
+                assert (await client.get(f"{API}/proposals", headers=viewer)).status_code == 200
+                _schema_at(postgres_url, head)
                 assert (await client.get("/health")).json()["status"] == "ok"
+                answer = await client.post(f"{API}/events", json=body, headers=agent)
+                assert answer.status_code == 201, answer.text
     finally:
         _schema_at(postgres_url, head)

@@ -98,6 +98,15 @@ class StorageUnavailable(ApplicationError):
     code = "storage-unavailable"
 
 
+class SchemaChanged(StorageUnavailable):
+    """The database's schema moved while this process ran (another replica or an operator
+    migrated it): its writes are refused rather than made with the old schema's
+    assumptions, until it runs a version that knows the new one (ADR 0035 addendum). A
+    StorageUnavailable, so what retries on an unavailable database retries on it too."""
+
+    code = "schema-changed"
+
+
 # --- external systems (Fiken, Folio, the sandbox) ----------------------------------------
 
 

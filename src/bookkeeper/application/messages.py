@@ -1769,6 +1769,13 @@ TEXTS.update(
             "nb": "databasen svarte ikke; prøv igjen om litt",
             "en": "the database did not answer; try again shortly",
         },
+        "refusal.code.schema-changed": {
+            "nb": "databasen er oppgradert til en nyere versjon mens tjenesten kjørte; "
+            "ingenting ble skrevet, og en driftsansvarlig må starte den på nytt med den "
+            "nye versjonen",
+            "en": "the database was upgraded to a newer version while the service ran; "
+            "nothing was written, and an operator must restart it with that version",
+        },
         "refusal.code.chart-unavailable": {
             "nb": "kontoplanen kunne ikke hentes fra regnskapet akkurat nå; prøv igjen",
             "en": "the chart of accounts could not be read from the books just now; try again",

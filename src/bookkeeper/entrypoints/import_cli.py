@@ -1,6 +1,6 @@
 """`bookkeeper import events FILE.jsonl`: events recorded elsewhere into the log (P5).
 
-    bookkeeper import events FILE.jsonl [--no-replay]
+    bookkeeper import events FILE.jsonl[.gz] [--no-replay]     (FILE `-`: standard input)
     bookkeeper import fiken --tenant T --from YYYY-MM-DD [--to YYYY-MM-DD] [--dry-run]
 
 The file format and the guarantees are application.importing's: every line is checked
@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gzip
+import io
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from bookkeeper.application.importing import (
     MAX_LINE_BYTES,
@@ -47,7 +51,9 @@ def add_parser(commands: Any) -> None:
     p = commands.add_parser("import", help="bring events recorded elsewhere into the log")
     kinds = p.add_subparsers(dest="import_kind", required=True, metavar="KIND")
     q = kinds.add_parser("events", help="events from a JSON Lines file (one event a line)")
-    q.add_argument("file", type=Path, help="the .jsonl file")
+    q.add_argument(
+        "file", type=Path, help="the .jsonl file (gzip-compressed too: .jsonl.gz; - for stdin)"
+    )
     q.add_argument(
         "--no-replay", action="store_true", help="leave the read models to `bookkeeper replay`"
     )
@@ -123,19 +129,19 @@ async def run_fiken_import(container: Container, args: argparse.Namespace) -> tu
 
 def import_events_command(args: argparse.Namespace, container: Container) -> int:
     """Import; print the summary. A bad line: its number on stderr, status 1."""
-    path: Path = args.file
-    if not path.is_file():
-        print(f"bookkeeper: error: {path}: no such file", file=sys.stderr)
+    source = EventsInput(args.file)
+    if not source.stdin and not source.path.is_file():
+        print(f"bookkeeper: error: {source.path}: no such file", file=sys.stderr)
         return 1
     try:
         report, seconds = asyncio.run(
-            run_import(container, path, replay=not args.no_replay, status=sys.stderr)
+            run_import(container, source, replay=not args.no_replay, status=sys.stderr)
         )
     except BadImportLine as bad:
         reason = bad.reason
-        if bad.number == 1 and _is_database_export(path):
+        if bad.number == 1 and source.head.startswith(_DATABASE_EXPORT):
             reason = "a file of `export database`: `bookkeeper import database` reads it"
-        print(f"bookkeeper: error: {path}:{bad.number}: {reason}", file=sys.stderr)
+        print(f"bookkeeper: error: {source.name}:{bad.number}: {reason}", file=sys.stderr)
         return 1
     rate = report.lines / seconds if seconds > 0 else 0.0
     print(
@@ -145,21 +151,57 @@ def import_events_command(args: argparse.Namespace, container: Container) -> int
     return 0
 
 
-def _is_database_export(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(64).startswith(b'{"format":"bookkeeper-database"')
+class EventsInput:
+    """What `import events` reads: the file, or standard input for `-`; decompressed as it
+    is read when it starts with gzip's magic bytes (FILE.jsonl.gz, or `gzip -c … |`),
+    whatever its name says. Read once, line by line, as the import reads it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stdin = str(path) == "-"
+        self.name = "<stdin>" if self.stdin else str(path)
+        #: The start of the first line read (decompressed), to name a file of another kind.
+        self.head = b""
+
+    def lines(self) -> Iterator[bytes]:
+        """The lines, each cut one byte past MAX_LINE_BYTES (refused there): a line of
+        gigabytes is never read whole. Compressed input that is cut off or damaged is the
+        bad line where it breaks (BadImportLine), so the import writes nothing of it."""
+        with self._opened() as handle:
+            number = 0
+            try:
+                while line := handle.readline(MAX_LINE_BYTES + 1):
+                    if not number:
+                        self.head = line[:64]
+                    number += 1
+                    yield line
+            except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+                raise BadImportLine(
+                    number + 1, f"the gzip-compressed input is cut off or damaged here ({error})"
+                ) from None
+
+    @contextlib.contextmanager
+    def _opened(self) -> Iterator[IO[bytes]]:
+        with contextlib.ExitStack() as stack:
+            raw: IO[bytes]
+            if self.stdin:
+                raw = sys.stdin.buffer
+                if not hasattr(raw, "peek"):
+                    raw = io.BufferedReader(cast("Any", raw))
+            else:
+                raw = stack.enter_context(self.path.open("rb"))
+            if cast("io.BufferedReader", raw).peek(2)[:2] == _GZIP_MAGIC:
+                unpacked = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+                raw = cast("IO[bytes]", unpacked)
+            yield raw
 
 
-def _lines(path: Path) -> Iterator[bytes]:
-    """The file's lines, each cut one byte past MAX_LINE_BYTES (refused there): a line
-    of gigabytes is never read whole."""
-    with path.open("rb") as handle:
-        while line := handle.readline(MAX_LINE_BYTES + 1):
-            yield line
+_GZIP_MAGIC = b"\x1f\x8b"
+_DATABASE_EXPORT = b'{"format":"bookkeeper-database"'
 
 
 async def run_import(
-    container: Container, path: Path, *, replay: bool, status: IO[str]
+    container: Container, source: EventsInput, *, replay: bool, status: IO[str]
 ) -> tuple[ImportReport, float]:
     """Import the file (then rebuild the read models); the report and the import's seconds."""
     from bookkeeper.adapters.sql import SqlDatabase
@@ -177,7 +219,7 @@ async def run_import(
                 status.flush()
 
         started = time.perf_counter()
-        report = await import_events(lambda: _lines(path), SqlEventImport(database), progress)
+        report = await import_events(source.lines, SqlEventImport(database), progress)
         seconds = time.perf_counter() - started
         if show:
             status.write("\n")

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from typing import Any, Final, TypeVar, cast
 
 import httpx
@@ -63,6 +63,9 @@ DEFAULT_BASE_URL: Final = "https://api.fiken.no/api/v2"
 PAGE_SIZE: Final = 100
 #: A guard against a server that keeps announcing more pages (100 000 objects).
 MAX_PAGES: Final = 1000
+#: How often a list that changes while it is paged is read again from an earlier page
+#: before the read gives up (FikenClient.pages).
+MAX_STEPS_BACK: Final = 10
 MAX_BODY_IN_MESSAGE: Final = 500
 #: An attempt's deadline as a whole, in timeouts (the timeout bounds each network wait).
 DEADLINE_TIMEOUTS: Final = outbound.DEADLINE_TIMEOUTS
@@ -207,6 +210,7 @@ class FikenClient:
         params: QueryParams | None = None,
         *,
         page_size: int = PAGE_SIZE,
+        key: Callable[[T], Hashable | None] | None = None,
     ) -> AsyncIterator[tuple[list[T], int | None]]:
         """Every page of a list, one at a time, each with Fiken-Api-Result-Count (the total,
         when Fiken says it), so a long list is handled as it arrives. Each page is its own
@@ -219,10 +223,23 @@ class FikenClient:
         (an empty one ends the list). A counterpart that does not page
         ends it too: more records than a page holds are the whole list, and a page
         answered with the previous one's very bytes means `page` was not heard (reading
-        on would only repeat it)."""
+        on would only repeat it).
+
+        With `key` (a record's identity; None: none to tell it by), a list that changes
+        while it is paged is still read whole, each record once: a record created or
+        deleted in Fiken between two page requests moves the later ones across the page
+        boundary (one is then read twice, or skipped). Every record whose key was yielded
+        before is left out, and when Fiken-Api-Result-Count differs from the previous
+        page's the list changed in between: the pages before are read again (one, or as
+        many as the count fell by) before going on, at most MAX_STEPS_BACK times a list."""
         previous: bytes | None = None
-        read = 0
-        for page in range(MAX_PAGES):
+        seen: set[Hashable] = set()
+        #: What each page held when last read (a page read again replaces it).
+        held: dict[int, int] = {}
+        last_total: int | None = None
+        steps_back = 0
+        page = 0
+        while page < MAX_PAGES:
             query: dict[str, str | int | bool] = dict(params or {})
             query.update(page=page, pageSize=page_size)
             response = await self.request("GET", path, params=query)
@@ -233,8 +250,54 @@ class FikenClient:
                 return
             batch = decode(decoder, response, path)
             total = _int_header(response, "Fiken-Api-Result-Count")
-            yield batch, total
-            read += len(batch)
+            # A server paging at a smaller size of its own says it in Fiken-Api-Page-Size:
+            # a full page of that size is no short one.
+            size = _int_header(response, "Fiken-Api-Page-Size")
+            full = size if size is not None and 0 < size < page_size else page_size
+            if key is not None:
+                fresh = []
+                for record in batch:
+                    identity = key(record)
+                    if identity is None:
+                        fresh.append(record)
+                    elif identity not in seen:
+                        seen.add(identity)
+                        fresh.append(record)
+                yield fresh, total
+                if (
+                    last_total is not None
+                    and total is not None
+                    and total != last_total
+                    and page > 0
+                ):
+                    # Records came or went since the previous page: those after them moved
+                    # across the boundary. The pages before are read again as they are now.
+                    steps_back += 1
+                    if steps_back > MAX_STEPS_BACK:
+                        raise ExternalError(
+                            f"{SYSTEM}: {path} kept changing while it was read "
+                            f"({steps_back - 1} times); run again",
+                            system=SYSTEM,
+                        )
+                    back = max(1, -(-(last_total - total) // full))
+                    _log.info(
+                        "%s %s changed while paged (%d records, then %d): page %d read again",
+                        SYSTEM,
+                        path,
+                        last_total,
+                        total,
+                        max(0, page - back),
+                    )
+                    held[page] = len(batch)
+                    last_total = total
+                    page = max(0, page - back)
+                    previous = None
+                    continue
+            else:
+                yield batch, total
+            last_total = total
+            held[page] = len(batch)
+            read = sum(held.get(index, 0) for index in range(page + 1))
             count = _int_header(response, "Fiken-Api-Page-Count")
             if len(batch) > page_size or not batch:
                 return
@@ -242,15 +305,12 @@ class FikenClient:
             # its own (whatever its page count says, reckoned by the size asked for) has
             # more to give; an empty page ends it all the same (records gone meanwhile).
             short = total is not None and read < total
-            # A server paging at a smaller size of its own says it in Fiken-Api-Page-Size:
-            # a full page of that size is no short one.
-            size = _int_header(response, "Fiken-Api-Page-Size")
-            full = size if size is not None and 0 < size < page_size else page_size
             if not short and (
                 (page + 1 >= count) if count is not None else total is not None or len(batch) < full
             ):
                 return
             previous = response.content
+            page += 1
         raise ExternalError(f"{SYSTEM}: {path} has more than {MAX_PAGES} pages", system=SYSTEM)
 
     async def create(self, path: str, body: bytes) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from decimal import Decimal
 from typing import Any, Final, TypeVar, cast
 
@@ -49,6 +49,18 @@ SALE: Final = "sale"
 _ID_FIELD: Final = {JOURNAL_ENTRY: "journalEntryId", PURCHASE: "purchaseId", SALE: "saleId"}
 _loose = msgspec.json.Decoder(dict[str, Any])
 _RAW: Final = msgspec.json.Decoder(msgspec.Raw)
+
+
+class _Ids(msgspec.Struct):
+    """Only a record's id, to tell a record read twice while a list moved (every other
+    field is skipped unread)."""
+
+    journalEntryId: Any = None
+    purchaseId: Any = None
+    saleId: Any = None
+
+
+_IDS: Final = msgspec.json.Decoder(_Ids)
 
 
 class NotBookable(ValueError):
@@ -130,6 +142,7 @@ class FikenHistory:
             wire.ACCOUNT_BALANCES,
             {"date": at.isoformat()},
             page_size=self._page_size,
+            key=_account_code,
         ):
             rows.extend(batch)
         return [
@@ -146,8 +159,18 @@ class FikenHistory:
         decoder: msgspec.json.Decoder[T],
         convert: Callable[[T], R],
     ) -> AsyncIterator[tuple[list[R], list[HistoryProblem], int | None]]:
+        field = _ID_FIELD[what]
+
+        def identity(raw: msgspec.Raw) -> Hashable | None:
+            try:
+                value = getattr(_IDS.decode(raw), field)
+            except msgspec.DecodeError:
+                return None  # not even an object: reported as the page's problem
+            # Fiken's ids are integers: anything else tells no record apart (each is kept).
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
         async for raws, total in self._client.pages(
-            f"{self._base}{path}", wire.RAW_LIST, params, page_size=self._page_size
+            f"{self._base}{path}", wire.RAW_LIST, params, page_size=self._page_size, key=identity
         ):
             records: list[R] = []
             problems: list[HistoryProblem] = []
@@ -338,6 +361,10 @@ def _payments(payments: list[wire.Payment], currency: str) -> tuple[HistoryPayme
             )
         )
     return tuple(result)
+
+
+def _account_code(row: wire.AccountBalance) -> Hashable | None:
+    return row.code or None
 
 
 def _dates(query: HistoryQuery) -> dict[str, str | int | bool]:

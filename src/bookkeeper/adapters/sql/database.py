@@ -38,7 +38,7 @@ from sqlalchemy.pool import StaticPool
 
 import bookkeeper
 from bookkeeper.adapters.sql.group_write import LEADERS, GroupWriter
-from bookkeeper.adapters.sql.health import QueryHealth
+from bookkeeper.adapters.sql.health import REVISIONS_SQL, QueryHealth
 from bookkeeper.adapters.sql.proposals import statements_for as proposal_statements
 from bookkeeper.adapters.sql.rules import TaxRatesCache
 from bookkeeper.adapters.sql.session import storage_error
@@ -59,6 +59,7 @@ POOL_RECYCLE_SECONDS = 300
 SQLITE_TURN_TIMEOUT_SECONDS = 30.0
 #: Execution option that makes a SQLite transaction start deferred (read-only work).
 _READ_ONLY = "bookkeeper_read_only"
+_REVISIONS = text(REVISIONS_SQL)
 #: The same, for an adapter that reads in a unit of work (`verify --projections`).
 READ_ONLY: Final = _READ_ONLY
 
@@ -343,6 +344,7 @@ class SqlDatabase:
         version migrated it (a revision this one does not know)."""
         try:
             await self._migrate()
+            self.watch_schema()
         except Exception as error:
             revision = _unknown_revision(error)
             if revision is not None:
@@ -376,9 +378,10 @@ class SqlDatabase:
             raise mapped from error
         script = ScriptDirectory.from_config(alembic_config(self.url))
         heads = set(script.get_heads())
-        if revisions == heads:
-            return
         known = {r.revision for r in script.walk_revisions()}
+        if revisions == heads:
+            self.health.schema.expect(heads, known)
+            return
         unknown = sorted(revisions - known)
         if unknown:
             raise SchemaUnknown(
@@ -391,6 +394,15 @@ class SqlDatabase:
             f"the database's schema is at revision {at}; this version needs "
             f"{', '.join(sorted(heads))}: run `bookkeeper migrate` first"
         )
+
+    def watch_schema(self) -> None:
+        """Refuse writes from now on if the schema moves from this version's newest
+        revision (SchemaWatch): for a process that serves a database another checked
+        (`serve` checks it once before its workers start; each worker watches)."""
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(alembic_config(self.url))
+        self.health.schema.expect(script.get_heads(), (r.revision for r in script.walk_revisions()))
 
     async def _migrate(self) -> None:
         if not self._url.in_memory:
@@ -423,7 +435,12 @@ class SqlDatabase:
             async with self.engine.connect() as connection:
                 # A plain (deferred) BEGIN: a health check must not queue for the write lock.
                 await connection.execution_options(**{_READ_ONLY: True})
-                await connection.execute(text("SELECT 1"))
+                if self.health.schema.watching:
+                    # The same one round trip, and it tells whether the schema moved.
+                    found = await connection.execute(_REVISIONS)
+                    self.health.schema.seen(row[0] for row in found)
+                else:
+                    await connection.execute(text("SELECT 1"))
         except Exception as error:
             translated = storage_error(error)
             if translated is error:
@@ -432,6 +449,8 @@ class SqlDatabase:
         finally:
             if shared:
                 self.release_writer()
+        if self.health.schema.refusal is not None:
+            raise self.health.schema.refusal
         if self.health.degraded:
             raise StorageDegraded(
                 f"the latest units of work failed on the database: {self.health.last_error}"

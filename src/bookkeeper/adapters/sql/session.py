@@ -45,7 +45,7 @@ from typing import cast as cast_type
 
 import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy import Row
+from sqlalchemy import Row, text
 from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.expression import Executable
 
-from bookkeeper.adapters.sql.health import QueryHealth
+from bookkeeper.adapters.sql.health import REVISIONS_SQL, QueryHealth
 from bookkeeper.application.errors import StorageUnavailable
 from bookkeeper.domain.events import Status
 
@@ -441,6 +441,8 @@ class SqlSession:
         connection = self._require_connection()
         if self._rollback_only is not None:
             raise self._rollback_only
+        if self._wrote:
+            await self._refuse_on_another_schema()
         driver = self._driver
         try:
             if connection.in_transaction():
@@ -489,6 +491,7 @@ class SqlSession:
         if driver is None or self._open:
             raise RuntimeError("write_at_once needs PostgreSQL and no open transaction")
         self._require_connection()
+        await self._refuse_on_another_schema()
         # On an error nothing of the statement was written (or, if the connection dropped,
         # the outcome is unknown: callers retry with the same ids, as after a lost COMMIT).
         return await self._run(driver, hot, params)
@@ -504,6 +507,30 @@ class SqlSession:
         except BaseException:
             self._rollback_only = before
             raise
+
+    async def _refuse_on_another_schema(self) -> None:
+        """Raise SchemaChanged (nothing of the unit committed) when the database's schema
+        moved since this process started (ADR 0035 addendum): known from a ping or an
+        earlier unit, or read here, on this unit's connection and in its transaction, at
+        most every SchemaWatch.interval seconds a process."""
+        watch = self._database.health.schema
+        if watch.refusal is None and watch.due():
+            connection = self._require_connection()
+            driver = self._driver
+            try:
+                if driver is not None and not connection.in_transaction():
+                    async with driver.cursor() as cursor:
+                        await cursor.execute(REVISIONS_SQL)
+                        found = [row[0] for row in await cursor.fetchall()]
+                else:
+                    result = await connection.execute(text(REVISIONS_SQL))
+                    found = [row[0] for row in result]
+            except (DBAPIError, psycopg.Error) as error:
+                self._rollback_only = translated = storage_error(self._as_dbapi_error(error))
+                raise translated from error
+            watch.seen(found)
+        if watch.refusal is not None:
+            raise watch.refusal
 
     async def _begin_transaction(self) -> None:
         """Open the unit's transaction (PostgreSQL): psycopg sends BEGIN before the next

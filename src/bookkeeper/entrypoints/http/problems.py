@@ -12,6 +12,7 @@
     InvalidProposal, InvalidCorrection,
       UnknownEventType, RejectionReasonRequired         422     its code
     StorageUnavailable                                  503     storage-unavailable
+    SchemaChanged (the schema migrated while running)   503     schema-changed
     ExternalUnavailable, ExternalRateLimited (books or
       bank down, timing out, throttling)                503     its code (Retry-After when
                                                                 the remote system said)
@@ -55,6 +56,7 @@ from bookkeeper.application.errors import (
     Forbidden,
     IdempotencyConflict,
     NotFound,
+    SchemaChanged,
     StorageUnavailable,
 )
 from bookkeeper.domain.approval import ApprovalRefused
@@ -188,7 +190,10 @@ def _business_error(request: Request[Any, Any, Any], error: Exception) -> Respon
     code = str(getattr(error, "code", "error"))
     message = str(getattr(error, "message", "")) or _phrase(status)
     headers = None
-    if isinstance(error, StorageUnavailable):
+    if isinstance(error, SchemaChanged):
+        # Our own words (revision ids, what to do), said once in the log when it was found.
+        headers = {"Retry-After": "30"}
+    elif isinstance(error, StorageUnavailable):
         # The driver's words (host names, server messages) stay in the log, not the answer.
         _log.warning(
             "database unavailable on %s %s: %s", request.method, request.url.path, error.message

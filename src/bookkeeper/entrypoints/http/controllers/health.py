@@ -19,7 +19,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from bookkeeper import __version__
-from bookkeeper.application.errors import StorageDegraded
+from bookkeeper.application.errors import SchemaChanged, StorageDegraded
 from bookkeeper.entrypoints.http.negotiation import JSON_TYPES
 from bookkeeper.entrypoints.http.params import accepting
 from bookkeeper.entrypoints.http.problems import documented
@@ -175,6 +175,8 @@ async def _database(runtime: Runtime) -> tuple[Status, list[str]]:
         if database is None:
             raise RuntimeError("the application has not started")
         await asyncio.wait_for(database.ping(), PING_TIMEOUT_SECONDS)
+    except SchemaChanged as error:  # said in the log when found; not a ping failure
+        return "unavailable", [f"database: {error.message}"]
     except StorageDegraded as error:
         _log.warning("health check: database degraded: %s", error.message)
         return "degraded", ["database: its latest queries failed"]
