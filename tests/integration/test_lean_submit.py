@@ -211,13 +211,13 @@ async def test_idempotent_replays_and_conflicts_answer_the_same(
         await same(lean, route, with_id, caplog)  # the same id again
         other_body = post({**PATTERN, "id": event_id, "data": pattern("Other")})
         await same(lean, route, other_body, caplog)  # the same id, another body
-        # An id and a key together: the key decides, the id must be the same (ADR 0001).
+        # An id and a key together: the id is the event's and decides (ADR 0001 addendum).
         id_and_key = post({**PATTERN, "id": str(uuid.uuid4())}, extra={"Idempotency-Key": "k-2"})
         assert (await same(lean, route, id_and_key, caplog)).status_code == 201
         replayed = await same(lean, route, id_and_key, caplog)
         assert replayed.headers["idempotent-replayed"] == "true"
         fresh_id = post({**PATTERN, "id": str(uuid.uuid4())}, extra={"Idempotency-Key": "k-2"})
-        assert (await same(lean, route, fresh_id, caplog)).status_code == 409
+        assert (await same(lean, route, fresh_id, caplog)).status_code == 201
 
 
 async def _raw_post(s: Side, headers: list[tuple[bytes, bytes]], body: bytes) -> httpx.Response:

@@ -19,11 +19,7 @@ class SubmitEvent(msgspec.Struct, frozen=True, kw_only=True):
     principal: Principal
     type: str
     data: Payload
-    #: The event's id as it is (the application's own callers: derived ids).
     event_id: uuid.UUID | None = None
-    #: The `id` a client sent (POST /events): the submission's identity in its tenant,
-    #: not the event's id, which is derived from it and the tenant (ADR 0013 addendum).
-    supplied_id: uuid.UUID | None = None
     idempotency_key: str | None = None
     correlation_id: uuid.UUID | None = None
     proposer_confidence: Decimal | None = None

@@ -30,8 +30,6 @@ class Namespaces:
 
     #: POST /events with an Idempotency-Key: (tenant, actor, key).
     IDEMPOTENCY: Final = uuid.UUID("6f1c1d2e-8a51-4a57-9d0e-3b1f0c4e2a90")
-    #: POST /events with an `id` in the body: (tenant, the id) — ADR 0013 addendum.
-    SUPPLIED_ID: Final = uuid.UUID("b8e2f4a6-1c3d-4e5f-9a7b-0c2d4e6f8a13")
     #: The journal entry a proposal's execution posts: (proposal, purpose).
     POSTING: Final = uuid.UUID("0d5c3f0e-6a43-4f1e-8f5b-1c2a9e7d4b60")
     #: POST /journal-entries with an Idempotency-Key: (tenant, actor, key).
@@ -78,12 +76,6 @@ class Namespaces:
 def idempotent_event_id(tenant_id: str, actor: str, key: str) -> uuid.UUID:
     """The event id of a submission retried with the same Idempotency-Key."""
     return uuid.uuid5(Namespaces.IDEMPOTENCY, f"{tenant_id}\x00{actor}\x00{key}")
-
-
-def supplied_event_id(tenant_id: str, supplied: uuid.UUID) -> uuid.UUID:
-    """The event id of a submission whose client sent `id` = `supplied`: per tenant, so
-    that another tenant's id names nothing here and answers as an unused one does."""
-    return uuid.uuid5(Namespaces.SUPPLIED_ID, f"{tenant_id}\x00{supplied}")
 
 
 def posting_id(proposal_id: uuid.UUID, purpose: str = "posting") -> uuid.UUID:

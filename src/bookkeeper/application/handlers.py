@@ -34,13 +34,7 @@ from bookkeeper.application.errors import (
     IdempotencyConflict,
     NotFound,
 )
-from bookkeeper.application.event_log import (
-    chain,
-    following,
-    idempotent_event_id,
-    stamp,
-    supplied_event_id,
-)
+from bookkeeper.application.event_log import chain, following, idempotent_event_id, stamp
 from bookkeeper.application.ports import (
     KNOWN_SUPPLIER_LIMIT,
     Authorizer,
@@ -176,23 +170,6 @@ MAX_WARNINGS: Final = 20
 MAX_WARNING: Final = 500
 
 
-_ID_TAKEN: Final = "this idempotency key or event id was already used for a different request"
-#: The event metadata holding the `id` a client sent (ADR 0013 addendum).
-SUPPLIED_ID_METADATA: Final = "suppliedId"
-
-
-def _same_supplied_id(original: RecordedEvent, supplied: uuid.UUID | None) -> bool:
-    """Whether a retry sent the `id` its original was sent with (none, or the same): with
-    an Idempotency-Key the key finds the original, and another `id` under it is another
-    request. The original's own id counts as its id too: an event recorded before the
-    ADR 0013 addendum was stored under the id sent, and a client may retry with the
-    `eventId` it was answered."""
-    recorded = original.metadata.get(SUPPLIED_ID_METADATA)
-    if supplied is None:
-        return recorded is None
-    return recorded == str(supplied) or original.id == supplied
-
-
 def request_fingerprint(command: SubmitEvent) -> str:
     """A hash of what the request asked for, to tell a retry from a reused key."""
     body = [
@@ -273,45 +250,22 @@ class Handlers:
             # overflows; the proposal is validated in full (with the VAT rates valid on
             # that date, issue 12) when it is made.
             check_document_date(command.data)
-        # The event's id (ADR 0001, ADR 0013 addendum): the application's own derived id;
-        # else the Idempotency-Key's (it decides when a client sends an `id` too); else
-        # the client's `id` in its tenant; else a new one.
-        supplied = command.supplied_id
         if command.event_id is not None:
             event_id = command.event_id
-            supplied = None
         elif command.idempotency_key is not None:
             event_id = idempotent_event_id(
                 principal.tenant_id, principal.actor, command.idempotency_key
             )
-        elif supplied is not None:
-            event_id = supplied_event_id(principal.tenant_id, supplied)
         else:
             event_id = self._ids.new_id()
         fingerprint = request_fingerprint(command)
-        if supplied is not None:
-            # A supplied id was the event's own id until the ADR 0013 addendum: a retry of
-            # such a request finds its event under that id, in the caller's tenant only
-            # (another tenant's event of that id is not looked at, so it answers nothing).
-            earlier = await self._replay_submission(
-                principal, supplied, fingerprint, supplied, missing_ok=True
-            )
-            if earlier is not None:
-                return earlier
         try:
-            return await self._submit(command, event_id, fingerprint, supplied)
+            return await self._submit(command, event_id, fingerprint)
         except DuplicateEvent:
-            result = await self._replay_submission(principal, event_id, fingerprint, supplied)
-            if result is None:  # pragma: no cover - without missing_ok it raises instead
-                raise IdempotencyConflict(_ID_TAKEN) from None
-            return result
+            return await self._replay_submission(principal, event_id, fingerprint)
 
     async def _submit(
-        self,
-        command: SubmitEvent,
-        event_id: uuid.UUID,
-        fingerprint: str,
-        supplied: uuid.UUID | None = None,
+        self, command: SubmitEvent, event_id: uuid.UUID, fingerprint: str
     ) -> SubmitResult:
         principal = command.principal
         tenant = principal.tenant_id
@@ -330,8 +284,6 @@ class Handlers:
             metadata: dict[str, Any] = {"requestHash": fingerprint}
             if command.idempotency_key is not None:
                 metadata["idempotencyKey"] = command.idempotency_key
-            if supplied is not None:
-                metadata[SUPPLIED_ID_METADATA] = str(supplied)
             if exchange is not None:
                 metadata[EXCHANGE_METADATA] = msgspec.to_builtins(exchange)
             if command.source:
@@ -760,32 +712,16 @@ class Handlers:
         return listed
 
     async def _replay_submission(
-        self,
-        principal: Principal,
-        event_id: uuid.UUID,
-        fingerprint: str,
-        supplied: uuid.UUID | None,
-        *,
-        missing_ok: bool = False,
-    ) -> SubmitResult | None:
-        """A retried submission: the original result, or a conflict if the request differs
-        (its body, or the `id` sent with the same Idempotency-Key). No original in the
-        caller's tenant: None when `missing_ok`, else a conflict (the id is taken by an
-        event this tenant cannot see: never expected, as every id taken here is derived
-        with the tenant or new)."""
+        self, principal: Principal, event_id: uuid.UUID, fingerprint: str
+    ) -> SubmitResult:
+        """A retried submission: the original result, or a conflict if the request differs."""
         async with self._uow() as uow:
             original = await uow.events.get(principal.tenant_id, event_id)
-            view = (
-                None if original is None else await uow.proposals.get(principal.tenant_id, event_id)
+            view = await uow.proposals.get(principal.tenant_id, event_id)
+        if original is None or original.metadata.get("requestHash") != fingerprint:
+            raise IdempotencyConflict(
+                "this idempotency key or event id was already used for a different request"
             )
-        if original is None and missing_ok:
-            return None
-        if (
-            original is None
-            or original.metadata.get("requestHash") != fingerprint
-            or not _same_supplied_id(original, supplied)
-        ):
-            raise IdempotencyConflict(_ID_TAKEN)
         confidence = original.metadata.get("confidence")
         return SubmitResult(
             event_id=original.id,

@@ -62,9 +62,6 @@ class EventSubmission(RequestBody, frozen=True, kw_only=True):
 
     `data` is the payload of `type`, checked against that type's schema (camelCase,
     amounts as decimal strings). The actor and tenant come from the bearer token.
-    `id` is the submission's identity in the caller's tenant (a retry with it answers the
-    first result): the event's id (`eventId`) is derived from it and the tenant. With an
-    `Idempotency-Key` too, the key finds the first result and the `id` must be the same.
     """
 
     type: Annotated[str, Meta(min_length=1, max_length=100, examples=["PatternSuggested"])]

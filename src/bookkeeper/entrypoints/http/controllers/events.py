@@ -74,7 +74,7 @@ def submit_command(
         principal=principal,
         type=data.type,
         data=payload,
-        supplied_id=data.id,
+        event_id=data.id,
         idempotency_key=idempotency_key,
         correlation_id=data.correlation_id,
         proposer_confidence=None if confidence is None else Decimal(str(confidence)),
