@@ -48,7 +48,7 @@ SHOTS = os.environ.get("BOOKKEEPER_WEB_SCREENSHOTS")
 #: One Chromium for the module (its launch was a second or more of every test's setup):
 #: the tests run in the module's event loop, where it was launched, and each test opens a
 #: browser context of its own (cookies, storage, viewport, locale: nothing carries over).
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.long]
 
 
 def _missing() -> str | None:
