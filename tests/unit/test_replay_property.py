@@ -31,10 +31,6 @@ from tests.unit.conftest import AGENT, OTHER_REVIEWER, REVIEWER, FixedClock
 MERCHANTS = ["Adobe", "Rema 1000", "Kiwi", "Elkjøp", "Ukjent"]
 
 
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
-
-
 class ReplayMachine(RuleBasedStateMachine):
     proposals = Bundle("proposals")
 
@@ -43,10 +39,19 @@ class ReplayMachine(RuleBasedStateMachine):
         self.factory = MemoryUnitOfWorkFactory()
         self.clock = FixedClock()
         self.handlers = Handlers(self.factory, self.clock, UuidV7Ids(), RoleAuthorizer())
+        # One event loop for the whole sequence (each coroutine still runs to its end
+        # before the next step): a new loop per call (asyncio.run) was most of the time.
+        self.runner = asyncio.Runner()
+
+    def teardown(self) -> None:
+        self.runner.close()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return self.runner.run(coro)
 
     def _try(self, coro: Coroutine[Any, Any, Any]) -> Any:
         try:
-            return run(coro)
+            return self.run(coro)
         except (DomainError, ApplicationError):
             return None
 
@@ -131,10 +136,10 @@ class ReplayMachine(RuleBasedStateMachine):
     def replay_equals_live(self) -> None:
         db = self.factory.db
         live = (dict(db.proposals), dict(db.patterns))
-        run(rebuild_projections(self.factory))
+        self.run(rebuild_projections(self.factory))
         assert (db.proposals, db.patterns) == live
         # Pages of two events: streams cut across pages, folded once complete.
-        run(rebuild_projections(self.factory, batch=2))
+        self.run(rebuild_projections(self.factory, batch=2))
         assert (db.proposals, db.patterns) == live
 
     @invariant()
