@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
@@ -149,5 +150,5 @@ class ReplayMachine(RuleBasedStateMachine):
             assert len(decisions) <= 1
 
 
-TestReplay = ReplayMachine.TestCase
+TestReplay = pytest.mark.long(ReplayMachine.TestCase)
 TestReplay.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
