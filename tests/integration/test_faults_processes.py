@@ -56,7 +56,7 @@ from tests.integration.test_faults_postgres import (
 )
 from tests.polling import polls
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.long]
 
 
 @pytest_asyncio.fixture

@@ -66,6 +66,7 @@ def test_pages_of_a_scan_are_read_in_parallel_threads() -> None:
     assert any("OCR" in w for w in result.warnings)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("fmt", ["HEIF", "WEBP"])
 async def test_a_heic_or_webp_photo_named_pdf_is_accepted_and_read_over_http(
     tmp_path: Path, fmt: str

@@ -35,7 +35,7 @@ from tests.http_helpers import API
 from tests.integration.processes import STARTUP, Cluster, Served
 from tests.unit.external_doubles import invoice
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.long]
 
 PROPOSALS = 20
 #: Requests per minute of one principal (BOOKKEEPER_RATE_LIMIT), shared by the replicas.

@@ -29,7 +29,7 @@ from tests.integration.processes import DEADLINE, Cluster
 from tests.integration.test_nats_bus import TENANT, invoice, isolated_settings, nats_url, publish
 from tests.polling import polls
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.long]
 
 __all__ = ["nats_url"]  # the fixture, imported for this module's test
 

@@ -49,7 +49,7 @@ from tests.integration.test_faults_processes import _allow_connections
 from tests.integration.test_replicas import _policy_change_reaches_every_replica, _proposals
 from tests.polling import polls
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.long]
 
 REPLICAS = 2
 #: Requests per minute of one principal (BOOKKEEPER_RATE_LIMIT), shared through Redis.

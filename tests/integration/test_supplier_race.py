@@ -27,7 +27,7 @@ from bookkeeper.domain.events import Status
 from tests.fakes.fiken import FikenServer, running_fiken_server
 from tests.integration.processes import STARTUP, Cluster
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.long]
 
 #: Seconds the fake takes to answer each request: the processes' lookups interleave.
 LATENCY = 0.4

@@ -371,6 +371,7 @@ def _scrub(text: str) -> str:
     return re.sub(r'"(generatedAt|asOf|queryEventId)":"[^"]*"', '"\\1":"-"', text)
 
 
+@pytest.mark.long
 async def test_tenant_b_walks_every_route_and_never_reaches_tenant_a(tenant_a: TenantA) -> None:
     api = tenant_a.api
     schema = (await api.client.get("/schema/openapi.json")).json()

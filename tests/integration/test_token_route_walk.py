@@ -134,6 +134,7 @@ async def issuer(issuer_key: rsa.RSAPrivateKey) -> AsyncIterator[FakeIssuer]:
         yield fake
 
 
+@pytest.mark.long
 async def test_every_route_refuses_every_bad_issuer_token(
     tmp_path: Path, issuer: FakeIssuer
 ) -> None:

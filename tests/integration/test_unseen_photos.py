@@ -16,10 +16,13 @@ from bookkeeper.adapters.extraction import ocr
 from bookkeeper.adapters.extraction.offline import OfflineExtractor
 from tests.unseen_documents import build_all, marks, screenshot, table
 
-pytestmark = pytest.mark.skipif(
-    not ocr.available() and os.environ.get("CI") != "true",
-    reason="tesseract-ocr with Norwegian data is not installed",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not ocr.available() and os.environ.get("CI") != "true",
+        reason="tesseract-ocr with Norwegian data is not installed",
+    ),
+    pytest.mark.long,  # OCR of whole pages, turned four ways: 20-48 s each on a busy machine
+]
 
 READ = """
 document            type merch   org  date   due gross   cur  rate   vat   kid    no  acct  iban

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from dependency_injector import providers
 
 from bookkeeper.settings import Settings
@@ -43,6 +44,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SHOTS = os.environ.get("BOOKKEEPER_WEB_SCREENSHOTS")
+
+#: One Chromium for the module (its launch was a second or more of every test's setup):
+#: the tests run in the module's event loop, where it was launched, and each test opens a
+#: browser context of its own (cookies, storage, viewport, locale: nothing carries over).
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.long]
 
 
 def _missing() -> str | None:
@@ -125,7 +131,7 @@ async def _propose_receipt(base: str, container: Any, content: bytes) -> str:
         return proposal_id
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 

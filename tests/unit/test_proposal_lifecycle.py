@@ -345,7 +345,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert all(e.actor != "book-e" for e in approvals)
 
 
-TestLifecycle = LifecycleMachine.TestCase
+TestLifecycle = pytest.mark.long(LifecycleMachine.TestCase)
 TestLifecycle.settings = settings(max_examples=150, stateful_step_count=20, deadline=None)
 
 

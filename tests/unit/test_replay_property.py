@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
@@ -31,10 +32,6 @@ from tests.unit.conftest import AGENT, OTHER_REVIEWER, REVIEWER, FixedClock
 MERCHANTS = ["Adobe", "Rema 1000", "Kiwi", "Elkjøp", "Ukjent"]
 
 
-def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coro)
-
-
 class ReplayMachine(RuleBasedStateMachine):
     proposals = Bundle("proposals")
 
@@ -43,10 +40,19 @@ class ReplayMachine(RuleBasedStateMachine):
         self.factory = MemoryUnitOfWorkFactory()
         self.clock = FixedClock()
         self.handlers = Handlers(self.factory, self.clock, UuidV7Ids(), RoleAuthorizer())
+        # One event loop for the whole sequence (each coroutine still runs to its end
+        # before the next step): a new loop per call (asyncio.run) was most of the time.
+        self.runner = asyncio.Runner()
+
+    def teardown(self) -> None:
+        self.runner.close()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return self.runner.run(coro)
 
     def _try(self, coro: Coroutine[Any, Any, Any]) -> Any:
         try:
-            return run(coro)
+            return self.run(coro)
         except (DomainError, ApplicationError):
             return None
 
@@ -131,10 +137,10 @@ class ReplayMachine(RuleBasedStateMachine):
     def replay_equals_live(self) -> None:
         db = self.factory.db
         live = (dict(db.proposals), dict(db.patterns))
-        run(rebuild_projections(self.factory))
+        self.run(rebuild_projections(self.factory))
         assert (db.proposals, db.patterns) == live
         # Pages of two events: streams cut across pages, folded once complete.
-        run(rebuild_projections(self.factory, batch=2))
+        self.run(rebuild_projections(self.factory, batch=2))
         assert (db.proposals, db.patterns) == live
 
     @invariant()
@@ -144,5 +150,5 @@ class ReplayMachine(RuleBasedStateMachine):
             assert len(decisions) <= 1
 
 
-TestReplay = ReplayMachine.TestCase
+TestReplay = pytest.mark.long(ReplayMachine.TestCase)
 TestReplay.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)

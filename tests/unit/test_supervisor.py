@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bookkeeper.entrypoints.http.supervisor import HEALTH_TIMEOUT, STARTUP_FAILURE, Worker, bind
 from tests.polling import polls
 
@@ -137,6 +139,7 @@ def lifespan_fails() -> Any:
     return app
 
 
+@pytest.mark.long
 def test_a_real_worker_whose_app_cannot_start_stops_the_serve(tmp_path: Path) -> None:
     """The uvicorn worker itself (server.run_worker), not a stand-in exiting with 3: its
     app's lifespan fails, and the serve stops with STARTUP_FAILURE, not restarting it."""
@@ -164,6 +167,7 @@ def test_workers_of_a_killed_supervisor_stop_by_themselves(tmp_path: Path) -> No
             supervisor.wait(timeout=10)
 
 
+@pytest.mark.long
 def test_a_worker_slow_to_start_is_not_taken_for_a_hung_one(tmp_path: Path) -> None:
     """Its interpreter and imports come before its first answer; on a loaded machine that
     can take longer than the health check's timeout."""
