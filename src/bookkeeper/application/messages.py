@@ -735,6 +735,16 @@ TEXTS.update(
             "ikke låst)",
             "en": "VAT return not filed: {start}–{end}, it was due {due} (the term is not locked)",
         },
+        "morning.vat_overdue_hint": {
+            "nb": "  Levert et annet sted? Lås terminen: bookkeeper rules lock-vat-term "
+            "--year {year} --term {term} (API: POST /rules/vat-terms/{year}/{term}/lock). "
+            "Mva-registrert senere? Sett datoen: bookkeeper rules review-rules --set "
+            "vatRegisteredFrom=ÅÅÅÅ-MM-DD.",
+            "en": "  Filed elsewhere? Lock the term: bookkeeper rules lock-vat-term "
+            "--year {year} --term {term} (API: POST /rules/vat-terms/{year}/{term}/lock). "
+            "VAT-registered later? Set the day: bookkeeper rules review-rules --set "
+            "vatRegisteredFrom=YYYY-MM-DD.",
+        },
         "morning.no_vat_return": {
             "nb": "Mva-frist: ingen — selskapet er ikke mva-registrert og leverer ingen "
             "mva-melding",

@@ -597,6 +597,10 @@ class LedgerProjection(Protocol):
         """The date of the tenant's latest line (None: the ledger is empty)."""
         ...
 
+    async def first_date(self, tenant_id: str) -> dt.date | None:
+        """The date of the tenant's earliest line (None: the ledger is empty)."""
+        ...
+
     async def general_ledger(
         self,
         tenant_id: str,
