@@ -40,7 +40,6 @@ from bookkeeper.application.messages import sentence, shown_kind
 from bookkeeper.application.people import People
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
-from bookkeeper.application.spending import month_of
 from bookkeeper.domain.approval import SecondApproverRequired
 from bookkeeper.domain.deduction import no_deduction, no_deduction_reason
 from bookkeeper.domain.errors import (
@@ -145,6 +144,7 @@ def render(
         money=lambda value: i18n.money(value, lang),
         when=lambda value: i18n.when(value, lang),
         day=lambda value: i18n.day(value, lang),
+        entry=lambda value: i18n.entry_text(value, lang),
         score=lambda value: i18n.score(value, lang),
         field=lambda key, value: i18n.field_value(key, value, lang),
         signal=lambda name: i18n.signal(name, lang),
@@ -1132,10 +1132,10 @@ def _report_routes() -> list[Any]:
             [(f"{r.key} ({r.currency})", r.amount_nok) for r in report.rows],
             lang,
         )
-        title = i18n.text("spending.daily", lang, start=first.isoformat(), end=end.isoformat())
+        title = i18n.text("spending.daily", lang, start=first, end=end)
         return render(
             request, "spending.html", user=user, report=out, start=start, end=end,
-            group_by=group_by, groups=SPENDING_GROUPS, budgets=month, month=month_of(end),
+            group_by=group_by, groups=SPENDING_GROUPS, budgets=month, month=i18n.month(end, lang),
             chart=chart, daily=charts.daily_chart(title, first, daily, lang), daily_title=title,
             csv=_csv_link(request), percent=lambda value: i18n.percent(value, lang),
         )  # fmt: skip
