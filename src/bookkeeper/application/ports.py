@@ -403,6 +403,11 @@ class PatternProjection(Protocol):
         """All applied patterns of the tenant, by merchant."""
         ...
 
+    async def page(self, tenant_id: str, after: str, limit: int) -> list[PatternView]:
+        """At most `limit` of the tenant's applied patterns whose merchant key comes after
+        `after` ("": from the first), by merchant key (GET /patterns, a page at a time)."""
+        ...
+
     async def candidates(self, tenant_id: str, merchant_key: str) -> list[PatternView]:
         """The tenant's patterns that `domain.patterns.best_match` can pick for a merchant
         of this normalised key, by merchant key, without reading the others (ADR 0032):
