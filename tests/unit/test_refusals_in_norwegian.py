@@ -183,7 +183,10 @@ async def test_discord_says_why_a_decision_was_not_made_in_norwegian() -> None:
         (b"", "filen kan ikke brukes som bilag (tom, ødelagt eller ikke lesbar)"),
         (
             b"GIF89a not a receipt",
-            "filtypen tas ikke imot; send en PDF, JPEG, PNG, HEIC eller WebP",
+            # EHF invoices (XML) are taken wherever a file comes in: the refusal says so
+            # (it listed the picture and PDF types only, as if an EHF would be refused).
+            "filtypen tas ikke imot; send en PDF, JPEG, PNG, HEIC eller WebP, "
+            "eller en EHF-faktura (XML)",
         ),
     ],
 )

@@ -1753,8 +1753,10 @@ TEXTS.update(
             "en": "the file cannot be used as a document (empty, broken or unreadable)",
         },
         "refusal.code.unsupported-document-type": {
-            "nb": "filtypen tas ikke imot; send en PDF, JPEG, PNG, HEIC eller WebP",
-            "en": "the file type is not accepted; send a PDF, JPEG, PNG, HEIC or WebP",
+            "nb": "filtypen tas ikke imot; send en PDF, JPEG, PNG, HEIC eller WebP, eller en "
+            "EHF-faktura (XML)",
+            "en": "the file type is not accepted; send a PDF, JPEG, PNG, HEIC or WebP, or an "
+            "EHF invoice (XML)",
         },
         "refusal.code.document-too-large": {
             "nb": "filen er for stor",
