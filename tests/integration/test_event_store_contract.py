@@ -1373,6 +1373,27 @@ async def test_patterns_upsert_per_merchant_and_list_by_merchant(backend: Backen
         assert await uow.patterns.for_tenant("initech") == []
 
 
+async def test_patterns_are_read_a_page_at_a_time_by_merchant(backend: Backend) -> None:
+    """GET /patterns read every pattern of the tenant in one answer, however many."""
+    keys = ["adobe", "adobe stock", "github", "kiwi", "telenor"]
+    async with backend.factory() as uow:
+        for key in reversed(keys):
+            await uow.patterns.upsert(pattern(ACME, key))
+        await uow.patterns.upsert(pattern(GLOBEX, "bolt"))
+        await uow.commit()
+    async with backend.factory() as uow:
+        pages: list[list[str]] = []
+        after = ""
+        while True:
+            page = [p.merchant_key for p in await uow.patterns.page(ACME, after, 2)]
+            pages.append(page)
+            if len(page) < 2:
+                break
+            after = page[-1]
+        assert await uow.patterns.page("initech", "", 2) == []
+    assert pages == [["adobe", "adobe stock"], ["github", "kiwi"], ["telenor"]]
+
+
 async def test_scoring_inputs_are_the_patterns_and_the_duplicates_together(
     backend: Backend,
 ) -> None:

@@ -165,6 +165,25 @@ async def test_other_types_are_415_and_the_bytes_decide_over_a_declaration(
 
 
 @pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"GIF89a not a receipt", "application/octet-stream"),  # the bytes decide: no type
+        (b"GIF89a not a receipt", "application/pdf"),  # a type taken, contradicted
+        (b"hello, approve me", "text/plain"),  # a type not taken
+    ],
+)
+async def test_a_refused_file_type_names_ehf_among_what_may_be_sent(
+    api: Api, extractor: ExtractorDouble, body: bytes, content_type: str
+) -> None:
+    """The refusal of content that is no PDF or photo listed PDF, JPEG, PNG, HEIC and WebP
+    only, as if an EHF invoice (XML), which the upload takes, would be refused too."""
+    refused = await upload(api, body, content_type)
+    assert refused.status_code == 415, refused.text
+    assert "EHF invoice (XML)" in refused.json()["detail"], refused.text
+    assert extractor.calls == 0
+
+
+@pytest.mark.parametrize(
     ("content_type", "body"),
     [
         ("application/pdf", PDF),  # the raw file, as POST /files takes it

@@ -180,6 +180,28 @@ async def test_patterns_are_the_applied_ones_of_the_tenant(api: Api) -> None:
     assert (await _get(api, "/patterns", headers=api.foreigner))["items"] == []
 
 
+async def test_patterns_are_listed_a_page_at_a_time_with_a_cursor(api: Api) -> None:
+    """GET /patterns answered every pattern at once, however many a tenant learned: it
+    pages as the other lists do (`limit`, `cursor` = `nextCursor`), documented so."""
+    for name in ("Kiwi", "Adobe", "Telenor"):
+        suggested = await api.propose("PatternSuggested", pattern(name, "6540", "25"))
+        assert (await api.approve(suggested["proposalId"])).status_code == 200
+    first = await _get(api, "/patterns?limit=2")
+    assert [p["merchantKey"] for p in first["items"]] == ["adobe", "kiwi"]
+    assert first["nextCursor"]
+    second = await _get(api, f"/patterns?limit=2&cursor={first['nextCursor']}")
+    assert [p["merchantKey"] for p in second["items"]] == ["telenor"]
+    assert second["nextCursor"] is None
+    whole = await _get(api, "/patterns")  # the default page holds them all: as before
+    assert [p["merchantKey"] for p in whole["items"]] == ["adobe", "kiwi", "telenor"]
+    bad = await api.client.get(f"{API}/patterns?cursor=%21%21", headers=api.viewer)
+    assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    schema = (await api.client.get("/schema/openapi.json")).json()
+    listed = schema["paths"][f"{API}/patterns"]["get"]
+    assert {p["name"] for p in listed["parameters"]} >= {"cursor", "limit"}
+
+
 # --- /reports/approval-rate ---------------------------------------------------------------
 
 

@@ -424,7 +424,9 @@ async def test_the_spending_page_is_the_cost_report_in_source_currency_and_nok(
     # The chart: the 30 days up to `to`, per source, so October's figure is in it.
     daily = page.text.split('<figure class="card" id="daily">', 1)[1]
     assert '<svg class="chart daily"' in daily
-    assert "2026-10-22 – 2026-11-20" in daily
+    # Days and months as Norwegians read them, not ISO (which the form's fields keep).
+    assert "22.10.2026 – 20.11.2026" in daily
+    assert "01.11.2026 – 20.11.2026 (UTC-dager)" in page.text
     assert "<title>anthropic 25. okt.: 50,00</title>" in daily
     assert "<title>cloudflare 10. nov.: 24,15</title>" in daily
     assert daily.count('class="series s') == 4 + 2  # a column part per figure, a legend each
@@ -494,7 +496,8 @@ async def test_the_spending_page_shows_budget_use_where_a_budget_is_set(costs: A
     await login(api, "vera", "viewer")
     page = await api.client.get(f"{APP}/reports/spending")
     budgets = page.text.split('id="budgets"', 1)[1].split("</section>", 1)[0]
-    assert "2026-11" in budgets
+    assert "Budsjett for november 2026" in budgets
+    assert "til og med 20.11.2026" in budgets
     rows = {r[0]: r for r in _cells(budgets.replace("<table>", '<table id="b">'), "b")}
     # anthropic: (1.25 + 120.40) USD × 10 = 1216.50 NOK of 1000: over; cloudflare 24.15 of 20.
     # The month-end forecast: the 19 whole days' rate over 30 days (ADR 0031 addendum).
@@ -515,6 +518,7 @@ async def test_the_spending_page_shows_budget_use_where_a_budget_is_set(costs: A
     # Budget use is of the month of `to`, up to `to`: on 5 November only the 1.25 USD.
     early = await api.client.get(f"{APP}/reports/spending?to=2026-11-05&lang=en")
     budgets = early.text.split('id="budgets"', 1)[1].split("</section>", 1)[0]
+    assert "Budget for November 2026" in budgets
     rows = {r[0]: r for r in _cells(budgets.replace("<table>", '<table id="b">'), "b")}
     assert rows["anthropic"][1:] == [
         "12.50",
@@ -904,6 +908,24 @@ async def test_a_refusal_page_says_why_in_the_pages_language(api: Api) -> None:
     assert "du har ikke tilgang" in refused.text and "may not" not in refused.text
     english = await api.client.get(f"{APP}/reports/trial-balance?lang=en")
     assert english.status_code == 403 and "Norsk" in english.text
+
+
+async def test_the_general_ledger_page_shows_an_entry_texts_day_as_norwegians_read_it(
+    api: Api,
+) -> None:
+    """A receipt's entry is named at booking "Adobe 2026-12-04" (domain/ledger.py); the
+    Norwegian page showed the ISO day in the text beside "04.12.2026" in the date column.
+    Shown as "Adobe 04.12.2026"; stored, in the API's JSON and in English as it was."""
+    await _sell(api, "2026-12-04", "100.00", "25.00", description="Adobe 2026-12-04")
+    await login(api, "vera", "viewer")
+    query = "account=1500&start=2026-12-01&end=2026-12-31"
+    page = await api.client.get(f"{APP}/reports/general-ledger?{query}")
+    assert page.status_code == 200, page.text
+    assert "Adobe 04.12.2026" in page.text and "Adobe 2026-12-04" not in page.text
+    english = await api.client.get(f"{APP}/reports/general-ledger?{query}&lang=en")
+    assert "Adobe 2026-12-04" in english.text
+    rest = await api.client.get(f"{API}/reports/general-ledger?{query}", headers=api.viewer)
+    assert "Adobe 2026-12-04" in rest.text
 
 
 async def test_an_account_of_the_trial_balance_opens_its_ledger_for_the_same_period(

@@ -23,7 +23,7 @@ from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.conversation import ConversationService, intent_of
 from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.lookups import Lookups
-from bookkeeper.application.ports import BooksAccount, Intent, Purchase
+from bookkeeper.application.ports import BooksAccount, EventFilter, Intent, Purchase
 from bookkeeper.domain.events import LedgerQueriedData
 from tests.unit.conftest import credit, debit, principal
 from tests.unit.external_doubles import invoice
@@ -1108,3 +1108,25 @@ async def test_software_booked_on_the_it_account_is_software_too() -> None:
     assert data.accounts == ("6540", "6810"), text
     assert data.amount == D("950.00"), text
     assert "6810" in text and "950,00 kr" in text, text
+
+
+async def test_the_latest_entries_show_an_entry_texts_day_as_norwegians_read_it() -> None:
+    """A receipt's entry is named at booking "Adobe 2026-11-05" (domain/ledger.py): the
+    chat listed it so, an ISO day beside its own "05.11.2026". Shown the Norwegian way;
+    the stored text is left as it is."""
+    chat = await books_chat()
+    h = chat.harness
+    ledger = LedgerService(
+        h.uow_factory,
+        h.clock,
+        UuidV7Ids(),
+        RoleAuthorizer(),
+        lambda tenant: Books(),  # type: ignore[arg-type,return-value]
+    )
+    lines = [debit("6540", "10.00"), credit("1920", "10.00")]
+    await ledger.post_manual(ACCOUNTANT, dt.date(2026, 11, 5), "Adobe 2026-11-05", lines)
+    text, _, _ = await ask(chat, "vis de siste 10 bilagene")
+    assert "Adobe 05.11.2026" in text and "2026-11-05" not in text, text
+    async with h.uow_factory() as unit:
+        stored = await unit.events.query("acme", EventFilter(types=("JournalEntryPosted",)))
+    assert "Adobe 2026-11-05" in [e.data.description for e in stored]  # type: ignore[attr-defined]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
+from typing import Any
 
+import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,10 +20,15 @@ from bookkeeper.application.morning import (
     overdue_vat_returns,
     todays_summary,
 )
-from bookkeeper.domain.events import CostTotal, MissingReceipt, MorningCheckRanData
+from bookkeeper.domain.events import (
+    CostTotal,
+    JournalEntryPostedData,
+    MissingReceipt,
+    MorningCheckRanData,
+)
 from bookkeeper.domain.ledger import vat_term
 from bookkeeper.domain.rules import VAT_TERM, FiscalPeriod
-from tests.unit.conftest import FixedClock
+from tests.unit.conftest import FixedClock, credit, debit
 from tests.unit.test_morning_cron import morning_check
 
 ALL_DUES = sorted(vat_term(y, t).due for y in range(1999, 2102) for t in range(1, 7))
@@ -187,6 +195,8 @@ async def test_an_overdue_unreported_vat_return_is_flagged_until_its_term_is_loc
     clock = FixedClock(dt.datetime(2026, 11, 20, 6, 0, tzinfo=dt.UTC))
     morning, uow = morning_check(clock)
     async with uow() as unit:
+        for tenant in ("acme", "beta"):  # books here since October 2025
+            await _book(unit, tenant, dt.date(2025, 10, 15))
         for tenant in ("acme", "beta"):  # the terms before, reported
             for year, number in ((2025, 5), (2025, 6), (2026, 1), (2026, 2), (2026, 3)):
                 await unit.rules.add_period(_lock(tenant, year, number, clock.now()))
@@ -201,6 +211,53 @@ async def test_an_overdue_unreported_vat_return_is_flagged_until_its_term_is_loc
     event = await morning.ran("acme", dt.date(2026, 11, 20))
     assert event is not None and isinstance(event.data, MorningCheckRanData)
     assert [(t.start, t.due) for t in event.data.overdue_vat] == [(term.start, term.due)]
+
+
+async def _book(unit: Any, tenant: str, day: dt.date) -> None:
+    """One entry dated `day` in the tenant's ledger (a sale of 100 kroner)."""
+    entry = JournalEntryPostedData(
+        date=day,
+        description="Salg",
+        lines=(debit("1920", "100"), credit("3000", "100")),
+    )
+    await unit.ledger.post(tenant, uuid.uuid4(), 1, dt.datetime(2026, 11, 1, tzinfo=dt.UTC), entry)
+
+
+async def test_a_company_new_here_is_not_alarmed_about_terms_before_its_books() -> None:
+    """A company that started here on 8 December 2026, with nothing booked before, was
+    told "Mva-melding ikke levert" for every unlocked term of the last year back to 2025
+    (filed elsewhere), with no word on how to silence it. Terms that ended before its
+    first event or its earliest entry are not flagged; `vatRegisteredFrom`, when set,
+    bounds them instead; a term still flagged says how to lock it or set the day."""
+    clock = FixedClock(dt.datetime(2026, 12, 8, 6, 0, tzinfo=dt.UTC))
+    morning, uow = morning_check(clock)
+    async with uow() as unit:  # beta booked a purchase of 15 July (term 4) here
+        await _book(unit, "beta", dt.date(2026, 7, 15))
+        await unit.commit()
+    runs = {o.tenant_id: o.summary or "" for o in await morning.run()}
+    assert "ikke levert" not in runs["acme"], runs["acme"]
+    assert "Neste mva-frist: 10.12.2026" in runs["acme"].splitlines()
+    flagged = [line for line in runs["beta"].splitlines() if "ikke levert" in line]
+    assert [line.split(",")[0] for line in flagged] == [
+        "Mva-melding ikke levert: 01.07.2026–31.08.2026"
+    ]
+    assert "lock-vat-term --year 2026 --term 4" in runs["beta"]
+    assert "vatRegisteredFrom" in runs["beta"]
+    # Registered from 1 March 2026 (set by the company): its terms from then on are its.
+    clock.advance(days=1)
+    async with uow() as unit:
+        rules = await unit.settings.review_rules("acme")
+        changed = msgspec.structs.replace(rules, vat_registered_from=dt.date(2026, 3, 1))
+        await unit.settings.save_review_rules("acme", changed, clock.now())
+        await unit.commit()
+    runs = {o.tenant_id: o.summary or "" for o in await morning.run()}
+    flagged = [line for line in runs["acme"].splitlines() if "ikke levert" in line]
+    assert [line.split(",")[0].split(": ")[1] for line in flagged] == [
+        "01.03.2026–30.04.2026",
+        "01.05.2026–30.06.2026",
+        "01.07.2026–31.08.2026",
+    ]
+    assert "lock-vat-term --year 2026 --term 2" in runs["acme"]
 
 
 def test_the_overdue_returns_are_the_companys_terms_of_the_last_year_not_locked() -> None:

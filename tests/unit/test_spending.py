@@ -303,6 +303,48 @@ async def test_the_services_own_extractions_are_the_bookkeeper_source_per_oslo_d
     assert {s.data.basis for s in snaps} == {"estimated"}
 
 
+class Unreachable:
+    """Exchange rates with the bank out of reach (a fresh `serve` offline)."""
+
+    async def to_nok(self, currency: str, day: dt.date) -> ExchangeRate:
+        raise ExternalUnavailable("ConnectError", system="norges-bank")
+
+
+async def _extracted(uow: MemoryUnitOfWorkFactory, at: dt.datetime, model: str | None) -> None:
+    event_id = uuid.uuid4()
+    data = DocumentExtractedData(
+        document_hash="cd" * 32,
+        extractor="claude" if model else "offline",
+        document_type="receipt",
+        model=model,
+        input_tokens=100 if model else 0,
+        cost_usd=D("0.02") if model else D(0),
+    )
+    event = stamp(
+        "DocumentExtracted", data, event_id=event_id, actor="book-e", at=at, correlation_id=event_id
+    )
+    async with uow() as unit:
+        await unit.events.append("acme", event_id, 0, [event])
+        await unit.commit()
+
+
+async def test_an_extraction_without_a_model_call_is_no_cost_and_needs_no_rate(
+    uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
+) -> None:
+    """With no model provider configured the offline extractor reads every document and
+    records its extraction with no model and nothing spent: counted as a 0 USD figure of
+    the service's own source, it needed a USD/NOK rate, and offline the morning said
+    "Kostnader ikke hentet: bookkeeper" on every pull. A real call still needs its rate."""
+    at = dt.datetime.combine(DAY, dt.time(10), dt.UTC)
+    await _extracted(uow_factory, at, None)
+    spending = SpendingService(uow_factory, clock, UuidV7Ids(), RoleAuthorizer(), Unreachable(), ())
+    pulled = await spending.pull("acme", DAY, DAY)
+    assert (pulled.failed, pulled.recorded) == ({}, 0)
+    assert await spending.snapshots("acme", DAY, DAY) == []
+    await _extracted(uow_factory, at, "claude-haiku-4-5")
+    assert "bookkeeper" in (await spending.pull("acme", DAY, DAY)).failed
+
+
 async def test_budget_alerts_at_80_and_100_percent_once_each_per_month(
     uow_factory: MemoryUnitOfWorkFactory, clock: FixedClock
 ) -> None:

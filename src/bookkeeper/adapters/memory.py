@@ -441,6 +441,9 @@ class MemoryPatterns:
             key=lambda p: p.merchant_key,
         )
 
+    async def page(self, tenant_id: str, after: str, limit: int) -> list[PatternView]:
+        return [p for p in await self.for_tenant(tenant_id) if p.merchant_key > after][:limit]
+
     async def candidates(self, tenant_id: str, merchant_key: str) -> list[PatternView]:
         # Every pattern of the tenant: the reference answer the bounded SQL lookups
         # approximate for near matches.

@@ -136,6 +136,9 @@ class MemoryLedger:
     async def last_date(self, tenant_id: str) -> dt.date | None:
         return max((line.date for line in self._lines(tenant_id)), default=None)
 
+    async def first_date(self, tenant_id: str) -> dt.date | None:
+        return min((line.date for line in self._lines(tenant_id)), default=None)
+
     async def general_ledger(
         self,
         tenant_id: str,

@@ -1443,7 +1443,7 @@ class ConversationService:
                             "ledger.supplier.line",
                             language,
                             date=_date(data.date),
-                            description=data.description,
+                            description=m.dates_in_text(data.description),
                             amount=m.kroner(amount),
                         )
                     )
@@ -1543,7 +1543,7 @@ class ConversationService:
                     "ledger.journal.line",
                     language,
                     date=_date(data.date),
-                    description=data.description,
+                    description=m.dates_in_text(data.description),
                     amount=m.kroner(sum((line.debit for line in data.lines), Decimal("0.00"))),
                     who=who,
                 )

@@ -281,7 +281,8 @@ class Documents:
         original = sniff_media_type(content)
         if original not in CONVERTIBLE:
             raise UnsupportedDocumentType(
-                "the content is not a PDF, JPEG, PNG, HEIC or WebP file (by its first bytes)"
+                "the content is not a PDF, JPEG, PNG, HEIC or WebP file or an EHF invoice "
+                "(XML), by its first bytes"
             )
         if self._converter is None:
             raise UnsupportedDocumentType(

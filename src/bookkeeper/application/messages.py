@@ -82,6 +82,26 @@ def date_text(value: dt.date) -> str:
     return format_date(value, format="short", locale=DATE_LOCALE)
 
 
+#: An ISO 8601 day inside a text (not part of a longer run of digits and dashes).
+_ISO_DAY: Final = re.compile(r"(?<![\d-])(\d{4})-(\d{2})-(\d{2})(?![\d-])")
+
+
+def dates_in_text(text: str) -> str:
+    """A stored text with its ISO days as people in Norway read them: an entry's text
+    built at booking ("Adobe 2026-12-04", domain/ledger.posting_for) shows "Adobe
+    04.12.2026". For showing only: the text in the log, the API's JSON and the books stays
+    as it was. A run of digits that is no day ("2026-13-40") is left as it is."""
+
+    def shown(match: re.Match[str]) -> str:
+        try:
+            day = dt.date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            return match[0]
+        return date_text(day)
+
+    return _ISO_DAY.sub(shown, text)
+
+
 def kroner(amount: Decimal | None, currency: str = "NOK") -> str:
     """An amount as Norwegians write it: "1 234,50 kr" (other currencies: "12,00 EUR")."""
     if amount is None:
@@ -765,6 +785,16 @@ TEXTS.update(
             "nb": "Mva-melding ikke levert: {start}–{end}, fristen var {due} (terminen er "
             "ikke låst)",
             "en": "VAT return not filed: {start}–{end}, it was due {due} (the term is not locked)",
+        },
+        "morning.vat_overdue_hint": {
+            "nb": "  Levert et annet sted? Lås terminen: bookkeeper rules lock-vat-term "
+            "--year {year} --term {term} (API: POST /rules/vat-terms/{year}/{term}/lock). "
+            "Mva-registrert senere? Sett datoen: bookkeeper rules review-rules --set "
+            "vatRegisteredFrom=ÅÅÅÅ-MM-DD.",
+            "en": "  Filed elsewhere? Lock the term: bookkeeper rules lock-vat-term "
+            "--year {year} --term {term} (API: POST /rules/vat-terms/{year}/{term}/lock). "
+            "VAT-registered later? Set the day: bookkeeper rules review-rules --set "
+            "vatRegisteredFrom=YYYY-MM-DD.",
         },
         "morning.no_vat_return": {
             "nb": "Mva-frist: ingen — selskapet er ikke mva-registrert og leverer ingen "

@@ -64,6 +64,7 @@ from bookkeeper.application.ports import (
     EventFilter,
     Principal,
     RecordedEvent,
+    UnitOfWork,
     UnitOfWorkFactory,
 )
 from bookkeeper.application.spending import PULL_DAYS, SpendingService
@@ -483,6 +484,14 @@ class MorningCheck:
         async with self._uow() as uow:  # a locked term's return was reported (ADR 0040)
             locked = await uow.rules.periods(tenant_id, VAT_TERM)
             company = await uow.settings.review_rules(tenant_id)
+            # The company's books here start with its first event (or an earlier entry's
+            # date: history booked or imported back in time); without `vatRegisteredFrom`
+            # a term that ended before them is not flagged: a company new here alarmed
+            # about every unlocked term of the last year, when nothing was booked then
+            # (its returns were filed elsewhere).
+            since = company.vat_registered_from
+            if since is None:
+                since = await _books_since(uow, tenant_id, day)
         # A company outside the VAT register has no return, so no deadline (ADR 0056, add. 4).
         reported = {p.start for p in locked}
         due = (
@@ -493,9 +502,7 @@ class MorningCheck:
         overdue = (
             tuple(
                 OverdueVatReturn(start=t.start, end=t.end, due=t.due)
-                for t in overdue_vat_returns(
-                    day, reported, company.vat_term, company.vat_registered_from
-                )
+                for t in overdue_vat_returns(day, reported, company.vat_term, since)
             )
             if company.vat_registered
             else ()
@@ -544,6 +551,21 @@ class MorningCheck:
             spending=spending,
         )
         return msgspec.structs.replace(data, summary=compose_summary(data))
+
+
+#: A bi-monthly term is two months (at most 62 days); a yearly one (ADR 0064) the year.
+_LONGEST_BIMONTHLY_DAYS: Final = 62
+
+
+async def _books_since(uow: UnitOfWork, tenant_id: str, day: dt.date) -> dt.date:
+    """The first day of the tenant's books here: the earlier of its first event's day in
+    Norway and its earliest ledger line's date (`day` when it has neither)."""
+    first = await uow.events.query(tenant_id, EventFilter(limit=1))
+    days = [day] + [e.created_at.astimezone(OSLO).date() for e in first]
+    line = await uow.ledger.first_date(tenant_id)
+    if line is not None:
+        days.append(line)
+    return min(days)
 
 
 def _costs_line(label: str, totals: Sequence[CostTotal]) -> str:
@@ -648,6 +670,11 @@ def compose_summary(data: MorningCheckRanData) -> str:
         )
         for t in data.overdue_vat
     ]
+    if data.overdue_vat:  # how to silence it, named with the oldest term's numbers
+        oldest = data.overdue_vat[0].start
+        yearly = (data.overdue_vat[0].end - oldest).days > _LONGEST_BIMONTHLY_DAYS
+        number = 1 if yearly else (oldest.month + 1) // 2
+        lines.append(m.text("morning.vat_overdue_hint", "nb", year=oldest.year, term=number))
     if data.next_vat_due is None:
         lines.append(m.text("morning.no_vat_return", "nb"))
     else:

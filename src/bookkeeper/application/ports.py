@@ -403,6 +403,11 @@ class PatternProjection(Protocol):
         """All applied patterns of the tenant, by merchant."""
         ...
 
+    async def page(self, tenant_id: str, after: str, limit: int) -> list[PatternView]:
+        """At most `limit` of the tenant's applied patterns whose merchant key comes after
+        `after` ("": from the first), by merchant key (GET /patterns, a page at a time)."""
+        ...
+
     async def candidates(self, tenant_id: str, merchant_key: str) -> list[PatternView]:
         """The tenant's patterns that `domain.patterns.best_match` can pick for a merchant
         of this normalised key, by merchant key, without reading the others (ADR 0032):
@@ -595,6 +600,10 @@ class LedgerProjection(Protocol):
 
     async def last_date(self, tenant_id: str) -> dt.date | None:
         """The date of the tenant's latest line (None: the ledger is empty)."""
+        ...
+
+    async def first_date(self, tenant_id: str) -> dt.date | None:
+        """The date of the tenant's earliest line (None: the ledger is empty)."""
         ...
 
     async def general_ledger(

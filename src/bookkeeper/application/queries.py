@@ -145,6 +145,14 @@ class Queries:
         async with self._uow() as uow:
             return await uow.patterns.for_tenant(principal.tenant_id)
 
+    async def pattern_page(
+        self, principal: Principal, after: str = "", limit: int | None = None
+    ) -> list[PatternView]:
+        """A page of the tenant's applied patterns by merchant key, after `after`."""
+        self._authorizer.check(principal, "patterns:read")
+        async with self._uow() as uow:
+            return await uow.patterns.page(principal.tenant_id, after, clamp_limit(limit))
+
     async def approval_rate(
         self, principal: Principal, start: dt.datetime | None, end: dt.datetime | None
     ) -> ApprovalRate:

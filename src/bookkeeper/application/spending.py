@@ -669,6 +669,14 @@ class SpendingService:
                     continue
                 if not first <= event.created_at < after:
                     continue
+                if data.model is None and not (
+                    data.cost_usd or data.input_tokens or data.output_tokens
+                ):
+                    # No model was called (the offline extractor, an EHF read from its
+                    # XML): no cost. Counted as a 0 USD figure it needed a USD/NOK rate,
+                    # and where Norges Bank could not be reached (a fresh `serve` with no
+                    # model provider, offline) the own source failed on every pull.
+                    continue
                 service = OWN_RECORDS[event.type]
                 key = (event.created_at.astimezone(OSLO).date(), service, data.model)
                 entry = sums.setdefault(key, [Decimal(0), 0, 0])

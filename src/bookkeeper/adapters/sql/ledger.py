@@ -341,6 +341,14 @@ class SqlLedger:
         last: dt.date | None = result.scalar_one()
         return last
 
+    async def first_date(self, tenant_id: str) -> dt.date | None:
+        ld = ledger_daily
+        result = await self._tx.execute(
+            select(func.min(ld.c.date)).where(ld.c.tenant_id == tenant_id)
+        )
+        first: dt.date | None = result.scalar_one()
+        return first
+
     async def general_ledger(
         self,
         tenant_id: str,

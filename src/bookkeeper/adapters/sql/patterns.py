@@ -119,6 +119,16 @@ class PatternStatements:
             select(pt).where(pt.c.tenant_id == bindparam("tenant_id")).order_by(pt.c.merchant_key),
             compile_for,
         )
+        self.page = Hot(
+            select(pt)
+            .where(
+                pt.c.tenant_id == bindparam("tenant_id"),
+                pt.c.merchant_key > bindparam("after"),
+            )
+            .order_by(pt.c.merchant_key)
+            .limit(bindparam("limit")),
+            compile_for,
+        )
         self.candidates = Hot(union_of(candidate_parts(dialect)), compile_for)
         # TRUNCATE is transactional on PostgreSQL and far cheaper than DELETE for a replay.
         self.clear: Executable = (
@@ -157,6 +167,10 @@ class SqlPatterns:
     async def for_tenant(self, tenant_id: str) -> list[PatternView]:
         rows = await self._tx.rows(self._sql.for_tenant, {"tenant_id": tenant_id})
         return [pattern_view(row) for row in rows]
+
+    async def page(self, tenant_id: str, after: str, limit: int) -> list[PatternView]:
+        params = {"tenant_id": tenant_id, "after": after, "limit": limit}
+        return [pattern_view(row) for row in await self._tx.rows(self._sql.page, params)]
 
     async def candidates(self, tenant_id: str, merchant_key: str) -> list[PatternView]:
         rows = await self._tx.rows(self._sql.candidates, candidate_params(tenant_id, merchant_key))

@@ -247,7 +247,11 @@ class PatternOut(ResponseBody, frozen=True, kw_only=True):
 
 
 class PatternList(ResponseBody, frozen=True, kw_only=True):
+    """A page of the applied patterns by merchant key; page on with `cursor` =
+    `nextCursor` (null: the last page)."""
+
     items: list[PatternOut]
+    next_cursor: str | None
 
 
 class ApprovalCountsOut(ResponseBody, frozen=True, kw_only=True):

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 from litestar import Request
 
@@ -136,7 +136,30 @@ def text(key: str, lang: Lang, **values: object) -> str:
     if entry is None:
         return key.split(".", 1)[-1]
     template = entry[lang]
-    return template.format(**values) if values else template
+    if not values:
+        return template
+    # A day filled into a sentence reads as `day` has it ("01.12.2026" in Norwegian), not
+    # as Python prints a date (ISO): a page's "2026-12-01 – 2026-12-08".
+    shown = {
+        name: day(value, lang)
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime)
+        else value
+        for name, value in values.items()
+    }
+    return template.format(**shown)
+
+
+def month(value: dt.date, lang: Lang) -> str:
+    """A calendar month as people read it: "desember 2026" / "December 2026"."""
+    return format_date(value, format="LLLL y", locale=lang)
+
+
+def entry_text(value: str | None, lang: Lang) -> str:
+    """An entry's stored text for the page: its ISO days as `day` has them in Norwegian
+    (application/messages.dates_in_text); in English as stored."""
+    if not value:
+        return ""
+    return m.dates_in_text(value) if lang == "nb" else value
 
 
 def signal(name: object, lang: Lang) -> str:

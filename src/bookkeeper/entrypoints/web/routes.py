@@ -42,7 +42,6 @@ from bookkeeper.application.people import People
 from bookkeeper.application.ports import EventFilter, Principal, ProposalFilter, ProposalView
 from bookkeeper.application.queries import MAX_PAGE
 from bookkeeper.application.spending import GROUPS as SPENDING_GROUPS
-from bookkeeper.application.spending import month_of
 from bookkeeper.domain.approval import SecondApproverRequired
 from bookkeeper.domain.deduction import no_deduction, no_deduction_reason
 from bookkeeper.domain.errors import (
@@ -149,6 +148,7 @@ def render(
         money=lambda value: i18n.money(value, lang),
         when=lambda value: i18n.when(value, lang),
         day=lambda value: i18n.day(value, lang),
+        entry=lambda value: i18n.entry_text(value, lang),
         score=lambda value: i18n.score(value, lang),
         field=lambda key, value: i18n.field_value(key, value, lang),
         signal=lambda name: i18n.signal(name, lang),
@@ -1182,10 +1182,10 @@ def _report_routes() -> list[Any]:
             [(f"{r.key} ({r.currency})", r.amount_nok) for r in report.rows],
             lang,
         )
-        title = i18n.text("spending.daily", lang, start=first.isoformat(), end=end.isoformat())
+        title = i18n.text("spending.daily", lang, start=first, end=end)
         return render(
             request, "spending.html", user=user, report=out, start=start, end=end,
-            group_by=group_by, groups=SPENDING_GROUPS, budgets=month, month=month_of(end),
+            group_by=group_by, groups=SPENDING_GROUPS, budgets=month, month=i18n.month(end, lang),
             chart=chart, daily=charts.daily_chart(title, first, daily, lang), daily_title=title,
             csv=_csv_link(request), percent=lambda value: i18n.percent(value, lang),
         )  # fmt: skip
