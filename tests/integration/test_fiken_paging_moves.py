@@ -8,41 +8,22 @@ creation before it). The loopback fake changes its records before a page is answ
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
 
-from bookkeeper.adapters.fiken import FikenClient, RetryPolicy, SlidingWindow
+from bookkeeper.adapters.fiken import FikenClient
 from bookkeeper.adapters.fiken.history import FikenHistory
 from bookkeeper.adapters.memory import MemoryUnitOfWorkFactory
 from bookkeeper.application.books_import import BooksImport
 from bookkeeper.application.errors import ExternalError
 from bookkeeper.application.ports import HistoryQuery
-from tests.fakes.fiken import BANK_ACCOUNT_CODE, DEFAULT_COMPANY, FakeFiken, running_fake_fiken
+from tests.fakes.fiken import BANK_ACCOUNT_CODE, DEFAULT_COMPANY, FakeFiken
+from tests.integration import test_fiken_history
 from tests.unit.conftest import FixedClock
 
 START = dt.date(2026, 1, 1)
-
-
-async def _no_sleep(seconds: float) -> None:
-    return None
-
-
-@pytest.fixture
-async def fiken() -> AsyncIterator[tuple[FakeFiken, FikenClient]]:
-    async with running_fake_fiken(today=dt.date(2026, 3, 1)) as (fake, base_url):
-        client = FikenClient(
-            base_url,
-            fake.token,
-            timeout=5,
-            window=SlidingWindow(limit=1000),
-            sleep=_no_sleep,
-            retry=RetryPolicy(first_backoff=0.0),
-        )
-        try:
-            yield fake, client
-        finally:
-            await client.aclose()
+#: The client on a running fake Fiken, as the history tests have it.
+fiken = test_fiken_history.fiken
 
 
 def _entry(fake: FakeFiken, n: int) -> int:
