@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from bookkeeper.adapters.sql import SqlDatabase
+from bookkeeper.adapters.sql.database import alembic_config, migration_revisions
 from bookkeeper.application.errors import SchemaChanged
 from bookkeeper.application.event_log import stamp
 from bookkeeper.container import resolve
@@ -178,3 +179,27 @@ def test_the_refusal_is_said_in_norwegian_where_people_read_it() -> None:
     said = explain_error(error, "nb")
     assert "databasen er oppgradert" in said and "ingenting ble skrevet" in said
     assert NEWER in explain_error(error, "en")  # in English, our own words
+
+
+def test_the_watched_revisions_are_alembics_own(tmp_path: Path) -> None:
+    """A worker learns the heads it watches for from the scripts without alembic (P7); what
+    it reads is what alembic reads — for the project's scripts, and for a branch merged
+    from two heads and a script that annotates its names."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert migration_revisions() == (
+        frozenset(script.get_heads()),
+        frozenset(r.revision for r in script.walk_revisions()),
+    )
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    for name, body in {
+        "a.py": 'revision = "a"\ndown_revision = None\n',
+        "b.py": 'revision: str = "b"\ndown_revision: str | None = "a"\n',
+        "c.py": 'revision = "c"\ndown_revision = "a"\n',
+        "d.py": 'revision = "d"\ndown_revision = ("b", "c")\n',
+        "e.py": 'revision = "e"\ndown_revision = "a"\n',
+    }.items():
+        (versions / name).write_text(body, encoding="utf-8")
+    assert migration_revisions(tmp_path) == (frozenset({"d", "e"}), frozenset("abcde"))

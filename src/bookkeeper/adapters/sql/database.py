@@ -19,6 +19,7 @@ each, and the unique indexes arbitrate appends.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import logging
@@ -77,6 +78,36 @@ def migrations_dir() -> Path:
     if (source / "env.py").is_file():
         return source
     raise RuntimeError(f"alembic migrations not found in {packaged} or {source}")
+
+
+def migration_revisions(directory: Path | None = None) -> tuple[frozenset[str], frozenset[str]]:
+    """(heads, every revision) of the migration scripts, read from their module-level
+    `revision` and `down_revision` assignments without importing alembic: a serve worker on
+    PostgreSQL never migrates, and alembic (with mako and pygments) is ~10 MB of a
+    worker's memory it would load only to learn these names (P7, test_lean_start)."""
+    versions = (directory or migrations_dir()) / "versions"
+    known: set[str] = set()
+    below: set[str] = set()
+    for script in sorted(versions.glob("*.py")):
+        names: dict[str, object] = {}
+        for node in ast.parse(script.read_text(encoding="utf-8")).body:
+            if (
+                isinstance(node, ast.Assign | ast.AnnAssign)
+                and (targets := node.targets if isinstance(node, ast.Assign) else [node.target])
+                and isinstance(targets[0], ast.Name)
+                and targets[0].id in ("revision", "down_revision")
+                and node.value is not None
+            ):
+                names[targets[0].id] = ast.literal_eval(node.value)
+        revision, down = names.get("revision"), names.get("down_revision")
+        if not isinstance(revision, str):
+            continue
+        known.add(revision)
+        if isinstance(down, str):
+            below.add(down)
+        elif isinstance(down, tuple | list):
+            below.update(d for d in down if isinstance(d, str))
+    return frozenset(known - below), frozenset(known)
 
 
 def alembic_config(url: str) -> Config:
@@ -399,10 +430,8 @@ class SqlDatabase:
         """Refuse writes from now on if the schema moves from this version's newest
         revision (SchemaWatch): for a process that serves a database another checked
         (`serve` checks it once before its workers start; each worker watches)."""
-        from alembic.script import ScriptDirectory
-
-        script = ScriptDirectory.from_config(alembic_config(self.url))
-        self.health.schema.expect(script.get_heads(), (r.revision for r in script.walk_revisions()))
+        heads, known = migration_revisions()
+        self.health.schema.expect(heads, known)
 
     async def _migrate(self) -> None:
         if not self._url.in_memory:
