@@ -414,6 +414,8 @@ async def test_the_vat_report_of_a_term(api: Api) -> None:
                 "vat": "250.00",
                 "side": None,
                 "deviation": None,
+                # ADR 0064 addendum 4: no remark (R020/R021) for an ordinary sale.
+                "remark": None,
             }
         ],
         "inputVat": "0.00",
@@ -425,6 +427,7 @@ async def test_the_vat_report_of_a_term(api: Api) -> None:
         "note": None,
         # ADR 0064: the term's length, bi-monthly unless the company reports yearly.
         "termLength": "bimonthly",
+        "remarkNote": None,
     }
     for bad in ({"year": 2026, "term": 7}, {"year": 2026}, {"year": "i år", "term": 1}):
         refused = await api.client.get(f"{API}/reports/vat", params=bad, headers=api.viewer)

@@ -62,7 +62,7 @@ SETTINGS = settings(
 #: 400 only where a rule spans parameters or depends on server state, each named here:
 #: the `data` of POST /events is checked against the schema of its `type` (the document
 #: declares an object); a bank/books date range spans at most 366 days; a general-ledger
-#: cursor must be one the report handed out; a price table's `source` is one the service
+#: or patterns cursor must be one the list handed out; a price table's `source` is one the service
 #: is configured with (its set is not the document's). A range backwards (`from` after
 #: `to`) is a 400 on every dated route (DATED below; ADR 0007 addendum).
 ACCEPTS_VALID = ["2xx", "401", "403", "404", "409", "422", "429"]
@@ -73,6 +73,7 @@ SEMANTIC_400 = [
     "listSupplierInvoices",
     "listExpenses",
     "getGeneralLedger",
+    "listPatterns",
     # The checks take the same bounded date range (POST /check/*).
     "checkMissingReceipts",
     "checkCosts",
