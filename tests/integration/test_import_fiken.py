@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 import msgspec
 import pytest
 
-from bookkeeper.adapters.fiken import FikenBooks, FikenClient
+from bookkeeper.adapters.fiken import FikenBooks, FikenClient, SlidingWindow
 from bookkeeper.adapters.fiken.history import FikenHistory
 from bookkeeper.adapters.saft.xml_writer import render
 from bookkeeper.adapters.sql import SqlDatabase
@@ -134,9 +134,14 @@ class Books:
 
 
 @contextlib.asynccontextmanager
-async def fiken_history(base_url: str, **options: object) -> AsyncIterator[FikenHistory]:
-    """The company's history through a client of the fake, closed afterwards."""
-    client = FikenClient(base_url, DEFAULT_TOKEN)
+async def fiken_history(
+    base_url: str, *, unhurried: bool = False, **options: object
+) -> AsyncIterator[FikenHistory]:
+    """The company's history through a client of the fake, closed afterwards; through
+    Fiken's 4 requests a second, or with `unhurried` a gate that never waits (for tests
+    of what is read, not of how fast: a page of one record is a request each)."""
+    window = SlidingWindow(limit=1000) if unhurried else None
+    client = FikenClient(base_url, DEFAULT_TOKEN, **({"window": window} if window else {}))
     try:
         yield FikenHistory(client, "fiken-demo-as", **options)  # type: ignore[arg-type]
     finally:

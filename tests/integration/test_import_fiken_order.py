@@ -47,7 +47,7 @@ async def test_a_balancing_entry_listed_before_the_entry_it_cancels_is_the_rever
         dt.date(2026, 2, 3), [("6300", 1_000_000), (BANK_ACCOUNT_CODE, -1_000_000)], "Husleie"
     )
     clock = FixedClock(FIRST_RUN)
-    async with fiken_history(base_url, page_size=1) as source:
+    async with fiken_history(base_url, page_size=1, unhurried=True) as source:
         service = BooksImport(uow_factory, source, clock)
         await service.run(TENANT, START)
         assert (await _balances(uow_factory, clock))["6300"] == Decimal("10000.00")
@@ -84,7 +84,7 @@ async def test_a_cancelled_entry_and_its_balancing_entry_new_in_one_run(
         "transactionId"
     ]
     clock = FixedClock(FIRST_RUN)
-    async with fiken_history(base_url, page_size=1) as source:
+    async with fiken_history(base_url, page_size=1, unhurried=True) as source:
         service = BooksImport(uow_factory, source, clock)
         report = await service.run(TENANT, START)
         assert (report.problems, report.imported) == ([], 2)
@@ -110,7 +110,7 @@ async def test_the_books_own_posting_of_a_write_off_is_not_booked_twice(
         modified=dt.date(2026, 2, 2),
     )
     clock = FixedClock(FIRST_RUN)
-    async with fiken_history(base_url) as source:
+    async with fiken_history(base_url, unhurried=True) as source:
         service = BooksImport(uow_factory, source, clock)
         report = await service.run(TENANT, START)
         assert report.problems == []
@@ -171,7 +171,7 @@ async def test_a_mid_year_opening_carries_only_this_years_result(
     )
     clock = FixedClock(FIRST_RUN)
     march = dt.date(2026, 3, 1)
-    async with fiken_history(base_url) as source:
+    async with fiken_history(base_url, unhurried=True) as source:
         service = BooksImport(uow_factory, source, clock)
         first = await service.run(TENANT, march)
         assert (first.problems, first.imported) == ([], 1)
@@ -226,7 +226,7 @@ async def test_an_opening_refused_is_asked_for_again_by_the_next_incremental_run
     fake, base_url = fiken
     fake.postings.append((dt.date(2025, 3, 1), BANK_ACCOUNT_CODE, 4_000_000))
     clock = FixedClock(FIRST_RUN)
-    async with fiken_history(base_url) as source:
+    async with fiken_history(base_url, unhurried=True) as source:
         service = BooksImport(uow_factory, source, clock)
         first = await service.run(TENANT, START)
         assert [p.what for p in first.problems] == ["opening balance"]
