@@ -22,10 +22,10 @@ lint: $(BIN)/bookkeeper
 	$(BIN)/hadolint Dockerfile
 
 # Three workers (pytest-xdist) on CI's two cores, stealing work from each other: the suite
-# is ~7,200 tests, many of them waiting on servers, subprocesses, NATS and the browser.
-# Measured on a fresh clone: 11:34 for 7,223 tests on the seventh stop's machine (12:26 for
-# all of .ci/run); 9:25 for 6,901 on the sixth's; the slowest tests (the replica and process
-# fault tests, 20-35 s each) are printed to cut next.
+# is ~7,500 tests, many of them waiting on servers, subprocesses, NATS and the browser.
+# Measured on a fresh clone: 13:29 for 7,495 tests on the eighth stop's machine (14:25 for
+# all of .ci/run); 11:34 for 7,223 on the seventh's; the tests marked `long` start first
+# (tests/conftest.py); the slowest are printed to cut next.
 test: lint  ## the whole suite: lint, types, Dockerfile, unit and integration tests
 	$(BIN)/pytest -n 3 --dist worksteal -p no:cacheprovider --durations=15
 
