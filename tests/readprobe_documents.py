@@ -34,6 +34,7 @@ from tests.unseen_documents import (
     PNG,
     ROLL,
     Row,
+    _d,
     _fields,
     crooked_photo,
     dotted,
@@ -56,10 +57,6 @@ class Probe:
     #: Substrings of warnings a reviewer must be shown.
     warns: tuple[str, ...] = ()
     photo: bool = False
-
-
-def _d(value: str) -> Decimal:
-    return Decimal(value)
 
 
 def low_res_scan(pdf_bytes: bytes, *, turn: float = -1.6, fmt: str = "PNG") -> bytes:

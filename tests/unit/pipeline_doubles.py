@@ -8,7 +8,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from bookkeeper.application.ports import BankTransaction, Extraction
+from bookkeeper.application.authorization import RoleAuthorizer
+from bookkeeper.application.pipeline import DocumentPipeline
+from bookkeeper.application.ports import BankTransaction, DocumentExtractor, Extraction
+from tests.unit.external_doubles import Harness
 
 #: The date of the scripted documents.
 DAY = dt.date(2026, 11, 20)
@@ -55,3 +58,18 @@ def card_event(**changes: Any) -> BankTransaction:
     }
     fields.update(changes)
     return BankTransaction(**fields)
+
+
+def pipeline_without_bank(harness: Harness, extractor: DocumentExtractor) -> DocumentPipeline:
+    """The document pipeline of `harness`, reading with `extractor`, whose bank lists no
+    transaction (a receipt is checked against nothing)."""
+    return DocumentPipeline(
+        harness.documents,
+        extractor,
+        lambda tenant: ListedBank([]),  # type: ignore[arg-type,return-value]  # lists only
+        harness.handlers,
+        harness.uow_factory,
+        harness.clock,
+        harness.ids,
+        RoleAuthorizer(),
+    )

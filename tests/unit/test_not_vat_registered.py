@@ -22,7 +22,6 @@ from bookkeeper.application.ledger import LedgerService
 from bookkeeper.application.morning import compose_summary
 from bookkeeper.application.pipeline import (
     NOT_VAT_REGISTERED_VAT_WARNING,
-    DocumentPipeline,
 )
 from bookkeeper.application.ports import ExtractedLine, Extraction
 from bookkeeper.domain.events import Corrections, MorningCheckRanData
@@ -36,7 +35,7 @@ from bookkeeper.domain.vat_registration import (
 )
 from tests.unit.conftest import FixedClock, credit, debit, principal
 from tests.unit.external_doubles import PDF, Harness, agent, expense, invoice, receipt, reviewer
-from tests.unit.pipeline_doubles import DAY, ExtractorDouble, ListedBank
+from tests.unit.pipeline_doubles import DAY, ExtractorDouble, pipeline_without_bank
 from tests.unit.test_morning_cron import morning_check
 
 ACCOUNTANT = principal("anna", "accountant")
@@ -72,16 +71,7 @@ async def _proposed(
     harness = Harness()
     if not registered:
         await _not_registered(harness)
-    pipeline = DocumentPipeline(
-        harness.documents,
-        ExtractorDouble(extraction),
-        lambda tenant: ListedBank([]),
-        harness.handlers,
-        harness.uow_factory,
-        harness.clock,
-        harness.ids,
-        RoleAuthorizer(),
-    )
+    pipeline = pipeline_without_bank(harness, ExtractorDouble(extraction))
     result = await pipeline.process(agent(), PDF, "application/pdf", "receipt.pdf")
     view = await harness.view(result.proposal.id)
     assert result.proposal.confidence is not None

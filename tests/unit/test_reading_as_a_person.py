@@ -10,12 +10,10 @@ from decimal import Decimal
 from fpdf import FPDF
 
 from bookkeeper.adapters.extraction.offline import OfflineExtractor, extract_text_fields
-from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import Extraction
 from tests.documents import bank_account, dotted_account, org_number
 from tests.unit.external_doubles import TENANT, Harness, agent
-from tests.unit.pipeline_doubles import ListedBank
+from tests.unit.pipeline_doubles import pipeline_without_bank
 from tests.unseen_documents import DEJAVU, Row, pdf, spaced
 
 READER = OfflineExtractor(use_ocr=False)
@@ -108,16 +106,7 @@ async def test_a_meal_abroad_with_its_vat_is_not_booked_as_reverse_charge() -> N
     bought from abroad with reverse charge (25 % output and input VAT); foreign VAT is
     simply no Norwegian input VAT: booked gross at 0 %."""
     h = Harness()
-    pipeline = DocumentPipeline(
-        h.documents,
-        READER,
-        lambda tenant: ListedBank([]),
-        h.handlers,
-        h.uow_factory,
-        h.clock,
-        h.ids,
-        RoleAuthorizer(),
-    )
+    pipeline = pipeline_without_bank(h, READER)
     result = await pipeline.process(agent(), pdf(_german_receipt()), "application/pdf", "b.pdf")
     async with h.uow_factory() as uow:
         view = await uow.proposals.get(TENANT, result.proposal.id)

@@ -13,19 +13,17 @@ import msgspec
 import pytest
 
 from bookkeeper.application import messages
-from bookkeeper.application.authorization import RoleAuthorizer
 from bookkeeper.application.pipeline import (
     FOREIGN_VAT_WARNING,
     NOT_VAT_REGISTERED_WARNING,
     PLACE_BOUND_ABROAD_WARNING,
-    DocumentPipeline,
     _Facts,
 )
 from bookkeeper.application.ports import ExtractedLine, Extraction
 from bookkeeper.domain.review import ReviewRules
 from bookkeeper.domain.rules import place_bound
 from tests.unit.external_doubles import PDF, Harness, agent
-from tests.unit.pipeline_doubles import DAY, ExtractorDouble, ListedBank
+from tests.unit.pipeline_doubles import DAY, ExtractorDouble, pipeline_without_bank
 
 
 def _extraction(**fields: Any) -> Extraction:
@@ -53,16 +51,7 @@ async def _proposed(extraction: Extraction, *, vat_registered: bool = True) -> d
                 "acme", ReviewRules(vat_registered=False), harness.clock.now()
             )
             await uow.commit()
-    pipeline = DocumentPipeline(
-        harness.documents,
-        ExtractorDouble(extraction),
-        lambda tenant: ListedBank([]),
-        harness.handlers,
-        harness.uow_factory,
-        harness.clock,
-        harness.ids,
-        RoleAuthorizer(),
-    )
+    pipeline = pipeline_without_bank(harness, ExtractorDouble(extraction))
     result = await pipeline.process(agent(), PDF, "application/pdf", "receipt.pdf")
     view = await harness.view(result.proposal.id)
     return {"data": view.data, "warnings": list(result.warnings)}

@@ -21,11 +21,9 @@ from bookkeeper.adapters.extraction.offline import (
     extract_text_fields,
 )
 from bookkeeper.application import messages
-from bookkeeper.application.authorization import RoleAuthorizer
-from bookkeeper.application.pipeline import DocumentPipeline
 from bookkeeper.application.ports import Extraction
 from tests.unit.external_doubles import TENANT, Harness, agent
-from tests.unit.pipeline_doubles import ListedBank
+from tests.unit.pipeline_doubles import pipeline_without_bank
 from tests.unseen_documents import FIELDS, Unseen, accuracy, build_all, marks, table
 
 DOCUMENTS = {doc.name: doc for doc in build_all()}
@@ -99,16 +97,7 @@ def test_each_field_a_person_reads(name: str) -> None:
 async def test_each_becomes_the_proposal_a_person_would_make(name: str) -> None:
     doc = DOCUMENTS[name]
     h = Harness()
-    pipeline = DocumentPipeline(
-        h.documents,
-        READER,
-        lambda tenant: ListedBank([]),
-        h.handlers,
-        h.uow_factory,
-        h.clock,
-        h.ids,
-        RoleAuthorizer(),
-    )
+    pipeline = pipeline_without_bank(h, READER)
     result = await pipeline.process(agent(), doc.content, doc.media_type, f"{name}.pdf")
     assert result.proposal.type == doc.proposal
     for warning in result.warnings:
