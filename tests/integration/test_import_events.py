@@ -205,18 +205,11 @@ async def test_postgres_imports_in_file_order_in_batches_and_skips_known_ids(
 
 
 async def test_postgres_writes_nothing_of_gzip_input_cut_off_after_batches(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path, source: list[RecordedEvent]
 ) -> None:
     """The COPY path reads the next batch while the server moves the last one: input that
     breaks in the middle still rolls back every batch moved before."""
-    url = f"sqlite:///{tmp_path / 'source.db'}"
-    run_migrations(url)
-    database = SqlDatabase(url)
-    try:
-        await build_ledger(database.uow_factory())
-    finally:
-        await database.dispose()
-    events = await recorded(url)
+    events = source
     data = gzip.compress(b"\n".join(encode(e) for e in events) + b"\n")
     file = tmp_path / "events.jsonl.gz"
     file.write_bytes(data[: len(data) * 3 // 4])
