@@ -74,6 +74,20 @@ Limit = Annotated[
     int,
     QueryParameter(name="limit", description=f"Page size, clamped to 1..{MAX_PAGE}"),
 ]
+#: The longest opaque cursor a list takes (the general ledger's, the patterns').
+MAX_OPAQUE_CURSOR: Final = 1000
+#: An opaque cursor: the `nextCursor` a list handed out, asked with the same other
+#: parameters; one it did not hand out is a 400 naming `cursor`.
+Cursor = Annotated[
+    str | None,
+    QueryParameter(
+        name="cursor",
+        max_length=MAX_OPAQUE_CURSOR,
+        pattern=NO_NUL,
+        description="`nextCursor` of the previous page, with the same other parameters "
+        "(omitted for the first page)",
+    ),
+]
 
 
 def aware(value: str | None, name: str) -> dt.datetime | None:

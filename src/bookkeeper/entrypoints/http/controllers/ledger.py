@@ -49,7 +49,7 @@ from bookkeeper.entrypoints.http.csv_out import (
     wants_csv,
 )
 from bookkeeper.entrypoints.http.decoding import StrictJson
-from bookkeeper.entrypoints.http.params import NO_NUL, Limit
+from bookkeeper.entrypoints.http.params import NO_NUL, Cursor, Limit
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import MAX_TEXT, RequestBody, ResponseBody, amount_out
@@ -57,7 +57,6 @@ from bookkeeper.entrypoints.http.wire import MAX_TEXT, RequestBody, ResponseBody
 MAX_LINES: Final = 500
 #: The side of a manual line without an amount.
 ZERO_SIDE: Final = Decimal("0.00")
-MAX_CURSOR: Final = 1000
 
 FromDate = Annotated[
     dt.date | None,
@@ -744,15 +743,7 @@ class LedgerReportController(Controller):
         ],
         start: FromDate = None,
         end: ToDate = None,
-        cursor: Annotated[
-            str | None,
-            QueryParameter(
-                name="cursor",
-                max_length=MAX_CURSOR,
-                pattern=NO_NUL,
-                description="`nextCursor` of the previous page, with the same account and period",
-            ),
-        ] = None,
+        cursor: Cursor = None,
         limit: Limit = 50,
         format: ReportFormat = None,
     ) -> Response[GeneralLedgerOut]:

@@ -3,21 +3,18 @@
 
 import base64
 import binascii
-from typing import Annotated, Final
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
-from litestar.params import QueryParameter
 
 from bookkeeper.application.queries import Queries
-from bookkeeper.entrypoints.http.params import NO_NUL, Limit, page_limit
+from bookkeeper.entrypoints.http.params import Cursor, Limit, page_limit
 from bookkeeper.entrypoints.http.problems import documented
 from bookkeeper.entrypoints.http.security import AuthenticatedRequest
 from bookkeeper.entrypoints.http.wire import PatternList, pattern_out
 
 #: A cursor longer than this is no cursor of ours (a merchant key, encoded).
-MAX_CURSOR: Final = 1000
 
 
 def pattern_cursor(merchant_key: str) -> str:
@@ -60,15 +57,7 @@ class PatternController(Controller):
         self,
         request: AuthenticatedRequest,
         queries: NamedDependency[Queries],
-        cursor: Annotated[
-            str | None,
-            QueryParameter(
-                name="cursor",
-                max_length=MAX_CURSOR,
-                pattern=NO_NUL,
-                description="`nextCursor` of the previous page (omitted for the first page)",
-            ),
-        ] = None,
+        cursor: Cursor = None,
         limit: Limit = 50,
     ) -> PatternList:
         """The tenant's applied patterns (merchant → account and VAT rate) by merchant
