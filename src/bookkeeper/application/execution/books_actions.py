@@ -147,7 +147,7 @@ class BooksActions:
         alerts: list[tuple[str, str, str]] = []
         if document is not None and content is not None:
             filename = attachment_filename(proposal_id, document)
-            if not _attached(filename, attached, unnamed):
+            if not _attached(attached, unnamed):
                 alerts = await _attach(
                     attempt,
                     lambda: books.attach_to_purchase(
@@ -242,7 +242,7 @@ class BooksActions:
         if document is None or content is None:
             return []
         filename = attachment_filename(proposal_id, document)
-        if _attached(filename, attached, unnamed):
+        if _attached(attached, unnamed):
             return []
         return await _attach(
             attempt,
@@ -570,17 +570,16 @@ def _attachable(
     return None, [("document-not-attachable", "warning", message)]
 
 
-def _attached(filename: str, names: tuple[str, ...], unnamed: int) -> bool:
-    """Whether the document named `filename` is among an object's attachments (`names`
-    as the books tell them, and `unnamed` more whose names they do not), on an object
-    found by our reference, i.e. created by an earlier attempt. We attach one document to
-    it, ours: an attachment whose name cannot be read is that one. Fiken's attachments
-    have no name field, and one whose download URL ends in a file id would otherwise be
-    uploaded again by every attempt that finds the object (a duplicate in the books).
-    A name that is not `filename` is ours too: nothing in the spec says a download URL
-    ends in the name sent, and a server that stores the file under a name of its own
-    ("original.pdf") would otherwise get it again from every attempt."""
-    return filename in names or bool(names) or unnamed > 0
+def _attached(names: tuple[str, ...], unnamed: int) -> bool:
+    """Whether our document is already among the attachments of an object found by our
+    reference, i.e. created by an earlier attempt (`names` as the books tell them, and
+    `unnamed` more whose names they do not): we attach one document to it, ours, so any
+    attachment is that one, whatever its name. Fiken's attachments have no name field;
+    a download URL that ends in a file id, or in a name the server chose ("original.pdf"
+    — nothing in the spec says it ends in the name sent), would otherwise have the
+    document uploaded again by every attempt that finds the object (a duplicate in the
+    books)."""
+    return bool(names) or unnamed > 0
 
 
 def _trim(text: str) -> str:
